@@ -1,0 +1,19 @@
+from crm.models.api import ApiKey
+from crm.models.audit import AccessEvent, AccessKind, AuditLog
+from crm.models.clients import (
+    Client,
+    ClientGroupObjectPermission,
+    ClientUserObjectPermission,
+    Note,
+    Notification,
+    Stage,
+    Task,
+)
+from crm.models.events import DeliveryStatus, Event, EventDelivery
+from crm.models.staff import Brand, Desk, DeskKind, Role, RoleCode, User
+
+__all__ = [
+    "AccessEvent", "AccessKind", "ApiKey", "AuditLog", "Brand", "Client", "ClientGroupObjectPermission",
+    "ClientUserObjectPermission", "DeliveryStatus", "Desk", "DeskKind", "Event", "EventDelivery",
+    "Note", "Notification", "Role", "RoleCode", "Stage", "Task", "User",
+]

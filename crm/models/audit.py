@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.db import models
+from django.db.models import F
+
+
+class AuditLog(models.Model):
+    """Append-only, hash-chained record of every change that matters.
+
+    Each row stores the SHA-256 of the previous row (`prev_hash`) and of its own content
+    including `prev_hash` (`hash`). PostgreSQL triggers (migration 0002) refuse UPDATE and DELETE,
+    and `manage.py audit_verify` walks the chain and names the first row that does not match.
+    Rows are written only by `crm.audit.audit_record`.
+    """
+
+    at = models.DateTimeField()
+    actor = models.ForeignKey("crm.User", on_delete=models.DO_NOTHING, db_constraint=False,
+                              null=True, blank=True, related_name="+")
+    actor_label = models.CharField(max_length=200, blank=True)
+    action = models.CharField(max_length=100)
+    object_type = models.CharField(max_length=100, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.TextField(blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    source = models.CharField(max_length=16, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes: ClassVar = [
+            models.Index(F("object_type"), F("object_id"), F("id").desc(), name="audit_object_idx"),
+            models.Index(F("actor"), F("id").desc(), name="audit_actor_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_type}:{self.object_id}"
+
+
+class AccessKind(models.TextChoices):
+    VIEW = "view", "Viewed profile"
+    REVEAL_EMAIL = "reveal_email", "Revealed email"
+    REVEAL_PHONE = "reveal_phone", "Revealed phone"
+    EXPORT = "export", "Exported"
+    SEARCH = "search", "Searched"
+
+
+class AccessEvent(models.Model):
+    """A staff member looked at personal data. High volume; agent monitoring reads it."""
+
+    user = models.ForeignKey("crm.User", on_delete=models.PROTECT, related_name="access_events")
+    client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    kind = models.CharField(max_length=20, choices=AccessKind.choices)
+    at = models.DateTimeField(db_index=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.TextField(blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    detail = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes: ClassVar = [
+            models.Index(F("user"), F("at").desc(), name="access_user_recent_idx"),
+            models.Index(F("client"), F("at").desc(), name="access_client_recent_idx"),
+        ]

@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import uuid
+from typing import ClassVar
+
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex, OpClass
+from django.db import models
+from django.db.models import F, Func, Q
+from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+from simple_history.models import HistoricalRecords
+
+from crm.lib.context import history_user
+
+
+class Stage(models.TextChoices):
+    LEAD = "lead", _("Lead")
+    REGISTERED = "registered", _("Registered")
+    VERIFIED = "verified", _("Verified")
+    FUNDED = "funded", _("Funded")
+    ACTIVE = "active", _("Active")
+    DORMANT = "dormant", _("Dormant")
+    CLOSED = "closed", _("Closed")
+
+
+class Reverse(Func):
+    function = "REVERSE"
+    arity = 1
+
+
+class Client(models.Model):
+    """One person, from first lead to active trader. Public URLs use `code`, never the id."""
+
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="clients")
+    stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.LEAD)
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100, blank=True)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=20, blank=True, help_text=_("E.164, e.g. +442071838750"))
+    country = models.CharField(max_length=2, blank=True, help_text=_("ISO 3166-1 alpha-2"))
+    language = models.CharField(max_length=8, blank=True)
+    timezone = models.CharField(max_length=64, blank=True)
+    date_of_birth = models.DateField(null=True, blank=True)
+    owner = models.ForeignKey(
+        "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="owned_clients"
+    )
+    desk = models.ForeignKey("crm.Desk", on_delete=models.SET_NULL, null=True, blank=True, related_name="clients")
+    # attribution
+    source = models.CharField(max_length=100, blank=True)
+    campaign = models.CharField(max_length=100, blank=True)
+    utm_source = models.CharField(max_length=100, blank=True)
+    utm_medium = models.CharField(max_length=100, blank=True)
+    utm_campaign = models.CharField(max_length=100, blank=True)
+    utm_term = models.CharField(max_length=100, blank=True)
+    utm_content = models.CharField(max_length=100, blank=True)
+    referrer_code = models.CharField(max_length=64, blank=True)
+    tags = ArrayField(models.CharField(max_length=50), default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    stage_changed_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords(get_user=history_user)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions: ClassVar = [
+            ("reveal_contact", "Can reveal a client's email and phone"),
+            ("view_all_clients", "Can see every client of their brands"),
+        ]
+        indexes: ClassVar = [
+            # Scoped list pages: an agent's book, a desk's clients, a brand's clients, newest first.
+            models.Index(F("owner"), F("created_at").desc(), name="client_owner_recent_idx"),
+            models.Index(F("desk"), F("created_at").desc(), name="client_desk_recent_idx"),
+            models.Index(F("brand"), F("stage"), F("created_at").desc(), name="client_brand_stage_idx"),
+            # Global search without pg_trgm: prefixes of email and names, and phone suffixes
+            # (agents type the last digits) through an index on the reversed number.
+            models.Index(OpClass(Lower("email"), name="text_pattern_ops"), name="client_email_lower_idx"),
+            models.Index(OpClass(Lower("last_name"), name="text_pattern_ops"), name="client_last_name_idx"),
+            models.Index(OpClass(Lower("first_name"), name="text_pattern_ops"), name="client_first_name_idx"),
+            models.Index(OpClass(Reverse("phone"), name="text_pattern_ops"), name="client_phone_rev_idx"),
+            GinIndex(fields=["tags"], name="client_tags_gin"),
+        ]
+        constraints: ClassVar = [
+            models.CheckConstraint(condition=Q(phone="") | Q(phone__regex=r"^\+[1-9][0-9]{6,14}$"),
+                                   name="client_phone_e164"),
+            models.CheckConstraint(condition=Q(country="") | Q(country__regex=r"^[A-Z]{2}$"),
+                                   name="client_country_iso2"),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class ClientUserObjectPermission(UserObjectPermissionBase):
+    """Direct-FK guardian grants: a client shared with one user beyond their scope."""
+
+    content_object = models.ForeignKey(Client, on_delete=models.CASCADE)
+
+
+class ClientGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Client, on_delete=models.CASCADE)
+
+
+class Note(models.Model):
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey("crm.User", on_delete=models.PROTECT, null=True, related_name="+")
+    body = models.TextField()
+    is_pinned = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords(get_user=history_user)
+
+    class Meta:
+        ordering = ["-is_pinned", "-created_at"]
+        indexes: ClassVar = [models.Index(F("client"), F("created_at").desc(), name="note_client_recent_idx")]
+
+
+class Task(models.Model):
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, null=True, blank=True, related_name="tasks")
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    assignee = models.ForeignKey("crm.User", on_delete=models.PROTECT, related_name="tasks")
+    created_by = models.ForeignKey("crm.User", on_delete=models.PROTECT, null=True, related_name="+")
+    due_at = models.DateTimeField(null=True, blank=True)
+    remind_at = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    done_by = models.ForeignKey("crm.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords(get_user=history_user)
+
+    class Meta:
+        ordering = ["done_at", "due_at", "id"]
+        indexes: ClassVar = [
+            # "My open tasks" and the reminder sweep only ever look at open tasks.
+            models.Index(fields=["assignee", "due_at"], condition=Q(done_at__isnull=True), name="task_open_idx"),
+            models.Index(fields=["remind_at"], condition=Q(done_at__isnull=True, reminded_at__isnull=True),
+                         name="task_reminder_due_idx"),
+            models.Index(F("client"), F("created_at").desc(), name="task_client_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_done(self) -> bool:
+        return self.done_at is not None
+
+
+class Notification(models.Model):
+    """In-app notification for one staff user; the header polls for unread ones."""
+
+    user = models.ForeignKey("crm.User", on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=50)
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    url = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes: ClassVar = [
+            models.Index(fields=["user", "-created_at"], name="notification_user_recent_idx"),
+            models.Index(fields=["user"], condition=Q(read_at__isnull=True), name="notification_unread_idx"),
+        ]

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import uuid
+from typing import ClassVar
+
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+
+class Event(models.Model):
+    """A domain event, written in the emitter's transaction (the outbox) and delivered after commit.
+
+    Rows are never changed except `dispatched_at`, set once every registered handler has been
+    given the event. A client's timeline is read from these rows.
+    """
+
+    uuid = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    name = models.CharField(max_length=80)
+    client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, null=True, blank=True, related_name="events")
+    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    actor = models.ForeignKey("crm.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    data = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes: ClassVar = [
+            models.Index(F("client"), F("occurred_at").desc(), F("id").desc(), name="event_client_timeline_idx"),
+            # The dispatcher only ever scans undelivered events: keep that index tiny.
+            models.Index(fields=["id"], condition=Q(dispatched_at__isnull=True), name="event_undispatched_idx"),
+            models.Index(fields=["name", "-occurred_at"], name="event_name_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} #{self.pk}"
+
+
+class DeliveryStatus(models.TextChoices):
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed, will retry")
+    DEAD = "dead", _("Failed, gave up")
+
+
+class EventDelivery(models.Model):
+    """One handler's receipt of one event. Its existence as SUCCEEDED is what makes a handler run once."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    handler = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=DeliveryStatus.choices)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["event", "handler"], name="event_delivery_once_per_handler"),
+        ]
+        indexes: ClassVar = [
+            models.Index(fields=["next_attempt_at"], condition=Q(status="failed"), name="delivery_retry_due_idx"),
+            models.Index(fields=["-updated_at"], condition=~Q(status="succeeded"), name="delivery_problem_idx"),
+        ]

@@ -1,0 +1,45 @@
+"""Navigation by role: which top-level pages a user sees. Later apps add entries to NAV."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext_lazy as _
+
+
+@dataclass(frozen=True)
+class NavItem:
+    key: str
+    label: Any
+    url_name: str
+    icon: str = ""
+    roles: frozenset[str] | None = None  # None: every role
+    admin_only: bool = False
+
+
+NAV: list[NavItem] = [
+    NavItem("home", _("Dashboard"), "home", "home"),
+    NavItem("clients", _("Clients"), "client_list", "users"),
+    NavItem("tasks", _("My tasks"), "task_list", "check"),
+    NavItem("notifications", _("Notifications"), "notification_list", "bell"),
+    NavItem("deliveries", _("Event deliveries"), "delivery_list", "alert", admin_only=True),
+    NavItem("audit", _("Audit log"), "audit_list", "shield", roles=frozenset({"admin", "compliance"})),
+    NavItem("apikeys", _("API keys"), "apikey_list", "key", admin_only=True),
+]
+
+
+def nav_items_for(user: Any) -> list[dict[str, Any]]:
+    items = []
+    for item in NAV:
+        if item.admin_only and not user.is_administrator:
+            continue
+        if item.roles is not None and not (user.is_administrator or user.role_code in item.roles):
+            continue
+        try:
+            url = reverse(item.url_name)
+        except NoReverseMatch:
+            continue
+        items.append({"key": item.key, "label": item.label, "url": url, "icon": item.icon})
+    return items

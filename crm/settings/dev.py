@@ -1,0 +1,20 @@
+"""One machine: `make run`, a developer's shell. Embedded PostgreSQL/Redis unless URLs are set."""
+
+from __future__ import annotations
+
+import secrets
+
+from .base import *  # noqa: F403
+from .base import VAR_DIR, env
+
+if not SECRET_KEY:  # noqa: F405
+    # A key made once per checkout and kept under var/, so sessions survive restarts.
+    _key_file = VAR_DIR / "secret_key"
+    _key_file.parent.mkdir(parents=True, exist_ok=True)
+    if not _key_file.exists():
+        _key_file.write_text(secrets.token_urlsafe(50))
+        _key_file.chmod(0o600)
+    SECRET_KEY = _key_file.read_text().strip()
+
+EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
+EMAIL_FILE_PATH = VAR_DIR / "mail"

@@ -1,0 +1,39 @@
+"""Production: every setting from the environment; a missing or bad one stops start-up by name."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.exceptions import ImproperlyConfigured
+
+os.environ.setdefault("CRM_ALLOW_EMBEDDED", "0")
+
+from .base import *  # noqa: E402,F403
+from .base import env  # noqa: E402
+
+
+def _require(name: str) -> str:
+    value = env(name)
+    if not value:
+        raise ImproperlyConfigured(f"{name} must be set in production.")
+    return value
+
+
+SECRET_KEY = _require("SECRET_KEY")
+if len(SECRET_KEY) < 40 or SECRET_KEY.startswith("django-insecure"):
+    raise ImproperlyConfigured("SECRET_KEY must be at least 40 random characters.")
+if DEBUG:  # noqa: F405
+    raise ImproperlyConfigured("DEBUG must be off in production (unset it or set DEBUG=false).")
+_require("ALLOWED_HOSTS")
+_require("DATABASE_URL")
+_require("REDIS_URL")
+_require("DEFAULT_FROM_EMAIL")
+if EMAIL_BACKEND.endswith("smtp.EmailBackend"):  # noqa: F405
+    _require("EMAIL_HOST")
+
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env("SECURE_SSL_REDIRECT", "true").lower() in {"1", "true", "yes"}
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+SECURE_HSTS_SECONDS = int(env("SECURE_HSTS_SECONDS", "31536000") or 0)
+SECURE_CONTENT_TYPE_NOSNIFF = True

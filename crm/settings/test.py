@@ -1,0 +1,22 @@
+"""The test suite: real PostgreSQL and Redis (embedded unless DATABASE_URL/REDIS_URL are set)."""
+
+from __future__ import annotations
+
+import os
+
+from .base import *  # noqa: F403
+from .base import DATABASES, env
+
+SECRET_KEY = "test-only-secret-key-not-for-production-use-0123456789"  # noqa: S105
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; real hashers in prod
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Several checkouts or sessions may test against one server at once: CRM_TEST_DB picks the name.
+DATABASES["default"]["TEST"] = {"NAME": env("CRM_TEST_DB", f"test_{DATABASES['default']['NAME']}")}
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+AXES_ENABLED = True
+LOGGING["root"]["level"] = os.environ.get("LOG_LEVEL", "WARNING")  # noqa: F405

@@ -1,0 +1,46 @@
+"""Celery tasks of the core: thin, ids in, call a service."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+from celery import shared_task
+
+from crm import events
+from crm.lib.heartbeat import beat as heartbeat_beat
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="crm.tasks.events_dispatch_pending", ignore_result=True)
+def events_dispatch_pending() -> int:
+    return events.dispatch_pending()
+
+
+@shared_task(name="crm.tasks.events_retry_due", ignore_result=True)
+def events_retry_due() -> int:
+    return events.retry_due()
+
+
+@shared_task(name="crm.tasks.task_reminders_send", ignore_result=True)
+def task_reminders_send() -> int:
+    from crm.services import task_reminders_send as send
+
+    return send()
+
+
+@shared_task(name="crm.tasks.beat_heartbeat", ignore_result=True)
+def beat_heartbeat() -> None:
+    # Beat sends this every 30 s; the worker that runs it proves both beat and a worker are alive.
+    heartbeat_beat("celery-beat", socket.gethostname())
+
+
+@shared_task(name="crm.tasks.audit_verify_chain", ignore_result=True)
+def audit_verify_chain() -> bool:
+    from crm.audit import verify_chain
+
+    report = verify_chain()
+    if not report.ok:
+        logger.error("audit chain broken", extra={"first_bad_id": report.first_bad_id, "problem": report.problem})
+    return report.ok
