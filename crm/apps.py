@@ -9,6 +9,11 @@ class CrmConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
         from crm import events
+        from crm.roles import roles_sync_after_migrate
 
         events.autodiscover_handlers()
+        # A freshly migrated (or flushed) database always has every role and its permissions.
+        post_migrate.connect(roles_sync_after_migrate, sender=self, dispatch_uid="crm.roles_sync")

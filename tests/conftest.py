@@ -12,3 +12,47 @@ def _media_and_cache(settings, tmp_path):
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture
+def login_verified():
+    """`login_verified(client, user)`: log `user` in with the second factor already proven.
+
+    Privileged roles (administrator, compliance, finance by default) reach no page but the
+    two-factor ones until then; this enrols a TOTP device through the services when needed.
+    """
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.oath import totp
+
+    from crm.staff_services import otp_device_for, otp_device_start, otp_setup_confirm
+
+    def login(client, user):
+        client.force_login(user)
+        device = otp_device_for(user)
+        if device is None:
+            device = otp_device_start(user=user)
+            otp_setup_confirm(user=user, device=device, token=f"{totp(device.bin_key):06d}")
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+        return device
+
+    return login
+
+
+@pytest.fixture
+def trio(db):
+    """The permission trio, built through services: `owner` (a sales agent who owns `client`),
+    `colleague` (same brand and desk, not the owner) and `outsider` (another brand)."""
+    from types import SimpleNamespace
+
+    from tests.factories import make_brand, make_client, make_desk, make_user
+
+    brand = make_brand()
+    desk = make_desk(brand=brand)
+    owner = make_user(role_code="sales_agent", desk=desk)
+    colleague = make_user(role_code="sales_agent", desk=desk)
+    outsider = make_user(role_code="sales_agent", desk=make_desk(brand=make_brand()))
+    client = make_client(actor=owner, email="trio.client@example.com", phone="+442071838750")
+    return SimpleNamespace(brand=brand, desk=desk, owner=owner, colleague=colleague, outsider=outsider,
+                           client=client)

@@ -68,6 +68,7 @@ class Client(models.Model):
         permissions: ClassVar = [
             ("reveal_contact", "Can reveal a client's email and phone"),
             ("view_all_clients", "Can see every client of their brands"),
+            ("assign_client", "Can assign and share clients"),
         ]
         indexes: ClassVar = [
             # Scoped list pages: an agent's book, a desk's clients, a brand's clients, newest first.
@@ -81,6 +82,8 @@ class Client(models.Model):
             models.Index(OpClass(Lower("first_name"), name="text_pattern_ops"), name="client_first_name_idx"),
             models.Index(OpClass(Reverse("phone"), name="text_pattern_ops"), name="client_phone_rev_idx"),
             GinIndex(fields=["tags"], name="client_tags_gin"),
+            # Sorting a large scope by name (desk managers, compliance) without a full sort.
+            models.Index(fields=["last_name", "first_name", "id"], name="client_name_sort_idx"),
         ]
         constraints: ClassVar = [
             models.CheckConstraint(condition=Q(phone="") | Q(phone__regex=r"^\+[1-9][0-9]{6,14}$"),

@@ -1,0 +1,123 @@
+"""Errors the core's services, selectors and access helpers raise.
+
+Each carries a stable `code` (for the API's `{"code", "message", "fields"}` shape), a human
+`message` (already translated into the active language) and, for bad input, `fields`: the
+names of the offending inputs with their messages. `status_code` is the HTTP status a view or
+the API answers with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from django.utils.translation import gettext
+
+
+class DomainError(Exception):
+    default_code = "error"
+    status_code = 400
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        fields: Mapping[str, Iterable[str] | str] | None = None,
+    ) -> None:
+        self.message = str(message) if message is not None else self.default_message()
+        self.code = code or self.default_code
+        self.fields: dict[str, list[str]] = {
+            name: [str(msgs)] if isinstance(msgs, str) else [str(m) for m in msgs]
+            for name, msgs in (fields or {}).items()
+        }
+        super().__init__(self.message)
+
+    def default_message(self) -> str:
+        return gettext("The request could not be completed.")
+
+    def as_dict(self) -> dict[str, object]:
+        """The API's error body."""
+        return {"code": self.code, "message": self.message, "fields": self.fields}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r}, fields={self.fields!r})"
+
+
+class NotFound(DomainError):
+    """The object does not exist, or the user may not see it: callers cannot tell which."""
+
+    default_code = "not_found"
+    status_code = 404
+
+    def default_message(self) -> str:
+        return gettext("Not found.")
+
+
+class ValidationFailed(DomainError):
+    """Bad input; `fields` names each offending input. Nothing has been written."""
+
+    default_code = "invalid"
+    status_code = 400
+
+    def default_message(self) -> str:
+        if len(self.fields) == 1:
+            name = next(iter(self.fields))
+            if name != "__all__":
+                return gettext("Please correct the %(field)s field.") % {"field": name}
+        return gettext("Please correct the errors below.")
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        fields: Mapping[str, Iterable[str] | str] | None = None,
+    ) -> None:
+        # `fields` must be known before default_message() runs.
+        self.fields = {}
+        if fields:
+            self.fields = {
+                name: [str(msgs)] if isinstance(msgs, str) else [str(m) for m in msgs]
+                for name, msgs in fields.items()
+            }
+        super().__init__(message, code=code, fields=fields)
+
+
+class Conflict(DomainError):
+    """The request clashes with the current state (a duplicate, a concurrent change)."""
+
+    default_code = "conflict"
+    status_code = 409
+
+    def default_message(self) -> str:
+        return gettext("This conflicts with the current state; reload and try again.")
+
+
+class NotAllowed(DomainError):
+    """The user can see the object but may not do this to it (or lacks the permission to act)."""
+
+    default_code = "forbidden"
+    status_code = 403
+
+    def default_message(self) -> str:
+        return gettext("You are not allowed to do this.")
+
+
+class FieldErrors:
+    """Collects per-field messages so that a service reports every bad input at once."""
+
+    def __init__(self) -> None:
+        self.fields: dict[str, list[str]] = {}
+
+    def add(self, field: str, message: str) -> None:
+        self.fields.setdefault(field, []).append(str(message))
+
+    def __bool__(self) -> bool:
+        return bool(self.fields)
+
+    def __contains__(self, field: str) -> bool:
+        return field in self.fields
+
+    def raise_if_any(self) -> None:
+        if self.fields:
+            raise ValidationFailed(fields=self.fields)

@@ -1,0 +1,60 @@
+"""Phone numbers in E.164, parsed with `phonenumbers`.
+
+Staff and lead forms give numbers in every shape ("020 7183 8750", "+44 (0)20 7183 8750",
+"0044 20 7183 8750"); the client's country is the hint for numbers written without a country
+code. Search matches numbers by their last digits, so `phone_digits` gives the comparable form.
+"""
+
+from __future__ import annotations
+
+import phonenumbers
+from django.utils.translation import gettext
+
+from crm.lib.validation import InvalidValue
+
+# E.164 allows at most 15 digits; anything much longer is not a phone number worth parsing.
+_MAX_INPUT = 40
+
+
+def phone_normalise(value: str | None, *, region: str | None = None, field: str = "phone") -> str:
+    """The number in E.164 ("+442071838750"), or "" for blank input.
+
+    `region` (ISO 3166-1 alpha-2, usually the client's country) is used for numbers written
+    without a country code. Raises `InvalidValue` naming `field` for anything that is not a
+    valid number.
+    """
+    raw = (value or "").strip()
+    if not raw:
+        return ""
+    if len(raw) > _MAX_INPUT:
+        raise InvalidValue(field, gettext("This is too long to be a phone number."))
+    if raw.startswith("00"):
+        raw = "+" + raw[2:]  # the international call prefix used across Europe and beyond
+    hint = (region or "").upper() or None
+    if hint is not None and hint not in phonenumbers.SUPPORTED_REGIONS:
+        hint = None
+    try:
+        parsed = phonenumbers.parse(raw, hint)
+    except phonenumbers.NumberParseException:
+        if hint is None and not raw.startswith("+"):
+            raise InvalidValue(field, gettext(
+                "Start the number with + and the country code, or set the client's country first."
+            )) from None
+        raise InvalidValue(field, gettext("Enter a valid phone number.")) from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidValue(field, gettext("Enter a valid phone number."))
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_digits(value: str | None) -> str:
+    """Only the digits of `value`, without leading zeros (trunk or "00" prefixes), for suffix search."""
+    return "".join(ch for ch in (value or "") if ch.isdigit()).lstrip("0")
+
+
+def phone_format_international(value: str) -> str:
+    """E.164 shown the international way ("+44 20 7183 8750"); the input unchanged if unparsable."""
+    try:
+        parsed = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        return value
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)

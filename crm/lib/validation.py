@@ -1,0 +1,117 @@
+"""Normalisers for personal data fields: email, country, language, time zone.
+
+Each takes raw input and returns the canonical stored form ("" for blank input), or raises
+`InvalidValue` naming the field. They know nothing about models, so forms, API schemas, imports
+and services can all use them; services turn `InvalidValue` into `ValidationFailed`.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from functools import cache
+
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
+from django.utils.translation import gettext
+
+
+class InvalidValue(ValueError):
+    """`message` explains what is wrong with the input named `field`."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = str(message)
+        super().__init__(f"{field}: {self.message}")
+
+
+# ISO 3166-1 alpha-2, plus XK (Kosovo): user-assigned, but used by banks, PSPs and phone plans.
+COUNTRY_CODES: frozenset[str] = frozenset("""
+AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV
+BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES
+ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE
+IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY
+MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU
+NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM
+SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE
+VG VI VN VU WF WS YE YT ZA ZM ZW XK
+""".split())
+
+# ISO 639-1 two-letter language codes.
+LANGUAGE_CODES: frozenset[str] = frozenset("""
+aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs cu cv cy da de dv
+dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht hu hy hz ia id ie ig
+ii ik io is it iu ja jv ka kg ki kj kk kl km kn ko kr ks ku kv kw ky la lb lg li ln lo lt lu lv mg mh
+mi mk ml mn mr ms mt my na nb nd ne ng nl nn no nr nv ny oc oj om or os pa pi pl ps pt qu rm rn ro ru
+rw sa sc sd se sg si sk sl sm sn so sq sr ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug
+uk ur uz ve vi vo wa wo xh yi yo za zh zu
+""".split())
+
+# language[-script|-region], e.g. "en", "pt-BR", "zh-Hans", "es-419"; stored lower-case like Django's.
+_LANGUAGE_RE = re.compile(r"^([a-zA-Z]{2})(?:[-_]([a-zA-Z]{4}|[a-zA-Z]{2}|[0-9]{3}))?$")
+_email_validator = EmailValidator()
+EMAIL_MAX_LENGTH = 254
+
+
+def email_normalise(value: str | None, *, field: str = "email") -> str:
+    """Trimmed, lower-cased and syntactically valid, or "" for blank input."""
+    value = (value or "").strip()
+    if not value:
+        return ""
+    value = value.lower()
+    if len(value) > EMAIL_MAX_LENGTH:
+        raise InvalidValue(field, gettext("An email address has at most %(max)d characters.")
+                           % {"max": EMAIL_MAX_LENGTH})
+    try:
+        _email_validator(value)
+    except ValidationError:
+        raise InvalidValue(field, gettext("Enter a valid email address.")) from None
+    return value
+
+
+def country_normalise(value: str | None, *, field: str = "country") -> str:
+    """An upper-case ISO 3166-1 alpha-2 code, or "" for blank input."""
+    value = (value or "").strip().upper()
+    if not value:
+        return ""
+    if value not in COUNTRY_CODES:
+        raise InvalidValue(field, gettext("Enter a two-letter ISO country code, such as GB or DE."))
+    return value
+
+
+def language_normalise(value: str | None, *, field: str = "language") -> str:
+    """An ISO 639-1 code with an optional script or region, lower-case ("pt-br"), or ""."""
+    value = (value or "").strip()
+    if not value:
+        return ""
+    match = _LANGUAGE_RE.match(value)
+    if not match or match.group(1).lower() not in LANGUAGE_CODES:
+        raise InvalidValue(field, gettext("Enter a language code, such as en, ar or pt-BR."))
+    base, sub = match.group(1).lower(), match.group(2)
+    return f"{base}-{sub.lower()}" if sub else base
+
+
+@cache
+def _timezones() -> dict[str, str]:
+    return {name.lower(): name for name in zoneinfo.available_timezones()}
+
+
+def timezone_normalise(value: str | None, *, field: str = "timezone") -> str:
+    """A canonical IANA time zone name ("Europe/London"), matched case-insensitively, or ""."""
+    value = (value or "").strip()
+    if not value:
+        return ""
+    name = _timezones().get(value.lower())
+    if name is None:
+        raise InvalidValue(field, gettext("Enter an IANA time zone, such as Europe/London."))
+    return name
+
+
+def text_clean(value: str | None, *, field: str, max_length: int, required: bool = False) -> str:
+    """Trimmed text within `max_length`; "" allowed unless `required`."""
+    value = (value or "").strip()
+    if required and not value:
+        raise InvalidValue(field, gettext("This field is required."))
+    if len(value) > max_length:
+        raise InvalidValue(field, gettext("Use at most %(max)d characters.") % {"max": max_length})
+    return value

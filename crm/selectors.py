@@ -1,0 +1,269 @@
+"""Reads of the core that views, the API and other apps use. Every client read is scoped first.
+
+Search avoids pg_trgm: it matches prefixes through the indexes declared on Client (lower-cased
+email and names with text_pattern_ops, the reversed phone for suffixes, the code's unique index
+for code prefixes), so each branch is an index range scan.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Any
+
+from django.db.models import F, Q, QuerySet
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from crm.lib.phone import phone_digits
+from crm.models import Brand, Client, Desk, Event, Note, Notification, Task, User
+from crm.models.clients import Reverse
+from crm.permissions import client_queryset_for_user
+
+CLIENT_ORDERS: tuple[str, ...] = (
+    "created_at", "-created_at", "last_name", "-last_name", "stage", "country", "-updated_at",
+)
+TASK_STATUSES: tuple[str, ...] = ("open", "done", "overdue", "all")
+SEARCH_MAX_LIMIT = 50
+TIMELINE_MAX_LIMIT = 200
+
+_HEX_PREFIX_RE = re.compile(r"^[0-9a-f]{8,32}$")
+_PHONE_CHARS_RE = re.compile(r"^\+?[0-9 ().\-/]+$")
+MIN_PHONE_DIGITS = 4
+
+
+# --- masking ------------------------------------------------------------------------------------
+
+def mask_email(value: str | None) -> str:
+    """"john.smith@example.com" -> "j***@example.com"; "" stays "". Shows enough to tell addresses apart."""
+    value = value or ""
+    if not value:
+        return ""
+    local, at, domain = value.rpartition("@")
+    if not at:
+        return "***"
+    return f"{local[:1]}***@{domain}"
+
+
+def mask_phone(value: str | None) -> str:
+    """"+442071838750" -> "+44*******750": the country code and the last three digits remain."""
+    value = value or ""
+    if not value:
+        return ""
+    if len(value) <= 6:
+        return "*" * len(value)
+    return f"{value[:3]}{'*' * (len(value) - 6)}{value[-3:]}"
+
+
+# --- clients -------------------------------------------------------------------------------------
+
+def _ref_filter(field: str, value: Any, model: type[Any]) -> Q:
+    """Filter on a foreign key given as an instance, a primary key, or (for models with one) a code."""
+    if isinstance(value, model):
+        return Q(**{f"{field}_id": value.pk})
+    if isinstance(value, int):
+        return Q(**{f"{field}_id": value})
+    text = str(value).strip()
+    if text.isdigit():
+        return Q(**{f"{field}_id": int(text)})
+    if model is Brand:
+        return Q(**{f"{field}__code": text})
+    try:
+        return Q(**{f"{field}__code": uuid.UUID(text)})
+    except ValueError:
+        return Q(pk__in=[])  # an unknown reference matches nothing
+
+
+def _code_prefix_q(term: str) -> Q | None:
+    """A full UUID, or its first 8+ hex digits, as a range on the unique index of `code`."""
+    compact = term.lower().replace("-", "")
+    if not _HEX_PREFIX_RE.match(compact):
+        return None
+    if len(compact) == 32:
+        return Q(code=uuid.UUID(compact))
+    low = uuid.UUID(compact.ljust(32, "0"))
+    high = uuid.UUID(compact.ljust(32, "f"))
+    return Q(code__gte=low, code__lte=high)
+
+
+def _search_q(q: str) -> Q | None:
+    """The OR of every way `q` can match a client, or None if it cannot match anything."""
+    q = " ".join(q.split())
+    if not q:
+        return None
+    term = q.lower()
+    conditions: list[Q] = []
+
+    code_q = _code_prefix_q(term) if " " not in term else None
+    if code_q is not None:
+        conditions.append(code_q)
+
+    if _PHONE_CHARS_RE.match(q):
+        # Digits and punctuation: a phone number (or its last digits), never a name.
+        digits = phone_digits(q)
+        if len(digits) >= MIN_PHONE_DIGITS:
+            conditions.append(Q(phone_rev__startswith=digits[::-1]))
+        if " " not in term:
+            conditions.append(Q(email_lower__startswith=term))
+    elif "@" in term:
+        conditions.append(Q(email_lower__startswith=term))
+    else:
+        words = term.split(" ")
+        if len(words) == 1:
+            conditions.append(
+                Q(first_name_lower__startswith=term)
+                | Q(last_name_lower__startswith=term)
+                | Q(email_lower__startswith=term)
+            )
+        else:
+            # "John Smi": first name then last name; "Smith Jo": last name then first name;
+            # names with several words ("Maria de la Cru") split at every point.
+            # A whole last (or first) name of several words: "de la Cruz".
+            conditions.append(Q(last_name_lower__startswith=term) | Q(first_name_lower__startswith=term))
+            for i in range(1, len(words)):
+                head, tail = " ".join(words[:i]), " ".join(words[i:])
+                conditions.append(Q(first_name_lower__startswith=head, last_name_lower__startswith=tail))
+                conditions.append(Q(last_name_lower__startswith=head, first_name_lower__startswith=tail))
+    result = Q()
+    for condition in conditions:
+        result |= condition
+    return result if conditions else None
+
+
+def _with_search_aliases(qs: QuerySet[Client]) -> QuerySet[Client]:
+    # The same expressions as the indexes on Client, so PostgreSQL can use them.
+    return qs.alias(
+        email_lower=Lower("email"),
+        first_name_lower=Lower("first_name"),
+        last_name_lower=Lower("last_name"),
+        phone_rev=Reverse("phone"),
+    )
+
+
+def client_list(
+    *,
+    user: Any,
+    q: str = "",
+    stage: str = "",
+    country: str = "",
+    brand: Any = None,
+    owner: Any = None,
+    desk: Any = None,
+    language: str = "",
+    tag: str = "",
+    order: str = "-created_at",
+) -> QuerySet[Client]:
+    """The clients `user` may see, filtered and ordered; blank filters are ignored.
+
+    `brand`, `owner` and `desk` take an instance, a primary key or a code. `order` outside
+    CLIENT_ORDERS falls back to "-created_at". Rows are ordered stably (id breaks ties) so that
+    cursor and page pagination do not skip or repeat rows.
+    """
+    qs = client_queryset_for_user(user)
+    if q.strip():
+        search = _search_q(q)
+        if search is None:
+            return qs.none()
+        qs = _with_search_aliases(qs).filter(search)
+    if stage:
+        qs = qs.filter(stage=stage)
+    if country:
+        qs = qs.filter(country=country.strip().upper())
+    if language:
+        qs = qs.filter(language=language.strip().lower())
+    if tag:
+        qs = qs.filter(tags__contains=[tag.strip().lower()])
+    if brand not in (None, ""):
+        qs = qs.filter(_ref_filter("brand", brand, Brand))
+    if owner not in (None, ""):
+        qs = qs.filter(_ref_filter("owner", owner, User))
+    if desk not in (None, ""):
+        qs = qs.filter(_ref_filter("desk", desk, Desk))
+    if order not in CLIENT_ORDERS:
+        order = "-created_at"
+    tiebreak = "-id" if order.startswith("-") else "id"
+    return qs.select_related("brand", "owner", "desk").order_by(order, tiebreak)
+
+
+def client_search(*, user: Any, q: str, limit: int = 10) -> list[Client]:
+    """Global search by code (full or first 8+ hex digits), email (or its start), phone (any
+    trailing digits, in any format) or name (starts of first and last names, "John Smi").
+
+    Scoped through client_queryset_for_user; at most `limit` (capped at 50) clients,
+    exact code matches first, then by name.
+    """
+    search = _search_q(q or "")
+    if search is None:
+        return []
+    limit = max(1, min(int(limit), SEARCH_MAX_LIMIT))
+    qs = (
+        _with_search_aliases(client_queryset_for_user(user))
+        .filter(search)
+        .select_related("brand", "owner")
+        .order_by("last_name", "first_name", "id")
+    )
+    return list(qs[:limit])
+
+
+def client_timeline(*, client: Client, before_id: int | None = None, limit: int = 50) -> list[Event]:
+    """The client's events, newest first; `before_id` (an event id from the previous page) pages back."""
+    limit = max(1, min(int(limit), TIMELINE_MAX_LIMIT))
+    qs = Event.objects.filter(client_id=client.pk).select_related("actor").order_by("-occurred_at", "-id")
+    if before_id is not None:
+        cursor = Event.objects.filter(client_id=client.pk, pk=before_id).values_list("occurred_at", flat=True).first()
+        if cursor is None:
+            return []
+        qs = qs.filter(Q(occurred_at__lt=cursor) | Q(occurred_at=cursor, id__lt=before_id))
+    return list(qs[:limit])
+
+
+def note_list(*, client: Client) -> QuerySet[Note]:
+    """The client's notes, pinned first, then newest first."""
+    return Note.objects.filter(client_id=client.pk).select_related("author").order_by("-is_pinned", "-created_at", "-id")
+
+
+# --- tasks ---------------------------------------------------------------------------------------
+
+def _task_status_filter(qs: QuerySet[Task], status: str, now: datetime) -> QuerySet[Task]:
+    due_first = F("due_at").asc(nulls_last=True)
+    if status == "open":
+        return qs.filter(done_at__isnull=True).order_by(due_first, "id")
+    if status == "done":
+        return qs.filter(done_at__isnull=False).order_by("-done_at", "-id")
+    if status == "overdue":
+        return qs.filter(done_at__isnull=True, due_at__lt=now).order_by(due_first, "id")
+    # "all": open tasks first (by due date), then done ones, latest first.
+    return qs.order_by(F("done_at").desc(nulls_first=True), due_first, "id")
+
+
+def task_list_for_user(*, user: Any, status: str = "open") -> QuerySet[Task]:
+    """Tasks assigned to `user`. `status`: open (by due date, undated last), done (latest first),
+    overdue (open and past due) or all (open, then done); anything else means open."""
+    if status not in TASK_STATUSES:
+        status = "open"
+    qs = Task.objects.filter(assignee_id=getattr(user, "pk", None)).select_related("client", "created_by")
+    return _task_status_filter(qs, status, timezone.now())
+
+
+def task_list_for_client(*, client: Client, status: str = "all") -> QuerySet[Task]:
+    """The client's tasks (same `status` values as task_list_for_user; default all)."""
+    if status not in TASK_STATUSES:
+        status = "all"
+    qs = Task.objects.filter(client_id=client.pk).select_related("assignee", "created_by")
+    return _task_status_filter(qs, status, timezone.now())
+
+
+# --- notifications -----------------------------------------------------------------------------
+
+def notification_unread_count(*, user: Any) -> int:
+    """Unread notifications of `user` (served by a partial index)."""
+    return Notification.objects.filter(user_id=getattr(user, "pk", None), read_at__isnull=True).count()
+
+
+def notification_list(*, user: Any, limit: int = 50, unread_only: bool = False) -> list[Notification]:
+    """The newest notifications of `user`."""
+    qs = Notification.objects.filter(user_id=getattr(user, "pk", None))
+    if unread_only:
+        qs = qs.filter(read_at__isnull=True)
+    return list(qs.order_by("-created_at", "-id")[: max(1, min(int(limit), 200))])
