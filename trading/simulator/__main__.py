@@ -1,0 +1,96 @@
+"""``python -m trading.simulator --port N``: run the MT5 Web API simulator.
+
+On start it prints one JSON line to stdout, e.g.
+``{"event": "listening", "host": "127.0.0.1", "port": 8443, "ca_file": ".../cert.pem", ...}``,
+so a supervisor (or a test) learns the port (use ``--port 0`` for a free one) and the certificate
+to trust. Manager credentials and the control token are in ``<state-dir>/config.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from .config import CONFIG_NAME, load_or_create
+from .server import App, serve
+from .tls import ensure_certificate, server_context
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trading.simulator", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8443, help="0 picks a free port (printed on start)")
+    parser.add_argument("--state-dir", default="var/mt5sim", help="certificate, config and persistent state")
+    parser.add_argument("--seed", type=int, default=None, help="random seed of a fresh state")
+    parser.add_argument(
+        "--start-time", default=None, help="ISO UTC start of the simulated clock (fresh state)"
+    )
+    parser.add_argument(
+        "--server-tz-offset", type=int, default=None, help="server time zone, minutes east of UTC"
+    )
+    parser.add_argument("--manager-login", type=int, default=None)
+    parser.add_argument("--manager-password", default=None)
+    parser.add_argument("--control-token", default=None)
+    parser.add_argument(
+        "--realtime",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="follow the wall clock, advancing every SECONDS (0: the clock moves only via /_sim/advance)",
+    )
+    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    args = parser.parse_args(argv)
+
+    state_dir = Path(args.state_dir).resolve()
+    config = load_or_create(
+        state_dir,
+        manager_login=args.manager_login,
+        manager_password=args.manager_password,
+        control_token=args.control_token,
+        seed=args.seed,
+        start_time=args.start_time,
+        server_tz_offset_minutes=args.server_tz_offset,
+    )
+    cert_path, key_path = ensure_certificate(state_dir)
+    app = App(state_dir, config, verbose=args.verbose)
+    httpd = serve(app, args.host, args.port, server_context(cert_path, key_path))
+    if args.realtime > 0:
+        app.start_realtime(args.realtime)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        # shutdown() waits for serve_forever to return, so it runs off the main thread.
+        threading.Thread(target=httpd.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    host, port = httpd.server_address[:2]
+    print(
+        json.dumps(
+            {
+                "event": "listening",
+                "host": host,
+                "port": port,
+                "ca_file": str(cert_path),
+                "state_dir": str(state_dir),
+                "config": str(state_dir / CONFIG_NAME),
+                "manager_logins": [m.login for m in config.managers],
+            }
+        ),
+        flush=True,
+    )
+    try:
+        httpd.serve_forever(poll_interval=0.05)
+    finally:
+        with app.lock:
+            app.engine.commit()
+        httpd.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,736 @@
+"""HTTPS front of the simulator: the MT5 Web API subset under ``/api/`` and the control API under
+``/_sim/``.
+
+Web API routes served (GET, and POST with the same query parameters plus an optional JSON body):
+``/api/auth/start``, ``/api/auth/answer``, ``/api/test/access``, ``/api/quit``,
+``/api/time/server``, ``/api/time/get``, ``/api/user/add``, ``/api/user/update``, ``/api/user/get``,
+``/api/user/get_batch``, ``/api/user/logins``, ``/api/user/account/get``,
+``/api/user/account/get_batch``, ``/api/trade/balance``, ``/api/deal/get``,
+``/api/deal/get_batch``, ``/api/position/get_batch``, ``/api/tick/last``.
+A request without an authenticated session gets HTTP 403 with retcode "8 Not enough permissions";
+business failures are HTTP 200 with a non-zero retcode, as the real server answers them.
+
+The control API needs the header ``X-Sim-Token: <control_token>`` (see config.py) and speaks plain
+JSON: ``GET /_sim/status``, ``POST /_sim/seed``, ``POST /_sim/persona``, ``POST /_sim/advance``,
+``POST /_sim/prices``, ``POST /_sim/trade``, ``POST /_sim/close``, ``GET /_sim/ground_truth``,
+``GET|POST /_sim/faults``, ``POST /_sim/faults/clear``, ``POST /_sim/clock_offset``,
+``POST /_sim/sessions/expire``, ``POST /_sim/restart``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+import socket
+import ssl
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from .config import SimConfig
+from .engine import ApiError, Engine
+from .faults import FaultPlan, FaultSpecError, parse_fault
+from .market import BY_NAME
+from .protocol import (
+    MIN_CLIENT_VERSION,
+    SESSION_COOKIE,
+    VERSION_ACCESS,
+    VERSION_TRADE,
+    answer_matches,
+    challenge_answer,
+    parse_int,
+    password_hash,
+    retcode,
+)
+from .store import Store
+
+CHALLENGE_SECONDS = 10.0  # documented limit between auth/start and auth/answer
+MAX_BODY = 8 * 1024 * 1024
+
+
+@dataclass
+class Session:
+    sid: str
+    last_seen: float
+    manager_login: int = 0
+    srv_rand: bytes = b""
+    challenge_at: float = 0.0
+    authenticated: bool = False
+
+
+@dataclass
+class Reply:
+    status: int
+    body: dict[str, Any] | list[Any]
+    committed: bool = False
+
+
+class App:
+    """Shared state of one simulator process: the engine, sessions, faults and connections."""
+
+    def __init__(self, state_dir: Path, config: SimConfig, *, verbose: bool = False) -> None:
+        self.state_dir = state_dir
+        self.config = config
+        self.verbose = verbose
+        self.lock = threading.RLock()
+        self.faults = FaultPlan(config.seed)
+        self.engine = Engine(config, Store(state_dir), self.faults)
+        self.sessions: dict[str, Session] = {}
+        self.logins = 0  # successful manager authentications, for observing re-logins
+        self._connections: set[socket.socket] = set()
+        self._conn_lock = threading.Lock()
+
+    # -- connections -------------------------------------------------------------------------
+    def track(self, sock: socket.socket) -> None:
+        with self._conn_lock:
+            self._connections.add(sock)
+
+    def untrack(self, sock: socket.socket) -> None:
+        with self._conn_lock:
+            self._connections.discard(sock)
+
+    def drop_connections(self, keep: socket.socket | None = None) -> None:
+        with self._conn_lock:
+            victims = [s for s in self._connections if s is not keep]
+        for sock in victims:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    # -- sessions ----------------------------------------------------------------------------
+    def live_session(self, sid: str | None) -> Session | None:
+        if not sid:
+            return None
+        session = self.sessions.get(sid)
+        if session is None:
+            return None
+        if time.monotonic() - session.last_seen > self.config.session_idle_seconds:
+            self.sessions.pop(sid, None)
+            return None
+        return session
+
+    def restart(self, keep: socket.socket | None) -> None:
+        """What a process restart looks like from outside: sessions gone, connections cut, state
+        reloaded from disk."""
+        with self.lock:
+            self.sessions.clear()
+            self.drop_connections(keep)
+            self.engine = Engine(self.config, Store(self.state_dir), self.faults)
+            self.engine.clock_offset_s = self._sticky_offset()
+
+    def _sticky_offset(self) -> int:
+        rule = self.faults.sticky("clock_offset")
+        return int(rule.params.get("seconds", 0)) if rule else 0
+
+    # -- realtime clock ----------------------------------------------------------------------
+    def start_realtime(self, interval: float) -> threading.Thread:
+        """Keep the simulated clock on the wall clock, advancing every ``interval`` seconds."""
+
+        def run() -> None:
+            while True:
+                time.sleep(interval)
+                with self.lock:
+                    wall = int(time.time() * 1000)
+                    behind = (wall - self.engine.now_msc) // 1000
+                    if behind > 7 * 86_400:
+                        self.engine.now_msc = wall - 86_400_000
+                        behind = 86_400
+                    if behind >= 1:
+                        self.engine.advance(int(behind))
+                        self.engine.commit()
+
+        thread = threading.Thread(target=run, name="mt5sim-clock", daemon=True)
+        thread.start()
+        return thread
+
+
+class SimHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+    def __init__(self, address: tuple[str, int], app: App, ssl_context: ssl.SSLContext) -> None:
+        self.app = app
+        self.ssl_context = ssl_context
+        handler = type("BoundHandler", (Handler,), {"timeout": float(app.config.session_idle_seconds)})
+        super().__init__(address, handler)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        # The TLS handshake runs in the connection's own thread so a slow client blocks nobody.
+        # Headers and body go out in separate writes; without NODELAY each answer would wait
+        # for the client's delayed ACK.
+        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        request.settimeout(10)
+        try:
+            tls = self.ssl_context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            try:
+                request.close()
+            except OSError:
+                pass
+            return
+        self.app.track(tls)
+        try:
+            self.RequestHandlerClass(tls, client_address, self)
+        except (ssl.SSLError, OSError):
+            pass
+        finally:
+            self.app.untrack(tls)
+            try:
+                tls.close()
+            except OSError:
+                pass
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "MT5WebAPI"
+    sys_version = ""
+    server: SimHTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.conn_session: Session | None = None
+        self.set_cookie: str | None = None
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        if self.server.app.verbose:
+            sys.stderr.write(f"mt5sim {self.address_string()} {format % args}\n")
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        self._handle()
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._handle()
+
+    # -- plumbing ----------------------------------------------------------------------------
+    @property
+    def app(self) -> App:
+        return self.server.app
+
+    def _read_body(self) -> bytes:
+        length = parse_int(self.headers.get("Content-Length")) or 0
+        if length <= 0:
+            return b""
+        if length > MAX_BODY:
+            raise ApiError(3, "body too large")
+        return self.rfile.read(length)
+
+    def _send(
+        self, status: int, payload: bytes, content_type: str = "application/json; charset=utf-8"
+    ) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            if self.set_cookie:
+                self.send_header("Set-Cookie", self.set_cookie)
+                self.set_cookie = None
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(payload)
+            self.wfile.flush()
+        except (OSError, ssl.SSLError):
+            self.close_connection = True
+
+    @staticmethod
+    def _encode(body: Any) -> bytes:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _cookie_sid(self) -> str | None:
+        raw = self.headers.get("Cookie", "")
+        for part in raw.split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == SESSION_COOKIE and value:
+                return value
+        return None
+
+    def _session(self) -> Session | None:
+        session = self.conn_session
+        if session is not None and self.app.live_session(session.sid) is session:
+            return session
+        return self.app.live_session(self._cookie_sid())
+
+    # -- dispatch ----------------------------------------------------------------------------
+    def _handle(self) -> None:
+        url = urlsplit(self.path)
+        path = url.path.rstrip("/") or "/"
+        query = {k.lower(): v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        try:
+            raw_body = self._read_body()
+        except ApiError as exc:
+            self._send(413, self._encode({"retcode": retcode(exc.code)}))
+            return
+        if path.startswith("/_sim/"):
+            self._control(path, query, raw_body)
+            return
+        if not path.startswith("/api/"):
+            self._send(404, self._encode({"retcode": retcode(13)}))
+            return
+        self._api(path, query, raw_body)
+
+    def _api(self, path: str, query: dict[str, str], raw_body: bytes) -> None:
+        faults = self.app.faults
+        latency = faults.take("latency", path)
+        if latency is not None:
+            time.sleep(float(latency.params.get("seconds", 1.0)))
+        http_error = faults.take("http_error", path)
+        if http_error is not None:
+            status = int(http_error.params.get("status", 500))
+            self._send(status, b"<html><body>Service error</body></html>", "text/html")
+            return
+        forced = faults.take("retcode", path)
+        if forced is not None:
+            self._send(200, self._encode({"retcode": str(forced.params["retcode"])}))
+            return
+        body: dict[str, Any] = {}
+        if raw_body:
+            try:
+                parsed = json.loads(raw_body)
+            except ValueError:
+                self._send(200, self._encode({"retcode": retcode(3)}))
+                return
+            if isinstance(parsed, dict):
+                body = parsed
+        with self.app.lock:
+            try:
+                reply = self._route(path, query, body)
+            except ApiError as exc:
+                reply = Reply(200, {"retcode": retcode(exc.code)})
+        after = faults.take("timeout_after_apply", path) if reply.committed else None
+        if after is not None:
+            if after.params.get("mode", "sleep") == "drop":
+                self._drop()
+                return
+            time.sleep(float(after.params.get("seconds", 30)))
+        payload = self._encode(reply.body)
+        broken = faults.take("malformed", path)
+        if broken is not None:
+            payload = _mangle(reply.body, payload, str(broken.params.get("mode", "not_json")))
+        self._send(reply.status, payload)
+        if path == "/api/quit":
+            self.close_connection = True
+
+    def _route(self, path: str, query: dict[str, str], body: dict[str, Any]) -> Reply:
+        if path == "/api/auth/start":
+            return self._auth_start(query)
+        if path == "/api/auth/answer":
+            return self._auth_answer(query)
+        session = self._session()
+        if session is None or not session.authenticated:
+            self.conn_session = None
+            return Reply(403, {"retcode": retcode(8)})
+        session.last_seen = time.monotonic()
+        manager = self.app.engine.manager(session.manager_login)
+        if manager is None:
+            return Reply(403, {"retcode": retcode(8)})
+        engine = self.app.engine
+        if path == "/api/test/access":
+            return Reply(200, {"retcode": retcode(0)})
+        if path == "/api/quit":
+            self.app.sessions.pop(session.sid, None)
+            self.conn_session = None
+            return Reply(200, {"retcode": retcode(0)})
+        if path == "/api/time/server":
+            return Reply(200, {"retcode": retcode(0), "answer": {"time": engine.server_time_text()}})
+        if path == "/api/time/get":
+            minutes = engine.server_offset_s() // 60
+            answer = {
+                "Daylight": "0",
+                "DaylightState": "0",
+                "TimeZone": str(minutes),
+                "TimeServer": "",
+                "Days": [],
+            }
+            return Reply(200, {"retcode": retcode(0), "answer": answer})
+        if path == "/api/user/add":
+            fields = _user_fields(query, body)
+            account = engine.user_add(manager, fields)
+            engine.commit()
+            return Reply(200, {"retcode": retcode(0), "answer": engine.user_wire(account)}, committed=True)
+        if path == "/api/user/update":
+            fields = _user_fields(query, body)
+            login = parse_int(fields.get("login"))
+            if login is None:
+                raise ApiError(3, "login is required")
+            account = engine.user_update(manager, login, fields)
+            engine.commit()
+            return Reply(200, {"retcode": retcode(0), "answer": engine.user_wire(account)}, committed=True)
+        if path in ("/api/user/get", "/api/user/account/get"):
+            login = parse_int(query.get("login"))
+            if login is None:
+                raise ApiError(3, "login is required")
+            account = engine.account_for(manager, login)
+            wire = engine.user_wire(account) if path == "/api/user/get" else engine.account_wire(account)
+            return Reply(200, {"retcode": retcode(0), "answer": wire})
+        if path in ("/api/user/get_batch", "/api/user/account/get_batch", "/api/user/logins"):
+            logins = _int_list(query, body, "login")
+            groups = _str_list(query, body, "group")
+            if path == "/api/user/logins":
+                if not groups:
+                    raise ApiError(3, "group is required")
+                return Reply(
+                    200,
+                    {
+                        "retcode": retcode(0),
+                        "answer": [str(x) for x in engine.logins_in_groups(manager, groups)],
+                    },
+                )
+            if bool(logins) == bool(groups):
+                raise ApiError(3, "pass login or group")
+            chosen = logins if logins else engine.logins_in_groups(manager, groups)
+            accounts = []
+            for login in chosen:
+                account = engine.accounts.get(login)
+                if account is not None and engine.manages(manager, account.group):
+                    accounts.append(account)
+            render = engine.user_wire if path == "/api/user/get_batch" else engine.account_wire
+            return Reply(200, {"retcode": retcode(0), "answer": [render(a) for a in accounts]})
+        if path == "/api/trade/balance":
+            login = parse_int(query.get("login"))
+            kind = parse_int(query.get("type"))
+            if login is None or kind is None:
+                raise ApiError(3, "login and type are required")
+            check = query.get("check_margin", "1").strip() != "0"
+            rec = engine.balance_op(
+                manager, login, kind, query.get("balance", ""), query.get("comment", ""), check
+            )
+            engine.commit()
+            return Reply(200, {"retcode": retcode(0), "answer": {"Ticket": str(rec.id)}}, committed=True)
+        if path == "/api/deal/get":
+            ticket = parse_int(query.get("ticket"))
+            if ticket is None:
+                raise ApiError(3, "ticket is required")
+            found = engine.deals_query(manager, tickets=[ticket])
+            if not found:
+                raise ApiError(13)
+            return Reply(200, {"retcode": retcode(0), "answer": found[0]})
+        if path == "/api/deal/get_batch":
+            return self._deal_batch(manager, query, body)
+        if path == "/api/position/get_batch":
+            answer = engine.positions_query(
+                manager,
+                logins=_int_list(query, body, "login"),
+                groups=_str_list(query, body, "group"),
+                tickets=_int_list(query, body, "ticket"),
+                symbols=_str_list(query, body, "symbol"),
+            )
+            return Reply(200, {"retcode": retcode(0), "answer": answer})
+        if path == "/api/tick/last":
+            symbols = _str_list(query, body, "symbol")
+            if not symbols:
+                raise ApiError(3, "symbol is required")
+            trans_id = str(engine.now_msc)
+            return Reply(200, {"retcode": retcode(0), "trans_id": trans_id, "answer": engine.ticks(symbols)})
+        return Reply(404, {"retcode": retcode(3)})
+
+    def _deal_batch(self, manager: Any, query: dict[str, str], body: dict[str, Any]) -> Reply:
+        engine = self.app.engine
+        from_srv = parse_int(query.get("from")) if "from" in query else _body_int(body, "from")
+        to_srv = parse_int(query.get("to")) if "to" in query else _body_int(body, "to")
+        answer = engine.deals_query(
+            manager,
+            logins=_int_list(query, body, "login"),
+            groups=_str_list(query, body, "group"),
+            tickets=_int_list(query, body, "ticket"),
+            from_srv=from_srv,
+            to_srv=to_srv,
+            symbols=_str_list(query, body, "symbol"),
+        )
+        path = "/api/deal/get_batch"
+        dup = self.app.faults.take("duplicate_deals", path)
+        if dup is not None and answer:
+            copies = max(1, int(dup.params.get("copies", 1)))
+            doubled: list[dict[str, str]] = []
+            for wire in answer:
+                doubled.append(wire)
+                doubled.extend(dict(wire) for _ in range(copies))
+            answer = doubled
+        mutate = self.app.faults.budget("mutate_after_read", path)
+        if mutate is not None and answer:
+            rule, left = mutate
+            changed = engine.mutate_after_read(answer, str(rule.params.get("mode", "edit")), left)
+            if changed:
+                self.app.faults.spend(rule, changed)
+                engine.commit()
+        return Reply(200, {"retcode": retcode(0), "answer": answer})
+
+    # -- authentication ----------------------------------------------------------------------
+    def _auth_start(self, query: dict[str, str]) -> Reply:
+        version = parse_int(query.get("version"))
+        agent = query.get("agent", "")
+        login = parse_int(query.get("login"))
+        if (
+            version is None
+            or version < MIN_CLIENT_VERSION
+            or not agent
+            or " " in agent
+            or login is None
+            or query.get("type", "").lower() != "manager"
+        ):
+            return Reply(200, {"retcode": retcode(3)})
+        now = time.monotonic()
+        session = Session(sid=secrets.token_hex(16), last_seen=now, manager_login=login)
+        session.srv_rand = secrets.token_bytes(16)
+        session.challenge_at = now
+        self.app.sessions[session.sid] = session
+        self.conn_session = session
+        self.set_cookie = f"{SESSION_COOKIE}={session.sid}; Path=/; Secure; HttpOnly"
+        return Reply(
+            200, {"retcode": retcode(0), "version_access": VERSION_ACCESS, "srv_rand": session.srv_rand.hex()}
+        )
+
+    def _auth_answer(self, query: dict[str, str]) -> Reply:
+        session = self._session()
+        if session is None or not session.srv_rand:
+            return Reply(200, {"retcode": retcode(3)})
+        srv_rand, started = session.srv_rand, session.challenge_at
+        session.srv_rand = b""  # a challenge answers once
+        cli_hex = query.get("cli_rand", "")
+        try:
+            cli_rand = bytes.fromhex(cli_hex)
+        except ValueError:
+            cli_rand = b""
+        if len(cli_rand) != 16:
+            return Reply(200, {"retcode": retcode(3)})
+        if time.monotonic() - started > CHALLENGE_SECONDS:
+            return Reply(200, {"retcode": retcode(9)})
+        manager = self.app.engine.manager(session.manager_login)
+        # An unknown login and a wrong password answer alike, so logins cannot be probed.
+        pw_hash = password_hash(manager.password if manager else secrets.token_hex(16))
+        if manager is None or not answer_matches(
+            challenge_answer(pw_hash, srv_rand), query.get("srv_rand_answer", "")
+        ):
+            self.app.sessions.pop(session.sid, None)
+            self.conn_session = None
+            return Reply(200, {"retcode": retcode(1001)})
+        session.authenticated = True
+        session.last_seen = time.monotonic()
+        self.app.logins += 1
+        return Reply(
+            200,
+            {
+                "retcode": retcode(0),
+                "version_access": VERSION_ACCESS,
+                "version_trade": VERSION_TRADE,
+                "cli_rand_answer": challenge_answer(pw_hash, cli_rand),
+            },
+        )
+
+    # -- control API -------------------------------------------------------------------------
+    def _control(self, path: str, query: dict[str, str], raw_body: bytes) -> None:
+        token = self.headers.get("X-Sim-Token", "")
+        if not hmac.compare_digest(token.encode(), self.app.config.control_token.encode()):
+            self._send(401, self._encode({"error": "control token required (X-Sim-Token)"}))
+            return
+        try:
+            body = json.loads(raw_body) if raw_body else {}
+        except ValueError:
+            self._send(400, self._encode({"error": "body must be JSON"}))
+            return
+        try:
+            status, result = self._control_route(path, query, body)
+        except (ApiError, FaultSpecError, KeyError, ValueError, TypeError, InvalidOperation) as exc:
+            status, result = 400, {"error": str(exc) or exc.__class__.__name__}
+        self._send(status, self._encode(result))
+
+    def _control_route(self, path: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
+        app = self.app
+        if path == "/_sim/restart":
+            app.restart(keep=self.connection)
+            self.conn_session = None
+            return 200, {"restarted": True, "deals": len(app.engine.deals)}
+        with app.lock:
+            engine = app.engine
+            if path == "/_sim/status":
+                return 200, {
+                    "now_utc_msc": engine.now_msc,
+                    "server_time": engine.server_msc() // 1000,
+                    "server_offset_seconds": engine.server_offset_s(),
+                    "accounts": len(engine.accounts),
+                    "positions": len(engine.positions),
+                    "deals": len(engine.deals),
+                    "sessions": len(app.sessions),
+                    "logins": app.logins,
+                    "faults": app.faults.active(),
+                }
+            if path == "/_sim/ground_truth":
+                return 200, engine.ground_truth()
+            if path == "/_sim/seed":
+                specs = body.get("accounts", [])
+                logins: list[int] = []
+                for spec in specs:
+                    account = engine.seed_account(
+                        group=str(spec.get("group", "real\\standard")),
+                        persona=str(spec.get("persona", "")),
+                        balance=str(spec.get("balance", "10000")),
+                        leverage=int(spec.get("leverage", 100)),
+                        name=str(spec.get("name", f"Trader {engine.next_login}")),
+                        email=str(spec.get("email", "")),
+                        country=str(spec.get("country", "")),
+                    )
+                    logins.append(account.login)
+                for index, spec in enumerate(specs):
+                    if "pair_with" in spec:
+                        other = logins[int(spec["pair_with"])]
+                        engine.accounts[logins[index]].partner = other
+                        engine.accounts[other].partner = logins[index]
+                engine.commit()
+                return 200, {"logins": logins}
+            if path == "/_sim/persona":
+                account = engine.set_persona(
+                    int(body["login"]), str(body.get("persona", "")), int(body.get("partner", 0))
+                )
+                if account.partner and account.partner in engine.accounts:
+                    engine.accounts[account.partner].partner = account.login
+                engine.commit()
+                return 200, {"login": account.login, "persona": account.persona, "partner": account.partner}
+            if path == "/_sim/advance":
+                seconds = (
+                    int(body["seconds"])
+                    if "seconds" in body
+                    else int(body.get("ticks", 1)) * app.config.tick_seconds
+                )
+                result = engine.advance(seconds)
+                engine.commit()
+                return 200, {
+                    **result,
+                    "now_utc_msc": engine.now_msc,
+                    "server_time": engine.server_msc() // 1000,
+                }
+            if path == "/_sim/prices":
+                for symbol, quote in dict(body.get("quotes", {})).items():
+                    if symbol not in BY_NAME:
+                        raise ValueError(f"unknown symbol {symbol}")
+                    engine.market.set_quote(
+                        symbol, Decimal(str(quote["bid"])), Decimal(str(quote["ask"])), engine.now_msc
+                    )
+                engine._stop_out()
+                engine.commit()
+                return 200, {"quotes": {s: engine.ticks([s])[0] for s in body.get("quotes", {})}}
+            if path == "/_sim/trade":
+                account = engine.accounts.get(int(body["login"]))
+                if account is None:
+                    raise ApiError(13, "no such login")
+                side = str(body.get("action", "buy")).lower()
+                action = 0 if side in ("buy", "0") else 1
+                price = Decimal(str(body["price"])) if body.get("price") is not None else None
+                pos = engine.open_position(
+                    account,
+                    str(body["symbol"]).upper(),
+                    action,
+                    Decimal(str(body.get("volume", "1"))),
+                    reason=int(body.get("reason", 0)),
+                    price=price,
+                    comment=str(body.get("comment", "")),
+                    check_margin=bool(body.get("check_margin", True)),
+                )
+                engine.commit()
+                return 200, engine.position_wire(pos)
+            if path == "/_sim/close":
+                pos = engine.positions.get(int(body["position"]))
+                if pos is None:
+                    raise ApiError(13, "no such position")
+                price = Decimal(str(body["price"])) if body.get("price") is not None else None
+                rec = engine.close_position(pos, reason=int(body.get("reason", 0)), price=price)
+                engine.commit()
+                return 200, rec.wire
+            if path == "/_sim/faults":
+                if not body:
+                    return 200, {"faults": app.faults.active()}
+                raw = body.get("faults", [body]) if isinstance(body, dict) else body
+                parsed = [parse_fault(item) for item in raw]
+                app.faults.add(parsed)
+                for fault in parsed:
+                    if fault.type == "clock_offset":
+                        engine.clock_offset_s = int(fault.params.get("seconds", 0))
+                engine.commit()
+                return 200, {"faults": app.faults.active()}
+            if path == "/_sim/faults/clear":
+                app.faults.clear()
+                engine.clock_offset_s = 0
+                engine.commit()
+                return 200, {"faults": []}
+            if path == "/_sim/clock_offset":
+                engine.clock_offset_s = int(body.get("seconds", 0))
+                engine.commit()
+                return 200, {"server_offset_seconds": engine.server_offset_s()}
+            if path == "/_sim/sessions/expire":
+                count = len(app.sessions)
+                app.sessions.clear()
+                return 200, {"expired": count}
+        return 404, {"error": f"unknown control path {path}"}
+
+
+def _user_fields(query: dict[str, str], body: dict[str, Any]) -> dict[str, str]:
+    """User-record fields from query parameters and a JSON body, keys normalised so that
+    ``pass_main``, ``PassMain`` and ``passmain`` are the same field."""
+    fields: dict[str, str] = {}
+    for source in (query, body):
+        for key, value in source.items():
+            if isinstance(value, (dict, list)):
+                continue
+            fields[key.lower().replace("_", "")] = "" if value is None else str(value)
+    return fields
+
+
+def _str_list(query: dict[str, str], body: dict[str, Any], key: str) -> list[str]:
+    values: list[str] = []
+    if query.get(key):
+        values.extend(v.strip() for v in query[key].split(",") if v.strip())
+    raw = body.get(key)
+    if isinstance(raw, list):
+        values.extend(str(v).strip() for v in raw if str(v).strip())
+    elif isinstance(raw, str) and raw.strip():
+        values.extend(v.strip() for v in raw.split(",") if v.strip())
+    return values
+
+
+def _int_list(query: dict[str, str], body: dict[str, Any], key: str) -> list[int]:
+    out = []
+    for value in _str_list(query, body, key):
+        parsed = parse_int(value)
+        if parsed is None:
+            raise ApiError(3, f"{key} must be numbers")
+        out.append(parsed)
+    return out
+
+
+def _body_int(body: dict[str, Any], key: str) -> int | None:
+    value = body.get(key)
+    return parse_int(str(value)) if value is not None else None
+
+
+def _mangle(body: Any, payload: bytes, mode: str) -> bytes:
+    if mode == "truncated":
+        return payload[: max(1, len(payload) // 2)]
+    if mode == "missing_retcode" and isinstance(body, dict):
+        return json.dumps({k: v for k, v in body.items() if k != "retcode"}).encode()
+    if mode == "wrong_shape" and isinstance(body, dict):
+        answer = body.get("answer")
+        broken = "unexpected" if isinstance(answer, list) else ["unexpected"]
+        return json.dumps({**body, "answer": broken}).encode()
+    return b"<html><body>502 Bad Gateway</body></html>"
+
+
+def serve(app: App, host: str, port: int, ssl_context: ssl.SSLContext) -> SimHTTPServer:
+    return SimHTTPServer((host, port), app, ssl_context)
+
+
+__all__ = ["App", "Handler", "SimHTTPServer", "serve"]
