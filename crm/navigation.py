@@ -24,9 +24,14 @@ NAV: list[NavItem] = [
     NavItem("clients", _("Clients"), "client_list", "users"),
     NavItem("tasks", _("My tasks"), "task_list", "check"),
     NavItem("notifications", _("Notifications"), "notification_list", "bell"),
+    NavItem("lead_assign", _("Lead queue"), "lead_assign", "swap", roles=frozenset({"desk_manager"})),
+    NavItem("lead_imports", _("Lead imports"), "lead_import_list", "inbox", roles=frozenset({"desk_manager"})),
+    NavItem("lead_settings", _("Lead routing"), "lead_routing_list", "settings", admin_only=True),
     NavItem("deliveries", _("Event deliveries"), "delivery_list", "alert", admin_only=True),
     NavItem("audit", _("Audit log"), "audit_list", "shield", roles=frozenset({"admin", "compliance"})),
     NavItem("apikeys", _("API keys"), "apikey_list", "key", admin_only=True),
+    NavItem("staff", _("Staff"), "staff_list", "user", admin_only=True),
+    NavItem("roles", _("Roles"), "role_list", "shield", admin_only=True),
 ]
 
 

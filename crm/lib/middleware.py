@@ -7,12 +7,15 @@ import re
 import zoneinfo
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth import logout
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import resolve_url
 from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from crm.lib import context
 
@@ -20,6 +23,9 @@ Handler = Callable[[HttpRequest], HttpResponse]
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 # Requests the browser makes by itself; they must not keep an idle session alive.
 BACKGROUND_HEADER = "HTTP_X_BACKGROUND"
+LAST_ACTIVITY_SESSION_KEY = "crm_last_activity"
+# Set at login for users who turned two-factor on themselves (privileged roles need it anyway).
+OTP_REQUIRED_SESSION_KEY = "crm_otp_required"
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -98,7 +104,11 @@ class UserTimezoneMiddleware:
 
 
 class IdleTimeoutMiddleware:
-    """Log out a session after SESSION_IDLE_TIMEOUT without a user action (background polls excluded)."""
+    """Log out a session after SESSION_IDLE_TIMEOUT without a user action.
+
+    Requests the browser makes by itself (polls marked with the X-Background header) are let
+    through but do not count as activity, so a tab left open does not keep a session alive.
+    """
 
     def __init__(self, get_response: Handler) -> None:
         self.get_response = get_response
@@ -107,47 +117,88 @@ class IdleTimeoutMiddleware:
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
             now = timezone.now()
-            last = request.session.get("crm_last_activity")
-            if last is not None and now - datetime.fromisoformat(last) > settings.SESSION_IDLE_TIMEOUT:
+            last = _parse_moment(request.session.get(LAST_ACTIVITY_SESSION_KEY))
+            if last is not None and now - last > settings.SESSION_IDLE_TIMEOUT:
                 logout(request)
+                if request.path.startswith("/api/"):
+                    return self.get_response(request)  # answered as anonymous: 401
+                login_url = resolve_url(settings.LOGIN_URL)
                 if request.headers.get("HX-Request"):
                     response = HttpResponse(status=204)
-                    response["HX-Redirect"] = resolve_url(settings.LOGIN_URL)
+                    response["HX-Redirect"] = f"{login_url}?{urlencode({'idle': '1'})}"
                     return response
-                if request.path.startswith("/api/"):
-                    return self.get_response(request)
-                return HttpResponseRedirect(f"{resolve_url(settings.LOGIN_URL)}?next={request.path}&idle=1")
+                query = {"idle": "1"}
+                if request.method == "GET" and not request.META.get(BACKGROUND_HEADER):
+                    query = {"next": request.get_full_path(), "idle": "1"}
+                return HttpResponseRedirect(f"{login_url}?{urlencode(query)}")
             if not request.META.get(BACKGROUND_HEADER):
-                request.session["crm_last_activity"] = now.isoformat()
+                request.session[LAST_ACTIVITY_SESSION_KEY] = now.isoformat()
         return self.get_response(request)
 
 
-class TwoFactorRequiredMiddleware:
-    """Users whose role is privileged must have passed TOTP this session before doing anything else."""
+def _parse_moment(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if timezone.is_aware(moment) else None
 
-    ALLOWED_PREFIXES = ("/login", "/logout", "/2fa/", "/static/", "/healthz", "/i18n/", "/api/")
+
+class TwoFactorRequiredMiddleware:
+    """Until the second factor is proven in this session, a user who needs it reaches only login,
+    logout and the two-factor pages; everything else redirects there (or answers 401 on the API).
+
+    A user needs it when their role is privileged (`user.requires_2fa`) or when they turned
+    two-factor on themselves (the login view records that in the session). A privileged user
+    without a device yet is sent to set one up.
+    """
+
+    ALLOWED_URL_NAMES = frozenset({
+        "login", "logout", "otp_setup", "otp_verify", "otp_backup_codes", "healthz", "set_language",
+    })
 
     def __init__(self, get_response: Handler) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        user = getattr(request, "user", None)
-        if (
-            user is not None
-            and user.is_authenticated
-            and getattr(user, "requires_2fa", False)
-            and not user.is_verified()
-            and not request.path.startswith(self.ALLOWED_PREFIXES)
-        ):
-            from django.urls import reverse
-
-            target = reverse("otp_verify")
-            if request.headers.get("HX-Request"):
-                response = HttpResponse(status=204)
-                response["HX-Redirect"] = target
-                return response
-            return HttpResponseRedirect(f"{target}?next={request.path}")
         return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view_func: Callable[..., HttpResponse], view_args: Any, view_kwargs: Any
+    ) -> HttpResponse | None:
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return None
+        needs = getattr(user, "requires_2fa", False) or bool(request.session.get(OTP_REQUIRED_SESSION_KEY))
+        if not needs or user.is_verified():
+            return None
+        match = request.resolver_match
+        if match is not None and match.view_name in self.ALLOWED_URL_NAMES:  # namespaced names never match
+            return None
+        if request.path.startswith("/api/"):
+            return JsonResponse({
+                "code": "two_factor_required",
+                "message": gettext("Enter your two-factor code in the browser first."),
+                "fields": {},
+            }, status=401)
+        from django.urls import reverse
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        has_device = TOTPDevice.objects.devices_for_user(user, confirmed=True).exists()
+        if not has_device and not getattr(user, "requires_2fa", False):
+            # Turned on voluntarily, then removed (an administrator's reset): nothing left to ask for.
+            request.session[OTP_REQUIRED_SESSION_KEY] = False
+            return None
+        target = reverse("otp_verify" if has_device else "otp_setup")
+        if request.headers.get("HX-Request"):
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = target
+            return response
+        if request.method == "GET":
+            target = f"{target}?{urlencode({'next': request.get_full_path()})}"
+        return HttpResponseRedirect(target)
 
 
 def activate_user_language(request: HttpRequest, language: str) -> None:

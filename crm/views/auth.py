@@ -1,0 +1,281 @@
+"""Login, logout, two-factor setup and verification, password change, and the lockout page."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+from urllib.parse import urlencode
+
+import qrcode
+import qrcode.image.svg
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login as auth_login
+from django.contrib.auth import logout as auth_logout
+from django.contrib.auth import update_session_auth_hash
+from django.contrib.auth.decorators import login_required
+from django.db.models import Max
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render, resolve_url
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp import login as otp_login
+
+from crm.auth_forms import LoginForm, OtpTokenForm, PasswordChangeForm, add_domain_errors
+from crm.exceptions import DomainError
+from crm.lib.middleware import LAST_ACTIVITY_SESSION_KEY, OTP_REQUIRED_SESSION_KEY
+from crm.staff_services import (
+    auth_login_failure_record,
+    auth_login_record,
+    auth_logout_record,
+    otp_backup_codes_left,
+    otp_backup_codes_regenerate,
+    otp_check,
+    otp_device_start,
+    otp_disable,
+    otp_enabled,
+    otp_setup_confirm,
+    password_rules,
+    user_password_change,
+)
+
+BACKUP_CODES_SESSION_KEY = "crm_otp_backup_codes"
+NEXT_FIELD = "next"
+
+
+def safe_next(request: HttpRequest) -> str:
+    """The "next" URL from the form or query string, or "" when it points anywhere but this site."""
+    target = request.POST.get(NEXT_FIELD) or request.GET.get(NEXT_FIELD) or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return ""
+
+
+def _with_next(url_name: str, next_url: str) -> str:
+    url = reverse(url_name)
+    return f"{url}?{urlencode({NEXT_FIELD: next_url})}" if next_url else url
+
+
+def _after_login_url(next_url: str) -> str:
+    return next_url or resolve_url(settings.LOGIN_REDIRECT_URL)
+
+
+# --- login / logout -----------------------------------------------------------------------------
+
+
+@sensitive_post_parameters("password")
+@csrf_protect
+@never_cache
+def login_view(request: HttpRequest) -> HttpResponse:
+    next_url = safe_next(request)
+    if request.method != "POST" and request.user.is_authenticated:
+        return redirect(_after_login_url(next_url))
+    form = LoginForm(request, data=request.POST if request.method == "POST" else None)
+    if form.is_valid():
+        user = form.get_user()
+        assert user is not None
+        # A second factor proven earlier in this browser belongs to the old login, not to this one.
+        request.session.pop(DEVICE_ID_SESSION_KEY, None)
+        auth_login(request, user)
+        needs_otp = user.requires_2fa or otp_enabled(user)
+        request.session[OTP_REQUIRED_SESSION_KEY] = needs_otp
+        request.session[LAST_ACTIVITY_SESSION_KEY] = timezone.now().isoformat()
+        auth_login_record(user=user)
+        if needs_otp:
+            return redirect(_with_next("otp_verify" if otp_enabled(user) else "otp_setup", next_url))
+        return redirect(_after_login_url(next_url))
+    if request.method == "POST":
+        auth_login_failure_record(
+            email=request.POST.get("username", ""), locked_out=bool(getattr(request, "axes_locked_out", False))
+        )
+    return render(request, "crm/auth/login.html", {
+        "form": form,
+        "next": next_url,
+        "idle": request.GET.get("idle") == "1",
+        "idle_minutes": int(settings.SESSION_IDLE_TIMEOUT.total_seconds() // 60),
+    })
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        auth_logout_record(user=request.user)
+    auth_logout(request)
+    messages.info(request, _("You have logged out."))
+    return redirect(settings.LOGOUT_REDIRECT_URL)
+
+
+def lockout_response(request: HttpRequest, original_response: Any = None, credentials: Any = None) -> HttpResponse:
+    """django-axes' lockout page (AXES_LOCKOUT_CALLABLE): says when the next attempt will be let through."""
+    from axes.helpers import get_client_username
+    from axes.models import AccessAttempt
+
+    username = get_client_username(request, credentials) or ""
+    ip = getattr(request, "axes_ip_address", None)
+    last = AccessAttempt.objects.filter(username=username, ip_address=ip).aggregate(at=Max("attempt_time"))["at"]
+    retry_at = (last or timezone.now()) + settings.AXES_COOLOFF_TIME
+    return render(request, "crm/auth/locked_out.html", {
+        "retry_at": retry_at,
+        "failure_limit": settings.AXES_FAILURE_LIMIT,
+        "lockout_minutes": int(settings.AXES_COOLOFF_TIME.total_seconds() // 60),
+    }, status=429)
+
+
+# --- two-factor ---------------------------------------------------------------------------------
+
+
+def _qr_svg(data: str) -> SafeString:
+    image = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=8, border=2)
+    svg = image.to_string(encoding="unicode")
+    # The markup comes from the qrcode library and our own otpauth URL, not from user input.
+    return mark_safe(svg)  # noqa: S308
+
+
+def _secret_for_humans(hex_key: str) -> str:
+    secret = base64.b32encode(bytes.fromhex(hex_key)).decode().rstrip("=")
+    return " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
+
+
+@login_required
+@never_cache
+def otp_setup(request: HttpRequest) -> HttpResponse:
+    """Turn on two-factor: scan the QR code, confirm with a code, receive backup codes.
+    When it is already on, the same page shows its status and the way to turn it off."""
+    user = request.user
+    next_url = safe_next(request)
+    if otp_enabled(user):
+        if not user.is_verified():
+            return redirect(_with_next("otp_verify", next_url))
+        return render(request, "crm/auth/otp_status.html", {
+            "codes_left": otp_backup_codes_left(user),
+            "can_disable": not user.requires_2fa,
+            "disable_form": OtpTokenForm(auto_id="disable_%s"),
+        })
+    device = otp_device_start(user=user)
+    form = OtpTokenForm(request.POST if request.method == "POST" else None)
+    if form.is_valid():
+        try:
+            codes = otp_setup_confirm(user=user, device=device, token=form.cleaned_data["token"])
+        except DomainError as exc:
+            add_domain_errors(form, exc)
+        else:
+            device.refresh_from_db()
+            otp_login(request, device)
+            request.session[OTP_REQUIRED_SESSION_KEY] = True
+            request.session[BACKUP_CODES_SESSION_KEY] = codes
+            return redirect(_with_next("otp_backup_codes", next_url))
+    return render(request, "crm/auth/otp_setup.html", {
+        "form": form,
+        "qr_svg": _qr_svg(device.config_url),
+        "secret": _secret_for_humans(device.key),
+        "issuer": settings.OTP_TOTP_ISSUER,
+        "forced": user.requires_2fa,
+        "next": next_url,
+    })
+
+
+@login_required
+@never_cache
+def otp_backup_codes(request: HttpRequest) -> HttpResponse:
+    """Shows freshly made backup codes once (GET), or makes a new set (POST, verified sessions)."""
+    user = request.user
+    if request.method == "POST":
+        if not user.is_verified():
+            return redirect("otp_verify")
+        request.session[BACKUP_CODES_SESSION_KEY] = otp_backup_codes_regenerate(user=user)
+        return redirect("otp_backup_codes")
+    codes = request.session.pop(BACKUP_CODES_SESSION_KEY, None)
+    if not codes or not user.is_verified():
+        return redirect("otp_setup")
+    return render(request, "crm/auth/otp_backup_codes.html", {
+        "codes": codes,
+        "continue_url": _after_login_url(safe_next(request)),
+    })
+
+
+@login_required
+@never_cache
+def otp_verify(request: HttpRequest) -> HttpResponse:
+    """The second step of login: a code from the authenticator app, or one backup code."""
+    user = request.user
+    next_url = safe_next(request)
+    if user.is_verified():
+        return redirect(_after_login_url(next_url))
+    if not otp_enabled(user):
+        if user.requires_2fa:
+            return redirect(_with_next("otp_setup", next_url))
+        request.session[OTP_REQUIRED_SESSION_KEY] = False
+        return redirect(_after_login_url(next_url))
+    form = OtpTokenForm(request.POST if request.method == "POST" else None)
+    if form.is_valid():
+        result = otp_check(user=user, token=form.cleaned_data["token"])
+        if result.ok:
+            otp_login(request, result.device)
+            if result.method == "backup":
+                left = otp_backup_codes_left(user)
+                messages.warning(request, _("You used a backup code; %(left)d left. Make new ones in "
+                                            "two-factor settings if you are running out.") % {"left": left})
+            return redirect(_after_login_url(next_url))
+        if result.locked_until is not None:
+            form.add_error("token", _("Too many wrong codes. Wait until %(time)s, then try again.") % {
+                "time": timezone.localtime(result.locked_until).strftime("%H:%M:%S"),
+            })
+        else:
+            form.add_error("token", _("That code is not right."))
+    return render(request, "crm/auth/otp_verify.html", {"form": form, "next": next_url})
+
+
+@login_required
+@require_POST
+def otp_disable_view(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    if not user.is_verified() or user.requires_2fa:
+        return redirect("otp_setup")
+    form = OtpTokenForm(request.POST, auto_id="disable_%s")
+    if form.is_valid():
+        try:
+            otp_disable(user=user, token=form.cleaned_data["token"])
+        except DomainError as exc:
+            add_domain_errors(form, exc)
+        else:
+            request.session[OTP_REQUIRED_SESSION_KEY] = False
+            messages.success(request, _("Two-factor authentication is off."))
+            return redirect("otp_setup")
+    return render(request, "crm/auth/otp_status.html", {
+        "codes_left": otp_backup_codes_left(user),
+        "can_disable": True,
+        "disable_form": form,
+    }, status=400)
+
+
+# --- password -----------------------------------------------------------------------------------
+
+
+@sensitive_post_parameters("old_password", "new_password1", "new_password2")
+@login_required
+def password_change(request: HttpRequest) -> HttpResponse:
+    form = PasswordChangeForm(request.POST if request.method == "POST" else None)
+    if form.is_valid():
+        try:
+            user = user_password_change(
+                user=request.user, old_password=form.cleaned_data["old_password"],
+                new_password=form.cleaned_data["new_password1"],
+            )
+        except DomainError as exc:
+            add_domain_errors(form, exc)
+        else:
+            # Keep this session logged in (other sessions of the user end: their hash no longer matches).
+            update_session_auth_hash(request, user)
+            messages.success(request, _("Your password has been changed."))
+            return HttpResponseRedirect(reverse("password_change"))
+    return render(request, "crm/auth/password_change.html", {"form": form, "password_rules": password_rules()})
