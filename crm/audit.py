@@ -4,6 +4,12 @@
 are chained in commit order: each row's `prev_hash` is the `hash` of the row before it, and
 `hash` is SHA-256 over the row's canonical content including `prev_hash`. PostgreSQL triggers
 refuse UPDATE and DELETE on the table; `verify_chain` finds the first row that does not match.
+
+Ids are drawn while the lock is held, so id order is chain order. The writer must run at READ
+COMMITTED (PostgreSQL's default): a REPEATABLE READ snapshot taken before the lock would miss the
+previous writer's row and fork the chain. The chain proves that no row was changed or removed
+between the first and the last row; removing rows from the end is only caught by comparing with an
+earlier report's row count (audit_verify prints it).
 """
 
 from __future__ import annotations
@@ -13,13 +19,18 @@ import ipaddress
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
 from crm.lib import context
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+    from crm.models import AuditLog
 
 GENESIS_HASH = "0" * 64
 # Arbitrary constant naming the audit chain's advisory lock.
@@ -36,12 +47,21 @@ def _normalise(value: Any) -> Any:
 
 
 def _normalise_ip(ip: str | None) -> str | None:
+    """A valid address as text, or None: a malformed client IP must not stop the audit write."""
     if not ip:
         return None
     try:
-        return ipaddress.ip_address(ip).compressed
+        return str(ipaddress.ip_address(ip))
     except ValueError:
         return None
+
+
+def _actor_label(actor: Any, ctx: context.ActorContext) -> str:
+    if actor is not None:
+        return actor.email
+    if ctx.api_key_id is not None:
+        return f"apikey:{ctx.api_key_prefix or ctx.api_key_id}"
+    return f"system:{ctx.source}"
 
 
 def row_hash(fields: dict[str, Any]) -> str:
@@ -74,28 +94,45 @@ def audit_record(
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(getattr(obj, "code", None) or obj.pk)
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK])
-        prev = AuditLog.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS_HASH
+    before_json = None if before is None else json.dumps(before, cls=DjangoJSONEncoder)
+    after_json = None if after is None else json.dumps(after, cls=DjangoJSONEncoder)
+    # savepoint=False: inside a caller's transaction no savepoint is needed (an error aborts the
+    # caller anyway); in autocommit this makes the lock, the read and the insert one transaction.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        # Held until commit: the next writer reads the chain's head only after this row is visible.
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK])
+        # A separate statement, so that its snapshot is taken after the lock was granted. The
+        # values pass through PostgreSQL's own types first: the hash is computed over exactly
+        # what a later read returns (jsonb rewrites numbers such as 1e20, inet rewrites
+        # IPv4-mapped IPv6 addresses), so verify_chain never reports a sound row as broken.
+        cursor.execute(
+            f"SELECT (SELECT hash FROM {connection.ops.quote_name(AuditLog._meta.db_table)} "  # noqa: S608
+            "ORDER BY id DESC LIMIT 1), %s::jsonb::text, %s::jsonb::text, %s::inet",
+            [before_json, after_json, _normalise_ip(ctx.ip)],
+        )
+        prev, before_db, after_db, ip_db = cursor.fetchone()
         fields: dict[str, Any] = {
             "at": timezone.now().astimezone(UTC),
             "actor_id": actor.pk if actor is not None else None,
-            "actor_label": (actor.email if actor is not None else f"system:{ctx.source}")[:200],
+            "actor_label": _actor_label(actor, ctx)[:200],
             "action": action,
             "object_type": object_type,
             "object_id": str(object_id),
-            "before": _normalise(before),
-            "after": _normalise(after),
+            "before": None if before_db is None else json.loads(before_db),
+            "after": None if after_db is None else json.loads(after_db),
             "reason": reason,
-            "ip": _normalise_ip(ctx.ip),
+            "ip": None if ip_db is None else str(ip_db),
             "user_agent": ctx.user_agent[:500],
             "request_id": ctx.request_id,
             "source": ctx.source,
-            "prev_hash": prev,
+            "prev_hash": prev or GENESIS_HASH,
         }
         fields["hash"] = row_hash(fields)
         return AuditLog.objects.create(**fields)
+
+
+PROBLEM_LINK = "its prev_hash does not match the row before it"
+PROBLEM_CONTENT = "its content does not match its hash"
 
 
 @dataclass(frozen=True)
@@ -120,9 +157,9 @@ def verify_chain(*, chunk: int = 5000) -> ChainReport:
             return ChainReport(ok=True, checked=checked)
         for row in rows:
             if row["prev_hash"] != prev:
-                return ChainReport(False, checked, row["id"], "its prev_hash does not match the row before it")
+                return ChainReport(False, checked, row["id"], PROBLEM_LINK)
             if row_hash(row) != row["hash"]:
-                return ChainReport(False, checked, row["id"], "its content does not match its hash")
+                return ChainReport(False, checked, row["id"], PROBLEM_CONTENT)
             prev = row["hash"]
             checked += 1
             last_id = row["id"]
@@ -135,3 +172,55 @@ def model_snapshot(obj: Any, fields: list[str] | tuple[str, ...]) -> dict[str, A
         field = obj._meta.get_field(name)
         out[name] = getattr(obj, field.attname)
     return _normalise(out)
+
+
+def audit_log_search(
+    *,
+    actor: Any = None,
+    system_only: bool = False,
+    action: str = "",
+    object_type: str = "",
+    object_id: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[AuditLog]:
+    """Audit rows matching every given filter, newest first. `action` matches as a prefix
+    ("client." finds every client action); `until` is exclusive."""
+    from crm.models import AuditLog
+
+    qs = AuditLog.objects.all()
+    if actor is not None:
+        qs = qs.filter(actor_id=actor.pk)
+    elif system_only:
+        qs = qs.filter(actor_id__isnull=True)
+    if action:
+        qs = qs.filter(action__startswith=action)
+    if object_type:
+        qs = qs.filter(object_type=object_type)
+    if object_id:
+        qs = qs.filter(object_id=object_id)
+    if since is not None:
+        qs = qs.filter(at__gte=since)
+    if until is not None:
+        qs = qs.filter(at__lt=until)
+    return qs.order_by("-id")
+
+
+@dataclass(frozen=True)
+class DiffLine:
+    key: str
+    before: Any
+    after: Any
+    changed: bool
+
+
+def audit_diff(before: Any, after: Any) -> list[DiffLine]:
+    """Key-by-key comparison of a row's before and after, for display; keys in first-seen order."""
+    if not isinstance(before, dict) and not isinstance(after, dict):
+        if before is None and after is None:
+            return []
+        return [DiffLine("", before, after, before != after)]
+    b = before if isinstance(before, dict) else {}
+    a = after if isinstance(after, dict) else {}
+    keys = list(dict.fromkeys([*b, *a]))
+    return [DiffLine(k, b.get(k), a.get(k), b.get(k) != a.get(k) or (k in b) != (k in a)) for k in keys]

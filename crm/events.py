@@ -1,39 +1,59 @@
-"""Domain events: a transactional outbox with at-most-once effects per handler.
+"""Domain events: a transactional outbox whose handlers take effect once per (event, handler).
 
     emit("kyc.approved", client=client, data={...})      # inside the caller's transaction
 
-writes an Event row. After the transaction commits, a Celery task delivers every undelivered
+writes an Event row. After the transaction commits, a Celery task delivers every undispatched
 event to the handlers registered for its name:
 
     @subscribe("kyc.approved")                           # in <app>/handlers.py
     def notify_owner(event: Event) -> None: ...
 
-Each handler runs in a savepoint together with the insert of its EventDelivery row, so its
-database effects and the record that it ran commit or roll back together. A handler that
-already has a SUCCEEDED delivery for an event is skipped: delivering an event twice has no
-second effect. Failures are recorded and retried with exponential backoff by beat; after
-CRM_EVENT_MAX_ATTEMPTS they are marked dead and shown to administrators, who can retry them.
-Handlers must do external work (mail, HTTP) through `transaction.on_commit`.
+Delivery runs in one transaction per batch of events, with the batch's event rows locked
+(other dispatchers skip them). Each handler runs in its own savepoint; its EventDelivery row
+is written in the same transaction, so a handler's database effects and the record that it ran
+commit or roll back together. A handler that already has a delivery row for an event is never
+given that event again by the dispatcher: delivering an event twice has no second effect, and a
+pass that dies half-way leaves nothing behind. Failures are recorded and retried with exponential
+backoff by beat (`retry_due`); after CRM_EVENT_MAX_ATTEMPTS attempts they are marked dead and
+shown to administrators, who can retry them.
+
+"Once" holds for a handler's database writes. Work outside the database (mail, HTTP) belongs in
+`transaction.on_commit`, which fires only when the writes are committed. A handler that must
+call out inline (to learn whether it worked, like an outbound webhook) is at-least-once: a pass
+that dies after the call but before its commit runs it again, so it sends `event.uuid` as an
+idempotency key.
+
+A kick after each commit wakes a worker within milliseconds; the beat sweep every few seconds is
+the safety net for lost kicks.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import json
 import logging
 import traceback
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import RedisError
 
 from crm.lib import context
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+    from crm.models import Event, EventDelivery
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +75,11 @@ def handler_name(fn: HandlerFn) -> str:
 
 
 def subscribe(*event_names: str) -> Callable[[HandlerFn], HandlerFn]:
-    """Register a handler for the named events ("*" for every event)."""
+    """Register a handler for the named events ("*" for every event).
+
+    The handler's dotted name is its identity in delivery records: renaming or moving a handler
+    makes it a new handler (and its old failed deliveries die on their next retry).
+    """
 
     def register(fn: HandlerFn) -> HandlerFn:
         h = Handler(handler_name(fn), fn)
@@ -75,7 +99,14 @@ def unsubscribe(fn: HandlerFn) -> None:
 
 
 def handlers_for(event_name: str) -> list[Handler]:
-    return [*_registry.get(event_name, []), *_wildcard]
+    """The handlers of `event_name`, each once even if it subscribed by name and by "*"."""
+    out: list[Handler] = []
+    names: set[str] = set()
+    for h in [*_registry.get(event_name, ()), *_wildcard]:
+        if h.name not in names:
+            names.add(h.name)
+            out.append(h)
+    return out
 
 
 def handler_by_name(name: str) -> Handler | None:
@@ -85,23 +116,31 @@ def handler_by_name(name: str) -> Handler | None:
     return None
 
 
+def all_handler_names() -> list[str]:
+    return sorted({h.name for hs in [*_registry.values(), _wildcard] for h in hs})
+
+
 def autodiscover_handlers() -> None:
-    """Import `<app>.handlers` for every installed app (called from CrmConfig.ready)."""
+    """Import `<app>.handlers` for every installed app, then the modules named in
+    settings.CRM_EXTRA_HANDLER_MODULES (called from CrmConfig.ready)."""
     for config in apps.get_app_configs():
         module = f"{config.name}.handlers"
-        if importlib.util.find_spec(config.name) is None:
-            continue
-        try:
+        if importlib.util.find_spec(module) is not None:
             importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+    for module in getattr(settings, "CRM_EXTRA_HANDLER_MODULES", ()):
+        importlib.import_module(module)
 
 
 def _json_safe(data: dict[str, Any] | None) -> dict[str, Any]:
-    import json
+    result: dict[str, Any] = json.loads(json.dumps(data or {}, cls=DjangoJSONEncoder))
+    return result
 
-    return json.loads(json.dumps(data or {}, cls=DjangoJSONEncoder))
+
+def _pk(value: Any) -> int | None:
+    if value is None or isinstance(value, int):
+        return value
+    pk: int = value.pk
+    return pk
 
 
 def emit(
@@ -112,10 +151,11 @@ def emit(
     actor: Any = None,
     data: dict[str, Any] | None = None,
     occurred_at: datetime | None = None,
-) -> Any:
+) -> Event:
     """Record event `name` in the current transaction; it is delivered after commit.
 
-    `actor` defaults to the acting user of the current request or task.
+    Outside a transaction (autocommit) the row is committed at once and the kick sent at once.
+    `actor` defaults to the acting user of the current request or task; `brand` to the client's.
     """
     from crm.models import Event
 
@@ -127,13 +167,13 @@ def emit(
     event = Event.objects.create(
         name=name,
         client=client,
-        brand_id=brand if isinstance(brand, int) else getattr(brand, "pk", None),
+        brand_id=_pk(brand),
         actor=actor,
         data=_json_safe(data),
         occurred_at=occurred_at or timezone.now(),
         request_id=ctx.request_id,
     )
-    transaction.on_commit(kick_dispatcher)
+    _kick_after_commit()
     return event
 
 
@@ -149,17 +189,21 @@ def emit_many(rows: Iterable[dict[str, Any]]) -> int:
         client = row.get("client")
         brand = row.get("brand") or (client.brand_id if client is not None else None)
         events.append(Event(
-            name=row["name"], client=client,
-            brand_id=brand if isinstance(brand, int) or brand is None else brand.pk,
+            name=row["name"], client=client, brand_id=_pk(brand),
             actor=row.get("actor") or default_actor, data=_json_safe(row.get("data")),
             occurred_at=row.get("occurred_at") or now, request_id=ctx.request_id,
         ))
+    if not events:
+        return 0
     Event.objects.bulk_create(events, batch_size=1000)
-    transaction.on_commit(kick_dispatcher)
+    _kick_after_commit()
     return len(events)
 
 
 KICK_KEY = "crm:events:kick"
+# A kick is sent at most once per window; a dispatcher clears the flag as it starts scanning, so
+# an event committed after that scan began always sends a fresh kick.
+KICK_WINDOW_MS = 250
 
 
 def kick_dispatcher() -> None:
@@ -168,97 +212,150 @@ def kick_dispatcher() -> None:
     from crm.tasks import events_dispatch_pending
 
     try:
-        if get_redis().set(KICK_KEY, "1", nx=True, px=250):
+        if get_redis().set(KICK_KEY, "1", nx=True, px=KICK_WINDOW_MS):
             events_dispatch_pending.apply_async(countdown=0.05)
-    except Exception:  # noqa: BLE001 - the beat sweep delivers anyway; never fail the committed request
+    except (RedisError, BrokerError):
+        # The beat sweep delivers anyway; a committed request must not fail over a kick.
         logger.warning("could not kick the event dispatcher; beat will deliver", exc_info=True)
 
 
+def _kick_after_commit() -> None:
+    """Kick the dispatcher after commit: once per transaction, however many events it emits.
+
+    A kick still pending in this transaction's commit hooks is enough for every later event:
+    Django discards a hook only when a savepoint that was open at registration is rolled back,
+    and any such savepoint that is still open encloses the new event too, so it would be rolled
+    back with it. (Hooks of released savepoints stay pending.) Outside a transaction the kick
+    runs at once.
+    """
+    conn = transaction.get_connection()
+    if conn.in_atomic_block and any(entry[1] is kick_dispatcher for entry in conn.run_on_commit):
+        return
+    transaction.on_commit(kick_dispatcher, robust=True)
+
+
+def _rearm_kick() -> None:
+    from crm.lib.redis import get_redis
+
+    try:
+        get_redis().delete(KICK_KEY)
+    except RedisError:
+        logger.warning("could not clear the dispatcher kick flag", exc_info=True)
+
 
 def _backoff(attempts: int) -> timedelta:
+    """30 s after the first failure, doubling each time, at most 6 hours."""
     return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 6 * 3600))
 
 
-def _run_handler(handler: Handler, event: Any, delivery: Any) -> bool:
-    """Run one handler in a savepoint with its delivery row. Returns success."""
-    from crm.models import DeliveryStatus, EventDelivery
+def _attempt(handler: Handler, event: Event) -> str | None:
+    """Run one handler on one event in a savepoint. None on success, else the error text.
 
-    now = timezone.now()
+    On failure the savepoint is rolled back: none of the handler's writes (nor its on_commit
+    callbacks) remain. The caller must be inside a transaction and records the outcome in it.
+    """
     try:
         with transaction.atomic():
             with context.acting_as(event.actor, source="task", request_id=event.request_id or None):
                 handler.fn(event)
-            if delivery is None:
-                EventDelivery.objects.create(
-                    event=event, handler=handler.name, status=DeliveryStatus.SUCCEEDED,
-                    attempts=1, delivered_at=now,
-                )
+    except Exception:  # a handler's failure is recorded and retried, never lost nor propagated
+        logger.warning("event handler failed", exc_info=True,
+                       extra={"handler": handler.name, "event_id": event.pk, "event": event.name})
+        return traceback.format_exc(limit=8)[-4000:]
+    return None
+
+
+def _failure_fields(attempts: int, error: str, now: datetime) -> dict[str, Any]:
+    from crm.models import DeliveryStatus
+
+    dead = attempts >= settings.CRM_EVENT_MAX_ATTEMPTS
+    return {
+        "status": DeliveryStatus.DEAD if dead else DeliveryStatus.FAILED,
+        "attempts": attempts,
+        "last_error": error,
+        "next_attempt_at": None if dead else now + _backoff(attempts),
+        "delivered_at": None,
+    }
+
+
+def _deliver_new(events: list[Event]) -> list[EventDelivery]:
+    """Give each event to those of its handlers that have no delivery row for it yet.
+
+    Returns the new delivery rows, unsaved: the caller holds the events' row locks and saves the
+    rows in the same transaction as the handlers' savepoints.
+    """
+    from crm.models import DeliveryStatus, EventDelivery
+
+    plan = [(event, handlers_for(event.name)) for event in events]
+    if not any(handlers for _, handlers in plan):
+        return []
+    # Deliveries recorded by an earlier pass (deliver_event, or a pass that committed them but
+    # not dispatched_at) are never repeated.
+    seen: dict[int, set[str]] = defaultdict(set)
+    rows_seen = EventDelivery.objects.filter(event_id__in=[e.pk for e in events]).values_list("event_id", "handler")
+    for event_id, name in rows_seen:
+        seen[event_id].add(name)
+    rows: list[EventDelivery] = []
+    for event, handlers in plan:
+        for handler in handlers:
+            if handler.name in seen[event.pk]:
+                continue
+            error = _attempt(handler, event)
+            now = timezone.now()
+            if error is None:
+                rows.append(EventDelivery(event=event, handler=handler.name, status=DeliveryStatus.SUCCEEDED,
+                                          attempts=1, delivered_at=now))
             else:
-                delivery.status = DeliveryStatus.SUCCEEDED
-                delivery.attempts += 1
-                delivery.delivered_at = now
-                delivery.next_attempt_at = None
-                delivery.last_error = ""
-                delivery.save(update_fields=["status", "attempts", "delivered_at", "next_attempt_at",
-                                             "last_error", "updated_at"])
-        return True
-    except Exception:  # noqa: BLE001 - a handler's failure is recorded and retried, never lost
-        error = traceback.format_exc(limit=8)[-4000:]
-        logger.warning("event handler failed", extra={"handler": handler.name, "event_id": event.pk})
-        attempts = (delivery.attempts if delivery else 0) + 1
-        dead = attempts >= settings.CRM_EVENT_MAX_ATTEMPTS
-        fields = {
-            "status": DeliveryStatus.DEAD if dead else DeliveryStatus.FAILED,
-            "attempts": attempts,
-            "last_error": error,
-            "next_attempt_at": None if dead else now + _backoff(attempts),
-        }
-        if delivery is None:
-            EventDelivery.objects.create(event=event, handler=handler.name, **fields)
-        else:
-            for key, value in fields.items():
-                setattr(delivery, key, value)
-            delivery.save(update_fields=[*fields, "updated_at"])
-        return False
+                rows.append(EventDelivery(event=event, handler=handler.name, **_failure_fields(1, error, now)))
+    return rows
 
 
-def deliver_event(event: Any) -> None:
-    """Give `event` to each of its handlers that has not yet had it. Safe to call any number of times."""
-    from crm.models import EventDelivery
+def deliver_event(event: Event) -> int:
+    """Give `event` to each of its handlers that has not had it yet; returns how many ran.
 
-    done = set(EventDelivery.objects.filter(event=event).values_list("handler", flat=True))
-    for handler in handlers_for(event.name):
-        if handler.name not in done:
-            _run_handler(handler, event, None)
+    Safe to call any number of times and concurrently with the dispatcher: the event row is
+    locked, and handlers with a delivery row (succeeded, failed or dead) are skipped.
+    """
+    from crm.models import Event, EventDelivery
+
+    with transaction.atomic():
+        locked = (
+            Event.objects.select_for_update(of=("self",))
+            .select_related("actor", "client")
+            .get(pk=event.pk)
+        )
+        rows = _deliver_new([locked])
+        EventDelivery.objects.bulk_create(rows)
+        if locked.dispatched_at is None:
+            Event.objects.filter(pk=locked.pk).update(dispatched_at=timezone.now())
+    return len(rows)
 
 
 def dispatch_pending(*, batch_size: int = 500, max_batches: int | None = None) -> int:
     """Deliver undispatched events in id order, in batches; returns how many were dispatched.
 
-    Concurrent dispatchers skip each other's locked rows, so several workers can run this.
+    Per batch: one locking SELECT, one SELECT of earlier deliveries, a savepoint per handler,
+    one INSERT of all delivery rows and one UPDATE of dispatched_at. Concurrent dispatchers skip
+    each other's locked rows, so several workers can run this at once.
     """
     from crm.models import Event, EventDelivery
 
+    _rearm_kick()
     total = 0
     batches = 0
     while max_batches is None or batches < max_batches:
         with transaction.atomic():
             events = list(
-                Event.objects.select_for_update(skip_locked=True)
+                # of=self: lock only the events, never the joined client and user rows (and
+                # PostgreSQL refuses FOR UPDATE on the nullable side of those outer joins).
+                Event.objects.select_for_update(skip_locked=True, of=("self",))
                 .filter(dispatched_at__isnull=True)
                 .select_related("actor", "client")
                 .order_by("id")[:batch_size]
             )
             if not events:
                 break
-            # Deliveries already recorded (a previous, interrupted pass): those handlers are skipped.
-            seen: dict[int, set[str]] = defaultdict(set)
-            for event_id, name in EventDelivery.objects.filter(event__in=events).values_list("event_id", "handler"):
-                seen[event_id].add(name)
-            for event in events:
-                for handler in handlers_for(event.name):
-                    if handler.name not in seen[event.pk]:
-                        _run_handler(handler, event, None)
+            EventDelivery.objects.bulk_create(_deliver_new(events))
             Event.objects.filter(pk__in=[e.pk for e in events]).update(dispatched_at=timezone.now())
         total += len(events)
         batches += 1
@@ -267,47 +364,140 @@ def dispatch_pending(*, batch_size: int = 500, max_batches: int | None = None) -
     return total
 
 
-def retry_due(*, limit: int = 200, now: datetime | None = None) -> int:
-    """Retry failed deliveries whose backoff has elapsed. Returns how many were attempted."""
+def _retry(delivery: EventDelivery, now: datetime) -> bool:
+    """Run a failed or dead delivery's handler again, updating its row. Returns success."""
+    from crm.models import DeliveryStatus
+
+    handler = handler_by_name(delivery.handler)
+    if handler is None:
+        delivery.status = DeliveryStatus.DEAD
+        delivery.next_attempt_at = None
+        delivery.last_error = f"handler {delivery.handler} is no longer registered"
+        delivery.save(update_fields=["status", "next_attempt_at", "last_error", "updated_at"])
+        return False
+    error = _attempt(handler, delivery.event)
+    if error is None:
+        fields: dict[str, Any] = {
+            "status": DeliveryStatus.SUCCEEDED, "attempts": delivery.attempts + 1,
+            "delivered_at": timezone.now(), "next_attempt_at": None, "last_error": "",
+        }
+    else:
+        fields = _failure_fields(delivery.attempts + 1, error, now)
+    for key, value in fields.items():
+        setattr(delivery, key, value)
+    delivery.save(update_fields=[*fields, "updated_at"])
+    return error is None
+
+
+def retry_due(*, limit: int = 200, max_batches: int = 25, now: datetime | None = None) -> int:
+    """Retry failed deliveries whose backoff has elapsed. Returns how many were attempted.
+
+    A delivery that fails again is rescheduled after `now`, so one call never retries it twice.
+    """
     from crm.models import DeliveryStatus, EventDelivery
 
     now = now or timezone.now()
     count = 0
-    with transaction.atomic():
-        due = list(
-            EventDelivery.objects.select_for_update(skip_locked=True)
-            .filter(status=DeliveryStatus.FAILED, next_attempt_at__lte=now)
-            .select_related("event", "event__actor", "event__client")
-            .order_by("next_attempt_at")[:limit]
-        )
-        for delivery in due:
-            handler = handler_by_name(delivery.handler)
-            if handler is None:
-                delivery.status = DeliveryStatus.DEAD
-                delivery.last_error = f"handler {delivery.handler} is no longer registered"
-                delivery.save(update_fields=["status", "last_error", "updated_at"])
-                continue
-            _run_handler(handler, delivery.event, delivery)
-            count += 1
+    for _ in range(max_batches):
+        with transaction.atomic():
+            due = list(
+                EventDelivery.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(status=DeliveryStatus.FAILED, next_attempt_at__lte=now)
+                .select_related("event", "event__actor", "event__client")
+                .order_by("next_attempt_at", "id")[:limit]
+            )
+            for delivery in due:
+                _retry(delivery, now)
+        count += len(due)
+        if len(due) < limit:
+            break
     return count
 
 
-def delivery_retry_now(*, delivery_id: int) -> bool:
-    """An administrator's retry of a failed or dead delivery: runs it at once. Returns success."""
+def delivery_retry_now(*, delivery_id: int, reason: str = "") -> bool:
+    """An administrator's retry of a failed or dead delivery: runs it at once. Returns success.
+
+    A dead delivery that fails again stays dead (with the new error); one that already
+    succeeded is left alone. Raises NotFound for an unknown id.
+    """
     from crm.audit import audit_record
+    from crm.exceptions import NotFound
     from crm.models import DeliveryStatus, EventDelivery
 
     with transaction.atomic():
         delivery = (
-            EventDelivery.objects.select_for_update()
+            EventDelivery.objects.select_for_update(of=("self",))
             .select_related("event", "event__actor", "event__client")
-            .get(pk=delivery_id)
+            .filter(pk=delivery_id)
+            .first()
         )
+        if delivery is None:
+            raise NotFound()
         if delivery.status == DeliveryStatus.SUCCEEDED:
             return True
-        handler = handler_by_name(delivery.handler)
-        audit_record(action="event_delivery.retry", object_type="event_delivery", object_id=str(delivery.pk),
-                     before={"status": delivery.status, "attempts": delivery.attempts})
-        if handler is None:
-            return False
-        return _run_handler(handler, delivery.event, delivery)
+        before = {"status": delivery.status, "attempts": delivery.attempts}
+        ok = _retry(delivery, timezone.now())
+        audit_record(action="event_delivery.retry", obj=delivery, before=before,
+                     after={"status": delivery.status, "attempts": delivery.attempts}, reason=reason)
+        return ok
+
+
+def delivery_retry_schedule(*, delivery_ids: Iterable[int], reason: str = "") -> int:
+    """Queue failed and dead deliveries for a retry by a worker as soon as possible.
+
+    For "retry all" on the administrators' page: the handlers run in the worker, not in the
+    request. Returns how many deliveries were queued.
+    """
+    from crm.audit import audit_record
+    from crm.models import DeliveryStatus, EventDelivery
+    from crm.tasks import events_retry_due
+
+    ids = sorted(set(delivery_ids))
+    now = timezone.now()
+    with transaction.atomic():
+        queued = list(
+            EventDelivery.objects.select_for_update(of=("self",))
+            .filter(pk__in=ids, status__in=[DeliveryStatus.FAILED, DeliveryStatus.DEAD])
+            .values_list("pk", flat=True)
+        )
+        if not queued:
+            return 0
+        EventDelivery.objects.filter(pk__in=queued).update(
+            status=DeliveryStatus.FAILED, next_attempt_at=now, updated_at=now,
+        )
+        audit_record(action="event_delivery.retry_scheduled", object_type="crm.eventdelivery",
+                     after={"ids": queued}, reason=reason)
+        transaction.on_commit(lambda: _send_retry_task(events_retry_due), robust=True)
+    return len(queued)
+
+
+def _send_retry_task(task: Any) -> None:
+    try:
+        task.apply_async()
+    except BrokerError:
+        logger.warning("could not queue the retry task; beat will retry the deliveries", exc_info=True)
+
+
+# --- reads for the administrators' page ---------------------------------------------------------
+
+def delivery_problems(*, status: str = "", handler: str = "") -> QuerySet[EventDelivery]:
+    """Failed and dead deliveries, most recently changed first; `status` narrows to one of them."""
+    from crm.models import DeliveryStatus, EventDelivery
+
+    qs = EventDelivery.objects.exclude(status=DeliveryStatus.SUCCEEDED)
+    if status:
+        qs = qs.filter(status=status)
+    if handler:
+        qs = qs.filter(handler=handler)
+    return qs.select_related("event", "event__client").order_by("-updated_at", "-id")
+
+
+def delivery_problem_handlers() -> list[str]:
+    """Handler names to filter the problems by: those with problems plus every registered one."""
+    from crm.models import DeliveryStatus, EventDelivery
+
+    with_problems = (
+        EventDelivery.objects.exclude(status=DeliveryStatus.SUCCEEDED)
+        .order_by().values_list("handler", flat=True).distinct()
+    )
+    return sorted({*with_problems, *all_handler_names()})

@@ -1,0 +1,145 @@
+"""Domain events delivered by a real Celery worker process, against the real test database.
+
+The worker is `celery -A crm worker`, started with DATABASE_URL pointing at this run's test
+database and the handlers of tests/crm/worker_handlers.py loaded through
+CRM_EXTRA_HANDLER_MODULES. It consumes a queue of its own, so that any other worker on the same
+Redis cannot take the test's messages.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from django.db import transaction
+
+from crm import events, tasks
+from crm.celery import app as celery_app
+from crm.lib.redis import get_redis
+from crm.models import DeliveryStatus, Event, EventDelivery, Notification
+from tests.crm import worker_handlers
+from tests.crm.subprocess_env import REPO_ROOT, child_env
+from tests.factories import make_user
+
+pytestmark = [pytest.mark.worker]
+
+WAIT_SECONDS = 30
+
+
+def _die_with_parent() -> None:
+    # Linux: the worker gets SIGTERM if the test process dies without running its teardown.
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Warm shutdown of the worker's whole process group; killed if it does not stop in time."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # pool children, if any outlived the main process
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=10)
+
+
+def _wait_for(check: Callable[[], bool], what: str, log: Path) -> None:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    pytest.fail(f"timed out after {WAIT_SECONDS}s waiting for {what}; worker log:\n{log.read_text()[-4000:]}")
+
+
+@pytest.fixture
+def worker_queue() -> Iterator[str]:
+    """Route this process's tasks (the dispatcher kick included) to a queue only our worker reads."""
+    queue = f"crm-test-{uuid.uuid4().hex[:12]}"
+    previous = celery_app.conf.task_default_queue
+    celery_app.conf.task_default_queue = queue
+    get_redis().delete(events.KICK_KEY)
+    try:
+        yield queue
+    finally:
+        celery_app.conf.task_default_queue = previous
+        r = get_redis()
+        r.delete(queue, *r.keys(f"_kombu.binding*.{queue}"))
+
+
+@pytest.fixture
+def celery_worker(transactional_db, worker_queue, tmp_path) -> Iterator[subprocess.Popen[bytes]]:
+    # Depends on transactional_db so that the worker is stopped before the tables are flushed.
+    log = tmp_path / "worker.log"
+    hostname = f"{worker_queue}@localhost"
+    cmd = [
+        sys.executable, "-m", "celery", "-A", "crm", "worker",
+        "--queues", worker_queue, "--hostname", hostname,
+        "--pool", "prefork", "--concurrency", "1",
+        "--without-gossip", "--without-mingle", "--loglevel", "INFO",
+    ]
+    env = child_env(CRM_EXTRA_HANDLER_MODULES="tests.crm.worker_handlers", LOG_LEVEL="INFO")
+    with log.open("wb") as out:
+        proc = subprocess.Popen(  # noqa: S603 - fixed argv
+            cmd, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True, preexec_fn=_die_with_parent,  # noqa: PLW1509
+        )
+    proc.log_path = log  # type: ignore[attr-defined]
+    try:
+        yield proc
+    finally:
+        _stop(proc)
+
+
+def test_worker_delivers_each_event_once_to_its_handler(celery_worker):
+    log: Path = celery_worker.log_path
+    user = make_user(role_code="sales_agent")
+
+    # Single events, each in its own transaction (the request path)...
+    singles = []
+    for _ in range(20):
+        with transaction.atomic():
+            singles.append(events.emit(worker_handlers.WORKER_PING, data={"user_id": user.pk}))
+    # ...and a burst committed at once (the import path).
+    with transaction.atomic():
+        events.emit_many({"name": worker_handlers.WORKER_PING, "data": {"user_id": user.pk}} for _ in range(300))
+    expected = Event.objects.filter(name=worker_handlers.WORKER_PING).count()
+    assert expected == 320
+
+    def all_delivered() -> bool:
+        if celery_worker.poll() is not None:
+            pytest.fail(f"the worker exited with {celery_worker.returncode}:\n{log.read_text()[-4000:]}")
+        return EventDelivery.objects.filter(status=DeliveryStatus.SUCCEEDED).count() >= expected
+
+    _wait_for(all_delivered, f"{expected} deliveries", log)
+
+    # Deliver again, every way there is: more kicks to the worker, and a direct delivery here.
+    for _ in range(3):
+        tasks.events_dispatch_pending.apply_async()
+    for event in singles[:5]:
+        assert events.deliver_event(event) == 0
+    _wait_for(lambda: get_redis().llen(celery_app.conf.task_default_queue) == 0, "the extra tasks", log)
+    time.sleep(1.0)  # let the last one finish
+
+    assert not Event.objects.filter(dispatched_at__isnull=True).exists()
+    deliveries = list(EventDelivery.objects.values_list("handler", "status", "attempts"))
+    assert len(deliveries) == expected
+    assert set(deliveries) == {("tests.crm.worker_handlers.notify_ping", DeliveryStatus.SUCCEEDED, 1)}
+    effects = Counter(Notification.objects.filter(kind=worker_handlers.PING_KIND).values_list("title", flat=True))
+    uuids = {str(u) for u in Event.objects.values_list("uuid", flat=True)}
+    assert set(effects) == uuids
+    assert set(effects.values()) == {1}, "some event took effect more than once"

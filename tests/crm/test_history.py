@@ -1,0 +1,114 @@
+"""Model history (django-simple-history) names who made each change: the requesting user in a
+request, the user a task acts for (`acting_as`), nobody for the system."""
+
+from __future__ import annotations
+
+import pytest
+from django.apps import apps
+from django.db import transaction
+from django.db.models.signals import post_save
+from django.urls import reverse
+
+from crm import events
+from crm.lib.context import acting_as, history_user
+from crm.models import AuditLog, Client, Note
+from crm.services import client_stage_change, client_update
+
+pytestmark = pytest.mark.django_db
+
+DOMAIN_APPS = {"crm", "trading", "kyc", "leads", "wallet", "ib", "compliance", "monitoring", "portal", "reports"}
+
+# Models without history, each for a reason. Anything else in a domain app must keep history.
+NO_HISTORY = {
+    "crm.auditlog": "append-only and hash-chained: it is the history",
+    "crm.accessevent": "append-only record of views and reveals",
+    "crm.event": "append-only outbox; the timeline is read from it",
+    "crm.eventdelivery": "operational delivery receipts, written in bulk by the dispatcher",
+    "crm.notification": "a user's own inbox; not business state",
+    "crm.clientuserobjectpermission": "grants are audited by client_share / client_unshare",
+    "crm.clientgroupobjectpermission": "grants are audited by client_share / client_unshare",
+}
+
+
+def _history_records(model):
+    """The HistoricalRecords attached to `model`, found through its post_save receivers."""
+    sync, async_ = post_save._live_receivers(model)
+    for receiver in [*sync, *async_]:
+        owner = getattr(receiver, "__self__", None)
+        if type(owner).__name__ == "HistoricalRecords":
+            return owner
+    return None
+
+
+def test_every_domain_model_keeps_history_attributed_to_the_acting_user():
+    checked = []
+    for model in apps.get_models():
+        label = model._meta.label_lower
+        if model._meta.app_label not in DOMAIN_APPS or label in NO_HISTORY:
+            continue
+        if model.__name__.startswith("Historical") or model._meta.auto_created:
+            continue
+        records = _history_records(model)
+        assert records is not None, f"{label} has no HistoricalRecords (or add it to NO_HISTORY with a reason)"
+        assert records.get_user is history_user, f"{label}: HistoricalRecords(get_user=history_user) expected"
+        checked.append(label)
+    assert {"crm.client", "crm.note", "crm.task", "crm.user", "crm.brand", "crm.desk", "crm.role"} <= set(checked)
+
+
+def test_a_change_made_in_a_request_records_the_requesting_user(client, login_verified, trio):
+    login_verified(client, trio.owner)
+
+    response = client.post(reverse("client_note_add", args=[trio.client.code]), {"body": "Called, no answer."},
+                           HTTP_X_REQUEST_ID="req-history-0001", REMOTE_ADDR="203.0.113.9")
+
+    assert response.status_code in (200, 302)
+    note = Note.objects.get(client=trio.client)
+    record = note.history.get()
+    assert record.history_type == "+"
+    assert record.history_user == trio.owner
+    audit = AuditLog.objects.get(action="note.add", object_id=str(note.code))
+    assert (audit.actor_id, audit.ip, audit.request_id, audit.source) == (
+        trio.owner.pk, "203.0.113.9", "req-history-0001", "web")
+
+
+def test_a_change_inside_acting_as_records_that_user(trio):
+    with acting_as(trio.owner):
+        client_stage_change(actor=trio.owner, client=trio.client, stage="registered")
+
+    record = Client.objects.get(pk=trio.client.pk).history.latest()
+    assert record.stage == "registered"
+    assert record.history_user == trio.owner
+
+
+def test_a_change_outside_any_request_or_task_has_no_history_user(trio):
+    client_update(actor=None, client=trio.client, first_name="Renamed")
+
+    record = Client.objects.get(pk=trio.client.pk).history.latest()
+    assert record.first_name == "Renamed"
+    assert record.history_user is None
+
+
+def test_an_event_handler_acts_for_the_user_who_emitted_the_event(trio):
+    """The dispatcher runs handlers as the event's actor, so their changes are attributed to that
+    user even though the worker has no request."""
+    saved = ({k: list(v) for k, v in events._registry.items()}, list(events._wildcard))
+
+    def tag_vip(event):
+        client = Client.objects.get(pk=event.client_id)
+        client_update(actor=None, client=client, tags=["vip"])
+
+    try:
+        events._registry.clear()
+        events._wildcard.clear()
+        events.subscribe("test.history")(tag_vip)
+        with acting_as(trio.colleague, source="web"), transaction.atomic():
+            events.emit("test.history", client=trio.client)
+        events.dispatch_pending()
+    finally:
+        events._registry.clear()
+        events._registry.update(saved[0])
+        events._wildcard[:] = saved[1]
+
+    record = Client.objects.get(pk=trio.client.pk).history.latest()
+    assert record.tags == ["vip"]
+    assert record.history_user == trio.colleague
