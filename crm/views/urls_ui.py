@@ -1,5 +1,25 @@
+"""Staff pages: dashboard, clients, tasks, notifications, settings."""
+
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from crm.views import clients, home, notifications, preferences, tasks, ui
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", home.home, name="home"),
+    path("search/", ui.client_search, name="client_search"),
+    path("clients/", clients.client_list, name="client_list"),
+    path("clients/<uuid:code>/", clients.client_detail, name="client_detail"),
+    path("clients/<uuid:code>/reveal/", clients.client_reveal, name="client_reveal"),
+    path("clients/<uuid:code>/notes/", clients.client_note_add, name="client_note_add"),
+    path("clients/<uuid:code>/tasks/", clients.client_task_add, name="client_task_add"),
+    path("tasks/", tasks.task_list, name="task_list"),
+    path("tasks/<uuid:code>/complete/", tasks.task_complete, name="task_complete"),
+    path("tasks/<uuid:code>/reopen/", tasks.task_reopen, name="task_reopen"),
+    path("notifications/", notifications.notification_list, name="notification_list"),
+    path("notifications/badge/", notifications.notification_badge, name="notification_badge"),
+    path("notifications/read/", notifications.notification_mark_read, name="notification_mark_read"),
+    path("notifications/<int:notification_id>/open/", notifications.notification_open, name="notification_open"),
+    path("settings/", preferences.user_settings, name="user_settings"),
+]

@@ -1,0 +1,329 @@
+"""Forms of the staff UI. They normalise input into the types services and selectors take; the
+rules about what is allowed live in the services (their ValidationFailed is mapped back onto
+the form by `apply_domain_errors`)."""
+
+from __future__ import annotations
+
+import zoneinfo
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
+
+from crm.exceptions import DomainError
+from crm.models import Brand, Client, Desk, Stage, User
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def apply_domain_errors(form: forms.BaseForm, error: DomainError, aliases: dict[str, str] | None = None) -> None:
+    """Show a service's error on the form: per field where the field exists (after renaming a
+    service argument to the form field that produced it, via `aliases`), else at the top."""
+    placed = False
+    for name, messages in error.fields.items():
+        name = (aliases or {}).get(name, name)
+        target = name if name in form.fields else None
+        for message in messages:
+            form.add_error(target, message)
+            placed = True
+    if not placed:
+        form.add_error(None, error.message)
+
+
+def visible_brands(user: Any) -> QuerySet[Brand]:
+    """The brands a user works with: all of them for administrators and all-brand users."""
+    if user.is_administrator or user.all_brands:
+        return Brand.objects.all()
+    return Brand.objects.filter(staff=user)
+
+
+class DateTimeLocalInput(forms.DateTimeInput):
+    """<input type="datetime-local">; the value is read in the user's active time zone."""
+
+    input_type = "datetime-local"
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs=attrs, format="%Y-%m-%dT%H:%M")
+
+
+# --- client list filters -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SortOption:
+    key: str
+    order: str  # a value of crm.selectors.CLIENT_ORDERS
+    reverse: bool = False  # flip the selector's ordering (descending where it only offers ascending)
+
+
+SORT_OPTIONS: dict[str, SortOption] = {
+    s.key: s
+    for s in (
+        SortOption("name", "last_name"),
+        SortOption("-name", "-last_name"),
+        SortOption("stage", "stage"),
+        SortOption("-stage", "stage", reverse=True),
+        SortOption("country", "country"),
+        SortOption("-country", "country", reverse=True),
+        SortOption("created", "created_at"),
+        SortOption("-created", "-created_at"),
+        SortOption("updated", "-updated_at", reverse=True),
+        SortOption("-updated", "-updated_at"),
+    )
+}
+DEFAULT_SORT = "-created"
+# Columns whose first click sorts newest / Z-A first.
+_DESCENDING_FIRST = {"created", "updated"}
+
+
+def next_sort(column: str, current: str) -> str:
+    """The sort key a click on `column`'s header asks for, given the current sort."""
+    if current == column:
+        return f"-{column}"
+    if current == f"-{column}":
+        return column
+    return f"-{column}" if column in _DESCENDING_FIRST else column
+
+
+class UserCodeChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return obj.full_name or obj.email
+
+
+class DeskChoiceField(forms.ModelChoiceField):
+    def __init__(self, *args: Any, show_brand: bool = True, **kwargs: Any) -> None:
+        self.show_brand = show_brand
+        super().__init__(*args, **kwargs)
+
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.name} ({obj.brand.name})" if self.show_brand else obj.name
+
+
+class ClientFilterForm(forms.Form):
+    """The client list's filters, from the query string. Invalid values are dropped, not fatal:
+    a stale bookmark still opens the list."""
+
+    q = forms.CharField(required=False, max_length=100, strip=True, label=_("Search"))
+    stage = forms.ChoiceField(required=False, label=_("Stage"))
+    country = forms.CharField(required=False, max_length=2, label=_("Country"))
+    language = forms.CharField(required=False, max_length=8, label=_("Language"))
+    brand = forms.ModelChoiceField(queryset=Brand.objects.none(), required=False, to_field_name="code",
+                                   label=_("Brand"), empty_label=_("All brands"))
+    owner = UserCodeChoiceField(queryset=User.objects.none(), required=False, to_field_name="code",
+                                label=_("Owner"), empty_label=_("Any owner"))
+    desk = DeskChoiceField(queryset=Desk.objects.none(), required=False, to_field_name="code",
+                           label=_("Desk"), empty_label=_("Any desk"))
+    tag = forms.CharField(required=False, max_length=50, label=_("Tag"))
+    sort = forms.ChoiceField(required=False, choices=[(k, k) for k in SORT_OPTIONS], widget=forms.HiddenInput)
+
+    def __init__(self, data: Any = None, *, user: Any) -> None:
+        super().__init__(data)
+        self.user = user
+        brands = visible_brands(user)
+        self.fields["stage"].choices = [("", _("Any stage")), *Stage.choices]
+        self.fields["brand"].queryset = brands.order_by("name")
+        desks = Desk.objects.select_related("brand").order_by("brand__name", "name")
+        staff = User.objects.filter(is_active=True, role__isnull=False).order_by("full_name")
+        if not (user.is_administrator or user.all_brands):
+            desks = desks.filter(brand__in=brands)
+            staff = staff.filter(Q(all_brands=True) | Q(brands__in=brands)).distinct()
+        self.fields["desk"].queryset = desks
+        self.fields["owner"].queryset = staff
+        self.fields["q"].widget.attrs.update(
+            {"type": "search", "placeholder": _("Name, email, phone or code"), "autocomplete": "off"}
+        )
+        self.fields["country"].widget.attrs.update({"placeholder": _("e.g. GB"), "maxlength": 2,
+                                                    "autocapitalize": "characters", "size": 4})
+        self.fields["language"].widget.attrs.update({"placeholder": _("e.g. en"), "size": 6})
+        self.fields["tag"].widget.attrs.update({"placeholder": _("e.g. vip")})
+
+    def clean_country(self) -> str:
+        value = (self.cleaned_data.get("country") or "").strip().upper()
+        if value and not (len(value) == 2 and value.isascii() and value.isalpha()):
+            raise forms.ValidationError(_("Use a two-letter country code, e.g. GB."))
+        return value
+
+    def clean_language(self) -> str:
+        return (self.cleaned_data.get("language") or "").strip().lower().replace("_", "-")
+
+    def clean_tag(self) -> str:
+        return (self.cleaned_data.get("tag") or "").strip().lower()
+
+    def clean_sort(self) -> str:
+        return self.cleaned_data.get("sort") or DEFAULT_SORT
+
+    def values(self) -> dict[str, Any]:
+        """The valid filters (invalid ones dropped), as the client_list selector takes them."""
+        if self.is_bound:
+            self.is_valid()
+        data = getattr(self, "cleaned_data", {}) or {}
+        return {
+            "q": data.get("q") or "",
+            "stage": data.get("stage") or "",
+            "country": data.get("country") or "",
+            "language": data.get("language") or "",
+            "tag": data.get("tag") or "",
+            "brand": data.get("brand"),
+            "owner": data.get("owner"),
+            "desk": data.get("desk"),
+        }
+
+    @property
+    def sort_key(self) -> str:
+        if self.is_bound and self.is_valid():
+            return self.cleaned_data.get("sort") or DEFAULT_SORT
+        value = self.data.get("sort") if self.is_bound else None
+        return value if value in SORT_OPTIONS else DEFAULT_SORT
+
+    @property
+    def sort_option(self) -> SortOption:
+        return SORT_OPTIONS[self.sort_key]
+
+    def active_filters(self) -> list[tuple[str, str, str]]:
+        """(field name, label, shown value) of each filter in use, for the "remove filter" chips."""
+        values = self.values()
+        chips: list[tuple[str, str, str]] = []
+        for name in ("q", "stage", "country", "language", "brand", "owner", "desk", "tag"):
+            value = values.get(name)
+            if not value:
+                continue
+            field = self.fields[name]
+            if name == "stage":
+                shown = str(dict(Stage.choices).get(value, value))
+            elif isinstance(field, forms.ModelChoiceField):
+                shown = field.label_from_instance(value)
+            else:
+                shown = str(value)
+            chips.append((name, str(field.label), shown))
+        return chips
+
+
+# --- notes and tasks -----------------------------------------------------------------------------
+
+class NoteForm(forms.Form):
+    body = forms.CharField(
+        label=_("Note"), max_length=10000, strip=True,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": _("Write a note about this client…")}),
+        error_messages={"required": _("Write something first.")},
+    )
+
+
+REMINDER_CHOICES = [
+    ("", _("No reminder")),
+    ("0", _("At the due time")),
+    ("15", _("15 minutes before")),
+    ("60", _("1 hour before")),
+    ("1440", _("1 day before")),
+]
+
+
+def assignee_queryset(client: Client | None, user: Any) -> QuerySet[User]:
+    """Staff a task about `client` may be assigned to: active users who can see the client.
+
+    Scope is decided by crm.permissions.client_visible_to, one query per candidate; candidates are
+    first narrowed to the client's brand, which keeps that list to a brand's staff."""
+    from crm.permissions import client_visible_to
+
+    staff = User.objects.filter(is_active=True).select_related("role").order_by("full_name")
+    if client is None:
+        return staff.filter(pk=user.pk)
+    staff = staff.filter(Q(all_brands=True) | Q(brands=client.brand_id) | Q(is_superuser=True)
+                         | Q(role__code="admin")).distinct()
+    allowed = [u.pk for u in staff if u.pk == user.pk or client_visible_to(u, client)]
+    return User.objects.filter(pk__in=allowed).order_by("full_name")
+
+
+class TaskForm(forms.Form):
+    title = forms.CharField(label=_("Task"), max_length=200, strip=True,
+                            widget=forms.TextInput(attrs={"placeholder": _("e.g. Call back about the deposit")}),
+                            error_messages={"required": _("Give the task a title.")})
+    assignee = UserCodeChoiceField(queryset=User.objects.none(), to_field_name="code", label=_("Assignee"),
+                                   empty_label=None)
+    due_at = forms.DateTimeField(label=_("Due"), required=False, widget=DateTimeLocalInput(),
+                                 input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"])
+    remind = forms.ChoiceField(label=_("Reminder"), required=False, choices=REMINDER_CHOICES)
+
+    def __init__(self, data: Any = None, *, user: Any, client: Client | None = None) -> None:
+        super().__init__(data, initial={"assignee": user.code})
+        self.user = user
+        self.client = client
+        self.fields["assignee"].queryset = assignee_queryset(client, user)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        due_at: datetime | None = data.get("due_at")
+        remind = data.get("remind") or ""
+        data["remind_at"] = None
+        if remind:
+            if due_at is None:
+                self.add_error("remind", _("Set a due date to get a reminder."))
+            else:
+                data["remind_at"] = due_at - timedelta(minutes=int(remind))
+        return data
+
+
+TASK_STATUS_CHOICES = [
+    ("open", pgettext_lazy("task status", "Open")),
+    ("overdue", pgettext_lazy("task status", "Overdue")),
+    ("done", pgettext_lazy("task status", "Done")),
+]
+
+
+# --- user settings -------------------------------------------------------------------------------
+
+COMMON_TIMEZONES: tuple[str, ...] = (
+    "UTC",
+    "Europe/London", "Europe/Dublin", "Europe/Lisbon", "Europe/Madrid", "Europe/Paris", "Europe/Berlin",
+    "Europe/Rome", "Europe/Zurich", "Europe/Amsterdam", "Europe/Warsaw", "Europe/Prague", "Europe/Athens",
+    "Europe/Bucharest", "Europe/Kyiv", "Europe/Istanbul", "Europe/Moscow", "Asia/Nicosia", "Asia/Beirut",
+    "Asia/Amman", "Asia/Jerusalem", "Africa/Cairo", "Asia/Riyadh", "Asia/Kuwait", "Asia/Qatar", "Asia/Bahrain",
+    "Asia/Dubai", "Asia/Baghdad", "Asia/Tehran", "Asia/Karachi", "Asia/Kolkata", "Asia/Dhaka", "Asia/Bangkok",
+    "Asia/Ho_Chi_Minh", "Asia/Jakarta", "Asia/Kuala_Lumpur", "Asia/Singapore", "Asia/Manila", "Asia/Hong_Kong",
+    "Asia/Shanghai", "Asia/Taipei", "Asia/Seoul", "Asia/Tokyo", "Australia/Perth", "Australia/Sydney",
+    "Pacific/Auckland", "Africa/Casablanca", "Africa/Lagos", "Africa/Nairobi", "Africa/Johannesburg",
+    "America/Sao_Paulo", "America/Buenos_Aires", "America/Bogota", "America/Lima", "America/Mexico_City",
+    "America/New_York", "America/Toronto", "America/Chicago", "America/Denver", "America/Los_Angeles",
+)
+
+
+@cache
+def _all_timezones() -> tuple[str, ...]:
+    return tuple(sorted(z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/"))))
+
+
+def _offset_label(name: str, now: datetime) -> str:
+    offset = now.astimezone(zoneinfo.ZoneInfo(name)).utcoffset() or timedelta(0)
+    minutes = int(offset.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    hours, mins = divmod(abs(minutes), 60)
+    return f"{name.replace('_', ' ')} (UTC{sign}{hours:02d}:{mins:02d})"
+
+
+def timezone_choices(current: str | None = None) -> list[Any]:
+    """Common zones with their current UTC offset first, then every other IANA zone."""
+    now = timezone.now()
+    common = [z for z in COMMON_TIMEZONES if z in _all_timezones() or z == "UTC"]
+    common_set = set(common)
+    others = [(z, z.replace("_", " ")) for z in _all_timezones() if z not in common_set]
+    if current and current not in common_set and current not in _all_timezones():
+        others.insert(0, (current, current))
+    return [
+        (_("Common time zones"), [(z, _offset_label(z, now)) for z in common]),
+        (_("All time zones"), others),
+    ]
+
+
+class UserSettingsForm(forms.Form):
+    language = forms.ChoiceField(label=_("Language"), choices=settings.LANGUAGES)
+    timezone = forms.ChoiceField(label=_("Time zone"))
+
+    def __init__(self, data: Any = None, *, user: Any) -> None:
+        super().__init__(data, initial={"language": user.language, "timezone": user.timezone})
+        self.fields["timezone"].choices = timezone_choices(user.timezone)
+        self.fields["timezone"].help_text = _("Dates and times across the CRM are shown in this zone.")

@@ -1,0 +1,100 @@
+"""The tabs of the client profile. Later apps add theirs, usually in AppConfig.ready():
+
+    from crm.tabs import ClientTab, register_tab
+    register_tab(ClientTab(key="kyc", label=_("KYC"), template="kyc/client_tab.html",
+                           permission="kyc.view_verification", order=50, context=kyc_tab_context))
+
+`context(request, client)` returns the extra template context the tab needs; it runs only when
+the tab is shown. The profile view loads each tab as an htmx partial (?tab=<key>), and a direct
+link to ?tab=<key> renders the whole page with that tab open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import Client
+
+TabContext = Callable[[HttpRequest, Client], dict[str, Any]]
+
+TIMELINE_PAGE_SIZE = 30
+NOTES_SHOWN = 100
+TASKS_SHOWN = 100
+
+
+@dataclass(frozen=True)
+class ClientTab:
+    key: str
+    label: Any  # a lazy translation
+    template: str
+    permission: str | None = None  # "app_label.codename" the user needs to see the tab
+    order: int = 100
+    context: TabContext | None = None
+    icon: str = ""
+
+
+TABS: list[ClientTab] = []
+
+
+def register_tab(tab: ClientTab) -> None:
+    """Add a tab (or replace the one with the same key), keeping TABS sorted by `order`."""
+    TABS[:] = sorted([t for t in TABS if t.key != tab.key] + [tab], key=lambda t: (t.order, t.key))
+
+
+def tabs_for(user: Any) -> list[ClientTab]:
+    from crm.permissions import user_can
+
+    return [t for t in TABS if t.permission is None or user_can(user, t.permission)]
+
+
+def tab_context(tab: ClientTab, request: HttpRequest, client: Client) -> dict[str, Any]:
+    return tab.context(request, client) if tab.context is not None else {}
+
+
+# --- the core's tabs -----------------------------------------------------------------------------
+
+def _timeline_context(request: HttpRequest, client: Client) -> dict[str, Any]:
+    from crm.selectors import client_timeline
+    from crm.timeline import entries
+
+    before = request.GET.get("before", "")
+    before_id = int(before) if before.isdigit() else None
+    # One extra row tells whether a "load more" button is needed.
+    events = client_timeline(client=client, before_id=before_id, limit=TIMELINE_PAGE_SIZE + 1)
+    has_more = len(events) > TIMELINE_PAGE_SIZE
+    events = events[:TIMELINE_PAGE_SIZE]
+    return {
+        "timeline_entries": entries(events),
+        "timeline_next_before": events[-1].pk if has_more and events else None,
+    }
+
+
+def _notes_context(request: HttpRequest, client: Client) -> dict[str, Any]:
+    from crm.forms import NoteForm
+    from crm.selectors import note_list
+
+    return {"notes": list(note_list(client=client)[:NOTES_SHOWN]), "note_form": NoteForm()}
+
+
+def _tasks_context(request: HttpRequest, client: Client) -> dict[str, Any]:
+    from crm.forms import TaskForm
+    from crm.selectors import task_list_for_client
+
+    return {
+        "client_tasks": list(task_list_for_client(client=client, status="all")[:TASKS_SHOWN]),
+        "task_form": TaskForm(user=request.user, client=client),
+    }
+
+
+register_tab(ClientTab(key="overview", label=_("Overview"), template="crm/clients/tabs/overview.html", order=10))
+register_tab(ClientTab(key="timeline", label=_("Timeline"), template="crm/clients/tabs/timeline.html", order=20,
+                       context=_timeline_context))
+register_tab(ClientTab(key="notes", label=_("Notes"), template="crm/clients/tabs/notes.html", order=30,
+                       permission="crm.view_note", context=_notes_context))
+register_tab(ClientTab(key="tasks", label=_("Tasks"), template="crm/clients/tabs/tasks.html", order=40,
+                       permission="crm.view_task", context=_tasks_context))

@@ -1,0 +1,201 @@
+"""How domain events appear on a client's timeline: a label, an icon and a one-line summary.
+
+The timeline is read from Event rows (crm.selectors.client_timeline). Each app registers the
+events it emits, usually in its AppConfig.ready():
+
+    from crm.timeline import register_event
+    register_event("kyc.approved", label=_("KYC approved"), icon="shield",
+                   summary=lambda event: event.data.get("level", ""))
+
+A summary renderer gets the Event and returns plain text (the template escapes it). Events
+nobody registered still show, labelled with their name, so nothing disappears from the record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+SummaryFn = Callable[[Any], str]
+
+
+@dataclass(frozen=True)
+class TimelineKind:
+    name: str
+    label: Any  # a lazy translation
+    icon: str = "dot"
+    summary: SummaryFn | None = None
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    event: Any
+    label: str
+    icon: str
+    summary: str
+
+    @property
+    def id(self) -> int:
+        return int(self.event.pk)
+
+    @property
+    def occurred_at(self) -> datetime:
+        return self.event.occurred_at
+
+    @property
+    def actor(self) -> Any:
+        return self.event.actor
+
+
+_kinds: dict[str, TimelineKind] = {}
+
+
+def register_event(name: str, *, label: Any, icon: str = "dot", summary: SummaryFn | None = None) -> None:
+    """Describe how events called `name` look on the timeline. Registering again replaces the entry."""
+    _kinds[name] = TimelineKind(name=name, label=label, icon=icon, summary=summary)
+
+
+def kind_for(name: str) -> TimelineKind:
+    kind = _kinds.get(name)
+    if kind is not None:
+        return kind
+    return TimelineKind(name=name, label=name, icon="dot")
+
+
+def registered_names() -> list[str]:
+    return sorted(_kinds)
+
+
+def describe(event: Any) -> TimelineEntry:
+    kind = kind_for(event.name)
+    summary = ""
+    if kind.summary is not None:
+        # A summary renderer must not take the page down because an old event lacks a key.
+        try:
+            summary = str(kind.summary(event) or "")
+        except (KeyError, TypeError, ValueError, AttributeError):
+            summary = ""
+    return TimelineEntry(event=event, label=str(kind.label), icon=kind.icon, summary=summary)
+
+
+def entries(events: Iterable[Any]) -> list[TimelineEntry]:
+    return [describe(e) for e in events]
+
+
+# --- summaries of the core's own events ------------------------------------------------------
+
+def _data(event: Any) -> Mapping[str, Any]:
+    return event.data if isinstance(event.data, Mapping) else {}
+
+
+def _stage_name(value: Any) -> str:
+    from crm.models import Stage
+
+    try:
+        return str(Stage(value).label)
+    except ValueError:
+        return str(value or "")
+
+
+def _ref_name(value: Any) -> str:
+    """A user or desk reference in event data ({"code", "name"}) as its name."""
+    if isinstance(value, Mapping):
+        return str(value.get("name") or value.get("email") or "")
+    return str(value or "")
+
+
+def _created(event: Any) -> str:
+    data = _data(event)
+    parts = [_stage_name(data.get("stage"))] if data.get("stage") else []
+    if data.get("source"):
+        parts.append(gettext("source: %(source)s") % {"source": data["source"]})
+    owner = _ref_name(data.get("owner"))
+    if owner:
+        parts.append(gettext("Owner: %(owner)s") % {"owner": owner})
+    return " · ".join(parts)
+
+
+def _changed_fields(data: Mapping[str, Any]) -> list[str]:
+    changes = data.get("changes") or data.get("fields") or data.get("changed")
+    if isinstance(changes, Mapping):
+        return [str(k) for k in changes]
+    if isinstance(changes, list | tuple):
+        return [str(k) for k in changes]
+    return []
+
+
+def _updated(event: Any) -> str:
+    fields = _changed_fields(_data(event))
+    if not fields:
+        return ""
+    return gettext("Changed: %(fields)s") % {"fields": ", ".join(fields)}
+
+
+def _stage_changed(event: Any) -> str:
+    data = _data(event)
+    old, new = data.get("from"), data.get("to")
+    if old and new:
+        # The arrow is part of the message so that right-to-left languages can turn it round.
+        text = gettext("%(old)s → %(new)s") % {"old": _stage_name(old), "new": _stage_name(new)}
+    else:
+        text = _stage_name(new) if new else ""
+    if data.get("reason"):
+        text = f"{text} · {data['reason']}" if text else str(data["reason"])
+    return text
+
+
+def _assigned(event: Any) -> str:
+    data = _data(event)
+    owner = data.get("owner")
+    new_owner = _ref_name(owner.get("to")) if isinstance(owner, Mapping) else _ref_name(owner)
+    desk = data.get("desk")
+    new_desk = _ref_name(desk.get("to")) if isinstance(desk, Mapping) else _ref_name(desk)
+    parts = [gettext("Owner: %(owner)s") % {"owner": new_owner or gettext("nobody")}]
+    if new_desk:
+        parts.append(gettext("Desk: %(desk)s") % {"desk": new_desk})
+    if data.get("reason"):
+        parts.append(str(data["reason"]))
+    return " · ".join(parts)
+
+
+def _note_added(event: Any) -> str:
+    data = _data(event)
+    text = str(data.get("excerpt") or data.get("body") or data.get("preview") or "")
+    return text if len(text) <= 160 else text[:157] + "…"
+
+
+def _task(event: Any) -> str:
+    data = _data(event)
+    title = str(data.get("title") or "")
+    due = data.get("due_at")
+    if title and due:
+        try:
+            when = date_format(localtime(datetime.fromisoformat(str(due))), "SHORT_DATETIME_FORMAT")
+        except ValueError:
+            return title
+        return gettext("%(title)s (due %(when)s)") % {"title": title, "when": when}
+    return title
+
+
+def _shared(event: Any) -> str:
+    who = _ref_name(_data(event).get("user"))
+    return gettext("With %(user)s") % {"user": who} if who else ""
+
+
+register_event("client.created", label=_("Client created"), icon="user", summary=_created)
+register_event("client.updated", label=_("Details updated"), icon="edit", summary=_updated)
+register_event("client.stage_changed", label=_("Stage changed"), icon="flag", summary=_stage_changed)
+register_event("client.assigned", label=_("Owner assigned"), icon="swap", summary=_assigned)
+register_event("client.shared", label=_("Client shared"), icon="share", summary=_shared)
+register_event("client.unshared", label=_("Sharing removed"), icon="share", summary=_shared)
+register_event("note.added", label=_("Note added"), icon="note", summary=_note_added)
+register_event("task.created", label=_("Task created"), icon="check", summary=_task)
+register_event("task.completed", label=_("Task completed"), icon="tick", summary=_task)
+register_event("task.reopened", label=_("Task reopened"), icon="check", summary=_task)

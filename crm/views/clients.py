@@ -1,0 +1,181 @@
+"""Client pages: the list, the profile with its tabs, contact reveal, notes and tasks on a client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from crm import selectors, services
+from crm.exceptions import NotAllowed, NotFound, ValidationFailed
+from crm.forms import ClientFilterForm, NoteForm, TaskForm, apply_domain_errors, next_sort
+from crm.models import Client
+from crm.permissions import user_can
+from crm.tabs import ClientTab, tab_context, tabs_for
+from crm.views.ui import client_or_404, raise_for_domain_error, render_page, wants_partial
+
+CLIENT_PAGE_SIZE = 50
+SORTABLE_COLUMNS = ("name", "stage", "country", "created", "updated")
+REVEALABLE_FIELDS = ("email", "phone")
+
+
+# --- list ----------------------------------------------------------------------------------------
+
+def _filter_chips(request: HttpRequest, form: ClientFilterForm) -> list[dict[str, str]]:
+    """Each filter in use, with the list URL that drops it (and the page number)."""
+    chips = []
+    base = reverse("client_list")
+    for name, label, value in form.active_filters():
+        params = request.GET.copy()
+        params.pop(name, None)
+        params.pop("page", None)
+        query = params.urlencode()
+        chips.append({"name": name, "label": label, "value": value,
+                      "remove_url": f"{base}?{query}" if query else base})
+    return chips
+
+
+@login_required
+@require_GET
+def client_list(request: HttpRequest) -> HttpResponse:
+    form = ClientFilterForm(request.GET or None, user=request.user)
+    sort = form.sort_option
+    clients = selectors.client_list(user=request.user, order=sort.order, **form.values())
+    if sort.reverse:
+        clients = clients.reverse()
+    page = Paginator(clients, CLIENT_PAGE_SIZE).get_page(request.GET.get("page"))
+    columns = {
+        col: {
+            "sort": next_sort(col, form.sort_key),
+            "state": "asc" if form.sort_key == col else "desc" if form.sort_key == f"-{col}" else "",
+        }
+        for col in SORTABLE_COLUMNS
+    }
+    context = {
+        "form": form,
+        "page_obj": page,
+        "clients": page.object_list,
+        "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
+        "columns": columns,
+        "sort": form.sort_key,
+        "active_filters": _filter_chips(request, form),
+        "show_brand": form.fields["brand"].queryset.count() > 1,
+    }
+    return render_page(request, "crm/clients/list.html", context, partial="client-table")
+
+
+# --- profile -------------------------------------------------------------------------------------
+
+def _pick_tab(tabs: list[ClientTab], key: str | None) -> ClientTab:
+    for tab in tabs:
+        if tab.key == key:
+            return tab
+    return tabs[0]
+
+
+def _profile_context(request: HttpRequest, client: Client, tab: ClientTab, tabs: list[ClientTab],
+                     **extra: Any) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        "client": client,
+        "tabs": tabs,
+        "active_tab": tab,
+        "can_reveal": user_can(request.user, "crm.reveal_contact"),
+        "revealed": {},
+    }
+    context.update(tab_context(tab, request, client))
+    context.update(extra)
+    return context
+
+
+@login_required
+@require_GET
+def client_detail(request: HttpRequest, code: Any) -> HttpResponse:
+    client = client_or_404(request, code)
+    tabs = tabs_for(request.user)
+    tab = _pick_tab(tabs, request.GET.get("tab"))
+    context = _profile_context(request, client, tab, tabs)
+    if wants_partial(request):
+        if tab.key == "timeline" and request.GET.get("before"):
+            # "Load more": only the next page of events, appended where the button was.
+            return render_page(request, "crm/clients/tabs/timeline.html", context, partial="timeline-items")
+        return render_page(request, "crm/clients/detail.html", context, partial="client-tabs")
+    # A full page view is a look at the client's data: agent monitoring counts these.
+    services.client_view_record(actor=request.user, client=client)
+    return render_page(request, "crm/clients/detail.html", context)
+
+
+@login_required
+@require_POST
+def client_reveal(request: HttpRequest, code: Any) -> HttpResponse:
+    client = client_or_404(request, code)
+    field = request.POST.get("field", "")
+    if field not in REVEALABLE_FIELDS:
+        return HttpResponseBadRequest("field must be email or phone")
+    try:
+        value = services.client_contact_reveal(actor=request.user, client=client, field=field)
+    except (NotAllowed, NotFound) as error:
+        raise_for_domain_error(error)
+        raise
+    if wants_partial(request):
+        return render(request, "crm/clients/_contact.html",
+                      {"client": client, "field": field, "value": value, "revealed_now": True})
+    tabs = tabs_for(request.user)
+    tab = _pick_tab(tabs, request.POST.get("tab"))
+    context = _profile_context(request, client, tab, tabs, revealed={field: value})
+    return render_page(request, "crm/clients/detail.html", context)
+
+
+def _tab_response(request: HttpRequest, client: Client, key: str, **extra: Any) -> HttpResponse:
+    tabs = tabs_for(request.user)
+    tab = _pick_tab(tabs, key)
+    context = _profile_context(request, client, tab, tabs, **extra)
+    return render_page(request, "crm/clients/detail.html", context, partial="client-tabs")
+
+
+@login_required
+@require_POST
+def client_note_add(request: HttpRequest, code: Any) -> HttpResponse:
+    client = client_or_404(request, code)
+    form = NoteForm(request.POST)
+    if form.is_valid():
+        try:
+            services.note_add(actor=request.user, client=client, body=form.cleaned_data["body"])
+        except ValidationFailed as error:
+            apply_domain_errors(form, error)
+        except (NotAllowed, NotFound) as error:
+            raise_for_domain_error(error)
+            raise
+        else:
+            if not wants_partial(request):
+                return redirect(f"{reverse('client_detail', args=[client.code])}?tab=notes")
+            return _tab_response(request, client, "notes")
+    return _tab_response(request, client, "notes", note_form=form)
+
+
+@login_required
+@require_POST
+def client_task_add(request: HttpRequest, code: Any) -> HttpResponse:
+    client = client_or_404(request, code)
+    form = TaskForm(request.POST, user=request.user, client=client)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.task_create(
+                actor=request.user, title=data["title"], assignee=data["assignee"], client=client,
+                due_at=data["due_at"], remind_at=data["remind_at"],
+            )
+        except ValidationFailed as error:
+            apply_domain_errors(form, error, aliases={"remind_at": "remind"})
+        except (NotAllowed, NotFound) as error:
+            raise_for_domain_error(error)
+            raise
+        else:
+            if not wants_partial(request):
+                return redirect(f"{reverse('client_detail', args=[client.code])}?tab=tasks")
+            return _tab_response(request, client, "tasks")
+    return _tab_response(request, client, "tasks", task_form=form)
