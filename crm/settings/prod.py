@@ -9,7 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 os.environ.setdefault("CRM_ALLOW_EMBEDDED", "0")
 
 from .base import *  # noqa: E402,F403
-from .base import env  # noqa: E402
+from .base import env, env_bool, env_int  # noqa: E402
 
 
 def _require(name: str) -> str:
@@ -32,8 +32,10 @@ if EMAIL_BACKEND.endswith("smtp.EmailBackend"):  # noqa: F405
     _require("EMAIL_HOST")
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_SSL_REDIRECT = env("SECURE_SSL_REDIRECT", "true").lower() in {"1", "true", "yes"}
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+# Container and load-balancer probes call /healthz over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
-SECURE_HSTS_SECONDS = int(env("SECURE_HSTS_SECONDS", "31536000") or 0)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
 SECURE_CONTENT_TYPE_NOSNIFF = True

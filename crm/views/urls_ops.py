@@ -1,5 +1,9 @@
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from crm.views import ops
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("healthz", ops.healthz, name="healthz"),
+]

