@@ -46,15 +46,23 @@ def ensure_postgres() -> str:
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     # "stop" means: the last process holding the server stops it when it exits.
     _pg_server = pgserver.get_server(pgdata, cleanup_mode="stop")
-    socket_dir = str(pgdata)
+    # pgserver puts the socket in pgdata unless that path is too long for a Unix socket,
+    # in which case it picks a short directory of its own: ask it where it went.
+    info = _pg_server.get_postmaster_info()
+    if info.socket_dir is not None:
+        conn_kwargs: dict[str, Any] = {"host": str(info.socket_dir)}
+        url = f"postgresql://postgres@/{DB_NAME}?host={quote(str(info.socket_dir), safe='/')}"
+    else:
+        conn_kwargs = {"host": info.hostname, "port": info.port}
+        url = f"postgresql://postgres@{info.hostname}:{info.port}/{DB_NAME}"
     import psycopg
 
-    with psycopg.connect(host=socket_dir, user="postgres", dbname="postgres", autocommit=True) as conn:
+    with psycopg.connect(user="postgres", dbname="postgres", autocommit=True, **conn_kwargs) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone()
         if not exists:
             with contextlib.suppress(psycopg.errors.DuplicateDatabase):
                 conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    return f"postgresql://postgres@/{DB_NAME}?host={quote(socket_dir, safe='/')}"
+    return url
 
 
 def _redis_state_file() -> Path:

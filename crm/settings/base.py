@@ -179,9 +179,17 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "crm/auth/locked_out.html"
+# Renders the template above with the exact time the lockout ends.
+AXES_LOCKOUT_CALLABLE = "crm.views.auth.lockout_response"
+# The lockout runs from the last counted failure; attempts during it are refused without extending
+# it, so someone hammering a colleague's email cannot keep them locked out for ever.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 
 OTP_TOTP_ISSUER = env("OTP_ISSUER", "Brokerage CRM")
+# Wrong codes back off exponentially per device: 1 s, 2 s, 4 s, ... after each consecutive failure.
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
 GUARDIAN_RAISE_403 = False
 GUARDIAN_RENDER_403 = False
 ANONYMOUS_USER_NAME = None
@@ -205,14 +213,30 @@ STORAGES = {
 MEDIA_ROOT = VAR_DIR / "media"
 
 # --- email -------------------------------------------------------------------------------------
-EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
-EMAIL_HOST = env("EMAIL_HOST", "localhost")
-EMAIL_PORT = env_int("EMAIL_PORT", 25)
-EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
-EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
-EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
-EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
-EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+# Django 6.1 mailers. The environment keeps the familiar EMAIL_* names.
+EMAIL_BACKEND_PATH = env("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend") or ""
+
+
+def smtp_options() -> dict[str, object]:
+    return {
+        "host": env("EMAIL_HOST", "localhost"),
+        "port": env_int("EMAIL_PORT", 25),
+        "username": env("EMAIL_HOST_USER", ""),
+        "password": env("EMAIL_HOST_PASSWORD", ""),
+        "use_tls": env_bool("EMAIL_USE_TLS", False),
+        "use_ssl": env_bool("EMAIL_USE_SSL", False),
+        "timeout": env_int("EMAIL_TIMEOUT", 10),
+    }
+
+
+if env_bool("EMAIL_USE_TLS", False) and env_bool("EMAIL_USE_SSL", False):
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be true.")
+MAILERS = {
+    "default": {
+        "BACKEND": EMAIL_BACKEND_PATH,
+        "OPTIONS": smtp_options() if EMAIL_BACKEND_PATH.endswith("smtp.EmailBackend") else {},
+    }
+}
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "crm@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
@@ -225,10 +249,12 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")  # beat's last-run times
 CELERY_BEAT_SCHEDULE = {
     "events-dispatch-pending": {"task": "crm.tasks.events_dispatch_pending", "schedule": 5.0},
     "events-retry-due": {"task": "crm.tasks.events_retry_due", "schedule": 30.0},
     "tasks-send-reminders": {"task": "crm.tasks.task_reminders_send", "schedule": 60.0},
+    "leads-sla-sweep": {"task": "leads.tasks.lead_sla_sweep", "schedule": 60.0},
     "heartbeat-beat": {"task": "crm.tasks.beat_heartbeat", "schedule": 30.0},
     "audit-verify-nightly": {"task": "crm.tasks.audit_verify_chain", "schedule": crontab(hour=2, minute=30)},
 }
@@ -252,4 +278,6 @@ LOGGING = {
 # --- CRM ---------------------------------------------------------------------------------------
 CRM_SITE_NAME = env("CRM_SITE_NAME", "Brokerage CRM")
 CRM_EVENT_MAX_ATTEMPTS = env_int("CRM_EVENT_MAX_ATTEMPTS", 8)
+# Extra modules with @subscribe handlers, imported after every app's handlers.py (comma-separated).
+CRM_EXTRA_HANDLER_MODULES = env_list("CRM_EXTRA_HANDLER_MODULES", [])
 CRM_PUBLIC_URL = env("CRM_PUBLIC_URL", "http://127.0.0.1:8000")

@@ -16,5 +16,11 @@ if not SECRET_KEY:  # noqa: F405
         _key_file.chmod(0o600)
     SECRET_KEY = _key_file.read_text().strip()
 
-EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
-EMAIL_FILE_PATH = VAR_DIR / "mail"
+if not env("EMAIL_BACKEND"):
+    # Mail from a local run is written to var/mail/ rather than sent.
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "OPTIONS": {"file_path": str(VAR_DIR / "mail")},
+        }
+    }

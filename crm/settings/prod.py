@@ -28,7 +28,7 @@ _require("ALLOWED_HOSTS")
 _require("DATABASE_URL")
 _require("REDIS_URL")
 _require("DEFAULT_FROM_EMAIL")
-if EMAIL_BACKEND.endswith("smtp.EmailBackend"):  # noqa: F405
+if EMAIL_BACKEND_PATH.endswith("smtp.EmailBackend"):  # noqa: F405
     _require("EMAIL_HOST")
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
