@@ -1,16 +1,19 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from crm.api import api
+from crm.api import not_found as api_not_found
 
 urlpatterns = [
     path("", include("crm.views.urls_ui")),  # staff pages: dashboard, clients, tasks, notifications, settings
     path("", include("crm.views.urls_auth")),  # login, logout, two-factor, staff and role administration
     path("", include("crm.views.urls_admin")),  # event deliveries, audit log, API keys
     path("", include("crm.views.urls_ops")),  # /healthz
+    path("", include("leads.urls")),  # public lead form, imports, reassignment, lead settings
     path("api/v1/", api.urls),
+    re_path(r"^api/", api_not_found),  # other /api/ paths: a JSON 404, not the HTML page
     path("admin/", admin.site.urls),
     path("django-rq/", include("django_rq.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -22,6 +22,7 @@ class ActorContext:
     request_id: str = ""
     source: str = "system"  # "web", "api", "task", "system", "shell"
     api_key_id: int | None = None
+    api_key_prefix: str = ""  # shown in audit rows as "apikey:<prefix>" when a key acts without a user
 
 
 _current: ContextVar[ActorContext] = ContextVar("crm_actor", default=ActorContext())  # noqa: B039

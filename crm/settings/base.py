@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -281,3 +282,7 @@ CRM_EVENT_MAX_ATTEMPTS = env_int("CRM_EVENT_MAX_ATTEMPTS", 8)
 # Extra modules with @subscribe handlers, imported after every app's handlers.py (comma-separated).
 CRM_EXTRA_HANDLER_MODULES = env_list("CRM_EXTRA_HANDLER_MODULES", [])
 CRM_PUBLIC_URL = env("CRM_PUBLIC_URL", "http://127.0.0.1:8000")
+# Requests per API key (or staff user) per window on the JSON API: "<count>/<s|m|h|d>".
+CRM_API_RATE_LIMIT = env("CRM_API_RATE_LIMIT", "1200/m")
+if not re.fullmatch(r"[1-9][0-9]*/[smhd]", CRM_API_RATE_LIMIT or ""):
+    raise ImproperlyConfigured(f"CRM_API_RATE_LIMIT must look like 1200/m (got {CRM_API_RATE_LIMIT!r}).")

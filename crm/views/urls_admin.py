@@ -1,5 +1,21 @@
+"""Administrators' tools: failed event deliveries, the audit log, API keys."""
+
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from crm.views import apikeys, audit, deliveries
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    # event deliveries (administrators)
+    path("admin-tools/deliveries/", deliveries.delivery_list, name="delivery_list"),
+    path("admin-tools/deliveries/retry-all/", deliveries.delivery_retry_all, name="delivery_retry_all"),
+    path("admin-tools/deliveries/<int:delivery_id>/retry/", deliveries.delivery_retry, name="delivery_retry"),
+    # audit log (administrators and compliance)
+    path("admin-tools/audit/", audit.audit_list, name="audit_list"),
+    path("admin-tools/audit/verify/", audit.audit_verify, name="audit_verify"),
+    # API keys (administrators)
+    path("admin-tools/api-keys/", apikeys.apikey_list, name="apikey_list"),
+    path("admin-tools/api-keys/new/", apikeys.apikey_create, name="apikey_create"),
+    path("admin-tools/api-keys/<str:prefix>/revoke/", apikeys.apikey_revoke, name="apikey_revoke"),
+]

@@ -1,0 +1,268 @@
+"""Clients and their notes.
+
+Scope: an API key sees every client of its brand and nothing else; a staff session sees what the
+user sees in the pages (crm.permissions). A client outside the caller's scope is 404, exactly
+like one that does not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from ninja import Query, Router, Status
+
+from crm import services
+from crm.api import Caller, PageIn, caller_of, paginate, requires_scope
+from crm.api_routers.schemas import (
+    ClientFilters,
+    ClientIn,
+    ClientOut,
+    ClientPage,
+    ClientPatch,
+    NoteIn,
+    NoteOut,
+    NotePage,
+)
+from crm.exceptions import NotFound, ValidationFailed
+from crm.models import Brand, Client, Desk, Note, User
+from crm.permissions import client_get_for_user
+from crm.selectors import _search_q, _with_search_aliases, client_list, mask_email, mask_phone, note_list
+
+router = Router(tags=["clients"])
+
+# Text fields a PATCH may clear by sending null (stored as "").
+_CLEARABLE_TEXT = frozenset({
+    "last_name", "email", "phone", "country", "language", "timezone", "source", "campaign", "utm_source",
+    "utm_medium", "utm_campaign", "utm_term", "utm_content", "referrer_code",
+})
+
+
+# --- access ---------------------------------------------------------------------------------------
+
+
+def _key_clients(caller: Caller) -> QuerySet[Client]:
+    assert caller.api_key is not None
+    return Client.objects.filter(brand_id=caller.api_key.brand_id).select_related("brand", "owner", "desk")
+
+
+def client_for(caller: Caller, code: UUID | str) -> Client:
+    """The client with `code` within the caller's scope, else NotFound (missing == forbidden)."""
+    if caller.api_key is None:
+        return client_get_for_user(caller.user, code)
+    client = _key_clients(caller).filter(code=code).first()
+    if client is None:
+        raise NotFound()
+    return client
+
+
+def _filtered_for_key(caller: Caller, f: ClientFilters) -> QuerySet[Client]:
+    """The key's brand's clients with the same filters, and the same meaning, as selectors.client_list."""
+    qs = _key_clients(caller)
+    if f.q and f.q.strip():
+        search = _search_q(f.q)
+        if search is None:
+            return qs.none()
+        qs = _with_search_aliases(qs).filter(search)
+    if f.stage:
+        qs = qs.filter(stage=f.stage)
+    if f.country:
+        qs = qs.filter(country=f.country.strip().upper())
+    if f.language:
+        qs = qs.filter(language=f.language.strip().lower())
+    if f.tag:
+        qs = qs.filter(tags__contains=[f.tag.strip().lower()])
+    if f.owner:
+        qs = qs.filter(owner__code=f.owner)
+    if f.desk:
+        qs = qs.filter(desk__code=f.desk)
+    return qs
+
+
+def _staff_by_code(code: UUID | None, field: str) -> User | None:
+    if code is None:
+        return None
+    user = User.objects.filter(code=code).select_related("desk").first()
+    if user is None:
+        raise ValidationFailed(fields={field: [_("No member of staff has this code.")]})
+    return user
+
+
+def _desk_by_code(code: UUID | None) -> Desk | None:
+    if code is None:
+        return None
+    desk = Desk.objects.filter(code=code).first()
+    if desk is None:
+        raise ValidationFailed(fields={"desk": [_("No desk has this code.")]})
+    return desk
+
+
+def _brand_for(caller: Caller, code: str | None) -> Brand:
+    if caller.api_key is not None:
+        brand = caller.api_key.brand
+        if code not in (None, "", brand.code):
+            raise ValidationFailed(fields={"brand": [_("This API key can only create clients of its own brand.")]})
+        return brand
+    if not code:
+        raise ValidationFailed(fields={"brand": [_("Give the brand code.")]})
+    brand = Brand.objects.filter(code=code).first()
+    if brand is None:
+        raise ValidationFailed(fields={"brand": [_("No brand has this code.")]})
+    return brand
+
+
+# --- output ---------------------------------------------------------------------------------------
+
+
+def client_out(client: Client, caller: Caller) -> dict[str, Any]:
+    # Integrations get contact details in full (the key's clients:read scope is the permission);
+    # staff sessions see them masked and reveal them in the client's page, where it is logged.
+    masked = caller.api_key is None
+    return {
+        "code": client.code,
+        "brand": client.brand.code,
+        "stage": client.stage,
+        "first_name": client.first_name,
+        "last_name": client.last_name,
+        "email": mask_email(client.email) if masked else client.email,
+        "phone": mask_phone(client.phone) if masked else client.phone,
+        "contact_masked": masked,
+        "country": client.country,
+        "language": client.language,
+        "timezone": client.timezone,
+        "date_of_birth": client.date_of_birth,
+        "owner": client.owner.code if client.owner_id else None,
+        "desk": client.desk.code if client.desk_id else None,
+        "source": client.source,
+        "campaign": client.campaign,
+        "utm_source": client.utm_source,
+        "utm_medium": client.utm_medium,
+        "utm_campaign": client.utm_campaign,
+        "utm_term": client.utm_term,
+        "utm_content": client.utm_content,
+        "referrer_code": client.referrer_code,
+        "tags": list(client.tags),
+        "created_at": client.created_at,
+        "updated_at": client.updated_at,
+        "stage_changed_at": client.stage_changed_at,
+    }
+
+
+def note_out(note: Note, client: Client) -> dict[str, Any]:
+    author = note.author
+    return {
+        "code": note.code,
+        "client": client.code,
+        "body": note.body,
+        "is_pinned": note.is_pinned,
+        "author": author.code if author is not None else None,
+        "author_name": (author.full_name or author.email) if author is not None else "",
+        "created_at": note.created_at,
+    }
+
+
+# --- clients --------------------------------------------------------------------------------------
+
+
+@router.get("/clients", response=ClientPage, url_name="api_client_list", summary="List clients")
+@requires_scope("clients:read")
+def list_clients(request: HttpRequest, filters: Query[ClientFilters], page: Query[PageIn]) -> dict[str, Any]:
+    """Clients in the caller's scope, newest first, with optional filters (all combined with AND)."""
+    caller = caller_of(request)
+    if caller.api_key is not None:
+        qs = _filtered_for_key(caller, filters)
+    else:
+        qs = client_list(
+            user=caller.user, q=filters.q or "", stage=filters.stage or "", country=filters.country or "",
+            owner=filters.owner, desk=filters.desk, language=filters.language or "", tag=filters.tag or "",
+        )
+    if filters.created_after is not None:
+        qs = qs.filter(created_at__gte=filters.created_after)
+    if filters.created_before is not None:
+        qs = qs.filter(created_at__lt=filters.created_before)
+    result = paginate(qs, page)
+    return {"items": [client_out(c, caller) for c in result.items], "next_cursor": result.next_cursor}
+
+
+@router.get("/clients/{uuid:code}", response=ClientOut, url_name="api_client_detail", summary="Get a client")
+@requires_scope("clients:read")
+def get_client(request: HttpRequest, code: UUID) -> dict[str, Any]:
+    """One client. A staff session's read is recorded as a view of the client's record."""
+    caller = caller_of(request)
+    client = client_for(caller, code)
+    if caller.user is not None:
+        services.client_view_record(actor=caller.user, client=client)
+    return client_out(client, caller)
+
+
+@router.post("/clients", response={201: ClientOut}, url_name="api_client_create", summary="Create a client")
+@requires_scope("clients:write")
+def create_client(request: HttpRequest, payload: ClientIn) -> Status[dict[str, Any]]:
+    """Create a client. The phone is stored in E.164 (national numbers need `country`); an agent
+    who creates a client without naming an owner becomes its owner. Event `client.created`."""
+    caller = caller_of(request)
+    data = payload.model_dump(exclude={"brand", "owner", "desk"})
+    client = services.client_create(
+        actor=caller.user,
+        brand=_brand_for(caller, payload.brand),
+        owner=_staff_by_code(payload.owner, "owner"),
+        desk=_desk_by_code(payload.desk),
+        **data,
+    )
+    return Status(201, client_out(client, caller))
+
+
+@router.patch("/clients/{uuid:code}", response=ClientOut, url_name="api_client_update", summary="Update a client")
+@requires_scope("clients:write")
+def update_client(request: HttpRequest, code: UUID, payload: ClientPatch) -> dict[str, Any]:
+    """Change the fields sent, all or nothing. Events `client.updated`, `client.assigned` (owner,
+    desk) and `client.stage_changed` (stage; reopening a closed client needs a `reason`)."""
+    caller = caller_of(request)
+    changes = payload.model_dump(exclude_unset=True)
+    reason = changes.pop("reason", "")
+    stage = changes.pop("stage", None)
+    assign = {name: changes.pop(name) for name in ("owner", "desk") if name in changes}
+    for name in list(changes):
+        if changes[name] is None and name in _CLEARABLE_TEXT:
+            changes[name] = ""
+        elif changes[name] is None and name == "tags":
+            changes[name] = []
+    with transaction.atomic():
+        client = client_for(caller, code)
+        if changes:
+            client = services.client_update(actor=caller.user, client=client, reason=reason, **changes)
+        if assign:
+            owner = _staff_by_code(assign["owner"], "owner") if "owner" in assign else client.owner
+            desk = _desk_by_code(assign["desk"]) if "desk" in assign else None
+            client = services.client_assign(actor=caller.user, client=client, owner=owner, desk=desk, reason=reason)
+        if stage is not None:
+            client = services.client_stage_change(actor=caller.user, client=client, stage=stage, reason=reason)
+    return client_out(client_for(caller, code), caller)
+
+
+# --- notes ----------------------------------------------------------------------------------------
+
+
+@router.get("/clients/{uuid:code}/notes", response=NotePage, url_name="api_note_list", tags=["notes"],
+            summary="List a client's notes")
+@requires_scope("notes:read")
+def list_notes(request: HttpRequest, code: UUID, page: Query[PageIn]) -> dict[str, Any]:
+    """The client's notes, newest first."""
+    client = client_for(caller_of(request), code)
+    result = paginate(note_list(client=client), page)
+    return {"items": [note_out(n, client) for n in result.items], "next_cursor": result.next_cursor}
+
+
+@router.post("/clients/{uuid:code}/notes", response={201: NoteOut}, url_name="api_note_create", tags=["notes"],
+             summary="Add a note to a client")
+@requires_scope("notes:write")
+def create_note(request: HttpRequest, code: UUID, payload: NoteIn) -> Status[dict[str, Any]]:
+    """Add a note. Event `note.added`. Notes written with an API key have no author."""
+    caller = caller_of(request)
+    client = client_for(caller, code)
+    note = services.note_add(actor=caller.user, client=client, body=payload.body)
+    return Status(201, note_out(note, client))

@@ -1,0 +1,65 @@
+"""The event feed: domain events in the order they were recorded, for integrations to follow.
+
+Pages run oldest first by `id`; `next_cursor` is null once the caller has caught up. To follow
+the feed, an integration remembers the `id` of the last event it processed and later asks again
+with `after_id` set to it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from ninja import Query, Router
+
+from crm.api import Caller, PageIn, caller_of, paginate, requires_scope
+from crm.api_routers.schemas import EventFilters, EventPage
+from crm.lib.pagination import ID_ASC
+from crm.models import Event
+from crm.permissions import client_queryset_for_user
+
+router = Router(tags=["events"])
+
+
+def _events_for(caller: Caller) -> QuerySet[Event]:
+    """Events the caller may read: a key's brand's; for staff, those of clients they can see
+    (administrators: every event)."""
+    qs = Event.objects.select_related("client", "brand", "actor")
+    if caller.api_key is not None:
+        return qs.filter(brand_id=caller.api_key.brand_id)
+    user = caller.user
+    if user is not None and user.is_administrator:
+        return qs
+    return qs.filter(client_id__in=client_queryset_for_user(user).values("pk"))
+
+
+def event_out(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.pk,
+        "uuid": event.uuid,
+        "name": event.name,
+        "client": event.client.code if event.client_id else None,
+        "brand": event.brand.code if event.brand_id else None,
+        "actor": event.actor.code if event.actor_id else None,
+        "data": event.data,
+        "occurred_at": event.occurred_at,
+    }
+
+
+@router.get("/events", response=EventPage, url_name="api_event_list", summary="Read the event feed")
+@requires_scope("events:read")
+def list_events(request: HttpRequest, filters: Query[EventFilters], page: Query[PageIn]) -> dict[str, Any]:
+    """Events oldest first (by `id`). When `next_cursor` is null you have caught up: poll again
+    later with `after_id` set to the last `id` you processed."""
+    qs = _events_for(caller_of(request))
+    if filters.name:
+        qs = qs.filter(name=filters.name)
+    if filters.client is not None:
+        qs = qs.filter(client__code=filters.client)
+    if filters.since is not None:
+        qs = qs.filter(occurred_at__gte=filters.since)
+    if filters.after_id is not None:
+        qs = qs.filter(pk__gt=filters.after_id)
+    result = paginate(qs, page, keys=ID_ASC)
+    return {"items": [event_out(e) for e in result.items], "next_cursor": result.next_cursor}

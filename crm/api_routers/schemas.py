@@ -1,0 +1,284 @@
+"""Input and output schemas of the core's API.
+
+Input schemas check shape and size only (types, lengths, no NUL characters, which PostgreSQL
+cannot store); the services validate meaning (E.164 phones, ISO country codes, brand rules) and
+their ValidationFailed becomes a 422 naming the field. Unknown input fields are rejected, so a
+typo is an error rather than a silently ignored change.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal, get_args
+from uuid import UUID
+
+from ninja import Schema
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+)
+
+from crm.models import Stage
+
+# Text that PostgreSQL can store: no NUL characters.
+_NO_NUL = r"^[^\x00]*$"
+
+
+def _text(max_length: int, *, min_length: int = 0) -> StringConstraints:
+    return StringConstraints(max_length=max_length, min_length=min_length, pattern=_NO_NUL)
+
+
+Text2 = Annotated[str, _text(2)]
+Text16 = Annotated[str, _text(16)]
+Text40 = Annotated[str, _text(40)]
+Text50 = Annotated[str, _text(50)]
+Text64 = Annotated[str, _text(64)]
+Text80 = Annotated[str, _text(80)]
+Text100 = Annotated[str, _text(100)]
+Text254 = Annotated[str, _text(254)]
+Text500 = Annotated[str, _text(500)]
+Text10k = Annotated[str, _text(10_000)]
+Name100 = Annotated[str, _text(100, min_length=1)]
+Title200 = Annotated[str, _text(200, min_length=1)]
+Body20k = Annotated[str, _text(20_000, min_length=1)]
+Tag = Annotated[str, _text(50, min_length=1)]
+
+# Pydantic's lax mode would also take Unix timestamps for times and dates, and UUIDs without
+# dashes; the schema promises ISO 8601 and canonical UUIDs, so only those are accepted.
+_ISO_DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+_ISO_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def _format_check(pattern: re.Pattern[str], message: str) -> BeforeValidator:
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and pattern.match(value):
+            return value
+        if isinstance(value, str) or isinstance(value, int | float):
+            raise ValueError(message)
+        return value  # already a date/datetime/UUID (defaults), or a type error pydantic reports
+
+    return BeforeValidator(check)
+
+
+def _to_utc(value: datetime) -> datetime:
+    # PostgreSQL takes offsets up to ±15:59 only; ISO 8601 allows more. UTC is what is stored anyway.
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("This date and time is out of range.") from None
+
+
+IsoDatetime = Annotated[AwareDatetime, _format_check(
+    _ISO_DATETIME_RE, "Give an ISO 8601 date and time with a time zone, e.g. 2025-01-31T09:30:00Z."),
+    AfterValidator(_to_utc)]
+IsoDate = Annotated[date, _format_check(_ISO_DATE_RE, "Give a date as YYYY-MM-DD.")]
+Code = Annotated[UUID, _format_check(_UUID_RE, "Give a code such as 8c4f7ef6-0a43-4f5a-9d40-2f7b1d7f6a10.")]
+
+StageName = Literal["lead", "registered", "verified", "funded", "active", "dormant", "closed"]
+# The API's stage names are the model's: a new stage must be added here too.
+assert set(get_args(StageName)) == set(Stage.values)
+
+TaskStatus = Literal["open", "done", "overdue", "all"]
+
+
+class InputSchema(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- clients ------------------------------------------------------------------------------------
+
+
+class ClientOut(Schema):
+    code: UUID
+    brand: str = Field(description="Brand code.")
+    stage: StageName
+    first_name: str
+    last_name: str
+    email: str = Field(description="In full for API keys; masked (j***@example.com) for staff sessions.")
+    phone: str = Field(description="E.164. In full for API keys; masked (+44*******750) for staff sessions.")
+    contact_masked: bool = Field(description="Whether `email` and `phone` are masked in this answer.")
+    country: str = Field(description="ISO 3166-1 alpha-2, or empty.")
+    language: str
+    timezone: str
+    date_of_birth: date | None
+    owner: UUID | None = Field(description="Code of the owning staff member.")
+    desk: UUID | None = Field(description="Code of the client's desk.")
+    source: str
+    campaign: str
+    utm_source: str
+    utm_medium: str
+    utm_campaign: str
+    utm_term: str
+    utm_content: str
+    referrer_code: str
+    tags: list[str]
+    created_at: datetime
+    updated_at: datetime
+    stage_changed_at: datetime | None
+
+
+class ClientPage(Schema):
+    items: list[ClientOut]
+    next_cursor: str | None
+
+
+class ClientIn(InputSchema):
+    brand: Text40 | None = Field(
+        None,
+        description="Brand code. Staff sessions must give one of their brands; for an API key it "
+                    "defaults to the key's brand and may only name that brand.",
+    )
+    first_name: Name100
+    last_name: Text100 = ""
+    email: Text254 = ""
+    phone: Text40 = Field("", description="E.164 (+442071838750), or national with `country` set.")
+    country: Text2 = Field("", description="ISO 3166-1 alpha-2, e.g. GB.")
+    language: Text16 = Field("", description="ISO 639-1, optionally with region: en, pt-BR.")
+    timezone: Text64 = Field("", description="IANA name, e.g. Europe/London.")
+    date_of_birth: IsoDate | None = None
+    owner: Code | None = Field(None, description="Code of a staff member of the brand.")
+    desk: Code | None = Field(None, description="Code of a desk of the brand.")
+    stage: StageName = "lead"
+    source: Text100 = ""
+    campaign: Text100 = ""
+    utm_source: Text100 = ""
+    utm_medium: Text100 = ""
+    utm_campaign: Text100 = ""
+    utm_term: Text100 = ""
+    utm_content: Text100 = ""
+    referrer_code: Text64 = ""
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
+
+
+class ClientPatch(InputSchema):
+    """Only the fields sent are changed. `stage` moves the client through its lifecycle;
+    `owner`/`desk` reassign it (null: back to the pool); `reason` is recorded with the change."""
+
+    first_name: Name100 | None = None
+    last_name: Text100 | None = None
+    email: Text254 | None = None
+    phone: Text40 | None = None
+    country: Text2 | None = None
+    language: Text16 | None = None
+    timezone: Text64 | None = None
+    date_of_birth: IsoDate | None = None
+    stage: StageName | None = None
+    owner: Code | None = None
+    desk: Code | None = None
+    source: Text100 | None = None
+    campaign: Text100 | None = None
+    utm_source: Text100 | None = None
+    utm_medium: Text100 | None = None
+    utm_campaign: Text100 | None = None
+    utm_term: Text100 | None = None
+    utm_content: Text100 | None = None
+    referrer_code: Text64 | None = None
+    tags: list[Tag] | None = Field(None, max_length=50)
+    reason: Text500 = ""
+
+
+class ClientFilters(Schema):
+    stage: StageName | None = None
+    country: Text2 | None = Field(None, description="ISO 3166-1 alpha-2.")
+    language: Text16 | None = None
+    owner: Code | None = Field(None, description="Code of the owning staff member.")
+    desk: Code | None = Field(None, description="Code of the desk.")
+    tag: Text50 | None = None
+    q: Text100 | None = Field(None, description="Name, email, phone (trailing digits) or client code (prefix).")
+    created_after: IsoDatetime | None = Field(None, description="Created at or after this time (with zone).")
+    created_before: IsoDatetime | None = Field(None, description="Created before this time (with zone).")
+
+
+# --- notes --------------------------------------------------------------------------------------
+
+
+class NoteOut(Schema):
+    code: UUID
+    client: UUID
+    body: str
+    is_pinned: bool
+    author: UUID | None = Field(description="Code of the staff member; null when written by an API key or the system.")
+    author_name: str
+    created_at: datetime
+
+
+class NotePage(Schema):
+    items: list[NoteOut]
+    next_cursor: str | None
+
+
+class NoteIn(InputSchema):
+    body: Body20k
+
+
+# --- tasks --------------------------------------------------------------------------------------
+
+
+class TaskOut(Schema):
+    code: UUID
+    title: str
+    description: str
+    client: UUID | None
+    assignee: UUID
+    created_by: UUID | None
+    due_at: datetime | None
+    remind_at: datetime | None
+    done_at: datetime | None
+    is_done: bool
+    created_at: datetime
+
+
+class TaskPage(Schema):
+    items: list[TaskOut]
+    next_cursor: str | None
+
+
+class TaskIn(InputSchema):
+    title: Title200
+    description: Text10k = ""
+    client: Code | None = Field(None, description="Code of the client the task is about; required for API keys.")
+    assignee: Code | None = Field(None, description="Code of the staff member; staff sessions default to themselves, "
+                                                   "API keys must give one.")
+    due_at: IsoDatetime | None = None
+    remind_at: IsoDatetime | None = None
+
+
+class TaskPatch(InputSchema):
+    done: StrictBool | None = Field(None, description="true completes the task, false reopens it.")
+
+
+class TaskFilters(Schema):
+    status: TaskStatus = Field("open", description="open, done, overdue (open and past due) or all.")
+
+
+# --- events -------------------------------------------------------------------------------------
+
+
+class EventOut(Schema):
+    id: int = Field(description="Increasing; the feed is in this order.")
+    uuid: UUID
+    name: str
+    client: UUID | None
+    brand: str | None
+    actor: UUID | None = Field(description="Code of the staff member who acted; null for API keys and the system.")
+    data: dict[str, Any] = Field(description="The event's payload; personal data is masked.")
+    occurred_at: datetime
+
+
+class EventPage(Schema):
+    items: list[EventOut]
+    next_cursor: str | None
+
+
+class EventFilters(Schema):
+    name: Text80 | None = Field(None, description="Only events with this name, e.g. client.created.")
+    client: Code | None = Field(None, description="Only events of this client.")
+    since: IsoDatetime | None = Field(None, description="Only events that occurred at or after this time.")
+    after_id: int | None = Field(None, ge=0, le=2**63 - 1, description="Only events after this `id` (to follow the feed).")
