@@ -762,6 +762,7 @@ def notification_mark_read(*, user: User, ids: Iterable[int | str] | None = None
 
 API_SCOPES: list[str] = [
     "clients:read", "clients:write", "notes:read", "notes:write", "tasks:read", "tasks:write", "events:read",
+    "leads:write",
 ]
 API_KEY_PREFIX_LENGTH = 8
 _PREFIX_ALPHABET = string.ascii_letters + string.digits
