@@ -258,6 +258,12 @@ CELERY_BEAT_SCHEDULE = {
     "leads-sla-sweep": {"task": "leads.tasks.lead_sla_sweep", "schedule": 60.0},
     "heartbeat-beat": {"task": "crm.tasks.beat_heartbeat", "schedule": 30.0},
     "audit-verify-nightly": {"task": "crm.tasks.audit_verify_chain", "schedule": crontab(hour=2, minute=30)},
+    # Trading: the fan-out tasks poll each server only when its own interval is due.
+    "trading-deals-sync": {"task": "trading.tasks.deals_sync_due", "schedule": 5.0},
+    "trading-account-states-sync": {"task": "trading.tasks.account_states_sync_due", "schedule": 10.0},
+    "trading-balance-resolve": {"task": "trading.tasks.balance_operations_resolve_due", "schedule": 30.0},
+    "trading-sync-health": {"task": "trading.tasks.sync_health_check", "schedule": 60.0},
+    "trading-reconcile-nightly": {"task": "trading.tasks.deals_reconcile_all", "schedule": crontab(hour=3, minute=15)},
 }
 RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600}}
 
@@ -273,6 +279,11 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "axes": {"level": "WARNING"},
+        # One line per task received/succeeded and per beat send drowns everything else at INFO;
+        # TASK_LOG_LEVEL=INFO brings them back.
+        "celery.app.trace": {"level": env("TASK_LOG_LEVEL", "WARNING")},
+        "celery.worker.strategy": {"level": env("TASK_LOG_LEVEL", "WARNING")},
+        "celery.beat": {"level": env("TASK_LOG_LEVEL", "WARNING")},
     },
 }
 
@@ -282,6 +293,9 @@ CRM_EVENT_MAX_ATTEMPTS = env_int("CRM_EVENT_MAX_ATTEMPTS", 8)
 # Extra modules with @subscribe handlers, imported after every app's handlers.py (comma-separated).
 CRM_EXTRA_HANDLER_MODULES = env_list("CRM_EXTRA_HANDLER_MODULES", [])
 CRM_PUBLIC_URL = env("CRM_PUBLIC_URL", "http://127.0.0.1:8000")
+# Keys for credentials stored encrypted (trading.crypto): the first encrypts, all decrypt; empty:
+# a key derived from SECRET_KEY (and SECRET_KEY_FALLBACKS).
+FIELD_ENCRYPTION_KEY = env_list("FIELD_ENCRYPTION_KEY", [])
 # Requests per API key (or staff user) per window on the JSON API: "<count>/<s|m|h|d>".
 CRM_API_RATE_LIMIT = env("CRM_API_RATE_LIMIT", "1200/m")
 if not re.fullmatch(r"[1-9][0-9]*/[smhd]", CRM_API_RATE_LIMIT or ""):
