@@ -694,6 +694,37 @@ def task_reopen(*, actor: User | None, task: Task) -> Task:
     return task
 
 
+@transaction.atomic
+def task_reschedule(*, actor: User | None, task: Task, due_at: datetime | None, remind_at: datetime | None) -> Task:
+    """Set a task's due time and reminder (None clears either). Event "task.rescheduled".
+
+    A new reminder time re-arms the reminder even if the old one was already sent.
+    """
+    _check_task_actor(actor, task)
+    _lock_task(task)
+    errors = FieldErrors()
+    due = _aware(due_at, "due_at", errors)
+    remind = _aware(remind_at, "remind_at", errors)
+    if due is not None and remind is not None and remind > due:
+        errors.add("remind_at", gettext("The reminder must come before the due time."))
+    errors.raise_if_any()
+    if (task.due_at, task.remind_at) == (due, remind):
+        return task
+    before = {"due_at": task.due_at, "remind_at": task.remind_at}
+    fields = ["due_at", "remind_at"]
+    if remind != task.remind_at:
+        task.reminded_at = None
+        fields.append("reminded_at")
+    task.due_at, task.remind_at = due, remind
+    task.save(update_fields=fields)
+    audit_record(action="task.reschedule", obj=task, before=before, after={"due_at": due, "remind_at": remind},
+                 actor=actor)
+    emit("task.rescheduled", client=task.client, actor=actor, data={
+        "task": str(task.code), "title": task.title, "due_at": due.isoformat() if due else None,
+    })
+    return task
+
+
 REMINDER_BATCH = 200
 
 

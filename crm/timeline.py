@@ -199,3 +199,4 @@ register_event("note.added", label=_("Note added"), icon="note", summary=_note_a
 register_event("task.created", label=_("Task created"), icon="check", summary=_task)
 register_event("task.completed", label=_("Task completed"), icon="tick", summary=_task)
 register_event("task.reopened", label=_("Task reopened"), icon="check", summary=_task)
+register_event("task.rescheduled", label=_("Task rescheduled"), icon="check", summary=_task)

@@ -252,6 +252,8 @@ class TaskIn(InputSchema):
 
 class TaskPatch(InputSchema):
     done: StrictBool | None = Field(None, description="true completes the task, false reopens it.")
+    due_at: IsoDatetime | None = Field(None, description="New due time; null clears it; omit to keep it.")
+    remind_at: IsoDatetime | None = Field(None, description="New reminder time; null clears it; omit to keep it.")
 
 
 class TaskFilters(Schema):

@@ -116,14 +116,22 @@ def create_task(request: HttpRequest, payload: TaskIn) -> Status[dict[str, Any]]
     return Status(201, task_out(task))
 
 
-@router.patch("/tasks/{uuid:code}", response=TaskOut, url_name="api_task_update", summary="Complete or reopen a task")
+@router.patch("/tasks/{uuid:code}", response=TaskOut, url_name="api_task_update", summary="Complete, reopen or reschedule a task")
 @requires_scope("tasks:write")
 def update_task(request: HttpRequest, code: UUID, payload: TaskPatch) -> dict[str, Any]:
     """`done: true` completes the task (event `task.completed`), `done: false` reopens it
-    (`task.reopened`); either is a no-op if the task is already in that state."""
+    (`task.reopened`); either is a no-op if the task is already in that state. `due_at` and
+    `remind_at` reschedule it (`task.rescheduled`); a field left out keeps its value."""
     caller = caller_of(request)
+    given = payload.model_fields_set
     with transaction.atomic():
         task = task_for(caller, code)
+        if "due_at" in given or "remind_at" in given:
+            services.task_reschedule(
+                actor=caller.user, task=task,
+                due_at=payload.due_at if "due_at" in given else task.due_at,
+                remind_at=payload.remind_at if "remind_at" in given else task.remind_at,
+            )
         if payload.done is True:
             services.task_complete(actor=caller.user, task=task)
         elif payload.done is False:

@@ -20,3 +20,5 @@ DATABASES["default"]["TEST"] = {"NAME": env("CRM_TEST_DB", f"test_{DATABASES['de
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 AXES_ENABLED = True
 LOGGING["root"]["level"] = os.environ.get("LOG_LEVEL", "WARNING")  # noqa: F405
+# WhiteNoise warns on every request when STATIC_ROOT is missing; tests serve from the finders.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405

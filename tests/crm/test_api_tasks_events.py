@@ -163,3 +163,40 @@ def test_events_carry_no_contact_details_in_clear(world):
     api.patch(f"/clients/{world['client_a'].code}", {"email": "new.address@example.com"})
     body = api.get("/events", {"name": "client.updated"}).content.decode()
     assert "new.address@example.com" not in body and "amira.haddad@example.com" not in body
+
+
+def test_patch_reschedules_a_task_and_rearms_its_reminder(world):
+    now = timezone.now()
+    task = task_create(actor=world["owner"], title="Call back", assignee=world["owner"], client=world["client_a"],
+                       due_at=now + timedelta(hours=2), remind_at=now + timedelta(hours=1))
+    Task.objects.filter(pk=task.pk).update(reminded_at=now)  # the old reminder already went out
+    http = session_client(world["owner"])
+    new_due, new_remind = now + timedelta(days=2), now + timedelta(days=1, hours=23)
+    response = patch_json(http, f"/tasks/{task.code}", {"due_at": new_due.isoformat(),
+                                                        "remind_at": new_remind.isoformat()})
+    assert response.status_code == 200, response.content
+    task.refresh_from_db()
+    assert (task.due_at, task.remind_at, task.reminded_at) == (new_due, new_remind, None)
+    assert Event.objects.filter(name="task.rescheduled", client=world["client_a"]).count() == 1
+
+
+def test_patch_keeps_fields_it_does_not_name_and_null_clears_one(world):
+    due = timezone.now() + timedelta(days=1)
+    task = task_create(actor=world["owner"], title="Send docs", assignee=world["owner"], due_at=due,
+                       remind_at=due - timedelta(hours=1))
+    http = session_client(world["owner"])
+    assert patch_json(http, f"/tasks/{task.code}", {"remind_at": None}).status_code == 200
+    task.refresh_from_db()
+    assert (task.due_at, task.remind_at) == (due, None)
+
+
+def test_patch_refuses_a_reminder_after_the_due_time_naming_the_field(world):
+    due = timezone.now() + timedelta(days=1)
+    task = task_create(actor=world["owner"], title="Send docs", assignee=world["owner"], due_at=due)
+    response = patch_json(http := session_client(world["owner"]), f"/tasks/{task.code}",
+                          {"remind_at": (due + timedelta(hours=1)).isoformat()})
+    assert_error(response, 422, "invalid")
+    assert "remind_at" in response.json()["fields"]
+    assert http.get(f"{API}/tasks/{task.code}").json()["due_at"] is not None
+    task.refresh_from_db()
+    assert task.remind_at is None
