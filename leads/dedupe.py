@@ -1,0 +1,111 @@
+"""Who is this lead? Contact keys (normalised email, E.164 phone) identify a person within a brand.
+
+Races: two submissions of the same person may arrive at the same moment in two processes. Before
+looking anything up, `keys_lock` takes a transaction-scoped PostgreSQL advisory lock per key, in
+one global order (sorted), so the second submission waits until the first has committed its client
+and keys and then finds them. The UNIQUE constraint on ContactKey stays the source of truth: even
+a writer that skipped the locks could not give two clients one key.
+
+Normalisation is deliberately simple: email trimmed and lower-cased (no Gmail dot or "+tag"
+folding: those are different addresses to every other system), phone in E.164.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+from django.db import connection
+
+from crm.models import Client
+from leads.models import ContactKey, ContactKind
+
+Key = tuple[str, str]  # (kind, value)
+
+
+def contact_keys(*, email: str = "", phone: str = "") -> list[Key]:
+    """The keys of already-normalised contact details (email first: it wins when both match)."""
+    keys: list[Key] = []
+    if email:
+        keys.append((ContactKind.EMAIL, email.strip().lower()))
+    if phone:
+        keys.append((ContactKind.PHONE, phone.strip()))
+    return keys
+
+
+def _lock_id(brand_id: int, key: Key) -> int:
+    digest = hashlib.blake2b(f"lead:{brand_id}:{key[0]}:{key[1]}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def keys_lock(brand_id: int, keys: Iterable[Key]) -> None:
+    """Hold an advisory lock on each key until the end of the current transaction.
+
+    Locks are taken in ascending id order so that batches and single submissions never deadlock
+    on each other.
+    """
+    ids = sorted({_lock_id(brand_id, k) for k in keys})
+    if not ids:
+        return
+    with connection.cursor() as cursor:
+        # unnest keeps the array's order: the locks are taken one by one, lowest id first.
+        cursor.execute("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%s::bigint[]) AS k", [ids])
+
+
+def keys_find(brand_id: int, keys: Iterable[Key], *, backfill: bool = True) -> dict[Key, int]:
+    """Client ids of the keys that already belong to someone: ContactKey first, then clients
+    created without keys (by staff, by the API's client endpoint). Those get their keys written
+    now (unless `backfill` is off: read-only callers such as an import's preview), so the next
+    lookup is a single index probe. One round trip."""
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    emails = sorted(v for k, v in wanted if k == ContactKind.EMAIL)
+    phones = sorted(v for k, v in wanted if k == ContactKind.PHONE)
+    key_table = connection.ops.quote_name(ContactKey._meta.db_table)
+    client_table = connection.ops.quote_name(Client._meta.db_table)
+    # Each branch is an index probe: the unique (brand, kind, value) index, and the lower(email)
+    # and reverse(phone) indexes of crm_client. Clients merged away are never matched.
+    sql = (
+        f"SELECT 0, kind, value, client_id, NULL FROM {key_table} "  # noqa: S608
+        "WHERE brand_id = %s AND value = ANY(%s) "
+        f"UNION ALL SELECT 1, 'email', lower(email), id, created_at FROM {client_table} "
+        "WHERE brand_id = %s AND lower(email) = ANY(%s) AND NOT tags @> ARRAY['merged']::varchar[] "
+        f"UNION ALL SELECT 1, 'phone', phone, id, created_at FROM {client_table} "
+        "WHERE brand_id = %s AND reverse(phone) = ANY(%s) AND NOT tags @> ARRAY['merged']::varchar[]"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [brand_id, [v for _, v in wanted], brand_id, emails, brand_id, [p[::-1] for p in phones]])
+        rows = cursor.fetchall()
+    found: dict[Key, int] = {}
+    for source, kind, value, client_id, _created in rows:
+        if source == 0 and (kind, value) in wanted:
+            found[(kind, value)] = client_id
+    legacy = sorted((r for r in rows if r[0] == 1), key=lambda r: (r[4], r[3]))
+    missing: list[ContactKey] = []
+    for _source, kind, value, client_id, _created in legacy:
+        key = (kind, value)
+        if key in wanted and key not in found:
+            found[key] = client_id
+            missing.append(ContactKey(brand_id=brand_id, kind=kind, value=value, client_id=client_id))
+    if missing and backfill:
+        ContactKey.objects.bulk_create(missing, ignore_conflicts=True)
+    return found
+
+
+def keys_add(brand_id: int, client_id: int, keys: Iterable[Key]) -> None:
+    """Give `keys` to the client; a key somebody already holds stays theirs."""
+    rows = [ContactKey(brand_id=brand_id, kind=k, value=v, client_id=client_id) for k, v in keys]
+    if rows:
+        ContactKey.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def contact_keys_sync(client: Client) -> None:
+    """Write the keys of the client's current email and phone (those nobody else holds).
+
+    Takes the same advisory locks as intake, so a lead arriving meanwhile sees either no key and
+    waits, or the key.
+    """
+    keys = contact_keys(email=client.email, phone=client.phone)
+    keys_lock(client.brand_id, keys)
+    keys_add(client.brand_id, client.pk, keys)

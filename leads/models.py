@@ -1,0 +1,429 @@
+"""Lead acquisition: touches (every arrival of a person), contact keys (dedupe), campaigns,
+scoring and routing rules, agent availability, first-contact SLA, merges and spreadsheet imports.
+
+The person is always a crm.Client; leads never creates a second kind of "lead" record. What is
+specific to acquisition hangs off the client here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import ClassVar
+
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Channel(models.TextChoices):
+    FORM = "form", _("Web form")
+    API = "api", _("API")
+    IMPORT = "import", _("Import")
+
+
+class Campaign(models.Model):
+    """A marketing campaign of one brand; leads name it by `code` (utm_campaign or ?campaign=)."""
+
+    code = models.SlugField(max_length=64)
+    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="campaigns")
+    name = models.CharField(max_length=120)
+    source = models.CharField(max_length=100, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["brand_id", "name"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["brand", "code"], name="campaign_unique_code_per_brand"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LeadTouch(models.Model):
+    """One arrival of a person through a form, the API or an import, with its attribution.
+
+    A repeat registration is another touch on the same client (`is_repeat`), never a second client.
+    """
+
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
+    client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, related_name="lead_touches")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    is_repeat = models.BooleanField(default=False)
+    source = models.CharField(max_length=100, blank=True)
+    campaign = models.ForeignKey(Campaign, on_delete=models.SET_NULL, null=True, blank=True, related_name="touches")
+    # The campaign as the lead named it, kept even when no Campaign row has this code.
+    campaign_code = models.CharField(max_length=100, blank=True)
+    utm_source = models.CharField(max_length=100, blank=True)
+    utm_medium = models.CharField(max_length=100, blank=True)
+    utm_campaign = models.CharField(max_length=100, blank=True)
+    utm_term = models.CharField(max_length=100, blank=True)
+    utm_content = models.CharField(max_length=100, blank=True)
+    click_id = models.CharField(max_length=255, blank=True)
+    referrer_code = models.CharField(max_length=64, blank=True)
+    landing_page = models.CharField(max_length=500, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    consent_given = models.BooleanField(default=False)
+    consent_text_version = models.CharField(max_length=32, blank=True)
+    consent_at = models.DateTimeField(null=True, blank=True)
+    # What the person declared (experience, deposit intent, income...): scoring reads it.
+    declared = models.JSONField(default=dict, blank=True)
+    # The input as received, for disputes with lead vendors.
+    payload = models.JSONField(default=dict, blank=True)
+    api_key = models.ForeignKey("crm.ApiKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    lead_import = models.ForeignKey("leads.LeadImport", on_delete=models.SET_NULL, null=True, blank=True,
+                                    related_name="touches")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes: ClassVar = [
+            models.Index(F("client"), F("created_at").desc(), name="touch_client_recent_idx"),
+            # Marketing reports: a brand's touches by period, by campaign.
+            models.Index(F("brand"), F("created_at").desc(), name="touch_brand_recent_idx"),
+            models.Index(fields=["campaign", "created_at"], name="touch_campaign_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class ContactKind(models.TextChoices):
+    EMAIL = "email", _("Email")
+    PHONE = "phone", _("Phone")
+
+
+class ContactKey(models.Model):
+    """A normalised email or E.164 phone that identifies one client within a brand.
+
+    The UNIQUE constraint is the dedupe's source of truth: two clients of one brand can never share
+    a key, whatever races happen between concurrent intakes.
+    """
+
+    brand = models.ForeignKey("crm.Brand", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=8, choices=ContactKind.choices)
+    value = models.CharField(max_length=254)
+    client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, related_name="contact_keys")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["brand", "kind", "value"], name="contact_key_unique_per_brand"),
+        ]
+        indexes: ClassVar = [models.Index(fields=["client"], name="contact_key_client_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+
+class ClientMerge(models.Model):
+    """Staff merged client `merged` into `kept`. Codes are kept in clear so the record survives both."""
+
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
+    kept = models.ForeignKey("crm.Client", on_delete=models.SET_NULL, null=True, related_name="merges_kept")
+    merged = models.ForeignKey("crm.Client", on_delete=models.SET_NULL, null=True, related_name="merges_merged")
+    kept_code = models.UUIDField()
+    merged_code = models.UUIDField()
+    actor = models.ForeignKey("crm.User", on_delete=models.PROTECT, null=True, related_name="+")
+    reason = models.TextField()
+    moved = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints: ClassVar = [
+            # A client is merged away at most once.
+            models.UniqueConstraint(fields=["merged_code"], name="client_merge_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.merged_code} -> {self.kept_code}"
+
+
+# --- scoring ----------------------------------------------------------------------------------
+
+
+class ScoringKind(models.TextChoices):
+    COUNTRY_TIER = "country_tier", _("Country tier")
+    DECLARED_EXPERIENCE = "declared_experience", _("Declared experience")
+    DEPOSIT_INTENT = "deposit_intent", _("Declared deposit intent")
+    SOURCE_QUALITY = "source_quality", _("Source quality")
+    COMPLETENESS = "completeness", _("Completeness")
+    HNW_INDICATOR = "hnw_indicator", _("High-net-worth indicator")
+
+
+class ScoringRule(models.Model):
+    """Points a lead earns when the rule's condition holds; `params` are validated per kind
+    (leads.scoring.PARAM_VALIDATORS)."""
+
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    brand = models.ForeignKey("crm.Brand", on_delete=models.CASCADE, related_name="scoring_rules")
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=32, choices=ScoringKind.choices)
+    params = models.JSONField(default=dict, blank=True)
+    points = models.SmallIntegerField()
+    is_active = models.BooleanField(default=True)
+    order = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["brand_id", "order", "id"]
+        constraints: ClassVar = [
+            models.CheckConstraint(condition=Q(points__gte=-100, points__lte=100), name="scoring_rule_points_range"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LeadScore(models.Model):
+    """A computed score (0-100) and the rules that made it; the newest row per client is current."""
+
+    client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, related_name="lead_scores")
+    touch = models.ForeignKey(LeadTouch, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    score = models.PositiveSmallIntegerField()
+    # [{"rule": code, "name": ..., "kind": ..., "points": n, "why": "..."}]
+    breakdown = models.JSONField(default=list, blank=True)
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-computed_at", "-id"]
+        indexes: ClassVar = [models.Index(F("client"), F("computed_at").desc(), name="lead_score_client_idx")]
+        constraints: ClassVar = [
+            models.CheckConstraint(condition=Q(score__lte=100), name="lead_score_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.score} ({self.computed_at:%Y-%m-%d %H:%M})"
+
+
+# --- routing ----------------------------------------------------------------------------------
+
+
+class RoutingTarget(models.TextChoices):
+    AGENT = "agent", _("A named agent")
+    DESK = "desk", _("A desk")
+
+
+class RoutingStrategy(models.TextChoices):
+    ROUND_ROBIN = "round_robin", _("Round robin")
+    LEAST_LOADED = "least_loaded", _("Least loaded")
+    WEIGHTED = "weighted", _("Weighted")
+
+
+class RoutingRule(models.Model):
+    """Where a new lead goes. Rules are tried by `order`; the fallback rule (at most one per brand)
+    is tried last and matches every lead. Empty condition lists match anything."""
+
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    brand = models.ForeignKey("crm.Brand", on_delete=models.CASCADE, related_name="routing_rules")
+    name = models.CharField(max_length=120)
+    order = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+    is_fallback = models.BooleanField(default=False)
+    countries = ArrayField(models.CharField(max_length=2), default=list, blank=True)
+    languages = ArrayField(models.CharField(max_length=8), default=list, blank=True)
+    campaigns = ArrayField(models.CharField(max_length=100), default=list, blank=True)
+    sources = ArrayField(models.CharField(max_length=100), default=list, blank=True)
+    referrer_codes = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    score_min = models.PositiveSmallIntegerField(null=True, blank=True)
+    score_max = models.PositiveSmallIntegerField(null=True, blank=True)
+    target_kind = models.CharField(max_length=8, choices=RoutingTarget.choices, default=RoutingTarget.DESK)
+    target_agent = models.ForeignKey("crm.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    target_desk = models.ForeignKey("crm.Desk", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    strategy = models.CharField(max_length=16, choices=RoutingStrategy.choices, default=RoutingStrategy.ROUND_ROBIN)
+    # {"<user code>": weight} for the weighted strategy; agents not named weigh 1.
+    weights = models.JSONField(default=dict, blank=True)
+    # When nobody on the target is available: try the next rules instead of queueing on this desk.
+    fall_through = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["brand_id", "is_fallback", "order", "id"]
+        constraints: ClassVar = [
+            models.CheckConstraint(
+                condition=(Q(target_kind="agent", target_agent__isnull=False)
+                           | Q(target_kind="desk", target_desk__isnull=False)),
+                name="routing_rule_target_set",
+            ),
+            models.CheckConstraint(
+                condition=Q(score_min__isnull=True) | Q(score_max__isnull=True) | Q(score_min__lte=F("score_max")),
+                name="routing_rule_score_range",
+            ),
+            # One catch-all per brand, or "which fallback wins" would depend on ids.
+            models.UniqueConstraint(fields=["brand"], condition=Q(is_fallback=True), name="routing_one_fallback"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RoutingPointer(models.Model):
+    """The round-robin / weighted state of one rule, in the database so that every process shares it.
+    Locked with SELECT ... FOR UPDATE while a lead is routed."""
+
+    rule = models.OneToOneField(RoutingRule, on_delete=models.CASCADE, related_name="pointer")
+    last_agent = models.ForeignKey("crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # Weighted strategy: the current weight of each agent ({"<user id>": n}), smooth weighted round robin.
+    state = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"pointer of rule {self.rule_id}"
+
+
+class AvailabilityStatus(models.TextChoices):
+    AVAILABLE = "available", _("Available")
+    ON_LEAVE = "on_leave", _("On leave")
+    ABSENT = "absent", _("Absent")
+
+
+class AgentAvailability(models.Model):
+    """Whether routing may give an agent new leads: status and, optionally, the agent's own shift
+    (in the agent's time zone). Without a shift the desk's working hours apply."""
+
+    user = models.OneToOneField("crm.User", on_delete=models.CASCADE, related_name="lead_availability")
+    status = models.CharField(max_length=12, choices=AvailabilityStatus.choices, default=AvailabilityStatus.AVAILABLE)
+    shift_start = models.TimeField(null=True, blank=True)
+    shift_end = models.TimeField(null=True, blank=True)
+    # ISO weekdays, Monday = 1; empty = Monday to Friday.
+    shift_days = ArrayField(models.PositiveSmallIntegerField(), default=list, blank=True)
+    note = models.CharField(max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey("crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        constraints: ClassVar = [
+            models.CheckConstraint(
+                condition=Q(shift_start__isnull=True, shift_end__isnull=True)
+                | Q(shift_start__isnull=False, shift_end__isnull=False),
+                name="availability_shift_both_or_none",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.status}"
+
+
+# --- first-contact SLA ----------------------------------------------------------------------
+
+
+class DeskSla(models.Model):
+    """How fast a desk must first contact a new lead, and what happens when it does not."""
+
+    desk = models.OneToOneField("crm.Desk", on_delete=models.CASCADE, related_name="lead_sla")
+    minutes_to_first_contact = models.PositiveIntegerField(default=15)
+    # Without it, the desk's manager is told.
+    escalate_to = models.ForeignKey("crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    auto_reassign = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.desk_id}: {self.minutes_to_first_contact} min"
+
+
+class LeadContactState(models.Model):
+    """Per client: when the current assignment started, when first contact is due, and whether it
+    happened or was escalated. Reset on every (re)assignment."""
+
+    client = models.OneToOneField("crm.Client", on_delete=models.CASCADE, related_name="lead_contact")
+    desk = models.ForeignKey("crm.Desk", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    owner = models.ForeignKey("crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    assigned_at = models.DateTimeField()
+    due_at = models.DateTimeField(null=True, blank=True)
+    contacted_at = models.DateTimeField(null=True, blank=True)
+    contacted_via = models.CharField(max_length=20, blank=True)
+    contacted_by = models.ForeignKey("crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    escalations = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes: ClassVar = [
+            # The SLA sweep looks only at uncontacted, not yet escalated leads with a deadline.
+            models.Index(fields=["due_at"], condition=Q(contacted_at__isnull=True, escalated_at__isnull=True,
+                                                        due_at__isnull=False), name="lead_contact_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client_id}: due {self.due_at}"
+
+
+# --- spreadsheet imports --------------------------------------------------------------------
+
+
+class ImportStatus(models.TextChoices):
+    UPLOADED = "uploaded", _("Uploaded")
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class LeadImport(models.Model):
+    """A spreadsheet of leads: the file (kept in the database, so a worker on another host can read
+    it), the column mapping, and the progress of the RQ job that writes it."""
+
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey("crm.User", on_delete=models.PROTECT, related_name="+")
+    filename = models.CharField(max_length=255)
+    file_format = models.CharField(max_length=8)  # "csv" | "xlsx"
+    content = models.BinaryField()
+    headers = models.JSONField(default=list, blank=True)
+    # {"<column index>": "<lead field>"}
+    mapping = models.JSONField(default=dict, blank=True)
+    default_source = models.CharField(max_length=100, blank=True)
+    default_campaign = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=10, choices=ImportStatus.choices, default=ImportStatus.UPLOADED)
+    job_id = models.CharField(max_length=64, blank=True)
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    error_message = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.filename
+
+    @property
+    def percent(self) -> int:
+        return int(self.processed * 100 / self.total) if self.total else 0
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {ImportStatus.DONE, ImportStatus.FAILED}
+
+
+class LeadImportRowError(models.Model):
+    """A row the import could not take, with each field's messages (the error report)."""
+
+    lead_import = models.ForeignKey(LeadImport, on_delete=models.CASCADE, related_name="row_errors")
+    row_number = models.PositiveIntegerField()
+    errors = models.JSONField(default=dict)
+    values = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["row_number"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["lead_import", "row_number"], name="import_row_error_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"row {self.row_number}"

@@ -1,0 +1,346 @@
+"""Lead routing: which rule takes a lead, and which agent on the rule's target gets it.
+
+Rules are tried in order, the brand's fallback rule last. The first rule whose conditions hold
+picks an available agent: a named agent, or one of a desk's agents by round robin, least loaded
+(fewest open leads) or weights (smooth weighted round robin). Agents are skipped when inactive, on
+leave (User.on_leave_until or AgentAvailability), absent, or off shift (their own shift if they
+have one, else the desk's working hours). If nobody is available, the lead waits unassigned in
+that desk's queue, unless the rule says to fall through to the next rules.
+
+Round-robin and weighted state lives in RoutingPointer rows, locked FOR UPDATE while a lead is
+routed, so that all web processes and workers share one fair rotation. A `Router` routes any
+number of leads of one brand in one transaction and writes the pointers back in `save()`.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from typing import Any
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import connection
+from django.db.models import Count, Q
+from django.utils import timezone
+from django.utils.translation import gettext
+from psycopg.types.json import Jsonb
+
+from crm.models import Brand, Client, Desk, RoleCode, Stage, User
+from leads.models import AvailabilityStatus, RoutingPointer, RoutingRule, RoutingStrategy, RoutingTarget
+from leads.scoring import LeadFacts
+
+AGENT_ROLES: tuple[str, ...] = (RoleCode.SALES_AGENT, RoleCode.RETENTION_AGENT)
+DEFAULT_SHIFT_DAYS: tuple[int, ...] = (1, 2, 3, 4, 5)
+
+
+@dataclass
+class RoutingDecision:
+    rule: RoutingRule | None
+    owner: User | None
+    desk: Desk | None
+    why: list[str] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def queued(self) -> bool:
+        """Nobody was available: the lead waits unassigned in the desk's queue."""
+        return self.owner is None and self.desk is not None
+
+    def as_event_data(self) -> dict[str, Any]:
+        return {
+            "rule": None if self.rule is None else {"code": str(self.rule.code), "name": self.rule.name},
+            "strategy": "" if self.rule is None or self.rule.target_kind == RoutingTarget.AGENT else self.rule.strategy,
+            "owner": None if self.owner is None else {"code": str(self.owner.code), "name": self.owner.full_name},
+            "desk": None if self.desk is None else {"code": str(self.desk.code), "name": self.desk.name},
+            "queued": self.queued,
+            "why": list(self.why),
+            "skipped": list(self.skipped),
+        }
+
+
+# --- availability -----------------------------------------------------------------------------
+
+
+def _in_window(local: datetime, start: time, end: time, days: Iterable[int]) -> bool:
+    days = list(days) or list(DEFAULT_SHIFT_DAYS)
+    now = local.time()
+    if start <= end:
+        return local.isoweekday() in days and start <= now < end
+    # An overnight shift belongs to the day it started on.
+    if now >= start:
+        return local.isoweekday() in days
+    yesterday = (local.isoweekday() - 2) % 7 + 1
+    return now < end and yesterday in days
+
+
+def _tz(name: str) -> zoneinfo.ZoneInfo:
+    try:
+        return zoneinfo.ZoneInfo(name or "UTC")
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("UTC")
+
+
+def availability_of(user: User) -> Any:
+    try:
+        return user.lead_availability  # type: ignore[attr-defined]
+    except ObjectDoesNotExist:
+        return None
+
+
+def unavailable_reason(user: User, desk: Desk | None, now: datetime) -> str | None:
+    """Why `user` cannot take a new lead at `now` (None: they can)."""
+    if not user.is_active:
+        return gettext("inactive")
+    local = now.astimezone(_tz(user.timezone))
+    if user.on_leave_until is not None and user.on_leave_until >= local.date():
+        return gettext("on leave until %(date)s") % {"date": user.on_leave_until.isoformat()}
+    availability = availability_of(user)
+    if availability is not None:
+        if availability.status == AvailabilityStatus.ON_LEAVE:
+            return gettext("on leave")
+        if availability.status == AvailabilityStatus.ABSENT:
+            return gettext("absent")
+        if availability.shift_start is not None and availability.shift_end is not None:
+            if not _in_window(local, availability.shift_start, availability.shift_end, availability.shift_days):
+                return gettext("off shift")
+            return None
+    if desk is not None and not desk.is_open_at(now):
+        return gettext("off shift (desk closed)")
+    return None
+
+
+# --- conditions -------------------------------------------------------------------------------
+
+
+def rule_matches(rule: RoutingRule, facts: LeadFacts) -> tuple[bool, list[str]]:
+    """Whether the lead meets every condition of `rule`, and the conditions that held."""
+    if rule.is_fallback:
+        return True, [gettext("fallback rule")]
+    why: list[str] = []
+    if rule.countries:
+        if facts.country not in rule.countries:
+            return False, []
+        why.append(gettext("country %(value)s") % {"value": facts.country})
+    if rule.languages:
+        base = facts.language.split("-", 1)[0]
+        if not facts.language or (facts.language not in rule.languages and base not in rule.languages):
+            return False, []
+        why.append(gettext("language %(value)s") % {"value": facts.language})
+    if rule.campaigns:
+        if not facts.campaign or facts.campaign.lower() not in {c.lower() for c in rule.campaigns}:
+            return False, []
+        why.append(gettext("campaign %(value)s") % {"value": facts.campaign})
+    if rule.sources:
+        if not facts.source or facts.source.lower() not in {s.lower() for s in rule.sources}:
+            return False, []
+        why.append(gettext("source %(value)s") % {"value": facts.source})
+    if rule.referrer_codes:
+        if not facts.referrer_code or facts.referrer_code.lower() not in {r.lower() for r in rule.referrer_codes}:
+            return False, []
+        why.append(gettext("referrer %(value)s") % {"value": facts.referrer_code})
+    if rule.score_min is not None or rule.score_max is not None:
+        score = facts.score if facts.score is not None else 0
+        if rule.score_min is not None and score < rule.score_min:
+            return False, []
+        if rule.score_max is not None and score > rule.score_max:
+            return False, []
+        why.append(gettext("score %(value)d") % {"value": score})
+    if not why:
+        why.append(gettext("no conditions"))
+    return True, why
+
+
+# --- the router -------------------------------------------------------------------------------
+
+
+class Router:
+    """Routes leads of one brand within the caller's transaction (see the module docstring)."""
+
+    def __init__(self, brand: Brand, *, now: datetime | None = None, config: Any = None) -> None:
+        self.brand = brand
+        self.now = now or timezone.now()
+        # A leads.config.IntakeConfig spares the rule and agent queries (intake passes one).
+        self._rules: list[RoutingRule] | None = config.routing_rules if config is not None else None
+        self._pointers: dict[int, RoutingPointer] = {}
+        self._dirty: set[int] = set()
+        self._pools: dict[int, list[User]] = {}
+        self._loads: dict[int, dict[int, int]] = {}
+        if config is not None:
+            self._pools.update(config.pools)
+
+    # -- loading --
+    def rules(self) -> list[RoutingRule]:
+        if self._rules is None:
+            self._rules = list(
+                RoutingRule.objects.filter(brand_id=self.brand.pk, is_active=True)
+                .select_related("target_desk", "target_desk__manager", "target_agent", "target_agent__desk",
+                                "target_agent__lead_availability")
+                .order_by("is_fallback", "order", "id")
+            )
+        return self._rules
+
+    def _pointer(self, rule: RoutingRule) -> RoutingPointer:
+        pointer = self._pointers.get(rule.pk)
+        if pointer is None:
+            pointer = RoutingPointer.objects.select_for_update().filter(rule_id=rule.pk).first()
+            if pointer is None:
+                RoutingPointer.objects.bulk_create([RoutingPointer(rule_id=rule.pk)], ignore_conflicts=True)
+                pointer = RoutingPointer.objects.select_for_update().get(rule_id=rule.pk)
+            self._pointers[rule.pk] = pointer
+        return pointer
+
+    def pool(self, desk: Desk) -> list[User]:
+        """The desk's agents who work for the brand, in a stable order (by id)."""
+        members = self._pools.get(desk.pk)
+        if members is None:
+            members = list(
+                User.objects.filter(desk_id=desk.pk, is_active=True, role__code__in=AGENT_ROLES)
+                .filter(Q(all_brands=True) | Q(brands=self.brand.pk))
+                .select_related("lead_availability", "desk", "role")
+                .distinct().order_by("id")
+            )
+            self._pools[desk.pk] = members
+        return members
+
+    def _load(self, desk: Desk, agents: list[User]) -> dict[int, int]:
+        loads = self._loads.get(desk.pk)
+        if loads is None:
+            rows = (Client.objects.filter(owner_id__in=[a.pk for a in agents], stage=Stage.LEAD)
+                    .order_by().values("owner_id").annotate(n=Count("id")))
+            loads = {a.pk: 0 for a in agents}
+            loads.update({row["owner_id"]: row["n"] for row in rows})
+            self._loads[desk.pk] = loads
+        return loads
+
+    # -- picking --
+    def _available(self, agents: list[User], desk: Desk, exclude: set[int],
+                   skipped: list[dict[str, str]]) -> list[User]:
+        out = []
+        for agent in agents:
+            if agent.pk in exclude:
+                continue
+            reason = unavailable_reason(agent, desk, self.now)
+            if reason is None:
+                out.append(agent)
+            elif not any(s["agent"] == str(agent.code) for s in skipped):
+                skipped.append({"agent": str(agent.code), "name": agent.full_name, "reason": reason})
+        return out
+
+    @staticmethod
+    def _rotation(agents: list[User], last_id: int | None) -> list[User]:
+        if last_id is None:
+            return agents
+        return [a for a in agents if a.pk > last_id] + [a for a in agents if a.pk <= last_id]
+
+    def _pick(self, rule: RoutingRule, desk: Desk, exclude: set[int], skipped: list[dict[str, str]]) -> User | None:
+        agents = self.pool(desk)
+        if rule.strategy == RoutingStrategy.ROUND_ROBIN:
+            # Only the agents up to the first available one, in rotation order, need checking.
+            pointer = self._pointer(rule)
+            rotation = self._rotation(agents, pointer.last_agent_id)
+            for agent in rotation:
+                available = self._available([agent], desk, exclude, skipped)
+                if available:
+                    break
+            else:
+                return None
+        else:
+            available = self._available(agents, desk, exclude, skipped)
+        if rule.strategy == RoutingStrategy.WEIGHTED:
+            weights = {a.pk: _weight(rule, a) for a in available}
+            available = [a for a in available if weights[a.pk] > 0]
+        if not available:
+            return None
+        pointer = self._pointer(rule)
+        if rule.strategy == RoutingStrategy.LEAST_LOADED:
+            loads = self._load(desk, agents)
+            order = {a.pk: i for i, a in enumerate(self._rotation(available, pointer.last_agent_id))}
+            chosen = min(available, key=lambda a: (loads.get(a.pk, 0), order[a.pk]))
+            loads[chosen.pk] = loads.get(chosen.pk, 0) + 1
+        elif rule.strategy == RoutingStrategy.WEIGHTED:
+            # Smooth weighted round robin: over any window, each agent's share follows the weights
+            # without bursts (weights 3:1 give A A B A, not A A A B).
+            state = {str(k): int(v) for k, v in (pointer.state or {}).items()}
+            total = 0
+            for agent in available:
+                weight = _weight(rule, agent)
+                state[str(agent.pk)] = state.get(str(agent.pk), 0) + weight
+                total += weight
+            chosen = max(available, key=lambda a: (state[str(a.pk)], -a.pk))
+            state[str(chosen.pk)] -= total
+            pointer.state = state
+        else:
+            chosen = available[0]
+        pointer.last_agent_id = chosen.pk
+        self._dirty.add(rule.pk)
+        return chosen
+
+    def route(self, facts: LeadFacts, *, exclude: Iterable[int] = ()) -> RoutingDecision:
+        """The agent (or desk queue) for a lead with `facts`; `exclude`: user ids not to pick."""
+        excluded = set(exclude)
+        skipped: list[dict[str, str]] = []
+        queue: RoutingDecision | None = None
+        for rule in self.rules():
+            matched, why = rule_matches(rule, facts)
+            if not matched:
+                continue
+            if rule.target_kind == RoutingTarget.AGENT:
+                agent = rule.target_agent
+                assert agent is not None
+                own_desk = agent.desk if agent.desk_id and agent.desk.brand_id == self.brand.pk else None
+                desk = rule.target_desk or own_desk
+                reason = gettext("excluded") if agent.pk in excluded else unavailable_reason(agent, own_desk, self.now)
+                if reason is None:
+                    return RoutingDecision(rule, agent, desk, why + [gettext("named agent")], skipped)
+                skipped.append({"agent": str(agent.code), "name": agent.full_name, "reason": reason})
+            else:
+                desk = rule.target_desk
+                assert desk is not None
+                chosen = self._pick(rule, desk, excluded, skipped)
+                if chosen is not None:
+                    return RoutingDecision(rule, chosen, desk, why + [_strategy_label(rule.strategy)], skipped)
+            if queue is None and desk is not None:
+                queue = RoutingDecision(rule, None, desk, why + [gettext("nobody available: desk queue")], skipped)
+            if not rule.fall_through:
+                break
+        if queue is not None:
+            return queue
+        return RoutingDecision(None, None, None, [gettext("no routing rule matched")], skipped)
+
+    def save(self) -> None:
+        """Write back the rotation state of every rule that picked an agent."""
+        for sql, params in self.save_statements():
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+
+    def save_statements(self) -> list[tuple[str, list[Any]]]:
+        """The UPDATEs that save() would run, for a caller that sends them with other writes
+        (leads.bulk.write); the state counts as saved once they are handed over."""
+        table = connection.ops.quote_name(RoutingPointer._meta.db_table)
+        statements = []
+        for rule_id in sorted(self._dirty):
+            pointer = self._pointers[rule_id]
+            statements.append((
+                f"UPDATE {table} SET last_agent_id = %s, state = %s, updated_at = %s WHERE id = %s",  # noqa: S608
+                [pointer.last_agent_id, Jsonb(pointer.state or {}), self.now, pointer.pk],
+            ))
+        self._dirty.clear()
+        return statements
+
+
+def _weight(rule: RoutingRule, agent: User) -> int:
+    value = (rule.weights or {}).get(str(agent.code), 1)
+    try:
+        return max(0, int(value))
+    except (TypeError, ValueError):
+        return 1
+
+
+def _strategy_label(strategy: str) -> str:
+    return {
+        RoutingStrategy.ROUND_ROBIN: gettext("round robin"),
+        RoutingStrategy.LEAST_LOADED: gettext("least loaded"),
+        RoutingStrategy.WEIGHTED: gettext("weighted"),
+    }.get(strategy, strategy)

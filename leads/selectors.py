@@ -1,0 +1,120 @@
+"""Reads of lead acquisition for views, the API and other apps. Client reads are scoped first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from crm.models import Client, Desk, RoleCode, Stage, User
+from crm.permissions import client_queryset_for_user
+from leads.models import (
+    AgentAvailability,
+    ClientMerge,
+    LeadContactState,
+    LeadImport,
+    LeadScore,
+    LeadTouch,
+    RoutingRule,
+    ScoringRule,
+)
+from leads.routing import AGENT_ROLES
+
+TOUCHES_SHOWN = 50
+
+
+@dataclass(frozen=True)
+class LeadProfile:
+    score: LeadScore | None
+    touches: list[LeadTouch]
+    contact: LeadContactState | None
+    merges: list[ClientMerge]
+
+    @property
+    def first_touch(self) -> LeadTouch | None:
+        return self.touches[-1] if self.touches else None
+
+
+def lead_profile(*, client: Client) -> LeadProfile:
+    """What the profile's Lead tab shows: the current score and its rules, every touch with its
+    attribution (newest first), first-contact state and merges involving the client."""
+    score = LeadScore.objects.filter(client_id=client.pk).order_by("-computed_at", "-id").first()
+    touches = list(LeadTouch.objects.filter(client_id=client.pk).select_related("campaign")
+                   .order_by("-created_at", "-id")[:TOUCHES_SHOWN])
+    contact = LeadContactState.objects.filter(client_id=client.pk).select_related("contacted_by", "owner").first()
+    merges = list(ClientMerge.objects.filter(Q(kept_id=client.pk) | Q(merged_id=client.pk))
+                  .select_related("actor").order_by("-created_at"))
+    return LeadProfile(score=score, touches=touches, contact=contact, merges=merges)
+
+
+def lead_queue(*, user: Any, desk: Any = None, unassigned: bool = False, owner: Any = None,
+               q: str = "") -> QuerySet[Client]:
+    """Leads (stage "lead") in `user`'s scope for the reassignment page, newest first."""
+    from crm.selectors import client_list
+
+    qs = client_list(user=user, q=q, stage=Stage.LEAD, desk=desk or None, owner=owner or None)
+    if unassigned:
+        qs = qs.filter(owner__isnull=True)
+    return qs
+
+
+def assignable_agents(*, user: Any) -> QuerySet[User]:
+    """Agents `user` may give leads to: everyone's for administrators, their desks' for managers."""
+    qs = User.objects.filter(is_active=True, role__code__in=AGENT_ROLES).select_related("desk", "role")
+    if getattr(user, "is_administrator", False):
+        return qs.order_by("full_name")
+    if getattr(user, "role_code", None) != RoleCode.DESK_MANAGER:
+        return qs.none()
+    desks = Desk.objects.filter(Q(manager_id=user.pk) | Q(pk=user.desk_id or 0)).values("pk")
+    return qs.filter(desk_id__in=desks).order_by("full_name")
+
+
+def assignable_desks(*, user: Any) -> QuerySet[Desk]:
+    qs = Desk.objects.filter(is_active=True).select_related("brand")
+    if getattr(user, "is_administrator", False):
+        return qs
+    if getattr(user, "role_code", None) != RoleCode.DESK_MANAGER:
+        return qs.none()
+    return qs.filter(Q(manager_id=user.pk) | Q(pk=user.desk_id or 0))
+
+
+def merge_candidates(*, user: Any, client: Client, limit: int = 10) -> list[Client]:
+    """Clients of the same brand in `user`'s scope sharing the client's email, phone or name."""
+    condition = Q(first_name__iexact=client.first_name, last_name__iexact=client.last_name)
+    if client.email:
+        condition |= Q(email__iexact=client.email)
+    if client.phone:
+        condition |= Q(phone=client.phone)
+    return list(
+        client_queryset_for_user(user).filter(brand_id=client.brand_id).filter(condition)
+        .exclude(pk=client.pk).exclude(tags__contains=["merged"]).select_related("owner")
+        .order_by("-created_at")[:limit]
+    )
+
+
+def routing_rules(*, brand: Any) -> list[RoutingRule]:
+    return list(RoutingRule.objects.filter(brand=brand).select_related("target_agent", "target_desk")
+                .order_by("is_fallback", "order", "id"))
+
+
+def scoring_rules(*, brand: Any) -> list[ScoringRule]:
+    return list(ScoringRule.objects.filter(brand=brand).order_by("order", "id"))
+
+
+def agent_availability_list(*, user: Any) -> list[tuple[User, AgentAvailability | None]]:
+    agents = list(assignable_agents(user=user).select_related("lead_availability"))
+    out = []
+    for agent in agents:
+        try:
+            out.append((agent, agent.lead_availability))  # type: ignore[attr-defined]
+        except AgentAvailability.DoesNotExist:
+            out.append((agent, None))
+    return out
+
+
+def lead_imports_for(*, user: Any) -> QuerySet[LeadImport]:
+    qs = LeadImport.objects.select_related("brand", "created_by").defer("content")
+    if getattr(user, "is_administrator", False):
+        return qs
+    return qs.filter(created_by_id=getattr(user, "pk", None))

@@ -1,0 +1,99 @@
+"""How lead events look on the client's timeline, and the profile's "Lead" tab."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import Client
+from crm.tabs import ClientTab, register_tab
+from crm.timeline import register_event
+
+
+def _data(event: Any) -> Mapping[str, Any]:
+    return event.data if isinstance(event.data, Mapping) else {}
+
+
+def _channel(value: Any) -> str:
+    from leads.models import Channel
+
+    try:
+        return str(Channel(value).label)
+    except ValueError:
+        return str(value or "")
+
+
+def _touched(event: Any) -> str:
+    data = _data(event)
+    parts = [_channel(data.get("channel"))]
+    if data.get("source"):
+        parts.append(gettext("source: %(source)s") % {"source": data["source"]})
+    if data.get("campaign"):
+        parts.append(gettext("campaign: %(campaign)s") % {"campaign": data["campaign"]})
+    if data.get("score") is not None:
+        parts.append(gettext("score %(score)s") % {"score": data["score"]})
+    return " · ".join(p for p in parts if p)
+
+
+def _routed(event: Any) -> str:
+    data = _data(event)
+    rule = data.get("rule") or {}
+    owner = (data.get("owner") or {}).get("name")
+    desk = (data.get("desk") or {}).get("name")
+    if owner:
+        head = gettext("To %(owner)s") % {"owner": owner}
+    elif desk:
+        head = gettext("Waiting in the %(desk)s queue") % {"desk": desk}
+    else:
+        head = gettext("Not assigned")
+    parts = [head]
+    if rule.get("name"):
+        parts.append(gettext("rule “%(rule)s”") % {"rule": rule["name"]})
+    if data.get("why"):
+        parts.append(", ".join(str(w) for w in data["why"]))
+    return " · ".join(parts)
+
+
+def _contacted(event: Any) -> str:
+    data = _data(event)
+    text = gettext("by %(via)s after %(minutes)s min") % {"via": data.get("via", ""), "minutes": data.get("minutes", "?")}
+    if data.get("within_sla") is False:
+        text += " · " + gettext("SLA missed")
+    return text
+
+
+def _breached(event: Any) -> str:
+    data = _data(event)
+    who = (data.get("escalated_to") or {}).get("name")
+    text = gettext("Escalated to %(who)s") % {"who": who} if who else gettext("Nobody to escalate to")
+    if data.get("auto_reassign"):
+        text += " · " + gettext("reassigned automatically")
+    return text
+
+
+def _merged(event: Any) -> str:
+    other = _data(event).get("merged") or _data(event).get("kept") or {}
+    return str(other.get("name") or other.get("code") or "")
+
+
+register_event("lead.touched", label=_("Registered again"), icon="user", summary=_touched)
+register_event("lead.routed", label=_("Lead routed"), icon="swap", summary=_routed)
+register_event("lead.contacted", label=_("First contact"), icon="check", summary=_contacted)
+register_event("lead.sla_breached", label=_("First-contact SLA missed"), icon="alert", summary=_breached)
+register_event("client.merged", label=_("Duplicate merged in"), icon="users", summary=_merged)
+register_event("client.merged_into", label=_("Merged into another client"), icon="users", summary=_merged)
+
+
+def _lead_tab_context(request: HttpRequest, client: Client) -> dict[str, Any]:
+    from crm.permissions import user_can
+    from leads.selectors import lead_profile
+
+    return {"lead": lead_profile(client=client), "can_merge": user_can(request.user, "crm.assign_client")}
+
+
+register_tab(ClientTab(key="lead", label=_("Lead"), template="leads/client_tab.html", order=15,
+                       context=_lead_tab_context))

@@ -1,0 +1,111 @@
+"""POST /api/v1/leads: API keys with the leads:write scope, one lead or batches, errors field by field."""
+
+from __future__ import annotations
+
+import pytest
+
+from crm.models import Client, RoleCode
+from leads.models import LeadTouch
+from tests.crm.api_support import API, KeyClient, assert_error, new_key, post_json, session_client
+from tests.factories import make_brand, make_user
+from tests.leads.conftest import lead_data
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api(world):
+    return KeyClient(new_key(world.brand, scopes=["leads:write"], name="Vendor X"))
+
+
+def test_one_lead_is_created_routed_and_attributed_to_the_key(world, api):
+    response = api.post("/leads", lead_data(1, utm_source="google"))
+    assert response.status_code == 201, response.content
+    body = response.json()
+    client = Client.objects.get(code=body["client"])
+    assert body["status"] == "created" and body["owner"] == str(client.owner.code) and body["queued"] is False
+    touch = LeadTouch.objects.get(code=body["touch"])
+    assert touch.channel == "api" and touch.source == "Vendor X" and touch.api_key.name == "Vendor X"
+    assert touch.ip is not None
+
+
+def test_the_same_lead_again_is_a_duplicate_answered_200(world, api):
+    first = api.post("/leads", lead_data(2)).json()
+    response = api.post("/leads", lead_data(2, email="AMIRA.2@EXAMPLE.COM"))
+    assert response.status_code == 200
+    assert response.json()["status"] == "duplicate" and response.json()["client"] == first["client"]
+
+
+def test_a_bad_single_lead_is_422_naming_each_field(world, api):
+    body = assert_error(api.post("/leads", lead_data(3, email="nope", phone="123", first_name="")), 422, "invalid")
+    assert set(body["fields"]) == {"email", "phone", "first_name"}
+    assert not Client.objects.exists()
+
+
+def test_a_mixed_batch_writes_the_good_rows_and_reports_the_bad_ones(world, api):
+    items = [lead_data(10), {"first_name": "X", "last_name": "Y", "email": "x@example.com", "phone": "+1",
+                             "country": "US"},
+             lead_data(11), "not an object", lead_data(10, utm_source="again"), lead_data(12, country="ZZ")]
+    response = api.post("/leads", {"leads": items})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert [r["status"] for r in body["results"]] == ["created", "invalid", "created", "invalid", "duplicate", "invalid"]
+    assert [r["index"] for r in body["results"]] == list(range(6))
+    assert body["results"][1]["errors"] == {"phone": ["Enter a valid phone number."]} and body["results"][1]["client"] is None
+    assert "__all__" in body["results"][3]["errors"]
+    assert set(body["results"][5]["errors"]) == {"country"}  # the phone has its country code
+    assert body["results"][4]["client"] == body["results"][0]["client"]
+    assert (body["created"], body["duplicates"], body["invalid"]) == (2, 1, 3)
+    assert Client.objects.count() == 2
+
+
+@pytest.mark.parametrize("envelope", [{"leads": []}, {"leads": "x"}, {"leads": [lead_data(1)] * 1001}, [lead_data(1)]])
+def test_a_bad_envelope_is_422(world, api, envelope):
+    assert_error(api.post("/leads", envelope), 422, "invalid")
+    assert not Client.objects.exists()
+
+
+def test_json_types_are_checked_before_anything_else(world, api):
+    body = assert_error(api.post("/leads", lead_data(1, first_name=42, deposit_intent=True, consent=[1])), 422, "invalid")
+    assert body["fields"] == {"first_name": ["Enter text."], "deposit_intent": ["Enter an amount, such as 5000."],
+                              "consent": ["Answer yes or no."]}
+    response = api.post("/leads", {"leads": [lead_data(2, phone=442070000002), lead_data(3, deposit_intent=2500)]})
+    results = response.json()["results"]
+    assert results[0]["status"] == "invalid" and results[0]["errors"] == {"phone": ["Enter text."]}
+    assert results[1]["status"] == "created"
+
+
+def test_malformed_json_is_400(world, api):
+    assert_error(api.post("/leads", raw=b"{not json"), 400, "malformed_body")
+
+
+def test_a_key_without_the_scope_is_refused(world):
+    api = KeyClient(new_key(world.brand, scopes=["clients:read"]))
+    assert_error(api.post("/leads", lead_data(1)), 403, "missing_scope")
+    assert_error(KeyClient("crm_nonsense_key_that_is_long_enough_to_parse_xxxxxxx").post("/leads", lead_data(1)),
+                 401)
+
+
+def test_a_key_cannot_send_leads_of_another_brand(world, api):
+    other = make_brand(code="other")
+    body = assert_error(api.post("/leads", lead_data(1, brand=other.code)), 422, "invalid")
+    assert "brand" in body["fields"]
+
+
+def test_a_staff_session_sends_leads_of_its_own_brand(world):
+    agent = world.agents[0]
+    http = session_client(agent)
+    response = post_json(http, "/leads", lead_data(40, brand=world.brand.code))
+    assert response.status_code == 201, response.content
+    response = post_json(session_client(make_user(role_code=RoleCode.SALES_AGENT)), "/leads",
+                         lead_data(41, brand=world.brand.code))
+    assert_error(response, 422, "invalid")
+
+
+def test_the_operation_is_in_the_openapi_schema_with_its_scope(world):
+    from django.test import Client as HttpClient
+
+    schema = HttpClient().get(f"{API}/openapi.json").json()
+    operation = schema["paths"]["/api/v1/leads"]["post"]
+    assert operation["x-required-scope"] == "leads:write"
+    assert "oneOf" in operation["requestBody"]["content"]["application/json"]["schema"]

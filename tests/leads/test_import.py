@@ -1,0 +1,199 @@
+"""Spreadsheet imports: upload, mapping guessed from headers, dry-run preview, the RQ job (a real
+worker), progress, and the per-row error report."""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+
+import django_rq
+import pytest
+from django.test import Client as HttpClient
+from openpyxl import Workbook
+from rq import SimpleWorker
+
+from crm.exceptions import NotAllowed, ValidationFailed
+from crm.models import Client
+from leads.imports import (
+    guess_mapping,
+    lead_import_create,
+    lead_import_preview,
+    lead_import_run,
+    lead_import_set_mapping,
+    lead_import_start,
+)
+from leads.models import Channel, ImportStatus, LeadImport, LeadTouch
+from leads.services import lead_intake
+from tests.crm.subprocess_env import REPO_ROOT, child_env
+from tests.leads.conftest import lead_data
+
+HEADERS = ["First Name", "Surname", "E-mail", "Mobile", "Country", "utm_source", "Notes"]
+ROWS = [
+    ["Ana", "Silva", "ana@example.com", "+351912345678", "PT", "fb", "x"],
+    ["", "Nobody", "nobody@example.com", "+351912345679", "PT", "fb", "missing first name"],
+    ["Bo", "Berg", "bo@@example.com", "12", "SE", "fb", "bad email and phone"],
+    ["Cy", "Chan", "cy@example.com", "0207 000 0042", "GB", "fb", "national number"],
+    ["Ana", "Silva", "ANA@example.com", "+351912345000", "PT", "fb", "same person again"],
+    ["Di", "Dee", "known@example.com", "+442070000555", "GB", "fb", "already a client"],
+]
+
+
+def _csv(rows=ROWS, headers=HEADERS, delimiter=",") -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter)
+    writer.writerow(headers)
+    writer.writerows(rows)
+    return buffer.getvalue().encode()
+
+
+def _xlsx(rows=ROWS, headers=HEADERS) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    sheet.append(headers)
+    for row in rows:
+        sheet.append(row)
+    sheet.append([None] * len(headers))  # an empty row is skipped
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def known(world):
+    return lead_intake(brand=world.brand, channel=Channel.API, data=lead_data(99, email="known@example.com")).client
+
+
+def test_headers_are_mapped_by_their_names():
+    assert guess_mapping(HEADERS) == {"0": "first_name", "1": "last_name", "2": "email", "3": "phone",
+                                      "4": "country", "5": "utm_source"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("maker", [_csv, _xlsx, lambda: _csv(delimiter=";")])
+def test_upload_preview_and_run_through_a_real_rq_worker(world, known, maker):
+    upload = lead_import_create(actor=world.manager, brand=world.brand, filename="leads.xlsx" if maker is _xlsx else "leads.csv",
+                                content=maker())
+    assert upload.total == 6 and upload.status == ImportStatus.UPLOADED
+    lead_import_set_mapping(actor=world.manager, lead_import=upload, mapping=upload.mapping, default_source="expo")
+
+    preview = lead_import_preview(lead_import=upload)
+    assert [r.status for r in preview.rows] == ["valid", "invalid", "invalid", "valid", "duplicate", "duplicate"]
+    assert (preview.valid, preview.invalid, preview.duplicates) == (2, 2, 2)
+    assert preview.rows[2].errors == {"email": ["Enter a valid email address."], "phone": ["Enter a valid phone number."]}
+    assert Client.objects.count() == 1  # a dry run writes nothing
+
+    queue = django_rq.get_queue("default")
+    queue.empty()
+    from django.db import transaction
+
+    with pytest.MonkeyPatch.context() as mp:
+        callbacks = []
+        mp.setattr(transaction, "on_commit", lambda fn, *a, **k: callbacks.append(fn))
+        lead_import_start(actor=world.manager, lead_import=upload)
+        for fn in callbacks:
+            fn()
+    assert queue.count == 1
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+
+    upload.refresh_from_db()
+    assert upload.status == ImportStatus.DONE
+    assert (upload.processed, upload.created, upload.duplicates, upload.failed) == (6, 2, 2, 2)
+    assert Client.objects.count() == 3
+    touches = LeadTouch.objects.filter(lead_import=upload)
+    assert touches.count() == 4 and set(touches.values_list("source", flat=True)) == {"expo"}
+    assert LeadTouch.objects.filter(client=known, channel="import").exists()
+    errors = {e.row_number: e.errors for e in upload.row_errors.all()}
+    assert errors == {3: {"first_name": ["This field is required."]},
+                      4: {"email": ["Enter a valid email address."], "phone": ["Enter a valid phone number."]}}
+
+
+@pytest.mark.django_db
+def test_the_error_report_lists_each_bad_row_field_by_field(world, known, login_verified):
+    upload = lead_import_create(actor=world.manager, brand=world.brand, filename="l.csv",
+                                content=_csv(ROWS + [["=HYPERLINK(1)", "X", "x", "", "", "", ""]]))
+    lead_import_set_mapping(actor=world.manager, lead_import=upload, mapping=upload.mapping)
+    LeadImport.objects.filter(pk=upload.pk).update(status=ImportStatus.QUEUED)
+    lead_import_run(import_id=upload.pk)
+    http = HttpClient()
+    http.force_login(world.manager)
+    response = http.get(f"/leads/imports/{upload.code}/errors.csv")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0][:3] == ["row", "errors", "first_name"]
+    assert [r[0] for r in rows[1:]] == ["3", "4", "8"]
+    assert rows[2][1] == "email: Enter a valid email address.; phone: Enter a valid phone number."
+    assert rows[3][2] == "'=HYPERLINK(1)"  # neutralised for spreadsheet programs
+    # the progress page shows the counts, and polls only while running
+    page = http.get(f"/leads/imports/{upload.code}/").content.decode()
+    assert 'data-count="failed">3<' in page and "every 1s" not in page
+
+
+@pytest.mark.django_db
+def test_the_mapping_needs_every_required_field_once(world):
+    upload = lead_import_create(actor=world.manager, brand=world.brand, filename="l.csv", content=_csv())
+    with pytest.raises(ValidationFailed) as caught:
+        lead_import_set_mapping(actor=world.manager, lead_import=upload, mapping={"0": "first_name", "1": "first_name"})
+    assert "col_1" in caught.value.fields and "__all__" in caught.value.fields
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("a.pdf", b"%PDF-1.4", "Upload a CSV file or an Excel workbook (.xlsx)."),
+    ("a.csv", b"", "The file is empty."),
+    ("a.xlsx", b"PK\x03\x04broken", "This is not a readable Excel workbook (.xlsx)."),
+    ("a.csv", b"first_name,last_name\n", "The file has no rows below the header."),
+])
+def test_unreadable_files_are_refused(world, name, content, message):
+    with pytest.raises(ValidationFailed) as caught:
+        lead_import_create(actor=world.manager, brand=world.brand, filename=name, content=content)
+    assert caught.value.fields["file"] == [message]
+
+
+@pytest.mark.django_db
+def test_agents_cannot_import(world):
+    with pytest.raises(NotAllowed):
+        lead_import_create(actor=world.agents[0], brand=world.brand, filename="l.csv", content=_csv())
+    http = HttpClient()
+    http.force_login(world.agents[0])
+    assert http.get("/leads/imports/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_pages_walk_from_upload_to_a_queued_job(world):
+    http = HttpClient()
+    http.force_login(world.manager)
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    response = http.post("/leads/imports/", {"brand": world.brand.pk,
+                                             "file": SimpleUploadedFile("leads.csv", _csv(), "text/csv")})
+    assert response.status_code == 302, response.content
+    upload = LeadImport.objects.get()
+    page = http.get(response["Location"]).content.decode()
+    assert 'value="first_name" selected' in page
+    form = {f"col_{i}": v for i, v in upload.mapping.items()} | {"default_source": "expo"}
+    response = http.post(f"/leads/imports/{upload.code}/map/", form)
+    assert response.status_code == 302 and response["Location"].endswith("/preview/")
+    preview = http.get(response["Location"]).content.decode()
+    assert 'data-count="valid">3<' in preview and 'data-count="invalid">2<' in preview
+    django_rq.get_queue("default").empty()
+    response = http.post(f"/leads/imports/{upload.code}/preview/")
+    assert response.status_code == 302
+    upload.refresh_from_db()
+    assert upload.status == ImportStatus.QUEUED and upload.job_id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_manage_py_rqworker_runs_the_import(world):
+    upload = lead_import_create(actor=world.manager, brand=world.brand, filename="l.csv", content=_csv())
+    lead_import_set_mapping(actor=world.manager, lead_import=upload, mapping=upload.mapping)
+    queue = django_rq.get_queue("default")
+    queue.empty()
+    lead_import_start(actor=world.manager, lead_import=upload)  # autocommit: the job is queued at once
+    assert queue.count == 1
+    done = subprocess.run([sys.executable, "manage.py", "rqworker", "default", "--burst"], cwd=REPO_ROOT,
+                          env=child_env(), capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    upload.refresh_from_db()
+    assert upload.status == ImportStatus.DONE and (upload.created, upload.duplicates, upload.failed) == (3, 1, 2)
