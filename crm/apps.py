@@ -15,5 +15,6 @@ class CrmConfig(AppConfig):
         from crm.roles import roles_sync_after_migrate
 
         events.autodiscover_handlers()
+        from crm import automation_handlers  # noqa: F401  (automation rules on the event stream)
         # A freshly migrated (or flushed) database always has every role and its permissions.
         post_migrate.connect(roles_sync_after_migrate, sender=self, dispatch_uid="crm.roles_sync")

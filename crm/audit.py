@@ -59,6 +59,8 @@ def _normalise_ip(ip: str | None) -> str | None:
 def _actor_label(actor: Any, ctx: context.ActorContext) -> str:
     if actor is not None:
         return actor.email
+    if ctx.label:
+        return ctx.label
     if ctx.api_key_id is not None:
         return f"apikey:{ctx.api_key_prefix or ctx.api_key_id}"
     return f"system:{ctx.source}"

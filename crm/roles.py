@@ -47,6 +47,8 @@ _ADMIN = sorted({
     *_model_perms("note"), *_model_perms("task"), "crm.view_notification",
     *_model_perms("brand"), *_model_perms("desk"), *_model_perms("user"), *_model_perms("role", ("view", "change")),
     *_model_perms("apikey", ("view", "add", "change")),
+    *_model_perms("automationrule"), *_model_perms("emailtemplate", ("view", "add", "change")),
+    "crm.view_automationrun",
     "crm.view_event", "crm.view_eventdelivery", "crm.change_eventdelivery",
     # The audit trail is read-only for everyone: the database refuses changes anyway.
     "crm.view_auditlog", "crm.view_accessevent",
@@ -64,6 +66,24 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     RoleCode.IB_MANAGER: sorted({*_STAFF_BASE, "crm.view_all_clients"}),
     RoleCode.DEALER: sorted({*_STAFF_BASE, "crm.view_all_clients"}),
 }
+
+# Trading (trading.models): every role that works clients sees their trading accounts; dealers change
+# them and watch deals and servers; finance moves money; administrators configure the servers.
+_TRADING_VIEW = ["trading.view_tradingaccount", "trading.view_position", "trading.view_balanceoperation"]
+for _code, _perms in {
+    RoleCode.ADMIN: [*_TRADING_VIEW, "trading.add_tradingaccount", "trading.change_tradingaccount",
+                     "trading.reset_trading_password", "trading.add_balanceoperation", "trading.view_deal",
+                     "trading.view_platformserver", "trading.add_platformserver", "trading.change_platformserver"],
+    RoleCode.DEALER: [*_TRADING_VIEW, "trading.add_tradingaccount", "trading.change_tradingaccount",
+                      "trading.reset_trading_password", "trading.view_deal", "trading.view_platformserver"],
+    RoleCode.FINANCE: [*_TRADING_VIEW, "trading.add_balanceoperation", "trading.view_deal"],
+    RoleCode.COMPLIANCE: [*_TRADING_VIEW, "trading.view_deal"],
+    RoleCode.DESK_MANAGER: [*_TRADING_VIEW, "trading.add_tradingaccount", "trading.reset_trading_password"],
+    RoleCode.SALES_AGENT: [*_TRADING_VIEW, "trading.add_tradingaccount", "trading.reset_trading_password"],
+    RoleCode.RETENTION_AGENT: [*_TRADING_VIEW, "trading.add_tradingaccount", "trading.reset_trading_password"],
+    RoleCode.IB_MANAGER: ["trading.view_tradingaccount"],
+}.items():
+    ROLE_PERMISSIONS[_code] = sorted({*ROLE_PERMISSIONS[_code], *_perms})
 
 # Privileged by default (an administrator may change it later; roles_sync never overrides it).
 ROLES_REQUIRING_2FA: frozenset[str] = frozenset({RoleCode.ADMIN, RoleCode.COMPLIANCE, RoleCode.FINANCE})

@@ -10,8 +10,10 @@ urlpatterns = [
     path("", include("crm.views.urls_ui")),  # staff pages: dashboard, clients, tasks, notifications, settings
     path("", include("crm.views.urls_auth")),  # login, logout, two-factor, staff and role administration
     path("", include("crm.views.urls_admin")),  # event deliveries, audit log, API keys
+    path("", include("crm.views.urls_automation")),  # automation rules, run log, email templates
     path("", include("crm.views.urls_ops")),  # /healthz
     path("", include("leads.urls")),  # public lead form, imports, reassignment, lead settings
+    path("", include("trading.urls")),  # trading accounts, platform servers, dealing
     path("api/v1/", api.urls),
     re_path(r"^api/", api_not_found),  # other /api/ paths: a JSON 404, not the HTML page
     path("admin/", admin.site.urls),

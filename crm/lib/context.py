@@ -23,6 +23,7 @@ class ActorContext:
     source: str = "system"  # "web", "api", "task", "system", "shell"
     api_key_id: int | None = None
     api_key_prefix: str = ""  # shown in audit rows as "apikey:<prefix>" when a key acts without a user
+    label: str = ""  # who the system acts for, shown in audit rows without a user ("automation:<rule>")
 
 
 _current: ContextVar[ActorContext] = ContextVar("crm_actor", default=ActorContext())  # noqa: B039
@@ -50,10 +51,12 @@ def acting(ctx: ActorContext) -> Iterator[ActorContext]:
 
 
 @contextlib.contextmanager
-def acting_as(user: Any, *, source: str = "task", request_id: str | None = None) -> Iterator[ActorContext]:
-    """Attribute everything done inside the block to `user` (None: the system)."""
+def acting_as(user: Any, *, source: str = "task", request_id: str | None = None,
+              label: str = "") -> Iterator[ActorContext]:
+    """Attribute everything done inside the block to `user` (None: the system, named `label` if given)."""
     base = _current.get()
-    ctx = replace(base, user=user, source=source, request_id=request_id or base.request_id or new_request_id())
+    ctx = replace(base, user=user, source=source, request_id=request_id or base.request_id or new_request_id(),
+                  label=label)
     with acting(ctx):
         yield ctx
 

@@ -1,5 +1,13 @@
 from crm.models.api import ApiKey
 from crm.models.audit import AccessEvent, AccessKind, AuditLog
+from crm.models.automation import (
+    AutomationRule,
+    AutomationRun,
+    EmailStatus,
+    EmailTemplate,
+    OutboundEmail,
+    RunStatus,
+)
 from crm.models.clients import (
     Client,
     ClientGroupObjectPermission,
@@ -13,7 +21,8 @@ from crm.models.events import DeliveryStatus, Event, EventDelivery
 from crm.models.staff import Brand, Desk, DeskKind, Role, RoleCode, User
 
 __all__ = [
-    "AccessEvent", "AccessKind", "ApiKey", "AuditLog", "Brand", "Client", "ClientGroupObjectPermission",
-    "ClientUserObjectPermission", "DeliveryStatus", "Desk", "DeskKind", "Event", "EventDelivery",
-    "Note", "Notification", "Role", "RoleCode", "Stage", "Task", "User",
+    "AccessEvent", "AccessKind", "ApiKey", "AuditLog", "AutomationRule", "AutomationRun", "Brand", "Client",
+    "ClientGroupObjectPermission", "ClientUserObjectPermission", "DeliveryStatus", "Desk", "DeskKind", "EmailStatus",
+    "EmailTemplate", "Event", "EventDelivery", "Note", "Notification", "OutboundEmail", "Role", "RoleCode",
+    "RunStatus", "Stage", "Task", "User",
 ]

@@ -75,6 +75,9 @@ class Client(models.Model):
             models.Index(F("owner"), F("created_at").desc(), name="client_owner_recent_idx"),
             models.Index(F("desk"), F("created_at").desc(), name="client_desk_recent_idx"),
             models.Index(F("brand"), F("stage"), F("created_at").desc(), name="client_brand_stage_idx"),
+            # A desk manager's list filtered by stage and country: the desk arm of the scope's OR
+            # becomes one index range instead of a quarter of the table.
+            models.Index(fields=["desk", "stage", "country"], name="client_desk_stage_idx"),
             # Global search without pg_trgm: prefixes of email and names, and phone suffixes
             # (agents type the last digits) through an index on the reversed number.
             models.Index(OpClass(Lower("email"), name="text_pattern_ops"), name="client_email_lower_idx"),

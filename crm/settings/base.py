@@ -199,6 +199,8 @@ ANONYMOUS_USER_NAME = None
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("ar", _("Arabic"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Day-first dates and a 24-hour clock for English (crm/formats/en/formats.py), not Django's US formats.
+FORMAT_MODULE_PATH = "crm.formats"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -255,6 +257,7 @@ CELERY_BEAT_SCHEDULE = {
     "events-dispatch-pending": {"task": "crm.tasks.events_dispatch_pending", "schedule": 5.0},
     "events-retry-due": {"task": "crm.tasks.events_retry_due", "schedule": 30.0},
     "tasks-send-reminders": {"task": "crm.tasks.task_reminders_send", "schedule": 60.0},
+    "automation-tick": {"task": "crm.automation.automation_tick", "schedule": 60.0},
     "leads-sla-sweep": {"task": "leads.tasks.lead_sla_sweep", "schedule": 60.0},
     "heartbeat-beat": {"task": "crm.tasks.beat_heartbeat", "schedule": 30.0},
     "audit-verify-nightly": {"task": "crm.tasks.audit_verify_chain", "schedule": crontab(hour=2, minute=30)},
@@ -296,6 +299,11 @@ CRM_PUBLIC_URL = env("CRM_PUBLIC_URL", "http://127.0.0.1:8000")
 # Keys for credentials stored encrypted (trading.crypto): the first encrypts, all decrypt; empty:
 # a key derived from SECRET_KEY (and SECRET_KEY_FALLBACKS).
 FIELD_ENCRYPTION_KEY = env_list("FIELD_ENCRYPTION_KEY", [])
+# Sales desk: click-to-call link when no telephony provider of the brand has one ("sip:{phone}",
+# "https://pbx.example/call?to={phone}&ext={extension}"); webhook secrets of providers configured
+# only here, as "provider=secret,other=secret2" (TelephonyProvider rows take precedence).
+CRM_CLICK_TO_CALL_TEMPLATE = env("CRM_CLICK_TO_CALL_TEMPLATE", "tel:{phone}")
+CRM_TELEPHONY_SECRETS = dict(item.split("=", 1) for item in env_list("CRM_TELEPHONY_SECRETS", []) if "=" in item)
 # Requests per API key (or staff user) per window on the JSON API: "<count>/<s|m|h|d>".
 CRM_API_RATE_LIMIT = env("CRM_API_RATE_LIMIT", "1200/m")
 if not re.fullmatch(r"[1-9][0-9]*/[smhd]", CRM_API_RATE_LIMIT or ""):

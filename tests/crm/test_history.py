@@ -25,8 +25,12 @@ NO_HISTORY = {
     "crm.event": "append-only outbox; the timeline is read from it",
     "crm.eventdelivery": "operational delivery receipts, written in bulk by the dispatcher",
     "crm.notification": "a user's own inbox; not business state",
+    "crm.automationrun": "the automation run log: each row is itself the record of a verdict",
+    "crm.outboundemail": "an email's delivery record; sending shows as email.sent / email.failed events",
     "crm.clientuserobjectpermission": "grants are audited by client_share / client_unshare",
     "crm.clientgroupobjectpermission": "grants are audited by client_share / client_unshare",
+    "trading.deal": "the platform's records, written in bulk by the sync; content hash, updated_at and deleted_at track changes",
+    "trading.position": "a snapshot of open positions, replaced on every account-state poll",
 }
 
 
