@@ -21,7 +21,8 @@ is the p95 of the page's main query run as plain SQL through psycopg (the client
 query for list; the client's timeline query for profile and timeline), so `ratio` = value /
 limit says how much the framework, scoping and rendering add on top of the database.
 
-Run: python benchmarks/client_list.py [--quick] [--keep] [--clients N] [--events N] [--requests N]
+Run: python benchmarks/client_list.py [--quick] [--keep] [--reuse] [--clients N] [--events N] [--requests N]
+(--reuse measures again against the database a --keep run left, without seeding it again.)
 """
 
 from __future__ import annotations
@@ -178,6 +179,22 @@ def build_world(*, clients: int, events: int) -> dict[str, Any]:
     return {"admin": admin, "manager": managers[0], "agent": agents[0]}
 
 
+def load_world() -> dict[str, Any]:
+    """The staff build_world made, in a database kept from an earlier run (--reuse)."""
+    from crm.models import Client, Event, Note, Task, User
+
+    emails = {"admin": "admin@bench.example", "manager": "manager.atlas1@bench.example",
+              "agent": "agent.atlas1.0@bench.example"}
+    users = {label: User.objects.filter(email=email).first() for label, email in emails.items()}
+    missing = sorted(label for label, user in users.items() if user is None)
+    if missing or not Client.objects.exists():
+        raise SystemExit("--reuse: the database holds no data set of this benchmark; run once with --keep first")
+    with timed("analyze"):
+        # Statistics for indexes added by migrations since the data set was built.
+        vacuum_analyze(Client, Event, Note, Task, User)
+    return users
+
+
 # --- measuring ------------------------------------------------------------------------------------
 
 def _logged_in_client(user: Any) -> Any:
@@ -287,7 +304,7 @@ def measure_user(env: BenchEnv, label: str, user: Any, *, requests: int, size: s
 
 
 def main() -> None:
-    parser = argument_parser(__doc__)
+    parser = argument_parser(__doc__, reusable=True)
     parser.add_argument("--clients", type=int, default=None, help="clients (default 100,000; quick 10,000)")
     parser.add_argument("--events", type=int, default=None, help="events (default 1,000,000; quick 100,000)")
     parser.add_argument("--requests", type=int, default=None, help="timed requests per page and user "
@@ -299,7 +316,13 @@ def main() -> None:
 
     env = prepare(args)
     try:
-        users = build_world(clients=clients, events=events)
+        if env.reused:
+            from crm.models import Client, Event
+
+            users = load_world()
+            clients, events = Client.objects.count(), Event.objects.count()
+        else:
+            users = build_world(clients=clients, events=events)
         size = f"{clients} clients, {events} events, {requests} requests"
 
         def emit(name: str, page_ms: list[float], sql_ms: list[float], size: str) -> None:

@@ -7,13 +7,17 @@ Every benchmark script:
   dedicated Redis database (default 8, on REDIS_URL's server or the embedded Redis), creates the
   database afresh, migrates it and sets Django up with `benchmarks.settings`;
 - builds its data set in bulk (not measured), measures, and records figures with `record()`;
-- calls `finish()`, which drops the database unless --keep was given and prints every figure as one
-  JSON object per line on stdout:
+- calls `finish()`, which drops the database unless --keep (or --reuse) was given and prints every
+  figure as one JSON object per line on stdout:
 
     {"benchmark": ..., "value": ..., "unit": ..., "limit": ..., "ratio": ..., "goal": ..., "size": ...}
 
   `limit` is a raw baseline measured in the same run (the same work done with plain SQL), and
   `ratio` is value / limit unless the script's docstring says otherwise.
+
+Scripts that build a large data set may accept --reuse (`argument_parser(..., reusable=True)`): the
+database a previous `--keep` run left is used as it is (migrated, not re-created or re-seeded), so
+a change can be measured again in seconds; `BenchEnv.reused` tells the script to look its data up.
 
 Progress goes to stderr so that stdout holds nothing but the figures.
 """
@@ -51,10 +55,15 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def argument_parser(description: str | None) -> argparse.ArgumentParser:
+def argument_parser(description: str | None, *, reusable: bool = False) -> argparse.ArgumentParser:
+    """The options every benchmark takes; `reusable` adds --reuse for scripts that can look their data up."""
     parser = argparse.ArgumentParser(description=(description or "").strip().splitlines()[0] if description else None)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database afterwards")
+    if reusable:
+        parser.add_argument("--reuse", action="store_true",
+                            help="measure against the database an earlier --keep run left (migrated, not "
+                                 "re-created or re-seeded; kept afterwards); size options are ignored")
     parser.add_argument("--db", default=os.environ.get("CRM_BENCH_DB", DEFAULT_DB),
                         help="name of the benchmark database (created afresh; its name must contain 'bench')")
     parser.add_argument("--redis-db", type=int, default=int(os.environ.get("CRM_BENCH_REDIS_DB", DEFAULT_REDIS_DB)),
@@ -86,6 +95,7 @@ class BenchEnv:
     db_name: str
     keep: bool
     quick: bool
+    reused: bool = False
     started: float = field(default_factory=time.monotonic)
 
     def worker_env(self, **extra: str) -> dict[str, str]:
@@ -107,8 +117,14 @@ def _admin_connect(url: str) -> Any:
     return psycopg.connect(url_with_database(url, "postgres"), autocommit=True)
 
 
+def _database_exists(url: str, name: str) -> bool:
+    with _admin_connect(url) as conn:
+        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
+
+
 def prepare(args: argparse.Namespace) -> BenchEnv:
-    """Create the benchmark database afresh, point this process at it, set Django up and migrate."""
+    """Create the benchmark database afresh (or, with --reuse, take the kept one), point this process
+    at it, set Django up and migrate."""
     if "bench" not in args.db:
         raise SystemExit(f"refusing to use database {args.db!r}: a benchmark database's name must contain 'bench'")
     if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
@@ -122,10 +138,16 @@ def prepare(args: argparse.Namespace) -> BenchEnv:
     database_url = url_with_database(base_url, args.db)
     redis_url = url_with_redis_db(os.environ["REDIS_URL"], args.redis_db)
 
-    with _admin_connect(base_url) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.db}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{args.db}"')
-    log(f"created database {args.db}")
+    reuse = bool(getattr(args, "reuse", False))
+    if reuse:
+        if not _database_exists(base_url, args.db):
+            raise SystemExit(f"--reuse: there is no database {args.db!r}; run once with --keep first")
+        log(f"reusing database {args.db}")
+    else:
+        with _admin_connect(base_url) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{args.db}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{args.db}"')
+        log(f"created database {args.db}")
 
     import redis
 
@@ -141,8 +163,8 @@ def prepare(args: argparse.Namespace) -> BenchEnv:
 
     with timed("migrate"):
         call_command("migrate", verbosity=0, interactive=False)
-    return BenchEnv(database_url=database_url, redis_url=redis_url, db_name=args.db, keep=args.keep,
-                    quick=args.quick)
+    return BenchEnv(database_url=database_url, redis_url=redis_url, db_name=args.db, keep=args.keep or reuse,
+                    quick=args.quick, reused=reuse)
 
 
 def finish(env: BenchEnv) -> None:

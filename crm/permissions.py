@@ -16,10 +16,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.contrib.auth.models import Group, Permission
 from django.db.models import F, Lookup, Q, QuerySet, Subquery
 
 from crm.exceptions import NotFound
-from crm.models import Client, ClientUserObjectPermission, Desk, Note, RoleCode, Task, User
+from crm.models import Client, ClientUserObjectPermission, Desk, Note, Role, RoleCode, Task, User
 
 SHARE_PERMISSION = "view_client"
 
@@ -28,20 +29,24 @@ def _active(user: Any) -> bool:
     return bool(user is not None and getattr(user, "is_authenticated", False) and user.is_active)
 
 
-def _role_perms(user: User) -> frozenset[str]:
-    """The "app_label.codename" permissions of the user's role group, cached on the instance."""
-    cached = getattr(user, "_crm_role_perm_cache", None)
-    if cached is None:
-        if user.role_id:
-            from django.contrib.auth.models import Permission
+def _held_permissions(user_id: int) -> QuerySet[Permission]:
+    """The permissions the user holds: through their role's group (member or not), their other
+    groups, or granted to them directly."""
+    groups = Q(group_id__in=User.groups.through.objects.filter(user_id=user_id).order_by().values("group_id"))
+    groups |= Q(group_id__in=Role.objects.filter(users=user_id).order_by().values("group_id"))
+    via_groups = Group.permissions.through.objects.filter(groups).order_by().values("permission_id")
+    direct = User.user_permissions.through.objects.filter(user_id=user_id).order_by().values("permission_id")
+    return Permission.objects.filter(Q(pk__in=via_groups) | Q(pk__in=direct))
 
-            rows = Permission.objects.filter(group__crm_role__pk=user.role_id).values_list(
-                "content_type__app_label", "codename"
-            )
-            cached = frozenset(f"{app}.{codename}" for app, codename in rows)
-        else:
-            cached = frozenset()
-        user._crm_role_perm_cache = cached  # type: ignore[attr-defined]
+
+def _perms(user: User) -> frozenset[str]:
+    """Every "app_label.codename" permission the user holds (see `_held_permissions`), read in one
+    query and cached on the instance."""
+    cached = getattr(user, "_crm_perm_cache", None)
+    if cached is None:
+        rows = _held_permissions(user.pk).values_list("content_type__app_label", "codename")
+        cached = frozenset(f"{app}.{codename}" for app, codename in rows)
+        user._crm_perm_cache = cached  # type: ignore[attr-defined]
     return cached
 
 
@@ -49,13 +54,14 @@ def user_can(user: Any, perm: str) -> bool:
     """Whether `user` holds the model-level permission `perm` ("crm.reveal_contact").
 
     Role permissions come from the role's group, even when the user was not added to it;
-    permissions granted to the user directly or through other groups count too.
+    permissions granted to the user directly or through other groups count too (what Django's
+    ModelBackend would add, read in the same single query).
     """
     if not _active(user):
         return False
     if user.is_superuser:
         return True
-    return perm in _role_perms(user) or user.has_perm(perm)
+    return perm in _perms(user)
 
 
 class _EqualsAnyOf(Lookup):
@@ -131,6 +137,39 @@ def client_get_for_user(user: Any, code: Any, *, for_update: bool = False) -> Cl
 def client_visible_to(user: Any, client: Client) -> bool:
     """Whether `client` is within `user`'s scope (one indexed query)."""
     return client_queryset_for_user(user).filter(pk=client.pk).exists()
+
+
+def _holders_of(app_label: str, codename: str) -> Q:
+    """Users holding a permission the way user_can counts it (role group, other groups, direct)."""
+    perm = Permission.objects.filter(codename=codename, content_type__app_label=app_label).order_by().values("pk")
+    groups = Group.permissions.through.objects.filter(permission_id__in=perm).order_by().values("group_id")
+    return (
+        Q(role__group_id__in=groups)
+        | Q(pk__in=User.groups.through.objects.filter(group_id__in=groups).order_by().values("user_id"))
+        | Q(pk__in=User.user_permissions.through.objects.filter(permission_id__in=perm).order_by().values("user_id"))
+    )
+
+
+def users_who_can_see(client: Client) -> QuerySet[User]:
+    """The active staff whose scope includes `client`, as one SQL query: the mirror image of
+    client_queryset_for_user (same rules, asked the other way round), so that
+    `u in users_who_can_see(c)` exactly when `client_visible_to(u, c)`."""
+    admin = Q(is_superuser=True) | Q(role__code=RoleCode.ADMIN)
+    in_brand = Q(all_brands=True) | Q(
+        pk__in=User.brands.through.objects.filter(brand_id=client.brand_id).order_by().values("user_id"))
+    sees = _holders_of("crm", "view_all_clients") | Q(pk__in=ClientUserObjectPermission.objects.filter(
+        content_object_id=client.pk, permission__codename=SHARE_PERMISSION,
+        permission__content_type__app_label="crm",
+    ).order_by().values("user_id"))
+    if client.owner_id is not None:
+        sees |= Q(pk=client.owner_id)
+    if client.desk_id is not None:
+        # A desk manager sees the clients of their own desk and of the desks they manage.
+        sees |= Q(role__code=RoleCode.DESK_MANAGER) & (
+            Q(desk_id=client.desk_id)
+            | Q(pk__in=Desk.objects.filter(pk=client.desk_id, manager__isnull=False).order_by().values("manager_id"))
+        )
+    return User.objects.filter(Q(is_active=True) & (admin | (in_brand & sees)))
 
 
 def task_queryset_for_user(user: Any) -> QuerySet[Task]:

@@ -427,3 +427,257 @@ class LeadImportRowError(models.Model):
 
     def __str__(self) -> str:
         return f"row {self.row_number}"
+
+
+# --- the sales desk: calls, telephony, pipeline, saved views, campaign costs ----------------------
+
+
+class CallDirection(models.TextChoices):
+    OUTBOUND = "outbound", _("Outbound")
+    INBOUND = "inbound", _("Inbound")
+
+
+class CallOutcome(models.TextChoices):
+    NO_ANSWER = "no_answer", _("No answer")
+    BUSY = "busy", _("Busy")
+    VOICEMAIL = "voicemail", _("Voicemail")
+    WRONG_NUMBER = "wrong_number", _("Wrong number")
+    CONNECTED = "connected", _("Connected")
+    CALLBACK = "callback", _("Call back")
+    INTERESTED = "interested", _("Interested")
+    NOT_INTERESTED = "not_interested", _("Not interested")
+    REGISTERED = "registered", _("Registered")
+
+
+# Outcomes in which somebody answered: they count as contact and as talk time.
+ANSWERED_OUTCOMES: frozenset[str] = frozenset({
+    CallOutcome.WRONG_NUMBER, CallOutcome.CONNECTED, CallOutcome.CALLBACK, CallOutcome.INTERESTED,
+    CallOutcome.NOT_INTERESTED, CallOutcome.REGISTERED,
+})
+
+
+class Call(models.Model):
+    """One phone call with a client: logged by the agent on the profile, or reported by the
+    telephony provider's webhook (then `provider` + `provider_call_id` identify it)."""
+
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # Null when the provider reported a number that matches no client (still counts as agent talk time).
+    client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, null=True, blank=True, related_name="calls")
+    agent = models.ForeignKey("crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="calls")
+    direction = models.CharField(max_length=8, choices=CallDirection.choices, default=CallDirection.OUTBOUND)
+    outcome = models.CharField(max_length=16, choices=CallOutcome.choices, blank=True)
+    phone = models.CharField(max_length=20, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.PositiveIntegerField(default=0)
+    talk_seconds = models.PositiveIntegerField(default=0)
+    notes = models.TextField(blank=True)
+    recording_url = models.URLField(max_length=500, blank=True)
+    provider = models.CharField(max_length=40, blank=True)
+    provider_call_id = models.CharField(max_length=128, blank=True)
+    logged_by = models.ForeignKey("crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints: ClassVar = [
+            # Webhook retries and replays find the call they already made instead of a second one.
+            models.UniqueConstraint(fields=["provider", "provider_call_id"], condition=~Q(provider_call_id=""),
+                                    name="call_unique_provider_id"),
+            models.CheckConstraint(condition=Q(talk_seconds__lte=F("duration_seconds")), name="call_talk_within_duration"),
+        ]
+        indexes: ClassVar = [
+            models.Index(F("client"), F("started_at").desc(), name="call_client_recent_idx"),
+            # KPIs: an agent's calls by period.
+            models.Index(fields=["agent", "started_at"], name="call_agent_period_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_direction_display()} {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class TelephonyProvider(models.Model):
+    """A VoIP provider that posts call events to /hooks/telephony/<code>/, signed with `secret`.
+    Its click-to-call template ("sip:{phone}", "https://pbx.example/call?to={phone}&ext={extension}")
+    is used for clients of its brand (or of every brand when `brand` is empty)."""
+
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=120)
+    brand = models.ForeignKey("crm.Brand", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    secret = models.CharField(max_length=200)
+    click_to_call_template = models.CharField(max_length=300, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TelephonyEvent(models.Model):
+    """A webhook event accepted from a provider. The unique key makes replays and retries no-ops."""
+
+    provider = models.CharField(max_length=40)
+    provider_call_id = models.CharField(max_length=128)
+    event_type = models.CharField(max_length=16)
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="telephony_events")
+    occurred_at = models.DateTimeField()
+    payload = models.JSONField(default=dict)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["received_at", "id"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["provider", "provider_call_id", "event_type"],
+                                    name="telephony_event_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.provider_call_id}:{self.event_type}"
+
+
+class PipelineStatus(models.Model):
+    """One step of a brand's sales pipeline (New, Contacted, Interested...). Keys are stable; labels
+    are the brand's own wording."""
+
+    brand = models.ForeignKey("crm.Brand", on_delete=models.CASCADE, related_name="pipeline_statuses")
+    key = models.SlugField(max_length=40)
+    label = models.CharField(max_length=80)
+    order = models.PositiveIntegerField(default=0)
+    is_won = models.BooleanField(default=False)
+    is_lost = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["brand_id", "order", "id"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["brand", "key"], name="pipeline_status_unique_key"),
+            models.CheckConstraint(condition=~Q(is_won=True, is_lost=True), name="pipeline_status_not_won_and_lost"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class ClientPipeline(models.Model):
+    """The client's current pipeline status. The history of moves is the "lead.status_changed"
+    event stream; a client without a row is at its brand's first status."""
+
+    client = models.OneToOneField("crm.Client", on_delete=models.CASCADE, related_name="pipeline")
+    status = models.ForeignKey(PipelineStatus, on_delete=models.PROTECT, related_name="+")
+    changed_at = models.DateTimeField(default=timezone.now)
+    changed_by = models.ForeignKey("crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        indexes: ClassVar = [models.Index(fields=["status"], name="client_pipeline_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.client_id}: {self.status_id}"
+
+
+class SavedView(models.Model):
+    """A named set of workspace filters (the query string) of one user."""
+
+    user = models.ForeignKey("crm.User", on_delete=models.CASCADE, related_name="lead_saved_views")
+    name = models.CharField(max_length=80)
+    query = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints: ClassVar = [models.UniqueConstraint(fields=["user", "name"], name="saved_view_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CampaignCost(models.Model):
+    """What a campaign cost over a period (entered by marketing), for cost per lead and per FTD."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="costs")
+    period_start = models.DateField()
+    period_end = models.DateField()
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    created_by = models.ForeignKey("crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-period_start", "-id"]
+        constraints: ClassVar = [
+            models.CheckConstraint(condition=Q(period_end__gte=F("period_start")), name="campaign_cost_period_order"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="campaign_cost_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}: {self.amount} {self.currency}"
+
+
+# --- segments ----------------------------------------------------------------------------------
+
+
+class Segment(models.Model):
+    """A named group of a brand's clients: those matching `definition` (a dynamic filter over
+    stage, country, language, registration dates, tags and pipeline status, validated by
+    leads.segments.definition_clean) plus clients added explicitly (automation "add_to_segment")."""
+
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    brand = models.ForeignKey("crm.Brand", on_delete=models.CASCADE, related_name="segments")
+    name = models.CharField(max_length=120)
+    definition = models.JSONField(default=dict, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey("crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["brand_id", "name"]
+        constraints: ClassVar = [models.UniqueConstraint(fields=["brand", "name"], name="segment_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SegmentMember(models.Model):
+    """A client added to a segment explicitly, whatever its filter says."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="members")
+    client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, related_name="+")
+    added_at = models.DateTimeField(default=timezone.now)
+    added_by_rule = models.CharField(max_length=120, blank=True)
+
+    class Meta:
+        constraints: ClassVar = [models.UniqueConstraint(fields=["segment", "client"], name="segment_member_once")]
+
+    def __str__(self) -> str:
+        return f"{self.segment_id}: {self.client_id}"
+
+
+class SegmentExport(models.Model):
+    """A CSV export of a segment, written by an RQ job; the file is kept in the database so any
+    web process can serve it."""
+
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="exports")
+    requested_by = models.ForeignKey("crm.User", on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=10, choices=ImportStatus.choices, default=ImportStatus.QUEUED)
+    job_id = models.CharField(max_length=64, blank=True)
+    rows = models.PositiveIntegerField(default=0)
+    content = models.BinaryField(default=b"")
+    error_message = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.segment_id} export {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {ImportStatus.DONE, ImportStatus.FAILED}

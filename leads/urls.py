@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from leads import views
 
 urlpatterns: list[URLPattern | URLResolver] = [
+    path("", include("leads.urls_sales")),  # calls, pipeline, telephony webhook, workspace, KPIs
     # public, embeddable
     path("f/<slug:brand_code>/lead/", views.lead_form, name="lead_form"),
     path("f/<slug:brand_code>/lead/thanks/", views.lead_form_thanks, name="lead_form_thanks"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zoneinfo
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from django import template
@@ -57,7 +58,13 @@ _ICONS: dict[str, str] = {
 @register.simple_tag
 def icon(name: str, size: int = 16, css: str = "") -> SafeString:
     """An inline SVG icon; unknown names fall back to a dot so a typo never breaks a page."""
-    body = _ICONS.get(name) or _ICONS["dot"]
+    return _icon_markup(name if name in _ICONS else "dot", str(size), str(css))
+
+
+@lru_cache(maxsize=512)
+def _icon_markup(name: str, size: str, css: str) -> SafeString:
+    """The markup of one (icon, size, class): a constant, built once per process."""
+    body = _ICONS[name]
     return format_html(
         '<svg class="icon {}" width="{}" height="{}" viewBox="0 0 24 24" fill="none" stroke="currentColor" '
         'stroke-width="1.75" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true" '

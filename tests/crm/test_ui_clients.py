@@ -443,7 +443,7 @@ def test_client_list_query_count_does_not_grow_with_rows(client, scene, django_a
         make_client(actor=scene["owner"], first_name=f"Bulk{i:02d}", last_name="Row", tags=["t"])
     client.force_login(scene["owner"])
     client.get(reverse("client_list"))  # warm the session
-    with django_assert_max_num_queries(14):
+    with django_assert_max_num_queries(12):
         response = client.get(f"{reverse('client_list')}?sort=name")
     assert _rows(response.content.decode()) == 50
 
@@ -453,7 +453,7 @@ def test_client_list_htmx_partial_query_count(client, scene, django_assert_max_n
         make_client(actor=scene["owner"], first_name=f"Bulk{i:02d}", last_name="Row")
     client.force_login(scene["owner"])
     client.get(reverse("client_list"))
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(9):
         client.get(f"{reverse('client_list')}?page=2", **htmx_headers())
 
 
@@ -521,7 +521,7 @@ def test_client_profile_query_count(client, scene, django_assert_max_num_queries
         note_add(actor=scene["owner"], client=scene["client"], body="call")
     client.force_login(scene["owner"])
     client.get(reverse("home"))
-    with django_assert_max_num_queries(13):
+    with django_assert_max_num_queries(11):
         client.get(_detail(scene["client"]))
-    with django_assert_max_num_queries(14):
+    with django_assert_max_num_queries(12):
         client.get(_detail(scene["client"], tab="timeline"))

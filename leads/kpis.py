@@ -1,0 +1,333 @@
+"""Sales KPIs and marketing ROI, computed in SQL from the event stream and Call rows.
+
+Per agent over [start, end):
+- leads received: "lead.routed" events naming the agent as owner,
+- contacted / median minutes to first contact: "lead.contacted" events by the agent,
+- calls and talk time: the agent's Call rows,
+- registrations / verifications: "client.stage_changed" to registered / verified, credited to the
+  client's current owner,
+- first-time deposits: "wallet.first_deposit" events (data: amount, currency), credited likewise.
+Desk rows sum their agents. Who sees what: administrators every agent, desk managers the agents of
+their desks, agents themselves only.
+
+Marketing ROI: new leads (first touches) per campaign and per source, FTDs and deposits of those
+clients (by their first touch), and the costs entered for each campaign over periods overlapping
+the report's dates.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Count, DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, TruncDate
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from crm.audit import audit_record
+from crm.exceptions import NotAllowed, ValidationFailed
+from crm.models import Brand, Desk, Event, RoleCode, User
+from leads.models import Call, Campaign, CampaignCost, LeadTouch
+
+AGENT_ROLES = (RoleCode.SALES_AGENT, RoleCode.RETENTION_AGENT)
+AMOUNT_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+CENT = Decimal("0.01")
+
+
+# --- periods -----------------------------------------------------------------------------------
+
+
+PERIODS = ("today", "7d", "30d", "custom")
+
+
+def period_bounds(*, period: str, tz: Any, today: date | None = None, start: date | None = None,
+                  end: date | None = None) -> tuple[datetime, datetime, date, date]:
+    """The aware [start, end) of a period in time zone `tz`, and its first and last calendar day.
+    "custom" covers start..end inclusive."""
+    today = today or timezone.localdate(timezone=tz)
+    if period == "custom" and start and end:
+        first, last = min(start, end), max(start, end)
+    elif period == "7d":
+        first, last = today - timedelta(days=6), today
+    elif period == "30d":
+        first, last = today - timedelta(days=29), today
+    else:
+        first, last = today, today
+    begin = timezone.make_aware(datetime.combine(first, time.min), tz)
+    finish = timezone.make_aware(datetime.combine(last + timedelta(days=1), time.min), tz)
+    return begin, finish, first, last
+
+
+# --- sales KPIs ----------------------------------------------------------------------------------
+
+
+@dataclass
+class KpiRow:
+    label: str
+    key: str
+    received: int = 0
+    contacted: int = 0
+    median_minutes: float | None = None
+    calls: int = 0
+    talk_seconds: int = 0
+    registrations: int = 0
+    verifications: int = 0
+    ftd_count: int = 0
+    ftd_amounts: dict[str, Decimal] = field(default_factory=dict)
+    agents: int = 1
+
+    @property
+    def contact_rate(self) -> float | None:
+        return None if not self.received else round(100.0 * min(self.contacted, self.received) / self.received, 1)
+
+    @property
+    def median_text(self) -> str:
+        """The median time to first contact, in the unit that reads best."""
+        if self.median_minutes is None:
+            return ""
+        minutes = self.median_minutes
+        if minutes < 120:
+            return gettext("%(n)s min") % {"n": f"{minutes:.0f}"}
+        if minutes < 48 * 60:
+            return gettext("%(n)s h") % {"n": f"{minutes / 60:.1f}"}
+        return gettext("%(n)s days") % {"n": f"{minutes / 1440:.1f}"}
+
+    @property
+    def talk_minutes(self) -> int:
+        return self.talk_seconds // 60
+
+    def add(self, other: KpiRow) -> None:
+        for name in ("received", "contacted", "calls", "talk_seconds", "registrations", "verifications", "ftd_count"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for currency, amount in other.ftd_amounts.items():
+            self.ftd_amounts[currency] = self.ftd_amounts.get(currency, Decimal(0)) + amount
+
+
+@dataclass
+class KpiReport:
+    start: datetime
+    end: datetime
+    agents: list[KpiRow]
+    desks: list[KpiRow]
+    total: KpiRow
+    daily: dict[str, list[Any]]
+
+
+def kpi_agents(*, user: User) -> QuerySet[User]:
+    """The agents whose figures `user` may see."""
+    qs = User.objects.filter(role__code__in=AGENT_ROLES).select_related("desk")
+    if getattr(user, "is_administrator", False):
+        return qs.order_by("full_name")
+    if getattr(user, "role_code", None) == RoleCode.DESK_MANAGER:
+        desks = Desk.objects.filter(Q(manager_id=user.pk) | Q(pk=user.desk_id or 0)).values("pk")
+        return qs.filter(desk_id__in=desks).order_by("full_name")
+    return qs.filter(pk=user.pk)
+
+
+def _events(name: str, start: datetime, end: datetime) -> QuerySet[Event]:
+    return Event.objects.filter(name=name, occurred_at__gte=start, occurred_at__lt=end)
+
+
+def _median_minutes(agent_ids: list[int], start: datetime, end: datetime) -> dict[int, tuple[int, float | None]]:
+    # percentile_cont is an ordered-set aggregate the ORM has no expression for.
+    sql = (f"SELECT actor_id, count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY (data->>'minutes')::numeric) "  # noqa: S608
+           f"FROM {Event._meta.db_table} WHERE name = 'lead.contacted' AND occurred_at >= %s AND occurred_at < %s "
+           f"AND actor_id = ANY(%s) AND data->>'minutes' ~ '^[0-9]+$' GROUP BY actor_id")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [start, end, agent_ids])
+        return {row[0]: (int(row[1]), None if row[2] is None else float(row[2])) for row in cursor.fetchall()}
+
+
+def _ftd_amounts(qs: QuerySet[Event]) -> QuerySet[Event]:
+    return (qs.annotate(amount_text=KT("data__amount"), currency=KT("data__currency"))
+            .filter(amount_text__regex=AMOUNT_PATTERN)
+            .annotate(amount=Cast("amount_text", DecimalField(max_digits=20, decimal_places=8))))
+
+
+def sales_kpis(*, user: User, start: datetime, end: datetime, tz: Any = None) -> KpiReport:
+    """KPIs of the agents `user` may see over [start, end), per agent, per desk and in total, with a
+    daily series (received, contacted, calls) for the charts."""
+    agents = list(kpi_agents(user=user))
+    by_id = {a.pk: a for a in agents}
+    by_code = {str(a.code): a for a in agents}
+    rows = {a.pk: KpiRow(label=a.full_name, key=str(a.code)) for a in agents}
+    ids = list(by_id)
+
+    routed = (_events("lead.routed", start, end).annotate(owner_code=KT("data__owner__code"))
+              .filter(owner_code__in=list(by_code)).values("owner_code").annotate(n=Count("id")))
+    for row in routed:
+        rows[by_code[row["owner_code"]].pk].received = row["n"]
+    for agent_id, (n, median) in _median_minutes(ids, start, end).items():
+        rows[agent_id].contacted, rows[agent_id].median_minutes = n, median
+    for row in (Call.objects.filter(agent_id__in=ids, started_at__gte=start, started_at__lt=end)
+                .values("agent_id").annotate(n=Count("id"), talk=Sum("talk_seconds"))):
+        rows[row["agent_id"]].calls, rows[row["agent_id"]].talk_seconds = row["n"], int(row["talk"] or 0)
+    stages = (_events("client.stage_changed", start, end).filter(client__owner_id__in=ids)
+              .annotate(to=KT("data__to")).filter(to__in=["registered", "verified"])
+              .values("client__owner_id", "to").annotate(n=Count("id")))
+    for row in stages:
+        target = rows[row["client__owner_id"]]
+        if row["to"] == "registered":
+            target.registrations = row["n"]
+        else:
+            target.verifications = row["n"]
+    ftds = _ftd_amounts(_events("wallet.first_deposit", start, end).filter(client__owner_id__in=ids))
+    for row in ftds.values("client__owner_id", "currency").annotate(n=Count("id"), total=Sum("amount")):
+        target = rows[row["client__owner_id"]]
+        target.ftd_count += row["n"]
+        currency = (row["currency"] or "").upper()[:3]
+        target.ftd_amounts[currency] = target.ftd_amounts.get(currency, Decimal(0)) + (row["total"] or Decimal(0))
+
+    desks: dict[Any, KpiRow] = {}
+    for agent in agents:
+        desk_key = agent.desk_id or 0
+        if desk_key not in desks:
+            desks[desk_key] = KpiRow(label=agent.desk.name if agent.desk else gettext("No desk"),
+                                     key=str(agent.desk.code) if agent.desk else "", agents=0)
+        desks[desk_key].add(rows[agent.pk])
+        desks[desk_key].agents += 1
+    desk_agents: dict[Any, list[int]] = defaultdict(list)
+    for agent in agents:
+        desk_agents[agent.desk_id or 0].append(agent.pk)
+    for desk_key, members in desk_agents.items():
+        desks[desk_key].median_minutes = _median_minutes_total(members, start, end)
+    total = KpiRow(label=gettext("Total"), key="", agents=len(agents))
+    for row in rows.values():
+        total.add(row)
+    total.median_minutes = _median_minutes_total(ids, start, end)
+    return KpiReport(start=start, end=end, agents=[rows[a.pk] for a in agents], desks=list(desks.values()),
+                     total=total, daily=_daily(ids, list(by_code), start, end, tz))
+
+
+def _median_minutes_total(agent_ids: list[int], start: datetime, end: datetime) -> float | None:
+    sql = (f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY (data->>'minutes')::numeric) "  # noqa: S608
+           f"FROM {Event._meta.db_table} WHERE name = 'lead.contacted' AND occurred_at >= %s AND occurred_at < %s "
+           f"AND actor_id = ANY(%s) AND data->>'minutes' ~ '^[0-9]+$'")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [start, end, agent_ids])
+        value = cursor.fetchone()[0]
+    return None if value is None else float(value)
+
+
+def _daily(ids: list[int], codes: list[str], start: datetime, end: datetime, tz: Any) -> dict[str, list[Any]]:
+    tz = tz or timezone.get_current_timezone()
+    days: list[date] = []
+    day = timezone.localtime(start, tz).date()
+    last = timezone.localtime(end - timedelta(microseconds=1), tz).date()
+    while day <= last:
+        days.append(day)
+        day += timedelta(days=1)
+
+    def series(qs: QuerySet[Any], column: str) -> list[int]:
+        counts = {r["day"]: r["n"] for r in qs.annotate(day=TruncDate(column, tzinfo=tz)).values("day")
+                  .annotate(n=Count("id"))}
+        return [counts.get(d, 0) for d in days]
+
+    return {
+        "labels": [d.isoformat() for d in days],
+        "received": series(_events("lead.routed", start, end).annotate(owner_code=KT("data__owner__code"))
+                           .filter(owner_code__in=codes), "occurred_at"),
+        "contacted": series(_events("lead.contacted", start, end).filter(actor_id__in=ids), "occurred_at"),
+        "calls": series(Call.objects.filter(agent_id__in=ids, started_at__gte=start, started_at__lt=end), "started_at"),
+    }
+
+
+# --- marketing ROI -------------------------------------------------------------------------------
+
+
+@dataclass
+class RoiRow:
+    key: str
+    label: str
+    leads: int = 0
+    ftd_count: int = 0
+    deposits: dict[str, Decimal] = field(default_factory=dict)
+    costs: dict[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def cost_per_lead(self) -> dict[str, Decimal]:
+        return {c: (a / self.leads).quantize(CENT, ROUND_HALF_UP) for c, a in self.costs.items() if self.leads}
+
+    @property
+    def cost_per_ftd(self) -> dict[str, Decimal]:
+        return {c: (a / self.ftd_count).quantize(CENT, ROUND_HALF_UP) for c, a in self.costs.items() if self.ftd_count}
+
+
+def roi_brands(*, user: User) -> QuerySet[Brand]:
+    if getattr(user, "is_administrator", False) or getattr(user, "all_brands", False):
+        return Brand.objects.all()
+    if getattr(user, "role_code", None) != RoleCode.DESK_MANAGER:
+        return Brand.objects.none()
+    return Brand.objects.filter(Q(staff=user) | Q(desks__manager=user) | Q(desks__pk=user.desk_id or 0)).distinct()
+
+
+def marketing_roi(*, user: User, start: datetime, end: datetime, first_day: date, last_day: date
+                  ) -> tuple[list[RoiRow], list[RoiRow]]:
+    """(per campaign, per source) rows for the brands `user` may see."""
+    brand_ids = list(roi_brands(user=user).values_list("pk", flat=True))
+    touches = LeadTouch.objects.filter(brand_id__in=brand_ids, is_repeat=False, created_at__gte=start, created_at__lt=end)
+    first_touch = LeadTouch.objects.filter(client_id=OuterRef("client_id"), is_repeat=False).order_by("created_at", "id")
+    ftds = _ftd_amounts(_events("wallet.first_deposit", start, end).filter(brand_id__in=brand_ids)).annotate(
+        campaign_code=Subquery(first_touch.values("campaign_code")[:1]),
+        source=Subquery(first_touch.values("source")[:1]),
+    )
+    names = {c.code: c.name for c in Campaign.objects.filter(brand_id__in=brand_ids)}
+
+    def rows_by(column: str, label: Any) -> dict[str, RoiRow]:
+        out: dict[str, RoiRow] = {}
+
+        def row(key: str | None) -> RoiRow:
+            key = key or ""
+            if key not in out:
+                out[key] = RoiRow(key=key, label=label(key))
+            return out[key]
+
+        for r in touches.values(column).annotate(n=Count("id")):
+            row(r[column]).leads = r["n"]
+        for r in ftds.values(column, "currency").annotate(n=Count("id"), total=Sum("amount")):
+            target = row(r[column])
+            target.ftd_count += r["n"]
+            currency = (r["currency"] or "").upper()[:3]
+            target.deposits[currency] = target.deposits.get(currency, Decimal(0)) + (r["total"] or Decimal(0))
+        return out
+
+    campaigns = rows_by("campaign_code", lambda k: names.get(k, k) or gettext("(no campaign)"))
+    costs = (CampaignCost.objects.filter(campaign__brand_id__in=brand_ids, period_start__lte=last_day,
+                                         period_end__gte=first_day)
+             .values(code=F("campaign__code"), name=F("campaign__name"), cur=F("currency")).annotate(total=Sum("amount")))
+    for c in costs:
+        target = campaigns.setdefault(c["code"], RoiRow(key=c["code"], label=c["name"]))
+        target.costs[c["cur"]] = target.costs.get(c["cur"], Decimal(0)) + c["total"]
+    sources = rows_by("source", lambda k: k or gettext("(no source)"))
+    order = lambda r: (-r.leads, r.label)  # noqa: E731
+    return sorted(campaigns.values(), key=order), sorted(sources.values(), key=order)
+
+
+@transaction.atomic
+def campaign_cost_add(*, actor: User | None, campaign: Campaign, period_start: date, period_end: date, amount: Decimal,
+                      currency: str) -> CampaignCost:
+    """Record what `campaign` cost over a period. Administrators only (`actor=None`: the system)."""
+    if actor is not None and not getattr(actor, "is_administrator", False):
+        raise NotAllowed(gettext("Only administrators enter campaign costs."))
+    errors: dict[str, list[str]] = {}
+    if period_end < period_start:
+        errors["period_end"] = [gettext("The period ends before it starts.")]
+    if not isinstance(amount, Decimal) or not amount.is_finite() or amount < 0:
+        errors["amount"] = [gettext("Enter an amount of zero or more.")]
+    currency = (currency or "").strip().upper()
+    if len(currency) != 3 or not currency.isalpha():
+        errors["currency"] = [gettext("Enter a three-letter currency code (USD).")]
+    if errors:
+        raise ValidationFailed(fields=errors)
+    cost = CampaignCost.objects.create(campaign=campaign, period_start=period_start, period_end=period_end,
+                                       amount=amount, currency=currency, created_by=actor)
+    audit_record(action="campaign.cost_added", obj=campaign, after={
+        "period_start": period_start, "period_end": period_end, "amount": str(amount), "currency": currency,
+    }, actor=actor)
+    return cost

@@ -1,0 +1,53 @@
+"""The profile's "Calls" tab and the timeline labels of the sales desk's events."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import Client
+from crm.tabs import ClientTab, register_tab
+from crm.timeline import register_event
+
+
+def _data(event: Any) -> Mapping[str, Any]:
+    return event.data if isinstance(event.data, Mapping) else {}
+
+
+def _call(event: Any) -> str:
+    from leads.models import CallOutcome
+
+    data = _data(event)
+    parts = []
+    try:
+        parts.append(str(CallOutcome(data.get("outcome")).label))
+    except ValueError:
+        pass
+    seconds = int(data.get("duration") or 0)
+    parts.append(gettext("%(m)d:%(s)02d min") % {"m": seconds // 60, "s": seconds % 60})
+    if (data.get("agent") or {}).get("name"):
+        parts.append(str(data["agent"]["name"]))
+    return " · ".join(parts)
+
+
+def _status(event: Any) -> str:
+    data = _data(event)
+    old, new = data.get("from_label") or data.get("from"), data.get("to_label") or data.get("to")
+    text = gettext("%(old)s → %(new)s") % {"old": gettext(str(old)), "new": gettext(str(new))} if old else gettext(str(new))
+    return f"{text} · {data['reason']}" if data.get("reason") else text
+
+
+def _calls_context(request: HttpRequest, client: Client) -> dict[str, Any]:
+    from leads.sales_views import calls_tab_context
+
+    return calls_tab_context(request, client)
+
+
+register_event("call.logged", label=_("Call"), icon="phone", summary=_call)
+register_event("lead.status_changed", label=_("Pipeline status changed"), icon="flag", summary=_status)
+register_tab(ClientTab(key="calls", label=_("Calls"), template="leads/sales/calls_tab.html", order=16,
+                       icon="phone", context=_calls_context))

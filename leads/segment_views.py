@@ -1,0 +1,149 @@
+"""Pages of segments: list and editor with a live count (htmx), CSV export with progress and link."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from crm.exceptions import ValidationFailed
+from crm.forms import apply_domain_errors
+from crm.models import Brand
+from crm.permissions import user_can
+from crm.views.ui import render_page
+from leads import segments
+from leads.models import Segment, SegmentExport
+from leads.sales_forms import SegmentForm
+
+
+def segment_manager_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not user_can(request.user, "crm.assign_client"):
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _brands(request: HttpRequest) -> Any:
+    user = request.user
+    if user.is_administrator or user.all_brands:
+        return Brand.objects.all()
+    return user.brands.all()
+
+
+def _segment_or_404(request: HttpRequest, code: Any) -> Segment:
+    segment = segments.segments_for(user=request.user).filter(code=code).first()
+    if segment is None:
+        raise Http404
+    return segment
+
+
+def _initial(segment: Segment) -> dict[str, Any]:
+    d = segment.definition or {}
+    return {"brand": segment.brand, "name": segment.name, "stages": d.get("stages", []),
+            **{k: " ".join(d.get(k, [])) for k in ("countries", "languages", "tags", "pipeline_statuses")},
+            "registered_from": d.get("registered_from"), "registered_to": d.get("registered_to")}
+
+
+def _save(request: HttpRequest, form: SegmentForm, segment: Segment | None) -> Segment | None:
+    if not form.is_valid():
+        return None
+    try:
+        return segments.segment_save(actor=request.user, brand=form.cleaned_data["brand"],
+                                     name=form.cleaned_data["name"], definition=form.definition(), segment=segment)
+    except ValidationFailed as error:
+        apply_domain_errors(form, error)
+        return None
+
+
+@segment_manager_required
+@require_http_methods(["GET", "POST"])
+def segment_list(request: HttpRequest) -> HttpResponse:
+    form = SegmentForm(request.POST or None, brands=_brands(request))
+    if request.method == "POST":
+        saved = _save(request, form, None)
+        if saved is not None:
+            messages.success(request, _("Segment saved."))
+            return redirect(reverse("lead_segment_edit", args=[saved.code]))
+    rows = [(s, segments.segment_clients(segment=s, user=request.user).count())
+            for s in segments.segments_for(user=request.user).order_by("brand__name", "name")]
+    return render(request, "leads/sales/segments.html", {"rows": rows, "form": form, "count": None},
+                  status=422 if form.errors else 200)
+
+
+@segment_manager_required
+@require_http_methods(["GET", "POST"])
+def segment_edit(request: HttpRequest, code: Any) -> HttpResponse:
+    segment = _segment_or_404(request, code)
+    form = SegmentForm(request.POST or None, brands=_brands(request), initial=_initial(segment))
+    if request.method == "POST":
+        if _save(request, form, segment) is not None:
+            messages.success(request, _("Segment saved."))
+            return redirect(reverse("lead_segment_edit", args=[segment.code]))
+    context = {"segment": segment, "form": form, "count": segments.segment_clients(segment=segment, user=request.user).count(),
+               "exports": list(segment.exports.filter(requested_by=request.user)[:10])}
+    return render(request, "leads/sales/segment_edit.html", context, status=422 if form.errors else 200)
+
+
+@segment_manager_required
+@require_POST
+def segment_count(request: HttpRequest) -> HttpResponse:
+    """The live count of the filters being edited (htmx), without saving them."""
+    form = SegmentForm(request.POST, brands=_brands(request))
+    count, error = None, ""
+    if form.is_valid():
+        try:
+            definition = segments.definition_clean(form.definition(), brand=form.cleaned_data["brand"])
+        except ValidationFailed as exc:
+            error = " ".join(m for msgs in exc.fields.values() for m in msgs)
+        else:
+            count = segments.definition_clients(brand=form.cleaned_data["brand"], definition=definition,
+                                                user=request.user).count()
+    else:
+        error = " ".join(m for msgs in form.errors.values() for m in msgs)
+    return render(request, "leads/sales/_segment_count.html", {"count": count, "error": error})
+
+
+@segment_manager_required
+@require_POST
+def segment_export(request: HttpRequest, code: Any) -> HttpResponse:
+    segment = _segment_or_404(request, code)
+    export = segments.segment_export_request(actor=request.user, segment=segment)
+    return redirect(reverse("lead_segment_export_detail", args=[export.code]))
+
+
+def _export_or_404(request: HttpRequest, code: Any) -> SegmentExport:
+    export = SegmentExport.objects.select_related("segment").defer("content").filter(
+        code=code, requested_by=request.user).first()
+    if export is None:
+        raise Http404
+    return export
+
+
+@segment_manager_required
+@require_GET
+def segment_export_detail(request: HttpRequest, code: Any) -> HttpResponse:
+    export = _export_or_404(request, code)
+    return render_page(request, "leads/sales/segment_export.html", {"export": export}, partial="export-status")
+
+
+@segment_manager_required
+@require_GET
+def segment_export_download(request: HttpRequest, code: Any) -> HttpResponse:
+    export = SegmentExport.objects.filter(code=code, requested_by=request.user, status="done").first()
+    if export is None:
+        raise Http404
+    response = HttpResponse(bytes(export.content), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="segment-{export.segment_id}-{export.code}.csv"'
+    return response

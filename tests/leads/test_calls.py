@@ -1,0 +1,183 @@
+"""Calls: logging on the profile, first contact, the signed telephony webhook, click-to-call."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.test import override_settings
+from django.urls import reverse
+
+from crm.exceptions import NotAllowed, ValidationFailed
+from crm.models import AccessEvent, Event, RoleCode
+from leads.calls import call_log, click_to_call_template, click_to_call_url, signature_for
+from leads.models import Call, CallOutcome, Channel, LeadContactState, TelephonyEvent, TelephonyProvider
+from leads.services import lead_intake
+from tests.factories import make_user
+from tests.leads.conftest import lead_data, uk_phone
+
+pytestmark = pytest.mark.django_db
+SECRET = "s3cret-for-tests"
+
+
+def _lead(world, n=1):
+    return lead_intake(brand=world.brand, channel=Channel.API, data=lead_data(n)).client
+
+
+def _post(client, provider, payload, *, secret=SECRET, ts=None, raw=None):
+    body = raw if raw is not None else json.dumps(payload).encode()
+    ts = str(int(time.time()) if ts is None else ts)
+    return client.post(reverse("telephony_webhook", args=[provider]), data=body, content_type="application/json",
+                       HTTP_X_CRM_TIMESTAMP=ts, HTTP_X_CRM_SIGNATURE="sha256=" + signature_for(secret, ts, body))
+
+
+@pytest.fixture
+def provider(world):
+    return TelephonyProvider.objects.create(code="voipco", name="VoIP Co", brand=world.brand, secret=SECRET,
+                                            click_to_call_template="https://pbx.example/call?to={phone}&ext={extension}")
+
+
+# --- logging by hand -----------------------------------------------------------------------
+
+
+def test_logging_an_answered_call_records_it_and_marks_first_contact(world):
+    lead = _lead(world)
+    call = call_log(actor=lead.owner, client=lead, outcome=CallOutcome.INTERESTED, duration_seconds=270, notes="Keen")
+    assert (call.duration_seconds, call.talk_seconds, call.agent) == (270, 270, lead.owner)
+    event = Event.objects.get(name="call.logged", client=lead)
+    assert event.data["outcome"] == "interested" and event.data["duration"] == 270
+    state = LeadContactState.objects.get(client=lead)
+    assert state.contacted_at is not None and state.contacted_via == "call"
+
+
+def test_an_unanswered_call_is_logged_but_is_not_first_contact(world):
+    lead = _lead(world)
+    call = call_log(actor=lead.owner, client=lead, outcome=CallOutcome.NO_ANSWER, duration_seconds=30)
+    assert call.talk_seconds == 0
+    assert LeadContactState.objects.get(client=lead).contacted_at is None
+    assert not Event.objects.filter(name="lead.contacted", client=lead).exists()
+
+
+def test_call_log_names_each_bad_field(world):
+    lead = _lead(world)
+    with pytest.raises(ValidationFailed) as exc:
+        call_log(actor=lead.owner, client=lead, outcome="shouted", duration_seconds=-5)
+    assert set(exc.value.fields) == {"outcome", "duration_seconds"}
+    assert not Call.objects.exists()
+
+
+def test_a_role_without_change_client_cannot_log_calls(world):
+    lead = _lead(world)
+    finance = make_user(role_code=RoleCode.FINANCE, brand=world.brand)
+    with pytest.raises(NotAllowed):
+        call_log(actor=finance, client=lead, outcome=CallOutcome.BUSY)
+
+
+def test_owner_logs_a_call_from_the_calls_tab_and_colleague_and_outsider_get_404(world, client):
+    lead = _lead(world)
+    owner = lead.owner
+    colleague = next(a for a in world.agents if a != owner)
+    url = reverse("lead_call_log", args=[lead.code])
+    form = {"outcome": "callback", "direction": "outbound", "duration": "2:05", "notes": "Call back at 5"}
+    for outsider in (colleague, make_user(role_code=RoleCode.SALES_AGENT)):
+        client.force_login(outsider)
+        assert client.post(url, form, HTTP_HX_REQUEST="true").status_code == 404
+    assert not Call.objects.exists()
+    client.force_login(owner)
+    page = client.get(reverse("client_detail", args=[lead.code]) + "?tab=calls")
+    assert page.status_code == 200 and b"Log call" in page.content
+    response = client.post(url, form, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and b'id="calls-panel"' in response.content
+    call = Call.objects.get(client=lead)
+    assert (call.duration_seconds, call.outcome, call.notes) == (125, "callback", "Call back at 5")
+
+
+def test_a_bad_duration_is_shown_on_the_form(world, client):
+    lead = _lead(world)
+    client.force_login(lead.owner)
+    response = client.post(reverse("lead_call_log", args=[lead.code]),
+                           {"outcome": "busy", "direction": "outbound", "duration": "ten"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and b"minutes:seconds" in response.content
+    assert not Call.objects.exists()
+
+
+# --- click to call -------------------------------------------------------------------------
+
+
+def test_click_to_call_needs_a_logged_reveal_and_uses_the_brand_template(world, provider, client):
+    lead = _lead(world)
+    owner = lead.owner
+    owner.phone_extension = "101"
+    owner.save(update_fields=["phone_extension"])
+    client.force_login(owner)
+    page = client.get(reverse("client_detail", args=[lead.code]) + "?tab=calls")
+    assert b"pbx.example" not in page.content and lead.phone.encode() not in page.content
+    response = client.post(reverse("lead_call_dial", args=[lead.code]), HTTP_HX_REQUEST="true")
+    assert b"https://pbx.example/call?to=+44207" in response.content and b"&amp;ext=101" in response.content
+    assert AccessEvent.objects.filter(user=owner, client=lead).exists()
+
+
+@override_settings(CRM_CLICK_TO_CALL_TEMPLATE="sip:{phone}")
+def test_without_a_provider_template_the_setting_is_used(world):
+    assert click_to_call_template(brand_id=world.brand.pk) == "sip:{phone}"
+    assert click_to_call_url(template="sip:{phone}", phone="+442071838750") == "sip:+442071838750"
+
+
+# --- the telephony webhook -----------------------------------------------------------------
+
+
+def test_webhook_events_build_one_call_matched_by_extension_and_phone(world, provider, client):
+    lead = _lead(world, 7)
+    agent = lead.owner
+    agent.phone_extension = "205"
+    agent.save(update_fields=["phone_extension"])
+    t0 = datetime(2025, 3, 5, 10, 0, tzinfo=UTC)
+    base = {"call_id": "abc-1", "extension": "205", "phone": uk_phone(7), "direction": "outbound"}
+    assert _post(client, "voipco", {**base, "event": "started", "occurred_at": t0.isoformat()}).status_code == 200
+    assert _post(client, "voipco", {**base, "event": "answered",
+                                    "occurred_at": (t0 + timedelta(seconds=10)).isoformat()}).status_code == 200
+    response = _post(client, "voipco", {**base, "event": "ended", "occurred_at": (t0 + timedelta(seconds=100)).isoformat(),
+                                        "duration": 100, "recording_url": "https://rec.example/abc-1.mp3"})
+    assert response.status_code == 200 and response.json()["status"] == "applied"
+    call = Call.objects.get()
+    assert (call.client, call.agent, call.duration_seconds, call.talk_seconds) == (lead, agent, 100, 90)
+    assert call.outcome == "connected" and call.recording_url.endswith("abc-1.mp3")
+    assert Event.objects.filter(name="call.logged", client=lead).count() == 1
+    state = LeadContactState.objects.get(client=lead)
+    assert state.contacted_via == "call" and state.contacted_at == t0 + timedelta(seconds=10)
+
+
+def test_a_replayed_event_is_a_duplicate_and_changes_nothing(world, provider, client):
+    lead = _lead(world, 8)
+    payload = {"call_id": "dup-1", "event": "ended", "phone": lead.phone, "duration": 40}
+    assert _post(client, "voipco", payload).json()["status"] == "applied"
+    again = _post(client, "voipco", payload)
+    assert again.status_code == 200 and again.json()["status"] == "duplicate"
+    assert Call.objects.count() == 1 and TelephonyEvent.objects.count() == 1
+    assert Event.objects.filter(name="call.logged").count() == 1
+
+
+def test_a_bad_signature_or_stale_timestamp_is_refused_with_401(world, provider, client):
+    payload = {"call_id": "x", "event": "started"}
+    assert _post(client, "voipco", payload, secret="wrong").status_code == 401
+    stale = _post(client, "voipco", payload, ts=int(time.time()) - 6 * 60)
+    assert stale.status_code == 401 and stale.json()["error"] == "invalid_signature"
+    assert _post(client, "nobody", payload).status_code == 401
+    assert not Call.objects.exists()
+
+
+def test_a_bad_body_is_refused_with_400_naming_the_field(world, provider, client):
+    response = _post(client, "voipco", {"call_id": "x", "event": "hung", "duration": "long",
+                                        "recording_url": "ftp://x", "phone": "12"})
+    assert response.status_code == 400
+    assert set(response.json()["fields"]) == {"event", "duration", "recording_url", "phone"}
+    assert _post(client, "voipco", None, raw=b"not json").json()["fields"] == {"body": ["Send a JSON object."]}
+    assert not Call.objects.exists()
+
+
+@override_settings(CRM_TELEPHONY_SECRETS={"envprov": "from-settings"})
+def test_a_provider_may_be_configured_in_settings(world, client):
+    response = _post(client, "envprov", {"call_id": "s-1", "event": "started"}, secret="from-settings")
+    assert response.status_code == 200 and Call.objects.get().provider == "envprov"

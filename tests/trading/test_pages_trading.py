@@ -1,0 +1,153 @@
+"""Staff pages of trading: the client's Trading tab and account actions (owner, colleague, outsider),
+platform servers with their health, the dealer's deals."""
+# ruff: noqa: F811 - pytest fixtures imported from crm_fixtures are redefined as test arguments
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.urls import reverse
+
+from tests.factories import make_brand, make_user
+from tests.trading.crm_fixtures import (  # noqa: F401 - fixtures
+    ACCOUNT_TYPES,
+    _fresh_adapters,
+    open_account,
+    server_values,
+    world,
+)
+from trading import sync
+from trading.crypto import decrypt
+from trading.models import PlatformServer
+
+
+def _tab(client, world):
+    return client.get(reverse("client_detail", args=[world.client.code]) + "?tab=trading")
+
+
+def test_the_trading_tab_shows_the_owner_their_clients_accounts_and_no_one_else(world, client):
+    account = open_account(world, deposit="1234.50", persona="scalper")
+    world.sim.advance(seconds=1800)
+    sync.deals_sync(world.server.pk, force=True)
+    sync.account_states_sync(world.server.pk, force=True)
+    client.force_login(world.owner)
+    page = _tab(client, world)
+    assert page.status_code == 200
+    html = page.content.decode()
+    account.refresh_from_db()
+    assert str(account.login) in html, html[-3000:]
+    assert f"{account.balance:,}" in html  # the synced balance
+    assert "Deals of the last 30 days" in html
+    assert reverse("trading_account_action", args=[account.code, "password"]) in html
+    assert reverse("trading_account_action", args=[account.code, "leverage"]) not in html  # agents don't
+    for outsider in (world.colleague, world.outsider):
+        client.force_login(outsider)
+        assert _tab(client, world).status_code == 404
+        assert client.get(reverse("trading_account_action", args=[account.code, "password"])).status_code == 404
+
+
+def test_a_dealer_changes_leverage_from_the_page_and_an_agent_may_not(world, client):
+    account = open_account(world, deposit=None, leverage=100)
+    url = reverse("trading_account_action", args=[account.code, "leverage"])
+    client.force_login(world.owner)
+    assert client.post(url, {"leverage": "200"}).status_code == 403  # sees the account, may not change it
+    client.force_login(world.dealer)
+    page = client.get(url)
+    assert page.status_code == 200 and "1:500" in page.content.decode()
+    response = client.post(url, {"leverage": "200", "reason": "experienced trader"})
+    assert response.status_code == 302
+    assert response["Location"].endswith("?tab=trading")
+    account.refresh_from_db()
+    assert account.leverage == 200
+    assert client.post(url, {"leverage": "7"}).status_code == 400  # not an offered choice
+
+
+def test_opening_an_account_from_the_profile(world, client):
+    client.force_login(world.owner)
+    url = reverse("trading_account_open", args=[world.client.code])
+    page = client.get(url)
+    assert page.status_code == 200 and "Standard" in page.content.decode()
+    response = client.post(url, {"plan": f"{world.server.code}:demo", "leverage": ""})
+    assert response.status_code == 302
+    account = world.client.trading_accounts.get()
+    assert (account.is_demo, account.group, account.leverage) == (True, "demo\\standard", 500)
+    client.force_login(world.outsider)
+    assert client.get(url).status_code == 404
+
+
+def test_the_dealers_deal_list_filters_and_is_scoped_to_their_brands(world, client, django_assert_max_num_queries):
+    accounts = [open_account(world, persona="scalper"), open_account(world, persona="latency_arb")]
+    world.sim.advance(seconds=3600)
+    sync.deals_sync(world.server.pk, force=True)
+    client.force_login(world.dealer)
+    url = reverse("trading_deal_list")
+    with django_assert_max_num_queries(12):
+        page = client.get(url)
+    assert page.status_code == 200
+    html = page.content.decode()
+    cell = [f'mono">{a.login}</td>' for a in accounts]
+    assert cell[0] in html and cell[1] in html
+    only_one = client.get(url, {"login": accounts[1].login, "kind": "trade"}).content.decode()
+    assert cell[1] in only_one and cell[0] not in only_one
+    balances = client.get(url, {"kind": "balance"}).content.decode()
+    assert "Balance" in balances and "EURUSD" not in balances
+    assert client.get(url, {"login": "abc"}).status_code == 400
+
+    elsewhere = make_user(role_code="dealer", brand=make_brand())
+    client.force_login(elsewhere)
+    assert cell[0] not in client.get(url).content.decode()
+    client.force_login(world.owner)
+    assert client.get(url).status_code == 404  # agents have no dealing page
+
+
+def test_servers_show_their_sync_health_to_dealers_but_not_agents(world, client):
+    open_account(world, persona="scalper")
+    sync.deals_sync(world.server.pk, force=True)
+    PlatformServer.objects.filter(pk=world.server.pk).update(last_error="deal sync: [timeout] no answer",
+                                                             consecutive_failures=3)
+    client.force_login(world.dealer)
+    page = client.get(reverse("trading_server_list"))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert world.server.name in html and "no answer" in html and "3 failures" in html
+    assert reverse("trading_server_edit", args=[world.server.code]) not in html  # dealers do not edit
+    client.force_login(world.owner)
+    assert client.get(reverse("trading_server_list")).status_code == 404
+
+
+def test_an_administrator_adds_a_server_whose_password_is_write_only(world, client, login_verified):
+    login_verified(client, world.admin)
+    values = server_values(world.sim, world.brand, name="Second MT5")
+    form = {k: v for k, v in values.items() if k not in ("account_types", "close_only_groups")}
+    form.update({"brand": world.brand.pk, "account_types": json.dumps(ACCOUNT_TYPES), "close_only_groups": "{}",
+                 "manager_password": "Very-Secret-9", "is_active": "on", "sync_enabled": "on", "verify_tls": "on"})
+    form = {k: ("" if v is None else v) for k, v in form.items() if v is not False}
+    response = client.post(reverse("trading_server_create"), form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    server = PlatformServer.objects.get(name="Second MT5")
+    assert decrypt(server.manager_password_encrypted) == "Very-Secret-9"
+    page = client.get(reverse("trading_server_edit", args=[server.code])).content.decode()
+    assert "Very-Secret-9" not in page and server.manager_password_encrypted not in page
+    form.update({"manager_password": "", "port": "8443"})
+    assert client.post(reverse("trading_server_edit", args=[server.code]), form).status_code == 302
+    server.refresh_from_db()
+    assert server.port == 8443 and decrypt(server.manager_password_encrypted) == "Very-Secret-9"
+    bad = client.post(reverse("trading_server_create"), {**form, "name": "Third", "account_types": "[1,"})
+    assert bad.status_code == 400 and "Not valid JSON" in bad.content.decode()
+
+
+@pytest.mark.parametrize("role", ["sales_agent", "dealer", "finance"])
+def test_only_administrators_reach_the_server_form(world, client, role, login_verified):
+    login_verified(client, make_user(role_code=role, brand=world.brand))
+    assert client.get(reverse("trading_server_create")).status_code == 404
+    assert client.get(reverse("trading_server_edit", args=[world.server.code])).status_code == 404
+
+
+def test_navigation_offers_platforms_to_administrators_and_dealing_to_dealers(world):
+    from crm.navigation import nav_items_for
+
+    assert "platforms" in {i["key"] for i in nav_items_for(world.admin)}
+    dealer = {i["key"] for i in nav_items_for(world.dealer)}
+    assert "dealing" in dealer and "platforms" not in dealer
+    assert not {"dealing", "platforms"} & {i["key"] for i in nav_items_for(world.owner)}

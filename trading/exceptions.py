@@ -1,0 +1,57 @@
+"""Errors of the trading services, with a stable code and a message staff can act on."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext
+
+from crm.exceptions import Conflict, DomainError
+
+
+class PlatformFailed(DomainError):
+    """The trading platform refused the request or could not be reached; nothing was changed."""
+
+    default_code = "platform_failed"
+    status_code = 502
+
+    def default_message(self) -> str:
+        return gettext("The trading platform did not accept the request.")
+
+
+class PlatformOutcomeUnknown(PlatformFailed):
+    """The request reached the platform but no answer came back: it may have been applied.
+    Check on the platform before trying again."""
+
+    default_code = "platform_outcome_unknown"
+
+    def default_message(self) -> str:
+        return gettext("The trading platform did not answer; check the account before trying again.")
+
+
+class PlatformUnsupportedAction(DomainError):
+    """This server's platform (or adapter) cannot do this at all."""
+
+    default_code = "platform_unsupported"
+    status_code = 400
+
+    def default_message(self) -> str:
+        return gettext("This trading platform does not support that action.")
+
+
+class BalanceOperationOpen(Conflict):
+    """A withdrawal must wait while an earlier operation on the account is pending or unknown."""
+
+    default_code = "balance_operation_open"
+
+    def default_message(self) -> str:
+        return gettext("An earlier balance operation on this account is still being confirmed; "
+                       "withdrawals wait until it is settled.")
+
+
+class CredentialsUnreadable(DomainError):
+    """Stored credentials cannot be decrypted with any configured key."""
+
+    default_code = "credentials_unreadable"
+    status_code = 500
+
+    def default_message(self) -> str:
+        return gettext("The platform credentials cannot be decrypted; enter them again.")

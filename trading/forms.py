@@ -1,0 +1,213 @@
+"""Forms of the trading pages: they turn input into the types the services take, nothing more."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from crm.forms import visible_brands
+from crm.models import Client
+from trading.models import AccessLevel, BalanceKind, DealKind, PlatformKind, PlatformServer, TradingAccount
+from trading.services import allowed_leverages, mapped_groups
+
+REASON = forms.CharField(label=_("Reason"), max_length=200, required=False,
+                         widget=forms.TextInput(attrs={"placeholder": _("Why (kept in the audit log)")}))
+
+
+class OpenAccountForm(forms.Form):
+    plan = forms.ChoiceField(label=_("Server and account type"))
+    leverage = forms.TypedChoiceField(label=_("Leverage"), coerce=int, required=False, empty_value=None)
+
+    def __init__(self, *args: Any, client: Client, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.servers = {str(s.code): s for s in PlatformServer.objects.filter(brand_id=client.brand_id, is_active=True)}
+        plans = []
+        leverages: set[int] = set()
+        for code, server in self.servers.items():
+            for key, spec in sorted(server.account_types.items()):
+                label = spec.get("label") or key
+                if spec.get("demo"):
+                    label = f"{label} ({_('demo')})"
+                plans.append((f"{code}:{key}", f"{server.name} · {label}"))
+                leverages.update(allowed_leverages(server, key))
+        self.fields["plan"].choices = plans
+        self.fields["leverage"].choices = [("", _("Highest allowed"))] + [(x, f"1:{x}") for x in sorted(leverages)]
+
+    def clean_plan(self) -> tuple[PlatformServer, str]:
+        code, _sep, key = self.cleaned_data["plan"].partition(":")
+        return self.servers[code], key
+
+
+class LeverageForm(forms.Form):
+    leverage = forms.TypedChoiceField(label=_("Leverage"), coerce=int)
+    reason = REASON
+
+    def __init__(self, *args: Any, account: TradingAccount, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        options = allowed_leverages(account.server, account.account_type) or sorted(
+            {x for spec in account.server.account_types.values() for x in spec.get("leverages", [])})
+        self.fields["leverage"].choices = [(x, f"1:{x}") for x in options]
+        self.fields["leverage"].initial = account.leverage
+
+
+class GroupForm(forms.Form):
+    group = forms.ChoiceField(label=_("Group"))
+    reason = REASON
+
+    def __init__(self, *args: Any, account: TradingAccount, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["group"].choices = [(g, g) for g in mapped_groups(account.server)]
+        self.fields["group"].initial = account.group
+
+
+class AccessForm(forms.Form):
+    access = forms.ChoiceField(label=_("Access"), choices=AccessLevel.choices)
+    reason = REASON
+
+    def __init__(self, *args: Any, account: TradingAccount, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["access"].initial = account.access
+
+
+class PasswordResetForm(forms.Form):
+    reason = REASON
+
+    def __init__(self, *args: Any, account: TradingAccount, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+
+
+class BalanceOperationForm(forms.Form):
+    DIRECTIONS = (("in", _("Add to the account")), ("out", _("Take from the account")))
+
+    kind = forms.ChoiceField(label=_("Kind"), choices=BalanceKind.choices, initial=BalanceKind.BALANCE)
+    direction = forms.ChoiceField(label=_("Direction"), choices=DIRECTIONS, initial="in")
+    amount = forms.DecimalField(label=_("Amount"), min_value=Decimal("0.01"), max_digits=14, decimal_places=2)
+    reason = REASON
+
+    def __init__(self, *args: Any, account: TradingAccount, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["amount"].label = _("Amount (%(currency)s)") % {"currency": account.currency}
+
+    def signed_amount(self) -> Decimal:
+        amount: Decimal = self.cleaned_data["amount"]
+        return -amount if self.cleaned_data["direction"] == "out" else amount
+
+
+class JSONMappingField(forms.CharField):
+    """A JSON object typed into a textarea; cleaned into a dict."""
+
+    widget = forms.Textarea(attrs={"rows": 8, "class": "mono", "spellcheck": "false"})
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return json.dumps(value, indent=2, ensure_ascii=False)
+        return value
+
+    def clean(self, value: Any) -> dict[str, Any]:
+        text = super().clean(value)
+        if not text:
+            return {}
+        try:
+            parsed = json.loads(text)
+        except ValueError as exc:
+            raise forms.ValidationError(_("Not valid JSON: %(error)s") % {"error": exc}) from None
+        if not isinstance(parsed, dict):
+            raise forms.ValidationError(_("Enter a JSON object."))
+        return parsed
+
+
+class ServerForm(forms.Form):
+    """Create or edit a platform server. The manager password is write-only: left empty, the stored
+    one is kept."""
+
+    brand = forms.ModelChoiceField(label=_("Brand"), queryset=None)
+    name = forms.CharField(label=_("Name"), max_length=120)
+    kind = forms.ChoiceField(label=_("Platform"), choices=PlatformKind.choices)
+    is_active = forms.BooleanField(label=_("Active"), required=False)
+    host = forms.CharField(label=_("Host"), max_length=255)
+    port = forms.IntegerField(label=_("Port"), min_value=1, max_value=65535)
+    manager_login = forms.IntegerField(label=_("Manager login"), min_value=1)
+    manager_password = forms.CharField(
+        label=_("Manager password"), required=False, strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=_("Write-only. Leave empty to keep the stored password."))
+    ca_file = forms.CharField(label=_("Trusted certificate file"), max_length=500, required=False)
+    verify_tls = forms.BooleanField(label=_("Verify TLS"), required=False)
+    timeout_seconds = forms.IntegerField(label=_("Timeout (s)"), min_value=1, max_value=120)
+    server_tz = forms.CharField(label=_("Server time zone"), max_length=64, required=False)
+    server_tz_offset_minutes = forms.IntegerField(label=_("Server UTC offset (minutes)"), min_value=-840,
+                                                  max_value=840)
+    terminal_path = forms.CharField(label=_("Terminal path"), max_length=500, required=False)
+    account_types = JSONMappingField(
+        label=_("Account types"),
+        help_text=_('{"standard": {"label": "Standard", "group": "real\\\\standard", "leverages": [50, 100, 500], '
+                    '"demo": false, "currency": "USD"}}'))
+    close_only_groups = JSONMappingField(label=_("Close-only groups"), required=False,
+                                         help_text=_('{"real\\\\standard": "real\\\\standard-closeonly"}'))
+    sync_enabled = forms.BooleanField(label=_("Sync enabled"), required=False)
+    deal_poll_seconds = forms.IntegerField(label=_("Deal poll interval (s)"), min_value=1, max_value=86_400)
+    state_poll_seconds = forms.IntegerField(label=_("Account state poll interval (s)"), min_value=1,
+                                            max_value=86_400)
+    deal_overlap_seconds = forms.IntegerField(label=_("Deal window overlap (s)"), min_value=0, max_value=7 * 86_400)
+    deal_visibility_lag_seconds = forms.IntegerField(label=_("Deal visibility lag (s)"), min_value=0,
+                                                     max_value=7 * 86_400)
+    reconcile_days = forms.IntegerField(label=_("Reconcile window (days)"), min_value=1, max_value=3650)
+    inactivity_days = forms.IntegerField(label=_("Inactive after (days)"), min_value=0, max_value=3650)
+    sync_lag_alert_seconds = forms.IntegerField(label=_("Sync lag alert (s)"), min_value=10, max_value=86_400)
+    margin_call_enter_level = forms.DecimalField(label=_("Margin call below (%)"), min_value=0, max_digits=7,
+                                                 decimal_places=2)
+    margin_call_leave_level = forms.DecimalField(label=_("Margin call over above (%)"), min_value=0, max_digits=7,
+                                                 decimal_places=2)
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["brand"].queryset = visible_brands(user)
+
+    @classmethod
+    def initial_for(cls, server: PlatformServer | None) -> dict[str, Any]:
+        if server is None:
+            defaults = PlatformServer()
+            values = {name: getattr(defaults, name) for name in cls.base_fields if hasattr(defaults, name)}
+            values["is_active"] = values["sync_enabled"] = values["verify_tls"] = True
+            return values
+        return {name: getattr(server, name) for name in cls.base_fields if hasattr(server, name)}
+
+    def service_values(self) -> dict[str, Any]:
+        data = dict(self.cleaned_data)
+        data.pop("manager_password", None)
+        return data
+
+
+class DealFilterForm(forms.Form):
+    server = forms.ModelChoiceField(label=_("Server"), queryset=None, required=False, to_field_name="code")
+    symbol = forms.CharField(label=_("Symbol"), max_length=32, required=False)
+    login = forms.IntegerField(label=_("Login"), min_value=1, required=False)
+    kind = forms.ChoiceField(label=_("Kind"), choices=[("", _("All"))] + list(DealKind.choices), required=False)
+    date_from = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args: Any, servers: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["server"].queryset = servers
+
+    def selector_kwargs(self) -> dict[str, Any]:
+        """The filters as the selector's arguments; dates are whole days in the user's time zone."""
+        data = self.cleaned_data
+        tz = timezone.get_current_timezone()
+
+        def day_start(day: dt.date | None, shift: int = 0) -> dt.datetime | None:
+            if day is None:
+                return None
+            return dt.datetime.combine(day + dt.timedelta(days=shift), dt.time.min, tzinfo=tz)
+
+        return {
+            "server": data.get("server"), "symbol": (data.get("symbol") or "").strip(), "login": data.get("login"),
+            "kind": data.get("kind") or "", "date_from": day_start(data.get("date_from")),
+            "date_to": day_start(data.get("date_to"), 1),
+        }

@@ -1,0 +1,89 @@
+"""Reactions to trading's own events: in-app alerts for the people who must act.
+
+- "trading.margin_call_entered": the client's owner and the brand's dealers (one alert per
+  episode, because the sync emits one event per episode and delivery runs a handler once).
+- "trading.sync_lag": the brand's dealers and administrators.
+- "trading.balance_mismatch": the brand's dealers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q
+from django.urls import NoReverseMatch, reverse
+from django.utils import translation
+from django.utils.translation import gettext, gettext_noop
+
+from crm.events import subscribe
+from crm.models import Event, RoleCode, User
+from crm.services import notification_send
+
+
+def _staff_of_brand(brand_id: int | None, roles: Iterable[str]) -> list[User]:
+    qs = User.objects.filter(is_active=True, role__code__in=list(roles))
+    if brand_id is not None:
+        qs = qs.filter(Q(all_brands=True) | Q(brands__id=brand_id))
+    return list(qs.distinct())
+
+
+def _client_url(event: Event) -> str:
+    if event.client_id is None:
+        return ""
+    try:
+        return reverse("client_detail", args=[event.client.code]) + "?tab=trading"
+    except NoReverseMatch:
+        return ""
+
+
+def _notify(users: Iterable[User], *, kind: str, title: str, body: str, url: str) -> int:
+    sent = 0
+    seen: set[int] = set()
+    for user in users:
+        if user.pk in seen:
+            continue
+        seen.add(user.pk)
+        with translation.override(user.language or settings.LANGUAGE_CODE):
+            notification_send(user=user, kind=kind, title=gettext(title), body=body, url=url)
+        sent += 1
+    return sent
+
+
+def _data(event: Event) -> dict[str, Any]:
+    return event.data if isinstance(event.data, dict) else {}
+
+
+@subscribe("trading.margin_call_entered")
+def margin_call_alert(event: Event) -> None:
+    data = _data(event)
+    client = event.client
+    recipients: list[User] = []
+    if client is not None and client.owner_id and client.owner.is_active:
+        recipients.append(client.owner)
+    recipients += _staff_of_brand(event.brand_id, [RoleCode.DEALER])
+    body = f"{client.full_name if client else ''} · {data.get('login', '')} · {data.get('margin_level', '')}%"
+    _notify(recipients, kind="trading_margin_call", title=gettext_noop("Margin call on a trading account"),
+            body=body.strip(" ·"), url=_client_url(event))
+
+
+@subscribe("trading.sync_lag")
+def sync_lag_alert(event: Event) -> None:
+    data = _data(event)
+    try:
+        url = reverse("trading_server_list")
+    except NoReverseMatch:
+        url = ""
+    body = f"{data.get('server_name', '')}: {data.get('lag_seconds', '')} s. {data.get('last_error', '')}".strip()
+    _notify(_staff_of_brand(event.brand_id, [RoleCode.DEALER, RoleCode.ADMIN]), kind="trading_sync_lag",
+            title=gettext_noop("Deal sync is behind"), body=body, url=url)
+
+
+@subscribe("trading.balance_mismatch")
+def balance_mismatch_alert(event: Event) -> None:
+    data = _data(event)
+    body = (f"{data.get('login', '')}: deals {data.get('deals_balance', '')} / "
+            f"platform {data.get('platform_balance', '')}")
+    _notify(_staff_of_brand(event.brand_id, [RoleCode.DEALER]), kind="trading_balance_mismatch",
+            title=gettext_noop("Deals do not add up to the platform balance"), body=body, url=_client_url(event))

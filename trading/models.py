@@ -1,0 +1,412 @@
+"""Trading platforms in the CRM: servers, trading accounts, deals, open positions, balance operations.
+
+What the platforms say is written by trading.sync (in bulk, with plain SQL where it matters) and what
+staff ask for by trading.services; nothing here talks to a platform. Money is NUMERIC with a currency
+next to it; times are UTC, and a deal keeps the platform's own time stamp and raw record as well.
+
+Sync bookkeeping (watermarks, last errors, balances) is written with queryset ``update()`` so that it
+does not fill the model history, which records only what people change.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Now
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from crm.lib.context import history_user
+
+MONEY = {"max_digits": 20, "decimal_places": 2}
+AMOUNT = {"max_digits": 24, "decimal_places": 8}  # deal money: any account currency, crypto included
+PRICE = {"max_digits": 24, "decimal_places": 10}
+
+
+class PlatformKind(models.TextChoices):
+    MT5_WEB = "mt5_web", _("MetaTrader 5 (Web API)")
+    MT5_TERMINAL = "mt5_terminal", _("MetaTrader 5 terminal (read-only, Windows)")
+
+
+class AccessLevel(models.TextChoices):
+    FULL = "full", _("Full trading")
+    CLOSE_ONLY = "close_only", _("Close only")
+    READ_ONLY = "read_only", _("Read only")
+    DISABLED = "disabled", _("Disabled")
+
+
+class DealKind(models.TextChoices):
+    TRADE = "trade", _("Trade")
+    BALANCE = "balance", _("Balance")
+    CREDIT = "credit", _("Credit")
+    BONUS = "bonus", _("Bonus")
+    COMMISSION = "commission", _("Commission")
+    CORRECTION = "correction", _("Correction")
+    OTHER = "other", _("Other")
+
+
+class DealEntry(models.TextChoices):
+    IN = "in", _("In")
+    OUT = "out", _("Out")
+    INOUT = "inout", _("Reverse")
+    OUT_BY = "out_by", _("Close by")
+    NONE = "none", _("None")
+
+
+class BalanceKind(models.TextChoices):
+    BALANCE = "balance", _("Deposit / withdrawal")
+    CREDIT = "credit", _("Credit")
+    BONUS = "bonus", _("Bonus")
+    CORRECTION = "correction", _("Correction")
+    CHARGE = "charge", _("Charge")
+
+
+class BalanceState(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    APPLIED = "applied", _("Applied")
+    UNKNOWN = "unknown", _("Unknown: being checked")
+    FAILED = "failed", _("Failed")
+
+
+# Fields of PlatformServer that the sync writes; they stay out of the model history.
+SERVER_SYNC_FIELDS = (
+    "deal_watermark", "last_deal_sync_at", "last_deal_sync_ok_at", "last_state_sync_at",
+    "last_state_sync_ok_at", "last_reconcile_at", "sync_lag_seconds", "deals_per_minute", "last_error",
+    "last_error_at", "consecutive_failures", "backoff_until", "lag_alert_since", "updated_at",
+)
+# Fields of TradingAccount that the sync writes.
+ACCOUNT_SYNC_FIELDS = (
+    "balance", "credit", "equity", "margin", "free_margin", "margin_level", "state_observed_at",
+    "last_synced_at", "history_synced", "first_trade_at", "last_trade_at", "inactive_since",
+    "margin_call_since", "updated_at",
+)
+
+
+class PlatformServer(models.Model):
+    """One trading server of a brand, how to reach it, how its account types map to groups, how it
+    is synced, and how the sync is doing. The manager password is stored encrypted
+    (trading.crypto) and never shown again once saved."""
+
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="platform_servers")
+    name = models.CharField(_("name"), max_length=120)
+    kind = models.CharField(_("platform"), max_length=20, choices=PlatformKind.choices, default=PlatformKind.MT5_WEB)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    # connection
+    host = models.CharField(_("host"), max_length=255, help_text=_("Access server host name or address."))
+    port = models.PositiveIntegerField(_("port"), default=443)
+    manager_login = models.BigIntegerField(_("manager login"))
+    manager_password_encrypted = models.TextField(blank=True, editable=False)
+    ca_file = models.CharField(
+        _("trusted certificate file"), max_length=500, blank=True,
+        help_text=_("Path of a PEM certificate to trust (a self-signed server); empty: the system's CAs."),
+    )
+    verify_tls = models.BooleanField(_("verify TLS"), default=True)
+    timeout_seconds = models.PositiveSmallIntegerField(_("timeout (s)"), default=10)
+    server_tz = models.CharField(_("server time zone"), max_length=64, blank=True,
+                                 help_text=_("IANA name, e.g. Europe/Nicosia; wins over the fixed offset."))
+    server_tz_offset_minutes = models.SmallIntegerField(_("server UTC offset (minutes)"), default=0)
+    terminal_path = models.CharField(_("terminal path"), max_length=500, blank=True)
+    # {"standard": {"label": "Standard", "group": "real\\standard", "leverages": [50, 100, 500],
+    #               "demo": false, "currency": "USD"}, ...}
+    account_types = models.JSONField(_("account types"), default=dict, blank=True)
+    # {"real\\standard": "real\\standard-closeonly"}: MT5 has no per-account close-only right.
+    close_only_groups = models.JSONField(_("close-only groups"), default=dict, blank=True)
+
+    # sync settings
+    sync_enabled = models.BooleanField(_("sync enabled"), default=True)
+    deal_poll_seconds = models.PositiveIntegerField(_("deal poll interval (s)"), default=15)
+    state_poll_seconds = models.PositiveIntegerField(_("account state poll interval (s)"), default=30)
+    deal_overlap_seconds = models.PositiveIntegerField(
+        _("deal window overlap (s)"), default=3600,
+        help_text=_("Each poll re-reads this much before the watermark, so late deals are not missed."),
+    )
+    deal_visibility_lag_seconds = models.PositiveIntegerField(
+        _("deal visibility lag (s)"), default=1800,
+        help_text=_("How late a deal may appear; an unconfirmed balance operation is judged only after it."),
+    )
+    reconcile_days = models.PositiveSmallIntegerField(_("reconcile window (days)"), default=7)
+    inactivity_days = models.PositiveSmallIntegerField(_("inactive after (days)"), default=30)
+    sync_lag_alert_seconds = models.PositiveIntegerField(_("sync lag alert (s)"), default=300)
+    margin_call_enter_level = models.DecimalField(_("margin call below (%)"), max_digits=7, decimal_places=2,
+                                                  default=Decimal("100"))
+    margin_call_leave_level = models.DecimalField(_("margin call over above (%)"), max_digits=7, decimal_places=2,
+                                                  default=Decimal("150"))
+
+    # sync health (written by trading.sync only)
+    deal_watermark = models.DateTimeField(null=True, blank=True, editable=False)
+    last_deal_sync_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_deal_sync_ok_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_state_sync_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_state_sync_ok_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_reconcile_at = models.DateTimeField(null=True, blank=True, editable=False)
+    sync_lag_seconds = models.PositiveIntegerField(default=0, editable=False)
+    deals_per_minute = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"), editable=False)
+    last_error = models.TextField(blank=True, editable=False)
+    last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
+    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
+    backoff_until = models.DateTimeField(null=True, blank=True, editable=False)
+    lag_alert_since = models.DateTimeField(null=True, blank=True, editable=False)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords(get_user=history_user,
+                                excluded_fields=["manager_password_encrypted", *SERVER_SYNC_FIELDS])
+
+    class Meta:
+        ordering = ["brand__name", "name"]
+        constraints: ClassVar = [
+            # Staff pick servers by name within a brand.
+            models.UniqueConstraint(fields=["brand", "name"], name="platformserver_unique_name_per_brand"),
+            # Hysteresis: an account leaves a margin-call episode only well above where it entered,
+            # so a level hovering at the threshold does not raise one alert per poll.
+            models.CheckConstraint(condition=Q(margin_call_leave_level__gt=F("margin_call_enter_level")),
+                                   name="platformserver_margin_call_hysteresis"),
+            models.CheckConstraint(condition=Q(port__gte=1, port__lte=65535), name="platformserver_port_range"),
+            # A zero interval would make beat poll the platform in a tight loop.
+            models.CheckConstraint(condition=Q(deal_poll_seconds__gte=1, state_poll_seconds__gte=1),
+                                   name="platformserver_poll_intervals_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def account_type(self, key: str) -> dict[str, Any] | None:
+        spec = (self.account_types or {}).get(key)
+        return spec if isinstance(spec, dict) else None
+
+
+class BrandTradingPolicy(models.Model):
+    """A brand's caps over every server it uses (regulators cap retail leverage per brand)."""
+
+    brand = models.OneToOneField("crm.Brand", on_delete=models.CASCADE, related_name="trading_policy")
+    max_leverage_live = models.PositiveIntegerField(_("maximum leverage, live accounts"), default=500)
+    max_leverage_demo = models.PositiveIntegerField(_("maximum leverage, demo accounts"), default=1000)
+    history = HistoricalRecords(get_user=history_user)
+
+    class Meta:
+        verbose_name_plural = "brand trading policies"
+        constraints: ClassVar = [
+            models.CheckConstraint(condition=Q(max_leverage_live__gte=1, max_leverage_demo__gte=1),
+                                   name="brandtradingpolicy_leverage_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.brand} trading policy"
+
+
+class TradingAccount(models.Model):
+    """A client's login on a platform server, with what the CRM last learned about its money."""
+
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    # Both covered by the composite indexes below: no single-column FK indexes.
+    server = models.ForeignKey(PlatformServer, on_delete=models.PROTECT, related_name="accounts", db_index=False)
+    client = models.ForeignKey("crm.Client", on_delete=models.PROTECT, related_name="trading_accounts",
+                               db_index=False)
+    login = models.BigIntegerField(_("login"))
+    is_demo = models.BooleanField(_("demo"), default=False)
+    account_type = models.CharField(_("account type"), max_length=40, blank=True)
+    group = models.CharField(_("group"), max_length=64)
+    currency = models.CharField(_("currency"), max_length=3, default="USD")
+    leverage = models.PositiveIntegerField(_("leverage"))
+    access = models.CharField(_("access"), max_length=12, choices=AccessLevel.choices, default=AccessLevel.FULL)
+    is_archived = models.BooleanField(default=False)
+    opened_at = models.DateTimeField(null=True, blank=True)  # the platform's registration time, UTC
+
+    # last known money (account state sync)
+    balance = models.DecimalField(**MONEY, default=Decimal("0"))
+    credit = models.DecimalField(**MONEY, default=Decimal("0"))
+    equity = models.DecimalField(**MONEY, default=Decimal("0"))
+    margin = models.DecimalField(**MONEY, default=Decimal("0"))
+    free_margin = models.DecimalField(**MONEY, default=Decimal("0"))
+    margin_level = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    state_observed_at = models.DateTimeField(null=True, blank=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+
+    # what the deal sync learned
+    history_synced = models.BooleanField(default=False)  # deals read back to the account's opening
+    first_trade_at = models.DateTimeField(null=True, blank=True)
+    last_trade_at = models.DateTimeField(null=True, blank=True)
+    # Episodes: set when the alert went out, cleared when the condition ends; one alert per episode.
+    inactive_since = models.DateTimeField(null=True, blank=True)
+    margin_call_since = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords(get_user=history_user, excluded_fields=list(ACCOUNT_SYNC_FIELDS))
+
+    class Meta:
+        ordering = ["server__name", "login"]
+        permissions: ClassVar = [
+            ("reset_trading_password", "Can reset a trading account's password"),
+        ]
+        constraints: ClassVar = [
+            # A login names one account on one server; other servers reuse the same numbers.
+            models.UniqueConstraint(fields=["server", "login"], name="tradingaccount_unique_login_per_server"),
+            models.CheckConstraint(condition=Q(leverage__gte=1), name="tradingaccount_leverage_positive"),
+        ]
+        indexes: ClassVar = [
+            # The profile's trading tab lists a client's accounts.
+            models.Index(fields=["client", "server"], name="tradingaccount_client_idx"),
+            # State polling walks a server's live (not archived) accounts.
+            models.Index(fields=["server", "login"], condition=Q(is_archived=False),
+                         name="tradingaccount_active_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.login} ({self.server})"
+
+    @property
+    def in_margin_call(self) -> bool:
+        return self.margin_call_since is not None
+
+
+class Deal(models.Model):
+    """One platform deal as last read. ``content_hash`` (trading.adapters.base.deal_content_hash)
+    changes when the platform edits the deal; ``deleted_at`` is set when reconciliation finds it gone.
+
+    Written only by trading.sync's bulk upsert (one SQL statement per chunk)."""
+
+    # Each write pays for every index: the FKs are covered by the composite indexes below.
+    server = models.ForeignKey(PlatformServer, on_delete=models.PROTECT, related_name="deals", db_index=False)
+    account = models.ForeignKey(TradingAccount, on_delete=models.PROTECT, related_name="deals", db_index=False)
+    deal_id = models.BigIntegerField()
+    login = models.BigIntegerField()
+    time = models.DateTimeField()
+    platform_time_msc = models.BigIntegerField()
+    kind = models.CharField(max_length=12, choices=DealKind.choices)
+    action = models.SmallIntegerField()
+    entry = models.CharField(max_length=8, choices=DealEntry.choices)
+    side = models.CharField(max_length=4, blank=True)
+    position_id = models.BigIntegerField(default=0)
+    order_id = models.BigIntegerField(default=0)
+    symbol = models.CharField(max_length=32, blank=True)
+    volume = models.DecimalField(max_digits=20, decimal_places=8)  # lots
+    price = models.DecimalField(**PRICE)
+    profit = models.DecimalField(**AMOUNT)
+    commission = models.DecimalField(**AMOUNT)
+    swap = models.DecimalField(**AMOUNT)
+    fee = models.DecimalField(**AMOUNT)
+    comment = models.CharField(max_length=64, blank=True)
+    reason = models.SmallIntegerField(default=0)
+    market_bid = models.DecimalField(**PRICE, null=True, blank=True)
+    market_ask = models.DecimalField(**PRICE, null=True, blank=True)
+    content_hash = models.CharField(max_length=64)
+    raw = models.JSONField(default=dict)
+    first_seen_at = models.DateTimeField(db_default=Now())
+    updated_at = models.DateTimeField(db_default=Now())
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-time", "-deal_id"]
+        constraints: ClassVar = [
+            # The idempotency key of the sync's upsert (ON CONFLICT (server_id, deal_id)). The hash
+            # rides along in the index so that a replay is judged unchanged from the index alone.
+            models.UniqueConstraint(fields=["server", "deal_id"], include=["content_hash"],
+                                    name="deal_unique_per_server"),
+        ]
+        indexes: ClassVar = [
+            # An account's deals, newest first: the trading tab, reconciliation, balance checks.
+            models.Index(F("account"), F("time").desc(), name="deal_account_time_idx"),
+            # The dealer's view: the newest deals across accounts, paged by (time, id).
+            models.Index(F("time").desc(), F("id").desc(), name="deal_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"deal {self.deal_id} ({self.login})"
+
+    @property
+    def money_effect(self) -> Decimal:
+        return self.profit + self.commission + self.swap + self.fee
+
+
+class Position(models.Model):
+    """An open position as last polled; closed ones are removed (their deals remain)."""
+
+    server = models.ForeignKey(PlatformServer, on_delete=models.CASCADE, related_name="positions", db_index=False)
+    account = models.ForeignKey(TradingAccount, on_delete=models.CASCADE, related_name="positions", db_index=False)
+    position_id = models.BigIntegerField()
+    symbol = models.CharField(max_length=32)
+    side = models.CharField(max_length=4)
+    volume = models.DecimalField(max_digits=20, decimal_places=8)
+    price_open = models.DecimalField(**PRICE)
+    price_current = models.DecimalField(**PRICE)
+    profit = models.DecimalField(**AMOUNT)
+    swap = models.DecimalField(**AMOUNT)
+    opened_at = models.DateTimeField()
+    comment = models.CharField(max_length=64, blank=True)
+    observed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-opened_at"]
+        constraints: ClassVar = [
+            # Position ids are unique per server (MT5 reuses the opening order's ticket).
+            models.UniqueConstraint(fields=["server", "position_id"], name="position_unique_per_server"),
+        ]
+        indexes: ClassVar = [models.Index(fields=["account"], name="position_account_idx")]
+
+    def __str__(self) -> str:
+        return f"position {self.position_id} {self.symbol}"
+
+
+class BalanceOperation(models.Model):
+    """The CRM's request to move money on a trading account, and what became of it.
+
+    The row is committed as PENDING before the platform is called, with a short ``reference`` that
+    travels in the platform comment. An answer with a ticket makes it APPLIED; a refusal FAILED; no
+    answer UNKNOWN, which only a look-up of the reference (after the platform's deal visibility lag)
+    turns into APPLIED or FAILED. Nothing is ever sent twice for one row."""
+
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    reference = models.CharField(max_length=16)
+    account = models.ForeignKey(TradingAccount, on_delete=models.PROTECT, related_name="balance_operations")
+    kind = models.CharField(max_length=12, choices=BalanceKind.choices)
+    amount = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3)
+    comment = models.CharField(max_length=31)  # exactly what the platform was sent
+    reason = models.CharField(max_length=200, blank=True)
+    state = models.CharField(max_length=8, choices=BalanceState.choices, default=BalanceState.PENDING)
+    platform_ticket = models.BigIntegerField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey("crm.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    platform_time_before = models.DateTimeField(null=True, blank=True)  # the platform's clock before sending
+    sent_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    next_check_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # A row per state change (the audit log has one too, with before and after).
+    history = HistoricalRecords(get_user=history_user, excluded_fields=["next_check_at", "updated_at"])
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints: ClassVar = [
+            # The reference is what finds the operation on the platform after a lost answer.
+            models.UniqueConstraint(fields=["reference"], name="balanceop_unique_reference"),
+            # One platform ticket is one operation: a look-up can never settle two rows on one deal.
+            models.UniqueConstraint(fields=["account", "platform_ticket"], condition=Q(platform_ticket__isnull=False),
+                                    name="balanceop_unique_ticket_per_account"),
+            models.CheckConstraint(condition=~Q(amount=0), name="balanceop_amount_nonzero"),
+            models.CheckConstraint(condition=~Q(state=BalanceState.APPLIED) | Q(platform_ticket__isnull=False),
+                                   name="balanceop_applied_has_ticket"),
+        ]
+        indexes: ClassVar = [
+            # Withdrawals wait while an account has an open operation: a tiny partial index.
+            models.Index(fields=["account"], condition=Q(state__in=["pending", "unknown"]),
+                         name="balanceop_open_idx"),
+            # The resolver's queue.
+            models.Index(fields=["next_check_at"], condition=Q(state="unknown"), name="balanceop_unknown_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.amount} {self.currency} ({self.state})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in (BalanceState.PENDING, BalanceState.UNKNOWN)

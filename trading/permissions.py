@@ -1,0 +1,64 @@
+"""Access helpers of trading: fetch and authorise in one call. Missing and forbidden look the same.
+
+A trading account is visible to whoever can see its client (crm.permissions scope) and holds
+"trading.view_tradingaccount"; a platform server to administrators and to holders of
+"trading.view_platformserver" who work for its brand.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db.models import QuerySet
+
+from crm.exceptions import NotFound
+from crm.permissions import client_queryset_for_user, user_can
+from trading.models import PlatformServer, TradingAccount
+
+
+def _as_uuid(code: Any) -> uuid.UUID:
+    if isinstance(code, uuid.UUID):
+        return code
+    try:
+        return uuid.UUID(str(code))
+    except (TypeError, ValueError, AttributeError):
+        raise NotFound() from None
+
+
+def trading_account_queryset_for_user(user: Any) -> QuerySet[TradingAccount]:
+    """Accounts of the clients `user` may see (scoped in SQL), if they may see trading accounts."""
+    if not user_can(user, "trading.view_tradingaccount"):
+        return TradingAccount.objects.none()
+    return TradingAccount.objects.filter(client_id__in=client_queryset_for_user(user).order_by().values("pk"))
+
+
+def trading_account_get_for_user(user: Any, code: Any, *, for_update: bool = False) -> TradingAccount:
+    qs = trading_account_queryset_for_user(user).select_related("server", "server__brand", "client",
+                                                                "client__brand", "client__owner")
+    if for_update:
+        qs = qs.select_for_update(of=("self",))
+    try:
+        return qs.get(code=_as_uuid(code))
+    except TradingAccount.DoesNotExist:
+        raise NotFound() from None
+
+
+def platform_server_queryset_for_user(user: Any) -> QuerySet[PlatformServer]:
+    qs = PlatformServer.objects.select_related("brand")
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return qs.none()
+    if user.is_administrator:
+        return qs
+    if not user_can(user, "trading.view_platformserver"):
+        return qs.none()
+    if user.all_brands:
+        return qs
+    return qs.filter(brand__in=user.brands.all())
+
+
+def platform_server_get_for_user(user: Any, code: Any) -> PlatformServer:
+    try:
+        return platform_server_queryset_for_user(user).get(code=_as_uuid(code))
+    except PlatformServer.DoesNotExist:
+        raise NotFound() from None

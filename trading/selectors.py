@@ -1,0 +1,128 @@
+"""Reads of trading for views and other apps: a client's accounts and deals, the dealer's deal list,
+servers with their sync health."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.utils import timezone
+
+from crm.models import Client
+from crm.permissions import client_queryset_for_user
+from trading.models import (
+    BalanceOperation,
+    BalanceState,
+    Deal,
+    DealKind,
+    PlatformServer,
+    Position,
+    TradingAccount,
+)
+from trading.permissions import platform_server_queryset_for_user
+
+DEAL_PAGE = 100
+TAB_DEALS = 200
+
+
+@dataclass(frozen=True)
+class AccountSummary:
+    """A trading account with its recent activity, as the client's trading tab shows it."""
+
+    account: TradingAccount
+    positions: list[Position]
+    deals: int
+    trades: int
+    volume: Decimal
+    profit: Decimal
+    open_operations: list[BalanceOperation]
+
+
+def accounts_for_client(*, client: Client, days: int = 30) -> list[AccountSummary]:
+    """The client's accounts with open positions and the last `days` days' trading totals
+    (profit includes commission, swap and fees of trade deals; volume counts lots of both legs).
+    Three queries whatever the number of accounts."""
+    since = timezone.now() - dt.timedelta(days=days)
+    accounts = list(
+        TradingAccount.objects.filter(client=client).select_related("server")
+        .prefetch_related(
+            Prefetch("positions", queryset=Position.objects.order_by("-opened_at")),
+            Prefetch("balance_operations", to_attr="open_ops",
+                     queryset=BalanceOperation.objects.filter(state__in=[BalanceState.PENDING, BalanceState.UNKNOWN])),
+        )
+        .order_by("is_archived", "is_demo", "server__name", "login")
+    )
+    totals = {
+        row["account_id"]: row
+        for row in Deal.objects.filter(account__client=client, time__gte=since, deleted_at__isnull=True)
+        .values("account_id").annotate(
+            deals=Count("id"), trades=Count("id", filter=Q(kind=DealKind.TRADE)),
+            volume=Sum("volume", filter=Q(kind=DealKind.TRADE)),
+            profit=Sum("profit", filter=Q(kind=DealKind.TRADE)),
+            costs=Sum("commission", filter=Q(kind=DealKind.TRADE)),
+            swaps=Sum("swap", filter=Q(kind=DealKind.TRADE)),
+            fees=Sum("fee", filter=Q(kind=DealKind.TRADE)),
+        )
+    }
+    out = []
+    for account in accounts:
+        row: dict[str, Any] = totals.get(account.pk, {})
+        profit = sum((row.get(k) or Decimal(0) for k in ("profit", "costs", "swaps", "fees")), Decimal(0))
+        out.append(AccountSummary(account=account, positions=list(account.positions.all()),
+                                  deals=row.get("deals", 0), trades=row.get("trades", 0),
+                                  volume=row.get("volume") or Decimal(0), profit=profit,
+                                  open_operations=list(account.open_ops)))
+    return out
+
+
+def recent_deals_for_client(*, client: Client, days: int = 30, limit: int = TAB_DEALS) -> list[Deal]:
+    since = timezone.now() - dt.timedelta(days=days)
+    return list(Deal.objects.filter(account__client=client, time__gte=since).select_related("account")
+                .defer("raw").order_by("-time", "-deal_id")[:limit])
+
+
+def balance_operations_for_client(*, client: Client, limit: int = 20) -> list[BalanceOperation]:
+    return list(BalanceOperation.objects.filter(account__client=client).select_related("account", "requested_by")
+                .order_by("-created_at", "-id")[:limit])
+
+
+def deal_list_for_user(
+    *,
+    user: Any,
+    server: PlatformServer | None = None,
+    symbol: str = "",
+    login: int | None = None,
+    kind: str = "",
+    date_from: dt.datetime | None = None,
+    date_to: dt.datetime | None = None,
+    before: tuple[dt.datetime, int] | None = None,
+    limit: int = DEAL_PAGE,
+) -> list[Deal]:
+    """Recent deals across the accounts of every client `user` may see, newest first, filtered;
+    `before` = (time, id) of the last row shown continues the list (keyset paging)."""
+    qs: QuerySet[Deal] = Deal.objects.filter(
+        account__client_id__in=client_queryset_for_user(user).order_by().values("pk"))
+    if server is not None:
+        qs = qs.filter(server=server)
+    if symbol:
+        qs = qs.filter(symbol__iexact=symbol)
+    if login is not None:
+        qs = qs.filter(login=login)
+    if kind:
+        qs = qs.filter(kind=kind)
+    if date_from is not None:
+        qs = qs.filter(time__gte=date_from)
+    if date_to is not None:
+        qs = qs.filter(time__lt=date_to)
+    if before is not None:
+        qs = qs.filter(Q(time__lt=before[0]) | Q(time=before[0], id__lt=before[1]))
+    return list(qs.select_related("account__client", "server").defer("raw").order_by("-time", "-id")[:limit])
+
+
+def server_list_for_user(*, user: Any) -> list[PlatformServer]:
+    """Servers `user` may see, with their account counts, for the sync health page."""
+    return list(platform_server_queryset_for_user(user).annotate(
+        account_count=Count("accounts", filter=Q(accounts__is_archived=False))).order_by("brand__name", "name"))

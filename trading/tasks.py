@@ -1,0 +1,92 @@
+"""Celery tasks of trading: thin, ids in, a call into trading.sync or trading.services.
+
+Beat (settings.CELERY_BEAT_SCHEDULE) fans out every few seconds; each server is polled only when
+its own interval is due (PlatformServer.deal_poll_seconds / state_poll_seconds), and a Redis lock
+per server keeps two workers off the same server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+
+@shared_task(name="trading.tasks.deals_sync_due", ignore_result=True)
+def deals_sync_due() -> int:
+    """Beat: queue a deal poll for every server that is due."""
+    from trading.sync import servers_due
+
+    due = servers_due("deals")
+    for server_id in due:
+        deals_sync.delay(server_id)
+    return len(due)
+
+
+@shared_task(name="trading.tasks.deals_sync", ignore_result=True)
+def deals_sync(server_id: int) -> dict[str, Any]:
+    from trading import sync
+
+    result = sync.deals_sync(server_id)
+    return {"status": result.status, "fetched": result.fetched, "inserted": result.inserted, "edited": result.edited}
+
+
+@shared_task(name="trading.tasks.account_states_sync_due", ignore_result=True)
+def account_states_sync_due() -> int:
+    """Beat: queue an account-state poll for every server that is due."""
+    from trading.sync import servers_due
+
+    due = servers_due("states")
+    for server_id in due:
+        account_states_sync.delay(server_id)
+    return len(due)
+
+
+@shared_task(name="trading.tasks.account_states_sync", ignore_result=True)
+def account_states_sync(server_id: int) -> dict[str, Any]:
+    from trading import sync
+
+    result = sync.account_states_sync(server_id)
+    return {"status": result.status, "accounts": result.accounts}
+
+
+@shared_task(name="trading.tasks.deals_reconcile_all", ignore_result=True)
+def deals_reconcile_all() -> int:
+    """Beat, nightly: reconcile every active server (deletions and balance checks)."""
+    from trading.models import PlatformServer
+
+    ids = list(PlatformServer.objects.filter(is_active=True, sync_enabled=True).values_list("pk", flat=True))
+    for server_id in ids:
+        deals_reconcile.delay(server_id)
+    return len(ids)
+
+
+@shared_task(name="trading.tasks.deals_reconcile", ignore_result=True)
+def deals_reconcile(server_id: int) -> dict[str, Any]:
+    from trading import sync
+
+    result = sync.deals_reconcile(server_id)
+    return {"status": result.status, "deleted": result.deleted}
+
+
+@shared_task(name="trading.tasks.sync_health_check", ignore_result=True)
+def sync_health_check() -> dict[str, int]:
+    """Beat: deal-sync lag episodes ("trading.sync_lag")."""
+    from trading import sync
+
+    return sync.sync_health_check()
+
+
+@shared_task(name="trading.tasks.balance_operation_send", ignore_result=True)
+def balance_operation_send_task(operation_id: int) -> str:
+    from trading.services import balance_operation_send
+
+    return balance_operation_send(operation_id=operation_id).state
+
+
+@shared_task(name="trading.tasks.balance_operations_resolve_due", ignore_result=True)
+def balance_operations_resolve_due() -> dict[str, int]:
+    """Beat: settle unknown balance operations by looking their references up."""
+    from trading.services import balance_operations_resolve_due as resolve
+
+    return resolve()

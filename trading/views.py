@@ -1,0 +1,319 @@
+"""Staff pages of trading: the client profile's Trading tab and its account actions, platform
+servers with their sync health, and the dealer's view of recent deals.
+
+Views are thin: parse with a form, fetch-and-authorise with an access helper, call one service,
+render. `register_ui()` (called from TradingConfig.ready) adds the tab and the timeline labels.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_GET, require_http_methods
+
+from crm.exceptions import DomainError, NotFound
+from crm.forms import apply_domain_errors, visible_brands
+from crm.models import Client
+from crm.permissions import user_can
+from crm.views.ui import client_or_404, render_page
+from trading import forms, selectors, services
+from trading.models import PlatformServer, TradingAccount
+from trading.permissions import platform_server_get_for_user, trading_account_get_for_user
+
+TAB_DAYS = 30
+
+
+# --- registration: the client tab and the timeline --------------------------------------------------
+
+def _tab_context(request: HttpRequest, client: Client) -> dict[str, Any]:
+    user = request.user
+    return {
+        "trading_accounts": selectors.accounts_for_client(client=client, days=TAB_DAYS),
+        "trading_deals": selectors.recent_deals_for_client(client=client, days=TAB_DAYS),
+        "trading_operations": selectors.balance_operations_for_client(client=client),
+        "trading_days": TAB_DAYS,
+        "can_open_account": user_can(user, "trading.add_tradingaccount"),
+        "can_change_account": user_can(user, "trading.change_tradingaccount"),
+        "can_reset_password": user_can(user, "trading.reset_trading_password"),
+        "can_move_money": user_can(user, "trading.add_balanceoperation"),
+    }
+
+
+def _d(event: Any) -> Mapping[str, Any]:
+    return event.data if isinstance(event.data, Mapping) else {}
+
+
+def _login(event: Any) -> str:
+    data = _d(event)
+    server = data.get("server_name")
+    return f"{data.get('login', '')} · {server}" if server else str(data.get("login", ""))
+
+
+def _change(event: Any) -> str:
+    data = _d(event)
+    text = gettext("%(login)s: %(old)s → %(new)s") % {"login": data.get("login", ""), "old": data.get("from", ""),
+                                                     "new": data.get("to", "")}
+    return f"{text} · {data['reason']}" if data.get("reason") else text
+
+
+def _money(event: Any) -> str:
+    data = _d(event)
+    return f"{data.get('login', '')} · {data.get('amount', '')} {data.get('currency', '')} · {data.get('reference', '')}"
+
+
+def _margin(event: Any) -> str:
+    data = _d(event)
+    return gettext("%(login)s: margin level %(level)s%%") % {"login": data.get("login", ""),
+                                                            "level": data.get("margin_level") or "—"}
+
+
+def _inactive(event: Any) -> str:
+    data = _d(event)
+    return gettext("%(login)s: no trade for %(days)s days") % {"login": data.get("login", ""),
+                                                               "days": data.get("days", "?")}
+
+
+def _deal(event: Any) -> str:
+    data = _d(event)
+    return gettext("%(login)s: deal %(deal)s") % {"login": data.get("login", ""), "deal": data.get("deal_id", "")}
+
+
+def _mismatch(event: Any) -> str:
+    data = _d(event)
+    return gettext("%(login)s: deals %(deals)s, platform %(platform)s") % {
+        "login": data.get("login", ""), "deals": data.get("deals_balance", ""),
+        "platform": data.get("platform_balance", "")}
+
+
+def _opened(event: Any) -> str:
+    data = _d(event)
+    kind = gettext("demo") if data.get("is_demo") else gettext("live")
+    return f"{_login(event)} · {data.get('label', '')} ({kind}) · 1:{data.get('leverage', '')}"
+
+
+def register_ui() -> None:
+    from crm.tabs import ClientTab, register_tab
+    from crm.timeline import register_event
+
+    register_tab(ClientTab(key="trading", label=_("Trading"), template="trading/client_tab.html", order=25,
+                           permission="trading.view_tradingaccount", context=_tab_context))
+    for name, label, icon, summary in (
+        ("trading.account_opened", _("Trading account opened"), "plus", _opened),
+        ("trading.first_trade", _("First trade"), "flag", _login),
+        ("trading.leverage_changed", _("Leverage changed"), "edit", _change),
+        ("trading.group_changed", _("Trading group changed"), "edit", _change),
+        ("trading.access_changed", _("Trading access changed"), "shield", _change),
+        ("trading.password_reset", _("Trading password reset"), "key", _login),
+        ("trading.balance_requested", _("Balance operation requested"), "swap", _money),
+        ("trading.balance_applied", _("Balance operation applied"), "tick", _money),
+        ("trading.balance_unknown", _("Balance operation unconfirmed"), "alert", _money),
+        ("trading.balance_failed", _("Balance operation failed"), "x", _money),
+        ("trading.margin_call_entered", _("Margin call"), "alert", _margin),
+        ("trading.margin_call_left", _("Margin call over"), "tick", _margin),
+        ("trading.account_inactive", _("Trading account inactive"), "clock", _inactive),
+        ("trading.deal_edited", _("Deal edited on the platform"), "edit", _deal),
+        ("trading.deal_deleted", _("Deal deleted on the platform"), "x", _deal),
+        ("trading.balance_mismatch", _("Balance does not match deals"), "alert", _mismatch),
+    ):
+        register_event(name, label=label, icon=icon, summary=summary)
+
+
+# --- helpers ------------------------------------------------------------------------------------------
+
+def _permission_required(perm: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """Log in first; then a plain 404 for users without `perm` (the page does not exist for them)."""
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @functools.wraps(view)
+        @login_required
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not user_can(request.user, perm):
+                raise Http404
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def _account_or_404(request: HttpRequest, code: Any) -> TradingAccount:
+    try:
+        return trading_account_get_for_user(request.user, code)
+    except NotFound:
+        raise Http404 from None
+
+
+def _tab_url(client: Client) -> str:
+    return reverse("client_detail", args=[client.code]) + "?tab=trading"
+
+
+# --- the client's accounts -----------------------------------------------------------------------------
+
+@_permission_required("trading.add_tradingaccount")
+@require_http_methods(["GET", "POST"])
+def account_open(request: HttpRequest, code: Any) -> HttpResponse:
+    client = client_or_404(request, code)
+    form = forms.OpenAccountForm(request.POST or None, client=client)
+    if request.method == "POST" and form.is_valid():
+        server, account_type = form.cleaned_data["plan"]
+        try:
+            account = services.trading_account_open(actor=request.user, client=client, server=server,
+                                                    account_type=account_type, leverage=form.cleaned_data["leverage"])
+        except DomainError as error:
+            apply_domain_errors(form, error, aliases={"server": "plan", "account_type": "plan"})
+        else:
+            messages.success(request, gettext("Account %(login)s opened; the password was emailed to the client.")
+                             % {"login": account.login})
+            return redirect(_tab_url(client))
+    return render_page(request, "trading/account_action.html", {
+        "client": client, "form": form, "title": gettext("Open a trading account"),
+        "submit": gettext("Open account"), "back": _tab_url(client),
+    }, status=400 if form.errors else 200)
+
+
+ACCOUNT_ACTIONS: dict[str, dict[str, Any]] = {
+    "leverage": {"form": forms.LeverageForm, "perm": "trading.change_tradingaccount",
+                 "title": _("Change leverage"), "submit": _("Change leverage"), "done": _("Leverage changed.")},
+    "group": {"form": forms.GroupForm, "perm": "trading.change_tradingaccount",
+              "title": _("Change group"), "submit": _("Change group"), "done": _("Group changed.")},
+    "access": {"form": forms.AccessForm, "perm": "trading.change_tradingaccount",
+               "title": _("Set access"), "submit": _("Set access"), "done": _("Access changed.")},
+    "password": {"form": forms.PasswordResetForm, "perm": "trading.reset_trading_password",
+                 "title": _("Reset trading password"), "submit": _("Reset and email the client"),
+                 "done": _("A new password was set and emailed to the client.")},
+    "balance": {"form": forms.BalanceOperationForm, "perm": "trading.add_balanceoperation",
+                "title": _("Balance operation"), "submit": _("Send to the platform"), "done": None},
+}
+
+
+def _run_action(action: str, request: HttpRequest, account: TradingAccount, form: Any) -> str | None:
+    data, actor = form.cleaned_data, request.user
+    if action == "leverage":
+        services.trading_account_set_leverage(actor=actor, account=account, leverage=data["leverage"],
+                                              reason=data["reason"])
+    elif action == "group":
+        services.trading_account_set_group(actor=actor, account=account, group=data["group"], reason=data["reason"])
+    elif action == "access":
+        services.trading_account_set_access(actor=actor, account=account, access=data["access"],
+                                            reason=data["reason"])
+    elif action == "password":
+        services.trading_account_reset_password(actor=actor, account=account, reason=data["reason"])
+    else:
+        op = services.balance_operation_request(actor=actor, account=account, kind=data["kind"],
+                                                amount=form.signed_amount(), reason=data["reason"])
+        return gettext("Operation %(reference)s: %(state)s.") % {"reference": op.reference,
+                                                                 "state": op.get_state_display()}
+    return None
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_action(request: HttpRequest, code: Any, action: str) -> HttpResponse:
+    spec = ACCOUNT_ACTIONS.get(action)
+    if spec is None:
+        raise Http404
+    account = _account_or_404(request, code)
+    if not user_can(request.user, spec["perm"]):
+        raise PermissionDenied
+    form = spec["form"](request.POST or None, account=account)
+    if request.method == "POST" and form.is_valid():
+        try:
+            message = _run_action(action, request, account, form)
+        except DomainError as error:
+            apply_domain_errors(form, error)
+        else:
+            messages.success(request, message or str(spec["done"]))
+            return redirect(_tab_url(account.client))
+    return render_page(request, "trading/account_action.html", {
+        "client": account.client, "account": account, "form": form, "title": spec["title"],
+        "submit": spec["submit"], "back": _tab_url(account.client), "action": action,
+    }, status=400 if form.errors else 200)
+
+
+# --- platform servers ---------------------------------------------------------------------------------
+
+@_permission_required("trading.view_platformserver")
+@require_GET
+def server_list(request: HttpRequest) -> HttpResponse:
+    servers = selectors.server_list_for_user(user=request.user)
+    return render_page(request, "trading/server_list.html", {
+        "servers": servers, "can_add": user_can(request.user, "trading.add_platformserver"),
+        "can_change": user_can(request.user, "trading.change_platformserver"),
+    }, partial="server-rows")
+
+
+@_permission_required("trading.add_platformserver")
+@require_http_methods(["GET", "POST"])
+def server_create(request: HttpRequest) -> HttpResponse:
+    return _server_form(request, None)
+
+
+@_permission_required("trading.change_platformserver")
+@require_http_methods(["GET", "POST"])
+def server_edit(request: HttpRequest, code: Any) -> HttpResponse:
+    try:
+        server = platform_server_get_for_user(request.user, code)
+    except NotFound:
+        raise Http404 from None
+    return _server_form(request, server)
+
+
+def _server_form(request: HttpRequest, server: PlatformServer | None) -> HttpResponse:
+    form = forms.ServerForm(request.POST or None, user=request.user, initial=forms.ServerForm.initial_for(server))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.platform_server_save(actor=request.user, server=server,
+                                          manager_password=form.cleaned_data["manager_password"],
+                                          **form.service_values())
+        except DomainError as error:
+            apply_domain_errors(form, error)
+        else:
+            messages.success(request, gettext("Server saved."))
+            return redirect("trading_server_list")
+    return render_page(request, "trading/server_form.html", {"form": form, "server": server},
+                       status=400 if form.errors else 200)
+
+
+# --- the dealer's deals -------------------------------------------------------------------------------
+
+@_permission_required("trading.view_deal")
+@require_GET
+def deal_list(request: HttpRequest) -> HttpResponse:
+    servers = PlatformServer.objects.filter(brand__in=visible_brands(request.user)).order_by("name")
+    form = forms.DealFilterForm(request.GET or None, servers=servers)
+    deals: list[Any] = []
+    filters: dict[str, Any] = {}
+    if not request.GET or form.is_valid():
+        filters = form.selector_kwargs() if request.GET else {}
+        before = _cursor(request.GET.get("before", ""))
+        deals = selectors.deal_list_for_user(user=request.user, before=before, limit=selectors.DEAL_PAGE + 1,
+                                             **filters)
+    more = len(deals) > selectors.DEAL_PAGE
+    deals = deals[: selectors.DEAL_PAGE]
+    next_query = ""
+    if more and deals:
+        params = request.GET.copy()
+        params["before"] = f"{deals[-1].time.isoformat()}|{deals[-1].pk}"
+        next_query = params.urlencode()
+    return render_page(request, "trading/deal_list.html", {"form": form, "deals": deals, "next_query": next_query},
+                       partial="deal-rows", status=400 if form.errors else 200)
+
+
+def _cursor(value: str) -> tuple[dt.datetime, int] | None:
+    when, _sep, pk = value.partition("|")
+    moment = parse_datetime(when) if when else None
+    if moment is None or not pk.isdigit():
+        return None
+    return moment, int(pk)
