@@ -485,31 +485,6 @@ def test_assign_to_a_named_agent(world):
     assert [n.title for n in automation_notes(world.colleague)] == ["Yours now"]
 
 
-def test_segment_action_is_offered_only_once_provided(world):
-    names = [a.name for a in automation_actions.available_actions()]
-    assert "add_to_segment" not in names
-    with pytest.raises(ValidationFailed) as caught:
-        rule(world.brand, actions=[{"type": "add_to_segment", "segment": "whales"}])
-    assert caught.value.fields["actions.0.type"] == [
-        "Action 1 (add_to_segment): this action is not available here."]
-
-    added: list[tuple[str, str]] = []
-
-    def add_to_segment(ctx, spec):
-        added.append((ctx.client.first_name, spec["segment"]))
-        return automation_actions.ActionResult.done(f"added to {spec['segment']}")
-
-    automation_actions.provide_action("add_to_segment", run=add_to_segment)
-    try:
-        assert "add_to_segment" in [a.name for a in automation_actions.available_actions()]
-        rule(world.brand, actions=[{"type": "add_to_segment", "segment": "whales"}])
-        client_stage_change(actor=None, client=world.client, stage="registered")
-        deliver()
-        assert added == [("Amira", "whales")]
-    finally:
-        automation_actions.withdraw_action("add_to_segment")
-
-
 # --- the playbook ----------------------------------------------------------------------------------
 
 def test_playbook_seeded_twice_creates_nothing_twice(world):

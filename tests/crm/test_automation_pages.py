@@ -150,7 +150,7 @@ def test_htmx_rows_for_conditions_and_actions(admin_client, brand):
     action = admin_client.get(reverse("automation_action_row"), {"brand": "alpha", "type": "create_task"},
                               **HTMX).content.decode()
     assert "-due_in_hours" in action and "-assignee" in action
-    assert "add_to_segment" not in action  # no provider: not offered
+    assert "add_to_segment" in action  # provided by the leads app at start-up
     changed = admin_client.get(reverse("automation_action_row"),
                                {"brand": "alpha", "token": "ab12", "act-ab12-type": "send_email"}, **HTMX)
     assert 'id="act-ab12"' in changed.content.decode() and "act-ab12-template" in changed.content.decode()
