@@ -16,9 +16,7 @@ from crm.services import client_stage_change, client_update
 
 pytestmark = pytest.mark.django_db
 
-# leads is left out until its models get HistoricalRecords (open work named in the closing note);
-# its writes are audited by its services meanwhile.
-DOMAIN_APPS = {"crm", "trading", "kyc", "wallet", "ib", "compliance", "monitoring", "portal", "reports"}
+DOMAIN_APPS = {"crm", "leads", "trading", "kyc", "wallet", "ib", "compliance", "monitoring", "portal", "reports"}
 
 # Models without history, each for a reason. Anything else in a domain app must keep history.
 NO_HISTORY = {
@@ -32,6 +30,18 @@ NO_HISTORY = {
     "crm.clientuserobjectpermission": "grants are audited by client_share / client_unshare",
     "crm.clientgroupobjectpermission": "grants are audited by client_share / client_unshare",
     "trading.deal": "the platform's records, written in bulk by the sync; content hash, updated_at and deleted_at track changes",
+    "leads.leadtouch": "append-only: each arrival of a person is its own row",
+    "leads.contactkey": "a dedupe index derived from the client's email and phone, whose changes the client's history shows",
+    "leads.clientmerge": "append-only record of a merge, which is itself the history",
+    "leads.leadscore": "append-only: every scoring is a new row with the rules that made it",
+    "leads.routingpointer": "round-robin cursor, advanced on every assignment",
+    "leads.leadcontactstate": "derived from calls and events; the timeline shows first contact and escalations",
+    "leads.leadimport": "a job's progress record; the import's outcome is audited",
+    "leads.leadimportrowerror": "append-only per-row report of an import",
+    "leads.telephonyevent": "append-only webhook receipts, unique per provider event",
+    "leads.savedview": "a user's own saved filters; not business state",
+    "leads.segmentmember": "materialised membership, recomputed from the segment's definition",
+    "leads.segmentexport": "a job's progress record; the export itself is audited",
     "trading.position": "a snapshot of open positions, replaced on every account-state poll",
 }
 
