@@ -940,12 +940,14 @@ PLAYBOOK_TEMPLATES: dict[tuple[str, str], dict[str, str]] = {
 def _playbook_rules() -> list[dict[str, Any]]:
     return [
         {
-            "name": "New lead: notify the owner",
-            "description": "Leads are routed by the intake itself; this tells the new owner at once.",
+            "name": "New lead: first call on the owner's list",
+            "description": ("The intake routes each lead and notifies its new owner at once; this puts the "
+                            "first call on the owner's task list, due within the hour."),
             "trigger": "lead.routed",
             "conditions": [{"field": "client.has_owner", "operator": "eq", "value": True}],
-            "actions": [{"type": "notify", "who": registry.WHO_OWNER, "title": "New lead: {{ client.full_name }}",
-                         "body": "{{ client.country }} · {{ client.language }}"}],
+            "actions": [{"type": "create_task", "title": "First call: {{ client.full_name }}",
+                         "assignee": registry.WHO_OWNER, "due_in_hours": 1,
+                         "description": "{{ client.country }} · {{ client.language }}"}],
         },
         {
             "name": "Registered, no KYC after 24 hours",

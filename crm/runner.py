@@ -59,12 +59,16 @@ class DemoLogin:
     password: str
 
 
-def default_processes(*, python: str = sys.executable) -> list[ProcessSpec]:
+def default_processes(
+    *, python: str = sys.executable, mt5sim_port: int = 8443, var_dir: Path | None = None
+) -> list[ProcessSpec]:
     """The long-running processes, in start order; they are stopped in the same order.
 
-    Later parts of the CRM (the trading-platform and PSP simulators) add their entries here.
+    The MT5 platform simulator comes last: it stops after the workers, so no sync task sees it
+    vanish mid-call during a shutdown.
     """
     manage = str(BASE_DIR / "manage.py")
+    state_dir = (var_dir or BASE_DIR / "var") / "mt5sim"
     return [
         ProcessSpec(
             "web", (python, "-m", "gunicorn", "-c", "python:crm.gunicorn_conf", "crm.wsgi:application")
@@ -78,6 +82,12 @@ def default_processes(*, python: str = sys.executable) -> list[ProcessSpec]:
             (python, manage, "rqworker", "default", "--worker-class", "crm.rq_worker.HeartbeatWorker"),
         ),
         ProcessSpec("beat", (python, "-m", "celery", "-A", "crm", "beat", "--loglevel", "INFO")),
+        ProcessSpec(
+            "mt5sim",
+            (python, "-m", "trading.simulator", "--host", "127.0.0.1", "--port", str(mt5sim_port),
+             "--state-dir", str(state_dir), "--realtime", "1"),
+            stop_timeout=10.0,
+        ),
     ]
 
 
@@ -374,7 +384,33 @@ def seed_demo_once(*, env: dict[str, str], var_dir: Path) -> list[DemoLogin]:
     # Kept so that later runs can show them again; demo passwords only, readable by this user only.
     logins_file.write_text(json.dumps([vars(x) for x in logins], indent=2))
     logins_file.chmod(0o600)
+    for command in ("seed_sales_demo", "automation_seed_playbook"):
+        if command in get_commands():
+            result = manage(command, env=env, capture=True)
+            for line in result.stdout.splitlines():
+                print(f"[run] {line}", flush=True)
     return logins
+
+
+def pick_port(host: str, wanted: int) -> int:
+    """`wanted` when it is free, otherwise a free port the system picks."""
+    if port_is_free(host, wanted):
+        return wanted
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def trading_demo_setup(*, env: dict[str, str], port: int) -> None:
+    """Point the demo brands' MT5 server at the simulator and open the demo accounts (idempotent).
+    A failure is reported and the CRM keeps running without the trading demo."""
+    try:
+        result = manage("trading_demo_setup", "--port", str(port), "--wait", "60", env=env, capture=True)
+    except StartupError as exc:
+        print(f"[run] trading demo: not set up ({exc}); the CRM runs without it", file=sys.stderr, flush=True)
+        return
+    for line in result.stdout.splitlines():
+        print(f"[run] {line}", flush=True)
 
 
 def _read_logins(path: Path) -> list[DemoLogin]:
@@ -461,11 +497,20 @@ def run() -> int:
         manage("collectstatic", "--noinput", "--verbosity", "0", env=env)
         logins = seed_demo_once(env=env, var_dir=var_dir)
 
+        mt5sim_port = pick_port("127.0.0.1", int(os.environ.get("MT5SIM_PORT") or 8443))
+        env["MT5SIM_PORT"] = str(mt5sim_port)
+
         # From here a signal no longer interrupts: it asks the supervisor to stop everything in order.
-        supervisor = sup = Supervisor(default_processes(), env=env, cwd=BASE_DIR)
+        supervisor = sup = Supervisor(
+            default_processes(mt5sim_port=mt5sim_port, var_dir=var_dir), env=env, cwd=BASE_DIR
+        )
         sup.start()
         url = f"http://{_local_address(host)}:{port}/"
-        if wait_for_http(url + "healthz", timeout=90, abort=lambda: bool(signals_seen) or bool(sup.exited())):
+        up = wait_for_http(url + "healthz", timeout=90, abort=lambda: bool(signals_seen) or bool(sup.exited()))
+        if up and not signals_seen:
+            print(f"[run] trading demo: MT5 simulator on https://127.0.0.1:{mt5sim_port}/", flush=True)
+            trading_demo_setup(env=env, port=mt5sim_port)
+        if up and not signals_seen and not sup.exited():
             print(f"\n[run] The CRM is running at {url}", flush=True)
             if logins:
                 print("[run] Demo logins:\n" + format_logins(logins), flush=True)

@@ -9,12 +9,13 @@ from typing import Any
 
 from django import forms
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.forms import visible_brands
 from crm.models import Client
 from trading.models import AccessLevel, BalanceKind, DealKind, PlatformKind, PlatformServer, TradingAccount
-from trading.services import allowed_leverages, mapped_groups
+from trading.services import LEVERAGE_CAP_MAX, allowed_leverages, mapped_groups
 
 REASON = forms.CharField(label=_("Reason"), max_length=200, required=False,
                          widget=forms.TextInput(attrs={"placeholder": _("Why (kept in the audit log)")}))
@@ -211,3 +212,23 @@ class DealFilterForm(forms.Form):
             "kind": data.get("kind") or "", "date_from": day_start(data.get("date_from")),
             "date_to": day_start(data.get("date_to"), 1),
         }
+
+
+
+class BrandPolicyForm(forms.Form):
+    """A brand's leverage caps, as "N" of 1:N. Every kind of bad input gets one message naming the field."""
+
+    max_leverage_live = forms.IntegerField(label=_("Maximum live leverage (1:N)"), min_value=1,
+                                           max_value=LEVERAGE_CAP_MAX)
+    max_leverage_demo = forms.IntegerField(label=_("Maximum demo leverage (1:N)"), min_value=1,
+                                           max_value=LEVERAGE_CAP_MAX)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, what in (("max_leverage_live", gettext("maximum live leverage")),
+                           ("max_leverage_demo", gettext("maximum demo leverage"))):
+            message = gettext("Give the %(what)s as a whole number from 1 to %(max)s (500 means 1:500).") % {
+                "what": what, "max": LEVERAGE_CAP_MAX}
+            field = self.fields[name]
+            field.error_messages.update({key: message for key in ("required", "invalid", "min_value", "max_value")})
+            field.widget.attrs.update({"min": 1, "max": LEVERAGE_CAP_MAX, "step": 1})

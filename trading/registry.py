@@ -27,21 +27,9 @@ _cache: dict[int, tuple[str, PlatformAdapter]] = {}
 _lock = threading.Lock()
 
 
-class CrmMT5WebAdapter(MT5WebAdapter):
-    """The MT5 Web API adapter plus the one call the CRM needs beyond the shared interface:
-    ``/api/user/change_password?login&type=main|investor&password`` (MetaQuotes Web API, Users)."""
-
-    def change_password(self, login: int, password: str, *, investor: bool = False) -> None:
-        if not password:
-            raise ValueError("password required")
-        self._call("/api/user/change_password",
-                   {"login": login, "type": "investor" if investor else "main", "password": password},
-                   write=True)
-
-
 def _mt5_web(server: PlatformServer) -> PlatformAdapter:
     password = decrypt(server.manager_password_encrypted) if server.manager_password_encrypted else ""
-    return CrmMT5WebAdapter(MT5WebConfig(
+    return MT5WebAdapter(MT5WebConfig(
         host=server.host,
         port=server.port,
         login=int(server.manager_login),
@@ -135,11 +123,3 @@ def _close_quietly(adapter: PlatformAdapter) -> None:
 
 _factories.setdefault(PlatformKind.MT5_WEB, _mt5_web)
 _factories.setdefault(PlatformKind.MT5_TERMINAL, _mt5_terminal)
-
-
-def change_password(adapter: PlatformAdapter, login: int, password: str) -> None:
-    """Set the main (trading) password of `login`, if the adapter can."""
-    setter = getattr(adapter, "change_password", None)
-    if setter is None:
-        raise PlatformUnsupported(f"{adapter.capabilities.platform} cannot change passwords")
-    setter(login, password)

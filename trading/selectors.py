@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
 from crm.models import Client
@@ -16,13 +16,14 @@ from crm.permissions import client_queryset_for_user
 from trading.models import (
     BalanceOperation,
     BalanceState,
+    BrandTradingPolicy,
     Deal,
     DealKind,
     PlatformServer,
     Position,
     TradingAccount,
 )
-from trading.permissions import platform_server_queryset_for_user
+from trading.permissions import platform_server_queryset_for_user, trading_account_queryset_for_user
 
 DEAL_PAGE = 100
 TAB_DEALS = 200
@@ -126,3 +127,44 @@ def server_list_for_user(*, user: Any) -> list[PlatformServer]:
     """Servers `user` may see, with their account counts, for the sync health page."""
     return list(platform_server_queryset_for_user(user).annotate(
         account_count=Count("accounts", filter=Q(accounts__is_archived=False))).order_by("brand__name", "name"))
+
+
+# --- brand leverage caps ----------------------------------------------------------------------------
+
+ABOVE_CAP_SHOWN = 200
+
+
+@dataclass(frozen=True)
+class BrandPolicyRow:
+    """A brand with its leverage caps (policy None: no cap, the servers' leverages apply) and how many
+    of its open accounts are above them."""
+
+    brand: Any
+    policy: BrandTradingPolicy | None
+    above_cap: int
+
+
+def _above_cap(qs: QuerySet[TradingAccount]) -> QuerySet[TradingAccount]:
+    # The cap of the account's server's brand: that is what allowed_leverages applies.
+    return qs.filter(is_archived=False, server__brand__trading_policy__isnull=False).filter(
+        Q(is_demo=False, leverage__gt=F("server__brand__trading_policy__max_leverage_live"))
+        | Q(is_demo=True, leverage__gt=F("server__brand__trading_policy__max_leverage_demo")))
+
+
+def brand_policies_for_user(*, user: Any, brands: QuerySet[Any]) -> list[BrandPolicyRow]:
+    """`brands` (already limited to what `user` works with) with their caps and the number of open
+    accounts, among those `user` may see, whose leverage is above them. Three queries."""
+    brand_list = list(brands.order_by("name"))
+    policies = {p.brand_id: p for p in BrandTradingPolicy.objects.filter(brand__in=[b.pk for b in brand_list])}
+    counts = dict(_above_cap(trading_account_queryset_for_user(user)).filter(
+        server__brand__in=[b.pk for b in brand_list]).order_by().values("server__brand_id")
+        .annotate(n=Count("id")).values_list("server__brand_id", "n"))
+    return [BrandPolicyRow(brand=b, policy=policies.get(b.pk), above_cap=counts.get(b.pk, 0)) for b in brand_list]
+
+
+def accounts_above_cap(*, user: Any, brand: Any) -> QuerySet[TradingAccount]:
+    """Open accounts on `brand`'s servers, among those `user` may see, whose leverage is above the
+    brand's cap for their kind (live or demo), highest leverage first. Lowering a cap leaves them as
+    they are; each is changed on its own (trading_account_set_leverage)."""
+    return (_above_cap(trading_account_queryset_for_user(user)).filter(server__brand=brand)
+            .select_related("client", "server").order_by("-leverage", "server__name", "login"))

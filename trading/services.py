@@ -59,7 +59,7 @@ from trading.models import (
     PlatformServer,
     TradingAccount,
 )
-from trading.registry import adapter_discard, adapter_for, change_password
+from trading.registry import adapter_discard, adapter_for
 
 logger = logging.getLogger(__name__)
 
@@ -252,23 +252,35 @@ def platform_server_save(*, actor: User | None, server: PlatformServer | None = 
     return server
 
 
+LEVERAGE_CAP_MAX = 3000  # 1:3000 is the highest leverage any retail platform offers
+
+
 @transaction.atomic
 def brand_trading_policy_set(*, actor: User | None, brand: Brand, max_leverage_live: int,
                              max_leverage_demo: int) -> BrandTradingPolicy:
-    """Set a brand's leverage caps (over every server it uses)."""
+    """Set a brand's leverage caps (over every server it uses): whole numbers from 1 to 3000. New
+    accounts and leverage changes are held to them; existing accounts keep their leverage
+    (selectors.accounts_above_cap lists those above)."""
     _require(actor, "trading.change_platformserver")
     errors = FieldErrors()
-    for name, value in (("max_leverage_live", max_leverage_live), ("max_leverage_demo", max_leverage_demo)):
-        if not isinstance(value, int) or not 1 <= value <= 10_000:
-            errors.add(name, gettext("Use a whole number from 1 to 10000."))
+    for name, label, value in (("max_leverage_live", gettext("Maximum live leverage"), max_leverage_live),
+                               ("max_leverage_demo", gettext("Maximum demo leverage"), max_leverage_demo)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= LEVERAGE_CAP_MAX:
+            errors.add(name, gettext("%(field)s: use a whole number from 1 to %(max)s.")
+                       % {"field": label, "max": LEVERAGE_CAP_MAX})
     errors.raise_if_any()
-    policy, _created = BrandTradingPolicy.objects.select_for_update().get_or_create(brand=brand)
-    before = {"max_leverage_live": policy.max_leverage_live, "max_leverage_demo": policy.max_leverage_demo}
+    policy = BrandTradingPolicy.objects.select_for_update().filter(brand=brand).first()
+    created = policy is None
+    if policy is None:
+        policy = BrandTradingPolicy(brand=brand)
+    before = None if created else {"max_leverage_live": policy.max_leverage_live,
+                                   "max_leverage_demo": policy.max_leverage_demo}
     policy.max_leverage_live, policy.max_leverage_demo = max_leverage_live, max_leverage_demo
     _attribute_history(policy, actor)
     policy.save()
     audit_record(action="trading.brand_policy_update", obj=policy, before=before,
-                 after={"max_leverage_live": max_leverage_live, "max_leverage_demo": max_leverage_demo}, actor=actor)
+                 after={"brand": brand.code, "max_leverage_live": max_leverage_live,
+                        "max_leverage_demo": max_leverage_demo}, actor=actor)
     return policy
 
 
@@ -449,7 +461,7 @@ def trading_account_reset_password(*, actor: User | None, account: TradingAccoun
         raise ValidationFailed(fields={"__all__": gettext("The client has no email address to send the password "
                                                           "to.")})
     password = generate_trading_password()
-    _call_platform(account.server, lambda a: change_password(a, account.login, password),
+    _call_platform(account.server, lambda a: a.change_password(account.login, password),
                    action="trading.password_reset", obj=account, actor=actor)
     with transaction.atomic():
         audit_record(action="trading.password_reset", obj=account, after={"login": account.login,

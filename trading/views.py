@@ -286,6 +286,60 @@ def _server_form(request: HttpRequest, server: PlatformServer | None) -> HttpRes
                        status=400 if form.errors else 200)
 
 
+# --- brand leverage caps ------------------------------------------------------------------------------
+
+def _policy_brand_or_404(request: HttpRequest, brand_code: str) -> Any:
+    brand = visible_brands(request.user).filter(code=brand_code).first()
+    if brand is None:
+        raise Http404
+    return brand
+
+
+@_permission_required("trading.view_platformserver")
+@require_GET
+def policy_list(request: HttpRequest) -> HttpResponse:
+    """Each brand's leverage caps and how many open accounts are above them."""
+    rows = selectors.brand_policies_for_user(user=request.user, brands=visible_brands(request.user))
+    return render_page(request, "trading/policy_list.html", {
+        "rows": rows, "can_change": user_can(request.user, "trading.change_platformserver"),
+        "cap_max": services.LEVERAGE_CAP_MAX,
+    })
+
+
+@_permission_required("trading.view_platformserver")
+@require_http_methods(["GET", "POST"])
+def policy_edit(request: HttpRequest, brand_code: str) -> HttpResponse:
+    """A brand's caps: the form (for those who may change them) and the accounts above the caps."""
+    brand = _policy_brand_or_404(request, brand_code)
+    can_change = user_can(request.user, "trading.change_platformserver")
+    if request.method == "POST" and not can_change:
+        raise PermissionDenied
+    policy = getattr(brand, "trading_policy", None)
+    initial = {"max_leverage_live": policy.max_leverage_live, "max_leverage_demo": policy.max_leverage_demo} \
+        if policy is not None else {}
+    form = forms.BrandPolicyForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.brand_trading_policy_set(actor=request.user, brand=brand, **form.cleaned_data)
+        except DomainError as error:
+            apply_domain_errors(form, error)
+        else:
+            above = selectors.accounts_above_cap(user=request.user, brand=brand).count()
+            messages.success(request, gettext("Leverage caps of %(brand)s saved.") % {"brand": brand.name})
+            if above:
+                messages.warning(request, gettext(
+                    "%(count)s open accounts are above the new caps. Lowering a cap does not change existing "
+                    "accounts: change their leverage one by one.") % {"count": above})
+            return redirect("trading_policy_edit", brand.code)
+    accounts = selectors.accounts_above_cap(user=request.user, brand=brand)
+    return render_page(request, "trading/policy_form.html", {
+        "brand": brand, "policy": policy, "form": form, "can_change": can_change,
+        "accounts": accounts[: selectors.ABOVE_CAP_SHOWN], "above_count": accounts.count(),
+        "shown": selectors.ABOVE_CAP_SHOWN, "can_change_account": user_can(request.user,
+                                                                          "trading.change_tradingaccount"),
+    }, status=400 if form.errors else 200)
+
+
 # --- the dealer's deals -------------------------------------------------------------------------------
 
 @_permission_required("trading.view_deal")

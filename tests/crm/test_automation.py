@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 from django.db import connection, transaction
 
-from crm import automation, automation_actions, events
+from crm import automation, events
 from crm.automation import (
     automation_fire_due,
     automation_handle_event,
@@ -528,6 +528,16 @@ def test_playbook_first_deposit_and_inactivity(world):
     [note] = automation_notes(world.agent)
     assert (note.title, note.body) == ("First deposit: Amira Haddad", "250.00 USD")
     assert Task.objects.filter(client=world.client, title="Win back Amira Haddad: no trade for 12 days").count() == 1
+
+
+def test_playbook_puts_the_first_call_on_the_owners_list_without_a_second_notification(world):
+    automation_seed_playbook(brand=world.brand)
+    events.emit("lead.routed", client=world.client, data={"owner": {"code": str(world.agent.code)}})
+    deliver()
+    [task] = Task.objects.filter(client=world.client)
+    assert (task.title, task.assignee) == ("First call: Amira Haddad", world.agent)
+    assert task.due_at == T0 + timedelta(hours=1)
+    assert automation_notes(world.agent) == []  # the intake's own notification is the only one
 
 
 def test_beat_task_is_registered_and_scheduled(settings):

@@ -12,21 +12,23 @@ from django.urls import reverse
 
 from crm.exceptions import NotAllowed, ValidationFailed
 from crm.models import AccessEvent, Event, RoleCode
-from leads.calls import call_log, click_to_call_template, click_to_call_url, signature_for
-from leads.models import Call, CallOutcome, Channel, LeadContactState, TelephonyEvent, TelephonyProvider
+from leads.calls import call_log, click_to_call_template, click_to_call_url, provider_secret, signature_for
+from leads.models import Call, CallOutcome, Channel, LeadContactState, TelephonyEvent
 from leads.services import lead_intake
+from leads.telephony import telephony_provider_create
 from tests.factories import make_user
 from tests.leads.conftest import lead_data, uk_phone
 
 pytestmark = pytest.mark.django_db
-SECRET = "s3cret-for-tests"
 
 
 def _lead(world, n=1):
     return lead_intake(brand=world.brand, channel=Channel.API, data=lead_data(n)).client
 
 
-def _post(client, provider, payload, *, secret=SECRET, ts=None, raw=None):
+def _post(client, provider, payload, *, secret=None, ts=None, raw=None):
+    """Signed with `secret`, by default the provider's own (as the CRM stores it)."""
+    secret = provider_secret(provider)[1] if secret is None else secret
     body = raw if raw is not None else json.dumps(payload).encode()
     ts = str(int(time.time()) if ts is None else ts)
     return client.post(reverse("telephony_webhook", args=[provider]), data=body, content_type="application/json",
@@ -35,8 +37,9 @@ def _post(client, provider, payload, *, secret=SECRET, ts=None, raw=None):
 
 @pytest.fixture
 def provider(world):
-    return TelephonyProvider.objects.create(code="voipco", name="VoIP Co", brand=world.brand, secret=SECRET,
-                                            click_to_call_template="https://pbx.example/call?to={phone}&ext={extension}")
+    return telephony_provider_create(
+        actor=world.admin, code="voipco", name="VoIP Co", brand=world.brand,
+        click_to_call_template="https://pbx.example/call?to={phone}&ext={extension}").provider
 
 
 # --- logging by hand -----------------------------------------------------------------------

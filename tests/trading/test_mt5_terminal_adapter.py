@@ -146,6 +146,9 @@ def test_writes_are_refused_as_unsupported():
         adapter.create_account(NewAccount("g", 100, "n", "Pw123456", "Pw654321"))
     with pytest.raises(PlatformUnsupported):
         adapter.set_access(5151, AccessLevel.DISABLED)
+    assert not caps.change_password
+    with pytest.raises(PlatformUnsupported):
+        adapter.change_password(5151, "Fresh789Zq")
     with pytest.raises(PlatformUnsupported):
         adapter.deals(
             start=dt.datetime(2026, 1, 1, tzinfo=UTC), end=dt.datetime(2026, 2, 1, tzinfo=UTC), group="*"

@@ -74,6 +74,31 @@ def test_create_account_with_taken_login_is_rejected(quiet_sim):
     assert rejected.value.retcode == 3004
 
 
+def test_change_password_replaces_main_or_investor_password_and_refuses_a_weak_one(quiet_sim):
+    adapter = quiet_sim.adapter()
+    assert adapter.capabilities.change_password
+    login = adapter.create_account(_new_account()).login
+
+    def check(kind: str, password: str) -> int:
+        try:
+            adapter._call("/api/user/check_password", {"login": login, "type": kind, "password": password})
+        except PlatformRejected as refused:
+            return refused.retcode
+        return 0
+
+    adapter.change_password(login, "Fresh789Zq")
+    adapter.change_password(login, "Peek321Wv", investor=True)
+    assert (check("main", "Fresh789Zq"), check("main", "Strong123x")) == (0, 3006)
+    assert (check("investor", "Peek321Wv"), check("investor", "Watch456y")) == (0, 3006)
+    with pytest.raises(PlatformRejected) as rejected:
+        adapter.change_password(login, "weak")
+    assert rejected.value.retcode == 3
+    assert check("main", "Fresh789Zq") == 0
+    with pytest.raises(PlatformRejected) as missing:
+        adapter.change_password(999_999, "Fresh789Zq")
+    assert missing.value.not_found
+
+
 def test_update_account_changes_leverage_and_group(quiet_sim):
     adapter = quiet_sim.adapter()
     login = adapter.create_account(_new_account()).login

@@ -15,6 +15,8 @@ from crm.exceptions import NotAllowed, ValidationFailed
 from crm.models import AuditLog, Event
 from tests.trading.crm_fixtures import _fresh_adapters, events, open_account, world  # noqa: F401 - fixtures
 from trading import registry
+from trading import services as trading_services
+from trading.adapters.base import PlatformRejected
 from trading.exceptions import PlatformFailed, PlatformOutcomeUnknown
 from trading.models import TradingAccount
 from trading.services import (
@@ -114,30 +116,25 @@ def test_a_leverage_the_type_does_not_allow_is_refused(world):
 
 
 def test_password_reset_sets_a_strong_password_on_the_platform_and_only_emails_it(
-        world, caplog, django_capture_on_commit_callbacks):
+        world, caplog, monkeypatch, django_capture_on_commit_callbacks):
     account = open_account(world, deposit=None)
-    sent: list[tuple[int, str]] = []
-    original = registry._factories["mt5_web"]
-
-    def recording(server):
-        adapter = original(server)
-        # The simulator does not serve /api/user/change_password; record what would be sent.
-        adapter.change_password = lambda login, password, investor=False: sent.append((login, password))
-        return adapter
-
-    registry.register_factory("mt5_web", recording)
+    made: list[str] = []
+    generate = trading_services.generate_trading_password
+    monkeypatch.setattr(trading_services, "generate_trading_password", lambda: made.append(generate()) or made[-1])
     caplog.set_level(logging.DEBUG)
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            trading_account_reset_password(actor=world.owner, account=account, reason="forgot it")
-    finally:
-        registry.register_factory("mt5_web", original)
-    [(login, password)] = sent
-    assert login == account.login
+    with django_capture_on_commit_callbacks(execute=True):
+        trading_account_reset_password(actor=world.owner, account=account, reason="forgot it")
+    [password] = made
     assert len(password) >= 12 and any(c.isupper() for c in password) and any(c.islower() for c in password) \
         and any(c.isdigit() for c in password)
     [message] = mail.outbox
     assert message.to == [world.client.email] and password in message.body
+    # The platform itself now takes the emailed password (MT5 Web API /api/user/check_password).
+    adapter = registry.adapter_for(account.server)
+    adapter._call("/api/user/check_password", {"login": account.login, "type": "main", "password": password})
+    with pytest.raises(PlatformRejected) as refused:
+        adapter._call("/api/user/check_password", {"login": account.login, "type": "main", "password": "Wrong1234567"})
+    assert refused.value.retcode == 3006
     # Nowhere else: not in the audit log, the events, the account's history or the logs.
     stored = json.dumps([list(AuditLog.objects.values("before", "after", "reason")),
                          list(Event.objects.values("data")),
@@ -149,9 +146,11 @@ def test_password_reset_sets_a_strong_password_on_the_platform_and_only_emails_i
 
 def test_a_password_reset_the_platform_does_not_confirm_sends_nothing(world, django_capture_on_commit_callbacks):
     account = open_account(world, deposit=None)
+    # The platform applies the new password but the answer is lost, on the retry too.
+    world.sim.faults({"type": "timeout_after_apply", "path": "/api/user/change_password", "mode": "drop", "count": 2})
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(PlatformFailed) as failed:
         trading_account_reset_password(actor=world.owner, account=account)
-    assert isinstance(failed.value, PlatformOutcomeUnknown)  # this simulator lacks the call
+    assert isinstance(failed.value, PlatformOutcomeUnknown)
     assert mail.outbox == []
     assert events("trading.password_reset") == []
     assert AuditLog.objects.filter(action="trading.password_reset_unconfirmed").exists()

@@ -313,6 +313,7 @@ class Capabilities:
     max_logins_per_request: int
     deal_window: dt.timedelta
     max_comment_length: int
+    change_password: bool = False
 
 
 def _norm(value: Decimal) -> str:
@@ -424,6 +425,11 @@ class PlatformAdapter(abc.ABC):
 
     @abc.abstractmethod
     def set_access(self, login: int, level: AccessLevel) -> AccountInfo: ...
+
+    def change_password(self, login: int, password: str, *, investor: bool = False) -> None:
+        """Set the main (or, with ``investor``, the read-only investor) password of ``login``.
+        Setting the same password twice is harmless, so a lost connection may be retried."""
+        raise PlatformUnsupported(f"{self.capabilities.platform} cannot change passwords")
 
     @abc.abstractmethod
     def apply_balance_operation(self, login: int, kind: BalanceKind, amount: Decimal, comment: str) -> int:

@@ -422,6 +422,7 @@ class MT5WebAdapter(PlatformAdapter):
             max_logins_per_request=self.config.max_logins_per_request,
             deal_window=self.config.deal_window,
             max_comment_length=MAX_COMMENT,
+            change_password=True,
         )
 
     # ------------------------------------------------------------------ accounts
@@ -461,6 +462,12 @@ class MT5WebAdapter(PlatformAdapter):
         # Setting the same values twice is harmless, so this may be repeated on a lost connection.
         doc = self._call("/api/user/update", {"login": login}, body=record)
         return self._account_info(_answer_object(doc, "/api/user/update"))
+
+    def change_password(self, login: int, password: str, *, investor: bool = False) -> None:
+        if not password:
+            raise ValueError("password required")
+        self._call("/api/user/change_password",
+                   {"login": login, "type": "investor" if investor else "main", "password": password})
 
     def get_account(self, login: int) -> AccountInfo:
         doc = self._call("/api/user/get", {"login": login})

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import random
 import re
 from collections.abc import Iterable
@@ -401,6 +402,27 @@ class Engine:
         )
         self.accounts[login] = account
         return account
+
+    def user_change_password(self, manager: ManagerConfig, login: int, kind: str, password: str) -> None:
+        if not self.manager_may(manager, "users"):
+            raise ApiError(8)
+        account = self.account_for(manager, login)
+        if kind not in ("main", "investor"):
+            raise ApiError(3, "type must be main or investor")
+        if not password_acceptable(password):
+            raise ApiError(3, "passwords must be 8-16 characters with upper, lower case and digits")
+        if kind == "main":
+            account.main_password_sha = _sha(password)
+        else:
+            account.investor_password_sha = _sha(password)
+
+    def user_check_password(self, manager: ManagerConfig, login: int, kind: str, password: str) -> None:
+        account = self.account_for(manager, login)
+        if kind not in ("main", "investor"):
+            raise ApiError(3, "type must be main or investor")
+        stored = account.main_password_sha if kind == "main" else account.investor_password_sha
+        if not password or not hmac.compare_digest(stored, _sha(password)):
+            raise ApiError(3006)
 
     def user_update(self, manager: ManagerConfig, login: int, fields: dict[str, str]) -> Account:
         if not self.manager_may(manager, "users"):

@@ -5,7 +5,7 @@ Web API routes served (GET, and POST with the same query parameters plus an opti
 ``/api/auth/start``, ``/api/auth/answer``, ``/api/test/access``, ``/api/quit``,
 ``/api/time/server``, ``/api/time/get``, ``/api/user/add``, ``/api/user/update``, ``/api/user/get``,
 ``/api/user/get_batch``, ``/api/user/logins``, ``/api/user/account/get``,
-``/api/user/account/get_batch``, ``/api/trade/balance``, ``/api/deal/get``,
+``/api/user/account/get_batch``, ``/api/user/change_password``, ``/api/user/check_password``, ``/api/trade/balance``, ``/api/deal/get``,
 ``/api/deal/get_batch``, ``/api/position/get_batch``, ``/api/tick/last``.
 A request without an authenticated session gets HTTP 403 with retcode "8 Not enough permissions";
 business failures are HTTP 200 with a non-zero retcode, as the real server answers them.
@@ -372,6 +372,18 @@ class Handler(BaseHTTPRequestHandler):
             account = engine.user_update(manager, login, fields)
             engine.commit()
             return Reply(200, {"retcode": retcode(0), "answer": engine.user_wire(account)}, committed=True)
+        if path in ("/api/user/change_password", "/api/user/check_password"):
+            login = parse_int(query.get("login"))
+            if login is None:
+                raise ApiError(3, "login is required")
+            kind = query.get("type", "main").strip().lower()
+            password = query.get("password", "")
+            if path == "/api/user/check_password":
+                engine.user_check_password(manager, login, kind, password)
+                return Reply(200, {"retcode": retcode(0)})
+            engine.user_change_password(manager, login, kind, password)
+            engine.commit()
+            return Reply(200, {"retcode": retcode(0)}, committed=True)
         if path in ("/api/user/get", "/api/user/account/get"):
             login = parse_int(query.get("login"))
             if login is None:
