@@ -9,7 +9,8 @@ The webhook (POST /hooks/telephony/<provider>/):
 
     X-CRM-Timestamp: <unix seconds>            must be within five minutes of our clock
     X-CRM-Signature: sha256=<hex>              HMAC-SHA256 over "<timestamp>." + raw body, keyed
-                                               with the provider's secret
+                                               with the provider's secret (leads.telephony keeps
+                                               it encrypted and decrypts it here)
     {"event": "started" | "answered" | "ended", "call_id": "...", "direction": "outbound",
      "extension": "101", "phone": "+442071838750", "occurred_at": "2026-01-05T10:00:00Z",
      "duration": 95, "talk_seconds": 80, "recording_url": "https://...", "outcome": "interested"}
@@ -57,6 +58,7 @@ from leads.models import (
     TelephonyProvider,
 )
 from leads.services import lead_mark_contacted
+from leads.telephony import provider_secret_read
 
 NOTES_MAX = 5000
 DURATION_MAX = 24 * 3600
@@ -144,11 +146,11 @@ class WebhookResult:
 
 
 def provider_secret(code: str) -> tuple[TelephonyProvider | None, str]:
-    """The provider row and its secret; CRM_TELEPHONY_SECRETS ({"code": "secret"}) names providers
-    configured only in settings."""
+    """The provider row and its secret (decrypted; "" if no configured key can); CRM_TELEPHONY_SECRETS
+    ({"code": "secret"}) names providers configured only in settings."""
     provider = TelephonyProvider.objects.filter(code=code, is_active=True).first()
     if provider is not None:
-        return provider, provider.secret
+        return provider, provider_secret_read(provider)
     secrets = getattr(settings, "CRM_TELEPHONY_SECRETS", {}) or {}
     return None, str(secrets.get(code, "") or "")
 

@@ -345,3 +345,28 @@ class AvailabilityForm(forms.Form):
         choices=[(str(i), label) for i, label in enumerate(
             [_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun")], start=1)])
     note = forms.CharField(label=_("Note"), max_length=200, required=False)
+
+
+class TelephonyProviderForm(forms.Form):
+    """A telephony provider: `code` only when adding one (it is part of the webhook address)."""
+
+    code = forms.CharField(label=_("Code"), max_length=40,
+                           help_text=_("Lower-case letters, digits and hyphens; the end of the webhook address. "
+                                       "It cannot be changed later."))
+    name = forms.CharField(label=_("Name"), max_length=120)
+    brand = forms.ModelChoiceField(label=_("Brand"), queryset=Brand.objects.filter(is_active=True), required=False,
+                                   to_field_name="code", empty_label=_("Every brand"))
+    click_to_call_template = forms.CharField(
+        label=_("Click-to-call template"), max_length=300, required=False,
+        help_text=_("Starts with sip:, tel:, https: or callto:; may use {phone} and {extension}, e.g. "
+                    "https://pbx.example/call?to={phone}&ext={extension}. Empty: the CRM's default."))
+
+    def __init__(self, *args: Any, editing: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if editing:
+            del self.fields["code"]
+
+    @classmethod
+    def of(cls, provider: Any) -> dict[str, Any]:
+        return {"name": provider.name, "brand": provider.brand,
+                "click_to_call_template": provider.click_to_call_template}

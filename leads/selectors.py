@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.conf import settings
+from django.db.models import Count, Max, Q, QuerySet
+from django.utils import timezone
 
 from crm.models import Client, Desk, RoleCode, Stage, User
 from crm.permissions import client_queryset_for_user
@@ -18,6 +21,8 @@ from leads.models import (
     LeadTouch,
     RoutingRule,
     ScoringRule,
+    TelephonyEvent,
+    TelephonyProvider,
 )
 from leads.routing import AGENT_ROLES
 
@@ -118,3 +123,36 @@ def lead_imports_for(*, user: Any) -> QuerySet[LeadImport]:
     if getattr(user, "is_administrator", False):
         return qs
     return qs.filter(created_by_id=getattr(user, "pk", None))
+
+
+@dataclass(frozen=True)
+class TelephonyProviderRow:
+    """A provider as the telephony settings page lists it, with what its webhook delivered lately.
+    `provider` is None for a provider configured only in CRM_TELEPHONY_SECRETS."""
+
+    code: str
+    provider: TelephonyProvider | None
+    last_event_at: datetime | None
+    events_24h: int
+
+    @property
+    def from_settings(self) -> bool:
+        return self.provider is None
+
+
+def telephony_provider_overview(*, now: datetime | None = None) -> list[TelephonyProviderRow]:
+    """Every provider (rows first, then those only in CRM_TELEPHONY_SECRETS) with the time of the last
+    webhook event accepted from it and the number accepted in the last 24 hours. Two queries."""
+    now = now or timezone.now()
+    providers = list(TelephonyProvider.objects.select_related("brand").order_by("-is_active", "code"))
+    known = {p.code for p in providers}
+    configured = sorted(code for code in (getattr(settings, "CRM_TELEPHONY_SECRETS", {}) or {}) if code not in known)
+    codes = [p.code for p in providers] + configured
+    stats = {
+        row["provider"]: row
+        for row in TelephonyEvent.objects.filter(provider__in=codes).order_by().values("provider").annotate(
+            last=Max("received_at"), day=Count("id", filter=Q(received_at__gte=now - timedelta(hours=24))))
+    }
+    rows = [(p.code, p) for p in providers] + [(code, None) for code in configured]
+    return [TelephonyProviderRow(code=code, provider=provider, last_event_at=stats.get(code, {}).get("last"),
+                                 events_24h=stats.get(code, {}).get("day", 0)) for code, provider in rows]

@@ -32,4 +32,10 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("leads/settings/sla/<uuid:code>/", views.desk_sla_edit, name="lead_sla_edit"),
     path("leads/settings/availability/", views.availability_list, name="lead_availability_list"),
     path("leads/settings/availability/<uuid:code>/", views.availability_edit, name="lead_availability_edit"),
+    path("leads/settings/telephony/", views.telephony_provider_list, name="lead_telephony_list"),
+    path("leads/settings/telephony/<slug:code>/", views.telephony_provider_edit, name="lead_telephony_edit"),
+    path("leads/settings/telephony/<slug:code>/rotate/", views.telephony_provider_rotate,
+         name="lead_telephony_rotate"),
+    path("leads/settings/telephony/<slug:code>/active/", views.telephony_provider_activate,
+         name="lead_telephony_active"),
 ]

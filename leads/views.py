@@ -5,7 +5,8 @@
   not send our SameSite cookies, so the CSRF cookie cannot work there. In their place: a signed,
   expiring form token bound to the brand, a honeypot field and a per-IP rate limit in Redis.
 - Staff: spreadsheet imports, the reassignment queue, merging duplicates.
-- Administrators: campaigns, scoring rules, routing rules, desk SLAs, agent availability.
+- Administrators: campaigns, scoring rules, routing rules, desk SLAs, agent availability, telephony
+  providers (their webhook secret is shown once, when made).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
@@ -54,6 +56,7 @@ from leads.forms import (
     ReassignForm,
     RoutingRuleForm,
     ScoringRuleForm,
+    TelephonyProviderForm,
     attribution_from_query,
     form_token,
     form_token_valid,
@@ -74,6 +77,14 @@ from leads.models import (
     LeadImport,
     RoutingRule,
     ScoringRule,
+    TelephonyProvider,
+)
+from leads.telephony import (
+    ProviderWithSecret,
+    telephony_provider_create,
+    telephony_provider_rotate_secret,
+    telephony_provider_set_active,
+    telephony_provider_update,
 )
 
 logger = logging.getLogger(__name__)
@@ -586,3 +597,81 @@ def availability_edit(request: HttpRequest, code: Any) -> HttpResponse:
     return _admin_page(request, "leads/settings/availability_form.html", {"form": form, "agent": agent},
                        tab="availability", status=400 if form.errors else 200)
 
+
+
+# --- administrators: telephony providers ---------------------------------------------------------
+
+
+def _provider_or_404(code: str) -> TelephonyProvider:
+    return get_object_or_404(TelephonyProvider.objects.select_related("brand"), code=code)
+
+
+def _secret_page(request: HttpRequest, created: ProviderWithSecret, *, rotated: bool) -> HttpResponse:
+    # Rendered, not redirected: the secret is kept nowhere it could be shown from later.
+    webhook_url = request.build_absolute_uri(reverse("telephony_webhook", args=[created.provider.code]))
+    return _admin_page(request, "leads/settings/telephony_secret.html", {
+        "provider": created.provider, "secret": created.secret, "webhook_url": webhook_url, "rotated": rotated,
+    }, tab="telephony")
+
+
+@never_cache
+@administrator_required
+@require_http_methods(["GET", "POST"])
+def telephony_provider_list(request: HttpRequest) -> HttpResponse:
+    """The providers with their webhook activity, and a form to add one (its secret is shown once)."""
+    form = TelephonyProviderForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            created = telephony_provider_create(actor=request.user, **form.cleaned_data)
+        except ValidationFailed as error:
+            apply_domain_errors(form, error)
+        else:
+            return _secret_page(request, created, rotated=False)
+    return _admin_page(request, "leads/settings/telephony.html", {
+        "form": form, "rows": selectors.telephony_provider_overview(),
+        "default_template": getattr(settings, "CRM_CLICK_TO_CALL_TEMPLATE", ""),
+    }, tab="telephony", status=400 if form.errors else 200)
+
+
+@never_cache
+@administrator_required
+@require_http_methods(["GET", "POST"])
+def telephony_provider_edit(request: HttpRequest, code: str) -> HttpResponse:
+    provider = _provider_or_404(code)
+    form = TelephonyProviderForm(request.POST or None, initial=TelephonyProviderForm.of(provider), editing=True)
+    if request.method == "POST" and form.is_valid():
+        try:
+            telephony_provider_update(actor=request.user, provider=provider, **form.cleaned_data)
+        except ValidationFailed as error:
+            apply_domain_errors(form, error)
+        else:
+            messages.success(request, _("Telephony provider saved."))
+            return redirect("lead_telephony_list")
+    webhook_url = request.build_absolute_uri(reverse("telephony_webhook", args=[provider.code]))
+    return _admin_page(request, "leads/settings/telephony_form.html", {
+        "form": form, "provider": provider, "webhook_url": webhook_url,
+    }, tab="telephony", status=400 if form.errors else 200)
+
+
+@never_cache
+@administrator_required
+@require_POST
+def telephony_provider_rotate(request: HttpRequest, code: str) -> HttpResponse:
+    """A new secret for the provider; the old one stops working at once."""
+    provider = _provider_or_404(code)
+    return _secret_page(request, telephony_provider_rotate_secret(actor=request.user, provider=provider),
+                        rotated=True)
+
+
+@administrator_required
+@require_POST
+def telephony_provider_activate(request: HttpRequest, code: str) -> HttpResponse:
+    provider = _provider_or_404(code)
+    active = request.POST.get("active") == "1"
+    telephony_provider_set_active(actor=request.user, provider=provider, is_active=active)
+    if active:
+        messages.success(request, _("%(name)s is active again: its webhook is accepted.") % {"name": provider.name})
+    else:
+        messages.success(request, _("%(name)s is deactivated: its webhook requests are refused.")
+                         % {"name": provider.name})
+    return redirect("lead_telephony_list")

@@ -1,5 +1,5 @@
 """Staff pages of trading: the client profile's Trading tab and its account actions, platform
-servers with their sync health, and the dealer's view of recent deals.
+servers with their sync health, brands' leverage caps, and the dealer's view of recent deals.
 
 Views are thin: parse with a form, fetch-and-authorise with an access helper, call one service,
 render. `register_ui()` (called from TradingConfig.ready) adds the tab and the timeline labels.
@@ -19,7 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -327,9 +327,11 @@ def policy_edit(request: HttpRequest, brand_code: str) -> HttpResponse:
             above = selectors.accounts_above_cap(user=request.user, brand=brand).count()
             messages.success(request, gettext("Leverage caps of %(brand)s saved.") % {"brand": brand.name})
             if above:
-                messages.warning(request, gettext(
+                messages.warning(request, ngettext(
+                    "%(count)s open account is above the new caps. Lowering a cap does not change existing "
+                    "accounts: change its leverage below.",
                     "%(count)s open accounts are above the new caps. Lowering a cap does not change existing "
-                    "accounts: change their leverage one by one.") % {"count": above})
+                    "accounts: change their leverage one by one below.", above) % {"count": above})
             return redirect("trading_policy_edit", brand.code)
     accounts = selectors.accounts_above_cap(user=request.user, brand=brand)
     return render_page(request, "trading/policy_form.html", {

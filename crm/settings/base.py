@@ -296,8 +296,9 @@ CRM_EVENT_MAX_ATTEMPTS = env_int("CRM_EVENT_MAX_ATTEMPTS", 8)
 # Extra modules with @subscribe handlers, imported after every app's handlers.py (comma-separated).
 CRM_EXTRA_HANDLER_MODULES = env_list("CRM_EXTRA_HANDLER_MODULES", [])
 CRM_PUBLIC_URL = env("CRM_PUBLIC_URL", "http://127.0.0.1:8000")
-# Keys for credentials stored encrypted (trading.crypto): the first encrypts, all decrypt; empty:
-# a key derived from SECRET_KEY (and SECRET_KEY_FALLBACKS).
+# Keys for secrets stored encrypted (crm.lib.crypto: platform credentials, telephony webhook secrets):
+# the first encrypts, all decrypt; empty: a key derived from SECRET_KEY (and SECRET_KEY_FALLBACKS).
+# After putting a new key first: manage.py trading_rotate_credentials and leads_reencrypt_telephony_secrets.
 FIELD_ENCRYPTION_KEY = env_list("FIELD_ENCRYPTION_KEY", [])
 # Sales desk: click-to-call link when no telephony provider of the brand has one ("sip:{phone}",
 # "https://pbx.example/call?to={phone}&ext={extension}"); webhook secrets of providers configured
