@@ -7,9 +7,13 @@ leave (User.on_leave_until or AgentAvailability), absent, or off shift (their ow
 have one, else the desk's working hours). If nobody is available, the lead waits unassigned in
 that desk's queue, unless the rule says to fall through to the next rules.
 
-Round-robin and weighted state lives in RoutingPointer rows, locked FOR UPDATE while a lead is
-routed, so that all web processes and workers share one fair rotation. A `Router` routes any
-number of leads of one brand in one transaction and writes the pointers back in `save()`.
+All web processes and workers share one fair rotation per rule. Round robin and least loaded take
+a ticket from a Redis counter per rule (INCR: atomic, and no lock is held while the rest of the
+intake's transaction runs, so simultaneous leads are routed in parallel); the ticket says where in
+the rotation this lead starts. The last agent picked is also written to the rule's RoutingPointer
+row for people to see. Weighted rules, and every rule while Redis cannot be reached, keep their
+state in the RoutingPointer row, locked FOR UPDATE until the transaction commits. A `Router`
+routes any number of leads of one brand in one transaction and writes the pointers back in `save()`.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any
 
+import redis
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import connection
 from django.db.models import Count, Q
@@ -27,6 +32,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from psycopg.types.json import Jsonb
 
+from crm.lib.redis import get_redis
 from crm.models import Brand, Client, Desk, RoleCode, Stage, User
 from leads.models import AvailabilityStatus, RoutingPointer, RoutingRule, RoutingStrategy, RoutingTarget
 from leads.scoring import LeadFacts
@@ -158,8 +164,13 @@ def rule_matches(rule: RoutingRule, facts: LeadFacts) -> tuple[bool, list[str]]:
 class Router:
     """Routes leads of one brand within the caller's transaction (see the module docstring)."""
 
-    def __init__(self, brand: Brand, *, now: datetime | None = None, config: Any = None) -> None:
+    def __init__(self, brand: Brand, *, now: datetime | None = None, config: Any = None, expected: int = 1) -> None:
         self.brand = brand
+        # One lead: each pick is published to the shared rotation at once (compare-and-set). A
+        # batch (`expected` > 1) continues the rotation locally and publishes its end in save().
+        self._block = max(1, expected)
+        self._shared: dict[int, tuple[str, int | None]] = {}  # rule id -> (Redis value, last agent)
+        self._last: dict[int, int] = {}  # rule id -> agent picked last, for rules on the shared rotation
         self.now = now or timezone.now()
         # A leads.config.IntakeConfig spares the rule and agent queries (intake passes one).
         self._rules: list[RoutingRule] | None = config.routing_rules if config is not None else None
@@ -234,7 +245,78 @@ class Router:
             return agents
         return [a for a in agents if a.pk > last_id] + [a for a in agents if a.pk <= last_id]
 
+    def _shared_last(self, rule: RoutingRule) -> tuple[str, int | None] | None:
+        """(the Redis value as read, the agent picked last) of `rule`'s shared rotation, or None
+        when Redis cannot be reached. A rotation Redis has lost starts again from the pointer row."""
+        known = self._shared.get(rule.pk)
+        if known is not None:
+            return known
+        try:
+            raw = get_redis().get(_rotation_key(rule))
+        except redis.RedisError:
+            return None
+        if raw is None:
+            last = RoutingPointer.objects.filter(rule_id=rule.pk).values_list("last_agent_id", flat=True).first()
+            known = ("", last)
+        else:
+            text = raw.decode()
+            known = (text, int(text) if text.isdigit() else None)
+        self._shared[rule.pk] = known
+        return known
+
+    def _choose(self, rule: RoutingRule, desk: Desk, agents: list[User], last: int | None, exclude: set[int],
+                skipped: list[dict[str, str]]) -> User | None:
+        rotation = self._rotation(agents, last)
+        if rule.strategy == RoutingStrategy.ROUND_ROBIN:
+            # Only the agents up to the first available one, in rotation order, need checking.
+            return next((a for a in rotation if self._available([a], desk, exclude, skipped)), None)
+        available = self._available(rotation, desk, exclude, skipped)
+        if not available:
+            return None
+        loads = self._load(desk, agents)
+        order = {a.pk: i for i, a in enumerate(available)}
+        return min(available, key=lambda a: (loads.get(a.pk, 0), order[a.pk]))
+
+    def _pick_shared(self, rule: RoutingRule, desk: Desk, exclude: set[int],
+                     skipped: list[dict[str, str]]) -> tuple[bool, User | None]:
+        """(handled, agent) through the Redis rotation; not handled when Redis is unreachable."""
+        agents = self.pool(desk)
+        state = self._shared_last(rule)
+        if state is None:
+            return False, None
+        seen, last = state
+        for _attempt in range(50):
+            chosen = self._choose(rule, desk, agents, last, exclude, skipped)
+            if chosen is None:
+                return True, None
+            if self._block > 1:
+                # A batch continues its own rotation and publishes where it ended in save().
+                self._shared[rule.pk] = (seen, chosen.pk)
+                break
+            try:
+                swapped = get_redis().eval(_CAS_SCRIPT, 1, _rotation_key(rule), seen, str(chosen.pk))
+            except redis.RedisError:
+                return False, None
+            if swapped == 1:
+                self._shared[rule.pk] = (str(chosen.pk), chosen.pk)
+                break
+            # Another intake moved the rotation on meanwhile: continue from where it left it.
+            seen = swapped.decode() if isinstance(swapped, bytes) else str(swapped)
+            last = int(seen) if seen.isdigit() else None
+        else:
+            return False, None
+        if rule.strategy == RoutingStrategy.LEAST_LOADED:
+            loads = self._load(desk, agents)
+            loads[chosen.pk] = loads.get(chosen.pk, 0) + 1
+        self._last[rule.pk] = chosen.pk
+        self._dirty.add(rule.pk)
+        return True, chosen
+
     def _pick(self, rule: RoutingRule, desk: Desk, exclude: set[int], skipped: list[dict[str, str]]) -> User | None:
+        if rule.strategy != RoutingStrategy.WEIGHTED and rule.pk not in self._pointers:
+            handled, chosen = self._pick_shared(rule, desk, exclude, skipped)
+            if handled:
+                return chosen
         agents = self.pool(desk)
         if rule.strategy == RoutingStrategy.ROUND_ROBIN:
             # Only the agents up to the first available one, in rotation order, need checking.
@@ -321,13 +403,44 @@ class Router:
         table = connection.ops.quote_name(RoutingPointer._meta.db_table)
         statements = []
         for rule_id in sorted(self._dirty):
-            pointer = self._pointers[rule_id]
+            pointer = self._pointers.get(rule_id)
+            if pointer is None and self._block > 1:
+                rule = next(r for r in self.rules() if r.pk == rule_id)
+                try:
+                    get_redis().set(_rotation_key(rule), str(self._last[rule_id]))
+                except redis.RedisError:
+                    pass  # the rotation restarts from the pointer row written below
+            if pointer is None:
+                # Routed by ticket: only "who was picked last" is shown, so a row that another
+                # intake is updating right now is left to it rather than waited for.
+                statements.append((
+                    f"UPDATE {table} SET last_agent_id = %s, updated_at = %s WHERE id = "  # noqa: S608
+                    f"(SELECT id FROM {table} WHERE rule_id = %s FOR UPDATE SKIP LOCKED)",
+                    [self._last[rule_id], self.now, rule_id],
+                ))
+                continue
             statements.append((
                 f"UPDATE {table} SET last_agent_id = %s, state = %s, updated_at = %s WHERE id = %s",  # noqa: S608
                 [pointer.last_agent_id, Jsonb(pointer.state or {}), self.now, pointer.pk],
             ))
         self._dirty.clear()
         return statements
+
+
+# Set KEYS[1] to ARGV[2] if it still holds ARGV[1] ("" standing for no key): 1, or what it holds.
+_CAS_SCRIPT = """
+local current = redis.call('GET', KEYS[1]) or ''
+if current == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2])
+  return 1
+end
+return current
+"""
+
+
+def _rotation_key(rule: RoutingRule) -> str:
+    # By the rule's code, not its id: ids come back when a test database is created afresh.
+    return f"crm:leads:rotation:{rule.code}"
 
 
 def _weight(rule: RoutingRule, agent: User) -> int:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -389,7 +390,7 @@ def _intake(brand: Brand, rows: list[tuple[int, LeadInput]], channel: str, meta:
     dedupe.keys_lock(brand.pk, all_keys)
     existing = dedupe.keys_find(brand.pk, all_keys)
     config = config_for(brand)
-    router = Router(brand, now=now, config=config)
+    router = Router(brand, now=now, config=config, expected=len(rows))
 
     new: list[_New] = []
     dups: list[_Dup] = []
@@ -461,7 +462,7 @@ def _intake(brand: Brand, rows: list[tuple[int, LeadInput]], channel: str, meta:
                          "history_change_reason": None} for row in client_rows]
         # No key conflicts are possible: the keys are locked and were free (see leads.dedupe).
         bulk.write([
-            (Client, client_rows, True), (Client.history.model, history_rows, False), (ContactKey, keys_rows, False),
+            (Client, client_rows, True), (apps.get_model("crm", "HistoricalClient"), history_rows, False), (ContactKey, keys_rows, False),
             (LeadTouch, touch_rows, True), (LeadScore, score_rows, False), (LeadContactState, state_rows, False),
             (Event, events, False), (Notification, notes.rows(now), False),
         ], updates=router.save_statements())

@@ -51,6 +51,38 @@ def test_round_robin_state_lives_in_the_database(world):
     assert pointer.last_agent == world.agents[1]
 
 
+def test_single_leads_and_batches_share_one_rotation(world):
+    first = [_route(world, i)[0].owner for i in range(2)]
+    batch = lead_intake_batch(brand=world.brand, channel=Channel.API, items=[lead_data(n) for n in range(10, 14)])
+    after = _route(world, 20)[0].owner
+    assert first + [r.client.owner for r in batch] + [after] == (world.agents * 3)[:7]
+
+
+def test_a_rotation_redis_lost_continues_from_the_pointer_row(world):
+    from crm.lib.redis import get_redis
+    from leads.routing import _rotation_key
+
+    _route(world, 1)
+    _route(world, 2)
+    get_redis().delete(_rotation_key(world.fallback))  # Redis restarted without its data
+    assert _route(world, 3)[0].owner == world.agents[2]
+
+
+def test_without_redis_routing_locks_the_pointer_row_and_stays_fair(world, monkeypatch):
+    import redis
+
+    from leads import routing
+
+    def unreachable():
+        raise redis.ConnectionError("Redis is down")
+
+    owners = [_route(world, 1)[0].owner]
+    monkeypatch.setattr(routing, "get_redis", lambda: unreachable())
+    owners += [_route(world, i)[0].owner for i in range(2, 5)]
+    assert owners == world.agents + world.agents[:1]
+    assert RoutingPointer.objects.get(rule=world.fallback).last_agent == world.agents[0]
+
+
 def test_rules_are_tried_in_order_and_the_first_match_wins(world):
     desk_ar = make_desk(brand=world.brand, name="Sales AR", **ALWAYS_OPEN)
     arabic_agent = make_user(role_code=RoleCode.SALES_AGENT, desk=desk_ar)
