@@ -18,3 +18,11 @@ class CrmConfig(AppConfig):
         from crm import automation_handlers  # noqa: F401  (automation rules on the event stream)
         # A freshly migrated (or flushed) database always has every role and its permissions.
         post_migrate.connect(roles_sync_after_migrate, sender=self, dispatch_uid="crm.roles_sync")
+        # API keys cached by the processes are dropped when a key or a brand changes.
+        from django.db.models.signals import post_save
+
+        from crm import apikey_cache
+        from crm.models import ApiKey, Brand
+
+        for model in (ApiKey, Brand):
+            post_save.connect(apikey_cache.on_saved, sender=model, dispatch_uid=f"crm.apikey_cache.{model.__name__}")

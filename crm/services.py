@@ -31,6 +31,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_noop
 
+from crm import apikey_cache
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import Conflict, FieldErrors, NotAllowed, ValidationFailed
@@ -854,6 +855,7 @@ def apikey_revoke(*, actor: User, key: ApiKey) -> ApiKey:
         return key
     key.revoked_at = timezone.now()
     key.save(update_fields=["revoked_at"])
+    apikey_cache.invalidate()
     audit_record(action="apikey.revoke", obj=key, before={"revoked_at": None},
                  after={"revoked_at": key.revoked_at}, actor=actor)
     return key
@@ -867,11 +869,16 @@ def apikey_authenticate(raw: str | None) -> ApiKey | None:
     if len(parts) != 3 or parts[0] != "crm" or len(parts[1]) != API_KEY_PREFIX_LENGTH or len(parts[2]) < 32:
         return None
     digest = _key_hash(raw.strip())
-    key = (
-        ApiKey.objects.select_related("brand", "created_by")
-        .filter(key_hash=digest, revoked_at__isnull=True)
-        .first()
-    )
+    version = apikey_cache.current_version()
+    key = apikey_cache.lookup(digest, version)
+    if key is None:
+        key = (
+            ApiKey.objects.select_related("brand", "created_by")
+            .filter(key_hash=digest, revoked_at__isnull=True)
+            .first()
+        )
+        if key is not None:
+            apikey_cache.remember(digest, key, version)
     if key is None or not hmac.compare_digest(key.key_hash, digest) or key.prefix != parts[1]:
         return None
     if not key.brand.is_active:

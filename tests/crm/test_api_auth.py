@@ -56,6 +56,25 @@ def test_key_of_an_inactive_brand_is_401(world):
     assert_error(KeyClient(raw).get("/clients"), 401, "invalid_api_key")
 
 
+def test_a_vendors_burst_looks_its_key_up_once_and_a_change_anywhere_applies_at_once(world):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from crm.models import ApiKey
+
+    raw = new_key(world["brand_a"])
+    api = KeyClient(raw)
+    assert api.get("/clients").status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        assert api.get("/clients").status_code == 200
+    assert not [q for q in queries.captured_queries if 'FROM "crm_apikey"' in q["sql"]]
+    # Revoked outside the service (the Django admin, a shell): refused on the very next request.
+    key = ApiKey.objects.get(prefix=raw.split("_")[1])
+    key.revoked_at = key.created_at
+    key.save(update_fields=["revoked_at"])
+    assert_error(api.get("/clients"), 401, "invalid_api_key")
+
+
 def test_bad_key_is_refused_even_alongside_a_valid_session(world):
     http = session_client(world["owner"])
     response = http.get(f"{API}/clients", HTTP_X_API_KEY="crm_nope")
