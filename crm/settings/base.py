@@ -307,5 +307,9 @@ CRM_CLICK_TO_CALL_TEMPLATE = env("CRM_CLICK_TO_CALL_TEMPLATE", "tel:{phone}")
 CRM_TELEPHONY_SECRETS = dict(item.split("=", 1) for item in env_list("CRM_TELEPHONY_SECRETS", []) if "=" in item)
 # Requests per API key (or staff user) per window on the JSON API: "<count>/<s|m|h|d>".
 CRM_API_RATE_LIMIT = env("CRM_API_RATE_LIMIT", "1200/m")
-if not re.fullmatch(r"[1-9][0-9]*/[smhd]", CRM_API_RATE_LIMIT or ""):
-    raise ImproperlyConfigured(f"CRM_API_RATE_LIMIT must look like 1200/m (got {CRM_API_RATE_LIMIT!r}).")
+# Lead intake: POST /api/v1/leads per API key, and the public lead form per client IP.
+LEADS_API_RATE_LIMIT = env("LEADS_API_RATE_LIMIT", "6000/m")
+LEADS_FORM_RATE_LIMIT = env("LEADS_FORM_RATE_LIMIT", "10/m")
+for _name in ("CRM_API_RATE_LIMIT", "LEADS_API_RATE_LIMIT", "LEADS_FORM_RATE_LIMIT"):
+    if not re.fullmatch(r"[1-9][0-9]*/[smhd]", globals()[_name] or ""):
+        raise ImproperlyConfigured(f"{_name} must look like 1200/m (got {globals()[_name]!r}).")
