@@ -101,17 +101,14 @@ def audit_record(
     # savepoint=False: inside a caller's transaction no savepoint is needed (an error aborts the
     # caller anyway); in autocommit this makes the lock, the read and the insert one transaction.
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        # Held until commit: the next writer reads the chain's head only after this row is visible.
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK])
-        # A separate statement, so that its snapshot is taken after the lock was granted. The
-        # values pass through PostgreSQL's own types first: the hash is computed over exactly
-        # what a later read returns (jsonb rewrites numbers such as 1e20, inet rewrites
-        # IPv4-mapped IPv6 addresses), so verify_chain never reports a sound row as broken.
-        cursor.execute(
-            f"SELECT (SELECT hash FROM {connection.ops.quote_name(AuditLog._meta.db_table)} "  # noqa: S608
-            "ORDER BY id DESC LIMIT 1), %s::jsonb::text, %s::jsonb::text, %s::inet",
-            [before_json, after_json, _normalise_ip(ctx.ip)],
-        )
+        # crm_audit_chain_head (migration crm 0006) takes the chain's advisory lock, held until
+        # commit, then reads the head in a statement of its own, whose snapshot comes after the
+        # lock was granted. The values pass through PostgreSQL's own types first: the hash is
+        # computed over exactly what a later read returns (jsonb rewrites numbers such as 1e20,
+        # inet rewrites IPv4-mapped IPv6 addresses), so verify_chain never reports a sound row
+        # as broken.
+        cursor.execute("SELECT * FROM crm_audit_chain_head(%s, %s, %s, %s)",
+                       [_CHAIN_LOCK, before_json, after_json, _normalise_ip(ctx.ip)])
         prev, before_db, after_db, ip_db = cursor.fetchone()
         fields: dict[str, Any] = {
             "at": timezone.now().astimezone(UTC),

@@ -12,7 +12,11 @@ Ids that other rows refer to (clients, touches) are drawn from their sequences f
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 from django.db import connection, models
@@ -72,6 +76,17 @@ def next_ids(*models_counts: tuple[type[models.Model], int]) -> list[list[int]]:
     return [[row[i] for row in rows if row[i] is not None] for i in range(len(wanted))]
 
 
+def _json_value(value: Any) -> Any:
+    """JSON for what the rows hold beyond JSON's own types; times keep their microseconds."""
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID | Decimal):
+        return str(value)
+    if isinstance(value, Jsonb):
+        return value.obj
+    raise TypeError(f"cannot write {type(value).__name__} through leads.bulk.write")
+
+
 def values_of(instance: models.Model, names: Iterable[str]) -> dict[str, Any]:
     return {name: getattr(instance, name) for name in names}
 
@@ -86,8 +101,8 @@ def write(plan: Sequence[tuple[type[models.Model], Sequence[Mapping[str, Any]], 
     """Insert rows into several tables: [(model, rows, with_pk)], and run `updates` (single
     UPDATE statements with their parameters), in the caller's transaction.
 
-    Small writes become one statement, the INSERTs and UPDATEs chained as CTEs, in a single round
-    trip (foreign keys are DEFERRABLE INITIALLY DEFERRED, checked at commit; the UPDATEs must touch
+    Small writes become one statement, the INSERTs (each table's rows as one jsonb parameter) and
+    UPDATEs chained as CTEs, in a single round trip (foreign keys are DEFERRABLE INITIALLY DEFERRED, checked at commit; the UPDATEs must touch
     rows none of the INSERTs write); large ones use COPY.
     """
     plan = [(m, rows, pk) for m, rows, pk in plan if rows]
@@ -103,20 +118,17 @@ def write(plan: Sequence[tuple[type[models.Model], Sequence[Mapping[str, Any]], 
     params: list[Any] = []
     for i, (model, rows, with_pk) in enumerate(plan):
         fields = _columns(model, with_pk=with_pk)
-        json_fields = {f.attname for f in fields if isinstance(f, models.JSONField)}
-        tuples = []
-        for row in rows:
-            marks = []
-            for field in fields:
-                value = row[field.attname] if field.attname in row else field.get_default()
-                if field.attname in json_fields and value is not None:
-                    value = Jsonb(value)
-                params.append(value)
-                marks.append("%s")
-            tuples.append(f"({', '.join(marks)})")
-        # Table and column names come from the models' _meta; every value is a parameter.
-        parts.append(f"i{i} AS (INSERT INTO {qn(model._meta.db_table)} "  # noqa: S608
-                     f"({', '.join(qn(f.column) for f in fields)}) VALUES {', '.join(tuples)})")
+        records = [{f.column: row[f.attname] if f.attname in row else f.get_default() for f in fields}
+                   for row in rows]
+        table = qn(model._meta.db_table)
+        columns = ", ".join(qn(f.column) for f in fields)
+        # Each table's rows travel as one jsonb parameter that PostgreSQL turns back into rows of
+        # the table's own type: the statement's text depends only on the tables, so it stays short
+        # and the driver reuses its parsing of it (thousands of placeholders would be re-parsed
+        # on every call). Names come from the models' _meta; every value is in the parameter.
+        parts.append(f"i{i} AS (INSERT INTO {table} ({columns}) "  # noqa: S608
+                     f"SELECT {columns} FROM jsonb_populate_recordset(NULL::{table}, %s::jsonb))")
+        params.append(json.dumps(records, default=_json_value, ensure_ascii=False))
     for j, (sql, sql_params) in enumerate(updates):
         parts.append(f"u{j} AS ({sql})")
         params.extend(sql_params)
