@@ -89,6 +89,8 @@ migrate: install
 
 seed: install
 	@$(MANAGE) seed_demo
+	@$(MANAGE) seed_sales_demo
+	@$(MANAGE) automation_seed_playbook
 
 # One piece at a time, in the foreground (see the Procfile for the same commands).
 web: install
