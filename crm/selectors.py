@@ -160,7 +160,28 @@ def client_list(
     CLIENT_ORDERS falls back to "-created_at". Rows are ordered stably (id breaks ties) so that
     cursor and page pagination do not skip or repeat rows.
     """
-    qs = client_queryset_for_user(user)
+    qs = client_filter(client_queryset_for_user(user), q=q, stage=stage, country=country, brand=brand, owner=owner,
+                       desk=desk, language=language, tag=tag)
+    if order not in CLIENT_ORDERS:
+        order = "-created_at"
+    tiebreak = "-id" if order.startswith("-") else "id"
+    return qs.select_related("brand", "owner", "desk").order_by(order, tiebreak)
+
+
+def client_filter(
+    qs: QuerySet[Client],
+    *,
+    q: str = "",
+    stage: str = "",
+    country: str = "",
+    brand: Any = None,
+    owner: Any = None,
+    desk: Any = None,
+    language: str = "",
+    tag: str = "",
+) -> QuerySet[Client]:
+    """`qs` (already scoped to what the caller may see) narrowed by the client list's filters,
+    with the same meaning everywhere (pages, API keys, segments); blank filters are ignored."""
     if q.strip():
         search = _search_q(q)
         if search is None:
@@ -180,10 +201,7 @@ def client_list(
         qs = qs.filter(_ref_filter("owner", owner, User))
     if desk not in (None, ""):
         qs = qs.filter(_ref_filter("desk", desk, Desk))
-    if order not in CLIENT_ORDERS:
-        order = "-created_at"
-    tiebreak = "-id" if order.startswith("-") else "id"
-    return qs.select_related("brand", "owner", "desk").order_by(order, tiebreak)
+    return qs
 
 
 def client_search(*, user: Any, q: str, limit: int = 10) -> list[Client]:

@@ -31,7 +31,7 @@ from crm.api_routers.schemas import (
 from crm.exceptions import NotFound, ValidationFailed
 from crm.models import Brand, Client, Desk, Note, User
 from crm.permissions import client_get_for_user
-from crm.selectors import _search_q, _with_search_aliases, client_list, mask_email, mask_phone, note_list
+from crm.selectors import client_filter, client_list, mask_email, mask_phone, note_list
 
 router = Router(tags=["clients"])
 
@@ -62,25 +62,8 @@ def client_for(caller: Caller, code: UUID | str) -> Client:
 
 def _filtered_for_key(caller: Caller, f: ClientFilters) -> QuerySet[Client]:
     """The key's brand's clients with the same filters, and the same meaning, as selectors.client_list."""
-    qs = _key_clients(caller)
-    if f.q and f.q.strip():
-        search = _search_q(f.q)
-        if search is None:
-            return qs.none()
-        qs = _with_search_aliases(qs).filter(search)
-    if f.stage:
-        qs = qs.filter(stage=f.stage)
-    if f.country:
-        qs = qs.filter(country=f.country.strip().upper())
-    if f.language:
-        qs = qs.filter(language=f.language.strip().lower())
-    if f.tag:
-        qs = qs.filter(tags__contains=[f.tag.strip().lower()])
-    if f.owner:
-        qs = qs.filter(owner__code=f.owner)
-    if f.desk:
-        qs = qs.filter(desk__code=f.desk)
-    return qs
+    return client_filter(_key_clients(caller), q=f.q or "", stage=f.stage or "", country=f.country or "",
+                         language=f.language or "", tag=f.tag or "", owner=f.owner, desk=f.desk)
 
 
 def _staff_by_code(code: UUID | None, field: str) -> User | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import zoneinfo
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -103,6 +103,9 @@ class UserTimezoneMiddleware:
         return self.get_response(request)
 
 
+ACTIVITY_GRANULARITY = timedelta(minutes=1)
+
+
 class IdleTimeoutMiddleware:
     """Log out a session after SESSION_IDLE_TIMEOUT without a user action.
 
@@ -131,7 +134,9 @@ class IdleTimeoutMiddleware:
                 if request.method == "GET" and not request.META.get(BACKGROUND_HEADER):
                     query = {"next": request.get_full_path(), "idle": "1"}
                 return HttpResponseRedirect(f"{login_url}?{urlencode(query)}")
-            if not request.META.get(BACKGROUND_HEADER):
+            # Written at most once a minute: the timeout is counted in minutes, and a session
+            # saved on every click would be a database write per page.
+            if not request.META.get(BACKGROUND_HEADER) and (last is None or now - last >= ACTIVITY_GRANULARITY):
                 request.session[LAST_ACTIVITY_SESSION_KEY] = now.isoformat()
         return self.get_response(request)
 

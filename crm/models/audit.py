@@ -69,3 +69,6 @@ class AccessEvent(models.Model):
             models.Index(F("user"), F("at").desc(), name="access_user_recent_idx"),
             models.Index(F("client"), F("at").desc(), name="access_client_recent_idx"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} by {self.user_id} at {self.at:%Y-%m-%d %H:%M}"

@@ -127,6 +127,9 @@ class Note(models.Model):
         ordering = ["-is_pinned", "-created_at"]
         indexes: ClassVar = [models.Index(F("client"), F("created_at").desc(), name="note_client_recent_idx")]
 
+    def __str__(self) -> str:
+        return self.body[:60]
+
 
 class Task(models.Model):
     code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
@@ -178,3 +181,6 @@ class Notification(models.Model):
             models.Index(fields=["user", "-created_at"], name="notification_user_recent_idx"),
             models.Index(fields=["user"], condition=Q(read_at__isnull=True), name="notification_unread_idx"),
         ]
+
+    def __str__(self) -> str:
+        return self.title

@@ -66,3 +66,6 @@ class EventDelivery(models.Model):
             models.Index(fields=["next_attempt_at"], condition=Q(status="failed"), name="delivery_retry_due_idx"),
             models.Index(fields=["-updated_at"], condition=~Q(status="succeeded"), name="delivery_problem_idx"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.handler} ({self.status})"

@@ -518,6 +518,21 @@ def test_activity_within_30_minutes_keeps_the_session(client, clock):
         assert client.get(reverse("client_list")).status_code == 200
 
 
+def test_activity_is_written_to_the_session_at_most_once_a_minute(client, clock):
+    from crm.lib.middleware import LAST_ACTIVITY_SESSION_KEY
+
+    agent = make_user(role_code=RoleCode.SALES_AGENT, password=PASSWORD)
+    post_login(client, agent.email)
+    client.get(reverse("client_list"))
+    first = client.session[LAST_ACTIVITY_SESSION_KEY]
+    clock.shift(timedelta(seconds=20))
+    client.get(reverse("client_list"))
+    assert client.session[LAST_ACTIVITY_SESSION_KEY] == first  # no session write for this click
+    clock.shift(timedelta(seconds=50))
+    client.get(reverse("client_list"))
+    assert client.session[LAST_ACTIVITY_SESSION_KEY] > first
+
+
 def test_background_polls_do_not_extend_the_session(client, clock):
     agent = make_user(role_code=RoleCode.SALES_AGENT, password=PASSWORD)
     post_login(client, agent.email)
