@@ -3,7 +3,8 @@ key up in the database on every request.
 
 An entry is used only while the shared version in Redis is the one it was cached under and for at
 most API_KEY_CACHE_SECONDS. Revoking a key, and any change to a key or a brand (saved anywhere:
-service, admin, shell), bumps the version, so every process drops its entries at once. Without
+service, admin, shell), bumps the version: the process that made the change drops its entries at
+once, every other process within VERSION_CHECK_SECONDS (it reads the version at most that often). Without
 Redis nothing is cached.
 """
 
@@ -27,16 +28,30 @@ logger = logging.getLogger(__name__)
 API_KEY_CACHE_SECONDS = 30.0
 VERSION_KEY = "crm:apikeys:version"
 
+# How stale another process's view of a revocation may be: a request in another web process
+# can still pass with a key revoked less than a second ago.
+VERSION_CHECK_SECONDS = 1.0
+
 _entries: dict[str, tuple[ApiKey, str, float]] = {}
+_version: tuple[str, float] | None = None
 _lock = threading.Lock()
 
 
 def current_version() -> str | None:
+    """The shared version, read from Redis at most every VERSION_CHECK_SECONDS per process (a
+    change made in this process is seen at once: invalidate() clears the local copy)."""
+    global _version
+    now = time.monotonic()
+    if _version is not None and now - _version[1] < VERSION_CHECK_SECONDS:
+        return _version[0]
     try:
         value = get_redis().get(VERSION_KEY)
     except redis.RedisError:
+        _version = None
         return None
-    return value.decode() if value is not None else "0"
+    text = value.decode() if value is not None else "0"
+    _version = (text, now)
+    return text
 
 
 def lookup(digest: str, version: str | None) -> ApiKey | None:
@@ -62,7 +77,9 @@ def remember(digest: str, key: ApiKey, version: str | None) -> None:
 
 
 def _bump() -> None:
+    global _version
     _entries.clear()
+    _version = None
     try:
         get_redis().incr(VERSION_KEY)
     except redis.RedisError:

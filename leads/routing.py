@@ -251,6 +251,12 @@ class Router:
         known = self._shared.get(rule.pk)
         if known is not None:
             return known
+        if self._block == 1 and rule.code in _last_seen:
+            # One lead: start from what this process last saw; the compare-and-set in
+            # _pick_shared corrects a stale guess with the current value in the same round trip.
+            text = _last_seen[rule.code]
+            known = self._shared[rule.pk] = (text, int(text) if text.isdigit() else None)
+            return known
         try:
             raw = get_redis().get(_rotation_key(rule))
         except redis.RedisError:
@@ -299,9 +305,15 @@ class Router:
                 return False, None
             if swapped == 1:
                 self._shared[rule.pk] = (str(chosen.pk), chosen.pk)
+                _last_seen[rule.code] = str(chosen.pk)
                 break
             # Another intake moved the rotation on meanwhile: continue from where it left it.
             seen = swapped.decode() if isinstance(swapped, bytes) else str(swapped)
+            if not seen:
+                # Redis has lost the rotation (restart, flush): start again from the pointer row.
+                _last_seen.pop(rule.code, None)
+                last = RoutingPointer.objects.filter(rule_id=rule.pk).values_list("last_agent_id", flat=True).first()
+                continue
             last = int(seen) if seen.isdigit() else None
         else:
             return False, None
@@ -436,6 +448,10 @@ if current == ARGV[1] then
 end
 return current
 """
+
+
+# rule code -> the rotation's value in Redis as this process last saw it (a guess, never trusted).
+_last_seen: dict[Any, str] = {}
 
 
 def _rotation_key(rule: RoutingRule) -> str:
