@@ -350,10 +350,14 @@ class AvailabilityForm(forms.Form):
 class TelephonyProviderForm(forms.Form):
     """A telephony provider: `code` only when adding one (it is part of the webhook address)."""
 
-    code = forms.CharField(label=_("Code"), max_length=40,
+    # Not required here: leads.telephony checks every field at once, so a bad submission shows
+    # all its errors together instead of the missing ones first.
+    code = forms.CharField(label=_("Code"), max_length=40, required=False,
+                           widget=forms.TextInput(attrs={"required": True}),
                            help_text=_("Lower-case letters, digits and hyphens; the end of the webhook address. "
                                        "It cannot be changed later."))
-    name = forms.CharField(label=_("Name"), max_length=120)
+    name = forms.CharField(label=_("Name"), max_length=120, required=False,
+                           widget=forms.TextInput(attrs={"required": True}))
     brand = forms.ModelChoiceField(label=_("Brand"), queryset=Brand.objects.filter(is_active=True), required=False,
                                    to_field_name="code", empty_label=_("Every brand"))
     click_to_call_template = forms.CharField(

@@ -137,6 +137,14 @@ def test_a_bad_code_or_a_taken_code_is_refused_naming_the_field(world, login_ver
     assert TelephonyProvider.objects.count() == 1
 
 
+def test_every_bad_field_is_named_at_once(world, login_verified):
+    http = _admin_http(world, login_verified)
+    response = http.post(LIST, {"code": "Bad Code!", "name": "", "click_to_call_template": "ftp://x/{number}"})
+    assert response.status_code == 400
+    assert set(response.context["form"].errors) == {"code", "name", "click_to_call_template"}
+    assert not TelephonyProvider.objects.exists()
+
+
 @pytest.mark.parametrize("template", [
     "ftp://pbx.example/{phone}",            # scheme not allowed
     "javascript:alert({phone})",
