@@ -9,8 +9,8 @@ one platform server per demo brand pointing at it, and opens accounts through th
 giving each account a trader persona through the simulator's control API. Beat's deal and account
 state polls bring their deals and balances into the CRM within a minute.
 
-Idempotent: clients that already have an account are left alone and only the missing accounts,
-up to --accounts in all, are opened; running it again after a restart just updates the server's
+Idempotent: clients that already have an account are left alone and only the missing accounts
+(one per funded or active client, or up to --accounts in all) are opened; running it again after a restart just updates the server's
 connection settings.
 """
 
@@ -110,7 +110,8 @@ class Command(BaseCommand):
         parser.add_argument("--state-dir", default=os.environ.get("MT5SIM_STATE_DIR") or str(settings.VAR_DIR / "mt5sim"))
         parser.add_argument("--host", default=os.environ.get("MT5SIM_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("MT5SIM_PORT", "8443")))
-        parser.add_argument("--accounts", type=int, default=300, help="demo accounts wanted in all (default 300)")
+        parser.add_argument("--accounts", type=int, default=None,
+                            help="demo accounts wanted in all (default: one for every funded or active client)")
         parser.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the simulator")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -123,12 +124,19 @@ class Command(BaseCommand):
             return
         servers = [self._server(sim, brand) for brand in brands]
         have = TradingAccount.objects.filter(server__in=servers).count()
-        wanted = max(0, options["accounts"] - have)
         opened = 0
         rng = random.Random(SEED + have)
-        for index, server in enumerate(servers):
-            share = wanted // len(servers) + (1 if index < wanted % len(servers) else 0)
-            opened += self._accounts(sim, server, share, rng)
+        if options["accounts"] is None:
+            # Every funded or active client gets an account (a hedger two), so no funded client
+            # of the demo is without one.
+            for server in servers:
+                missing = self._eligible(server).count()
+                opened += self._accounts(sim, server, 2 * missing, rng, clients_wanted=missing)
+        else:
+            wanted = max(0, options["accounts"] - have)
+            for index, server in enumerate(servers):
+                share = wanted // len(servers) + (1 if index < wanted % len(servers) else 0)
+                opened += self._accounts(sim, server, share, rng)
         total = TradingAccount.objects.filter(server__in=servers).count()
         self.stdout.write(f"trading demo: {len(servers)} server(s) on the simulator at {sim.host}:{sim.port}; "
                           f"{opened} account(s) opened now, {total} in all")
@@ -154,13 +162,17 @@ class Command(BaseCommand):
                                           **values)
         return server
 
-    def _accounts(self, sim: Simulator, server: PlatformServer, count: int, rng: random.Random) -> int:
+    @staticmethod
+    def _eligible(server: PlatformServer) -> Any:
+        return (Client.objects.filter(brand=server.brand, stage__in=[Stage.FUNDED, Stage.ACTIVE])
+                .exclude(trading_accounts__server=server))
+
+    def _accounts(self, sim: Simulator, server: PlatformServer, count: int, rng: random.Random,
+                  clients_wanted: int | None = None) -> int:
         if count <= 0:
             return 0
-        clients = list(
-            Client.objects.filter(brand=server.brand, stage__in=[Stage.FUNDED, Stage.ACTIVE])
-            .exclude(trading_accounts__server=server).select_related("brand").order_by("created_at", "id")[:count]
-        )
+        clients = list(self._eligible(server).select_related("brand").order_by("created_at", "id")
+                       [:clients_wanted if clients_wanted is not None else count])
         opened = 0
         names = [p[0] for p in PERSONAS]
         weights = [p[1] for p in PERSONAS]
