@@ -1,7 +1,10 @@
 """Sales KPIs and marketing ROI, computed in SQL from the event stream and Call rows.
 
 Per agent over [start, end):
-- leads received: "lead.routed" events naming the agent as owner,
+- leads received: leads that became the agent's on arrival: "lead.routed" events naming the agent
+  as owner, and "client.created" events of clients created already owned by the agent outside
+  the intake (entered by staff, or by the demo); the intake's own "client.created" is not counted
+  twice,
 - contacted / median minutes to first contact: "lead.contacted" events by the agent,
 - calls and talk time: the agent's Call rows,
 - registrations / verifications: "client.stage_changed" to registered / verified, credited to the
@@ -134,6 +137,14 @@ def _events(name: str, start: datetime, end: datetime) -> QuerySet[Event]:
     return Event.objects.filter(name=name, occurred_at__gte=start, occurred_at__lt=end)
 
 
+def _received(start: datetime, end: datetime, codes: list[str]) -> QuerySet[Event]:
+    """Events of leads arriving for the agents with `codes` (see the module docstring)."""
+    return (Event.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
+            .filter(Q(name="lead.routed") | (Q(name="client.created")
+                                             & (Q(data__via__isnull=True) | ~Q(data__via="lead_intake"))))
+            .annotate(owner_code=KT("data__owner__code")).filter(owner_code__in=codes))
+
+
 def _median_minutes(agent_ids: list[int], start: datetime, end: datetime) -> dict[int, tuple[int, float | None]]:
     # percentile_cont is an ordered-set aggregate the ORM has no expression for.
     sql = (f"SELECT actor_id, count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY (data->>'minutes')::numeric) "  # noqa: S608
@@ -159,8 +170,7 @@ def sales_kpis(*, user: User, start: datetime, end: datetime, tz: Any = None) ->
     rows = {a.pk: KpiRow(label=a.full_name, key=str(a.code)) for a in agents}
     ids = list(by_id)
 
-    routed = (_events("lead.routed", start, end).annotate(owner_code=KT("data__owner__code"))
-              .filter(owner_code__in=list(by_code)).values("owner_code").annotate(n=Count("id")))
+    routed = _received(start, end, list(by_code)).values("owner_code").annotate(n=Count("id"))
     for row in routed:
         rows[by_code[row["owner_code"]].pk].received = row["n"]
     for agent_id, (n, median) in _median_minutes(ids, start, end).items():
@@ -231,8 +241,7 @@ def _daily(ids: list[int], codes: list[str], start: datetime, end: datetime, tz:
 
     return {
         "labels": [d.isoformat() for d in days],
-        "received": series(_events("lead.routed", start, end).annotate(owner_code=KT("data__owner__code"))
-                           .filter(owner_code__in=codes), "occurred_at"),
+        "received": series(_received(start, end, codes), "occurred_at"),
         "contacted": series(_events("lead.contacted", start, end).filter(actor_id__in=ids), "occurred_at"),
         "calls": series(Call.objects.filter(agent_id__in=ids, started_at__gte=start, started_at__lt=end), "started_at"),
     }

@@ -76,6 +76,19 @@ def test_kpis_per_agent_desk_and_total_from_known_events(known):
     assert sum(report.daily["received"]) == 4 and report.daily["labels"][-1] == "2025-03-07"
 
 
+def test_a_lead_staff_enter_for_an_agent_counts_as_received_once(known):
+    from crm.services import client_create
+
+    world, _a, b, _leads = known
+    with time_machine.travel(DAY + timedelta(hours=3), tick=False):
+        client_create(actor=world.admin, brand=world.brand, first_name="Walk", last_name="In",
+                      email="walk.in@example.com", owner=b)
+    start, end, _first, _last = _week()
+    report = sales_kpis(user=world.admin, start=start, end=end, tz=UTC)
+    assert next(r for r in report.agents if r.key == str(b.code)).received == 2
+    assert report.total.received == 5 and sum(report.daily["received"]) == 5
+
+
 def test_a_period_without_events_counts_nothing(known):
     world, a, _b, _leads = known
     start, end, _f, _l = period_bounds(period="today", tz=UTC, today=date(2025, 4, 1))
