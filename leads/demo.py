@@ -166,12 +166,17 @@ def _calls_and_moves(brand: Brand, rng: random.Random, result: SalesSeedResult) 
         agent: User = client.owner  # type: ignore[assignment]
         with transaction.atomic(), context.acting_as(agent, source="task"):
             last = None
+            earliest = client.created_at
             for outcome, days_ago, hour, minute, seconds in sorted(plan, key=lambda p: -p[1]):
                 ended = (now - timedelta(days=days_ago)).replace(hour=hour, minute=minute, second=0,
                                                                  microsecond=0)
-                ended = min(ended, now)
-                call_log(actor=agent, client=client, outcome=outcome, ended_at=ended,
-                         duration_seconds=seconds if outcome in ANSWERED_OUTCOMES else min(seconds, 40))
+                duration = seconds if outcome in ANSWERED_OUTCOMES else min(seconds, 40)
+                # Never before the lead arrived nor before the previous call; none in the future.
+                ended = max(ended, earliest + timedelta(minutes=4 + minute % 50, seconds=duration))
+                if ended > now:
+                    break
+                earliest = ended
+                call_log(actor=agent, client=client, outcome=outcome, ended_at=ended, duration_seconds=duration)
                 result.add("calls")
                 last = outcome
             if last is not None:
