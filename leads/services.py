@@ -159,7 +159,9 @@ def _require_admin(actor: User | None) -> None:
         raise NotAllowed()
 
 
-def _text(value: Any, name: str, limit: int, *, required: bool = False, errors: FieldErrors) -> str:
+def text_field(value: Any, name: str, limit: int, *, required: bool = False, errors: FieldErrors) -> str:
+    """`value` cleaned as text of at most `limit` characters; a problem is added to `errors` under
+    `name` (and "" returned), so that a form's every bad field is reported at once."""
     try:
         return text_clean(value if isinstance(value, str) or value is None else str(value), field=name,
                           max_length=limit, required=required)
@@ -810,9 +812,9 @@ def campaign_save(*, actor: User | None, brand: Brand, code: str, name: str, sou
     from django.utils.text import slugify
 
     errors = FieldErrors()
-    name = _text(name, "name", 120, required=True, errors=errors)
-    source = _text(source, "source", 100, errors=errors)
-    raw_code = _text(code, "code", 64, required=True, errors=errors)
+    name = text_field(name, "name", 120, required=True, errors=errors)
+    source = text_field(source, "source", 100, errors=errors)
+    raw_code = text_field(code, "code", 64, required=True, errors=errors)
     code = slugify(raw_code).lower()
     if raw_code and not code:
         errors.add("code", gettext("Use letters, digits and hyphens."))
@@ -841,7 +843,7 @@ def scoring_rule_save(*, actor: User | None, brand: Brand, name: str, kind: str,
     """Create or change a scoring rule; `params` are checked for the kind (leads.scoring)."""
     _require_admin(actor)
     errors = FieldErrors()
-    name = _text(name, "name", 120, required=True, errors=errors)
+    name = text_field(name, "name", 120, required=True, errors=errors)
     if kind not in ScoringKind.values:
         errors.add("kind", gettext("Choose a valid kind of rule."))
     else:
@@ -910,7 +912,7 @@ def routing_rule_save(
     """Create or change a routing rule. New rules go to the end of the list (before the fallback)."""
     _require_admin(actor)
     errors = FieldErrors()
-    name = _text(name, "name", 120, required=True, errors=errors)
+    name = text_field(name, "name", 120, required=True, errors=errors)
     values: dict[str, Any] = {
         "countries": _clean_list(countries, "countries", errors, country_normalise, 2),
         "languages": _clean_list(languages, "languages", errors, language_normalise, 8),
@@ -1061,7 +1063,7 @@ def agent_availability_set(*, actor: User | None, user: User, status: str, shift
     days = sorted({int(d) for d in shift_days or ()})
     if any(d < 1 or d > 7 for d in days):
         errors.add("shift_days", gettext("Days are 1 (Monday) to 7 (Sunday)."))
-    note = _text(note, "note", 200, errors=errors)
+    note = text_field(note, "note", 200, errors=errors)
     errors.raise_if_any()
     availability = AgentAvailability.objects.select_for_update().filter(user_id=user.pk).first()
     before = _snapshot(availability, AVAILABILITY_FIELDS) if availability is not None else None

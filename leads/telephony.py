@@ -31,6 +31,7 @@ from crm.lib.crypto import FieldCipher, Undecryptable
 from crm.lib.validation import InvalidValue, text_clean
 from crm.models import Brand, User
 from leads.models import TelephonyProvider
+from leads.services import text_field
 
 logger = logging.getLogger(__name__)
 
@@ -108,15 +109,6 @@ def click_to_call_template_clean(value: str | None) -> str:
     return template
 
 
-def _clean(errors: FieldErrors, name: str, value: Any, limit: int, *, required: bool = False) -> str:
-    try:
-        return text_clean(value if isinstance(value, str) or value is None else str(value), field=name,
-                          max_length=limit, required=required)
-    except InvalidValue as exc:
-        errors.add(exc.field, exc.message)
-        return ""
-
-
 def _template(errors: FieldErrors, value: Any) -> str:
     try:
         return click_to_call_template_clean(value)
@@ -154,13 +146,13 @@ def telephony_provider_create(*, actor: User | None, code: str, name: str, brand
     its webhook address (/hooks/telephony/<code>/): a lower-case slug, unique, never changed."""
     _require_admin(actor)
     errors = FieldErrors()
-    raw_code = _clean(errors, "code", code, 40, required=True)
+    raw_code = text_field(code, "code", 40, required=True, errors=errors)
     code = slugify(raw_code).lower()
     if raw_code and (code != raw_code.lower() or not code):
         errors.add("code", gettext("Use lower-case letters, digits and hyphens only, e.g. \"voipco\"."))
     elif code and TelephonyProvider.objects.filter(code=code).exists():
         errors.add("code", gettext("Another telephony provider has this code."))
-    name = _clean(errors, "name", name, 120, required=True)
+    name = text_field(name, "name", 120, required=True, errors=errors)
     template = _template(errors, click_to_call_template)
     errors.raise_if_any()
     provider = TelephonyProvider(code=code, name=name, brand=brand, click_to_call_template=template, is_active=True)
@@ -178,7 +170,7 @@ def telephony_provider_update(*, actor: User | None, provider: TelephonyProvider
     """Change a provider's name, brand and click-to-call template (its code and secret stay)."""
     _require_admin(actor)
     errors = FieldErrors()
-    name = _clean(errors, "name", name, 120, required=True)
+    name = text_field(name, "name", 120, required=True, errors=errors)
     template = _template(errors, click_to_call_template)
     errors.raise_if_any()
     provider = TelephonyProvider.objects.select_for_update(of=("self",)).select_related("brand").get(pk=provider.pk)
