@@ -60,12 +60,12 @@ def keys_find(brand_id: int, keys: Iterable[Key], *, backfill: bool = True) -> d
     wanted = set(keys)
     if not wanted:
         return {}
-    emails = sorted(v for k, v in wanted if k == ContactKind.EMAIL)
-    phones = sorted(v for k, v in wanted if k == ContactKind.PHONE)
+    emails, values, phones_reversed = _lookup_params(wanted)
     key_table = connection.ops.quote_name(ContactKey._meta.db_table)
     client_table = connection.ops.quote_name(Client._meta.db_table)
     # Each branch is an index probe: the unique (brand, kind, value) index, and the lower(email)
     # and reverse(phone) indexes of crm_client. Clients merged away are never matched.
+    # (leads_contact_keys_lock_and_find, migration leads 0006, runs the same query after locking.)
     sql = (
         f"SELECT 0, kind, value, client_id, NULL FROM {key_table} "  # noqa: S608
         "WHERE brand_id = %s AND value = ANY(%s) "
@@ -75,8 +75,32 @@ def keys_find(brand_id: int, keys: Iterable[Key], *, backfill: bool = True) -> d
         "WHERE brand_id = %s AND reverse(phone) = ANY(%s) AND NOT tags @> ARRAY['merged']::varchar[]"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [brand_id, [v for _, v in wanted], brand_id, emails, brand_id, [p[::-1] for p in phones]])
+        cursor.execute(sql, [brand_id, values, brand_id, emails, brand_id, phones_reversed])
         rows = cursor.fetchall()
+    return _found(brand_id, wanted, rows, backfill=backfill)
+
+
+def keys_lock_and_find(brand_id: int, keys: Iterable[Key]) -> dict[Key, int]:
+    """keys_lock, then keys_find (backfilling), in one round trip."""
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    emails, values, phones_reversed = _lookup_params(wanted)
+    ids = sorted({_lock_id(brand_id, k) for k in wanted})
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM leads_contact_keys_lock_and_find(%s::bigint[], %s, %s::text[], %s::text[], "
+                       "%s::text[])", [ids, brand_id, values, emails, phones_reversed])
+        rows = cursor.fetchall()
+    return _found(brand_id, wanted, rows, backfill=True)
+
+
+def _lookup_params(wanted: set[Key]) -> tuple[list[str], list[str], list[str]]:
+    emails = sorted(v for k, v in wanted if k == ContactKind.EMAIL)
+    phones = sorted(v for k, v in wanted if k == ContactKind.PHONE)
+    return emails, sorted(v for _, v in wanted), [p[::-1] for p in phones]
+
+
+def _found(brand_id: int, wanted: set[Key], rows: list[tuple], *, backfill: bool) -> dict[Key, int]:
     found: dict[Key, int] = {}
     for source, kind, value, client_id, _created in rows:
         if source == 0 and (kind, value) in wanted:
