@@ -80,8 +80,13 @@ def keys_find(brand_id: int, keys: Iterable[Key], *, backfill: bool = True) -> d
     return _found(brand_id, wanted, rows, backfill=backfill)
 
 
+# Up to this many keys (a single lead's), keys_lock_and_find: the function's cached plan suits a
+# few keys; a batch's thousands are looked up with a plan made for them (keys_lock + keys_find).
+ONE_TRIP_KEYS = 4
+
+
 def keys_lock_and_find(brand_id: int, keys: Iterable[Key]) -> dict[Key, int]:
-    """keys_lock, then keys_find (backfilling), in one round trip."""
+    """keys_lock, then keys_find (backfilling), in one round trip; for a few keys (ONE_TRIP_KEYS)."""
     wanted = set(keys)
     if not wanted:
         return {}
