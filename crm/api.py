@@ -305,25 +305,29 @@ def _parse_rate(rate: str) -> tuple[int, int]:
 class CallerRateThrottle(BaseThrottle):
     """A fixed-window request budget per API key or staff user, counted in Redis.
 
-    The rate is settings.CRM_API_RATE_LIMIT ("1200/m" by default). Redis being unreachable does
-    not stop the API: the request is let through and the failure logged.
+    The rate is the setting named by `setting` (CRM_API_RATE_LIMIT, "1200/m" by default); routers
+    with a budget of their own (the lead API) pass theirs. Redis being unreachable does not stop
+    the API: the request is let through and the failure logged.
     """
+
+    def __init__(self, setting: str = "CRM_API_RATE_LIMIT", key_prefix: str = "crm:api:rate") -> None:
+        self.setting, self.key_prefix = setting, key_prefix
 
     def allow_request(self, request: HttpRequest) -> bool:
         caller = getattr(request, "auth", None)
         if not isinstance(caller, Caller):
             return True
-        count, seconds = _parse_rate(settings.CRM_API_RATE_LIMIT)
+        count, seconds = _parse_rate(getattr(settings, self.setting))
         now = time.time()
         window = int(now // seconds)
-        key = f"crm:api:rate:{caller.ident}:{seconds}:{window}"
+        key = f"{self.key_prefix}:{caller.ident}:{seconds}:{window}"
         try:
             pipe = get_redis().pipeline()
             pipe.incr(key)
             pipe.expire(key, seconds + 1)
             used = int(pipe.execute()[0])
         except redis.RedisError:
-            logger.warning("API rate limit not checked: Redis unavailable", exc_info=True)
+            logger.warning("API rate limit (%s) not checked: Redis unavailable", self.setting, exc_info=True)
             return True
         request._crm_retry_after = seconds - (now % seconds)  # type: ignore[attr-defined]
         return used <= count

@@ -111,7 +111,8 @@ def client_queryset_for_user(user: Any) -> QuerySet[Client]:
     return qs.filter(visible)
 
 
-def _as_uuid(code: Any) -> uuid.UUID:
+def code_or_404(code: Any) -> uuid.UUID:
+    """`code` as a UUID; anything that is not one is a 404, like a code nobody has."""
     if isinstance(code, uuid.UUID):
         return code
     try:
@@ -129,7 +130,7 @@ def client_get_for_user(user: Any, code: Any, *, for_update: bool = False) -> Cl
     if for_update:
         qs = qs.select_for_update(of=("self",))
     try:
-        return qs.get(code=_as_uuid(code))
+        return qs.get(code=code_or_404(code))
     except Client.DoesNotExist:
         raise NotFound() from None
 
@@ -191,7 +192,7 @@ def task_get_for_user(user: Any, code: Any, *, for_update: bool = False) -> Task
     if for_update:
         qs = qs.select_for_update(of=("self",))
     try:
-        return qs.get(code=_as_uuid(code))
+        return qs.get(code=code_or_404(code))
     except Task.DoesNotExist:
         raise NotFound() from None
 
@@ -202,7 +203,7 @@ def note_get_for_user(user: Any, code: Any) -> Note:
         return (
             Note.objects.select_related("client", "author")
             .filter(client_id__in=client_queryset_for_user(user).values("pk"))
-            .get(code=_as_uuid(code))
+            .get(code=code_or_404(code))
         )
     except Note.DoesNotExist:
         raise NotFound() from None

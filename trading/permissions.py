@@ -7,23 +7,13 @@ A trading account is visible to whoever can see its client (crm.permissions scop
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from django.db.models import QuerySet
 
 from crm.exceptions import NotFound
-from crm.permissions import client_queryset_for_user, user_can
+from crm.permissions import client_queryset_for_user, code_or_404, user_can
 from trading.models import PlatformServer, TradingAccount
-
-
-def _as_uuid(code: Any) -> uuid.UUID:
-    if isinstance(code, uuid.UUID):
-        return code
-    try:
-        return uuid.UUID(str(code))
-    except (TypeError, ValueError, AttributeError):
-        raise NotFound() from None
 
 
 def trading_account_queryset_for_user(user: Any) -> QuerySet[TradingAccount]:
@@ -39,7 +29,7 @@ def trading_account_get_for_user(user: Any, code: Any, *, for_update: bool = Fal
     if for_update:
         qs = qs.select_for_update(of=("self",))
     try:
-        return qs.get(code=_as_uuid(code))
+        return qs.get(code=code_or_404(code))
     except TradingAccount.DoesNotExist:
         raise NotFound() from None
 
@@ -59,6 +49,6 @@ def platform_server_queryset_for_user(user: Any) -> QuerySet[PlatformServer]:
 
 def platform_server_get_for_user(user: Any, code: Any) -> PlatformServer:
     try:
-        return platform_server_queryset_for_user(user).get(code=_as_uuid(code))
+        return platform_server_queryset_for_user(user).get(code=code_or_404(code))
     except PlatformServer.DoesNotExist:
         raise NotFound() from None

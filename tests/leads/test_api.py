@@ -109,3 +109,16 @@ def test_the_operation_is_in_the_openapi_schema_with_its_scope(world):
     operation = schema["paths"]["/api/v1/leads"]["post"]
     assert operation["x-required-scope"] == "leads:write"
     assert "oneOf" in operation["requestBody"]["content"]["application/json"]["schema"]
+
+
+def test_leads_have_their_own_request_budget_per_key(world, settings):
+    settings.LEADS_API_RATE_LIMIT = "2/m"
+    settings.CRM_API_RATE_LIMIT = "1000/m"
+    api = KeyClient(new_key(world.brand, scopes=["leads:write", "clients:read"], name="Burst vendor"))
+    for n in range(2):
+        assert api.post("/leads", lead_data(900 + n)).status_code == 201
+    response = api.post("/leads", lead_data(902))
+    assert_error(response, 429, "throttled")
+    assert int(response["Retry-After"]) >= 1
+    assert api.get("/clients").status_code == 200  # the API's general budget is another one
+    assert not Client.objects.filter(email="amira.902@example.com").exists()
