@@ -184,6 +184,17 @@ def test_run_log_shows_why_and_filters(admin_client, brand, agent, tag_rule, tim
     assert "No client has this code." in unknown and "0 runs" in unknown
 
 
+    # More runs than a page holds: the footer says which ones and links the next page.
+    from crm.views import automation as automation_views
+
+    automation_views.RUN_PAGE_SIZE = 3
+    try:
+        paged = admin_client.get(reverse("automation_run_list")).content.decode()
+    finally:
+        automation_views.RUN_PAGE_SIZE = 50
+    assert "1–3 of 4" in paged and 'rel="next"' in paged
+
+
 def test_playbook_button_seeds_once(admin_client, brand):
     admin_client.post(reverse("automation_playbook_seed"), {"brand": "alpha"})
     admin_client.post(reverse("automation_playbook_seed"), {"brand": "alpha"})
