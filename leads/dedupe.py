@@ -17,7 +17,6 @@ from collections.abc import Iterable
 
 from django.db import connection
 
-from crm.models import Client
 from leads.models import ContactKey, ContactKind
 
 Key = tuple[str, str]  # (kind, value)
@@ -60,22 +59,13 @@ def keys_find(brand_id: int, keys: Iterable[Key], *, backfill: bool = True) -> d
     wanted = set(keys)
     if not wanted:
         return {}
-    emails, values, phones_reversed = _lookup_params(wanted)
-    key_table = connection.ops.quote_name(ContactKey._meta.db_table)
-    client_table = connection.ops.quote_name(Client._meta.db_table)
-    # Each branch is an index probe: the unique (brand, kind, value) index, and the lower(email)
-    # and reverse(phone) indexes of crm_client. Clients merged away are never matched.
-    # (leads_contact_keys_lock_and_find, migration leads 0006, runs the same query after locking.)
-    sql = (
-        f"SELECT 0, kind, value, client_id, NULL FROM {key_table} "  # noqa: S608
-        "WHERE brand_id = %s AND value = ANY(%s) "
-        f"UNION ALL SELECT 1, 'email', lower(email), id, created_at FROM {client_table} "
-        "WHERE brand_id = %s AND lower(email) = ANY(%s) AND NOT tags @> ARRAY['merged']::varchar[] "
-        f"UNION ALL SELECT 1, 'phone', phone, id, created_at FROM {client_table} "
-        "WHERE brand_id = %s AND reverse(phone) = ANY(%s) AND NOT tags @> ARRAY['merged']::varchar[]"
-    )
+    emails, phones, phones_reversed = _lookup_params(wanted)
+    # leads_contact_keys_find (migration leads 0007): an index probe per key, in ContactKey's unique
+    # (brand, kind, value) index and crm_client's lower(email) and reverse(phone) indexes. A SQL
+    # function simple enough to be inlined: the batch's query is planned for its own arrays.
     with connection.cursor() as cursor:
-        cursor.execute(sql, [brand_id, values, brand_id, emails, brand_id, phones_reversed])
+        cursor.execute("SELECT * FROM leads_contact_keys_find(%s, %s::text[], %s::text[], %s::text[])",
+                       [brand_id, emails, phones, phones_reversed])
         rows = cursor.fetchall()
     return _found(brand_id, wanted, rows, backfill=backfill)
 
@@ -90,19 +80,21 @@ def keys_lock_and_find(brand_id: int, keys: Iterable[Key]) -> dict[Key, int]:
     wanted = set(keys)
     if not wanted:
         return {}
-    emails, values, phones_reversed = _lookup_params(wanted)
+    emails, phones, phones_reversed = _lookup_params(wanted)
     ids = sorted({_lock_id(brand_id, k) for k in wanted})
     with connection.cursor() as cursor:
         cursor.execute("SELECT * FROM leads_contact_keys_lock_and_find(%s::bigint[], %s, %s::text[], %s::text[], "
-                       "%s::text[])", [ids, brand_id, values, emails, phones_reversed])
+                       "%s::text[])", [ids, brand_id, emails, phones, phones_reversed])
         rows = cursor.fetchall()
     return _found(brand_id, wanted, rows, backfill=True)
 
 
 def _lookup_params(wanted: set[Key]) -> tuple[list[str], list[str], list[str]]:
+    """(emails, phones, phones reversed): each lookup names the key's kind, so that every probe of
+    ContactKey is an equality on its whole unique (brand, kind, value) index."""
     emails = sorted(v for k, v in wanted if k == ContactKind.EMAIL)
     phones = sorted(v for k, v in wanted if k == ContactKind.PHONE)
-    return emails, sorted(v for _, v in wanted), [p[::-1] for p in phones]
+    return emails, phones, [p[::-1] for p in phones]
 
 
 def _found(brand_id: int, wanted: set[Key], rows: list[tuple], *, backfill: bool) -> dict[Key, int]:
