@@ -56,12 +56,14 @@ class LeadTouch(models.Model):
     """
 
     code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
-    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
-    client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, related_name="lead_touches")
+    # brand, client and campaign lead the composite indexes in Meta.
+    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+", db_index=False)
+    client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, related_name="lead_touches", db_index=False)
     channel = models.CharField(max_length=10, choices=Channel.choices)
     is_repeat = models.BooleanField(default=False)
     source = models.CharField(max_length=100, blank=True)
-    campaign = models.ForeignKey(Campaign, on_delete=models.SET_NULL, null=True, blank=True, related_name="touches")
+    campaign = models.ForeignKey(Campaign, on_delete=models.SET_NULL, null=True, blank=True, related_name="touches",
+                                 db_index=False)
     # The campaign as the lead named it, kept even when no Campaign row has this code.
     campaign_code = models.CharField(max_length=100, blank=True)
     utm_source = models.CharField(max_length=100, blank=True)
@@ -111,10 +113,11 @@ class ContactKey(models.Model):
     a key, whatever races happen between concurrent intakes.
     """
 
-    brand = models.ForeignKey("crm.Brand", on_delete=models.CASCADE, related_name="+")
+    # Indexed by the unique (brand, kind, value) constraint and contact_key_client_idx.
+    brand = models.ForeignKey("crm.Brand", on_delete=models.CASCADE, related_name="+", db_index=False)
     kind = models.CharField(max_length=8, choices=ContactKind.choices)
     value = models.CharField(max_length=254)
-    client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, related_name="contact_keys")
+    client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, related_name="contact_keys", db_index=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -194,7 +197,8 @@ class ScoringRule(models.Model):
 class LeadScore(models.Model):
     """A computed score (0-100) and the rules that made it; the newest row per client is current."""
 
-    client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, related_name="lead_scores")
+    client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, related_name="lead_scores",
+                               db_index=False)  # lead_score_client_idx
     touch = models.ForeignKey(LeadTouch, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     score = models.PositiveSmallIntegerField()
     # [{"rule": code, "name": ..., "kind": ..., "points": n, "why": "..."}]

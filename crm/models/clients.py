@@ -34,7 +34,9 @@ class Client(models.Model):
     """One person, from first lead to active trader. Public URLs use `code`, never the id."""
 
     code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
-    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="clients")
+    # brand, owner and desk lead the composite indexes in Meta, which serve every lookup a
+    # single-column index would: each index costs every new lead a write.
+    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="clients", db_index=False)
     stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.LEAD)
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100, blank=True)
@@ -45,9 +47,10 @@ class Client(models.Model):
     timezone = models.CharField(max_length=64, blank=True)
     date_of_birth = models.DateField(null=True, blank=True)
     owner = models.ForeignKey(
-        "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="owned_clients"
+        "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="owned_clients", db_index=False
     )
-    desk = models.ForeignKey("crm.Desk", on_delete=models.SET_NULL, null=True, blank=True, related_name="clients")
+    desk = models.ForeignKey("crm.Desk", on_delete=models.SET_NULL, null=True, blank=True, related_name="clients",
+                             db_index=False)
     # attribution
     source = models.CharField(max_length=100, blank=True)
     campaign = models.CharField(max_length=100, blank=True)
@@ -61,7 +64,9 @@ class Client(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     stage_changed_at = models.DateTimeField(null=True, blank=True)
-    history = HistoricalRecords(get_user=history_user)
+    # History is read per client (by id) and by date; indexes on its other columns would only
+    # slow every write down.
+    history = HistoricalRecords(get_user=history_user, no_db_index=["code", "brand", "owner", "desk", "created_at"])
 
     class Meta:
         ordering = ["-created_at", "-id"]

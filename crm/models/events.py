@@ -17,7 +17,8 @@ class Event(models.Model):
 
     uuid = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
     name = models.CharField(max_length=80)
-    client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, null=True, blank=True, related_name="events")
+    client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, null=True, blank=True, related_name="events",
+                               db_index=False)  # event_client_timeline_idx
     brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     actor = models.ForeignKey("crm.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     data = models.JSONField(default=dict, blank=True)
