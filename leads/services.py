@@ -19,6 +19,7 @@ the API, tasks), ValidationFailed names each bad field, each change is audited.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -135,7 +136,9 @@ def _desk_ref(desk: Desk | None) -> dict[str, str] | None:
     return None if desk is None else {"code": str(desk.code), "name": desk.name}
 
 
+@functools.lru_cache(maxsize=1024)
 def _clean_ip(value: str | None) -> str | None:
+    """The address in its compressed form, or None (a batch's thousand touches share one)."""
     if not value:
         return None
     try:
@@ -492,7 +495,7 @@ def _intake(brand: Brand, rows: list[tuple[int, LeadInput]], channel: str, meta:
                                   pk=touch_id)
             touch_rows.append(touch)
             touched.append((dup, client, touch))
-        bulk.copy_rows(LeadTouch, touch_rows, with_pk=True)
+        bulk.write([(LeadTouch, touch_rows, True)])
         scores: list[LeadScore] = []
         for dup, client, touch_values in touched:
             touch = LeadTouch(**touch_values)

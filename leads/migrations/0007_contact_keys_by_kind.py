@@ -6,6 +6,8 @@ statistics it walked every key of the brand, several milliseconds per lead.
 The lookup is one SQL function, leads_contact_keys_find, used by the batch lookup (leads.dedupe.
 keys_find) and, after the locks, by leads_contact_keys_lock_and_find for a single lead."""
 
+from importlib import import_module
+
 from django.db import migrations
 
 FUNCTIONS = """
@@ -45,29 +47,11 @@ END
 $$;
 """
 
+# Back to 0006's definition (its parameters have other names: drop, then create).
 PREVIOUS = """
 DROP FUNCTION IF EXISTS leads_contact_keys_lock_and_find(bigint[], bigint, text[], text[], text[]);
 DROP FUNCTION IF EXISTS leads_contact_keys_find(bigint, text[], text[], text[]);
-CREATE FUNCTION leads_contact_keys_lock_and_find(
-    lock_ids bigint[], brand bigint, key_values text[], emails text[], phones_reversed text[])
-RETURNS TABLE (source integer, kind text, value text, client_id bigint, created timestamptz)
-LANGUAGE plpgsql VOLATILE AS $$
-BEGIN
-    PERFORM count(pg_advisory_xact_lock(k)) FROM unnest(lock_ids) AS k;
-    RETURN QUERY
-        SELECT 0, c.kind::text, c.value::text, c.client_id::bigint, NULL::timestamptz
-        FROM leads_contactkey c WHERE c.brand_id = brand AND c.value = ANY(key_values)
-        UNION ALL
-        SELECT 1, 'email', lower(cl.email)::text, cl.id::bigint, cl.created_at FROM crm_client cl
-        WHERE cl.brand_id = brand AND lower(cl.email) = ANY(emails)
-          AND NOT cl.tags @> ARRAY['merged']::varchar[]
-        UNION ALL
-        SELECT 1, 'phone', cl.phone::text, cl.id::bigint, cl.created_at FROM crm_client cl
-        WHERE cl.brand_id = brand AND reverse(cl.phone) = ANY(phones_reversed)
-          AND NOT cl.tags @> ARRAY['merged']::varchar[];
-END
-$$;
-"""
+""" + import_module("leads.migrations.0006_contact_keys_lock_and_find").FUNCTION
 
 
 class Migration(migrations.Migration):

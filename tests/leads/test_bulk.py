@@ -1,0 +1,43 @@
+"""leads.bulk.write, the intake's one-statement writer: what it stores for what a row leaves out."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from django.db import transaction
+
+from leads import bulk
+from leads.models import Channel, LeadTouch
+from leads.services import lead_intake
+from tests.leads.conftest import lead_data
+
+
+@pytest.mark.django_db
+def test_a_left_out_column_takes_what_django_would_store_and_per_row_defaults_differ(world):
+    client = lead_intake(brand=world.brand, channel=Channel.API, data=lead_data(1)).client
+    at = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
+    rows = [{"brand_id": world.brand.pk, "client_id": client.pk, "channel": Channel.IMPORT, "created_at": at}
+            for _ in range(3)]
+    bulk.write([(LeadTouch, rows, False)])
+
+    touches = list(LeadTouch.objects.filter(client=client, channel=Channel.IMPORT))
+    assert len(touches) == 3
+    # uuid4 is drawn per row (a unique column), not once for the whole write.
+    assert len({t.code for t in touches}) == 3
+    # Text left out is "", JSON left out is its default, times keep their microseconds.
+    assert [(t.utm_source, t.landing_page, t.declared, t.payload, t.is_repeat) for t in touches] == [("", "", {}, {}, False)] * 3
+    assert {t.created_at for t in touches} == {at}
+
+
+@pytest.mark.django_db
+def test_a_value_json_cannot_carry_is_refused_by_name_and_nothing_is_written(world):
+    client = lead_intake(brand=world.brand, channel=Channel.API, data=lead_data(1))
+    before = LeadTouch.objects.count()
+    good = {"code": uuid.uuid4(), "brand_id": world.brand.pk, "client_id": client.client.pk, "channel": Channel.API,
+            "payload": {"seen": [1, 2]}}
+    bad = {**good, "code": uuid.uuid4(), "payload": {"seen": {1, 2}}}
+    with pytest.raises(TypeError, match="cannot write set"), transaction.atomic():
+        bulk.write([(LeadTouch, [good, bad], False)])
+    assert LeadTouch.objects.count() == before
