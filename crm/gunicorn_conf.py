@@ -11,6 +11,7 @@ WEB_THREADS (threads per worker), WEB_TIMEOUT (seconds), LOG_LEVEL, FORWARDED_AL
 from __future__ import annotations
 
 import os
+import sys
 from datetime import timedelta
 from typing import Any
 
@@ -107,3 +108,11 @@ class JsonAccessLogger(glogging.Logger):
 
 
 logger_class = JsonAccessLogger
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """Hand the interpreter lock over after 1 ms instead of 5. A worker's threads mostly wait on
+    PostgreSQL; when one comes back holding a row or advisory lock (the audit chain's, a contact
+    key's) it should not queue behind a busy neighbour for a whole 5 ms slice while every other
+    request waits on that lock."""
+    sys.setswitchinterval(0.001)

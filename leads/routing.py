@@ -176,6 +176,8 @@ class Router:
         self._rules: list[RoutingRule] | None = config.routing_rules if config is not None else None
         self._pointers: dict[int, RoutingPointer] = {}
         self._dirty: set[int] = set()
+        # (agent id, desk id) -> why they cannot take a lead: fixed for one router, whose `now` is.
+        self._reasons: dict[tuple[int, int | None], str | None] = {}
         self._pools: dict[int, list[User]] = {}
         self._loads: dict[int, dict[int, int]] = {}
         if config is not None:
@@ -226,13 +228,19 @@ class Router:
         return loads
 
     # -- picking --
+    def _reason(self, agent: User, desk: Desk | None) -> str | None:
+        key = (agent.pk, desk.pk if desk is not None else None)
+        if key not in self._reasons:
+            self._reasons[key] = unavailable_reason(agent, desk, self.now)
+        return self._reasons[key]
+
     def _available(self, agents: list[User], desk: Desk, exclude: set[int],
                    skipped: list[dict[str, str]]) -> list[User]:
         out = []
         for agent in agents:
             if agent.pk in exclude:
                 continue
-            reason = unavailable_reason(agent, desk, self.now)
+            reason = self._reason(agent, desk)
             if reason is None:
                 out.append(agent)
             elif not any(s["agent"] == str(agent.code) for s in skipped):
@@ -385,7 +393,7 @@ class Router:
                 assert agent is not None
                 own_desk = agent.desk if agent.desk_id and agent.desk.brand_id == self.brand.pk else None
                 desk = rule.target_desk or own_desk
-                reason = gettext("excluded") if agent.pk in excluded else unavailable_reason(agent, own_desk, self.now)
+                reason = gettext("excluded") if agent.pk in excluded else self._reason(agent, own_desk)
                 if reason is None:
                     return RoutingDecision(rule, agent, desk, why + [gettext("named agent")], skipped)
                 skipped.append({"agent": str(agent.code), "name": agent.full_name, "reason": reason})

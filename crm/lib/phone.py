@@ -41,7 +41,11 @@ def phone_normalise(value: str | None, *, region: str | None = None, field: str 
                 "Start the number with + and the country code, or set the client's country first."
             )) from None
         raise InvalidValue(field, gettext("Enter a valid phone number.")) from None
-    if not phonenumbers.is_valid_number(parsed):
+    # A number of the hint's own country is checked against that region's plan first (most are:
+    # the country and the number come from the same person); is_valid_number would try every
+    # region sharing the calling code (GB, GG, IM, JE for +44) to find the one to check against.
+    if not (hint is not None and parsed.country_code == phonenumbers.country_code_for_region(hint)
+            and phonenumbers.is_valid_number_for_region(parsed, hint)) and not phonenumbers.is_valid_number(parsed):
         raise InvalidValue(field, gettext("Enter a valid phone number."))
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
