@@ -17,6 +17,7 @@ from collections.abc import Iterable
 
 from django.db import connection
 
+from crm.models import Client
 from leads.models import ContactKey, ContactKind
 
 Key = tuple[str, str]  # (kind, value)
