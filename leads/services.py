@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from django.apps import apps
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -466,11 +465,12 @@ def _intake(brand: Brand, rows: list[tuple[int, LeadInput]], channel: str, meta:
             events.append(_event_row("lead.routed", client_id, brand, actor_id, decision.as_event_data(), now,
                                      ctx.request_id))
             results.append(result)
-        history_rows = [{**row, "history_date": now, "history_type": "+", "history_user_id": actor_id,
-                         "history_change_reason": None} for row in client_rows]
+        # Each new client's "+" history row is copied from the client row as stored.
+        history = bulk.AsInserted(Client, {"history_date": now, "history_type": "+", "history_user_id": actor_id,
+                                           "history_change_reason": None})
         # No key conflicts are possible: the keys are locked and were free (see leads.dedupe).
         bulk.write([
-            (Client, client_rows, True), (apps.get_model("crm", "HistoricalClient"), history_rows, False), (ContactKey, keys_rows, False),
+            (Client, client_rows, True), (Client.history.model, history, False), (ContactKey, keys_rows, False),
             (LeadTouch, touch_rows, True), (LeadScore, score_rows, False), (LeadContactState, state_rows, False),
             (Event, events, False), (Notification, notes.rows(now), False),
         ], updates=router.save_statements())

@@ -9,7 +9,7 @@ import pytest
 from django.db import transaction
 
 from leads import bulk
-from leads.models import Channel, LeadTouch
+from leads.models import Channel, LeadScore, LeadTouch
 from leads.services import lead_intake
 from tests.leads.conftest import lead_data
 
@@ -41,3 +41,13 @@ def test_a_value_json_cannot_carry_is_refused_by_name_and_nothing_is_written(wor
     with pytest.raises(TypeError, match="cannot write set"), transaction.atomic():
         bulk.write([(LeadTouch, [good, bad], False)])
     assert LeadTouch.objects.count() == before
+
+
+@pytest.mark.django_db
+def test_a_copied_row_needs_every_column_of_its_table(world):
+    """AsInserted copies what the source table has; a column it lacks must be given, or the write
+    is refused naming it before anything is sent."""
+    client = lead_intake(brand=world.brand, channel=Channel.API, data=lead_data(1)).client
+    row = {"brand_id": world.brand.pk, "client_id": client.pk, "channel": Channel.API}
+    with pytest.raises(ValueError, match=r"LeadScore\.touch is neither a column of LeadTouch"):
+        bulk.write([(LeadTouch, [row], False), (LeadScore, bulk.AsInserted(LeadTouch, {"computed_at": None}), False)])

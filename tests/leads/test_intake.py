@@ -41,7 +41,11 @@ def test_a_new_lead_becomes_a_client_with_a_touch_keys_score_and_an_owner(world)
     assert Notification.objects.filter(user=client.owner, kind="client_assigned").count() == 1
     audit = AuditLog.objects.get(action="lead.intake")
     assert audit.object_id == str(client.code) and audit.after["email"] == "a***@example.com"
-    assert client.history.count() == 1
+    # One "+" history row, a copy of the client as stored.
+    record = client.history.get()
+    assert (record.history_type, record.code, record.email, record.owner_id, record.desk_id, record.source) == (
+        "+", client.code, client.email, client.owner_id, client.desk_id, "landing")
+    assert record.history_date == client.created_at and record.history_user is None
 
 
 def test_a_known_campaign_code_links_the_touch_to_the_campaign(world):
