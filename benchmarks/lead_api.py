@@ -326,7 +326,7 @@ def check(expected: int) -> None:
 def main() -> None:
     parser = argument_parser(__doc__)
     parser.add_argument("--leads", type=int, default=None, help="single-lead requests (default 3,000; quick 400)")
-    parser.add_argument("--batches", type=int, default=None, help="batches of 1,000 (default 10; quick 2)")
+    parser.add_argument("--batches", type=int, default=None, help="batches of 1,000 per batch phase (default 20; quick 2)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent client threads for single leads")
     parser.add_argument("--batch-clients", type=int, default=2,
                         help="concurrent clients for the parallel batch figure")
@@ -334,7 +334,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", "4")))
     args = parser.parse_args()
     singles = args.leads or (400 if args.quick else 3000)
-    batches = args.batches or (2 if args.quick else 10)
+    batches = args.batches or (2 if args.quick else 20)
     warmup = 16 * args.clients
 
     env = prepare(args)
