@@ -7,6 +7,7 @@ with one message per offending field.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -260,13 +261,19 @@ PAYLOAD_MAX_VALUE = 1000
 
 
 def _payload(data: Mapping[str, Any]) -> dict[str, Any]:
-    """The raw input, bounded (a hostile caller must not store megabytes per lead)."""
+    """The raw input, bounded (a hostile caller must not store megabytes per lead), without NUL
+    characters (JSON in PostgreSQL cannot hold them)."""
     out: dict[str, Any] = {}
     for key, value in list(data.items())[:PAYLOAD_MAX_KEYS]:
         if key in {"csrfmiddlewaretoken", "form_token", "website"}:
             continue
-        if isinstance(value, str | int | float | bool) or value is None:
-            out[str(key)[:100]] = value if not isinstance(value, str) else value[:PAYLOAD_MAX_VALUE]
+        name = str(key).replace("\x00", "")[:100]
+        if isinstance(value, str):
+            out[name] = value.replace("\x00", "")[:PAYLOAD_MAX_VALUE]
+        elif isinstance(value, float) and not math.isfinite(value):
+            out[name] = str(value)  # JSON has no NaN or Infinity (Python's parser takes them)
+        elif isinstance(value, int | float | bool) or value is None:
+            out[name] = value
         else:
-            out[str(key)[:100]] = str(value)[:PAYLOAD_MAX_VALUE]
+            out[name] = str(value).replace("\x00", "")[:PAYLOAD_MAX_VALUE]
     return out

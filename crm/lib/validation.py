@@ -108,8 +108,11 @@ def timezone_normalise(value: str | None, *, field: str = "timezone") -> str:
 
 
 def text_clean(value: str | None, *, field: str, max_length: int, required: bool = False) -> str:
-    """Trimmed text within `max_length`; "" allowed unless `required`."""
+    """Trimmed text within `max_length`; "" allowed unless `required`. NUL, which no text column
+    can hold, is refused by name instead of failing the write."""
     value = (value or "").strip()
+    if "\x00" in value:
+        raise InvalidValue(field, gettext("Remove the invisible NUL character from this text."))
     if required and not value:
         raise InvalidValue(field, gettext("This field is required."))
     if len(value) > max_length:

@@ -59,6 +59,22 @@ def test_a_mixed_batch_writes_the_good_rows_and_reports_the_bad_ones(world, api)
     assert Client.objects.count() == 2
 
 
+def test_what_postgresql_cannot_store_is_named_not_a_server_error(world, api):
+    """PostgreSQL cannot store NUL in text or JSON, nor NaN in JSON: a lead carrying one in a field
+    is refused by field (its batch neighbours are written), never a 500; an unknown field carrying
+    one is kept without it."""
+    body = assert_error(api.post("/leads", lead_data(5, first_name="Ami\u0000ra")), 422, "invalid")
+    assert set(body["fields"]) == {"first_name"} and "character" in body["fields"]["first_name"][0]
+    response = api.post("/leads", {"leads": [lead_data(6, last_name="Had\u0000dad"), lead_data(7, note="a\u0000b"),
+                                             lead_data(8, deposit_intent=float("nan")), lead_data(9, rank=float("inf"))]})
+    assert response.status_code == 200, response.content
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["invalid", "created", "invalid", "created"]
+    assert set(results[0]["errors"]) == {"last_name"} and set(results[2]["errors"]) == {"deposit_intent"}
+    assert LeadTouch.objects.get(client__code=results[1]["client"]).payload["note"] == "ab"
+    assert LeadTouch.objects.get(client__code=results[3]["client"]).payload["rank"] == "inf"
+
+
 @pytest.mark.parametrize("envelope", [{"leads": []}, {"leads": "x"}, {"leads": [lead_data(1)] * 1001}, [lead_data(1)]])
 def test_a_bad_envelope_is_422(world, api, envelope):
     assert_error(api.post("/leads", envelope), 422, "invalid")
