@@ -134,7 +134,7 @@ def _type_errors(item: Any) -> dict[str, list[str]]:
 def _body(request: HttpRequest) -> Any:
     try:
         return json.loads(request.body or b"null")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested beyond reason
         raise ApiError(400, "malformed_body", _("The request body is not valid JSON.")) from None
 
 

@@ -202,7 +202,7 @@ def telephony_parse(body: bytes) -> TelephonyInput:
     """Validate a webhook body; ValidationFailed names each bad field."""
     try:
         data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # RecursionError: nested beyond reason
         raise ValidationFailed(fields={"body": [gettext("Send a JSON object.")]}) from None
     if not isinstance(data, dict):
         raise ValidationFailed(fields={"body": [gettext("Send a JSON object.")]})

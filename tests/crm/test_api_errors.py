@@ -46,7 +46,8 @@ def test_body_that_is_not_an_object_is_422(api):
     assert body["fields"]
 
 
-@pytest.mark.parametrize("raw", [b"{", b"first_name=Kai", b"\xff\xfe", b'{"first_name": "Kai",}'])
+@pytest.mark.parametrize("raw", [b"{", b"first_name=Kai", b"\xff\xfe", b'{"first_name": "Kai",}',
+                                 b"[" * 100_000 + b"]" * 100_000])
 def test_malformed_json_body_is_400(api, raw):
     assert_error(api.post("/clients", raw=raw), 400, "malformed_body")
 

@@ -93,6 +93,8 @@ def test_json_types_are_checked_before_anything_else(world, api):
 
 def test_malformed_json_is_400(world, api):
     assert_error(api.post("/leads", raw=b"{not json"), 400, "malformed_body")
+    # Nested deeper than any lead could be: refused as malformed, not a server error.
+    assert_error(api.post("/leads", raw=b"[" * 100_000 + b"]" * 100_000), 400, "malformed_body")
 
 
 def test_a_key_without_the_scope_is_refused(world):

@@ -177,6 +177,8 @@ def test_a_bad_body_is_refused_with_400_naming_the_field(world, provider, client
     assert response.status_code == 400
     assert set(response.json()["fields"]) == {"event", "duration", "recording_url", "phone"}
     assert _post(client, "voipco", None, raw=b"not json").json()["fields"] == {"body": ["Send a JSON object."]}
+    deep = b"[" * 100_000 + b"]" * 100_000  # nested beyond reason: refused the same way, not a 500
+    assert _post(client, "voipco", None, raw=deep).json()["fields"] == {"body": ["Send a JSON object."]}
     assert not Call.objects.exists()
 
 
