@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -470,7 +471,9 @@ def _intake(brand: Brand, rows: list[tuple[int, LeadInput]], channel: str, meta:
                                            "history_change_reason": None})
         # No key conflicts are possible: the keys are locked and were free (see leads.dedupe).
         bulk.write([
-            (Client, client_rows, True), (Client.history.model, history, False), (ContactKey, keys_rows, False),
+            # (Client.history builds a manager class on every access: the model is looked up instead.)
+            (Client, client_rows, True), (apps.get_model("crm", "HistoricalClient"), history, False),
+            (ContactKey, keys_rows, False),
             (LeadTouch, touch_rows, True), (LeadScore, score_rows, False), (LeadContactState, state_rows, False),
             (Event, events, False), (Notification, notes.rows(now), False),
         ], updates=router.save_statements())
