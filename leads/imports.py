@@ -373,14 +373,21 @@ def lead_import_run(*, import_id: int) -> LeadImport:
     return lead_import
 
 
+def _report_value(value: Any) -> Any:
+    """A refused cell as the error report keeps it: JSON in PostgreSQL cannot hold NUL, so a NUL
+    is shown as the visible symbol for it (U+2400), where the person fixing the file can see it."""
+    if not isinstance(value, str | int | float | bool):
+        value = str(value)
+    return value.replace("\x00", "\u2400") if isinstance(value, str) else value
+
+
 @transaction.atomic
 def _write_chunk(lead_import: LeadImport, chunk: list[tuple[int, dict[str, Any]]], meta: IntakeMeta,
                  intake: Any) -> None:
     results = intake(brand=lead_import.brand, items=[values for _, values in chunk], channel=Channel.IMPORT, meta=meta)
     errors = [
         LeadImportRowError(lead_import=lead_import, row_number=chunk[r.index][0], errors=r.errors,
-                           values={k: (v if isinstance(v, str | int | float | bool) else str(v))
-                                   for k, v in chunk[r.index][1].items()})
+                           values={k: _report_value(v) for k, v in chunk[r.index][1].items()})
         for r in results if r.status == "invalid"
     ]
     LeadImportRowError.objects.bulk_create(errors, ignore_conflicts=True)

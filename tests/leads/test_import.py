@@ -131,6 +131,23 @@ def test_the_error_report_lists_each_bad_row_field_by_field(world, known, login_
 
 
 @pytest.mark.django_db
+def test_a_nul_character_in_a_cell_fails_its_row_not_the_import(world):
+    rows = [["Ana\x00", "Silva", "ana@example.com", "+351912345678", "PT", "fb", "x"],
+            ["Bo", "Berg", "bo@example.com", "+46701234567", "SE", "fb", "a\x00b"]]
+    upload = lead_import_create(actor=world.manager, brand=world.brand, filename="l.csv", content=_csv(rows))
+    lead_import_set_mapping(actor=world.manager, lead_import=upload, mapping=upload.mapping)
+    LeadImport.objects.filter(pk=upload.pk).update(status=ImportStatus.QUEUED)
+    lead_import_run(import_id=upload.pk)
+    upload.refresh_from_db()
+    assert upload.status == ImportStatus.DONE
+    refused = upload.row_errors.get()
+    assert refused.row_number == 2 and list(refused.errors) == ["first_name"]
+    assert refused.values["first_name"] == "Ana\u2400"  # shown where it was, in the error report
+    touch = LeadTouch.objects.get(client__email="bo@example.com")
+    assert "\x00" not in str(touch.payload)
+
+
+@pytest.mark.django_db
 def test_the_mapping_needs_every_required_field_once(world):
     upload = lead_import_create(actor=world.manager, brand=world.brand, filename="l.csv", content=_csv())
     with pytest.raises(ValidationFailed) as caught:
