@@ -206,6 +206,8 @@ def telephony_parse(body: bytes) -> TelephonyInput:
         raise ValidationFailed(fields={"body": [gettext("Send a JSON object.")]}) from None
     if not isinstance(data, dict):
         raise ValidationFailed(fields={"body": [gettext("Send a JSON object.")]})
+    if b"\\u0000" in body.lower():  # no text column can hold NUL: refused by name, not a failed write
+        raise ValidationFailed(fields={"body": [gettext("Remove the NUL characters (\\u0000) from the event.")]})
     errors: dict[str, list[str]] = {}
     event = str(data.get("event") or "")
     if event not in TELEPHONY_EVENTS:
