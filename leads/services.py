@@ -76,8 +76,8 @@ class IntakeResult:
     """The outcome for one lead: "created" (a new client), "duplicate" (a new touch on an existing
     client) or "invalid" (nothing written; `errors` names each field).
 
-    New clients are written by COPY; `client` and `touch` build their model instances on first
-    use (the batch API only needs the codes)."""
+    New clients are written in one statement (leads.bulk.write); `client` and `touch` build their
+    model instances on first use (the batch API only needs the codes)."""
 
     index: int
     status: str
