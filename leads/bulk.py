@@ -126,7 +126,7 @@ def write(plan: Sequence[tuple[type[models.Model], Rows, bool]],
     table's own type. Measured against COPY for a batch of a thousand leads (some eight thousand
     rows in eight tables): PostgreSQL spends about half the time, and Python, which only encodes
     one JSON document per table, a fraction of it. The statement's text depends only on the
-    tables, so it stays short and the driver reuses its parsing of it.
+    tables and never on the number of rows.
     """
     plan = [(m, rows, pk) for m, rows, pk in plan if isinstance(rows, AsInserted) or rows]
     if not plan and not updates:
@@ -167,7 +167,10 @@ def write(plan: Sequence[tuple[type[models.Model], Rows, bool]],
         parts.append(f"u{j} AS ({sql})")
         params.extend(sql_params)
     # Bound on the server: the documents travel beside the statement instead of being quoted into
-    # it, which spares both sides handling them as part of a query text of megabytes.
+    # it, which spares both sides handling them as part of a query text of megabytes. (Django's
+    # cursors bind on the client unless the whole connection is set to bind on the server; this
+    # one statement is, through Django's own wrapper so that error translation and the debug log
+    # still apply.)
     connection.ensure_connection()
     with connection.wrap_database_errors, connection._prepare_cursor(psycopg.Cursor(connection.connection)) as cursor:
         cursor.execute(f"WITH {', '.join(parts)} SELECT 1", params)
