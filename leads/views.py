@@ -269,7 +269,8 @@ def lead_import_detail(request: HttpRequest, code: Any) -> HttpResponse:
     lead_import = _import_or_404(request, code)
     errors = list(lead_import.row_errors.order_by("row_number")[:50])
     return render_page(request, "leads/imports/detail.html",
-                       {"lead_import": lead_import, "row_errors": errors}, partial="import-progress")
+                       {"lead_import": lead_import, "row_errors": errors, "labels": LEAD_FIELDS},
+                       partial="import-progress")
 
 
 @assigner_required

@@ -194,6 +194,8 @@ def test_the_pages_walk_from_upload_to_a_queued_job(world):
     assert response.status_code == 302 and response["Location"].endswith("/preview/")
     preview = http.get(response["Location"]).content.decode()
     assert 'data-count="valid">3<' in preview and 'data-count="invalid">2<' in preview
+    # Each problem is named by the column's label, as staff know it, not by the field's code name.
+    assert "First name: This field is required." in preview and "first_name:" not in preview
     django_rq.get_queue("default").empty()
     response = http.post(f"/leads/imports/{upload.code}/preview/")
     assert response.status_code == 302
