@@ -13,10 +13,11 @@ Ids that other rows refer to (clients, touches) are drawn from their sequences f
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -174,3 +175,31 @@ def write(plan: Sequence[tuple[type[models.Model], Rows, bool]],
     connection.ensure_connection()
     with connection.wrap_database_errors, connection._prepare_cursor(psycopg.Cursor(connection.connection)) as cursor:
         cursor.execute(f"WITH {', '.join(parts)} SELECT 1", params)
+
+
+@contextlib.contextmanager
+def pipelined(*models_written: type[models.Model]) -> Iterator[None]:
+    """Within the block, write() sends its statement and returns at once instead of waiting for
+    PostgreSQL to run it (psycopg's pipeline mode), so that the database stores one part of the
+    work while Python prepares the next. Leaving the block waits for everything sent. Other
+    queries inside the block still work: each waits for what was sent before it. A statement's
+    error surfaces at the next query or on leaving, as Django's error of its kind; the caller's
+    transaction (or savepoint) then rolls back as with any failed write.
+
+    The foreign keys of `models_written` (DEFERRABLE INITIALLY DEFERRED, checked at commit) are
+    checked as each statement ends while the block lasts: that work then overlaps with Python's
+    too instead of all falling on the commit. They are deferred again on leaving (a rolled-back
+    transaction or savepoint undoes the change by itself)."""
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conname FROM pg_constraint WHERE contype = 'f' AND condeferrable AND condeferred "
+            "AND conrelid = ANY(%s::regclass[])", [[m._meta.db_table for m in models_written]])
+        names = ", ".join(connection.ops.quote_name(name) for (name,) in cursor.fetchall())
+        if names:
+            cursor.execute(f"SET CONSTRAINTS {names} IMMEDIATE")
+    with connection.wrap_database_errors, connection.connection.pipeline():
+        yield
+    if names:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET CONSTRAINTS {names} DEFERRED")

@@ -8,7 +8,9 @@ Intake: the web form, the API and imports all call `lead_intake` (one lead) or
 
 in one transaction. New people are written in bulk (clients with their history rows, contact
 keys, touches, scores, SLA state, events, notifications), so that a batch of a thousand leads
-costs a handful of statements rather than thousands. The client rows are exactly what
+costs a handful of statements rather than thousands; a big batch is written a chunk at a time,
+each chunk sent without waiting (leads.bulk.pipelined) so that PostgreSQL stores one chunk while
+Python scores and routes the next, and the batch still commits or fails as one. The client rows are exactly what
 crm.services.client_create writes (same normalisers, same "client.created" event, the owner
 notified in their own language); the audit trail gets one row per intake call naming every
 client it created or touched.
@@ -19,6 +21,7 @@ the API, tasks), ValidationFailed names each bad field, each change is audited.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ipaddress
 import uuid
@@ -69,6 +72,8 @@ from leads.routing import AGENT_ROLES, Router, RoutingDecision
 from leads.scoring import Breakdown, LeadFacts, params_clean, score_facts
 
 MAX_BATCH = 1000
+# New people of a batch are scored, routed and written this many at a time (see _intake).
+INTAKE_CHUNK = 200
 
 
 @dataclass
@@ -385,6 +390,66 @@ def _event_row(name: str, client_id: int, brand: Brand, actor_id: int | None, da
             "request_id": request_id}
 
 
+def _write_new(brand: Brand, new: list[_New], client_ids: list[int], touch_ids: list[int], *, channel: str,
+               meta: IntakeMeta, now: datetime, config: Any, router: Router, notes: _Notifications,
+               actor_id: int | None, request_id: str, results: list[IntakeResult], last: bool) -> None:
+    """Score, route and write one chunk of new people; the last chunk also carries the
+    notifications and the routing state collected over the whole intake."""
+    for item in new:
+        facts = LeadFacts.of_input(item.lead)
+        item.score, item.breakdown = score_facts(facts, config.scoring_rules)
+        item.decision = router.route(facts.with_score(item.score))
+    client_rows, keys_rows, touch_rows, score_rows, state_rows = [], [], [], [], []
+    events: list[dict[str, Any]] = []
+    for item, client_id, touch_id in zip(new, client_ids, touch_ids, strict=False):
+        decision = item.decision
+        assert decision is not None
+        values = _client_values(brand, item.lead, decision, now, client_id)
+        client_rows.append(values)
+        keys_rows += [{"brand_id": brand.pk, "kind": k, "value": v, "client_id": client_id, "created_at": now}
+                      for k, v in item.keys]
+        touch = _touch_values(brand, client_id, item.lead, channel, meta, now, config.campaigns, repeat=False,
+                              pk=touch_id)
+        touch_rows.append(touch)
+        score_rows.append({"client_id": client_id, "touch_id": touch_id, "score": item.score,
+                           "breakdown": item.breakdown, "computed_at": now})
+        sla = config.slas.get(decision.desk.pk) if decision.desk is not None else None
+        if decision.owner is not None or decision.desk is not None:
+            state_rows.append({
+                "client_id": client_id, "desk_id": values["desk_id"], "owner_id": values["owner_id"],
+                "assigned_at": now,
+                "due_at": now + timedelta(minutes=sla.minutes_to_first_contact) if sla is not None else None,
+            })
+        result = IntakeResult(index=item.index, status="created", score=item.score, routing=decision,
+                              client_values=values, touch_values=touch)
+        item.result = result
+        ref = _ClientRef(values["code"], f"{values['first_name']} {values['last_name']}".strip())
+        if decision.owner is not None:
+            notes.assigned_to(decision.owner, ref)
+        elif decision.desk is not None:
+            notes.queued_on(decision.desk, ref)
+        name = f"{item.lead.first_name} {item.lead.last_name}".strip()
+        events.append(_event_row("client.created", client_id, brand, actor_id, {
+            "name": name, "stage": Stage.LEAD, "country": item.lead.country, "source": item.lead.source,
+            "campaign": item.lead.campaign, "owner": _user_ref(decision.owner), "desk": _desk_ref(decision.desk),
+            "via": "lead_intake", "channel": channel, "touch": str(touch["code"]), "score": item.score,
+        }, now, request_id))
+        events.append(_event_row("lead.routed", client_id, brand, actor_id, decision.as_event_data(), now,
+                                 request_id))
+        results.append(result)
+    # Each new client's "+" history row is copied from the client row as stored.
+    history = bulk.AsInserted(Client, {"history_date": now, "history_type": "+", "history_user_id": actor_id,
+                                       "history_change_reason": None})
+    # No key conflicts are possible: the keys are locked and were free (see leads.dedupe).
+    bulk.write([
+        # (Client.history builds a manager class on every access: the model is looked up instead.)
+        (Client, client_rows, True), (apps.get_model("crm", "HistoricalClient"), history, False),
+        (ContactKey, keys_rows, False),
+        (LeadTouch, touch_rows, True), (LeadScore, score_rows, False), (LeadContactState, state_rows, False),
+        (Event, events, False), (Notification, notes.rows(now) if last else [], False),
+    ], updates=router.save_statements() if last else ())
+
+
 @transaction.atomic
 def _intake(brand: Brand, rows: list[tuple[int, LeadInput]], channel: str, meta: IntakeMeta) -> list[IntakeResult]:
     now = meta.received_at or timezone.now()
@@ -419,64 +484,22 @@ def _intake(brand: Brand, rows: list[tuple[int, LeadInput]], channel: str, meta:
 
     notes = _Notifications(actor)
     results: list[IntakeResult] = []
-    events: list[dict[str, Any]] = []
 
-    # -- new people: routed, then written in one go --
+    # -- new people: routed and written a chunk at a time --
     # Ids first: routing locks the rule's rotation row until commit, so nothing else should wait inside it.
     client_ids, touch_ids = bulk.next_ids((Client, len(new)), (LeadTouch, len(new) + len(dups)))
-    for item in new:
-        facts = LeadFacts.of_input(item.lead)
-        item.score, item.breakdown = score_facts(facts, config.scoring_rules)
-        item.decision = router.route(facts.with_score(item.score))
     if new:
-        client_rows, keys_rows, touch_rows, score_rows, state_rows = [], [], [], [], []
-        for item, client_id, touch_id in zip(new, client_ids, touch_ids, strict=False):
-            decision = item.decision
-            assert decision is not None
-            values = _client_values(brand, item.lead, decision, now, client_id)
-            client_rows.append(values)
-            keys_rows += [{"brand_id": brand.pk, "kind": k, "value": v, "client_id": client_id, "created_at": now}
-                          for k, v in item.keys]
-            touch = _touch_values(brand, client_id, item.lead, channel, meta, now, config.campaigns, repeat=False,
-                                  pk=touch_id)
-            touch_rows.append(touch)
-            score_rows.append({"client_id": client_id, "touch_id": touch_id, "score": item.score,
-                               "breakdown": item.breakdown, "computed_at": now})
-            sla = config.slas.get(decision.desk.pk) if decision.desk is not None else None
-            if decision.owner is not None or decision.desk is not None:
-                state_rows.append({
-                    "client_id": client_id, "desk_id": values["desk_id"], "owner_id": values["owner_id"],
-                    "assigned_at": now,
-                    "due_at": now + timedelta(minutes=sla.minutes_to_first_contact) if sla is not None else None,
-                })
-            result = IntakeResult(index=item.index, status="created", score=item.score, routing=decision,
-                                  client_values=values, touch_values=touch)
-            item.result = result
-            ref = _ClientRef(values["code"], f"{values['first_name']} {values['last_name']}".strip())
-            if decision.owner is not None:
-                notes.assigned_to(decision.owner, ref)
-            elif decision.desk is not None:
-                notes.queued_on(decision.desk, ref)
-            name = f"{item.lead.first_name} {item.lead.last_name}".strip()
-            events.append(_event_row("client.created", client_id, brand, actor_id, {
-                "name": name, "stage": Stage.LEAD, "country": item.lead.country, "source": item.lead.source,
-                "campaign": item.lead.campaign, "owner": _user_ref(decision.owner), "desk": _desk_ref(decision.desk),
-                "via": "lead_intake", "channel": channel, "touch": str(touch["code"]), "score": item.score,
-            }, now, ctx.request_id))
-            events.append(_event_row("lead.routed", client_id, brand, actor_id, decision.as_event_data(), now,
-                                     ctx.request_id))
-            results.append(result)
-        # Each new client's "+" history row is copied from the client row as stored.
-        history = bulk.AsInserted(Client, {"history_date": now, "history_type": "+", "history_user_id": actor_id,
-                                           "history_change_reason": None})
-        # No key conflicts are possible: the keys are locked and were free (see leads.dedupe).
-        bulk.write([
-            # (Client.history builds a manager class on every access: the model is looked up instead.)
-            (Client, client_rows, True), (apps.get_model("crm", "HistoricalClient"), history, False),
-            (ContactKey, keys_rows, False),
-            (LeadTouch, touch_rows, True), (LeadScore, score_rows, False), (LeadContactState, state_rows, False),
-            (Event, events, False), (Notification, notes.rows(now), False),
-        ], updates=router.save_statements())
+        # A big batch is written in chunks sent without waiting for PostgreSQL (bulk.pipelined): the
+        # database stores one chunk while Python scores and routes the next.
+        tables = (Client, apps.get_model("crm", "HistoricalClient"), ContactKey, LeadTouch, LeadScore,
+                  LeadContactState, Event, Notification)
+        with bulk.pipelined(*tables) if len(new) > INTAKE_CHUNK else contextlib.nullcontext():
+            for start in range(0, len(new), INTAKE_CHUNK):
+                last = start + INTAKE_CHUNK >= len(new)
+                part = slice(start, start + INTAKE_CHUNK)
+                _write_new(brand, new[part], client_ids[part], touch_ids[part], channel=channel, meta=meta,
+                           now=now, config=config, router=router, notes=notes, actor_id=actor_id,
+                           request_id=ctx.request_id, results=results, last=last)
         # The dispatcher is kicked after commit exactly as crm.events.emit does.
         transaction.on_commit(kick_dispatcher, robust=True)
 

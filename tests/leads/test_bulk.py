@@ -6,10 +6,10 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 
 from leads import bulk
-from leads.models import Channel, LeadScore, LeadTouch
+from leads.models import Channel, ContactKey, LeadScore, LeadTouch
 from leads.services import lead_intake
 from tests.leads.conftest import lead_data
 
@@ -51,3 +51,46 @@ def test_a_copied_row_needs_every_column_of_its_table(world):
     row = {"brand_id": world.brand.pk, "client_id": client.pk, "channel": Channel.API}
     with pytest.raises(ValueError, match=r"LeadScore\.touch is neither a column of LeadTouch"):
         bulk.write([(LeadTouch, [row], False), (LeadScore, bulk.AsInserted(LeadTouch, {"computed_at": None}), False)])
+
+
+def _foreign_keys_wait_for_commit() -> bool:
+    """Whether a row breaking a foreign key of the contact-key table is taken for now (checked at
+    commit) in the current transaction; the row is dropped again either way."""
+    with connection.cursor() as cursor:
+        cursor.execute("SAVEPOINT probe")
+        try:
+            cursor.execute("INSERT INTO leads_contactkey (brand_id, kind, value, client_id, created_at) "
+                           "VALUES (%s, 'email', 'probe@example.com', 987654, now())", [987654])
+            taken = True
+        except IntegrityError:
+            taken = False
+        cursor.execute("ROLLBACK TO SAVEPOINT probe")
+    return taken
+
+
+@pytest.mark.django_db
+def test_writes_in_a_pipeline_are_stored_and_foreign_keys_wait_for_commit_again_afterwards(world):
+    client = lead_intake(brand=world.brand, channel=Channel.API, data=lead_data(1)).client
+    assert _foreign_keys_wait_for_commit()
+    with transaction.atomic():
+        with bulk.pipelined(LeadTouch, ContactKey):
+            for n in range(3):
+                bulk.write([(LeadTouch, [{"brand_id": world.brand.pk, "client_id": client.pk,
+                                          "channel": Channel.IMPORT, "source": f"part {n}"}], False)])
+            # A query inside the block waits for what was sent before it.
+            assert LeadTouch.objects.filter(channel=Channel.IMPORT).count() == 3
+        assert sorted(LeadTouch.objects.filter(channel=Channel.IMPORT).values_list("source", flat=True)) == [
+            "part 0", "part 1", "part 2"]
+        assert _foreign_keys_wait_for_commit()
+
+
+@pytest.mark.django_db
+def test_a_broken_row_sent_in_a_pipeline_fails_the_block_by_name_and_nothing_is_kept(world):
+    client = lead_intake(brand=world.brand, channel=Channel.API, data=lead_data(1)).client
+    before = LeadTouch.objects.count()
+    good = {"brand_id": world.brand.pk, "client_id": client.pk, "channel": Channel.IMPORT}
+    with pytest.raises(IntegrityError, match="client_id"), transaction.atomic(), bulk.pipelined(LeadTouch):
+        bulk.write([(LeadTouch, [good], False)])
+        bulk.write([(LeadTouch, [{**good, "client_id": 987654}], False)])
+        bulk.write([(LeadTouch, [good], False)])
+    assert LeadTouch.objects.count() == before

@@ -151,6 +151,60 @@ def test_a_batch_spreads_leads_over_the_desk_and_sends_one_notification_per_agen
         assert notes.count() == 1 and notes.get().title == "2 new leads were assigned to you"
 
 
+def test_a_batch_written_in_several_chunks_stores_every_lead_whole(world, monkeypatch):
+    """A batch bigger than one chunk is sent to PostgreSQL a chunk at a time without waiting: the
+    rotation runs on across chunks, a repeat in a later chunk of someone new in an earlier one is a
+    touch on that client, and the notifications count the whole batch."""
+    monkeypatch.setattr("leads.services.INTAKE_CHUNK", 4)
+    items = [lead_data(40 + i) for i in range(11)] + [lead_data(41, first_name="Again"), {"first_name": "Bad"}]
+    results = lead_intake_batch(brand=world.brand, channel=Channel.API, items=items)
+    assert [r.status for r in results] == ["created"] * 11 + ["duplicate", "invalid"]
+    assert results[11].client.pk == results[1].client.pk
+    clients = Client.objects.filter(brand=world.brand)
+    assert clients.count() == 11
+    owners = [c.owner_id for c in clients.order_by("id")]
+    assert owners == [world.agents[i % 3].pk for i in range(11)]
+    for client in clients:
+        assert LeadTouch.objects.filter(client=client).count() == (2 if client.pk == results[1].client.pk else 1)
+        assert LeadScore.objects.filter(client=client).exists()
+        assert LeadContactState.objects.get(client=client).owner_id == client.owner_id
+        assert set(Event.objects.filter(client=client).values_list("name", flat=True)) >= {"client.created",
+                                                                                            "lead.routed"}
+        assert client.history.filter(history_type="+").count() == 1
+    titles = sorted(Notification.objects.filter(kind="client_assigned").values_list("title", flat=True))
+    assert titles == ["3 new leads were assigned to you"] + ["4 new leads were assigned to you"] * 2
+
+
+def test_a_chunk_that_fails_in_the_database_leaves_nothing_of_the_batch(world, monkeypatch):
+    """The chunks are sent without waiting, so a chunk's failure surfaces later: it still fails the
+    whole batch, names the database's error, and leaves no client, touch or event behind."""
+    from django.db import IntegrityError, connection
+
+    from leads import services
+
+    monkeypatch.setattr("leads.services.INTAKE_CHUNK", 4)
+    real = services._client_values
+
+    def values(brand, lead, decision, now, pk):
+        row = real(brand, lead, decision, now, pk)
+        if lead.last_name == "Haddad55":  # in the second chunk: an owner that does not exist
+            row["owner_id"] = 987654
+        return row
+
+    monkeypatch.setattr(services, "_client_values", values)
+    with pytest.raises(IntegrityError, match="owner_id"):
+        lead_intake_batch(brand=world.brand, channel=Channel.API, items=[lead_data(50 + i) for i in range(10)])
+    assert not Client.objects.filter(brand=world.brand).exists()
+    assert not LeadTouch.objects.exists() and not Event.objects.filter(name="client.created").exists()
+    # The connection is usable again, and foreign keys are checked at commit as before.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_constraint WHERE contype = 'f'")
+        assert cursor.fetchone()[0] > 0
+    monkeypatch.setattr(services, "_client_values", real)
+    results = lead_intake_batch(brand=world.brand, channel=Channel.API, items=[lead_data(50 + i) for i in range(10)])
+    assert [r.status for r in results] == ["created"] * 10
+
+
 def test_an_inactive_brand_takes_no_leads(world):
     world.brand.is_active = False
     world.brand.save()
