@@ -189,7 +189,12 @@ def pipelined(*models_written: type[models.Model]) -> Iterator[None]:
     The foreign keys of `models_written` (DEFERRABLE INITIALLY DEFERRED, checked at commit) are
     checked as each statement ends while the block lasts: that work then overlaps with Python's
     too instead of all falling on the commit. They are deferred again on leaving (a rolled-back
-    transaction or savepoint undoes the change by itself)."""
+    transaction or savepoint undoes the change by itself).
+
+    With a libpq older than 14 (no pipeline mode) the block changes nothing: each write waits."""
+    if not psycopg.Pipeline.is_supported():
+        yield
+        return
     connection.ensure_connection()
     with connection.cursor() as cursor:
         cursor.execute(

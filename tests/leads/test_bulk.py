@@ -94,3 +94,17 @@ def test_a_broken_row_sent_in_a_pipeline_fails_the_block_by_name_and_nothing_is_
         bulk.write([(LeadTouch, [{**good, "client_id": 987654}], False)])
         bulk.write([(LeadTouch, [good], False)])
     assert LeadTouch.objects.count() == before
+
+
+@pytest.mark.django_db
+def test_without_pipeline_mode_a_pipelined_block_writes_as_usual(world, monkeypatch):
+    """A libpq older than 14 has no pipeline mode: the block then waits on each write instead."""
+    import psycopg
+
+    monkeypatch.setattr(psycopg.Pipeline, "is_supported", classmethod(lambda cls: False))
+    client = lead_intake(brand=world.brand, channel=Channel.API, data=lead_data(1)).client
+    with transaction.atomic(), bulk.pipelined(LeadTouch):
+        bulk.write([(LeadTouch, [{"brand_id": world.brand.pk, "client_id": client.pk, "channel": Channel.IMPORT}],
+                     False)])
+        assert connection.connection._pipeline is None
+        assert LeadTouch.objects.filter(channel=Channel.IMPORT).count() == 1
