@@ -17,7 +17,7 @@ import contextlib
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -74,10 +74,6 @@ class _JsonValues:
         raise TypeError(f"cannot write {type(value).__name__} through leads.bulk.write")
 
 
-def values_of(instance: models.Model, names: Iterable[str]) -> dict[str, Any]:
-    return {name: getattr(instance, name) for name in names}
-
-
 def _records(model: type[models.Model], rows: Sequence[Mapping[str, Any]], with_pk: bool) -> list[Any]:
     """The rows keyed by column, with what Django would store for a missing value ("" for text, the
     default, or NULL); a NOT NULL column with none of these makes the write fail loudly. Keys that
@@ -119,8 +115,8 @@ def write(plan: Sequence[tuple[type[models.Model], Rows, bool]],
     """Insert rows into several tables: [(model, rows, with_pk)], and run `updates` (single
     UPDATE statements with their parameters), in the caller's transaction, in one statement and
     one round trip: the INSERTs and UPDATEs chained as data-modifying CTEs (foreign keys are
-    DEFERRABLE INITIALLY DEFERRED, checked at commit; the UPDATEs must touch rows none of the
-    INSERTs write). Every row of one table must have the same keys. `rows` may be AsInserted(an
+    DEFERRABLE INITIALLY DEFERRED, checked at commit, or as the statement ends inside pipelined();
+    the UPDATEs must touch rows none of the INSERTs write). Every row of one table must have the same keys. `rows` may be AsInserted(an
     earlier entry's model, constant columns) to copy that entry's rows.
 
     Each table's rows travel as one jsonb parameter that PostgreSQL turns back into rows of the

@@ -10,8 +10,8 @@ in one transaction. New people are written in bulk (clients with their history r
 keys, touches, scores, SLA state, events, notifications), so that a batch of a thousand leads
 costs a handful of statements rather than thousands; a big batch is written a chunk at a time,
 each chunk sent without waiting (leads.bulk.pipelined) so that PostgreSQL stores one chunk while
-Python scores and routes the next, and the batch still commits or fails as one. The client rows are exactly what
-crm.services.client_create writes (same normalisers, same "client.created" event, the owner
+Python scores and routes the next, and the batch still commits or fails as one. The client rows
+are exactly what crm.services.client_create writes (same normalisers, same "client.created" event, the owner
 notified in their own language); the audit trail gets one row per intake call naming every
 client it created or touched.
 
@@ -48,7 +48,7 @@ from crm.models import Brand, Client, Desk, Event, Note, Notification, RoleCode,
 from crm.permissions import user_can
 from crm.selectors import mask_email, mask_phone
 from leads import bulk, dedupe
-from leads.config import config_changed, config_for
+from leads.config import IntakeConfig, config_changed, config_for
 from leads.intake import IntakeMeta, LeadInput, lead_clean
 from leads.models import (
     AgentAvailability,
@@ -391,7 +391,7 @@ def _event_row(name: str, client_id: int, brand: Brand, actor_id: int | None, da
 
 
 def _write_new(brand: Brand, new: list[_New], client_ids: list[int], touch_ids: list[int], *, channel: str,
-               meta: IntakeMeta, now: datetime, config: Any, router: Router, notes: _Notifications,
+               meta: IntakeMeta, now: datetime, config: IntakeConfig, router: Router, notes: _Notifications,
                actor_id: int | None, request_id: str, results: list[IntakeResult], last: bool) -> None:
     """Score, route and write one chunk of new people; the last chunk also carries the
     notifications and the routing state collected over the whole intake."""
@@ -423,12 +423,11 @@ def _write_new(brand: Brand, new: list[_New], client_ids: list[int], touch_ids: 
         result = IntakeResult(index=item.index, status="created", score=item.score, routing=decision,
                               client_values=values, touch_values=touch)
         item.result = result
-        ref = _ClientRef(values["code"], f"{values['first_name']} {values['last_name']}".strip())
-        if decision.owner is not None:
-            notes.assigned_to(decision.owner, ref)
-        elif decision.desk is not None:
-            notes.queued_on(decision.desk, ref)
         name = f"{item.lead.first_name} {item.lead.last_name}".strip()
+        if decision.owner is not None:
+            notes.assigned_to(decision.owner, _ClientRef(values["code"], name))
+        elif decision.desk is not None:
+            notes.queued_on(decision.desk, _ClientRef(values["code"], name))
         events.append(_event_row("client.created", client_id, brand, actor_id, {
             "name": name, "stage": Stage.LEAD, "country": item.lead.country, "source": item.lead.source,
             "campaign": item.lead.campaign, "owner": _user_ref(decision.owner), "desk": _desk_ref(decision.desk),
