@@ -61,9 +61,9 @@ def keys_find(brand_id: int, keys: Iterable[Key], *, backfill: bool = True) -> d
     if not wanted:
         return {}
     emails, phones, phones_reversed = _lookup_params(wanted)
-    # leads_contact_keys_find (migration leads 0007): an index probe per key, in ContactKey's unique
-    # (brand, kind, value) index and crm_client's lower(email) and reverse(phone) indexes. A SQL
-    # function simple enough to be inlined: the batch's query is planned for its own arrays.
+    # leads_contact_keys_find (migration leads 0009): an index probe per key, in ContactKey's unique
+    # (brand, kind, value) index and crm_client's lower(email) and reverse(phone) indexes, however
+    # many keys and however big the brand.
     with connection.cursor() as cursor:
         cursor.execute("SELECT * FROM leads_contact_keys_find(%s, %s::text[], %s::text[], %s::text[])",
                        [brand_id, emails, phones, phones_reversed])
@@ -71,13 +71,10 @@ def keys_find(brand_id: int, keys: Iterable[Key], *, backfill: bool = True) -> d
     return _found(brand_id, wanted, rows, backfill=backfill)
 
 
-# Up to this many keys (a single lead's), keys_lock_and_find: the function's cached plan suits a
-# few keys; a batch's thousands are looked up with a plan made for them (keys_lock + keys_find).
-ONE_TRIP_KEYS = 4
-
-
 def keys_lock_and_find(brand_id: int, keys: Iterable[Key]) -> dict[Key, int]:
-    """keys_lock, then keys_find (backfilling), in one round trip; for a few keys (ONE_TRIP_KEYS)."""
+    """keys_lock, then keys_find (backfilling), in one round trip. The lookup is a probe per key
+    (migration leads 0009), so the function's cached plan suits one lead's keys and a batch's
+    thousands alike."""
     wanted = set(keys)
     if not wanted:
         return {}

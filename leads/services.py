@@ -456,11 +456,7 @@ def _intake(brand: Brand, rows: list[tuple[int, LeadInput]], channel: str, meta:
     ctx = context.current()
     actor_id = actor.pk if actor is not None else (ctx.user.pk if getattr(ctx.user, "pk", None) else None)
     all_keys = [k for _, lead in rows for k in dedupe.contact_keys(email=lead.email, phone=lead.phone)]
-    if len(all_keys) <= dedupe.ONE_TRIP_KEYS:
-        existing = dedupe.keys_lock_and_find(brand.pk, all_keys)
-    else:
-        dedupe.keys_lock(brand.pk, all_keys)
-        existing = dedupe.keys_find(brand.pk, all_keys)
+    existing = dedupe.keys_lock_and_find(brand.pk, all_keys)
     config = config_for(brand)
     router = Router(brand, now=now, config=config, expected=len(rows))
 
