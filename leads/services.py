@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import ipaddress
+import itertools
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -72,8 +73,10 @@ from leads.routing import AGENT_ROLES, Router, RoutingDecision
 from leads.scoring import Breakdown, LeadFacts, params_clean, score_facts
 
 MAX_BATCH = 1000
-# New people of a batch are scored, routed and written this many at a time (see _intake).
+# New people of a batch are scored, routed and written this many at a time (see _intake); the
+# first chunk is smaller, so that PostgreSQL has work sooner.
 INTAKE_CHUNK = 200
+INTAKE_FIRST_CHUNK = 50
 
 
 @dataclass
@@ -488,13 +491,16 @@ def _intake(brand: Brand, rows: list[tuple[int, LeadInput]], channel: str, meta:
         # database stores one chunk while Python scores and routes the next.
         tables = (Client, apps.get_model("crm", "HistoricalClient"), ContactKey, LeadTouch, LeadScore,
                   LeadContactState, Event, Notification)
-        with bulk.pipelined(*tables) if len(new) > INTAKE_CHUNK else contextlib.nullcontext():
-            for start in range(0, len(new), INTAKE_CHUNK):
-                last = start + INTAKE_CHUNK >= len(new)
-                part = slice(start, start + INTAKE_CHUNK)
+        if len(new) > INTAKE_CHUNK:
+            bounds = [0, *range(INTAKE_FIRST_CHUNK, len(new), INTAKE_CHUNK), len(new)]
+        else:
+            bounds = [0, len(new)]
+        with bulk.pipelined(*tables) if len(bounds) > 2 else contextlib.nullcontext():
+            for start, end in itertools.pairwise(bounds):
+                part = slice(start, end)
                 _write_new(brand, new[part], client_ids[part], touch_ids[part], channel=channel, meta=meta,
                            now=now, config=config, router=router, notes=notes, actor_id=actor_id,
-                           request_id=ctx.request_id, results=results, last=last)
+                           request_id=ctx.request_id, results=results, last=end == len(new))
         # The dispatcher is kicked after commit exactly as crm.events.emit does.
         transaction.on_commit(kick_dispatcher, robust=True)
 

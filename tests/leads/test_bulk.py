@@ -32,6 +32,27 @@ def test_a_left_out_column_takes_what_django_would_store_and_per_row_defaults_di
 
 
 @pytest.mark.django_db
+def test_values_every_row_shares_are_stored_in_every_row_and_lookalikes_stay_apart(world):
+    """What every row has in common travels once; each row still gets it, a value only one row
+    differs in is that row's own, and values == cannot tell apart (1 and True inside JSON) stay
+    as each row gave them."""
+    client = lead_intake(brand=world.brand, channel=Channel.API, data=lead_data(1)).client
+    at = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
+    rows = [{"brand_id": world.brand.pk, "client_id": client.pk, "channel": Channel.IMPORT, "created_at": at,
+             "utm_source": "google", "payload": {"n": 1}, "is_repeat": False} for _ in range(4)]
+    rows[1]["payload"] = {"n": True}
+    rows[3]["utm_source"] = "bing"
+    rows[3]["is_repeat"] = True
+    bulk.write([(LeadTouch, rows, False)])
+
+    touches = list(LeadTouch.objects.filter(client=client, channel=Channel.IMPORT).order_by("id"))
+    assert [(t.utm_source, t.payload, t.is_repeat, t.created_at, t.brand_id) for t in touches] == [
+        ("google", {"n": 1}, False, at, world.brand.pk), ("google", {"n": True}, False, at, world.brand.pk),
+        ("google", {"n": 1}, False, at, world.brand.pk), ("bing", {"n": 1}, True, at, world.brand.pk)]
+    assert type(touches[0].payload["n"]) is int and type(touches[1].payload["n"]) is bool
+
+
+@pytest.mark.django_db
 def test_a_value_json_cannot_carry_is_refused_by_name_and_nothing_is_written(world):
     client = lead_intake(brand=world.brand, channel=Channel.API, data=lead_data(1))
     before = LeadTouch.objects.count()

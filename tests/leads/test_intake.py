@@ -156,6 +156,7 @@ def test_a_batch_written_in_several_chunks_stores_every_lead_whole(world, monkey
     rotation runs on across chunks, a repeat in a later chunk of someone new in an earlier one is a
     touch on that client, and the notifications count the whole batch."""
     monkeypatch.setattr("leads.services.INTAKE_CHUNK", 4)
+    monkeypatch.setattr("leads.services.INTAKE_FIRST_CHUNK", 2)  # chunks of 2, 4, 4 and 1
     items = [lead_data(40 + i) for i in range(11)] + [lead_data(41, first_name="Again"), {"first_name": "Bad"}]
     results = lead_intake_batch(brand=world.brand, channel=Channel.API, items=items)
     assert [r.status for r in results] == ["created"] * 11 + ["duplicate", "invalid"]
@@ -183,6 +184,7 @@ def test_a_chunk_that_fails_in_the_database_leaves_nothing_of_the_batch(world, m
     from leads import services
 
     monkeypatch.setattr("leads.services.INTAKE_CHUNK", 4)
+    monkeypatch.setattr("leads.services.INTAKE_FIRST_CHUNK", 2)  # chunks of 2, 4 and 4
     real = services._client_values
 
     def values(brand, lead, decision, now, pk):
