@@ -94,6 +94,37 @@ def test_impossible_phone_is_rejected():
         phone_normalise("+44 12", region=None)
 
 
+def test_phone_checked_against_its_own_country_is_judged_as_phonenumbers_judges_it():
+    """phone_normalise recognises landlines and mobiles of the country's own plan before asking
+    phonenumbers about the rarer kinds: for every region, its example numbers of every kind and
+    numbers a digit away from them (some valid, some not) get the same verdict as phonenumbers'."""
+    import random
+
+    import phonenumbers
+
+    from crm.lib.phone import _valid_in_region
+
+    rng = random.Random(7)
+    checked = disagreements = 0
+    valid = set()
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE,
+                     phonenumbers.PhoneNumberType.TOLL_FREE, phonenumbers.PhoneNumberType.PREMIUM_RATE):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            digits = phonenumbers.national_significant_number(example)
+            for variant in (digits, digits[:-1], digits + "5",
+                            *(digits[:i] + rng.choice("0123456789") + digits[i + 1:] for i in range(len(digits)))):
+                number = phonenumbers.parse(f"+{example.country_code}{variant}", region)
+                verdict = phonenumbers.is_valid_number_for_region(number, region)
+                checked += 1
+                valid.add(verdict)
+                disagreements += _valid_in_region(number, region) != verdict
+    assert checked > 5000 and valid == {True, False}
+    assert disagreements == 0
+
+
 def test_client_create_normalises_contact_fields(client):
     assert client.phone == E164
     assert client.email == "john.smith@example.com"
