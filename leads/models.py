@@ -56,9 +56,13 @@ class LeadTouch(models.Model):
     """
 
     code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
-    # brand, client and campaign lead the composite indexes in Meta.
-    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+", db_index=False)
-    client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, related_name="lead_touches", db_index=False)
+    # brand, client and campaign lead the composite indexes in Meta. One foreign key, (client,
+    # brand) to the client's (id, brand), stands for both (migration leads 0010): the touch's
+    # brand is its client's, checked once per row instead of twice.
+    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+", db_index=False,
+                              db_constraint=False)
+    client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, related_name="lead_touches", db_index=False,
+                               db_constraint=False)
     channel = models.CharField(max_length=10, choices=Channel.choices)
     is_repeat = models.BooleanField(default=False)
     source = models.CharField(max_length=100, blank=True)
@@ -113,11 +117,15 @@ class ContactKey(models.Model):
     a key, whatever races happen between concurrent intakes.
     """
 
-    # Indexed by the unique (brand, kind, value) constraint and contact_key_client_idx.
-    brand = models.ForeignKey("crm.Brand", on_delete=models.CASCADE, related_name="+", db_index=False)
+    # Indexed by the unique (brand, kind, value) constraint and contact_key_client_idx. One foreign
+    # key, (client, brand) to the client's (id, brand), stands for both (migration leads 0010): a
+    # key's brand is its client's.
+    brand = models.ForeignKey("crm.Brand", on_delete=models.CASCADE, related_name="+", db_index=False,
+                              db_constraint=False)
     kind = models.CharField(max_length=8, choices=ContactKind.choices)
     value = models.CharField(max_length=254)
-    client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, related_name="contact_keys", db_index=False)
+    client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, related_name="contact_keys", db_index=False,
+                               db_constraint=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

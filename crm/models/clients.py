@@ -94,6 +94,9 @@ class Client(models.Model):
             models.Index(fields=["last_name", "first_name", "id"], name="client_name_sort_idx"),
         ]
         constraints: ClassVar = [
+            # What a contact key or a lead touch refers to (their foreign keys, leads 0010): the
+            # client with its brand, so that each one's brand is its client's.
+            models.UniqueConstraint(fields=["id", "brand"], name="client_id_brand_key"),
             models.CheckConstraint(condition=Q(phone="") | Q(phone__regex=r"^\+[1-9][0-9]{6,14}$"),
                                    name="client_phone_e164"),
             models.CheckConstraint(condition=Q(country="") | Q(country__regex=r"^[A-Z]{2}$"),

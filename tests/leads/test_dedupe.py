@@ -66,6 +66,28 @@ def test_the_database_refuses_a_second_client_for_one_key(world):
 
 
 
+@pytest.mark.django_db
+def test_a_key_or_touch_can_only_name_its_clients_brand(world):
+    """The brand a contact key or a touch carries (what dedupe and the brand's lists go by) is its
+    client's: the database refuses anything else, as it refuses a client that does not exist."""
+    from tests.factories import make_brand
+
+    client = lead_intake(brand=world.brand, channel=Channel.API, data=lead_data(1)).client
+    other = make_brand(code="other", name="Other Markets")
+    attempts = [
+        lambda: ContactKey.objects.create(brand=other, kind="email", value="someone@example.com", client=client),
+        lambda: LeadTouch.objects.create(brand=other, client=client, channel=Channel.API),
+        lambda: ContactKey.objects.create(brand=world.brand, kind="email", value="someone@example.com",
+                                          client_id=987654),
+    ]
+    for attempt in attempts:
+        with pytest.raises(IntegrityError, match="client_brand_fk"), transaction.atomic():
+            attempt()
+            connection.check_constraints()  # deferred to commit otherwise
+    assert list(ContactKey.objects.filter(client=client).values_list("brand_id", flat=True)) == [world.brand.pk] * 2
+    assert LeadTouch.objects.filter(client=client).count() == 1
+
+
 def _contact_key_index_conditions(plan: dict) -> list[str]:
     """The index conditions of every scan of leads_contactkey in an EXPLAIN (FORMAT JSON) plan (a
     bitmap scan shows its index's condition as the heap scan's Recheck Cond)."""
