@@ -190,9 +190,12 @@ def lead_clean(data: Mapping[str, Any], *, channel: str, meta: IntakeMeta | None
         return None, errors.fields
     values: dict[str, Any] = {}
     for name, limit in TEXT_LIMITS.items():
+        raw = data.get(name)
+        if raw is None and name not in REQUIRED_FIELDS:
+            values[name] = ""  # most of these are left out by most senders
+            continue
         try:
-            values[name] = text_clean(_as_text(data.get(name)), field=name, max_length=limit,
-                                      required=name in REQUIRED_FIELDS)
+            values[name] = text_clean(_as_text(raw), field=name, max_length=limit, required=name in REQUIRED_FIELDS)
         except InvalidValue as exc:
             errors.add(name, exc.message)
     for name, normalise in (("email", email_normalise), ("country", country_normalise),
