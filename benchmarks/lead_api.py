@@ -20,8 +20,8 @@ Phases, each beside a plain INSERT of the same rows measured in the same run:
 
 After a warm-up of 16 leads per client and a batch of 1,000 the intake's tables are ANALYZEd,
 as autovacuum keeps them on a live system (on a database created a moment before, the planner
-would think the brand has two clients). Each phase checks afterwards that every lead became one client with a touch, a
-score and an owner. Run: python benchmarks/lead_api.py [--quick] [--keep] [--leads N] [--batches N] [--clients N]
+would think the brand has two clients). Each phase checks afterwards that every lead became one
+client with a touch, a score and an owner. Run: python benchmarks/lead_api.py [--quick] [--keep] [--leads N] [--batches N] [--clients N]
 """
 
 from __future__ import annotations

@@ -104,7 +104,7 @@ def _records(model: type[models.Model], rows: Sequence[Mapping[str, Any]], with_
     # A default that draws a value per row (uuid4, now) is drawn per row; others once.
     per_row = [f for f in missing if callable(f.default)]
     constant = {f.column: f.get_default() for f in missing if not callable(f.default)}
-    shared = {a for a in present if a in names and len(rows) > 1 and _same_everywhere(rows, a)}
+    shared = {a for a in present if a in names and _same_everywhere(rows, a)} if len(rows) > 1 else set()
     constant.update((names[a], rows[0][a]) for a in shared)
     varying = [(a, names[a]) for a in present if a in names and a not in shared]
     out = []
@@ -133,17 +133,19 @@ def write(plan: Sequence[tuple[type[models.Model], Rows, bool]],
     """Insert rows into several tables: [(model, rows, with_pk)], and run `updates` (single
     UPDATE statements with their parameters), in the caller's transaction, in one statement and
     one round trip: the INSERTs and UPDATEs chained as data-modifying CTEs (foreign keys are
-    DEFERRABLE INITIALLY DEFERRED, checked at commit, or as the statement ends inside pipelined();
-    the UPDATEs must touch rows none of the INSERTs write). Every row of one table must have the same keys. `rows` may be AsInserted(an
-    earlier entry's model, constant columns) to copy that entry's rows.
+    DEFERRABLE INITIALLY DEFERRED, checked at commit, or as the statement ends inside
+    pipelined(); the UPDATEs must touch rows none of the INSERTs write). Every row of one table
+    must have the same keys. `rows` may be AsInserted(an earlier entry's model, constant columns)
+    to copy that entry's rows.
 
     Each table's rows travel as one jsonb parameter that PostgreSQL turns back into rows of the
     table's own type; what every row of a table shares (the brand, the batch's time, a left-out
-    column's default) travels once, in one more, instead of once per row: of a batch's columns
-    more than half are such, and PostgreSQL then parses a fraction of the text. Measured against COPY for a batch of a thousand leads (some eight thousand
-    rows in eight tables): PostgreSQL spends about half the time, and Python, which only encodes
-    one JSON document per table, a fraction of it. The statement's text depends on the
-    tables and on which of their columns are shared, never on the number of rows.
+    column's default) travels once, in one more: more than half of a batch's columns are such,
+    and PostgreSQL then parses a fraction of the text. Measured against COPY for a batch of a
+    thousand leads (some eight thousand rows in eight tables): PostgreSQL spends about half the
+    time, and Python, which only encodes one JSON document per table, a fraction of it. The
+    statement's text depends on the tables and on which of their columns are shared, never on
+    the number of rows.
     """
     plan = [(m, rows, pk) for m, rows, pk in plan if isinstance(rows, AsInserted) or rows]
     if not plan and not updates:

@@ -11,9 +11,9 @@ keys, touches, scores, SLA state, events, notifications), so that a batch of a t
 costs a handful of statements rather than thousands; a big batch is written a chunk at a time,
 each chunk sent without waiting (leads.bulk.pipelined) so that PostgreSQL stores one chunk while
 Python scores and routes the next, and the batch still commits or fails as one. The client rows
-are exactly what crm.services.client_create writes (same normalisers, same "client.created" event, the owner
-notified in their own language); the audit trail gets one row per intake call naming every
-client it created or touched.
+are exactly what crm.services.client_create writes (same normalisers, same "client.created"
+event, the owner notified in their own language); the audit trail gets one row per intake call
+naming every client it created or touched.
 
 Conventions as in crm.services: keyword-only, actor first, `actor=None` is the system (the form,
 the API, tasks), ValidationFailed names each bad field, each change is audited.
@@ -33,7 +33,7 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone, translation
@@ -443,13 +443,20 @@ def _write_new(brand: Brand, new: list[_New], client_ids: list[int], touch_ids: 
     history = bulk.AsInserted(Client, {"history_date": now, "history_type": "+", "history_user_id": actor_id,
                                        "history_change_reason": None})
     # No key conflicts are possible: the keys are locked and were free (see leads.dedupe).
-    bulk.write([
-        # (Client.history builds a manager class on every access: the model is looked up instead.)
-        (Client, client_rows, True), (apps.get_model("crm", "HistoricalClient"), history, False),
-        (ContactKey, keys_rows, False),
-        (LeadTouch, touch_rows, True), (LeadScore, score_rows, False), (LeadContactState, state_rows, False),
-        (Event, events, False), (Notification, notes.rows(now) if last else [], False),
-    ], updates=router.save_statements() if last else ())
+    rows = (client_rows, history, keys_rows, touch_rows, score_rows, state_rows, events,
+            notes.rows(now) if last else [])
+    # Clients and touches carry the ids drawn for them beforehand (other rows refer to them).
+    bulk.write([(model, model_rows, model in (Client, LeadTouch))
+                for model, model_rows in zip(_new_lead_models(), rows, strict=True)],
+               updates=router.save_statements() if last else ())
+
+
+@functools.cache
+def _new_lead_models() -> tuple[type[models.Model], ...]:
+    """The tables a new lead is written to, in the order _write_new writes them. (Client.history
+    builds a manager class on every access: the history model is looked up instead.)"""
+    return (Client, apps.get_model("crm", "HistoricalClient"), ContactKey, LeadTouch, LeadScore,
+            LeadContactState, Event, Notification)
 
 
 @transaction.atomic
@@ -458,16 +465,15 @@ def _intake(brand: Brand, rows: list[tuple[int, LeadInput]], channel: str, meta:
     actor = meta.actor
     ctx = context.current()
     actor_id = actor.pk if actor is not None else (ctx.user.pk if getattr(ctx.user, "pk", None) else None)
-    all_keys = [k for _, lead in rows for k in dedupe.contact_keys(email=lead.email, phone=lead.phone)]
-    existing = dedupe.keys_lock_and_find(brand.pk, all_keys)
+    keys_of = [dedupe.contact_keys(email=lead.email, phone=lead.phone) for _, lead in rows]
+    existing = dedupe.keys_lock_and_find(brand.pk, [k for keys in keys_of for k in keys])
     config = config_for(brand)
     router = Router(brand, now=now, config=config, expected=len(rows))
 
     new: list[_New] = []
     dups: list[_Dup] = []
     claimed: dict[dedupe.Key, int] = {}
-    for index, lead in rows:
-        keys = dedupe.contact_keys(email=lead.email, phone=lead.phone)
+    for (index, lead), keys in zip(rows, keys_of, strict=True):
         known = next((existing[k] for k in keys if k in existing), None)
         if known is not None:
             dups.append(_Dup(index, lead, client_id=known))
@@ -489,13 +495,11 @@ def _intake(brand: Brand, rows: list[tuple[int, LeadInput]], channel: str, meta:
     if new:
         # A big batch is written in chunks sent without waiting for PostgreSQL (bulk.pipelined): the
         # database stores one chunk while Python scores and routes the next.
-        tables = (Client, apps.get_model("crm", "HistoricalClient"), ContactKey, LeadTouch, LeadScore,
-                  LeadContactState, Event, Notification)
         if len(new) > INTAKE_CHUNK:
             bounds = [0, *range(INTAKE_FIRST_CHUNK, len(new), INTAKE_CHUNK), len(new)]
         else:
             bounds = [0, len(new)]
-        with bulk.pipelined(*tables) if len(bounds) > 2 else contextlib.nullcontext():
+        with bulk.pipelined(*_new_lead_models()) if len(bounds) > 2 else contextlib.nullcontext():
             for start, end in itertools.pairwise(bounds):
                 part = slice(start, end)
                 _write_new(brand, new[part], client_ids[part], touch_ids[part], channel=channel, meta=meta,
