@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -103,6 +104,24 @@ def test_writes_in_a_pipeline_are_stored_and_foreign_keys_wait_for_commit_again_
         assert sorted(LeadTouch.objects.filter(channel=Channel.IMPORT).values_list("source", flat=True)) == [
             "part 0", "part 1", "part 2"]
         assert _foreign_keys_wait_for_commit()
+
+
+@pytest.mark.django_db
+def test_a_pipelined_write_is_handed_over_while_postgresql_is_still_busy(world):
+    """Python prepares a batch's next chunk while PostgreSQL stores the last one: a chunk the size
+    of a batch's (over half a megabyte) is handed over at once, not trickled across as PostgreSQL
+    gets round to reading it, over a Unix socket (the embedded server's) as over TCP."""
+    client = lead_intake(brand=world.brand, channel=Channel.API, data=lead_data(1)).client
+    rows = [{"brand_id": world.brand.pk, "client_id": client.pk, "channel": Channel.IMPORT,
+             "payload": {"n": n, "note": "x" * 2000}} for n in range(300)]
+    with transaction.atomic(), bulk.pipelined(LeadTouch):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_sleep(1.5)")
+        started = time.monotonic()
+        bulk.write([(LeadTouch, rows, False)])
+        handed_over = time.monotonic() - started
+    assert handed_over < 0.75, f"the write waited {handed_over:.2f} s for PostgreSQL"
+    assert LeadTouch.objects.filter(client=client, channel=Channel.IMPORT).count() == 300
 
 
 @pytest.mark.django_db
