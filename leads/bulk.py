@@ -103,9 +103,10 @@ def _records(model: type[models.Model], rows: Sequence[Mapping[str, Any]], with_
     present = set(rows[0])
     names = {f.attname: f.column for f in fields}
     missing = [f for f in fields if f.attname not in present]
-    # A default that draws a value per row (uuid4, now) is drawn per row; others once.
-    per_row = [f for f in missing if callable(f.default)]
-    constant = {f.column: f.get_default() for f in missing if not callable(f.default)}
+    # A default that draws a value per row (uuid4, now) is drawn per row; others (a fixed default,
+    # or none: "" or NULL) once.
+    per_row = [f for f in missing if f.has_default() and callable(f.default)]
+    constant = {f.column: f.get_default() for f in missing if not (f.has_default() and callable(f.default))}
     shared = {a for a in present if a in names and _same_everywhere(rows, a)} if len(rows) > 1 else set()
     constant.update((names[a], rows[0][a]) for a in shared)
     varying = [(a, names[a]) for a in present if a in names and a not in shared]

@@ -10,7 +10,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from leads import bulk
-from leads.models import Channel, ContactKey, LeadScore, LeadTouch
+from leads.models import Channel, ContactKey, LeadContactState, LeadScore, LeadTouch
 from leads.services import lead_intake
 from tests.leads.conftest import lead_data
 
@@ -30,6 +30,19 @@ def test_a_left_out_column_takes_what_django_would_store_and_per_row_defaults_di
     # Text left out is "", JSON left out is its default, times keep their microseconds.
     assert [(t.utm_source, t.landing_page, t.declared, t.payload, t.is_repeat) for t in touches] == [("", "", {}, {}, False)] * 3
     assert {t.created_at for t in touches} == {at}
+
+
+def test_a_left_out_column_without_a_per_row_default_travels_once():
+    """Only a default drawn per row (uuid4) is sent with every row; a left-out column with a fixed
+    default, or none at all (NULL, ""), is sent once for the whole table."""
+    at = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+    rows = [{"client_id": n, "owner_id": 7, "assigned_at": at} for n in (1, 2, 3)]
+    records, constant = bulk._records(LeadContactState, rows, False)
+    assert records == [{"client_id": 1}, {"client_id": 2}, {"client_id": 3}]
+    assert constant == {"owner_id": 7, "assigned_at": at, "desk_id": None, "due_at": None, "contacted_at": None,
+                        "contacted_via": "", "contacted_by_id": None, "escalated_at": None, "escalations": 0}
+    touches, _ = bulk._records(LeadTouch, [{"client_id": 1}, {"client_id": 2}], False)
+    assert len({t["code"] for t in touches}) == 2
 
 
 @pytest.mark.django_db
