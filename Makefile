@@ -69,17 +69,9 @@ test: install chromium
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing." >&2; exit 1; fi; \
 	exit $$rc
 
-# A benchmark is a script in benchmarks/ with a __main__ block; the other modules there are helpers.
+# Every script in benchmarks/ (benchmarks/__main__.py finds them), each in its own process.
 bench: install
-	@shopt -s nullglob; scripts=(); \
-	for f in benchmarks/*.py; do grep -q '^if __name__ == "__main__":' "$$f" && scripts+=("$$f"); done; \
-	if [ $${#scripts[@]} -eq 0 ]; then echo "No benchmarks in benchmarks/."; exit 0; fi; \
-	failed=0; \
-	for script in "$${scripts[@]}"; do \
-		echo "== $$script"; \
-		$(PY) "$$script" $(if $(filter 1 yes true,$(QUICK)),--quick,) || { echo "FAILED: $$script" >&2; failed=1; }; \
-	done; \
-	exit $$failed
+	@$(PY) -m benchmarks $(if $(filter 1 yes true,$(QUICK)),--quick,)
 
 lint: install
 	@$(VENV)/bin/ruff check .
