@@ -574,3 +574,11 @@ def test_voluntary_user_whose_two_factor_was_reset_is_not_forced_to_set_it_up_ag
     otp_reset(actor=admin, user=agent, reason="lost phone")
 
     assert client.get(reverse("client_list")).status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_sign_in_page_names_the_icon_so_browsers_do_not_ask_for_a_missing_one(client):
+    """A page without a rel=icon link makes the browser ask for /favicon.ico, which is not there."""
+    page = client.get(reverse("login")).content.decode()
+    assert 'rel="icon"' in page
+    assert "favicon.svg" in page
