@@ -106,7 +106,7 @@ def _records(model: type[models.Model], rows: Sequence[Mapping[str, Any]], with_
     # A default that draws a value per row (uuid4, now) is drawn per row; others (a fixed default,
     # or none: "" or NULL) once.
     per_row = [f for f in missing if f.has_default() and callable(f.default)]
-    constant = {f.column: f.get_default() for f in missing if not (f.has_default() and callable(f.default))}
+    constant = {f.column: f.get_default() for f in missing if f not in per_row}
     shared = {a for a in present if a in names and _same_everywhere(rows, a)} if len(rows) > 1 else set()
     constant.update((names[a], rows[0][a]) for a in shared)
     varying = [(a, names[a]) for a in present if a in names and a not in shared]
