@@ -43,6 +43,15 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SECONDS",
         help="follow the wall clock, advancing every SECONDS (0: the clock moves only via /_sim/advance)",
     )
+    parser.add_argument(
+        "--session-idle-seconds", type=int, default=None, help="drop a session silent this long (default 180)"
+    )
+    parser.add_argument(
+        "--challenge-seconds", type=float, default=None, help="drop an unanswered auth/start after this (default 10)"
+    )
+    parser.add_argument(
+        "--max-sessions", type=int, default=None, help="sessions and pending challenges held at once (default 1024)"
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     args = parser.parse_args(argv)
 
@@ -55,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         start_time=args.start_time,
         server_tz_offset_minutes=args.server_tz_offset,
+        session_idle_seconds=args.session_idle_seconds,
+        challenge_seconds=args.challenge_seconds,
+        max_sessions=args.max_sessions,
     )
     cert_path, key_path = ensure_certificate(state_dir)
     app = App(state_dir, config, verbose=args.verbose)

@@ -47,6 +47,8 @@ class SimConfig:
     start_time: str = ""  # ISO UTC time of the simulated clock in a fresh state; "" = now
     tick_seconds: int = 60  # simulated seconds per tick of /_sim/advance
     session_idle_seconds: int = 180  # documented: the access server drops a silent connection
+    challenge_seconds: float = 10.0  # documented limit between auth/start and auth/answer
+    max_sessions: int = 1024  # sessions and pending challenges held at once (oldest dropped first)
     login_start: int = 100_001
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -76,6 +78,9 @@ def load_or_create(
     seed: int | None = None,
     start_time: str | None = None,
     server_tz_offset_minutes: int | None = None,
+    session_idle_seconds: int | None = None,
+    challenge_seconds: float | None = None,
+    max_sessions: int | None = None,
 ) -> SimConfig:
     """Read ``config.json``; on first start write it from defaults and the given options.
 
@@ -123,6 +128,12 @@ def load_or_create(
         overrides["start_time"] = start_time
     if server_tz_offset_minutes is not None:
         overrides["server_tz_offset_minutes"] = server_tz_offset_minutes
+    if session_idle_seconds is not None:
+        overrides["session_idle_seconds"] = session_idle_seconds
+    if challenge_seconds is not None:
+        overrides["challenge_seconds"] = challenge_seconds
+    if max_sessions is not None:
+        overrides["max_sessions"] = max_sessions
     if manager_password and manager_login:
         managers = [m for m in config.managers if m.login != manager_login]
         managers.insert(0, ManagerConfig(manager_login, manager_password))
@@ -150,6 +161,8 @@ def _from_json(data: dict[str, Any]) -> SimConfig:
         "start_time",
         "tick_seconds",
         "session_idle_seconds",
+        "challenge_seconds",
+        "max_sessions",
         "login_start",
     }
     rest = {k: v for k, v in data.items() if k in known}

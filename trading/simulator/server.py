@@ -51,7 +51,6 @@ from .protocol import (
 )
 from .store import Store
 
-CHALLENGE_SECONDS = 10.0  # documented limit between auth/start and auth/answer
 MAX_BODY = 8 * 1024 * 1024
 
 
@@ -106,16 +105,45 @@ class App:
                 pass
 
     # -- sessions ----------------------------------------------------------------------------
+    # Like the access server, the simulator forgets a challenge nobody answered within
+    # challenge_seconds and a session silent for session_idle_seconds, and holds at most
+    # max_sessions at once: a client that only ever calls auth/start cannot grow its memory.
+    def _expired(self, session: Session, now: float) -> bool:
+        if not session.authenticated and now - session.challenge_at > self.config.challenge_seconds:
+            return True
+        return now - session.last_seen > self.config.session_idle_seconds
+
     def live_session(self, sid: str | None) -> Session | None:
         if not sid:
             return None
         session = self.sessions.get(sid)
         if session is None:
             return None
-        if time.monotonic() - session.last_seen > self.config.session_idle_seconds:
+        if self._expired(session, time.monotonic()):
             self.sessions.pop(sid, None)
             return None
         return session
+
+    def sweep_sessions(self) -> int:
+        """Drop expired sessions; returns how many. Called under ``lock``."""
+        now = time.monotonic()
+        dead = [sid for sid, session in self.sessions.items() if self._expired(session, now)]
+        for sid in dead:
+            del self.sessions[sid]
+        return len(dead)
+
+    def add_session(self, session: Session) -> None:
+        """Keep a new session, making room first: expired ones go, then, while still full, the
+        oldest pending challenges, then the longest-silent sessions. Called under ``lock``."""
+        if len(self.sessions) >= self.config.max_sessions:
+            self.sweep_sessions()
+        excess = len(self.sessions) - self.config.max_sessions + 1
+        if excess > 0:
+            # Pending challenges first (a flood of auth/start must not log real managers out).
+            order = sorted(self.sessions.values(), key=lambda s: (s.authenticated, s.last_seen))
+            for victim in order[:excess]:
+                del self.sessions[victim.sid]
+        self.sessions[session.sid] = session
 
     def restart(self, keep: socket.socket | None) -> None:
         """What a process restart looks like from outside: sessions gone, connections cut, state
@@ -501,7 +529,7 @@ class Handler(BaseHTTPRequestHandler):
         session = Session(sid=secrets.token_hex(16), last_seen=now, manager_login=login)
         session.srv_rand = secrets.token_bytes(16)
         session.challenge_at = now
-        self.app.sessions[session.sid] = session
+        self.app.add_session(session)
         self.conn_session = session
         self.set_cookie = f"{SESSION_COOKIE}={session.sid}; Path=/; Secure; HttpOnly"
         return Reply(
@@ -521,7 +549,7 @@ class Handler(BaseHTTPRequestHandler):
             cli_rand = b""
         if len(cli_rand) != 16:
             return Reply(200, {"retcode": retcode(3)})
-        if time.monotonic() - started > CHALLENGE_SECONDS:
+        if time.monotonic() - started > self.app.config.challenge_seconds:
             return Reply(200, {"retcode": retcode(9)})
         manager = self.app.engine.manager(session.manager_login)
         # An unknown login and a wrong password answer alike, so logins cannot be probed.
@@ -571,6 +599,7 @@ class Handler(BaseHTTPRequestHandler):
         with app.lock:
             engine = app.engine
             if path == "/_sim/status":
+                app.sweep_sessions()
                 return 200, {
                     "now_utc_msc": engine.now_msc,
                     "server_time": engine.server_msc() // 1000,
