@@ -82,9 +82,9 @@ def test_a_late_deal_is_waited_for_before_the_operation_is_judged_failed(world):
 
 def test_a_lost_request_fails_only_after_the_visibility_lag_and_applies_nothing(world):
     account = open_account(world, deposit=None)
-    world.sim.faults({"type": "http_error", "path": BALANCE, "status": 503, "count": 1})
+    world.sim.faults({"type": "http_error", "path": BALANCE, "status": 502, "count": 1})
     op = _request(world, account, "40")
-    assert op.state == BalanceState.UNKNOWN  # a 503 does not say whether it was applied
+    assert op.state == BalanceState.UNKNOWN  # a gateway's 502 does not say whether the server applied it
     assert balance_operation_resolve(operation_id=op.pk).state == BalanceState.UNKNOWN
     world.sim.advance(seconds=world.server.deal_visibility_lag_seconds + world.server.timeout_seconds + 60)
     op = balance_operation_resolve(operation_id=op.pk)
@@ -92,6 +92,20 @@ def test_a_lost_request_fails_only_after_the_visibility_lag_and_applies_nothing(
     assert op.platform_ticket is None
     assert _deals_with(world, op.reference) == []
     assert len(events("trading.balance_failed", client=world.client)) == 1
+
+
+@pytest.mark.parametrize("status", [503, 429])
+def test_a_write_the_platform_turned_away_fails_at_once_and_a_new_one_goes_through(world, status):
+    account = open_account(world, deposit=None)
+    world.sim.faults({"type": "http_error", "path": BALANCE, "status": status, "count": 1})
+    op = _request(world, account, "40")
+    assert op.state == BalanceState.FAILED  # refused before any write: no half-hour wait as unknown
+    assert op.resolved_at is not None and str(status) in op.error
+    assert _deals_with(world, op.reference) == []
+    assert len(events("trading.balance_failed", client=world.client)) == 1
+    again = _request(world, account, "40")  # nothing is held back by the refused one
+    assert again.state == BalanceState.APPLIED
+    assert len(_deals_with(world, again.reference)) == 1
 
 
 def test_withdrawals_wait_while_an_operation_is_unknown(world):

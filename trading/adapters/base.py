@@ -6,10 +6,12 @@ time, and every value type keeps the platform's raw record (``raw``) and raw tim
 converted one, so nothing the platform said is lost.
 
 Errors all derive from ``PlatformError(code, message)``. Whether a failed write may have been
-applied is in ``request_sent``: when the request left the client and no answer came back
-(``PlatformTimeout``, or ``PlatformUnavailable`` from a connection lost mid-request), the outcome
-is unknown and must be resolved by looking the operation up (``find_balance_operation``) before
-anything is retried; ``outcome_unknown`` says exactly that.
+applied follows from two facts the adapter records: ``request_sent`` (the request left the client)
+and ``refused`` (the platform answered that it did not process it: an HTTP 4xx or 503, a retcode
+such as "service not available"). Sent and not refused, the outcome is unknown (no answer, a
+dropped connection, a server error after the fact, garbage) and must be resolved by looking the
+operation up (``find_balance_operation``) before anything is retried; ``outcome_unknown`` says
+exactly that. Each adapter classifies every failure it can meet explicitly (see mt5_web.py).
 """
 
 from __future__ import annotations
@@ -36,18 +38,20 @@ class PlatformError(Exception):
 
     default_code = "platform_error"
 
-    def __init__(self, code: str | None, message: str, *, request_sent: bool = False) -> None:
+    def __init__(self, code: str | None, message: str, *, request_sent: bool = False, refused: bool = False) -> None:
         super().__init__(message)
         self.code = code or self.default_code
         self.message = message
         self.request_sent = request_sent
+        self.refused = refused
 
     @property
     def outcome_unknown(self) -> bool:
         """True when a write may or may not have been applied by the platform: the request left
         and what came back (nothing, a dropped connection, a server error, garbage) does not say.
-        A refusal (``PlatformRejected``, ``AuthFailed``) means nothing was applied."""
-        return self.request_sent and not isinstance(self, (PlatformRejected, AuthFailed, PlatformUnsupported))
+        A refusal (``refused``, ``PlatformRejected``, ``AuthFailed``) means nothing was applied."""
+        return (self.request_sent and not self.refused
+                and not isinstance(self, (PlatformRejected, AuthFailed, PlatformUnsupported)))
 
     def __str__(self) -> str:
         return f"[{self.code}] {self.message}"
@@ -63,13 +67,16 @@ class PlatformTimeout(PlatformError):
 
 
 class PlatformUnavailable(PlatformError):
-    """The platform could not be reached or answered with a server error (HTTP 5xx, retcodes
-    "no connection", "service not available", "too frequent requests", "shutdown")."""
+    """The platform could not be reached, turned the request away for now (HTTP 429, 503;
+    retcodes "no connection", "service not available", "too frequent requests", "shutdown":
+    ``refused``, worth retrying later) or failed while handling it (HTTP 500, 502, 504; retcode
+    "network error": the outcome is unknown)."""
 
     default_code = "unavailable"
 
-    def __init__(self, message: str, *, request_sent: bool = False, status: int | None = None) -> None:
-        super().__init__(None, message, request_sent=request_sent)
+    def __init__(self, message: str, *, request_sent: bool = False, status: int | None = None,
+                 refused: bool = False) -> None:
+        super().__init__(None, message, request_sent=request_sent, refused=refused)
         self.status = status
 
 
@@ -88,12 +95,16 @@ class PlatformRejected(PlatformError):
 
 
 class PlatformProtocolError(PlatformError):
-    """The answer did not have the documented shape (not JSON, truncated, fields missing)."""
+    """The answer did not have the documented shape (not JSON, truncated, fields missing: the
+    request may have been processed), or the HTTP front refused it as malformed (a 4xx status,
+    ``refused``: it was not)."""
 
     default_code = "protocol"
 
-    def __init__(self, message: str, *, request_sent: bool = True) -> None:
-        super().__init__(None, message, request_sent=request_sent)
+    def __init__(self, message: str, *, request_sent: bool = True, refused: bool = False,
+                 status: int | None = None) -> None:
+        super().__init__(None, message, request_sent=request_sent, refused=refused)
+        self.status = status
 
 
 class AuthFailed(PlatformError):

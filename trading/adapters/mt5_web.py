@@ -112,7 +112,33 @@ ACTION_KIND = {
 }
 ENTRY = {0: DealEntry.IN, 1: DealEntry.OUT, 2: DealEntry.INOUT, 3: DealEntry.OUT_BY}
 BALANCE_ACTIONS = frozenset({2, 3, 4, 5, 6})
-UNAVAILABLE_RETCODES = frozenset({7, 10, 11, 12, 15})
+# What each failure proves about a write, class by class. Failing before the request left proves
+# it was not applied: connection refused, connect or TLS-handshake timeout, an untrusted
+# certificate (``_open``), and anything during the login that precedes the request (``_call``).
+# Once the request has left:
+#   read timeout, connection lost mid-answer .......................... unknown
+#   HTTP 403 ............................................................ the session is gone: log
+#       in and send again (the server answers 403 before looking at the command)
+#   other HTTP 4xx (400, 404, 408, 413, 429, ...) ....................... refused: the HTTP front
+#       turned the request away as malformed, unroutable or too frequent before running it
+#   HTTP 501, 503, 505 .................................................. refused: the service does
+#       not take the request at all (not implemented, not available, wrong version)
+#   HTTP 500, 502, 504 and any other 5xx ................................ unknown: the server (or
+#       one behind a gateway) may have run it and failed afterwards, or the gateway gave up waiting
+#   HTTP 1xx/3xx, an answer that is not JSON, is cut off, has no retcode or the wrong shape ...
+#                                                                          unknown: something
+#       answered, possibly after running it
+#   retcode 0, 1 ........................................................ done
+#   retcode 10, 11, 12, 15 (no connection to the trade server, service not available, too
+#       frequent requests, shutdown in progress) ........................ refused, retry later
+#   retcode 9 (timeout), 7 (network error), 2 (common error), 5 (disk error), 6 (memory error),
+#       14 (partial error) .............................................. unknown
+#   retcode 1000-1099 (authorisation) ................................... refused (AuthFailed)
+#   any other retcode (3 bad parameters, 8 permissions, 13 not found, 10019 no money, ...) ...
+#                                                                          refused (PlatformRejected)
+REFUSED_HTTP_5XX = frozenset({501, 503, 505})
+REFUSED_RETCODES = frozenset({10, 11, 12, 15})
+UNKNOWN_RETCODES = frozenset({2, 5, 6, 7, 14})
 MAX_COMMENT = 31
 VOLUME_DIV = Decimal(10_000)
 VOLUME_EXT_DIV = Decimal(100_000_000)
@@ -260,10 +286,12 @@ class MT5WebAdapter(PlatformAdapter):
     def _parse(self, status: int, data: bytes, path: str) -> dict[str, Any]:
         if status == 403:
             raise _SessionLost()
-        if status >= 500:
-            raise PlatformUnavailable(f"HTTP {status} from {path}", request_sent=True, status=status)
+        if status == 429 or status >= 500:
+            refused = status == 429 or status in REFUSED_HTTP_5XX
+            raise PlatformUnavailable(f"HTTP {status} from {path}", request_sent=True, status=status, refused=refused)
         if status != 200:
-            raise PlatformProtocolError(f"HTTP {status} from {path}")
+            refused = 400 <= status < 500
+            raise PlatformProtocolError(f"HTTP {status} from {path}", refused=refused, status=status)
         try:
             doc = json.loads(data)
         except (ValueError, UnicodeDecodeError):
@@ -276,7 +304,9 @@ class MT5WebAdapter(PlatformAdapter):
         message = f"{path}: {code} {text}".strip()
         if code == 9:
             raise PlatformTimeout(message)
-        if code in UNAVAILABLE_RETCODES:
+        if code in REFUSED_RETCODES:
+            raise PlatformUnavailable(message, request_sent=True, refused=True)
+        if code in UNKNOWN_RETCODES:
             raise PlatformUnavailable(message, request_sent=True)
         if 1000 <= code < 1100:
             raise AuthFailed(message, retcode=code)
