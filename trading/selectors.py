@@ -10,6 +10,8 @@ from typing import Any
 
 from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from redis.exceptions import RedisError
 
 from crm.models import Client
 from crm.permissions import client_queryset_for_user
@@ -123,10 +125,25 @@ def deal_list_for_user(
     return list(qs.select_related("account__client", "server").defer("raw").order_by("-time", "-id")[:limit])
 
 
+LEASE_LONG_SECONDS = 600  # a sync lease held longer than this is shown as a warning: a poll takes seconds
+
+
 def server_list_for_user(*, user: Any) -> list[PlatformServer]:
-    """Servers `user` may see, with their account counts, for the sync health page."""
-    return list(platform_server_queryset_for_user(user).annotate(
+    """Servers `user` may see, with their account counts, for the sync health page. Each gets
+    ``held_leases``: (job label, LeaseInfo) for every sync lease held on it right now (empty when
+    Redis cannot be asked: the page still shows the rest)."""
+    from trading.sync import server_leases
+
+    servers = list(platform_server_queryset_for_user(user).annotate(
         account_count=Count("accounts", filter=Q(accounts__is_archived=False))).order_by("brand__name", "name"))
+    try:
+        leases = server_leases([s.pk for s in servers])
+    except RedisError:
+        leases = {}
+    labels = {"deals": _("deals"), "states": _("account states")}
+    for server in servers:
+        server.held_leases = [(labels[job], info) for job, info in leases.get(server.pk, {}).items()]
+    return servers
 
 
 # --- brand leverage caps ----------------------------------------------------------------------------

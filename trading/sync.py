@@ -1,8 +1,17 @@
 """Keeping the CRM in step with the trading platforms: deals, account states, positions, signals.
 
-Every entry point takes a server id, holds a Redis lock for that server and job (two workers never
-sync the same server at once), talks to the platform through the server's adapter
+Every entry point takes a server id, holds a lease for that server and job (crm.lib.lease: two
+workers never sync the same server at once), talks to the platform through the server's adapter
 (trading.registry) and writes in bulk. Celery tasks (trading.tasks) are thin wrappers.
+
+Leases
+    Short (``TRADING_SYNC_LEASE_SECONDS``, 30 s) and renewed by a heartbeat while the work runs, so
+    a worker killed mid-sync blocks its server for one TTL at most, not for the longest poll there
+    could be. Every write checks the lease first (``_still_leased``): a worker that lost it (a
+    long pause, another worker took over) stops before writing. Writes are idempotent upserts and
+    the watermark moves only after the deals are stored, so a sync cut off anywhere loses nothing
+    and the next holder re-reads from the same watermark. The servers page shows who holds a
+    lease, since when, and its last renewal (``server_leases``).
 
 Deals (``deals_sync``)
     Each poll reads the window [watermark - overlap, platform now + 1 h) for the server's accounts.
@@ -56,14 +65,14 @@ from typing import Any
 
 import orjson
 import psycopg
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from redis.exceptions import LockError, RedisError
 
 from crm.events import emit_many
-from crm.lib.redis import get_redis
+from crm.lib.lease import Lease, LeaseInfo, LeaseLost, lease_hold, leases_info
 from trading.adapters.base import (
     AccountState,
     Deal,
@@ -82,7 +91,6 @@ logger = logging.getLogger(__name__)
 
 CHUNK = 5_000  # deals per SQL statement
 LOGIN_BATCH = 1_000  # accounts per account-state round
-LOCK_SECONDS = 1800  # a crashed worker's lock expires after this (longer than any poll, backfills included)
 FUTURE_SLACK = dt.timedelta(hours=1)  # deals stamped a little after the platform's "now" are read too
 BACKFILL_DAYS = 90  # history read for an account whose opening time is unknown
 BACKOFF_BASE_SECONDS = 5
@@ -91,20 +99,49 @@ RATE_SMOOTHING = Decimal("0.3")  # weight of the newest measurement in deals_per
 CENT = Decimal("0.01")
 
 
-# --- locks ---------------------------------------------------------------------------------------
+# --- leases ----------------------------------------------------------------------------------------
+
+LEASE_JOBS = ("deals", "states")
+# The lease the running sync holds; the writer thread gets it through its copied context.
+_current_lease: contextvars.ContextVar[Lease | None] = contextvars.ContextVar("trading_sync_lease", default=None)
+
+
+def lease_key(server_id: int, job: str) -> str:
+    return f"crm:trading:sync:{job}:{server_id}"
+
+
+def lease_seconds() -> float:
+    return float(settings.TRADING_SYNC_LEASE_SECONDS)
+
 
 @contextlib.contextmanager
-def server_lock(server_id: int, job: str, *, seconds: int = LOCK_SECONDS) -> Iterator[bool]:
-    """Hold the Redis lock of (server, job) for the block; yields False (and runs nothing
-    exclusive) when another worker holds it."""
-    lock = get_redis().lock(f"crm:trading:sync:{job}:{server_id}", timeout=seconds, blocking=False)
-    acquired = bool(lock.acquire(blocking=False))
-    try:
-        yield acquired
-    finally:
-        if acquired:
-            with contextlib.suppress(LockError, RedisError):
-                lock.release()  # expired meanwhile: someone else may hold it now, nothing to release
+def server_lock(server_id: int, job: str) -> Iterator[Lease | None]:
+    """Hold the lease of (server, job) for the block; yields None (and runs nothing exclusive)
+    when another worker holds it. Released on every way out."""
+    with lease_hold(lease_key(server_id, job), ttl=lease_seconds()) as held:
+        token = _current_lease.set(held)
+        try:
+            yield held
+        finally:
+            _current_lease.reset(token)
+
+
+def _still_leased() -> None:
+    """Raise LeaseLost when the running sync no longer holds its lease: call before each write."""
+    held = _current_lease.get()
+    if held is not None:
+        held.check()
+
+
+def server_leases(server_ids: Sequence[int]) -> dict[int, dict[str, LeaseInfo]]:
+    """The held leases of each server, by job (a job missing: nobody holds it). One round trip."""
+    keys = [(pk, job) for pk in server_ids for job in LEASE_JOBS]
+    infos = leases_info([lease_key(pk, job) for pk, job in keys])
+    out: dict[int, dict[str, LeaseInfo]] = {pk: {} for pk in server_ids}
+    for (pk, job), info in zip(keys, infos, strict=True):
+        if info is not None:
+            out[pk][job] = info
+    return out
 
 
 # --- the bulk deal upsert --------------------------------------------------------------------------
@@ -257,7 +294,7 @@ def deals_upsert(server_id: int, columns: dict[str, list[Any]], *, chunk: int = 
 
 @dataclass
 class SyncResult:
-    status: str  # ok, busy, backoff, disabled, error
+    status: str  # ok, busy, backoff, disabled, error, lost (the lease, to another worker)
     fetched: int = 0
     inserted: int = 0
     edited: int = 0
@@ -286,6 +323,12 @@ def _record_failure(server: PlatformServer, error: PlatformError | CredentialsUn
     )
     adapter_discard(server)  # the session may be half-dead; the next call logs in afresh
     logger.warning("trading sync failed", extra={"server": server.pk, "what": what, "error": str(error)})
+
+
+def _lease_lost(server: PlatformServer, what: str, lost: LeaseLost) -> SyncResult:
+    # Not the platform's fault: no backoff. Whoever holds the lease now carries on.
+    logger.warning("trading sync stopped: lease lost", extra={"server": server.pk, "what": what})
+    return SyncResult("lost", error=str(lost))
 
 
 def _in_backoff(server: PlatformServer) -> bool:
@@ -317,6 +360,8 @@ def deals_sync(server_id: int, *, force: bool = False) -> SyncResult:
             _record_failure(server, error, what="deal sync")
             sync_health_check(server_id=server.pk)
             return SyncResult("error", error=str(error))
+        except LeaseLost as lost:
+            return _lease_lost(server, "deal sync", lost)
     sync_health_check(server_id=server.pk)
     return result
 
@@ -426,11 +471,13 @@ def deals_store(server: PlatformServer, deals: Sequence[Deal], result: SyncResul
             if relaxed:
                 with connection.cursor() as cursor:
                     cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            _still_leased()
             upserted = deals_upsert(server.pk, part)
             result.inserted += upserted.inserted
             result.edited += len(upserted.edited)
             for name, count in _learn_from_deals(server, upserted).items():
                 result.events[name] += count
+            _still_leased()  # once more before the commit: a holder that lost it meanwhile rolls back
     return result
 
 
@@ -493,6 +540,7 @@ def _inactivity_sweep(server: PlatformServer, platform_now: dt.datetime) -> int:
         return 0
     cutoff = platform_now - dt.timedelta(days=server.inactivity_days)
     with transaction.atomic():
+        _still_leased()
         candidates = (TradingAccount.objects.filter(server=server, is_archived=False, inactive_since__isnull=True)
                       .annotate(last_activity=Coalesce("last_trade_at", "opened_at"))
                       .filter(last_activity__lt=cutoff))
@@ -516,6 +564,7 @@ def _inactivity_sweep(server: PlatformServer, platform_now: dt.datetime) -> int:
 
 def _record_deal_success(server: PlatformServer, started: dt.datetime, platform_now: dt.datetime,
                          inserted: int) -> None:
+    _still_leased()  # a stale holder must not move the watermark under the new one
     now = timezone.now()
     rate = Decimal(server.deals_per_minute)
     if server.last_deal_sync_ok_at is not None:
@@ -544,6 +593,8 @@ def deals_reconcile(server_id: int, *, days: int | None = None) -> SyncResult:
         except (PlatformError, CredentialsUnreadable) as error:
             _record_failure(server, error, what="reconciliation")
             return SyncResult("error", error=str(error))
+        except LeaseLost as lost:
+            return _lease_lost(server, "reconciliation", lost)
     return result
 
 
@@ -572,6 +623,7 @@ def _mark_deleted(server: PlatformServer, accounts: Sequence[TradingAccount], se
                   start: dt.datetime, end: dt.datetime) -> int:
     """Stored deals of `accounts` in [start, end) that the platform no longer shows get deleted_at."""
     with transaction.atomic():
+        _still_leased()
         stored = DealRow.objects.filter(server=server, account_id__in=[a.pk for a in accounts], time__gte=start,
                                         time__lt=end, deleted_at__isnull=True)
         gone_ids = [pk for pk, deal_id in stored.values_list("pk", "deal_id") if deal_id not in seen]
@@ -645,6 +697,8 @@ def account_states_sync(server_id: int, *, force: bool = False) -> SyncResult:
         except (PlatformError, CredentialsUnreadable) as error:
             _record_failure(server, error, what="account states")
             return SyncResult("error", error=str(error))
+        except LeaseLost as lost:
+            return _lease_lost(server, "account states", lost)
     PlatformServer.objects.filter(pk=server.pk).update(last_state_sync_ok_at=started)
     return result
 
@@ -660,6 +714,7 @@ def _states_locked(server: PlatformServer) -> SyncResult:
         states = adapter.account_states(logins) if capabilities.account_states else []
         positions = adapter.open_positions(logins) if capabilities.positions else None
         with transaction.atomic():
+            _still_leased()
             _store_states(server, states)
             if positions is not None:
                 _store_positions(server, batch, positions)

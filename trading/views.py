@@ -251,6 +251,7 @@ def server_list(request: HttpRequest) -> HttpResponse:
     return render_page(request, "trading/server_list.html", {
         "servers": servers, "can_add": user_can(request.user, "trading.add_platformserver"),
         "can_change": user_can(request.user, "trading.change_platformserver"),
+        "lease_long_seconds": selectors.LEASE_LONG_SECONDS,
     }, partial="server-rows")
 
 

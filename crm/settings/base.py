@@ -268,6 +268,9 @@ CELERY_BEAT_SCHEDULE = {
     "trading-sync-health": {"task": "trading.tasks.sync_health_check", "schedule": 60.0},
     "trading-reconcile-nightly": {"task": "trading.tasks.deals_reconcile_all", "schedule": crontab(hour=3, minute=15)},
 }
+# A deal or account-state sync holds a lease on its server for this long, renewed while it runs:
+# a worker killed mid-sync blocks its server for at most this long (crm.lib.lease).
+TRADING_SYNC_LEASE_SECONDS = env_int("TRADING_SYNC_LEASE_SECONDS", 30)
 RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600}}
 
 # --- logging -----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import json
 import pytest
 from django.urls import reverse
 
+from crm.lib.lease import lease_hold
 from tests.factories import make_brand, make_user
 from tests.trading.crm_fixtures import (  # noqa: F401 - fixtures
     ACCOUNT_TYPES,
@@ -114,6 +115,15 @@ def test_servers_show_their_sync_health_to_dealers_but_not_agents(world, client)
     assert reverse("trading_server_edit", args=[world.server.code]) not in html  # dealers do not edit
     client.force_login(world.owner)
     assert client.get(reverse("trading_server_list")).status_code == 404
+
+
+def test_the_servers_page_shows_who_holds_a_sync_lease_since_when(world, client):
+    client.force_login(world.dealer)
+    html = client.get(reverse("trading_server_list")).content.decode()
+    assert "held by" not in html
+    with lease_hold(sync.lease_key(world.server.pk, "deals"), ttl=30, owner="worker-7@host:4242"):
+        html = client.get(reverse("trading_server_list")).content.decode()
+    assert "held by worker-7@host:4242 since" in html and "renewed 0 s ago" in html
 
 
 def test_an_administrator_adds_a_server_whose_password_is_write_only(world, client, login_verified):

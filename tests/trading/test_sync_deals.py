@@ -10,9 +10,12 @@ import itertools
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from crm.lib.lease import Lease, LeaseLost, lease_info
+from crm.lib.redis import get_redis
 from tests.trading.conftest import start_simulator, stop_simulator
 from tests.trading.crm_fixtures import (  # noqa: F401 - fixtures
     _fresh_adapters,
@@ -215,6 +218,26 @@ def test_two_workers_never_sync_one_server_at_once(world):
         assert held
         assert sync.deals_sync(world.server.pk, force=True).status == "busy"
         assert sync.deals_reconcile(world.server.pk).status == "busy"
+    assert sync.deals_sync(world.server.pk, force=True).status == "ok"
+
+
+def test_a_sync_that_lost_its_lease_stops_before_writing_and_cannot_free_the_new_holders(world):
+    open_account(world, persona="scalper")
+    world.sim.advance(seconds=2 * 3600)
+    key = sync.lease_key(world.server.pk, "deals")
+    with sync.server_lock(world.server.pk, "deals") as stale:
+        stale._stop.set()  # the holder stalls: no renewal; its lease lapses and another worker takes it
+        get_redis().delete(key)
+        taker = Lease(key, ttl=30, owner="worker-b")
+        assert taker.acquire()
+        with pytest.raises(LeaseLost):
+            sync._deals_sync_locked(world.server, timezone.now())
+    assert not Deal.objects.filter(server=world.server).exists()
+    world.server.refresh_from_db()
+    assert world.server.deal_watermark is None
+    assert lease_info(key).owner == "worker-b"  # the stale holder's exit did not free it
+    assert sync.deals_sync(world.server.pk, force=True).status == "busy"
+    taker.release()
     assert sync.deals_sync(world.server.pk, force=True).status == "ok"
 
 
