@@ -8,8 +8,10 @@ refuse UPDATE and DELETE on the table; `verify_chain` finds the first row that d
 Ids are drawn while the lock is held, so id order is chain order. The writer must run at READ
 COMMITTED (PostgreSQL's default): a REPEATABLE READ snapshot taken before the lock would miss the
 previous writer's row and fork the chain. The chain proves that no row was changed or removed
-between the first and the last row; removing rows from the end is only caught by comparing with an
-earlier report's row count (audit_verify prints it).
+between the first and the last row. Removing rows from the end (or every row) is caught by the
+checkpoints: every few minutes beat has the head's id and hash and the row count signed and stored
+(`audit_checkpoint_write`), where the application's role may only append, and `verify_chain` holds
+the chain against each of them and names the rows a checkpoint saw that are gone.
 """
 
 from __future__ import annotations
@@ -18,22 +20,31 @@ import functools
 import hashlib
 import ipaddress
 import json
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.translation import gettext as _
 
 from crm.lib import context
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
 
-    from crm.models import AuditLog
+    from crm.models import AuditCheckpoint, AuditLog
+
+logger = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
+# Tables the application's role may only read and append to (crm.lib.dbroles, migrations 0002, 0009).
+APPEND_ONLY_TABLES = ("crm_auditlog", "crm_auditcheckpoint")
 # Arbitrary constant naming the audit chain's advisory lock.
 _CHAIN_LOCK = 0x4155444954  # "AUDIT"
 
@@ -165,6 +176,9 @@ def _insert_sql() -> str:
 
 PROBLEM_LINK = "its prev_hash does not match the row before it"
 PROBLEM_CONTENT = "its content does not match its hash"
+PROBLEM_MISSING = "rows that a checkpoint recorded are missing"
+PROBLEM_CHECKPOINT = "it does not match a checkpoint"
+PROBLEM_SIGNATURE = "a checkpoint's signature is wrong"
 
 
 @dataclass(frozen=True)
@@ -173,12 +187,47 @@ class ChainReport:
     checked: int
     first_bad_id: int | None = None
     problem: str = ""
+    # The checkpoint a PROBLEM_MISSING / _CHECKPOINT / _SIGNATURE is about, and the chain's last id.
+    checkpoint: AuditCheckpoint | None = None
+    chain_end_id: int = 0
+    checkpoints: int = 0  # checkpoints the chain was found to match
+    newest_checkpoint: AuditCheckpoint | None = None
+
+    def describe(self) -> str:
+        """What is wrong, in words that name the rows and the checkpoint (empty when ok)."""
+        cp = self.checkpoint
+        if self.ok:
+            return ""
+        if cp is None:  # a broken link or content: the row is named by first_bad_id
+            return self.problem
+        facts = {"at": cp.at.isoformat(timespec="seconds"), "head": cp.head_id, "hash": cp.head_hash,
+                 "count": cp.row_count, "id": cp.pk, "end": self.chain_end_id, "found": self.checked}
+        if self.problem == PROBLEM_SIGNATURE:
+            return _("checkpoint %(id)s of %(at)s has a bad signature: the CRM's checkpoint key did not "
+                     "sign it (it was forged or altered, or its key was retired)") % facts
+        if self.problem == PROBLEM_CHECKPOINT:
+            return _("the checkpoint of %(at)s recorded row %(head)s with hash %(hash)s and %(count)s rows up "
+                     "to it; the table now has %(found)s rows up to it and that row differs or is gone: "
+                     "the log was rewritten") % facts
+        if self.checked == 0:
+            return _("the audit log was emptied: it has no rows, but the checkpoint of %(at)s recorded "
+                     "%(count)s rows up to id %(head)s (hash %(hash)s)") % facts
+        return _("%(missing)s rows with ids %(first)s to %(head)s are missing: the chain ends at id %(end)s "
+                 "after %(found)s rows, but the checkpoint of %(at)s recorded %(count)s rows up to id "
+                 "%(head)s (hash %(hash)s)") % {**facts, "missing": cp.row_count - self.checked,
+                                                 "first": self.chain_end_id + 1}
 
 
 def verify_chain(*, chunk: int = 5000) -> ChainReport:
-    """Walk the whole chain in id order; report the first row whose link or content is wrong."""
+    """Walk the whole chain in id order; report the first row whose link or content is wrong, then
+    hold the chain against every checkpoint (so that one forged later checkpoint cannot hide what
+    an earlier one saw) and report the first that is unsigned or that the table no longer matches."""
     from crm.models import AuditLog
 
+    checkpoints = _checkpoints_by_head()
+    cp = next(checkpoints, None)
+    matched = 0
+    newest: AuditCheckpoint | None = None
     prev = GENESIS_HASH
     checked = 0
     last_id = 0
@@ -186,7 +235,7 @@ def verify_chain(*, chunk: int = 5000) -> ChainReport:
     while True:
         rows = list(AuditLog.objects.filter(id__gt=last_id).order_by("id").values(*values)[:chunk])
         if not rows:
-            return ChainReport(ok=True, checked=checked)
+            break
         for row in rows:
             if row["prev_hash"] != prev:
                 return ChainReport(False, checked, row["id"], PROBLEM_LINK)
@@ -195,6 +244,101 @@ def verify_chain(*, chunk: int = 5000) -> ChainReport:
             prev = row["hash"]
             checked += 1
             last_id = row["id"]
+            # Every checkpoint up to this row: its head must be this row (or an empty log), as it was.
+            while cp is not None and cp.head_id <= last_id:
+                at_head = cp.head_id == last_id
+                problem = _checkpoint_problem(cp, head_hash=row["hash"] if at_head else None, count=checked)
+                if problem:
+                    return ChainReport(False, checked, cp.head_id or None, problem, checkpoint=cp,
+                                       chain_end_id=last_id)
+                matched, newest = matched + 1, _newer(newest, cp)
+                cp = next(checkpoints, None)
+    # Checkpoints past the chain's end saw rows that are gone; the furthest of them says how many.
+    furthest: AuditCheckpoint | None = None
+    while cp is not None:
+        if not checkpoint_signature_ok(cp):
+            return ChainReport(False, checked, None, PROBLEM_SIGNATURE, checkpoint=cp, chain_end_id=last_id)
+        if cp.head_id == 0 and cp.row_count == 0 and checked == 0:
+            matched, newest = matched + 1, _newer(newest, cp)
+        else:
+            furthest = cp
+        cp = next(checkpoints, None)
+    if furthest is not None:
+        return ChainReport(False, checked, None, PROBLEM_MISSING, checkpoint=furthest, chain_end_id=last_id)
+    return ChainReport(True, checked, checkpoints=matched, newest_checkpoint=newest, chain_end_id=last_id)
+
+
+def _checkpoints_by_head() -> Iterator[AuditCheckpoint]:
+    from crm.models import AuditCheckpoint
+
+    return AuditCheckpoint.objects.order_by("head_id", "id").iterator(chunk_size=2000)
+
+
+def _newer(a: AuditCheckpoint | None, b: AuditCheckpoint) -> AuditCheckpoint:
+    return b if a is None or (b.at, b.pk) > (a.at, a.pk) else a
+
+
+def _checkpoint_problem(cp: AuditCheckpoint, *, head_hash: str | None, count: int) -> str:
+    if not checkpoint_signature_ok(cp):
+        return PROBLEM_SIGNATURE
+    if cp.head_id == 0:  # taken while the log was empty
+        return "" if cp.row_count == 0 else PROBLEM_CHECKPOINT
+    if head_hash is None or head_hash != cp.head_hash or count != cp.row_count:
+        return PROBLEM_CHECKPOINT
+    return ""
+
+
+# --- checkpoints --------------------------------------------------------------------------------
+
+def _checkpoint_keys() -> list[str]:
+    return list(settings.AUDIT_CHECKPOINT_KEY) or [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+
+
+def _checkpoint_message(*, at: datetime, head_id: int, head_hash: str, row_count: int) -> str:
+    return f"{at.astimezone(UTC).isoformat(timespec='microseconds')}|{head_id}|{head_hash}|{row_count}"
+
+
+def _sign(message: str, key: str) -> str:
+    return salted_hmac("crm.audit.checkpoint", message, secret=key, algorithm="sha256").hexdigest()
+
+
+def checkpoint_signature_ok(cp: AuditCheckpoint) -> bool:
+    message = _checkpoint_message(at=cp.at, head_id=cp.head_id, head_hash=cp.head_hash, row_count=cp.row_count)
+    return any(constant_time_compare(_sign(message, key), cp.signature) for key in _checkpoint_keys())
+
+
+@transaction.atomic
+def audit_checkpoint_write() -> AuditCheckpoint:
+    """Sign and store the chain's head as it is now: its id, its hash and the number of rows up to it.
+
+    One statement reads all three, so they come from one snapshot; writers commit in id order
+    (crm_audit_chain_head's lock), so that snapshot holds a whole prefix of the chain. The count
+    continues from the previous checkpoint when that one is genuine, so a checkpoint costs a look
+    at the rows written since, not at the whole table. Each checkpoint also goes to the log, a copy
+    kept outside the database.
+    """
+    from crm.models import AuditCheckpoint, AuditLog
+
+    last = AuditCheckpoint.objects.order_by("-id").first()
+    base_id, base_count = (last.head_id, last.row_count) if last and checkpoint_signature_ok(last) else (0, 0)
+    table = connection.ops.quote_name(AuditLog._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT h.id, h.hash, (SELECT count(*) FROM {table} a WHERE a.id > %s AND a.id <= h.id) "  # noqa: S608
+            f"FROM (SELECT id, hash FROM {table} ORDER BY id DESC LIMIT 1) h", [base_id])
+        head = cursor.fetchone()
+        if head is not None and head[0] < base_id:  # the log shrank below the last checkpoint: count afresh
+            cursor.execute(f"SELECT count(*) FROM {table} WHERE id <= %s", [head[0]])  # noqa: S608
+            base_count, head = 0, (head[0], head[1], cursor.fetchone()[0])
+    head_id, head_hash, row_count = (0, GENESIS_HASH, 0) if head is None else (head[0], head[1], base_count + head[2])
+    at = timezone.now()
+    signature = _sign(_checkpoint_message(at=at, head_id=head_id, head_hash=head_hash, row_count=row_count),
+                      _checkpoint_keys()[0])
+    checkpoint = AuditCheckpoint.objects.create(at=at, head_id=head_id, head_hash=head_hash,
+                                                row_count=row_count, signature=signature)
+    logger.info("audit checkpoint", extra={"checkpoint_id": checkpoint.pk, "head_id": head_id,
+                                           "head_hash": head_hash, "row_count": row_count, "signature": signature})
+    return checkpoint
 
 
 def model_snapshot(obj: Any, fields: list[str] | tuple[str, ...]) -> dict[str, Any]:

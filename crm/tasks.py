@@ -42,5 +42,12 @@ def audit_verify_chain() -> bool:
 
     report = verify_chain()
     if not report.ok:
-        logger.error("audit chain broken", extra={"first_bad_id": report.first_bad_id, "problem": report.problem})
+        logger.error("audit chain broken", extra={"first_bad_id": report.first_bad_id, "problem": report.describe()})
     return report.ok
+
+
+@shared_task(name="crm.tasks.audit_checkpoint", ignore_result=True)
+def audit_checkpoint() -> None:
+    from crm.audit import audit_checkpoint_write
+
+    audit_checkpoint_write()

@@ -5,6 +5,26 @@ from __future__ import annotations
 import pytest
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings):
+    """The test database is created and migrated by the schema's owner, as in production
+    (DATABASE_OWNER_URL; the embedded server has both roles)..."""
+    from crm.lib import dbroles
+
+    dbroles.use_role("owner")
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """...and the tests run as the application's role, which only reads and appends to the audit
+    log. The owner drops the database at the end."""
+    from crm.lib import dbroles
+
+    dbroles.use_role("app")
+    yield
+    dbroles.use_role("owner")
+
+
 @pytest.fixture(autouse=True)
 def _media_and_cache(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"

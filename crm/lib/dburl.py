@@ -8,17 +8,17 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from django.core.exceptions import ImproperlyConfigured
 
 
-def database_from_url(url: str, *, conn_max_age: int = 60) -> dict[str, Any]:
+def database_from_url(url: str, *, conn_max_age: int = 60, variable: str = "DATABASE_URL") -> dict[str, Any]:
     parts = urlsplit(url)
     if parts.scheme not in {"postgres", "postgresql", "postgresql+psycopg"}:
         raise ImproperlyConfigured(
-            f"DATABASE_URL must be a postgresql:// URL (got scheme {parts.scheme!r}); the CRM runs on PostgreSQL only."
+            f"{variable} must be a postgresql:// URL (got scheme {parts.scheme!r}); the CRM runs on PostgreSQL only."
         )
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     host = query.pop("host", None) or (parts.hostname or "")
     name = unquote(parts.path.lstrip("/"))
     if not name:
-        raise ImproperlyConfigured("DATABASE_URL names no database (expected postgresql://user:pass@host:5432/dbname).")
+        raise ImproperlyConfigured(f"{variable} names no database (expected postgresql://user:pass@host:5432/dbname).")
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": name,

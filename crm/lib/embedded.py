@@ -4,6 +4,10 @@ Used when DATABASE_URL / REDIS_URL are unset, so that one command runs the whole
 on a fresh machine. Both services are shared by every process of the same checkout:
 the first process starts them, later ones find them through var/ and reuse them.
 Data lives in var/pg and var/redis and survives restarts.
+
+PostgreSQL gets the two roles production has (crm.lib.dbroles): OWNER_ROLE owns the database and
+runs migrations (DATABASE_OWNER_URL), APP_ROLE is what the CRM connects as (DATABASE_URL), so that
+`make run` and `make test` run the application as a role that cannot empty the audit log.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from urllib.parse import quote
 BASE_DIR = Path(__file__).resolve().parents[2]
 VAR_DIR = Path(os.environ.get("CRM_VAR_DIR", BASE_DIR / "var"))
 DB_NAME = "crm"
+OWNER_ROLE = "crm_owner"
+APP_ROLE = "crm_app"
 
 _pg_server: Any = None  # keeps pgserver's handle alive for this process
 _redis_proc: subprocess.Popen[bytes] | None = None
@@ -31,14 +37,15 @@ _redis_proc: subprocess.Popen[bytes] | None = None
 def ensure_services() -> None:
     """Start (or join) the embedded services for any of DATABASE_URL / REDIS_URL left unset."""
     if not os.environ.get("DATABASE_URL"):
-        os.environ["DATABASE_URL"] = ensure_postgres()
+        os.environ["DATABASE_URL"], os.environ["DATABASE_OWNER_URL"] = ensure_postgres()
         os.environ["CRM_EMBEDDED_PG"] = "1"
     if not os.environ.get("REDIS_URL"):
         os.environ["REDIS_URL"] = ensure_redis()
         os.environ["CRM_EMBEDDED_REDIS"] = "1"
 
 
-def ensure_postgres() -> str:
+def ensure_postgres() -> tuple[str, str]:
+    """Start (or join) the embedded server; return the application's and the owner's URLs."""
     global _pg_server
     import pgserver  # imported lazily: production never needs it
 
@@ -51,18 +58,69 @@ def ensure_postgres() -> str:
     info = _pg_server.get_postmaster_info()
     if info.socket_dir is not None:
         conn_kwargs: dict[str, Any] = {"host": str(info.socket_dir)}
-        url = f"postgresql://postgres@/{DB_NAME}?host={quote(str(info.socket_dir), safe='/')}"
+        where, query = "", f"?host={quote(str(info.socket_dir), safe='/')}"
     else:
         conn_kwargs = {"host": info.hostname, "port": info.port}
-        url = f"postgresql://postgres@{info.hostname}:{info.port}/{DB_NAME}"
+        where, query = f"{info.hostname}:{info.port}", ""
     import psycopg
 
     with psycopg.connect(user="postgres", dbname="postgres", autocommit=True, **conn_kwargs) as conn:
+        _ensure_roles(conn, psycopg)
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone()
         if not exists:
             with contextlib.suppress(psycopg.errors.DuplicateDatabase):
-                conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    return url
+                conn.execute(f'CREATE DATABASE "{DB_NAME}" OWNER {OWNER_ROLE}')
+        _hand_databases_to_owner(conn, psycopg, conn_kwargs)
+    return (f"postgresql://{APP_ROLE}@{where}/{DB_NAME}{query}",
+            f"postgresql://{OWNER_ROLE}@{where}/{DB_NAME}{query}")
+
+
+def _ensure_roles(conn: Any, psycopg: Any) -> None:
+    # The server trusts local connections (pgserver's initdb), so the roles need no passwords.
+    # CREATEDB: the test suite creates its database as the owner.
+    for role, options in ((OWNER_ROLE, "LOGIN CREATEDB"), (APP_ROLE, "LOGIN")):
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
+            with contextlib.suppress(psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
+                conn.execute(f"CREATE ROLE {role} {options}")
+
+
+def _hand_databases_to_owner(conn: Any, psycopg: Any, conn_kwargs: dict[str, Any]) -> None:
+    """Data made before the two roles belongs to the superuser: hand the CRM's database, its tables,
+    sequences, views and functions, and any test database left behind, to OWNER_ROLE."""
+    stale = conn.execute(
+        "SELECT datname FROM pg_database WHERE pg_get_userbyid(datdba) = 'postgres' AND NOT datistemplate "
+        r"AND (datname = %s OR datname LIKE 'test\_%%')", [DB_NAME]).fetchall()
+    for (name,) in stale:
+        conn.execute(f'ALTER DATABASE "{name}" OWNER TO {OWNER_ROLE}')
+        if name != DB_NAME:
+            continue  # a test database is dropped and made afresh by the next test run
+        with psycopg.connect(user="postgres", dbname=name, autocommit=True, **conn_kwargs) as db:
+            db.execute(_HAND_OVER_OBJECTS)
+
+
+_HAND_OVER_OBJECTS = f"""
+DO $$
+DECLARE r record;
+BEGIN
+    FOR r IN SELECT c.relkind, format('%I.%I', n.nspname, c.relname) AS name FROM pg_class c
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = 'public' AND pg_get_userbyid(c.relowner) = 'postgres'
+               AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+               -- a sequence owned by a column moves with its table
+               AND NOT (c.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid
+                                                     AND d.deptype IN ('a', 'i')))
+    LOOP
+        EXECUTE format('ALTER %s %s OWNER TO {OWNER_ROLE}',
+                       CASE r.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+                                      WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, r.name);
+    END LOOP;
+    FOR r IN SELECT p.oid::regprocedure AS name FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+             WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) = 'postgres'
+    LOOP
+        EXECUTE format('ALTER ROUTINE %s OWNER TO {OWNER_ROLE}', r.name);
+    END LOOP;
+END $$;
+"""  # noqa: S608 - fixed names only
 
 
 def _redis_state_file() -> Path:

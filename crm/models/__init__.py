@@ -1,5 +1,5 @@
 from crm.models.api import ApiKey
-from crm.models.audit import AccessEvent, AccessKind, AuditLog
+from crm.models.audit import AccessEvent, AccessKind, AuditCheckpoint, AuditLog
 from crm.models.automation import (
     AutomationRule,
     AutomationRun,
@@ -21,7 +21,7 @@ from crm.models.events import DeliveryStatus, Event, EventDelivery
 from crm.models.staff import Brand, Desk, DeskKind, Role, RoleCode, User
 
 __all__ = [
-    "AccessEvent", "AccessKind", "ApiKey", "AuditLog", "AutomationRule", "AutomationRun", "Brand", "Client",
+    "AccessEvent", "AccessKind", "ApiKey", "AuditCheckpoint", "AuditLog", "AutomationRule", "AutomationRun", "Brand", "Client",
     "ClientGroupObjectPermission", "ClientUserObjectPermission", "DeliveryStatus", "Desk", "DeskKind", "EmailStatus",
     "EmailTemplate", "Event", "EventDelivery", "Note", "Notification", "OutboundEmail", "Role", "RoleCode",
     "RunStatus", "Stage", "Task", "User",

@@ -43,6 +43,30 @@ class AuditLog(models.Model):
         return f"{self.action} {self.object_type}:{self.object_id}"
 
 
+class AuditCheckpoint(models.Model):
+    """The audit chain's head at one moment, signed: an anchor outside the chain itself.
+
+    The chain shows that no row between its first and last was changed or removed, but not that
+    rows were removed from its end. A checkpoint records the head's id and hash and the number of
+    rows up to it, signed with a key the database does not hold (crm.audit.audit_checkpoint_write);
+    `audit_verify` then names rows that a checkpoint saw and the table no longer has. The
+    application's role may only read and append here, and triggers (migration 0009) refuse UPDATE,
+    DELETE and TRUNCATE.
+    """
+
+    at = models.DateTimeField()
+    head_id = models.BigIntegerField(help_text="Id of the newest audit row; 0 when the log was empty.")
+    head_hash = models.CharField(max_length=64)
+    row_count = models.BigIntegerField()
+    signature = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.at:%Y-%m-%d %H:%M} head {self.head_id}"
+
+
 class AccessKind(models.TextChoices):
     VIEW = "view", "Viewed profile"
     REVEAL_EMAIL = "reveal_email", "Revealed email"

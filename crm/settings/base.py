@@ -141,6 +141,14 @@ if not env("DATABASE_URL") or not env("REDIS_URL"):
 DATABASE_URL = env("DATABASE_URL", "")
 REDIS_URL = check_redis_url(env("REDIS_URL", "") or "")
 DATABASES = {"default": database_from_url(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+# The schema's owner, for migrations (crm.lib.dbroles): the application's role then may only read
+# and append to the audit log. Unset: the application's role owns everything (audit_verify warns).
+DATABASE_OWNER_URL = env("DATABASE_OWNER_URL", "")
+CRM_DATABASE_APP = {k: DATABASES["default"][k] for k in ("USER", "PASSWORD", "HOST", "PORT")}
+CRM_DATABASE_APP["OPTIONS"] = dict(DATABASES["default"]["OPTIONS"])
+CRM_DATABASE_OWNER = database_from_url(DATABASE_OWNER_URL, variable="DATABASE_OWNER_URL") if DATABASE_OWNER_URL else None
+if CRM_DATABASE_OWNER and not CRM_DATABASE_APP["USER"]:
+    raise ImproperlyConfigured("DATABASE_URL must name its user when DATABASE_OWNER_URL is set (the role to grant to).")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {
@@ -261,6 +269,8 @@ CELERY_BEAT_SCHEDULE = {
     "leads-sla-sweep": {"task": "leads.tasks.lead_sla_sweep", "schedule": 60.0},
     "heartbeat-beat": {"task": "crm.tasks.beat_heartbeat", "schedule": 30.0},
     "audit-verify-nightly": {"task": "crm.tasks.audit_verify_chain", "schedule": crontab(hour=2, minute=30)},
+    # The chain's head, signed, every few minutes: removing the newest rows then shows (crm.audit).
+    "audit-checkpoint": {"task": "crm.tasks.audit_checkpoint", "schedule": 300.0},
     # Trading: the fan-out tasks poll each server only when its own interval is due.
     "trading-deals-sync": {"task": "trading.tasks.deals_sync_due", "schedule": 5.0},
     "trading-account-states-sync": {"task": "trading.tasks.account_states_sync_due", "schedule": 10.0},
@@ -303,6 +313,10 @@ CRM_PUBLIC_URL = env("CRM_PUBLIC_URL", "http://127.0.0.1:8000")
 # the first encrypts, all decrypt; empty: a key derived from SECRET_KEY (and SECRET_KEY_FALLBACKS).
 # After putting a new key first: manage.py trading_rotate_credentials and leads_reencrypt_telephony_secrets.
 FIELD_ENCRYPTION_KEY = env_list("FIELD_ENCRYPTION_KEY", [])
+# Keys that sign the audit chain's checkpoints (crm.audit): the first signs, all verify; empty: derived
+# from SECRET_KEY (and SECRET_KEY_FALLBACKS). Keep them from the database's owner: whoever can
+# rewrite the tables must not be able to sign a checkpoint.
+AUDIT_CHECKPOINT_KEY = env_list("AUDIT_CHECKPOINT_KEY", [])
 # Sales desk: click-to-call link when no telephony provider of the brand has one ("sip:{phone}",
 # "https://pbx.example/call?to={phone}&ext={extension}"); webhook secrets of providers configured
 # only here, as "provider=secret,other=secret2" (TelephonyProvider rows take precedence).

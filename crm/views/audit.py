@@ -165,6 +165,8 @@ def audit_verify(request: HttpRequest) -> HttpResponse:
         }, partial="chain-status")
     if report.ok:
         messages.success(request, _("The audit chain is intact: %(count)d rows checked.") % {"count": report.checked})
+    elif report.checkpoint is not None:
+        messages.error(request, _("The audit chain is BROKEN: %(problem)s") % {"problem": _problem_text(report)})
     else:
         messages.error(request, _("The audit chain is BROKEN at row %(id)s: %(problem)s") % {
             "id": report.first_bad_id, "problem": _problem_text(report)})
@@ -175,4 +177,4 @@ def _problem_text(report: ChainReport) -> str:
     return {
         PROBLEM_LINK: _("it does not point at the row before it (a row was removed or inserted)"),
         PROBLEM_CONTENT: _("its content was changed after it was written"),
-    }.get(report.problem, report.problem)
+    }.get(report.problem) or report.describe()

@@ -11,15 +11,17 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
+from psycopg.errors import InsufficientPrivilege
 
-from crm.audit import GENESIS_HASH, audit_record, row_hash, verify_chain
-from crm.lib import context
-from crm.models import AuditLog
+from crm.audit import GENESIS_HASH, audit_checkpoint_write, audit_record, row_hash, verify_chain
+from crm.lib import context, dbroles
+from crm.models import AuditCheckpoint, AuditLog
 from tests.crm.subprocess_env import REPO_ROOT, child_env
 from tests.factories import make_user
 
@@ -34,14 +36,27 @@ def _record_some(n: int = 5) -> list[AuditLog]:
 
 
 @contextmanager
-def _user_triggers_disabled() -> Iterator[None]:
-    """What an attacker with table-owner rights could do: switch the append-only triggers off."""
-    with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE crm_auditlog DISABLE TRIGGER USER")
+def _as_owner() -> Iterator[Any]:
+    """A cursor of the audit tables' owner on a connection of its own, committing each statement:
+    what someone holding the owner's password could do. Only committed rows are visible to it, so
+    tests that use it are transactional. With one role the owner is the application's role."""
+    owner = dbroles.connect_as_owner()
+    owner.autocommit = True
     try:
-        yield
+        with owner.cursor() as cursor:
+            yield cursor
     finally:
-        with connection.cursor() as cursor:
+        owner.close()
+
+
+def _as_owner_with_triggers_off(*statements: tuple[str, list[Any]]) -> None:
+    """What the owner of the tables can do: switch the append-only triggers off and rewrite."""
+    with _as_owner() as cursor:
+        cursor.execute("ALTER TABLE crm_auditlog DISABLE TRIGGER USER")
+        try:
+            for sql, params in statements:
+                cursor.execute(sql, params)
+        finally:
             cursor.execute("ALTER TABLE crm_auditlog ENABLE TRIGGER USER")
 
 
@@ -55,11 +70,14 @@ def _run_audit_verify() -> tuple[int, str, str]:
 
 
 # --- the database refuses changes ---------------------------------------------------------------
+# The application's role lacks the privilege; the owner (and a single role) meets the triggers.
+REFUSED = "append-only|permission denied"
+
 
 @pytest.mark.django_db
 def test_orm_update_of_an_audit_row_is_refused_by_the_database():
     row = _record_some(1)[0]
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+    with pytest.raises(DatabaseError, match=REFUSED), transaction.atomic():
         AuditLog.objects.filter(pk=row.pk).update(reason="nothing happened")
     assert AuditLog.objects.get(pk=row.pk).reason == "change 0"
 
@@ -67,7 +85,7 @@ def test_orm_update_of_an_audit_row_is_refused_by_the_database():
 @pytest.mark.django_db
 def test_raw_sql_update_of_an_audit_row_is_refused_by_the_database():
     row = _record_some(1)[0]
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+    with pytest.raises(DatabaseError, match=REFUSED), transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("UPDATE crm_auditlog SET reason = %s WHERE id = %s", ["edited", row.pk])
     assert AuditLog.objects.get(pk=row.pk).reason == "change 0"
@@ -76,7 +94,7 @@ def test_raw_sql_update_of_an_audit_row_is_refused_by_the_database():
 @pytest.mark.django_db
 def test_raw_sql_delete_of_audit_rows_is_refused_by_the_database():
     _record_some(3)
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+    with pytest.raises(DatabaseError, match=REFUSED), transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("DELETE FROM crm_auditlog")
     assert AuditLog.objects.count() == 3
@@ -85,7 +103,7 @@ def test_raw_sql_delete_of_audit_rows_is_refused_by_the_database():
 @pytest.mark.django_db
 def test_orm_delete_of_an_audit_row_is_refused_by_the_database():
     row = _record_some(1)[0]
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+    with pytest.raises(DatabaseError, match=REFUSED), transaction.atomic():
         row.delete()
     assert AuditLog.objects.filter(pk=row.pk).exists()
 
@@ -128,12 +146,10 @@ def test_values_that_postgresql_rewrites_still_verify():
     assert verify_chain().ok
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_audit_verify_names_the_row_whose_reason_was_altered_behind_the_triggers():
     rows = _record_some(5)
-    with _user_triggers_disabled():
-        with connection.cursor() as cursor:
-            cursor.execute("UPDATE crm_auditlog SET reason = %s WHERE id = %s", ["nothing to see", rows[2].pk])
+    _as_owner_with_triggers_off(("UPDATE crm_auditlog SET reason = %s WHERE id = %s", ["nothing to see", rows[2].pk]))
 
     report = verify_chain()
     assert not report.ok
@@ -146,12 +162,10 @@ def test_audit_verify_names_the_row_whose_reason_was_altered_behind_the_triggers
     assert "content does not match" in err
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_audit_verify_names_the_row_after_a_deleted_middle_row():
     rows = _record_some(5)
-    with _user_triggers_disabled():
-        with connection.cursor() as cursor:
-            cursor.execute("DELETE FROM crm_auditlog WHERE id = %s", [rows[2].pk])
+    _as_owner_with_triggers_off(("DELETE FROM crm_auditlog WHERE id = %s", [rows[2].pk]))
 
     report = verify_chain()
     assert not report.ok
@@ -162,16 +176,14 @@ def test_audit_verify_names_the_row_after_a_deleted_middle_row():
     assert f"audit chain BROKEN at row {rows[3].pk}:" in err
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_rehashed_forgery_is_caught_at_the_next_row():
     # An attacker who also recomputes the altered row's own hash still breaks the next link.
     rows = _record_some(4)
     forged = AuditLog.objects.values().get(pk=rows[1].pk)
     forged["reason"] = "forged"
-    with _user_triggers_disabled():
-        with connection.cursor() as cursor:
-            cursor.execute("UPDATE crm_auditlog SET reason = %s, hash = %s WHERE id = %s",
-                           ["forged", row_hash(forged), rows[1].pk])
+    _as_owner_with_triggers_off(("UPDATE crm_auditlog SET reason = %s, hash = %s WHERE id = %s",
+                                 ["forged", row_hash(forged), rows[1].pk]))
     report = verify_chain()
     assert not report.ok
     assert report.first_bad_id == rows[2].pk
@@ -185,12 +197,168 @@ def test_manage_py_audit_verify_exits_non_zero_on_a_broken_chain():
     assert ok.returncode == 0, ok.stderr
     assert "audit chain ok: 3 rows" in ok.stdout
 
-    with _user_triggers_disabled():
-        with connection.cursor() as cursor:
-            cursor.execute("UPDATE crm_auditlog SET object_id = %s WHERE id = %s", ["other", rows[1].pk])
+    _as_owner_with_triggers_off(("UPDATE crm_auditlog SET object_id = %s WHERE id = %s", ["other", rows[1].pk]))
     broken = subprocess.run(cmd, cwd=REPO_ROOT, env=child_env(), capture_output=True, text=True, timeout=120)
     assert broken.returncode == 1
     assert f"audit chain BROKEN at row {rows[1].pk}:" in broken.stderr
+
+
+# --- truncation, the two roles and the checkpoints ----------------------------------------------
+
+def _needs_two_roles() -> None:
+    if dbroles.owner_params() is None:
+        pytest.skip("DATABASE_OWNER_URL names no other role than DATABASE_URL: the application owns the tables")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_truncate_of_the_audit_log_is_refused_even_to_its_owner():
+    _record_some(3)
+    audit_checkpoint_write()
+    for table in ("crm_auditlog", "crm_auditcheckpoint"):
+        with pytest.raises(InsufficientPrivilege, match=f"{table} is append-only: TRUNCATE refused"), \
+                _as_owner() as cursor:
+            cursor.execute(f"TRUNCATE {table}")
+    with pytest.raises(InsufficientPrivilege, match="append-only: UPDATE refused"), _as_owner() as cursor:
+        cursor.execute("UPDATE crm_auditcheckpoint SET row_count = 0")
+    with pytest.raises(InsufficientPrivilege, match="append-only: DELETE refused"), _as_owner() as cursor:
+        cursor.execute("DELETE FROM crm_auditcheckpoint")
+    assert AuditLog.objects.count() == 3
+    assert AuditCheckpoint.objects.get().row_count == 3
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("sql", "refusal"), [
+    ("ALTER TABLE crm_auditlog DISABLE TRIGGER USER", "must be owner of table crm_auditlog"),
+    ("ALTER TABLE crm_auditlog DISABLE TRIGGER crm_auditlog_no_delete", "must be owner of table crm_auditlog"),
+    ("TRUNCATE crm_auditlog", "permission denied for table crm_auditlog"),
+    ("DELETE FROM crm_auditlog", "permission denied for table crm_auditlog"),
+    ("DROP TABLE crm_auditlog", "must be owner of table crm_auditlog"),
+    ("ALTER TABLE crm_auditcheckpoint DISABLE TRIGGER USER", "must be owner of table crm_auditcheckpoint"),
+    ("TRUNCATE crm_auditcheckpoint", "permission denied for table crm_auditcheckpoint"),
+    ("DELETE FROM crm_auditcheckpoint", "permission denied for table crm_auditcheckpoint"),
+    ("UPDATE crm_auditcheckpoint SET row_count = 0", "permission denied for table crm_auditcheckpoint"),
+])
+def test_the_application_role_cannot_switch_the_triggers_off_or_empty_the_log(sql, refusal):
+    _needs_two_roles()
+    _record_some(2)
+    audit_checkpoint_write()
+    with pytest.raises(DatabaseError, match=refusal), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql)
+    assert AuditLog.objects.count() == 2
+    assert AuditCheckpoint.objects.count() == 1
+    assert verify_chain().ok
+
+
+@pytest.mark.django_db
+def test_the_application_role_still_writes_and_reads_the_rest_of_the_crm(trio):
+    # The grants after migrate cover every other table: the services work as the application role.
+    from crm.services import client_update
+
+    _needs_two_roles()
+    client_update(actor=trio.owner, client=trio.client, first_name="Amira", last_name="Haddad")
+    assert AuditLog.objects.filter(action="client.update", object_id=str(trio.client.code)).exists()
+    assert verify_chain().ok
+
+
+@pytest.mark.django_db
+def test_checkpoints_record_the_head_and_the_chain_verifies_against_them():
+    from crm.tasks import audit_checkpoint
+
+    empty = audit_checkpoint_write()
+    assert (empty.head_id, empty.head_hash, empty.row_count) == (0, GENESIS_HASH, 0)
+    rows = _record_some(4)
+    audit_checkpoint()  # what beat sends every few minutes
+    first = AuditCheckpoint.objects.order_by("-id").first()
+    assert (first.head_id, first.head_hash, first.row_count) == (rows[-1].pk, rows[-1].hash, 4)
+    more = _record_some(2)
+    second = audit_checkpoint_write()
+    assert (second.head_id, second.row_count) == (more[-1].pk, 6)
+
+    report = verify_chain()
+    assert report.ok, report.describe()
+    assert (report.checked, report.checkpoints) == (6, 3)
+    code, out, err = _run_audit_verify()
+    assert code == 0, err
+    assert f"audit chain ok: 6 rows; matches 3 checkpoints, the newest of {second.at.isoformat(timespec='seconds')} " \
+           f"(head id {more[-1].pk}, 6 rows)" in out
+
+
+def test_beat_writes_an_audit_checkpoint_every_few_minutes(settings):
+    entries = [e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == "crm.tasks.audit_checkpoint"]
+    assert len(entries) == 1
+    assert entries[0]["schedule"] <= 600
+
+
+@pytest.mark.django_db(transaction=True)
+def test_audit_verify_names_the_newest_rows_removed_behind_the_triggers():
+    rows = _record_some(6)
+    checkpoint = audit_checkpoint_write()
+    later = _record_some(2)  # after the checkpoint: removing these alone is what the next one catches
+    _as_owner_with_triggers_off(("DELETE FROM crm_auditlog WHERE id > %s", [rows[2].pk]))
+
+    report = verify_chain()
+    assert not report.ok
+    assert report.checkpoint.pk == checkpoint.pk
+    assert report.chain_end_id == rows[2].pk
+    code, out, err = _run_audit_verify()
+    assert code == 1, out
+    assert (f"audit chain BROKEN: 3 rows with ids {rows[2].pk + 1} to {rows[5].pk} are missing: the chain ends "
+            f"at id {rows[2].pk} after 3 rows, but the checkpoint of {checkpoint.at.isoformat(timespec='seconds')} "
+            f"recorded 6 rows up to id {rows[5].pk} (hash {rows[5].hash})") in err
+    assert later[0].pk > rows[5].pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_audit_verify_says_the_log_was_emptied():
+    rows = _record_some(4)
+    checkpoint = audit_checkpoint_write()
+    _as_owner_with_triggers_off(("DELETE FROM crm_auditlog", []))
+
+    code, out, err = _run_audit_verify()
+    assert code == 1, out
+    assert "ok" not in out
+    assert (f"the audit log was emptied: it has no rows, but the checkpoint of "
+            f"{checkpoint.at.isoformat(timespec='seconds')} recorded 4 rows up to id {rows[-1].pk}") in err
+
+
+@pytest.mark.django_db
+def test_a_checkpoint_with_a_bad_signature_is_reported():
+    # The application's role may append checkpoints: one it made up (here claiming fewer rows than
+    # there are, to cover for a later removal) does not carry the key's signature.
+    rows = _record_some(3)
+    genuine = audit_checkpoint_write()
+    forged = AuditCheckpoint.objects.create(at=genuine.at, head_id=rows[1].pk, head_hash=rows[1].hash,
+                                            row_count=2, signature=genuine.signature)
+
+    report = verify_chain()
+    assert not report.ok
+    assert report.checkpoint.pk == forged.pk
+    code, _, err = _run_audit_verify()
+    assert code == 1
+    assert f"checkpoint {forged.pk} of {genuine.at.isoformat(timespec='seconds')} has a bad signature" in err
+
+
+@pytest.mark.django_db
+def test_a_checkpoint_signed_with_another_key_is_reported(settings):
+    _record_some(2)
+    audit_checkpoint_write()
+    settings.AUDIT_CHECKPOINT_KEY = ["a-key-the-checkpoint-was-not-signed-with"]
+    assert verify_chain().describe().endswith("(it was forged or altered, or its key was retired)")
+    settings.AUDIT_CHECKPOINT_KEY = ["a-new-key", settings.SECRET_KEY]  # rotated: the old key still verifies
+    assert verify_chain().ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_audit_verify_warns_when_the_application_owns_the_audit_table():
+    _needs_two_roles()
+    _record_some(1)
+    code, _, err = _run_audit_verify()
+    assert code == 0
+    assert "owns the audit table" not in err
+    with dbroles.as_owner():  # as a CRM run with one role would be
+        code, _, err = _run_audit_verify()
+    assert code == 0
+    assert "warning: this database role owns the audit table" in err
 
 
 # --- concurrency --------------------------------------------------------------------------------
@@ -334,6 +502,7 @@ def test_audit_page_is_paginated_newest_first(admin_client):
     assert 'rel="next"' not in second  # the last page
 
 
+@pytest.mark.django_db(transaction=True)
 def test_verify_button_reports_an_intact_then_a_broken_chain(admin_client, trail):
     url = reverse("audit_verify")
     ok = admin_client.post(url, HTTP_HX_REQUEST="true")
@@ -342,9 +511,8 @@ def test_verify_button_reports_an_intact_then_a_broken_chain(admin_client, trail
     assert f"The chain is intact: {AuditLog.objects.count()} rows checked." in ok.content.decode()
 
     tampered = AuditLog.objects.get(action="client.update")
-    with _user_triggers_disabled():
-        with connection.cursor() as cursor:
-            cursor.execute("UPDATE crm_auditlog SET after = %s WHERE id = %s", ['{"first_name": "Eve"}', tampered.pk])
+    _as_owner_with_triggers_off(("UPDATE crm_auditlog SET after = %s WHERE id = %s",
+                                 ['{"first_name": "Eve"}', tampered.pk]))
     broken = admin_client.post(url, HTTP_HX_REQUEST="true").content.decode()
     assert f"The chain is BROKEN at row {tampered.pk}" in broken
     assert "changed after it was written" in broken

@@ -21,6 +21,7 @@ DOMAIN_APPS = {"crm", "leads", "trading", "kyc", "wallet", "ib", "compliance", "
 # Models without history, each for a reason. Anything else in a domain app must keep history.
 NO_HISTORY = {
     "crm.auditlog": "append-only and hash-chained: it is the history",
+    "crm.auditcheckpoint": "append-only signed anchors of the audit chain; rows are never changed",
     "crm.accessevent": "append-only record of views and reveals",
     "crm.event": "append-only outbox; the timeline is read from it",
     "crm.eventdelivery": "operational delivery receipts, written in bulk by the dispatcher",
