@@ -661,7 +661,9 @@ def lead_mark_contacted(*, actor: User | None, client: Client, via: str, at: dat
     the minutes it took and whether the SLA was met. Returns False if it was contacted already."""
     if via not in CONTACT_VIA:
         raise ValidationFailed(fields={"via": [gettext("Choose one of: %(choices)s.") % {"choices": ", ".join(CONTACT_VIA)}]})
-    at = at or timezone.now()
+    # A call logged as it ends may have begun before the lead was entered (the agent registered the
+    # caller during the call): the lead cannot have been contacted before it existed.
+    at = max(at or timezone.now(), client.created_at)
     state = LeadContactState.objects.select_for_update().filter(client_id=client.pk).first()
     if state is not None and state.contacted_at is not None:
         return False
