@@ -234,9 +234,12 @@ def test_every_line_ending_reads_the_same_rows(world, line_end):
 
 @pytest.mark.django_db
 def test_a_stray_carriage_return_inside_a_cell_stays_in_its_row(world):
-    rows = [["Ana", "Silva", "ana@example.com", "+351912345678", "PT", "fb", "call\rafter 5pm"],
-            ["Cy", "Chan", "cy@example.com", "0207 000 0042", "GB", "fb", "x"]]
-    for content in (_csv(rows), _csv(rows).replace(b"\r\n", b"\n")):
+    # Unquoted, as spreadsheets paste a cell's line break: this was a 500 ("new-line character seen in
+    # unquoted field").
+    lines = [",".join(HEADERS), "Ana,Silva,ana@example.com,+351912345678,PT,fb,call\rafter 5pm",
+             "Cy,Chan,cy@example.com,0207 000 0042,GB,fb,x"]
+    for line_end in ("\r\n", "\n"):
+        content = (line_end.join(lines) + line_end).encode()
         lead_import = lead_import_create(actor=world.manager, brand=world.brand, filename="leads.csv", content=content)
         assert lead_import.total == 2
         preview = lead_import_preview(lead_import=lead_import)
