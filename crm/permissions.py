@@ -13,6 +13,7 @@ A client outside a user's scope is "not found" for them: missing and forbidden l
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Any
 
@@ -207,3 +208,45 @@ def note_get_for_user(user: Any, code: Any) -> Note:
         )
     except Note.DoesNotExist:
         raise NotFound() from None
+
+
+# --- contact reveals that last for the visit -----------------------------------------------------
+
+REVEAL_SESSION_KEY = "crm_revealed"
+REVEALABLE = ("email", "phone")
+# The session remembers reveals of at most this many clients (the oldest are forgotten first), so a
+# long visit cannot grow it without bound.
+REVEALS_REMEMBERED = 200
+
+
+def _fingerprint(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:16]
+
+
+def contact_reveal_remember(*, session: Any, client: Client, field: str) -> None:
+    """Remember in the visit's session that `field` of `client` was revealed (the reveal itself was
+    logged by crm.services.client_contact_reveal). Only a fingerprint of the value is kept: the
+    session never holds the personal data, and a value changed since is masked again."""
+    if field not in REVEALABLE:
+        return
+    seen: dict[str, dict[str, str]] = dict(session.get(REVEAL_SESSION_KEY) or {})
+    entry = dict(seen.pop(str(client.code), {}))
+    entry[field] = _fingerprint(getattr(client, field) or "")
+    seen[str(client.code)] = entry  # re-inserted: the newest last
+    while len(seen) > REVEALS_REMEMBERED:
+        seen.pop(next(iter(seen)))
+    session[REVEAL_SESSION_KEY] = seen
+
+
+def contact_revealed(*, session: Any, user: Any, client: Client) -> dict[str, str]:
+    """The contact fields of `client` revealed earlier in this visit, in clear ({"phone": "+44..."}),
+    for a user who may still reveal them. Showing them again is not a new reveal and logs nothing."""
+    if not user_can(user, "crm.reveal_contact"):
+        return {}
+    entry = (session.get(REVEAL_SESSION_KEY) or {}).get(str(client.code)) or {}
+    out: dict[str, str] = {}
+    for field, mark in entry.items():
+        value = getattr(client, field, "") if field in REVEALABLE else ""
+        if value and _fingerprint(value) == mark:
+            out[field] = value
+    return out

@@ -57,6 +57,7 @@ from leads.models import (
     TelephonyEvent,
     TelephonyProvider,
 )
+from leads.pipeline import pipeline_follow_call
 from leads.services import lead_mark_contacted
 from leads.telephony import provider_secret_read
 
@@ -82,7 +83,9 @@ def _call_event(call: Call, *, source: str) -> None:
 def call_log(*, actor: User, client: Client, outcome: str, duration_seconds: int = 0, notes: str = "",
              direction: str = CallDirection.OUTBOUND, ended_at: datetime | None = None) -> Call:
     """Log a call the agent made (or took) with `client`. Event "call.logged"; an answered call is the
-    lead's first contact. The call ended at `ended_at` (default now) and lasted `duration_seconds`."""
+    lead's first contact; the outcome moves the pipeline status the brand maps it to (forward only,
+    leads.pipeline.pipeline_follow_call). The call ended at `ended_at` (default now) and lasted
+    `duration_seconds`."""
     if actor is None or not user_can(actor, "crm.change_client"):
         raise NotAllowed(gettext("You are not allowed to log calls for this client."))
     errors: dict[str, list[str]] = {}
@@ -110,6 +113,7 @@ def call_log(*, actor: User, client: Client, outcome: str, duration_seconds: int
                                                           "duration": duration_seconds}, actor=actor)
     if answered:
         lead_mark_contacted(actor=actor, client=client, via="call", at=call.answered_at)
+    pipeline_follow_call(actor=actor, client=client, outcome=outcome)
     return call
 
 
@@ -301,6 +305,8 @@ def telephony_event_receive(*, provider: str, brand_id: int | None, data: Teleph
         _call_event(call, source=f"telephony:{provider}")
         if call.answered_at is not None and call.talk_seconds > 0:
             lead_mark_contacted(actor=call.agent, client=call.client, via="call", at=call.answered_at)
+        if call.outcome:
+            pipeline_follow_call(actor=call.agent, client=call.client, outcome=call.outcome)
     return WebhookResult("applied", call)
 
 

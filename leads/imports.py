@@ -87,10 +87,37 @@ def guess_mapping(headers: list[str]) -> dict[str, str]:
 # --- reading files --------------------------------------------------------------------------------
 
 
+# Files people upload by mistake, by their first bytes: named in the error, so the user knows what
+# they sent (a screenshot renamed .csv, a PDF export, a legacy .xls workbook).
+BINARY_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
+    (b"%PDF-", "PDF"), (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "Excel 97-2003 (.xls)"), (b"MZ", "Windows program"),
+    (b"\x7fELF", "program"), (b"\x1f\x8b", "gzip"), (b"Rar!", "RAR"), (b"7z\xbc\xaf\x27\x1c", "7-Zip"),
+)
+
+
+_CONTROL_BYTES = frozenset(range(32)) - {9, 10, 13}
+
+
+def _looks_binary(head: bytes) -> bool:
+    """Dozens of control characters, more than one byte in a hundred: no spreadsheet export looks like
+    that (a stray NUL in a cell or two does not make a file binary; those rows alone are refused)."""
+    controls = sum(byte in _CONTROL_BYTES for byte in head)
+    return controls > 16 and controls * 100 > len(head)
+
+
 def detect_format(filename: str, content: bytes) -> str:
     if content[:4] == b"PK\x03\x04" or filename.lower().endswith(".xlsx"):
         return "xlsx"
+    for signature, kind in BINARY_SIGNATURES:
+        if content.startswith(signature):
+            raise ValidationFailed(fields={"file": [
+                gettext("This file is a %(kind)s file, not a spreadsheet: upload a CSV file or an Excel "
+                        "workbook (.xlsx).") % {"kind": kind}]})
     if filename.lower().endswith((".csv", ".txt", ".tsv")):
+        if _looks_binary(content[:65536]):
+            raise ValidationFailed(fields={"file": [
+                gettext("This file is not text: upload a CSV file or an Excel workbook (.xlsx).")]})
         return "csv"
     raise ValidationFailed(fields={"file": [gettext("Upload a CSV file or an Excel workbook (.xlsx).")]})
 
@@ -101,6 +128,9 @@ def _cell(value: Any) -> Any:
     if isinstance(value, str):
         return value.strip()
     return value
+
+
+_STRAY_CR = re.compile(r"\r(?!\n)")
 
 
 def _decode(content: bytes) -> str:
@@ -117,11 +147,18 @@ def read_table(content: bytes, file_format: str) -> tuple[list[str], Iterator[tu
     if file_format == "xlsx":
         return _read_xlsx(content)
     text = _decode(content)
+    if "\n" in text:
+        # Rows end in LF or CRLF, so a carriage return alone is a stray one inside a cell (pasted
+        # from a spreadsheet), not a row break: it becomes a space. In a file without any LF, CR is
+        # the line ending (old Mac files) and stays.
+        text = _STRAY_CR.sub(" ", text)
     try:
         dialect: Any = csv.Sniffer().sniff(text[:8192], delimiters=",;\t|")
     except csv.Error:
         dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
+    # newline="": the csv module itself splits rows, so that a carriage return inside a quoted cell
+    # stays in the cell and files with old Mac (CR-only), Unix and Windows line endings all read.
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
     try:
         headers = [str(h).strip() for h in next(reader)]
     except StopIteration:
@@ -130,9 +167,15 @@ def read_table(content: bytes, file_format: str) -> tuple[list[str], Iterator[tu
         raise ValidationFailed(fields={"file": [gettext("This is not a readable CSV file.")]}) from None
 
     def rows() -> Iterator[tuple[int, list[Any]]]:
-        for number, row in enumerate(reader, start=2):
-            if any(cell.strip() for cell in row):
-                yield number, [_cell(c) for c in row]
+        number = 1
+        try:
+            for number, row in enumerate(reader, start=2):
+                if any(cell.strip() for cell in row):
+                    yield number, [_cell(c) for c in row]
+        except csv.Error as error:
+            raise ValidationFailed(fields={"file": [
+                gettext("Row %(row)d cannot be read as CSV (%(problem)s): check its quotes and line breaks.")
+                % {"row": number + 1, "problem": error}]}) from None
 
     return headers, rows()
 

@@ -584,6 +584,10 @@ class PipelineStatus(models.Model):
     is_won = models.BooleanField(default=False)
     is_lost = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
+    # Call outcomes that move a client here when an agent logs them (leads.pipeline.pipeline_follow_call).
+    # An outcome belongs to at most one status of a brand; pipeline_status_save enforces that.
+    call_outcomes = ArrayField(models.CharField(max_length=16, choices=CallOutcome.choices), default=list,
+                               blank=True)
 
     history = HistoricalRecords(get_user=history_user)
 
@@ -596,6 +600,10 @@ class PipelineStatus(models.Model):
 
     def __str__(self) -> str:
         return self.label
+
+    @property
+    def call_outcome_labels(self) -> list[str]:
+        return [str(CallOutcome(o).label) for o in self.call_outcomes if o in CallOutcome.values]
 
 
 class ClientPipeline(models.Model):

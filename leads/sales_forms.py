@@ -130,6 +130,10 @@ class PipelineStatusForm(forms.Form):
     is_won = forms.BooleanField(label=_("Counts as won"), required=False)
     is_lost = forms.BooleanField(label=_("Counts as lost"), required=False)
     is_active = forms.BooleanField(label=_("Active"), required=False, initial=True)
+    call_outcomes = forms.MultipleChoiceField(
+        label=_("Call outcomes that move a client here"), choices=CallOutcome.choices, required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("The ticked outcomes replace the status's current ones. The pipeline only moves forward."))
 
     def __init__(self, *args: Any, brands: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -21,7 +21,7 @@ from crm import services as crm_services
 from crm.exceptions import DomainError, NotAllowed, NotFound, ValidationFailed
 from crm.forms import apply_domain_errors
 from crm.models import Client, RoleCode
-from crm.permissions import user_can
+from crm.permissions import contact_reveal_remember, contact_revealed, user_can
 from crm.views.staff import administrator_required
 from crm.views.ui import client_or_404, raise_for_domain_error, render_page
 from leads import calls, kpis, pipeline, workspace
@@ -59,8 +59,18 @@ def calls_tab_context(request: HttpRequest, client: Client, **extra: Any) -> dic
         "dial_phone": "",
         "dial_url": "",
     }
+    # A phone revealed earlier in the visit (in the header or here) stays shown, ready to dial.
+    phone = contact_revealed(session=request.session, user=request.user, client=client).get("phone")
+    if phone:
+        context.update(_dial(request, client, phone))
     context.update(extra)
     return context
+
+
+def _dial(request: HttpRequest, client: Client, phone: str) -> dict[str, str]:
+    template = calls.click_to_call_template(brand_id=client.brand_id)
+    url = calls.click_to_call_url(template=template, phone=phone, extension=request.user.phone_extension)
+    return {"dial_phone": phone, "dial_url": url or f"tel:{phone}"}
 
 
 def _calls_panel(request: HttpRequest, client: Client, **extra: Any) -> HttpResponse:
@@ -101,9 +111,8 @@ def call_dial_view(request: HttpRequest, code: Any) -> HttpResponse:
     except (NotAllowed, NotFound) as error:
         raise_for_domain_error(error)
         raise
-    template = calls.click_to_call_template(brand_id=client.brand_id)
-    url = calls.click_to_call_url(template=template, phone=phone, extension=request.user.phone_extension)
-    return _calls_panel(request, client, dial_phone=phone, dial_url=url or f"tel:{phone}")
+    contact_reveal_remember(session=request.session, client=client, field="phone")
+    return _calls_panel(request, client, **_dial(request, client, phone))
 
 
 @login_required

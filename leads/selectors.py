@@ -47,7 +47,7 @@ def lead_profile(*, client: Client) -> LeadProfile:
     score = LeadScore.objects.filter(client_id=client.pk).order_by("-computed_at", "-id").first()
     touches = list(LeadTouch.objects.filter(client_id=client.pk).select_related("campaign")
                    .order_by("-created_at", "-id")[:TOUCHES_SHOWN])
-    contact = LeadContactState.objects.filter(client_id=client.pk).select_related("contacted_by", "owner").first()
+    contact = LeadContactState.objects.filter(client_id=client.pk).select_related("contacted_by", "owner", "desk").first()
     merges = list(ClientMerge.objects.filter(Q(kept_id=client.pk) | Q(merged_id=client.pk))
                   .select_related("actor").order_by("-created_at"))
     return LeadProfile(score=score, touches=touches, contact=contact, merges=merges)

@@ -635,7 +635,17 @@ def lead_reassign(*, actor: User | None, client: Client, owner: User | None, des
     before = client.owner_id
     client = crm_services.client_assign(actor=actor, client=client, owner=owner, desk=desk, reason=reason)
     if client.owner_id != before or owner is None:
-        _state_reset(client, owner=client.owner, desk=client.desk, now=timezone.now())
+        now = timezone.now()
+        state = _state_reset(client, owner=client.owner, desk=client.desk, now=now)
+        if client.owner is not None and state.contacted_at is None and client.stage == Stage.LEAD:
+            # Routing by hand is routing: what follows a routed lead (the playbook's first call on the
+            # new owner's list) follows this one too, e.g. a lead that waited in the queue off shift.
+            emit("lead.routed", client=client, actor=actor, occurred_at=now, data={
+                "rule": None, "strategy": "", "owner": _user_ref(client.owner),
+                "desk": None if client.desk is None else {"code": str(client.desk.code), "name": client.desk.name},
+                "queued": False, "why": [gettext("assigned by hand: %(reason)s") % {"reason": reason}],
+                "skipped": [], "manual": True,
+            })
     return client
 
 
@@ -661,7 +671,9 @@ def lead_mark_contacted(*, actor: User | None, client: Client, via: str, at: dat
     the minutes it took and whether the SLA was met. Returns False if it was contacted already."""
     if via not in CONTACT_VIA:
         raise ValidationFailed(fields={"via": [gettext("Choose one of: %(choices)s.") % {"choices": ", ".join(CONTACT_VIA)}]})
-    at = at or timezone.now()
+    # A call logged as it ends may have begun before the lead was entered (the agent registered the
+    # caller during the call): the lead cannot have been contacted before it existed.
+    at = max(at or timezone.now(), client.created_at)
     state = LeadContactState.objects.select_for_update().filter(client_id=client.pk).first()
     if state is not None and state.contacted_at is not None:
         return False

@@ -150,8 +150,11 @@ def lead_form(request: HttpRequest, brand_code: str) -> HttpResponse:
             elif form.is_valid():
                 meta = IntakeMeta(ip=client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", ""),
                                   default_source="web_form", consent_text_version=CONSENT_TEXT_VERSION)
+                data = form.lead_data()
+                # The language the visitor filled the form in is the one to call and write to them in.
+                data["language"] = data.get("language") or translation.get_language()
                 try:
-                    services.lead_intake(brand=brand, data=form.lead_data(), channel=Channel.FORM, meta=meta)
+                    services.lead_intake(brand=brand, data=data, channel=Channel.FORM, meta=meta)
                 except ValidationFailed as error:
                     apply_domain_errors(form, error)
                 else:

@@ -19,7 +19,7 @@ from crm.exceptions import NotAllowed, NotFound, ValidationFailed
 from crm.forms import ClientFilterForm, NoteForm, TaskForm, apply_domain_errors, next_sort
 from crm.lib.paginator import CappedPaginator
 from crm.models import Client, Stage
-from crm.permissions import user_can
+from crm.permissions import contact_reveal_remember, contact_revealed, user_can
 from crm.tabs import ClientTab, tab_context, tabs_for
 from crm.templatetags.crm_ui import flag
 from crm.views.ui import client_or_404, raise_for_domain_error, render_page, wants_partial
@@ -146,7 +146,8 @@ def _profile_context(request: HttpRequest, client: Client, tab: ClientTab, tabs:
         "tabs": tabs,
         "active_tab": tab,
         "can_reveal": user_can(request.user, "crm.reveal_contact"),
-        "revealed": {},
+        # A reveal lasts for the rest of the visit: later actions on the profile keep it shown.
+        "revealed": contact_revealed(session=request.session, user=request.user, client=client),
     }
     context.update(tab_context(tab, request, client))
     context.update(extra)
@@ -182,12 +183,13 @@ def client_reveal(request: HttpRequest, code: Any) -> HttpResponse:
     except (NotAllowed, NotFound) as error:
         raise_for_domain_error(error)
         raise
+    contact_reveal_remember(session=request.session, client=client, field=field)
     if wants_partial(request):
         return render(request, "crm/clients/_contact.html",
                       {"client": client, "field": field, "value": value, "revealed_now": True})
     tabs = tabs_for(request.user)
     tab = _pick_tab(tabs, request.POST.get("tab"))
-    context = _profile_context(request, client, tab, tabs, revealed={field: value})
+    context = _profile_context(request, client, tab, tabs)
     return render_page(request, "crm/clients/detail.html", context)
 
 

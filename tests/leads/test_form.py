@@ -112,3 +112,11 @@ def test_an_unknown_or_inactive_brand_has_no_form(world):
     world.brand.is_active = False
     world.brand.save()
     assert HttpClient().get(_url(world)).status_code == 404
+
+
+@pytest.mark.parametrize(("query", "language"), [("", "en"), ("?lang=ar", "ar")])
+def test_a_lead_keeps_the_language_the_form_was_filled_in(world, query, language):
+    http = HttpClient()
+    _response, hidden = _get_form(http, world, query)
+    assert _submit(http, world, hidden, query).status_code == 302
+    assert Client.objects.get().language == language

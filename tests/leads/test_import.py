@@ -157,7 +157,13 @@ def test_the_mapping_needs_every_required_field_once(world):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("name", "content", "message"), [
-    ("a.pdf", b"%PDF-1.4", "Upload a CSV file or an Excel workbook (.xlsx)."),
+    ("a.pdf", b"%PDF-1.4", "This file is a PDF file, not a spreadsheet: upload a CSV file or an Excel workbook (.xlsx)."),
+    ("a.doc", b"plain words", "Upload a CSV file or an Excel workbook (.xlsx)."),
+    ("leads.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+     "This file is a PNG file, not a spreadsheet: upload a CSV file or an Excel workbook (.xlsx)."),
+    ("leads.csv", bytes(range(256)) * 4, "This file is not text: upload a CSV file or an Excel workbook (.xlsx)."),
+    ("leads.csv", b'first_name,last_name\nAna,Silva\n"Bo,Berg\n' + b"x" * 140_000,
+     "Row 3 cannot be read as CSV (field larger than field limit (131072)): check its quotes and line breaks."),
     ("a.csv", b"", "The file is empty."),
     ("a.xlsx", b"PK\x03\x04broken", "This is not a readable Excel workbook (.xlsx)."),
     ("a.csv", b"first_name,last_name\n", "The file has no rows below the header."),
@@ -216,3 +222,25 @@ def test_manage_py_rqworker_runs_the_import(world):
     assert done.returncode == 0, done.stderr[-2000:]
     upload.refresh_from_db()
     assert upload.status == ImportStatus.DONE and (upload.created, upload.duplicates, upload.failed) == (3, 1, 2)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("line_end", ["\r", "\n", "\r\n"], ids=["old-mac", "unix", "windows"])
+def test_every_line_ending_reads_the_same_rows(world, line_end):
+    content = line_end.join([",".join(HEADERS), *(",".join(row) for row in ROWS[:2])]).encode() + line_end.encode()
+    lead_import = lead_import_create(actor=world.manager, brand=world.brand, filename="leads.csv", content=content)
+    assert lead_import.total == 2 and lead_import.headers == HEADERS
+
+
+@pytest.mark.django_db
+def test_a_stray_carriage_return_inside_a_cell_stays_in_its_row(world):
+    # Unquoted, as spreadsheets paste a cell's line break: this was a 500 ("new-line character seen in
+    # unquoted field").
+    lines = [",".join(HEADERS), "Ana,Silva,ana@example.com,+351912345678,PT,fb,call\rafter 5pm",
+             "Cy,Chan,cy@example.com,0207 000 0042,GB,fb,x"]
+    for line_end in ("\r\n", "\n"):
+        content = (line_end.join(lines) + line_end).encode()
+        lead_import = lead_import_create(actor=world.manager, brand=world.brand, filename="leads.csv", content=content)
+        assert lead_import.total == 2
+        preview = lead_import_preview(lead_import=lead_import)
+        assert preview.valid == 2, preview
