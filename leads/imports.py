@@ -27,6 +27,7 @@ from django.utils.translation import gettext
 from crm.audit import audit_record
 from crm.exceptions import Conflict, FieldErrors, NotAllowed, ValidationFailed
 from crm.lib import context
+from crm.lib.validation import storable
 from crm.models import Brand, User
 from crm.permissions import user_can
 from leads import dedupe
@@ -421,7 +422,7 @@ def _report_value(value: Any) -> Any:
     is shown as the visible symbol for it (U+2400), where the person fixing the file can see it."""
     if not isinstance(value, str | int | float | bool):
         value = str(value)
-    return value.replace("\x00", "\u2400") if isinstance(value, str) else value
+    return storable(value.replace("\x00", "\u2400")) if isinstance(value, str) else value
 
 
 @transaction.atomic

@@ -24,6 +24,7 @@ from crm.lib.validation import (
     country_normalise,
     email_normalise,
     language_normalise,
+    storable,
     text_clean,
 )
 from leads.models import Channel
@@ -265,18 +266,18 @@ PAYLOAD_MAX_VALUE = 1000
 
 def _payload(data: Mapping[str, Any]) -> dict[str, Any]:
     """The raw input, bounded (a hostile caller must not store megabytes per lead), without NUL
-    characters (JSON in PostgreSQL cannot hold them)."""
+    characters or lone surrogates (JSON in PostgreSQL cannot hold them)."""
     out: dict[str, Any] = {}
     for key, value in list(data.items())[:PAYLOAD_MAX_KEYS]:
         if key in {"csrfmiddlewaretoken", "form_token", "website"}:
             continue
-        name = str(key).replace("\x00", "")[:100]
+        name = storable(str(key), replacement="")[:100]
         if isinstance(value, str):
-            out[name] = value.replace("\x00", "")[:PAYLOAD_MAX_VALUE]
+            out[name] = storable(value, replacement="")[:PAYLOAD_MAX_VALUE]
         elif isinstance(value, float) and not math.isfinite(value):
             out[name] = str(value)  # JSON has no NaN or Infinity (Python's parser takes them)
         elif isinstance(value, int | float | bool) or value is None:
             out[name] = value
         else:
-            out[name] = str(value).replace("\x00", "")[:PAYLOAD_MAX_VALUE]
+            out[name] = storable(str(value), replacement="")[:PAYLOAD_MAX_VALUE]
     return out

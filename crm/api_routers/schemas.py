@@ -24,30 +24,39 @@ from pydantic import (
     StringConstraints,
 )
 
+from crm.lib.validation import unstorable_problem
 from crm.models import Stage
 
-# Text that PostgreSQL can store: no NUL characters.
-_NO_NUL = r"^[^\x00]*$"
+
+def _storable(value: str) -> str:
+    """Text that PostgreSQL can store (no NUL), refused in words rather than by a pattern."""
+    problem = unstorable_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+Storable = AfterValidator(_storable)
 
 
 def _text(max_length: int, *, min_length: int = 0) -> StringConstraints:
-    return StringConstraints(max_length=max_length, min_length=min_length, pattern=_NO_NUL)
+    return StringConstraints(max_length=max_length, min_length=min_length)
 
 
-Text2 = Annotated[str, _text(2)]
-Text16 = Annotated[str, _text(16)]
-Text40 = Annotated[str, _text(40)]
-Text50 = Annotated[str, _text(50)]
-Text64 = Annotated[str, _text(64)]
-Text80 = Annotated[str, _text(80)]
-Text100 = Annotated[str, _text(100)]
-Text254 = Annotated[str, _text(254)]
-Text500 = Annotated[str, _text(500)]
-Text10k = Annotated[str, _text(10_000)]
-Name100 = Annotated[str, _text(100, min_length=1)]
-Title200 = Annotated[str, _text(200, min_length=1)]
-Body20k = Annotated[str, _text(20_000, min_length=1)]
-Tag = Annotated[str, _text(50, min_length=1)]
+Text2 = Annotated[str, _text(2), Storable]
+Text16 = Annotated[str, _text(16), Storable]
+Text40 = Annotated[str, _text(40), Storable]
+Text50 = Annotated[str, _text(50), Storable]
+Text64 = Annotated[str, _text(64), Storable]
+Text80 = Annotated[str, _text(80), Storable]
+Text100 = Annotated[str, _text(100), Storable]
+Text254 = Annotated[str, _text(254), Storable]
+Text500 = Annotated[str, _text(500), Storable]
+Text10k = Annotated[str, _text(10_000), Storable]
+Name100 = Annotated[str, _text(100, min_length=1), Storable]
+Title200 = Annotated[str, _text(200, min_length=1), Storable]
+Body20k = Annotated[str, _text(20_000, min_length=1), Storable]
+Tag = Annotated[str, _text(50, min_length=1), Storable]
 
 # Pydantic's lax mode would also take Unix timestamps for times and dates, and UUIDs without
 # dashes; the schema promises ISO 8601 and canonical UUIDs, so only those are accepted.

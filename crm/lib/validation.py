@@ -107,12 +107,34 @@ def timezone_normalise(value: str | None, *, field: str = "timezone") -> str:
     return name
 
 
+# What no PostgreSQL text or jsonb value can hold: NUL, and UTF-16 surrogates, which only exist in
+# Python strings decoded from JSON escapes ("\ud800") and have no UTF-8 form.
+_UNSTORABLE_RE = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable_problem(value: str) -> str | None:
+    """Why PostgreSQL cannot store `value` (a human sentence), or None when it can."""
+    found = _UNSTORABLE_RE.search(value)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return gettext("Remove the invisible NUL character from this text.")
+    return gettext("This text contains a broken character (a lone UTF-16 surrogate); send it as valid UTF-8.")
+
+
+def storable(value: str, *, replacement: str = "\ufffd") -> str:
+    """`value` with what PostgreSQL cannot store replaced: for text kept as evidence (headers, raw
+    payloads, report rows), never for what a user asked to save."""
+    return _UNSTORABLE_RE.sub(replacement, value)
+
+
 def text_clean(value: str | None, *, field: str, max_length: int, required: bool = False) -> str:
-    """Trimmed text within `max_length`; "" allowed unless `required`. NUL, which no text column
-    can hold, is refused by name instead of failing the write."""
+    """Trimmed text within `max_length`; "" allowed unless `required`. NUL and lone surrogates,
+    which no text column can hold, are refused by name instead of failing the write."""
     value = (value or "").strip()
-    if "\x00" in value:
-        raise InvalidValue(field, gettext("Remove the invisible NUL character from this text."))
+    problem = unstorable_problem(value)
+    if problem:
+        raise InvalidValue(field, problem)
     if required and not value:
         raise InvalidValue(field, gettext("This field is required."))
     if len(value) > max_length:

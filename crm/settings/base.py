@@ -85,7 +85,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "crm.lib.middleware.HeaderScrubMiddleware",
     "crm.lib.middleware.RequestIdMiddleware",
+    "crm.lib.middleware.UnstorableTextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
