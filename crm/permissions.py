@@ -19,6 +19,7 @@ from typing import Any
 
 from django.contrib.auth.models import Group, Permission
 from django.db.models import F, Lookup, Q, QuerySet, Subquery
+from django.utils.translation import gettext
 
 from crm.exceptions import NotFound
 from crm.models import Client, ClientUserObjectPermission, Desk, Note, Role, RoleCode, Task, User
@@ -250,3 +251,50 @@ def contact_revealed(*, session: Any, user: Any, client: Client) -> dict[str, st
         if value and _fingerprint(value) == mark:
             out[field] = value
     return out
+
+
+# --- who may give work to whom -------------------------------------------------------------------
+
+
+def desks_run_by(user: Any) -> QuerySet[Desk]:
+    """The desks a desk manager answers for: those they manage and their own."""
+    desk_filter = Q(manager_id=user.pk)
+    if getattr(user, "desk_id", None):
+        desk_filter |= Q(pk=user.desk_id)
+    return Desk.objects.filter(desk_filter)
+
+
+def assignment_refusal(actor: Any, *, owner: User | None, desk: Desk | None) -> str | None:
+    """Why `actor` may not give a client to `owner` on `desk` (the desk the client will be on), or
+    None when they may. One rule for every page and API operation that assigns (crm.services.
+    client_assign calls it): the system and API keys (actor None) and administrators assign within
+    the brand; a desk manager only to the desks they run and their agents; anyone else needs the
+    assign permission. The brand itself is checked by the service."""
+    if actor is None or getattr(actor, "is_administrator", False):
+        return None
+    if not user_can(actor, "crm.assign_client"):
+        return gettext("You are not allowed to assign clients.")
+    if actor.role_code == RoleCode.DESK_MANAGER:
+        run = set(desks_run_by(actor).values_list("pk", flat=True))
+        if (desk is not None and desk.pk not in run) or (owner is not None and owner.desk_id not in run):
+            return gettext("You can assign only to agents of your own desks.")
+        if desk is None and owner is None:
+            return gettext("You can assign only to agents of your own desks.")
+    return None
+
+
+def task_assignee_refusal(actor: Any, assignee: User, *, brand_id: int | None) -> str | None:
+    """Why `actor` may not give a task to `assignee`, or None. Staff give work to themselves and to
+    colleagues of a brand they share (of the client's brand when the task is about a client);
+    administrators and the system to anyone."""
+    if actor is None or getattr(actor, "is_administrator", False) or assignee.pk == actor.pk:
+        return None
+    if assignee.is_administrator:
+        return None  # anyone may ask an administrator for help
+    if brand_id is not None:
+        works_there = assignee.all_brands or assignee.brands.filter(pk=brand_id).exists()
+        return None if works_there else gettext("This user does not work for the client's brand.")
+    if actor.all_brands or assignee.all_brands:
+        return None
+    shared = User.brands.through.objects.filter(user_id=assignee.pk, brand_id__in=_brand_ids(actor)).exists()
+    return None if shared else gettext("You can give tasks only to colleagues of your brands.")

@@ -61,7 +61,13 @@ from crm.models import (
     Task,
     User,
 )
-from crm.permissions import SHARE_PERMISSION, client_visible_to, user_can
+from crm.permissions import (
+    SHARE_PERMISSION,
+    assignment_refusal,
+    client_visible_to,
+    task_assignee_refusal,
+    user_can,
+)
 from crm.selectors import mask_email, mask_phone
 
 # --- shared helpers ------------------------------------------------------------------------------
@@ -449,6 +455,11 @@ def client_assign(
     if desk is not None and desk.pk != client.desk_id:
         _check_desk(desk, client.brand_id, errors)
     errors.raise_if_any()
+    if (owner, desk) != (client.owner, client.desk):
+        refusal = assignment_refusal(actor, owner=owner, desk=desk)
+        if refusal:
+            errors.add("owner", refusal)
+            errors.raise_if_any()
 
     old_owner, old_desk = client.owner, client.desk
     new_owner_id = owner.pk if owner is not None else None
@@ -626,6 +637,8 @@ def task_create(
             description = cleaned
     if not isinstance(assignee, User) or not assignee.is_active:
         errors.add("assignee", gettext("Choose an active member of staff."))
+    elif (refusal := task_assignee_refusal(actor, assignee, brand_id=client.brand_id if client else None)):
+        errors.add("assignee", refusal)
     elif client is not None and not client_visible_to(assignee, client):
         errors.add("assignee", gettext("This user cannot see the client."))
     due = _aware(due_at, "due_at", errors)

@@ -46,7 +46,7 @@ from crm.exceptions import Conflict, FieldErrors, NotAllowed, ValidationFailed
 from crm.lib import context
 from crm.lib.validation import InvalidValue, country_normalise, language_normalise, text_clean
 from crm.models import Brand, Client, Desk, Event, Note, Notification, RoleCode, Stage, Task, User
-from crm.permissions import user_can
+from crm.permissions import assignment_refusal, user_can
 from crm.selectors import mask_email, mask_phone
 from leads import bulk, dedupe
 from leads.config import IntakeConfig, config_changed, config_for
@@ -619,10 +619,11 @@ def _assignable_by(actor: User | None, owner: User | None, desk: Desk | None) ->
         return
     if not user_can(actor, "crm.assign_client"):
         raise NotAllowed()
-    managed = set(Desk.objects.filter(Q(manager_id=actor.pk) | Q(pk=actor.desk_id or 0)).values_list("pk", flat=True))
-    target_desk = desk.pk if desk is not None else (owner.desk_id if owner is not None else None)
-    if target_desk not in managed or (owner is not None and owner.desk_id not in managed):
-        raise ValidationFailed(fields={"owner": [gettext("You can assign only to agents of your own desks.")]})
+    # The core's rule, the same the API and every other assignment follow.
+    target_desk = desk if desk is not None else (owner.desk if owner is not None else None)
+    refusal = assignment_refusal(actor, owner=owner, desk=target_desk)
+    if refusal:
+        raise ValidationFailed(fields={"owner": [refusal]})
 
 
 @transaction.atomic

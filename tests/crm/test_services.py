@@ -269,7 +269,7 @@ def test_reopening_a_closed_client_needs_a_reason(client, agent):
 
 def test_assign_moves_client_to_new_owner_and_their_desk_and_notifies_them(client, brand):
     manager = make_user(role_code=RoleCode.DESK_MANAGER, brand=brand)
-    other_desk = make_desk(brand=brand)
+    other_desk = make_desk(brand=brand, manager=manager)  # a desk this manager runs
     new_owner = make_user(role_code=RoleCode.RETENTION_AGENT, desk=other_desk)
     client_assign(actor=manager, client=client, owner=new_owner, reason="retention")
     assert (client.owner, client.desk) == (new_owner, other_desk)
