@@ -166,7 +166,9 @@ def conditions_clean(conditions: Any) -> list[dict[str, Any]]:
             if number is None:
                 errors.add(f"conditions.{i}.value", gettext("%(label)s: enter a number.") % {"label": label})
                 continue
-            value = int(number) if number == number.to_integral_value() else float(number)
+            # Kept as decimal text, not a float: a double cannot hold an 8-decimal amount above
+            # a few million exactly, and the comparison reads it back as a Decimal anyway.
+            value = int(number) if number == number.to_integral_value() else str(number)
         else:
             if isinstance(value, str):
                 value = value.strip()

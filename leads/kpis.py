@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
@@ -35,12 +35,21 @@ from django.utils.translation import gettext
 
 from crm.audit import audit_record
 from crm.exceptions import NotAllowed, ValidationFailed
+from crm.lib.money import (
+    CURRENCY_MAX_LENGTH,
+    ExcessPrecision,
+    Money,
+    UnknownCurrency,
+    currency_normalise,
+    money_round,
+)
 from crm.models import Brand, Desk, Event, RoleCode, User
 from leads.models import Call, Campaign, CampaignCost, LeadTouch
 
 AGENT_ROLES = (RoleCode.SALES_AGENT, RoleCode.RETENTION_AGENT)
 AMOUNT_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
-CENT = Decimal("0.01")
+CAMPAIGN_COST_CURRENCY_LENGTH = 3  # CampaignCost.currency is three characters wide
+CAMPAIGN_COST_DECIMALS = 2  # and CampaignCost.amount has two decimals
 
 
 # --- periods -----------------------------------------------------------------------------------
@@ -191,7 +200,7 @@ def sales_kpis(*, user: User, start: datetime, end: datetime, tz: Any = None) ->
     for row in ftds.values("client__owner_id", "currency").annotate(n=Count("id"), total=Sum("amount")):
         target = rows[row["client__owner_id"]]
         target.ftd_count += row["n"]
-        currency = (row["currency"] or "").upper()[:3]
+        currency = _currency_key(row["currency"])
         target.ftd_amounts[currency] = target.ftd_amounts.get(currency, Decimal(0)) + (row["total"] or Decimal(0))
 
     desks: dict[Any, KpiRow] = {}
@@ -261,11 +270,25 @@ class RoiRow:
 
     @property
     def cost_per_lead(self) -> dict[str, Decimal]:
-        return {c: (a / self.leads).quantize(CENT, ROUND_HALF_UP) for c, a in self.costs.items() if self.leads}
+        return {c: _share(a, self.leads, c) for c, a in self.costs.items() if self.leads}
 
     @property
     def cost_per_ftd(self) -> dict[str, Decimal]:
-        return {c: (a / self.ftd_count).quantize(CENT, ROUND_HALF_UP) for c, a in self.costs.items() if self.ftd_count}
+        return {c: _share(a, self.ftd_count, c) for c, a in self.costs.items() if self.ftd_count}
+
+
+def _share(amount: Decimal, count: int, currency: str) -> Decimal:
+    """`amount / count` at the currency's minor unit, by the money rule (crm.lib.money: half-even)."""
+    try:
+        return money_round(amount / count, currency)
+    except UnknownCurrency:
+        # Costs entered before currencies were checked may carry a code the table does not know.
+        return (amount / count).quantize(Decimal("0.01"))
+
+
+def _currency_key(raw: str | None) -> str:
+    # The whole code: cutting it to three letters counted USDT deposits as dollars.
+    return (raw or "").strip().upper()[:CURRENCY_MAX_LENGTH]
 
 
 def roi_brands(*, user: User) -> QuerySet[Brand]:
@@ -302,7 +325,7 @@ def marketing_roi(*, user: User, start: datetime, end: datetime, first_day: date
         for r in ftds.values(column, "currency").annotate(n=Count("id"), total=Sum("amount")):
             target = row(r[column])
             target.ftd_count += r["n"]
-            currency = (r["currency"] or "").upper()[:3]
+            currency = _currency_key(r["currency"])
             target.deposits[currency] = target.deposits.get(currency, Decimal(0)) + (r["total"] or Decimal(0))
         return out
 
@@ -327,11 +350,24 @@ def campaign_cost_add(*, actor: User | None, campaign: Campaign, period_start: d
     errors: dict[str, list[str]] = {}
     if period_end < period_start:
         errors["period_end"] = [gettext("The period ends before it starts.")]
+    try:
+        currency = currency_normalise(currency)
+    except UnknownCurrency as error:
+        errors["currency"] = [error.message]
+    else:
+        if len(currency) > CAMPAIGN_COST_CURRENCY_LENGTH:
+            errors["currency"] = [gettext("Enter campaign costs in a currency with a three-letter code (USD).")]
     if not isinstance(amount, Decimal) or not amount.is_finite() or amount < 0:
         errors["amount"] = [gettext("Enter an amount of zero or more.")]
-    currency = (currency or "").strip().upper()
-    if len(currency) != 3 or not currency.isalpha():
-        errors["currency"] = [gettext("Enter a three-letter currency code (USD).")]
+    elif "currency" not in errors:
+        # Refused rather than rounded: the column keeps two decimals, and a cost is what was paid.
+        try:
+            Money.exact(amount, currency)
+        except ExcessPrecision as error:
+            errors["amount"] = [error.message]
+        else:
+            if amount != amount.quantize(Decimal(1).scaleb(-CAMPAIGN_COST_DECIMALS)):
+                errors["amount"] = [gettext("Campaign costs have at most two decimals.")]
     if errors:
         raise ValidationFailed(fields=errors)
     cost = CampaignCost.objects.create(campaign=campaign, period_start=period_start, period_end=period_end,

@@ -21,8 +21,8 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from crm.lib.context import history_user
+from crm.lib.money import CurrencyField, Money, MoneyAmountField
 
-MONEY = {"max_digits": 20, "decimal_places": 2}
 AMOUNT = {"max_digits": 24, "decimal_places": 8}  # deal money: any account currency, crypto included
 PRICE = {"max_digits": 24, "decimal_places": 10}
 
@@ -212,18 +212,18 @@ class TradingAccount(models.Model):
     is_demo = models.BooleanField(_("demo"), default=False)
     account_type = models.CharField(_("account type"), max_length=40, blank=True)
     group = models.CharField(_("group"), max_length=64)
-    currency = models.CharField(_("currency"), max_length=3, default="USD")
+    currency = CurrencyField(_("currency"), default="USD")
     leverage = models.PositiveIntegerField(_("leverage"))
     access = models.CharField(_("access"), max_length=12, choices=AccessLevel.choices, default=AccessLevel.FULL)
     is_archived = models.BooleanField(default=False)
     opened_at = models.DateTimeField(null=True, blank=True)  # the platform's registration time, UTC
 
     # last known money (account state sync)
-    balance = models.DecimalField(**MONEY, default=Decimal("0"))
-    credit = models.DecimalField(**MONEY, default=Decimal("0"))
-    equity = models.DecimalField(**MONEY, default=Decimal("0"))
-    margin = models.DecimalField(**MONEY, default=Decimal("0"))
-    free_margin = models.DecimalField(**MONEY, default=Decimal("0"))
+    balance = MoneyAmountField(default=Decimal("0"))
+    credit = MoneyAmountField(default=Decimal("0"))
+    equity = MoneyAmountField(default=Decimal("0"))
+    margin = MoneyAmountField(default=Decimal("0"))
+    free_margin = MoneyAmountField(default=Decimal("0"))
     margin_level = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     state_observed_at = models.DateTimeField(null=True, blank=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
@@ -260,6 +260,10 @@ class TradingAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.login} ({self.server})"
+
+    @property
+    def balance_money(self) -> Money:
+        return Money(self.balance, self.currency).quantize()
 
     @property
     def in_margin_call(self) -> bool:
@@ -366,8 +370,8 @@ class BalanceOperation(models.Model):
     reference = models.CharField(max_length=16)
     account = models.ForeignKey(TradingAccount, on_delete=models.PROTECT, related_name="balance_operations")
     kind = models.CharField(max_length=12, choices=BalanceKind.choices)
-    amount = models.DecimalField(**MONEY)
-    currency = models.CharField(max_length=3)
+    amount = MoneyAmountField()  # exact at the currency's exponent (crm.lib.money.Money.exact)
+    currency = CurrencyField()
     comment = models.CharField(max_length=31)  # exactly what the platform was sent
     reason = models.CharField(max_length=200, blank=True)
     state = models.CharField(max_length=8, choices=BalanceState.choices, default=BalanceState.PENDING)
@@ -406,6 +410,10 @@ class BalanceOperation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reference} {self.amount} {self.currency} ({self.state})"
+
+    @property
+    def money(self) -> Money:
+        return Money(self.amount, self.currency).quantize()
 
     @property
     def is_open(self) -> bool:

@@ -23,7 +23,7 @@ import secrets
 import string
 import zoneinfo
 from collections.abc import Callable, Mapping
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -37,6 +37,8 @@ from django.utils.translation import gettext
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import FieldErrors, NotAllowed, ValidationFailed
+from crm.lib.money import Money, UnknownCurrency, currency_normalise
+from crm.lib.validation import InvalidValue
 from crm.models import Brand, Client, User
 from crm.permissions import user_can
 from trading import crypto
@@ -65,11 +67,13 @@ logger = logging.getLogger(__name__)
 
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read over the phone
 REFERENCE_LENGTH = 10  # 50 bits
+REFERENCE_DRAWS = 5
+REFERENCE_CONSTRAINT = "balanceop_unique_reference"
 COMMENT_PREFIX = "CRM"
 MAX_COMMENT = 31  # MT5 keeps 31 characters of a deal comment
 PASSWORD_LENGTH = 12
 PASSWORD_ALPHABET = "".join(c for c in string.ascii_letters + string.digits if c not in "0OoIl1")
-MINOR_UNITS = {"JPY": 0, "KRW": 0, "HUF": 0, "CLP": 0, "BTC": 8, "ETH": 8, "USDT": 2}
+MAX_BALANCE_AMOUNT = Decimal("1000000000")  # MT5 refuses one operation of this size (retcode 4005)
 STALE_SEND = dt.timedelta(minutes=2)  # a PENDING row never sent this long after creation: send it
 
 
@@ -177,9 +181,11 @@ def clean_account_types(value: Any, errors: FieldErrors) -> dict[str, dict[str, 
             errors.add("account_types", gettext("Account type “%(key)s” needs a list of leverages (whole numbers "
                                                 "from 1 to 10000).") % {"key": name})
             continue
-        currency = str(spec.get("currency") or "USD").upper()
-        if len(currency) != 3 or not currency.isalpha():
-            errors.add("account_types", gettext("Account type “%(key)s” has an invalid currency.") % {"key": name})
+        try:
+            currency = currency_normalise(str(spec.get("currency") or "USD"))
+        except UnknownCurrency as error:
+            errors.add("account_types", gettext("Account type “%(key)s”: %(error)s") % {"key": name,
+                                                                                        "error": error.message})
             continue
         cleaned[name] = {
             "label": str(spec.get("label") or name)[:60],
@@ -480,17 +486,18 @@ def new_reference() -> str:
     return "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
 
 
+def _violated_constraint(error: IntegrityError) -> str | None:
+    """The name of the constraint PostgreSQL reports as violated (psycopg's diagnostics), if any."""
+    diag = getattr(error.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None)
+
+
 def balance_comment(reference: str, reason: str = "") -> str:
     """What the platform gets as the deal comment: the reference first (so it is never cut), then as
     much of the reason as fits in MT5's 31 characters."""
     head = f"{COMMENT_PREFIX} {reference}"
     tail = " ".join((reason or "").split())
     return (f"{head} {tail}" if tail else head)[:MAX_COMMENT].rstrip()
-
-
-def _quantise(amount: Decimal, currency: str) -> Decimal:
-    exponent = Decimal(1).scaleb(-MINOR_UNITS.get(currency.upper(), 2))
-    return amount.quantize(exponent, rounding=ROUND_HALF_EVEN)
 
 
 def balance_operation_request(*, actor: User | None, account: TradingAccount, kind: str, amount: Decimal,
@@ -507,17 +514,16 @@ def balance_operation_request(*, actor: User | None, account: TradingAccount, ki
     errors = FieldErrors()
     if kind not in BalanceKind.values:
         errors.add("kind", gettext("Choose a kind of operation."))
+    # Exact at the account currency's exponent, never rounded: what staff typed is what is stored,
+    # sent and shown ("1000.5" for a JPY account is refused, not sent as 1000).
     try:
-        value = Decimal(amount)
-        if not value.is_finite():
-            raise InvalidOperation
-        value = _quantise(value, account.currency)
-    except (InvalidOperation, TypeError, ValueError):
-        errors.add("amount", gettext("Enter an amount."))
+        value = Money.exact(amount, account.currency).amount
+    except InvalidValue as error:
+        errors.add(error.field, error.message)
         value = Decimal(0)
     if not errors and value == 0:
         errors.add("amount", gettext("The amount must not be zero."))
-    if abs(value) >= Decimal("1000000000"):
+    if abs(value) >= MAX_BALANCE_AMOUNT:
         errors.add("amount", gettext("The amount is too large."))
     errors.raise_if_any()
     if PlatformBalanceKind(kind) not in adapter_for(account.server).capabilities.balance_kinds:
@@ -544,7 +550,7 @@ def _balance_operation_create(*, actor: User | None, account: TradingAccount, ki
     if amount < 0 and BalanceOperation.objects.filter(
             account=account, state__in=[BalanceState.PENDING, BalanceState.UNKNOWN]).exists():
         raise BalanceOperationOpen()
-    for _attempt in range(5):
+    for _attempt in range(REFERENCE_DRAWS):
         reference = new_reference()
         try:
             with transaction.atomic():
@@ -553,10 +559,13 @@ def _balance_operation_create(*, actor: User | None, account: TradingAccount, ki
                     comment=balance_comment(reference, reason), reason=reason, requested_by=actor,
                 )
             break
-        except IntegrityError:
-            continue  # a 50-bit reference collided: draw another
+        except IntegrityError as error:
+            # Only a collision of the 50-bit reference is worth another draw; any other violation
+            # (a check constraint, a foreign key) is a real error and surfaces as itself.
+            if _violated_constraint(error) != REFERENCE_CONSTRAINT:
+                raise
     else:
-        raise RuntimeError("could not draw a unique balance operation reference")
+        raise RuntimeError(f"could not draw a unique balance operation reference in {REFERENCE_DRAWS} tries")
     audit_record(action="trading.balance_request", obj=operation, after=_operation_snapshot(operation), actor=actor)
     emit("trading.balance_requested", client=account.client, actor=actor,
          data=_operation_data(operation, account))

@@ -323,6 +323,14 @@ AUDIT_CHECKPOINT_KEY = env_list("AUDIT_CHECKPOINT_KEY", [])
 # "https://pbx.example/call?to={phone}&ext={extension}"); webhook secrets of providers configured
 # only here, as "provider=secret,other=secret2" (TelephonyProvider rows take precedence).
 CRM_CLICK_TO_CALL_TEMPLATE = env("CRM_CLICK_TO_CALL_TEMPLATE", "tel:{phone}")
+# Decimals of currencies ISO 4217 does not list (crypto, stablecoins), added to or overriding
+# crm.lib.money.DEFAULT_EXTRA_EXPONENTS: "BTC=8,USDT=6,XAUT=6" (codes up to 10 characters, 0-8 decimals).
+CRM_CURRENCY_EXPONENTS: dict[str, int] = {}
+for _item in env_list("CRM_CURRENCY_EXPONENTS", []):
+    _code, _, _digits = _item.partition("=")
+    if not re.fullmatch(r"[A-Z][A-Z0-9]{1,9}", _code.strip()) or not re.fullmatch(r"[0-8]", _digits.strip()):
+        raise ImproperlyConfigured(f"CRM_CURRENCY_EXPONENTS entries look like BTC=8 (got {_item!r}).")
+    CRM_CURRENCY_EXPONENTS[_code.strip()] = int(_digits)
 CRM_TELEPHONY_SECRETS = dict(item.split("=", 1) for item in env_list("CRM_TELEPHONY_SECRETS", []) if "=" in item)
 # Requests per API key (or staff user) per window on the JSON API: "<count>/<s|m|h|d>".
 CRM_API_RATE_LIMIT = env("CRM_API_RATE_LIMIT", "1200/m")

@@ -14,6 +14,8 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language_info
 
+from crm.lib.money import Money, MoneyError, money_format
+
 register = template.Library()
 
 # Stroke icons drawn on a 24x24 grid; each value is the inner SVG markup.
@@ -193,3 +195,27 @@ def get_item(mapping: Any, key: Any) -> Any:
 @register.filter
 def is_overdue(task: Any) -> bool:
     return bool(task.done_at is None and task.due_at is not None and task.due_at < timezone.now())
+
+
+@register.filter
+def money(amount: Any, currency: str) -> str:
+    """``{{ account.balance|money:account.currency }}``: the amount at the currency's decimals in the
+    active language's format, with the code ("0.00500000 BTC", "1,000 JPY"); "—" when there is none."""
+    if amount is None or amount == "":
+        return "—"
+    try:
+        return money_format(Money(amount, currency))
+    except MoneyError:
+        # A stored value the table cannot place (a currency removed from the setting) still shows.
+        return f"{amount} {currency}"
+
+
+@register.filter
+def money_number(amount: Any, currency: str) -> str:
+    """Like `money`, without the code, for sentences that place the code themselves."""
+    if amount is None or amount == "":
+        return "—"
+    try:
+        return money_format(Money(amount, currency)).rsplit("\u00a0", 1)[0]
+    except MoneyError:
+        return str(amount)

@@ -563,3 +563,16 @@ def test_a_rule_saved_by_another_process_is_seen_once_its_version_is_published(w
     client_stage_change(actor=None, client=world.client, stage="verified")
     deliver()
     assert [run.status for run in runs(r)] == [RunStatus.FIRED]
+
+
+def test_an_amount_threshold_keeps_every_decimal(world):
+    # A float threshold would be 1000000000 here (a double holds about 16 digits), so an amount one
+    # satoshi above a billion would count as "above 1000000000.00000001".
+    r = rule(world.brand, trigger="wallet.first_deposit",
+             conditions=[{"field": "data.amount", "operator": "gt", "value": "1000000000.00000001"}])
+    assert r.conditions[0]["value"] == "1000000000.00000001"
+    events.emit("wallet.first_deposit", client=world.client, actor=None,
+                data={"amount": "1000000000.00000001", "currency": "BTC"})
+    deliver()
+    [run] = runs(r)
+    assert run.status != RunStatus.FIRED, run.why

@@ -138,3 +138,49 @@ def test_only_administrators_enter_costs_and_bad_values_are_named(known):
         campaign_cost_add(actor=world.admin, campaign=campaign, period_start=date(2025, 3, 2),
                           period_end=date(2025, 3, 1), amount=Decimal(-1), currency="dollars")
     assert set(exc.value.fields) == {"period_end", "amount", "currency"}
+
+
+def test_first_deposits_in_a_four_letter_currency_are_not_counted_as_dollars(known):
+    world, a, *_ = known
+    lead = lead_intake(brand=world.brand, channel=Channel.API, data=lead_data(9, campaign="spring", source="google"))
+    with time_machine.travel(DAY + timedelta(hours=3), tick=False):
+        emit("wallet.first_deposit", client=lead.client, actor=None, data={"amount": "99.123456", "currency": "USDT"})
+    start, end, first, last = _week()
+    row = next(r for r in sales_kpis(user=world.admin, start=start, end=end).agents if r.key == str(a.code))
+    assert row.ftd_amounts == {"USD": Decimal("250.50"), "USDT": Decimal("99.123456")}
+    campaigns, _sources = marketing_roi(user=world.admin, start=start, end=end, first_day=first, last_day=last)
+    spring = next(r for r in campaigns if r.key == "spring")
+    assert spring.deposits == {"USD": Decimal("250.50"), "USDT": Decimal("99.123456")}
+
+
+def test_cost_shares_are_at_the_currencys_unit_and_costs_are_never_rounded(known):
+    world, *_ = known
+    campaign = world.brand.campaigns.get(code="spring")
+    campaign_cost_add(actor=world.admin, campaign=campaign, period_start=date(2025, 3, 1),
+                      period_end=date(2025, 3, 31), amount=Decimal("1000"), currency="jpy")
+    start, end, first, last = _week()
+    campaigns, _sources = marketing_roi(user=world.admin, start=start, end=end, first_day=first, last_day=last)
+    spring = next(r for r in campaigns if r.key == "spring")
+    assert spring.cost_per_lead == {"USD": Decimal("100.00"), "JPY": Decimal("333")}  # no yen decimals
+    with pytest.raises(ValidationFailed) as exc:
+        campaign_cost_add(actor=world.admin, campaign=campaign, period_start=date(2025, 3, 1),
+                          period_end=date(2025, 3, 2), amount=Decimal("10.5"), currency="JPY")
+    assert exc.value.fields == {"amount": ["JPY has no decimals: enter a whole amount."]}
+    with pytest.raises(ValidationFailed) as exc:
+        campaign_cost_add(actor=world.admin, campaign=campaign, period_start=date(2025, 3, 1),
+                          period_end=date(2025, 3, 2), amount=Decimal("10.005"), currency="USD")
+    assert set(exc.value.fields) == {"amount"}
+
+
+def test_kpi_page_shows_each_currency_at_its_own_decimals(known, client):
+    world, _a, *_ = known
+    campaign = world.brand.campaigns.get(code="spring")
+    lead = lead_intake(brand=world.brand, channel=Channel.API, data=lead_data(8, campaign="spring", source="google"))
+    with time_machine.travel(DAY + timedelta(hours=3), tick=False):
+        emit("wallet.first_deposit", client=lead.client, actor=None, data={"amount": "0.005", "currency": "BTC"})
+    campaign_cost_add(actor=world.admin, campaign=campaign, period_start=date(2025, 3, 1),
+                      period_end=date(2025, 3, 31), amount=Decimal("1000"), currency="JPY")
+    client.force_login(world.manager)
+    page = client.get(reverse("sales_kpis") + "?period=custom&start=2025-03-01&end=2025-03-07")
+    assert "0.00500000\u00a0BTC" in page.content.decode()
+    assert "1,000\u00a0JPY" in page.content.decode()

@@ -10,6 +10,7 @@ import pytest
 from django.urls import reverse
 
 from crm.lib.lease import lease_hold
+from crm.lib.money import Money, money_format
 from tests.factories import make_brand, make_user
 from tests.trading.crm_fixtures import (  # noqa: F401 - fixtures
     ACCOUNT_TYPES,
@@ -38,7 +39,7 @@ def test_the_trading_tab_shows_the_owner_their_clients_accounts_and_no_one_else(
     html = page.content.decode()
     account.refresh_from_db()
     assert str(account.login) in html, html[-3000:]
-    assert f"{account.balance:,}" in html  # the synced balance
+    assert money_format(Money(account.balance, account.currency)) in html  # the synced balance, "1,229.50 USD"
     assert "Deals of the last 30 days" in html
     assert reverse("trading_account_action", args=[account.code, "password"]) in html
     assert reverse("trading_account_action", args=[account.code, "leverage"]) not in html  # agents don't

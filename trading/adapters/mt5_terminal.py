@@ -200,17 +200,18 @@ class MT5TerminalAdapter(PlatformAdapter):
         info = self._account()
         if int(info.login) not in {int(x) for x in logins}:
             return []
-        margin = _money(info.margin)
+        digits = _digits(info)
+        margin = _money(info.margin, digits)
         return [
             AccountState(
                 login=int(info.login),
-                balance=_money(info.balance),
-                credit=_money(info.credit),
-                equity=_money(info.equity),
+                balance=_money(info.balance, digits),
+                credit=_money(info.credit, digits),
+                equity=_money(info.equity, digits),
                 margin=margin,
-                free_margin=_money(info.margin_free),
-                margin_level=_money(info.margin_level) if margin > 0 else None,
-                floating_profit=_money(info.profit),
+                free_margin=_money(info.margin_free, digits),
+                margin_level=_money(info.margin_level, 2) if margin > 0 else None,
+                floating_profit=_money(info.profit, digits),
                 leverage=int(info.leverage),
                 margin_call=bool(margin > 0 and info.margin_level < info.margin_so_call),
                 stop_out=bool(margin > 0 and info.margin_level < info.margin_so_so),
@@ -231,7 +232,8 @@ class MT5TerminalAdapter(PlatformAdapter):
             raise PlatformUnsupported("a terminal sees one login; it cannot list deals by group")
         if start.tzinfo is None or end.tzinfo is None:
             raise ValueError("start and end must be aware datetimes")
-        login = int(self._account().login)
+        info = self._account()
+        login, digits = int(info.login), _digits(info)
         if logins is not None and login not in {int(x) for x in logins}:
             return []
         if end <= start:
@@ -241,13 +243,13 @@ class MT5TerminalAdapter(PlatformAdapter):
             raise self._error("history_deals_get")
         seen: dict[int, Deal] = {}
         for row in rows:
-            deal = self._deal(login, row)
+            deal = self._deal(login, row, digits)
             seen.setdefault(deal.deal_id, deal)
         result = [d for d in seen.values() if start <= d.time < end]
         result.sort(key=lambda d: (d.time, d.deal_id))
         return result
 
-    def _deal(self, login: int, row: Any) -> Deal:
+    def _deal(self, login: int, row: Any, digits: int) -> Deal:
         action = int(row.type)
         kind = ACTION_KIND.get(action, DealKind.OTHER)
         time_msc = int(row.time_msc) if getattr(row, "time_msc", 0) else int(row.time) * 1000
@@ -265,10 +267,10 @@ class MT5TerminalAdapter(PlatformAdapter):
             symbol=str(row.symbol),
             volume=_num(row.volume),
             price=_num(row.price),
-            profit=_money(row.profit),
-            commission=_money(row.commission),
-            swap=_money(row.swap),
-            fee=_money(row.fee),
+            profit=_money(row.profit, digits),
+            commission=_money(row.commission, digits),
+            swap=_money(row.swap, digits),
+            fee=_money(row.fee, digits),
             comment=str(row.comment),
             reason=int(row.reason),
             market_bid=None,
@@ -287,7 +289,8 @@ class MT5TerminalAdapter(PlatformAdapter):
         return min(found) if found else None
 
     def open_positions(self, logins: Sequence[int]) -> list[Position]:
-        login = int(self._account().login)
+        info = self._account()
+        login, digits = int(info.login), _digits(info)
         if login not in {int(x) for x in logins}:
             return []
         rows = self.mt5.positions_get()
@@ -305,8 +308,8 @@ class MT5TerminalAdapter(PlatformAdapter):
                     volume=_num(row.volume),
                     price_open=_num(row.price_open),
                     price_current=_num(row.price_current),
-                    profit=_money(row.profit),
-                    swap=_money(row.swap),
+                    profit=_money(row.profit, digits),
+                    swap=_money(row.swap, digits),
                     opened_at=self.clock.to_utc_msc(msc),
                     comment=str(row.comment),
                     raw=row._asdict(),
@@ -339,5 +342,10 @@ def _num(value: float | int) -> Decimal:
     return Decimal(repr(float(value)))
 
 
-def _money(value: float | int) -> Decimal:
-    return _num(value).quantize(Decimal("0.01"))
+def _digits(info: Any) -> int:
+    # The account currency's decimals (2 for USD, 0 for JPY, 8 for BTC): money is read at those.
+    return int(getattr(info, "currency_digits", 2))
+
+
+def _money(value: float | int, digits: int) -> Decimal:
+    return _num(value).quantize(Decimal(1).scaleb(-digits))

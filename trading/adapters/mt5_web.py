@@ -293,7 +293,9 @@ class MT5WebAdapter(PlatformAdapter):
             refused = 400 <= status < 500
             raise PlatformProtocolError(f"HTTP {status} from {path}", refused=refused, status=status)
         try:
-            doc = json.loads(data)
+            # A number sent as a JSON number (not the documented string) is read as a Decimal
+            # from its text: a float would lose the 8th decimal of a crypto balance.
+            doc = json.loads(data, parse_float=Decimal)
         except (ValueError, UnicodeDecodeError):
             raise PlatformProtocolError(f"answer to {path} is not JSON") from None
         if not isinstance(doc, dict):

@@ -20,6 +20,7 @@ CONFIG_NAME = "config.json"
 class GroupConfig:
     name: str
     currency: str = "USD"
+    currency_digits: int = 2  # IMTConGroup::CurrencyDigits: decimals of money in this group's accounts
     leverage_max: int = 500
     margin_call: int = 100  # margin level (%) at which a margin call starts
     stop_out: int = 50  # margin level (%) at which positions are closed
@@ -66,6 +67,11 @@ DEFAULT_GROUPS: tuple[GroupConfig, ...] = (
     GroupConfig("real\\cent", leverage_max=1000, margin_call=80, stop_out=30),
     GroupConfig("real\\standard-closeonly", trade_mode="close_only"),
     GroupConfig("real\\pro-closeonly", leverage_max=200, commission_per_lot="3.50", trade_mode="close_only"),
+    # Deposit currencies with other minor units than the dollar's: none, three, six and eight decimals.
+    GroupConfig("real\\jpy", currency="JPY", currency_digits=0),
+    GroupConfig("real\\kwd", currency="KWD", currency_digits=3),
+    GroupConfig("real\\usdt", currency="USDT", currency_digits=6, leverage_max=100),
+    GroupConfig("real\\btc", currency="BTC", currency_digits=8, leverage_max=100),
 )
 
 

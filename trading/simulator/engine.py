@@ -1,7 +1,11 @@
 """The simulated trade server: accounts, positions, deals, margin, stop-out and trader personas.
 
-Money is ``Decimal`` (two decimals, USD accounts) so the ground truth is exact; prices are
-``Decimal`` quantised to the symbol's digits. Volumes use MT5's integer units: ``Volume`` counts
+Money is ``Decimal`` at the account group's ``currency_digits`` (IMTConGroup::CurrencyDigits: 2 for
+USD, 0 for JPY, 3 for KWD, 8 for BTC) so the ground truth is exact, and every money field of an answer
+is a decimal string with that many decimals (the record's ``CurrencyDigits``); prices are
+``Decimal`` quantised to the symbol's digits. Trading results are worked out in USD and converted to
+the deposit currency at the market's mid price (crypto through BTCUSD/ETHUSD, stablecoins at par; a
+currency the market does not quote is taken at par, a simulator's simplification). Volumes use MT5's integer units: ``Volume`` counts
 1/10000 lot and ``VolumeExt`` 1/100000000 lot (IMTDeal::Volume / IMTDeal::VolumeExt).
 
 Deal records are kept in the exact string-typed shape the Web API returns (``"Deal": "1000001"``,
@@ -173,8 +177,13 @@ def group_mask_matcher(masks: Iterable[str]) -> re.Pattern[str]:
     return re.compile(f"^{body}$", re.IGNORECASE)
 
 
-def _money(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_EVEN)
+def _money(value: Decimal, digits: int = 2) -> Decimal:
+    return value.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_EVEN)
+
+
+# USD value of a deposit currency that is not one of the market's majors.
+_CRYPTO_USD = {"BTC": "BTCUSD", "ETH": "ETHUSD"}
+_PAR_USD = frozenset({"USD", "USDT", "USDC"})
 
 
 def _sha(text: str) -> str:
@@ -347,6 +356,27 @@ class Engine:
             raise ApiError(4, f"group {account.group} is not configured")
         return group
 
+    def digits_of(self, account: Account) -> int:
+        """Decimals of the account's deposit currency (its group's CurrencyDigits)."""
+        group = self.config.group(account.group)
+        return group.currency_digits if group is not None else 2
+
+    def account_usd_rate(self, account: Account) -> Decimal:
+        """USD value of one unit of the account's deposit currency."""
+        group = self.config.group(account.group)
+        currency = (group.currency if group is not None else "USD").upper()
+        if currency in _PAR_USD:
+            return Decimal(1)
+        if currency in _CRYPTO_USD:
+            return self.market.quotes[_CRYPTO_USD[currency]].mid
+        try:
+            return self.market.usd_rate(currency)
+        except KeyError:
+            return Decimal(1)
+
+    def _from_usd(self, account: Account, value: Decimal) -> Decimal:
+        return value / self.account_usd_rate(account)
+
     # ------------------------------------------------------------------ users
     def user_add(self, manager: ManagerConfig, fields: dict[str, str]) -> Account:
         if not self.manager_may(manager, "users"):
@@ -485,10 +515,13 @@ class Engine:
             raise ApiError(3, "invalid amount") from None
         if not amount.is_finite() or amount == 0:
             raise ApiError(3, "invalid amount")
-        amount = _money(amount)
         if abs(amount) > MAX_BALANCE_OP:
             raise ApiError(4005)
         account = self.account_for(manager, login)
+        # The amount is kept at the deposit currency's digits (the server rounds what it is sent).
+        amount = _money(amount, self.digits_of(account))
+        if amount == 0:
+            raise ApiError(3, "invalid amount")
         if amount < 0:
             if kind == DEAL_CREDIT:
                 if -amount > account.credit:
@@ -521,8 +554,8 @@ class Engine:
             price=None,
             volume_ext=0,
             profit=amount,
-            storage=Decimal("0.00"),
-            commission=Decimal("0.00"),
+            storage=Decimal(0),
+            commission=Decimal(0),
             position=0,
             comment=comment,
             price_position=None,
@@ -539,8 +572,9 @@ class Engine:
             floating += self.position_profit(pos)
             storage += pos.storage
             margin += self.position_margin(account, pos)
-        margin = _money(margin)
-        floating = _money(floating)
+        digits = self.digits_of(account)
+        margin = _money(margin, digits)
+        floating = _money(floating, digits)
         equity = account.balance + account.credit + floating + storage
         free = equity - margin
         level = _money(equity / margin * 100) if margin > 0 else Decimal("0.00")
@@ -558,6 +592,8 @@ class Engine:
 
     def user_wire(self, account: Account) -> dict[str, str]:
         state = self.account_state(account)
+        d = self.digits_of(account)
+        zero = fmt_decimal(Decimal(0), d)
         first, _, last = account.name.partition(" ")
         return {
             "Login": str(account.login),
@@ -593,18 +629,18 @@ class Engine:
             "Agent": "0",
             "LimitPositions": "0",
             "LimitOrders": "0",
-            "CurrencyDigits": "2",
-            "Balance": fmt_decimal(account.balance, 2),
-            "Credit": fmt_decimal(account.credit, 2),
+            "CurrencyDigits": str(d),
+            "Balance": fmt_decimal(account.balance, d),
+            "Credit": fmt_decimal(account.credit, d),
             "InterestRate": "0.00",
-            "CommissionDaily": "0.00",
-            "CommissionMonthly": "0.00",
-            "CommissionAgentDaily": "0.00",
-            "CommissionAgentMonthly": "0.00",
-            "BalancePrevDay": fmt_decimal(account.balance, 2),
-            "BalancePrevMonth": fmt_decimal(account.balance, 2),
-            "EquityPrevDay": fmt_decimal(state["equity"], 2),
-            "EquityPrevMonth": fmt_decimal(state["equity"], 2),
+            "CommissionDaily": zero,
+            "CommissionMonthly": zero,
+            "CommissionAgentDaily": zero,
+            "CommissionAgentMonthly": zero,
+            "BalancePrevDay": fmt_decimal(account.balance, d),
+            "BalancePrevMonth": fmt_decimal(account.balance, d),
+            "EquityPrevDay": fmt_decimal(state["equity"], d),
+            "EquityPrevMonth": fmt_decimal(state["equity"], d),
             "TradeAccounts": "",
             "LeadCampaign": "",
             "LeadSource": "",
@@ -612,31 +648,33 @@ class Engine:
 
     def account_wire(self, account: Account) -> dict[str, str]:
         state = self.account_state(account)
+        d = self.digits_of(account)
+        zero = fmt_decimal(Decimal(0), d)
         return {
             "Login": str(account.login),
-            "CurrencyDigits": "2",
-            "Balance": fmt_decimal(state["balance"], 2),
-            "Credit": fmt_decimal(state["credit"], 2),
-            "Margin": fmt_decimal(state["margin"], 2),
-            "MarginFree": fmt_decimal(state["free"], 2),
+            "CurrencyDigits": str(d),
+            "Balance": fmt_decimal(state["balance"], d),
+            "Credit": fmt_decimal(state["credit"], d),
+            "Margin": fmt_decimal(state["margin"], d),
+            "MarginFree": fmt_decimal(state["free"], d),
             "MarginLevel": fmt_decimal(state["level"], 2),
             "MarginLeverage": str(account.leverage),
-            "MarginInitial": "0.00",
-            "MarginMaintenance": "0.00",
-            "Profit": fmt_decimal(state["profit"], 2),
-            "Storage": fmt_decimal(state["storage"], 2),
-            "Commission": "0.00",
-            "Floating": fmt_decimal(state["floating"], 2),
-            "Equity": fmt_decimal(state["equity"], 2),
+            "MarginInitial": zero,
+            "MarginMaintenance": zero,
+            "Profit": fmt_decimal(state["profit"], d),
+            "Storage": fmt_decimal(state["storage"], d),
+            "Commission": zero,
+            "Floating": fmt_decimal(state["floating"], d),
+            "Equity": fmt_decimal(state["equity"], d),
             "SOActivation": str(account.so_activation),
             "SOTime": str(account.so_time),
             "SOLevel": fmt_decimal(account.so_level, 2),
-            "SOEquity": fmt_decimal(account.so_equity, 2),
-            "SOMargin": fmt_decimal(account.so_margin, 2),
-            "Assets": "0.00",
-            "Liabilities": "0.00",
-            "BlockedCommission": "0.00",
-            "BlockedProfit": "0.00",
+            "SOEquity": fmt_decimal(account.so_equity, d),
+            "SOMargin": fmt_decimal(account.so_margin, d),
+            "Assets": zero,
+            "Liabilities": zero,
+            "BlockedCommission": zero,
+            "BlockedProfit": zero,
         }
 
     def deals_query(
@@ -710,6 +748,8 @@ class Engine:
         current = quote.bid if pos.action == DEAL_BUY else quote.ask
         lots_units = pos.volume_ext // (VOLUME_EXT_DIV // VOLUME_DIV)
         update = pos.time_update_msc or pos.time_create_msc
+        account = self.accounts.get(pos.login)
+        d = self.digits_of(account) if account is not None else 2
         return {
             "Position": str(pos.position),
             "ExternalID": "",
@@ -718,7 +758,7 @@ class Engine:
             "Symbol": pos.symbol,
             "Action": str(pos.action),
             "Digits": str(spec.digits),
-            "DigitsCurrency": "2",
+            "DigitsCurrency": str(d),
             "Reason": str(pos.reason),
             "ContractSize": str(spec.contract_size),
             "TimeCreate": str(pos.time_create_msc // 1000),
@@ -732,8 +772,8 @@ class Engine:
             "PriceTP": "0",
             "Volume": str(lots_units),
             "VolumeExt": str(pos.volume_ext),
-            "Profit": fmt_decimal(self.position_profit(pos), 2),
-            "Storage": fmt_decimal(pos.storage, 2),
+            "Profit": fmt_decimal(self.position_profit(pos), d),
+            "Storage": fmt_decimal(pos.storage, d),
             "RateProfit": str(self.market.usd_rate(spec.profit_ccy).quantize(Decimal("0.00000001"))),
             "RateMargin": str(self.market.usd_rate(spec.margin_ccy).quantize(Decimal("0.00000001"))),
             "ExpertID": "0",
@@ -781,7 +821,9 @@ class Engine:
         spec = BY_NAME[pos.symbol]
         direction = 1 if pos.action == DEAL_BUY else -1
         raw = (close - pos.price_open) * direction * pos.lots * spec.contract_size
-        return _money(raw * self.market.usd_rate(spec.profit_ccy))
+        account = self.accounts[pos.login]
+        usd = raw * self.market.usd_rate(spec.profit_ccy)
+        return _money(self._from_usd(account, usd), self.digits_of(account))
 
     def position_margin(self, account: Account, pos: Position) -> Decimal:
         spec = BY_NAME[pos.symbol]
@@ -791,7 +833,7 @@ class Engine:
             value = notional * self.market.usd_rate(spec.margin_ccy)
         else:
             value = notional * self.market.quotes[pos.symbol].mid * self.market.usd_rate(spec.profit_ccy)
-        return value / leverage
+        return self._from_usd(account, value) / leverage
 
     def trading_allowed(self, account: Account) -> bool:
         return bool(account.rights & RIGHT_ENABLED) and not account.rights & RIGHT_TRADE_DISABLED
@@ -856,8 +898,8 @@ class Engine:
             symbol=symbol,
             price=fill,
             volume_ext=volume_ext,
-            profit=Decimal("0.00"),
-            storage=Decimal("0.00"),
+            profit=Decimal(0),
+            storage=Decimal(0),
             commission=commission,
             position=pos.position,
             comment=pos.comment,
@@ -903,12 +945,12 @@ class Engine:
         wire["VolumeClosed"] = wire["Volume"]
         wire["VolumeClosedExt"] = wire["VolumeExt"]
         raw = (fill - pos.price_open) * (1 if pos.action == DEAL_BUY else -1) * pos.lots * spec.contract_size
-        wire["ProfitRaw"] = fmt_decimal(raw, 2)
+        wire["ProfitRaw"] = fmt_decimal(raw, self.digits_of(account))
         return self._add_deal(account.login, srv_msc, wire)
 
     def _commission(self, account: Account, lots: Decimal) -> Decimal:
-        per_lot = Decimal(self.group_of(account).commission_per_lot)
-        return -_money(per_lot * lots)
+        per_lot = Decimal(self.group_of(account).commission_per_lot)  # USD
+        return -_money(self._from_usd(account, per_lot * lots), self.digits_of(account))
 
     def _wire_deal(
         self,
@@ -937,6 +979,9 @@ class Engine:
         rate_margin = self.market.usd_rate(spec.margin_ccy) if spec else Decimal(1)
         point = spec.point if spec else Decimal(0)
         tick_value = point * spec.contract_size * rate_profit if spec else Decimal(0)
+        account = self.accounts.get(login)
+        d = self.digits_of(account) if account is not None else 2
+        zero = fmt_decimal(Decimal(0), d)
         return {
             "Deal": str(deal),
             "ExternalID": "",
@@ -947,7 +992,7 @@ class Engine:
             "Entry": str(entry),
             "Reason": str(reason),
             "Digits": str(digits),
-            "DigitsCurrency": "2",
+            "DigitsCurrency": str(d),
             "ContractSize": str(spec.contract_size) if spec else "0",
             "Time": str(srv_msc // 1000),
             "TimeMsc": str(srv_msc),
@@ -955,17 +1000,17 @@ class Engine:
             "Price": fmt_decimal(price, digits) if price is not None else "0",
             "Volume": str(volume_ext // (VOLUME_EXT_DIV // VOLUME_DIV)),
             "VolumeExt": str(volume_ext),
-            "Profit": fmt_decimal(profit, 2),
-            "Storage": fmt_decimal(storage, 2),
-            "Commission": fmt_decimal(commission, 2),
-            "Fee": "0.00",
-            "Value": "0.00",
+            "Profit": fmt_decimal(profit, d),
+            "Storage": fmt_decimal(storage, d),
+            "Commission": fmt_decimal(commission, d),
+            "Fee": zero,
+            "Value": zero,
             "RateProfit": str(rate_profit.quantize(Decimal("0.00000001"))),
             "RateMargin": str(rate_margin.quantize(Decimal("0.00000001"))),
             "ExpertID": "0",
             "PositionID": str(position),
             "Comment": comment,
-            "ProfitRaw": fmt_decimal(profit, 2) if not spec else "0.00",
+            "ProfitRaw": fmt_decimal(profit, d) if not spec else zero,
             "PricePosition": fmt_decimal(price_position, digits) if price_position is not None else "0",
             "PriceSL": "0",
             "PriceTP": "0",
@@ -1026,9 +1071,10 @@ class Engine:
                 self.deleted.append(deal_id)
                 self._pending.append({"op": "del", "id": deal_id})
             else:
-                delta = -Decimal(1 + self.rng.randrange(500)) / 100
+                digits = self.digits_of(account)
+                delta = -Decimal(1 + self.rng.randrange(500)).scaleb(-digits)  # 1-500 minor units
                 new = dict(rec.wire)
-                new["Profit"] = fmt_decimal(Decimal(new["Profit"]) + delta, 2)
+                new["Profit"] = fmt_decimal(Decimal(new["Profit"]) + delta, digits)
                 new["ModifyFlags"] = "2"  # MODIFY_FLAGS_MANAGER
                 if action == DEAL_CREDIT:
                     account.credit += delta
@@ -1089,7 +1135,9 @@ class Engine:
                 if not spec.fx:
                     notional = pos.lots * spec.contract_size * self.market.quotes[pos.symbol].mid
                     notional *= self.market.usd_rate(spec.profit_ccy)
-                pos.storage += _money(notional * Decimal(repr(rate)) / 360 * multiplier)
+                account = self.accounts[pos.login]
+                swap = self._from_usd(account, notional * Decimal(repr(rate)) / 360 * multiplier)
+                pos.storage += _money(swap, self.digits_of(account))
 
     def _stop_out(self) -> None:
         flagged = {a.login for a in self.accounts.values() if a.so_activation}
@@ -1283,7 +1331,8 @@ class Engine:
         account.partner = partner
         if Decimal(balance) > 0:
             self._balance_deal(
-                account, DEAL_BALANCE, _money(Decimal(balance)), "Initial deposit", REASON_DEALER
+                account, DEAL_BALANCE, _money(Decimal(balance), self.digits_of(account)), "Initial deposit",
+                REASON_DEALER
             )
         return account
 

@@ -1,0 +1,403 @@
+"""Money: an exact amount with its currency, and the one place that knows each currency's decimals.
+
+Rules every app follows (wallet, IB and trading alike):
+
+* An amount is a ``Decimal`` next to a currency code, never a float: ``Money`` refuses a float
+  (and a bool) at construction, and so does every helper here, because a binary fraction cannot
+  hold 0.1 and the error surfaces as a cent (or a satoshi) lost in a ledger.
+* Each currency's exponent (its minor unit: 2 for USD, 0 for JPY, 3 for KWD) comes from the ISO
+  4217 table below; crypto assets and stablecoins, which ISO does not list, come from
+  ``CRM_CURRENCY_EXPONENTS`` (defaults in ``DEFAULT_EXTRA_EXPONENTS``). A code found in neither is
+  refused with ``UnknownCurrency``: a typo must not open an account in a currency nobody prices.
+* One rounding rule, ``ROUNDING`` = ROUND_HALF_EVEN (banker's rounding), applied once, at the
+  edge where an amount is posted (``Money.quantize`` / ``money_round``). Half-even is what ledgers
+  use: rounding every half up biases a long series of postings upwards, half-even does not.
+  Intermediate results (a conversion, a commission share) stay unrounded until they are posted.
+* An amount a person typed is never rounded silently: ``Money.exact`` refuses more decimals than
+  the currency has ("JPY has no decimals"), so that what is stored, sent and shown is what was asked.
+* Arithmetic and ordering across two currencies raise ``CurrencyMismatch``; equality across
+  currencies is simply False (Python equality must not raise: sets, dicts and ``in`` rely on it).
+* Columns: ``MoneyAmountField`` (NUMERIC(28, 8): 8 decimals hold a satoshi, 20 integer digits any
+  balance) and ``CurrencyField`` (up to 10 characters: USDT, USDC ...), validated against the table.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import formats
+from django.utils.translation import gettext, gettext_lazy, ngettext
+
+from crm.lib.validation import InvalidValue
+
+ROUNDING = ROUND_HALF_EVEN
+MAX_DECIMALS = 8  # what MoneyAmountField stores: a satoshi, the smallest unit any default currency has
+MAX_DIGITS = 28
+CURRENCY_MAX_LENGTH = 10
+_CODE_RE = re.compile(r"^[A-Z][A-Z0-9]{1,9}$")
+
+# ISO 4217 active codes and their minor units (list one, as amended up to 2025). Codes whose minor
+# unit ISO gives as "N.A." (gold, silver, SDR, testing and "no currency" codes) are left out: they
+# are not amounts anyone posts. Withdrawn codes (HRK, SLL, ZWL, CUC ...) are left out too; an
+# installation that still holds them adds them to CRM_CURRENCY_EXPONENTS.
+_ISO_ZERO = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"
+_ISO_THREE = "BHD IQD JOD KWD LYD OMR TND"
+_ISO_FOUR = "CLF UYW"
+_ISO_TWO = """
+AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BMD BND BOB BOV BRL BSD BTN BWP BYN BZD CAD
+CDF CHE CHF CHW CNY COP COU CRC CUP CVE CZK DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD
+GTQ GYD HKD HNL HTG HUF IDR ILS INR IRR JMD KES KGS KHR KPW KYD KZT LAK LBP LKR LRD LSL MAD MDL MGA
+MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD PAB PEN PGK PHP PKR PLN QAR
+RON RSD RUB SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TOP TRY TTD TWD
+TZS UAH USD USN UYU UZS VED VES WST XCD XCG YER ZAR ZMW ZWG
+"""
+ISO_4217_EXPONENTS: Mapping[str, int] = {
+    **{code: 2 for code in _ISO_TWO.split()},
+    **{code: 0 for code in _ISO_ZERO.split()},
+    **{code: 3 for code in _ISO_THREE.split()},
+    **{code: 4 for code in _ISO_FOUR.split()},
+}
+
+# Crypto assets and stablecoins a brokerage is likely to hold accounts in. Native precisions above
+# 8 (ETH has 18) are held at 8, what the columns store; stablecoins at their tokens' 6.
+DEFAULT_EXTRA_EXPONENTS: Mapping[str, int] = {
+    "BTC": 8, "ETH": 8, "LTC": 8, "BCH": 8, "DOGE": 8, "SOL": 8, "XRP": 6, "TRX": 6,
+    "USDT": 6, "USDC": 6,
+}
+
+
+class MoneyError(ValueError):
+    """Base of the errors below; the ones about input are also `InvalidValue` (they name a field)."""
+
+
+class CurrencyMismatch(MoneyError, TypeError):
+    """Two amounts of different currencies were added, subtracted or ordered."""
+
+
+class UnknownCurrency(InvalidValue, MoneyError):
+    """The code is not an ISO 4217 currency nor one of CRM_CURRENCY_EXPONENTS."""
+
+
+class InvalidAmount(InvalidValue, MoneyError):
+    """Not a finite decimal number (or a float, which is never accepted)."""
+
+
+class ExcessPrecision(InvalidValue, MoneyError):
+    """More decimals than the currency has, where rounding would change what a person asked for."""
+
+
+@cache
+def _exponents(extra: tuple[tuple[str, Any], ...]) -> dict[str, int]:
+    # Cached per configuration, so the configured table is validated once, not on every look-up.
+    return {**ISO_4217_EXPONENTS, **exponents_check(dict(extra))}
+
+
+def _configured() -> tuple[tuple[str, int], ...]:
+    configured = getattr(settings, "CRM_CURRENCY_EXPONENTS", None) or {}
+    merged = {**DEFAULT_EXTRA_EXPONENTS, **configured}
+    return tuple(sorted(merged.items(), key=lambda item: str(item[0])))
+
+
+def exponents_check(table: Mapping[str, Any]) -> dict[str, int]:
+    """Validate a CRM_CURRENCY_EXPONENTS mapping: codes of 2-10 capitals and digits, exponents
+    0-8 (whole numbers). Raises ValueError naming the bad entry; settings call it at start-up."""
+    checked: dict[str, int] = {}
+    for code, exponent in table.items():
+        if not isinstance(code, str) or not _CODE_RE.match(code):
+            raise ValueError(f"CRM_CURRENCY_EXPONENTS: {code!r} is not a currency code (2-10 capitals and digits)")
+        if isinstance(exponent, bool) or not isinstance(exponent, int) or not 0 <= exponent <= MAX_DECIMALS:
+            raise ValueError(f"CRM_CURRENCY_EXPONENTS: {code} needs a whole number of decimals from 0 to "
+                             f"{MAX_DECIMALS} (got {exponent!r})")
+        checked[code] = exponent
+    return checked
+
+
+def currency_table() -> dict[str, int]:
+    """Every known currency code with its exponent (ISO 4217 plus the configured extras)."""
+    return dict(_exponents(_configured()))
+
+
+def currency_normalise(value: str | None, *, field: str = "currency") -> str:
+    """The upper-case code of a known currency; UnknownCurrency (naming `field`) otherwise."""
+    code = (value or "").strip().upper() if isinstance(value, str) else ""
+    if not code:
+        raise UnknownCurrency(field, gettext("Enter a currency code, such as USD or BTC."))
+    if code not in _exponents(_configured()):
+        raise UnknownCurrency(field, gettext("“%(code)s” is not a currency this CRM knows (ISO 4217 or "
+                                             "CRM_CURRENCY_EXPONENTS).") % {"code": code[:CURRENCY_MAX_LENGTH]})
+    return code
+
+
+def currency_exponent(currency: str) -> int:
+    """Decimals of `currency` (2 for USD, 0 for JPY, 3 for KWD, 8 for BTC)."""
+    return _exponents(_configured())[currency_normalise(currency)]
+
+
+def _quantum(exponent: int) -> Decimal:
+    return Decimal(1).scaleb(-exponent)
+
+
+def to_decimal(value: Any, *, field: str = "amount") -> Decimal:
+    """A finite Decimal from a Decimal, an int or plain decimal text; a float or bool is refused."""
+    if isinstance(value, bool) or isinstance(value, float):
+        # The float has already lost the exact value; accepting it would hide that.
+        raise InvalidAmount(field, gettext("Amounts are exact decimals, never binary floating point."))
+    try:
+        if isinstance(value, Decimal):
+            result = value
+        elif isinstance(value, int):
+            result = Decimal(value)
+        elif isinstance(value, str):
+            result = Decimal(value.strip())
+        else:
+            raise InvalidOperation
+    except (InvalidOperation, ValueError):
+        raise InvalidAmount(field, gettext("Enter an amount.")) from None
+    if not result.is_finite():
+        raise InvalidAmount(field, gettext("Enter an amount."))
+    return result
+
+
+def money_round(amount: Decimal, currency: str) -> Decimal:
+    """`amount` rounded to `currency`'s minor unit by the one rule (half-even)."""
+    return to_decimal(amount).quantize(_quantum(currency_exponent(currency)), rounding=ROUNDING)
+
+
+# --- parsing user text -------------------------------------------------------------------------------
+
+# Separators people type besides ASCII: Arabic decimal and thousands signs, no-break and thin spaces,
+# the apostrophe Swiss users group with.
+_SEPARATORS = str.maketrans({"\u066b": ".", "\u066c": ",", "\u00a0": "", "\u202f": "", "\u2009": "", " ": "",
+                             "'": "", "\u2019": "", "\u2212": "-"})
+_GROUPED = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_PLAIN = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$")
+
+
+def _ascii_digits(text: str) -> str:
+    # Any script's decimal digits (Arabic-Indic ٠-٩, Eastern Arabic-Indic ۰-۹, Devanagari ...) as ASCII.
+    return "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() and not ch.isascii() else ch for ch in text)
+
+
+def amount_parse(text: str, *, field: str = "amount") -> Decimal:
+    """A Decimal from what a person typed: "1,234.56", "1234.5", "١٬٢٣٤٫٥٦", "-20". Commas group
+    thousands only in threes (so "1,5" is refused, not read as 15 or 1.5); "." is the decimal mark."""
+    if not isinstance(text, str):
+        return to_decimal(text, field=field)
+    cleaned = _ascii_digits(text.strip()).translate(_SEPARATORS)
+    if _GROUPED.match(cleaned):
+        cleaned = cleaned.replace(",", "")
+    elif not _PLAIN.match(cleaned):
+        raise InvalidAmount(field, gettext("Enter an amount such as 1234.56 or 1,234.56."))
+    return to_decimal(cleaned, field=field)
+
+
+# --- the value ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Money:
+    """An immutable amount in a currency. ``Money("0.005", "BTC")``; never from a float."""
+
+    amount: Decimal
+    currency: str
+
+    def __init__(self, amount: Decimal | int | str, currency: str) -> None:
+        object.__setattr__(self, "amount", to_decimal(amount))
+        object.__setattr__(self, "currency", currency_normalise(currency))
+
+    # -- construction
+    @classmethod
+    def parse(cls, text: str, currency: str, *, field: str = "amount") -> Money:
+        """From user text (see `amount_parse`), exact for the currency (see `exact`)."""
+        return cls.exact(amount_parse(text, field=field), currency, field=field)
+
+    @classmethod
+    def exact(cls, amount: Decimal | int | str, currency: str, *, field: str = "amount") -> Money:
+        """The amount at the currency's exponent, refused (ExcessPrecision, naming `field`) if that
+        would round it: "1000.5 JPY" is an error, not 1000 JPY."""
+        value = cls(to_decimal(amount, field=field), currency)
+        quantized = value.quantize()
+        if quantized.amount != value.amount:
+            exponent = value.exponent
+            if exponent == 0:
+                message = gettext("%(currency)s has no decimals: enter a whole amount.") % {"currency": value.currency}
+            else:
+                message = ngettext("%(currency)s has at most %(count)d decimal.",
+                                   "%(currency)s has at most %(count)d decimals.", exponent) % {
+                    "currency": value.currency, "count": exponent}
+            raise ExcessPrecision(field, message)
+        return quantized
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        return cls(0, currency).quantize()
+
+    @classmethod
+    def from_minor(cls, units: int, currency: str) -> Money:
+        """From an integer count of minor units (cents, satoshis), as PSPs often send amounts."""
+        if isinstance(units, bool) or not isinstance(units, int):
+            raise InvalidAmount("amount", gettext("Minor units are a whole number."))
+        code = currency_normalise(currency)
+        return cls(Decimal(units).scaleb(-currency_exponent(code)), code)
+
+    # -- reading
+    @property
+    def exponent(self) -> int:
+        return currency_exponent(self.currency)
+
+    def quantize(self) -> Money:
+        """Rounded to the currency's minor unit by the one rule (half-even). Idempotent."""
+        return Money(self.amount.quantize(_quantum(self.exponent), rounding=ROUNDING), self.currency)
+
+    @property
+    def is_quantized(self) -> bool:
+        return self.amount == self.amount.quantize(_quantum(self.exponent), rounding=ROUNDING)
+
+    def minor_units(self) -> int:
+        """The amount as a whole count of minor units; ExcessPrecision if it is not one."""
+        exact = Money.exact(self.amount, self.currency)
+        return int(exact.amount.scaleb(exact.exponent))
+
+    def text(self) -> str:
+        """Plain, exact text at the currency's exponent ("0.00500000"), for wires and audit rows."""
+        value = self.amount if not self.is_quantized else self.quantize().amount
+        return format(value, "f")
+
+    def __str__(self) -> str:
+        return f"{self.text()} {self.currency}"
+
+    def __repr__(self) -> str:
+        return f"Money('{self.amount}', '{self.currency}')"
+
+    # -- arithmetic
+    def _same(self, other: object, op: str) -> Money:
+        if not isinstance(other, Money):
+            raise TypeError(f"cannot {op} Money and {type(other).__name__}")
+        if other.currency != self.currency:
+            raise CurrencyMismatch(f"cannot {op} {self.currency} and {other.currency}")
+        return other
+
+    def __add__(self, other: object) -> Money:
+        return Money(self.amount + self._same(other, "add").amount, self.currency)
+
+    def __sub__(self, other: object) -> Money:
+        return Money(self.amount - self._same(other, "subtract").amount, self.currency)
+
+    def __mul__(self, factor: object) -> Money:
+        if isinstance(factor, Money):
+            raise TypeError("cannot multiply two amounts of money")
+        return Money(self.amount * to_decimal(factor, field="factor"), self.currency)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, divisor: object) -> Money:
+        if isinstance(divisor, Money):
+            raise TypeError("divide the amounts, not the Money values")
+        return Money(self.amount / to_decimal(divisor, field="divisor"), self.currency)
+
+    def __neg__(self) -> Money:
+        return Money(-self.amount, self.currency)
+
+    def __pos__(self) -> Money:
+        return self
+
+    def __abs__(self) -> Money:
+        return Money(abs(self.amount), self.currency)
+
+    def __bool__(self) -> bool:
+        return bool(self.amount)
+
+    # -- comparison
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Money):
+            return NotImplemented
+        return self.currency == other.currency and self.amount == other.amount
+
+    def __hash__(self) -> int:
+        return hash((self.currency, self.amount))
+
+    def __lt__(self, other: object) -> bool:
+        return self.amount < self._same(other, "compare").amount
+
+    def __le__(self, other: object) -> bool:
+        return self.amount <= self._same(other, "compare").amount
+
+    def __gt__(self, other: object) -> bool:
+        return self.amount > self._same(other, "compare").amount
+
+    def __ge__(self, other: object) -> bool:
+        return self.amount >= self._same(other, "compare").amount
+
+
+def money_format(money: Money, *, use_l10n: bool | None = None) -> str:
+    """For display in the active language: its decimal and grouping marks, the currency's decimals,
+    the code after the amount ("1,234.50 USD"; Arabic: "1.234,50 USD"). Rounded half-even if the
+    amount has more decimals than the currency (a computed figure), never truncated."""
+    value = money.quantize().amount
+    number = formats.number_format(value, decimal_pos=money.exponent, use_l10n=use_l10n, force_grouping=True)
+    return f"{number}\u00a0{money.currency}"
+
+
+# --- model fields ------------------------------------------------------------------------------------
+
+def currency_validator(value: str) -> None:
+    """Django validator for currency columns and form fields."""
+    try:
+        currency_normalise(value)
+    except UnknownCurrency as error:
+        raise ValidationError(error.message, code="unknown_currency") from None
+
+
+class MoneyAmountField(models.DecimalField):
+    """NUMERIC(28, 8): an amount of any known currency, a satoshi included. Store amounts already
+    quantised (`Money.quantize` / `Money.exact`); the column only makes room for them."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max_digits", MAX_DIGITS)
+        kwargs.setdefault("decimal_places", MAX_DECIMALS)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self) -> Any:
+        name, path, args, kwargs = super().deconstruct()
+        if kwargs.get("max_digits") == MAX_DIGITS:
+            del kwargs["max_digits"]
+        if kwargs.get("decimal_places") == MAX_DECIMALS:
+            del kwargs["decimal_places"]
+        return name, path, args, kwargs
+
+
+class CurrencyField(models.CharField):
+    """A currency code of up to 10 characters (USDT, USDC), validated against the currency table."""
+
+    default_validators = [currency_validator]  # noqa: RUF012 - Django's own class attribute
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", CURRENCY_MAX_LENGTH)
+        if not args:
+            kwargs.setdefault("verbose_name", gettext_lazy("currency"))
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self) -> Any:
+        name, path, args, kwargs = super().deconstruct()
+        if kwargs.get("max_length") == CURRENCY_MAX_LENGTH:
+            del kwargs["max_length"]
+        return name, path, args, kwargs
+
+
+def money_fields(*, amount_verbose: str | None = None, null: bool = False,
+                 default: Decimal | None = None) -> tuple[MoneyAmountField, CurrencyField]:
+    """An (amount, currency) pair of columns for a model: ``amount, currency = money_fields()``."""
+    amount_kwargs: dict[str, Any] = {"null": null, "blank": null}
+    if amount_verbose is not None:
+        amount_kwargs["verbose_name"] = amount_verbose
+    if default is not None:
+        amount_kwargs["default"] = default
+    return MoneyAmountField(**amount_kwargs), CurrencyField()
