@@ -10,13 +10,14 @@ from typing import NotRequired, TypedDict
 import pytest
 from django.core.checks import run_checks
 from django.db import transaction
+from django.urls import reverse
 
 from crm import event_catalogue, events
-from crm.automation import _playbook_rules
+from crm.automation import _playbook_rules, automation_rule_save
 from crm.events import EventContractError
 from crm.models import Event
 from tests import event_payloads as payloads
-from tests.factories import make_client, make_user
+from tests.factories import make_brand, make_client, make_user
 
 
 def nothing(event: Event) -> None:
@@ -191,3 +192,50 @@ def test_a_handler_on_an_undeclared_event_fails_the_system_check(handlers):
 
     assert "kyc.aproved" in error.msg
     assert "tests.crm.test_event_catalogue.nothing" in error.msg
+
+
+# --- the administrators' page ---------------------------------------------------------------------------
+
+@pytest.fixture
+def rules(db):
+    brand = make_brand(name="Alpha Markets")
+    automation_rule_save(actor=None, brand=brand, name="Tell the owner about the FTD", trigger="wallet.first_deposit",
+                         conditions=[], actions=[{"type": "notify", "who": "owner", "title": "FTD", "body": ""}])
+    automation_rule_save(actor=None, brand=brand, name="Payout party", trigger="partner.payout_sent",
+                         conditions=[], actions=[{"type": "notify", "who": "owner", "title": "Paid", "body": ""}])
+    return brand
+
+
+def test_administrators_see_every_event_with_its_payload_and_listeners(client, login_verified, rules):
+    login_verified(client, make_user(role_code="admin"))
+
+    response = client.get(reverse("event_catalogue"))
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    for name in ("client.created", "lead.routed", "trading.margin_call_entered", "kyc.approved", "wallet.first_deposit"):
+        assert f'id="event-{name.replace(".", "")}"' in page
+    row = page.split('id="event-walletfirst_deposit"')[1].split("</tr>")[0]
+    assert "amount" in row and "decimal" in row and "currency" in row
+    assert "Alpha Markets:" in row and "Tell the owner about the FTD" in row
+    margin = page.split('id="event-tradingmargin_call_entered"')[1].split("</tr>")[0]
+    assert "trading.handlers." in margin  # the dealers' alert handler
+    assert "crm.automation_handlers.automation_on_event" in page  # every event goes to automation
+    # A rule on an event nobody declares is called out.
+    assert "partner.payout_sent" in page.split("not declared by any app")[1].split("</div>")[0]
+
+
+@pytest.mark.parametrize("role_code", ["sales_agent", "desk_manager", "compliance"])
+def test_the_catalogue_is_not_found_for_anyone_but_administrators(client, login_verified, db, role_code):
+    login_verified(client, make_user(role_code=role_code))
+
+    response = client.get(reverse("event_catalogue"))
+    missing = client.get("/admin-tools/no-such-page/")
+
+    assert response.status_code == missing.status_code == 404
+
+
+def test_the_catalogue_is_in_the_administrators_menu(client, login_verified, db):
+    login_verified(client, make_user(role_code="admin"))
+
+    assert reverse("event_catalogue") in client.get(reverse("home")).content.decode()
