@@ -17,7 +17,7 @@ help:
 	@echo "make run       set up (virtualenv, install, migrate, demo data once) and start the whole CRM"
 	@echo "make test      set up and run the whole test suite"
 	@echo "make bench     run every benchmark in benchmarks/ (QUICK=1 for a short run)"
-	@echo "make lint      ruff"
+	@echo "make lint      ruff, and import-linter on the layers of the design (pyproject.toml)"
 	@echo "make install   create .venv and install (only when pyproject.toml changed)"
 	@echo "make migrate | seed | web | worker | beat | rqworker   one piece at a time"
 	@echo "Python: found automatically (3.12+), or PYTHON=/path/to/python3.12"
@@ -73,8 +73,10 @@ test: install chromium
 bench: install
 	@$(PY) -m benchmarks $(if $(filter 1 yes true,$(QUICK)),--quick,)
 
+# lint-imports: an import that runs up the layers (DESIGN.md, [tool.importlinter]) fails.
 lint: install
 	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/lint-imports --no-cache
 
 migrate: install
 	@$(MANAGE) migrate

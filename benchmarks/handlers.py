@@ -6,11 +6,11 @@ crm.events.autodiscover_handlers); a normal installation never imports this modu
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from django.db import connection
 
-from crm.events import subscribe
+from crm.events import declare, subscribe
 
 BENCH_EVENT = "bench.tick"
 DELIVERY_TABLE = "bench_delivery"
@@ -22,6 +22,13 @@ TABLES_SQL = [
     " delivered_at timestamptz NOT NULL DEFAULT clock_timestamp())"
     for table in (DELIVERY_TABLE, BASELINE_TABLE)
 ]
+
+
+class Tick(TypedDict):
+    i: int
+
+
+declare(BENCH_EVENT, payload=Tick)
 
 
 @subscribe(BENCH_EVENT)

@@ -9,12 +9,16 @@ class CrmConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.core import checks
         from django.db.models.signals import post_migrate
 
         from crm import events
         from crm.roles import roles_sync_after_migrate
 
+        # The catalogue first: handlers and automation rules are checked against it.
+        events.autodiscover_event_types()
         events.autodiscover_handlers()
+        checks.register(events.subscriptions_check, checks.Tags.compatibility, "crm")
         from crm import automation_handlers  # noqa: F401  (automation rules on the event stream)
         # A freshly migrated (or flushed) database always has every role and its permissions.
         post_migrate.connect(roles_sync_after_migrate, sender=self, dispatch_uid="crm.roles_sync")

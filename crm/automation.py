@@ -826,10 +826,12 @@ def automation_run_list(*, rule: AutomationRule | None = None, status: str = "",
 
 
 def known_event_names() -> list[str]:
-    """Event names a trigger can be chosen from: the timeline's registry and those seen so far."""
+    """Event names a trigger can be chosen from: the event catalogue, the timeline's registry and
+    those rules already use."""
+    from crm.event_catalogue import declared
     from crm.timeline import registered_names
 
-    names = set(registered_names())
+    names = set(registered_names()) | {event.name for event in declared()}
     names.update(AutomationRule.objects.values_list("trigger", flat=True).distinct())
     names.update(PLAYBOOK_EVENTS)
     return sorted(n for n in names if EVENT_NAME_RE.match(n))

@@ -1215,10 +1215,12 @@ class _Writer:
         )
 
     def _event(self, name: str, client: Any, actor: Any, at: datetime, data: dict[str, Any]) -> Any:
-        from crm.events import _json_safe
+        from crm.events import _json_safe, contract_check
         from crm.models import Event
 
-        return Event(name=name, client=client, brand_id=client.brand_id, actor=actor, data=_json_safe(data),
+        data = _json_safe(data)
+        contract_check(name, data)  # demo history is held to the same contracts as live events
+        return Event(name=name, client=client, brand_id=client.brand_id, actor=actor, data=data,
                      occurred_at=at, request_id=self.request_id, dispatched_at=self.now)
 
     def _notifications(self) -> None:

@@ -25,6 +25,9 @@ idempotency key.
 
 A kick after each commit wakes a worker within milliseconds; the beat sweep every few seconds is
 the safety net for lost kicks.
+
+Every event is declared, with its typed payload, in the catalogue (crm.event_catalogue,
+`<app>/event_types.py`); emit refuses or logs an event that does not fit its declaration.
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
+from crm import event_catalogue
+from crm.event_catalogue import EventContractError, declare  # noqa: F401  (the apps' one import)
 from crm.lib import context
 
 if TYPE_CHECKING:
@@ -131,6 +136,47 @@ def autodiscover_handlers() -> None:
         importlib.import_module(module)
 
 
+def subscriptions_check(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """System check (crm.E101): every handler listens to a declared event, so that a typo or an
+    event its owner renamed fails at startup instead of silently never running."""
+    from django.core.checks import Error
+
+    errors = []
+    for name, handlers in sorted(_registry.items()):
+        if event_catalogue.event_type(name) is not None:
+            continue
+        for h in handlers:
+            errors.append(Error(
+                f"{h.name} subscribes to {name!r}, which no app declares.",
+                hint="Declare the event with its payload in the owning app's event_types.py "
+                     "(crm.events.declare), or fix the name.",
+                obj=h.name, id="crm.E101",
+            ))
+    return errors
+
+
+def autodiscover_event_types() -> None:
+    """Import `<app>.event_types` for every installed app (before the handlers: CrmConfig.ready)."""
+    event_catalogue.autodiscover()
+
+
+def contract_check(name: str, data: Any) -> None:
+    """Hold event `name` with stored `data` (JSON types) to its declaration in the catalogue.
+
+    With settings.CRM_EVENTS_STRICT (tests, DEBUG) a mismatch raises EventContractError naming
+    the field. Without, it is logged as an error and the event is still written: the emitting
+    service's change (a deposit, say) has happened and its record must not be lost; the log and
+    the catalogue page show the drift to fix.
+    """
+    problem = event_catalogue.payload_problem(name, data)
+    if problem is None:
+        return
+    field, message = problem
+    if settings.CRM_EVENTS_STRICT:
+        raise EventContractError(name, message, field=field)
+    logger.error("event does not fit its contract: %s", message, extra={"event": name, "field": field})
+
+
 def _json_safe(data: dict[str, Any] | None) -> dict[str, Any]:
     result: dict[str, Any] = json.loads(json.dumps(data or {}, cls=DjangoJSONEncoder))
     return result
@@ -164,12 +210,14 @@ def emit(
         actor = ctx.user if getattr(ctx.user, "pk", None) else None
     if brand is None and client is not None:
         brand = client.brand_id
+    stored = _json_safe(data)
+    contract_check(name, stored)
     event = Event.objects.create(
         name=name,
         client=client,
         brand_id=_pk(brand),
         actor=actor,
-        data=_json_safe(data),
+        data=stored,
         occurred_at=occurred_at or timezone.now(),
         request_id=ctx.request_id,
     )
@@ -188,9 +236,11 @@ def emit_many(rows: Iterable[dict[str, Any]]) -> int:
     for row in rows:
         client = row.get("client")
         brand = row.get("brand") or (client.brand_id if client is not None else None)
+        stored = _json_safe(row.get("data"))
+        contract_check(row["name"], stored)
         events.append(Event(
             name=row["name"], client=client, brand_id=_pk(brand),
-            actor=row.get("actor") or default_actor, data=_json_safe(row.get("data")),
+            actor=row.get("actor") or default_actor, data=stored,
             occurred_at=row.get("occurred_at") or now, request_id=ctx.request_id,
         ))
     if not events:

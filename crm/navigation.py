@@ -37,6 +37,7 @@ NAV: list[NavItem] = [
     NavItem("automation", _("Automation"), "automation_rule_list", "flag", admin_only=True),
     NavItem("email_templates", _("Email templates"), "email_template_list", "mail", admin_only=True),
     NavItem("deliveries", _("Event deliveries"), "delivery_list", "alert", admin_only=True),
+    NavItem("event_catalogue", _("Event catalogue"), "event_catalogue", "note", admin_only=True),
     NavItem("audit", _("Audit log"), "audit_list", "shield", roles=frozenset({"admin", "compliance"})),
     NavItem("apikeys", _("API keys"), "apikey_list", "key", admin_only=True),
     NavItem("staff", _("Staff"), "staff_list", "user", admin_only=True),

@@ -41,7 +41,7 @@ from django.utils.translation import gettext, gettext_noop
 
 from crm import services as crm_services
 from crm.audit import audit_record
-from crm.events import emit, kick_dispatcher
+from crm.events import contract_check, emit, kick_dispatcher
 from crm.exceptions import Conflict, FieldErrors, NotAllowed, ValidationFailed
 from crm.lib import context
 from crm.lib.validation import InvalidValue, country_normalise, language_normalise, text_clean
@@ -390,7 +390,9 @@ def _touch_values(brand: Brand, client_id: int, lead: LeadInput, channel: str, m
 
 def _event_row(name: str, client_id: int, brand: Brand, actor_id: int | None, data: dict[str, Any], now: datetime,
                request_id: str) -> dict[str, Any]:
-    # The outbox row crm.events.emit writes, for bulk.write. `data` holds JSON types only (codes as text).
+    # The outbox row crm.events.emit writes, for bulk.write. `data` holds JSON types only (codes as text),
+    # held to the event's declared payload as emit holds it.
+    contract_check(name, data)
     return {"uuid": uuid.uuid4(), "name": name, "client_id": client_id, "brand_id": brand.pk, "actor_id": actor_id,
             "data": data, "occurred_at": now, "created_at": now, "dispatched_at": None,
             "request_id": request_id}

@@ -22,6 +22,7 @@ DATABASES["default"]["CONN_MAX_AGE"] = 0
 # refuse it to anyone else): tests/dbbackend.
 DATABASES["default"]["ENGINE"] = "tests.dbbackend"
 AXES_ENABLED = True
+CRM_EVENTS_STRICT = True  # an event that does not fit its declared payload fails the test
 LOGGING["root"]["level"] = os.environ.get("LOG_LEVEL", "WARNING")  # noqa: F405
 # WhiteNoise warns on every request when STATIC_ROOT is missing; tests serve from the finders.
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405

@@ -33,6 +33,7 @@ from crm.models import (
     Task,
 )
 from crm.services import client_stage_change, client_update
+from tests import event_payloads as payloads
 from tests.factories import make_brand, make_client, make_desk, make_user
 
 T0 = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)
@@ -259,7 +260,7 @@ def test_delayed_rule_is_cancelled_when_the_cancel_event_comes_first(world):
     client_stage_change(actor=None, client=world.client, stage="registered")
     deliver()
     world.time.move_to(T0 + timedelta(hours=3), tick=False)
-    events.emit("kyc.submitted", client=world.client, data={"documents": 2})
+    events.emit("kyc.submitted", client=world.client, data=payloads.kyc_submitted(documents=2))
     deliver()
 
     [run] = runs(r)
@@ -277,7 +278,7 @@ def test_beat_checks_for_a_cancel_event_not_yet_delivered(world):
     client_stage_change(actor=None, client=world.client, stage="registered")
     deliver()
     world.time.move_to(T0 + timedelta(hours=20), tick=False)
-    events.emit("kyc.approved", client=world.client)  # committed, but the dispatcher is behind
+    events.emit("kyc.approved", client=world.client, data=payloads.kyc_approved())  # committed, but the dispatcher is behind
 
     world.time.move_to(T0 + timedelta(hours=24), tick=False)
     assert automation_fire_due() == 1
@@ -289,7 +290,7 @@ def test_beat_checks_for_a_cancel_event_not_yet_delivered(world):
 
 def test_cancel_event_before_the_trigger_does_not_cancel(world):
     r = delayed_rule(world)
-    events.emit("kyc.submitted", client=world.client)
+    events.emit("kyc.submitted", client=world.client, data=payloads.kyc_submitted())
     world.time.move_to(T0 + timedelta(minutes=5), tick=False)
     client_stage_change(actor=None, client=world.client, stage="registered")
     deliver()
@@ -507,7 +508,7 @@ def test_playbook_reminds_a_registered_client_without_kyc_after_a_day(world):
     client_stage_change(actor=None, client=world.client, stage="registered")
     deliver()
     world.time.move_to(T0 + timedelta(hours=1), tick=False)
-    events.emit("kyc.submitted", client=world.client)
+    events.emit("kyc.submitted", client=world.client, data=payloads.kyc_submitted())
     deliver()
     world.time.move_to(T0 + timedelta(hours=24), tick=False)
     automation_fire_due()
@@ -521,9 +522,10 @@ def test_playbook_reminds_a_registered_client_without_kyc_after_a_day(world):
 
 def test_playbook_first_deposit_and_inactivity(world):
     automation_seed_playbook(brand=world.brand)
-    events.emit("wallet.first_deposit", client=world.client, data={"amount": "250.00", "currency": "USD"})
-    events.emit("trading.account_inactive", client=world.client, data={"days": 12})
-    events.emit("trading.account_inactive", client=world.client, data={"days": 5})
+    events.emit("wallet.first_deposit", client=world.client,
+                data=payloads.first_deposit(amount="250.00", currency="USD"))
+    events.emit("trading.account_inactive", client=world.client, data=payloads.account_inactive(days=12))
+    events.emit("trading.account_inactive", client=world.client, data=payloads.account_inactive(days=5))
     deliver()
     [note] = automation_notes(world.agent)
     assert (note.title, note.body) == ("First deposit: Amira Haddad", "250.00 USD")
@@ -532,7 +534,7 @@ def test_playbook_first_deposit_and_inactivity(world):
 
 def test_playbook_puts_the_first_call_on_the_owners_list_without_a_second_notification(world):
     automation_seed_playbook(brand=world.brand)
-    events.emit("lead.routed", client=world.client, data={"owner": {"code": str(world.agent.code)}})
+    events.emit("lead.routed", client=world.client, data=payloads.lead_routed(owner=world.agent))
     deliver()
     [task] = Task.objects.filter(client=world.client)
     assert (task.title, task.assignee) == ("First call: Amira Haddad", world.agent)

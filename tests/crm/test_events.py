@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime, timedelta
+from typing import TypedDict
 
 import pytest
 from django.db import connection, transaction
@@ -19,6 +20,16 @@ from crm.models import AuditLog, DeliveryStatus, Event, EventDelivery, Notificat
 from tests.factories import make_user
 
 T0 = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
+
+
+class UserData(TypedDict):
+    user_id: int
+
+
+# The throwaway events these tests emit, declared like any app's (emit refuses undeclared ones).
+for _name in ("test.happened", "test.first", "test.second", "test.doomed", "test.bad", "test.good", "test.broken",
+              "test.one", "test.two"):
+    events.declare(_name, payload=UserData)
 
 # Handlers are module-level functions (their dotted name is their identity in delivery rows);
 # what they do is steered by this dict, reset for every test.

@@ -14,6 +14,8 @@ from crm.lib.context import acting_as, history_user
 from crm.models import AuditLog, Client, Note
 from crm.services import client_stage_change, client_update
 
+events.declare("test.history", payload=None)  # a throwaway event without data, for the handler below
+
 pytestmark = pytest.mark.django_db
 
 DOMAIN_APPS = {"crm", "leads", "trading", "kyc", "wallet", "ib", "compliance", "monitoring", "portal", "reports"}

@@ -6,11 +6,20 @@ process imports it too, so that a second, in-process delivery attempt is a real 
 
 from __future__ import annotations
 
-from crm.events import subscribe
+from typing import TypedDict
+
+from crm.events import declare, subscribe
 from crm.models import Event, Notification
 
 WORKER_PING = "test.worker_ping"
 PING_KIND = "test_worker_ping"
+
+
+class Ping(TypedDict):
+    user_id: int
+
+
+declare(WORKER_PING, payload=Ping)
 
 
 @subscribe(WORKER_PING)

@@ -17,6 +17,7 @@ from leads.calls import call_log
 from leads.kpis import campaign_cost_add, marketing_roi, period_bounds, sales_kpis
 from leads.models import CallOutcome, Channel, RoutingTarget
 from leads.services import campaign_save, lead_intake, routing_rule_save
+from tests import event_payloads as payloads
 from tests.factories import make_desk, make_user
 from tests.leads.conftest import ALWAYS_OPEN, lead_data
 
@@ -48,7 +49,8 @@ def known(world):
         clock.move_to(DAY + timedelta(hours=2))
         client_stage_change(actor=a, client=leads[0], stage="registered")
         client_stage_change(actor=a, client=leads[0], stage="verified")
-        emit("wallet.first_deposit", client=leads[0], actor=None, data={"amount": "250.50", "currency": "USD"})
+        emit("wallet.first_deposit", client=leads[0], actor=None,
+             data=payloads.first_deposit(amount="250.50", currency="USD"))
     campaign_cost_add(actor=world.admin, campaign=campaign, period_start=date(2025, 3, 1), period_end=date(2025, 3, 31),
                       amount=Decimal("300.00"), currency="USD")
     return world, a, b, leads

@@ -1,0 +1,126 @@
+"""The events trading emits, and their payloads (see crm.event_catalogue). Every one names the
+trading account: its code, platform login and server; amounts are decimal text."""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+from crm.event_catalogue import CodeText, DateTimeText, DecimalText, Ref, declare
+
+
+class Account(TypedDict):
+    account: CodeText
+    login: int
+    server: int
+
+
+class ServiceAccount(Account):
+    server_name: str
+
+
+class AccountOpened(ServiceAccount):
+    account_type: str
+    label: str
+    is_demo: bool
+    leverage: int
+    group: str
+    currency: str
+
+
+LeverageChanged = TypedDict("LeverageChanged", {"from": int, "to": int, "reason": str})
+TextChanged = TypedDict("TextChanged", {"from": str, "to": str, "reason": str})
+
+
+class LeverageChange(ServiceAccount, LeverageChanged):
+    pass
+
+
+class TextChange(ServiceAccount, TextChanged):
+    pass
+
+
+class PasswordReset(ServiceAccount):
+    by: Ref | None
+
+
+class BalanceOperation(ServiceAccount):
+    operation: CodeText
+    reference: str  # the idempotency reference sent to the platform
+    kind: str
+    amount: DecimalText
+    currency: str
+    state: str
+    ticket: int | None
+
+
+class FirstTrade(Account):
+    at: DateTimeText
+
+
+class DealChanged(Account):
+    deal_id: int
+    kind: str
+    time: DateTimeText
+
+
+class DealDeleted(DealChanged):
+    profit: DecimalText
+
+
+class AccountInactive(Account):
+    days: int
+    last_trade_at: DateTimeText | None
+
+
+class BalanceMismatch(Account):
+    deals_balance: DecimalText
+    platform_balance: DecimalText
+    deals_credit: DecimalText
+    platform_credit: DecimalText
+
+
+class MarginCallEntered(Account):
+    margin_level: DecimalText
+    threshold: DecimalText
+    equity: DecimalText
+    margin: DecimalText
+
+
+class MarginCallLeft(Account):
+    margin_level: DecimalText | None
+    threshold: DecimalText
+
+
+class SyncLag(TypedDict):
+    server: int
+    server_name: str
+    lag_seconds: int
+    threshold_seconds: int
+    last_error: str
+
+
+declare("trading.account_opened", payload=AccountOpened, description="A trading account was opened on a platform.")
+declare("trading.leverage_changed", payload=LeverageChange, description="An account's leverage changed.")
+declare("trading.group_changed", payload=TextChange, description="An account moved to another platform group.")
+declare("trading.access_changed", payload=TextChange,
+        description="An account's access changed (full, close-only, read-only, disabled).")
+declare("trading.password_reset", payload=PasswordReset, description="An account's trading password was reset.")
+declare("trading.balance_requested", payload=BalanceOperation,
+        description="A balance operation (deposit, withdrawal, credit) was recorded before the platform was called.")
+declare("trading.balance_applied", payload=BalanceOperation, description="The platform applied a balance operation.")
+declare("trading.balance_unknown", payload=BalanceOperation,
+        description="Whether the platform applied a balance operation is not known yet; it will be looked up.")
+declare("trading.balance_failed", payload=BalanceOperation, description="A balance operation was not applied.")
+declare("trading.first_trade", payload=FirstTrade, description="An account's first trade deal was synchronised.")
+declare("trading.deal_edited", payload=DealChanged, description="A deal was changed on the platform after sync.")
+declare("trading.deal_deleted", payload=DealDeleted, description="A synchronised deal disappeared from the platform.")
+declare("trading.account_inactive", payload=AccountInactive,
+        description="An account has had no trade for the server's inactivity period.")
+declare("trading.balance_mismatch", payload=BalanceMismatch,
+        description="An account's stored deals do not sum to the platform's balance or credit.")
+declare("trading.margin_call_entered", payload=MarginCallEntered,
+        description="An account's margin level fell below the server's margin-call threshold.")
+declare("trading.margin_call_left", payload=MarginCallLeft,
+        description="An account's margin level recovered above the threshold.")
+declare("trading.sync_lag", payload=SyncLag, description="A server's deal data is older than its alert threshold.")
+declare("trading.sync_lag_cleared", payload=SyncLag, description="A server's deal data is current again.")
