@@ -18,7 +18,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from crm.lib import context
-from crm.lib.validation import storable, unstorable_problem
+from crm.lib.validation import storable
 
 Handler = Callable[[HttpRequest], HttpResponse]
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -230,57 +230,3 @@ class HeaderScrubMiddleware:
             if key.startswith("HTTP_") and isinstance(value, str) and "\x00" in value:
                 meta[key] = storable(value, replacement="")
         return self.get_response(request)
-
-
-def _fields_with_unstorable_text(request: HttpRequest) -> dict[str, list[str]]:
-    """Query-string and form fields (names and values) PostgreSQL could not store, with why."""
-    found: dict[str, list[str]] = {}
-    sources = [request.GET]
-    if request.method == "POST" and request.content_type in ("application/x-www-form-urlencoded",
-                                                             "multipart/form-data"):
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length <= (settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0):
-            # Read and kept first, so that a view that reads the raw body (a signed webhook) still
-            # can; larger uploads are streamed and never sit in memory whole.
-            request.body  # noqa: B018
-        sources.append(request.POST)
-    for source in sources:
-        for name, values in source.lists():
-            for text in (name, *values):
-                problem = unstorable_problem(text)
-                if problem:
-                    found.setdefault(storable(name, replacement="\u2400"), [problem])
-                    break
-    return found
-
-
-class UnstorableTextMiddleware:
-    """Text PostgreSQL cannot store, sent in a query string or a form, is refused before any view
-    sees it, with the one error shape naming each field: JSON under /api/, a page elsewhere (a 422
-    either way), and an audit row, so a probe (a failed login with a NUL in the username, say) is
-    on record. JSON bodies are checked by the API's schemas and the services' text_clean, field by
-    field, so that a batch refuses only its bad items."""
-
-    def __init__(self, get_response: Handler) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        fields = _fields_with_unstorable_text(request)
-        if not fields:
-            return self.get_response(request)
-        from django.template.loader import render_to_string
-
-        from crm.audit import audit_record
-
-        audit_record(action="request.refused_text", object_type="request", object_id=request.path[:64],
-                     after={"method": request.method, "fields": sorted(fields)})
-        message = gettext("The request is not valid.")
-        if request.path.startswith("/api/"):
-            return JsonResponse({"code": "invalid", "message": message, "fields": fields}, status=422)
-        html = render_to_string("crm/errors/refused_text.html", {
-            "fields": fields, "request_id": getattr(request, "request_id", ""),
-        }, request=None)
-        return HttpResponse(html, status=422)

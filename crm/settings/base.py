@@ -87,7 +87,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "crm.lib.middleware.HeaderScrubMiddleware",
     "crm.lib.middleware.RequestIdMiddleware",
-    "crm.lib.middleware.UnstorableTextMiddleware",
+    "crm.middleware.UnstorableTextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
