@@ -574,7 +574,7 @@ def test_an_amount_threshold_keeps_every_decimal(world):
              conditions=[{"field": "data.amount", "operator": "gt", "value": "1000000000.00000001"}])
     assert r.conditions[0]["value"] == "1000000000.00000001"
     events.emit("wallet.first_deposit", client=world.client, actor=None,
-                data={"amount": "1000000000.00000001", "currency": "BTC"})
+                data=payloads.first_deposit(amount="1000000000.00000001", currency="BTC"))
     deliver()
     [run] = runs(r)
     assert run.status != RunStatus.FIRED, run.why

@@ -146,7 +146,7 @@ def test_first_deposits_in_a_four_letter_currency_are_not_counted_as_dollars(kno
     world, a, *_ = known
     lead = lead_intake(brand=world.brand, channel=Channel.API, data=lead_data(9, campaign="spring", source="google"))
     with time_machine.travel(DAY + timedelta(hours=3), tick=False):
-        emit("wallet.first_deposit", client=lead.client, actor=None, data={"amount": "99.123456", "currency": "USDT"})
+        emit("wallet.first_deposit", client=lead.client, actor=None, data=payloads.first_deposit(amount="99.123456", currency="USDT"))
     start, end, first, last = _week()
     row = next(r for r in sales_kpis(user=world.admin, start=start, end=end).agents if r.key == str(a.code))
     assert row.ftd_amounts == {"USD": Decimal("250.50"), "USDT": Decimal("99.123456")}
@@ -179,7 +179,7 @@ def test_kpi_page_shows_each_currency_at_its_own_decimals(known, client):
     campaign = world.brand.campaigns.get(code="spring")
     lead = lead_intake(brand=world.brand, channel=Channel.API, data=lead_data(8, campaign="spring", source="google"))
     with time_machine.travel(DAY + timedelta(hours=3), tick=False):
-        emit("wallet.first_deposit", client=lead.client, actor=None, data={"amount": "0.005", "currency": "BTC"})
+        emit("wallet.first_deposit", client=lead.client, actor=None, data=payloads.first_deposit(amount="0.005", currency="BTC"))
     campaign_cost_add(actor=world.admin, campaign=campaign, period_start=date(2025, 3, 1),
                       period_end=date(2025, 3, 31), amount=Decimal("1000"), currency="JPY")
     client.force_login(world.manager)
