@@ -44,7 +44,7 @@ from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import NotAllowed, ValidationFailed
 from crm.lib.phone import phone_normalise
-from crm.lib.validation import InvalidValue
+from crm.lib.validation import InvalidValue, json_problem
 from crm.models import Client, User
 from crm.permissions import user_can
 from leads.models import (
@@ -210,8 +210,9 @@ def telephony_parse(body: bytes) -> TelephonyInput:
         raise ValidationFailed(fields={"body": [gettext("Send a JSON object.")]}) from None
     if not isinstance(data, dict):
         raise ValidationFailed(fields={"body": [gettext("Send a JSON object.")]})
-    if b"\\u0000" in body.lower():  # no text column can hold NUL: refused by name, not a failed write
-        raise ValidationFailed(fields={"body": [gettext("Remove the NUL characters (\\u0000) from the event.")]})
+    unstorable = json_problem(data)  # NUL or a lone surrogate escaped in JSON: named, not a failed write
+    if unstorable:
+        raise ValidationFailed(fields={unstorable[0]: [unstorable[1]]})
     errors: dict[str, list[str]] = {}
     event = str(data.get("event") or "")
     if event not in TELEPHONY_EVENTS:

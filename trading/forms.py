@@ -13,6 +13,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.forms import visible_brands
+from crm.lib.validation import json_problem
 from crm.models import Client
 from trading.models import AccessLevel, BalanceKind, DealKind, PlatformKind, PlatformServer, TradingAccount
 from trading.services import LEVERAGE_CAP_MAX, allowed_leverages, mapped_groups
@@ -120,6 +121,11 @@ class JSONMappingField(forms.CharField):
             raise forms.ValidationError(_("Not valid JSON: %(error)s") % {"error": exc}) from None
         if not isinstance(parsed, dict):
             raise forms.ValidationError(_("Enter a JSON object."))
+        # An escape ("\u0000", "\ud800") passes the request's text check as six plain characters and
+        # only becomes unstorable once parsed.
+        unstorable = json_problem(parsed)
+        if unstorable:
+            raise forms.ValidationError(f"{unstorable[0]}: {unstorable[1]}")
         return parsed
 
 

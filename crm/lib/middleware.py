@@ -216,10 +216,11 @@ def activate_user_language(request: HttpRequest, language: str) -> None:
 
 
 class HeaderScrubMiddleware:
-    """First in the chain: request headers lose what PostgreSQL cannot store (NUL) before anything
-    reads them. Headers are kept as evidence (the user agent in the audit log and on lead touches,
-    the session and CSRF cookies looked up in the database), never as something a user asked to
-    save, so they are cleaned rather than refused."""
+    """First in the chain: request headers lose what the CRM will not store (NUL and control
+    characters, crm.lib.validation.unstorable_problem) before anything reads them. Headers are kept
+    as evidence (the user agent in the audit log and on lead touches, the session and CSRF cookies
+    looked up in the database), never as something a user asked to save, so they are cleaned rather
+    than refused."""
 
     def __init__(self, get_response: Handler) -> None:
         self.get_response = get_response
@@ -227,6 +228,8 @@ class HeaderScrubMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         meta = request.META
         for key, value in meta.items():
-            if key.startswith("HTTP_") and isinstance(value, str) and "\x00" in value:
-                meta[key] = storable(value, replacement="")
+            if key.startswith("HTTP_") and isinstance(value, str):
+                cleaned = storable(value, replacement="")
+                if cleaned != value:
+                    meta[key] = cleaned
         return self.get_response(request)

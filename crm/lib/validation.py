@@ -107,30 +107,64 @@ def timezone_normalise(value: str | None, *, field: str = "timezone") -> str:
     return name
 
 
-# What no PostgreSQL text or jsonb value can hold: NUL, and UTF-16 surrogates, which only exist in
-# Python strings decoded from JSON escapes ("\ud800") and have no UTF-8 form.
-_UNSTORABLE_RE = re.compile("[\x00\ud800-\udfff]")
+# Refused in any text from outside:
+# - what no PostgreSQL text or jsonb value can hold: NUL, and UTF-16 surrogates, which only exist in
+#   Python strings decoded from JSON escapes ("\ud800") and have no UTF-8 form;
+# - what PostgreSQL can hold but nobody types: the C0 controls but tab, line feed and carriage
+#   return, and DEL. Stored, they corrupt whatever shows the text later (an escape sequence
+#   recolours the terminal reading a log, a form feed breaks a PDF line).
+_CONTROL_RE = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_REFUSED_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 def unstorable_problem(value: str) -> str | None:
-    """Why PostgreSQL cannot store `value` (a human sentence), or None when it can."""
-    found = _UNSTORABLE_RE.search(value)
+    """Why the CRM will not store `value` (a human sentence), or None when it will: the one check
+    for text from outside, used by the request middleware, the API's schemas and text_clean."""
+    found = _REFUSED_RE.search(value)
     if found is None:
         return None
-    if found.group() == "\x00":
+    char = found.group()
+    if char == "\x00":
         return gettext("Remove the invisible NUL character from this text.")
+    if _CONTROL_RE.match(char):
+        return gettext("Remove the invisible control character (U+%(code)04X) from this text.") % {"code": ord(char)}
     return gettext("This text contains a broken character (a lone UTF-16 surrogate); send it as valid UTF-8.")
 
 
+def json_problem(value: object) -> tuple[str, str] | None:
+    """The first text inside parsed JSON `value` (a key or a string, at any depth) the CRM will not
+    store, as (where, why), or None. `where` is a dotted path: "extension", "groups.2", or "body"
+    for a bare string. Walked with a stack, not recursion: JSON that parsed may still nest deeper than
+    a recursive walk could follow."""
+    stack: list[tuple[str, object]] = [("", value)]
+    while stack:
+        at, item = stack.pop()
+        if isinstance(item, str):
+            problem = unstorable_problem(item)
+            if problem:
+                return at or "body", problem
+        elif isinstance(item, dict):
+            for key, child in reversed(list(item.items())):
+                name = f"{at}.{key}" if at else str(key)
+                problem = unstorable_problem(str(key))
+                if problem:
+                    return storable(name, replacement="\u2400"), problem
+                stack.append((name, child))
+        elif isinstance(item, list):
+            stack.extend((f"{at}.{i}" if at else str(i), child) for i, child in reversed(list(enumerate(item))))
+    return None
+
+
 def storable(value: str, *, replacement: str = "\ufffd") -> str:
-    """`value` with what PostgreSQL cannot store replaced: for text kept as evidence (headers, raw
+    """`value` with what the CRM will not store replaced: for text kept as evidence (headers, raw
     payloads, report rows), never for what a user asked to save."""
-    return _UNSTORABLE_RE.sub(replacement, value)
+    return _REFUSED_RE.sub(replacement, value)
 
 
 def text_clean(value: str | None, *, field: str, max_length: int, required: bool = False) -> str:
     """Trimmed text within `max_length`; "" allowed unless `required`. NUL and lone surrogates,
-    which no text column can hold, are refused by name instead of failing the write."""
+    which no text column can hold, and control characters are refused by name instead of failing
+    the write."""
     value = (value or "").strip()
     problem = unstorable_problem(value)
     if problem:

@@ -115,6 +115,20 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     return redirect(settings.LOGOUT_REDIRECT_URL)
 
 
+# django-axes keeps the username of each failed attempt in a 255-character column and does not bound
+# it: a longer one (Django's admin sign-in form lets any length through to authenticate) failed the
+# attempt's write with a 500, and the attempt went uncounted.
+AXES_USERNAME_MAX_LENGTH = 255
+
+
+def axes_username(request: HttpRequest, credentials: Any = None) -> str | None:
+    """The username django-axes counts failed attempts under (AXES_USERNAME_CALLABLE): the one
+    sent, cut to what axes can store."""
+    field = settings.AXES_USERNAME_FORM_FIELD
+    username = credentials.get(field) if credentials else getattr(request, "data", request.POST).get(field)
+    return None if username is None else str(username)[:AXES_USERNAME_MAX_LENGTH]
+
+
 def lockout_response(request: HttpRequest, original_response: Any = None, credentials: Any = None) -> HttpResponse:
     """django-axes' lockout page (AXES_LOCKOUT_CALLABLE): says when the next attempt will be let through."""
     from axes.helpers import get_client_username

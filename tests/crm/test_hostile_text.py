@@ -175,7 +175,7 @@ def test_over_long_and_control_text_never_makes_a_page_fail(world, login_verifie
         assert response.status_code < 500, (path, response.status_code)
 
 
-@pytest.mark.parametrize("text", [NUL, SURROGATE], ids=["nul", "surrogate"])
+@pytest.mark.parametrize("text", [NUL, SURROGATE, CONTROL], ids=["nul", "surrogate", "control"])
 def test_unstorable_text_in_any_json_field_is_refused_by_name(world, text):
     http = HttpClient()
     headers = {"HTTP_AUTHORIZATION": f"Bearer {world['key']}"}
@@ -213,7 +213,7 @@ def test_unstorable_text_in_any_query_parameter_is_refused_by_name(world, text):
                 assert response.status_code == 422 and param["name"] in response.json()["fields"], (path, param)
 
 
-@pytest.mark.parametrize("text", [NUL, SURROGATE], ids=["nul", "surrogate"])
+@pytest.mark.parametrize("text", [NUL, SURROGATE, CONTROL], ids=["nul", "surrogate", "control"])
 def test_a_lead_batch_refuses_only_the_item_with_unstorable_text(world, text):
     from tests.leads.conftest import lead_data
 
@@ -266,3 +266,38 @@ def test_a_nul_in_a_stored_header_is_dropped_not_a_500(world):
                                  HTTP_USER_AGENT="Probe\x00/1.0", HTTP_COOKIE="sessionid=abc\x00def")
     assert response.status_code == 200
     assert AuditLog.objects.filter(action="auth.login_failed").latest("id").user_agent == "Probe/1.0"
+
+
+def test_control_characters_in_a_stored_header_are_dropped(world):
+    # An escape sequence kept in the audit log would recolour the terminal of whoever reads it.
+    response = HttpClient().post("/login/", {"username": "x@example.com", "password": "nope"},
+                                 HTTP_USER_AGENT="Probe\x1b[31m/1.0\x07\tx")
+    assert response.status_code == 200
+    assert AuditLog.objects.filter(action="auth.login_failed").latest("id").user_agent == "Probe[31m/1.0\tx"
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("/api/v1/leads", "lead", "first_name"),
+    ("/api/v1/clients/{client}/notes", {"body": "Called\x1b[2J back"}, "body"),
+])
+def test_a_control_character_in_json_text_is_refused_by_name(world, path, body, field):
+    from crm.models import Client
+    from tests.leads.conftest import lead_data
+
+    client = Client.objects.get(first_name="Amira")
+    if body == "lead":
+        body = {**lead_data(1), "first_name": "Ami\x0bra"}
+    before = _row_counts()
+    response = HttpClient().post(path.format(client=client.code), json.dumps(body), content_type="application/json",
+                                 HTTP_AUTHORIZATION=f"Bearer {world['key']}")
+    assert response.status_code == 422, response.content[:300]
+    assert response.json()["code"] == "invalid" and "control character" in response.json()["fields"][field][0]
+    assert _row_counts() == before
+
+
+def test_a_control_character_in_a_form_or_query_is_refused_by_name(world, login_verified):
+    http = _admin_http(world, login_verified)
+    response = http.get("/search/", {"q": "Amira\x1b[2J"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 422 and ">q</bdi>" in response.content.decode()
+    response = HttpClient().post("/login/", {"username": "a\x08@example.com", "password": "secret"})
+    assert response.status_code == 422 and ">username</bdi>" in response.content.decode()

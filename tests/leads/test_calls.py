@@ -180,7 +180,9 @@ def test_a_bad_body_is_refused_with_400_naming_the_field(world, provider, client
     deep = b"[" * 100_000 + b"]" * 100_000  # nested beyond reason: refused the same way, not a 500
     assert _post(client, "voipco", None, raw=deep).json()["fields"] == {"body": ["Send a JSON object."]}
     nul = _post(client, "voipco", None, raw=b'{"call_id": "c\\u0000", "event": "ringing", "extension": "101"}')
-    assert nul.status_code == 400 and "NUL" in nul.json()["fields"]["body"][0]
+    assert nul.status_code == 400 and "NUL" in nul.json()["fields"]["call_id"][0]
+    surrogate = _post(client, "voipco", None, raw=b'{"call_id": "c-9", "event": "started", "extension": "1\\ud800"}')
+    assert surrogate.status_code == 400 and "surrogate" in surrogate.json()["fields"]["extension"][0]
     assert not Call.objects.exists()
 
 

@@ -146,6 +146,11 @@ def test_an_administrator_adds_a_server_whose_password_is_write_only(world, clie
     assert server.port == 8443 and decrypt(server.manager_password_encrypted) == "Very-Secret-9"
     bad = client.post(reverse("trading_server_create"), {**form, "name": "Third", "account_types": "[1,"})
     assert bad.status_code == 400 and "Not valid JSON" in bad.content.decode()
+    # An escape is plain text to the request's check and only becomes unstorable once parsed: named, not a 500.
+    for escaped in ('{"real\\\\standard": "real\\u0000closeonly"}', '{"real\\\\standard": "\\ud800"}'):
+        bad = client.post(reverse("trading_server_create"), {**form, "name": "Third", "close_only_groups": escaped})
+        assert bad.status_code == 400 and "real\\standard" in bad.content.decode(), escaped
+    assert not PlatformServer.objects.filter(name="Third").exists()
 
 
 @pytest.mark.parametrize("role", ["sales_agent", "dealer", "finance"])
