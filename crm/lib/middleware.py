@@ -212,6 +212,14 @@ def activate_user_language(request: HttpRequest, language: str) -> None:
     translation.activate(language)
 
 
+def language_on_login(sender: object, request: HttpRequest | None, user: object, **kwargs: object) -> None:
+    """`user_logged_in` receiver: the language saved in the user's settings applies from the first
+    page after signing in, whatever the browser asks for (a new session starts without it)."""
+    language = getattr(user, "language", "")
+    if request is not None and language and hasattr(request, "session"):
+        activate_user_language(request, language)
+
+
 # --- text PostgreSQL cannot store ------------------------------------------------------------------
 
 

@@ -32,6 +32,20 @@ def test_saving_switches_language_at_once_and_stores_preferences(client, scene):
     assert (scene["owner"].language, scene["owner"].timezone) == ("ar", "Asia/Dubai")
 
 
+def test_the_saved_language_applies_at_the_next_sign_in(client, scene):
+    owner = scene["owner"]
+    client.force_login(owner)
+    client.post(reverse("user_settings"), {"language": "ar", "timezone": "UTC"})
+    client.post(reverse("logout"))
+    owner.set_password("correct-horse-battery-9")
+    owner.save(update_fields=["password"])
+    # The browser asks for English; the sign-in itself is what brings the saved Arabic back.
+    response = client.post(reverse("login"), {"username": owner.email, "password": "correct-horse-battery-9"},
+                           HTTP_ACCEPT_LANGUAGE="en", follow=True)
+    html = response.content.decode()
+    assert response.redirect_chain and 'lang="ar"' in html and 'dir="rtl"' in html
+
+
 def test_unknown_time_zone_is_rejected(client, scene):
     client.force_login(scene["owner"])
     response = client.post(reverse("user_settings"), {"language": "en", "timezone": "Mars/Olympus"})
