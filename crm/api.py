@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 from django.apps import apps
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, RequestDataTooBig
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.urls import URLPattern, URLResolver, re_path
@@ -374,6 +374,7 @@ class CrmNinjaAPI(NinjaAPI):
         self.add_exception_handler(InvalidCursor, self._on_invalid_cursor)
         self.add_exception_handler(HttpError, self._on_http_error)
         self.add_exception_handler(Http404, self._on_404)
+        self.add_exception_handler(RequestDataTooBig, self._on_too_big)
 
     def error_response(
         self, request: HttpRequest, status: int, code: str, message: str,
@@ -401,6 +402,12 @@ class CrmNinjaAPI(NinjaAPI):
             name = error.get("field") or _field_path(error.get("loc", ())[1:])
             fields.setdefault(name, []).append(_clean_message(str(error.get("msg", ""))))
         return self.error_response(request, 422, "invalid", _("The request is not valid."), fields)
+
+    def _on_too_big(self, request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+        limit = (settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0) / 1_000_000
+        return self.error_response(request, 413, "too_large", _(
+            "The request body is larger than %(limit)s MB, the most the API accepts at once; "
+            "send fewer items per request.") % {"limit": f"{limit:.1f}"})
 
     def _on_invalid_cursor(self, request: HttpRequest, exc: InvalidCursor) -> HttpResponse:
         message = _("The cursor is not valid for this list; start again without one.")

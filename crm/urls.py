@@ -22,3 +22,9 @@ urlpatterns = [
     path("django-rq/", include("django_rq.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
 ]
+
+# Error pages in the CRM's look (a JSON error under /api/): crm/views/errors.py.
+handler400 = "crm.views.errors.bad_request"
+handler403 = "crm.views.errors.permission_denied"
+handler404 = "crm.views.errors.page_not_found"
+handler500 = "crm.views.errors.server_error"

@@ -38,6 +38,7 @@ from redis.exceptions import RedisError
 
 from crm.exceptions import DomainError, ValidationFailed
 from crm.forms import apply_domain_errors
+from crm.lib.csp import csp_exception
 from crm.lib.middleware import client_ip
 from crm.models import Brand, Desk
 from crm.permissions import client_queryset_for_user, user_can
@@ -126,6 +127,13 @@ def _public_context(request: HttpRequest, brand: Brand, **extra: Any) -> dict[st
     return {"brand": brand, "query_without_lang": params.urlencode(), **extra}
 
 
+_EMBEDDABLE = csp_exception(
+    "Landing pages embed the public lead form in an iframe: the sites in LEAD_FORM_FRAME_ANCESTORS may frame it.",
+    frame_ancestors=settings.LEAD_FORM_FRAME_ANCESTORS,
+)
+
+
+@_EMBEDDABLE
 @xframe_options_exempt
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
@@ -174,6 +182,7 @@ def _thanks_url(brand: Brand) -> str:
     return f"{reverse('lead_form_thanks', args=[brand.code])}?{urlencode({'lang': translation.get_language()})}"
 
 
+@_EMBEDDABLE
 @xframe_options_exempt
 @require_http_methods(["GET"])
 def lead_form_thanks(request: HttpRequest, brand_code: str) -> HttpResponse:

@@ -11,6 +11,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from crm.lib.csp import DEFAULT as CSP_DEFAULT
 from crm.lib.dburl import check_redis_url, database_from_url
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -89,6 +90,7 @@ MIDDLEWARE = [
     "crm.lib.middleware.RequestIdMiddleware",
     "crm.middleware.UnstorableTextMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "crm.lib.middleware.UserLanguageMiddleware",
@@ -160,6 +162,13 @@ CACHES = {
         "KEY_PREFIX": "crm",
     }
 }
+
+# --- Content-Security-Policy ----------------------------------------------------------------------
+# Every page: no inline script or style, everything from this origin (crm/lib/csp.py, which also
+# lists the pages that need another policy and why). LEAD_FORM_FRAME_ANCESTORS: the sites allowed to
+# embed the public lead form in an iframe (space-separated origins; "*" for any site).
+SECURE_CSP = CSP_DEFAULT
+LEAD_FORM_FRAME_ANCESTORS = (env("LEAD_FORM_FRAME_ANCESTORS") or "*").split()
 
 # --- auth --------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "crm.User"

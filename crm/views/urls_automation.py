@@ -23,5 +23,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("admin-tools/email-templates/", automation.email_template_list, name="email_template_list"),
     path("admin-tools/email-templates/new/", automation.email_template_create, name="email_template_create"),
     path("admin-tools/email-templates/preview/", automation.email_template_preview, name="email_template_preview"),
+    path("admin-tools/email-templates/preview/<str:token>/", automation.email_template_preview_frame,
+         name="email_template_preview_frame"),
     path("admin-tools/email-templates/<uuid:code>/", automation.email_template_edit, name="email_template_edit"),
 ]

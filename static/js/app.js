@@ -164,6 +164,27 @@
     }
   });
 
+  /* ---- lists marked data-sortable: drag a row to reorder, the list's form saves the order. ---- */
+  var dragged = null;
+  doc.addEventListener("dragstart", function (ev) {
+    dragged = closest(ev.target, "[data-sortable] > li[draggable]");
+  });
+  doc.addEventListener("dragover", function (ev) {
+    var over = closest(ev.target, "[data-sortable] > li[draggable]");
+    if (!dragged || !over || over === dragged || over.parentNode !== dragged.parentNode) return;
+    ev.preventDefault();
+    var box = over.getBoundingClientRect();
+    over.parentNode.insertBefore(dragged, (ev.clientY - box.top) > box.height / 2 ? over.nextSibling : over);
+  });
+  doc.addEventListener("drop", function (ev) {
+    var list = dragged && closest(ev.target, "[data-sortable]");
+    dragged = null;
+    if (!list) return;
+    ev.preventDefault();
+    var form = closest(list, "form");
+    if (form) form.submit();
+  });
+
   /* ---- filter forms marked data-drop-empty leave blank fields out of the URL they push. ----- */
   doc.addEventListener("htmx:configRequest", function (ev) {
     var elt = ev.detail && ev.detail.elt;

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
+from django.test import Client as HttpClient
 from django.urls import reverse
 
 from crm import events
@@ -217,15 +219,25 @@ def test_email_template_editor_validates_and_saves(admin_client, brand):
     assert edit.status_code == 200 and "Hi {{ client.first_name }}" in edit.content.decode()
 
 
-def test_preview_uses_a_sample_or_a_real_client(admin_client, brand, agent):
+def test_preview_uses_a_sample_or_a_real_client(admin_client, brand, agent, login_verified):
     automation_seed_playbook(brand=brand)
     client = make_client(brand=brand, owner=agent, first_name="Amira", last_name="Haddad")
     form = {"brand": "alpha", "key": "kyc_reminder", "language": "en",
             "subject": "Verify, {{ client.first_name }}", "body": "Dear {{ client.full_name }}\nthanks"}
     sample = admin_client.post(reverse("email_template_preview"), form, **HTMX).content.decode()
     assert "Verify, Layla" in sample and "Dear Layla Haddad" in sample
-    # The HTML version sits whole (escaped) in the sandboxed frame's srcdoc.
-    assert 'srcdoc="&lt;!doctype html&gt;' in sample and "&lt;/html&gt;" in sample
+    # The HTML version is its own document in a sandboxed frame, for this administrator only, under a
+    # policy that lets mail HTML keep its inline styles and runs no script.
+    frame_url = re.search(r'<iframe class="mail-preview" sandbox="" [^>]*src="([^"]+)"', sample).group(1)
+    frame = admin_client.get(frame_url)
+    assert frame.status_code == 200 and frame.content.decode().startswith("<!doctype html>")
+    assert "Dear Layla Haddad" in frame.content.decode()
+    assert "style-src 'unsafe-inline'" in frame["Content-Security-Policy"]
+    assert "script-src 'none'" in frame["Content-Security-Policy"]
+    assert frame["X-Frame-Options"] == "SAMEORIGIN"
+    other_admin = HttpClient()
+    login_verified(other_admin, make_user(role_code=RoleCode.ADMIN, full_name="Otto Other"))
+    assert other_admin.get(frame_url).status_code == 404
     real = admin_client.post(reverse("email_template_preview"), {**form, "client": str(client.code)},
                              **HTMX).content.decode()
     assert "Verify, Amira" in real and "For Amira Haddad" in real

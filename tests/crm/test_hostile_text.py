@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.test import Client as HttpClient
-from django.urls import URLPattern, URLResolver, get_resolver
 
 from crm.api import api
 from crm.models import AuditLog, RoleCode
+from tests.crawl import page_paths
 from tests.crm.api_support import new_key
 from tests.factories import make_brand, make_client, make_desk, make_user
 
@@ -29,41 +29,8 @@ NUL = "a\x00b"
 SURROGATE = "a\ud800b"
 OVERLONG = "x" * 25_000  # over every field's limit (the longest, a note, takes 20,000)
 CONTROL = "a\x01\x08\x1b[31m\u202eb"
-# Paths the sweep does not send forms to, each with why.
-NOT_SWEPT = {
-    "/logout/": "ends the session the sweep runs in",
-}
-
 
 # --- what exists ------------------------------------------------------------------------------
-
-
-def _walk(patterns: list[Any], prefix: str = "") -> list[str]:
-    """Every concrete path of the URL conf: each converter gets a well-formed value."""
-    out: list[str] = []
-    for pattern in patterns:
-        route = prefix + _route(pattern)
-        if isinstance(pattern, URLResolver):
-            out += _walk(pattern.url_patterns, route)
-        elif isinstance(pattern, URLPattern):
-            out.append(route)
-    return out
-
-
-def _route(pattern: Any) -> str:
-    text = str(pattern.pattern)
-    if text.startswith("^"):  # a regex pattern (static files, media): not a page of ours
-        return "\x00regex"
-    return re.sub(r"<(?:(\w+):)?(\w+)>", lambda m: _sample(m.group(1)), text)
-
-
-def _sample(converter: str | None) -> str:
-    return {"uuid": str(uuid.uuid4()), "int": "1", "slug": "x", "path": "x"}.get(converter or "str", "x")
-
-
-def page_paths() -> list[str]:
-    paths = {"/" + p for p in _walk(get_resolver().url_patterns) if "\x00regex" not in p}
-    return sorted(p for p in paths if not p.startswith("/api/") and p not in NOT_SWEPT)
 
 
 def api_operations() -> list[tuple[str, str, dict[str, Any]]]:
