@@ -118,6 +118,35 @@ class PasswordChangeForm(forms.Form):
         return cleaned
 
 
+class PasswordResetRequestForm(forms.Form):
+    email = forms.EmailField(
+        label=_("Email"), max_length=254,
+        widget=forms.EmailInput(attrs={**INPUT, "autocomplete": "username", "autofocus": True, "dir": "ltr"}),
+    )
+
+    def clean_email(self) -> str:
+        return self.cleaned_data["email"].strip().lower()
+
+
+class PasswordResetForm(forms.Form):
+    # Bounded: anyone holding a link may post, and hashing megabytes of text costs the server.
+    new_password1 = forms.CharField(
+        label=_("New password"), strip=False, max_length=4096,
+        widget=forms.PasswordInput(attrs={**INPUT, "autocomplete": "new-password", "autofocus": True}),
+    )
+    new_password2 = forms.CharField(
+        label=_("New password again"), strip=False, max_length=4096,
+        widget=forms.PasswordInput(attrs={**INPUT, "autocomplete": "new-password"}),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        one, two = cleaned.get("new_password1"), cleaned.get("new_password2")
+        if one and two and one != two:
+            self.add_error("new_password2", _("The two new passwords differ."))
+        return cleaned
+
+
 # --- staff administration -----------------------------------------------------------------------
 
 

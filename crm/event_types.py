@@ -149,7 +149,7 @@ declare("staff.user_created", payload=StaffUserCreated, description="An administ
 declare("staff.user_updated", payload=StaffUserUpdated, description="A member of staff's account changed.")
 declare("staff.user_deactivated", payload=StaffUser, description="A member of staff was deactivated.")
 declare("staff.user_reactivated", payload=StaffUser, description="A member of staff was reactivated.")
-declare("staff.password_changed", payload=StaffUser, description="A member of staff changed their password.")
+declare("staff.password_changed", payload=StaffUser, description="A member of staff changed their password (in settings, or through a reset link).")
 declare("staff.role_updated", payload=StaffRoleUpdated, description="A role's two-factor requirement changed.")
 declare("staff.desk_created", payload=StaffDeskCreated, description="A desk was created.")
 declare("staff.desk_updated", payload=StaffDeskUpdated, description="A desk's settings changed.")

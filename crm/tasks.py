@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import smtplib
 import socket
 
 from celery import shared_task
@@ -51,3 +52,13 @@ def audit_checkpoint() -> None:
     from crm.audit import audit_checkpoint_write
 
     audit_checkpoint_write()
+
+
+# SMTP trouble is retried a few times (a new link each time); the person can always ask again.
+@shared_task(name="crm.tasks.password_reset_mail_send", ignore_result=True,
+             autoretry_for=(smtplib.SMTPException, OSError), retry_backoff=30, max_retries=3)
+def password_reset_mail_send_task(email: str) -> bool:
+    """Thin: send the reset link to the active user with this address, if there is one."""
+    from crm.password_reset import password_reset_mail_send
+
+    return password_reset_mail_send(email=email)

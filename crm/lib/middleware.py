@@ -163,6 +163,8 @@ class TwoFactorRequiredMiddleware:
 
     ALLOWED_URL_NAMES = frozenset({
         "login", "logout", "otp_setup", "otp_verify", "otp_backup_codes", "healthz", "set_language",
+        # Public pages: a half-logged-in browser reaches them like any other.
+        "password_reset_request", "password_reset_sent", "password_reset_confirm",
     })
 
     def __init__(self, get_response: Handler) -> None:

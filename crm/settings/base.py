@@ -193,6 +193,13 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_IDLE_TIMEOUT = timedelta(minutes=env_int("SESSION_IDLE_MINUTES", 30))
 SESSION_COOKIE_AGE = env_int("SESSION_MAX_HOURS", 12) * 3600
 
+# A "forgot password" link works once, for this long after it was sent (Django's token generator
+# reads PASSWORD_RESET_TIMEOUT, in seconds).
+PASSWORD_RESET_MINUTES = env_int("PASSWORD_RESET_MINUTES", 30)
+if PASSWORD_RESET_MINUTES < 1:
+    raise ImproperlyConfigured(f"PASSWORD_RESET_MINUTES must be 1 or more (got {PASSWORD_RESET_MINUTES}).")
+PASSWORD_RESET_TIMEOUT = PASSWORD_RESET_MINUTES * 60
+
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
@@ -350,6 +357,10 @@ CRM_API_RATE_LIMIT = env("CRM_API_RATE_LIMIT", "1200/m")
 # Lead intake: POST /api/v1/leads per API key, and the public lead form per client IP.
 LEADS_API_RATE_LIMIT = env("LEADS_API_RATE_LIMIT", "6000/m")
 LEADS_FORM_RATE_LIMIT = env("LEADS_FORM_RATE_LIMIT", "10/m")
-for _name in ("CRM_API_RATE_LIMIT", "LEADS_API_RATE_LIMIT", "LEADS_FORM_RATE_LIMIT"):
+# Staff "forgot password" requests, per address asked for and per client IP (crm.lib.ratelimit).
+PASSWORD_RESET_RATE_LIMIT = env("PASSWORD_RESET_RATE_LIMIT", "5/h")
+PASSWORD_RESET_IP_RATE_LIMIT = env("PASSWORD_RESET_IP_RATE_LIMIT", "20/h")
+for _name in ("CRM_API_RATE_LIMIT", "LEADS_API_RATE_LIMIT", "LEADS_FORM_RATE_LIMIT", "PASSWORD_RESET_RATE_LIMIT",
+              "PASSWORD_RESET_IP_RATE_LIMIT"):
     if not re.fullmatch(r"[1-9][0-9]*/[smhd]", globals()[_name] or ""):
         raise ImproperlyConfigured(f"{_name} must look like 1200/m (got {globals()[_name]!r}).")

@@ -1,4 +1,4 @@
-"""Login, logout, two-factor setup and verification, password change, and the lockout page."""
+"""Login, logout, two-factor setup and verification, password change and reset, and the lockout page."""
 
 from __future__ import annotations
 
@@ -29,9 +29,22 @@ from django.views.decorators.http import require_POST
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp import login as otp_login
 
-from crm.auth_forms import LoginForm, OtpTokenForm, PasswordChangeForm, add_domain_errors
-from crm.exceptions import DomainError
-from crm.lib.middleware import LAST_ACTIVITY_SESSION_KEY, OTP_REQUIRED_SESSION_KEY
+from crm.auth_forms import (
+    LoginForm,
+    OtpTokenForm,
+    PasswordChangeForm,
+    PasswordResetForm,
+    PasswordResetRequestForm,
+    add_domain_errors,
+)
+from crm.exceptions import DomainError, NotFound, ValidationFailed
+from crm.lib.middleware import LAST_ACTIVITY_SESSION_KEY, OTP_REQUIRED_SESSION_KEY, client_ip
+from crm.password_reset import (
+    password_reset_complete,
+    password_reset_link_check,
+    password_reset_minutes,
+    password_reset_request,
+)
 from crm.staff_services import (
     auth_login_failure_record,
     auth_login_record,
@@ -48,6 +61,10 @@ from crm.staff_services import (
 )
 
 BACKUP_CODES_SESSION_KEY = "crm_otp_backup_codes"
+# The reset link's token moves from the URL into the session, and the form lives at a URL without
+# it: the token then appears in no Referer header, page address or browser history entry.
+RESET_SESSION_KEY = "crm_password_reset"
+RESET_URL_TOKEN = "set-password"  # noqa: S105 - a path segment, not a secret
 NEXT_FIELD = "next"
 
 
@@ -293,3 +310,64 @@ def password_change(request: HttpRequest) -> HttpResponse:
             messages.success(request, _("Your password has been changed."))
             return HttpResponseRedirect(reverse("password_change"))
     return render(request, "crm/auth/password_change.html", {"form": form, "password_rules": password_rules()})
+
+
+# --- forgotten password ---------------------------------------------------------------------------
+
+
+@csrf_protect
+@never_cache
+def password_reset_request_view(request: HttpRequest) -> HttpResponse:
+    """Ask for a reset link. Every address gets the same answer (the next page), also one that is
+    unknown, deactivated or over its request budget: only the audit log tells them apart."""
+    form = PasswordResetRequestForm(request.POST if request.method == "POST" else None)
+    if form.is_valid():
+        password_reset_request(email=form.cleaned_data["email"], ip=client_ip(request))
+        return redirect("password_reset_sent")
+    return render(request, "crm/auth/password_reset_request.html", {"form": form})
+
+
+@never_cache
+def password_reset_sent(request: HttpRequest) -> HttpResponse:
+    return render(request, "crm/auth/password_reset_sent.html", {"minutes": password_reset_minutes()})
+
+
+def _reset_link_refused(request: HttpRequest) -> HttpResponse:
+    request.session.pop(RESET_SESSION_KEY, None)
+    return render(request, "crm/auth/password_reset_invalid.html", {"minutes": password_reset_minutes()}, status=404)
+
+
+@sensitive_post_parameters("new_password1", "new_password2")
+@csrf_protect
+@never_cache
+def password_reset_confirm(request: HttpRequest, code: str, token: str) -> HttpResponse:
+    """The link from the email: checked, its token kept in the session, then the form for the new
+    password at the same address without the token. After the new password is set, nobody is
+    logged in: the login page follows, with the second factor for those who have one."""
+    if token != RESET_URL_TOKEN:
+        try:
+            password_reset_link_check(code=code, token=token)
+        except NotFound:
+            return _reset_link_refused(request)
+        request.session[RESET_SESSION_KEY] = {"code": code, "token": token}
+        return redirect("password_reset_confirm", code=code, token=RESET_URL_TOKEN)
+    saved = request.session.get(RESET_SESSION_KEY) or {}
+    token = saved.get("token", "") if saved.get("code") == code else ""
+    form = PasswordResetForm(request.POST if request.method == "POST" else None)
+    try:
+        user = password_reset_link_check(code=code, token=token)
+        if form.is_valid():
+            password_reset_complete(code=code, token=token, new_password=form.cleaned_data["new_password1"])
+    except NotFound:
+        return _reset_link_refused(request)
+    except ValidationFailed as exc:
+        add_domain_errors(form, exc)
+    else:
+        if form.is_bound and form.is_valid():
+            # Whoever was logged in in this browser is not any more; the next login is a full one.
+            auth_logout(request)
+            messages.success(request, _("Your password has been set. Log in with it."))
+            return redirect("login")
+    return render(request, "crm/auth/password_reset.html", {
+        "form": form, "user_email": user.email, "password_rules": password_rules(),
+    })

@@ -1,4 +1,4 @@
-"""Login, logout, two-factor, password change, and staff/role/desk administration."""
+"""Login, logout, two-factor, password change and reset, and staff/role/desk administration."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("2fa/backup-codes/", auth.otp_backup_codes, name="otp_backup_codes"),
     path("2fa/disable/", auth.otp_disable_view, name="otp_disable"),
     path("settings/password/", auth.password_change, name="password_change"),
+    path("password/forgot/", auth.password_reset_request_view, name="password_reset_request"),
+    path("password/forgot/sent/", auth.password_reset_sent, name="password_reset_sent"),
+    path("password/reset/<str:code>/<str:token>/", auth.password_reset_confirm, name="password_reset_confirm"),
     path("staff/", staff.staff_list, name="staff_list"),
     path("staff/new/", staff.staff_create, name="staff_create"),
     path("staff/roles/", staff.role_list, name="role_list"),

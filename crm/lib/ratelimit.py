@@ -1,0 +1,51 @@
+"""Fixed-window request budgets counted in Redis, for callers that are not API keys (pages people
+reach without logging in: the password-reset request, per client IP and per address).
+
+A rate is written "<count>/<s|m|h|d>" (the settings are checked at start-up, crm/settings/base.py).
+Redis being unreachable does not stop the page: the hit is let through and the failure logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+
+import redis
+
+from crm.lib.redis import get_redis
+
+logger = logging.getLogger(__name__)
+
+PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def rate_parse(rate: str) -> tuple[int, int]:
+    """"20/h" -> (20, 3600)."""
+    count, _sep, period = rate.partition("/")
+    return int(count), PERIODS[period.strip()]
+
+
+def rate_key(*parts: str) -> str:
+    """A Redis key for a budget of `parts`; the last part (an address, an IP) is hashed, so that no
+    personal data sits in Redis in the clear."""
+    *prefix, subject = parts
+    digest = hashlib.sha256(subject.encode()).hexdigest()[:32]
+    return ":".join([*prefix, digest])
+
+
+def rate_hit(key: str, rate: str) -> int:
+    """Count one hit on the budget `key`; the seconds until the window ends when this hit is over
+    the budget `rate`, else 0. Every hit counts, also the refused ones (a flood stays refused)."""
+    count, seconds = rate_parse(rate)
+    now = time.time()
+    window_key = f"{key}:{seconds}:{int(now // seconds)}"
+    try:
+        pipe = get_redis().pipeline()
+        pipe.incr(window_key)
+        pipe.expire(window_key, seconds + 1)
+        used = int(pipe.execute()[0])
+    except redis.RedisError:
+        logger.warning("rate limit not checked: Redis unavailable", exc_info=True, extra={"budget": key.split(":")[0]})
+        return 0
+    return 0 if used <= count else max(1, int(seconds - now % seconds + 0.999))
