@@ -161,11 +161,26 @@ def storable(value: str, *, replacement: str = "\ufffd") -> str:
     return _REFUSED_RE.sub(replacement, value)
 
 
+# Invisible characters that reorder the text around them (U+202E makes "evil" display as "live"):
+# marks, embeddings, overrides and isolates. No name needs them, so names lose them; longer text
+# (notes, descriptions) keeps them and the pages isolate it (dir="auto", <bdi>).
+_BIDI_CONTROLS_RE = re.compile("[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
+# Fields that are a person's or a thing's name, wherever they are cleaned.
+NAME_FIELDS = frozenset({"first_name", "last_name", "full_name", "name"})
+
+
+def bidi_controls_strip(value: str) -> str:
+    return _BIDI_CONTROLS_RE.sub("", value)
+
+
 def text_clean(value: str | None, *, field: str, max_length: int, required: bool = False) -> str:
     """Trimmed text within `max_length`; "" allowed unless `required`. NUL and lone surrogates,
     which no text column can hold, and control characters are refused by name instead of failing
-    the write."""
-    value = (value or "").strip()
+    the write. A name (NAME_FIELDS) loses the bidirectional controls that could disguise it."""
+    value = value or ""
+    if field in NAME_FIELDS:
+        value = bidi_controls_strip(value)
+    value = value.strip()
     problem = unstorable_problem(value)
     if problem:
         raise InvalidValue(field, problem)
