@@ -102,6 +102,26 @@ def _url(name: str, *args: Any) -> str:
         return ""
 
 
+# How far a task's due time or reminder may lie from now: a task may be logged as overdue, but
+# not from another decade (a typo of 1999 or 9999 would sort above or below every real task).
+TASK_TIME_PAST = timedelta(days=366)
+TASK_TIME_FUTURE = timedelta(days=5 * 366)
+
+
+def _task_time(value: Any, field: str, errors: FieldErrors) -> datetime | None:
+    moment = _aware(value, field, errors)
+    if moment is None:
+        return None
+    now = timezone.now()
+    if moment < now - TASK_TIME_PAST:
+        errors.add(field, gettext("Choose a date within the last year, or leave it empty."))
+        return None
+    if moment > now + TASK_TIME_FUTURE:
+        errors.add(field, gettext("Choose a date within the next five years."))
+        return None
+    return moment
+
+
 def _client_url(client: Client) -> str:
     return _url("client_detail", client.code) or _url("client_list")
 
@@ -641,8 +661,8 @@ def task_create(
         errors.add("assignee", refusal)
     elif client is not None and not client_visible_to(assignee, client):
         errors.add("assignee", gettext("This user cannot see the client."))
-    due = _aware(due_at, "due_at", errors)
-    remind = _aware(remind_at, "remind_at", errors)
+    due = _task_time(due_at, "due_at", errors)
+    remind = _task_time(remind_at, "remind_at", errors)
     if due is not None and remind is not None and remind > due:
         errors.add("remind_at", gettext("The reminder must come before the due time."))
     errors.raise_if_any()
@@ -717,8 +737,8 @@ def task_reschedule(*, actor: User | None, task: Task, due_at: datetime | None, 
     _check_task_actor(actor, task)
     _lock_task(task)
     errors = FieldErrors()
-    due = _aware(due_at, "due_at", errors)
-    remind = _aware(remind_at, "remind_at", errors)
+    due = _task_time(due_at, "due_at", errors)
+    remind = _task_time(remind_at, "remind_at", errors)
     if due is not None and remind is not None and remind > due:
         errors.add("remind_at", gettext("The reminder must come before the due time."))
     errors.raise_if_any()

@@ -121,6 +121,12 @@ def test_task_times_need_a_time_zone(world):
     assert list(assert_error(response, 422, "invalid")["fields"]) == ["due_at"]
 
 
+def test_a_due_date_in_9999_is_422_in_words(world):
+    response = post_json(session_client(world["owner"]), "/tasks", {"title": "x", "due_at": "9999-01-01T10:00:00Z"})
+    body = assert_error(response, 422, "invalid")
+    assert list(body["fields"]) == ["due_at"] and "five years" in body["fields"]["due_at"][0]
+
+
 # --- the event feed -------------------------------------------------------------------------------
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import time_machine
@@ -34,6 +34,7 @@ from crm.services import (
     task_create,
     task_reminders_send,
     task_reopen,
+    task_reschedule,
     user_create,
     user_update_preferences,
 )
@@ -374,6 +375,25 @@ def test_task_times_must_be_aware_and_remind_before_due(agent):
     with pytest.raises(ValidationFailed) as exc:
         task_create(actor=agent, title="X", assignee=agent, due_at=due, remind_at=due + timedelta(minutes=5))
     assert "remind_at" in exc.value.fields
+
+
+def test_task_times_from_another_decade_are_refused_in_words(agent):
+    for year in (1999, 9999):
+        moment = datetime(year, 6, 1, 9, 0, tzinfo=UTC)
+        with pytest.raises(ValidationFailed) as exc:
+            task_create(actor=agent, title="Typo", assignee=agent, due_at=moment)
+        assert "due_at" in exc.value.fields and "year" in exc.value.fields["due_at"][0]
+        with pytest.raises(ValidationFailed) as exc:
+            task_create(actor=agent, title="Typo", assignee=agent, remind_at=moment)
+        assert "remind_at" in exc.value.fields
+    assert not Task.objects.filter(title="Typo").exists()
+    # Logged as already overdue, or due next year: fine.
+    late = task_create(actor=agent, title="Call back", assignee=agent, due_at=timezone.now() - timedelta(days=2))
+    with pytest.raises(ValidationFailed) as exc:
+        task_reschedule(actor=agent, task=late, due_at=datetime(9999, 1, 1, tzinfo=UTC), remind_at=None)
+    assert "due_at" in exc.value.fields
+    late.refresh_from_db()
+    assert late.due_at < timezone.now()
 
 
 def test_complete_and_reopen_are_recorded_once(client, agent):
