@@ -57,6 +57,39 @@ class DealEntry(models.TextChoices):
     NONE = "none", _("None")
 
 
+class DealReason(models.IntegerChoices):
+    """Why the platform made a deal (MT5's deal reason); shown by name, never as its number."""
+
+    CLIENT = 0, _("Client, desktop terminal")
+    EXPERT = 1, _("Expert advisor")
+    DEALER = 2, _("Dealer")
+    STOP_LOSS = 3, _("Stop loss")
+    TAKE_PROFIT = 4, _("Take profit")
+    STOP_OUT = 5, _("Stop out")
+    ROLLOVER = 6, _("Rollover")
+    EXTERNAL_CLIENT = 7, _("External client")
+    VARIATION_MARGIN = 8, _("Variation margin")
+    GATEWAY = 9, _("Gateway")
+    SIGNAL = 10, _("Trading signal")
+    SETTLEMENT = 11, _("Settlement")
+    TRANSFER = 12, _("Position transfer")
+    SYNC = 13, _("Synchronisation")
+    EXTERNAL_SERVICE = 14, _("External service")
+    MIGRATION = 15, _("Migration")
+    MOBILE = 16, _("Client, mobile app")
+    WEB = 17, _("Client, web terminal")
+    SPLIT = 18, _("Split")
+    CORPORATE_ACTION = 19, _("Corporate action")
+
+
+def deal_reason_label(reason: int) -> str:
+    """The reason's name; a code this CRM does not know yet is shown as such, with its number."""
+    try:
+        return str(DealReason(reason).label)
+    except ValueError:
+        return _("Other (%(code)s)") % {"code": reason}
+
+
 class BalanceKind(models.TextChoices):
     BALANCE = "balance", _("Deposit / withdrawal")
     CREDIT = "credit", _("Credit")
@@ -327,6 +360,10 @@ class Deal(models.Model):
     @property
     def money_effect(self) -> Decimal:
         return self.profit + self.commission + self.swap + self.fee
+
+    @property
+    def reason_label(self) -> str:
+        return deal_reason_label(self.reason)
 
 
 class Position(models.Model):

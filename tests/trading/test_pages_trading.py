@@ -5,6 +5,7 @@ platform servers with their health, the dealer's deals."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.urls import reverse
@@ -21,7 +22,7 @@ from tests.trading.crm_fixtures import (  # noqa: F401 - fixtures
 )
 from trading import sync
 from trading.crypto import decrypt
-from trading.models import PlatformServer
+from trading.models import Deal, PlatformServer, deal_reason_label
 
 
 def _tab(client, world):
@@ -94,6 +95,10 @@ def test_the_dealers_deal_list_filters_and_is_scoped_to_their_brands(world, clie
     assert cell[1] in only_one and cell[0] not in only_one
     balances = client.get(url, {"kind": "balance"}).content.decode()
     assert "Balance" in balances and "EURUSD" not in balances
+    # Why each deal was made, by name: the simulator's personas trade from the terminals.
+    reasons = set(Deal.objects.filter(account__in=accounts).values_list("reason", flat=True))
+    assert reasons and all(deal_reason_label(r) in html for r in reasons)
+    assert not re.search(r"<td>\d+</td></tr>", html)
     assert client.get(url, {"login": "abc"}).status_code == 400
 
     elsewhere = make_user(role_code="dealer", brand=make_brand())
