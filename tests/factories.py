@@ -86,6 +86,8 @@ def make_client(*, actor: User | None = None, brand: Brand | None = None, **fiel
 
 # The proofs (and the ordinary moves after them) that take a new lead to each stage.
 _PATHS: dict[str, tuple[Proof | str, ...]] = {
+    Stage.LEAD: (),
+    Stage.REGISTERED: (Stage.REGISTERED,),
     Stage.VERIFIED: (Proof.KYC_APPROVAL,),
     Stage.FUNDED: (Proof.KYC_APPROVAL, Proof.FIRST_DEPOSIT),
     Stage.ACTIVE: (Proof.KYC_APPROVAL, Proof.FIRST_DEPOSIT, Proof.FIRST_TRADE),
