@@ -410,8 +410,8 @@ class ClientForm(forms.Form):
 def client_owner_queryset(user: Any) -> QuerySet[User]:
     """Staff a user may give a new client to: administrators and all-brand users anyone active who
     works clients; a desk manager the agents of the desks they run (and themselves)."""
-    from crm.permissions import desks_run_by
     from crm.models import RoleCode
+    from crm.permissions import desks_run_by
 
     works = [RoleCode.SALES_AGENT, RoleCode.RETENTION_AGENT, RoleCode.DESK_MANAGER]
     qs = User.objects.filter(is_active=True, role__code__in=works)
