@@ -14,7 +14,8 @@ move, since the history is laid out over the ~180 days before the run):
 Two paths write clients, and their results look the same:
 
 1. The first `via_services` clients go through crm.services (client_create,
-   client_stage_change, note_add, task_create, task_complete) exactly as staff would make them,
+   client_stage_change, note_add, task_create, task_complete) exactly as staff would make them
+   (verified, funded and active through client_stage_prove, as KYC, the wallet and trading would),
    so the services' own validation, audit rows, history and events are exercised.
 2. The rest are written in bulk, because one-by-one creation of 2,000 clients with their notes,
    tasks and stage changes takes minutes and `make run` seeds on first start. The bulk path
@@ -1017,7 +1018,7 @@ class _Writer:
     # clients through the services
 
     def _via_services(self, plans: list[ClientPlan]) -> None:
-        from crm import services
+        from crm import services, stages
         from crm.lib import context
         from crm.models import Client, Event
 
@@ -1041,8 +1042,13 @@ class _Writer:
                 if kind == "stage":
                     stage, _, actor_email, reason = item
                     actor = self._staff(actor_email)
+                    proof = stages.stage_proof_for(stage)
                     with context.acting_as(actor, source="system", request_id=self.request_id):
-                        services.client_stage_change(actor=actor, client=client, stage=stage, reason=reason)
+                        if proof is not None:
+                            # Verified, funded and active stand for a KYC approval, a deposit and a trade.
+                            services.client_stage_prove(actor=actor, client=client, proof=proof)
+                        else:
+                            services.client_stage_change(actor=actor, client=client, stage=stage, reason=reason)
                 elif kind == "note":
                     author = self._staff(item.author)
                     with context.acting_as(author, source="system", request_id=self.request_id):
@@ -1109,6 +1115,7 @@ class _Writer:
         from crm.audit import audit_record
         from crm.models import Client, Event, Note, Task
         from crm.services import _excerpt
+        from crm.stages import proof_reason, stage_proof_for
 
         if not plans:
             return
@@ -1144,8 +1151,11 @@ class _Writer:
                     actor = self._staff(actor_email)
                     history.append(_history_row(Client, client, when, "~", actor, stage=stage,
                                                 stage_changed_at=when, updated_at=when))
-                    events.append(self._event("client.stage_changed", client, actor, when,
-                                              {"from": previous, "to": stage, "reason": reason}))
+                    move = {"from": previous, "to": stage, "reason": reason, "via": "move"}
+                    proof = stage_proof_for(stage)
+                    if proof is not None:  # as client_stage_prove records it
+                        move.update(reason=proof_reason(proof), via=str(proof.value))
+                    events.append(self._event("client.stage_changed", client, actor, when, move))
                     previous = stage
                 for note_plan in plan.notes:
                     note = Note(client=client, author=self._staff(note_plan.author), body=note_plan.body,

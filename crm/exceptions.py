@@ -93,6 +93,16 @@ class Conflict(DomainError):
         return gettext("This conflicts with the current state; reload and try again.")
 
 
+class StageRefused(Conflict):
+    """A client's stage may not move this way (crm.stages): the message names the move and what
+    would make it. Nothing has been written."""
+
+    default_code = "stage_refused"
+
+    def default_message(self) -> str:
+        return gettext("This change of stage is not allowed.")
+
+
 class NotAllowed(DomainError):
     """The user can see the object but may not do this to it (or lacks the permission to act)."""
 

@@ -370,3 +370,129 @@ class UserSettingsForm(forms.Form):
         super().__init__(data, initial={"language": user.language, "timezone": user.timezone})
         self.fields["timezone"].choices = timezone_choices(user.timezone)
         self.fields["timezone"].help_text = _("Dates and times across the CRM are shown in this zone.")
+
+
+# --- client create and edit ----------------------------------------------------------------------
+
+class ClientForm(forms.Form):
+    """A client's details as the API takes them. The form only parses and bounds the input; the
+    rules (names, email, phone in E.164 with the country as hint, ISO codes, dates, tags) are the
+    service's, crm.services.client_create / client_update, so the pages and the API agree."""
+
+    first_name = forms.CharField(label=_("First name"), max_length=100,
+                                 error_messages={"required": _("Give the client's first name.")})
+    last_name = forms.CharField(label=_("Last name"), max_length=100, required=False)
+    email = forms.CharField(label=_("Email"), max_length=254, required=False,
+                            widget=forms.TextInput(attrs={"type": "email", "autocomplete": "off"}))
+    phone = forms.CharField(label=_("Phone"), max_length=40, required=False,
+                            help_text=_("International (+44 20 7183 8750), or national with the country set."),
+                            widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "off"}))
+    country = forms.CharField(label=_("Country"), max_length=2, required=False,
+                              help_text=_("Two-letter ISO code, e.g. GB."))
+    language = forms.CharField(label=_("Language"), max_length=16, required=False,
+                               help_text=_("ISO code, e.g. en or pt-BR."))
+    timezone = forms.ChoiceField(label=_("Time zone"), required=False)
+    date_of_birth = forms.DateField(label=_("Date of birth"), required=False,
+                                    widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    source = forms.CharField(label=_("Source"), max_length=100, required=False)
+    campaign = forms.CharField(label=_("Campaign"), max_length=100, required=False)
+    tags = forms.CharField(label=_("Tags"), max_length=2600, required=False,
+                           help_text=_("Separated by commas."))
+
+    CONTACT_FIELDS = ("email", "phone")
+
+    def __init__(self, data: Any = None, *, initial: dict[str, Any] | None = None) -> None:
+        super().__init__(data, initial=initial)
+        current = (initial or {}).get("timezone") or ""
+        self.fields["timezone"].choices = [("", _("Not set")), *timezone_choices(current)]
+
+
+def client_owner_queryset(user: Any) -> QuerySet[User]:
+    """Staff a user may give a new client to: administrators and all-brand users anyone active who
+    works clients; a desk manager the agents of the desks they run (and themselves)."""
+    from crm.models import RoleCode
+    from crm.permissions import desks_run_by
+
+    works = [RoleCode.SALES_AGENT, RoleCode.RETENTION_AGENT, RoleCode.DESK_MANAGER]
+    qs = User.objects.filter(is_active=True, role__code__in=works)
+    if user.role_code == RoleCode.DESK_MANAGER and not user.is_administrator:
+        qs = qs.filter(Q(desk__in=desks_run_by(user)) | Q(pk=user.pk))
+    elif not (user.is_administrator or user.all_brands):
+        qs = qs.filter(Q(all_brands=True) | Q(brands__in=visible_brands(user)))
+    return qs.distinct().order_by("full_name", "email")
+
+
+class ClientCreateForm(ClientForm):
+    brand = ListedModelChoiceField(queryset=Brand.objects.none(), to_field_name="code", label=_("Brand"),
+                                   empty_label=None, widget=PlainSelect)
+    stage = forms.ChoiceField(label=_("Stage"), widget=PlainSelect,
+                              help_text=_("Verified, funded and active follow from KYC, a deposit and a trade."))
+    owner = UserCodeChoiceField(queryset=User.objects.none(), to_field_name="code", label=_("Owner"),
+                                required=False, empty_label=_("Unassigned"), widget=PlainSelect)
+
+    def __init__(self, data: Any = None, *, user: Any) -> None:
+        from crm.permissions import user_can
+        from crm.stages import CREATABLE_STAGES, stage_label
+
+        super().__init__(data)
+        self.fields["brand"].queryset = visible_brands(user).filter(is_active=True).order_by("name")
+        self.fields["stage"].choices = [(s, stage_label(s)) for s in CREATABLE_STAGES]
+        # Agents own what they create; who may assign picks the owner.
+        if user_can(user, "crm.assign_client") and not (user.role_id and user.role.is_agent):
+            self.fields["owner"].queryset = client_owner_queryset(user)
+        else:
+            del self.fields["owner"]
+
+
+class ClientEditForm(ClientForm):
+    """The client's details. Email and phone are masked until revealed: one not revealed in this
+    visit is shown empty (its masked value as the placeholder) and an empty answer keeps it."""
+
+    def __init__(self, data: Any = None, *, client: Client, revealed: dict[str, str]) -> None:
+        from crm.selectors import mask_email, mask_phone
+
+        initial = {name: getattr(client, name) for name in ClientForm.base_fields if name not in self.CONTACT_FIELDS}
+        initial["tags"] = ", ".join(client.tags)
+        initial.update(revealed)
+        super().__init__(data, initial=initial)
+        self.hidden_contact = [name for name in self.CONTACT_FIELDS if name not in revealed and getattr(client, name)]
+        masked = {"email": mask_email(client.email), "phone": mask_phone(client.phone)}
+        for name in self.hidden_contact:
+            self.fields[name].widget.attrs["placeholder"] = masked[name]
+            self.fields[name].help_text = _("Masked: leave empty to keep it, or type a new one.")
+
+    def changes(self) -> dict[str, Any]:
+        """What to hand to client_update: every field, except a masked contact left empty."""
+        data = dict(self.cleaned_data)
+        for name in self.hidden_contact:
+            if not data.get(name):
+                data.pop(name, None)
+        return data
+
+
+# --- stage ---------------------------------------------------------------------------------------
+
+class StageChangeForm(forms.Form):
+    """An ordinary move (crm.stages.ORDINARY_MOVES): only the moves allowed from the current stage."""
+
+    stage = forms.ChoiceField(label=_("Move to"), widget=PlainSelect)
+    reason = forms.CharField(label=_("Reason"), max_length=500, required=False,
+                             help_text=_("Needed to reopen a closed client."))
+
+    def __init__(self, data: Any = None, *, client: Client) -> None:
+        from crm.stages import stage_label, stage_moves_from
+
+        super().__init__(data)
+        self.fields["stage"].choices = [(s, stage_label(s)) for s in stage_moves_from(client.stage)]
+
+
+class StageOverrideForm(forms.Form):
+    """An administrator's override: any stage, with a reason."""
+
+    stage = forms.ChoiceField(label=_("Set the stage to"), widget=PlainSelect)
+    reason = forms.CharField(label=_("Reason"), max_length=500,
+                             error_messages={"required": _("Say why the stage is overridden.")})
+
+    def __init__(self, data: Any = None, *, client: Client) -> None:
+        super().__init__(data)
+        self.fields["stage"].choices = [(v, label) for v, label in Stage.choices if v != client.stage]

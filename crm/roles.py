@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 # Permissions that are not declared on a model's Meta: roles_sync creates them on Client.
 EXTRA_CLIENT_PERMISSIONS: dict[str, str] = {
     "assign_client": "Can assign a client to an owner or desk and share it",
+    "override_client_stage": "Can override a client's stage (any move, with a reason)",
 }
 
 # Every member of staff works clients' notes and their own tasks.
@@ -44,6 +45,7 @@ def _model_perms(model: str, actions: tuple[str, ...] = ("view", "add", "change"
 _ADMIN = sorted({
     *_STAFF_BASE,
     *_model_perms("client"), "crm.reveal_contact", "crm.view_all_clients", "crm.assign_client",
+    "crm.override_client_stage",
     *_model_perms("note"), *_model_perms("task"), "crm.view_notification",
     *_model_perms("brand"), *_model_perms("desk"), *_model_perms("user"), *_model_perms("role", ("view", "change")),
     *_model_perms("apikey", ("view", "add", "change")),

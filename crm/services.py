@@ -31,10 +31,10 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_noop
 
-from crm import apikey_cache
+from crm import apikey_cache, stages
 from crm.audit import audit_record
 from crm.events import emit
-from crm.exceptions import Conflict, FieldErrors, NotAllowed, ValidationFailed
+from crm.exceptions import Conflict, FieldErrors, NotAllowed, StageRefused, ValidationFailed
 from crm.lib import context
 from crm.lib.phone import phone_normalise
 from crm.lib.validation import (
@@ -365,6 +365,8 @@ def client_create(
         errors.add("brand", gettext("You do not work for this brand."))
     if stage not in Stage.values:
         errors.add("stage", gettext("Choose a valid stage."))
+    elif refusal := stages.stage_create_refusal(stage):
+        raise StageRefused(refusal, fields={"stage": [refusal]})
     if owner is None and actor is not None and actor.role_id and actor.role.is_agent:
         owner = actor
     if owner is not None:
@@ -428,29 +430,103 @@ def client_update(*, actor: User | None, client: Client, reason: str = "", **cha
     return client
 
 
+def _stage_write(*, actor: User | None, client: Client, old: str, stage: str, reason: str, via: str,
+                 action: str, evidence: dict[str, Any] | None = None) -> Client:
+    """Write a move the caller has allowed: the row, its audit row and "client.stage_changed"."""
+    client.stage = stage
+    client.stage_changed_at = timezone.now()
+    client.save(update_fields=["stage", "stage_changed_at", "updated_at"])
+    after: dict[str, Any] = {"stage": stage, "via": via}
+    if evidence:
+        after["evidence"] = evidence
+    audit_record(action=action, obj=client, before={"stage": old}, after=after, reason=reason, actor=actor)
+    emit("client.stage_changed", client=client, actor=actor,
+         data={"from": old, "to": stage, "reason": reason, "via": via})
+    return client
+
+
+def _valid_stage(stage: Any) -> str:
+    if not isinstance(stage, str) or stage not in Stage.values:
+        raise ValidationFailed(fields={"stage": [gettext("Choose a valid stage.")]})
+    return stage
+
+
 @transaction.atomic
 def client_stage_change(*, actor: User | None, client: Client, stage: str, reason: str = "") -> Client:
-    """Move the client to `stage`. Event "client.stage_changed" (from, to, reason).
+    """Make an ordinary move (crm.stages.ORDINARY_MOVES). Event "client.stage_changed" (from, to,
+    reason, via "move").
 
-    Reopening a closed client needs a reason. Setting the current stage again changes nothing.
+    Verified, funded and active are reached only through their proofs (client_stage_prove), and
+    nothing goes backwards except by an administrator's override: such a move raises StageRefused
+    naming it, and nothing is written. Reopening a closed client needs a reason. Setting the current
+    stage again changes nothing.
     """
     _require(actor, "crm.change_client")
     reason = (reason or "").strip()
-    if stage not in Stage.values:
-        raise ValidationFailed(fields={"stage": [gettext("Choose a valid stage.")]})
+    stage = _valid_stage(stage)
     _lock_client(client)
     old = client.stage
     if old == stage:
         return client
+    refusal = stages.stage_refusal(old, stage)
+    if refusal:
+        raise StageRefused(refusal, fields={"stage": [refusal]})
     if old == Stage.CLOSED and not reason:
         raise ValidationFailed(fields={"reason": [gettext("Say why this closed client is being reopened.")]})
-    client.stage = stage
-    client.stage_changed_at = timezone.now()
-    client.save(update_fields=["stage", "stage_changed_at", "updated_at"])
-    audit_record(action="client.stage_change", obj=client, before={"stage": old}, after={"stage": stage},
-                 reason=reason, actor=actor)
-    emit("client.stage_changed", client=client, actor=actor, data={"from": old, "to": stage, "reason": reason})
-    return client
+    return _stage_write(actor=actor, client=client, old=old, stage=stage, reason=reason, via="move",
+                        action="client.stage_change")
+
+
+@transaction.atomic
+def client_stage_prove(*, client: Client, proof: str, actor: User | None = None,
+                       evidence: dict[str, Any] | None = None) -> Client:
+    """Move the client to the stage `proof` establishes (crm.stages.PROOFS): verified by a KYC
+    approval, funded by a first deposit, active by a first trade. Event "client.stage_changed" with
+    via = the proof's event name; `evidence` (e.g. the event's uuid) is kept in the audit row.
+
+    Only the services that hold the evidence call this (their event handlers): no page or API
+    operation reaches it. A proof only moves a client forward, from the stages listed for it; from
+    any other stage (already further on, or closed) it changes nothing.
+    """
+    try:
+        proven = stages.PROOFS[stages.Proof(proof)]
+    except ValueError:
+        raise ValidationFailed(fields={"proof": [gettext("Unknown proof.")]}) from None
+    _lock_client(client)
+    old = client.stage
+    if old not in proven.sources:
+        return client
+    reason = stages.proof_reason(proven.proof)
+    return _stage_write(actor=actor, client=client, old=old, stage=proven.stage, reason=reason,
+                        via=str(proven.proof.value), action="client.stage_prove", evidence=evidence)
+
+
+@transaction.atomic
+def client_stage_override(*, actor: User, client: Client, stage: str, reason: str) -> Client:
+    """An administrator's correction: any stage, from any stage, with a reason. Audited
+    ("client.stage_override"); event "client.stage_changed" with via "override".
+
+    Needs the "crm.override_client_stage" permission (administrators); the system cannot override.
+    """
+    if actor is None or not user_can(actor, stages.OVERRIDE_PERMISSION):
+        raise NotAllowed(gettext("Only an administrator can override a client's stage."))
+    errors = FieldErrors()
+    if not isinstance(stage, str) or stage not in Stage.values:
+        errors.add("stage", gettext("Choose a valid stage."))
+    if not isinstance(reason, str) or not reason.strip():
+        errors.add("reason", gettext("Say why the stage is overridden."))
+    else:
+        try:
+            reason = text_clean(reason, field="reason", max_length=500, required=True)
+        except InvalidValue as exc:
+            errors.add(exc.field, exc.message)
+    errors.raise_if_any()
+    _lock_client(client)
+    old = client.stage
+    if old == stage:
+        raise ValidationFailed(fields={"stage": [gettext("The client is already at this stage.")]})
+    return _stage_write(actor=actor, client=client, old=old, stage=stage, reason=reason, via="override",
+                        action="client.stage_override")
 
 
 @transaction.atomic
@@ -1058,7 +1134,8 @@ def user_update_preferences(*, user: User, language: str, timezone: str) -> User
 
 __all__ = [
     "API_SCOPES", "apikey_authenticate", "apikey_create", "apikey_revoke", "client_assign",
-    "client_contact_reveal", "client_create", "client_share", "client_stage_change", "client_unshare",
+    "client_contact_reveal", "client_create", "client_share", "client_stage_change", "client_stage_override",
+    "client_stage_prove", "client_unshare",
     "client_update", "client_view_record", "note_add", "notification_mark_read", "notification_send",
     "task_complete", "task_create", "task_reminders_send", "task_reopen", "user_create",
     "user_update_preferences",

@@ -91,7 +91,22 @@ def _tasks_context(request: HttpRequest, client: Client) -> dict[str, Any]:
     }
 
 
-register_tab(ClientTab(key="overview", label=_("Overview"), template="crm/clients/tabs/overview.html", order=10))
+def _overview_context(request: HttpRequest, client: Client) -> dict[str, Any]:
+    """The stage forms the user may use: the ordinary moves, and the override for administrators."""
+    from crm.forms import StageChangeForm, StageOverrideForm
+    from crm.permissions import user_can
+    from crm.stages import OVERRIDE_PERMISSION
+
+    out: dict[str, Any] = {}
+    if user_can(request.user, "crm.change_client"):
+        out["stage_form"] = StageChangeForm(client=client)
+    if user_can(request.user, OVERRIDE_PERMISSION):
+        out["override_form"] = StageOverrideForm(client=client)
+    return out
+
+
+register_tab(ClientTab(key="overview", label=_("Overview"), template="crm/clients/tabs/overview.html", order=10,
+                       context=_overview_context))
 register_tab(ClientTab(key="timeline", label=_("Timeline"), template="crm/clients/tabs/timeline.html", order=20,
                        context=_timeline_context))
 register_tab(ClientTab(key="notes", label=_("Notes"), template="crm/clients/tabs/notes.html", order=30,

@@ -148,6 +148,8 @@ def _stage_changed(event: Any) -> str:
         text = _stage_name(new) if new else ""
     if data.get("reason"):
         text = f"{text} · {data['reason']}" if text else str(data["reason"])
+    if data.get("via") == "override":
+        text = " · ".join(t for t in (text, gettext("administrator's override")) if t)
     return text
 
 

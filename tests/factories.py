@@ -9,8 +9,9 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from crm.models import Brand, Client, Desk, RoleCode, User
-from crm.services import client_create, user_create
+from crm.models import Brand, Client, Desk, RoleCode, Stage, User
+from crm.services import client_create, client_stage_change, client_stage_prove, user_create
+from crm.stages import CREATABLE_STAGES, Proof
 
 _seq = itertools.count(1)
 
@@ -67,7 +68,8 @@ def make_user(
 def make_client(*, actor: User | None = None, brand: Brand | None = None, **fields: Any) -> Client:
     """A client created through client_create, by `actor` (None: the system).
 
-    Without `brand`, the actor's first brand is used, or a new brand.
+    Without `brand`, the actor's first brand is used, or a new brand. A `stage` a client cannot be
+    created at is reached the way the product reaches it (client_reach_stage).
     """
     if brand is None:
         if actor is not None and not actor.all_brands:
@@ -76,4 +78,30 @@ def make_client(*, actor: User | None = None, brand: Brand | None = None, **fiel
     n = _n()
     fields.setdefault("first_name", f"Client{n}")
     fields.setdefault("last_name", f"Person{n}")
-    return client_create(actor=actor, brand=brand, **fields)
+    stage = fields.pop("stage", Stage.LEAD)
+    if stage in CREATABLE_STAGES:
+        return client_create(actor=actor, brand=brand, stage=stage, **fields)
+    return client_reach_stage(client_create(actor=actor, brand=brand, **fields), stage)
+
+
+# The proofs (and the ordinary moves after them) that take a new lead to each stage.
+_PATHS: dict[str, tuple[Proof | str, ...]] = {
+    Stage.LEAD: (),
+    Stage.REGISTERED: (Stage.REGISTERED,),
+    Stage.VERIFIED: (Proof.KYC_APPROVAL,),
+    Stage.FUNDED: (Proof.KYC_APPROVAL, Proof.FIRST_DEPOSIT),
+    Stage.ACTIVE: (Proof.KYC_APPROVAL, Proof.FIRST_DEPOSIT, Proof.FIRST_TRADE),
+    Stage.DORMANT: (Proof.KYC_APPROVAL, Proof.FIRST_DEPOSIT, Proof.FIRST_TRADE, Stage.DORMANT),
+    Stage.CLOSED: (Stage.CLOSED,),
+}
+
+
+def client_reach_stage(client: Client, stage: str) -> Client:
+    """Take a lead to `stage` through the services: the proofs KYC, the wallet and trading would
+    give (client_stage_prove), then ordinary moves (by the system)."""
+    for step in _PATHS[stage]:
+        if isinstance(step, Proof):
+            client = client_stage_prove(client=client, proof=step)
+        else:
+            client = client_stage_change(actor=None, client=client, stage=step)
+    return client

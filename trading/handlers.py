@@ -1,4 +1,8 @@
-"""Reactions to trading's own events: in-app alerts for the people who must act.
+"""Reactions to trading's own events: in-app alerts for the people who must act, and the stage a
+first trade proves.
+
+- "trading.first_trade": the first trade on a live account is the proof that makes the client active
+  (crm.stages); a demo account's trades prove nothing.
 
 - "trading.margin_call_entered": the client's owner and the brand's dealers (one alert per
   episode, because the sync emits one event per episode and delivery runs a handler once).
@@ -12,6 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 from django.utils import translation
@@ -19,7 +24,9 @@ from django.utils.translation import gettext, gettext_noop
 
 from crm.events import subscribe
 from crm.models import Event, RoleCode, User
-from crm.services import notification_send
+from crm.services import client_stage_prove, notification_send
+from crm.stages import Proof
+from trading.models import TradingAccount
 
 
 def _staff_of_brand(brand_id: int | None, roles: Iterable[str]) -> list[User]:
@@ -87,3 +94,19 @@ def balance_mismatch_alert(event: Event) -> None:
             f"platform {data.get('platform_balance', '')}")
     _notify(_staff_of_brand(event.brand_id, [RoleCode.DEALER]), kind="trading_balance_mismatch",
             title=gettext_noop("Deals do not add up to the platform balance"), body=body, url=_client_url(event))
+
+
+@subscribe("trading.first_trade")
+def client_active(event: Event) -> None:
+    """The client becomes active (from any stage before it, or from dormant); a closed client stays closed."""
+    if event.client is None:
+        return
+    code = _data(event).get("account")
+    try:
+        account = TradingAccount.objects.filter(code=code, client_id=event.client_id).only("is_demo").first()
+    except ValidationError:  # not a code: the contract was broken upstream, and it proves nothing
+        return
+    if account is None or account.is_demo:
+        return
+    client_stage_prove(client=event.client, proof=Proof.FIRST_TRADE, actor=None,
+                       evidence={"event": str(event.uuid), "account": str(code), "login": _data(event).get("login")})

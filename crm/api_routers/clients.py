@@ -186,7 +186,8 @@ def get_client(request: HttpRequest, code: UUID) -> dict[str, Any]:
 @requires_scope("clients:write")
 def create_client(request: HttpRequest, payload: ClientIn) -> Status[dict[str, Any]]:
     """Create a client. The phone is stored in E.164 (national numbers need `country`); an agent
-    who creates a client without naming an owner becomes its owner. Event `client.created`."""
+    who creates a client without naming an owner becomes its owner. Event `client.created`.
+    A new client starts as `lead` or `registered`; any other `stage` is **409** `stage_refused`."""
     caller = caller_of(request)
     data = payload.model_dump(exclude={"brand", "owner", "desk"})
     client = services.client_create(
@@ -203,7 +204,12 @@ def create_client(request: HttpRequest, payload: ClientIn) -> Status[dict[str, A
 @requires_scope("clients:write")
 def update_client(request: HttpRequest, code: UUID, payload: ClientPatch) -> dict[str, Any]:
     """Change the fields sent, all or nothing. Events `client.updated`, `client.assigned` (owner,
-    desk) and `client.stage_changed` (stage; reopening a closed client needs a `reason`)."""
+    desk) and `client.stage_changed` (stage; reopening a closed client needs a `reason`).
+
+    `stage` makes only the ordinary moves: lead to registered, funded or active to dormant, any
+    stage to closed, closed back to lead or registered. Verified, funded and active are reached only
+    through their proofs (KYC approval, first deposit, first trade) and nothing moves backwards: such
+    a move is **409** `stage_refused`, naming the move, and nothing is changed."""
     caller = caller_of(request)
     changes = payload.model_dump(exclude_unset=True)
     reason = changes.pop("reason", "")

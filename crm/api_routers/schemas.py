@@ -167,7 +167,8 @@ class ClientIn(InputSchema):
 
 
 class ClientPatch(InputSchema):
-    """Only the fields sent are changed. `stage` moves the client through its lifecycle;
+    """Only the fields sent are changed. `stage` makes an ordinary move of the client's lifecycle
+    (verified, funded and active are proven by KYC approval, first deposit and first trade, never set);
     `owner`/`desk` reassign it (null: back to the pool); `reason` is recorded with the change."""
 
     first_name: Name100 | None = None

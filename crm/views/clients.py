@@ -1,25 +1,40 @@
-"""Client pages: the list, the profile with its tabs, contact reveal, notes and tasks on a client."""
+"""Client pages: the list, the profile with its tabs, contact reveal, notes and tasks on a client,
+creating and editing a client, and moving it between stages (crm.stages)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any, TypedDict
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.humanize.templatetags.humanize import naturaltime
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.formats import date_format
 from django.utils.timezone import localtime
-from django.views.decorators.http import require_GET, require_POST
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm import selectors, services
-from crm.exceptions import NotAllowed, NotFound, ValidationFailed
-from crm.forms import ClientFilterForm, NoteForm, TaskForm, apply_domain_errors, next_sort
+from crm.exceptions import DomainError, NotAllowed, NotFound, ValidationFailed
+from crm.forms import (
+    ClientCreateForm,
+    ClientEditForm,
+    ClientFilterForm,
+    NoteForm,
+    StageChangeForm,
+    StageOverrideForm,
+    TaskForm,
+    apply_domain_errors,
+    next_sort,
+)
 from crm.lib.paginator import CappedPaginator
 from crm.models import Client, Stage
-from crm.permissions import contact_reveal_remember, contact_revealed, user_can
+from crm.permissions import client_visible_to, contact_reveal_remember, contact_revealed, user_can
+from crm.stages import OVERRIDE_PERMISSION, stage_label
 from crm.tabs import ClientTab, tab_context, tabs_for
 from crm.templatetags.crm_ui import flag
 from crm.views.ui import client_or_404, raise_for_domain_error, render_page, wants_partial
@@ -126,6 +141,7 @@ def client_list(request: HttpRequest) -> HttpResponse:
         "active_filters": _filter_chips(request, form),
         # len() reads the brands once; the brand filter's options reuse those rows.
         "show_brand": len(form.fields["brand"].queryset) > 1,
+        "can_create": user_can(request.user, "crm.add_client"),
     }
     return render_page(request, "crm/clients/list.html", context, partial="client-table")
 
@@ -146,6 +162,7 @@ def _profile_context(request: HttpRequest, client: Client, tab: ClientTab, tabs:
         "tabs": tabs,
         "active_tab": tab,
         "can_reveal": user_can(request.user, "crm.reveal_contact"),
+        "can_edit": user_can(request.user, "crm.change_client"),
         # A reveal lasts for the rest of the visit: later actions on the profile keep it shown.
         "revealed": contact_revealed(session=request.session, user=request.user, client=client),
     }
@@ -242,3 +259,110 @@ def client_task_add(request: HttpRequest, code: Any) -> HttpResponse:
                 return redirect(f"{reverse('client_detail', args=[client.code])}?tab=tasks")
             return _tab_response(request, client, "tasks")
     return _tab_response(request, client, "tasks", task_form=form)
+
+
+# --- create and edit -----------------------------------------------------------------------------
+
+def _require_perm(request: HttpRequest, perm: str) -> None:
+    if not user_can(request.user, perm):
+        raise PermissionDenied
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def client_create(request: HttpRequest) -> HttpResponse:
+    """A new client, through the same service (and so the same rules) as POST /api/v1/clients."""
+    _require_perm(request, "crm.add_client")
+    form = ClientCreateForm(request.POST if request.method == "POST" else None, user=request.user)
+    if form.is_valid():
+        data = dict(form.cleaned_data)
+        try:
+            client = services.client_create(actor=request.user, **data)
+        except (NotAllowed, NotFound) as error:
+            raise_for_domain_error(error)
+            raise
+        except DomainError as error:
+            apply_domain_errors(form, error)
+        else:
+            messages.success(request, _("%(name)s was created.") % {"name": client.full_name})
+            if client_visible_to(request.user, client):
+                return redirect("client_detail", code=client.code)
+            # Given to an owner whose book this user does not see: the client is not theirs to open.
+            return redirect("client_list")
+    return render(request, "crm/clients/form.html", {"form": form, "client": None})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def client_edit(request: HttpRequest, code: Any) -> HttpResponse:
+    """The client's details, through client_update (the API's PATCH rules). Out of scope: 404."""
+    client = client_or_404(request, code)
+    _require_perm(request, "crm.change_client")
+    revealed = contact_revealed(session=request.session, user=request.user, client=client)
+    form = ClientEditForm(request.POST if request.method == "POST" else None, client=client, revealed=revealed)
+    if form.is_valid():
+        try:
+            services.client_update(actor=request.user, client=client, **form.changes())
+        except (NotAllowed, NotFound) as error:
+            raise_for_domain_error(error)
+            raise
+        except DomainError as error:
+            apply_domain_errors(form, error)
+        else:
+            messages.success(request, _("Saved %(name)s.") % {"name": client.full_name})
+            return redirect("client_detail", code=client.code)
+    return render(request, "crm/clients/form.html", {"form": form, "client": client})
+
+
+# --- stage ---------------------------------------------------------------------------------------
+
+def _stage_response(request: HttpRequest, client: Client, *, moved: bool, **forms: Any) -> HttpResponse:
+    if moved:
+        message = _("%(name)s is now %(stage)s.") % {"name": client.full_name, "stage": stage_label(client.stage)}
+        if not wants_partial(request):
+            messages.success(request, message)
+            return redirect(f"{reverse('client_detail', args=[client.code])}?tab=overview")
+        return _tab_response(request, client, "overview", stage_moved=message)
+    return _tab_response(request, client, "overview", **forms)
+
+
+@login_required
+@require_POST
+def client_stage_change(request: HttpRequest, code: Any) -> HttpResponse:
+    """An ordinary move (crm.stages). A refused one is a form error naming the move; nothing changes."""
+    client = client_or_404(request, code)
+    _require_perm(request, "crm.change_client")
+    form = StageChangeForm(request.POST, client=client)
+    if form.is_valid():
+        try:
+            services.client_stage_change(actor=request.user, client=client, stage=form.cleaned_data["stage"],
+                                         reason=form.cleaned_data["reason"])
+        except (NotAllowed, NotFound) as error:
+            raise_for_domain_error(error)
+            raise
+        except DomainError as error:
+            apply_domain_errors(form, error)
+        else:
+            return _stage_response(request, client, moved=True)
+    return _stage_response(request, client, moved=False, stage_form=form)
+
+
+@login_required
+@require_POST
+def client_stage_override(request: HttpRequest, code: Any) -> HttpResponse:
+    """An administrator's override: any stage, with a reason, audited."""
+    client = client_or_404(request, code)
+    _require_perm(request, OVERRIDE_PERMISSION)
+    form = StageOverrideForm(request.POST, client=client)
+    if form.is_valid():
+        try:
+            services.client_stage_override(actor=request.user, client=client, stage=form.cleaned_data["stage"],
+                                           reason=form.cleaned_data["reason"])
+        except (NotAllowed, NotFound) as error:
+            raise_for_domain_error(error)
+            raise
+        except DomainError as error:
+            apply_domain_errors(form, error)
+        else:
+            return _stage_response(request, client, moved=True)
+    return _stage_response(request, client, moved=False, override_form=form)

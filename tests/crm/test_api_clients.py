@@ -176,11 +176,30 @@ def test_patch_changes_only_the_fields_sent_all_or_nothing(world):
     assert (client.last_name, client.stage) == ("Haddad", "lead")
     assert AuditLog.objects.count() == before
 
-    response = api.patch(f"/clients/{client.code}", {"stage": "funded", "email": None})
+    response = api.patch(f"/clients/{client.code}", {"stage": "registered", "email": None})
     assert response.status_code == 200, response.content
     client.refresh_from_db()
-    assert (client.stage, client.email, client.first_name) == ("funded", "", "Amira")
-    assert Event.objects.filter(name="client.stage_changed", client=client, data__to="funded").exists()
+    assert (client.stage, client.email, client.first_name) == ("registered", "", "Amira")
+    assert Event.objects.filter(name="client.stage_changed", client=client, data__to="registered").exists()
+
+
+def test_an_api_key_cannot_make_a_client_funded(world):
+    """Funded is proven by a first deposit: a key that sends it is refused by name, with nothing
+    changed (not even the other fields of the request)."""
+    client = world["client_a"]
+    api = KeyClient(new_key(world["brand_a"]))
+    before = AuditLog.objects.count()
+    body = assert_error(api.patch(f"/clients/{client.code}", {"stage": "funded", "last_name": "New"}), 409,
+                        "stage_refused")
+    assert "from Lead to Funded" in body["message"] and "first deposit" in body["message"]
+    assert list(body["fields"]) == ["stage"]
+    client.refresh_from_db()
+    assert (client.stage, client.last_name) == ("lead", "Haddad")
+    assert AuditLog.objects.count() == before
+    assert not Event.objects.filter(name="client.stage_changed", client=client).exists()
+    created = api.post("/clients", {"first_name": "Rich", "stage": "funded"})
+    assert assert_error(created, 409, "stage_refused")["fields"]["stage"]
+    assert not Client.objects.filter(first_name="Rich").exists()
 
 
 @pytest.mark.parametrize(("params", "expected"), [
@@ -194,8 +213,7 @@ def test_patch_changes_only_the_fields_sent_all_or_nothing(world):
 def test_key_list_filters(world, params, expected):
     api = KeyClient(new_key(world["brand_a"]))
     make_client(brand=world["brand_a"], first_name="German", country="DE", language="de")
-    funded = make_client(brand=world["brand_a"], first_name="Funded")
-    api.patch(f"/clients/{funded.code}", {"stage": "funded"})
+    make_client(brand=world["brand_a"], first_name="Funded", stage="funded")  # through its proofs
     names = {c["first_name"].lower() for c in api.get("/clients", params).json()["items"]}
     assert names == expected
 

@@ -32,7 +32,8 @@ from crm.models import (
     RunStatus,
     Task,
 )
-from crm.services import client_stage_change, client_update
+from crm.services import client_stage_change, client_stage_prove, client_update
+from crm.stages import Proof
 from tests import event_payloads as payloads
 from tests.factories import make_brand, make_client, make_desk, make_user
 
@@ -304,7 +305,7 @@ def test_scheduled_run_skips_when_the_client_no_longer_matches(world):
                                                        "value": "registered"}])
     client_stage_change(actor=None, client=world.client, stage="registered")
     deliver()
-    client_stage_change(actor=None, client=world.client, stage="verified")
+    client_stage_prove(client=world.client, proof=Proof.KYC_APPROVAL)
     deliver()
     world.time.move_to(T0 + timedelta(hours=2), tick=False)
     automation_fire_due()
@@ -562,7 +563,7 @@ def test_a_rule_saved_by_another_process_is_seen_once_its_version_is_published(w
 
     cache.set(automation.RULES_VERSION_KEY, "published-by-the-other-process")
     automation._relevant["checked"] = 0.0  # a second has passed
-    client_stage_change(actor=None, client=world.client, stage="verified")
+    client_stage_prove(client=world.client, proof=Proof.KYC_APPROVAL)
     deliver()
     assert [run.status for run in runs(r)] == [RunStatus.FIRED]
 

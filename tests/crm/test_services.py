@@ -250,7 +250,7 @@ def test_stage_change_records_from_and_to(client, agent):
     client_stage_change(actor=agent, client=client, stage=Stage.REGISTERED, reason="signed up")
     assert client.stage == Stage.REGISTERED and client.stage_changed_at is not None
     event = Event.objects.get(client=client, name="client.stage_changed")
-    assert event.data == {"from": "lead", "to": "registered", "reason": "signed up"}
+    assert event.data == {"from": "lead", "to": "registered", "reason": "signed up", "via": "move"}
 
 
 def test_stage_change_rejects_unknown_stage(client, agent):
