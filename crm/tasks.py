@@ -51,3 +51,11 @@ def audit_checkpoint() -> None:
     from crm.audit import audit_checkpoint_write
 
     audit_checkpoint_write()
+
+
+@shared_task(name="crm.tasks.jobs_sweep", ignore_result=True)
+def jobs_sweep() -> int:
+    """Background jobs whose RQ worker died are marked failed, so the person waiting sees why."""
+    from crm.jobs import jobs_sweep as sweep
+
+    return sweep()
