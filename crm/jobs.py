@@ -116,8 +116,10 @@ def _enqueue(job_id: int) -> None:
 
     job = Job.objects.get(pk=job_id)
     try:
-        django_rq.get_queue(QUEUE).enqueue("crm.jobs.job_execute", job_id, job_id=rq_job_id(job),
-                                           job_timeout=JOB_TIMEOUT_SECONDS, result_ttl=3600, failure_ttl=86400)
+        # Already after the commit: django-rq must not defer it to a later one ("auto").
+        queue = django_rq.get_queue(QUEUE, commit_mode="auto")
+        queue.enqueue("crm.jobs.job_execute", job_id, job_id=rq_job_id(job), job_timeout=JOB_TIMEOUT_SECONDS,
+                      result_ttl=3600, failure_ttl=86400)
     except RedisError:
         logger.exception("could not enqueue job %s", job.code)
         _finish(job_id, JobStatus.FAILED, gettext("The job could not be queued: the job queue is unavailable. "
@@ -245,26 +247,29 @@ class _Heartbeat:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"job-heartbeat-{job_id}", daemon=True)
 
-    def _beat(self) -> None:
+    def beat(self) -> None:
         try:
             get_redis().set(self.key, str(time.time()), ex=HEARTBEAT_TTL_SECONDS)
         except RedisError:
             logger.warning("job heartbeat failed", exc_info=True)
 
+    def forget(self) -> None:
+        with contextlib.suppress(RedisError):
+            get_redis().delete(self.key)
+
     def _run(self) -> None:
         while not self._stop.wait(HEARTBEAT_SECONDS):
-            self._beat()
+            self.beat()
 
     def __enter__(self) -> _Heartbeat:
-        self._beat()
+        self.beat()
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=HEARTBEAT_SECONDS)
-        with contextlib.suppress(RedisError):
-            get_redis().delete(self.key)
+        self.forget()
 
 
 def _finish(job_id: int, status: str, reason: str = "",
@@ -276,14 +281,17 @@ def _finish(job_id: int, status: str, reason: str = "",
 def job_execute(job_id: int) -> str:
     """The RQ entry point: run the job's function once. A job that is not queued (cancelled
     before it started, or delivered twice) is left alone."""
+    heartbeat = _Heartbeat(job_id)
+    heartbeat.beat()  # before the row says running, so no view ever sees a running job without it
     started = Job.objects.filter(pk=job_id, status=JobStatus.QUEUED, cancel_requested=False).update(
         status=JobStatus.RUNNING, started_at=timezone.now())
     if not started:
+        heartbeat.forget()
         return "skipped"
     job = Job.objects.select_related("started_by", "brand").get(pk=job_id)
     handle = JobHandle(job)
     func: Callable[..., Any] = import_string(job.func)
-    with _Heartbeat(job_id):
+    with heartbeat:
         try:
             func(handle, **job.kwargs)
             handle.flush()
