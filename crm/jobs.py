@@ -1,7 +1,7 @@
 """Background jobs a person starts and waits for (imports, exports), run on django-rq.
 
     job = job_start(kind="leads.segment_export", actor=user, title="Export of VIP",
-                    func="leads.segments.segment_export_work", kwargs={"segment_id": 7}, brand=brand)
+                    func="leads.jobs.segment_export", kwargs={"segment_id": 7}, brand=brand)
 
 `job_start` writes a Job row (crm.models.Job) and enqueues it after commit. An RQ worker runs
 `job_execute(job_id)`, which marks the job running and calls `func(handle, **kwargs)`. The function
