@@ -177,7 +177,11 @@ class JobHandle:
         self._last_cancel_check = time.monotonic()
         self._dirty = False
 
-    def progress(self, done: int, total: int | None = None, *, force: bool = False, **counts: int) -> None:
+    def progress(self, done: int, total: int | None = None, *, force: bool = False, check: bool = True,
+                 **counts: int) -> None:
+        """Report progress; then, unless `check=False`, stop (JobCancelled) when a cancel was asked.
+        Inside a transaction that must commit (a chunk just written), pass check=False and check
+        before the next chunk instead: raising there would roll the chunk back."""
         self.job.done = done
         if total is not None:
             self.job.total = total
@@ -187,7 +191,8 @@ class JobHandle:
         now = time.monotonic()
         if force or now - self._last_write >= PROGRESS_EVERY_SECONDS:
             self.flush()
-        self.check()
+        if check:
+            self.check()
 
     def flush(self) -> None:
         if not self._dirty:

@@ -246,3 +246,37 @@ def test_a_stray_carriage_return_inside_a_cell_stays_in_its_row(world):
         assert lead_import.total == 2
         preview = lead_import_preview(lead_import=lead_import)
         assert preview.valid == 2, preview
+
+
+@pytest.mark.django_db
+def test_a_cancelled_import_stops_between_chunks_and_starts_again_where_it_stopped(
+        world, known, monkeypatch, django_capture_on_commit_callbacks, login_verified):
+    from crm import jobs
+    from crm.models import Job
+    from leads import imports, services
+
+    monkeypatch.setattr(imports, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(jobs, "CANCEL_CHECK_EVERY_SECONDS", 0.0)
+    real_batch = services.lead_intake_batch
+
+    def batch_then_cancel(**kwargs):
+        results = real_batch(**kwargs)
+        Job.objects.filter(status="running").update(cancel_requested=True)  # as the cancel button does
+        return results
+
+    monkeypatch.setattr(services, "lead_intake_batch", batch_then_cancel)
+    upload = lead_import_create(actor=world.manager, brand=world.brand, filename="l.csv", content=_csv())
+    lead_import_set_mapping(actor=world.manager, lead_import=upload, mapping=upload.mapping)
+    _run(world, upload, django_capture_on_commit_callbacks)
+    first_job = upload.job
+    assert first_job.status == "cancelled" and upload.status == ImportStatus.CANCELLED
+    assert upload.processed == 2 and first_job.done == 2  # the first chunk stays written, nothing after it
+    http = HttpClient()
+    http.force_login(world.manager)
+    assert "Start again from the last row written" in http.get(f"/leads/imports/{upload.code}/").content.decode()
+
+    monkeypatch.setattr(services, "lead_intake_batch", real_batch)
+    _run(world, upload, django_capture_on_commit_callbacks)
+    assert upload.job != first_job and upload.job.status == "done" and upload.status == ImportStatus.DONE
+    assert (upload.processed, upload.created, upload.duplicates, upload.failed) == (6, 2, 2, 2)  # no row twice
+    assert Client.objects.count() == 3
