@@ -222,15 +222,17 @@ class JobHandle:
         memory), saved to the storage when the block ends without an error."""
         with tempfile.TemporaryFile() as raw:
             stream: IO[Any] = raw if binary else io.TextIOWrapper(raw, encoding="utf-8", newline="")
-            yield stream
-            stream.flush()
+            try:
+                yield stream
+                stream.flush()
+            finally:
+                if not binary:
+                    stream.detach()  # the TemporaryFile closes the file; the wrapper must not close it again
             raw.seek(0)
             self.job.result_file.save(filename, File(raw, name=filename), save=False)
             self.job.result_name = filename[:200]
             Job.objects.filter(pk=self.job.pk).update(result_file=self.job.result_file.name,
                                                       result_name=self.job.result_name)
-            if not binary:
-                stream.detach()  # the TemporaryFile closes it; the wrapper must not close it twice
 
     @contextlib.contextmanager
     def csv_result(self, filename: str) -> Iterator[SafeCsvWriter]:
