@@ -30,6 +30,7 @@ NAV: list[NavItem] = [
     NavItem("lead_segments", _("Segments"), "lead_segment_list", "users", roles=frozenset({"desk_manager"})),
     NavItem("lead_assign", _("Lead queue"), "lead_assign", "swap", roles=frozenset({"desk_manager"})),
     NavItem("lead_imports", _("Lead imports"), "lead_import_list", "inbox", roles=frozenset({"desk_manager"})),
+    NavItem("jobs", _("My jobs"), "job_list", "check", roles=frozenset({"desk_manager"})),
     NavItem("lead_settings", _("Lead routing"), "lead_routing_list", "settings", admin_only=True),
     NavItem("lead_pipeline", _("Sales pipeline"), "lead_pipeline_settings", "flag", admin_only=True),
     NavItem("platforms", _("Platforms"), "trading_server_list", "link", admin_only=True),

@@ -636,12 +636,30 @@ def _clean_ip(ip: str | None) -> str | None:
         return None
 
 
-def _access_event(actor: User, client: Client, kind: str, detail: str = "") -> AccessEvent:
+def _access_event(actor: User, client: Client | None, kind: str, detail: str = "",
+                  rows: int | None = None) -> AccessEvent:
     ctx = context.current()
     return AccessEvent.objects.create(
         user=actor, client=client, kind=kind, at=timezone.now(), ip=_clean_ip(ctx.ip),
-        user_agent=ctx.user_agent[:500], request_id=ctx.request_id, detail=detail[:200],
+        user_agent=ctx.user_agent[:500], request_id=ctx.request_id, detail=detail[:200], rows=rows,
     )
+
+
+def access_export_record(*, actor: User | None, what: str, rows: int) -> None:
+    """Record that `actor` exported `rows` rows of client data (AccessEvent "export"; monitoring
+    reads these). `what` names the export, e.g. "segment export: VIP"."""
+    if actor is None or not getattr(actor, "pk", None):
+        return
+    _access_event(actor, None, AccessKind.EXPORT, detail=what, rows=rows)
+
+
+def access_search_record(*, actor: User | None, where: str, query: str, rows: int) -> None:
+    """Record that `actor` searched clients for `query` on `where` and got `rows` rows
+    (AccessEvent "search"). A blank query is not a search and writes nothing."""
+    query = " ".join((query or "").split())
+    if not query or actor is None or not getattr(actor, "pk", None):
+        return
+    _access_event(actor, None, AccessKind.SEARCH, detail=f"{where}: {query}", rows=rows)
 
 
 @transaction.atomic

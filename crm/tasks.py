@@ -62,3 +62,11 @@ def password_reset_mail_send_task(email: str) -> bool:
     from crm.password_reset import password_reset_mail_send
 
     return password_reset_mail_send(email=email)
+
+
+@shared_task(name="crm.tasks.jobs_sweep", ignore_result=True)
+def jobs_sweep() -> int:
+    """Background jobs whose RQ worker died are marked failed, so the person waiting sees why."""
+    from crm.jobs import jobs_sweep as sweep
+
+    return sweep()

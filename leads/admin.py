@@ -73,4 +73,4 @@ class LeadImportAdmin(admin.ModelAdmin):
     list_display = ("filename", "brand", "status", "total", "created", "duplicates", "failed", "created_at")
     list_filter = ("status", "brand")
     exclude = ("content",)
-    raw_id_fields = ("created_by",)
+    raw_id_fields = ("created_by", "job")

@@ -1,10 +1,12 @@
 """Spreadsheet imports of leads (CSV and XLSX): upload, column mapping, a dry-run preview, and the
-run itself as an RQ job (leads.jobs) that writes the rows in chunks through lead_intake_batch.
+run itself as a background job (crm.jobs, leads.jobs) that writes the rows in chunks through
+lead_intake_batch.
 
 The file is kept in the database (LeadImport.content) so that an RQ worker on another host can
 read it. Progress (total, processed, created, duplicates, failed) is updated after every chunk,
-in the same transaction as the chunk's leads, so a job that dies can be run again and resumes
-after the last committed chunk without writing any row twice. Rows that fail are kept with each
+on the import and on its job, in the same transaction as the chunk's leads, so an import whose job
+failed or was cancelled can be started again and resumes after the last committed chunk without
+writing any row twice. Rows that fail are kept with each
 field's messages for the downloadable error report.
 """
 
@@ -13,7 +15,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -21,11 +22,13 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from crm.audit import audit_record
 from crm.exceptions import Conflict, FieldErrors, NotAllowed, ValidationFailed
+from crm.jobs import JobCancelled, JobHandle, job_start
 from crm.lib import context
 from crm.lib.validation import storable
 from crm.models import Brand, User
@@ -359,33 +362,37 @@ def lead_import_preview(*, lead_import: LeadImport) -> Preview:
     return preview
 
 
+IMPORT_JOB_KIND = "leads.import"
+RESTARTABLE = frozenset({ImportStatus.FAILED, ImportStatus.CANCELLED})
+
+
 @transaction.atomic
 def lead_import_start(*, actor: User, lead_import: LeadImport) -> LeadImport:
-    """Queue the import's RQ job (after commit). Starting it twice changes nothing."""
+    """Queue the import as a background job (crm.jobs). Starting it twice changes nothing; an import
+    that failed or was cancelled starts again after its last written chunk."""
     _require_importer(actor)
-    locked = LeadImport.objects.select_for_update().defer("content").get(pk=lead_import.pk)
-    if locked.status != ImportStatus.UPLOADED:
+    locked = LeadImport.objects.select_for_update(of=("self",)).defer("content").select_related("job").get(
+        pk=lead_import.pk)
+    if locked.status != ImportStatus.UPLOADED and not (
+            locked.status in RESTARTABLE or (locked.job is not None and locked.job.status in RESTARTABLE)):
         return locked
     if not locked.mapping:
         raise ValidationFailed(fields={"__all__": [gettext("Map the columns first.")]})
+    locked.job = job_start(kind=IMPORT_JOB_KIND, actor=actor, brand=locked.brand,
+                           title=gettext("Import of %(file)s") % {"file": locked.filename},
+                           func="leads.jobs.lead_import", kwargs={"import_id": locked.pk}, total=locked.total,
+                           link=reverse("lead_import_detail", args=[locked.code]))
     locked.status = ImportStatus.QUEUED
-    locked.job_id = uuid.uuid4().hex
-    locked.save(update_fields=["status", "job_id"])
-    audit_record(action="lead_import.start", obj=locked, actor=actor, after={"rows": locked.total})
-    job_id, pk = locked.job_id, locked.pk
-    transaction.on_commit(lambda: _enqueue(pk, job_id))
+    locked.save(update_fields=["status", "job"])
+    audit_record(action="lead_import.start", obj=locked, actor=actor,
+                 after={"rows": locked.total, "job": str(locked.job.code)})
     return locked
 
 
-def _enqueue(import_id: int, job_id: str) -> None:
-    import django_rq
-
-    django_rq.get_queue("default").enqueue("leads.jobs.lead_import_run", import_id, job_id=job_id,
-                                           job_timeout=3600, result_ttl=3600)
-
-
-def lead_import_run(*, import_id: int) -> LeadImport:
-    """Write the import's rows in chunks (the RQ job). Resumes after the last committed chunk."""
+def lead_import_run(*, handle: JobHandle, import_id: int) -> LeadImport:
+    """Write the import's rows in chunks (the job). Resumes after the last committed chunk; each
+    chunk's progress is written in the chunk's own transaction, and a cancel stops it between
+    chunks."""
     from leads.services import lead_intake_batch
 
     lead_import = LeadImport.objects.select_related("brand", "created_by").get(pk=import_id)
@@ -393,6 +400,8 @@ def lead_import_run(*, import_id: int) -> LeadImport:
         return lead_import
     LeadImport.objects.filter(pk=import_id).update(status=ImportStatus.RUNNING,
                                                    started_at=lead_import.started_at or timezone.now())
+    handle.progress(lead_import.processed, lead_import.total, force=True, created=lead_import.created,
+                    duplicates=lead_import.duplicates, failed=lead_import.failed)
     meta = _meta(lead_import)
     try:
         with context.acting_as(lead_import.created_by, source="task"):
@@ -404,11 +413,14 @@ def lead_import_run(*, import_id: int) -> LeadImport:
                     continue
                 chunk.append((number, row_values(cells, lead_import.mapping)))
                 if len(chunk) >= CHUNK_ROWS:
-                    _write_chunk(lead_import, chunk, meta, lead_intake_batch)
+                    _write_chunk(lead_import, chunk, meta, lead_intake_batch, handle)
                     chunk = []
             if chunk:
-                _write_chunk(lead_import, chunk, meta, lead_intake_batch)
-    except Exception as exc:  # recorded for the progress page, then re-raised for RQ's failed registry
+                _write_chunk(lead_import, chunk, meta, lead_intake_batch, handle)
+    except JobCancelled:
+        LeadImport.objects.filter(pk=import_id).update(status=ImportStatus.CANCELLED, finished_at=timezone.now())
+        raise
+    except Exception as exc:  # recorded for the import's page, then re-raised: the job fails with it
         LeadImport.objects.filter(pk=import_id).update(status=ImportStatus.FAILED, finished_at=timezone.now(),
                                                        error_message=f"{type(exc).__name__}: {exc}"[:2000])
         raise
@@ -427,7 +439,8 @@ def _report_value(value: Any) -> Any:
 
 @transaction.atomic
 def _write_chunk(lead_import: LeadImport, chunk: list[tuple[int, dict[str, Any]]], meta: IntakeMeta,
-                 intake: Any) -> None:
+                 intake: Any, handle: JobHandle) -> None:
+    handle.check()  # a cancel stops the import between chunks
     results = intake(brand=lead_import.brand, items=[values for _, values in chunk], channel=Channel.IMPORT, meta=meta)
     errors = [
         LeadImportRowError(lead_import=lead_import, row_number=chunk[r.index][0], errors=r.errors,
@@ -441,3 +454,8 @@ def _write_chunk(lead_import: LeadImport, chunk: list[tuple[int, dict[str, Any]]
         duplicates=F("duplicates") + sum(1 for r in results if r.status == "duplicate"),
         failed=F("failed") + len(errors),
     )
+    now = LeadImport.objects.filter(pk=lead_import.pk).values("processed", "total", "created", "duplicates",
+                                                               "failed").get()
+    # In the chunk's transaction: the job's counts never run ahead of the rows written.
+    handle.progress(now["processed"], now["total"], force=True, check=False, created=now["created"],
+                    duplicates=now["duplicates"], failed=now["failed"])

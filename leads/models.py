@@ -391,11 +391,12 @@ class ImportStatus(models.TextChoices):
     RUNNING = "running", _("Running")
     DONE = "done", _("Done")
     FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class LeadImport(models.Model):
     """A spreadsheet of leads: the file (kept in the database, so a worker on another host can read
-    it), the column mapping, and the progress of the RQ job that writes it."""
+    it), the column mapping, and the progress of the background job (crm.Job) that writes it."""
 
     code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
     brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
@@ -409,7 +410,8 @@ class LeadImport(models.Model):
     default_source = models.CharField(max_length=100, blank=True)
     default_campaign = models.CharField(max_length=100, blank=True)
     status = models.CharField(max_length=10, choices=ImportStatus.choices, default=ImportStatus.UPLOADED)
-    job_id = models.CharField(max_length=64, blank=True)
+    # The latest run (an import that failed or was cancelled can be started again).
+    job = models.ForeignKey("crm.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     total = models.PositiveIntegerField(default=0)
     processed = models.PositiveIntegerField(default=0)
     created = models.PositiveIntegerField(default=0)
@@ -432,7 +434,7 @@ class LeadImport(models.Model):
 
     @property
     def is_finished(self) -> bool:
-        return self.status in {ImportStatus.DONE, ImportStatus.FAILED}
+        return self.status in {ImportStatus.DONE, ImportStatus.FAILED, ImportStatus.CANCELLED}
 
 
 class LeadImportRowError(models.Model):
@@ -704,29 +706,3 @@ class SegmentMember(models.Model):
 
     def __str__(self) -> str:
         return f"{self.segment_id}: {self.client_id}"
-
-
-class SegmentExport(models.Model):
-    """A CSV export of a segment, written by an RQ job; the file is kept in the database so any
-    web process can serve it."""
-
-    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
-    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="exports")
-    requested_by = models.ForeignKey("crm.User", on_delete=models.CASCADE, related_name="+")
-    status = models.CharField(max_length=10, choices=ImportStatus.choices, default=ImportStatus.QUEUED)
-    job_id = models.CharField(max_length=64, blank=True)
-    rows = models.PositiveIntegerField(default=0)
-    content = models.BinaryField(default=b"")
-    error_message = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"{self.segment_id} export {self.created_at:%Y-%m-%d %H:%M}"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in {ImportStatus.DONE, ImportStatus.FAILED}

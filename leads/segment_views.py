@@ -1,4 +1,4 @@
-"""Pages of segments: list and editor with a live count (htmx), CSV export with progress and link."""
+"""Pages of segments: list and editor with a live count (htmx), CSV export (a background job: its page shows progress and the link)."""
 
 from __future__ import annotations
 
@@ -12,15 +12,14 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from crm.exceptions import ValidationFailed
 from crm.forms import apply_domain_errors
 from crm.models import Brand
 from crm.permissions import user_can
-from crm.views.ui import render_page
 from leads import segments
-from leads.models import Segment, SegmentExport
+from leads.models import Segment
 from leads.sales_forms import SegmentForm
 
 
@@ -92,7 +91,7 @@ def segment_edit(request: HttpRequest, code: Any) -> HttpResponse:
             messages.success(request, _("Segment saved."))
             return redirect(reverse("lead_segment_edit", args=[segment.code]))
     context = {"segment": segment, "form": form, "count": segments.segment_clients(segment=segment, user=request.user).count(),
-               "exports": list(segment.exports.filter(requested_by=request.user)[:10])}
+               "exports": list(segments.segment_exports_for(user=request.user, segment=segment)[:10])}
     return render(request, "leads/sales/segment_edit.html", context, status=422 if form.errors else 200)
 
 
@@ -119,31 +118,5 @@ def segment_count(request: HttpRequest) -> HttpResponse:
 @require_POST
 def segment_export(request: HttpRequest, code: Any) -> HttpResponse:
     segment = _segment_or_404(request, code)
-    export = segments.segment_export_request(actor=request.user, segment=segment)
-    return redirect(reverse("lead_segment_export_detail", args=[export.code]))
-
-
-def _export_or_404(request: HttpRequest, code: Any) -> SegmentExport:
-    export = SegmentExport.objects.select_related("segment").defer("content").filter(
-        code=code, requested_by=request.user).first()
-    if export is None:
-        raise Http404
-    return export
-
-
-@segment_manager_required
-@require_GET
-def segment_export_detail(request: HttpRequest, code: Any) -> HttpResponse:
-    export = _export_or_404(request, code)
-    return render_page(request, "leads/sales/segment_export.html", {"export": export}, partial="export-status")
-
-
-@segment_manager_required
-@require_GET
-def segment_export_download(request: HttpRequest, code: Any) -> HttpResponse:
-    export = SegmentExport.objects.filter(code=code, requested_by=request.user, status="done").first()
-    if export is None:
-        raise Http404
-    response = HttpResponse(bytes(export.content), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="segment-{export.segment_id}-{export.code}.csv"'
-    return response
+    job = segments.segment_export_request(actor=request.user, segment=segment)
+    return redirect(reverse("job_detail", args=[job.code]))

@@ -1,4 +1,4 @@
-"""Segments: dynamic groups of a brand's clients, their live count, CSV export (an RQ job), and the
+"""Segments: dynamic groups of a brand's clients, their live count, CSV export (a background job), and the
 automation action "add_to_segment".
 
 A definition is a dict of optional filters, all of which must hold (empty lists match anything):
@@ -13,8 +13,6 @@ activity they would read are not in the CRM yet. Members added explicitly belong
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
@@ -22,17 +20,21 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
+from django.utils.text import slugify
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.audit import audit_record
 from crm.exceptions import NotAllowed, ValidationFailed
+from crm.jobs import JobHandle, job_start, jobs_for
 from crm.lib.validation import InvalidValue, country_normalise, language_normalise
-from crm.models import Brand, Client, Stage, User
+from crm.models import Brand, Client, Job, Stage, User
 from crm.permissions import client_queryset_for_user, user_can
-from leads.models import ImportStatus, PipelineStatus, Segment, SegmentExport, SegmentMember
+from crm.services import access_export_record
+from leads.models import PipelineStatus, Segment, SegmentMember
 
 LIST_KEYS = ("stages", "countries", "languages", "tags", "pipeline_statuses")
 DATE_KEYS = ("registered_from", "registered_to")
@@ -195,63 +197,49 @@ def segment_member_add(*, segment: Segment, client: Client, rule_name: str = "")
 # --- export ------------------------------------------------------------------------------------
 
 
+EXPORT_JOB_KIND = "leads.segment_export"
+
+
 @transaction.atomic
-def segment_export_request(*, actor: User, segment: Segment) -> SegmentExport:
-    """Queue a CSV export of the segment as `actor` sees it (RQ job after commit). Contact details
-    are not exported: they are revealed one by one, and each reveal is logged."""
+def segment_export_request(*, actor: User, segment: Segment) -> Job:
+    """Queue a CSV export of the segment as `actor` sees it (a background job, crm.jobs). Contact
+    details are not exported: they are revealed one by one, and each reveal is logged."""
     _require_manager(actor)
-    export = SegmentExport.objects.create(segment=segment, requested_by=actor, job_id=uuid.uuid4().hex)
-    audit_record(action="segment.export_requested", obj=segment, after={"export": str(export.code)}, actor=actor)
-    pk, job_id = export.pk, export.job_id
-    transaction.on_commit(lambda: _enqueue(pk, job_id))
-    return export
+    job = job_start(kind=EXPORT_JOB_KIND, actor=actor, brand=segment.brand,
+                    title=gettext("Export of “%(name)s”") % {"name": segment.name},
+                    func="leads.jobs.segment_export", kwargs={"segment_id": segment.pk, "segment": str(segment.code)},
+                    link=reverse("lead_segment_edit", args=[segment.code]))
+    audit_record(action="segment.export_requested", obj=segment, after={"job": str(job.code)}, actor=actor)
+    return job
 
 
-def _enqueue(export_id: int, job_id: str) -> None:
-    import django_rq
-
-    django_rq.get_queue("default").enqueue("leads.segments.segment_export_job", export_id, job_id=job_id,
-                                           job_timeout=3600, result_ttl=3600)
+def segment_exports_for(*, user: User, segment: Segment) -> QuerySet[Job]:
+    """`user`'s exports of `segment`, newest first."""
+    return jobs_for(user=user).filter(kind=EXPORT_JOB_KIND, kwargs__segment=str(segment.code))
 
 
-def _csv_safe(value: Any) -> str:
-    # Spreadsheets run cells that start with these as formulas.
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-def segment_export_run(*, export_id: int) -> SegmentExport:
-    """Write the CSV (the RQ job). Runs as the requester: their scope decides the rows."""
-    export = SegmentExport.objects.select_related("segment", "segment__brand", "requested_by").get(pk=export_id)
-    if export.is_finished:
-        return export
-    SegmentExport.objects.filter(pk=export.pk).update(status=ImportStatus.RUNNING)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(EXPORT_COLUMNS)
+def segment_export_run(*, handle: JobHandle, segment_id: int) -> int:
+    """Write the CSV to the job's result file, row by row from a server-side cursor (never the
+    whole export in memory). Runs as the requester: their scope decides the rows. Returns the
+    number of rows; the export is recorded as an access event with that count."""
+    segment = Segment.objects.select_related("brand").get(pk=segment_id)
+    actor = handle.job.started_by
+    clients = (segment_clients(segment=segment, user=actor).select_related("owner").order_by("created_at", "id"))
+    handle.progress(0, clients.count(), force=True)
     rows = 0
-    clients = (segment_clients(segment=export.segment, user=export.requested_by).select_related("owner")
-               .order_by("created_at", "id"))
-    for c in clients.iterator(chunk_size=2000):
-        writer.writerow([_csv_safe(v) for v in (c.code, c.first_name, c.last_name, c.stage, c.country, c.language,
-                                                c.owner.full_name if c.owner else "", c.created_at.isoformat(),
-                                                " ".join(c.tags or []))])
-        rows += 1
-    export.content = buffer.getvalue().encode("utf-8")
-    export.rows, export.status, export.finished_at = rows, ImportStatus.DONE, timezone.now()
-    export.save(update_fields=["content", "rows", "status", "finished_at"])
-    return export
-
-
-def segment_export_job(export_id: int) -> int:
-    """RQ entry point: ids in, returns the row count. A failure is recorded on the export."""
-    try:
-        return segment_export_run(export_id=export_id).rows
-    except Exception as exc:
-        # Shown on the export's page; RQ keeps the traceback too.
-        SegmentExport.objects.filter(pk=export_id).update(status=ImportStatus.FAILED, error_message=str(exc)[:1000],
-                                                          finished_at=timezone.now())
-        raise
+    slug = slugify(segment.name)[:60] or "segment"
+    with handle.csv_result(f"segment-{slug}-{timezone.now():%Y%m%d-%H%M}.csv") as writer:
+        writer.writerow(EXPORT_COLUMNS)
+        for c in clients.iterator(chunk_size=2000):
+            writer.writerow((c.code, c.first_name, c.last_name, c.stage, c.country, c.language,
+                             c.owner.full_name if c.owner else "", c.created_at.isoformat(), " ".join(c.tags or [])))
+            rows += 1
+            if rows % 500 == 0:
+                handle.progress(rows, max(rows, handle.job.total or 0))
+    handle.set_result_rows(rows)
+    handle.progress(rows, rows, force=True, rows=rows)
+    access_export_record(actor=actor, what=f"segment export: {segment.name}", rows=rows)
+    return rows
 
 
 # --- automation: add_to_segment ------------------------------------------------------------------

@@ -119,7 +119,7 @@ def agent_availability_list(*, user: Any) -> list[tuple[User, AgentAvailability 
 
 
 def lead_imports_for(*, user: Any) -> QuerySet[LeadImport]:
-    qs = LeadImport.objects.select_related("brand", "created_by").defer("content")
+    qs = LeadImport.objects.select_related("brand", "created_by", "job").defer("content")
     if getattr(user, "is_administrator", False):
         return qs
     return qs.filter(created_by_id=getattr(user, "pk", None))

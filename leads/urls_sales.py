@@ -21,7 +21,4 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("leads/segments/count/", segment_views.segment_count, name="lead_segment_count"),
     path("leads/segments/<uuid:code>/", segment_views.segment_edit, name="lead_segment_edit"),
     path("leads/segments/<uuid:code>/export/", segment_views.segment_export, name="lead_segment_export"),
-    path("leads/segments/exports/<uuid:code>/", segment_views.segment_export_detail, name="lead_segment_export_detail"),
-    path("leads/segments/exports/<uuid:code>/download/", segment_views.segment_export_download,
-         name="lead_segment_export_download"),
 ]

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import csv
 import functools
 import io
 import logging
@@ -36,12 +35,16 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 from redis.exceptions import RedisError
 
+from crm import jobs
 from crm.exceptions import DomainError, ValidationFailed
 from crm.forms import apply_domain_errors
 from crm.lib.csp import csp_exception
+from crm.lib.csvsafe import SafeCsvWriter
 from crm.lib.middleware import client_ip
 from crm.models import Brand, Desk
 from crm.permissions import client_queryset_for_user, user_can
+from crm.services import access_export_record, access_search_record
+from crm.views.jobs import job_context
 from crm.views.staff import administrator_required
 from crm.views.ui import client_or_404, render_page
 from leads import selectors, services
@@ -64,6 +67,7 @@ from leads.forms import (
 )
 from leads.imports import (
     PREVIEW_ROWS,
+    RESTARTABLE,
     lead_import_create,
     lead_import_preview,
     lead_import_set_mapping,
@@ -279,39 +283,40 @@ def lead_import_preview_view(request: HttpRequest, code: Any) -> HttpResponse:
 @assigner_required
 def lead_import_detail(request: HttpRequest, code: Any) -> HttpResponse:
     lead_import = _import_or_404(request, code)
+    job = jobs.job_liveness_check(lead_import.job) if lead_import.job is not None else None
+    finished = job.is_finished if job is not None else lead_import.is_finished
     errors = list(lead_import.row_errors.order_by("row_number")[:50])
-    return render_page(request, "leads/imports/detail.html",
-                       {"lead_import": lead_import, "row_errors": errors, "labels": LEAD_FIELDS},
-                       partial="import-progress")
+    context = {"lead_import": lead_import, "row_errors": errors, "labels": LEAD_FIELDS, "finished": finished,
+               "can_restart": job is not None and job.status in RESTARTABLE}
+    if job is not None:
+        context.update(job_context(request, job))
+    return render_page(request, "leads/imports/detail.html", context, partial="import-progress")
 
 
 @assigner_required
 def lead_import_errors(request: HttpRequest, code: Any) -> StreamingHttpResponse:
-    """The per-row error report: row number, each field's messages, and the row as it was."""
+    """The per-row error report: row number, each field's messages, and the row as it was. An
+    export of what people typed: recorded as an access event with its row count."""
     lead_import = _import_or_404(request, code)
     fields = list(LEAD_FIELDS)
+    rows_total = lead_import.row_errors.count()
+    access_export_record(actor=request.user, what=f"import error report: {lead_import.filename}", rows=rows_total)
 
     def rows() -> Any:
         buffer = io.StringIO()
-        writer = csv.writer(buffer)
+        writer = SafeCsvWriter(buffer)
         writer.writerow(["row", "errors", *fields])
         yield buffer.getvalue()
         for error in lead_import.row_errors.order_by("row_number").iterator(chunk_size=500):
             buffer.seek(0)
             buffer.truncate()
             text = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in error.errors.items())
-            writer.writerow([error.row_number, text, *[_csv_safe(error.values.get(f, "")) for f in fields]])
+            writer.writerow([error.row_number, text, *[error.values.get(f, "") for f in fields]])
             yield buffer.getvalue()
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="import-{lead_import.code}-errors.csv"'
     return response
-
-
-def _csv_safe(value: Any) -> str:
-    # A cell starting with = + - @ is a formula to spreadsheet programs: neutralise it.
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
 # --- reassignment ------------------------------------------------------------------------------------
@@ -344,6 +349,8 @@ def lead_assign(request: HttpRequest) -> HttpResponse:
     leads = selectors.lead_queue(user=request.user, desk=desk_code or None, unassigned=unassigned,
                                  q=request.GET.get("q", "")[:100])
     page = Paginator(leads, 50).get_page(request.GET.get("page"))
+    access_search_record(actor=request.user, where="lead queue", query=request.GET.get("q", "")[:100],
+                         rows=page.paginator.count)
     return render(request, "leads/assign.html", {
         "form": form, "page_obj": page, "leads": page.object_list, "desks": desks, "desk_code": desk_code,
         "unassigned": unassigned, "q": request.GET.get("q", ""),

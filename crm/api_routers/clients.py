@@ -168,6 +168,10 @@ def list_clients(request: HttpRequest, filters: Query[ClientFilters], page: Quer
     if filters.created_before is not None:
         qs = qs.filter(created_at__lt=filters.created_before)
     result = paginate(qs, page)
+    if caller.user is not None:
+        # A staff session's search, with the rows of this page (the API counts no totals).
+        services.access_search_record(actor=caller.user, where="api clients", query=filters.q or "",
+                                      rows=len(result.items))
     return {"items": [client_out(c, caller) for c in result.items], "next_cursor": result.next_cursor}
 
 

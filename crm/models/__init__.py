@@ -18,11 +18,12 @@ from crm.models.clients import (
     Task,
 )
 from crm.models.events import DeliveryStatus, Event, EventDelivery
+from crm.models.jobs import Job, JobStatus
 from crm.models.staff import Brand, Desk, DeskKind, Role, RoleCode, User
 
 __all__ = [
     "AccessEvent", "AccessKind", "ApiKey", "AuditCheckpoint", "AuditLog", "AutomationRule", "AutomationRun", "Brand", "Client",
     "ClientGroupObjectPermission", "ClientUserObjectPermission", "DeliveryStatus", "Desk", "DeskKind", "EmailStatus",
-    "EmailTemplate", "Event", "EventDelivery", "Note", "Notification", "OutboundEmail", "Role", "RoleCode",
+    "EmailTemplate", "Event", "EventDelivery", "Job", "JobStatus", "Note", "Notification", "OutboundEmail", "Role", "RoleCode",
     "RunStatus", "Stage", "Task", "User",
 ]

@@ -86,6 +86,8 @@ class AccessEvent(models.Model):
     user_agent = models.TextField(blank=True)
     request_id = models.CharField(max_length=64, blank=True)
     detail = models.CharField(max_length=200, blank=True)
+    # How many rows an export wrote or a search answered (None for a view or a reveal).
+    rows = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-at", "-id"]

@@ -287,6 +287,8 @@ CELERY_BEAT_SCHEDULE = {
     "automation-tick": {"task": "crm.automation.automation_tick", "schedule": 60.0},
     "leads-sla-sweep": {"task": "leads.tasks.lead_sla_sweep", "schedule": 60.0},
     "heartbeat-beat": {"task": "crm.tasks.beat_heartbeat", "schedule": 30.0},
+    # Background jobs (django-rq) whose worker died are shown failed (crm.jobs).
+    "jobs-sweep": {"task": "crm.tasks.jobs_sweep", "schedule": 60.0},
     "audit-verify-nightly": {"task": "crm.tasks.audit_verify_chain", "schedule": crontab(hour=2, minute=30)},
     # The chain's head, signed, every few minutes: removing the newest rows then shows (crm.audit).
     "audit-checkpoint": {"task": "crm.tasks.audit_checkpoint", "schedule": 300.0},

@@ -122,6 +122,9 @@ def client_list(request: HttpRequest) -> HttpResponse:
     if sort.reverse:
         clients = clients.reverse()
     page = CappedPaginator(clients, CLIENT_PAGE_SIZE, cap=CLIENT_COUNT_CAP).get_page(request.GET.get("page"))
+    # A search of the list is recorded with the rows it matched (up to the count's cap).
+    services.access_search_record(actor=request.user, where="clients", query=form.values().get("q") or "",
+                                  rows=page.paginator.count)
     columns = {
         col: {
             "sort": next_sort(col, form.sort_key),

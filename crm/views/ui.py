@@ -17,7 +17,7 @@ from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET
 
-from crm import selectors
+from crm import selectors, services
 from crm.exceptions import DomainError, NotAllowed, NotFound
 from crm.models import Client
 from crm.permissions import client_get_for_user
@@ -74,4 +74,5 @@ def client_search(request: HttpRequest) -> HttpResponse:
     """The top bar's search dropdown: up to ten clients in the user's scope."""
     q = (request.GET.get("q") or "").strip()[:100]
     results = selectors.client_search(user=request.user, q=q, limit=SEARCH_DROPDOWN_LIMIT) if q else []
+    services.access_search_record(actor=request.user, where="search", query=q, rows=len(results))
     return render(request, "crm/clients/_search_results.html", {"q": q, "results": results})

@@ -28,6 +28,7 @@ NO_HISTORY = {
     "crm.event": "append-only outbox; the timeline is read from it",
     "crm.eventdelivery": "operational delivery receipts, written in bulk by the dispatcher",
     "crm.notification": "a user's own inbox; not business state",
+    "crm.job": "a background job's progress record; its start and cancel are audited",
     "crm.automationrun": "the automation run log: each row is itself the record of a verdict",
     "crm.outboundemail": "an email's delivery record; sending shows as email.sent / email.failed events",
     "crm.clientuserobjectpermission": "grants are audited by client_share / client_unshare",
@@ -44,7 +45,6 @@ NO_HISTORY = {
     "leads.telephonyevent": "append-only webhook receipts, unique per provider event",
     "leads.savedview": "a user's own saved filters; not business state",
     "leads.segmentmember": "materialised membership, recomputed from the segment's definition",
-    "leads.segmentexport": "a job's progress record; the export itself is audited",
     "trading.position": "a snapshot of open positions, replaced on every account-state poll",
 }
 

@@ -32,7 +32,7 @@ ROLES = [r for r in RoleCode.values if r != RoleCode.ADMIN]  # administrators ha
 # is not here fails the matrix: declare what it names, so the matrix can aim at a foreign one.
 SEGMENT_MODEL = {
     "clients": "client", "tasks": "task", "staff": "user", "desks": "desk", "automation": "other",
-    "email-templates": "other", "imports": "other", "segments": "other", "exports": "other",
+    "email-templates": "other", "imports": "other", "segments": "other", "jobs": "other",
     "availability": "user", "routing": "other", "scoring": "other", "sla": "desk", "servers": "other",
     "accounts": "other",
 }

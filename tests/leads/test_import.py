@@ -1,5 +1,5 @@
-"""Spreadsheet imports: upload, mapping guessed from headers, dry-run preview, the RQ job (a real
-worker), progress, and the per-row error report."""
+"""Spreadsheet imports: upload, mapping guessed from headers, dry-run preview, the background job (a
+real RQ worker), progress, and the per-row error report."""
 
 from __future__ import annotations
 
@@ -15,12 +15,11 @@ from openpyxl import Workbook
 from rq import SimpleWorker
 
 from crm.exceptions import NotAllowed, ValidationFailed
-from crm.models import Client
+from crm.models import AccessEvent, Client
 from leads.imports import (
     guess_mapping,
     lead_import_create,
     lead_import_preview,
-    lead_import_run,
     lead_import_set_mapping,
     lead_import_start,
 )
@@ -60,6 +59,17 @@ def _xlsx(rows=ROWS, headers=HEADERS) -> bytes:
     return out.getvalue()
 
 
+def _run(world, upload, capture) -> None:
+    """Start the import as its page does and let a real RQ worker (in this process) run it."""
+    queue = django_rq.get_queue("default")
+    queue.empty()
+    with capture(execute=True):
+        lead_import_start(actor=world.manager, lead_import=upload)
+    assert queue.count == 1
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    upload.refresh_from_db()
+
+
 @pytest.fixture
 def known(world):
     return lead_intake(brand=world.brand, channel=Channel.API, data=lead_data(99, email="known@example.com")).client
@@ -72,7 +82,7 @@ def test_headers_are_mapped_by_their_names():
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("maker", [_csv, _xlsx, lambda: _csv(delimiter=";")])
-def test_upload_preview_and_run_through_a_real_rq_worker(world, known, maker):
+def test_upload_preview_and_run_through_a_real_rq_worker(world, known, maker, django_capture_on_commit_callbacks):
     upload = lead_import_create(actor=world.manager, brand=world.brand, filename="leads.xlsx" if maker is _xlsx else "leads.csv",
                                 content=maker())
     assert upload.total == 6 and upload.status == ImportStatus.UPLOADED
@@ -84,22 +94,13 @@ def test_upload_preview_and_run_through_a_real_rq_worker(world, known, maker):
     assert preview.rows[2].errors == {"email": ["Enter a valid email address."], "phone": ["Enter a valid phone number."]}
     assert Client.objects.count() == 1  # a dry run writes nothing
 
-    queue = django_rq.get_queue("default")
-    queue.empty()
-    from django.db import transaction
+    _run(world, upload, django_capture_on_commit_callbacks)
 
-    with pytest.MonkeyPatch.context() as mp:
-        callbacks = []
-        mp.setattr(transaction, "on_commit", lambda fn, *a, **k: callbacks.append(fn))
-        lead_import_start(actor=world.manager, lead_import=upload)
-        for fn in callbacks:
-            fn()
-    assert queue.count == 1
-    SimpleWorker([queue], connection=queue.connection).work(burst=True)
-
-    upload.refresh_from_db()
-    assert upload.status == ImportStatus.DONE
+    assert upload.status == ImportStatus.DONE and upload.job.status == "done"
     assert (upload.processed, upload.created, upload.duplicates, upload.failed) == (6, 2, 2, 2)
+    # The job shows the same counts as the import.
+    assert (upload.job.done, upload.job.total) == (6, 6)
+    assert upload.job.counts == {"created": 2, "duplicates": 2, "failed": 2}
     assert Client.objects.count() == 3
     touches = LeadTouch.objects.filter(lead_import=upload)
     assert touches.count() == 4 and set(touches.values_list("source", flat=True)) == {"expo"}
@@ -110,12 +111,12 @@ def test_upload_preview_and_run_through_a_real_rq_worker(world, known, maker):
 
 
 @pytest.mark.django_db
-def test_the_error_report_lists_each_bad_row_field_by_field(world, known, login_verified):
+def test_the_error_report_lists_each_bad_row_field_by_field(world, known, login_verified,
+                                                           django_capture_on_commit_callbacks):
     upload = lead_import_create(actor=world.manager, brand=world.brand, filename="l.csv",
                                 content=_csv(ROWS + [["=HYPERLINK(1)", "X", "x", "", "", "", ""]]))
     lead_import_set_mapping(actor=world.manager, lead_import=upload, mapping=upload.mapping)
-    LeadImport.objects.filter(pk=upload.pk).update(status=ImportStatus.QUEUED)
-    lead_import_run(import_id=upload.pk)
+    _run(world, upload, django_capture_on_commit_callbacks)
     http = HttpClient()
     http.force_login(world.manager)
     response = http.get(f"/leads/imports/{upload.code}/errors.csv")
@@ -125,20 +126,21 @@ def test_the_error_report_lists_each_bad_row_field_by_field(world, known, login_
     assert [r[0] for r in rows[1:]] == ["3", "4", "8"]
     assert rows[2][1] == "email: Enter a valid email address.; phone: Enter a valid phone number."
     assert rows[3][2] == "'=HYPERLINK(1)"  # neutralised for spreadsheet programs
+    # Downloading it is an export of what people typed: recorded with its row count.
+    event = AccessEvent.objects.get(user=world.manager, kind="export")
+    assert event.rows == 3 and "l.csv" in event.detail
     # the progress page shows the counts, and polls only while running
     page = http.get(f"/leads/imports/{upload.code}/").content.decode()
     assert 'data-count="failed">3<' in page and "every 1s" not in page
 
 
 @pytest.mark.django_db
-def test_a_nul_character_in_a_cell_fails_its_row_not_the_import(world):
+def test_a_nul_character_in_a_cell_fails_its_row_not_the_import(world, django_capture_on_commit_callbacks):
     rows = [["Ana\x00", "Silva", "ana@example.com", "+351912345678", "PT", "fb", "x"],
             ["Bo", "Berg", "bo@example.com", "+46701234567", "SE", "fb", "a\x00b"]]
     upload = lead_import_create(actor=world.manager, brand=world.brand, filename="l.csv", content=_csv(rows))
     lead_import_set_mapping(actor=world.manager, lead_import=upload, mapping=upload.mapping)
-    LeadImport.objects.filter(pk=upload.pk).update(status=ImportStatus.QUEUED)
-    lead_import_run(import_id=upload.pk)
-    upload.refresh_from_db()
+    _run(world, upload, django_capture_on_commit_callbacks)
     assert upload.status == ImportStatus.DONE
     refused = upload.row_errors.get()
     assert refused.row_number == 2 and list(refused.errors) == ["first_name"]
@@ -206,7 +208,7 @@ def test_the_pages_walk_from_upload_to_a_queued_job(world):
     response = http.post(f"/leads/imports/{upload.code}/preview/")
     assert response.status_code == 302
     upload.refresh_from_db()
-    assert upload.status == ImportStatus.QUEUED and upload.job_id
+    assert upload.status == ImportStatus.QUEUED and upload.job is not None and upload.job.status == "queued"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -244,3 +246,37 @@ def test_a_stray_carriage_return_inside_a_cell_stays_in_its_row(world):
         assert lead_import.total == 2
         preview = lead_import_preview(lead_import=lead_import)
         assert preview.valid == 2, preview
+
+
+@pytest.mark.django_db
+def test_a_cancelled_import_stops_between_chunks_and_starts_again_where_it_stopped(
+        world, known, monkeypatch, django_capture_on_commit_callbacks, login_verified):
+    from crm import jobs
+    from crm.models import Job
+    from leads import imports, services
+
+    monkeypatch.setattr(imports, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(jobs, "CANCEL_CHECK_EVERY_SECONDS", 0.0)
+    real_batch = services.lead_intake_batch
+
+    def batch_then_cancel(**kwargs):
+        results = real_batch(**kwargs)
+        Job.objects.filter(status="running").update(cancel_requested=True)  # as the cancel button does
+        return results
+
+    monkeypatch.setattr(services, "lead_intake_batch", batch_then_cancel)
+    upload = lead_import_create(actor=world.manager, brand=world.brand, filename="l.csv", content=_csv())
+    lead_import_set_mapping(actor=world.manager, lead_import=upload, mapping=upload.mapping)
+    _run(world, upload, django_capture_on_commit_callbacks)
+    first_job = upload.job
+    assert first_job.status == "cancelled" and upload.status == ImportStatus.CANCELLED
+    assert upload.processed == 2 and first_job.done == 2  # the first chunk stays written, nothing after it
+    http = HttpClient()
+    http.force_login(world.manager)
+    assert "Start again from the last row written" in http.get(f"/leads/imports/{upload.code}/").content.decode()
+
+    monkeypatch.setattr(services, "lead_intake_batch", real_batch)
+    _run(world, upload, django_capture_on_commit_callbacks)
+    assert upload.job != first_job and upload.job.status == "done" and upload.status == ImportStatus.DONE
+    assert (upload.processed, upload.created, upload.duplicates, upload.failed) == (6, 2, 2, 2)  # no row twice
+    assert Client.objects.count() == 3

@@ -16,7 +16,7 @@ from crm.automation import automation_rule_save
 from crm.exceptions import ValidationFailed
 from crm.models import RoleCode
 from crm.services import client_update
-from leads.models import Channel, SegmentExport, SegmentMember
+from leads.models import Channel, SegmentMember
 from leads.pipeline import pipeline_defaults_ensure, pipeline_move
 from leads.segments import register_automation_action, segment_clients, segment_export_request, segment_save
 from leads.services import lead_intake
@@ -100,20 +100,22 @@ def test_csv_export_runs_on_a_real_rq_worker_and_offers_a_link(people, client, d
     queue = django_rq.get_queue("default")
     queue.empty()
     with django_capture_on_commit_callbacks(execute=True):
-        export = segment_export_request(actor=world.manager, segment=seg)
+        job = segment_export_request(actor=world.manager, segment=seg)
     assert queue.count == 1
     SimpleWorker([queue], connection=queue.connection).work(burst=True)
-    export.refresh_from_db()
-    assert export.status == "done" and export.rows == 3
+    job.refresh_from_db()
+    assert job.status == "done" and job.result_rows == 3
     client.force_login(world.manager)
-    page = client.get(reverse("lead_segment_export_detail", args=[export.code]))
-    assert reverse("lead_segment_export_download", args=[export.code]).encode() in page.content
-    body = client.get(reverse("lead_segment_export_download", args=[export.code])).content.decode()
+    page = client.get(reverse("job_detail", args=[job.code]))
+    assert reverse("job_download", args=[job.code]).encode() in page.content
+    # The segment's page lists the export.
+    assert reverse("job_detail", args=[job.code]).encode() in client.get(reverse("lead_segment_edit",
+                                                                                 args=[seg.code])).content
+    body = b"".join(client.get(reverse("job_download", args=[job.code])).streaming_content).decode()
     rows = list(csv.DictReader(io.StringIO(body)))
     assert {r["code"] for r in rows} == {str(c.code) for c in (*gb, de)} and "email" not in rows[0]
     client.force_login(make_user(role_code=RoleCode.DESK_MANAGER, brand=world.brand))  # not theirs
-    assert client.get(reverse("lead_segment_export_download", args=[export.code])).status_code == 404
-    assert SegmentExport.objects.count() == 1
+    assert client.get(reverse("job_download", args=[job.code])).status_code == 404
 
 
 def test_automation_adds_a_client_to_a_segment_once(people):
