@@ -19,10 +19,10 @@ class CrmConfig(AppConfig):
         events.autodiscover_event_types()
         events.autodiscover_handlers()
         checks.register(events.subscriptions_check, checks.Tags.compatibility, "crm")
-        from crm import automation_handlers  # noqa: F401  (automation rules on the event stream)
         # The user's saved language applies from the first page after any sign-in.
         from django.contrib.auth.signals import user_logged_in
 
+        from crm import automation_handlers  # noqa: F401  (automation rules on the event stream)
         from crm.lib.middleware import language_on_login
 
         user_logged_in.connect(language_on_login, dispatch_uid="crm.language_on_login")
