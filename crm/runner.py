@@ -112,6 +112,7 @@ class Supervisor:
         env: dict[str, str] | None = None,
         cwd: Path | str | None = None,
         out: TextIO = sys.stdout,
+        log_dir: Path | None = None,
     ) -> None:
         self.specs = list(specs)
         names = [spec.name for spec in self.specs]
@@ -120,23 +121,37 @@ class Supervisor:
         self.env = env
         self.cwd = cwd
         self.out = out
+        # Each process writes to log_dir/<name>.log (appended) instead of the console, which keeps
+        # only the supervisor's own lines: the URL and the logins stay readable.
+        self.log_dir = log_dir
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.force = False  # set by a second Ctrl-C: stop without waiting
 
     def say(self, message: str) -> None:
         print(f"[run] {message}", file=self.out, flush=True)
 
+    def log_path(self, name: str) -> Path | None:
+        return self.log_dir / f"{name}.log" if self.log_dir is not None else None
+
     def start(self) -> None:
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
         for spec in self.specs:
-            self.procs[spec.name] = subprocess.Popen(  # noqa: S603 - argv built from our own list
-                spec.argv,
-                env=self.env,
-                cwd=self.cwd,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                preexec_fn=_exit_with_parent,  # safe: the supervisor runs no threads
-            )
-            self.say(f"started {spec.name} (pid {self.procs[spec.name].pid})")
+            log_path = self.log_path(spec.name)
+            with contextlib.ExitStack() as files:
+                output = files.enter_context(log_path.open("ab")) if log_path is not None else None
+                self.procs[spec.name] = subprocess.Popen(  # noqa: S603 - argv built from our own list
+                    spec.argv,
+                    env=self.env,
+                    cwd=self.cwd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=output,
+                    stderr=subprocess.STDOUT if output is not None else None,
+                    start_new_session=True,
+                    preexec_fn=_exit_with_parent,  # safe: the supervisor runs no threads
+                )
+            where = f", log {log_path}" if log_path is not None else ""
+            self.say(f"started {spec.name} (pid {self.procs[spec.name].pid}{where})")
 
     def exited(self) -> tuple[str, int] | None:
         """The first process (in list order) that has exited, with its exit code."""
@@ -188,6 +203,43 @@ class Supervisor:
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         return proc.returncode
+
+
+class StopSignals:
+    """The stop requests `make run` has received. A signal sent to the whole process group reaches
+    this process more than once (the terminal's Ctrl-C, `kill -TERM -<pgid>`, and make passing
+    its own copy on): copies within `same_request` seconds are one request, an orderly stop. A
+    second request after that (a second Ctrl-C) hurries the stop: what has not stopped is killed."""
+
+    def __init__(self, same_request: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.same_request = same_request
+        self.clock = clock
+        self.first_at: float | None = None
+        self.force = False
+
+    def received(self) -> None:
+        now = self.clock()
+        if self.first_at is None:
+            self.first_at = now
+        elif now - self.first_at > self.same_request:
+            self.force = True
+
+    @property
+    def requested(self) -> bool:
+        return self.first_at is not None
+
+
+def stop_handler(stops: StopSignals, supervisor: Callable[[], Supervisor | None]) -> Callable[..., None]:
+    """The signal handler of `make run`: note the request; once the processes run, a later second
+    request makes the supervisor kill what has not stopped yet."""
+
+    def on_signal(*_: Any) -> None:
+        stops.received()
+        running = supervisor()
+        if running is not None:
+            running.force = stops.force
+
+    return on_signal
 
 
 class Services:
@@ -473,16 +525,16 @@ def run() -> int:
         )
         return 2
 
-    signals_seen = 0
+    stops = StopSignals()
     supervisor: Supervisor | None = None
 
-    def on_signal(signum: int, _frame: Any) -> None:
-        nonlocal signals_seen
-        signals_seen += 1
-        if supervisor is None:
+    note_stop = stop_handler(stops, lambda: supervisor)
+
+    def on_signal(*args: Any) -> None:
+        already = stops.requested
+        note_stop(*args)
+        if supervisor is None and not already:
             raise KeyboardInterrupt  # still setting up: unwind through the finally below
-        if signals_seen > 1:
-            supervisor.force = True
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
@@ -502,25 +554,28 @@ def run() -> int:
 
         # From here a signal no longer interrupts: it asks the supervisor to stop everything in order.
         supervisor = sup = Supervisor(
-            default_processes(mt5sim_port=mt5sim_port, var_dir=var_dir), env=env, cwd=BASE_DIR
+            default_processes(mt5sim_port=mt5sim_port, var_dir=var_dir), env=env, cwd=BASE_DIR,
+            log_dir=var_dir / "log",
         )
         sup.start()
         url = f"http://{_local_address(host)}:{port}/"
-        up = wait_for_http(url + "healthz", timeout=90, abort=lambda: bool(signals_seen) or bool(sup.exited()))
-        if up and not signals_seen:
+        up = wait_for_http(url + "healthz", timeout=90, abort=lambda: stops.requested or bool(sup.exited()))
+        if up and not stops.requested:
             print(f"[run] trading demo: MT5 simulator on https://127.0.0.1:{mt5sim_port}/", flush=True)
             trading_demo_setup(env=env, port=mt5sim_port)
-        if up and not signals_seen and not sup.exited():
-            print(f"\n[run] The CRM is running at {url}", flush=True)
+        if up and not stops.requested and not sup.exited():
+            # The logins come last, so they are what is on screen when start-up is done.
+            print(f"\n[run] The CRM is running at {url}    (health: {url}healthz)", flush=True)
+            print(f"[run] Process logs: {var_dir / 'log'}/<web|worker|rqworker|beat|mt5sim>.log", flush=True)
+            print(f"[run] Public lead form of a brand: {url}f/<brand code>/lead/    Press Ctrl-C to stop.", flush=True)
             if logins:
-                print("[run] Demo logins:\n" + format_logins(logins), flush=True)
-            print("[run] Health: " + url + "healthz    Press Ctrl-C to stop.\n", flush=True)
-        elif not signals_seen and not sup.exited():
+                print("[run] Demo logins:\n" + format_logins(logins) + "\n", flush=True)
+        elif not stops.requested and not sup.exited():
             print(
                 f"[run] {url} has not answered yet; the processes keep running (Ctrl-C stops them)",
                 flush=True,
             )
-        dead = sup.wait(lambda: bool(signals_seen))
+        dead = sup.wait(lambda: stops.requested)
         if dead is not None:
             name, code = dead
             print(
@@ -536,9 +591,10 @@ def run() -> int:
         print(f"[run] {exc}", file=sys.stderr, flush=True)
         exit_code = 1
     finally:
-        # From here on a Ctrl-C only hurries the shutdown along; it never skips a step.
+        # From here on a later Ctrl-C only hurries the shutdown along; it never skips a step, and
+        # copies of the signal that stopped us (sent to the whole group) change nothing.
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, lambda *_: setattr(supervisor, "force", True) if supervisor else None)
+            signal.signal(sig, note_stop)
         if supervisor is not None:
             supervisor.stop()
         services.stop()

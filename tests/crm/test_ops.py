@@ -6,7 +6,9 @@ import io
 import json
 import logging
 import os
+import signal
 import socket
+import subprocess
 import sys
 import time
 import uuid
@@ -368,7 +370,12 @@ def stop(*_):
     with open(log, "a") as f:
         f.write(name + "\\n")
     sys.exit(0)
-signal.signal(signal.SIGTERM, stop if sys.argv[3] == "obey" else signal.SIG_IGN)
+slow = float(sys.argv[4])
+def stop_slowly(*_):
+    time.sleep(slow)  # finishing its work, as a worker does
+    stop()
+signal.signal(signal.SIGTERM, (stop_slowly if slow else stop) if sys.argv[3] == "obey" else signal.SIG_IGN)
+print(name + " says hello", flush=True)
 with open(log + "." + name + ".ready", "w"):
     pass
 while True:
@@ -376,9 +383,9 @@ while True:
 """
 
 
-def _dummy(name: str, log: Path, mode: str = "obey", stop_timeout: float = 5.0) -> runner.ProcessSpec:
+def _dummy(name: str, log: Path, mode: str = "obey", stop_timeout: float = 5.0, slow: float = 0.0) -> runner.ProcessSpec:
     return runner.ProcessSpec(
-        name, (sys.executable, "-c", _DUMMY, name, str(log), mode), stop_timeout=stop_timeout
+        name, (sys.executable, "-c", _DUMMY, name, str(log), mode, str(slow)), stop_timeout=stop_timeout
     )
 
 
@@ -446,6 +453,51 @@ def test_supervisor_kills_a_process_that_ignores_sigterm(tmp_path):
 
     assert codes == {"stubborn": -9}
     assert "stubborn did not stop in time" in out.getvalue()
+
+
+def test_copies_of_one_stop_signal_are_one_orderly_stop_and_a_later_one_hurries_it():
+    now = [100.0]
+    stops = runner.StopSignals(clock=lambda: now[0])
+    assert not stops.requested
+    stops.received()
+    now[0] += 0.2
+    stops.received()  # the same signal again: sent to the group, and passed on by make
+    assert stops.requested and not stops.force
+    now[0] += 2.0
+    stops.received()  # a second Ctrl-C, later
+    assert stops.force
+
+
+# Drives a Supervisor with the handler `make run` installs, as `make run` does, and prints the codes.
+_DRIVER = """
+import json, signal, sys
+from pathlib import Path
+from crm import runner
+log, logs, dummy = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+sup = runner.Supervisor([runner.ProcessSpec(name, (sys.executable, "-c", dummy, name, str(log), "obey", "0.6"))
+                         for name in ("web", "beat")], log_dir=logs)
+stops = runner.StopSignals()
+for sig in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(sig, runner.stop_handler(stops, lambda: sup))
+sup.start()
+sup.wait(lambda: stops.requested, poll=0.05)
+print(json.dumps(sup.stop()), flush=True)
+"""
+
+
+def test_a_signal_to_the_whole_process_group_stops_every_process_in_order_without_killing(tmp_path):
+    log, logs = tmp_path / "stopped.log", tmp_path / "logs"
+    driver = subprocess.Popen([sys.executable, "-c", _DRIVER, str(log), str(logs), _DUMMY], cwd=settings.BASE_DIR,
+                              stdout=subprocess.PIPE, text=True, start_new_session=True)
+    _wait_ready(log, ["web", "beat"])
+    os.killpg(driver.pid, signal.SIGTERM)  # what `kill -TERM -<pgid>` does...
+    time.sleep(0.1)
+    os.killpg(driver.pid, signal.SIGTERM)  # ...and make's own copy, passed on a moment later
+    out, _ = driver.communicate(timeout=30)
+    assert json.loads(out.strip().splitlines()[-1]) == {"web": 0, "beat": 0}  # stopped, not killed (-9)
+    assert log.read_text().split() == ["web", "beat"]
+    # Each process wrote to its own log file, not to the console of `make run`.
+    assert "web says hello" in (logs / "web.log").read_text() and "web says hello" not in out
 
 
 def test_supervisor_refuses_two_processes_with_the_same_name():
