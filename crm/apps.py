@@ -26,6 +26,11 @@ class CrmConfig(AppConfig):
         from crm.lib.middleware import language_on_login
 
         user_logged_in.connect(language_on_login, dispatch_uid="crm.language_on_login")
+        # The audit log names clients and links to the profiles the viewer may open.
+        from crm.audit import audit_object_links_register
+        from crm.views.audit import client_audit_links
+
+        audit_object_links_register("crm.client", client_audit_links)
         # A freshly migrated (or flushed) database always has every role and its permissions.
         post_migrate.connect(roles_sync_after_migrate, sender=self, dispatch_uid="crm.roles_sync")
         # API keys cached by the processes are dropped when a key or a brand changes.

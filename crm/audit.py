@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as ValidationErrorType
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
@@ -400,3 +401,55 @@ def audit_diff(before: Any, after: Any) -> list[DiffLine]:
     a = after if isinstance(after, dict) else {}
     keys = list(dict.fromkeys([*b, *a]))
     return [DiffLine(k, b.get(k), a.get(k), b.get(k) != a.get(k) or (k in b) != (k in a)) for k in keys]
+
+
+# --- the audit log's objects by name ------------------------------------------------------------
+# Each app says how a viewer reaches the page of an object it audits: object_type (the model's
+# label) -> function(viewer, objects) -> {object's audited id: URL}, only for the objects the viewer
+# may open. Registered from the app's AppConfig.ready; an object without one is named, not linked.
+AuditLinker = Any  # Callable[[User, list[Model]], dict[str, str]]
+AUDIT_OBJECT_LINKS: dict[str, AuditLinker] = {}
+
+
+def audit_object_links_register(object_type: str, linker: AuditLinker) -> None:
+    AUDIT_OBJECT_LINKS[object_type] = linker
+
+
+def audited_id(obj: Any) -> str:
+    """The id audit_record stores for `obj`: its code where it has one, else its primary key."""
+    return str(getattr(obj, "code", None) or obj.pk)
+
+
+def audit_objects_named(
+    viewer: Any, pairs: list[tuple[str, str]],
+) -> dict[tuple[str, str], tuple[str, str]]:
+    """(object_type, object_id) -> (name, URL or "") for the objects still there, in one query per
+    type: the audit log shows "Amira Haddad" with a link where the viewer may open her profile,
+    rather than a UUID. Deleted objects and types that are not models are left out."""
+    from django.apps import apps
+    from django.core.exceptions import FieldDoesNotExist
+
+    by_type: dict[str, set[str]] = {}
+    for object_type, object_id in pairs:
+        if object_type and object_id:
+            by_type.setdefault(object_type, set()).add(object_id)
+    named: dict[tuple[str, str], tuple[str, str]] = {}
+    for object_type, ids in by_type.items():
+        try:
+            model = apps.get_model(object_type)
+        except (LookupError, ValueError):
+            continue
+        try:
+            model._meta.get_field("code")
+            key = "code"
+        except FieldDoesNotExist:
+            key = "pk"
+        try:
+            objects = list(model._default_manager.filter(**{f"{key}__in": list(ids)}))
+        except (ValueError, TypeError, ValidationErrorType):
+            continue  # an id of another shape (a name, a path): shown as it is
+        linker = AUDIT_OBJECT_LINKS.get(object_type)
+        urls = linker(viewer, objects) if linker is not None and objects else {}
+        for obj in objects:
+            named[(object_type, audited_id(obj))] = (str(obj), urls.get(audited_id(obj), ""))
+    return named

@@ -17,6 +17,10 @@ class TradingConfig(AppConfig):
         from trading.views import register_ui
 
         register_ui()  # the client profile's Trading tab and the timeline labels of trading events
+        from crm.audit import audit_object_links_register
+        from trading.views import account_audit_links
+
+        audit_object_links_register("trading.tradingaccount", account_audit_links)
         # crm.roles.roles_sync runs on the crm app's post_migrate and grants trading permissions,
         # which auth would otherwise create only at this (later) app's post_migrate. Creating them
         # at auth's own post_migrate, which comes before crm's, keeps migrate and flush working.

@@ -26,7 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from crm.exceptions import DomainError, NotFound
 from crm.forms import apply_domain_errors, visible_brands
 from crm.models import Client
-from crm.permissions import user_can
+from crm.permissions import client_queryset_for_user, user_can
 from crm.views.ui import client_or_404, render_page
 from trading import forms, selectors, services
 from trading.models import PlatformServer, TradingAccount
@@ -374,3 +374,12 @@ def _cursor(value: str) -> tuple[dt.datetime, int] | None:
     if moment is None or not pk.isdigit():
         return None
     return moment, int(pk)
+
+
+def account_audit_links(viewer: Any, accounts: list[TradingAccount]) -> dict[str, str]:
+    """The audit log links a trading account to its client's Trading tab, when the viewer may open
+    that client."""
+    codes = dict(client_queryset_for_user(viewer).filter(pk__in=[a.client_id for a in accounts])
+                 .values_list("pk", "code"))
+    return {str(a.code): reverse("client_detail", args=[codes[a.client_id]]) + "?tab=trading"
+            for a in accounts if a.client_id in codes}

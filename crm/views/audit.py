@@ -30,11 +30,12 @@ from crm.audit import (
     DiffLine,
     audit_diff,
     audit_log_search,
+    audit_objects_named,
     verify_chain,
 )
 from crm.lib.pagination import InvalidCursor, Key, paginate
 from crm.models import AuditLog, User
-from crm.permissions import user_can
+from crm.permissions import client_queryset_for_user, user_can
 from crm.views.ui import render_page, wants_partial
 
 PAGE_SIZE = 50
@@ -124,6 +125,26 @@ def _shown(lines: list[DiffLine]) -> list[ShownLine]:
 class Entry:
     row: AuditLog
     diff: list[ShownLine]
+    name: str = ""  # the object's name, when it still exists
+    url: str = ""  # its page, when the viewer may open it
+
+
+def client_audit_links(viewer: Any, clients: list[Any]) -> dict[str, str]:
+    """Links to the profiles of the audited clients the viewer may open."""
+    from django.urls import reverse
+
+    visible = set(client_queryset_for_user(viewer).filter(pk__in=[c.pk for c in clients])
+                  .values_list("code", flat=True))
+    return {str(c.code): reverse("client_detail", args=[c.code]) for c in clients if c.code in visible}
+
+
+def _entries(viewer: Any, rows: list[AuditLog]) -> list[Entry]:
+    named = audit_objects_named(viewer, [(row.object_type, row.object_id) for row in rows])
+    entries = []
+    for row in rows:
+        name, url = named.get((row.object_type, row.object_id), ("", ""))
+        entries.append(Entry(row, _shown(audit_diff(row.before, row.after)), name=name, url=url))
+    return entries
 
 
 @login_required
@@ -143,7 +164,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     base_query = query.urlencode()
     context = {
         "form": form,
-        "entries": [Entry(row, _shown(audit_diff(row.before, row.after))) for row in page.items],
+        "entries": _entries(request.user, page.items),
         "filtered": bool(base_query),
         "first_page_url": f"?{base_query}" if base_query else "?",
         "next_page_url": f"?{urlencode({**query.dict(), 'cursor': page.next_cursor})}" if page.next_cursor else "",

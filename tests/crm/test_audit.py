@@ -427,7 +427,7 @@ def admin_client(client, login_verified, db):
 
 @pytest.mark.parametrize("role_code", ["admin", "compliance"])
 def test_audit_page_shows_changes_with_before_and_after(client, login_verified, trail, role_code):
-    login_verified(client, make_user(role_code=role_code))
+    login_verified(client, make_user(role_code=role_code, brand=trail.client.brand))
 
     response = client.get(reverse("audit_list"))
 
@@ -439,6 +439,21 @@ def test_audit_page_shows_changes_with_before_and_after(client, login_verified, 
     assert "documents received" in html
     assert "<del>1.0812</del>" in html and "<ins>1.0815</ins>" in html
     assert reverse("client_detail", args=[trail.client.code]) in html
+
+
+def test_audit_page_names_objects_and_links_only_what_the_viewer_may_open(client, login_verified, trail):
+    from crm.models import Brand
+
+    other_brand = make_user(role_code="compliance", brand=Brand.objects.create(code="zeta", name="Zeta FX"))
+    login_verified(client, make_user(role_code="admin"))
+    html = client.get(reverse("audit_list")).content.decode()
+    profile = reverse("client_detail", args=[trail.client.code])
+    assert f'<a href="{profile}" dir="auto">Amira Haddad</a>' in html  # a name, not crm.client:<uuid>
+    assert "wallet.rate:EURUSD" in html  # not a model's row: shown as recorded
+    client.logout()
+    login_verified(client, other_brand)
+    html = client.get(reverse("audit_list")).content.decode()
+    assert "<bdi>Amira Haddad</bdi>" in html and profile not in html  # named, but no door into another brand
 
 
 @pytest.mark.parametrize("role_code", ["sales_agent", "desk_manager", "finance", "ib_manager", "dealer"])
