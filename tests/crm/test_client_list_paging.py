@@ -116,7 +116,7 @@ def test_list_rows_show_masked_contacts_stage_owner_and_dates(client, scene):
     c = scene["client"]
     Client.objects.filter(pk=c.pk).update(created_at=datetime(2031, 5, 4, 9, 30, tzinfo=UTC))
     html = client.get(f"{reverse('client_list')}?stage={Stage.LEAD}").content.decode()
-    assert f'<a href="{reverse("client_detail", args=[c.code])}">Amira Haddad</a>' in html
+    assert f'<a href="{reverse("client_detail", args=[c.code])}" dir="auto">Amira Haddad</a>' in html
     assert "a***@example.com" in html and "+44*******750" in html
     assert 'class="badge stage-lead">Lead</span>' in html
     assert "Olivia Owner" in html
