@@ -329,17 +329,15 @@ def _stage_response(request: HttpRequest, client: Client, *, moved: bool, **form
     return _tab_response(request, client, "overview", **forms)
 
 
-@login_required
-@require_POST
-def client_stage_change(request: HttpRequest, code: Any) -> HttpResponse:
-    """An ordinary move (crm.stages). A refused one is a form error naming the move; nothing changes."""
+def _stage_post(request: HttpRequest, code: Any, *, permission: str, form_class: Any, service: Any,
+                form_key: str) -> HttpResponse:
     client = client_or_404(request, code)
-    _require_perm(request, "crm.change_client")
-    form = StageChangeForm(request.POST, client=client)
+    _require_perm(request, permission)
+    form = form_class(request.POST, client=client)
     if form.is_valid():
         try:
-            services.client_stage_change(actor=request.user, client=client, stage=form.cleaned_data["stage"],
-                                         reason=form.cleaned_data["reason"])
+            service(actor=request.user, client=client, stage=form.cleaned_data["stage"],
+                    reason=form.cleaned_data["reason"])
         except (NotAllowed, NotFound) as error:
             raise_for_domain_error(error)
             raise
@@ -347,25 +345,20 @@ def client_stage_change(request: HttpRequest, code: Any) -> HttpResponse:
             apply_domain_errors(form, error)
         else:
             return _stage_response(request, client, moved=True)
-    return _stage_response(request, client, moved=False, stage_form=form)
+    return _stage_response(request, client, moved=False, **{form_key: form})
+
+
+@login_required
+@require_POST
+def client_stage_change(request: HttpRequest, code: Any) -> HttpResponse:
+    """An ordinary move (crm.stages). A refused one is a form error naming the move; nothing changes."""
+    return _stage_post(request, code, permission="crm.change_client", form_class=StageChangeForm,
+                       service=services.client_stage_change, form_key="stage_form")
 
 
 @login_required
 @require_POST
 def client_stage_override(request: HttpRequest, code: Any) -> HttpResponse:
     """An administrator's override: any stage, with a reason, audited."""
-    client = client_or_404(request, code)
-    _require_perm(request, OVERRIDE_PERMISSION)
-    form = StageOverrideForm(request.POST, client=client)
-    if form.is_valid():
-        try:
-            services.client_stage_override(actor=request.user, client=client, stage=form.cleaned_data["stage"],
-                                           reason=form.cleaned_data["reason"])
-        except (NotAllowed, NotFound) as error:
-            raise_for_domain_error(error)
-            raise
-        except DomainError as error:
-            apply_domain_errors(form, error)
-        else:
-            return _stage_response(request, client, moved=True)
-    return _stage_response(request, client, moved=False, override_form=form)
+    return _stage_post(request, code, permission=OVERRIDE_PERMISSION, form_class=StageOverrideForm,
+                       service=services.client_stage_override, form_key="override_form")
