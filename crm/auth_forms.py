@@ -96,43 +96,13 @@ class OtpTokenForm(forms.Form):
     )
 
 
-class PasswordChangeForm(forms.Form):
-    old_password = forms.CharField(
-        label=_("Current password"), strip=False,
-        widget=forms.PasswordInput(attrs={**INPUT, "autocomplete": "current-password", "autofocus": True}),
-    )
-    new_password1 = forms.CharField(
-        label=_("New password"), strip=False,
-        widget=forms.PasswordInput(attrs={**INPUT, "autocomplete": "new-password"}),
-    )
-    new_password2 = forms.CharField(
-        label=_("New password again"), strip=False,
-        widget=forms.PasswordInput(attrs={**INPUT, "autocomplete": "new-password"}),
-    )
+class NewPasswordForm(forms.Form):
+    """A new password typed twice. Bounded: hashing megabytes of text costs the server, and a reset
+    link's form is open to whoever holds the link."""
 
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        one, two = cleaned.get("new_password1"), cleaned.get("new_password2")
-        if one and two and one != two:
-            self.add_error("new_password2", _("The two new passwords differ."))
-        return cleaned
-
-
-class PasswordResetRequestForm(forms.Form):
-    email = forms.EmailField(
-        label=_("Email"), max_length=254,
-        widget=forms.EmailInput(attrs={**INPUT, "autocomplete": "username", "autofocus": True, "dir": "ltr"}),
-    )
-
-    def clean_email(self) -> str:
-        return self.cleaned_data["email"].strip().lower()
-
-
-class PasswordResetForm(forms.Form):
-    # Bounded: anyone holding a link may post, and hashing megabytes of text costs the server.
     new_password1 = forms.CharField(
         label=_("New password"), strip=False, max_length=4096,
-        widget=forms.PasswordInput(attrs={**INPUT, "autocomplete": "new-password", "autofocus": True}),
+        widget=forms.PasswordInput(attrs={**INPUT, "autocomplete": "new-password"}),
     )
     new_password2 = forms.CharField(
         label=_("New password again"), strip=False, max_length=4096,
@@ -145,6 +115,30 @@ class PasswordResetForm(forms.Form):
         if one and two and one != two:
             self.add_error("new_password2", _("The two new passwords differ."))
         return cleaned
+
+
+class PasswordChangeForm(NewPasswordForm):
+    field_order = ["old_password", "new_password1", "new_password2"]
+    old_password = forms.CharField(
+        label=_("Current password"), strip=False,
+        widget=forms.PasswordInput(attrs={**INPUT, "autocomplete": "current-password", "autofocus": True}),
+    )
+
+
+class PasswordResetRequestForm(forms.Form):
+    email = forms.EmailField(
+        label=_("Email"), max_length=254,
+        widget=forms.EmailInput(attrs={**INPUT, "autocomplete": "username", "autofocus": True, "dir": "ltr"}),
+    )
+
+    def clean_email(self) -> str:
+        return self.cleaned_data["email"].strip().lower()
+
+
+class PasswordResetForm(NewPasswordForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["new_password1"].widget.attrs["autofocus"] = True
 
 
 # --- staff administration -----------------------------------------------------------------------

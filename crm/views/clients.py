@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm import selectors, services
-from crm.exceptions import DomainError, NotAllowed, NotFound, ValidationFailed
+from crm.exceptions import NotAllowed, NotFound
 from crm.forms import (
     ClientCreateForm,
     ClientEditForm,
@@ -28,7 +28,6 @@ from crm.forms import (
     StageChangeForm,
     StageOverrideForm,
     TaskForm,
-    apply_domain_errors,
     next_sort,
 )
 from crm.lib.paginator import CappedPaginator
@@ -37,7 +36,7 @@ from crm.permissions import client_visible_to, contact_reveal_remember, contact_
 from crm.stages import OVERRIDE_PERMISSION, stage_label
 from crm.tabs import ClientTab, tab_context, tabs_for
 from crm.templatetags.crm_ui import flag
-from crm.views.ui import client_or_404, raise_for_domain_error, render_page, wants_partial
+from crm.views.ui import client_or_404, form_submit, raise_for_domain_error, render_page, wants_partial
 
 CLIENT_PAGE_SIZE = 50
 # The list counts its rows up to here; beyond, it says "10,000+" and offers the first 200 pages.
@@ -226,14 +225,9 @@ def client_note_add(request: HttpRequest, code: Any) -> HttpResponse:
     client = client_or_404(request, code)
     form = NoteForm(request.POST)
     if form.is_valid():
-        try:
-            services.note_add(actor=request.user, client=client, body=form.cleaned_data["body"])
-        except ValidationFailed as error:
-            apply_domain_errors(form, error)
-        except (NotAllowed, NotFound) as error:
-            raise_for_domain_error(error)
-            raise
-        else:
+        ok, _note = form_submit(form, lambda: services.note_add(actor=request.user, client=client,
+                                                               body=form.cleaned_data["body"]))
+        if ok:
             if not wants_partial(request):
                 return redirect(f"{reverse('client_detail', args=[client.code])}?tab=notes")
             return _tab_response(request, client, "notes")
@@ -247,17 +241,11 @@ def client_task_add(request: HttpRequest, code: Any) -> HttpResponse:
     form = TaskForm(request.POST, user=request.user, client=client)
     if form.is_valid():
         data = form.cleaned_data
-        try:
-            services.task_create(
-                actor=request.user, title=data["title"], assignee=data["assignee"], client=client,
-                due_at=data["due_at"], remind_at=data["remind_at"],
-            )
-        except ValidationFailed as error:
-            apply_domain_errors(form, error, aliases={"remind_at": "remind"})
-        except (NotAllowed, NotFound) as error:
-            raise_for_domain_error(error)
-            raise
-        else:
+        ok, _task = form_submit(form, lambda: services.task_create(
+            actor=request.user, title=data["title"], assignee=data["assignee"], client=client,
+            due_at=data["due_at"], remind_at=data["remind_at"],
+        ), aliases={"remind_at": "remind"})
+        if ok:
             if not wants_partial(request):
                 return redirect(f"{reverse('client_detail', args=[client.code])}?tab=tasks")
             return _tab_response(request, client, "tasks")
@@ -279,14 +267,9 @@ def client_create(request: HttpRequest) -> HttpResponse:
     form = ClientCreateForm(request.POST if request.method == "POST" else None, user=request.user)
     if form.is_valid():
         data = dict(form.cleaned_data)
-        try:
-            client = services.client_create(actor=request.user, **data)
-        except (NotAllowed, NotFound) as error:
-            raise_for_domain_error(error)
-            raise
-        except DomainError as error:
-            apply_domain_errors(form, error)
-        else:
+        ok, created = form_submit(form, lambda: services.client_create(actor=request.user, **data))
+        if ok:
+            client = created
             messages.success(request, _("%(name)s was created.") % {"name": client.full_name})
             if client_visible_to(request.user, client):
                 return redirect("client_detail", code=client.code)
@@ -304,14 +287,9 @@ def client_edit(request: HttpRequest, code: Any) -> HttpResponse:
     revealed = contact_revealed(session=request.session, user=request.user, client=client)
     form = ClientEditForm(request.POST if request.method == "POST" else None, client=client, revealed=revealed)
     if form.is_valid():
-        try:
-            services.client_update(actor=request.user, client=client, **form.changes())
-        except (NotAllowed, NotFound) as error:
-            raise_for_domain_error(error)
-            raise
-        except DomainError as error:
-            apply_domain_errors(form, error)
-        else:
+        ok, _client = form_submit(form, lambda: services.client_update(actor=request.user, client=client,
+                                                                       **form.changes()))
+        if ok:
             messages.success(request, _("Saved %(name)s.") % {"name": client.full_name})
             return redirect("client_detail", code=client.code)
     return render(request, "crm/clients/form.html", {"form": form, "client": client})
@@ -335,15 +313,10 @@ def _stage_post(request: HttpRequest, code: Any, *, permission: str, form_class:
     _require_perm(request, permission)
     form = form_class(request.POST, client=client)
     if form.is_valid():
-        try:
-            service(actor=request.user, client=client, stage=form.cleaned_data["stage"],
-                    reason=form.cleaned_data["reason"])
-        except (NotAllowed, NotFound) as error:
-            raise_for_domain_error(error)
-            raise
-        except DomainError as error:
-            apply_domain_errors(form, error)
-        else:
+        ok, _client = form_submit(form, lambda: service(actor=request.user, client=client,
+                                                        stage=form.cleaned_data["stage"],
+                                                        reason=form.cleaned_data["reason"]))
+        if ok:
             return _stage_response(request, client, moved=True)
     return _stage_response(request, client, moved=False, **{form_key: form})
 

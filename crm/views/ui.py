@@ -7,6 +7,7 @@ that are neither boosted nor history restores (a history restore needs the whole
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -59,6 +60,21 @@ def raise_for_domain_error(error: DomainError) -> None:
         raise Http404 from None
     if isinstance(error, NotAllowed):
         raise PermissionDenied(error.message) from None
+
+
+def form_submit(form: Any, call: Callable[[], Any], *, aliases: dict[str, str] | None = None) -> tuple[bool, Any]:
+    """Run a service for a valid form: (True, its result), or (False, None) with the service's
+    refusal shown on the form. An access error becomes the HTTP answer (404 or 403)."""
+    from crm.forms import apply_domain_errors
+
+    try:
+        return True, call()
+    except (NotAllowed, NotFound) as error:
+        raise_for_domain_error(error)
+        raise
+    except DomainError as error:
+        apply_domain_errors(form, error, aliases=aliases)
+        return False, None
 
 
 def safe_next(request: HttpRequest, value: str | None, default: str) -> str:
