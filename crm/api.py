@@ -24,12 +24,10 @@ import importlib
 import importlib.util
 import inspect
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-import redis
 from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, RequestDataTooBig
@@ -53,7 +51,7 @@ from crm.exceptions import DomainError, ValidationFailed
 from crm.lib import context
 from crm.lib.pagination import CREATED_DESC, DEFAULT_LIMIT, MAX_LIMIT, InvalidCursor, Key, Page
 from crm.lib.pagination import paginate as _paginate
-from crm.lib.redis import get_redis
+from crm.lib.ratelimit import rate_hit, rate_key
 from crm.services import API_SCOPES, apikey_authenticate
 
 if TYPE_CHECKING:
@@ -293,15 +291,6 @@ def caller_auth(scope: str | None = None) -> list[Any]:
 # --- throttling -------------------------------------------------------------------------------
 
 
-_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def _parse_rate(rate: str) -> tuple[int, int]:
-    """"1200/m" -> (1200, 60). The setting is checked at start-up (crm/settings/base.py)."""
-    count, _sep, period = rate.partition("/")
-    return int(count), _PERIODS[period]
-
-
 class CallerRateThrottle(BaseThrottle):
     """A fixed-window request budget per API key or staff user, counted in Redis.
 
@@ -317,20 +306,9 @@ class CallerRateThrottle(BaseThrottle):
         caller = getattr(request, "auth", None)
         if not isinstance(caller, Caller):
             return True
-        count, seconds = _parse_rate(getattr(settings, self.setting))
-        now = time.time()
-        window = int(now // seconds)
-        key = f"{self.key_prefix}:{caller.ident}:{seconds}:{window}"
-        try:
-            pipe = get_redis().pipeline()
-            pipe.incr(key)
-            pipe.expire(key, seconds + 1)
-            used = int(pipe.execute()[0])
-        except redis.RedisError:
-            logger.warning("API rate limit (%s) not checked: Redis unavailable", self.setting, exc_info=True)
-            return True
-        request._crm_retry_after = seconds - (now % seconds)  # type: ignore[attr-defined]
-        return used <= count
+        wait = rate_hit(rate_key(self.key_prefix, caller.ident), getattr(settings, self.setting))
+        request._crm_retry_after = wait  # type: ignore[attr-defined]
+        return wait == 0
 
 
 # --- the API object ---------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import io
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -22,7 +21,6 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -33,7 +31,6 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
-from redis.exceptions import RedisError
 
 from crm import jobs
 from crm.exceptions import DomainError, ValidationFailed
@@ -41,6 +38,7 @@ from crm.forms import apply_domain_errors
 from crm.lib.csp import csp_exception
 from crm.lib.csvsafe import SafeCsvWriter
 from crm.lib.middleware import client_ip
+from crm.lib.ratelimit import rate_hit, rate_key
 from crm.models import Brand, Desk
 from crm.permissions import client_queryset_for_user, user_can
 from crm.services import access_export_record, access_search_record
@@ -106,23 +104,9 @@ def _public_language(request: HttpRequest) -> str:
     return translation.get_language_from_request(request)
 
 
-def _form_rate() -> tuple[int, int]:
-    count, _sep, period = getattr(settings, "LEADS_FORM_RATE_LIMIT", "10/m").partition("/")
-    return int(count), {"s": 1, "m": 60, "h": 3600}[period.strip()[:1]]
-
-
 def _rate_limited(request: HttpRequest) -> int:
     """Seconds to wait if this IP has sent too many forms in the current window, else 0."""
-    limit, seconds = _form_rate()
-    now = time.time()
-    key = f"leads:form:rate:{client_ip(request) or 'unknown'}:{int(now // seconds)}"
-    try:
-        cache.add(key, 0, timeout=seconds + 1)
-        used = cache.incr(key)
-    except (RedisError, ValueError):
-        logger.warning("lead form rate limit not checked", exc_info=True)
-        return 0
-    return 0 if used <= limit else max(1, int(seconds - now % seconds + 0.999))
+    return rate_hit(rate_key("leads:form:rate", client_ip(request) or "unknown"), settings.LEADS_FORM_RATE_LIMIT)
 
 
 def _public_context(request: HttpRequest, brand: Brand, **extra: Any) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""Fixed-window request budgets counted in Redis, for callers that are not API keys (pages people
-reach without logging in: the password-reset request, per client IP and per address).
+"""Fixed-window request budgets counted in Redis: the API's per key or staff user, the public lead
+form's per client IP, the password-reset request's per IP and per address.
 
 A rate is written "<count>/<s|m|h|d>" (the settings are checked at start-up, crm/settings/base.py).
 Redis being unreachable does not stop the page: the hit is let through and the failure logged.
