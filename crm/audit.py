@@ -21,13 +21,13 @@ import hashlib
 import ipaddress
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError as ValidationErrorType
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
@@ -407,7 +407,7 @@ def audit_diff(before: Any, after: Any) -> list[DiffLine]:
 # Each app says how a viewer reaches the page of an object it audits: object_type (the model's
 # label) -> function(viewer, objects) -> {object's audited id: URL}, only for the objects the viewer
 # may open. Registered from the app's AppConfig.ready; an object without one is named, not linked.
-AuditLinker = Any  # Callable[[User, list[Model]], dict[str, str]]
+AuditLinker = Callable[[Any, list[Any]], dict[str, str]]
 AUDIT_OBJECT_LINKS: dict[str, AuditLinker] = {}
 
 
@@ -446,7 +446,7 @@ def audit_objects_named(
             key = "pk"
         try:
             objects = list(model._default_manager.filter(**{f"{key}__in": list(ids)}))
-        except (ValueError, TypeError, ValidationErrorType):
+        except (ValueError, TypeError, ValidationError):
             continue  # an id of another shape (a name, a path): shown as it is
         linker = AUDIT_OBJECT_LINKS.get(object_type)
         urls = linker(viewer, objects) if linker is not None and objects else {}
