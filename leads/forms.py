@@ -151,7 +151,11 @@ class ImportUploadForm(forms.Form):
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["brand"].queryset = visible_brands(user).filter(is_active=True)
+        brands = self.fields["brand"].queryset = visible_brands(user).filter(is_active=True).order_by("name")
+        only = list(brands[:2])
+        if len(only) == 1:  # a desk manager of one brand is not asked to pick it
+            self.fields["brand"].empty_label = None
+            self.fields["brand"].initial = only[0].pk
 
 
 class ImportMappingForm(forms.Form):

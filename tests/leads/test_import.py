@@ -11,6 +11,7 @@ import sys
 import django_rq
 import pytest
 from django.test import Client as HttpClient
+from django.urls import reverse
 from openpyxl import Workbook
 from rq import SimpleWorker
 
@@ -26,6 +27,7 @@ from leads.imports import (
 from leads.models import Channel, ImportStatus, LeadImport, LeadTouch
 from leads.services import lead_intake
 from tests.crm.subprocess_env import REPO_ROOT, child_env
+from tests.factories import make_brand
 from tests.leads.conftest import lead_data
 
 HEADERS = ["First Name", "Surname", "E-mail", "Mobile", "Country", "utm_source", "Notes"]
@@ -280,3 +282,15 @@ def test_a_cancelled_import_stops_between_chunks_and_starts_again_where_it_stopp
     assert upload.job != first_job and upload.job.status == "done" and upload.status == ImportStatus.DONE
     assert (upload.processed, upload.created, upload.duplicates, upload.failed) == (6, 2, 2, 2)  # no row twice
     assert Client.objects.count() == 3
+
+
+def test_a_manager_of_one_brand_finds_it_chosen_and_an_administrator_picks(world, client, login_verified):
+    make_brand(code="other")
+    client.force_login(world.manager)
+    html = client.get(reverse("lead_import_list")).content.decode()
+    assert f'<option value="{world.brand.pk}" selected>' in html and "Select an option" not in html
+    client.logout()
+    login_verified(client, world.admin)
+    html = client.get(reverse("lead_import_list")).content.decode()
+    brands = html.split('name="brand"')[1].split("</select>")[0]
+    assert 'value="" selected>' in brands and brands.count("selected>") == 1  # nothing chosen for them
