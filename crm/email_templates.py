@@ -58,7 +58,7 @@ from crm.models import Brand, Client, EmailStatus, EmailTemplate, Event, Outboun
 from crm.models.automation import template_key_validator
 from crm.permissions import user_can
 from crm.selectors import mask_email
-from crm.timeline import register_event
+from crm.timeline import TimelineKind
 
 if TYPE_CHECKING:
     from django.template.base import Template
@@ -609,8 +609,11 @@ def _email_failed_summary(event: Any) -> str:
     return f"{subject} · {error}" if subject and error else subject or error
 
 
-register_event("email.sent", label=_("Email sent"), icon="mail", summary=_email_summary)
-register_event("email.failed", label=_("Email not delivered"), icon="alert", summary=_email_failed_summary)
+# Registered by CrmConfig.ready() (crm.registry.contribute).
+EMAIL_TIMELINE = [
+    TimelineKind("email.sent", _("Email sent"), "mail", _email_summary),
+    TimelineKind("email.failed", _("Email not delivered"), "alert", _email_failed_summary),
+]
 
 
 __all__ = [

@@ -68,6 +68,7 @@ from crm.permissions import (
     task_assignee_refusal,
     user_can,
 )
+from crm.registry import API_SCOPES
 from crm.selectors import mask_email, mask_phone
 
 # --- shared helpers ------------------------------------------------------------------------------
@@ -919,10 +920,6 @@ def notification_mark_read(*, user: User, ids: Iterable[int | str] | None = None
 
 # --- API keys -----------------------------------------------------------------------------------
 
-API_SCOPES: list[str] = [
-    "clients:read", "clients:write", "notes:read", "notes:write", "tasks:read", "tasks:write", "events:read",
-    "leads:write",
-]
 API_KEY_PREFIX_LENGTH = 8
 _PREFIX_ALPHABET = string.ascii_letters + string.digits
 # A key is used on every API call; writing last_used_at each time would turn reads into writes.
@@ -948,14 +945,14 @@ def apikey_create(*, actor: User, brand: Brand, name: str, scopes: Iterable[str]
     if not isinstance(brand, Brand) or not brand.is_active:
         errors.add("brand", gettext("Choose an active brand."))
     requested = [scopes] if isinstance(scopes, str) else list(scopes or [])
-    bad = [s for s in requested if s not in API_SCOPES]
+    bad = [s for s in requested if s not in API_SCOPES]  # the scopes the apps registered (crm.registry)
     if bad:
         errors.add("scopes", gettext("Unknown scopes: %(scopes)s.") % {"scopes": ", ".join(map(str, bad))})
     elif not requested:
         errors.add("scopes", gettext("Choose at least one scope."))
     errors.raise_if_any()
 
-    chosen = [s for s in API_SCOPES if s in requested]
+    chosen = [str(code) for code in API_SCOPES.keys() if code in requested]
     for _attempt in range(5):
         prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(API_KEY_PREFIX_LENGTH))
         if not ApiKey.objects.filter(prefix=prefix).exists():
@@ -1151,7 +1148,7 @@ def user_update_preferences(*, user: User, language: str, timezone: str) -> User
 
 
 __all__ = [
-    "API_SCOPES", "apikey_authenticate", "apikey_create", "apikey_revoke", "client_assign",
+    "apikey_authenticate", "apikey_create", "apikey_revoke", "client_assign",
     "client_contact_reveal", "client_create", "client_share", "client_stage_change", "client_stage_override",
     "client_stage_prove", "client_unshare",
     "client_update", "client_view_record", "note_add", "notification_mark_read", "notification_send",

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
@@ -171,6 +172,8 @@ def _status_choices() -> list[tuple[str, str]]:
 @login_required
 @require_GET
 def lead_workspace(request: HttpRequest) -> HttpResponse:
+    if not user_can(request.user, "crm.add_client"):
+        raise PermissionDenied  # roles that do not work clients have no leads of their own
     form = WorkspaceFilterForm(request.GET or None, status_choices=_status_choices())
     filters: dict[str, Any] = {}
     if form.is_bound and form.is_valid():

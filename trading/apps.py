@@ -14,9 +14,10 @@ class TradingConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from trading.views import register_ui
+        from crm.registry import contribute
+        from trading.views import ui_contributions
 
-        register_ui()  # the client profile's Trading tab and the timeline labels of trading events
+        contribute("trading", permissions=_role_permissions(), navigation=_navigation(), **ui_contributions())
         from crm.audit import audit_object_links_register
         from trading.views import account_audit_links
 
@@ -40,3 +41,37 @@ def _trading_permissions_early(sender: Any, *, using: str = DEFAULT_DB_ALIAS, ap
         return  # migrating to a state without trading's models: nothing to create yet
     config = global_apps.get_app_config("trading")
     create_permissions(config, verbosity=verbosity, using=using, apps=state_apps)
+
+
+def _role_permissions() -> dict[str, list[str]]:
+    """Every role that works clients sees their trading accounts; dealers change them and watch deals
+    and servers; finance moves money; administrators configure the servers."""
+    from crm.models import RoleCode
+
+    view = ["trading.view_tradingaccount", "trading.view_position", "trading.view_balanceoperation"]
+    agent = [*view, "trading.add_tradingaccount", "trading.reset_trading_password"]
+    return {
+        RoleCode.ADMIN: [*view, "trading.add_tradingaccount", "trading.change_tradingaccount",
+                         "trading.reset_trading_password", "trading.add_balanceoperation", "trading.view_deal",
+                         "trading.view_platformserver", "trading.add_platformserver", "trading.change_platformserver"],
+        RoleCode.DEALER: [*view, "trading.add_tradingaccount", "trading.change_tradingaccount",
+                          "trading.reset_trading_password", "trading.view_deal", "trading.view_platformserver"],
+        RoleCode.FINANCE: [*view, "trading.add_balanceoperation", "trading.view_deal"],
+        RoleCode.COMPLIANCE: [*view, "trading.view_deal"],
+        RoleCode.DESK_MANAGER: agent,
+        RoleCode.SALES_AGENT: agent,
+        RoleCode.RETENTION_AGENT: agent,
+        RoleCode.IB_MANAGER: ["trading.view_tradingaccount"],
+    }
+
+
+def _navigation() -> list[Any]:
+    from django.utils.translation import gettext_lazy as _
+
+    from crm.registry import NavItem
+
+    return [
+        NavItem("dealing", _("Dealing"), "trading_deal_list", "swap", permission="trading.view_deal", order=300),
+        NavItem("platforms", _("Platforms"), "trading_server_list", "link", permission="trading.view_platformserver",
+                order=790),
+    ]

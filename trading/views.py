@@ -2,7 +2,7 @@
 servers with their sync health, brands' leverage caps, and the dealer's view of recent deals.
 
 Views are thin: parse with a form, fetch-and-authorise with an access helper, call one service,
-render. `register_ui()` (called from TradingConfig.ready) adds the tab and the timeline labels.
+render. `ui_contributions()` gives TradingConfig.ready the tab and the timeline labels.
 """
 
 from __future__ import annotations
@@ -103,31 +103,33 @@ def _opened(event: Any) -> str:
     return f"{_login(event)} · {data.get('label', '')} ({kind}) · 1:{data.get('leverage', '')}"
 
 
-def register_ui() -> None:
-    from crm.tabs import ClientTab, register_tab
-    from crm.timeline import register_event
+def ui_contributions() -> dict[str, Any]:
+    """The Trading tab of the client profile and the timeline labels of trading's events."""
+    from crm.tabs import ClientTab
+    from crm.timeline import TimelineKind
 
-    register_tab(ClientTab(key="trading", label=_("Trading"), template="trading/client_tab.html", order=25,
-                           permission="trading.view_tradingaccount", context=_tab_context))
-    for name, label, icon, summary in (
-        ("trading.account_opened", _("Trading account opened"), "plus", _opened),
-        ("trading.first_trade", _("First trade"), "flag", _login),
-        ("trading.leverage_changed", _("Leverage changed"), "edit", _change),
-        ("trading.group_changed", _("Trading group changed"), "edit", _change),
-        ("trading.access_changed", _("Trading access changed"), "shield", _change),
-        ("trading.password_reset", _("Trading password reset"), "key", _login),
-        ("trading.balance_requested", _("Balance operation requested"), "swap", _money),
-        ("trading.balance_applied", _("Balance operation applied"), "tick", _money),
-        ("trading.balance_unknown", _("Balance operation unconfirmed"), "alert", _money),
-        ("trading.balance_failed", _("Balance operation failed"), "x", _money),
-        ("trading.margin_call_entered", _("Margin call"), "alert", _margin),
-        ("trading.margin_call_left", _("Margin call over"), "tick", _margin),
-        ("trading.account_inactive", _("Trading account inactive"), "clock", _inactive),
-        ("trading.deal_edited", _("Deal edited on the platform"), "edit", _deal),
-        ("trading.deal_deleted", _("Deal deleted on the platform"), "x", _deal),
-        ("trading.balance_mismatch", _("Balance does not match deals"), "alert", _mismatch),
-    ):
-        register_event(name, label=label, icon=icon, summary=summary)
+    return {
+        "tabs": [ClientTab(key="trading", label=_("Trading"), template="trading/client_tab.html", order=25,
+                           permission="trading.view_tradingaccount", context=_tab_context)],
+        "timeline": [TimelineKind(name, label, icon, summary) for name, label, icon, summary in (
+            ("trading.account_opened", _("Trading account opened"), "plus", _opened),
+            ("trading.first_trade", _("First trade"), "flag", _login),
+            ("trading.leverage_changed", _("Leverage changed"), "edit", _change),
+            ("trading.group_changed", _("Trading group changed"), "edit", _change),
+            ("trading.access_changed", _("Trading access changed"), "shield", _change),
+            ("trading.password_reset", _("Trading password reset"), "key", _login),
+            ("trading.balance_requested", _("Balance operation requested"), "swap", _money),
+            ("trading.balance_applied", _("Balance operation applied"), "tick", _money),
+            ("trading.balance_unknown", _("Balance operation unconfirmed"), "alert", _money),
+            ("trading.balance_failed", _("Balance operation failed"), "x", _money),
+            ("trading.margin_call_entered", _("Margin call"), "alert", _margin),
+            ("trading.margin_call_left", _("Margin call over"), "tick", _margin),
+            ("trading.account_inactive", _("Trading account inactive"), "clock", _inactive),
+            ("trading.deal_edited", _("Deal edited on the platform"), "edit", _deal),
+            ("trading.deal_deleted", _("Deal deleted on the platform"), "x", _deal),
+            ("trading.balance_mismatch", _("Balance does not match deals"), "alert", _mismatch),
+        )],
+    }
 
 
 # --- helpers ------------------------------------------------------------------------------------------
