@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from django.apps import apps
+from django.apps import apps as global_apps
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ImproperlyConfigured
@@ -94,7 +94,7 @@ def _ensure_permissions(using: str) -> dict[str, Permission]:
     """Permission rows for every name the roles are granted, keyed "app_label.codename"."""
     wanted = {perm for perms in role_permissions().values() for perm in perms}
     for custom in CUSTOM_PERMISSIONS:
-        content_type = ContentType.objects.db_manager(using).get_for_model(apps.get_model(custom.model))
+        content_type = ContentType.objects.db_manager(using).get_for_model(global_apps.get_model(custom.model))
         Permission.objects.using(using).get_or_create(
             content_type=content_type, codename=custom.codename, defaults={"name": custom.name}
         )
@@ -144,12 +144,36 @@ def roles_sync(*, using: str = DEFAULT_DB_ALIAS) -> SyncReport:
     return SyncReport(created=created, updated=updated)
 
 
-def roles_sync_after_migrate(sender: Any, *, using: str = DEFAULT_DB_ALIAS, plan: Any = None, **_: Any) -> None:
-    """post_migrate receiver (connected in CrmConfig.ready)."""
+def roles_sync_after_migrate(sender: Any, *, using: str = DEFAULT_DB_ALIAS, plan: Any = None, apps: Any = None,
+                             **_: Any) -> None:
+    """post_migrate receiver (connected in CrmConfig.ready).
+
+    crm migrates before the apps that grant roles their permissions, so every installed app's
+    permissions are created here first (from the migrated state: an app not migrated yet is skipped).
+    """
     tables = connections[using].introspection.table_names()
     needed = {Role._meta.db_table, Group._meta.db_table, Permission._meta.db_table}
     if not needed <= set(tables):
         return  # migrated backwards, or only part of the way: nothing to sync yet
+    _create_all_permissions(using=using, state_apps=apps)
     report = roles_sync(using=using)
     if report.created or report.updated:
         logger.info("roles synced", extra={"roles_created": report.created, "roles_updated": report.updated})
+
+
+def _create_all_permissions(*, using: str, state_apps: Any) -> None:
+    from django.contrib.auth.management import create_permissions
+    from django.contrib.contenttypes.management import create_contenttypes
+
+    for config in global_apps.get_app_configs():
+        if state_apps is not None and not any(True for _ in _state_models(state_apps, config.label)):
+            continue
+        create_contenttypes(config, verbosity=0, using=using, apps=state_apps or global_apps)
+        create_permissions(config, verbosity=0, using=using, apps=state_apps or global_apps)
+
+
+def _state_models(state_apps: Any, label: str) -> list[Any]:
+    try:
+        return list(state_apps.get_app_config(label).get_models())
+    except LookupError:
+        return []

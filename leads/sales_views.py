@@ -165,7 +165,7 @@ def telephony_webhook(request: HttpRequest, provider: str) -> JsonResponse:
 def _status_choices() -> list[tuple[str, str]]:
     seen: dict[str, str] = {}
     for key, label in PipelineStatus.objects.filter(is_active=True).order_by("order", "id").values_list("key", "label"):
-        seen.setdefault(key, label)
+        seen.setdefault(key, _(label))  # the default statuses' labels in the reader's language
     return list(seen.items())
 
 

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.apps import AppConfig, apps
-from django.db import DEFAULT_DB_ALIAS
+from django.apps import AppConfig
 
 
 class TradingConfig(AppConfig):
@@ -12,8 +11,6 @@ class TradingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django.db.models.signals import post_migrate
-
         from crm.registry import contribute
         from trading.views import ui_contributions
 
@@ -25,22 +22,6 @@ class TradingConfig(AppConfig):
         # crm.roles.roles_sync runs on the crm app's post_migrate and grants trading permissions,
         # which auth would otherwise create only at this (later) app's post_migrate. Creating them
         # at auth's own post_migrate, which comes before crm's, keeps migrate and flush working.
-        post_migrate.connect(_trading_permissions_early, sender=apps.get_app_config("auth"),
-                             dispatch_uid="trading.permissions_early")
-
-
-def _trading_permissions_early(sender: Any, *, using: str = DEFAULT_DB_ALIAS, apps: Any = None,
-                               verbosity: int = 0, **_: Any) -> None:
-    from django.apps import apps as global_apps
-    from django.contrib.auth.management import create_permissions
-
-    state_apps = apps or global_apps
-    try:
-        state_apps.get_model("trading", "TradingAccount")
-    except LookupError:
-        return  # migrating to a state without trading's models: nothing to create yet
-    config = global_apps.get_app_config("trading")
-    create_permissions(config, verbosity=verbosity, using=using, apps=state_apps)
 
 
 def _role_permissions() -> dict[str, list[str]]:

@@ -602,8 +602,10 @@ def _settle(operation_id: int, *, from_states: tuple[str, ...], state: str, even
         if state in (BalanceState.APPLIED, BalanceState.FAILED):
             op.resolved_at = timezone.now()
         op.save(update_fields=["state", "platform_ticket", "error", "next_check_at", "resolved_at", "updated_at"])
-        audit_record(action=f"trading.balance_{state}", obj=op, before=before, after=_operation_snapshot(op))
+        # The event first: its row takes a key-share lock on the client before the audit chain's
+        # lock is held, so a sync that changed the client and waits for the chain cannot deadlock here.
         emit(event, client=op.account.client, data=_operation_data(op, op.account))
+        audit_record(action=f"trading.balance_{state}", obj=op, before=before, after=_operation_snapshot(op))
         return op
 
 

@@ -165,10 +165,12 @@ def test_only_administrators_reach_the_server_form(world, client, role, login_ve
     assert client.get(reverse("trading_server_edit", args=[world.server.code])).status_code == 404
 
 
-def test_navigation_offers_platforms_to_administrators_and_dealing_to_dealers(world):
+def test_navigation_offers_the_trading_pages_to_the_roles_that_may_open_them(world):
     from crm.navigation import nav_items_for
 
-    assert "platforms" in {i["key"] for i in nav_items_for(world.admin)}
-    dealer = {i["key"] for i in nav_items_for(world.dealer)}
-    assert "dealing" in dealer and "platforms" not in dealer
+    assert {"platforms", "dealing"} <= {i["key"] for i in nav_items_for(world.admin)}
+    # Dealers watch the servers' sync health; finance reads the deals (both pages open for them).
+    assert {"dealing", "platforms"} <= {i["key"] for i in nav_items_for(world.dealer)}
+    finance = {i["key"] for i in nav_items_for(make_user(role_code="finance", brand=world.brand))}
+    assert "dealing" in finance and "platforms" not in finance
     assert not {"dealing", "platforms"} & {i["key"] for i in nav_items_for(world.owner)}
