@@ -190,3 +190,17 @@ def test_a_bad_body_is_refused_with_400_naming_the_field(world, provider, client
 def test_a_provider_may_be_configured_in_settings(world, client):
     response = _post(client, "envprov", {"call_id": "s-1", "event": "started"}, secret="from-settings")
     assert response.status_code == 200 and Call.objects.get().provider == "envprov"
+
+
+def test_the_default_pipeline_status_reads_in_the_agents_language(world, client):
+    from leads.pipeline import pipeline_defaults_ensure
+
+    lead = _lead(world)
+    pipeline_defaults_ensure(brand=lead.brand)
+    owner = lead.owner
+    owner.language = "ar"  # saved in the agent's settings: applies from the login on
+    owner.save(update_fields=["language"])
+    client.force_login(owner)
+    page = client.get(reverse("client_detail", args=[lead.code]) + "?tab=calls").content.decode()
+    current = page.split('id="pipeline-current">', 1)[1].split("<", 1)[0]
+    assert current == "جديد"
