@@ -105,6 +105,12 @@ def _overview_context(request: HttpRequest, client: Client) -> dict[str, Any]:
     return out
 
 
+def _email_context(request: HttpRequest, client: Client) -> dict[str, Any]:
+    from crm.views.composer import email_tab_context
+
+    return email_tab_context(request, client)
+
+
 register_tab(ClientTab(key="overview", label=_("Overview"), template="crm/clients/tabs/overview.html", order=10,
                        context=_overview_context))
 register_tab(ClientTab(key="timeline", label=_("Timeline"), template="crm/clients/tabs/timeline.html", order=20,
@@ -113,3 +119,5 @@ register_tab(ClientTab(key="notes", label=_("Notes"), template="crm/clients/tabs
                        permission="crm.view_note", context=_notes_context))
 register_tab(ClientTab(key="tasks", label=_("Tasks"), template="crm/clients/tabs/tasks.html", order=40,
                        permission="crm.view_task", context=_tasks_context))
+register_tab(ClientTab(key="email", label=_("Email"), template="crm/clients/tabs/email.html", order=35,
+                       permission="crm.email_client", context=_email_context))
