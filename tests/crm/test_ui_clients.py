@@ -454,7 +454,11 @@ def test_client_list_htmx_partial_query_count(client, scene, django_assert_max_n
     client.force_login(scene["owner"])
     client.get(reverse("client_list"))
     with django_assert_max_num_queries(9):
-        client.get(f"{reverse('client_list')}?page=2", **htmx_headers())
+        response = client.get(f"{reverse('client_list')}?page=2", **htmx_headers())
+    html = response.content.decode()
+    assert response.status_code == 200 and "<html" not in html  # the table alone, for the swap
+    assert _rows(html) == 11  # 61 clients (the scene's and 60 more), 50 on the first page
+    assert "51–61 of 61" in html
 
 
 # --- search ---------------------------------------------------------------------------------------
@@ -509,11 +513,14 @@ def test_client_list_costs_the_same_queries_for_5_or_50_rows(client, scene):
     for i in range(4):
         make_client(actor=scene["owner"], first_name=f"Few{i}", last_name="Row", tags=["t"])
     client.get(reverse("client_list"))
-    few = _count_queries(lambda: client.get(reverse("client_list")))
+    pages = []
+    few = _count_queries(lambda: pages.append(client.get(reverse("client_list"))))
     for i in range(60):
         make_client(actor=scene["owner"], first_name=f"Many{i:02d}", last_name="Row", tags=["t"])
-    many = _count_queries(lambda: client.get(reverse("client_list")))
+    many = _count_queries(lambda: pages.append(client.get(reverse("client_list"))))
     assert few == many
+    # ...for pages that show those rows.
+    assert [(p.status_code, _rows(p.content.decode())) for p in pages] == [(200, 5), (200, 50)]
 
 
 def test_client_profile_query_count(client, scene, django_assert_max_num_queries):
@@ -522,6 +529,10 @@ def test_client_profile_query_count(client, scene, django_assert_max_num_queries
     client.force_login(scene["owner"])
     client.get(reverse("home"))
     with django_assert_max_num_queries(11):
-        client.get(_detail(scene["client"]))
+        profile = client.get(_detail(scene["client"]))
+    assert profile.status_code == 200
+    assert "Amira Haddad" in profile.content.decode() and "London sales" in profile.content.decode()
     with django_assert_max_num_queries(12):
-        client.get(_detail(scene["client"], tab="timeline"))
+        timeline = client.get(_detail(scene["client"], tab="timeline"))
+    assert timeline.status_code == 200
+    assert timeline.content.decode().count('<span class="t-label">Note added</span>') == 5
