@@ -23,7 +23,8 @@ class CrmConfig(AppConfig):
         # The user's saved language applies from the first page after any sign-in.
         from django.contrib.auth.signals import user_logged_in
 
-        from crm import automation_handlers  # noqa: F401  (automation rules on the event stream)
+        # Automation rules on the event stream; the composer's notice of a failed email to its author.
+        from crm import automation_handlers, composer  # noqa: F401
         from crm.lib.middleware import language_on_login
 
         user_logged_in.connect(language_on_login, dispatch_uid="crm.language_on_login")

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 CORE_CUSTOM_PERMISSIONS = [
     CustomPermission("crm.client", "assign_client", "Can assign a client to an owner or desk and share it"),
     CustomPermission("crm.client", "override_client_stage", "Can override a client's stage (any move, with a reason)"),
+    CustomPermission("crm.client", "email_client", "Can write emails to a client from the profile"),
 ]
 
 # Every member of staff works clients' notes and their own tasks.
@@ -38,7 +39,8 @@ _STAFF_BASE = [
     "crm.view_task", "crm.add_task", "crm.change_task",
     "crm.view_notification",
 ]
-_AGENT = [*_STAFF_BASE, "crm.add_client", "crm.change_client", "crm.reveal_contact"]
+# Those who work a book write to their clients (the profile's email composer).
+_AGENT = [*_STAFF_BASE, "crm.add_client", "crm.change_client", "crm.reveal_contact", "crm.email_client"]
 
 
 def _model_perms(model: str, actions: tuple[str, ...] = ("view", "add", "change", "delete")) -> list[str]:
@@ -48,7 +50,7 @@ def _model_perms(model: str, actions: tuple[str, ...] = ("view", "add", "change"
 _ADMIN = sorted({
     *_STAFF_BASE,
     *_model_perms("client"), "crm.reveal_contact", "crm.view_all_clients", "crm.assign_client",
-    "crm.override_client_stage",
+    "crm.override_client_stage", "crm.email_client",
     *_model_perms("note"), *_model_perms("task"), "crm.view_notification",
     *_model_perms("brand"), *_model_perms("desk"), *_model_perms("user"), *_model_perms("role", ("view", "change")),
     *_model_perms("apikey", ("view", "add", "change")),

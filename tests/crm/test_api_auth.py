@@ -11,6 +11,7 @@ from crm.models import AuditLog, Event, RoleCode
 from crm.services import apikey_revoke
 from tests.crm.api_support import API, KeyClient, assert_error, new_key, post_json, session_client, world
 from tests.factories import make_user
+from tests.writes import written
 
 __all__ = ["world"]
 
@@ -120,7 +121,9 @@ def test_session_user_reads_without_a_key(world):
 def test_session_write_without_csrf_token_is_403_and_with_it_succeeds(world):
     http = session_client(world["owner"], csrf=True)
     path = f"/clients/{world['client_a'].code}/notes"
+    before = written()
     assert_error(post_json(http, path, {"body": "Called, no answer."}), 403, "csrf_failed")
+    assert written() == before  # no note, no event, no audit entry
 
     # The docs page hands the logged-in user a CSRF token for "Try it out".
     docs = http.get(f"{API}/docs").content.decode()
@@ -128,6 +131,7 @@ def test_session_write_without_csrf_token_is_403_and_with_it_succeeds(world):
     assert token
     response = post_json(http, path, {"body": "Called, no answer."}, HTTP_X_CSRFTOKEN=token)
     assert response.status_code == 201, response.content
+    assert world["client_a"].notes.get().body == "Called, no answer."
 
 
 def test_session_of_a_privileged_user_without_second_factor_is_401(world):

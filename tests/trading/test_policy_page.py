@@ -14,6 +14,7 @@ from crm.exceptions import NotAllowed, ValidationFailed
 from crm.models import AuditLog
 from tests.factories import make_brand, make_user
 from tests.trading.crm_fixtures import _fresh_adapters, open_account, world  # noqa: F401 - fixtures
+from tests.writes import written
 from trading.models import BrandTradingPolicy, TradingAccount
 from trading.services import brand_trading_policy_set
 
@@ -32,10 +33,12 @@ def test_agents_get_no_page_dealers_see_the_caps_and_only_administrators_change_
                                                                                      login_verified):
     brand_trading_policy_set(actor=world.admin, brand=world.brand, max_leverage_live=500, max_leverage_demo=1000)
     for user in (world.owner, world.finance):
-        login_verified(client, user)
+        login_verified(client, user)  # enrols the finance officer's second factor (audited) first
+        before = written(BrandTradingPolicy.history.model)
         assert client.get(LIST).status_code == 404
         assert client.get(_edit(world)).status_code == 404
         assert client.post(_edit(world), {"max_leverage_live": "30", "max_leverage_demo": "30"}).status_code == 404
+        assert written(BrandTradingPolicy.history.model) == before
 
     client.force_login(world.dealer)
     listing = client.get(LIST)
@@ -44,7 +47,9 @@ def test_agents_get_no_page_dealers_see_the_caps_and_only_administrators_change_
     assert "1:500" in row and "1:1000" in row
     page = client.get(_edit(world))
     assert page.status_code == 200 and 'name="max_leverage_live"' not in page.content.decode()
+    before = written(BrandTradingPolicy.history.model)
     assert client.post(_edit(world), {"max_leverage_live": "30", "max_leverage_demo": "30"}).status_code == 403
+    assert written(BrandTradingPolicy.history.model) == before
     with pytest.raises(NotAllowed):
         brand_trading_policy_set(actor=world.dealer, brand=world.brand, max_leverage_live=30, max_leverage_demo=30)
     # A dealer of another brand does not see this one.
