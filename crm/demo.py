@@ -1117,7 +1117,7 @@ class _Writer:
     def _in_bulk(self, plans: list[ClientPlan]) -> None:
         from crm.audit import audit_record
         from crm.models import Client, Event, Note, Task
-        from crm.services import _excerpt
+        from crm.services.common import _excerpt
         from crm.stages import proof_reason, stage_proof_for
 
         if not plans:

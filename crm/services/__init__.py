@@ -1,0 +1,49 @@
+"""Every write of the core, one module per entity:
+
+    clients.py         client_create, client_update, client_assign (and the validation they share)
+    client_stages.py   client_stage_change, client_stage_prove, client_stage_override
+    client_sharing.py  client_share, client_unshare
+    access.py          the access log: client_view_record, client_contact_reveal, access_*_record
+    notes.py           note_add
+    tasks.py           task_create, task_complete, task_reopen, task_reschedule, task_reminders_send
+    notifications.py   notification_send, notification_mark_read
+    apikeys.py         apikey_create, apikey_revoke, apikey_authenticate
+    users.py           user_create, user_update_preferences
+    common.py          what they share: permission checks, references and links in events
+
+Other apps import from the package (`from crm.services import client_create`), which re-exports
+each service.
+
+Conventions: keyword-only arguments with the actor first; one transaction per call; input is
+validated before anything is written and bad input raises ValidationFailed naming each field;
+each change writes an audit row (before/after, with email and phone masked) and, where it
+belongs on a timeline, a domain event. `actor=None` means the system (imports, tasks, seeding):
+no permission check applies and the acting context supplies the audit actor.
+
+Services trust that the caller fetched objects through the access helpers in crm.permissions
+(so the actor can see them); they check what the actor may *do* and raise NotAllowed.
+"""
+
+from crm.services.access import (
+    access_export_record,
+    access_search_record,
+    client_contact_reveal,
+    client_view_record,
+)
+from crm.services.apikeys import apikey_authenticate, apikey_create, apikey_revoke
+from crm.services.client_sharing import client_share, client_unshare
+from crm.services.client_stages import client_stage_change, client_stage_override, client_stage_prove
+from crm.services.clients import client_assign, client_create, client_update
+from crm.services.notes import note_add
+from crm.services.notifications import notification_mark_read, notification_send
+from crm.services.tasks import task_complete, task_create, task_reminders_send, task_reopen, task_reschedule
+from crm.services.users import user_create, user_update_preferences
+
+__all__ = [
+    "access_export_record", "access_search_record", "apikey_authenticate", "apikey_create",
+    "apikey_revoke", "client_assign", "client_contact_reveal", "client_create", "client_share",
+    "client_stage_change", "client_stage_override", "client_stage_prove", "client_unshare", "client_update",
+    "client_view_record", "note_add", "notification_mark_read", "notification_send", "task_complete",
+    "task_create", "task_reminders_send", "task_reopen", "task_reschedule", "user_create",
+    "user_update_preferences",
+]

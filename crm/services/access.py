@@ -1,0 +1,76 @@
+"""The access log: who viewed, searched, exported or revealed client data (AccessEvent rows)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from crm.audit import audit_record
+from crm.exceptions import NotAllowed, ValidationFailed
+from crm.lib import context
+from crm.models import AccessEvent, AccessKind, Client, User
+from crm.permissions import user_can
+
+
+def _clean_ip(ip: str | None) -> str | None:
+    if not ip:
+        return None
+    try:
+        return ipaddress.ip_address(ip).compressed
+    except ValueError:
+        return None
+
+
+def _access_event(actor: User, client: Client | None, kind: str, detail: str = "",
+                  rows: int | None = None) -> AccessEvent:
+    ctx = context.current()
+    return AccessEvent.objects.create(
+        user=actor, client=client, kind=kind, at=timezone.now(), ip=_clean_ip(ctx.ip),
+        user_agent=ctx.user_agent[:500], request_id=ctx.request_id, detail=detail[:200], rows=rows,
+    )
+
+
+def access_export_record(*, actor: User | None, what: str, rows: int) -> None:
+    """Record that `actor` exported `rows` rows of client data (AccessEvent "export"; monitoring
+    reads these). `what` names the export, e.g. "segment export: VIP"."""
+    if actor is None or not getattr(actor, "pk", None):
+        return
+    _access_event(actor, None, AccessKind.EXPORT, detail=what, rows=rows)
+
+
+def access_search_record(*, actor: User | None, where: str, query: str, rows: int) -> None:
+    """Record that `actor` searched clients for `query` on `where` and got `rows` rows
+    (AccessEvent "search"). A blank query is not a search and writes nothing."""
+    query = " ".join((query or "").split())
+    if not query or actor is None or not getattr(actor, "pk", None):
+        return
+    _access_event(actor, None, AccessKind.SEARCH, detail=f"{where}: {query}", rows=rows)
+
+
+@transaction.atomic
+def client_view_record(*, actor: User | None, client: Client) -> None:
+    """Record that `actor` opened the client's profile (AccessEvent "view"; agent monitoring reads these)."""
+    if actor is None or not getattr(actor, "pk", None):
+        return
+    _access_event(actor, client, AccessKind.VIEW)
+
+
+REVEAL_KINDS: dict[str, str] = {"email": AccessKind.REVEAL_EMAIL, "phone": AccessKind.REVEAL_PHONE}
+
+
+@transaction.atomic
+def client_contact_reveal(*, actor: User, client: Client, field: str) -> str:
+    """The client's email or phone in clear, for `actor` who holds "crm.reveal_contact".
+
+    Every reveal is recorded twice: an AccessEvent (for monitoring) and an audit row (for the trail).
+    """
+    if field not in REVEAL_KINDS:
+        raise ValidationFailed(fields={"field": [gettext("Choose email or phone.")]})
+    if actor is None or not user_can(actor, "crm.reveal_contact"):
+        raise NotAllowed(gettext("You are not allowed to see this client's contact details."))
+    _access_event(actor, client, REVEAL_KINDS[field], detail=field)
+    audit_record(action="client.reveal_contact", obj=client, after={"field": field}, actor=actor)
+    return getattr(client, field)

@@ -1,0 +1,118 @@
+"""A client's stage: the ordinary move, the proof from another app, the administrator's override."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from crm import stages
+from crm.audit import audit_record
+from crm.events import emit
+from crm.exceptions import FieldErrors, NotAllowed, StageRefused, ValidationFailed
+from crm.lib.validation import InvalidValue, text_clean
+from crm.models import Client, Stage, User
+from crm.permissions import user_can
+from crm.services.clients import _lock_client
+from crm.services.common import _require
+
+
+def _stage_write(*, actor: User | None, client: Client, old: str, stage: str, reason: str, via: str,
+                 action: str, evidence: dict[str, Any] | None = None) -> Client:
+    """Write a move the caller has allowed: the row, its audit row and "client.stage_changed"."""
+    client.stage = stage
+    client.stage_changed_at = timezone.now()
+    client.save(update_fields=["stage", "stage_changed_at", "updated_at"])
+    after: dict[str, Any] = {"stage": stage, "via": via}
+    if evidence:
+        after["evidence"] = evidence
+    audit_record(action=action, obj=client, before={"stage": old}, after=after, reason=reason, actor=actor)
+    emit("client.stage_changed", client=client, actor=actor,
+         data={"from": old, "to": stage, "reason": reason, "via": via})
+    return client
+
+
+def _valid_stage(stage: Any) -> str:
+    if not isinstance(stage, str) or stage not in Stage.values:
+        raise ValidationFailed(fields={"stage": [gettext("Choose a valid stage.")]})
+    return stage
+
+
+@transaction.atomic
+def client_stage_change(*, actor: User | None, client: Client, stage: str, reason: str = "") -> Client:
+    """Make an ordinary move (crm.stages.ORDINARY_MOVES). Event "client.stage_changed" (from, to,
+    reason, via "move").
+
+    Verified, funded and active are reached only through their proofs (client_stage_prove), and
+    nothing goes backwards except by an administrator's override: such a move raises StageRefused
+    naming it, and nothing is written. Reopening a closed client needs a reason. Setting the current
+    stage again changes nothing.
+    """
+    _require(actor, "crm.change_client")
+    reason = (reason or "").strip()
+    stage = _valid_stage(stage)
+    _lock_client(client)
+    old = client.stage
+    if old == stage:
+        return client
+    refusal = stages.stage_refusal(old, stage)
+    if refusal:
+        raise StageRefused(refusal, fields={"stage": [refusal]})
+    if old == Stage.CLOSED and not reason:
+        raise ValidationFailed(fields={"reason": [gettext("Say why this closed client is being reopened.")]})
+    return _stage_write(actor=actor, client=client, old=old, stage=stage, reason=reason, via="move",
+                        action="client.stage_change")
+
+
+@transaction.atomic
+def client_stage_prove(*, client: Client, proof: str, actor: User | None = None,
+                       evidence: dict[str, Any] | None = None) -> Client:
+    """Move the client to the stage `proof` establishes (crm.stages.PROOFS): verified by a KYC
+    approval, funded by a first deposit, active by a first trade. Event "client.stage_changed" with
+    via = the proof's event name; `evidence` (e.g. the event's uuid) is kept in the audit row.
+
+    Only the services that hold the evidence call this (their event handlers): no page or API
+    operation reaches it. A proof only moves a client forward, from the stages listed for it; from
+    any other stage (already further on, or closed) it changes nothing.
+    """
+    try:
+        proven = stages.PROOFS[stages.Proof(proof)]
+    except ValueError:
+        raise ValidationFailed(fields={"proof": [gettext("Unknown proof.")]}) from None
+    _lock_client(client)
+    old = client.stage
+    if old not in proven.sources:
+        return client
+    reason = stages.proof_reason(proven.proof)
+    return _stage_write(actor=actor, client=client, old=old, stage=proven.stage, reason=reason,
+                        via=str(proven.proof.value), action="client.stage_prove", evidence=evidence)
+
+
+@transaction.atomic
+def client_stage_override(*, actor: User, client: Client, stage: str, reason: str) -> Client:
+    """An administrator's correction: any stage, from any stage, with a reason. Audited
+    ("client.stage_override"); event "client.stage_changed" with via "override".
+
+    Needs the "crm.override_client_stage" permission (administrators); the system cannot override.
+    """
+    if actor is None or not user_can(actor, stages.OVERRIDE_PERMISSION):
+        raise NotAllowed(gettext("Only an administrator can override a client's stage."))
+    errors = FieldErrors()
+    if not isinstance(stage, str) or stage not in Stage.values:
+        errors.add("stage", gettext("Choose a valid stage."))
+    if not isinstance(reason, str) or not reason.strip():
+        errors.add("reason", gettext("Say why the stage is overridden."))
+    else:
+        try:
+            reason = text_clean(reason, field="reason", max_length=500, required=True)
+        except InvalidValue as exc:
+            errors.add(exc.field, exc.message)
+    errors.raise_if_any()
+    _lock_client(client)
+    old = client.stage
+    if old == stage:
+        raise ValidationFailed(fields={"stage": [gettext("The client is already at this stage.")]})
+    return _stage_write(actor=actor, client=client, old=old, stage=stage, reason=reason, via="override",
+                        action="client.stage_override")

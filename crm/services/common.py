@@ -1,0 +1,61 @@
+"""What the core's services share: permission checks, references and links in events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from crm.exceptions import NotAllowed
+from crm.lib.validation import InvalidValue
+from crm.models import Client, Desk, User
+from crm.permissions import user_can
+
+EXCERPT_LENGTH = 200
+
+
+def _now() -> datetime:
+    # Some services take a `timezone` argument that shadows django.utils.timezone.
+    return timezone.now()
+
+
+def _require(actor: User | None, perm: str) -> None:
+    if actor is not None and not user_can(actor, perm):
+        raise NotAllowed()
+
+
+def _user_in_brand(user: User, brand_id: int) -> bool:
+    return user.is_administrator or user.all_brands or user.brands.filter(pk=brand_id).exists()
+
+
+def _user_ref(user: User | None) -> dict[str, str] | None:
+    return None if user is None else {"code": str(user.code), "name": user.full_name or user.email}
+
+
+def _desk_ref(desk: Desk | None) -> dict[str, str] | None:
+    return None if desk is None else {"code": str(desk.code), "name": desk.name}
+
+
+def _url(name: str, *args: Any) -> str:
+    try:
+        return reverse(name, args=args)
+    except NoReverseMatch:
+        return ""
+
+
+def _client_url(client: Client) -> str:
+    return _url("client_detail", client.code) or _url("client_list")
+
+
+def _text(value: Any, field: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise InvalidValue(field, gettext("Enter text."))
+
+
+def _excerpt(text: str, length: int = EXCERPT_LENGTH) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= length else flat[: length - 1].rstrip() + "…"
