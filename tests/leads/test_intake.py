@@ -155,8 +155,8 @@ def test_a_batch_written_in_several_chunks_stores_every_lead_whole(world, monkey
     """A batch bigger than one chunk is sent to PostgreSQL a chunk at a time without waiting: the
     rotation runs on across chunks, a repeat in a later chunk of someone new in an earlier one is a
     touch on that client, and the notifications count the whole batch."""
-    monkeypatch.setattr("leads.services.INTAKE_CHUNK", 4)
-    monkeypatch.setattr("leads.services.INTAKE_FIRST_CHUNK", 2)  # chunks of 2, 4, 4 and 1
+    monkeypatch.setattr("leads.services.intake.INTAKE_CHUNK", 4)
+    monkeypatch.setattr("leads.services.intake.INTAKE_FIRST_CHUNK", 2)  # chunks of 2, 4, 4 and 1
     items = [lead_data(40 + i) for i in range(11)] + [lead_data(41, first_name="Again"), {"first_name": "Bad"}]
     results = lead_intake_batch(brand=world.brand, channel=Channel.API, items=items)
     assert [r.status for r in results] == ["created"] * 11 + ["duplicate", "invalid"]
@@ -181,11 +181,11 @@ def test_a_chunk_that_fails_in_the_database_leaves_nothing_of_the_batch(world, m
     whole batch, names the database's error, and leaves no client, touch or event behind."""
     from django.db import IntegrityError, connection
 
-    from leads import services
+    from leads.services import intake_rows
 
-    monkeypatch.setattr("leads.services.INTAKE_CHUNK", 4)
-    monkeypatch.setattr("leads.services.INTAKE_FIRST_CHUNK", 2)  # chunks of 2, 4 and 4
-    real = services._client_values
+    monkeypatch.setattr("leads.services.intake.INTAKE_CHUNK", 4)
+    monkeypatch.setattr("leads.services.intake.INTAKE_FIRST_CHUNK", 2)  # chunks of 2, 4 and 4
+    real = intake_rows._client_values
 
     def values(brand, lead, decision, now, pk):
         row = real(brand, lead, decision, now, pk)
@@ -193,7 +193,7 @@ def test_a_chunk_that_fails_in_the_database_leaves_nothing_of_the_batch(world, m
             row["owner_id"] = 987654
         return row
 
-    monkeypatch.setattr(services, "_client_values", values)
+    monkeypatch.setattr(intake_rows, "_client_values", values)
     with pytest.raises(IntegrityError, match="owner_id"):
         lead_intake_batch(brand=world.brand, channel=Channel.API, items=[lead_data(50 + i) for i in range(10)])
     assert not Client.objects.filter(brand=world.brand).exists()
@@ -202,7 +202,7 @@ def test_a_chunk_that_fails_in_the_database_leaves_nothing_of_the_batch(world, m
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_constraint WHERE contype = 'f'")
         assert cursor.fetchone()[0] > 0
-    monkeypatch.setattr(services, "_client_values", real)
+    monkeypatch.setattr(intake_rows, "_client_values", real)
     results = lead_intake_batch(brand=world.brand, channel=Channel.API, items=[lead_data(50 + i) for i in range(10)])
     assert [r.status for r in results] == ["created"] * 10
 
