@@ -553,7 +553,9 @@ def test_beat_task_is_registered_and_scheduled(settings):
 def test_a_rule_saved_by_another_process_is_seen_once_its_version_is_published(world):
     from django.core.cache import cache
 
-    automation._relevant_pairs()  # this process has looked at the rules
+    from crm.automation import runner
+
+    runner._relevant_pairs()  # this process has looked at the rules
     # Another process saves a rule (a raw row: its in-process cache clearing happened over there).
     r = AutomationRule.objects.create(brand=world.brand, name="Elsewhere", trigger="client.stage_changed",
                                       actions=[{"type": "add_tag", "tag": "seen"}])
@@ -561,8 +563,8 @@ def test_a_rule_saved_by_another_process_is_seen_once_its_version_is_published(w
     deliver()
     assert runs(r) == []  # not yet known here
 
-    cache.set(automation.RULES_VERSION_KEY, "published-by-the-other-process")
-    automation._relevant["checked"] = 0.0  # a second has passed
+    cache.set(runner.RULES_VERSION_KEY, "published-by-the-other-process")
+    runner._relevant["checked"] = 0.0  # a second has passed
     client_stage_prove(client=world.client, proof=Proof.KYC_APPROVAL)
     deliver()
     assert [run.status for run in runs(r)] == [RunStatus.FIRED]

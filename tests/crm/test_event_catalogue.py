@@ -13,7 +13,8 @@ from django.db import transaction
 from django.urls import reverse
 
 from crm import event_catalogue, events
-from crm.automation import _playbook_rules, automation_rule_save
+from crm.automation import automation_rule_save
+from crm.automation.playbook import _playbook_rules
 from crm.events import EventContractError
 from crm.models import Event
 from tests import event_payloads as payloads
