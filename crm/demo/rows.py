@@ -1,0 +1,105 @@
+"""Small database helpers of the demo: history rows, backdating in one statement."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+
+def _model(name: str) -> Any:
+    from django.apps import apps
+
+    return apps.get_model("crm", name)
+
+
+def _user_ref(user: Any) -> dict[str, str] | None:
+    return None if user is None else {"code": str(user.code), "name": user.full_name or user.email}
+
+
+def _desk_ref(desk: Any) -> dict[str, str] | None:
+    return None if desk is None else {"code": str(desk.code), "name": desk.name}
+
+
+def _history_row(model: Any, obj: Any, at: datetime, kind: str, user: Any, **overrides: Any) -> Any:
+    """One simple_history row for `obj` as it stood at `at` (its current values, with `overrides`)."""
+    history_model = model.history.model
+    values = {f.attname: getattr(obj, f.attname) for f in history_model.tracked_fields}
+    values.update(overrides)
+    return history_model(history_date=at, history_type=kind, history_user_id=getattr(user, "pk", None),
+                         history_change_reason="", **values)
+
+
+def _history_ids(model: Any, ids: list[int]) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = defaultdict(list)
+    history_model = model.history.model
+    for history_id, obj_id in (history_model.objects.filter(id__in=ids).order_by("history_id")
+                               .values_list("history_id", "id")):
+        out[obj_id].append(history_id)
+    return out
+
+
+def _align(ids: list[int], moments: list[datetime]) -> list[tuple[int, datetime]]:
+    """Pair history rows (in order) with the moments of the changes; extra rows take the last moment."""
+    return [(row_id, moments[min(i, len(moments) - 1)]) for i, row_id in enumerate(ids)]
+
+
+def _match_times(events: list[tuple[int, str]], expected: list[tuple[datetime, str]]) -> list[tuple[int, datetime]]:
+    """Give each event the moment of the planned action it came from, matching names in order.
+
+    An event nobody planned (a service that emits more than one) takes the time of the action
+    before it, so that the timeline's order is kept.
+    """
+    out: list[tuple[int, datetime]] = []
+    position = 0
+    current = expected[0][0]
+    for event_id, name in events:
+        if position < len(expected) and expected[position][1] == name:
+            current = expected[position][0]
+            position += 1
+        out.append((event_id, current))
+    return out
+
+
+_PG_TYPES = {datetime: "timestamptz", date: "date"}
+
+
+def _update_rows(table: str, key: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    """UPDATE table SET columns = values for many rows in one statement (unnest of arrays)."""
+    from django.db import connection
+
+    if not rows:
+        return
+    qn = connection.ops.quote_name
+    arrays: list[list[Any]] = [[row[i] for row in rows] for i in range(len(columns) + 1)]
+    casts = ["bigint[]"] + ["timestamptz[]"] * len(columns)
+    # Identifiers come from model metadata, values travel as parameters.
+    sql = (
+        f"UPDATE {qn(table)} AS t SET "  # noqa: S608
+        + ", ".join(f"{qn(c)} = v.{qn(c)}" for c in columns)
+        + " FROM unnest(" + ", ".join(f"%s::{cast}" for cast in casts) + ") AS v("
+        + ", ".join([qn(key), *(qn(c) for c in columns)]) + ")"
+        + f" WHERE t.{qn(key)} = v.{qn(key)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, arrays)
+
+
+def _sync_history_copies(model: Any, ids: list[int], *, created: str, **columns: str) -> None:
+    """Set date columns of `model`'s history rows from SQL over `h` (the history row) and `o` (the object)."""
+    from django.db import connection
+
+    if not ids:
+        return
+    qn = connection.ops.quote_name
+    table, history_table = model._meta.db_table, model.history.model._meta.db_table
+    assignments = {"created_at": created, **columns}
+    # Identifiers come from model metadata and expressions from this module; ids travel as parameters.
+    sql = (
+        f"UPDATE {qn(history_table)} AS h SET "  # noqa: S608
+        + ", ".join(f"{qn(c)} = {expr}" for c, expr in assignments.items())
+        + f" FROM {qn(table)} AS o WHERE h.id = o.id AND o.id = ANY(%s)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [ids])
