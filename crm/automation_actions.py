@@ -26,11 +26,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Q
-from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.exceptions import DomainError
+from crm.lib.payloads import client_url
 from crm.models import AutomationRule, Brand, Client, EmailTemplate, Event, User
 
 WHO_OWNER = "owner"
@@ -253,13 +253,6 @@ def _resolve_who(who: str, client: Client) -> tuple[User | None, str]:
     return user, ""
 
 
-def _client_url(client: Client) -> str:
-    try:
-        return reverse("client_detail", args=[client.code])
-    except NoReverseMatch:
-        return ""
-
-
 def _hours(value: Any, default: int) -> int:
     if value in (None, ""):
         return default
@@ -352,7 +345,7 @@ def _assign_run(ctx: ActionContext, spec: Mapping[str, Any]) -> ActionResult:
         manager = ctx.client.desk.manager
         if manager is not None and manager.is_active:
             notification_send(user=manager, kind="automation", title=gettext("Pick an owner for %(name)s") % {
-                "name": ctx.client.full_name}, body=ctx.rule.name, url=_client_url(ctx.client))
+                "name": ctx.client.full_name}, body=ctx.rule.name, url=client_url(ctx.client))
         return ActionResult.done(gettext("Back to the %(desk)s queue.") % {"desk": ctx.client.desk.name})
     user = User.objects.filter(code=to).first() if _is_uuid(to) else None
     if user is None:
@@ -405,7 +398,7 @@ def _notify_run(ctx: ActionContext, spec: Mapping[str, Any]) -> ActionResult:
         return ActionResult.skipped(gettext("%(user)s is no longer active.") % {"user": user.full_name})
     title = ctx.render(str(spec.get("title") or "")) or ctx.rule.name
     notification_send(user=user, kind="automation", title=title[:NOTIFY_TITLE_MAX],
-                      body=ctx.render(str(spec.get("body") or ""))[:NOTIFY_BODY_MAX], url=_client_url(ctx.client))
+                      body=ctx.render(str(spec.get("body") or ""))[:NOTIFY_BODY_MAX], url=client_url(ctx.client))
     return ActionResult.done(gettext("Notified %(user)s: “%(title)s”.") % {
         "user": user.full_name or user.email, "title": title})
 

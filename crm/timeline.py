@@ -22,6 +22,7 @@ from django.utils.timezone import localtime
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from crm.lib.payloads import event_data
 from crm.registry import TIMELINE
 
 SummaryFn = Callable[[Any], str]
@@ -84,10 +85,6 @@ def entries(events: Iterable[Any]) -> list[TimelineEntry]:
 
 # --- summaries of the core's own events ------------------------------------------------------
 
-def _data(event: Any) -> Mapping[str, Any]:
-    return event.data if isinstance(event.data, Mapping) else {}
-
-
 def _stage_name(value: Any) -> str:
     from crm.models import Stage
 
@@ -105,7 +102,7 @@ def _ref_name(value: Any) -> str:
 
 
 def _created(event: Any) -> str:
-    data = _data(event)
+    data = event_data(event)
     parts = [_stage_name(data.get("stage"))] if data.get("stage") else []
     if data.get("source"):
         parts.append(gettext("source: %(source)s") % {"source": data["source"]})
@@ -125,14 +122,14 @@ def _changed_fields(data: Mapping[str, Any]) -> list[str]:
 
 
 def _updated(event: Any) -> str:
-    fields = _changed_fields(_data(event))
+    fields = _changed_fields(event_data(event))
     if not fields:
         return ""
     return gettext("Changed: %(fields)s") % {"fields": ", ".join(fields)}
 
 
 def _stage_changed(event: Any) -> str:
-    data = _data(event)
+    data = event_data(event)
     old, new = data.get("from"), data.get("to")
     if old and new:
         # The arrow is part of the message so that right-to-left languages can turn it round.
@@ -147,7 +144,7 @@ def _stage_changed(event: Any) -> str:
 
 
 def _assigned(event: Any) -> str:
-    data = _data(event)
+    data = event_data(event)
     owner = data.get("owner")
     new_owner = _ref_name(owner.get("to")) if isinstance(owner, Mapping) else _ref_name(owner)
     desk = data.get("desk")
@@ -161,13 +158,13 @@ def _assigned(event: Any) -> str:
 
 
 def _note_added(event: Any) -> str:
-    data = _data(event)
+    data = event_data(event)
     text = str(data.get("excerpt") or data.get("body") or data.get("preview") or "")
     return text if len(text) <= 160 else text[:157] + "…"
 
 
 def _task(event: Any) -> str:
-    data = _data(event)
+    data = event_data(event)
     title = str(data.get("title") or "")
     due = data.get("due_at")
     if title and due:
@@ -180,7 +177,7 @@ def _task(event: Any) -> str:
 
 
 def _shared(event: Any) -> str:
-    who = _ref_name(_data(event).get("user"))
+    who = _ref_name(event_data(event).get("user"))
     return gettext("With %(user)s") % {"user": who} if who else ""
 
 

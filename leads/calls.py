@@ -43,6 +43,7 @@ from django.utils.translation import gettext
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import NotAllowed, ValidationFailed
+from crm.lib.payloads import user_ref
 from crm.lib.phone import phone_normalise
 from crm.lib.validation import InvalidValue, json_problem
 from crm.models import Client, User
@@ -67,14 +68,10 @@ SIGNATURE_TOLERANCE = timedelta(minutes=5)
 TELEPHONY_EVENTS = ("started", "answered", "ended")
 
 
-def _user_ref(user: User | None) -> dict[str, str] | None:
-    return None if user is None else {"code": str(user.code), "name": user.full_name}
-
-
 def _call_event(call: Call, *, source: str) -> None:
     emit("call.logged", client=call.client, actor=call.agent, occurred_at=call.ended_at or call.started_at, data={
         "call": str(call.code), "direction": call.direction, "outcome": call.outcome,
-        "duration": call.duration_seconds, "talk_seconds": call.talk_seconds, "agent": _user_ref(call.agent),
+        "duration": call.duration_seconds, "talk_seconds": call.talk_seconds, "agent": user_ref(call.agent),
         "source": source, "recording": bool(call.recording_url),
     })
 

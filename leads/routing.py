@@ -32,6 +32,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from psycopg.types.json import Jsonb
 
+from crm.lib.payloads import desk_ref, user_ref
 from crm.lib.redis import get_redis
 from crm.models import Brand, Client, Desk, RoleCode, Stage, User
 from leads.models import AvailabilityStatus, RoutingPointer, RoutingRule, RoutingStrategy, RoutingTarget
@@ -58,8 +59,8 @@ class RoutingDecision:
         return {
             "rule": None if self.rule is None else {"code": str(self.rule.code), "name": self.rule.name},
             "strategy": "" if self.rule is None or self.rule.target_kind == RoutingTarget.AGENT else self.rule.strategy,
-            "owner": None if self.owner is None else {"code": str(self.owner.code), "name": self.owner.full_name},
-            "desk": None if self.desk is None else {"code": str(self.desk.code), "name": self.desk.name},
+            "owner": user_ref(self.owner),
+            "desk": desk_ref(self.desk),
             "queued": self.queued,
             "why": list(self.why),
             "skipped": list(self.skipped),

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from django.http import HttpRequest
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from crm.lib.payloads import event_data
 from crm.models import Client
 from crm.tabs import ClientTab
 from crm.timeline import TimelineKind
 
 
-def _data(event: Any) -> Mapping[str, Any]:
-    return event.data if isinstance(event.data, Mapping) else {}
-
-
 def _call(event: Any) -> str:
     from leads.models import CallOutcome
 
-    data = _data(event)
+    data = event_data(event)
     parts = []
     try:
         parts.append(str(CallOutcome(data.get("outcome")).label))
@@ -35,7 +31,7 @@ def _call(event: Any) -> str:
 
 
 def _status(event: Any) -> str:
-    data = _data(event)
+    data = event_data(event)
     old, new = data.get("from_label") or data.get("from"), data.get("to_label") or data.get("to")
     text = gettext("%(old)s → %(new)s") % {"old": gettext(str(old)), "new": gettext(str(new))} if old else gettext(str(new))
     return f"{text} · {data['reason']}" if data.get("reason") else text

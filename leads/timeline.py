@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from django.http import HttpRequest
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from crm.lib.payloads import event_data
 from crm.models import Client
 from crm.tabs import ClientTab
 from crm.timeline import TimelineKind
-
-
-def _data(event: Any) -> Mapping[str, Any]:
-    return event.data if isinstance(event.data, Mapping) else {}
 
 
 def _channel(value: Any) -> str:
@@ -28,7 +24,7 @@ def _channel(value: Any) -> str:
 
 
 def _touched(event: Any) -> str:
-    data = _data(event)
+    data = event_data(event)
     parts = [_channel(data.get("channel"))]
     if data.get("source"):
         parts.append(gettext("source: %(source)s") % {"source": data["source"]})
@@ -40,7 +36,7 @@ def _touched(event: Any) -> str:
 
 
 def _routed(event: Any) -> str:
-    data = _data(event)
+    data = event_data(event)
     rule = data.get("rule") or {}
     owner = (data.get("owner") or {}).get("name")
     desk = (data.get("desk") or {}).get("name")
@@ -59,7 +55,7 @@ def _routed(event: Any) -> str:
 
 
 def _contacted(event: Any) -> str:
-    data = _data(event)
+    data = event_data(event)
     text = gettext("by %(via)s after %(minutes)s min") % {"via": data.get("via", ""), "minutes": data.get("minutes", "?")}
     if data.get("within_sla") is False:
         text += " · " + gettext("SLA missed")
@@ -67,7 +63,7 @@ def _contacted(event: Any) -> str:
 
 
 def _breached(event: Any) -> str:
-    data = _data(event)
+    data = event_data(event)
     who = (data.get("escalated_to") or {}).get("name")
     text = gettext("Escalated to %(who)s") % {"who": who} if who else gettext("Nobody to escalate to")
     if data.get("auto_reassign"):
@@ -76,7 +72,7 @@ def _breached(event: Any) -> str:
 
 
 def _merged(event: Any) -> str:
-    other = _data(event).get("merged") or _data(event).get("kept") or {}
+    other = event_data(event).get("merged") or event_data(event).get("kept") or {}
     return str(other.get("name") or other.get("code") or "")
 
 

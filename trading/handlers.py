@@ -13,18 +13,16 @@ first trade proves.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
-from django.utils import translation
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext_noop
 
 from crm.events import subscribe
+from crm.lib.payloads import client_url, event_data
 from crm.models import Event, RoleCode, User
-from crm.services import client_stage_prove, notification_send
+from crm.services import client_stage_prove, notify_users
 from crm.stages import Proof
 from trading.models import TradingAccount
 
@@ -36,64 +34,39 @@ def _staff_of_brand(brand_id: int | None, roles: Iterable[str]) -> list[User]:
     return list(qs.distinct())
 
 
-def _client_url(event: Event) -> str:
-    if event.client_id is None:
-        return ""
-    try:
-        return reverse("client_detail", args=[event.client.code]) + "?tab=trading"
-    except NoReverseMatch:
-        return ""
-
-
-def _notify(users: Iterable[User], *, kind: str, title: str, body: str, url: str) -> int:
-    sent = 0
-    seen: set[int] = set()
-    for user in users:
-        if user.pk in seen:
-            continue
-        seen.add(user.pk)
-        with translation.override(user.language or settings.LANGUAGE_CODE):
-            notification_send(user=user, kind=kind, title=gettext(title), body=body, url=url)
-        sent += 1
-    return sent
-
-
-def _data(event: Event) -> dict[str, Any]:
-    return event.data if isinstance(event.data, dict) else {}
-
-
 @subscribe("trading.margin_call_entered")
 def margin_call_alert(event: Event) -> None:
-    data = _data(event)
+    data = event_data(event)
     client = event.client
     recipients: list[User] = []
     if client is not None and client.owner_id and client.owner.is_active:
         recipients.append(client.owner)
     recipients += _staff_of_brand(event.brand_id, [RoleCode.DEALER])
     body = f"{client.full_name if client else ''} · {data.get('login', '')} · {data.get('margin_level', '')}%"
-    _notify(recipients, kind="trading_margin_call", title=gettext_noop("Margin call on a trading account"),
-            body=body.strip(" ·"), url=_client_url(event))
+    notify_users(recipients, kind="trading_margin_call", title=gettext_noop("Margin call on a trading account"),
+                 body=body.strip(" ·"), url=client_url(event.client, tab="trading"))
 
 
 @subscribe("trading.sync_lag")
 def sync_lag_alert(event: Event) -> None:
-    data = _data(event)
+    data = event_data(event)
     try:
         url = reverse("trading_server_list")
     except NoReverseMatch:
         url = ""
     body = f"{data.get('server_name', '')}: {data.get('lag_seconds', '')} s. {data.get('last_error', '')}".strip()
-    _notify(_staff_of_brand(event.brand_id, [RoleCode.DEALER, RoleCode.ADMIN]), kind="trading_sync_lag",
-            title=gettext_noop("Deal sync is behind"), body=body, url=url)
+    notify_users(_staff_of_brand(event.brand_id, [RoleCode.DEALER, RoleCode.ADMIN]), kind="trading_sync_lag",
+                 title=gettext_noop("Deal sync is behind"), body=body, url=url)
 
 
 @subscribe("trading.balance_mismatch")
 def balance_mismatch_alert(event: Event) -> None:
-    data = _data(event)
+    data = event_data(event)
     body = (f"{data.get('login', '')}: deals {data.get('deals_balance', '')} / "
             f"platform {data.get('platform_balance', '')}")
-    _notify(_staff_of_brand(event.brand_id, [RoleCode.DEALER]), kind="trading_balance_mismatch",
-            title=gettext_noop("Deals do not add up to the platform balance"), body=body, url=_client_url(event))
+    notify_users(_staff_of_brand(event.brand_id, [RoleCode.DEALER]), kind="trading_balance_mismatch",
+                 title=gettext_noop("Deals do not add up to the platform balance"), body=body,
+                 url=client_url(event.client, tab="trading"))
 
 
 @subscribe("trading.first_trade")
@@ -101,7 +74,7 @@ def client_active(event: Event) -> None:
     """The client becomes active (from any stage before it, or from dormant); a closed client stays closed."""
     if event.client is None:
         return
-    code = _data(event).get("account")
+    code = event_data(event).get("account")
     try:
         account = TradingAccount.objects.filter(code=code, client_id=event.client_id).only("is_demo").first()
     except ValidationError:  # not a code: the contract was broken upstream, and it proves nothing
@@ -109,4 +82,4 @@ def client_active(event: Event) -> None:
     if account is None or account.is_demo:
         return
     client_stage_prove(client=event.client, proof=Proof.FIRST_TRADE, actor=None,
-                       evidence={"event": str(event.uuid), "account": str(code), "login": _data(event).get("login")})
+                       evidence={"event": str(event.uuid), "account": str(code), "login": event_data(event).get("login")})

@@ -38,6 +38,7 @@ from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import FieldErrors, NotAllowed, ValidationFailed
 from crm.lib.money import Money, UnknownCurrency, currency_normalise
+from crm.lib.payloads import user_ref
 from crm.lib.validation import InvalidValue
 from crm.models import Brand, Client, User
 from crm.permissions import user_can
@@ -89,10 +90,6 @@ def _platform_error(error: PlatformError) -> PlatformFailed:
         return PlatformOutcomeUnknown(gettext("The trading platform did not answer (%(error)s); check the account "
                                               "before trying again.") % {"error": error.message})
     return PlatformFailed(gettext("The trading platform refused: %(error)s") % {"error": error.message})
-
-
-def _actor_ref(actor: User | None) -> dict[str, str] | None:
-    return None if actor is None else {"code": str(actor.code), "name": actor.full_name or actor.email}
 
 
 def _account_snapshot(account: TradingAccount) -> dict[str, Any]:
@@ -473,7 +470,7 @@ def trading_account_reset_password(*, actor: User | None, account: TradingAccoun
         audit_record(action="trading.password_reset", obj=account, after={"login": account.login,
                                                                           "sent_to": "client email"},
                      reason=reason, actor=actor)
-        emit("trading.password_reset", client=client, actor=actor, data=_event_data(account, by=_actor_ref(actor)))
+        emit("trading.password_reset", client=client, actor=actor, data=_event_data(account, by=user_ref(actor)))
         _mail_client_after_commit(client, "password_reset", {
             "client": client, "account": account, "server_name": account.server.name, "password": password,
             "site_name": settings.CRM_SITE_NAME,

@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from crm.demo.plan import SEED, ClientPlan, NotePlan, TaskPlan
-from crm.demo.rows import _desk_ref, _history_row, _update_rows, _user_ref
+from crm.demo.rows import _history_row, _update_rows
+from crm.lib.payloads import desk_ref, user_ref
 
 
 class _InBulk:
@@ -44,8 +45,8 @@ class _InBulk:
                                             updated_at=plan.created_at))
                 events.append(self._event("client.created", client, owner, plan.created_at, {
                     "name": client.full_name, "stage": "lead", "country": client.country,
-                    "source": client.source, "campaign": client.campaign, "owner": _user_ref(owner),
-                    "desk": _desk_ref(desk),
+                    "source": client.source, "campaign": client.campaign, "owner": user_ref(owner),
+                    "desk": desk_ref(desk),
                 }))
                 previous = "lead"
                 for stage, when, actor_email, reason in plan.steps:
@@ -82,7 +83,7 @@ class _InBulk:
                 note.created_at = note.updated_at = note_plan.at
                 side_history.append(_history_row(Note, note, note_plan.at, "+", note.author))
                 events.append(self._event("note.added", note.client, note.author, note_plan.at, {
-                    "note": str(note.code), "excerpt": _excerpt(note.body), "author": _user_ref(note.author),
+                    "note": str(note.code), "excerpt": _excerpt(note.body), "author": user_ref(note.author),
                 }))
             for task, task_plan in tasks:
                 task.created_at = task_plan.created_at
@@ -91,7 +92,7 @@ class _InBulk:
                                                  done_at=None, done_by_id=None))
                 # As task_create saw it: due in the future of the moment it was written.
                 events.append(self._event("task.created", task.client, assignee, task_plan.created_at, {
-                    "task": str(task.code), "title": task.title, "assignee": _user_ref(assignee),
+                    "task": str(task.code), "title": task.title, "assignee": user_ref(assignee),
                     "due_at": task_plan.due_at.isoformat(),
                 }))
                 if task_plan.done_at is not None:

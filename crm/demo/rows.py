@@ -14,14 +14,6 @@ def _model(name: str) -> Any:
     return apps.get_model("crm", name)
 
 
-def _user_ref(user: Any) -> dict[str, str] | None:
-    return None if user is None else {"code": str(user.code), "name": user.full_name or user.email}
-
-
-def _desk_ref(desk: Any) -> dict[str, str] | None:
-    return None if desk is None else {"code": str(desk.code), "name": desk.name}
-
-
 def _history_row(model: Any, obj: Any, at: datetime, kind: str, user: Any, **overrides: Any) -> Any:
     """One simple_history row for `obj` as it stood at `at` (its current values, with `overrides`)."""
     history_model = model.history.model

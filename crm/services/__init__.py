@@ -6,10 +6,10 @@
     access.py          the access log: client_view_record, client_contact_reveal, access_*_record
     notes.py           note_add
     tasks.py           task_create, task_complete, task_reopen, task_reschedule, task_reminders_send
-    notifications.py   notification_send, notification_mark_read
+    notifications.py   notification_send, notification_mark_read; notify_user(s): in the recipient's language
     apikeys.py         apikey_create, apikey_revoke, apikey_authenticate
     users.py           user_create, user_update_preferences
-    common.py          what they share: permission checks, references and links in events
+    common.py          what they share: permission checks, text and links
 
 Other apps import from the package (`from crm.services import client_create`), which re-exports
 each service.
@@ -35,7 +35,7 @@ from crm.services.client_sharing import client_share, client_unshare
 from crm.services.client_stages import client_stage_change, client_stage_override, client_stage_prove
 from crm.services.clients import client_assign, client_create, client_update
 from crm.services.notes import note_add
-from crm.services.notifications import notification_mark_read, notification_send
+from crm.services.notifications import notification_mark_read, notification_send, notify_user, notify_users
 from crm.services.tasks import task_complete, task_create, task_reminders_send, task_reopen, task_reschedule
 from crm.services.users import user_create, user_update_preferences
 
@@ -43,7 +43,8 @@ __all__ = [
     "access_export_record", "access_search_record", "apikey_authenticate", "apikey_create",
     "apikey_revoke", "client_assign", "client_contact_reveal", "client_create", "client_share",
     "client_stage_change", "client_stage_override", "client_stage_prove", "client_unshare", "client_update",
-    "client_view_record", "note_add", "notification_mark_read", "notification_send", "task_complete",
+    "client_view_record", "note_add", "notification_mark_read", "notification_send", "notify_user", "notify_users",
+    "task_complete",
     "task_create", "task_reminders_send", "task_reopen", "task_reschedule", "user_create",
     "user_update_preferences",
 ]

@@ -9,10 +9,11 @@ from django.utils.translation import gettext, gettext_noop
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import FieldErrors, NotAllowed
+from crm.lib.payloads import client_url, user_ref
 from crm.models import Client, ClientUserObjectPermission, User
 from crm.permissions import SHARE_PERMISSION, user_can
-from crm.services.common import _client_url, _user_in_brand, _user_ref
-from crm.services.notifications import _notify
+from crm.services.common import _user_in_brand
+from crm.services.notifications import notify_user
 
 
 def _share_permission() -> Permission:
@@ -43,9 +44,9 @@ def client_share(*, actor: User | None, client: Client, user: User) -> None:
     if not created:
         return
     audit_record(action="client.share", obj=client, after={"user": user.pk}, actor=actor)
-    emit("client.shared", client=client, actor=actor, data={"user": _user_ref(user)})
-    _notify(user, kind="client_shared", title=gettext_noop("A client was shared with you"), body=client.full_name,
-            url=_client_url(client), actor=actor)
+    emit("client.shared", client=client, actor=actor, data={"user": user_ref(user)})
+    notify_user(user, kind="client_shared", title=gettext_noop("A client was shared with you"), body=client.full_name,
+                url=client_url(client), actor=actor)
 
 
 @transaction.atomic
@@ -59,4 +60,4 @@ def client_unshare(*, actor: User | None, client: Client, user: User) -> None:
     if not deleted:
         return
     audit_record(action="client.unshare", obj=client, before={"user": user.pk}, actor=actor)
-    emit("client.unshared", client=client, actor=actor, data={"user": _user_ref(user)})
+    emit("client.unshared", client=client, actor=actor, data={"user": user_ref(user)})

@@ -14,6 +14,7 @@ from crm import stages
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import FieldErrors, StageRefused, ValidationFailed
+from crm.lib.payloads import client_url, desk_ref, user_ref
 from crm.lib.phone import phone_normalise
 from crm.lib.validation import (
     InvalidValue,
@@ -26,8 +27,8 @@ from crm.lib.validation import (
 from crm.models import Brand, Client, Desk, Stage, User
 from crm.permissions import assignment_refusal
 from crm.selectors import mask_email, mask_phone
-from crm.services.common import _client_url, _desk_ref, _now, _require, _text, _user_in_brand, _user_ref
-from crm.services.notifications import _notify
+from crm.services.common import _now, _require, _text, _user_in_brand
+from crm.services.notifications import notify_user
 
 CLIENT_TEXT_LIMITS: dict[str, int] = {
     "first_name": 100, "last_name": 100, "source": 100, "campaign": 100, "utm_source": 100,
@@ -249,11 +250,11 @@ def client_create(
         "country": client.country,
         "source": client.source,
         "campaign": client.campaign,
-        "owner": _user_ref(owner),
-        "desk": _desk_ref(desk),
+        "owner": user_ref(owner),
+        "desk": desk_ref(desk),
     })
-    _notify(owner, kind="client_assigned", title=gettext_noop("A client was assigned to you"),
-            body=client.full_name, url=_client_url(client), actor=actor)
+    notify_user(owner, kind="client_assigned", title=gettext_noop("A client was assigned to you"),
+                body=client.full_name, url=client_url(client), actor=actor)
     return client
 
 
@@ -331,11 +332,11 @@ def client_assign(
         after={"owner": new_owner_id, "desk": new_desk_id}, reason=reason, actor=actor,
     )
     emit("client.assigned", client=client, actor=actor, data={
-        "owner": {"from": _user_ref(old_owner), "to": _user_ref(owner)},
-        "desk": {"from": _desk_ref(old_desk), "to": _desk_ref(desk)},
+        "owner": {"from": user_ref(old_owner), "to": user_ref(owner)},
+        "desk": {"from": desk_ref(old_desk), "to": desk_ref(desk)},
         "reason": reason,
     })
     if new_owner_id != (old_owner.pk if old_owner else None):
-        _notify(owner, kind="client_assigned", title=gettext_noop("A client was assigned to you"),
-                body=client.full_name, url=_client_url(client), actor=actor)
+        notify_user(owner, kind="client_assigned", title=gettext_noop("A client was assigned to you"),
+                    body=client.full_name, url=client_url(client), actor=actor)
     return client

@@ -1,4 +1,6 @@
-"""What the core's services share: permission checks, references and links in events."""
+"""What the core's services share: permission checks, text and links.
+
+References to staff, desks and clients in events and notifications are crm.lib.payloads."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from django.utils.translation import gettext
 
 from crm.exceptions import NotAllowed
 from crm.lib.validation import InvalidValue
-from crm.models import Client, Desk, User
+from crm.models import User
 from crm.permissions import user_can
 
 EXCERPT_LENGTH = 200
@@ -31,23 +33,11 @@ def _user_in_brand(user: User, brand_id: int) -> bool:
     return user.is_administrator or user.all_brands or user.brands.filter(pk=brand_id).exists()
 
 
-def _user_ref(user: User | None) -> dict[str, str] | None:
-    return None if user is None else {"code": str(user.code), "name": user.full_name or user.email}
-
-
-def _desk_ref(desk: Desk | None) -> dict[str, str] | None:
-    return None if desk is None else {"code": str(desk.code), "name": desk.name}
-
-
 def _url(name: str, *args: Any) -> str:
     try:
         return reverse(name, args=args)
     except NoReverseMatch:
         return ""
-
-
-def _client_url(client: Client) -> str:
-    return _url("client_detail", client.code) or _url("client_list")
 
 
 def _text(value: Any, field: str) -> str | None:

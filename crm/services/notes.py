@@ -7,9 +7,10 @@ from django.db import transaction
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import ValidationFailed
+from crm.lib.payloads import user_ref
 from crm.lib.validation import InvalidValue, text_clean
 from crm.models import Client, Note, User
-from crm.services.common import _excerpt, _require, _text, _user_ref
+from crm.services.common import _excerpt, _require, _text
 
 NOTE_MAX_LENGTH = 20_000
 
@@ -25,6 +26,6 @@ def note_add(*, actor: User | None, client: Client, body: str) -> Note:
     note = Note.objects.create(client=client, author=actor, body=body)
     audit_record(action="note.add", obj=note, after={"client": str(client.code), "body": body}, actor=actor)
     emit("note.added", client=client, actor=actor, data={
-        "note": str(note.code), "excerpt": _excerpt(body), "author": _user_ref(actor),
+        "note": str(note.code), "excerpt": _excerpt(body), "author": user_ref(actor),
     })
     return note

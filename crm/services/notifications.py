@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone, translation
@@ -43,11 +44,28 @@ def notification_mark_read(*, user: User, ids: Iterable[int | str] | None = None
     return qs.update(read_at=timezone.now())
 
 
-def _notify(user: User | None, *, kind: str, title: str, body: str = "", url: str = "",
-            actor: User | None = None) -> Notification | None:
-    """Notify `user` unless they are the actor (or inactive). `title` (marked with gettext_noop) is
-    translated into the recipient's language, not the actor's."""
+def notify_user(user: User | None, *, kind: str, title: str, params: Mapping[str, Any] | None = None,
+                body: str = "", url: str = "", actor: User | None = None) -> Notification | None:
+    """Notify `user` unless there is none, they are inactive or they are the actor (then None).
+
+    `title` is marked with gettext_noop and translated into the recipient's language, not the
+    actor's, with `params` filled in (title % params)."""
     if user is None or not user.is_active or (actor is not None and actor.pk == user.pk):
         return None
     with translation.override(user.language or settings.LANGUAGE_CODE):
-        return notification_send(user=user, kind=kind, title=gettext(title), body=body, url=url)
+        text = gettext(title) % dict(params) if params else gettext(title)
+        return notification_send(user=user, kind=kind, title=text, body=body, url=url)
+
+
+def notify_users(users: Iterable[User], *, kind: str, title: str, params: Mapping[str, Any] | None = None,
+                 body: str = "", url: str = "", actor: User | None = None) -> int:
+    """notify_user for each of `users`, once each however often they are listed; returns how many
+    were notified."""
+    seen: set[int] = set()
+    sent = 0
+    for user in users:
+        if user.pk in seen:
+            continue
+        seen.add(user.pk)
+        sent += notify_user(user, kind=kind, title=title, params=params, body=body, url=url, actor=actor) is not None
+    return sent

@@ -12,11 +12,12 @@ from django.utils.translation import gettext, gettext_noop
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import FieldErrors, NotAllowed
+from crm.lib.payloads import user_ref
 from crm.lib.validation import InvalidValue, text_clean
 from crm.models import Client, Task, User
 from crm.permissions import client_visible_to, task_assignee_refusal, user_can
-from crm.services.common import _require, _text, _url, _user_ref
-from crm.services.notifications import _notify
+from crm.services.common import _require, _text, _url
+from crm.services.notifications import notify_user
 
 # How far a task's due time or reminder may lie from now: a task may be logged as overdue, but
 # not from another decade (a typo of 1999 or 9999 would sort above or below every real task).
@@ -113,11 +114,11 @@ def task_create(
         "due_at": due, "remind_at": remind,
     }, actor=actor)
     emit("task.created", client=client, actor=actor, data={
-        "task": str(task.code), "title": title, "assignee": _user_ref(assignee),
+        "task": str(task.code), "title": title, "assignee": user_ref(assignee),
         "due_at": due.isoformat() if due else None,
     })
-    _notify(assignee, kind="task_assigned", title=gettext_noop("New task assigned to you"), body=title,
-            url=_task_url(task), actor=actor)
+    notify_user(assignee, kind="task_assigned", title=gettext_noop("New task assigned to you"), body=title,
+                url=_task_url(task), actor=actor)
     return task
 
 
@@ -218,8 +219,8 @@ def task_reminders_send(*, now: datetime | None = None) -> int:
             if not tasks:
                 break
             for task in tasks:
-                if _notify(task.assignee, kind="task_reminder", title=gettext_noop("Task reminder"), body=task.title,
-                           url=_task_url(task)) is not None:
+                if notify_user(task.assignee, kind="task_reminder", title=gettext_noop("Task reminder"),
+                               body=task.title, url=_task_url(task)) is not None:
                     sent += 1
             # A plain UPDATE: the reminder sweep is bookkeeping, not a change worth a history row.
             Task.objects.filter(pk__in=[t.pk for t in tasks]).update(reminded_at=now)

@@ -11,9 +11,10 @@ from django.utils.translation import gettext
 from crm import services as crm_services
 from crm.events import emit
 from crm.exceptions import NotAllowed, ValidationFailed
+from crm.lib.payloads import desk_ref, user_ref
 from crm.models import Client, Desk, Stage, User
 from crm.permissions import assignment_refusal, user_can
-from leads.services.common import _require_reason, _user_ref
+from leads.services.common import _require_reason
 from leads.services.first_contact import _state_reset
 
 
@@ -46,8 +47,8 @@ def lead_reassign(*, actor: User | None, client: Client, owner: User | None, des
             # Routing by hand is routing: what follows a routed lead (the playbook's first call on the
             # new owner's list) follows this one too, e.g. a lead that waited in the queue off shift.
             emit("lead.routed", client=client, actor=actor, occurred_at=now, data={
-                "rule": None, "strategy": "", "owner": _user_ref(client.owner),
-                "desk": None if client.desk is None else {"code": str(client.desk.code), "name": client.desk.name},
+                "rule": None, "strategy": "", "owner": user_ref(client.owner),
+                "desk": desk_ref(client.desk),
                 "queued": False, "why": [gettext("assigned by hand: %(reason)s") % {"reason": reason}],
                 "skipped": [], "manual": True,
             })

@@ -1,20 +1,20 @@
-"""What the lead services share: references and links in events, notifications, input checks."""
+"""What the lead services share: links, permission and input checks, audit snapshots.
+
+References to staff, desks and clients in events, and notifications in the recipient's language, are
+crm.lib.payloads and crm.services.notify_user."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import time
 from typing import Any
 
-from django.conf import settings
 from django.urls import NoReverseMatch, reverse
-from django.utils import translation
 from django.utils.translation import gettext
 
-from crm import services as crm_services
 from crm.exceptions import FieldErrors, NotAllowed, ValidationFailed
 from crm.lib.validation import InvalidValue, text_clean
-from crm.models import Desk, Notification, User
+from crm.models import User
 
 
 def _url(name: str, *args: Any) -> str:
@@ -22,28 +22,6 @@ def _url(name: str, *args: Any) -> str:
         return reverse(name, args=args)
     except NoReverseMatch:
         return ""
-
-
-def _client_url(client: Any) -> str:
-    return _url("client_detail", client.code)
-
-
-def _user_ref(user: User | None) -> dict[str, str] | None:
-    return None if user is None else {"code": str(user.code), "name": user.full_name or user.email}
-
-
-def _desk_ref(desk: Desk | None) -> dict[str, str] | None:
-    return None if desk is None else {"code": str(desk.code), "name": desk.name}
-
-
-def _notify(user: User | None, *, kind: str, title: str, body: str = "", url: str = "",
-            params: Mapping[str, Any] | None = None, actor: User | None = None) -> Notification | None:
-    """Notify `user` (not the actor) with `title` (a gettext_noop string) in their own language."""
-    if user is None or not user.is_active or (actor is not None and actor.pk == user.pk):
-        return None
-    with translation.override(user.language or settings.LANGUAGE_CODE):
-        text = gettext(title) % dict(params or {}) if params else gettext(title)
-        return crm_services.notification_send(user=user, kind=kind, title=text, body=body, url=url)
 
 
 def _require_admin(actor: User | None) -> None:

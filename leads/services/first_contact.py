@@ -13,11 +13,12 @@ from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import ValidationFailed
 from crm.lib import context
+from crm.lib.payloads import client_url, desk_ref, user_ref
 from crm.models import Client, Desk, Note, User
+from crm.services import notify_user
 from leads.models import DeskSla, LeadContactState, LeadScore, LeadTouch
 from leads.routing import Router
 from leads.scoring import LeadFacts
-from leads.services.common import _client_url, _desk_ref, _notify, _user_ref
 
 
 def _state_reset(client: Client, *, owner: User | None, desk: Desk | None, now: datetime) -> LeadContactState:
@@ -56,7 +57,7 @@ def lead_mark_contacted(*, actor: User | None, client: Client, via: str, at: dat
     minutes = max(0, int((at - state.assigned_at).total_seconds() // 60))
     within = None if state.due_at is None else at <= state.due_at
     emit("lead.contacted", client=client, actor=actor, occurred_at=at,
-         data={"via": via, "minutes": minutes, "within_sla": within, "by": _user_ref(actor)})
+         data={"via": via, "minutes": minutes, "within_sla": within, "by": user_ref(actor)})
     audit_record(action="lead.contacted", obj=client, after={"via": via, "at": at}, actor=actor)
     return True
 
@@ -111,14 +112,14 @@ def _sla_handle(state: LeadContactState, now: datetime, counts: dict[str, int]) 
     state.escalations += 1
     state.save(update_fields=["escalated_at", "escalations"])
     emit("lead.sla_breached", client=client, actor=None, occurred_at=now, data={
-        "owner": _user_ref(state.owner), "desk": _desk_ref(state.desk), "due_at": state.due_at,
-        "minutes": sla.minutes_to_first_contact if sla else None, "escalated_to": _user_ref(escalate_to),
+        "owner": user_ref(state.owner), "desk": desk_ref(state.desk), "due_at": state.due_at,
+        "minutes": sla.minutes_to_first_contact if sla else None, "escalated_to": user_ref(escalate_to),
         "auto_reassign": auto,
     })
     counts["escalated"] += 1
-    _notify(escalate_to, kind="lead_sla_breached", title=gettext_noop("First-contact SLA missed: %(name)s"),
-            params={"name": client.full_name},
-            body=state.owner.full_name if state.owner else "", url=_client_url(client))
+    notify_user(escalate_to, kind="lead_sla_breached", title=gettext_noop("First-contact SLA missed: %(name)s"),
+                params={"name": client.full_name},
+                body=state.owner.full_name if state.owner else "", url=client_url(client))
     if not auto:
         return
     router = Router(client.brand, now=now)

@@ -11,8 +11,10 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext, gettext_noop
 
+from crm.lib.payloads import client_url
 from crm.models import Client, Desk, User
-from leads.services.common import _client_url, _notify, _url
+from crm.services import notify_user
+from leads.services.common import _url
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class _Notifications:
         for user, clients in self.assigned.values():
             if len(clients) == 1:
                 out.append((user, "client_assigned", gettext_noop("A client was assigned to you"), {},
-                            clients[0].full_name, _client_url(clients[0])))
+                            clients[0].full_name, client_url(clients[0])))
             else:
                 out.append((user, "client_assigned", gettext_noop("%(count)d new leads were assigned to you"),
                             {"count": len(clients)}, ", ".join(c.full_name for c in clients[:5]),
@@ -58,13 +60,13 @@ class _Notifications:
         for user, desk, clients in self.queued.values():
             if len(clients) == 1:
                 out.append((user, "lead_queued", gettext_noop("A new lead is waiting in the %(desk)s queue"),
-                            {"desk": desk.name}, clients[0].full_name, _client_url(clients[0])))
+                            {"desk": desk.name}, clients[0].full_name, client_url(clients[0])))
             else:
                 out.append((user, "lead_queued", gettext_noop("%(count)d new leads are waiting in the %(desk)s queue"),
                             {"count": len(clients), "desk": desk.name}, "", _url("lead_assign")))
         for user, clients in self.returned.values():
             out.append((user, "lead_returned", gettext_noop("A lead of yours registered again"), {},
-                        ", ".join(c.full_name for c in clients[:5]), _client_url(clients[0])))
+                        ", ".join(c.full_name for c in clients[:5]), client_url(clients[0])))
         self.assigned, self.queued, self.returned = {}, {}, {}
         return out
 
@@ -83,4 +85,4 @@ class _Notifications:
 
     def send(self) -> None:
         for user, kind, title, params, body, url in self._messages():
-            _notify(user, kind=kind, title=title, params=params, body=body, url=url, actor=self.actor)
+            notify_user(user, kind=kind, title=title, params=params, body=body, url=url, actor=self.actor)

@@ -22,6 +22,7 @@ from django.apps import apps
 from django.db import models
 
 from crm.events import contract_check
+from crm.lib.payloads import desk_ref, user_ref
 from crm.models import Brand, Client, Event, Notification, Stage
 from leads import bulk, dedupe
 from leads.config import IntakeConfig
@@ -29,7 +30,6 @@ from leads.intake import IntakeMeta, LeadInput
 from leads.models import Campaign, ContactKey, LeadContactState, LeadScore, LeadTouch
 from leads.routing import Router, RoutingDecision
 from leads.scoring import Breakdown, LeadFacts, score_facts
-from leads.services.common import _desk_ref, _user_ref
 from leads.services.intake_notifications import _ClientRef, _Notifications
 
 
@@ -185,7 +185,7 @@ def _write_new(brand: Brand, new: list[_New], client_ids: list[int], touch_ids: 
             notes.queued_on(decision.desk, _ClientRef(values["code"], name))
         events.append(_event_row("client.created", client_id, brand, actor_id, {
             "name": name, "stage": Stage.LEAD, "country": item.lead.country, "source": item.lead.source,
-            "campaign": item.lead.campaign, "owner": _user_ref(decision.owner), "desk": _desk_ref(decision.desk),
+            "campaign": item.lead.campaign, "owner": user_ref(decision.owner), "desk": desk_ref(decision.desk),
             "via": "lead_intake", "channel": channel, "touch": str(touch["code"]), "score": item.score,
         }, now, request_id))
         events.append(_event_row("lead.routed", client_id, brand, actor_id, decision.as_event_data(), now,
