@@ -10,7 +10,8 @@ The webhook (POST /hooks/telephony/<provider>/):
     X-CRM-Timestamp: <unix seconds>            must be within five minutes of our clock
     X-CRM-Signature: sha256=<hex>              HMAC-SHA256 over "<timestamp>." + raw body, keyed
                                                with the provider's secret (leads.telephony keeps
-                                               it encrypted and decrypts it here)
+                                               it encrypted and decrypts it here); the check is
+                                               crm.lib.signatures, shared with other webhooks
     {"event": "started" | "answered" | "ended", "call_id": "...", "direction": "outbound",
      "extension": "101", "phone": "+442071838750", "occurred_at": "2026-01-05T10:00:00Z",
      "duration": 95, "talk_seconds": 80, "recording_url": "https://...", "outcome": "interested"}
@@ -22,10 +23,7 @@ timestamp. Each (provider, call_id, event) is applied once: a retry or replay an
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -64,7 +62,6 @@ from leads.telephony import provider_secret_read
 
 NOTES_MAX = 5000
 DURATION_MAX = 24 * 3600
-SIGNATURE_TOLERANCE = timedelta(minutes=5)
 TELEPHONY_EVENTS = ("started", "answered", "ended")
 
 
@@ -136,10 +133,6 @@ def click_to_call_url(*, template: str, phone: str, extension: str = "") -> str:
 # --- the telephony webhook -------------------------------------------------------------------
 
 
-class SignatureInvalid(Exception):
-    """The request is not from the provider (bad or missing signature, stale timestamp)."""
-
-
 @dataclass(frozen=True)
 class WebhookResult:
     status: str  # "applied" | "duplicate"
@@ -154,23 +147,6 @@ def provider_secret(code: str) -> tuple[TelephonyProvider | None, str]:
         return provider, provider_secret_read(provider)
     secrets = getattr(settings, "CRM_TELEPHONY_SECRETS", {}) or {}
     return None, str(secrets.get(code, "") or "")
-
-
-def signature_for(secret: str, timestamp: str, body: bytes) -> str:
-    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-
-
-def signature_check(*, secret: str, timestamp: str, signature: str, body: bytes, now: float | None = None) -> None:
-    if not secret:
-        raise SignatureInvalid("unknown provider")
-    if not timestamp.isdigit():
-        raise SignatureInvalid("missing timestamp")
-    now = time.time() if now is None else now
-    if abs(now - int(timestamp)) > SIGNATURE_TOLERANCE.total_seconds():
-        raise SignatureInvalid("stale timestamp")
-    given = signature.removeprefix("sha256=").strip().lower()
-    if not hmac.compare_digest(given, signature_for(secret, timestamp, body)):
-        raise SignatureInvalid("bad signature")
 
 
 @dataclass(frozen=True)

@@ -426,7 +426,7 @@ class Router:
 
     def save_statements(self) -> list[tuple[str, list[Any]]]:
         """The UPDATEs that save() would run, for a caller that sends them with other writes
-        (leads.bulk.write); the state counts as saved once they are handed over."""
+        (crm.lib.bulk.write); the state counts as saved once they are handed over."""
         table = connection.ops.quote_name(RoutingPointer._meta.db_table)
         statements = []
         for rule_id in sorted(self._dirty):

@@ -23,10 +23,10 @@ from crm import services as crm_services
 from crm.audit import audit_record
 from crm.events import emit, kick_dispatcher
 from crm.exceptions import ValidationFailed
-from crm.lib import context
+from crm.lib import bulk, context
 from crm.models import Brand, Client, Stage
 from crm.selectors import mask_email, mask_phone
-from leads import bulk, dedupe
+from leads import dedupe
 from leads.config import config_for
 from leads.intake import IntakeMeta, LeadInput, lead_clean
 from leads.models import Channel, LeadScore, LeadTouch
@@ -39,7 +39,7 @@ from leads.services.intake_rows import IntakeResult, _New, _new_lead_models, _to
 MAX_BATCH = 1000
 # New people of a batch are scored, routed and written this many at a time (see _intake); the
 # first chunk is smaller, so that PostgreSQL has work sooner. A chunk of 100 is about 230 kB on
-# the wire: it fits in a Unix socket's buffer at Linux's default cap (see leads.bulk.SEND_BUFFER),
+# the wire: it fits in a Unix socket's buffer at Linux's default cap (see crm.lib.bulk.SEND_BUFFER),
 # so sending it never waits for PostgreSQL to finish the chunk before (with 200 it did, and a
 # batch took a sixth longer); over TCP, or with a larger buffer, 100 and 200 are alike.
 INTAKE_CHUNK = 100

@@ -3,7 +3,7 @@
 New people are written in bulk (clients with their history rows, contact keys, touches, scores,
 SLA state, events, notifications), so that a batch of a thousand leads costs a handful of
 statements rather than thousands; a big batch is written a chunk at a time, each chunk sent
-without waiting (leads.bulk.pipelined) so that PostgreSQL stores one chunk while Python scores and
+without waiting (crm.lib.bulk.pipelined) so that PostgreSQL stores one chunk while Python scores and
 routes the next, and the batch still commits or fails as one. The client rows are exactly what
 crm.services.client_create writes (same normalisers, same "client.created" event, the owner
 notified in their own language)."""
@@ -22,9 +22,10 @@ from django.apps import apps
 from django.db import models
 
 from crm.events import contract_check
+from crm.lib import bulk
 from crm.lib.payloads import desk_ref, user_ref
 from crm.models import Brand, Client, Event, Notification, Stage
-from leads import bulk, dedupe
+from leads import dedupe
 from leads.config import IntakeConfig
 from leads.intake import IntakeMeta, LeadInput
 from leads.models import Campaign, ContactKey, LeadContactState, LeadScore, LeadTouch
@@ -38,7 +39,7 @@ class IntakeResult:
     """The outcome for one lead: "created" (a new client), "duplicate" (a new touch on an existing
     client) or "invalid" (nothing written; `errors` names each field).
 
-    New clients are written in one statement (leads.bulk.write); `client` and `touch` build their
+    New clients are written in one statement (crm.lib.bulk.write); `client` and `touch` build their
     model instances on first use (the batch API only needs the codes)."""
 
     index: int

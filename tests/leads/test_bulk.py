@@ -1,4 +1,4 @@
-"""leads.bulk.write, the intake's one-statement writer: what it stores for what a row leaves out."""
+"""crm.lib.bulk.write, the intake's one-statement writer: what it stores for what a row leaves out."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from leads import bulk
+from crm.lib import bulk
 from leads.models import Channel, ContactKey, LeadContactState, LeadScore, LeadTouch
 from leads.services import lead_intake
 from tests.leads.conftest import lead_data

@@ -11,8 +11,9 @@ from django.test import override_settings
 from django.urls import reverse
 
 from crm.exceptions import NotAllowed, ValidationFailed
+from crm.lib.signatures import signature_for
 from crm.models import AccessEvent, Event, RoleCode
-from leads.calls import call_log, click_to_call_template, click_to_call_url, provider_secret, signature_for
+from leads.calls import call_log, click_to_call_template, click_to_call_url, provider_secret
 from leads.models import Call, CallOutcome, Channel, LeadContactState, TelephonyEvent
 from leads.services import lead_intake
 from leads.telephony import telephony_provider_create

@@ -19,8 +19,8 @@ from django.utils import timezone
 from crm.audit import APPEND_ONLY_TABLES
 from crm.exceptions import NotAllowed, ValidationFailed
 from crm.lib import dbroles
+from crm.lib.signatures import signature_for
 from crm.models import AuditLog, RoleCode
-from leads.calls import signature_for
 from leads.models import TelephonyProvider
 from leads.telephony import (
     telephony_provider_create,

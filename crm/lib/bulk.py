@@ -1,14 +1,16 @@
-"""Fast writes for lead intake: one statement of plain rows instead of Django's INSERT machinery.
+"""Fast writes of many rows: one statement of plain rows instead of Django's INSERT machinery.
 
-A batch of a thousand leads writes some nine thousand rows (clients and their history rows,
-contact keys, touches, scores, SLA state, events). Building a model instance per row and letting
-bulk_create render a statement with tens of thousands of parameters costs several seconds; one
-jsonb document per table, turned back into rows by PostgreSQL, costs a fraction of that (and
-about half what COPY of the same rows does). Columns come from each model's own _meta, so a
-field added later is written with its default (or NULL), or the write fails loudly if it has
-neither: nothing here has to be kept in step with the models by hand.
+For the writes that create many objects at once: the lead intake (a batch of a thousand leads
+writes some nine thousand rows: clients and their history rows, contact keys, touches, scores,
+SLA state, events), the core's bulk client creation and audit rows, and next the wallet's and the
+IB's bulk postings. Building a model instance per row and letting bulk_create render a statement
+with tens of thousands of parameters costs several seconds; one jsonb document per table, turned
+back into rows by PostgreSQL, costs a fraction of that (and about half what COPY of the same rows
+does). Columns come from each model's own _meta, so a field added later is written with its
+default (or NULL), or the write fails loudly if it has neither: nothing here has to be kept in
+step with the models by hand. No model is imported: the callers name theirs.
 
-Ids that other rows refer to (clients, touches) are drawn from their sequences first.
+Ids that other rows refer to are drawn from their sequences first (next_ids).
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ class _JsonValues:
             return str(value)
         if isinstance(value, Jsonb):
             return value.obj
-        raise TypeError(f"cannot write {type(value).__name__} through leads.bulk.write")
+        raise TypeError(f"cannot write {type(value).__name__} through crm.lib.bulk.write")
 
 
 # Values that are the same stored value whenever type and == agree. (A container may hold 1 where
