@@ -21,7 +21,7 @@ import hashlib
 import ipaddress
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -123,23 +123,11 @@ def audit_record(
         cursor.execute("SELECT * FROM crm_audit_chain_head(%s, %s, %s, %s)",
                        [_CHAIN_LOCK, before_json, after_json, _normalise_ip(ctx.ip)])
         prev, before_db, after_db, ip_db = cursor.fetchone()
-        fields: dict[str, Any] = {
-            "at": timezone.now().astimezone(UTC),
-            "actor_id": actor.pk if actor is not None else None,
-            "actor_label": _actor_label(actor, ctx)[:200],
-            "action": action,
-            "object_type": object_type,
-            "object_id": str(object_id),
-            "before": None if before_db is None else json.loads(before_db),
-            "after": None if after_db is None else json.loads(after_db),
-            "reason": reason,
-            "ip": None if ip_db is None else str(ip_db),
-            "user_agent": ctx.user_agent[:500],
-            "request_id": ctx.request_id,
-            "source": ctx.source,
-            "prev_hash": prev or GENESIS_HASH,
-        }
-        fields["hash"] = row_hash(fields)
+        fields = _row_fields(ctx, timezone.now().astimezone(UTC), actor=actor, action=action,
+                             object_type=object_type, object_id=object_id,
+                             before=None if before_db is None else json.loads(before_db),
+                             after=None if after_db is None else json.loads(after_db), reason=reason,
+                             ip_db=ip_db, prev=prev or GENESIS_HASH)
         # The row goes in with a statement of its own rather than through the ORM's save: the
         # chain's lock is held from the head's read until commit, so every step here is a step
         # every other writer waits for. JSON travels as the text PostgreSQL itself produced.
@@ -149,6 +137,112 @@ def audit_record(
         record._state.adding = False
         record._state.db = connection.alias
         return record
+
+
+def _row_fields(ctx: context.ActorContext, at: datetime, *, actor: Any, action: str, object_type: str,
+                object_id: Any, before: Any, after: Any, reason: str, ip_db: Any, prev: str) -> dict[str, Any]:
+    """One row's fields, its hash included, from the JSON and address as PostgreSQL stores them."""
+    fields: dict[str, Any] = {
+        "at": at,
+        "actor_id": actor.pk if actor is not None else None,
+        "actor_label": _actor_label(actor, ctx)[:200],
+        "action": action,
+        "object_type": object_type,
+        "object_id": str(object_id),
+        "before": before,
+        "after": after,
+        "reason": reason,
+        "ip": None if ip_db is None else str(ip_db),
+        "user_agent": ctx.user_agent[:500],
+        "request_id": ctx.request_id,
+        "source": ctx.source,
+        "prev_hash": prev,
+    }
+    fields["hash"] = row_hash(fields)
+    return fields
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One row for audit_record_many: the arguments of audit_record."""
+
+    action: str
+    obj: Any = None
+    object_type: str = ""
+    object_id: str = ""
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    reason: str = ""
+    actor: Any = None
+
+
+def audit_record_many(entries: Sequence[AuditEntry]) -> int:
+    """Append `entries` to the chain, in order, as audit_record appends each one (the same fields,
+    hashes and links), in two statements however many there are: the chain's lock and head and
+    the entries' ids in one, the rows in the other. For the writes that create many objects at
+    once (the lead intake's clients). Returns how many."""
+    from crm.lib import bulk
+    from crm.models import AuditLog
+
+    if not entries:
+        return 0
+    ctx = context.current()
+    default_actor = ctx.user if getattr(ctx.user, "pk", None) else None
+    # Each entry's JSON as PostgreSQL will store it (what the hash covers). jsonb keeps what
+    # json.dumps writes except numbers with a fraction or an exponent (1e20 comes back as
+    # 100000000000000000000): only JSON holding such a number goes to PostgreSQL to be read back.
+    values: list[Any] = []
+    rewritten: dict[int, str] = {}
+    for entry in entries:
+        for value in (entry.before, entry.after):
+            if value is None:
+                values.append(None)
+                continue
+            text = json.dumps(value, cls=DjangoJSONEncoder)
+            parsed, fractional = _loads_noting_fractions(text)
+            if fractional:
+                rewritten[len(values)] = text
+            values.append(parsed)
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        # The function in FROM runs first: it takes the chain's lock and reads the head, so the ids,
+        # drawn in the select list, come after the lock (id order is chain order, as in audit_record).
+        cursor.execute(
+            "SELECT h.prev, h.ip_db, ARRAY(SELECT t.x::jsonb::text FROM unnest(%s::text[]) WITH ORDINALITY "
+            "AS t(x, n) ORDER BY t.n), ARRAY(SELECT nextval(pg_get_serial_sequence(%s, %s)) "
+            "FROM generate_series(1, %s)) FROM crm_audit_chain_head(%s, NULL, NULL, %s) AS h",
+            [list(rewritten.values()), AuditLog._meta.db_table, AuditLog._meta.pk.column, len(entries),
+             _CHAIN_LOCK, _normalise_ip(ctx.ip)])
+        prev, ip_db, stored, ids = cursor.fetchone()
+    for index, text in zip(rewritten, stored, strict=True):
+        values[index] = json.loads(text)
+    prev = prev or GENESIS_HASH
+    at = timezone.now().astimezone(UTC)
+    rows = []
+    for i, (entry, row_id) in enumerate(zip(entries, sorted(ids), strict=True)):
+        object_type, object_id = entry.object_type, entry.object_id
+        if entry.obj is not None:
+            object_type = object_type or entry.obj._meta.label_lower
+            object_id = object_id or str(getattr(entry.obj, "code", None) or entry.obj.pk)
+        fields = _row_fields(ctx, at, actor=entry.actor if entry.actor is not None else default_actor,
+                             action=entry.action, object_type=object_type, object_id=object_id,
+                             before=values[2 * i], after=values[2 * i + 1], reason=entry.reason, ip_db=ip_db,
+                             prev=prev)
+        prev = fields["hash"]
+        rows.append({"id": row_id, **fields})
+    bulk.write([(AuditLog, rows, True)])
+    return len(rows)
+
+
+def _loads_noting_fractions(text: str) -> tuple[Any, bool]:
+    """json.loads, and whether the text held a number with a fraction or an exponent."""
+    seen = False
+
+    def parse_float(literal: str) -> float:
+        nonlocal seen
+        seen = True
+        return float(literal)
+
+    return json.loads(text, parse_float=parse_float), seen
 
 
 def _insert_fields() -> list[Any]:

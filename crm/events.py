@@ -37,6 +37,7 @@ import importlib.util
 import json
 import logging
 import traceback
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -221,7 +222,7 @@ def emit(
         occurred_at=occurred_at or timezone.now(),
         request_id=ctx.request_id,
     )
-    _kick_after_commit()
+    kick_after_commit()
     return event
 
 
@@ -246,8 +247,18 @@ def emit_many(rows: Iterable[dict[str, Any]]) -> int:
     if not events:
         return 0
     Event.objects.bulk_create(events, batch_size=1000)
-    _kick_after_commit()
+    kick_after_commit()
     return len(events)
+
+
+def event_row(name: str, *, client_id: int | None, brand_id: int | None, actor_id: int | None,
+              data: dict[str, Any], at: datetime, request_id: str) -> dict[str, Any]:
+    """The outbox row `emit` writes, as plain values for the bulk writers (crm.lib.bulk.write), which
+    call kick_after_commit once they have written theirs. `data` holds JSON types only (codes as
+    text) and is held to the event's declared payload as emit holds it."""
+    contract_check(name, data)
+    return {"uuid": uuid.uuid4(), "name": name, "client_id": client_id, "brand_id": brand_id, "actor_id": actor_id,
+            "data": data, "occurred_at": at, "created_at": at, "dispatched_at": None, "request_id": request_id}
 
 
 KICK_KEY = "crm:events:kick"
@@ -269,7 +280,7 @@ def kick_dispatcher() -> None:
         logger.warning("could not kick the event dispatcher; beat will deliver", exc_info=True)
 
 
-def _kick_after_commit() -> None:
+def kick_after_commit() -> None:
     """Kick the dispatcher after commit: once per transaction, however many events it emits.
 
     A kick still pending in this transaction's commit hooks is enough for every later event:

@@ -56,7 +56,9 @@ def _load(brand: Brand) -> IntakeConfig:
     rules = list(
         RoutingRule.objects.filter(brand_id=brand.pk, is_active=True)
         .select_related("target_desk", "target_desk__manager", "target_agent", "target_agent__desk",
-                        "target_agent__lead_availability")
+                        "target_agent__lead_availability", "target_agent__role")
+        # The core checks that a new client's owner works for the brand: with the brands at hand.
+        .prefetch_related("target_agent__brands")
         .order_by("is_fallback", "order", "id")
     )
     desk_ids = {r.target_desk_id for r in rules if r.target_kind == RoutingTarget.DESK and r.target_desk_id}
@@ -64,7 +66,8 @@ def _load(brand: Brand) -> IntakeConfig:
     if desk_ids:
         agents = (User.objects.filter(desk_id__in=desk_ids, is_active=True, role__code__in=AGENT_ROLES)
                   .filter(Q(all_brands=True) | Q(brands=brand.pk))
-                  .select_related("lead_availability", "desk", "role").distinct().order_by("id"))
+                  .select_related("lead_availability", "desk", "role").prefetch_related("brands")
+                  .distinct().order_by("id"))
         for agent in agents:
             pools[agent.desk_id].append(agent)
     return IntakeConfig(

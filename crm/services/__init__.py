@@ -1,6 +1,7 @@
 """Every write of the core, one module per entity:
 
-    clients.py         client_create, client_update, client_assign (and the validation they share)
+    client_creation.py client_create, and clients_creation for many at once (the lead intake)
+    clients.py         client_update, client_assign (and the validation client writes share)
     client_stages.py   client_stage_change, client_stage_prove, client_stage_override
     client_sharing.py  client_share, client_unshare
     access.py          the access log: client_view_record, client_contact_reveal, access_*_record
@@ -31,20 +32,27 @@ from crm.services.access import (
     client_view_record,
 )
 from crm.services.apikeys import apikey_authenticate, apikey_create, apikey_revoke
+from crm.services.client_creation import (
+    ClientsCreation,
+    NewClient,
+    client_create,
+    client_from_row,
+    clients_creation,
+)
 from crm.services.client_sharing import client_share, client_unshare
 from crm.services.client_stages import client_stage_change, client_stage_override, client_stage_prove
-from crm.services.clients import client_assign, client_create, client_update
+from crm.services.clients import client_assign, client_update
 from crm.services.notes import note_add
 from crm.services.notifications import notification_mark_read, notification_send, notify_user, notify_users
 from crm.services.tasks import task_complete, task_create, task_reminders_send, task_reopen, task_reschedule
 from crm.services.users import user_create, user_update_preferences
 
 __all__ = [
-    "access_export_record", "access_search_record", "apikey_authenticate", "apikey_create",
-    "apikey_revoke", "client_assign", "client_contact_reveal", "client_create", "client_share",
-    "client_stage_change", "client_stage_override", "client_stage_prove", "client_unshare", "client_update",
-    "client_view_record", "note_add", "notification_mark_read", "notification_send", "notify_user", "notify_users",
-    "task_complete",
+    "ClientsCreation", "NewClient", "access_export_record", "access_search_record",
+    "apikey_authenticate", "apikey_create", "apikey_revoke", "client_assign", "client_contact_reveal",
+    "client_create", "client_from_row", "client_share", "client_stage_change", "client_stage_override",
+    "client_stage_prove", "client_unshare", "client_update", "client_view_record", "clients_creation",
+    "note_add", "notification_mark_read", "notification_send", "notify_user", "notify_users", "task_complete",
     "task_create", "task_reminders_send", "task_reopen", "task_reschedule", "user_create",
     "user_update_preferences",
 ]

@@ -1,4 +1,5 @@
-"""Clients: create, edit and assign, with the validation every client write shares."""
+"""Clients: edit and assign, and the validation every client write shares (creation is
+crm.services.client_creation)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
-from crm import stages
 from crm.audit import audit_record
 from crm.events import emit
-from crm.exceptions import FieldErrors, StageRefused, ValidationFailed
+from crm.exceptions import FieldErrors, ValidationFailed
 from crm.lib.payloads import client_url, desk_ref, user_ref
 from crm.lib.phone import phone_normalise
 from crm.lib.validation import (
@@ -24,10 +24,10 @@ from crm.lib.validation import (
     text_clean,
     timezone_normalise,
 )
-from crm.models import Brand, Client, Desk, Stage, User
+from crm.models import Client, Desk, User
 from crm.permissions import assignment_refusal
 from crm.selectors import mask_email, mask_phone
-from crm.services.common import _now, _require, _text, _user_in_brand
+from crm.services.common import _require, _text, _user_in_brand
 from crm.services.notifications import notify_user
 
 CLIENT_TEXT_LIMITS: dict[str, int] = {
@@ -170,92 +170,6 @@ def _check_desk(desk: Any, brand_id: int, errors: FieldErrors) -> None:
 def _lock_client(client: Client) -> None:
     """Lock the client's row and reload it, so that before/after reflect the committed state."""
     client.refresh_from_db(from_queryset=Client.objects.select_for_update(of=("self",)))
-
-
-@transaction.atomic
-def client_create(
-    *,
-    actor: User | None,
-    brand: Brand,
-    first_name: str,
-    last_name: str = "",
-    email: str = "",
-    phone: str = "",
-    country: str = "",
-    language: str = "",
-    timezone: str = "",
-    date_of_birth: date | None = None,
-    owner: User | None = None,
-    desk: Desk | None = None,
-    stage: str = Stage.LEAD,
-    source: str = "",
-    campaign: str = "",
-    utm_source: str = "",
-    utm_medium: str = "",
-    utm_campaign: str = "",
-    utm_term: str = "",
-    utm_content: str = "",
-    referrer_code: str = "",
-    tags: Iterable[str] = (),
-) -> Client:
-    """Create a client of `brand`. Event "client.created".
-
-    The phone is stored in E.164, using `country` as the hint for national numbers. An agent who
-    creates a client without naming an owner becomes its owner (otherwise they could not see it);
-    the desk defaults to the owner's desk in the same brand.
-    """
-    _require(actor, "crm.add_client")
-    errors = FieldErrors()
-    values = _clean_client_values(
-        {
-            "first_name": first_name, "last_name": last_name, "email": email, "phone": phone,
-            "country": country, "language": language, "timezone": timezone, "date_of_birth": date_of_birth,
-            "source": source, "campaign": campaign, "utm_source": utm_source, "utm_medium": utm_medium,
-            "utm_campaign": utm_campaign, "utm_term": utm_term, "utm_content": utm_content,
-            "referrer_code": referrer_code, "tags": tags,
-        },
-        current_country="",
-        errors=errors,
-    )
-    if not isinstance(brand, Brand):
-        errors.add("brand", gettext("Choose a brand."))
-        errors.raise_if_any()
-    if not brand.is_active:
-        errors.add("brand", gettext("This brand is not active."))
-    elif actor is not None and not _user_in_brand(actor, brand.pk):
-        errors.add("brand", gettext("You do not work for this brand."))
-    if stage not in Stage.values:
-        errors.add("stage", gettext("Choose a valid stage."))
-    elif refusal := stages.stage_create_refusal(stage):
-        raise StageRefused(refusal, fields={"stage": [refusal]})
-    if owner is None and actor is not None and actor.role_id and actor.role.is_agent:
-        owner = actor
-    if owner is not None:
-        _check_owner(owner, brand.pk, errors)
-    if desk is None and owner is not None and "owner" not in errors and owner.desk_id:
-        if owner.desk.brand_id == brand.pk and owner.desk.is_active:
-            desk = owner.desk
-    if desk is not None:
-        _check_desk(desk, brand.pk, errors)
-    errors.raise_if_any()
-
-    now = _now()
-    client = Client(brand=brand, stage=stage, owner=owner, desk=desk, stage_changed_at=now, **values)
-    client.save()
-    audit_record(action="client.create", obj=client, after=_client_snapshot(client, CLIENT_AUDIT_FIELDS),
-                 actor=actor)
-    emit("client.created", client=client, actor=actor, data={
-        "name": client.full_name,
-        "stage": client.stage,
-        "country": client.country,
-        "source": client.source,
-        "campaign": client.campaign,
-        "owner": user_ref(owner),
-        "desk": desk_ref(desk),
-    })
-    notify_user(owner, kind="client_assigned", title=gettext_noop("A client was assigned to you"),
-                body=client.full_name, url=client_url(client), actor=actor)
-    return client
 
 
 @transaction.atomic

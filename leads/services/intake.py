@@ -3,9 +3,10 @@
 
     clean -> lock contact keys -> find the person -> score -> route -> write -> events -> audit
 
-in one transaction. New people are written in bulk (leads.services.intake_rows); a known person
-gets a new touch through the ORM. The audit trail gets one row per intake call naming every client
-it created or touched."""
+in one transaction. New people are written in bulk (leads.services.intake_rows), their clients
+through the core's creation path (crm.services.clients_creation, as client_create writes one); a
+known person gets a new touch through the ORM. The audit trail gets each new client's
+"client.create" row and one row per intake call naming every client it created or touched."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from crm import services as crm_services
-from crm.audit import audit_record
-from crm.events import emit, kick_dispatcher
+from crm.audit import AuditEntry, audit_record_many
+from crm.events import emit
 from crm.exceptions import ValidationFailed
 from crm.lib import bulk, context
 from crm.models import Brand, Client, Stage
@@ -150,11 +151,15 @@ def _intake(brand: Brand, rows: list[tuple[int, LeadInput]], channel: str, meta:
 
     notes = _Notifications(actor)
     results: list[IntakeResult] = []
+    creation: crm_services.ClientsCreation | None = None
 
     # -- new people: routed and written a chunk at a time --
     # Ids first: routing locks the rule's rotation row until commit, so nothing else should wait inside it.
     client_ids, touch_ids = bulk.next_ids((Client, len(new)), (LeadTouch, len(new) + len(dups)))
     if new:
+        # The core checks the actor and brand here; the clients' audit rows are written at the end,
+        # with the intake's own (the audit chain's lock is then held only until commit).
+        creation = crm_services.ClientsCreation(actor=actor, brand=brand, notify=False, now=now)
         # A big batch is written in chunks sent without waiting for PostgreSQL (bulk.pipelined): the
         # database stores one chunk while Python scores and routes the next.
         if len(new) > INTAKE_CHUNK:
@@ -165,10 +170,8 @@ def _intake(brand: Brand, rows: list[tuple[int, LeadInput]], channel: str, meta:
             for start, end in itertools.pairwise(bounds):
                 part = slice(start, end)
                 _write_new(brand, new[part], client_ids[part], touch_ids[part], channel=channel, meta=meta,
-                           now=now, config=config, router=router, notes=notes, actor_id=actor_id,
-                           request_id=ctx.request_id, results=results, last=end == len(new))
-        # The dispatcher is kicked after commit exactly as crm.events.emit does.
-        transaction.on_commit(kick_dispatcher, robust=True)
+                           now=now, config=config, router=router, notes=notes, creation=creation,
+                           actor_id=actor_id, request_id=ctx.request_id, results=results, last=end == len(new))
 
     # -- known people: a touch each, through the ORM (rare, and each may change the client) --
     if dups:
@@ -223,17 +226,21 @@ def _intake(brand: Brand, rows: list[tuple[int, LeadInput]], channel: str, meta:
 
     router.save()
     notes.send()
-    _audit_intake(brand, channel, meta, results)
+    entry = _intake_audit(brand, channel, meta, results)
+    if creation is not None:
+        creation.finish(also=[entry])
+    else:
+        audit_record_many([entry])
     results.sort(key=lambda r: r.index)
     return results
 
 
-def _audit_intake(brand: Brand, channel: str, meta: IntakeMeta, results: list[IntakeResult]) -> None:
+def _intake_audit(brand: Brand, channel: str, meta: IntakeMeta, results: list[IntakeResult]) -> AuditEntry:
     if len(results) == 1:
         result = results[0]
         values = result.client_values or {}
         client = result.client_obj
-        audit_record(
+        return AuditEntry(
             action="lead.intake", object_type="crm.client", object_id=str(result.client_code), actor=meta.actor,
             after={
                 "status": result.status, "channel": channel, "touch": str(result.touch_code), "brand": brand.code,
@@ -245,8 +252,7 @@ def _audit_intake(brand: Brand, channel: str, meta: IntakeMeta, results: list[In
                 "owner": client.owner_id if client is not None else values.get("owner_id"),
                 "desk": client.desk_id if client is not None else values.get("desk_id"),
             })
-        return
-    audit_record(
+    return AuditEntry(
         action="lead.intake_batch", object_type="leads.leadtouch",
         object_id=str(meta.lead_import.code) if meta.lead_import is not None else "", actor=meta.actor,
         after={"channel": channel, "brand": brand.code,

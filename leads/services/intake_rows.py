@@ -1,12 +1,12 @@
 """The rows of new people taken in, written in bulk.
 
-New people are written in bulk (clients with their history rows, contact keys, touches, scores,
-SLA state, events, notifications), so that a batch of a thousand leads costs a handful of
-statements rather than thousands; a big batch is written a chunk at a time, each chunk sent
-without waiting (crm.lib.bulk.pipelined) so that PostgreSQL stores one chunk while Python scores and
-routes the next, and the batch still commits or fails as one. The client rows are exactly what
-crm.services.client_create writes (same normalisers, same "client.created" event, the owner
-notified in their own language)."""
+New people are written in bulk (contact keys, touches, scores, SLA state, events, notifications),
+so that a batch of a thousand leads costs a handful of statements rather than thousands; a big
+batch is written a chunk at a time, each chunk sent without waiting (crm.lib.bulk.pipelined) so
+that PostgreSQL stores one chunk while Python scores and routes the next, and the batch still
+commits or fails as one. The clients themselves come from the core's own creation path
+(crm.services.clients_creation, as client_create): their rows, history rows, "client.created"
+events and audit rows are the core's; the intake adds its channel, touch and score to the event."""
 
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ from typing import Any
 from django.apps import apps
 from django.db import models
 
-from crm.events import contract_check
+from crm.events import event_row
 from crm.lib import bulk
-from crm.lib.payloads import desk_ref, user_ref
-from crm.models import Brand, Client, Event, Notification, Stage
+from crm.models import Brand, Client, Event, Notification
+from crm.services import ClientsCreation, NewClient, client_from_row
 from leads import dedupe
 from leads.config import IntakeConfig
 from leads.intake import IntakeMeta, LeadInput
@@ -39,8 +39,8 @@ class IntakeResult:
     """The outcome for one lead: "created" (a new client), "duplicate" (a new touch on an existing
     client) or "invalid" (nothing written; `errors` names each field).
 
-    New clients are written in one statement (crm.lib.bulk.write); `client` and `touch` build their
-    model instances on first use (the batch API only needs the codes)."""
+    New clients are written in bulk; `client` and `touch` build their model instances on first use
+    (the batch API only needs the codes)."""
 
     index: int
     status: str
@@ -55,8 +55,7 @@ class IntakeResult:
     @property
     def client(self) -> Client | None:
         if self.client_obj is None and self.client_values is not None:
-            self.client_obj = Client(**self.client_values)
-            self.client_obj._state.adding = False
+            self.client_obj = client_from_row(self.client_values)
         return self.client_obj
 
     @property
@@ -101,19 +100,15 @@ class _New:
     result: IntakeResult | None = None
 
 
-def _client_values(brand: Brand, lead: LeadInput, decision: RoutingDecision, now: datetime, pk: int) -> dict[str, Any]:
-    """The client row for a new lead: exactly what crm.services.client_create would store."""
-    return {
-        "id": pk, "code": uuid.uuid4(), "brand_id": brand.pk, "stage": Stage.LEAD, "first_name": lead.first_name,
-        "last_name": lead.last_name, "email": lead.email, "phone": lead.phone, "country": lead.country,
-        "language": lead.language, "timezone": "", "date_of_birth": None,
-        "owner_id": decision.owner.pk if decision.owner is not None else None,
-        "desk_id": decision.desk.pk if decision.desk is not None else None,
-        "source": lead.source, "campaign": lead.campaign, "utm_source": lead.utm_source,
-        "utm_medium": lead.utm_medium, "utm_campaign": lead.utm_campaign, "utm_term": lead.utm_term,
-        "utm_content": lead.utm_content, "referrer_code": lead.referrer_code, "tags": [], "created_at": now,
-        "updated_at": now, "stage_changed_at": now,
-    }
+def _new_client(lead: LeadInput, decision: RoutingDecision, pk: int, event_data: dict[str, Any]) -> NewClient:
+    """The client a new lead becomes, for the core's creation (lead_clean normalised its values)."""
+    return NewClient(
+        id=pk, first_name=lead.first_name, last_name=lead.last_name, email=lead.email, phone=lead.phone,
+        country=lead.country, language=lead.language, owner=decision.owner, desk=decision.desk, source=lead.source,
+        campaign=lead.campaign, utm_source=lead.utm_source, utm_medium=lead.utm_medium,
+        utm_campaign=lead.utm_campaign, utm_term=lead.utm_term, utm_content=lead.utm_content,
+        referrer_code=lead.referrer_code, event_data=event_data,
+    )
 
 
 def _touch_values(brand: Brand, client_id: int, lead: LeadInput, channel: str, meta: IntakeMeta, now: datetime,
@@ -136,37 +131,33 @@ def _touch_values(brand: Brand, client_id: int, lead: LeadInput, channel: str, m
     return values
 
 
-def _event_row(name: str, client_id: int, brand: Brand, actor_id: int | None, data: dict[str, Any], now: datetime,
-               request_id: str) -> dict[str, Any]:
-    # The outbox row crm.events.emit writes, for bulk.write. `data` holds JSON types only (codes as text),
-    # held to the event's declared payload as emit holds it.
-    contract_check(name, data)
-    return {"uuid": uuid.uuid4(), "name": name, "client_id": client_id, "brand_id": brand.pk, "actor_id": actor_id,
-            "data": data, "occurred_at": now, "created_at": now, "dispatched_at": None,
-            "request_id": request_id}
-
-
 def _write_new(brand: Brand, new: list[_New], client_ids: list[int], touch_ids: list[int], *, channel: str,
                meta: IntakeMeta, now: datetime, config: IntakeConfig, router: Router, notes: _Notifications,
-               actor_id: int | None, request_id: str, results: list[IntakeResult], last: bool) -> None:
-    """Score, route and write one chunk of new people; the last chunk also carries the
-    notifications and the routing state collected over the whole intake."""
-    for item in new:
+               creation: ClientsCreation, actor_id: int | None, request_id: str, results: list[IntakeResult],
+               last: bool) -> None:
+    """Score, route and write one chunk of new people: the clients through the core's creation,
+    then the intake's own rows; the last chunk also carries the notifications and the routing
+    state collected over the whole intake."""
+    touches: list[dict[str, Any]] = []
+    clients: list[NewClient] = []
+    for item, client_id, touch_id in zip(new, client_ids, touch_ids, strict=False):
         facts = LeadFacts.of_input(item.lead)
         item.score, item.breakdown = score_facts(facts, config.scoring_rules)
         item.decision = router.route(facts.with_score(item.score))
-    client_rows, keys_rows, touch_rows, score_rows, state_rows = [], [], [], [], []
-    events: list[dict[str, Any]] = []
-    for item, client_id, touch_id in zip(new, client_ids, touch_ids, strict=False):
-        decision = item.decision
-        assert decision is not None
-        values = _client_values(brand, item.lead, decision, now, client_id)
-        client_rows.append(values)
-        keys_rows += [{"brand_id": brand.pk, "kind": k, "value": v, "client_id": client_id, "created_at": now}
-                      for k, v in item.keys]
         touch = _touch_values(brand, client_id, item.lead, channel, meta, now, config.campaigns, repeat=False,
                               pk=touch_id)
-        touch_rows.append(touch)
+        touches.append(touch)
+        clients.append(_new_client(item.lead, item.decision, client_id, {
+            "via": "lead_intake", "channel": channel, "touch": str(touch["code"]), "score": item.score}))
+    client_rows = creation.add(clients)
+    keys_rows, score_rows, state_rows = [], [], []
+    events: list[dict[str, Any]] = []
+    for item, values, touch in zip(new, client_rows, touches, strict=True):
+        decision = item.decision
+        assert decision is not None
+        client_id, touch_id = values["id"], touch["id"]
+        keys_rows += [{"brand_id": brand.pk, "kind": k, "value": v, "client_id": client_id, "created_at": now}
+                      for k, v in item.keys]
         score_rows.append({"client_id": client_id, "touch_id": touch_id, "score": item.score,
                            "breakdown": item.breakdown, "computed_at": now})
         sla = config.slas.get(decision.desk.pk) if decision.desk is not None else None
@@ -184,29 +175,21 @@ def _write_new(brand: Brand, new: list[_New], client_ids: list[int], touch_ids: 
             notes.assigned_to(decision.owner, _ClientRef(values["code"], name))
         elif decision.desk is not None:
             notes.queued_on(decision.desk, _ClientRef(values["code"], name))
-        events.append(_event_row("client.created", client_id, brand, actor_id, {
-            "name": name, "stage": Stage.LEAD, "country": item.lead.country, "source": item.lead.source,
-            "campaign": item.lead.campaign, "owner": user_ref(decision.owner), "desk": desk_ref(decision.desk),
-            "via": "lead_intake", "channel": channel, "touch": str(touch["code"]), "score": item.score,
-        }, now, request_id))
-        events.append(_event_row("lead.routed", client_id, brand, actor_id, decision.as_event_data(), now,
-                                 request_id))
+        events.append(event_row("lead.routed", client_id=client_id, brand_id=brand.pk, actor_id=actor_id,
+                                data=decision.as_event_data(), at=now, request_id=request_id))
         results.append(result)
-    # Each new client's "+" history row is copied from the client row as stored.
-    history = bulk.AsInserted(Client, {"history_date": now, "history_type": "+", "history_user_id": actor_id,
-                                       "history_change_reason": None})
     # No key conflicts are possible: the keys are locked and were free (see leads.dedupe).
-    rows = (client_rows, history, keys_rows, touch_rows, score_rows, state_rows, events,
-            notes.rows(now) if last else [])
-    # Clients and touches carry the ids drawn for them beforehand (other rows refer to them).
-    bulk.write([(model, model_rows, model in (Client, LeadTouch))
-                for model, model_rows in zip(_new_lead_models(), rows, strict=True)],
+    rows = (keys_rows, touches, score_rows, state_rows, events, notes.rows(now) if last else [])
+    # Touches carry the ids drawn for them beforehand (scores refer to them).
+    bulk.write([(model, model_rows, model is LeadTouch)
+                for model, model_rows in zip(_new_lead_models()[2:], rows, strict=True)],
                updates=router.save_statements() if last else ())
 
 
 @functools.cache
 def _new_lead_models() -> tuple[type[models.Model], ...]:
-    """The tables a new lead is written to, in the order _write_new writes them. (Client.history
-    builds a manager class on every access: the history model is looked up instead.)"""
+    """The tables a new lead is written to, in the order they are written: the core's (the client,
+    its history row, its event), then the intake's. (Client.history builds a manager class on every
+    access: the history model is looked up instead.)"""
     return (Client, apps.get_model("crm", "HistoricalClient"), ContactKey, LeadTouch, LeadScore,
             LeadContactState, Event, Notification)

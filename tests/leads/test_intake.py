@@ -185,16 +185,16 @@ def test_a_chunk_that_fails_in_the_database_leaves_nothing_of_the_batch(world, m
 
     monkeypatch.setattr("leads.services.intake.INTAKE_CHUNK", 4)
     monkeypatch.setattr("leads.services.intake.INTAKE_FIRST_CHUNK", 2)  # chunks of 2, 4 and 4
-    real = intake_rows._client_values
+    real = intake_rows._touch_values
 
-    def values(brand, lead, decision, now, pk):
-        row = real(brand, lead, decision, now, pk)
-        if lead.last_name == "Haddad55":  # in the second chunk: an owner that does not exist
-            row["owner_id"] = 987654
+    def values(brand, client_id, lead, *args, **kwargs):
+        row = real(brand, client_id, lead, *args, **kwargs)
+        if lead.last_name == "Haddad55":  # in the second chunk: a campaign that does not exist
+            row["campaign_id"] = 987654
         return row
 
-    monkeypatch.setattr(intake_rows, "_client_values", values)
-    with pytest.raises(IntegrityError, match="owner_id"):
+    monkeypatch.setattr(intake_rows, "_touch_values", values)
+    with pytest.raises(IntegrityError, match="campaign_id"):
         lead_intake_batch(brand=world.brand, channel=Channel.API, items=[lead_data(50 + i) for i in range(10)])
     assert not Client.objects.filter(brand=world.brand).exists()
     assert not LeadTouch.objects.exists() and not Event.objects.filter(name="client.created").exists()
@@ -202,7 +202,7 @@ def test_a_chunk_that_fails_in_the_database_leaves_nothing_of_the_batch(world, m
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_constraint WHERE contype = 'f'")
         assert cursor.fetchone()[0] > 0
-    monkeypatch.setattr(intake_rows, "_client_values", real)
+    monkeypatch.setattr(intake_rows, "_touch_values", real)
     results = lead_intake_batch(brand=world.brand, channel=Channel.API, items=[lead_data(50 + i) for i in range(10)])
     assert [r.status for r in results] == ["created"] * 10
 
