@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from decimal import Decimal
 from typing import Any
 
 from django import forms
-from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.forms import visible_brands
 from crm.lib.validation import json_problem
 from crm.models import Client
-from trading.models import AccessLevel, BalanceKind, DealKind, PlatformKind, PlatformServer, TradingAccount
+from trading.models import AccessLevel, BalanceKind, PlatformKind, PlatformServer, TradingAccount
 from trading.services import LEVERAGE_CAP_MAX, allowed_leverages, mapped_groups
 
 REASON = forms.CharField(label=_("Reason"), max_length=200, required=False,
@@ -189,36 +187,6 @@ class ServerForm(forms.Form):
         data = dict(self.cleaned_data)
         data.pop("manager_password", None)
         return data
-
-
-class DealFilterForm(forms.Form):
-    server = forms.ModelChoiceField(label=_("Server"), queryset=None, required=False, to_field_name="code")
-    symbol = forms.CharField(label=_("Symbol"), max_length=32, required=False)
-    login = forms.IntegerField(label=_("Login"), min_value=1, required=False)
-    kind = forms.ChoiceField(label=_("Kind"), choices=[("", _("All"))] + list(DealKind.choices), required=False)
-    date_from = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-
-    def __init__(self, *args: Any, servers: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["server"].queryset = servers
-
-    def selector_kwargs(self) -> dict[str, Any]:
-        """The filters as the selector's arguments; dates are whole days in the user's time zone."""
-        data = self.cleaned_data
-        tz = timezone.get_current_timezone()
-
-        def day_start(day: dt.date | None, shift: int = 0) -> dt.datetime | None:
-            if day is None:
-                return None
-            return dt.datetime.combine(day + dt.timedelta(days=shift), dt.time.min, tzinfo=tz)
-
-        return {
-            "server": data.get("server"), "symbol": (data.get("symbol") or "").strip(), "login": data.get("login"),
-            "kind": data.get("kind") or "", "date_from": day_start(data.get("date_from")),
-            "date_to": day_start(data.get("date_to"), 1),
-        }
-
 
 
 class BrandPolicyForm(forms.Form):

@@ -92,37 +92,11 @@ def balance_operations_for_client(*, client: Client, limit: int = 20) -> list[Ba
                 .order_by("-created_at", "-id")[:limit])
 
 
-def deal_list_for_user(
-    *,
-    user: Any,
-    server: PlatformServer | None = None,
-    symbol: str = "",
-    login: int | None = None,
-    kind: str = "",
-    date_from: dt.datetime | None = None,
-    date_to: dt.datetime | None = None,
-    before: tuple[dt.datetime, int] | None = None,
-    limit: int = DEAL_PAGE,
-) -> list[Deal]:
-    """Recent deals across the accounts of every client `user` may see, newest first, filtered;
-    `before` = (time, id) of the last row shown continues the list (keyset paging)."""
-    qs: QuerySet[Deal] = Deal.objects.filter(
-        account__client_id__in=client_queryset_for_user(user).order_by().values("pk"))
-    if server is not None:
-        qs = qs.filter(server=server)
-    if symbol:
-        qs = qs.filter(symbol__iexact=symbol)
-    if login is not None:
-        qs = qs.filter(login=login)
-    if kind:
-        qs = qs.filter(kind=kind)
-    if date_from is not None:
-        qs = qs.filter(time__gte=date_from)
-    if date_to is not None:
-        qs = qs.filter(time__lt=date_to)
-    if before is not None:
-        qs = qs.filter(Q(time__lt=before[0]) | Q(time=before[0], id__lt=before[1]))
-    return list(qs.select_related("account__client", "server").defer("raw").order_by("-time", "-id")[:limit])
+def deal_queryset_for_user(*, user: Any) -> QuerySet[Deal]:
+    """Deals across the accounts of every client `user` may see, newest first (the dealer's deal
+    list narrows them with trading.filters.DealFilter and pages them by (time, id))."""
+    return (Deal.objects.filter(account__client_id__in=client_queryset_for_user(user).order_by().values("pk"))
+            .select_related("account__client", "server").defer("raw").order_by("-time", "-id"))
 
 
 LEASE_LONG_SECONDS = 600  # a sync lease held longer than this is shown as a warning: a poll takes seconds

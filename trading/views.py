@@ -7,7 +7,6 @@ render. `register_ui()` (called from TradingConfig.ready) adds the tab and the t
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -18,19 +17,21 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from crm.exceptions import DomainError, NotFound
 from crm.forms import apply_domain_errors, visible_brands
+from crm.lib.pagination import Key
 from crm.models import Client
 from crm.permissions import client_queryset_for_user, user_can
 from crm.views.ui import client_or_404, render_page
 from trading import forms, selectors, services
+from trading.filters import DealFilter
 from trading.models import PlatformServer, TradingAccount
 from trading.permissions import platform_server_get_for_user, trading_account_get_for_user
+from trading.tables import DealTable
 
 TAB_DAYS = 30
 
@@ -345,35 +346,17 @@ def policy_edit(request: HttpRequest, brand_code: str) -> HttpResponse:
 
 # --- the dealer's deals -------------------------------------------------------------------------------
 
+DEALS_NEWEST_FIRST = (Key("time", True, "datetime"), Key("id", True, "int"))
+
+
 @_permission_required("trading.view_deal")
 @require_GET
 def deal_list(request: HttpRequest) -> HttpResponse:
-    servers = PlatformServer.objects.filter(brand__in=visible_brands(request.user)).order_by("name")
-    form = forms.DealFilterForm(request.GET or None, servers=servers)
-    deals: list[Any] = []
-    filters: dict[str, Any] = {}
-    if not request.GET or form.is_valid():
-        filters = form.selector_kwargs() if request.GET else {}
-        before = _cursor(request.GET.get("before", ""))
-        deals = selectors.deal_list_for_user(user=request.user, before=before, limit=selectors.DEAL_PAGE + 1,
-                                             **filters)
-    more = len(deals) > selectors.DEAL_PAGE
-    deals = deals[: selectors.DEAL_PAGE]
-    next_query = ""
-    if more and deals:
-        params = request.GET.copy()
-        params["before"] = f"{deals[-1].time.isoformat()}|{deals[-1].pk}"
-        next_query = params.urlencode()
-    return render_page(request, "trading/deal_list.html", {"form": form, "deals": deals, "next_query": next_query},
-                       partial="deal-rows", status=400 if form.errors else 200)
-
-
-def _cursor(value: str) -> tuple[dt.datetime, int] | None:
-    when, _sep, pk = value.partition("|")
-    moment = parse_datetime(when) if when else None
-    if moment is None or not pk.isdigit():
-        return None
-    return moment, int(pk)
+    filters = DealFilter(request.GET, queryset=selectors.deal_queryset_for_user(user=request.user),
+                         user=request.user, request=request)
+    table = DealTable(filters.qs)
+    table.paginate_keyset(request, keys=DEALS_NEWEST_FIRST, per_page=selectors.DEAL_PAGE)
+    return render_page(request, "trading/deal_list.html", {"filters": filters, "table": table}, partial="deal-rows")
 
 
 def account_audit_links(viewer: Any, accounts: list[TradingAccount]) -> dict[str, str]:
