@@ -15,7 +15,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm import services
-from crm.exceptions import NotAllowed, NotFound
+from crm.exceptions import NotAllowed, NotFound, ValidationFailed
+from crm.exports import EXPORT_PERMISSION, client_export_request
 from crm.filters import ClientFilter
 from crm.forms import (
     ClientCreateForm,
@@ -60,8 +61,28 @@ def client_list(request: HttpRequest) -> HttpResponse:
         "sort": request.GET.get("sort") and table.sort_key,
         "show_brand": show_brand,
         "can_create": user_can(request.user, "crm.add_client"),
+        "can_export": user_can(request.user, EXPORT_PERMISSION),
     }
     return render_page(request, "crm/clients/list.html", context, partial="client-table")
+
+
+@login_required
+@require_POST
+def client_export(request: HttpRequest) -> HttpResponse:
+    """Export the list as it is filtered and sorted (the query string the list was shown with) to
+    CSV or XLSX: a background job, whose page shows its progress and the file."""
+    _require_perm(request, EXPORT_PERMISSION)
+    fmt = request.POST.get("format", "")
+    try:
+        job = client_export_request(actor=request.user, query=request.GET, fmt=fmt)
+    except ValidationFailed as error:
+        messages.error(request, " ".join(m for msgs in error.fields.values() for m in msgs) or error.message)
+        query = request.GET.urlencode()
+        return redirect(f"{reverse('client_list')}?{query}" if query else reverse("client_list"))
+    except (NotAllowed, NotFound) as error:
+        raise_for_domain_error(error)
+        raise
+    return redirect("job_detail", job.code)
 
 
 # --- profile -------------------------------------------------------------------------------------
