@@ -73,6 +73,7 @@ SCOPES: dict[str, Promise] = {
     "tasks:write": _lazy("Create tasks, complete and reopen them."),
     "events:read": _lazy("Read the brand's event feed."),
     "leads:write": _lazy("Send leads (POST /leads): one, or batches of up to 1,000."),
+    "trading:write": _lazy("Open trading accounts for the brand's clients and change their leverage."),
 }
 if list(SCOPES) != list(API_SCOPES):
     raise ImproperlyConfigured("crm.api.SCOPES must describe exactly crm.services.API_SCOPES, in order.")
