@@ -26,6 +26,17 @@ class TradingConfig(AppConfig):
         # at auth's own post_migrate, which comes before crm's, keeps migrate and flush working.
         post_migrate.connect(_trading_permissions_early, sender=apps.get_app_config("auth"),
                              dispatch_uid="trading.permissions_early")
+        _register_job_kinds()
+
+
+def _register_job_kinds() -> None:
+    from django.utils.translation import gettext_lazy as _
+
+    from crm.jobs import job_kind_register
+    from trading.services import LOWER_JOB_KIND
+
+    job_kind_register(LOWER_JOB_KIND, label=_("Leverage lowered to the caps"),
+                      counts={"lowered": _("Lowered"), "skipped": _("Skipped"), "failed": _("Failed")})
 
 
 def _trading_permissions_early(sender: Any, *, using: str = DEFAULT_DB_ALIAS, apps: Any = None,
