@@ -531,7 +531,8 @@ def leverage_lower_start(*, actor: User, brand: Brand, cap: int, demo: bool) -> 
     ids = list(accounts_above_cap(user=actor, brand=brand).filter(leverage_cap=cap, is_demo=demo)
                .values_list("pk", flat=True))
     if not ids:
-        raise ValidationFailed(fields={"__all__": gettext("No account is above 1:%(cap)s any more.") % {"cap": cap}})
+        message = gettext("No account is above 1:%(cap)s any more.") % {"cap": cap}
+        raise ValidationFailed(message, fields={"__all__": message})
     kind = gettext("demo") if demo else gettext("live")
     return job_start(kind=LOWER_JOB_KIND, actor=actor, brand=brand, total=len(ids),
                      title=ngettext("Lower %(count)s %(kind)s account of %(brand)s to 1:%(cap)s",
