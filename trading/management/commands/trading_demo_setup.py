@@ -11,9 +11,9 @@ state polls bring their deals and balances into the CRM within a minute.
 
 Idempotent: clients that already have an account are left alone and only the missing accounts
 (one per funded or active client, or up to --accounts in all) are opened; running it again after a restart just updates the server's
-connection settings. The first run also sets each demo brand's trading policy (ceilings, caps by
-country and classification in the EU/EEA and the UK, who may get a live account) and classifies a
-few of its clients in those markets as professional.
+connection settings. For a brand without leverage caps yet it also sets the brand's trading policy
+(ceilings, caps by country and classification in the EU/EEA and the UK, who may get a live account)
+and classifies a few of its clients in those markets as professional.
 """
 
 from __future__ import annotations
@@ -169,11 +169,12 @@ class Command(BaseCommand):
                 actor=None, manager_password=str(sim.manager["password"]), brand=brand, name=SERVER_NAME,
                 kind="mt5_web", is_active=True, account_types=ACCOUNT_TYPES, close_only_groups=CLOSE_ONLY,
                 sync_enabled=True, deal_poll_seconds=15, state_poll_seconds=20, **values)
-            self._policy(brand)
         else:
             # A fresh simulator state has a new manager password and certificate.
             server = platform_server_save(actor=None, server=server, manager_password=str(sim.manager["password"]),
                                           **values)
+        if not LeverageCap.objects.filter(brand=brand).exists():  # first run (or a database from before the caps)
+            self._policy(brand)
         return server
 
     def _policy(self, brand: Brand) -> None:
