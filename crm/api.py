@@ -30,13 +30,12 @@ from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured, RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.urls import URLPattern, URLResolver, re_path
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI, Router, Schema
 from ninja.errors import AuthenticationError, HttpError, Throttled
@@ -52,7 +51,8 @@ from crm.lib import context
 from crm.lib.pagination import CREATED_DESC, DEFAULT_LIMIT, MAX_LIMIT, InvalidCursor, Key, Page
 from crm.lib.pagination import paginate as _paginate
 from crm.lib.ratelimit import rate_hit, rate_key
-from crm.services import API_SCOPES, apikey_authenticate
+from crm.registry import API_SCOPES
+from crm.services import apikey_authenticate
 
 if TYPE_CHECKING:
     from ninja.operation import Operation
@@ -63,19 +63,13 @@ logger = logging.getLogger(__name__)
 
 # --- scopes -----------------------------------------------------------------------------------
 
-# What each API-key scope allows (the list itself is crm.services.API_SCOPES).
-SCOPES: dict[str, Promise] = {
-    "clients:read": _lazy("List and read clients, with email and phone in full."),
-    "clients:write": _lazy("Create and update clients."),
-    "notes:read": _lazy("Read clients' notes."),
-    "notes:write": _lazy("Add notes to clients."),
-    "tasks:read": _lazy("List and read tasks about the brand's clients."),
-    "tasks:write": _lazy("Create tasks, complete and reopen them."),
-    "events:read": _lazy("Read the brand's event feed."),
-    "leads:write": _lazy("Send leads (POST /leads): one, or batches of up to 1,000."),
-}
-if list(SCOPES) != list(API_SCOPES):
-    raise ImproperlyConfigured("crm.api.SCOPES must describe exactly crm.services.API_SCOPES, in order.")
+# The API-key scopes are registered by the apps (crm.registry.API_SCOPES; the core's are in
+# crm.api_routers.CORE_API_SCOPES).
+
+
+def scopes() -> dict[str, Promise]:
+    """Every API-key scope with what it allows, in the order the key form shows them."""
+    return {scope.code: scope.description for scope in API_SCOPES}
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -183,7 +177,7 @@ def requires_scope(scope: str) -> Callable[[Callable[..., Any]], Callable[..., A
     The operation authenticates with `caller_auth(scope)`, which refuses a key without the scope
     before the input is validated; the view checks again, and the schema documents the scope.
     """
-    if scope not in SCOPES:
+    if scope not in API_SCOPES:
         raise ValueError(f"unknown API scope {scope!r}")
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -607,6 +601,6 @@ def paginate[M: Model](queryset: QuerySet[M], page: PageIn, *, keys: Sequence[Ke
 
 
 __all__ = [
-    "SCOPES", "ApiError", "Caller", "PageIn", "api", "caller_auth", "caller_of", "error_body", "not_found",
-    "paginate", "requires_scope",
+    "ApiError", "Caller", "PageIn", "api", "caller_auth", "caller_of", "error_body", "not_found",
+    "paginate", "requires_scope", "scopes",
 ]

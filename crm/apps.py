@@ -16,13 +16,15 @@ class CrmConfig(AppConfig):
         from crm.roles import roles_sync_after_migrate
 
         # The catalogue first: handlers and automation rules are checked against it.
+        _contribute_core()
         events.autodiscover_event_types()
         events.autodiscover_handlers()
         checks.register(events.subscriptions_check, checks.Tags.compatibility, "crm")
         # The user's saved language applies from the first page after any sign-in.
         from django.contrib.auth.signals import user_logged_in
 
-        from crm import automation_handlers  # noqa: F401  (automation rules on the event stream)
+        # Automation rules on the event stream; the composer's notice of a failed email to its author.
+        from crm import automation_handlers, composer  # noqa: F401
         from crm.lib.middleware import language_on_login
 
         user_logged_in.connect(language_on_login, dispatch_uid="crm.language_on_login")
@@ -48,3 +50,17 @@ class CrmConfig(AppConfig):
 
         for model in (ApiKey, Brand):
             post_save.connect(apikey_cache.on_saved, sender=model, dispatch_uid=f"crm.apikey_cache.{model.__name__}")
+
+
+def _contribute_core() -> None:
+    """The core registers its own roles, menu, tabs and timeline the way every app does."""
+    from crm.api_routers import CORE_API_SCOPES
+    from crm.email_templates import EMAIL_TIMELINE
+    from crm.navigation import CORE_NAVIGATION
+    from crm.registry import contribute
+    from crm.roles import CORE_CUSTOM_PERMISSIONS, CORE_PERMISSIONS
+    from crm.tabs import CORE_TABS
+    from crm.timeline import CORE_TIMELINE
+
+    contribute("crm", permissions=CORE_PERMISSIONS, custom_permissions=CORE_CUSTOM_PERMISSIONS,
+               navigation=CORE_NAVIGATION, api_scopes=CORE_API_SCOPES, tabs=CORE_TABS, timeline=[*CORE_TIMELINE, *EMAIL_TIMELINE])

@@ -9,7 +9,9 @@ move, since the history is laid out over the ~180 days before the run):
 - fifteen staff covering every role, with passwords that pass the password rules;
 - 2,000 clients over every stage, weighted toward the markets retail brokers actually serve,
   each with attribution (source, campaign, UTM fields, affiliate and IB codes), tags, notes,
-  tasks (some done, some overdue, some due today) and a timeline of events.
+  tasks (some done, some overdue, some due today) and a timeline of events;
+- email templates for the profile's composer (follow_up, deposit_help; English and Arabic) in
+  both brands, and one email each agent wrote from one of them.
 
 Two paths write clients, and their results look the same:
 
@@ -912,6 +914,7 @@ class _Writer:
         self.say(f"{len(plans) - self.via_services} clients in bulk: {t3 - t2:.1f} s")
         self._staff_tasks()
         self._notifications()
+        self._emails()
         # History, not news: nothing of the seed is handed to subscribers (see the module docstring).
         Event.objects.filter(request_id=self.request_id, dispatched_at__isnull=True).update(dispatched_at=self.now)
         counts = {
@@ -1250,6 +1253,66 @@ class _Writer:
             if recent is not None:
                 notification_send(user=user, kind="client_assigned", title="A client was assigned to you",
                                   body=recent.full_name)
+
+
+    def _emails(self) -> None:
+        """The composer's templates for each brand, and one email each agent wrote from one of them
+        (queued: a running worker sends it into var/mail/, and the profile's Email tab lists it)."""
+        from crm.composer import client_email_send, composer_template
+        from crm.email_templates import email_template_save
+        from crm.lib import context
+        from crm.models import Client
+
+        for brand in self.brands.values():
+            for (key, language), values in COMPOSER_TEMPLATES.items():
+                email_template_save(actor=None, brand=brand, key=key, language=language, **values)
+        for spec in STAFF:
+            if spec.role not in ("sales_agent", "retention_agent"):
+                continue
+            user = self.users[spec.email]
+            client = (Client.objects.select_related("brand", "owner").filter(owner=user).exclude(email="")
+                      .order_by("-created_at", "-id").first())
+            if client is None:
+                continue
+            template = composer_template(client=client, key="follow_up")
+            with context.acting_as(user, source="system", request_id=self.request_id):
+                client_email_send(actor=user, client=client, subject=template.subject, body=template.body,
+                                  language=template.language, template_key=template.key)
+
+
+# The templates agents start their emails from (the profile's composer), per brand and language.
+COMPOSER_TEMPLATES: dict[tuple[str, str], dict[str, str]] = {
+    ("follow_up", "en"): {
+        "description": "After a call: the agent follows up",
+        "subject": "{{ client.first_name }}, following up from {{ brand.name }}",
+        "body": ("Dear {{ client.first_name }},\n\nThank you for your time on our call. As promised, I am following "
+                 "up on what we discussed.\n\nIf you have any questions, reply to this email and I will get back "
+                 "to you.\n\nKind regards,\n{{ owner.name }}\n{{ brand.name }}"),
+    },
+    ("follow_up", "ar"): {
+        "description": "متابعة بعد مكالمة مع العميل",
+        "subject": "{{ client.first_name }}، متابعة من {{ brand.name }}",
+        "body": ("عزيزي/عزيزتي {{ client.first_name }}،\n\nشكرًا لوقتك خلال مكالمتنا. كما وعدتك، أتابع معك ما "
+                 "تحدثنا عنه.\n\nإذا كانت لديك أي أسئلة، رُدّ على هذه الرسالة وسأعود إليك.\n\nمع أطيب "
+                 "التحيات،\n{{ owner.name }}\n{{ brand.name }}"),
+    },
+    ("deposit_help", "en"): {
+        "description": "A verified client who has not funded yet",
+        "subject": "How to fund your {{ brand.name }} account",
+        "body": ("Dear {{ client.first_name }},\n\nYour account is verified and ready. You can fund it by card, "
+                 "bank transfer or e-wallet from your client area.\n\nIf a payment does not go through, reply "
+                 "to this email and I will help you straight away.\n\nKind regards,\n{{ owner.name }}\n"
+                 "{{ brand.name }}"),
+    },
+    ("deposit_help", "ar"): {
+        "description": "عميل تم التحقق منه ولم يموّل حسابه بعد",
+        "subject": "كيفية تمويل حسابك لدى {{ brand.name }}",
+        "body": ("عزيزي/عزيزتي {{ client.first_name }}،\n\nتم التحقق من حسابك وهو جاهز. يمكنك تمويله بالبطاقة "
+                 "أو بالتحويل المصرفي أو بالمحفظة الإلكترونية من منطقة العملاء.\n\nإذا لم تنجح عملية الدفع، "
+                 "رُدّ على هذه الرسالة وسأساعدك على الفور.\n\nمع أطيب التحيات،\n{{ owner.name }}\n"
+                 "{{ brand.name }}"),
+    },
+}
 
 
 # --- small database helpers ------------------------------------------------------------------------

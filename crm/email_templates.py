@@ -58,7 +58,7 @@ from crm.models import Brand, Client, EmailStatus, EmailTemplate, Event, Outboun
 from crm.models.automation import template_key_validator
 from crm.permissions import user_can
 from crm.selectors import mask_email
-from crm.timeline import register_event
+from crm.timeline import TimelineKind
 
 if TYPE_CHECKING:
     from django.template.base import Template
@@ -475,20 +475,29 @@ def email_send_templated(
             "languages": ", ".join(language_chain(client_language=client.language, brand=brand)),
         })
     rendered = email_render(template=template, context=template_context(client=client, event=event, extra=context))
-    now = timezone.now()
+    return EmailSendResult(email=email_queue(client=client, rendered=rendered, template=template, actor=actor))
+
+
+def email_queue(*, client: Client, rendered: RenderedEmail, template: EmailTemplate | None, actor: User | None,
+                author: User | None = None, audit_action: str = "email.queue",
+                audit_extra: Mapping[str, Any] | None = None) -> OutboundEmail:
+    """Write the OutboundEmail of `rendered` for `client` (who has an address) and hand it to the
+    Celery task after commit. `author` is the member of staff who wrote it, if one did: the
+    "email.sent" or "email.failed" event is theirs on the timeline. Audited as `audit_action`."""
     email = OutboundEmail.objects.create(
-        brand=brand, client=client, template=template, template_key=template.key, language=rendered.language,
+        brand=client.brand, client=client, template=template if template is not None and template.pk else None,
+        template_key=template.key if template is not None else "", language=rendered.language,
         to_email=client.email, subject=rendered.subject, body_text=rendered.text, body_html=rendered.html,
-        status=EmailStatus.QUEUED, next_attempt_at=now, sent_by=_sender_label(actor)[:200],
-        request_id=actor_context.current().request_id[:64],
+        status=EmailStatus.QUEUED, next_attempt_at=timezone.now(), sent_by=_sender_label(actor)[:200],
+        author=author, request_id=actor_context.current().request_id[:64],
     )
-    audit_record(action="email.queue", obj=email, after={
-        "client": str(client.code), "template": template.key, "language": template.language,
-        "to": mask_email(client.email), "subject": rendered.subject,
+    audit_record(action=audit_action, obj=email, after={
+        "client": str(client.code), "template": email.template_key, "language": rendered.language,
+        "to": mask_email(client.email), "subject": rendered.subject, **(audit_extra or {}),
     }, actor=actor)
     email_id = email.pk
     transaction.on_commit(lambda: _enqueue(email_id), robust=True)
-    return EmailSendResult(email=email)
+    return email
 
 
 def _enqueue(email_id: int, countdown: float | None = None) -> None:
@@ -527,7 +536,7 @@ def email_deliver(*, email_id: int, last_attempt: bool = False) -> str:
     """
     with transaction.atomic():
         email = (OutboundEmail.objects.select_for_update(of=("self",))
-                 .select_related("client", "brand").filter(pk=email_id).first())
+                 .select_related("client", "brand", "author").filter(pk=email_id).first())
         if email is None or email.status != EmailStatus.QUEUED:
             return email.status if email is not None else "missing"
         message = EmailMultiAlternatives(email.subject, email.body_text, settings.DEFAULT_FROM_EMAIL, [email.to_email])
@@ -545,14 +554,15 @@ def email_deliver(*, email_id: int, last_attempt: bool = False) -> str:
             if error is None:
                 email.status, email.sent_at, email.last_error, email.next_attempt_at = EmailStatus.SENT, now, "", None
                 email.save(update_fields=["status", "sent_at", "last_error", "next_attempt_at", "attempts"])
-                emit("email.sent", client=email.client, brand=email.brand_id, data=_event_data(email))
+                emit("email.sent", client=email.client, brand=email.brand_id, actor=email.author,
+                     data=_event_data(email))
                 return email.status
             email.last_error = f"{type(error).__name__}: {error}"[:2000]
             permanent = isinstance(error, _PERMANENT_SMTP)
             if last_attempt or permanent or email.attempts >= EMAIL_MAX_ATTEMPTS:
                 email.status, email.next_attempt_at = EmailStatus.FAILED, None
                 email.save(update_fields=["status", "last_error", "next_attempt_at", "attempts"])
-                emit("email.failed", client=email.client, brand=email.brand_id,
+                emit("email.failed", client=email.client, brand=email.brand_id, actor=email.author,
                      data=_event_data(email, error=email.last_error[:300], attempts=email.attempts))
                 return email.status
             email.next_attempt_at = now + timedelta(seconds=email_backoff(email.attempts))
@@ -609,12 +619,15 @@ def _email_failed_summary(event: Any) -> str:
     return f"{subject} · {error}" if subject and error else subject or error
 
 
-register_event("email.sent", label=_("Email sent"), icon="mail", summary=_email_summary)
-register_event("email.failed", label=_("Email not delivered"), icon="alert", summary=_email_failed_summary)
+# Registered by CrmConfig.ready() (crm.registry.contribute).
+EMAIL_TIMELINE = [
+    TimelineKind("email.sent", _("Email sent"), "mail", _email_summary),
+    TimelineKind("email.failed", _("Email not delivered"), "alert", _email_failed_summary),
+]
 
 
 __all__ = [
-    "EmailSendResult", "RenderedEmail", "email_deliver", "email_render", "email_requeue_stale",
+    "EmailSendResult", "RenderedEmail", "email_deliver", "email_queue", "email_render", "email_requeue_stale",
     "email_send_templated", "email_template_pick", "email_template_save", "email_template_validate",
     "language_chain", "render_text", "sample_context", "template_context", "template_problems",
 ]

@@ -1,8 +1,9 @@
 """Staff roles and what each may do.
 
-Permissions live on each Role's auth Group. `ROLE_PERMISSIONS` is the source of truth;
-`roles_sync()` makes the database match it (idempotently) and runs after every `migrate`, so a
-fresh database always has every role. Which clients a user sees (scope) is decided in
+Permissions live on each Role's auth Group. What each app grants each role is registered from
+the app's AppConfig.ready() (`crm.registry.contribute(app, permissions={role: [...]})`; the core's
+own grants are `CORE_PERMISSIONS` below); `roles_sync()` makes the database match their union
+(idempotently) and runs after every `migrate`, so a fresh database always has every role. Which clients a user sees (scope) is decided in
 `crm.permissions.client_queryset_for_user`; "crm.view_all_clients" widens an ordinary role's
 scope to every client of the user's brands.
 """
@@ -13,21 +14,26 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from django.apps import apps as global_apps
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
-from crm.models import Client, Role, RoleCode
+from crm.models import Role, RoleCode
+from crm.registry import CUSTOM_PERMISSIONS, CustomPermission, role_permissions
 
 logger = logging.getLogger(__name__)
 
 # Permissions that are not declared on a model's Meta: roles_sync creates them on Client.
-EXTRA_CLIENT_PERMISSIONS: dict[str, str] = {
-    "assign_client": "Can assign a client to an owner or desk and share it",
-    "override_client_stage": "Can override a client's stage (any move, with a reason)",
-    "export_client": "Can export the client list (CSV, XLSX) as they see it",
-}
+CORE_CUSTOM_PERMISSIONS = [
+    CustomPermission("crm.client", "assign_client", "Can assign a client to an owner or desk and share it"),
+    CustomPermission("crm.client", "override_client_stage", "Can override a client's stage (any move, with a reason)"),
+    CustomPermission("crm.client", "classify_client",
+                     "Can classify a client as retail, professional or eligible counterparty"),
+    CustomPermission("crm.client", "email_client", "Can write emails to a client from the profile"),
+    CustomPermission("crm.client", "export_client", "Can export the client list (CSV, XLSX) as they see it"),
+]
 
 # Every member of staff works clients' notes and their own tasks.
 _STAFF_BASE = [
@@ -36,7 +42,8 @@ _STAFF_BASE = [
     "crm.view_task", "crm.add_task", "crm.change_task",
     "crm.view_notification",
 ]
-_AGENT = [*_STAFF_BASE, "crm.add_client", "crm.change_client", "crm.reveal_contact"]
+# Those who work a book write to their clients (the profile's email composer).
+_AGENT = [*_STAFF_BASE, "crm.add_client", "crm.change_client", "crm.reveal_contact", "crm.email_client"]
 
 
 def _model_perms(model: str, actions: tuple[str, ...] = ("view", "add", "change", "delete")) -> list[str]:
@@ -46,7 +53,7 @@ def _model_perms(model: str, actions: tuple[str, ...] = ("view", "add", "change"
 _ADMIN = sorted({
     *_STAFF_BASE,
     *_model_perms("client"), "crm.reveal_contact", "crm.view_all_clients", "crm.assign_client",
-    "crm.override_client_stage", "crm.export_client",
+    "crm.override_client_stage", "crm.classify_client", "crm.export_client",
     *_model_perms("note"), *_model_perms("task"), "crm.view_notification",
     *_model_perms("brand"), *_model_perms("desk"), *_model_perms("user"), *_model_perms("role", ("view", "change")),
     *_model_perms("apikey", ("view", "add", "change")),
@@ -57,37 +64,19 @@ _ADMIN = sorted({
     "crm.view_auditlog", "crm.view_accessevent",
 })
 
-ROLE_PERMISSIONS: dict[str, list[str]] = {
+CORE_PERMISSIONS: dict[str, list[str]] = {
     RoleCode.ADMIN: _ADMIN,
     RoleCode.DESK_MANAGER: sorted({*_AGENT, "crm.assign_client", "crm.view_accessevent", "crm.view_user",
                                    "crm.view_desk", "crm.export_client"}),
     RoleCode.SALES_AGENT: sorted(_AGENT),
     RoleCode.RETENTION_AGENT: sorted(_AGENT),
     RoleCode.COMPLIANCE: sorted({*_STAFF_BASE, "crm.change_client", "crm.reveal_contact", "crm.view_all_clients",
-                                 "crm.view_auditlog", "crm.view_accessevent", "crm.view_event", "crm.view_user",
-                                 "crm.export_client"}),
+                                 "crm.classify_client", "crm.export_client",
+                                 "crm.view_auditlog", "crm.view_accessevent", "crm.view_event", "crm.view_user"}),
     RoleCode.FINANCE: sorted({*_STAFF_BASE, "crm.reveal_contact", "crm.view_all_clients"}),
     RoleCode.IB_MANAGER: sorted({*_STAFF_BASE, "crm.view_all_clients"}),
     RoleCode.DEALER: sorted({*_STAFF_BASE, "crm.view_all_clients"}),
 }
-
-# Trading (trading.models): every role that works clients sees their trading accounts; dealers change
-# them and watch deals and servers; finance moves money; administrators configure the servers.
-_TRADING_VIEW = ["trading.view_tradingaccount", "trading.view_position", "trading.view_balanceoperation"]
-for _code, _perms in {
-    RoleCode.ADMIN: [*_TRADING_VIEW, "trading.add_tradingaccount", "trading.change_tradingaccount",
-                     "trading.reset_trading_password", "trading.add_balanceoperation", "trading.view_deal",
-                     "trading.view_platformserver", "trading.add_platformserver", "trading.change_platformserver"],
-    RoleCode.DEALER: [*_TRADING_VIEW, "trading.add_tradingaccount", "trading.change_tradingaccount",
-                      "trading.reset_trading_password", "trading.view_deal", "trading.view_platformserver"],
-    RoleCode.FINANCE: [*_TRADING_VIEW, "trading.add_balanceoperation", "trading.view_deal"],
-    RoleCode.COMPLIANCE: [*_TRADING_VIEW, "trading.view_deal"],
-    RoleCode.DESK_MANAGER: [*_TRADING_VIEW, "trading.add_tradingaccount", "trading.reset_trading_password"],
-    RoleCode.SALES_AGENT: [*_TRADING_VIEW, "trading.add_tradingaccount", "trading.reset_trading_password"],
-    RoleCode.RETENTION_AGENT: [*_TRADING_VIEW, "trading.add_tradingaccount", "trading.reset_trading_password"],
-    RoleCode.IB_MANAGER: ["trading.view_tradingaccount"],
-}.items():
-    ROLE_PERMISSIONS[_code] = sorted({*ROLE_PERMISSIONS[_code], *_perms})
 
 # Privileged by default (an administrator may change it later; roles_sync never overrides it).
 ROLES_REQUIRING_2FA: frozenset[str] = frozenset({RoleCode.ADMIN, RoleCode.COMPLIANCE, RoleCode.FINANCE})
@@ -108,12 +97,12 @@ class SyncReport:
 
 
 def _ensure_permissions(using: str) -> dict[str, Permission]:
-    """Permission rows for every name in ROLE_PERMISSIONS, keyed "app_label.codename"."""
-    wanted = {perm for perms in ROLE_PERMISSIONS.values() for perm in perms}
-    client_ct = ContentType.objects.db_manager(using).get_for_model(Client)
-    for codename, name in EXTRA_CLIENT_PERMISSIONS.items():
+    """Permission rows for every name the roles are granted, keyed "app_label.codename"."""
+    wanted = {perm for perms in role_permissions().values() for perm in perms}
+    for custom in CUSTOM_PERMISSIONS:
+        content_type = ContentType.objects.db_manager(using).get_for_model(global_apps.get_model(custom.model))
         Permission.objects.using(using).get_or_create(
-            content_type=client_ct, codename=codename, defaults={"name": name}
+            content_type=content_type, codename=custom.codename, defaults={"name": custom.name}
         )
     found = {
         f"{app_label}.{codename}": perm
@@ -127,13 +116,13 @@ def _ensure_permissions(using: str) -> dict[str, Permission]:
     missing = sorted(wanted - found.keys())
     if missing:
         # Permissions are created by auth's own post_migrate handler; a name that is still missing
-        # is a typo in ROLE_PERMISSIONS or a model that no longer exists.
-        raise ImproperlyConfigured(f"ROLE_PERMISSIONS names permissions that do not exist: {', '.join(missing)}")
+        # is a typo in an app's grants or a model that no longer exists.
+        raise ImproperlyConfigured(f"Roles are granted permissions that do not exist: {', '.join(missing)}")
     return found
 
 
 def roles_sync(*, using: str = DEFAULT_DB_ALIAS) -> SyncReport:
-    """Create every Role with its Group, and set each Group's permissions to ROLE_PERMISSIONS.
+    """Create every Role with its Group, and set each Group's permissions to what the apps grant it.
 
     Idempotent. Existing roles keep their name and their `requires_2fa` setting.
     """
@@ -141,6 +130,7 @@ def roles_sync(*, using: str = DEFAULT_DB_ALIAS) -> SyncReport:
     updated: list[str] = []
     with transaction.atomic(using=using):
         perms = _ensure_permissions(using)
+        granted = role_permissions()
         for code, label in RoleCode.choices:
             group, _ = Group.objects.using(using).get_or_create(name=role_group_name(code))
             role = Role.objects.using(using).filter(code=code).first()
@@ -151,7 +141,7 @@ def roles_sync(*, using: str = DEFAULT_DB_ALIAS) -> SyncReport:
             elif role.group_id != group.pk:
                 # The role was linked to another group by hand; its permissions follow the role's group.
                 group = role.group
-            want = {perms[name].pk for name in ROLE_PERMISSIONS[code]}
+            want = {perms[name].pk for name in granted.get(code, [])}
             have = set(group.permissions.values_list("pk", flat=True))
             if want != have:
                 group.permissions.set(want)
@@ -160,12 +150,36 @@ def roles_sync(*, using: str = DEFAULT_DB_ALIAS) -> SyncReport:
     return SyncReport(created=created, updated=updated)
 
 
-def roles_sync_after_migrate(sender: Any, *, using: str = DEFAULT_DB_ALIAS, plan: Any = None, **_: Any) -> None:
-    """post_migrate receiver (connected in CrmConfig.ready)."""
+def roles_sync_after_migrate(sender: Any, *, using: str = DEFAULT_DB_ALIAS, plan: Any = None, apps: Any = None,
+                             **_: Any) -> None:
+    """post_migrate receiver (connected in CrmConfig.ready).
+
+    crm migrates before the apps that grant roles their permissions, so every installed app's
+    permissions are created here first (from the migrated state: an app not migrated yet is skipped).
+    """
     tables = connections[using].introspection.table_names()
     needed = {Role._meta.db_table, Group._meta.db_table, Permission._meta.db_table}
     if not needed <= set(tables):
         return  # migrated backwards, or only part of the way: nothing to sync yet
+    _create_all_permissions(using=using, state_apps=apps)
     report = roles_sync(using=using)
     if report.created or report.updated:
         logger.info("roles synced", extra={"roles_created": report.created, "roles_updated": report.updated})
+
+
+def _create_all_permissions(*, using: str, state_apps: Any) -> None:
+    from django.contrib.auth.management import create_permissions
+    from django.contrib.contenttypes.management import create_contenttypes
+
+    for config in global_apps.get_app_configs():
+        if state_apps is not None and not any(True for _ in _state_models(state_apps, config.label)):
+            continue
+        create_contenttypes(config, verbosity=0, using=using, apps=state_apps or global_apps)
+        create_permissions(config, verbosity=0, using=using, apps=state_apps or global_apps)
+
+
+def _state_models(state_apps: Any, label: str) -> list[Any]:
+    try:
+        return list(state_apps.get_app_config(label).get_models())
+    except LookupError:
+        return []

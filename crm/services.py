@@ -50,6 +50,7 @@ from crm.models import (
     AccessKind,
     ApiKey,
     Brand,
+    Classification,
     Client,
     ClientUserObjectPermission,
     Desk,
@@ -68,6 +69,7 @@ from crm.permissions import (
     task_assignee_refusal,
     user_can,
 )
+from crm.registry import API_SCOPES
 from crm.selectors import mask_email, mask_phone
 
 # --- shared helpers ------------------------------------------------------------------------------
@@ -529,6 +531,43 @@ def client_stage_override(*, actor: User, client: Client, stage: str, reason: st
                         action="client.stage_override")
 
 
+CLASSIFY_PERMISSION = "crm.classify_client"
+
+
+@transaction.atomic
+def client_classification_set(*, actor: User | None, client: Client, classification: str, reason: str) -> Client:
+    """Classify the client as retail, professional or an eligible counterparty (MiFID II), with a
+    reason (what the decision rests on). Audited ("client.classification_change"); event
+    "client.updated" naming the field. A regulatory decision, not a detail of the profile: it needs
+    "crm.classify_client" (administrators and compliance officers), not the right to edit the
+    client. Setting the current classification again changes nothing."""
+    _require(actor, CLASSIFY_PERMISSION)
+    errors = FieldErrors()
+    if not isinstance(classification, str) or classification not in Classification.values:
+        errors.add("classification", gettext("Choose retail, professional or eligible counterparty."))
+    if not isinstance(reason, str) or not reason.strip():
+        errors.add("reason", gettext("Say what the classification rests on."))
+    else:
+        try:
+            reason = text_clean(reason, field="reason", max_length=500, required=True)
+        except InvalidValue as exc:
+            errors.add(exc.field, exc.message)
+    errors.raise_if_any()
+    _lock_client(client)
+    old = client.classification
+    if old == classification:
+        return client
+    client.classification = classification
+    client.save(update_fields=["classification", "updated_at"])
+    audit_record(action="client.classification_change", obj=client, before={"classification": old},
+                 after={"classification": classification}, reason=reason, actor=actor)
+    emit("client.updated", client=client, actor=actor, data={
+        "fields": ["classification"], "changes": {"classification": {"old": old, "new": classification}},
+        "reason": reason,
+    })
+    return client
+
+
 @transaction.atomic
 def client_assign(
     *, actor: User | None, client: Client, owner: User | None, desk: Desk | None = None, reason: str = ""
@@ -919,10 +958,6 @@ def notification_mark_read(*, user: User, ids: Iterable[int | str] | None = None
 
 # --- API keys -----------------------------------------------------------------------------------
 
-API_SCOPES: list[str] = [
-    "clients:read", "clients:write", "notes:read", "notes:write", "tasks:read", "tasks:write", "events:read",
-    "leads:write",
-]
 API_KEY_PREFIX_LENGTH = 8
 _PREFIX_ALPHABET = string.ascii_letters + string.digits
 # A key is used on every API call; writing last_used_at each time would turn reads into writes.
@@ -948,14 +983,14 @@ def apikey_create(*, actor: User, brand: Brand, name: str, scopes: Iterable[str]
     if not isinstance(brand, Brand) or not brand.is_active:
         errors.add("brand", gettext("Choose an active brand."))
     requested = [scopes] if isinstance(scopes, str) else list(scopes or [])
-    bad = [s for s in requested if s not in API_SCOPES]
+    bad = [s for s in requested if s not in API_SCOPES]  # the scopes the apps registered (crm.registry)
     if bad:
         errors.add("scopes", gettext("Unknown scopes: %(scopes)s.") % {"scopes": ", ".join(map(str, bad))})
     elif not requested:
         errors.add("scopes", gettext("Choose at least one scope."))
     errors.raise_if_any()
 
-    chosen = [s for s in API_SCOPES if s in requested]
+    chosen = [str(code) for code in API_SCOPES.keys() if code in requested]
     for _attempt in range(5):
         prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(API_KEY_PREFIX_LENGTH))
         if not ApiKey.objects.filter(prefix=prefix).exists():
@@ -1151,7 +1186,7 @@ def user_update_preferences(*, user: User, language: str, timezone: str) -> User
 
 
 __all__ = [
-    "API_SCOPES", "apikey_authenticate", "apikey_create", "apikey_revoke", "client_assign",
+    "apikey_authenticate", "apikey_create", "apikey_revoke", "client_assign",
     "client_contact_reveal", "client_create", "client_share", "client_stage_change", "client_stage_override",
     "client_stage_prove", "client_unshare",
     "client_update", "client_view_record", "note_add", "notification_mark_read", "notification_send",

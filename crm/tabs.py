@@ -1,8 +1,7 @@
-"""The tabs of the client profile. Later apps add theirs, usually in AppConfig.ready():
+"""The tabs of the client profile. Each app adds its own from its AppConfig.ready() (crm.registry):
 
-    from crm.tabs import ClientTab, register_tab
-    register_tab(ClientTab(key="kyc", label=_("KYC"), template="kyc/client_tab.html",
-                           permission="kyc.view_verification", order=50, context=kyc_tab_context))
+    contribute("kyc", tabs=[ClientTab(key="kyc", label=_("KYC"), template="kyc/client_tab.html",
+                                      permission="kyc.view_verification", order=50, context=kyc_tab_context)])
 
 `context(request, client)` returns the extra template context the tab needs; it runs only when
 the tab is shown. The profile view loads each tab as an htmx partial (?tab=<key>), and a direct
@@ -19,6 +18,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Client
+from crm.registry import PROFILE_TABS
 
 TabContext = Callable[[HttpRequest, Client], dict[str, Any]]
 
@@ -38,18 +38,10 @@ class ClientTab:
     icon: str = ""
 
 
-TABS: list[ClientTab] = []
-
-
-def register_tab(tab: ClientTab) -> None:
-    """Add a tab (or replace the one with the same key), keeping TABS sorted by `order`."""
-    TABS[:] = sorted([t for t in TABS if t.key != tab.key] + [tab], key=lambda t: (t.order, t.key))
-
-
 def tabs_for(user: Any) -> list[ClientTab]:
     from crm.permissions import user_can
 
-    return [t for t in TABS if t.permission is None or user_can(user, t.permission)]
+    return [t for t in PROFILE_TABS if t.permission is None or user_can(user, t.permission)]
 
 
 def tab_context(tab: ClientTab, request: HttpRequest, client: Client) -> dict[str, Any]:
@@ -105,11 +97,22 @@ def _overview_context(request: HttpRequest, client: Client) -> dict[str, Any]:
     return out
 
 
-register_tab(ClientTab(key="overview", label=_("Overview"), template="crm/clients/tabs/overview.html", order=10,
-                       context=_overview_context))
-register_tab(ClientTab(key="timeline", label=_("Timeline"), template="crm/clients/tabs/timeline.html", order=20,
-                       context=_timeline_context))
-register_tab(ClientTab(key="notes", label=_("Notes"), template="crm/clients/tabs/notes.html", order=30,
-                       permission="crm.view_note", context=_notes_context))
-register_tab(ClientTab(key="tasks", label=_("Tasks"), template="crm/clients/tabs/tasks.html", order=40,
-                       permission="crm.view_task", context=_tasks_context))
+def _email_context(request: HttpRequest, client: Client) -> dict[str, Any]:
+    from crm.views.composer import email_tab_context
+
+    return email_tab_context(request, client)
+
+
+# Registered by CrmConfig.ready() with the other apps' (crm.registry.contribute).
+CORE_TABS = [
+    ClientTab(key="overview", label=_("Overview"), template="crm/clients/tabs/overview.html", order=10,
+              context=_overview_context),
+    ClientTab(key="timeline", label=_("Timeline"), template="crm/clients/tabs/timeline.html", order=20,
+              context=_timeline_context),
+    ClientTab(key="notes", label=_("Notes"), template="crm/clients/tabs/notes.html", order=30,
+              permission="crm.view_note", context=_notes_context),
+    ClientTab(key="tasks", label=_("Tasks"), template="crm/clients/tabs/tasks.html", order=40,
+              permission="crm.view_task", context=_tasks_context),
+    ClientTab(key="email", label=_("Email"), template="crm/clients/tabs/email.html", order=35,
+              permission="crm.email_client", context=_email_context),
+]

@@ -1,11 +1,10 @@
 """How domain events appear on a client's timeline: a label, an icon and a one-line summary.
 
-The timeline is read from Event rows (crm.selectors.client_timeline). Each app registers the
-events it emits, usually in its AppConfig.ready():
+The timeline is read from Event rows (crm.selectors.client_timeline). Each app registers how the
+events it emits look, from its AppConfig.ready() (crm.registry):
 
-    from crm.timeline import register_event
-    register_event("kyc.approved", label=_("KYC approved"), icon="shield",
-                   summary=lambda event: event.data.get("level", ""))
+    contribute("kyc", timeline=[TimelineKind("kyc.approved", _("KYC approved"), "shield",
+                                             summary=lambda event: event.data.get("level", ""))])
 
 A summary renderer gets the Event and returns plain text (the template escapes it). Events
 nobody registered still show, labelled with their name, so nothing disappears from the record.
@@ -22,6 +21,8 @@ from django.utils.formats import date_format
 from django.utils.timezone import localtime
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+
+from crm.registry import TIMELINE
 
 SummaryFn = Callable[[Any], str]
 
@@ -54,23 +55,15 @@ class TimelineEntry:
         return self.event.actor
 
 
-_kinds: dict[str, TimelineKind] = {}
-
-
-def register_event(name: str, *, label: Any, icon: str = "dot", summary: SummaryFn | None = None) -> None:
-    """Describe how events called `name` look on the timeline. Registering again replaces the entry."""
-    _kinds[name] = TimelineKind(name=name, label=label, icon=icon, summary=summary)
-
-
 def kind_for(name: str) -> TimelineKind:
-    kind = _kinds.get(name)
+    kind = TIMELINE.get(name)
     if kind is not None:
-        return kind
+        return kind  # type: ignore[no-any-return]
     return TimelineKind(name=name, label=name, icon="dot")
 
 
 def registered_names() -> list[str]:
-    return sorted(_kinds)
+    return sorted(str(k) for k in TIMELINE.keys())
 
 
 def describe(event: Any) -> TimelineEntry:
@@ -191,14 +184,17 @@ def _shared(event: Any) -> str:
     return gettext("With %(user)s") % {"user": who} if who else ""
 
 
-register_event("client.created", label=_("Client created"), icon="user", summary=_created)
-register_event("client.updated", label=_("Details updated"), icon="edit", summary=_updated)
-register_event("client.stage_changed", label=_("Stage changed"), icon="flag", summary=_stage_changed)
-register_event("client.assigned", label=_("Owner assigned"), icon="swap", summary=_assigned)
-register_event("client.shared", label=_("Client shared"), icon="share", summary=_shared)
-register_event("client.unshared", label=_("Sharing removed"), icon="share", summary=_shared)
-register_event("note.added", label=_("Note added"), icon="note", summary=_note_added)
-register_event("task.created", label=_("Task created"), icon="check", summary=_task)
-register_event("task.completed", label=_("Task completed"), icon="tick", summary=_task)
-register_event("task.reopened", label=_("Task reopened"), icon="check", summary=_task)
-register_event("task.rescheduled", label=_("Task rescheduled"), icon="check", summary=_task)
+# Registered by CrmConfig.ready() with the other apps' (crm.registry.contribute).
+CORE_TIMELINE = [
+    TimelineKind("client.created", _("Client created"), "user", _created),
+    TimelineKind("client.updated", _("Details updated"), "edit", _updated),
+    TimelineKind("client.stage_changed", _("Stage changed"), "flag", _stage_changed),
+    TimelineKind("client.assigned", _("Owner assigned"), "swap", _assigned),
+    TimelineKind("client.shared", _("Client shared"), "share", _shared),
+    TimelineKind("client.unshared", _("Sharing removed"), "share", _shared),
+    TimelineKind("note.added", _("Note added"), "note", _note_added),
+    TimelineKind("task.created", _("Task created"), "check", _task),
+    TimelineKind("task.completed", _("Task completed"), "tick", _task),
+    TimelineKind("task.reopened", _("Task reopened"), "check", _task),
+    TimelineKind("task.rescheduled", _("Task rescheduled"), "check", _task),
+]

@@ -14,6 +14,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -601,7 +602,13 @@ class PipelineStatus(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.label
+        return self.display_label
+
+    @property
+    def display_label(self) -> str:
+        """The label in the reader's language: the default statuses' English labels are in the
+        catalogue; a brand's own wording shows as typed."""
+        return gettext(self.label)
 
     @property
     def call_outcome_labels(self) -> list[str]:

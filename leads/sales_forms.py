@@ -45,7 +45,7 @@ class PipelineMoveForm(forms.Form):
 
     def __init__(self, *args: Any, statuses: list[Any], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["status"].choices = [(s.key, s.label) for s in statuses]
+        self.fields["status"].choices = [(s.key, s.display_label) for s in statuses]
 
 
 class WorkspaceFilterForm(forms.Form):

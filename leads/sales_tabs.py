@@ -10,8 +10,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Client
-from crm.tabs import ClientTab, register_tab
-from crm.timeline import register_event
+from crm.tabs import ClientTab
+from crm.timeline import TimelineKind
 
 
 def _data(event: Any) -> Mapping[str, Any]:
@@ -47,7 +47,12 @@ def _calls_context(request: HttpRequest, client: Client) -> dict[str, Any]:
     return calls_tab_context(request, client)
 
 
-register_event("call.logged", label=_("Call"), icon="phone", summary=_call)
-register_event("lead.status_changed", label=_("Pipeline status changed"), icon="flag", summary=_status)
-register_tab(ClientTab(key="calls", label=_("Calls"), template="leads/sales/calls_tab.html", order=16,
-                       icon="phone", context=_calls_context))
+# Registered by LeadsConfig.ready() (crm.registry.contribute).
+SALES_TIMELINE = [
+    TimelineKind("call.logged", _("Call"), "phone", _call),
+    TimelineKind("lead.status_changed", _("Pipeline status changed"), "flag", _status),
+]
+SALES_TABS = [
+    ClientTab(key="calls", label=_("Calls"), template="leads/sales/calls_tab.html", order=16,
+              icon="phone", context=_calls_context),
+]

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
@@ -164,13 +165,15 @@ def telephony_webhook(request: HttpRequest, provider: str) -> JsonResponse:
 def _status_choices() -> list[tuple[str, str]]:
     seen: dict[str, str] = {}
     for key, label in PipelineStatus.objects.filter(is_active=True).order_by("order", "id").values_list("key", "label"):
-        seen.setdefault(key, label)
+        seen.setdefault(key, _(label))  # the default statuses' labels in the reader's language
     return list(seen.items())
 
 
 @login_required
 @require_GET
 def lead_workspace(request: HttpRequest) -> HttpResponse:
+    if not user_can(request.user, "crm.add_client"):
+        raise PermissionDenied  # roles that do not work clients have no leads of their own
     form = WorkspaceFilterForm(request.GET or None, status_choices=_status_choices())
     filters: dict[str, Any] = {}
     if form.is_bound and form.is_valid():

@@ -10,8 +10,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Client
-from crm.tabs import ClientTab, register_tab
-from crm.timeline import register_event
+from crm.tabs import ClientTab
+from crm.timeline import TimelineKind
 
 
 def _data(event: Any) -> Mapping[str, Any]:
@@ -80,14 +80,6 @@ def _merged(event: Any) -> str:
     return str(other.get("name") or other.get("code") or "")
 
 
-register_event("lead.touched", label=_("Registered again"), icon="user", summary=_touched)
-register_event("lead.routed", label=_("Lead routed"), icon="swap", summary=_routed)
-register_event("lead.contacted", label=_("First contact"), icon="check", summary=_contacted)
-register_event("lead.sla_breached", label=_("First-contact SLA missed"), icon="alert", summary=_breached)
-register_event("client.merged", label=_("Duplicate merged in"), icon="users", summary=_merged)
-register_event("client.merged_into", label=_("Merged into another client"), icon="users", summary=_merged)
-
-
 def _lead_tab_context(request: HttpRequest, client: Client) -> dict[str, Any]:
     from crm.permissions import user_can
     from leads.selectors import lead_profile
@@ -95,5 +87,16 @@ def _lead_tab_context(request: HttpRequest, client: Client) -> dict[str, Any]:
     return {"lead": lead_profile(client=client), "can_merge": user_can(request.user, "crm.assign_client")}
 
 
-register_tab(ClientTab(key="lead", label=_("Lead"), template="leads/client_tab.html", order=15,
-                       context=_lead_tab_context))
+# Registered by LeadsConfig.ready() (crm.registry.contribute).
+LEAD_TIMELINE = [
+    TimelineKind("lead.touched", _("Registered again"), "user", _touched),
+    TimelineKind("lead.routed", _("Lead routed"), "swap", _routed),
+    TimelineKind("lead.contacted", _("First contact"), "check", _contacted),
+    TimelineKind("lead.sla_breached", _("First-contact SLA missed"), "alert", _breached),
+    TimelineKind("client.merged", _("Duplicate merged in"), "users", _merged),
+    TimelineKind("client.merged_into", _("Merged into another client"), "users", _merged),
+]
+LEAD_TABS = [
+    ClientTab(key="lead", label=_("Lead"), template="leads/client_tab.html", order=15,
+              context=_lead_tab_context),
+]

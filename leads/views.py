@@ -570,7 +570,7 @@ def desk_sla_edit(request: HttpRequest, code: Any) -> HttpResponse:
 
 @login_required
 def availability_list(request: HttpRequest) -> HttpResponse:
-    if not (request.user.is_administrator or request.user.role_code == "desk_manager"):
+    if not user_can(request.user, "crm.assign_client"):
         raise Http404
     rows = selectors.agent_availability_list(user=request.user)
     return _admin_page(request, "leads/settings/availability.html", {"rows": rows}, tab="availability")

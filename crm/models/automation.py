@@ -81,6 +81,8 @@ class OutboundEmail(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     # Who asked for it: a user's email or "automation:<rule>"; request_id ties "email.sent" to its chain.
     sent_by = models.CharField(max_length=200, blank=True)
+    # The member of staff who wrote it (the composer on the profile); none for automation's emails.
+    author = models.ForeignKey("crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     request_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)

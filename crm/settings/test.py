@@ -26,3 +26,5 @@ CRM_EVENTS_STRICT = True  # an event that does not fit its declared payload fail
 LOGGING["root"]["level"] = os.environ.get("LOG_LEVEL", "WARNING")  # noqa: F405
 # WhiteNoise warns on every request when STATIC_ROOT is missing; tests serve from the finders.
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
+# An app the core has never heard of (tests/registry_app): adding it needs no edit under crm/.
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.registry_app.apps.RegistryAppConfig"]  # noqa: F405

@@ -19,7 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from crm import services
-from crm.api import SCOPES
+from crm.api import scopes
 from crm.auth_forms import add_domain_errors
 from crm.exceptions import DomainError
 from crm.models import ApiKey, Brand
@@ -45,7 +45,7 @@ class ApiKeyForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["brand"].queryset = Brand.objects.filter(is_active=True).order_by("name")  # type: ignore[attr-defined]
-        self.fields["scopes"].choices = [(code, f"{code}: {text}") for code, text in SCOPES.items()]  # type: ignore[attr-defined]
+        self.fields["scopes"].choices = [(code, f"{code}: {text}") for code, text in scopes().items()]  # type: ignore[attr-defined]
 
 
 def _keys() -> QuerySet[ApiKey]:
@@ -54,7 +54,7 @@ def _keys() -> QuerySet[ApiKey]:
 
 @administrator_required
 def apikey_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "crm/apikeys/list.html", {"keys": _keys(), "scopes": SCOPES})
+    return render(request, "crm/apikeys/list.html", {"keys": _keys(), "scopes": scopes()})
 
 
 @never_cache

@@ -17,7 +17,6 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -38,9 +37,9 @@ from crm.email_templates import (
 from crm.exceptions import ValidationFailed
 from crm.filters import RunFilter
 from crm.forms import apply_domain_errors
-from crm.lib.csp import NONE, SELF, csp_exception
 from crm.models import AutomationRule, Brand, Client, EmailTemplate
 from crm.tables import RunTable
+from crm.views.email_preview import preview_frame_policy, preview_html, preview_keep
 from crm.views.staff import administrator_required
 from crm.views.ui import render_page
 
@@ -550,32 +549,21 @@ def email_template_preview(request: HttpRequest) -> HttpResponse:
         else:
             # The HTML version is a document of its own, shown in a sandboxed frame: kept a few
             # minutes for this administrator, under its own policy (see email_template_preview_frame).
-            token = secrets.token_urlsafe(18)
-            cache.set(_PREVIEW_KEY.format(token=token), {"user": request.user.pk, "html": rendered.html},
-                      _PREVIEW_SECONDS)
+            token = preview_keep(request, rendered.html)
             frame_url = reverse("email_template_preview_frame", args=[token])
     return render(request, "crm/email_templates/form.html#preview", {
         "rendered": rendered, "problems": problems, "preview_client": client, "frame_url": frame_url,
     })
 
 
-_PREVIEW_KEY = "email-preview:{token}"
-_PREVIEW_SECONDS = 600
-
-
-@csp_exception(
-    "A rendered email as mail clients get it: mail HTML carries inline styles and remote images. "
-    "Shown only inside the preview's sandboxed frame (no script runs there), framed only by this site.",
-    default_src=[NONE], script_src=[NONE], style_src=["'unsafe-inline'"], img_src=["https:", "data:"],
-    font_src=[NONE], connect_src=[NONE], frame_src=[NONE], form_action=[NONE], frame_ancestors=[SELF],
-)
+@preview_frame_policy
 @xframe_options_sameorigin
 @administrator_required
 @require_GET
 def email_template_preview_frame(request: HttpRequest, token: str) -> HttpResponse:
     """The HTML of a preview made moments ago by this administrator; gone after ten minutes."""
-    kept = cache.get(_PREVIEW_KEY.format(token=token))
-    if not kept or kept.get("user") != request.user.pk:
+    html = preview_html(request, token)
+    if html is None:
         raise Http404
-    return HttpResponse(kept["html"], content_type="text/html; charset=utf-8")
+    return HttpResponse(html, content_type="text/html; charset=utf-8")
 

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm import services
+from crm.composer import COMPOSE_PERMISSION
 from crm.exceptions import NotAllowed, NotFound, ValidationFailed
 from crm.exports import EXPORT_PERMISSION, client_export_request
 from crm.filters import ClientFilter
@@ -102,6 +103,7 @@ def _profile_context(request: HttpRequest, client: Client, tab: ClientTab, tabs:
         "active_tab": tab,
         "can_reveal": user_can(request.user, "crm.reveal_contact"),
         "can_edit": user_can(request.user, "crm.change_client"),
+        "can_email": user_can(request.user, COMPOSE_PERMISSION),
         # A reveal lasts for the rest of the visit: later actions on the profile keep it shown.
         "revealed": contact_revealed(session=request.session, user=request.user, client=client),
     }
@@ -149,7 +151,7 @@ def client_reveal(request: HttpRequest, code: Any) -> HttpResponse:
     return render_page(request, "crm/clients/detail.html", context)
 
 
-def _tab_response(request: HttpRequest, client: Client, key: str, **extra: Any) -> HttpResponse:
+def tab_response(request: HttpRequest, client: Client, key: str, **extra: Any) -> HttpResponse:
     tabs = tabs_for(request.user)
     tab = _pick_tab(tabs, key)
     context = _profile_context(request, client, tab, tabs, **extra)
@@ -167,8 +169,8 @@ def client_note_add(request: HttpRequest, code: Any) -> HttpResponse:
         if ok:
             if not wants_partial(request):
                 return redirect(f"{reverse('client_detail', args=[client.code])}?tab=notes")
-            return _tab_response(request, client, "notes")
-    return _tab_response(request, client, "notes", note_form=form)
+            return tab_response(request, client, "notes")
+    return tab_response(request, client, "notes", note_form=form)
 
 
 @login_required
@@ -185,8 +187,8 @@ def client_task_add(request: HttpRequest, code: Any) -> HttpResponse:
         if ok:
             if not wants_partial(request):
                 return redirect(f"{reverse('client_detail', args=[client.code])}?tab=tasks")
-            return _tab_response(request, client, "tasks")
-    return _tab_response(request, client, "tasks", task_form=form)
+            return tab_response(request, client, "tasks")
+    return tab_response(request, client, "tasks", task_form=form)
 
 
 # --- create and edit -----------------------------------------------------------------------------
@@ -240,8 +242,8 @@ def _stage_response(request: HttpRequest, client: Client, *, moved: bool, **form
         if not wants_partial(request):
             messages.success(request, message)
             return redirect(f"{reverse('client_detail', args=[client.code])}?tab=overview")
-        return _tab_response(request, client, "overview", stage_moved=message)
-    return _tab_response(request, client, "overview", **forms)
+        return tab_response(request, client, "overview", stage_moved=message)
+    return tab_response(request, client, "overview", **forms)
 
 
 def _stage_post(request: HttpRequest, code: Any, *, permission: str, form_class: Any, service: Any,

@@ -9,7 +9,8 @@ import pytest
 from django.test import Client as HttpClient
 
 from crm.models import RoleCode
-from crm.services import API_SCOPES, apikey_create
+from crm.registry import API_SCOPES
+from crm.services import apikey_create
 from tests.factories import make_brand, make_client, make_desk, make_user
 
 API = "/api/v1"
@@ -18,7 +19,7 @@ API = "/api/v1"
 def new_key(brand: Any, *, scopes: list[str] | None = None, actor: Any = None, name: str = "Integration") -> str:
     """A raw API key for `brand` with `scopes` (default: all), made by an administrator."""
     actor = actor or make_user(role_code=RoleCode.ADMIN)
-    _key, raw = apikey_create(actor=actor, brand=brand, name=name, scopes=scopes or list(API_SCOPES))
+    _key, raw = apikey_create(actor=actor, brand=brand, name=name, scopes=scopes or [str(c) for c in API_SCOPES.keys()])
     return raw
 
 

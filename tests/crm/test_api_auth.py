@@ -11,6 +11,7 @@ from crm.models import AuditLog, Event, RoleCode
 from crm.services import apikey_revoke
 from tests.crm.api_support import API, KeyClient, assert_error, new_key, post_json, session_client, world
 from tests.factories import make_user
+from tests.writes import written
 
 __all__ = ["world"]
 
@@ -93,9 +94,9 @@ def test_bad_key_is_refused_even_alongside_a_valid_session(world):
     ("get", "/events", "events:read"),
 ])
 def test_key_without_the_operations_scope_gets_403_in_the_error_shape(world, method, path, scope):
-    from crm.services import API_SCOPES
+    from crm.registry import API_SCOPES
 
-    others = [s for s in API_SCOPES if s != scope]
+    others = [s for s in API_SCOPES.keys() if s != scope]
     api = KeyClient(new_key(world["brand_a"], scopes=others))
     path = path.format(client=world["client_a"].code)
     response = api.get(path) if method == "get" else getattr(api, method)(path, {"first_name": "X", "body": "x",
@@ -120,7 +121,9 @@ def test_session_user_reads_without_a_key(world):
 def test_session_write_without_csrf_token_is_403_and_with_it_succeeds(world):
     http = session_client(world["owner"], csrf=True)
     path = f"/clients/{world['client_a'].code}/notes"
+    before = written()
     assert_error(post_json(http, path, {"body": "Called, no answer."}), 403, "csrf_failed")
+    assert written() == before  # no note, no event, no audit entry
 
     # The docs page hands the logged-in user a CSRF token for "Try it out".
     docs = http.get(f"{API}/docs").content.decode()
@@ -128,6 +131,7 @@ def test_session_write_without_csrf_token_is_403_and_with_it_succeeds(world):
     assert token
     response = post_json(http, path, {"body": "Called, no answer."}, HTTP_X_CSRFTOKEN=token)
     assert response.status_code == 201, response.content
+    assert world["client_a"].notes.get().body == "Called, no answer."
 
 
 def test_session_of_a_privileged_user_without_second_factor_is_401(world):

@@ -17,6 +17,7 @@ from tests.crm.api_support import (
     world,
 )
 from tests.factories import make_client, make_user
+from tests.writes import written
 
 __all__ = ["world"]
 
@@ -47,9 +48,13 @@ def test_agent_cannot_get_a_client_outside_their_book(world, who):
 
 
 def test_client_shared_with_a_colleague_becomes_visible_to_them(world):
+    http = session_client(world["colleague"])
+    path = f"{API}/clients/{world['client_a'].code}"
+    assert_error(http.get(path), 404, "not_found")  # not theirs until shared
     client_share(actor=world["owner"], client=world["client_a"], user=world["colleague"])
-    response = session_client(world["colleague"]).get(f"{API}/clients/{world['client_a'].code}")
+    response = http.get(path)
     assert response.status_code == 200
+    assert (response.json()["code"], response.json()["last_name"]) == (str(world["client_a"].code), "Haddad")
 
 
 def test_owner_updates_their_client(world):
@@ -68,10 +73,13 @@ def test_owner_updates_their_client(world):
 @pytest.mark.parametrize("who", ["colleague", "outsider"])
 def test_agent_cannot_update_a_client_outside_their_book(world, who):
     client = world["client_a"]
-    response = patch_json(session_client(world[who]), f"/clients/{client.code}", {"last_name": "Hacked"})
+    http = session_client(world[who])
+    before = written()
+    response = patch_json(http, f"/clients/{client.code}", {"last_name": "Hacked"})
     assert_error(response, 404, "not_found")
     client.refresh_from_db()
     assert client.last_name == "Haddad"
+    assert written() == before
 
 
 def test_session_list_shows_only_the_users_book(world):
@@ -107,9 +115,13 @@ def test_desk_manager_reassigns_a_desk_client(world):
 
 
 def test_agent_may_not_reassign_their_own_client(world):
+    before = written()
     response = patch_json(session_client(world["owner"]), f"/clients/{world['client_a'].code}",
                           {"owner": str(world["colleague"].code)})
     assert_error(response, 403, "forbidden")
+    world["client_a"].refresh_from_db()
+    assert world["client_a"].owner == world["owner"]
+    assert written() == before  # no history row, no "client.assigned", no audit entry, no notification
 
 
 # --- API keys: the brand is the scope ----------------------------------------------------------
@@ -126,12 +138,14 @@ def test_key_sees_every_client_of_its_brand_and_none_of_another(world):
 def test_key_cannot_change_or_annotate_another_brands_client(world):
     api = KeyClient(new_key(world["brand_a"]))
     code = world["client_b"].code
+    before = written()
     assert_error(api.patch(f"/clients/{code}", {"last_name": "Hacked"}), 404, "not_found")
     assert_error(api.post(f"/clients/{code}/notes", {"body": "hello"}), 404, "not_found")
     assert_error(api.get(f"/clients/{code}/notes"), 404, "not_found")
     world["client_b"].refresh_from_db()
     assert world["client_b"].last_name == "Berg"
     assert not Note.objects.filter(client=world["client_b"]).exists()
+    assert written() == before
 
 
 def test_key_gets_contact_details_in_full(world):
@@ -254,10 +268,13 @@ def test_notes_follow_the_client_for_sessions(world):
     assert post_json(owner, f"/clients/{code}/notes", {"body": "Call back Tuesday."}).status_code == 201
     items = owner.get(f"{API}/clients/{code}/notes").json()["items"]
     assert [(n["body"], n["author"]) for n in items] == [("Call back Tuesday.", str(world["owner"].code))]
+    before = written()
     for who in ("colleague", "outsider"):
         http = session_client(world[who])
         assert_error(http.get(f"{API}/clients/{code}/notes"), 404, "not_found")
         assert_error(post_json(http, f"/clients/{code}/notes", {"body": "x"}), 404, "not_found")
+    assert written() == before
+    assert [n.body for n in Note.objects.filter(client=world["client_a"])] == ["Call back Tuesday."]
 
 
 def test_blank_note_is_refused(world):

@@ -7,6 +7,7 @@ from django.test import Client as HttpClient
 
 from crm.models import Client
 from tests.crm.api_support import API, KeyClient, assert_error, new_key, session_client, world
+from tests.writes import written
 
 __all__ = ["world"]
 
@@ -97,7 +98,10 @@ def test_action_the_user_may_not_take_on_a_visible_client_is_403(world):
     http = session_client(ib_manager)
     path = f"/clients/{world['client_a'].code}"
     assert http.get(f"{API}{path}").status_code == 200
+    before = written()
     assert_error(patch_json(http, path, {"last_name": "Changed"}), 403, "forbidden")
+    assert Client.objects.get(pk=world["client_a"].pk).last_name == world["client_a"].last_name
+    assert written() == before  # no history row, no "client.updated", no audit entry
 
 
 def test_reopening_a_closed_client_without_reason_is_422_on_reason(api, world):

@@ -20,6 +20,7 @@ from tests.crm.api_support import (
     world,
 )
 from tests.factories import make_client, make_user
+from tests.writes import written
 
 __all__ = ["world"]
 
@@ -51,10 +52,12 @@ def test_session_task_list_is_the_users_own(world):
 def test_agent_cannot_open_or_complete_someone_elses_task(world, who):
     task = task_create(actor=world["owner"], title="Private", assignee=world["owner"], client=world["client_a"])
     http = session_client(world[who])
+    before = written()
     assert_error(http.get(f"{API}/tasks/{task.code}"), 404, "not_found")
     assert_error(patch_json(http, f"/tasks/{task.code}", {"done": True}), 404, "not_found")
     task.refresh_from_db()
     assert task.done_at is None
+    assert written() == before
 
 
 def test_session_user_cannot_create_a_task_about_a_client_they_cannot_see(world):
@@ -112,8 +115,12 @@ def test_key_creates_a_task_for_a_staff_member_who_can_see_the_client(world):
 def test_key_cannot_touch_a_task_of_another_brand(world):
     task = task_create(actor=world["outsider"], title="B", assignee=world["outsider"], client=world["client_b"])
     api = KeyClient(new_key(world["brand_a"]))
+    before = written()
     assert_error(api.get(f"/tasks/{task.code}"), 404, "not_found")
     assert_error(api.patch(f"/tasks/{task.code}", {"done": True}), 404, "not_found")
+    task.refresh_from_db()
+    assert task.done_at is None
+    assert written() == before  # no "task.completed", no history row, no audit entry
 
 
 def test_task_times_need_a_time_zone(world):

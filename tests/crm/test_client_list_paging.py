@@ -129,7 +129,10 @@ def test_list_partial_query_count_stays_low(client, book, django_assert_max_num_
     client.force_login(book["owner"])
     client.get(reverse("client_list"))
     with django_assert_max_num_queries(9):
-        client.get(f"{reverse('client_list')}?page=1", **htmx_headers())
+        response = client.get(f"{reverse('client_list')}?page=1", **htmx_headers())
+    html = response.content.decode()
+    assert response.status_code == 200 and "<html" not in html
+    assert _rows(html) == 13 and "13 clients" in html
 
 
 def test_english_formats_are_day_first_and_24_hour():

@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from crm.models import AuditLog, Client, Event, RoleCode, Stage
 from tests.factories import client_reach_stage, make_brand, make_client, make_desk, make_user
+from tests.writes import written
 
 pytestmark = pytest.mark.django_db
 
@@ -91,8 +92,10 @@ def test_the_page_refuses_a_brand_the_user_does_not_work_for(scene):
 
 def test_a_role_that_cannot_create_clients_gets_403_and_no_button(scene):
     http = scene.http(scene.finance)
+    before = written()
     assert http.get(reverse("client_create")).status_code == 403
     assert http.post(reverse("client_create"), _form(brand=scene.brand.code, first_name="X")).status_code == 403
+    assert written() == before  # no client, no "client.created", no audit entry
     assert reverse("client_create") not in http.get(reverse("client_list")).content.decode()
     assert reverse("client_create") in scene.http(scene.owner).get(reverse("client_list")).content.decode()
 
@@ -149,8 +152,9 @@ def test_a_bad_edit_changes_nothing(scene):
 
 
 def test_out_of_scope_clients_are_not_found_for_edit_and_stage(scene):
-    for user in (scene.colleague, scene.outsider):
-        http = scene.http(user)
+    sessions = [scene.http(user) for user in (scene.colleague, scene.outsider)]
+    before = written()
+    for http in sessions:
         assert http.get(reverse("client_edit", args=[scene.client.code])).status_code == 404
         assert http.post(reverse("client_edit", args=[scene.client.code]),
                          _form(first_name="Hacked")).status_code == 404
@@ -158,6 +162,7 @@ def test_out_of_scope_clients_are_not_found_for_edit_and_stage(scene):
                          {"stage": "registered"}).status_code == 404
     scene.client.refresh_from_db()
     assert (scene.client.first_name, scene.client.stage) == ("Amira", Stage.LEAD)
+    assert written() == before
 
 
 def test_the_profile_links_to_the_edit_page_for_those_who_may_edit(scene):
@@ -231,7 +236,9 @@ def test_the_override_is_offered_to_administrators_and_needs_a_reason(scene):
     # An agent neither sees it nor can use it.
     agent = scene.http(scene.owner)
     assert override_url not in agent.get(reverse("client_detail", args=[funded.code])).content.decode()
+    before = written()
     assert agent.post(override_url, {"stage": "lead", "reason": "x"}).status_code == 403
+    assert written() == before  # still funded: no history row, no "client.stage_changed", no audit entry
     admin = scene.http(scene.admin)
     assert override_url in admin.get(reverse("client_detail", args=[funded.code])).content.decode()
     refused = admin.post(override_url, {"stage": "lead", "reason": "  "}, HTTP_HX_REQUEST="true")

@@ -425,14 +425,35 @@ def test_emit_in_autocommit_commits_at_once_and_kicks_the_dispatcher_once_per_wi
     assert len(sent) == 2
 
 
-def test_a_redis_outage_does_not_fail_the_emitting_request(registry, user, monkeypatch):
+@pytest.mark.django_db(transaction=True)  # the request commits, and the kick runs after it as in production
+def test_a_redis_outage_does_not_fail_the_emitting_request(registry, user, client, login_verified, monkeypatch,
+                                                           caplog):
     from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from crm import tasks
+    from crm.models import Note
+    from tests.factories import make_client
 
     def down(*_a, **_k):
         raise RedisConnectionError("redis is down")
 
+    kicks: list[dict] = []
+    monkeypatch.setattr(tasks.events_dispatch_pending, "apply_async", lambda **kw: kicks.append(kw))
+    amira = make_client(actor=user, first_name="Amira")
+    registry.subscribe("note.added")(record_actor)
+    login_verified(client, user)
     monkeypatch.setattr(get_redis(), "set", down)
-    events.kick_dispatcher()  # logs a warning; beat delivers later
+    kicks.clear()  # the client's creation kicked while Redis was up
+    # A note is a request that emits ("note.added"); the kick after its commit meets Redis down.
+    response = client.post(reverse("client_note_add", args=[amira.code]), {"body": "Called, no answer."})
+    assert kicks == [] and "could not kick the event dispatcher; beat will deliver" in caplog.text
+    assert response.status_code == 302  # the person's request succeeded all the same
+    assert Note.objects.get(client=amira).body == "Called, no answer."
+    event = Event.objects.get(name="note.added", client=amira)
+    assert event.dispatched_at is None and event.data["excerpt"] == "Called, no answer."
+    events.dispatch_pending()  # beat's sweep delivers what the kick could not announce
+    event.refresh_from_db()
+    assert event.dispatched_at is not None and STATE["actors"] == [user]  # its handler ran, as the author
 
 
 # --- the administrators' page -------------------------------------------------------------------

@@ -23,9 +23,11 @@ from crm.models import (
     Brand,
     Client,
     Desk,
+    EmailTemplate,
     Event,
     EventDelivery,
     Note,
+    OutboundEmail,
     Role,
     RoleCode,
     Stage,
@@ -97,6 +99,19 @@ def test_every_agent_has_overdue_tasks_and_tasks_due_today(seeded: str) -> None:
         open_tasks = Task.objects.filter(assignee=agent, done_at__isnull=True)
         assert open_tasks.filter(due_at__lt=now).count() >= 2, agent.email
         assert open_tasks.filter(due_at__gte=now, due_at__lt=now + timedelta(days=1)).exists(), agent.email
+
+
+def test_agents_find_the_composers_templates_and_an_email_they_wrote(seeded: str) -> None:
+    for brand in Brand.objects.all():
+        assert set(EmailTemplate.objects.filter(brand=brand).values_list("key", "language")) >= {
+            ("follow_up", "en"), ("follow_up", "ar"), ("deposit_help", "en"), ("deposit_help", "ar")}
+    agents = User.objects.filter(role__code__in=[RoleCode.SALES_AGENT, RoleCode.RETENTION_AGENT])
+    for agent in agents:
+        email = OutboundEmail.objects.select_related("client").get(author=agent)
+        assert email.client.owner == agent and email.template_key == "follow_up"
+        # Written in the client's language where the brand has it, with the variables filled in.
+        assert email.language == ("ar" if email.client.language == "ar" else "en")
+        assert "{{" not in email.subject and email.client.first_name in email.subject
 
 
 def test_running_seed_demo_again_adds_nothing_and_prints_the_same_logins(seeded: str) -> None:

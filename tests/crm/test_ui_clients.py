@@ -9,6 +9,7 @@ from crm.models import AccessEvent, AccessKind, AuditLog, Note, RoleCode, Stage,
 from crm.services import client_stage_change, note_add, task_create
 from tests.crm.ui_fixtures import htmx_headers
 from tests.factories import make_client, make_user
+from tests.writes import written
 
 pytest_plugins = ["tests.crm.ui_fixtures"]
 pytestmark = pytest.mark.django_db
@@ -46,7 +47,8 @@ def test_outsider_gets_404_for_client_of_another_brand(client, scene):
 
 def test_desk_manager_opens_a_client_of_their_desk(client, scene):
     client.force_login(scene["manager"])
-    assert client.get(_detail(scene["client"])).status_code == 200
+    response = client.get(_detail(scene["client"]))
+    assert response.status_code == 200 and "<h1 dir=\"auto\">Amira Haddad</h1>" in response.content.decode()
 
 
 def test_unknown_client_code_is_404(client, scene):
@@ -161,8 +163,11 @@ def test_outsider_cannot_reveal_and_nothing_is_recorded(client, scene):
 
 def test_colleague_cannot_reveal_a_client_outside_their_book(client, scene):
     client.force_login(scene["colleague"])
+    before = written()
     response = client.post(reverse("client_reveal", args=[scene["client"].code]), {"field": "email"})
     assert response.status_code == 404
+    assert "amira.haddad@example.com" not in response.content.decode()
+    assert written() == before  # no reveal recorded, no audit entry
 
 
 def test_user_without_reveal_permission_sees_no_reveal_button_and_is_refused(client, scene):
@@ -223,9 +228,11 @@ def test_note_add_without_htmx_redirects_to_the_notes_tab(client, scene):
 
 def test_outsider_cannot_add_a_note(client, scene):
     client.force_login(scene["outsider"])
+    before = written()
     response = client.post(reverse("client_note_add", args=[scene["client"].code]), {"body": "sneaky"})
     assert response.status_code == 404
     assert not Note.objects.exists()
+    assert written() == before  # no "note.added", no audit entry either
 
 
 # --- tasks on the profile ---------------------------------------------------------------------
@@ -454,7 +461,11 @@ def test_client_list_htmx_partial_query_count(client, scene, django_assert_max_n
     client.force_login(scene["owner"])
     client.get(reverse("client_list"))
     with django_assert_max_num_queries(9):
-        client.get(f"{reverse('client_list')}?page=2", **htmx_headers())
+        response = client.get(f"{reverse('client_list')}?page=2", **htmx_headers())
+    html = response.content.decode()
+    assert response.status_code == 200 and "<html" not in html  # the table alone, for the swap
+    assert _rows(html) == 11  # 61 clients (the scene's and 60 more), 50 on the first page
+    assert "51–61 of 61" in html
 
 
 # --- search ---------------------------------------------------------------------------------------
@@ -509,11 +520,14 @@ def test_client_list_costs_the_same_queries_for_5_or_50_rows(client, scene):
     for i in range(4):
         make_client(actor=scene["owner"], first_name=f"Few{i}", last_name="Row", tags=["t"])
     client.get(reverse("client_list"))
-    few = _count_queries(lambda: client.get(reverse("client_list")))
+    pages = []
+    few = _count_queries(lambda: pages.append(client.get(reverse("client_list"))))
     for i in range(60):
         make_client(actor=scene["owner"], first_name=f"Many{i:02d}", last_name="Row", tags=["t"])
-    many = _count_queries(lambda: client.get(reverse("client_list")))
+    many = _count_queries(lambda: pages.append(client.get(reverse("client_list"))))
     assert few == many
+    # ...for pages that show those rows.
+    assert [(p.status_code, _rows(p.content.decode())) for p in pages] == [(200, 5), (200, 50)]
 
 
 def test_client_profile_query_count(client, scene, django_assert_max_num_queries):
@@ -522,6 +536,10 @@ def test_client_profile_query_count(client, scene, django_assert_max_num_queries
     client.force_login(scene["owner"])
     client.get(reverse("home"))
     with django_assert_max_num_queries(11):
-        client.get(_detail(scene["client"]))
+        profile = client.get(_detail(scene["client"]))
+    assert profile.status_code == 200
+    assert "Amira Haddad" in profile.content.decode() and "London sales" in profile.content.decode()
     with django_assert_max_num_queries(12):
-        client.get(_detail(scene["client"], tab="timeline"))
+        timeline = client.get(_detail(scene["client"], tab="timeline"))
+    assert timeline.status_code == 200
+    assert timeline.content.decode().count('<span class="t-label">Note added</span>') == 5

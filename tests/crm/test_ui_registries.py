@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from crm import tabs, timeline
 from crm.models import RoleCode
+from crm.registry import PROFILE_TABS, TIMELINE, contribute
 from tests.factories import make_user
 
 pytest_plugins = ["tests.crm.ui_fixtures"]
@@ -25,11 +26,9 @@ def test_unregistered_event_still_shows_under_its_name():
 
 
 def test_summary_renderer_that_breaks_does_not_break_the_timeline():
-    timeline.register_event("test.broken", label="Broken", summary=lambda e: e.data["missing"])
-    try:
+    with TIMELINE.temporarily(timeline.TimelineKind("test.broken", "Broken", summary=lambda e: e.data["missing"])):
         assert timeline.describe(_event("test.broken")).summary == ""
-    finally:
-        timeline._kinds.pop("test.broken", None)
+    assert "test.broken" not in TIMELINE
 
 
 def test_core_summaries_read_the_events_the_services_emit():
@@ -46,9 +45,8 @@ def test_core_summaries_read_the_events_the_services_emit():
 def extra_tab():
     tab = tabs.ClientTab(key="test-kyc", label="KYC", template="crm/clients/tabs/overview.html", order=15,
                          permission="crm.view_all_clients")
-    tabs.register_tab(tab)
-    yield tab
-    tabs.TABS[:] = [t for t in tabs.TABS if t.key != "test-kyc"]
+    with PROFILE_TABS.temporarily(tab):
+        yield tab
 
 
 @pytest.mark.django_db
@@ -70,8 +68,8 @@ def test_user_without_the_tabs_permission_cannot_open_it_by_url(client, scene, e
 
 
 def test_registering_a_key_again_replaces_the_tab(extra_tab):
-    tabs.register_tab(tabs.ClientTab(key="test-kyc", label="KYC 2", template="x.html", order=15))
-    assert [t.label for t in tabs.TABS if t.key == "test-kyc"] == ["KYC 2"]
+    contribute("test", tabs=[tabs.ClientTab(key="test-kyc", label="KYC 2", template="x.html", order=15)])
+    assert [t.label for t in PROFILE_TABS if t.key == "test-kyc"] == ["KYC 2"]
 
 
 @pytest.mark.django_db

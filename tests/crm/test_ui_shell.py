@@ -150,4 +150,9 @@ def test_dashboard_of_a_desk_manager_counts_the_desk(client, scene):
 def test_dealer_sees_no_reveal_but_gets_the_shell(client, scene):
     dealer = make_user(role_code=RoleCode.DEALER, brand=scene["brand_a"])
     client.force_login(dealer)
-    assert client.get(reverse("home")).status_code == 200
+    home = client.get(reverse("home"))
+    assert home.status_code == 200 and reverse("client_list") in home.content.decode()  # the navigation
+    profile = client.get(reverse("client_detail", args=[scene["client"].code])).content.decode()
+    assert "Amira Haddad" in profile
+    assert reverse("client_reveal", args=[scene["client"].code]) not in profile
+    assert "amira.haddad@example.com" not in profile and "a***@example.com" in profile

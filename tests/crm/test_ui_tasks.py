@@ -11,6 +11,7 @@ from django.utils import timezone
 from crm.models import Task
 from crm.services import task_complete, task_create
 from tests.crm.ui_fixtures import htmx_headers
+from tests.writes import written
 
 pytest_plugins = ["tests.crm.ui_fixtures"]
 pytestmark = pytest.mark.django_db
@@ -83,15 +84,21 @@ def test_complete_ignores_an_outside_next_url(client, tasks):
 
 def test_outsider_cannot_complete_someone_elses_task(client, tasks):
     client.force_login(tasks["outsider"])
+    before = written()
     response = client.post(reverse("task_complete", args=[tasks["overdue"].code]), **htmx_headers())
     assert response.status_code == 404
     assert Task.objects.get(pk=tasks["overdue"].pk).done_at is None
+    assert written() == before
 
 
 def test_colleague_cannot_complete_a_task_about_a_client_they_cannot_see(client, tasks):
     client.force_login(tasks["colleague"])
+    before = written()
     response = client.post(reverse("task_complete", args=[tasks["overdue"].code]))
     assert response.status_code == 404
+    tasks["overdue"].refresh_from_db()
+    assert not tasks["overdue"].is_done
+    assert written() == before
 
 
 def test_task_toggle_needs_post(client, tasks):

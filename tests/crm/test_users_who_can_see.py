@@ -106,7 +106,9 @@ def test_it_agrees_with_client_visible_to_for_every_user_and_client(trio, staff)
 
 def test_it_is_one_query(trio, staff, django_assert_num_queries):
     with django_assert_num_queries(1):
-        list(users_who_can_see(trio.client))
+        users = list(users_who_can_see(trio.client))
+    assert _names(staff, users) == {"owner", "admin", "admin_without_brands", "desk_manager", "compliance",
+                                    "finance_all_brands"}
 
 
 def test_task_assignee_choices_come_from_one_scope_query(trio, staff, django_assert_max_num_queries):

@@ -9,6 +9,7 @@ from leads.models import LeadTouch
 from tests.crm.api_support import API, KeyClient, assert_error, new_key, post_json, session_client
 from tests.factories import make_brand, make_user
 from tests.leads.conftest import lead_data
+from tests.writes import written
 
 pytestmark = pytest.mark.django_db
 
@@ -99,9 +100,11 @@ def test_malformed_json_is_400(world, api):
 
 def test_a_key_without_the_scope_is_refused(world):
     api = KeyClient(new_key(world.brand, scopes=["clients:read"]))
+    before = written(LeadTouch)
     assert_error(api.post("/leads", lead_data(1)), 403, "missing_scope")
     assert_error(KeyClient("crm_nonsense_key_that_is_long_enough_to_parse_xxxxxxx").post("/leads", lead_data(1)),
                  401)
+    assert written(LeadTouch) == before  # no client, no touch, no event
 
 
 def test_a_key_cannot_send_leads_of_another_brand(world, api):

@@ -18,6 +18,7 @@ from leads.services import lead_intake
 from leads.telephony import telephony_provider_create
 from tests.factories import make_user
 from tests.leads.conftest import lead_data, uk_phone
+from tests.writes import written
 
 pytestmark = pytest.mark.django_db
 
@@ -84,10 +85,13 @@ def test_owner_logs_a_call_from_the_calls_tab_and_colleague_and_outsider_get_404
     colleague = next(a for a in world.agents if a != owner)
     url = reverse("lead_call_log", args=[lead.code])
     form = {"outcome": "callback", "direction": "outbound", "duration": "2:05", "notes": "Call back at 5"}
-    for outsider in (colleague, make_user(role_code=RoleCode.SALES_AGENT)):
+    outsiders = (colleague, make_user(role_code=RoleCode.SALES_AGENT))
+    before = written(Call, LeadContactState)
+    for outsider in outsiders:
         client.force_login(outsider)
         assert client.post(url, form, HTTP_HX_REQUEST="true").status_code == 404
     assert not Call.objects.exists()
+    assert written(Call, LeadContactState) == before  # no "call.logged", no contact state, no audit entry
     client.force_login(owner)
     page = client.get(reverse("client_detail", args=[lead.code]) + "?tab=calls")
     assert page.status_code == 200 and b"Log call" in page.content
@@ -190,3 +194,17 @@ def test_a_bad_body_is_refused_with_400_naming_the_field(world, provider, client
 def test_a_provider_may_be_configured_in_settings(world, client):
     response = _post(client, "envprov", {"call_id": "s-1", "event": "started"}, secret="from-settings")
     assert response.status_code == 200 and Call.objects.get().provider == "envprov"
+
+
+def test_the_default_pipeline_status_reads_in_the_agents_language(world, client):
+    from leads.pipeline import pipeline_defaults_ensure
+
+    lead = _lead(world)
+    pipeline_defaults_ensure(brand=lead.brand)
+    owner = lead.owner
+    owner.language = "ar"  # saved in the agent's settings: applies from the login on
+    owner.save(update_fields=["language"])
+    client.force_login(owner)
+    page = client.get(reverse("client_detail", args=[lead.code]) + "?tab=calls").content.decode()
+    current = page.split('id="pipeline-current">', 1)[1].split("<", 1)[0]
+    assert current == "جديد"

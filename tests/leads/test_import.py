@@ -29,6 +29,7 @@ from leads.services import lead_intake
 from tests.crm.subprocess_env import REPO_ROOT, child_env
 from tests.factories import make_brand
 from tests.leads.conftest import lead_data
+from tests.writes import written
 
 HEADERS = ["First Name", "Surname", "E-mail", "Mobile", "Country", "utm_source", "Notes"]
 ROWS = [
@@ -180,11 +181,16 @@ def test_unreadable_files_are_refused(world, name, content, message):
 
 @pytest.mark.django_db
 def test_agents_cannot_import(world):
+    before = written(LeadImport, LeadTouch)
     with pytest.raises(NotAllowed):
         lead_import_create(actor=world.agents[0], brand=world.brand, filename="l.csv", content=_csv())
     http = HttpClient()
     http.force_login(world.agents[0])
     assert http.get("/leads/imports/").status_code == 404
+    upload = io.BytesIO(_csv())
+    upload.name = "leads.csv"
+    assert http.post("/leads/imports/", {"brand": world.brand.pk, "file": upload}).status_code == 404
+    assert written(LeadImport, LeadTouch) == before  # no import, no client, no audit entry
 
 
 @pytest.mark.django_db

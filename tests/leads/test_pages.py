@@ -6,10 +6,11 @@ import pytest
 from django.test import Client as HttpClient
 
 from crm.models import AuditLog, Event, RoleCode
-from leads.models import AgentAvailability, Channel, DeskSla, RoutingRule, ScoringKind, ScoringRule
+from leads.models import AgentAvailability, Campaign, Channel, DeskSla, RoutingRule, ScoringKind, ScoringRule
 from leads.services import lead_intake, routing_rule_save, scoring_rule_save
 from tests.factories import make_desk, make_user
 from tests.leads.conftest import ALWAYS_OPEN, lead_data
+from tests.writes import written
 
 pytestmark = pytest.mark.django_db
 
@@ -70,9 +71,14 @@ def test_a_desk_manager_cannot_give_leads_to_another_desks_agent(world):
 
 def test_agents_do_not_get_the_queue_or_the_settings(world):
     http = _http(world.agents[0])
+    before = written(RoutingRule, ScoringRule, DeskSla, AgentAvailability, Campaign)
     for url in ("/leads/assign/", "/leads/settings/routing/", "/leads/settings/scoring/", "/leads/settings/campaigns/",
                 "/leads/settings/sla/", "/leads/settings/availability/"):
         assert http.get(url).status_code == 404, url
+        response = http.post(url, {"brand": world.brand.pk, "name": "Mine", "code": "mine", "kind": "country_tier",
+                                   "points": 20, "owner": str(world.agents[0].code), "is_active": "on"})
+        assert response.status_code == 404, url
+    assert written(RoutingRule, ScoringRule, DeskSla, AgentAvailability, Campaign) == before
 
 
 def test_administrators_manage_rules_campaigns_sla_and_availability(world, login_verified):
@@ -131,6 +137,11 @@ def test_a_desk_manager_sets_availability_of_their_own_agents_only(world):
     assert response.status_code == 302
     assert AgentAvailability.objects.get(user=world.agents[0]).status == "absent"
     assert http.get(f"/leads/settings/availability/{other.code}/").status_code == 404
+    before = written(AgentAvailability, AgentAvailability.history.model)
+    response = http.post(f"/leads/settings/availability/{other.code}/", {"status": "absent"})
+    assert response.status_code == 404
+    assert not AgentAvailability.objects.filter(user=other, status="absent").exists()
+    assert written(AgentAvailability, AgentAvailability.history.model) == before
 
 
 def test_the_navigation_offers_lead_pages_by_role(world):

@@ -17,6 +17,7 @@ from leads.services import lead_intake
 from leads.workspace import saved_view_save, workspace_clients
 from tests.factories import make_brand, make_user
 from tests.leads.conftest import lead_data
+from tests.writes import written
 
 pytestmark = pytest.mark.django_db
 
@@ -72,9 +73,13 @@ def test_owner_moves_the_status_on_the_profile_colleague_and_outsider_cannot(pip
     lead = _lead(piped)
     url = reverse("lead_pipeline_move", args=[lead.code])
     colleague = next(a for a in piped.agents if a != lead.owner)
-    for other in (colleague, make_user(role_code=RoleCode.SALES_AGENT)):
+    others = (colleague, make_user(role_code=RoleCode.SALES_AGENT))
+    status_before, before = pipeline_status_of(client=lead).key, written(ClientPipeline)
+    for other in others:
         client.force_login(other)
         assert client.post(url, {"status": "interested"}, HTTP_HX_REQUEST="true").status_code == 404
+    assert pipeline_status_of(client=lead).key == status_before != "interested"
+    assert written(ClientPipeline) == before
     client.force_login(lead.owner)
     response = client.post(url, {"status": "interested", "reason": ""}, HTTP_HX_REQUEST="true")
     assert response.status_code == 200 and b'id="pipeline-current">Interested' in response.content

@@ -16,12 +16,13 @@ from crm.automation import automation_rule_save
 from crm.exceptions import ValidationFailed
 from crm.models import RoleCode
 from crm.services import client_update
-from leads.models import Channel, SegmentMember
+from leads.models import Channel, Segment, SegmentMember
 from leads.pipeline import pipeline_defaults_ensure, pipeline_move
 from leads.segments import register_automation_action, segment_clients, segment_export_request, segment_save
 from leads.services import lead_intake
 from tests.factories import make_brand, make_user
 from tests.leads.conftest import lead_data
+from tests.writes import written
 
 pytestmark = pytest.mark.django_db
 
@@ -76,12 +77,20 @@ def test_counts_are_scoped_to_the_viewer(people):
 def test_agents_cannot_manage_segments_and_the_pages_hide_from_them(people, client):
     world, gb, _de = people
     seg = segment_save(actor=world.admin, brand=world.brand, name="All", definition={})
+    outsider = make_user(role_code=RoleCode.DESK_MANAGER, brand=make_brand(code="elsewhere"))
+    before = written(Segment, SegmentMember)
+    for user in (gb[0].owner, outsider):
+        client.force_login(user)
+        assert client.get(reverse("lead_segment_edit", args=[seg.code])).status_code == 404
+        response = client.post(reverse("lead_segment_edit", args=[seg.code]),
+                               {"brand": world.brand.pk, "name": "Taken over", "countries": "GB"})
+        assert response.status_code == 404
     client.force_login(gb[0].owner)
     assert client.get(reverse("lead_segment_list")).status_code == 404
-    assert client.get(reverse("lead_segment_edit", args=[seg.code])).status_code == 404
-    outsider = make_user(role_code=RoleCode.DESK_MANAGER, brand=make_brand(code="elsewhere"))
-    client.force_login(outsider)
-    assert client.get(reverse("lead_segment_edit", args=[seg.code])).status_code == 404
+    assert client.post(reverse("lead_segment_list"), {"brand": world.brand.pk, "name": "Mine"}).status_code == 404
+    seg.refresh_from_db()
+    assert (seg.name, seg.definition) == ("All", {})
+    assert written(Segment, SegmentMember) == before
 
 
 def test_live_count_answers_for_unsaved_filters(people, client):

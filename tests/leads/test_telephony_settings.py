@@ -319,7 +319,9 @@ def test_the_list_takes_a_fixed_number_of_queries(world, login_verified, django_
     for n in range(6):
         telephony_provider_create(actor=world.admin, code=f"p{n}", name=f"PBX {n}", brand=world.brand)
     with django_assert_max_num_queries(12):
-        assert http.get(LIST).status_code == 200
+        page = http.get(LIST)
+    assert page.status_code == 200
+    assert all(f'<tr data-provider="p{n}">' in page.content.decode() for n in range(6))
 
 
 # --- the data migration ---------------------------------------------------------------------------------

@@ -21,9 +21,10 @@ from tests.trading.crm_fixtures import (  # noqa: F401 - fixtures
     server_values,
     world,
 )
+from tests.writes import written
 from trading import sync
 from trading.crypto import decrypt
-from trading.models import Deal, PlatformServer, deal_reason_label
+from trading.models import Deal, PlatformServer, TradingAccount, deal_reason_label
 
 
 def _tab(client, world):
@@ -55,7 +56,12 @@ def test_a_dealer_changes_leverage_from_the_page_and_an_agent_may_not(world, cli
     account = open_account(world, deposit=None, leverage=100)
     url = reverse("trading_account_action", args=[account.code, "leverage"])
     client.force_login(world.owner)
+    before = written(TradingAccount.history.model)
     assert client.post(url, {"leverage": "200"}).status_code == 403  # sees the account, may not change it
+    account.refresh_from_db()
+    on_platform = next(a for a in world.sim.truth()["accounts"] if int(a["Login"]) == account.login)
+    assert account.leverage == 100 and int(on_platform["Leverage"]) == 100  # nor on the platform
+    assert written(TradingAccount.history.model) == before
     client.force_login(world.dealer)
     page = client.get(url)
     assert page.status_code == 200 and "1:500" in page.content.decode()
@@ -77,7 +83,10 @@ def test_opening_an_account_from_the_profile(world, client):
     account = world.client.trading_accounts.get()
     assert (account.is_demo, account.group, account.leverage) == (True, "demo\\standard", 500)
     client.force_login(world.outsider)
+    before = written(TradingAccount)
     assert client.get(url).status_code == 404
+    assert client.post(url, {"plan": f"{world.server.code}:demo", "leverage": ""}).status_code == 404
+    assert written(TradingAccount) == before  # no second account, no event, no audit entry
 
 
 def test_the_dealers_deal_list_filters_and_is_scoped_to_their_brands(world, client, django_assert_max_num_queries):
@@ -208,14 +217,23 @@ def test_an_administrator_adds_a_server_whose_password_is_write_only(world, clie
 @pytest.mark.parametrize("role", ["sales_agent", "dealer", "finance"])
 def test_only_administrators_reach_the_server_form(world, client, role, login_verified):
     login_verified(client, make_user(role_code=role, brand=world.brand))
+    before = written(PlatformServer, PlatformServer.history.model)
     assert client.get(reverse("trading_server_create")).status_code == 404
     assert client.get(reverse("trading_server_edit", args=[world.server.code])).status_code == 404
+    values = {"brand": world.brand.pk, "name": "Taken over", "kind": "mt5_web", "host": "127.0.0.1", "port": "443"}
+    assert client.post(reverse("trading_server_create"), values).status_code == 404
+    assert client.post(reverse("trading_server_edit", args=[world.server.code]), values).status_code == 404
+    assert written(PlatformServer, PlatformServer.history.model) == before
+    world.server.refresh_from_db()
+    assert world.server.name != "Taken over"
 
 
-def test_navigation_offers_platforms_to_administrators_and_dealing_to_dealers(world):
+def test_navigation_offers_the_trading_pages_to_the_roles_that_may_open_them(world):
     from crm.navigation import nav_items_for
 
-    assert "platforms" in {i["key"] for i in nav_items_for(world.admin)}
-    dealer = {i["key"] for i in nav_items_for(world.dealer)}
-    assert "dealing" in dealer and "platforms" not in dealer
+    assert {"platforms", "dealing"} <= {i["key"] for i in nav_items_for(world.admin)}
+    # Dealers watch the servers' sync health; finance reads the deals (both pages open for them).
+    assert {"dealing", "platforms"} <= {i["key"] for i in nav_items_for(world.dealer)}
+    finance = {i["key"] for i in nav_items_for(make_user(role_code="finance", brand=world.brand))}
+    assert "dealing" in finance and "platforms" not in finance
     assert not {"dealing", "platforms"} & {i["key"] for i in nav_items_for(world.owner)}

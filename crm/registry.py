@@ -1,0 +1,206 @@
+"""What each app adds to the core, declared from its own AppConfig.ready(), one way for all.
+
+The core knows no app by name. An app hands its pieces to `contribute()`:
+
+    from crm.registry import contribute
+
+    class KycConfig(AppConfig):
+        def ready(self) -> None:
+            contribute(
+                "kyc",
+                permissions={RoleCode.COMPLIANCE: ["kyc.view_submission", "kyc.change_submission"]},
+                navigation=[NavItem("kyc_queue", _("KYC queue"), "kyc_queue", "shield",
+                                    permission="kyc.view_submission", order=300)],
+                api_scopes=[ApiScope("kyc:read", _("Read verification results."))],
+                playbook=[PlaybookRule({...})],
+                timeline=[TimelineKind("kyc.approved", _("KYC approved"), "shield", summary)],
+                tabs=[ClientTab(key="kyc", label=_("KYC"), template="kyc/client_tab.html", order=50)],
+            )
+
+Every registry is a `Registry`: items keyed by name, a second item under one key replaces the
+first (so a reload or a test's override is harmless), read back sorted by each item's `order`.
+The app's URLs (`<app>/urls.py`) and API routers (`<app>/api.py`) are found by crm.urls and crm.api
+themselves; its events are declared in `<app>/event_types.py` and its handlers in
+`<app>/handlers.py` (crm.events autodiscovery).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Registry[T]:
+    """Items apps contribute, keyed by `key(item)` and read back sorted by `order(item)`."""
+
+    def __init__(self, name: str, *, key: Callable[[T], Hashable],
+                 order: Callable[[T], Any] | None = None) -> None:
+        self.name = name
+        self._key = key
+        self._order = order
+        self._items: dict[Hashable, T] = {}
+        self._sorted: list[T] = []
+
+    def register(self, *items: T) -> None:
+        for item in items:
+            self._items[self._key(item)] = item
+        self._resort()
+
+    def unregister(self, key: Hashable) -> None:
+        self._items.pop(key, None)
+        self._resort()
+
+    def _resort(self) -> None:
+        values = list(self._items.values())
+        self._sorted = sorted(values, key=self._order) if self._order is not None else values
+
+    def get(self, key: Hashable) -> T | None:
+        return self._items.get(key)
+
+    def keys(self) -> list[Hashable]:
+        return [self._key(item) for item in self._sorted]
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(list(self._sorted))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    @contextmanager
+    def temporarily(self, *items: T) -> Iterator[None]:
+        """Register `items` for the duration of a block (tests), restoring what they replaced."""
+        saved = dict(self._items)
+        self.register(*items)
+        try:
+            yield
+        finally:
+            self._items = saved
+            self._resort()
+
+    def __repr__(self) -> str:
+        return f"<Registry {self.name}: {len(self)} items>"
+
+
+# --- the items the core's registries hold ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PermissionGrant:
+    """Permissions ("app_label.codename") that `app` gives `role`; a role holds the union of its grants."""
+
+    app: str
+    role: str
+    permissions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CustomPermission:
+    """A permission no model's Meta declares, created on `model` ("crm.client") by roles_sync."""
+
+    model: str
+    codename: str
+    name: str
+
+
+@dataclass(frozen=True)
+class NavItem:
+    """A top-level page in the side navigation.
+
+    Shown to whoever passes the same check the page's view makes: `permission` (a model-level
+    permission, "crm.assign_client"), `admin_only` (administrators), or neither (every member of
+    staff). tests/crm/test_navigation.py holds every role to it: every page a role may open is
+    reachable from its navigation, and every entry it is shown opens.
+    """
+
+    key: str
+    label: Any  # a lazy translation
+    url_name: str
+    icon: str = ""
+    permission: str | None = None
+    admin_only: bool = False
+    order: int = 500
+
+
+@dataclass(frozen=True)
+class ApiScope:
+    """An API-key scope: what a key with it may do, shown when a key is made and in the API docs."""
+
+    code: str  # "<area>:<read|write>"
+    description: Any  # a lazy translation
+    order: int = 500
+
+
+@dataclass(frozen=True)
+class PlaybookRule:
+    """One of the broker's usual automation rules, given to a brand by automation_seed_playbook.
+
+    `spec` holds automation_rule_save's arguments (name, trigger, conditions, actions, ...).
+    """
+
+    spec: Mapping[str, Any]
+    order: int = 500
+
+    @property
+    def name(self) -> str:
+        return str(self.spec["name"])
+
+
+@dataclass(frozen=True)
+class PlaybookTemplate:
+    """An email template a playbook rule sends, per language."""
+
+    key: str
+    language: str
+    values: Mapping[str, str] = field(default_factory=dict)  # description, subject, body
+
+
+def _ordered(item: Any) -> tuple[int, str]:
+    return (getattr(item, "order", 500), str(getattr(item, "key", None) or getattr(item, "code", "")
+                                             or getattr(item, "name", "")))
+
+
+ROLE_PERMISSIONS: Registry[PermissionGrant] = Registry("role permissions", key=lambda g: (g.app, g.role))
+CUSTOM_PERMISSIONS: Registry[CustomPermission] = Registry("custom permissions", key=lambda p: (p.model, p.codename))
+NAVIGATION: Registry[NavItem] = Registry("navigation", key=lambda i: i.key, order=_ordered)
+API_SCOPES: Registry[ApiScope] = Registry("API scopes", key=lambda s: s.code, order=_ordered)
+PLAYBOOK: Registry[PlaybookRule] = Registry("playbook rules", key=lambda r: r.name, order=_ordered)
+PLAYBOOK_TEMPLATES: Registry[PlaybookTemplate] = Registry("playbook templates", key=lambda t: (t.key, t.language))
+# Items of crm.timeline.TimelineKind and crm.tabs.ClientTab (typed there; those modules import models).
+TIMELINE: Registry[Any] = Registry("timeline labels", key=lambda k: k.name)
+PROFILE_TABS: Registry[Any] = Registry("profile tabs", key=lambda t: t.key, order=lambda t: (t.order, t.key))
+
+
+def contribute(
+    app: str,
+    *,
+    permissions: Mapping[str, Iterable[str]] | None = None,
+    custom_permissions: Iterable[CustomPermission] = (),
+    navigation: Iterable[NavItem] = (),
+    api_scopes: Iterable[ApiScope] = (),
+    playbook: Iterable[PlaybookRule] = (),
+    playbook_templates: Iterable[PlaybookTemplate] = (),
+    timeline: Iterable[Any] = (),
+    tabs: Iterable[Any] = (),
+) -> None:
+    """Register what `app` adds to the core. Call it from the app's AppConfig.ready()."""
+    for role, perms in (permissions or {}).items():
+        ROLE_PERMISSIONS.register(PermissionGrant(app=app, role=str(role), permissions=tuple(sorted(set(perms)))))
+    CUSTOM_PERMISSIONS.register(*custom_permissions)
+    NAVIGATION.register(*navigation)
+    API_SCOPES.register(*api_scopes)
+    PLAYBOOK.register(*playbook)
+    PLAYBOOK_TEMPLATES.register(*playbook_templates)
+    TIMELINE.register(*timeline)
+    PROFILE_TABS.register(*tabs)
+
+
+def role_permissions() -> dict[str, list[str]]:
+    """Every role's permissions: the union of what each app grants it."""
+    out: dict[str, set[str]] = {}
+    for grant in ROLE_PERMISSIONS:
+        out.setdefault(grant.role, set()).update(grant.permissions)
+    return {role: sorted(perms) for role, perms in out.items()}
