@@ -33,6 +33,13 @@ class CrmConfig(AppConfig):
         from crm.views.audit import client_audit_links
 
         audit_object_links_register("crm.client", client_audit_links)
+        # The client list's export runs as a background job; its page names it and its count.
+        from django.utils.translation import gettext_lazy as _
+
+        from crm.exports import EXPORT_JOB_KIND
+        from crm.jobs import job_kind_register
+
+        job_kind_register(EXPORT_JOB_KIND, label=_("Client list export"), counts={"rows": _("Rows written")})
         # A freshly migrated (or flushed) database always has every role and its permissions.
         post_migrate.connect(roles_sync_after_migrate, sender=self, dispatch_uid="crm.roles_sync")
         # API keys cached by the processes are dropped when a key or a brand changes.

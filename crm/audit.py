@@ -445,36 +445,11 @@ def model_snapshot(obj: Any, fields: list[str] | tuple[str, ...]) -> dict[str, A
     return _normalise(out)
 
 
-def audit_log_search(
-    *,
-    actor: Any = None,
-    system_only: bool = False,
-    action: str = "",
-    object_type: str = "",
-    object_id: str = "",
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> QuerySet[AuditLog]:
-    """Audit rows matching every given filter, newest first. `action` matches as a prefix
-    ("client." finds every client action); `until` is exclusive."""
+def audit_log_rows() -> QuerySet[AuditLog]:
+    """Every audit row, newest first (the audit log page narrows them with crm.filters.AuditFilter)."""
     from crm.models import AuditLog
 
-    qs = AuditLog.objects.all()
-    if actor is not None:
-        qs = qs.filter(actor_id=actor.pk)
-    elif system_only:
-        qs = qs.filter(actor_id__isnull=True)
-    if action:
-        qs = qs.filter(action__startswith=action)
-    if object_type:
-        qs = qs.filter(object_type=object_type)
-    if object_id:
-        qs = qs.filter(object_id=object_id)
-    if since is not None:
-        qs = qs.filter(at__gte=since)
-    if until is not None:
-        qs = qs.filter(at__lt=until)
-    return qs.order_by("-id")
+    return AuditLog.objects.order_by("-id")
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ the form by `apply_domain_errors`)."""
 from __future__ import annotations
 
 import zoneinfo
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
@@ -20,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from crm.exceptions import DomainError
-from crm.models import Brand, Client, Desk, Stage, User
+from crm.models import Brand, Client, Stage, User
 
 # --- helpers ---------------------------------------------------------------------------------------
 
@@ -84,43 +83,7 @@ class DateTimeLocalInput(forms.DateTimeInput):
         super().__init__(attrs=attrs, format="%Y-%m-%dT%H:%M")
 
 
-# --- client list filters -------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class SortOption:
-    key: str
-    order: str  # a value of crm.selectors.CLIENT_ORDERS
-    reverse: bool = False  # flip the selector's ordering (descending where it only offers ascending)
-
-
-SORT_OPTIONS: dict[str, SortOption] = {
-    s.key: s
-    for s in (
-        SortOption("name", "last_name"),
-        SortOption("-name", "-last_name"),
-        SortOption("stage", "stage"),
-        SortOption("-stage", "stage", reverse=True),
-        SortOption("country", "country"),
-        SortOption("-country", "country", reverse=True),
-        SortOption("created", "created_at"),
-        SortOption("-created", "-created_at"),
-        SortOption("updated", "-updated_at", reverse=True),
-        SortOption("-updated", "-updated_at"),
-    )
-}
-DEFAULT_SORT = "-created"
-# Columns whose first click sorts newest / Z-A first.
-_DESCENDING_FIRST = {"created", "updated"}
-
-
-def next_sort(column: str, current: str) -> str:
-    """The sort key a click on `column`'s header asks for, given the current sort."""
-    if current == column:
-        return f"-{column}"
-    if current == f"-{column}":
-        return column
-    return f"-{column}" if column in _DESCENDING_FIRST else column
-
+# --- choices of rows ----------------------------------------------------------------------------
 
 class ListedChoiceIterator(forms.models.ModelChoiceIterator):
     """Choices read by evaluating the field's queryset (one ordinary query, its rows cached on the
@@ -150,105 +113,6 @@ class DeskChoiceField(ListedModelChoiceField):
 
     def label_from_instance(self, obj: Any) -> str:
         return f"{obj.name} ({obj.brand.name})" if self.show_brand else obj.name
-
-
-class ClientFilterForm(forms.Form):
-    """The client list's filters, from the query string. Invalid values are dropped, not fatal:
-    a stale bookmark still opens the list."""
-
-    q = forms.CharField(required=False, max_length=100, strip=True, label=_("Search"))
-    stage = forms.ChoiceField(required=False, label=_("Stage"), widget=PlainSelect)
-    country = forms.CharField(required=False, max_length=2, label=_("Country"))
-    language = forms.CharField(required=False, max_length=8, label=_("Language"))
-    brand = ListedModelChoiceField(queryset=Brand.objects.none(), required=False, to_field_name="code",
-                                   label=_("Brand"), empty_label=_("All brands"), widget=PlainSelect)
-    owner = UserCodeChoiceField(queryset=User.objects.none(), required=False, to_field_name="code",
-                                label=_("Owner"), empty_label=_("Any owner"), widget=PlainSelect)
-    desk = DeskChoiceField(queryset=Desk.objects.none(), required=False, to_field_name="code",
-                           label=_("Desk"), empty_label=_("Any desk"), widget=PlainSelect)
-    tag = forms.CharField(required=False, max_length=50, label=_("Tag"))
-    sort = forms.ChoiceField(required=False, choices=[(k, k) for k in SORT_OPTIONS], widget=forms.HiddenInput)
-
-    def __init__(self, data: Any = None, *, user: Any) -> None:
-        super().__init__(data)
-        self.user = user
-        brands = visible_brands(user)
-        self.fields["stage"].choices = [("", _("Any stage")), *Stage.choices]
-        self.fields["brand"].queryset = brands.order_by("name")
-        desks = Desk.objects.select_related("brand").order_by("brand__name", "name")
-        staff = User.objects.filter(is_active=True, role__isnull=False).order_by("full_name")
-        if not (user.is_administrator or user.all_brands):
-            desks = desks.filter(brand__in=brands)
-            staff = staff.filter(Q(all_brands=True) | Q(brands__in=brands)).distinct()
-        self.fields["desk"].queryset = desks
-        self.fields["owner"].queryset = staff
-        self.fields["q"].widget.attrs.update(
-            {"type": "search", "placeholder": _("Name, email, phone or code"), "autocomplete": "off"}
-        )
-        self.fields["country"].widget.attrs.update({"placeholder": _("e.g. GB"), "maxlength": 2,
-                                                    "autocapitalize": "characters", "size": 4})
-        self.fields["language"].widget.attrs.update({"placeholder": _("e.g. en"), "size": 6})
-        self.fields["tag"].widget.attrs.update({"placeholder": _("e.g. vip")})
-
-    def clean_country(self) -> str:
-        value = (self.cleaned_data.get("country") or "").strip().upper()
-        if value and not (len(value) == 2 and value.isascii() and value.isalpha()):
-            raise forms.ValidationError(_("Use a two-letter country code, e.g. GB."))
-        return value
-
-    def clean_language(self) -> str:
-        return (self.cleaned_data.get("language") or "").strip().lower().replace("_", "-")
-
-    def clean_tag(self) -> str:
-        return (self.cleaned_data.get("tag") or "").strip().lower()
-
-    def clean_sort(self) -> str:
-        return self.cleaned_data.get("sort") or DEFAULT_SORT
-
-    def values(self) -> dict[str, Any]:
-        """The valid filters (invalid ones dropped), as the client_list selector takes them."""
-        if self.is_bound:
-            self.is_valid()
-        data = getattr(self, "cleaned_data", {}) or {}
-        return {
-            "q": data.get("q") or "",
-            "stage": data.get("stage") or "",
-            "country": data.get("country") or "",
-            "language": data.get("language") or "",
-            "tag": data.get("tag") or "",
-            "brand": data.get("brand"),
-            "owner": data.get("owner"),
-            "desk": data.get("desk"),
-        }
-
-    @property
-    def sort_key(self) -> str:
-        if self.is_bound and self.is_valid():
-            return self.cleaned_data.get("sort") or DEFAULT_SORT
-        value = self.data.get("sort") if self.is_bound else None
-        return value if value in SORT_OPTIONS else DEFAULT_SORT
-
-    @property
-    def sort_option(self) -> SortOption:
-        return SORT_OPTIONS[self.sort_key]
-
-    def active_filters(self) -> list[tuple[str, str, str]]:
-        """(field name, label, shown value) of each filter in use, for the "remove filter" chips."""
-        values = self.values()
-        chips: list[tuple[str, str, str]] = []
-        for name in ("q", "stage", "country", "language", "brand", "owner", "desk", "tag"):
-            value = values.get(name)
-            if not value:
-                continue
-            field = self.fields[name]
-            if name == "stage":
-                shown = str(dict(Stage.choices).get(value, value))
-            elif isinstance(field, forms.ModelChoiceField):
-                shown = field.label_from_instance(value)
-            else:
-                shown = str(value)
-            chips.append((name, str(field.label), shown))
-        return chips
 
 
 # --- notes and tasks -----------------------------------------------------------------------------

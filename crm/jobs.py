@@ -10,7 +10,7 @@ reports through the handle:
     handle.progress(done, total, created=3, skipped=1)  # throttled writes; raises JobCancelled
     handle.check()                                       # raises JobCancelled once cancel is asked
     with handle.csv_result("export.csv") as writer:      # rows go to a file in the storage
-        writer.writerow([...])
+        writer.writerow([...])                           # (handle.xlsx_result: the same, as XLSX)
 
 The function's return ends the job as done; JobCancelled as cancelled; a DomainError as failed with
 its message; anything else as failed with a reason in words (the traceback goes to the log and to
@@ -46,7 +46,7 @@ from redis.exceptions import RedisError
 
 from crm.audit import audit_record
 from crm.exceptions import DomainError, NotAllowed
-from crm.lib.csvsafe import SafeCsvWriter
+from crm.lib.csvsafe import SafeCsvWriter, SafeXlsxWriter
 from crm.lib.redis import get_redis
 from crm.models import Job, JobStatus, User
 from crm.permissions import user_can
@@ -239,6 +239,14 @@ class JobHandle:
         """A CSV result written through the one CSV-safe cell writer (crm.lib.csvsafe)."""
         with self.result_file(filename) as stream:
             yield SafeCsvWriter(stream)
+
+    @contextlib.contextmanager
+    def xlsx_result(self, filename: str, *, sheet: str = "Sheet") -> Iterator[SafeXlsxWriter]:
+        """An XLSX result, one sheet written row by row through the same cell rule as CSV."""
+        writer = SafeXlsxWriter(sheet)
+        yield writer
+        with self.result_file(filename, binary=True) as stream:
+            writer.save(stream)
 
     def set_result_rows(self, rows: int) -> None:
         self.job.result_rows = rows

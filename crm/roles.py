@@ -29,7 +29,10 @@ logger = logging.getLogger(__name__)
 CORE_CUSTOM_PERMISSIONS = [
     CustomPermission("crm.client", "assign_client", "Can assign a client to an owner or desk and share it"),
     CustomPermission("crm.client", "override_client_stage", "Can override a client's stage (any move, with a reason)"),
+    CustomPermission("crm.client", "classify_client",
+                     "Can classify a client as retail, professional or eligible counterparty"),
     CustomPermission("crm.client", "email_client", "Can write emails to a client from the profile"),
+    CustomPermission("crm.client", "export_client", "Can export the client list (CSV, XLSX) as they see it"),
 ]
 
 # Every member of staff works clients' notes and their own tasks.
@@ -50,7 +53,7 @@ def _model_perms(model: str, actions: tuple[str, ...] = ("view", "add", "change"
 _ADMIN = sorted({
     *_STAFF_BASE,
     *_model_perms("client"), "crm.reveal_contact", "crm.view_all_clients", "crm.assign_client",
-    "crm.override_client_stage", "crm.email_client",
+    "crm.override_client_stage", "crm.classify_client", "crm.export_client",
     *_model_perms("note"), *_model_perms("task"), "crm.view_notification",
     *_model_perms("brand"), *_model_perms("desk"), *_model_perms("user"), *_model_perms("role", ("view", "change")),
     *_model_perms("apikey", ("view", "add", "change")),
@@ -64,10 +67,11 @@ _ADMIN = sorted({
 CORE_PERMISSIONS: dict[str, list[str]] = {
     RoleCode.ADMIN: _ADMIN,
     RoleCode.DESK_MANAGER: sorted({*_AGENT, "crm.assign_client", "crm.view_accessevent", "crm.view_user",
-                                   "crm.view_desk"}),
+                                   "crm.view_desk", "crm.export_client"}),
     RoleCode.SALES_AGENT: sorted(_AGENT),
     RoleCode.RETENTION_AGENT: sorted(_AGENT),
     RoleCode.COMPLIANCE: sorted({*_STAFF_BASE, "crm.change_client", "crm.reveal_contact", "crm.view_all_clients",
+                                 "crm.classify_client", "crm.export_client",
                                  "crm.view_auditlog", "crm.view_accessevent", "crm.view_event", "crm.view_user"}),
     RoleCode.FINANCE: sorted({*_STAFF_BASE, "crm.reveal_contact", "crm.view_all_clients"}),
     RoleCode.IB_MANAGER: sorted({*_STAFF_BASE, "crm.view_all_clients"}),

@@ -236,6 +236,24 @@ def client_timeline(*, client: Client, before_id: int | None = None, limit: int 
     return list(qs[:limit])
 
 
+# What proves a client verified, until the KYC app keeps its own status: an approved verification,
+# or a move to verified (by that proof, or an administrator's correction); a later expiry undoes it.
+_VERIFIED = Q(name="kyc.approved") | Q(name="client.stage_changed", data__to="verified")
+
+
+def client_verified(*, client: Client) -> bool:
+    """Whether the client's verification stands: proven (an approved KYC, or a move to verified)
+    and not expired since ("kyc.expired"). A client who was funded without a verification is not
+    verified, whatever the stage says. Two index reads of the client's timeline."""
+    events = Event.objects.filter(client_id=client.pk).order_by("-occurred_at", "-id")
+    proven = events.filter(_VERIFIED).values_list("occurred_at", "id").first()
+    if proven is None:
+        return False
+    at, pk = proven
+    later = Q(occurred_at__gt=at) | Q(occurred_at=at, id__gt=pk)
+    return not events.filter(later, name="kyc.expired").exists()
+
+
 def note_list(*, client: Client) -> QuerySet[Note]:
     """The client's notes, pinned first, then newest first."""
     return Note.objects.filter(client_id=client.pk).select_related("author").order_by("-is_pinned", "-created_at", "-id")

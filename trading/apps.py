@@ -11,17 +11,29 @@ class TradingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from crm.registry import contribute
+        from django.utils.translation import gettext_lazy as _
+
+        from crm.registry import ApiScope, contribute
         from trading.views import ui_contributions
 
-        contribute("trading", permissions=_role_permissions(), navigation=_navigation(), **ui_contributions())
+        contribute("trading", permissions=_role_permissions(), navigation=_navigation(), api_scopes=[ApiScope(
+            "trading:write", _("Open trading accounts for the brand's clients and change their leverage."), order=200)],
+            **ui_contributions())
         from crm.audit import audit_object_links_register
         from trading.views import account_audit_links
 
         audit_object_links_register("trading.tradingaccount", account_audit_links)
-        # crm.roles.roles_sync runs on the crm app's post_migrate and grants trading permissions,
-        # which auth would otherwise create only at this (later) app's post_migrate. Creating them
-        # at auth's own post_migrate, which comes before crm's, keeps migrate and flush working.
+        _register_job_kinds()
+
+
+def _register_job_kinds() -> None:
+    from django.utils.translation import gettext_lazy as _
+
+    from crm.jobs import job_kind_register
+    from trading.services import LOWER_JOB_KIND
+
+    job_kind_register(LOWER_JOB_KIND, label=_("Leverage lowered to the caps"),
+                      counts={"lowered": _("Lowered"), "skipped": _("Skipped"), "failed": _("Failed")})
 
 
 def _role_permissions() -> dict[str, list[str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext
 
-from crm.exceptions import Conflict, DomainError
+from crm.exceptions import Conflict, DomainError, ValidationFailed
 
 
 class PlatformFailed(DomainError):
@@ -55,3 +55,30 @@ class CredentialsUnreadable(DomainError):
 
     def default_message(self) -> str:
         return gettext("The platform credentials cannot be decrypted; enter them again.")
+
+
+class AccountOpeningRefused(Conflict):
+    """The brand's policy does not allow a live account for this client yet (its stage, or no
+    verification); the message says which rule and where the client stands. Nothing was opened."""
+
+    default_code = "account_opening_refused"
+
+    def default_message(self) -> str:
+        return gettext("The brand's policy does not allow a live account for this client.")
+
+
+class LeverageAboveCap(ValidationFailed):
+    """The leverage asked for is above the client's cap; the message names the cap and its rule."""
+
+    default_code = "leverage_above_cap"
+
+
+class PasswordLinkUnusable(DomainError):
+    """A trading password link that shows nothing: `code` says why ("password_link_used",
+    "password_link_expired", "password_link_replaced", "password_link_unknown")."""
+
+    default_code = "password_link_unknown"
+    status_code = 410
+
+    def default_message(self) -> str:
+        return gettext("This link cannot show a password.")

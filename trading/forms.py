@@ -2,33 +2,49 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from decimal import Decimal
 from typing import Any
 
 from django import forms
-from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.forms import visible_brands
 from crm.lib.validation import json_problem
-from crm.models import Client
-from trading.models import AccessLevel, BalanceKind, DealKind, PlatformKind, PlatformServer, TradingAccount
-from trading.services import LEVERAGE_CAP_MAX, allowed_leverages, mapped_groups
+from crm.models import Classification, Client
+from trading.models import (
+    DEFAULT_LIVE_MIN_STAGE,
+    OPENING_STAGES,
+    AccessLevel,
+    BalanceKind,
+    PlatformKind,
+    PlatformServer,
+    TradingAccount,
+)
+from trading.policy import LEVERAGE_CAP_MAX, cap_parse, leverage_limit
+from trading.services import allowed_leverages, mapped_groups
 
 REASON = forms.CharField(label=_("Reason"), max_length=200, required=False,
                          widget=forms.TextInput(attrs={"placeholder": _("Why (kept in the audit log)")}))
 
 
+class LeverageChoiceField(forms.TypedChoiceField):
+    """A select of the leverages allowed; a value outside them is not refused here but by the service,
+    whose message names the client's cap and its rule (or the leverages allowed)."""
+
+    def validate(self, value: Any) -> None:
+        forms.Field.validate(self, value)
+
+
 class OpenAccountForm(forms.Form):
     plan = forms.ChoiceField(label=_("Server and account type"))
-    leverage = forms.TypedChoiceField(label=_("Leverage"), coerce=int, required=False, empty_value=None)
+    leverage = LeverageChoiceField(label=_("Leverage"), coerce=int, required=False, empty_value=None)
 
     def __init__(self, *args: Any, client: Client, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.servers = {str(s.code): s for s in PlatformServer.objects.filter(brand_id=client.brand_id, is_active=True)}
+        self.servers = {str(s.code): s for s in PlatformServer.objects.filter(brand_id=client.brand_id, is_active=True)
+                        .select_related("brand")}
         plans = []
         leverages: set[int] = set()
         for code, server in self.servers.items():
@@ -37,25 +53,54 @@ class OpenAccountForm(forms.Form):
                 if spec.get("demo"):
                     label = f"{label} ({_('demo')})"
                 plans.append((f"{code}:{key}", f"{server.name} · {label}"))
-                leverages.update(allowed_leverages(server, key))
+                leverages.update(allowed_leverages(server, key, client=client))
         self.fields["plan"].choices = plans
         self.fields["leverage"].choices = [("", _("Highest allowed"))] + [(x, f"1:{x}") for x in sorted(leverages)]
+        live = leverage_limit(client=client, brand=client.brand, demo=False)
+        if live.cap is not None:
+            self.fields["leverage"].help_text = gettext("Live accounts of this client: %(rule)s.") % {"rule": live.rule}
 
     def clean_plan(self) -> tuple[PlatformServer, str]:
         code, _sep, key = self.cleaned_data["plan"].partition(":")
         return self.servers[code], key
 
+    def clean_leverage(self) -> int | None:
+        value = self.cleaned_data.get("leverage")
+        if value is not None and not 1 <= value <= LEVERAGE_CAP_MAX:
+            raise forms.ValidationError(_("Choose one of the leverages offered."))
+        return value
+
 
 class LeverageForm(forms.Form):
-    leverage = forms.TypedChoiceField(label=_("Leverage"), coerce=int)
+    leverage = LeverageChoiceField(label=_("Leverage"), coerce=int)
     reason = REASON
 
     def __init__(self, *args: Any, account: TradingAccount, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        options = allowed_leverages(account.server, account.account_type) or sorted(
+        options = allowed_leverages(account.server, account.account_type, client=account.client) or sorted(
             {x for spec in account.server.account_types.values() for x in spec.get("leverages", [])})
         self.fields["leverage"].choices = [(x, f"1:{x}") for x in options]
         self.fields["leverage"].initial = account.leverage
+        limit = leverage_limit(client=account.client, brand=account.server.brand, demo=account.is_demo)
+        if limit.cap is not None:
+            self.fields["leverage"].help_text = limit.rule
+
+    def clean_leverage(self) -> int:
+        value: int = self.cleaned_data["leverage"]
+        if not 1 <= value <= LEVERAGE_CAP_MAX:
+            raise forms.ValidationError(_("Choose one of the leverages offered."))
+        return value
+
+
+class ClassificationForm(forms.Form):
+    classification = forms.ChoiceField(label=_("Classification"), choices=Classification.choices)
+    reason = forms.CharField(label=_("Reason"), max_length=500, widget=forms.TextInput(
+        attrs={"placeholder": _("What the decision rests on (kept in the audit log)")}))
+
+    def __init__(self, *args: Any, client: Client, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["classification"].initial = client.classification
+        self.fields["reason"].error_messages["required"] = _("Say what the classification rests on.")
 
 
 class GroupForm(forms.Form):
@@ -191,50 +236,80 @@ class ServerForm(forms.Form):
         return data
 
 
-class DealFilterForm(forms.Form):
-    server = forms.ModelChoiceField(label=_("Server"), queryset=None, required=False, to_field_name="code")
-    symbol = forms.CharField(label=_("Symbol"), max_length=32, required=False)
-    login = forms.IntegerField(label=_("Login"), min_value=1, required=False)
-    kind = forms.ChoiceField(label=_("Kind"), choices=[("", _("All"))] + list(DealKind.choices), required=False)
-    date_from = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+class LeverageCapField(forms.CharField):
+    """A leverage cap as "N" of 1:N: "30", "1:30", or in Arabic-Indic digits ("٣٠"); cleaned to an int
+    and shown back in ASCII digits. Every kind of bad input gets the one message `invalid`."""
 
-    def __init__(self, *args: Any, servers: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["server"].queryset = servers
+    def __init__(self, *, message: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error_messages.update({"required": message, "invalid": message})
+        self.widget.attrs.update({"inputmode": "numeric", "autocomplete": "off", "dir": "ltr"})
 
-    def selector_kwargs(self) -> dict[str, Any]:
-        """The filters as the selector's arguments; dates are whole days in the user's time zone."""
-        data = self.cleaned_data
-        tz = timezone.get_current_timezone()
+    def to_python(self, value: Any) -> int | None:  # type: ignore[override]
+        text = super().to_python(value)
+        if text in self.empty_values:
+            return None
+        number = cap_parse(text)
+        if number is None or not 1 <= number <= LEVERAGE_CAP_MAX:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return number
 
-        def day_start(day: dt.date | None, shift: int = 0) -> dt.datetime | None:
-            if day is None:
-                return None
-            return dt.datetime.combine(day + dt.timedelta(days=shift), dt.time.min, tzinfo=tz)
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        number = cap_parse(data) if isinstance(data, str) else None
+        return str(number) if number is not None else data
 
-        return {
-            "server": data.get("server"), "symbol": (data.get("symbol") or "").strip(), "login": data.get("login"),
-            "kind": data.get("kind") or "", "date_from": day_start(data.get("date_from")),
-            "date_to": day_start(data.get("date_to"), 1),
-        }
 
+def _cap_message(what: str, example: int) -> str:
+    return gettext("Give the %(what)s as a whole number from 1 to %(max)s (%(example)s means 1:%(example)s).") % {
+        "what": what, "max": LEVERAGE_CAP_MAX, "example": example}
 
 
 class BrandPolicyForm(forms.Form):
-    """A brand's leverage caps, as "N" of 1:N. Every kind of bad input gets one message naming the field."""
+    """A brand's policy: its leverage ceilings, as "N" of 1:N (Arabic-Indic digits are read and shown
+    back in ASCII), and who may get a live account."""
 
-    max_leverage_live = forms.IntegerField(label=_("Maximum live leverage (1:N)"), min_value=1,
-                                           max_value=LEVERAGE_CAP_MAX)
-    max_leverage_demo = forms.IntegerField(label=_("Maximum demo leverage (1:N)"), min_value=1,
-                                           max_value=LEVERAGE_CAP_MAX)
+    max_leverage_live = forms.CharField(label=_("Maximum live leverage (1:N)"))
+    max_leverage_demo = forms.CharField(label=_("Maximum demo leverage (1:N)"))
+    live_min_stage = forms.ChoiceField(label=_("Live accounts from stage"), required=False, choices=[
+        (s.value, s.label) for s in OPENING_STAGES], initial=DEFAULT_LIVE_MIN_STAGE,
+        help_text=_("Until then, only demo accounts can be opened for the client."))
+    live_requires_verification = forms.BooleanField(
+        label=_("Live accounts need a verified client (an approved verification that has not expired)"),
+        required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        for name, what in (("max_leverage_live", gettext("maximum live leverage")),
-                           ("max_leverage_demo", gettext("maximum demo leverage"))):
-            message = gettext("Give the %(what)s as a whole number from 1 to %(max)s (500 means 1:500).") % {
-                "what": what, "max": LEVERAGE_CAP_MAX}
-            field = self.fields[name]
-            field.error_messages.update({key: message for key in ("required", "invalid", "min_value", "max_value")})
-            field.widget.attrs.update({"min": 1, "max": LEVERAGE_CAP_MAX, "step": 1})
+        self.fields["max_leverage_live"] = LeverageCapField(
+            label=_("Maximum live leverage (1:N)"), message=_cap_message(gettext("maximum live leverage"), 500))
+        self.fields["max_leverage_demo"] = LeverageCapField(
+            label=_("Maximum demo leverage (1:N)"), message=_cap_message(gettext("maximum demo leverage"), 500))
+
+    def clean_live_min_stage(self) -> str | None:
+        return self.cleaned_data.get("live_min_stage") or None  # not sent: unchanged
+
+
+class LeverageCapForm(forms.Form):
+    """A cap rule: a country, a classification or both, and the cap."""
+
+    country = forms.CharField(label=_("Country"), max_length=2, required=False,
+                              help_text=_("Two-letter ISO code, such as GB or DE; empty: any country."),
+                              widget=forms.TextInput(attrs={"dir": "ltr", "autocomplete": "off"}))
+    classification = forms.ChoiceField(label=_("Classification"), required=False,
+                                       choices=[("", _("Any classification")), *Classification.choices])
+    max_leverage = forms.CharField(label=_("Maximum leverage (1:N)"))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["max_leverage"] = LeverageCapField(
+            label=_("Maximum leverage (1:N)"), message=_cap_message(gettext("cap"), 30))
+
+    def clean_country(self) -> str:
+        value: str = self.cleaned_data.get("country") or ""
+        return value.strip().upper()
+
+
+class LowerForm(forms.Form):
+    """Which accounts "Lower N accounts to 1:X" lowers: those above cap X, live or demo."""
+
+    cap = forms.IntegerField(min_value=1, max_value=LEVERAGE_CAP_MAX)
+    demo = forms.BooleanField(required=False)

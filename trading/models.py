@@ -22,6 +22,7 @@ from simple_history.models import HistoricalRecords
 
 from crm.lib.context import history_user
 from crm.lib.money import CurrencyField, Money, MoneyAmountField
+from crm.models import Classification, Stage
 
 AMOUNT = {"max_digits": 24, "decimal_places": 8}  # deal money: any account currency, crypto included
 PRICE = {"max_digits": 24, "decimal_places": 10}
@@ -214,12 +215,26 @@ class PlatformServer(models.Model):
         return spec if isinstance(spec, dict) else None
 
 
+# The stages a brand may require before a live account: the start of the funnel up to funded.
+OPENING_STAGES = (Stage.LEAD, Stage.REGISTERED, Stage.VERIFIED, Stage.FUNDED)
+DEFAULT_LIVE_MIN_STAGE = Stage.REGISTERED
+
+
 class BrandTradingPolicy(models.Model):
-    """A brand's caps over every server it uses (regulators cap retail leverage per brand)."""
+    """A brand's rules over every server it uses: the leverage ceilings (regulators cap leverage per
+    brand; LeverageCap narrows them per country and classification) and who may get a live account.
+    A brand without a row gets the defaults of a new row."""
 
     brand = models.OneToOneField("crm.Brand", on_delete=models.CASCADE, related_name="trading_policy")
     max_leverage_live = models.PositiveIntegerField(_("maximum leverage, live accounts"), default=500)
     max_leverage_demo = models.PositiveIntegerField(_("maximum leverage, demo accounts"), default=1000)
+    live_min_stage = models.CharField(
+        _("live accounts from stage"), max_length=16, default=DEFAULT_LIVE_MIN_STAGE,
+        choices=[(s.value, s.label) for s in OPENING_STAGES],
+        help_text=_("A live account needs the client to have reached at least this stage."))
+    live_requires_verification = models.BooleanField(
+        _("live accounts need a verified client"), default=False,
+        help_text=_("A live account needs an approved verification (KYC) that has not expired."))
     history = HistoricalRecords(get_user=history_user)
 
     class Meta:
@@ -227,10 +242,105 @@ class BrandTradingPolicy(models.Model):
         constraints: ClassVar = [
             models.CheckConstraint(condition=Q(max_leverage_live__gte=1, max_leverage_demo__gte=1),
                                    name="brandtradingpolicy_leverage_positive"),
+            models.CheckConstraint(condition=Q(live_min_stage__in=[s.value for s in OPENING_STAGES]),
+                                   name="brandtradingpolicy_live_min_stage_valid"),
         ]
 
     def __str__(self) -> str:
         return f"{self.brand} trading policy"
+
+
+class LeverageCap(models.Model):
+    """A leverage cap for live accounts of a brand's clients in one country, of one classification,
+    or both (ESMA: retail clients in the EU at most 1:30). For an account, the most specific rule
+    that matches its client wins (country and classification over either alone); between equally
+    specific ones the lowest cap; the brand's live ceiling (BrandTradingPolicy) applies on top.
+    Demo accounts are held to the brand's demo ceiling only."""
+
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    brand = models.ForeignKey("crm.Brand", on_delete=models.CASCADE, related_name="leverage_caps", db_index=False)
+    country = models.CharField(_("country"), max_length=2, blank=True, help_text=_("ISO 3166-1 alpha-2; empty: any."))
+    classification = models.CharField(_("classification"), max_length=24, blank=True,
+                                      choices=Classification.choices, help_text=_("Empty: any."))
+    max_leverage = models.PositiveIntegerField(_("maximum leverage"))
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords(get_user=history_user)
+
+    class Meta:
+        ordering = ["brand", "country", "classification"]
+        constraints: ClassVar = [
+            # One rule per (country, classification) of a brand: two would leave the cap ambiguous.
+            models.UniqueConstraint(fields=["brand", "country", "classification"],
+                                    name="leveragecap_unique_scope_per_brand"),
+            # A rule for every client of the brand is the brand's own ceiling, not a rule.
+            models.CheckConstraint(condition=~Q(country="", classification=""), name="leveragecap_has_scope"),
+            models.CheckConstraint(condition=Q(country="") | Q(country__regex=r"^[A-Z]{2}$"),
+                                   name="leveragecap_country_iso2"),
+            models.CheckConstraint(condition=Q(classification="") | Q(classification__in=Classification.values),
+                                   name="leveragecap_classification_valid"),
+            models.CheckConstraint(condition=Q(max_leverage__gte=1), name="leveragecap_leverage_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.brand}: {self.country or '*'} {self.classification or '*'} 1:{self.max_leverage}"
+
+    @property
+    def specificity(self) -> int:
+        return int(bool(self.country)) + int(bool(self.classification))
+
+
+class PasswordLinkPurpose(models.TextChoices):
+    OPENED = "opened", _("New account")
+    RESET = "reset", _("Password reset")
+
+
+class TradingPasswordLink(models.Model):
+    """A single-use link by which a client sees a new trading password once (trading.services).
+
+    The link carries a random token; only its SHA-256 is stored. The passwords wait here encrypted
+    (trading.crypto's purpose-bound cipher) until the client reveals them, and are wiped then, when
+    the link expires (the sweep) or when a newer link of the account replaces it."""
+
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    account = models.ForeignKey("TradingAccount", on_delete=models.CASCADE, related_name="password_links",
+                                db_index=False)
+    purpose = models.CharField(max_length=8, choices=PasswordLinkPurpose.choices)
+    token_hash = models.CharField(max_length=64)
+    password_encrypted = models.TextField(blank=True)
+    investor_password_encrypted = models.TextField(blank=True)
+    language = models.CharField(max_length=8, blank=True)  # the client's, for the page
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    revealed_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints: ClassVar = [
+            # The link's look-up: the hash of the token in the URL.
+            models.UniqueConstraint(fields=["token_hash"], name="passwordlink_unique_token"),
+            # Once shown or replaced, nothing of the passwords remains.
+            models.CheckConstraint(
+                condition=(Q(revealed_at__isnull=True, revoked_at__isnull=True)
+                           | Q(password_encrypted="", investor_password_encrypted="")),
+                name="passwordlink_spent_holds_nothing"),
+        ]
+        indexes: ClassVar = [
+            # A new link replaces the account's open ones.
+            models.Index(fields=["account"], condition=Q(revealed_at__isnull=True, revoked_at__isnull=True),
+                         name="passwordlink_open_idx"),
+            # The sweep wipes expired passwords: a small partial index of those still held.
+            models.Index(fields=["expires_at"], condition=~Q(password_encrypted=""),
+                         name="passwordlink_held_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"password link {self.code} ({self.purpose})"
+
+    @property
+    def is_spent(self) -> bool:
+        return self.revealed_at is not None or self.revoked_at is not None
 
 
 class TradingAccount(models.Model):

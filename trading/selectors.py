@@ -21,11 +21,13 @@ from trading.models import (
     BrandTradingPolicy,
     Deal,
     DealKind,
+    LeverageCap,
     PlatformServer,
     Position,
     TradingAccount,
 )
 from trading.permissions import platform_server_queryset_for_user, trading_account_queryset_for_user
+from trading.policy import with_leverage_cap
 
 DEAL_PAGE = 100
 TAB_DEALS = 200
@@ -92,37 +94,11 @@ def balance_operations_for_client(*, client: Client, limit: int = 20) -> list[Ba
                 .order_by("-created_at", "-id")[:limit])
 
 
-def deal_list_for_user(
-    *,
-    user: Any,
-    server: PlatformServer | None = None,
-    symbol: str = "",
-    login: int | None = None,
-    kind: str = "",
-    date_from: dt.datetime | None = None,
-    date_to: dt.datetime | None = None,
-    before: tuple[dt.datetime, int] | None = None,
-    limit: int = DEAL_PAGE,
-) -> list[Deal]:
-    """Recent deals across the accounts of every client `user` may see, newest first, filtered;
-    `before` = (time, id) of the last row shown continues the list (keyset paging)."""
-    qs: QuerySet[Deal] = Deal.objects.filter(
-        account__client_id__in=client_queryset_for_user(user).order_by().values("pk"))
-    if server is not None:
-        qs = qs.filter(server=server)
-    if symbol:
-        qs = qs.filter(symbol__iexact=symbol)
-    if login is not None:
-        qs = qs.filter(login=login)
-    if kind:
-        qs = qs.filter(kind=kind)
-    if date_from is not None:
-        qs = qs.filter(time__gte=date_from)
-    if date_to is not None:
-        qs = qs.filter(time__lt=date_to)
-    if before is not None:
-        qs = qs.filter(Q(time__lt=before[0]) | Q(time=before[0], id__lt=before[1]))
-    return list(qs.select_related("account__client", "server").defer("raw").order_by("-time", "-id")[:limit])
+def deal_queryset_for_user(*, user: Any) -> QuerySet[Deal]:
+    """Deals across the accounts of every client `user` may see, newest first (the dealer's deal
+    list narrows them with trading.filters.DealFilter and pages them by (time, id))."""
+    return (Deal.objects.filter(account__client_id__in=client_queryset_for_user(user).order_by().values("pk"))
+            .select_related("account__client", "server").defer("raw").order_by("-time", "-id"))
 
 
 LEASE_LONG_SECONDS = 600  # a sync lease held longer than this is shown as a warning: a poll takes seconds
@@ -153,35 +129,61 @@ ABOVE_CAP_SHOWN = 200
 
 @dataclass(frozen=True)
 class BrandPolicyRow:
-    """A brand with its leverage caps (policy None: no cap, the servers' leverages apply) and how many
-    of its open accounts are above them."""
+    """A brand with its policy (None: the defaults, no leverage ceiling), its cap rules, and how many
+    of its open accounts are above their caps."""
 
     brand: Any
     policy: BrandTradingPolicy | None
     above_cap: int
+    rules: int = 0
 
 
 def _above_cap(qs: QuerySet[TradingAccount]) -> QuerySet[TradingAccount]:
-    # The cap of the account's server's brand: that is what allowed_leverages applies.
-    return qs.filter(is_archived=False, server__brand__trading_policy__isnull=False).filter(
-        Q(is_demo=False, leverage__gt=F("server__brand__trading_policy__max_leverage_live"))
-        | Q(is_demo=True, leverage__gt=F("server__brand__trading_policy__max_leverage_demo")))
+    # Each account's own cap (trading.policy.leverage_limit, in SQL): what the services hold it to.
+    return with_leverage_cap(qs.filter(is_archived=False)).filter(leverage_cap__isnull=False,
+                                                                 leverage__gt=F("leverage_cap"))
 
 
 def brand_policies_for_user(*, user: Any, brands: QuerySet[Any]) -> list[BrandPolicyRow]:
-    """`brands` (already limited to what `user` works with) with their caps and the number of open
-    accounts, among those `user` may see, whose leverage is above them. Three queries."""
+    """`brands` (already limited to what `user` works with) with their policies, their numbers of cap
+    rules and the number of open accounts, among those `user` may see, whose leverage is above
+    their caps. Four queries."""
     brand_list = list(brands.order_by("name"))
-    policies = {p.brand_id: p for p in BrandTradingPolicy.objects.filter(brand__in=[b.pk for b in brand_list])}
-    counts = dict(_above_cap(trading_account_queryset_for_user(user)).filter(
-        server__brand__in=[b.pk for b in brand_list]).order_by().values("server__brand_id")
-        .annotate(n=Count("id")).values_list("server__brand_id", "n"))
-    return [BrandPolicyRow(brand=b, policy=policies.get(b.pk), above_cap=counts.get(b.pk, 0)) for b in brand_list]
+    ids = [b.pk for b in brand_list]
+    policies = {p.brand_id: p for p in BrandTradingPolicy.objects.filter(brand__in=ids)}
+    rules = dict(LeverageCap.objects.filter(brand__in=ids).order_by().values("brand_id").annotate(n=Count("id"))
+                 .values_list("brand_id", "n"))
+    counts = dict(_above_cap(trading_account_queryset_for_user(user).filter(server__brand__in=ids)).order_by()
+                  .values("server__brand_id").annotate(n=Count("id")).values_list("server__brand_id", "n"))
+    return [BrandPolicyRow(brand=b, policy=policies.get(b.pk), above_cap=counts.get(b.pk, 0),
+                           rules=rules.get(b.pk, 0)) for b in brand_list]
 
 
 def accounts_above_cap(*, user: Any, brand: Any) -> QuerySet[TradingAccount]:
-    """Open accounts on `brand`'s servers, among those `user` may see, whose leverage is above the
-    brand's cap for their kind (live or demo), highest leverage first. Lowering a cap leaves them as
-    they are; each is changed on its own (trading_account_set_leverage)."""
-    return (_above_cap(trading_account_queryset_for_user(user)).filter(server__brand=brand)
+    """Open accounts on `brand`'s servers, among those `user` may see, whose leverage is above their
+    own cap (``leverage_cap``: the brand's ceiling and the cap rule matching the client), highest
+    leverage first. Lowering a cap leaves them as they are until someone lowers them, one by one
+    (trading_account_set_leverage) or all at once (services.leverage_lower_start)."""
+    return (_above_cap(trading_account_queryset_for_user(user).filter(server__brand=brand))
             .select_related("client", "server").order_by("-leverage", "server__name", "login"))
+
+
+@dataclass(frozen=True)
+class AboveCapGroup:
+    """Accounts above the same cap: what one "Lower N accounts to 1:X" offers."""
+
+    is_demo: bool
+    cap: int
+    count: int
+
+
+def above_cap_groups(*, user: Any, brand: Any) -> list[AboveCapGroup]:
+    """The accounts of accounts_above_cap grouped by kind and cap, lowest cap first. One query."""
+    rows = (accounts_above_cap(user=user, brand=brand).order_by().values("is_demo", "leverage_cap")
+            .annotate(n=Count("id")).order_by("is_demo", "leverage_cap"))
+    return [AboveCapGroup(is_demo=r["is_demo"], cap=r["leverage_cap"], count=r["n"]) for r in rows]
+
+
+def leverage_caps_for_brand(*, brand: Any) -> list[LeverageCap]:
+    """The brand's cap rules, by country (rules for any country first), then classification."""
+    return list(LeverageCap.objects.filter(brand=brand).order_by("country", "classification"))

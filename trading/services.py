@@ -9,8 +9,11 @@ Services that change something on a trading platform call the platform *outside*
 transaction (a platform call can take seconds, and what it did must not be rolled back by a later
 database error), then record the outcome in one transaction. A platform that refuses raises
 PlatformFailed; one that does not answer a write raises PlatformOutcomeUnknown, and the audit log
-records that an unconfirmed attempt was made. Passwords are generated here, sent to the platform
-and mailed to the client after commit; they are never stored or logged.
+records that an unconfirmed attempt was made. Passwords are generated here and sent to the platform;
+the client sees them once through a single-use link (trading.password_links), where they wait
+encrypted until then. They are never logged, mailed or shown to staff.
+
+Who may get a live account and how much leverage a client's accounts may have: trading.policy.
 
 Balance operations never apply twice: see BalanceOperation and `balance_operation_request`.
 """
@@ -26,28 +29,29 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
-from django.template.loader import render_to_string
-from django.utils import timezone, translation
-from django.utils.translation import gettext
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from crm.audit import audit_record
 from crm.events import emit
-from crm.exceptions import FieldErrors, NotAllowed, ValidationFailed
+from crm.exceptions import DomainError, FieldErrors, NotAllowed, ValidationFailed
+from crm.jobs import JobHandle, job_start
 from crm.lib.money import Money, UnknownCurrency, currency_normalise
 from crm.lib.payloads import user_ref
-from crm.lib.validation import InvalidValue
-from crm.models import Brand, Client, User
+from crm.lib.validation import InvalidValue, country_normalise
+from crm.models import Brand, Classification, Client, Job, User
 from crm.permissions import user_can
 from trading import crypto
 from trading.adapters.base import AccessLevel as PlatformAccess
 from trading.adapters.base import AccountChanges, AccountInfo, NewAccount, PlatformError
 from trading.adapters.base import BalanceKind as PlatformBalanceKind
 from trading.exceptions import (
+    AccountOpeningRefused,
     BalanceOperationOpen,
+    LeverageAboveCap,
     PlatformFailed,
     PlatformOutcomeUnknown,
     PlatformUnsupportedAction,
@@ -58,9 +62,21 @@ from trading.models import (
     BalanceOperation,
     BalanceState,
     BrandTradingPolicy,
+    LeverageCap,
+    PasswordLinkPurpose,
     PlatformKind,
     PlatformServer,
     TradingAccount,
+)
+from trading.password_links import password_link_issue
+from trading.policy import (
+    LEVERAGE_CAP_MAX,
+    LeverageLimit,
+    brand_policy,
+    leverage_limit,
+    leverage_refusal,
+    live_account_refusal,
+    rule_scope_text,
 )
 from trading.registry import adapter_discard, adapter_for
 
@@ -122,23 +138,6 @@ def generate_trading_password() -> str:
         if (any(c.islower() for c in candidate) and any(c.isupper() for c in candidate)
                 and any(c.isdigit() for c in candidate)):
             return candidate
-
-
-def _mail_client_after_commit(client: Client, template: str, context: dict[str, Any]) -> None:
-    """Send `templates/emails/trading/<template>` to the client once the transaction commits, in the
-    client's language. The context may hold a password: it lives only in this closure."""
-    if not client.email:
-        return
-    language = client.language or client.brand.default_language or settings.LANGUAGE_CODE
-    recipient = client.email
-
-    def send() -> None:
-        with translation.override(language):
-            subject = render_to_string(f"emails/trading/{template}_subject.txt", context).strip()
-            body = render_to_string(f"emails/trading/{template}.txt", context)
-        send_mail(" ".join(subject.split()), body, settings.DEFAULT_FROM_EMAIL, [recipient])
-
-    transaction.on_commit(send)
 
 
 # --- servers -------------------------------------------------------------------------------------------
@@ -255,15 +254,15 @@ def platform_server_save(*, actor: User | None, server: PlatformServer | None = 
     return server
 
 
-LEVERAGE_CAP_MAX = 3000  # 1:3000 is the highest leverage any retail platform offers
-
-
 @transaction.atomic
-def brand_trading_policy_set(*, actor: User | None, brand: Brand, max_leverage_live: int,
-                             max_leverage_demo: int) -> BrandTradingPolicy:
-    """Set a brand's leverage caps (over every server it uses): whole numbers from 1 to 3000. New
-    accounts and leverage changes are held to them; existing accounts keep their leverage
-    (selectors.accounts_above_cap lists those above)."""
+def brand_trading_policy_set(*, actor: User | None, brand: Brand, max_leverage_live: int, max_leverage_demo: int,
+                             live_min_stage: str | None = None,
+                             live_requires_verification: bool | None = None) -> BrandTradingPolicy:
+    """Set a brand's policy: its leverage ceilings over every server it uses (whole numbers from 1 to
+    3000; the demo ceiling not below the live one, so that a demo trades as a live account can) and
+    who may get a live account (the least stage; whether a verification is needed). None keeps
+    what is set (a new policy: the defaults). New accounts and leverage changes are held to it at
+    once; existing accounts keep their leverage (selectors.accounts_above_cap lists those above)."""
     _require(actor, "trading.change_platformserver")
     errors = FieldErrors()
     for name, label, value in (("max_leverage_live", gettext("Maximum live leverage"), max_leverage_live),
@@ -271,36 +270,116 @@ def brand_trading_policy_set(*, actor: User | None, brand: Brand, max_leverage_l
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= LEVERAGE_CAP_MAX:
             errors.add(name, gettext("%(field)s: use a whole number from 1 to %(max)s.")
                        % {"field": label, "max": LEVERAGE_CAP_MAX})
+    if not errors and max_leverage_demo < max_leverage_live:
+        errors.add("max_leverage_demo", gettext("The demo cap (1:%(demo)s) must not be below the live cap "
+                                                "(1:%(live)s): a demo account should trade as a live one can.")
+                   % {"demo": max_leverage_demo, "live": max_leverage_live})
+    stages = [value for value, _label in BrandTradingPolicy._meta.get_field("live_min_stage").choices]
+    if live_min_stage is not None and live_min_stage not in stages:
+        errors.add("live_min_stage", gettext("Choose one of the stages offered."))
     errors.raise_if_any()
     policy = BrandTradingPolicy.objects.select_for_update().filter(brand=brand).first()
     created = policy is None
     if policy is None:
         policy = BrandTradingPolicy(brand=brand)
-    before = None if created else {"max_leverage_live": policy.max_leverage_live,
-                                   "max_leverage_demo": policy.max_leverage_demo}
+    before = None if created else _policy_snapshot(policy)
     policy.max_leverage_live, policy.max_leverage_demo = max_leverage_live, max_leverage_demo
+    if live_min_stage is not None:
+        policy.live_min_stage = live_min_stage
+    if live_requires_verification is not None:
+        policy.live_requires_verification = bool(live_requires_verification)
     _attribute_history(policy, actor)
     policy.save()
     audit_record(action="trading.brand_policy_update", obj=policy, before=before,
-                 after={"brand": brand.code, "max_leverage_live": max_leverage_live,
-                        "max_leverage_demo": max_leverage_demo}, actor=actor)
+                 after={"brand": brand.code, **_policy_snapshot(policy)}, actor=actor)
     return policy
 
 
+def _policy_snapshot(policy: BrandTradingPolicy) -> dict[str, Any]:
+    return {"max_leverage_live": policy.max_leverage_live, "max_leverage_demo": policy.max_leverage_demo,
+            "live_min_stage": policy.live_min_stage, "live_requires_verification": policy.live_requires_verification}
+
+
 def brand_leverage_cap(brand_id: int, *, demo: bool) -> int | None:
+    """The brand's ceiling (not a client's cap: see trading.policy.leverage_limit)."""
     policy = BrandTradingPolicy.objects.filter(brand_id=brand_id).first()
     if policy is None:
         return None
     return policy.max_leverage_demo if demo else policy.max_leverage_live
 
 
-def allowed_leverages(server: PlatformServer, account_type: str) -> list[int]:
-    """The leverages an account of `account_type` may have: the server's mapping, within the brand's cap."""
+# --- leverage cap rules -------------------------------------------------------------------------------
+
+def _cap_snapshot(cap: LeverageCap) -> dict[str, Any]:
+    return {"brand": cap.brand.code, "country": cap.country, "classification": cap.classification,
+            "max_leverage": cap.max_leverage}
+
+
+@transaction.atomic
+def leverage_cap_save(*, actor: User | None, brand: Brand, country: str, classification: str, max_leverage: int,
+                      cap: LeverageCap | None = None) -> LeverageCap:
+    """Create (`cap` None) or change a cap rule of `brand` for live accounts of its clients in
+    `country` (ISO code, "" any) of `classification` ("" any); at least one of the two. One rule
+    per country and classification. Audited ("trading.leverage_cap_create" / "_update")."""
+    _require(actor, "trading.change_platformserver")
+    errors = FieldErrors()
+    try:
+        country = country_normalise(country if isinstance(country, str) else None)
+    except InvalidValue as error:
+        errors.add("country", error.message)
+    if not isinstance(classification, str) or classification not in ["", *Classification.values]:
+        errors.add("classification", gettext("Choose retail, professional, eligible counterparty or any."))
+    if isinstance(max_leverage, bool) or not isinstance(max_leverage, int) or not 1 <= max_leverage <= LEVERAGE_CAP_MAX:
+        errors.add("max_leverage", gettext("Give the cap as a whole number from 1 to %(max)s (30 means 1:30).")
+                   % {"max": LEVERAGE_CAP_MAX})
+    if not errors and not country and not classification:
+        errors.add("__all__", gettext("Name a country, a classification or both: the cap for every client of the "
+                                      "brand is its live ceiling."))
+    errors.raise_if_any()
+    clash = LeverageCap.objects.filter(brand=brand, country=country, classification=classification)
+    if cap is not None:
+        clash = clash.exclude(pk=cap.pk)
+    if clash.exists():
+        raise ValidationFailed(fields={"__all__": gettext("%(brand)s already has a cap for %(who)s.") % {
+            "brand": brand.name, "who": rule_scope_text(country=country, classification=classification)}})
+    before = None
+    if cap is None:
+        cap = LeverageCap(brand=brand)
+    else:
+        cap.refresh_from_db(from_queryset=LeverageCap.objects.select_for_update(of=("self",)))
+        before = _cap_snapshot(cap)
+    cap.country, cap.classification, cap.max_leverage = country, classification, max_leverage
+    _attribute_history(cap, actor)
+    cap.save()
+    audit_record(action="trading.leverage_cap_create" if before is None else "trading.leverage_cap_update",
+                 obj=cap, before=before, after=_cap_snapshot(cap), actor=actor)
+    return cap
+
+
+@transaction.atomic
+def leverage_cap_delete(*, actor: User | None, cap: LeverageCap) -> None:
+    """Remove a cap rule (less specific rules and the brand's ceiling apply again). Audited."""
+    _require(actor, "trading.change_platformserver")
+    before = _cap_snapshot(cap)
+    _attribute_history(cap, actor)
+    audit_record(action="trading.leverage_cap_delete", obj=cap, before=before, after=None, actor=actor)
+    cap.delete()
+
+
+def allowed_leverages(server: PlatformServer, account_type: str, *, client: Client | None = None) -> list[int]:
+    """The leverages an account of `account_type` may have: the server's mapping, within `client`'s
+    cap (trading.policy.leverage_limit), or within the brand's ceiling when no client is named."""
     spec = server.account_type(account_type)
     if spec is None:
         return []
-    cap = brand_leverage_cap(server.brand_id, demo=bool(spec.get("demo")))
-    return [x for x in spec.get("leverages", []) if cap is None or x <= cap]
+    limit = _limit_for(server, demo=bool(spec.get("demo")), client=client)
+    return [x for x in spec.get("leverages", []) if limit.allows(x)]
+
+
+def _limit_for(server: PlatformServer, *, demo: bool, client: Client | None) -> LeverageLimit:
+    if client is None:
+        return LeverageLimit(cap=brand_leverage_cap(server.brand_id, demo=demo))
+    return leverage_limit(client=client, brand=server.brand, demo=demo)
 
 
 def mapped_groups(server: PlatformServer) -> list[str]:
@@ -324,12 +403,32 @@ def _call_platform[R](server: PlatformServer, call: Callable[[Any], R], *, actio
         raise _platform_error(error) from error
 
 
+def _leverage_checked(*, leverage: int | None, offered: list[int], limit: LeverageLimit) -> int:
+    """`leverage` (None: the highest allowed) if the server offers it and the client's cap allows it.
+    Above the cap: LeverageAboveCap naming the cap and its rule."""
+    allowed = [x for x in offered if limit.allows(x)]
+    if leverage is None:
+        if not allowed and offered:
+            raise LeverageAboveCap(fields={"leverage": gettext(
+                "No leverage this account type offers is within the cap. %(rule)s.") % {"rule": limit.rule}})
+        leverage = max(allowed) if allowed else None
+    if isinstance(leverage, int) and not isinstance(leverage, bool) and not limit.allows(leverage):
+        message = leverage_refusal(leverage=leverage, limit=limit)
+        raise LeverageAboveCap(message, fields={"leverage": message})
+    if leverage is None or leverage not in allowed:
+        raise ValidationFailed(fields={"leverage": gettext("Choose one of the allowed leverages: %(values)s.")
+                                       % {"values": ", ".join(map(str, allowed)) or "—"}})
+    return leverage
+
+
 def trading_account_open(*, actor: User | None, client: Client, server: PlatformServer, account_type: str,
                          leverage: int | None = None, send_credentials: bool = True) -> TradingAccount:
     """Open a live or demo account for `client` on `server`. The account type picks the platform group
-    (and whether it is a demo); leverage must be one the type allows within the brand's cap
-    (default: the highest allowed). The login's password goes to the client by email.
-    Event "trading.account_opened"."""
+    (and whether it is a demo). A live account needs what the brand's policy asks of the client
+    (AccountOpeningRefused naming the rule: the least stage, a verification). Leverage must be one
+    the type allows within the client's cap (trading.policy.leverage_limit; LeverageAboveCap naming
+    the rule); default: the highest allowed. The client gets a single-use link to see the password
+    (trading.password_links), never the password itself. Event "trading.account_opened"."""
     _require(actor, "trading.add_tradingaccount")
     errors = FieldErrors()
     if server.brand_id != client.brand_id:
@@ -341,13 +440,13 @@ def trading_account_open(*, actor: User | None, client: Client, server: Platform
         errors.add("account_type", gettext("Choose an account type of this server."))
     errors.raise_if_any()
     assert spec is not None
-    allowed = allowed_leverages(server, account_type)
-    if leverage is None:
-        leverage = max(allowed) if allowed else None
-    if leverage is None or leverage not in allowed:
-        errors.add("leverage", gettext("Choose one of the allowed leverages: %(values)s.")
-                   % {"values": ", ".join(map(str, allowed)) or "—"})
-    errors.raise_if_any()
+    demo = bool(spec.get("demo"))
+    policy = brand_policy(server.brand_id)
+    if not demo and (refusal := live_account_refusal(client=client, brand=server.brand, policy=policy)):
+        raise AccountOpeningRefused(refusal)
+    limit = leverage_limit(client=client, brand=server.brand, demo=demo,
+                           policy=policy if policy.pk is not None else None)
+    leverage = _leverage_checked(leverage=leverage, offered=list(spec.get("leverages", [])), limit=limit)
     if not adapter_for(server).capabilities.create_account:
         raise PlatformUnsupportedAction()
     password, investor = generate_trading_password(), generate_trading_password()
@@ -358,7 +457,7 @@ def trading_account_open(*, actor: User | None, client: Client, server: Platform
                                        object_type="crm.client", object_id=str(client.code), actor=actor)
     with transaction.atomic():
         account = TradingAccount(
-            server=server, client=client, login=info.login, is_demo=bool(spec.get("demo")),
+            server=server, client=client, login=info.login, is_demo=demo,
             account_type=account_type, group=info.group, currency=spec.get("currency") or client.brand.default_currency,
             leverage=info.leverage, access=info.access.value, opened_at=info.registered_at,
         )
@@ -369,10 +468,8 @@ def trading_account_open(*, actor: User | None, client: Client, server: Platform
             account, account_type=account_type, label=spec.get("label", account_type), is_demo=account.is_demo,
             leverage=account.leverage, group=account.group, currency=account.currency))
         if send_credentials:
-            _mail_client_after_commit(client, "account_opened", {
-                "client": client, "account": account, "server_name": server.name, "password": password,
-                "investor_password": investor, "site_name": settings.CRM_SITE_NAME,
-            })
+            password_link_issue(account=account, purpose=PasswordLinkPurpose.OPENED, password=password,
+                                investor_password=investor)
     return account
 
 
@@ -395,22 +492,103 @@ def _account_change(*, actor: User | None, account: TradingAccount, action: str,
 
 def trading_account_set_leverage(*, actor: User | None, account: TradingAccount, leverage: int,
                                  reason: str = "") -> TradingAccount:
-    """Change an account's leverage (one its type allows within the brand's cap). "trading.leverage_changed"."""
+    """Change an account's leverage: one its type allows, within its client's cap (LeverageAboveCap
+    naming the rule). "trading.leverage_changed"."""
     _require(actor, "trading.change_tradingaccount")
-    allowed = allowed_leverages(account.server, account.account_type) if account.account_type else []
-    if not allowed:
-        cap = brand_leverage_cap(account.server.brand_id, demo=account.is_demo)
-        allowed = sorted({x for spec in account.server.account_types.values() for x in spec.get("leverages", [])
-                          if cap is None or x <= cap})
-    if leverage not in allowed:
-        raise ValidationFailed(fields={"leverage": gettext("Choose one of the allowed leverages: %(values)s.")
-                                       % {"values": ", ".join(map(str, allowed)) or "—"}})
+    server = account.server
+    spec = server.account_type(account.account_type) if account.account_type else None
+    if spec is not None:
+        offered = list(spec.get("leverages", []))
+    else:
+        offered = sorted({x for spec in server.account_types.values() for x in spec.get("leverages", [])})
+    limit = leverage_limit(client=account.client, brand=server.brand, demo=account.is_demo)
+    if leverage is None:
+        raise ValidationFailed(fields={"leverage": gettext("Choose a leverage.")})
+    leverage = _leverage_checked(leverage=leverage, offered=offered, limit=limit)
     return _account_change(
         actor=actor, account=account, action="trading.leverage_change", event="trading.leverage_changed",
         reason=reason, call=lambda a: a.update_account(account.login, AccountChanges(leverage=leverage)),
         apply=lambda acc, info: setattr(acc, "leverage", info.leverage),
         event_extra=lambda b, a: {"from": b["leverage"], "to": a["leverage"]},
     )
+
+
+LOWER_JOB_KIND = "trading.leverage_lower"
+
+
+def leverage_lower_start(*, actor: User, brand: Brand, cap: int, demo: bool) -> Job:
+    """Start a background job (crm.jobs) that lowers every open account of `brand` whose cap is
+    `cap` (live or demo) and whose leverage is above it, among those `actor` may see, to the
+    highest leverage its type allows within its cap, through trading_account_set_leverage (each
+    change on the platform first, audited, with its event). The accounts are the ones above the cap
+    now; the job checks each again before changing it."""
+    from trading.selectors import accounts_above_cap
+
+    _require(actor, "trading.change_tradingaccount")
+    ids = list(accounts_above_cap(user=actor, brand=brand).filter(leverage_cap=cap, is_demo=demo)
+               .values_list("pk", flat=True))
+    if not ids:
+        message = gettext("No account is above 1:%(cap)s any more.") % {"cap": cap}
+        raise ValidationFailed(message, fields={"__all__": message})
+    kind = gettext("demo") if demo else gettext("live")
+    return job_start(kind=LOWER_JOB_KIND, actor=actor, brand=brand, total=len(ids),
+                     title=ngettext("Lower %(count)s %(kind)s account of %(brand)s to 1:%(cap)s",
+                                    "Lower %(count)s %(kind)s accounts of %(brand)s to 1:%(cap)s", len(ids))
+                     % {"count": len(ids), "kind": kind, "brand": brand.name, "cap": cap},
+                     func="trading.jobs.leverage_lower", kwargs={"account_ids": ids, "cap": cap},
+                     link=reverse("trading_policy_edit", args=[brand.code]))
+
+
+LOWERED, SKIPPED, FAILED = "lowered", "skipped", "failed"
+
+
+def _lower_one(*, actor: User, account: TradingAccount | None) -> tuple[str, int | None, str]:
+    """Lower one account to its cap: (outcome, the new leverage, what happened in words)."""
+    if account is None or account.is_archived:
+        return SKIPPED, None, gettext("The account is archived or gone.")
+    server = account.server
+    limit = leverage_limit(client=account.client, brand=server.brand, demo=account.is_demo)
+    if limit.allows(account.leverage):
+        return SKIPPED, None, gettext("Already within its cap.")
+    spec = server.account_type(account.account_type) if account.account_type else None
+    offered = spec.get("leverages", []) if spec else [x for t in server.account_types.values()
+                                                      for x in t.get("leverages", [])]
+    within = [x for x in offered if limit.allows(x)]
+    if not within:
+        return FAILED, None, gettext("Its account type offers no leverage within the cap. %(rule)s.") % {
+            "rule": limit.rule}
+    target = max(within)
+    try:
+        changed = trading_account_set_leverage(actor=actor, account=account, leverage=target,
+                                               reason=gettext("Lowered to the cap: %(rule)s") % {"rule": limit.rule})
+    except DomainError as error:
+        return FAILED, None, error.message
+    return LOWERED, changed.leverage, limit.rule
+
+
+def leverage_lower_run(*, handle: JobHandle, account_ids: list[int], cap: int) -> dict[str, int]:
+    """The job of leverage_lower_start: one account at a time, each on its own (a platform that
+    refuses or does not answer fails that account only, and nothing of it is written). The result
+    file names every account with its outcome; the counts say how many were lowered, skipped or
+    failed."""
+    actor = handle.job.started_by
+    counts = {LOWERED: 0, SKIPPED: 0, FAILED: 0}
+    labels = {LOWERED: gettext("lowered"), SKIPPED: gettext("skipped"), FAILED: gettext("failed")}
+    with handle.csv_result(f"leverage-1-{cap}.csv") as writer:
+        writer.writerow([gettext("Login"), gettext("Server"), gettext("Client"), gettext("Leverage before"),
+                         gettext("Leverage after"), gettext("Outcome"), gettext("Detail")])
+        for done, pk in enumerate(account_ids, start=1):
+            account = (TradingAccount.objects.select_related("server__brand", "client__brand")
+                       .filter(pk=pk).first())
+            before = account.leverage if account is not None else None
+            outcome, after, detail = _lower_one(actor=actor, account=account)
+            counts[outcome] += 1
+            writer.writerow([account.login if account else pk, account.server.name if account else "",
+                             account.client.full_name if account else "", f"1:{before}" if before else "",
+                             f"1:{after}" if after else "", labels[outcome], detail])
+            handle.progress(done, **counts)
+    handle.set_result_rows(len(account_ids))
+    return counts
 
 
 def trading_account_set_group(*, actor: User | None, account: TradingAccount, group: str,
@@ -456,13 +634,14 @@ def trading_account_set_access(*, actor: User | None, account: TradingAccount, a
 
 
 def trading_account_reset_password(*, actor: User | None, account: TradingAccount, reason: str = "") -> None:
-    """Set a new, generated trading password on the platform and email it to the client. The
-    password is never stored, logged or shown to staff. "trading.password_reset"."""
+    """Set a new, generated trading password on the platform and email the client a single-use link
+    to see it (trading.password_links). The password is never logged or shown to staff, and is kept
+    only encrypted until the client sees it. "trading.password_reset"."""
     _require(actor, "trading.reset_trading_password")
     client = account.client
     if not client.email:
         raise ValidationFailed(fields={"__all__": gettext("The client has no email address to send the password "
-                                                          "to.")})
+                                                          "link to.")})
     password = generate_trading_password()
     _call_platform(account.server, lambda a: a.change_password(account.login, password),
                    action="trading.password_reset", obj=account, actor=actor)
@@ -471,10 +650,7 @@ def trading_account_reset_password(*, actor: User | None, account: TradingAccoun
                                                                           "sent_to": "client email"},
                      reason=reason, actor=actor)
         emit("trading.password_reset", client=client, actor=actor, data=_event_data(account, by=user_ref(actor)))
-        _mail_client_after_commit(client, "password_reset", {
-            "client": client, "account": account, "server_name": account.server.name, "password": password,
-            "site_name": settings.CRM_SITE_NAME,
-        })
+        password_link_issue(account=account, purpose=PasswordLinkPurpose.RESET, password=password)
 
 
 # --- balance operations -----------------------------------------------------------------------------

@@ -90,3 +90,11 @@ def balance_operations_resolve_due() -> dict[str, int]:
     from trading.services import balance_operations_resolve_due as resolve
 
     return resolve()
+
+
+@shared_task(name="trading.tasks.password_links_purge", ignore_result=True)
+def password_links_purge() -> int:
+    """Beat: wipe the passwords of trading password links that expired unrevealed."""
+    from trading.password_links import password_links_purge as purge
+
+    return purge()

@@ -1,4 +1,4 @@
-"""URLs of the trading staff pages."""
+"""URLs of the trading staff pages, and the public page of a trading password link."""
 
 from __future__ import annotations
 
@@ -15,4 +15,13 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("trading/deals/", views.deal_list, name="trading_deal_list"),
     path("trading/leverage-caps/", views.policy_list, name="trading_policy_list"),
     path("trading/leverage-caps/<slug:brand_code>/", views.policy_edit, name="trading_policy_edit"),
+    path("trading/leverage-caps/<slug:brand_code>/rules/new/", views.cap_create, name="trading_cap_create"),
+    path("trading/leverage-caps/<slug:brand_code>/rules/<uuid:code>/", views.cap_edit, name="trading_cap_edit"),
+    path("trading/leverage-caps/<slug:brand_code>/rules/<uuid:code>/delete/", views.cap_delete,
+         name="trading_cap_delete"),
+    path("trading/leverage-caps/<slug:brand_code>/lower/", views.leverage_lower, name="trading_leverage_lower"),
+    path("trading/clients/<uuid:code>/classification/", views.client_classification,
+         name="trading_client_classification"),
+    # Public: the link of a trading password email (no staff login).
+    path("trading-password/<str:token>/", views.password_link, name="trading_password_link"),
 ]

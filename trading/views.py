@@ -7,30 +7,45 @@ render. `ui_contributions()` gives TradingConfig.ready the tab and the timeline 
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.dateparse import parse_datetime
+from django.utils import translation
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from crm import services as crm_services
 from crm.exceptions import DomainError, NotFound
 from crm.forms import apply_domain_errors, visible_brands
+from crm.jobs import jobs_for
+from crm.lib.csp import NONE, csp_exception
+from crm.lib.pagination import Key
 from crm.models import Client
 from crm.permissions import client_queryset_for_user, user_can
+from crm.services import CLASSIFY_PERMISSION
 from crm.views.ui import client_or_404, render_page
-from trading import forms, selectors, services
-from trading.models import PlatformServer, TradingAccount
+from trading import forms, password_links, selectors, services
+from trading.exceptions import PasswordLinkUnusable
+from trading.filters import DealFilter
+from trading.models import (
+    DEFAULT_LIVE_MIN_STAGE,
+    BrandTradingPolicy,
+    LeverageCap,
+    PlatformServer,
+    TradingAccount,
+)
 from trading.permissions import platform_server_get_for_user, trading_account_get_for_user
+from trading.policy import leverage_limit, live_account_refusal, rule_text, stage_label
+from trading.tables import DealTable
 
 TAB_DAYS = 30
 
@@ -48,6 +63,8 @@ def _tab_context(request: HttpRequest, client: Client) -> dict[str, Any]:
         "can_change_account": user_can(user, "trading.change_tradingaccount"),
         "can_reset_password": user_can(user, "trading.reset_trading_password"),
         "can_move_money": user_can(user, "trading.add_balanceoperation"),
+        "can_classify": user_can(user, CLASSIFY_PERMISSION),
+        "live_refusal": live_account_refusal(client=client, brand=client.brand),
     }
 
 
@@ -176,12 +193,13 @@ def account_open(request: HttpRequest, code: Any) -> HttpResponse:
         except DomainError as error:
             apply_domain_errors(form, error, aliases={"server": "plan", "account_type": "plan"})
         else:
-            messages.success(request, gettext("Account %(login)s opened; the password was emailed to the client.")
-                             % {"login": account.login})
+            messages.success(request, gettext("Account %(login)s opened; the client was emailed a link to see the "
+                                              "password.") % {"login": account.login})
             return redirect(_tab_url(client))
     return render_page(request, "trading/account_action.html", {
         "client": client, "form": form, "title": gettext("Open a trading account"),
         "submit": gettext("Open account"), "back": _tab_url(client),
+        "live_refusal": live_account_refusal(client=client, brand=client.brand),
     }, status=400 if form.errors else 200)
 
 
@@ -193,8 +211,8 @@ ACCOUNT_ACTIONS: dict[str, dict[str, Any]] = {
     "access": {"form": forms.AccessForm, "perm": "trading.change_tradingaccount",
                "title": _("Set access"), "submit": _("Set access"), "done": _("Access changed.")},
     "password": {"form": forms.PasswordResetForm, "perm": "trading.reset_trading_password",
-                 "title": _("Reset trading password"), "submit": _("Reset and email the client"),
-                 "done": _("A new password was set and emailed to the client.")},
+                 "title": _("Reset trading password"), "submit": _("Reset and email the client a link"),
+                 "done": _("A new password was set; the client was emailed a link to see it once.")},
     "balance": {"form": forms.BalanceOperationForm, "perm": "trading.add_balanceoperation",
                 "title": _("Balance operation"), "submit": _("Send to the platform"), "done": None},
 }
@@ -289,7 +307,7 @@ def _server_form(request: HttpRequest, server: PlatformServer | None) -> HttpRes
                        status=400 if form.errors else 200)
 
 
-# --- brand leverage caps ------------------------------------------------------------------------------
+# --- brand policies and leverage caps -------------------------------------------------------------------
 
 def _policy_brand_or_404(request: HttpRequest, brand_code: str) -> Any:
     brand = visible_brands(request.user).filter(code=brand_code).first()
@@ -301,81 +319,219 @@ def _policy_brand_or_404(request: HttpRequest, brand_code: str) -> Any:
 @_permission_required("trading.view_platformserver")
 @require_GET
 def policy_list(request: HttpRequest) -> HttpResponse:
-    """Each brand's leverage caps and how many open accounts are above them."""
+    """Each brand's policy and how many open accounts are above their caps."""
     rows = selectors.brand_policies_for_user(user=request.user, brands=visible_brands(request.user))
     return render_page(request, "trading/policy_list.html", {
         "rows": rows, "can_change": user_can(request.user, "trading.change_platformserver"),
-        "cap_max": services.LEVERAGE_CAP_MAX,
+        "cap_max": services.LEVERAGE_CAP_MAX, "default_stage": stage_label(DEFAULT_LIVE_MIN_STAGE),
     })
+
+
+def _policy_initial(policy: BrandTradingPolicy | None) -> dict[str, Any]:
+    if policy is None:
+        return {}
+    return {"max_leverage_live": policy.max_leverage_live, "max_leverage_demo": policy.max_leverage_demo,
+            "live_min_stage": policy.live_min_stage, "live_requires_verification": policy.live_requires_verification}
 
 
 @_permission_required("trading.view_platformserver")
 @require_http_methods(["GET", "POST"])
 def policy_edit(request: HttpRequest, brand_code: str) -> HttpResponse:
-    """A brand's caps: the form (for those who may change them) and the accounts above the caps."""
+    """A brand's policy (for those who may change it), its cap rules, the accounts above their caps
+    and the offer to lower them."""
     brand = _policy_brand_or_404(request, brand_code)
     can_change = user_can(request.user, "trading.change_platformserver")
     if request.method == "POST" and not can_change:
         raise PermissionDenied
     policy = getattr(brand, "trading_policy", None)
-    initial = {"max_leverage_live": policy.max_leverage_live, "max_leverage_demo": policy.max_leverage_demo} \
-        if policy is not None else {}
-    form = forms.BrandPolicyForm(request.POST or None, initial=initial)
+    form = forms.BrandPolicyForm(request.POST or None, initial=_policy_initial(policy))
     if request.method == "POST" and form.is_valid():
         try:
             services.brand_trading_policy_set(actor=request.user, brand=brand, **form.cleaned_data)
         except DomainError as error:
             apply_domain_errors(form, error)
         else:
-            above = selectors.accounts_above_cap(user=request.user, brand=brand).count()
-            messages.success(request, gettext("Leverage caps of %(brand)s saved.") % {"brand": brand.name})
-            if above:
-                messages.warning(request, ngettext(
-                    "%(count)s open account is above the new caps. Lowering a cap does not change existing "
-                    "accounts: change its leverage below.",
-                    "%(count)s open accounts are above the new caps. Lowering a cap does not change existing "
-                    "accounts: change their leverage one by one below.", above) % {"count": above})
+            messages.success(request, gettext("The trading policy of %(brand)s was saved.") % {"brand": brand.name})
+            _warn_above(request, brand)
             return redirect("trading_policy_edit", brand.code)
+    return render_page(request, "trading/policy_form.html", _policy_context(request, brand, policy, form,
+                                                                           can_change),
+                       status=400 if form.errors else 200)
+
+
+def _warn_above(request: HttpRequest, brand: Any) -> None:
+    above = selectors.accounts_above_cap(user=request.user, brand=brand).count()
+    if above:
+        messages.warning(request, ngettext(
+            "%(count)s open account is above its cap. Lowering a cap does not change existing accounts: lower it "
+            "below.",
+            "%(count)s open accounts are above their caps. Lowering a cap does not change existing accounts: "
+            "lower them below, all at once or one by one.", above) % {"count": above})
+
+
+def _policy_context(request: HttpRequest, brand: Any, policy: BrandTradingPolicy | None, form: Any,
+                    can_change: bool) -> dict[str, Any]:
     accounts = selectors.accounts_above_cap(user=request.user, brand=brand)
-    return render_page(request, "trading/policy_form.html", {
+    can_change_account = user_can(request.user, "trading.change_tradingaccount")
+    return {
         "brand": brand, "policy": policy, "form": form, "can_change": can_change,
+        "rules": selectors.leverage_caps_for_brand(brand=brand),
         "accounts": accounts[: selectors.ABOVE_CAP_SHOWN], "above_count": accounts.count(),
-        "shown": selectors.ABOVE_CAP_SHOWN, "can_change_account": user_can(request.user,
-                                                                          "trading.change_tradingaccount"),
+        "groups": selectors.above_cap_groups(user=request.user, brand=brand) if can_change_account else [],
+        "lower_jobs": (jobs_for(user=request.user).filter(kind=services.LOWER_JOB_KIND, brand=brand)[:5]
+                       if can_change_account else []),
+        "shown": selectors.ABOVE_CAP_SHOWN, "can_change_account": can_change_account,
+        "default_stage": stage_label(DEFAULT_LIVE_MIN_STAGE),
+    }
+
+
+def _cap_or_404(brand: Any, code: Any) -> LeverageCap:
+    cap = LeverageCap.objects.select_related("brand").filter(brand=brand, code=code).first()
+    if cap is None:
+        raise Http404
+    return cap
+
+
+@_permission_required("trading.change_platformserver")
+@require_http_methods(["GET", "POST"])
+def cap_create(request: HttpRequest, brand_code: str) -> HttpResponse:
+    return _cap_form(request, _policy_brand_or_404(request, brand_code), None)
+
+
+@_permission_required("trading.change_platformserver")
+@require_http_methods(["GET", "POST"])
+def cap_edit(request: HttpRequest, brand_code: str, code: Any) -> HttpResponse:
+    brand = _policy_brand_or_404(request, brand_code)
+    return _cap_form(request, brand, _cap_or_404(brand, code))
+
+
+def _cap_form(request: HttpRequest, brand: Any, cap: LeverageCap | None) -> HttpResponse:
+    initial = {"country": cap.country, "classification": cap.classification,
+               "max_leverage": cap.max_leverage} if cap is not None else {}
+    form = forms.LeverageCapForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = services.leverage_cap_save(actor=request.user, brand=brand, cap=cap, **form.cleaned_data)
+        except DomainError as error:
+            apply_domain_errors(form, error)
+        else:
+            messages.success(request, gettext("Cap saved: %(rule)s.") % {"rule": rule_text(
+                country=saved.country, classification=saved.classification, cap=saved.max_leverage)})
+            _warn_above(request, brand)
+            return redirect(reverse("trading_policy_edit", args=[brand.code]) + "#above-cap")
+    return render_page(request, "trading/cap_form.html", {"brand": brand, "cap": cap, "form": form},
+                       status=400 if form.errors else 200)
+
+
+@_permission_required("trading.change_platformserver")
+@require_POST
+def cap_delete(request: HttpRequest, brand_code: str, code: Any) -> HttpResponse:
+    brand = _policy_brand_or_404(request, brand_code)
+    cap = _cap_or_404(brand, code)
+    rule = rule_text(country=cap.country, classification=cap.classification, cap=cap.max_leverage)
+    services.leverage_cap_delete(actor=request.user, cap=cap)
+    messages.success(request, gettext("Cap removed: %(rule)s.") % {"rule": rule})
+    return redirect("trading_policy_edit", brand.code)
+
+
+@_permission_required("trading.view_platformserver")
+@require_POST
+def leverage_lower(request: HttpRequest, brand_code: str) -> HttpResponse:
+    """Start lowering the accounts above one cap (a background job); its page shows the progress."""
+    brand = _policy_brand_or_404(request, brand_code)
+    if not user_can(request.user, "trading.change_tradingaccount"):
+        raise PermissionDenied
+    form = forms.LowerForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, gettext("Choose a cap to lower the accounts to."))
+        return redirect("trading_policy_edit", brand.code)
+    try:
+        job = services.leverage_lower_start(actor=request.user, brand=brand, cap=form.cleaned_data["cap"],
+                                            demo=form.cleaned_data["demo"])
+    except DomainError as error:
+        messages.error(request, error.message)
+        return redirect("trading_policy_edit", brand.code)
+    return redirect("job_detail", job.code)
+
+
+# --- the client's classification ---------------------------------------------------------------------
+
+@_permission_required(CLASSIFY_PERMISSION)
+@require_http_methods(["GET", "POST"])
+def client_classification(request: HttpRequest, code: Any) -> HttpResponse:
+    """Retail, professional or eligible counterparty, with a reason: it sets the client's leverage caps."""
+    client = client_or_404(request, code)
+    form = forms.ClassificationForm(request.POST or None, client=client)
+    if request.method == "POST" and form.is_valid():
+        try:
+            crm_services.client_classification_set(actor=request.user, client=client, **form.cleaned_data)
+        except DomainError as error:
+            apply_domain_errors(form, error)
+        else:
+            messages.success(request, gettext("The client is classified as %(classification)s.")
+                             % {"classification": client.get_classification_display()})
+            return redirect(_tab_url(client))
+    live = leverage_limit(client=client, brand=client.brand, demo=False)
+    return render_page(request, "trading/classification_form.html", {
+        "client": client, "form": form, "back": _tab_url(client), "live_limit": live,
     }, status=400 if form.errors else 200)
+
+
+# --- the client's password link (public) -------------------------------------------------------------
+
+_PASSWORD_PAGE = csp_exception(
+    "Shows a trading password to a client who is not logged in: stricter than the default, nothing but this "
+    "site's stylesheet loads (no script, image, font or connection) and the form posts only here.",
+    default_src=[NONE], script_src=[NONE], img_src=[NONE], font_src=[NONE], connect_src=[NONE],
+    frame_src=[NONE],
+)
+_LINK_STATUS = {password_links.USED: 410, password_links.EXPIRED: 410, password_links.REPLACED: 410,
+                password_links.UNKNOWN: 404}
+
+
+def _private(response: HttpResponse) -> HttpResponse:
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+@_PASSWORD_PAGE
+@require_http_methods(["GET", "POST"])
+def password_link(request: HttpRequest, token: str) -> HttpResponse:
+    """The link of a trading password email: a button to see the password (GET, which mail scanners
+    also fetch, uses nothing); pressing it (POST) shows the password once. A used, expired or
+    replaced link gets a page that says so. In the client's language; no staff login."""
+    view = password_links.password_link_view(token=token)
+    language = view.link.language if view.link is not None and view.link.language else settings.LANGUAGE_CODE
+    with translation.override(language):
+        context: dict[str, Any] = {"brand": view.brand, "link": view.link, "state": view.state}
+        if view.state != password_links.VALID:
+            return _private(render(request, "trading/public/password_link.html", context,
+                                   status=_LINK_STATUS.get(view.state, 404)))
+        if request.method == "POST":
+            try:
+                revealed = password_links.password_link_reveal(token=token)
+            except PasswordLinkUnusable as error:
+                context.update(state="refused", message=error.message)
+                return _private(render(request, "trading/public/password_link.html", context, status=410))
+            context.update(state="revealed", revealed=revealed)
+        return _private(render(request, "trading/public/password_link.html", context))
 
 
 # --- the dealer's deals -------------------------------------------------------------------------------
 
+DEALS_NEWEST_FIRST = (Key("time", True, "datetime"), Key("id", True, "int"))
+
+
 @_permission_required("trading.view_deal")
 @require_GET
 def deal_list(request: HttpRequest) -> HttpResponse:
-    servers = PlatformServer.objects.filter(brand__in=visible_brands(request.user)).order_by("name")
-    form = forms.DealFilterForm(request.GET or None, servers=servers)
-    deals: list[Any] = []
-    filters: dict[str, Any] = {}
-    if not request.GET or form.is_valid():
-        filters = form.selector_kwargs() if request.GET else {}
-        before = _cursor(request.GET.get("before", ""))
-        deals = selectors.deal_list_for_user(user=request.user, before=before, limit=selectors.DEAL_PAGE + 1,
-                                             **filters)
-    more = len(deals) > selectors.DEAL_PAGE
-    deals = deals[: selectors.DEAL_PAGE]
-    next_query = ""
-    if more and deals:
-        params = request.GET.copy()
-        params["before"] = f"{deals[-1].time.isoformat()}|{deals[-1].pk}"
-        next_query = params.urlencode()
-    return render_page(request, "trading/deal_list.html", {"form": form, "deals": deals, "next_query": next_query},
-                       partial="deal-rows", status=400 if form.errors else 200)
-
-
-def _cursor(value: str) -> tuple[dt.datetime, int] | None:
-    when, _sep, pk = value.partition("|")
-    moment = parse_datetime(when) if when else None
-    if moment is None or not pk.isdigit():
-        return None
-    return moment, int(pk)
+    filters = DealFilter(request.GET, queryset=selectors.deal_queryset_for_user(user=request.user),
+                         user=request.user, request=request)
+    table = DealTable(filters.qs)
+    table.paginate_keyset(request, keys=DEALS_NEWEST_FIRST, per_page=selectors.DEAL_PAGE)
+    return render_page(request, "trading/deal_list.html", {"filters": filters, "table": table}, partial="deal-rows")
 
 
 def account_audit_links(viewer: Any, accounts: list[TradingAccount]) -> dict[str, str]:

@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 
 from crm.automation.playbook import PLAYBOOK_EVENTS
 from crm.automation.rules import EVENT_NAME_RE
-from crm.models import AutomationRule, AutomationRun, Brand, Client
+from crm.models import AutomationRule, AutomationRun, Brand
 
 
 def automation_rules(*, brand: Brand | None = None) -> QuerySet[AutomationRule]:
@@ -16,19 +16,9 @@ def automation_rules(*, brand: Brand | None = None) -> QuerySet[AutomationRule]:
     return qs.order_by("brand__name", "order", "id")
 
 
-def automation_run_list(*, rule: AutomationRule | None = None, status: str = "", client: Client | None = None,
-                        brand: Brand | None = None) -> QuerySet[AutomationRun]:
-    """The run log, newest first, narrowed by each given filter."""
-    qs = AutomationRun.objects.select_related("rule", "event", "client")
-    if rule is not None:
-        qs = qs.filter(rule=rule)
-    if status:
-        qs = qs.filter(status=status)
-    if client is not None:
-        qs = qs.filter(client=client)
-    if brand is not None:
-        qs = qs.filter(brand=brand)
-    return qs.order_by("-created_at", "-id")
+def automation_run_list() -> QuerySet[AutomationRun]:
+    """The run log, newest first (its page narrows it with crm.filters.RunFilter)."""
+    return AutomationRun.objects.select_related("rule", "event", "client").order_by("-created_at", "-id")
 
 
 def known_event_names() -> list[str]:

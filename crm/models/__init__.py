@@ -9,6 +9,7 @@ from crm.models.automation import (
     RunStatus,
 )
 from crm.models.clients import (
+    Classification,
     Client,
     ClientGroupObjectPermission,
     ClientUserObjectPermission,
@@ -22,7 +23,7 @@ from crm.models.jobs import Job, JobStatus
 from crm.models.staff import Brand, Desk, DeskKind, Role, RoleCode, User
 
 __all__ = [
-    "AccessEvent", "AccessKind", "ApiKey", "AuditCheckpoint", "AuditLog", "AutomationRule", "AutomationRun", "Brand", "Client",
+    "AccessEvent", "AccessKind", "ApiKey", "AuditCheckpoint", "AuditLog", "AutomationRule", "AutomationRun", "Brand", "Classification", "Client",
     "ClientGroupObjectPermission", "ClientUserObjectPermission", "DeliveryStatus", "Desk", "DeskKind", "EmailStatus",
     "EmailTemplate", "Event", "EventDelivery", "Job", "JobStatus", "Note", "Notification", "OutboundEmail", "Role", "RoleCode",
     "RunStatus", "Stage", "Task", "User",

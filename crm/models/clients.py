@@ -25,6 +25,16 @@ class Stage(models.TextChoices):
     CLOSED = "closed", _("Closed")
 
 
+class Classification(models.TextChoices):
+    """The client's regulatory classification (MiFID II): what protection the client gets, e.g. the
+    retail leverage caps. Every client starts as retail; only a deliberate, audited decision
+    (crm.services.client_classification_set) makes one professional or an eligible counterparty."""
+
+    RETAIL = "retail", _("Retail")
+    PROFESSIONAL = "professional", _("Professional")
+    ELIGIBLE_COUNTERPARTY = "eligible_counterparty", _("Eligible counterparty")
+
+
 class Reverse(Func):
     function = "REVERSE"
     arity = 1
@@ -64,6 +74,9 @@ class Client(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     stage_changed_at = models.DateTimeField(null=True, blank=True)
+    # The database default covers rows written in bulk (the lead import, the demo data) too.
+    classification = models.CharField(max_length=24, choices=Classification.choices, default=Classification.RETAIL,
+                                      db_default=Classification.RETAIL)
     # History is read per client (by id) and by date; indexes on its other columns would only
     # slow every write down.
     history = HistoricalRecords(get_user=history_user, no_db_index=["code", "brand", "owner", "desk", "created_at"])

@@ -40,7 +40,13 @@ from crm.services.client_creation import (
     clients_creation,
 )
 from crm.services.client_sharing import client_share, client_unshare
-from crm.services.client_stages import client_stage_change, client_stage_override, client_stage_prove
+from crm.services.client_stages import (
+    CLASSIFY_PERMISSION,
+    client_classification_set,
+    client_stage_change,
+    client_stage_override,
+    client_stage_prove,
+)
 from crm.services.clients import client_assign, client_update
 from crm.services.notes import note_add
 from crm.services.notifications import notification_mark_read, notification_send, notify_user, notify_users
@@ -48,6 +54,7 @@ from crm.services.tasks import task_complete, task_create, task_reminders_send, 
 from crm.services.users import user_create, user_update_preferences
 
 __all__ = [
+    "CLASSIFY_PERMISSION", "client_classification_set",
     "ClientsCreation", "NewClient", "access_export_record", "access_search_record",
     "apikey_authenticate", "apikey_create", "apikey_revoke", "client_assign", "client_contact_reveal",
     "client_create", "client_from_row", "client_share", "client_stage_change", "client_stage_override",

@@ -1,4 +1,5 @@
-"""A client's stage: the ordinary move, the proof from another app, the administrator's override."""
+"""A client's stage (the ordinary move, the proof from another app, the administrator's override)
+and its regulatory classification."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import FieldErrors, NotAllowed, StageRefused, ValidationFailed
 from crm.lib.validation import InvalidValue, text_clean
-from crm.models import Client, Stage, User
+from crm.models import Classification, Client, Stage, User
 from crm.permissions import user_can
 from crm.services.clients import _lock_client
 from crm.services.common import _require
@@ -116,3 +117,40 @@ def client_stage_override(*, actor: User, client: Client, stage: str, reason: st
         raise ValidationFailed(fields={"stage": [gettext("The client is already at this stage.")]})
     return _stage_write(actor=actor, client=client, old=old, stage=stage, reason=reason, via="override",
                         action="client.stage_override")
+
+
+CLASSIFY_PERMISSION = "crm.classify_client"
+
+
+@transaction.atomic
+def client_classification_set(*, actor: User | None, client: Client, classification: str, reason: str) -> Client:
+    """Classify the client as retail, professional or an eligible counterparty (MiFID II), with a
+    reason (what the decision rests on). Audited ("client.classification_change"); event
+    "client.updated" naming the field. A regulatory decision, not a detail of the profile: it needs
+    "crm.classify_client" (administrators and compliance officers), not the right to edit the
+    client. Setting the current classification again changes nothing."""
+    _require(actor, CLASSIFY_PERMISSION)
+    errors = FieldErrors()
+    if not isinstance(classification, str) or classification not in Classification.values:
+        errors.add("classification", gettext("Choose retail, professional or eligible counterparty."))
+    if not isinstance(reason, str) or not reason.strip():
+        errors.add("reason", gettext("Say what the classification rests on."))
+    else:
+        try:
+            reason = text_clean(reason, field="reason", max_length=500, required=True)
+        except InvalidValue as exc:
+            errors.add(exc.field, exc.message)
+    errors.raise_if_any()
+    _lock_client(client)
+    old = client.classification
+    if old == classification:
+        return client
+    client.classification = classification
+    client.save(update_fields=["classification", "updated_at"])
+    audit_record(action="client.classification_change", obj=client, before={"classification": old},
+                 after={"classification": classification}, reason=reason, actor=actor)
+    emit("client.updated", client=client, actor=actor, data={
+        "fields": ["classification"], "changes": {"classification": {"old": old, "new": classification}},
+        "reason": reason,
+    })
+    return client

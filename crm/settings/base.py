@@ -298,10 +298,13 @@ CELERY_BEAT_SCHEDULE = {
     "trading-balance-resolve": {"task": "trading.tasks.balance_operations_resolve_due", "schedule": 30.0},
     "trading-sync-health": {"task": "trading.tasks.sync_health_check", "schedule": 60.0},
     "trading-reconcile-nightly": {"task": "trading.tasks.deals_reconcile_all", "schedule": crontab(hour=3, minute=15)},
+    "trading-password-links-purge": {"task": "trading.tasks.password_links_purge", "schedule": 600.0},
 }
 # A deal or account-state sync holds a lease on its server for this long, renewed while it runs:
 # a worker killed mid-sync blocks its server for at most this long (crm.lib.lease).
 TRADING_SYNC_LEASE_SECONDS = env_int("TRADING_SYNC_LEASE_SECONDS", 30)
+# How long a link to see a new trading password works (once) before it expires (trading.password_links).
+TRADING_PASSWORD_LINK_HOURS = env_int("TRADING_PASSWORD_LINK_HOURS", 48)
 RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600}}
 
 # --- logging -----------------------------------------------------------------------------------

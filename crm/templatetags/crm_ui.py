@@ -54,6 +54,7 @@ _ICONS: dict[str, str] = {
     "edit": '<path d="M4 20h4L19 9l-4-4L4 16z"/><path d="M13.5 6.5l4 4"/>',
     "share": '<circle cx="6" cy="12" r="2.5"/><circle cx="18" cy="6" r="2.5"/><circle cx="18" cy="18" r="2.5"/>'
              '<path d="M8.2 10.8l7.6-3.6M8.2 13.2l7.6 3.6"/>',
+    "download": '<path d="M12 4v11M7 10l5 5 5-5M5 20h14"/>',
 }
 
 

@@ -17,7 +17,6 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -36,8 +35,10 @@ from crm.email_templates import (
     template_problems,
 )
 from crm.exceptions import ValidationFailed
+from crm.filters import RunFilter
 from crm.forms import apply_domain_errors
-from crm.models import AutomationRule, Brand, Client, EmailTemplate, RunStatus
+from crm.models import AutomationRule, Brand, Client, EmailTemplate
+from crm.tables import RunTable
 from crm.views.email_preview import preview_frame_policy, preview_html, preview_keep
 from crm.views.staff import administrator_required
 from crm.views.ui import render_page
@@ -408,75 +409,13 @@ def automation_action_row(request: HttpRequest) -> HttpResponse:
 
 # --- the run log -----------------------------------------------------------------------------------
 
-class RunFilterForm(forms.Form):
-    brand = forms.ChoiceField(label=gettext_lazy("Brand"), required=False)
-    rule = forms.ChoiceField(label=gettext_lazy("Rule"), required=False)
-    status = forms.ChoiceField(label=gettext_lazy("Status"), required=False,
-                               choices=[("", gettext_lazy("Any")), *RunStatus.choices])
-    client = forms.CharField(label=gettext_lazy("Client code"), required=False, max_length=40)
-
-    def __init__(self, *args: Any, brands: list[Brand], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["brand"].choices = [("", _("All brands")), *((b.code, b.name) for b in brands)]
-        self.fields["rule"].choices = [("", _("All rules")), *(
-            (str(r.code), f"{r.name} ({r.brand.code})") for r in automation.automation_rules())]
-        for f in self.fields.values():
-            f.widget.attrs["class"] = "input"
-
-    def filters(self) -> dict[str, Any]:
-        if not self.is_bound or not self.is_valid():
-            return {}
-        data = self.cleaned_data
-        out: dict[str, Any] = {}
-        if data["brand"]:
-            out["brand"] = Brand.objects.filter(code=data["brand"]).first()
-        if data["rule"]:
-            out["rule"] = AutomationRule.objects.filter(code=data["rule"]).first()
-        if data["status"]:
-            out["status"] = data["status"]
-        if data["client"]:
-            code = _uuid(data["client"])
-            client = Client.objects.filter(code=code).first() if code else None
-            if client is None:
-                self.add_error("client", _("No client has this code."))
-                out["none"] = True
-            else:
-                out["client"] = client
-        return out
-
-
-@dataclass
-class RunView:
-    run: Any
-    explanation: str
-    checks: list[dict[str, Any]]
-    actions: list[dict[str, Any]]
-
-
-def _run_view(run: Any) -> RunView:
-    why = run.why or {}
-    checks = [{**c, "text": automation.check_text(c)} for c in why.get("conditions", [])]
-    actions = [{**a, "status_label": automation.action_status_label(a.get("status", ""))}
-               for a in why.get("actions", [])]
-    return RunView(run=run, explanation=automation.run_explanation(run), checks=checks, actions=actions)
-
-
 @administrator_required
 @require_GET
 def automation_run_list(request: HttpRequest) -> HttpResponse:
-    form = RunFilterForm(request.GET or None, brands=_brands())
-    filters = form.filters()
-    if filters.pop("none", False):
-        runs = automation.automation_run_list().none()
-    else:
-        runs = automation.automation_run_list(**filters)
-    page = Paginator(runs, RUN_PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {
-        "form": form, "page_obj": page, "runs": [_run_view(r) for r in page.object_list],
-        "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
-        "filtered": bool(request.GET.get("rule") or request.GET.get("status") or request.GET.get("client")
-                         or request.GET.get("brand")),
-    }
+    filters = RunFilter(request.GET, queryset=automation.automation_run_list(), request=request)
+    table = RunTable(filters.qs)
+    table.paginate_pages(request, per_page=RUN_PAGE_SIZE)
+    context = {"filters": filters, "table": table, "filtered": bool(filters.values or filters.problems)}
     return render_page(request, "crm/automation/run_list.html", context, partial="run-table")
 
 

@@ -3,150 +3,87 @@ creating and editing a client, and moving it between stages (crm.stages)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, TypedDict
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.formats import date_format
-from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from crm import selectors, services
+from crm import services
 from crm.composer import COMPOSE_PERMISSION
-from crm.exceptions import NotAllowed, NotFound
+from crm.exceptions import NotAllowed, NotFound, ValidationFailed
+from crm.exports import EXPORT_PERMISSION, client_export_request
+from crm.filters import ClientFilter
 from crm.forms import (
     ClientCreateForm,
     ClientEditForm,
-    ClientFilterForm,
     NoteForm,
     StageChangeForm,
     StageOverrideForm,
     TaskForm,
-    next_sort,
 )
-from crm.lib.paginator import CappedPaginator
-from crm.models import Client, Stage
+from crm.models import Client
 from crm.permissions import client_visible_to, contact_reveal_remember, contact_revealed, user_can
 from crm.stages import OVERRIDE_PERMISSION, stage_label
+from crm.tables import CLIENT_DEFAULT_SORT, ClientTable
 from crm.tabs import ClientTab, tab_context, tabs_for
-from crm.templatetags.crm_ui import flag
 from crm.views.ui import client_or_404, form_submit, raise_for_domain_error, render_page, wants_partial
 
 CLIENT_PAGE_SIZE = 50
 # The list counts its rows up to here; beyond, it says "10,000+" and offers the first 200 pages.
 CLIENT_COUNT_CAP = 10_000
-SORTABLE_COLUMNS = ("name", "stage", "country", "created", "updated")
 REVEALABLE_FIELDS = ("email", "phone")
-ROW_TAGS_SHOWN = 3
 
 
 # --- list ----------------------------------------------------------------------------------------
 
-class ClientRow(TypedDict):
-    """One line of the client list, formatted once in Python so the template only prints it
-    (a filter or tag per cell costs more than the database does, fifty rows at a time)."""
-
-    client: Client
-    url: str
-    name: str
-    tags: list[str]
-    stage: str
-    stage_label: str
-    email: str  # masked
-    phone: str  # masked
-    country: str
-    flag: str
-    brand: str
-    owner: str  # "" when unassigned
-    created: str
-    created_title: str
-    updated: str  # "3 hours ago"
-    updated_title: str
-
-
-def client_rows(clients: Iterable[Client]) -> list[ClientRow]:
-    """The list's rows: contact details masked, dates in the user's time zone and language."""
-    stage_labels = {value: str(label) for value, label in Stage.choices}
-    rows: list[ClientRow] = []
-    for c in clients:
-        created, updated = localtime(c.created_at), localtime(c.updated_at)
-        rows.append(ClientRow(
-            client=c,
-            url=reverse("client_detail", args=[c.code]),
-            name=c.full_name,
-            tags=list(c.tags[:ROW_TAGS_SHOWN]),
-            stage=c.stage,
-            stage_label=stage_labels.get(c.stage, c.stage),
-            email=selectors.mask_email(c.email),
-            phone=selectors.mask_phone(c.phone),
-            country=c.country,
-            flag=flag(c.country),
-            brand=c.brand.name,
-            owner=(c.owner.full_name or c.owner.email) if c.owner_id else "",
-            created=date_format(created, "SHORT_DATE_FORMAT"),
-            created_title=date_format(created, "DATETIME_FORMAT"),
-            updated=str(naturaltime(c.updated_at)),
-            updated_title=date_format(updated, "DATETIME_FORMAT"),
-        ))
-    return rows
-
-
-def _filter_chips(request: HttpRequest, form: ClientFilterForm) -> list[dict[str, str]]:
-    """Each filter in use, with the list URL that drops it (and the page number)."""
-    chips = []
-    base = reverse("client_list")
-    for name, label, value in form.active_filters():
-        params = request.GET.copy()
-        params.pop(name, None)
-        params.pop("page", None)
-        query = params.urlencode()
-        chips.append({"name": name, "label": label, "value": value,
-                      "remove_url": f"{base}?{query}" if query else base})
-    return chips
-
-
 @login_required
 @require_GET
 def client_list(request: HttpRequest) -> HttpResponse:
-    form = ClientFilterForm(request.GET or None, user=request.user)
-    sort = form.sort_option
-    clients = selectors.client_list(user=request.user, order=sort.order, **form.values())
-    clients = clients.select_related(None).select_related("brand", "owner")  # what the rows show
-    if sort.reverse:
-        clients = clients.reverse()
-    page = CappedPaginator(clients, CLIENT_PAGE_SIZE, cap=CLIENT_COUNT_CAP).get_page(request.GET.get("page"))
+    filters = ClientFilter(request.GET, user=request.user, request=request)
+    clients = filters.qs.select_related(None).select_related("brand", "owner")  # what the rows show
+    # len() reads the brands once; the brand filter's options reuse those rows.
+    show_brand = len(filters.form.fields["brand"].queryset) > 1
+    table = ClientTable(clients, exclude=() if show_brand else ("brand",))
+    table.sort(request, default=CLIENT_DEFAULT_SORT)
+    table.paginate_pages(request, per_page=CLIENT_PAGE_SIZE, count_cap=CLIENT_COUNT_CAP)
     # A search of the list is recorded with the rows it matched (up to the count's cap).
-    services.access_search_record(actor=request.user, where="clients", query=form.values().get("q") or "",
-                                  rows=page.paginator.count)
-    columns = {
-        col: {
-            "sort": next_sort(col, form.sort_key),
-            "state": "asc" if form.sort_key == col else "desc" if form.sort_key == f"-{col}" else "",
-        }
-        for col in SORTABLE_COLUMNS
-    }
+    services.access_search_record(actor=request.user, where="clients", query=filters.values.get("q", ""),
+                                  rows=table.paginator.count)
     context = {
-        "form": form,
-        "page_obj": page,
-        "clients": page.object_list,
-        "rows": client_rows(page.object_list),
-        "count_capped": page.paginator.capped,
-        "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
-        "columns": columns,
-        "sort": form.sort_key,
-        "active_filters": _filter_chips(request, form),
-        # len() reads the brands once; the brand filter's options reuse those rows.
-        "show_brand": len(form.fields["brand"].queryset) > 1,
+        "filters": filters,
+        "table": table,
+        "active_filters": filters.chips(request, reverse("client_list")),
+        "sort": request.GET.get("sort") and table.sort_key,
+        "show_brand": show_brand,
         "can_create": user_can(request.user, "crm.add_client"),
+        "can_export": user_can(request.user, EXPORT_PERMISSION),
     }
     return render_page(request, "crm/clients/list.html", context, partial="client-table")
+
+
+@login_required
+@require_POST
+def client_export(request: HttpRequest) -> HttpResponse:
+    """Export the list as it is filtered and sorted (the query string the list was shown with) to
+    CSV or XLSX: a background job, whose page shows its progress and the file."""
+    _require_perm(request, EXPORT_PERMISSION)
+    fmt = request.POST.get("format", "")
+    try:
+        job = client_export_request(actor=request.user, query=request.GET, fmt=fmt)
+    except ValidationFailed as error:
+        messages.error(request, " ".join(m for msgs in error.fields.values() for m in msgs) or error.message)
+        query = request.GET.urlencode()
+        return redirect(f"{reverse('client_list')}?{query}" if query else reverse("client_list"))
+    except (NotAllowed, NotFound) as error:
+        raise_for_domain_error(error)
+        raise
+    return redirect("job_detail", job.code)
 
 
 # --- profile -------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("search/", ui.client_search, name="client_search"),
     path("clients/", clients.client_list, name="client_list"),
     path("clients/new/", clients.client_create, name="client_create"),
+    path("clients/export/", clients.client_export, name="client_export"),
     path("clients/<uuid:code>/", clients.client_detail, name="client_detail"),
     path("clients/<uuid:code>/edit/", clients.client_edit, name="client_edit"),
     path("clients/<uuid:code>/stage/", clients.client_stage_change, name="client_stage_change"),

@@ -46,6 +46,8 @@ NO_HISTORY = {
     "leads.savedview": "a user's own saved filters; not business state",
     "leads.segmentmember": "materialised membership, recomputed from the segment's definition",
     "trading.position": "a snapshot of open positions, replaced on every account-state poll",
+    "trading.tradingpasswordlink": "holds an encrypted password until it is shown, then nothing; issuing and revealing "
+                                   "are audited (a history would keep copies of the ciphertext)",
 }
 
 

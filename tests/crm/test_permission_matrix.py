@@ -34,7 +34,7 @@ SEGMENT_MODEL = {
     "clients": "client", "tasks": "task", "staff": "user", "desks": "desk", "automation": "other",
     "email-templates": "other", "imports": "other", "segments": "other", "jobs": "other",
     "availability": "user", "routing": "other", "scoring": "other", "sla": "desk", "servers": "other",
-    "accounts": "other",
+    "accounts": "other", "leverage-caps": "other", "trading-accounts": "other",
 }
 # Pages the matrix does not post to, each with why.
 SKIPPED = {

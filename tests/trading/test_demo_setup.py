@@ -9,7 +9,8 @@ from django.core.management import call_command
 
 from crm.models import RoleCode
 from tests.factories import make_brand, make_client, make_desk, make_user
-from trading.models import BalanceOperation, BrandTradingPolicy, PlatformServer, TradingAccount
+from trading.models import BalanceOperation, BrandTradingPolicy, LeverageCap, PlatformServer, TradingAccount
+from trading.policy import leverage_limit
 
 pytestmark = pytest.mark.django_db
 
@@ -22,8 +23,9 @@ def _setup(sim, capsys) -> str:
 def test_every_funded_or_active_client_gets_a_funded_account_once(sim, capsys):
     brand = make_brand(code="atlas", name="Atlas Markets")
     agent = make_user(role_code=RoleCode.SALES_AGENT, desk=make_desk(brand=brand))
-    traders = [make_client(actor=agent, brand=brand, stage=stage, email=f"t{i}@example.com")
-               for i, stage in enumerate(["funded", "active", "funded", "active", "funded"])]
+    traders = [make_client(actor=agent, brand=brand, stage=stage, email=f"t{i}@example.com", country=country)
+               for i, (stage, country) in enumerate([("funded", "GB"), ("active", "GB"), ("funded", "NG"),
+                                                     ("active", "DE"), ("funded", "GB")])]
     lead = make_client(actor=agent, brand=brand, stage="lead", email="lead@example.com")
 
     out = _setup(sim, capsys)
@@ -37,7 +39,13 @@ def test_every_funded_or_active_client_gets_a_funded_account_once(sim, capsys):
     assert not TradingAccount.objects.filter(client=lead).exists()
     logins = {int(a["Login"]) for a in sim.truth()["accounts"]}
     assert set(TradingAccount.objects.values_list("login", flat=True)) <= logins
-    assert BrandTradingPolicy.objects.get(brand=brand).max_leverage_live == 500
+    policy = BrandTradingPolicy.objects.get(brand=brand)
+    assert (policy.max_leverage_live, policy.live_min_stage) == (500, "registered")
+    # ESMA-style caps: retail clients in the EU, the EEA and the UK at most 1:30; every account within its cap.
+    assert LeverageCap.objects.get(brand=brand, country="GB", classification="retail").max_leverage == 30
+    assert LeverageCap.objects.filter(brand=brand, classification="retail").count() == 31
+    for account in TradingAccount.objects.filter(server=server).select_related("client"):
+        assert leverage_limit(client=account.client, brand=brand, demo=account.is_demo).allows(account.leverage)
     assert "opened now" in out
 
     before = TradingAccount.objects.count()

@@ -4,6 +4,7 @@ platform servers with their health, the dealer's deals."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 
@@ -108,13 +109,59 @@ def test_the_dealers_deal_list_filters_and_is_scoped_to_their_brands(world, clie
     reasons = set(Deal.objects.filter(account__in=accounts).values_list("reason", flat=True))
     assert reasons and all(deal_reason_label(r) in html for r in reasons)
     assert not re.search(r"<td>\d+</td></tr>", html)
-    assert client.get(url, {"login": "abc"}).status_code == 400
+    # A login that is not a number: the list says so (also when htmx swaps only the table) and shows
+    # no deals, rather than every deal as if it matched.
+    bad = client.get(url, {"login": "abc"}, HTTP_HX_REQUEST="true")
+    assert bad.status_code == 200
+    text = bad.content.decode()
+    assert "Login: Enter a whole number." in text and cell[0] not in text and cell[1] not in text
 
     elsewhere = make_user(role_code="dealer", brand=make_brand())
     client.force_login(elsewhere)
     assert cell[0] not in client.get(url).content.decode()
     client.force_login(world.owner)
     assert client.get(url).status_code == 404  # agents have no dealing page
+
+
+def _deal_ids(html):
+    return re.findall(r'<td class="mono">(\d+)</td><td>(?!<a)', html)  # the deal, not the login
+
+
+def test_the_dealers_deal_list_pages_back_and_filters_whole_days(world, client, monkeypatch):
+    from django.utils import timezone
+
+    open_account(world, persona="scalper")
+    world.sim.advance(seconds=3600)
+    sync.deals_sync(world.server.pk, force=True)
+    client.force_login(world.dealer)
+    url = reverse("trading_deal_list")
+    everything = _deal_ids(client.get(url).content.decode())
+    assert len(everything) >= 3
+
+    # Newest first, a page at a time: "Older deals" continues where the page ended, filters kept.
+    from trading import selectors
+
+    monkeypatch.setattr(selectors, "DEAL_PAGE", 2)
+    first = client.get(url, {"server": world.server.code}).content.decode()
+    assert _deal_ids(first) == everything[:2]
+    older = re.search(r'href="(\?[^"]*cursor=[^"]+)" hx-get="[^"]+" rel="next">Older deals', first).group(1)
+    older = older.replace("&amp;", "&")
+    assert older.startswith(f"?server={world.server.code}&cursor=")
+    second = client.get(url + older, HTTP_HX_REQUEST="true").content.decode()
+    assert _deal_ids(second) == everything[2:4]
+    monkeypatch.setattr(selectors, "DEAL_PAGE", 100)
+
+    # Days are whole days in the viewer's time zone: from the first deal's day to the last deal's day
+    # is every deal; from the day after the last, none.
+    times = Deal.objects.order_by("time").values_list("time", flat=True)
+    first_day, last_day = timezone.localdate(times.first()), timezone.localdate(times.last())
+    assert _deal_ids(client.get(url, {"date_from": first_day.isoformat(), "date_to": last_day.isoformat()})
+                     .content.decode()) == everything
+    after = (last_day + dt.timedelta(days=1)).isoformat()
+    assert _deal_ids(client.get(url, {"date_from": after}).content.decode()) == []
+    backwards = client.get(url, {"date_from": after, "date_to": last_day.isoformat()}).content.decode()
+    assert "To: The end date is before the start date." in backwards and _deal_ids(backwards) == []
+    assert "Symbol" in client.get(url, {"symbol": "NOSUCH"}).content.decode()  # no match is not an error
 
 
 def test_servers_show_their_sync_health_to_dealers_but_not_agents(world, client):

@@ -73,8 +73,10 @@ def test_every_change_is_audited_with_before_and_after(world, client, login_veri
     assert client.post(_edit(world), {"max_leverage_live": "50", "max_leverage_demo": "800"}).status_code == 302
     first, second = AuditLog.objects.filter(action="trading.brand_policy_update").order_by("id")
     assert first.actor == world.admin and first.before is None
-    assert first.after == {"brand": world.brand.code, "max_leverage_live": 400, "max_leverage_demo": 800}
-    assert second.before == {"max_leverage_live": 400, "max_leverage_demo": 800}
+    assert first.after == {"brand": world.brand.code, "max_leverage_live": 400, "max_leverage_demo": 800,
+                           "live_min_stage": "registered", "live_requires_verification": False}
+    assert second.before == {"max_leverage_live": 400, "max_leverage_demo": 800, "live_min_stage": "registered",
+                             "live_requires_verification": False}
     assert second.after["max_leverage_live"] == 50
     policy = BrandTradingPolicy.objects.get(brand=world.brand)
     assert [h.max_leverage_live for h in policy.history.order_by("history_id")] == [400, 50]
@@ -103,7 +105,7 @@ def test_the_service_refuses_what_is_not_a_whole_number_from_1_to_3000(world, va
     assert set(refused.value.fields) == {"max_leverage_demo"}
     assert not BrandTradingPolicy.objects.filter(brand=world.brand).exists()
     assert brand_trading_policy_set(actor=world.admin, brand=world.brand, max_leverage_live=3000,
-                                    max_leverage_demo=1).max_leverage_live == 3000
+                                    max_leverage_demo=3000).max_leverage_live == 3000
 
 
 def test_lowering_a_cap_keeps_existing_accounts_and_lists_those_above_it(world, client, login_verified):
@@ -116,7 +118,7 @@ def test_lowering_a_cap_keeps_existing_accounts_and_lists_those_above_it(world, 
     response = client.post(_edit(world), {"max_leverage_live": "200", "max_leverage_demo": "500"}, follow=True)
     assert response.status_code == 200
     html = response.content.decode()
-    assert "1 open account is above the new caps" in html
+    assert "1 open account is above its cap" in html
     assert "Lowering a cap does not change existing accounts" in html
     assert f'data-login="{high.login}"' in html
     assert f'data-login="{low.login}"' not in html and f'data-login="{demo.login}"' not in html
@@ -129,7 +131,7 @@ def test_lowering_a_cap_keeps_existing_accounts_and_lists_those_above_it(world, 
     assert f"{_edit(world)}#above-cap\">1</a>" in row.group(0)
 
     # Lowering the demo cap too: the demo account joins the list; the dealer sees it with the same links.
-    client.post(_edit(world), {"max_leverage_live": "200", "max_leverage_demo": "100"})
+    client.post(_edit(world), {"max_leverage_live": "200", "max_leverage_demo": "200"})
     client.force_login(world.dealer)
     page = client.get(_edit(world))
     assert page.context["above_count"] == 2

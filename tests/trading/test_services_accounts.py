@@ -1,11 +1,13 @@
 """Account services against the simulator: open, leverage, group, access, password reset. Every
-change reaches the platform, is audited and evented; passwords are never stored or logged."""
+change reaches the platform, is audited and evented; passwords are never logged, mailed or stored
+in plain text."""
 # ruff: noqa: F811 - pytest fixtures imported from crm_fixtures are redefined as test arguments
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from decimal import Decimal
 
 import pytest
@@ -19,6 +21,7 @@ from trading import services as trading_services
 from trading.adapters.base import PlatformRejected
 from trading.exceptions import PlatformFailed, PlatformOutcomeUnknown
 from trading.models import TradingAccount
+from trading.password_links import password_link_reveal
 from trading.services import (
     brand_trading_policy_set,
     trading_account_open,
@@ -115,7 +118,7 @@ def test_a_leverage_the_type_does_not_allow_is_refused(world):
         trading_account_set_leverage(actor=world.dealer, account=account, leverage=500)
 
 
-def test_password_reset_sets_a_strong_password_on_the_platform_and_only_emails_it(
+def test_password_reset_sets_a_strong_password_on_the_platform_and_only_the_client_sees_it(
         world, caplog, monkeypatch, django_capture_on_commit_callbacks):
     account = open_account(world, deposit=None)
     made: list[str] = []
@@ -128,7 +131,11 @@ def test_password_reset_sets_a_strong_password_on_the_platform_and_only_emails_i
     assert len(password) >= 12 and any(c.isupper() for c in password) and any(c.islower() for c in password) \
         and any(c.isdigit() for c in password)
     [message] = mail.outbox
-    assert message.to == [world.client.email] and password in message.body
+    assert message.to == [world.client.email]
+    assert password not in message.body and all(password not in body for body, _type in message.alternatives)
+    # The email's link shows it, once.
+    token = re.search(r"/trading-password/([^/\s]+)/", message.body).group(1)
+    assert password_link_reveal(token=token).password == password
     # The platform itself now takes the emailed password (MT5 Web API /api/user/check_password).
     adapter = registry.adapter_for(account.server)
     adapter._call("/api/user/check_password", {"login": account.login, "type": "main", "password": password})

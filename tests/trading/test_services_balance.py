@@ -164,7 +164,7 @@ def test_the_operation_is_committed_before_the_platform_is_called(quiet_sim):
     brand = make_brand()
     from types import SimpleNamespace
 
-    world = SimpleNamespace(sim=quiet_sim, client=make_client(brand=brand), server=make_server(quiet_sim, brand))
+    world = SimpleNamespace(sim=quiet_sim, client=make_client(brand=brand, stage="registered"), server=make_server(quiet_sim, brand))
     account = open_account(world, deposit=None)
     seen: list[tuple[bool, str, bool]] = []
     original = registry._factories["mt5_web"]

@@ -290,7 +290,7 @@ def test_sync_resumes_after_a_simulator_restart(db, tmp_path):
     simulator = start_simulator(tmp_path / "restart-sim")
     try:
         brand = make_brand()
-        world = SimpleNamespace(sim=simulator, client=make_client(brand=brand), server=make_server(simulator, brand))
+        world = SimpleNamespace(sim=simulator, client=make_client(brand=brand, stage="registered"), server=make_server(simulator, brand))
         accounts = [open_account(world, persona="scalper"), open_account(world, persona="swing")]
         simulator.advance(seconds=3600)
         assert _sync(world.server).status == "ok"
@@ -312,7 +312,7 @@ def test_sync_resumes_after_the_simulator_process_is_restarted(db, tmp_path):
     simulator = start_simulator(state)
     try:
         brand = make_brand()
-        world = SimpleNamespace(sim=simulator, client=make_client(brand=brand), server=make_server(simulator, brand))
+        world = SimpleNamespace(sim=simulator, client=make_client(brand=brand, stage="registered"), server=make_server(simulator, brand))
         accounts = [open_account(world, persona="scalper")]
         simulator.advance(seconds=3600)
         _sync(world.server)
@@ -374,7 +374,7 @@ def test_deals_match_the_ground_truth_under_a_fault_plan(shared_sim, plan, steps
     sim = shared_sim
     sim.control("/_sim/faults/clear", {})
     brand = make_brand()
-    world = SimpleNamespace(sim=sim, client=make_client(brand=brand), server=make_server(sim, brand, name=f"plan{next(_plans)}"))
+    world = SimpleNamespace(sim=sim, client=make_client(brand=brand, stage="registered"), server=make_server(sim, brand, name=f"plan{next(_plans)}"))
     accounts = [open_account(world, persona="scalper"), open_account(world, persona="latency_arb"),
                 open_account(world, persona="swing")]
     _sync(world.server)
@@ -411,7 +411,7 @@ def test_a_worker_reads_and_writes_in_parallel_and_gets_the_same_result(quiet_si
     from tests.factories import make_brand, make_client
 
     brand = make_brand()
-    world = SimpleNamespace(sim=quiet_sim, client=make_client(brand=brand), server=make_server(quiet_sim, brand))
+    world = SimpleNamespace(sim=quiet_sim, client=make_client(brand=brand, stage="registered"), server=make_server(quiet_sim, brand))
     accounts = [open_account(world, persona="scalper") for _ in range(3)]
     quiet_sim.advance(seconds=3600)
     assert not connection.in_atomic_block  # as in a Celery worker: the writer thread is used

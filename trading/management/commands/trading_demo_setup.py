@@ -11,7 +11,9 @@ state polls bring their deals and balances into the CRM within a minute.
 
 Idempotent: clients that already have an account are left alone and only the missing accounts
 (one per funded or active client, or up to --accounts in all) are opened; running it again after a restart just updates the server's
-connection settings.
+connection settings. For a brand without leverage caps yet it also sets the brand's trading policy
+(ceilings, caps by country and classification in the EU/EEA and the UK, who may get a live account)
+and classifies a few of its clients in those markets as professional.
 """
 
 from __future__ import annotations
@@ -29,12 +31,14 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from crm.models import Brand, Client, Stage
-from trading.exceptions import PlatformFailed
-from trading.models import PlatformServer, TradingAccount
+from crm.exceptions import DomainError
+from crm.models import Brand, Classification, Client, Stage
+from crm.services import client_classification_set
+from trading.models import LeverageCap, PlatformServer, TradingAccount
 from trading.services import (
     balance_operation_request,
     brand_trading_policy_set,
+    leverage_cap_save,
     platform_server_save,
     trading_account_open,
 )
@@ -50,8 +54,19 @@ ACCOUNT_TYPES = {
     "demo": {"label": "Demo", "group": "demo\\standard", "leverages": [100, 500], "demo": True, "currency": "USD"},
 }
 CLOSE_ONLY = {"real\\standard": "real\\standard-closeonly", "real\\pro": "real\\pro-closeonly"}
-# Regulated in the EU (Nova FX, euro clients): retail leverage capped at 30.
-LEVERAGE_CAPS = {"atlas": (500, 1000), "nova": (30, 500)}
+# The brands' ceilings (live, demo). Nova FX is regulated in the EU: every retail client at most 1:30;
+# Atlas Markets caps retail clients in the EU, the EEA and the UK (ESMA, FCA) and not elsewhere.
+LEVERAGE_CAPS = {"atlas": (500, 1000), "nova": (200, 500)}
+EEA_AND_UK = ("AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV", "LT",
+              "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO", "GB")
+# (country, classification, cap) per brand; "" is any.
+CAP_RULES = {
+    "atlas": [*((c, Classification.RETAIL, 30) for c in EEA_AND_UK), ("GB", Classification.PROFESSIONAL, 200)],
+    "nova": [("", Classification.RETAIL, 30)],
+}
+# Live accounts: the least stage, and whether a verification is needed.
+OPENING = {"atlas": (Stage.REGISTERED, False), "nova": (Stage.REGISTERED, True)}
+PROFESSIONAL_SHARE = 0.1  # of the funded and active clients in capped markets
 # (persona, weight, deposit range)
 PERSONAS = (
     ("swing", 40, (2_000, 25_000)),
@@ -154,13 +169,35 @@ class Command(BaseCommand):
                 actor=None, manager_password=str(sim.manager["password"]), brand=brand, name=SERVER_NAME,
                 kind="mt5_web", is_active=True, account_types=ACCOUNT_TYPES, close_only_groups=CLOSE_ONLY,
                 sync_enabled=True, deal_poll_seconds=15, state_poll_seconds=20, **values)
-            live, demo = LEVERAGE_CAPS.get(brand.code, (500, 1000))
-            brand_trading_policy_set(actor=None, brand=brand, max_leverage_live=live, max_leverage_demo=demo)
         else:
             # A fresh simulator state has a new manager password and certificate.
             server = platform_server_save(actor=None, server=server, manager_password=str(sim.manager["password"]),
                                           **values)
+        if not LeverageCap.objects.filter(brand=brand).exists():  # first run (or a database from before the caps)
+            self._policy(brand)
         return server
+
+    def _policy(self, brand: Brand) -> None:
+        """The brand's ceilings, who may get a live account, the caps by country and classification, and
+        a few professional clients (opted up) in the capped markets."""
+        live, demo = LEVERAGE_CAPS.get(brand.code, (500, 1000))
+        stage, verified = OPENING.get(brand.code, (Stage.REGISTERED, False))
+        brand_trading_policy_set(actor=None, brand=brand, max_leverage_live=live, max_leverage_demo=demo,
+                                 live_min_stage=stage, live_requires_verification=verified)
+        for country, classification, cap in CAP_RULES.get(brand.code, []):
+            if not LeverageCap.objects.filter(brand=brand, country=country, classification=classification).exists():
+                leverage_cap_save(actor=None, brand=brand, country=country, classification=classification,
+                                  max_leverage=cap)
+        rng = random.Random(SEED)
+        capped = {c for c, _cls, _cap in CAP_RULES.get(brand.code, []) if c}
+        candidates = Client.objects.filter(brand=brand, stage__in=[Stage.FUNDED, Stage.ACTIVE],
+                                           classification=Classification.RETAIL).order_by("id")
+        if capped:
+            candidates = candidates.filter(country__in=capped)
+        for client in candidates:
+            if rng.random() < PROFESSIONAL_SHARE:
+                client_classification_set(actor=None, client=client, classification=Classification.PROFESSIONAL,
+                                          reason="Opted up: qualifying trading history and portfolio (demo)")
 
     @staticmethod
     def _eligible(server: PlatformServer) -> Any:
@@ -194,7 +231,7 @@ class Command(BaseCommand):
                 account = self._open(sim, server, client, kind, persona, deposits[persona], rng)
                 sim.control("/_sim/persona", {"login": account.login, "persona": persona})
                 opened += 1
-            except PlatformFailed as error:
+            except DomainError as error:
                 self.stderr.write(f"trading demo: {client.full_name}: {error.message}")
         return opened
 
@@ -202,7 +239,9 @@ class Command(BaseCommand):
               deposit: tuple[int, int], rng: random.Random) -> TradingAccount:
         from trading.services import allowed_leverages
 
-        options = allowed_leverages(server, kind)
+        options = allowed_leverages(server, kind, client=client)
+        if not options:  # no leverage of this type is within the client's cap
+            kind, options = "standard", allowed_leverages(server, "standard", client=client)
         leverage = rng.choice([x for x in options if x <= 200] or options)
         account = trading_account_open(actor=None, client=client, server=server, account_type=kind,
                                        leverage=leverage, send_credentials=False)

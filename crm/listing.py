@@ -1,0 +1,465 @@
+"""The staff pages' lists: filters (django-filter) and tables (django-tables2) with our look.
+
+A list page is a FilterSet over the scoped queryset, a Table over what it lets through, and one
+view that renders the whole page or, for an htmx swap, only the table's partial:
+
+    # <app>/filters.py
+    class RunFilter(ListFilterSet):
+        status = django_filters.ChoiceFilter(label=_("Status"), choices=RunStatus.choices,
+                                             empty_label=_("Any"), widget=PlainSelect)
+
+    # <app>/tables.py
+    class RunTable(ListTable):
+        when = tables.Column(verbose_name=_("When"), accessor="created_at", attrs={"td": {"class": "num"}})
+
+    # <app>/views.py
+    filters = RunFilter(request.GET, queryset=automation_run_list(), request=request)
+    table = RunTable(filters.qs)
+    table.paginate_pages(request, per_page=50)      # or table.paginate_keyset(request, keys=...)
+    return render_page(request, "…/run_list.html", {"filters": filters, "table": table}, partial="run-table")
+
+    {# the template #}
+    {% include "crm/_filters.html" with filters=filters url=... target="#run-table" %}
+    {% partialdef run-table inline %}<div id="run-table" class="card mt-12" hx-target="this" hx-swap="outerHTML"
+      hx-push-url="true">{% include "crm/_filter_problems.html" %}{% include "crm/_table.html" %}</div>{% endpartialdef %}
+
+Filters read the query string, so a list stays bookmarkable; their form renders in our `.field`
+markup (`{{ filters.form }}`). A value that does not validate is never a 500: the list says which
+filter and why (`filters.problems`). Strict filter sets then show nothing (a list that quietly
+ignores a filter can be read as matching it); `lenient = True` leaves the bad filter out and
+applies the rest (the client list: a stale bookmark still opens it).
+
+Tables sort through `?sort=` (a column name, "-" for descending; `initial_sort_descending` on a
+column makes its first click newest / Z-A first) and page through `?page=` (numbers, the count
+capped for large scopes, crm.lib.paginator) or `?cursor=` (keyset, crm.lib.pagination). Every
+sort and page link is a plain link that htmx also follows (`hx-get`), so the table region swaps
+in place and the URL stays the one to bookmark.
+
+Rows are written in Python from the columns' `render_<name>` methods rather than through
+django-tables2's template per cell: the same markup at a twentieth of the cost (fifty client rows
+of nine columns: 16 ms through the template, under 1 ms here), which the client list's budget
+needs. A column's value is read through its accessor only when its render method takes `value`
+or the column has `empty_values` (the empty ones then show `default`); attribute values in
+`attrs["td"]` may be callables of `record`.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime, time, timedelta
+from typing import Any, ClassVar
+
+import django_filters
+import django_tables2 as tables
+from django import forms
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import HttpRequest, QueryDict
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext_lazy as _
+from django_filters.constants import EMPTY_VALUES
+from django_tables2.rows import BoundRows
+from django_tables2.tables import TableOptions
+from django_tables2.utils import signature
+
+from crm.forms import ListedModelChoiceField
+from crm.lib.pagination import InvalidCursor, Key, paginate
+from crm.lib.paginator import CappedPaginator
+from crm.templatetags.crm_ui import icon
+
+SORT_PARAM = "sort"
+PAGE_PARAM = "page"
+CURSOR_PARAM = "cursor"
+
+
+def attrs_html(attrs: Iterable[tuple[str, Any]]) -> str:
+    """` name="value"` pairs, escaped; None and False are left out, True is written bare."""
+    return "".join(
+        format_html(" {}", name) if value is True else format_html(' {}="{}"', name, value)
+        for name, value in attrs if value is not None and value is not False
+    )
+
+
+def query_with(params: QueryDict, **changes: Any) -> str:
+    """`?query` of `params` with `changes` applied (None removes a parameter), keeping the order."""
+    query = params.copy()
+    for name, value in changes.items():
+        if value is None:
+            query.pop(name, None)
+        else:
+            query[name] = str(value)
+    return f"?{query.urlencode()}"
+
+
+# --- filters ---------------------------------------------------------------------------------------
+
+
+class ListFilterForm(forms.Form):
+    """The form of a ListFilterSet: `{{ filters.form }}` writes each field in our `.field` markup."""
+
+    template_name = "crm/_filter_fields.html"
+    # (start field, end field) of each day range (DayFilter's `after`), set by the filter set.
+    day_ranges: ClassVar[list[tuple[str, str]]] = []
+
+    def render(self, template_name: str | None = None, context: dict[str, Any] | None = None,
+               renderer: Any = None) -> SafeString:
+        # Through the project's templates (the form renderer only sees Django's and the apps' own).
+        return mark_safe(render_to_string(template_name or self.template_name,  # noqa: S308 - a template
+                                          context or self.get_context()))
+
+    __str__ = render  # type: ignore[assignment]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        for start_name, end_name in self.day_ranges:
+            start, end = data.get(start_name), data.get(end_name)
+            if start and end and end < start:
+                self.add_error(end_name, _("The end date is before the start date."))
+        return data
+
+
+class DayFilter(django_filters.DateFilter):
+    """A calendar day in the viewer's time zone: rows from the start of that day, or (`until=True`)
+    rows before the start of the next one, so that "from 2 March to 2 March" is the whole day.
+    `after` names the filter this one must not come before ("To" after "From")."""
+
+    def __init__(self, field_name: str, *, until: bool = False, after: str = "", **kwargs: Any) -> None:
+        kwargs.setdefault("widget", forms.DateInput(attrs={"type": "date"}))
+        super().__init__(field_name, **kwargs)
+        self.until = until
+        self.after = after
+
+    def filter(self, qs: QuerySet[Any], value: date | None) -> QuerySet[Any]:
+        if value in EMPTY_VALUES:
+            return qs
+        day = value + timedelta(days=1) if self.until else value
+        moment = datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
+        return qs.filter(**{f"{self.field_name}__{'lt' if self.until else 'gte'}": moment})
+
+
+class IntegerFilter(django_filters.NumberFilter):
+    """A whole number (a login, a ticket): "Enter a whole number." for anything else."""
+
+    field_class = forms.IntegerField
+
+
+class ModelChoiceFilter(django_filters.ModelChoiceFilter):
+    """A choice of rows read in one ordinary query (crm.forms.ListedModelChoiceField), chosen by
+    `to_field_name` (a code, never a database id). `field_class` can name a subclass that labels
+    the rows (UserCodeChoiceField, DeskChoiceField)."""
+
+    def __init__(self, *args: Any, field_class: type[forms.ModelChoiceField] = ListedModelChoiceField,
+                 **kwargs: Any) -> None:
+        self.field_class = field_class
+        super().__init__(*args, **kwargs)
+
+
+class ListFilterSet(django_filters.FilterSet):
+    """Filters of a staff list, read from the query string (see the module docstring)."""
+
+    lenient: ClassVar[bool] = False
+
+    class Meta:
+        form = ListFilterForm
+
+    def __init__(self, data: QueryDict | dict[str, Any] | None = None, queryset: QuerySet[Any] | None = None, *,
+                 request: HttpRequest | None = None, prefix: str | None = None) -> None:
+        # An empty query string is no filter at all (an unbound form shows no errors).
+        super().__init__(data or None, queryset, request=request, prefix=prefix)
+
+    def get_form_class(self) -> type[forms.Form]:
+        form_class = super().get_form_class()
+        form_class.day_ranges = [(f.after, name) for name, f in self.filters.items()
+                                 if isinstance(f, DayFilter) and f.after]
+        return form_class
+
+    @property
+    def qs(self) -> QuerySet[Any]:
+        if not hasattr(self, "_qs"):
+            if self.is_bound and self.form.errors and not self.lenient:
+                self._qs = self.queryset.none()
+            else:
+                self._qs = super().qs
+        return self._qs
+
+    @cached_property
+    def problems(self) -> list[str]:
+        """One sentence per filter whose value was refused, naming the filter: "Login: Enter a whole
+        number." (and the form's own errors, which name no single filter)."""
+        if not self.is_bound:
+            return []
+        out: list[str] = []
+        for name, errors in self.form.errors.items():
+            label = self.form.fields[name].label if name in self.form.fields else ""
+            for message in errors:
+                out.append(f"{label}: {message}" if label else str(message))
+        return out
+
+    @cached_property
+    def values(self) -> dict[str, Any]:
+        """The filters in use: valid, non-blank cleaned values by filter name."""
+        if not self.is_bound:
+            return {}
+        self.form.is_valid()
+        data = getattr(self.form, "cleaned_data", {}) or {}
+        return {name: value for name, value in data.items()
+                if name not in self.form.errors and value not in EMPTY_VALUES}
+
+    def query(self) -> dict[str, str]:
+        """The query-string values of the filters in use, as the user gave them (what an export
+        started from the list needs to show the same rows again)."""
+        return {name: str(self.data.get(name, "")) for name in self.values}
+
+    def shown_value(self, name: str, value: Any) -> str:
+        """How a filter's value reads in a chip: a choice's label, a row's name, else the text."""
+        field = self.form.fields[name]
+        if isinstance(field, forms.ModelChoiceField):
+            return str(field.label_from_instance(value))
+        if isinstance(field, forms.ChoiceField):
+            return str(dict((str(k), v) for k, v in field.choices if not isinstance(v, list | tuple)).get(
+                str(value), value))
+        return str(value)
+
+    def chips(self, request: HttpRequest, url: str) -> list[dict[str, str]]:
+        """Each filter in use with the list URL that drops it (and the page or cursor)."""
+        chips = []
+        for name, value in self.values.items():
+            params = request.GET.copy()
+            for dropped in (name, PAGE_PARAM, CURSOR_PARAM):
+                params.pop(dropped, None)
+            query = params.urlencode()
+            chips.append({"name": name, "label": str(self.form.fields[name].label),
+                          "value": self.shown_value(name, value), "remove_url": f"{url}?{query}" if query else url})
+        return chips
+
+
+# --- tables ----------------------------------------------------------------------------------------
+
+
+class _CellPlan:
+    """How one column writes its cells, worked out once per table instead of once per cell: the
+    opening <td> is written once (only attributes computed from the row are written per row), and
+    a render method that takes only `record` is called without building its arguments."""
+
+    __slots__ = ("accessor", "default", "empty_values", "kwargs", "opening", "parts", "render", "record_only",
+                 "wants")
+
+    def __init__(self, table: ListTable, bound: Any) -> None:
+        column = bound.column
+        self.render: Callable[..., Any] = bound.render
+        args, catch_all = signature(self.render)
+        names = ("value", "record", "column", "bound_column", "table")
+        self.wants = names if catch_all else tuple(n for n in names if n in args)
+        self.record_only = self.wants == ("record",) and not column.empty_values
+        self.kwargs = {"column": column, "bound_column": bound, "table": table}
+        self.empty_values = tuple(column.empty_values)
+        # The value is read when the render method uses it or empty cells fall back to the default.
+        self.accessor = bound.accessor if ("value" in self.wants or self.empty_values) else None
+        self.default = _html(bound.default)
+        td = dict(column.attrs.get("td", column.attrs.get("cell", {})))
+        label = td.pop("data-label", str(bound.header) if table.card_labels else None)
+        # The opening tag as pieces: fixed text, and (name, function of the row) where a value is computed.
+        parts: list[Any] = []
+        text = "<td"
+        for name, value in (("data-label", label), *td.items()):
+            if callable(value):
+                parts.append(text)
+                parts.append((name, value))
+                text = ""
+            else:
+                text += _attr(name, value)
+        parts.append(text + ">")
+        self.opening = parts[0] if len(parts) == 1 else ""
+        self.parts = parts
+
+    def td(self, record: Any) -> str:
+        if self.opening:
+            return self.opening
+        return "".join(part if isinstance(part, str) else _attr(part[0], part[1](record=record))
+                       for part in self.parts)
+
+    def cell(self, record: Any) -> str:
+        if self.record_only:
+            return _html(self.render(record=record))
+        value = None
+        if self.accessor is not None:
+            try:
+                value = self.accessor.resolve(record)
+            except (AttributeError, KeyError, IndexError, TypeError, ValueError):
+                value = None
+            if value in self.empty_values:
+                return self.default
+        args = {"value": value, "record": record, **self.kwargs}
+        return _html(self.render(**{name: args[name] for name in self.wants}))
+
+
+def _html(value: Any) -> str:
+    """A cell's content as HTML: safe strings as they are, anything else escaped."""
+    if hasattr(value, "__html__"):
+        return value.__html__()
+    return html.escape(str(value)) if value is not None else ""
+
+
+def _attr(name: str, value: Any) -> str:
+    if value is None or value is False:
+        return ""
+    if value is True:
+        return f" {name}"
+    return f' {name}="{html.escape(str(value))}"'
+
+
+class ListTable(tables.Table):
+    """A staff list's table: `.table .table-cards` (a card per row on a phone, each cell labelled by
+    its column), htmx sort links in the header, and our pager below (see the module docstring)."""
+
+    # Each cell carries its column's name for the phone layout (`data-label`); a column opts out
+    # with attrs={"td": {"data-label": None}}.
+    card_labels: ClassVar[bool] = True
+    # What the footer says when a capped count stops the pages.
+    capped_note = _("Narrow the filters to see further rows.")
+    newest_label = _("Newest")
+    older_label = _("Older")
+
+    class Meta:
+        attrs = {"class": "table table-cards"}
+        template_name = "crm/_table.html"
+        orderable = False
+        order_by_field = SORT_PARAM
+        page_field = PAGE_PARAM
+        default = ""
+        empty_text = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # django-tables2 reads only a class's own Meta: a table that declares none gets ours.
+        if "Meta" not in cls.__dict__:
+            cls._meta = TableOptions(cls.Meta, cls.__name__)
+
+    def __init__(self, data: Any, **kwargs: Any) -> None:
+        super().__init__(data, **kwargs)
+        self.records: list[Any] = []
+        self.keyset = False
+        self.count_capped = False
+        self.page_range: Iterable[Any] = ()
+        self.first_url = ""
+        self.next_url = ""
+        self.sort_key = ""
+        self._query = QueryDict()
+
+    # --- sorting and pages -------------------------------------------------------------------
+
+    def sort(self, request: HttpRequest, *, default: str) -> None:
+        """Order by `?sort=` when it names a sortable column, else by `default`."""
+        self._query = request.GET
+        self.order_by = request.GET.get(self.order_by_field) or default
+        if not self.order_by:
+            self.order_by = default
+        self.sort_key = str(self.order_by[0]) if self.order_by else ""
+
+    def _rows(self) -> Any:
+        # The filtered, ordered queryset (or list) under django-tables2's data wrapper.
+        return getattr(self.data, "data", self.data)
+
+    def paginate_pages(self, request: HttpRequest, *, per_page: int, count_cap: int | None = None) -> None:
+        """Numbered pages: `?page=N` (out of range: the last page; not a number: the first). With
+        `count_cap`, the count reads at most that many rows (CappedPaginator) and says "N+"."""
+        self._query = request.GET
+        rows = self._rows()
+        paginator: Paginator = (CappedPaginator(rows, per_page, cap=count_cap) if count_cap
+                                else Paginator(rows, per_page))
+        page = paginator.get_page(request.GET.get(self.page_field))
+        self.records = self.prepare_records(list(page.object_list))
+        page.object_list = BoundRows(self.records, table=self)
+        self.paginator, self.page = paginator, page
+        self.count_capped = bool(getattr(paginator, "capped", False))
+        self.page_range = paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1)
+
+    def paginate_keyset(self, request: HttpRequest, *, keys: Sequence[Key], per_page: int) -> None:
+        """Keyset pages, newest first: `?cursor=` continues after the last row shown (a cursor
+        this list did not write starts from the top). The query's other parameters are kept."""
+        self._query = request.GET
+        cursor = request.GET.get(CURSOR_PARAM) or None
+        try:
+            page = paginate(self._rows(), cursor=cursor, limit=per_page, keys=keys)
+        except InvalidCursor:
+            cursor = None
+            page = paginate(self._rows(), cursor=None, limit=per_page, keys=keys)
+        self.records = self.prepare_records(page.items)
+        self.keyset = True
+        self.first_url = query_with(request.GET, **{CURSOR_PARAM: None}) if cursor else ""
+        self.next_url = query_with(request.GET, **{CURSOR_PARAM: page.next_cursor}) if page.next_cursor else ""
+
+    def prepare_records(self, records: list[Any]) -> list[Any]:
+        """The page's rows as the cells want them: override to read what they need for all of
+        them at once (names, links), instead of once per row."""
+        return records
+
+    @property
+    def paginated_rows(self) -> Any:
+        return BoundRows(self.records, table=self)
+
+    @property
+    def has_rows(self) -> bool:
+        return bool(self.records)
+
+    @property
+    def has_pages(self) -> bool:
+        if self.keyset:
+            return bool(self.first_url or self.next_url)
+        page = getattr(self, "page", None)
+        return bool(page is not None and page.paginator.num_pages > 1)
+
+    # --- writing it ---------------------------------------------------------------------------
+
+    @cached_property
+    def attrs_html(self) -> SafeString:
+        return mark_safe(attrs_html((k, v) for k, v in self.attrs.items()  # noqa: S308 - escaped by format_html
+                                    if k not in ("thead", "tbody", "tfoot")))
+
+    def sort_url(self, alias: str) -> str:
+        return query_with(self._query, **{self.order_by_field: alias, self.page_field: None, CURSOR_PARAM: None})
+
+    @cached_property
+    def header_html(self) -> SafeString:
+        """The header cells; a sortable column's label is a link that sorts by it (again: reversed)."""
+        cells = []
+        for bound in self.columns:
+            th = dict(bound.column.attrs.get("th", bound.column.attrs.get("cell", {})))
+            th.pop("data-label", None)
+            label = bound.header
+            if not bound.orderable:
+                cells.append(format_html("<th{}>{}</th>", mark_safe(attrs_html(th.items())), label))  # noqa: S308
+                continue
+            alias = bound.order_by_alias
+            state = ("desc" if alias.is_descending else "asc") if bound.is_ordered else ""
+            if state:
+                th = {"aria-sort": "ascending" if state == "asc" else "descending", **th}
+            href = self.sort_url(str(alias.next))
+            arrow = icon("up", 12) if state == "asc" else icon("down", 12) if state == "desc" else ""
+            cells.append(format_html(
+                '<th{}><a class="sort-link{}" href="{}" hx-get="{}">{}{}</a></th>',
+                mark_safe(attrs_html(th.items())), " is-sorted" if state else "", href, href, label, arrow))  # noqa: S308
+        return mark_safe("".join(cells))  # noqa: S308 - every piece above is escaped by format_html
+
+    def row_attrs_for(self, record: Any) -> str:
+        return "".join(_attr(name, value(record=record) if callable(value) else value)
+                       for name, value in self.row_attrs.items())
+
+    @cached_property
+    def body_html(self) -> SafeString:
+        """The rows of the page, written in Python (see the module docstring)."""
+        plans = [_CellPlan(self, bound) for bound in self.columns]
+        parts: list[str] = []
+        for record in self.records:
+            parts.append(f"<tr{self.row_attrs_for(record)}>" if self.row_attrs else "<tr>")
+            for plan in plans:
+                parts.append(plan.td(record))
+                parts.append(plan.cell(record))
+                parts.append("</td>")
+            parts.append("</tr>\n")
+        return mark_safe("".join(parts))  # noqa: S308 - cells and attributes are escaped above

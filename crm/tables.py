@@ -1,0 +1,298 @@
+"""Tables of crm's lists (django-tables2, on crm.listing's base): the client list, the audit log and
+the automation run log. Cells are formatted here, once per row, so templates only place the table."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import django_tables2 as tables
+from django.contrib.humanize.templatetags.humanize import naturaltime
+from django.template.loader import get_template
+from django.urls import reverse
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.text import Truncator
+from django.utils.timezone import localtime
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from crm import automation, selectors
+from crm.audit import DiffLine, audit_diff, audit_objects_named
+from crm.listing import ListTable
+from crm.models import AuditLog, Stage
+from crm.templatetags.crm_ui import flag, icon
+
+# --- the client list -----------------------------------------------------------------------------
+
+CLIENT_DEFAULT_SORT = "-created"
+ROW_TAGS_SHOWN = 3
+_NO_CODE = uuid.UUID(int=0)
+
+
+def _created_title(record: Any) -> str:
+    return date_format(localtime(record.created_at), "DATETIME_FORMAT")
+
+
+def _updated_title(record: Any) -> str:
+    return date_format(localtime(record.updated_at), "DATETIME_FORMAT")
+
+
+class ClientTable(ListTable):
+    """Clients with their contact details masked, dates in the viewer's time zone and language.
+    Sorting ends on the id, so that pages neither skip nor repeat rows."""
+
+    capped_note = _("Narrow the filters to see further clients.")
+
+    name = tables.Column(verbose_name=_("Name"), order_by=("last_name", "id"), empty_values=(), orderable=True,
+                         attrs={"td": {"class": "col-name", "data-label": None}})
+    stage = tables.Column(verbose_name=_("Stage"), order_by=("stage", "id"), empty_values=(), orderable=True)
+    email = tables.Column(verbose_name=_("Email"), empty_values=())
+    phone = tables.Column(verbose_name=_("Phone"), empty_values=())
+    country = tables.Column(verbose_name=_("Country"), order_by=("country", "id"), empty_values=(), orderable=True,
+                            attrs={"td": {"class": "nowrap"}})
+    brand = tables.Column(verbose_name=_("Brand"), empty_values=())
+    owner = tables.Column(verbose_name=_("Owner"), empty_values=(), attrs={"td": {"class": "nowrap"}})
+    created = tables.Column(verbose_name=_("Created"), order_by=("created_at", "id"), empty_values=(),
+                            orderable=True, initial_sort_descending=True,
+                            attrs={"td": {"class": "nowrap num", "title": _created_title}})
+    updated = tables.Column(verbose_name=_("Updated"), order_by=("updated_at", "id"), empty_values=(),
+                            orderable=True, initial_sort_descending=True,
+                            attrs={"td": {"class": "nowrap num", "title": _updated_title}})
+
+    def __init__(self, data: Any, **kwargs: Any) -> None:
+        super().__init__(data, **kwargs)
+        # Translated once per table, not once per row.
+        self._stage_labels = {value: str(label) for value, label in Stage.choices}
+        self._unassigned = format_html('<span class="subtle">{}</span>', gettext("Unassigned"))
+        # The profile's URL around the code, reversed once rather than once per row.
+        self._profile_url = reverse("client_detail", args=[_NO_CODE]).split(str(_NO_CODE))
+
+    def render_name(self, record: Any) -> SafeString:
+        tags = record.tags[:ROW_TAGS_SHOWN]
+        head, tail = self._profile_url
+        link = format_html('<a href="{}{}{}" dir="auto">{}</a>', head, record.code, tail, record.full_name)
+        if not tags:
+            return link
+        return format_html('{}\n            <div class="tags mt-4">{}</div>', link,
+                           format_html_join("", '<span class="badge tag">{}</span>', ((t,) for t in tags)))
+
+    def render_stage(self, record: Any) -> SafeString:
+        return format_html('<span class="badge stage-{}">{}</span>', record.stage,
+                           self._stage_labels.get(record.stage, record.stage))
+
+    def render_email(self, record: Any) -> SafeString:
+        return format_html('<span class="mono">{}</span>', selectors.mask_email(record.email))
+
+    def render_phone(self, record: Any) -> SafeString:
+        return format_html('<bdi class="mono" dir="ltr">{}</bdi>', selectors.mask_phone(record.phone))
+
+    def render_country(self, record: Any) -> SafeString | str:
+        if not record.country:
+            return ""
+        return format_html('<span><span class="flag-emoji" aria-hidden="true">{}</span> {}</span>',
+                           flag(record.country), record.country)
+
+    def render_brand(self, record: Any) -> str:
+        return record.brand.name
+
+    def render_owner(self, record: Any) -> SafeString | str:
+        if not record.owner_id:
+            return self._unassigned
+        return record.owner.full_name or record.owner.email
+
+    def render_created(self, record: Any) -> str:
+        return date_format(localtime(record.created_at), "SHORT_DATE_FORMAT")
+
+    def render_updated(self, record: Any) -> str:
+        return str(naturaltime(record.updated_at))
+
+
+# --- the audit log -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShownLine:
+    key: str
+    before: str
+    after: str
+    changed: bool
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _shown(lines: list[DiffLine]) -> list[ShownLine]:
+    return [ShownLine(line.key, _show(line.before), _show(line.after), line.changed) for line in lines]
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    row: AuditLog
+    diff: list[ShownLine]
+    name: str = ""  # the object's name, when it still exists
+    url: str = ""  # its page, when the viewer may open it
+
+
+def _cut(text: str) -> str:
+    return Truncator(text).chars(200)
+
+
+class AuditTable(ListTable):
+    """Audit rows with each change's before and after, and the object by name (a link when the
+    viewer may open it)."""
+
+    when = tables.Column(verbose_name=_("When"), empty_values=(), attrs={"td": {"class": "nowrap num"}})
+    actor = tables.Column(verbose_name=_("Actor"), empty_values=())
+    action = tables.Column(verbose_name=_("Action"), empty_values=(), attrs={"td": {"class": "mono"}})
+    target = tables.Column(verbose_name=_("Object"), empty_values=())
+    diff = tables.Column(verbose_name=_("Before → after"), empty_values=())
+    reason = tables.Column(verbose_name=_("Reason"), empty_values=(), attrs={"td": {"class": "wrap-anywhere"}})
+
+    class Meta(ListTable.Meta):
+        attrs = {"class": "table table-cards audit-table"}
+        row_attrs = {"id": lambda record: f"audit-{record.row.pk}"}
+
+    def __init__(self, data: Any, *, viewer: Any, **kwargs: Any) -> None:
+        super().__init__(data, **kwargs)
+        self.viewer = viewer
+        self._request_id_label = gettext("Request id")
+
+    def prepare_records(self, records: list[Any]) -> list[Any]:
+        named = audit_objects_named(self.viewer, [(row.object_type, row.object_id) for row in records])
+        entries = []
+        for row in records:
+            name, url = named.get((row.object_type, row.object_id), ("", ""))
+            entries.append(AuditEntry(row, _shown(audit_diff(row.before, row.after)), name=name, url=url))
+        return entries
+
+    def render_when(self, record: AuditEntry) -> SafeString:
+        at = localtime(record.row.at)
+        return format_html('<span title="{}">{}</span>\n            <div class="subtle">#{}</div>',
+                           date_format(at, "DATETIME_FORMAT"), date_format(at, "SHORT_DATETIME_FORMAT"),
+                           record.row.pk)
+
+    def render_actor(self, record: AuditEntry) -> SafeString:
+        row = record.row
+        ip = format_html(' · <bdi class="mono">{}</bdi>', row.ip) if row.ip else ""
+        request_id = format_html('<div class="subtle mono" title="{}">{}</div>', self._request_id_label,
+                                 Truncator(row.request_id).chars(14)) if row.request_id else ""
+        return format_html('{}\n            <div class="subtle">{}{}</div>{}', row.actor_label, row.source, ip,
+                           request_id)
+
+    def render_action(self, record: AuditEntry) -> str:
+        return record.row.action
+
+    def render_target(self, record: AuditEntry) -> SafeString | str:
+        row = record.row
+        if record.name:
+            name = (format_html('<a href="{}" dir="auto">{}</a>', record.url, record.name) if record.url
+                    else format_html("<bdi>{}</bdi>", record.name))
+            return format_html('{}\n              <div class="subtle mono wrap-anywhere" title="{}">{}</div>', name,
+                               row.object_id, row.object_type)
+        if row.object_type or row.object_id:
+            shown = f"{row.object_type}:{row.object_id}" if row.object_id else row.object_type
+            return format_html('<span class="mono wrap-anywhere">{}</span>', shown)
+        return ""
+
+    def render_diff(self, record: AuditEntry) -> SafeString | str:
+        if not record.diff:
+            return ""
+        lines = []
+        for line in record.diff:
+            key = format_html('<th scope="row" class="mono">{}</th>', line.key) if line.key else ""
+            if line.changed:
+                before = format_html("<del>{}</del>", _cut(line.before)) if line.before else ""
+                after = format_html("<ins>{}</ins>", _cut(line.after)) if line.after else ""
+                lines.append(format_html(
+                    '<tr class="diff-changed">{}<td class="diff-before mono">{}</td>'
+                    '<td class="diff-after mono">{}</td></tr>', key, before, after))
+            else:
+                lines.append(format_html('<tr>{}<td class="mono" colspan="2">{}</td></tr>', key, _cut(line.after)))
+        return format_html('<table class="diff">{}</table>', format_html_join("", "{}", ((x,) for x in lines)))
+
+    def render_reason(self, record: AuditEntry) -> str:
+        return record.row.reason
+
+
+# --- the automation run log --------------------------------------------------------------------------
+
+
+@dataclass
+class RunView:
+    run: Any
+    explanation: str
+    checks: list[dict[str, Any]]
+    actions: list[dict[str, Any]]
+
+
+def run_view(run: Any) -> RunView:
+    why = run.why or {}
+    checks = [{**c, "text": automation.check_text(c)} for c in why.get("conditions", [])]
+    actions = [{**a, "status_label": automation.action_status_label(a.get("status", ""))}
+               for a in why.get("actions", [])]
+    return RunView(run=run, explanation=automation.run_explanation(run), checks=checks, actions=actions)
+
+
+_STATUS_BADGES = {"fired": "badge badge-success", "failed": "badge badge-danger", "scheduled": "badge badge-warning"}
+
+
+class RunTable(ListTable):
+    """What each rule made of each event: fired, skipped (which condition failed) or failed."""
+
+    when = tables.Column(verbose_name=_("When"), empty_values=(), attrs={"td": {"class": "nowrap num",
+                                                                                "data-label": None}})
+    rule = tables.Column(verbose_name=_("Rule"), empty_values=(), attrs={"td": {"class": "col-name"}})
+    client = tables.Column(verbose_name=_("Client"), empty_values=())
+    event = tables.Column(verbose_name=_("Event"), empty_values=())
+    status = tables.Column(verbose_name=_("Status"), empty_values=())
+    why = tables.Column(verbose_name=_("Why"), empty_values=())
+
+    class Meta(ListTable.Meta):
+        row_attrs = {"id": lambda record: f"run-{record.run.pk}"}
+
+    def __init__(self, data: Any, **kwargs: Any) -> None:
+        super().__init__(data, **kwargs)
+        self._why = get_template("crm/automation/_run_why.html")
+        self._due_label = gettext("Due")
+
+    def prepare_records(self, records: list[Any]) -> list[Any]:
+        return [run_view(run) for run in records]
+
+    def render_when(self, record: RunView) -> str:
+        return date_format(localtime(record.run.created_at), "SHORT_DATETIME_FORMAT")
+
+    def render_rule(self, record: RunView) -> SafeString:
+        rule = record.run.rule
+        return format_html('<a href="{}">{}</a>', reverse("automation_rule_edit", args=[rule.code]), rule.name)
+
+    def render_client(self, record: RunView) -> SafeString:
+        client = record.run.client
+        if client is None:
+            return format_html('<span class="subtle">—</span>')
+        return format_html('<a href="{}">{}</a>', reverse("client_detail", args=[client.code]), client.full_name)
+
+    def render_event(self, record: RunView) -> SafeString:
+        run = record.run
+        return format_html('<span class="mono">{}</span><div class="subtle num">#{} · {}</div>', run.event.name,
+                           run.event_id, date_format(localtime(run.event.occurred_at), "SHORT_DATETIME_FORMAT"))
+
+    def render_status(self, record: RunView) -> SafeString:
+        run = record.run
+        badge = format_html('<span class="{}">{}</span>', _STATUS_BADGES.get(run.status, "badge"),
+                            run.get_status_display())
+        if not run.scheduled_for:
+            return badge
+        return format_html('{}\n            <div class="subtle num" title="{}">{} {}</div>', badge, self._due_label,
+                           icon("clock", 12), date_format(localtime(run.scheduled_for), "SHORT_DATETIME_FORMAT"))
+
+    def render_why(self, record: RunView) -> SafeString:
+        return self._why.render({"v": record})

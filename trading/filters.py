@@ -1,0 +1,33 @@
+"""Filters of trading's lists (django-filter, on crm.listing's base): the dealer's deals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
+
+from crm.forms import PlainSelect, visible_brands
+from crm.listing import DayFilter, IntegerFilter, ListFilterSet, ModelChoiceFilter
+from trading.models import Deal, DealKind, PlatformServer
+
+
+class DealFilter(ListFilterSet):
+    """The dealer's deals: by server (of the viewer's brands), symbol, login, kind and days in the
+    viewer's time zone."""
+
+    server = ModelChoiceFilter(label=_("Server"), queryset=PlatformServer.objects.none(), to_field_name="code",
+                               empty_label=_("All servers"), widget=PlainSelect)
+    symbol = django_filters.CharFilter(label=_("Symbol"), max_length=32, lookup_expr="iexact")
+    login = IntegerFilter(label=_("Login"), min_value=1)
+    kind = django_filters.ChoiceFilter(label=_("Kind"), choices=DealKind.choices, empty_label=_("All"),
+                                       widget=PlainSelect)
+    date_from = DayFilter("time", label=_("From"))
+    date_to = DayFilter("time", label=_("To"), until=True, after="date_from")
+
+    def __init__(self, data: Any = None, queryset: QuerySet[Deal] | None = None, *, user: Any,
+                 **kwargs: Any) -> None:
+        super().__init__(data, queryset, **kwargs)
+        self.filters["server"].queryset = PlatformServer.objects.filter(
+            brand__in=visible_brands(user)).order_by("name")
