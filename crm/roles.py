@@ -53,7 +53,7 @@ def _model_perms(model: str, actions: tuple[str, ...] = ("view", "add", "change"
 _ADMIN = sorted({
     *_STAFF_BASE,
     *_model_perms("client"), "crm.reveal_contact", "crm.view_all_clients", "crm.assign_client",
-    "crm.override_client_stage", "crm.classify_client", "crm.export_client",
+    "crm.override_client_stage", "crm.classify_client", "crm.export_client", "crm.email_client",
     *_model_perms("note"), *_model_perms("task"), "crm.view_notification",
     *_model_perms("brand"), *_model_perms("desk"), *_model_perms("user"), *_model_perms("role", ("view", "change")),
     *_model_perms("apikey", ("view", "add", "change")),
