@@ -70,19 +70,23 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 }
 
 # Trading (trading.models): every role that works clients sees their trading accounts; dealers change
-# them and watch deals and servers; finance moves money; administrators configure the servers.
+# them and watch deals and servers; finance moves money; administrators configure the servers;
+# retention agents and desk managers work the retention workspace.
 _TRADING_VIEW = ["trading.view_tradingaccount", "trading.view_position", "trading.view_balanceoperation"]
 for _code, _perms in {
     RoleCode.ADMIN: [*_TRADING_VIEW, "trading.add_tradingaccount", "trading.change_tradingaccount",
                      "trading.reset_trading_password", "trading.add_balanceoperation", "trading.view_deal",
-                     "trading.view_platformserver", "trading.add_platformserver", "trading.change_platformserver"],
+                     "trading.view_platformserver", "trading.add_platformserver", "trading.change_platformserver",
+                     "trading.work_retention"],
     RoleCode.DEALER: [*_TRADING_VIEW, "trading.add_tradingaccount", "trading.change_tradingaccount",
                       "trading.reset_trading_password", "trading.view_deal", "trading.view_platformserver"],
     RoleCode.FINANCE: [*_TRADING_VIEW, "trading.add_balanceoperation", "trading.view_deal"],
     RoleCode.COMPLIANCE: [*_TRADING_VIEW, "trading.view_deal"],
-    RoleCode.DESK_MANAGER: [*_TRADING_VIEW, "trading.add_tradingaccount", "trading.reset_trading_password"],
+    RoleCode.DESK_MANAGER: [*_TRADING_VIEW, "trading.add_tradingaccount", "trading.reset_trading_password",
+                            "trading.work_retention"],
     RoleCode.SALES_AGENT: [*_TRADING_VIEW, "trading.add_tradingaccount", "trading.reset_trading_password"],
-    RoleCode.RETENTION_AGENT: [*_TRADING_VIEW, "trading.add_tradingaccount", "trading.reset_trading_password"],
+    RoleCode.RETENTION_AGENT: [*_TRADING_VIEW, "trading.add_tradingaccount", "trading.reset_trading_password",
+                               "trading.work_retention"],
     RoleCode.IB_MANAGER: ["trading.view_tradingaccount"],
 }.items():
     ROLE_PERMISSIONS[_code] = sorted({*ROLE_PERMISSIONS[_code], *_perms})

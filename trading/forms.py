@@ -9,12 +9,13 @@ from typing import Any
 
 from django import forms
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from crm.forms import visible_brands
 from crm.lib.validation import json_problem
 from crm.models import Client
+from trading import retention
 from trading.models import AccessLevel, BalanceKind, DealKind, PlatformKind, PlatformServer, TradingAccount
 from trading.services import LEVERAGE_CAP_MAX, allowed_leverages, mapped_groups
 
@@ -219,6 +220,49 @@ class DealFilterForm(forms.Form):
             "date_to": day_start(data.get("date_to"), 1),
         }
 
+
+class RetentionFilterForm(forms.Form):
+    """The retention workspace's filters; unset fields take their defaults."""
+
+    show = forms.ChoiceField(label=_("Show"), required=False, choices=[
+        ("all", _("Dormant or at risk")), ("dormant", _("Dormant")), ("at_risk", _("At risk")),
+        ("margin_call", _("Margin call")),
+    ])
+    days = forms.TypedChoiceField(label=_("No trade for"), required=False, coerce=int, empty_value=None,
+                                  choices=[(d, ngettext_lazy("%(days)s day", "%(days)s days", "days") % {"days": d})
+                                           for d in retention.DORMANT_DAYS])
+    drop = forms.IntegerField(label=_("Equity drop over (%)"), required=False, min_value=1, max_value=100,
+                              widget=forms.NumberInput(attrs={"min": 1, "max": 100, "step": 1}))
+    brand = forms.ModelChoiceField(label=_("Brand"), queryset=None, required=False, to_field_name="code",
+                                   empty_label=_("All brands"))
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["brand"].queryset = visible_brands(user).order_by("name")
+        self.fields["drop"].error_messages.update({
+            key: gettext("Give the equity drop as a whole percent from 1 to 100.")
+            for key in ("invalid", "min_value", "max_value")})
+        self.initial.update({"show": "all", "days": retention.DEFAULT_DAYS, "drop": retention.DEFAULT_DROP})
+
+    @property
+    def show_brand(self) -> bool:
+        return self.fields["brand"].queryset.count() > 1
+
+    def filters(self) -> retention.RetentionFilters:
+        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        brand = data.get("brand")
+        return retention.RetentionFilters(
+            show=data.get("show") or "all", days=data.get("days") or retention.DEFAULT_DAYS,
+            drop=data.get("drop") or retention.DEFAULT_DROP, brand_id=brand.pk if brand is not None else None)
+
+
+class ExposureFilterForm(forms.Form):
+    server = forms.ModelChoiceField(label=_("Server"), queryset=None, required=False, to_field_name="code",
+                                    empty_label=_("All servers"))
+
+    def __init__(self, *args: Any, servers: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["server"].queryset = servers
 
 
 class BrandPolicyForm(forms.Form):

@@ -13,6 +13,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("trading/servers/new/", views.server_create, name="trading_server_create"),
     path("trading/servers/<uuid:code>/", views.server_edit, name="trading_server_edit"),
     path("trading/deals/", views.deal_list, name="trading_deal_list"),
+    path("trading/exposure/", views.exposure_view, name="trading_exposure"),
+    path("trading/retention/", views.retention_workspace, name="trading_retention"),
     path("trading/leverage-caps/", views.policy_list, name="trading_policy_list"),
     path("trading/leverage-caps/<slug:brand_code>/", views.policy_edit, name="trading_policy_edit"),
 ]
