@@ -25,7 +25,7 @@ from trading.adapters.base import Side
 from trading.models import PlatformServer, Position
 
 TOP_ACCOUNTS = 10
-TOP_CLIENTS = 50
+TOP_CLIENTS = 25
 CHART_SYMBOLS = 15
 ZERO = Decimal(0)
 

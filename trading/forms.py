@@ -9,7 +9,7 @@ from typing import Any
 
 from django import forms
 from django.utils import timezone
-from django.utils.translation import gettext, ngettext_lazy
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.forms import visible_brands
@@ -228,9 +228,7 @@ class RetentionFilterForm(forms.Form):
         ("all", _("Dormant or at risk")), ("dormant", _("Dormant")), ("at_risk", _("At risk")),
         ("margin_call", _("Margin call")),
     ])
-    days = forms.TypedChoiceField(label=_("No trade for"), required=False, coerce=int, empty_value=None,
-                                  choices=[(d, ngettext_lazy("%(days)s day", "%(days)s days", "days") % {"days": d})
-                                           for d in retention.DORMANT_DAYS])
+    days = forms.TypedChoiceField(label=_("No trade for"), required=False, coerce=int, empty_value=None)
     drop = forms.IntegerField(label=_("Equity drop over (%)"), required=False, min_value=1, max_value=100,
                               widget=forms.NumberInput(attrs={"min": 1, "max": 100, "step": 1}))
     brand = forms.ModelChoiceField(label=_("Brand"), queryset=None, required=False, to_field_name="code",
@@ -239,6 +237,9 @@ class RetentionFilterForm(forms.Form):
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["brand"].queryset = visible_brands(user).order_by("name")
+        # Labelled here, in the language of the request (a label formatted at import would be English).
+        self.fields["days"].choices = [(d, ngettext("%(days)s day", "%(days)s days", d) % {"days": d})
+                                       for d in retention.DORMANT_DAYS]
         self.fields["drop"].error_messages.update({
             key: gettext("Give the equity drop as a whole percent from 1 to 100.")
             for key in ("invalid", "min_value", "max_value")})

@@ -6,6 +6,9 @@
   "use strict";
   var LONG = "rgba(6, 118, 71, 0.75)", SHORT = "rgba(180, 35, 24, 0.75)";
 
+  /* Mirrored for Arabic: the symbols stand on the right, where the page starts; the number line
+     itself still runs left to right (minus on the left), like every figure on the page; the
+     canvas carries dir="ltr" so that "-10" is not drawn as "10-". */
   function bars(canvas, labels, values, label) {
     var numbers = values.map(Number);
     var rtl = document.documentElement.getAttribute("dir") === "rtl";
@@ -14,10 +17,10 @@
     new Chart(canvas, {
       type: "bar",
       data: {labels: labels, datasets: [{label: label, data: numbers,
-        backgroundColor: numbers.map(function (v) { return v < 0 ? SHORT : LONG; })}]},
+        maxBarThickness: 28, backgroundColor: numbers.map(function (v) { return v < 0 ? SHORT : LONG; })}]},
       options: {animation: false, maintainAspectRatio: false, indexAxis: "y",
-        plugins: {legend: {display: false}, tooltip: {rtl: rtl}},
-        scales: {x: {reverse: rtl, ticks: {maxTicksLimit: 6}}, y: {position: rtl ? "right" : "left"}}}
+        plugins: {legend: {display: false}},
+        scales: {x: {ticks: {maxTicksLimit: 6}}, y: {position: rtl ? "right" : "left"}}}
     });
   }
 
@@ -26,7 +29,7 @@
     if (!holder || typeof Chart === "undefined") { return; }
     var data = JSON.parse(holder.textContent);
     document.querySelectorAll("canvas[data-exposure-chart]").forEach(function (canvas) {
-      var label = canvas.getAttribute("aria-label") || "";
+      var label = canvas.dataset.label || "";
       if (canvas.dataset.exposureChart === "net") {
         bars(canvas, data.net.labels, data.net.values, label);
       } else {

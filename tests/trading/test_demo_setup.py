@@ -4,6 +4,8 @@ opened and funded through the services; running it again opens nothing more."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
@@ -95,4 +97,6 @@ def test_a_fresh_demo_shows_dormant_at_risk_and_margin_call_traders(sim_now, cap
     yen = TradingAccount.objects.get(client__first_name="Yen")
     assert yen.currency == "JPY" and yen.balance == 1_500_000
     report = exposure.exposure_for_user(user=make_user(role_code=RoleCode.DEALER, brand=brand))
-    assert [s.symbol for s in report.symbols] == ["EURUSD"] and report.symbols[0].net == 1  # the margin call's lot
+    nets = {s.symbol: s.net for s in report.symbols}
+    assert nets["EURUSD"] == 1 and abs(nets["USDJPY"]) == Decimal("0.5")  # the margin call's lot, the yen trader's
+    assert report.currencies == ["JPY", "USD"]

@@ -238,6 +238,8 @@ class Command(BaseCommand):
                 self._scenario(sim, server, client, kind, days, Decimal(deposit), size, rng)
             except PlatformFailed as error:
                 self.stderr.write(f"trading demo: {client.full_name}: {error.message}")
+            except CommandError as error:  # the simulator refused a step: that story is left out
+                self.stderr.write(f"trading demo: {client.full_name} ({kind}): {error}")
             else:
                 opened += 1
             finally:
@@ -268,8 +270,9 @@ class Command(BaseCommand):
             when = timezone.now() - dt.timedelta(days=days)
             BalanceOperation.objects.filter(pk=operation.pk).update(created_at=when, sent_at=when, resolved_at=when)
         if kind in ("dormant", "drop"):
+            # One lot whatever the leverage cap (Nova's is 1:30): the trade is history, not advice.
             position = sim.control("/_sim/trade", {"login": account.login, "symbol": "EURUSD", "action": "buy",
-                                                   "volume": "1"})
+                                                   "volume": "1", "check_margin": False})
             close: dict[str, Any] = {"position": int(position["Position"])}
             if kind == "drop":
                 # The equity before the loss is the account's peak: a state poll records it first.
@@ -277,6 +280,10 @@ class Command(BaseCommand):
                 close["price"] = str((Decimal(position["PriceOpen"]) - deposit * (size or 0) / 100_000)
                                      .quantize(Decimal("0.00001")))
             sim.control("/_sim/close", close)
+        if kind == "yen":
+            # A position held from the start: the exposure page shows yen next to dollars at once.
+            sim.control("/_sim/trade", {"login": account.login, "symbol": "USDJPY", "action": rng.choice(["buy", "sell"]),
+                                        "volume": "0.5", "check_margin": False})
         persona = "swing" if kind == "yen" else "dormant"
         sim.control("/_sim/persona", {"login": account.login, "persona": persona})
 
