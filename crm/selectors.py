@@ -290,6 +290,16 @@ def task_list_for_client(*, client: Client, status: str = "all") -> QuerySet[Tas
     return _task_status_filter(qs, status, timezone.now())
 
 
+def next_open_tasks(*, client_ids: list[int]) -> dict[int, Task]:
+    """Each client's next open task (earliest due; undated ones after dated ones), by client id, for
+    the clients listed (already scoped by the caller). One query whatever the number of clients."""
+    if not client_ids:
+        return {}
+    qs = (Task.objects.filter(client_id__in=client_ids, done_at__isnull=True).select_related("assignee")
+          .order_by("client_id", F("due_at").asc(nulls_last=True), "id").distinct("client_id"))
+    return {task.client_id: task for task in qs}
+
+
 # --- notifications -----------------------------------------------------------------------------
 
 def notification_unread_count(*, user: Any) -> int:

@@ -18,6 +18,7 @@ from pydantic import Field
 
 from crm.api import Caller, caller_of, requires_scope
 from crm.api_routers.clients import client_for
+from crm.api_routers.schemas import Text40, Text254
 from crm.exceptions import NotFound
 from trading import services
 from trading.models import PlatformServer, TradingAccount
@@ -28,13 +29,13 @@ router = Router(tags=["trading"])
 
 class AccountOpenIn(Schema):
     server: UUID = Field(..., description="The code of one of the client's brand's platform servers.")
-    account_type: str = Field(..., description="A key of the server's account types (e.g. standard, demo).")
+    account_type: Text40 = Field(..., description="A key of the server's account types (e.g. standard, demo).")
     leverage: int | None = Field(None, description="N of 1:N; default: the highest the client's cap allows.")
 
 
 class LeverageIn(Schema):
     leverage: int = Field(..., description="N of 1:N: one the account type offers, within the client's cap.")
-    reason: str = Field("", max_length=200, description="Kept in the audit log.")
+    reason: Text254 = Field("", max_length=200, description="Kept in the audit log.")
 
 
 class AccountOut(Schema):

@@ -38,7 +38,8 @@ def _register_job_kinds() -> None:
 
 def _role_permissions() -> dict[str, list[str]]:
     """Every role that works clients sees their trading accounts; dealers change them and watch deals
-    and servers; finance moves money; administrators configure the servers."""
+    and servers; finance moves money; administrators configure the servers; retention agents and desk
+    managers work the retention workspace."""
     from crm.models import RoleCode
 
     view = ["trading.view_tradingaccount", "trading.view_position", "trading.view_balanceoperation"]
@@ -46,14 +47,15 @@ def _role_permissions() -> dict[str, list[str]]:
     return {
         RoleCode.ADMIN: [*view, "trading.add_tradingaccount", "trading.change_tradingaccount",
                          "trading.reset_trading_password", "trading.add_balanceoperation", "trading.view_deal",
-                         "trading.view_platformserver", "trading.add_platformserver", "trading.change_platformserver"],
+                         "trading.view_platformserver", "trading.add_platformserver", "trading.change_platformserver",
+                         "trading.work_retention"],
         RoleCode.DEALER: [*view, "trading.add_tradingaccount", "trading.change_tradingaccount",
                           "trading.reset_trading_password", "trading.view_deal", "trading.view_platformserver"],
         RoleCode.FINANCE: [*view, "trading.add_balanceoperation", "trading.view_deal"],
         RoleCode.COMPLIANCE: [*view, "trading.view_deal"],
-        RoleCode.DESK_MANAGER: agent,
+        RoleCode.DESK_MANAGER: [*agent, "trading.work_retention"],
         RoleCode.SALES_AGENT: agent,
-        RoleCode.RETENTION_AGENT: agent,
+        RoleCode.RETENTION_AGENT: [*agent, "trading.work_retention"],
         RoleCode.IB_MANAGER: ["trading.view_tradingaccount"],
     }
 
@@ -64,7 +66,10 @@ def _navigation() -> list[Any]:
     from crm.registry import NavItem
 
     return [
+        NavItem("retention", _("Retention"), "trading_retention", "alert", permission="trading.work_retention",
+                order=70),
         NavItem("dealing", _("Dealing"), "trading_deal_list", "swap", permission="trading.view_deal", order=300),
+        NavItem("exposure", _("Exposure"), "trading_exposure", "flag", permission="trading.view_deal", order=310),
         NavItem("platforms", _("Platforms"), "trading_server_list", "link", permission="trading.view_platformserver",
                 order=790),
     ]

@@ -7,12 +7,13 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.forms import visible_brands
 from crm.lib.validation import json_problem
 from crm.models import Classification, Client
+from trading import retention
 from trading.models import (
     DEFAULT_LIVE_MIN_STAGE,
     OPENING_STAGES,
@@ -262,6 +263,50 @@ class LeverageCapField(forms.CharField):
 def _cap_message(what: str, example: int) -> str:
     return gettext("Give the %(what)s as a whole number from 1 to %(max)s (%(example)s means 1:%(example)s).") % {
         "what": what, "max": LEVERAGE_CAP_MAX, "example": example}
+
+class RetentionFilterForm(forms.Form):
+    """The retention workspace's filters; unset fields take their defaults."""
+
+    show = forms.ChoiceField(label=_("Show"), required=False, choices=[
+        ("all", _("Dormant or at risk")), ("dormant", _("Dormant")), ("at_risk", _("At risk")),
+        ("margin_call", _("Margin call")),
+    ])
+    days = forms.TypedChoiceField(label=_("No trade for"), required=False, coerce=int, empty_value=None)
+    drop = forms.IntegerField(label=_("Equity drop over (%)"), required=False, min_value=1, max_value=100,
+                              widget=forms.NumberInput(attrs={"min": 1, "max": 100, "step": 1}))
+    brand = forms.ModelChoiceField(label=_("Brand"), queryset=None, required=False, to_field_name="code",
+                                   empty_label=_("All brands"))
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["brand"].queryset = visible_brands(user).order_by("name")
+        # Labelled here, in the language of the request (a label formatted at import would be English).
+        self.fields["days"].choices = [(d, ngettext("%(days)s day", "%(days)s days", d) % {"days": d})
+                                       for d in retention.DORMANT_DAYS]
+        self.fields["drop"].error_messages.update({
+            key: gettext("Give the equity drop as a whole percent from 1 to 100.")
+            for key in ("invalid", "min_value", "max_value")})
+        self.initial.update({"show": "all", "days": retention.DEFAULT_DAYS, "drop": retention.DEFAULT_DROP})
+
+    @property
+    def show_brand(self) -> bool:
+        return self.fields["brand"].queryset.count() > 1
+
+    def filters(self) -> retention.RetentionFilters:
+        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        brand = data.get("brand")
+        return retention.RetentionFilters(
+            show=data.get("show") or "all", days=data.get("days") or retention.DEFAULT_DAYS,
+            drop=data.get("drop") or retention.DEFAULT_DROP, brand_id=brand.pk if brand is not None else None)
+
+
+class ExposureFilterForm(forms.Form):
+    server = forms.ModelChoiceField(label=_("Server"), queryset=None, required=False, to_field_name="code",
+                                    empty_label=_("All servers"))
+
+    def __init__(self, *args: Any, servers: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["server"].queryset = servers
 
 
 class BrandPolicyForm(forms.Form):

@@ -387,6 +387,7 @@ class TradingAccount(models.Model):
         ordering = ["server__name", "login"]
         permissions: ClassVar = [
             ("reset_trading_password", "Can reset a trading account's password"),
+            ("work_retention", "Can work the retention workspace (dormant and at-risk traders)"),
         ]
         constraints: ClassVar = [
             # A login names one account on one server; other servers reuse the same numbers.
@@ -411,6 +412,29 @@ class TradingAccount(models.Model):
     @property
     def in_margin_call(self) -> bool:
         return self.margin_call_since is not None
+
+
+class AccountEquityDay(models.Model):
+    """The highest equity the account state sync saw on an account in one UTC day (the CRM's own
+    clock): the history behind "equity now against its recent peak" on the retention workspace.
+
+    Written only by trading.sync, in the same statement that stores the polled states; a row is
+    rewritten only when the day's high rises, so a steady poll writes a row once a day per account.
+    A withdrawal lowers equity like a loss does: either way money is leaving the account."""
+
+    account = models.ForeignKey(TradingAccount, on_delete=models.CASCADE, related_name="equity_days",
+                                db_index=False)  # covered by the unique constraint's index
+    day = models.DateField()
+    high = MoneyAmountField()
+
+    class Meta:
+        constraints: ClassVar = [
+            # The sync's upsert key, and the index that finds an account's recent days.
+            models.UniqueConstraint(fields=["account", "day"], name="equityday_unique_per_account_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.day}: {self.high}"
 
 
 class Deal(models.Model):

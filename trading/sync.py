@@ -35,7 +35,8 @@ Reconciliation (``deals_reconcile``, nightly)
 
 Account states (``account_states_sync``)
     Balance, credit, equity, margin and margin level of every active account, in batches, plus
-    open positions. Margin calls have hysteresis: an episode starts below the server's
+    open positions; the same statement keeps each account's equity high of the day
+    (AccountEquityDay, pruned nightly after ``EQUITY_DAYS_KEPT`` days). Margin calls have hysteresis: an episode starts below the server's
     ``margin_call_enter_level`` and ends above ``margin_call_leave_level``; each start and end is
     one conditional UPDATE, so there is exactly one "trading.margin_call_entered" per episode.
 
@@ -82,6 +83,7 @@ from trading.adapters.base import (
 )
 from trading.adapters.base import Position as PlatformPosition
 from trading.exceptions import CredentialsUnreadable
+from trading.models import AccountEquityDay as EquityDay
 from trading.models import Deal as DealRow
 from trading.models import PlatformServer, TradingAccount
 from trading.models import Position as PositionRow
@@ -615,8 +617,20 @@ def _reconcile_locked(server: PlatformServer, days: int) -> SyncResult:
         deals_store(server, deals, result)
         result.deleted += _mark_deleted(server, batch, {d.deal_id for d in deals}, start, end)
     result.events["trading.balance_mismatch"] += _balance_check(server, adapter, accounts)
+    equity_days_prune(server)
     PlatformServer.objects.filter(pk=server.pk).update(last_reconcile_at=timezone.now())
     return result
+
+
+EQUITY_DAYS_KEPT = 90  # the retention workspace compares with the last 30 days; a margin for longer views
+
+
+def equity_days_prune(server: PlatformServer, *, keep_days: int = EQUITY_DAYS_KEPT) -> int:
+    """Forget the equity highs of `server`'s accounts older than `keep_days` (nightly, with the
+    reconciliation): the table grows by one row per account and day."""
+    cutoff = timezone.now().astimezone(dt.UTC).date() - dt.timedelta(days=keep_days)
+    deleted, _ = EquityDay.objects.filter(account__server=server, day__lt=cutoff).delete()
+    return deleted
 
 
 def _mark_deleted(server: PlatformServer, accounts: Sequence[TradingAccount], seen: set[int],
@@ -724,20 +738,27 @@ def _states_locked(server: PlatformServer) -> SyncResult:
 
 
 def _store_states(server: PlatformServer, states: Sequence[AccountState]) -> None:
+    """The polled money of each account, and the day's equity high (AccountEquityDay), in one
+    statement. The day is the CRM's UTC day: a platform clock that is off does not move it."""
     if not states:
         return
     now = timezone.now()
+    days = EquityDay._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {TradingAccount._meta.db_table} AS t SET balance = u.balance, credit = u.credit, "  # noqa: S608
-            "equity = u.equity, margin = u.margin, free_margin = u.free_margin, margin_level = u.level, "
-            "state_observed_at = u.observed, last_synced_at = %s, updated_at = %s "
+            f"WITH stored AS (UPDATE {TradingAccount._meta.db_table} AS t SET balance = u.balance, "  # noqa: S608
+            "credit = u.credit, equity = u.equity, margin = u.margin, free_margin = u.free_margin, "
+            "margin_level = u.level, state_observed_at = u.observed, last_synced_at = %s, updated_at = %s "
             "FROM unnest(%s::bigint[], %s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[], "
             "%s::numeric[], %s::timestamptz[]) AS u(login, balance, credit, equity, margin, free_margin, level, observed) "
-            "WHERE t.server_id = %s AND t.login = u.login",
+            "WHERE t.server_id = %s AND t.login = u.login RETURNING t.id, t.equity) "
+            f"INSERT INTO {days} AS d (account_id, day, high) SELECT id, %s::date, equity FROM stored "
+            # A row changes only when the day's high rises: most polls write nothing here.
+            "ON CONFLICT (account_id, day) DO UPDATE SET high = EXCLUDED.high WHERE d.high < EXCLUDED.high",
             [now, now, [s.login for s in states], [s.balance for s in states], [s.credit for s in states],
              [s.equity for s in states], [s.margin for s in states], [s.free_margin for s in states],
-             [s.margin_level for s in states], [s.observed_at for s in states], server.pk],
+             [s.margin_level for s in states], [s.observed_at for s in states], server.pk,
+             now.astimezone(dt.UTC).date()],
         )
 
 

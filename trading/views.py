@@ -1,5 +1,6 @@
 """Staff pages of trading: the client profile's Trading tab and its account actions, platform
-servers with their sync health, brands' leverage caps, and the dealer's view of recent deals.
+servers with their sync health, brands' leverage caps, the dealer's view of recent deals and of
+open exposure, and the retention workspace.
 
 Views are thin: parse with a form, fetch-and-authorise with an access helper, call one service,
 render. `ui_contributions()` gives TradingConfig.ready the tab and the timeline labels.
@@ -15,6 +16,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -29,11 +31,12 @@ from crm.forms import apply_domain_errors, visible_brands
 from crm.jobs import jobs_for
 from crm.lib.csp import NONE, csp_exception
 from crm.lib.pagination import Key
-from crm.models import Client
+from crm.models import Client, RoleCode
 from crm.permissions import client_queryset_for_user, user_can
 from crm.services import CLASSIFY_PERMISSION
+from crm.tabs import tabs_for
 from crm.views.ui import client_or_404, render_page
-from trading import forms, password_links, selectors, services
+from trading import exposure, forms, password_links, retention, selectors, services
 from trading.exceptions import PasswordLinkUnusable
 from trading.filters import DealFilter
 from trading.models import (
@@ -48,6 +51,7 @@ from trading.policy import leverage_limit, live_account_refusal, rule_text, stag
 from trading.tables import DealTable
 
 TAB_DAYS = 30
+RETENTION_PAGE = 50
 
 
 # --- registration: the client tab and the timeline --------------------------------------------------
@@ -160,6 +164,23 @@ def _permission_required(perm: str) -> Callable[[Callable[..., HttpResponse]], C
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if not user_can(request.user, perm):
                 raise Http404
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def _permission_or_403(perm: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """Log in first; then 403 for users without `perm`: a page of their own menu's kind that their
+    role does not open (not an object that could exist or not)."""
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @functools.wraps(view)
+        @login_required
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not user_can(request.user, perm):
+                raise PermissionDenied
             return view(request, *args, **kwargs)
 
         return wrapper
@@ -532,6 +553,45 @@ def deal_list(request: HttpRequest) -> HttpResponse:
     table = DealTable(filters.qs)
     table.paginate_keyset(request, keys=DEALS_NEWEST_FIRST, per_page=selectors.DEAL_PAGE)
     return render_page(request, "trading/deal_list.html", {"filters": filters, "table": table}, partial="deal-rows")
+
+
+# --- the dealer's exposure ----------------------------------------------------------------------------
+
+@_permission_or_403("trading.view_deal")
+@require_GET
+def exposure_view(request: HttpRequest) -> HttpResponse:
+    """Net open lots and floating P/L by symbol, client and account (P/L per currency)."""
+    servers = PlatformServer.objects.filter(brand__in=visible_brands(request.user)).order_by("name")
+    form = forms.ExposureFilterForm(request.GET or None, servers=servers)
+    valid = not form.is_bound or form.is_valid()
+    server = form.cleaned_data.get("server") if form.is_bound and valid else None
+    report = exposure.exposure_for_user(user=request.user, server=server) if valid else None
+    return render_page(request, "trading/exposure.html", {
+        "form": form, "report": report, "chart_data": report.chart_data() if report else None,
+        "top_clients": exposure.TOP_CLIENTS,
+    }, partial="exposure-body", status=200 if valid else 400)
+
+
+# --- the retention workspace ----------------------------------------------------------------------------
+
+@_permission_or_403("trading.work_retention")
+@require_GET
+def retention_workspace(request: HttpRequest) -> HttpResponse:
+    """Dormant and at-risk traders in the user's scope, riskiest first, with their next task."""
+    form = forms.RetentionFilterForm(request.GET or None, user=request.user)
+    valid = not form.is_bound or form.is_valid()
+    filters = form.filters()
+    page = Paginator(retention.retention_queryset(user=request.user, filters=filters) if valid else [],
+                     RETENTION_PAGE).get_page(request.GET.get("page"))
+    tabs = {tab.key for tab in tabs_for(request.user)}
+    return render_page(request, "trading/retention.html", {
+        "form": form, "filters": filters, "page_obj": page,
+        "rows": retention.retention_rows(rows=list(page.object_list), filters=filters),
+        "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
+        "peak_days": retention.PEAK_DAYS, "can_call": "calls" in tabs, "can_task": "tasks" in tabs,
+        "show_owner": request.user.is_administrator or request.user.role_code == RoleCode.DESK_MANAGER,
+        "show_brand": form.show_brand,
+    }, partial="retention-table", status=200 if valid else 400)
 
 
 def account_audit_links(viewer: Any, accounts: list[TradingAccount]) -> dict[str, str]:

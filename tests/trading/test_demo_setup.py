@@ -4,8 +4,11 @@ opened and funded through the services; running it again opens nothing more."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from crm.models import RoleCode
 from tests.factories import make_brand, make_client, make_desk, make_user
@@ -62,3 +65,46 @@ def test_without_a_simulator_it_says_so_and_changes_nothing(tmp_path, capsys):
         call_command("trading_demo_setup", port=1, state_dir=str(tmp_path), wait=1)
     assert "did not answer" in str(failed.value)
     assert not PlatformServer.objects.exists()
+
+
+@pytest.fixture
+def sim_now(tmp_path):
+    """A simulator whose clock starts at the CRM's now, as `make run` starts it."""
+    from tests.trading.conftest import start_simulator, stop_simulator
+
+    simulator = start_simulator(tmp_path / "mt5sim", "--start-time", timezone.now().strftime("%Y-%m-%dT%H:%M:%SZ"))
+    try:
+        yield simulator
+    finally:
+        stop_simulator(simulator)
+
+
+def test_a_fresh_demo_shows_dormant_at_risk_and_margin_call_traders(sim_now, capsys):
+    from trading import exposure, retention, sync
+
+    sim = sim_now
+    brand = make_brand(code="atlas", name="Atlas Markets")
+    agent = make_user(role_code=RoleCode.RETENTION_AGENT, desk=make_desk(brand=brand))
+    names = ["Margin", "Drop", "Dormant45", "Dormant75", "Yen", "Dormant10"]
+    for i, name in enumerate(names):
+        make_client(actor=agent, brand=brand, stage="funded", first_name=name, last_name="Demo", email=f"d{i}@example.com")
+
+    _setup(sim, capsys)
+    server = PlatformServer.objects.get(brand=brand)
+    assert sync.deals_sync(server.pk, force=True).status == "ok"
+    assert sync.account_states_sync(server.pk, force=True).status == "ok"
+
+    listed = retention.retention_queryset(user=agent, filters=retention.RetentionFilters())
+    rows = retention.retention_rows(rows=list(listed), filters=retention.RetentionFilters())
+    assert [row.client.first_name for row in rows] == ["Margin", "Drop", "Dormant75", "Dormant45"]
+    margin, drop, old, _dormant45 = rows
+    assert margin.margin_calls == 1 and margin.margin_call_accounts[0].account.margin_level < 100
+    assert 30 < drop.max_drop < 40  # 35 % of the deposit lost after the peak was recorded
+    assert 74 <= old.idle_days <= 76 and old.last_deposit is not None
+    assert (timezone.now() - old.last_deposit.resolved_at).days in (74, 75)
+    yen = TradingAccount.objects.get(client__first_name="Yen")
+    assert yen.currency == "JPY" and yen.balance == 1_500_000
+    report = exposure.exposure_for_user(user=make_user(role_code=RoleCode.DEALER, brand=brand))
+    nets = {s.symbol: s.net for s in report.symbols}
+    assert nets["EURUSD"] == 1 and abs(nets["USDJPY"]) == Decimal("0.5")  # the margin call's lot, the yen trader's
+    assert report.currencies == ["JPY", "USD"]

@@ -9,6 +9,14 @@ one platform server per demo brand pointing at it, and opens accounts through th
 giving each account a trader persona through the simulator's control API. Beat's deal and account
 state polls bring their deals and balances into the CRM within a minute.
 
+Retention and dealing content: on a fresh setup a few clients of each server first get the states
+the retention workspace and the exposure page are about (``RETENTION_SCENARIOS``): traders who
+last traded 10 to 75 days ago (their account is opened, funded and trades once while the
+simulator's clock is turned back, so the deals, the opening and the inactivity signals are the
+platform's own and reach the CRM through the ordinary sync), one who never traded, equity drops
+(a peak recorded by an account state poll, then a losing trade), a margin call (a position held
+with too little money) and accounts in yen next to the dollar ones.
+
 Idempotent: clients that already have an account are left alone and only the missing accounts
 (one per funded or active client, or up to --accounts in all) are opened; running it again after a restart just updates the server's
 connection settings. For a brand without leverage caps yet it also sets the brand's trading policy
@@ -18,6 +26,7 @@ and classifies a few of its clients in those markets as professional.
 
 from __future__ import annotations
 
+import datetime as dt
 import http.client
 import json
 import os
@@ -30,13 +39,16 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
 from crm.exceptions import DomainError
 from crm.models import Brand, Classification, Client, Stage
 from crm.services import client_classification_set
-from trading.models import LeverageCap, PlatformServer, TradingAccount
+from trading.exceptions import PlatformFailed
+from trading.models import BalanceOperation, LeverageCap, PlatformServer, TradingAccount
 from trading.services import (
     balance_operation_request,
+    balance_operation_send,
     brand_trading_policy_set,
     leverage_cap_save,
     platform_server_save,
@@ -52,6 +64,7 @@ ACCOUNT_TYPES = {
     "pro": {"label": "Pro (commission)", "group": "real\\pro", "leverages": [30, 50, 100, 200], "currency": "USD"},
     "cent": {"label": "Cent", "group": "real\\cent", "leverages": [100, 500, 1000], "currency": "USD"},
     "demo": {"label": "Demo", "group": "demo\\standard", "leverages": [100, 500], "demo": True, "currency": "USD"},
+    "jpy": {"label": "Standard (JPY)", "group": "real\\jpy", "leverages": [30, 50, 100, 200], "currency": "JPY"},
 }
 CLOSE_ONLY = {"real\\standard": "real\\standard-closeonly", "real\\pro": "real\\pro-closeonly"}
 # The brands' ceilings (live, demo). Nova FX is regulated in the EU: every retail client at most 1:30;
@@ -67,6 +80,21 @@ CAP_RULES = {
 # Live accounts: the least stage, and whether a verification is needed.
 OPENING = {"atlas": (Stage.REGISTERED, False), "nova": (Stage.REGISTERED, True)}
 PROFESSIONAL_SHARE = 0.1  # of the funded and active clients in capped markets
+# What the first clients of a fresh setup get, in this order, so that a small demo shows each kind:
+# (kind, days ago, deposit, size: the share of equity lost, or margin level wanted).
+RETENTION_SCENARIOS = (
+    ("margin_call", 0, 0, Decimal("0.70")),
+    ("drop", 0, 12_000, Decimal("0.35")),
+    ("dormant", 45, 3_000, None),
+    ("dormant", 75, 8_000, None),
+    ("yen", 0, 1_500_000, None),
+    ("dormant", 10, 2_500, None),
+    ("dormant", 20, 6_000, None),
+    ("never_traded", 40, 1_000, None),
+    ("drop", 0, 20_000, Decimal("0.22")),
+    ("yen", 0, 800_000, None),
+)
+DAY_SECONDS = 86_400
 # (persona, weight, deposit range)
 PERSONAS = (
     ("swing", 40, (2_000, 25_000)),
@@ -143,8 +171,10 @@ class Command(BaseCommand):
         rng = random.Random(SEED + have)
         if options["accounts"] is None:
             # Every funded or active client gets an account (a hedger two), so no funded client
-            # of the demo is without one.
+            # of the demo is without one; on a fresh setup the first ones tell the retention stories.
             for server in servers:
+                if not TradingAccount.objects.filter(server=server).exists():
+                    opened += self._retention_scenarios(sim, server, rng)
                 missing = self._eligible(server).count()
                 opened += self._accounts(sim, server, 2 * missing, rng, clients_wanted=missing)
         else:
@@ -170,9 +200,10 @@ class Command(BaseCommand):
                 kind="mt5_web", is_active=True, account_types=ACCOUNT_TYPES, close_only_groups=CLOSE_ONLY,
                 sync_enabled=True, deal_poll_seconds=15, state_poll_seconds=20, **values)
         else:
-            # A fresh simulator state has a new manager password and certificate.
+            # A fresh simulator state has a new manager password and certificate; account types added
+            # to the demo since the server was made are added (the ones it has are left as they are).
             server = platform_server_save(actor=None, server=server, manager_password=str(sim.manager["password"]),
-                                          **values)
+                                          account_types={**ACCOUNT_TYPES, **(server.account_types or {})}, **values)
         if not LeverageCap.objects.filter(brand=brand).exists():  # first run (or a database from before the caps)
             self._policy(brand)
         return server
@@ -234,6 +265,74 @@ class Command(BaseCommand):
             except DomainError as error:
                 self.stderr.write(f"trading demo: {client.full_name}: {error.message}")
         return opened
+
+    def _retention_scenarios(self, sim: Simulator, server: PlatformServer, rng: random.Random) -> int:
+        """The first clients (with an owner: someone's book) get the RETENTION_SCENARIOS."""
+        clients = list(self._eligible(server).filter(owner__isnull=False).select_related("brand")
+                       .order_by("created_at", "id")[:len(RETENTION_SCENARIOS)])
+        opened = 0
+        for client, (kind, days, deposit, size) in zip(clients, RETENTION_SCENARIOS, strict=False):
+            try:
+                self._scenario(sim, server, client, kind, days, Decimal(deposit), size, rng)
+            except PlatformFailed as error:
+                self.stderr.write(f"trading demo: {client.full_name}: {error.message}")
+            except CommandError as error:  # the simulator refused a step: that story is left out
+                self.stderr.write(f"trading demo: {client.full_name} ({kind}): {error}")
+            else:
+                opened += 1
+            finally:
+                sim.control("/_sim/clock_offset", {"seconds": 0})
+        return opened
+
+    def _scenario(self, sim: Simulator, server: PlatformServer, client: Client, kind: str, days: int,
+                  deposit: Decimal, size: Decimal | None, rng: random.Random) -> None:
+        from trading.services import allowed_leverages
+
+        # Turned back, the simulator stamps the opening, the deposit and the trade `days` ago.
+        sim.control("/_sim/clock_offset", {"seconds": -days * DAY_SECONDS})
+        account_type = "jpy" if kind == "yen" else "standard"
+        options = allowed_leverages(server, account_type, client=client)  # within the client's cap
+        leverage = max([x for x in options if x <= 100] or options)
+        account = trading_account_open(actor=None, client=client, server=server, account_type=account_type,
+                                       leverage=leverage, send_credentials=False)
+        if kind == "margin_call":
+            # One lot held with money for only part of its margin: the margin level sits under the call.
+            wire = sim.control("/_sim/trade", {"login": account.login, "symbol": "EURUSD", "action": "buy",
+                                               "volume": "1", "check_margin": False})
+            margin = Decimal(wire["ContractSize"]) * Decimal(wire["RateMargin"]) / leverage
+            deposit = (margin * (size or 1)).quantize(Decimal(1))
+        # Sent here and now (not after an enclosing transaction): the trades below need the money.
+        operation = balance_operation_send(operation_id=balance_operation_request(
+            actor=None, account=account, kind="balance", amount=deposit, reason="Demo deposit", send=False).pk)
+        if days:
+            # Demo history: the deposit is shown when the platform made it.
+            when = timezone.now() - dt.timedelta(days=days)
+            BalanceOperation.objects.filter(pk=operation.pk).update(created_at=when, sent_at=when, resolved_at=when)
+        if kind in ("dormant", "drop"):
+            # One lot whatever the leverage cap (Nova's is 1:30): the trade is history, not advice.
+            position = sim.control("/_sim/trade", {"login": account.login, "symbol": "EURUSD", "action": "buy",
+                                                   "volume": "1", "check_margin": False})
+            close: dict[str, Any] = {"position": int(position["Position"])}
+            if kind == "drop":
+                # The equity before the loss is the account's peak: a state poll records it first.
+                self._states(server)
+                close["price"] = str((Decimal(position["PriceOpen"]) - deposit * (size or 0) / 100_000)
+                                     .quantize(Decimal("0.00001")))
+            sim.control("/_sim/close", close)
+        if kind == "yen":
+            # A position held from the start: the exposure page shows yen next to dollars at once.
+            sim.control("/_sim/trade", {"login": account.login, "symbol": "USDJPY", "action": rng.choice(["buy", "sell"]),
+                                        "volume": "0.5", "check_margin": False})
+        persona = "swing" if kind == "yen" else "dormant"
+        sim.control("/_sim/persona", {"login": account.login, "persona": persona})
+
+    def _states(self, server: PlatformServer) -> None:
+        """One account state poll of `server` (beat may hold its lease for a moment: wait for it)."""
+        from trading.sync import account_states_sync
+
+        deadline = time.monotonic() + 30
+        while account_states_sync(server.pk, force=True).status == "busy" and time.monotonic() < deadline:
+            time.sleep(0.5)
 
     def _open(self, sim: Simulator, server: PlatformServer, client: Client, kind: str, persona: str,
               deposit: tuple[int, int], rng: random.Random) -> TradingAccount:

@@ -1,0 +1,307 @@
+"""The retention workspace (dormant and at-risk traders of the user's scope) and the dealer's
+exposure page (net lots and floating P/L by symbol, client and account, per currency), built
+through the services and the real sync against the simulator."""
+# ruff: noqa: F811 - pytest fixtures imported from crm_fixtures are redefined as test arguments
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from crm import services as crm_services
+from crm.lib.money import Money, money_format
+from crm.navigation import nav_items_for
+from tests.factories import make_brand, make_client, make_desk, make_user
+from tests.trading.conftest import MANAGER_PASSWORD
+from tests.trading.crm_fixtures import (  # noqa: F401 - fixtures
+    ACCOUNT_TYPES,
+    _fresh_adapters,
+    open_account,
+    server_values,
+    sim_now,
+    world,
+)
+from trading import sync
+from trading.models import AccountEquityDay, Position, TradingAccount
+from trading.services import platform_server_save
+
+BID, ASK = Decimal("1.10000"), Decimal("1.10010")
+
+
+# --- building states -----------------------------------------------------------------------------------
+
+def _quotes(world: Any) -> None:
+    world.sim.control("/_sim/prices", {"quotes": {"EURUSD": {"bid": str(BID), "ask": str(ASK)},
+                                                  "GBPUSD": {"bid": "1.25000", "ask": "1.25010"}}})
+
+
+def _days_ago(world: Any, days: float) -> None:
+    """Set the simulator's clock so that what it stamps now reads `days` before the CRM's now."""
+    delta = timezone.now() - sim_now(world.sim) - dt.timedelta(days=days)
+    world.sim.control("/_sim/clock_offset", {"seconds": int(delta.total_seconds())})
+
+
+def _trade(world: Any, account: TradingAccount, *, side: str = "buy", lots: str = "1", price: Any = None,
+           symbol: str = "EURUSD") -> int:
+    body: dict[str, Any] = {"login": account.login, "symbol": symbol, "action": side, "volume": lots,
+                            "check_margin": False}
+    if price is not None:
+        body["price"] = str(price)
+    return int(world.sim.control("/_sim/trade", body)["Position"])
+
+
+def _close(world: Any, position: int, price: Any = None) -> None:
+    world.sim.control("/_sim/close", {"position": position, **({"price": str(price)} if price is not None else {})})
+
+
+def _round_trip(world: Any, account: TradingAccount) -> None:
+    _close(world, _trade(world, account, price=ASK), price=ASK)
+
+
+def _sync(world: Any) -> None:
+    _days_ago(world, 0)
+    assert sync.deals_sync(world.server.pk, force=True).status == "ok"
+    assert sync.account_states_sync(world.server.pk, force=True).status == "ok"
+
+
+def _trader(world: Any, owner: Any, name: str, *, days_ago: float = 0, deposit: str = "10000",
+            trade: bool = True) -> tuple[Any, TradingAccount]:
+    """A client of `owner` with an account opened and funded `days_ago` days ago, which traded then."""
+    client = make_client(actor=owner, brand=world.brand, stage="funded", first_name=name, last_name="Trader",
+                         email=f"{name.lower()}@example.com")
+    _days_ago(world, days_ago)
+    account = open_account(world, client, deposit=deposit)
+    if trade:
+        _round_trip(world, account)
+    return client, account
+
+
+@pytest.fixture
+def desk(world):
+    """A retention agent on the world's desk and one on another desk of the same brand."""
+    _quotes(world)
+    world.agent = make_user(role_code="retention_agent", desk=world.desk, full_name="Rita Retention")
+    world.other = make_user(role_code="retention_agent", desk=make_desk(brand=world.brand))
+    world.manager = make_user(role_code="desk_manager", desk=world.desk)
+    return world
+
+
+def _rows(html: str) -> list[str]:
+    """The client names of the retention table, top to bottom."""
+    return re.findall(r'<td class="col-name"><a href="[^"]+" dir="auto">([^<]+)</a>', html)
+
+
+# --- the retention workspace ---------------------------------------------------------------------------
+
+def test_dormant_traders_are_listed_by_how_long_they_have_not_traded(desk, client):
+    w = desk
+    _trader(w, w.agent, "Old", days_ago=75)
+    _trader(w, w.agent, "Month", days_ago=40)
+    _trader(w, w.agent, "Fortnight", days_ago=20)
+    _trader(w, w.agent, "Active", days_ago=1)
+    _trader(w, w.agent, "Idle", days_ago=16, trade=False)  # funded, never traded
+    _sync(w)
+    client.force_login(w.agent)
+    url = reverse("trading_retention")
+
+    page = client.get(url, {"show": "dormant", "days": 30})
+    assert page.status_code == 200
+    assert _rows(page.content.decode()) == ["Old Trader", "Month Trader"]
+    html = client.get(url, {"show": "dormant", "days": 14}).content.decode()
+    assert _rows(html) == ["Old Trader", "Month Trader", "Fortnight Trader", "Idle Trader"]
+    assert "Never traded" in html and "opened 16 days ago" in html
+    assert "75 days ago" in html
+    assert _rows(client.get(url, {"show": "dormant", "days": 60}).content.decode()) == ["Old Trader"]
+    # The default list: dormant for 30 days, or at risk.
+    assert _rows(client.get(url).content.decode()) == ["Old Trader", "Month Trader"]
+
+
+def test_at_risk_traders_come_first_margin_calls_then_the_deepest_equity_drops(desk, client):
+    w = desk
+    _trader(w, w.agent, "Dormant", days_ago=45)
+    _loser, loser = _trader(w, w.agent, "Loser", deposit="10000", trade=False)
+    _small, small = _trader(w, w.agent, "Small", deposit="10000", trade=False)
+    _called, called = _trader(w, w.agent, "Called", deposit="1000", trade=False)
+    _sync(w)  # the peaks: 10,000 and 1,000
+    _close(w, _trade(w, loser, price=BID + Decimal("0.00010")), price=BID - Decimal("0.03"))  # -3,001
+    _close(w, _trade(w, small, price=ASK), price=ASK - Decimal("0.005"))  # -500: 5 %
+    _trade(w, called, price=BID + Decimal("0.003"))  # open, 300 under water: margin level about 64 %
+    _sync(w)
+    called.refresh_from_db()
+    assert called.margin_level is not None and 50 < called.margin_level < 100, called.margin_level
+
+    client.force_login(w.agent)
+    url = reverse("trading_retention")
+    html = client.get(url).content.decode()
+    assert _rows(html) == ["Called Trader", "Loser Trader", "Dormant Trader"]  # Small: 5 % is under 20 %
+    loser.refresh_from_db()
+    assert money_format(Money(loser.equity, "USD")) in html and money_format(Money("10000", "USD")) in html
+    assert "−30.0%" in html  # 3,001 of 10,000
+    assert f"{called.margin_level}%" in html and "call below 100%" in html
+    assert _rows(client.get(url, {"show": "margin_call"}).content.decode()) == ["Called Trader"]
+    assert _rows(client.get(url, {"show": "at_risk", "drop": 5}).content.decode()) == [
+        "Called Trader", "Loser Trader", "Small Trader"]
+    assert AccountEquityDay.objects.get(account=loser).high == Decimal("10000")  # the high stays
+    bad = client.get(url, {"drop": "500"})
+    assert bad.status_code == 400 and "whole percent from 1 to 100" in bad.content.decode()
+
+
+def test_each_row_shows_the_last_deposit_and_the_next_task_and_links_to_the_profile(desk, client):
+    w = desk
+    trader, account = _trader(w, w.agent, "Tasked", days_ago=35, deposit="2500")
+    _sync(w)
+    soon = timezone.now() + dt.timedelta(days=2)
+    crm_services.task_create(actor=w.agent, title="Later call", assignee=w.agent, client=trader,
+                             due_at=soon + dt.timedelta(days=5))
+    crm_services.task_create(actor=w.agent, title="Offer the webinar", assignee=w.agent, client=trader, due_at=soon)
+    client.force_login(w.agent)
+    html = client.get(reverse("trading_retention")).content.decode()
+    profile = reverse("client_detail", args=[trader.code])
+    assert f'href="{profile}"' in html and f'href="{profile}?tab=tasks"' in html
+    assert money_format(Money("2500", "USD")) in html
+    assert "Offer the webinar" in html and "Later call" not in html  # the next one only
+
+
+def test_an_agent_sees_only_their_book_and_a_desk_manager_their_desk(desk, client):
+    w = desk
+    _trader(w, w.agent, "Mine", days_ago=40)
+    _trader(w, w.other, "Theirs", days_ago=40)
+    _sync(w)
+    url = reverse("trading_retention")
+    client.force_login(w.agent)
+    assert _rows(client.get(url).content.decode()) == ["Mine Trader"]
+    client.force_login(w.other)
+    assert _rows(client.get(url).content.decode()) == ["Theirs Trader"]
+    client.force_login(w.manager)
+    html = client.get(url).content.decode()
+    assert _rows(html) == ["Mine Trader"] and "Rita Retention" in html  # the owner, for a manager
+    for someone in (w.owner, w.dealer):  # a sales agent, a dealer: not their page
+        client.force_login(someone)
+        assert client.get(url).status_code == 403
+
+
+def test_the_page_costs_the_same_queries_for_two_rows_or_five(desk, client):
+    w = desk
+    for n in range(2):
+        _trader(w, w.agent, f"First{n}", days_ago=40)
+    _sync(w)
+    client.force_login(w.agent)
+    url = reverse("trading_retention")
+    client.get(url)
+    with CaptureQueriesContext(connection) as two:
+        assert len(_rows(client.get(url).content.decode())) == 2
+    for n in range(3):
+        trader, _account = _trader(w, w.agent, f"More{n}", days_ago=40)
+        crm_services.task_create(actor=w.agent, title="Call", assignee=w.agent, client=trader)
+    _sync(w)
+    with CaptureQueriesContext(connection) as five:
+        assert len(_rows(client.get(url).content.decode())) == 5
+    assert len(five) == len(two), [q["sql"][:120] for q in five.captured_queries]
+
+
+# --- the dealer's exposure -------------------------------------------------------------------------------
+
+def _cells(html: str, table_id: str) -> list[list[str]]:
+    table = html.split(f'id="{table_id}"', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r"<tr>(.*?)</tr>", table, re.S)
+    return [[re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", cell)).strip()
+             for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)] for row in rows if "<td" in row]
+
+
+def test_net_lots_are_buy_minus_sell_per_symbol_and_per_client(world, client):
+    _quotes(world)
+    one = open_account(world)
+    _trade(world, one, side="buy", lots="1.0", price=ASK)
+    _trade(world, one, side="sell", lots="0.4", price=BID)
+    other = open_account(world, make_client(actor=world.owner, stage="funded", first_name="Gail", last_name="Short"))
+    _trade(world, other, side="sell", lots="2", price=Decimal("1.25000"), symbol="GBPUSD")
+    _sync(world)
+    client.force_login(world.dealer)
+    page = client.get(reverse("trading_exposure"))
+    assert page.status_code == 200
+    html = page.content.decode()
+    symbols = {row[0]: row for row in _cells(html, "exposure-symbols")}
+    assert symbols["EURUSD"][1:6] == ["2", "1", "1.00", "0.40", "+0.60 long"]
+    assert symbols["GBPUSD"][3:6] == ["0.00", "2.00", "-2.00 short"]
+    clients = {row[0]: row for row in _cells(html, "exposure-clients")}
+    assert "EURUSD +0.60 long" in clients[world.client.full_name][5]
+    assert clients["Gail Short"][3:5] == ["0.00", "2.00"]
+    pnl = sum((p.profit + p.swap for p in Position.objects.filter(account__in=[one, other])), Decimal(0))
+    assert money_format(Money(pnl, "USD")) in html
+    assert 'id="exposure-chart-data" type="application/json"' in html and "<canvas" in html
+
+
+def test_floating_pl_stays_in_each_accounts_currency(world, client, login_verified):
+    _quotes(world)
+    yen_types = {**ACCOUNT_TYPES, "jpy": {"label": "Yen", "group": "real\\jpy", "leverages": [100], "currency": "JPY"}}
+    yen_server = platform_server_save(actor=None, manager_password=MANAGER_PASSWORD,
+                                      **server_values(world.sim, world.brand, name="MT5 yen", account_types=yen_types))
+    dollars = open_account(world)
+    _trade(world, dollars, lots="1", price=BID - Decimal("0.01"))  # about +1,000 USD
+    world.server, main = yen_server, world.server
+    yen = open_account(world, account_type="jpy", deposit="1000000")
+    assert yen.currency == "JPY"
+    _trade(world, yen, lots="0.5", price=BID - Decimal("0.01"))
+    _sync(world)
+    world.server = main
+    _sync(world)
+    usd = sum((p.profit + p.swap for p in Position.objects.filter(account=dollars)), Decimal(0))
+    jpy = sum((p.profit + p.swap for p in Position.objects.filter(account=yen)), Decimal(0))
+    assert usd > 0 and jpy > 0
+    login_verified(client, world.finance)  # finance signs in with a second factor
+    html = client.get(reverse("trading_exposure")).content.decode()
+    eurusd = {row[0]: row for row in _cells(html, "exposure-symbols")}["EURUSD"]
+    assert eurusd[6] == f"{money_format(Money(jpy, 'JPY'))} {money_format(Money(usd, 'USD'))}".replace("\xa0", " ")
+    assert eurusd[5] == "+1.50 long"  # lots do add up across currencies
+    assert money_format(Money(usd + jpy, "USD")) not in html
+    assert "Floating P/L, JPY" in html and "Floating P/L, USD" in html
+    assert 'data-currency="JPY"' in html and 'data-currency="USD"' in html
+    only_yen = client.get(reverse("trading_exposure"), {"server": yen_server.code}).content.decode()
+    assert "Floating P/L, USD" not in only_yen and "Floating P/L, JPY" in only_yen
+
+
+def test_exposure_is_for_dealers_and_finance_and_scoped_to_their_brands(world, client, login_verified):
+    _quotes(world)
+    account = open_account(world)
+    _trade(world, account, lots="1", price=ASK)
+    _sync(world)
+    url = reverse("trading_exposure")
+    client.force_login(world.owner)  # a sales agent
+    assert client.get(url).status_code == 403
+    assert not any(item["key"] == "exposure" for item in nav_items_for(world.owner))
+    for allowed in (world.dealer, world.finance):
+        login_verified(client, allowed)
+        page = client.get(url)
+        assert page.status_code == 200 and "EURUSD" in page.content.decode()
+        assert any(item["key"] == "exposure" for item in nav_items_for(allowed))
+    client.force_login(make_user(role_code="dealer", brand=make_brand()))
+    assert "EURUSD" not in client.get(url).content.decode()
+
+
+def test_the_exposure_page_costs_the_same_queries_for_more_positions(world, client):
+    _quotes(world)
+    open_and_trade = [open_account(world) for _ in range(2)]
+    for account in open_and_trade:
+        _trade(world, account, lots="1", price=ASK)
+    _sync(world)
+    client.force_login(world.dealer)
+    url = reverse("trading_exposure")
+    client.get(url)
+    with CaptureQueriesContext(connection) as few:
+        client.get(url)
+    for n in range(3):
+        account = open_account(world, make_client(actor=world.owner, stage="funded", first_name=f"More{n}"))
+        _trade(world, account, side="sell", lots="0.3", price=Decimal("1.25000"), symbol="GBPUSD")
+        _trade(world, account, lots="0.2", price=ASK)
+    _sync(world)
+    with CaptureQueriesContext(connection) as more:
+        client.get(url)
+    assert len(more) == len(few)
