@@ -18,7 +18,7 @@ class LeadsConfig(AppConfig):
         from leads.segments import register_automation_action
         from leads.timeline import LEAD_TABS, LEAD_TIMELINE
 
-        contribute("leads", navigation=_navigation(), api_scopes=[ApiScope(
+        contribute("leads", navigation=_navigation(), playbook=[_first_call_rule()], api_scopes=[ApiScope(
                        "leads:write", _("Send leads (POST /leads): one, or batches of up to 1,000."), order=100)], tabs=[*LEAD_TABS, *SALES_TABS],
                    timeline=[*LEAD_TIMELINE, *SALES_TIMELINE])
 
@@ -46,6 +46,20 @@ def _navigation() -> list[Any]:
         NavItem("lead_settings", _("Lead routing"), "lead_routing_list", "settings", admin_only=True, order=700),
         NavItem("lead_pipeline", _("Sales pipeline"), "lead_pipeline_settings", "flag", admin_only=True, order=710),
     ]
+
+
+def _first_call_rule() -> Any:
+    from crm.registry import PlaybookRule
+
+    return PlaybookRule({
+        "name": "New lead: first call on the owner's list",
+        "description": ("The intake routes each lead and notifies its new owner at once; this puts the "
+                        "first call on the owner's task list, due within the hour."),
+        "trigger": "lead.routed",
+        "conditions": [{"field": "client.has_owner", "operator": "eq", "value": True}],
+        "actions": [{"type": "create_task", "title": "First call: {{ client.full_name }}", "assignee": "owner",
+                     "due_in_hours": 1, "description": "{{ client.country }} · {{ client.language }}"}],
+    }, order=10)
 
 
 def _register_job_kinds() -> None:

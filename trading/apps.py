@@ -18,7 +18,7 @@ class TradingConfig(AppConfig):
 
         contribute("trading", permissions=_role_permissions(), navigation=_navigation(), api_scopes=[ApiScope(
             "trading:write", _("Open trading accounts for the brand's clients and change their leverage."), order=200)],
-            **ui_contributions())
+            playbook=[_win_back_rule()], **ui_contributions())
         from crm.audit import audit_object_links_register
         from trading.views import account_audit_links
 
@@ -58,6 +58,18 @@ def _role_permissions() -> dict[str, list[str]]:
         RoleCode.RETENTION_AGENT: [*agent, "trading.work_retention"],
         RoleCode.IB_MANAGER: ["trading.view_tradingaccount"],
     }
+
+
+def _win_back_rule() -> Any:
+    from crm.registry import PlaybookRule
+
+    return PlaybookRule({
+        "name": "No trade for 12 days: retention task",
+        "trigger": "trading.account_inactive",
+        "conditions": [{"field": "data.days", "operator": "gte", "value": 12}],
+        "actions": [{"type": "create_task", "title": "Win back {{ client.full_name }}: no trade for 12 days",
+                     "assignee": "owner", "due_in_hours": 48, "description": ""}],
+    }, order=40)
 
 
 def _navigation() -> list[Any]:

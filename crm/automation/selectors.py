@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from crm.automation.playbook import PLAYBOOK_EVENTS
+from crm.automation.playbook import playbook_events
 from crm.automation.rules import EVENT_NAME_RE
 from crm.models import AutomationRule, AutomationRun, Brand
 
@@ -29,5 +29,5 @@ def known_event_names() -> list[str]:
 
     names = set(registered_names()) | {event.name for event in declared()}
     names.update(AutomationRule.objects.values_list("trigger", flat=True).distinct())
-    names.update(PLAYBOOK_EVENTS)
+    names.update(playbook_events())
     return sorted(n for n in names if EVENT_NAME_RE.match(n))

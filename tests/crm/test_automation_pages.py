@@ -13,6 +13,7 @@ from crm import events
 from crm.automation import automation_rule_save, automation_seed_playbook
 from crm.email_templates import email_template_save
 from crm.models import AuditLog, AutomationRule, AutomationRun, EmailTemplate, RoleCode, RunStatus
+from crm.registry import PLAYBOOK
 from crm.services import client_stage_change
 from tests.factories import make_brand, make_client, make_desk, make_user
 
@@ -200,7 +201,7 @@ def test_run_log_shows_why_and_filters(admin_client, brand, agent, tag_rule, tim
 def test_playbook_button_seeds_once(admin_client, brand):
     admin_client.post(reverse("automation_playbook_seed"), {"brand": "alpha"})
     admin_client.post(reverse("automation_playbook_seed"), {"brand": "alpha"})
-    assert AutomationRule.objects.filter(brand=brand).count() == 4
+    assert AutomationRule.objects.filter(brand=brand).count() == len(PLAYBOOK)
     assert EmailTemplate.objects.filter(brand=brand).count() == 2
 
 

@@ -70,3 +70,14 @@ def test_the_apps_event_is_checked_and_labelled_on_the_timeline_and_its_tab_show
     assert "Gadget polished" in timeline and "mirror" in timeline
     tab = http.get(url + "?tab=gadgets").content.decode()
     assert "Gadgets of Gina Gadget" in tab
+
+
+def test_the_apps_playbook_rule_is_given_to_a_new_brand_and_its_event_is_a_trigger(world):
+    from crm.automation import automation_seed_playbook, known_event_names
+    from crm.models import AutomationRule
+
+    report = automation_seed_playbook(brand=world["brand"])
+    assert "Gadget polished: tell the owner" in report.rules_created
+    assert AutomationRule.objects.get(brand=world["brand"], name="Gadget polished: tell the owner").trigger == \
+        "gadget.polished"
+    assert "gadget.polished" in known_event_names()
