@@ -45,6 +45,8 @@ NO_HISTORY = {
     "leads.telephonyevent": "append-only webhook receipts, unique per provider event",
     "leads.savedview": "a user's own saved filters; not business state",
     "leads.segmentmember": "materialised membership, recomputed from the segment's definition",
+    "trading.accountequityday": "each day's equity high, written by the account-state sync; derived from the "
+                                "platform and rebuilt by the next poll",
     "trading.position": "a snapshot of open positions, replaced on every account-state poll",
     "trading.tradingpasswordlink": "holds an encrypted password until it is shown, then nothing; issuing and revealing "
                                    "are audited (a history would keep copies of the ciphertext)",
