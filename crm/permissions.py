@@ -19,12 +19,23 @@ from typing import Any
 
 from django.contrib.auth.models import Group, Permission
 from django.db.models import F, Lookup, Q, QuerySet, Subquery
+from django.http import HttpRequest
 from django.utils.translation import gettext
+from django_htmx.middleware import HtmxDetails
 
 from crm.exceptions import NotFound
 from crm.models import Client, ClientUserObjectPermission, Desk, Note, Role, RoleCode, Task, User
 
 SHARE_PERMISSION = "view_client"
+
+
+class AuthedRequest(HttpRequest):
+    """The request a staff page gets behind `login_required` (or a decorator that applies it): its
+    user is signed in, so it is a `User`, never an AnonymousUser. Only for annotations: Django passes
+    a plain HttpRequest, which the middleware (authentication, django-htmx) has filled in."""
+
+    user: User
+    htmx: HtmxDetails
 
 
 def _active(user: Any) -> bool:

@@ -24,7 +24,7 @@ from crm import composer
 from crm.email_templates import BODY_MAX, SUBJECT_MAX
 from crm.exceptions import Conflict, NotFound, ValidationFailed
 from crm.models import Client, EmailTemplate
-from crm.permissions import user_can
+from crm.permissions import AuthedRequest, user_can
 from crm.selectors import mask_email
 from crm.templatetags.crm_ui import language_name
 from crm.views.clients import tab_response
@@ -98,7 +98,7 @@ def _values(form: EmailComposeForm) -> dict[str, str]:
 
 @login_required
 @require_POST
-def client_email_send(request: HttpRequest, code: Any) -> HttpResponse:
+def client_email_send(request: AuthedRequest, code: Any) -> HttpResponse:
     client = _authorised(request, code)
     form = _form(request, client)
     if form.is_valid():
@@ -116,7 +116,7 @@ def client_email_send(request: HttpRequest, code: Any) -> HttpResponse:
 
 @login_required
 @require_POST
-def client_email_preview(request: HttpRequest, code: Any) -> HttpResponse:
+def client_email_preview(request: AuthedRequest, code: Any) -> HttpResponse:
     """The message as the client would get it (htmx panel); nothing is written."""
     client = _authorised(request, code)
     form = _form(request, client)
@@ -145,7 +145,7 @@ def client_email_preview(request: HttpRequest, code: Any) -> HttpResponse:
 @xframe_options_sameorigin
 @login_required
 @require_GET
-def client_email_preview_frame(request: HttpRequest, code: Any, token: str) -> HttpResponse:
+def client_email_preview_frame(request: AuthedRequest, code: Any, token: str) -> HttpResponse:
     """The HTML of a preview this user made moments ago for this client; gone after ten minutes."""
     client = _authorised(request, code)
     html = preview_html(request, token, scope=str(client.code))

@@ -12,7 +12,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from crm import events
 from crm.exceptions import NotFound
 from crm.models import DeliveryStatus, EventDelivery
+from crm.permissions import AuthedRequest
 from crm.views.staff import administrator_required
 from crm.views.ui import render_page, safe_next, wants_partial
 
@@ -74,7 +75,7 @@ class RetryAllForm(forms.Form):
 
 @administrator_required
 @require_GET
-def delivery_list(request: HttpRequest) -> HttpResponse:
+def delivery_list(request: AuthedRequest) -> HttpResponse:
     form = DeliveryFilterForm(request.GET or None, handlers=events.delivery_problem_handlers())
     filters = form.values()
     page = Paginator(events.delivery_problems(**filters), PAGE_SIZE).get_page(request.GET.get("page"))
@@ -108,7 +109,7 @@ def _delivery(delivery_id: int) -> EventDelivery:
 
 @administrator_required
 @require_POST
-def delivery_retry(request: HttpRequest, delivery_id: int) -> HttpResponse:
+def delivery_retry(request: AuthedRequest, delivery_id: int) -> HttpResponse:
     """Run one delivery again now; htmx gets the refreshed row, a plain form post a redirect."""
     try:
         ok = events.delivery_retry_now(delivery_id=delivery_id)
@@ -129,7 +130,7 @@ def delivery_retry(request: HttpRequest, delivery_id: int) -> HttpResponse:
 
 @administrator_required
 @require_POST
-def delivery_retry_all(request: HttpRequest) -> HttpResponse:
+def delivery_retry_all(request: AuthedRequest) -> HttpResponse:
     """Queue every delivery shown on the page for a retry by a worker."""
     form = RetryAllForm(request.POST)
     if form.is_valid():
