@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
@@ -11,10 +11,13 @@ from crm import automation_actions as registry
 from crm.automation.rules import automation_rule_save
 from crm.models import AutomationRule, Brand, Stage, User
 
+if TYPE_CHECKING:
+    from crm.email_templates import TemplateText
+
 PLAYBOOK_EVENTS = ("lead.routed", "client.stage_changed", "kyc.submitted", "kyc.approved", "wallet.first_deposit",
                    "trading.account_inactive")
 
-PLAYBOOK_TEMPLATES: dict[tuple[str, str], dict[str, str]] = {
+PLAYBOOK_TEMPLATES: dict[tuple[str, str], TemplateText] = {
     ("kyc_reminder", "en"): {
         "description": "Registered clients who have not verified after a day",
         "subject": "{{ client.first_name }}, finish your verification with {{ brand.name }}",

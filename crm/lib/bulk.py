@@ -30,6 +30,8 @@ import psycopg
 from django.db import connection, models
 from psycopg.types.json import Jsonb
 
+from crm.lib.meta import column
+
 
 def _columns(model: type[models.Model], *, with_pk: bool) -> list[models.Field[Any, Any]]:
     fields = []
@@ -38,13 +40,6 @@ def _columns(model: type[models.Model], *, with_pk: bool) -> list[models.Field[A
             continue
         fields.append(field)
     return fields
-
-
-def _column(field: models.Field[Any, Any]) -> str:
-    """A concrete field's column (Django leaves it None only on fields without one, like a ManyToMany)."""
-    if field.column is None:
-        raise ValueError(f"{field} has no column of its own")
-    return field.column
 
 
 def next_ids(*models_counts: tuple[type[models.Model], int]) -> list[list[int]]:
@@ -110,20 +105,20 @@ def _records(model: type[models.Model], rows: Sequence[Mapping[str, Any]], with_
     that are not columns are ignored by PostgreSQL."""
     fields = _columns(model, with_pk=with_pk)
     present = set(rows[0])
-    names = {f.attname: _column(f) for f in fields}
+    names = {f.attname: column(f) for f in fields}
     missing = [f for f in fields if f.attname not in present]
     # A default that draws a value per row (uuid4, now) is drawn per row; others (a fixed default,
     # or none: "" or NULL) once.
     per_row = [f for f in missing if f.has_default() and callable(f.default)]
-    constant = {_column(f): f.get_default() for f in missing if f not in per_row}
+    constant = {column(f): f.get_default() for f in missing if f not in per_row}
     shared = {a for a in present if a in names and _same_everywhere(rows, a)} if len(rows) > 1 else set()
     constant.update((names[a], rows[0][a]) for a in shared)
     varying = [(a, names[a]) for a in present if a in names and a not in shared]
     out = []
     for row in rows:
-        record = {column: row[attname] for attname, column in varying}
+        record = {name: row[attname] for attname, name in varying}
         for f in per_row:
-            record[_column(f)] = f.get_default()
+            record[column(f)] = f.get_default()
         out.append(record)
     return out, constant
 
@@ -171,7 +166,7 @@ def write(plan: Sequence[tuple[type[models.Model], Rows, bool]],
     for i, (model, rows, with_pk) in enumerate(plan):
         table = qn(model._meta.db_table)
         fields = _columns(model, with_pk=with_pk)
-        columns = ", ".join(qn(_column(f)) for f in fields)
+        columns = ", ".join(qn(column(f)) for f in fields)
         # Names come from the models' _meta; every value is in a parameter.
         if isinstance(rows, AsInserted):
             alias, source_columns = aliases[rows.source]
@@ -180,8 +175,8 @@ def write(plan: Sequence[tuple[type[models.Model], Rows, bool]],
                 if f.attname in rows.extra:
                     values.append(f"%s::{f.cast_db_type(connection)}")
                     params.append(rows.extra[f.attname])
-                elif _column(f) in source_columns:
-                    values.append(qn(_column(f)))
+                elif column(f) in source_columns:
+                    values.append(qn(column(f)))
                 else:
                     raise ValueError(f"{model.__name__}.{f.name} is neither a column of {rows.source.__name__} "
                                      "nor given in AsInserted.extra")
@@ -189,9 +184,9 @@ def write(plan: Sequence[tuple[type[models.Model], Rows, bool]],
                          f"SELECT {', '.join(values)} FROM {alias})")
             continue
         returning = " RETURNING *" if model in copied else ""
-        aliases[model] = (f"i{i}", {_column(f) for f in model._meta.concrete_fields})
+        aliases[model] = (f"i{i}", {column(f) for f in model._meta.concrete_fields})
         records, constant = _records(model, rows, with_pk)
-        selected = ", ".join(f"{'c' if _column(f) in constant else 'r'}.{qn(_column(f))}" for f in fields)
+        selected = ", ".join(f"{'c' if column(f) in constant else 'r'}.{qn(column(f))}" for f in fields)
         source = f"jsonb_populate_recordset(NULL::{table}, %s::jsonb) AS r"
         params.append(json.dumps(records, default=encode, ensure_ascii=False, check_circular=False))
         if constant:

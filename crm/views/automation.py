@@ -37,6 +37,7 @@ from crm.email_templates import (
 from crm.exceptions import ValidationFailed
 from crm.filters import RunFilter
 from crm.forms import apply_domain_errors
+from crm.lib.forms import form_field
 from crm.models import AutomationRule, Brand, Client, EmailTemplate
 from crm.permissions import AuthedRequest
 from crm.tables import RunTable
@@ -172,7 +173,7 @@ class RuleForm(forms.Form):
 
     def __init__(self, *args: Any, event_names: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["trigger_choice"].choices = [("", "—"), *((n, n) for n in event_names),
+        form_field(self, "trigger_choice", forms.ChoiceField).choices = [("", "—"), *((n, n) for n in event_names),
                                                  (TRIGGER_OTHER, _("Another event…"))]
         for name, f in self.fields.items():
             if not isinstance(f.widget, forms.CheckboxInput):

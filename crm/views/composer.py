@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 from crm import composer
 from crm.email_templates import BODY_MAX, SUBJECT_MAX
 from crm.exceptions import Conflict, NotFound, ValidationFailed
+from crm.lib.forms import form_field
 from crm.models import Client, EmailTemplate
 from crm.permissions import AuthedRequest, user_can
 from crm.selectors import mask_email
@@ -43,9 +44,9 @@ class EmailComposeForm(forms.Form):
 
     def __init__(self, *args: Any, client: Client, templates: list[EmailTemplate], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["template"].choices = [("", _("None: written here")), *(
+        form_field(self, "template", forms.ChoiceField).choices = [("", _("None: written here")), *(
             (t.key, f"{t.key} · {language_name(t.language)}") for t in templates)]
-        self.fields["language"].choices = [(code, f"{language_name(code)} ({code})")
+        form_field(self, "language", forms.ChoiceField).choices = [(code, f"{language_name(code)} ({code})")
                                            for code in composer.composer_languages(client=client)]
         for name, field in self.fields.items():
             field.widget.attrs["class"] = "input mono" if name == "body" else "input"

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from crm import events
 from crm.exceptions import NotFound
+from crm.lib.forms import form_field
 from crm.models import DeliveryStatus, EventDelivery
 from crm.permissions import AuthedRequest
 from crm.views.staff import administrator_required
@@ -42,7 +43,7 @@ class DeliveryFilterForm(forms.Form):
 
     def __init__(self, *args: Any, handlers: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["handler"].choices = [("", _("All handlers")), *((h, h) for h in handlers)]
+        form_field(self, "handler", forms.ChoiceField).choices = [("", _("All handlers")), *((h, h) for h in handlers)]
         for field in self.fields.values():
             field.widget.attrs["class"] = "input"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -39,7 +39,7 @@ def notification_badge(request: AuthedRequest) -> HttpResponse:
     return response
 
 
-def _list_context(request: HttpRequest) -> dict[str, Any]:
+def _list_context(request: AuthedRequest) -> dict[str, Any]:
     items = selectors.notification_list(user=request.user, limit=NOTIFICATIONS_SHOWN)
     return {"notifications": items, "has_unread": any(n.read_at is None for n in items),
             **bell_context(request.user)}
