@@ -340,13 +340,17 @@ class CrmNinjaAPI(NinjaAPI):
     # -- errors --
     def set_default_exception_handlers(self) -> None:
         super().set_default_exception_handlers()  # keeps the 500 behaviour for unexpected exceptions
-        self.add_exception_handler(ApiError, self._on_api_error)
-        self.add_exception_handler(DomainError, self._on_domain_error)
-        self.add_exception_handler(NinjaValidationError, self._on_validation_error)
-        self.add_exception_handler(InvalidCursor, self._on_invalid_cursor)
-        self.add_exception_handler(HttpError, self._on_http_error)
-        self.add_exception_handler(Http404, self._on_404)
-        self.add_exception_handler(RequestDataTooBig, self._on_too_big)
+        self._handle(ApiError, self._on_api_error)
+        self._handle(DomainError, self._on_domain_error)
+        self._handle(NinjaValidationError, self._on_validation_error)
+        self._handle(InvalidCursor, self._on_invalid_cursor)
+        self._handle(HttpError, self._on_http_error)
+        self._handle(Http404, self._on_404)
+        self._handle(RequestDataTooBig, self._on_too_big)
+
+    def _handle[E: Exception](self, exc_class: type[E], handler: Callable[[HttpRequest, E], HttpResponse]) -> None:
+        # Ninja calls a handler with the exception itself; its ExcHandler type also admits the class.
+        self.add_exception_handler(exc_class, handler)  # type: ignore[arg-type]
 
     def error_response(
         self, request: HttpRequest, status: int, code: str, message: str,

@@ -49,7 +49,9 @@ def current_version() -> str | None:
     except redis.RedisError:
         _version = None
         return None
-    text = value.decode() if value is not None else "0"
+    if isinstance(value, bytes):  # our client leaves replies undecoded
+        value = value.decode()
+    text = value if value is not None else "0"
     _version = (text, now)
     return text
 

@@ -259,14 +259,15 @@ def _insert_names() -> tuple[str, ...]:
 @functools.cache
 def _insert_sql() -> str:
     """INSERT of one audit row from its fields' values (JSON as jsonb text), returning its id."""
+    from crm.lib.meta import column
     from crm.models import AuditLog
 
     fields = _insert_fields()
     qn = connection.ops.quote_name
     casts = {"JSONField": "::jsonb", "GenericIPAddressField": "::inet"}
     values = ", ".join(f"%s{casts.get(f.get_internal_type(), '')}" for f in fields)
-    return (f"INSERT INTO {qn(AuditLog._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "  # noqa: S608
-            f"VALUES ({values}) RETURNING {qn(AuditLog._meta.pk.column)}")
+    return (f"INSERT INTO {qn(AuditLog._meta.db_table)} ({', '.join(qn(column(f)) for f in fields)}) "  # noqa: S608
+            f"VALUES ({values}) RETURNING {qn(column(AuditLog._meta.pk))}")
 
 
 PROBLEM_LINK = "its prev_hash does not match the row before it"
@@ -385,7 +386,7 @@ def _checkpoint_problem(cp: AuditCheckpoint, *, head_hash: str | None, count: in
 
 # --- checkpoints --------------------------------------------------------------------------------
 
-def _checkpoint_keys() -> list[str]:
+def _checkpoint_keys() -> list[str | bytes]:
     return list(settings.AUDIT_CHECKPOINT_KEY) or [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
 
 
@@ -393,7 +394,7 @@ def _checkpoint_message(*, at: datetime, head_id: int, head_hash: str, row_count
     return f"{at.astimezone(UTC).isoformat(timespec='microseconds')}|{head_id}|{head_hash}|{row_count}"
 
 
-def _sign(message: str, key: str) -> str:
+def _sign(message: str, key: str | bytes) -> str:
     return salted_hmac("crm.audit.checkpoint", message, secret=key, algorithm="sha256").hexdigest()
 
 

@@ -18,6 +18,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from crm.exceptions import DomainError
+from crm.lib.forms import form_field
 from crm.models import Brand, Desk, DeskKind, Role, User
 from crm.staff_services import countries_normalise, languages_normalise, password_check
 
@@ -73,7 +74,8 @@ class LoginForm(forms.Form):
         return self.cleaned_data["username"].strip().lower()
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         email, password = cleaned.get("username"), cleaned.get("password")
         if email and password:
             # `request` is required by django-axes to count failures per email and IP.
@@ -110,7 +112,8 @@ class NewPasswordForm(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         one, two = cleaned.get("new_password1"), cleaned.get("new_password2")
         if one and two and one != two:
             self.add_error("new_password2", _("The two new passwords differ."))
@@ -171,12 +174,22 @@ class StaffFilterForm(forms.Form):
         return {"active": True, "inactive": False}.get(self.cleaned_data.get("status") or "")
 
 
+class _RoleChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Role) -> str:
+        return obj.name
+
+
+class _ManagerChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: User) -> str:
+        return f"{obj.full_name} ({obj.role.name if obj.role else '-'})"
+
+
 class _StaffFieldsForm(forms.Form):
     """Fields shared by creating and editing a member of staff."""
 
     full_name = forms.CharField(label=_("Full name"), max_length=150, widget=forms.TextInput(attrs=INPUT))
     email = forms.EmailField(label=_("Email"), max_length=254, widget=forms.EmailInput(attrs={**INPUT, "dir": "ltr"}))
-    role = forms.ModelChoiceField(
+    role = _RoleChoiceField(
         label=_("Role"), queryset=Role.objects.all(), to_field_name="code", empty_label=_("Choose a role"),
         widget=forms.Select(attrs=INPUT),
     )
@@ -197,14 +210,14 @@ class _StaffFieldsForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["timezone"].choices = timezone_choices()
-        self.fields["role"].label_from_instance = lambda role: role.name
+        form_field(self, "timezone", forms.ChoiceField).choices = timezone_choices()
 
     def clean_email(self) -> str:
         return self.cleaned_data["email"].strip().lower()
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         all_brands, brands, desk = cleaned.get("all_brands"), list(cleaned.get("brands") or []), cleaned.get("desk")
         if not all_brands and not brands and "brands" not in self.errors:
             self.add_error("brands", _("Choose at least one brand, or give access to all brands."))
@@ -254,7 +267,7 @@ class UserEditForm(_StaffFieldsForm):
         super().__init__(*args, **kwargs)
         # A desk that has been closed stays selectable for the people still on it.
         if user.desk_id:
-            self.fields["desk"].queryset = Desk.objects.filter(
+            form_field(self, "desk", forms.ModelChoiceField).queryset = Desk.objects.filter(
                 pk__in=[*Desk.objects.filter(is_active=True).values_list("pk", flat=True), user.desk_id]
             ).select_related("brand")
 
@@ -313,7 +326,7 @@ class DeskForm(forms.Form):
     work_days = forms.TypedMultipleChoiceField(
         label=_("Work days"), choices=WEEKDAYS, coerce=int, widget=forms.CheckboxSelectMultiple,
     )
-    manager = forms.ModelChoiceField(
+    manager = _ManagerChoiceField(
         label=_("Manager"), required=False, empty_label=_("No manager"), to_field_name="code",
         queryset=User.objects.filter(is_active=True).select_related("role"), widget=forms.Select(attrs=INPUT),
     )
@@ -332,8 +345,7 @@ class DeskForm(forms.Form):
             kwargs.setdefault("initial", {"work_days": [1, 2, 3, 4, 5], "work_start": "09:00",
                                           "work_end": "18:00", "timezone": "UTC", "is_active": True})
         super().__init__(*args, **kwargs)
-        self.fields["timezone"].choices = timezone_choices()
-        self.fields["manager"].label_from_instance = lambda u: f"{u.full_name} ({u.role.name if u.role else '-'})"
+        form_field(self, "timezone", forms.ChoiceField).choices = timezone_choices()
         if desk is None:
             del self.fields["is_active"]
 

@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 
 from celery import shared_task
 from django.conf import settings
@@ -394,6 +394,14 @@ def email_template_validate(*, brand: Any, key: Any, language: Any, subject: Any
 
 
 @transaction.atomic
+class TemplateText(TypedDict):
+    """A template's words as seed data holds them: ``email_template_save(..., **text)``."""
+
+    subject: str
+    body: str
+    description: str
+
+
 def email_template_save(
     *,
     actor: User | None,

@@ -84,10 +84,10 @@ def _described(filters: Mapping[str, Any]) -> str:
 
 def _row(client: Client, *, as_text: bool) -> tuple[Any, ...]:
     created, updated = client.created_at, client.updated_at
-    owner = (client.owner.full_name or client.owner.email) if client.owner_id else ""
+    owner = (client.owner.full_name or client.owner.email) if client.owner is not None else ""
     return (str(client.code), client.first_name, client.last_name, client.stage,
             selectors.mask_email(client.email), selectors.mask_phone(client.phone), client.country,
-            client.language, client.brand.name, owner, client.desk.name if client.desk_id else "",
+            client.language, client.brand.name, owner, client.desk.name if client.desk is not None else "",
             " ".join(client.tags or []),
             created.isoformat() if as_text else created, updated.isoformat() if as_text else updated)
 

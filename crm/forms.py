@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from crm.exceptions import DomainError
+from crm.lib.forms import form_field
 from crm.models import Brand, Client, Stage, User
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -160,10 +161,11 @@ class TaskForm(forms.Form):
         super().__init__(data, initial={"assignee": user.code})
         self.user = user
         self.client = client
-        self.fields["assignee"].queryset = assignee_queryset(client, user)
+        form_field(self, "assignee", forms.ModelChoiceField).queryset = assignee_queryset(client, user)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         due_at: datetime | None = data.get("due_at")
         remind = data.get("remind") or ""
         data["remind_at"] = None
@@ -232,7 +234,7 @@ class UserSettingsForm(forms.Form):
 
     def __init__(self, data: Any = None, *, user: Any) -> None:
         super().__init__(data, initial={"language": user.language, "timezone": user.timezone})
-        self.fields["timezone"].choices = timezone_choices(user.timezone)
+        form_field(self, "timezone", forms.ChoiceField).choices = timezone_choices(user.timezone)
         self.fields["timezone"].help_text = _("Dates and times across the CRM are shown in this zone.")
 
 
@@ -268,7 +270,7 @@ class ClientForm(forms.Form):
     def __init__(self, data: Any = None, *, initial: dict[str, Any] | None = None) -> None:
         super().__init__(data, initial=initial)
         current = (initial or {}).get("timezone") or ""
-        self.fields["timezone"].choices = [("", _("Not set")), *timezone_choices(current)]
+        form_field(self, "timezone", forms.ChoiceField).choices = [("", _("Not set")), *timezone_choices(current)]
 
 
 def client_owner_queryset(user: Any) -> QuerySet[User]:
@@ -299,11 +301,11 @@ class ClientCreateForm(ClientForm):
         from crm.stages import CREATABLE_STAGES, stage_label
 
         super().__init__(data)
-        self.fields["brand"].queryset = visible_brands(user).filter(is_active=True).order_by("name")
-        self.fields["stage"].choices = [(s, stage_label(s)) for s in CREATABLE_STAGES]
+        form_field(self, "brand", forms.ModelChoiceField).queryset = visible_brands(user).filter(is_active=True).order_by("name")
+        form_field(self, "stage", forms.ChoiceField).choices = [(s, stage_label(s)) for s in CREATABLE_STAGES]
         # Agents own what they create; who may assign picks the owner.
         if user_can(user, "crm.assign_client") and not (user.role_id and user.role.is_agent):
-            self.fields["owner"].queryset = client_owner_queryset(user)
+            form_field(self, "owner", forms.ModelChoiceField).queryset = client_owner_queryset(user)
         else:
             del self.fields["owner"]
 
@@ -347,7 +349,7 @@ class StageChangeForm(forms.Form):
         from crm.stages import stage_label, stage_moves_from
 
         super().__init__(data)
-        self.fields["stage"].choices = [(s, stage_label(s)) for s in stage_moves_from(client.stage)]
+        form_field(self, "stage", forms.ChoiceField).choices = [(s, stage_label(s)) for s in stage_moves_from(client.stage)]
 
 
 class StageOverrideForm(forms.Form):
@@ -359,4 +361,4 @@ class StageOverrideForm(forms.Form):
 
     def __init__(self, data: Any = None, *, client: Client) -> None:
         super().__init__(data)
-        self.fields["stage"].choices = [(v, label) for v, label in Stage.choices if v != client.stage]
+        form_field(self, "stage", forms.ChoiceField).choices = [(v, label) for v, label in Stage.choices if v != client.stage]

@@ -221,13 +221,14 @@ class JobHandle:
         """A file to write the result to, a temporary file on disk (never the whole result in
         memory), saved to the storage when the block ends without an error."""
         with tempfile.TemporaryFile() as raw:
-            stream: IO[Any] = raw if binary else io.TextIOWrapper(raw, encoding="utf-8", newline="")
+            text = None if binary else io.TextIOWrapper(raw, encoding="utf-8", newline="")
+            stream: IO[Any] = raw if text is None else text
             try:
                 yield stream
                 stream.flush()
             finally:
-                if not binary:
-                    stream.detach()  # the TemporaryFile closes the file; the wrapper must not close it again
+                if text is not None:
+                    text.detach()  # the TemporaryFile closes the file; the wrapper must not close it again
             raw.seek(0)
             self.job.result_file.save(filename, File(raw, name=filename), save=False)
             self.job.result_name = filename[:200]

@@ -112,10 +112,11 @@ class ListFilterForm(forms.Form):
         return mark_safe(render_to_string(template_name or self.template_name,  # noqa: S308 - a template
                                           context or self.get_context()))
 
-    __str__ = render  # type: ignore[assignment]
+    __str__ = render
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         for start_name, end_name in self.day_ranges:
             start, end = data.get(start_name), data.get(end_name)
             if start and end and end < start:
@@ -135,7 +136,7 @@ class DayFilter(django_filters.DateFilter):
         self.after = after
 
     def filter(self, qs: QuerySet[Any], value: date | None) -> QuerySet[Any]:
-        if value in EMPTY_VALUES:
+        if value is None or value in EMPTY_VALUES:
             return qs
         day = value + timedelta(days=1) if self.until else value
         moment = datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
@@ -221,8 +222,10 @@ class ListFilterSet(django_filters.FilterSet):
         if isinstance(field, forms.ModelChoiceField):
             return str(field.label_from_instance(value))
         if isinstance(field, forms.ChoiceField):
-            return str(dict((str(k), v) for k, v in field.choices if not isinstance(v, list | tuple)).get(
-                str(value), value))
+            # Django hands back the normalised [(value, label), ...]; django-stubs types the getter as
+            # anything the setter accepts.
+            pairs: Iterable[tuple[Any, Any]] = field.choices  # type: ignore[assignment]
+            return str(dict((str(k), v) for k, v in pairs if not isinstance(v, list | tuple)).get(str(value), value))
         return str(value)
 
     def chips(self, request: HttpRequest, url: str) -> list[dict[str, str]]:

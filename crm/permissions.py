@@ -19,12 +19,23 @@ from typing import Any
 
 from django.contrib.auth.models import Group, Permission
 from django.db.models import F, Lookup, Q, QuerySet, Subquery
+from django.http import HttpRequest
 from django.utils.translation import gettext
+from django_htmx.middleware import HtmxDetails
 
 from crm.exceptions import NotFound
 from crm.models import Client, ClientUserObjectPermission, Desk, Note, Role, RoleCode, Task, User
 
 SHARE_PERMISSION = "view_client"
+
+
+class AuthedRequest(HttpRequest):
+    """The request a staff page gets behind `login_required` (or a decorator that applies it): its
+    user is signed in, so it is a `User`, never an AnonymousUser. Only for annotations: Django passes
+    a plain HttpRequest, which the middleware (authentication, django-htmx) has filled in."""
+
+    user: User
+    htmx: HtmxDetails
 
 
 def _active(user: Any) -> bool:
@@ -72,10 +83,10 @@ class _EqualsAnyOf(Lookup):
     lookup_name = "equals_any_of"
     prepare_rhs = False
 
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = compiler.compile(self.rhs)
-        return f"{lhs} = ANY(ARRAY{rhs})", [*lhs_params, *rhs_params]
+        return f"{lhs} = ANY(ARRAY{rhs})", (*lhs_params, *rhs_params)
 
 
 def _any(field: str, subquery: QuerySet[Any]) -> _EqualsAnyOf:

@@ -297,19 +297,19 @@ def next_open_tasks(*, client_ids: list[int]) -> dict[int, Task]:
         return {}
     qs = (Task.objects.filter(client_id__in=client_ids, done_at__isnull=True).select_related("assignee")
           .order_by("client_id", F("due_at").asc(nulls_last=True), "id").distinct("client_id"))
-    return {task.client_id: task for task in qs}
+    return {task.client_id: task for task in qs if task.client_id is not None}  # never None here
 
 
 # --- notifications -----------------------------------------------------------------------------
 
-def notification_unread_count(*, user: Any) -> int:
+def notification_unread_count(*, user: User) -> int:
     """Unread notifications of `user` (served by a partial index)."""
-    return Notification.objects.filter(user_id=getattr(user, "pk", None), read_at__isnull=True).count()
+    return Notification.objects.filter(user_id=user.pk, read_at__isnull=True).count()
 
 
-def notification_list(*, user: Any, limit: int = 50, unread_only: bool = False) -> list[Notification]:
+def notification_list(*, user: User, limit: int = 50, unread_only: bool = False) -> list[Notification]:
     """The newest notifications of `user`."""
-    qs = Notification.objects.filter(user_id=getattr(user, "pk", None))
+    qs = Notification.objects.filter(user_id=user.pk)
     if unread_only:
         qs = qs.filter(read_at__isnull=True)
     return list(qs.order_by("-created_at", "-id")[: max(1, min(int(limit), 200))])

@@ -455,6 +455,12 @@ def otp_enabled(user: User) -> bool:
     return TOTPDevice.objects.devices_for_user(user, confirmed=True).exists()
 
 
+def otp_verified(user: User) -> bool:
+    """Whether the request's user gave their second factor in this session: django_otp's
+    OTPMiddleware sets `otp_device` on request.user (None until then; its `is_verified()` says the same)."""
+    return getattr(user, "otp_device", None) is not None
+
+
 def otp_user_ids(users: Iterable[User]) -> set[int]:
     """Which of `users` have two-factor turned on (one query, for lists)."""
     return set(TOTPDevice.objects.filter(user__in=[u.pk for u in users], confirmed=True)

@@ -294,5 +294,5 @@ class RunTable(ListTable):
         return format_html('{}\n            <div class="subtle num" title="{}">{} {}</div>', badge, self._due_label,
                            icon("clock", 12), date_format(localtime(run.scheduled_for), "SHORT_DATETIME_FORMAT"))
 
-    def render_why(self, record: RunView) -> SafeString:
-        return self._why.render({"v": record})
+    def render_why(self, record: RunView) -> str:
+        return self._why.render({"v": record})  # safe: a rendered template

@@ -59,7 +59,7 @@ class TimelineEntry:
 def kind_for(name: str) -> TimelineKind:
     kind = TIMELINE.get(name)
     if kind is not None:
-        return kind  # type: ignore[no-any-return]
+        return kind
     return TimelineKind(name=name, label=name, icon="dot")
 
 

@@ -13,6 +13,7 @@ from django.core import signing
 from django.utils.translation import gettext_lazy as _
 
 from crm.forms import visible_brands
+from crm.lib.forms import form_field
 from crm.lib.validation import COUNTRY_CODES
 from crm.models import Brand, Desk, User
 from leads.intake import LEAD_FIELDS, Experience
@@ -97,7 +98,7 @@ class PublicLeadForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["country"].choices = [("", _("Choose…")), *country_choices()]
+        form_field(self, "country", forms.ChoiceField).choices = [("", _("Choose…")), *country_choices()]
         for name, limit in ((n, ATTRIBUTION_LIMITS.get(n, 100)) for n in ATTRIBUTION_PARAMS):
             self.fields[name] = forms.CharField(required=False, max_length=limit, widget=forms.HiddenInput)
         self.fields["website"].widget.attrs.update({"tabindex": "-1", "autocomplete": "off"})
@@ -105,7 +106,8 @@ class PublicLeadForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         """Every field's problem at once: the service's own checks (email, phone with its country...)
         also run on fields the form found no fault with."""
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         from leads.intake import lead_clean
         from leads.models import Channel
 
@@ -151,10 +153,10 @@ class ImportUploadForm(forms.Form):
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        brands = self.fields["brand"].queryset = visible_brands(user).filter(is_active=True).order_by("name")
+        brands = form_field(self, "brand", forms.ModelChoiceField).queryset = visible_brands(user).filter(is_active=True).order_by("name")
         only = list(brands[:2])
         if len(only) == 1:  # a desk manager of one brand is not asked to pick it
-            self.fields["brand"].empty_label = None
+            form_field(self, "brand", forms.ModelChoiceField).empty_label = None
             self.fields["brand"].initial = only[0].pk
 
 
@@ -189,11 +191,12 @@ class ReassignForm(forms.Form):
 
     def __init__(self, *args: Any, agents: Any, desks: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = agents
-        self.fields["desk"].queryset = desks
+        form_field(self, "owner", forms.ModelChoiceField).queryset = agents
+        form_field(self, "desk", forms.ModelChoiceField).queryset = desks
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if not data.get("owner") and not data.get("desk"):
             self.add_error("desk", _("Choose an agent, or the desk whose queue takes the leads."))
         return data
@@ -297,8 +300,8 @@ class RoutingRuleForm(forms.Form):
         super().__init__(*args, **kwargs)
         from leads.routing import AGENT_ROLES
 
-        self.fields["target_agent"].queryset = User.objects.filter(is_active=True, role__code__in=AGENT_ROLES)
-        self.fields["target_desk"].queryset = Desk.objects.filter(is_active=True).select_related("brand")
+        form_field(self, "target_agent", forms.ModelChoiceField).queryset = User.objects.filter(is_active=True, role__code__in=AGENT_ROLES)
+        form_field(self, "target_desk", forms.ModelChoiceField).queryset = Desk.objects.filter(is_active=True).select_related("brand")
 
     def clean_weights(self) -> dict[str, int]:
         weights: dict[str, int] = {}
@@ -335,7 +338,7 @@ class DeskSlaForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["escalate_to"].queryset = User.objects.filter(is_active=True).order_by("full_name")
+        form_field(self, "escalate_to", forms.ModelChoiceField).queryset = User.objects.filter(is_active=True).order_by("full_name")
 
 
 class AvailabilityForm(forms.Form):

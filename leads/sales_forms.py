@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from crm.lib.forms import form_field
 from crm.models import Stage
 from leads.calls import DURATION_MAX, NOTES_MAX
 from leads.models import CallDirection, CallOutcome
@@ -45,7 +46,7 @@ class PipelineMoveForm(forms.Form):
 
     def __init__(self, *args: Any, statuses: list[Any], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["status"].choices = [(s.key, s.display_label) for s in statuses]
+        form_field(self, "status", forms.ChoiceField).choices = [(s.key, s.display_label) for s in statuses]
 
 
 class WorkspaceFilterForm(forms.Form):
@@ -59,7 +60,7 @@ class WorkspaceFilterForm(forms.Form):
 
     def __init__(self, *args: Any, status_choices: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["status"].choices = [("", _("Any status")), *status_choices]
+        form_field(self, "status", forms.ChoiceField).choices = [("", _("Any status")), *status_choices]
 
     def clean_country(self) -> str:
         return (self.cleaned_data.get("country") or "").strip().upper()
@@ -78,7 +79,8 @@ class KpiPeriodForm(forms.Form):
     end = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("period") == "custom" and not (data.get("start") and data.get("end")):
             raise forms.ValidationError(_("A custom period needs both dates."))
         if data.get("start") and data.get("end") and (data["end"] - data["start"]).days > 366:
@@ -95,7 +97,7 @@ class CampaignCostForm(forms.Form):
 
     def __init__(self, *args: Any, campaigns: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["campaign"].queryset = campaigns
+        form_field(self, "campaign", forms.ModelChoiceField).queryset = campaigns
 
 
 class SegmentForm(forms.Form):
@@ -114,7 +116,7 @@ class SegmentForm(forms.Form):
 
     def __init__(self, *args: Any, brands: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["brand"].queryset = brands
+        form_field(self, "brand", forms.ModelChoiceField).queryset = brands
 
     def definition(self) -> dict[str, Any]:
         data = self.cleaned_data
@@ -137,4 +139,4 @@ class PipelineStatusForm(forms.Form):
 
     def __init__(self, *args: Any, brands: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["brand"].queryset = brands
+        form_field(self, "brand", forms.ModelChoiceField).queryset = brands

@@ -23,7 +23,7 @@ from crm.exceptions import DomainError, NotAllowed, NotFound, ValidationFailed
 from crm.forms import apply_domain_errors
 from crm.lib.signatures import SignatureInvalid, signature_check
 from crm.models import Client, RoleCode
-from crm.permissions import contact_reveal_remember, contact_revealed, user_can
+from crm.permissions import AuthedRequest, contact_reveal_remember, contact_revealed, user_can
 from crm.views.staff import administrator_required
 from crm.views.ui import client_or_404, raise_for_domain_error, render_page
 from leads import calls, kpis, pipeline, workspace
@@ -69,7 +69,7 @@ def calls_tab_context(request: HttpRequest, client: Client, **extra: Any) -> dic
     return context
 
 
-def _dial(request: HttpRequest, client: Client, phone: str) -> dict[str, str]:
+def _dial(request: AuthedRequest, client: Client, phone: str) -> dict[str, str]:
     template = calls.click_to_call_template(brand_id=client.brand_id)
     url = calls.click_to_call_url(template=template, phone=phone, extension=request.user.phone_extension)
     return {"dial_phone": phone, "dial_url": url or f"tel:{phone}"}
@@ -84,7 +84,7 @@ def _calls_panel(request: HttpRequest, client: Client, **extra: Any) -> HttpResp
 
 @login_required
 @require_POST
-def call_log_view(request: HttpRequest, code: Any) -> HttpResponse:
+def call_log_view(request: AuthedRequest, code: Any) -> HttpResponse:
     client = client_or_404(request, code)
     form = CallLogForm(request.POST)
     if form.is_valid():
@@ -105,7 +105,7 @@ def call_log_view(request: HttpRequest, code: Any) -> HttpResponse:
 
 @login_required
 @require_POST
-def call_dial_view(request: HttpRequest, code: Any) -> HttpResponse:
+def call_dial_view(request: AuthedRequest, code: Any) -> HttpResponse:
     """Reveal the phone (logged by the core) and show it with its click-to-call link."""
     client = client_or_404(request, code)
     try:
@@ -119,7 +119,7 @@ def call_dial_view(request: HttpRequest, code: Any) -> HttpResponse:
 
 @login_required
 @require_POST
-def pipeline_move_view(request: HttpRequest, code: Any) -> HttpResponse:
+def pipeline_move_view(request: AuthedRequest, code: Any) -> HttpResponse:
     client = client_or_404(request, code)
     statuses = pipeline.pipeline_statuses(brand_id=client.brand_id)
     form = PipelineMoveForm(request.POST, statuses=statuses)
@@ -172,7 +172,7 @@ def _status_choices() -> list[tuple[str, str]]:
 
 @login_required
 @require_GET
-def lead_workspace(request: HttpRequest) -> HttpResponse:
+def lead_workspace(request: AuthedRequest) -> HttpResponse:
     if not user_can(request.user, "crm.add_client"):
         raise PermissionDenied  # roles that do not work clients have no leads of their own
     form = WorkspaceFilterForm(request.GET or None, status_choices=_status_choices())
@@ -195,7 +195,7 @@ def lead_workspace(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def saved_view_save_view(request: HttpRequest) -> HttpResponse:
+def saved_view_save_view(request: AuthedRequest) -> HttpResponse:
     form = SavedViewForm(request.POST)
     if form.is_valid():
         try:
@@ -213,7 +213,7 @@ def saved_view_save_view(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def saved_view_delete_view(request: HttpRequest, view_id: int) -> HttpResponse:
+def saved_view_delete_view(request: AuthedRequest, view_id: int) -> HttpResponse:
     if not workspace.saved_view_delete(user=request.user, view_id=view_id):
         raise Http404
     messages.success(request, _("View deleted."))
@@ -223,7 +223,7 @@ def saved_view_delete_view(request: HttpRequest, view_id: int) -> HttpResponse:
 # --- sales KPIs and marketing ROI ----------------------------------------------------------------
 
 
-def _kpi_context(request: HttpRequest, cost_form: Any = None) -> dict[str, Any]:
+def _kpi_context(request: AuthedRequest, cost_form: Any = None) -> dict[str, Any]:
     form = KpiPeriodForm(request.GET or None)
     period, start, end = "7d", None, None
     if form.is_bound and form.is_valid():
@@ -257,13 +257,13 @@ def _kpi_context(request: HttpRequest, cost_form: Any = None) -> dict[str, Any]:
 
 @login_required
 @require_GET
-def sales_kpis(request: HttpRequest) -> HttpResponse:
+def sales_kpis(request: AuthedRequest) -> HttpResponse:
     return render_page(request, "leads/sales/kpis.html", _kpi_context(request), partial="kpi-body")
 
 
 @login_required
 @require_POST
-def campaign_cost_add_view(request: HttpRequest) -> HttpResponse:
+def campaign_cost_add_view(request: AuthedRequest) -> HttpResponse:
     if not request.user.is_administrator:
         raise Http404
     form = CampaignCostForm(request.POST, campaigns=Campaign.objects.all())
@@ -283,7 +283,7 @@ def campaign_cost_add_view(request: HttpRequest) -> HttpResponse:
 
 @administrator_required
 @require_http_methods(["GET", "POST"])
-def pipeline_settings(request: HttpRequest) -> HttpResponse:
+def pipeline_settings(request: AuthedRequest) -> HttpResponse:
     """Every brand's statuses; the form creates a status or, for an existing key, changes it."""
     from crm.models import Brand
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from crm.exceptions import ValidationFailed
 from crm.forms import apply_domain_errors
 from crm.models import Brand
-from crm.permissions import user_can
+from crm.permissions import AuthedRequest, user_can
 from leads import segments
 from leads.models import Segment
 from leads.sales_forms import SegmentForm
@@ -26,7 +26,7 @@ from leads.sales_forms import SegmentForm
 def segment_manager_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     @login_required
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: AuthedRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not user_can(request.user, "crm.assign_client"):
             raise Http404
         return view(request, *args, **kwargs)
@@ -34,14 +34,14 @@ def segment_manager_required(view: Callable[..., HttpResponse]) -> Callable[...,
     return wrapper
 
 
-def _brands(request: HttpRequest) -> Any:
+def _brands(request: AuthedRequest) -> Any:
     user = request.user
     if user.is_administrator or user.all_brands:
         return Brand.objects.all()
     return user.brands.all()
 
 
-def _segment_or_404(request: HttpRequest, code: Any) -> Segment:
+def _segment_or_404(request: AuthedRequest, code: Any) -> Segment:
     segment = segments.segments_for(user=request.user).filter(code=code).first()
     if segment is None:
         raise Http404
@@ -55,7 +55,7 @@ def _initial(segment: Segment) -> dict[str, Any]:
             "registered_from": d.get("registered_from"), "registered_to": d.get("registered_to")}
 
 
-def _save(request: HttpRequest, form: SegmentForm, segment: Segment | None) -> Segment | None:
+def _save(request: AuthedRequest, form: SegmentForm, segment: Segment | None) -> Segment | None:
     if not form.is_valid():
         return None
     try:
@@ -68,7 +68,7 @@ def _save(request: HttpRequest, form: SegmentForm, segment: Segment | None) -> S
 
 @segment_manager_required
 @require_http_methods(["GET", "POST"])
-def segment_list(request: HttpRequest) -> HttpResponse:
+def segment_list(request: AuthedRequest) -> HttpResponse:
     form = SegmentForm(request.POST or None, brands=_brands(request))
     if request.method == "POST":
         saved = _save(request, form, None)
@@ -83,7 +83,7 @@ def segment_list(request: HttpRequest) -> HttpResponse:
 
 @segment_manager_required
 @require_http_methods(["GET", "POST"])
-def segment_edit(request: HttpRequest, code: Any) -> HttpResponse:
+def segment_edit(request: AuthedRequest, code: Any) -> HttpResponse:
     segment = _segment_or_404(request, code)
     form = SegmentForm(request.POST or None, brands=_brands(request), initial=_initial(segment))
     if request.method == "POST":
@@ -97,7 +97,7 @@ def segment_edit(request: HttpRequest, code: Any) -> HttpResponse:
 
 @segment_manager_required
 @require_POST
-def segment_count(request: HttpRequest) -> HttpResponse:
+def segment_count(request: AuthedRequest) -> HttpResponse:
     """The live count of the filters being edited (htmx), without saving them."""
     form = SegmentForm(request.POST, brands=_brands(request))
     count, error = None, ""
@@ -116,7 +116,7 @@ def segment_count(request: HttpRequest) -> HttpResponse:
 
 @segment_manager_required
 @require_POST
-def segment_export(request: HttpRequest, code: Any) -> HttpResponse:
+def segment_export(request: AuthedRequest, code: Any) -> HttpResponse:
     segment = _segment_or_404(request, code)
     job = segments.segment_export_request(actor=request.user, segment=segment)
     return redirect(reverse("job_detail", args=[job.code]))

@@ -40,7 +40,7 @@ from crm.lib.csvsafe import SafeCsvWriter
 from crm.lib.middleware import client_ip
 from crm.lib.ratelimit import rate_hit, rate_key
 from crm.models import Brand, Desk
-from crm.permissions import client_queryset_for_user, user_can
+from crm.permissions import AuthedRequest, client_queryset_for_user, user_can
 from crm.services import access_export_record, access_search_record
 from crm.views.jobs import job_context
 from crm.views.staff import administrator_required
@@ -187,7 +187,7 @@ def assigner_required(view: Callable[..., HttpResponseBase]) -> Callable[..., Ht
 
     @functools.wraps(view)
     @login_required
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+    def wrapper(request: AuthedRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not user_can(request.user, "crm.assign_client"):
             raise Http404
         return view(request, *args, **kwargs)
@@ -207,7 +207,7 @@ def _import_or_404(request: HttpRequest, code: Any) -> LeadImport:
 
 @assigner_required
 @require_http_methods(["GET", "POST"])
-def lead_import_list(request: HttpRequest) -> HttpResponse:
+def lead_import_list(request: AuthedRequest) -> HttpResponse:
     form = ImportUploadForm(request.POST or None, request.FILES or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
@@ -225,7 +225,7 @@ def lead_import_list(request: HttpRequest) -> HttpResponse:
 
 @assigner_required
 @require_http_methods(["GET", "POST"])
-def lead_import_map(request: HttpRequest, code: Any) -> HttpResponse:
+def lead_import_map(request: AuthedRequest, code: Any) -> HttpResponse:
     lead_import = _import_or_404(request, code)
     if lead_import.status != "uploaded":
         return redirect("lead_import_detail", lead_import.code)
@@ -247,7 +247,7 @@ def lead_import_map(request: HttpRequest, code: Any) -> HttpResponse:
 
 @assigner_required
 @require_http_methods(["GET", "POST"])
-def lead_import_preview_view(request: HttpRequest, code: Any) -> HttpResponse:
+def lead_import_preview_view(request: AuthedRequest, code: Any) -> HttpResponse:
     lead_import = _import_or_404(request, code)
     if request.method == "POST":
         try:
@@ -265,7 +265,7 @@ def lead_import_preview_view(request: HttpRequest, code: Any) -> HttpResponse:
 
 
 @assigner_required
-def lead_import_detail(request: HttpRequest, code: Any) -> HttpResponse:
+def lead_import_detail(request: AuthedRequest, code: Any) -> HttpResponse:
     lead_import = _import_or_404(request, code)
     job = jobs.job_liveness_check(lead_import.job) if lead_import.job is not None else None
     finished = job.is_finished if job is not None else lead_import.is_finished
@@ -278,7 +278,7 @@ def lead_import_detail(request: HttpRequest, code: Any) -> HttpResponse:
 
 
 @assigner_required
-def lead_import_errors(request: HttpRequest, code: Any) -> StreamingHttpResponse:
+def lead_import_errors(request: AuthedRequest, code: Any) -> StreamingHttpResponse:
     """The per-row error report: row number, each field's messages, and the row as it was. An
     export of what people typed: recorded as an access event with its row count."""
     lead_import = _import_or_404(request, code)
@@ -308,7 +308,7 @@ def lead_import_errors(request: HttpRequest, code: Any) -> StreamingHttpResponse
 
 @assigner_required
 @require_http_methods(["GET", "POST"])
-def lead_assign(request: HttpRequest) -> HttpResponse:
+def lead_assign(request: AuthedRequest) -> HttpResponse:
     agents = selectors.assignable_agents(user=request.user)
     desks = selectors.assignable_desks(user=request.user)
     form = ReassignForm(request.POST or None, agents=agents, desks=desks)
@@ -358,7 +358,7 @@ def _uuids(values: list[str]) -> list[str]:
 
 @assigner_required
 @require_http_methods(["GET", "POST"])
-def client_merge(request: HttpRequest, code: Any) -> HttpResponse:
+def client_merge(request: AuthedRequest, code: Any) -> HttpResponse:
     """Merge a duplicate into this client (the survivor)."""
     keep = client_or_404(request, code)
     form = MergeForm(request.POST or None, initial={"other": request.GET.get("other", "")})
@@ -395,7 +395,7 @@ def _admin_page(request: HttpRequest, template: str, context: dict[str, Any], *,
 
 @administrator_required
 @require_http_methods(["GET", "POST"])
-def campaign_list(request: HttpRequest) -> HttpResponse:
+def campaign_list(request: AuthedRequest) -> HttpResponse:
     form = CampaignForm(request.POST or None, initial={"is_active": True})
     if request.method == "POST" and form.is_valid():
         try:
@@ -415,7 +415,7 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
 
 @administrator_required
 @require_http_methods(["GET", "POST"])
-def campaign_edit(request: HttpRequest, brand_code: str, code: str) -> HttpResponse:
+def campaign_edit(request: AuthedRequest, brand_code: str, code: str) -> HttpResponse:
     campaign = get_object_or_404(Campaign.objects.select_related("brand"), brand__code=brand_code, code=code)
     form = CampaignForm(request.POST or None, initial=CampaignForm.of(campaign))
     if request.method == "POST" and form.is_valid():
@@ -430,7 +430,7 @@ def campaign_edit(request: HttpRequest, brand_code: str, code: str) -> HttpRespo
                        tab="campaigns", status=400 if form.errors else 200)
 
 
-def _save_scoring(request: HttpRequest, form: ScoringRuleForm, rule: ScoringRule | None) -> bool:
+def _save_scoring(request: AuthedRequest, form: ScoringRuleForm, rule: ScoringRule | None) -> bool:
     if not form.is_valid():
         return False
     d = form.cleaned_data
@@ -448,7 +448,7 @@ def _save_scoring(request: HttpRequest, form: ScoringRuleForm, rule: ScoringRule
 
 @administrator_required
 @require_http_methods(["GET", "POST"])
-def scoring_rule_list(request: HttpRequest) -> HttpResponse:
+def scoring_rule_list(request: AuthedRequest) -> HttpResponse:
     form = ScoringRuleForm(request.POST or None, initial={"is_active": True, "points": 10})
     if request.method == "POST" and _save_scoring(request, form, None):
         return redirect("lead_scoring_list")
@@ -462,7 +462,7 @@ def scoring_rule_list(request: HttpRequest) -> HttpResponse:
 
 @administrator_required
 @require_http_methods(["GET", "POST"])
-def scoring_rule_edit(request: HttpRequest, code: Any) -> HttpResponse:
+def scoring_rule_edit(request: AuthedRequest, code: Any) -> HttpResponse:
     rule = get_object_or_404(ScoringRule.objects.select_related("brand"), code=code)
     if request.method == "POST" and request.POST.get("delete"):
         services.scoring_rule_delete(actor=request.user, rule=rule)
@@ -475,7 +475,7 @@ def scoring_rule_edit(request: HttpRequest, code: Any) -> HttpResponse:
                        status=400 if form.errors else 200)
 
 
-def _save_routing(request: HttpRequest, form: RoutingRuleForm, rule: RoutingRule | None) -> bool:
+def _save_routing(request: AuthedRequest, form: RoutingRuleForm, rule: RoutingRule | None) -> bool:
     if not form.is_valid():
         return False
     d = dict(form.cleaned_data)
@@ -491,7 +491,7 @@ def _save_routing(request: HttpRequest, form: RoutingRuleForm, rule: RoutingRule
 
 @administrator_required
 @require_http_methods(["GET", "POST"])
-def routing_rule_list(request: HttpRequest) -> HttpResponse:
+def routing_rule_list(request: AuthedRequest) -> HttpResponse:
     form = RoutingRuleForm(request.POST or None, initial={"is_active": True, "target_kind": "desk",
                                                           "strategy": "round_robin"})
     if request.method == "POST" and _save_routing(request, form, None):
@@ -504,7 +504,7 @@ def routing_rule_list(request: HttpRequest) -> HttpResponse:
 
 @administrator_required
 @require_http_methods(["GET", "POST"])
-def routing_rule_edit(request: HttpRequest, code: Any) -> HttpResponse:
+def routing_rule_edit(request: AuthedRequest, code: Any) -> HttpResponse:
     rule = get_object_or_404(RoutingRule.objects.select_related("brand", "target_agent", "target_desk"), code=code)
     back = f"{reverse('lead_routing_list')}?brand={rule.brand.code}"
     if request.method == "POST" and request.POST.get("delete"):
@@ -520,7 +520,7 @@ def routing_rule_edit(request: HttpRequest, code: Any) -> HttpResponse:
 
 @administrator_required
 @require_POST
-def routing_rule_move(request: HttpRequest, code: Any) -> HttpResponse:
+def routing_rule_move(request: AuthedRequest, code: Any) -> HttpResponse:
     rule = get_object_or_404(RoutingRule.objects.select_related("brand"), code=code)
     try:
         services.routing_rule_move(actor=request.user, rule=rule, direction=request.POST.get("direction", ""))
@@ -531,7 +531,7 @@ def routing_rule_move(request: HttpRequest, code: Any) -> HttpResponse:
 
 @administrator_required
 @require_POST
-def routing_rule_reorder(request: HttpRequest) -> HttpResponse:
+def routing_rule_reorder(request: AuthedRequest) -> HttpResponse:
     """Drag and drop: the new order of the brand's rules, as their codes."""
     brand = get_object_or_404(Brand, code=request.POST.get("brand", ""))
     services.routing_rules_reorder(actor=request.user, brand=brand, codes=request.POST.getlist("rule"))
@@ -541,7 +541,7 @@ def routing_rule_reorder(request: HttpRequest) -> HttpResponse:
 
 
 @administrator_required
-def desk_sla_list(request: HttpRequest) -> HttpResponse:
+def desk_sla_list(request: AuthedRequest) -> HttpResponse:
     desks = Desk.objects.select_related("brand", "manager", "lead_sla", "lead_sla__escalate_to").order_by(
         "brand__name", "name")
     return _admin_page(request, "leads/settings/sla.html", {"desks": desks}, tab="sla")
@@ -549,7 +549,7 @@ def desk_sla_list(request: HttpRequest) -> HttpResponse:
 
 @administrator_required
 @require_http_methods(["GET", "POST"])
-def desk_sla_edit(request: HttpRequest, code: Any) -> HttpResponse:
+def desk_sla_edit(request: AuthedRequest, code: Any) -> HttpResponse:
     desk = get_object_or_404(Desk.objects.select_related("brand", "manager"), code=code)
     sla = DeskSla.objects.filter(desk=desk).first()
     initial = {"minutes_to_first_contact": 15, "is_active": True} if sla is None else {
@@ -569,7 +569,7 @@ def desk_sla_edit(request: HttpRequest, code: Any) -> HttpResponse:
 
 
 @login_required
-def availability_list(request: HttpRequest) -> HttpResponse:
+def availability_list(request: AuthedRequest) -> HttpResponse:
     if not user_can(request.user, "crm.assign_client"):
         raise Http404
     rows = selectors.agent_availability_list(user=request.user)
@@ -578,7 +578,7 @@ def availability_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def availability_edit(request: HttpRequest, code: Any) -> HttpResponse:
+def availability_edit(request: AuthedRequest, code: Any) -> HttpResponse:
     agent = selectors.assignable_agents(user=request.user).filter(code=code).first()
     if agent is None:
         raise Http404
@@ -621,7 +621,7 @@ def _secret_page(request: HttpRequest, created: ProviderWithSecret, *, rotated: 
 @never_cache
 @administrator_required
 @require_http_methods(["GET", "POST"])
-def telephony_provider_list(request: HttpRequest) -> HttpResponse:
+def telephony_provider_list(request: AuthedRequest) -> HttpResponse:
     """The providers with their webhook activity, and a form to add one (its secret is shown once)."""
     form = TelephonyProviderForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -640,7 +640,7 @@ def telephony_provider_list(request: HttpRequest) -> HttpResponse:
 @never_cache
 @administrator_required
 @require_http_methods(["GET", "POST"])
-def telephony_provider_edit(request: HttpRequest, code: str) -> HttpResponse:
+def telephony_provider_edit(request: AuthedRequest, code: str) -> HttpResponse:
     provider = _provider_or_404(code)
     form = TelephonyProviderForm(request.POST or None, initial=TelephonyProviderForm.of(provider), editing=True)
     if request.method == "POST" and form.is_valid():
@@ -660,7 +660,7 @@ def telephony_provider_edit(request: HttpRequest, code: str) -> HttpResponse:
 @never_cache
 @administrator_required
 @require_POST
-def telephony_provider_rotate(request: HttpRequest, code: str) -> HttpResponse:
+def telephony_provider_rotate(request: AuthedRequest, code: str) -> HttpResponse:
     """A new secret for the provider; the old one stops working at once."""
     provider = _provider_or_404(code)
     return _secret_page(request, telephony_provider_rotate_secret(actor=request.user, provider=provider),
@@ -669,7 +669,7 @@ def telephony_provider_rotate(request: HttpRequest, code: str) -> HttpResponse:
 
 @administrator_required
 @require_POST
-def telephony_provider_activate(request: HttpRequest, code: str) -> HttpResponse:
+def telephony_provider_activate(request: AuthedRequest, code: str) -> HttpResponse:
     provider = _provider_or_404(code)
     active = request.POST.get("active") == "1"
     telephony_provider_set_active(actor=request.user, provider=provider, is_active=active)

@@ -11,6 +11,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.forms import visible_brands
+from crm.lib.forms import form_field
 from crm.lib.validation import json_problem
 from crm.models import Classification, Client
 from trading import retention
@@ -55,8 +56,8 @@ class OpenAccountForm(forms.Form):
                     label = f"{label} ({_('demo')})"
                 plans.append((f"{code}:{key}", f"{server.name} · {label}"))
                 leverages.update(allowed_leverages(server, key, client=client))
-        self.fields["plan"].choices = plans
-        self.fields["leverage"].choices = [("", _("Highest allowed"))] + [(x, f"1:{x}") for x in sorted(leverages)]
+        form_field(self, "plan", forms.ChoiceField).choices = plans
+        form_field(self, "leverage", forms.ChoiceField).choices = [("", _("Highest allowed"))] + [(x, f"1:{x}") for x in sorted(leverages)]
         live = leverage_limit(client=client, brand=client.brand, demo=False)
         if live.cap is not None:
             self.fields["leverage"].help_text = gettext("Live accounts of this client: %(rule)s.") % {"rule": live.rule}
@@ -80,7 +81,7 @@ class LeverageForm(forms.Form):
         super().__init__(*args, **kwargs)
         options = allowed_leverages(account.server, account.account_type, client=account.client) or sorted(
             {x for spec in account.server.account_types.values() for x in spec.get("leverages", [])})
-        self.fields["leverage"].choices = [(x, f"1:{x}") for x in options]
+        form_field(self, "leverage", forms.ChoiceField).choices = [(x, f"1:{x}") for x in options]
         self.fields["leverage"].initial = account.leverage
         limit = leverage_limit(client=account.client, brand=account.server.brand, demo=account.is_demo)
         if limit.cap is not None:
@@ -110,7 +111,7 @@ class GroupForm(forms.Form):
 
     def __init__(self, *args: Any, account: TradingAccount, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["group"].choices = [(g, g) for g in mapped_groups(account.server)]
+        form_field(self, "group", forms.ChoiceField).choices = [(g, g) for g in mapped_groups(account.server)]
         self.fields["group"].initial = account.group
 
 
@@ -220,7 +221,7 @@ class ServerForm(forms.Form):
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["brand"].queryset = visible_brands(user)
+        form_field(self, "brand", forms.ModelChoiceField).queryset = visible_brands(user)
 
     @classmethod
     def initial_for(cls, server: PlatformServer | None) -> dict[str, Any]:
@@ -279,9 +280,9 @@ class RetentionFilterForm(forms.Form):
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["brand"].queryset = visible_brands(user).order_by("name")
+        form_field(self, "brand", forms.ModelChoiceField).queryset = visible_brands(user).order_by("name")
         # Labelled here, in the language of the request (a label formatted at import would be English).
-        self.fields["days"].choices = [(d, ngettext("%(days)s day", "%(days)s days", d) % {"days": d})
+        form_field(self, "days", forms.ChoiceField).choices = [(d, ngettext("%(days)s day", "%(days)s days", d) % {"days": d})
                                        for d in retention.DORMANT_DAYS]
         self.fields["drop"].error_messages.update({
             key: gettext("Give the equity drop as a whole percent from 1 to 100.")
@@ -290,7 +291,7 @@ class RetentionFilterForm(forms.Form):
 
     @property
     def show_brand(self) -> bool:
-        return self.fields["brand"].queryset.count() > 1
+        return form_field(self, "brand", forms.ModelChoiceField).queryset.count() > 1
 
     def filters(self) -> retention.RetentionFilters:
         data = self.cleaned_data if self.is_bound and self.is_valid() else {}
@@ -306,7 +307,7 @@ class ExposureFilterForm(forms.Form):
 
     def __init__(self, *args: Any, servers: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["server"].queryset = servers
+        form_field(self, "server", forms.ModelChoiceField).queryset = servers
 
 
 class BrandPolicyForm(forms.Form):

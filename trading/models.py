@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, overload
 
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.expressions import Combinable
 from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
@@ -24,8 +25,22 @@ from crm.lib.context import history_user
 from crm.lib.money import CurrencyField, Money, MoneyAmountField
 from crm.models import Classification, Stage
 
-AMOUNT = {"max_digits": 24, "decimal_places": 8}  # deal money: any account currency, crypto included
-PRICE = {"max_digits": 24, "decimal_places": 10}
+type _DecimalIn = str | float | Decimal | Combinable
+type DecimalColumn = models.DecimalField[_DecimalIn, Decimal]
+
+
+def deal_amount_field() -> DecimalColumn:
+    """NUMERIC(24, 8): deal money in any account currency, crypto included."""
+    return models.DecimalField(max_digits=24, decimal_places=8)
+
+
+@overload
+def price_field(*, null: Literal[False] = False) -> DecimalColumn: ...
+@overload
+def price_field(*, null: Literal[True]) -> models.DecimalField[_DecimalIn | None, Decimal | None]: ...
+def price_field(*, null: bool = False) -> models.DecimalField[Any, Any]:
+    """NUMERIC(24, 10): a price as the platform quotes it; ``null``: may be unknown (and left blank)."""
+    return models.DecimalField(max_digits=24, decimal_places=10, null=null, blank=null)
 
 
 class PlatformKind(models.TextChoices):
@@ -458,15 +473,15 @@ class Deal(models.Model):
     order_id = models.BigIntegerField(default=0)
     symbol = models.CharField(max_length=32, blank=True)
     volume = models.DecimalField(max_digits=20, decimal_places=8)  # lots
-    price = models.DecimalField(**PRICE)
-    profit = models.DecimalField(**AMOUNT)
-    commission = models.DecimalField(**AMOUNT)
-    swap = models.DecimalField(**AMOUNT)
-    fee = models.DecimalField(**AMOUNT)
+    price = price_field()
+    profit = deal_amount_field()
+    commission = deal_amount_field()
+    swap = deal_amount_field()
+    fee = deal_amount_field()
     comment = models.CharField(max_length=64, blank=True)
     reason = models.SmallIntegerField(default=0)
-    market_bid = models.DecimalField(**PRICE, null=True, blank=True)
-    market_ask = models.DecimalField(**PRICE, null=True, blank=True)
+    market_bid = price_field(null=True)
+    market_ask = price_field(null=True)
     content_hash = models.CharField(max_length=64)
     raw = models.JSONField(default=dict)
     first_seen_at = models.DateTimeField(db_default=Now())
@@ -509,10 +524,10 @@ class Position(models.Model):
     symbol = models.CharField(max_length=32)
     side = models.CharField(max_length=4)
     volume = models.DecimalField(max_digits=20, decimal_places=8)
-    price_open = models.DecimalField(**PRICE)
-    price_current = models.DecimalField(**PRICE)
-    profit = models.DecimalField(**AMOUNT)
-    swap = models.DecimalField(**AMOUNT)
+    price_open = price_field()
+    price_current = price_field()
+    profit = deal_amount_field()
+    swap = deal_amount_field()
     opened_at = models.DateTimeField()
     comment = models.CharField(max_length=64, blank=True)
     observed_at = models.DateTimeField()

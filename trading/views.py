@@ -32,7 +32,7 @@ from crm.jobs import jobs_for
 from crm.lib.csp import NONE, csp_exception
 from crm.lib.pagination import Key
 from crm.models import Client, RoleCode
-from crm.permissions import client_queryset_for_user, user_can
+from crm.permissions import AuthedRequest, client_queryset_for_user, user_can
 from crm.services import CLASSIFY_PERMISSION
 from crm.tabs import tabs_for
 from crm.views.ui import client_or_404, render_page
@@ -161,7 +161,7 @@ def _permission_required(perm: str) -> Callable[[Callable[..., HttpResponse]], C
     def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @functools.wraps(view)
         @login_required
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: AuthedRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if not user_can(request.user, perm):
                 raise Http404
             return view(request, *args, **kwargs)
@@ -178,7 +178,7 @@ def _permission_or_403(perm: str) -> Callable[[Callable[..., HttpResponse]], Cal
     def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @functools.wraps(view)
         @login_required
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: AuthedRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if not user_can(request.user, perm):
                 raise PermissionDenied
             return view(request, *args, **kwargs)
@@ -203,7 +203,7 @@ def _tab_url(client: Client) -> str:
 
 @_permission_required("trading.add_tradingaccount")
 @require_http_methods(["GET", "POST"])
-def account_open(request: HttpRequest, code: Any) -> HttpResponse:
+def account_open(request: AuthedRequest, code: Any) -> HttpResponse:
     client = client_or_404(request, code)
     form = forms.OpenAccountForm(request.POST or None, client=client)
     if request.method == "POST" and form.is_valid():
@@ -239,7 +239,7 @@ ACCOUNT_ACTIONS: dict[str, dict[str, Any]] = {
 }
 
 
-def _run_action(action: str, request: HttpRequest, account: TradingAccount, form: Any) -> str | None:
+def _run_action(action: str, request: AuthedRequest, account: TradingAccount, form: Any) -> str | None:
     data, actor = form.cleaned_data, request.user
     if action == "leverage":
         services.trading_account_set_leverage(actor=actor, account=account, leverage=data["leverage"],
@@ -261,7 +261,7 @@ def _run_action(action: str, request: HttpRequest, account: TradingAccount, form
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def account_action(request: HttpRequest, code: Any, action: str) -> HttpResponse:
+def account_action(request: AuthedRequest, code: Any, action: str) -> HttpResponse:
     spec = ACCOUNT_ACTIONS.get(action)
     if spec is None:
         raise Http404
@@ -287,7 +287,7 @@ def account_action(request: HttpRequest, code: Any, action: str) -> HttpResponse
 
 @_permission_required("trading.view_platformserver")
 @require_GET
-def server_list(request: HttpRequest) -> HttpResponse:
+def server_list(request: AuthedRequest) -> HttpResponse:
     servers = selectors.server_list_for_user(user=request.user)
     return render_page(request, "trading/server_list.html", {
         "servers": servers, "can_add": user_can(request.user, "trading.add_platformserver"),
@@ -298,13 +298,13 @@ def server_list(request: HttpRequest) -> HttpResponse:
 
 @_permission_required("trading.add_platformserver")
 @require_http_methods(["GET", "POST"])
-def server_create(request: HttpRequest) -> HttpResponse:
+def server_create(request: AuthedRequest) -> HttpResponse:
     return _server_form(request, None)
 
 
 @_permission_required("trading.change_platformserver")
 @require_http_methods(["GET", "POST"])
-def server_edit(request: HttpRequest, code: Any) -> HttpResponse:
+def server_edit(request: AuthedRequest, code: Any) -> HttpResponse:
     try:
         server = platform_server_get_for_user(request.user, code)
     except NotFound:
@@ -312,7 +312,7 @@ def server_edit(request: HttpRequest, code: Any) -> HttpResponse:
     return _server_form(request, server)
 
 
-def _server_form(request: HttpRequest, server: PlatformServer | None) -> HttpResponse:
+def _server_form(request: AuthedRequest, server: PlatformServer | None) -> HttpResponse:
     form = forms.ServerForm(request.POST or None, user=request.user, initial=forms.ServerForm.initial_for(server))
     if request.method == "POST" and form.is_valid():
         try:
@@ -339,7 +339,7 @@ def _policy_brand_or_404(request: HttpRequest, brand_code: str) -> Any:
 
 @_permission_required("trading.view_platformserver")
 @require_GET
-def policy_list(request: HttpRequest) -> HttpResponse:
+def policy_list(request: AuthedRequest) -> HttpResponse:
     """Each brand's policy and how many open accounts are above their caps."""
     rows = selectors.brand_policies_for_user(user=request.user, brands=visible_brands(request.user))
     return render_page(request, "trading/policy_list.html", {
@@ -357,7 +357,7 @@ def _policy_initial(policy: BrandTradingPolicy | None) -> dict[str, Any]:
 
 @_permission_required("trading.view_platformserver")
 @require_http_methods(["GET", "POST"])
-def policy_edit(request: HttpRequest, brand_code: str) -> HttpResponse:
+def policy_edit(request: AuthedRequest, brand_code: str) -> HttpResponse:
     """A brand's policy (for those who may change it), its cap rules, the accounts above their caps
     and the offer to lower them."""
     brand = _policy_brand_or_404(request, brand_code)
@@ -415,18 +415,18 @@ def _cap_or_404(brand: Any, code: Any) -> LeverageCap:
 
 @_permission_required("trading.change_platformserver")
 @require_http_methods(["GET", "POST"])
-def cap_create(request: HttpRequest, brand_code: str) -> HttpResponse:
+def cap_create(request: AuthedRequest, brand_code: str) -> HttpResponse:
     return _cap_form(request, _policy_brand_or_404(request, brand_code), None)
 
 
 @_permission_required("trading.change_platformserver")
 @require_http_methods(["GET", "POST"])
-def cap_edit(request: HttpRequest, brand_code: str, code: Any) -> HttpResponse:
+def cap_edit(request: AuthedRequest, brand_code: str, code: Any) -> HttpResponse:
     brand = _policy_brand_or_404(request, brand_code)
     return _cap_form(request, brand, _cap_or_404(brand, code))
 
 
-def _cap_form(request: HttpRequest, brand: Any, cap: LeverageCap | None) -> HttpResponse:
+def _cap_form(request: AuthedRequest, brand: Any, cap: LeverageCap | None) -> HttpResponse:
     initial = {"country": cap.country, "classification": cap.classification,
                "max_leverage": cap.max_leverage} if cap is not None else {}
     form = forms.LeverageCapForm(request.POST or None, initial=initial)
@@ -446,7 +446,7 @@ def _cap_form(request: HttpRequest, brand: Any, cap: LeverageCap | None) -> Http
 
 @_permission_required("trading.change_platformserver")
 @require_POST
-def cap_delete(request: HttpRequest, brand_code: str, code: Any) -> HttpResponse:
+def cap_delete(request: AuthedRequest, brand_code: str, code: Any) -> HttpResponse:
     brand = _policy_brand_or_404(request, brand_code)
     cap = _cap_or_404(brand, code)
     rule = rule_text(country=cap.country, classification=cap.classification, cap=cap.max_leverage)
@@ -457,7 +457,7 @@ def cap_delete(request: HttpRequest, brand_code: str, code: Any) -> HttpResponse
 
 @_permission_required("trading.view_platformserver")
 @require_POST
-def leverage_lower(request: HttpRequest, brand_code: str) -> HttpResponse:
+def leverage_lower(request: AuthedRequest, brand_code: str) -> HttpResponse:
     """Start lowering the accounts above one cap (a background job); its page shows the progress."""
     brand = _policy_brand_or_404(request, brand_code)
     if not user_can(request.user, "trading.change_tradingaccount"):
@@ -479,7 +479,7 @@ def leverage_lower(request: HttpRequest, brand_code: str) -> HttpResponse:
 
 @_permission_required(CLASSIFY_PERMISSION)
 @require_http_methods(["GET", "POST"])
-def client_classification(request: HttpRequest, code: Any) -> HttpResponse:
+def client_classification(request: AuthedRequest, code: Any) -> HttpResponse:
     """Retail, professional or eligible counterparty, with a reason: it sets the client's leverage caps."""
     client = client_or_404(request, code)
     form = forms.ClassificationForm(request.POST or None, client=client)
@@ -547,7 +547,7 @@ DEALS_NEWEST_FIRST = (Key("time", True, "datetime"), Key("id", True, "int"))
 
 @_permission_required("trading.view_deal")
 @require_GET
-def deal_list(request: HttpRequest) -> HttpResponse:
+def deal_list(request: AuthedRequest) -> HttpResponse:
     filters = DealFilter(request.GET, queryset=selectors.deal_queryset_for_user(user=request.user),
                          user=request.user, request=request)
     table = DealTable(filters.qs)
@@ -559,7 +559,7 @@ def deal_list(request: HttpRequest) -> HttpResponse:
 
 @_permission_or_403("trading.view_deal")
 @require_GET
-def exposure_view(request: HttpRequest) -> HttpResponse:
+def exposure_view(request: AuthedRequest) -> HttpResponse:
     """Net open lots and floating P/L by symbol, client and account (P/L per currency)."""
     servers = PlatformServer.objects.filter(brand__in=visible_brands(request.user)).order_by("name")
     form = forms.ExposureFilterForm(request.GET or None, servers=servers)
@@ -576,7 +576,7 @@ def exposure_view(request: HttpRequest) -> HttpResponse:
 
 @_permission_or_403("trading.work_retention")
 @require_GET
-def retention_workspace(request: HttpRequest) -> HttpResponse:
+def retention_workspace(request: AuthedRequest) -> HttpResponse:
     """Dormant and at-risk traders in the user's scope, riskiest first, with their next task."""
     form = forms.RetentionFilterForm(request.GET or None, user=request.user)
     valid = not form.is_bound or form.is_valid()

@@ -92,10 +92,10 @@ def _brand_for(caller: Caller, code: str | None) -> Brand:
         return brand
     if not code:
         raise ValidationFailed(fields={"brand": [_("Give the brand code.")]})
-    brand = Brand.objects.filter(code=code).first()
-    if brand is None:
+    found = Brand.objects.filter(code=code).first()
+    if found is None:
         raise ValidationFailed(fields={"brand": [_("No brand has this code.")]})
-    return brand
+    return found
 
 
 # --- output ---------------------------------------------------------------------------------------
@@ -118,8 +118,8 @@ def client_out(client: Client, caller: Caller) -> dict[str, Any]:
         "language": client.language,
         "timezone": client.timezone,
         "date_of_birth": client.date_of_birth,
-        "owner": client.owner.code if client.owner_id else None,
-        "desk": client.desk.code if client.desk_id else None,
+        "owner": client.owner.code if client.owner is not None else None,
+        "desk": client.desk.code if client.desk is not None else None,
         "source": client.source,
         "campaign": client.campaign,
         "utm_source": client.utm_source,

@@ -39,9 +39,9 @@ def event_out(event: Event) -> dict[str, Any]:
         "id": event.pk,
         "uuid": event.uuid,
         "name": event.name,
-        "client": event.client.code if event.client_id else None,
-        "brand": event.brand.code if event.brand_id else None,
-        "actor": event.actor.code if event.actor_id else None,
+        "client": event.client.code if event.client is not None else None,
+        "brand": event.brand.code if event.brand is not None else None,
+        "actor": event.actor.code if event.actor is not None else None,
         "data": event.data,
         "occurred_at": event.occurred_at,
     }

@@ -56,9 +56,9 @@ def task_out(task: Task) -> dict[str, Any]:
         "code": task.code,
         "title": task.title,
         "description": task.description,
-        "client": task.client.code if task.client_id else None,
+        "client": task.client.code if task.client is not None else None,
         "assignee": task.assignee.code,
-        "created_by": task.created_by.code if task.created_by_id else None,
+        "created_by": task.created_by.code if task.created_by is not None else None,
         "due_at": task.due_at,
         "remind_at": task.remind_at,
         "done_at": task.done_at,
@@ -109,6 +109,8 @@ def create_task(request: HttpRequest, payload: TaskIn) -> Status[dict[str, Any]]
         except NotFound:
             raise ValidationFailed(fields={"client": [_("No client with this code is within your reach.")]}) from None
     assignee = _staff_by_code(payload.assignee, "assignee") if payload.assignee is not None else caller.user
+    if assignee is None:  # not reached: an API key names the assignee (above), a session has its user
+        raise ValidationFailed(fields={"assignee": [_("Give the code of the staff member who is to do the task.")]})
     task = services.task_create(
         actor=caller.user, title=payload.title, description=payload.description, client=client,
         assignee=assignee, due_at=payload.due_at, remind_at=payload.remind_at,

@@ -85,7 +85,7 @@ def _relevant_pairs() -> frozenset[tuple[int, str]]:
     now = time.monotonic()
     pairs = _relevant["pairs"]
     if pairs is not None and now - _relevant["checked"] < RULES_VERSION_CHECK_SECONDS:
-        return pairs  # type: ignore[no-any-return]
+        return pairs
     try:
         version = cache.get(RULES_VERSION_KEY)
     except RedisError:
@@ -100,7 +100,7 @@ def _relevant_pairs() -> frozenset[tuple[int, str]]:
             found.update((brand_id, name) for name in cancel_on)
         pairs = frozenset(found)
         _relevant["pairs"], _relevant["version"] = pairs, version
-    return pairs  # type: ignore[no-any-return]
+    return pairs
 
 
 def _rules_changed() -> None:
@@ -131,7 +131,7 @@ def automation_handle_event(*, event: Event) -> list[AutomationRun]:
         .order_by("order", "id")
     )
     if event.client_id is not None and any(event.name in r.cancel_on for r in candidates):
-        _cancel_waiting(event)
+        _cancel_waiting(event, client_id=event.client_id)
     rules = [r for r in candidates if r.trigger == event.name and r.is_active]
     if not rules:
         return []
@@ -142,8 +142,9 @@ def automation_handle_event(*, event: Event) -> list[AutomationRun]:
     chain, depth = _chain_of(event)
     looped: set[int] = set()
     if depth:
+        same_client = Q(client_id=event.client_id) if event.client_id is not None else Q(client_id__isnull=True)
         looped = set(AutomationRun.objects.filter(
-            chain=chain, client_id=event.client_id,
+            same_client, chain=chain,
             status__in=[RunStatus.FIRED, RunStatus.SCHEDULED, RunStatus.FAILED],
         ).values_list("rule_id", flat=True))
     client = _client_for_actions(event.client_id)
@@ -178,12 +179,12 @@ def automation_handle_event(*, event: Event) -> list[AutomationRun]:
     return runs
 
 
-def _cancel_waiting(event: Event) -> int:
+def _cancel_waiting(event: Event, *, client_id: int) -> int:
     """Cancel the client's scheduled runs that `event` cancels (rows the beat holds are left to it:
     it checks for cancelling events itself before firing)."""
     waiting = list(
         AutomationRun.objects.select_for_update(skip_locked=True, of=("self",))
-        .filter(client_id=event.client_id, status=RunStatus.SCHEDULED, rule__cancel_on__contains=[event.name])
+        .filter(client_id=client_id, status=RunStatus.SCHEDULED, rule__cancel_on__contains=[event.name])
         .select_related("event")
     )
     cancelled = 0

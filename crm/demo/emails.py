@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from crm.email_templates import TemplateText
+
 # The templates agents start their emails from (the profile's composer), per brand and language.
-COMPOSER_TEMPLATES: dict[tuple[str, str], dict[str, str]] = {
+COMPOSER_TEMPLATES: dict[tuple[str, str], TemplateText] = {
     ("follow_up", "en"): {
         "description": "After a call: the agent follows up",
         "subject": "{{ client.first_name }}, following up from {{ brand.name }}",

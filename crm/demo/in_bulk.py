@@ -7,10 +7,11 @@ from typing import Any
 
 from crm.demo.plan import SEED, ClientPlan, NotePlan, TaskPlan
 from crm.demo.rows import _history_row, _update_rows
+from crm.demo.state import WriterState
 from crm.lib.payloads import desk_ref, user_ref
 
 
-class _InBulk:
+class _InBulk(WriterState):
     """The rest of the clients (part of crm.demo.writer._Writer, whose state it uses)."""
 
     def _in_bulk(self, plans: list[ClientPlan]) -> None:

@@ -112,6 +112,8 @@ def _ascii(text: str) -> str:
 
 def _phone(rng: random.Random, country: str, used: set[str]) -> str:
     example = phonenumbers.example_number_for_type(country, phonenumbers.PhoneNumberType.MOBILE)
+    if example is None:
+        raise ValueError(f"phonenumbers knows no mobile number of {country!r}: not a demo country")
     national = str(example.national_number)
     keep = max(len(national) - 6, 1)
     for _ in range(50):

@@ -7,9 +7,10 @@ from typing import Any
 
 from crm.demo.plan import ClientPlan
 from crm.demo.rows import _align, _history_ids, _match_times, _model, _sync_history_copies, _update_rows
+from crm.demo.state import WriterState
 
 
-class _ViaServices:
+class _ViaServices(WriterState):
     """The first `via_services` clients (part of crm.demo.writer._Writer, whose state it uses)."""
 
     def _via_services(self, plans: list[ClientPlan]) -> None:
@@ -72,7 +73,7 @@ class _ViaServices:
         task_model_history = _history_ids(_model("Task"), [t.pk for _, _, _, ts in made for t in ts])
 
         client_rows, event_rows, hist_rows, note_rows, note_hist, task_rows, task_hist = [], [], [], [], [], [], []
-        for plan, client, notes, tasks in made:
+        for plan, client, notes, client_tasks in made:
             client_rows.append((client.pk, plan.created_at, plan.stage_changed_at, plan.stage_changed_at))
             expected = [(plan.created_at, "client.created")] + [
                 (when, {"stage": "client.stage_changed", "note": "note.added", "task": "task.created",
@@ -85,7 +86,7 @@ class _ViaServices:
             for note, note_plan in zip(notes, plan.notes, strict=True):
                 note_rows.append((note.pk, note_plan.at, note_plan.at))
                 note_hist += _align(note_model_history.get(note.pk, []), [note_plan.at])
-            for task, task_plan in zip(tasks, plan.tasks, strict=True):
+            for task, task_plan in zip(client_tasks, plan.tasks, strict=True):
                 task_rows.append((task.pk, task_plan.created_at, task_plan.done_at))
                 moments = [task_plan.created_at] + ([task_plan.done_at] if task_plan.done_at else [])
                 task_hist += _align(task_model_history.get(task.pk, []), moments)

@@ -139,12 +139,12 @@ class _Writer(_ViaServices, _InBulk):
         started = monotonic()
         self._hash_passwords()
         self.say(f"{len(STAFF)} demo passwords hashed: {monotonic() - started:.1f} s")
-        for spec in BRANDS:
+        for brand_spec in BRANDS:
             # Brands have no service of their own yet: administrators create them in the admin site.
-            brand = Brand.objects.create(code=spec.code, name=spec.name, default_currency=spec.currency)
+            brand = Brand.objects.create(code=brand_spec.code, name=brand_spec.name, default_currency=brand_spec.currency)
             audit_record(action="brand.create", obj=brand,
                          after=model_snapshot(brand, ("code", "name", "default_currency")))
-            self.brands[spec.code] = brand
+            self.brands[brand_spec.code] = brand
 
         admin_spec = next(s for s in STAFF if s.role == "admin")
         admin = self._user(user_create, admin_spec, actor=None)
@@ -213,9 +213,6 @@ class _Writer(_ViaServices, _InBulk):
                     due = self.now + timedelta(days=3)
                 remind = due - timedelta(minutes=15) if due > self.now + timedelta(minutes=15) else None
                 task_create(actor=user, title=title, assignee=user, due_at=due, remind_at=remind)
-
-    def _staff(self, email: str | None) -> Any:
-        return self.users[email] if email else None
 
     def _notifications(self) -> None:
         """A few unread notifications per agent, so the bell has something to show."""

@@ -30,6 +30,8 @@ import psycopg
 from django.db import connection, models
 from psycopg.types.json import Jsonb
 
+from crm.lib.meta import column
+
 
 def _columns(model: type[models.Model], *, with_pk: bool) -> list[models.Field[Any, Any]]:
     fields = []
@@ -103,20 +105,20 @@ def _records(model: type[models.Model], rows: Sequence[Mapping[str, Any]], with_
     that are not columns are ignored by PostgreSQL."""
     fields = _columns(model, with_pk=with_pk)
     present = set(rows[0])
-    names = {f.attname: f.column for f in fields}
+    names = {f.attname: column(f) for f in fields}
     missing = [f for f in fields if f.attname not in present]
     # A default that draws a value per row (uuid4, now) is drawn per row; others (a fixed default,
     # or none: "" or NULL) once.
     per_row = [f for f in missing if f.has_default() and callable(f.default)]
-    constant = {f.column: f.get_default() for f in missing if f not in per_row}
+    constant = {column(f): f.get_default() for f in missing if f not in per_row}
     shared = {a for a in present if a in names and _same_everywhere(rows, a)} if len(rows) > 1 else set()
     constant.update((names[a], rows[0][a]) for a in shared)
     varying = [(a, names[a]) for a in present if a in names and a not in shared]
     out = []
     for row in rows:
-        record = {column: row[attname] for attname, column in varying}
+        record = {name: row[attname] for attname, name in varying}
         for f in per_row:
-            record[f.column] = f.get_default()
+            record[column(f)] = f.get_default()
         out.append(record)
     return out, constant
 
@@ -164,7 +166,7 @@ def write(plan: Sequence[tuple[type[models.Model], Rows, bool]],
     for i, (model, rows, with_pk) in enumerate(plan):
         table = qn(model._meta.db_table)
         fields = _columns(model, with_pk=with_pk)
-        columns = ", ".join(qn(f.column) for f in fields)
+        columns = ", ".join(qn(column(f)) for f in fields)
         # Names come from the models' _meta; every value is in a parameter.
         if isinstance(rows, AsInserted):
             alias, source_columns = aliases[rows.source]
@@ -173,8 +175,8 @@ def write(plan: Sequence[tuple[type[models.Model], Rows, bool]],
                 if f.attname in rows.extra:
                     values.append(f"%s::{f.cast_db_type(connection)}")
                     params.append(rows.extra[f.attname])
-                elif f.column in source_columns:
-                    values.append(qn(f.column))
+                elif column(f) in source_columns:
+                    values.append(qn(column(f)))
                 else:
                     raise ValueError(f"{model.__name__}.{f.name} is neither a column of {rows.source.__name__} "
                                      "nor given in AsInserted.extra")
@@ -182,9 +184,9 @@ def write(plan: Sequence[tuple[type[models.Model], Rows, bool]],
                          f"SELECT {', '.join(values)} FROM {alias})")
             continue
         returning = " RETURNING *" if model in copied else ""
-        aliases[model] = (f"i{i}", {f.column for f in model._meta.concrete_fields})
+        aliases[model] = (f"i{i}", {column(f) for f in model._meta.concrete_fields})
         records, constant = _records(model, rows, with_pk)
-        selected = ", ".join(f"{'c' if f.column in constant else 'r'}.{qn(f.column)}" for f in fields)
+        selected = ", ".join(f"{'c' if column(f) in constant else 'r'}.{qn(column(f))}" for f in fields)
         source = f"jsonb_populate_recordset(NULL::{table}, %s::jsonb) AS r"
         params.append(json.dumps(records, default=encode, ensure_ascii=False, check_circular=False))
         if constant:
@@ -199,9 +201,10 @@ def write(plan: Sequence[tuple[type[models.Model], Rows, bool]],
     # it, which spares both sides handling them as part of a query text of megabytes. (Django's
     # cursors bind on the client unless the whole connection is set to bind on the server; this
     # one statement is, through Django's own wrapper so that error translation and the debug log
-    # still apply.)
+    # still apply; _prepare_cursor is that wrapper, which django-stubs does not declare.)
     connection.ensure_connection()
-    with connection.wrap_database_errors, connection._prepare_cursor(psycopg.Cursor(connection.connection)) as cursor:
+    prepare_cursor = connection._prepare_cursor  # type: ignore[attr-defined]
+    with connection.wrap_database_errors, prepare_cursor(psycopg.Cursor(connection.connection)) as cursor:
         cursor.execute(f"WITH {', '.join(parts)} SELECT 1", params)
 
 

@@ -87,7 +87,7 @@ def csp_exception(reason: str, **directives: Sequence[str]) -> Callable[[V], V]:
 
     def decorator(view: V) -> V:
         EXCEPTIONS[view_name(view)] = PolicyException(view=view_name(view), reason=reason.strip(), policy=config)
-        return csp_override(config)(view)  # type: ignore[return-value]
+        return csp_override(config)(view)
 
     return decorator
 

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -356,7 +356,12 @@ def currency_validator(value: str) -> None:
         raise ValidationError(error.message, code="unknown_currency") from None
 
 
-class MoneyAmountField(models.DecimalField):
+# The plugin of django-stubs fills these in per column (nullable or not), as for Django's own fields.
+_ST = TypeVar("_ST", contravariant=True)
+_GT = TypeVar("_GT", covariant=True)
+
+
+class MoneyAmountField(models.DecimalField[_ST, _GT]):
     """NUMERIC(28, 8): an amount of any known currency, a satoshi included. Store amounts already
     quantised (`Money.quantize` / `Money.exact`); the column only makes room for them."""
 
@@ -374,7 +379,7 @@ class MoneyAmountField(models.DecimalField):
         return name, path, args, kwargs
 
 
-class CurrencyField(models.CharField):
+class CurrencyField(models.CharField[_ST, _GT]):
     """A currency code of up to 10 characters (USDT, USDC), validated against the currency table."""
 
     default_validators = [currency_validator]  # noqa: RUF012 - Django's own class attribute
@@ -393,7 +398,7 @@ class CurrencyField(models.CharField):
 
 
 def money_fields(*, amount_verbose: str | None = None, null: bool = False,
-                 default: Decimal | None = None) -> tuple[MoneyAmountField, CurrencyField]:
+                 default: Decimal | None = None) -> tuple[MoneyAmountField[Any, Any], CurrencyField[Any, Any]]:
     """An (amount, currency) pair of columns for a model: ``amount, currency = money_fields()``."""
     amount_kwargs: dict[str, Any] = {"null": null, "blank": null}
     if amount_verbose is not None:

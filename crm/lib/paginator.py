@@ -24,7 +24,7 @@ from django.utils.functional import cached_property
 COUNT_CAP = 10_000
 
 
-class CappedPaginator(Paginator):
+class CappedPaginator(Paginator[Any]):
     """A Paginator whose `count` is exact up to `cap` rows and `cap` beyond (then `capped` is True).
 
     The cap is rounded down to a whole number of pages, so the last page offered is a full one.
@@ -44,7 +44,7 @@ class CappedPaginator(Paginator):
         return len(rows)
 
     @cached_property
-    def count(self) -> int:  # type: ignore[override]
+    def count(self) -> int:
         return min(self._counted, self.cap)
 
     @property
@@ -52,13 +52,15 @@ class CappedPaginator(Paginator):
         """True when there are more rows than the count says (the count is the cap)."""
         return self._counted > self.cap
 
-    def page(self, number: Any) -> Page:
+    def page(self, number: Any) -> Page[Any]:
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
         top = bottom + self.per_page
         if top + self.orphans >= self.count:
             top = self.count
-        return self._get_page(_page_rows(self.object_list, bottom, top), number, self)
+        # _get_page is Paginator's documented hook for the page class; django-stubs leaves it out.
+        page: Page[Any] = self._get_page(_page_rows(self.object_list, bottom, top), number, self)  # type: ignore[attr-defined]
+        return page
 
 
 def _plain_ordering(qs: QuerySet[Any]) -> bool:

@@ -60,10 +60,12 @@ def _landline_and_mobile(region: str) -> tuple[tuple[frozenset[int], re.Pattern[
     metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
     if metadata is None:
         return ()
-    descs = (metadata.general_desc, metadata.fixed_line, metadata.mobile)
-    if any(d is None or d.national_number_pattern is None for d in descs):
-        return ()
-    return tuple((frozenset(d.possible_length or ()), re.compile(d.national_number_pattern)) for d in descs)
+    plans = []
+    for desc in (metadata.general_desc, metadata.fixed_line, metadata.mobile):
+        if desc is None or desc.national_number_pattern is None:
+            return ()
+        plans.append((frozenset(desc.possible_length or ()), re.compile(desc.national_number_pattern)))
+    return tuple(plans)
 
 
 def _valid_in_region(parsed: phonenumbers.PhoneNumber, region: str) -> bool:

@@ -168,7 +168,8 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     @property
     def role_code(self) -> str | None:
-        return self.role.code if self.role_id else None
+        role = self.role  # no query when there is none
+        return role.code if role is not None else None
 
     @property
     def is_administrator(self) -> bool:
@@ -176,4 +177,5 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     @property
     def requires_2fa(self) -> bool:
-        return bool(self.role_id and self.role.requires_2fa)
+        role = self.role
+        return bool(role is not None and role.requires_2fa)

@@ -28,6 +28,7 @@ from crm.audit import AuditEntry, audit_record_many
 from crm.events import event_row, kick_after_commit
 from crm.exceptions import FieldErrors, StageRefused
 from crm.lib import bulk, context
+from crm.lib.meta import model_field
 from crm.lib.payloads import client_url, desk_ref, user_ref
 from crm.models import Brand, Client, Desk, Stage, User
 from crm.services.clients import (
@@ -79,12 +80,18 @@ _TEXT_FIELDS = ("first_name", "last_name", "email", "phone", "country", "languag
 
 @functools.cache
 def _limits() -> dict[str, int]:
-    return {name: Client._meta.get_field(name).max_length for name in _TEXT_FIELDS}  # type: ignore[misc]
+    limits = {}
+    for name in _TEXT_FIELDS:
+        limit = model_field(Client, name).max_length
+        if limit is None:
+            raise TypeError(f"Client.{name} is a text column without a max_length")
+        limits[name] = limit
+    return limits
 
 
 @functools.cache
 def _audit_attnames() -> tuple[tuple[str, str], ...]:
-    return tuple((name, Client._meta.get_field(name).attname) for name in CLIENT_AUDIT_FIELDS)
+    return tuple((name, model_field(Client, name).attname) for name in CLIENT_AUDIT_FIELDS)
 
 
 def _key(thing: Any) -> tuple[type, Any]:
@@ -178,7 +185,7 @@ class ClientsCreation:
         events: list[dict[str, Any]] = []
         for item in items:
             owner, desk = item.owner, item.desk
-            row = {
+            row: dict[str, Any] = {
                 "id": item.id if item.id is not None else next(fresh), "code": uuid.uuid4(), "brand_id": brand.pk,
                 "stage": self.stage, "first_name": item.first_name, "last_name": item.last_name,
                 "email": item.email, "phone": item.phone, "country": item.country, "language": item.language,
@@ -313,11 +320,11 @@ def client_create(
         errors.add("stage", gettext("Choose a valid stage."))
     elif refusal := stages.stage_create_refusal(stage):
         raise StageRefused(refusal, fields={"stage": [refusal]})
-    if owner is None and actor is not None and actor.role_id and actor.role.is_agent:
+    if owner is None and actor is not None and actor.role is not None and actor.role.is_agent:
         owner = actor
     if owner is not None:
         _check_owner(owner, brand.pk, errors)
-    if desk is None and owner is not None and "owner" not in errors and owner.desk_id:
+    if desk is None and owner is not None and "owner" not in errors and owner.desk is not None:
         if owner.desk.brand_id == brand.pk and owner.desk.is_active:
             desk = owner.desk
     if desk is not None:

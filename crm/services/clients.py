@@ -14,6 +14,7 @@ from django.utils.translation import gettext, gettext_noop
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import FieldErrors, ValidationFailed
+from crm.lib.meta import model_field
 from crm.lib.payloads import client_url, desk_ref, user_ref
 from crm.lib.phone import phone_normalise
 from crm.lib.validation import (
@@ -133,7 +134,7 @@ def _client_snapshot(client: Client, fields: Iterable[str]) -> dict[str, Any]:
     """Audit before/after of `fields`, with email and phone masked."""
     out: dict[str, Any] = {}
     for name in fields:
-        value = getattr(client, client._meta.get_field(name).attname)
+        value = getattr(client, model_field(client, name).attname)
         out[name] = _mask(name, value)
     return out
 
@@ -220,7 +221,7 @@ def client_assign(
     if owner is not None:
         _check_owner(owner, client.brand_id, errors)
     if desk is None:
-        if owner is not None and "owner" not in errors and owner.desk_id and owner.desk.brand_id == client.brand_id:
+        if owner is not None and "owner" not in errors and owner.desk is not None and owner.desk.brand_id == client.brand_id:
             desk = owner.desk
         else:
             desk = client.desk

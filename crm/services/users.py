@@ -112,6 +112,7 @@ def user_create(
             for message in exc.messages:
                 errors.add("password", message)
     errors.raise_if_any()
+    assert role is not None  # refused above
 
     try:
         with transaction.atomic():

@@ -6,6 +6,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, overload
 
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
@@ -18,6 +19,10 @@ BASE_DIR = Path(__file__).resolve().parents[2]
 VAR_DIR = Path(os.environ.get("CRM_VAR_DIR", BASE_DIR / "var"))
 
 
+@overload
+def env(name: str, default: str) -> str: ...
+@overload
+def env(name: str, default: None = None) -> str | None: ...
 def env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else default
@@ -309,7 +314,7 @@ RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600}}
 
 # --- logging -----------------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", "INFO")
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "crm.lib.logging.RequestIdFilter"}},
@@ -352,7 +357,7 @@ CRM_CLICK_TO_CALL_TEMPLATE = env("CRM_CLICK_TO_CALL_TEMPLATE", "tel:{phone}")
 # crm.lib.money.DEFAULT_EXTRA_EXPONENTS: "BTC=8,USDT=6,XAUT=6" (codes up to 10 characters, 0-8 decimals).
 CRM_CURRENCY_EXPONENTS: dict[str, int] = {}
 for _item in env_list("CRM_CURRENCY_EXPONENTS", []):
-    _code, _, _digits = _item.partition("=")
+    _code, _equals, _digits = _item.partition("=")  # not `_`: that is gettext_lazy here
     if not re.fullmatch(r"[A-Z][A-Z0-9]{1,9}", _code.strip()) or not re.fullmatch(r"[0-8]", _digits.strip()):
         raise ImproperlyConfigured(f"CRM_CURRENCY_EXPONENTS entries look like BTC=8 (got {_item!r}).")
     CRM_CURRENCY_EXPONENTS[_code.strip()] = int(_digits)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import secrets
 
 from .base import *  # noqa: F403
-from .base import VAR_DIR, env
+from .base import SECRET_KEY, VAR_DIR, env
 
-if not SECRET_KEY:  # noqa: F405
+if not SECRET_KEY:
     # A key made once per checkout and kept under var/, so sessions survive restarts.
     _key_file = VAR_DIR / "secret_key"
     _key_file.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -23,6 +23,7 @@ from crm.api import scopes
 from crm.auth_forms import add_domain_errors
 from crm.exceptions import DomainError
 from crm.models import ApiKey, Brand
+from crm.permissions import AuthedRequest
 from crm.views.staff import administrator_required
 
 
@@ -53,13 +54,13 @@ def _keys() -> QuerySet[ApiKey]:
 
 
 @administrator_required
-def apikey_list(request: HttpRequest) -> HttpResponse:
+def apikey_list(request: AuthedRequest) -> HttpResponse:
     return render(request, "crm/apikeys/list.html", {"keys": _keys(), "scopes": scopes()})
 
 
 @never_cache
 @administrator_required
-def apikey_create(request: HttpRequest) -> HttpResponse:
+def apikey_create(request: AuthedRequest) -> HttpResponse:
     form = ApiKeyForm(request.POST if request.method == "POST" else None)
     if form.is_valid():
         data = form.cleaned_data
@@ -77,7 +78,7 @@ def apikey_create(request: HttpRequest) -> HttpResponse:
 
 @administrator_required
 @require_POST
-def apikey_revoke(request: HttpRequest, prefix: str) -> HttpResponse:
+def apikey_revoke(request: AuthedRequest, prefix: str) -> HttpResponse:
     key = ApiKey.objects.filter(prefix=prefix).first()
     if key is None:
         raise Http404

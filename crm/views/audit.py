@@ -11,7 +11,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from crm.audit import PROBLEM_CONTENT, PROBLEM_LINK, ChainReport, audit_log_rows, verify_chain
 from crm.filters import AuditFilter
 from crm.lib.pagination import Key
-from crm.permissions import client_queryset_for_user, user_can
+from crm.permissions import AuthedRequest, client_queryset_for_user, user_can
 from crm.tables import AuditTable
 from crm.views.ui import render_page, wants_partial
 
@@ -44,7 +44,7 @@ def client_audit_links(viewer: Any, clients: list[Any]) -> dict[str, str]:
 
 @login_required
 @require_GET
-def audit_list(request: HttpRequest) -> HttpResponse:
+def audit_list(request: AuthedRequest) -> HttpResponse:
     if not _may_read_audit(request.user):
         raise Http404
     filters = AuditFilter(request.GET, queryset=audit_log_rows(), request=request)
@@ -56,7 +56,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def audit_verify(request: HttpRequest) -> HttpResponse:
+def audit_verify(request: AuthedRequest) -> HttpResponse:
     """Walk the whole chain now and say whether it holds (and where it breaks if not)."""
     if not _may_read_audit(request.user):
         raise Http404

@@ -45,6 +45,7 @@ from crm.password_reset import (
     password_reset_minutes,
     password_reset_request,
 )
+from crm.permissions import AuthedRequest
 from crm.staff_services import (
     auth_login_failure_record,
     auth_login_record,
@@ -56,6 +57,7 @@ from crm.staff_services import (
     otp_disable,
     otp_enabled,
     otp_setup_confirm,
+    otp_verified,
     password_rules,
     user_password_change,
 )
@@ -179,13 +181,13 @@ def _secret_for_humans(hex_key: str) -> str:
 
 @login_required
 @never_cache
-def otp_setup(request: HttpRequest) -> HttpResponse:
+def otp_setup(request: AuthedRequest) -> HttpResponse:
     """Turn on two-factor: scan the QR code, confirm with a code, receive backup codes.
     When it is already on, the same page shows its status and the way to turn it off."""
     user = request.user
     next_url = safe_next(request)
     if otp_enabled(user):
-        if not user.is_verified():
+        if not otp_verified(user):
             return redirect(_with_next("otp_verify", next_url))
         return render(request, "crm/auth/otp_status.html", {
             "codes_left": otp_backup_codes_left(user),
@@ -217,16 +219,16 @@ def otp_setup(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @never_cache
-def otp_backup_codes(request: HttpRequest) -> HttpResponse:
+def otp_backup_codes(request: AuthedRequest) -> HttpResponse:
     """Shows freshly made backup codes once (GET), or makes a new set (POST, verified sessions)."""
     user = request.user
     if request.method == "POST":
-        if not user.is_verified():
+        if not otp_verified(user):
             return redirect("otp_verify")
         request.session[BACKUP_CODES_SESSION_KEY] = otp_backup_codes_regenerate(user=user)
         return redirect("otp_backup_codes")
     codes = request.session.pop(BACKUP_CODES_SESSION_KEY, None)
-    if not codes or not user.is_verified():
+    if not codes or not otp_verified(user):
         return redirect("otp_setup")
     return render(request, "crm/auth/otp_backup_codes.html", {
         "codes": codes,
@@ -236,11 +238,11 @@ def otp_backup_codes(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @never_cache
-def otp_verify(request: HttpRequest) -> HttpResponse:
+def otp_verify(request: AuthedRequest) -> HttpResponse:
     """The second step of login: a code from the authenticator app, or one backup code."""
     user = request.user
     next_url = safe_next(request)
-    if user.is_verified():
+    if otp_verified(user):
         return redirect(_after_login_url(next_url))
     if not otp_enabled(user):
         if user.requires_2fa:
@@ -268,9 +270,9 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def otp_disable_view(request: HttpRequest) -> HttpResponse:
+def otp_disable_view(request: AuthedRequest) -> HttpResponse:
     user = request.user
-    if not user.is_verified() or user.requires_2fa:
+    if not otp_verified(user) or user.requires_2fa:
         return redirect("otp_setup")
     form = OtpTokenForm(request.POST, auto_id="disable_%s")
     if form.is_valid():
@@ -294,7 +296,7 @@ def otp_disable_view(request: HttpRequest) -> HttpResponse:
 
 @sensitive_post_parameters("old_password", "new_password1", "new_password2")
 @login_required
-def password_change(request: HttpRequest) -> HttpResponse:
+def password_change(request: AuthedRequest) -> HttpResponse:
     form = PasswordChangeForm(request.POST if request.method == "POST" else None)
     if form.is_valid():
         try:

@@ -37,7 +37,9 @@ from crm.email_templates import (
 from crm.exceptions import ValidationFailed
 from crm.filters import RunFilter
 from crm.forms import apply_domain_errors
+from crm.lib.forms import form_field
 from crm.models import AutomationRule, Brand, Client, EmailTemplate
+from crm.permissions import AuthedRequest
 from crm.tables import RunTable
 from crm.views.email_preview import preview_frame_policy, preview_html, preview_keep
 from crm.views.staff import administrator_required
@@ -93,7 +95,7 @@ def _rule_row(rule: AutomationRule) -> RuleRow:
 
 @administrator_required
 @require_GET
-def automation_rule_list(request: HttpRequest) -> HttpResponse:
+def automation_rule_list(request: AuthedRequest) -> HttpResponse:
     brands = _brands()
     brand = _brand_from(request.GET.get("brand"), brands)
     rules = [_rule_row(r) for r in automation.automation_rules(brand=brand)] if brand else []
@@ -102,18 +104,18 @@ def automation_rule_list(request: HttpRequest) -> HttpResponse:
 
 @administrator_required
 @require_POST
-def automation_rule_toggle(request: HttpRequest, code: str) -> HttpResponse:
+def automation_rule_toggle(request: AuthedRequest, code: str) -> HttpResponse:
     rule = _rule_or_404(code)
     rule = automation.automation_rule_set_active(actor=request.user, rule=rule,
                                                  active=request.POST.get("active") == "1")
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         return render(request, "crm/automation/rule_list.html#rule-row", {"row": _rule_row(rule), "brand": rule.brand})
     return redirect(f"{reverse('automation_rule_list')}?brand={rule.brand.code}")
 
 
 @administrator_required
 @require_POST
-def automation_rule_move(request: HttpRequest, code: str) -> HttpResponse:
+def automation_rule_move(request: AuthedRequest, code: str) -> HttpResponse:
     rule = _rule_or_404(code)
     direction = request.POST.get("direction")
     if direction in {"up", "down"}:
@@ -123,20 +125,20 @@ def automation_rule_move(request: HttpRequest, code: str) -> HttpResponse:
 
 @administrator_required
 @require_POST
-def automation_rule_delete(request: HttpRequest, code: str) -> HttpResponse:
+def automation_rule_delete(request: AuthedRequest, code: str) -> HttpResponse:
     rule = _rule_or_404(code)
     brand_code = rule.brand.code
     automation.automation_rule_delete(actor=request.user, rule=rule)
     messages.success(request, _("The rule “%(name)s” was deleted.") % {"name": rule.name})
     target = f"{reverse('automation_rule_list')}?brand={brand_code}"
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         return HttpResponse(headers={"HX-Redirect": target})
     return redirect(target)
 
 
 @administrator_required
 @require_POST
-def automation_playbook_seed(request: HttpRequest) -> HttpResponse:
+def automation_playbook_seed(request: AuthedRequest) -> HttpResponse:
     brand = Brand.objects.filter(code=request.POST.get("brand", "")).first()
     if brand is None:
         raise Http404
@@ -171,7 +173,7 @@ class RuleForm(forms.Form):
 
     def __init__(self, *args: Any, event_names: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["trigger_choice"].choices = [("", "—"), *((n, n) for n in event_names),
+        form_field(self, "trigger_choice", forms.ChoiceField).choices = [("", "—"), *((n, n) for n in event_names),
                                                  (TRIGGER_OTHER, _("Another event…"))]
         for name, f in self.fields.items():
             if not isinstance(f.widget, forms.CheckboxInput):
@@ -319,7 +321,7 @@ def _variables_help() -> str:
     return "{{ client.first_name }}, {{ client.full_name }}, {{ brand.name }}, {{ owner.name }}, {{ event.data.… }}"
 
 
-def _save_rule(request: HttpRequest, *, brand: Brand, rule: AutomationRule | None) -> HttpResponse:
+def _save_rule(request: AuthedRequest, *, brand: Brand, rule: AutomationRule | None) -> HttpResponse:
     event_names = automation.known_event_names()
     form = RuleForm(request.POST, event_names=event_names)
     conditions, condition_rows, actions, action_rows = _parse_builder(request.POST, brand)
@@ -349,7 +351,7 @@ def _save_rule(request: HttpRequest, *, brand: Brand, rule: AutomationRule | Non
 
 @administrator_required
 @require_http_methods(["GET", "POST"])
-def automation_rule_create(request: HttpRequest) -> HttpResponse:
+def automation_rule_create(request: AuthedRequest) -> HttpResponse:
     brand = Brand.objects.filter(code=request.GET.get("brand") or request.POST.get("brand", "")).first()
     if brand is None:
         raise Http404
@@ -363,7 +365,7 @@ def automation_rule_create(request: HttpRequest) -> HttpResponse:
 
 @administrator_required
 @require_http_methods(["GET", "POST"])
-def automation_rule_edit(request: HttpRequest, code: str) -> HttpResponse:
+def automation_rule_edit(request: AuthedRequest, code: str) -> HttpResponse:
     rule = _rule_or_404(code)
     if request.method == "POST":
         return _save_rule(request, brand=rule.brand, rule=rule)
@@ -381,7 +383,7 @@ def automation_rule_edit(request: HttpRequest, code: str) -> HttpResponse:
 
 @administrator_required
 @require_GET
-def automation_condition_row(request: HttpRequest) -> HttpResponse:
+def automation_condition_row(request: AuthedRequest) -> HttpResponse:
     """A blank condition row for the editor (htmx appends it)."""
     return render(request, f"{RULE_FORM}#condition-row", {
         "row": ConditionRow(token=_new_token()), "operators": list(automation.OPERATORS.items()),
@@ -390,7 +392,7 @@ def automation_condition_row(request: HttpRequest) -> HttpResponse:
 
 @administrator_required
 @require_GET
-def automation_action_row(request: HttpRequest) -> HttpResponse:
+def automation_action_row(request: AuthedRequest) -> HttpResponse:
     """An action row of the chosen type (htmx adds it, or replaces a row whose type changed)."""
     brand = Brand.objects.filter(code=request.GET.get("brand", "")).first()
     if brand is None:
@@ -411,7 +413,7 @@ def automation_action_row(request: HttpRequest) -> HttpResponse:
 
 @administrator_required
 @require_GET
-def automation_run_list(request: HttpRequest) -> HttpResponse:
+def automation_run_list(request: AuthedRequest) -> HttpResponse:
     filters = RunFilter(request.GET, queryset=automation.automation_run_list(), request=request)
     table = RunTable(filters.qs)
     table.paginate_pages(request, per_page=RUN_PAGE_SIZE)
@@ -451,7 +453,7 @@ def _template_or_404(code: Any) -> EmailTemplate:
 
 @administrator_required
 @require_GET
-def email_template_list(request: HttpRequest) -> HttpResponse:
+def email_template_list(request: AuthedRequest) -> HttpResponse:
     brands = _brands()
     brand = _brand_from(request.GET.get("brand"), brands)
     templates = list(email_templates_for_brand(brand=brand)) if brand else []
@@ -473,7 +475,7 @@ def _variable_names() -> list[str]:
     return [*names, "event.name", "event.data.…"]
 
 
-def _save_template(request: HttpRequest, *, brand: Brand, template: EmailTemplate | None) -> HttpResponse:
+def _save_template(request: AuthedRequest, *, brand: Brand, template: EmailTemplate | None) -> HttpResponse:
     form = EmailTemplateForm(request.POST)
     if form.is_valid():
         try:
@@ -489,7 +491,7 @@ def _save_template(request: HttpRequest, *, brand: Brand, template: EmailTemplat
 
 @administrator_required
 @require_http_methods(["GET", "POST"])
-def email_template_create(request: HttpRequest) -> HttpResponse:
+def email_template_create(request: AuthedRequest) -> HttpResponse:
     brand = Brand.objects.filter(code=request.GET.get("brand") or request.POST.get("brand", "")).first()
     if brand is None:
         raise Http404
@@ -502,7 +504,7 @@ def email_template_create(request: HttpRequest) -> HttpResponse:
 
 @administrator_required
 @require_http_methods(["GET", "POST"])
-def email_template_edit(request: HttpRequest, code: str) -> HttpResponse:
+def email_template_edit(request: AuthedRequest, code: str) -> HttpResponse:
     template = _template_or_404(code)
     if request.method == "POST":
         return _save_template(request, brand=template.brand, template=template)
@@ -515,7 +517,7 @@ def email_template_edit(request: HttpRequest, code: str) -> HttpResponse:
 
 @administrator_required
 @require_http_methods(["GET", "POST"])
-def email_template_preview(request: HttpRequest) -> HttpResponse:
+def email_template_preview(request: AuthedRequest) -> HttpResponse:
     """The template as the form holds it now, rendered for a sample client (htmx panel).
 
     With a client code, that client's real details are used (administrators see every client);
@@ -560,7 +562,7 @@ def email_template_preview(request: HttpRequest) -> HttpResponse:
 @xframe_options_sameorigin
 @administrator_required
 @require_GET
-def email_template_preview_frame(request: HttpRequest, token: str) -> HttpResponse:
+def email_template_preview_frame(request: AuthedRequest, token: str) -> HttpResponse:
     """The HTML of a preview made moments ago by this administrator; gone after ten minutes."""
     html = preview_html(request, token)
     if html is None:

@@ -28,7 +28,13 @@ from crm.forms import (
     TaskForm,
 )
 from crm.models import Client
-from crm.permissions import client_visible_to, contact_reveal_remember, contact_revealed, user_can
+from crm.permissions import (
+    AuthedRequest,
+    client_visible_to,
+    contact_reveal_remember,
+    contact_revealed,
+    user_can,
+)
 from crm.stages import OVERRIDE_PERMISSION, stage_label
 from crm.tables import CLIENT_DEFAULT_SORT, ClientTable
 from crm.tabs import ClientTab, tab_context, tabs_for
@@ -44,7 +50,7 @@ REVEALABLE_FIELDS = ("email", "phone")
 
 @login_required
 @require_GET
-def client_list(request: HttpRequest) -> HttpResponse:
+def client_list(request: AuthedRequest) -> HttpResponse:
     filters = ClientFilter(request.GET, user=request.user, request=request)
     clients = filters.qs.select_related(None).select_related("brand", "owner")  # what the rows show
     # len() reads the brands once; the brand filter's options reuse those rows.
@@ -69,7 +75,7 @@ def client_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def client_export(request: HttpRequest) -> HttpResponse:
+def client_export(request: AuthedRequest) -> HttpResponse:
     """Export the list as it is filtered and sorted (the query string the list was shown with) to
     CSV or XLSX: a background job, whose page shows its progress and the file."""
     _require_perm(request, EXPORT_PERMISSION)
@@ -114,7 +120,7 @@ def _profile_context(request: HttpRequest, client: Client, tab: ClientTab, tabs:
 
 @login_required
 @require_GET
-def client_detail(request: HttpRequest, code: Any) -> HttpResponse:
+def client_detail(request: AuthedRequest, code: Any) -> HttpResponse:
     client = client_or_404(request, code)
     tabs = tabs_for(request.user)
     tab = _pick_tab(tabs, request.GET.get("tab"))
@@ -131,7 +137,7 @@ def client_detail(request: HttpRequest, code: Any) -> HttpResponse:
 
 @login_required
 @require_POST
-def client_reveal(request: HttpRequest, code: Any) -> HttpResponse:
+def client_reveal(request: AuthedRequest, code: Any) -> HttpResponse:
     client = client_or_404(request, code)
     field = request.POST.get("field", "")
     if field not in REVEALABLE_FIELDS:
@@ -160,7 +166,7 @@ def tab_response(request: HttpRequest, client: Client, key: str, **extra: Any) -
 
 @login_required
 @require_POST
-def client_note_add(request: HttpRequest, code: Any) -> HttpResponse:
+def client_note_add(request: AuthedRequest, code: Any) -> HttpResponse:
     client = client_or_404(request, code)
     form = NoteForm(request.POST)
     if form.is_valid():
@@ -175,7 +181,7 @@ def client_note_add(request: HttpRequest, code: Any) -> HttpResponse:
 
 @login_required
 @require_POST
-def client_task_add(request: HttpRequest, code: Any) -> HttpResponse:
+def client_task_add(request: AuthedRequest, code: Any) -> HttpResponse:
     client = client_or_404(request, code)
     form = TaskForm(request.POST, user=request.user, client=client)
     if form.is_valid():
@@ -200,7 +206,7 @@ def _require_perm(request: HttpRequest, perm: str) -> None:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def client_create(request: HttpRequest) -> HttpResponse:
+def client_create(request: AuthedRequest) -> HttpResponse:
     """A new client, through the same service (and so the same rules) as POST /api/v1/clients."""
     _require_perm(request, "crm.add_client")
     form = ClientCreateForm(request.POST if request.method == "POST" else None, user=request.user)
@@ -219,7 +225,7 @@ def client_create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def client_edit(request: HttpRequest, code: Any) -> HttpResponse:
+def client_edit(request: AuthedRequest, code: Any) -> HttpResponse:
     """The client's details, through client_update (the API's PATCH rules). Out of scope: 404."""
     client = client_or_404(request, code)
     _require_perm(request, "crm.change_client")
@@ -262,7 +268,7 @@ def _stage_post(request: HttpRequest, code: Any, *, permission: str, form_class:
 
 @login_required
 @require_POST
-def client_stage_change(request: HttpRequest, code: Any) -> HttpResponse:
+def client_stage_change(request: AuthedRequest, code: Any) -> HttpResponse:
     """An ordinary move (crm.stages). A refused one is a form error naming the move; nothing changes."""
     return _stage_post(request, code, permission="crm.change_client", form_class=StageChangeForm,
                        service=services.client_stage_change, form_key="stage_form")
@@ -270,7 +276,7 @@ def client_stage_change(request: HttpRequest, code: Any) -> HttpResponse:
 
 @login_required
 @require_POST
-def client_stage_override(request: HttpRequest, code: Any) -> HttpResponse:
+def client_stage_override(request: AuthedRequest, code: Any) -> HttpResponse:
     """An administrator's override: any stage, with a reason, audited."""
     return _stage_post(request, code, permission=OVERRIDE_PERMISSION, form_class=StageOverrideForm,
                        service=services.client_stage_override, form_key="override_form")

@@ -23,8 +23,9 @@ from django.views.decorators.http import require_GET, require_POST
 from crm import composer
 from crm.email_templates import BODY_MAX, SUBJECT_MAX
 from crm.exceptions import Conflict, NotFound, ValidationFailed
+from crm.lib.forms import form_field
 from crm.models import Client, EmailTemplate
-from crm.permissions import user_can
+from crm.permissions import AuthedRequest, user_can
 from crm.selectors import mask_email
 from crm.templatetags.crm_ui import language_name
 from crm.views.clients import tab_response
@@ -43,9 +44,9 @@ class EmailComposeForm(forms.Form):
 
     def __init__(self, *args: Any, client: Client, templates: list[EmailTemplate], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["template"].choices = [("", _("None: written here")), *(
+        form_field(self, "template", forms.ChoiceField).choices = [("", _("None: written here")), *(
             (t.key, f"{t.key} · {language_name(t.language)}") for t in templates)]
-        self.fields["language"].choices = [(code, f"{language_name(code)} ({code})")
+        form_field(self, "language", forms.ChoiceField).choices = [(code, f"{language_name(code)} ({code})")
                                            for code in composer.composer_languages(client=client)]
         for name, field in self.fields.items():
             field.widget.attrs["class"] = "input mono" if name == "body" else "input"
@@ -98,7 +99,7 @@ def _values(form: EmailComposeForm) -> dict[str, str]:
 
 @login_required
 @require_POST
-def client_email_send(request: HttpRequest, code: Any) -> HttpResponse:
+def client_email_send(request: AuthedRequest, code: Any) -> HttpResponse:
     client = _authorised(request, code)
     form = _form(request, client)
     if form.is_valid():
@@ -116,7 +117,7 @@ def client_email_send(request: HttpRequest, code: Any) -> HttpResponse:
 
 @login_required
 @require_POST
-def client_email_preview(request: HttpRequest, code: Any) -> HttpResponse:
+def client_email_preview(request: AuthedRequest, code: Any) -> HttpResponse:
     """The message as the client would get it (htmx panel); nothing is written."""
     client = _authorised(request, code)
     form = _form(request, client)
@@ -145,7 +146,7 @@ def client_email_preview(request: HttpRequest, code: Any) -> HttpResponse:
 @xframe_options_sameorigin
 @login_required
 @require_GET
-def client_email_preview_frame(request: HttpRequest, code: Any, token: str) -> HttpResponse:
+def client_email_preview_frame(request: AuthedRequest, code: Any, token: str) -> HttpResponse:
     """The HTML of a preview this user made moments ago for this client; gone after ten minutes."""
     client = _authorised(request, code)
     html = preview_html(request, token, scope=str(client.code))

@@ -12,7 +12,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -21,7 +21,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from crm import events
 from crm.exceptions import NotFound
+from crm.lib.forms import form_field
 from crm.models import DeliveryStatus, EventDelivery
+from crm.permissions import AuthedRequest
 from crm.views.staff import administrator_required
 from crm.views.ui import render_page, safe_next, wants_partial
 
@@ -41,7 +43,7 @@ class DeliveryFilterForm(forms.Form):
 
     def __init__(self, *args: Any, handlers: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["handler"].choices = [("", _("All handlers")), *((h, h) for h in handlers)]
+        form_field(self, "handler", forms.ChoiceField).choices = [("", _("All handlers")), *((h, h) for h in handlers)]
         for field in self.fields.values():
             field.widget.attrs["class"] = "input"
 
@@ -74,7 +76,7 @@ class RetryAllForm(forms.Form):
 
 @administrator_required
 @require_GET
-def delivery_list(request: HttpRequest) -> HttpResponse:
+def delivery_list(request: AuthedRequest) -> HttpResponse:
     form = DeliveryFilterForm(request.GET or None, handlers=events.delivery_problem_handlers())
     filters = form.values()
     page = Paginator(events.delivery_problems(**filters), PAGE_SIZE).get_page(request.GET.get("page"))
@@ -108,7 +110,7 @@ def _delivery(delivery_id: int) -> EventDelivery:
 
 @administrator_required
 @require_POST
-def delivery_retry(request: HttpRequest, delivery_id: int) -> HttpResponse:
+def delivery_retry(request: AuthedRequest, delivery_id: int) -> HttpResponse:
     """Run one delivery again now; htmx gets the refreshed row, a plain form post a redirect."""
     try:
         ok = events.delivery_retry_now(delivery_id=delivery_id)
@@ -129,7 +131,7 @@ def delivery_retry(request: HttpRequest, delivery_id: int) -> HttpResponse:
 
 @administrator_required
 @require_POST
-def delivery_retry_all(request: HttpRequest) -> HttpResponse:
+def delivery_retry_all(request: AuthedRequest) -> HttpResponse:
     """Queue every delivery shown on the page for a retry by a worker."""
     form = RetryAllForm(request.POST)
     if form.is_valid():

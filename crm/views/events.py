@@ -5,15 +5,16 @@ Everyone else gets 404, as for a page that does not exist.
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.views.decorators.http import require_GET
 
 from crm.event_catalogue import catalogue_overview
+from crm.permissions import AuthedRequest
 from crm.views.staff import administrator_required
 from crm.views.ui import render_page
 
 
 @administrator_required
 @require_GET
-def event_catalogue(request: HttpRequest) -> HttpResponse:
+def event_catalogue(request: AuthedRequest) -> HttpResponse:
     return render_page(request, "crm/events/catalogue.html", {"catalogue": catalogue_overview()})

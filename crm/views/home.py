@@ -7,7 +7,7 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET
 
 from crm import selectors
 from crm.models import Stage
-from crm.permissions import client_queryset_for_user
+from crm.permissions import AuthedRequest, client_queryset_for_user
 
 DASHBOARD_TASKS = 8
 DASHBOARD_NOTIFICATIONS = 5
@@ -40,7 +40,7 @@ def _stage_counts(user: Any) -> list[dict[str, Any]]:
 
 @login_required
 @require_GET
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthedRequest) -> HttpResponse:
     user = request.user
     stages = _stage_counts(user)
     open_tasks = selectors.task_list_for_user(user=user, status="open")

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from crm import jobs
 from crm.exceptions import DomainError
 from crm.models import Job
+from crm.permissions import AuthedRequest
 from crm.views.ui import render_page
 
 JOBS_PAGE_SIZE = 25
@@ -40,14 +41,14 @@ def job_context(request: HttpRequest, job: Job) -> dict[str, Any]:
 
 @login_required
 @require_GET
-def job_detail(request: HttpRequest, code: Any) -> HttpResponse:
+def job_detail(request: AuthedRequest, code: Any) -> HttpResponse:
     job = job_or_404(request, code)
     return render_page(request, "crm/jobs/detail.html", job_context(request, job), partial="job-progress")
 
 
 @login_required
 @require_POST
-def job_cancel(request: HttpRequest, code: Any) -> HttpResponse:
+def job_cancel(request: AuthedRequest, code: Any) -> HttpResponse:
     job = job_or_404(request, code)
     try:
         job = jobs.job_cancel(actor=request.user, job=job)
@@ -58,7 +59,7 @@ def job_cancel(request: HttpRequest, code: Any) -> HttpResponse:
 
 @login_required
 @require_GET
-def job_download(request: HttpRequest, code: Any) -> FileResponse:
+def job_download(request: AuthedRequest, code: Any) -> FileResponse:
     job = job_or_404(request, code)
     if job.status != "done" or not job.result_file or not jobs.job_can_download(request.user, job):
         raise Http404
@@ -72,7 +73,7 @@ def job_download(request: HttpRequest, code: Any) -> FileResponse:
 
 @login_required
 @require_GET
-def job_list(request: HttpRequest) -> HttpResponse:
+def job_list(request: AuthedRequest) -> HttpResponse:
     page = Paginator(jobs.jobs_for(user=request.user), JOBS_PAGE_SIZE).get_page(request.GET.get("page"))
     rows = [(job, jobs.job_kind(job.kind)) for job in page.object_list]
     return render(request, "crm/jobs/list.html", {"page_obj": page, "rows": rows})

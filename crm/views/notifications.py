@@ -9,13 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from crm import selectors, services
 from crm.models import Notification
+from crm.permissions import AuthedRequest
 from crm.views.ui import render_page, safe_next, wants_partial
 
 NOTIFICATIONS_SHOWN = 50
@@ -32,13 +33,13 @@ def bell_context(user: Any) -> dict[str, Any]:
 
 @login_required
 @require_GET
-def notification_badge(request: HttpRequest) -> HttpResponse:
+def notification_badge(request: AuthedRequest) -> HttpResponse:
     response = render(request, "crm/notifications/_bell.html", bell_context(request.user))
     response["Cache-Control"] = "no-store"
     return response
 
 
-def _list_context(request: HttpRequest) -> dict[str, Any]:
+def _list_context(request: AuthedRequest) -> dict[str, Any]:
     items = selectors.notification_list(user=request.user, limit=NOTIFICATIONS_SHOWN)
     return {"notifications": items, "has_unread": any(n.read_at is None for n in items),
             **bell_context(request.user)}
@@ -46,7 +47,7 @@ def _list_context(request: HttpRequest) -> dict[str, Any]:
 
 @login_required
 @require_GET
-def notification_list(request: HttpRequest) -> HttpResponse:
+def notification_list(request: AuthedRequest) -> HttpResponse:
     return render_page(request, "crm/notifications/list.html", _list_context(request), partial="notification-list")
 
 
@@ -56,7 +57,7 @@ def _parse_id(value: str | None) -> int | None:
 
 @login_required
 @require_POST
-def notification_mark_read(request: HttpRequest) -> HttpResponse:
+def notification_mark_read(request: AuthedRequest) -> HttpResponse:
     """Mark one notification (POST id) or all of the user's notifications read."""
     one = _parse_id(request.POST.get("id"))
     # The service only ever touches the user's own notifications, whatever ids it is given.
@@ -69,7 +70,7 @@ def notification_mark_read(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def notification_open(request: HttpRequest, notification_id: int) -> HttpResponse:
+def notification_open(request: AuthedRequest, notification_id: int) -> HttpResponse:
     """Mark one notification read and go to what it is about."""
     services.notification_mark_read(user=request.user, ids=[notification_id])
     # Only the user's own notification: another user's id finds nothing and lands on the list.

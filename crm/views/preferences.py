@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
@@ -13,11 +13,12 @@ from crm import services
 from crm.exceptions import ValidationFailed
 from crm.forms import UserSettingsForm, apply_domain_errors
 from crm.lib.middleware import activate_user_language
+from crm.permissions import AuthedRequest
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def user_settings(request: HttpRequest) -> HttpResponse:
+def user_settings(request: AuthedRequest) -> HttpResponse:
     if request.method == "POST":
         form = UserSettingsForm(request.POST, user=request.user)
         if form.is_valid():

@@ -16,7 +16,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -34,6 +34,7 @@ from crm.auth_forms import (
 )
 from crm.exceptions import DomainError
 from crm.models import Desk, Role, User
+from crm.permissions import AuthedRequest
 from crm.staff_services import (
     desk_create,
     desk_update,
@@ -57,7 +58,7 @@ def administrator_required(view: Callable[..., HttpResponse]) -> Callable[..., H
 
     @functools.wraps(view)
     @login_required
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: AuthedRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_administrator:
             raise Http404
         return view(request, *args, **kwargs)
@@ -73,7 +74,7 @@ def _get_user(code: Any) -> User:
 
 
 @administrator_required
-def staff_list(request: HttpRequest) -> HttpResponse:
+def staff_list(request: AuthedRequest) -> HttpResponse:
     form = StaffFilterForm(request.GET or None)
     filters: dict[str, Any] = {}
     if form.is_valid():
@@ -95,7 +96,7 @@ def staff_list(request: HttpRequest) -> HttpResponse:
 
 @sensitive_post_parameters("password")
 @administrator_required
-def staff_create(request: HttpRequest) -> HttpResponse:
+def staff_create(request: AuthedRequest) -> HttpResponse:
     form = UserCreateForm(request.POST if request.method == "POST" else None,
                           initial={"language": "en", "timezone": "UTC"})
     if form.is_valid():
@@ -121,7 +122,7 @@ def staff_create(request: HttpRequest) -> HttpResponse:
 
 
 @administrator_required
-def staff_edit(request: HttpRequest, code: Any) -> HttpResponse:
+def staff_edit(request: AuthedRequest, code: Any) -> HttpResponse:
     member = _get_user(code)
     form = UserEditForm(request.POST if request.method == "POST" else None, user=member)
     if form.is_valid():
@@ -148,7 +149,7 @@ def staff_edit(request: HttpRequest, code: Any) -> HttpResponse:
 
 @administrator_required
 @require_POST
-def staff_set_active(request: HttpRequest, code: Any) -> HttpResponse:
+def staff_set_active(request: AuthedRequest, code: Any) -> HttpResponse:
     member = _get_user(code)
     form = ReasonForm(request.POST)
     active = request.POST.get("active") == "1"
@@ -166,7 +167,7 @@ def staff_set_active(request: HttpRequest, code: Any) -> HttpResponse:
 
 @administrator_required
 @require_POST
-def staff_reset_2fa(request: HttpRequest, code: Any) -> HttpResponse:
+def staff_reset_2fa(request: AuthedRequest, code: Any) -> HttpResponse:
     member = _get_user(code)
     form = ReasonForm(request.POST)
     if form.is_valid():
@@ -198,7 +199,7 @@ def _permission_summary(role: Role) -> list[tuple[str, list[str]]]:
 
 
 @administrator_required
-def role_list(request: HttpRequest) -> HttpResponse:
+def role_list(request: AuthedRequest) -> HttpResponse:
     roles = (
         Role.objects.select_related("group")
         .prefetch_related("group__permissions__content_type")
@@ -212,7 +213,7 @@ def role_list(request: HttpRequest) -> HttpResponse:
 
 @administrator_required
 @require_POST
-def role_set_2fa(request: HttpRequest, code: str) -> HttpResponse:
+def role_set_2fa(request: AuthedRequest, code: str) -> HttpResponse:
     role = get_object_or_404(Role, code=code)
     form = RoleTwoFactorForm(request.POST)
     if form.is_valid():
@@ -232,7 +233,7 @@ def role_set_2fa(request: HttpRequest, code: str) -> HttpResponse:
 
 
 @administrator_required
-def desk_list(request: HttpRequest) -> HttpResponse:
+def desk_list(request: AuthedRequest) -> HttpResponse:
     desks = (
         Desk.objects.select_related("brand", "manager")
         .annotate(member_count=Count("members", filter=Q(members__is_active=True)))
@@ -248,7 +249,7 @@ def _desk_changes(data: dict[str, Any]) -> dict[str, Any]:
 
 
 @administrator_required
-def desk_create_view(request: HttpRequest) -> HttpResponse:
+def desk_create_view(request: AuthedRequest) -> HttpResponse:
     form = DeskForm(request.POST if request.method == "POST" else None)
     if form.is_valid():
         try:
@@ -262,7 +263,7 @@ def desk_create_view(request: HttpRequest) -> HttpResponse:
 
 
 @administrator_required
-def desk_edit(request: HttpRequest, code: Any) -> HttpResponse:
+def desk_edit(request: AuthedRequest, code: Any) -> HttpResponse:
     desk = get_object_or_404(Desk.objects.select_related("brand"), code=code)
     form = DeskForm(request.POST if request.method == "POST" else None, desk=desk)
     if form.is_valid():

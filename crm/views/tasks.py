@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from crm import selectors, services
 from crm.exceptions import DomainError, NotAllowed, NotFound
 from crm.forms import TASK_STATUS_CHOICES
-from crm.permissions import task_get_for_user
+from crm.permissions import AuthedRequest, task_get_for_user
 from crm.views.ui import raise_for_domain_error, render_page, safe_next, wants_partial
 
 TASK_PAGE_SIZE = 50
@@ -24,7 +24,7 @@ TASK_STATUSES = tuple(key for key, _label in TASK_STATUS_CHOICES)
 
 @login_required
 @require_GET
-def task_list(request: HttpRequest) -> HttpResponse:
+def task_list(request: AuthedRequest) -> HttpResponse:
     status = request.GET.get("status", "open")
     if status not in TASK_STATUSES:
         status = "open"
@@ -40,7 +40,7 @@ def task_list(request: HttpRequest) -> HttpResponse:
     return render_page(request, "crm/tasks/list.html", context, partial="task-table")
 
 
-def _toggle(request: HttpRequest, code: Any, *, done: bool) -> HttpResponse:
+def _toggle(request: AuthedRequest, code: Any, *, done: bool) -> HttpResponse:
     try:
         task = task_get_for_user(request.user, code)
     except NotFound:
@@ -65,11 +65,11 @@ def _toggle(request: HttpRequest, code: Any, *, done: bool) -> HttpResponse:
 
 @login_required
 @require_POST
-def task_complete(request: HttpRequest, code: Any) -> HttpResponse:
+def task_complete(request: AuthedRequest, code: Any) -> HttpResponse:
     return _toggle(request, code, done=True)
 
 
 @login_required
 @require_POST
-def task_reopen(request: HttpRequest, code: Any) -> HttpResponse:
+def task_reopen(request: AuthedRequest, code: Any) -> HttpResponse:
     return _toggle(request, code, done=False)

@@ -21,14 +21,14 @@ from django.views.decorators.http import require_GET
 from crm import selectors, services
 from crm.exceptions import DomainError, NotAllowed, NotFound
 from crm.models import Client
-from crm.permissions import client_get_for_user
+from crm.permissions import AuthedRequest, client_get_for_user
 
 SEARCH_DROPDOWN_LIMIT = 10
 
 
 def wants_partial(request: HttpRequest) -> bool:
     htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+    return htmx is not None and bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
 def render_page(
@@ -86,7 +86,7 @@ def safe_next(request: HttpRequest, value: str | None, default: str) -> str:
 
 @login_required
 @require_GET
-def client_search(request: HttpRequest) -> HttpResponse:
+def client_search(request: AuthedRequest) -> HttpResponse:
     """The top bar's search dropdown: up to ten clients in the user's scope."""
     q = (request.GET.get("q") or "").strip()[:100]
     results = selectors.client_search(user=request.user, q=q, limit=SEARCH_DROPDOWN_LIMIT) if q else []

@@ -13,6 +13,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext
 
 from crm.exceptions import FieldErrors, NotAllowed, ValidationFailed
+from crm.lib.meta import model_field
 from crm.lib.validation import InvalidValue, text_clean
 from crm.models import User
 
@@ -50,6 +51,6 @@ def _require_reason(reason: str) -> str:
 def _snapshot(obj: Any, names: Iterable[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in names:
-        value = getattr(obj, obj._meta.get_field(name).attname)
+        value = getattr(obj, model_field(obj, name).attname)
         out[name] = value.isoformat() if isinstance(value, time) else value
     return out
