@@ -104,6 +104,21 @@ def _history_model() -> type[models.Model]:
     return apps.get_model("crm", "HistoricalClient")
 
 
+def _check_brand_and_stage(errors: FieldErrors, *, actor: User | None, brand: Any, stage: str) -> None:
+    """A new client's brand (one the actor works for, active) and stage (one a client may start at)."""
+    if not isinstance(brand, Brand):
+        errors.add("brand", gettext("Choose a brand."))
+        errors.raise_if_any()
+    if not brand.is_active:
+        errors.add("brand", gettext("This brand is not active."))
+    elif actor is not None and not _user_in_brand(actor, brand.pk):
+        errors.add("brand", gettext("You do not work for this brand."))
+    if stage not in Stage.values:
+        errors.add("stage", gettext("Choose a valid stage."))
+    elif refusal := stages.stage_create_refusal(stage):
+        raise StageRefused(refusal, fields={"stage": [refusal]})
+
+
 class ClientsCreation:
     """Clients of one brand created in the caller's transaction: `add` them (in as many calls as
     suits the caller), then `finish` (clients_creation does both). `actor` None is the system."""
@@ -112,17 +127,7 @@ class ClientsCreation:
                  now: datetime | None = None) -> None:
         _require(actor, "crm.add_client")
         errors = FieldErrors()
-        if not isinstance(brand, Brand):
-            errors.add("brand", gettext("Choose a brand."))
-            errors.raise_if_any()
-        if not brand.is_active:
-            errors.add("brand", gettext("This brand is not active."))
-        elif actor is not None and not _user_in_brand(actor, brand.pk):
-            errors.add("brand", gettext("You do not work for this brand."))
-        if stage not in Stage.values:
-            errors.add("stage", gettext("Choose a valid stage."))
-        elif refusal := stages.stage_create_refusal(stage):
-            raise StageRefused(refusal, fields={"stage": [refusal]})
+        _check_brand_and_stage(errors, actor=actor, brand=brand, stage=stage)
         errors.raise_if_any()
         ctx = context.current()
         ctx_user_id = ctx.user.pk if getattr(ctx.user, "pk", None) else None
@@ -309,17 +314,7 @@ def client_create(
         current_country="",
         errors=errors,
     )
-    if not isinstance(brand, Brand):
-        errors.add("brand", gettext("Choose a brand."))
-        errors.raise_if_any()
-    if not brand.is_active:
-        errors.add("brand", gettext("This brand is not active."))
-    elif actor is not None and not _user_in_brand(actor, brand.pk):
-        errors.add("brand", gettext("You do not work for this brand."))
-    if stage not in Stage.values:
-        errors.add("stage", gettext("Choose a valid stage."))
-    elif refusal := stages.stage_create_refusal(stage):
-        raise StageRefused(refusal, fields={"stage": [refusal]})
+    _check_brand_and_stage(errors, actor=actor, brand=brand, stage=stage)
     if owner is None and actor is not None and actor.role is not None and actor.role.is_agent:
         owner = actor
     if owner is not None:

@@ -35,6 +35,18 @@ def _stage_write(*, actor: User | None, client: Client, old: str, stage: str, re
     return client
 
 
+def _required_reason(errors: FieldErrors, reason: Any, missing: str) -> str:
+    """The reason a decision rests on, cleaned; `missing` (on the "reason" field) when there is none."""
+    if not isinstance(reason, str) or not reason.strip():
+        errors.add("reason", missing)
+        return ""
+    try:
+        return text_clean(reason, field="reason", max_length=500, required=True)
+    except InvalidValue as exc:
+        errors.add(exc.field, exc.message)
+        return reason
+
+
 def _valid_stage(stage: Any) -> str:
     if not isinstance(stage, str) or stage not in Stage.values:
         raise ValidationFailed(fields={"stage": [gettext("Choose a valid stage.")]})
@@ -103,13 +115,7 @@ def client_stage_override(*, actor: User, client: Client, stage: str, reason: st
     errors = FieldErrors()
     if not isinstance(stage, str) or stage not in Stage.values:
         errors.add("stage", gettext("Choose a valid stage."))
-    if not isinstance(reason, str) or not reason.strip():
-        errors.add("reason", gettext("Say why the stage is overridden."))
-    else:
-        try:
-            reason = text_clean(reason, field="reason", max_length=500, required=True)
-        except InvalidValue as exc:
-            errors.add(exc.field, exc.message)
+    reason = _required_reason(errors, reason, gettext("Say why the stage is overridden."))
     errors.raise_if_any()
     _lock_client(client)
     old = client.stage
@@ -133,13 +139,7 @@ def client_classification_set(*, actor: User | None, client: Client, classificat
     errors = FieldErrors()
     if not isinstance(classification, str) or classification not in Classification.values:
         errors.add("classification", gettext("Choose retail, professional or eligible counterparty."))
-    if not isinstance(reason, str) or not reason.strip():
-        errors.add("reason", gettext("Say what the classification rests on."))
-    else:
-        try:
-            reason = text_clean(reason, field="reason", max_length=500, required=True)
-        except InvalidValue as exc:
-            errors.add(exc.field, exc.message)
+    reason = _required_reason(errors, reason, gettext("Say what the classification rests on."))
     errors.raise_if_any()
     _lock_client(client)
     old = client.classification
