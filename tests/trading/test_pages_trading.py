@@ -19,6 +19,7 @@ from tests.trading.crm_fixtures import (  # noqa: F401 - fixtures
     _fresh_adapters,
     open_account,
     server_values,
+    sim_now,
     world,
 )
 from tests.writes import written
@@ -50,6 +51,18 @@ def test_the_trading_tab_shows_the_owner_their_clients_accounts_and_no_one_else(
         client.force_login(outsider)
         assert _tab(client, world).status_code == 404
         assert client.get(reverse("trading_account_action", args=[account.code, "password"])).status_code == 404
+
+
+def test_the_trading_tab_lists_the_deals_of_its_period_in_their_accounts_currency(world, client):
+    offset = dt.datetime.now(dt.UTC) - sim_now(world.sim)  # the deals are stamped now, inside the period
+    world.sim.control("/_sim/clock_offset", {"seconds": int(offset.total_seconds())})
+    open_account(world, deposit="1234.50")
+    sync.deals_sync(world.server.pk, force=True)
+    client.force_login(world.owner)
+    page = _tab(client, world)
+    assert page.status_code == 200
+    deals = page.content.decode().split("Deals of the last 30 days", 1)[1].split("</table>", 1)[0]
+    assert money_format(Money("1234.50", "USD")) in deals, deals
 
 
 def test_a_dealer_changes_leverage_from_the_page_and_an_agent_may_not(world, client):
