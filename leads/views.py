@@ -27,6 +27,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
@@ -326,7 +327,8 @@ def lead_assign(request: AuthedRequest) -> HttpResponse:
             except DomainError as error:
                 apply_domain_errors(form, error)
             else:
-                messages.success(request, _("%(count)d leads reassigned.") % {"count": changed})
+                messages.success(request, ngettext("%(count)d lead reassigned.", "%(count)d leads reassigned.",
+                                                    changed) % {"count": changed})
                 return redirect(request.get_full_path())
     desk_code = request.GET.get("desk", "")
     unassigned = request.GET.get("unassigned") == "1"

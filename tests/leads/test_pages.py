@@ -47,10 +47,13 @@ def test_a_desk_manager_bulk_reassigns_leads_of_their_desk_with_a_reason(world):
     codes = [str(r.client.code) for r in results[:2]]
     response = http.post("/leads/assign/", {"clients": codes, "owner": target.pk, "reason": "Agent A is sick"})
     assert response.status_code == 302
-    for r in results[:2]:
-        r.client.refresh_from_db()
-        assert r.client.owner == target
-    assigned = Event.objects.filter(name="client.assigned", client=results[0].client).last()
+    assert "2 leads reassigned." in http.get(response["Location"]).content.decode()
+    one = http.post("/leads/assign/", {"clients": [codes[0]], "owner": world.agents[1].pk,
+                                       "reason": "Back to B"}, follow=True)
+    assert "1 lead reassigned." in one.content.decode()  # singular
+    results[1].client.refresh_from_db()
+    assert results[1].client.owner == target
+    assigned = Event.objects.filter(name="client.assigned", client=results[1].client).last()
     assert assigned.data["reason"] == "Agent A is sick"
     assert AuditLog.objects.filter(action="client.assign", reason="Agent A is sick").count() >= 1
     # a reason is required
