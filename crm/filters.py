@@ -59,7 +59,8 @@ class ClientFilter(ListFilterSet):
 
     q = django_filters.CharFilter(
         label=_("Search"), max_length=100, method=_as_everywhere("q"),
-        widget=forms.SearchInput(attrs={"placeholder": _("Name, email, phone or code"), "autocomplete": "off"}))
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": _("Name, email, phone or code"),
+                                      "autocomplete": "off"}))
     stage = django_filters.ChoiceFilter(label=_("Stage"), choices=Stage.choices, empty_label=_("Any stage"),
                                         widget=PlainSelect, method=_as_everywhere("stage"))
     country = django_filters.CharFilter(

@@ -8,11 +8,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import django_tables2 as tables
 from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.template.loader import get_template
 from django.urls import reverse
-from django.utils.formats import date_format
+from django.utils import dateformat
+from django.utils.formats import date_format, get_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm import automation, selectors
 from crm.audit import DiffLine, audit_diff, audit_objects_named
-from crm.listing import ListTable
+from crm.listing import Column, ListTable, esc
 from crm.models import AuditLog, Stage
 from crm.templatetags.crm_ui import flag, icon
 
@@ -34,11 +34,11 @@ _NO_CODE = uuid.UUID(int=0)
 
 
 def _created_title(record: Any) -> str:
-    return date_format(localtime(record.created_at), "DATETIME_FORMAT")
+    return record.list_dates[1]
 
 
 def _updated_title(record: Any) -> str:
-    return date_format(localtime(record.updated_at), "DATETIME_FORMAT")
+    return record.list_dates[3]
 
 
 class ClientTable(ListTable):
@@ -47,68 +47,81 @@ class ClientTable(ListTable):
 
     capped_note = _("Narrow the filters to see further clients.")
 
-    name = tables.Column(verbose_name=_("Name"), order_by=("last_name", "id"), empty_values=(), orderable=True,
+    name = Column(verbose_name=_("Name"), order_by=("last_name", "id"), empty_values=(), orderable=True,
                          attrs={"td": {"class": "col-name", "data-label": None}})
-    stage = tables.Column(verbose_name=_("Stage"), order_by=("stage", "id"), empty_values=(), orderable=True)
-    email = tables.Column(verbose_name=_("Email"), empty_values=())
-    phone = tables.Column(verbose_name=_("Phone"), empty_values=())
-    country = tables.Column(verbose_name=_("Country"), order_by=("country", "id"), empty_values=(), orderable=True,
+    stage = Column(verbose_name=_("Stage"), order_by=("stage", "id"), empty_values=(), orderable=True)
+    email = Column(verbose_name=_("Email"), empty_values=())
+    phone = Column(verbose_name=_("Phone"), empty_values=())
+    country = Column(verbose_name=_("Country"), order_by=("country", "id"), empty_values=(), orderable=True,
                             attrs={"td": {"class": "nowrap"}})
-    brand = tables.Column(verbose_name=_("Brand"), empty_values=())
-    owner = tables.Column(verbose_name=_("Owner"), empty_values=(), attrs={"td": {"class": "nowrap"}})
-    created = tables.Column(verbose_name=_("Created"), order_by=("created_at", "id"), empty_values=(),
+    brand = Column(verbose_name=_("Brand"), empty_values=())
+    owner = Column(verbose_name=_("Owner"), empty_values=(), attrs={"td": {"class": "nowrap"}})
+    created = Column(verbose_name=_("Created"), order_by=("created_at", "id"), empty_values=(),
                             orderable=True, initial_sort_descending=True,
                             attrs={"td": {"class": "nowrap num", "title": _created_title}})
-    updated = tables.Column(verbose_name=_("Updated"), order_by=("updated_at", "id"), empty_values=(),
+    updated = Column(verbose_name=_("Updated"), order_by=("updated_at", "id"), empty_values=(),
                             orderable=True, initial_sort_descending=True,
                             attrs={"td": {"class": "nowrap num", "title": _updated_title}})
 
     def __init__(self, data: Any, **kwargs: Any) -> None:
         super().__init__(data, **kwargs)
         # Translated once per table, not once per row.
-        self._stage_labels = {value: str(label) for value, label in Stage.choices}
-        self._unassigned = format_html('<span class="subtle">{}</span>', gettext("Unassigned"))
+        self._stage_labels = {value: esc(label) for value, label in Stage.choices}
+        self._unassigned = f'<span class="subtle">{esc(gettext("Unassigned"))}</span>'
         # The profile's URL around the code, reversed once rather than once per row.
-        self._profile_url = reverse("client_detail", args=[_NO_CODE]).split(str(_NO_CODE))
+        self._profile_url = [esc(part) for part in reverse("client_detail", args=[_NO_CODE]).split(str(_NO_CODE))]
+
+    # The cells are written with f-strings and esc() (every value escaped): this table is the one
+    # whose fifty rows are on the client list's time budget.
 
     def render_name(self, record: Any) -> SafeString:
-        tags = record.tags[:ROW_TAGS_SHOWN]
         head, tail = self._profile_url
-        link = format_html('<a href="{}{}{}" dir="auto">{}</a>', head, record.code, tail, record.full_name)
-        if not tags:
-            return link
-        return format_html('{}\n            <div class="tags mt-4">{}</div>', link,
-                           format_html_join("", '<span class="badge tag">{}</span>', ((t,) for t in tags)))
+        link = f'<a href="{head}{record.code}{tail}" dir="auto">{esc(record.full_name)}</a>'
+        tags = record.tags[:ROW_TAGS_SHOWN]
+        if tags:
+            badges = "".join(f'<span class="badge tag">{esc(tag)}</span>' for tag in tags)
+            link += f'\n            <div class="tags mt-4">{badges}</div>'
+        return SafeString(link)
 
     def render_stage(self, record: Any) -> SafeString:
-        return format_html('<span class="badge stage-{}">{}</span>', record.stage,
-                           self._stage_labels.get(record.stage, record.stage))
+        stage = esc(record.stage)
+        return SafeString(f'<span class="badge stage-{stage}">{self._stage_labels.get(record.stage, stage)}</span>')
 
     def render_email(self, record: Any) -> SafeString:
-        return format_html('<span class="mono">{}</span>', selectors.mask_email(record.email))
+        return SafeString(f'<span class="mono">{esc(selectors.mask_email(record.email))}</span>')
 
     def render_phone(self, record: Any) -> SafeString:
-        return format_html('<bdi class="mono" dir="ltr">{}</bdi>', selectors.mask_phone(record.phone))
+        return SafeString(f'<bdi class="mono" dir="ltr">{esc(selectors.mask_phone(record.phone))}</bdi>')
 
     def render_country(self, record: Any) -> SafeString | str:
         if not record.country:
             return ""
-        return format_html('<span><span class="flag-emoji" aria-hidden="true">{}</span> {}</span>',
-                           flag(record.country), record.country)
+        return SafeString(f'<span><span class="flag-emoji" aria-hidden="true">{esc(flag(record.country))}</span> '
+                          f'{esc(record.country)}</span>')
 
     def render_brand(self, record: Any) -> str:
         return record.brand.name
 
     def render_owner(self, record: Any) -> SafeString | str:
         if not record.owner_id:
-            return self._unassigned
+            return SafeString(self._unassigned)
         return record.owner.full_name or record.owner.email
 
+    def prepare_records(self, records: list[Any]) -> list[Any]:
+        # Both dates of each row in the viewer's time zone and language, read once: (created, its
+        # title, updated "3 hours ago", its title). The formats are looked up once per page.
+        short, full = get_format("SHORT_DATE_FORMAT"), get_format("DATETIME_FORMAT")
+        for record in records:
+            created, updated = localtime(record.created_at), localtime(record.updated_at)
+            record.list_dates = (dateformat.format(created, short), dateformat.format(created, full),
+                                 str(naturaltime(record.updated_at)), dateformat.format(updated, full))
+        return records
+
     def render_created(self, record: Any) -> str:
-        return date_format(localtime(record.created_at), "SHORT_DATE_FORMAT")
+        return record.list_dates[0]
 
     def render_updated(self, record: Any) -> str:
-        return str(naturaltime(record.updated_at))
+        return record.list_dates[2]
 
 
 # --- the audit log -------------------------------------------------------------------------------
@@ -150,12 +163,12 @@ class AuditTable(ListTable):
     """Audit rows with each change's before and after, and the object by name (a link when the
     viewer may open it)."""
 
-    when = tables.Column(verbose_name=_("When"), empty_values=(), attrs={"td": {"class": "nowrap num"}})
-    actor = tables.Column(verbose_name=_("Actor"), empty_values=())
-    action = tables.Column(verbose_name=_("Action"), empty_values=(), attrs={"td": {"class": "mono"}})
-    target = tables.Column(verbose_name=_("Object"), empty_values=())
-    diff = tables.Column(verbose_name=_("Before → after"), empty_values=())
-    reason = tables.Column(verbose_name=_("Reason"), empty_values=(), attrs={"td": {"class": "wrap-anywhere"}})
+    when = Column(verbose_name=_("When"), empty_values=(), attrs={"td": {"class": "nowrap num"}})
+    actor = Column(verbose_name=_("Actor"), empty_values=())
+    action = Column(verbose_name=_("Action"), empty_values=(), attrs={"td": {"class": "mono"}})
+    target = Column(verbose_name=_("Object"), empty_values=())
+    diff = Column(verbose_name=_("Before → after"), empty_values=())
+    reason = Column(verbose_name=_("Reason"), empty_values=(), attrs={"td": {"class": "wrap-anywhere"}})
 
     class Meta(ListTable.Meta):
         attrs = {"class": "table table-cards audit-table"}
@@ -248,13 +261,13 @@ _STATUS_BADGES = {"fired": "badge badge-success", "failed": "badge badge-danger"
 class RunTable(ListTable):
     """What each rule made of each event: fired, skipped (which condition failed) or failed."""
 
-    when = tables.Column(verbose_name=_("When"), empty_values=(), attrs={"td": {"class": "nowrap num",
+    when = Column(verbose_name=_("When"), empty_values=(), attrs={"td": {"class": "nowrap num",
                                                                                 "data-label": None}})
-    rule = tables.Column(verbose_name=_("Rule"), empty_values=(), attrs={"td": {"class": "col-name"}})
-    client = tables.Column(verbose_name=_("Client"), empty_values=())
-    event = tables.Column(verbose_name=_("Event"), empty_values=())
-    status = tables.Column(verbose_name=_("Status"), empty_values=())
-    why = tables.Column(verbose_name=_("Why"), empty_values=())
+    rule = Column(verbose_name=_("Rule"), empty_values=(), attrs={"td": {"class": "col-name"}})
+    client = Column(verbose_name=_("Client"), empty_values=())
+    event = Column(verbose_name=_("Event"), empty_values=())
+    status = Column(verbose_name=_("Status"), empty_values=())
+    why = Column(verbose_name=_("Why"), empty_values=())
 
     class Meta(ListTable.Meta):
         row_attrs = {"id": lambda record: f"run-{record.run.pk}"}

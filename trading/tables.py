@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import django_tables2 as tables
 from django.urls import reverse
 from django.utils.formats import date_format
 from django.utils.html import format_html
@@ -13,7 +12,7 @@ from django.utils.timezone import localtime
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from crm.listing import ListTable
+from crm.listing import Column, ListTable
 from crm.templatetags.crm_ui import money
 from trading.models import Deal, DealEntry
 
@@ -26,19 +25,19 @@ class DealTable(ListTable):
     card_labels = False
     older_label = _("Older deals")
 
-    time = tables.Column(verbose_name=_("Time"), empty_values=(), attrs={"td": {"class": "num"}})
-    server = tables.Column(verbose_name=_("Server"), empty_values=())
-    login = tables.Column(verbose_name=_("Login"), empty_values=(), attrs={"td": {"class": "mono"}})
-    client = tables.Column(verbose_name=_("Client"), empty_values=())
-    deal = tables.Column(verbose_name=_("Deal"), empty_values=(), attrs={"td": {"class": "mono"}})
-    kind = tables.Column(verbose_name=_("Kind"), empty_values=())
-    symbol = tables.Column(verbose_name=_("Symbol"), default="—")
-    entry = tables.Column(verbose_name=_("Entry"), empty_values=())
-    lots = tables.Column(verbose_name=_("Lots"), empty_values=(), attrs=NUM)
-    price = tables.Column(verbose_name=_("Price"), empty_values=(), attrs=NUM)
-    market = tables.Column(verbose_name=_("Market bid / ask"), empty_values=(), attrs=NUM)
-    profit = tables.Column(verbose_name=_("Profit"), empty_values=(), attrs=NUM)
-    reason = tables.Column(verbose_name=_("Reason"), empty_values=())
+    time = Column(verbose_name=_("Time"), empty_values=(), attrs={"td": {"class": "num"}})
+    server = Column(verbose_name=_("Server"), empty_values=())
+    login = Column(verbose_name=_("Login"), empty_values=(), attrs={"td": {"class": "mono"}})
+    client = Column(verbose_name=_("Client"), empty_values=())
+    deal = Column(verbose_name=_("Deal"), empty_values=(), attrs={"td": {"class": "mono"}})
+    kind = Column(verbose_name=_("Kind"), empty_values=())
+    symbol = Column(verbose_name=_("Symbol"), default="—")
+    entry = Column(verbose_name=_("Entry"), empty_values=())
+    lots = Column(verbose_name=_("Lots"), empty_values=(), attrs=NUM)
+    price = Column(verbose_name=_("Price"), empty_values=(), attrs=NUM)
+    market = Column(verbose_name=_("Market bid / ask"), empty_values=(), attrs=NUM)
+    profit = Column(verbose_name=_("Profit"), empty_values=(), attrs=NUM)
+    reason = Column(verbose_name=_("Reason"), empty_values=())
 
     class Meta(ListTable.Meta):
         attrs = {"class": "table"}

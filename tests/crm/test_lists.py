@@ -9,6 +9,7 @@ import re
 from datetime import UTC, datetime
 
 import pytest
+from django.test import Client as HttpClient
 from django.urls import reverse
 
 from crm import events
@@ -66,6 +67,18 @@ def test_an_owner_of_another_brand_is_not_offered_nor_accepted(client, book):
     assert "Otto Outsider" not in html.split('id="client-table"')[0]  # not among the owner choices
     assert "Owner: Select a valid choice." in html
     assert "Colleaguebook</a>" in html  # the rest of the desk's book still shows
+
+
+def test_each_user_is_offered_only_their_own_brands_staff_whoever_asked_before(book):
+    # The filter form's class is built once; the choices are each request's own.
+    outsider_http, manager_http = HttpClient(), HttpClient()
+    outsider_http.force_login(book["outsider"])
+    manager_http.force_login(book["manager"])
+    for _ in range(2):
+        theirs = outsider_http.get(reverse("client_list")).content.decode().split('id="client-table"')[0]
+        ours = manager_http.get(reverse("client_list")).content.decode().split('id="client-table"')[0]
+        assert "Otto Outsider" in theirs and "Olivia Owner" not in theirs and "London sales" not in theirs
+        assert "Olivia Owner" in ours and "Otto Outsider" not in ours and "Dubai sales" not in ours
 
 
 def test_sorting_by_update_time_both_ways_and_the_header_keeps_the_filters(client, book, time_machine):
