@@ -14,13 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Client
+from crm.permissions import AuthedRequest
 from crm.registry import PROFILE_TABS
 
-TabContext = Callable[[HttpRequest, Client], dict[str, Any]]
+TabContext = Callable[[AuthedRequest, Client], dict[str, Any]]
 
 TIMELINE_PAGE_SIZE = 30
 NOTES_SHOWN = 100
@@ -44,13 +44,13 @@ def tabs_for(user: Any) -> list[ClientTab]:
     return [t for t in PROFILE_TABS if t.permission is None or user_can(user, t.permission)]
 
 
-def tab_context(tab: ClientTab, request: HttpRequest, client: Client) -> dict[str, Any]:
+def tab_context(tab: ClientTab, request: AuthedRequest, client: Client) -> dict[str, Any]:
     return tab.context(request, client) if tab.context is not None else {}
 
 
 # --- the core's tabs -----------------------------------------------------------------------------
 
-def _timeline_context(request: HttpRequest, client: Client) -> dict[str, Any]:
+def _timeline_context(request: AuthedRequest, client: Client) -> dict[str, Any]:
     from crm.selectors import client_timeline
     from crm.timeline import entries
 
@@ -66,14 +66,14 @@ def _timeline_context(request: HttpRequest, client: Client) -> dict[str, Any]:
     }
 
 
-def _notes_context(request: HttpRequest, client: Client) -> dict[str, Any]:
+def _notes_context(request: AuthedRequest, client: Client) -> dict[str, Any]:
     from crm.forms import NoteForm
     from crm.selectors import note_list
 
     return {"notes": list(note_list(client=client)[:NOTES_SHOWN]), "note_form": NoteForm()}
 
 
-def _tasks_context(request: HttpRequest, client: Client) -> dict[str, Any]:
+def _tasks_context(request: AuthedRequest, client: Client) -> dict[str, Any]:
     from crm.forms import TaskForm
     from crm.selectors import task_list_for_client
 
@@ -83,7 +83,7 @@ def _tasks_context(request: HttpRequest, client: Client) -> dict[str, Any]:
     }
 
 
-def _overview_context(request: HttpRequest, client: Client) -> dict[str, Any]:
+def _overview_context(request: AuthedRequest, client: Client) -> dict[str, Any]:
     """The stage forms the user may use: the ordinary moves, and the override for administrators."""
     from crm.forms import StageChangeForm, StageOverrideForm
     from crm.permissions import user_can
@@ -97,7 +97,7 @@ def _overview_context(request: HttpRequest, client: Client) -> dict[str, Any]:
     return out
 
 
-def _email_context(request: HttpRequest, client: Client) -> dict[str, Any]:
+def _email_context(request: AuthedRequest, client: Client) -> dict[str, Any]:
     from crm.views.composer import email_tab_context
 
     return email_tab_context(request, client)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from leads.models import (
     AgentAvailability,
@@ -55,7 +58,7 @@ class LeadTouchAdmin(admin.ModelAdmin):
     list_filter = ("brand", "channel", "is_repeat")
     raw_id_fields = ("client", "campaign", "api_key", "lead_import")
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # a touch is a record of what arrived
 
 
@@ -64,7 +67,7 @@ class ClientMergeAdmin(admin.ModelAdmin):
     list_display = ("created_at", "kept_code", "merged_code", "actor")
     raw_id_fields = ("kept", "merged", "actor")
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 

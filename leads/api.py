@@ -145,15 +145,15 @@ def _brand(caller: Caller, body: dict[str, Any]) -> Brand:
             raise ValidationFailed(fields={"brand": [_("This API key can only send leads of its own brand.")]})
         return brand
     user = caller.user
-    if not user_can(user, "crm.add_client"):
+    if user is None or not user_can(user, "crm.add_client"):
         raise ApiError(403, "forbidden", _("You are not allowed to do this."))
     code = body.get("brand")
-    brand = Brand.objects.filter(code=code).first() if isinstance(code, str) and code else None
-    if brand is None:
+    found = Brand.objects.filter(code=code).first() if isinstance(code, str) and code else None
+    if found is None:
         raise ValidationFailed(fields={"brand": [_("Give the code of one of your brands.")]})
-    if not (user.is_administrator or user.all_brands or user.brands.filter(pk=brand.pk).exists()):
+    if not (user.is_administrator or user.all_brands or user.brands.filter(pk=found.pk).exists()):
         raise ValidationFailed(fields={"brand": [_("Give the code of one of your brands.")]})
-    return brand
+    return found
 
 
 def _meta(request: HttpRequest, caller: Caller) -> IntakeMeta:

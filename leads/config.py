@@ -29,7 +29,7 @@ from crm.models import Brand, User
 
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
-_cache: dict[int, tuple[float, bytes | None, IntakeConfig]] = {}
+_cache: dict[int, tuple[float, bytes | str | None, IntakeConfig]] = {}  # (loaded at, version, config)
 # When each brand's version was last read from Redis: at most once a second per process.
 _checked: dict[int, float] = {}
 VERSION_CHECK_SECONDS = 1.0
@@ -69,7 +69,8 @@ def _load(brand: Brand) -> IntakeConfig:
                   .select_related("lead_availability", "desk", "role").prefetch_related("brands")
                   .distinct().order_by("id"))
         for agent in agents:
-            pools[agent.desk_id].append(agent)
+            if agent.desk_id is not None:  # always: chosen by desk
+                pools[agent.desk_id].append(agent)
     return IntakeConfig(
         scoring_rules=active_rules(brand.pk),
         routing_rules=rules,

@@ -19,7 +19,8 @@ def first_contact_by_note(event: Any) -> None:
         return
     if not LeadContactState.objects.filter(client_id=client.pk, contacted_at__isnull=True).exists():
         return  # not a routed lead, or contacted already
-    note = Note.objects.filter(code=(event.data or {}).get("note")).only("created_at").first()
+    note_code = (event.data or {}).get("note")
+    note = Note.objects.filter(code=note_code).only("created_at").first() if note_code is not None else None
     lead_mark_contacted(actor=event.actor, client=client, via="note",
                         at=note.created_at if note is not None else event.occurred_at)
 

@@ -24,7 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 from django.db import connection, transaction
 from django.db.models import Count, DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum
@@ -32,6 +32,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext
+from django_stubs_ext import WithAnnotations
 
 from crm.audit import audit_record
 from crm.exceptions import NotAllowed, ValidationFailed
@@ -146,7 +147,17 @@ def _events(name: str, start: datetime, end: datetime) -> QuerySet[Event]:
     return Event.objects.filter(name=name, occurred_at__gte=start, occurred_at__lt=end)
 
 
-def _received(start: datetime, end: datetime, codes: list[str]) -> QuerySet[Event]:
+class _Received(TypedDict):
+    owner_code: str
+
+
+class _Ftd(TypedDict):
+    amount_text: str
+    currency: str
+    amount: Decimal
+
+
+def _received(start: datetime, end: datetime, codes: list[str]) -> QuerySet[WithAnnotations[Event, _Received]]:
     """Events of leads arriving for the agents with `codes` (see the module docstring)."""
     return (Event.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
             .filter(Q(name="lead.routed") | (Q(name="client.created")
@@ -164,7 +175,7 @@ def _median_minutes(agent_ids: list[int], start: datetime, end: datetime) -> dic
         return {row[0]: (int(row[1]), None if row[2] is None else float(row[2])) for row in cursor.fetchall()}
 
 
-def _ftd_amounts(qs: QuerySet[Event]) -> QuerySet[Event]:
+def _ftd_amounts(qs: QuerySet[Event]) -> QuerySet[WithAnnotations[Event, _Ftd]]:
     return (qs.annotate(amount_text=KT("data__amount"), currency=KT("data__currency"))
             .filter(amount_text__regex=AMOUNT_PATTERN)
             .annotate(amount=Cast("amount_text", DecimalField(max_digits=20, decimal_places=8))))
@@ -180,28 +191,29 @@ def sales_kpis(*, user: User, start: datetime, end: datetime, tz: Any = None) ->
     ids = list(by_id)
 
     routed = _received(start, end, list(by_code)).values("owner_code").annotate(n=Count("id"))
-    for row in routed:
-        rows[by_code[row["owner_code"]].pk].received = row["n"]
+    for routed_row in routed:
+        rows[by_code[routed_row["owner_code"]].pk].received = routed_row["n"]
     for agent_id, (n, median) in _median_minutes(ids, start, end).items():
         rows[agent_id].contacted, rows[agent_id].median_minutes = n, median
-    for row in (Call.objects.filter(agent_id__in=ids, started_at__gte=start, started_at__lt=end)
-                .values("agent_id").annotate(n=Count("id"), talk=Sum("talk_seconds"))):
-        rows[row["agent_id"]].calls, rows[row["agent_id"]].talk_seconds = row["n"], int(row["talk"] or 0)
+    for call_row in (Call.objects.filter(agent_id__in=ids, started_at__gte=start, started_at__lt=end)
+                     .values("agent_id").annotate(n=Count("id"), talk=Sum("talk_seconds"))):
+        agent_row = rows[call_row["agent_id"]]
+        agent_row.calls, agent_row.talk_seconds = call_row["n"], int(call_row["talk"] or 0)
     stages = (_events("client.stage_changed", start, end).filter(client__owner_id__in=ids)
               .annotate(to=KT("data__to")).filter(to__in=["registered", "verified"])
               .values("client__owner_id", "to").annotate(n=Count("id")))
-    for row in stages:
-        target = rows[row["client__owner_id"]]
-        if row["to"] == "registered":
-            target.registrations = row["n"]
+    for stage_row in stages:
+        target = rows[stage_row["client__owner_id"]]
+        if stage_row["to"] == "registered":
+            target.registrations = stage_row["n"]
         else:
-            target.verifications = row["n"]
+            target.verifications = stage_row["n"]
     ftds = _ftd_amounts(_events("wallet.first_deposit", start, end).filter(client__owner_id__in=ids))
-    for row in ftds.values("client__owner_id", "currency").annotate(n=Count("id"), total=Sum("amount")):
-        target = rows[row["client__owner_id"]]
-        target.ftd_count += row["n"]
-        currency = _currency_key(row["currency"])
-        target.ftd_amounts[currency] = target.ftd_amounts.get(currency, Decimal(0)) + (row["total"] or Decimal(0))
+    for ftd_row in ftds.values("client__owner_id", "currency").annotate(n=Count("id"), total=Sum("amount")):
+        target = rows[ftd_row["client__owner_id"]]
+        target.ftd_count += ftd_row["n"]
+        currency = _currency_key(ftd_row["currency"])
+        target.ftd_amounts[currency] = target.ftd_amounts.get(currency, Decimal(0)) + (ftd_row["total"] or Decimal(0))
 
     desks: dict[Any, KpiRow] = {}
     for agent in agents:
@@ -217,8 +229,8 @@ def sales_kpis(*, user: User, start: datetime, end: datetime, tz: Any = None) ->
     for desk_key, members in desk_agents.items():
         desks[desk_key].median_minutes = _median_minutes_total(members, start, end)
     total = KpiRow(label=gettext("Total"), key="", agents=len(agents))
-    for row in rows.values():
-        total.add(row)
+    for agent_row in rows.values():
+        total.add(agent_row)
     total.median_minutes = _median_minutes_total(ids, start, end)
     return KpiReport(start=start, end=end, agents=[rows[a.pk] for a in agents], desks=list(desks.values()),
                      total=total, daily=_daily(ids, list(by_code), start, end, tz))

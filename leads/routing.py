@@ -91,7 +91,7 @@ def _tz(name: str) -> zoneinfo.ZoneInfo:
 
 def availability_of(user: User) -> Any:
     try:
-        return user.lead_availability  # type: ignore[attr-defined]
+        return user.lead_availability
     except ObjectDoesNotExist:
         return None
 
@@ -280,7 +280,7 @@ class Router:
             last = RoutingPointer.objects.filter(rule_id=rule.pk).values_list("last_agent_id", flat=True).first()
             known = ("", last)
         else:
-            text = raw.decode()
+            text = raw.decode() if isinstance(raw, bytes) else raw  # our client leaves replies undecoded
             known = (text, int(text) if text.isdigit() else None)
         self._shared[rule.pk] = known
         return known
@@ -398,7 +398,7 @@ class Router:
             if rule.target_kind == RoutingTarget.AGENT:
                 agent = rule.target_agent
                 assert agent is not None
-                own_desk = agent.desk if agent.desk_id and agent.desk.brand_id == self.brand.pk else None
+                own_desk = agent.desk if agent.desk is not None and agent.desk.brand_id == self.brand.pk else None
                 desk = rule.target_desk or own_desk
                 reason = gettext("excluded") if agent.pk in excluded else self._reason(agent, own_desk)
                 if reason is None:
@@ -483,8 +483,9 @@ def _weight(rule: RoutingRule, agent: User) -> int:
 
 
 def _strategy_label(strategy: str) -> str:
-    return {
+    labels: dict[str, str] = {
         RoutingStrategy.ROUND_ROBIN: gettext("round robin"),
         RoutingStrategy.LEAST_LOADED: gettext("least loaded"),
         RoutingStrategy.WEIGHTED: gettext("weighted"),
-    }.get(strategy, strategy)
+    }
+    return labels.get(strategy, strategy)

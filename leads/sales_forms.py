@@ -9,9 +9,9 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from crm.lib.forms import form_field
-from crm.models import Stage
+from crm.models import Brand, Stage
 from leads.calls import DURATION_MAX, NOTES_MAX
-from leads.models import CallDirection, CallOutcome
+from leads.models import CallDirection, CallOutcome, Campaign
 
 
 class CallLogForm(forms.Form):
@@ -89,7 +89,7 @@ class KpiPeriodForm(forms.Form):
 
 
 class CampaignCostForm(forms.Form):
-    campaign = forms.ModelChoiceField(label=_("Campaign"), queryset=None)  # type: ignore[arg-type]
+    campaign = forms.ModelChoiceField(label=_("Campaign"), queryset=Campaign.objects.none())
     period_start = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
     period_end = forms.DateField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
     amount = forms.DecimalField(label=_("Amount"), min_value=0, max_digits=14, decimal_places=2)
@@ -101,7 +101,7 @@ class CampaignCostForm(forms.Form):
 
 
 class SegmentForm(forms.Form):
-    brand = forms.ModelChoiceField(label=_("Brand"), queryset=None)  # type: ignore[arg-type]
+    brand = forms.ModelChoiceField(label=_("Brand"), queryset=Brand.objects.none())
     name = forms.CharField(label=_("Name"), max_length=120)
     stages = forms.MultipleChoiceField(label=_("Stages"), required=False, choices=Stage.choices,
                                        widget=forms.CheckboxSelectMultiple)
@@ -125,7 +125,7 @@ class SegmentForm(forms.Form):
 
 
 class PipelineStatusForm(forms.Form):
-    brand = forms.ModelChoiceField(label=_("Brand"), queryset=None)  # type: ignore[arg-type]
+    brand = forms.ModelChoiceField(label=_("Brand"), queryset=Brand.objects.none())
     key = forms.SlugField(label=_("Key"), max_length=40, help_text=_("Stable; events name it. e.g. demo_booked"))
     label = forms.CharField(label=_("Label"), max_length=80)
     order = forms.IntegerField(label=_("Order"), min_value=0, initial=100)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.lib.payloads import event_data
 from crm.models import Client
+from crm.permissions import AuthedRequest
 from crm.tabs import ClientTab
 from crm.timeline import TimelineKind
 
@@ -20,7 +20,7 @@ def _call(event: Any) -> str:
     data = event_data(event)
     parts = []
     try:
-        parts.append(str(CallOutcome(data.get("outcome")).label))
+        parts.append(str(CallOutcome(data.get("outcome") or "").label))
     except ValueError:
         pass
     seconds = int(data.get("duration") or 0)
@@ -37,7 +37,7 @@ def _status(event: Any) -> str:
     return f"{text} · {data['reason']}" if data.get("reason") else text
 
 
-def _calls_context(request: HttpRequest, client: Client) -> dict[str, Any]:
+def _calls_context(request: AuthedRequest, client: Client) -> dict[str, Any]:
     from leads.sales_views import calls_tab_context
 
     return calls_tab_context(request, client)

@@ -46,7 +46,7 @@ WORKSPACE_PAGE = 50
 # --- the profile's Calls tab -------------------------------------------------------------------
 
 
-def calls_tab_context(request: HttpRequest, client: Client, **extra: Any) -> dict[str, Any]:
+def calls_tab_context(request: AuthedRequest, client: Client, **extra: Any) -> dict[str, Any]:
     statuses = pipeline.pipeline_statuses(brand_id=client.brand_id)
     current = pipeline.pipeline_status_of(client=client)
     context = {
@@ -75,7 +75,7 @@ def _dial(request: AuthedRequest, client: Client, phone: str) -> dict[str, str]:
     return {"dial_phone": phone, "dial_url": url or f"tel:{phone}"}
 
 
-def _calls_panel(request: HttpRequest, client: Client, **extra: Any) -> HttpResponse:
+def _calls_panel(request: AuthedRequest, client: Client, **extra: Any) -> HttpResponse:
     context = calls_tab_context(request, client, **extra)
     if getattr(request, "htmx", None):
         return render_page(request, "leads/sales/calls_tab.html", context, partial="calls-panel")
@@ -181,12 +181,10 @@ def lead_workspace(request: AuthedRequest) -> HttpResponse:
         filters = {k: v for k, v in form.cleaned_data.items() if v}
     clients = workspace.workspace_clients(user=request.user, **filters)
     page = Paginator(clients, WORKSPACE_PAGE).get_page(request.GET.get("page"))
-    labels = dict(CallOutcome.choices)
-    for c in page.object_list:
-        c.last_outcome_label = labels.get(c.last_outcome or "", "")
     query = workspace.saved_view_query(request.GET.urlencode())
     context = {
         "form": form, "page": page, "clients": page.object_list, "query": query,
+        "outcome_labels": dict(CallOutcome.choices),
         "saved_views": workspace.saved_views(user=request.user),
         "save_form": SavedViewForm(initial={"query": query}),
     }

@@ -110,7 +110,7 @@ def segment_count(request: AuthedRequest) -> HttpResponse:
             count = segments.definition_clients(brand=form.cleaned_data["brand"], definition=definition,
                                                 user=request.user).count()
     else:
-        error = " ".join(m for msgs in form.errors.values() for m in msgs)
+        error = " ".join(str(m) for msgs in form.errors.values() for m in msgs)
     return render(request, "leads/sales/_segment_count.html", {"count": count, "error": error})
 
 

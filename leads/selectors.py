@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -109,10 +110,10 @@ def scoring_rules(*, brand: Any) -> list[ScoringRule]:
 
 def agent_availability_list(*, user: Any) -> list[tuple[User, AgentAvailability | None]]:
     agents = list(assignable_agents(user=user).select_related("lead_availability"))
-    out = []
+    out: list[tuple[User, AgentAvailability | None]] = []
     for agent in agents:
         try:
-            out.append((agent, agent.lead_availability))  # type: ignore[attr-defined]
+            out.append((agent, agent.lead_availability))
         except AgentAvailability.DoesNotExist:
             out.append((agent, None))
     return out
@@ -148,7 +149,7 @@ def telephony_provider_overview(*, now: datetime | None = None) -> list[Telephon
     known = {p.code for p in providers}
     configured = sorted(code for code in (getattr(settings, "CRM_TELEPHONY_SECRETS", {}) or {}) if code not in known)
     codes = [p.code for p in providers] + configured
-    stats = {
+    stats: dict[str, Mapping[str, Any]] = {
         row["provider"]: row
         for row in TelephonyEvent.objects.filter(provider__in=codes).order_by().values("provider").annotate(
             last=Max("received_at"), day=Count("id", filter=Q(received_at__gte=now - timedelta(hours=24))))

@@ -125,7 +125,7 @@ def _require_admin(actor: User | None) -> None:
 def _snapshot(provider: TelephonyProvider) -> dict[str, Any]:
     return {
         "code": provider.code, "name": provider.name,
-        "brand": provider.brand.code if provider.brand_id else None,
+        "brand": provider.brand.code if provider.brand is not None else None,
         "click_to_call_template": provider.click_to_call_template, "is_active": provider.is_active,
     }
 

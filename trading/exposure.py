@@ -118,9 +118,9 @@ _SELL = Q(side=Side.SELL.value)
 _FLOATING = F("profit") + F("swap")
 
 
-def _lots() -> dict[str, Any]:
-    return {"n": Count("id"), "buy": Sum("volume", filter=_BUY, default=ZERO),
-            "sell": Sum("volume", filter=_SELL, default=ZERO)}
+# Lots bought and sold (each query takes its own copy of these).
+_BUY_LOTS = Sum("volume", filter=_BUY, default=ZERO)
+_SELL_LOTS = Sum("volume", filter=_SELL, default=ZERO)
 
 
 def position_queryset_for_user(*, user: Any, server: PlatformServer | None = None) -> QuerySet[Position]:
@@ -139,18 +139,20 @@ def exposure_for_user(*, user: Any, server: PlatformServer | None = None) -> Exp
     total = Exposure()
 
     symbols: dict[str, SymbolExposure] = {}
-    for row in qs.values("symbol").annotate(**_lots(), clients=Count("account__client_id", distinct=True)):
+    for row in qs.values("symbol").annotate(n=Count("id"), buy=_BUY_LOTS, sell=_SELL_LOTS,
+                                            clients=Count("account__client_id", distinct=True)):
         symbols[row["symbol"]] = SymbolExposure(symbol=row["symbol"], positions=row["n"], buy=row["buy"],
                                                 sell=row["sell"], clients=row["clients"])
         total.positions += row["n"]
         total.buy += row["buy"]
         total.sell += row["sell"]
-    for row in qs.values("symbol", "account__currency").annotate(pnl=Sum(_FLOATING)):
-        currency = row["account__currency"]
-        symbols[row["symbol"]].pnl[currency] = row["pnl"]
-        total.pnl[currency] = total.pnl.get(currency, ZERO) + row["pnl"]
+    for pnl_row in qs.values("symbol", "account__currency").annotate(pnl=Sum(_FLOATING)):
+        currency = pnl_row["account__currency"]
+        symbols[pnl_row["symbol"]].pnl[currency] = pnl_row["pnl"]
+        total.pnl[currency] = total.pnl.get(currency, ZERO) + pnl_row["pnl"]
 
-    by_client = list(qs.values("account__client_id").annotate(**_lots(), accounts=Count("account_id", distinct=True))
+    by_client = list(qs.values("account__client_id").annotate(n=Count("id"), buy=_BUY_LOTS, sell=_SELL_LOTS,
+                                                             accounts=Count("account_id", distinct=True))
                      .order_by((F("buy") + F("sell")).desc(), "account__client_id")[:TOP_CLIENTS])
     client_count = qs.values("account__client_id").distinct().count() if len(by_client) == TOP_CLIENTS \
         else len(by_client)
@@ -160,11 +162,12 @@ def exposure_for_user(*, user: Any, server: PlatformServer | None = None) -> Exp
         client=names[row["account__client_id"]], positions=row["n"], buy=row["buy"], sell=row["sell"],
         accounts=row["accounts"]) for row in by_client}
     nets: dict[int, list[tuple[str, Decimal]]] = defaultdict(list)
-    for row in qs.filter(account__client_id__in=ids).values("account__client_id", "symbol").annotate(**_lots()):
-        nets[row["account__client_id"]].append((row["symbol"], row["buy"] - row["sell"]))
-    for row in qs.filter(account__client_id__in=ids).values("account__client_id", "account__currency").annotate(
+    for net_row in qs.filter(account__client_id__in=ids).values("account__client_id", "symbol").annotate(
+            n=Count("id"), buy=_BUY_LOTS, sell=_SELL_LOTS):
+        nets[net_row["account__client_id"]].append((net_row["symbol"], net_row["buy"] - net_row["sell"]))
+    for client_pnl in qs.filter(account__client_id__in=ids).values("account__client_id", "account__currency").annotate(
             pnl=Sum(_FLOATING)):
-        clients[row["account__client_id"]].pnl[row["account__currency"]] = row["pnl"]
+        clients[client_pnl["account__client_id"]].pnl[client_pnl["account__currency"]] = client_pnl["pnl"]
     for pk, entry in clients.items():
         entry.symbols = sorted(nets[pk], key=lambda s: (-abs(s[1]), s[0]))
 
@@ -177,7 +180,7 @@ def exposure_for_user(*, user: Any, server: PlatformServer | None = None) -> Exp
 
 def _account_rows(qs: QuerySet[Position]) -> QuerySet[Any]:
     return qs.values("account_id", "account__login", "server__name", "account__currency",
-                     "account__client_id").annotate(**_lots(), pnl=Sum(_FLOATING))
+                     "account__client_id").annotate(n=Count("id"), buy=_BUY_LOTS, sell=_SELL_LOTS, pnl=Sum(_FLOATING))
 
 
 def _accounts(rows: list[dict[str, Any]]) -> list[AccountExposure]:

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from crm.forms import visible_brands
 from crm.lib.forms import form_field
 from crm.lib.validation import json_problem
-from crm.models import Classification, Client
+from crm.models import Brand, Classification, Client
 from trading import retention
 from trading.models import (
     DEFAULT_LIVE_MIN_STAGE,
@@ -180,7 +180,7 @@ class ServerForm(forms.Form):
     """Create or edit a platform server. The manager password is write-only: left empty, the stored
     one is kept."""
 
-    brand = forms.ModelChoiceField(label=_("Brand"), queryset=None)
+    brand = forms.ModelChoiceField(label=_("Brand"), queryset=Brand.objects.none())
     name = forms.CharField(label=_("Name"), max_length=120)
     kind = forms.ChoiceField(label=_("Platform"), choices=PlatformKind.choices)
     is_active = forms.BooleanField(label=_("Active"), required=False)
@@ -249,7 +249,7 @@ class LeverageCapField(forms.CharField):
 
     def to_python(self, value: Any) -> int | None:  # type: ignore[override]
         text = super().to_python(value)
-        if text in self.empty_values:
+        if text is None or text in self.empty_values:
             return None
         number = cap_parse(text)
         if number is None or not 1 <= number <= LEVERAGE_CAP_MAX:
@@ -275,15 +275,15 @@ class RetentionFilterForm(forms.Form):
     days = forms.TypedChoiceField(label=_("No trade for"), required=False, coerce=int, empty_value=None)
     drop = forms.IntegerField(label=_("Equity drop over (%)"), required=False, min_value=1, max_value=100,
                               widget=forms.NumberInput(attrs={"min": 1, "max": 100, "step": 1}))
-    brand = forms.ModelChoiceField(label=_("Brand"), queryset=None, required=False, to_field_name="code",
-                                   empty_label=_("All brands"))
+    brand = forms.ModelChoiceField(label=_("Brand"), queryset=Brand.objects.none(), required=False,
+                                   to_field_name="code", empty_label=_("All brands"))
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         form_field(self, "brand", forms.ModelChoiceField).queryset = visible_brands(user).order_by("name")
         # Labelled here, in the language of the request (a label formatted at import would be English).
-        form_field(self, "days", forms.ChoiceField).choices = [(d, ngettext("%(days)s day", "%(days)s days", d) % {"days": d})
-                                       for d in retention.DORMANT_DAYS]
+        form_field(self, "days", forms.ChoiceField).choices = [
+            (d, ngettext("%(days)s day", "%(days)s days", d) % {"days": d}) for d in retention.DORMANT_DAYS]
         self.fields["drop"].error_messages.update({
             key: gettext("Give the equity drop as a whole percent from 1 to 100.")
             for key in ("invalid", "min_value", "max_value")})
@@ -291,7 +291,8 @@ class RetentionFilterForm(forms.Form):
 
     @property
     def show_brand(self) -> bool:
-        return form_field(self, "brand", forms.ModelChoiceField).queryset.count() > 1
+        brands = form_field(self, "brand", forms.ModelChoiceField).queryset  # set in __init__
+        return brands is not None and brands.count() > 1
 
     def filters(self) -> retention.RetentionFilters:
         data = self.cleaned_data if self.is_bound and self.is_valid() else {}
@@ -302,8 +303,8 @@ class RetentionFilterForm(forms.Form):
 
 
 class ExposureFilterForm(forms.Form):
-    server = forms.ModelChoiceField(label=_("Server"), queryset=None, required=False, to_field_name="code",
-                                    empty_label=_("All servers"))
+    server = forms.ModelChoiceField(label=_("Server"), queryset=PlatformServer.objects.none(), required=False,
+                                    to_field_name="code", empty_label=_("All servers"))
 
     def __init__(self, *args: Any, servers: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -39,7 +39,7 @@ def margin_call_alert(event: Event) -> None:
     data = event_data(event)
     client = event.client
     recipients: list[User] = []
-    if client is not None and client.owner_id and client.owner.is_active:
+    if client is not None and client.owner is not None and client.owner.is_active:
         recipients.append(client.owner)
     recipients += _staff_of_brand(event.brand_id, [RoleCode.DEALER])
     body = f"{client.full_name if client else ''} · {data.get('login', '')} · {data.get('margin_level', '')}%"
@@ -75,8 +75,10 @@ def client_active(event: Event) -> None:
     if event.client is None:
         return
     code = event_data(event).get("account")
+    if code is None:
+        return  # the contract was broken upstream: it proves nothing
     try:
-        account = TradingAccount.objects.filter(code=code, client_id=event.client_id).only("is_demo").first()
+        account = TradingAccount.objects.filter(code=code, client=event.client).only("is_demo").first()
     except ValidationError:  # not a code: the contract was broken upstream, and it proves nothing
         return
     if account is None or account.is_demo:

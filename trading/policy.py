@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
 from django.db.models import Case, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Least
@@ -23,10 +25,13 @@ from crm.models import Brand, Classification, Client, Stage
 from crm.selectors import client_verified
 from trading.models import DEFAULT_LIVE_MIN_STAGE, BrandTradingPolicy, LeverageCap, TradingAccount
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
 LEVERAGE_CAP_MAX = 3000  # 1:3000 is the highest leverage any retail platform offers
 
 # How far along the funnel each stage is, for "at least": a dormant client was funded before.
-_STAGE_RANK = {Stage.LEAD: 0, Stage.REGISTERED: 1, Stage.VERIFIED: 2, Stage.FUNDED: 3, Stage.ACTIVE: 4,
+_STAGE_RANK: dict[str, int] = {Stage.LEAD: 0, Stage.REGISTERED: 1, Stage.VERIFIED: 2, Stage.FUNDED: 3, Stage.ACTIVE: 4,
                Stage.DORMANT: 3}
 
 
@@ -63,7 +68,7 @@ def live_account_refusal(*, client: Client, brand: Brand, policy: BrandTradingPo
 
 # --- leverage -----------------------------------------------------------------------------------------
 
-_WHO = {
+_WHO: dict[str, tuple[Callable[[], str], Callable[[], str]]] = {
     Classification.RETAIL: (lambda: gettext("Retail clients"), lambda: gettext("Retail clients in %(country)s")),
     Classification.PROFESSIONAL: (lambda: gettext("Professional clients"),
                                   lambda: gettext("Professional clients in %(country)s")),
@@ -131,7 +136,17 @@ def leverage_refusal(*, leverage: int, limit: LeverageLimit) -> str:
     return gettext("Leverage 1:%(leverage)s is refused. %(rule)s.") % {"leverage": leverage, "rule": limit.rule}
 
 
-def with_leverage_cap(qs: QuerySet[TradingAccount]) -> QuerySet[TradingAccount]:
+class LeverageCapAnnotation(TypedDict):
+    leverage_cap: int | None
+
+
+if TYPE_CHECKING:
+    # Accounts annotated with their `leverage_cap` (with_leverage_cap). Not a `type` statement: the
+    # plugin of django-stubs reads only this form; and WithAnnotations takes one argument at run time.
+    AccountsWithCap: TypeAlias = QuerySet[WithAnnotations[TradingAccount, LeverageCapAnnotation]]  # noqa: UP040
+
+
+def with_leverage_cap(qs: QuerySet[TradingAccount]) -> AccountsWithCap:
     """`qs` annotated with ``leverage_cap``: each account's cap as leverage_limit computes it (NULL:
     none), in SQL, for lists of accounts above their caps."""
     specificity = (Case(When(country="", then=Value(0)), default=Value(1))
@@ -140,7 +155,9 @@ def with_leverage_cap(qs: QuerySet[TradingAccount]) -> QuerySet[TradingAccount]:
         LeverageCap.objects.filter(brand_id=OuterRef("server__brand_id"))
         .filter(Q(country="") | Q(country=OuterRef("client__country")))
         .filter(Q(classification="") | Q(classification=OuterRef("client__classification")))
-        .annotate(specificity=specificity).order_by("-specificity", "max_leverage").values("max_leverage")[:1],
+        # (Not "specificity": LeverageCap has that property, and django-stubs refuses the clash.)
+        .annotate(rule_specificity=specificity).order_by("-rule_specificity", "max_leverage")
+        .values("max_leverage")[:1],
         output_field=IntegerField())
     # PostgreSQL's LEAST skips NULLs: a missing rule or a missing ceiling leaves the other.
     return qs.annotate(leverage_cap=Case(

@@ -163,10 +163,12 @@ def retention_queryset(*, user: Any, filters: RetentionFilters) -> QuerySet[Any]
     at_risk = Q(max_drop__gte=drop) | Q(margin_calls__gt=0)
     rows = rows.filter({"dormant": dormant, "at_risk": at_risk, "margin_call": Q(margin_calls__gt=0)}.get(
         filters.show, dormant | at_risk))
+    # (Not "in_margin_call": that is a property of TradingAccount, and django-stubs refuses an
+    # annotation named like an attribute of the model.)
     return rows.annotate(
-        in_margin_call=Case(When(margin_calls__gt=0, then=Value(1)), default=Value(0), output_field=IntegerField()),
+        margin_call_first=Case(When(margin_calls__gt=0, then=Value(1)), default=Value(0), output_field=IntegerField()),
         risk_drop=Case(When(max_drop__gte=drop, then=F("max_drop")), default=None, output_field=PERCENT),
-    ).order_by("-in_margin_call", F("risk_drop").desc(nulls_last=True), "last_activity", "client_id")
+    ).order_by("-margin_call_first", F("risk_drop").desc(nulls_last=True), "last_activity", "client_id")
 
 
 def retention_rows(*, rows: list[dict[str, Any]], filters: RetentionFilters) -> list[RetentionRow]:

@@ -4,15 +4,17 @@ servers with their sync health."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from redis.exceptions import RedisError
 
+from crm.lib.lease import LeaseInfo
 from crm.models import Client
 from crm.permissions import client_queryset_for_user
 from trading.models import (
@@ -28,6 +30,9 @@ from trading.models import (
 )
 from trading.permissions import platform_server_queryset_for_user, trading_account_queryset_for_user
 from trading.policy import with_leverage_cap
+
+if TYPE_CHECKING:
+    from trading.policy import AccountsWithCap
 
 DEAL_PAGE = 100
 TAB_DEALS = 200
@@ -60,7 +65,7 @@ def accounts_for_client(*, client: Client, days: int = 30) -> list[AccountSummar
         )
         .order_by("is_archived", "is_demo", "server__name", "login")
     )
-    totals = {
+    totals: dict[int, Mapping[str, Any]] = {
         row["account_id"]: row
         for row in Deal.objects.filter(account__client=client, time__gte=since, deleted_at__isnull=True)
         .values("account_id").annotate(
@@ -74,7 +79,7 @@ def accounts_for_client(*, client: Client, days: int = 30) -> list[AccountSummar
     }
     out = []
     for account in accounts:
-        row: dict[str, Any] = totals.get(account.pk, {})
+        row = totals.get(account.pk, {})
         profit = sum((row.get(k) or Decimal(0) for k in ("profit", "costs", "swaps", "fees")), Decimal(0))
         out.append(AccountSummary(account=account, positions=list(account.positions.all()),
                                   deals=row.get("deals", 0), trades=row.get("trades", 0),
@@ -105,21 +110,22 @@ LEASE_LONG_SECONDS = 600  # a sync lease held longer than this is shown as a war
 
 
 def server_list_for_user(*, user: Any) -> list[PlatformServer]:
-    """Servers `user` may see, with their account counts, for the sync health page. Each gets
-    ``held_leases``: (job label, LeaseInfo) for every sync lease held on it right now (empty when
-    Redis cannot be asked: the page still shows the rest)."""
+    """Servers `user` may see, with their account counts (``account_count``), for the sync health page."""
+    return list(platform_server_queryset_for_user(user).annotate(
+        account_count=Count("accounts", filter=Q(accounts__is_archived=False))).order_by("brand__name", "name"))
+
+
+def server_leases_held(servers: Sequence[PlatformServer]) -> dict[int, list[tuple[Any, LeaseInfo]]]:
+    """(job label, LeaseInfo) for every sync lease held on each server right now, by server id (empty
+    when Redis cannot be asked: the page still shows the rest)."""
     from trading.sync import server_leases
 
-    servers = list(platform_server_queryset_for_user(user).annotate(
-        account_count=Count("accounts", filter=Q(accounts__is_archived=False))).order_by("brand__name", "name"))
     try:
         leases = server_leases([s.pk for s in servers])
     except RedisError:
-        leases = {}
+        return {}
     labels = {"deals": _("deals"), "states": _("account states")}
-    for server in servers:
-        server.held_leases = [(labels[job], info) for job, info in leases.get(server.pk, {}).items()]
-    return servers
+    return {pk: [(labels[job], info) for job, info in held.items()] for pk, held in leases.items()}
 
 
 # --- brand leverage caps ----------------------------------------------------------------------------
@@ -138,7 +144,7 @@ class BrandPolicyRow:
     rules: int = 0
 
 
-def _above_cap(qs: QuerySet[TradingAccount]) -> QuerySet[TradingAccount]:
+def _above_cap(qs: QuerySet[TradingAccount]) -> AccountsWithCap:
     # Each account's own cap (trading.policy.leverage_limit, in SQL): what the services hold it to.
     return with_leverage_cap(qs.filter(is_archived=False)).filter(leverage_cap__isnull=False,
                                                                  leverage__gt=F("leverage_cap"))
@@ -159,7 +165,7 @@ def brand_policies_for_user(*, user: Any, brands: QuerySet[Any]) -> list[BrandPo
                            rules=rules.get(b.pk, 0)) for b in brand_list]
 
 
-def accounts_above_cap(*, user: Any, brand: Any) -> QuerySet[TradingAccount]:
+def accounts_above_cap(*, user: Any, brand: Any) -> AccountsWithCap:
     """Open accounts on `brand`'s servers, among those `user` may see, whose leverage is above their
     own cap (``leverage_cap``: the brand's ceiling and the cap rule matching the client), highest
     leverage first. Lowering a cap leaves them as they are until someone lowers them, one by one
@@ -181,7 +187,8 @@ def above_cap_groups(*, user: Any, brand: Any) -> list[AboveCapGroup]:
     """The accounts of accounts_above_cap grouped by kind and cap, lowest cap first. One query."""
     rows = (accounts_above_cap(user=user, brand=brand).order_by().values("is_demo", "leverage_cap")
             .annotate(n=Count("id")).order_by("is_demo", "leverage_cap"))
-    return [AboveCapGroup(is_demo=r["is_demo"], cap=r["leverage_cap"], count=r["n"]) for r in rows]
+    return [AboveCapGroup(is_demo=r["is_demo"], cap=r["leverage_cap"], count=r["n"]) for r in rows
+            if r["leverage_cap"] is not None]  # always: accounts without a cap are not above it
 
 
 def leverage_caps_for_brand(*, brand: Any) -> list[LeverageCap]:

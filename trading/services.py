@@ -57,6 +57,7 @@ from trading.exceptions import (
     PlatformUnsupportedAction,
 )
 from trading.models import (
+    OPENING_STAGES,
     AccessLevel,
     BalanceKind,
     BalanceOperation,
@@ -274,7 +275,7 @@ def brand_trading_policy_set(*, actor: User | None, brand: Brand, max_leverage_l
         errors.add("max_leverage_demo", gettext("The demo cap (1:%(demo)s) must not be below the live cap "
                                                 "(1:%(live)s): a demo account should trade as a live one can.")
                    % {"demo": max_leverage_demo, "live": max_leverage_live})
-    stages = [value for value, _label in BrandTradingPolicy._meta.get_field("live_min_stage").choices]
+    stages = [s.value for s in OPENING_STAGES]  # the choices of BrandTradingPolicy.live_min_stage
     if live_min_stage is not None and live_min_stage not in stages:
         errors.add("live_min_stage", gettext("Choose one of the stages offered."))
     errors.raise_if_any()
@@ -586,7 +587,7 @@ def leverage_lower_run(*, handle: JobHandle, account_ids: list[int], cap: int) -
             writer.writerow([account.login if account else pk, account.server.name if account else "",
                              account.client.full_name if account else "", f"1:{before}" if before else "",
                              f"1:{after}" if after else "", labels[outcome], detail])
-            handle.progress(done, **counts)
+            handle.progress(done, lowered=counts[LOWERED], skipped=counts[SKIPPED], failed=counts[FAILED])
     handle.set_result_rows(len(account_ids))
     return counts
 
@@ -872,7 +873,7 @@ def balance_operations_resolve_due(*, now: dt.datetime | None = None) -> dict[st
     counts = {"resolved": 0, "stale": 0, "sent": 0}
     for op in BalanceOperation.objects.filter(state=BalanceState.PENDING, sent_at__isnull=False).select_related(
             "account__server"):
-        if op.sent_at + dt.timedelta(seconds=op.account.server.timeout_seconds) + STALE_SEND < now:
+        if op.sent_at is not None and op.sent_at + dt.timedelta(seconds=op.account.server.timeout_seconds) + STALE_SEND < now:
             if _settle(op.pk, from_states=(BalanceState.PENDING,), state=BalanceState.UNKNOWN,
                        event="trading.balance_unknown", error="the send did not finish", next_check_at=now):
                 counts["stale"] += 1

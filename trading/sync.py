@@ -526,8 +526,8 @@ def _learn_from_deals(server: PlatformServer, upserted: UpsertResult) -> dict[st
             events.append({"name": "trading.deal_edited", "client": account.client,
                            "data": _account_data(account) | {"deal_id": deal_id, "kind": kind,
                                                              "time": when.isoformat()}})
-    for row in events:
-        counts[row["name"]] += 1
+    for event in events:
+        counts[event["name"]] += 1
     emit_many(events)
     return counts
 
@@ -677,7 +677,8 @@ def _balance_check(server: PlatformServer, adapter: PlatformAdapter, accounts: l
         row = sums.get(account.pk) if account is not None else None
         if account is None or (row is not None and row["busy"]):
             continue
-        ours = {"balance": (row or {}).get("balance") or Decimal(0), "credit": (row or {}).get("credit") or Decimal(0)}
+        ours = {"balance": (row["balance"] if row is not None else None) or Decimal(0),
+                "credit": (row["credit"] if row is not None else None) or Decimal(0)}
         if ours["balance"] != state.balance or ours["credit"] != state.credit:
             events.append((account, ours, state))
     if events:
@@ -818,8 +819,8 @@ def _margin_episodes(server: PlatformServer, states: Sequence[AccountState]) -> 
             level = level_of[account.login]
             events.append({"name": "trading.margin_call_left", "client": account.client, "data": _account_data(
                 account) | {"margin_level": str(level) if level is not None else None, "threshold": str(leave)}})
-    for row in events:
-        counts[row["name"]] += 1
+    for event in events:
+        counts[event["name"]] += 1
     emit_many(events)
     return counts
 

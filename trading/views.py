@@ -17,6 +17,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -290,7 +291,8 @@ def account_action(request: AuthedRequest, code: Any, action: str) -> HttpRespon
 def server_list(request: AuthedRequest) -> HttpResponse:
     servers = selectors.server_list_for_user(user=request.user)
     return render_page(request, "trading/server_list.html", {
-        "servers": servers, "can_add": user_can(request.user, "trading.add_platformserver"),
+        "servers": servers, "held_leases": selectors.server_leases_held(servers),
+        "can_add": user_can(request.user, "trading.add_platformserver"),
         "can_change": user_can(request.user, "trading.change_platformserver"),
         "lease_long_seconds": selectors.LEASE_LONG_SECONDS,
     }, partial="server-rows")
@@ -581,8 +583,8 @@ def retention_workspace(request: AuthedRequest) -> HttpResponse:
     form = forms.RetentionFilterForm(request.GET or None, user=request.user)
     valid = not form.is_bound or form.is_valid()
     filters = form.filters()
-    page = Paginator(retention.retention_queryset(user=request.user, filters=filters) if valid else [],
-                     RETENTION_PAGE).get_page(request.GET.get("page"))
+    listed: QuerySet[Any] | list[Any] = retention.retention_queryset(user=request.user, filters=filters) if valid else []
+    page = Paginator(listed, RETENTION_PAGE).get_page(request.GET.get("page"))
     tabs = {tab.key for tab in tabs_for(request.user)}
     return render_page(request, "trading/retention.html", {
         "form": form, "filters": filters, "page_obj": page,

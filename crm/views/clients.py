@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -101,7 +101,7 @@ def _pick_tab(tabs: list[ClientTab], key: str | None) -> ClientTab:
     return tabs[0]
 
 
-def _profile_context(request: HttpRequest, client: Client, tab: ClientTab, tabs: list[ClientTab],
+def _profile_context(request: AuthedRequest, client: Client, tab: ClientTab, tabs: list[ClientTab],
                      **extra: Any) -> dict[str, Any]:
     context: dict[str, Any] = {
         "client": client,
@@ -157,7 +157,7 @@ def client_reveal(request: AuthedRequest, code: Any) -> HttpResponse:
     return render_page(request, "crm/clients/detail.html", context)
 
 
-def tab_response(request: HttpRequest, client: Client, key: str, **extra: Any) -> HttpResponse:
+def tab_response(request: AuthedRequest, client: Client, key: str, **extra: Any) -> HttpResponse:
     tabs = tabs_for(request.user)
     tab = _pick_tab(tabs, key)
     context = _profile_context(request, client, tab, tabs, **extra)
@@ -199,7 +199,7 @@ def client_task_add(request: AuthedRequest, code: Any) -> HttpResponse:
 
 # --- create and edit -----------------------------------------------------------------------------
 
-def _require_perm(request: HttpRequest, perm: str) -> None:
+def _require_perm(request: AuthedRequest, perm: str) -> None:
     if not user_can(request.user, perm):
         raise PermissionDenied
 
@@ -242,7 +242,7 @@ def client_edit(request: AuthedRequest, code: Any) -> HttpResponse:
 
 # --- stage ---------------------------------------------------------------------------------------
 
-def _stage_response(request: HttpRequest, client: Client, *, moved: bool, **forms: Any) -> HttpResponse:
+def _stage_response(request: AuthedRequest, client: Client, *, moved: bool, **forms: Any) -> HttpResponse:
     if moved:
         message = _("%(name)s is now %(stage)s.") % {"name": client.full_name, "stage": stage_label(client.stage)}
         if not wants_partial(request):
@@ -252,7 +252,7 @@ def _stage_response(request: HttpRequest, client: Client, *, moved: bool, **form
     return tab_response(request, client, "overview", **forms)
 
 
-def _stage_post(request: HttpRequest, code: Any, *, permission: str, form_class: Any, service: Any,
+def _stage_post(request: AuthedRequest, code: Any, *, permission: str, form_class: Any, service: Any,
                 form_key: str) -> HttpResponse:
     client = client_or_404(request, code)
     _require_perm(request, permission)

@@ -49,7 +49,7 @@ def agent_availability_set(*, actor: User | None, user: User, status: str, shift
                  after=_snapshot(availability, AVAILABILITY_FIELDS), actor=actor)
     brand_ids = set(Brand.objects.values_list("pk", flat=True)) if user.all_brands else set(
         user.brands.values_list("pk", flat=True))
-    if user.desk_id:
+    if user.desk is not None:
         brand_ids.add(user.desk.brand_id)
     for brand_id in brand_ids:
         config_changed(brand_id)

@@ -105,7 +105,8 @@ def _sla_handle(state: LeadContactState, now: datetime, counts: dict[str, int]) 
             lead_mark_contacted(actor=state.owner, client=client, via="note", at=note_at)
             counts["contacted"] += 1
             return
-    sla = DeskSla.objects.select_related("escalate_to").filter(desk_id=state.desk_id).first()
+    sla = (DeskSla.objects.select_related("escalate_to").filter(desk_id=state.desk_id).first()
+           if state.desk_id is not None else None)
     escalate_to = (sla.escalate_to if sla is not None else None) or (state.desk.manager if state.desk else None)
     auto = bool(sla and sla.auto_reassign)
     state.escalated_at = now

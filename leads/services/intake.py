@@ -185,12 +185,12 @@ def _intake(brand: Brand, rows: list[tuple[int, LeadInput]], channel: str, meta:
                 client = known_clients[dup.client_id]
             else:
                 source = new[dup.new_ref or 0].result
-                assert source is not None
+                assert source is not None and source.client is not None  # the lead it repeats was written above
                 client = source.client
-            touch = _touch_values(brand, client.pk, dup.lead, channel, meta, now, config.campaigns, repeat=True,
-                                  pk=touch_id)
-            touch_rows.append(touch)
-            touched.append((dup, client, touch))
+            touch_row = _touch_values(brand, client.pk, dup.lead, channel, meta, now, config.campaigns, repeat=True,
+                                      pk=touch_id)
+            touch_rows.append(touch_row)
+            touched.append((dup, client, touch_row))
         bulk.write([(LeadTouch, touch_rows, True)])
         scores: list[LeadScore] = []
         for dup, client, touch_values in touched:

@@ -207,7 +207,8 @@ class SimHTTPServer(ThreadingHTTPServer):
             return
         self.app.track(tls)
         try:
-            self.RequestHandlerClass(tls, client_address, self)
+            # typeshed types the attribute with Self, which mypy leaves unbound on access.
+            self.RequestHandlerClass(tls, client_address, self)  # type: ignore[arg-type]
         except (ssl.SSLError, OSError):
             pass
         finally:
@@ -437,19 +438,19 @@ class Handler(BaseHTTPRequestHandler):
             chosen = logins if logins else engine.logins_in_groups(manager, groups)
             accounts = []
             for login in chosen:
-                account = engine.accounts.get(login)
-                if account is not None and engine.manages(manager, account.group):
-                    accounts.append(account)
+                candidate = engine.accounts.get(login)
+                if candidate is not None and engine.manages(manager, candidate.group):
+                    accounts.append(candidate)
             render = engine.user_wire if path == "/api/user/get_batch" else engine.account_wire
             return Reply(200, {"retcode": retcode(0), "answer": [render(a) for a in accounts]})
         if path == "/api/trade/balance":
             login = parse_int(query.get("login"))
-            kind = parse_int(query.get("type"))
-            if login is None or kind is None:
+            op_type = parse_int(query.get("type"))
+            if login is None or op_type is None:
                 raise ApiError(3, "login and type are required")
             check = query.get("check_margin", "1").strip() != "0"
             rec = engine.balance_op(
-                manager, login, kind, query.get("balance", ""), query.get("comment", ""), check
+                manager, login, op_type, query.get("balance", ""), query.get("comment", ""), check
             )
             engine.commit()
             return Reply(200, {"retcode": retcode(0), "answer": {"Ticket": str(rec.id)}}, committed=True)
@@ -464,14 +465,14 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/api/deal/get_batch":
             return self._deal_batch(manager, query, body)
         if path == "/api/position/get_batch":
-            answer = engine.positions_query(
+            positions = engine.positions_query(
                 manager,
                 logins=_int_list(query, body, "login"),
                 groups=_str_list(query, body, "group"),
                 tickets=_int_list(query, body, "ticket"),
                 symbols=_str_list(query, body, "symbol"),
             )
-            return Reply(200, {"retcode": retcode(0), "answer": answer})
+            return Reply(200, {"retcode": retcode(0), "answer": positions})
         if path == "/api/tick/last":
             symbols = _str_list(query, body, "symbol")
             if not symbols:
@@ -666,14 +667,14 @@ class Handler(BaseHTTPRequestHandler):
                 engine.commit()
                 return 200, {"quotes": {s: engine.ticks([s])[0] for s in body.get("quotes", {})}}
             if path == "/_sim/trade":
-                account = engine.accounts.get(int(body["login"]))
-                if account is None:
+                trader = engine.accounts.get(int(body["login"]))
+                if trader is None:
                     raise ApiError(13, "no such login")
                 side = str(body.get("action", "buy")).lower()
                 action = 0 if side in ("buy", "0") else 1
                 price = Decimal(str(body["price"])) if body.get("price") is not None else None
                 pos = engine.open_position(
-                    account,
+                    trader,
                     str(body["symbol"]).upper(),
                     action,
                     Decimal(str(body.get("volume", "1"))),
@@ -685,11 +686,11 @@ class Handler(BaseHTTPRequestHandler):
                 engine.commit()
                 return 200, engine.position_wire(pos)
             if path == "/_sim/close":
-                pos = engine.positions.get(int(body["position"]))
-                if pos is None:
+                closing = engine.positions.get(int(body["position"]))
+                if closing is None:
                     raise ApiError(13, "no such position")
                 price = Decimal(str(body["price"])) if body.get("price") is not None else None
-                rec = engine.close_position(pos, reason=int(body.get("reason", 0)), price=price)
+                rec = engine.close_position(closing, reason=int(body.get("reason", 0)), price=price)
                 engine.commit()
                 return 200, rec.wire
             if path == "/_sim/faults":
