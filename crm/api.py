@@ -196,9 +196,9 @@ def requires_scope(scope: str) -> Callable[[Callable[..., Any]], Callable[..., A
 
         # Ninja reads the signature through the wrapper but resolves string annotations (from
         # `from __future__ import annotations`) in the wrapper's module: resolve them here instead.
-        wrapper.__signature__ = inspect.signature(view, eval_str=True)  # type: ignore[attr-defined]
+        wrapper.__signature__ = inspect.signature(view, eval_str=True)  # type: ignore[attr-defined]  # read by inspect
         # functools.wraps shares the view's callback list; give the wrapper its own.
-        wrapper._ninja_contribute_to_operation = list(getattr(view, "_ninja_contribute_to_operation", []))  # type: ignore[attr-defined]
+        wrapper._ninja_contribute_to_operation = list(getattr(view, "_ninja_contribute_to_operation", []))  # type: ignore[attr-defined]  # ninja's own hook
         contribute_operation_callback(wrapper, configure)
         return wrapper
 
@@ -301,7 +301,7 @@ class CallerRateThrottle(BaseThrottle):
         if not isinstance(caller, Caller):
             return True
         wait = rate_hit(rate_key(self.key_prefix, caller.ident), getattr(settings, self.setting))
-        request._crm_retry_after = wait  # type: ignore[attr-defined]
+        request._crm_retry_after = wait  # type: ignore[attr-defined]  # for the 429's Retry-After
         return wait == 0
 
 

@@ -292,7 +292,7 @@ class RoleTwoFactorForm(forms.Form):
 class _CodeListField(forms.CharField):
     """A comma- or space-separated list of codes, as a list of strings."""
 
-    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]  # a list, not CharField's str
         text = super().to_python(value) or ""
         return [part for part in text.replace(",", " ").split() if part]
 

@@ -59,7 +59,7 @@ def _perms(user: User) -> frozenset[str]:
     if cached is None:
         rows = _held_permissions(user.pk).values_list("content_type__app_label", "codename")
         cached = frozenset(f"{app}.{codename}" for app, codename in rows)
-        user._crm_perm_cache = cached  # type: ignore[attr-defined]
+        user._crm_perm_cache = cached  # type: ignore[attr-defined]  # a cache on the instance
     return cached
 
 

@@ -20,7 +20,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from crm.lib import context
-from crm.models import Brand, Client, Desk, Event, RoleCode, User
+from crm.models import Brand, Client, Desk, Event, RoleCode
 from leads.calls import call_log
 from leads.intake import IntakeMeta
 from leads.kpis import campaign_cost_add
@@ -161,9 +161,9 @@ def _calls_and_moves(brand: Brand, rng: random.Random, result: SalesSeedResult) 
         plan = [(rng.choices(outcomes, weights)[0], rng.randint(0, 6), rng.randint(9, 18), rng.randint(0, 59),
                  rng.randint(15, 600))
                 for _ in range(rng.randint(1, 3))]
-        if client.pk in done:
+        agent = client.owner  # never None: chosen by their owners' role
+        if client.pk in done or agent is None:
             continue
-        agent: User = client.owner  # type: ignore[assignment]
         with transaction.atomic(), context.acting_as(agent, source="task"):
             last = None
             earliest = client.created_at

@@ -133,7 +133,7 @@ def _snapshot(provider: TelephonyProvider) -> dict[str, Any]:
 def _attribute_history(provider: TelephonyProvider, actor: User | None) -> None:
     # The history row names the service's actor even outside a request.
     if actor is not None:
-        provider._history_user = actor  # type: ignore[attr-defined]
+        provider._history_user = actor  # type: ignore[attr-defined]  # simple_history's hook (untyped package)
 
 
 # --- services --------------------------------------------------------------------------------------

@@ -247,7 +247,7 @@ class LeverageCapField(forms.CharField):
         self.error_messages.update({"required": message, "invalid": message})
         self.widget.attrs.update({"inputmode": "numeric", "autocomplete": "off", "dir": "ltr"})
 
-    def to_python(self, value: Any) -> int | None:  # type: ignore[override]
+    def to_python(self, value: Any) -> int | None:  # type: ignore[override]  # a number, not CharField's str
         text = super().to_python(value)
         if text is None or text in self.empty_values:
             return None

@@ -173,8 +173,8 @@ def automation_handle_event(*, event: Event) -> list[AutomationRun]:
             if ok and rule.stop_processing:
                 stopped_by = rule
         run.save()
-        if run.status == RunStatus.FIRED:
-            _run_actions(run, rule=rule, event=event, client=client)  # type: ignore[arg-type]
+        if run.status == RunStatus.FIRED and client is not None:  # fired only with a client (above)
+            _run_actions(run, rule=rule, event=event, client=client)
         runs.append(run)
     return runs
 

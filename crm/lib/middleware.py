@@ -45,7 +45,7 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.META.get("HTTP_X_REQUEST_ID", "")
         request_id = incoming if _REQUEST_ID_RE.match(incoming) else context.new_request_id()
-        request.request_id = request_id  # type: ignore[attr-defined]
+        request.request_id = request_id  # type: ignore[attr-defined]  # ours, for the views and logs
         ctx = context.ActorContext(
             ip=client_ip(request),
             user_agent=request.META.get("HTTP_USER_AGENT", "")[:500],

@@ -22,6 +22,7 @@ from crm import services
 from crm.api import scopes
 from crm.auth_forms import add_domain_errors
 from crm.exceptions import DomainError
+from crm.lib.forms import form_field
 from crm.models import ApiKey, Brand
 from crm.permissions import AuthedRequest
 from crm.views.staff import administrator_required
@@ -45,8 +46,9 @@ class ApiKeyForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["brand"].queryset = Brand.objects.filter(is_active=True).order_by("name")  # type: ignore[attr-defined]
-        self.fields["scopes"].choices = [(code, f"{code}: {text}") for code, text in scopes().items()]  # type: ignore[attr-defined]
+        form_field(self, "brand", forms.ModelChoiceField).queryset = Brand.objects.filter(is_active=True).order_by("name")
+        form_field(self, "scopes", forms.ChoiceField).choices = [
+            (code, f"{code}: {text}") for code, text in scopes().items()]
 
 
 def _keys() -> QuerySet[ApiKey]:

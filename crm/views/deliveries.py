@@ -97,7 +97,7 @@ def _with_excerpt(delivery: EventDelivery) -> EventDelivery:
     """The error's last line (the exception and its message), short enough for a table cell."""
     lines = [line for line in delivery.last_error.strip().splitlines() if line.strip()]
     excerpt = lines[-1].strip() if lines else ""
-    delivery.error_excerpt = excerpt if len(excerpt) <= ERROR_EXCERPT else excerpt[: ERROR_EXCERPT - 1] + "…"  # type: ignore[attr-defined]
+    delivery.error_excerpt = excerpt if len(excerpt) <= ERROR_EXCERPT else excerpt[: ERROR_EXCERPT - 1] + "…"  # type: ignore[attr-defined]  # for the table only
     return delivery
 
 

@@ -215,8 +215,8 @@ def _intake(brand: Brand, rows: list[tuple[int, LeadInput]], channel: str, meta:
                     crm_services.client_assign(actor=actor, client=client, owner=decision.owner, desk=decision.desk,
                                                reason=gettext("lead routing"))
                     _state_reset(client, owner=decision.owner, desk=decision.desk, now=now)
-                    if decision.queued:
-                        notes.queued_on(decision.desk, client)  # type: ignore[arg-type]
+                    if decision.queued and decision.desk is not None:  # queued: on a desk, by definition
+                        notes.queued_on(decision.desk, client)
                 emit("lead.routed", client=client, actor=actor, occurred_at=now, data=decision.as_event_data())
             elif dup.client_id is not None and client.owner is not None:
                 notes.came_back(client.owner, client)
