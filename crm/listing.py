@@ -219,7 +219,8 @@ class ListFilterSet(django_filters.FilterSet):
             self._form = form_class(self.data if self.is_bound else None, prefix=self.form_prefix)
             for name, filter_ in self.filters.items():
                 field = self._form.fields[name]
-                if isinstance(filter_, django_filters.filters.QuerySetRequestMixin):
+                if isinstance(filter_, django_filters.filters.QuerySetRequestMixin) and isinstance(
+                        field, forms.ModelChoiceField):
                     field.queryset = filter_.get_queryset(self.request)
                 elif "choices" in filter_.extra and isinstance(field, forms.ChoiceField):
                     field.choices = filter_.extra["choices"]  # the field adds its empty choice itself

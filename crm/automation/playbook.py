@@ -45,7 +45,9 @@ def automation_seed_playbook(*, brand: Brand, actor: User | None = None) -> Play
     for template in PLAYBOOK_TEMPLATES:
         key, language = template.key, template.language
         if not EmailTemplate.objects.filter(brand=brand, key=key, language=language).exists():
-            email_template_save(actor=actor, brand=brand, key=key, language=language, **template.values)
+            email_template_save(actor=actor, brand=brand, key=key, language=language,
+                                subject=template.values["subject"], body=template.values["body"],
+                                description=template.values.get("description", ""))
             templates.append(f"{key}:{language}")
     rules: list[str] = []
     for spec in (rule.spec for rule in PLAYBOOK):

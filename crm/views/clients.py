@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.forms import ModelChoiceField
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -54,7 +55,8 @@ def client_list(request: AuthedRequest) -> HttpResponse:
     filters = ClientFilter(request.GET, user=request.user, request=request)
     clients = filters.qs.select_related(None).select_related("brand", "owner")  # what the rows show
     # len() reads the brands once; the brand filter's options reuse those rows.
-    show_brand = len(filters.form.fields["brand"].queryset) > 1
+    brand_field = filters.form.fields["brand"]
+    show_brand = isinstance(brand_field, ModelChoiceField) and len(brand_field.queryset or ()) > 1
     table = ClientTable(clients, exclude=() if show_brand else ("brand",))
     table.sort(request, default=CLIENT_DEFAULT_SORT)
     table.paginate_pages(request, per_page=CLIENT_PAGE_SIZE, count_cap=CLIENT_COUNT_CAP)
