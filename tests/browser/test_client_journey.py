@@ -166,7 +166,7 @@ def test_a_clients_journey_from_the_public_form_to_the_dealers_exposure(live_ser
     manager.select_option("select[name=owner]", str(w.agent.pk))
     manager.fill("input[name=reason]", "Nobody was on shift overnight")
     manager.click("button:has-text('Reassign the ticked leads')")
-    manager.wait_for_selector(".message:has-text('leads reassigned')")
+    manager.wait_for_selector(".message:has-text('1 lead reassigned.')")
     lead.refresh_from_db()
     assert lead.owner == w.agent
     events.dispatch_pending()
