@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -22,32 +21,14 @@ from crm.models import Client, RoleCode, Stage, Task
 from leads.models import AvailabilityStatus, Call, ClientPipeline, RoutingStrategy, RoutingTarget
 from leads.pipeline import pipeline_defaults_ensure
 from leads.services import agent_availability_set, routing_rule_save
+from tests.browser.support import MARKS, PASSWORD, login
 from tests.factories import make_brand, make_desk, make_user
 from tests.trading.conftest import MANAGER_PASSWORD, start_simulator, stop_simulator
 from tests.trading.crm_fixtures import server_values, sim_now
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-PASSWORD = "correct-horse-battery-9"
 BID, ASK = Decimal("1.10000"), Decimal("1.10010")
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed"),
-]
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop in this thread; the test reads the database between
-    # browser steps, which Django would otherwise refuse.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
+pytestmark = MARKS
 
 
 @pytest.fixture
@@ -120,13 +101,6 @@ def _page(browser):
     return page
 
 
-def _login(page, base, email):
-    page.goto(f"{base}{reverse('login')}")
-    page.fill("input[name=username]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-
-
 def _text(page, selector):
     return re.sub(r"\s+", " ", page.locator(selector).inner_text())
 
@@ -157,7 +131,7 @@ def test_a_clients_journey_from_the_public_form_to_the_dealers_exposure(live_ser
 
     # 2. The desk manager gives it to Olivia from the lead queue.
     manager = _page(browser)
-    _login(manager, base, "mona@staff.example.com")
+    login(manager, base, "mona@staff.example.com", home=False)
     manager.wait_for_url(f"{base}/")
     manager.goto(f"{base}{reverse('lead_assign')}?unassigned=1")
     row = manager.locator("tr", has_text="Amira Haddad")
@@ -175,7 +149,7 @@ def test_a_clients_journey_from_the_public_form_to_the_dealers_exposure(live_ser
 
     # 3. Olivia opens it from her leads and logs an interested call: the status follows the outcome.
     agent = _page(browser)
-    _login(agent, base, "olivia@staff.example.com")
+    login(agent, base, "olivia@staff.example.com", home=False)
     agent.wait_for_url(f"{base}/")
     agent.goto(f"{base}{reverse('lead_workspace')}")
     agent.locator("#workspace-table a", has_text="Amira Haddad").click()
@@ -222,7 +196,7 @@ def test_a_clients_journey_from_the_public_form_to_the_dealers_exposure(live_ser
 
     # 5. Finance, with its second factor, deposits 5,000 USD from the Trading tab.
     finance = _page(browser)
-    _login(finance, base, "fiona@staff.example.com")
+    login(finance, base, "fiona@staff.example.com", home=False)
     finance.wait_for_url(re.compile(r"/2fa/verify/"))
     finance.fill("input[name=token]", f"{totp(w.finance.totpdevice_set.get().bin_key):06d}")
     finance.click("button:has-text('Verify')")
@@ -263,7 +237,7 @@ def test_a_clients_journey_from_the_public_form_to_the_dealers_exposure(live_ser
 
     # 7. The dealer sees the client's net 0.30 lots long in EURUSD.
     dealer = _page(browser)
-    _login(dealer, base, "dan@staff.example.com")
+    login(dealer, base, "dan@staff.example.com", home=False)
     dealer.wait_for_url(f"{base}/")
     dealer.goto(f"{base}{reverse('trading_exposure')}")
     symbol_row = dealer.locator("#exposure-symbols tr", has_text="EURUSD")

@@ -3,7 +3,6 @@ drag-and-drop, the email preview's frame) still work under it, and Chromium repo
 
 from __future__ import annotations
 
-import shutil
 from io import StringIO
 
 import pytest
@@ -15,14 +14,9 @@ from django.urls import reverse
 from crm.models import Brand, Client, Desk, RoleCode, User
 from leads.models import RoutingRule, RoutingTarget
 from leads.services import routing_rule_save
+from tests.browser.support import MARKS
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed"),
-]
+pytestmark = MARKS
 
 # Every violation the page sees, from before its first script runs (an init script is not subject to
 # the page's policy).
@@ -35,26 +29,21 @@ document.addEventListener("securitypolicyviolation", function (e) {
 
 
 @pytest.fixture
-def admin_page(live_server, login_verified, monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+def admin_page(live_server, login_verified, browser):
     call_command("seed_demo", clients=30, via_services=10, stdout=StringIO(), stderr=StringIO())
     admin = User.objects.filter(role__code=RoleCode.ADMIN, is_active=True).order_by("pk").first()
     http = HttpClient()
     login_verified(http, admin)  # the second factor proven, as the browser's session
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        context = browser.new_context(viewport={"width": 1366, "height": 900})
-        context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "url": live_server.url,
-                              "value": http.cookies[settings.SESSION_COOKIE_NAME].value}])
-        context.add_init_script(LISTEN)
-        page = context.new_page()
-        page.set_default_timeout(10_000)
-        console: list[str] = []
-        page.on("console", lambda m: console.append(m.text) if "Content Security Policy" in m.text else None)
-        yield page, live_server.url, console
-        browser.close()
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "url": live_server.url,
+                          "value": http.cookies[settings.SESSION_COOKIE_NAME].value}])
+    context.add_init_script(LISTEN)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    console: list[str] = []
+    page.on("console", lambda m: console.append(m.text) if "Content Security Policy" in m.text else None)
+    yield page, live_server.url, console
+    context.close()
 
 
 def violations(page, console) -> list[str]:

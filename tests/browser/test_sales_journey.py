@@ -4,7 +4,6 @@ right agent's list with a notification, the agent logs a call and moves its pipe
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 from django.urls import reverse
@@ -13,28 +12,11 @@ from crm.models import Client, Notification, RoleCode
 from leads.models import Call, ClientPipeline, RoutingStrategy, RoutingTarget
 from leads.pipeline import pipeline_defaults_ensure
 from leads.services import routing_rule_save
+from tests.browser.support import MARKS, PASSWORD
 from tests.factories import make_brand, make_desk, make_user
 from tests.leads.conftest import ALWAYS_OPEN
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-PASSWORD = "correct-horse-battery-9"
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed"),
-]
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
+pytestmark = MARKS
 
 
 @pytest.fixture
