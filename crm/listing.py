@@ -104,6 +104,17 @@ def query_with(params: QueryDict, **changes: Any) -> str:
 # --- filters ---------------------------------------------------------------------------------------
 
 
+def form_problems(form: forms.Form) -> list[str]:
+    """One sentence per refused value of a filter form, naming the filter: "Login: Enter a whole
+    number." (and the form's own errors, which name no single filter)."""
+    out: list[str] = []
+    for name, errors in form.errors.items():
+        label = form.fields[name].label if name in form.fields else ""
+        for message in errors:
+            out.append(f"{label}: {message}" if label else str(message))
+    return out
+
+
 class ListFilterForm(forms.Form):
     """The form of a ListFilterSet: `{{ filters.form }}` writes each field in our `.field` markup."""
 
@@ -239,14 +250,7 @@ class ListFilterSet(django_filters.FilterSet):
     def problems(self) -> list[str]:
         """One sentence per filter whose value was refused, naming the filter: "Login: Enter a whole
         number." (and the form's own errors, which name no single filter)."""
-        if not self.is_bound:
-            return []
-        out: list[str] = []
-        for name, errors in self.form.errors.items():
-            label = self.form.fields[name].label if name in self.form.fields else ""
-            for message in errors:
-                out.append(f"{label}: {message}" if label else str(message))
-        return out
+        return form_problems(self.form) if self.is_bound else []
 
     @cached_property
     def values(self) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from crm.forms import apply_domain_errors, visible_brands
 from crm.jobs import jobs_for
 from crm.lib.csp import NONE, csp_exception
 from crm.lib.pagination import Key
+from crm.listing import form_problems
 from crm.models import Client, RoleCode
 from crm.permissions import AuthedRequest, client_queryset_for_user, user_can
 from crm.services import CLASSIFY_PERMISSION
@@ -570,7 +571,7 @@ def exposure_view(request: AuthedRequest) -> HttpResponse:
     report = exposure.exposure_for_user(user=request.user, server=server) if valid else None
     return render_page(request, "trading/exposure.html", {
         "form": form, "report": report, "chart_data": report.chart_data() if report else None,
-        "top_clients": exposure.TOP_CLIENTS,
+        "top_clients": exposure.TOP_CLIENTS, "problems": [] if valid else form_problems(form),
     }, partial="exposure-body", status=200 if valid else 400)
 
 
@@ -592,7 +593,7 @@ def retention_workspace(request: AuthedRequest) -> HttpResponse:
         "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
         "peak_days": retention.PEAK_DAYS, "can_call": "calls" in tabs, "can_task": "tasks" in tabs,
         "show_owner": request.user.is_administrator or request.user.role_code == RoleCode.DESK_MANAGER,
-        "show_brand": form.show_brand,
+        "show_brand": form.show_brand, "problems": [] if valid else form_problems(form),
     }, partial="retention-table", status=200 if valid else 400)
 
 

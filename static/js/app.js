@@ -195,6 +195,18 @@
     });
   });
 
+  /* ---- a refused form or filter (400, 422) answers with the page region naming the problem: show
+     it, as the full page would, instead of htmx's default of dropping error responses. ------- */
+  doc.addEventListener("htmx:beforeSwap", function (ev) {
+    var status = ev.detail && ev.detail.xhr && ev.detail.xhr.status;
+    var body = (ev.detail && ev.detail.serverResponse) || "";
+    // A page region, not a whole page (the error pages are whole pages: those stay a toast).
+    if ((status === 400 || status === 422) && body && !/^\s*<!doctype/i.test(body)) {
+      ev.detail.shouldSwap = true;
+      ev.detail.isError = false;
+    }
+  });
+
   /* ---- an htmx request that fails at the network or server: say so instead of doing nothing. --- */
   doc.addEventListener("htmx:responseError", function (ev) {
     var xhr = ev.detail && ev.detail.xhr;

@@ -3,37 +3,22 @@
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 from django.urls import reverse
 
 from crm.models import AccessEvent, AccessKind, Note, RoleCode, Task
+from tests.browser.support import MARKS, PASSWORD, login
 from tests.factories import make_brand, make_client, make_desk, make_user
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-PASSWORD = "correct-horse-battery-9"
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed"),
-]
+pytestmark = MARKS
 
 
 @pytest.fixture
-def browser_page(monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop in this thread; the assertions below read the
-    # database between browser steps, which Django would otherwise refuse in that case.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1366, "height": 800})
-        page.set_default_timeout(10_000)
-        yield page
-        browser.close()
+def browser_page(browser):
+    page = browser.new_page(viewport={"width": 1366, "height": 800})
+    page.set_default_timeout(10_000)
+    return page
 
 
 @pytest.fixture
@@ -48,17 +33,9 @@ def agent_with_client(db):
     return {"owner": owner, "manager": manager, "client": client}
 
 
-def _login(page, base, email):
-    page.goto(f"{base}{reverse('login')}")
-    page.fill("input[name=username]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
-
-
 def test_agent_searches_opens_reveals_and_adds_a_note(live_server, browser_page, agent_with_client):
     page, base, client = browser_page, live_server.url, agent_with_client["client"]
-    _login(page, base, "olivia@staff.example.com")
+    login(page, base, "olivia@staff.example.com")
 
     page.fill("#global-search", "hadd")
     page.locator("#search-results a", has_text="Amira Haddad").click()
@@ -91,7 +68,7 @@ def test_agent_searches_opens_reveals_and_adds_a_note(live_server, browser_page,
 
 def test_agent_adds_a_task_and_completes_it_in_place(live_server, browser_page, agent_with_client):
     page, base, client = browser_page, live_server.url, agent_with_client["client"]
-    _login(page, base, "olivia@staff.example.com")
+    login(page, base, "olivia@staff.example.com")
     page.goto(f"{base}{reverse('client_detail', args=[client.code])}?tab=tasks")
     page.fill("input[name=title]", "Send the platform link")
     page.select_option("select[name=assignee]", label="Mona Manager")
@@ -106,7 +83,7 @@ def test_agent_adds_a_task_and_completes_it_in_place(live_server, browser_page, 
 
 def test_client_list_filters_as_you_type_and_keeps_the_url(live_server, browser_page, agent_with_client):
     page, base = browser_page, live_server.url
-    _login(page, base, "olivia@staff.example.com")
+    login(page, base, "olivia@staff.example.com")
     page.goto(f"{base}{reverse('client_list')}")
     assert page.locator("td.col-name").count() == 2
     page.evaluate("window.__stayed = true")
@@ -123,7 +100,7 @@ def test_new_notification_updates_the_bell_and_shows_a_toast(live_server, browse
     from crm.services import notification_send
 
     page, base = browser_page, live_server.url
-    _login(page, base, "olivia@staff.example.com")
+    login(page, base, "olivia@staff.example.com")
     page.goto(f"{base}{reverse('client_list')}")  # moving between pages with nothing new: no toast
     page.wait_for_timeout(300)
     assert page.locator(".toast").count() == 0
@@ -138,7 +115,7 @@ def test_new_notification_updates_the_bell_and_shows_a_toast(live_server, browse
 
 def test_arabic_layout_is_right_to_left_in_the_browser(live_server, browser_page, agent_with_client):
     page, base = browser_page, live_server.url
-    _login(page, base, "olivia@staff.example.com")
+    login(page, base, "olivia@staff.example.com")
     page.goto(f"{base}{reverse('user_settings')}")
     page.select_option("select[name=language]", "ar")
     page.click("form[action='/settings/'] button[type=submit]")
@@ -146,3 +123,22 @@ def test_arabic_layout_is_right_to_left_in_the_browser(live_server, browser_page
     nav = page.locator("#sidenav").bounding_box()
     main = page.locator("#main").bounding_box()
     assert nav["x"] > main["x"]  # the navigation sits on the right
+
+
+def test_a_refused_filter_value_is_named_in_the_region_htmx_swaps(live_server, browser_page):
+    # A 400 from an htmx filter used to be dropped (a "Something went wrong" toast): it is shown.
+    desk = make_desk(brand=make_brand(name="Alpha Markets"), name="Retention")
+    make_user(role_code=RoleCode.RETENTION_AGENT, desk=desk, full_name="Rita Retention",
+              email="rita@staff.example.com", password=PASSWORD)
+    page, base = browser_page, live_server.url
+    login(page, base, "rita@staff.example.com")
+    page.goto(f"{base}{reverse('trading_retention')}")
+    # The browser's own checks (min=1) are switched off: the server's refusal is what is under test, as
+    # for the rules only the server knows.
+    page.evaluate("document.getElementById('retention-filters').noValidate = true;"
+                  "document.querySelector('#retention-filters input[name=drop]').removeAttribute('min')")
+    page.fill("#retention-filters input[name=drop]", "0")
+    page.dispatch_event("#retention-filters input[name=drop]", "change")
+    page.wait_for_selector("#retention-table .message.error")
+    assert "Give the equity drop as a whole percent from 1 to 100." in page.inner_text("#retention-table")
+    assert page.locator("#toasts .toast").count() == 0
