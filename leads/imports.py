@@ -17,7 +17,6 @@ import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import Any
 
 from django.db import transaction
@@ -30,6 +29,7 @@ from crm.audit import audit_record
 from crm.exceptions import Conflict, FieldErrors, NotAllowed, ValidationFailed
 from crm.jobs import JobCancelled, JobHandle, job_start
 from crm.lib import context
+from crm.lib.tables import TableUnreadable, cell_date_text, text_decode, xlsx_rows
 from crm.lib.validation import storable
 from crm.models import Brand, User
 from crm.permissions import user_can
@@ -127,30 +127,18 @@ def detect_format(filename: str, content: bytes) -> str:
 
 
 def _cell(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, str):
-        return value.strip()
-    return value
+    value = cell_date_text(value)
+    return value.strip() if isinstance(value, str) else value
 
 
 _STRAY_CR = re.compile(r"\r(?!\n)")
-
-
-def _decode(content: bytes) -> str:
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return content.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return content.decode("latin-1")
 
 
 def read_table(content: bytes, file_format: str) -> tuple[list[str], Iterator[tuple[int, list[Any]]]]:
     """The header row and an iterator of (spreadsheet row number, cells) for the non-empty rows."""
     if file_format == "xlsx":
         return _read_xlsx(content)
-    text = _decode(content)
+    text = text_decode(content)
     if "\n" in text:
         # Rows end in LF or CRLF, so a carriage return alone is a stray one inside a cell (pasted
         # from a spreadsheet), not a row break: it becomes a space. In a file without any LF, CR is
@@ -185,27 +173,20 @@ def read_table(content: bytes, file_format: str) -> tuple[list[str], Iterator[tu
 
 
 def _read_xlsx(content: bytes) -> tuple[list[str], Iterator[tuple[int, list[Any]]]]:
-    import zipfile
-
-    from openpyxl import load_workbook
-
     try:
-        workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, OSError, KeyError, ValueError):
+        iterator = xlsx_rows(content)
+        _number, first = next(iterator)
+    except TableUnreadable:
         raise ValidationFailed(fields={"file": [gettext("This is not a readable Excel workbook (.xlsx).")]}) from None
-    sheet = workbook.worksheets[0]
-    iterator = sheet.iter_rows(values_only=True)
-    try:
-        headers = [str(h).strip() if h is not None else "" for h in next(iterator)]
     except StopIteration:
         raise ValidationFailed(fields={"file": [gettext("The file is empty.")]}) from None
+    headers = [str(h).strip() if h is not None else "" for h in first]
 
     def rows() -> Iterator[tuple[int, list[Any]]]:
-        for number, row in enumerate(iterator, start=2):
+        for number, row in iterator:
             cells = [_cell(c) for c in row]
             if any(c not in (None, "") for c in cells):
                 yield number, cells
-        workbook.close()
 
     return headers, rows()
 

@@ -24,6 +24,10 @@ class Brand(models.Model):
     default_currency = models.CharField(max_length=3, default="USD")
     default_language = models.CharField(max_length=8, default="en")
     is_active = models.BooleanField(default=True)
+    # Where the brand may open accounts (ISO 3166-1 alpha-2); empty: every country. The trader's
+    # room refuses registrations from anywhere else.
+    served_countries = ArrayField(models.CharField(max_length=2), default=list, blank=True,
+                                  help_text=_("Two-letter country codes; empty serves every country."))
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords(get_user=history_user)
 
@@ -32,6 +36,9 @@ class Brand(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def serves(self, country: str) -> bool:
+        return not self.served_countries or country in self.served_countries
 
 
 class RoleCode(models.TextChoices):

@@ -51,11 +51,12 @@ def access_search_record(*, actor: User | None, where: str, query: str, rows: in
 
 
 @transaction.atomic
-def client_view_record(*, actor: User | None, client: Client) -> None:
-    """Record that `actor` opened the client's profile (AccessEvent "view"; agent monitoring reads these)."""
+def client_view_record(*, actor: User | None, client: Client, detail: str = "") -> None:
+    """Record that `actor` opened the client's profile, or the record named by `detail` (a KYC
+    document), (AccessEvent "view"; agent monitoring reads these)."""
     if actor is None or not getattr(actor, "pk", None):
         return
-    _access_event(actor, client, AccessKind.VIEW)
+    _access_event(actor, client, AccessKind.VIEW, detail=detail)
 
 
 REVEAL_KINDS: dict[str, str] = {"email": AccessKind.REVEAL_EMAIL, "phone": AccessKind.REVEAL_PHONE}

@@ -304,12 +304,23 @@ CELERY_BEAT_SCHEDULE = {
     "trading-sync-health": {"task": "trading.tasks.sync_health_check", "schedule": 60.0},
     "trading-reconcile-nightly": {"task": "trading.tasks.deals_reconcile_all", "schedule": crontab(hour=3, minute=15)},
     "trading-password-links-purge": {"task": "trading.tasks.password_links_purge", "schedule": 600.0},
+    # KYC: warn before documents run out, expire verifications on the day (idempotent).
+    "kyc-expiry-daily": {"task": "kyc.tasks.kyc_expiry_run", "schedule": crontab(hour=4, minute=10)},
+    # Wallet: deposits stuck open are looked up at their provider, and expired after WALLET_DEPOSIT_EXPIRY_MINUTES.
+    "wallet-deposits-refresh": {"task": "wallet.tasks.deposits_refresh_due", "schedule": 120.0},
+    # Partner commissions: the daily incremental run of the open period(s) (ib.tasks).
+    "ib-commissions-daily": {"task": "ib.tasks.commissions_daily", "schedule": crontab(hour=3, minute=45)},
+    # Wallet: payouts whose answer was lost are looked up by our reference, never sent again blindly.
+    "wallet-withdrawals-resolve": {"task": "wallet.tasks.withdrawals_resolve_due", "schedule": 60.0},
 }
 # A deal or account-state sync holds a lease on its server for this long, renewed while it runs:
 # a worker killed mid-sync blocks its server for at most this long (crm.lib.lease).
 TRADING_SYNC_LEASE_SECONDS = env_int("TRADING_SYNC_LEASE_SECONDS", 30)
 # How long a link to see a new trading password works (once) before it expires (trading.password_links).
 TRADING_PASSWORD_LINK_HOURS = env_int("TRADING_PASSWORD_LINK_HOURS", 48)
+# KYC documents: private files, never under MEDIA_ROOT; served to staff only through a permission check.
+KYC_STORAGE_DIR = Path(os.environ.get("KYC_STORAGE_DIR") or VAR_DIR / "kyc-documents")
+KYC_MAX_UPLOAD_BYTES = env_int("KYC_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
 RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600}}
 
 # --- logging -----------------------------------------------------------------------------------
@@ -341,6 +352,10 @@ CRM_EXTRA_HANDLER_MODULES = env_list("CRM_EXTRA_HANDLER_MODULES", [])
 # is logged as an error and still recorded. Strict in tests and under DEBUG.
 CRM_EVENTS_STRICT = env_bool("CRM_EVENTS_STRICT", DEBUG)
 CRM_PUBLIC_URL = env("CRM_PUBLIC_URL", "http://127.0.0.1:8000")
+# A deposit still open (created, pending, unknown) this long after it was made, and not paid at its
+# provider, is expired (wallet.deposits.deposit_status_refresh). Lookups start after the minimum age.
+WALLET_DEPOSIT_EXPIRY_MINUTES = env_int("WALLET_DEPOSIT_EXPIRY_MINUTES", 24 * 60)
+WALLET_DEPOSIT_REFRESH_AFTER_MINUTES = env_int("WALLET_DEPOSIT_REFRESH_AFTER_MINUTES", 10)
 # Keys for secrets stored encrypted (crm.lib.crypto: platform credentials, telephony webhook secrets):
 # the first encrypts, all decrypt; empty: a key derived from SECRET_KEY (and SECRET_KEY_FALLBACKS).
 # After putting a new key first: manage.py trading_rotate_credentials and leads_reencrypt_telephony_secrets.
@@ -370,7 +385,12 @@ LEADS_FORM_RATE_LIMIT = env("LEADS_FORM_RATE_LIMIT", "10/m")
 # Staff "forgot password" requests, per address asked for and per client IP (crm.lib.ratelimit).
 PASSWORD_RESET_RATE_LIMIT = env("PASSWORD_RESET_RATE_LIMIT", "5/h")
 PASSWORD_RESET_IP_RATE_LIMIT = env("PASSWORD_RESET_IP_RATE_LIMIT", "20/h")
+# The trader's room, per client IP: registrations, login attempts, mails asked for (verification, reset).
+PORTAL_REGISTER_RATE_LIMIT = env("PORTAL_REGISTER_RATE_LIMIT", "10/h")
+PORTAL_LOGIN_RATE_LIMIT = env("PORTAL_LOGIN_RATE_LIMIT", "30/m")
+PORTAL_MAIL_RATE_LIMIT = env("PORTAL_MAIL_RATE_LIMIT", "10/h")
 for _name in ("CRM_API_RATE_LIMIT", "LEADS_API_RATE_LIMIT", "LEADS_FORM_RATE_LIMIT", "PASSWORD_RESET_RATE_LIMIT",
-              "PASSWORD_RESET_IP_RATE_LIMIT"):
+              "PASSWORD_RESET_IP_RATE_LIMIT", "PORTAL_REGISTER_RATE_LIMIT", "PORTAL_LOGIN_RATE_LIMIT",
+              "PORTAL_MAIL_RATE_LIMIT"):
     if not re.fullmatch(r"[1-9][0-9]*/[smhd]", globals()[_name] or ""):
         raise ImproperlyConfigured(f"{_name} must look like 1200/m (got {globals()[_name]!r}).")
