@@ -8,6 +8,10 @@ first trade proves.
   episode, because the sync emits one event per episode and delivery runs a handler once).
 - "trading.sync_lag": the brand's dealers and administrators.
 - "trading.balance_mismatch": the brand's dealers.
+
+- "kyc.assessed": the appropriateness questionnaire's result becomes the client's own leverage
+  limit (ClientLeverageLimit), applied on top of the brand's caps; the client's live accounts above
+  it are lowered (services.client_leverage_limit_record). Trading reads the event, never kyc.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from crm.lib.payloads import client_url, event_data
 from crm.models import Event, RoleCode, User
 from crm.services import client_stage_prove, notify_users
 from crm.stages import Proof
-from trading.models import TradingAccount
+from trading.models import ClientLeverageLimit, TradingAccount
+from trading.services import client_leverage_limit_record
 
 
 def _staff_of_brand(brand_id: int | None, roles: Iterable[str]) -> list[User]:
@@ -85,3 +90,15 @@ def client_active(event: Event) -> None:
         return
     client_stage_prove(client=event.client, proof=Proof.FIRST_TRADE, actor=None,
                        evidence={"event": str(event.uuid), "account": str(code), "login": event_data(event).get("login")})
+
+
+@subscribe("kyc.assessed")
+def appropriateness_limit(event: Event) -> None:
+    if event.client is None:
+        return
+    data = event_data(event)
+    cap = data.get("max_leverage")
+    client_leverage_limit_record(
+        client=event.client, source=ClientLeverageLimit.Source.APPROPRIATENESS,
+        max_leverage=cap if isinstance(cap, int) and not isinstance(cap, bool) else None,
+        reason=str(data.get("level", "")), reference=str(data.get("response", "")), set_at=event.occurred_at)

@@ -604,3 +604,34 @@ class BalanceOperation(models.Model):
     @property
     def is_open(self) -> bool:
         return self.state in (BalanceState.PENDING, BalanceState.UNKNOWN)
+
+
+class ClientLeverageLimit(models.Model):
+    """A limit on one client's live leverage from outside trading's own rules, one per source: the
+    appropriateness questionnaire's result ("kyc.assessed", recorded by trading.handlers). It applies
+    on top of the brand's ceiling and the cap rules (trading.policy.leverage_limit): the lowest wins.
+    `max_leverage` None: the source sets no limit now (kept so that the latest result is known)."""
+
+    class Source(models.TextChoices):
+        APPROPRIATENESS = "appropriateness", _("Appropriateness questionnaire")
+
+    client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, related_name="leverage_limits",
+                               db_index=False)
+    source = models.CharField(max_length=32, choices=Source.choices)
+    max_leverage = models.PositiveIntegerField(null=True, blank=True)
+    # What decided it, as the source named it (the questionnaire's level code), shown in refusals.
+    reason = models.CharField(max_length=64, blank=True)
+    reference = models.CharField(max_length=64, blank=True)  # the source's own record (a response's code)
+    set_at = models.DateTimeField()  # when the source decided it; an older decision never replaces a newer
+    history = HistoricalRecords(get_user=history_user)
+
+    class Meta:
+        constraints: ClassVar = [
+            # One limit per source: the latest decision of each source counts.
+            models.UniqueConstraint(fields=["client", "source"], name="clientleveragelimit_one_per_source"),
+            models.CheckConstraint(condition=Q(max_leverage__isnull=True) | Q(max_leverage__gte=1),
+                                   name="clientleveragelimit_leverage_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client_id} {self.source}: 1:{self.max_leverage}"

@@ -5,8 +5,10 @@ show them.
 Leverage: the brand's ceiling (BrandTradingPolicy, live or demo) and, for live accounts, the cap
 rules (LeverageCap) matching the client's country and classification: the most specific matching
 rule wins (country and classification over either alone); between equally specific rules the
-lowest; the ceiling applies on top. Every limit comes with the rule it comes from, in words, so that
-a refusal can name it ("Retail clients in GB: at most 1:30").
+lowest; the ceiling applies on top; and a limit of the client's own (ClientLeverageLimit: the
+appropriateness questionnaire's result) on top of both. Every limit comes with the rule it comes
+from, in words, so that a refusal can name it ("Retail clients in GB: at most 1:30", "Appropriateness
+questionnaire: not appropriate, at most 1:5").
 """
 
 from __future__ import annotations
@@ -19,11 +21,17 @@ from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
 from django.db.models import Case, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Least
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext
 
 from crm.models import Brand, Classification, Client, Stage
 from crm.selectors import client_verified
-from trading.models import DEFAULT_LIVE_MIN_STAGE, BrandTradingPolicy, LeverageCap, TradingAccount
+from trading.models import (
+    DEFAULT_LIVE_MIN_STAGE,
+    BrandTradingPolicy,
+    ClientLeverageLimit,
+    LeverageCap,
+    TradingAccount,
+)
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -117,19 +125,47 @@ def matching_rule(*, brand_id: int, country: str, classification: str) -> Levera
     return min(rules, key=lambda r: (-r.specificity, r.max_leverage))
 
 
+# The appropriateness levels kyc sends in "kyc.assessed" (trading does not import kyc), in words.
+_APPROPRIATENESS: dict[str, Callable[[], str]] = {
+    "appropriate": lambda: pgettext("appropriateness", "appropriate"),
+    "appropriate_with_warning": lambda: pgettext("appropriateness", "appropriate with a warning"),
+    "not_appropriate": lambda: pgettext("appropriateness", "not appropriate"),
+}
+
+
+def client_limit_text(limit: ClientLeverageLimit) -> str:
+    """A client's own limit in words: "Appropriateness questionnaire: not appropriate, at most 1:5"."""
+    result = _APPROPRIATENESS[limit.reason]() if limit.reason in _APPROPRIATENESS else limit.reason
+    return gettext("Appropriateness questionnaire: %(result)s, at most 1:%(cap)s") % {
+        "result": result, "cap": limit.max_leverage}
+
+
+def client_limit(*, client: Client) -> ClientLeverageLimit | None:
+    """The lowest of the client's own leverage limits (ClientLeverageLimit), or None."""
+    return (ClientLeverageLimit.objects.filter(client_id=client.pk, max_leverage__isnull=False)
+            .order_by("max_leverage", "source").first())
+
+
 def leverage_limit(*, client: Client, brand: Brand, demo: bool,
                    policy: BrandTradingPolicy | None = None) -> LeverageLimit:
-    """The leverage cap of `client`'s accounts of `brand` (live or demo) and the rule it comes from."""
+    """The leverage cap of `client`'s accounts of `brand` (live or demo) and the rule it comes from:
+    the lowest of the brand's ceiling, the matching cap rule and, for live accounts, the client's own
+    limit (the appropriateness questionnaire's result)."""
     policy = policy if policy is not None else BrandTradingPolicy.objects.filter(brand_id=brand.pk).first()
     ceiling = None if policy is None else (policy.max_leverage_demo if demo else policy.max_leverage_live)
     rule = None if demo else matching_rule(brand_id=brand.pk, country=client.country,
                                            classification=client.classification)
     if rule is not None and (ceiling is None or rule.max_leverage <= ceiling):
-        return LeverageLimit(cap=rule.max_leverage, source=rule, rule=rule_text(
+        limit = LeverageLimit(cap=rule.max_leverage, source=rule, rule=rule_text(
             country=rule.country, classification=rule.classification, cap=rule.max_leverage))
-    if ceiling is not None:
-        return LeverageLimit(cap=ceiling, rule=ceiling_text(brand=brand, demo=demo, cap=ceiling))
-    return LeverageLimit(cap=None)
+    elif ceiling is not None:
+        limit = LeverageLimit(cap=ceiling, rule=ceiling_text(brand=brand, demo=demo, cap=ceiling))
+    else:
+        limit = LeverageLimit(cap=None)
+    own = None if demo else client_limit(client=client)
+    if own is not None and own.max_leverage is not None and (limit.cap is None or own.max_leverage < limit.cap):
+        return LeverageLimit(cap=own.max_leverage, rule=client_limit_text(own))
+    return limit
 
 
 def leverage_refusal(*, leverage: int, limit: LeverageLimit) -> str:
@@ -148,7 +184,7 @@ if TYPE_CHECKING:
 
 def with_leverage_cap(qs: QuerySet[TradingAccount]) -> AccountsWithCap:
     """`qs` annotated with ``leverage_cap``: each account's cap as leverage_limit computes it (NULL:
-    none), in SQL, for lists of accounts above their caps."""
+    none; the client's own limit included), in SQL, for lists of accounts above their caps."""
     specificity = (Case(When(country="", then=Value(0)), default=Value(1))
                    + Case(When(classification="", then=Value(0)), default=Value(1)))
     rule_cap = Subquery(
@@ -159,10 +195,14 @@ def with_leverage_cap(qs: QuerySet[TradingAccount]) -> AccountsWithCap:
         .annotate(rule_specificity=specificity).order_by("-rule_specificity", "max_leverage")
         .values("max_leverage")[:1],
         output_field=IntegerField())
-    # PostgreSQL's LEAST skips NULLs: a missing rule or a missing ceiling leaves the other.
+    own_cap = Subquery(
+        ClientLeverageLimit.objects.filter(client_id=OuterRef("client_id"), max_leverage__isnull=False)
+        .order_by("max_leverage").values("max_leverage")[:1],
+        output_field=IntegerField())
+    # PostgreSQL's LEAST skips NULLs: a missing rule, ceiling or client limit leaves the others.
     return qs.annotate(leverage_cap=Case(
         When(is_demo=True, then=F("server__brand__trading_policy__max_leverage_demo")),
-        default=Least(rule_cap, F("server__brand__trading_policy__max_leverage_live")),
+        default=Least(rule_cap, F("server__brand__trading_policy__max_leverage_live"), own_cap),
         output_field=IntegerField()))
 
 

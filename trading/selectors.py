@@ -194,3 +194,33 @@ def above_cap_groups(*, user: Any, brand: Any) -> list[AboveCapGroup]:
 def leverage_caps_for_brand(*, brand: Any) -> list[LeverageCap]:
     """The brand's cap rules, by country (rules for any country first), then classification."""
     return list(LeverageCap.objects.filter(brand=brand).order_by("country", "classification"))
+
+
+@dataclass(frozen=True)
+class LiveAccountOffer:
+    """Where a client's first live account opens: a server of the brand and one of its account types."""
+
+    server: PlatformServer
+    account_type: str
+    spec: Mapping[str, Any]
+
+
+def default_live_offer(*, brand_id: int) -> LiveAccountOffer | None:
+    """The brand's default live account: on its active servers (by name), the live account type marked
+    "default", else the first live type by key on the first server that has one. None when the brand
+    has no active server with a live type."""
+    fallback: LiveAccountOffer | None = None
+    for server in PlatformServer.objects.filter(brand_id=brand_id, is_active=True).order_by("name", "id"):
+        for key in sorted(server.account_types or {}):
+            spec = server.account_types[key]
+            if not isinstance(spec, dict) or spec.get("demo") or not spec.get("group"):
+                continue
+            if spec.get("default") is True:
+                return LiveAccountOffer(server=server, account_type=key, spec=spec)
+            fallback = fallback or LiveAccountOffer(server=server, account_type=key, spec=spec)
+    return fallback
+
+
+def has_live_account(*, client: Client) -> bool:
+    """Whether the client holds a live trading account (archived ones count: they were opened)."""
+    return TradingAccount.objects.filter(client=client, is_demo=False).exists()

@@ -63,6 +63,7 @@ from trading.models import (
     BalanceOperation,
     BalanceState,
     BrandTradingPolicy,
+    ClientLeverageLimit,
     LeverageCap,
     PasswordLinkPurpose,
     PlatformKind,
@@ -159,7 +160,8 @@ def _server_snapshot(server: PlatformServer) -> dict[str, Any]:
 
 
 def clean_account_types(value: Any, errors: FieldErrors) -> dict[str, dict[str, Any]]:
-    """Account type mapping: {"key": {"label", "group", "leverages": [ints], "demo", "currency"}}."""
+    """Account type mapping: {"key": {"label", "group", "leverages": [ints], "demo", "currency", "default"}}
+    ("default": true marks the live type a client's first live account gets)."""
     if not isinstance(value, Mapping) or not value:
         errors.add("account_types", gettext("Map at least one account type to a platform group."))
         return {}
@@ -190,6 +192,8 @@ def clean_account_types(value: Any, errors: FieldErrors) -> dict[str, dict[str, 
             "leverages": sorted(set(leverages)),
             "demo": bool(spec.get("demo", False)),
             "currency": currency,
+            # The live type a client's first account gets (portal, on approval); kept only when set.
+            **({"default": True} if spec.get("default") is True else {}),
         }
     return cleaned
 
@@ -543,7 +547,7 @@ def leverage_lower_start(*, actor: User, brand: Brand, cap: int, demo: bool) -> 
 LOWERED, SKIPPED, FAILED = "lowered", "skipped", "failed"
 
 
-def _lower_one(*, actor: User, account: TradingAccount | None) -> tuple[str, int | None, str]:
+def _lower_one(*, actor: User | None, account: TradingAccount | None) -> tuple[str, int | None, str]:
     """Lower one account to its cap: (outcome, the new leverage, what happened in words)."""
     if account is None or account.is_archived:
         return SKIPPED, None, gettext("The account is archived or gone.")
@@ -589,6 +593,55 @@ def leverage_lower_run(*, handle: JobHandle, account_ids: list[int], cap: int) -
                              f"1:{after}" if after else "", labels[outcome], detail])
             handle.progress(done, lowered=counts[LOWERED], skipped=counts[SKIPPED], failed=counts[FAILED])
     handle.set_result_rows(len(account_ids))
+    return counts
+
+
+# --- a client's own leverage limit ------------------------------------------------------------------
+
+@transaction.atomic
+def client_leverage_limit_record(*, client: Client, source: str, max_leverage: int | None, reason: str,
+                                 reference: str, set_at: dt.datetime) -> ClientLeverageLimit | None:
+    """Record the client's leverage limit from `source` (the appropriateness questionnaire), which
+    trading.policy.leverage_limit applies on top of the brand's caps from now on. A decision older
+    than the one recorded is ignored (None): events may be delivered out of order. Audited; the
+    client's open live accounts above it are lowered after commit (client_accounts_lower)."""
+    if source not in ClientLeverageLimit.Source.values:
+        raise ValidationFailed(fields={"source": gettext("Unknown source of a leverage limit.")})
+    if max_leverage is not None and (not isinstance(max_leverage, int) or max_leverage < 1):
+        raise ValidationFailed(fields={"max_leverage": gettext("The limit must be a whole number from 1.")})
+    row = ClientLeverageLimit.objects.select_for_update().filter(client=client, source=source).first()
+    before = None
+    if row is not None:
+        if row.set_at > set_at:
+            return None
+        before = {"max_leverage": row.max_leverage, "reason": row.reason, "reference": row.reference}
+    else:
+        row = ClientLeverageLimit(client=client, source=source)
+    row.max_leverage, row.reason, row.reference, row.set_at = max_leverage, reason[:64], reference[:64], set_at
+    row.save()
+    audit_record(action="trading.client_leverage_limit", obj=client, before=before, after={
+        "source": source, "max_leverage": max_leverage, "reason": row.reason, "reference": row.reference})
+    if max_leverage is not None:
+        from trading.tasks import client_accounts_lower as task
+
+        client_id = client.pk
+        transaction.on_commit(lambda: task.delay(client_id))
+    return row
+
+
+def client_accounts_lower(*, client_id: int) -> dict[str, int]:
+    """Lower the client's open live accounts whose leverage is above their cap now (the client's own
+    limit included) to the highest leverage their type offers within it, one by one, as the bulk
+    lowering does (each on the platform first, audited, "trading.leverage_changed"; the system acts).
+    An account the platform refuses stays as it is and is counted as failed."""
+    counts = {LOWERED: 0, SKIPPED: 0, FAILED: 0}
+    accounts = (TradingAccount.objects.select_related("server__brand", "client__brand")
+                .filter(client_id=client_id, is_demo=False, is_archived=False).order_by("pk"))
+    for account in accounts:
+        outcome, _after, detail = _lower_one(actor=None, account=account)
+        counts[outcome] += 1
+        if outcome == FAILED:
+            logger.warning("account %s above its cap was not lowered: %s", account.login, detail)
     return counts
 
 
@@ -887,3 +940,37 @@ def balance_operations_resolve_due(*, now: dt.datetime | None = None) -> dict[st
         if balance_operation_resolve(operation_id=pk).state != BalanceState.UNKNOWN:
             counts["resolved"] += 1
     return counts
+
+
+@transaction.atomic
+def trading_account_register(*, actor: User | None, client: Client, server: PlatformServer, login: int,
+                             account_type: str, currency: str = "", leverage: int = 100,
+                             opened_at: dt.datetime | None = None) -> TradingAccount:
+    """Record in the CRM an account that already exists on the platform (a migration from another
+    CRM): nothing is sent to the platform. Idempotent by (server, login) when the client matches;
+    the login of another client is refused."""
+    _require(actor, "trading.add_tradingaccount")
+    errors = FieldErrors()
+    if server.brand_id != client.brand_id:
+        errors.add("server", gettext("This server belongs to another brand."))
+    spec = server.account_type(account_type)
+    if spec is None:
+        errors.add("account_type", gettext("Choose an account type of this server."))
+    if login <= 0:
+        errors.add("login", gettext("Enter a positive login."))
+    errors.raise_if_any()
+    assert spec is not None
+    existing = TradingAccount.objects.filter(server=server, login=login).first()
+    if existing is not None:
+        if existing.client_id != client.pk:
+            errors.add("login", gettext("This login belongs to another client."))
+            errors.raise_if_any()
+        return existing
+    account = TradingAccount(server=server, client=client, login=login, is_demo=bool(spec.get("demo")),
+                             account_type=account_type, group=spec["group"],
+                             currency=currency or spec.get("currency") or client.brand.default_currency,
+                             leverage=leverage, opened_at=opened_at)
+    _attribute_history(account, actor)
+    account.save()
+    audit_record(action="trading.account_register", obj=account, after=_account_snapshot(account), actor=actor)
+    return account

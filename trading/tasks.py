@@ -98,3 +98,11 @@ def password_links_purge() -> int:
     from trading.password_links import password_links_purge as purge
 
     return purge()
+
+
+@shared_task(name="trading.tasks.client_accounts_lower", ignore_result=True)
+def client_accounts_lower(client_id: int) -> dict[str, int]:
+    """Lower one client's live accounts to a new limit of the client's own (services.client_leverage_limit_record)."""
+    from trading.services import client_accounts_lower as lower
+
+    return lower(client_id=client_id)
