@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-from crm.event_catalogue import DateTimeText, Ref, declare
+from crm.event_catalogue import CodeText, DateTimeText, Ref, declare
 
 
 class KycSubmitted(TypedDict):
@@ -36,3 +36,34 @@ declare("kyc.approved", payload=KycApproved,
 declare("kyc.rejected", payload=KycRejected, description="A client's verification was rejected.")
 declare("kyc.expired", payload=KycExpired,
         description="A verified client's documents expired; re-verification is needed.")
+
+
+class KycInfoRequested(TypedDict):
+    reviewer: Ref
+    message: str  # what the officer asked the client for
+
+
+class KycExpiryWarned(TypedDict):
+    document: str  # the document's kind (passport, id_card, ...)
+    expires_on: str  # ISO date
+
+
+declare("kyc.info_requested", payload=KycInfoRequested,
+        description="A compliance officer asked the client for more information; verification waits for it.")
+declare("kyc.expiry_warned", payload=KycExpiryWarned,
+        description="A verified client was told that a document runs out soon (once per document).")
+
+
+class KycAssessed(TypedDict):
+    response: CodeText  # the QuestionnaireResponse
+    version: int  # the number of the questionnaire version answered
+    score: int
+    level: str  # appropriate | appropriate_with_warning | not_appropriate
+    max_leverage: int | None  # the highest leverage the result allows (None: no limit from it)
+    warnings: list[str]  # the warning keys shown to the client
+    knocked_out: bool  # a knock-out answer decided the level whatever the score
+
+
+declare("kyc.assessed", payload=KycAssessed,
+        description="A client answered the appropriateness questionnaire; trading holds the client's leverage "
+                    "to the result's limit.")

@@ -1,0 +1,171 @@
+"""The proof-of-address slot's checks: a utility bill or a bank statement, as a PDF with a text layer
+(read as it is) or a scan/photo (OCR). Its issue date must be within the brand's limit, and the
+client's name and address must be on it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import Any
+
+from django.utils.translation import gettext_noop as _
+
+from kyc.checks import Applicant, CheckPolicy, DocumentFile
+from kyc.checks.images import pages
+from kyc.checks.kinds import other_kind_named, reads_well
+from kyc.checks.legibility import legibility_check
+from kyc.checks.names import contains_name, icao, tokens
+from kyc.checks.ocr import Row, read_page
+from kyc.checks.report import CheckResult, OnFail, Outcome, Report, hinted
+
+MONTHS = {m: i + 1 for i, m in enumerate(("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT",
+                                             "NOV", "DEC"))}
+UTILITY_WORDS = ("ELECTRICITY", "GAS", "WATER", "ENERGY", "POWER", "TELEPHONE", "BROADBAND", "INTERNET",
+                 "COUNCIL TAX", "UTILITY", "BILL", "INVOICE", "METER")
+BANK_WORDS = ("BANK", "STATEMENT", "IBAN", "BALANCE", "SORT CODE", "ACCOUNT STATEMENT")
+ISSUE_LABELS = ("BILL DATE", "STATEMENT DATE", "DATE OF ISSUE", "ISSUE DATE", "INVOICE DATE", "ISSUED", "DATE")
+ABBREVIATIONS = {"STREET": "ST", "ROAD": "RD", "AVENUE": "AVE", "AV": "AVE", "DRIVE": "DR", "LANE": "LN",
+                 "PLACE": "PL", "SQUARE": "SQ", "COURT": "CT", "APARTMENT": "APT", "FLAT": "APT", "NUMBER": "NO"}
+HINT_TYPE = _("Upload a utility bill or a bank statement showing your name and address.")
+HINT_OLD = _("This document is older than %(days)s days. Upload a utility bill or bank statement issued in the "
+             "last %(days)s days.")
+
+_DATE_PATTERNS = (
+    re.compile(r"\b(\d{1,2})[./\-](\d{1,2})[./\-](\d{4})\b"),  # 14/03/2025
+    re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b"),  # 2025-03-14
+    re.compile(r"\b(\d{1,2})\s*([A-Za-z]{3})[A-Za-z]*\.?,?\s*(\d{4})\b"),  # 14 March 2025
+    re.compile(r"\b([A-Za-z]{3})[A-Za-z]*\.?\s*(\d{1,2}),?\s*(\d{4})\b"),  # March 14, 2025
+)
+
+
+def dates_in(text: str) -> list[tuple[int, date]]:
+    """Every date in the text with its position."""
+    found: list[tuple[int, date]] = []
+    for index, pattern in enumerate(_DATE_PATTERNS):
+        for m in pattern.finditer(text):
+            a, b, c = m.groups()
+            try:
+                if index == 0:
+                    d = date(int(c), int(b), int(a))
+                elif index == 1:
+                    d = date(int(a), int(b), int(c))
+                elif index == 2:
+                    if b.upper() not in MONTHS:
+                        continue
+                    d = date(int(c), MONTHS[b.upper()], int(a))
+                else:
+                    if a.upper() not in MONTHS:
+                        continue
+                    d = date(int(c), MONTHS[a.upper()], int(b))
+            except ValueError:
+                continue
+            found.append((m.start(), d))
+    return sorted(found)
+
+
+def issue_date(text: str, as_of: date) -> tuple[date | None, str]:
+    """The document's issue date: the one after an issue label (Bill date, Statement date...), else the
+    latest date not in the future (a due date is later than the issue date)."""
+    upper = text.upper()
+    all_dates = dates_in(text)
+    for label in ISSUE_LABELS:
+        for m in re.finditer(re.escape(label) + r"\s*[:.]?\s*", upper):
+            after = [d for pos, d in all_dates if m.end() <= pos <= m.end() + 3]
+            if after:
+                return after[0], label.lower()
+    past = [d for _, d in all_dates if d <= as_of]
+    return (max(past), "latest date") if past else (None, "")
+
+
+def _address_tokens(text: str) -> list[str]:
+    words = re.findall(r"[A-Z0-9]+", icao(text.replace("\n", " ")).replace("<", " "))
+    return [ABBREVIATIONS.get(w, w) for w in words if len(w) > 1 or w.isdigit()]
+
+
+def address_match(registered: str, text: str) -> dict[str, Any]:
+    wanted = _address_tokens(registered)
+    present = set(_address_tokens(text))
+    missing = [w for w in wanted if w not in present]
+    numbers_ok = all(w in present for w in wanted if any(ch.isdigit() for ch in w))
+    share = (len(wanted) - len(missing)) / len(wanted) if wanted else 0.0
+    return {"registered": registered, "found_share": round(share, 2), "missing": missing,
+            "matched": bool(wanted) and numbers_ok and share >= 0.8}
+
+
+def detect_kind(text: str) -> str:
+    upper = text.upper()
+    bank = sum(1 for w in BANK_WORDS if w in upper)
+    utility = sum(1 for w in UTILITY_WORDS if re.search(r"\b" + w + r"\b", upper))
+    if bank >= 2 and bank >= utility:
+        return "bank_statement"
+    if utility >= 2:
+        return "utility_bill"
+    return "unknown"
+
+
+def check_address(*, files: Sequence[DocumentFile], applicant: Applicant, policy: CheckPolicy,
+                  as_of: date) -> Report:
+    checks: list[CheckResult] = []
+    texts: list[str] = []
+    legible = True
+    source = "ocr"
+    rows: list[Row] = []
+    for file in files:
+        for page in pages(file.upload):
+            if len(page.text_layer) >= 40:
+                texts.append(page.text_layer)
+                source = "text_layer"
+                continue
+            reading = read_page(page.image)
+            result = legibility_check(file.upload.filename, page, reading)
+            legible = legible and result.passed
+            checks.append(result)
+            texts.append(reading.text)
+            rows.extend(reading.rows)
+    text = "\n".join(texts)
+    document = files[0].upload.filename if files else ""
+    declared = files[0].kind if files else ""
+    kind = detect_kind(text)
+    facts: dict[str, Any] = {"document_type": kind, "declared_type": declared, "text_source": source}
+    ev: dict[str, Any] = {"declared": declared, "detected": kind, "allowed": ["utility_bill", "bank_statement"]}
+    if kind != "unknown":
+        checks.append(CheckResult("document_type", Outcome.PASS, ev, document))
+    elif not legible or len(text.split()) < 8 or not (other := other_kind_named(text, slot="address")) or \
+            (source == "ocr" and not reads_well(rows)):
+        checks.append(CheckResult("document_type", Outcome.UNREADABLE, ev, document))
+    else:
+        ev["named"] = other
+        checks.append(CheckResult("document_type", Outcome.FAIL, ev, document, OnFail.REJECT, HINT_TYPE))
+        return Report(tuple(checks), facts=facts)
+
+    issued, how = issue_date(text, as_of)
+    limit = as_of - timedelta(days=policy.poa_max_age_days)
+    if issued is None:
+        checks.append(CheckResult("document_date", Outcome.UNREADABLE, {"reason": "no date read"}, document))
+    else:
+        facts["issue_date"] = issued.isoformat()
+        ev = {"issue_date": issued.isoformat(), "read_from": how, "age_days": (as_of - issued).days,
+              "max_age_days": policy.poa_max_age_days, "as_of": as_of.isoformat()}
+        if issued < limit:
+            ev, hint = hinted(ev, HINT_OLD, days=policy.poa_max_age_days)
+            checks.append(CheckResult("document_date", Outcome.FAIL, ev, document, OnFail.REJECT, hint))
+        elif issued > as_of:
+            checks.append(CheckResult("document_date", Outcome.FAIL, {**ev, "reason": "dated in the future"},
+                                      document))
+        else:
+            checks.append(CheckResult("document_date", Outcome.PASS, ev, document))
+
+    surname = tokens(applicant.last_name)
+    given = tokens(applicant.first_name)
+    found = contains_name(text, surname + given)
+    name_ok = all(p in found for p in surname) and all(p in found for p in given)
+    checks.append(CheckResult("name_match", Outcome.PASS if name_ok else Outcome.FAIL,
+                              {"registered": f"{applicant.first_name} {applicant.last_name}".strip(), "found": found,
+                               "missing": [p for p in surname + given if p not in found]}, document))
+    if not applicant.address.strip():
+        checks.append(CheckResult("address_match", Outcome.UNREADABLE, {"reason": "no address registered"}, document))
+    else:
+        am = address_match(applicant.address, text)
+        checks.append(CheckResult("address_match", Outcome.PASS if am["matched"] else Outcome.FAIL, am, document))
+    return Report(tuple(checks), facts=facts)

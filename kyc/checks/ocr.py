@@ -1,0 +1,227 @@
+"""Offline OCR: RapidOCR's ONNX models, shipped inside the `rapidocr-onnxruntime` wheel (no download at
+run time). The engine is loaded once per process, on first use, under a lock; ONNX Runtime sessions
+may then be called from several threads.
+
+KYC_OCR_THREADS (environment) caps the threads one OCR call uses (the default lets ONNX Runtime take
+every core); a worker pool of N processes on N cores runs best with 1.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+_lock = threading.Lock()
+_engine: Any = None
+
+
+def engine() -> Any:
+    global _engine
+    if _engine is None:
+        with _lock:
+            if _engine is None:
+                from rapidocr_onnxruntime import RapidOCR
+
+                threads = int(os.environ.get("KYC_OCR_THREADS", "-1") or -1)
+                _engine = RapidOCR(intra_op_num_threads=threads, inter_op_num_threads=1 if threads > 0 else -1,
+                                   det_limit_side_len=960, det_limit_type="max", max_side_len=2400)
+    return _engine
+
+
+@dataclass(frozen=True)
+class Line:
+    text: str
+    score: float
+    box: tuple[tuple[float, float], ...]  # four corners, clockwise from top-left, in image pixels
+
+    @property
+    def height(self) -> float:
+        (x0, y0), (x1, y1), (x2, y2), (x3, y3) = self.box
+        return float(min(np.hypot(x3 - x0, y3 - y0), np.hypot(x2 - x1, y2 - y1)))
+
+    @property
+    def width(self) -> float:
+        (x0, y0), (x1, y1), _, _ = self.box
+        return float(np.hypot(x1 - x0, y1 - y0))
+
+    @property
+    def center(self) -> tuple[float, float]:
+        xs = [p[0] for p in self.box]
+        ys = [p[1] for p in self.box]
+        return sum(xs) / 4, sum(ys) / 4
+
+
+DET_SIDE = 960  # pixels: pages are brought to this size (longest side) before text detection
+LONG = 8.0  # a box this many times wider than high is a long line (an MRZ line, an address line)
+
+
+@dataclass(frozen=True)
+class Row:
+    """Boxes on one line of text, left to right (a long line that detection cut into pieces)."""
+
+    lines: tuple[Line, ...]
+
+    @property
+    def text(self) -> str:
+        return " ".join(ln.text for ln in self.lines)
+
+    @property
+    def height(self) -> float:
+        return float(np.median([ln.height for ln in self.lines]))
+
+    @property
+    def score(self) -> float:
+        return min(ln.score for ln in self.lines)
+
+
+@dataclass(frozen=True)
+class Reading:
+    rows: tuple[Row, ...]  # in reading order, on the page turned upright
+    rotation: int  # degrees (clockwise) the page was turned to read it upright
+    scale: float  # the read image's pixels per pixel of the page given
+    boxes: int  # text boxes detected
+    complete: bool  # every box was recognised (False: the long lines only, which were enough)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(r.text for r in self.rows)
+
+
+def _det(image: np.ndarray) -> list[np.ndarray]:
+    boxes, _ = engine().text_det(image)
+    if boxes is None or len(boxes) == 0:
+        return []
+    return list(engine().sorted_boxes(boxes))
+
+
+def _size(box: np.ndarray) -> tuple[float, float]:
+    w = float(max(np.linalg.norm(box[0] - box[1]), np.linalg.norm(box[2] - box[3])))
+    h = float(max(np.linalg.norm(box[0] - box[3]), np.linalg.norm(box[1] - box[2])))
+    return w, h
+
+
+def _rows(lines: list[Line]) -> list[Row]:
+    rows: list[list[Line]] = []
+    for line in sorted(lines, key=lambda ln: ln.center[1]):
+        if rows:
+            last = rows[-1]
+            ref = float(np.mean([ln.center[1] for ln in last]))
+            if abs(line.center[1] - ref) < 0.5 * min(line.height, min(ln.height for ln in last)):
+                last.append(line)
+                continue
+        rows.append([line])
+    return [Row(tuple(sorted(r, key=lambda ln: ln.center[0]))) for r in rows]
+
+
+def _tighten(crop: np.ndarray) -> np.ndarray:
+    """A long line's crop cut down to its ink, top and bottom, with a small margin: the recogniser
+    drops repeated letters and fillers when the line sits in a tall box."""
+    import cv2
+
+    gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    _, ink = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    rows = np.where(ink.mean(axis=1) > 255 * 0.02)[0]
+    if len(rows) < 4:
+        return crop
+    top, bottom = int(rows[0]), int(rows[-1])
+    margin = max(1, (bottom - top) // 10)
+    return crop[max(0, top - margin):min(crop.shape[0], bottom + margin + 1)]
+
+
+CONFIDENT = 0.8  # a recognised line this sure counts towards a page that "reads"
+POOR_CHARS = 40  # a reading with fewer confident characters is tried the other way up
+
+
+def _confident_chars(reading: Reading) -> int:
+    return sum(len(r.text) for r in reading.rows if r.score >= CONFIDENT)
+
+
+def read_page(image: np.ndarray, *, enough: Callable[[list[Row]], bool] | None = None) -> Reading:
+    """Read a page: detect text boxes, turn the page upright (a scan turned by 90, 180 or 270 degrees;
+    decided by the boxes' shape and the direction classifier's vote over the long lines), then
+    recognise the long lines first; when `enough` says they hold what is needed (a valid MRZ), the
+    rest is not recognised. When they do not, the long lines are read again from the page at its full
+    resolution (detection ran on a reduced copy). A reading that makes little sense (few confidently
+    recognised characters) is tried once more the other way up (the vote can be wrong on a photo), and
+    the better of the two is kept."""
+    first = _read(image, enough=enough, flip=None)
+    if (enough is not None and enough(list(first.rows))) or _confident_chars(first) >= POOR_CHARS:
+        return first
+    second = _read(image, enough=enough, flip=(first.rotation // 180) == 0)
+    if enough is not None and enough(list(second.rows)):
+        return second
+    return second if _confident_chars(second) > _confident_chars(first) else first
+
+
+def _read(image: np.ndarray, *, enough: Callable[[list[Row]], bool] | None, flip: bool | None) -> Reading:
+    """One reading; `flip` forces the half-turn decision (None: the classifier's vote decides)."""
+    import cv2
+
+    ocr = engine()
+    h, w = image.shape[:2]
+    scale = min(1.0, DET_SIDE / max(h, w))
+    img = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else image
+    img = np.ascontiguousarray(img[:, :, ::-1])  # the engine works in BGR
+    boxes = _det(img)
+    sizes = [_size(b) for b in boxes]
+    tall = sum(1 for bw, bh in sizes if bh > 2 * bw)
+    wide = sum(1 for bw, bh in sizes if bw > 2 * bh)
+    rotation = 0
+    if tall > wide:
+        img = np.ascontiguousarray(np.rot90(img, k=-1))  # clockwise
+        rotation = 90
+        boxes = _det(img)
+        sizes = [_size(b) for b in boxes]
+    crops = ocr.get_crop_img_list(img, boxes) if boxes else []
+    by_length = sorted(range(len(crops)), key=lambda i: -sizes[i][0] / max(sizes[i][1], 1))[:8]
+    flipped = False
+    if flip is not None:
+        flipped = flip and bool(crops)
+    elif by_length:
+        _, votes, _ = ocr.text_cls([crops[i] for i in by_length])
+        flipped = sum(1 for label, score in votes if label == "180" and score > 0.8) * 2 > len(votes)
+    if flipped:
+        img = np.ascontiguousarray(np.rot90(img, k=2))
+        rotation = (rotation + 180) % 360
+        H, W = img.shape[:2]
+        boxes = [np.array([[W - 1 - x, H - 1 - y] for x, y in b[[2, 3, 0, 1]]], dtype=np.float32)
+                 for b in boxes]
+        crops = ocr.get_crop_img_list(img, boxes)
+    # The longest lines first, at most three (a TD1 MRZ has three); the rest only when needed.
+    long_idx = sorted((i for i, (bw, bh) in enumerate(sizes) if bw >= LONG * bh),
+                      key=lambda i: -sizes[i][0] / max(sizes[i][1], 1))[:3]
+    long_set = set(long_idx)
+    rest_idx = [i for i in range(len(crops)) if i not in long_set]
+    lines: list[Line] = []
+
+    def recognise(indexes: list[int], source: list[np.ndarray], into: list[Line]) -> None:
+        if not indexes:
+            return
+        results, _ = ocr.text_rec([_tighten(source[i]) if i in long_set else source[i] for i in indexes])
+        for i, (text, score) in zip(indexes, results, strict=True):
+            if text and float(score) >= 0.5:
+                corners = tuple((float(x), float(y)) for x, y in boxes[i])
+                into.append(Line(text=str(text), score=float(score), box=corners))
+
+    if enough is None:
+        long_idx, rest_idx = long_idx + rest_idx, []
+    recognise(long_idx, crops, lines)
+    complete = not rest_idx
+    if enough is not None and long_idx and scale < 0.9 and not enough(_rows(lines)):
+        # The long lines again, cut from the page at full resolution (turned as the reduced copy was).
+        full = np.ascontiguousarray(np.rot90(np.ascontiguousarray(image[:, :, ::-1]), k=-(rotation // 90)))
+        sharp = ocr.get_crop_img_list(full, [np.asarray(boxes[i], dtype=np.float32) / scale for i in long_idx])
+        by_index = dict(zip(long_idx, sharp, strict=True))
+        hi: list[Line] = []
+        recognise(long_idx, [by_index.get(i, c) for i, c in enumerate(crops)], hi)
+        if enough(_rows(hi)):
+            return Reading(tuple(_rows(hi)), rotation, scale, len(boxes), False)
+    if rest_idx and not (enough is not None and enough(_rows(lines))):
+        recognise(rest_idx, crops, lines)
+        complete = True
+    return Reading(tuple(_rows(lines)), rotation, scale, len(boxes), complete)

@@ -1,0 +1,52 @@
+"""The KYC app's models, one module per part: verification (profiles, submissions, documents,
+decisions, policies) and the appropriateness questionnaire."""
+
+from kyc.models.questionnaire import (
+    AppropriatenessLevel,
+    Questionnaire,
+    QuestionnaireResponse,
+    QuestionnaireVersion,
+    VersionStatus,
+)
+from kyc.models.verification import (
+    OPEN_SUBMISSION,
+    SLOT_OF_KIND,
+    TRANSITIONS,
+    DecisionAction,
+    Document,
+    DocumentKind,
+    ExpiryHold,
+    KycDecision,
+    KycPolicy,
+    KycProfile,
+    KycStatus,
+    KycStatusChange,
+    Side,
+    Slot,
+    Submission,
+    SubmissionStatus,
+)
+
+__all__ = [
+    "OPEN_SUBMISSION",
+    "SLOT_OF_KIND",
+    "TRANSITIONS",
+    "AppropriatenessLevel",
+    "DecisionAction",
+    "Document",
+    "DocumentKind",
+    "ExpiryHold",
+    "KycDecision",
+    "KycPolicy",
+    "KycProfile",
+    "KycStatus",
+    "KycStatusChange",
+    "Questionnaire",
+    "QuestionnaireResponse",
+    "QuestionnaireVersion",
+    "Side",
+    "Slot",
+    "Submission",
+    "SubmissionStatus",
+    "VersionStatus",
+]

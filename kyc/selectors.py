@@ -1,0 +1,213 @@
+"""Reads of KYC that views, the portal and other apps use."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.core.cache import cache
+from django.db.models import Aggregate, Count, F, FloatField, Q, QuerySet
+from django.db.models.functions import Extract
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from crm.exceptions import NotFound
+from crm.models import Brand, Client
+from crm.permissions import code_or_404
+from kyc.models import (
+    Document,
+    ExpiryHold,
+    KycPolicy,
+    KycProfile,
+    KycStatus,
+    Submission,
+    SubmissionStatus,
+)
+
+QUEUE_PAGE_SIZE = 50
+FIGURE_PERIODS = (7, 30, 90)
+
+
+def kyc_policy_for(*, brand: Brand) -> KycPolicy:
+    """The brand's policy, or an unsaved one with the defaults when it has none."""
+    policy = KycPolicy.objects.filter(brand=brand).first()
+    return policy if policy is not None else KycPolicy(brand=brand)
+
+
+def kyc_profile_for(*, client: Client) -> KycProfile:
+    """The client's KYC profile, or an unsaved unverified one."""
+    profile = KycProfile.objects.filter(client=client).first()
+    return profile if profile is not None else KycProfile(client=client)
+
+
+def kyc_status(*, client: Client) -> str:
+    return kyc_profile_for(client=client).status
+
+
+def withdrawal_block(*, client: Client) -> str | None:
+    """Why the client's withdrawals are held by KYC, or None: an expired verification holds them when
+    the brand's policy says so (until the client is verified again)."""
+    return _hold(client, ExpiryHold.WITHDRAWALS)
+
+
+def deposit_block(*, client: Client) -> str | None:
+    return _hold(client, ExpiryHold.DEPOSITS)
+
+
+def _hold(client: Client, hold: str) -> str | None:
+    profile = KycProfile.objects.filter(client=client).only("status").first()
+    if profile is None or profile.status != KycStatus.EXPIRED:
+        return None
+    if hold not in kyc_policy_for(brand=client.brand).expiry_holds:
+        return None
+    return gettext("The client's verification has expired: %(what)s are held until the client is verified "
+                   "again.") % {"what": str(ExpiryHold(hold).label).lower()}
+
+
+def submissions_for_client(*, client: Client) -> QuerySet[Submission]:
+    return (Submission.objects.filter(client=client).select_related("reviewer", "first_approval_by", "claimed_by")
+            .order_by("-submitted_at", "-id"))
+
+
+def document_for_client(*, client: Client, code: Any) -> Document:
+    """The client's own document with `code` (for the trader's room); NotFound for anyone else's."""
+    document = Document.objects.filter(client=client, code=code_or_404(code)).first()
+    if document is None:
+        raise NotFound()
+    return document
+
+
+def documents_for_client(*, client: Client) -> QuerySet[Document]:
+    return Document.objects.filter(client=client).select_related("submission").order_by("-created_at", "-id")
+
+
+def open_submission(*, client: Client) -> Submission | None:
+    return Submission.objects.filter(client=client, status__in=(SubmissionStatus.CHECKING,
+                                                                 SubmissionStatus.REVIEW)).first()
+
+
+# --- the review queue ----------------------------------------------------------------------------
+
+def queue(*, submissions: QuerySet[Submission], claimed: str = "", user: Any = None) -> QuerySet[Submission]:
+    """Submissions waiting for review among `submissions` (already scoped), by SLA: the one due
+    soonest first. `claimed`: "mine", "unclaimed" or "" (all)."""
+    qs = submissions.filter(_claimed_filter(claimed, user), status=SubmissionStatus.REVIEW)
+    return (qs.select_related("client", "claimed_by", "first_approval_by")
+            .only("code", "status", "submitted_at", "due_at", "high_risk", "problems", "first_approval_by",
+                  "claimed_by", "resubmission_of_id", "brand_id",
+                  "client__code", "client__first_name", "client__last_name", "client__country",
+                  "claimed_by__full_name", "claimed_by__email", "first_approval_by__full_name",
+                  "first_approval_by__email")
+            .order_by("due_at", "id"))
+
+
+class _Percentile(Aggregate):
+    function = "percentile_cont"
+    template = "%(function)s(%(percentile)s) WITHIN GROUP (ORDER BY %(expressions)s)%(filter)s"
+    output_field = FloatField()
+
+    def __init__(self, expression: Any, percentile: float, **extra: Any) -> None:
+        super().__init__(expression, percentile=percentile, **extra)
+
+
+@dataclass(frozen=True)
+class QueueFigures:
+    days: int
+    decided: int
+    straight_through: int
+    resubmissions: int
+    waiting: int
+    overdue: int
+    median_hours: float | None
+    p90_hours: float | None
+
+    @property
+    def straight_through_rate(self) -> float | None:
+        return round(100.0 * self.straight_through / self.decided, 1) if self.decided else None
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    """What waits now among the scoped submissions: all of it, how much is overdue, and how much the
+    chosen `claimed` filter shows (the paginator's count)."""
+
+    waiting: int
+    overdue: int
+    shown: int
+
+
+# The period figures (decisions, percentiles, resubmissions) read every decision of the period: they
+# are cached per scope and period for FIGURES_CACHE_SECONDS, and any decision or new arrival in the
+# queue drops them all (queue_figures_changed bumps the version the keys carry).
+FIGURES_CACHE_SECONDS = 60
+_FIGURES_VERSION_KEY = "kyc:queue_figures:version"
+
+
+def _claimed_filter(claimed: str, user: Any) -> Q:
+    if claimed == "mine" and user is not None:
+        return Q(claimed_by=user)
+    if claimed == "unclaimed":
+        return Q(claimed_by__isnull=True)
+    return Q()
+
+
+def queue_counts(*, submissions: QuerySet[Submission], claimed: str = "", user: Any = None) -> QueueCounts:
+    """One read of the queue's partial index: waiting, overdue and the count the `claimed` filter shows."""
+    now = timezone.now()
+    shown = _claimed_filter(claimed, user)
+    counts = submissions.filter(status=SubmissionStatus.REVIEW).order_by().aggregate(
+        waiting=Count("id"), overdue=Count("id", filter=Q(due_at__lt=now)),
+        shown=Count("id", filter=shown) if shown else Count("id"),
+    )
+    return QueueCounts(waiting=counts["waiting"], overdue=counts["overdue"], shown=counts["shown"])
+
+
+def queue_figures_changed() -> None:
+    """Drop every cached period figure (a submission was decided or joined the queue)."""
+    try:
+        cache.incr(_FIGURES_VERSION_KEY)
+    except ValueError:
+        cache.set(_FIGURES_VERSION_KEY, 1, timeout=None)
+
+
+def _period_figures(submissions: QuerySet[Submission], days: int) -> dict[str, Any]:
+    since = timezone.now() - timedelta(days=days)
+    hours = Extract(F("decided_at") - F("submitted_at"), "epoch") / 3600.0
+    in_period = Q(decided_at__gte=since)
+    return submissions.filter(Q(decided_at__gte=since) | Q(submitted_at__gte=since)).order_by().aggregate(
+        n=Count("id", filter=in_period),
+        auto=Count("id", filter=in_period & Q(reviewer__isnull=True, status=SubmissionStatus.APPROVED)),
+        median=_Percentile(hours, 0.5, filter=in_period), p90=_Percentile(hours, 0.9, filter=in_period),
+        resubmitted=Count("id", filter=Q(submitted_at__gte=since, resubmission_of__isnull=False)),
+    )
+
+
+def _cached_period_figures(submissions: QuerySet[Submission], days: int) -> dict[str, Any]:
+    # The scope is the scoped queryset's own SQL: the same for every all-brand user, per user otherwise.
+    sql, params = submissions.order_by().values("id").query.sql_with_params()
+    scope = hashlib.sha256(f"{sql}|{params!r}".encode()).hexdigest()[:24]
+    version = cache.get(_FIGURES_VERSION_KEY, 0)
+    key = f"kyc:queue_figures:{version}:{scope}:{days}"
+    figures = cache.get(key)
+    if figures is None:
+        figures = _period_figures(submissions, days)
+        cache.set(key, figures, timeout=FIGURES_CACHE_SECONDS)
+    return figures
+
+
+def queue_figures(*, submissions: QuerySet[Submission], days: int, counts: QueueCounts | None = None,
+                  cached: bool = False) -> QueueFigures:
+    """Over the last `days`: how many were decided, how many of them by the automatic checks alone
+    (straight through), the median and 90th percentile of the time from submission to decision,
+    and how many submissions were resubmissions; with what waits now and how much of it is overdue
+    (`counts` when the caller has read them already). `cached`: the period figures may be up to
+    FIGURES_CACHE_SECONDS old (a decision drops them at once)."""
+    period = _cached_period_figures(submissions, days) if cached else _period_figures(submissions, days)
+    if counts is None:
+        counts = queue_counts(submissions=submissions)
+    return QueueFigures(days=days, decided=period["n"], straight_through=period["auto"],
+                        resubmissions=period["resubmitted"], waiting=counts.waiting, overdue=counts.overdue,
+                        median_hours=None if period["median"] is None else round(period["median"], 1),
+                        p90_hours=None if period["p90"] is None else round(period["p90"], 1))

@@ -1,0 +1,77 @@
+"""The MRZ reader: check digits, OCR slips corrected by position, TD3 and TD1."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from mrz.generator.td1 import TD1CodeGenerator
+from mrz.generator.td3 import TD3CodeGenerator
+
+from kyc.checks.mrz import check_digit, find_mrz
+
+
+def test_check_digit_weights():
+    assert check_digit("L898902C3") == "6"
+    assert check_digit("740812") == "2"
+    assert check_digit("<<<<<<") == "0"
+
+
+def test_td3_read_with_ocr_slips_in_digit_and_letter_fields():
+    lines = str(TD3CodeGenerator("P", "UTO", "ERIKSSON", "ANNA MARIA", "L898902C3", "UTO", "740812", "F",
+                                 "120415")).split("\n")
+    slipped = lines[1][:10] + "UT0" + lines[1][13:19].replace("0", "O") + lines[1][19:]
+    m = find_mrz(["PASSPORT", lines[0], slipped])
+    assert m is not None and m.format == "TD3" and m.digits_valid
+    assert (m.surname, m.given_names, m.document_number, m.nationality) == ("ERIKSSON", "ANNA MARIA", "L898902C3", "UTO")
+    assert m.birth_date(date(2025, 1, 1)) == date(1974, 8, 12)
+    assert m.expiry_date(date(2025, 1, 1)) == date(2012, 4, 15)
+
+
+def test_td1_and_a_corrupted_digit_named():
+    lines = str(TD1CodeGenerator("ID", "UTO", "D23145890", "740812", "F", "340415", "UTO", "ERIKSSON",
+                                 "ANNA MARIA")).split("\n")
+    m = find_mrz(lines)
+    assert m is not None and m.format == "TD1" and m.digits_valid and m.document_type == "id_card"
+    bad = lines[1][:6] + str((int(lines[1][6]) + 1) % 10) + lines[1][7:]
+    m = find_mrz([lines[0], bad, lines[2]])
+    assert m is not None and [d["field"] for d in m.digits.values() if not d["valid"]] == ["birth_date", "composite"]
+
+
+def test_no_mrz_in_plain_text():
+    assert find_mrz(["CITY PUBLIC LIBRARY", "Library card - members only", "Member ANNA ERIKSSON"]) is None
+
+
+def test_lookalike_characters_read_as_their_latin_capitals():
+    lines = str(TD1CodeGenerator("ID", "UTO", "XV1907483", "870905", "F", "270904", "UTO", "HADDAD",
+                                 "JAMES ROBERT")).split("\n")
+    m = find_mrz([lines[0].replace("X", "×").replace("V", "V"), lines[1].replace("UTO", "UТО"), lines[2]])
+    assert m is not None and m.digits_valid and m.document_number == "XV1907483"
+
+
+def test_a_confused_character_of_the_document_number_is_repaired_only_when_both_digits_agree():
+    lines = str(TD3CodeGenerator("P", "UTO", "ERIKSSON", "ANNA MARIA", "LB9890203", "UTO", "740812", "F",
+                                 "320415")).split("\n")
+    misread = "L89890203" + lines[1][9:]  # B read as 8
+    m = find_mrz([lines[0], misread])
+    assert m is not None and m.digits_valid and m.document_number == "LB9890203"
+    td1 = str(TD1CodeGenerator("ID", "UTO", "K0I234568", "740812", "F", "340415", "UTO", "ERIKSSON",
+                               "ANNA MARIA")).split("\n")
+    m = find_mrz([td1[0].replace("K0I234568", "K01234568"), td1[1], td1[2]])
+    assert m is not None and m.digits_valid and m.document_number == "K0I234568"
+    # Two swaps would each agree (D23I45890 and DZ3145890): nothing is guessed.
+    td1 = str(TD1CodeGenerator("ID", "UTO", "D23I45890", "740812", "F", "340415", "UTO", "ERIKSSON",
+                               "ANNA MARIA")).split("\n")
+    m = find_mrz([td1[0].replace("D23I45890", "D23145890"), td1[1], td1[2]])
+    assert m is not None and not m.digits_valid and m.document_number == "D23145890"
+    # A corrupted birth date digit is never "repaired" by touching the number.
+    bad = misread[:19] + str((int(misread[19]) + 3) % 10) + misread[20:]
+    m = find_mrz([lines[0], bad])
+    assert m is not None and not m.digits_valid
+
+
+def test_no_repair_when_only_the_composite_would_agree():
+    lines = str(TD3CodeGenerator("P", "UTO", "ERIKSSON", "ANNA MARIA", "L898902C3", "UTO", "740812", "F",
+                                 "320415")).split("\n")
+    wrong_digit = lines[1][:9] + str((int(lines[1][9]) + 1) % 10) + lines[1][10:]
+    m = find_mrz([lines[0], wrong_digit])
+    assert m is not None and not m.digits_valid and m.document_number == "L898902C3"
