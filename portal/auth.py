@@ -1,0 +1,237 @@
+"""The trader's room's own session: a cookie and session store of its own, never Django's auth.
+
+A portal session lives under the PORTAL_SESSION_COOKIE cookie, in the same session backend as the
+staff's but as a separate session, so that staff and client sessions cannot mix: `request.user`
+stays anonymous in a portal session (staff pages send it to the staff login), and a staff session
+opens no portal page (they send it to the portal login). Signing in starts a new session (the old
+key is dropped); signing out deletes it. The session carries a hash of the login's password hash,
+so a password change ends the other sessions.
+
+For other apps' pages:
+
+    from portal.auth import client_login_required, verified_email_required
+
+    @verified_email_required
+    def deposit(request): ...   # request.portal_login (ClientLogin), request.portal_client (crm Client)
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from importlib import import_module
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib.sessions.backends.base import SessionBase
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.translation import gettext
+
+from portal.models import ClientLogin
+
+PORTAL_SESSION_COOKIE = "crm_portal"
+BRAND_COOKIE = "crm_portal_brand"
+LOGIN_KEY = "portal_login"
+PENDING_KEY = "portal_pending"  # a login past its password, waiting for the two-factor code
+HASH_KEY = "portal_hash"
+SEEN_KEY = "portal_seen"
+LANG_KEY = "portal_lang"
+PENDING_MAX_AGE = timedelta(minutes=5)
+
+View = Callable[..., HttpResponse]
+
+
+def _store_class() -> type[SessionBase]:
+    return import_module(settings.SESSION_ENGINE).SessionStore
+
+
+def portal_session(request: HttpRequest) -> SessionBase:
+    store = getattr(request, "_portal_session", None)
+    if store is None:
+        store = _store_class()(request.COOKIES.get(PORTAL_SESSION_COOKIE))
+        request._portal_session = store  # type: ignore[attr-defined]
+    return store
+
+
+def _auth_hash(login: ClientLogin) -> str:
+    return salted_hmac("portal.session", login.password, algorithm="sha256").hexdigest()
+
+
+def _set_cookie(response: HttpResponse, key: str | None) -> None:
+    response.set_cookie(PORTAL_SESSION_COOKIE, key or "", max_age=settings.SESSION_COOKIE_AGE, path="/",
+                        secure=settings.SESSION_COOKIE_SECURE, httponly=True, samesite="Lax")
+
+
+def _new_session(request: HttpRequest, response: HttpResponse, values: dict[str, Any]) -> SessionBase:
+    """Drop the old portal session and start a new one with `values` (a new key: no fixation)."""
+    old = portal_session(request)
+    language = old.get(LANG_KEY)
+    if old.session_key:
+        old.delete()
+    store = _store_class()()
+    if language:
+        store[LANG_KEY] = language
+    for key, value in values.items():
+        store[key] = value
+    store.save()
+    request._portal_session = store  # type: ignore[attr-defined]
+    _set_cookie(response, store.session_key)
+    return store
+
+
+def portal_session_login(request: HttpRequest, response: HttpResponse, login: ClientLogin) -> None:
+    """Sign `login` in on `response` (a new session; the brand remembered for the login page)."""
+    _new_session(request, response, {LOGIN_KEY: login.pk, HASH_KEY: _auth_hash(login),
+                                     SEEN_KEY: timezone.now().isoformat()})
+    response.set_cookie(BRAND_COOKIE, login.brand.code, max_age=365 * 86400, httponly=True, samesite="Lax",
+                        secure=settings.SESSION_COOKIE_SECURE)
+
+
+def portal_session_pending(request: HttpRequest, response: HttpResponse, login: ClientLogin) -> None:
+    """Remember a login that gave its password and now owes its two-factor code."""
+    _new_session(request, response, {PENDING_KEY: login.pk, SEEN_KEY: timezone.now().isoformat()})
+
+
+def pending_login(request: HttpRequest) -> ClientLogin | None:
+    store = portal_session(request)
+    login_id, seen = store.get(PENDING_KEY), _moment(store.get(SEEN_KEY))
+    if login_id is None or seen is None or timezone.now() - seen > PENDING_MAX_AGE:
+        return None
+    return ClientLogin.objects.select_related("client", "brand").filter(pk=login_id).first()
+
+
+def portal_session_refresh(request: HttpRequest, login: ClientLogin) -> None:
+    """After the client changed their own password: keep this session, end the others."""
+    store = portal_session(request)
+    store[HASH_KEY] = _auth_hash(login)
+    store.save()
+
+
+def portal_session_logout(request: HttpRequest, response: HttpResponse) -> None:
+    store = portal_session(request)
+    if store.session_key:
+        store.delete()
+    response.delete_cookie(PORTAL_SESSION_COOKIE, path="/", samesite="Lax")
+
+
+def _moment(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def current_login(request: HttpRequest) -> ClientLogin | None:
+    """The signed-in client login of this request, or None (no session, ended, idle too long, or
+    the password changed since)."""
+    if hasattr(request, "_portal_login"):
+        return request._portal_login
+    login: ClientLogin | None = None
+    store = portal_session(request)
+    login_id = store.get(LOGIN_KEY)
+    if login_id is not None:
+        seen = _moment(store.get(SEEN_KEY))
+        now = timezone.now()
+        if seen is None or now - seen > settings.SESSION_IDLE_TIMEOUT:
+            store.flush()
+        else:
+            found = ClientLogin.objects.select_related("client", "client__brand", "brand").filter(pk=login_id).first()
+            if found is not None and constant_time_compare(store.get(HASH_KEY, ""), _auth_hash(found)):
+                login = found
+                if now - seen >= timedelta(minutes=1):
+                    store[SEEN_KEY] = now.isoformat()
+                    store.save()
+            else:
+                store.flush()
+    request._portal_login = login  # type: ignore[attr-defined]
+    return login
+
+
+def portal_language(request: HttpRequest, login: ClientLogin | None = None) -> str:
+    """The page's language: ?lang= (remembered), then what was chosen before, the client's own,
+    then Accept-Language and the language cookie (LocaleMiddleware's pick)."""
+    available = dict(settings.LANGUAGES)
+    asked = request.GET.get("lang", "")
+    store = portal_session(request)
+    if asked in available:
+        if store.get(LANG_KEY) != asked:
+            store[LANG_KEY] = asked
+            request._portal_lang_changed = True  # type: ignore[attr-defined]
+        return asked
+    chosen = store.get(LANG_KEY)
+    if chosen in available:
+        return str(chosen)
+    if login is not None and login.client.language in available:
+        return login.client.language
+    current = (translation.get_language() or settings.LANGUAGE_CODE).split("-")[0]
+    return current if current in available else settings.LANGUAGE_CODE
+
+
+def portal_page(view: View) -> View:
+    """Every portal page: the portal's language active, request.portal_login set (or None)."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        login = current_login(request)
+        request.portal_login = login  # type: ignore[attr-defined]
+        request.portal_client = login.client if login is not None else None  # type: ignore[attr-defined]
+        language = portal_language(request, login)
+        request.portal_language = language  # type: ignore[attr-defined]
+        with translation.override(language):
+            response = view(request, *args, **kwargs)
+            if hasattr(response, "render") and not getattr(response, "is_rendered", True):
+                response.render()
+        if getattr(request, "_portal_lang_changed", False):
+            store = portal_session(request)
+            store.save()
+            if request.COOKIES.get(PORTAL_SESSION_COOKIE) != store.session_key:
+                _set_cookie(response, store.session_key)
+        response.headers.setdefault("Content-Language", language)
+        return response
+
+    return wrapper
+
+
+def login_redirect(request: HttpRequest) -> HttpResponseRedirect:
+    target = reverse("portal:login")
+    if request.method == "GET":
+        target += "?" + urlencode({"next": request.get_full_path()})
+    return HttpResponseRedirect(target)
+
+
+def client_login_required(view: View) -> View:
+    """A page for signed-in clients: others go to the portal login. Sets request.portal_login and
+    request.portal_client."""
+
+    @portal_page
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.portal_login is None:  # type: ignore[attr-defined]
+            return login_redirect(request)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def verified_email_required(view: View) -> View:
+    """client_login_required, and the email address verified: otherwise back to the dashboard,
+    which says why."""
+
+    @client_login_required
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.portal_login.email_verified:  # type: ignore[attr-defined]
+            from django.contrib import messages
+
+            messages.warning(request, gettext("Verify your email address to open this page."))
+            return HttpResponseRedirect(reverse("portal:home"))
+        return view(request, *args, **kwargs)
+
+    return wrapper

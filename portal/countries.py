@@ -1,0 +1,31 @@
+"""Country names in the reader's language, from the locale data phonenumbers ships."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from phonenumbers.geodata.locale import LOCALE_DATA
+
+from crm.lib.validation import COUNTRY_CODES
+
+
+def country_name(code: str, language: str = "en") -> str:
+    names = LOCALE_DATA.get(code) or {}
+    base = (language or "en").split("-")[0]
+    for lang in (base, "en"):
+        name = names.get(lang, "")
+        if name.startswith("*"):  # "*xx": the name is the one of language xx
+            name = names.get(name[1:], "")
+        if name:
+            return str(name)
+    return code
+
+
+@cache
+def _sorted(language: str) -> list[tuple[str, str]]:
+    return sorted(((code, country_name(code, language)) for code in COUNTRY_CODES), key=lambda row: row[1])
+
+
+def country_choices(language: str) -> list[tuple[str, str]]:
+    """(code, name) of every country, by name in `language`."""
+    return list(_sorted((language or "en").split("-")[0]))

@@ -1,0 +1,104 @@
+"""The trader's room: a client's own login (never a staff User) and the consents they give."""
+
+from __future__ import annotations
+
+import uuid
+from typing import ClassVar
+
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from crm.lib.context import history_user
+
+
+class ClientLogin(models.Model):
+    """How one client signs in to the trader's room of their brand. The password is hashed with
+    Django's hashers; the TOTP secret is encrypted at rest (portal.totp); recovery codes are kept as
+    hashes only. Never a staff account: request.user stays anonymous in a portal session."""
+
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    client = models.OneToOneField("crm.Client", on_delete=models.CASCADE, related_name="portal_login")
+    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
+    email = models.EmailField()
+    password = models.CharField(max_length=200)
+    email_verified_at = models.DateTimeField(null=True, blank=True)
+    totp_secret = models.TextField(blank=True)  # a FieldCipher token, "" when never set up
+    totp_confirmed = models.BooleanField(default=False)
+    totp_last_step = models.BigIntegerField(default=0)  # a code is accepted once
+    recovery_codes = ArrayField(models.CharField(max_length=200), default=list, blank=True)
+    last_login = models.DateTimeField(null=True, blank=True)
+    failed_attempts = models.PositiveSmallIntegerField(default=0)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            # One login per address and brand, whatever its case: the address is how they sign in.
+            models.UniqueConstraint(Lower("email"), "brand", name="portal_login_brand_email_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
+
+    def is_locked(self) -> bool:
+        return self.locked_until is not None and self.locked_until > timezone.now()
+
+
+class ConsentKind(models.TextChoices):
+    TERMS = "terms", _("Terms and conditions")
+    PRIVACY = "privacy", _("Privacy policy")
+    MARKETING = "marketing", _("Marketing messages")
+
+
+class ConsentDocument(models.Model):
+    """One published version of a brand's terms, privacy policy or marketing consent text, in one
+    language. The current version of a kind is the latest published one."""
+
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    brand = models.ForeignKey("crm.Brand", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=ConsentKind.choices)
+    version = models.CharField(max_length=32)
+    language = models.CharField(max_length=8)
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    url = models.URLField(blank=True)
+    published_at = models.DateTimeField(default=timezone.now)
+    history = HistoricalRecords(get_user=history_user)
+
+    class Meta:
+        ordering = ["brand", "kind", "-published_at"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["brand", "kind", "version", "language"], name="portal_consent_doc_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.version})"
+
+
+class ConsentRecord(models.Model):
+    """A client accepted or withdrew a consent: a row per decision, never updated."""
+
+    client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, related_name="consent_records")
+    document = models.ForeignKey(ConsentDocument, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    kind = models.CharField(max_length=16, choices=ConsentKind.choices)
+    version = models.CharField(max_length=32, blank=True)
+    accepted = models.BooleanField()
+    at = models.DateTimeField(default=timezone.now)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes: ClassVar = [models.Index(fields=["client", "kind", "-at"], name="portal_consent_client_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.version} {'accepted' if self.accepted else 'withdrawn'}"

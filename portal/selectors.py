@@ -1,0 +1,195 @@
+"""Reads of the trader's room: the current consent documents, what a client has accepted, their accounts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from crm.models import Brand, Client
+from portal.models import ClientLogin, ConsentDocument, ConsentKind, ConsentRecord
+
+
+def login_find(*, brand: Brand, email: str) -> ClientLogin | None:
+    return (ClientLogin.objects.select_related("client", "brand")
+            .filter(brand=brand, email__iexact=(email or "").strip()).first())
+
+
+def documents_current(*, brand: Brand, language: str) -> dict[str, ConsentDocument]:
+    """The latest published version of each kind, in `language` when it has one, else in the brand's
+    language, else in English, else in any language."""
+    now = timezone.now()
+    preferred = [language, brand.default_language, settings.LANGUAGE_CODE]
+    out: dict[str, ConsentDocument] = {}
+    docs = list(ConsentDocument.objects.filter(brand=brand, published_at__lte=now).order_by("-published_at", "-id"))
+    for kind in ConsentKind.values:
+        of_kind = [d for d in docs if d.kind == kind]
+        if not of_kind:
+            continue
+        version = of_kind[0].version
+        same = [d for d in of_kind if d.version == version]
+        out[kind] = next((d for lang in preferred for d in same if d.language == lang), same[0])
+    return out
+
+
+def consent_state(*, client: Client) -> dict[str, ConsentRecord]:
+    """The client's latest decision per kind."""
+    state: dict[str, ConsentRecord] = {}
+    for record in ConsentRecord.objects.filter(client=client).order_by("-at", "-id"):
+        state.setdefault(record.kind, record)
+    return state
+
+
+def consents_due(*, client: Client, language: str) -> list[ConsentDocument]:
+    """Required documents (terms, privacy) whose current version the client has not accepted."""
+    current = documents_current(brand=client.brand, language=language)
+    state = consent_state(client=client)
+    due = []
+    for kind in (ConsentKind.TERMS, ConsentKind.PRIVACY):
+        doc = current.get(kind)
+        record = state.get(kind)
+        if doc is not None and (record is None or not record.accepted or record.version != doc.version):
+            due.append(doc)
+    return due
+
+
+def marketing_accepted(*, client: Client) -> bool:
+    record = consent_state(client=client).get(ConsentKind.MARKETING)
+    return bool(record and record.accepted)
+
+
+def trading_accounts(*, client: Client) -> list[Any]:
+    """The client's open trading accounts (trading's own selector), for the dashboard."""
+    from trading.selectors import accounts_for_client
+
+    return [s.account for s in accounts_for_client(client=client, days=1) if not s.account.is_archived]
+
+
+# --- the verification journey ------------------------------------------------------------------------
+
+STEPS = ("address", "questionnaire", "documents", "status")
+
+
+@dataclass(frozen=True)
+class ExpiryWarning:
+    kind: str  # DocumentKind value
+    label: str
+    expires_on: date
+
+
+@dataclass
+class Journey:
+    """Where the client stands in the verification: what is done, what may be done now, and the step
+    to show. `submission`: the latest one (None before the first)."""
+
+    profile: Any
+    submission: Any
+    policy: Any
+    questionnaire: Any  # the brand's published version, or None (no questionnaire step)
+    response: Any  # the client's latest questionnaire response, or None
+    warnings: list[ExpiryWarning] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return str(self.profile.status)
+
+    @property
+    def address_done(self) -> bool:
+        return bool(self.profile.address_line1 and self.profile.city and self.profile.country)
+
+    @property
+    def questionnaire_due(self) -> bool:
+        return self.questionnaire is not None and self.response is None
+
+    @property
+    def info_requested(self) -> bool:
+        return self.status == "pending" and self.submission is not None and self.submission.status == "info_requested"
+
+    @property
+    def checking(self) -> bool:
+        return self.submission is not None and self.submission.status == "checking"
+
+    @property
+    def in_review(self) -> bool:
+        return self.submission is not None and self.submission.status == "review"
+
+    @property
+    def open(self) -> bool:
+        """The verification is not decided yet (the status partial keeps polling)."""
+        return self.status == "pending" and (self.checking or self.in_review)
+
+    @property
+    def can_submit(self) -> bool:
+        """Documents may be sent now (what kyc.services.submission_create allows)."""
+        if self.status in ("unverified", "expired"):
+            return True
+        if self.status == "rejected":
+            return bool(self.profile.can_resubmit)
+        return self.info_requested
+
+    @property
+    def retryable(self) -> bool:
+        return self.status == "rejected" and bool(self.profile.can_resubmit)
+
+    @property
+    def final(self) -> bool:
+        return self.status == "rejected" and not self.profile.can_resubmit
+
+    def step(self, asked: str = "") -> str:
+        """The step to show: `asked` when it may be shown now, else the first one not done."""
+        allowed = {"status"}
+        if self.can_submit or self.submission is None:
+            allowed.add("address")
+        if self.questionnaire is not None:
+            allowed.add("questionnaire")
+        if self.can_submit and self.address_done:
+            allowed.add("documents")
+        if asked in allowed:
+            return asked
+        if not self.address_done and "address" in allowed:
+            return "address"
+        if self.questionnaire_due:
+            return "questionnaire"
+        if self.can_submit and self.status in ("unverified", "expired"):
+            return "documents"
+        return "status"
+
+
+def _questionnaire(client: Client) -> tuple[Any, Any]:
+    try:
+        from kyc.questionnaire import questionnaire_current_for, questionnaire_latest_response
+    except ImportError:  # the questionnaire is not installed
+        return None, None
+    return questionnaire_current_for(client=client), questionnaire_latest_response(client=client)
+
+
+def expiry_warnings(*, client: Client, profile: Any, policy: Any, today: date | None = None) -> list[ExpiryWarning]:
+    """The verified client's documents that run out within the brand's warning period (or have)."""
+    from kyc.models import Document, DocumentKind, KycStatus, SubmissionStatus
+
+    if profile.status not in (KycStatus.APPROVED, KycStatus.EXPIRED):
+        return []
+    today = today or timezone.localdate()
+    horizon = today + timedelta(days=policy.expiry_warning_days)
+    docs = (Document.objects.filter(client=client, submission__status=SubmissionStatus.APPROVED,
+                                    expires_on__isnull=False, expires_on__lte=horizon)
+            .order_by("-submission__decided_at", "expires_on"))
+    latest = docs.values_list("submission_id", flat=True).first()
+    return [ExpiryWarning(kind=d.kind, label=str(DocumentKind(d.kind).label), expires_on=d.expires_on)
+            for d in docs if d.submission_id == latest and d.expires_on is not None]
+
+
+def kyc_journey(*, client: Client) -> Journey:
+    """The client's verification journey, read in a handful of queries."""
+    from kyc.selectors import kyc_policy_for, kyc_profile_for, submissions_for_client
+
+    profile = kyc_profile_for(client=client)
+    policy = kyc_policy_for(brand=client.brand)
+    version, response = _questionnaire(client)
+    journey = Journey(profile=profile, submission=submissions_for_client(client=client).first(), policy=policy,
+                      questionnaire=version, response=response)
+    journey.warnings = expiry_warnings(client=client, profile=profile, policy=policy)
+    return journey

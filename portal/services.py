@@ -1,0 +1,601 @@
+"""Every write of the trader's room: registration, sign-in, email verification, two-factor,
+passwords and consents. Keyword-only, typed, atomic; audited; mails go out after commit.
+
+The client is never the actor of a staff service: the crm services run with `actor=None` (the
+system), and the audit rows carry the request's IP and user agent."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from types import SimpleNamespace
+from typing import Any, cast
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
+from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.tokens import PasswordResetTokenGenerator
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from crm import services as crm_services
+from crm.audit import audit_record
+from crm.events import emit
+from crm.exceptions import DomainError, FieldErrors, NotFound, ValidationFailed
+from crm.lib.ratelimit import rate_hit, rate_key
+from crm.models import Brand, Client, Stage
+from leads import dedupe
+from leads.intake import IntakeMeta, lead_clean
+from leads.models import Channel
+from leads.services.intake import lead_intake
+from portal import totp
+from portal.countries import country_name
+from portal.models import ClientLogin, ConsentDocument, ConsentKind, ConsentRecord
+from portal.selectors import documents_current, login_find
+
+logger = logging.getLogger(__name__)
+
+ATTRIBUTION_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "referrer_code",
+                      "click_id", "landing_page", "campaign", "source")
+MIN_AGE = 18
+VERIFY_SALT = "portal.email-verify"
+VERIFY_MAX_AGE = timedelta(days=3)
+
+
+class RateLimited(DomainError):
+    default_code = "rate_limited"
+    status_code = 429
+
+    def default_message(self) -> str:
+        return gettext("Too many attempts from your network. Please wait a while and try again.")
+
+
+class LoginRefused(DomainError):
+    default_code = "login_refused"
+
+    def default_message(self) -> str:
+        return gettext("The email address or password is not right.")
+
+
+def _rate(bucket: str, subject: str, rate: str) -> None:
+    if rate_hit(rate_key(f"portal:{bucket}", subject or "unknown"), rate):
+        raise RateLimited()
+
+
+def _on_commit_mail(kind: str, login_id: int) -> None:
+    from portal.tasks import portal_mail_send_task
+
+    transaction.on_commit(lambda: portal_mail_send_task.delay(kind, login_id), robust=True)
+
+
+# --- registration ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What portal_register did. The page answers the same for a new and an already registered
+    address (no account enumeration); this is for the caller's tests and logs."""
+
+    login: ClientLogin | None
+    duplicate: bool = False
+    matched_lead: bool = False
+
+
+def _age(born: date, today: date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def password_problems(password: str, *, first_name: str = "", last_name: str = "", email: str = "") -> list[str]:
+    who = SimpleNamespace(first_name=first_name, last_name=last_name, email=email, username=email)
+    try:
+        validate_password(password, user=who)  # type: ignore[arg-type]  # any object with the attributes
+    except ValidationError as exc:
+        return list(exc.messages)
+    return []
+
+
+def _consents_record(*, client: Client, documents: Mapping[str, ConsentDocument], accepted: Mapping[str, bool],
+                     ip: str | None, user_agent: str) -> None:
+    now = timezone.now()
+    rows = []
+    for kind, yes in accepted.items():
+        doc = documents.get(kind)
+        rows.append(ConsentRecord(client=client, document=doc, kind=kind, version=doc.version if doc else "",
+                                  accepted=yes, at=now, ip=ip, user_agent=user_agent[:300]))
+    ConsentRecord.objects.bulk_create(rows)
+
+
+@transaction.atomic
+def portal_register(*, brand: Brand, language: str, first_name: str, last_name: str, email: str, phone: str,
+                    country: str, date_of_birth: date | None, password: str, accept_terms: bool,
+                    accept_privacy: bool, accept_marketing: bool = False,
+                    attribution: Mapping[str, str] | None = None, ip: str | None = None,
+                    user_agent: str = "") -> Registration:
+    """Open a trader's-room login for a person of `brand`.
+
+    Raises ValidationFailed naming every bad field (names, email, phone, a country the brand does
+    not serve, age under 18, a weak password, the terms or privacy policy not accepted); nothing is
+    written then. A person the brand already knows (the leads app's contact keys: same email, or the
+    same phone of a client without another email) becomes the registered client: owner, desk and
+    attribution kept, lead moved to registered. Anyone else is taken in as a lead would be (routing,
+    attribution, touch) and moved to registered. An address that already has a login gets nothing
+    new: its owner is told by email. Event "portal.registered"; the verification mail after commit.
+    """
+    _rate("register", ip or "", settings.PORTAL_REGISTER_RATE_LIMIT)
+    attribution = {k: str(v) for k, v in (attribution or {}).items() if k in ATTRIBUTION_FIELDS and v}
+    data: dict[str, Any] = {"first_name": first_name, "last_name": last_name, "email": email, "phone": phone,
+                            "country": country, "language": language, **attribution}
+    data.setdefault("source", "portal")
+    docs = documents_current(brand=brand, language=language)
+    terms_version = docs[ConsentKind.TERMS].version if ConsentKind.TERMS in docs else ""
+    meta = IntakeMeta(ip=ip, user_agent=user_agent[:300], default_source="portal", consent_text_version=terms_version)
+    lead, lead_errors = lead_clean({**data, "consent": True}, channel=Channel.FORM, meta=meta)
+    errors = FieldErrors()
+    for field, messages in (lead_errors or {}).items():
+        for message in messages:
+            errors.add(field, message)
+    if lead is not None and not brand.serves(lead.country):
+        errors.add("country", gettext("We cannot open accounts for residents of %(country)s with %(brand)s.")
+                   % {"country": country_name(lead.country, language), "brand": brand.name})
+    if date_of_birth is None:
+        errors.add("date_of_birth", gettext("Enter your date of birth."))
+    elif _age(date_of_birth, timezone.localdate()) < MIN_AGE:
+        errors.add("date_of_birth", gettext("You must be at least %(age)d years old to open an account.")
+                   % {"age": MIN_AGE})
+    for problem in password_problems(password, first_name=first_name, last_name=last_name, email=email):
+        errors.add("password", problem)
+    if not accept_terms:
+        errors.add("accept_terms", gettext("Accept the terms and conditions to open an account."))
+    if not accept_privacy:
+        errors.add("accept_privacy", gettext("Accept the privacy policy to open an account."))
+    errors.raise_if_any()
+    assert lead is not None
+
+    keys = dedupe.contact_keys(email=lead.email, phone=lead.phone)
+    found = dedupe.keys_lock_and_find(brand.pk, keys)
+    existing = login_find(brand=brand, email=lead.email)
+    known_id = found.get(keys[0])  # the email's key
+    if existing is None and known_id is None and len(keys) > 1 and keys[1] in found:
+        by_phone = Client.objects.get(pk=found[keys[1]])
+        if by_phone.email and by_phone.email.lower() != lead.email:
+            # Someone else's phone: registering would hand them that person's record.
+            raise ValidationFailed(fields={"phone": [gettext(
+                "This phone number belongs to another account. Sign in with that account's email "
+                "address, or contact support.")]})
+        known_id = by_phone.pk
+    if existing is None and known_id is not None:
+        existing = ClientLogin.objects.filter(client_id=known_id).first()
+    if existing is not None:
+        audit_record(action="portal.register_repeated", obj=existing.client, actor=None,
+                     after={"brand": brand.code, "login": str(existing.code)})
+        _on_commit_mail("already_registered", existing.pk)
+        return Registration(login=None, duplicate=True)
+
+    result = lead_intake(brand=brand, data={**data, "consent": True}, channel=Channel.FORM, meta=meta)
+    assert result.client_code is not None  # a valid lead is always written (created or touched)
+    client = Client.objects.select_related("brand").get(code=result.client_code)
+    matched = result.status == "duplicate"
+    changes: dict[str, Any] = {}
+    if client.date_of_birth is None:
+        changes["date_of_birth"] = date_of_birth
+    if not client.language:
+        changes["language"] = language
+    if changes:
+        crm_services.client_update(actor=None, client=client, reason=gettext("registered in the trader's room"),
+                                   **changes)
+    if client.stage == Stage.LEAD:
+        crm_services.client_stage_change(actor=None, client=client, stage=Stage.REGISTERED,
+                                         reason=gettext("registered in the trader's room"))
+    login = ClientLogin.objects.create(client=client, brand=brand, email=lead.email, password=make_password(password))
+    _consents_record(client=client, documents=docs, ip=ip, user_agent=user_agent,
+                     accepted={ConsentKind.TERMS: True, ConsentKind.PRIVACY: True,
+                               **({ConsentKind.MARKETING: True} if accept_marketing else {})})
+    audit_record(action="portal.register", obj=client, actor=None, after={
+        "brand": brand.code, "login": str(login.code), "language": language, "matched_lead": matched,
+        "consents": {kind: doc.version for kind, doc in docs.items()
+                     if kind != ConsentKind.MARKETING or accept_marketing},
+    })
+    emit("portal.registered", client=client, actor=None, data={
+        "login": str(login.code), "brand": brand.code, "language": language, "matched_lead": matched,
+        "attribution": {k: client_value for k in ATTRIBUTION_FIELDS
+                        if (client_value := str(getattr(client, k, "") or attribution.get(k, "")))},
+        "marketing": bool(accept_marketing),
+    })
+    _on_commit_mail("verify", login.pk)
+    return Registration(login=login, matched_lead=matched)
+
+
+# --- email verification -----------------------------------------------------------------------------
+
+
+def verification_token(login: ClientLogin) -> str:
+    return signing.dumps({"l": str(login.code), "e": login.email.lower()}, salt=VERIFY_SALT, compress=False)
+
+
+class LinkRefused(NotFound):
+    default_code = "link_invalid"
+
+    def default_message(self) -> str:
+        return gettext("This link is not valid. Ask for a new one.")
+
+
+@transaction.atomic
+def portal_email_verify(*, token: str) -> ClientLogin:
+    """Mark the address of the link's login verified. A link older than VERIFY_MAX_AGE raises
+    LinkRefused with code "link_expired"; a forged or altered one, "link_invalid". Verifying
+    again changes nothing."""
+    try:
+        data = signing.loads(token, salt=VERIFY_SALT, max_age=VERIFY_MAX_AGE)
+    except signing.SignatureExpired:
+        raise LinkRefused(gettext("This link has expired. Sign in and ask for a new one."),
+                          code="link_expired") from None
+    except signing.BadSignature:
+        raise LinkRefused() from None
+    login = ClientLogin.objects.select_for_update().filter(code=str(data.get("l"))).first() if _uuid(str(data.get("l"))) else None
+    if login is None or login.email.lower() != data.get("e"):
+        raise LinkRefused()
+    if login.email_verified_at is None:
+        login.email_verified_at = timezone.now()
+        login.save(update_fields=["email_verified_at", "updated_at"])
+        audit_record(action="portal.email_verified", obj=login.client, actor=None, after={"login": str(login.code)})
+    return login
+
+
+def portal_verification_resend(*, login: ClientLogin, ip: str | None) -> bool:
+    """Send the verification link again (rate-limited per login and per IP); False when already verified."""
+    if login.email_verified:
+        return False
+    _rate("verify-ip", ip or "", settings.PORTAL_MAIL_RATE_LIMIT)
+    _rate("verify-login", str(login.code), "3/h")
+    with transaction.atomic():
+        _on_commit_mail("verify", login.pk)
+    return True
+
+
+# --- signing in ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoginStep:
+    login: ClientLogin
+    needs_code: bool
+
+
+def _failure(login: ClientLogin, *, reason: str) -> None:
+    login.failed_attempts += 1
+    after: dict[str, Any] = {"reason": reason, "attempts": login.failed_attempts}
+    if login.failed_attempts >= settings.AXES_FAILURE_LIMIT:
+        login.locked_until = timezone.now() + settings.AXES_COOLOFF_TIME
+        login.failed_attempts = 0
+        after["locked_until"] = login.locked_until.isoformat()
+    login.save(update_fields=["failed_attempts", "locked_until", "updated_at"])
+    audit_record(action="portal.login_failed", obj=login.client, actor=None, after=after)
+
+
+def _locked_error(login: ClientLogin) -> LoginRefused:
+    minutes = max(1, int(((login.locked_until or timezone.now()) - timezone.now()).total_seconds() // 60) + 1)
+    return LoginRefused(gettext("Too many failed attempts. Try again in %(minutes)d minutes, or reset your "
+                                "password.") % {"minutes": minutes}, code="locked")
+
+
+def portal_login_check(*, brand: Brand, email: str, password: str, ip: str | None) -> LoginStep:
+    """The first step of signing in. Raises LoginRefused (the same message for an unknown address and
+    a wrong password; "locked" after AXES_FAILURE_LIMIT failures, for AXES_COOLOFF_TIME) or
+    RateLimited. A login with two-factor on still needs its code (portal_login_code_check)."""
+    _rate("login", ip or "", settings.PORTAL_LOGIN_RATE_LIMIT)
+    with transaction.atomic():
+        login = login_find(brand=brand, email=email)
+        if login is None:
+            make_password(password)  # the same work as for a real account
+            raise LoginRefused()
+        login = ClientLogin.objects.select_for_update().select_related("client", "brand").get(pk=login.pk)
+        if login.is_locked():
+            raise _locked_error(login)
+        if not check_password(password, login.password):
+            _failure(login, reason="password")
+            error = _locked_error(login) if login.is_locked() else LoginRefused()
+        else:
+            error = None
+            if not login.totp_confirmed:
+                _login_done(login, method="password")
+    if error is not None:
+        raise error
+    return LoginStep(login=login, needs_code=login.totp_confirmed)
+
+
+def _login_done(login: ClientLogin, *, method: str) -> None:
+    login.failed_attempts = 0
+    login.locked_until = None
+    login.last_login = timezone.now()
+    login.save(update_fields=["failed_attempts", "locked_until", "last_login", "updated_at"])
+    audit_record(action="portal.login", obj=login.client, actor=None, after={"login": str(login.code), "method": method})
+
+
+def portal_login_code_check(*, login: ClientLogin, code: str) -> ClientLogin:
+    """The second step: a TOTP code (each accepted once) or a recovery code (used up). A wrong code
+    counts as a failed login; raises LoginRefused."""
+    error: LoginRefused | None = None
+    with transaction.atomic():
+        login = ClientLogin.objects.select_for_update().select_related("client", "brand").get(pk=login.pk)
+        if login.is_locked():
+            raise _locked_error(login)
+        method = _code_use(login, code)
+        if method is None:
+            _failure(login, reason="code")
+            error = _locked_error(login) if login.is_locked() else LoginRefused(
+                gettext("That code is not right. Enter the current code from your app, or a recovery code."),
+                code="code_invalid")
+        else:
+            _login_done(login, method=method)
+    if error is not None:
+        raise error
+    return login
+
+
+def _code_use(login: ClientLogin, code: str) -> str | None:
+    """Accept `code` for a locked login row: "totp", "recovery" (removed from the list) or None."""
+    if login.totp_secret and login.totp_confirmed:
+        step = totp.code_step(totp.secret_decrypt(login.totp_secret), code, after=login.totp_last_step)
+        if step is not None:
+            login.totp_last_step = step
+            login.save(update_fields=["totp_last_step", "updated_at"])
+            return "totp"
+    hashed = totp.recovery_hash(code or "")
+    if code and hashed in login.recovery_codes:
+        login.recovery_codes = [h for h in login.recovery_codes if h != hashed]
+        login.save(update_fields=["recovery_codes", "updated_at"])
+        audit_record(action="portal.recovery_code_used", obj=login.client, actor=None,
+                     after={"remaining": len(login.recovery_codes)})
+        return "recovery"
+    return None
+
+
+# --- two-factor ----------------------------------------------------------------------------------------
+
+
+class TwoFactorError(DomainError):
+    default_code = "two_factor"
+
+
+@transaction.atomic
+def portal_totp_start(*, login: ClientLogin) -> bytes:
+    """A new secret for the login's authenticator app (not in use until confirmed). Refused while
+    two-factor is on."""
+    login = ClientLogin.objects.select_for_update().get(pk=login.pk)
+    if login.totp_confirmed:
+        raise TwoFactorError(gettext("Two-factor sign-in is already on."))
+    key = totp.secret_new()
+    login.totp_secret = totp.secret_encrypt(key)
+    login.save(update_fields=["totp_secret", "updated_at"])
+    return key
+
+
+def totp_pending_key(login: ClientLogin) -> bytes | None:
+    if not login.totp_secret or login.totp_confirmed:
+        return None
+    return totp.secret_decrypt(login.totp_secret)
+
+
+@transaction.atomic
+def portal_totp_confirm(*, login: ClientLogin, code: str) -> list[str]:
+    """Turn two-factor on with a code from the app; returns the recovery codes, shown once (only
+    their hashes are kept). Raises ValidationFailed on "code"."""
+    login = ClientLogin.objects.select_for_update().select_related("client").get(pk=login.pk)
+    key = totp_pending_key(login)
+    if key is None:
+        raise TwoFactorError(gettext("Start setting up two-factor sign-in first."))
+    step = totp.code_step(key, code, after=login.totp_last_step)
+    if step is None:
+        raise ValidationFailed(fields={"code": [gettext("That code is not right. Enter the current code from your app.")]})
+    codes = totp.recovery_codes_new()
+    login.totp_confirmed = True
+    login.totp_last_step = step
+    login.recovery_codes = [totp.recovery_hash(c) for c in codes]
+    login.save(update_fields=["totp_confirmed", "totp_last_step", "recovery_codes", "updated_at"])
+    audit_record(action="portal.two_factor_on", obj=login.client, actor=None, after={"login": str(login.code)})
+    return codes
+
+
+@transaction.atomic
+def portal_totp_disable(*, login: ClientLogin, password: str, code: str) -> None:
+    """Turn two-factor off: needs the password and a current code (or a recovery code)."""
+    login = ClientLogin.objects.select_for_update().select_related("client").get(pk=login.pk)
+    errors = FieldErrors()
+    if not check_password(password, login.password):
+        errors.add("password", gettext("The password is not right."))
+    elif _code_use(login, code) is None:
+        errors.add("code", gettext("That code is not right. Enter the current code from your app."))
+    errors.raise_if_any()
+    login.totp_secret = ""
+    login.totp_confirmed = False
+    login.recovery_codes = []
+    login.save(update_fields=["totp_secret", "totp_confirmed", "recovery_codes", "updated_at"])
+    audit_record(action="portal.two_factor_off", obj=login.client, actor=None, after={"login": str(login.code)})
+
+
+# --- passwords ------------------------------------------------------------------------------------------
+
+
+class ClientResetTokens(PasswordResetTokenGenerator):
+    """Django's reset tokens over a client login: they stop working once the password changes (single
+    use), once the client signs in, and after PASSWORD_RESET_TIMEOUT."""
+
+    key_salt = "portal.services.ClientResetTokens"
+
+    def _make_hash_value(self, user: Any, timestamp: int) -> str:
+        last = "" if user.last_login is None else user.last_login.replace(microsecond=0, tzinfo=None)
+        return f"{user.pk}{user.password}{last}{timestamp}{user.email.lower()}"
+
+
+reset_tokens = ClientResetTokens()
+
+
+def reset_token_make(login: ClientLogin) -> str:
+    return reset_tokens.make_token(cast(Any, login))
+
+
+def reset_token_check(login: ClientLogin, token: str) -> bool:
+    return reset_tokens.check_token(cast(Any, login), token)
+
+
+def portal_password_reset_request(*, brand: Brand, email: str, ip: str | None) -> None:
+    """Send a reset link if the address has a login with the brand; the caller answers the same
+    either way. Rate-limited per IP and per address; the known/unknown fact goes to the audit only."""
+    _rate("reset-ip", ip or "", settings.PASSWORD_RESET_IP_RATE_LIMIT)
+    _rate("reset-addr", f"{brand.pk}:{(email or '').strip().lower()}", settings.PASSWORD_RESET_RATE_LIMIT)
+    with transaction.atomic():
+        login = login_find(brand=brand, email=email)
+        audit_record(action="portal.password_reset_requested", obj=login.client if login else None,
+                     object_type="crm.client", actor=None, after={"brand": brand.code, "known": login is not None})
+        if login is not None:
+            _on_commit_mail("reset", login.pk)
+
+
+def reset_link_login(*, code: str, token: str) -> ClientLogin:
+    login = ClientLogin.objects.select_related("client", "brand").filter(code=code).first() if _uuid(code) else None
+    if login is None or not reset_token_check(login, token):
+        raise LinkRefused(gettext("This password reset link is no longer valid. Ask for a new one."))
+    return login
+
+
+def _uuid(value: str) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def _password_set(login: ClientLogin, password: str, *, field: str) -> None:
+    client = login.client
+    problems = password_problems(password, first_name=client.first_name, last_name=client.last_name,
+                                 email=login.email)
+    if problems:
+        raise ValidationFailed(fields={field: problems})
+    login.password = make_password(password)
+    login.failed_attempts = 0
+    login.locked_until = None
+    login.save(update_fields=["password", "failed_attempts", "locked_until", "updated_at"])
+
+
+@transaction.atomic
+def portal_password_reset_complete(*, code: str, token: str, password: str) -> ClientLogin:
+    """Set a new password through a good reset link, once (the link dies with the old password).
+    The address is verified by the same token: it reached the inbox."""
+    login = reset_link_login(code=code, token=token)
+    login = ClientLogin.objects.select_for_update().select_related("client", "brand").get(pk=login.pk)
+    if not reset_token_check(login, token):
+        raise LinkRefused(gettext("This password reset link is no longer valid. Ask for a new one."))
+    _password_set(login, password, field="password")
+    if login.email_verified_at is None:
+        login.email_verified_at = timezone.now()
+        login.save(update_fields=["email_verified_at"])
+    audit_record(action="portal.password_reset", obj=login.client, actor=None, after={"login": str(login.code)})
+    return login
+
+
+@transaction.atomic
+def portal_password_change(*, login: ClientLogin, current: str, new: str) -> ClientLogin:
+    login = ClientLogin.objects.select_for_update().select_related("client").get(pk=login.pk)
+    if not check_password(current, login.password):
+        raise ValidationFailed(fields={"current_password": [gettext("The password is not right.")]})
+    _password_set(login, new, field="new_password")
+    audit_record(action="portal.password_changed", obj=login.client, actor=None, after={"login": str(login.code)})
+    return login
+
+
+# --- consents and profile -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def portal_consent_set(*, login: ClientLogin, document: ConsentDocument, accepted: bool, ip: str | None,
+                       user_agent: str) -> ConsentRecord:
+    """Record the client's decision on `document` (of their brand). Terms and privacy can only be
+    accepted here; marketing can be withdrawn too."""
+    if document.brand_id != login.brand_id:
+        raise NotFound()
+    if not accepted and document.kind != ConsentKind.MARKETING:
+        raise ValidationFailed(fields={"accepted": [gettext("This consent cannot be withdrawn here; contact support "
+                                                            "to close your account.")]})
+    record = ConsentRecord.objects.create(client=login.client, document=document, kind=document.kind,
+                                          version=document.version, accepted=accepted, ip=ip,
+                                          user_agent=user_agent[:300])
+    audit_record(action="portal.consent_accepted" if accepted else "portal.consent_withdrawn", obj=login.client,
+                 actor=None, after={"kind": document.kind, "version": document.version})
+    return record
+
+
+@transaction.atomic
+def portal_profile_update(*, login: ClientLogin, phone: str, language: str) -> Client:
+    """The client's own changes: phone and language (name and email are changed by support)."""
+    client = Client.objects.select_related("brand").get(pk=login.client_id)
+    if language not in dict(settings.LANGUAGES):
+        raise ValidationFailed(fields={"language": [gettext("Choose a language from the list.")]})
+    try:
+        client = crm_services.client_update(actor=None, client=client, phone=phone, language=language,
+                                            reason=gettext("changed by the client in the trader's room"))
+    except ValidationFailed as exc:
+        raise ValidationFailed(fields=exc.fields) from None
+    dedupe.contact_keys_sync(client)
+    return client
+
+
+# --- the first live account after verification ---------------------------------------------------
+
+
+def _questionnaire_cap(client: Client) -> int | None:
+    """The leverage limit of the client's latest appropriateness result, or None (no questionnaire,
+    no answer, or no cap from it). Trading holds the client to it too (its own copy, written when the
+    result's event is delivered); reading it here as well keeps a late delivery from opening above it."""
+    try:
+        from kyc.questionnaire import questionnaire_latest_response
+    except ImportError:  # the questionnaire is not installed
+        return None
+    response = questionnaire_latest_response(client=client)
+    return response.max_leverage if response is not None else None
+
+
+def portal_first_live_account_open(*, client: Client) -> Any:
+    """Open the client's first live trading account on the brand's default live server and account
+    type (trading.selectors.default_live_offer), at the highest leverage the type offers within the
+    client's caps (the brand's, the cap rules' and the questionnaire's). Nothing when the client has
+    a live account already, or the brand has no live server (logged). Idempotent: the client's row is
+    locked while deciding, so two deliveries cannot both open one.
+
+    The brand's policy refusing it (AccountOpeningRefused, no leverage within the cap) is logged and
+    left to staff; a platform failure (PlatformFailed) is raised, for the event delivery to retry."""
+    from trading.exceptions import AccountOpeningRefused, LeverageAboveCap
+    from trading.selectors import default_live_offer, has_live_account
+    from trading.services import allowed_leverages, trading_account_open
+
+    with transaction.atomic():
+        client = Client.objects.select_for_update(of=("self",)).select_related("brand").get(pk=client.pk)
+        if has_live_account(client=client):
+            return None
+        offer = default_live_offer(brand_id=client.brand_id)
+        if offer is None:
+            logger.warning("no live server for the first live account", extra={"client": str(client.code),
+                                                                                 "brand": client.brand.code})
+            return None
+        allowed = allowed_leverages(offer.server, offer.account_type, client=client)
+        cap = _questionnaire_cap(client)
+        if cap is not None:
+            allowed = [x for x in allowed if x <= cap]
+        if not allowed:
+            logger.warning("no leverage within the client's caps for the first live account",
+                           extra={"client": str(client.code), "account_type": offer.account_type})
+            return None
+        try:
+            return trading_account_open(actor=None, client=client, server=offer.server,
+                                        account_type=offer.account_type, leverage=max(allowed))
+        except (AccountOpeningRefused, LeverageAboveCap) as refused:
+            logger.warning("the first live account was refused: %s", refused.message,
+                           extra={"client": str(client.code)})
+            return None

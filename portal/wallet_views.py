@@ -1,0 +1,148 @@
+"""The trader's room's wallet: balances and deposit history, making a deposit (to the provider's
+checkout), and the deposit's page, which follows its status until the provider has decided."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django import forms
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_GET, require_POST
+
+from crm.exceptions import DomainError, NotFound
+from crm.lib.money import Money, MoneyError
+from portal.auth import client_login_required
+from portal.forms import ServiceErrorsMixin
+from trading.models import TradingAccount
+from wallet import deposits
+from wallet.ledger import wallet_balances_for_client
+
+
+def _ctx(request: HttpRequest, **more: Any) -> dict[str, Any]:
+    login = request.portal_login  # type: ignore[attr-defined]
+    return {"brand": login.brand, "portal_login": login, "portal_client": request.portal_client,  # type: ignore[attr-defined]
+            **more}
+
+
+class DepositForm(ServiceErrorsMixin, forms.Form):
+    currency = forms.ChoiceField(label=_("Currency"))
+    method = forms.ChoiceField(label=_("Payment method"))
+    amount = forms.CharField(label=_("Amount"), max_length=24)
+    trading_account = forms.ChoiceField(label=_("Credit a trading account (optional)"), required=False,
+                                        help_text=_("The money reaches your wallet first; we move it to the "
+                                                    "account you choose."))
+
+    def __init__(self, *args: Any, client: Any, currency: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        currencies = deposits.deposit_currencies(client=client)
+        self._choices("currency", [(c, c) for c in currencies])
+        self._choices("method", [(o.method_code, f"{o.label} ({o.minimum} – {o.maximum or '∞'})")
+                                 for o in deposits.deposit_options(client=client, currency=currency)])
+        self.accounts = {str(a.code): a for a in TradingAccount.objects.filter(client=client, is_demo=False)}
+        self._choices("trading_account", [("", gettext("Wallet only"))] + [
+            (code, f"{a.login} ({a.currency})") for code, a in self.accounts.items()])
+
+    def _choices(self, name: str, choices: list[tuple[str, str]]) -> None:
+        field = self.fields[name]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = choices
+
+    def clean_amount(self) -> Decimal:
+        try:
+            value = Decimal(self.cleaned_data["amount"].replace(",", ".").strip())
+        except InvalidOperation:
+            raise forms.ValidationError(gettext("Enter an amount, like 250.00.")) from None
+        if not value.is_finite() or value <= 0:
+            raise forms.ValidationError(gettext("Enter an amount above zero."))
+        return value
+
+
+@client_login_required
+@require_GET
+def wallet_home(request: HttpRequest) -> HttpResponse:
+    client = request.portal_client  # type: ignore[attr-defined]
+    return render(request, "portal/wallet/home.html", _ctx(
+        request, balances=wallet_balances_for_client(client),
+        deposits=list(deposits.deposits_for_client(client=client)[:50])))
+
+
+@client_login_required
+def deposit_new(request: HttpRequest) -> HttpResponse:
+    client = request.portal_client  # type: ignore[attr-defined]
+    currencies = deposits.deposit_currencies(client=client)
+    currency = (request.POST.get("currency") or request.GET.get("currency") or (currencies[0] if currencies else "USD"))
+    if currency not in currencies and currencies:
+        currency = currencies[0]
+    status = 200
+    if request.method == "POST" and request.POST.get("action") == "pay":
+        form = DepositForm(request.POST, client=client, currency=currency)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                account = form.accounts.get(data["trading_account"] or "")
+                deposit = deposits.deposit_create(
+                    client=client, amount=Money(data["amount"], data["currency"]), method=data["method"],
+                    trading_account=account,
+                    return_url=request.build_absolute_uri(reverse("portal:wallet_deposit_return")))
+            except (DomainError, MoneyError) as exc:
+                if isinstance(exc, DomainError):
+                    form.add_service_errors(exc)
+                else:
+                    form.add_error("amount", gettext("Enter an amount in this currency's units."))
+            else:
+                if deposit.redirect_url:
+                    return HttpResponseRedirect(deposit.redirect_url)
+                return HttpResponseRedirect(reverse("portal:wallet_deposit", args=[deposit.code]))
+        status = 400
+    else:
+        form = DepositForm(initial={"currency": currency}, client=client, currency=currency)
+    return render(request, "portal/wallet/deposit.html", _ctx(request, form=form, currency=currency), status=status)
+
+
+@client_login_required
+@require_GET
+def deposit_return(request: HttpRequest) -> HttpResponse:
+    """Where the provider's checkout sends the client back (?merchant_ref=...): the deposit's page."""
+    found = deposits.deposits_for_client(client=request.portal_client).filter(  # type: ignore[attr-defined]
+        merchant_ref=request.GET.get("merchant_ref", "")[:64]).first()
+    if found is None:
+        raise Http404
+    return HttpResponseRedirect(reverse("portal:wallet_deposit", args=[found.code]))
+
+
+def _own(request: HttpRequest, code: str) -> Any:
+    try:
+        return deposits.deposit_for_client(client=request.portal_client, code=code)  # type: ignore[attr-defined]
+    except NotFound:
+        raise Http404 from None
+
+
+@client_login_required
+@require_GET
+def deposit_detail(request: HttpRequest, code: str) -> HttpResponse:
+    return render(request, "portal/wallet/deposit_detail.html", _ctx(request, deposit=_own(request, code)))
+
+
+@client_login_required
+@require_GET
+def deposit_status(request: HttpRequest, code: str) -> HttpResponse:
+    """The small part of the deposit's page that htmx polls while the deposit is open."""
+    return render(request, "portal/wallet/_deposit_status.html", _ctx(request, deposit=_own(request, code)))
+
+
+@client_login_required
+@require_POST
+def deposit_cancel(request: HttpRequest, code: str) -> HttpResponse:
+    deposit = _own(request, code)
+    try:
+        deposits.deposit_cancel(deposit=deposit)
+    except DomainError as exc:
+        from django.contrib import messages
+
+        messages.error(request, exc.message)
+    return HttpResponseRedirect(reverse("portal:wallet_deposit", args=[deposit.code]))

@@ -1,0 +1,127 @@
+"""The trader's room's withdrawal page: what would block a withdrawal (re-checked as the amount
+changes, via htmx), the form, and the client's withdrawals with a cancel button while pending."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any, cast
+
+from django import forms
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_GET, require_POST
+
+from crm.exceptions import DomainError, NotFound
+from crm.lib.money import Money
+from portal.auth import client_login_required
+from portal.forms import ServiceErrorsMixin
+from wallet.ledger import wallet_balances_for_client
+from wallet.models import PaymentMethod
+from wallet.withdrawals import (
+    Blocker,
+    WithdrawalBlocked,
+    withdrawal_blockers,
+    withdrawal_cancel,
+    withdrawal_get_for_client,
+    withdrawal_methods_for,
+    withdrawal_request,
+    withdrawals_for_client,
+)
+
+
+class WithdrawForm(ServiceErrorsMixin, forms.Form):
+    currency = forms.ChoiceField(label=_("From your wallet in"))
+    amount = forms.DecimalField(label=_("Amount"), min_value=Decimal("0.00000001"), max_digits=20, decimal_places=8)
+    method = forms.ChoiceField(label=_("Paid to"))
+    destination = forms.CharField(label=_("Card number, e-wallet or account"), max_length=100)
+
+    def __init__(self, *args: Any, client: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        wallets = [w.balance.currency for w in wallet_balances_for_client(client)] or ["USD"]
+        cast(forms.ChoiceField, self.fields["currency"]).choices = [(c, c) for c in wallets]
+        currency = (self.data.get("currency") if self.is_bound else None) or wallets[0]
+        if currency not in wallets:
+            currency = wallets[0]
+        self.options = withdrawal_methods_for(client=client, currency=currency)
+        cast(forms.ChoiceField, self.fields["method"]).choices = [(o.method_code, o.label) for o in self.options]
+
+
+def _method(code: str) -> PaymentMethod | None:
+    try:
+        return PaymentMethod.objects.select_related("provider").filter(code=code).first()
+    except (ValueError, DomainError):
+        return None
+
+
+def _blockers(client: Any, data: Any) -> list[Blocker] | None:
+    """The blockers for what the form holds so far (None before an amount is entered)."""
+    try:
+        amount = Decimal(str(data.get("amount") or ""))
+    except InvalidOperation:
+        return None
+    currency = data.get("currency") or ""
+    if not currency:
+        return None
+    method = _method(data.get("method") or "") if data.get("method") else None
+    return withdrawal_blockers(client=client, amount=Money(amount, currency), method=method)
+
+
+def _page(request: HttpRequest, form: WithdrawForm, blockers: list[Blocker] | None, status: int = 200) -> HttpResponse:
+    client = request.portal_client  # type: ignore[attr-defined]
+    login = request.portal_login  # type: ignore[attr-defined]
+    return render(request, "portal/wallet/withdraw.html", {
+        "brand": login.brand, "portal_login": login, "portal_client": client, "form": form, "blockers": blockers,
+        "wallets": wallet_balances_for_client(client), "withdrawals": withdrawals_for_client(client=client)[:50],
+    }, status=status)
+
+
+@client_login_required
+def withdraw(request: HttpRequest) -> HttpResponse:
+    client = request.portal_client  # type: ignore[attr-defined]
+    if request.method != "POST":
+        return _page(request, WithdrawForm(client=client), None)
+    form = WithdrawForm(request.POST, client=client)
+    if not form.is_valid():
+        return _page(request, form, _blockers(client, request.POST), status=400)
+    data = form.cleaned_data
+    method = _method(data["method"])
+    if method is None:
+        raise Http404
+    try:
+        withdrawal_request(client=client, amount=Money(data["amount"], data["currency"]), method=method,
+                           destination={method.method: data["destination"]}, actor=None)
+    except WithdrawalBlocked as blocked:
+        return _page(request, form, blocked.blockers, status=400)
+    except DomainError as error:
+        form.add_service_errors(error)
+        return _page(request, form, None, status=400)
+    messages.success(request, gettext("Your withdrawal is requested; the amount is set aside until it is paid."))
+    return redirect("portal:withdraw")
+
+
+@client_login_required
+@require_GET
+def withdraw_check(request: HttpRequest) -> HttpResponse:
+    """The blockers panel alone, for htmx as the client types."""
+    client = request.portal_client  # type: ignore[attr-defined]
+    return render(request, "portal/wallet/_withdraw_blockers.html", {"blockers": _blockers(client, request.GET)})
+
+
+@client_login_required
+@require_POST
+def withdraw_cancel(request: HttpRequest, code: str) -> HttpResponse:
+    client = request.portal_client  # type: ignore[attr-defined]
+    try:
+        w = withdrawal_get_for_client(client=client, code=code)
+    except NotFound:
+        raise Http404 from None
+    try:
+        withdrawal_cancel(withdrawal=w, actor=None)
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, gettext("Your withdrawal is cancelled; the amount is available again."))
+    return redirect("portal:withdraw")
