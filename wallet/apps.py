@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import AppConfig
 
 
@@ -8,7 +10,16 @@ class WalletConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from crm.registry import PlaybookRule, contribute
+        from django.utils.translation import gettext_lazy as _
+
+        from crm.models import RoleCode
+        from crm.registry import NavItem, PlaybookRule, contribute
+        from wallet import deposits  # noqa: F401 - registers the deposits' webhook handler
+        from wallet.deposit_views import ui_contributions
+        from wallet.providers.webhook_handlers import register_webhook_handler
+        from wallet.withdrawals import withdrawal_webhook
+
+        register_webhook_handler(withdrawal_webhook)
 
         contribute("wallet", playbook=[PlaybookRule({
             "name": "First deposit: notify the agent",
@@ -16,4 +27,24 @@ class WalletConfig(AppConfig):
             "conditions": [],
             "actions": [{"type": "notify", "who": "owner", "title": "First deposit: {{ client.full_name }}",
                          "body": "{{ event.data.amount }} {{ event.data.currency }}"}],
-        }, order=30)])
+        }, order=30)],
+            # Finance runs the providers day to day (methods, limits, fees, incoming wires);
+            # administrators set them up.
+            permissions=_provider_permissions(RoleCode),
+            navigation=[NavItem("payment_providers", _("Payment providers"), "wallet_provider_list", "link",
+                                permission="wallet.manage_providers", order=780),
+                        NavItem("deposits", _("Deposits"), "wallet_deposit_list", "link",
+                                permission="wallet.view_deposit", order=770),
+                        NavItem("withdrawals", _("Withdrawals"), "wallet_withdrawal_queue", "link",
+                                permission="wallet.approve_withdrawal", order=775)],
+            **ui_contributions())
+
+
+def _provider_permissions(role_code: Any) -> dict[str, list[str]]:
+    manage = ["wallet.manage_providers", "wallet.view_paymentprovider", "wallet.view_paymentmethod",
+              "wallet.view_webhookdelivery", "wallet.view_bankwireincoming", "wallet.add_bankwireincoming"]
+    deposits = ["wallet.view_deposit", "wallet.refund_deposit"]
+    # Finance decides withdrawals (the queue, four eyes); administrators may too.
+    withdrawals = ["wallet.approve_withdrawal", "wallet.view_withdrawal"]
+    everything = [*manage, *deposits, *withdrawals]
+    return {role_code.ADMIN: everything, role_code.FINANCE: everything}

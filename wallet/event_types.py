@@ -19,3 +19,51 @@ class FirstDeposit(TypedDict):
 
 declare("wallet.first_deposit", payload=FirstDeposit,
         description="A client's first confirmed deposit: the client becomes funded, the owner gets an FTD.")
+
+
+class ClientDebt(TypedDict):
+    transaction: CodeText  # the chargeback's ledger transaction
+    debt_account: CodeText  # the client's client_debt account in `currency`
+    shortfall: DecimalText  # what the wallet could not cover, now owed by the client
+    charged_back: DecimalText  # the whole amount the provider took back
+    currency: str
+    reference: str  # the business object charged back ("deposit:<code>"), or ""
+
+
+declare("wallet.client_debt", payload=ClientDebt,
+        description="A chargeback arrived after the money was spent: the shortfall became the client's debt "
+                    "and finance must recover it.")
+
+
+class DepositSucceeded(TypedDict):
+    deposit: CodeText  # the deposit's code
+    amount: DecimalText  # what the client paid, in `currency`
+    credited: DecimalText  # what reached the wallet (amount - fee)
+    fee: DecimalText
+    currency: str
+    method: str  # card | ewallet | crypto | bank_wire
+    provider: str  # the provider's code
+    first: bool  # the client's first successful deposit (wallet.first_deposit is emitted beside it)
+
+
+declare("wallet.deposit_succeeded", payload=DepositSucceeded,
+        description="A deposit was confirmed by its provider and credited to the client's wallet.")
+
+
+class WithdrawalChange(TypedDict):
+    withdrawal: CodeText  # the withdrawal's code
+    amount: DecimalText  # requested, in `currency` (the fee is taken from it)
+    currency: str
+    method: str  # card | ewallet | crypto | bank_wire
+    state: str  # the withdrawal's state after the change
+
+
+for _name, _what in [
+    ("wallet.withdrawal_requested", "A withdrawal was requested; the amount is held on the client's wallet."),
+    ("wallet.withdrawal_approved", "A withdrawal was approved (automatically or by finance) and will be paid out."),
+    ("wallet.withdrawal_rejected", "Finance rejected a withdrawal; the held amount is available again."),
+    ("wallet.withdrawal_cancelled", "A pending withdrawal was cancelled; the held amount is available again."),
+    ("wallet.withdrawal_paid", "The provider paid a withdrawal out; the held amount left the wallet."),
+    ("wallet.withdrawal_failed", "The provider failed a withdrawal's payout; the held amount is available again."),
+]:
+    declare(_name, payload=WithdrawalChange, description=_what)

@@ -1,0 +1,30 @@
+"""The demo's deposits: made through the services, confirmed through the webhook handler, once."""
+
+from __future__ import annotations
+
+from django.core.management import call_command
+
+from crm.models import Event
+from tests.factories import make_brand, make_client
+from wallet.ledger import ledger_verify, wallet_balances_for_client
+from wallet.models import Deposit, DepositStatus
+
+
+def test_the_demo_seed_posts_confirmed_deposits_once(db):
+    brand = make_brand()
+    clients = [make_client(brand=brand, country="DE") for _ in range(3)]
+
+    call_command("wallet_seed_demo")
+    count = Deposit.objects.count()
+    call_command("wallet_seed_demo")
+
+    assert count >= 3 and Deposit.objects.count() == count
+    succeeded = Deposit.objects.filter(status=DepositStatus.SUCCEEDED)
+    assert succeeded.exists()
+    funded = {d.client_id for d in succeeded}
+    assert Event.objects.filter(name="wallet.first_deposit").count() == len(funded)
+    for client in clients:
+        total = sum((d.credited.amount for d in succeeded if d.client_id == client.pk), start=0)
+        balances = wallet_balances_for_client(client)
+        assert (balances[0].balance.amount if balances else 0) == total
+    assert ledger_verify() == {}

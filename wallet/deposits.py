@@ -1,0 +1,511 @@
+"""Deposits: services and selectors (the state machine is described in wallet.models.deposits).
+
+Money moves only when the provider says it did: a webhook (``deposit_webhook_apply``, registered
+with the inbox) or a status lookup (``deposit_status_refresh``). Both lock the deposit row, apply
+only what moves it forward (a provider event with a lower ``sequence`` than the newest applied is
+ignored) and post to the ledger with a key derived from the provider's payment, so that the
+webhook, a repeated webhook and a lookup credit the wallet once between them.
+
+A success posts: the provider's clearing account debited the amount (the provider owes it to us),
+the client's wallet credited the amount less the method's fee, the brand's fees account credited
+the fee; then ``wallet.deposit_succeeded`` and, for the client's first successful deposit,
+``wallet.first_deposit``, in the same transaction.
+
+Calls to the provider are made outside a database transaction: the deposit row is committed as
+"created" first, then the provider's answer moves it to pending, failed (refused: nothing
+happened there) or unknown (no answer: a lookup decides).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from crm.audit import audit_record
+from crm.events import emit
+from crm.exceptions import Conflict, NotFound, ValidationFailed
+from crm.lib.money import Money
+from crm.models import Client
+from kyc.selectors import deposit_block
+from trading.models import TradingAccount
+from wallet.exceptions import MethodNotAvailable, ProviderError
+from wallet.ledger import (
+    Leg,
+    available,
+    clearing_account_for,
+    ledger_chargeback,
+    ledger_post,
+    ledger_reverse,
+    system_account_for,
+    wallet_account_for,
+)
+from wallet.models import (
+    AccountKind,
+    Deposit,
+    DepositRefund,
+    DepositStatus,
+    DepositStatusChange,
+    PaymentProvider,
+)
+from wallet.models.deposits import CREDITED_STATUSES, OPEN_STATUSES, TRANSITIONS
+from wallet.provider_selectors import MethodOption, method_check_amount, method_fee, methods_for
+from wallet.providers.base import (
+    BankInstructions,
+    ClientFacts,
+    DepositRequest,
+    Operation,
+    Outcome,
+    WebhookKind,
+    WebhookMessage,
+)
+from wallet.providers.webhook_handlers import register_webhook_handler
+
+logger = logging.getLogger("wallet.deposits")
+S = DepositStatus
+
+
+class IllegalTransition(Conflict):
+    default_code = "deposit_illegal_transition"
+
+
+# --- the state machine ---------------------------------------------------------------------------------
+
+def _move(deposit: Deposit, to: str, *, note: str = "", event_id: str = "", actor: Any = None) -> None:
+    """Change the (locked) deposit's status, refusing what the machine does not allow."""
+    if to not in TRANSITIONS[deposit.status]:
+        raise IllegalTransition(gettext("A deposit that is %(now)s cannot become %(to)s.") % {
+            "now": deposit.get_status_display(), "to": DepositStatus(to).label})
+    DepositStatusChange.objects.create(deposit=deposit, from_status=deposit.status, to_status=to, note=note[:300],
+                                       event_id=event_id[:200], actor=actor if getattr(actor, "pk", None) else None)
+    deposit.status = to
+    if note:
+        deposit.status_message = note[:300]
+    deposit.save(update_fields=["status", "status_message", "updated_at"])
+
+
+def _locked(deposit: Deposit) -> Deposit:
+    return Deposit.objects.select_for_update().select_related("provider", "client").get(pk=deposit.pk)
+
+
+# --- creating --------------------------------------------------------------------------------------------
+
+def deposit_options(*, client: Client, currency: str) -> list[MethodOption]:
+    """The deposit methods the client may use in ``currency``."""
+    return methods_for(brand=client.brand, country=client.country, currency=currency, direction="deposit")
+
+
+def deposit_currencies(*, client: Client) -> list[str]:
+    from wallet.models import PaymentMethodCurrency
+
+    codes = (PaymentMethodCurrency.objects.filter(method__brand_id=client.brand_id, method__direction="deposit",
+                                                  method__is_enabled=True)
+             .values_list("currency", flat=True).distinct())
+    return sorted(set(codes))
+
+
+def _webhook_url(provider: PaymentProvider) -> str:
+    return settings.CRM_PUBLIC_URL.rstrip("/") + reverse("wallet_webhook", args=[provider.code])
+
+
+def deposit_create(*, client: Client, amount: Money, method: str, actor: Any = None,
+                   trading_account: TradingAccount | None = None, return_url: str = "") -> Deposit:
+    """Start a deposit of ``amount`` by ``method`` (a method kind such as "card", or a PaymentMethod
+    code) for ``client``; ``actor``: the member of staff making it (None: the client). Returns the
+    deposit: pending with a redirect URL or bank instructions, or failed/unknown with a message
+    when the provider refused or did not answer. Raises ValidationFailed (nothing written) for a
+    method, amount or trading account that is not allowed, or a KYC hold."""
+    if not isinstance(amount, Money):
+        raise TypeError("amount is Money")
+    money = amount.quantize()
+    if money.amount <= 0:
+        raise ValidationFailed(fields={"amount": gettext("Enter an amount above zero.")})
+    options = deposit_options(client=client, currency=money.currency)
+    option = next((o for o in options if method in (o.method, o.method_code)), None)
+    if option is None:
+        raise MethodNotAvailable(fields={"method": gettext("This payment method is not available for %(currency)s.")
+                                         % {"currency": money.currency}})
+    method_check_amount(option, money)
+    fee = method_fee(option, money)
+    if fee.amount >= money.amount:
+        raise ValidationFailed(fields={"amount": gettext("The amount must be more than the fee of %(fee)s.")
+                                       % {"fee": fee}})
+    blocked = deposit_block(client=client)
+    if blocked:
+        raise ValidationFailed(blocked, fields={"amount": blocked})
+    if trading_account is not None and (trading_account.client_id != client.pk or trading_account.is_demo):
+        raise ValidationFailed(fields={"trading_account": gettext("Choose one of your live trading accounts.")})
+    provider = PaymentProvider.objects.get(code=option.provider_code)
+    by_staff = getattr(actor, "pk", None) is not None
+    with transaction.atomic():
+        deposit = Deposit.objects.create(
+            client=client, brand_id=client.brand_id, provider=provider, method=option.method,
+            method_code=option.method_code, currency=money.currency, amount=money.amount, fee=fee.amount,
+            merchant_ref=f"dep-{uuid.uuid4().hex[:24]}", trading_account=trading_account,
+            created_by_client=not by_staff, created_by=actor if by_staff else None)
+        DepositStatusChange.objects.create(deposit=deposit, to_status=S.CREATED,
+                                           actor=actor if by_staff else None)
+        audit_record(action="wallet.deposit_created", obj=deposit, actor=actor if by_staff else None, after={
+            "amount": money.text(), "currency": money.currency, "method": option.method,
+            "provider": provider.code, "client": str(client.code),
+            "trading_account": str(trading_account.code) if trading_account else ""})
+    request = DepositRequest(
+        merchant_ref=deposit.merchant_ref, amount=money, method=option.method,
+        client=ClientFacts(reference=str(client.code), email=client.email, first_name=client.first_name,
+                           last_name=client.last_name, country=client.country, language=client.language),
+        return_url=return_url, webhook_url=_webhook_url(provider))
+    adapter = provider.adapter()
+    try:
+        start = adapter.create_deposit(request)
+    except ProviderError as exc:
+        with transaction.atomic():
+            deposit = _locked(deposit)
+            if deposit.status == S.CREATED:  # a webhook may have overtaken the answer
+                if exc.outcome_unknown:
+                    _move(deposit, S.UNKNOWN, note=gettext(
+                        "The payment provider did not answer; the deposit is being checked with it."))
+                else:
+                    _move(deposit, S.FAILED, note=gettext("The payment provider refused the deposit: %(why)s")
+                          % {"why": exc.message})
+        logger.warning("deposit create failed", extra={"deposit": str(deposit.code), "code": exc.code})
+        return deposit
+    finally:
+        adapter.close()
+    with transaction.atomic():
+        deposit = _locked(deposit)
+        deposit.provider_ref = start.provider_ref[:200]
+        deposit.redirect_url = (start.redirect_url or "")[:1000]
+        if start.instructions is not None:
+            deposit.instructions = _instructions(start.instructions)
+        deposit.save(update_fields=["provider_ref", "redirect_url", "instructions", "updated_at"])
+        if deposit.status == S.CREATED:
+            if start.outcome == Outcome.FAILED:
+                _move(deposit, S.FAILED, note=gettext("The payment provider refused the deposit."))
+            elif start.outcome == Outcome.SUCCEEDED:
+                _succeed(deposit, event_id=f"create:{deposit.merchant_ref}", amount=None, occurred_at=None)
+            else:
+                _move(deposit, S.PENDING)
+    return deposit
+
+
+def _instructions(value: BankInstructions) -> dict[str, str]:
+    return {"reference": value.reference, "amount": value.amount.text(), "currency": value.amount.currency,
+            "beneficiary": value.beneficiary, "iban": value.iban, "bic": value.bic, "bank_name": value.bank_name,
+            "bank_address": value.bank_address}
+
+
+# --- what the provider says ------------------------------------------------------------------------------
+
+def _key(deposit: Deposit, what: str) -> str:
+    return f"psp:{deposit.provider.code}:{deposit.merchant_ref}:{what}"
+
+
+def _accounts(deposit: Deposit) -> tuple[Any, Any, Any]:
+    wallet = wallet_account_for(client=deposit.client, currency=deposit.currency)
+    clearing = clearing_account_for(provider=deposit.provider.code, currency=deposit.currency, brand=deposit.brand_id)
+    fees = system_account_for(kind=AccountKind.FEES, currency=deposit.currency, brand=deposit.brand_id)
+    return wallet, clearing, fees
+
+
+def _succeed(deposit: Deposit, *, event_id: str, amount: Money | None, occurred_at: dt.datetime | None) -> None:
+    """Credit the (locked) deposit: one ledger posting, the status, the events."""
+    if deposit.status in CREDITED_STATUSES:
+        return
+    note = ""
+    if amount is not None and amount.quantize() != deposit.money:
+        # The provider confirmed another amount: credit what was asked and flag it for finance.
+        note = gettext("The provider confirmed %(paid)s for a deposit of %(asked)s: check it.") % {
+            "paid": amount.quantize(), "asked": deposit.money}
+    wallet, clearing, fees = _accounts(deposit)
+    legs = [Leg(clearing, -deposit.money), Leg(wallet, deposit.credited)]
+    if deposit.fee_money:
+        legs.append(Leg(fees, deposit.fee_money))
+    tx = ledger_post(key=_key(deposit, "paid"), kind="deposit", legs=legs, occurred_at=occurred_at,
+                     memo=f"Deposit {deposit.merchant_ref}", ref_kind="deposit", ref_code=str(deposit.code),
+                     # method and provider: where a withdrawal must return the money first (wallet.withdrawals).
+                     meta={"provider_event": event_id, "provider_ref": deposit.provider_ref,
+                           "method": deposit.method, "provider": deposit.provider.code})
+    first = False
+    if not Deposit.objects.filter(client_id=deposit.client_id, is_first=True).exists():
+        try:
+            with transaction.atomic():  # the partial unique index settles a race between two first deposits
+                Deposit.objects.filter(pk=deposit.pk).update(is_first=True)
+            first = True
+        except IntegrityError:
+            first = False
+    deposit.is_first = first
+    deposit.credit_transaction = tx
+    deposit.succeeded_at = timezone.now()
+    deposit.save(update_fields=["is_first", "credit_transaction", "succeeded_at", "updated_at"])
+    _move(deposit, S.SUCCEEDED, note=note, event_id=event_id)
+    data = {"deposit": str(deposit.code), "amount": deposit.money.text(), "credited": deposit.credited.text(),
+            "fee": deposit.fee_money.text(), "currency": deposit.currency, "method": deposit.method,
+            "provider": deposit.provider.code, "first": first}
+    actor = deposit.created_by
+    emit("wallet.deposit_succeeded", client=deposit.client, actor=actor, data=data)
+    if first:
+        emit("wallet.first_deposit", client=deposit.client, actor=actor, data={
+            "deposit": str(deposit.code), "amount": deposit.credited.text(), "currency": deposit.currency,
+            "method": deposit.method})
+    audit_record(action="wallet.deposit_succeeded", obj=deposit, after={**data, "transaction": str(tx.code)})
+
+
+def _fail(deposit: Deposit, *, event_id: str, reason: str) -> None:
+    if deposit.status in OPEN_STATUSES:
+        _move(deposit, S.FAILED, note=reason or gettext("The payment did not go through."), event_id=event_id)
+    elif deposit.status in CREDITED_STATUSES:
+        logger.warning("failure reported for a credited deposit", extra={"deposit": str(deposit.code)})
+
+
+def _apply_payment(deposit: Deposit, *, outcome: str, sequence: int, event_id: str, amount: Money | None,
+                   reason: str = "", occurred_at: dt.datetime | None = None, provider_ref: str = "") -> None:
+    """Apply what the provider says of the payment to the locked ``deposit``; sequence 0: a lookup."""
+    if sequence and sequence <= deposit.provider_sequence:
+        return  # older than what was applied: reordered or repeated
+    if provider_ref and not deposit.provider_ref:
+        deposit.provider_ref = provider_ref[:200]
+        deposit.save(update_fields=["provider_ref", "updated_at"])
+    if sequence:
+        deposit.provider_sequence = sequence
+        deposit.save(update_fields=["provider_sequence", "updated_at"])
+    if outcome == Outcome.SUCCEEDED:
+        _succeed(deposit, event_id=event_id, amount=amount, occurred_at=occurred_at)
+    elif outcome == Outcome.FAILED:
+        _fail(deposit, event_id=event_id, reason=reason)
+    elif outcome == Outcome.PENDING and deposit.status in {S.CREATED, S.UNKNOWN}:
+        _move(deposit, S.PENDING, event_id=event_id)
+
+
+_PAYMENT_KINDS = {WebhookKind.DEPOSIT_PENDING: Outcome.PENDING, WebhookKind.DEPOSIT_SUCCEEDED: Outcome.SUCCEEDED,
+                  WebhookKind.DEPOSIT_FAILED: Outcome.FAILED}
+
+
+@register_webhook_handler
+def deposit_webhook_apply(provider: PaymentProvider, message: WebhookMessage, delivery: Any = None) -> bool:
+    """The inbox's handler for deposits, their refunds and chargebacks: True when the message is
+    about one of them (and it was applied), False otherwise. Runs in the inbox's transaction."""
+    if message.kind in _PAYMENT_KINDS or message.kind == WebhookKind.CHARGEBACK:
+        found = (Deposit.objects.select_for_update().select_related("provider", "client")
+                 .filter(provider=provider, merchant_ref=message.merchant_ref).first())
+        if found is None:
+            return False
+        if message.kind == WebhookKind.CHARGEBACK:
+            _chargeback(found, message)
+        else:
+            reason = str((message.raw.get("data") or {}).get("failure_reason") or "") if message.raw else ""
+            _apply_payment(found, outcome=_PAYMENT_KINDS[message.kind], sequence=message.sequence,
+                           event_id=message.event_id, amount=message.amount, occurred_at=message.occurred_at,
+                           provider_ref=message.provider_ref,
+                           reason=_failure_text(reason))
+        return True
+    if message.kind in {WebhookKind.REFUND_SUCCEEDED, WebhookKind.REFUND_FAILED}:
+        refund = (DepositRefund.objects.select_for_update().select_related("deposit__provider")
+                  .filter(deposit__provider=provider, merchant_ref=message.merchant_ref).first())
+        if refund is None:
+            return False
+        _refund_outcome(refund, Outcome.SUCCEEDED if message.kind == WebhookKind.REFUND_SUCCEEDED else Outcome.FAILED,
+                        provider_ref=message.provider_ref)
+        return True
+    return False
+
+
+def _failure_text(code: str) -> str:
+    texts = {"card_declined": gettext("The card was declined."), "3ds_failed": gettext("3-D Secure failed."),
+             "ewallet_declined": gettext("The e-wallet declined the payment."),
+             "crypto_not_confirmed": gettext("The crypto payment was not confirmed.")}
+    return texts.get(code, gettext("The payment did not go through.") if code else "")
+
+
+def _chargeback(deposit: Deposit, message: WebhookMessage) -> None:
+    if deposit.status not in {S.SUCCEEDED, S.PARTIALLY_REFUNDED, S.CHARGED_BACK}:
+        logger.warning("chargeback of a deposit not credited", extra={"deposit": str(deposit.code)})
+        return
+    remaining = (deposit.money - deposit.refunded_money).quantize()
+    amount = message.amount.quantize() if message.amount is not None else remaining
+    wallet, clearing, fees = _accounts(deposit)
+    # The client got the amount less the fee: the fee, kept by the brokerage, goes back first
+    # (not after a partial refund, whose own posting already charged the client in full).
+    fee = deposit.fee_money if not deposit.refunded_money else Money.zero(deposit.currency)
+    if fee:
+        ledger_post(key=_key(deposit, "chargeback-fee"), kind="chargeback_fee", legs=[
+            Leg(fees, -fee), Leg(clearing, fee)], ref_kind="deposit", ref_code=str(deposit.code))
+        amount = (amount - fee).quantize()
+    ledger_chargeback(key=_key(deposit, "chargeback"), wallet=wallet, clearing=clearing, amount=amount,
+                      memo=f"Chargeback {message.provider_ref}", ref_kind="deposit", ref_code=str(deposit.code))
+    if deposit.status != S.CHARGED_BACK:
+        _move(deposit, S.CHARGED_BACK, event_id=message.event_id, note=gettext("The payment was charged back."))
+        audit_record(action="wallet.deposit_charged_back", obj=deposit, after={"amount": amount.text(),
+                                                                              "chargeback": message.provider_ref})
+
+
+# --- lookups and expiry ------------------------------------------------------------------------------------
+
+def deposit_status_refresh(*, deposit: Deposit) -> Deposit:
+    """Ask the provider where an open deposit stands and apply it; expire one that is still open
+    after WALLET_DEPOSIT_EXPIRY_MINUTES. Returns the deposit as it now is."""
+    if deposit.status not in OPEN_STATUSES:
+        return deposit
+    provider = deposit.provider
+    adapter = provider.adapter()
+    try:
+        result = adapter.fetch_status(provider_ref=deposit.provider_ref, merchant_ref=deposit.merchant_ref,
+                                      operation=Operation.DEPOSIT)
+    except ProviderError as exc:
+        logger.warning("deposit status lookup failed", extra={"deposit": str(deposit.code), "code": exc.code})
+        result = None
+    finally:
+        adapter.close()
+    expire_before = timezone.now() - dt.timedelta(minutes=settings.WALLET_DEPOSIT_EXPIRY_MINUTES)
+    with transaction.atomic():
+        deposit = _locked(deposit)
+        if result is not None and deposit.status in OPEN_STATUSES:
+            if result.outcome == Outcome.NOT_FOUND:
+                if deposit.status in {S.UNKNOWN, S.CREATED} and deposit.created_at < expire_before:
+                    _move(deposit, S.FAILED, note=gettext("The payment provider never received this deposit."))
+                elif deposit.status == S.UNKNOWN:
+                    _move(deposit, S.FAILED, note=gettext("The payment provider never received this deposit."))
+            else:
+                _apply_payment(deposit, outcome=result.outcome, sequence=0,
+                               event_id=f"status:{result.provider_ref or deposit.merchant_ref}",
+                               amount=result.amount, reason=_failure_text(result.reason),
+                               provider_ref=result.provider_ref)
+        if deposit.status in OPEN_STATUSES and deposit.created_at < expire_before and (
+                result is None or result.outcome != Outcome.SUCCEEDED):
+            _move(deposit, S.EXPIRED, note=gettext("The deposit was not paid in time."))
+    return deposit
+
+
+def deposits_refresh_due(*, limit: int = 200) -> int:
+    """Refresh the open deposits older than WALLET_DEPOSIT_REFRESH_AFTER_MINUTES (the beat task)."""
+    before = timezone.now() - dt.timedelta(minutes=settings.WALLET_DEPOSIT_REFRESH_AFTER_MINUTES)
+    due = list(Deposit.objects.filter(status__in=OPEN_STATUSES, updated_at__lt=before)
+               .select_related("provider").order_by("updated_at")[:limit])
+    for deposit in due:
+        deposit_status_refresh(deposit=deposit)
+    return len(due)
+
+
+@transaction.atomic
+def deposit_cancel(*, deposit: Deposit, actor: Any = None) -> Deposit:
+    """The client (or staff) gives up an open deposit. Money that arrives afterwards is still credited."""
+    deposit = _locked(deposit)
+    if deposit.status not in {S.CREATED, S.PENDING}:
+        raise IllegalTransition(gettext("Only a deposit that is not paid yet can be cancelled."))
+    _move(deposit, S.CANCELLED, note=gettext("Cancelled."), actor=actor)
+    audit_record(action="wallet.deposit_cancelled", obj=deposit, actor=actor if getattr(actor, "pk", None) else None)
+    return deposit
+
+
+# --- refunds ---------------------------------------------------------------------------------------------
+
+def deposit_refund(*, deposit: Deposit, amount: Money, actor: Any, reason: str) -> DepositRefund:
+    """Give (part of) a succeeded deposit back through its provider. The wallet must still hold
+    the money (InsufficientFunds otherwise, nothing asked of the provider)."""
+    if not reason.strip():
+        raise ValidationFailed(fields={"reason": gettext("Say why the deposit is refunded.")})
+    money = amount.quantize()
+    with transaction.atomic():
+        deposit = _locked(deposit)
+        if deposit.status not in {S.SUCCEEDED, S.PARTIALLY_REFUNDED}:
+            raise IllegalTransition(gettext("Only a succeeded deposit can be refunded."))
+        left = (deposit.money - deposit.refunded_money).quantize()
+        if money.currency != deposit.currency or money.amount <= 0 or money.amount > left.amount:
+            raise ValidationFailed(fields={"amount": gettext("Enter an amount above zero and at most %(left)s.")
+                                           % {"left": left}})
+        wallet, _clearing, _fees = _accounts(deposit)
+        debit = deposit.credited if _is_full(deposit, money) else money
+        if available(wallet).amount < debit.amount:
+            raise ValidationFailed(fields={"amount": gettext(
+                "The client's wallet has only %(available)s available; the money has been spent.")
+                % {"available": available(wallet)}})
+        refund = DepositRefund.objects.create(deposit=deposit, merchant_ref=f"rf-{uuid.uuid4().hex[:24]}",
+                                              amount=money.amount, currency=money.currency, actor=actor,
+                                              reason=reason[:300])
+        audit_record(action="wallet.deposit_refund_requested", obj=deposit, actor=actor, reason=reason,
+                     after={"amount": money.text(), "refund": refund.merchant_ref})
+    adapter = deposit.provider.adapter()
+    try:
+        result = adapter.refund(provider_ref=deposit.provider_ref, amount=money, merchant_ref=refund.merchant_ref,
+                                webhook_url=_webhook_url(deposit.provider))
+    finally:
+        adapter.close()
+    with transaction.atomic():
+        refund = DepositRefund.objects.select_for_update().select_related("deposit__provider").get(pk=refund.pk)
+        _refund_outcome(refund, result.outcome, provider_ref=result.provider_ref)
+    return refund
+
+
+def _is_full(deposit: Deposit, money: Money) -> bool:
+    return not deposit.refunded_money and money == deposit.money
+
+
+def _refund_outcome(refund: DepositRefund, outcome: str, *, provider_ref: str = "") -> None:
+    """Apply a refund's outcome (locked refund): the ledger posting once, the deposit's status."""
+    if provider_ref and not refund.provider_ref:
+        refund.provider_ref = provider_ref[:200]
+    if refund.status == "succeeded" or outcome not in {Outcome.SUCCEEDED, Outcome.FAILED, Outcome.UNKNOWN}:
+        refund.save(update_fields=["provider_ref"])
+        return
+    if outcome != Outcome.SUCCEEDED:
+        if refund.status == "requested" or outcome == Outcome.FAILED:
+            refund.status = "failed" if outcome == Outcome.FAILED else "unknown"
+        refund.save(update_fields=["status", "provider_ref"])
+        return
+    deposit = _locked(refund.deposit)
+    money = refund.money
+    wallet, clearing, _fees = _accounts(deposit)
+    if _is_full(deposit, money) and deposit.credit_transaction is not None:
+        tx = ledger_reverse(transaction=deposit.credit_transaction, key=_key(deposit, f"refund:{refund.merchant_ref}"),
+                            reason=refund.reason or "refund", actor=refund.actor)
+    else:
+        tx = ledger_post(key=_key(deposit, f"refund:{refund.merchant_ref}"), kind="deposit_refund",
+                         legs=[Leg(wallet, -money), Leg(clearing, money)], actor=refund.actor,
+                         memo=refund.reason, ref_kind="deposit", ref_code=str(deposit.code))
+    refund.status, refund.transaction = "succeeded", tx
+    refund.save(update_fields=["status", "transaction", "provider_ref"])
+    deposit.refunded = (deposit.refunded_money + money).amount
+    deposit.save(update_fields=["refunded", "updated_at"])
+    whole = deposit.refunded_money == deposit.money
+    if deposit.status != S.CHARGED_BACK:
+        _move(deposit, S.REFUNDED if whole else S.PARTIALLY_REFUNDED, actor=refund.actor,
+              note=gettext("Refunded %(amount)s.") % {"amount": money})
+    audit_record(action="wallet.deposit_refunded", obj=deposit, actor=refund.actor, reason=refund.reason,
+                 after={"amount": money.text(), "transaction": str(tx.code)})
+
+
+# --- selectors ---------------------------------------------------------------------------------------------
+
+def deposits_for_client(*, client: Client) -> QuerySet[Deposit]:
+    return Deposit.objects.filter(client=client).select_related("provider", "trading_account").order_by("-created_at", "-id")
+
+
+def deposit_for_client(*, client: Client, code: Any) -> Deposit:
+    """The client's own deposit; NotFound for anyone else's (or a malformed code)."""
+    try:
+        key = uuid.UUID(str(code))
+    except ValueError:
+        raise NotFound() from None
+    deposit = Deposit.objects.filter(client=client, code=key).select_related("provider").first()
+    if deposit is None:
+        raise NotFound()
+    return deposit
+
+
+def deposit_list_for_user(user: Any) -> QuerySet[Deposit]:
+    from crm.permissions import client_queryset_for_user
+
+    return (Deposit.objects.filter(client_id__in=client_queryset_for_user(user).values("id"))
+            .select_related("client", "provider", "brand").order_by("-created_at", "-id"))
+
+
+__all__ = ["IllegalTransition", "deposit_cancel", "deposit_create", "deposit_for_client", "deposit_list_for_user",
+           "deposit_options", "deposit_refund", "deposit_status_refresh", "deposit_webhook_apply",
+           "deposits_for_client", "deposits_refresh_due"]

@@ -1,0 +1,625 @@
+"""The posting service: the only way money enters the ledger (wallet.models.ledger), and its reads.
+
+Every write goes through `ledger_post` (holds, captures, reversals, conversions and chargebacks are
+built on it), which:
+- is idempotent: a key posts once; the same key again with the same movement returns the first
+  transaction (`replayed` set); with another movement it raises `IdempotencyConflict`;
+- validates before writing: at least two legs, no zero leg, each leg in its account's currency and
+  rounded to it once (half-even), legs summing to zero per currency;
+- locks the balance rows of every account involved in one statement, in account-id order (so that
+  postings over the same accounts in any order never deadlock), checks under those locks that no
+  account that may not go negative (a client wallet) would end below zero in balance or in
+  available (balance - held), then writes the legs in one INSERT and the balances in one UPDATE.
+The database holds the same rules (migration 0002_ledger_sql): balanced legs, immutable rows,
+wallets never negative.
+
+Posting does not write an audit row: the ledger is its own record (immutable, with actor and
+times), and the audit chain's lock would serialise every posting. Reversals and client debt,
+which a person decides or must act on, are audited.
+
+Callers in other apps (deposits, withdrawals, IB commissions, bonuses) use the account helpers
+(`wallet_account_for`, `system_account_for`, ...) and post through these functions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+from django.db import connection, transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from crm.audit import audit_record
+from crm.events import emit
+from crm.exceptions import Conflict, ValidationFailed
+from crm.lib.money import Money, currency_normalise, money_format, to_decimal
+from crm.lib.validation import InvalidValue
+from crm.models import Client
+from wallet.models import (
+    AccountKind,
+    HoldState,
+    LedgerAccount,
+    LedgerBalance,
+    LedgerHold,
+    LedgerLeg,
+    LedgerTransaction,
+    NormalSide,
+)
+from wallet.models.ledger import DEBIT_NORMAL_KINDS, NON_NEGATIVE_KINDS
+
+KEY_MAX_LENGTH = 200
+
+
+# --- errors ------------------------------------------------------------------------------------------
+
+class UnbalancedTransaction(ValidationFailed):
+    default_code = "ledger_unbalanced"
+
+
+class IdempotencyConflict(Conflict):
+    """The key was used before for a different movement of money."""
+
+    default_code = "ledger_idempotency_conflict"
+
+
+class InsufficientFunds(Conflict):
+    """An account that may not go negative would: `available` is what it could give."""
+
+    default_code = "insufficient_funds"
+
+    def __init__(self, *, account: LedgerAccount, available: Money, requested: Money) -> None:
+        self.account = account
+        self.available = available
+        self.requested = requested
+        super().__init__(gettext("Insufficient funds: %(requested)s requested, %(available)s available.") % {
+            "requested": money_format(requested), "available": money_format(available)})
+
+
+class AlreadyReversed(Conflict):
+    default_code = "ledger_already_reversed"
+
+
+class HoldNotOpen(Conflict):
+    default_code = "ledger_hold_not_open"
+
+
+# --- accounts ----------------------------------------------------------------------------------------
+
+def _normal_side(kind: str) -> str:
+    return NormalSide.DEBIT if kind in DEBIT_NORMAL_KINDS else NormalSide.CREDIT
+
+
+def account_for(*, kind: str, currency: str, brand: Any = None, client: Any = None, trading_account: Any = None,
+                owner_ref: str = "", name: str = "") -> LedgerAccount:
+    """The account of `kind` for this owner and currency, opened (with its balance row) if missing.
+    Safe under concurrency: the owner constraint makes a second opener find the first one's row."""
+    kind = AccountKind(kind)
+    try:
+        code = currency_normalise(currency)
+    except InvalidValue as error:
+        raise ValidationFailed(fields={error.field: error.message}) from None
+    if client is not None:
+        # A client's accounts are always in the client's brand, whatever the caller passed.
+        brand = client.brand_id if hasattr(client, "brand_id") else (
+            Client.objects.values_list("brand_id", flat=True).get(pk=client))
+    lookup = {"kind": kind, "currency": code, "brand_id": _pk(brand), "client_id": _pk(client),
+              "trading_account_id": _pk(trading_account), "owner_ref": owner_ref}
+    account = LedgerAccount.objects.filter(**lookup).first()
+    if account is None:
+        with transaction.atomic():
+            LedgerAccount.objects.bulk_create(
+                [LedgerAccount(**lookup, name=name, normal_side=_normal_side(kind),
+                               may_go_negative=kind not in NON_NEGATIVE_KINDS)],
+                ignore_conflicts=True)
+            account = LedgerAccount.objects.get(**lookup)
+            LedgerBalance.objects.bulk_create(
+                [LedgerBalance(account=account, currency=code, may_go_negative=account.may_go_negative)],
+                ignore_conflicts=True)
+    return account
+
+
+def _pk(value: Any) -> int | None:
+    if value is None or isinstance(value, int):
+        return value
+    pk: int = value.pk
+    return pk
+
+
+def wallet_account_for(*, client: Any, currency: str) -> LedgerAccount:
+    """The client's wallet in `currency` (one per client and currency; never negative)."""
+    return account_for(kind=AccountKind.CLIENT_WALLET, currency=currency, client=client)
+
+
+def client_debt_account_for(*, client: Any, currency: str) -> LedgerAccount:
+    """What the client owes the brokerage in `currency` (chargebacks after the money was spent)."""
+    return account_for(kind=AccountKind.CLIENT_DEBT, currency=currency, client=client)
+
+
+def mirror_account_for(*, trading_account: Any) -> LedgerAccount:
+    """The mirror of a trading account's money on its platform, in the account's currency."""
+    return account_for(kind=AccountKind.TRADING_MIRROR, currency=trading_account.currency,
+                       trading_account=trading_account, brand=trading_account.client.brand_id)
+
+
+def clearing_account_for(*, provider: str, currency: str, brand: Any = None) -> LedgerAccount:
+    """A payment provider's clearing account: what the PSP owes us (or we owe it) in `currency`."""
+    if not provider:
+        raise ValidationFailed(fields={"provider": gettext("Name the payment provider.")})
+    return account_for(kind=AccountKind.PSP_CLEARING, currency=currency, brand=brand, owner_ref=provider)
+
+
+def system_account_for(*, kind: str, currency: str, brand: Any = None, owner_ref: str = "") -> LedgerAccount:
+    """A brokerage account (bank, fees, bonus liability, IB payable, suspense, FX, revenue, equity)
+    per brand (None: house-wide) and currency; `owner_ref` tells apart several of one kind
+    (a bank account's name, a partner's code)."""
+    if kind in {AccountKind.CLIENT_WALLET, AccountKind.CLIENT_DEBT, AccountKind.TRADING_MIRROR}:
+        raise ValueError(f"{kind} accounts belong to a client or trading account")
+    return account_for(kind=kind, currency=currency, brand=brand, owner_ref=owner_ref)
+
+
+# --- posting -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """One line of a posting: `amount` credited to `account` (negative: debited)."""
+
+    account: LedgerAccount
+    amount: Money
+
+
+def _fingerprint(*, kind: str, legs: Sequence[tuple[int, str, Decimal]], reverses_id: int | None,
+                 rate: Decimal | None, rate_source: str, ref_kind: str, ref_code: str) -> str:
+    content = {
+        "kind": kind,
+        "legs": sorted([account_id, currency, format(amount, "f")] for account_id, currency, amount in legs),
+        "reverses": reverses_id, "rate": None if rate is None else format(rate.normalize(), "f"),
+        "rate_source": rate_source, "ref": [ref_kind, ref_code],
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def _check_key(key: str, field: str = "key") -> str:
+    if not isinstance(key, str) or not key.strip():
+        raise ValidationFailed(fields={field: gettext("Every posting needs an idempotency key.")})
+    if len(key) > KEY_MAX_LENGTH:
+        raise ValidationFailed(fields={field: gettext("An idempotency key has at most %(n)d characters.")
+                                       % {"n": KEY_MAX_LENGTH}})
+    return key
+
+
+def _validated_legs(legs: Sequence[Leg]) -> list[tuple[LedgerAccount, Money]]:
+    if len(legs) < 2:
+        raise UnbalancedTransaction(gettext("A ledger transaction needs at least two legs."),
+                                    fields={"legs": gettext("Add at least two legs.")})
+    checked: list[tuple[LedgerAccount, Money]] = []
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for index, leg in enumerate(legs):
+        if not isinstance(leg.amount, Money):
+            raise TypeError("a leg's amount is Money")
+        if leg.account.pk is None:
+            raise ValueError("a leg's account must be saved (use the account_for helpers)")
+        amount = leg.amount.quantize()  # rounded once, here, at the edge where it is posted
+        field = f"legs[{index}]"
+        if amount.currency != leg.account.currency:
+            raise ValidationFailed(fields={field: gettext(
+                "%(currency)s cannot be posted to an account in %(account)s.") % {
+                "currency": amount.currency, "account": leg.account.currency}})
+        if not amount:
+            raise ValidationFailed(fields={field: gettext("A leg of zero moves nothing; leave it out.")})
+        totals[amount.currency] += amount.amount
+        checked.append((leg.account, amount))
+    unbalanced = {currency: total for currency, total in totals.items() if total}
+    if unbalanced:
+        currency, total = sorted(unbalanced.items())[0]
+        raise UnbalancedTransaction(
+            gettext("The legs in %(currency)s sum to %(total)s instead of zero.") % {
+                "currency": currency, "total": money_format(Money(total, currency))},
+            fields={"legs": gettext("Debits and credits must be equal in every currency.")})
+    return checked
+
+
+_TX_COLUMNS = ("code", "idempotency_key", "fingerprint", "kind", "memo", "occurred_at", "recorded_at",
+               "reverses_id", "rate", "rate_source", "actor_id", "metadata", "ref_kind", "ref_code")
+
+
+@contextmanager
+def _cursor() -> Iterator[Any]:
+    """A cursor binding parameters on the server, for the posting path's fixed statements: psycopg
+    prepares each after a few runs, so that a posting's statements are not parsed and planned anew
+    each time (Django's own cursors bind on the client). Errors come out as Django's, as from
+    connection.cursor()."""
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        yield cursor
+
+
+def _lock_balances(account_ids: Sequence[int]) -> dict[int, tuple[Decimal, Decimal, bool]]:
+    """Lock the balance rows of `account_ids` (one statement, in id order) and read them."""
+    with _cursor() as cursor:
+        cursor.execute(
+            "SELECT account_id, balance, held, may_go_negative FROM wallet_ledgerbalance "
+            "WHERE account_id = ANY(%s) ORDER BY account_id FOR UPDATE", [sorted(set(account_ids))])
+        return {row[0]: (row[1], row[2], row[3]) for row in cursor.fetchall()}
+
+
+def _existing(key: str) -> LedgerTransaction | None:
+    found = LedgerTransaction.objects.filter(idempotency_key=key).first()
+    if found is not None:
+        found.replayed = True
+    return found
+
+
+@transaction.atomic
+def ledger_post(
+    *,
+    key: str,
+    kind: str,
+    legs: Sequence[Leg],
+    occurred_at: datetime | None = None,
+    actor: Any = None,
+    reverses: LedgerTransaction | None = None,
+    memo: str = "",
+    meta: Mapping[str, Any] | None = None,
+    ref_kind: str = "",
+    ref_code: str = "",
+    rate: Decimal | None = None,
+    rate_source: str = "",
+    consume_holds: Sequence[LedgerHold] = (),
+) -> LedgerTransaction:
+    """Post one balanced transaction (see the module's docstring for the rules). `consume_holds`:
+    holds this posting captures (their amounts leave `held` as the legs leave the balance).
+    Raises UnbalancedTransaction / ValidationFailed (nothing written), IdempotencyConflict,
+    InsufficientFunds (naming what is available), AlreadyReversed, HoldNotOpen."""
+    key = _check_key(key)
+    if not kind:
+        raise ValidationFailed(fields={"kind": gettext("Say what kind of posting this is.")})
+    checked = _validated_legs(legs)
+    if rate is not None:
+        rate = to_decimal(rate, field="rate")
+        if rate <= 0 or not rate_source:
+            raise ValidationFailed(fields={"rate": gettext("A conversion rate is positive and names its source.")})
+    now = timezone.now()
+    leg_rows = [(account.pk, money.currency, money.amount) for account, money in checked]
+    reverses_id = reverses.pk if reverses is not None else None
+    fingerprint = _fingerprint(kind=kind, legs=leg_rows, reverses_id=reverses_id, rate=rate,
+                               rate_source=rate_source, ref_kind=ref_kind, ref_code=ref_code)
+    tx = LedgerTransaction(idempotency_key=key, fingerprint=fingerprint, kind=kind, memo=memo,
+                           occurred_at=occurred_at or now, recorded_at=now, reverses_id=reverses_id,
+                           rate=rate, rate_source=rate_source, actor_id=_pk(actor), metadata=dict(meta or {}),
+                           ref_kind=ref_kind, ref_code=ref_code)
+    values = [getattr(tx, column) for column in _TX_COLUMNS]
+    values[_TX_COLUMNS.index("metadata")] = json.dumps(tx.metadata, cls=_JSONEncoder)
+    with _cursor() as cursor:
+        # ON CONFLICT without a target: a concurrent posting of the same key waits here until the
+        # first commits, then finds its row; a second reversal of one transaction lands here too.
+        cursor.execute(
+            f"INSERT INTO wallet_ledgertransaction ({', '.join(_TX_COLUMNS)}) "  # noqa: S608 - fixed names
+            f"VALUES ({', '.join(['%s'] * len(_TX_COLUMNS))}) ON CONFLICT DO NOTHING RETURNING id", values)
+        row = cursor.fetchone()
+    if row is None:
+        existing = _existing(key)
+        if existing is None:
+            raise AlreadyReversed(gettext("This transaction has already been reversed."))
+        if existing.fingerprint != fingerprint:
+            raise IdempotencyConflict(gettext(
+                "The key “%(key)s” was used for another posting (%(kind)s, %(code)s); a key posts one "
+                "movement of money only.") % {"key": key, "kind": existing.kind, "code": existing.code})
+        return existing
+    tx.id = row[0]
+    tx._state.adding = False
+    tx._state.db = connection.alias
+
+    deltas: dict[int, Decimal] = defaultdict(Decimal)
+    for account, money in checked:
+        deltas[account.pk] += money.amount
+    held_deltas: dict[int, Decimal] = defaultdict(Decimal)
+    accounts = {account.pk: account for account, _money in checked}
+    locked = _lock_balances(list(deltas) + [hold.account_id for hold in consume_holds])
+    if consume_holds:
+        _capture_holds(consume_holds, tx, now, held_deltas)
+    for account_id, delta in deltas.items():
+        balance, held, may_go_negative = locked[account_id]
+        new_balance, new_held = balance + delta, held + held_deltas[account_id]
+        if not may_go_negative and (delta < 0 or held_deltas[account_id]) and (
+                new_balance < 0 or new_balance < new_held):
+            account = accounts[account_id]
+            raise InsufficientFunds(account=account, available=Money(balance - held, account.currency).quantize(),
+                                    requested=Money(-delta, account.currency).quantize())
+    with _cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO wallet_ledgerleg (transaction_id, account_id, currency, amount, recorded_at) VALUES "  # noqa: S608 - placeholders only
+            + ", ".join(["(%s, %s, %s, %s, %s)"] * len(leg_rows)),
+            [value for account_id, currency, amount in leg_rows for value in (tx.id, account_id, currency, amount, now)])
+        changed = sorted(set(deltas) | set(held_deltas))
+        cursor.execute(
+            "UPDATE wallet_ledgerbalance b SET balance = b.balance + v.d, held = b.held + v.h, updated_at = %s "  # noqa: S608 - placeholders only
+            "FROM (VALUES " + ", ".join(["(%s::bigint, %s::numeric, %s::numeric)"] * len(changed)) + ") "
+            "AS v(id, d, h) WHERE b.account_id = v.id",
+            [now, *[value for account_id in changed
+                    for value in (account_id, deltas.get(account_id, Decimal(0)), held_deltas.get(account_id, Decimal(0)))]])
+    return tx
+
+
+class _JSONEncoder(json.JSONEncoder):
+    def default(self, o: Any) -> Any:
+        if isinstance(o, Decimal | datetime):
+            return str(o)
+        if isinstance(o, Money):
+            return {"amount": o.text(), "currency": o.currency}
+        return super().default(o)
+
+
+def _capture_holds(holds: Sequence[LedgerHold], tx: LedgerTransaction, now: datetime,
+                   held_deltas: dict[int, Decimal]) -> None:
+    # Balance rows are already locked: holds are always locked after them (see ledger_release).
+    rows = {h.pk: h for h in LedgerHold.objects.select_for_update().filter(pk__in=[h.pk for h in holds])
+            .order_by("pk")}
+    for hold in holds:
+        current = rows[hold.pk]
+        if current.state != HoldState.HELD:
+            raise HoldNotOpen(gettext("This hold was already %(state)s.") % {"state": current.get_state_display()})
+        held_deltas[current.account_id] -= current.amount
+        hold.state, hold.capture_id, hold.resolved_at = HoldState.CAPTURED, tx.id, now
+    LedgerHold.objects.filter(pk__in=list(rows)).update(state=HoldState.CAPTURED, capture=tx, resolved_at=now)
+
+
+# --- holds -------------------------------------------------------------------------------------------
+
+@transaction.atomic
+def ledger_hold(*, key: str, account: LedgerAccount, amount: Money, memo: str = "", actor: Any = None) -> LedgerHold:
+    """Set `amount` aside on `account` (a withdrawal awaiting approval): available drops, balance
+    stays. Idempotent by `key`. InsufficientFunds if an account that may not go negative has less
+    available."""
+    key = _check_key(key)
+    money = amount.quantize()
+    if money.currency != account.currency:
+        raise ValidationFailed(fields={"amount": gettext("%(currency)s cannot be held on an account in %(account)s.")
+                                       % {"currency": money.currency, "account": account.currency}})
+    if money.amount <= 0:
+        raise ValidationFailed(fields={"amount": gettext("Enter an amount above zero.")})
+    now = timezone.now()
+    with _cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO wallet_ledgerhold (code, idempotency_key, account_id, currency, amount, state, memo, actor_id, "
+            "created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+            [uuid.uuid4(), key, account.pk, money.currency, money.amount, HoldState.HELD, memo, _pk(actor), now])
+        row = cursor.fetchone()
+    hold = LedgerHold.objects.get(idempotency_key=key)
+    if row is None:
+        if hold.account_id != account.pk or hold.money != money:
+            raise IdempotencyConflict(gettext("The key “%(key)s” was used for another hold.") % {"key": key})
+        return hold
+    balance, held, may_go_negative = _lock_balances([account.pk])[account.pk]
+    if not may_go_negative and balance - held < money.amount:
+        raise InsufficientFunds(account=account, available=Money(balance - held, account.currency).quantize(),
+                                requested=money)
+    LedgerBalance.objects.filter(account_id=account.pk).update(held=F("held") + money.amount,
+                                                               updated_at=timezone.now())
+    return hold
+
+
+@transaction.atomic
+def ledger_release(*, hold: LedgerHold, reason: str = "") -> LedgerHold:
+    """Give a held amount back to available. Releasing a released hold does nothing; a captured
+    one raises HoldNotOpen."""
+    _lock_balances([hold.account_id])
+    current = LedgerHold.objects.select_for_update().get(pk=hold.pk)
+    if current.state == HoldState.RELEASED:
+        return current
+    if current.state != HoldState.HELD:
+        raise HoldNotOpen(gettext("This hold was already %(state)s.") % {"state": current.get_state_display()})
+    now = timezone.now()
+    LedgerBalance.objects.filter(account_id=current.account_id).update(held=F("held") - current.amount,
+                                                                       updated_at=now)
+    current.state, current.resolved_at = HoldState.RELEASED, now
+    if reason:
+        current.memo = f"{current.memo}\n{reason}".strip()
+    current.save(update_fields=["state", "resolved_at", "memo"])
+    return current
+
+
+def ledger_hold_capture(*, hold: LedgerHold, key: str, to_account: LedgerAccount, kind: str = "withdrawal",
+                        memo: str = "", actor: Any = None, ref_kind: str = "", ref_code: str = "") -> LedgerTransaction:
+    """Post the held amount from the hold's account to `to_account`, consuming the hold."""
+    amount = hold.money
+    return ledger_post(key=key, kind=kind, legs=[Leg(hold.account, -amount), Leg(to_account, amount)],
+                       memo=memo, actor=actor, ref_kind=ref_kind, ref_code=ref_code, consume_holds=[hold])
+
+
+# --- corrections, conversions, chargebacks -------------------------------------------------------------
+
+@transaction.atomic
+def ledger_reverse(*, transaction: LedgerTransaction, key: str, reason: str, actor: Any = None) -> LedgerTransaction:
+    """Post the mirror image of `transaction`, pointing at it. One reversal per transaction
+    (AlreadyReversed otherwise); a reversal is not itself reversed (post the movement again).
+    InsufficientFunds if the money has left a wallet since."""
+    original = transaction
+    if original.reverses_id is not None:
+        raise Conflict(gettext("A reversal cannot be reversed; post the movement again instead."),
+                       code="ledger_reversal_of_reversal")
+    if not reason.strip():
+        raise ValidationFailed(fields={"reason": gettext("Say why the transaction is reversed.")})
+    legs = [Leg(leg.account, -leg.money) for leg in original.legs.select_related("account").order_by("id")]
+    reversal = ledger_post(key=key, kind="reversal", legs=legs, reverses=original, memo=reason, actor=actor,
+                           ref_kind=original.ref_kind, ref_code=original.ref_code)
+    if not reversal.replayed:
+        audit_record(action="wallet.ledger_reversed", obj=original, actor=actor, reason=reason,
+                     after={"reversal": str(reversal.code)})
+    return reversal
+
+
+def ledger_convert(*, key: str, source: LedgerAccount, target: LedgerAccount, amount: Money, rate: Decimal,
+                   rate_source: str, actor: Any = None, memo: str = "", ref_kind: str = "",
+                   ref_code: str = "") -> LedgerTransaction:
+    """Move `amount` out of `source` and its value at `rate` (target units per source unit, from
+    `rate_source`) into `target`, through the FX accounts of both currencies, so that every
+    currency balances on its own. The converted amount is rounded once, half-even."""
+    rate = to_decimal(rate, field="rate")
+    if amount.currency != source.currency:
+        raise ValidationFailed(fields={"amount": gettext("Convert an amount in the source account's currency.")})
+    if source.currency == target.currency:
+        raise ValidationFailed(fields={"target": gettext("Choose an account in another currency.")})
+    if rate <= 0 or not rate_source:
+        raise ValidationFailed(fields={"rate": gettext("A conversion rate is positive and names its source.")})
+    converted = Money(amount.amount * rate, target.currency).quantize()
+    brand = source.brand_id
+    fx_source = system_account_for(kind=AccountKind.FX, currency=source.currency, brand=brand)
+    fx_target = system_account_for(kind=AccountKind.FX, currency=target.currency, brand=brand)
+    return ledger_post(key=key, kind="conversion", legs=[
+        Leg(source, -amount), Leg(fx_source, amount), Leg(fx_target, -converted), Leg(target, converted),
+    ], rate=rate, rate_source=rate_source, actor=actor, memo=memo, ref_kind=ref_kind, ref_code=ref_code,
+        meta={"converted": converted.text()})
+
+
+@transaction.atomic
+def ledger_chargeback(*, key: str, wallet: LedgerAccount, clearing: LedgerAccount, amount: Money, actor: Any = None,
+                      memo: str = "", ref_kind: str = "", ref_code: str = "") -> LedgerTransaction:
+    """A provider took `amount` back: debit the client's wallet for what it has available and the
+    client's debt account for the shortfall (then emit wallet.client_debt for finance), credit
+    the clearing account for all of it. Held amounts (pending withdrawals) are left alone."""
+    key = _check_key(key)
+    if wallet.kind != AccountKind.CLIENT_WALLET or wallet.client_id is None:
+        raise ValidationFailed(fields={"wallet": gettext("A chargeback debits a client's wallet.")})
+    money = amount.quantize()
+    if money.amount <= 0:
+        raise ValidationFailed(fields={"amount": gettext("Enter an amount above zero.")})
+    debt = client_debt_account_for(client=wallet.client, currency=wallet.currency)
+    locked = _lock_balances([wallet.pk, clearing.pk, debt.pk])
+    # After the locks: a concurrent chargeback with this key, which held them first, is visible now.
+    existing = _existing(key)
+    if existing is not None:
+        if existing.kind != "chargeback" or existing.ref_kind != ref_kind or existing.ref_code != ref_code:
+            raise IdempotencyConflict(gettext("The key “%(key)s” was used for another posting.") % {"key": key})
+        return existing
+    balance, held, _negative = locked[wallet.pk]
+    covered = Money(min(money.amount, max(balance - held, Decimal(0))), money.currency)
+    shortfall = money - covered
+    legs = [Leg(clearing, money)]
+    if covered:
+        legs.append(Leg(wallet, -covered))
+    if shortfall:
+        legs.append(Leg(debt, -shortfall))
+    tx = ledger_post(key=key, kind="chargeback", legs=legs, actor=actor, memo=memo, ref_kind=ref_kind,
+                     ref_code=ref_code, meta={"shortfall": shortfall.text()})
+    if shortfall:
+        reference = f"{ref_kind}:{ref_code}" if ref_kind else ""
+        emit("wallet.client_debt", client=wallet.client, actor=actor, data={
+            "transaction": str(tx.code), "debt_account": str(debt.code), "shortfall": shortfall.text(),
+            "charged_back": money.text(), "currency": money.currency, "reference": reference})
+        audit_record(action="wallet.client_debt", obj=tx, actor=actor, reason=memo,
+                     after={"shortfall": shortfall.text(), "currency": money.currency, "client": str(getattr(wallet.client, "code", ""))})
+    return tx
+
+
+# --- reads -------------------------------------------------------------------------------------------
+
+def balance(account: LedgerAccount) -> Money:
+    """The account's balance now (positive: credit), from its balance row."""
+    row = LedgerBalance.objects.get(account_id=account.pk)
+    return Money(row.balance, row.currency).quantize()
+
+
+def available(account: LedgerAccount) -> Money:
+    """Balance minus what holds set aside."""
+    row = LedgerBalance.objects.get(account_id=account.pk)
+    return Money(row.balance - row.held, row.currency).quantize()
+
+
+def normal_balance(account: LedgerAccount, money: Money) -> Money:
+    """`money` with the sign an accountant reads for this account (assets shown positive)."""
+    return -money if account.normal_side == NormalSide.DEBIT else money
+
+
+def balance_as_of(account: LedgerAccount, at: datetime) -> Money:
+    """The balance the ledger held at `at`: the sum of the legs recorded up to then."""
+    total = LedgerLeg.objects.filter(account_id=account.pk, recorded_at__lte=at).aggregate(total=Sum("amount"))["total"]
+    return Money(total or 0, account.currency).quantize()
+
+
+@dataclass(frozen=True)
+class WalletBalance:
+    account: LedgerAccount
+    balance: Money
+    held: Money
+    available: Money
+
+
+def wallet_balances_for_client(client: Any) -> list[WalletBalance]:
+    """The client's wallets, one per currency, by currency."""
+    rows = (LedgerBalance.objects.select_related("account")
+            .filter(account__client_id=_pk(client) or 0, account__kind=AccountKind.CLIENT_WALLET)
+            .order_by("currency"))
+    return [WalletBalance(account=row.account, balance=Money(row.balance, row.currency).quantize(),
+                          held=Money(row.held, row.currency).quantize(),
+                          available=Money(row.balance - row.held, row.currency).quantize()) for row in rows]
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    transaction: LedgerTransaction
+    recorded_at: datetime
+    amount: Money
+    running_balance: Money
+
+
+def statement_lines(account: LedgerAccount, *, start: datetime | None = None,
+                    end: datetime | None = None) -> tuple[Money, list[StatementLine]]:
+    """The account's opening balance at `start` and its legs from `start` to `end` (inclusive)
+    in the order they were recorded, each with the balance after it."""
+    opening = balance_as_of(account, start) if start is not None else Money.zero(account.currency)
+    legs = LedgerLeg.objects.filter(account_id=account.pk).select_related("transaction").order_by("recorded_at", "id")
+    if start is not None:
+        legs = legs.filter(recorded_at__gt=start)
+    if end is not None:
+        legs = legs.filter(recorded_at__lte=end)
+    running = opening
+    lines = []
+    for leg in legs:
+        running = running + leg.money
+        lines.append(StatementLine(transaction=leg.transaction, recorded_at=leg.recorded_at, amount=leg.money,
+                                   running_balance=running))
+    return opening, lines
+
+
+# What must hold of the whole ledger at every moment; each query lists the rows that break it.
+_INVARIANTS: dict[str, str] = {
+    "unbalanced_transactions": "SELECT transaction_id FROM wallet_ledgerleg GROUP BY transaction_id, currency "
+                               "HAVING sum(amount) <> 0",
+    "currencies_not_summing_to_zero": "SELECT currency FROM wallet_ledgerleg GROUP BY currency HAVING sum(amount) <> 0",
+    "negative_client_wallets": "SELECT b.account_id FROM wallet_ledgerbalance b JOIN wallet_ledgeraccount a "
+                               "ON a.id = b.account_id WHERE a.kind = 'client_wallet' "
+                               "AND (b.balance < 0 OR b.available < 0)",
+    "held_plus_available_not_balance": "SELECT account_id FROM wallet_ledgerbalance "
+                                       "WHERE held + available <> balance OR held < 0",
+    "balances_not_sum_of_legs": "SELECT b.account_id FROM wallet_ledgerbalance b LEFT JOIN (SELECT account_id, "
+                                "sum(amount) AS total FROM wallet_ledgerleg GROUP BY account_id) l "
+                                "ON l.account_id = b.account_id WHERE b.balance <> coalesce(l.total, 0)",
+    "held_not_open_holds": "SELECT b.account_id FROM wallet_ledgerbalance b LEFT JOIN (SELECT account_id, "
+                           "sum(amount) AS total FROM wallet_ledgerhold WHERE state = 'held' GROUP BY account_id) h "
+                           "ON h.account_id = b.account_id WHERE b.held <> coalesce(h.total, 0)",
+}
+
+
+def ledger_verify() -> dict[str, list[Any]]:
+    """Every invariant of the ledger that does not hold, with the rows (transaction, account or
+    currency) that break it; an empty dict when the ledger is sound. Reads every leg: for checks
+    and month-end, not for pages."""
+    problems: dict[str, list[Any]] = {}
+    with connection.cursor() as cursor:
+        for name, sql in _INVARIANTS.items():
+            cursor.execute(sql)
+            rows = [row[0] for row in cursor.fetchall()]
+            if rows:
+                problems[name] = rows
+    return problems

@@ -1,0 +1,63 @@
+"""`manage.py wallet_seed_demo`: a month of demo deposits for demo clients, made through the
+deposit services with the bank-wire provider (which needs no network) and confirmed by the
+provider's notification applied through the webhook handler, as a real confirmation would be.
+Safe to run again: a brand that has deposits already is left alone."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from decimal import Decimal
+from typing import Any
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from crm.lib.money import Money
+from crm.models import Brand, Client
+from wallet.deposits import deposit_create, deposit_webhook_apply
+from wallet.models import Deposit
+from wallet.provider_services import CurrencyRule, payment_method_save, payment_provider_save
+from wallet.providers.base import WebhookKind, WebhookMessage
+
+WIRE_CODE = "bank-wire"  # the same provider wallet_demo_setup configures
+CLIENTS_PER_BRAND = 12
+
+
+class Command(BaseCommand):
+    help = "Post a month of demo deposits (bank wires, confirmed through the webhook handler) for demo clients."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--seed", type=int, default=7)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        rng = random.Random(options["seed"])
+        wire = payment_provider_save(code=WIRE_CODE, name="Bank wire", kind="bank_wire", settings={
+            "beneficiary": "Demo Brokerage Ltd", "iban": "CY17002001280000001200527600", "bic": "BCYPCY2N",
+            "bank_name": "Demo Bank of Cyprus", "bank_address": "1 Demo Street, Limassol"})
+        made = 0
+        now = timezone.now()
+        for brand in Brand.objects.filter(is_active=True).order_by("pk"):
+            if Deposit.objects.filter(brand=brand).exists():
+                continue
+            payment_method_save(brand=brand, method="bank_wire", direction="deposit", provider=wire, currencies=[
+                CurrencyRule(c, Decimal("100"), None) for c in ("USD", "EUR")], order=200)
+            clients = list(Client.objects.filter(brand=brand).order_by("pk")[:CLIENTS_PER_BRAND])
+            for client in clients:
+                # Oldest first, so that the first-time deposit is the client's earliest one.
+                moments = sorted(now - dt.timedelta(days=rng.randint(0, 29), hours=rng.randint(1, 23))
+                                 for _ in range(rng.randint(1, 3)))
+                for n, when in enumerate(moments):
+                    amount = Money(Decimal(rng.choice([250, 500, 1000, 1500, 2500, 5000])), "USD")
+                    deposit = deposit_create(client=client, amount=amount, method="bank_wire", return_url="")
+                    # Demo history: the deposit was asked for a little before its money arrived.
+                    Deposit.objects.filter(pk=deposit.pk).update(created_at=when - dt.timedelta(minutes=rng.randint(5, 90)))
+                    outcome = WebhookKind.DEPOSIT_SUCCEEDED if rng.random() < 0.85 else WebhookKind.DEPOSIT_FAILED
+                    message = WebhookMessage(kind=outcome, event_id=f"demo-{deposit.merchant_ref}-{n}",
+                                             provider_ref=deposit.provider_ref, merchant_ref=deposit.merchant_ref,
+                                             amount=amount, fee=None, occurred_at=when, sequence=1)
+                    with transaction.atomic():
+                        deposit_webhook_apply(wire, message, None)
+                    made += 1
+        self.stdout.write(f"wallet demo: {made} deposit(s)")

@@ -1,0 +1,168 @@
+"""Deposits: a client paying money in through a payment provider, as a guarded state machine.
+
+created → pending → succeeded | failed | expired | cancelled; created → succeeded | failed
+(a card paid at once) and created → unknown (the provider's answer was lost: a status lookup
+resolves it); succeeded → partially_refunded → refunded, succeeded | partially_refunded →
+charged_back. The provider's word is final: a success reported after a failure, an expiry or a
+cancellation (a later sequence number) still credits the money. Every change leaves a
+``DepositStatusChange`` row. Only wallet.deposits writes these tables.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from crm.lib.money import CurrencyField, Money, MoneyAmountField
+from wallet.models.providers import MethodKind
+
+
+class DepositStatus(models.TextChoices):
+    CREATED = "created", _("Created")
+    UNKNOWN = "unknown", _("Unknown")
+    PENDING = "pending", _("Pending")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    EXPIRED = "expired", _("Expired")
+    CANCELLED = "cancelled", _("Cancelled")
+    PARTIALLY_REFUNDED = "partially_refunded", _("Partially refunded")
+    REFUNDED = "refunded", _("Refunded")
+    CHARGED_BACK = "charged_back", _("Charged back")
+
+
+S = DepositStatus
+# Where each status may go. A provider's success may follow failed/expired/cancelled/unknown:
+# the money arrived, it must be credited.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.CREATED: frozenset({S.PENDING, S.SUCCEEDED, S.FAILED, S.EXPIRED, S.CANCELLED, S.UNKNOWN}),
+    S.UNKNOWN: frozenset({S.PENDING, S.SUCCEEDED, S.FAILED, S.EXPIRED}),
+    S.PENDING: frozenset({S.SUCCEEDED, S.FAILED, S.EXPIRED, S.CANCELLED}),
+    S.FAILED: frozenset({S.SUCCEEDED}),
+    S.EXPIRED: frozenset({S.SUCCEEDED}),
+    S.CANCELLED: frozenset({S.SUCCEEDED}),
+    S.SUCCEEDED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.CHARGED_BACK}),
+    S.PARTIALLY_REFUNDED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.CHARGED_BACK}),
+    S.REFUNDED: frozenset(),
+    S.CHARGED_BACK: frozenset(),
+}
+OPEN_STATUSES = frozenset({S.CREATED, S.UNKNOWN, S.PENDING})
+CREDITED_STATUSES = frozenset({S.SUCCEEDED, S.PARTIALLY_REFUNDED, S.REFUNDED, S.CHARGED_BACK})
+
+
+class Deposit(models.Model):
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    client = models.ForeignKey("crm.Client", on_delete=models.PROTECT, related_name="deposits")
+    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
+    provider = models.ForeignKey("wallet.PaymentProvider", on_delete=models.PROTECT, related_name="deposits")
+    method = models.CharField(_("method"), max_length=20, choices=MethodKind.choices)
+    method_code = models.CharField(max_length=36, blank=True)  # the PaymentMethod rule used
+    currency = CurrencyField(_("currency"))
+    amount = MoneyAmountField(_("amount"))
+    fee = MoneyAmountField(_("fee"), default=0)
+    refunded = MoneyAmountField(_("refunded"), default=0)
+    status = models.CharField(_("status"), max_length=20, choices=DepositStatus.choices, default=DepositStatus.CREATED)
+    status_message = models.CharField(_("message"), max_length=300, blank=True)
+    merchant_ref = models.CharField(_("merchant reference"), max_length=64, unique=True)
+    provider_ref = models.CharField(_("provider reference"), max_length=200, blank=True)
+    provider_sequence = models.PositiveIntegerField(default=0)  # the newest provider event applied
+    redirect_url = models.URLField(max_length=1000, blank=True)
+    instructions = models.JSONField(default=dict, blank=True)  # bank wire details
+    trading_account = models.ForeignKey("trading.TradingAccount", on_delete=models.PROTECT, null=True, blank=True,
+                                        related_name="+", help_text=_("Where the client asked the money to go."))
+    created_by_client = models.BooleanField(default=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+")
+    is_first = models.BooleanField(default=False)  # the client's first successful deposit (FTD)
+    credit_transaction = models.ForeignKey("wallet.LedgerTransaction", on_delete=models.PROTECT, null=True,
+                                           blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    succeeded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering: ClassVar = ["-created_at", "-id"]
+        permissions: ClassVar = [("refund_deposit", "Can refund deposits")]
+        constraints: ClassVar = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="deposit_amount_positive"),
+            models.CheckConstraint(condition=Q(fee__gte=0) & Q(refunded__gte=0), name="deposit_fee_refunded_not_negative"),
+            models.UniqueConstraint(fields=["client"], condition=Q(is_first=True), name="deposit_one_first_per_client"),
+        ]
+        indexes: ClassVar = [
+            models.Index(fields=["status", "created_at"], name="deposit_status_idx"),
+            models.Index(fields=["client", "-created_at"], name="deposit_client_idx"),
+            models.Index(fields=["provider", "provider_ref"], name="deposit_provider_ref_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency} ({self.status})"
+
+    @property
+    def money(self) -> Money:
+        return Money(self.amount, self.currency).quantize()
+
+    @property
+    def fee_money(self) -> Money:
+        return Money(self.fee, self.currency).quantize()
+
+    @property
+    def credited(self) -> Money:
+        return (self.money - self.fee_money).quantize()
+
+    @property
+    def refunded_money(self) -> Money:
+        return Money(self.refunded, self.currency).quantize()
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class DepositStatusChange(models.Model):
+    deposit = models.ForeignKey(Deposit, on_delete=models.CASCADE, related_name="status_changes")
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20)
+    note = models.CharField(max_length=300, blank=True)
+    event_id = models.CharField(max_length=200, blank=True)  # the provider's event, when one caused it
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                              related_name="+")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering: ClassVar = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_status} → {self.to_status}"
+
+
+class DepositRefund(models.Model):
+    """A refund of (part of) a deposit asked of the provider; merchant_ref is its own reference there."""
+
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    deposit = models.ForeignKey(Deposit, on_delete=models.PROTECT, related_name="refunds")
+    merchant_ref = models.CharField(max_length=64, unique=True)
+    provider_ref = models.CharField(max_length=200, blank=True)
+    amount = MoneyAmountField(_("amount"))
+    currency = CurrencyField(_("currency"))
+    status = models.CharField(max_length=12, default="requested")  # requested | succeeded | failed | unknown
+    transaction = models.ForeignKey("wallet.LedgerTransaction", on_delete=models.PROTECT, null=True, blank=True,
+                                    related_name="+")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                              related_name="+")
+    reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering: ClassVar = ["created_at", "id"]
+        constraints: ClassVar = [models.CheckConstraint(condition=Q(amount__gt=0), name="depositrefund_amount_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency} ({self.status})"
+
+    @property
+    def money(self) -> Money:
+        return Money(self.amount, self.currency).quantize()

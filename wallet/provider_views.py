@@ -1,0 +1,38 @@
+"""Views of the payment providers: the webhook endpoint and the finance/admin overview page."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from crm.lib.middleware import client_ip
+from crm.permissions import AuthedRequest, user_can
+from crm.views.ui import render_page
+from wallet import provider_selectors
+from wallet.models import BankWireIncoming, WebhookDelivery
+from wallet.webhooks import webhook_receive
+
+MANAGE = "wallet.manage_providers"
+
+
+@csrf_exempt  # a provider's server has no CSRF token: the HMAC signature authenticates it
+@require_POST
+def webhook(request: HttpRequest, provider_code: str) -> HttpResponse:
+    receipt = webhook_receive(provider_code=provider_code, headers=dict(request.headers), body=request.body,
+                              remote_addr=client_ip(request))
+    return JsonResponse({"outcome": receipt.outcome}, status=receipt.status_code)
+
+
+@login_required
+@require_GET
+def provider_list(request: AuthedRequest) -> HttpResponse:
+    if not user_can(request.user, MANAGE):
+        raise Http404
+    return render_page(request, "wallet/provider_list.html", {
+        "providers": provider_selectors.provider_list(),
+        "methods": provider_selectors.method_list(),
+        "deliveries": WebhookDelivery.objects.select_related("provider")[:50],
+        "wires": BankWireIncoming.objects.select_related("provider")[:50],
+    })

@@ -1,0 +1,206 @@
+"""The adapter of the PSP simulator (wallet.psp_simulator), written to its documented API as it
+would be to a real PSP's: HMAC-signed REST calls, hosted checkout, signed webhooks, daily CSV."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Iterator, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlencode
+
+from crm.lib.money import Money, MoneyError
+from crm.lib.signatures import signature_for
+from wallet.exceptions import ProviderError, ProviderProtocolError, ProviderRejected, WebhookRefused
+from wallet.providers import http
+from wallet.providers.base import (
+    DepositRequest,
+    DepositStart,
+    Operation,
+    OperationResult,
+    Outcome,
+    PaymentProvider,
+    PayoutRequest,
+    SettlementLine,
+    StatusResult,
+    WebhookKind,
+    WebhookMessage,
+)
+from wallet.providers.settlement import SIMULATOR_MAPPING, parse_settlement
+
+EVENT_KINDS = {
+    "payment.pending": WebhookKind.DEPOSIT_PENDING,
+    "payment.succeeded": WebhookKind.DEPOSIT_SUCCEEDED,
+    "payment.failed": WebhookKind.DEPOSIT_FAILED,
+    "refund.succeeded": WebhookKind.REFUND_SUCCEEDED,
+    "refund.failed": WebhookKind.REFUND_FAILED,
+    "payout.succeeded": WebhookKind.PAYOUT_SUCCEEDED,
+    "payout.failed": WebhookKind.PAYOUT_FAILED,
+    "chargeback.created": WebhookKind.CHARGEBACK,
+}
+STATUS_OUTCOME = {
+    "created": Outcome.PENDING, "pending": Outcome.PENDING, "succeeded": Outcome.SUCCEEDED,
+    "failed": Outcome.FAILED, "charged_back": Outcome.SUCCEEDED,
+}
+PATHS = {Operation.DEPOSIT: "/v1/payments", Operation.REFUND: "/v1/refunds", Operation.PAYOUT: "/v1/payouts"}
+
+
+def signature(secret: str, message: str) -> str:
+    """The merchant API's request signature (over timestamp, method, path and body)."""
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+class SimulatorProvider(PaymentProvider):
+    kind = "simulator"
+    hosted_checkout = True
+
+    # -- plumbing ---------------------------------------------------------------------------------
+    def _call(self, method: str, target: str, payload: Mapping[str, Any] | None = None, *,
+              idempotent: bool) -> Any:
+        body = json.dumps(payload, separators=(",", ":")).encode() if payload is not None else b""
+
+        def once() -> http.Answer:
+            timestamp = str(int(time.time()))
+            headers = {
+                "X-Api-Key": self.config.api_key,
+                "X-Timestamp": timestamp,
+                "X-Signature": signature(self.config.api_secret, f"{timestamp}.{method}.{target}.{body.decode()}"),
+                "Content-Type": "application/json",
+            }
+            return http.request(self.config.base_url, method, target, body=body, headers=headers,
+                                timeout=self.config.timeout)
+
+        answer = http.with_retries(once, retries=self.config.retries, backoff=self.config.backoff,
+                                   idempotent=idempotent)
+        if "csv" in answer.content_type:
+            return answer.body
+        data = answer.json()
+        if not isinstance(data, dict):
+            raise ProviderProtocolError("The provider's answer is not an object.", request_sent=True)
+        return data
+
+    @staticmethod
+    def _money(data: Mapping[str, Any], key: str) -> Money | None:
+        value = data.get(key)
+        if value in (None, ""):
+            return None
+        try:
+            return Money(Decimal(str(value)), str(data["currency"]))
+        except (InvalidOperation, MoneyError, KeyError, ValueError):
+            raise ProviderProtocolError(f"The provider's {key} is not an amount.", request_sent=True) from None
+
+    # -- the interface ----------------------------------------------------------------------------
+    def create_deposit(self, request: DepositRequest) -> DepositStart:
+        """Safe to send again with the same merchant_ref (the simulator answers the same payment),
+        so it is retried on any failure."""
+        client = request.client
+        data = self._call("POST", "/v1/payments", {
+            "merchant_ref": request.merchant_ref, "amount": request.amount.text(),
+            "currency": request.amount.currency, "method": request.method,
+            "return_url": request.return_url, "webhook_url": request.webhook_url,
+            "customer": {"reference": client.reference, "email": client.email, "country": client.country,
+                         "first_name": client.first_name, "last_name": client.last_name},
+        }, idempotent=True)
+        try:
+            return DepositStart(provider_ref=str(data["id"]), redirect_url=str(data["checkout_url"]),
+                                outcome=STATUS_OUTCOME.get(str(data.get("status")), Outcome.PENDING), raw=data)
+        except KeyError:
+            raise ProviderProtocolError("The provider's answer has no payment id.", request_sent=True) from None
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes, *,
+                       now: dt.datetime | None = None) -> WebhookMessage:
+        lower = {k.lower(): v for k, v in headers.items()}
+        timestamp = lower.get("x-psp-timestamp", "")
+        given = lower.get("x-psp-signature", "")
+        if not timestamp or not given:
+            raise WebhookRefused("bad_signature", "The signature headers are missing.")
+        # The same scheme as every signed webhook we take (crm.lib.signatures): "<timestamp>." + body.
+        expected = signature_for(self.config.webhook_secret, timestamp, body)
+        if not hmac.compare_digest(given.removeprefix("sha256=").strip().lower(), expected):
+            raise WebhookRefused("bad_signature", "The signature does not match.")
+        try:
+            sent = int(timestamp)
+        except ValueError:
+            raise WebhookRefused("malformed", "The timestamp is not a number.") from None
+        current = (now or dt.datetime.now(dt.UTC)).timestamp()
+        if abs(current - sent) > self.config.webhook_tolerance_seconds:
+            raise WebhookRefused("stale", "The timestamp is too old (or in the future).")
+        try:
+            doc = json.loads(body)
+            data = doc["data"]
+            kind = EVENT_KINDS[str(doc["type"])]
+            event_id = str(doc["id"])
+            occurred = dt.datetime.fromisoformat(str(doc["created"]).replace("Z", "+00:00"))
+            amount = self._money(data, "amount")
+            fee = self._money(data, "fee")
+        except (ValueError, KeyError, TypeError, ProviderError):
+            raise WebhookRefused("malformed", "The body is not a notification we understand.") from None
+        if lower.get("x-psp-event-id", event_id) != event_id:
+            raise WebhookRefused("malformed", "The event id header and body disagree.")
+        return WebhookMessage(kind=kind, event_id=event_id, provider_ref=str(data.get("id", "")),
+                              merchant_ref=str(data.get("merchant_ref", "")), amount=amount, fee=fee,
+                              occurred_at=occurred.astimezone(dt.UTC), sequence=int(data.get("sequence", 0)),
+                              payment_ref=str(data.get("payment_id", "")), raw=doc)
+
+    def fetch_status(self, *, provider_ref: str = "", merchant_ref: str = "",
+                     operation: Operation = Operation.DEPOSIT) -> StatusResult:
+        path = PATHS[operation]
+        if provider_ref:
+            target = f"{path}/{provider_ref}"
+        elif merchant_ref:
+            target = f"{path}?{urlencode({'merchant_ref': merchant_ref})}"
+        else:
+            raise ValueError("fetch_status needs provider_ref or merchant_ref")
+        try:
+            data = self._call("GET", target, idempotent=True)
+        except ProviderRejected as exc:
+            if exc.status == 404:
+                return StatusResult(operation=operation, outcome=Outcome.NOT_FOUND, provider_ref=provider_ref,
+                                    merchant_ref=merchant_ref)
+            raise
+        return StatusResult(operation=operation, outcome=STATUS_OUTCOME.get(str(data.get("status")), Outcome.PENDING),
+                            provider_ref=str(data.get("id", "")), merchant_ref=str(data.get("merchant_ref", "")),
+                            amount=self._money(data, "amount"), fee=self._money(data, "fee"),
+                            reason=str(data.get("failure_reason") or ""), raw=data)
+
+    def _operation(self, operation: Operation, merchant_ref: str, payload: Mapping[str, Any]) -> OperationResult:
+        """A write that moves money: never resent after it left; a lost answer is UNKNOWN."""
+        try:
+            data = self._call("POST", PATHS[operation], payload, idempotent=False)
+        except ProviderRejected as exc:
+            return OperationResult(operation=operation, outcome=Outcome.FAILED, merchant_ref=merchant_ref,
+                                   reason=exc.code or exc.message)
+        except ProviderError as exc:
+            if exc.outcome_unknown:
+                return OperationResult(operation=operation, outcome=Outcome.UNKNOWN, merchant_ref=merchant_ref,
+                                       reason=exc.code)
+            raise
+        return OperationResult(operation=operation, outcome=STATUS_OUTCOME.get(str(data.get("status")), Outcome.PENDING),
+                               merchant_ref=merchant_ref, provider_ref=str(data.get("id", "")),
+                               fee=self._money(data, "fee"), reason=str(data.get("failure_reason") or ""), raw=data)
+
+    def refund(self, *, provider_ref: str, amount: Money, merchant_ref: str, webhook_url: str = "") -> OperationResult:
+        return self._operation(Operation.REFUND, merchant_ref, {
+            "payment_id": provider_ref, "amount": amount.text(), "merchant_ref": merchant_ref,
+            "webhook_url": webhook_url})
+
+    def payout(self, request: PayoutRequest) -> OperationResult:
+        return self._operation(Operation.PAYOUT, request.merchant_ref, {
+            "merchant_ref": request.merchant_ref, "amount": request.amount.text(),
+            "currency": request.amount.currency, "method": request.method,
+            "destination": dict(request.destination), "webhook_url": request.webhook_url,
+            "customer": {"reference": request.client.reference, "country": request.client.country}})
+
+    def settlement_file(self, day: dt.date) -> bytes:
+        """The simulator's settlement CSV of ``day`` (GET /v1/settlements/<day>.csv)."""
+        data = self._call("GET", f"/v1/settlements/{day.isoformat()}.csv", idempotent=True)
+        if not isinstance(data, bytes):
+            raise ProviderProtocolError("The settlement file is not CSV.", request_sent=True)
+        return data
+
+    def parse_settlement(self, data: bytes, filename: str) -> Iterator[SettlementLine]:
+        return parse_settlement(data, filename, SIMULATOR_MAPPING)

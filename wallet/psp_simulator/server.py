@@ -1,0 +1,333 @@
+"""HTTP front of the PSP simulator: the merchant API (``/v1/``), the hosted checkout (``/checkout/``),
+the control API (``/_sim/``), and the thread that delivers webhooks (see __init__.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import html
+import http.client
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from .config import SimConfig
+from .engine import Engine, SimError, sign
+from .faults import FaultPlan, FaultSpecError, parse_fault
+
+MAX_BODY = 1024 * 1024
+
+
+class App:
+    def __init__(self, config: SimConfig, *, state_dir: Path | None, today: dt.date, verbose: bool = False,
+                 **engine_options: Any) -> None:
+        self.config = config
+        self.verbose = verbose
+        self.lock = threading.RLock()
+        self.wake = threading.Event()
+        self.faults = FaultPlan()
+        self.engine = Engine(config, self.faults, state_dir=state_dir, today=today, **engine_options)
+        self.stopping = threading.Event()
+
+    def start_background(self) -> threading.Thread:
+        """Deliver due webhooks and confirm crypto payments, until stopped."""
+
+        def run() -> None:
+            while not self.stopping.is_set():
+                with self.lock:
+                    if self.engine.run_timers():
+                        self.engine.commit()
+                    due = [dict(h) for h in self.engine.due_webhooks()]
+                for hook in due:
+                    status = self._post(hook)
+                    with self.lock:
+                        live = next((h for h in self.engine.webhooks if h["id"] == hook["id"]), None)
+                        if live is not None:
+                            self.engine.webhook_result(live, status)
+                            self.engine.commit()
+                self.wake.wait(0.05)
+                self.wake.clear()
+
+        thread = threading.Thread(target=run, name="pspsim-webhooks", daemon=True)
+        thread.start()
+        return thread
+
+    def _post(self, hook: dict[str, Any]) -> int | None:
+        with self.lock:
+            body, headers = self.engine.signed(hook)
+        url = urlsplit(hook["url"])
+        conn_class = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+        conn = conn_class(url.hostname or "127.0.0.1", url.port, timeout=10)
+        try:
+            conn.request("POST", (url.path or "/") + (f"?{url.query}" if url.query else ""), body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            status: int | None = response.status
+        except (OSError, http.client.HTTPException):
+            status = None
+        finally:
+            conn.close()
+        if self.verbose:
+            sys.stderr.write(f"pspsim webhook {hook['type']} {hook['event_id']} -> {status}\n")
+        return status
+
+
+class SimHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+    def __init__(self, address: tuple[str, int], app: App) -> None:
+        self.app = app
+        super().__init__(address, Handler)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "PSPSimulator"
+    sys_version = ""
+    server: SimHTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        if self.server.app.verbose:
+            sys.stderr.write(f"pspsim {self.address_string()} {format % args}\n")
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        self._handle("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._handle("POST")
+
+    @property
+    def app(self) -> App:
+        return self.server.app
+
+    def _send(self, status: int, payload: bytes, content_type: str = "application/json",
+              extra: dict[str, str] | None = None) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            for name, value in (extra or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+            self.wfile.flush()
+        except OSError:
+            self.close_connection = True
+
+    def _json(self, status: int, body: Any) -> None:
+        self._send(status, json.dumps(body, separators=(",", ":")).encode())
+
+    def _error(self, exc: SimError) -> None:
+        self._json(exc.status, {"error": {"code": exc.code, "message": exc.message}})
+
+    def _handle(self, method: str) -> None:
+        url = urlsplit(self.path)
+        path = url.path.rstrip("/") or "/"
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            self._json(413, {"error": {"code": "too_large", "message": "body too large"}})
+            return
+        raw = self.rfile.read(length) if length > 0 else b""
+        try:
+            if path.startswith("/_sim/"):
+                self._control(method, path, raw)
+            elif path.startswith("/checkout/"):
+                self._checkout(method, path, raw)
+            elif path.startswith("/v1/"):
+                self._merchant(method, path, url.query, raw)
+            elif path == "/healthz":
+                self._json(200, {"ok": True})
+            else:
+                raise SimError(404, "not_found", "no such path")
+        except SimError as exc:
+            self._error(exc)
+
+    # -- merchant API -----------------------------------------------------------------------------
+    def _authenticate(self, method: str, target: str, raw: bytes) -> None:
+        config = self.app.config
+        key = self.headers.get("X-Api-Key", "")
+        timestamp = self.headers.get("X-Timestamp", "")
+        signature = self.headers.get("X-Signature", "")
+        if not hmac.compare_digest(key, config.api_key):
+            raise SimError(401, "bad_api_key", "unknown API key")
+        try:
+            age = abs(time.time() - int(timestamp))
+        except ValueError:
+            raise SimError(401, "bad_timestamp", "X-Timestamp must be Unix seconds") from None
+        if age > config.signature_tolerance_seconds:
+            raise SimError(401, "stale_timestamp", "X-Timestamp is too far from now")
+        expected = sign(config.api_secret, f"{timestamp}.{method}.{target}.{raw.decode('utf-8', 'replace')}")
+        if not hmac.compare_digest(signature, expected):
+            raise SimError(401, "bad_signature", "the signature does not match")
+
+    def _merchant(self, method: str, path: str, query: str, raw: bytes) -> None:
+        target = path + (f"?{query}" if query else "")
+        self._authenticate(method, target, raw)
+        faults = self.app.faults
+        latency = faults.take("latency", path)
+        if latency is not None:
+            time.sleep(float(latency.params.get("seconds", 1.0)))
+        failure = faults.take("http_error", path)
+        if failure is not None:
+            self._send(int(failure.params.get("status", 500)), b"<html><body>Service error</body></html>", "text/html")
+            return
+        body: dict[str, Any] = {}
+        if raw:
+            try:
+                parsed = json.loads(raw)
+            except ValueError:
+                raise SimError(400, "bad_json", "the body is not JSON") from None
+            if not isinstance(parsed, dict):
+                raise SimError(400, "bad_json", "the body must be a JSON object")
+            body = parsed
+        params = {k: v[-1] for k, v in parse_qs(query).items()}
+        engine = self.app.engine
+        status = 200
+        with self.app.lock:
+            if method == "POST" and path == "/v1/payments":
+                before = len(engine.objects)
+                result = engine.public(engine.payment_create(body))
+                status = 201 if len(engine.objects) > before else 200
+            elif method == "POST" and path == "/v1/refunds":
+                result = engine.public(engine.refund_create(body))
+            elif method == "POST" and path == "/v1/payouts":
+                result = engine.public(engine.payout_create(body))
+            elif method == "GET" and path.startswith("/v1/settlements/") and path.endswith(".csv"):
+                try:
+                    day = dt.date.fromisoformat(path.removeprefix("/v1/settlements/").removesuffix(".csv"))
+                except ValueError:
+                    raise SimError(400, "bad_date", "the file name must be YYYY-MM-DD.csv") from None
+                self._send(200, engine.settlement_csv(day).encode(), "text/csv; charset=utf-8")
+                return
+            elif method == "GET" and path.split("/")[2] in ("payments", "refunds", "payouts"):
+                kind = path.split("/")[2].removesuffix("s")
+                parts = path.split("/")
+                if len(parts) == 4:
+                    result = engine.public(engine.find(kind, object_id=parts[3]))
+                elif params.get("merchant_ref"):
+                    result = engine.public(engine.find(kind, merchant_ref=params["merchant_ref"]))
+                else:
+                    raise SimError(400, "missing_field", "merchant_ref is required")
+            else:
+                raise SimError(404, "not_found", "no such endpoint")
+            engine.commit()
+        self.app.wake.set()
+        after = faults.take("timeout_after_apply", path) if method == "POST" else None
+        if after is not None:
+            time.sleep(float(after.params.get("seconds", 30)))
+        self._json(status, result)
+
+    # -- hosted checkout --------------------------------------------------------------------------
+    def _checkout(self, method: str, path: str, raw: bytes) -> None:
+        parts = path.split("/")  # "", "checkout", id[, "3ds"]
+        payment_id = parts[2] if len(parts) > 2 else ""
+        engine = self.app.engine
+        with self.app.lock:
+            payment = dict(engine.find("payment", object_id=payment_id))
+        if method == "GET":
+            self._send(200, _checkout_page(payment).encode(), "text/html; charset=utf-8")
+            return
+        form = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
+        with self.app.lock:
+            if len(parts) > 3 and parts[3] == "3ds":
+                payment = dict(engine.three_ds(payment_id, approve=form.get("decision") == "approve"))
+            else:
+                try:
+                    payment = dict(engine.checkout_submit(payment_id, form))
+                except SimError as exc:
+                    self._send(400, _checkout_page(payment, error=exc.message).encode(), "text/html; charset=utf-8")
+                    return
+            engine.commit()
+        self.app.wake.set()
+        if payment["status"] == "pending" and payment.get("_step") == "3ds":
+            self._send(200, _three_ds_page(payment).encode(), "text/html; charset=utf-8")
+            return
+        target = payment.get("return_url") or ""
+        if not target:
+            self._send(200, f"<p>Payment {html.escape(payment['status'])}.</p>".encode(), "text/html; charset=utf-8")
+            return
+        sep = "&" if "?" in target else "?"
+        location = target + sep + urlencode({"payment": payment["id"], "status": payment["status"],
+                                             "merchant_ref": payment["merchant_ref"]})
+        self._send(303, b"", "text/plain", {"Location": location})
+
+    # -- control API ------------------------------------------------------------------------------
+    def _control(self, method: str, path: str, raw: bytes) -> None:
+        if not hmac.compare_digest(self.headers.get("X-Sim-Token", ""), self.app.config.control_token):
+            raise SimError(403, "forbidden", "X-Sim-Token is wrong")
+        try:
+            body = json.loads(raw) if raw else {}
+        except ValueError:
+            raise SimError(400, "bad_json", "the body is not JSON") from None
+        app = self.app
+        engine = app.engine
+        with app.lock:
+            if path == "/_sim/status":
+                result: Any = engine.status()
+            elif path == "/_sim/faults":
+                if method == "POST" and body:
+                    raw_faults = body.get("faults", [body]) if isinstance(body, dict) else body
+                    try:
+                        app.faults.add([parse_fault(item) for item in raw_faults])
+                    except FaultSpecError as exc:
+                        raise SimError(400, "bad_fault", str(exc)) from None
+                result = {"faults": app.faults.active()}
+            elif path == "/_sim/faults/clear":
+                app.faults.clear()
+                result = {"faults": []}
+            elif path == "/_sim/chargeback":
+                result = engine.public(engine.chargeback(str(body.get("payment_id", "")), str(body.get("reason", ""))))
+            elif path == "/_sim/payouts/process":
+                result = engine.payouts_process()
+            elif path == "/_sim/advance_day":
+                result = engine.advance_day(int(body.get("days", 1)))
+            elif path == "/_sim/webhooks/flush":
+                result = {"released": engine.release_held()}
+            elif path == "/_sim/webhooks":
+                result = {"webhooks": [{k: v for k, v in h.items() if k != "body"} | {"body": json.loads(h["body"])}
+                                       for h in engine.webhooks]}
+            else:
+                raise SimError(404, "not_found", f"unknown control path {path}")
+            engine.commit()
+        app.wake.set()
+        self._json(200, result)
+
+
+def _page(title: str, inner: str) -> str:
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
+            f"<body><main><h1>{html.escape(title)}</h1>{inner}</main></body></html>")
+
+
+def _checkout_page(payment: dict[str, Any], *, error: str = "") -> str:
+    amount = f"{html.escape(payment['amount'])} {html.escape(payment['currency'])}"
+    if payment["status"] != "created":
+        return _page("Payment", f"<p>This payment is {html.escape(payment['status'])}.</p>")
+    fields = {
+        "card": "<label>Card number <input name='card_number' autocomplete='cc-number' required></label>"
+                "<label>Expiry <input name='expiry' placeholder='MM/YY'></label>"
+                "<label>CVC <input name='cvc'></label>",
+        "ewallet": "<label>E-wallet e-mail <input type='email' name='email' required></label>",
+        "crypto": "<p>Send the amount to <code>sim1qpspsimulatordepositaddress</code>.</p>"
+                  "<label>Your sending address <input name='address' required></label>",
+    }[payment["method"]]
+    problem = f"<p role='alert'>{html.escape(error)}</p>" if error else ""
+    return _page("Pay " + amount, f"{problem}<form method='post' action='/checkout/{html.escape(payment['id'])}'>"
+                 f"{fields}<button type='submit'>Pay {amount}</button></form>")
+
+
+def _three_ds_page(payment: dict[str, Any]) -> str:
+    action = f"/checkout/{html.escape(payment['id'])}/3ds"
+    return _page("3-D Secure", f"<form method='post' action='{action}'>"
+                 "<button name='decision' value='approve'>Approve</button>"
+                 "<button name='decision' value='fail'>Fail</button></form>")
+
+
+def serve(app: App, host: str, port: int) -> SimHTTPServer:
+    return SimHTTPServer((host, port), app)

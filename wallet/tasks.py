@@ -1,0 +1,29 @@
+"""Celery tasks of the wallet: thin, ids in, a call into a service (deposits stuck open looked up and
+expired; withdrawals paid out and their unknown outcomes resolved)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(name="wallet.tasks.deposits_refresh_due", ignore_result=True)
+def deposits_refresh_due() -> int:
+    from wallet.deposits import deposits_refresh_due as refresh
+
+    return refresh()
+
+
+@shared_task(name="wallet.tasks.withdrawal_payout", ignore_result=True)
+def withdrawal_payout(withdrawal_id: int) -> str:
+    """Send an approved withdrawal's payout through its provider."""
+    from wallet.withdrawals import withdrawal_payout_send
+
+    return withdrawal_payout_send(withdrawal_id=withdrawal_id).state
+
+
+@shared_task(name="wallet.tasks.withdrawals_resolve_due", ignore_result=True)
+def withdrawals_resolve_due() -> int:
+    """Beat: look up payouts whose outcome is unknown (never sent again blindly)."""
+    from wallet.withdrawals import withdrawals_resolve_due as resolve
+
+    return resolve()

@@ -1,0 +1,27 @@
+"""URLs of the wallet: the providers' webhook endpoint (public, signed) and the staff pages."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, URLResolver, path
+
+from wallet import deposit_views, provider_views, withdrawal_views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    # Public: providers post here, authenticated by their signature, not by a login.
+    path("wallet/webhooks/<slug:provider_code>/", provider_views.webhook, name="wallet_webhook"),
+    path("wallet/providers/", provider_views.provider_list, name="wallet_provider_list"),
+]
+
+# Deposits: finance's list.
+urlpatterns += [
+    path("wallet/deposits/", deposit_views.deposit_list, name="wallet_deposit_list"),
+]
+
+# Withdrawals: finance's queue (the client's own pages are in the portal).
+urlpatterns += [
+    path("wallet/withdrawals/", withdrawal_views.withdrawal_queue, name="wallet_withdrawal_queue"),
+    path("wallet/withdrawals/<str:code>/approve/", withdrawal_views.withdrawal_approve_view,
+         name="wallet_withdrawal_approve"),
+    path("wallet/withdrawals/<str:code>/reject/", withdrawal_views.withdrawal_reject_view,
+         name="wallet_withdrawal_reject"),
+]

@@ -1,0 +1,95 @@
+"""Finance's withdrawal queue: ordered by SLA, with first/second approval and rejection."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_GET, require_POST
+
+from crm.exceptions import DomainError, NotFound
+from crm.permissions import AuthedRequest, user_can
+from crm.views.ui import render_page
+from wallet.models import WithdrawalState
+from wallet.models.withdrawals import OPEN_STATES
+from wallet.withdrawals import (
+    APPROVE_PERMISSION,
+    withdrawal_approve,
+    withdrawal_get_for_user,
+    withdrawal_queue_for_user,
+    withdrawal_reject,
+)
+
+
+class QueueFilter(forms.Form):
+    state = forms.ChoiceField(label=_("State"), required=False,
+                              choices=[("", _("Open")), ("all", _("All")), *WithdrawalState.choices])
+    overdue = forms.BooleanField(label=_("Past the SLA only"), required=False)
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), max_length=500)
+
+
+@login_required
+@require_GET
+def withdrawal_queue(request: AuthedRequest) -> HttpResponse:
+    if not user_can(request.user, APPROVE_PERMISSION):
+        raise Http404
+    qs = withdrawal_queue_for_user(user=request.user)
+    form = QueueFilter(request.GET or None)
+    state = form.cleaned_data.get("state") if form.is_valid() else ""
+    if not state:
+        qs = qs.filter(state__in=OPEN_STATES)
+    elif state != "all":
+        qs = qs.filter(state=state)
+    if form.is_valid() and form.cleaned_data.get("overdue"):
+        qs = qs.filter(state=WithdrawalState.REQUESTED, due_at__lt=timezone.now())
+    return render_page(request, "wallet/withdrawals/queue.html", {
+        "withdrawals": qs[:200], "filter": form, "reject_form": RejectForm(), "now": timezone.now()})
+
+
+def _back() -> HttpResponseRedirect:
+    return HttpResponseRedirect(reverse("wallet_withdrawal_queue"))
+
+
+@login_required
+@require_POST
+def withdrawal_approve_view(request: AuthedRequest, code: str) -> HttpResponse:
+    try:
+        w = withdrawal_get_for_user(user=request.user, code=code)
+    except NotFound:
+        raise Http404 from None
+    try:
+        w = withdrawal_approve(withdrawal=w, actor=request.user)
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, gettext("Approved.") if w.state == WithdrawalState.APPROVED
+                         else gettext("First approval recorded; a second person must approve."))
+    return _back()
+
+
+@login_required
+@require_POST
+def withdrawal_reject_view(request: AuthedRequest, code: str) -> HttpResponse:
+    try:
+        w = withdrawal_get_for_user(user=request.user, code=code)
+    except NotFound:
+        raise Http404 from None
+    form = RejectForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, gettext("Reason: say why the withdrawal is rejected."))
+        return _back()
+    try:
+        withdrawal_reject(withdrawal=w, actor=request.user, reason=form.cleaned_data["reason"])
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, gettext("Rejected; the amount is available to the client again."))
+    return _back()
