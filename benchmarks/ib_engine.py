@@ -1,0 +1,169 @@
+"""The commission engine: a month of deals across 200 partners in a five-level tree.
+
+Setup (not measured): a fresh benchmark database with one brand, one platform server, 200 partners
+in a five-level tree (1 master, 4 under it, 15 under those, 60, 120), 20,000 clients each with one
+trading account attributed to a partner, a plan (per-lot rebate on forex split over five levels,
+a commission share on two levels, a minimum holding time of 60 s) assigned to every partner, and
+--deals trade deals (default 10,000,000; --quick 200,000) written with INSERT ... SELECT over
+generate_series: half opening, half closing deals of positions held between 10 s and 15 min, so
+some are scalps; the last day's deals are held back for the incremental run.
+
+Figures (one JSON line each):
+- ib_engine.full_month: seconds of `commission_run` over the month (every line written, totals,
+  rounding), beside `limit`: the plain SQL aggregate over the same deals (volume per partner: a
+  join of deals to accounts and attributions and a GROUP BY) timed in the same run. Goal: <= 60 s.
+- ib_engine.daily_increment: seconds of `commission_run_increment` after the last day's deals
+  arrived, beside the same plain aggregate over that day's deals. Goal: <= 5 s.
+
+Run: python benchmarks/ib_engine.py [--quick] [--keep] [--deals N]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import argument_parser, finish, log, prepare, raw_connection, record, timed  # noqa: E402
+
+PERIOD = dt.date(2024, 3, 1)
+START = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
+MONTH_SECONDS = 31 * 86400
+LAST_DAY = START + dt.timedelta(days=30)
+ACCOUNTS = 20_000
+LEVELS = (1, 4, 15, 60, 120)  # 200 partners, five levels
+
+
+def build(deals: int) -> tuple[object, object]:
+    from django.db import connection
+
+    from crm.models import Brand
+    from ib import commissions as cs
+    from ib import services
+    from ib.models import Partner
+    from trading.models import PlatformServer
+
+    brand = Brand.objects.create(code="bench", name="Bench")
+    server = PlatformServer.objects.create(
+        brand=brand, name="MT5 bench", host="127.0.0.1", port=1, manager_login=1,
+        account_types={"standard": {"label": "Standard", "group": "real\\standard", "leverages": [100]}})
+    partners: list[list[Partner]] = []
+    for depth, count in enumerate(LEVELS):
+        row = []
+        for i in range(count):
+            parent = partners[depth - 1][i % len(partners[depth - 1])] if depth else None
+            row.append(services.partner_create(actor=None, brand=brand, display_name=f"P{depth}-{i}",
+                                               email=f"p{depth}-{i}@bench.example", parent=parent))
+        partners.append(row)
+    fx = cs.instrument_group_save(actor=None, brand=brand, code="fx")
+    for symbol in ("EURUSD", "GBPUSD", "USDJPY"):
+        cs.instrument_save(actor=None, brand=brand, symbol=symbol, group=fx, contract_size="100000")
+    plan = cs.plan_create(actor=None, brand=brand, name="Bench plan")
+    at = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    cs.plan_version_record(actor=None, plan=plan, effective_from=at, recorded_at=at, min_hold_seconds=60, rules=[
+        {"code": "fx", "kind": "per_lot", "group": "fx", "level_rates": ["5", "2", "1", "0.5", "0.25"]},
+        {"code": "comm", "kind": "revshare", "basis": "commission", "level_rates": ["10", "5"]}])
+    all_partners = [p for row in partners for p in row]
+    for partner in all_partners:
+        cs.plan_assign(actor=None, plan=plan, partner=partner, effective_from=at)
+    ids = [p.pk for p in all_partners]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO crm_client (code, brand_id, first_name, last_name, email, phone, country, language, "
+            "timezone, stage, classification, created_at, updated_at, is_archived) "
+            "SELECT gen_random_uuid(), %s, 'C', g::text, 'c' || g || '@bench.example', '', 'DE', '', '', "
+            "'active', 'retail', now(), now(), false FROM generate_series(1, %s) g", [brand.pk, ACCOUNTS])
+        cursor.execute(
+            "INSERT INTO trading_tradingaccount (code, server_id, client_id, login, is_demo, account_type, "
+            "\"group\", currency, leverage, access, is_archived, balance, credit, equity, margin, free_margin, "
+            "history_synced, created_at, updated_at) "
+            "SELECT gen_random_uuid(), %s, c.id, 100000 + row_number() OVER (ORDER BY c.id), false, 'standard', "
+            "'real\\standard', 'USD', 100, 'full', false, 0, 0, 0, 0, 0, true, now(), now() "
+            "FROM crm_client c WHERE c.brand_id = %s", [server.pk, brand.pk])
+        cursor.execute(
+            "INSERT INTO ib_clientattribution (client_id, partner_id, source, touched_at, effective_from, reason, "
+            "created_at) SELECT c.id, (%s::bigint[])[1 + c.id %% %s], 'import', %s, %s, '', now() "
+            "FROM crm_client c WHERE c.brand_id = %s", [ids, len(ids), at, at, brand.pk])
+    with timed(f"insert {deals:,} deals"):
+        deals_insert(server.pk, 0, deals)
+    return brand, server
+
+
+def deals_insert(server_id: int, first: int, count: int, *, day_start: dt.datetime | None = None,
+                 seconds: int = MONTH_SECONDS - 86400) -> None:
+    """`count` deals from number `first`: pairs (in, out) of positions spread over `seconds` from
+    `day_start` (the month's start), on accounts in turn, held 10 s to 15 min."""
+    from django.db import connection
+
+    start = day_start or START
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT min(id), min(login) FROM trading_tradingaccount WHERE server_id = %s", [server_id])
+        first_account, first_login = cursor.fetchone()
+        cursor.execute(
+            """
+            INSERT INTO trading_deal (server_id, account_id, deal_id, login, time, platform_time_msc, kind, action,
+                entry, side, position_id, order_id, symbol, volume, price, profit, commission, swap, fee, comment,
+                reason, content_hash, raw, first_seen_at, updated_at)
+            SELECT %(server)s, %(acc0)s + (p %% %(accounts)s), n, %(login0)s + (p %% %(accounts)s), t,
+                   (extract(epoch FROM t) * 1000)::bigint, 'trade', n %% 2,
+                   CASE WHEN n %% 2 = 0 THEN 'in' ELSE 'out' END,
+                   CASE WHEN (n %% 2 = 0) = (p %% 3 = 0) THEN 'buy' ELSE 'sell' END,
+                   p, n, (ARRAY['EURUSD', 'GBPUSD', 'USDJPY'])[1 + p %% 3], (1 + p %% 20) / 10.0, 1.1,
+                   CASE WHEN n %% 2 = 1 THEN (p %% 41 - 20)::numeric ELSE 0 END, -0.7, 0, 0, '', 0,
+                   md5(n::text), '{}'::jsonb, now(), now()
+            FROM (SELECT n, n / 2 AS p,
+                         %(start)s::timestamptz + make_interval(secs => ((n - %(first)s) / 2) * %(step)s
+                             + (n %% 2) * (10 + (n / 2) %% 890)) AS t
+                  FROM generate_series(%(first)s, %(first)s + %(count)s - 1) n) g
+            """,
+            {"server": server_id, "acc0": first_account, "login0": first_login, "accounts": ACCOUNTS,
+             "first": first, "count": count, "start": start, "step": seconds / max(count / 2, 1)})
+        cursor.execute("ANALYZE trading_deal")
+
+
+def baseline(env: object, start: dt.datetime, end: dt.datetime) -> float:
+    from ib.engine import BENCH_BASELINE_SQL
+
+    with raw_connection(env) as conn:  # type: ignore[arg-type]
+        began = time.perf_counter()
+        conn.execute(BENCH_BASELINE_SQL, {"start": start, "end": end}).fetchall()
+        return time.perf_counter() - began
+
+
+def main() -> None:
+    parser = argument_parser(__doc__)
+    parser.add_argument("--deals", type=int, default=None, help="deals in the month (default 10,000,000; quick 200,000)")
+    args = parser.parse_args()
+    deals = args.deals or (200_000 if args.quick else 10_000_000)
+    env = prepare(args)
+    try:
+        from ib import commissions as cs
+
+        brand, server = build(deals)
+        size = f"{deals:,} deals, 200 partners in 5 levels, {ACCOUNTS:,} accounts"
+        end = START + dt.timedelta(days=31)
+        limit = baseline(env, START, end)
+        began = time.perf_counter()
+        run = cs.commission_run(actor=None, brand=brand, period=PERIOD)  # type: ignore[arg-type]
+        full = time.perf_counter() - began
+        log(f"full run: {run.stats}")
+        record("ib_engine.full_month", value=full, unit="s", limit=limit, goal="<= 60 s", size=size)
+
+        day = deals // 31 // 2 * 2
+        deals_insert(server.pk, deals + 10, day, day_start=LAST_DAY, seconds=86400)  # type: ignore[attr-defined]
+        limit = baseline(env, LAST_DAY, end)
+        began = time.perf_counter()
+        run = cs.commission_run_increment(brand=brand, period=PERIOD)  # type: ignore[arg-type]
+        inc = time.perf_counter() - began
+        log(f"increment: {run.stats.get('last_increment')}")
+        record("ib_engine.daily_increment", value=inc, unit="s", limit=limit, goal="<= 5 s",
+               size=f"{day:,} new deals on a month of {deals:,}")
+    finally:
+        finish(env)
+
+
+if __name__ == "__main__":
+    main()

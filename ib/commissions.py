@@ -1,0 +1,465 @@
+"""Services of commission plans and runs: instruments, FX rates, plans and their versions and rules,
+assignments and account overrides, the deposit and chargeback facts, and the runs of the engine
+(regular, recalculation, daily increment, what-if) with their settlement markers.
+
+Keyword-only, atomic, audited; staff need "ib.run_commissions" for runs and "ib.manage_partners"
+for plans; `actor=None` is the system (the Celery task, the import).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Max, Sum
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from crm.audit import audit_record
+from crm.lib.money import currency_normalise, money_round
+from crm.models import Brand, Client, User
+from crm.permissions import user_can
+from ib import engine
+from ib.exceptions import Conflict, NotAllowed, NotFound, ValidationFailed
+from ib.models import (
+    ClientChargeback,
+    ClientDeposit,
+    CommissionLine,
+    CommissionPlan,
+    CommissionRun,
+    CommissionSettlement,
+    CommissionTotal,
+    FxRate,
+    Instrument,
+    InstrumentGroup,
+    Partner,
+    PlanAssignment,
+    PlanRule,
+    PlanVersion,
+    RevshareBasis,
+    RuleKind,
+    RunKind,
+    RunStatus,
+    SplitMode,
+)
+from trading.models import TradingAccount
+
+MANAGE = "ib.manage_partners"
+RUN = "ib.run_commissions"
+
+
+def _require(actor: User | None, brand_id: int, perm: str = MANAGE) -> None:
+    if actor is None:
+        return
+    if not user_can(actor, perm):
+        raise NotAllowed()
+    if not (actor.is_administrator or actor.all_brands or actor.brands.filter(pk=brand_id).exists()):
+        raise NotFound()
+
+
+def _dec(value: Any, field: str, *, positive: bool = False, allow_zero: bool = True) -> Decimal:
+    try:
+        out = value if isinstance(value, Decimal) else Decimal(str(value))
+    except (InvalidOperation, ValueError, TypeError):
+        raise ValidationFailed(fields={field: gettext("Enter a number.")}) from None
+    if not out.is_finite() or (positive and (out < 0 or (not allow_zero and out == 0))):
+        raise ValidationFailed(fields={field: gettext("Enter a positive number.")})
+    return out
+
+
+# --- instruments and FX ---------------------------------------------------------------------------
+
+@transaction.atomic
+def instrument_group_save(*, actor: User | None, brand: Brand, code: str, name: str = "",
+                          units_per_lot: Decimal | str = "100000") -> InstrumentGroup:
+    _require(actor, brand.pk)
+    code = (code or "").strip()
+    if not code:
+        raise ValidationFailed(fields={"code": gettext("This field is required.")})
+    units = _dec(units_per_lot, "units_per_lot", positive=True, allow_zero=False)
+    group, _created = InstrumentGroup.objects.update_or_create(
+        brand=brand, code=code, defaults={"name": name, "units_per_lot": units})
+    audit_record(action="ib.instrument_group_saved", obj=group, actor=actor,
+                 after={"code": code, "units_per_lot": str(units)})
+    return group
+
+
+@transaction.atomic
+def instrument_save(*, actor: User | None, brand: Brand, symbol: str, group: InstrumentGroup,
+                    contract_size: Decimal | str, profit_currency: str = "USD") -> Instrument:
+    _require(actor, brand.pk)
+    symbol = (symbol or "").strip()
+    if not symbol:
+        raise ValidationFailed(fields={"symbol": gettext("This field is required.")})
+    if group.brand_id != brand.pk:
+        raise ValidationFailed(fields={"group": gettext("The group belongs to another brand.")})
+    size = _dec(contract_size, "contract_size", positive=True, allow_zero=False)
+    ccy = currency_normalise(profit_currency, field="profit_currency")
+    instrument, _created = Instrument.objects.update_or_create(
+        brand=brand, symbol=symbol, defaults={"group": group, "contract_size": size, "profit_currency": ccy})
+    audit_record(action="ib.instrument_saved", obj=instrument, actor=actor,
+                 after={"symbol": symbol, "group": group.code, "contract_size": str(size)})
+    return instrument
+
+
+@transaction.atomic
+def fx_rate_set(*, actor: User | None, base: str, quote: str, day: dt.date, rate: Decimal | str,
+                source: str = "manual") -> FxRate:
+    """One unit of `base` is worth `rate` of `quote` on `day` (replaces that day's rate)."""
+    base = currency_normalise(base, field="base")
+    quote = currency_normalise(quote, field="quote")
+    if base == quote:
+        raise ValidationFailed(fields={"quote": gettext("Choose two different currencies.")})
+    value = _dec(rate, "rate", positive=True, allow_zero=False)
+    fx, _created = FxRate.objects.update_or_create(base=base, quote=quote, day=day,
+                                                   defaults={"rate": value, "source": source,
+                                                             "recorded_at": timezone.now()})
+    audit_record(action="ib.fx_rate_set", obj=fx, actor=actor, after={"pair": f"{base}/{quote}", "day": str(day),
+                                                                      "rate": str(value)})
+    return fx
+
+
+# --- plans ----------------------------------------------------------------------------------------
+
+@transaction.atomic
+def plan_create(*, actor: User | None, brand: Brand, name: str, currency: str = "USD") -> CommissionPlan:
+    _require(actor, brand.pk)
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed(fields={"name": gettext("This field is required.")})
+    if CommissionPlan.objects.filter(brand=brand, name=name).exists():
+        raise ValidationFailed(fields={"name": gettext("A plan of this name exists already.")})
+    plan = CommissionPlan.objects.create(brand=brand, name=name,
+                                         currency=currency_normalise(currency, field="currency"))
+    audit_record(action="ib.plan_created", obj=plan, actor=actor, after={"name": name, "currency": plan.currency})
+    return plan
+
+
+RULE_FIELDS = {"code", "kind", "group", "account_type", "basis", "currency", "rate", "level_rates",
+               "carry_negative", "cpa_min_deposit", "cpa_min_lots", "cpa_within_days", "cpa_require_kyc",
+               "cpa_countries", "clawback_on_chargeback", "tiers", "tier_window_days"}
+
+
+def _rule_clean(plan: CommissionPlan, index: int, spec: Mapping[str, Any], groups: dict[str, InstrumentGroup],
+                split_mode: str) -> PlanRule:
+    where = f"rules[{index}]"
+    unknown = set(spec) - RULE_FIELDS
+    if unknown:
+        raise ValidationFailed(fields={where: gettext("Unknown fields: %(f)s.") % {"f": ", ".join(sorted(unknown))}})
+    code = str(spec.get("code") or "").strip()
+    if not code:
+        raise ValidationFailed(fields={f"{where}.code": gettext("This field is required.")})
+    kind = spec.get("kind")
+    if kind not in RuleKind.values:
+        raise ValidationFailed(fields={f"{where}.kind": gettext("Choose per_lot, revshare or cpa.")})
+    basis = spec.get("basis") or ""
+    if kind == RuleKind.REVSHARE and basis not in RevshareBasis.values:
+        raise ValidationFailed(fields={f"{where}.basis": gettext("Choose spread, commission or net_loss.")})
+    group = None
+    if spec.get("group"):
+        group = groups.get(spec["group"])
+        if group is None:
+            raise ValidationFailed(fields={f"{where}.group": gettext("Unknown instrument group %(g)s.")
+                                           % {"g": spec["group"]}})
+    level_rates = [_dec(r, f"{where}.level_rates", positive=True) for r in spec.get("level_rates") or []]
+    rate = _dec(spec.get("rate", level_rates[0] if level_rates else 0), f"{where}.rate", positive=True)
+    if split_mode == SplitMode.LEVELS and not level_rates:
+        raise ValidationFailed(fields={f"{where}.level_rates": gettext("Give at least the first level's rate.")})
+    tiers = spec.get("tiers") or []
+    if tiers:
+        raise ValidationFailed(fields={f"{where}.tiers": gettext("Volume tiers are not supported yet.")})
+
+    def opt(name: str) -> Decimal | None:
+        return None if spec.get(name) in (None, "") else _dec(spec[name], f"{where}.{name}", positive=True)
+
+    countries = [str(c).upper() for c in spec.get("cpa_countries") or []]
+    if any(len(c) != 2 for c in countries):
+        raise ValidationFailed(fields={f"{where}.cpa_countries": gettext("Use two-letter country codes.")})
+    return PlanRule(
+        code=code, kind=kind, instrument_group=group, account_type=str(spec.get("account_type") or ""), basis=basis,
+        currency=currency_normalise(spec["currency"], field=f"{where}.currency") if spec.get("currency") else "",
+        rate=rate, level_rates=level_rates, carry_negative=bool(spec.get("carry_negative", True)),
+        cpa_min_deposit=opt("cpa_min_deposit"), cpa_min_lots=opt("cpa_min_lots"),
+        cpa_within_days=int(spec["cpa_within_days"]) if spec.get("cpa_within_days") else None,
+        cpa_require_kyc=bool(spec.get("cpa_require_kyc", False)), cpa_countries=countries,
+        clawback_on_chargeback=bool(spec.get("clawback_on_chargeback", True)),
+        tier_window_days=int(spec.get("tier_window_days") or 30))
+
+
+@transaction.atomic
+def plan_version_record(*, actor: User | None, plan: CommissionPlan, effective_from: dt.datetime,
+                        rules: Sequence[Mapping[str, Any]], min_hold_seconds: int = 0,
+                        split_mode: str = SplitMode.LEVELS,
+                        pass_up_percent: Decimal | str = "0",  # noqa: S107 (a percentage, not a password)
+                        period_cap: Decimal | str | None = None, period_minimum: Decimal | str | None = None,
+                        note: str = "", draft: bool = False, recorded_at: dt.datetime | None = None) -> PlanVersion:
+    """Record a version of `plan` applying from `effective_from` (a correction when another version
+    has the same effective_from: runs as of after `recorded_at` see this one). Rules are validated
+    together; nothing is written when one is bad."""
+    _require(actor, plan.brand_id)
+    if split_mode not in SplitMode.values:
+        raise ValidationFailed(fields={"split_mode": gettext("Choose levels or pass_up.")})
+    pass_up = _dec(pass_up_percent, "pass_up_percent", positive=True)
+    if pass_up >= 100:
+        raise ValidationFailed(fields={"pass_up_percent": gettext("Enter a percentage under 100.")})
+    if not rules:
+        raise ValidationFailed(fields={"rules": gettext("Give at least one rule.")})
+    groups = {g.code: g for g in InstrumentGroup.objects.filter(brand_id=plan.brand_id)}
+    cleaned = [_rule_clean(plan, i, spec, groups, split_mode) for i, spec in enumerate(rules)]
+    if len({r.code for r in cleaned}) != len(cleaned):
+        raise ValidationFailed(fields={"rules": gettext("Each rule needs its own code.")})
+    if min_hold_seconds < 0:
+        raise ValidationFailed(fields={"min_hold_seconds": gettext("Enter a positive number.")})
+    plan = CommissionPlan.objects.select_for_update().get(pk=plan.pk)
+    number = (plan.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+    version = PlanVersion.objects.create(
+        plan=plan, number=number, effective_from=effective_from, recorded_at=recorded_at or timezone.now(),
+        min_hold_seconds=min_hold_seconds, split_mode=split_mode, pass_up_percent=pass_up,
+        period_cap=None if period_cap in (None, "") else _dec(period_cap, "period_cap", positive=True),
+        period_minimum=None if period_minimum in (None, "") else _dec(period_minimum, "period_minimum", positive=True),
+        note=note, is_draft=draft, actor=actor)
+    for rule in cleaned:
+        rule.version = version
+    PlanRule.objects.bulk_create(cleaned)
+    audit_record(action="ib.plan_version_recorded", obj=version, actor=actor,
+                 after={"plan": plan.name, "number": number, "effective_from": effective_from.isoformat(),
+                        "rules": [r.code for r in cleaned], "draft": draft})
+    return version
+
+
+@transaction.atomic
+def plan_assign(*, actor: User | None, plan: CommissionPlan, effective_from: dt.datetime,
+                partner: Partner | None = None, account: TradingAccount | None = None) -> PlanAssignment:
+    """From `effective_from`, `plan` applies to `partner`'s clients, or (a personal override) to
+    one trading account. The target's open assignment ends where this one begins."""
+    if (partner is None) == (account is None):
+        raise ValidationFailed(fields={"partner": gettext("Choose a partner or a trading account.")})
+    _require(actor, plan.brand_id)
+    if partner is not None and partner.brand_id != plan.brand_id:
+        raise ValidationFailed(fields={"partner": gettext("The partner belongs to another brand.")})
+    target = {"partner": partner} if partner is not None else {"account": account}
+    current = PlanAssignment.objects.select_for_update().filter(effective_to__isnull=True, **target).first()
+    if current is not None:
+        if current.effective_from >= effective_from:
+            raise ValidationFailed(fields={"effective_from": gettext("Choose a date after the current assignment's.")})
+        current.effective_to = effective_from
+        current.save(update_fields=["effective_to"])
+    assignment = PlanAssignment.objects.create(plan=plan, effective_from=effective_from, actor=actor, **target)
+    audit_record(action="ib.plan_assigned", obj=assignment, actor=actor,
+                 after={"plan": plan.name, "partner": getattr(partner, "pk", None),
+                        "account": getattr(account, "pk", None), "effective_from": effective_from.isoformat()})
+    return assignment
+
+
+# --- facts ----------------------------------------------------------------------------------------
+
+@transaction.atomic
+def deposit_record(*, client: Client, amount: Decimal | str, currency: str, at: dt.datetime, reference: str,
+                   source: str = "wallet") -> ClientDeposit:
+    """A confirmed deposit (idempotent by reference): the wallet's deposit events and the import."""
+    value = _dec(amount, "amount", positive=True, allow_zero=False)
+    deposit, _created = ClientDeposit.objects.get_or_create(
+        reference=reference, defaults={"client": client, "amount": value, "at": at, "source": source,
+                                       "currency": currency_normalise(currency)})
+    return deposit
+
+
+@transaction.atomic
+def chargeback_record(*, client: Client, amount: Decimal | str, currency: str, at: dt.datetime, reference: str,
+                      kind: str = "chargeback") -> ClientChargeback:
+    """A chargeback or refund of a client's deposit (idempotent by reference)."""
+    value = _dec(amount, "amount", positive=True, allow_zero=False)
+    if kind not in ("chargeback", "refund"):
+        raise ValidationFailed(fields={"kind": gettext("Choose chargeback or refund.")})
+    row, _created = ClientChargeback.objects.get_or_create(
+        reference=reference, defaults={"client": client, "amount": value, "at": at, "kind": kind,
+                                       "currency": currency_normalise(currency)})
+    return row
+
+
+# --- runs -----------------------------------------------------------------------------------------
+
+def period_bounds(period: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    start = dt.datetime(period.year, period.month, 1, tzinfo=dt.UTC)
+    end = dt.datetime(period.year + (period.month == 12), period.month % 12 + 1, 1, tzinfo=dt.UTC)
+    return start, end
+
+
+def period_parse(text: str) -> dt.date:
+    try:
+        day = dt.datetime.strptime(text, "%Y-%m").replace(tzinfo=dt.UTC).date()
+    except ValueError:
+        raise ValidationFailed(fields={"period": gettext("Give the period as YYYY-MM.")}) from None
+    return day
+
+
+def _settled(brand_id: int, period: dt.date) -> dict[tuple[int, str], Decimal]:
+    rows = (CommissionSettlement.objects.filter(brand_id=brand_id, period=period)
+            .values_list("partner_id", "currency").annotate(total=Sum("amount")))
+    return {(p, c): t for p, c, t in rows}
+
+
+def _carry_in(brand_id: int, period: dt.date) -> dict[tuple[int, str], Decimal]:
+    """The carry out of the previous period's latest regular run."""
+    prev = (period.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    run = (CommissionRun.objects.filter(brand_id=brand_id, period=prev, kind=RunKind.REGULAR, status=RunStatus.DONE)
+           .order_by("-number").first())
+    if run is None:
+        return {}
+    return {(t.partner_id, t.currency): t.carry_out for t in run.totals.all() if t.carry_out}
+
+
+def _write_totals(run: CommissionRun) -> None:
+    sums = engine.line_sums(run.pk)
+    carry = _carry_in(run.brand_id, run.period)
+    settled = _settled(run.brand_id, run.period) if run.kind == RunKind.REGULAR else {}
+    keys = set(sums) | set(carry) | set(settled)
+    run.totals.all().delete()
+    rows = []
+    for key in sorted(keys):
+        partner_id, currency = key
+        s = sums.get(key, engine.PartnerSum())
+        total = engine.total_of(gross=s.gross, carry_in=carry.get(key, engine.ZERO), cap=s.cap, minimum=s.minimum,
+                                currency=currency)
+        paid = settled.get(key, engine.ZERO)
+        rows.append(CommissionTotal(run=run, partner_id=partner_id, currency=currency, gross=total.gross,
+                                    carry_in=total.carry_in, capped=total.capped, payable=total.payable,
+                                    carry_out=total.carry_out, settled=paid, delta=total.payable - paid,
+                                    lines=s.lines))
+    CommissionTotal.objects.bulk_create(rows)
+
+
+def _compute(run: CommissionRun, *, drafts: Sequence[int] = (), accounts: list[int] | None = None,
+             since: dt.datetime | None = None) -> dict[str, int]:
+    start, end = period_bounds(run.period)
+    try:
+        return engine.compute_lines(engine.Scope(run.brand_id, start, end, run.as_of, run.pk, list(drafts), accounts,
+                                                 since))
+    except engine.FxMissing as missing:
+        message = gettext("No FX rate for %(pairs)s.") % {"pairs": str(missing)}
+        raise ValidationFailed(message, fields={"fx_rate": message}, code="fx_missing") from None
+
+
+@transaction.atomic
+def commission_run(*, actor: User | None, brand: Brand, period: dt.date, as_of: dt.datetime | None = None,
+                   what_if_versions: Sequence[PlanVersion] = ()) -> CommissionRun:
+    """Compute `brand`'s `period` from what was known at `as_of` (now by default): a new numbered
+    run (a recalculation when the period has runs already) whose totals carry their difference
+    against what was settled. With `what_if_versions` (draft versions), a what-if run: the drafts
+    apply as if recorded, nothing is numbered or can be settled."""
+    _require(actor, brand.pk, RUN)
+    period = period.replace(day=1)
+    as_of = as_of or timezone.now()
+    kind = RunKind.WHAT_IF if what_if_versions else RunKind.REGULAR
+    for version in what_if_versions:
+        if version.plan.brand_id != brand.pk:
+            raise ValidationFailed(fields={"version": gettext("The version belongs to another brand's plan.")})
+    number = None
+    if kind == RunKind.REGULAR:
+        # Runs of one period are numbered in order: lock the brand's row for the count.
+        Brand.objects.select_for_update().get(pk=brand.pk)
+        number = (CommissionRun.objects.filter(brand=brand, period=period, kind=RunKind.REGULAR)
+                  .aggregate(n=Max("number"))["n"] or 0) + 1
+    run = CommissionRun.objects.create(brand=brand, period=period, as_of=as_of, number=number, kind=kind,
+                                       actor=actor, what_if={"versions": [v.pk for v in what_if_versions]})
+    run.stats = _compute(run, drafts=[v.pk for v in what_if_versions])
+    _write_totals(run)
+    run.status = RunStatus.DONE
+    run.finished_at = timezone.now()
+    run.save(update_fields=["stats", "status", "finished_at"])
+    audit_record(action="ib.commission_run", obj=run, actor=actor,
+                 after={"period": f"{period:%Y-%m}", "number": number, "kind": kind, "as_of": as_of.isoformat(),
+                        **run.stats})
+    return run
+
+
+@transaction.atomic
+def commission_run_increment(*, brand: Brand, period: dt.date, as_of: dt.datetime | None = None) -> CommissionRun:
+    """The daily run: bring the period's latest unsettled run up to `as_of` by recomputing only the
+    accounts whose deals arrived, changed or were deleted since its as-of (and every CPA and
+    chargeback line). A period without runs, or whose latest run was settled, gets a full new run.
+    Plan, assignment and attribution changes need a full run (a recalculation)."""
+    period = period.replace(day=1)
+    as_of = as_of or timezone.now()
+    run = (CommissionRun.objects.select_for_update()
+           .filter(brand=brand, period=period, kind=RunKind.REGULAR, status=RunStatus.DONE)
+           .order_by("-number").first())
+    if run is None or run.settlements.exists():
+        return commission_run(actor=None, brand=brand, period=period, as_of=as_of)
+    start, end = period_bounds(period)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT d.account_id, min(d.time) FROM trading_deal d "
+            "JOIN trading_platformserver s ON s.id = d.server_id AND s.brand_id = %s "
+            "WHERE d.time >= %s AND d.time < %s AND d.kind = 'trade' "
+            "AND (d.updated_at > %s OR d.deleted_at > %s OR d.first_seen_at > %s) "
+            "AND d.first_seen_at <= %s GROUP BY d.account_id",
+            [brand.pk, start, end, run.as_of, run.as_of, run.as_of, as_of])
+        changed = cursor.fetchall()
+        accounts = [account_id for account_id, _t in changed]
+        since = min((t for _a, t in changed), default=end)
+        cursor.execute("DELETE FROM ib_commissionline WHERE run_id = %s AND (source_kind <> 'deal' "
+                       "OR (account_id = ANY(%s) AND business_time >= %s))", [run.pk, accounts, since])
+    run.as_of = as_of
+    stats = _compute(run, accounts=accounts, since=since)
+    _write_totals(run)
+    run.stats = {**run.stats, "increments": int(run.stats.get("increments", 0)) + 1,
+                 "last_increment": {"accounts": len(accounts), **stats}}
+    run.finished_at = timezone.now()
+    run.save(update_fields=["as_of", "stats", "finished_at"])
+    return run
+
+
+@transaction.atomic
+def commission_run_settle(*, actor: User | None, run: CommissionRun) -> list[CommissionSettlement]:
+    """Mark the run's totals as settled: one row per partner with the difference between its
+    payable and what the period's earlier settlements added up to (positive: to pay; negative: to
+    claw back). Only the period's latest regular run can be settled, once."""
+    _require(actor, run.brand_id, RUN)
+    run = CommissionRun.objects.select_for_update().get(pk=run.pk)
+    if run.kind != RunKind.REGULAR or run.status != RunStatus.DONE:
+        raise Conflict(gettext("Only a finished regular run can be settled."))
+    latest = (CommissionRun.objects.filter(brand_id=run.brand_id, period=run.period, kind=RunKind.REGULAR)
+              .aggregate(n=Max("number"))["n"])
+    if run.number != latest:
+        raise Conflict(gettext("A newer run of this period exists: settle that one."))
+    if run.settlements.exists():
+        raise Conflict(gettext("This run was settled already."))
+    settled = _settled(run.brand_id, run.period)
+    rows = []
+    for total in run.totals.all():
+        paid = settled.get((total.partner_id, total.currency), engine.ZERO)
+        rows.append(CommissionSettlement(brand_id=run.brand_id, partner_id=total.partner_id, period=run.period,
+                                         currency=total.currency, run=run, amount=total.payable - paid,
+                                         payable=total.payable, actor=actor))
+    CommissionSettlement.objects.bulk_create(rows)
+    audit_record(action="ib.commission_settled", obj=run, actor=actor,
+                 after={"period": f"{run.period:%Y-%m}", "number": run.number,
+                        "amounts": {f"{r.partner_id}:{r.currency}": str(r.amount) for r in rows}})
+    return rows
+
+
+@dataclass(frozen=True)
+class TotalView:
+    partner_id: int
+    partner: str
+    currency: str
+    payable: Decimal
+    settled: Decimal
+    delta: Decimal
+    carry_out: Decimal
+
+
+def run_totals(run: CommissionRun) -> list[TotalView]:
+    rows = run.totals.select_related("partner").order_by("partner__path", "currency")
+    return [TotalView(t.partner_id, t.partner.display_name, t.currency, money_round(t.payable, t.currency),
+                      money_round(t.settled, t.currency), money_round(t.delta, t.currency), t.carry_out)
+            for t in rows]
+
+
+def run_lines(run: CommissionRun) -> list[CommissionLine]:
+    return list(run.lines.order_by("business_time", "source_kind", "source_id", "level"))

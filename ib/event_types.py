@@ -1,0 +1,63 @@
+"""The events the partner programme emits, and their payloads (see crm.event_catalogue).
+
+Partner events carry the brand and no client; attribution events carry the client, so they show
+on its timeline."""
+
+from __future__ import annotations
+
+from typing import NotRequired, TypedDict
+
+from crm.event_catalogue import CodeText, DateTimeText, Ref, declare
+
+
+class PartnerStatusEvent(TypedDict):
+    partner: Ref
+    kind: str
+    status: str
+    parent: Ref | None
+    via: str  # application, invitation, staff
+    reason: NotRequired[str]
+
+
+class PartnerMoved(TypedDict):
+    partner: Ref
+    old_parent: Ref | None
+    new_parent: Ref | None
+    effective_at: DateTimeText
+    moved: int  # partners re-pathed: the partner and its sub-partners
+    reason: str
+
+
+class ClientAttributed(TypedDict):
+    partner: Ref
+    previous: Ref | None
+    source: str  # link, code, manual, import
+    effective_from: DateTimeText
+    reason: str
+
+
+class AttributionConflictOpened(TypedDict):
+    conflict: CodeText
+    partners: list[Ref]
+    suggested: Ref | None
+
+
+class AttributionConflictResolved(TypedDict):
+    conflict: CodeText
+    chosen: Ref
+    reason: str
+
+
+declare("ib.partner_applied", payload=PartnerStatusEvent,
+        description="Someone applied to become a partner (an IB or an affiliate); the IB manager decides.")
+declare("ib.partner_approved", payload=PartnerStatusEvent,
+        description="A partner became active: approved, automatically approved, or joined by invitation.")
+declare("ib.partner_rejected", payload=PartnerStatusEvent, description="A partner application was rejected.")
+declare("ib.partner_moved", payload=PartnerMoved,
+        description="A partner (with its sub-partners) moved under another parent, from a date on.")
+declare("ib.client_attributed", payload=ClientAttributed,
+        description="A client belongs to a partner from a date on (first attribution or re-attribution).")
+declare("ib.attribution_conflict", payload=AttributionConflictOpened,
+        description="Two or more partners claim one client: held for the IB manager.")
+declare("ib.attribution_conflict_resolved", payload=AttributionConflictResolved,
+        description="The IB manager decided which partner a contested client belongs to.")

@@ -1,0 +1,60 @@
+"""Forms of the IB manager's pages: they parse; the services decide."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from crm.forms import ListedModelChoiceField, PlainSelect
+from ib.models import Partner, PartnerStatus
+
+
+class PartnerChoiceField(ListedModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.display_name} ({obj.get_kind_display()})"
+
+
+class MoveForm(forms.Form):
+    parent = PartnerChoiceField(label=_("New parent"), queryset=Partner.objects.none(), to_field_name="code",
+                                required=False, empty_label=_("None (a top-level partner)"), widget=PlainSelect)
+    reason = forms.CharField(label=_("Reason"), max_length=500)
+
+    def __init__(self, *args: Any, partner: Partner, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["parent"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = (Partner.objects.filter(brand_id=partner.brand_id, status=PartnerStatus.ACTIVE)
+                          .exclude(pk=partner.pk).order_by("display_name"))
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), max_length=500, required=False)
+
+
+class ResolveForm(forms.Form):
+    partner = PartnerChoiceField(label=_("Partner"), queryset=Partner.objects.none(), to_field_name="code",
+                                 widget=PlainSelect)
+    reason = forms.CharField(label=_("Reason"), max_length=500)
+
+    def __init__(self, *args: Any, partners: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["partner"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = partners
+
+
+class ReattributeForm(forms.Form):
+    partner = PartnerChoiceField(label=_("Partner"), queryset=Partner.objects.none(), to_field_name="code",
+                                 widget=PlainSelect)
+    effective_from = forms.DateTimeField(label=_("From"), required=False,
+                                         help_text=_("Leave empty for now. Never before the current attribution."),
+                                         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    reason = forms.CharField(label=_("Reason"), max_length=500)
+
+    def __init__(self, *args: Any, brand_id: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["partner"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = Partner.objects.filter(brand_id=brand_id, status=PartnerStatus.ACTIVE).order_by("display_name")

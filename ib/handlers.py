@@ -1,0 +1,44 @@
+"""New leads and repeat touches are attributed to partners by the brand's rules.
+
+"client.created" (from the lead intake, with its touch) and "lead.touched" carry the code of the
+LeadTouch that holds the registration's referrer code and click id; the client's earlier touches
+within the window are weighed with it. The trader's-room registration calls
+ib.services.attribution_from_registration the same way."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from crm.events import subscribe
+from crm.models import Event
+from ib import services
+from leads.models import LeadTouch
+
+
+def _history(event: Event, *, exclude: str) -> list[services.Touch]:
+    assert event.client is not None
+    policy = services.policy_for(event.client.brand_id)
+    since = event.occurred_at - dt.timedelta(days=policy.window_days)
+    touches: list[services.Touch] = []
+    rows = (LeadTouch.objects.filter(client=event.client, created_at__gte=since, created_at__lte=event.occurred_at)
+            .exclude(code=exclude).exclude(referrer_code="", click_id="").order_by("created_at"))
+    for row in rows:
+        touches += services.touches_from_codes(client=event.client, at=row.created_at,
+                                               referrer_code=row.referrer_code, click_id=row.click_id)
+    return touches
+
+
+@subscribe("client.created", "lead.touched")
+def attribute_lead(event: Event) -> None:
+    """Attribute the client of a new lead or a repeat touch that names a partner's code or click."""
+    data = event.data if isinstance(event.data, dict) else {}
+    code = data.get("touch")
+    if event.client is None or not code:
+        return
+    touch = LeadTouch.objects.filter(code=code).only("code", "referrer_code", "click_id", "created_at").first()
+    if touch is None or not (touch.referrer_code or touch.click_id):
+        return
+    services.attribution_from_registration(
+        client=event.client, referrer_code=touch.referrer_code, click_id=touch.click_id, at=touch.created_at,
+        history=_history(event, exclude=str(touch.code)))
+

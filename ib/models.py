@@ -1,0 +1,708 @@
+"""Partners (introducing brokers and affiliates), their hierarchy, their tracking links and clicks,
+and which partner each client belongs to over time.
+
+Hierarchy
+    `Partner.parent` is the direct parent; `Partner.path` the ids from the root down to the
+    partner itself (a materialised path, bigint[] with a GIN index). A subtree is one query
+    (`path @> ARRAY[id]`), an ancestor chain is one query (`id = ANY(path)`), depth is the path's
+    length. Moving a partner re-paths its subtree in one UPDATE (ib.services.partner_move) and
+    writes a `PartnerParentChange` row: the past is never rewritten, the engine reads the dated
+    changes when it needs who was above whom at a time.
+
+Attribution
+    `ClientAttribution` rows are dated: [effective_from, effective_to) with effective_to NULL for
+    the current one, at most one open row per client (a partial unique index). "Who was this
+    client's partner at time T" is one indexed lookup (ib.selectors.partner_of_client_at), and
+    the set-based form joins deals to the same ranges.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import ClassVar
+
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from crm.lib.context import history_user
+
+
+class PartnerKind(models.TextChoices):
+    IB = "ib", _("Introducing broker")
+    AFFILIATE = "affiliate", _("Affiliate")
+
+
+class PartnerStatus(models.TextChoices):
+    APPLIED = "applied", _("Applied")
+    ACTIVE = "active", _("Active")
+    SUSPENDED = "suspended", _("Suspended")
+    REJECTED = "rejected", _("Rejected")
+    CLOSED = "closed", _("Closed")
+
+
+class PayoutSchedule(models.TextChoices):
+    DAILY = "daily", _("Daily")
+    WEEKLY = "weekly", _("Weekly")
+    MONTHLY = "monthly", _("Monthly")
+
+
+class JoinedVia(models.TextChoices):
+    APPLICATION = "application", _("Application")
+    INVITATION = "invitation", _("Invitation")
+    STAFF = "staff", _("Added by staff")
+
+
+class PartnerProgram(models.Model):
+    """A brand's partner programme settings: how applications are taken and where links may lead."""
+
+    brand = models.OneToOneField("crm.Brand", on_delete=models.CASCADE, related_name="partner_program")
+    auto_approve = models.BooleanField(_("approve applications automatically"), default=False)
+    # Host names a tracking link may send people to (a subdomain of one counts); relative URLs
+    # (the CRM's own pages, such as the trader's room registration) are always allowed.
+    landing_domains = ArrayField(models.CharField(max_length=253), default=list, blank=True,
+                                 verbose_name=_("allowed landing domains"))
+    append_utm = models.BooleanField(_("append utm_* parameters to landing URLs"), default=True)
+    invitation_days = models.PositiveSmallIntegerField(_("invitations valid for (days)"), default=7)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords(get_user=history_user)
+
+    def __str__(self) -> str:
+        return f"partner programme of brand {self.brand_id}"
+
+
+class AttributionModel(models.TextChoices):
+    FIRST_TOUCH = "first_touch", _("First touch")
+    LAST_TOUCH = "last_touch", _("Last touch")
+
+
+class Precedence(models.TextChoices):
+    LINK_OVER_CODE = "link_over_code", _("A link click over a referral code")
+    CODE_OVER_LINK = "code_over_link", _("A referral code over a link click")
+
+
+class AttributionPolicy(models.Model):
+    """A brand's attribution rules: which touch wins, within how many days before registration."""
+
+    brand = models.OneToOneField("crm.Brand", on_delete=models.CASCADE, related_name="attribution_policy")
+    model = models.CharField(_("model"), max_length=12, choices=AttributionModel.choices,
+                             default=AttributionModel.LAST_TOUCH)
+    window_days = models.PositiveSmallIntegerField(_("window (days)"), default=30)
+    precedence = models.CharField(_("precedence"), max_length=16, choices=Precedence.choices,
+                                  default=Precedence.LINK_OVER_CODE)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords(get_user=history_user)
+
+    def __str__(self) -> str:
+        return f"{self.model}, {self.window_days} days, {self.precedence}"
+
+
+class Partner(models.Model):
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="partners")
+    kind = models.CharField(_("kind"), max_length=10, choices=PartnerKind.choices, default=PartnerKind.IB)
+    status = models.CharField(_("status"), max_length=10, choices=PartnerStatus.choices,
+                              default=PartnerStatus.APPLIED)
+    display_name = models.CharField(_("display name"), max_length=120)
+    contact_email = models.EmailField(_("contact email"))
+    country = models.CharField(_("country"), max_length=2, blank=True)
+    payout_currency = models.CharField(_("payout currency"), max_length=8, default="USD")
+    schedule = models.CharField(_("payout schedule"), max_length=8, choices=PayoutSchedule.choices,
+                                default=PayoutSchedule.MONTHLY)
+    joined_via = models.CharField(max_length=12, choices=JoinedVia.choices, default=JoinedVia.APPLICATION)
+    parent = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="children")
+    # Ids from the root down to this partner, itself included (see the module docstring).
+    path = ArrayField(models.BigIntegerField(), default=list, editable=False)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords(get_user=history_user)
+
+    class Meta:
+        ordering: ClassVar = ["display_name", "id"]
+        permissions: ClassVar = [("manage_partners", "Can approve, move and re-attribute partners and clients")]
+        indexes: ClassVar = [
+            # Subtrees: `path @> ARRAY[id]` (ib.selectors.partner_subtree).
+            GinIndex(fields=["path"], name="ib_partner_path_gin"),
+            models.Index(fields=["brand", "status"], name="ib_partner_brand_status"),
+        ]
+        constraints: ClassVar = [
+            # A partner is its own path's last element once saved; never its own parent.
+            models.CheckConstraint(condition=~Q(parent=models.F("id")), name="ib_partner_not_own_parent"),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def depth(self) -> int:
+        """0 for a top-level partner (a master IB), 1 for its sub-IBs, and so on."""
+        return max(len(self.path) - 1, 0)
+
+
+class PartnerLogin(models.Model):
+    """How a partner signs in to the partner portal: separate from staff users and client logins."""
+
+    partner = models.OneToOneField(Partner, on_delete=models.CASCADE, related_name="login")
+    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
+    email = models.EmailField()
+    password = models.CharField(max_length=256)  # a Django password hash, never the password
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    password_changed_at = models.DateTimeField(null=True, blank=True)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            # One partner login per address and brand, whatever the letter case.
+            models.UniqueConstraint(Lower("email"), "brand", name="ib_partnerlogin_email_brand_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class PartnerParentChange(models.Model):
+    """A partner moved under another parent (or to the top): dated and kept for ever."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="parent_changes")
+    old_parent = models.ForeignKey(Partner, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    new_parent = models.ForeignKey(Partner, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    effective_at = models.DateTimeField()
+    actor = models.ForeignKey("crm.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    reason = models.CharField(max_length=500)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering: ClassVar = ["-effective_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"partner {self.partner_id}: {self.old_parent_id} -> {self.new_parent_id} from {self.effective_at}"
+
+
+class InvitationStatus(models.TextChoices):
+    SENT = "sent", _("Sent")
+    ACCEPTED = "accepted", _("Accepted")
+    REVOKED = "revoked", _("Revoked")
+
+
+class PartnerInvitation(models.Model):
+    """An invitation to join as a partner (under `parent` for a sub-IB). The link carries a signed
+    token naming this row; the row makes it single-use and revocable."""
+
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    brand = models.ForeignKey("crm.Brand", on_delete=models.CASCADE, related_name="+")
+    email = models.EmailField()
+    kind = models.CharField(max_length=10, choices=PartnerKind.choices, default=PartnerKind.IB)
+    parent = models.ForeignKey(Partner, on_delete=models.CASCADE, null=True, blank=True, related_name="invitations")
+    invited_by = models.ForeignKey("crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    invited_by_partner = models.ForeignKey(Partner, on_delete=models.SET_NULL, null=True, blank=True,
+                                           related_name="+")
+    status = models.CharField(max_length=10, choices=InvitationStatus.choices, default=InvitationStatus.SENT)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    partner = models.OneToOneField(Partner, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    def __str__(self) -> str:
+        return f"invitation of {self.email}"
+
+
+class LinkKind(models.TextChoices):
+    LINK = "link", _("Tracking link")
+    CODE = "code", _("Referral code")
+
+
+class TrackingLink(models.Model):
+    """A partner's tracking link (/r/<code>/ → its landing URL) or referral code (typed in at
+    registration). Codes are short, of a human-safe alphabet, and unique across brands."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="links")
+    kind = models.CharField(max_length=4, choices=LinkKind.choices, default=LinkKind.LINK)
+    code = models.CharField(max_length=16, unique=True)
+    campaign = models.CharField(_("campaign"), max_length=100, blank=True)
+    landing_url = models.CharField(_("landing URL"), max_length=500, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    history = HistoricalRecords(get_user=history_user)
+
+    class Meta:
+        ordering: ClassVar = ["-created_at", "-id"]
+        constraints: ClassVar = [
+            models.CheckConstraint(condition=Q(kind="code") | ~Q(landing_url=""), name="ib_link_has_landing"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Click(models.Model):
+    """One visit of a tracking link; written by the public redirect with one statement."""
+
+    code = models.UUIDField(unique=True, default=uuid.uuid4)  # the click id handed to the landing page
+    link = models.ForeignKey(TrackingLink, on_delete=models.CASCADE, related_name="clicks", db_index=False)
+    at = models.DateTimeField(default=timezone.now)
+    ip_hash = models.CharField(max_length=64, blank=True)  # keyed hash: never the address itself
+    user_agent = models.CharField(max_length=400, blank=True)
+    referer = models.CharField(max_length=500, blank=True)
+    country = models.CharField(max_length=2, blank=True)
+    is_bot = models.BooleanField(default=False)
+
+    class Meta:
+        indexes: ClassVar = [models.Index(fields=["link", "at"], name="ib_click_link_at")]
+
+    def __str__(self) -> str:
+        return str(self.code)
+
+
+class AttributionSource(models.TextChoices):
+    LINK = "link", _("Tracking link")
+    CODE = "code", _("Referral code")
+    MANUAL = "manual", _("Set by staff")
+    IMPORT = "import", _("Import")
+
+
+class ClientAttribution(models.Model):
+    """`client` belonged to `partner` from `effective_from` until `effective_to` (NULL: still)."""
+
+    client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, related_name="partner_attributions",
+                               db_index=False)
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="attributions")
+    source = models.CharField(max_length=8, choices=AttributionSource.choices)
+    link = models.ForeignKey(TrackingLink, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    click = models.ForeignKey(Click, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                              db_index=False)
+    touched_at = models.DateTimeField()
+    effective_from = models.DateTimeField()
+    effective_to = models.DateTimeField(null=True, blank=True)
+    actor = models.ForeignKey("crm.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering: ClassVar = ["-effective_from", "-id"]
+        indexes: ClassVar = [
+            # "The partner of client C at T": the client's rows by start.
+            models.Index(fields=["client", "effective_from"], name="ib_attr_client_from"),
+        ]
+        constraints: ClassVar = [
+            # One current partner per client at most.
+            models.UniqueConstraint(fields=["client"], condition=Q(effective_to__isnull=True),
+                                    name="ib_attr_one_open_per_client"),
+            models.CheckConstraint(condition=Q(effective_to__isnull=True) | Q(effective_to__gt=models.F("effective_from")),
+                                   name="ib_attr_range_forward"),
+        ]
+
+    def __str__(self) -> str:
+        return f"client {self.client_id} -> partner {self.partner_id} from {self.effective_from}"
+
+
+class ConflictStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    RESOLVED = "resolved", _("Resolved")
+
+
+class AttributionConflict(models.Model):
+    """Two or more partners claim one client: held for the IB manager, who picks one."""
+
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    brand = models.ForeignKey("crm.Brand", on_delete=models.CASCADE, related_name="+")
+    client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, related_name="+")
+    # Each claim: {"partner": id, "source": ..., "at": iso, "link": id|None, "click": id|None}.
+    claims = models.JSONField(default=list)
+    suggested = models.ForeignKey(Partner, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    status = models.CharField(max_length=10, choices=ConflictStatus.choices, default=ConflictStatus.OPEN)
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey("crm.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    chosen = models.ForeignKey(Partner, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering: ClassVar = ["created_at", "id"]
+        constraints: ClassVar = [
+            # One open conflict per client: new claims join it instead of opening another.
+            models.UniqueConstraint(fields=["client"], condition=Q(status="open"), name="ib_conflict_one_open"),
+        ]
+
+    def __str__(self) -> str:
+        return f"conflict over client {self.client_id}"
+
+
+# --- commission plans and the commission engine ---------------------------------------------------
+#
+# Instruments: the engine turns a deal's volume (lots as the platform counts them) into rebate lots
+# with the instrument's contract size and its group's standard lot (units_per_lot). Plans are
+# versioned twice: by the date from which a version applies (effective_from) and by when it was
+# recorded (recorded_at), so a run "as of T" sees only versions recorded by T (a correction recorded
+# later changes the past only in runs made after it). Rules are typed rows: the engine reads them
+# with SQL joins. Facts the engine reads besides deals (deposits, chargebacks) are rows here that
+# the wallet feeds through its events (ib.handlers) and the migration import writes directly.
+
+DEC = {"max_digits": 28, "decimal_places": 10}
+
+
+class InstrumentGroup(models.Model):
+    """A group of symbols priced alike by plans (forex majors, metals, indices)."""
+
+    brand = models.ForeignKey("crm.Brand", on_delete=models.CASCADE, related_name="+")
+    code = models.CharField(_("code"), max_length=40)
+    name = models.CharField(_("name"), max_length=120, blank=True)
+    # Units in one standard (rebate) lot: 100 000 for forex, 100 for gold in ounces, and so on.
+    units_per_lot = models.DecimalField(_("units per standard lot"), max_digits=20, decimal_places=6,
+                                        default=Decimal("100000"))
+    history = HistoricalRecords(get_user=history_user)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["brand", "code"], name="ib_instrgroup_code_uniq"),
+            models.CheckConstraint(condition=Q(units_per_lot__gt=0), name="ib_instrgroup_units_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Instrument(models.Model):
+    """A platform symbol: its group and contract size (units per platform lot)."""
+
+    brand = models.ForeignKey("crm.Brand", on_delete=models.CASCADE, related_name="+")
+    symbol = models.CharField(_("symbol"), max_length=32)
+    group = models.ForeignKey(InstrumentGroup, on_delete=models.PROTECT, related_name="instruments")
+    contract_size = models.DecimalField(_("contract size"), max_digits=20, decimal_places=6)
+    # The currency a spread is worth in (the quote currency of a forex pair).
+    profit_currency = models.CharField(_("profit currency"), max_length=8, default="USD")
+    history = HistoricalRecords(get_user=history_user)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["brand", "symbol"], name="ib_instrument_symbol_uniq"),
+            models.CheckConstraint(condition=Q(contract_size__gt=0), name="ib_instrument_contract_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.symbol
+
+
+class FxRate(models.Model):
+    """One unit of `base` is worth `rate` units of `quote` on `day` (the engine uses the source's
+    own day, or the latest day before it when that day has none)."""
+
+    base = models.CharField(max_length=8)
+    quote = models.CharField(max_length=8)
+    day = models.DateField()
+    rate = models.DecimalField(max_digits=24, decimal_places=10)
+    source = models.CharField(max_length=40, blank=True)
+    recorded_at = models.DateTimeField(default=timezone.now)
+    history = HistoricalRecords(get_user=history_user)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["base", "quote", "day"], name="ib_fxrate_pair_day_uniq"),
+            models.CheckConstraint(condition=Q(rate__gt=0), name="ib_fxrate_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.base}/{self.quote} {self.day}: {self.rate}"
+
+
+class CommissionPlan(models.Model):
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(_("name"), max_length=120)
+    currency = models.CharField(_("currency"), max_length=8, default="USD")
+    created_at = models.DateTimeField(default=timezone.now)
+    history = HistoricalRecords(get_user=history_user)
+
+    class Meta:
+        permissions: ClassVar = [("run_commissions", "Can run, recalculate and settle commission runs")]
+        constraints: ClassVar = [models.UniqueConstraint(fields=["brand", "name"], name="ib_plan_name_uniq")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SplitMode(models.TextChoices):
+    LEVELS = "levels", _("A rate per level")
+    PASS_UP = "pass_up", _("Pass a percentage up")
+
+
+class PlanVersion(models.Model):
+    """The plan's terms from `effective_from` on, as recorded at `recorded_at`. Of the versions
+    recorded by a run's as-of time, the one with the latest effective_from not after the source's
+    time applies (the latest recorded among equal effective_from: a correction)."""
+
+    plan = models.ForeignKey(CommissionPlan, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    effective_from = models.DateTimeField()
+    recorded_at = models.DateTimeField(default=timezone.now)
+    # A position held less than this earns no per-lot rebate and no spread share (scalping).
+    min_hold_seconds = models.PositiveIntegerField(default=0)
+    split_mode = models.CharField(max_length=8, choices=SplitMode.choices, default=SplitMode.LEVELS)
+    # pass_up: each partner keeps (100 - p)% of what reaches it and passes p% up; the top keeps the rest.
+    pass_up_percent = models.DecimalField(max_digits=9, decimal_places=6, default=Decimal("0"))
+    # Per partner and period, in the plan's currency: at most `period_cap` is earned (NULL: no cap);
+    # a total under `period_minimum` is not paid but carried to the next period.
+    period_cap = models.DecimalField(max_digits=24, decimal_places=8, null=True, blank=True)
+    period_minimum = models.DecimalField(max_digits=24, decimal_places=8, null=True, blank=True)
+    # A draft is seen only by what-if runs that name it: never paid.
+    is_draft = models.BooleanField(default=False)
+    note = models.CharField(max_length=500, blank=True)
+    actor = models.ForeignKey("crm.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    history = HistoricalRecords(get_user=history_user)
+
+    class Meta:
+        ordering: ClassVar = ["plan", "number"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["plan", "number"], name="ib_planversion_number_uniq"),
+            models.CheckConstraint(condition=Q(pass_up_percent__gte=0) & Q(pass_up_percent__lt=100),
+                                   name="ib_planversion_pass_up_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan_id} v{self.number}"
+
+
+class RuleKind(models.TextChoices):
+    PER_LOT = "per_lot", _("Rebate per lot")
+    REVSHARE = "revshare", _("Revenue share")
+    CPA = "cpa", _("CPA")
+
+
+class RevshareBasis(models.TextChoices):
+    SPREAD = "spread", _("Spread")
+    COMMISSION = "commission", _("Commission")
+    NET_LOSS = "net_loss", _("Client net loss")
+
+
+class PlanRule(models.Model):
+    """One rule of a plan version. `level_rates[k]` is what level k earns (0 the client's own
+    partner, 1 its parent, ...): an amount per lot (per_lot), a percentage of the revenue
+    (revshare) or an amount (cpa), in `currency` for amounts. With the version's pass-up split,
+    `rate` is the whole and the levels share it. Tiers scale the rates by the direct partner's lots
+    over a rolling window: [{"min_lots": "0", "factor": "1"}, {"min_lots": "500", "factor": "1.2"}]."""
+
+    version = models.ForeignKey(PlanVersion, on_delete=models.CASCADE, related_name="rules")
+    code = models.CharField(max_length=40)  # stable across versions: the line's rule name
+    kind = models.CharField(max_length=10, choices=RuleKind.choices)
+    instrument_group = models.ForeignKey(InstrumentGroup, on_delete=models.PROTECT, null=True, blank=True,
+                                         related_name="+")
+    account_type = models.CharField(max_length=40, blank=True)
+    basis = models.CharField(max_length=12, choices=RevshareBasis.choices, blank=True)
+    currency = models.CharField(max_length=8, blank=True)  # of per-lot and CPA amounts; blank: the plan's
+    rate = models.DecimalField(max_digits=28, decimal_places=10, default=Decimal("0"))
+    level_rates = ArrayField(models.DecimalField(max_digits=28, decimal_places=10), default=list, blank=True)
+    carry_negative = models.BooleanField(default=True)  # revshare: a negative period is carried over
+    cpa_min_deposit = models.DecimalField(max_digits=24, decimal_places=8, null=True, blank=True)
+    cpa_min_lots = models.DecimalField(max_digits=20, decimal_places=8, null=True, blank=True)
+    cpa_within_days = models.PositiveIntegerField(null=True, blank=True)
+    cpa_require_kyc = models.BooleanField(default=False)
+    cpa_countries = ArrayField(models.CharField(max_length=2), default=list, blank=True)
+    clawback_on_chargeback = models.BooleanField(default=True)
+    tiers = models.JSONField(default=list, blank=True)
+    tier_window_days = models.PositiveIntegerField(default=30)
+
+    class Meta:
+        constraints: ClassVar = [models.UniqueConstraint(fields=["version", "code"], name="ib_planrule_code_uniq")]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class PlanAssignment(models.Model):
+    """`plan` applies to `partner`'s clients (or, as a personal override, to one trading account)
+    over [effective_from, effective_to). The account's own assignment wins over its partner's."""
+
+    plan = models.ForeignKey(CommissionPlan, on_delete=models.PROTECT, related_name="assignments")
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, null=True, blank=True, related_name="plan_assignments")
+    account = models.ForeignKey("trading.TradingAccount", on_delete=models.CASCADE, null=True, blank=True,
+                                related_name="+")
+    effective_from = models.DateTimeField()
+    effective_to = models.DateTimeField(null=True, blank=True)
+    recorded_at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey("crm.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    history = HistoricalRecords(get_user=history_user)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.CheckConstraint(condition=(Q(partner__isnull=True) & Q(account__isnull=False))
+                                   | (Q(partner__isnull=False) & Q(account__isnull=True)),
+                                   name="ib_assignment_one_target"),
+            models.CheckConstraint(condition=Q(effective_to__isnull=True) | Q(effective_to__gt=models.F("effective_from")),
+                                   name="ib_assignment_range_forward"),
+        ]
+
+    def __str__(self) -> str:
+        return f"plan {self.plan_id} -> {self.partner_id or self.account_id}"
+
+
+class ClientDeposit(models.Model):
+    """A confirmed deposit of a client (CPA qualification). Fed by the wallet's deposit events
+    (ib.handlers) and by the migration import; one row per reference."""
+
+    client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, related_name="+")
+    amount = models.DecimalField(max_digits=24, decimal_places=8)
+    currency = models.CharField(max_length=8)
+    at = models.DateTimeField()
+    reference = models.CharField(max_length=100, unique=True)
+    source = models.CharField(max_length=10, default="wallet")  # wallet, import
+
+    class Meta:
+        indexes: ClassVar = [models.Index(fields=["client", "at"], name="ib_deposit_client_at")]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class ClientChargeback(models.Model):
+    """A chargeback or refund of a client's deposit: claws CPA back in the period of `at`."""
+
+    client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, related_name="+")
+    amount = models.DecimalField(max_digits=24, decimal_places=8)
+    currency = models.CharField(max_length=8)
+    at = models.DateTimeField()
+    reference = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=10, default="chargeback")  # chargeback, refund
+
+    class Meta:
+        indexes: ClassVar = [models.Index(fields=["at"], name="ib_chargeback_at")]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class RunKind(models.TextChoices):
+    REGULAR = "regular", _("Run")
+    WHAT_IF = "what_if", _("What if")
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class CommissionRun(models.Model):
+    """One computation of a brand's period from what was known at `as_of`. Regular runs are
+    numbered per period (a recalculation is the next number); what-if runs are never settled."""
+
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
+    period = models.DateField()  # the period's first day (a month)
+    as_of = models.DateTimeField()
+    number = models.PositiveIntegerField(null=True, blank=True)
+    kind = models.CharField(max_length=8, choices=RunKind.choices, default=RunKind.REGULAR)
+    status = models.CharField(max_length=8, choices=RunStatus.choices, default=RunStatus.RUNNING)
+    incremental_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    stats = models.JSONField(default=dict, blank=True)
+    what_if = models.JSONField(default=dict, blank=True)  # the plan changes a what-if run assumed
+    actor = models.ForeignKey("crm.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering: ClassVar = ["-period", "-number", "-id"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["brand", "period", "number"], condition=Q(kind="regular"),
+                                    name="ib_run_number_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.period:%Y-%m} #{self.number}"
+
+
+class CommissionLine(models.Model):
+    """One amount earned by one partner from one source under one rule, never rounded, with
+    everything needed to trace it. Written only by ib.engine's INSERT ... SELECT statements."""
+
+    run = models.ForeignKey(CommissionRun, on_delete=models.CASCADE, related_name="lines", db_index=False)
+    source_kind = models.CharField(max_length=12)  # deal, cpa, chargeback
+    source_id = models.BigIntegerField()  # trading_deal.id, the client's id, ib_clientchargeback.id
+    beneficiary = models.ForeignKey(Partner, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False,
+                                    related_name="+")
+    rule_code = models.CharField(max_length=40)
+    rule = models.ForeignKey(PlanRule, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False,
+                             null=True, related_name="+")
+    plan_version = models.ForeignKey(PlanVersion, on_delete=models.DO_NOTHING, db_constraint=False,
+                                     db_index=False, null=True, related_name="+")
+    level = models.SmallIntegerField()
+    chain = ArrayField(models.BigIntegerField())  # the partner path (root first) at the source's time
+    client_id = models.BigIntegerField(null=True)
+    account_id = models.BigIntegerField(null=True)
+    business_time = models.DateTimeField()
+    basis = models.DecimalField(max_digits=38, decimal_places=16)  # lots, revenue or 1 (CPA)
+    basis_currency = models.CharField(max_length=8, blank=True)
+    rate = models.DecimalField(max_digits=38, decimal_places=16)
+    fx_rate = models.DecimalField(max_digits=38, decimal_places=16)
+    amount = models.DecimalField(max_digits=48, decimal_places=20)  # basis x rate x fx, unrounded
+    currency = models.CharField(max_length=8)
+
+    class Meta:
+        constraints: ClassVar = [
+            # A re-run of one computation cannot double a line.
+            models.UniqueConstraint(fields=["run", "source_kind", "source_id", "beneficiary", "rule_code"],
+                                    name="ib_line_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_kind} {self.source_id} -> {self.beneficiary_id}: {self.amount}"
+
+
+class CommissionTotal(models.Model):
+    """A partner's total of a run, rounded once (half to even) to the currency's minor unit, with
+    its difference from what was already settled for the period."""
+
+    run = models.ForeignKey(CommissionRun, on_delete=models.CASCADE, related_name="totals")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="+")
+    currency = models.CharField(max_length=8)
+    gross = models.DecimalField(max_digits=48, decimal_places=20)  # sum of the lines
+    carry_in = models.DecimalField(max_digits=48, decimal_places=20, default=Decimal("0"))
+    capped = models.DecimalField(max_digits=48, decimal_places=20, default=Decimal("0"))  # cut by the cap (<= 0)
+    payable = models.DecimalField(max_digits=24, decimal_places=8)  # rounded once
+    carry_out = models.DecimalField(max_digits=48, decimal_places=20, default=Decimal("0"))
+    settled = models.DecimalField(max_digits=24, decimal_places=8, default=Decimal("0"))
+    delta = models.DecimalField(max_digits=24, decimal_places=8, default=Decimal("0"))
+    lines = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering: ClassVar = ["partner_id"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["run", "partner", "currency"], name="ib_total_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id} {self.payable} {self.currency}"
+
+
+class CommissionSettlement(models.Model):
+    """What was settled for a partner's period: each settlement of a run adds the difference
+    between its payable and what earlier settlements of the period added up to. The wallet posts
+    the rows whose `posted_at` is empty (settlement posting comes with the ledger)."""
+
+    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="settlements")
+    period = models.DateField()
+    currency = models.CharField(max_length=8)
+    run = models.ForeignKey(CommissionRun, on_delete=models.PROTECT, related_name="settlements")
+    amount = models.DecimalField(max_digits=24, decimal_places=8)  # the difference paid (or clawed back)
+    payable = models.DecimalField(max_digits=24, decimal_places=8)  # the run's payable it settles to
+    settled_at = models.DateTimeField(default=timezone.now)
+    posted_at = models.DateTimeField(null=True, blank=True)
+    actor = models.ForeignKey("crm.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering: ClassVar = ["period", "partner_id", "settled_at", "id"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["run", "partner", "currency"], name="ib_settlement_once_per_run"),
+        ]
+        indexes: ClassVar = [models.Index(fields=["partner", "period"], name="ib_settlement_partner_period")]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id} {self.period}: {self.amount} {self.currency}"

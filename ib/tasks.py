@@ -1,0 +1,41 @@
+"""Celery tasks of the partner programme: thin, ids in, a call into ib.commissions.
+
+Beat runs `commissions_daily` once a day: the current month's runs of every brand with plans are
+brought up to date incrementally, and the previous month's too during the first days of a month
+(late deals of a closed period change that period, never the next one)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from celery import shared_task
+
+LATE_DAYS = 5  # the previous month is still incremented during this many days of the new one
+
+
+@shared_task(name="ib.tasks.commissions_daily", ignore_result=True)
+def commissions_daily() -> list[dict[str, Any]]:
+    from django.utils import timezone
+
+    from crm.models import Brand
+    from ib.models import CommissionPlan
+
+    now = timezone.now()
+    periods = [now.date().replace(day=1)]
+    if now.day <= LATE_DAYS:
+        periods.append((periods[0] - dt.timedelta(days=1)).replace(day=1))
+    out = []
+    for brand_id in Brand.objects.filter(pk__in=CommissionPlan.objects.values("brand_id")).values_list("pk", flat=True):
+        for period in periods:
+            out.append(commission_increment.run(brand_id, period.isoformat()))
+    return out
+
+
+@shared_task(name="ib.tasks.commission_increment", ignore_result=True)
+def commission_increment(brand_id: int, period: str) -> dict[str, Any]:
+    from crm.models import Brand
+    from ib.commissions import commission_run_increment
+
+    run = commission_run_increment(brand=Brand.objects.get(pk=brand_id), period=dt.date.fromisoformat(period))
+    return {"run": run.pk, "number": run.number, "stats": run.stats}

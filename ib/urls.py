@@ -1,0 +1,21 @@
+"""URLs of the IB manager's pages, and the public tracking-link redirect."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, URLResolver, path
+
+from ib import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("ib/partners/", views.partner_list, name="ib_partner_list"),
+    path("ib/partners/<uuid:code>/", views.partner_detail, name="ib_partner_detail"),
+    path("ib/partners/<uuid:code>/move/", views.partner_move, name="ib_partner_move"),
+    path("ib/partners/<uuid:code>/approve/", views.partner_decide, {"decision": "approve"}, name="ib_partner_approve"),
+    path("ib/partners/<uuid:code>/reject/", views.partner_decide, {"decision": "reject"}, name="ib_partner_reject"),
+    path("ib/links/<str:code>/qr.<str:fmt>", views.link_qr, name="ib_link_qr"),
+    path("ib/conflicts/", views.conflict_list, name="ib_conflict_list"),
+    path("ib/conflicts/<uuid:code>/resolve/", views.conflict_resolve, name="ib_conflict_resolve"),
+    path("ib/clients/<uuid:code>/attribution/", views.client_attribute, name="ib_client_attribute"),
+    # Public: a partner's tracking link (no login).
+    path("r/<str:code>/", views.click_redirect, name="ib_click"),
+]

@@ -1,0 +1,317 @@
+"""The IB manager's pages (partners, their tree, links and clients; applications; moves; the
+attribution conflict queue; re-attribution), the client profile's Partner tab, and the public
+tracking-link redirect.
+
+Views are thin: parse with a form, fetch-and-authorise with an access helper, call one service,
+render. `ui_contributions()` gives IbConfig.ready the tab and the timeline labels.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import qrcode
+import qrcode.image.svg
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from crm.exceptions import DomainError, NotFound
+from crm.forms import apply_domain_errors, visible_brands
+from crm.lib.middleware import client_ip
+from crm.listing import form_problems
+from crm.models import Client
+from crm.permissions import AuthedRequest, user_can
+from crm.views.ui import client_or_404, render_page
+from ib import selectors, services
+from ib.filters import PartnerFilter
+from ib.forms import MoveForm, ReasonForm, ReattributeForm, ResolveForm
+from ib.models import AttributionConflict, Partner, PartnerStatus, TrackingLink
+from ib.permissions import conflict_get_for_user, partner_get_for_user, partner_queryset_for_user
+from ib.tables import PartnerTable
+
+VIEW = "ib.view_partner"
+MANAGE = services.MANAGE
+PARTNERS_PER_PAGE = 50
+TAB_PERMISSION = "ib.view_clientattribution"
+
+
+# --- registration: the client tab and the timeline --------------------------------------------------
+
+def _tab_context(request: AuthedRequest, client: Client) -> dict[str, Any]:
+    return {"ib_history": list(selectors.attribution_history(client)[:50]),
+            "ib_can_manage": user_can(request.user, MANAGE)}
+
+
+def _d(event: Any) -> Mapping[str, Any]:
+    return event.data if isinstance(event.data, Mapping) else {}
+
+
+def _attributed(event: Any) -> str:
+    data = _d(event)
+    name = (data.get("partner") or {}).get("name", "")
+    previous = (data.get("previous") or {}).get("name")
+    text = gettext("%(old)s → %(new)s") % {"old": previous, "new": name} if previous else name
+    return f"{text} · {data['reason']}" if data.get("reason") else text
+
+
+def _conflict(event: Any) -> str:
+    return ", ".join(str(p.get("name", "")) for p in _d(event).get("partners") or [])
+
+
+def _resolved(event: Any) -> str:
+    data = _d(event)
+    return f"{(data.get('chosen') or {}).get('name', '')} · {data.get('reason', '')}"
+
+
+def ui_contributions() -> dict[str, Any]:
+    from crm.tabs import ClientTab
+    from crm.timeline import TimelineKind
+
+    return {
+        "tabs": [ClientTab(key="partner", label=_("Partner"), template="ib/client_tab.html", order=60,
+                           permission=TAB_PERMISSION, context=_tab_context)],
+        "timeline": [
+            TimelineKind("ib.client_attributed", _("Partner attribution"), "share", _attributed),
+            TimelineKind("ib.attribution_conflict", _("Partners claim this client"), "alert", _conflict),
+            TimelineKind("ib.attribution_conflict_resolved", _("Partner claim decided"), "tick", _resolved),
+        ],
+    }
+
+
+# --- helpers ------------------------------------------------------------------------------------------
+
+def _permission_required(perm: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """Log in first; then a plain 404 for users without `perm` (the page does not exist for them)."""
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @functools.wraps(view)
+        @login_required
+        def wrapper(request: AuthedRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not user_can(request.user, perm):
+                raise Http404
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def _partner_or_404(request: AuthedRequest, code: Any) -> Partner:
+    try:
+        return partner_get_for_user(request.user, code)
+    except NotFound:
+        raise Http404 from None
+
+
+# --- partners -----------------------------------------------------------------------------------------
+
+@_permission_required(VIEW)
+@require_GET
+def partner_list(request: AuthedRequest) -> HttpResponse:
+    filters = PartnerFilter(request.GET, queryset=partner_queryset_for_user(request.user).order_by("path"),
+                            request=request)
+    table = PartnerTable(filters.qs)
+    table.paginate_pages(request, per_page=PARTNERS_PER_PAGE)
+    return render_page(request, "ib/partner_list.html", {
+        "filters": filters, "table": table,
+        "applications": partner_queryset_for_user(request.user).filter(status=PartnerStatus.APPLIED).count(),
+    }, partial="partner-rows")
+
+
+def _detail(request: AuthedRequest, partner: Partner, *, move_form: MoveForm | None = None,
+            reject_form: ReasonForm | None = None, status: int = 200) -> HttpResponse:
+    subtree = list(selectors.partner_subtree(partner))
+    for node in subtree:
+        node.indent = node.depth - partner.depth  # type: ignore[attr-defined]  # for the template
+    can_manage = user_can(request.user, MANAGE)
+    return render_page(request, "ib/partner_detail.html", {
+        "partner": partner,
+        "ancestors": list(selectors.partner_ancestors(partner)),
+        "subtree": subtree,
+        "links": list(partner.links.all()),
+        "clients": list(selectors.partner_clients(partner)[:100]),
+        "changes": list(selectors.partner_parent_changes(partner)),
+        "can_manage": can_manage,
+        "move_form": move_form or (MoveForm(partner=partner) if can_manage else None),
+        "reject_form": reject_form or ReasonForm(),
+    }, status=status)
+
+
+@_permission_required(VIEW)
+@require_GET
+def partner_detail(request: AuthedRequest, code: Any) -> HttpResponse:
+    return _detail(request, _partner_or_404(request, code))
+
+
+@_permission_required(MANAGE)
+@require_POST
+def partner_decide(request: AuthedRequest, code: Any, decision: str) -> HttpResponse:
+    partner = _partner_or_404(request, code)
+    form = ReasonForm(request.POST)
+    if not form.is_valid():
+        return _detail(request, partner, reject_form=form, status=400)
+    try:
+        if decision == "approve":
+            services.partner_approve(actor=request.user, partner=partner, reason=form.cleaned_data["reason"])
+            messages.success(request, gettext("%(name)s is now an active partner.") % {"name": partner.display_name})
+        else:
+            services.partner_reject(actor=request.user, partner=partner, reason=form.cleaned_data["reason"])
+            messages.success(request, gettext("The application of %(name)s was rejected.")
+                             % {"name": partner.display_name})
+    except NotFound:
+        raise Http404 from None
+    except DomainError as error:
+        apply_domain_errors(form, error)
+        return _detail(request, partner, reject_form=form, status=400)
+    return redirect("ib_partner_detail", code=partner.code)
+
+
+@_permission_required(MANAGE)
+@require_POST
+def partner_move(request: AuthedRequest, code: Any) -> HttpResponse:
+    partner = _partner_or_404(request, code)
+    form = MoveForm(request.POST, partner=partner)
+    if form.is_valid():
+        try:
+            services.partner_move(actor=request.user, partner=partner, new_parent=form.cleaned_data["parent"],
+                                  reason=form.cleaned_data["reason"])
+        except NotFound:
+            raise Http404 from None
+        except DomainError as error:
+            apply_domain_errors(form, error)
+        else:
+            messages.success(request, gettext("%(name)s moved.") % {"name": partner.display_name})
+            return redirect("ib_partner_detail", code=partner.code)
+    return _detail(request, partner, move_form=form, status=400)
+
+
+def link_qr_image(link: TrackingLink, *, url: str, fmt: str) -> tuple[bytes, str]:
+    """The QR code of a tracking link's public URL, as SVG or PNG bytes with the content type."""
+    if fmt == "svg":
+        image = qrcode.make(url, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=2)
+        buffer = io.BytesIO()
+        image.save(buffer)
+        return buffer.getvalue(), "image/svg+xml"
+    buffer = io.BytesIO()
+    qrcode.make(url, box_size=8, border=2).save(buffer)
+    return buffer.getvalue(), "image/png"
+
+
+@_permission_required(VIEW)
+@require_GET
+def link_qr(request: AuthedRequest, code: str, fmt: str) -> HttpResponse:
+    link = (TrackingLink.objects.filter(code=code.lower(), kind="link",
+                                        partner__in=partner_queryset_for_user(request.user)).first())
+    if link is None or fmt not in ("svg", "png"):
+        raise Http404
+    body, content_type = link_qr_image(link, url=request.build_absolute_uri(reverse("ib_click", args=[link.code])),
+                                       fmt=fmt)
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'inline; filename="{link.code}.{fmt}"'
+    return response
+
+
+# --- attribution ----------------------------------------------------------------------------------------
+
+def _brand_ids(request: AuthedRequest) -> list[int] | None:
+    user = request.user
+    return None if user.is_administrator or user.all_brands else list(visible_brands(user).values_list("pk", flat=True))
+
+
+def _conflict_rows(conflicts: list[AttributionConflict]) -> list[dict[str, Any]]:
+    partners = selectors.claim_partners(conflicts)
+    rows = []
+    for conflict in conflicts:
+        claims = [{"partner": partners.get(c.get("partner")), "source": c.get("source"), "at": c.get("at")}
+                  for c in conflict.claims]
+        ids = {c.get("partner") for c in conflict.claims}
+        form = ResolveForm(partners=Partner.objects.filter(pk__in=ids).order_by("display_name"),
+                           initial={"partner": conflict.suggested.code if conflict.suggested else None})
+        rows.append({"conflict": conflict, "claims": claims, "form": form})
+    return rows
+
+
+@_permission_required(MANAGE)
+@require_GET
+def conflict_list(request: AuthedRequest) -> HttpResponse:
+    conflicts = list(selectors.open_conflicts(_brand_ids(request))[:100])
+    return render_page(request, "ib/conflict_list.html", {"rows": _conflict_rows(conflicts)})
+
+
+@_permission_required(MANAGE)
+@require_POST
+def conflict_resolve(request: AuthedRequest, code: Any) -> HttpResponse:
+    try:
+        conflict = conflict_get_for_user(request.user, code)
+    except NotFound:
+        raise Http404 from None
+    ids = {c.get("partner") for c in conflict.claims}
+    form = ResolveForm(request.POST, partners=Partner.objects.filter(pk__in=ids))
+    if form.is_valid():
+        try:
+            services.attribution_conflict_resolve(actor=request.user, conflict=conflict,
+                                                  partner=form.cleaned_data["partner"],
+                                                  reason=form.cleaned_data["reason"])
+        except NotFound:
+            raise Http404 from None
+        except DomainError as error:
+            apply_domain_errors(form, error)
+        else:
+            messages.success(request, gettext("The client now belongs to %(name)s.")
+                             % {"name": form.cleaned_data["partner"].display_name})
+            return redirect("ib_conflict_list")
+    messages.error(request, " ".join(form_problems(form)))
+    return redirect("ib_conflict_list")
+
+
+@_permission_required(MANAGE)
+@require_http_methods(["GET", "POST"])
+def client_attribute(request: AuthedRequest, code: Any) -> HttpResponse:
+    client = client_or_404(request, code)
+    form = ReattributeForm(request.POST or None, brand_id=client.brand_id)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.client_reattribute(actor=request.user, client=client, partner=form.cleaned_data["partner"],
+                                        effective_from=form.cleaned_data["effective_from"],
+                                        reason=form.cleaned_data["reason"])
+        except NotFound:
+            raise Http404 from None
+        except DomainError as error:
+            apply_domain_errors(form, error)
+        else:
+            messages.success(request, gettext("Attribution changed."))
+            return redirect(reverse("client_detail", args=[client.code]) + "?tab=partner")
+    return render_page(request, "ib/client_attribute.html", {
+        "client": client, "form": form, "current": selectors.current_attribution(client),
+        "history": list(selectors.attribution_history(client)[:50]), "now": timezone.now(),
+    }, status=400 if form.is_bound and form.errors else 200)
+
+
+# --- public: the tracking link ----------------------------------------------------------------------
+
+@never_cache
+@require_GET
+def click_redirect(request: HttpRequest, code: str) -> HttpResponse:
+    """/r/<code>/: log the click and send the visitor to the link's landing page (no login)."""
+    try:
+        result = services.click_log(
+            code=code, ip=client_ip(request) or "", user_agent=str(request.META.get("HTTP_USER_AGENT", "")),
+            referer=str(request.META.get("HTTP_REFERER", "")),
+            country=str(request.META.get("HTTP_CF_IPCOUNTRY", "")))
+    except NotFound:
+        raise Http404 from None
+    response = HttpResponseRedirect(result.target)
+    response["Referrer-Policy"] = "no-referrer-when-downgrade"
+    response["X-Robots-Tag"] = "noindex"
+    return response

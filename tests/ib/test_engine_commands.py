@@ -1,0 +1,74 @@
+"""`ib_import` of the three-level example, `trading_import_deals` of its deal report, and
+`ib_calculate` on the result, with the amounts computed by hand."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "ib" / "examples"
+
+
+@pytest.fixture
+def atlas(db):
+    from tests.factories import make_brand
+    from trading.services import platform_server_save
+
+    brand = make_brand(code="atlas")
+    server = platform_server_save(
+        actor=None, manager_password="x-secret-1", brand=brand, name="MT5 Atlas Live", kind="mt5_web", is_active=True,
+        host="127.0.0.1", port=1, manager_login=1000,
+        account_types={"standard": {"label": "Standard", "group": "real\\standard", "leverages": [100]}})
+    return brand, server
+
+
+def _call(*args):
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_the_example_imports_once_and_calculates_the_hand_computed_totals(atlas):
+    _brand, server = atlas
+    out = _call("ib_import", str(EXAMPLES / "three_level.json"))
+    assert "3 partners" in out and "2 plans" in out and "2 accounts" in out and "2 deposits" in out
+    assert _call("ib_import", str(EXAMPLES / "three_level.json")) == "Imported: 2 instrument groups, 2 instruments, 1 fx rates.\n"
+    _call("trading_import_deals", str(EXAMPLES / "three_level_deals.csv"), "--server", str(server.code))
+    report = json.loads(_call("ib_calculate", "--period", "2024-03", "--json"))
+    totals = {t["partner"]: t["payable"] for t in report["runs"][0]["totals"]}
+    # Anna (Leaf's client), Standard IB:
+    #   position 81001, 1 lot held 30 min: fx_rebate Leaf 5, Sub 2, Master 1;
+    #   position 81002, 0.5 lot held 30 s (< 60 s): no rebate;
+    #   commission share on the four deals' commissions 3.5 + 3.5 + 1.75 + 1.75 = 10.5:
+    #     Leaf 20% = 2.1, Sub 5% = 0.525;
+    #   CPA: deposit 500 >= 100, 1 lot reached on 4 March 12:30 (within 30 days), DE allowed:
+    #     Leaf 200, Sub 50.
+    # Karim (Sub's client): from 15 March his account has the VIP plan: XAUUSD 2 lots x contract
+    #   100 / 100 units a lot = 2 lots x 8 = 16 for Sub alone. His deposit of 50 is under the CPA's 100.
+    # Leaf 5 + 2.1 + 200 = 207.10; Sub 2 + 0.525 + 50 + 16 = 68.525 → 68.52 (half to even); Master 1.
+    assert totals == {"Northwind Capital": "1.00", "Harbor Traders": "68.52", "Lighthouse FX Club": "207.10"}
+    assert report["runs"][0]["number"] == 1
+    text = _call("ib_calculate", "--period", "2024-03", "--settle")
+    assert "run #2" in text and "delta 68.52" in text
+    text = _call("ib_calculate", "--period", "2024-03")
+    assert "run #3" in text and "settled 68.52  delta 0.00" in text
+
+
+@pytest.mark.django_db
+def test_a_bad_entry_is_named_and_nothing_is_imported(atlas, tmp_path):
+    from ib.models import Partner
+
+    data = json.loads((EXAMPLES / "three_level.json").read_text())
+    data["plans"][0]["versions"][0]["rules"][0]["level_rates"] = ["five"]
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(CommandError, match=r"plans\[0\]\.versions\[0\].*level_rates.*nothing was imported"):
+        _call("ib_import", str(path))
+    assert not Partner.objects.exists()
+    with pytest.raises(CommandError, match="--period"):
+        _call("ib_calculate", "--period", "March")
