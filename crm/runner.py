@@ -60,15 +60,16 @@ class DemoLogin:
 
 
 def default_processes(
-    *, python: str = sys.executable, mt5sim_port: int = 8443, var_dir: Path | None = None
+    *, python: str = sys.executable, mt5sim_port: int = 8443, pspsim_port: int = 8460, var_dir: Path | None = None
 ) -> list[ProcessSpec]:
     """The long-running processes, in start order; they are stopped in the same order.
 
-    The MT5 platform simulator comes last: it stops after the workers, so no sync task sees it
-    vanish mid-call during a shutdown.
+    The MT5 platform and PSP simulators come last: they stop after the workers, so no sync task or
+    payment call sees them vanish mid-call during a shutdown.
     """
     manage = str(BASE_DIR / "manage.py")
     state_dir = (var_dir or BASE_DIR / "var") / "mt5sim"
+    psp_state_dir = (var_dir or BASE_DIR / "var") / "pspsim"
     return [
         ProcessSpec(
             "web", (python, "-m", "gunicorn", "-c", "python:crm.gunicorn_conf", "crm.wsgi:application")
@@ -86,6 +87,12 @@ def default_processes(
             "mt5sim",
             (python, "-m", "trading.simulator", "--host", "127.0.0.1", "--port", str(mt5sim_port),
              "--state-dir", str(state_dir), "--realtime", "1"),
+            stop_timeout=10.0,
+        ),
+        ProcessSpec(
+            "pspsim",
+            (python, "-m", "wallet.psp_simulator", "--host", "127.0.0.1", "--port", str(pspsim_port),
+             "--state-dir", str(psp_state_dir)),
             stop_timeout=10.0,
         ),
     ]
@@ -403,6 +410,12 @@ def format_logins(logins: Sequence[DemoLogin]) -> str:
     return "\n".join(f"    {line}" for line in lines)
 
 
+# After seed_demo, in this order: each is idempotent, and may print `LOGIN <role> <email> <password>`
+# lines for its own demo users (a client of the trader's room, a partner), shown with the staff's.
+SEED_COMMANDS = ("seed_sales_demo", "automation_seed_playbook", "portal_seed_demo", "kyc_questionnaire_seed",
+                 "kyc_seed_demo", "ib_seed_demo", "wallet_seed_demo")
+
+
 def seed_demo_once(*, env: dict[str, str], var_dir: Path) -> list[DemoLogin]:
     """Load the demo data unless the database already has a brand; return the demo logins."""
     import django
@@ -433,14 +446,16 @@ def seed_demo_once(*, env: dict[str, str], var_dir: Path) -> list[DemoLogin]:
     logins, other = parse_logins(result.stdout.splitlines())
     for line in other:
         print(line, flush=True)
+    for command in SEED_COMMANDS:
+        if command in get_commands():
+            result = manage(command, env=env, capture=True)
+            more, other = parse_logins(result.stdout.splitlines())
+            logins.extend(more)
+            for line in other:
+                print(f"[run] {line}", flush=True)
     # Kept so that later runs can show them again; demo passwords only, readable by this user only.
     logins_file.write_text(json.dumps([vars(x) for x in logins], indent=2))
     logins_file.chmod(0o600)
-    for command in ("seed_sales_demo", "automation_seed_playbook"):
-        if command in get_commands():
-            result = manage(command, env=env, capture=True)
-            for line in result.stdout.splitlines():
-                print(f"[run] {line}", flush=True)
     return logins
 
 
@@ -460,6 +475,18 @@ def trading_demo_setup(*, env: dict[str, str], port: int) -> None:
         result = manage("trading_demo_setup", "--port", str(port), "--wait", "60", env=env, capture=True)
     except StartupError as exc:
         print(f"[run] trading demo: not set up ({exc}); the CRM runs without it", file=sys.stderr, flush=True)
+        return
+    for line in result.stdout.splitlines():
+        print(f"[run] {line}", flush=True)
+
+
+def wallet_demo_setup(*, env: dict[str, str], port: int) -> None:
+    """Point the demo payment providers at the PSP simulator (idempotent). A failure is reported
+    and the CRM keeps running without the payments demo."""
+    try:
+        result = manage("wallet_demo_setup", "--port", str(port), "--wait", "30", env=env, capture=True)
+    except StartupError as exc:
+        print(f"[run] payments demo: not set up ({exc}); the CRM runs without it", file=sys.stderr, flush=True)
         return
     for line in result.stdout.splitlines():
         print(f"[run] {line}", flush=True)
@@ -551,10 +578,12 @@ def run() -> int:
 
         mt5sim_port = pick_port("127.0.0.1", int(os.environ.get("MT5SIM_PORT") or 8443))
         env["MT5SIM_PORT"] = str(mt5sim_port)
+        pspsim_port = pick_port("127.0.0.1", int(os.environ.get("PSPSIM_PORT") or 8460))
+        env["PSPSIM_PORT"] = str(pspsim_port)
 
         # From here a signal no longer interrupts: it asks the supervisor to stop everything in order.
         supervisor = sup = Supervisor(
-            default_processes(mt5sim_port=mt5sim_port, var_dir=var_dir), env=env, cwd=BASE_DIR,
+            default_processes(mt5sim_port=mt5sim_port, pspsim_port=pspsim_port, var_dir=var_dir), env=env, cwd=BASE_DIR,
             log_dir=var_dir / "log",
         )
         sup.start()
@@ -563,10 +592,12 @@ def run() -> int:
         if up and not stops.requested:
             print(f"[run] trading demo: MT5 simulator on https://127.0.0.1:{mt5sim_port}/", flush=True)
             trading_demo_setup(env=env, port=mt5sim_port)
+            print(f"[run] payments demo: PSP simulator on http://127.0.0.1:{pspsim_port}/", flush=True)
+            wallet_demo_setup(env=env, port=pspsim_port)
         if up and not stops.requested and not sup.exited():
             # The logins come last, so they are what is on screen when start-up is done.
             print(f"\n[run] The CRM is running at {url}    (health: {url}healthz)", flush=True)
-            print(f"[run] Process logs: {var_dir / 'log'}/<web|worker|rqworker|beat|mt5sim>.log", flush=True)
+            print(f"[run] Process logs: {var_dir / 'log'}/<web|worker|rqworker|beat|mt5sim|pspsim>.log", flush=True)
             print(f"[run] Public lead form of a brand: {url}f/<brand code>/lead/    Press Ctrl-C to stop.", flush=True)
             if logins:
                 print("[run] Demo logins:\n" + format_logins(logins) + "\n", flush=True)

@@ -30,3 +30,10 @@ def account_inactive(*, days: int, login: int = 100001) -> dict[str, Any]:
 def lead_routed(*, owner: Any, desk: Any = None) -> dict[str, Any]:
     return {"rule": None, "strategy": "", "owner": ref(owner), "desk": ref(desk) if desk is not None else None,
             "queued": False, "why": [], "skipped": []}
+
+
+def portal_registered(*, brand: str = "atlas", language: str = "en", matched_lead: bool = False,
+                      referrer_code: str = "") -> dict[str, Any]:
+    """What the trader's room emits when a client registers (portal.registered)."""
+    return {"login": str(uuid.uuid4()), "brand": brand, "language": language, "matched_lead": matched_lead,
+            "attribution": {"referrer_code": referrer_code} if referrer_code else {}, "marketing": False}

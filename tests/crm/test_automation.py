@@ -32,7 +32,7 @@ from crm.models import (
     RunStatus,
     Task,
 )
-from crm.registry import PLAYBOOK
+from crm.registry import PLAYBOOK, PLAYBOOK_TEMPLATES
 from crm.services import client_stage_change, client_stage_prove, client_update
 from crm.stages import Proof
 from tests import event_payloads as payloads
@@ -495,12 +495,15 @@ def test_playbook_seeded_twice_creates_nothing_twice(world):
     first = automation_seed_playbook(brand=brand)
     # The playbook the apps registered: leads, kyc, wallet and trading (and the suite's test app).
     assert len(first.rules_created) == len(PLAYBOOK) >= 4
-    assert sorted(first.templates_created) == ["kyc_reminder:ar", "kyc_reminder:en"]
+    # Every template the apps registered, in each of its languages: the KYC reminder and the KYC emails.
+    expected = sorted(f"{t.key}:{t.language}" for t in PLAYBOOK_TEMPLATES)
+    assert {"kyc_reminder:ar", "kyc_reminder:en", "kyc_rejected:ar"} <= set(expected)
+    assert sorted(first.templates_created) == expected
     counts = (AutomationRule.objects.filter(brand=brand).count(), EmailTemplate.objects.filter(brand=brand).count())
     second = automation_seed_playbook(brand=brand)
     assert second.rules_created == [] and second.templates_created == []
     assert (AutomationRule.objects.filter(brand=brand).count(),
-            EmailTemplate.objects.filter(brand=brand).count()) == counts == (len(PLAYBOOK), 2)
+            EmailTemplate.objects.filter(brand=brand).count()) == counts == (len(PLAYBOOK), len(expected))
 
 
 def test_playbook_reminds_a_registered_client_without_kyc_after_a_day(world):

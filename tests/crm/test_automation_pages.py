@@ -13,7 +13,7 @@ from crm import events
 from crm.automation import automation_rule_save, automation_seed_playbook
 from crm.email_templates import email_template_save
 from crm.models import AuditLog, AutomationRule, AutomationRun, EmailTemplate, RoleCode, RunStatus
-from crm.registry import PLAYBOOK
+from crm.registry import PLAYBOOK, PLAYBOOK_TEMPLATES
 from crm.services import client_stage_change
 from tests.factories import make_brand, make_client, make_desk, make_user
 
@@ -202,7 +202,7 @@ def test_playbook_button_seeds_once(admin_client, brand):
     admin_client.post(reverse("automation_playbook_seed"), {"brand": "alpha"})
     admin_client.post(reverse("automation_playbook_seed"), {"brand": "alpha"})
     assert AutomationRule.objects.filter(brand=brand).count() == len(PLAYBOOK)
-    assert EmailTemplate.objects.filter(brand=brand).count() == 2
+    assert EmailTemplate.objects.filter(brand=brand).count() == len(PLAYBOOK_TEMPLATES)
 
 
 def test_email_template_editor_validates_and_saves(admin_client, brand):

@@ -35,6 +35,8 @@ SEGMENT_MODEL = {
     "email-templates": "other", "imports": "other", "segments": "other", "jobs": "other",
     "availability": "user", "routing": "other", "scoring": "other", "sla": "desk", "servers": "other",
     "accounts": "other", "leverage-caps": "other", "trading-accounts": "other",
+    "conflicts": "other", "partners": "other", "links": "other", "submissions": "other", "documents": "other",
+    "policies": "other", "questionnaires": "other", "versions": "other", "deposits": "other", "withdrawals": "other",
 }
 # Pages the matrix does not post to, each with why.
 SKIPPED = {
