@@ -284,6 +284,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# The queue tasks go to unless routed elsewhere (the workers read it with --queues); two CRMs sharing one
+# Redis keep their work apart with different names.
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")  # beat's last-run times
 CELERY_BEAT_SCHEDULE = {
     "events-dispatch-pending": {"task": "crm.tasks.events_dispatch_pending", "schedule": 5.0},

@@ -3,9 +3,28 @@
 from __future__ import annotations
 
 import os
+import re
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
-from .base import *  # noqa: F403
-from .base import DATABASES, env
+# pytest-xdist runs the suite in several processes, on the servers the first one started or joined
+# (their URLs are inherited). pytest-django gives each process its own test database; here each gets
+# its own Redis database, so that one process's cache.clear() or emptied queue never reaches another's
+# test (and its own var/ directory when it must start embedded servers itself). A test's child
+# processes (manage.py, workers) inherit the result, not the rule.
+_xdist = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _xdist and os.environ.get("CRM_TEST_WORKER") != _xdist:
+    os.environ["CRM_TEST_WORKER"] = _xdist
+    if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
+        _var = Path(os.environ.get("CRM_VAR_DIR") or Path(__file__).resolve().parents[2] / "var")
+        os.environ["CRM_VAR_DIR"] = str(_var / _xdist)
+    if os.environ.get("REDIS_URL"):
+        _url = urlsplit(os.environ["REDIS_URL"])
+        _db = int(_url.path.strip("/") or 0) + 1 + int(re.sub(r"\D", "", _xdist) or 0)
+        os.environ["REDIS_URL"] = urlunsplit(_url._replace(path=f"/{_db % 16}"))
+
+from .base import *  # noqa: E402, F403
+from .base import DATABASES, env  # noqa: E402
 
 SECRET_KEY = "test-only-secret-key-not-for-production-use-0123456789"  # noqa: S105
 DEBUG = False

@@ -84,7 +84,8 @@ def celery_worker(transactional_db, worker_queue, broker, settings, tmp_path):  
     cmd = [sys.executable, "-m", "celery", "-A", "crm", "worker", "--queues", worker_queue,
            "--hostname", f"{worker_queue}@localhost", "--pool", "prefork", "--concurrency", "1",
            "--without-gossip", "--without-mingle", "--loglevel", "INFO"]
-    env = child_env(KYC_STORAGE_DIR=str(settings.KYC_STORAGE_DIR), LOG_LEVEL="INFO")
+    env = child_env(KYC_STORAGE_DIR=str(settings.KYC_STORAGE_DIR), LOG_LEVEL="INFO",
+                    CELERY_TASK_DEFAULT_QUEUE=worker_queue)  # its own kicks come back to it
     with log.open("wb") as out:
         proc = subprocess.Popen(  # noqa: S603 - fixed argv
             cmd, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -114,7 +115,7 @@ def _first_live_account(page, base, client, worker):
         page.goto(f"{base}/portal/")
         if page.locator("#accounts tbody tr").count():
             break
-        failed = EventDelivery.objects.filter(event__type="kyc.approved", event__client=client,
+        failed = EventDelivery.objects.filter(event__name="kyc.approved", event__client=client,
                                               status=DeliveryStatus.FAILED)
         if failed.exists() and not retried:
             retry_due(now=timezone.now() + timedelta(hours=7))
@@ -124,7 +125,7 @@ def _first_live_account(page, base, client, worker):
     account = TradingAccount.objects.filter(client=client, is_demo=False).first()
     if account is None:
         deliveries = list(EventDelivery.objects.filter(event__client=client).values_list(
-            "event__type", "handler", "status", "last_error"))
+            "event__name", "handler", "status", "last_error"))
         tail = worker.log_path.read_text(errors="replace")[-3000:]
         pytest.fail(f"no live account for {client}: deliveries {deliveries}\nworker log:\n{tail}")
     return account

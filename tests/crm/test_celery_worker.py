@@ -92,7 +92,8 @@ def celery_worker(transactional_db, worker_queue, tmp_path) -> Iterator[subproce
         "--pool", "prefork", "--concurrency", "1",
         "--without-gossip", "--without-mingle", "--loglevel", "INFO",
     ]
-    env = child_env(CRM_EXTRA_HANDLER_MODULES="tests.crm.worker_handlers", LOG_LEVEL="INFO")
+    env = child_env(CRM_EXTRA_HANDLER_MODULES="tests.crm.worker_handlers", LOG_LEVEL="INFO",
+                    CELERY_TASK_DEFAULT_QUEUE=worker_queue)
     with log.open("wb") as out:
         proc = subprocess.Popen(  # noqa: S603 - fixed argv
             cmd, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
