@@ -27,8 +27,15 @@ def django_db_setup(django_db_setup):
 
 @pytest.fixture(autouse=True)
 def _media_and_cache(settings, tmp_path):
+    """Media under the test's own directory; the cache emptied after it; and the language a request
+    of this test activated (a client's Arabic, say) gone, so the next test starts in the default
+    language whichever tests ran before it in this process."""
+    from django.utils import translation
+
     settings.MEDIA_ROOT = tmp_path / "media"
+    translation.deactivate()
     yield
+    translation.deactivate()
     from django.core.cache import cache
 
     cache.clear()
