@@ -19,7 +19,7 @@ from crm.lib.money import Money
 from crm.models import Event
 from portal.models import ClientLogin
 from portal.services import portal_email_verify, verification_token
-from tests.factories import make_client, make_user
+from tests.factories import make_brand, make_client, make_user
 from tests.portal.conftest import (  # noqa: F401 - fixtures
     _portal_budgets,
     brand,
@@ -251,3 +251,28 @@ def test_the_transfer_page_serves_its_owner_only(brand, register, http, quiet_si
                            "key": key()}).status_code == 404
     refused = http.post(url, {"source": "wallet", "target": str(mine.code), "amount": "9999", "key": key()})
     assert refused.status_code == 400 and b"available to transfer" in refused.content
+
+
+# --- finance's action on the client's Wallet tab ---------------------------------------------------------
+
+def test_finance_transfers_from_the_wallet_tab_and_others_may_not(funded, login_verified):
+    w = funded
+    url = reverse("wallet_client_transfer", args=[w.client.code])
+    finance = HttpClient()
+    login_verified(finance, w.finance)
+    tab = finance.get(reverse("client_detail", args=[w.client.code]), {"tab": "wallet"})
+    assert tab.status_code == 200 and b"data-transfer-form" in tab.content
+    response = finance.post(url, {"source": str(w.a.code), "target": "wallet", "amount": "75", "key": "k1"})
+    assert response.status_code == 302
+    t = step(Transfer.objects.get(client=w.client))
+    assert t.state == S.COMPLETED and t.requested_by == w.finance and balance(w.wallet) == usd("1075")
+
+    owner = HttpClient()
+    login_verified(owner, w.owner)  # the client's own agent: sees the client, may not move money
+    assert owner.post(url, {"source": str(w.a.code), "target": "wallet", "amount": "5", "key": "k2"}).status_code == 404
+    assert b"data-transfer-form" not in owner.get(reverse("client_detail", args=[w.client.code]),
+                                                  {"tab": "wallet"}).content
+    other = HttpClient()
+    login_verified(other, make_user(role_code="finance", brand=make_brand()))
+    assert other.post(url, {"source": str(w.a.code), "target": "wallet", "amount": "5", "key": "k3"}).status_code == 404
+    assert Transfer.objects.filter(client=w.client).count() == 1
