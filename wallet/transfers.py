@@ -129,6 +129,15 @@ def _amount(amount: Money, currency: str) -> Money:
     return exact
 
 
+def _same(existing: Transfer, *, client: Client, kind: str, source: TradingAccount | None,
+          target: TradingAccount | None, amount: Money) -> Transfer:
+    if (existing.client_id, existing.kind, existing.source_account_id, existing.target_account_id,
+            existing.amount, existing.currency) != (client.pk, kind, getattr(source, "pk", None),
+                                                    getattr(target, "pk", None), amount.amount, amount.currency):
+        raise Conflict(gettext("This transfer key was used for another transfer."), code="transfer_key_reused")
+    return existing
+
+
 def _payload(t: Transfer) -> dict[str, Any]:
     return {"transfer": str(t.code), "kind": t.kind, "amount": t.money.text(), "currency": t.currency,
             "source": str(t.source_account.code) if t.source_account_id else "",
@@ -153,6 +162,9 @@ def transfer_request(*, actor: Any, client: Client, source: TradingAccount | Non
     if not isinstance(key, str) or not key.strip() or len(key) > 200:
         raise ValidationFailed(fields={"key": gettext("Every transfer needs an idempotency key.")})
     kind = _kind(source, target)
+    existing = Transfer.objects.filter(idempotency_key=key).first()
+    if existing is not None:  # a repeated submit: the first transfer, whatever happened to it since
+        return _same(existing, client=client, kind=kind, source=source, target=target, amount=amount)
     for account, field in ((source, "source"), (target, "target")):
         if account is not None:
             _check_account(account, client, field)
@@ -168,11 +180,8 @@ def transfer_request(*, actor: Any, client: Client, source: TradingAccount | Non
     # The wallet's lock: one client's transfers in one currency are checked and held one at a time.
     LedgerBalance.objects.select_for_update().get(account_id=wallet.pk)
     existing = Transfer.objects.filter(idempotency_key=key).first()
-    if existing is not None:
-        if (existing.client_id, existing.kind, existing.source_account_id, existing.target_account_id,
-                existing.money) != (client.pk, kind, getattr(source, "pk", None), getattr(target, "pk", None), money):
-            raise Conflict(gettext("This transfer key was used for another transfer."), code="transfer_key_reused")
-        return existing
+    if existing is not None:  # a concurrent submit that held the wallet's lock first
+        return _same(existing, client=client, kind=kind, source=source, target=target, amount=money)
     t = Transfer(idempotency_key=key, client=client, brand_id=client.brand_id, kind=kind, source_account=source,
                  target_account=target, amount=money.amount, currency=currency,
                  requested_by=actor if getattr(actor, "pk", None) else None)

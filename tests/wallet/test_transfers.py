@@ -15,6 +15,7 @@ from django.test import Client as HttpClient
 from django.urls import reverse
 
 from crm import events
+from crm.exceptions import Conflict
 from crm.lib.money import Money
 from crm.models import Event
 from portal.models import ClientLogin
@@ -199,6 +200,8 @@ def test_it_refuses_what_may_not_be_transferred_and_names_the_problem(funded):
     first = transfer_request(actor=None, client=w.client, source=None, target=w.b, amount=usd("10"), key=same)
     again = transfer_request(actor=None, client=w.client, source=None, target=w.b, amount=usd("10"), key=same)
     assert first.pk == again.pk and available(w.wallet) == usd("990")
+    with pytest.raises(Conflict):
+        transfer_request(actor=None, client=w.client, source=None, target=w.b, amount=usd("11"), key=same)
 
 
 # --- the trader's room ---------------------------------------------------------------------------------
