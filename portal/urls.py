@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from portal import kyc_views, views, wallet_views, withdrawal_views
+from portal import kyc_views, transfer_views, views, wallet_views, withdrawal_views
 
 app_name = "portal"
 
@@ -31,6 +31,7 @@ urlpatterns = [
     path("portal/wallet/deposit/<str:code>/status/", wallet_views.deposit_status, name="wallet_deposit_status"),
     path("portal/wallet/deposit/<str:code>/cancel/", wallet_views.deposit_cancel, name="wallet_deposit_cancel"),
     path("portal/wallet/withdraw/", withdrawal_views.withdraw, name="withdraw"),
+    path("portal/wallet/transfer/", transfer_views.transfer, name="wallet_transfer"),
     path("portal/wallet/withdraw/check/", withdrawal_views.withdraw_check, name="withdraw_check"),
     path("portal/wallet/withdraw/<str:code>/cancel/", withdrawal_views.withdraw_cancel, name="withdraw_cancel"),
     path("portal/<slug:brand_code>/register/", views.register, name="register"),

@@ -46,5 +46,7 @@ def _provider_permissions(role_code: Any) -> dict[str, list[str]]:
     deposits = ["wallet.view_deposit", "wallet.refund_deposit"]
     # Finance decides withdrawals (the queue, four eyes); administrators may too.
     withdrawals = ["wallet.approve_withdrawal", "wallet.view_withdrawal"]
-    everything = [*manage, *deposits, *withdrawals]
+    # Finance moves a client's money between wallet and trading accounts for the client.
+    transfers = ["wallet.transfer_funds", "wallet.view_transfer"]
+    everything = [*manage, *deposits, *withdrawals, *transfers]
     return {role_code.ADMIN: everything, role_code.FINANCE: everything}

@@ -67,8 +67,11 @@ def _tab_context(request: AuthedRequest, client: Client) -> dict[str, Any]:
     for row in balances:
         _opening, lines = statement_lines(row.account)
         statements.append({"currency": row.account.currency, "lines": list(reversed(lines))[:20]})
+    from wallet.transfer_views import transfer_tab_context
+
     return {"wallet_balances": balances, "wallet_statements": statements,
-            "wallet_deposits": list(deposits.deposits_for_client(client=client)[:20])}
+            "wallet_deposits": list(deposits.deposits_for_client(client=client)[:20]),
+            **transfer_tab_context(request, client)}
 
 
 def ui_contributions() -> dict[str, Any]:

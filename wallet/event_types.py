@@ -67,3 +67,21 @@ for _name, _what in [
     ("wallet.withdrawal_failed", "The provider failed a withdrawal's payout; the held amount is available again."),
 ]:
     declare(_name, payload=WithdrawalChange, description=_what)
+
+
+class TransferChange(TypedDict):
+    transfer: CodeText  # the transfer's code
+    kind: str  # wallet_to_account | account_to_wallet | account_to_account
+    amount: DecimalText  # in `currency`
+    currency: str
+    source: str  # the source trading account's code, or "" for the wallet
+    target: str  # the target trading account's code, or "" for the wallet
+    state: str  # the transfer's state after the change
+    reason: str  # why it failed ("" when completed)
+
+
+declare("wallet.transfer_completed", payload=TransferChange,
+        description="An internal transfer finished: the platform applied its operations and the ledger moved.")
+declare("wallet.transfer_failed", payload=TransferChange,
+        description="An internal transfer failed and was undone: the wallet's hold released or the money "
+                    "returned; nothing is left half done.")

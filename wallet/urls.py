@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from wallet import deposit_views, provider_views, withdrawal_views
+from wallet import deposit_views, provider_views, transfer_views, withdrawal_views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     # Public: providers post here, authenticated by their signature, not by a login.
@@ -24,4 +24,9 @@ urlpatterns += [
          name="wallet_withdrawal_approve"),
     path("wallet/withdrawals/<str:code>/reject/", withdrawal_views.withdrawal_reject_view,
          name="wallet_withdrawal_reject"),
+]
+
+# Transfers: finance's action on the client's Wallet tab (the client's own page is in the portal).
+urlpatterns += [
+    path("wallet/clients/<str:code>/transfer/", transfer_views.client_transfer, name="wallet_client_transfer"),
 ]

@@ -60,6 +60,8 @@ NO_HISTORY = {
     "wallet.depositrefund": "one refund asked of the provider; requesting it is audited and its outcome moves the deposit",
     "wallet.withdrawal": "every state change is a WithdrawalStatusChange row",
     "wallet.withdrawalstatuschange": "a withdrawal's history, as rows",
+    "wallet.transfer": "every state change is a TransferStatusChange row; its money moves are ledger postings",
+    "wallet.transferstatuschange": "a transfer's history, as rows",
     "wallet.ledgeraccount": "created once by account_for and never edited; the ledger's legs are its history",
     "wallet.ledgertransaction": "immutable: PostgreSQL refuses UPDATE and DELETE; a correction is a reversal",
     "wallet.ledgerleg": "immutable: PostgreSQL refuses UPDATE and DELETE",

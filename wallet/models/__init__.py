@@ -1,5 +1,6 @@
 """The wallet's models, one module per concern: the ledger (ledger.py), the payment providers
-(providers.py) and deposits (deposits.py)."""
+(providers.py), deposits (deposits.py), withdrawals (withdrawals.py) and internal transfers
+(transfers.py)."""
 
 from wallet.models.deposits import Deposit, DepositRefund, DepositStatus, DepositStatusChange
 from wallet.models.ledger import (
@@ -27,6 +28,7 @@ from wallet.models.providers import (
     WebhookDelivery,
     WebhookOutcome,
 )
+from wallet.models.transfers import Transfer, TransferKind, TransferState, TransferStatusChange
 from wallet.models.withdrawals import (
     LowRiskRule,
     Withdrawal,
@@ -60,6 +62,10 @@ __all__ = [
     "SettlementFileType",
     "SettlementMapping",
     "SignConvention",
+    "Transfer",
+    "TransferKind",
+    "TransferState",
+    "TransferStatusChange",
     "WebhookDelivery",
     "WebhookOutcome",
     "Withdrawal",

@@ -1,0 +1,96 @@
+"""The trader's room's transfer page: move money between the wallet and the client's own live
+trading accounts, or between two of them, and the history of transfers with their statuses."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from crm.exceptions import DomainError
+from crm.lib.money import Money
+from crm.permissions import code_or_404
+from portal.auth import client_login_required
+from portal.forms import ServiceErrorsMixin
+from trading.models import TradingAccount
+from wallet.ledger import wallet_balances_for_client
+from wallet.transfers import transfer_accounts_for, transfer_request, transfers_for_client
+
+WALLET = "wallet"
+
+
+class TransferForm(ServiceErrorsMixin, forms.Form):
+    source = forms.CharField(label=_("From"), max_length=40)
+    target = forms.CharField(label=_("To"), max_length=40)
+    amount = forms.CharField(label=_("Amount"), max_length=24,
+                             help_text=_("In the trading account's currency."))
+    key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+
+    def __init__(self, *args: Any, accounts: list[TradingAccount], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        choices = [(WALLET, gettext("Wallet"))] + [
+            (str(a.code), f"{a.login} ({a.currency})") for a in accounts]
+        self.fields["source"].widget = forms.Select(choices=choices)
+        self.fields["target"].widget = forms.Select(choices=choices)
+
+    def clean_amount(self) -> Decimal:
+        try:
+            value = Decimal(self.cleaned_data["amount"].replace(",", ".").strip())
+        except InvalidOperation:
+            raise forms.ValidationError(gettext("Enter an amount, like 250.00.")) from None
+        if not value.is_finite() or value <= 0:
+            raise forms.ValidationError(gettext("Enter an amount above zero."))
+        return value
+
+
+def _account(client: Any, value: str) -> TradingAccount | None:
+    """The wallet (None) or one of the client's own accounts; anything else is not there (404)."""
+    if value == WALLET:
+        return None
+    try:
+        found = TradingAccount.objects.filter(client=client, code=code_or_404(value)).first()
+    except DomainError:
+        found = None
+    if found is None:
+        raise Http404
+    return found
+
+
+def _page(request: HttpRequest, form: TransferForm, status: int = 200) -> HttpResponse:
+    client = request.portal_client  # type: ignore[attr-defined]
+    login = request.portal_login  # type: ignore[attr-defined]
+    return render(request, "portal/wallet/transfer.html", {
+        "brand": login.brand, "portal_login": login, "portal_client": client, "form": form,
+        "wallets": wallet_balances_for_client(client), "accounts": list(transfer_accounts_for(client=client)),
+        "transfers": list(transfers_for_client(client=client)[:50]),
+    }, status=status)
+
+
+@client_login_required
+def transfer(request: HttpRequest) -> HttpResponse:
+    client = request.portal_client  # type: ignore[attr-defined]
+    accounts = list(transfer_accounts_for(client=client))
+    if request.method != "POST":
+        return _page(request, TransferForm(accounts=accounts, initial={"key": uuid.uuid4().hex}))
+    form = TransferForm(request.POST, accounts=accounts)
+    if not form.is_valid():
+        return _page(request, form, status=400)
+    data = form.cleaned_data
+    source, target = _account(client, data["source"]), _account(client, data["target"])
+    currency = (source or target).currency if (source or target) is not None else "USD"
+    try:
+        transfer_request(actor=None, client=client, source=source, target=target,
+                         amount=Money(data["amount"], currency), key=f"portal:{client.pk}:{data['key']}")
+    except DomainError as error:
+        form.add_service_errors(error)
+        return _page(request, form, status=400)
+    messages.success(request, gettext("Your transfer is on its way; its status below changes when the platform "
+                                      "has applied it."))
+    return redirect("portal:wallet_transfer")
