@@ -84,7 +84,8 @@ def transfer(request: HttpRequest) -> HttpResponse:
         return _page(request, form, status=400)
     data = form.cleaned_data
     source, target = _account(client, data["source"]), _account(client, data["target"])
-    currency = (source or target).currency if (source or target) is not None else "USD"
+    chosen = source or target
+    currency = chosen.currency if chosen is not None else client.brand.default_currency
     try:
         transfer_request(actor=None, client=client, source=source, target=target,
                          amount=Money(data["amount"], currency), key=f"portal:{client.pk}:{data['key']}")

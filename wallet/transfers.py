@@ -140,8 +140,8 @@ def _same(existing: Transfer, *, client: Client, kind: str, source: TradingAccou
 
 def _payload(t: Transfer) -> dict[str, Any]:
     return {"transfer": str(t.code), "kind": t.kind, "amount": t.money.text(), "currency": t.currency,
-            "source": str(t.source_account.code) if t.source_account_id else "",
-            "target": str(t.target_account.code) if t.target_account_id else "",
+            "source": str(t.source_account.code) if t.source_account is not None else "",
+            "target": str(t.target_account.code) if t.target_account is not None else "",
             "state": t.state, "reason": t.reason}
 
 
