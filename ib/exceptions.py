@@ -7,7 +7,7 @@ from django.utils.translation import gettext
 from crm.exceptions import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
 
 __all__ = ["Conflict", "DomainError", "HierarchyCycle", "InvitationUnusable", "NotAllowed", "NotFound",
-           "ValidationFailed"]
+           "PartnerLoginRefused", "PartnerLoginThrottled", "PartnerNotActive", "ValidationFailed"]
 
 
 class HierarchyCycle(ValidationFailed):
@@ -24,3 +24,30 @@ class InvitationUnusable(DomainError):
 
     def default_message(self) -> str:
         return gettext("This invitation link cannot be used.")
+
+
+class PartnerLoginRefused(DomainError):
+    """A partner portal sign-in with an unknown address or a wrong password (one answer for both)."""
+
+    default_code = "login_refused"
+
+    def default_message(self) -> str:
+        return gettext("The email address or password is not right.")
+
+
+class PartnerLoginThrottled(DomainError):
+    """Too many sign-in attempts from one network, or too many wrong passwords for one address."""
+
+    default_code = "rate_limited"
+    status_code = 429
+
+    def default_message(self) -> str:
+        return gettext("Too many attempts. Please wait a while and try again.")
+
+
+class PartnerNotActive(DomainError):
+    """The password was right, but the partner (or its login) may not sign in now. Said plainly:
+    the person proved who they are."""
+
+    default_code = "partner_not_active"
+    status_code = 403

@@ -58,3 +58,12 @@ class ReattributeForm(forms.Form):
         field = self.fields["partner"]
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = Partner.objects.filter(brand_id=brand_id, status=PartnerStatus.ACTIVE).order_by("display_name")
+
+
+class PartnerLoginForm(forms.Form):
+    """The partner portal's sign-in (the brand comes from the page's address)."""
+
+    email = forms.EmailField(label=_("Email"), max_length=254,
+                             widget=forms.EmailInput(attrs={"autocomplete": "username"}))
+    password = forms.CharField(label=_("Password"), strip=False, max_length=256,
+                               widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))

@@ -25,7 +25,7 @@ from typing import ClassVar
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -649,6 +649,10 @@ class CommissionLine(models.Model):
             # A re-run of one computation cannot double a line.
             models.UniqueConstraint(fields=["run", "source_kind", "source_id", "beneficiary", "rule_code"],
                                     name="ib_line_uniq"),
+        ]
+        indexes: ClassVar = [
+            # The partner portal and the partner page: one partner's lines, newest first.
+            models.Index(F("beneficiary"), F("business_time").desc(), name="ib_line_beneficiary_time"),
         ]
 
     def __str__(self) -> str:

@@ -9,14 +9,32 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 
+from crm.lib.money import money_round
 from crm.models import Client
-from ib.models import AttributionConflict, ClientAttribution, ConflictStatus, Partner, PartnerParentChange
+from crm.selectors import mask_email, mask_phone
+from ib.models import (
+    AttributionConflict,
+    ClientAttribution,
+    ClientDeposit,
+    CommissionLine,
+    CommissionRun,
+    CommissionSettlement,
+    ConflictStatus,
+    Partner,
+    PartnerParentChange,
+    RunKind,
+    RunStatus,
+    TrackingLink,
+)
+from trading.models import Deal
 
 
 def partner_subtree(partner: Partner, *, include_self: bool = True) -> QuerySet[Partner]:
@@ -95,3 +113,237 @@ def claim_partners(conflicts: Iterable[AttributionConflict]) -> dict[int, Partne
     """The partners named in the conflicts' claims, read at once."""
     ids: set[Any] = {c.get("partner") for conflict in conflicts for c in conflict.claims}
     return Partner.objects.in_bulk([i for i in ids if isinstance(i, int)])
+
+
+# --- a partner's figures: the partner portal and the IB manager's partner page read these ---------
+#
+# Earnings come from the commission lines of the latest finished regular run of each period (an
+# older run of a period is superseded by its recalculation; what-if runs never count). A line is
+# "payable" once that run is settled, "pending" before (the period is still being computed, or a
+# recalculation is waiting to be settled). Sums are of the unrounded lines, rounded once here.
+# Volume is in platform lots of closing trade deals (out, in/out, closed by), counted for the
+# partner a client belonged to at the deal's time: the deals the rebates are paid on.
+
+CLOSING_ENTRIES = ("out", "inout", "out_by")
+
+
+def current_lines() -> QuerySet[CommissionLine]:
+    """Every line that counts (of the latest finished regular run of its brand and period),
+    annotated `is_payable` (its run was settled)."""
+    newer = CommissionRun.objects.filter(brand_id=OuterRef("run__brand_id"), period=OuterRef("run__period"),
+                                         kind=RunKind.REGULAR, status=RunStatus.DONE,
+                                         number__gt=OuterRef("run__number"))
+    return (CommissionLine.objects.filter(run__kind=RunKind.REGULAR, run__status=RunStatus.DONE)
+            .exclude(Exists(newer))
+            .annotate(is_payable=Exists(CommissionSettlement.objects.filter(run_id=OuterRef("run_id")))))
+
+
+def partner_lines(partner: Partner) -> QuerySet[CommissionLine]:
+    """The partner's own lines that count, newest first."""
+    return current_lines().filter(beneficiary=partner).select_related("run").order_by("-business_time", "-id")
+
+
+@dataclass(frozen=True)
+class Amount:
+    amount: Decimal
+    currency: str
+
+
+@dataclass
+class Earnings:
+    pending: list[Amount] = field(default_factory=list)
+    payable: list[Amount] = field(default_factory=list)
+
+
+def partner_earnings(partner: Partner) -> Earnings:
+    """The partner's earnings per currency, pending and payable (one query)."""
+    rows = (partner_lines(partner).order_by().values("currency")
+            .annotate(pending=Sum("amount", filter=Q(is_payable=False)), payable=Sum("amount", filter=Q(is_payable=True)))
+            .order_by("currency"))
+    out = Earnings()
+    for row in rows:
+        if row["pending"] is not None:
+            out.pending.append(Amount(money_round(row["pending"], row["currency"]), row["currency"]))
+        if row["payable"] is not None:
+            out.payable.append(Amount(money_round(row["payable"], row["currency"]), row["currency"]))
+    return out
+
+
+def _attributed_deals(partners: Q, *, start: dt.datetime | None = None, end: dt.datetime | None = None) -> QuerySet[Deal]:
+    """Closing trade deals of clients while they belonged to the partners `partners` selects (a Q
+    on the attribution's partner, prefixed `account__client__partner_attributions__partner__`)."""
+    prefix = "account__client__partner_attributions__"
+    at_the_time = (Q(**{f"{prefix}effective_from__lte": F("time")})
+                   & (Q(**{f"{prefix}effective_to__isnull": True}) | Q(**{f"{prefix}effective_to__gt": F("time")})))
+    qs = Deal.objects.filter(partners, at_the_time, kind="trade", entry__in=CLOSING_ENTRIES, deleted_at__isnull=True)
+    if start is not None:
+        qs = qs.filter(time__gte=start)
+    if end is not None:
+        qs = qs.filter(time__lt=end)
+    return qs
+
+
+def month_bounds(at: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """The calendar month (UTC) around `at`, as the commission periods are."""
+    start = at.astimezone(dt.UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = start.replace(year=start.year + (start.month == 12), month=start.month % 12 + 1)
+    return start, end
+
+
+def partner_lots(partner: Partner, *, start: dt.datetime | None = None, end: dt.datetime | None = None) -> Decimal:
+    """Lots its own clients closed in [start, end), while they were its clients."""
+    total = (_attributed_deals(Q(account__client__partner_attributions__partner=partner), start=start, end=end)
+             .aggregate(lots=Sum("volume"))["lots"])
+    return total or Decimal("0")
+
+
+def partner_client_count(partner: Partner) -> int:
+    return ClientAttribution.objects.filter(partner=partner, effective_to__isnull=True).count()
+
+
+@dataclass
+class PartnerFigures:
+    """What the dashboard and the IB manager's partner page both show."""
+
+    earnings: Earnings
+    month_lots: Decimal
+    clients: int
+    month_start: dt.datetime
+
+
+def partner_figures(partner: Partner, *, at: dt.datetime) -> PartnerFigures:
+    start, end = month_bounds(at)
+    return PartnerFigures(earnings=partner_earnings(partner), month_lots=partner_lots(partner, start=start, end=end),
+                          clients=partner_client_count(partner), month_start=start)
+
+
+@dataclass
+class NetworkRow:
+    partner: Partner
+    level: int  # 0 the partner itself, 1 a direct sub-IB, ...
+    clients: int = 0
+    month_lots: Decimal = Decimal("0")
+    lots: Decimal = Decimal("0")
+    commission: list[Amount] = field(default_factory=list)  # earned by the viewing partner through it
+
+
+def partner_network(partner: Partner, *, at: dt.datetime) -> list[NetworkRow]:
+    """The partner's subtree (itself first, a parent before its children) with each node's current
+    clients, the lots its clients closed this month and in all, and what the viewing partner earned
+    from the deals of that node's clients (its lines whose chain ends at the node). Four queries
+    whatever the tree's size."""
+    nodes = list(partner_subtree(partner).select_related(None))
+    rows = {node.pk: NetworkRow(node, node.depth - partner.depth) for node in nodes}
+    in_tree = Q(partner__path__contains=[partner.pk])
+    for row in (ClientAttribution.objects.filter(in_tree, effective_to__isnull=True)
+                .values("partner_id").annotate(n=Count("id"))):
+        rows[row["partner_id"]].clients = row["n"]
+    start, end = month_bounds(at)
+    who = "account__client__partner_attributions__partner_id"
+    for row in (_attributed_deals(Q(account__client__partner_attributions__partner__path__contains=[partner.pk]))
+                .values(who).annotate(lots=Sum("volume"), month=Sum("volume", filter=Q(time__gte=start, time__lt=end)))):
+        if row[who] in rows:
+            rows[row[who]].lots = row["lots"] or Decimal("0")
+            rows[row[who]].month_lots = row["month"] or Decimal("0")
+    direct = RawSQL("chain[array_length(chain, 1)]", [])  # noqa: S611 - a fixed expression
+    for row in (partner_lines(partner).order_by().annotate(direct=direct).values("direct", "currency")
+                .annotate(total=Sum("amount")).order_by("currency")):
+        if row["direct"] in rows:
+            rows[row["direct"]].commission.append(Amount(money_round(row["total"], row["currency"]), row["currency"]))
+    return [rows[node.pk] for node in nodes]
+
+
+@dataclass
+class ClientRow:
+    """A referred client as the partner sees it: never the full name, address or number."""
+
+    name: str
+    email: str
+    phone: str
+    country: str
+    stage: str
+    since: dt.datetime
+    deposits: list[Amount]
+    lots: Decimal
+
+
+def mask_name(first_name: str, last_name: str) -> str:
+    """"Maria Lopez" -> "Maria L."."""
+    first = (first_name or "").strip()
+    last = (last_name or "").strip()
+    return f"{first} {last[:1]}.".strip() if last else first
+
+
+def partner_client_attributions(partner: Partner) -> QuerySet[ClientAttribution]:
+    """The partner's clients now (its own, not its sub-IBs'), newest first."""
+    return partner_clients(partner).order_by("-effective_from", "-id")
+
+
+def partner_client_rows(partner: Partner, attributions: Iterable[ClientAttribution]) -> list[ClientRow]:
+    """`attributions` (a page of partner_client_attributions) as masked rows with each client's
+    confirmed deposits and the lots closed while the client was the partner's. Two queries."""
+    attributions = list(attributions)
+    ids = [a.client_id for a in attributions]
+    deposits: dict[int, list[Amount]] = {}
+    for row in (ClientDeposit.objects.filter(client_id__in=ids).values("client_id", "currency")
+                .annotate(total=Sum("amount")).order_by("client_id", "currency")):
+        deposits.setdefault(row["client_id"], []).append(
+            Amount(money_round(row["total"], row["currency"]), row["currency"]))
+    lots = {row["account__client_id"]: row["lots"] for row in
+            _attributed_deals(Q(account__client__partner_attributions__partner=partner, account__client_id__in=ids))
+            .values("account__client_id").annotate(lots=Sum("volume"))}
+    out = []
+    for a in attributions:
+        client: Client = a.client
+        out.append(ClientRow(name=mask_name(client.first_name, client.last_name), email=mask_email(client.email),
+                             phone=mask_phone(client.phone), country=client.country,
+                             stage=client.get_stage_display(), since=a.effective_from,
+                             deposits=deposits.get(a.client_id, []), lots=lots.get(a.client_id) or Decimal("0")))
+    return out
+
+
+def partner_links(partner: Partner) -> QuerySet[TrackingLink]:
+    """The partner's links and codes with their click counts (bots left out), newest first."""
+    return partner.links.annotate(click_count=Count("clicks", filter=Q(clicks__is_bot=False))).order_by(
+        "-created_at", "-id")
+
+
+@dataclass
+class LineExplanation:
+    """Everything that made one commission line, for the partner's "why this amount" page."""
+
+    line: CommissionLine
+    status: str  # "payable" or "pending"
+    deal: Deal | None
+    lots: Decimal | None  # rebate lots of the deal (per-lot rules)
+    client_name: str
+    version: Any  # PlanVersion | None
+    rule: Any  # PlanRule | None
+    percent: bool  # the rate is a percentage of the basis (revenue share)
+    path: list[Partner]  # from the viewing partner down to the client's own partner
+
+
+def partner_line_explanation(partner: Partner, line_id: int) -> LineExplanation | None:
+    """One of the partner's counted lines with its sources, or None (not its line, superseded,
+    or no such line: the same answer)."""
+    from ib.models import PlanRule, PlanVersion
+
+    line = partner_lines(partner).filter(pk=line_id).first()
+    if line is None:
+        return None
+    deal = (Deal.objects.select_related("account").filter(pk=line.source_id).first()
+            if line.source_kind == "deal" else None)
+    version = (PlanVersion.objects.select_related("plan").filter(pk=line.plan_version_id).first()
+               if line.plan_version_id else None)
+    rule = (PlanRule.objects.select_related("instrument_group").filter(pk=line.rule_id).first()
+            if line.rule_id else None)
+    client = Client.objects.filter(pk=line.client_id).only("first_name", "last_name").first() if line.client_id else None
+    chain = list(line.chain)
+    below = chain[chain.index(partner.pk):] if partner.pk in chain else [partner.pk]
+    names = Partner.objects.in_bulk(below)
+    return LineExplanation(
+        line=line, status="payable" if line.is_payable else "pending", deal=deal,  # type: ignore[attr-defined]
+        lots=line.basis if rule is not None and rule.kind == "per_lot" else None,
+        client_name=mask_name(client.first_name, client.last_name) if client else "",
+        version=version, rule=rule, percent=rule is not None and rule.kind == "revshare",
+        path=[names[i] for i in below if i in names])

@@ -29,10 +29,20 @@ from django.utils.translation import gettext
 
 from crm.audit import audit_record
 from crm.events import emit
-from crm.lib.ratelimit import rate_hit, rate_key
+from crm.lib.ratelimit import rate_hit, rate_key, rate_spent
 from crm.models import Brand, Client, User
 from crm.permissions import user_can
-from ib.exceptions import Conflict, HierarchyCycle, InvitationUnusable, NotAllowed, NotFound, ValidationFailed
+from ib.exceptions import (
+    Conflict,
+    HierarchyCycle,
+    InvitationUnusable,
+    NotAllowed,
+    NotFound,
+    PartnerLoginRefused,
+    PartnerLoginThrottled,
+    PartnerNotActive,
+    ValidationFailed,
+)
 from ib.models import (
     AttributionConflict,
     AttributionModel,
@@ -210,6 +220,46 @@ def partner_authenticate(*, brand: Brand, email: str, password: str) -> PartnerL
     if not login.is_active or login.partner.status != PartnerStatus.ACTIVE:
         return None
     PartnerLogin.objects.filter(pk=login.pk).update(last_login_at=timezone.now())
+    return login
+
+
+def _not_active_message(login: PartnerLogin) -> str:
+    status = login.partner.status
+    if not login.is_active:
+        return gettext("Your partner login is switched off. Please contact your partner manager.")
+    if status == PartnerStatus.APPLIED:
+        return gettext("Your partner application is still being reviewed. We will email you when it is approved.")
+    if status == PartnerStatus.SUSPENDED:
+        return gettext("Your partner account is suspended. Please contact your partner manager.")
+    return gettext("Your partner account is not active. Please contact your partner manager.")
+
+
+def partner_login_check(*, brand: Brand, email: str, password: str, ip: str | None) -> PartnerLogin:
+    """Sign-in to the partner portal: the login of `email` in `brand` when `password` is right and
+    the partner is active. Raises PartnerLoginThrottled (PARTNER_LOGIN_RATE_LIMIT attempts per IP;
+    after PARTNER_LOGIN_FAILURE_LIMIT wrong passwords for one address, that address is refused
+    until the window ends), PartnerLoginRefused (the same answer for an unknown address and a
+    wrong password) or PartnerNotActive (right password, partner not approved or suspended)."""
+    address = (email or "").strip().lower()
+    failures = rate_key("ib:partner-login-failures", f"{brand.pk}:{address}")
+    if (rate_hit(rate_key("ib:partner-login", ip or "unknown"), settings.PARTNER_LOGIN_RATE_LIMIT)
+            or rate_spent(failures, settings.PARTNER_LOGIN_FAILURE_LIMIT)):
+        raise PartnerLoginThrottled()
+    login = (PartnerLogin.objects.select_related("partner", "partner__brand", "brand")
+             .filter(brand=brand, email__iexact=address).first())
+    if login is None:
+        make_password(password)  # the same work as a check: no timing difference
+        rate_hit(failures, settings.PARTNER_LOGIN_FAILURE_LIMIT)
+        raise PartnerLoginRefused()
+    if not check_password(password, login.password):
+        rate_hit(failures, settings.PARTNER_LOGIN_FAILURE_LIMIT)
+        raise PartnerLoginRefused()
+    if not login.is_active or login.partner.status != PartnerStatus.ACTIVE:
+        raise PartnerNotActive(_not_active_message(login))
+    now = timezone.now()
+    PartnerLogin.objects.filter(pk=login.pk).update(last_login_at=now)
+    login.last_login_at = now
+    audit_record(action="ib.partner_login", obj=login.partner, actor=None, after={"email": login.email})
     return login
 
 

@@ -1,8 +1,9 @@
-"""URLs of the IB manager's pages, and the public tracking-link redirect."""
+"""URLs of the IB manager's pages, the partner portal (ib/partner_urls.py, /partners/), and the public
+tracking-link redirect."""
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from ib import views
 
@@ -18,4 +19,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("ib/clients/<uuid:code>/attribution/", views.client_attribute, name="ib_client_attribute"),
     # Public: a partner's tracking link (no login).
     path("r/<str:code>/", views.click_redirect, name="ib_click"),
+    # The partner portal: its own login and session (ib.partner_auth).
+    path("", include("ib.partner_urls")),
 ]

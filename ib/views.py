@@ -139,6 +139,9 @@ def _detail(request: AuthedRequest, partner: Partner, *, move_form: MoveForm | N
         "partner": partner,
         "ancestors": list(selectors.partner_ancestors(partner)),
         "subtree": subtree,
+        # The same figures the partner sees in the partner portal, from the same selectors.
+        "figures": selectors.partner_figures(partner, at=timezone.now()),
+        "network": selectors.partner_network(partner, at=timezone.now()),
         "links": list(partner.links.all()),
         "clients": list(selectors.partner_clients(partner)[:100]),
         "changes": list(selectors.partner_parent_changes(partner)),

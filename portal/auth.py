@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from datetime import datetime, timedelta
-from importlib import import_module
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -29,9 +28,10 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone, translation
-from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext
 
+from crm.lib.cookie_session import CookieSession, moment, page_language, password_hash_digest
 from portal.models import ClientLogin
 
 PORTAL_SESSION_COOKIE = "crm_portal"
@@ -46,42 +46,20 @@ PENDING_MAX_AGE = timedelta(minutes=5)
 View = Callable[..., HttpResponse]
 
 
-def _store_class() -> type[SessionBase]:
-    return import_module(settings.SESSION_ENGINE).SessionStore
+SESSION = CookieSession(PORTAL_SESSION_COOKIE, attr="_portal_session", kept=(LANG_KEY,))
 
 
 def portal_session(request: HttpRequest) -> SessionBase:
-    store = getattr(request, "_portal_session", None)
-    if store is None:
-        store = _store_class()(request.COOKIES.get(PORTAL_SESSION_COOKIE))
-        request._portal_session = store  # type: ignore[attr-defined]
-    return store
+    return SESSION.store(request)
 
 
 def _auth_hash(login: ClientLogin) -> str:
-    return salted_hmac("portal.session", login.password, algorithm="sha256").hexdigest()
-
-
-def _set_cookie(response: HttpResponse, key: str | None) -> None:
-    response.set_cookie(PORTAL_SESSION_COOKIE, key or "", max_age=settings.SESSION_COOKIE_AGE, path="/",
-                        secure=settings.SESSION_COOKIE_SECURE, httponly=True, samesite="Lax")
+    return password_hash_digest("portal.session", login.password)
 
 
 def _new_session(request: HttpRequest, response: HttpResponse, values: dict[str, Any]) -> SessionBase:
     """Drop the old portal session and start a new one with `values` (a new key: no fixation)."""
-    old = portal_session(request)
-    language = old.get(LANG_KEY)
-    if old.session_key:
-        old.delete()
-    store = _store_class()()
-    if language:
-        store[LANG_KEY] = language
-    for key, value in values.items():
-        store[key] = value
-    store.save()
-    request._portal_session = store  # type: ignore[attr-defined]
-    _set_cookie(response, store.session_key)
-    return store
+    return SESSION.start(request, response, values)
 
 
 def portal_session_login(request: HttpRequest, response: HttpResponse, login: ClientLogin) -> None:
@@ -113,19 +91,10 @@ def portal_session_refresh(request: HttpRequest, login: ClientLogin) -> None:
 
 
 def portal_session_logout(request: HttpRequest, response: HttpResponse) -> None:
-    store = portal_session(request)
-    if store.session_key:
-        store.delete()
-    response.delete_cookie(PORTAL_SESSION_COOKIE, path="/", samesite="Lax")
+    SESSION.end(request, response)
 
 
-def _moment(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
+_moment = moment
 
 
 def current_login(request: HttpRequest) -> ClientLogin | None:
@@ -157,21 +126,11 @@ def current_login(request: HttpRequest) -> ClientLogin | None:
 def portal_language(request: HttpRequest, login: ClientLogin | None = None) -> str:
     """The page's language: ?lang= (remembered), then what was chosen before, the client's own,
     then Accept-Language and the language cookie (LocaleMiddleware's pick)."""
-    available = dict(settings.LANGUAGES)
-    asked = request.GET.get("lang", "")
-    store = portal_session(request)
-    if asked in available:
-        if store.get(LANG_KEY) != asked:
-            store[LANG_KEY] = asked
-            request._portal_lang_changed = True  # type: ignore[attr-defined]
-        return asked
-    chosen = store.get(LANG_KEY)
-    if chosen in available:
-        return str(chosen)
-    if login is not None and login.client.language in available:
-        return login.client.language
-    current = (translation.get_language() or settings.LANGUAGE_CODE).split("-")[0]
-    return current if current in available else settings.LANGUAGE_CODE
+    language, changed = page_language(request, portal_session(request), key=LANG_KEY,
+                                      preferred=login.client.language if login is not None else "")
+    if changed:
+        request._portal_lang_changed = True  # type: ignore[attr-defined]
+    return language
 
 
 def portal_page(view: View) -> View:
@@ -189,10 +148,7 @@ def portal_page(view: View) -> View:
             if hasattr(response, "render") and not getattr(response, "is_rendered", True):
                 response.render()
         if getattr(request, "_portal_lang_changed", False):
-            store = portal_session(request)
-            store.save()
-            if request.COOKIES.get(PORTAL_SESSION_COOKIE) != store.session_key:
-                _set_cookie(response, store.session_key)
+            SESSION.save_if_new_key(request, response)
         response.headers.setdefault("Content-Language", language)
         return response
 

@@ -49,3 +49,17 @@ def rate_hit(key: str, rate: str) -> int:
         logger.warning("rate limit not checked: Redis unavailable", exc_info=True, extra={"budget": key.split(":")[0]})
         return 0
     return 0 if used <= count else max(1, int(seconds - now % seconds + 0.999))
+
+
+def rate_spent(key: str, rate: str) -> int:
+    """Like `rate_hit` without counting: the seconds until the window ends when the budget `key`
+    is used up already, else 0. For budgets that count only failures (a login's wrong passwords):
+    check with this first, count each failure with `rate_hit`."""
+    count, seconds = rate_parse(rate)
+    now = time.time()
+    try:
+        used = int(get_redis().get(f"{key}:{seconds}:{int(now // seconds)}") or 0)
+    except redis.RedisError:
+        logger.warning("rate limit not checked: Redis unavailable", exc_info=True, extra={"budget": key.split(":")[0]})
+        return 0
+    return 0 if used < count else max(1, int(seconds - now % seconds + 0.999))

@@ -1,0 +1,21 @@
+"""The partner portal, under /partners/: a partner's own pages, never a staff or client page."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, URLResolver, path
+
+from ib import partner_views as views
+
+app_name = "partners"
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("partners/", views.dashboard, name="dashboard"),
+    path("partners/login/", views.login_entry, name="login"),
+    path("partners/logout/", views.logout, name="logout"),
+    path("partners/network/", views.network, name="network"),
+    path("partners/clients/", views.clients, name="clients"),
+    path("partners/earnings/", views.earnings, name="earnings"),
+    path("partners/earnings/<int:line_id>/", views.line_detail, name="line"),
+    path("partners/links/<str:code>/qr.<str:fmt>", views.link_qr, name="link_qr"),
+    path("partners/<slug:brand_code>/login/", views.login, name="login_brand"),
+]

@@ -1,0 +1,171 @@
+"""The partner portal's pages (/partners/): the dashboard, the network, referred clients, earnings
+down to the deal, links and their QR codes. Thin: the figures come from ib.selectors, the very
+functions the IB manager's partner page reads, so both show the same numbers.
+
+Every page but the login is for a signed-in partner (ib.partner_auth); what a page shows is the
+signed-in partner's own: a line or a link of another partner is a 404, like a missing one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from crm.exceptions import DomainError
+from crm.lib.middleware import client_ip
+from crm.lib.paginator import CappedPaginator
+from crm.models import Brand
+from ib import selectors, services
+from ib.forms import PartnerLoginForm
+from ib.models import LinkKind
+from ib.partner_auth import (
+    BRAND_COOKIE,
+    partner_login_required,
+    partner_page,
+    partner_session_login,
+    partner_session_logout,
+)
+from ib.views import link_qr_image
+
+LINES_PER_PAGE = 50
+CLIENTS_PER_PAGE = 50
+
+
+def _ctx(request: HttpRequest, brand: Brand | None = None, **more: Any) -> dict[str, Any]:
+    login = getattr(request, "partner_login", None)
+    return {"brand": brand or (login.brand if login is not None else None), "partner_login": login,
+            "partner": getattr(request, "partner", None), **more}
+
+
+def _brand(code: str) -> Brand:
+    brand = Brand.objects.filter(code=code, is_active=True).first()
+    if brand is None:
+        raise Http404
+    return brand
+
+
+def _safe_next(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if (target.startswith("/partners/") and not target.startswith("/partners/login")
+            and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()})):
+        return target
+    return reverse("partners:dashboard")
+
+
+# --- signing in and out -------------------------------------------------------------------------------
+
+@require_GET
+@partner_page
+def login_entry(request: HttpRequest) -> HttpResponse:
+    """/partners/login/: the brand's own login page (the one used last, or the only brand), or a
+    choice of brands."""
+    brands = list(Brand.objects.filter(is_active=True).order_by("name"))
+    remembered = request.COOKIES.get(BRAND_COOKIE)
+    known = [b for b in brands if b.code == remembered] or (brands if len(brands) == 1 else [])
+    if known:
+        target = reverse("partners:login_brand", args=[known[0].code])
+        if request.GET.get("next"):
+            target += "?" + request.GET.urlencode()
+        return HttpResponseRedirect(target)
+    return render(request, "ib/partner_portal/choose_brand.html", _ctx(request, brands=brands))
+
+
+@require_http_methods(["GET", "POST"])
+@partner_page
+def login(request: HttpRequest, brand_code: str) -> HttpResponse:
+    brand = _brand(brand_code)
+    form = PartnerLoginForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                login = services.partner_login_check(brand=brand, email=form.cleaned_data["email"],
+                                                     password=form.cleaned_data["password"], ip=client_ip(request))
+            except DomainError as error:
+                form.add_error(None, error.message)
+                status = error.status_code
+            else:
+                response = HttpResponseRedirect(_safe_next(request))
+                partner_session_login(request, response, login)
+                return response
+    return render(request, "ib/partner_portal/login.html", _ctx(request, brand, form=form, next=_safe_next(request)),
+                  status=status)
+
+
+@require_POST
+@partner_page
+def logout(request: HttpRequest) -> HttpResponse:
+    login = request.partner_login  # type: ignore[attr-defined]
+    target = (reverse("partners:login_brand", args=[login.brand.code]) if login is not None
+              else reverse("partners:login"))
+    response = HttpResponseRedirect(target)
+    partner_session_logout(request, response)
+    return response
+
+
+# --- the partner's pages --------------------------------------------------------------------------------
+
+@require_GET
+@partner_login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    partner = request.partner  # type: ignore[attr-defined]
+    return render(request, "ib/partner_portal/dashboard.html", _ctx(
+        request, figures=selectors.partner_figures(partner, at=timezone.now()),
+        links=list(selectors.partner_links(partner)), link_kind=LinkKind))
+
+
+@require_GET
+@partner_login_required
+def network(request: HttpRequest) -> HttpResponse:
+    partner = request.partner  # type: ignore[attr-defined]
+    return render(request, "ib/partner_portal/network.html", _ctx(
+        request, rows=selectors.partner_network(partner, at=timezone.now())))
+
+
+@require_GET
+@partner_login_required
+def clients(request: HttpRequest) -> HttpResponse:
+    partner = request.partner  # type: ignore[attr-defined]
+    page = CappedPaginator(selectors.partner_client_attributions(partner), CLIENTS_PER_PAGE).get_page(
+        request.GET.get("page"))
+    return render(request, "ib/partner_portal/clients.html", _ctx(
+        request, page=page, rows=selectors.partner_client_rows(partner, page.object_list)))
+
+
+@require_GET
+@partner_login_required
+def earnings(request: HttpRequest) -> HttpResponse:
+    partner = request.partner  # type: ignore[attr-defined]
+    page = CappedPaginator(selectors.partner_lines(partner), LINES_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "ib/partner_portal/earnings.html", _ctx(
+        request, page=page, totals=selectors.partner_earnings(partner)))
+
+
+@require_GET
+@partner_login_required
+def line_detail(request: HttpRequest, line_id: int) -> HttpResponse:
+    explained = selectors.partner_line_explanation(request.partner, line_id)  # type: ignore[attr-defined]
+    if explained is None:
+        raise Http404
+    return render(request, "ib/partner_portal/line.html", _ctx(request, x=explained, line=explained.line))
+
+
+@require_GET
+@partner_login_required
+def link_qr(request: HttpRequest, code: str, fmt: str) -> HttpResponse:
+    """The QR code of one of the partner's own tracking links (SVG or PNG)."""
+    link = request.partner.links.filter(code=code.lower(), kind=LinkKind.LINK).first()  # type: ignore[attr-defined]
+    if link is None or fmt not in ("svg", "png"):
+        raise Http404
+    body, content_type = link_qr_image(link, url=request.build_absolute_uri(reverse("ib_click", args=[link.code])),
+                                       fmt=fmt)
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'inline; filename="{link.code}.{fmt}"'
+    return response
