@@ -15,7 +15,7 @@ from kyc.checks import Applicant, CheckPolicy, DocumentFile
 from kyc.checks.images import pages
 from kyc.checks.kinds import other_kind_named, reads_well
 from kyc.checks.legibility import legibility_check
-from kyc.checks.names import contains_name, icao, tokens
+from kyc.checks.names import contains_name, latin_upper, tokens
 from kyc.checks.ocr import Row, read_page
 from kyc.checks.report import CheckResult, OnFail, Outcome, Report, hinted
 
@@ -79,13 +79,23 @@ def issue_date(text: str, as_of: date) -> tuple[date | None, str]:
 
 
 def _address_tokens(text: str) -> list[str]:
-    words = re.findall(r"[A-Z0-9]+", icao(text.replace("\n", " ")).replace("<", " "))
+    words = re.findall(r"[A-Z0-9]+", latin_upper(text))
     return [ABBREVIATIONS.get(w, w) for w in words if len(w) > 1 or w.isdigit()]
+
+
+def _compact(text: str) -> str:
+    return re.sub(r"[^A-Z0-9]", "", latin_upper(text))
 
 
 def address_match(registered: str, text: str) -> dict[str, Any]:
     wanted = _address_tokens(registered)
     present = set(_address_tokens(text))
+    # OCR often drops the spaces of a line ("LONDONNW16XE"): a registered line found whole in the text
+    # without its spaces counts, word by word, as found.
+    compact = _compact(text)
+    for line in re.split(r"[\n,]", registered):
+        if len(_compact(line)) >= 6 and _compact(line) in compact:
+            present.update(_address_tokens(line))
     missing = [w for w in wanted if w not in present]
     numbers_ok = all(w in present for w in wanted if any(ch.isdigit() for ch in w))
     share = (len(wanted) - len(missing)) / len(wanted) if wanted else 0.0
@@ -95,8 +105,10 @@ def address_match(registered: str, text: str) -> dict[str, Any]:
 
 def detect_kind(text: str) -> str:
     upper = text.upper()
-    bank = sum(1 for w in BANK_WORDS if w in upper)
-    utility = sum(1 for w in UTILITY_WORDS if re.search(r"\b" + w + r"\b", upper))
+    letters = re.sub(r"[^A-Z]", "", upper)  # "ELECTRICITYANDGASBILL": OCR dropped the spaces
+    bank = sum(1 for w in BANK_WORDS if w in upper or w.replace(" ", "") in letters)
+    utility = sum(1 for w in UTILITY_WORDS if re.search(r"\b" + w + r"\b", upper)
+                  or (len(w) >= 4 and w.replace(" ", "") in letters))
     if bank >= 2 and bank >= utility:
         return "bank_statement"
     if utility >= 2:

@@ -199,24 +199,43 @@ def _repair_number(found: Mrz) -> Mrz:
     return fixes[0] if len(fixes) == 1 else found
 
 
+TD3_NAME_LINE = re.compile(r"P[A-Z<][A-Z0-9]{3}[A-Z]+<<[A-Z<]*<$")
+
+
 def _candidates(lines: Sequence[str]) -> list[str]:
     out = []
     for text in lines:
         s = _norm_line(text)
         if len(s) >= 26 and (s.count("<") >= 2 or re.search(r"\d{6}", s)):
             out.append(s)
+        elif TD3_NAME_LINE.match(s):
+            # A passport's first line whose trailing fillers OCR ran together ("SARA<<<<<<" for
+            # twenty-odd of them): it carries no check digit, and _fit pads it back to 44.
+            out.append(s)
+    return out
+
+
+def _split_rows(lines: Sequence[str]) -> list[str]:
+    """Each row, and, when a skewed page put both MRZ lines in one row, its pieces as rows of their own
+    (tried in turn: the joined text may also be one line that detection cut in two)."""
+    out: list[str] = []
+    for text in lines:
+        out.append(text)
+        parts = text.split()
+        if len(parts) > 1 and all(len(p) >= 12 and "<" in p for p in parts):
+            out.extend(parts)
     return out
 
 
 def find_mrz(lines: Sequence[str]) -> Mrz | None:
     """The MRZ among OCR'd lines (in reading order), or None when there is none to read."""
-    cand = _candidates(lines)
+    cand = _candidates(_split_rows(lines))
     best: Mrz | None = None
     for i, first in enumerate(cand):
         if not re.match(r"[PIAC][A-Z<][A-Z0-9<]{3}", first) or "<" not in first:
             continue
-        if first[:1] == "P" and i + 1 < len(cand) and 30 <= len(first) <= 48 and 40 <= len(cand[i + 1]) <= 48 \
-                and "<<" in first:
+        if first[:1] == "P" and i + 1 < len(cand) and (30 <= len(first) <= 48 or TD3_NAME_LINE.match(first)) \
+                and 40 <= len(cand[i + 1]) <= 48 and "<<" in first:
             found = parse_td3(first, cand[i + 1])
         elif first[:1] in "IAC" and i + 2 < len(cand) and 26 <= len(first) <= 33 and 26 <= len(cand[i + 1]) <= 33:
             found = parse_td1(first, cand[i + 1], cand[i + 2])

@@ -87,6 +87,12 @@ def icao(text: str) -> str:
     return _clean(_latin(text, LATIN_EXPANDED)).strip(FILLER)
 
 
+def latin_upper(text: str) -> str:
+    """Text in upper-case Latin letters (ICAO's spelling), digits and punctuation kept: for addresses,
+    whose house numbers and postcodes count."""
+    return _latin(text, LATIN_EXPANDED)
+
+
 def icao_variants(text: str) -> set[str]:
     """Every A-Z spelling a document may carry for the name: expanded and reduced diacritics."""
     return {v for v in (icao(text), _clean(_latin(text, LATIN_REDUCED)).strip(FILLER)) if v}

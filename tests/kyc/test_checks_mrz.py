@@ -75,3 +75,17 @@ def test_no_repair_when_only_the_composite_would_agree():
     wrong_digit = lines[1][:9] + str((int(lines[1][9]) + 1) % 10) + lines[1][10:]
     m = find_mrz([lines[0], wrong_digit])
     assert m is not None and not m.digits_valid and m.document_number == "L898902C3"
+
+
+def test_a_first_line_whose_fillers_ran_together_and_two_lines_in_one_row_are_read():
+    lines = str(TD3CodeGenerator("P", "UTO", "HADDAD", "SARA", "LP3803266", "UTO", "921101", "M",
+                                 "320816")).split("\n")
+    short = "P<UTOHADDAD<<SARA<<<<<<"  # OCR returned 23 of its 44 characters
+    m = find_mrz(["PASSPORT", short, lines[1]])
+    assert m is not None and m.digits_valid and (m.surname, m.given_names) == ("HADDAD", "SARA")
+    assert m.lines[0] == lines[0] and not m.name_field_full
+    # A skewed scan: detection put both lines in one row.
+    m = find_mrz(["PASSPORT", f"{short} {lines[1]}"])
+    assert m is not None and m.digits_valid and m.document_number == "LP3803266"
+    # A short line of text that only looks like the start of one is no MRZ.
+    assert find_mrz(["P<UTOHADDAD<<SARA<<<<<<", "DATE OF BIRTH 01 NOV 1992"]) is None
