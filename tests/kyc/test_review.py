@@ -198,3 +198,15 @@ def test_the_portal_selector_gives_a_client_only_its_own_documents(kyc_world):
     other = make_client(actor=kyc_world.agent, brand=kyc_world.brand)
     with pytest.raises(NotFound):
         document_for_client(client=other, code=document.code)
+
+
+def test_the_owner_agent_is_told_when_the_client_is_verified(kyc_world):
+    from crm.events import dispatch_pending
+    from crm.models import Notification
+
+    submission = submit_for_review(kyc_world.client)
+    submission_approve(submission=submission, actor=kyc_world.officer)
+    dispatch_pending()
+    [note] = Notification.objects.filter(user=kyc_world.agent, kind="kyc_approved")
+    assert note.title == f"{kyc_world.client.full_name} is verified" and note.url.endswith("?tab=kyc")
+    assert not Notification.objects.filter(user=kyc_world.officer, kind="kyc_approved").exists()
