@@ -13,13 +13,17 @@ A client outside a user's scope is "not found" for them: missing and forbidden l
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
+from collections.abc import Callable
 from typing import Any
 
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import PermissionDenied
 from django.db.models import F, Lookup, Q, QuerySet, Subquery
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext
 from django_htmx.middleware import HtmxDetails
 
@@ -87,6 +91,32 @@ class _EqualsAnyOf(Lookup):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = compiler.compile(self.rhs)
         return f"{lhs} = ANY(ARRAY{rhs})", (*lhs_params, *rhs_params)
+
+
+def _page_permission(perm: str, refusal: type[Exception]) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @functools.wraps(view)
+        @login_required
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not user_can(request.user, perm):
+                raise refusal
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def page_permission_required(perm: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """A staff page: log in first; then a plain 404 for users without `perm` (the page does not exist
+    for them)."""
+    return _page_permission(perm, Http404)
+
+
+def page_permission_or_403(perm: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """A staff page of the user's own menu's kind that their role does not open: log in first; then 403
+    for users without `perm` (not an object that could exist or not)."""
+    return _page_permission(perm, PermissionDenied)
 
 
 def _any(field: str, subquery: QuerySet[Any]) -> _EqualsAnyOf:

@@ -8,15 +8,13 @@ render. `ui_contributions()` gives IbConfig.ready the tab and the timeline label
 
 from __future__ import annotations
 
-import functools
 import io
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import qrcode
 import qrcode.image.svg
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -31,7 +29,7 @@ from crm.forms import apply_domain_errors, visible_brands
 from crm.lib.middleware import client_ip
 from crm.listing import form_problems
 from crm.models import Client
-from crm.permissions import AuthedRequest, user_can
+from crm.permissions import AuthedRequest, page_permission_required, user_can
 from crm.views.ui import client_or_404, render_page
 from ib import selectors, services
 from ib.filters import PartnerFilter
@@ -91,20 +89,6 @@ def ui_contributions() -> dict[str, Any]:
 
 # --- helpers ------------------------------------------------------------------------------------------
 
-def _permission_required(perm: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
-    """Log in first; then a plain 404 for users without `perm` (the page does not exist for them)."""
-
-    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-        @functools.wraps(view)
-        @login_required
-        def wrapper(request: AuthedRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not user_can(request.user, perm):
-                raise Http404
-            return view(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorate
 
 
 def _partner_or_404(request: AuthedRequest, code: Any) -> Partner:
@@ -116,7 +100,7 @@ def _partner_or_404(request: AuthedRequest, code: Any) -> Partner:
 
 # --- partners -----------------------------------------------------------------------------------------
 
-@_permission_required(VIEW)
+@page_permission_required(VIEW)
 @require_GET
 def partner_list(request: AuthedRequest) -> HttpResponse:
     filters = PartnerFilter(request.GET, queryset=partner_queryset_for_user(request.user).order_by("path"),
@@ -151,13 +135,13 @@ def _detail(request: AuthedRequest, partner: Partner, *, move_form: MoveForm | N
     }, status=status)
 
 
-@_permission_required(VIEW)
+@page_permission_required(VIEW)
 @require_GET
 def partner_detail(request: AuthedRequest, code: Any) -> HttpResponse:
     return _detail(request, _partner_or_404(request, code))
 
 
-@_permission_required(MANAGE)
+@page_permission_required(MANAGE)
 @require_POST
 def partner_decide(request: AuthedRequest, code: Any, decision: str) -> HttpResponse:
     partner = _partner_or_404(request, code)
@@ -180,7 +164,7 @@ def partner_decide(request: AuthedRequest, code: Any, decision: str) -> HttpResp
     return redirect("ib_partner_detail", code=partner.code)
 
 
-@_permission_required(MANAGE)
+@page_permission_required(MANAGE)
 @require_POST
 def partner_move(request: AuthedRequest, code: Any) -> HttpResponse:
     partner = _partner_or_404(request, code)
@@ -211,7 +195,7 @@ def link_qr_image(link: TrackingLink, *, url: str, fmt: str) -> tuple[bytes, str
     return buffer.getvalue(), "image/png"
 
 
-@_permission_required(VIEW)
+@page_permission_required(VIEW)
 @require_GET
 def link_qr(request: AuthedRequest, code: str, fmt: str) -> HttpResponse:
     link = (TrackingLink.objects.filter(code=code.lower(), kind="link",
@@ -245,14 +229,14 @@ def _conflict_rows(conflicts: list[AttributionConflict]) -> list[dict[str, Any]]
     return rows
 
 
-@_permission_required(MANAGE)
+@page_permission_required(MANAGE)
 @require_GET
 def conflict_list(request: AuthedRequest) -> HttpResponse:
     conflicts = list(selectors.open_conflicts(_brand_ids(request))[:100])
     return render_page(request, "ib/conflict_list.html", {"rows": _conflict_rows(conflicts)})
 
 
-@_permission_required(MANAGE)
+@page_permission_required(MANAGE)
 @require_POST
 def conflict_resolve(request: AuthedRequest, code: Any) -> HttpResponse:
     try:
@@ -278,7 +262,7 @@ def conflict_resolve(request: AuthedRequest, code: Any) -> HttpResponse:
     return redirect("ib_conflict_list")
 
 
-@_permission_required(MANAGE)
+@page_permission_required(MANAGE)
 @require_http_methods(["GET", "POST"])
 def client_attribute(request: AuthedRequest, code: Any) -> HttpResponse:
     client = client_or_404(request, code)

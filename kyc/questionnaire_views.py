@@ -7,13 +7,10 @@ Every page needs kyc.manage_questionnaire (a plain 404 without it) and a brand t
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -23,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from crm.exceptions import DomainError, ValidationFailed
 from crm.forms import visible_brands
 from crm.models import Brand, Client
-from crm.permissions import AuthedRequest, user_can
+from crm.permissions import AuthedRequest, page_permission_required, user_can
 from crm.views.ui import render_page
 from kyc import questionnaire as services
 from kyc.models import Questionnaire, QuestionnaireVersion
@@ -33,21 +30,9 @@ from kyc.questionnaire_forms import DraftForm, QuestionnaireForm
 PREVIEW_LANGUAGES = ("en", "ar")
 
 
-def _permission_required(perm: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
-    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-        @functools.wraps(view)
-        @login_required
-        def wrapper(request: AuthedRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not user_can(request.user, perm):
-                raise Http404
-            return view(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorate
 
 
-manage_required = _permission_required(services.MANAGE_PERMISSION)
+manage_required = page_permission_required(services.MANAGE_PERMISSION)
 
 
 def _brand_or_404(request: AuthedRequest, code: str) -> Brand:

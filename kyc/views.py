@@ -6,8 +6,7 @@ of the client profile. `ui_contributions()` gives KycConfig.ready the tab and th
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from django.contrib import messages
@@ -27,7 +26,7 @@ from crm.exceptions import DomainError, NotAllowed, NotFound
 from crm.forms import apply_domain_errors, visible_brands
 from crm.lib.csp import SELF, csp_exception
 from crm.models import Client
-from crm.permissions import AuthedRequest, user_can
+from crm.permissions import AuthedRequest, page_permission_required, user_can
 from crm.views.ui import client_or_404, render_page
 from kyc import forms, selectors, services
 from kyc.checks.report import Report
@@ -46,20 +45,6 @@ from kyc.permissions import (
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def _permission_required(perm: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
-    """Log in first; then a plain 404 for users without `perm` (the page does not exist for them)."""
-
-    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-        @functools.wraps(view)
-        @login_required
-        def wrapper(request: AuthedRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not user_can(request.user, perm):
-                raise Http404
-            return view(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorate
 
 
 def _submission_or_404(request: HttpRequest, code: Any, *, perm: str = REVIEW) -> Any:
@@ -76,7 +61,7 @@ def _period(request: HttpRequest) -> int:
 
 # --- the queue -----------------------------------------------------------------------------------
 
-@_permission_required(REVIEW)
+@page_permission_required(REVIEW)
 @require_GET
 def queue(request: AuthedRequest) -> HttpResponse:
     """What waits for review, due soonest first, with the queue's figures over a chosen period."""
@@ -124,7 +109,7 @@ def _review_context(request: AuthedRequest, submission: Any, **forms_given: Any)
     }
 
 
-@_permission_required(REVIEW)
+@page_permission_required(REVIEW)
 @require_GET
 def submission_detail(request: AuthedRequest, code: Any) -> HttpResponse:
     submission = _submission_or_404(request, code)
@@ -134,7 +119,7 @@ def submission_detail(request: AuthedRequest, code: Any) -> HttpResponse:
 _ACTIONS = {"claim", "assign", "approve", "reject", "request-info"}
 
 
-@_permission_required(REVIEW)
+@page_permission_required(REVIEW)
 @require_POST
 def submission_action(request: AuthedRequest, code: Any, action: str) -> HttpResponse:
     """Claim, assign or release, approve, reject (retryable or final), ask for more information."""
@@ -212,7 +197,7 @@ def document_view(request: AuthedRequest, code: Any) -> HttpResponse:
 
 # --- policies --------------------------------------------------------------------------------------
 
-@_permission_required(MANAGE_POLICY)
+@page_permission_required(MANAGE_POLICY)
 @require_GET
 def policy_list(request: AuthedRequest) -> HttpResponse:
     brands = list(visible_brands(request.user).order_by("name"))
@@ -220,7 +205,7 @@ def policy_list(request: AuthedRequest) -> HttpResponse:
         "rows": [{"brand": b, "policy": selectors.kyc_policy_for(brand=b)} for b in brands]})
 
 
-@_permission_required(MANAGE_POLICY)
+@page_permission_required(MANAGE_POLICY)
 @require_http_methods(["GET", "POST"])
 def policy_edit(request: AuthedRequest, brand_code: str) -> HttpResponse:
     brand = visible_brands(request.user).filter(code=brand_code).first()
@@ -246,7 +231,7 @@ def policy_edit(request: AuthedRequest, brand_code: str) -> HttpResponse:
 
 # --- the client's address ------------------------------------------------------------------------------
 
-@_permission_required(CHANGE_PROFILE)
+@page_permission_required(CHANGE_PROFILE)
 @require_http_methods(["GET", "POST"])
 def address_edit(request: AuthedRequest, code: Any) -> HttpResponse:
     client = client_or_404(request, code)

@@ -8,8 +8,7 @@ render. `ui_contributions()` gives TradingConfig.ready the tab and the timeline 
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -34,7 +33,13 @@ from crm.lib.csp import NONE, csp_exception
 from crm.lib.pagination import Key
 from crm.listing import form_problems
 from crm.models import Client, RoleCode
-from crm.permissions import AuthedRequest, client_queryset_for_user, user_can
+from crm.permissions import (
+    AuthedRequest,
+    client_queryset_for_user,
+    page_permission_or_403,
+    page_permission_required,
+    user_can,
+)
 from crm.services import CLASSIFY_PERMISSION
 from crm.tabs import tabs_for
 from crm.views.ui import client_or_404, render_page
@@ -157,37 +162,8 @@ def ui_contributions() -> dict[str, Any]:
 
 # --- helpers ------------------------------------------------------------------------------------------
 
-def _permission_required(perm: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
-    """Log in first; then a plain 404 for users without `perm` (the page does not exist for them)."""
-
-    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-        @functools.wraps(view)
-        @login_required
-        def wrapper(request: AuthedRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not user_can(request.user, perm):
-                raise Http404
-            return view(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorate
 
 
-def _permission_or_403(perm: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
-    """Log in first; then 403 for users without `perm`: a page of their own menu's kind that their
-    role does not open (not an object that could exist or not)."""
-
-    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-        @functools.wraps(view)
-        @login_required
-        def wrapper(request: AuthedRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not user_can(request.user, perm):
-                raise PermissionDenied
-            return view(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorate
 
 
 def _account_or_404(request: HttpRequest, code: Any) -> TradingAccount:
@@ -203,7 +179,7 @@ def _tab_url(client: Client) -> str:
 
 # --- the client's accounts -----------------------------------------------------------------------------
 
-@_permission_required("trading.add_tradingaccount")
+@page_permission_required("trading.add_tradingaccount")
 @require_http_methods(["GET", "POST"])
 def account_open(request: AuthedRequest, code: Any) -> HttpResponse:
     client = client_or_404(request, code)
@@ -287,7 +263,7 @@ def account_action(request: AuthedRequest, code: Any, action: str) -> HttpRespon
 
 # --- platform servers ---------------------------------------------------------------------------------
 
-@_permission_required("trading.view_platformserver")
+@page_permission_required("trading.view_platformserver")
 @require_GET
 def server_list(request: AuthedRequest) -> HttpResponse:
     servers = selectors.server_list_for_user(user=request.user)
@@ -299,13 +275,13 @@ def server_list(request: AuthedRequest) -> HttpResponse:
     }, partial="server-rows")
 
 
-@_permission_required("trading.add_platformserver")
+@page_permission_required("trading.add_platformserver")
 @require_http_methods(["GET", "POST"])
 def server_create(request: AuthedRequest) -> HttpResponse:
     return _server_form(request, None)
 
 
-@_permission_required("trading.change_platformserver")
+@page_permission_required("trading.change_platformserver")
 @require_http_methods(["GET", "POST"])
 def server_edit(request: AuthedRequest, code: Any) -> HttpResponse:
     try:
@@ -340,7 +316,7 @@ def _policy_brand_or_404(request: HttpRequest, brand_code: str) -> Any:
     return brand
 
 
-@_permission_required("trading.view_platformserver")
+@page_permission_required("trading.view_platformserver")
 @require_GET
 def policy_list(request: AuthedRequest) -> HttpResponse:
     """Each brand's policy and how many open accounts are above their caps."""
@@ -358,7 +334,7 @@ def _policy_initial(policy: BrandTradingPolicy | None) -> dict[str, Any]:
             "live_min_stage": policy.live_min_stage, "live_requires_verification": policy.live_requires_verification}
 
 
-@_permission_required("trading.view_platformserver")
+@page_permission_required("trading.view_platformserver")
 @require_http_methods(["GET", "POST"])
 def policy_edit(request: AuthedRequest, brand_code: str) -> HttpResponse:
     """A brand's policy (for those who may change it), its cap rules, the accounts above their caps
@@ -416,13 +392,13 @@ def _cap_or_404(brand: Any, code: Any) -> LeverageCap:
     return cap
 
 
-@_permission_required("trading.change_platformserver")
+@page_permission_required("trading.change_platformserver")
 @require_http_methods(["GET", "POST"])
 def cap_create(request: AuthedRequest, brand_code: str) -> HttpResponse:
     return _cap_form(request, _policy_brand_or_404(request, brand_code), None)
 
 
-@_permission_required("trading.change_platformserver")
+@page_permission_required("trading.change_platformserver")
 @require_http_methods(["GET", "POST"])
 def cap_edit(request: AuthedRequest, brand_code: str, code: Any) -> HttpResponse:
     brand = _policy_brand_or_404(request, brand_code)
@@ -447,7 +423,7 @@ def _cap_form(request: AuthedRequest, brand: Any, cap: LeverageCap | None) -> Ht
                        status=400 if form.errors else 200)
 
 
-@_permission_required("trading.change_platformserver")
+@page_permission_required("trading.change_platformserver")
 @require_POST
 def cap_delete(request: AuthedRequest, brand_code: str, code: Any) -> HttpResponse:
     brand = _policy_brand_or_404(request, brand_code)
@@ -458,7 +434,7 @@ def cap_delete(request: AuthedRequest, brand_code: str, code: Any) -> HttpRespon
     return redirect("trading_policy_edit", brand.code)
 
 
-@_permission_required("trading.view_platformserver")
+@page_permission_required("trading.view_platformserver")
 @require_POST
 def leverage_lower(request: AuthedRequest, brand_code: str) -> HttpResponse:
     """Start lowering the accounts above one cap (a background job); its page shows the progress."""
@@ -480,7 +456,7 @@ def leverage_lower(request: AuthedRequest, brand_code: str) -> HttpResponse:
 
 # --- the client's classification ---------------------------------------------------------------------
 
-@_permission_required(CLASSIFY_PERMISSION)
+@page_permission_required(CLASSIFY_PERMISSION)
 @require_http_methods(["GET", "POST"])
 def client_classification(request: AuthedRequest, code: Any) -> HttpResponse:
     """Retail, professional or eligible counterparty, with a reason: it sets the client's leverage caps."""
@@ -548,7 +524,7 @@ def password_link(request: HttpRequest, token: str) -> HttpResponse:
 DEALS_NEWEST_FIRST = (Key("time", True, "datetime"), Key("id", True, "int"))
 
 
-@_permission_required("trading.view_deal")
+@page_permission_required("trading.view_deal")
 @require_GET
 def deal_list(request: AuthedRequest) -> HttpResponse:
     filters = DealFilter(request.GET, queryset=selectors.deal_queryset_for_user(user=request.user),
@@ -560,7 +536,7 @@ def deal_list(request: AuthedRequest) -> HttpResponse:
 
 # --- the dealer's exposure ----------------------------------------------------------------------------
 
-@_permission_or_403("trading.view_deal")
+@page_permission_or_403("trading.view_deal")
 @require_GET
 def exposure_view(request: AuthedRequest) -> HttpResponse:
     """Net open lots and floating P/L by symbol, client and account (P/L per currency)."""
@@ -577,7 +553,7 @@ def exposure_view(request: AuthedRequest) -> HttpResponse:
 
 # --- the retention workspace ----------------------------------------------------------------------------
 
-@_permission_or_403("trading.work_retention")
+@page_permission_or_403("trading.work_retention")
 @require_GET
 def retention_workspace(request: AuthedRequest) -> HttpResponse:
     """Dormant and at-risk traders in the user's scope, riskiest first, with their next task."""
