@@ -246,10 +246,11 @@ def partner_network(partner: Partner, *, at: dt.datetime) -> list[NetworkRow]:
             rows[row[who]].lots = row["lots"] or Decimal("0")
             rows[row[who]].month_lots = row["month"] or Decimal("0")
     direct = RawSQL("chain[array_length(chain, 1)]", [])  # noqa: S611 - a fixed expression
-    for row in (partner_lines(partner).order_by().annotate(direct=direct).values("direct", "currency")
-                .annotate(total=Sum("amount")).order_by("currency")):
-        if row["direct"] in rows:
-            rows[row["direct"]].commission.append(Amount(money_round(row["total"], row["currency"]), row["currency"]))
+    for via, currency, total in (partner_lines(partner).order_by().annotate(direct=direct).values("direct", "currency")
+                                 .annotate(total=Sum("amount")).order_by("currency")
+                                 .values_list("direct", "currency", "total")):
+        if via in rows:
+            rows[via].commission.append(Amount(money_round(total, currency), currency))
     return [rows[node.pk] for node in nodes]
 
 

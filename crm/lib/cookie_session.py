@@ -23,7 +23,8 @@ from django.utils.crypto import salted_hmac
 
 
 def _store_class() -> type[SessionBase]:
-    return import_module(settings.SESSION_ENGINE).SessionStore
+    store: type[SessionBase] = import_module(settings.SESSION_ENGINE).SessionStore
+    return store
 
 
 def moment(value: object) -> datetime | None:
