@@ -101,8 +101,11 @@ def postback_url_clean(url: str) -> str:
     """An https URL with a host (http only to the loopback address where the setting allows it);
     no credentials in it, and no address of a private network."""
     url = (url or "").strip()
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError:  # a broken [IPv6] literal
+        raise ValidationFailed(fields={"url": gettext("Enter a full https:// address.")}) from None
     problem = None
     if not host or parts.scheme not in ("https", "http"):
         problem = gettext("Enter a full https:// address.")
@@ -215,6 +218,8 @@ def payload_for(event: Event, partner: Partner, attribution: ClientAttribution |
         body["amount"], body["currency"] = str(data.get("amount", "")), str(data.get("currency", ""))
     elif event.name == "kyc.approved":
         body["level"] = str(data.get("level", ""))
+    elif event.name == "ib.client_qualified":
+        body["qualified_at"] = str(data.get("qualified_at", ""))
     return body
 
 
