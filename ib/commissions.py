@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from crm.audit import audit_record
+from crm.events import emit
 from crm.lib.money import currency_normalise, money_round
 from crm.models import Brand, Client, User
 from crm.permissions import user_can
@@ -28,6 +29,7 @@ from ib.exceptions import Conflict, NotAllowed, NotFound, ValidationFailed
 from ib.models import (
     ClientChargeback,
     ClientDeposit,
+    ClientQualification,
     CommissionLine,
     CommissionPlan,
     CommissionRun,
@@ -333,6 +335,36 @@ def _write_totals(run: CommissionRun) -> None:
     CommissionTotal.objects.bulk_create(rows)
 
 
+# The run's clients with a CPA line who never qualified before: recorded once each, with the client's
+# own partner (the chain's last element) and the earliest of their CPA lines.
+QUALIFICATIONS_SQL = """
+INSERT INTO ib_clientqualification (client_id, partner_id, rule_code, qualified_at, run_id, created_at)
+SELECT DISTINCT ON (l.client_id) l.client_id, l.chain[cardinality(l.chain)], l.rule_code, l.business_time, l.run_id,
+       now()
+FROM ib_commissionline l
+WHERE l.run_id = %s AND l.source_kind = 'cpa' AND l.client_id IS NOT NULL
+ORDER BY l.client_id, l.business_time, l.level
+ON CONFLICT (client_id) DO NOTHING
+RETURNING id
+"""
+
+
+def _qualifications_record(run: CommissionRun) -> int:
+    """Record the clients this regular run found qualified for the first time and emit
+    `ib.client_qualified` for each (in the run's transaction). Returns how many."""
+    if run.kind != RunKind.REGULAR:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(QUALIFICATIONS_SQL, [run.pk])
+        ids = [row[0] for row in cursor.fetchall()]
+    rows = ClientQualification.objects.filter(pk__in=ids).select_related("client", "partner").order_by("pk")
+    for row in rows:
+        emit("ib.client_qualified", client=row.client, actor=None, data={
+            "partner": {"code": str(row.partner.code), "name": row.partner.display_name},
+            "rule": row.rule_code, "qualified_at": row.qualified_at.isoformat(), "run": str(run.code)})
+    return len(ids)
+
+
 def _compute(run: CommissionRun, *, drafts: Sequence[int] = (), accounts: list[int] | None = None,
              since: dt.datetime | None = None) -> dict[str, int]:
     start, end = period_bounds(run.period)
@@ -368,6 +400,7 @@ def commission_run(*, actor: User | None, brand: Brand, period: dt.date, as_of: 
                                        actor=actor, what_if={"versions": [v.pk for v in what_if_versions]})
     run.stats = _compute(run, drafts=[v.pk for v in what_if_versions])
     _write_totals(run)
+    _qualifications_record(run)
     run.status = RunStatus.DONE
     run.finished_at = timezone.now()
     run.save(update_fields=["stats", "status", "finished_at"])
@@ -407,6 +440,7 @@ def commission_run_increment(*, brand: Brand, period: dt.date, as_of: dt.datetim
     run.as_of = as_of
     stats = _compute(run, accounts=accounts, since=since)
     _write_totals(run)
+    _qualifications_record(run)
     run.stats = {**run.stats, "increments": int(run.stats.get("increments", 0)) + 1,
                  "last_increment": {"accounts": len(accounts), **stats}}
     run.finished_at = timezone.now()

@@ -36,6 +36,13 @@ class ClientAttributed(TypedDict):
     reason: str
 
 
+class ClientQualified(TypedDict):
+    partner: Ref  # the client's partner when it qualified (the CPA's level 0)
+    rule: str  # the CPA rule's code
+    qualified_at: DateTimeText  # when the last condition was met
+    run: CodeText  # the regular commission run that found it
+
+
 class AttributionConflictOpened(TypedDict):
     conflict: CodeText
     partners: list[Ref]
@@ -61,3 +68,5 @@ declare("ib.attribution_conflict", payload=AttributionConflictOpened,
         description="Two or more partners claim one client: held for the IB manager.")
 declare("ib.attribution_conflict_resolved", payload=AttributionConflictResolved,
         description="The IB manager decided which partner a contested client belongs to.")
+declare("ib.client_qualified", payload=ClientQualified,
+        description="A client met a CPA rule's conditions for the first time (found by a regular commission run).")

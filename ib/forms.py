@@ -8,7 +8,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from crm.forms import ListedModelChoiceField, PlainSelect
-from ib.models import Partner, PartnerStatus
+from ib.models import Partner, PartnerStatus, PostbackEvent
 
 
 class PartnerChoiceField(ListedModelChoiceField):
@@ -67,3 +67,16 @@ class PartnerLoginForm(forms.Form):
                              widget=forms.EmailInput(attrs={"autocomplete": "username"}))
     password = forms.CharField(label=_("Password"), strip=False, max_length=256,
                                widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+
+
+class PostbackForm(forms.Form):
+    """A partner's postback settings (ib.postbacks.postback_save checks the address)."""
+
+    url = forms.CharField(label=_("URL"), max_length=500,
+                          help_text=_("The partner's https address that receives the notifications."),
+                          widget=forms.URLInput(attrs={"placeholder": "https://"}))
+    events = forms.MultipleChoiceField(label=_("Events"), choices=PostbackEvent.choices, required=False,
+                                       widget=forms.CheckboxSelectMultiple)
+    is_active = forms.BooleanField(label=_("Active"), required=False, initial=True)
+    new_secret = forms.BooleanField(label=_("Make a new signing secret"), required=False,
+                                    help_text=_("The old one stops working at once."))

@@ -42,3 +42,11 @@ def attribute_lead(event: Event) -> None:
         client=event.client, referrer_code=touch.referrer_code, click_id=touch.click_id, at=touch.created_at,
         history=_history(event, exclude=str(touch.code)))
 
+
+
+@subscribe("portal.registered", "kyc.approved", "wallet.first_deposit", "ib.client_qualified")
+def postback_queue(event: Event) -> None:
+    """Write the postback of the client's partner for this event, sent after commit (ib.postbacks)."""
+    from ib.postbacks import deliveries_for_event
+
+    deliveries_for_event(event)

@@ -710,3 +710,91 @@ class CommissionSettlement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.partner_id} {self.period}: {self.amount} {self.currency}"
+
+
+# --- CPA qualification and postbacks --------------------------------------------------------------
+
+
+class ClientQualification(models.Model):
+    """The first time a client qualified for a CPA rule, as a regular commission run found it (the
+    run that wrote the client's first CPA line). One row per client, written once: later runs
+    (recalculations, increments) never re-announce it, so `ib.client_qualified` is emitted once."""
+
+    client = models.OneToOneField("crm.Client", on_delete=models.CASCADE, related_name="+")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="+")
+    rule_code = models.CharField(max_length=40)
+    qualified_at = models.DateTimeField()
+    run = models.ForeignKey(CommissionRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"client {self.client_id} qualified for {self.partner_id} at {self.qualified_at}"
+
+
+class PostbackEvent(models.TextChoices):
+    """What a partner can be told about; the value is the `event` field of the postback's body."""
+
+    REGISTRATION = "registration", _("Registration")
+    KYC_APPROVED = "kyc_approved", _("KYC approved")
+    FIRST_DEPOSIT = "first_deposit", _("First deposit")
+    QUALIFICATION = "qualification", _("CPA qualification")
+
+
+class Postback(models.Model):
+    """Where and how a partner's server is told about its clients (ib.postbacks). The signing
+    secret is stored encrypted (ib.postbacks.CIPHER) and shown to staff once, when it is made."""
+
+    partner = models.OneToOneField(Partner, on_delete=models.CASCADE, related_name="postback")
+    url = models.CharField(_("URL"), max_length=500)
+    secret = models.TextField(editable=False)  # a Fernet token, never the secret itself
+    events = ArrayField(models.CharField(max_length=20, choices=PostbackEvent.choices), default=list, blank=True,
+                        verbose_name=_("events"))
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    secret_changed_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"postback of partner {self.partner_id}"
+
+
+class PostbackStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")  # to be sent at next_attempt_at (first try or a retry)
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")  # the partner's server refused it (4xx): not retried by itself
+    DEAD = "dead", _("Dead")  # every attempt failed: not retried by itself
+
+
+class PostbackDelivery(models.Model):
+    """One notification of one event to one partner, with its attempts' outcome (the delivery log).
+    The body is built once, when the row is written; each attempt signs it afresh."""
+
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="postback_deliveries")
+    event_name = models.CharField(max_length=20, choices=PostbackEvent.choices)
+    event_uuid = models.UUIDField()  # the domain event's uuid: the idempotency key the partner receives
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=PostbackStatus.choices, default=PostbackStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_status = models.PositiveSmallIntegerField(null=True, blank=True)  # the last HTTP status, if any
+    last_error = models.CharField(max_length=500, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering: ClassVar = ["-created_at", "-id"]
+        constraints: ClassVar = [
+            # One delivery per partner and event, however often the event is handed over.
+            models.UniqueConstraint(fields=["partner", "event_uuid"], name="ib_postback_once_per_event"),
+        ]
+        indexes: ClassVar = [
+            # The beat sweep: pending deliveries whose time has come (a small, hot subset).
+            models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="ib_postback_due"),
+            # The delivery log of one partner, newest first.
+            models.Index(F("partner"), F("created_at").desc(), name="ib_postback_partner_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_name} -> partner {self.partner_id}: {self.status}"

@@ -16,6 +16,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("partners/clients/", views.clients, name="clients"),
     path("partners/earnings/", views.earnings, name="earnings"),
     path("partners/earnings/<int:line_id>/", views.line_detail, name="line"),
+    path("partners/postbacks/", views.postback_log, name="postbacks"),
     path("partners/links/<str:code>/qr.<str:fmt>", views.link_qr, name="link_qr"),
     path("partners/<slug:brand_code>/login/", views.login, name="login_brand"),
 ]

@@ -21,7 +21,7 @@ from crm.exceptions import DomainError
 from crm.lib.middleware import client_ip
 from crm.lib.paginator import CappedPaginator
 from crm.models import Brand
-from ib import selectors, services
+from ib import postbacks, selectors, services
 from ib.forms import PartnerLoginForm
 from ib.models import LinkKind
 from ib.partner_auth import (
@@ -35,6 +35,7 @@ from ib.views import link_qr_image
 
 LINES_PER_PAGE = 50
 CLIENTS_PER_PAGE = 50
+DELIVERIES_PER_PAGE = 50
 
 
 def _ctx(request: HttpRequest, brand: Brand | None = None, **more: Any) -> dict[str, Any]:
@@ -146,6 +147,17 @@ def earnings(request: HttpRequest) -> HttpResponse:
     page = CappedPaginator(selectors.partner_lines(partner), LINES_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "ib/partner_portal/earnings.html", _ctx(
         request, page=page, totals=selectors.partner_earnings(partner)))
+
+
+@require_GET
+@partner_login_required
+def postback_log(request: HttpRequest) -> HttpResponse:
+    """The partner's postback deliveries, read-only (the IB manager changes the settings)."""
+    partner = request.partner  # type: ignore[attr-defined]
+    page = CappedPaginator(postbacks.postback_deliveries(partner), DELIVERIES_PER_PAGE).get_page(
+        request.GET.get("page"))
+    return render(request, "ib/partner_portal/postbacks.html", _ctx(
+        request, page=page, postback=postbacks.postback_of(partner)))
 
 
 @require_GET

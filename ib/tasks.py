@@ -39,3 +39,24 @@ def commission_increment(brand_id: int, period: str) -> dict[str, Any]:
 
     run = commission_run_increment(brand=Brand.objects.get(pk=brand_id), period=dt.date.fromisoformat(period))
     return {"run": run.pk, "number": run.number, "stats": run.stats}
+
+
+@shared_task(name="ib.tasks.postback_send", ignore_result=True)
+def postback_send(delivery_id: int) -> str | None:
+    """One attempt of one postback (queued after the commit that wrote or re-armed it)."""
+    from ib.postbacks import delivery_send
+
+    delivery = delivery_send(delivery_id=delivery_id)
+    return None if delivery is None else delivery.status
+
+
+@shared_task(name="ib.tasks.postbacks_retry_due", ignore_result=True)
+def postbacks_retry_due() -> int:
+    """Beat: one send task per pending postback whose time has come (retries, and first tries
+    whose kick was lost). A delivery queued twice is sent once: the first task claims it."""
+    from ib.postbacks import deliveries_due
+
+    due = deliveries_due()
+    for delivery_id in due:
+        postback_send.delay(delivery_id)
+    return len(due)

@@ -31,16 +31,17 @@ from crm.listing import form_problems
 from crm.models import Client
 from crm.permissions import AuthedRequest, page_permission_required, user_can
 from crm.views.ui import client_or_404, render_page
-from ib import selectors, services
+from ib import postbacks, selectors, services
 from ib.filters import PartnerFilter
-from ib.forms import MoveForm, ReasonForm, ReattributeForm, ResolveForm
-from ib.models import AttributionConflict, Partner, PartnerStatus, TrackingLink
+from ib.forms import MoveForm, PostbackForm, ReasonForm, ReattributeForm, ResolveForm
+from ib.models import AttributionConflict, Partner, PartnerStatus, PostbackEvent, PostbackStatus, TrackingLink
 from ib.permissions import conflict_get_for_user, partner_get_for_user, partner_queryset_for_user
 from ib.tables import PartnerTable
 
 VIEW = "ib.view_partner"
 MANAGE = services.MANAGE
 PARTNERS_PER_PAGE = 50
+DELIVERIES_SHOWN = 20
 TAB_PERMISSION = "ib.view_clientattribution"
 
 
@@ -113,12 +114,22 @@ def partner_list(request: AuthedRequest) -> HttpResponse:
     }, partial="partner-rows")
 
 
+def _postback_form(partner: Partner) -> PostbackForm:
+    postback = postbacks.postback_of(partner)
+    if postback is None:
+        return PostbackForm(initial={"is_active": True, "events": []})
+    return PostbackForm(initial={"url": postback.url, "events": list(postback.events),
+                                 "is_active": postback.is_active})
+
+
 def _detail(request: AuthedRequest, partner: Partner, *, move_form: MoveForm | None = None,
-            reject_form: ReasonForm | None = None, status: int = 200) -> HttpResponse:
+            reject_form: ReasonForm | None = None, postback_form: PostbackForm | None = None,
+            new_secret: str | None = None, status: int = 200) -> HttpResponse:
     subtree = list(selectors.partner_subtree(partner))
     for node in subtree:
         node.indent = node.depth - partner.depth  # type: ignore[attr-defined]  # for the template
     can_manage = user_can(request.user, MANAGE)
+    postback = postbacks.postback_of(partner)
     return render_page(request, "ib/partner_detail.html", {
         "partner": partner,
         "ancestors": list(selectors.partner_ancestors(partner)),
@@ -132,6 +143,12 @@ def _detail(request: AuthedRequest, partner: Partner, *, move_form: MoveForm | N
         "can_manage": can_manage,
         "move_form": move_form or (MoveForm(partner=partner) if can_manage else None),
         "reject_form": reject_form or ReasonForm(),
+        "postback": postback,
+        "postback_events": [PostbackEvent(e).label for e in postback.events] if postback else [],
+        "postback_form": postback_form or (_postback_form(partner) if can_manage else None),
+        "postback_new_secret": new_secret,
+        "deliveries": list(postbacks.postback_deliveries(partner)[:DELIVERIES_SHOWN]),
+        "retryable": (PostbackStatus.FAILED, PostbackStatus.DEAD),
     }, status=status)
 
 
@@ -181,6 +198,51 @@ def partner_move(request: AuthedRequest, code: Any) -> HttpResponse:
             messages.success(request, gettext("%(name)s moved.") % {"name": partner.display_name})
             return redirect("ib_partner_detail", code=partner.code)
     return _detail(request, partner, move_form=form, status=400)
+
+
+@_permission_required(MANAGE)
+@require_POST
+def partner_postback(request: AuthedRequest, code: Any) -> HttpResponse:
+    """Save the partner's postback settings; a new secret is shown on the page this once."""
+    partner = _partner_or_404(request, code)
+    form = PostbackForm(request.POST)
+    if form.is_valid():
+        try:
+            saved = postbacks.postback_save(actor=request.user, partner=partner, url=form.cleaned_data["url"],
+                                            events=form.cleaned_data["events"],
+                                            is_active=form.cleaned_data["is_active"],
+                                            new_secret=form.cleaned_data["new_secret"])
+        except NotFound:
+            raise Http404 from None
+        except DomainError as error:
+            apply_domain_errors(form, error)
+        else:
+            messages.success(request, gettext("Postback settings saved."))
+            if saved.secret is None:
+                return redirect(reverse("ib_partner_detail", args=[partner.code]) + "#postback")
+            # The secret in clear, this once: not in a redirect's message, nor ever again.
+            response = _detail(request, partner, postback_form=_postback_form(partner), new_secret=saved.secret)
+            response["Cache-Control"] = "no-store"
+            return response
+    return _detail(request, partner, postback_form=form, status=400)
+
+
+@_permission_required(MANAGE)
+@require_POST
+def partner_postback_retry(request: AuthedRequest, code: Any, delivery: Any) -> HttpResponse:
+    partner = _partner_or_404(request, code)
+    row = postbacks.postback_deliveries(partner).filter(code=delivery).first()
+    if row is None:
+        raise Http404
+    try:
+        postbacks.delivery_retry(actor=request.user, delivery=row)
+    except NotFound:
+        raise Http404 from None
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, gettext("The postback will be sent again in a moment."))
+    return redirect(reverse("ib_partner_detail", args=[partner.code]) + "#postback")
 
 
 def link_qr_image(link: TrackingLink, *, url: str, fmt: str) -> tuple[bytes, str]:

@@ -315,7 +315,14 @@ CELERY_BEAT_SCHEDULE = {
     "ib-commissions-daily": {"task": "ib.tasks.commissions_daily", "schedule": crontab(hour=3, minute=45)},
     # Wallet: payouts whose answer was lost are looked up by our reference, never sent again blindly.
     "wallet-withdrawals-resolve": {"task": "wallet.tasks.withdrawals_resolve_due", "schedule": 60.0},
+    # Partner postbacks: retries whose pause is over, and first tries whose kick was lost (ib.postbacks).
+    "ib-postbacks-retry-due": {"task": "ib.tasks.postbacks_retry_due", "schedule": 30.0},
 }
+# Partner postbacks (ib.postbacks): how long the partner's server has to answer, how many attempts
+# before a delivery is dead, and whether plain http to the loopback address is allowed (DEBUG, tests).
+IB_POSTBACK_TIMEOUT_SECONDS = float(env("IB_POSTBACK_TIMEOUT_SECONDS", "5"))
+IB_POSTBACK_MAX_ATTEMPTS = env_int("IB_POSTBACK_MAX_ATTEMPTS", 8)
+IB_POSTBACK_ALLOW_HTTP_LOOPBACK = env_bool("IB_POSTBACK_ALLOW_HTTP_LOOPBACK", DEBUG)
 # A deal or account-state sync holds a lease on its server for this long, renewed while it runs:
 # a worker killed mid-sync blocks its server for at most this long (crm.lib.lease).
 TRADING_SYNC_LEASE_SECONDS = env_int("TRADING_SYNC_LEASE_SECONDS", 30)
