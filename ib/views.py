@@ -200,7 +200,7 @@ def partner_move(request: AuthedRequest, code: Any) -> HttpResponse:
     return _detail(request, partner, move_form=form, status=400)
 
 
-@_permission_required(MANAGE)
+@page_permission_required(MANAGE)
 @require_POST
 def partner_postback(request: AuthedRequest, code: Any) -> HttpResponse:
     """Save the partner's postback settings; a new secret is shown on the page this once."""
@@ -227,7 +227,7 @@ def partner_postback(request: AuthedRequest, code: Any) -> HttpResponse:
     return _detail(request, partner, postback_form=form, status=400)
 
 
-@_permission_required(MANAGE)
+@page_permission_required(MANAGE)
 @require_POST
 def partner_postback_retry(request: AuthedRequest, code: Any, delivery: Any) -> HttpResponse:
     partner = _partner_or_404(request, code)
