@@ -2,7 +2,8 @@
 
 Beat runs `commissions_daily` once a day: the current month's runs of every brand with plans are
 brought up to date incrementally, and the previous month's too during the first days of a month
-(late deals of a closed period change that period, never the next one)."""
+(late deals of a closed period change that period, never the next one). After it, `settlements_due`
+settles closed periods on each partner's schedule and posts them (ib.settlement)."""
 
 from __future__ import annotations
 
@@ -39,3 +40,13 @@ def commission_increment(brand_id: int, period: str) -> dict[str, Any]:
 
     run = commission_run_increment(brand=Brand.objects.get(pk=brand_id), period=dt.date.fromisoformat(period))
     return {"run": run.pk, "number": run.number, "stats": run.stats}
+
+
+@shared_task(name="ib.tasks.settlements_due", ignore_result=True)
+def settlements_due() -> dict[str, Any]:
+    """Settle closed periods for the partners whose settlement schedule is due, and post every
+    settlement not posted yet (ib.settlement)."""
+    from ib.settlement import settlements_run_due
+
+    rows = settlements_run_due()
+    return {"settled": len(rows)}
