@@ -14,8 +14,9 @@ Schedules
     task (`settlements_run_due`, daily after the commission run) settles, for every closed period
     (a month before the current one), the latest finished regular run's totals of the partners
     whose schedule is due and that run has not settled yet, then posts them. A schedule is due when
-    the partner was not settled yet on this day (daily), in this ISO week (weekly) or this month
-    (monthly).
+    the partner was not paid a settlement yet on this day (daily), in this ISO week (weekly) or
+    this month (monthly). A total that changes nothing is settled at once (its lines show as
+    payable; no money moves). The IB manager's "settle" settles every total of a run at once.
 
 Payouts
     A partner asks for an amount of its available payable balance (balance less what pending
@@ -59,7 +60,6 @@ from ib.models import (
     RunStatus,
 )
 from wallet.ledger import (
-    InsufficientFunds,
     Leg,
     ledger_hold,
     ledger_hold_capture,
@@ -116,7 +116,8 @@ def _partner_ref(partner: Partner) -> dict[str, str]:
 def settlement_post(*, settlement: CommissionSettlement) -> LedgerTransaction | None:
     """Post one settlement to the ledger (once: the key "ib-settlement:<id>"; posting it again
     posts nothing) and mark it posted. A zero amount posts no transaction (None) but is marked."""
-    row = CommissionSettlement.objects.select_for_update().select_related("partner", "run").get(pk=settlement.pk)
+    row = (CommissionSettlement.objects.select_for_update(of=("self",)).select_related("partner", "run")
+           .get(pk=settlement.pk))
     if row.posted_at is not None:
         return None
     amount = Money(row.amount, row.currency).quantize()
@@ -173,7 +174,9 @@ def schedule_due(*, schedule: str, today: dt.date, last: dt.date | None) -> bool
 
 
 def _last_settled(partner_ids: Iterable[int]) -> dict[int, dt.date]:
-    rows = (CommissionSettlement.objects.filter(partner_id__in=list(partner_ids)).values("partner_id")
+    # Settlements of nothing (a recalculation that changed nothing) do not count as a payment.
+    rows = (CommissionSettlement.objects.filter(partner_id__in=list(partner_ids)).exclude(amount=0)
+            .values("partner_id")
             .annotate(at=Max("settled_at")).values_list("partner_id", "at"))
     return {pid: at.astimezone(dt.UTC).date() for pid, at in rows}
 
@@ -194,12 +197,15 @@ def settlements_run_due(*, now: dt.datetime | None = None) -> list[CommissionSet
         if run is None:
             continue
         done = set(run.settlements.values_list("partner_id", flat=True))
-        waiting = {t.partner_id for t in run.totals.exclude(partner_id__in=done).exclude(delta=0)}
+        waiting = dict(run.totals.exclude(partner_id__in=done).values_list("partner_id", "delta"))
         if not waiting:
             continue
         schedules = dict(Partner.objects.filter(pk__in=waiting).values_list("pk", "schedule"))
         last = _last_settled(waiting)
-        due = [pid for pid in waiting if schedule_due(schedule=schedules[pid], today=today, last=last.get(pid))]
+        # A total that changes nothing is settled at once (its lines show as payable, no money
+        # moves); the others when the partner's schedule is due.
+        due = [pid for pid, delta in waiting.items()
+               if not delta or schedule_due(schedule=schedules[pid], today=today, last=last.get(pid))]
         if due:
             written += commission_run_settle(actor=None, run=run, partners=due)
     settlements_post_due()
@@ -297,12 +303,9 @@ def payout_pay(*, actor: User, payout: PartnerPayout) -> PartnerPayout:
     assert row.hold is not None  # noqa: S101 - a requested bank payout always holds its amount
     bank = system_account_for(kind=AccountKind.BANK, currency=row.currency, brand=row.brand_id,
                               owner_ref=PAYOUT_BANK_REF)
-    try:
-        row.transaction = ledger_hold_capture(hold=row.hold, key=f"ib-payout:{row.code}", to_account=bank,
-                                              kind="ib_payout", memo=f"Partner payout {row.code}", actor=actor,
-                                              ref_kind="ib_payout", ref_code=str(row.code))
-    except InsufficientFunds as error:  # a payable never refuses; a defensive message all the same
-        raise Conflict(error.message) from None
+    row.transaction = ledger_hold_capture(hold=row.hold, key=f"ib-payout:{row.code}", to_account=bank,
+                                          kind="ib_payout", memo=f"Partner payout {row.code}", actor=actor,
+                                          ref_kind="ib_payout", ref_code=str(row.code))
     row.state, row.decided_at, row.decided_by = PayoutState.PAID, timezone.now(), actor
     row.save(update_fields=["transaction", "state", "decided_at", "decided_by"])
     audit_record(action="ib.payout_paid", obj=row, actor=actor,
@@ -365,26 +368,6 @@ def run_get_for_user(user: Any, code: Any) -> CommissionRun:
         raise NotFound() from None
 
 
-def partner_client_link(*, actor: User | None, partner: Partner, client: Client | None) -> Partner:
-    """Link (or unlink, None) the partner's own client record: payouts then go to its wallet."""
-    if actor is not None:
-        if not user_can(actor, "ib.manage_partners"):
-            raise NotAllowed()
-        if not (actor.is_administrator or actor.all_brands or actor.brands.filter(pk=partner.brand_id).exists()):
-            raise NotFound()
-    if client is not None and client.brand_id != partner.brand_id:
-        raise ValidationFailed(fields={"client": gettext("The client belongs to another brand.")})
-    with transaction.atomic():
-        row = Partner.objects.select_for_update().get(pk=partner.pk)
-        before = row.client_id
-        row.client = client
-        row.save(update_fields=["client"])
-        audit_record(action="ib.partner_client_linked", obj=row, actor=actor,
-                     before={"client": before}, after={"client": client.pk if client else None})
-    partner.client = client
-    return partner
-
-
 def run_summaries(run_ids: list[int]) -> dict[int, dict[str, Any]]:
     """Per run: how many partner totals, their payable per currency, and how many are settled."""
     from django.db.models import Count, Sum
@@ -417,8 +400,9 @@ def run_can_settle(run: CommissionRun) -> bool:
 
 
 @transaction.atomic
-def partner_schedule_set(*, actor: User | None, partner: Partner, schedule: str) -> Partner:
-    """Change how often the partner's commission is settled (daily, weekly, monthly)."""
+def partner_settlement_set(*, actor: User | None, partner: Partner, schedule: str, client: Client | None) -> Partner:
+    """How often the partner's commission is settled (daily, weekly, monthly), and its own client
+    record (None: none), whose wallet its payouts then go to."""
     if actor is not None:
         if not user_can(actor, "ib.manage_partners"):
             raise NotAllowed()
@@ -426,11 +410,13 @@ def partner_schedule_set(*, actor: User | None, partner: Partner, schedule: str)
             raise NotFound()
     if schedule not in PayoutSchedule.values:
         raise ValidationFailed(fields={"schedule": gettext("Choose daily, weekly or monthly.")})
+    if client is not None and client.brand_id != partner.brand_id:
+        raise ValidationFailed(fields={"client": gettext("The client belongs to another brand.")})
     row = Partner.objects.select_for_update().get(pk=partner.pk)
-    before = row.schedule
-    row.schedule = schedule
-    row.save(update_fields=["schedule"])
-    audit_record(action="ib.partner_schedule_set", obj=row, actor=actor, before={"schedule": before},
-                 after={"schedule": schedule})
-    partner.schedule = schedule
+    before = {"schedule": row.schedule, "client": row.client_id}
+    row.schedule, row.client = schedule, client
+    row.save(update_fields=["schedule", "client"])
+    audit_record(action="ib.partner_settlement_set", obj=row, actor=actor, before=before,
+                 after={"schedule": schedule, "client": client.pk if client is not None else None})
+    partner.schedule, partner.client = schedule, client
     return partner

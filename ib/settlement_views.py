@@ -5,6 +5,7 @@ and authorise, call one service of ib.settlement, render."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 from django import forms
@@ -17,14 +18,14 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm.exceptions import DomainError, NotFound
-from crm.forms import visible_brands
-from crm.models import Brand
+from crm.forms import apply_domain_errors, visible_brands
+from crm.models import Brand, Client
 from crm.permissions import AuthedRequest
 from crm.views.ui import render_page
 from ib import commissions, settlement
-from ib.models import PartnerPayout, PayoutState
+from ib.models import Partner, PartnerPayout, PayoutSchedule, PayoutState
 from ib.partner_auth import partner_login_required
-from ib.views import _permission_required
+from ib.views import MANAGE, _detail, _partner_or_404, _permission_required
 
 RUNS_PER_PAGE = 200
 
@@ -102,7 +103,7 @@ def run_settle(request: AuthedRequest, code: Any) -> HttpResponse:
     else:
         messages.success(request, gettext("Settled and posted for %(count)d partner totals.") % {"count": len(rows)})
     target = reverse("ib_run_detail", args=[run.code])
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         return HttpResponse(headers={"HX-Redirect": target})
     return HttpResponseRedirect(target)
 
@@ -170,6 +171,59 @@ def payout_reject(request: AuthedRequest, code: Any) -> HttpResponse:
     else:
         messages.success(request, gettext("Rejected; the amount is available to the partner again."))
     return HttpResponseRedirect(reverse("ib_payout_list"))
+
+
+# --- the IB manager: a partner's settlement settings ---------------------------------------------------
+
+class SettlementForm(forms.Form):
+    schedule = forms.ChoiceField(label=_("Settlement schedule"), choices=PayoutSchedule.choices)
+    client = forms.CharField(label=_("Linked client (email or code)"), max_length=254, required=False,
+                             help_text=_("The partner's own client record: payouts go to its wallet. Leave "
+                                         "empty for payouts paid by finance."))
+
+    def __init__(self, *args: Any, partner: Partner, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.partner = partner
+
+    def clean_client(self) -> Client | None:
+        text = (self.cleaned_data.get("client") or "").strip()
+        if not text:
+            return None
+        clients = Client.objects.filter(brand_id=self.partner.brand_id)
+        try:
+            found = list(clients.filter(code=uuid.UUID(text))[:2])
+        except ValueError:
+            found = list(clients.filter(email__iexact=text)[:2])
+        if not found:
+            raise forms.ValidationError(gettext("No client of this brand has this email address or code."))
+        if len(found) > 1:
+            raise forms.ValidationError(gettext("Several clients have this email address: give the client's code."))
+        return found[0]
+
+
+def settlement_form_for(partner: Partner) -> SettlementForm:
+    return SettlementForm(partner=partner, initial={
+        "schedule": partner.schedule, "client": partner.client.email if partner.client_id else ""})
+
+
+@_permission_required(MANAGE)
+@require_POST
+def partner_settlement(request: AuthedRequest, code: Any) -> HttpResponse:
+    partner = _partner_or_404(request, code)
+    form = SettlementForm(request.POST, partner=partner)
+    if form.is_valid():
+        try:
+            settlement.partner_settlement_set(actor=request.user, partner=partner,
+                                              schedule=form.cleaned_data["schedule"],
+                                              client=form.cleaned_data["client"])
+        except NotFound:
+            raise Http404 from None
+        except DomainError as error:
+            apply_domain_errors(form, error)
+        else:
+            messages.success(request, gettext("Settlement settings saved."))
+            return HttpResponseRedirect(reverse("ib_partner_detail", args=[partner.code]))
+    return _detail(request, partner, settlement_form=form, status=400)
 
 
 # --- the partner portal: payouts -----------------------------------------------------------------------

@@ -13,6 +13,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("ib/partners/<uuid:code>/move/", views.partner_move, name="ib_partner_move"),
     path("ib/partners/<uuid:code>/approve/", views.partner_decide, {"decision": "approve"}, name="ib_partner_approve"),
     path("ib/partners/<uuid:code>/reject/", views.partner_decide, {"decision": "reject"}, name="ib_partner_reject"),
+    path("ib/partners/<uuid:code>/settlement/", settlement_views.partner_settlement, name="ib_partner_settlement"),
     path("ib/links/<str:code>/qr.<str:fmt>", views.link_qr, name="ib_link_qr"),
     path("ib/conflicts/", views.conflict_list, name="ib_conflict_list"),
     path("ib/conflicts/<uuid:code>/resolve/", views.conflict_resolve, name="ib_conflict_resolve"),

@@ -130,7 +130,10 @@ def partner_list(request: AuthedRequest) -> HttpResponse:
 
 
 def _detail(request: AuthedRequest, partner: Partner, *, move_form: MoveForm | None = None,
-            reject_form: ReasonForm | None = None, status: int = 200) -> HttpResponse:
+            reject_form: ReasonForm | None = None, settlement_form: Any = None, status: int = 200) -> HttpResponse:
+    from ib import settlement
+    from ib.settlement_views import settlement_form_for
+
     subtree = list(selectors.partner_subtree(partner))
     for node in subtree:
         node.indent = node.depth - partner.depth  # type: ignore[attr-defined]  # for the template
@@ -148,6 +151,8 @@ def _detail(request: AuthedRequest, partner: Partner, *, move_form: MoveForm | N
         "can_manage": can_manage,
         "move_form": move_form or (MoveForm(partner=partner) if can_manage else None),
         "reject_form": reject_form or ReasonForm(),
+        "payable": settlement.payable_balances(partner),
+        "settlement_form": settlement_form or (settlement_form_for(partner) if can_manage else None),
     }, status=status)
 
 

@@ -108,8 +108,8 @@ def test_a_schedule_is_due_once_per_day_iso_week_or_month(schedule, last, today,
 
 
 def test_the_beat_settles_a_closed_period_for_the_partners_whose_schedule_is_due(world):
-    st.partner_schedule_set(actor=None, partner=world.leaf, schedule=PayoutSchedule.DAILY)
-    st.partner_schedule_set(actor=None, partner=world.sub, schedule=PayoutSchedule.WEEKLY)
+    st.partner_settlement_set(actor=None, partner=world.leaf, schedule=PayoutSchedule.DAILY, client=None)
+    st.partner_settlement_set(actor=None, partner=world.sub, schedule=PayoutSchedule.WEEKLY, client=None)
     with time_machine.travel(t(25, 5), tick=False):  # March is still open: nothing
         assert st.settlements_run_due() == []
     with time_machine.travel(t(2, 5, month=4), tick=False):  # a Tuesday: everyone's first settlement
@@ -136,7 +136,7 @@ def test_the_beat_settles_a_closed_period_for_the_partners_whose_schedule_is_due
 def test_a_payout_goes_to_the_partners_linked_client_wallet_at_once(world):
     settled_world(world)
     own = make_client(brand=world.brand, first_name="Lea", email="lea.partner@example.com")
-    st.partner_client_link(actor=None, partner=world.leaf, client=own)
+    st.partner_settlement_set(actor=None, partner=world.leaf, schedule=PayoutSchedule.MONTHLY, client=own)
     payout = st.payout_request(partner=world.leaf, amount="3.00", currency="USD")
     assert payout.state == PayoutState.PAID and payout.client == own and payout.transaction is not None
     assert available(wallet_account_for(client=own, currency="USD")) == usd("3")
@@ -246,3 +246,22 @@ def test_a_partner_asks_for_a_payout_in_the_portal_and_sees_only_its_own_balance
     assert "2.00" in sub_page and "3.50" not in sub_page and "1.50" not in sub_page
     # Staff and visitors are sent to the partner login.
     assert HttpClient().get("/partners/payouts/")["Location"].startswith("/partners/login/")
+
+
+def test_the_ib_manager_sets_a_partners_schedule_and_linked_client_on_its_page(world, login_verified):
+    own = make_client(brand=world.brand, first_name="Lea", email="lea.partner@example.com")
+    foreign = make_client(brand=make_brand(), email="someone.else@example.com")
+    http = _staff(make_user(role_code="ib_manager", brand=world.brand), login_verified)
+    refused = http.post(f"/ib/partners/{world.leaf.code}/settlement/", {"schedule": "weekly",
+                                                                        "client": foreign.email})
+    assert refused.status_code == 400 and "No client of this brand" in refused.content.decode()
+    response = http.post(f"/ib/partners/{world.leaf.code}/settlement/", {"schedule": "weekly",
+                                                                         "client": "LEA.partner@example.com"})
+    assert response.status_code == 302
+    world.leaf.refresh_from_db()
+    assert (world.leaf.schedule, world.leaf.client) == (PayoutSchedule.WEEKLY, own)
+    page = http.get(f"/ib/partners/{world.leaf.code}/").content.decode()
+    assert "Lea" in page
+    # Staff who may only read partners (compliance) get no form and cannot post it.
+    reader = _staff(make_user(role_code="compliance", brand=world.brand), login_verified)
+    assert reader.post(f"/ib/partners/{world.leaf.code}/settlement/", {"schedule": "daily"}).status_code == 404
