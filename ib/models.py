@@ -692,8 +692,9 @@ class CommissionTotal(models.Model):
 
 class CommissionSettlement(models.Model):
     """What was settled for a partner's period: each settlement of a run adds the difference
-    between its payable and what earlier settlements of the period added up to. The wallet posts
-    the rows whose `posted_at` is empty (settlement posting comes with the ledger)."""
+    between its payable and what earlier settlements of the period added up to. ib.settlement posts
+    each row to the partner's IB payable account in the wallet's ledger once and sets `posted_at`
+    (the beat task posts any row still without it)."""
 
     brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="settlements")

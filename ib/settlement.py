@@ -29,6 +29,7 @@ Payouts
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -70,6 +71,7 @@ from wallet.ledger import (
 )
 from wallet.models import AccountKind, LedgerAccount, LedgerBalance, LedgerTransaction
 
+logger = logging.getLogger("ib.settlement")
 DECIDE = "ib.decide_payout"
 EXPENSE_REF = "ib-commissions"
 PAYOUT_BANK_REF = "partner-payouts"
@@ -197,17 +199,23 @@ def settlements_run_due(*, now: dt.datetime | None = None) -> list[CommissionSet
         if run is None:
             continue
         done = set(run.settlements.values_list("partner_id", flat=True))
-        waiting = dict(run.totals.exclude(partner_id__in=done).values_list("partner_id", "delta"))
-        if not waiting:
+        totals = list(run.totals.exclude(partner_id__in=done).values_list("partner_id", "delta"))
+        if not totals:
             continue
+        waiting = {pid for pid, _delta in totals}
+        moving = {pid for pid, delta in totals if delta}
         schedules = dict(Partner.objects.filter(pk__in=waiting).values_list("pk", "schedule"))
         last = _last_settled(waiting)
-        # A total that changes nothing is settled at once (its lines show as payable, no money
-        # moves); the others when the partner's schedule is due.
-        due = [pid for pid, delta in waiting.items()
-               if not delta or schedule_due(schedule=schedules[pid], today=today, last=last.get(pid))]
-        if due:
+        # A partner whose totals change nothing is settled at once (its lines show as payable, no
+        # money moves); the others when their schedule is due.
+        due = [pid for pid in sorted(waiting)
+               if pid not in moving or schedule_due(schedule=schedules[pid], today=today, last=last.get(pid))]
+        if not due:
+            continue
+        try:
             written += commission_run_settle(actor=None, run=run, partners=due)
+        except Conflict as error:  # a newer run arrived meanwhile: tomorrow settles that one
+            logger.warning("settlement skipped", extra={"run": str(run.code), "why": error.message})
     settlements_post_due()
     return written
 
