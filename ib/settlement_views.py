@@ -253,10 +253,7 @@ def partner_payouts(request: HttpRequest) -> HttpResponse:
                 payout = settlement.payout_request(partner=partner, amount=form.cleaned_data["amount"],
                                                    currency=form.cleaned_data["currency"])
             except DomainError as error:
-                for field, message in (error.fields or {}).items():
-                    form.add_error(field if field in form.fields else None, message)
-                if not error.fields:
-                    form.add_error(None, error.message)
+                apply_domain_errors(form, error)
             else:
                 messages.success(request, gettext("Paid to your wallet.") if payout.state == PayoutState.PAID
                                  else gettext("Requested; finance will pay it."))
