@@ -255,7 +255,7 @@ def payout_request(*, partner: Partner, amount: Money | str, currency: str) -> P
     available."""
     money = _amount(amount, currency)
     # One request at a time per partner: the balance check below and the hold see the same balance.
-    partner = Partner.objects.select_for_update().select_related("client").get(pk=partner.pk)
+    partner = Partner.objects.select_for_update(of=("self",)).select_related("client").get(pk=partner.pk)
     if partner.status != PartnerStatus.ACTIVE:
         raise Conflict(gettext("Only an active partner can ask for a payout."))
     payable = payable_account_for(partner=partner, currency=money.currency)
@@ -289,7 +289,7 @@ def payout_request(*, partner: Partner, amount: Money | str, currency: str) -> P
 
 
 def _locked_open(payout: PartnerPayout) -> PartnerPayout:
-    row = PartnerPayout.objects.select_for_update().select_related("partner", "hold").get(pk=payout.pk)
+    row = PartnerPayout.objects.select_for_update(of=("self",)).select_related("partner", "hold").get(pk=payout.pk)
     if row.state != PayoutState.REQUESTED:
         raise Conflict(gettext("This payout was %(state)s already.") % {"state": row.get_state_display().lower()})
     return row
