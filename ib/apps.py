@@ -18,13 +18,17 @@ class IbConfig(AppConfig):
 
 
 def _role_permissions() -> dict[str, list[str]]:
-    """IB managers run the programme (partners, applications, moves, attribution); administrators
-    too; compliance reads who brought whom."""
+    """IB managers run the programme (partners, applications, moves, attribution, commission runs
+    and their settlement); administrators too; compliance reads who brought whom; finance pays
+    partners' payout requests."""
     from crm.models import RoleCode
 
     read = ["ib.view_partner", "ib.view_trackinglink", "ib.view_clientattribution", "ib.view_attributionconflict"]
     manage = [*read, "ib.manage_partners", "ib.change_partner", "ib.run_commissions"]
-    return {RoleCode.IB_MANAGER: manage, RoleCode.ADMIN: manage, RoleCode.COMPLIANCE: read}
+    # Finance pays partners' payout requests (ib.settlement); administrators may too.
+    payouts = ["ib.decide_payout", "ib.view_partnerpayout"]
+    return {RoleCode.IB_MANAGER: manage, RoleCode.ADMIN: [*manage, *payouts], RoleCode.COMPLIANCE: read,
+            RoleCode.FINANCE: payouts}
 
 
 def _navigation() -> list[Any]:
@@ -36,4 +40,7 @@ def _navigation() -> list[Any]:
         NavItem("ib_partners", _("Partners"), "ib_partner_list", "users", permission="ib.view_partner", order=400),
         NavItem("ib_conflicts", _("Attribution conflicts"), "ib_conflict_list", "flag",
                 permission="ib.manage_partners", order=410),
+        NavItem("ib_runs", _("Commission runs"), "ib_run_list", "link", permission="ib.run_commissions", order=420),
+        NavItem("ib_payouts", _("Partner payouts"), "ib_payout_list", "link", permission="ib.decide_payout",
+                order=776),
     ]

@@ -9,7 +9,7 @@ for plans; `actor=None` is the system (the Celery task, the import).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -449,10 +449,13 @@ def commission_run_increment(*, brand: Brand, period: dt.date, as_of: dt.datetim
 
 
 @transaction.atomic
-def commission_run_settle(*, actor: User | None, run: CommissionRun) -> list[CommissionSettlement]:
+def commission_run_settle(*, actor: User | None, run: CommissionRun,
+                          partners: Collection[int] | None = None) -> list[CommissionSettlement]:
     """Mark the run's totals as settled: one row per partner with the difference between its
     payable and what the period's earlier settlements added up to (positive: to pay; negative: to
-    claw back). Only the period's latest regular run can be settled, once."""
+    claw back). Only the period's latest regular run can be settled, and each of its totals once.
+    `partners` (ids): settle only these partners' totals (the settlement schedule,
+    ib.settlement); without it, every total of the run not settled yet (none left: Conflict)."""
     _require(actor, run.brand_id, RUN)
     run = CommissionRun.objects.select_for_update().get(pk=run.pk)
     if run.kind != RunKind.REGULAR or run.status != RunStatus.DONE:
@@ -461,11 +464,16 @@ def commission_run_settle(*, actor: User | None, run: CommissionRun) -> list[Com
               .aggregate(n=Max("number"))["n"])
     if run.number != latest:
         raise Conflict(gettext("A newer run of this period exists: settle that one."))
-    if run.settlements.exists():
-        raise Conflict(gettext("This run was settled already."))
+    done = set(run.settlements.values_list("partner_id", "currency"))
+    totals = [t for t in run.totals.all()
+              if (t.partner_id, t.currency) not in done and (partners is None or t.partner_id in partners)]
+    if not totals:
+        if partners is None:
+            raise Conflict(gettext("This run was settled already."))
+        return []
     settled = _settled(run.brand_id, run.period)
     rows = []
-    for total in run.totals.all():
+    for total in totals:
         paid = settled.get((total.partner_id, total.currency), engine.ZERO)
         rows.append(CommissionSettlement(brand_id=run.brand_id, partner_id=total.partner_id, period=run.period,
                                          currency=total.currency, run=run, amount=total.payable - paid,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import NotRequired, TypedDict
 
-from crm.event_catalogue import CodeText, DateTimeText, Ref, declare
+from crm.event_catalogue import CodeText, DateTimeText, DecimalText, Ref, declare
 
 
 class PartnerStatusEvent(TypedDict):
@@ -55,6 +55,25 @@ class AttributionConflictResolved(TypedDict):
     reason: str
 
 
+class CommissionSettled(TypedDict):
+    partner: Ref
+    period: str  # YYYY-MM
+    run: CodeText
+    currency: str
+    amount: DecimalText  # posted to the partner's payable balance; negative: clawed back
+    payable: DecimalText  # the period's payable this settles the partner to
+
+
+class PayoutEvent(TypedDict):
+    payout: CodeText
+    partner: Ref
+    amount: DecimalText
+    currency: str
+    destination: str  # client_wallet, bank
+    state: str  # requested, paid, rejected
+    reason: NotRequired[str]
+
+
 declare("ib.partner_applied", payload=PartnerStatusEvent,
         description="Someone applied to become a partner (an IB or an affiliate); the IB manager decides.")
 declare("ib.partner_approved", payload=PartnerStatusEvent,
@@ -70,3 +89,11 @@ declare("ib.attribution_conflict_resolved", payload=AttributionConflictResolved,
         description="The IB manager decided which partner a contested client belongs to.")
 declare("ib.client_qualified", payload=ClientQualified,
         description="A client met a CPA rule's conditions for the first time (found by a regular commission run).")
+
+declare("ib.commission_settled", payload=CommissionSettled,
+        description="A partner's commission of a period was settled and posted to its payable balance "
+                    "(a negative amount claws back what a recalculation took away).")
+declare("ib.payout_requested", payload=PayoutEvent,
+        description="A partner asked to be paid out of its payable balance (to its own client wallet: paid at once).")
+declare("ib.payout_decided", payload=PayoutEvent,
+        description="Finance paid or rejected a partner's payout request.")

@@ -32,6 +32,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from crm.lib.context import history_user
+from crm.lib.money import Money
 
 
 class PartnerKind(models.TextChoices):
@@ -117,6 +118,10 @@ class Partner(models.Model):
                                 default=PayoutSchedule.MONTHLY)
     joined_via = models.CharField(max_length=12, choices=JoinedVia.choices, default=JoinedVia.APPLICATION)
     parent = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="children")
+    # The partner's own client record, if the partner trades with the brand too: payouts may go to
+    # its wallet (then the client's withdrawal rules and finance's queue apply).
+    client = models.ForeignKey("crm.Client", on_delete=models.PROTECT, null=True, blank=True,
+                               related_name="partner_profiles", verbose_name=_("linked client"))
     # Ids from the root down to this partner, itself included (see the module docstring).
     path = ArrayField(models.BigIntegerField(), default=list, editable=False)
     note = models.TextField(blank=True)
@@ -687,8 +692,9 @@ class CommissionTotal(models.Model):
 
 class CommissionSettlement(models.Model):
     """What was settled for a partner's period: each settlement of a run adds the difference
-    between its payable and what earlier settlements of the period added up to. The wallet posts
-    the rows whose `posted_at` is empty (settlement posting comes with the ledger)."""
+    between its payable and what earlier settlements of the period added up to. ib.settlement posts
+    each row to the partner's IB payable account in the wallet's ledger once and sets `posted_at`
+    (the beat task posts any row still without it)."""
 
     brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="settlements")
@@ -798,3 +804,57 @@ class PostbackDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_name} -> partner {self.partner_id}: {self.status}"
+
+class PayoutDestination(models.TextChoices):
+    CLIENT_WALLET = "client_wallet", _("The linked client's wallet")
+    BANK = "bank", _("Paid by finance")
+
+
+class PayoutState(models.TextChoices):
+    REQUESTED = "requested", _("Requested")
+    PAID = "paid", _("Paid")
+    REJECTED = "rejected", _("Rejected")
+
+
+class PartnerPayout(models.Model):
+    """A partner's request to be paid out of its IB payable balance (wallet ledger account of kind
+    ib_payable, owner_ref = the partner's code). To the linked client's wallet it is paid at once;
+    otherwise the amount is held on the payable account until finance pays (the hold is captured)
+    or rejects (the hold is released). See ib.settlement."""
+
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="payouts")
+    currency = models.CharField(max_length=8)
+    amount = models.DecimalField(max_digits=24, decimal_places=8)
+    destination = models.CharField(max_length=14, choices=PayoutDestination.choices)
+    client = models.ForeignKey("crm.Client", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    state = models.CharField(max_length=10, choices=PayoutState.choices, default=PayoutState.REQUESTED)
+    hold = models.ForeignKey("wallet.LedgerHold", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    transaction = models.ForeignKey("wallet.LedgerTransaction", on_delete=models.PROTECT, null=True, blank=True,
+                                    related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey("crm.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering: ClassVar = ["-requested_at", "-id"]
+        permissions: ClassVar = [("decide_payout", "Can pay or reject partner payout requests")]
+        constraints: ClassVar = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="ib_payout_amount_positive"),
+            # A wallet payout names the client it credited.
+            models.CheckConstraint(condition=~Q(destination="client_wallet") | Q(client__isnull=False),
+                                   name="ib_payout_wallet_has_client"),
+        ]
+        indexes: ClassVar = [
+            # Finance's list: the open requests, oldest first.
+            models.Index(fields=["state", "requested_at"], condition=Q(state="requested"), name="ib_payout_open"),
+        ]
+
+    def __str__(self) -> str:
+        return f"payout {self.code}: {self.amount} {self.currency}"
+
+    @property
+    def money(self) -> Money:
+        return Money(self.amount, self.currency).quantize()

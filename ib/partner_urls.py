@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import URLPattern, URLResolver, path
 
 from ib import partner_views as views
+from ib import settlement_views
 
 app_name = "partners"
 
@@ -17,6 +18,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("partners/earnings/", views.earnings, name="earnings"),
     path("partners/earnings/<int:line_id>/", views.line_detail, name="line"),
     path("partners/postbacks/", views.postback_log, name="postbacks"),
+
+    path("partners/payouts/", settlement_views.partner_payouts, name="payouts"),
     path("partners/links/<str:code>/qr.<str:fmt>", views.link_qr, name="link_qr"),
     path("partners/<slug:brand_code>/login/", views.login, name="login_brand"),
 ]

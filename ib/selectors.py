@@ -129,13 +129,15 @@ CLOSING_ENTRIES = ("out", "inout", "out_by")
 
 def current_lines() -> QuerySet[CommissionLine]:
     """Every line that counts (of the latest finished regular run of its brand and period),
-    annotated `is_payable` (its run was settled)."""
+    annotated `is_payable` (its run was settled for the line's partner)."""
     newer = CommissionRun.objects.filter(brand_id=OuterRef("run__brand_id"), period=OuterRef("run__period"),
                                          kind=RunKind.REGULAR, status=RunStatus.DONE,
                                          number__gt=OuterRef("run__number"))
     return (CommissionLine.objects.filter(run__kind=RunKind.REGULAR, run__status=RunStatus.DONE)
             .exclude(Exists(newer))
-            .annotate(is_payable=Exists(CommissionSettlement.objects.filter(run_id=OuterRef("run_id")))))
+            # Settled per partner: a partner's settlement schedule settles its own totals (ib.settlement).
+            .annotate(is_payable=Exists(CommissionSettlement.objects.filter(run_id=OuterRef("run_id"),
+                                                                            partner_id=OuterRef("beneficiary_id")))))
 
 
 def partner_lines(partner: Partner) -> QuerySet[CommissionLine]:

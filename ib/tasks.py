@@ -2,7 +2,8 @@
 
 Beat runs `commissions_daily` once a day: the current month's runs of every brand with plans are
 brought up to date incrementally, and the previous month's too during the first days of a month
-(late deals of a closed period change that period, never the next one)."""
+(late deals of a closed period change that period, never the next one). After it, `settlements_due`
+settles closed periods on each partner's schedule and posts them (ib.settlement)."""
 
 from __future__ import annotations
 
@@ -60,3 +61,12 @@ def postbacks_retry_due() -> int:
     for delivery_id in due:
         postback_send.delay(delivery_id)
     return len(due)
+
+@shared_task(name="ib.tasks.settlements_due", ignore_result=True)
+def settlements_due() -> dict[str, Any]:
+    """Settle closed periods for the partners whose settlement schedule is due, and post every
+    settlement not posted yet (ib.settlement)."""
+    from ib.settlement import settlements_run_due
+
+    rows = settlements_run_due()
+    return {"settled": len(rows)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, include, path
 
-from ib import views
+from ib import settlement_views, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("ib/partners/", views.partner_list, name="ib_partner_list"),
@@ -16,9 +16,17 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("ib/partners/<uuid:code>/postback/", views.partner_postback, name="ib_partner_postback"),
     path("ib/partners/<uuid:code>/postbacks/<uuid:delivery>/retry/", views.partner_postback_retry,
          name="ib_postback_retry"),
+
+    path("ib/partners/<uuid:code>/settlement/", settlement_views.partner_settlement, name="ib_partner_settlement"),
     path("ib/links/<str:code>/qr.<str:fmt>", views.link_qr, name="ib_link_qr"),
     path("ib/conflicts/", views.conflict_list, name="ib_conflict_list"),
     path("ib/conflicts/<uuid:code>/resolve/", views.conflict_resolve, name="ib_conflict_resolve"),
+    path("ib/runs/", settlement_views.run_list, name="ib_run_list"),
+    path("ib/runs/<uuid:code>/", settlement_views.run_detail, name="ib_run_detail"),
+    path("ib/runs/<uuid:code>/settle/", settlement_views.run_settle, name="ib_run_settle"),
+    path("ib/payouts/", settlement_views.payout_list, name="ib_payout_list"),
+    path("ib/payouts/<uuid:code>/pay/", settlement_views.payout_pay, name="ib_payout_pay"),
+    path("ib/payouts/<uuid:code>/reject/", settlement_views.payout_reject, name="ib_payout_reject"),
     path("ib/clients/<uuid:code>/attribution/", views.client_attribute, name="ib_client_attribute"),
     # Public: a partner's tracking link (no login).
     path("r/<str:code>/", views.click_redirect, name="ib_click"),

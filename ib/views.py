@@ -124,7 +124,10 @@ def _postback_form(partner: Partner) -> PostbackForm:
 
 def _detail(request: AuthedRequest, partner: Partner, *, move_form: MoveForm | None = None,
             reject_form: ReasonForm | None = None, postback_form: PostbackForm | None = None,
-            new_secret: str | None = None, status: int = 200) -> HttpResponse:
+            new_secret: str | None = None, settlement_form: Any = None, status: int = 200) -> HttpResponse:
+    from ib import settlement
+    from ib.settlement_views import settlement_form_for
+
     subtree = list(selectors.partner_subtree(partner))
     for node in subtree:
         node.indent = node.depth - partner.depth  # type: ignore[attr-defined]  # for the template
@@ -149,6 +152,8 @@ def _detail(request: AuthedRequest, partner: Partner, *, move_form: MoveForm | N
         "postback_new_secret": new_secret,
         "deliveries": list(postbacks.postback_deliveries(partner)[:DELIVERIES_SHOWN]),
         "retryable": (PostbackStatus.FAILED, PostbackStatus.DEAD),
+        "payable": settlement.payable_balances(partner),
+        "settlement_form": settlement_form or (settlement_form_for(partner) if can_manage else None),
     }, status=status)
 
 

@@ -313,6 +313,9 @@ CELERY_BEAT_SCHEDULE = {
     "wallet-deposits-refresh": {"task": "wallet.tasks.deposits_refresh_due", "schedule": 120.0},
     # Partner commissions: the daily incremental run of the open period(s) (ib.tasks).
     "ib-commissions-daily": {"task": "ib.tasks.commissions_daily", "schedule": crontab(hour=3, minute=45)},
+    # Partner settlement: closed periods settled on each partner's schedule and posted to the ledger,
+    # after the daily run has brought them up to date (ib.settlement).
+    "ib-settlements-due": {"task": "ib.tasks.settlements_due", "schedule": crontab(hour=4, minute=30)},
     # Wallet: payouts whose answer was lost are looked up by our reference, never sent again blindly.
     "wallet-withdrawals-resolve": {"task": "wallet.tasks.withdrawals_resolve_due", "schedule": 60.0},
     # Partner postbacks: retries whose pause is over, and first tries whose kick was lost (ib.postbacks).
