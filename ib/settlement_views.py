@@ -203,7 +203,7 @@ class SettlementForm(forms.Form):
 
 def settlement_form_for(partner: Partner) -> SettlementForm:
     return SettlementForm(partner=partner, initial={
-        "schedule": partner.schedule, "client": partner.client.email if partner.client_id else ""})
+        "schedule": partner.schedule, "client": partner.client.email if partner.client is not None else ""})
 
 
 @page_permission_required(MANAGE)
