@@ -15,11 +15,12 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 
 from crm.exceptions import DomainError
 from crm.lib.forms import form_field
+from crm.lib.money import InvalidAmount, amount_parse
 from crm.models import Brand, Client, Stage, User
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -52,6 +53,33 @@ def _html_attrs(attrs: dict[str, Any]) -> str:
         format_html(" {}", name) if value is True else format_html(' {}="{}"', name, value)
         for name, value in attrs.items() if value is not False
     )
+
+
+class AmountField(forms.CharField):
+    """An amount above zero as people type it (crm.lib.money.amount_parse: "1,234.56", "250", Arabic
+    digits and separators), cleaned to a Decimal. Whether it fits the currency's decimals is the
+    service's to say, with the currency."""
+
+    MAX_LENGTH = 40
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)  # no max_length validator: it would measure the Decimal
+        self.widget.attrs.setdefault("inputmode", "decimal")
+        self.widget.attrs.setdefault("maxlength", str(self.MAX_LENGTH))
+
+    def to_python(self, value: Any) -> Any:
+        text = super().to_python(value)
+        if text in self.empty_values:
+            return None
+        if len(text) > self.MAX_LENGTH:
+            raise forms.ValidationError(gettext("Enter an amount such as 1234.56 or 1,234.56."), code="invalid")
+        try:
+            amount = amount_parse(text)
+        except InvalidAmount as error:
+            raise forms.ValidationError(error.message, code="invalid") from None
+        if amount <= 0:
+            raise forms.ValidationError(gettext("Enter an amount above zero."), code="min_value")
+        return amount
 
 
 class PlainSelect(forms.Select):

@@ -4,7 +4,6 @@ trading accounts, or between two of them, and the history of transfers with thei
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django import forms
@@ -15,6 +14,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.exceptions import DomainError
+from crm.forms import AmountField
 from crm.lib.money import Money
 from crm.permissions import code_or_404
 from portal.auth import client_login_required
@@ -29,8 +29,8 @@ WALLET = "wallet"
 class TransferForm(ServiceErrorsMixin, forms.Form):
     source = forms.CharField(label=_("From"), max_length=40)
     target = forms.CharField(label=_("To"), max_length=40)
-    amount = forms.CharField(label=_("Amount"), max_length=24,
-                             help_text=_("In the trading account's currency."))
+    amount = AmountField(label=_("Amount"),
+                         help_text=_("In the trading account's currency."))
     key = forms.CharField(widget=forms.HiddenInput, max_length=100)
 
     def __init__(self, *args: Any, accounts: list[TradingAccount], **kwargs: Any) -> None:
@@ -40,14 +40,6 @@ class TransferForm(ServiceErrorsMixin, forms.Form):
         self.fields["source"].widget = forms.Select(choices=choices)
         self.fields["target"].widget = forms.Select(choices=choices)
 
-    def clean_amount(self) -> Decimal:
-        try:
-            value = Decimal(self.cleaned_data["amount"].replace(",", ".").strip())
-        except InvalidOperation:
-            raise forms.ValidationError(gettext("Enter an amount, like 250.00.")) from None
-        if not value.is_finite() or value <= 0:
-            raise forms.ValidationError(gettext("Enter an amount above zero."))
-        return value
 
 
 def _account(client: Any, value: str) -> TradingAccount | None:

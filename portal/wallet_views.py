@@ -3,7 +3,6 @@ checkout), and the deposit's page, which follows its status until the provider h
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django import forms
@@ -15,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.exceptions import DomainError, NotFound
+from crm.forms import AmountField
 from crm.lib.money import Money, MoneyError
 from portal.auth import client_login_required
 from portal.forms import ServiceErrorsMixin
@@ -32,7 +32,7 @@ def _ctx(request: HttpRequest, **more: Any) -> dict[str, Any]:
 class DepositForm(ServiceErrorsMixin, forms.Form):
     currency = forms.ChoiceField(label=_("Currency"))
     method = forms.ChoiceField(label=_("Payment method"))
-    amount = forms.CharField(label=_("Amount"), max_length=24)
+    amount = AmountField(label=_("Amount"))
     trading_account = forms.ChoiceField(label=_("Credit a trading account (optional)"), required=False,
                                         help_text=_("The money reaches your wallet first; we move it to the "
                                                     "account you choose."))
@@ -52,14 +52,6 @@ class DepositForm(ServiceErrorsMixin, forms.Form):
         assert isinstance(field, forms.ChoiceField)
         field.choices = choices
 
-    def clean_amount(self) -> Decimal:
-        try:
-            value = Decimal(self.cleaned_data["amount"].replace(",", ".").strip())
-        except InvalidOperation:
-            raise forms.ValidationError(gettext("Enter an amount, like 250.00.")) from None
-        if not value.is_finite() or value <= 0:
-            raise forms.ValidationError(gettext("Enter an amount above zero."))
-        return value
 
 
 @client_login_required

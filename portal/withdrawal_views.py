@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.exceptions import DomainError, NotFound
+from crm.forms import AmountField
 from crm.lib.money import Money
 from portal.auth import client_login_required
 from portal.forms import ServiceErrorsMixin
@@ -34,7 +35,7 @@ from wallet.withdrawals import (
 
 class WithdrawForm(ServiceErrorsMixin, forms.Form):
     currency = forms.ChoiceField(label=_("From your wallet in"))
-    amount = forms.DecimalField(label=_("Amount"), min_value=Decimal("0.00000001"), max_digits=20, decimal_places=8)
+    amount = AmountField(label=_("Amount"))
     method = forms.ChoiceField(label=_("Paid to"))
     destination = forms.CharField(label=_("Card number, e-wallet or account"), max_length=100)
 

@@ -4,7 +4,6 @@ and the client's live trading accounts (wallet.transfers), as the trader's room 
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -16,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from crm.exceptions import DomainError, NotFound
+from crm.forms import AmountField
 from crm.lib.money import Money
 from crm.lib.payloads import client_url
 from crm.models import Client
@@ -30,7 +30,7 @@ WALLET = "wallet"
 class StaffTransferForm(forms.Form):
     source = forms.ChoiceField(label=_("From"))
     target = forms.ChoiceField(label=_("To"))
-    amount = forms.DecimalField(label=_("Amount"), min_value=Decimal("0.00000001"), max_digits=20, decimal_places=8)
+    amount = AmountField(label=_("Amount"))
     key = forms.CharField(widget=forms.HiddenInput, max_length=100)
 
     def __init__(self, *args: Any, accounts: list[TradingAccount], **kwargs: Any) -> None:
