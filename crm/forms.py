@@ -69,7 +69,7 @@ class AmountField(forms.CharField):
 
     def to_python(self, value: Any) -> Any:
         text = super().to_python(value)
-        if text in self.empty_values:
+        if not text:
             return None
         if len(text) > self.MAX_LENGTH:
             raise forms.ValidationError(gettext("Enter an amount such as 1234.56 or 1,234.56."), code="invalid")
