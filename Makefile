@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 MANAGE := $(PY) manage.py
 QUICK ?=
 
-.PHONY: help install run test bench lint migrate seed web worker beat rqworker chromium
+.PHONY: help install run test bench lint migrate seed web worker beat rqworker chromium pango
 
 help:
 	@echo "make run       set up (virtualenv, install, migrate, demo data once) and start the whole CRM"
@@ -42,8 +42,21 @@ $(STAMP): pyproject.toml
 	@$(PY) -m pip install --quiet -e ".[test]" >$(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
 	@touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) pango
 	@:
+
+# PDFs are printed by weasyprint on Debian's Pango. Installed when missing and we can (root with
+# apt); otherwise printing a PDF fails with weasyprint's message naming the missing library.
+pango:
+	@if ! ldconfig -p 2>/dev/null | grep -q 'libpangoft2-1.0.so.0'; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "Installing Pango for PDFs"; \
+			{ apt-get update -qq && apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 >/dev/null; } \
+				|| echo "Could not install Pango: PDFs cannot be printed." >&2; \
+		else \
+			echo "No Pango (and not root with apt-get): PDFs cannot be printed." >&2; \
+		fi; \
+	fi
 
 run: install
 	@$(PY) -m crm.runner
