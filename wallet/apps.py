@@ -36,7 +36,9 @@ class WalletConfig(AppConfig):
                         NavItem("deposits", _("Deposits"), "wallet_deposit_list", "link",
                                 permission="wallet.view_deposit", order=770),
                         NavItem("withdrawals", _("Withdrawals"), "wallet_withdrawal_queue", "link",
-                                permission="wallet.approve_withdrawal", order=775)],
+                                permission="wallet.approve_withdrawal", order=775),
+                        NavItem("month_close", _("Month-end close"), "wallet_close_list", "link",
+                                permission="wallet.view_monthclose", order=785)],
             **ui_contributions())
 
 
@@ -48,5 +50,7 @@ def _provider_permissions(role_code: Any) -> dict[str, list[str]]:
     withdrawals = ["wallet.approve_withdrawal", "wallet.view_withdrawal"]
     # Finance moves a client's money between wallet and trading accounts for the client.
     transfers = ["wallet.transfer_funds", "wallet.view_transfer"]
-    everything = [*manage, *deposits, *withdrawals, *transfers]
+    # Finance signs off each provider's month; it is locked from then on.
+    close = ["wallet.close_month", "wallet.view_monthclose"]
+    everything = [*manage, *deposits, *withdrawals, *transfers, *close]
     return {role_code.ADMIN: everything, role_code.FINANCE: everything}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from wallet import deposit_views, provider_views, transfer_views, withdrawal_views
+from wallet import close_views, deposit_views, provider_views, transfer_views, withdrawal_views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     # Public: providers post here, authenticated by their signature, not by a login.
@@ -29,4 +29,15 @@ urlpatterns += [
 # Transfers: finance's action on the client's Wallet tab (the client's own page is in the portal).
 urlpatterns += [
     path("wallet/clients/<str:code>/transfer/", transfer_views.client_transfer, name="wallet_client_transfer"),
+]
+
+# The month-end close per provider and currency: the overview, a month's report, closing it, files.
+urlpatterns += [
+    path("wallet/close/", close_views.close_list, name="wallet_close_list"),
+    path("wallet/close/<slug:provider_code>/<str:currency>/<str:period>/", close_views.close_detail,
+         name="wallet_close_detail"),
+    path("wallet/close/<slug:provider_code>/<str:currency>/<str:period>/close/", close_views.close_month,
+         name="wallet_close_month"),
+    path("wallet/close/<slug:provider_code>/<str:currency>/<str:period>/<str:fmt>/", close_views.close_download,
+         name="wallet_close_download"),
 ]

@@ -68,6 +68,7 @@ NO_HISTORY = {
     "wallet.ledgerbalance": "derived: the running sum of an account's legs, updated by every posting",
     "wallet.ledgerhold": "a hold's state moves only through the ledger's services, each capture a posted transaction",
     "wallet.webhookdelivery": "append-only inbox: every notification received, kept raw",
+    "wallet.monthclose": "written once when a month is closed; PostgreSQL refuses UPDATE and DELETE; closing is audited",
     "ib.partnerlogin": "credentials (a password hash); setting a password is audited",
     "ib.partnerparentchange": "append-only: a partner's moves, dated",
     "ib.partnerinvitation": "a single-use invitation; sending and accepting are audited",

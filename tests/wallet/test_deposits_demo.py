@@ -28,3 +28,28 @@ def test_the_demo_seed_posts_confirmed_deposits_once(db):
         balances = wallet_balances_for_client(client)
         assert (balances[0].balance.amount if balances else 0) == total
     assert ledger_verify() == {}
+
+
+def test_the_demo_closes_the_previous_month_once(db):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from crm.models import RoleCode
+    from tests.factories import make_user
+    from wallet.close import month_figures
+    from wallet.models import MonthClose
+
+    brand = make_brand()
+    for _ in range(4):
+        make_client(brand=brand, country="DE")
+    make_user(role_code=RoleCode.FINANCE, brand=brand)
+
+    call_command("wallet_seed_demo")
+    call_command("wallet_seed_demo")
+
+    last_month = (timezone.localdate().replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    closed = MonthClose.objects.get()
+    assert closed.period == last_month and closed.currency == "USD"
+    current = month_figures(provider=closed.provider, currency="USD", period=timezone.localdate())
+    assert current.closed is None and current.opening == closed.closing_money and current.ties

@@ -2,6 +2,7 @@
 (providers.py), deposits (deposits.py), withdrawals (withdrawals.py) and internal transfers
 (transfers.py)."""
 
+from wallet.models.close import MonthClose
 from wallet.models.deposits import Deposit, DepositRefund, DepositStatus, DepositStatusChange
 from wallet.models.ledger import (
     AccountKind,
@@ -55,6 +56,7 @@ __all__ = [
     "LedgerTransaction",
     "LowRiskRule",
     "MethodKind",
+    "MonthClose",
     "NormalSide",
     "PaymentMethod",
     "PaymentMethodCurrency",

@@ -1,7 +1,9 @@
-"""`manage.py wallet_seed_demo`: a month of demo deposits for demo clients, made through the
+"""`manage.py wallet_seed_demo`: six weeks of demo deposits for demo clients, made through the
 deposit services with the bank-wire provider (which needs no network) and confirmed by the
-provider's notification applied through the webhook handler, as a real confirmation would be.
-Safe to run again: a brand that has deposits already is left alone."""
+provider's notification applied through the webhook handler, as a real confirmation would be;
+then the previous month closed by the demo finance officer (wallet.close), so that the month-end
+close shows a locked month and the current one open. Safe to run again: a brand that has deposits
+already is left alone, and a closed month stays as it is."""
 
 from __future__ import annotations
 
@@ -46,7 +48,7 @@ class Command(BaseCommand):
             clients = list(Client.objects.filter(brand=brand).order_by("pk")[:CLIENTS_PER_BRAND])
             for client in clients:
                 # Oldest first, so that the first-time deposit is the client's earliest one.
-                moments = sorted(now - dt.timedelta(days=rng.randint(0, 29), hours=rng.randint(1, 23))
+                moments = sorted(now - dt.timedelta(days=rng.randint(0, 44), hours=rng.randint(1, 23))
                                  for _ in range(rng.randint(1, 3)))
                 for n, when in enumerate(moments):
                     amount = Money(Decimal(rng.choice([250, 500, 1000, 1500, 2500, 5000])), "USD")
@@ -61,3 +63,24 @@ class Command(BaseCommand):
                         deposit_webhook_apply(wire, message, None)
                     made += 1
         self.stdout.write(f"wallet demo: {made} deposit(s)")
+        self._close_last_month(wire)
+
+    def _close_last_month(self, wire: Any) -> None:
+        """The previous month closed for the wire provider's currencies, by the demo finance officer."""
+        from crm.models import RoleCode, User
+        from wallet.close import MonthNotClosable, close_currencies, last_closed, month_close
+
+        finance = User.objects.filter(role__code=RoleCode.FINANCE, is_active=True).order_by("pk").first()
+        if finance is None:
+            return
+        period = (timezone.localdate().replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+        for currency in close_currencies(wire):
+            if last_closed(wire, currency) is not None:
+                continue
+            try:
+                month_close(actor=finance, provider=wire, currency=currency, period=period,
+                            note="Demo: closed when the demo was set up.")
+            except MonthNotClosable as refused:
+                self.stderr.write(f"wallet demo: {period:%Y-%m} {currency} not closed: {refused.message}")
+                continue
+            self.stdout.write(f"wallet demo: {period:%Y-%m} closed for {wire.code} {currency}")

@@ -1,0 +1,41 @@
+"""PDFs the CRM prints (a month-end close, a statement): a Django template rendered to HTML and
+laid out by weasyprint. The template is a whole HTML document with its own print CSS (an @page
+rule for size and margins); it loads nothing from the network: weasyprint's URL fetcher is
+limited to the project's static files, so a stray link in a template cannot reach out.
+
+The document's language and direction come from the active language, so an Arabic statement is
+laid out right to left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.contrib.staticfiles import finders
+from django.template.loader import render_to_string
+from django.utils import translation
+
+STATIC_PREFIX = "static:"
+
+
+def _fetcher(url: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Only `static:<path>` URLs, read from the static files; anything else is refused."""
+    if not url.startswith(STATIC_PREFIX):
+        raise ValueError(f"PDF templates may only load static files, not {url!r}")
+    path = finders.find(url[len(STATIC_PREFIX):])
+    if not path or isinstance(path, list):
+        raise ValueError(f"No static file {url!r}")
+    with open(path, "rb") as handle:
+        return {"string": handle.read()}
+
+
+def pdf_render(template: str, context: Mapping[str, Any]) -> bytes:
+    """`template` rendered with `context` (plus the language's code and direction) as PDF bytes."""
+    from weasyprint import HTML
+
+    language = translation.get_language() or "en"
+    html = render_to_string(template, {**context, "pdf_language": language,
+                                       "pdf_direction": "rtl" if translation.get_language_bidi() else "ltr"})
+    pdf: bytes = HTML(string=html, url_fetcher=_fetcher).write_pdf()
+    return pdf

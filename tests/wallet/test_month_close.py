@@ -1,0 +1,189 @@
+"""The month-end close: figures that tie to the ledger, months closed in order, a closed month
+locked (by the database too), late news shown in the next month, the files finance downloads,
+and who may see and close."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.db import DatabaseError, transaction
+from django.urls import reverse
+from django.utils import timezone
+from openpyxl import load_workbook
+from pypdf import PdfReader
+
+from crm.lib.money import Money
+from crm.models import AuditLog, RoleCode
+from tests.factories import make_brand, make_client, make_user
+from wallet.close import MonthNotClosable, month_close, month_figures
+from wallet.deposits import deposit_create, deposit_webhook_apply
+from wallet.ledger import Leg, clearing_account_for, ledger_post, wallet_account_for
+from wallet.models import MonthClose
+from wallet.provider_services import CurrencyRule, payment_method_save, payment_provider_save
+from wallet.providers.base import WebhookKind, WebhookMessage
+
+pytestmark = pytest.mark.django_db
+
+UTC = dt.UTC
+
+
+def at(year: int, month: int, day: int, hour: int = 12) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, tzinfo=UTC)
+
+
+@pytest.fixture
+def world():
+    brand = make_brand()
+    wire = payment_provider_save(code=f"wire-{uuid.uuid4().hex[:6]}", name="Bank wire", kind="bank_wire", settings={
+        "beneficiary": "Test Brokerage Ltd", "iban": "CY17002001280000001200527600", "bic": "BCYPCY2N",
+        "bank_name": "Test Bank", "bank_address": "1 Test Street"})
+    payment_method_save(brand=brand, method="bank_wire", direction="deposit", provider=wire,
+                        currencies=[CurrencyRule("USD", Decimal("10"), None)], order=10)
+    client = make_client(brand=brand, country="DE")
+    finance = make_user(role_code=RoleCode.FINANCE, brand=brand, full_name="Fiona Finance")
+    return brand, wire, client, finance
+
+
+def wire_deposit(wire, client, amount: str, when: dt.datetime) -> None:
+    """A bank wire asked for and confirmed by the provider's notification, with its business time."""
+    deposit = deposit_create(client=client, amount=Money(amount, "USD"), method="bank_wire", return_url="")
+    message = WebhookMessage(kind=WebhookKind.DEPOSIT_SUCCEEDED, event_id=f"evt-{deposit.merchant_ref}",
+                             provider_ref=deposit.provider_ref, merchant_ref=deposit.merchant_ref,
+                             amount=Money(amount, "USD"), fee=None, occurred_at=when, sequence=1)
+    with transaction.atomic():
+        deposit_webhook_apply(wire, message, None)
+
+
+def paid_out(wire, client, amount: str, when: dt.datetime) -> None:
+    """Money paid out of the wallet through the provider, as a withdrawal's capture posts it."""
+    wallet = wallet_account_for(client=client, currency="USD")
+    clearing = clearing_account_for(provider=wire.code, currency="USD", brand=client.brand_id)
+    ledger_post(key=f"test-withdrawal:{uuid.uuid4()}", kind="withdrawal", occurred_at=when,
+                legs=[Leg(wallet, -Money(amount, "USD")), Leg(clearing, Money(amount, "USD"))])
+
+
+def line(figures, key: str) -> Money:
+    return next(x.amount for x in figures.lines if x.key == key)
+
+
+def test_a_month_ties_opening_movements_and_closing(world):
+    _brand, wire, client, _finance = world
+    wire_deposit(wire, client, "500.00", at(2026, 9, 20))
+    wire_deposit(wire, client, "1000.00", at(2026, 10, 3))
+    wire_deposit(wire, client, "250.00", at(2026, 10, 30))
+    paid_out(wire, client, "300.00", at(2026, 10, 15))
+    wire_deposit(wire, client, "75.00", at(2026, 11, 2))  # next month: not in October
+
+    october = month_figures(provider=wire, currency="USD", period=dt.date(2026, 10, 1))
+
+    assert october.opening == Money("500.00", "USD")
+    assert line(october, "deposits") == Money("1250.00", "USD")
+    assert next(x.count for x in october.lines if x.key == "deposits") == 2
+    assert line(october, "withdrawals") == Money("-300.00", "USD")
+    assert october.closing == Money("1450.00", "USD")
+    assert october.ties and not october.problems
+
+
+def test_closing_stores_the_figures_and_a_pdf_and_locks_the_month(world):
+    _brand, wire, client, finance = world
+    wire_deposit(wire, client, "1000.00", at(2026, 10, 3))
+
+    row = month_close(actor=finance, provider=wire, currency="USD", period=dt.date(2026, 10, 1), note="signed off")
+
+    assert row.closing_money == Money("1000.00", "USD")
+    text = PdfReader(io.BytesIO(bytes(row.pdf))).pages[0].extract_text()
+    assert "1,000.00" in text or "1000.00" in text
+    assert AuditLog.objects.filter(action="wallet.month_closed", object_id=str(row.code)).exists()
+    # Closed twice: refused, naming the month.
+    with pytest.raises(MonthNotClosable, match="2026-10"):
+        month_close(actor=finance, provider=wire, currency="USD", period=dt.date(2026, 10, 1))
+    # The database itself refuses to change or delete a closed month.
+    for statement in (lambda: MonthClose.objects.filter(pk=row.pk).update(closing=Decimal("1")),
+                      lambda: MonthClose.objects.filter(pk=row.pk).delete()):
+        with pytest.raises(DatabaseError, match="is closed"), transaction.atomic():
+            statement()
+    assert MonthClose.objects.get(pk=row.pk).closing == Decimal("1000.00")
+
+
+def test_late_news_about_a_closed_month_shows_in_the_next_month_and_never_changes_it(world):
+    _brand, wire, client, finance = world
+    wire_deposit(wire, client, "1000.00", at(2026, 9, 10))
+    september = month_close(actor=finance, provider=wire, currency="USD", period=dt.date(2026, 9, 1))
+    # A confirmation dated in September arrives after September was closed.
+    wire_deposit(wire, client, "40.00", at(2026, 9, 29))
+    wire_deposit(wire, client, "200.00", at(2026, 10, 5))
+
+    again = month_figures(provider=wire, currency="USD", period=dt.date(2026, 9, 1))
+    october = month_figures(provider=wire, currency="USD", period=dt.date(2026, 10, 1))
+
+    assert again.closed == september and again.closing == Money("1000.00", "USD")
+    assert october.opening == Money("1000.00", "USD") and october.previous == september
+    assert line(october, "late") == Money("40.00", "USD")
+    assert line(october, "deposits") == Money("200.00", "USD")
+    assert october.closing == Money("1240.00", "USD") and october.ties
+
+
+def test_months_close_in_order_and_only_once_ended(world):
+    _brand, wire, client, finance = world
+    wire_deposit(wire, client, "100.00", at(2026, 8, 10))
+    month_close(actor=finance, provider=wire, currency="USD", period=dt.date(2026, 8, 1))
+
+    with pytest.raises(MonthNotClosable, match="2026-09"):
+        month_close(actor=finance, provider=wire, currency="USD", period=dt.date(2026, 10, 1))
+    this_month = timezone.localdate().replace(day=1)
+    with pytest.raises(MonthNotClosable, match="not ended"):
+        month_close(actor=finance, provider=wire, currency="USD", period=this_month)
+    month_close(actor=finance, provider=wire, currency="USD", period=dt.date(2026, 9, 1))
+    with pytest.raises(MonthNotClosable, match="later month"):
+        month_close(actor=finance, provider=wire, currency="USD", period=dt.date(2026, 7, 1))
+
+
+def test_finance_sees_closes_a_month_and_downloads_the_files(world, client, login_verified):
+    _brand, wire, customer, finance = world
+    wire_deposit(wire, customer, "1000.00", at(2026, 10, 3))
+    login_verified(client, finance)
+
+    overview = client.get(reverse("wallet_close_list"))
+    assert overview.status_code == 200 and "Bank wire" in overview.text
+    page = client.get(reverse("wallet_close_detail", args=[wire.code, "USD", "2026-10"]))
+    assert "Draft: not closed" in page.text and "Close the month" in page.text
+
+    response = client.post(reverse("wallet_close_month", args=[wire.code, "USD", "2026-10"]), {"note": "ok"},
+                           follow=True)
+    assert "Closed and locked" in response.text and "Close the month" not in response.text
+
+    pdf = client.get(reverse("wallet_close_download", args=[wire.code, "USD", "2026-10", "pdf"]))
+    assert pdf["Content-Type"] == "application/pdf" and bytes(pdf.content) == bytes(MonthClose.objects.get().pdf)
+    csv = client.get(reverse("wallet_close_download", args=[wire.code, "USD", "2026-10", "csv"]))
+    assert "Closing,1000.00" in csv.content.decode("utf-8-sig")
+    xlsx = client.get(reverse("wallet_close_download", args=[wire.code, "USD", "2026-10", "xlsx"]))
+    cells = {row[0]: row[1] for row in load_workbook(io.BytesIO(xlsx.content)).active.iter_rows(values_only=True)}
+    assert cells["Closing"] == Decimal("1000.00") or float(cells["Closing"]) == 1000.0
+    # A month that cannot be closed says why and offers no button.
+    refused = client.get(reverse("wallet_close_detail", args=[wire.code, "USD", "2026-12"]))
+    assert "not ended" in refused.text and "Close the month" not in refused.text
+
+
+def test_an_agent_cannot_see_or_close_a_month_and_anonymous_is_sent_to_log_in(world, client):
+    _brand, wire, customer, _finance = world
+    wire_deposit(wire, customer, "1000.00", at(2026, 10, 3))
+    url = reverse("wallet_close_detail", args=[wire.code, "USD", "2026-10"])
+
+    anonymous = client.get(url)
+    assert anonymous.status_code == 302 and "/login/" in anonymous["Location"]
+    client.force_login(make_user(role_code=RoleCode.SALES_AGENT, brand=customer.brand))
+    assert client.get(url).status_code == 404
+    assert client.post(reverse("wallet_close_month", args=[wire.code, "USD", "2026-10"])).status_code == 404
+    assert not MonthClose.objects.exists()
+
+
+def test_a_bad_month_in_the_address_is_not_found(world, client, login_verified):
+    _brand, wire, _customer, finance = world
+    login_verified(client, finance)
+    assert client.get(reverse("wallet_close_detail", args=[wire.code, "USD", "2026-13"])).status_code == 404
+    assert client.get(reverse("wallet_close_detail", args=[wire.code, "XXX1", "2026-10"])).status_code == 404
+    assert client.get(reverse("wallet_close_detail", args=["nobody", "USD", "2026-10"])).status_code == 404
