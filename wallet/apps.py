@@ -37,6 +37,8 @@ class WalletConfig(AppConfig):
                                 permission="wallet.view_deposit", order=770),
                         NavItem("withdrawals", _("Withdrawals"), "wallet_withdrawal_queue", "link",
                                 permission="wallet.approve_withdrawal", order=775),
+                        NavItem("money_flow", _("Money flow"), "wallet_money_flow", "link",
+                                permission="wallet.view_deposit", order=772),
                         NavItem("month_close", _("Month-end close"), "wallet_close_list", "link",
                                 permission="wallet.view_monthclose", order=785)],
             **ui_contributions())

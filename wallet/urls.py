@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from wallet import close_views, deposit_views, provider_views, transfer_views, withdrawal_views
+from wallet import close_views, deposit_views, flow_views, provider_views, transfer_views, withdrawal_views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     # Public: providers post here, authenticated by their signature, not by a login.
@@ -15,6 +15,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
 # Deposits: finance's list.
 urlpatterns += [
     path("wallet/deposits/", deposit_views.deposit_list, name="wallet_deposit_list"),
+    path("wallet/flow/", flow_views.money_flow, name="wallet_money_flow"),
 ]
 
 # Withdrawals: finance's queue (the client's own pages are in the portal).

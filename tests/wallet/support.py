@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import http.client
@@ -11,8 +12,11 @@ import uuid
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from django.db import transaction
+
 from crm.lib.money import Money
-from wallet.providers.base import ClientFacts, DepositRequest
+from wallet.deposits import deposit_create, deposit_webhook_apply
+from wallet.providers.base import ClientFacts, DepositRequest, WebhookKind, WebhookMessage
 
 
 def checkout(url: str, form: dict[str, str], *, suffix: str = "") -> tuple[int, str, str]:
@@ -50,3 +54,13 @@ def signed_webhook(secret: str, *, event_type: str = "payment.succeeded", mercha
     signature = hmac.new(secret.encode(), f"{ts}.{body.decode()}".encode(), hashlib.sha256).hexdigest()
     return {"X-Psp-Event-Id": event_id, "X-Psp-Timestamp": ts, "X-Psp-Signature": signature,
             "Content-Type": "application/json"}, body
+
+
+def wire_deposit(wire: Any, client: Any, amount: str, when: dt.datetime) -> None:
+    """A bank wire asked for and confirmed by the provider's notification, with its business time."""
+    deposit = deposit_create(client=client, amount=Money(amount, "USD"), method="bank_wire", return_url="")
+    message = WebhookMessage(kind=WebhookKind.DEPOSIT_SUCCEEDED, event_id=f"evt-{deposit.merchant_ref}",
+                             provider_ref=deposit.provider_ref, merchant_ref=deposit.merchant_ref,
+                             amount=Money(amount, "USD"), fee=None, occurred_at=when, sequence=1)
+    with transaction.atomic():
+        deposit_webhook_apply(wire, message, None)

@@ -19,12 +19,11 @@ from pypdf import PdfReader
 from crm.lib.money import Money
 from crm.models import AuditLog, RoleCode
 from tests.factories import make_brand, make_client, make_user
+from tests.wallet.support import wire_deposit
 from wallet.close import MonthNotClosable, month_close, month_figures
-from wallet.deposits import deposit_create, deposit_webhook_apply
 from wallet.ledger import Leg, clearing_account_for, ledger_post, wallet_account_for
 from wallet.models import MonthClose
 from wallet.provider_services import CurrencyRule, payment_method_save, payment_provider_save
-from wallet.providers.base import WebhookKind, WebhookMessage
 
 pytestmark = pytest.mark.django_db
 
@@ -46,16 +45,6 @@ def world():
     client = make_client(brand=brand, country="DE")
     finance = make_user(role_code=RoleCode.FINANCE, brand=brand, full_name="Fiona Finance")
     return brand, wire, client, finance
-
-
-def wire_deposit(wire, client, amount: str, when: dt.datetime) -> None:
-    """A bank wire asked for and confirmed by the provider's notification, with its business time."""
-    deposit = deposit_create(client=client, amount=Money(amount, "USD"), method="bank_wire", return_url="")
-    message = WebhookMessage(kind=WebhookKind.DEPOSIT_SUCCEEDED, event_id=f"evt-{deposit.merchant_ref}",
-                             provider_ref=deposit.provider_ref, merchant_ref=deposit.merchant_ref,
-                             amount=Money(amount, "USD"), fee=None, occurred_at=when, sequence=1)
-    with transaction.atomic():
-        deposit_webhook_apply(wire, message, None)
 
 
 def paid_out(wire, client, amount: str, when: dt.datetime) -> None:
