@@ -103,6 +103,19 @@ def _check_account(account: TradingAccount, client: Client, field: str) -> None:
             "shortly.") % {"login": account.login})
 
 
+def _check_free_margin(account: TradingAccount, money: Money) -> None:
+    """Money leaves a trading account only within what it can spare: its free margin (what open
+    positions do not hold) and its balance (credit is the broker's, never paid out), as last
+    read from the platform. An account never read yet is left to the platform to refuse."""
+    if account.state_observed_at is None:
+        return
+    spare = Money(max(min(account.free_margin, account.balance), Decimal(0)), account.currency).quantize()
+    if money.amount > spare.amount:
+        raise _refuse("transfer_above_free_margin", "amount", gettext(
+            "Account %(login)s can spare %(spare)s now (its free margin, within its balance); open positions "
+            "hold the rest.") % {"login": account.login, "spare": money_format(spare)})
+
+
 def _kind(source: TradingAccount | None, target: TradingAccount | None) -> str:
     if source is None and target is None:
         raise _refuse("transfer_no_account", "target", gettext("Choose a trading account to transfer to or from."))
@@ -176,6 +189,8 @@ def transfer_request(*, actor: Any, client: Client, source: TradingAccount | Non
             "The accounts are in different currencies (%(source)s and %(target)s); transfer between accounts in "
             "one currency.") % {"source": source.currency, "target": target.currency})
     money = _amount(amount, currency)
+    if source is not None:
+        _check_free_margin(source, money)
     wallet = wallet_account_for(client=client, currency=currency)
     # The wallet's lock: one client's transfers in one currency are checked and held one at a time.
     LedgerBalance.objects.select_for_update().get(account_id=wallet.pk)

@@ -204,6 +204,22 @@ def test_it_refuses_what_may_not_be_transferred_and_names_the_problem(funded):
         transfer_request(actor=None, client=w.client, source=None, target=w.b, amount=usd("11"), key=same)
 
 
+def test_money_leaves_an_account_only_within_its_free_margin_as_last_read(funded):
+    w = funded
+    from trading.sync import account_states_sync
+
+    account_states_sync(w.server.pk, force=True)
+    w.a.refresh_from_db()
+    assert w.a.state_observed_at is not None and w.a.free_margin == Decimal("10000.00")
+
+    with pytest.raises(TransferRefused) as error:
+        transfer_request(actor=None, client=w.client, source=w.a, target=None, amount=usd("10000.01"), key=key())
+    assert error.value.code == "transfer_above_free_margin" and "10,000.00" in str(error.value.fields["amount"])
+    assert not Transfer.objects.exists()
+    t = step(transfer_request(actor=None, client=w.client, source=w.a, target=None, amount=usd("10000.00"), key=key()))
+    assert t.state == S.COMPLETED and balance(w.wallet) == usd("11000")
+
+
 # --- the trader's room ---------------------------------------------------------------------------------
 
 def _registered(register, brand, email, **fields):
