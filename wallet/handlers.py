@@ -1,15 +1,22 @@
 """Reactions of the wallet to events: the first confirmed deposit is the proof that makes a client
-funded (crm.stages); trading's answers about balance operations move internal transfers on
-(wallet.transfers: the ledger moves only when the platform has applied an operation)."""
+funded (crm.stages); a deposit made for a trading account goes on to it as a transfer; trading's
+answers about balance operations move internal transfers on (wallet.transfers: the ledger moves
+only when the platform has applied an operation)."""
 
 from __future__ import annotations
 
+import logging
+
 from crm.events import subscribe
+from crm.exceptions import ValidationFailed
 from crm.models import Event
 from crm.services import client_stage_prove
 from crm.stages import Proof
 from trading.models import BalanceOperation
-from wallet.transfers import transfer_operation_settled
+from wallet.models import Deposit
+from wallet.transfers import transfer_operation_settled, transfer_request
+
+logger = logging.getLogger(__name__)
 
 
 @subscribe("wallet.first_deposit")
@@ -29,3 +36,23 @@ def transfer_step(event: Event) -> None:
     operation = BalanceOperation.objects.filter(code=code).first() if code else None
     if operation is not None:
         transfer_operation_settled(operation=operation)
+
+
+@subscribe("wallet.deposit_succeeded")
+def deposit_to_account(event: Event) -> None:
+    """A deposit the client made for a trading account: what was credited to the wallet goes on to
+    the account as a transfer, keyed by the deposit (a repeated event starts nothing new). When
+    the transfer is refused (the account archived meanwhile, another operation unconfirmed, the
+    wallet already spent) the money stays in the wallet, where the client sees it, and the reason
+    is logged."""
+    code = (event.data or {}).get("deposit")
+    deposit = (Deposit.objects.select_related("client", "trading_account").filter(code=code).first()
+               if code else None)
+    if deposit is None or deposit.trading_account is None:
+        return
+    try:
+        transfer_request(actor=None, client=deposit.client, source=None, target=deposit.trading_account,
+                         amount=deposit.credited, key=f"deposit:{deposit.code}:to-account")
+    except ValidationFailed as refused:
+        logger.warning("a deposit for a trading account stayed in the wallet: %s", refused.message,
+                       extra={"deposit": str(deposit.code), "fields": refused.fields})

@@ -220,6 +220,31 @@ def test_money_leaves_an_account_only_within_its_free_margin_as_last_read(funded
     assert t.state == S.COMPLETED and balance(w.wallet) == usd("11000")
 
 
+def test_a_deposit_made_for_a_trading_account_goes_on_to_it(funded):
+    from wallet.deposits import deposit_create, deposit_webhook_apply
+    from wallet.provider_services import CurrencyRule, payment_method_save, payment_provider_save
+    from wallet.providers.base import WebhookKind, WebhookMessage
+
+    w = funded
+    wire = payment_provider_save(code=f"wire-{uuid.uuid4().hex[:6]}", name="Bank wire", kind="bank_wire", settings={
+        "beneficiary": "Test Brokerage Ltd", "iban": "CY17002001280000001200527600", "bic": "BCYPCY2N",
+        "bank_name": "Test Bank", "bank_address": "1 Test Street"})
+    payment_method_save(brand=w.brand, method="bank_wire", direction="deposit", provider=wire,
+                        currencies=[CurrencyRule(USD, Decimal("10"), None)], order=10)
+    made = deposit_create(client=w.client, amount=usd("300.00"), method="bank_wire", trading_account=w.b)
+    message = WebhookMessage(kind=WebhookKind.DEPOSIT_SUCCEEDED, event_id=f"evt-{made.merchant_ref}",
+                             provider_ref=made.provider_ref, merchant_ref=made.merchant_ref, amount=usd("300.00"),
+                             fee=None, occurred_at=None, sequence=1)
+    for _ in range(2):  # the provider repeats itself: one credit, one transfer
+        deposit_webhook_apply(wire, message, None)
+        events.dispatch_pending()
+
+    t = step(Transfer.objects.get())
+    assert t.state == S.COMPLETED and t.target_account == w.b and t.money == usd("300.00")
+    assert balance(w.wallet) == usd("1000") and platform_balance(w.sim, w.b) == Decimal("300.00")
+    assert ledger_verify() == {}
+
+
 # --- the trader's room ---------------------------------------------------------------------------------
 
 def _registered(register, brand, email, **fields):
