@@ -21,6 +21,7 @@ from portal.auth import client_login_required
 from portal.forms import ServiceErrorsMixin
 from trading.models import TradingAccount
 from wallet.ledger import wallet_balances_for_client
+from wallet.models.transfers import OPEN_STATES
 from wallet.transfers import transfer_accounts_for, transfer_request, transfers_for_client
 
 WALLET = "wallet"
@@ -55,14 +56,17 @@ def _account(client: Any, value: str) -> TradingAccount | None:
     return found
 
 
-def _page(request: HttpRequest, form: TransferForm, status: int = 200) -> HttpResponse:
+def _page(request: HttpRequest, form: TransferForm | None, status: int = 200, *, part: str = "") -> HttpResponse:
+    """The page, or only the list of transfers (`part`), which polls itself while one is open."""
     client = request.portal_client  # type: ignore[attr-defined]
     login = request.portal_login  # type: ignore[attr-defined]
-    return render(request, "portal/wallet/transfer.html", {
-        "brand": login.brand, "portal_login": login, "portal_client": client, "form": form,
-        "wallets": wallet_balances_for_client(client), "accounts": list(transfer_accounts_for(client=client)),
-        "transfers": list(transfers_for_client(client=client)[:50]),
-    }, status=status)
+    transfers = list(transfers_for_client(client=client)[:50])
+    context = {"brand": login.brand, "portal_login": login, "portal_client": client, "form": form,
+               "transfers": transfers, "any_open": any(t.state in OPEN_STATES for t in transfers)}
+    if part:
+        return render(request, "portal/wallet/transfer.html#transfer-list", context)
+    context.update(wallets=wallet_balances_for_client(client), accounts=list(transfer_accounts_for(client=client)))
+    return render(request, "portal/wallet/transfer.html", context, status=status)
 
 
 @client_login_required
@@ -70,6 +74,8 @@ def transfer(request: HttpRequest) -> HttpResponse:
     client = request.portal_client  # type: ignore[attr-defined]
     accounts = list(transfer_accounts_for(client=client))
     if request.method != "POST":
+        if request.GET.get("part") == "list":
+            return _page(request, None, part="list")
         return _page(request, TransferForm(accounts=accounts, initial={"key": uuid.uuid4().hex}))
     form = TransferForm(request.POST, accounts=accounts)
     if not form.is_valid():

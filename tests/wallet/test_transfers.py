@@ -289,6 +289,11 @@ def test_the_transfer_page_serves_its_owner_only(brand, register, http, quiet_si
     assert Transfer.objects.filter(client=owner.client).count() == 1  # a double submit is one transfer
     history = http.get(url)
     assert b"120.00" in history.content and b"Sent to the platform" in history.content
+    # While it is open the list polls itself; once the platform applied it, it shows so and stops.
+    assert b'hx-trigger="every 2s"' in history.content
+    step(t)
+    listed = http.get(url, {"part": "list"}).content
+    assert b"Completed" in listed and b"hx-get" not in listed and b"<form" not in listed
 
     # Another client's account: as if it did not exist.
     assert http.post(url, {"source": str(theirs.code), "target": "wallet", "amount": "1",
