@@ -28,6 +28,8 @@ urlpatterns = [
     path("portal/wallet/deposit/", wallet_views.deposit_new, name="wallet_deposit_new"),
     path("portal/wallet/deposit/return/", wallet_views.deposit_return, name="wallet_deposit_return"),
     path("portal/wallet/deposit/<str:code>/", wallet_views.deposit_detail, name="wallet_deposit"),
+    path("portal/wallet/deposit/<str:code>/checkout/", wallet_views.deposit_checkout,
+         name="wallet_deposit_checkout"),
     path("portal/wallet/deposit/<str:code>/status/", wallet_views.deposit_status, name="wallet_deposit_status"),
     path("portal/wallet/deposit/<str:code>/cancel/", wallet_views.deposit_cancel, name="wallet_deposit_cancel"),
     path("portal/wallet/withdraw/", withdrawal_views.withdraw, name="withdraw"),

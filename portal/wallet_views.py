@@ -88,7 +88,9 @@ def deposit_new(request: HttpRequest) -> HttpResponse:
                     form.add_error("amount", gettext("Enter an amount in this currency's units."))
             else:
                 if deposit.redirect_url:
-                    return HttpResponseRedirect(deposit.redirect_url)
+                    # Through a page of ours: the form may only post here (CSP form-action), and a
+                    # browser holds a redirect answering the post to that as well.
+                    return HttpResponseRedirect(reverse("portal:wallet_deposit_checkout", args=[deposit.code]))
                 return HttpResponseRedirect(reverse("portal:wallet_deposit", args=[deposit.code]))
         status = 400
     else:
@@ -118,6 +120,18 @@ def _own(request: HttpRequest, code: str) -> Any:
 @require_GET
 def deposit_detail(request: HttpRequest, code: str) -> HttpResponse:
     return render(request, "portal/wallet/deposit_detail.html", _ctx(request, deposit=_own(request, code)))
+
+
+@client_login_required
+@require_GET
+def deposit_checkout(request: HttpRequest, code: str) -> HttpResponse:
+    """On to the provider's hosted payment page (a navigation, not a form's post), with a link for a
+    browser that does not follow the refresh; a deposit no longer open goes to its own page."""
+    deposit = _own(request, code)
+    url = deposit.redirect_url or ""
+    if not deposit.is_open or not url.startswith(("https://", "http://")):
+        return HttpResponseRedirect(reverse("portal:wallet_deposit", args=[deposit.code]))
+    return render(request, "portal/wallet/checkout.html", _ctx(request, deposit=deposit, checkout_url=url))
 
 
 @client_login_required

@@ -26,7 +26,6 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -57,7 +56,13 @@ from wallet.models import (
     PaymentProvider,
 )
 from wallet.models.deposits import CREDITED_STATUSES, OPEN_STATUSES, TRANSITIONS
-from wallet.provider_selectors import MethodOption, method_check_amount, method_fee, methods_for
+from wallet.provider_selectors import (
+    MethodOption,
+    method_check_amount,
+    method_fee,
+    methods_for,
+    provider_webhook_url,
+)
 from wallet.providers.base import (
     BankInstructions,
     ClientFacts,
@@ -112,10 +117,6 @@ def deposit_currencies(*, client: Client) -> list[str]:
     return sorted(set(codes))
 
 
-def _webhook_url(provider: PaymentProvider) -> str:
-    return settings.CRM_PUBLIC_URL.rstrip("/") + reverse("wallet_webhook", args=[provider.code])
-
-
 def deposit_create(*, client: Client, amount: Money, method: str, actor: Any = None,
                    trading_account: TradingAccount | None = None, return_url: str = "") -> Deposit:
     """Start a deposit of ``amount`` by ``method`` (a method kind such as "card", or a PaymentMethod
@@ -161,7 +162,7 @@ def deposit_create(*, client: Client, amount: Money, method: str, actor: Any = N
         merchant_ref=deposit.merchant_ref, amount=money, method=option.method,
         client=ClientFacts(reference=str(client.code), email=client.email, first_name=client.first_name,
                            last_name=client.last_name, country=client.country, language=client.language),
-        return_url=return_url, webhook_url=_webhook_url(provider))
+        return_url=return_url, webhook_url=provider_webhook_url(provider))
     adapter = provider.adapter()
     try:
         start = adapter.create_deposit(request)
@@ -434,7 +435,7 @@ def deposit_refund(*, deposit: Deposit, amount: Money, actor: Any, reason: str) 
     adapter = deposit.provider.adapter()
     try:
         result = adapter.refund(provider_ref=deposit.provider_ref, amount=money, merchant_ref=refund.merchant_ref,
-                                webhook_url=_webhook_url(deposit.provider))
+                                webhook_url=provider_webhook_url(deposit.provider))
     finally:
         adapter.close()
     with transaction.atomic():

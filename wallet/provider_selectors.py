@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import QuerySet
+from django.urls import reverse
 from django.utils.translation import gettext
 
 from crm.lib.money import Money, currency_normalise
@@ -86,3 +88,9 @@ def method_list() -> QuerySet[PaymentMethod]:
 
 def provider_get(code: str) -> PaymentProvider | None:
     return PaymentProvider.objects.filter(code=code).first()
+
+
+def provider_webhook_url(provider: PaymentProvider) -> str:
+    """Where `provider` posts its notifications about what we asked of it (a payment, a refund, a
+    payout): this CRM's public address and the provider's webhook path."""
+    return settings.CRM_PUBLIC_URL.rstrip("/") + reverse("wallet_webhook", args=[provider.code])

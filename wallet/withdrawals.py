@@ -58,7 +58,13 @@ from wallet.models import (
     WithdrawalState,
 )
 from wallet.models.withdrawals import OPEN_STATES, PENDING_STATES
-from wallet.provider_selectors import MethodOption, method_check_amount, method_fee, methods_for
+from wallet.provider_selectors import (
+    MethodOption,
+    method_check_amount,
+    method_fee,
+    methods_for,
+    provider_webhook_url,
+)
 from wallet.providers.base import ClientFacts, Operation, Outcome, PayoutRequest, WebhookKind
 
 logger = logging.getLogger("wallet.withdrawals")
@@ -464,7 +470,8 @@ def withdrawal_payout_send(*, withdrawal_id: int) -> Withdrawal:
         w.next_check_at = timezone.now() + UNKNOWN_RECHECK  # if this worker dies before the answer
         w.save(update_fields=["state", "next_check_at", "updated_at"])
     request = PayoutRequest(merchant_ref=w.merchant_ref, amount=w.money - w.fee_money, method=w.method,
-                            destination=w.destination, client=_facts(w.client))
+                            destination=w.destination, client=_facts(w.client),
+                            webhook_url=provider_webhook_url(w.provider))
     adapter = w.provider.adapter()
     try:
         result = adapter.payout(request)

@@ -60,7 +60,10 @@ def test_a_client_deposits_from_the_trader_room_and_follows_the_status(pay_setup
     sent = http.post(reverse("portal:wallet_deposit_new"), {"action": "pay", "currency": "USD", "method": method,
                                                              "amount": "120.00"})
     deposit = Deposit.objects.get()
-    assert sent.status_code == 302 and sent["Location"] == deposit.redirect_url
+    # To the provider's page through one of ours (the form may post only here): a refresh and a link.
+    assert sent.status_code == 302 and sent["Location"] == reverse("portal:wallet_deposit_checkout", args=[deposit.code])
+    onward = http.get(sent["Location"]).content.decode()
+    assert f'content="0;url={deposit.redirect_url}"' in onward and f'href="{deposit.redirect_url}"' in onward
 
     status, location, _ = checkout(deposit.redirect_url, {"card_number": "4242424242424242"})
     back = http.get(location.replace("http://testserver", "").split("://", 1)[-1].split("/", 1)[-1].join(["/", ""]))
