@@ -42,7 +42,12 @@ def money(db, settings, tmp_path):
 
     from crm.staff_services import otp_device_start, otp_setup_confirm
     from portal.models import ClientLogin, ConsentDocument, ConsentKind
-    from portal.services import portal_email_verify, portal_first_live_account_open, portal_register, verification_token
+    from portal.services import (
+        portal_email_verify,
+        portal_first_live_account_open,
+        portal_register,
+        verification_token,
+    )
     from tests.wallet.withdrawal_support import kyc_approve
     from trading.registry import adapters_reset
     from trading.services import brand_trading_policy_set, platform_server_save
