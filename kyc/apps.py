@@ -16,7 +16,10 @@ class KycConfig(AppConfig):
         from crm.registry import ApiScope, contribute
         from kyc.emails import TEMPLATES as EMAIL_TEMPLATES
         from kyc.playbook import RULES, TEMPLATES
+        from kyc.vendors import register_default_vendors
         from kyc.views import ui_contributions
+
+        register_default_vendors()
 
         contribute("kyc", permissions=_role_permissions(), navigation=_navigation(), playbook=RULES,
                    playbook_templates=[*TEMPLATES, *EMAIL_TEMPLATES],

@@ -67,3 +67,16 @@ class KycAssessed(TypedDict):
 declare("kyc.assessed", payload=KycAssessed,
         description="A client answered the appropriateness questionnaire; trading holds the client's leverage "
                     "to the result's limit.")
+
+
+class KycReopened(TypedDict):
+    vendor: str  # the verification vendor's code
+    outcome: str  # its new result: approve | review | reject
+    reason: str  # the vendor's words
+    previous: str  # the submission's status before: approved | rejected
+
+
+declare("kyc.reopened", payload=KycReopened,
+        description="A verification vendor changed its result on a decided submission (an approval it now "
+                    "rejects, a rejection it now approves): the verification is pending again and the "
+                    "submission waits for an officer.")

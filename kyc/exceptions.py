@@ -26,3 +26,65 @@ class QuestionnaireRetakeRefused(KycError):
 
     default_code = "retake_too_soon"
     status_code = 429
+
+
+class VendorError(KycError):
+    """A call to an external verification vendor failed. `request_sent` and not `refused`: the vendor
+    may have taken it; the reference (our submission's code) makes sending it again safe."""
+
+    default_code = "kyc_vendor_failed"
+    status_code = 502
+
+    def __init__(self, message: str | None = None, *, code: str | None = None, request_sent: bool = False,
+                 refused: bool = False, status: int | None = None) -> None:
+        super().__init__(message, code=code)
+        self.request_sent = request_sent
+        self.refused = refused
+        self.status = status
+
+    def default_message(self) -> str:
+        return gettext("The verification vendor did not accept the request.")
+
+
+class VendorUnavailable(VendorError):
+    """The vendor could not be reached or turned the request away for now (5xx, 429)."""
+
+    default_code = "kyc_vendor_unavailable"
+
+    def default_message(self) -> str:
+        return gettext("The verification vendor is not available; the documents will be sent again later.")
+
+
+class VendorTimeout(VendorError):
+    default_code = "kyc_vendor_timeout"
+
+    def default_message(self) -> str:
+        return gettext("The verification vendor did not answer in time.")
+
+
+class VendorRejected(VendorError):
+    """The vendor refuses the request (bad input, unknown reference); nothing was applied."""
+
+    default_code = "kyc_vendor_rejected"
+
+    def __init__(self, message: str | None = None, *, code: str | None = None, status: int | None = None) -> None:
+        super().__init__(message, code=code, request_sent=True, refused=True, status=status)
+
+
+class VendorProtocolError(VendorError):
+    """The vendor's answer did not have the documented shape."""
+
+    default_code = "kyc_vendor_protocol"
+
+
+class VendorWebhookRefused(KycError):
+    """A vendor's webhook we do not believe or cannot read: `reason` is bad_signature, stale or malformed."""
+
+    default_code = "kyc_vendor_webhook_refused"
+    status_code = 400
+
+    def __init__(self, reason: str, message: str | None = None) -> None:
+        self.reason = reason
+        super().__init__(message or reason, code=f"kyc_vendor_webhook_{reason}")
+        if reason in ("bad_signature", "stale"):
+            self.status_code = 401

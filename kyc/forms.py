@@ -60,6 +60,19 @@ class PolicyForm(forms.Form):
         help_text=_("Two-letter codes (ISO 3166-1), separated by commas."))
     expiry_holds = forms.MultipleChoiceField(label=_("When a verification expires, hold"), required=False,
                                              choices=ExpiryHold.choices, widget=forms.CheckboxSelectMultiple)
+    vendor = forms.ChoiceField(label=_("Verification vendor"), required=False, help_text=_(
+        "Who checks the documents: the built-in automatic checks or an external vendor."))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from kyc.vendors import vendor_choices
+
+        super().__init__(*args, **kwargs)
+        field = self.fields["vendor"]
+        assert isinstance(field, forms.ChoiceField)  # noqa: S101 - declared above
+        field.choices = vendor_choices()
+
+    def clean_vendor(self) -> str | None:
+        return self.cleaned_data.get("vendor") or None  # not sent: the policy keeps its vendor
 
     def clean_allowed_issuing_countries(self) -> list[str]:
         return _codes(self.cleaned_data.get("allowed_issuing_countries") or "")

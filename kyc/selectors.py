@@ -97,7 +97,7 @@ def queue(*, submissions: QuerySet[Submission], claimed: str = "", user: Any = N
     return (qs.select_related("client", "claimed_by", "first_approval_by")
             .only("code", "status", "submitted_at", "due_at", "high_risk", "problems", "first_approval_by",
                   "claimed_by", "resubmission_of_id", "brand_id",
-                  "client__code", "client__first_name", "client__last_name", "client__country",
+                  "vendor", "vendor_reason", "client__code", "client__first_name", "client__last_name", "client__country",
                   "claimed_by__full_name", "claimed_by__email", "first_approval_by__full_name",
                   "first_approval_by__email")
             .order_by("due_at", "id"))

@@ -39,6 +39,7 @@ from kyc.checks.report import CheckResult, Decision, OnFail, Outcome, Report
 from kyc.emails import in_client_language, kyc_email_send
 from kyc.exceptions import KycError, UploadRefused
 from kyc.models import (
+    BUILTIN_VENDOR,
     SLOT_OF_KIND,
     Document,
     DocumentKind,
@@ -80,13 +81,13 @@ def _profile_locked(client: Client) -> KycProfile:
 
 
 def _status_set(profile: KycProfile, new: str, *, actor: User | None, reason: str = "",
-                submission: Submission | None = None) -> None:
+                submission: Submission | None = None, reopen: bool = False) -> None:
     old = profile.status
-    refusal = profile.transition_refusal(new)
+    refusal = profile.transition_refusal(new, reopen=reopen)
     if refusal is not None:
         raise KycError(gettext("The verification cannot move from %(old)s to %(new)s.")
                        % {"old": KycStatus(old).label, "new": KycStatus(new).label}, code="kyc_transition_refused")
-    profile.status_set(new, actor=actor, reason=reason, submission=submission)
+    profile.status_set(new, actor=actor, reason=reason, submission=submission, reopen=reopen)
     audit_record(action="kyc.status_change", obj=profile.client, before={"kyc_status": old},
                  after={"kyc_status": new, "submission": str(submission.code) if submission else None},
                  reason=reason[:500], actor=actor)
@@ -178,9 +179,15 @@ def submission_create(*, client: Client, documents: Sequence[DocumentIn], actor:
     policy = kyc_policy_for(brand=client.brand)
     now = timezone.now()
     country = profile.country or client.country
+    # The brand's vendor now checks it; an external one is looked at by the poller if the checks
+    # task never gets to send it (kyc.vendor_services).
+    from kyc.vendor_services import vendor_first_look
+
+    external = policy.vendor != BUILTIN_VENDOR
     submission = Submission.objects.create(
         client=client, brand_id=client.brand_id, submitted_at=now, due_at=now + timedelta(hours=policy.review_sla_hours),
         resubmission_of=last, high_risk=bool(country and country in policy.high_risk_countries),
+        vendor=policy.vendor, vendor_next_at=vendor_first_look(now) if external else None,
     )
     written: list[str] = []
     try:
@@ -234,37 +241,12 @@ def _enqueue_checks(submission_id: int) -> None:
 # --- the automatic checks ------------------------------------------------------------------------
 
 def submission_checks_run(*, submission_id: int) -> Submission | None:
-    """Run the checks engine on a submission still being checked and record its report; None when
-    it was already recorded (the task ran twice) or is gone."""
-    from kyc.checks import Applicant, CheckPolicy, DocumentFile, check_documents
-    from kyc.checks.countries import alpha2
+    """Send a submission still being checked to its vendor (kyc.vendor_services): the built-in
+    checks' report is recorded at once; an external vendor's result comes later. None when there is
+    nothing to do (already recorded or sent, gone, or the vendor is down and it is tried again)."""
+    from kyc.vendor_services import submission_vendor_start
 
-    submission = Submission.objects.select_related("client", "client__brand").filter(pk=submission_id).first()
-    if submission is None or submission.status != SubmissionStatus.CHECKING:
-        return None
-    client = submission.client
-    profile = KycProfile.objects.filter(client=client).first() or KycProfile(client=client)
-    policy = kyc_policy_for(brand=client.brand)
-    applicant = Applicant(first_name=client.first_name, last_name=client.last_name, middle_name="",
-                          date_of_birth=client.date_of_birth, country=profile.country or client.country,
-                          address=profile.address_text)
-    # The policy names issuing countries as the MRZ does (alpha-3); the engine compares alpha-2.
-    check_policy = CheckPolicy(allowed_issuing_countries=frozenset(alpha2(c) for c in policy.allowed_issuing_countries),
-                               poa_max_age_days=policy.poa_max_age_days,
-                               expiry_warning_days=policy.expiry_warning_days)
-    report = Report(checks=())
-    for slot in (Slot.IDENTITY, Slot.ADDRESS):
-        files = [DocumentFile(upload=upload_validate(storage.file_read(d.storage_name), filename=d.original_name),
-                              kind=d.kind, side=d.side)
-                 for d in submission.documents.filter(slot=slot).order_by("id")]
-        if files:
-            report = report + check_documents(slot=slot, files=files, applicant=applicant, policy=check_policy,
-                                              as_of=timezone.localdate())
-    with transaction.atomic():
-        locked = Submission.objects.select_for_update().get(pk=submission_id)
-        if locked.status != SubmissionStatus.CHECKING:
-            return None
-        return submission_checks_record(submission=locked, report=report)
+    return submission_vendor_start(submission_id=submission_id)
 
 
 def _normalise_number(value: Any) -> str:
@@ -667,8 +649,12 @@ def _codes(values: Iterable[str], *, length: int, field: str, errors: FieldError
 @transaction.atomic
 def kyc_policy_save(*, actor: User | None, brand: Brand, allowed_issuing_countries: Iterable[str],
                     poa_max_age_days: int, expiry_warning_days: int, review_sla_hours: int,
-                    high_risk_countries: Iterable[str], expiry_holds: Iterable[str]) -> KycPolicy:
-    """Set the brand's KYC policy (needs "kyc.manage_policy"); every bad field is named."""
+                    high_risk_countries: Iterable[str], expiry_holds: Iterable[str],
+                    vendor: str | None = None) -> KycPolicy:
+    """Set the brand's KYC policy (needs "kyc.manage_policy"); every bad field is named. `vendor`
+    (a code of kyc.vendors.VENDORS) is who checks the brand's submissions; None keeps it."""
+    from kyc.vendors import VENDORS
+
     if actor is not None and not user_can(actor, MANAGE_POLICY):
         raise NotAllowed(gettext("You are not allowed to change the KYC policy."))
     errors = FieldErrors()
@@ -682,14 +668,17 @@ def kyc_policy_save(*, actor: User | None, brand: Brand, allowed_issuing_countri
                                    ("review_sla_hours", review_sla_hours, 1, 24 * 30)):
         if not isinstance(value, int) or not low <= value <= high:
             errors.add(name, gettext("Enter a whole number from %(low)s to %(high)s.") % {"low": low, "high": high})
+    if vendor is not None and vendor not in VENDORS:
+        errors.add("vendor", gettext("Choose one of the listed verification vendors."))
     errors.raise_if_any()
     policy, created = KycPolicy.objects.select_for_update().get_or_create(brand=brand)
     fields = ("allowed_issuing_countries", "poa_max_age_days", "expiry_warning_days", "review_sla_hours",
-              "high_risk_countries", "expiry_holds")
+              "high_risk_countries", "expiry_holds", "vendor")
     before = None if created else {name: getattr(policy, name) for name in fields}
     values = {"allowed_issuing_countries": issuing, "poa_max_age_days": poa_max_age_days,
               "expiry_warning_days": expiry_warning_days, "review_sla_hours": review_sla_hours,
-              "high_risk_countries": high_risk, "expiry_holds": holds}
+              "high_risk_countries": high_risk, "expiry_holds": holds,
+              "vendor": policy.vendor if vendor is None else vendor}
     for name, new_value in values.items():
         setattr(policy, name, new_value)
     policy.save()

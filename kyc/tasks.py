@@ -23,3 +23,12 @@ def kyc_expiry_run() -> dict[str, Any]:
 
     report = services.kyc_expiry_run()
     return {"warned": report.warned, "expired": report.expired}
+
+
+@shared_task(name="kyc.tasks.vendor_checks_resolve_due", ignore_result=True)
+def vendor_checks_resolve_due() -> dict[str, int]:
+    """Beat: external checks whose webhook has not come are looked up, unsent ones sent again."""
+    from kyc.vendor_services import vendor_checks_resolve_due as resolve
+
+    report = resolve()
+    return {"sent": report.sent, "resolved": report.resolved, "waiting": report.waiting, "failed": report.failed}

@@ -12,6 +12,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("kyc/submissions/<uuid:code>/", views.submission_detail, name="kyc_submission"),
     path("kyc/submissions/<uuid:code>/<slug:action>/", views.submission_action, name="kyc_submission_action"),
     path("kyc/documents/<uuid:code>/", views.document_view, name="kyc_document"),
+    path("kyc/vendors/<slug:vendor_code>/webhook/", views.vendor_webhook, name="kyc_vendor_webhook"),
     path("kyc/policies/", views.policy_list, name="kyc_policy_list"),
     path("kyc/policies/<slug:brand_code>/", views.policy_edit, name="kyc_policy_edit"),
     path("kyc/clients/<uuid:code>/address/", views.address_edit, name="kyc_address_edit"),

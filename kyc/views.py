@@ -13,18 +13,20 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm.exceptions import DomainError, NotAllowed, NotFound
 from crm.forms import apply_domain_errors, visible_brands
 from crm.lib.csp import SELF, csp_exception
+from crm.lib.middleware import client_ip
 from crm.models import Client
 from crm.permissions import AuthedRequest, page_permission_required, user_can
 from crm.views.ui import client_or_404, render_page
@@ -174,6 +176,18 @@ def submission_action(request: AuthedRequest, code: Any, action: str) -> HttpRes
     return redirect("kyc_submission", submission.code)
 
 
+# --- the vendors' webhooks ------------------------------------------------------------------------
+
+@csrf_exempt  # a vendor's server has no CSRF token nor session: the HMAC signature authenticates it
+@require_POST
+def vendor_webhook(request: HttpRequest, vendor_code: str) -> HttpResponse:
+    from kyc.webhooks import vendor_webhook_receive
+
+    receipt = vendor_webhook_receive(vendor_code=vendor_code, headers=dict(request.headers), body=request.body,
+                                     remote_addr=client_ip(request))
+    return JsonResponse({"outcome": receipt.outcome}, status=receipt.status_code)
+
+
 # --- documents -------------------------------------------------------------------------------------
 
 @login_required
@@ -215,7 +229,7 @@ def policy_edit(request: AuthedRequest, brand_code: str) -> HttpResponse:
     initial = {"allowed_issuing_countries": ", ".join(policy.allowed_issuing_countries),
                "poa_max_age_days": policy.poa_max_age_days, "expiry_warning_days": policy.expiry_warning_days,
                "review_sla_hours": policy.review_sla_hours, "high_risk_countries": ", ".join(policy.high_risk_countries),
-               "expiry_holds": list(policy.expiry_holds)}
+               "expiry_holds": list(policy.expiry_holds), "vendor": policy.vendor}
     form = forms.PolicyForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
@@ -310,6 +324,11 @@ def _info(event: Any) -> str:
     return str(_d(event).get("message") or "")[:160]
 
 
+def _reopened(event: Any) -> str:
+    data = _d(event)
+    return " · ".join(p for p in (str(data.get("vendor") or ""), str(data.get("reason") or "")) if p)[:200]
+
+
 def _warned(event: Any) -> str:
     data = _d(event)
     return gettext("%(document)s expires on %(day)s") % {"document": data.get("document", ""),
@@ -331,9 +350,10 @@ def ui_contributions() -> dict[str, Any]:
             ("kyc.expired", _("KYC expired"), "alert", _expired),
             ("kyc.info_requested", _("KYC: more information requested"), "shield", _info),
             ("kyc.expiry_warned", _("KYC: document expiry warning"), "alert", _warned),
+            ("kyc.reopened", _("KYC reopened: the verification vendor changed its result"), "alert", _reopened),
         )],
     }
 
 
 __all__ = ["KycStatus", "address_edit", "document_view", "policy_edit", "policy_list", "queue",
-           "submission_action", "submission_detail", "ui_contributions"]
+           "submission_action", "submission_detail", "ui_contributions", "vendor_webhook"]

@@ -20,7 +20,13 @@ SIGNATURE_TOLERANCE = timedelta(minutes=5)
 
 
 class SignatureInvalid(Exception):
-    """The request is not from the sender it claims (bad or missing signature, stale timestamp)."""
+    """The request is not from the sender it claims (bad or missing signature, stale timestamp).
+    `reason` says which, for the caller's log and answer: "unknown_sender", "missing_timestamp",
+    "stale" or "bad_signature"."""
+
+    def __init__(self, message: str, *, reason: str = "bad_signature") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def signature_for(secret: str, timestamp: str, body: bytes) -> str:
@@ -28,17 +34,18 @@ def signature_for(secret: str, timestamp: str, body: bytes) -> str:
     return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
-def signature_check(*, secret: str, timestamp: str, signature: str, body: bytes, now: float | None = None) -> None:
+def signature_check(*, secret: str, timestamp: str, signature: str, body: bytes, now: float | None = None,
+                    tolerance: timedelta = SIGNATURE_TOLERANCE) -> None:
     """Raise SignatureInvalid unless `signature` ("sha256=<hex>" or bare hex) signs `body` with
-    `secret` at `timestamp`, and `timestamp` is within SIGNATURE_TOLERANCE of `now`. An empty
-    secret (a provider we do not know) never passes."""
+    `secret` at `timestamp`, and `timestamp` is within `tolerance` of `now`. An empty secret (a
+    provider we do not know) never passes."""
     if not secret:
-        raise SignatureInvalid("unknown provider")
+        raise SignatureInvalid("unknown provider", reason="unknown_sender")
     if not timestamp.isdigit():
-        raise SignatureInvalid("missing timestamp")
+        raise SignatureInvalid("missing timestamp", reason="missing_timestamp")
     now = time.time() if now is None else now
-    if abs(now - int(timestamp)) > SIGNATURE_TOLERANCE.total_seconds():
-        raise SignatureInvalid("stale timestamp")
+    if abs(now - int(timestamp)) > tolerance.total_seconds():
+        raise SignatureInvalid("stale timestamp", reason="stale")
     given = signature.removeprefix("sha256=").strip().lower()
     if not hmac.compare_digest(given, signature_for(secret, timestamp, body)):
-        raise SignatureInvalid("bad signature")
+        raise SignatureInvalid("bad signature", reason="bad_signature")

@@ -309,6 +309,8 @@ CELERY_BEAT_SCHEDULE = {
     "trading-password-links-purge": {"task": "trading.tasks.password_links_purge", "schedule": 600.0},
     # KYC: warn before documents run out, expire verifications on the day (idempotent).
     "kyc-expiry-daily": {"task": "kyc.tasks.kyc_expiry_run", "schedule": crontab(hour=4, minute=10)},
+    # KYC: external vendors' results whose webhook did not come are looked up; unsent checks sent again.
+    "kyc-vendor-checks-resolve": {"task": "kyc.tasks.vendor_checks_resolve_due", "schedule": 60.0},
     # Wallet: deposits stuck open are looked up at their provider, and expired after WALLET_DEPOSIT_EXPIRY_MINUTES.
     "wallet-deposits-refresh": {"task": "wallet.tasks.deposits_refresh_due", "schedule": 120.0},
     # Partner commissions: the daily incremental run of the open period(s) (ib.tasks).
@@ -334,6 +336,17 @@ TRADING_PASSWORD_LINK_HOURS = env_int("TRADING_PASSWORD_LINK_HOURS", 48)
 # KYC documents: private files, never under MEDIA_ROOT; served to staff only through a permission check.
 KYC_STORAGE_DIR = Path(os.environ.get("KYC_STORAGE_DIR") or VAR_DIR / "kyc-documents")
 KYC_MAX_UPLOAD_BYTES = env_int("KYC_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
+# External verification vendors (kyc.vendors), by code; a brand's KYC policy picks one (default: the
+# built-in checks). "kycsim" is the KYC vendor simulator (python -m kyc.vendor_simulator).
+KYC_VENDORS = {
+    "kycsim": {"base_url": env("KYC_VENDOR_SIM_URL", "http://127.0.0.1:8470"),
+               "api_key": env("KYC_VENDOR_SIM_API_KEY", ""), "api_secret": env("KYC_VENDOR_SIM_API_SECRET", ""),
+               "webhook_secret": env("KYC_VENDOR_SIM_WEBHOOK_SECRET", ""), "timeout": 10.0},
+}
+# An external check whose webhook has not come after this long is looked up by its reference; a
+# vendor that cannot be reached is tried again after KYC_VENDOR_RETRY_SECONDS, doubling (at most 1 h).
+KYC_VENDOR_WEBHOOK_WAIT_MINUTES = env_int("KYC_VENDOR_WEBHOOK_WAIT_MINUTES", 10)
+KYC_VENDOR_RETRY_SECONDS = env_int("KYC_VENDOR_RETRY_SECONDS", 60)
 RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600}}
 
 # --- logging -----------------------------------------------------------------------------------

@@ -8,8 +8,11 @@ from kyc.models.questionnaire import (
     QuestionnaireVersion,
     VersionStatus,
 )
+from kyc.models.vendors import VendorEvent, VendorEventOutcome
 from kyc.models.verification import (
+    BUILTIN_VENDOR,
     OPEN_SUBMISSION,
+    REOPEN,
     SLOT_OF_KIND,
     TRANSITIONS,
     DecisionAction,
@@ -28,7 +31,9 @@ from kyc.models.verification import (
 )
 
 __all__ = [
+    "BUILTIN_VENDOR",
     "OPEN_SUBMISSION",
+    "REOPEN",
     "SLOT_OF_KIND",
     "TRANSITIONS",
     "AppropriatenessLevel",
@@ -48,5 +53,7 @@ __all__ = [
     "Slot",
     "Submission",
     "SubmissionStatus",
+    "VendorEvent",
+    "VendorEventOutcome",
     "VersionStatus",
 ]

@@ -41,6 +41,16 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     KycStatus.EXPIRED: frozenset({KycStatus.PENDING}),
 }
 
+# An approval withdrawn so that an officer looks again: a verification vendor's later result says the
+# approved documents are not good after all (kyc.vendor_services). Only that path may take it
+# (`reopen=True`); a client sending documents while approved is still refused.
+REOPEN: dict[str, frozenset[str]] = {
+    KycStatus.APPROVED: frozenset({KycStatus.PENDING}),
+}
+
+# The verification vendor that checks a brand's submissions when the policy names none.
+BUILTIN_VENDOR = "builtin"
+
 
 class Slot(models.TextChoices):
     IDENTITY = "identity", _("Identity")
@@ -87,6 +97,8 @@ class KycPolicy(models.Model):
     high_risk_countries = ArrayField(models.CharField(max_length=2), default=list, blank=True)
     expiry_holds = ArrayField(models.CharField(max_length=20, choices=ExpiryHold.choices),
                               default=list, blank=True)
+    # Who checks the documents (a code of kyc.vendors.VENDORS): the built-in checks or an external vendor.
+    vendor = models.CharField(max_length=40, default=BUILTIN_VENDOR)
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords(get_user=history_user)
 
@@ -144,19 +156,24 @@ class KycProfile(models.Model):
         return ", ".join(p for p in (self.address_line1, self.address_line2, self.city, self.postcode,
                                      self.country) if p)
 
-    def transition_refusal(self, new: str) -> str | None:
-        """Why the status may not move to `new`, or None (the text is for the service's error)."""
-        if new not in TRANSITIONS.get(self.status, frozenset()):
+    def transition_refusal(self, new: str, *, reopen: bool = False) -> str | None:
+        """Why the status may not move to `new`, or None (the text is for the service's error).
+        `reopen`: the move may also be one of REOPEN (an approval withdrawn for review)."""
+        allowed = TRANSITIONS.get(self.status, frozenset())
+        if reopen:
+            allowed = allowed | REOPEN.get(self.status, frozenset())
+        if new not in allowed:
             return f"{self.status} → {new}"
         if self.status == KycStatus.REJECTED and new == KycStatus.PENDING and not self.can_resubmit:
             return f"{self.status} (final) → {new}"
         return None
 
-    def status_set(self, new: str, *, actor: Any, reason: str = "", submission: Submission | None = None) -> \
-            KycStatusChange:
-        """Move to `new` and record the change; ValueError for a move outside TRANSITIONS.
-        Only kyc.services call this (they audit and emit the event in the same transaction)."""
-        refusal = self.transition_refusal(new)
+    def status_set(self, new: str, *, actor: Any, reason: str = "", submission: Submission | None = None,
+                   reopen: bool = False) -> KycStatusChange:
+        """Move to `new` and record the change; ValueError for a move outside TRANSITIONS (and
+        REOPEN with `reopen`). Only kyc.services call this (they audit and emit the event in the same
+        transaction)."""
+        refusal = self.transition_refusal(new, reopen=reopen)
         if refusal is not None:
             raise ValueError(f"KYC status change not allowed: {refusal}")
         old, now = self.status, timezone.now()
@@ -226,6 +243,17 @@ class Submission(models.Model):
     reviewer = models.ForeignKey("crm.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     reason = models.TextField(blank=True)  # the rejection's reason or the information asked for
     client_hints = models.JSONField(default=list, blank=True)
+    # Who checks it (the brand's vendor when it was sent) and, for an external vendor, its reference,
+    # the sequence number of the last result applied (an older one arriving late changes nothing),
+    # the start attempts, when the poller looks next (start again, or fetch a result whose webhook
+    # did not come), the vendor's latest reason and its raw result.
+    vendor = models.CharField(max_length=40, default=BUILTIN_VENDOR)
+    vendor_ref = models.CharField(max_length=100, blank=True)
+    vendor_sequence = models.PositiveIntegerField(default=0)
+    vendor_attempts = models.PositiveSmallIntegerField(default=0)
+    vendor_next_at = models.DateTimeField(null=True, blank=True)
+    vendor_reason = models.CharField(max_length=500, blank=True)
+    vendor_result = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-submitted_at", "-id"]
@@ -245,6 +273,9 @@ class Submission(models.Model):
                          condition=Q(decided_at__isnull=False)),
             # The same document number used by another client.
             models.Index(fields=["document_number"], name="kycsub_docnumber_idx", condition=~Q(document_number="")),
+            # The vendor poller: external checks still open, by when they are due a look.
+            models.Index(fields=["vendor_next_at"], name="kycsub_vendor_due_idx",
+                         condition=Q(status="checking") & ~Q(vendor="builtin")),
         ]
         constraints: ClassVar = [
             models.CheckConstraint(condition=Q(status__in=[s.value for s in SubmissionStatus]),
@@ -252,6 +283,9 @@ class Submission(models.Model):
             # Four eyes: the second approval is never the first approver's.
             models.CheckConstraint(condition=Q(first_approval_by__isnull=True) | Q(reviewer__isnull=True)
                                    | ~Q(reviewer=F("first_approval_by")), name="kycsub_four_eyes"),
+            # A vendor's webhook names its reference: it finds exactly one submission.
+            models.UniqueConstraint(fields=["vendor", "vendor_ref"], condition=~Q(vendor_ref=""),
+                                    name="kycsub_vendor_ref_unique"),
         ]
 
     def __str__(self) -> str:
@@ -320,6 +354,9 @@ class DecisionAction(models.TextChoices):
     CLAIM = "claim", _("Claimed")
     ASSIGN = "assign", _("Assigned")
     RELEASE = "release", _("Released")
+    VENDOR_SENT = "vendor_sent", _("Sent to the verification vendor")
+    VENDOR_REOPENED = "vendor_reopened", _("Reopened: the vendor changed its result")
+    VENDOR_UPDATE = "vendor_update", _("The vendor changed its result")
 
 
 class KycDecision(models.Model):

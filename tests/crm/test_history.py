@@ -55,6 +55,7 @@ NO_HISTORY = {
     "kyc.submission": "every step on a submission (checks, claim, assign, approvals, rejection) is a KycDecision row",
     "kyc.kycdecision": "append-only: the steps taken on a submission, with their evidence",
     "kyc.document": "an uploaded file's record, written once with the submission; its expiry warning is a kyc event",
+    "kyc.vendorevent": "append-only inbox: every verification vendor's webhook received, kept raw",
     "wallet.deposit": "every status change is a DepositStatusChange row; refunds are DepositRefund rows",
     "wallet.depositstatuschange": "a deposit's history, as rows",
     "wallet.depositrefund": "one refund asked of the provider; requesting it is audited and its outcome moves the deposit",

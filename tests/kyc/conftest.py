@@ -99,3 +99,23 @@ def submit_for_review(client: Any, **kwargs: Any) -> Any:
     from kyc.services import submission_checks_record
 
     return submission_checks_record(submission=submit(client), report=report(decision="review", **kwargs))
+
+
+@pytest.fixture(scope="session")
+def kycsim_session():
+    from tests.kyc.vendor_support import start_kycsim, stop_kycsim
+
+    sim = start_kycsim()
+    try:
+        yield sim
+    finally:
+        stop_kycsim(sim)
+
+
+@pytest.fixture
+def kycsim(kycsim_session, settings):
+    """The session's KYC vendor simulator with no faults, and the CRM configured to reach it."""
+    settings.KYC_VENDORS = kycsim_session.settings()
+    kycsim_session.control("/_sim/faults/clear", {})
+    yield kycsim_session
+    kycsim_session.control("/_sim/faults/clear", {})

@@ -1,0 +1,397 @@
+"""The KYC vendor simulator: applicants and their results, faults, the webhook sender and the HTTP
+front (see __init__.py for the API)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import http.client
+import json
+import secrets
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+MAX_BODY = 32 * 1024 * 1024
+FAULT_TYPES = {"http_error", "latency", "drop_webhooks", "duplicate_webhooks", "delay_webhooks", "reorder_webhooks",
+               "webhook_bad_signature"}
+ANSWERS = ("approved", "declined", "manual_review")
+
+
+def sign(secret: str, message: bytes) -> str:
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def utcnow() -> str:
+    return dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Config:
+    api_key: str
+    api_secret: str
+    webhook_secret: str
+    control_token: str
+    signature_tolerance_seconds: int = 300
+
+
+class SimError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass
+class Fault:
+    type: str
+    path: str = "*"
+    count: int | None = None
+    skip: int = 0
+    params: dict[str, Any] = field(default_factory=dict)
+    fired: int = 0
+
+
+class App:
+    def __init__(self, config: Config, *, decision_seconds: float = 1.0, webhook_attempts: int = 8,
+                 webhook_backoff: float = 1.0, verbose: bool = False) -> None:
+        self.config = config
+        self.decision_seconds = decision_seconds
+        self.webhook_attempts = webhook_attempts
+        self.webhook_backoff = webhook_backoff
+        self.verbose = verbose
+        self.lock = threading.RLock()
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.applicants: dict[str, dict[str, Any]] = {}
+        self.by_external: dict[str, str] = {}
+        self.webhooks: list[dict[str, Any]] = []
+        self.faults: list[Fault] = []
+
+    # -- faults -----------------------------------------------------------------------------------
+    def fault(self, kind: str, path: str = "*") -> Fault | None:
+        with self.lock:
+            for rule in self.faults:
+                if rule.type != kind or not (rule.path == "*" or path.startswith(rule.path)):
+                    continue
+                if rule.count is not None and rule.fired >= rule.count:
+                    continue
+                if rule.skip > 0:
+                    rule.skip -= 1
+                    continue
+                rule.fired += 1
+                return rule
+            return None
+
+    def faults_add(self, raw: Any) -> None:
+        items = raw.get("faults", [raw]) if isinstance(raw, dict) else raw
+        parsed = []
+        for item in items or ():
+            if not isinstance(item, dict) or item.get("type") not in FAULT_TYPES:
+                raise SimError(400, "bad_fault", f"a fault is an object with a type among {sorted(FAULT_TYPES)}")
+            parsed.append(Fault(type=item["type"], path=str(item.get("path", "*")), count=item.get("count"),
+                                skip=int(item.get("skip", 0)),
+                                params={k: v for k, v in item.items() if k not in {"type", "path", "count", "skip"}}))
+        with self.lock:
+            self.faults.extend(parsed)
+
+    # -- applicants -------------------------------------------------------------------------------
+    def applicant_create(self, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        external_id = str(body.get("external_id") or "")
+        if not external_id:
+            raise SimError(400, "missing_field", "external_id is required")
+        documents = body.get("documents")
+        if not isinstance(documents, list) or not documents:
+            raise SimError(400, "missing_field", "documents are required")
+        with self.lock:
+            if external_id in self.by_external:
+                return self.applicants[self.by_external[external_id]], False
+            applicant: dict[str, Any] = {
+                "id": "apl_" + secrets.token_hex(8), "external_id": external_id,
+                "first_name": str(body.get("first_name") or ""), "last_name": str(body.get("last_name") or ""),
+                "country": str(body.get("country") or ""), "webhook_url": str(body.get("webhook_url") or ""),
+                "documents": [{"kind": str(d.get("kind")), "side": str(d.get("side") or ""),
+                               "sha256": str(d.get("sha256") or ""),
+                               "size": len(str(d.get("data") or "")) * 3 // 4} for d in documents],
+                "status": "pending", "result": None, "created": utcnow(),
+                "_decide_at": time.monotonic() + self.decision_seconds,
+            }
+            self.applicants[applicant["id"]] = applicant
+            self.by_external[external_id] = applicant["id"]
+        self.wake.set()
+        return applicant, True
+
+    def _first_result(self, applicant: dict[str, Any]) -> dict[str, Any]:
+        name = f"{applicant['first_name']} {applicant['last_name']}".upper()
+        identity = next((d for d in applicant["documents"] if d["kind"] in ("passport", "id_card", "driving_licence")),
+                        applicant["documents"][0])
+        document = {"document_type": identity["kind"], "document_number": "SIM" + identity["sha256"][:9].upper(),
+                    "expiry_date": (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=3 * 365)).isoformat()}
+        if "DECLINE" in name:
+            return {"answer": "declined", "reason": "the identity document looks tampered with", "document": document,
+                    "checks": [{"type": "document_authenticity", "result": "consider",
+                                "details": {"finding": "font mismatch in the name field"}},
+                               {"type": "watchlist", "result": "clear", "details": {"lists": ["sanctions", "pep"]}}]}
+        if "REVIEW" in name:
+            return {"answer": "manual_review", "reason": "the photo could not be compared", "document": document,
+                    "checks": [{"type": "document_authenticity", "result": "clear", "details": {}},
+                               {"type": "face_similarity", "result": "unreadable", "details": {"score": None}}]}
+        return {"answer": "approved", "reason": "", "document": document,
+                "checks": [{"type": "document_authenticity", "result": "clear", "details": {}},
+                           {"type": "watchlist", "result": "clear", "details": {"lists": ["sanctions", "pep"]}}]}
+
+    def result_set(self, applicant: dict[str, Any], result: dict[str, Any], kind: str) -> None:
+        """Give the applicant a (new) result, numbered after the last, and queue its webhook."""
+        previous = applicant.get("result") or {}
+        applicant["result"] = {**result, "sequence": int(previous.get("sequence") or 0) + 1, "decided": utcnow()}
+        applicant["status"] = "completed"
+        self._webhook_queue(applicant, kind)
+
+    def result_change(self, applicant_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            applicant = self.applicants.get(applicant_id)
+            if applicant is None:
+                raise SimError(404, "not_found", "no such applicant")
+            answer = str(body.get("answer") or "")
+            if answer not in ANSWERS:
+                raise SimError(400, "bad_answer", f"answer is one of {ANSWERS}")
+            base = applicant.get("result") or self._first_result(applicant)
+            checks = list(base.get("checks") or [])
+            if answer == "declined":
+                checks = [{"type": "ongoing_monitoring", "result": "consider",
+                           "details": {"finding": str(body.get("reason") or "")}}, *checks]
+            self.result_set(applicant, {**base, "answer": answer, "reason": str(body.get("reason") or ""),
+                                        "checks": checks}, "applicant.result_changed")
+        self.wake.set()
+        return applicant
+
+    @staticmethod
+    def public(applicant: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in applicant.items() if not k.startswith("_")}
+
+    # -- webhooks ---------------------------------------------------------------------------------
+    def _webhook_queue(self, applicant: dict[str, Any], kind: str) -> None:
+        if not applicant["webhook_url"]:
+            return
+        body = json.dumps({"id": "evt_" + secrets.token_hex(10), "type": kind, "created": utcnow(),
+                           "data": self.public(applicant)}, separators=(",", ":"))
+        event_id = json.loads(body)["id"]
+        if self.fault("drop_webhooks") is not None:
+            self.webhooks.append({"event_id": event_id, "url": applicant["webhook_url"], "body": body, "dropped": True,
+                                  "attempts": 0, "status": None, "due": None, "held": False})
+            return
+        delay = self.fault("delay_webhooks")
+        due = time.monotonic() + (float(delay.params.get("seconds", 2.0)) if delay else 0.0)
+        bad = self.fault("webhook_bad_signature") is not None
+        duplicate = self.fault("duplicate_webhooks")
+        reorder = self.fault("reorder_webhooks")
+        copies = 1 + (int(duplicate.params.get("copies", 1)) if duplicate else 0)
+        for _ in range(copies):
+            self.webhooks.append({"event_id": event_id, "url": applicant["webhook_url"], "body": body, "bad": bad,
+                                  "attempts": 0, "status": None, "due": due, "held": reorder is not None,
+                                  "reorder": reorder})
+        if reorder is not None and reorder.count is not None and reorder.fired >= reorder.count:
+            self.release_held()
+
+    def release_held(self) -> int:
+        """Send the held webhooks newest first."""
+        with self.lock:
+            held = [h for h in self.webhooks if h["held"]]
+            now = time.monotonic()
+            for offset, hook in enumerate(reversed(held)):
+                hook["held"], hook["due"] = False, now + offset * 0.05
+        self.wake.set()
+        return len(held)
+
+    def signed(self, hook: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+        body = hook["body"].encode()
+        timestamp = str(int(time.time()))
+        secret = "not-the-secret" if hook.get("bad") else self.config.webhook_secret
+        return body, {"Content-Type": "application/json", "X-Kyc-Event-Id": hook["event_id"],
+                      "X-Kyc-Timestamp": timestamp,
+                      "X-Kyc-Signature": "sha256=" + sign(secret, timestamp.encode() + b"." + body)}
+
+    def start_background(self) -> threading.Thread:
+        def run() -> None:
+            while not self.stopping.is_set():
+                now = time.monotonic()
+                with self.lock:
+                    for applicant in self.applicants.values():
+                        if applicant["status"] == "pending" and applicant["_decide_at"] <= now:
+                            self.result_set(applicant, self._first_result(applicant), "applicant.reviewed")
+                    due = [h for h in self.webhooks if not h.get("dropped") and not h["held"] and h["due"] is not None
+                           and h["due"] <= now and not (h["status"] and 200 <= h["status"] < 300)]
+                    due.sort(key=lambda h: h["due"])
+                for hook in due:
+                    status = self._post(hook)
+                    with self.lock:
+                        hook["attempts"] += 1
+                        hook["status"] = status
+                        if status is not None and 200 <= status < 300:
+                            hook["due"] = None
+                        elif hook["attempts"] >= self.webhook_attempts:
+                            hook["due"] = None
+                        else:
+                            hook["due"] = time.monotonic() + self.webhook_backoff * (2 ** (hook["attempts"] - 1))
+                self.wake.wait(0.05)
+                self.wake.clear()
+
+        thread = threading.Thread(target=run, name="kycsim-webhooks", daemon=True)
+        thread.start()
+        return thread
+
+    def _post(self, hook: dict[str, Any]) -> int | None:
+        with self.lock:
+            body, headers = self.signed(hook)
+        url = urlsplit(hook["url"])
+        conn_class = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+        conn = conn_class(url.hostname or "127.0.0.1", url.port, timeout=10)
+        try:
+            conn.request("POST", (url.path or "/") + (f"?{url.query}" if url.query else ""), body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            status: int | None = response.status
+        except (OSError, http.client.HTTPException):
+            status = None
+        finally:
+            conn.close()
+        if self.verbose:
+            sys.stderr.write(f"kycsim webhook {hook['event_id']} -> {status}\n")
+        return status
+
+
+class SimHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+    def __init__(self, address: tuple[str, int], app: App) -> None:
+        self.app = app
+        super().__init__(address, Handler)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "KycVendorSimulator"
+    sys_version = ""
+    server: SimHTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        if self.server.app.verbose:
+            sys.stderr.write(f"kycsim {self.address_string()} {format % args}\n")
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        self._handle("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._handle("POST")
+
+    def _send(self, status: int, payload: bytes, content_type: str = "application/json") -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            self.wfile.flush()
+        except OSError:
+            self.close_connection = True
+
+    def _json(self, status: int, body: Any) -> None:
+        self._send(status, json.dumps(body, separators=(",", ":")).encode())
+
+    def _handle(self, method: str) -> None:
+        path = urlsplit(self.path).path.rstrip("/") or "/"
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            self._json(413, {"error": {"code": "too_large", "message": "body too large"}})
+            return
+        raw = self.rfile.read(length) if length > 0 else b""
+        try:
+            body = json.loads(raw) if raw else {}
+        except ValueError:
+            body = None
+        try:
+            if body is not None and not isinstance(body, dict):
+                body = None
+            if path.startswith("/_sim/"):
+                self._control(method, path, body)
+            elif path.startswith("/v1/"):
+                self._api(method, path, raw, body)
+            elif path == "/healthz":
+                self._json(200, {"ok": True})
+            else:
+                raise SimError(404, "not_found", "no such path")
+        except SimError as exc:
+            self._json(exc.status, {"error": {"code": exc.code, "message": exc.message}})
+
+    def _api(self, method: str, path: str, raw: bytes, body: dict[str, Any] | None) -> None:
+        config, app = self.server.app.config, self.server.app
+        if not hmac.compare_digest(self.headers.get("X-Api-Key", ""), config.api_key):
+            raise SimError(401, "bad_api_key", "unknown API key")
+        timestamp = self.headers.get("X-Timestamp", "")
+        if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > config.signature_tolerance_seconds:
+            raise SimError(401, "stale_timestamp", "X-Timestamp is missing or too far from now")
+        expected = sign(config.api_secret, f"{timestamp}.{method}.{path}.".encode() + raw)
+        if not hmac.compare_digest(self.headers.get("X-Signature", ""), expected):
+            raise SimError(401, "bad_signature", "the signature does not match")
+        latency = app.fault("latency", path)
+        if latency is not None:
+            time.sleep(float(latency.params.get("seconds", 1.0)))
+        failure = app.fault("http_error", path)
+        if failure is not None:
+            self._send(int(failure.params.get("status", 503)), b"<html><body>Service unavailable</body></html>",
+                       "text/html")
+            return
+        if body is None:
+            raise SimError(400, "bad_json", "the body must be a JSON object")
+        if method == "POST" and path == "/v1/applicants":
+            applicant, created = app.applicant_create(body)
+            self._json(201 if created else 200, app.public(applicant))
+        elif method == "GET" and path.startswith("/v1/applicants/"):
+            with app.lock:
+                found = app.applicants.get(path.rsplit("/", 1)[-1])
+                if found is None:
+                    raise SimError(404, "not_found", "no such applicant")
+                self._json(200, app.public(found))
+        else:
+            raise SimError(404, "not_found", "no such endpoint")
+
+    def _control(self, method: str, path: str, body: dict[str, Any] | None) -> None:
+        app = self.server.app
+        if not hmac.compare_digest(self.headers.get("X-Sim-Token", ""), app.config.control_token):
+            raise SimError(403, "forbidden", "X-Sim-Token is wrong")
+        data = body or {}
+        if path == "/_sim/status":
+            with app.lock:
+                result: Any = {"applicants": len(app.applicants), "webhooks": len(app.webhooks),
+                               "pending_webhooks": sum(1 for h in app.webhooks if h["due"] is not None or h["held"])}
+        elif path == "/_sim/faults":
+            if method == "POST" and data:
+                app.faults_add(data)
+            with app.lock:
+                result = {"faults": [{"type": f.type, "path": f.path, "count": f.count, "fired": f.fired, **f.params}
+                                     for f in app.faults]}
+        elif path == "/_sim/faults/clear":
+            with app.lock:
+                app.faults.clear()
+            result = {"faults": []}
+        elif path.startswith("/_sim/applicants/") and path.endswith("/result") and method == "POST":
+            result = app.public(app.result_change(path.split("/")[3], data))
+        elif path == "/_sim/webhooks/flush":
+            result = {"released": app.release_held()}
+        elif path == "/_sim/webhooks":
+            with app.lock:
+                result = {"webhooks": [{k: v for k, v in h.items() if k != "reorder"} for h in app.webhooks]}
+        else:
+            raise SimError(404, "not_found", f"unknown control path {path}")
+        app.wake.set()
+        self._json(200, result)
+
+
+def serve(app: App, host: str, port: int) -> SimHTTPServer:
+    return SimHTTPServer((host, port), app)

@@ -1,0 +1,68 @@
+"""Verification vendors: the registry, and the adapter of each (kyc.vendors.base is the interface).
+
+``VENDORS`` (a crm.registry.Registry) holds one ``VendorEntry`` per vendor code: the built-in checks
+("builtin", every brand's default) and the KYC vendor simulator ("kycsim"); another app or a
+deployment registers more the same way. A brand's KYC policy names the vendor its submissions go to;
+an external vendor's credentials are in settings.KYC_VENDORS[code] (base_url, api_key, api_secret,
+webhook_secret, timeout).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+from crm.registry import Registry
+from kyc.exceptions import KycError
+from kyc.vendors.base import KycVendor, VendorConfig
+
+
+@dataclass(frozen=True)
+class VendorEntry:
+    code: str
+    label: Any  # a lazy translation
+    adapter: Callable[[VendorConfig], KycVendor]
+    order: int = 500
+
+
+VENDORS: Registry[VendorEntry] = Registry("KYC vendors", key=lambda v: v.code, order=lambda v: (v.order, v.code))
+
+
+class VendorNotConfigured(KycError):
+    default_code = "kyc_vendor_unknown"
+    status_code = 404
+
+
+def vendor_config(code: str) -> VendorConfig:
+    """The vendor's settings (settings.KYC_VENDORS[code]); a vendor without any gets an empty config."""
+    values = dict((getattr(settings, "KYC_VENDORS", {}) or {}).get(code) or {})
+    known = set(VendorConfig.__dataclass_fields__) - {"code"}
+    return VendorConfig(code=code, **{k: v for k, v in values.items() if k in known})
+
+
+def vendor_get(code: str) -> KycVendor:
+    """The adapter of vendor `code`, configured; VendorNotConfigured for a code nobody registered."""
+    entry = VENDORS.get(code)
+    if entry is None:
+        raise VendorNotConfigured(f"No KYC vendor {code!r}.")
+    return entry.adapter(vendor_config(code))
+
+
+def vendor_choices() -> list[tuple[str, str]]:
+    return [(entry.code, str(entry.label)) for entry in VENDORS]
+
+
+def register_default_vendors() -> None:
+    from kyc.vendors.builtin import BuiltinVendor
+    from kyc.vendors.simulator import SimulatorVendor
+
+    VENDORS.register(VendorEntry("builtin", _("Built-in automatic checks"), BuiltinVendor, order=0),
+                     VendorEntry("kycsim", _("KYC vendor simulator"), SimulatorVendor, order=100))
+
+
+__all__ = ["VENDORS", "VendorEntry", "VendorNotConfigured", "register_default_vendors", "vendor_choices",
+           "vendor_config", "vendor_get"]
