@@ -132,9 +132,11 @@ def current_login(request: HttpRequest) -> ClientLogin | None:
                 if now - seen >= timedelta(minutes=1):
                     store[SEEN_KEY] = now.isoformat()
                     store.save()
+                    from crm.lib.middleware import client_ip
                     from portal.services import portal_session_seen
 
-                    portal_session_seen(session_key=str(store.session_key), at=now)
+                    portal_session_seen(login=found, session_key=str(store.session_key), at=now, ip=client_ip(request),
+                                        user_agent=request.META.get("HTTP_USER_AGENT", ""))
             else:
                 _forget(store.session_key)
                 store.flush()

@@ -775,8 +775,12 @@ def portal_session_record(*, login: ClientLogin, session_key: str, replaced: str
     return PortalSession.objects.create(login=login, session_key=session_key, ip=ip, user_agent=user_agent[:300])
 
 
-def portal_session_seen(*, session_key: str, at: Any) -> None:
-    PortalSession.objects.filter(session_key=session_key).update(last_seen_at=at)
+def portal_session_seen(*, login: ClientLogin, session_key: str, at: Any, ip: str | None, user_agent: str) -> None:
+    """Move the session's last-seen time; a session signed in before sessions were recorded gets
+    its row now (its sign-in time unknown: the first time seen)."""
+    if not PortalSession.objects.filter(session_key=session_key).update(last_seen_at=at):
+        PortalSession.objects.get_or_create(session_key=session_key, defaults={
+            "login": login, "ip": ip, "user_agent": user_agent[:300], "signed_in_at": at, "last_seen_at": at})
 
 
 def portal_session_forget(*, session_key: str | None) -> None:

@@ -93,3 +93,26 @@ def test_a_password_change_drops_the_other_sessions_from_the_list(registered):
     assert phone.get(reverse("portal:home")).status_code == 302
     page = laptop.get(reverse("portal:sessions")).content.decode()
     assert page.count('class="p-session"') == 1 and "10.2.2.2" not in page
+
+
+def test_last_seen_moves_at_most_once_a_minute(registered):
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from portal.models import PortalSession
+
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        laptop = signed_in(registered.brand, "10.1.1.1")
+    row = PortalSession.objects.get(ip="10.1.1.1")
+    with time_machine.travel(start + timedelta(seconds=30), tick=False):
+        laptop.get(reverse("portal:home"))
+    row.refresh_from_db()
+    assert row.last_seen_at == start
+    later = start + timedelta(minutes=2)
+    with time_machine.travel(later, tick=False):
+        laptop.get(reverse("portal:home"))
+    row.refresh_from_db()
+    assert row.last_seen_at == later and row.signed_in_at == start
