@@ -27,17 +27,28 @@ def _choices(offers: list[Any]) -> list[tuple[str, str]]:
     return [(services.offer_key(o), _label(o)) for o in offers]
 
 
+def account_choice_context(request: HttpRequest) -> dict[str, Any]:
+    """The live account type chooser (the dashboard's and the verification journey's), while the
+    client has no live account and the brand offers one: {"choice_form", "chosen"}, or {}."""
+    client = request.portal_client  # type: ignore[attr-defined]
+    offers = selectors.live_offers(client=client)
+    if not offers or selectors.live_account_setup(client=client) is not None:
+        return {}
+    from trading.selectors import has_live_account
+
+    if has_live_account(client=client):
+        return {}
+    chosen = selectors.account_choice(client=client)
+    return {"chosen": chosen, "choice_form": AccountChoiceForm(offers=_choices(offers), initial={
+        "offer": services.offer_key(chosen if chosen is not None else offers[0])})}
+
+
 def accounts_panel_context(request: HttpRequest) -> dict[str, Any]:
     """What the dashboard's accounts panel shows (also its htmx refresh)."""
     client = request.portal_client  # type: ignore[attr-defined]
     setup = selectors.live_account_setup(client=client)
-    offers = selectors.live_offers(client=client) if setup is None else []
-    context: dict[str, Any] = {"accounts": selectors.trading_accounts(client=client), "setup": setup}
-    if offers and not any(not a.is_demo for a in context["accounts"]):
-        chosen = selectors.account_choice(client=client)
-        context["choice_form"] = AccountChoiceForm(offers=_choices(offers), initial={
-            "offer": services.offer_key(chosen) if chosen is not None else services.offer_key(offers[0])})
-        context["chosen"] = chosen
+    context: dict[str, Any] = {"accounts": selectors.trading_accounts(client=client), "setup": setup,
+                               **account_choice_context(request)}
     context["verified"] = services.client_verified(client=client)
     context["demo_offered"] = bool(selectors.demo_offers(client=client))
     return context

@@ -33,8 +33,12 @@ def test_the_first_live_account_opens_with_the_type_the_client_chose(broker, htt
     sign_in(http, broker.brand)
     page = http.get(reverse("portal:home")).content.decode()
     assert 'id="account-choice"' in page and "Pro" in page
-    response = http.post(reverse("portal:account_choose"), {"offer": key(broker.server, "pro")})
-    assert response.status_code == 302
+    journey = http.get(reverse("portal:kyc") + "?step=status").content.decode()
+    assert 'id="account-choice-kyc"' in journey
+    response = http.post(reverse("portal:account_choose"), {"offer": key(broker.server, "pro"), "next": "kyc"})
+    assert response.status_code == 302 and response["Location"] == reverse("portal:kyc")
+    page = http.get(reverse("portal:home")).content.decode()
+    assert f'value="{key(broker.server, "pro")}" selected' in page
     approve(broker.client)
     events.dispatch_pending()
     [account] = live_accounts(broker.client)
