@@ -29,6 +29,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.crypto import constant_time_compare
+from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext
 
 from crm.lib.cookie_session import CookieSession, moment, page_language, password_hash_digest
@@ -63,9 +64,16 @@ def _new_session(request: HttpRequest, response: HttpResponse, values: dict[str,
 
 
 def portal_session_login(request: HttpRequest, response: HttpResponse, login: ClientLogin) -> None:
-    """Sign `login` in on `response` (a new session; the brand remembered for the login page)."""
-    _new_session(request, response, {LOGIN_KEY: login.pk, HASH_KEY: _auth_hash(login),
-                                     SEEN_KEY: timezone.now().isoformat()})
+    """Sign `login` in on `response` (a new session, listed among the login's sessions; the brand
+    remembered for the login page)."""
+    from crm.lib.middleware import client_ip
+    from portal.services import portal_session_record
+
+    replaced = portal_session(request).session_key
+    store = _new_session(request, response, {LOGIN_KEY: login.pk, HASH_KEY: _auth_hash(login),
+                                             SEEN_KEY: timezone.now().isoformat()})
+    portal_session_record(login=login, session_key=str(store.session_key), replaced=replaced, ip=client_ip(request),
+                          user_agent=request.META.get("HTTP_USER_AGENT", ""))
     response.set_cookie(BRAND_COOKIE, login.brand.code, max_age=365 * 86400, httponly=True, samesite="Lax",
                         secure=settings.SESSION_COOKIE_SECURE)
 
@@ -85,12 +93,18 @@ def pending_login(request: HttpRequest) -> ClientLogin | None:
 
 def portal_session_refresh(request: HttpRequest, login: ClientLogin) -> None:
     """After the client changed their own password: keep this session, end the others."""
+    from portal.models import PortalSession
+
     store = portal_session(request)
     store[HASH_KEY] = _auth_hash(login)
     store.save()
+    PortalSession.objects.filter(login=login).exclude(session_key=store.session_key or "").delete()
 
 
 def portal_session_logout(request: HttpRequest, response: HttpResponse) -> None:
+    from portal.services import portal_session_forget
+
+    portal_session_forget(session_key=portal_session(request).session_key)
     SESSION.end(request, response)
 
 
@@ -109,6 +123,7 @@ def current_login(request: HttpRequest) -> ClientLogin | None:
         seen = _moment(store.get(SEEN_KEY))
         now = timezone.now()
         if seen is None or now - seen > settings.SESSION_IDLE_TIMEOUT:
+            _forget(store.session_key)
             store.flush()
         else:
             found = ClientLogin.objects.select_related("client", "client__brand", "brand").filter(pk=login_id).first()
@@ -117,10 +132,28 @@ def current_login(request: HttpRequest) -> ClientLogin | None:
                 if now - seen >= timedelta(minutes=1):
                     store[SEEN_KEY] = now.isoformat()
                     store.save()
+                    from crm.lib.middleware import client_ip
+                    from portal.services import portal_session_seen
+
+                    portal_session_seen(login=found, session_key=str(store.session_key), at=now, ip=client_ip(request),
+                                        user_agent=request.META.get("HTTP_USER_AGENT", ""))
             else:
+                _forget(store.session_key)
                 store.flush()
     request._portal_login = login  # type: ignore[attr-defined]
     return login
+
+
+def _forget(session_key: str | None) -> None:
+    from portal.services import portal_session_forget
+
+    portal_session_forget(session_key=session_key)
+
+
+def portal_unread_count(login: ClientLogin) -> int:
+    from portal.models import Notification
+
+    return Notification.objects.filter(client_id=login.client_id, read_at__isnull=True).count()
 
 
 def portal_language(request: HttpRequest, login: ClientLogin | None = None) -> str:
@@ -141,6 +174,9 @@ def portal_page(view: View) -> View:
         login = current_login(request)
         request.portal_login = login  # type: ignore[attr-defined]
         request.portal_client = login.client if login is not None else None  # type: ignore[attr-defined]
+        # The header's unread count, counted only by a page that shows the header.
+        request.portal_unread = SimpleLazyObject(  # type: ignore[attr-defined]
+            lambda: portal_unread_count(login) if login is not None else 0)
         language = portal_language(request, login)
         request.portal_language = language  # type: ignore[attr-defined]
         with translation.override(language):

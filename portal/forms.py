@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
@@ -183,3 +183,39 @@ class DocumentsForm(ServiceErrorsMixin, forms.Form):
         docs.append(DocumentIn(kind=data["address_kind"], filename=data["address"].name, file=data["address"],
                                field="address"))
         return docs
+
+
+class AccountOpenForm(ServiceErrorsMixin, forms.Form):
+    """Another trading account: the type (an offer of the brand), the leverage (the service holds it
+    to the client's caps and says which), a demo's starting balance. `token` is the form's own: a
+    double submit of it opens one account."""
+
+    token = forms.UUIDField(widget=forms.HiddenInput)
+    offer = forms.ChoiceField(label=_("Account type"))
+    leverage = forms.IntegerField(label=_("Leverage"), min_value=1, widget=forms.Select)
+    demo_balance = forms.DecimalField(label=_("Starting balance"), required=False, min_value=0, decimal_places=2,
+                                      max_digits=14)
+
+    def __init__(self, *args: Any, offers: list[tuple[str, str]], leverages: list[int], demo: bool,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["offer"]).choices = offers
+        self.fields["leverage"].widget.choices = [(x, f"1:{x}") for x in leverages]
+        if not demo:
+            del self.fields["demo_balance"]
+
+
+class AccountChoiceForm(forms.Form):
+    offer = forms.ChoiceField(label=_("Account type"))
+
+    def __init__(self, *args: Any, offers: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["offer"]).choices = offers
+
+
+class LeverageForm(ServiceErrorsMixin, forms.Form):
+    leverage = forms.IntegerField(label=_("Leverage"), min_value=1, widget=forms.Select)
+
+    def __init__(self, *args: Any, leverages: list[int], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["leverage"].widget.choices = [(x, f"1:{x}") for x in leverages]

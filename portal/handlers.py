@@ -1,9 +1,11 @@
-"""The trader's room reacts to the verification: an approved client gets a live trading account."""
+"""The trader's room reacts to the domain events: an approved client gets a live trading account,
+and what happens to a client is put in their notifications."""
 
 from __future__ import annotations
 
 from crm.events import subscribe
 from crm.models import Event
+from portal.services import NOTIFIED_EVENTS
 
 
 @subscribe("kyc.approved")
@@ -15,3 +17,11 @@ def first_live_account(event: Event) -> None:
 
     if event.client is not None:
         portal_first_live_account_open(client=event.client)
+
+
+@subscribe(*NOTIFIED_EVENTS)
+def notify_client(event: Event) -> None:
+    """Put the event in the client's trader's-room notifications (once per event)."""
+    from portal.services import portal_notification_record
+
+    portal_notification_record(event=event)

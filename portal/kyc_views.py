@@ -70,6 +70,10 @@ def _render(request: HttpRequest, journey: Journey, step: str, *, status: int = 
         forms["questionnaire_form"] = _questionnaire_form(request, journey)
     if (step == "documents" or journey.info_requested) and "documents_form" not in forms:
         forms["documents_form"] = DocumentsForm()
+    from portal.account_views import account_choice_context
+
+    if step == "status" and journey.status != "approved":
+        forms.update(account_choice_context(request))
     return render(request, "portal/kyc.html", _ctx(
         request, journey, step=step, result=_result(request, journey) if journey.questionnaire else None,
         documents=_documents(request), **forms), status=status)

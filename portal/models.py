@@ -102,3 +102,77 @@ class ConsentRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.version} {'accepted' if self.accepted else 'withdrawn'}"
+
+
+class AccountChoice(models.Model):
+    """The live account type the client asked for before (or while) being verified: the first live
+    account opens with it on approval (portal.services.portal_first_live_account_open); without one,
+    or when the type is no longer offered, the brand's default offer."""
+
+    client = models.OneToOneField("crm.Client", on_delete=models.CASCADE, related_name="+")
+    server = models.ForeignKey("trading.PlatformServer", on_delete=models.CASCADE, related_name="+")
+    account_type = models.CharField(max_length=64)
+    chosen_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.server_id}:{self.account_type}"
+
+
+class AccountRequest(models.Model):
+    """One "open an account" form the client sent, by the token the form carried: a second submit of
+    the same form finds it and opens nothing more. Written in the transaction that records the
+    account, so a platform failure leaves no row (and the client may send the form again)."""
+
+    token = models.UUIDField(unique=True)
+    client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey("trading.TradingAccount", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return str(self.token)
+
+
+class PortalSession(models.Model):
+    """A signed-in trader's-room session, for the client's list of their sessions: written on
+    sign-in, its last-seen time moved at most once a minute, removed on sign-out (this one, or from
+    another session's list) and when it is found idle past SESSION_IDLE_TIMEOUT. The session key is
+    never shown or put in a URL: the list names sessions by `code`."""
+
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    login = models.ForeignKey(ClientLogin, on_delete=models.CASCADE, related_name="sessions")
+    session_key = models.CharField(max_length=64, unique=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    signed_in_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-last_seen_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.login_id} {self.signed_in_at:%Y-%m-%d %H:%M}"
+
+
+class Notification(models.Model):
+    """Something that happened to the client, for the trader's room's notifications page: one per
+    domain event (the event delivery may run a handler twice). The text is made when shown, in the
+    page's language (portal.notifications), from `kind` and `data`."""
+
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, related_name="+")
+    event = models.OneToOneField("crm.Event", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=80)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes: ClassVar = [
+            # The header's unread count on every page: only the unread rows.
+            models.Index(fields=["client"], condition=models.Q(read_at__isnull=True), name="portal_notif_unread_idx"),
+            models.Index(fields=["client", "-created_at"], name="portal_notif_client_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.client_id}"

@@ -193,3 +193,68 @@ def kyc_journey(*, client: Client) -> Journey:
                       questionnaire=version, response=response)
     journey.warnings = expiry_warnings(client=client, profile=profile, policy=policy)
     return journey
+
+
+# --- accounts, sessions, notifications -------------------------------------------------------------------
+
+SETTING_UP = "setting_up"
+RETRYING = "retrying"
+
+
+def live_account_setup(*, client: Client) -> str | None:
+    """Whether the client's first live account is on its way: SETTING_UP (verified, the account not
+    there yet), RETRYING (the platform failed it; the event delivery tries again), or None (they
+    have a live account, or are not verified)."""
+    from crm.models import DeliveryStatus, EventDelivery
+    from kyc.selectors import kyc_status
+    from trading.selectors import has_live_account
+
+    if str(kyc_status(client=client)) != "approved" or has_live_account(client=client):
+        return None
+    failed = EventDelivery.objects.filter(event__client=client, event__name="kyc.approved",
+                                          handler="portal.handlers.first_live_account",
+                                          status=DeliveryStatus.FAILED).exists()
+    return RETRYING if failed else SETTING_UP
+
+
+def live_offers(*, client: Client) -> list[Any]:
+    from trading.selectors import account_offers
+
+    return account_offers(brand_id=client.brand_id, demo=False)
+
+
+def demo_offers(*, client: Client) -> list[Any]:
+    from trading.selectors import account_offers
+
+    return account_offers(brand_id=client.brand_id, demo=True)
+
+
+def account_choice(*, client: Client) -> Any:
+    from portal.services import chosen_offer
+
+    return chosen_offer(client=client)
+
+
+def own_account(*, client: Client, code: str) -> Any:
+    """One of the client's open trading accounts, or None (another client's, unknown, archived)."""
+    from portal.services import _uuid
+    from trading.models import TradingAccount
+
+    if not _uuid(code):
+        return None
+    return (TradingAccount.objects.select_related("server__brand", "client__brand")
+            .filter(client=client, is_archived=False, code=code).first())
+
+
+def sessions_for(*, login: ClientLogin) -> list[Any]:
+    """The login's signed-in sessions not idle past SESSION_IDLE_TIMEOUT, most recently seen first."""
+    from portal.models import PortalSession
+
+    since = timezone.now() - settings.SESSION_IDLE_TIMEOUT
+    return list(PortalSession.objects.filter(login=login, last_seen_at__gte=since))
+
+
+def notifications_for(*, client: Client, limit: int = 100) -> list[Any]:
+    from portal.models import Notification
+
+    return list(Notification.objects.filter(client=client)[:limit])

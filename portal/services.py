@@ -7,9 +7,11 @@ system), and the audit rows carry the request's IP and user agent."""
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -35,7 +37,16 @@ from leads.models import Channel
 from leads.services.intake import lead_intake
 from portal import totp
 from portal.countries import country_name
-from portal.models import ClientLogin, ConsentDocument, ConsentKind, ConsentRecord
+from portal.models import (
+    AccountChoice,
+    AccountRequest,
+    ClientLogin,
+    ConsentDocument,
+    ConsentKind,
+    ConsentRecord,
+    Notification,
+    PortalSession,
+)
 from portal.selectors import documents_current, login_find
 
 logger = logging.getLogger(__name__)
@@ -464,8 +475,6 @@ def reset_link_login(*, code: str, token: str) -> ClientLogin:
 
 
 def _uuid(value: str) -> bool:
-    import uuid
-
     try:
         uuid.UUID(str(value))
     except ValueError:
@@ -497,6 +506,7 @@ def portal_password_reset_complete(*, code: str, token: str, password: str) -> C
     if login.email_verified_at is None:
         login.email_verified_at = timezone.now()
         login.save(update_fields=["email_verified_at"])
+    PortalSession.objects.filter(login=login).delete()  # the password change ended them all
     audit_record(action="portal.password_reset", obj=login.client, actor=None, after={"login": str(login.code)})
     return login
 
@@ -563,8 +573,9 @@ def _questionnaire_cap(client: Client) -> int | None:
 
 
 def portal_first_live_account_open(*, client: Client) -> Any:
-    """Open the client's first live trading account on the brand's default live server and account
-    type (trading.selectors.default_live_offer), at the highest leverage the type offers within the
+    """Open the client's first live trading account with the account type they chose
+    (portal_account_choose; the brand's default live server and account type,
+    trading.selectors.default_live_offer, when they chose none or it is no longer offered), at the highest leverage the type offers within the
     client's caps (the brand's, the cap rules' and the questionnaire's). Nothing when the client has
     a live account already, or the brand has no live server (logged). Idempotent: the client's row is
     locked while deciding, so two deliveries cannot both open one.
@@ -579,7 +590,7 @@ def portal_first_live_account_open(*, client: Client) -> Any:
         client = Client.objects.select_for_update(of=("self",)).select_related("brand").get(pk=client.pk)
         if has_live_account(client=client):
             return None
-        offer = default_live_offer(brand_id=client.brand_id)
+        offer = chosen_offer(client=client) or default_live_offer(brand_id=client.brand_id)
         if offer is None:
             logger.warning("no live server for the first live account", extra={"client": str(client.code),
                                                                                  "brand": client.brand.code})
@@ -599,3 +610,249 @@ def portal_first_live_account_open(*, client: Client) -> Any:
             logger.warning("the first live account was refused: %s", refused.message,
                            extra={"client": str(client.code)})
             return None
+
+
+# --- accounts the client chooses and opens -------------------------------------------------------
+
+class AccountNotOpened(DomainError):
+    """The platform did not open the account: nothing was recorded, the client may try again."""
+
+    default_code = "account_not_opened"
+    status_code = 502
+
+    def default_message(self) -> str:
+        return gettext("We could not open your account just now: the trading platform did not accept the request. "
+                       "Nothing was opened. Please try again in a few minutes.")
+
+
+def offer_key(offer: Any) -> str:
+    """How a form names an offer: the server's public code and the account type's key."""
+    return f"{offer.server.code}:{offer.account_type}"
+
+
+def offer_find(*, client: Client, key: str, demo: bool) -> Any:
+    """The brand's offer named by `key` (offer_key), or None."""
+    from trading.selectors import account_offers
+
+    return next((o for o in account_offers(brand_id=client.brand_id, demo=demo) if offer_key(o) == key), None)
+
+
+def chosen_offer(*, client: Client) -> Any:
+    """The live offer the client chose (portal_account_choose), while the brand still offers it."""
+    from trading.selectors import account_offers
+
+    choice = AccountChoice.objects.filter(client=client).first()
+    if choice is None:
+        return None
+    return next((o for o in account_offers(brand_id=client.brand_id, demo=False)
+                 if o.server.pk == choice.server_id and o.account_type == choice.account_type), None)
+
+
+@transaction.atomic
+def portal_account_choose(*, login: ClientLogin, key: str) -> AccountChoice:
+    """Remember the live account type the client wants for their first live account (one of the
+    brand's live offers; ValidationFailed on "offer" otherwise). Audited."""
+    offer = offer_find(client=login.client, key=key, demo=False)
+    if offer is None:
+        raise ValidationFailed(fields={"offer": [gettext("Choose one of the account types on offer.")]})
+    choice, _created = AccountChoice.objects.update_or_create(
+        client=login.client, defaults={"server": offer.server, "account_type": offer.account_type})
+    audit_record(action="portal.account_type_chosen", obj=login.client, actor=None,
+                 after={"server": offer.server.pk, "account_type": offer.account_type})
+    return choice
+
+
+def client_verified(*, client: Client) -> bool:
+    from kyc.selectors import kyc_status
+
+    return str(kyc_status(client=client)) == "approved"
+
+
+def leverages_for(*, client: Client, offer: Any) -> list[int]:
+    """The leverages the client may pick for `offer`: the type's, within the brand's ceiling, the cap
+    rules and (live accounts) the questionnaire's limit."""
+    from trading.services import allowed_leverages
+
+    allowed = allowed_leverages(offer.server, offer.account_type, client=client)
+    cap = None if offer.spec.get("demo") else _questionnaire_cap(client)
+    return [x for x in allowed if cap is None or x <= cap]
+
+
+def _cap_refusal(leverage: int, cap: int) -> Any:
+    from trading.exceptions import LeverageAboveCap
+
+    message = gettext("1:%(leverage)s is above your limit of 1:%(cap)s from the appropriateness questionnaire.") % {
+        "leverage": leverage, "cap": cap}
+    return LeverageAboveCap(message, fields={"leverage": [message]})
+
+
+def demo_balance_limits() -> tuple[Decimal, Decimal]:
+    return Decimal(settings.PORTAL_DEMO_BALANCE_MIN), Decimal(settings.PORTAL_DEMO_BALANCE_MAX)
+
+
+def portal_account_open(*, login: ClientLogin, token: uuid.UUID, key: str, demo: bool, leverage: int,
+                        demo_balance: Decimal | None = None) -> Any:
+    """Open another account the client asked for in the trader's room, through
+    trading.services.trading_account_open (the system acts; the brand's policy and the client's caps
+    hold; the password link is mailed as for the first account).
+
+    `token` is the form's own: the same form sent twice opens one account (the client's row is
+    locked while deciding; the second submit finds the first's AccountRequest and returns its
+    account). A live account needs a verified client (the brand's policy: AccountOpeningRefused);
+    leverage above the client's cap raises LeverageAboveCap; a demo account is credited
+    `demo_balance` (within PORTAL_DEMO_BALANCE_MIN/MAX). A platform failure raises AccountNotOpened
+    and nothing is recorded."""
+    from trading.exceptions import PlatformFailed
+    from trading.models import BalanceKind
+    from trading.services import balance_operation_request, trading_account_open
+
+    client = login.client
+    offer = offer_find(client=client, key=key, demo=demo)
+    errors = FieldErrors()
+    if offer is None:
+        errors.add("offer", gettext("Choose one of the account types on offer."))
+    low, high = demo_balance_limits()
+    if demo and (demo_balance is None or not low <= demo_balance <= high):
+        errors.add("demo_balance", gettext("Choose a starting balance from %(low)s to %(high)s.")
+                   % {"low": f"{low:,.0f}", "high": f"{high:,.0f}"})
+    errors.raise_if_any()
+    if not demo and not client_verified(client=client):
+        from trading.exceptions import AccountOpeningRefused
+
+        raise AccountOpeningRefused(gettext("A live account opens once your identity is verified."))
+    with transaction.atomic():
+        client = Client.objects.select_for_update(of=("self",)).select_related("brand").get(pk=client.pk)
+        done = AccountRequest.objects.select_related("account__server").filter(token=token, client=client).first()
+        if done is not None:
+            return done.account
+        if not demo and (cap := _questionnaire_cap(client)) is not None and leverage > cap:
+            raise _cap_refusal(leverage, cap)
+        try:
+            account = trading_account_open(actor=None, client=client, server=offer.server,
+                                           account_type=offer.account_type, leverage=leverage)
+        except PlatformFailed as failed:
+            logger.warning("the platform did not open a client's account: %s", failed.message,
+                           extra={"client": str(client.code)})
+            raise AccountNotOpened() from failed
+        AccountRequest.objects.create(token=token, client=client, account=account)
+        if demo and demo_balance:
+            balance_operation_request(actor=None, account=account, kind=BalanceKind.BALANCE, amount=demo_balance,
+                                      reason=gettext("Demo starting balance"))
+    return account
+
+
+def portal_account_leverage_set(*, login: ClientLogin, code: str, leverage: int) -> Any:
+    """Change the leverage of one of the client's own open accounts through
+    trading.services.trading_account_set_leverage (the system acts; the brand's and the cap rules'
+    limits hold), within the questionnaire's limit too. Another client's account is NotFound."""
+    from trading.exceptions import PlatformFailed
+    from trading.models import TradingAccount
+    from trading.services import trading_account_set_leverage
+
+    account = (TradingAccount.objects.select_related("server__brand", "client__brand")
+               .filter(client=login.client, is_archived=False, code=code).first() if _uuid(code) else None)
+    if account is None:
+        raise NotFound()
+    if not account.is_demo and (cap := _questionnaire_cap(account.client)) is not None and leverage > cap:
+        raise _cap_refusal(leverage, cap)
+    try:
+        return trading_account_set_leverage(actor=None, account=account, leverage=leverage,
+                                            reason=gettext("changed by the client in the trader's room"))
+    except PlatformFailed as failed:
+        raise DomainError(gettext("The trading platform did not change the leverage just now. Nothing was "
+                                  "changed; please try again in a few minutes."), code="platform_failed") from failed
+
+
+# --- sessions --------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def portal_session_record(*, login: ClientLogin, session_key: str, replaced: str | None, ip: str | None,
+                          user_agent: str) -> PortalSession:
+    """A new signed-in session of `login` (and the row of the session it replaced gone)."""
+    if replaced:
+        PortalSession.objects.filter(session_key=replaced).delete()
+    return PortalSession.objects.create(login=login, session_key=session_key, ip=ip, user_agent=user_agent[:300])
+
+
+def portal_session_seen(*, login: ClientLogin, session_key: str, at: Any, ip: str | None, user_agent: str) -> None:
+    """Move the session's last-seen time; a session signed in before sessions were recorded gets
+    its row now (its sign-in time unknown: the first time seen)."""
+    if not PortalSession.objects.filter(session_key=session_key).update(last_seen_at=at):
+        PortalSession.objects.get_or_create(session_key=session_key, defaults={
+            "login": login, "ip": ip, "user_agent": user_agent[:300], "signed_in_at": at, "last_seen_at": at})
+
+
+def portal_session_forget(*, session_key: str | None) -> None:
+    if session_key:
+        PortalSession.objects.filter(session_key=session_key).delete()
+
+
+@transaction.atomic
+def portal_session_end(*, login: ClientLogin, code: str, current_key: str | None) -> int:
+    """Sign out the login's session named `code` (NotFound for another login's, or an unknown code),
+    or with code "others" every session of the login except `current_key`. Their stores are deleted:
+    their cookies open nothing any more. Returns how many ended. Audited."""
+    from portal.auth import SESSION
+
+    rows = PortalSession.objects.filter(login=login)
+    if code == "others":
+        rows = rows.exclude(session_key=current_key or "")
+    else:
+        rows = rows.filter(code=code) if _uuid(code) else rows.none()
+        if not rows.exists():
+            raise NotFound()
+    ended = list(rows)
+    for row in ended:
+        SESSION.discard(row.session_key)
+    PortalSession.objects.filter(pk__in=[r.pk for r in ended]).delete()
+    audit_record(action="portal.sessions_ended", obj=login.client, actor=None,
+                 after={"login": str(login.code), "sessions": [str(r.code) for r in ended],
+                        "others": code == "others"})
+    return len(ended)
+
+
+# --- notifications --------------------------------------------------------------------------------------
+
+NOTIFIED_EVENTS = (
+    "kyc.approved", "kyc.rejected", "kyc.info_requested", "kyc.expiry_warned", "kyc.expired",
+    "trading.account_opened", "trading.leverage_changed",
+    "wallet.deposit_succeeded", "wallet.withdrawal_approved", "wallet.withdrawal_paid",
+    "wallet.withdrawal_rejected", "wallet.withdrawal_failed", "wallet.transfer_completed", "wallet.transfer_failed",
+)
+
+
+def _notification_data(event: Any) -> dict[str, Any]:
+    data = dict(event.data or {})
+    if event.name == "kyc.rejected":
+        # What to fix: the hints the client is shown (already in their language) and the officer's words.
+        from kyc.selectors import submissions_for_client
+
+        submission = submissions_for_client(client=event.client).first()
+        if submission is not None:
+            data["hints"] = list(submission.client_hints or [])
+            data["client_reason"] = submission.reason if submission.reviewer_id else ""
+        data.pop("reason", None)  # staff's words: not for the client unless an officer wrote them
+        data.pop("reviewer", None)
+    return data
+
+
+def portal_notification_record(*, event: Any) -> Notification | None:
+    """The client's notification of `event` (one per event, however often delivered); None for an
+    event of no trader's-room client."""
+    if event.client_id is None or not ClientLogin.objects.filter(client_id=event.client_id).exists():
+        return None
+    notification, _created = Notification.objects.get_or_create(
+        event=event, defaults={"client_id": event.client_id, "kind": event.name, "data": _notification_data(event),
+                               "created_at": event.occurred_at})
+    return notification
+
+
+def portal_notifications_read(*, login: ClientLogin, code: str | None = None) -> int:
+    """Mark one of the client's notifications (`code`; NotFound for another's) or all of them read."""
+    rows = Notification.objects.filter(client=login.client, read_at__isnull=True)
+    if code is not None:
+        if not _uuid(code) or not Notification.objects.filter(client=login.client, code=code).exists():
+            raise NotFound()
+        rows = rows.filter(code=code)
+    return rows.update(read_at=timezone.now())

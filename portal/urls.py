@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from django.urls import path
 
-from portal import kyc_views, transfer_views, views, wallet_views, withdrawal_views
+from portal import (
+    account_views,
+    kyc_views,
+    security_views,
+    transfer_views,
+    views,
+    wallet_views,
+    withdrawal_views,
+)
 
 app_name = "portal"
 
@@ -21,6 +29,15 @@ urlpatterns = [
     path("portal/security/two-factor/", views.two_factor, name="two_factor"),
     path("portal/consents/", views.consents_accept, name="consents_accept"),
     path("portal/documents/<str:code>/", views.document, name="document"),
+    path("portal/security/sessions/", security_views.sessions, name="sessions"),
+    path("portal/security/sessions/<str:code>/end/", security_views.session_end, name="session_end"),
+    path("portal/notifications/", security_views.notifications, name="notifications"),
+    path("portal/notifications/read/", security_views.notifications_read, name="notifications_read"),
+    path("portal/notifications/<str:code>/read/", security_views.notifications_read, name="notification_read"),
+    path("portal/accounts/panel/", account_views.accounts_panel, name="accounts_panel"),
+    path("portal/accounts/choose/", account_views.account_choose, name="account_choose"),
+    path("portal/accounts/new/", account_views.account_new, name="account_new"),
+    path("portal/accounts/<str:code>/leverage/", account_views.account_leverage, name="account_leverage"),
     path("portal/verification/", kyc_views.journey, name="kyc"),
     path("portal/verification/status/", kyc_views.status, name="kyc_status"),
     path("portal/verification/documents/<str:code>/", kyc_views.document, name="kyc_document"),

@@ -19,6 +19,7 @@ from crm.exceptions import DomainError, ValidationFailed
 from crm.lib.middleware import client_ip
 from crm.models import Brand
 from portal import selectors, services, totp
+from portal.account_views import accounts_panel_context
 from portal.auth import (
     BRAND_COOKIE,
     client_login_required,
@@ -251,7 +252,7 @@ def home(request: HttpRequest) -> HttpResponse:
     client = request.portal_client  # type: ignore[attr-defined]
     due = selectors.consents_due(client=client, language=request.portal_language)  # type: ignore[attr-defined]
     return render(request, "portal/home.html", _ctx(
-        request, accounts=selectors.trading_accounts(client=client), consents_due=due,
+        request, consents_due=due, **accounts_panel_context(request),
         consents_form=ConsentsForm(documents=due) if due else None, email_verified=login.email_verified,
         journey=selectors.kyc_journey(client=client)))
 
@@ -269,7 +270,7 @@ def consents_accept(request: HttpRequest) -> HttpResponse:
         messages.success(request, gettext("Thank you. Your acceptance is recorded."))
         return redirect("portal:home")
     return render(request, "portal/home.html", _ctx(
-        request, accounts=selectors.trading_accounts(client=client), consents_due=due, consents_form=form,
+        request, consents_due=due, consents_form=form, **accounts_panel_context(request),
         email_verified=request.portal_login.email_verified,  # type: ignore[attr-defined]
         journey=selectors.kyc_journey(client=client)), status=400)
 

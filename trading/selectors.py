@@ -224,3 +224,16 @@ def default_live_offer(*, brand_id: int) -> LiveAccountOffer | None:
 def has_live_account(*, client: Client) -> bool:
     """Whether the client holds a live trading account (archived ones count: they were opened)."""
     return TradingAccount.objects.filter(client=client, is_demo=False).exists()
+
+
+def account_offers(*, brand_id: int, demo: bool) -> list[LiveAccountOffer]:
+    """Every account type a client of the brand may open (live ones, or demo ones with `demo`): on
+    the brand's active servers (by name), the types with a group mapped, by key. A type marked
+    "default" comes first among the live ones (default_live_offer's pick)."""
+    out: list[LiveAccountOffer] = []
+    for server in PlatformServer.objects.filter(brand_id=brand_id, is_active=True).order_by("name", "id"):
+        for key in sorted(server.account_types or {}):
+            spec = server.account_types[key]
+            if isinstance(spec, dict) and spec.get("group") and bool(spec.get("demo")) == demo:
+                out.append(LiveAccountOffer(server=server, account_type=key, spec=spec))
+    return sorted(out, key=lambda o: o.spec.get("default") is not True)

@@ -81,6 +81,12 @@ class CookieSession:
             store.delete()
         response.delete_cookie(self.cookie, path="/", samesite="Lax")
 
+    def discard(self, session_key: str) -> None:
+        """End another session of this kind by its key (signing out a session from another one's
+        list): its store is deleted, so its cookie opens nothing any more."""
+        if session_key:
+            _store_class()(session_key).delete()
+
     def save_if_new_key(self, request: HttpRequest, response: HttpResponse) -> None:
         """Save the store and, when that gave it a key the browser does not have yet, send it."""
         store = self.store(request)

@@ -415,6 +415,9 @@ PASSWORD_RESET_IP_RATE_LIMIT = env("PASSWORD_RESET_IP_RATE_LIMIT", "20/h")
 PORTAL_REGISTER_RATE_LIMIT = env("PORTAL_REGISTER_RATE_LIMIT", "10/h")
 PORTAL_LOGIN_RATE_LIMIT = env("PORTAL_LOGIN_RATE_LIMIT", "30/m")
 PORTAL_MAIL_RATE_LIMIT = env("PORTAL_MAIL_RATE_LIMIT", "10/h")
+# The starting balance a client may pick for a demo account in the trader's room.
+PORTAL_DEMO_BALANCE_MIN = env_int("PORTAL_DEMO_BALANCE_MIN", 100)
+PORTAL_DEMO_BALANCE_MAX = env_int("PORTAL_DEMO_BALANCE_MAX", 100000)
 # The partner portal: login attempts per client IP, and wrong passwords per address (then refused
 # until the window ends, whatever the password).
 PARTNER_LOGIN_RATE_LIMIT = env("PARTNER_LOGIN_RATE_LIMIT", "30/m")

@@ -89,6 +89,10 @@ NO_HISTORY = {
     "ib.partnerpayout": "a request and its one decision, kept on the row (decided_by, decided_at), audited and announced (ib.payout_decided)",
     "portal.clientlogin": "credentials (a password hash, an encrypted TOTP secret); every security change is audited",
     "portal.consentrecord": "append-only: one row per acceptance or withdrawal",
+    "portal.accountchoice": "a client's wish for their first account type; the account opened is audited",
+    "portal.accountrequest": "an idempotency record of one form submit; the account it opened is audited",
+    "portal.portalsession": "a sign-in session's device and last-seen time; sign-ins and sign-outs are audited",
+    "portal.notification": "a client's own inbox, made from the domain events (which are the history)",
 }
 
 
