@@ -480,6 +480,18 @@ def trading_demo_setup(*, env: dict[str, str], port: int) -> None:
         print(f"[run] {line}", flush=True)
 
 
+def ib_demo_commissions(*, env: dict[str, str]) -> None:
+    """The demo partners' month of commissions, once the trading demo has opened their clients'
+    accounts (idempotent). A failure is reported and the CRM keeps running without it."""
+    try:
+        result = manage("ib_seed_demo_commissions", env=env, capture=True)
+    except StartupError as exc:
+        print(f"[run] partner commissions demo: not set up ({exc})", file=sys.stderr, flush=True)
+        return
+    for line in result.stdout.splitlines():
+        print(f"[run] {line}", flush=True)
+
+
 def wallet_demo_setup(*, env: dict[str, str], port: int) -> None:
     """Point the demo payment providers at the PSP simulator (idempotent). A failure is reported
     and the CRM keeps running without the payments demo."""
@@ -592,6 +604,7 @@ def run() -> int:
         if up and not stops.requested:
             print(f"[run] trading demo: MT5 simulator on https://127.0.0.1:{mt5sim_port}/", flush=True)
             trading_demo_setup(env=env, port=mt5sim_port)
+            ib_demo_commissions(env=env)
             print(f"[run] payments demo: PSP simulator on http://127.0.0.1:{pspsim_port}/", flush=True)
             wallet_demo_setup(env=env, port=pspsim_port)
         if up and not stops.requested and not sup.exited():

@@ -449,6 +449,20 @@ def commission_run_increment(*, brand: Brand, period: dt.date, as_of: dt.datetim
 
 
 @transaction.atomic
+def commission_run_refresh(*, brand: Brand, period: dt.date, as_of: dt.datetime | None = None) -> CommissionRun | None:
+    """The frequent live refresh (beat, every few minutes): the period's latest unsettled run is
+    incremented (`commission_run_increment`), a period without runs gets its first. A period whose
+    latest run was settled is left alone (None): a recalculation is the daily run's or the IB
+    manager's decision, not one new run every few minutes."""
+    period = period.replace(day=1)
+    latest = (CommissionRun.objects.filter(brand=brand, period=period, kind=RunKind.REGULAR, status=RunStatus.DONE)
+              .order_by("-number").first())
+    if latest is not None and latest.settlements.exists():
+        return None
+    return commission_run_increment(brand=brand, period=period, as_of=as_of)
+
+
+@transaction.atomic
 def commission_run_settle(*, actor: User | None, run: CommissionRun,
                           partners: Collection[int] | None = None) -> list[CommissionSettlement]:
     """Mark the run's totals as settled: one row per partner with the difference between its

@@ -1,6 +1,9 @@
 """The partner programme's demo data (`manage.py ib_seed_demo`): a three-level tree on the Atlas
-brand, links with some clicks, and a few demo clients attributed. Idempotent: partners are found
-by their contact email, links by their code, attributions are made only for unattributed clients."""
+brand, links with some clicks, and a few demo clients attributed from the day each was created
+(funded or active clients first: those `trading_demo_setup` opens simulator accounts for).
+Idempotent: partners are found by their contact email, links by their code, attributions are made
+only for unattributed clients. The commissions part is ib.demo_commissions (its deals and runs wait
+for the clients' trading accounts: `ib_seed_demo_commissions`, after `trading_demo_setup`)."""
 
 from __future__ import annotations
 
@@ -10,8 +13,9 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
-from crm.models import Brand, Client
+from crm.models import Brand, Client, Stage
 from ib import services
+from ib.demo_commissions import seed_commissions
 from ib.models import Click, ClientAttribution, Partner, PartnerLogin, TrackingLink
 
 BRAND_CODE = "atlas"
@@ -39,6 +43,25 @@ class SeedResult:
     counts: dict[str, int] = field(default_factory=dict)
     logins: list[tuple[str, str, str]] = field(default_factory=list)
     note: str = ""
+
+
+def partners_of_demo(brand: Brand) -> list[Partner]:
+    """The demo tree's partners on `brand`, as seeded (root first)."""
+    emails = [f"{local}@{PARTNER_DOMAIN}" for local, _name, _parent in TREE]
+    return list(Partner.objects.filter(brand=brand, contact_email__in=emails).order_by("path"))
+
+
+@transaction.atomic
+def seed_commissions_only() -> SeedResult:
+    """Only the commissions part, for a demo tree seeded already (`ib_seed_demo_commissions`)."""
+    result = SeedResult(counts={})
+    brand = Brand.objects.filter(code=BRAND_CODE).first()
+    partners = partners_of_demo(brand) if brand is not None else []
+    if brand is None or not partners:
+        result.note = "no demo partner tree: run ib_seed_demo first"
+        return result
+    result.note = seed_commissions(brand=brand, partners=partners, result=result)
+    return result
 
 
 @transaction.atomic
@@ -75,14 +98,26 @@ def seed() -> SeedResult:
                       user_agent="Mozilla/5.0 (demo)", referer="https://www.youtube.com/" if i % 2 else "")
                 for i in range(CLICKS_PER_LINK)])
             result.counts["clicks"] += CLICKS_PER_LINK
-    attributed = ClientAttribution.objects.filter(client__brand=brand).values("client_id")
-    free = list(Client.objects.filter(brand=brand).exclude(pk__in=attributed).order_by("pk")
-                [: CLIENTS_PER_PARTNER * len(partners)])
     if ClientAttribution.objects.filter(partner__in=partners.values()).count() < CLIENTS_PER_PARTNER:
-        for index, person in enumerate(free):
+        for index, person in enumerate(_clients_to_attribute(brand, CLIENTS_PER_PARTNER * len(partners), now)):
             partner = list(partners.values())[index % len(partners)]
+            # From the client's creation: a month of its trading is then the partner's.
             services.client_attribution_import(actor=None, client=person, partner=partner,
-                                               touched_at=max(person.created_at, now - dt.timedelta(days=20)),
-                                               reason="demo data")
+                                               touched_at=person.created_at, reason="demo data")
             result.counts["attributions"] += 1
+    seed_commissions(brand=brand, partners=list(partners.values()), result=result, now=now)
     return result
+
+
+def _clients_to_attribute(brand: Brand, count: int, now: dt.datetime) -> list[Client]:
+    """Unattributed clients: funded or active ones created before the previous month began (they
+    get trading accounts, and their whole month is the partner's), newest first (the oldest tell
+    the trading demo's retention stories), then any others."""
+    attributed = ClientAttribution.objects.filter(client__brand=brand).values("client_id")
+    free = Client.objects.filter(brand=brand).exclude(pk__in=attributed)
+    month_ago = (now.replace(day=1) - dt.timedelta(days=1)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    picked = list(free.filter(stage__in=[Stage.FUNDED, Stage.ACTIVE], created_at__lt=month_ago)
+                  .order_by("-created_at", "-pk")[:count])
+    if len(picked) < count:
+        picked += list(free.exclude(pk__in=[c.pk for c in picked]).order_by("pk")[: count - len(picked)])
+    return picked

@@ -3,7 +3,9 @@
 Beat runs `commissions_daily` once a day: the current month's runs of every brand with plans are
 brought up to date incrementally, and the previous month's too during the first days of a month
 (late deals of a closed period change that period, never the next one). After it, `settlements_due`
-settles closed periods on each partner's schedule and posts them (ib.settlement)."""
+settles closed periods on each partner's schedule and posts them (ib.settlement). Between two daily
+runs, `commissions_live` refreshes the current month every few minutes, so the platform's new deals
+appear as commission lines in the partner portal soon after the sync stores them."""
 
 from __future__ import annotations
 
@@ -30,6 +32,25 @@ def commissions_daily() -> list[dict[str, Any]]:
     for brand_id in Brand.objects.filter(pk__in=CommissionPlan.objects.values("brand_id")).values_list("pk", flat=True):
         for period in periods:
             out.append(commission_increment.run(brand_id, period.isoformat()))
+    return out
+
+
+@shared_task(name="ib.tasks.commissions_live", ignore_result=True)
+def commissions_live() -> list[dict[str, Any]]:
+    """Beat, every few minutes: the current month's run of every brand with plans, brought up to
+    date incrementally (ib.commissions.commission_run_refresh; a settled month is left to the daily run)."""
+    from django.utils import timezone
+
+    from crm.models import Brand
+    from ib.commissions import commission_run_refresh
+    from ib.models import CommissionPlan
+
+    period = timezone.now().date().replace(day=1)
+    out = []
+    for brand in Brand.objects.filter(pk__in=CommissionPlan.objects.values("brand_id")).order_by("pk"):
+        run = commission_run_refresh(brand=brand, period=period)
+        if run is not None:
+            out.append({"run": run.pk, "number": run.number, "stats": run.stats})
     return out
 
 

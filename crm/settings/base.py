@@ -315,6 +315,8 @@ CELERY_BEAT_SCHEDULE = {
     "wallet-deposits-refresh": {"task": "wallet.tasks.deposits_refresh_due", "schedule": 120.0},
     # Partner commissions: the daily incremental run of the open period(s) (ib.tasks).
     "ib-commissions-daily": {"task": "ib.tasks.commissions_daily", "schedule": crontab(hour=3, minute=45)},
+    # ... and the current month every few minutes, so new deals show as commission lines soon.
+    "ib-commissions-live": {"task": "ib.tasks.commissions_live", "schedule": 300.0},
     # Partner settlement: closed periods settled on each partner's schedule and posted to the ledger,
     # after the daily run has brought them up to date (ib.settlement).
     "ib-settlements-due": {"task": "ib.tasks.settlements_due", "schedule": crontab(hour=4, minute=30)},

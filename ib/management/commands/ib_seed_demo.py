@@ -11,7 +11,8 @@ from ib.demo import seed
 
 
 class Command(BaseCommand):
-    help = "Add the partner programme's demo data (a three-level IB tree, links, clicks, attributed clients)."
+    help = ("Add the partner programme's demo data (a three-level IB tree, links, clicks, attributed clients, "
+            "their commission plan; the deals and runs: ib_seed_demo_commissions, once they have accounts).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         result = seed()
