@@ -21,6 +21,11 @@ class WalletConfig(AppConfig):
 
         register_webhook_handler(withdrawal_webhook)
 
+        from crm.jobs import job_kind_register
+        from wallet.reconciliation import IMPORT_JOB_COUNTS, IMPORT_JOB_KIND
+
+        job_kind_register(IMPORT_JOB_KIND, label=_("Settlement import"), counts=dict(IMPORT_JOB_COUNTS))
+
         contribute("wallet", playbook=[PlaybookRule({
             "name": "First deposit: notify the agent",
             "trigger": "wallet.first_deposit",
@@ -36,7 +41,9 @@ class WalletConfig(AppConfig):
                         NavItem("deposits", _("Deposits"), "wallet_deposit_list", "link",
                                 permission="wallet.view_deposit", order=770),
                         NavItem("withdrawals", _("Withdrawals"), "wallet_withdrawal_queue", "link",
-                                permission="wallet.approve_withdrawal", order=775)],
+                                permission="wallet.approve_withdrawal", order=775),
+                        NavItem("reconciliation", _("Reconciliation"), "wallet_recon_home", "link",
+                                permission="wallet.reconcile", order=776)],
             **ui_contributions())
 
 
@@ -48,5 +55,7 @@ def _provider_permissions(role_code: Any) -> dict[str, list[str]]:
     withdrawals = ["wallet.approve_withdrawal", "wallet.view_withdrawal"]
     # Finance moves a client's money between wallet and trading accounts for the client.
     transfers = ["wallet.transfer_funds", "wallet.view_transfer"]
-    everything = [*manage, *deposits, *withdrawals, *transfers]
+    # Finance reconciles the providers' settlement files and the platforms, and resolves the breaks.
+    reconciliation = ["wallet.reconcile", "wallet.view_settlementimport", "wallet.view_reconciliationbreak"]
+    everything = [*manage, *deposits, *withdrawals, *transfers, *reconciliation]
     return {role_code.ADMIN: everything, role_code.FINANCE: everything}
