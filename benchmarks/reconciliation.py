@@ -98,7 +98,7 @@ def _setup(n: int) -> dict[str, Any]:
         }, {"day": day})
         with connection.cursor() as cursor:
             # g is recovered from the key; clearing: -amount; fees: +1.00; the wallet the rest.
-            cursor.execute(f"""  # noqa: S608 - fixed fragments
+            cursor.execute(f"""
                 INSERT INTO wallet_ledgerleg (transaction_id, account_id, currency, amount, recorded_at)
                 SELECT t.id, a.account_id, 'USD', a.amount, t.recorded_at
                 FROM (SELECT id, recorded_at, substr(idempotency_key, 7)::bigint AS g FROM wallet_ledgertransaction
@@ -107,10 +107,10 @@ def _setup(n: int) -> dict[str, Any]:
                     (%(clearing)s, -({_amount_sql("t.g")})),
                     (%(fees)s, 1.00),
                     (%(wallet)s, ({_amount_sql("t.g")}) - 1.00)) AS a(account_id, amount)
-            """, {
-                "clearing": clearing.pk, "fees": fees.pk, "wallet": wallet.pk})
-            cursor.execute("ALTER TABLE wallet_ledgerleg ENABLE TRIGGER wallet_ledgerleg_balanced")
-            cursor.execute("ALTER TABLE wallet_ledgertransaction ENABLE TRIGGER wallet_ledgertransaction_has_legs")
+            """, {"clearing": clearing.pk, "fees": fees.pk, "wallet": wallet.pk})  # noqa: S608 - fixed fragments
+    with connection.cursor() as cursor:  # after the commit: no trigger event may be pending
+        cursor.execute("ALTER TABLE wallet_ledgerleg ENABLE TRIGGER wallet_ledgerleg_balanced")
+        cursor.execute("ALTER TABLE wallet_ledgertransaction ENABLE TRIGGER wallet_ledgertransaction_has_legs")
     from wallet.models import LedgerLeg
 
     vacuum_analyze(LedgerTransaction, LedgerLeg)

@@ -11,8 +11,8 @@ An import (`settlement_import_start`) is an RQ job (crm.jobs) that, in one datab
    refund or withdrawal behind it, else from the posting's metadata), its amount as the provider
    sees it (money in positive) and the fee the ledger posted;
 3. matches, set-based, each pass on what the earlier left: duplicates (the same reference and kind
-   twice in the file, or settled by an earlier file) are set aside; then by provider reference;
-   then by merchant reference; then batched payouts, one line to many payouts (the payouts named
+   twice in the file, or in an earlier file of the provider) are set aside; then by provider
+   reference; then by merchant reference; then batched payouts, one line to many payouts (the payouts named
    by the line's batch id, or without one, the unmatched payouts of the line's day and the days
    before within the tolerance, when their total is the line's amount); then by amount and date
    within the tolerances (mutual best candidates only);
@@ -338,7 +338,7 @@ class _Matcher:
         cursor.execute("CREATE TEMP TABLE recon_pairs (line_id bigint, tx_id bigint, method text) ON COMMIT DROP")
 
     def duplicates(self) -> None:
-        """The same reference and kind again in the file, or settled by an earlier file of the provider."""
+        """The same reference and kind again in the file, or in an earlier file of the provider."""
         self.cursor.execute("""
             UPDATE recon_lines l SET state = 'duplicate'
             FROM (SELECT id, row_number() OVER (PARTITION BY provider_ref, kind ORDER BY row) AS n FROM recon_lines) d
@@ -349,7 +349,7 @@ class _Matcher:
                 SELECT 1 FROM wallet_settlementfileline o
                 JOIN wallet_settlementimport i ON i.id = o.settlement_id
                 WHERE o.provider_ref = l.provider_ref AND o.kind = l.kind AND i.provider_id = %(provider)s
-                  AND i.status = 'done' AND o.state = 'matched')""", {"provider": self.imp.provider_id})
+                  AND i.status = 'done' AND o.state <> 'duplicate')""", {"provider": self.imp.provider_id})
 
     def by_reference(self, field: str) -> None:
         """Pairs whose reference (`field`: provider_ref or merchant_ref) is equal, one to one."""

@@ -180,3 +180,13 @@ def test_the_summary_counts_breaks_open_at_a_date_per_provider_and_currency(worl
     rows = {(r.provider, r.currency): r.count for r in open_breaks_summary(as_of=timezone.localdate())}
     assert rows[(world.provider.code, "USD")] == 1
     assert open_breaks_summary(as_of=timezone.localdate() - dt.timedelta(days=1)) == []
+
+
+def test_a_line_an_earlier_file_already_settled_is_a_duplicate(world, django_capture_on_commit_callbacks):
+    psp_deposit(world, "10.00", ref="pay_a")
+    psp_deposit(world, "12.00", ref="pay_b")
+    import_file(world, django_capture_on_commit_callbacks, csv_file(line("pay_a", "10.00"), line("pay_b", "12.00")))
+    later = import_file(world, django_capture_on_commit_callbacks,
+                        csv_file(line("pay_a", "10.00"), line("pay_c", "3.00")), name="later.csv")
+    assert [b.line.provider_ref for b in _breaks(later)["duplicate"]] == ["pay_a"]
+    assert later.matched_count == 0
