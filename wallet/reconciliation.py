@@ -2,7 +2,8 @@
 resolutions, and the platform reconciliation (trading accounts' balance deals against their
 ledger mirrors).
 
-An import (`settlement_import_start`) is an RQ job (crm.jobs) that, in one database transaction:
+An import (`settlement_import_start`) is an RQ job (crm.jobs) that (steps 1-3 in the worker's own
+temporary tables, committed step by step so that the progress bar moves; step 4 in one transaction):
 1. parses the file by the provider's saved mapping (or the adapter's own) and COPYs its lines into
    a temporary table, numbered from the lines table's own sequence;
 2. reads the provider's ledger movements (every transaction with a leg on one of its clearing
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -40,7 +42,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Count, Q, QuerySet, Sum
 from django.urls import reverse
 from django.utils import timezone
@@ -69,12 +71,14 @@ from wallet.models import (
 )
 from wallet.providers.settlement import SIMULATOR_MAPPING, ColumnMapping, parse_settlement
 
+logger = logging.getLogger(__name__)
+
 RECONCILE_PERMISSION = "wallet.reconcile"
 IMPORT_JOB_KIND = "wallet.settlement_import"
 IMPORT_JOB_COUNTS = {"lines": _("Lines read"), "matched": _("Lines matched"), "breaks": _("Breaks")}
 SUSPENSE_REF = "reconciliation"
 POSTING_KIND = "reconciliation_adjustment"
-PROGRESS_EVERY = 20_000
+PROGRESS_EVERY = 50_000  # lines per COPY, and per progress report
 
 DEFAULTS: dict[str, Any] = {"amount_tolerance": "0.01", "date_tolerance_days": 3, "lookback_days": 45}
 
@@ -163,19 +167,22 @@ def simulator_settlement_fetch(*, provider: PaymentProvider, day: dt.date) -> by
 # --- the job ----------------------------------------------------------------------------------------
 
 def settlement_import_run(*, handle: JobHandle | None, import_id: int) -> dict[str, int]:
-    """The import job: parse, match, write (see the module's docstring), in one transaction. A file
-    that cannot be read leaves the import failed with the reason and nothing else stored."""
+    """The import job: parse and match in temporary tables (the progress shown as it goes), then
+    write the lines, matches and breaks in one transaction. A file that cannot be read leaves the
+    import failed with the reason and nothing else stored."""
     imp = SettlementImport.objects.select_related("provider", "mapping").get(pk=import_id)
     if imp.status not in (ImportStatus.QUEUED, ImportStatus.RUNNING):
         return {"lines": imp.line_count, "matched": imp.matched_count, "breaks": imp.break_count}
     SettlementImport.objects.filter(pk=imp.pk).update(status=ImportStatus.RUNNING)
+    _drop_temp()
     try:
-        with transaction.atomic():
-            counts = _import(imp, handle)
+        counts = _import_file(imp, handle)
     except SettlementParseError as error:
         SettlementImport.objects.filter(pk=imp.pk).update(status=ImportStatus.FAILED, error=str(error.message),
                                                           finished_at=timezone.now())
         raise
+    finally:
+        _drop_temp()
     return counts
 
 
@@ -187,17 +194,15 @@ _TEMP_TABLES = ("recon_batch", "recon_pairs", "recon_ledger", "recon_lines")
 
 
 def _drop_temp() -> None:
-    """The work tables go with the transaction's commit; dropped here too for a caller whose
-    transaction goes on (tests, a second import in one transaction)."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {', '.join(_TEMP_TABLES)}")  # noqa: S608 - fixed names
-
-
-def _import(imp: SettlementImport, handle: JobHandle | None) -> dict[str, int]:
-    _drop_temp()
-    counts = _import_file(imp, handle)
-    _drop_temp()  # on failure the rollback takes them away with everything else
-    return counts
+    """The work tables live in the worker's session (each step commits, so that the progress shows):
+    dropped before and after each import. In a transaction that failed there is nothing to drop."""
+    if connection.in_atomic_block and connection.needs_rollback:
+        return
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {', '.join(_TEMP_TABLES)}")  # noqa: S608 - fixed names
+    except DatabaseError:
+        logger.warning("the reconciliation's work tables could not be dropped", exc_info=True)
 
 
 def _import_file(imp: SettlementImport, handle: JobHandle | None) -> dict[str, int]:
@@ -212,6 +217,7 @@ def _import_file(imp: SettlementImport, handle: JobHandle | None) -> dict[str, i
         cursor.execute("SELECT min(value_date), max(value_date) FROM recon_lines")
         date_from, date_to = cursor.fetchone()
     tol = tolerances()
+    # Until the final write only the session's work tables change: a cancel may stop it anywhere.
     steps = _Steps(handle, done=lines, total=lines * 2, count=7)
     _ledger_table(imp.provider, since=date_from - dt.timedelta(days=tol.lookback_days))
     steps.next()
@@ -227,17 +233,16 @@ def _import_file(imp: SettlementImport, handle: JobHandle | None) -> dict[str, i
         run.by_tolerance()
         run.by_tolerance()
         steps.next()
-        matched = run.write_lines_and_matches()
-        steps.next()
-        breaks = run.write_breaks(date_from, date_to)
-        steps.next()
-    now = timezone.now()
-    SettlementImport.objects.filter(pk=imp.pk).update(
-        status=ImportStatus.DONE, line_count=lines, matched_count=matched, break_count=breaks,
-        date_from=date_from, date_to=date_to, finished_at=now, error="")
-    audit_record(action="wallet.settlement_imported", obj=imp, actor=imp.created_by, after={
-        "lines": lines, "matched": matched, "breaks": breaks, "from": date_from.isoformat(),
-        "to": date_to.isoformat()})
+        run.prepare_write()
+        with transaction.atomic():  # the lines, matches, breaks and the import's counts at once
+            matched = run.write_lines_and_matches()
+            breaks = run.write_breaks(date_from, date_to)
+            SettlementImport.objects.filter(pk=imp.pk).update(
+                status=ImportStatus.DONE, line_count=lines, matched_count=matched, break_count=breaks,
+                date_from=date_from, date_to=date_to, finished_at=timezone.now(), error="")
+            audit_record(action="wallet.settlement_imported", obj=imp, actor=imp.created_by, after={
+                "lines": lines, "matched": matched, "breaks": breaks, "from": date_from.isoformat(),
+                "to": date_to.isoformat()})
     counts = {"lines": lines, "matched": matched, "breaks": breaks}
     if handle is not None:
         handle.progress(steps.total, steps.total, force=True, check=False, **counts)
@@ -251,7 +256,7 @@ class _Steps:
     def next(self) -> None:
         self.done = min(self.total, self.done + self.step)
         if self.handle is not None:
-            self.handle.progress(self.done, self.total, check=False)
+            self.handle.progress(self.done, self.total)
 
 
 _LINE_COLUMNS = ("row", "provider_ref", "merchant_ref", "kind", "amount", "fee", "currency", "value_date", "batch_id")
@@ -264,22 +269,32 @@ def _copy_lines(data: bytes, imp: SettlementImport, handle: JobHandle | None, to
             "CREATE TEMP TABLE recon_lines (id bigint NOT NULL DEFAULT nextval(pg_get_serial_sequence("
             "'wallet_settlementfileline', 'id')), row integer, provider_ref text, merchant_ref text, kind text, "
             "amount numeric, fee numeric, currency text, value_date date, batch_id text, "
-            "state text NOT NULL DEFAULT 'open') ON COMMIT DROP")
+            "state text NOT NULL DEFAULT 'open')")
     count = 0
-    pg = connection.connection
-    with pg.cursor() as cursor, cursor.copy(
-            f"COPY recon_lines ({', '.join(_LINE_COLUMNS)}) FROM STDIN") as copy:  # noqa: S608 - fixed names
-        for line in parse_settlement(data, imp.file_name, _mapping(imp)):
-            copy.write_row((line.row, line.provider_ref[:200], line.merchant_ref[:200], line.kind[:40],
-                            line.amount.amount, line.fee.amount, line.amount.currency, line.value_date,
-                            line.batch_id[:200]))
-            count += 1
-            if handle is not None and count % PROGRESS_EVERY == 0:
-                handle.progress(count, total, check=False, lines=count)
+    chunk: list[tuple[Any, ...]] = []
+    for line in parse_settlement(data, imp.file_name, _mapping(imp)):
+        chunk.append((line.row, line.provider_ref[:200], line.merchant_ref[:200], line.kind[:40], line.amount.amount,
+                       line.fee.amount, line.amount.currency, line.value_date, line.batch_id[:200]))
+        if len(chunk) >= PROGRESS_EVERY:
+            count += _copy(chunk)
+            chunk = []
+            # Between two COPYs: the connection is free again for the job's progress row.
+            if handle is not None:
+                handle.progress(count, total, lines=count)
+    count += _copy(chunk)
     with connection.cursor() as cursor:
         cursor.execute("CREATE INDEX ON recon_lines (id)")
         cursor.execute("ANALYZE recon_lines")
     return count
+
+
+def _copy(rows: list[tuple[Any, ...]]) -> int:
+    if rows:
+        with connection.connection.cursor() as cursor, cursor.copy(
+                f"COPY recon_lines ({', '.join(_LINE_COLUMNS)}) FROM STDIN") as copy:  # noqa: S608 - fixed names
+            for row in rows:
+                copy.write_row(row)
+    return len(rows)
 
 
 def _ledger_table(provider: PaymentProvider, *, since: dt.date) -> None:
@@ -290,7 +305,7 @@ def _ledger_table(provider: PaymentProvider, *, since: dt.date) -> None:
     start = dt.datetime.combine(since, dt.time.min, tzinfo=dt.UTC)
     with connection.cursor() as cursor:
         cursor.execute("""
-            CREATE TEMP TABLE recon_ledger ON COMMIT DROP AS
+            CREATE TEMP TABLE recon_ledger AS
             WITH moves AS (
                 SELECT g.transaction_id AS tx_id, g.currency, -sum(g.amount) AS amount
                 FROM wallet_ledgerleg g
@@ -335,7 +350,13 @@ _OPEN_LEDGER = "(SELECT * FROM recon_ledger y WHERE NOT EXISTS (SELECT 1 FROM re
 class _Matcher:
     def __init__(self, cursor: Any, imp: SettlementImport, tol: Tolerances) -> None:
         self.cursor, self.imp, self.tol = cursor, imp, tol
-        cursor.execute("CREATE TEMP TABLE recon_pairs (line_id bigint, tx_id bigint, method text) ON COMMIT DROP")
+        cursor.execute("CREATE TEMP TABLE recon_pairs (line_id bigint, tx_id bigint, method text)")
+        cursor.execute("CREATE INDEX ON recon_pairs (line_id)")
+        cursor.execute("CREATE INDEX ON recon_pairs (tx_id)")
+
+    def _pairs_added(self) -> None:
+        # Fresh statistics: the next pass's anti-joins against the pairs are planned on them.
+        self.cursor.execute("ANALYZE recon_pairs")
 
     def duplicates(self) -> None:
         """The same reference and kind again in the file, or in an earlier file of the provider."""
@@ -362,12 +383,13 @@ class _Matcher:
                 FROM {_OPEN_LINES} l JOIN {_OPEN_LEDGER} r ON r.{field} = l.{field}
                 WHERE l.{field} <> '') c
             WHERE rl = 1 AND rt = 1""")  # noqa: S608 - field is one of two fixed names
+        self._pairs_added()
 
     def batches(self) -> None:
         """One line, many payouts: the payouts of its batch id (or, without one, of its day and the
         days before within the tolerance) whose total is the line's amount."""
         self.cursor.execute(f"""
-            CREATE TEMP TABLE recon_batch ON COMMIT DROP AS
+            CREATE TEMP TABLE recon_batch AS
             SELECT l.id AS line_id, l.amount AS line_amount, r.tx_id, r.amount
             FROM {_OPEN_LINES} l JOIN {_OPEN_LEDGER} r
               ON r.currency = l.currency AND sign(r.amount) = sign(l.amount)
@@ -382,6 +404,7 @@ class _Matcher:
             SELECT b.line_id, b.tx_id, 'batch' FROM recon_batch b WHERE b.line_id IN (
                 SELECT line_id FROM recon_batch GROUP BY line_id, line_amount
                 HAVING count(*) > 1 AND abs(sum(amount) - line_amount) <= %(tol)s)""", {"tol": self.tol.amount})
+        self._pairs_added()
 
     def by_tolerance(self) -> None:
         """Mutual best candidates: the same currency, the amount and the day within the tolerances,
@@ -399,10 +422,12 @@ class _Matcher:
                  AND r.day BETWEEN l.value_date - %(days)s AND l.value_date + %(days)s
                  AND (r.provider_ref = '' OR r.provider_ref = l.provider_ref)) c
             WHERE rl = 1 AND rt = 1""", {"tol": self.tol.amount, "days": self.tol.days})  # noqa: S608
+        self._pairs_added()
+
+    def prepare_write(self) -> None:
+        self._pairs_added()
 
     def write_lines_and_matches(self) -> int:
-        self.cursor.execute("CREATE INDEX ON recon_pairs (line_id)")
-        self.cursor.execute("ANALYZE recon_pairs")
         self.cursor.execute("""
             INSERT INTO wallet_settlementfileline (id, settlement_id, row, provider_ref, merchant_ref, kind, amount,
                                                    fee, currency, value_date, batch_id, state)
