@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
 import sys
 import time
 from pathlib import Path
@@ -195,6 +196,13 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     env = prepare(args)
     n = args.lines or (20_000 if args.quick else 1_000_000)
+    # The import's phases (wallet.reconciliation logs each one's time) go to stderr with the progress.
+    phases = logging.getLogger("wallet.reconciliation")
+    phases.setLevel(logging.INFO)
+    phases.propagate = False
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[%(asctime)s] %(message)s", "%H:%M:%S"))
+    phases.addHandler(handler)
     size = f"{n:,} ledger movements, a file of as many lines"
     with timed("setup"):
         setup = _setup(n)

@@ -34,6 +34,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -69,7 +70,7 @@ from wallet.models import (
     SettlementImport,
     SettlementMapping,
 )
-from wallet.providers.settlement import SIMULATOR_MAPPING, ColumnMapping, parse_settlement
+from wallet.providers.settlement import SIMULATOR_MAPPING, ColumnMapping, settlement_rows
 
 logger = logging.getLogger(__name__)
 
@@ -210,7 +211,9 @@ def _import_file(imp: SettlementImport, handle: JobHandle | None) -> dict[str, i
         data = stream.read()
     estimate = max(1, data.count(b"\n"))
     total = estimate * 2  # reading the lines is the first half of the bar, matching the second
+    started = time.perf_counter()
     lines = _copy_lines(data, imp, handle, total)
+    logger.info("reconciliation phase parse and copy: %.2f s", time.perf_counter() - started)
     if not lines:
         raise SettlementParseError(gettext("The file holds no settlement line."))
     with connection.cursor() as cursor:
@@ -218,21 +221,21 @@ def _import_file(imp: SettlementImport, handle: JobHandle | None) -> dict[str, i
         date_from, date_to = cursor.fetchone()
     tol = tolerances()
     # Until the final write only the session's work tables change: a cancel may stop it anywhere.
-    steps = _Steps(handle, done=lines, total=lines * 2, count=7)
+    steps = _Steps(handle, done=lines, total=lines * 2, count=6)
     _ledger_table(imp.provider, since=date_from - dt.timedelta(days=tol.lookback_days))
-    steps.next()
+    steps.next("ledger")
     with connection.cursor() as cursor:
         run = _Matcher(cursor, imp, tol)
         run.duplicates()
-        steps.next()
+        steps.next("duplicates")
         run.by_reference("provider_ref")
         run.by_reference("merchant_ref")
-        steps.next()
+        steps.next("references")
         run.batches()
-        steps.next()
+        steps.next("batches")
         run.by_tolerance()
         run.by_tolerance()
-        steps.next()
+        steps.next("tolerance")
         run.prepare_write()
         with transaction.atomic():  # the lines, matches, breaks and the import's counts at once
             matched = run.write_lines_and_matches()
@@ -243,6 +246,7 @@ def _import_file(imp: SettlementImport, handle: JobHandle | None) -> dict[str, i
             audit_record(action="wallet.settlement_imported", obj=imp, actor=imp.created_by, after={
                 "lines": lines, "matched": matched, "breaks": breaks, "from": date_from.isoformat(),
                 "to": date_to.isoformat()})
+        steps.next("write")
     counts = {"lines": lines, "matched": matched, "breaks": breaks}
     if handle is not None:
         handle.progress(steps.total, steps.total, force=True, check=False, **counts)
@@ -250,10 +254,16 @@ def _import_file(imp: SettlementImport, handle: JobHandle | None) -> dict[str, i
 
 
 class _Steps:
+    """The second half of the progress bar, one step per matching phase; each phase's time is logged."""
+
     def __init__(self, handle: JobHandle | None, *, done: int, total: int, count: int) -> None:
         self.handle, self.done, self.total, self.step = handle, done, total, max(1, (total - done) // count)
+        self.started = time.perf_counter()
 
-    def next(self) -> None:
+    def next(self, phase: str = "") -> None:
+        now = time.perf_counter()
+        logger.info("reconciliation phase %s: %.2f s", phase, now - self.started)
+        self.started = now
         self.done = min(self.total, self.done + self.step)
         if self.handle is not None:
             self.handle.progress(self.done, self.total)
@@ -272,9 +282,10 @@ def _copy_lines(data: bytes, imp: SettlementImport, handle: JobHandle | None, to
             "state text NOT NULL DEFAULT 'open')")
     count = 0
     chunk: list[tuple[Any, ...]] = []
-    for line in parse_settlement(data, imp.file_name, _mapping(imp)):
-        chunk.append((line.row, line.provider_ref[:200], line.merchant_ref[:200], line.kind[:40], line.amount.amount,
-                       line.fee.amount, line.amount.currency, line.value_date, line.batch_id[:200]))
+    for row, provider_ref, merchant_ref, kind, amount, fee, currency, value_date, batch_id in settlement_rows(
+            data, imp.file_name, _mapping(imp)):
+        chunk.append((row, provider_ref[:200], merchant_ref[:200], kind[:40], amount, fee, currency, value_date,
+                      batch_id[:200]))
         if len(chunk) >= PROGRESS_EVERY:
             count += _copy(chunk)
             chunk = []
