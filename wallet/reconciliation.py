@@ -52,7 +52,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.audit import audit_record
 from crm.exceptions import Conflict, NotAllowed, NotFound, ValidationFailed
-from crm.jobs import JobHandle, job_start
+from crm.jobs import JobCancelled, JobHandle, job_start
 from crm.lib.money import Money
 from crm.permissions import user_can
 from wallet.exceptions import SettlementParseError
@@ -181,6 +181,11 @@ def settlement_import_run(*, handle: JobHandle | None, import_id: int) -> dict[s
     except SettlementParseError as error:
         SettlementImport.objects.filter(pk=imp.pk).update(status=ImportStatus.FAILED, error=str(error.message),
                                                           finished_at=timezone.now())
+        raise
+    except JobCancelled:
+        SettlementImport.objects.filter(pk=imp.pk).update(
+            status=ImportStatus.FAILED, error=gettext("The import was cancelled; nothing of the file was stored."),
+            finished_at=timezone.now())
         raise
     finally:
         _drop_temp()
