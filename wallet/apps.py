@@ -21,6 +21,11 @@ class WalletConfig(AppConfig):
 
         register_webhook_handler(withdrawal_webhook)
 
+        from crm.jobs import job_kind_register
+        from wallet.reconciliation import IMPORT_JOB_COUNTS, IMPORT_JOB_KIND
+
+        job_kind_register(IMPORT_JOB_KIND, label=_("Settlement import"), counts=dict(IMPORT_JOB_COUNTS))
+
         contribute("wallet", playbook=[PlaybookRule({
             "name": "First deposit: notify the agent",
             "trigger": "wallet.first_deposit",
@@ -39,6 +44,8 @@ class WalletConfig(AppConfig):
                                 permission="wallet.approve_withdrawal", order=775),
                         NavItem("money_flow", _("Money flow"), "wallet_money_flow", "link",
                                 permission="wallet.view_deposit", order=772),
+                        NavItem("reconciliation", _("Reconciliation"), "wallet_recon_home", "link",
+                                permission="wallet.reconcile", order=776),
                         NavItem("month_close", _("Month-end close"), "wallet_close_list", "link",
                                 permission="wallet.view_monthclose", order=785)],
             **ui_contributions())
@@ -52,7 +59,9 @@ def _provider_permissions(role_code: Any) -> dict[str, list[str]]:
     withdrawals = ["wallet.approve_withdrawal", "wallet.view_withdrawal"]
     # Finance moves a client's money between wallet and trading accounts for the client.
     transfers = ["wallet.transfer_funds", "wallet.view_transfer"]
+    # Finance reconciles the providers' settlement files and the platforms, and resolves the breaks.
+    reconciliation = ["wallet.reconcile", "wallet.view_settlementimport", "wallet.view_reconciliationbreak"]
     # Finance signs off each provider's month; it is locked from then on.
     close = ["wallet.close_month", "wallet.view_monthclose"]
-    everything = [*manage, *deposits, *withdrawals, *transfers, *close]
+    everything = [*manage, *deposits, *withdrawals, *transfers, *reconciliation, *close]
     return {role_code.ADMIN: everything, role_code.FINANCE: everything}

@@ -108,7 +108,7 @@ class CloseFigures:
     lines: list[CloseLine]
     fees: Money  # fees charged to clients on this provider's movements (the brand's fee accounts)
     closing: Money
-    open_breaks: int | None  # None: no reconciliation installed to count them
+    open_breaks: int | None  # None only in a close stored without the count
     cutoff: dt.datetime
     closed: MonthClose | None = None
     previous: MonthClose | None = None
@@ -175,15 +175,12 @@ def last_closed(provider: PaymentProvider, currency: str) -> MonthClose | None:
     return MonthClose.objects.filter(provider=provider, currency=currency).order_by("-period").first()
 
 
-def open_breaks_count(provider: PaymentProvider, currency: str, *, until: dt.datetime) -> int | None:
-    """Reconciliation breaks of this provider and currency still open at `until` (None when the
-    reconciliation is not installed)."""
-    try:
-        from wallet import reconciliation
-    except ImportError:
-        return None
-    count: int = reconciliation.open_breaks_count(provider=provider, currency=currency, until=until)
-    return count
+def open_breaks_count(provider: PaymentProvider, currency: str, *, until: dt.datetime) -> int:
+    """Reconciliation breaks of this provider and currency still open at `until`."""
+    from wallet.reconciliation import open_breaks_summary
+
+    return sum(row.count for row in open_breaks_summary(as_of=until.date())
+               if row.provider == provider.code and row.currency == currency)
 
 
 def _sums(params: dict[str, Any]) -> tuple[dict[str, tuple[Decimal, int]], Decimal]:

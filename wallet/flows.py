@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from crm.lib.money import Money
 from crm.permissions import client_queryset_for_user
@@ -98,11 +99,30 @@ def money_flows(*, user: Any, days: int = 30, currency: str = "") -> Flows:
                  deposits=_series(dep_rows, day_list, currency), withdrawals=_series(wd_rows, day_list, currency))
 
 
+AGE_BUCKETS: tuple[tuple[int, int | None, Any], ...] = (
+    (0, 2, gettext_lazy("up to 2 days")),
+    (3, 7, gettext_lazy("3 to 7 days")),
+    (8, 30, gettext_lazy("8 to 30 days")),
+    (31, None, gettext_lazy("over 30 days")),
+)
+
+
 def open_breaks_by_age(*, user: Any) -> list[dict[str, Any]]:
-    """Open reconciliation breaks counted by age bucket (empty when the reconciliation is not installed)."""
-    try:
-        from wallet import reconciliation
-    except ImportError:
+    """Open reconciliation breaks by age (from the value date), for a user who may reconcile; empty
+    for anyone else or when none is open."""
+    from crm.permissions import user_can
+    from wallet.models import ReconciliationBreak
+
+    if not user_can(user, "wallet.reconcile"):
         return []
-    rows: list[dict[str, Any]] = reconciliation.open_breaks_by_age(user=user)
-    return rows
+    today = timezone.localdate()
+    buckets = {}
+    for n, (low, high, _label) in enumerate(AGE_BUCKETS):
+        age = Q(occurred_on__lte=today - dt.timedelta(days=low))
+        if high is not None:
+            age &= Q(occurred_on__gte=today - dt.timedelta(days=high))
+        buckets[f"b{n}"] = Count("id", filter=age)
+    counts = ReconciliationBreak.objects.filter(status="open").aggregate(**buckets)
+    if not any(counts.values()):
+        return []
+    return [{"label": str(label), "count": counts[f"b{n}"]} for n, (_low, _high, label) in enumerate(AGE_BUCKETS)]

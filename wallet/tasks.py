@@ -27,3 +27,11 @@ def withdrawals_resolve_due() -> int:
     from wallet.withdrawals import withdrawals_resolve_due as resolve
 
     return resolve()
+
+
+@shared_task(name="wallet.tasks.platform_reconcile", ignore_result=True)
+def platform_reconcile() -> int:
+    """Beat (or finance's button): trading accounts' balance deals against their ledger mirrors."""
+    from wallet.reconciliation import platform_reconcile as reconcile
+
+    return reconcile().accounts_differing

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from wallet import close_views, deposit_views, flow_views, provider_views, transfer_views, withdrawal_views
+from wallet import (
+    close_views,
+    deposit_views,
+    flow_views,
+    provider_views,
+    reconciliation_views,
+    transfer_views,
+    withdrawal_views,
+)
 
 urlpatterns: list[URLPattern | URLResolver] = [
     # Public: providers post here, authenticated by their signature, not by a login.
@@ -41,4 +49,16 @@ urlpatterns += [
          name="wallet_close_month"),
     path("wallet/close/<slug:provider_code>/<str:currency>/<str:period>/<str:fmt>/", close_views.close_download,
          name="wallet_close_download"),
+]
+
+# Reconciliation: settlement imports, the breaks queue, the platform check (finance).
+urlpatterns += [
+    path("wallet/reconciliation/", reconciliation_views.recon_home, name="wallet_recon_home"),
+    path("wallet/reconciliation/import/", reconciliation_views.recon_import, name="wallet_recon_import_start"),
+    path("wallet/reconciliation/imports/<str:code>/", reconciliation_views.recon_import_detail,
+         name="wallet_recon_import"),
+    path("wallet/reconciliation/breaks/", reconciliation_views.recon_breaks, name="wallet_recon_breaks"),
+    path("wallet/reconciliation/breaks/<str:code>/resolve/", reconciliation_views.recon_break_resolve,
+         name="wallet_recon_break_resolve"),
+    path("wallet/reconciliation/platform/", reconciliation_views.recon_platform, name="wallet_recon_platform"),
 ]

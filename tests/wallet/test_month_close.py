@@ -176,3 +176,22 @@ def test_a_bad_month_in_the_address_is_not_found(world, client, login_verified):
     assert client.get(reverse("wallet_close_detail", args=[wire.code, "USD", "2026-13"])).status_code == 404
     assert client.get(reverse("wallet_close_detail", args=[wire.code, "XXX1", "2026-10"])).status_code == 404
     assert client.get(reverse("wallet_close_detail", args=["nobody", "USD", "2026-10"])).status_code == 404
+
+
+def test_the_close_counts_the_reconciliation_breaks_still_open(db, django_capture_on_commit_callbacks):
+    from tests.wallet.recon_support import DAY, build_world, csv_file, import_file, line, psp_deposit
+
+    world = build_world()
+    psp_deposit(world, "100.00", ref="pay_ok")
+    psp_deposit(world, "40.00", ref="pay_unseen")  # the provider's file does not carry it
+    import_file(world, django_capture_on_commit_callbacks, csv_file(line("pay_ok", "100.00"), line("pay_x", "5.00")))
+
+    march = month_figures(provider=world.provider, currency="USD", period=DAY.replace(day=1))
+    row = month_close(actor=world.finance, provider=world.provider, currency="USD", period=DAY.replace(day=1))
+
+    assert march.open_breaks == 2 and row.open_breaks == 2  # missing at the provider, missing in the ledger
+    assert line_of(march, "deposits") == Money("140.00", "USD")
+
+
+def line_of(figures, key: str) -> Money:
+    return next(x.amount for x in figures.lines if x.key == key)

@@ -1,6 +1,6 @@
 """The wallet's models, one module per concern: the ledger (ledger.py), the payment providers
-(providers.py), deposits (deposits.py), withdrawals (withdrawals.py) and internal transfers
-(transfers.py)."""
+(providers.py), deposits (deposits.py), withdrawals (withdrawals.py), internal transfers
+(transfers.py) and reconciliation (reconciliation.py)."""
 
 from wallet.models.close import MonthClose
 from wallet.models.deposits import Deposit, DepositRefund, DepositStatus, DepositStatusChange
@@ -29,6 +29,18 @@ from wallet.models.providers import (
     WebhookDelivery,
     WebhookOutcome,
 )
+from wallet.models.reconciliation import (
+    BreakKind,
+    BreakStatus,
+    ImportStatus,
+    LineState,
+    MatchMethod,
+    ReconciliationBreak,
+    ReconciliationMatch,
+    Resolution,
+    SettlementFileLine,
+    SettlementImport,
+)
 from wallet.models.transfers import Transfer, TransferKind, TransferState, TransferStatusChange
 from wallet.models.withdrawals import (
     LowRiskRule,
@@ -43,25 +55,35 @@ __all__ = [
     "AdapterKind",
     "BankWireIncoming",
     "BankWireStatus",
+    "BreakKind",
+    "BreakStatus",
     "Deposit",
     "DepositRefund",
     "DepositStatus",
     "DepositStatusChange",
     "Direction",
     "HoldState",
+    "ImportStatus",
     "LedgerAccount",
     "LedgerBalance",
     "LedgerHold",
     "LedgerLeg",
     "LedgerTransaction",
+    "LineState",
     "LowRiskRule",
+    "MatchMethod",
     "MethodKind",
     "MonthClose",
     "NormalSide",
     "PaymentMethod",
     "PaymentMethodCurrency",
     "PaymentProvider",
+    "ReconciliationBreak",
+    "ReconciliationMatch",
+    "Resolution",
+    "SettlementFileLine",
     "SettlementFileType",
+    "SettlementImport",
     "SettlementMapping",
     "SignConvention",
     "Transfer",

@@ -58,6 +58,34 @@ SIMULATOR_MAPPING = ColumnMapping(columns={
 
 
 def parse_settlement(data: bytes, filename: str, mapping: ColumnMapping) -> Iterator[SettlementLine]:
+    memo: dict[tuple[str, str], Any] = {}
+    for number, cells, index in _records(data, mapping):
+        fields = _fields(number, cells, index, mapping, memo)
+        if fields is None:
+            continue
+        provider_ref, merchant_ref, kind, amount, fee, currency, value_date, batch_id = fields
+        raw = {name: _cell(cells, index, name) for name in index}
+        yield SettlementLine(row=number, provider_ref=provider_ref, merchant_ref=merchant_ref, kind=kind,
+                             amount=Money(amount, currency), fee=Money(fee, currency), value_date=value_date,
+                             batch_id=batch_id, raw=raw)
+
+
+Row = tuple[int, str, str, str, Decimal, Decimal, str, dt.date, str]
+
+
+def settlement_rows(data: bytes, filename: str, mapping: ColumnMapping) -> Iterator[Row]:
+    """The lines of parse_settlement as plain tuples (row, provider_ref, merchant_ref, kind, amount,
+    fee, currency, value_date, batch_id), read and checked the same way, for bulk imports: no Money
+    objects and no raw cells, each distinct currency and date text read once."""
+    memo: dict[tuple[str, str], Any] = {}
+    for number, cells, index in _records(data, mapping):
+        fields = _fields(number, cells, index, mapping, memo)
+        if fields is not None:
+            yield (number, *fields)
+
+
+def _records(data: bytes, mapping: ColumnMapping) -> Iterator[tuple[int, list[str], dict[str, int]]]:
+    """The data rows with their line numbers and the column of each field."""
     rows = _xlsx_rows(data) if mapping.file_type == "xlsx" else _csv_rows(data, mapping.delimiter)
     header: list[str] | None = None
     index: dict[str, int] = {}
@@ -72,9 +100,7 @@ def parse_settlement(data: bytes, filename: str, mapping: ColumnMapping) -> Iter
             index = _resolve(None, mapping, number)
         if not any(c.strip() for c in cells):
             continue
-        line = _line(number, cells, index, mapping)
-        if line is not None:
-            yield line
+        yield number, cells, index
     if mapping.header_row and header is None:
         raise SettlementParseError(gettext("The file has no header row (row %(row)d).") % {"row": mapping.header_row},
                                    row=mapping.header_row)
@@ -106,12 +132,23 @@ def _resolve(header: list[str] | None, mapping: ColumnMapping, row: int) -> dict
     return index
 
 
-def _line(number: int, cells: list[str], index: Mapping[str, int], mapping: ColumnMapping) -> SettlementLine | None:
+def _cell(cells: list[str], index: Mapping[str, int], name: str) -> str:
+    position = index.get(name)
+    if position is None or position >= len(cells):
+        return ""
+    return cells[position].strip()
+
+
+# Beyond NUMERIC(28, 8)'s 20 integer digits an amount cannot be stored.
+AMOUNT_LIMIT = Decimal(10) ** 20
+
+
+def _fields(number: int, cells: list[str], index: Mapping[str, int], mapping: ColumnMapping,
+            memo: dict[tuple[str, str], Any]) -> tuple[str, str, str, Decimal, Decimal, str, dt.date, str] | None:
+    """One data row's fields, checked (SettlementParseError naming the row and the column); None
+    for a kind left out. `memo` keeps the currencies and dates already read in this file."""
     def cell(name: str) -> str:
-        position = index.get(name)
-        if position is None or position >= len(cells):
-            return ""
-        return cells[position].strip()
+        return _cell(cells, index, name)
 
     def column(name: str) -> str:
         return mapping.columns.get(name, name)
@@ -128,32 +165,35 @@ def _line(number: int, cells: list[str], index: Mapping[str, int], mapping: Colu
     provider_ref = cell("provider_ref")
     if not provider_ref:
         raise fail("provider_ref", gettext("the provider reference is empty."))
-    try:
-        currency = currency_normalise(cell("currency") or mapping.default_currency)
-    except (MoneyError, ValueError):
-        raise fail("currency", gettext("\u201c%(value)s\u201d is not a known currency.") % {"value": cell("currency")}) from None
+    currency_text = cell("currency") or mapping.default_currency
+    currency = memo.get(("currency", currency_text))
+    if currency is None:
+        try:
+            currency = currency_normalise(currency_text)
+        except (MoneyError, ValueError):
+            raise fail("currency", gettext("\u201c%(value)s\u201d is not a known currency.")
+                       % {"value": cell("currency")}) from None
+        memo[("currency", currency_text)] = currency
     amount = _decimal(cell("amount"), mapping)
-    if amount is None:
+    if amount is None or abs(amount) >= AMOUNT_LIMIT:
         raise fail("amount", gettext("\u201c%(value)s\u201d is not an amount.") % {"value": cell("amount")})
     if mapping.sign == "by_kind":
         amount = -abs(amount) if kind in mapping.negative_kinds else abs(amount)
     fee_text = cell("fee")
     fee = _decimal(fee_text, mapping) if fee_text else Decimal(0)
-    if fee is None:
+    if fee is None or abs(fee) >= AMOUNT_LIMIT:
         raise fail("fee", gettext("\u201c%(value)s\u201d is not an amount.") % {"value": fee_text})
     if mapping.fee_negative:
         fee = -fee
-    value_date = _date(cell("value_date"), mapping.date_format)
+    date_text = cell("value_date")
+    value_date = memo.get(("date", date_text))
     if value_date is None:
-        raise fail("value_date", gettext("\u201c%(value)s\u201d is not a date like %(format)s.")
-                   % {"value": cell("value_date"), "format": mapping.date_format})
-    try:
-        money, fee_money = Money(amount, currency), Money(fee, currency)
-    except (MoneyError, ValueError) as exc:
-        raise fail("amount", str(exc)) from None
-    raw = {name: cell(name) for name in index}
-    return SettlementLine(row=number, provider_ref=provider_ref, merchant_ref=cell("merchant_ref"), kind=kind,
-                          amount=money, fee=fee_money, value_date=value_date, batch_id=cell("batch_id"), raw=raw)
+        value_date = _date(date_text, mapping.date_format)
+        if value_date is None:
+            raise fail("value_date", gettext("\u201c%(value)s\u201d is not a date like %(format)s.")
+                       % {"value": date_text, "format": mapping.date_format})
+        memo[("date", date_text)] = value_date
+    return provider_ref, cell("merchant_ref"), kind, amount, fee, currency, value_date, cell("batch_id")
 
 
 def _decimal(text: str, mapping: ColumnMapping) -> Decimal | None:

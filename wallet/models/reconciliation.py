@@ -1,0 +1,210 @@
+"""Reconciliation: a provider's settlement file imported line by line, each line matched to the
+ledger's movements on that provider's clearing account (one to one, or one to many for a batched
+payout), and what does not agree kept as a break for finance to resolve. Platform breaks (a trading
+account's balance deals against its ledger mirror) live in the same queue.
+
+Only wallet.reconciliation writes these tables; lines and matches are written set-based (COPY and
+INSERT ... SELECT), never one ORM save per line.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from crm.lib.money import CurrencyField, Money, MoneyAmountField
+
+
+class ImportStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class SettlementImport(models.Model):
+    """One settlement file of one provider. The same file (by its sha256) is taken once per provider;
+    a file whose import failed may be imported again."""
+
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    provider = models.ForeignKey("wallet.PaymentProvider", on_delete=models.PROTECT, related_name="settlement_imports")
+    file_name = models.CharField(_("file name"), max_length=255)
+    sha256 = models.CharField(max_length=64)
+    file = models.FileField(upload_to="settlements/%Y/%m/", max_length=300, blank=True)
+    mapping = models.ForeignKey("wallet.SettlementMapping", on_delete=models.PROTECT, null=True, blank=True,
+                                related_name="+")
+    mapping_name = models.CharField(_("mapping"), max_length=120)  # the saved one's, or the adapter's own
+    status = models.CharField(_("status"), max_length=10, choices=ImportStatus.choices, default=ImportStatus.QUEUED)
+    error = models.TextField(_("error"), blank=True)
+    line_count = models.PositiveIntegerField(_("lines"), default=0)
+    matched_count = models.PositiveIntegerField(_("matched"), default=0)
+    break_count = models.PositiveIntegerField(_("breaks"), default=0)
+    date_from = models.DateField(null=True, blank=True)
+    date_to = models.DateField(null=True, blank=True)
+    job = models.ForeignKey("crm.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering: ClassVar = ["-created_at", "-id"]
+        permissions: ClassVar = [("reconcile", "Reconcile settlements and resolve breaks")]
+        constraints: ClassVar = [
+            # The same file twice would match nothing new and report every line as a duplicate:
+            # refused up front (wallet.reconciliation checks it first to say so in words).
+            models.UniqueConstraint(fields=["provider", "sha256"], condition=~Q(status="failed"),
+                                    name="settlementimport_file_once"),
+        ]
+
+    def __str__(self) -> str:
+        return self.file_name
+
+
+class LineState(models.TextChoices):
+    OPEN = "open", _("Unmatched")
+    MATCHED = "matched", _("Matched")
+    DUPLICATE = "duplicate", _("Duplicate")
+
+
+class SettlementFileLine(models.Model):
+    """One line of a settlement file as the provider wrote it (amount signed from our side: money in
+    positive; fee positive, what the provider kept)."""
+
+    settlement = models.ForeignKey(SettlementImport, on_delete=models.CASCADE, related_name="lines", db_index=False)
+    row = models.PositiveIntegerField()
+    provider_ref = models.CharField(max_length=200)
+    merchant_ref = models.CharField(max_length=200, blank=True)
+    kind = models.CharField(max_length=40)
+    amount = MoneyAmountField()
+    fee = MoneyAmountField()
+    currency = CurrencyField()
+    value_date = models.DateField()
+    batch_id = models.CharField(max_length=200, blank=True)
+    state = models.CharField(max_length=10, choices=LineState.choices, default=LineState.OPEN)
+
+    class Meta:
+        ordering: ClassVar = ["settlement", "row"]
+        indexes: ClassVar = [
+            models.Index(fields=["settlement", "row"], name="settlementfileline_row"),
+            # Duplicates across files: a reference the provider already settled.
+            models.Index(fields=["provider_ref"], name="settlementfileline_ref_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider_ref} {self.amount} {self.currency}"
+
+    @property
+    def money(self) -> Money:
+        return Money(self.amount, self.currency)
+
+
+class MatchMethod(models.TextChoices):
+    REFERENCE = "reference", _("By reference")
+    TOLERANCE = "tolerance", _("By amount and date")
+    BATCH = "batch", _("Batched payout")
+
+
+class ReconciliationMatch(models.Model):
+    """A line agreed with a ledger transaction; a batched payout's line has one row per payout."""
+
+    line = models.ForeignKey(SettlementFileLine, on_delete=models.CASCADE, related_name="matches")
+    transaction = models.ForeignKey("wallet.LedgerTransaction", on_delete=models.PROTECT, related_name="+")
+    deposit = models.ForeignKey("wallet.Deposit", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    withdrawal = models.ForeignKey("wallet.Withdrawal", on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+")
+    method = models.CharField(max_length=10, choices=MatchMethod.choices)
+    created_at = models.DateTimeField(db_default=models.functions.Now())
+
+    class Meta:
+        constraints: ClassVar = [
+            # A movement of money is settled once: a second line claiming it is a duplicate.
+            models.UniqueConstraint(fields=["transaction"], name="reconmatch_transaction_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.line_id} ~ {self.transaction_id}"
+
+
+class BreakKind(models.TextChoices):
+    MISSING_IN_LEDGER = "missing_in_ledger", _("Missing in the ledger")
+    MISSING_AT_PROVIDER = "missing_at_provider", _("Missing at the provider")
+    AMOUNT_MISMATCH = "amount_mismatch", _("Amount differs")
+    FEE_MISMATCH = "fee_mismatch", _("Fee differs")
+    CURRENCY_MISMATCH = "currency_mismatch", _("Currency differs")
+    DUPLICATE = "duplicate", _("Duplicate")
+    PLATFORM_MISMATCH = "platform_mismatch", _("Platform balance differs")
+
+
+class BreakStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    RESOLVED = "resolved", _("Resolved")
+
+
+class Resolution(models.TextChoices):
+    POST_FEE = "post_fee", _("Post the fee difference")
+    WRITE_OFF = "write_off", _("Write the difference off to suspense")
+    TIMING = "timing", _("Timing difference: matched later")
+    DUPLICATE = "duplicate", _("Confirmed duplicate: nothing to post")
+    CLEARED = "cleared", _("Cleared by a later reconciliation")
+
+
+class ReconciliationBreak(models.Model):
+    """Something the provider's file (or the platform) and the ledger disagree on. Amounts are as
+    the provider sees them (money in positive): ``difference = provider_amount - ledger_amount``;
+    for a fee, ``provider_fee - ledger_fee``."""
+
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    kind = models.CharField(_("kind"), max_length=20, choices=BreakKind.choices)
+    status = models.CharField(_("status"), max_length=10, choices=BreakStatus.choices, default=BreakStatus.OPEN)
+    provider = models.ForeignKey("wallet.PaymentProvider", on_delete=models.PROTECT, null=True, blank=True,
+                                 related_name="+")
+    settlement = models.ForeignKey(SettlementImport, on_delete=models.CASCADE, null=True, blank=True,
+                                   related_name="breaks")
+    line = models.ForeignKey(SettlementFileLine, on_delete=models.CASCADE, null=True, blank=True, related_name="breaks")
+    transaction = models.ForeignKey("wallet.LedgerTransaction", on_delete=models.PROTECT, null=True, blank=True,
+                                    related_name="+")
+    trading_account = models.ForeignKey("trading.TradingAccount", on_delete=models.PROTECT, null=True, blank=True,
+                                        related_name="+")
+    currency = CurrencyField()  # the ledger's (the provider's when the ledger has nothing)
+    provider_currency = models.CharField(max_length=10, blank=True)
+    provider_amount = MoneyAmountField(null=True, blank=True)
+    ledger_amount = MoneyAmountField(null=True, blank=True)
+    difference = MoneyAmountField(default=0)
+    provider_fee = MoneyAmountField(null=True, blank=True)
+    ledger_fee = MoneyAmountField(null=True, blank=True)
+    occurred_on = models.DateField()  # the value date (or the ledger's day): the break's age counts from it
+    created_at = models.DateTimeField(db_default=models.functions.Now())
+    resolution = models.CharField(_("resolution"), max_length=12, choices=Resolution.choices, blank=True)
+    note = models.TextField(_("note"), blank=True)
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                    related_name="+")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    adjustment = models.ForeignKey("wallet.LedgerTransaction", on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+")
+
+    class Meta:
+        ordering: ClassVar = ["occurred_on", "id"]
+        constraints: ClassVar = [
+            models.CheckConstraint(condition=Q(status="open", resolved_at__isnull=True, resolution="")
+                                   | Q(status="resolved", resolved_at__isnull=False) & ~Q(resolution=""),
+                                   name="reconbreak_resolved_has_resolution"),
+            # A movement is reported missing at the provider once while it stays open, however many
+            # files cover its day; a trading account has one open platform break.
+            models.UniqueConstraint(fields=["transaction", "kind"], condition=Q(status="open", line__isnull=True),
+                                    name="reconbreak_ledger_side_once"),
+            models.UniqueConstraint(fields=["trading_account"],
+                                    condition=Q(status="open", kind="platform_mismatch"),
+                                    name="reconbreak_platform_once"),
+        ]
+        indexes: ClassVar = [
+            models.Index(fields=["status", "provider", "kind", "occurred_on"], name="reconbreak_queue_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.code}"

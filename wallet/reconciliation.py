@@ -1,0 +1,735 @@
+"""Reconciliation of payment providers' settlement files against the ledger, the breaks queue's
+resolutions, and the platform reconciliation (trading accounts' balance deals against their
+ledger mirrors).
+
+An import (`settlement_import_start`) is an RQ job (crm.jobs) that (steps 1-3 in the worker's own
+temporary tables, committed step by step so that the progress bar moves; step 4 in one transaction):
+1. parses the file by the provider's saved mapping (or the adapter's own) and COPYs its lines into
+   a temporary table, numbered from the lines table's own sequence;
+2. reads the provider's ledger movements (every transaction with a leg on one of its clearing
+   accounts, not matched before, recorded since the file's first day less the look-back) into a
+   second temporary table, each with its provider and merchant references (from the deposit,
+   refund or withdrawal behind it, else from the posting's metadata), its amount as the provider
+   sees it (money in positive) and the fee the ledger posted;
+3. matches, set-based, each pass on what the earlier left: duplicates (the same reference and kind
+   twice in the file, or in an earlier file of the provider) are set aside; then by provider
+   reference; then by merchant reference; then batched payouts, one line to many payouts (the payouts named
+   by the line's batch id, or without one, the unmatched payouts of the line's day and the days
+   before within the tolerance, when their total is the line's amount); then by amount and date
+   within the tolerances (mutual best candidates only);
+4. writes the lines, the matches and the breaks (currency, amount and fee differences of matched
+   pairs; duplicates; lines missing in the ledger; the provider's movements of the file's days
+   that no file settled, missing at the provider) with INSERT ... SELECT.
+A file that cannot be read stores no line and no break; the import says why, naming the row.
+
+Tolerances (settings.WALLET_RECONCILIATION, each optional): "amount_tolerance" (default 0.01 in the
+line's currency), "date_tolerance_days" (3), "lookback_days" (45).
+
+A resolution (`break_resolve`) is audited and posts its adjustment through wallet.ledger under a key
+made of the break and the resolution, so a second submit posts nothing more.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import Count, Q, QuerySet, Sum
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from crm.audit import audit_record
+from crm.exceptions import Conflict, NotAllowed, NotFound, ValidationFailed
+from crm.jobs import JobCancelled, JobHandle, job_start
+from crm.lib.money import Money
+from crm.permissions import user_can
+from wallet.exceptions import SettlementParseError
+from wallet.ledger import Leg, clearing_account_for, ledger_post, mirror_account_for, system_account_for
+from wallet.models import (
+    AccountKind,
+    BreakKind,
+    BreakStatus,
+    ImportStatus,
+    LedgerAccount,
+    LedgerTransaction,
+    PaymentProvider,
+    ReconciliationBreak,
+    Resolution,
+    SettlementImport,
+    SettlementMapping,
+)
+from wallet.providers.settlement import SIMULATOR_MAPPING, ColumnMapping, settlement_rows
+
+logger = logging.getLogger(__name__)
+
+RECONCILE_PERMISSION = "wallet.reconcile"
+IMPORT_JOB_KIND = "wallet.settlement_import"
+IMPORT_JOB_COUNTS = {"lines": _("Lines read"), "matched": _("Lines matched"), "breaks": _("Breaks")}
+SUSPENSE_REF = "reconciliation"
+POSTING_KIND = "reconciliation_adjustment"
+PROGRESS_EVERY = 50_000  # lines per COPY, and per progress report
+
+DEFAULTS: dict[str, Any] = {"amount_tolerance": "0.01", "date_tolerance_days": 3, "lookback_days": 45}
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    amount: Decimal
+    days: int
+    lookback_days: int
+
+
+def tolerances() -> Tolerances:
+    values = {**DEFAULTS, **getattr(settings, "WALLET_RECONCILIATION", {})}
+    return Tolerances(amount=Decimal(str(values["amount_tolerance"])), days=int(values["date_tolerance_days"]),
+                      lookback_days=int(values["lookback_days"]))
+
+
+def _require(actor: Any) -> None:
+    if not user_can(actor, RECONCILE_PERMISSION):
+        raise NotAllowed(gettext("Reconciliation is for finance."))
+
+
+# --- starting an import -----------------------------------------------------------------------------
+
+def _mapping_for(provider: PaymentProvider, mapping: SettlementMapping | None) -> tuple[SettlementMapping | None, str]:
+    if mapping is not None:
+        if mapping.provider_id != provider.pk:
+            raise ValidationFailed(fields={"mapping": gettext("This mapping belongs to another provider.")})
+        return mapping, mapping.name
+    saved = provider.settlement_mappings.order_by("name").first()
+    if saved is not None:
+        return saved, saved.name
+    if provider.kind == "simulator":
+        return None, gettext("PSP simulator's file")
+    raise ValidationFailed(fields={"mapping": gettext(
+        "This provider has no settlement mapping yet: save one (which column holds what) first.")})
+
+
+@transaction.atomic
+def settlement_import_start(*, actor: Any, provider: PaymentProvider, data: bytes, file_name: str,
+                            mapping: SettlementMapping | None = None) -> SettlementImport:
+    """Store the file and start its import job. The same file (sha256) of the same provider is
+    refused once it was imported (or is being imported); an empty file is refused at once."""
+    _require(actor)
+    if not data.strip():
+        raise ValidationFailed(fields={"file": gettext("The file is empty.")})
+    digest = hashlib.sha256(data).hexdigest()
+    earlier = (SettlementImport.objects.filter(provider=provider, sha256=digest)
+               .exclude(status=ImportStatus.FAILED).first())
+    if earlier is not None:
+        message = gettext("This file was already imported on %(date)s as “%(name)s”; the same file is taken once.") % {
+            "date": timezone.localtime(earlier.created_at).strftime("%Y-%m-%d %H:%M"), "name": earlier.file_name}
+        raise Conflict(message)
+    saved, mapping_name = _mapping_for(provider, mapping)
+    name = (file_name or "settlement.csv").rsplit("/", 1)[-1][:255]
+    imp = SettlementImport(provider=provider, file_name=name, sha256=digest, mapping=saved,
+                           mapping_name=mapping_name[:120], created_by=actor)
+    imp.file.save(f"{imp.code}-{name}"[-200:], ContentFile(data), save=False)
+    try:
+        with transaction.atomic():
+            imp.save()
+    except IntegrityError:  # the same file started by someone else a moment ago
+        raise Conflict(gettext("This file is being imported already.")) from None
+    imp.job = job_start(kind=IMPORT_JOB_KIND, actor=actor, title=gettext("Settlement %(file)s of %(provider)s") % {
+        "file": name, "provider": provider.name}, func="wallet.jobs.settlement_import",
+        kwargs={"import_id": imp.pk}, link=reverse("wallet_recon_import", args=[imp.code]))
+    imp.save(update_fields=["job"])
+    audit_record(action="wallet.settlement_import_started", obj=imp, actor=actor, after={
+        "provider": provider.code, "file": name, "sha256": digest, "mapping": mapping_name})
+    return imp
+
+
+def simulator_settlement_fetch(*, provider: PaymentProvider, day: dt.date) -> bytes:
+    """The PSP simulator's settlement file of `day`, as its adapter downloads it."""
+    adapter = provider.adapter()
+    try:
+        fetch = getattr(adapter, "settlement_file", None)
+        if fetch is None:
+            raise ValidationFailed(fields={"day": gettext("This provider has no settlement file to fetch.")})
+        data: bytes = fetch(day)
+        return data
+    finally:
+        adapter.close()
+
+
+# --- the job ----------------------------------------------------------------------------------------
+
+def settlement_import_run(*, handle: JobHandle | None, import_id: int) -> dict[str, int]:
+    """The import job: parse and match in temporary tables (the progress shown as it goes), then
+    write the lines, matches and breaks in one transaction. A file that cannot be read leaves the
+    import failed with the reason and nothing else stored."""
+    imp = SettlementImport.objects.select_related("provider", "mapping").get(pk=import_id)
+    if imp.status not in (ImportStatus.QUEUED, ImportStatus.RUNNING):
+        return {"lines": imp.line_count, "matched": imp.matched_count, "breaks": imp.break_count}
+    SettlementImport.objects.filter(pk=imp.pk).update(status=ImportStatus.RUNNING)
+    _drop_temp()
+    try:
+        counts = _import_file(imp, handle)
+    except SettlementParseError as error:
+        SettlementImport.objects.filter(pk=imp.pk).update(status=ImportStatus.FAILED, error=str(error.message),
+                                                          finished_at=timezone.now())
+        raise
+    except JobCancelled:
+        SettlementImport.objects.filter(pk=imp.pk).update(
+            status=ImportStatus.FAILED, error=gettext("The import was cancelled; nothing of the file was stored."),
+            finished_at=timezone.now())
+        raise
+    finally:
+        _drop_temp()
+    return counts
+
+
+def _mapping(imp: SettlementImport) -> ColumnMapping:
+    return imp.mapping.column_mapping() if imp.mapping is not None else SIMULATOR_MAPPING
+
+
+_TEMP_TABLES = ("recon_batch", "recon_pairs", "recon_ledger", "recon_lines")
+
+
+def _drop_temp() -> None:
+    """The work tables live in the worker's session (each step commits, so that the progress shows):
+    dropped before and after each import. In a transaction that failed there is nothing to drop."""
+    if connection.in_atomic_block and connection.needs_rollback:
+        return
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {', '.join(_TEMP_TABLES)}")  # noqa: S608 - fixed names
+    except DatabaseError:
+        logger.warning("the reconciliation's work tables could not be dropped", exc_info=True)
+
+
+def _import_file(imp: SettlementImport, handle: JobHandle | None) -> dict[str, int]:
+    with imp.file.open("rb") as stream:
+        data = stream.read()
+    estimate = max(1, data.count(b"\n"))
+    total = estimate * 2  # reading the lines is the first half of the bar, matching the second
+    started = time.perf_counter()
+    lines = _copy_lines(data, imp, handle, total)
+    logger.info("reconciliation phase parse and copy: %.2f s", time.perf_counter() - started)
+    if not lines:
+        raise SettlementParseError(gettext("The file holds no settlement line."))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT min(value_date), max(value_date) FROM recon_lines")
+        date_from, date_to = cursor.fetchone()
+    tol = tolerances()
+    # Until the final write only the session's work tables change: a cancel may stop it anywhere.
+    steps = _Steps(handle, done=lines, total=lines * 2, count=6)
+    _ledger_table(imp.provider, since=date_from - dt.timedelta(days=tol.lookback_days))
+    steps.next("ledger")
+    with connection.cursor() as cursor:
+        run = _Matcher(cursor, imp, tol)
+        run.duplicates()
+        steps.next("duplicates")
+        run.by_reference("provider_ref")
+        run.by_reference("merchant_ref")
+        steps.next("references")
+        run.batches()
+        steps.next("batches")
+        run.by_tolerance()
+        run.by_tolerance()
+        steps.next("tolerance")
+        run.prepare_write()
+        with transaction.atomic():  # the lines, matches, breaks and the import's counts at once
+            matched = run.write_lines_and_matches()
+            breaks = run.write_breaks(date_from, date_to)
+            SettlementImport.objects.filter(pk=imp.pk).update(
+                status=ImportStatus.DONE, line_count=lines, matched_count=matched, break_count=breaks,
+                date_from=date_from, date_to=date_to, finished_at=timezone.now(), error="")
+            audit_record(action="wallet.settlement_imported", obj=imp, actor=imp.created_by, after={
+                "lines": lines, "matched": matched, "breaks": breaks, "from": date_from.isoformat(),
+                "to": date_to.isoformat()})
+        steps.next("write")
+    counts = {"lines": lines, "matched": matched, "breaks": breaks}
+    if handle is not None:
+        handle.progress(steps.total, steps.total, force=True, check=False, **counts)
+    return counts
+
+
+class _Steps:
+    """The second half of the progress bar, one step per matching phase; each phase's time is logged."""
+
+    def __init__(self, handle: JobHandle | None, *, done: int, total: int, count: int) -> None:
+        self.handle, self.done, self.total, self.step = handle, done, total, max(1, (total - done) // count)
+        self.started = time.perf_counter()
+
+    def next(self, phase: str = "") -> None:
+        now = time.perf_counter()
+        logger.info("reconciliation phase %s: %.2f s", phase, now - self.started)
+        self.started = now
+        self.done = min(self.total, self.done + self.step)
+        if self.handle is not None:
+            self.handle.progress(self.done, self.total)
+
+
+_LINE_COLUMNS = ("row", "provider_ref", "merchant_ref", "kind", "amount", "fee", "currency", "value_date", "batch_id")
+
+
+def _copy_lines(data: bytes, imp: SettlementImport, handle: JobHandle | None, total: int) -> int:
+    """Parse and COPY the lines into recon_lines (ids from the lines table's sequence)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE recon_lines (id bigint NOT NULL DEFAULT nextval(pg_get_serial_sequence("
+            "'wallet_settlementfileline', 'id')), row integer, provider_ref text, merchant_ref text, kind text, "
+            "amount numeric, fee numeric, currency text, value_date date, batch_id text, "
+            "state text NOT NULL DEFAULT 'open')")
+    count = 0
+    chunk: list[tuple[Any, ...]] = []
+    for row, provider_ref, merchant_ref, kind, amount, fee, currency, value_date, batch_id in settlement_rows(
+            data, imp.file_name, _mapping(imp)):
+        chunk.append((row, provider_ref[:200], merchant_ref[:200], kind[:40], amount, fee, currency, value_date,
+                      batch_id[:200]))
+        if len(chunk) >= PROGRESS_EVERY:
+            count += _copy(chunk)
+            chunk = []
+            # Between two COPYs: the connection is free again for the job's progress row.
+            if handle is not None:
+                handle.progress(count, total, lines=count)
+    count += _copy(chunk)
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE INDEX ON recon_lines (id)")
+        cursor.execute("ANALYZE recon_lines")
+    return count
+
+
+def _copy(rows: list[tuple[Any, ...]]) -> int:
+    if rows:
+        with connection.connection.cursor() as cursor, cursor.copy(
+                f"COPY recon_lines ({', '.join(_LINE_COLUMNS)}) FROM STDIN") as copy:  # noqa: S608 - fixed names
+            for row in rows:
+                copy.write_row(row)
+    return len(rows)
+
+
+def _ledger_table(provider: PaymentProvider, *, since: dt.date) -> None:
+    """recon_ledger: the provider's unmatched movements since `since` (see the module's docstring)."""
+    accounts = list(LedgerAccount.objects.filter(kind=AccountKind.PSP_CLEARING, owner_ref=provider.code)
+                    .values_list("pk", flat=True))
+    fee_accounts = list(LedgerAccount.objects.filter(kind=AccountKind.FEES).values_list("pk", flat=True))
+    start = dt.datetime.combine(since, dt.time.min, tzinfo=dt.UTC)
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            CREATE TEMP TABLE recon_ledger AS
+            WITH moves AS (
+                SELECT g.transaction_id AS tx_id, g.currency, -sum(g.amount) AS amount
+                FROM wallet_ledgerleg g
+                WHERE g.account_id = ANY(%(accounts)s) AND g.recorded_at >= %(start)s
+                GROUP BY g.transaction_id, g.currency HAVING sum(g.amount) <> 0)
+            SELECT m.tx_id, m.currency, m.amount, 0::numeric AS fee,
+                   (t.occurred_at AT TIME ZONE 'UTC')::date AS day, t.kind,
+                   CASE WHEN r.id IS NOT NULL THEN r.provider_ref
+                        WHEN t.kind = 'deposit' THEN coalesce(nullif(d.provider_ref, ''), t.metadata->>'provider_ref', '')
+                        WHEN t.kind = 'withdrawal' THEN coalesce(nullif(w.provider_ref, ''), t.metadata->>'provider_ref', '')
+                        ELSE coalesce(t.metadata->>'provider_ref', '') END AS provider_ref,
+                   CASE WHEN r.id IS NOT NULL THEN r.merchant_ref
+                        WHEN t.kind = 'deposit' THEN coalesce(d.merchant_ref, t.metadata->>'merchant_ref', '')
+                        WHEN t.kind = 'withdrawal' THEN coalesce(w.merchant_ref, t.metadata->>'merchant_ref', '')
+                        ELSE coalesce(t.metadata->>'merchant_ref', '') END AS merchant_ref,
+                   coalesce(t.metadata->>'batch_id', '') AS batch_id,
+                   CASE WHEN t.ref_kind = 'deposit' THEN d.id END AS deposit_id, w.id AS withdrawal_id
+            FROM moves m
+            JOIN wallet_ledgertransaction t ON t.id = m.tx_id
+            LEFT JOIN wallet_deposit d ON t.ref_kind = 'deposit' AND d.code::text = t.ref_code
+            LEFT JOIN wallet_withdrawal w ON t.ref_kind = 'withdrawal' AND w.code::text = t.ref_code
+            LEFT JOIN wallet_depositrefund r ON r.transaction_id = t.id
+            WHERE NOT EXISTS (SELECT 1 FROM wallet_reconciliationmatch x WHERE x.transaction_id = m.tx_id)
+        """, {"accounts": accounts, "start": start})
+        if fee_accounts:
+            cursor.execute("""
+                UPDATE recon_ledger r SET fee = f.total
+                FROM (SELECT g.transaction_id, sum(g.amount) AS total FROM wallet_ledgerleg g
+                      JOIN recon_ledger x ON x.tx_id = g.transaction_id
+                      WHERE g.account_id = ANY(%(fees)s) GROUP BY g.transaction_id) f
+                WHERE f.transaction_id = r.tx_id""", {"fees": fee_accounts})
+        cursor.execute("CREATE INDEX ON recon_ledger (tx_id)")
+        cursor.execute("ANALYZE recon_ledger")
+
+
+# Unmatched lines and movements, as the passes see them.
+_OPEN_LINES = ("(SELECT * FROM recon_lines x WHERE x.state = 'open' "
+               "AND NOT EXISTS (SELECT 1 FROM recon_pairs p WHERE p.line_id = x.id))")
+_OPEN_LEDGER = "(SELECT * FROM recon_ledger y WHERE NOT EXISTS (SELECT 1 FROM recon_pairs p WHERE p.tx_id = y.tx_id))"
+
+
+class _Matcher:
+    def __init__(self, cursor: Any, imp: SettlementImport, tol: Tolerances) -> None:
+        self.cursor, self.imp, self.tol = cursor, imp, tol
+        cursor.execute("CREATE TEMP TABLE recon_pairs (line_id bigint, tx_id bigint, method text)")
+        cursor.execute("CREATE INDEX ON recon_pairs (line_id)")
+        cursor.execute("CREATE INDEX ON recon_pairs (tx_id)")
+
+    def _pairs_added(self) -> None:
+        # Fresh statistics: the next pass's anti-joins against the pairs are planned on them.
+        self.cursor.execute("ANALYZE recon_pairs")
+
+    def duplicates(self) -> None:
+        """The same reference and kind again in the file, or in an earlier file of the provider."""
+        self.cursor.execute("""
+            UPDATE recon_lines l SET state = 'duplicate'
+            FROM (SELECT id, row_number() OVER (PARTITION BY provider_ref, kind ORDER BY row) AS n FROM recon_lines) d
+            WHERE d.id = l.id AND d.n > 1""")
+        self.cursor.execute("""
+            UPDATE recon_lines l SET state = 'duplicate'
+            WHERE l.state = 'open' AND EXISTS (
+                SELECT 1 FROM wallet_settlementfileline o
+                JOIN wallet_settlementimport i ON i.id = o.settlement_id
+                WHERE o.provider_ref = l.provider_ref AND o.kind = l.kind AND i.provider_id = %(provider)s
+                  AND i.status = 'done' AND o.state <> 'duplicate')""", {"provider": self.imp.provider_id})
+
+    def by_reference(self, field: str) -> None:
+        """Pairs whose reference (`field`: provider_ref or merchant_ref) is equal, one to one."""
+        self.cursor.execute(f"""
+            INSERT INTO recon_pairs
+            SELECT line_id, tx_id, 'reference' FROM (
+                SELECT l.id AS line_id, r.tx_id,
+                       row_number() OVER (PARTITION BY l.id ORDER BY r.tx_id) AS rl,
+                       row_number() OVER (PARTITION BY r.tx_id ORDER BY l.row) AS rt
+                FROM {_OPEN_LINES} l JOIN {_OPEN_LEDGER} r ON r.{field} = l.{field}
+                WHERE l.{field} <> '') c
+            WHERE rl = 1 AND rt = 1""")  # noqa: S608 - field is one of two fixed names
+        self._pairs_added()
+
+    def batches(self) -> None:
+        """One line, many payouts: the payouts of its batch id (or, without one, of its day and the
+        days before within the tolerance) whose total is the line's amount."""
+        self.cursor.execute(f"""
+            CREATE TEMP TABLE recon_batch AS
+            SELECT l.id AS line_id, l.amount AS line_amount, r.tx_id, r.amount
+            FROM {_OPEN_LINES} l JOIN {_OPEN_LEDGER} r
+              ON r.currency = l.currency AND sign(r.amount) = sign(l.amount)
+             AND (r.batch_id = l.batch_id OR (r.batch_id = '' AND r.kind = 'withdrawal'
+                  AND r.day BETWEEN l.value_date - %(days)s AND l.value_date))
+            WHERE l.batch_id <> ''""", {"days": self.tol.days})  # noqa: S608 - fixed fragments
+        # A payout two batch lines could claim belongs to neither: a person decides.
+        self.cursor.execute("DELETE FROM recon_batch WHERE tx_id IN "
+                            "(SELECT tx_id FROM recon_batch GROUP BY tx_id HAVING count(*) > 1)")
+        self.cursor.execute("""
+            INSERT INTO recon_pairs
+            SELECT b.line_id, b.tx_id, 'batch' FROM recon_batch b WHERE b.line_id IN (
+                SELECT line_id FROM recon_batch GROUP BY line_id, line_amount
+                HAVING count(*) > 1 AND abs(sum(amount) - line_amount) <= %(tol)s)""", {"tol": self.tol.amount})
+        self._pairs_added()
+
+    def by_tolerance(self) -> None:
+        """Mutual best candidates: the same currency, the amount and the day within the tolerances,
+        and no reference on the ledger's side that says it is something else."""
+        self.cursor.execute(f"""
+            INSERT INTO recon_pairs
+            SELECT line_id, tx_id, 'tolerance' FROM (
+                SELECT l.id AS line_id, r.tx_id,
+                       row_number() OVER (PARTITION BY l.id ORDER BY abs(l.amount - r.amount),
+                                          abs(l.value_date - r.day), r.tx_id) AS rl,
+                       row_number() OVER (PARTITION BY r.tx_id ORDER BY abs(l.amount - r.amount),
+                                          abs(l.value_date - r.day), l.row) AS rt
+                FROM {_OPEN_LINES} l JOIN {_OPEN_LEDGER} r
+                  ON r.currency = l.currency AND abs(l.amount - r.amount) <= %(tol)s
+                 AND r.day BETWEEN l.value_date - %(days)s AND l.value_date + %(days)s
+                 AND (r.provider_ref = '' OR r.provider_ref = l.provider_ref)) c
+            WHERE rl = 1 AND rt = 1""", {"tol": self.tol.amount, "days": self.tol.days})  # noqa: S608
+        self._pairs_added()
+
+    def prepare_write(self) -> None:
+        self._pairs_added()
+
+    def write_lines_and_matches(self) -> int:
+        self.cursor.execute("""
+            INSERT INTO wallet_settlementfileline (id, settlement_id, row, provider_ref, merchant_ref, kind, amount,
+                                                   fee, currency, value_date, batch_id, state)
+            SELECT l.id, %(import)s, l.row, l.provider_ref, l.merchant_ref, l.kind, l.amount, l.fee, l.currency,
+                   l.value_date, l.batch_id,
+                   CASE WHEN l.state = 'duplicate' THEN 'duplicate'
+                        WHEN EXISTS (SELECT 1 FROM recon_pairs p WHERE p.line_id = l.id) THEN 'matched'
+                        ELSE 'open' END
+            FROM recon_lines l""", {"import": self.imp.pk})
+        self.cursor.execute("""
+            INSERT INTO wallet_reconciliationmatch (line_id, transaction_id, deposit_id, withdrawal_id, method, created_at)
+            SELECT p.line_id, p.tx_id, r.deposit_id, r.withdrawal_id, p.method, now()
+            FROM recon_pairs p JOIN recon_ledger r ON r.tx_id = p.tx_id""")
+        self.cursor.execute("SELECT count(DISTINCT line_id) FROM recon_pairs")
+        matched: int = self.cursor.fetchone()[0]
+        return matched
+
+    def write_breaks(self, date_from: dt.date, date_to: dt.date) -> int:
+        params = {"import": self.imp.pk, "provider": self.imp.provider_id, "from": date_from, "to": date_to}
+        insert = ("INSERT INTO wallet_reconciliationbreak (code, kind, status, provider_id, settlement_id, line_id, "
+                  "transaction_id, currency, provider_currency, provider_amount, ledger_amount, difference, "
+                  "provider_fee, ledger_fee, occurred_on, created_at, resolution, note) ")
+        created = 0
+        # Pairs (one to one): currency, amount, fee.
+        pairs = """
+            FROM recon_pairs p JOIN recon_lines l ON l.id = p.line_id JOIN recon_ledger r ON r.tx_id = p.tx_id
+            WHERE p.method <> 'batch' AND """
+        for kind, condition in (("currency_mismatch", "l.currency <> r.currency"),
+                                ("amount_mismatch", "l.currency = r.currency AND l.amount <> r.amount"),
+                                ("fee_mismatch", "l.currency = r.currency AND l.fee <> r.fee")):
+            self.cursor.execute(insert + f"""
+                SELECT gen_random_uuid(), '{kind}', 'open', %(provider)s, %(import)s, l.id, r.tx_id, r.currency,
+                       l.currency, l.amount, r.amount, CASE WHEN l.currency = r.currency THEN l.amount - r.amount ELSE 0 END,
+                       l.fee, r.fee, l.value_date, now(), '', ''
+                """ + pairs + condition, params)  # noqa: S608 - fixed fragments
+            created += self.cursor.rowcount
+        # Batches (one line, many payouts): the total and the fees.
+        batch = """
+            FROM (SELECT p.line_id, sum(r.amount) AS amount, sum(r.fee) AS fee FROM recon_pairs p
+                  JOIN recon_ledger r ON r.tx_id = p.tx_id WHERE p.method = 'batch' GROUP BY p.line_id) s
+            JOIN recon_lines l ON l.id = s.line_id WHERE """
+        for kind, condition in (("amount_mismatch", "l.amount <> s.amount"), ("fee_mismatch", "l.fee <> s.fee")):
+            self.cursor.execute(insert + f"""
+                SELECT gen_random_uuid(), '{kind}', 'open', %(provider)s, %(import)s, l.id, NULL, l.currency,
+                       l.currency, l.amount, s.amount, l.amount - s.amount, l.fee, s.fee, l.value_date, now(), '', ''
+                """ + batch + condition, params)  # noqa: S608 - fixed fragments
+            created += self.cursor.rowcount
+        # Lines: duplicates, and what nothing in the ledger matched.
+        self.cursor.execute(insert + """
+            SELECT gen_random_uuid(), CASE WHEN l.state = 'duplicate' THEN 'duplicate' ELSE 'missing_in_ledger' END,
+                   'open', %(provider)s, %(import)s, l.id, NULL, l.currency, l.currency, l.amount, NULL, l.amount,
+                   l.fee, NULL, l.value_date, now(), '', ''
+            FROM recon_lines l
+            WHERE l.state = 'duplicate' OR NOT EXISTS (SELECT 1 FROM recon_pairs p WHERE p.line_id = l.id)""", params)  # noqa: S608 - fixed fragments
+        created += self.cursor.rowcount
+        # The provider's movements of the file's days that no file settled (once while open).
+        self.cursor.execute(insert + f"""
+            SELECT gen_random_uuid(), 'missing_at_provider', 'open', %(provider)s, %(import)s, NULL, r.tx_id,
+                   r.currency, '', NULL, r.amount, -r.amount, NULL, r.fee, r.day, now(), '', ''
+            FROM {_OPEN_LEDGER} r WHERE r.day BETWEEN %(from)s AND %(to)s
+            ON CONFLICT (transaction_id, kind) WHERE status = 'open' AND line_id IS NULL DO NOTHING""", params)  # noqa: S608
+        created += self.cursor.rowcount
+        # Movements an earlier file missed and this one settles: the timing difference cleared itself.
+        self.cursor.execute("""
+            UPDATE wallet_reconciliationbreak b SET status = 'resolved', resolution = 'cleared', resolved_at = now(),
+                   note = %(note)s
+            WHERE b.status = 'open' AND b.kind = 'missing_at_provider'
+              AND b.transaction_id IN (SELECT tx_id FROM recon_pairs)""",
+                            {"note": gettext("Settled by the file %(file)s.") % {"file": self.imp.file_name}})
+        return created
+
+
+# --- resolving a break --------------------------------------------------------------------------------
+
+ALLOWED: dict[str, tuple[str, ...]] = {
+    BreakKind.FEE_MISMATCH: (Resolution.POST_FEE, Resolution.TIMING),
+    BreakKind.AMOUNT_MISMATCH: (Resolution.WRITE_OFF, Resolution.TIMING),
+    BreakKind.MISSING_IN_LEDGER: (Resolution.WRITE_OFF, Resolution.TIMING),
+    BreakKind.MISSING_AT_PROVIDER: (Resolution.WRITE_OFF, Resolution.TIMING),
+    BreakKind.CURRENCY_MISMATCH: (Resolution.WRITE_OFF,),
+    BreakKind.DUPLICATE: (Resolution.DUPLICATE, Resolution.WRITE_OFF),
+    BreakKind.PLATFORM_MISMATCH: (Resolution.WRITE_OFF, Resolution.TIMING),
+}
+
+
+def break_get_for_user(*, user: Any, code: Any) -> ReconciliationBreak:
+    """The break, for a user who may reconcile; "missing" and "not allowed" look the same."""
+    found = None
+    if user_can(user, RECONCILE_PERMISSION):
+        try:
+            found = ReconciliationBreak.objects.filter(code=code).first()
+        except (ValueError, ValidationError):
+            found = None
+    if found is None:
+        raise NotFound(gettext("No such break."))
+    return found
+
+
+def _brand_of(brk: ReconciliationBreak) -> int | None:
+    """The brand whose clearing account the break is about: the movement's, else house-wide."""
+    if brk.transaction_id is None:
+        return None
+    brand: int | None = (LedgerAccount.objects.filter(legs__transaction_id=brk.transaction_id,
+                                                      kind=AccountKind.PSP_CLEARING)
+                         .values_list("brand_id", flat=True).first())
+    return brand
+
+
+def _legs(brk: ReconciliationBreak, resolution: str) -> list[Leg]:
+    if brk.kind == BreakKind.PLATFORM_MISMATCH:
+        account = brk.trading_account
+        assert account is not None
+        mirror = mirror_account_for(trading_account=account)
+        suspense = system_account_for(kind=AccountKind.SUSPENSE, currency=brk.currency,
+                                      brand=account.client.brand_id, owner_ref=SUSPENSE_REF)
+        delta = Money(brk.difference, brk.currency)
+        return [Leg(mirror, delta), Leg(suspense, -delta)]
+    assert brk.provider is not None
+    brand = _brand_of(brk)
+
+    def clearing(currency: str) -> Any:
+        return clearing_account_for(provider=brk.provider.code, currency=currency, brand=brand)  # type: ignore[union-attr]
+
+    if resolution == Resolution.POST_FEE:
+        # The provider kept `diff` more than the ledger booked: less is owed to us, the fee costs it.
+        diff = Money((brk.provider_fee or 0) - (brk.ledger_fee or 0), brk.currency)
+        fees = system_account_for(kind=AccountKind.FEES, currency=brk.currency, brand=brand)
+        return [Leg(clearing(brk.currency), diff), Leg(fees, -diff)]
+    # Write-off: the clearing account is brought to what the provider says, the rest to suspense.
+    deltas: dict[str, Decimal] = {}
+    if brk.kind == BreakKind.CURRENCY_MISMATCH:
+        deltas[brk.currency] = -(brk.ledger_amount or Decimal(0))
+        deltas[brk.provider_currency] = deltas.get(brk.provider_currency, Decimal(0)) + (brk.provider_amount or 0)
+    else:
+        deltas[brk.currency] = brk.difference
+    legs: list[Leg] = []
+    for currency, change in deltas.items():
+        if not change:
+            continue
+        suspense = system_account_for(kind=AccountKind.SUSPENSE, currency=currency, brand=brand, owner_ref=SUSPENSE_REF)
+        legs += [Leg(clearing(currency), Money(-change, currency)), Leg(suspense, Money(change, currency))]
+    return legs
+
+
+@transaction.atomic
+def break_resolve(*, actor: Any, brk: ReconciliationBreak, resolution: str, note: str = "") -> ReconciliationBreak:
+    """Resolve an open break (the resolutions its kind allows: ALLOWED), audited, posting its
+    adjustment through the ledger under the key ``recon:<break>:<resolution>``. A break already
+    resolved (a second click, or a colleague first) is refused and posts nothing more."""
+    _require(actor)
+    locked = (ReconciliationBreak.objects.select_for_update(of=("self",)).select_related("provider", "trading_account__client")
+              .get(pk=brk.pk))
+    if locked.status != BreakStatus.OPEN:
+        raise Conflict(gettext("This break was resolved already (%(resolution)s).") % {
+            "resolution": locked.get_resolution_display()})
+    if resolution not in ALLOWED.get(locked.kind, ()):
+        raise ValidationFailed(fields={"resolution": gettext("This resolution does not fit a break of this kind.")})
+    note = (note or "").strip()
+    if resolution == Resolution.WRITE_OFF and not note:
+        raise ValidationFailed(fields={"note": gettext("Say why the difference is written off.")})
+    adjustment: LedgerTransaction | None = None
+    if resolution in (Resolution.POST_FEE, Resolution.WRITE_OFF):
+        legs = [leg for leg in _legs(locked, resolution) if leg.amount]
+        if legs:
+            adjustment = ledger_post(key=f"recon:{locked.code}:{resolution}", kind=POSTING_KIND, legs=legs,
+                                     actor=actor, memo=note or str(Resolution(resolution).label),
+                                     ref_kind="recon_break", ref_code=str(locked.code),
+                                     meta={"break": locked.kind, "resolution": resolution})
+    locked.status = BreakStatus.RESOLVED
+    locked.resolution = resolution
+    locked.note = note
+    locked.resolved_by = actor
+    locked.resolved_at = timezone.now()
+    locked.adjustment = adjustment
+    locked.save(update_fields=["status", "resolution", "note", "resolved_by", "resolved_at", "adjustment"])
+    audit_record(action="wallet.recon_break_resolved", obj=locked, actor=actor, reason=note,
+                 before={"status": BreakStatus.OPEN},
+                 after={"status": locked.status, "kind": locked.kind, "resolution": resolution,
+                        "difference": format(locked.difference, "f"), "currency": locked.currency,
+                        "adjustment": str(adjustment.code) if adjustment else None})
+    return locked
+
+
+# --- platform reconciliation -------------------------------------------------------------------------
+
+_PLATFORM_SQL = """
+    SELECT ta.id, ta.currency, coalesce(d.total, 0) AS platform, coalesce(b.balance, 0) AS ledger
+    FROM trading_tradingaccount ta
+    LEFT JOIN (SELECT account_id, sum(profit) AS total FROM trading_deal
+               WHERE kind = 'balance' AND deleted_at IS NULL GROUP BY account_id) d ON d.account_id = ta.id
+    LEFT JOIN wallet_ledgeraccount la ON la.trading_account_id = ta.id AND la.kind = 'trading_mirror'
+    LEFT JOIN wallet_ledgerbalance b ON b.account_id = la.id
+    WHERE NOT ta.is_demo AND coalesce(d.total, 0) <> coalesce(b.balance, 0)
+"""
+
+
+@dataclass(frozen=True)
+class PlatformResult:
+    accounts_differing: int
+    opened: int
+    cleared: int
+
+
+@transaction.atomic
+def platform_reconcile(*, actor: Any = None) -> PlatformResult:
+    """Each live trading account's balance deals (as synced from its platform) against its ledger
+    mirror: an open platform_mismatch break per account that differs (its figures kept current),
+    and the open ones of accounts that agree again resolved as cleared. `actor` None: the beat."""
+    if actor is not None:
+        _require(actor)
+    with connection.cursor() as cursor:
+        cursor.execute(_PLATFORM_SQL)
+        rows = {row[0]: row[1:] for row in cursor.fetchall()}
+    today = timezone.localdate()
+    open_breaks = {b.trading_account_id: b for b in ReconciliationBreak.objects.select_for_update().filter(
+        kind=BreakKind.PLATFORM_MISMATCH, status=BreakStatus.OPEN)}
+    opened = cleared = 0
+    for account_id, (currency, platform, ledger) in rows.items():
+        existing = open_breaks.get(account_id)
+        if existing is not None:
+            if (existing.provider_amount, existing.ledger_amount) != (platform, ledger):
+                existing.provider_amount, existing.ledger_amount = platform, ledger
+                existing.difference = platform - ledger
+                existing.save(update_fields=["provider_amount", "ledger_amount", "difference"])
+            continue
+        ReconciliationBreak.objects.create(kind=BreakKind.PLATFORM_MISMATCH, trading_account_id=account_id,
+                                           currency=currency, provider_currency=currency, provider_amount=platform,
+                                           ledger_amount=ledger, difference=platform - ledger, occurred_on=today)
+        opened += 1
+    now = timezone.now()
+    for account_id, brk in open_breaks.items():
+        if account_id not in rows:
+            brk.status, brk.resolution, brk.resolved_at = BreakStatus.RESOLVED, Resolution.CLEARED, now
+            brk.note = gettext("The platform and the ledger agree again.")
+            brk.save(update_fields=["status", "resolution", "resolved_at", "note"])
+            cleared += 1
+    if actor is not None or opened or cleared:
+        audit_record(action="wallet.platform_reconciled", actor=actor, object_type="wallet.reconciliationbreak",
+                     after={"differing": len(rows), "opened": opened, "cleared": cleared})
+    return PlatformResult(accounts_differing=len(rows), opened=opened, cleared=cleared)
+
+
+# --- reads ---------------------------------------------------------------------------------------------
+
+def breaks_for_queue(*, user: Any, status: str = BreakStatus.OPEN, provider: PaymentProvider | None = None,
+                     kind: str = "", older_than_days: int | None = None,
+                     today: dt.date | None = None) -> QuerySet[ReconciliationBreak]:
+    """The breaks queue for finance, oldest first, with both sides loaded."""
+    _require(user)
+    qs = (ReconciliationBreak.objects.select_related("provider", "line", "transaction", "settlement",
+                                                     "trading_account", "resolved_by", "adjustment")
+          .order_by("occurred_on", "id"))
+    if status:
+        qs = qs.filter(status=status)
+    if provider is not None:
+        qs = qs.filter(provider=provider)
+    if kind:
+        qs = qs.filter(kind=kind)
+    if older_than_days:
+        qs = qs.filter(occurred_on__lte=(today or timezone.localdate()) - dt.timedelta(days=older_than_days))
+    return qs
+
+
+@dataclass(frozen=True)
+class OpenBreaks:
+    provider: str  # the provider's code; "" for platform breaks
+    provider_name: str
+    currency: str
+    count: int
+    difference: Decimal
+
+
+def open_breaks_summary(*, as_of: dt.date) -> list[OpenBreaks]:
+    """Breaks open at the end of `as_of` (UTC), per provider and currency, with the sum of their
+    differences: what the month-end close shows."""
+    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
+    rows = (ReconciliationBreak.objects.filter(created_at__lt=end)
+            .filter(Q(resolved_at__isnull=True) | Q(resolved_at__gte=end))
+            .values("provider__code", "provider__name", "currency")
+            .annotate(count=Count("id"), total=Sum("difference"))
+            .order_by("provider__code", "currency"))
+    return [OpenBreaks(provider=row["provider__code"] or "", provider_name=row["provider__name"] or "",
+                       currency=row["currency"], count=row["count"], difference=row["total"] or Decimal(0))
+            for row in rows]
+
+
+def imports_recent(*, user: Any, limit: int = 30) -> Iterable[SettlementImport]:
+    _require(user)
+    return SettlementImport.objects.select_related("provider", "job", "created_by")[:limit]
