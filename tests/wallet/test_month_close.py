@@ -85,7 +85,8 @@ def test_closing_stores_the_figures_and_a_pdf_and_locks_the_month(world):
 
     assert row.closing_money == Money("1000.00", "USD")
     text = PdfReader(io.BytesIO(bytes(row.pdf))).pages[0].extract_text()
-    assert "1,000.00" in text or "1000.00" in text
+    assert "1000.00" in text and "signed off" not in text
+    assert "1 / 1" in text  # the page footer of the print stylesheet: the static CSS was read
     assert AuditLog.objects.filter(action="wallet.month_closed", object_id=str(row.code)).exists()
     # Closed twice: refused, naming the month.
     with pytest.raises(MonthNotClosable, match="2026-10"):
