@@ -9,6 +9,7 @@ laid out right to left.
 
 from __future__ import annotations
 
+import mimetypes
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,15 +20,22 @@ from django.utils import translation
 STATIC_PREFIX = "static:"
 
 
-def _fetcher(url: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+def _fetcher(url: str, *args: Any, **kwargs: Any) -> Any:
     """Only `static:<path>` URLs, read from the static files; anything else is refused."""
     if not url.startswith(STATIC_PREFIX):
         raise ValueError(f"PDF templates may only load static files, not {url!r}")
-    path = finders.find(url[len(STATIC_PREFIX):])
+    name = url[len(STATIC_PREFIX):]
+    path = finders.find(name)
     if not path or isinstance(path, list):
         raise ValueError(f"No static file {url!r}")
     with open(path, "rb") as handle:
-        return {"string": handle.read()}
+        body = handle.read()
+    mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    try:
+        from weasyprint.urls import URLFetcherResponse
+    except ImportError:  # weasyprint before 67 takes a dict
+        return {"string": body, "mime_type": mime}
+    return URLFetcherResponse(url, body=body, headers={"Content-Type": mime})
 
 
 def pdf_render(template: str, context: Mapping[str, Any]) -> bytes:
