@@ -135,7 +135,7 @@ class WalletMachine(RuleBasedStateMachine):
         assert status == 303 and "status=succeeded" in location, (status, location)
         made.refresh_from_db()
         assert deposit_webhook_apply(
-            self.w.provider, self.message(WebhookKind.DEPOSIT_SUCCEEDED, made, sequence=2)
+            self.w.provider, self.message(WebhookKind.DEPOSIT_SUCCEEDED, made, sequence=2), None
         )
         made.refresh_from_db()
         assert made.status == DepositStatus.SUCCEEDED
@@ -157,7 +157,7 @@ class WalletMachine(RuleBasedStateMachine):
                 made,
                 sequence=1,
             )
-        assert deposit_webhook_apply(self.w.provider, message)
+        assert deposit_webhook_apply(self.w.provider, message, None)
         made.refresh_from_db()
         assert made.status == status and self.snapshot() == before
 
@@ -197,7 +197,7 @@ class WalletMachine(RuleBasedStateMachine):
         before, owed = self.snapshot(), balance(debt)
         message = self.message(WebhookKind.CHARGEBACK, made, sequence=0)
         for _ in range(2 if again else 1):
-            assert deposit_webhook_apply(self.w.provider, message)
+            assert deposit_webhook_apply(self.w.provider, message, None)
         made.refresh_from_db()
         assert made.status == DepositStatus.CHARGED_BACK
         after = self.snapshot()
@@ -385,7 +385,7 @@ def test_random_sequences_of_wallet_operations_keep_the_books(world, psp):
         run_state_machine_as_test(
             WalletMachine,
             settings=settings(
-                max_examples=12,
+                max_examples=15,
                 stateful_step_count=20,
                 deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
