@@ -41,7 +41,7 @@ def test_the_demo_closes_the_previous_month_once(db):
     from wallet.models import MonthClose
 
     brand = make_brand()
-    for _ in range(4):
+    for _ in range(12):
         make_client(brand=brand, country="DE")
     make_user(role_code=RoleCode.FINANCE, brand=brand)
 
@@ -53,3 +53,9 @@ def test_the_demo_closes_the_previous_month_once(db):
     assert closed.period == last_month and closed.currency == "USD"
     current = month_figures(provider=closed.provider, currency="USD", period=timezone.localdate())
     assert current.closed is None and current.opening == closed.closing_money and current.ties
+    # The bank's statement was reconciled once: the wire that arrived short and the one not on it yet.
+    from wallet.models import ReconciliationBreak, SettlementImport
+
+    assert SettlementImport.objects.get().status == "done"
+    kinds = sorted(ReconciliationBreak.objects.filter(status="open").values_list("kind", flat=True))
+    assert kinds == ["amount_mismatch", "missing_at_provider"]

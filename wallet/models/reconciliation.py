@@ -113,8 +113,14 @@ class MatchMethod(models.TextChoices):
 class ReconciliationMatch(models.Model):
     """A line agreed with a ledger transaction; a batched payout's line has one row per payout."""
 
-    line = models.ForeignKey(SettlementFileLine, on_delete=models.CASCADE, related_name="matches")
-    transaction = models.ForeignKey("wallet.LedgerTransaction", on_delete=models.PROTECT, related_name="+")
+    # No foreign-key constraints in the database to the line and the ledger transaction: the import
+    # writes both sides in one transaction from the same temporary tables, PostgreSQL refuses to delete
+    # a ledger transaction anyway (migration 0002_ledger_sql), and Django cascades a deleted line's
+    # matches itself; checked row by row at commit, a million matches cost more than the matching.
+    line = models.ForeignKey(SettlementFileLine, on_delete=models.CASCADE, related_name="matches",
+                             db_constraint=False)
+    transaction = models.ForeignKey("wallet.LedgerTransaction", on_delete=models.PROTECT, related_name="+",
+                                    db_constraint=False)
     deposit = models.ForeignKey("wallet.Deposit", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     withdrawal = models.ForeignKey("wallet.Withdrawal", on_delete=models.PROTECT, null=True, blank=True,
                                    related_name="+")

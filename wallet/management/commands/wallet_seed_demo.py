@@ -64,6 +64,7 @@ class Command(BaseCommand):
                     made += 1
         self.stdout.write(f"wallet demo: {made} deposit(s)")
         self._close_last_month(wire)
+        self._reconcile_last_month(wire)
 
     def _close_last_month(self, wire: Any) -> None:
         """The previous month closed for the wire provider's currencies, by the demo finance officer."""
@@ -84,3 +85,33 @@ class Command(BaseCommand):
                 self.stderr.write(f"wallet demo: {period:%Y-%m} {currency} not closed: {refused.message}")
                 continue
             self.stdout.write(f"wallet demo: {period:%Y-%m} closed for {wire.code} {currency}")
+
+    def _reconcile_last_month(self, wire: Any) -> None:
+        """The bank's statement of the last month imported and matched, once: one wire arrived short
+        and one is not on the statement yet, so the breaks queue has work."""
+        from crm.models import RoleCode, User
+        from wallet.models import SettlementImport
+        from wallet.provider_services import settlement_mapping_save
+        from wallet.reconciliation import settlement_import_run, settlement_import_start
+
+        finance = User.objects.filter(role__code=RoleCode.FINANCE, is_active=True).order_by("pk").first()
+        if finance is None or SettlementImport.objects.filter(provider=wire).exists():
+            return
+        since = timezone.now() - dt.timedelta(days=30)
+        paid = list(Deposit.objects.filter(provider=wire, credit_transaction__occurred_at__gte=since)
+                    .select_related("credit_transaction").order_by("credit_transaction__occurred_at", "pk"))
+        if len(paid) < 2:
+            return
+        settlement_mapping_save(provider=wire, name="Bank statement (demo)", columns={
+            "provider_ref": "reference", "merchant_ref": "our_reference", "kind": "type", "amount": "amount",
+            "currency": "currency", "fee": "fee", "value_date": "value_date", "batch_id": "batch"})
+        rows = ["reference,our_reference,type,amount,currency,fee,value_date,batch"]
+        for n, deposit in enumerate(paid[:-1]):  # the last wire is not on the statement yet
+            amount = deposit.money.amount - (Decimal("0.50") if n == 0 else 0)  # the first arrived short
+            day = timezone.localtime(deposit.credit_transaction.occurred_at).date()
+            rows.append(f"{deposit.provider_ref},{deposit.merchant_ref},payment,{amount},{deposit.currency},0,"
+                        f"{day.isoformat()},")
+        imp = settlement_import_start(actor=finance, provider=wire, data=("\n".join(rows) + "\n").encode(),
+                                      file_name="bank-statement-demo.csv")
+        counts = settlement_import_run(handle=None, import_id=imp.pk)
+        self.stdout.write(f"wallet demo: bank statement reconciled: {counts}")
