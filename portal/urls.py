@@ -49,6 +49,7 @@ urlpatterns = [
          name="wallet_deposit_checkout"),
     path("portal/wallet/deposit/<str:code>/status/", wallet_views.deposit_status, name="wallet_deposit_status"),
     path("portal/wallet/deposit/<str:code>/cancel/", wallet_views.deposit_cancel, name="wallet_deposit_cancel"),
+    path("portal/wallet/statement/", wallet_views.statement, name="wallet_statement"),
     path("portal/wallet/withdraw/", withdrawal_views.withdraw, name="withdraw"),
     path("portal/wallet/transfer/", transfer_views.transfer, name="wallet_transfer"),
     path("portal/wallet/withdraw/check/", withdrawal_views.withdraw_check, name="withdraw_check"),

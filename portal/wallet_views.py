@@ -152,3 +152,25 @@ def deposit_cancel(request: HttpRequest, code: str) -> HttpResponse:
 
         messages.error(request, exc.message)
     return HttpResponseRedirect(reverse("portal:wallet_deposit", args=[deposit.code]))
+
+
+@client_login_required
+@require_GET
+def statement(request: HttpRequest) -> HttpResponse:
+    """The client's wallet statement as PDF (?currency=USD&from=YYYY-MM-DD&to=YYYY-MM-DD; this month
+    by default). A bad period is named, not guessed."""
+    from wallet.statements import statement_build, statement_pdf, statement_period
+
+    client = request.portal_client  # type: ignore[attr-defined]
+    try:
+        start, end = statement_period(request.GET.get("from", ""), request.GET.get("to", ""))
+        made = statement_build(client=client, currency=request.GET.get("currency") or client.brand.default_currency,
+                               start=start, end=end)
+    except (DomainError, MoneyError) as error:
+        message = error.message if isinstance(error, DomainError) else gettext("Choose one of your currencies.")
+        fields = getattr(error, "fields", None) or {}
+        text = " ".join(str(m) for msgs in fields.values() for m in (msgs if isinstance(msgs, list) else [msgs]))
+        return HttpResponse(text or message, status=400, content_type="text/plain; charset=utf-8")
+    response = HttpResponse(statement_pdf(made), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{made.filename}"'
+    return response

@@ -12,7 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from crm.exceptions import DomainError, NotFound
 from crm.forms import AmountField
@@ -79,3 +79,27 @@ def client_transfer(request: AuthedRequest, code: str) -> HttpResponse:
     else:
         messages.success(request, gettext("The transfer is sent to the platform; the ledger moves when it is applied."))
     return back
+
+
+@login_required
+@require_GET
+def client_statement(request: AuthedRequest, code: str) -> HttpResponse:
+    """A client's wallet statement as PDF, for staff who see the client and the deposits."""
+    from wallet.statements import statement_build, statement_pdf, statement_period
+
+    if not user_can(request.user, "wallet.view_deposit"):
+        raise Http404
+    try:
+        client = client_get_for_user(request.user, code)
+    except NotFound:
+        raise Http404 from None
+    try:
+        start, end = statement_period(request.GET.get("from", ""), request.GET.get("to", ""))
+        made = statement_build(client=client, currency=request.GET.get("currency") or client.brand.default_currency,
+                               start=start, end=end)
+    except (DomainError, ValueError) as error:
+        messages.error(request, getattr(error, "message", "") or gettext("Choose a currency the client has."))
+        return HttpResponseRedirect(client_url(client, tab="wallet"))
+    response = HttpResponse(statement_pdf(made), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{made.filename}"'
+    return response

@@ -38,6 +38,7 @@ urlpatterns += [
 # Transfers: finance's action on the client's Wallet tab (the client's own page is in the portal).
 urlpatterns += [
     path("wallet/clients/<str:code>/transfer/", transfer_views.client_transfer, name="wallet_client_transfer"),
+    path("wallet/clients/<str:code>/statement/", transfer_views.client_statement, name="wallet_client_statement"),
 ]
 
 # The month-end close per provider and currency: the overview, a month's report, closing it, files.
