@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the portal tests' fixtures are imported as fixtures, then named as arguments
 """The wallet statement: the period's movements between an opening and a closing balance that tie,
 as a real PDF, for the client in the trader's room and for finance on the Wallet tab; another client
 and an agent get nothing, and a bad period is named."""
