@@ -108,7 +108,9 @@ class Command(BaseCommand):
         rows = ["reference,our_reference,type,amount,currency,fee,value_date,batch"]
         for n, deposit in enumerate(paid[:-1]):  # the last wire is not on the statement yet
             amount = deposit.money.amount - (Decimal("0.50") if n == 0 else 0)  # the first arrived short
-            day = timezone.localtime(deposit.credit_transaction.occurred_at).date()
+            credit = deposit.credit_transaction
+            assert credit is not None  # noqa: S101 - filtered on it above
+            day = timezone.localtime(credit.occurred_at).date()
             rows.append(f"{deposit.provider_ref},{deposit.merchant_ref},payment,{amount},{deposit.currency},0,"
                         f"{day.isoformat()},")
         imp = settlement_import_start(actor=finance, provider=wire, data=("\n".join(rows) + "\n").encode(),
