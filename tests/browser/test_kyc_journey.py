@@ -113,7 +113,7 @@ def _first_live_account(page, base, client, worker):
     retried = False
     for _ in range(90):
         page.goto(f"{base}/portal/")
-        if page.locator("#accounts tbody tr").count():
+        if page.locator("#accounts li.p-account").count():
             break
         failed = EventDelivery.objects.filter(event__name="kyc.approved", event__client=client,
                                               status=DeliveryStatus.FAILED)
@@ -220,7 +220,7 @@ def test_clients_are_verified_in_the_traders_room_and_get_a_live_account(live_se
     assert "You are verified" in page.inner_text("#kyc-status")
     # The worker delivers kyc.approved: the first live account opens on the platform.
     account = _first_live_account(page, base, laura, celery_worker)
-    row = page.inner_text("#accounts tbody tr")
+    row = page.inner_text("#accounts li.p-account")
     assert str(account.login) in row and "Atlas Live" in row and "1:500" in row and "USD" in row
     assert "Your identity is verified" in page.inner_text("#kyc-panel")
 
