@@ -29,7 +29,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.crypto import constant_time_compare
-from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext
 
 from crm.lib.cookie_session import CookieSession, moment, page_language, password_hash_digest
@@ -175,7 +174,9 @@ def portal_page(view: View) -> View:
         request.portal_login = login  # type: ignore[attr-defined]
         request.portal_client = login.client if login is not None else None  # type: ignore[attr-defined]
         # The header's unread count, counted only by a page that shows the header.
-        request.portal_unread = SimpleLazyObject(  # type: ignore[attr-defined]
+        # A cached callable, not a lazy object: templates call it and get a real int (Arabic's plural
+        # rule computes n % 100, which a lazy proxy does not support).
+        request.portal_unread = functools.cache(  # type: ignore[attr-defined]
             lambda: portal_unread_count(login) if login is not None else 0)
         language = portal_language(request, login)
         request.portal_language = language  # type: ignore[attr-defined]

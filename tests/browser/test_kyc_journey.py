@@ -271,4 +271,4 @@ def test_clients_are_verified_in_the_traders_room_and_get_a_live_account(live_se
     _first_live_account(page, base, peter, celery_worker)
     assert TradingAccount.objects.filter(client=peter, is_demo=False).count() == 1
     page.goto(f"{base}/portal/?lang=ar")
-    assert page.locator("html").get_attribute("dir") == "rtl"
+    assert page.locator("html").get_attribute("dir") == "rtl", (page.url, page.inner_text("body")[:500])
