@@ -32,7 +32,7 @@ from django.utils.translation import gettext_noop
 
 from kyc.checks import Applicant, CheckPolicy
 from kyc.checks.report import CheckResult, OnFail, Outcome, Report
-from kyc.exceptions import VendorWebhookRefused
+from kyc.exceptions import VendorRejected, VendorWebhookRefused
 
 VENDOR_DECISION = "vendor_decision"
 REJECT_HINT = gettext_noop("Send clear photos of valid documents that are yours and match your registration.")
@@ -162,4 +162,6 @@ class KycVendor(abc.ABC):
         raise VendorWebhookRefused("malformed", "This vendor sends no webhooks.")
 
     def fetch_result(self, reference: str) -> VendorResult:
-        raise NotImplementedError(f"{self.code} has no results to fetch")
+        """A vendor that answers at once (`external` False) keeps no results to look up: asking is
+        refused like any request the vendor turns down, and the caller records it."""
+        raise VendorRejected(f"{self.code} keeps no results to look up.", code="kyc_vendor_no_lookup")

@@ -352,3 +352,12 @@ def test_a_vendor_that_is_down_leaves_the_client_pending_and_is_tried_again_neve
     submission.refresh_from_db()
     assert submission.status == SubmissionStatus.APPROVED
     assert Event.objects.filter(name="kyc.approved", client=client).count() == 1
+
+
+def test_a_vendor_that_answers_at_once_refuses_a_lookup_as_a_domain_error():
+    from kyc.exceptions import VendorRejected
+    from kyc.vendors import vendor_get
+
+    with pytest.raises(VendorRejected) as refused:
+        vendor_get("builtin").fetch_result("any-reference")
+    assert refused.value.code == "kyc_vendor_no_lookup"
