@@ -113,6 +113,43 @@ class NotAllowed(DomainError):
         return gettext("You are not allowed to do this.")
 
 
+class ExternalCallFailed(DomainError):
+    """A call to an outside service (a verification vendor, a payment provider) failed. Whether it
+    may have been applied follows two facts: `request_sent` (the request left) and `refused` (the
+    service answered that it did nothing). Sent and not refused: the outcome is unknown and is
+    found by looking the operation up by our reference, never by sending it again blindly."""
+
+    default_code = "external_call_failed"
+    status_code = 502
+
+    def __init__(self, message: str | None = None, *, code: str | None = None, request_sent: bool = False,
+                 refused: bool = False, status: int | None = None) -> None:
+        super().__init__(message, code=code)
+        self.request_sent = request_sent
+        self.refused = refused
+        self.status = status
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """The request may have been applied: look it up before anything else."""
+        return self.request_sent and not self.refused
+
+
+class WebhookNotBelieved(DomainError):
+    """A webhook we do not believe or cannot read: `reason` is bad_signature, stale or malformed
+    (401 for the first two, which a sender must not retry unchanged). The code is the class's
+    `code_prefix` and the reason."""
+
+    code_prefix = "webhook_"
+    status_code = 400
+
+    def __init__(self, reason: str, message: str | None = None) -> None:
+        self.reason = reason
+        super().__init__(message or reason, code=f"{self.code_prefix}{reason}")
+        if reason in ("bad_signature", "stale"):
+            self.status_code = 401
+
+
 class FieldErrors:
     """Collects per-field messages so that a service reports every bad input at once."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext
 
-from crm.exceptions import DomainError, ValidationFailed
+from crm.exceptions import DomainError, ExternalCallFailed, ValidationFailed, WebhookNotBelieved
 
 
 class UploadRefused(ValidationFailed):
@@ -28,19 +28,12 @@ class QuestionnaireRetakeRefused(KycError):
     status_code = 429
 
 
-class VendorError(KycError):
+class VendorError(ExternalCallFailed, KycError):
     """A call to an external verification vendor failed. `request_sent` and not `refused`: the vendor
     may have taken it; the reference (our submission's code) makes sending it again safe."""
 
     default_code = "kyc_vendor_failed"
     status_code = 502
-
-    def __init__(self, message: str | None = None, *, code: str | None = None, request_sent: bool = False,
-                 refused: bool = False, status: int | None = None) -> None:
-        super().__init__(message, code=code)
-        self.request_sent = request_sent
-        self.refused = refused
-        self.status = status
 
     def default_message(self) -> str:
         return gettext("The verification vendor did not accept the request.")
@@ -77,14 +70,9 @@ class VendorProtocolError(VendorError):
     default_code = "kyc_vendor_protocol"
 
 
-class VendorWebhookRefused(KycError):
+class VendorWebhookRefused(WebhookNotBelieved, KycError):
     """A vendor's webhook we do not believe or cannot read: `reason` is bad_signature, stale or malformed."""
 
     default_code = "kyc_vendor_webhook_refused"
+    code_prefix = "kyc_vendor_webhook_"
     status_code = 400
-
-    def __init__(self, reason: str, message: str | None = None) -> None:
-        self.reason = reason
-        super().__init__(message or reason, code=f"kyc_vendor_webhook_{reason}")
-        if reason in ("bad_signature", "stale"):
-            self.status_code = 401

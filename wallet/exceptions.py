@@ -10,29 +10,17 @@ from __future__ import annotations
 
 from django.utils.translation import gettext
 
-from crm.exceptions import DomainError, NotFound, ValidationFailed
+from crm.exceptions import ExternalCallFailed, NotFound, ValidationFailed, WebhookNotBelieved
 
 
-class ProviderError(DomainError):
+class ProviderError(ExternalCallFailed):
     """A payment provider call failed."""
 
     default_code = "provider_failed"
     status_code = 502
 
-    def __init__(self, message: str | None = None, *, code: str | None = None, request_sent: bool = False,
-                 refused: bool = False, status: int | None = None) -> None:
-        super().__init__(message, code=code)
-        self.request_sent = request_sent
-        self.refused = refused
-        self.status = status
-
     def default_message(self) -> str:
         return gettext("The payment provider did not accept the request.")
-
-    @property
-    def outcome_unknown(self) -> bool:
-        """The request may have been applied: look it up before anything else."""
-        return self.request_sent and not self.refused
 
 
 class ProviderUnavailable(ProviderError):
@@ -85,17 +73,10 @@ class ProviderNotConfigured(NotFound):
     default_code = "provider_not_configured"
 
 
-class WebhookRefused(DomainError):
+class WebhookRefused(WebhookNotBelieved):
     """A webhook we do not believe: ``reason`` is bad_signature, stale or malformed."""
 
     default_code = "webhook_refused"
-    status_code = 400
-
-    def __init__(self, reason: str, message: str | None = None) -> None:
-        self.reason = reason
-        super().__init__(message or reason, code=f"webhook_{reason}")
-        if reason in ("bad_signature", "stale"):
-            self.status_code = 401
 
 
 class SettlementParseError(ValidationFailed):

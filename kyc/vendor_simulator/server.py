@@ -6,16 +6,17 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import http.client
 import json
 import secrets
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
+
+from crm.lib.simhttp import SimHTTPServer, webhook_post
 
 MAX_BODY = 32 * 1024 * 1024
 FAULT_TYPES = {"http_error", "latency", "drop_webhooks", "duplicate_webhooks", "delay_webhooks", "reorder_webhooks",
@@ -247,38 +248,17 @@ class App:
     def _post(self, hook: dict[str, Any]) -> int | None:
         with self.lock:
             body, headers = self.signed(hook)
-        url = urlsplit(hook["url"])
-        conn_class = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
-        conn = conn_class(url.hostname or "127.0.0.1", url.port, timeout=10)
-        try:
-            conn.request("POST", (url.path or "/") + (f"?{url.query}" if url.query else ""), body=body, headers=headers)
-            response = conn.getresponse()
-            response.read()
-            status: int | None = response.status
-        except (OSError, http.client.HTTPException):
-            status = None
-        finally:
-            conn.close()
+        status = webhook_post(hook["url"], body, headers)
         if self.verbose:
             sys.stderr.write(f"kycsim webhook {hook['event_id']} -> {status}\n")
         return status
-
-
-class SimHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 64
-
-    def __init__(self, address: tuple[str, int], app: App) -> None:
-        self.app = app
-        super().__init__(address, Handler)
 
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "KycVendorSimulator"
     sys_version = ""
-    server: SimHTTPServer
+    server: SimHTTPServer  # its app: this module's App
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         if self.server.app.verbose:
@@ -394,4 +374,4 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def serve(app: App, host: str, port: int) -> SimHTTPServer:
-    return SimHTTPServer((host, port), app)
+    return SimHTTPServer((host, port), app, Handler)

@@ -126,6 +126,7 @@ class WebhookMessage:
     occurred_at: dt.datetime
     sequence: int = 0  # order of events about one object: a later one has a higher number
     payment_ref: str = ""  # a refund's or chargeback's payment at the provider
+    batch_id: str = ""  # the provider's batch the object is paid in (payouts), when it says
     raw: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -138,6 +139,7 @@ class StatusResult:
     amount: Money | None = None
     fee: Money | None = None
     reason: str = ""
+    batch_id: str = ""  # the provider's batch of a payout, when it says
     raw: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -162,6 +164,7 @@ class OperationResult:
     provider_ref: str = ""
     fee: Money | None = None
     reason: str = ""
+    batch_id: str = ""  # the provider's batch a payout was put in, when it says
     raw: Mapping[str, Any] = field(default_factory=dict)
 
 

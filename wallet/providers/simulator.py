@@ -54,6 +54,14 @@ def signature(secret: str, message: str) -> str:
     return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
+def _batch(data: Mapping[str, Any]) -> str:
+    """The batch a payout is paid in; payments carry the day's settlement batch, which says nothing
+    a payment's own reference does not."""
+    if data.get("object") != "payout":
+        return ""
+    return str(data.get("batch_id") or "")[:200]
+
+
 class SimulatorProvider(PaymentProvider):
     kind = "simulator"
     hosted_checkout = True
@@ -144,7 +152,7 @@ class SimulatorProvider(PaymentProvider):
         return WebhookMessage(kind=kind, event_id=event_id, provider_ref=str(data.get("id", "")),
                               merchant_ref=str(data.get("merchant_ref", "")), amount=amount, fee=fee,
                               occurred_at=occurred.astimezone(dt.UTC), sequence=int(data.get("sequence", 0)),
-                              payment_ref=str(data.get("payment_id", "")), raw=doc)
+                              payment_ref=str(data.get("payment_id", "")), batch_id=_batch(data), raw=doc)
 
     def fetch_status(self, *, provider_ref: str = "", merchant_ref: str = "",
                      operation: Operation = Operation.DEPOSIT) -> StatusResult:
@@ -165,7 +173,7 @@ class SimulatorProvider(PaymentProvider):
         return StatusResult(operation=operation, outcome=STATUS_OUTCOME.get(str(data.get("status")), Outcome.PENDING),
                             provider_ref=str(data.get("id", "")), merchant_ref=str(data.get("merchant_ref", "")),
                             amount=self._money(data, "amount"), fee=self._money(data, "fee"),
-                            reason=str(data.get("failure_reason") or ""), raw=data)
+                            reason=str(data.get("failure_reason") or ""), batch_id=_batch(data), raw=data)
 
     def _operation(self, operation: Operation, merchant_ref: str, payload: Mapping[str, Any]) -> OperationResult:
         """A write that moves money: never resent after it left; a lost answer is UNKNOWN."""
@@ -181,7 +189,8 @@ class SimulatorProvider(PaymentProvider):
             raise
         return OperationResult(operation=operation, outcome=STATUS_OUTCOME.get(str(data.get("status")), Outcome.PENDING),
                                merchant_ref=merchant_ref, provider_ref=str(data.get("id", "")),
-                               fee=self._money(data, "fee"), reason=str(data.get("failure_reason") or ""), raw=data)
+                               fee=self._money(data, "fee"), reason=str(data.get("failure_reason") or ""),
+                               batch_id=_batch(data), raw=data)
 
     def refund(self, *, provider_ref: str, amount: Money, merchant_ref: str, webhook_url: str = "") -> OperationResult:
         return self._operation(Operation.REFUND, merchant_ref, {

@@ -6,15 +6,16 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import html
-import http.client
 import json
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+from crm.lib.simhttp import SimHTTPServer, webhook_post
 
 from .config import SimConfig
 from .engine import Engine, SimError, sign
@@ -60,38 +61,17 @@ class App:
     def _post(self, hook: dict[str, Any]) -> int | None:
         with self.lock:
             body, headers = self.engine.signed(hook)
-        url = urlsplit(hook["url"])
-        conn_class = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
-        conn = conn_class(url.hostname or "127.0.0.1", url.port, timeout=10)
-        try:
-            conn.request("POST", (url.path or "/") + (f"?{url.query}" if url.query else ""), body=body, headers=headers)
-            response = conn.getresponse()
-            response.read()
-            status: int | None = response.status
-        except (OSError, http.client.HTTPException):
-            status = None
-        finally:
-            conn.close()
+        status = webhook_post(hook["url"], body, headers)
         if self.verbose:
             sys.stderr.write(f"pspsim webhook {hook['type']} {hook['event_id']} -> {status}\n")
         return status
-
-
-class SimHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 64
-
-    def __init__(self, address: tuple[str, int], app: App) -> None:
-        self.app = app
-        super().__init__(address, Handler)
 
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "PSPSimulator"
     sys_version = ""
-    server: SimHTTPServer
+    server: SimHTTPServer  # its app: this module's App
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         if self.server.app.verbose:
@@ -330,4 +310,4 @@ def _three_ds_page(payment: dict[str, Any]) -> str:
 
 
 def serve(app: App, host: str, port: int) -> SimHTTPServer:
-    return SimHTTPServer((host, port), app)
+    return SimHTTPServer((host, port), app, Handler)
