@@ -73,9 +73,10 @@ def build(deals: int) -> tuple[object, object]:
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO crm_client (code, brand_id, first_name, last_name, email, phone, country, language, "
-            "timezone, stage, classification, created_at, updated_at, is_archived) "
+            "timezone, source, campaign, utm_source, utm_medium, utm_campaign, utm_term, utm_content, "
+            "referrer_code, tags, stage, classification, created_at, updated_at) "
             "SELECT gen_random_uuid(), %s, 'C', g::text, 'c' || g || '@bench.example', '', 'DE', '', '', "
-            "'active', 'retail', now(), now(), false FROM generate_series(1, %s) g", [brand.pk, ACCOUNTS])
+            "'', '', '', '', '', '', '', '', '{}', 'active', 'retail', now(), now() FROM generate_series(1, %s) g", [brand.pk, ACCOUNTS])
         cursor.execute(
             "INSERT INTO trading_tradingaccount (code, server_id, client_id, login, is_demo, account_type, "
             "\"group\", currency, leverage, access, is_archived, balance, credit, equity, margin, free_margin, "
@@ -93,9 +94,11 @@ def build(deals: int) -> tuple[object, object]:
 
 
 def deals_insert(server_id: int, first: int, count: int, *, day_start: dt.datetime | None = None,
-                 seconds: int = MONTH_SECONDS - 86400) -> None:
+                 seconds: int = MONTH_SECONDS - 86400, synced_now: bool = False) -> None:
     """`count` deals from number `first`: pairs (in, out) of positions spread over `seconds` from
-    `day_start` (the month's start), on accounts in turn, held 10 s to 15 min."""
+    `day_start` (the month's start), on accounts in turn, held 10 s to 15 min. Each was synced a
+    few seconds after its time (first_seen_at, updated_at), or, with `synced_now`, just now (the
+    day an increment picks up)."""
     from django.db import connection
 
     start = day_start or START
@@ -113,14 +116,16 @@ def deals_insert(server_id: int, first: int, count: int, *, day_start: dt.dateti
                    CASE WHEN (n %% 2 = 0) = (p %% 3 = 0) THEN 'buy' ELSE 'sell' END,
                    p, n, (ARRAY['EURUSD', 'GBPUSD', 'USDJPY'])[1 + p %% 3], (1 + p %% 20) / 10.0, 1.1,
                    CASE WHEN n %% 2 = 1 THEN (p %% 41 - 20)::numeric ELSE 0 END, -0.7, 0, 0, '', 0,
-                   md5(n::text), '{}'::jsonb, now(), now()
+                   md5(n::text), '{}'::jsonb, COALESCE(%(synced)s::timestamptz, t + interval '5 seconds'),
+                   COALESCE(%(synced)s::timestamptz, t + interval '5 seconds')
             FROM (SELECT n, n / 2 AS p,
                          %(start)s::timestamptz + make_interval(secs => ((n - %(first)s) / 2) * %(step)s
                              + (n %% 2) * (10 + (n / 2) %% 890)) AS t
                   FROM generate_series(%(first)s, %(first)s + %(count)s - 1) n) g
             """,
             {"server": server_id, "acc0": first_account, "login0": first_login, "accounts": ACCOUNTS,
-             "first": first, "count": count, "start": start, "step": seconds / max(count / 2, 1)})
+             "first": first, "count": count, "start": start, "step": seconds / max(count / 2, 1),
+             "synced": "now" if synced_now else None})
         cursor.execute("ANALYZE trading_deal")
 
 
@@ -153,7 +158,7 @@ def main() -> None:
         record("ib_engine.full_month", value=full, unit="s", limit=limit, goal="<= 60 s", size=size)
 
         day = deals // 31 // 2 * 2
-        deals_insert(server.pk, deals + 10, day, day_start=LAST_DAY, seconds=86400)  # type: ignore[attr-defined]
+        deals_insert(server.pk, deals + 10, day, day_start=LAST_DAY, seconds=86400, synced_now=True)  # type: ignore[attr-defined]
         limit = baseline(env, LAST_DAY, end)
         began = time.perf_counter()
         run = cs.commission_run_increment(brand=brand, period=PERIOD)  # type: ignore[arg-type]

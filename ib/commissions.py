@@ -171,9 +171,14 @@ def _rule_clean(plan: CommissionPlan, index: int, spec: Mapping[str, Any], group
     rate = _dec(spec.get("rate", level_rates[0] if level_rates else 0), f"{where}.rate", positive=True)
     if split_mode == SplitMode.LEVELS and not level_rates:
         raise ValidationFailed(fields={f"{where}.level_rates": gettext("Give at least the first level's rate.")})
-    tiers = spec.get("tiers") or []
-    if tiers:
-        raise ValidationFailed(fields={f"{where}.tiers": gettext("Volume tiers are not supported yet.")})
+    tiers = _tiers_clean(spec.get("tiers") or [], f"{where}.tiers", kind)
+    window = spec.get("tier_window_days") or 30
+    try:
+        window = int(window)
+    except (TypeError, ValueError):
+        window = 0
+    if not 1 <= window <= 366:
+        raise ValidationFailed(fields={f"{where}.tier_window_days": gettext("Give a window of 1 to 366 days.")})
 
     def opt(name: str) -> Decimal | None:
         return None if spec.get(name) in (None, "") else _dec(spec[name], f"{where}.{name}", positive=True)
@@ -189,7 +194,38 @@ def _rule_clean(plan: CommissionPlan, index: int, spec: Mapping[str, Any], group
         cpa_within_days=int(spec["cpa_within_days"]) if spec.get("cpa_within_days") else None,
         cpa_require_kyc=bool(spec.get("cpa_require_kyc", False)), cpa_countries=countries,
         clawback_on_chargeback=bool(spec.get("clawback_on_chargeback", True)),
-        tier_window_days=int(spec.get("tier_window_days") or 30))
+        tiers=tiers, tier_window_days=window)
+
+
+TIER_METRICS = ("min_lots", "min_clients")
+
+
+def _tiers_clean(tiers: Any, where: str, kind: str) -> list[dict[str, str]]:
+    """Tier steps as stored: [{"min_lots" | "min_clients": "N", "factor": "F"}, ...], one metric,
+    thresholds strictly ascending, factors not negative."""
+    if not tiers:
+        return []
+    if kind == RuleKind.CPA:
+        raise ValidationFailed(fields={where: gettext("Tiers apply to per-lot and revenue-share rules only.")})
+    if not isinstance(tiers, list) or not all(isinstance(step, Mapping) for step in tiers):
+        raise ValidationFailed(fields={where: gettext("Give the tiers as a list of steps.")})
+    metrics = {name for step in tiers for name in TIER_METRICS if name in step}
+    if len(metrics) != 1:
+        raise ValidationFailed(fields={where: gettext("Give every step min_lots, or every step min_clients.")})
+    metric = metrics.pop()
+    out: list[dict[str, str]] = []
+    for i, step in enumerate(tiers):
+        unknown = set(step) - {metric, "factor"}
+        if unknown or metric not in step or "factor" not in step:
+            raise ValidationFailed(fields={f"{where}[{i}]": gettext("A step has %(metric)s and factor, nothing else.")
+                                           % {"metric": metric}})
+        minimum = _dec(step[metric], f"{where}[{i}].{metric}", positive=True)
+        factor = _dec(step["factor"], f"{where}[{i}].factor", positive=True)
+        if out and minimum <= Decimal(out[-1][metric]):
+            raise ValidationFailed(fields={f"{where}[{i}].{metric}": gettext(
+                "Each step's threshold must be above the one before.")})
+        out.append({metric: str(minimum), "factor": str(factor)})
+    return out
 
 
 @transaction.atomic
@@ -315,8 +351,10 @@ def _carry_in(brand_id: int, period: dt.date) -> dict[tuple[int, str], Decimal]:
     return {(t.partner_id, t.currency): t.carry_out for t in run.totals.all() if t.carry_out}
 
 
-def _write_totals(run: CommissionRun) -> None:
-    sums = engine.line_sums(run.pk)
+def _write_totals(run: CommissionRun, sums: dict[tuple[int, str], engine.PartnerSum] | None = None) -> None:
+    """The run's totals from its lines' sums (all its lines summed, unless an increment passes the
+    sums it corrected)."""
+    sums = engine.with_limits(engine.line_sums(run.pk) if sums is None else sums)
     carry = _carry_in(run.brand_id, run.period)
     settled = _settled(run.brand_id, run.period) if run.kind == RunKind.REGULAR else {}
     keys = set(sums) | set(carry) | set(settled)
@@ -331,7 +369,7 @@ def _write_totals(run: CommissionRun) -> None:
         rows.append(CommissionTotal(run=run, partner_id=partner_id, currency=currency, gross=total.gross,
                                     carry_in=total.carry_in, capped=total.capped, payable=total.payable,
                                     carry_out=total.carry_out, settled=paid, delta=total.payable - paid,
-                                    lines=s.lines))
+                                    lines=s.lines, plan_version_id=s.version_id))
     CommissionTotal.objects.bulk_create(rows)
 
 
@@ -366,11 +404,12 @@ def _qualifications_record(run: CommissionRun) -> int:
 
 
 def _compute(run: CommissionRun, *, drafts: Sequence[int] = (), accounts: list[int] | None = None,
-             since: dt.datetime | None = None) -> dict[str, int]:
+             since: dt.datetime | None = None,
+             added: dict[tuple[int, str], engine.PartnerSum] | None = None) -> dict[str, int]:
     start, end = period_bounds(run.period)
     try:
         return engine.compute_lines(engine.Scope(run.brand_id, start, end, run.as_of, run.pk, list(drafts), accounts,
-                                                 since))
+                                                 since), added)
     except engine.FxMissing as missing:
         message = gettext("No FX rate for %(pairs)s.") % {"pairs": str(missing)}
         raise ValidationFailed(message, fields={"fx_rate": message}, code="fx_missing") from None
@@ -410,6 +449,38 @@ def commission_run(*, actor: User | None, brand: Brand, period: dt.date, as_of: 
     return run
 
 
+CHANGE_MARGIN = dt.timedelta(minutes=15)  # longer than any sync transaction
+
+
+def _increment_accounts(run: CommissionRun, *, as_of: dt.datetime, start: dt.datetime,
+                        end: dt.datetime) -> tuple[dict[str, int], int]:
+    """Recompute the run's lines of the accounts whose deals changed since its as-of (and every CPA
+    and chargeback line), correcting its totals by what was removed and added."""
+    with connection.cursor() as cursor:
+        # Deals new, edited or deleted since the run's as-of: every such change sets updated_at
+        # (trading.sync), which is indexed, so this reads the changes only. updated_at is its sync
+        # transaction's start, which may commit after this run's as-of: changes are read back
+        # CHANGE_MARGIN before it (their accounts are recomputed again, which changes nothing).
+        cursor.execute(
+            "SELECT d.account_id, min(d.time) FROM trading_deal d "
+            "JOIN trading_platformserver s ON s.id = d.server_id AND s.brand_id = %s "
+            "WHERE d.updated_at > %s AND d.time >= %s AND d.time < %s AND d.kind = 'trade' "
+            "AND d.first_seen_at <= %s GROUP BY d.account_id",
+            [run.brand_id, run.as_of - CHANGE_MARGIN, start, end, as_of])
+        changed = cursor.fetchall()
+    accounts = [account_id for account_id, _t in changed]
+    since = min((t for _a, t in changed), default=end)
+    # The totals are corrected by what the increment removes and adds, not summed again.
+    sums = {(t.partner_id, t.currency): engine.PartnerSum(t.gross, t.lines, t.plan_version_id)
+            for t in run.totals.all()}
+    for key, removed in engine.lines_forget(run.pk, accounts=accounts, since=since, end=end).items():
+        sums[key] = sums.get(key, engine.PartnerSum()).plus(removed, -1)
+    run.as_of = as_of
+    stats = _compute(run, accounts=accounts, since=since, added=sums)
+    _write_totals(run, {key: s for key, s in sums.items() if s.lines})
+    return stats, len(accounts)
+
+
 @transaction.atomic
 def commission_run_increment(*, brand: Brand, period: dt.date, as_of: dt.datetime | None = None) -> CommissionRun:
     """The daily run: bring the period's latest unsettled run up to `as_of` by recomputing only the
@@ -424,25 +495,20 @@ def commission_run_increment(*, brand: Brand, period: dt.date, as_of: dt.datetim
     if run is None or run.settlements.exists():
         return commission_run(actor=None, brand=brand, period=period, as_of=as_of)
     start, end = period_bounds(period)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT d.account_id, min(d.time) FROM trading_deal d "
-            "JOIN trading_platformserver s ON s.id = d.server_id AND s.brand_id = %s "
-            "WHERE d.time >= %s AND d.time < %s AND d.kind = 'trade' "
-            "AND (d.updated_at > %s OR d.deleted_at > %s OR d.first_seen_at > %s) "
-            "AND d.first_seen_at <= %s GROUP BY d.account_id",
-            [brand.pk, start, end, run.as_of, run.as_of, run.as_of, as_of])
-        changed = cursor.fetchall()
-        accounts = [account_id for account_id, _t in changed]
-        since = min((t for _a, t in changed), default=end)
-        cursor.execute("DELETE FROM ib_commissionline WHERE run_id = %s AND (source_kind <> 'deal' "
-                       "OR (account_id = ANY(%s) AND business_time >= %s))", [run.pk, accounts, since])
-    run.as_of = as_of
-    stats = _compute(run, accounts=accounts, since=since)
-    _write_totals(run)
+    if PlanRule.objects.filter(version__plan__brand=brand).exclude(tiers=[]).exists():
+        # A tier moves with every deal of the partner's other clients too: the whole period is
+        # computed again into the same run (no new number), not only the changed accounts.
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM ib_commissionline WHERE run_id = %s", [run.pk])
+        run.as_of = as_of
+        stats = _compute(run)
+        _write_totals(run)
+        changed_accounts: int | None = None
+    else:
+        stats, changed_accounts = _increment_accounts(run, as_of=as_of, start=start, end=end)
     _qualifications_record(run)
     run.stats = {**run.stats, "increments": int(run.stats.get("increments", 0)) + 1,
-                 "last_increment": {"accounts": len(accounts), **stats}}
+                 "last_increment": {"accounts": changed_accounts, **stats}}
     run.finished_at = timezone.now()
     run.save(update_fields=["as_of", "stats", "finished_at"])
     return run

@@ -52,7 +52,6 @@ its latest content (the deal table keeps no older content).
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -125,41 +124,45 @@ ANALYZE _ver; ANALYZE _asg; ANALYZE _pick;
 
 # The period's trade deals, enriched and flagged (see the module docstring, step 2).
 SRC_SQL = """
-CREATE TEMP TABLE _src ON COMMIT DROP AS
-WITH d AS MATERIALIZED (
-    SELECT d.id, d.account_id, d.time, d.entry, d.side, d.position_id, d.symbol, d.volume,
-           d.profit, d.commission, d.swap, d.fee, d.market_bid, d.market_ask
-    FROM trading_deal d
-    WHERE d.server_id IN (SELECT id FROM trading_platformserver WHERE brand_id = %(brand)s)
-      AND d.time >= %(start)s::timestamptz - make_interval(secs => (SELECT COALESCE(max(min_hold_seconds), 0) FROM _ver))
-      AND d.time < %(end)s AND d.kind = 'trade' AND d.deleted_at IS NULL AND d.first_seen_at <= %(as_of)s
-      AND (%(all_accounts)s OR d.account_id = ANY(%(accounts)s))
-      AND (%(since)s::timestamptz IS NULL OR d.time >= %(since)s::timestamptz - interval '1 day')
-),
-opens AS (
-    SELECT account_id, position_id, min(time) AS open_t, min(side) AS open_side
-    FROM d WHERE entry = 'in' GROUP BY account_id, position_id
-),
-period AS (
-    SELECT d.*, o.open_t, COALESCE(o.open_side, CASE d.side WHEN 'buy' THEN 'sell' ELSE 'buy' END) AS pside,
-           d.entry IN ('out', 'inout', 'out_by') AS is_close
-    FROM d LEFT JOIN opens o ON o.account_id = d.account_id AND o.position_id = d.position_id
-    WHERE d.time >= %(start)s AND (%(since)s::timestamptz IS NULL OR d.time >= %(since)s::timestamptz)
-),
-pos AS (
+CREATE TEMP TABLE _d ON COMMIT DROP AS
+SELECT d.id, d.account_id, d.time, d.entry, d.side, d.position_id, d.symbol, d.volume,
+       d.profit, d.commission, d.swap, d.fee, d.market_bid, d.market_ask
+FROM trading_deal d
+WHERE d.server_id IN (SELECT id FROM trading_platformserver WHERE brand_id = %(brand)s)
+  AND d.time >= %(start)s::timestamptz - make_interval(secs => %(lookback)s)
+  AND d.time < %(end)s AND d.kind = 'trade' AND d.deleted_at IS NULL AND d.first_seen_at <= %(as_of)s
+  AND (%(all_accounts)s OR d.account_id = ANY(%(accounts)s))
+  AND (%(since)s::timestamptz IS NULL OR d.time >= %(since)s::timestamptz - interval '1 day');
+ANALYZE _d;
+
+CREATE TEMP TABLE _open ON COMMIT DROP AS
+SELECT account_id, position_id, min(time) AS open_t, min(side) AS open_side
+FROM _d WHERE entry = 'in' GROUP BY account_id, position_id;
+ANALYZE _open;
+
+CREATE TEMP TABLE _period ON COMMIT DROP AS
+SELECT d.*, o.open_t, COALESCE(o.open_side, CASE d.side WHEN 'buy' THEN 'sell' ELSE 'buy' END) AS pside,
+       d.entry IN ('out', 'inout', 'out_by') AS is_close
+FROM _d d LEFT JOIN _open o ON o.account_id = d.account_id AND o.position_id = d.position_id
+WHERE d.time >= %(start)s AND (%(since)s::timestamptz IS NULL OR d.time >= %(since)s::timestamptz);
+ANALYZE _period;
+
+CREATE TEMP TABLE _hedge ON COMMIT DROP AS
+WITH pos AS (
     SELECT account_id, position_id, min(symbol) AS symbol, min(pside) AS pside, min(open_t) AS open_t,
            max(time) AS close_t
-    FROM period WHERE is_close AND open_t IS NOT NULL GROUP BY account_id, position_id
-),
-hedge AS (
-    SELECT account_id, position_id,
-           open_t < COALESCE(CASE pside WHEN 'sell' THEN max(CASE WHEN pside = 'buy' THEN close_t END) OVER w
-                                        ELSE max(CASE WHEN pside = 'sell' THEN close_t END) OVER w END,
-                             '-infinity') AS hedged
-    FROM pos
-    WINDOW w AS (PARTITION BY account_id, symbol ORDER BY open_t, position_id
-                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+    FROM _period WHERE is_close AND open_t IS NOT NULL GROUP BY account_id, position_id
 )
+SELECT account_id, position_id,
+       open_t < COALESCE(CASE pside WHEN 'sell' THEN max(CASE WHEN pside = 'buy' THEN close_t END) OVER w
+                                    ELSE max(CASE WHEN pside = 'sell' THEN close_t END) OVER w END,
+                         '-infinity') AS hedged
+FROM pos
+WINDOW w AS (PARTITION BY account_id, symbol ORDER BY open_t, position_id
+             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING);
+ANALYZE _hedge;
+
+CREATE TEMP TABLE _src ON COMMIT DROP AS
 SELECT p.id AS deal_pk, p.account_id, a.client_id, p.time, p.is_close, p.volume,
        p.profit, p.commission, p.swap, p.fee, p.market_bid, p.market_ask, a.account_type,
        a.currency AS account_currency,
@@ -168,7 +171,7 @@ SELECT p.id AS deal_pk, p.account_id, a.client_id, p.time, p.is_close, p.volume,
        v.split_mode, v.pass_up,
        (p.open_t IS NULL OR p.time - p.open_t >= make_interval(secs => v.min_hold_seconds)) AS held,
        COALESCE(h.hedged, false) AS hedged
-FROM period p
+FROM _period p
 JOIN trading_tradingaccount a ON a.id = p.account_id
 JOIN ib_clientattribution at ON at.client_id = a.client_id AND at.effective_from <= p.time
      AND (at.effective_to IS NULL OR at.effective_to > p.time)
@@ -178,7 +181,7 @@ LEFT JOIN _asg par ON par.partner_id = at.partner_id AND par.effective_from <= p
 JOIN _ver v ON v.plan_id = COALESCE(acc.plan_id, par.plan_id) AND v.valid_from <= p.time AND v.valid_to > p.time
 LEFT JOIN ib_instrument i ON i.brand_id = %(brand)s AND i.symbol = p.symbol
 LEFT JOIN ib_instrumentgroup g ON g.id = i.group_id
-LEFT JOIN hedge h ON h.account_id = p.account_id AND h.position_id = p.position_id;
+LEFT JOIN _hedge h ON h.account_id = p.account_id AND h.position_id = p.position_id;
 ANALYZE _src;
 """
 
@@ -194,7 +197,8 @@ SELECT s.deal_pk, s.account_id, s.client_id, s.time, s.partner_id, s.chain, s.ve
        CASE WHEN r.kind = 'per_lot' THEN COALESCE(NULLIF(r.currency, ''), s.plan_currency)
             WHEN r.basis = 'spread' THEN s.profit_currency
             ELSE s.account_currency END AS basis_currency,
-       CASE WHEN r.kind = 'per_lot' THEN 1 ELSE 0.01 END AS unit
+       CASE WHEN r.kind = 'per_lot' THEN 1 ELSE 0.01 END AS unit,
+       NULL::numeric AS tier_value, NULL::numeric AS tier_min, 1::numeric AS tier_factor
 FROM _src s
 JOIN _pick k ON k.version_id = s.version_id AND k.group_id IS NOT DISTINCT FROM s.group_id
      AND k.account_type = s.account_type
@@ -205,6 +209,102 @@ WHERE CASE WHEN k.kind = 'per_lot' OR k.basis = 'spread'
            ELSE true END;
 ANALYZE _basis;
 """
+
+# Tiers (see ib.models.PlanRule): the windows and metrics of the tiered rules in force.
+TIERED_SQL = """
+SELECT DISTINCT r.tier_window_days, (r.tiers -> 0) ? 'min_lots' AS by_lots
+FROM ib_planrule r JOIN _ver v ON v.id = r.version_id
+WHERE r.kind IN ('per_lot', 'revshare') AND r.tiers <> '[]'::jsonb
+"""
+
+# The closing deals (in lots) of the clients of the partners whose sources have a tiered rule, from
+# the longest window before the period on, each with the partner the client had at the deal's time.
+TIER_DEALS_SQL = """
+CREATE TEMP TABLE _tierdeal ON COMMIT DROP AS
+SELECT at.partner_id, d.account_id, d.time, d.volume * i.contract_size / g.units_per_lot AS lots
+FROM trading_deal d
+JOIN trading_tradingaccount a ON a.id = d.account_id
+JOIN ib_clientattribution at ON at.client_id = a.client_id AND at.effective_from <= d.time
+     AND (at.effective_to IS NULL OR at.effective_to > d.time)
+JOIN ib_instrument i ON i.brand_id = %(brand)s AND i.symbol = d.symbol
+JOIN ib_instrumentgroup g ON g.id = i.group_id
+WHERE d.server_id IN (SELECT id FROM trading_platformserver WHERE brand_id = %(brand)s)
+  AND d.time >= %(start)s::timestamptz - make_interval(days => %(tier_window)s) AND d.time < %(end)s
+  AND d.kind = 'trade' AND d.entry IN ('out', 'inout', 'out_by') AND d.deleted_at IS NULL
+  AND d.first_seen_at <= %(as_of)s
+  AND at.partner_id IN (SELECT b.partner_id FROM _basis b JOIN ib_planrule r ON r.id = b.rule_id
+                        WHERE r.tiers <> '[]'::jsonb);
+ANALYZE _tierdeal;
+CREATE TEMP TABLE _tiermetric (deal_pk bigint, rule_id bigint, value numeric) ON COMMIT DROP;
+"""
+
+# The sources of the tiered rules of one window and metric, as rows of the partner's stream.
+_TIER_SOURCES = """
+SELECT b.partner_id, b.time, b.deal_pk, b.rule_id FROM _basis b JOIN ib_planrule r ON r.id = b.rule_id
+WHERE r.tiers <> '[]'::jsonb AND r.tier_window_days = %(window)s AND ((r.tiers -> 0) ? 'min_lots') = %(by_lots)s
+"""
+
+# Lots: one moving sum per partner over its deals, read at each source (the source's own deal and
+# any at the same moment included).
+TIER_LOTS_SQL = f"""
+INSERT INTO _tiermetric
+SELECT deal_pk, rule_id, value FROM (
+    SELECT x.deal_pk, x.rule_id, sum(x.lots) OVER (
+               PARTITION BY x.partner_id ORDER BY x.time
+               RANGE BETWEEN make_interval(days => %(window)s) PRECEDING AND CURRENT ROW) AS value
+    FROM (SELECT partner_id, time, lots, NULL::bigint AS deal_pk, NULL::bigint AS rule_id FROM _tierdeal
+          UNION ALL
+          SELECT partner_id, time, 0, deal_pk, rule_id FROM ({_TIER_SOURCES}) s) x
+) y WHERE deal_pk IS NOT NULL
+"""
+
+# Active client accounts: an account counts from each of its deals until the window has passed
+# since it (or its next deal takes over). A running sum of +1 / -1 over those moments per partner,
+# read at each source: starts (0) before reads (1) before ends (2) at one moment.
+TIER_CLIENTS_SQL = f"""
+INSERT INTO _tiermetric
+SELECT deal_pk, rule_id, value FROM (
+    SELECT e.deal_pk, e.rule_id,
+           sum(e.delta) OVER (PARTITION BY e.partner_id ORDER BY e.time, e.ord ROWS UNBOUNDED PRECEDING) AS value
+    FROM (SELECT partner_id, time, 1 AS delta, 0 AS ord, NULL::bigint AS deal_pk, NULL::bigint AS rule_id
+          FROM _tierdeal
+          UNION ALL
+          SELECT partner_id, least(nxt, time + make_interval(days => %(window)s)), -1,
+                 CASE WHEN nxt <= time + make_interval(days => %(window)s) THEN 0 ELSE 2 END, NULL, NULL
+          FROM (SELECT partner_id, time, lead(time) OVER (PARTITION BY partner_id, account_id ORDER BY time) AS nxt
+                FROM _tierdeal) t
+          UNION ALL
+          SELECT partner_id, time, 0, 1, deal_pk, rule_id FROM ({_TIER_SOURCES}) s) e
+) y WHERE deal_pk IS NOT NULL
+"""
+
+# Each tiered source's step: the highest threshold its figure reached, and that step's factor.
+TIER_APPLY_SQL = """
+UPDATE _basis b SET tier_value = t.value, tier_min = t.min, tier_factor = COALESCE(t.factor, 1)
+FROM (SELECT m.deal_pk, m.rule_id, m.value, s.min, s.factor
+      FROM _tiermetric m JOIN ib_planrule r ON r.id = m.rule_id
+      LEFT JOIN LATERAL (
+          SELECT (e ->> k.name)::numeric AS min, (e ->> 'factor')::numeric AS factor
+          FROM jsonb_array_elements(r.tiers) e
+          CROSS JOIN (SELECT CASE WHEN (r.tiers -> 0) ? 'min_lots' THEN 'min_lots' ELSE 'min_clients' END) k(name)
+          WHERE (e ->> k.name)::numeric <= m.value ORDER BY 1 DESC LIMIT 1) s ON true) t
+WHERE b.deal_pk = t.deal_pk AND b.rule_id = t.rule_id
+"""
+
+
+def _tiers_apply(params: dict[str, Any]) -> int:
+    """Give the sources of tiered rules their step (tier_value, tier_min, tier_factor): nothing to
+    do, and nothing read, when no rule in force has tiers."""
+    with connection.cursor() as cursor:
+        cursor.execute(TIERED_SQL)
+        kinds = cursor.fetchall()
+    if not kinds:
+        return 0
+    _execute(TIER_DEALS_SQL, {**params, "tier_window": max(window for window, _by_lots in kinds)})
+    for window, by_lots in kinds:
+        _execute(TIER_LOTS_SQL if by_lots else TIER_CLIENTS_SQL, {**params, "window": window, "by_lots": by_lots})
+    return _execute(TIER_APPLY_SQL, params)
+
 
 # The qualification moment of every client that qualified for a CPA rule by as_of (any period).
 CPA_SQL = """
@@ -281,13 +381,14 @@ LEVEL_RATE = """CASE WHEN b.split_mode = 'pass_up'
 LINES_DEAL_SQL = f"""
 INSERT INTO ib_commissionline (run_id, source_kind, source_id, beneficiary_id, rule_code, rule_id,
     plan_version_id, level, chain, client_id, account_id, business_time, basis, basis_currency, rate,
-    fx_rate, amount, currency)
+    fx_rate, amount, currency, tier_value, tier_min, tier_factor)
 SELECT %(run)s, 'deal', b.deal_pk, b.chain[cardinality(b.chain) - k.k], b.rule_code, b.rule_id, b.version_id,
        k.k, b.chain, b.client_id, b.account_id, b.time, b.basis, b.basis_currency, lr.rate, fx.rate,
-       b.basis * lr.rate * b.unit * fx.rate, b.plan_currency
+       b.basis * lr.rate * b.unit * fx.rate, b.plan_currency, b.tier_value, b.tier_min,
+       CASE WHEN b.tier_value IS NOT NULL THEN b.tier_factor END
 FROM _basis b
 CROSS JOIN LATERAL generate_series(0, cardinality(b.chain) - 1) AS k(k)
-CROSS JOIN LATERAL (SELECT {LEVEL_RATE} AS rate) lr
+CROSS JOIN LATERAL (SELECT ({LEVEL_RATE}) * b.tier_factor AS rate) lr
 JOIN _fx fx ON fx.src = b.basis_currency AND fx.dst = b.plan_currency AND fx.day = (b.time AT TIME ZONE 'UTC')::date
 WHERE lr.rate IS NOT NULL AND lr.rate <> 0 AND b.basis <> 0
 """
@@ -336,19 +437,41 @@ def _execute(sql: str, params: dict[str, Any]) -> int:
         return cursor.rowcount
 
 
+def _insert(sql: str, params: dict[str, Any], added: dict[tuple[int, str], PartnerSum] | None) -> int:
+    """Run one of the LINES_* statements; the number of lines written. With `added`, the sums of
+    what it wrote (from its RETURNING) are added to it."""
+    if added is None:
+        return _execute(sql, params)
+    sums = _sums(f"WITH ins AS ({sql} RETURNING beneficiary_id, currency, amount, plan_version_id) "
+                 + SUMS.format(lines="ins"), params)
+    for key, s in sums.items():
+        added[key] = added.get(key, PartnerSum()).plus(s)
+    return sum(s.lines for s in sums.values())
+
+
 def _drop_temps() -> None:
     with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS _ver, _asg, _pick, _src, _basis, _cpa, _fx")
+        cursor.execute("DROP TABLE IF EXISTS _ver, _asg, _pick, _d, _open, _period, _hedge, _src, _basis, _tierdeal, "
+                       "_tiermetric, _cpa, _fx")
 
 
-def compute_lines(scope: Scope) -> dict[str, int]:
+def compute_lines(scope: Scope, added: dict[tuple[int, str], PartnerSum] | None = None) -> dict[str, int]:
     """Write the run's lines for the scope (all the period's sources, or an incremental subset of
-    accounts plus every CPA and chargeback line). Runs in the caller's transaction."""
+    accounts plus every CPA and chargeback line). Runs in the caller's transaction. With `added`,
+    the sums of the lines written are added to it (an increment corrects its totals with them)."""
     params = _params(scope)
     _drop_temps()
+    with connection.cursor() as cursor:
+        # The joins and sorts over a month of deals fit in memory instead of spilling to disk.
+        cursor.execute("SET LOCAL work_mem = '128MB'")
     _execute(VER_SQL, params)
+    with connection.cursor() as cursor:
+        # The longest minimum holding time, as a literal: opening deals are looked for that far back.
+        cursor.execute("SELECT COALESCE(max(min_hold_seconds), 0) FROM _ver")
+        params["lookback"] = (cursor.fetchone() or (0,))[0]
     _execute(SRC_SQL, params)
     _execute(BASIS_SQL, params)
+    tiered = _tiers_apply(params)
     _execute(CPA_SQL, params)
     _execute(FX_SQL.format(needs=FX_NEEDS), params)
     with connection.cursor() as cursor:
@@ -357,15 +480,16 @@ def compute_lines(scope: Scope) -> dict[str, int]:
     if missing:
         raise FxMissing(missing)
     stats = {
-        "deal_lines": _execute(LINES_DEAL_SQL, params),
-        "cpa_lines": _execute(LINES_CPA_SQL, params),
-        "chargeback_lines": _execute(LINES_CHARGEBACK_SQL, params),
+        "deal_lines": _insert(LINES_DEAL_SQL, params, added),
+        "cpa_lines": _insert(LINES_CPA_SQL, params, added),
+        "chargeback_lines": _insert(LINES_CHARGEBACK_SQL, params, added),
     }
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*), count(*) FILTER (WHERE NOT held AND is_close), "
                        "count(*) FILTER (WHERE hedged AND is_close), count(*) FILTER (WHERE group_id IS NULL) FROM _src")
         deals, short, hedged, unpriced = cursor.fetchone() or (0, 0, 0, 0)
-    stats.update({"deals": deals, "short_hold": short, "hedged": hedged, "unknown_symbol": unpriced})
+    stats.update({"deals": deals, "short_hold": short, "hedged": hedged, "unknown_symbol": unpriced,
+                  "tiered": tiered})
     _drop_temps()
     return stats
 
@@ -374,23 +498,77 @@ def compute_lines(scope: Scope) -> dict[str, int]:
 class PartnerSum:
     gross: Decimal = ZERO
     lines: int = 0
+    version_id: int | None = None  # the latest plan version among the lines: its cap and minimum apply
     cap: Decimal | None = None
     minimum: Decimal | None = None
 
+    def plus(self, other: PartnerSum, sign: int = 1) -> PartnerSum:
+        versions = [v for v in (self.version_id, other.version_id) if v is not None]
+        return PartnerSum(self.gross + sign * other.gross, self.lines + sign * other.lines,
+                          max(versions) if versions else None)
+
+
+def _sums(sql: str, params: Any) -> dict[tuple[int, str], PartnerSum]:
+    out: dict[tuple[int, str], PartnerSum] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for partner_id, currency, gross, n, version_id in cursor.fetchall():
+            out[(partner_id, currency)] = PartnerSum(gross, n, version_id)
+    return out
+
+
+SUMS = ("SELECT beneficiary_id, currency, sum(amount), count(*), max(plan_version_id) FROM {lines} "
+        "GROUP BY beneficiary_id, currency")
+
 
 def line_sums(run_id: int) -> dict[tuple[int, str], PartnerSum]:
-    """Per (partner, currency): the lines' sum and count, and the cap and minimum of the latest
-    plan version among its lines."""
-    out: dict[tuple[int, str], PartnerSum] = defaultdict(PartnerSum)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "WITH s AS (SELECT beneficiary_id, currency, sum(amount) AS gross, count(*) AS n, "
-            "max(plan_version_id) AS version_id FROM ib_commissionline WHERE run_id = %s GROUP BY 1, 2) "
-            "SELECT s.beneficiary_id, s.currency, s.gross, s.n, v.period_cap, v.period_minimum "
-            "FROM s LEFT JOIN ib_planversion v ON v.id = s.version_id", [run_id])
-        for partner_id, currency, gross, n, cap, minimum in cursor.fetchall():
-            out[(partner_id, currency)] = PartnerSum(gross, n, cap, minimum)
-    return out
+    """Per (partner, currency): the run's lines' sum, count and latest plan version."""
+    return _sums(SUMS.format(lines="(SELECT * FROM ib_commissionline WHERE run_id = %s) l"), [run_id])
+
+
+FORGET_SQL = """
+WITH changed AS MATERIALIZED (
+    SELECT d.id FROM trading_deal d
+    WHERE d.account_id = ANY(%(accounts)s) AND d.time >= %(since)s AND d.time < %(end)s
+),
+doomed AS MATERIALIZED (  -- one probe of the lines' unique index per deal, whatever the statistics say
+    SELECT x.id FROM changed c CROSS JOIN LATERAL (
+        SELECT l.id FROM ib_commissionline l
+        WHERE l.run_id = %(run)s AND l.source_kind = 'deal' AND l.source_id = c.id OFFSET 0) x
+),
+deal_lines AS (
+    DELETE FROM ib_commissionline l WHERE l.id = ANY(ARRAY(SELECT id FROM doomed))
+    RETURNING l.beneficiary_id, l.currency, l.amount, l.plan_version_id
+),
+other_lines AS (
+    DELETE FROM ib_commissionline l
+    WHERE l.run_id = %(run)s AND l.source_kind IN ('cpa', 'chargeback')
+    RETURNING l.beneficiary_id, l.currency, l.amount, l.plan_version_id
+),
+gone AS (SELECT * FROM deal_lines UNION ALL SELECT * FROM other_lines)
+""" + SUMS.format(lines="gone")
+
+
+def lines_forget(run_id: int, *, accounts: list[int], since: dt.datetime,
+                 end: dt.datetime) -> dict[tuple[int, str], PartnerSum]:
+    """Delete the lines an increment recomputes (the deal lines of `accounts` from `since`, and
+    every CPA and chargeback line) and return their sums, so totals are corrected without summing
+    the whole run again. The deal lines are found through their deals (the line's unique index)."""
+    return _sums(FORGET_SQL, {"run": run_id, "accounts": accounts, "since": since, "end": end})
+
+
+def with_limits(sums: dict[tuple[int, str], PartnerSum]) -> dict[tuple[int, str], PartnerSum]:
+    """`sums` with each one's cap and minimum read from its plan version."""
+    versions = {s.version_id for s in sums.values() if s.version_id is not None}
+    limits: dict[int, tuple[Decimal | None, Decimal | None]] = {}
+    if versions:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id, period_cap, period_minimum FROM ib_planversion WHERE id = ANY(%s)",
+                           [sorted(versions)])
+            limits = {vid: (cap, minimum) for vid, cap, minimum in cursor.fetchall()}
+    for s in sums.values():
+        s.cap, s.minimum = limits.get(s.version_id, (None, None)) if s.version_id is not None else (None, None)
+    return sums
 
 
 @dataclass(frozen=True)

@@ -491,8 +491,12 @@ class PlanRule(models.Model):
     """One rule of a plan version. `level_rates[k]` is what level k earns (0 the client's own
     partner, 1 its parent, ...): an amount per lot (per_lot), a percentage of the revenue
     (revshare) or an amount (cpa), in `currency` for amounts. With the version's pass-up split,
-    `rate` is the whole and the levels share it. Tiers scale the rates by the direct partner's lots
-    over a rolling window: [{"min_lots": "0", "factor": "1"}, {"min_lots": "500", "factor": "1.2"}]."""
+    `rate` is the whole and the levels share it. Tiers (per_lot and revshare rules) scale every
+    level's rate by a factor reached by the client's own partner over the `tier_window_days` days
+    up to the source (inclusive): its clients' closed lots ([{"min_lots": "500", "factor": "1.2"},
+    ...]) or its active client accounts, those with a closing deal ([{"min_clients": "10", ...}]);
+    below the first step the factor is 1. The window moves with every source: a partner climbs
+    as volume builds and falls back as old deals leave the window."""
 
     version = models.ForeignKey(PlanVersion, on_delete=models.CASCADE, related_name="rules")
     code = models.CharField(max_length=40)  # stable across versions: the line's rule name
@@ -627,7 +631,12 @@ class CommissionLine(models.Model):
     """One amount earned by one partner from one source under one rule, never rounded, with
     everything needed to trace it. Written only by ib.engine's INSERT ... SELECT statements."""
 
-    run = models.ForeignKey(CommissionRun, on_delete=models.CASCADE, related_name="lines", db_index=False)
+    # No database foreign key: a month's run writes tens of millions of lines in one statement, and
+    # the deferred check of each at commit cost as much as writing them. Only the engine writes
+    # lines, always with the id of the run it just created in the same transaction; runs are never
+    # deleted.
+    run = models.ForeignKey(CommissionRun, on_delete=models.DO_NOTHING, related_name="lines", db_index=False,
+                            db_constraint=False)
     source_kind = models.CharField(max_length=12)  # deal, cpa, chargeback
     source_id = models.BigIntegerField()  # trading_deal.id, the client's id, ib_clientchargeback.id
     beneficiary = models.ForeignKey(Partner, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False,
@@ -648,6 +657,11 @@ class CommissionLine(models.Model):
     fx_rate = models.DecimalField(max_digits=38, decimal_places=16)
     amount = models.DecimalField(max_digits=48, decimal_places=20)  # basis x rate x fx, unrounded
     currency = models.CharField(max_length=8)
+    # A tiered rule: the direct partner's figure over the window at the source's time (lots or
+    # active clients), the step it reached and that step's factor (already in `rate`).
+    tier_value = models.DecimalField(max_digits=28, decimal_places=10, null=True, blank=True)
+    tier_min = models.DecimalField(max_digits=28, decimal_places=10, null=True, blank=True)
+    tier_factor = models.DecimalField(max_digits=28, decimal_places=10, null=True, blank=True)
 
     class Meta:
         constraints: ClassVar = [
@@ -679,6 +693,10 @@ class CommissionTotal(models.Model):
     settled = models.DecimalField(max_digits=24, decimal_places=8, default=Decimal("0"))
     delta = models.DecimalField(max_digits=24, decimal_places=8, default=Decimal("0"))
     lines = models.PositiveIntegerField(default=0)
+    # The latest plan version among the lines (its cap and minimum applied): an increment corrects
+    # the total from the lines it removes and adds without reading the others again.
+    plan_version = models.ForeignKey(PlanVersion, on_delete=models.DO_NOTHING, db_constraint=False, null=True,
+                                     blank=True, related_name="+")
 
     class Meta:
         ordering: ClassVar = ["partner_id"]

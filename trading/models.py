@@ -501,6 +501,9 @@ class Deal(models.Model):
             models.Index(F("account"), F("time").desc(), name="deal_account_time_idx"),
             # The dealer's view: the newest deals across accounts, paged by (time, id).
             models.Index(F("time").desc(), F("id").desc(), name="deal_time_idx"),
+            # What changed since a moment (new, edited or deleted deals all set updated_at): the
+            # commission engine's increments read only those.
+            models.Index(fields=["updated_at"], name="deal_updated_idx"),
         ]
 
     def __str__(self) -> str:

@@ -29,3 +29,50 @@ def test_rerunning_the_engine_never_changes_the_totals(trades, runs):
     for _ in range(runs - 1):
         assert totals(cs.commission_run(actor=None, brand=w.brand, period=MARCH)) == first
     assert totals(cs.commission_run_increment(brand=w.brand, period=MARCH)) == first
+
+
+change = st.tuples(st.integers(0, 1), st.integers(1, 28), st.integers(0, 22), st.sampled_from(["0.1", "1", "2.5"]))
+
+
+@pytest.mark.django_db
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(before=st.lists(change, min_size=1, max_size=8), after=st.lists(change, max_size=6),
+       edit=st.booleans(), delete=st.booleans())
+def test_an_increment_after_new_edited_and_deleted_deals_equals_a_full_run(before, after, edit, delete):
+    """The daily increment corrects the totals from the lines it removes and adds: whatever arrived,
+    changed or disappeared since, it ends where a full run over the same deals ends."""
+    from dataclasses import replace
+
+    from tests.ib.engine_world import add_account, add_client
+    from trading.sync import _mark_deleted
+
+    w = make_world(plan_rules=[{"code": "r", "kind": "per_lot", "level_rates": ["3.3", "1.1", "0.7"]},
+                               {"code": "rs", "kind": "revshare", "basis": "commission", "level_rates": ["25", "5"]}])
+    accounts = [w.account, add_account(w, add_client(w, w.sub))]
+
+    def trips(spec):
+        out = []
+        for which, day, hour, volume in spec:
+            out.append(round_trip(accounts[which], opened=t(day, hour), closed=t(day, hour, 30), volume=volume,
+                                  commission="-1.5"))
+        return out
+
+    first = trips(before)
+    store(w, [d for pair in first for d in pair])
+    run = cs.commission_run(actor=None, brand=w.brand, period=MARCH)
+    later = trips(after)
+    store(w, [d for pair in later for d in pair])
+    if edit:
+        store(w, [replace(first[0][1], volume=first[0][1].volume * 2)])
+    if delete and len(first) > 1:
+        gone = first[-1]
+        account = accounts[before[-1][0]]
+        kept = {d.deal_id for pair in first + later for d in pair if d not in gone}
+        _mark_deleted(w.server, [account], kept, t(1, 0), t(31, 23))
+
+    def figures(r):
+        return {(x.partner_id, x.currency): (x.gross, x.lines, x.payable) for x in r.totals.all()}
+
+    inc = cs.commission_run_increment(brand=w.brand, period=MARCH)
+    assert inc.pk == run.pk
+    assert figures(inc) == figures(cs.commission_run(actor=None, brand=w.brand, period=MARCH))
