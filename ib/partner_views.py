@@ -8,6 +8,8 @@ signed-in partner's own: a line or a link of another partner is a 404, like a mi
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import asdict
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -119,6 +121,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     partner = request.partner  # type: ignore[attr-defined]
     return render(request, "ib/partner_portal/dashboard.html", _ctx(
         request, figures=selectors.partner_figures(partner, at=timezone.now()),
+        series=asdict(selectors.partner_series(partner, at=timezone.now())),
         links=list(selectors.partner_links(partner)), link_kind=LinkKind))
 
 
@@ -140,13 +143,35 @@ def clients(request: HttpRequest) -> HttpResponse:
         request, page=page, rows=selectors.partner_client_rows(partner, page.object_list)))
 
 
+def _earnings(request: HttpRequest, *, period_error: str = "", status: int = 200) -> HttpResponse:
+    partner = request.partner  # type: ignore[attr-defined]
+    page = CappedPaginator(selectors.partner_lines(partner), LINES_PER_PAGE).get_page(request.GET.get("page"))
+    last_month = (timezone.now().date().replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    return render(request, "ib/partner_portal/earnings.html", _ctx(
+        request, page=page, totals=selectors.partner_earnings(partner), period_error=period_error,
+        period=request.GET.get("period") or f"{last_month:%Y-%m}"), status=status)
+
+
 @require_GET
 @partner_login_required
 def earnings(request: HttpRequest) -> HttpResponse:
-    partner = request.partner  # type: ignore[attr-defined]
-    page = CappedPaginator(selectors.partner_lines(partner), LINES_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "ib/partner_portal/earnings.html", _ctx(
-        request, page=page, totals=selectors.partner_earnings(partner)))
+    return _earnings(request)
+
+
+@require_GET
+@partner_login_required
+def statement(request: HttpRequest) -> HttpResponse:
+    """The signed-in partner's commission statement of a month (?period=YYYY-MM), as a PDF."""
+    from ib.statements import partner_statement, partner_statement_pdf, statement_month
+
+    try:
+        period = statement_month(request.GET.get("period", ""))
+    except DomainError as exc:
+        return _earnings(request, period_error="; ".join(m for msgs in exc.fields.values() for m in msgs), status=400)
+    made = partner_statement(request.partner, period)  # type: ignore[attr-defined]
+    response = HttpResponse(partner_statement_pdf(made), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{made.filename}"'
+    return response
 
 
 @require_GET

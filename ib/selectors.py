@@ -16,6 +16,8 @@ from typing import Any
 from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import TruncMonth
+from django.utils.translation import gettext
 
 from crm.lib.money import money_round
 from crm.models import Client
@@ -220,6 +222,47 @@ def partner_figures(partner: Partner, *, at: dt.datetime) -> PartnerFigures:
 
 
 @dataclass
+class PartnerSeries:
+    """Month by month, for the charts of the dashboard and the IB manager's partner page: the
+    partner's earnings (its counted lines by their period, payable and pending per currency,
+    rounded per month for the chart) and the lots closed by its own clients and by its network's."""
+
+    labels: list[str]
+    earnings: list[dict[str, Any]]
+    lots: list[dict[str, Any]]
+
+
+def partner_series(partner: Partner, *, at: dt.datetime, months: int = 12) -> PartnerSeries:
+    last, end = month_bounds(at)
+    firsts = [last]
+    while len(firsts) < months:
+        firsts.insert(0, (firsts[0] - dt.timedelta(days=1)).replace(day=1))
+    index = {first.date(): i for i, first in enumerate(firsts)}
+    earned: dict[tuple[str, bool], list[float]] = {}
+    for row in (partner_lines(partner).filter(run__period__gte=firsts[0].date()).order_by()
+                .values("run__period", "currency", "is_payable")  # type: ignore[misc]  # annotated by current_lines
+                .annotate(total=Sum("amount"))):
+        series = earned.setdefault((row["currency"], row["is_payable"]), [0.0] * len(firsts))
+        series[index[row["run__period"]]] = float(money_round(row["total"], row["currency"]))
+    earnings = [{"label": f"{gettext('Payable') if payable else gettext('Pending')} {currency}", "data": data,
+                 "stack": currency}
+                for (currency, payable), data in sorted(earned.items(), key=lambda kv: (kv[0][0], not kv[0][1]))]
+    month = TruncMonth("time", tzinfo=dt.UTC)
+    who = "account__client__partner_attributions__partner_id"
+    own = [0.0] * len(firsts)
+    network = [0.0] * len(firsts)
+    for row in (_attributed_deals(Q(account__client__partner_attributions__partner__path__contains=[partner.pk]),
+                                  start=firsts[0], end=end)
+                .annotate(month=month).values("month", who).annotate(lots=Sum("volume")).order_by()):
+        i = index.get(row["month"].date())
+        if i is not None:
+            (own if row[who] == partner.pk else network)[i] += float(row["lots"] or 0)
+    lots = [{"label": gettext("Your clients"), "data": own, "stack": "lots"},
+            {"label": gettext("Your network's clients"), "data": network, "stack": "lots"}]
+    return PartnerSeries(labels=[f"{first:%Y-%m}" for first in firsts], earnings=earnings, lots=lots)
+
+
+@dataclass
 class NetworkRow:
     partner: Partner
     level: int  # 0 the partner itself, 1 a direct sub-IB, ...
@@ -324,6 +367,12 @@ class LineExplanation:
     rule: Any  # PlanRule | None
     percent: bool  # the rate is a percentage of the basis (revenue share)
     path: list[Partner]  # from the viewing partner down to the client's own partner
+
+    @property
+    def tier_by_lots(self) -> bool:
+        """The rule's tiers count lots (else active client accounts)."""
+        tiers = getattr(self.rule, "tiers", None) or []
+        return bool(tiers) and "min_lots" in tiers[0]
 
 
 def partner_line_explanation(partner: Partner, line_id: int) -> LineExplanation | None:

@@ -11,6 +11,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("ib/partners/", views.partner_list, name="ib_partner_list"),
     path("ib/partners/<uuid:code>/", views.partner_detail, name="ib_partner_detail"),
     path("ib/partners/<uuid:code>/move/", views.partner_move, name="ib_partner_move"),
+    path("ib/partners/<uuid:code>/statement/", views.partner_statement, name="ib_partner_statement"),
     path("ib/partners/<uuid:code>/approve/", views.partner_decide, {"decision": "approve"}, name="ib_partner_approve"),
     path("ib/partners/<uuid:code>/reject/", views.partner_decide, {"decision": "reject"}, name="ib_partner_reject"),
     path("ib/partners/<uuid:code>/postback/", views.partner_postback, name="ib_partner_postback"),

@@ -8,8 +8,10 @@ render. `ui_contributions()` gives IbConfig.ready the tab and the timeline label
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from collections.abc import Mapping
+from dataclasses import asdict
 from typing import Any
 
 import qrcode
@@ -124,7 +126,8 @@ def _postback_form(partner: Partner) -> PostbackForm:
 
 def _detail(request: AuthedRequest, partner: Partner, *, move_form: MoveForm | None = None,
             reject_form: ReasonForm | None = None, postback_form: PostbackForm | None = None,
-            new_secret: str | None = None, settlement_form: Any = None, status: int = 200) -> HttpResponse:
+            new_secret: str | None = None, settlement_form: Any = None, period_error: str = "",
+            status: int = 200) -> HttpResponse:
     from ib import settlement
     from ib.settlement_views import settlement_form_for
 
@@ -133,12 +136,14 @@ def _detail(request: AuthedRequest, partner: Partner, *, move_form: MoveForm | N
         node.indent = node.depth - partner.depth  # type: ignore[attr-defined]  # for the template
     can_manage = user_can(request.user, MANAGE)
     postback = postbacks.postback_of(partner)
+    last_month = (timezone.now().date().replace(day=1) - dt.timedelta(days=1)).replace(day=1)
     return render_page(request, "ib/partner_detail.html", {
         "partner": partner,
         "ancestors": list(selectors.partner_ancestors(partner)),
         "subtree": subtree,
         # The same figures the partner sees in the partner portal, from the same selectors.
         "figures": selectors.partner_figures(partner, at=timezone.now()),
+        "series": asdict(selectors.partner_series(partner, at=timezone.now())),
         "network": selectors.partner_network(partner, at=timezone.now()),
         "links": list(partner.links.all()),
         "clients": list(selectors.partner_clients(partner)[:100]),
@@ -154,6 +159,8 @@ def _detail(request: AuthedRequest, partner: Partner, *, move_form: MoveForm | N
         "retryable": (PostbackStatus.FAILED, PostbackStatus.DEAD),
         "payable": settlement.payable_balances(partner),
         "settlement_form": settlement_form or (settlement_form_for(partner) if can_manage else None),
+        "period_error": period_error,
+        "period": request.GET.get("period") or f"{last_month:%Y-%m}",
     }, status=status)
 
 
@@ -161,6 +168,24 @@ def _detail(request: AuthedRequest, partner: Partner, *, move_form: MoveForm | N
 @require_GET
 def partner_detail(request: AuthedRequest, code: Any) -> HttpResponse:
     return _detail(request, _partner_or_404(request, code))
+
+
+@page_permission_required(VIEW)
+@require_GET
+def partner_statement(request: AuthedRequest, code: Any) -> HttpResponse:
+    """The partner's commission statement of a month (?period=YYYY-MM), the PDF the partner downloads."""
+    from ib import statements
+
+    partner = _partner_or_404(request, code)
+    try:
+        period = statements.statement_month(request.GET.get("period", ""))
+    except DomainError as exc:
+        return _detail(request, partner, period_error="; ".join(m for msgs in exc.fields.values() for m in msgs),
+                       status=400)
+    made = statements.partner_statement(partner, period)
+    response = HttpResponse(statements.partner_statement_pdf(made), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{made.filename}"'
+    return response
 
 
 @page_permission_required(MANAGE)

@@ -24,6 +24,10 @@ IN_MARCH = t(20, 12)
 
 @pytest.fixture
 def world(db):
+    return portal_world()
+
+
+def portal_world():
     """Master → Sub → Leaf (engine_world); Master has a login, a link and a code, a client of its
     own with a deposit; the Leaf's client traded 1 lot on 4 March and March was computed (per lot:
     Leaf 5, Sub 2, Master 1) and settled; then 2 more lots, computed again (not settled)."""
