@@ -67,7 +67,8 @@ ATTRIBUTION_PARAMS: dict[str, tuple[str, ...]] = {
     "utm_campaign": ("utm_campaign",),
     "utm_term": ("utm_term",),
     "utm_content": ("utm_content",),
-    "click_id": ("click_id", "gclid", "fbclid", "msclkid", "ttclid"),
+    # "click": the partner tracking link's redirect (/r/<code>/) names its click so.
+    "click_id": ("click_id", "click", "gclid", "fbclid", "msclkid", "ttclid"),
     "referrer_code": ("ref", "referrer", "ib"),
     "campaign": ("campaign",),
     "source": ("source",),

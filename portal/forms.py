@@ -12,9 +12,11 @@ from crm.exceptions import DomainError
 from portal.countries import country_choices
 
 # The landing page's attribution, carried through the form in hidden fields: query name -> client field.
+# A partner's tracking link (/r/<code>/) sends the visitor on with ref and click; a landing page may
+# name the click click_id, which wins when both are there (the later name of one field wins).
 ATTRIBUTION_PARAMS = {"utm_source": "utm_source", "utm_medium": "utm_medium", "utm_campaign": "utm_campaign",
                       "utm_term": "utm_term", "utm_content": "utm_content", "ref": "referrer_code",
-                      "click_id": "click_id"}
+                      "click": "click_id", "click_id": "click_id"}
 
 
 class ServiceErrorsMixin:

@@ -4,6 +4,7 @@ the IB manager's pages (permission trio)."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -181,6 +182,44 @@ def test_a_lead_with_a_click_and_code_is_attributed_by_the_event_handler(client,
     current = selectors.current_attribution(person)
     assert current is not None and current.partner == ib.sub_a and current.source == "link"
     assert current.click == click
+
+
+def _hidden(html):
+    return dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"', html))
+
+
+@pytest.mark.parametrize("landing", ["portal", "lead_form"])
+def test_a_visitor_who_follows_a_link_into_a_registration_is_the_links_click(client, ib, settings, landing):
+    """The link's redirect names the click `click`: the trader's room registration and the public
+    lead form keep it, so the client is the click's (a link touch), not only the code's."""
+    from crm.events import dispatch_pending
+    from crm.models import Client
+    from portal.models import ConsentDocument, ConsentKind
+
+    settings.PORTAL_REGISTER_RATE_LIMIT = "1000/m"
+    for kind in ConsentKind.values:
+        ConsentDocument.objects.create(brand=ib.brand, kind=kind, version="1", language="en", title=kind)
+    path = (reverse("portal:register", args=[ib.brand.code]) if landing == "portal"
+            else f"/f/{ib.brand.code}/lead/")
+    link = ib.services.tracking_link_create(actor=ib.manager, partner=ib.sub_a, landing_url=path)
+    target = client.get(f"/r/{link.code}/", HTTP_USER_AGENT=UA)["Location"]
+    click = Click.objects.get()
+    assert urlsplit(target).path == path
+    form = client.get(target, HTTP_USER_AGENT=UA)
+    assert form.status_code == 200
+    person = {"first_name": "Rana", "last_name": "Aziz", "email": "rana.aziz@example.org", "phone": "+442071838752",
+              "country": "GB"}
+    if landing == "portal":
+        person |= {"date_of_birth": "1992-02-11", "password": "Quiet-Harbour-8843", "accept_terms": "on",
+                   "accept_privacy": "on"}
+    else:
+        person |= {"consent": "on"}
+    response = client.post(target, {**_hidden(form.content.decode()), **person}, HTTP_USER_AGENT=UA)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    dispatch_pending()
+    current = selectors.current_attribution(Client.objects.get(email="rana.aziz@example.org"))
+    assert current is not None and current.partner == ib.sub_a
+    assert (current.source, current.click) == ("link", click)
 
 
 # --- pages: the permission trio ------------------------------------------------------------------------
