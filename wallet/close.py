@@ -35,7 +35,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy, pgettext_lazy
 
 from crm.audit import audit_record
-from crm.exceptions import Conflict, ValidationFailed
+from crm.exceptions import Conflict, NotFound, ValidationFailed
 from crm.lib.csvsafe import SafeCsvWriter, SafeXlsxWriter
 from crm.lib.money import Money, currency_normalise
 from crm.lib.pdf import pdf_render
@@ -270,6 +270,11 @@ def _from_stored(row: MonthClose) -> CloseFigures:
 def month_close(*, actor: Any, provider: PaymentProvider, currency: str, period: dt.date, note: str = "") -> MonthClose:
     """Close the month: the figures as the ledger stands, the PDF printed now, stored and locked.
     Refused (MonthNotClosable, naming why) for a month not ended, out of order, or closed already."""
+    from wallet.reconciliation import providers_for_user
+
+    if not providers_for_user(actor).filter(pk=provider.pk).exists():
+        # Finance limited to brands closes only providers serving none but their brands.
+        raise NotFound(gettext("No such provider."))
     currency = currency_normalise(currency)
     period = month_start(period)
     with transaction.atomic():

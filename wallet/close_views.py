@@ -22,6 +22,7 @@ from crm.permissions import AuthedRequest, page_permission_required, user_can
 from crm.views.ui import render_page
 from wallet import close
 from wallet.models import MonthClose, PaymentProvider
+from wallet.reconciliation import providers_for_user
 
 
 class CloseForm(forms.Form):
@@ -33,11 +34,11 @@ def _previous_month(today: dt.date) -> dt.date:
     return (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
 
 
-def _overview() -> list[dict[str, Any]]:
-    """Per provider and currency: the last closed month and the month to close next."""
+def _overview(user: Any) -> list[dict[str, Any]]:
+    """Per provider (of `user`'s brands) and currency: the last closed month and the month to close next."""
     last_month = _previous_month(timezone.localdate())
     rows = []
-    for provider in PaymentProvider.objects.order_by("name"):
+    for provider in providers_for_user(user).order_by("name"):
         for currency in close.close_currencies(provider):
             last = close.last_closed(provider, currency)
             upcoming = (last.period.replace(day=28) + dt.timedelta(days=4)).replace(day=1) if last else last_month
@@ -46,15 +47,16 @@ def _overview() -> list[dict[str, Any]]:
     return rows
 
 
-def _provider(code: str) -> PaymentProvider:
-    provider = PaymentProvider.objects.filter(code=code).first()
+def _provider(user: Any, code: str) -> PaymentProvider:
+    # A provider serving brands outside the user's: its close is about their money too.
+    provider = providers_for_user(user).filter(code=code).first()
     if provider is None:
         raise Http404
     return provider
 
 
-def _figures(provider_code: str, currency: str, period: str) -> close.CloseFigures:
-    provider = _provider(provider_code)
+def _figures(user: Any, provider_code: str, currency: str, period: str) -> close.CloseFigures:
+    provider = _provider(user, provider_code)
     try:
         return close.month_figures(provider=provider, currency=currency_normalise(currency),
                                    period=close.period_parse(period))
@@ -66,13 +68,15 @@ def _figures(provider_code: str, currency: str, period: str) -> close.CloseFigur
 @page_permission_required(close.VIEW_PERMISSION)
 def close_list(request: AuthedRequest) -> HttpResponse:
     return render_page(request, "wallet/close/list.html", {
-        "rows": _overview(), "closes": MonthClose.objects.select_related("provider", "closed_by")[:48]})
+        "rows": _overview(request.user),
+        "closes": MonthClose.objects.filter(provider__in=providers_for_user(request.user))
+        .select_related("provider", "closed_by")[:48]})
 
 
 @require_GET
 @page_permission_required(close.VIEW_PERMISSION)
 def close_detail(request: AuthedRequest, provider_code: str, currency: str, period: str) -> HttpResponse:
-    figures = _figures(provider_code, currency, period)
+    figures = _figures(request.user, provider_code, currency, period)
     can_close = figures.closed is None and not figures.problems and user_can(request.user, close.CLOSE_PERMISSION)
     return render_page(request, "wallet/close/detail.html", {
         "figures": figures, "form": CloseForm(), "can_close": can_close, "period_text": period})
@@ -81,7 +85,7 @@ def close_detail(request: AuthedRequest, provider_code: str, currency: str, peri
 @require_POST
 @page_permission_required(close.CLOSE_PERMISSION)
 def close_month(request: AuthedRequest, provider_code: str, currency: str, period: str) -> HttpResponse:
-    provider = _figures(provider_code, currency, period).provider  # 404 for what does not parse
+    provider = _figures(request.user, provider_code, currency, period).provider  # 404 for what does not parse
     form = CloseForm(request.POST)
     note = form.cleaned_data["note"] if form.is_valid() else ""
     back = reverse("wallet_close_detail", args=[provider.code, currency, period])
@@ -99,7 +103,7 @@ def close_month(request: AuthedRequest, provider_code: str, currency: str, perio
 @require_GET
 @page_permission_required(close.VIEW_PERMISSION)
 def close_download(request: AuthedRequest, provider_code: str, currency: str, period: str, fmt: str) -> HttpResponse:
-    figures = _figures(provider_code, currency, period)
+    figures = _figures(request.user, provider_code, currency, period)
     makers = {"pdf": (close.close_pdf_download, "application/pdf"),
               "csv": (close.close_csv, "text/csv; charset=utf-8"),
               "xlsx": (close.close_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")}

@@ -13,14 +13,25 @@ temporary tables, committed step by step so that the progress bar moves; step 4 
    sees it (money in positive) and the fee the ledger posted;
 3. matches, set-based, each pass on what the earlier left: duplicates (the same reference and kind
    twice in the file, or in an earlier file of the provider) are set aside; then by provider
-   reference; then by merchant reference; then batched payouts, one line to many payouts (the payouts named
-   by the line's batch id, or without one, the unmatched payouts of the line's day and the days
-   before within the tolerance, when their total is the line's amount); then by amount and date
-   within the tolerances (mutual best candidates only);
+   reference; then by merchant reference; then batched payouts, one line to many payouts (the payouts
+   whose provider reported the line's batch id, or without one, the unmatched payouts of the line's
+   day and the days before within the tolerance, when their total is the line's amount); then by
+   amount and date within the tolerances (mutual best candidates only);
 4. writes the lines, the matches and the breaks (currency, amount and fee differences of matched
    pairs; duplicates; lines missing in the ledger; the provider's movements of the file's days
-   that no file settled, missing at the provider) with INSERT ... SELECT.
-A file that cannot be read stores no line and no break; the import says why, naming the row.
+   that no file settled, missing at the provider) with INSERT ... SELECT; a paid-out withdrawal
+   whose batch the provider never named takes the batch of the line that settled it.
+A file that cannot be read stores no line and no break; the import says why, naming the row. One
+matcher runs at a time per provider (an import holds the provider's lock from its ledger read to
+its write), so a movement is never claimed twice.
+
+A line missing in the ledger whose payment arrived later (a late webhook) is matched again by
+`settlement_rematch` (finance, per break or per import) or `settlement_rematch_open` (nightly, on
+beat): the same passes over the stored lines, the break resolved as matched, and the pair's
+differences opened as breaks.
+
+Brands: every import and break says whose money it is about (`brand_scope`, `providers_for_user`);
+finance limited to brands works only with theirs, a provider shared by brands is house-wide.
 
 Tolerances (settings.WALLET_RECONCILIATION, each optional): "amount_tolerance" (default 0.01 in the
 line's currency), "date_tolerance_days" (3), "lookback_days" (45).
@@ -44,7 +55,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -64,6 +75,7 @@ from wallet.models import (
     ImportStatus,
     LedgerAccount,
     LedgerTransaction,
+    PaymentMethod,
     PaymentProvider,
     ReconciliationBreak,
     Resolution,
@@ -102,6 +114,83 @@ def _require(actor: Any) -> None:
         raise NotAllowed(gettext("Reconciliation is for finance."))
 
 
+# --- whose money: brands ------------------------------------------------------------------------------
+# Finance limited to brands sees and resolves only what is about their brands' money: imports of
+# providers that serve only their brands, breaks of their brands (the movement's clearing account,
+# the trading account's client, else the file's brand), and those providers' month-end closes.
+# What belongs to no single brand (a provider shared by brands, a line nobody can attribute) is
+# house-wide: finance of every brand (and administrators) handle it.
+
+def brand_scope(user: Any) -> frozenset[int] | None:
+    """The brands `user` reconciles; None: every brand (administrators, staff of all brands)."""
+    if getattr(user, "is_administrator", False) or getattr(user, "all_brands", False):
+        return None
+    if not getattr(user, "pk", None):
+        return frozenset()
+    return frozenset(user.brands.values_list("pk", flat=True))
+
+
+def provider_brand_ids(provider: PaymentProvider) -> set[int | None]:
+    """The brands a provider serves: its payment methods' and its clearing accounts' (None: a
+    house-wide clearing account)."""
+    brands: set[int | None] = set(PaymentMethod.objects.filter(provider=provider).values_list("brand_id", flat=True))
+    brands.update(LedgerAccount.objects.filter(kind=AccountKind.PSP_CLEARING, owner_ref=provider.code)
+                  .values_list("brand_id", flat=True))
+    return brands
+
+
+def provider_brand(provider: PaymentProvider) -> int | None:
+    """The provider's only brand, or None when it serves several (or none yet)."""
+    brands = provider_brand_ids(provider)
+    only = next(iter(brands)) if len(brands) == 1 else None
+    return only
+
+
+def providers_for_user(user: Any) -> QuerySet[PaymentProvider]:
+    """The providers `user` reconciles and closes: every one for finance of all brands; for finance
+    limited to brands, those serving some of their brands and no other."""
+    qs = PaymentProvider.objects.all()
+    scope = brand_scope(user)
+    if scope is None:
+        return qs
+    methods = PaymentMethod.objects.filter(provider=OuterRef("pk"))
+    accounts = LedgerAccount.objects.filter(kind=AccountKind.PSP_CLEARING, owner_ref=OuterRef("code"))
+    inside = Exists(methods.filter(brand_id__in=scope)) | Exists(accounts.filter(brand_id__in=scope))
+    outside = (Exists(methods.exclude(brand_id__in=scope))
+               | Exists(accounts.filter(Q(brand__isnull=True) | ~Q(brand_id__in=scope))))
+    return qs.filter(inside).exclude(outside)
+
+
+def provider_get_for_user(*, user: Any, code: str) -> PaymentProvider:
+    """The provider, for a user who may reconcile it; "missing" and "not allowed" look the same."""
+    found = providers_for_user(user).filter(code=code).first() if user_can(user, RECONCILE_PERMISSION) else None
+    if found is None:
+        raise NotFound(gettext("No such provider."))
+    return found
+
+
+def _in_scope(user: Any, brand_id: int | None) -> bool:
+    scope = brand_scope(user)
+    return scope is None or (brand_id is not None and brand_id in scope)
+
+
+def _provider_lock(provider_id: int, *, wait: bool, session: bool = False) -> bool:
+    """One matcher at a time per provider (an import's job, a re-match, the nightly run): each
+    claims the provider's unmatched movements, and a movement is settled once. `session`: held
+    across the import's committed steps until `_provider_unlock`; else until the transaction ends."""
+    kind = "" if session else "_xact"
+    verb = "pg_advisory" if wait else "pg_try_advisory"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {verb}{kind}_lock(hashtext(%s))", [f"wallet.recon:{provider_id}"])  # noqa: S608 - fixed names
+        row = cursor.fetchone()
+    return wait or bool(row[0])
+
+
+def _provider_unlock(provider_id: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", [f"wallet.recon:{provider_id}"])
+
+
 # --- starting an import -----------------------------------------------------------------------------
 
 def _mapping_for(provider: PaymentProvider, mapping: SettlementMapping | None) -> tuple[SettlementMapping | None, str]:
@@ -124,6 +213,9 @@ def settlement_import_start(*, actor: Any, provider: PaymentProvider, data: byte
     """Store the file and start its import job. The same file (sha256) of the same provider is
     refused once it was imported (or is being imported); an empty file is refused at once."""
     _require(actor)
+    if not providers_for_user(actor).filter(pk=provider.pk).exists():
+        # A provider serving brands outside the actor's: its file is about their money too.
+        raise NotFound(gettext("No such provider."))
     if not data.strip():
         raise ValidationFailed(fields={"file": gettext("The file is empty.")})
     digest = hashlib.sha256(data).hexdigest()
@@ -135,8 +227,8 @@ def settlement_import_start(*, actor: Any, provider: PaymentProvider, data: byte
         raise Conflict(message)
     saved, mapping_name = _mapping_for(provider, mapping)
     name = (file_name or "settlement.csv").rsplit("/", 1)[-1][:255]
-    imp = SettlementImport(provider=provider, file_name=name, sha256=digest, mapping=saved,
-                           mapping_name=mapping_name[:120], created_by=actor)
+    imp = SettlementImport(provider=provider, brand_id=provider_brand(provider), file_name=name, sha256=digest,
+                           mapping=saved, mapping_name=mapping_name[:120], created_by=actor)
     imp.file.save(f"{imp.code}-{name}"[-200:], ContentFile(data), save=False)
     try:
         with transaction.atomic():
@@ -145,7 +237,7 @@ def settlement_import_start(*, actor: Any, provider: PaymentProvider, data: byte
         raise Conflict(gettext("This file is being imported already.")) from None
     imp.job = job_start(kind=IMPORT_JOB_KIND, actor=actor, title=gettext("Settlement %(file)s of %(provider)s") % {
         "file": name, "provider": provider.name}, func="wallet.jobs.settlement_import",
-        kwargs={"import_id": imp.pk}, link=reverse("wallet_recon_import", args=[imp.code]))
+        kwargs={"import_id": imp.pk}, link=reverse("wallet_recon_import", args=[imp.code]), brand=imp.brand)
     imp.save(update_fields=["job"])
     audit_record(action="wallet.settlement_import_started", obj=imp, actor=actor, after={
         "provider": provider.code, "file": name, "sha256": digest, "mapping": mapping_name})
@@ -176,6 +268,8 @@ def settlement_import_run(*, handle: JobHandle | None, import_id: int) -> dict[s
         return {"lines": imp.line_count, "matched": imp.matched_count, "breaks": imp.break_count}
     SettlementImport.objects.filter(pk=imp.pk).update(status=ImportStatus.RUNNING)
     _drop_temp()
+    # Another import (or a re-match) of the provider finishes first: both would claim the same movements.
+    _provider_lock(imp.provider_id, wait=True, session=True)
     try:
         counts = _import_file(imp, handle)
     except SettlementParseError as error:
@@ -189,6 +283,8 @@ def settlement_import_run(*, handle: JobHandle | None, import_id: int) -> dict[s
         raise
     finally:
         _drop_temp()
+        if not (connection.in_atomic_block and connection.needs_rollback):
+            _provider_unlock(imp.provider_id)
     return counts
 
 
@@ -230,7 +326,7 @@ def _import_file(imp: SettlementImport, handle: JobHandle | None) -> dict[str, i
     _ledger_table(imp.provider, since=date_from - dt.timedelta(days=tol.lookback_days))
     steps.next("ledger")
     with connection.cursor() as cursor:
-        run = _Matcher(cursor, imp, tol)
+        run = _Matcher(cursor, imp.provider_id, tol)
         run.duplicates()
         steps.next("duplicates")
         run.by_reference("provider_ref")
@@ -243,8 +339,10 @@ def _import_file(imp: SettlementImport, handle: JobHandle | None) -> dict[str, i
         steps.next("tolerance")
         run.prepare_write()
         with transaction.atomic():  # the lines, matches, breaks and the import's counts at once
-            matched = run.write_lines_and_matches()
-            breaks = run.write_breaks(date_from, date_to)
+            matched = run.write_lines_and_matches(imp.pk)
+            breaks = run.write_pair_breaks() + run.write_line_breaks()
+            breaks += run.write_missing_at_provider(imp.pk, date_from, date_to)
+            run.clear_settled(gettext("Settled by the file %(file)s.") % {"file": imp.file_name})
             SettlementImport.objects.filter(pk=imp.pk).update(
                 status=ImportStatus.DONE, line_count=lines, matched_count=matched, break_count=breaks,
                 date_from=date_from, date_to=date_to, finished_at=timezone.now(), error="")
@@ -277,14 +375,19 @@ class _Steps:
 _LINE_COLUMNS = ("row", "provider_ref", "merchant_ref", "kind", "amount", "fee", "currency", "value_date", "batch_id")
 
 
+_LINES_TABLE = ("CREATE TEMP TABLE recon_lines (id bigint NOT NULL DEFAULT nextval(pg_get_serial_sequence("
+                "'wallet_settlementfileline', 'id')), row integer, provider_ref text, merchant_ref text, kind text, "
+                "amount numeric, fee numeric, currency text, value_date date, batch_id text, "
+                "state text NOT NULL DEFAULT 'open', settlement_id bigint NOT NULL DEFAULT {settlement}, "
+                "brand_id bigint DEFAULT {brand})")
+
+
 def _copy_lines(data: bytes, imp: SettlementImport, handle: JobHandle | None, total: int) -> int:
-    """Parse and COPY the lines into recon_lines (ids from the lines table's sequence)."""
+    """Parse and COPY the lines into recon_lines (ids from the lines table's sequence; each line
+    of this import, its brand the import's)."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMP TABLE recon_lines (id bigint NOT NULL DEFAULT nextval(pg_get_serial_sequence("
-            "'wallet_settlementfileline', 'id')), row integer, provider_ref text, merchant_ref text, kind text, "
-            "amount numeric, fee numeric, currency text, value_date date, batch_id text, "
-            "state text NOT NULL DEFAULT 'open')")
+        cursor.execute(_LINES_TABLE.format(settlement=int(imp.pk),
+                                           brand="NULL" if imp.brand_id is None else int(imp.brand_id)))
     count = 0
     chunk: list[tuple[Any, ...]] = []
     for row, provider_ref, merchant_ref, kind, amount, fee, currency, value_date, batch_id in settlement_rows(
@@ -314,16 +417,19 @@ def _copy(rows: list[tuple[Any, ...]]) -> int:
 
 
 def _ledger_table(provider: PaymentProvider, *, since: dt.date) -> None:
-    """recon_ledger: the provider's unmatched movements since `since` (see the module's docstring)."""
-    accounts = list(LedgerAccount.objects.filter(kind=AccountKind.PSP_CLEARING, owner_ref=provider.code)
-                    .values_list("pk", flat=True))
+    """recon_ledger: the provider's unmatched movements since `since` (see the module's docstring),
+    each with the brand of its clearing account."""
+    owned = list(LedgerAccount.objects.filter(kind=AccountKind.PSP_CLEARING, owner_ref=provider.code)
+                 .values_list("pk", "brand_id"))
+    accounts = [pk for pk, _brand in owned]
+    brands = [brand for _pk, brand in owned]
     fee_accounts = list(LedgerAccount.objects.filter(kind=AccountKind.FEES).values_list("pk", flat=True))
     start = dt.datetime.combine(since, dt.time.min, tzinfo=dt.UTC)
     with connection.cursor() as cursor:
         cursor.execute("""
             CREATE TEMP TABLE recon_ledger AS
             WITH moves AS (
-                SELECT g.transaction_id AS tx_id, g.currency, -sum(g.amount) AS amount
+                SELECT g.transaction_id AS tx_id, g.currency, -sum(g.amount) AS amount, min(g.account_id) AS account_id
                 FROM wallet_ledgerleg g
                 WHERE g.account_id = ANY(%(accounts)s) AND g.recorded_at >= %(start)s
                 GROUP BY g.transaction_id, g.currency HAVING sum(g.amount) <> 0)
@@ -337,15 +443,17 @@ def _ledger_table(provider: PaymentProvider, *, since: dt.date) -> None:
                         WHEN t.kind = 'deposit' THEN coalesce(d.merchant_ref, t.metadata->>'merchant_ref', '')
                         WHEN t.kind = 'withdrawal' THEN coalesce(w.merchant_ref, t.metadata->>'merchant_ref', '')
                         ELSE coalesce(t.metadata->>'merchant_ref', '') END AS merchant_ref,
-                   coalesce(t.metadata->>'batch_id', '') AS batch_id,
-                   CASE WHEN t.ref_kind = 'deposit' THEN d.id END AS deposit_id, w.id AS withdrawal_id
+                   coalesce(nullif(w.provider_batch_id, ''), t.metadata->>'batch_id', '') AS batch_id,
+                   CASE WHEN t.ref_kind = 'deposit' THEN d.id END AS deposit_id, w.id AS withdrawal_id,
+                   a.brand_id
             FROM moves m
+            JOIN unnest(%(accounts)s::bigint[], %(brands)s::bigint[]) AS a(id, brand_id) ON a.id = m.account_id
             JOIN wallet_ledgertransaction t ON t.id = m.tx_id
             LEFT JOIN wallet_deposit d ON t.ref_kind = 'deposit' AND d.code::text = t.ref_code
             LEFT JOIN wallet_withdrawal w ON t.ref_kind = 'withdrawal' AND w.code::text = t.ref_code
             LEFT JOIN wallet_depositrefund r ON r.transaction_id = t.id
             WHERE NOT EXISTS (SELECT 1 FROM wallet_reconciliationmatch x WHERE x.transaction_id = m.tx_id)
-        """, {"accounts": accounts, "start": start})
+        """, {"accounts": accounts, "brands": brands, "start": start})
         if fee_accounts:
             cursor.execute("""
                 UPDATE recon_ledger r SET fee = f.total
@@ -364,8 +472,12 @@ _OPEN_LEDGER = "(SELECT * FROM recon_ledger y WHERE NOT EXISTS (SELECT 1 FROM re
 
 
 class _Matcher:
-    def __init__(self, cursor: Any, imp: SettlementImport, tol: Tolerances) -> None:
-        self.cursor, self.imp, self.tol = cursor, imp, tol
+    """The matching passes over recon_lines and recon_ledger, and the writes of what they found. An
+    import writes its lines and every kind of break; a re-match (`settlement_rematch`) takes lines
+    already stored that matched nothing, and writes their matches and the differences of the pairs."""
+
+    def __init__(self, cursor: Any, provider_id: int, tol: Tolerances) -> None:
+        self.cursor, self.provider_id, self.tol = cursor, provider_id, tol
         cursor.execute("CREATE TEMP TABLE recon_pairs (line_id bigint, tx_id bigint, method text)")
         cursor.execute("CREATE INDEX ON recon_pairs (line_id)")
         cursor.execute("CREATE INDEX ON recon_pairs (tx_id)")
@@ -386,7 +498,7 @@ class _Matcher:
                 SELECT 1 FROM wallet_settlementfileline o
                 JOIN wallet_settlementimport i ON i.id = o.settlement_id
                 WHERE o.provider_ref = l.provider_ref AND o.kind = l.kind AND i.provider_id = %(provider)s
-                  AND i.status = 'done' AND o.state <> 'duplicate')""", {"provider": self.imp.provider_id})
+                  AND i.status = 'done' AND o.state <> 'duplicate')""", {"provider": self.provider_id})
 
     def by_reference(self, field: str) -> None:
         """Pairs whose reference (`field`: provider_ref or merchant_ref) is equal, one to one."""
@@ -443,7 +555,7 @@ class _Matcher:
     def prepare_write(self) -> None:
         self._pairs_added()
 
-    def write_lines_and_matches(self) -> int:
+    def write_lines_and_matches(self, import_id: int) -> int:
         self.cursor.execute("""
             INSERT INTO wallet_settlementfileline (id, settlement_id, row, provider_ref, merchant_ref, kind, amount,
                                                    fee, currency, value_date, batch_id, state)
@@ -452,68 +564,225 @@ class _Matcher:
                    CASE WHEN l.state = 'duplicate' THEN 'duplicate'
                         WHEN EXISTS (SELECT 1 FROM recon_pairs p WHERE p.line_id = l.id) THEN 'matched'
                         ELSE 'open' END
-            FROM recon_lines l""", {"import": self.imp.pk})
+            FROM recon_lines l""", {"import": import_id})
+        return self.write_matches()
+
+    def write_matches(self) -> int:
+        """The matches of the pairs; a paid-out withdrawal whose batch the provider never named
+        takes the batch of the line that settled it. The number of lines matched."""
         self.cursor.execute("""
             INSERT INTO wallet_reconciliationmatch (line_id, transaction_id, deposit_id, withdrawal_id, method, created_at)
             SELECT p.line_id, p.tx_id, r.deposit_id, r.withdrawal_id, p.method, now()
             FROM recon_pairs p JOIN recon_ledger r ON r.tx_id = p.tx_id""")
+        self.cursor.execute("""
+            UPDATE wallet_withdrawal w SET provider_batch_id = l.batch_id, updated_at = now()
+            FROM recon_pairs p JOIN recon_lines l ON l.id = p.line_id JOIN recon_ledger r ON r.tx_id = p.tx_id
+            WHERE w.id = r.withdrawal_id AND w.provider_batch_id = '' AND l.batch_id <> '' AND l.amount < 0""")
         self.cursor.execute("SELECT count(DISTINCT line_id) FROM recon_pairs")
         matched: int = self.cursor.fetchone()[0]
         return matched
 
-    def write_breaks(self, date_from: dt.date, date_to: dt.date) -> int:
-        params = {"import": self.imp.pk, "provider": self.imp.provider_id, "from": date_from, "to": date_to}
-        insert = ("INSERT INTO wallet_reconciliationbreak (code, kind, status, provider_id, settlement_id, line_id, "
-                  "transaction_id, currency, provider_currency, provider_amount, ledger_amount, difference, "
-                  "provider_fee, ledger_fee, occurred_on, created_at, resolution, note) ")
+    _INSERT = ("INSERT INTO wallet_reconciliationbreak (code, kind, status, provider_id, brand_id, settlement_id, "
+               "line_id, transaction_id, currency, provider_currency, provider_amount, ledger_amount, difference, "
+               "provider_fee, ledger_fee, occurred_on, created_at, resolution, note) ")
+
+    def write_pair_breaks(self) -> int:
+        """Currency, amount and fee differences of the pairs (one to one), and of the batches' totals."""
+        params = {"provider": self.provider_id}
         created = 0
-        # Pairs (one to one): currency, amount, fee.
         pairs = """
             FROM recon_pairs p JOIN recon_lines l ON l.id = p.line_id JOIN recon_ledger r ON r.tx_id = p.tx_id
             WHERE p.method <> 'batch' AND """
         for kind, condition in (("currency_mismatch", "l.currency <> r.currency"),
                                 ("amount_mismatch", "l.currency = r.currency AND l.amount <> r.amount"),
                                 ("fee_mismatch", "l.currency = r.currency AND l.fee <> r.fee")):
-            self.cursor.execute(insert + f"""
-                SELECT gen_random_uuid(), '{kind}', 'open', %(provider)s, %(import)s, l.id, r.tx_id, r.currency,
-                       l.currency, l.amount, r.amount, CASE WHEN l.currency = r.currency THEN l.amount - r.amount ELSE 0 END,
+            self.cursor.execute(self._INSERT + f"""
+                SELECT gen_random_uuid(), '{kind}', 'open', %(provider)s, coalesce(r.brand_id, l.brand_id),
+                       l.settlement_id, l.id, r.tx_id, r.currency, l.currency, l.amount, r.amount,
+                       CASE WHEN l.currency = r.currency THEN l.amount - r.amount ELSE 0 END,
                        l.fee, r.fee, l.value_date, now(), '', ''
                 """ + pairs + condition, params)  # noqa: S608 - fixed fragments
             created += self.cursor.rowcount
-        # Batches (one line, many payouts): the total and the fees.
+        # Batches (one line, many payouts): the total and the fees; the brand of the payouts when
+        # they are all of one.
         batch = """
-            FROM (SELECT p.line_id, sum(r.amount) AS amount, sum(r.fee) AS fee FROM recon_pairs p
-                  JOIN recon_ledger r ON r.tx_id = p.tx_id WHERE p.method = 'batch' GROUP BY p.line_id) s
+            FROM (SELECT p.line_id, sum(r.amount) AS amount, sum(r.fee) AS fee,
+                         CASE WHEN count(DISTINCT r.brand_id) = 1 THEN min(r.brand_id) END AS brand_id
+                  FROM recon_pairs p JOIN recon_ledger r ON r.tx_id = p.tx_id WHERE p.method = 'batch'
+                  GROUP BY p.line_id) s
             JOIN recon_lines l ON l.id = s.line_id WHERE """
         for kind, condition in (("amount_mismatch", "l.amount <> s.amount"), ("fee_mismatch", "l.fee <> s.fee")):
-            self.cursor.execute(insert + f"""
-                SELECT gen_random_uuid(), '{kind}', 'open', %(provider)s, %(import)s, l.id, NULL, l.currency,
-                       l.currency, l.amount, s.amount, l.amount - s.amount, l.fee, s.fee, l.value_date, now(), '', ''
+            self.cursor.execute(self._INSERT + f"""
+                SELECT gen_random_uuid(), '{kind}', 'open', %(provider)s, coalesce(s.brand_id, l.brand_id),
+                       l.settlement_id, l.id, NULL, l.currency, l.currency, l.amount, s.amount, l.amount - s.amount,
+                       l.fee, s.fee, l.value_date, now(), '', ''
                 """ + batch + condition, params)  # noqa: S608 - fixed fragments
             created += self.cursor.rowcount
-        # Lines: duplicates, and what nothing in the ledger matched.
-        self.cursor.execute(insert + """
+        return created
+
+    def write_line_breaks(self) -> int:
+        """Duplicates, and the lines nothing in the ledger matched; such a line is of the brand of
+        the deposit or withdrawal its merchant reference names, when it names one of ours."""
+        # The few lines first (materialised), then their merchant references looked up one by one.
+        self.cursor.execute(self._INSERT + """
+            WITH l AS MATERIALIZED (
+                SELECT * FROM recon_lines x
+                WHERE x.state = 'duplicate' OR NOT EXISTS (SELECT 1 FROM recon_pairs p WHERE p.line_id = x.id))
             SELECT gen_random_uuid(), CASE WHEN l.state = 'duplicate' THEN 'duplicate' ELSE 'missing_in_ledger' END,
-                   'open', %(provider)s, %(import)s, l.id, NULL, l.currency, l.currency, l.amount, NULL, l.amount,
-                   l.fee, NULL, l.value_date, now(), '', ''
-            FROM recon_lines l
-            WHERE l.state = 'duplicate' OR NOT EXISTS (SELECT 1 FROM recon_pairs p WHERE p.line_id = l.id)""", params)  # noqa: S608 - fixed fragments
-        created += self.cursor.rowcount
-        # The provider's movements of the file's days that no file settled (once while open).
-        self.cursor.execute(insert + f"""
-            SELECT gen_random_uuid(), 'missing_at_provider', 'open', %(provider)s, %(import)s, NULL, r.tx_id,
-                   r.currency, '', NULL, r.amount, -r.amount, NULL, r.fee, r.day, now(), '', ''
+                   'open', %(provider)s, coalesce(d.brand_id, w.brand_id, l.brand_id), l.settlement_id, l.id, NULL,
+                   l.currency, l.currency, l.amount, NULL, l.amount, l.fee, NULL, l.value_date, now(), '', ''
+            FROM l
+            LEFT JOIN wallet_deposit d ON l.merchant_ref <> '' AND d.merchant_ref = l.merchant_ref
+            LEFT JOIN wallet_withdrawal w ON l.merchant_ref <> '' AND w.merchant_ref = l.merchant_ref""",  # noqa: S608
+                            {"provider": self.provider_id})
+        created: int = self.cursor.rowcount
+        return created
+
+    def write_missing_at_provider(self, import_id: int, date_from: dt.date, date_to: dt.date) -> int:
+        """The provider's movements of the file's days that no file settled (once while open)."""
+        self.cursor.execute(self._INSERT + f"""
+            SELECT gen_random_uuid(), 'missing_at_provider', 'open', %(provider)s, r.brand_id, %(import)s, NULL,
+                   r.tx_id, r.currency, '', NULL, r.amount, -r.amount, NULL, r.fee, r.day, now(), '', ''
             FROM {_OPEN_LEDGER} r WHERE r.day BETWEEN %(from)s AND %(to)s
-            ON CONFLICT (transaction_id, kind) WHERE status = 'open' AND line_id IS NULL DO NOTHING""", params)  # noqa: S608
-        created += self.cursor.rowcount
-        # Movements an earlier file missed and this one settles: the timing difference cleared itself.
+            ON CONFLICT (transaction_id, kind) WHERE status = 'open' AND line_id IS NULL DO NOTHING""",  # noqa: S608
+                            {"provider": self.provider_id, "import": import_id, "from": date_from, "to": date_to})
+        created: int = self.cursor.rowcount
+        return created
+
+    def clear_settled(self, note: str) -> int:
+        """Movements an earlier file missed and these lines settle: the timing difference cleared itself."""
         self.cursor.execute("""
             UPDATE wallet_reconciliationbreak b SET status = 'resolved', resolution = 'cleared', resolved_at = now(),
                    note = %(note)s
             WHERE b.status = 'open' AND b.kind = 'missing_at_provider'
-              AND b.transaction_id IN (SELECT tx_id FROM recon_pairs)""",
-                            {"note": gettext("Settled by the file %(file)s.") % {"file": self.imp.file_name}})
-        return created
+              AND b.transaction_id IN (SELECT tx_id FROM recon_pairs)""", {"note": note})
+        cleared: int = self.cursor.rowcount
+        return cleared
+
+
+# --- matching again what a file had that the ledger did not --------------------------------------------
+
+@dataclass(frozen=True)
+class RematchResult:
+    lines: int  # lines missing in the ledger that were looked at
+    matched: int  # of them, matched now (their breaks resolved as matched)
+    breaks: int  # differences of the new pairs (amount, fee, currency) opened as breaks
+
+
+class ProviderBusy(Conflict):
+    default_code = "reconciliation_busy"
+
+
+def settlement_rematch(*, actor: Any, settlement: SettlementImport | None = None,
+                       brk: ReconciliationBreak | None = None) -> RematchResult:
+    """Match again the lines "missing in the ledger" of one import, or of one break's line, against
+    the provider's movements not matched yet: a payment whose webhook came late is in the ledger now.
+    A line that matches closes its break as matched (automatically, no adjustment: the movement is
+    there); a pair that differs opens its amount, fee or currency break as an import would. Refused
+    (ProviderBusy) while an import of the provider is running."""
+    _require(actor)
+    target = settlement or (brk.settlement if brk is not None else None)
+    if target is None or (brk is not None and brk.kind != BreakKind.MISSING_IN_LEDGER):
+        raise ValidationFailed(fields={"break": gettext("Only a line missing in the ledger can be matched again.")})
+    if not (_in_scope(actor, brk.brand_id) if brk is not None else _in_scope(actor, target.brand_id)):
+        raise NotFound()
+    if brk is not None and brk.status != BreakStatus.OPEN:
+        raise Conflict(gettext("This break was resolved already (%(resolution)s).") % {
+            "resolution": brk.get_resolution_display()})
+    result = _rematch(provider=target.provider, actor=actor, wait=False,
+                      settlement_id=target.pk, break_id=brk.pk if brk is not None else None)
+    if result is None:
+        raise ProviderBusy(gettext("A settlement file of %(provider)s is being imported: match again once it is done.")
+                           % {"provider": target.provider.name})
+    return result
+
+
+def settlement_rematch_open() -> dict[str, int]:
+    """The nightly run: every provider's lines still missing in the ledger matched again (waiting
+    for an import of the provider that is running). Counts over all providers."""
+    totals = {"lines": 0, "matched": 0, "breaks": 0}
+    provider_ids = (ReconciliationBreak.objects.filter(status=BreakStatus.OPEN, kind=BreakKind.MISSING_IN_LEDGER)
+                    .values_list("provider_id", flat=True).distinct())
+    for provider in PaymentProvider.objects.filter(pk__in=list(provider_ids)).order_by("pk"):
+        result = _rematch(provider=provider, actor=None, wait=True)
+        if result is not None:
+            totals["lines"] += result.lines
+            totals["matched"] += result.matched
+            totals["breaks"] += result.breaks
+    return totals
+
+
+def _rematch(*, provider: PaymentProvider, actor: Any, wait: bool, settlement_id: int | None = None,
+             break_id: int | None = None) -> RematchResult | None:
+    """Match open "missing in the ledger" lines of `provider` (of one import, of one break) again,
+    in one transaction under the provider's lock; None when `wait` is false and the lock is taken."""
+    with transaction.atomic():
+        if not _provider_lock(provider.pk, wait=wait):
+            return None
+        _drop_temp()
+        try:
+            return _rematch_locked(provider, actor, settlement_id=settlement_id, break_id=break_id)
+        finally:
+            _drop_temp()
+
+
+def _rematch_locked(provider: PaymentProvider, actor: Any, *, settlement_id: int | None,
+                    break_id: int | None) -> RematchResult:
+    tol = tolerances()
+    with connection.cursor() as cursor:
+        cursor.execute(_LINES_TABLE.format(settlement=0, brand="NULL"))
+        cursor.execute("""
+            INSERT INTO recon_lines (id, row, provider_ref, merchant_ref, kind, amount, fee, currency, value_date,
+                                     batch_id, state, settlement_id, brand_id)
+            SELECT l.id, l.row, l.provider_ref, l.merchant_ref, l.kind, l.amount, l.fee, l.currency, l.value_date,
+                   l.batch_id, 'open', l.settlement_id, b.brand_id
+            FROM wallet_reconciliationbreak b
+            JOIN wallet_settlementfileline l ON l.id = b.line_id
+            WHERE b.status = 'open' AND b.kind = 'missing_in_ledger' AND b.provider_id = %(provider)s
+              AND l.state = 'open'
+              AND (%(settlement)s::bigint IS NULL OR b.settlement_id = %(settlement)s)
+              AND (%(break)s::bigint IS NULL OR b.id = %(break)s)""",
+                       {"provider": provider.pk, "settlement": settlement_id, "break": break_id})
+        lines = cursor.rowcount
+        if not lines:
+            return RematchResult(lines=0, matched=0, breaks=0)
+        cursor.execute("CREATE INDEX ON recon_lines (id)")
+        cursor.execute("ANALYZE recon_lines")
+        cursor.execute("SELECT min(value_date) FROM recon_lines")
+        since = cursor.fetchone()[0] - dt.timedelta(days=tol.lookback_days)
+        _ledger_table(provider, since=since)
+        run = _Matcher(cursor, provider.pk, tol)
+        run.by_reference("provider_ref")
+        run.by_reference("merchant_ref")
+        run.batches()
+        run.by_tolerance()
+        run.by_tolerance()
+        matched = run.write_matches()
+        if not matched:
+            return RematchResult(lines=lines, matched=0, breaks=0)
+        cursor.execute("UPDATE wallet_settlementfileline SET state = 'matched' "
+                       "WHERE id IN (SELECT line_id FROM recon_pairs)")
+        breaks = run.write_pair_breaks()
+        cursor.execute("""
+            UPDATE wallet_reconciliationbreak b SET status = 'resolved', resolution = 'matched', resolved_at = now(),
+                   resolved_by_id = %(actor)s, note = %(note)s
+            WHERE b.status = 'open' AND b.kind = 'missing_in_ledger'
+              AND b.line_id IN (SELECT line_id FROM recon_pairs)
+            RETURNING b.code""", {"actor": getattr(actor, "pk", None),
+                                  "note": gettext("The movement reached the ledger after the file was imported.")})
+        closed = [str(row[0]) for row in cursor.fetchall()]
+        run.clear_settled(gettext("Settled by a line matched again."))
+        cursor.execute("""
+            UPDATE wallet_settlementimport i
+            SET matched_count = i.matched_count + c.matched,
+                break_count = (SELECT count(*) FROM wallet_reconciliationbreak x WHERE x.settlement_id = i.id)
+            FROM (SELECT l.settlement_id, count(DISTINCT p.line_id) AS matched
+                  FROM recon_pairs p JOIN recon_lines l ON l.id = p.line_id GROUP BY l.settlement_id) c
+            WHERE i.id = c.settlement_id""")
+    audit_record(action="wallet.recon_lines_rematched", actor=actor, object_type="wallet.reconciliationbreak",
+                 after={"provider": provider.code, "lines": lines, "matched": matched, "breaks": breaks,
+                        "resolved": closed[:100]})
+    return RematchResult(lines=lines, matched=matched, breaks=breaks)
 
 
 # --- resolving a break --------------------------------------------------------------------------------
@@ -529,17 +798,44 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 }
 
 
+def _scoped_breaks(user: Any) -> QuerySet[ReconciliationBreak]:
+    qs = ReconciliationBreak.objects.all()
+    scope = brand_scope(user)
+    return qs if scope is None else qs.filter(brand_id__in=scope)
+
+
 def break_get_for_user(*, user: Any, code: Any) -> ReconciliationBreak:
-    """The break, for a user who may reconcile; "missing" and "not allowed" look the same."""
+    """The break, for a user who may reconcile it (its brand is theirs); "missing" and "not
+    allowed" look the same."""
     found = None
     if user_can(user, RECONCILE_PERMISSION):
         try:
-            found = ReconciliationBreak.objects.filter(code=code).first()
+            found = _scoped_breaks(user).select_related("settlement__provider").filter(code=code).first()
         except (ValueError, ValidationError):
             found = None
     if found is None:
         raise NotFound(gettext("No such break."))
     return found
+
+
+def import_get_for_user(*, user: Any, code: Any) -> SettlementImport:
+    """The import, for a user who may reconcile its brand's money; "missing" and "not allowed" look the same."""
+    found = None
+    if user_can(user, RECONCILE_PERMISSION):
+        try:
+            found = (_scoped_imports(user).select_related("provider", "job", "created_by")
+                     .filter(code=code).first())
+        except (ValueError, ValidationError):
+            found = None
+    if found is None:
+        raise NotFound(gettext("No such import."))
+    return found
+
+
+def _scoped_imports(user: Any) -> QuerySet[SettlementImport]:
+    qs = SettlementImport.objects.all()
+    scope = brand_scope(user)
+    return qs if scope is None else qs.filter(brand_id__in=scope)
 
 
 def _brand_of(brk: ReconciliationBreak) -> int | None:
@@ -596,6 +892,8 @@ def break_resolve(*, actor: Any, brk: ReconciliationBreak, resolution: str, note
     _require(actor)
     locked = (ReconciliationBreak.objects.select_for_update(of=("self",)).select_related("provider", "trading_account__client")
               .get(pk=brk.pk))
+    if not _in_scope(actor, locked.brand_id):
+        raise NotFound(gettext("No such break."))
     if locked.status != BreakStatus.OPEN:
         raise Conflict(gettext("This break was resolved already (%(resolution)s).") % {
             "resolution": locked.get_resolution_display()})
@@ -630,13 +928,15 @@ def break_resolve(*, actor: Any, brk: ReconciliationBreak, resolution: str, note
 # --- platform reconciliation -------------------------------------------------------------------------
 
 _PLATFORM_SQL = """
-    SELECT ta.id, ta.currency, coalesce(d.total, 0) AS platform, coalesce(b.balance, 0) AS ledger
+    SELECT ta.id, ta.currency, coalesce(d.total, 0) AS platform, coalesce(b.balance, 0) AS ledger, c.brand_id
     FROM trading_tradingaccount ta
+    JOIN crm_client c ON c.id = ta.client_id
     LEFT JOIN (SELECT account_id, sum(profit) AS total FROM trading_deal
                WHERE kind = 'balance' AND deleted_at IS NULL GROUP BY account_id) d ON d.account_id = ta.id
     LEFT JOIN wallet_ledgeraccount la ON la.trading_account_id = ta.id AND la.kind = 'trading_mirror'
     LEFT JOIN wallet_ledgerbalance b ON b.account_id = la.id
     WHERE NOT ta.is_demo AND coalesce(d.total, 0) <> coalesce(b.balance, 0)
+      AND (%(brands)s::bigint[] IS NULL OR c.brand_id = ANY(%(brands)s::bigint[]))
 """
 
 
@@ -651,17 +951,25 @@ class PlatformResult:
 def platform_reconcile(*, actor: Any = None) -> PlatformResult:
     """Each live trading account's balance deals (as synced from its platform) against its ledger
     mirror: an open platform_mismatch break per account that differs (its figures kept current),
-    and the open ones of accounts that agree again resolved as cleared. `actor` None: the beat."""
+    and the open ones of accounts that agree again resolved as cleared. `actor` None: the beat,
+    every brand; finance limited to brands reconciles their brands' accounts only. Runs one at a
+    time, and a second run finds what the first left: nothing new."""
+    scope: frozenset[int] | None = None
     if actor is not None:
         _require(actor)
+        scope = brand_scope(actor)
     with connection.cursor() as cursor:
-        cursor.execute(_PLATFORM_SQL)
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext('wallet.platform_reconcile'))")
+        cursor.execute(_PLATFORM_SQL, {"brands": None if scope is None else sorted(scope)})
         rows = {row[0]: row[1:] for row in cursor.fetchall()}
     today = timezone.localdate()
-    open_breaks = {b.trading_account_id: b for b in ReconciliationBreak.objects.select_for_update().filter(
-        kind=BreakKind.PLATFORM_MISMATCH, status=BreakStatus.OPEN)}
+    open_qs = ReconciliationBreak.objects.select_for_update().filter(kind=BreakKind.PLATFORM_MISMATCH,
+                                                                     status=BreakStatus.OPEN)
+    if scope is not None:
+        open_qs = open_qs.filter(brand_id__in=scope)
+    open_breaks = {b.trading_account_id: b for b in open_qs}
     opened = cleared = 0
-    for account_id, (currency, platform, ledger) in rows.items():
+    for account_id, (currency, platform, ledger, brand_id) in rows.items():
         existing = open_breaks.get(account_id)
         if existing is not None:
             if (existing.provider_amount, existing.ledger_amount) != (platform, ledger):
@@ -670,7 +978,7 @@ def platform_reconcile(*, actor: Any = None) -> PlatformResult:
                 existing.save(update_fields=["provider_amount", "ledger_amount", "difference"])
             continue
         ReconciliationBreak.objects.create(kind=BreakKind.PLATFORM_MISMATCH, trading_account_id=account_id,
-                                           currency=currency, provider_currency=currency, provider_amount=platform,
+                                           brand_id=brand_id, currency=currency, provider_currency=currency, provider_amount=platform,
                                            ledger_amount=ledger, difference=platform - ledger, occurred_on=today)
         opened += 1
     now = timezone.now()
@@ -682,7 +990,8 @@ def platform_reconcile(*, actor: Any = None) -> PlatformResult:
             cleared += 1
     if actor is not None or opened or cleared:
         audit_record(action="wallet.platform_reconciled", actor=actor, object_type="wallet.reconciliationbreak",
-                     after={"differing": len(rows), "opened": opened, "cleared": cleared})
+                     after={"differing": len(rows), "opened": opened, "cleared": cleared,
+                            "brands": None if scope is None else sorted(scope)})
     return PlatformResult(accounts_differing=len(rows), opened=opened, cleared=cleared)
 
 
@@ -693,8 +1002,8 @@ def breaks_for_queue(*, user: Any, status: str = BreakStatus.OPEN, provider: Pay
                      today: dt.date | None = None) -> QuerySet[ReconciliationBreak]:
     """The breaks queue for finance, oldest first, with both sides loaded."""
     _require(user)
-    qs = (ReconciliationBreak.objects.select_related("provider", "line", "transaction", "settlement",
-                                                     "trading_account", "resolved_by", "adjustment")
+    qs = (_scoped_breaks(user).select_related("provider", "line", "transaction", "settlement",
+                                              "trading_account", "resolved_by", "adjustment")
           .order_by("occurred_on", "id"))
     if status:
         qs = qs.filter(status=status)
@@ -716,11 +1025,13 @@ class OpenBreaks:
     difference: Decimal
 
 
-def open_breaks_summary(*, as_of: dt.date) -> list[OpenBreaks]:
+def open_breaks_summary(*, as_of: dt.date, user: Any = None) -> list[OpenBreaks]:
     """Breaks open at the end of `as_of` (UTC), per provider and currency, with the sum of their
-    differences: what the month-end close shows."""
+    differences: what the month-end close shows (every brand's), or `user`'s reconciliation page
+    (their brands')."""
     end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
-    rows = (ReconciliationBreak.objects.filter(created_at__lt=end)
+    breaks = ReconciliationBreak.objects.all() if user is None else _scoped_breaks(user)
+    rows = (breaks.filter(created_at__lt=end)
             .filter(Q(resolved_at__isnull=True) | Q(resolved_at__gte=end))
             .values("provider__code", "provider__name", "currency")
             .annotate(count=Count("id"), total=Sum("difference"))
@@ -732,4 +1043,4 @@ def open_breaks_summary(*, as_of: dt.date) -> list[OpenBreaks]:
 
 def imports_recent(*, user: Any, limit: int = 30) -> Iterable[SettlementImport]:
     _require(user)
-    return SettlementImport.objects.select_related("provider", "job", "created_by")[:limit]
+    return _scoped_imports(user).select_related("provider", "job", "created_by")[:limit]

@@ -48,6 +48,11 @@ class ImportForm(forms.Form):
     day = forms.DateField(label=_("Or fetch the simulator's file of"), required=False,
                           widget=forms.DateInput(attrs={"type": "date"}))
 
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Finance limited to brands imports the files of providers serving only their brands.
+        self.fields["provider"].queryset = recon.providers_for_user(user).filter(is_enabled=True)  # type: ignore[attr-defined]
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         if not data.get("file") and not data.get("day"):
@@ -66,6 +71,10 @@ class QueueFilter(forms.Form):
     kind = forms.ChoiceField(label=_("Kind"), required=False, choices=[("", _("Any")), *BreakKind.choices])
     older_than = forms.IntegerField(label=_("Older than (days)"), required=False, min_value=0, max_value=3650)
 
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["provider"].queryset = recon.providers_for_user(user)  # type: ignore[attr-defined]
+
 
 class ResolveForm(forms.Form):
     resolution = forms.ChoiceField(label=_("Resolution"), choices=Resolution.choices)
@@ -76,14 +85,14 @@ class ResolveForm(forms.Form):
 @require_GET
 def recon_home(request: AuthedRequest) -> HttpResponse:
     return render_page(request, "wallet/reconciliation/home.html", {
-        "form": ImportForm(), "imports": recon.imports_recent(user=request.user),
-        "summary": recon.open_breaks_summary(as_of=timezone.localdate())})
+        "form": ImportForm(user=request.user), "imports": recon.imports_recent(user=request.user),
+        "summary": recon.open_breaks_summary(as_of=timezone.localdate(), user=request.user)})
 
 
 @page_permission_required(PERM)
 @require_POST
 def recon_import(request: AuthedRequest) -> HttpResponse:
-    form = ImportForm(request.POST, request.FILES)
+    form = ImportForm(request.POST, request.FILES, user=request.user)
     if form.is_valid():
         provider: PaymentProvider = form.cleaned_data["provider"]
         upload = form.cleaned_data.get("file")
@@ -108,19 +117,74 @@ def recon_import(request: AuthedRequest) -> HttpResponse:
             return redirect("job_detail", imp.job.code)
     return render_page(request, "wallet/reconciliation/home.html", {
         "form": form, "imports": recon.imports_recent(user=request.user),
-        "summary": recon.open_breaks_summary(as_of=timezone.localdate())}, status=400)
+        "summary": recon.open_breaks_summary(as_of=timezone.localdate(), user=request.user)}, status=400)
 
 
 @page_permission_required(PERM)
 @require_GET
 def recon_import_detail(request: AuthedRequest, code: str) -> HttpResponse:
-    imp = SettlementImport.objects.select_related("provider", "job", "created_by").filter(code=_uuid(code)).first()
-    if imp is None:
-        raise Http404
+    imp = _import_or_404(request, code)
     by_kind = {row["kind"]: row["n"] for row in imp.breaks.values("kind").annotate(n=Count("id"))}
+    unmatched = imp.breaks.filter(kind=BreakKind.MISSING_IN_LEDGER, status=BreakStatus.OPEN).count()
     return render_page(request, "wallet/reconciliation/import.html", {
-        "imp": imp, "by_kind": [(value, label, by_kind.get(value, 0)) for value, label in BreakKind.choices
-                                if value in by_kind]})
+        "imp": imp, "unmatched": unmatched,
+        "by_kind": [(value, label, by_kind.get(value, 0)) for value, label in BreakKind.choices if value in by_kind]})
+
+
+def _import_or_404(request: AuthedRequest, code: str) -> SettlementImport:
+    try:
+        return recon.import_get_for_user(user=request.user, code=_uuid(code))
+    except NotFound:
+        raise Http404 from None
+
+
+@page_permission_required(PERM)
+@require_POST
+def recon_import_rematch(request: AuthedRequest, code: str) -> HttpResponse:
+    """Match the import's lines missing in the ledger again (payments whose webhook came late)."""
+    imp = _import_or_404(request, code)
+    try:
+        result = recon.settlement_rematch(actor=request.user, settlement=imp)
+    except NotFound:
+        raise Http404 from None
+    except DomainError as error:
+        messages.error(request, _error_text(error))
+    else:
+        messages.success(request, _rematch_text(result))
+    return HttpResponseRedirect(reverse("wallet_recon_import", args=[imp.code]))
+
+
+@page_permission_required(PERM)
+@require_POST
+def recon_break_rematch(request: AuthedRequest, code: str) -> HttpResponse:
+    """Match one break's line missing in the ledger again."""
+    try:
+        brk = recon.break_get_for_user(user=request.user, code=code)
+        result = recon.settlement_rematch(actor=request.user, brk=brk)
+    except NotFound:
+        raise Http404 from None
+    except DomainError as error:
+        messages.error(request, _error_text(error))
+    else:
+        messages.success(request, _rematch_text(result))
+    return HttpResponseRedirect(request.POST.get("next", "") if _safe_next(request) else reverse("wallet_recon_breaks"))
+
+
+def _error_text(error: DomainError) -> str:
+    fields = getattr(error, "fields", None) or {}
+    return " ".join(str(m) for m in fields.values()) or error.message
+
+
+def _rematch_text(result: recon.RematchResult) -> str:
+    if not result.lines:
+        return gettext("No line of it is missing in the ledger any more.")
+    if not result.matched:
+        return gettext("Nothing in the ledger matches it yet: the break stays open.")
+    text = gettext("Lines missing in the ledger matched now: %(matched)d of %(lines)d; their breaks are resolved.") % {
+        "matched": result.matched, "lines": result.lines}
+    if result.breaks:
+        text += " " + gettext("New differences waiting in the queue: %(breaks)d.") % {"breaks": result.breaks}
+    return text
 
 
 def _uuid(code: str) -> uuid.UUID:
@@ -133,7 +197,7 @@ def _uuid(code: str) -> uuid.UUID:
 @page_permission_required(PERM)
 @require_GET
 def recon_breaks(request: AuthedRequest) -> HttpResponse:
-    form = QueueFilter(request.GET or None)
+    form = QueueFilter(request.GET or None, user=request.user)
     values = form.cleaned_data if form.is_valid() else {}
     status = values.get("status") or BreakStatus.OPEN
     qs = recon.breaks_for_queue(user=request.user, status="" if status == "all" else status,

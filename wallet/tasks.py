@@ -1,5 +1,5 @@
 """Celery tasks of the wallet: thin, ids in, a call into a service (deposits stuck open looked up and
-expired; withdrawals paid out and their unknown outcomes resolved)."""
+expired; withdrawals paid out and their unknown outcomes resolved; the nightly reconciliation runs)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,16 @@ def withdrawals_resolve_due() -> int:
 
 @shared_task(name="wallet.tasks.platform_reconcile", ignore_result=True)
 def platform_reconcile() -> int:
-    """Beat (or finance's button): trading accounts' balance deals against their ledger mirrors."""
+    """Beat, daily (finance also has a button): trading accounts' balance deals against their ledger
+    mirrors; a second run the same day opens nothing new."""
     from wallet.reconciliation import platform_reconcile as reconcile
 
     return reconcile().accounts_differing
+
+
+@shared_task(name="wallet.tasks.settlement_rematch_open", ignore_result=True)
+def settlement_rematch_open() -> int:
+    """Beat, nightly: settlement lines still missing in the ledger matched again (late webhooks)."""
+    from wallet.reconciliation import settlement_rematch_open as rematch
+
+    return rematch()["matched"]

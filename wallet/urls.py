@@ -59,7 +59,11 @@ urlpatterns += [
     path("wallet/reconciliation/imports/<str:code>/", reconciliation_views.recon_import_detail,
          name="wallet_recon_import"),
     path("wallet/reconciliation/breaks/", reconciliation_views.recon_breaks, name="wallet_recon_breaks"),
+    path("wallet/reconciliation/imports/<str:code>/rematch/", reconciliation_views.recon_import_rematch,
+         name="wallet_recon_import_rematch"),
     path("wallet/reconciliation/breaks/<str:code>/resolve/", reconciliation_views.recon_break_resolve,
          name="wallet_recon_break_resolve"),
+    path("wallet/reconciliation/breaks/<str:code>/rematch/", reconciliation_views.recon_break_rematch,
+         name="wallet_recon_break_rematch"),
     path("wallet/reconciliation/platform/", reconciliation_views.recon_platform, name="wallet_recon_platform"),
 ]

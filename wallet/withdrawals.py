@@ -475,21 +475,27 @@ def withdrawal_payout_send(*, withdrawal_id: int) -> Withdrawal:
     adapter = w.provider.adapter()
     try:
         result = adapter.payout(request)
-        outcome, provider_ref, reason = result.outcome, result.provider_ref, result.reason
+        outcome, provider_ref, reason, batch_id = result.outcome, result.provider_ref, result.reason, result.batch_id
     except ProviderError as error:
         outcome = Outcome.UNKNOWN if error.outcome_unknown else Outcome.FAILED
-        provider_ref, reason = "", error.code
+        provider_ref, reason, batch_id = "", error.code, ""
     finally:
         adapter.close()
-    return _apply_outcome(withdrawal_id=w.pk, outcome=outcome, provider_ref=provider_ref, reason=reason)
+    return _apply_outcome(withdrawal_id=w.pk, outcome=outcome, provider_ref=provider_ref, reason=reason,
+                          batch_id=batch_id)
 
 
 @transaction.atomic
 def _apply_outcome(*, withdrawal_id: int, outcome: str, provider_ref: str = "", reason: str = "",
-                   fee: Money | None = None) -> Withdrawal:
+                   fee: Money | None = None, batch_id: str = "") -> Withdrawal:
     w = Withdrawal.objects.select_for_update().select_related("client", "provider", "hold").get(pk=withdrawal_id)
-    if provider_ref and not w.provider_ref:
+    ref_learned = bool(provider_ref) and not w.provider_ref
+    if ref_learned:
         w.provider_ref = provider_ref
+    batch_changed = bool(batch_id) and batch_id != w.provider_batch_id
+    if batch_changed:
+        # The provider's latest word: a payout it moved to another batch is settled in that one.
+        w.provider_batch_id = batch_id[:200]
     now = timezone.now()
     if outcome == Outcome.SUCCEEDED and w.state in (S.PROCESSING, S.UNKNOWN):
         _capture(w)
@@ -515,6 +521,8 @@ def _apply_outcome(*, withdrawal_id: int, outcome: str, provider_ref: str = "", 
         w.next_check_at = None
         _enqueue_payout(w)
     else:
+        if batch_changed or ref_learned:  # nothing moved, but what the provider told is kept
+            w.save(update_fields=["provider_ref", "provider_batch_id", "updated_at"])
         return w
     w.save()
     if w.state in (S.PAID, S.FAILED):
@@ -532,9 +540,11 @@ def _capture(w: Withdrawal) -> None:
     legs = [Leg(wallet, -w.money), Leg(clearing, w.money - w.fee_money)]
     if w.fee:
         legs.append(Leg(system_account_for(kind=AccountKind.FEES, currency=w.currency, brand=w.brand_id), w.fee_money))
+    meta = {"method": w.method, "provider": w.provider.code, "provider_ref": w.provider_ref}
+    if w.provider_batch_id:
+        meta["batch_id"] = w.provider_batch_id
     w.capture = ledger_post(key=f"withdrawal:{w.code}:paid", kind="withdrawal", legs=legs, consume_holds=[w.hold],
-                            ref_kind="withdrawal", ref_code=str(w.code),
-                            meta={"method": w.method, "provider": w.provider.code})
+                            ref_kind="withdrawal", ref_code=str(w.code), meta=meta)
 
 
 def withdrawal_resolve(*, withdrawal_id: int) -> Withdrawal:
@@ -552,7 +562,7 @@ def withdrawal_resolve(*, withdrawal_id: int) -> Withdrawal:
     finally:
         adapter.close()
     return _apply_outcome(withdrawal_id=w.pk, outcome=status.outcome, provider_ref=status.provider_ref,
-                          reason=status.reason)
+                          reason=status.reason, batch_id=status.batch_id)
 
 
 def withdrawals_resolve_due(*, now: dt.datetime | None = None) -> int:
@@ -575,5 +585,6 @@ def withdrawal_webhook(provider: PaymentProvider, message: Any, delivery: Any) -
         return False
     outcome = Outcome.SUCCEEDED if message.kind == WebhookKind.PAYOUT_SUCCEEDED else Outcome.FAILED
     _apply_outcome(withdrawal_id=w.pk, outcome=outcome, provider_ref=message.provider_ref,
-                   reason=str(message.raw.get("data", {}).get("failure_reason", "")) if message.raw else "")
+                   reason=str(message.raw.get("data", {}).get("failure_reason", "")) if message.raw else "",
+                   batch_id=message.batch_id)
     return True

@@ -322,6 +322,13 @@ CELERY_BEAT_SCHEDULE = {
     "ib-settlements-due": {"task": "ib.tasks.settlements_due", "schedule": crontab(hour=4, minute=30)},
     # Wallet: payouts whose answer was lost are looked up by our reference, never sent again blindly.
     "wallet-withdrawals-resolve": {"task": "wallet.tasks.withdrawals_resolve_due", "schedule": 60.0},
+    # Reconciliation: settlement lines missing in the ledger matched again once late webhooks came in,
+    # and every live trading account's balance deals against its ledger mirror, after the nightly deal
+    # reconciliation (wallet.reconciliation; both find nothing new when run twice).
+    "wallet-recon-rematch-nightly": {"task": "wallet.tasks.settlement_rematch_open",
+                                     "schedule": crontab(hour=2, minute=50)},
+    "wallet-platform-reconcile-daily": {"task": "wallet.tasks.platform_reconcile",
+                                        "schedule": crontab(hour=3, minute=40)},
     # Partner postbacks: retries whose pause is over, and first tries whose kick was lost (ib.postbacks).
     "ib-postbacks-retry-due": {"task": "ib.tasks.postbacks_retry_due", "schedule": 30.0},
 }

@@ -1,5 +1,5 @@
-"""The reconciliation tests' world, built through the services: a brand with a provider, a finance
-officer and an agent, a client's wallet; provider movements posted as the deposit and withdrawal
+"""The reconciliation tests' world, built through the services: a brand with a provider (its card
+deposits), a finance officer and an agent, a client's wallet; provider movements posted as the deposit and withdrawal
 code posts them; settlement files written as the PSP simulator writes them; imports run by a real
 RQ worker (burst) on the embedded Redis."""
 
@@ -19,19 +19,23 @@ from crm.models import RoleCode
 from tests.factories import make_brand, make_client, make_user
 from wallet.ledger import Leg, clearing_account_for, ledger_post, system_account_for, wallet_account_for
 from wallet.models import AccountKind, LedgerTransaction, SettlementImport
-from wallet.provider_services import payment_provider_save
+from wallet.provider_services import CurrencyRule, payment_method_save, payment_provider_save
 from wallet.reconciliation import settlement_import_start
 
 DAY = dt.date(2026, 3, 2)
 HEADER = "provider_reference,merchant_reference,type,amount,currency,fee,value_date,batch_id\n"
 
 
-def build_world() -> SimpleNamespace:
-    brand = make_brand()
+def build_world(*, brand: Any = None, provider: Any = None) -> SimpleNamespace:
+    """`provider`: one already serving another brand (shared by both brands)."""
+    brand = brand or make_brand()
     finance = make_user(role_code=RoleCode.FINANCE, brand=brand, full_name="Finance One")
     agent = make_user(role_code=RoleCode.SALES_AGENT, brand=brand)
-    provider = payment_provider_save(code=f"psp-{uuid.uuid4().hex[:6]}", name="PSP", kind="simulator",
-                                     base_url="http://127.0.0.1:9", api_key="k", api_secret="s", webhook_secret="w")
+    provider = provider or payment_provider_save(
+        code=f"psp-{uuid.uuid4().hex[:6]}", name="PSP", kind="simulator", base_url="http://127.0.0.1:9",
+        api_key="k", api_secret="s", webhook_secret="w")
+    payment_method_save(brand=brand, method="card", direction="deposit", provider=provider, order=10,
+                        currencies=[CurrencyRule("USD", Decimal("10"))])
     client = make_client(brand=brand, email=f"c{uuid.uuid4().hex[:6]}@example.com", country="GB", stage="registered")
     return SimpleNamespace(brand=brand, finance=finance, agent=agent, provider=provider, client=client)
 

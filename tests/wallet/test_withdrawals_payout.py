@@ -116,3 +116,45 @@ def test_a_signed_payout_webhook_ends_the_withdrawal(world, psp):
     assert receipt.status_code == 200
     w.refresh_from_db()
     assert w.state == S.PAID
+
+
+# --- the provider's batch -------------------------------------------------------------------------------
+
+def test_a_payout_keeps_the_batch_the_provider_put_it_in_and_finance_sees_it(world, psp, login_verified):
+    from django.test import Client as HttpClient
+    from django.urls import reverse
+
+    w = withdrawal_payout_send(withdrawal_id=_approved(world).pk)
+    batch = w.provider_batch_id
+    assert batch.startswith("B2026") and batch in {b["id"] for b in psp.control("/_sim/status")["batches"]}
+    psp.control("/_sim/payouts/process", {})
+    w = withdrawal_resolve(withdrawal_id=w.pk)
+    assert w.state == S.PAID and w.provider_batch_id == batch
+    assert w.capture.metadata["batch_id"] == batch  # the ledger's movement says it too
+
+    http = HttpClient()
+    login_verified(http, world.finance)
+    page = http.get(reverse("wallet_withdrawal_queue"), {"state": "paid"}).content.decode()
+    assert w.provider_ref in page and f"batch {batch}" in page
+
+
+def test_a_payout_whose_answer_was_lost_learns_its_batch_from_the_webhook(world, psp):
+    psp.faults({"type": "timeout_after_apply", "path": "/v1/payouts", "seconds": 3, "count": 1})
+    w = withdrawal_payout_send(withdrawal_id=_approved(world).pk)
+    assert w.state == S.UNKNOWN and w.provider_batch_id == ""
+    psp.control("/_sim/payouts/process", {})
+    headers, body = signed_webhook(WEBHOOK_SECRET, event_type="payout.succeeded", merchant_ref=w.merchant_ref, data={
+        "object": "payout", "id": "po_lost", "amount": "299.00", "fee": "1.00", "status": "succeeded",
+        "batch_id": "B20260302-7"})
+    assert webhook_receive(provider_code=world.provider.code, headers=headers, body=body).status_code == 200
+    w.refresh_from_db()
+    assert (w.state, w.provider_ref, w.provider_batch_id) == (S.PAID, "po_lost", "B20260302-7")
+    assert w.capture.metadata["batch_id"] == "B20260302-7"
+
+
+def test_a_status_lookup_tells_the_batch(world, psp):
+    psp.faults({"type": "timeout_after_apply", "path": "/v1/payouts", "seconds": 3, "count": 1})
+    w = withdrawal_payout_send(withdrawal_id=_approved(world).pk)
+    assert w.provider_batch_id == ""
+    w = withdrawal_resolve(withdrawal_id=w.pk)  # found at the provider, still pending in its batch
+    assert w.state == S.PROCESSING and w.provider_batch_id.startswith("B2026")

@@ -33,6 +33,10 @@ class SettlementImport(models.Model):
 
     code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
     provider = models.ForeignKey("wallet.PaymentProvider", on_delete=models.PROTECT, related_name="settlement_imports")
+    # The brand whose money the file is about: the provider's only brand when it serves one (its
+    # payment methods and clearing accounts); None for a provider shared by brands, whose files only
+    # finance of every brand sees.
+    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     file_name = models.CharField(_("file name"), max_length=255)
     sha256 = models.CharField(max_length=64)
     file = models.FileField(upload_to="settlements/%Y/%m/", max_length=300, blank=True)
@@ -76,7 +80,10 @@ class SettlementFileLine(models.Model):
     """One line of a settlement file as the provider wrote it (amount signed from our side: money in
     positive; fee positive, what the provider kept)."""
 
-    settlement = models.ForeignKey(SettlementImport, on_delete=models.CASCADE, related_name="lines", db_index=False)
+    # No foreign-key constraint in the database: an import writes a million lines of its own import
+    # in one statement, and a check per line at commit cost more than writing them.
+    settlement = models.ForeignKey(SettlementImport, on_delete=models.CASCADE, related_name="lines", db_index=False,
+                                   db_constraint=False)
     row = models.PositiveIntegerField()
     provider_ref = models.CharField(max_length=200)
     merchant_ref = models.CharField(max_length=200, blank=True)
@@ -117,13 +124,18 @@ class ReconciliationMatch(models.Model):
     # writes both sides in one transaction from the same temporary tables, PostgreSQL refuses to delete
     # a ledger transaction anyway (migration 0002_ledger_sql), and Django cascades a deleted line's
     # matches itself; checked row by row at commit, a million matches cost more than the matching.
+    # The deposit and the withdrawal are read from the same ledger transaction's reference, and
+    # neither is ever deleted (money's history is kept).
     line = models.ForeignKey(SettlementFileLine, on_delete=models.CASCADE, related_name="matches",
                              db_constraint=False)
     transaction = models.ForeignKey("wallet.LedgerTransaction", on_delete=models.PROTECT, related_name="+",
                                     db_constraint=False)
-    deposit = models.ForeignKey("wallet.Deposit", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # Not indexed either: nothing looks matches up by deposit or withdrawal (a match is found by its
+    # line or its ledger transaction), and each index is one more write per matched line.
+    deposit = models.ForeignKey("wallet.Deposit", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                                db_constraint=False, db_index=False)
     withdrawal = models.ForeignKey("wallet.Withdrawal", on_delete=models.PROTECT, null=True, blank=True,
-                                   related_name="+")
+                                   related_name="+", db_constraint=False, db_index=False)
     method = models.CharField(max_length=10, choices=MatchMethod.choices)
     created_at = models.DateTimeField(db_default=models.functions.Now())
 
@@ -156,6 +168,7 @@ class Resolution(models.TextChoices):
     POST_FEE = "post_fee", _("Post the fee difference")
     WRITE_OFF = "write_off", _("Write the difference off to suspense")
     TIMING = "timing", _("Timing difference: matched later")
+    MATCHED = "matched", _("Matched when the movement reached the ledger")
     DUPLICATE = "duplicate", _("Confirmed duplicate: nothing to post")
     CLEARED = "cleared", _("Cleared by a later reconciliation")
 
@@ -170,6 +183,9 @@ class ReconciliationBreak(models.Model):
     status = models.CharField(_("status"), max_length=10, choices=BreakStatus.choices, default=BreakStatus.OPEN)
     provider = models.ForeignKey("wallet.PaymentProvider", on_delete=models.PROTECT, null=True, blank=True,
                                  related_name="+")
+    # Whose money it is (finance limited to brands sees only theirs): the brand of the movement's
+    # clearing account, of the trading account's client, or of the file; None: house-wide.
+    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     settlement = models.ForeignKey(SettlementImport, on_delete=models.CASCADE, null=True, blank=True,
                                    related_name="breaks")
     line = models.ForeignKey(SettlementFileLine, on_delete=models.CASCADE, null=True, blank=True, related_name="breaks")
@@ -210,6 +226,8 @@ class ReconciliationBreak(models.Model):
         ]
         indexes: ClassVar = [
             models.Index(fields=["status", "provider", "kind", "occurred_on"], name="reconbreak_queue_idx"),
+            # The queue of finance limited to brands.
+            models.Index(fields=["brand", "status", "occurred_on"], name="reconbreak_brand_queue_idx"),
         ]
 
     def __str__(self) -> str:

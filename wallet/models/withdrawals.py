@@ -115,6 +115,10 @@ class Withdrawal(models.Model):
                                    related_name="+")
     merchant_ref = models.CharField(max_length=60, unique=True)
     provider_ref = models.CharField(max_length=200, blank=True)
+    # The provider's payout batch, as it last reported it (the payout's answer, its status, its
+    # webhook or its settlement line): a batch's total line in a settlement file is matched to
+    # exactly the payouts of that batch.
+    provider_batch_id = models.CharField(_("provider's batch"), max_length=200, blank=True)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
                                      related_name="+")  # staff requesting for the client; None: the client
     requested_at = models.DateTimeField(default=timezone.now)
