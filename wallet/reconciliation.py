@@ -593,13 +593,16 @@ class _Matcher:
         pairs = """
             FROM recon_pairs p JOIN recon_lines l ON l.id = p.line_id JOIN recon_ledger r ON r.tx_id = p.tx_id
             WHERE p.method <> 'batch' AND """
-        for kind, condition in (("currency_mismatch", "l.currency <> r.currency"),
-                                ("amount_mismatch", "l.currency = r.currency AND l.amount <> r.amount"),
-                                ("fee_mismatch", "l.currency = r.currency AND l.fee <> r.fee")):
+        # A fee break's difference is the fees' (what the provider kept more than the ledger booked).
+        amounts = "CASE WHEN l.currency = r.currency THEN l.amount - r.amount ELSE 0 END"
+        for kind, condition, difference in (
+                ("currency_mismatch", "l.currency <> r.currency", amounts),
+                ("amount_mismatch", "l.currency = r.currency AND l.amount <> r.amount", amounts),
+                ("fee_mismatch", "l.currency = r.currency AND l.fee <> r.fee", "l.fee - r.fee")):
             self.cursor.execute(self._INSERT + f"""
                 SELECT gen_random_uuid(), '{kind}', 'open', %(provider)s, coalesce(r.brand_id, l.brand_id),
                        l.settlement_id, l.id, r.tx_id, r.currency, l.currency, l.amount, r.amount,
-                       CASE WHEN l.currency = r.currency THEN l.amount - r.amount ELSE 0 END,
+                       {difference},
                        l.fee, r.fee, l.value_date, now(), '', ''
                 """ + pairs + condition, params)  # noqa: S608 - fixed fragments
             created += self.cursor.rowcount
@@ -611,10 +614,11 @@ class _Matcher:
                   FROM recon_pairs p JOIN recon_ledger r ON r.tx_id = p.tx_id WHERE p.method = 'batch'
                   GROUP BY p.line_id) s
             JOIN recon_lines l ON l.id = s.line_id WHERE """
-        for kind, condition in (("amount_mismatch", "l.amount <> s.amount"), ("fee_mismatch", "l.fee <> s.fee")):
+        for kind, condition, difference in (("amount_mismatch", "l.amount <> s.amount", "l.amount - s.amount"),
+                                            ("fee_mismatch", "l.fee <> s.fee", "l.fee - s.fee")):
             self.cursor.execute(self._INSERT + f"""
                 SELECT gen_random_uuid(), '{kind}', 'open', %(provider)s, coalesce(s.brand_id, l.brand_id),
-                       l.settlement_id, l.id, NULL, l.currency, l.currency, l.amount, s.amount, l.amount - s.amount,
+                       l.settlement_id, l.id, NULL, l.currency, l.currency, l.amount, s.amount, {difference},
                        l.fee, s.fee, l.value_date, now(), '', ''
                 """ + batch + condition, params)  # noqa: S608 - fixed fragments
             created += self.cursor.rowcount

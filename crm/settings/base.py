@@ -245,7 +245,8 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
-MEDIA_ROOT = VAR_DIR / "media"
+# Uploaded files (settlement files, banners, statements): on a volume the web, Celery and RQ workers share.
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or VAR_DIR / "media")
 
 # --- email -------------------------------------------------------------------------------------
 # Django 6.1 mailers. The environment keeps the familiar EMAIL_* names.

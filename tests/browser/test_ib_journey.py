@@ -219,7 +219,7 @@ def test_a_partners_prospect_registers_deposits_trades_and_the_partner_sees_the_
     assert "fx_rebate" in partner_page.inner_text("main")
     row_link.click()
     partner_page.wait_for_selector("[data-line]")
-    text = partner_page.inner_text("[data-line]")
+    text = partner_page.inner_text("[data-line]").replace("\xa0", " ")  # amount and code stay on one line
     assert partner_page.inner_text("[data-ticket]").strip() == f"#{closing.deal_id}"
     assert "Nadia" in text and "EURUSD" in text
     assert "fx_rebate" in text

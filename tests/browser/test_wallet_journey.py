@@ -5,11 +5,14 @@ balance operation) and a Celery worker (sending the operation and the payout, de
 A client deposits by card through the simulator's checkout and watches the deposit turn to succeeded,
 sees the wallet's balance, moves part of it to the live trading account, requests a withdrawal to the
 same card; a finance officer (with the second factor) approves it in the queue; the worker pays it out
-and the client sees it paid.
+and the client sees it paid. Then finance imports the provider's settlement file of the day with the
+payment 0.50 short (an RQ worker runs the import job), and resolves the break it opens.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import subprocess
 import sys
@@ -67,9 +70,11 @@ def money(db, settings, tmp_path):
                              live_min_stage="registered", live_requires_verification=True)
     provider = payment_provider_save(code="psp-sim", name="PSP simulator", kind="simulator", base_url=psp.base_url,
                                      api_key=API_KEY, api_secret=API_SECRET, webhook_secret=WEBHOOK_SECRET)
-    for direction in ("deposit", "withdrawal"):
+    # The simulator's own fees (2.9 % + 0.30 a card payment, 1.00 a payout), as make run configures them.
+    for direction, fixed, percent in (("deposit", "0.30", "2.9"), ("withdrawal", "1.00", "0")):
         payment_method_save(brand=brand, method="card", direction=direction, provider=provider, order=10,
-                            currencies=[CurrencyRule("USD", Decimal("10"), Decimal("5000"))])
+                            currencies=[CurrencyRule("USD", Decimal("10"), Decimal("5000"), Decimal(fixed),
+                                                     Decimal(percent))])
     registration = portal_register(brand=brand, language="en", first_name="Laura", last_name="Fischer",
                                    email="laura.fischer@example.com", phone="+442071838555", country="GB",
                                    date_of_birth=date(1988, 3, 14), password=CLIENT_PASSWORD, accept_terms=True,
@@ -127,7 +132,7 @@ def _until(page, url: str, selector: str, worker, what: str, state=lambda: "") -
 
 
 def test_a_client_deposits_transfers_and_withdraws_and_finance_pays_it(live_server, browser, money,
-                                                                       celery_worker, settings):
+                                                                       celery_worker, settings, tmp_path):
     from django_otp.oath import totp
 
     from wallet.models import Deposit, Transfer, Withdrawal
@@ -155,7 +160,7 @@ def test_a_client_deposits_transfers_and_withdraws_and_finance_pays_it(live_serv
     # The page follows the status by itself until the signed webhook arrived.
     page.wait_for_selector("#deposit-status[data-status=succeeded]", timeout=SETTLED_MS)
     page.goto(f"{base}{reverse('portal:wallet')}")
-    assert "500.00" in page.inner_text("main")
+    assert "485.20" in page.inner_text("main")  # 500 less the card's fee of 14.80
 
     # 2. 200 of it to the live trading account; the list follows the transfer by itself.
     page.goto(f"{base}{reverse('portal:wallet_transfer')}")
@@ -174,10 +179,9 @@ def test_a_client_deposits_transfers_and_withdraws_and_finance_pays_it(live_serv
     page.fill("input[name=amount]", "100")
     page.fill("input[name=destination]", "4242424242424242")
     page.click("button:has-text('Request the withdrawal')")
-    page.wait_for_load_state()
+    page.wait_for_selector("td:has-text('Requested')")  # the list under the form, once the request is in
     withdrawal = Withdrawal.objects.get(client=money.client)
     assert withdrawal.state == "requested", withdrawal.reason
-    assert "Requested" in page.inner_text("main")
 
     # 4. Finance approves it in the queue (second factor first).
     staff = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
@@ -200,4 +204,49 @@ def test_a_client_deposits_transfers_and_withdraws_and_finance_pays_it(live_serv
     _until(page, f"{base}{reverse('portal:withdraw')}", "td:has-text('Paid')", celery_worker, "the payout",
            state=lambda: list(Withdrawal.objects.values_list("state", "reason", "first_approved_by")))
     page.goto(f"{base}{reverse('portal:wallet')}")
-    assert "200.00" in page.inner_text("main")  # 500 in, 200 to the account, 100 paid out
+    assert "185.20" in page.inner_text("main")  # 485.20 in, 200 to the account, 100 paid out (99 and the fee)
+
+    # 6. Finance reconciles the provider's settlement file of the day, where the card payment arrived
+    # 0.50 short: the import runs as a job an RQ worker takes, the break waits in the queue, finance
+    # writes the difference off and the adjustment is posted once.
+    from wallet.models import ReconciliationBreak
+    from wallet.reconciliation import simulator_settlement_fetch
+
+    provider = deposit.provider
+    day = date.fromisoformat(money.psp.control("/_sim/status")["today"])
+    rows = list(csv.reader(io.StringIO(simulator_settlement_fetch(provider=provider, day=day).decode())))
+    assert sorted(row[2] for row in rows[1:]) == ["payment", "payout"], rows  # the header names the columns
+    amount = rows[0].index("amount")
+    for row in rows[1:]:
+        if row[2] == "payment":
+            row[amount] = str(Decimal(row[amount]) - Decimal("0.50"))
+    statement = tmp_path / "settlement.csv"
+    with statement.open("w", newline="") as out:
+        csv.writer(out, lineterminator="\n").writerows(rows)
+    staff.goto(f"{base}{reverse('wallet_recon_home')}")
+    staff.select_option("select[name=provider]", provider.code)
+    staff.set_input_files("input[name=file]", str(statement))
+    staff.click("form[enctype] button[type=submit]")
+    staff.wait_for_url(re.compile(r"/jobs/"))
+    ran = subprocess.run([sys.executable, "manage.py", "rqworker", "default", "--burst"], cwd=REPO_ROOT,
+                         env=child_env(MEDIA_ROOT=str(settings.MEDIA_ROOT)), capture_output=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    staff.reload()
+    status = staff.get_attribute("[data-job-status]", "data-job-status")
+    if status != "done":
+        pytest.fail(f"the import job is {status}: {staff.inner_text('main')}\nworker:\n{ran.stderr[-3000:]}")
+    staff.goto(f"{base}{reverse('wallet_recon_breaks')}")
+    opened = list(ReconciliationBreak.objects.filter(status="open").values_list("kind", "difference"))
+    assert opened == [("amount_mismatch", Decimal("-0.50"))], opened
+    brk = ReconciliationBreak.objects.get(status="open")
+    row = staff.locator(f"tr[data-break='{brk.code}']")
+    assert "0.50" in row.inner_text()
+    row.locator("select[name=resolution]").select_option("write_off")
+    row.locator("input[name=note]").fill("Short by the bank's charge; written off.")
+    row.locator("button[type=submit]").click()
+    staff.wait_for_url(re.compile(re.escape(reverse("wallet_recon_breaks"))))
+    assert "Break resolved." in staff.inner_text("main")
+    assert staff.locator(f"tr[data-break='{brk.code}']").count() == 0
+    brk.refresh_from_db()
+    assert (brk.status, brk.resolution, brk.resolved_by_id) == ("resolved", "write_off", money.finance.pk)
+    assert brk.adjustment is not None

@@ -102,6 +102,7 @@ def test_a_crafted_file_produces_every_kind_of_break(world, django_capture_on_co
     assert [(b.line.provider_ref, b.difference) for b in breaks["amount_mismatch"]] == [("pay_amount", Decimal("-5"))]
     fee = breaks["fee_mismatch"][0]
     assert (fee.line.provider_ref, fee.provider_fee, fee.ledger_fee) == ("pay_fee", Decimal("3.1"), Decimal("2"))
+    assert fee.difference == Decimal("1.1")  # the fees' difference (the amounts agree), as the queue shows it
     assert [(b.currency, b.provider_currency) for b in breaks["currency_mismatch"]] == [("USD", "EUR")]
     assert [b.line.row for b in breaks["duplicate"]] == [6]
     assert [b.line.provider_ref for b in breaks["missing_in_ledger"]] == ["pay_stranger"]

@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from crm.models import Brand
 from wallet.provider_services import CurrencyRule, payment_method_save, payment_provider_save
+from wallet.psp_simulator.config import DEFAULT_FEES
 
 SIM_CODE = "psp-sim"
 WIRE_CODE = "bank-wire"
@@ -56,16 +57,25 @@ class Command(BaseCommand):
         wire = payment_provider_save(code=WIRE_CODE, name="Bank wire", kind="bank_wire", settings={
             "beneficiary": "Demo Brokerage Ltd", "iban": "CY17002001280000001200527600", "bic": "BCYPCY2N",
             "bank_name": "Demo Bank of Cyprus", "bank_address": "1 Demo Street, Limassol"})
+        # The methods' fees are the simulator's own, so the ledger books what the provider keeps and its
+        # settlement files reconcile without a fee break on every line.
+        fees = {**DEFAULT_FEES, **dict(config.get("fees") or {})}
+
+        def fee_of(kind: str) -> tuple[Decimal, Decimal]:
+            rule = fees.get(kind) or {}
+            return Decimal(str(rule.get("fixed", "0"))), Decimal(str(rule.get("percent", "0")))
+
         brands = Brand.objects.filter(is_active=True)
         for brand in brands:
-            for method, fixed, percent in (("card", "0", "0"), ("ewallet", "0", "0"), ("crypto", "0", "0")):
+            for method in ("card", "ewallet", "crypto"):
+                fixed, percent = fee_of(method)
                 payment_method_save(brand=brand, method=method, direction="deposit", provider=sim, currencies=[
-                    CurrencyRule(c, Decimal("10"), Decimal("20000"), Decimal(fixed), Decimal(percent))
-                    for c in ("USD", "EUR")])
+                    CurrencyRule(c, Decimal("10"), Decimal("20000"), fixed, percent) for c in ("USD", "EUR")])
             payment_method_save(brand=brand, method="bank_wire", direction="deposit", provider=wire, currencies=[
                 CurrencyRule(c, Decimal("100"), None) for c in ("USD", "EUR")], order=200)
+            payout_fixed, payout_percent = fee_of("payout")
             payment_method_save(brand=brand, method="card", direction="withdrawal", provider=sim, currencies=[
-                CurrencyRule(c, Decimal("20"), Decimal("10000"), Decimal("1.00")) for c in ("USD", "EUR")])
+                CurrencyRule(c, Decimal("20"), Decimal("10000"), payout_fixed, payout_percent) for c in ("USD", "EUR")])
             payment_method_save(brand=brand, method="bank_wire", direction="withdrawal", provider=wire, currencies=[
                 CurrencyRule(c, Decimal("100"), None, Decimal("15.00")) for c in ("USD", "EUR")], order=200)
         self.stdout.write(f"payments demo: PSP simulator on {base_url}, methods for {brands.count()} brand(s)")
