@@ -51,3 +51,12 @@ class PartnerNotActive(DomainError):
 
     default_code = "partner_not_active"
     status_code = 403
+
+
+class ResetLinkRefused(NotFound):
+    """A partner's password reset link that is used, superseded by a sign-in, expired or forged."""
+
+    default_code = "reset_link_refused"
+
+    def default_message(self) -> str:
+        return gettext("This password reset link is no longer valid. Ask for a new one.")

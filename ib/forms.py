@@ -80,3 +80,23 @@ class PostbackForm(forms.Form):
     is_active = forms.BooleanField(label=_("Active"), required=False, initial=True)
     new_secret = forms.BooleanField(label=_("Make a new signing secret"), required=False,
                                     help_text=_("The old one stops working at once."))
+
+
+class PartnerResetForm(forms.Form):
+    """Forgot password: the address of the partner login (the brand comes from the page's address)."""
+
+    email = forms.EmailField(label=_("Email"), max_length=254,
+                             widget=forms.EmailInput(attrs={"autocomplete": "username"}))
+
+
+class PartnerNewPasswordForm(forms.Form):
+    password = forms.CharField(label=_("New password"), strip=False, max_length=256,
+                               widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    password2 = forms.CharField(label=_("New password again"), strip=False, max_length=256,
+                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("password") and data.get("password2") and data["password"] != data["password2"]:
+            self.add_error("password2", _("The two passwords differ."))
+        return data

@@ -23,4 +23,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("partners/payouts/", settlement_views.partner_payouts, name="payouts"),
     path("partners/links/<str:code>/qr.<str:fmt>", views.link_qr, name="link_qr"),
     path("partners/<slug:brand_code>/login/", views.login, name="login_brand"),
+    path("partners/<slug:brand_code>/password/reset/", views.password_reset, name="password_reset"),
+    path("partners/password/reset/<str:uid>/<str:token>/", views.password_reset_confirm,
+         name="password_reset_confirm"),
 ]

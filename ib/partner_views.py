@@ -17,14 +17,15 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm.exceptions import DomainError
 from crm.lib.middleware import client_ip
 from crm.lib.paginator import CappedPaginator
 from crm.models import Brand
-from ib import postbacks, selectors, services
-from ib.forms import PartnerLoginForm
+from ib import partner_reset, postbacks, selectors, services
+from ib.forms import PartnerLoginForm, PartnerNewPasswordForm, PartnerResetForm
 from ib.models import LinkKind
 from ib.partner_auth import (
     BRAND_COOKIE,
@@ -99,6 +100,62 @@ def login(request: HttpRequest, brand_code: str) -> HttpResponse:
                 partner_session_login(request, response, login)
                 return response
     return render(request, "ib/partner_portal/login.html", _ctx(request, brand, form=form, next=_safe_next(request)),
+                  status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@partner_page
+def password_reset(request: HttpRequest, brand_code: str) -> HttpResponse:
+    """Forgot password: the same answer whether or not the address is a partner's."""
+    brand = _brand(brand_code)
+    form = PartnerResetForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                partner_reset.partner_password_reset_request(brand=brand, email=form.cleaned_data["email"],
+                                                             ip=client_ip(request))
+            except DomainError as error:
+                form.add_error(None, error.message)
+                status = error.status_code
+            else:
+                return render(request, "ib/partner_portal/message.html", _ctx(
+                    request, brand, title=gettext("Check your email"),
+                    text=gettext("If a partner account exists for that address, we have sent a link to it.")))
+    return render(request, "ib/partner_portal/password_reset.html", _ctx(request, brand, form=form), status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@partner_page
+def password_reset_confirm(request: HttpRequest, uid: str, token: str) -> HttpResponse:
+    try:
+        login = partner_reset.reset_link_login(uid=uid, token=token)
+    except DomainError as error:
+        return render(request, "ib/partner_portal/message.html", _ctx(
+            request, title=gettext("Link not valid"), text=error.message), status=404)
+    form = PartnerNewPasswordForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                login = partner_reset.partner_password_reset_complete(uid=uid, token=token,
+                                                                      password=form.cleaned_data["password"])
+            except DomainError as error:
+                fields = getattr(error, "fields", None) or {}
+                for field, messages in fields.items():
+                    form.add_error(field if field in form.fields else None, messages)
+                if not fields:
+                    form.add_error(None, error.message)
+                    status = error.status_code
+            else:
+                return render(request, "ib/partner_portal/message.html", _ctx(
+                    request, login.brand, title=gettext("Password changed"),
+                    text=gettext("Your new password is set. Sign in with it."),
+                    action_url=reverse("partners:login_brand", args=[login.brand.code]),
+                    action_label=gettext("Sign in")))
+    return render(request, "ib/partner_portal/password_reset_confirm.html", _ctx(request, login.brand, form=form),
                   status=status)
 
 

@@ -91,3 +91,11 @@ def settlements_due() -> dict[str, Any]:
 
     rows = settlements_run_due()
     return {"settled": len(rows)}
+
+
+@shared_task(name="ib.tasks.partner_reset_mail", ignore_result=True)
+def partner_reset_mail(login_id: int) -> bool:
+    """A partner's password reset mail: the link is made here, never carried by the broker."""
+    from ib.partner_reset import partner_reset_mail_send
+
+    return partner_reset_mail_send(login_id)
