@@ -97,7 +97,9 @@ class Command(BaseCommand):
         finance = User.objects.filter(role__code=RoleCode.FINANCE, is_active=True).order_by("pk").first()
         if finance is None or SettlementImport.objects.filter(provider=wire).exists():
             return
-        since = timezone.now() - dt.timedelta(days=30)
+        # Whole days (the statement's first day complete): a wire of that day left off would be a break.
+        first_day = timezone.localdate() - dt.timedelta(days=30)
+        since = timezone.make_aware(dt.datetime.combine(first_day, dt.time.min))
         paid = list(Deposit.objects.filter(provider=wire, credit_transaction__occurred_at__gte=since)
                     .select_related("credit_transaction").order_by("credit_transaction__occurred_at", "pk"))
         if len(paid) < 3:
