@@ -11,8 +11,9 @@ Two workloads, each measured twice in the same run, against the same tables:
 - hot10: deposits from one of 10 provider clearing accounts into a random wallet: every posting
   locks one of 10 hot rows, 8 workers compete for them.
 The service's run is compared with the same postings written with plain SQL (psycopg, the same
-statements the service ends up sending: the transaction row ON CONFLICT DO NOTHING, SELECT ... FOR
-UPDATE ordered by account, the legs, the balances, no check in Python beyond the same comparison).
+statements the service ends up sending, two round trips: the transaction row ON CONFLICT DO NOTHING
+with the balance rows locked FOR UPDATE in account order, then the legs with the balances; no check
+in Python beyond the same comparison).
 
 Figures (one JSON line each):
 - ledger_postings.throughput: postings/s, spread; limit: plain SQL's postings/s; ratio = value /
@@ -117,15 +118,18 @@ def _service_worker(plan: list[Posting], barrier: Any, results: Any) -> None:
     results.put((latencies, deadlocks, failures))
 
 
-_RAW_TX = ("INSERT INTO wallet_ledgertransaction (code, idempotency_key, fingerprint, kind, memo, occurred_at, "
-           "recorded_at, rate_source, metadata, ref_kind, ref_code) VALUES (gen_random_uuid(), %s, '', 'transfer', "
-           "'', now(), now(), '', '{}', '', '') ON CONFLICT DO NOTHING RETURNING id")
-_RAW_LOCK = ("SELECT account_id, balance, held, may_go_negative FROM wallet_ledgerbalance WHERE account_id = ANY(%s) "
-             "ORDER BY account_id FOR UPDATE")
-_RAW_LEGS = ("INSERT INTO wallet_ledgerleg (transaction_id, account_id, currency, amount, recorded_at) "
-             "VALUES (%s, %s, 'USD', %s, now()), (%s, %s, 'USD', %s, now())")
-_RAW_BALANCES = ("UPDATE wallet_ledgerbalance b SET balance = b.balance + v.d, updated_at = now() FROM (VALUES "
-                 "(%s::bigint, %s::numeric), (%s::bigint, %s::numeric)) AS v(id, d) WHERE b.account_id = v.id")
+_RAW_TX_LOCK = (
+    "WITH t AS (INSERT INTO wallet_ledgertransaction (code, idempotency_key, fingerprint, kind, memo, occurred_at, "
+    "recorded_at, rate_source, metadata, ref_kind, ref_code) VALUES (gen_random_uuid(), %s, '', 'transfer', "
+    "'', now(), now(), '', '{}', '', '') ON CONFLICT DO NOTHING RETURNING id) "
+    "SELECT t.id, b.account_id, b.balance, b.held, b.may_go_negative FROM t LEFT JOIN LATERAL ("
+    "SELECT account_id, balance, held, may_go_negative FROM wallet_ledgerbalance WHERE account_id = ANY(%s) "
+    "ORDER BY account_id FOR UPDATE) b ON true")
+_RAW_LEGS_BALANCES = (
+    "WITH legs AS (INSERT INTO wallet_ledgerleg (transaction_id, account_id, currency, amount, recorded_at) "
+    "VALUES (%s, %s, 'USD', %s, now()), (%s, %s, 'USD', %s, now())) "
+    "UPDATE wallet_ledgerbalance b SET balance = b.balance + v.d, updated_at = now() FROM (VALUES "
+    "(%s::bigint, %s::numeric), (%s::bigint, %s::numeric)) AS v(id, d) WHERE b.account_id = v.id")
 
 
 def _raw_worker(database_url: str, plan: list[Posting], barrier: Any, results: Any) -> None:
@@ -140,14 +144,14 @@ def _raw_worker(database_url: str, plan: list[Posting], barrier: Any, results: A
             (a, da), (b, db) = legs
             try:
                 with conn.transaction():
-                    tx_id = conn.execute(_RAW_TX, (key,)).fetchone()[0]  # type: ignore[index]
-                    locked = {row[0]: row for row in conn.execute(_RAW_LOCK, ([a, b],)).fetchall()}
+                    rows = conn.execute(_RAW_TX_LOCK, (key, sorted({a, b}))).fetchall()
+                    tx_id = rows[0][0]
+                    locked = {row[1]: row[1:] for row in rows}
                     for account, delta in legs:
                         _id, balance, held, may_go_negative = locked[account]
                         if not may_go_negative and delta < 0 and balance + delta < held:
                             raise RuntimeError("insufficient funds")
-                    conn.execute(_RAW_LEGS, (tx_id, a, da, tx_id, b, db))
-                    conn.execute(_RAW_BALANCES, (a, da, b, db))
+                    conn.execute(_RAW_LEGS_BALANCES, (tx_id, a, da, tx_id, b, db, a, da, b, db))
             except psycopg.errors.DeadlockDetected:
                 deadlocks += 1
             except (psycopg.Error, RuntimeError):

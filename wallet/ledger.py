@@ -300,14 +300,23 @@ def ledger_post(
                            ref_kind=ref_kind, ref_code=ref_code)
     values = [getattr(tx, column) for column in _TX_COLUMNS]
     values[_TX_COLUMNS.index("metadata")] = json.dumps(tx.metadata, cls=_JSONEncoder)
+    deltas: dict[int, Decimal] = defaultdict(Decimal)
+    for account, money in checked:
+        deltas[account.pk] += money.amount
+    lock_ids = sorted(set(deltas) | {hold.account_id for hold in consume_holds})
     with _cursor() as cursor:
-        # ON CONFLICT without a target: a concurrent posting of the same key waits here until the
-        # first commits, then finds its row; a second reversal of one transaction lands here too.
+        # One round trip: the transaction's row, then (only when it was new) its balance rows locked
+        # in account order and read. ON CONFLICT without a target: a concurrent posting of the same
+        # key waits here until the first commits, then finds its row (and locks nothing); a second
+        # reversal of one transaction lands here too.
         cursor.execute(
-            f"INSERT INTO wallet_ledgertransaction ({', '.join(_TX_COLUMNS)}) "  # noqa: S608 - fixed names
-            f"VALUES ({', '.join(['%s'] * len(_TX_COLUMNS))}) ON CONFLICT DO NOTHING RETURNING id", values)
-        row = cursor.fetchone()
-    if row is None:
+            f"WITH t AS (INSERT INTO wallet_ledgertransaction ({', '.join(_TX_COLUMNS)}) "  # noqa: S608 - fixed names
+            f"VALUES ({', '.join(['%s'] * len(_TX_COLUMNS))}) ON CONFLICT DO NOTHING RETURNING id) "
+            "SELECT t.id, b.account_id, b.balance, b.held, b.may_go_negative FROM t LEFT JOIN LATERAL ("
+            "SELECT account_id, balance, held, may_go_negative FROM wallet_ledgerbalance "
+            "WHERE account_id = ANY(%s) ORDER BY account_id FOR UPDATE) b ON true", [*values, lock_ids])
+        rows = cursor.fetchall()
+    if not rows:
         existing = _existing(key)
         if existing is None:
             raise AlreadyReversed(gettext("This transaction has already been reversed."))
@@ -316,16 +325,13 @@ def ledger_post(
                 "The key “%(key)s” was used for another posting (%(kind)s, %(code)s); a key posts one "
                 "movement of money only.") % {"key": key, "kind": existing.kind, "code": existing.code})
         return existing
-    tx.id = row[0]
+    tx.id = rows[0][0]
     tx._state.adding = False
     tx._state.db = connection.alias
 
-    deltas: dict[int, Decimal] = defaultdict(Decimal)
-    for account, money in checked:
-        deltas[account.pk] += money.amount
     held_deltas: dict[int, Decimal] = defaultdict(Decimal)
     accounts = {account.pk: account for account, _money in checked}
-    locked = _lock_balances(list(deltas) + [hold.account_id for hold in consume_holds])
+    locked = {row[1]: (row[2], row[3], row[4]) for row in rows if row[1] is not None}
     if consume_holds:
         _capture_holds(consume_holds, tx, now, held_deltas)
     for account_id, delta in deltas.items():
@@ -336,17 +342,17 @@ def ledger_post(
             account = accounts[account_id]
             raise InsufficientFunds(account=account, available=Money(balance - held, account.currency).quantize(),
                                     requested=Money(-delta, account.currency).quantize())
+    changed = sorted(set(deltas) | set(held_deltas))
     with _cursor() as cursor:
+        # One round trip: the legs and the balances (a data-modifying WITH runs whether or not read).
         cursor.execute(
-            "INSERT INTO wallet_ledgerleg (transaction_id, account_id, currency, amount, recorded_at) VALUES "  # noqa: S608 - placeholders only
-            + ", ".join(["(%s, %s, %s, %s, %s)"] * len(leg_rows)),
-            [value for account_id, currency, amount in leg_rows for value in (tx.id, account_id, currency, amount, now)])
-        changed = sorted(set(deltas) | set(held_deltas))
-        cursor.execute(
-            "UPDATE wallet_ledgerbalance b SET balance = b.balance + v.d, held = b.held + v.h, updated_at = %s "  # noqa: S608 - placeholders only
+            "WITH legs AS (INSERT INTO wallet_ledgerleg (transaction_id, account_id, currency, amount, recorded_at) "  # noqa: S608 - placeholders only
+            "VALUES " + ", ".join(["(%s, %s, %s, %s, %s)"] * len(leg_rows)) + ") "
+            "UPDATE wallet_ledgerbalance b SET balance = b.balance + v.d, held = b.held + v.h, updated_at = %s "
             "FROM (VALUES " + ", ".join(["(%s::bigint, %s::numeric, %s::numeric)"] * len(changed)) + ") "
             "AS v(id, d, h) WHERE b.account_id = v.id",
-            [now, *[value for account_id in changed
+            [*[value for account_id, currency, amount in leg_rows for value in (tx.id, account_id, currency, amount, now)],
+             now, *[value for account_id in changed
                     for value in (account_id, deltas.get(account_id, Decimal(0)), held_deltas.get(account_id, Decimal(0)))]])
     return tx
 
