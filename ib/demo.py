@@ -105,8 +105,37 @@ def seed() -> SeedResult:
             services.client_attribution_import(actor=None, client=person, partner=partner,
                                                touched_at=person.created_at, reason="demo data")
             result.counts["attributions"] += 1
+    result.counts["banners"] = _seed_banners(brand)
     seed_commissions(brand=brand, partners=list(partners.values()), result=result, now=now)
     return result
+
+
+BANNERS = (("Leaderboard 728×90", 728, 90), ("Medium rectangle 300×250", 300, 250))
+
+
+def _seed_banners(brand: Brand) -> int:
+    """Two banners drawn here (the brand's name on its colour), once."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    from ib.banners import banner_upload
+    from ib.models import PartnerBanner
+
+    made = 0
+    for name, width, height in BANNERS:
+        if PartnerBanner.objects.filter(brand=brand, name=name).exists():
+            continue
+        image = Image.new("RGB", (width, height), (22, 82, 160))
+        draw = ImageDraw.Draw(image)
+        draw.rectangle((4, 4, width - 5, height - 5), outline=(255, 196, 0), width=3)
+        draw.text((16, height // 2 - 14), f"{brand.name}: trade FX and CFDs", fill=(255, 255, 255))
+        draw.text((16, height // 2 + 4), "Open an account", fill=(255, 196, 0))
+        out = io.BytesIO()
+        image.save(out, format="PNG")
+        banner_upload(actor=None, brand=brand, name=name, data=out.getvalue())
+        made += 1
+    return made
 
 
 def _clients_to_attribute(brand: Brand, count: int, now: dt.datetime) -> list[Client]:

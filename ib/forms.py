@@ -8,6 +8,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from crm.forms import ListedModelChoiceField, PlainSelect
+from crm.models import Brand
 from ib.models import Partner, PartnerStatus, PostbackEvent
 
 
@@ -100,3 +101,18 @@ class PartnerNewPasswordForm(forms.Form):
         if data.get("password") and data.get("password2") and data["password"] != data["password2"]:
             self.add_error("password2", _("The two passwords differ."))
         return data
+
+
+class BannerForm(forms.Form):
+    brand: forms.ModelChoiceField[Any] = forms.ModelChoiceField(label=_("Brand"), queryset=Brand.objects.none(),
+                                                                 to_field_name="code")
+    name = forms.CharField(label=_("Name"), max_length=120)
+    image = forms.FileField(label=_("Image (PNG, JPEG, GIF or WebP, up to 2 MB)"))
+    language = forms.ChoiceField(label=_("Language"), required=False)
+
+    def __init__(self, *args: Any, brands: Any, **kwargs: Any) -> None:
+        from django.conf import settings
+
+        super().__init__(*args, **kwargs)
+        self.fields["brand"].queryset = brands  # type: ignore[attr-defined]
+        self.fields["language"].choices = [("", _("Any language")), *settings.LANGUAGES]  # type: ignore[attr-defined]

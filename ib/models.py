@@ -876,3 +876,28 @@ class PartnerPayout(models.Model):
     @property
     def money(self) -> Money:
         return Money(self.amount, self.currency).quantize()
+
+
+class PartnerBanner(models.Model):
+    """A creative the brand gives its partners to place on their sites: the partner portal shows each
+    active one with an embed snippet that links through the partner's own tracking link. The image is
+    served without a login (it is shown on other sites), by its code."""
+
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(_("name"), max_length=120)
+    image = models.FileField(upload_to="ib/banners/%Y/%m/")
+    extension = models.CharField(max_length=5)  # png, jpg, gif or webp: what the image really is
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    size_bytes = models.PositiveIntegerField()
+    language = models.CharField(_("language"), max_length=10, blank=True)  # blank: any language
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey("crm.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering: ClassVar = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.width}×{self.height})"

@@ -22,6 +22,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
 
     path("partners/payouts/", settlement_views.partner_payouts, name="payouts"),
     path("partners/links/<str:code>/qr.<str:fmt>", views.link_qr, name="link_qr"),
+    path("partners/banners/", views.banners, name="banners"),
+    # Public (no login): the image a partner's site shows.
+    path("partners/banners/<uuid:code>.<str:ext>", views.banner_image, name="banner_image"),
     path("partners/<slug:brand_code>/login/", views.login, name="login_brand"),
     path("partners/<slug:brand_code>/password/reset/", views.password_reset, name="password_reset"),
     path("partners/password/reset/<str:uid>/<str:token>/", views.password_reset_confirm,

@@ -263,3 +263,38 @@ def link_qr(request: HttpRequest, code: str, fmt: str) -> HttpResponse:
     response = HttpResponse(body, content_type=content_type)
     response["Content-Disposition"] = f'inline; filename="{link.code}.{fmt}"'
     return response
+
+
+@require_GET
+@partner_login_required
+def banners(request: HttpRequest) -> HttpResponse:
+    """The brand's banners, each with a snippet per tracking link of the partner's own."""
+    from ib.banners import banner_snippet, banners_for_partner
+
+    partner = request.partner  # type: ignore[attr-defined]
+    links = list(partner.links.filter(kind=LinkKind.LINK, is_active=True).order_by("created_at", "id"))
+    rows = []
+    for banner in banners_for_partner(partner, language=getattr(request, "LANGUAGE_CODE", "")):
+        image_url = request.build_absolute_uri(reverse("partners:banner_image", args=[banner.code, banner.extension]))
+        rows.append({"banner": banner, "image_url": image_url, "placements": [
+            {"link": link, "snippet": banner_snippet(
+                banner=banner, image_url=image_url,
+                link_url=request.build_absolute_uri(reverse("ib_click", args=[link.code])))}
+            for link in links]})
+    return render(request, "ib/partner_portal/banners.html", _ctx(request, rows=rows, has_links=bool(links)))
+
+
+@require_GET
+def banner_image(request: HttpRequest, code: Any, ext: str) -> HttpResponse:
+    """An active banner's image, for any site (no login, no cookies read)."""
+    from ib.banners import banner_image as image
+
+    found = image(code, ext)
+    if found is None:
+        raise Http404
+    body, content_type = found
+    response = HttpResponse(body, content_type=content_type)
+    response["Cache-Control"] = "public, max-age=3600"
+    response["Cross-Origin-Resource-Policy"] = "cross-origin"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

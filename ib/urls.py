@@ -20,6 +20,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
 
     path("ib/partners/<uuid:code>/settlement/", settlement_views.partner_settlement, name="ib_partner_settlement"),
     path("ib/links/<str:code>/qr.<str:fmt>", views.link_qr, name="ib_link_qr"),
+    path("ib/banners/", views.banner_list, name="ib_banner_list"),
+    path("ib/banners/<uuid:code>/active/", views.banner_active, name="ib_banner_active"),
     path("ib/conflicts/", views.conflict_list, name="ib_conflict_list"),
     path("ib/conflicts/<uuid:code>/resolve/", views.conflict_resolve, name="ib_conflict_resolve"),
     path("ib/runs/", settlement_views.run_list, name="ib_run_list"),

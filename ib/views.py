@@ -394,3 +394,62 @@ def click_redirect(request: HttpRequest, code: str) -> HttpResponse:
     response["Referrer-Policy"] = "no-referrer-when-downgrade"
     response["X-Robots-Tag"] = "noindex"
     return response
+
+
+# --- banners ------------------------------------------------------------------------------------------
+
+@page_permission_required(VIEW)
+@require_http_methods(["GET", "POST"])
+def banner_list(request: AuthedRequest) -> HttpResponse:
+    """The brands' banners, and (with the manage permission) the upload form."""
+    from ib import banners
+    from ib.forms import BannerForm
+    from ib.models import PartnerBanner
+
+    can_manage = user_can(request.user, MANAGE)
+    form = BannerForm(request.POST or None, request.FILES or None, brands=visible_brands(request.user))
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if not can_manage:
+            raise Http404
+        if form.is_valid():
+            upload = form.cleaned_data["image"]
+            if upload.size > banners.BANNER_MAX_BYTES:
+                form.add_error("image", gettext("The image is larger than 2 MB."))
+            else:
+                try:
+                    banners.banner_upload(actor=request.user, brand=form.cleaned_data["brand"],
+                                          name=form.cleaned_data["name"], data=upload.read(),
+                                          language=form.cleaned_data["language"])
+                except DomainError as error:
+                    apply_domain_errors(form, error)
+                else:
+                    messages.success(request, gettext("Banner uploaded: partners see it now."))
+                    return redirect("ib_banner_list")
+    brand_ids = _brand_ids(request)
+    rows = PartnerBanner.objects.select_related("brand", "created_by")
+    if brand_ids is not None:
+        rows = rows.filter(brand_id__in=brand_ids)
+    return render_page(request, "ib/banner_list.html", {"form": form, "banners": list(rows[:200]),
+                                                        "can_manage": can_manage}, status=status)
+
+
+@page_permission_required(MANAGE)
+@require_POST
+def banner_active(request: AuthedRequest, code: Any) -> HttpResponse:
+    from ib import banners
+    from ib.models import PartnerBanner
+
+    brand_ids = _brand_ids(request)
+    rows = PartnerBanner.objects.filter(code=code)
+    if brand_ids is not None:
+        rows = rows.filter(brand_id__in=brand_ids)
+    banner = rows.first()
+    if banner is None:
+        raise Http404
+    active = request.POST.get("active") == "1"
+    banners.banner_set_active(actor=request.user, banner=banner, active=active)
+    messages.success(request, gettext("Banner offered to partners again.") if active
+                     else gettext("Banner withdrawn: partners no longer see it and its image is no longer served."))
+    return redirect("ib_banner_list")
