@@ -115,4 +115,6 @@ class BannerForm(forms.Form):
 
         super().__init__(*args, **kwargs)
         self.fields["brand"].queryset = brands  # type: ignore[attr-defined]
+        if len(brands[:2]) == 1:  # one brand: chosen already
+            self.fields["brand"].initial = brands[0].code
         self.fields["language"].choices = [("", _("Any language")), *settings.LANGUAGES]  # type: ignore[attr-defined]
