@@ -895,6 +895,7 @@ class PartnerBanner(models.Model):
     is_active = models.BooleanField(default=True)
     created_by = models.ForeignKey("crm.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
+    history = HistoricalRecords(get_user=history_user)
 
     class Meta:
         ordering: ClassVar = ["-created_at", "-id"]
