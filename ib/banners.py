@@ -27,7 +27,8 @@ from ib.models import Partner, PartnerBanner
 BANNER_MAX_BYTES = 2 * 1024 * 1024
 BANNER_MAX_SIDE = 4000
 FORMATS = {"PNG": ("png", "image/png"), "JPEG": ("jpg", "image/jpeg"), "GIF": ("gif", "image/gif"),
-           "WEBP": ("webp", "image/webp")}
+           "WEBP": ("webp", "image/webp"),
+           "MPO": ("jpg", "image/jpeg")}  # a phone camera's JPEG (Pillow names it by its extra pictures)
 CONTENT_TYPES = dict(FORMATS.values())
 
 

@@ -126,3 +126,15 @@ def test_only_the_brands_ib_managers_upload_and_an_agent_sees_no_banner_page(wor
     http.force_login(agent)
     assert http.get("/ib/banners/").status_code in (302, 403, 404)
     assert upload(http, world, png()).status_code in (302, 403, 404) and not PartnerBanner.objects.exists()
+
+
+def test_a_phone_cameras_jpeg_is_taken_as_the_jpeg_it_is(world):
+    out = io.BytesIO()
+    frames = [Image.new("RGB", (300, 250), (20, 80, 160)), Image.new("RGB", (300, 250), (160, 80, 20))]
+    frames[0].save(out, format="MPO", save_all=True, append_images=frames[1:])
+    assert Image.open(io.BytesIO(out.getvalue())).format == "MPO"
+    assert upload(staff(world), world, out.getvalue(), filename="IMG_0042.JPG").status_code == 302
+    banner = PartnerBanner.objects.get()
+    assert (banner.extension, banner.width, banner.height) == ("jpg", 300, 250)
+    image = HttpClient().get(f"/partners/banners/{banner.code}.jpg")
+    assert image.status_code == 200 and image["Content-Type"] == "image/jpeg"
