@@ -6,12 +6,14 @@ built on it), which:
   transaction (`replayed` set); with another movement it raises `IdempotencyConflict`;
 - validates before writing: at least two legs, no zero leg, each leg in its account's currency and
   rounded to it once (half-even), legs summing to zero per currency;
-- locks the balance rows of every account involved in one statement, in account-id order (so that
-  postings over the same accounts in any order never deadlock), checks under those locks that no
-  account that may not go negative (a client wallet) would end below zero in balance or in
-  available (balance - held), then writes the legs in one INSERT and the balances in one UPDATE.
-The database holds the same rules (migration 0002_ledger_sql): balanced legs, immutable rows,
-wallets never negative.
+- sends one statement (wallet_ledger_post, migration 0015): the transaction's row, its legs, the
+  balance rows of every account involved locked in account-id order (so that postings over the
+  same accounts in any order never deadlock), the check under those locks that no account that
+  may not go negative (a client wallet) would end below zero in balance or in available
+  (balance - held), the holds it captures, the balances. Made on its own, a posting is that one
+  statement and its commit; inside a caller's transaction it is a savepoint of it.
+The database holds the same rules (migrations 0002_ledger_sql, 0015): balanced legs, immutable
+rows, wallets never negative.
 
 Posting does not write an audit row: the ledger is its own record (immutable, with actor and
 times), and the audit chain's lock would serialise every posting. Reversals and client debt,
@@ -27,7 +29,7 @@ import hashlib
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,7 +37,8 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
-from django.db import connection, transaction
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -231,16 +234,21 @@ def _validated_legs(legs: Sequence[Leg]) -> list[tuple[LedgerAccount, Money]]:
 
 _TX_COLUMNS = ("code", "idempotency_key", "fingerprint", "kind", "memo", "occurred_at", "recorded_at",
                "reverses_id", "rate", "rate_source", "actor_id", "metadata", "ref_kind", "ref_code")
+_TX_FIELDS = ("id", *_TX_COLUMNS)
+if tuple(f.attname for f in LedgerTransaction._meta.concrete_fields) != _TX_FIELDS:
+    # ledger_post builds the posted transaction from these values in this order
+    raise ImproperlyConfigured("wallet.ledger._TX_COLUMNS no longer lists LedgerTransaction's columns in order")
 
 
 @contextmanager
-def _cursor() -> Iterator[Any]:
+def _cursor(db: Any = None) -> Iterator[Any]:
     """A cursor binding parameters on the server, for the posting path's fixed statements: psycopg
     prepares each after a few runs, so that a posting's statements are not parsed and planned anew
     each time (Django's own cursors bind on the client). Errors come out as Django's, as from
     connection.cursor()."""
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+    db = db if db is not None else connections[DEFAULT_DB_ALIAS]  # one look-up of the thread's connection
+    db.ensure_connection()
+    with db.wrap_database_errors, psycopg.Cursor(db.connection) as cursor:
         yield cursor
 
 
@@ -260,7 +268,6 @@ def _existing(key: str) -> LedgerTransaction | None:
     return found
 
 
-@transaction.atomic
 def ledger_post(
     *,
     key: str,
@@ -280,7 +287,10 @@ def ledger_post(
     """Post one balanced transaction (see the module's docstring for the rules). `consume_holds`:
     holds this posting captures (their amounts leave `held` as the legs leave the balance).
     Raises UnbalancedTransaction / ValidationFailed (nothing written), IdempotencyConflict,
-    InsufficientFunds (naming what is available), AlreadyReversed, HoldNotOpen."""
+    InsufficientFunds (naming what is available), AlreadyReversed, HoldNotOpen.
+
+    Outside any transaction the posting is one statement, committed on its own; inside one it is
+    a savepoint of it, so that a refusal leaves the caller's transaction usable."""
     key = _check_key(key)
     if not kind:
         raise ValidationFailed(fields={"kind": gettext("Say what kind of posting this is.")})
@@ -294,29 +304,28 @@ def ledger_post(
     reverses_id = reverses.pk if reverses is not None else None
     fingerprint = _fingerprint(kind=kind, legs=leg_rows, reverses_id=reverses_id, rate=rate,
                                rate_source=rate_source, ref_kind=ref_kind, ref_code=ref_code)
-    tx = LedgerTransaction(idempotency_key=key, fingerprint=fingerprint, kind=kind, memo=memo,
-                           occurred_at=occurred_at or now, recorded_at=now, reverses_id=reverses_id,
-                           rate=rate, rate_source=rate_source, actor_id=_pk(actor), metadata=dict(meta or {}),
-                           ref_kind=ref_kind, ref_code=ref_code)
-    values = [getattr(tx, column) for column in _TX_COLUMNS]
-    values[_TX_COLUMNS.index("metadata")] = json.dumps(tx.metadata, cls=_JSONEncoder)
+    metadata = dict(meta or {})
+    # In _TX_COLUMNS' order, which is the model's (the id first, from the statement).
+    values = [uuid.uuid4(), key, fingerprint, kind, memo, occurred_at or now, now, reverses_id, rate, rate_source,
+              _pk(actor), metadata, ref_kind, ref_code]
     deltas: dict[int, Decimal] = defaultdict(Decimal)
-    for account, money in checked:
-        deltas[account.pk] += money.amount
-    lock_ids = sorted(set(deltas) | {hold.account_id for hold in consume_holds})
-    with _cursor() as cursor:
-        # One round trip: the transaction's row, then (only when it was new) its balance rows locked
-        # in account order and read. ON CONFLICT without a target: a concurrent posting of the same
-        # key waits here until the first commits, then finds its row (and locks nothing); a second
-        # reversal of one transaction lands here too.
-        cursor.execute(
-            f"WITH t AS (INSERT INTO wallet_ledgertransaction ({', '.join(_TX_COLUMNS)}) "  # noqa: S608 - fixed names
-            f"VALUES ({', '.join(['%s'] * len(_TX_COLUMNS))}) ON CONFLICT DO NOTHING RETURNING id) "
-            "SELECT t.id, b.account_id, b.balance, b.held, b.may_go_negative FROM t LEFT JOIN LATERAL ("
-            "SELECT account_id, balance, held, may_go_negative FROM wallet_ledgerbalance "
-            "WHERE account_id = ANY(%s) ORDER BY account_id FOR UPDATE) b ON true", [*values, lock_ids])
-        rows = cursor.fetchall()
-    if not rows:
+    held_deltas: dict[int, Decimal] = defaultdict(Decimal)
+    for account_id, _currency, amount in leg_rows:
+        deltas[account_id] += amount
+    for hold in consume_holds:  # a hold's amount never changes; its state is checked under the lock
+        held_deltas[hold.account_id] -= hold.amount
+    lock_ids = sorted(deltas.keys() | held_deltas.keys())
+    params = [*values[:11], json.dumps(metadata, cls=_JSONEncoder) if metadata else "{}", *values[12:],
+              _array(row[0] for row in leg_rows), _array(row[1] for row in leg_rows),
+              _array(row[2] for row in leg_rows), _array(lock_ids), _array(deltas.get(i, 0) for i in lock_ids),
+              _array(held_deltas.get(i, 0) for i in lock_ids), _array(hold.pk for hold in consume_holds)]
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.in_atomic_block or not db.get_autocommit():
+        with transaction.atomic():
+            tx_id = _post_statement(db, params, checked)
+    else:
+        tx_id = _post_statement(db, params, checked)
+    if tx_id is None:
         existing = _existing(key)
         if existing is None:
             raise AlreadyReversed(gettext("This transaction has already been reversed."))
@@ -325,36 +334,42 @@ def ledger_post(
                 "The key “%(key)s” was used for another posting (%(kind)s, %(code)s); a key posts one "
                 "movement of money only.") % {"key": key, "kind": existing.kind, "code": existing.code})
         return existing
-    tx.id = rows[0][0]
-    tx._state.adding = False
-    tx._state.db = connection.alias
-
-    held_deltas: dict[int, Decimal] = defaultdict(Decimal)
-    accounts = {account.pk: account for account, _money in checked}
-    locked = {row[1]: (row[2], row[3], row[4]) for row in rows if row[1] is not None}
-    if consume_holds:
-        _capture_holds(consume_holds, tx, now, held_deltas)
-    for account_id, delta in deltas.items():
-        balance, held, may_go_negative = locked[account_id]
-        new_balance, new_held = balance + delta, held + held_deltas[account_id]
-        if not may_go_negative and (delta < 0 or held_deltas[account_id]) and (
-                new_balance < 0 or new_balance < new_held):
-            account = accounts[account_id]
-            raise InsufficientFunds(account=account, available=Money(balance - held, account.currency).quantize(),
-                                    requested=Money(-delta, account.currency).quantize())
-    changed = sorted(set(deltas) | set(held_deltas))
-    with _cursor() as cursor:
-        # One round trip: the legs and the balances (a data-modifying WITH runs whether or not read).
-        cursor.execute(
-            "WITH legs AS (INSERT INTO wallet_ledgerleg (transaction_id, account_id, currency, amount, recorded_at) "  # noqa: S608 - placeholders only
-            "VALUES " + ", ".join(["(%s, %s, %s, %s, %s)"] * len(leg_rows)) + ") "
-            "UPDATE wallet_ledgerbalance b SET balance = b.balance + v.d, held = b.held + v.h, updated_at = %s "
-            "FROM (VALUES " + ", ".join(["(%s::bigint, %s::numeric, %s::numeric)"] * len(changed)) + ") "
-            "AS v(id, d, h) WHERE b.account_id = v.id",
-            [*[value for account_id, currency, amount in leg_rows for value in (tx.id, account_id, currency, amount, now)],
-             now, *[value for account_id in changed
-                    for value in (account_id, deltas.get(account_id, Decimal(0)), held_deltas.get(account_id, Decimal(0)))]])
+    tx = LedgerTransaction.from_db(db.alias, _TX_FIELDS, [tx_id, *values])
+    for hold in consume_holds:
+        hold.state, hold.capture_id, hold.resolved_at = HoldState.CAPTURED, tx_id, now
     return tx
+
+
+def _array(values: Iterable[int | str | Decimal]) -> str:
+    """A PostgreSQL array literal of ids, currency codes or amounts (none needs quoting: codes are
+    capitals and digits), cheaper to send than a list psycopg would inspect element by element."""
+    return "{" + ",".join(str(value) for value in values) + "}"
+
+
+_POST = ("SELECT wallet_ledger_post(" + ", ".join(["%s"] * len(_TX_COLUMNS))
+         + ", %s::bigint[], %s::text[], %s::numeric[], %s::bigint[], %s::numeric[], %s::numeric[], %s::bigint[])")
+
+
+def _post_statement(db: Any, params: list[Any], checked: list[tuple[LedgerAccount, Money]]) -> int | None:
+    """Send the posting (wallet_ledger_post, migration 0015); its refusals as the service's errors."""
+    try:
+        with _cursor(db) as cursor:
+            cursor.execute(_POST, params)
+            row = cursor.fetchone()
+    except DatabaseError as error:
+        cause = error.__cause__
+        sqlstate = getattr(cause, "sqlstate", None)
+        detail = getattr(getattr(cause, "diag", None), "message_detail", None) or ""
+        if sqlstate == "WLF01":
+            account_id, available, requested = detail.split(" ")
+            account = next(account for account, _money in checked if account.pk == int(account_id))
+            raise InsufficientFunds(account=account, available=Money(Decimal(available), account.currency).quantize(),
+                                    requested=Money(Decimal(requested), account.currency).quantize()) from None
+        if sqlstate == "WLH01":
+            raise HoldNotOpen(gettext("This hold was already %(state)s.")
+                              % {"state": HoldState(detail).label}) from None
+        raise
+    return row[0] if row else None
 
 
 class _JSONEncoder(json.JSONEncoder):
@@ -364,20 +379,6 @@ class _JSONEncoder(json.JSONEncoder):
         if isinstance(o, Money):
             return {"amount": o.text(), "currency": o.currency}
         return super().default(o)
-
-
-def _capture_holds(holds: Sequence[LedgerHold], tx: LedgerTransaction, now: datetime,
-                   held_deltas: dict[int, Decimal]) -> None:
-    # Balance rows are already locked: holds are always locked after them (see ledger_release).
-    rows = {h.pk: h for h in LedgerHold.objects.select_for_update().filter(pk__in=[h.pk for h in holds])
-            .order_by("pk")}
-    for hold in holds:
-        current = rows[hold.pk]
-        if current.state != HoldState.HELD:
-            raise HoldNotOpen(gettext("This hold was already %(state)s.") % {"state": current.get_state_display()})
-        held_deltas[current.account_id] -= current.amount
-        hold.state, hold.capture_id, hold.resolved_at = HoldState.CAPTURED, tx.id, now
-    LedgerHold.objects.filter(pk__in=list(rows)).update(state=HoldState.CAPTURED, capture=tx, resolved_at=now)
 
 
 # --- holds -------------------------------------------------------------------------------------------

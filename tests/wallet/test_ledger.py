@@ -40,7 +40,15 @@ from wallet.ledger import (
     wallet_account_for,
     wallet_balances_for_client,
 )
-from wallet.models import AccountKind, HoldState, LedgerAccount, LedgerBalance, LedgerLeg, LedgerTransaction
+from wallet.models import (
+    AccountKind,
+    HoldState,
+    LedgerAccount,
+    LedgerBalance,
+    LedgerHold,
+    LedgerLeg,
+    LedgerTransaction,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -191,6 +199,34 @@ def test_a_transaction_without_legs_is_refused_at_commit():
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
+def test_legs_added_after_the_transaction_was_checked_are_checked_again(wallet, bank):
+    # The transaction's check at SET CONSTRAINTS covers the legs then written; a leg written after
+    # it, in the same database transaction, is checked when it fires and refused.
+    with pytest.raises(IntegrityError, match="does not balance"), transaction.atomic(), \
+            connection.cursor() as cursor:
+        tx_id = _raw_transaction(cursor, "raw-late")
+        now = timezone.now()
+        cursor.execute("INSERT INTO wallet_ledgerleg (transaction_id, account_id, currency, amount, recorded_at) "
+                       "VALUES (%s, %s, 'USD', 10, %s), (%s, %s, 'USD', -10, %s)",
+                       [tx_id, wallet.pk, now, tx_id, bank.pk, now])
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # checked: balanced
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+        cursor.execute("INSERT INTO wallet_ledgerleg (transaction_id, account_id, currency, amount, recorded_at) "
+                       "VALUES (%s, %s, 'USD', 5, %s)", [tx_id, wallet.pk, now])
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    assert not LedgerTransaction.objects.filter(idempotency_key="raw-late").exists()
+
+
+def test_a_leg_added_later_to_a_committed_transaction_is_refused(wallet, bank):
+    tx = deposit(wallet, usd(10))
+    with pytest.raises(IntegrityError, match="does not balance"), transaction.atomic(), \
+            connection.cursor() as cursor:
+        cursor.execute("INSERT INTO wallet_ledgerleg (transaction_id, account_id, currency, amount, recorded_at) "
+                       "VALUES (%s, %s, 'USD', 1, %s)", [tx.pk, bank.pk, timezone.now()])
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    assert tx.legs.count() == 2
+
+
 def test_a_leg_in_another_currency_than_its_account_is_refused_by_the_database(wallet):
     eur = system_account_for(kind=AccountKind.BANK, currency="EUR")
     with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
@@ -255,6 +291,19 @@ def test_capturing_a_hold_posts_it_and_consumes_it(client, bank):
     assert balance(bank) == usd(40)
     with pytest.raises(HoldNotOpen):
         ledger_release(hold=hold)
+
+
+def test_a_hold_captured_already_is_named_when_captured_again_even_on_an_emptied_wallet(client, bank):
+    """The second capture of a hold that took the wallet's last cent is refused as a hold captured
+    already, not as a shortage of funds (which would send finance looking for money)."""
+    wallet = funded_wallet(client, usd(3))
+    hold = ledger_hold(key="wd-all", account=wallet, amount=usd(3))
+    stale = LedgerHold.objects.get(pk=hold.pk)
+    ledger_hold_capture(hold=hold, key="wd-all-paid", to_account=bank)
+    with pytest.raises(HoldNotOpen, match="Captured"):
+        ledger_hold_capture(hold=stale, key="wd-all-paid-again", to_account=bank)
+    assert not LedgerTransaction.objects.filter(idempotency_key="wd-all-paid-again").exists()
+    assert (balance(wallet), available(wallet), balance(bank)) == (usd(0), usd(0), usd(3))
 
 
 # --- reversals ---------------------------------------------------------------------------------------
@@ -364,3 +413,41 @@ def test_a_clients_account_is_found_by_id_and_always_in_the_clients_brand(client
 
     again = account_for(kind=AccountKind.CLIENT_WALLET, currency="USD", client=client.pk, brand=make_brand())
     assert again == wallet and again.brand_id == client.brand_id
+
+
+# --- a posting made on its own (no caller's transaction): one statement, its own commit -----------
+
+@pytest.mark.django_db(transaction=True)
+def test_a_posting_outside_any_transaction_commits_on_its_own_and_refuses_whole():
+    client = make_client()
+    wallet = wallet_account_for(client=client, currency="USD")
+    bank = system_account_for(kind=AccountKind.BANK, currency="USD")
+    assert connection.get_autocommit() and not connection.in_atomic_block
+    first = deposit(wallet, usd(30), key="solo-1")
+    assert deposit(wallet, usd(30), key="solo-1").pk == first.pk  # replayed, not posted again
+    with pytest.raises(InsufficientFunds) as info:
+        ledger_post(key="solo-2", kind="withdrawal", legs=[Leg(wallet, usd("-30.01")), Leg(bank, usd("30.01"))])
+    assert info.value.available == usd(30)
+    # Nothing of the refused posting stayed, and the connection is still usable.
+    assert not LedgerTransaction.objects.filter(idempotency_key="solo-2").exists()
+    assert (balance(wallet), LedgerLeg.objects.filter(account=wallet).count()) == (usd(30), 1)
+    hold = ledger_hold(key="solo-hold", account=wallet, amount=usd(20))
+    with pytest.raises(InsufficientFunds) as info:  # 10 available beside the hold
+        ledger_post(key="solo-3", kind="withdrawal", legs=[Leg(wallet, usd(-11)), Leg(bank, usd(11))])
+    assert info.value.available == usd(10)
+    paid = ledger_hold_capture(hold=hold, key="solo-4", to_account=bank)
+    hold.refresh_from_db()
+    assert hold.state == HoldState.CAPTURED and hold.capture_id == paid.pk
+    assert (balance(wallet), available(wallet), balance(bank)) == (usd(10), usd(10), usd(20))
+    assert not any(ledger_verify().values())
+
+
+def test_a_hold_released_before_its_capture_refuses_the_capture_and_posts_nothing(client, bank):
+    wallet = funded_wallet(client, usd(100))
+    hold = ledger_hold(key="wd-released", account=wallet, amount=usd(40))
+    stale = LedgerHold.objects.get(pk=hold.pk)  # what a second request still holds in memory
+    ledger_release(hold=hold, reason="cancelled by the client")
+    with pytest.raises(HoldNotOpen, match="Released"):
+        ledger_hold_capture(hold=stale, key="wd-released-paid", to_account=bank)
+    assert not LedgerTransaction.objects.filter(idempotency_key="wd-released-paid").exists()
+    assert (balance(wallet), available(wallet), balance(bank)) == (usd(100), usd(100), usd(0))
