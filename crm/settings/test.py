@@ -41,6 +41,11 @@ DATABASES["default"]["CONN_MAX_AGE"] = 0
 # refuse it to anyone else): tests/dbbackend.
 DATABASES["default"]["ENGINE"] = "tests.dbbackend"
 AXES_ENABLED = True
+# Addresses the CRM gives out (webhook URLs handed to the simulators, links in mails) point nowhere
+# unless a test names its own server: a simulator a test started must never post to a CRM that
+# happens to run on this machine's usual port. (A worker a browser test starts gets the live
+# server's address through the environment.)
+CRM_PUBLIC_URL = env("CRM_PUBLIC_URL", "http://crm.invalid")
 CRM_EVENTS_STRICT = True  # an event that does not fit its declared payload fails the test
 LOGGING["root"]["level"] = os.environ.get("LOG_LEVEL", "WARNING")  # noqa: F405
 # WhiteNoise warns on every request when STATIC_ROOT is missing; tests serve from the finders.

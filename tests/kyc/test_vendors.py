@@ -36,7 +36,8 @@ from kyc.vendor_services import vendor_checks_resolve_due
 from kyc.webhooks import vendor_webhook_receive
 from tests.factories import make_client
 from tests.kyc.conftest import submit
-from tests.kyc.vendor_support import WEBHOOK_PATH, WEBHOOK_SECRET, signed, wait_until
+from tests.kyc.vendor_support import WEBHOOK_PATH, WEBHOOK_SECRET, signed
+from tests.waiting import wait_until
 
 FORGED = "the passport was found forged by ongoing monitoring"
 

@@ -11,7 +11,6 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,13 +90,3 @@ def signed(body: bytes | str, *, secret: str = WEBHOOK_SECRET, at: float | None 
     event_id = str(json.loads(data).get("id", ""))
     return {"Content-Type": "application/json", "X-Kyc-Event-Id": event_id, "X-Kyc-Timestamp": timestamp,
             "X-Kyc-Signature": "sha256=" + signature_for(secret, timestamp, data)}, data
-
-
-def wait_until(check: Callable[[], Any], *, timeout: float = 15.0, what: str = "the condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
