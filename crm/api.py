@@ -34,6 +34,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.urls import URLPattern, URLResolver, re_path
+from django.utils.datastructures import MultiValueDict
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
@@ -41,6 +42,7 @@ from ninja import NinjaAPI, Router, Schema
 from ninja.errors import AuthenticationError, HttpError, Throttled
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.openapi.docs import Swagger
+from ninja.parser import Parser
 from ninja.security import APIKeyCookie, APIKeyHeader, HttpBearer
 from ninja.throttling import BaseThrottle
 from ninja.utils import check_csrf, contribute_operation_callback
@@ -330,6 +332,19 @@ def _clean_message(msg: str) -> str:
     return msg
 
 
+class OneValueParser(Parser):
+    """A parameter given more than once where the schema takes one value reaches validation as the
+    list it is (and is refused, naming the parameter), instead of its last value being used."""
+
+    def parse_querydict(self, data: MultiValueDict, list_fields: list[str],
+                        request: HttpRequest) -> dict[str, Any]:
+        result = super().parse_querydict(data, list_fields, request)
+        for key in data:
+            if key not in list_fields and len(data.getlist(key)) > 1:
+                result[key] = data.getlist(key)
+        return result
+
+
 class CrmNinjaAPI(NinjaAPI):
     """NinjaAPI with the CRM's error shape everywhere, error responses in the schema and router discovery."""
 
@@ -587,6 +602,7 @@ api = CrmNinjaAPI(
     docs=VendoredSwagger(settings={"persistAuthorization": False, "displayRequestDuration": True}),
     auth=caller_auth(),
     throttle=[CallerRateThrottle()],
+    parser=OneValueParser(),
 )
 api.add_decorator(_in_acting_context)
 

@@ -232,6 +232,14 @@ def test_key_list_filters(world, params, expected):
     assert names == expected
 
 
+def test_a_filter_given_twice_is_refused_not_read_as_its_last_value(world):
+    api = KeyClient(new_key(world["brand_a"]))
+    make_client(brand=world["brand_a"], first_name="German", country="DE")
+    body = assert_error(api.http.get(f"{API}/clients?country=FR&country=DE", **api.headers), 422)
+    assert list(body["fields"]) == ["country"]
+    assert api.get("/clients", {"country": "DE"}).status_code == 200
+
+
 def test_list_filters_by_owner_desk_and_creation_time_for_keys_and_sessions(world):
     manager = make_user(role_code=RoleCode.DESK_MANAGER, desk=world["desk_a"])
     colleague_client = make_client(actor=world["colleague"], first_name="Cora")
