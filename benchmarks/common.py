@@ -55,6 +55,19 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def log_phases(logger_name: str) -> None:
+    """Show the INFO records of `logger_name` (a service that logs each phase's time) on stderr,
+    with the progress."""
+    import logging
+
+    phases = logging.getLogger(logger_name)
+    phases.setLevel(logging.INFO)
+    phases.propagate = False
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[%(asctime)s] %(message)s", "%H:%M:%S"))
+    phases.addHandler(handler)
+
+
 def argument_parser(description: str | None, *, reusable: bool = False) -> argparse.ArgumentParser:
     """The options every benchmark takes; `reusable` adds --reuse for scripts that can look their data up."""
     parser = argparse.ArgumentParser(description=(description or "").strip().splitlines()[0] if description else None)

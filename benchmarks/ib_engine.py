@@ -15,7 +15,10 @@ Figures (one JSON line each):
 - ib_engine.daily_increment: seconds of `commission_run_increment` after the last day's deals
   arrived, beside the same plain aggregate over that day's deals. Goal: <= 5 s.
 
-Run: python benchmarks/ib_engine.py [--quick] [--keep] [--deals N]
+With --reuse, the database a --keep run left is measured again as it is: the full run covers every
+deal of the month, the increments' days a --keep run left included, and another day is added.
+
+Run: python benchmarks/ib_engine.py [--quick] [--keep] [--reuse] [--deals N]
 """
 
 from __future__ import annotations
@@ -27,7 +30,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import argument_parser, finish, log, prepare, raw_connection, record, timed  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    argument_parser,
+    finish,
+    log,
+    log_phases,
+    prepare,
+    raw_connection,
+    record,
+    timed,
+)
 
 PERIOD = dt.date(2024, 3, 1)
 START = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
@@ -129,6 +141,24 @@ def deals_insert(server_id: int, first: int, count: int, *, day_start: dt.dateti
         cursor.execute("ANALYZE trading_deal")
 
 
+def _next_deal_number(server_id: int) -> int:
+    """An even deal number past every stored one (deals come in pairs from an even number)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COALESCE(max(deal_id), 0) FROM trading_deal WHERE server_id = %s", [server_id])
+        return (int(cursor.fetchone()[0]) + 12) // 2 * 2
+
+
+def _deals_in_month(server_id: int) -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM trading_deal WHERE server_id = %s AND time >= %s AND time < %s",
+                       [server_id, START, START + dt.timedelta(days=31)])
+        return int(cursor.fetchone()[0])
+
+
 def baseline(env: object, start: dt.datetime, end: dt.datetime) -> float:
     from ib.engine import BENCH_BASELINE_SQL
 
@@ -139,15 +169,24 @@ def baseline(env: object, start: dt.datetime, end: dt.datetime) -> float:
 
 
 def main() -> None:
-    parser = argument_parser(__doc__)
+    parser = argument_parser(__doc__, reusable=True)
     parser.add_argument("--deals", type=int, default=None, help="deals in the month (default 10,000,000; quick 200,000)")
     args = parser.parse_args()
     deals = args.deals or (200_000 if args.quick else 10_000_000)
     env = prepare(args)
+    log_phases("ib.engine")  # each step's time
     try:
         from ib import commissions as cs
 
-        brand, server = build(deals)
+        if env.reused:
+            from crm.models import Brand
+            from trading.models import PlatformServer
+
+            brand = Brand.objects.get(code="bench")
+            server = PlatformServer.objects.get(brand=brand)
+            deals = _deals_in_month(server.pk)
+        else:
+            brand, server = build(deals)
         size = f"{deals:,} deals, 200 partners in 5 levels, {ACCOUNTS:,} accounts"
         end = START + dt.timedelta(days=31)
         limit = baseline(env, START, end)
@@ -158,7 +197,7 @@ def main() -> None:
         record("ib_engine.full_month", value=full, unit="s", limit=limit, goal="<= 60 s", size=size)
 
         day = deals // 31 // 2 * 2
-        deals_insert(server.pk, deals + 10, day, day_start=LAST_DAY, seconds=86400, synced_now=True)  # type: ignore[attr-defined]
+        deals_insert(server.pk, _next_deal_number(server.pk), day, day_start=LAST_DAY, seconds=86400, synced_now=True)  # type: ignore[attr-defined]
         limit = baseline(env, LAST_DAY, end)
         began = time.perf_counter()
         run = cs.commission_run_increment(brand=brand, period=PERIOD)  # type: ignore[arg-type]

@@ -40,9 +40,9 @@ def _navigation() -> list[Any]:
         NavItem("ib_partners", _("Partners"), "ib_partner_list", "users", permission="ib.view_partner", order=400),
         NavItem("ib_conflicts", _("Attribution conflicts"), "ib_conflict_list", "flag",
                 permission="ib.manage_partners", order=410),
-        NavItem("ib_banners", _("Partner banners"), "ib_banner_list", "link", permission="ib.view_partner",
+        NavItem("ib_banners", _("Partner banners"), "ib_banner_list", "image", permission="ib.view_partner",
                 order=415),
-        NavItem("ib_runs", _("Commission runs"), "ib_run_list", "link", permission="ib.run_commissions", order=420),
-        NavItem("ib_payouts", _("Partner payouts"), "ib_payout_list", "link", permission="ib.decide_payout",
+        NavItem("ib_runs", _("Commission runs"), "ib_run_list", "refresh", permission="ib.run_commissions", order=420),
+        NavItem("ib_payouts", _("Partner payouts"), "ib_payout_list", "up", permission="ib.decide_payout",
                 order=776),
     ]

@@ -14,7 +14,9 @@ Everything goes through the services:
   Each day's trades net to zero profit, so the stored deals still sum to the platform balance;
 - the previous month's commission run, settled and posted to the partners' payable accounts
   (ib.settlement), and the current month's run brought up to date (ib.commissions'
-  `commission_run_refresh`, which beat then repeats every few minutes for the simulator's live deals).
+  `commission_run_refresh`, which beat then repeats every few minutes for the simulator's live deals);
+- once last month is payable, a payout request from the first partner paid by bank (half of its
+  payable balance), waiting in finance's partner payouts queue.
 """
 
 from __future__ import annotations
@@ -22,15 +24,24 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import Sequence
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.utils import timezone
 
+from crm.lib.money import Money
 from ib import commissions as cs
 from ib import settlement
-from ib.models import ClientAttribution, CommissionPlan, CommissionRun, Partner, PlanAssignment, RunKind
+from ib.models import (
+    ClientAttribution,
+    CommissionPlan,
+    CommissionRun,
+    Partner,
+    PartnerPayout,
+    PlanAssignment,
+    RunKind,
+)
 from trading.adapters.base import Deal, DealEntry, DealKind, ServerClock, Side
 from trading.models import TradingAccount
 from trading.sync import deals_store
@@ -159,8 +170,24 @@ def runs_seed(*, brand: Brand, now: dt.datetime) -> int:
         run = cs.commission_run(actor=None, brand=brand, period=previous)
         if settlement.run_can_settle(run):
             settlement.commission_run_settle_post(actor=None, run=run)
+            payout_seed(brand=brand)
     cs.commission_run_refresh(brand=brand, period=now.astimezone(dt.UTC).date())
     return CommissionRun.objects.filter(brand=brand).count() - before
+
+
+def payout_seed(*, brand: Brand) -> PartnerPayout | None:
+    """Once last month is payable: the first partner (by tree order) that is paid by bank asks for
+    half of its payable balance, in whole units, so finance's partner payouts queue and the
+    partner's Payouts page have a request waiting."""
+    if PartnerPayout.objects.filter(brand=brand).exists():
+        return None
+    for partner in Partner.objects.filter(brand=brand, client__isnull=True).order_by("path"):
+        for balance in settlement.payable_balances(partner):
+            half = (balance.available.amount / 2).to_integral_value(rounding=ROUND_DOWN)
+            if half > 0:
+                return settlement.payout_request(partner=partner, amount=Money(half, balance.available.currency),
+                                                 currency=balance.available.currency)
+    return None
 
 
 def attributed_accounts(partners: Sequence[Partner]) -> list[TradingAccount]:

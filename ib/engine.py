@@ -52,6 +52,8 @@ its latest content (the deal table keeps no older content).
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -61,6 +63,7 @@ from django.db import connection
 from crm.lib.money import money_round
 
 ZERO = Decimal("0")
+logger = logging.getLogger(__name__)
 
 
 class FxMissing(Exception):
@@ -162,26 +165,36 @@ WINDOW w AS (PARTITION BY account_id, symbol ORDER BY open_t, position_id
              ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING);
 ANALYZE _hedge;
 
+-- Each account of the period's deals with its client's partner attributions (small: one row per
+-- account and attribution), so that the join of the deals to them is a hash join whatever the
+-- statistics of the tables behind it say.
+CREATE TEMP TABLE _attr ON COMMIT DROP AS
+SELECT a.id AS account_id, a.client_id, a.account_type, a.currency AS account_currency, at.partner_id,
+       pa.path AS chain, at.effective_from, COALESCE(at.effective_to, 'infinity') AS effective_to
+FROM trading_tradingaccount a
+JOIN ib_clientattribution at ON at.client_id = a.client_id
+JOIN ib_partner pa ON pa.id = at.partner_id
+WHERE a.id IN (SELECT DISTINCT account_id FROM _period);
+ANALYZE _attr;
+
 CREATE TEMP TABLE _src ON COMMIT DROP AS
-SELECT p.id AS deal_pk, p.account_id, a.client_id, p.time, p.is_close, p.volume,
-       p.profit, p.commission, p.swap, p.fee, p.market_bid, p.market_ask, a.account_type,
-       a.currency AS account_currency,
+SELECT p.id AS deal_pk, p.account_id, at.client_id, p.time, p.is_close, p.volume,
+       p.profit, p.commission, p.swap, p.fee, p.market_bid, p.market_ask, at.account_type,
+       at.account_currency,
        i.group_id, i.contract_size, g.units_per_lot, i.profit_currency,
-       at.partner_id, pa.path AS chain, v.id AS version_id, v.currency AS plan_currency,
+       at.partner_id, at.chain, v.id AS version_id, v.currency AS plan_currency,
        v.split_mode, v.pass_up,
        (p.open_t IS NULL OR p.time - p.open_t >= make_interval(secs => v.min_hold_seconds)) AS held,
-       COALESCE(h.hedged, false) AS hedged
-FROM _period p
-JOIN trading_tradingaccount a ON a.id = p.account_id
-JOIN ib_clientattribution at ON at.client_id = a.client_id AND at.effective_from <= p.time
-     AND (at.effective_to IS NULL OR at.effective_to > p.time)
-JOIN ib_partner pa ON pa.id = at.partner_id
+       p.hedged
+FROM (  -- the hedge flags first (OFFSET 0 keeps this join apart, planned on the tables' own sizes)
+    SELECT p.*, COALESCE(h.hedged, false) AS hedged FROM _period p
+    LEFT JOIN _hedge h ON h.account_id = p.account_id AND h.position_id = p.position_id OFFSET 0) p
+JOIN _attr at ON at.account_id = p.account_id AND at.effective_from <= p.time AND at.effective_to > p.time
 LEFT JOIN _asg acc ON acc.account_id = p.account_id AND acc.effective_from <= p.time AND acc.effective_to > p.time
 LEFT JOIN _asg par ON par.partner_id = at.partner_id AND par.effective_from <= p.time AND par.effective_to > p.time
 JOIN _ver v ON v.plan_id = COALESCE(acc.plan_id, par.plan_id) AND v.valid_from <= p.time AND v.valid_to > p.time
 LEFT JOIN ib_instrument i ON i.brand_id = %(brand)s AND i.symbol = p.symbol
-LEFT JOIN ib_instrumentgroup g ON g.id = i.group_id
-LEFT JOIN _hedge h ON h.account_id = p.account_id AND h.position_id = p.position_id;
+LEFT JOIN ib_instrumentgroup g ON g.id = i.group_id;
 ANALYZE _src;
 """
 
@@ -366,8 +379,15 @@ SELECT n.src, n.dst, n.day,
 FROM (SELECT DISTINCT src, dst, day FROM need) n;
 """
 
+# Every day from a pair's first source to its last: a rate is found for each of them exactly when one
+# is found for the first (the latest before a day stays found for every later day), and a handful
+# of look-ups per day costs less than reading the day of each of a month's sources.
 FX_NEEDS = """
-SELECT basis_currency AS src, plan_currency AS dst, (time AT TIME ZONE 'UTC')::date AS day FROM _basis
+SELECT src, dst, day::date FROM (
+    SELECT basis_currency AS src, plan_currency AS dst, min(time) AS first, max(time) AS last FROM _basis
+    GROUP BY basis_currency, plan_currency) b
+CROSS JOIN LATERAL generate_series((b.first AT TIME ZONE 'UTC')::date, (b.last AT TIME ZONE 'UTC')::date,
+                                   interval '1 day') AS day
 UNION ALL SELECT rule_currency, plan_currency, (qualified_at AT TIME ZONE 'UTC')::date FROM _cpa
 UNION ALL SELECT currency, rule_currency, (deposit_at AT TIME ZONE 'UTC')::date FROM _cpa
 """
@@ -432,9 +452,26 @@ GROUP BY at.partner_id
 
 
 def _execute(sql: str, params: dict[str, Any]) -> int:
+    """Run `sql`'s statements in turn (each one's time logged: the benchmark prints them); the
+    last one's row count."""
+    rows = 0
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
+        for statement in filter(None, (part.strip() for part in sql.split(";\n"))):
+            started = time.perf_counter()
+            cursor.execute(statement, params)
+            rows = cursor.rowcount
+            if not statement.startswith("ANALYZE"):
+                logger.info("commission engine step %s: %.2f s, %s rows", _step_name(statement),
+                            time.perf_counter() - started, rows)
+    return rows
+
+
+def _step_name(sql: str) -> str:
+    words = sql.split()
+    for word, nxt in zip(words, words[1:], strict=False):
+        if word.upper() in ("TABLE", "INTO", "UPDATE"):
+            return nxt
+    return words[0] if words else ""
 
 
 def _insert(sql: str, params: dict[str, Any], added: dict[tuple[int, str], PartnerSum] | None) -> int:
@@ -451,7 +488,7 @@ def _insert(sql: str, params: dict[str, Any], added: dict[tuple[int, str], Partn
 
 def _drop_temps() -> None:
     with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS _ver, _asg, _pick, _d, _open, _period, _hedge, _src, _basis, _tierdeal, "
+        cursor.execute("DROP TABLE IF EXISTS _ver, _asg, _pick, _d, _open, _period, _hedge, _attr, _src, _basis, _tierdeal, "
                        "_tiermetric, _cpa, _fx")
 
 
@@ -475,7 +512,8 @@ def compute_lines(scope: Scope, added: dict[tuple[int, str], PartnerSum] | None 
     _execute(CPA_SQL, params)
     _execute(FX_SQL.format(needs=FX_NEEDS), params)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT src, dst, day FROM _fx WHERE rate IS NULL ORDER BY day, src, dst")
+        # The first day of each pair without a rate (the days after it, up to a first rate, lack one too).
+        cursor.execute("SELECT src, dst, min(day) FROM _fx WHERE rate IS NULL GROUP BY src, dst ORDER BY 3, 1, 2")
         missing = [(src, dst, day) for src, dst, day in cursor.fetchall()]
     if missing:
         raise FxMissing(missing)

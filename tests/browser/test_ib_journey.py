@@ -2,7 +2,7 @@
 
 A partner signs in to the partner portal and reads its tracking link; a prospect opens that link in
 another browser, lands on the trader's room registration and registers; verified, they deposit by card
-through the simulator's checkout, the money reaches a live account, they trade on the simulator; the
+through the simulator's checkout, transfer it from the wallet to a live account, trade on the simulator; the
 deals are synced, the commission engine runs, and the partner finds the line for the closing deal in
 its earnings, with the explanation: the deal, the rule, the rate, the lots and the amount.
 """
@@ -122,9 +122,9 @@ def test_a_partners_prospect_registers_deposits_trades_and_the_partner_sees_the_
     from portal.services import portal_email_verify, portal_first_live_account_open, verification_token
     from tests.wallet.withdrawal_support import kyc_approve
     from trading.models import Deal
-    from trading.services import balance_operation_request, balance_operation_send
+    from trading.services import balance_operation_send
     from trading.sync import deals_sync
-    from wallet.models import Deposit
+    from wallet.models import Deposit, Transfer
 
     w = ib_world
     base = live_server.url
@@ -187,11 +187,20 @@ def test_a_partners_prospect_registers_deposits_trades_and_the_partner_sees_the_
     page.wait_for_url(re.compile(re.escape(reverse("portal:wallet_deposit", args=[deposit.code]))))
     page.wait_for_selector("#deposit-status[data-status=succeeded]", timeout=SETTLED_MS)
 
-    # The money on the live account (the balance operation a transfer sends, sent here: no worker).
-    op = balance_operation_request(
-        actor=None, account=account, kind="balance", amount=Decimal("1000"), send=False
-    )
-    assert balance_operation_send(operation_id=op.pk).state == "applied"
+    # The money goes on to the live account by a transfer from the wallet, in the browser; its
+    # balance operation is sent and its event delivered here, as the worker and the dispatcher would.
+    page.goto(f"{base}{reverse('portal:wallet_transfer')}")
+    page.select_option("select[name=source]", "wallet")
+    page.select_option("select[name=target]", str(account.code))
+    page.fill("input[name=amount]", "900")
+    page.click("form[method=post] button.p-btn")
+    page.wait_for_selector("tr[data-transfer]")
+    transfer = Transfer.objects.get(client=client)
+    assert balance_operation_send(operation_id=transfer.deposit_operation_id).state == "applied"
+    events.dispatch_pending()
+    page.wait_for_selector(f"tr[data-transfer='{transfer.code}']:has-text('Completed')", timeout=SETTLED_MS)
+    truth = next(a for a in w.mt5.truth()["accounts"] if a["Login"] == str(account.login))
+    assert Decimal(truth["Balance"]) == Decimal("900.00")
 
     # 4. A trade on the simulator, held past the plan's minimum, then closed; the sync reads the deals.
     position = w.mt5.control(

@@ -15,9 +15,16 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from crm.models import Stage
-from ib import selectors
+from ib import selectors, settlement
 from ib.demo import LOGIN_EMAIL
-from ib.models import ClientAttribution, CommissionLine, CommissionRun, CommissionSettlement, Partner
+from ib.models import (
+    ClientAttribution,
+    CommissionLine,
+    CommissionRun,
+    CommissionSettlement,
+    Partner,
+    PartnerPayout,
+)
 from tests.factories import make_brand, make_client
 from trading.adapters.base import Deal, DealEntry, DealKind, Side
 from trading.models import Deal as DealRow
@@ -60,6 +67,7 @@ def _figures() -> dict[str, Any]:
     earnings = selectors.partner_earnings(master)
     return {"deals": DealRow.objects.count(), "lines": CommissionLine.objects.count(),
             "runs": CommissionRun.objects.count(), "settlements": CommissionSettlement.objects.count(),
+            "payouts": list(PartnerPayout.objects.values_list("partner_id", "amount", "state")),
             "pending": earnings.pending, "payable": earnings.payable}
 
 
@@ -74,6 +82,11 @@ def test_seeding_the_demo_commissions_twice_adds_nothing(demo):
     assert "nothing new" in again
     assert _figures() == before
     assert before["deals"] > 100 and before["settlements"] > 0
+    # A partner paid by bank asked for half of its payable balance: waiting in finance's queue.
+    [(partner_id, amount, state)] = before["payouts"]
+    assert state == "requested" and amount == amount.to_integral_value() and amount > 0
+    [balance] = settlement.payable_balances(Partner.objects.get(pk=partner_id))
+    assert balance.held.amount == amount and balance.available.amount >= amount
 
 
 def test_the_demo_partner_earns_from_its_own_and_its_sub_ibs_clients(demo):

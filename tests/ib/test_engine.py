@@ -3,6 +3,7 @@ with amounts computed by hand in the comments."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -137,10 +138,19 @@ def test_a_rebate_in_dollars_is_converted_to_the_euro_plan_at_the_deals_day():
 @pytest.mark.django_db
 def test_a_missing_fx_rate_stops_the_run_and_names_the_pair():
     w = make_world(plan_rules=[{"code": "r", "kind": "per_lot", "currency": "GBP", "level_rates": ["5"]}])
-    store(w, round_trip(w.account, opened=t(3, 10), closed=t(3, 11)))
+    store(w, [*round_trip(w.account, opened=t(3, 10), closed=t(3, 11)),
+              *round_trip(w.account, opened=t(7, 10), closed=t(7, 11))])
     from ib.exceptions import ValidationFailed
-    with pytest.raises(ValidationFailed, match="GBP/USD on 2024-03-03"):
+    with pytest.raises(ValidationFailed, match=r"No FX rate for GBP/USD on 2024-03-03\.$"):
         cs.commission_run(actor=None, brand=w.brand, period=MARCH)
+    # A rate from the 5th covers the deals of the 7th, not those of the 3rd: named from the 3rd still.
+    cs.fx_rate_set(actor=None, base="GBP", quote="USD", day=dt.date(2024, 3, 5), rate="1.25")
+    with pytest.raises(ValidationFailed, match=r"No FX rate for GBP/USD on 2024-03-03\.$"):
+        cs.commission_run(actor=None, brand=w.brand, period=MARCH)
+    cs.fx_rate_set(actor=None, base="GBP", quote="USD", day=dt.date(2024, 3, 1), rate="1.20")
+    run = cs.commission_run(actor=None, brand=w.brand, period=MARCH)
+    # 1 lot x 5 GBP on each day, at the rate of that day or the latest before: 6.00 + 6.25 USD.
+    assert totals(run) == {"Leaf": D("12.25")}
 
 
 @pytest.mark.django_db
