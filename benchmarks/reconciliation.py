@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import logging
 import sys
 import time
 from pathlib import Path
@@ -42,6 +41,7 @@ from benchmarks.common import (  # noqa: E402
     finish,
     insert_series,
     log,
+    log_phases,
     prepare,
     raw_connection,
     record,
@@ -197,12 +197,7 @@ def main(argv: list[str]) -> int:
     env = prepare(args)
     n = args.lines or (20_000 if args.quick else 1_000_000)
     # The import's phases (wallet.reconciliation logs each one's time) go to stderr with the progress.
-    phases = logging.getLogger("wallet.reconciliation")
-    phases.setLevel(logging.INFO)
-    phases.propagate = False
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("[%(asctime)s] %(message)s", "%H:%M:%S"))
-    phases.addHandler(handler)
+    log_phases("wallet.reconciliation")
     size = f"{n:,} ledger movements, a file of as many lines"
     with timed("setup"):
         setup = _setup(n)

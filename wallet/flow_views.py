@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.http import HttpResponse
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
@@ -21,12 +22,20 @@ class FlowFilter(forms.Form):
 @require_GET
 @page_permission_required("wallet.view_deposit")
 def money_flow(request: AuthedRequest) -> HttpResponse:
+    """A refused period or currency is named beside its field (400) and the page shows the default
+    (30 days, the busiest currency) instead."""
     form = FlowFilter(request.GET or None)
     days, currency = 30, ""
-    if form.is_valid():
+    problems: dict[str, str] = {}
+    if form.is_bound and not form.is_valid():
+        problems = {name: " ".join(str(e) for e in errors) for name, errors in form.errors.items()}
+    elif form.is_bound:
         days = form.cleaned_data.get("days") or 30
         currency = (form.cleaned_data.get("currency") or "").upper()
     flows = money_flows(user=request.user, days=days, currency=currency)
+    if currency and currency != flows.currency:
+        problems["currency"] = gettext("No money moved in %(currency)s in this period.") % {"currency": currency}
+    breaks = open_breaks_by_age(user=request.user)
     return render_page(request, "wallet/flows/page.html", {
-        "form": form, "flows": flows, "days": days, "breaks": open_breaks_by_age(user=request.user),
-        "chart_data": {**flows.chart(), "breaks": open_breaks_by_age(user=request.user)}})
+        "form": form, "flows": flows, "days": days, "breaks": breaks, "problems": problems,
+        "chart_data": {**flows.chart(), "breaks": breaks}}, status=400 if problems else 200)

@@ -803,9 +803,14 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 
 
 def _scoped_breaks(user: Any) -> QuerySet[ReconciliationBreak]:
+    """Breaks of the user's brands, and the house-wide breaks of files of providers the user
+    reconciles (a provider serving only the user's brands, shared between them or not)."""
     qs = ReconciliationBreak.objects.all()
     scope = brand_scope(user)
-    return qs if scope is None else qs.filter(brand_id__in=scope)
+    if scope is None:
+        return qs
+    return qs.filter(Q(brand_id__in=scope)
+                     | Q(brand__isnull=True, settlement__provider__in=providers_for_user(user)))
 
 
 def break_get_for_user(*, user: Any, code: Any) -> ReconciliationBreak:
@@ -837,9 +842,13 @@ def import_get_for_user(*, user: Any, code: Any) -> SettlementImport:
 
 
 def _scoped_imports(user: Any) -> QuerySet[SettlementImport]:
+    """Imports of the user's brands, and those of providers shared between brands that are all the
+    user's (the files the user may import: providers_for_user)."""
     qs = SettlementImport.objects.all()
     scope = brand_scope(user)
-    return qs if scope is None else qs.filter(brand_id__in=scope)
+    if scope is None:
+        return qs
+    return qs.filter(Q(brand_id__in=scope) | Q(brand__isnull=True, provider__in=providers_for_user(user)))
 
 
 def _brand_of(brk: ReconciliationBreak) -> int | None:

@@ -101,10 +101,21 @@ def _exponents(extra: tuple[tuple[str, Any], ...]) -> dict[str, int]:
     return {**ISO_4217_EXPONENTS, **exponents_check(dict(extra))}
 
 
+_last_configured: tuple[Any, tuple[tuple[str, int], ...]] = (object(), ())  # the setting last seen, its table
+
+
 def _configured() -> tuple[tuple[str, int], ...]:
-    configured = getattr(settings, "CRM_CURRENCY_EXPONENTS", None) or {}
-    merged = {**DEFAULT_EXTRA_EXPONENTS, **configured}
-    return tuple(sorted(merged.items(), key=lambda item: str(item[0])))
+    # On every amount's way in: the table is rebuilt only when the setting is another object
+    # (override_settings in tests), not on each look-up.
+    global _last_configured  # noqa: PLW0603 - a one-entry cache
+    raw = getattr(settings, "CRM_CURRENCY_EXPONENTS", None)
+    last_raw, last_table = _last_configured
+    if raw is last_raw:
+        return last_table
+    merged = {**DEFAULT_EXTRA_EXPONENTS, **(raw or {})}
+    table = tuple(sorted(merged.items(), key=lambda item: str(item[0])))
+    _last_configured = (raw, table)
+    return table
 
 
 def exponents_check(table: Mapping[str, Any]) -> dict[str, int]:
@@ -139,11 +150,16 @@ def currency_normalise(value: str | None, *, field: str = "currency") -> str:
 
 def currency_exponent(currency: str) -> int:
     """Decimals of `currency` (2 for USD, 0 for JPY, 3 for KWD, 8 for BTC)."""
-    return _exponents(_configured())[currency_normalise(currency)]
+    table = _exponents(_configured())
+    exponent = table.get(currency) if isinstance(currency, str) else None  # a code as stored: no normalising
+    return exponent if exponent is not None else table[currency_normalise(currency)]
+
+
+_QUANTA = tuple(Decimal(1).scaleb(-exponent) for exponent in range(MAX_DECIMALS + 1))
 
 
 def _quantum(exponent: int) -> Decimal:
-    return Decimal(1).scaleb(-exponent)
+    return _QUANTA[exponent]
 
 
 def to_decimal(value: Any, *, field: str = "amount") -> Decimal:
@@ -248,14 +264,23 @@ class Money:
         code = currency_normalise(currency)
         return cls(Decimal(units).scaleb(-currency_exponent(code)), code)
 
+    @classmethod
+    def _checked(cls, amount: Decimal, currency: str) -> Money:
+        # For amounts and codes this class has already checked (arithmetic on Money, rounding).
+        value = object.__new__(cls)
+        object.__setattr__(value, "amount", amount)
+        object.__setattr__(value, "currency", currency)
+        return value
+
     # -- reading
     @property
     def exponent(self) -> int:
+        # The code was checked on the way in; the table is looked up again in case the setting changed.
         return currency_exponent(self.currency)
 
     def quantize(self) -> Money:
         """Rounded to the currency's minor unit by the one rule (half-even). Idempotent."""
-        return Money(self.amount.quantize(_quantum(self.exponent), rounding=ROUNDING), self.currency)
+        return Money._checked(self.amount.quantize(_quantum(self.exponent), rounding=ROUNDING), self.currency)
 
     @property
     def is_quantized(self) -> bool:

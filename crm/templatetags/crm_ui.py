@@ -54,6 +54,12 @@ _ICONS: dict[str, str] = {
     "edit": '<path d="M4 20h4L19 9l-4-4L4 16z"/><path d="M13.5 6.5l4 4"/>',
     "share": '<circle cx="6" cy="12" r="2.5"/><circle cx="18" cy="6" r="2.5"/><circle cx="18" cy="18" r="2.5"/>'
              '<path d="M8.2 10.8l7.6-3.6M8.2 13.2l7.6 3.6"/>',
+    "card": '<rect x="3" y="5.5" width="18" height="13" rx="2"/><path d="M3 10h18M7 15h3"/>',
+    "chart": '<path d="M4 4v16h16"/><path d="M8 16v-4M12 16V8M16 16v-6"/>',
+    "scale": '<path d="M12 4v16M7 20h10M5 7h14"/><path d="M5 7l-2.5 6a2.5 2.5 0 005 0zM19 7l-2.5 6a2.5 2.5 0 005 0z"/>',
+    "lock": '<rect x="5" y="10.5" width="14" height="10" rx="2"/><path d="M8 10.5V7.5a4 4 0 018 0v3"/>',
+    "image": '<rect x="3.5" y="4.5" width="17" height="15" rx="2"/><circle cx="9" cy="10" r="1.8"/><path d="M20.5 16l-5-5-9 8.5"/>',
+    "refresh": '<path d="M19 8a8 8 0 10.5 7"/><path d="M20 4v4h-4"/>',
     "download": '<path d="M12 4v11M7 10l5 5 5-5M5 20h14"/>',
 }
 
@@ -199,11 +205,16 @@ def is_overdue(task: Any) -> bool:
 
 
 @register.filter
-def money(amount: Any, currency: str) -> str:
-    """``{{ account.balance|money:account.currency }}``: the amount at the currency's decimals in the
-    active language's format, with the code ("0.00500000 BTC", "1,000 JPY"); "—" when there is none."""
+def money(amount: Any, currency: str | None = None) -> str:
+    """``{{ account.balance|money:account.currency }}`` (or ``{{ deposit.money|money }}`` for a Money):
+    the amount at the currency's decimals in the active language's format, with the code
+    ("0.00500000 BTC", "1,000 JPY"); "—" when there is none."""
     if amount is None or amount == "":
         return "—"
+    if isinstance(amount, Money):
+        return money_format(amount)
+    if currency is None:  # a bare number with no currency to place it by
+        return str(amount)
     try:
         return money_format(Money(amount, currency))
     except MoneyError:

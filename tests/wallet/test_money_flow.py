@@ -65,7 +65,17 @@ def test_finance_opens_the_page_and_an_agent_does_not(client, login_verified):
     assert page.status_code == 200
     data = json.loads(page.text.split('id="flow-chart-data" type="application/json">')[1].split("</script>")[0])
     assert data["currency"] == "USD" and data["deposits"][0]["label"] == "Bank wire" and len(data["labels"]) == 7
-    assert "100.00 USD" in page.text
+    assert "100.00\u00a0USD" in page.text  # the money format, its code kept with it
+    # No withdrawal was paid: the page says so instead of an empty chart.
+    assert 'data-flow-empty="withdrawals"' in page.text and 'id="flow-withdrawals"' not in page.text
+    assert 'id="flow-deposits"' in page.text
+
+    # A period or currency the page cannot show is named, and the page shows the default instead.
+    bad = client.get(url, {"days": "abc", "currency": "usd"})
+    assert bad.status_code == 400 and 'data-problem="days"' in bad.text and 'id="flow-deposits"' in bad.text
+    unknown = client.get(url, {"days": "7", "currency": "JPY"})
+    assert unknown.status_code == 400 and "No money moved in JPY in this period." in unknown.text
+    assert '<option value="USD" selected>' in unknown.text
 
     client.logout()
     client.force_login(make_user(role_code=RoleCode.SALES_AGENT, brand=brand))

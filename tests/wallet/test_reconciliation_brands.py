@@ -105,6 +105,30 @@ def test_a_shared_providers_breaks_are_each_of_the_brand_whose_money_they_are_ab
     assert _http(login_verified, alpha.finance).get(reverse("wallet_recon_import", args=[imp.code])).status_code == 404
 
 
+def test_finance_of_every_brand_a_provider_serves_imports_and_sees_its_shared_files(
+        two, login_verified, django_capture_on_commit_callbacks):
+    alpha, beta = two
+    shared = build_world(provider=alpha.provider)  # alpha's provider serves a second brand too
+    both = make_user(role_code=RoleCode.FINANCE, brands=[alpha.brand, shared.brand], full_name="Both Brands")
+    psp_deposit(alpha, "10.00", ref="pay_alpha")
+
+    imp = import_file(SimpleWorld(both, alpha.provider), django_capture_on_commit_callbacks,
+                      csv_file(line("pay_stranger", "5.00")))
+    assert imp.brand_id is None  # house-wide: the file speaks for both brands
+    stranger = ReconciliationBreak.objects.get(settlement=imp, kind="missing_in_ledger")
+    assert stranger.brand_id is None
+
+    http = _http(login_verified, both)
+    home = http.get(reverse("wallet_recon_home")).content.decode()
+    assert imp.file_name in home  # the file it imported is listed, not "no file imported yet"
+    assert http.get(reverse("wallet_recon_import", args=[imp.code])).status_code == 200
+    assert stranger in list(breaks_for_queue(user=both, status=""))
+    # Finance of one of the two brands, or of another brand, still sees neither.
+    for outsider in (alpha.finance, beta.finance):
+        assert imp.file_name not in _http(login_verified, outsider).get(reverse("wallet_recon_home")).content.decode()
+        assert stranger not in list(breaks_for_queue(user=outsider, status=""))
+
+
 def test_month_end_closes_of_another_brands_provider_are_out_of_reach(two, login_verified):
     alpha, beta = two
     psp_deposit(alpha, "100.00", ref="pay_alpha")
