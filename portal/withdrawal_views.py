@@ -86,7 +86,11 @@ def withdraw(request: HttpRequest) -> HttpResponse:
         return _page(request, WithdrawForm(client=client), None)
     form = WithdrawForm(request.POST, client=client)
     if not form.is_valid():
-        return _page(request, form, _blockers(client, request.POST), status=400)
+        # What the form already says beside a field is not said again in the blockers panel.
+        said = {str(message) for messages in form.errors.values() for message in messages}
+        blockers = _blockers(client, request.POST)
+        return _page(request, form, None if blockers is None else [b for b in blockers if b.message not in said],
+                     status=400)
     data = form.cleaned_data
     method = _method(data["method"])
     if method is None:

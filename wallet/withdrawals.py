@@ -33,6 +33,7 @@ from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import Conflict, NotFound, ValidationFailed
 from crm.lib.money import Money, money_format
+from crm.lib.validation import InvalidValue
 from crm.models import Client
 from crm.permissions import client_queryset_for_user, code_or_404, user_can
 from wallet.exceptions import MethodNotAvailable, ProviderError
@@ -204,6 +205,11 @@ def withdrawal_blockers(*, client: Client, amount: Money, method: PaymentMethod 
     if amount.amount <= 0:
         blockers.append(Blocker("amount_invalid", gettext("Enter an amount above zero.")))
         return blockers
+    try:
+        Money.exact(amount.amount, amount.currency)
+    except InvalidValue as error:  # never rounded silently: what is held is what was asked for
+        blockers.append(Blocker("amount_precision", error.message))
+        return blockers
     option = _option(client=client, method=method, currency=amount.currency) if method is not None else None
     if option is None:
         blockers.append(Blocker("method_unavailable", gettext("Choose a withdrawal method available for %(currency)s.")
@@ -236,21 +242,30 @@ def withdrawal_blockers(*, client: Client, amount: Money, method: PaymentMethod 
 
 def _return_to_source(client: Client, amount: Money, option: MethodOption) -> list[Blocker]:
     """Cards first: while the client's card deposits are not all returned, money goes back to a
-    card of that provider, up to what it deposited."""
-    cards = [s for s in deposited_by_source(client=client, currency=amount.currency)
-             if s.method == "card" and s.refundable.amount > 0]
-    if not cards:
+    card of that provider, up to what it deposited. A card takes back no more than it deposited,
+    so a card payout with no card deposit of that provider behind it is refused (money that came
+    by wire does not leave to a card)."""
+    sources = deposited_by_source(client=client, currency=amount.currency)
+    if option.method == "card":
+        mine = [s for s in sources if s.method == "card" and s.provider == option.provider_code]
+        refundable = sum((s.refundable for s in mine), Money.zero(amount.currency))
+        if not mine:
+            return [Blocker("return_to_source_no_card", gettext(
+                "Withdrawals to a card go back only to a card you deposited with, up to what it deposited. "
+                "Choose another method."))]
+        if not refundable.amount > 0:
+            return [Blocker("return_to_source_no_card", gettext(
+                "This card has taken back all it deposited. Choose another method."))]
+        if amount.amount > refundable.amount:
+            return [Blocker("return_to_source_limit", gettext(
+                "A card takes back at most what it deposited: %(amount)s. Withdraw the rest by another method "
+                "afterwards.") % {"amount": money_format(refundable)})]
         return []
-    mine = [s for s in cards if s.provider == option.provider_code]
-    if option.method != "card" or not mine:
+    cards = [s for s in sources if s.method == "card" and s.refundable.amount > 0]
+    if cards:
         owed = sum((s.refundable for s in cards), Money.zero(amount.currency))
         return [Blocker("return_to_source", gettext(
             "Withdraw to the card you deposited with first (up to %(amount)s).") % {"amount": money_format(owed)})]
-    refundable = sum((s.refundable for s in mine), Money.zero(amount.currency))
-    if amount.amount > refundable.amount:
-        return [Blocker("return_to_source_limit", gettext(
-            "A card takes back at most what it deposited: %(amount)s. Withdraw the rest by another method "
-            "afterwards.") % {"amount": money_format(refundable)})]
     return []
 
 
@@ -349,7 +364,10 @@ def withdrawal_request(*, client: Client, amount: Money, method: PaymentMethod, 
     the client, or None for the client."""
     if not destination or not all(str(v).strip() for v in destination.values()):
         raise ValidationFailed(fields={"destination": gettext("Say where the money should be paid.")})
-    amount = amount.quantize()
+    try:
+        amount = Money.exact(amount.amount, amount.currency)
+    except InvalidValue as error:
+        raise ValidationFailed(fields={"amount": error.message}) from None
     wallet = wallet_account_for(client=client, currency=amount.currency)
     # The wallet's lock: requests of one client and currency are checked and held one at a time.
     LedgerBalance.objects.select_for_update().get(account_id=wallet.pk)

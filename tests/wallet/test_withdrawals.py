@@ -6,9 +6,11 @@ from __future__ import annotations
 import pytest
 from django.db import IntegrityError, transaction
 
+from crm.exceptions import ValidationFailed
 from crm.lib.money import Money
 from crm.models import AuditLog, Event
-from tests.wallet.withdrawal_support import CARD, build_world, deposit
+from tests.factories import make_client
+from tests.wallet.withdrawal_support import CARD, build_world, deposit, kyc_approve
 from wallet.ledger import available, balance, wallet_account_for
 from wallet.models import HoldState, Withdrawal, WithdrawalState
 from wallet.withdrawals import (
@@ -81,6 +83,35 @@ def test_card_deposits_go_back_to_the_card_first_and_at_most_what_it_deposited(w
     withdrawal_request(client=world.client, amount=usd("1000"), method=world.card, destination=CARD)
     # The card has its deposits back (pending): the rest may go to the e-wallet.
     assert withdrawal_blockers(client=world.client, amount=usd("100"), method=world.ewallet) == []
+
+
+def test_a_card_takes_back_nothing_it_did_not_deposit(world):
+    # The world's 1000 came by card: once the card has it all back, it takes no more (the rest of a
+    # wallet funded by card and e-wallet leaves by the e-wallet), whatever the amount.
+    deposit(world.client, "500.00", method="ewallet", provider=world.provider.code)
+    withdrawal_request(client=world.client, amount=usd("1000"), method=world.card, destination=CARD)
+    blockers = withdrawal_blockers(client=world.client, amount=usd("10"), method=world.card)
+    assert codes(blockers) == ["return_to_source_no_card"] and "taken back all" in blockers[0].message
+    assert withdrawal_blockers(client=world.client, amount=usd("10"), method=world.ewallet) == []
+
+
+def test_money_that_came_by_e_wallet_does_not_leave_to_a_card(world):
+    other = make_client(brand=world.brand, country="DE")
+    kyc_approve(other)
+    deposit(other, "300.00", method="ewallet", provider=world.provider.code)
+    blockers = withdrawal_blockers(client=other, amount=usd("50"), method=world.card)
+    assert codes(blockers) == ["return_to_source_no_card"] and "only to a card you deposited with" in blockers[0].message
+    assert withdrawal_blockers(client=other, amount=usd("50"), method=world.ewallet) == []
+
+
+def test_an_amount_with_more_decimals_than_its_currency_is_refused_not_rounded(world):
+    blockers = withdrawal_blockers(client=world.client, amount=Money("150.123", "USD"), method=world.card)
+    assert codes(blockers) == ["amount_precision"] and "at most 2 decimals" in blockers[0].message
+    with pytest.raises(ValidationFailed) as refused:
+        withdrawal_request(client=world.client, amount=Money("150.123", "USD"), method=world.card, destination=CARD)
+    assert "amount" in refused.value.fields
+    assert not Withdrawal.objects.filter(client=world.client).exists()
+    assert available(wallet_account_for(client=world.client, currency="USD")) == usd("1000")
 
 
 def test_the_daily_limit_counts_the_days_other_withdrawals(world):

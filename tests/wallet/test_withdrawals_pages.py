@@ -86,6 +86,14 @@ def test_a_blocked_request_says_why_and_holds_nothing(world, http):
     assert not Withdrawal.objects.filter(client=world.client).exists()
 
 
+def test_a_negative_amount_is_refused_once_beside_its_field(world, http):
+    response = http.post(reverse("portal:withdraw"), {"currency": "USD", "amount": "-5",
+                                                      "method": str(world.card.code), "destination": "4242"})
+    page = response.content.decode()
+    assert response.status_code == 400 and page.count("Enter an amount above zero.") == 1
+    assert not Withdrawal.objects.filter(client=world.client).exists()
+
+
 def test_another_client_and_a_signed_out_visitor_cannot_cancel_the_withdrawal(world, http, ip):
     w = withdrawal_request(client=world.client, amount=Money("100", "USD"), method=world.card, destination=CARD)
     other = HttpClient(REMOTE_ADDR=ip)
