@@ -36,17 +36,17 @@ class WalletConfig(AppConfig):
             # Finance runs the providers day to day (methods, limits, fees, incoming wires);
             # administrators set them up.
             permissions=_provider_permissions(RoleCode),
-            navigation=[NavItem("payment_providers", _("Payment providers"), "wallet_provider_list", "link",
+            navigation=[NavItem("payment_providers", _("Payment providers"), "wallet_provider_list", "card",
                                 permission="wallet.manage_providers", order=780),
-                        NavItem("deposits", _("Deposits"), "wallet_deposit_list", "link",
+                        NavItem("deposits", _("Deposits"), "wallet_deposit_list", "down",
                                 permission="wallet.view_deposit", order=770),
-                        NavItem("withdrawals", _("Withdrawals"), "wallet_withdrawal_queue", "link",
+                        NavItem("withdrawals", _("Withdrawals"), "wallet_withdrawal_queue", "up",
                                 permission="wallet.approve_withdrawal", order=775),
-                        NavItem("money_flow", _("Money flow"), "wallet_money_flow", "link",
+                        NavItem("money_flow", _("Money flow"), "wallet_money_flow", "chart",
                                 permission="wallet.view_deposit", order=772),
-                        NavItem("reconciliation", _("Reconciliation"), "wallet_recon_home", "link",
+                        NavItem("reconciliation", _("Reconciliation"), "wallet_recon_home", "scale",
                                 permission="wallet.reconcile", order=776),
-                        NavItem("month_close", _("Month-end close"), "wallet_close_list", "link",
+                        NavItem("month_close", _("Month-end close"), "wallet_close_list", "lock",
                                 permission="wallet.view_monthclose", order=785)],
             **ui_contributions())
 

@@ -104,7 +104,7 @@ def test_portal_wallet_pages_need_a_client_login(db):
 
 
 def test_finance_sees_the_deposits_list_and_the_wallet_tab_and_an_agent_does_not(pay_setup, hooks, login_verified):
-    deposit = deposit_create(client=pay_setup.client, amount=Money("75", "USD"), method="card", return_url="")
+    deposit = deposit_create(client=pay_setup.client, amount=Money("1500", "USD"), method="card", return_url="")
     checkout(deposit.redirect_url, {"card_number": "4242424242424242"})
     _deliver(hooks, deposit)
     finance = make_user(role_code=RoleCode.FINANCE, brand=pay_setup.brand)
@@ -114,10 +114,13 @@ def test_finance_sees_the_deposits_list_and_the_wallet_tab_and_an_agent_does_not
 
     listing = staff.get(reverse("wallet_deposit_list"), {"status": "succeeded", "provider": "psp-sim"})
     assert listing.status_code == 200 and str(deposit.code) in listing.content.decode()
+    assert "1,500.00\u00a0USD" in listing.content.decode()  # grouped, and never split from its code
     assert str(deposit.code) not in staff.get(reverse("wallet_deposit_list"), {"status": "failed"}).content.decode()
     assert staff.get(reverse("wallet_deposit_list"), {"from": "yesterday"}).status_code == 400
     tab = staff.get(reverse("client_detail", args=[pay_setup.client.code]), {"tab": "wallet"}).content.decode()
-    assert "75.00" in tab and str(deposit.code) in tab
+    assert "1,500.00\u00a0USD" in tab and str(deposit.code) in tab
+    # The deposit's method and the statement's movements by name, not by their codes.
+    assert "<td>Card</td>" in tab and "<td>Deposit</td>" in tab and "<td>card</td>" not in tab
 
     colleague = HttpClient()
     colleague.force_login(agent)

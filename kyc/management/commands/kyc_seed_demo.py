@@ -13,8 +13,6 @@ Idempotent: a brand whose clients already have submissions is left alone.
 
 from __future__ import annotations
 
-import io
-from datetime import date, timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand
@@ -23,57 +21,11 @@ from django.utils import timezone
 
 from crm.lib import context
 from crm.models import Brand, Client, RoleCode, Stage, User
-from kyc.checks.report import CheckResult, OnFail, Outcome, Report
+from kyc.demo import demo_submission
 from kyc.models import KycPolicy, Submission
 
 OFFICER_EMAIL = "priya.raman@demo-broker.example"
 WAITING = 12
-
-
-def _card(name: str, number: str) -> bytes:
-    from PIL import Image, ImageDraw
-
-    image = Image.new("RGB", (640, 400), (226, 234, 244))
-    draw = ImageDraw.Draw(image)
-    draw.rectangle((20, 20, 620, 380), outline=(40, 60, 110), width=4)
-    draw.rectangle((40, 80, 200, 300), fill=(190, 200, 215))
-    draw.text((230, 60), "PASSPORT  (demo)", fill=(20, 30, 60))
-    draw.text((230, 110), f"Name: {name}", fill=(20, 30, 60))
-    draw.text((230, 150), f"No: {number}", fill=(20, 30, 60))
-    draw.text((40, 330), f"P<DEMO<<{name.upper().replace(' ', '<')}<<<<<<<<<<<<", fill=(20, 30, 60))
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
-
-
-def _bill(name: str, address: str) -> bytes:
-    from PIL import Image, ImageDraw
-
-    image = Image.new("RGB", (595, 842), "white")
-    draw = ImageDraw.Draw(image)
-    draw.text((40, 40), "DEMO ENERGY LTD - electricity bill", fill="black")
-    draw.text((40, 100), name, fill="black")
-    draw.text((40, 120), address, fill="black")
-    draw.text((40, 180), f"Issued: {timezone.localdate().isoformat()}", fill="black")
-    out = io.BytesIO()
-    image.save(out, format="PDF")
-    return out.getvalue()
-
-
-def _report(kind: str, number: str, expiry: date) -> Report:
-    checks = [CheckResult(name="mrz_check_digits", outcome=Outcome.PASS, document="passport.png"),
-              CheckResult(name="document_not_expired", outcome=Outcome.PASS, document="passport.png",
-                          evidence={"expiry_date": expiry.isoformat()})]
-    if kind == "review":
-        checks.append(CheckResult(name="name_matches", outcome=Outcome.FAIL, document="passport.png",
-                                  evidence={"read": "A. N. OTHER", "expected": "registration name"}))
-        checks.append(CheckResult(name="poa_address_matches", outcome=Outcome.UNREADABLE, document="bill.pdf"))
-    elif kind == "reject":
-        checks[1] = CheckResult(name="document_not_expired", outcome=Outcome.FAIL, document="passport.png",
-                                on_fail=OnFail.REJECT, client_hint="Send a passport that has not expired.",
-                                evidence={"expiry_date": "2019-04-30"})
-    return Report(checks=tuple(checks), facts={"document_type": "passport", "document_number": number,
-                                               "expiry_date": expiry.isoformat(), "issuing_country": "GBR"})
 
 
 class Command(BaseCommand):
@@ -112,21 +64,12 @@ class Command(BaseCommand):
 
     def _one(self, client: Client, kind: str, n: int, *, officer: User | None) -> None:
         from kyc import services
-        from kyc.services import DocumentIn
 
-        country = "IR" if kind == "four_eyes" else (client.country or "GB")
-        address = f"{10 + n} Demo Street"
-        services.kyc_profile_save(client=client, actor=None, address_line1=address, city="London",
-                                  postcode="SW1A 1AA", country=country)
-        number = f"DM{client.brand_id:02d}{n:06d}"
-        docs = [DocumentIn(kind="passport", filename="passport.png", data=_card(client.full_name, number)),
-                DocumentIn(kind="utility_bill", filename="bill.pdf", data=_bill(client.full_name, address))]
-        submission = services.submission_create(client=client, documents=docs)
-        expiry = timezone.localdate() + timedelta(days={"officer": 20, "expired": 0}.get(kind, 900))
         decision = {"auto": "approve", "expired": "approve", "retry": "reject", "four_eyes": "approve"}.get(kind,
                                                                                                           "review")
-        submission = services.submission_checks_record(submission=submission,
-                                                       report=_report(decision, number, expiry))
+        submission = demo_submission(client=client, n=n, decision=decision,
+                                     expiry_days={"officer": 20, "expired": 0}.get(kind, 900),
+                                     country="IR" if kind == "four_eyes" else "")
         if officer is None:
             return
         if kind == "officer":

@@ -40,6 +40,22 @@ DOCUMENTS: dict[str, dict[str, tuple[str, str]]] = {
 }
 
 
+def demo_login_ensure(*, brand: Brand, first_name: str, last_name: str, email: str, phone: str, born: date,
+                      password: str) -> tuple[ClientLogin | None, bool]:
+    """The demo client's login of `brand`, registered (consents given, no marketing) and its e-mail
+    verified unless it was already; and whether it was registered now."""
+    login = ClientLogin.objects.filter(brand=brand, email__iexact=email).first()
+    created = login is None
+    if login is None:
+        login = services.portal_register(
+            brand=brand, language="en", first_name=first_name, last_name=last_name, email=email, phone=phone,
+            country="GB", date_of_birth=born, password=password, accept_terms=True, accept_privacy=True,
+            accept_marketing=False, attribution={"utm_source": "demo", "utm_medium": "seed"}).login
+    if login is not None and not login.email_verified:
+        services.portal_email_verify(token=services.verification_token(login))
+    return login, created
+
+
 class Command(BaseCommand):
     help = "Seed the trader's room demo (documents, served countries, a client login). Idempotent."
 
@@ -59,14 +75,6 @@ class Command(BaseCommand):
         if demo_brand is None:
             self.stdout.write("portal demo: skipped (no demo brand; run seed_demo first)")
             return
-        login = ClientLogin.objects.filter(brand=demo_brand, email__iexact=DEMO_EMAIL).first()
-        if login is None:
-            result = services.portal_register(
-                brand=demo_brand, language="en", first_name="Alex", last_name="Morgan", email=DEMO_EMAIL,
-                phone="+442071838123", country="GB", date_of_birth=date(1988, 5, 14), password=DEMO_PASSWORD,
-                accept_terms=True, accept_privacy=True, accept_marketing=False,
-                attribution={"utm_source": "demo", "utm_medium": "seed"})
-            login = result.login
-        if login is not None and not login.email_verified:
-            services.portal_email_verify(token=services.verification_token(login))
+        demo_login_ensure(brand=demo_brand, first_name="Alex", last_name="Morgan", email=DEMO_EMAIL,
+                          phone="+442071838123", born=date(1988, 5, 14), password=DEMO_PASSWORD)
         self.stdout.write(f"LOGIN client {DEMO_EMAIL} {DEMO_PASSWORD}")

@@ -13,17 +13,14 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.management.base import BaseCommand
-from django.db import transaction
 from django.utils import timezone
 
 from crm.lib.money import Money
 from crm.models import Brand, Client
-from wallet.deposits import deposit_create, deposit_webhook_apply
+from wallet.demo import demo_wire_deposit, demo_wire_provider
 from wallet.models import Deposit
-from wallet.provider_services import CurrencyRule, payment_method_save, payment_provider_save
-from wallet.providers.base import WebhookKind, WebhookMessage
+from wallet.provider_services import CurrencyRule, payment_method_save
 
-WIRE_CODE = "bank-wire"  # the same provider wallet_demo_setup configures
 CLIENTS_PER_BRAND = 12
 
 
@@ -35,9 +32,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         rng = random.Random(options["seed"])
-        wire = payment_provider_save(code=WIRE_CODE, name="Bank wire", kind="bank_wire", settings={
-            "beneficiary": "Demo Brokerage Ltd", "iban": "CY17002001280000001200527600", "bic": "BCYPCY2N",
-            "bank_name": "Demo Bank of Cyprus", "bank_address": "1 Demo Street, Limassol"})
+        wire = demo_wire_provider()
         made = 0
         now = timezone.now()
         for brand in Brand.objects.filter(is_active=True).order_by("pk"):
@@ -52,15 +47,8 @@ class Command(BaseCommand):
                                  for _ in range(rng.randint(1, 3)))
                 for n, when in enumerate(moments):
                     amount = Money(Decimal(rng.choice([250, 500, 1000, 1500, 2500, 5000])), "USD")
-                    deposit = deposit_create(client=client, amount=amount, method="bank_wire", return_url="")
-                    # Demo history: the deposit was asked for a little before its money arrived.
-                    Deposit.objects.filter(pk=deposit.pk).update(created_at=when - dt.timedelta(minutes=rng.randint(5, 90)))
-                    outcome = WebhookKind.DEPOSIT_SUCCEEDED if rng.random() < 0.85 else WebhookKind.DEPOSIT_FAILED
-                    message = WebhookMessage(kind=outcome, event_id=f"demo-{deposit.merchant_ref}-{n}",
-                                             provider_ref=deposit.provider_ref, merchant_ref=deposit.merchant_ref,
-                                             amount=amount, fee=None, occurred_at=when, sequence=1)
-                    with transaction.atomic():
-                        deposit_webhook_apply(wire, message, None)
+                    demo_wire_deposit(provider=wire, client=client, amount=amount, at=when, n=n,
+                                      asked_minutes_before=rng.randint(5, 90), succeeded=rng.random() < 0.85)
                     made += 1
         self.stdout.write(f"wallet demo: {made} deposit(s)")
         self._close_last_month(wire)

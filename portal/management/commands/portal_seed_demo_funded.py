@@ -1,0 +1,55 @@
+"""`manage.py portal_seed_demo_funded`: a second demo client of the trader's room, one who has been
+through it already: registered, e-mail verified, identity verified (kyc.demo, as the checks would
+approve it) and two bank wires confirmed by the bank's notification (wallet.demo), so that whoever
+signs in sees a wallet with money, its history and statement, and can transfer to the live account
+(opened by the approval's event once the platform answers) and ask for a withdrawal. The first demo
+client (portal_seed_demo) stays a fresh registration, for the verification journey.
+
+Runs after portal_seed_demo, kyc_seed_demo and wallet_seed_demo (consent documents, the KYC policy
+and the bank-wire method must exist). Idempotent. Prints `LOGIN client_funded <email> <password>`."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.core.management.base import BaseCommand
+from django.utils import timezone
+
+from crm.lib import context
+from crm.lib.money import Money
+from crm.models import Brand
+from kyc.demo import demo_submission
+from portal.management.commands.portal_seed_demo import DEMO_BRAND, demo_login_ensure
+from wallet.demo import demo_wire_deposit, demo_wire_provider
+
+FUNDED_EMAIL = "dana.whitfield@demo-client.example"
+FUNDED_PASSWORD = "harbor-compass-5176"  # noqa: S105 - a demo password, printed on purpose
+WIRES = ((27, Decimal("2500")), (9, Decimal("1000")))  # days ago, USD
+
+
+class Command(BaseCommand):
+    help = "Seed a verified demo client of the trader's room with money in the wallet. Idempotent."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        brand = Brand.objects.filter(code=DEMO_BRAND).first()
+        if brand is None:
+            self.stdout.write("portal funded demo: skipped (no demo brand; run seed_demo first)")
+            return
+        login, created = demo_login_ensure(brand=brand, first_name="Dana", last_name="Whitfield", email=FUNDED_EMAIL,
+                                           phone="+442071838456", born=date(1985, 9, 3), password=FUNDED_PASSWORD)
+        if login is None:
+            self.stderr.write("portal funded demo: the registration was not taken")
+            return
+        if created:
+            client = login.client
+            wire = demo_wire_provider()
+            now = timezone.now()
+            with context.acting_as(None, source="seed"):
+                demo_submission(client=client, n=900, address="27 Harbour Row")
+                for n, (days, amount) in enumerate(WIRES):
+                    demo_wire_deposit(provider=wire, client=client, amount=Money(amount, "USD"),
+                                      at=now - timedelta(days=days, hours=3), n=n)
+            self.stdout.write(f"portal funded demo: {FUNDED_EMAIL} verified, {len(WIRES)} wires")
+        self.stdout.write(f"LOGIN client_funded {FUNDED_EMAIL} {FUNDED_PASSWORD}")

@@ -1,0 +1,42 @@
+"""Demo money (wallet_seed_demo and the trader's room's funded demo client): the bank-wire provider
+and wire deposits made through the deposit services and confirmed by the provider's notification
+applied through the webhook handler, as a real confirmation would be."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import transaction
+
+from crm.lib.money import Money
+from crm.models import Client
+from wallet.deposits import deposit_create, deposit_webhook_apply
+from wallet.models import Deposit, PaymentProvider
+from wallet.provider_services import payment_provider_save
+from wallet.providers.base import WebhookKind, WebhookMessage
+
+WIRE_CODE = "bank-wire"  # the same provider wallet_demo_setup configures
+
+
+def demo_wire_provider() -> PaymentProvider:
+    """The demo's bank-wire provider (saved again as it is: idempotent)."""
+    return payment_provider_save(code=WIRE_CODE, name="Bank wire", kind="bank_wire", settings={
+        "beneficiary": "Demo Brokerage Ltd", "iban": "CY17002001280000001200527600", "bic": "BCYPCY2N",
+        "bank_name": "Demo Bank of Cyprus", "bank_address": "1 Demo Street, Limassol"})
+
+
+def demo_wire_deposit(*, provider: PaymentProvider, client: Client, amount: Money, at: dt.datetime, n: int,
+                      asked_minutes_before: int = 30, succeeded: bool = True) -> Any:
+    """A wire deposit of `amount` asked for a little before `at` and confirmed (or failed) at `at` by
+    the bank's notification through the webhook handler. The brand must offer bank wires."""
+    deposit = deposit_create(client=client, amount=amount, method="bank_wire", return_url="")
+    # Demo history: the deposit was asked for a little before its money arrived.
+    Deposit.objects.filter(pk=deposit.pk).update(created_at=at - dt.timedelta(minutes=asked_minutes_before))
+    outcome = WebhookKind.DEPOSIT_SUCCEEDED if succeeded else WebhookKind.DEPOSIT_FAILED
+    message = WebhookMessage(kind=outcome, event_id=f"demo-{deposit.merchant_ref}-{n}",
+                             provider_ref=deposit.provider_ref, merchant_ref=deposit.merchant_ref,
+                             amount=amount, fee=None, occurred_at=at, sequence=1)
+    with transaction.atomic():
+        deposit_webhook_apply(provider, message, None)
+    return deposit
