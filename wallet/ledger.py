@@ -242,10 +242,11 @@ if tuple(f.attname for f in LedgerTransaction._meta.concrete_fields) != _TX_FIEL
 
 @contextmanager
 def _cursor(db: Any = None) -> Iterator[Any]:
-    """A cursor binding parameters on the server, for the posting path's fixed statements: psycopg
-    prepares each after a few runs, so that a posting's statements are not parsed and planned anew
-    each time (Django's own cursors bind on the client). Errors come out as Django's, as from
-    connection.cursor()."""
+    """A cursor binding parameters on the server, for the posting path's fixed statements, which
+    are executed with ``prepare=True``: prepared once per connection, so that a posting's
+    statements are not parsed and planned anew each time (Django's own cursors bind on the client
+    and its connections prepare nothing by themselves: prepare_threshold is None). Errors come out
+    as Django's, as from connection.cursor()."""
     db = db if db is not None else connections[DEFAULT_DB_ALIAS]  # one look-up of the thread's connection
     db.ensure_connection()
     with db.wrap_database_errors, psycopg.Cursor(db.connection) as cursor:
@@ -257,7 +258,7 @@ def _lock_balances(account_ids: Sequence[int]) -> dict[int, tuple[Decimal, Decim
     with _cursor() as cursor:
         cursor.execute(
             "SELECT account_id, balance, held, may_go_negative FROM wallet_ledgerbalance "
-            "WHERE account_id = ANY(%s) ORDER BY account_id FOR UPDATE", [sorted(set(account_ids))])
+            "WHERE account_id = ANY(%s) ORDER BY account_id FOR UPDATE", [sorted(set(account_ids))], prepare=True)
         return {row[0]: (row[1], row[2], row[3]) for row in cursor.fetchall()}
 
 
@@ -354,7 +355,7 @@ def _post_statement(db: Any, params: list[Any], checked: list[tuple[LedgerAccoun
     """Send the posting (wallet_ledger_post, migration 0015); its refusals as the service's errors."""
     try:
         with _cursor(db) as cursor:
-            cursor.execute(_POST, params)
+            cursor.execute(_POST, params, prepare=True)
             row = cursor.fetchone()
     except DatabaseError as error:
         cause = error.__cause__
@@ -400,7 +401,8 @@ def ledger_hold(*, key: str, account: LedgerAccount, amount: Money, memo: str = 
         cursor.execute(
             "INSERT INTO wallet_ledgerhold (code, idempotency_key, account_id, currency, amount, state, memo, actor_id, "
             "created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-            [uuid.uuid4(), key, account.pk, money.currency, money.amount, HoldState.HELD, memo, _pk(actor), now])
+            [uuid.uuid4(), key, account.pk, money.currency, money.amount, HoldState.HELD, memo, _pk(actor), now],
+            prepare=True)
         row = cursor.fetchone()
     hold = LedgerHold.objects.get(idempotency_key=key)
     if row is None:

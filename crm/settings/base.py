@@ -150,6 +150,13 @@ if not env("DATABASE_URL") or not env("REDIS_URL"):
 DATABASE_URL = env("DATABASE_URL", "")
 REDIS_URL = check_redis_url(env("REDIS_URL", "") or "")
 DATABASES = {"default": database_from_url(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+# Statements the code asks to prepare (execute(..., prepare=True): the ledger's posting path) are
+# prepared once per connection; nothing else is (the threshold is never reached). Django leaves
+# preparing off for connection poolers: set DATABASE_PREPARED_STATEMENTS=0 behind one that cannot
+# carry prepared statements (PgBouncer in transaction mode before 1.21, or without
+# max_prepared_statements).
+if env_bool("DATABASE_PREPARED_STATEMENTS", True):
+    DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 2**31 - 1)
 # The schema's owner, for migrations (crm.lib.dbroles): the application's role then may only read
 # and append to the audit log. Unset: the application's role owns everything (audit_verify warns).
 DATABASE_OWNER_URL = env("DATABASE_OWNER_URL", "")

@@ -258,6 +258,17 @@ def test_transactions_cannot_be_updated_or_deleted(wallet):
     assert LedgerTransaction.objects.get(pk=tx.pk).memo == ""
 
 
+def test_a_posting_is_sent_as_a_statement_prepared_once_per_connection(client, bank):
+    """The posting path asks for its statement to be prepared (DATABASE_PREPARED_STATEMENTS):
+    PostgreSQL then neither parses nor plans it again for every posting."""
+    wallet = funded_wallet(client, usd(10))
+    for _ in range(2):
+        ledger_post(key=new_key(), kind="withdrawal", legs=[Leg(wallet, usd(-1)), Leg(bank, usd(1))])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE 'SELECT wallet_ledger_post(%%'")
+        assert cursor.fetchone()[0] == 1
+
+
 # --- holds -------------------------------------------------------------------------------------------
 
 def test_a_hold_lowers_available_not_the_balance_and_release_gives_it_back(client, bank):

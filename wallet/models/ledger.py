@@ -133,7 +133,7 @@ class LedgerTransaction(models.Model):
     rate = models.DecimalField(_("rate"), max_digits=28, decimal_places=12, null=True, blank=True)
     rate_source = models.CharField(_("rate source"), max_length=100, blank=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                              related_name="+")
+                              related_name="+", db_index=False)  # indexed where set (most postings are the system's)
     metadata = models.JSONField(default=dict, blank=True)
     # The business object behind the posting, without a content type: ("deposit", "<uuid>").
     ref_kind = models.CharField(max_length=40, blank=True)
@@ -151,6 +151,7 @@ class LedgerTransaction(models.Model):
         ]
         indexes: ClassVar = [
             models.Index(fields=["ref_kind", "ref_code"], condition=~Q(ref_kind=""), name="ledgertx_ref_idx"),
+            models.Index(fields=["actor"], condition=Q(actor__isnull=False), name="ledgertx_actor_idx"),
         ]
 
     def __str__(self) -> str:
@@ -161,7 +162,11 @@ class LedgerLeg(models.Model):
     """One signed amount on one account (positive: credit). Never changed or deleted."""
 
     transaction = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT, related_name="legs")
-    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="legs", db_index=False)
+    # Held to its account by the composite foreign key (account, currency) of migration 0002 alone:
+    # a second key on the account would lock the account's row once more for every leg, and on a
+    # busy account (a provider's clearing account) concurrent postings queue on those locks.
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="legs", db_index=False,
+                                db_constraint=False)
     currency = CurrencyField(_("currency"))  # the account's, held to it by a composite foreign key
     amount = MoneyAmountField(_("amount"))
     recorded_at = models.DateTimeField()  # the transaction's, copied so that as-of sums read one index
