@@ -155,8 +155,15 @@ DATABASES = {"default": database_from_url(DATABASE_URL, conn_max_age=env_int("DB
 # preparing off for connection poolers: set DATABASE_PREPARED_STATEMENTS=0 behind one that cannot
 # carry prepared statements (PgBouncer in transaction mode before 1.21, or without
 # max_prepared_statements).
-if env_bool("DATABASE_PREPARED_STATEMENTS", True):
-    DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 2**31 - 1)
+_db_options = DATABASES["default"]["OPTIONS"]
+if "prepare_threshold" in _db_options:  # given in DATABASE_URL's query: a whole number, or "none"
+    _threshold = str(_db_options["prepare_threshold"]).strip().lower()
+    if _threshold not in {"", "none"} and not _threshold.isdigit():
+        raise ImproperlyConfigured(f"DATABASE_URL: prepare_threshold must be a whole number or none "
+                                   f"(got {_threshold!r}).")
+    _db_options["prepare_threshold"] = int(_threshold) if _threshold.isdigit() else None
+elif env_bool("DATABASE_PREPARED_STATEMENTS", True):
+    _db_options["prepare_threshold"] = 2**31 - 1
 # The schema's owner, for migrations (crm.lib.dbroles): the application's role then may only read
 # and append to the audit log. Unset: the application's role owns everything (audit_verify warns).
 DATABASE_OWNER_URL = env("DATABASE_OWNER_URL", "")

@@ -35,6 +35,7 @@ print(json.dumps({
     "SESSION_COOKIE_SECURE": settings.SESSION_COOKIE_SECURE,
     "SECURE_SSL_REDIRECT": settings.SECURE_SSL_REDIRECT,
     "SECURE_HSTS_SECONDS": settings.SECURE_HSTS_SECONDS,
+    "PREPARE_THRESHOLD": settings.DATABASES["default"]["OPTIONS"].get("prepare_threshold"),
 }))
 """
 
@@ -74,6 +75,7 @@ def test_production_settings_load_from_a_complete_environment():
         "SESSION_COOKIE_SECURE": True,
         "SECURE_SSL_REDIRECT": True,
         "SECURE_HSTS_SECONDS": 31536000,
+        "PREPARE_THRESHOLD": 2**31 - 1,
     }
 
 
@@ -113,6 +115,8 @@ def test_email_host_is_not_needed_when_mail_goes_through_another_backend():
         ("DATABASE_URL", "postgresql://crm@db.internal:5432/"),
         ("REDIS_URL", "http://cache.internal:6379/0"),
         ("DB_CONN_MAX_AGE", "a minute"),
+        ("DATABASE_URL", "postgresql://crm:pw@db.internal:5432/crm?prepare_threshold=often"),
+        ("DATABASE_PREPARED_STATEMENTS", "maybe"),
         ("SESSION_IDLE_MINUTES", "thirty"),
         ("SECURE_SSL_REDIRECT", "sometimes"),
         ("SECURE_HSTS_SECONDS", "a year"),
@@ -134,3 +138,19 @@ def test_ssl_redirect_and_hsts_can_be_turned_off_behind_a_proxy_that_does_it():
     loaded = json.loads(result.stdout)
     assert loaded["SECURE_SSL_REDIRECT"] is False
     assert loaded["SECURE_HSTS_SECONDS"] == 0
+
+
+@pytest.mark.parametrize(
+    ("env", "threshold"),
+    [
+        ({}, 2**31 - 1),  # only what the code asks to prepare (the ledger's posting) is prepared
+        ({"DATABASE_PREPARED_STATEMENTS": "false"}, None),  # behind a pooler that cannot carry them
+        ({"DATABASE_URL": VALID["DATABASE_URL"] + "?prepare_threshold=5"}, 5),
+        ({"DATABASE_URL": VALID["DATABASE_URL"] + "?prepare_threshold=none"}, None),
+    ],
+)
+def test_prepared_statements_are_on_unless_turned_off_or_set_in_the_database_url(env, threshold):
+    result = _start({**VALID, **env})
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["PREPARE_THRESHOLD"] == threshold
