@@ -263,7 +263,7 @@ class Command(BaseCommand):
                 sim.control("/_sim/persona", {"login": account.login, "persona": persona})
                 opened += 1
             except DomainError as error:
-                self.stderr.write(f"trading demo: {client.full_name}: {error.message}")
+                self.stderr.write(f"trading demo: no account for {client.full_name} (left out): {error.message}")
         return opened
 
     def _retention_scenarios(self, sim: Simulator, server: PlatformServer, rng: random.Random) -> int:
