@@ -5,6 +5,7 @@ applied through the webhook handler, as a real confirmation would be."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -13,7 +14,7 @@ from crm.lib.money import Money
 from crm.models import Client
 from wallet.deposits import deposit_create, deposit_webhook_apply
 from wallet.models import Deposit, PaymentProvider
-from wallet.provider_services import payment_provider_save
+from wallet.provider_services import CurrencyRule, payment_method_save, payment_provider_save
 from wallet.providers.base import WebhookKind, WebhookMessage
 
 WIRE_CODE = "bank-wire"  # the same provider wallet_demo_setup configures
@@ -24,6 +25,14 @@ def demo_wire_provider() -> PaymentProvider:
     return payment_provider_save(code=WIRE_CODE, name="Bank wire", kind="bank_wire", settings={
         "beneficiary": "Demo Brokerage Ltd", "iban": "CY17002001280000001200527600", "bic": "BCYPCY2N",
         "bank_name": "Demo Bank of Cyprus", "bank_address": "1 Demo Street, Limassol"})
+
+
+def demo_wire_methods(*, brand: Any, wire: PaymentProvider) -> None:
+    """The brand takes and pays bank wires in USD and EUR (from 100; a 15.00 fee on a withdrawal)."""
+    payment_method_save(brand=brand, method="bank_wire", direction="deposit", provider=wire, currencies=[
+        CurrencyRule(c, Decimal("100"), None) for c in ("USD", "EUR")], order=200)
+    payment_method_save(brand=brand, method="bank_wire", direction="withdrawal", provider=wire, currencies=[
+        CurrencyRule(c, Decimal("100"), None, Decimal("15.00")) for c in ("USD", "EUR")], order=200)
 
 
 def demo_wire_deposit(*, provider: PaymentProvider, client: Client, amount: Money, at: dt.datetime, n: int,

@@ -33,6 +33,10 @@ urlpatterns += [
          name="wallet_withdrawal_approve"),
     path("wallet/withdrawals/<str:code>/reject/", withdrawal_views.withdrawal_reject_view,
          name="wallet_withdrawal_reject"),
+    path("wallet/withdrawals/<str:code>/paid/", withdrawal_views.withdrawal_mark_paid_view,
+         name="wallet_withdrawal_mark_paid"),
+    path("wallet/withdrawals/<str:code>/failed/", withdrawal_views.withdrawal_mark_failed_view,
+         name="wallet_withdrawal_mark_failed"),
 ]
 
 # Transfers: finance's action on the client's Wallet tab (the client's own page is in the portal).

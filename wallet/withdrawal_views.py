@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -21,6 +23,8 @@ from wallet.withdrawals import (
     APPROVE_PERMISSION,
     withdrawal_approve,
     withdrawal_get_for_user,
+    withdrawal_mark_failed,
+    withdrawal_mark_paid,
     withdrawal_queue_for_user,
     withdrawal_reject,
 )
@@ -34,6 +38,10 @@ class QueueFilter(forms.Form):
 
 class RejectForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), max_length=500)
+
+
+class MarkPaidForm(forms.Form):
+    bank_reference = forms.CharField(label=_("Bank's reference"), max_length=200)
 
 
 @login_required
@@ -58,13 +66,18 @@ def _back() -> HttpResponseRedirect:
     return HttpResponseRedirect(reverse("wallet_withdrawal_queue"))
 
 
+def _finance_withdrawal(request: AuthedRequest, code: str) -> Any:
+    """A withdrawal of a client the user may see, if the user decides withdrawals; else 404."""
+    try:
+        return withdrawal_get_for_user(user=request.user, code=code)
+    except NotFound:
+        raise Http404 from None
+
+
 @login_required
 @require_POST
 def withdrawal_approve_view(request: AuthedRequest, code: str) -> HttpResponse:
-    try:
-        w = withdrawal_get_for_user(user=request.user, code=code)
-    except NotFound:
-        raise Http404 from None
+    w = _finance_withdrawal(request, code)
     try:
         w = withdrawal_approve(withdrawal=w, actor=request.user)
     except DomainError as error:
@@ -78,10 +91,7 @@ def withdrawal_approve_view(request: AuthedRequest, code: str) -> HttpResponse:
 @login_required
 @require_POST
 def withdrawal_reject_view(request: AuthedRequest, code: str) -> HttpResponse:
-    try:
-        w = withdrawal_get_for_user(user=request.user, code=code)
-    except NotFound:
-        raise Http404 from None
+    w = _finance_withdrawal(request, code)
     form = RejectForm(request.POST)
     if not form.is_valid():
         messages.error(request, gettext("Reason: say why the withdrawal is rejected."))
@@ -92,4 +102,40 @@ def withdrawal_reject_view(request: AuthedRequest, code: str) -> HttpResponse:
         messages.error(request, error.message)
     else:
         messages.success(request, gettext("Rejected; the amount is available to the client again."))
+    return _back()
+
+
+@login_required
+@require_POST
+def withdrawal_mark_paid_view(request: AuthedRequest, code: str) -> HttpResponse:
+    """Finance sent the wire from the bank and records its reference."""
+    w = _finance_withdrawal(request, code)
+    form = MarkPaidForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, gettext("Bank's reference: give the reference of the transfer you sent."))
+        return _back()
+    try:
+        withdrawal_mark_paid(withdrawal=w, actor=request.user, bank_reference=form.cleaned_data["bank_reference"])
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, gettext("Recorded as paid; the client sees it paid."))
+    return _back()
+
+
+@login_required
+@require_POST
+def withdrawal_mark_failed_view(request: AuthedRequest, code: str) -> HttpResponse:
+    """The wire could not be sent or came back: the withdrawal fails and the amount is released."""
+    w = _finance_withdrawal(request, code)
+    form = RejectForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, gettext("Reason: say why the transfer could not be made."))
+        return _back()
+    try:
+        withdrawal_mark_failed(withdrawal=w, actor=request.user, reason=form.cleaned_data["reason"])
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, gettext("Recorded as failed; the amount is available to the client again."))
     return _back()

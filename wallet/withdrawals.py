@@ -52,6 +52,7 @@ from wallet.models import (
     LedgerBalance,
     LedgerLeg,
     LowRiskRule,
+    MethodKind,
     PaymentMethod,
     PaymentProvider,
     Withdrawal,
@@ -66,12 +67,14 @@ from wallet.provider_selectors import (
     methods_for,
     provider_webhook_url,
 )
+from wallet.providers.bank_wire import iban_normalise
 from wallet.providers.base import ClientFacts, Operation, Outcome, PayoutRequest, WebhookKind
 
 logger = logging.getLogger("wallet.withdrawals")
 S = WithdrawalState
 APPROVE_PERMISSION = "wallet.approve_withdrawal"
 UNKNOWN_RECHECK = dt.timedelta(minutes=2)
+MANUAL_PAYOUT_REASON = "to be paid from the bank by finance"
 
 
 # --- blockers and the compliance hook point ---------------------------------------------------------
@@ -348,6 +351,18 @@ def _payload(w: Withdrawal) -> dict[str, Any]:
             "state": w.state}
 
 
+def _bank_destination(destination: dict[str, str]) -> dict[str, str]:
+    """A wire's destination with its IBAN checked and in electronic form: finance copies it into the
+    bank's payment screen, so a mistyped one is refused here, not by the bank days later."""
+    typed = str(destination.get(MethodKind.BANK_WIRE) or next(iter(destination.values())))
+    iban = iban_normalise(typed)
+    if iban is None:
+        raise ValidationFailed(fields={"destination": gettext(
+            "%(value)s is not a valid IBAN: check the country code, the length and every character.")
+            % {"value": typed.strip()[:40]}})
+    return {**destination, MethodKind.BANK_WIRE: iban}
+
+
 def _mask(destination: dict[str, str]) -> str:
     value = next(iter(destination.values()), "") if destination else ""
     value = str(value).replace(" ", "")
@@ -364,6 +379,8 @@ def withdrawal_request(*, client: Client, amount: Money, method: PaymentMethod, 
     the client, or None for the client."""
     if not destination or not all(str(v).strip() for v in destination.values()):
         raise ValidationFailed(fields={"destination": gettext("Say where the money should be paid.")})
+    if method.method == MethodKind.BANK_WIRE:
+        destination = _bank_destination(destination)
     try:
         amount = Money.exact(amount.amount, amount.currency)
     except InvalidValue as error:
@@ -484,10 +501,17 @@ def withdrawal_payout_send(*, withdrawal_id: int) -> Withdrawal:
         w = Withdrawal.objects.select_for_update().select_related("client", "provider").get(pk=withdrawal_id)
         if w.state != S.APPROVED:
             return w
+        if w.provider.manual_payout:
+            # No payout API: the withdrawal waits in finance's queue to be paid from the bank.
+            w.state_set(S.PROCESSING, reason=MANUAL_PAYOUT_REASON)
+            w.next_check_at = None
+            w.save(update_fields=["state", "next_check_at", "updated_at"])
+            audit_record(action="wallet.withdrawal_payout_manual", obj=w, actor=None, after=_payload(w))
+            return w
         w.state_set(S.PROCESSING)
         w.next_check_at = timezone.now() + UNKNOWN_RECHECK  # if this worker dies before the answer
         w.save(update_fields=["state", "next_check_at", "updated_at"])
-    request = PayoutRequest(merchant_ref=w.merchant_ref, amount=w.money - w.fee_money, method=w.method,
+    request = PayoutRequest(merchant_ref=w.merchant_ref, amount=w.payout_money, method=w.method,
                             destination=w.destination, client=_facts(w.client),
                             webhook_url=provider_webhook_url(w.provider))
     adapter = w.provider.adapter()
@@ -505,7 +529,7 @@ def withdrawal_payout_send(*, withdrawal_id: int) -> Withdrawal:
 
 @transaction.atomic
 def _apply_outcome(*, withdrawal_id: int, outcome: str, provider_ref: str = "", reason: str = "",
-                   fee: Money | None = None, batch_id: str = "") -> Withdrawal:
+                   fee: Money | None = None, batch_id: str = "", actor: Any = None) -> Withdrawal:
     w = Withdrawal.objects.select_for_update().select_related("client", "provider", "hold").get(pk=withdrawal_id)
     ref_learned = bool(provider_ref) and not w.provider_ref
     if ref_learned:
@@ -517,10 +541,10 @@ def _apply_outcome(*, withdrawal_id: int, outcome: str, provider_ref: str = "", 
     now = timezone.now()
     if outcome == Outcome.SUCCEEDED and w.state in (S.PROCESSING, S.UNKNOWN):
         _capture(w)
-        w.state_set(S.PAID, reason=reason)
+        w.state_set(S.PAID, actor=actor, reason=reason)
         w.completed_at, w.next_check_at = now, None
     elif outcome == Outcome.FAILED and w.state in (S.PROCESSING, S.UNKNOWN, S.APPROVED):
-        w.state_set(S.FAILED, reason=reason)
+        w.state_set(S.FAILED, actor=actor, reason=reason)
         w.reason, w.completed_at, w.next_check_at = reason[:500], now, None
         ledger_release(hold=w.hold, reason=f"payout failed: {reason}")
     elif outcome == Outcome.PENDING and w.state in (S.PROCESSING, S.UNKNOWN):
@@ -545,9 +569,43 @@ def _apply_outcome(*, withdrawal_id: int, outcome: str, provider_ref: str = "", 
     w.save()
     if w.state in (S.PAID, S.FAILED):
         action = "wallet.withdrawal_paid" if w.state == S.PAID else "wallet.withdrawal_failed"
-        audit_record(action=action, obj=w, actor=None, reason=w.reason, after=_payload(w))
-        emit(action, client=w.client, actor=None, data=_payload(w))
+        audit_record(action=action, obj=w, actor=actor, reason=w.reason, after=_payload(w))
+        emit(action, client=w.client, actor=actor, data=_payload(w))
     return w
+
+
+def _manual(withdrawal: Withdrawal) -> Withdrawal:
+    w = Withdrawal.objects.select_related("provider").get(pk=withdrawal.pk)
+    if not w.awaits_manual_payout:
+        raise Conflict(gettext("Only a withdrawal waiting to be paid from the bank can be marked by hand; "
+                               "this one is %(state)s.") % {"state": w.get_state_display().lower()},
+                       code="withdrawal_not_manual")
+    return w
+
+
+@transaction.atomic
+def withdrawal_mark_paid(*, withdrawal: Withdrawal, actor: Any, bank_reference: str) -> Withdrawal:
+    """Finance sent the wire from the bank: the bank's reference is recorded as the payout's (the
+    bank statement's line is matched by it in reconciliation) and the hold is captured."""
+    reference = " ".join(bank_reference.split())
+    if not reference:
+        raise ValidationFailed(fields={"bank_reference": gettext("Give the bank's reference of the transfer.")})
+    if len(reference) > 200:
+        raise ValidationFailed(fields={"bank_reference": gettext(
+            "The bank's reference is at most 200 characters.")})
+    w = _manual(_locked(withdrawal))
+    return _apply_outcome(withdrawal_id=w.pk, outcome=Outcome.SUCCEEDED, provider_ref=reference,
+                          reason="paid from the bank", actor=actor)
+
+
+@transaction.atomic
+def withdrawal_mark_failed(*, withdrawal: Withdrawal, actor: Any, reason: str) -> Withdrawal:
+    """The wire could not be sent (or came back): the withdrawal fails and the hold is released."""
+    reason = " ".join(reason.split())
+    if not reason:
+        raise ValidationFailed(fields={"reason": gettext("Say why the transfer could not be made.")})
+    w = _manual(_locked(withdrawal))
+    return _apply_outcome(withdrawal_id=w.pk, outcome=Outcome.FAILED, reason=reason, actor=actor)
 
 
 def _capture(w: Withdrawal) -> None:
@@ -555,7 +613,7 @@ def _capture(w: Withdrawal) -> None:
     to the brand's fee account."""
     wallet = w.hold.account
     clearing = clearing_account_for(provider=w.provider.code, currency=w.currency, brand=w.brand_id)
-    legs = [Leg(wallet, -w.money), Leg(clearing, w.money - w.fee_money)]
+    legs = [Leg(wallet, -w.money), Leg(clearing, w.payout_money)]
     if w.fee:
         legs.append(Leg(system_account_for(kind=AccountKind.FEES, currency=w.currency, brand=w.brand_id), w.fee_money))
     meta = {"method": w.method, "provider": w.provider.code, "provider_ref": w.provider_ref}
@@ -569,7 +627,7 @@ def withdrawal_resolve(*, withdrawal_id: int) -> Withdrawal:
     """Look an unknown (or long-silent) payout up at the provider by our merchant reference and act
     on what it says."""
     w = Withdrawal.objects.select_related("provider").get(pk=withdrawal_id)
-    if w.state not in (S.UNKNOWN, S.PROCESSING):
+    if w.state not in (S.UNKNOWN, S.PROCESSING) or w.provider.manual_payout:
         return w
     adapter = w.provider.adapter()
     try:

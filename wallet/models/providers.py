@@ -93,6 +93,14 @@ class PaymentProvider(models.Model):
                               retries=self.retries, webhook_tolerance_seconds=self.webhook_tolerance_seconds,
                               settings=dict(self.settings or {}))
 
+    @property
+    def manual_payout(self) -> bool:
+        """Finance pays this provider's withdrawals from the bank by hand (no payout API)."""
+        from wallet.providers import adapter_class
+
+        cls = adapter_class(self.kind)
+        return bool(cls is not None and cls.manual_payout)
+
     def adapter(self) -> Any:
         from wallet.providers import adapter_build
 

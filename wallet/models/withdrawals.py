@@ -171,6 +171,16 @@ class Withdrawal(models.Model):
         return Money(self.fee, self.currency).quantize()
 
     @property
+    def payout_money(self) -> Money:
+        """What reaches the client: the amount less the fee."""
+        return self.money - self.fee_money
+
+    @property
+    def awaits_manual_payout(self) -> bool:
+        """Approved and with finance to pay from the bank (a provider without a payout API)."""
+        return self.state == S.PROCESSING and self.provider.manual_payout
+
+    @property
     def is_overdue(self) -> bool:
         return self.state == S.REQUESTED and self.due_at < timezone.now()
 

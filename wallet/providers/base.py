@@ -194,6 +194,9 @@ class PaymentProvider(abc.ABC):
 
     kind: str = ""
     hosted_checkout: bool = False  # deposits redirect the client to the provider's page
+    # No payout API: finance pays an approved withdrawal from the bank itself and records it (the
+    # bank's reference, or why it could not be paid); ``payout`` is never called.
+    manual_payout: bool = False
 
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config

@@ -17,11 +17,12 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from crm.models import Brand
+from wallet.demo import demo_wire_methods, demo_wire_provider
 from wallet.provider_services import CurrencyRule, payment_method_save, payment_provider_save
 from wallet.psp_simulator.config import DEFAULT_FEES
 
 SIM_CODE = "psp-sim"
-WIRE_CODE = "bank-wire"
+
 CARD = [CurrencyRule("USD", Decimal("10"), Decimal("10000"), Decimal("0"), Decimal("0")),
         CurrencyRule("EUR", Decimal("10"), Decimal("10000"), Decimal("0"), Decimal("0"))]
 
@@ -54,9 +55,7 @@ class Command(BaseCommand):
         sim = payment_provider_save(code=SIM_CODE, name="PSP simulator", kind="simulator", base_url=base_url,
                                     api_key=config["api_key"], api_secret=config["api_secret"],
                                     webhook_secret=config["webhook_secret"])
-        wire = payment_provider_save(code=WIRE_CODE, name="Bank wire", kind="bank_wire", settings={
-            "beneficiary": "Demo Brokerage Ltd", "iban": "CY17002001280000001200527600", "bic": "BCYPCY2N",
-            "bank_name": "Demo Bank of Cyprus", "bank_address": "1 Demo Street, Limassol"})
+        wire = demo_wire_provider()
         # The methods' fees are the simulator's own, so the ledger books what the provider keeps and its
         # settlement files reconcile without a fee break on every line.
         fees = {**DEFAULT_FEES, **dict(config.get("fees") or {})}
@@ -71,11 +70,8 @@ class Command(BaseCommand):
                 fixed, percent = fee_of(method)
                 payment_method_save(brand=brand, method=method, direction="deposit", provider=sim, currencies=[
                     CurrencyRule(c, Decimal("10"), Decimal("20000"), fixed, percent) for c in ("USD", "EUR")])
-            payment_method_save(brand=brand, method="bank_wire", direction="deposit", provider=wire, currencies=[
-                CurrencyRule(c, Decimal("100"), None) for c in ("USD", "EUR")], order=200)
             payout_fixed, payout_percent = fee_of("payout")
             payment_method_save(brand=brand, method="card", direction="withdrawal", provider=sim, currencies=[
                 CurrencyRule(c, Decimal("20"), Decimal("10000"), payout_fixed, payout_percent) for c in ("USD", "EUR")])
-            payment_method_save(brand=brand, method="bank_wire", direction="withdrawal", provider=wire, currencies=[
-                CurrencyRule(c, Decimal("100"), None, Decimal("15.00")) for c in ("USD", "EUR")], order=200)
+            demo_wire_methods(brand=brand, wire=wire)
         self.stdout.write(f"payments demo: PSP simulator on {base_url}, methods for {brands.count()} brand(s)")

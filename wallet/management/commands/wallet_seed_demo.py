@@ -17,9 +17,8 @@ from django.utils import timezone
 
 from crm.lib.money import Money
 from crm.models import Brand, Client
-from wallet.demo import demo_wire_deposit, demo_wire_provider
+from wallet.demo import demo_wire_deposit, demo_wire_methods, demo_wire_provider
 from wallet.models import Deposit
-from wallet.provider_services import CurrencyRule, payment_method_save
 
 CLIENTS_PER_BRAND = 12
 
@@ -38,8 +37,7 @@ class Command(BaseCommand):
         for brand in Brand.objects.filter(is_active=True).order_by("pk"):
             if Deposit.objects.filter(brand=brand).exists():
                 continue
-            payment_method_save(brand=brand, method="bank_wire", direction="deposit", provider=wire, currencies=[
-                CurrencyRule(c, Decimal("100"), None) for c in ("USD", "EUR")], order=200)
+            demo_wire_methods(brand=brand, wire=wire)
             clients = list(Client.objects.filter(brand=brand).order_by("pk")[:CLIENTS_PER_BRAND])
             for client in clients:
                 # Oldest first, so that the first-time deposit is the client's earliest one.
