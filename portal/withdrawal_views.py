@@ -37,7 +37,8 @@ class WithdrawForm(ServiceErrorsMixin, forms.Form):
     currency = forms.ChoiceField(label=_("From your wallet in"))
     amount = AmountField(label=_("Amount"))
     method = forms.ChoiceField(label=_("Paid to"))
-    destination = forms.CharField(label=_("Card number, e-wallet or account"), max_length=100)
+    destination = forms.CharField(label=_("Card number, e-wallet or IBAN"), max_length=100,
+                                  help_text=_("For a bank wire, the IBAN of an account in your name."))
 
     def __init__(self, *args: Any, client: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

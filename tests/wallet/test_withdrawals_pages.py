@@ -56,6 +56,7 @@ def test_the_page_shows_the_form_and_the_htmx_check_names_what_blocks(world, htt
     page = http.get(reverse("portal:withdraw"))
     assert page.status_code == 200
     assert b"USD: 1,000.00 available" in page.content and b"hx-get" in page.content
+    assert b"set aside" not in page.content  # nothing is held: nothing to say about it
     check = http.get(reverse("portal:withdraw_check"), {"currency": "USD", "amount": "5000",
                                                         "method": str(world.card.code)})
     assert check.status_code == 200 and b'data-code="insufficient_funds"' in check.content
@@ -74,6 +75,7 @@ def test_the_client_requests_and_cancels_a_withdrawal_from_the_page(world, http)
     assert available(wallet) == Money("750", "USD")
     page = http.get(reverse("portal:withdraw"))
     assert "…4242" in page.content.decode() and reverse("portal:withdraw_cancel", args=[w.code]).encode() in page.content
+    assert "USD: 750.00 available (250.00 set aside for withdrawals)" in page.content.decode()
     assert http.post(reverse("portal:withdraw_cancel", args=[w.code])).status_code == 302
     w.refresh_from_db()
     assert w.state == S.CANCELLED and available(wallet) == Money("1000", "USD")
