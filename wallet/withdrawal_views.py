@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -88,54 +89,48 @@ def withdrawal_approve_view(request: AuthedRequest, code: str) -> HttpResponse:
     return _back()
 
 
-@login_required
-@require_POST
-def withdrawal_reject_view(request: AuthedRequest, code: str) -> HttpResponse:
+def _decide(request: AuthedRequest, code: str, form_class: type[forms.Form], *, invalid: str, done: str,
+            act: Callable[[Any, dict[str, Any]], Any]) -> HttpResponseRedirect:
+    """A decision taking a form (a reason, a reference): the form's problem or the service's refusal
+    is said, else `done`; back to the queue either way."""
     w = _finance_withdrawal(request, code)
-    form = RejectForm(request.POST)
+    form = form_class(request.POST)
     if not form.is_valid():
-        messages.error(request, gettext("Reason: say why the withdrawal is rejected."))
+        messages.error(request, invalid)
         return _back()
     try:
-        withdrawal_reject(withdrawal=w, actor=request.user, reason=form.cleaned_data["reason"])
+        act(w, form.cleaned_data)
     except DomainError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, gettext("Rejected; the amount is available to the client again."))
+        messages.success(request, done)
     return _back()
+
+
+@login_required
+@require_POST
+def withdrawal_reject_view(request: AuthedRequest, code: str) -> HttpResponse:
+    return _decide(request, code, RejectForm, invalid=gettext("Reason: say why the withdrawal is rejected."),
+                   done=gettext("Rejected; the amount is available to the client again."),
+                   act=lambda w, data: withdrawal_reject(withdrawal=w, actor=request.user, reason=data["reason"]))
 
 
 @login_required
 @require_POST
 def withdrawal_mark_paid_view(request: AuthedRequest, code: str) -> HttpResponse:
     """Finance sent the wire from the bank and records its reference."""
-    w = _finance_withdrawal(request, code)
-    form = MarkPaidForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, gettext("Bank's reference: give the reference of the transfer you sent."))
-        return _back()
-    try:
-        withdrawal_mark_paid(withdrawal=w, actor=request.user, bank_reference=form.cleaned_data["bank_reference"])
-    except DomainError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, gettext("Recorded as paid; the client sees it paid."))
-    return _back()
+    return _decide(request, code, MarkPaidForm,
+                   invalid=gettext("Bank's reference: give the reference of the transfer you sent."),
+                   done=gettext("Recorded as paid; the client sees it paid."),
+                   act=lambda w, data: withdrawal_mark_paid(withdrawal=w, actor=request.user,
+                                                            bank_reference=data["bank_reference"]))
 
 
 @login_required
 @require_POST
 def withdrawal_mark_failed_view(request: AuthedRequest, code: str) -> HttpResponse:
     """The wire could not be sent or came back: the withdrawal fails and the amount is released."""
-    w = _finance_withdrawal(request, code)
-    form = RejectForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, gettext("Reason: say why the transfer could not be made."))
-        return _back()
-    try:
-        withdrawal_mark_failed(withdrawal=w, actor=request.user, reason=form.cleaned_data["reason"])
-    except DomainError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, gettext("Recorded as failed; the amount is available to the client again."))
-    return _back()
+    return _decide(request, code, RejectForm, invalid=gettext("Reason: say why the transfer could not be made."),
+                   done=gettext("Recorded as failed; the amount is available to the client again."),
+                   act=lambda w, data: withdrawal_mark_failed(withdrawal=w, actor=request.user,
+                                                              reason=data["reason"]))

@@ -354,13 +354,14 @@ def _payload(w: Withdrawal) -> dict[str, Any]:
 def _bank_destination(destination: dict[str, str]) -> dict[str, str]:
     """A wire's destination with its IBAN checked and in electronic form: finance copies it into the
     bank's payment screen, so a mistyped one is refused here, not by the bank days later."""
-    typed = str(destination.get(MethodKind.BANK_WIRE) or next(iter(destination.values())))
+    key = MethodKind.BANK_WIRE if MethodKind.BANK_WIRE in destination else next(iter(destination))
+    typed = str(destination[key])
     iban = iban_normalise(typed)
     if iban is None:
         raise ValidationFailed(fields={"destination": gettext(
             "%(value)s is not a valid IBAN: check the country code, the length and every character.")
             % {"value": typed.strip()[:40]}})
-    return {**destination, MethodKind.BANK_WIRE: iban}
+    return {**destination, key: iban}
 
 
 def _mask(destination: dict[str, str]) -> str:
