@@ -576,7 +576,8 @@ def _apply_outcome(*, withdrawal_id: int, outcome: str, provider_ref: str = "", 
 
 
 def _manual(withdrawal: Withdrawal) -> Withdrawal:
-    w = Withdrawal.objects.select_related("provider").get(pk=withdrawal.pk)
+    """The withdrawal locked, if it waits to be paid from the bank; else Conflict."""
+    w = Withdrawal.objects.select_for_update().select_related("provider").get(pk=withdrawal.pk)
     if not w.awaits_manual_payout:
         raise Conflict(gettext("Only a withdrawal waiting to be paid from the bank can be marked by hand; "
                                "this one is %(state)s.") % {"state": w.get_state_display().lower()},
@@ -594,7 +595,7 @@ def withdrawal_mark_paid(*, withdrawal: Withdrawal, actor: Any, bank_reference: 
     if len(reference) > 200:
         raise ValidationFailed(fields={"bank_reference": gettext(
             "The bank's reference is at most 200 characters.")})
-    w = _manual(_locked(withdrawal))
+    w = _manual(withdrawal)
     return _apply_outcome(withdrawal_id=w.pk, outcome=Outcome.SUCCEEDED, provider_ref=reference,
                           reason="paid from the bank", actor=actor)
 
@@ -605,7 +606,7 @@ def withdrawal_mark_failed(*, withdrawal: Withdrawal, actor: Any, reason: str) -
     reason = " ".join(reason.split())
     if not reason:
         raise ValidationFailed(fields={"reason": gettext("Say why the transfer could not be made.")})
-    w = _manual(_locked(withdrawal))
+    w = _manual(withdrawal)
     return _apply_outcome(withdrawal_id=w.pk, outcome=Outcome.FAILED, reason=reason, actor=actor)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import time_machine
@@ -180,14 +181,18 @@ def _raw_transaction(cursor, key: str) -> int:
     return cursor.fetchone()[0]
 
 
+def _raw_legs(cursor, tx_id: int, *legs: tuple[Any, int]) -> None:
+    """Legs (account, USD amount) of transaction `tx_id` written past the posting service."""
+    now = timezone.now()
+    cursor.execute("INSERT INTO wallet_ledgerleg (transaction_id, account_id, currency, amount, recorded_at) VALUES "
+                   + ", ".join(["(%s, %s, 'USD', %s, %s)"] * len(legs)),
+                   [value for account, amount in legs for value in (tx_id, account.pk, amount, now)])
+
+
 def test_an_unbalanced_transaction_written_with_raw_sql_is_refused_at_commit(wallet, bank):
     with pytest.raises(IntegrityError, match="does not balance"), transaction.atomic(), \
             connection.cursor() as cursor:
-        tx_id = _raw_transaction(cursor, "raw-1")
-        now = timezone.now()
-        cursor.execute("INSERT INTO wallet_ledgerleg (transaction_id, account_id, currency, amount, recorded_at) "
-                       "VALUES (%s, %s, 'USD', 10, %s), (%s, %s, 'USD', -9, %s)",
-                       [tx_id, wallet.pk, now, tx_id, bank.pk, now])
+        _raw_legs(cursor, _raw_transaction(cursor, "raw-1"), (wallet, 10), (bank, -9))
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # what COMMIT does with the deferred trigger
     assert not LedgerTransaction.objects.filter(idempotency_key="raw-1").exists()
 
@@ -205,14 +210,10 @@ def test_legs_added_after_the_transaction_was_checked_are_checked_again(wallet, 
     with pytest.raises(IntegrityError, match="does not balance"), transaction.atomic(), \
             connection.cursor() as cursor:
         tx_id = _raw_transaction(cursor, "raw-late")
-        now = timezone.now()
-        cursor.execute("INSERT INTO wallet_ledgerleg (transaction_id, account_id, currency, amount, recorded_at) "
-                       "VALUES (%s, %s, 'USD', 10, %s), (%s, %s, 'USD', -10, %s)",
-                       [tx_id, wallet.pk, now, tx_id, bank.pk, now])
+        _raw_legs(cursor, tx_id, (wallet, 10), (bank, -10))
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # checked: balanced
         cursor.execute("SET CONSTRAINTS ALL DEFERRED")
-        cursor.execute("INSERT INTO wallet_ledgerleg (transaction_id, account_id, currency, amount, recorded_at) "
-                       "VALUES (%s, %s, 'USD', 5, %s)", [tx_id, wallet.pk, now])
+        _raw_legs(cursor, tx_id, (wallet, 5))
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     assert not LedgerTransaction.objects.filter(idempotency_key="raw-late").exists()
 
@@ -221,8 +222,7 @@ def test_a_leg_added_later_to_a_committed_transaction_is_refused(wallet, bank):
     tx = deposit(wallet, usd(10))
     with pytest.raises(IntegrityError, match="does not balance"), transaction.atomic(), \
             connection.cursor() as cursor:
-        cursor.execute("INSERT INTO wallet_ledgerleg (transaction_id, account_id, currency, amount, recorded_at) "
-                       "VALUES (%s, %s, 'USD', 1, %s)", [tx.pk, bank.pk, timezone.now()])
+        _raw_legs(cursor, tx.pk, (bank, 1))
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     assert tx.legs.count() == 2
 
@@ -230,11 +230,7 @@ def test_a_leg_added_later_to_a_committed_transaction_is_refused(wallet, bank):
 def test_a_leg_in_another_currency_than_its_account_is_refused_by_the_database(wallet):
     eur = system_account_for(kind=AccountKind.BANK, currency="EUR")
     with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
-        tx_id = _raw_transaction(cursor, "raw-3")
-        now = timezone.now()
-        cursor.execute("INSERT INTO wallet_ledgerleg (transaction_id, account_id, currency, amount, recorded_at) "
-                       "VALUES (%s, %s, 'USD', 10, %s), (%s, %s, 'USD', -10, %s)",
-                       [tx_id, wallet.pk, now, tx_id, eur.pk, now])
+        _raw_legs(cursor, _raw_transaction(cursor, "raw-3"), (wallet, 10), (eur, -10))
 
 
 def test_legs_cannot_be_updated_or_deleted(wallet):
