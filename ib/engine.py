@@ -366,7 +366,8 @@ FROM q JOIN ib_partner pa ON pa.id = q.partner_id
 WHERE q.lots_at IS NOT NULL AND q.kyc_at IS NOT NULL AND greatest(q.deposit_at, q.lots_at, q.kyc_at) <= %(as_of)s;
 """
 
-# Currency pairs and days the lines need, with the rate of that day or the latest before.
+# Currency pairs and days the lines need, with the rate of that day or the latest before. Analysed:
+# guessing its size, the planner sorted a month of sources (spilling to disk) to merge-join a few rows.
 FX_SQL = """
 CREATE TEMP TABLE _fx ON COMMIT DROP AS
 WITH need AS ({needs})
@@ -377,6 +378,7 @@ SELECT n.src, n.dst, n.day,
            (SELECT 1 / f.rate FROM ib_fxrate f WHERE f.base = n.dst AND f.quote = n.src AND f.day <= n.day
             ORDER BY f.day DESC LIMIT 1)) END AS rate
 FROM (SELECT DISTINCT src, dst, day FROM need) n;
+ANALYZE _fx;
 """
 
 # Every day from a pair's first source to its last: a rate is found for each of them exactly when one
