@@ -194,6 +194,22 @@ def _holders_of(app_label: str, codename: str) -> Q:
     )
 
 
+def staff_of_brand(brand_id: int | None, *, roles: list[str] | None = None,
+                   permission: str | None = None) -> list[User]:
+    """The active staff who work for brand `brand_id` (all-brand users included; any brand when
+    None) with one of `roles`, or holding `permission` ("app_label.codename"): the people an alert
+    of that brand is for."""
+    qs = User.objects.filter(is_active=True)
+    if roles is not None:
+        qs = qs.filter(role__code__in=roles)
+    if permission is not None:
+        app_label, codename = permission.split(".", 1)
+        qs = qs.filter(_holders_of(app_label, codename) | Q(is_superuser=True))
+    if brand_id is not None:
+        qs = qs.filter(Q(all_brands=True) | Q(brands__id=brand_id))
+    return list(qs.distinct())
+
+
 def users_who_can_see(client: Client) -> QuerySet[User]:
     """The active staff whose scope includes `client`, as one SQL query: the mirror image of
     client_queryset_for_user (same rules, asked the other way round), so that

@@ -40,6 +40,8 @@ def _navigation() -> list[Any]:
         NavItem("ib_partners", _("Partners"), "ib_partner_list", "users", permission="ib.view_partner", order=400),
         NavItem("ib_conflicts", _("Attribution conflicts"), "ib_conflict_list", "flag",
                 permission="ib.manage_partners", order=410),
+        NavItem("ib_disputes", _("Commission disputes"), "ib_dispute_list", "alert",
+                permission="ib.manage_partners", order=412),
         NavItem("ib_banners", _("Partner banners"), "ib_banner_list", "image", permission="ib.view_partner",
                 order=415),
         NavItem("ib_runs", _("Commission runs"), "ib_run_list", "refresh", permission="ib.run_commissions", order=420),

@@ -35,6 +35,7 @@ from ib import commissions as cs
 from ib import settlement
 from ib.models import (
     ClientAttribution,
+    CommissionDispute,
     CommissionPlan,
     CommissionRun,
     Partner,
@@ -172,6 +173,7 @@ def runs_seed(*, brand: Brand, now: dt.datetime) -> int:
             settlement.commission_run_settle_post(actor=None, run=run)
             payout_seed(brand=brand)
     cs.commission_run_refresh(brand=brand, period=now.astimezone(dt.UTC).date())
+    dispute_seed(brand=brand)
     return CommissionRun.objects.filter(brand=brand).count() - before
 
 
@@ -188,6 +190,27 @@ def payout_seed(*, brand: Brand) -> PartnerPayout | None:
                 return settlement.payout_request(partner=partner, amount=Money(half, balance.available.currency),
                                                  currency=balance.available.currency)
     return None
+
+
+DISPUTE_MESSAGE = ("The client traded more than this on the platform that day: I expected the rebate on the "
+                   "full volume. Please check the lots.")
+
+
+def dispute_seed(*, brand: Brand) -> CommissionDispute | None:
+    """Once: the partner with the portal login questions its latest rebate line of last month, so
+    the IB manager's dispute queue has one waiting and the partner's Questions page shows it."""
+    from ib import disputes, selectors
+
+    if CommissionDispute.objects.filter(brand=brand).exists():
+        return None
+    partner = Partner.objects.filter(brand=brand, login__isnull=False).order_by("path").first()
+    if partner is None:
+        return None
+    line = next((x for x in selectors.partner_lines(partner).filter(source_kind="deal")[:200]
+                 if getattr(x, "is_payable", False)), None)
+    if line is None:
+        return None
+    return disputes.dispute_open(partner=partner, line_id=line.pk, message=DISPUTE_MESSAGE)
 
 
 def attributed_accounts(partners: Sequence[Partner]) -> list[TradingAccount]:

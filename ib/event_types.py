@@ -74,6 +74,16 @@ class PayoutEvent(TypedDict):
     reason: NotRequired[str]
 
 
+class DisputeEvent(TypedDict):
+    dispute: CodeText
+    partner: Ref
+    line: str  # the line's source and rule, e.g. "deal 123 / fx"
+    amount: DecimalText
+    currency: str
+    state: str  # open, upheld, rejected
+    answer: NotRequired[str]
+
+
 declare("ib.partner_applied", payload=PartnerStatusEvent,
         description="Someone applied to become a partner (an IB or an affiliate); the IB manager decides.")
 declare("ib.partner_approved", payload=PartnerStatusEvent,
@@ -97,3 +107,7 @@ declare("ib.payout_requested", payload=PayoutEvent,
         description="A partner asked to be paid out of its payable balance (to its own client wallet: paid at once).")
 declare("ib.payout_decided", payload=PayoutEvent,
         description="Finance paid or rejected a partner's payout request.")
+declare("ib.dispute_opened", payload=DisputeEvent,
+        description="A partner questioned one of its commission lines; the IB manager answers it.")
+declare("ib.dispute_decided", payload=DisputeEvent,
+        description="The IB manager answered a partner's question about a commission line (upheld or rejected).")

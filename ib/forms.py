@@ -118,3 +118,22 @@ class BannerForm(forms.Form):
         if len(brands[:2]) == 1:  # one brand: chosen already
             self.fields["brand"].initial = brands[0].code
         self.fields["language"].choices = [("", _("Any language")), *settings.LANGUAGES]  # type: ignore[attr-defined]
+
+
+class DisputeForm(forms.Form):
+    """A partner's question about one of its commission lines (ib.disputes.dispute_open checks it)."""
+
+    message = forms.CharField(label=_("What do you think is wrong?"), widget=forms.Textarea(attrs={"rows": 4}),
+                              error_messages={"required": _("Say what you think is wrong with this amount.")},
+                              help_text=_("For example the lots, the rate or the client you expected. The IB "
+                                          "manager sees this line's whole calculation beside your question."))
+
+
+class DisputeDecideForm(forms.Form):
+    """The IB manager's answer to a dispute (ib.disputes.dispute_decide checks it)."""
+
+    outcome = forms.ChoiceField(label=_("Outcome"), widget=PlainSelect, choices=[
+        ("upheld", _("Upheld: the line will be corrected by a recalculation")),
+        ("rejected", _("Rejected: the line is right"))])
+    answer = forms.CharField(label=_("Answer to the partner"), widget=forms.Textarea(attrs={"rows": 4}),
+                             error_messages={"required": _("Write the answer the partner will read.")})

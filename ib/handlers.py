@@ -8,6 +8,7 @@ ib.services.attribution_from_registration the same way."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from crm.events import subscribe
 from crm.models import Event
@@ -50,3 +51,24 @@ def postback_queue(event: Event) -> None:
     from ib.postbacks import deliveries_for_event
 
     deliveries_for_event(event)
+
+
+@subscribe("ib.dispute_opened")
+def dispute_alert(event: Event) -> None:
+    """The brand's IB managers learn that a partner questions a commission line."""
+    from django.urls import reverse
+    from django.utils.translation import gettext_noop
+
+    from crm.lib.money import money_round
+    from crm.lib.payloads import event_data
+    from crm.permissions import staff_of_brand
+    from crm.services import notify_users
+    from ib.commissions import MANAGE
+
+    data = event_data(event)
+    partner = (data.get("partner") or {}).get("name", "")
+    amount = money_round(Decimal(str(data.get("amount") or "0")), str(data.get("currency") or ""))
+    notify_users(staff_of_brand(event.brand_id, permission=MANAGE), kind="ib_dispute_opened",
+                 title=gettext_noop("A partner disputes a commission line"),
+                 body=f"{partner}: {amount} {data.get('currency', '')}",
+                 url=reverse("ib_dispute_detail", args=[data["dispute"]]))

@@ -902,3 +902,50 @@ class PartnerBanner(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.width}×{self.height})"
+
+
+class DisputeState(models.TextChoices):
+    OPEN = "open", _("Open")
+    UPHELD = "upheld", _("Upheld")
+    REJECTED = "rejected", _("Rejected")
+
+
+class CommissionDispute(models.Model):
+    """A partner's question about one commission line, and the IB manager's one answer. The line is
+    named by its key (source, rule) and the run it was in: an increment may write the line again
+    under another id, and a recalculation supersedes the run, so the line in force is found by its
+    key (ib.disputes.dispute_lines). What the partner saw is kept on the row."""
+
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="disputes")
+    run = models.ForeignKey(CommissionRun, on_delete=models.PROTECT, related_name="+")
+    line_id = models.BigIntegerField()  # the line as the partner opened it
+    source_kind = models.CharField(max_length=12)
+    source_id = models.BigIntegerField()
+    rule_code = models.CharField(max_length=40)
+    amount = models.DecimalField(max_digits=48, decimal_places=20)  # the line's amount when opened
+    currency = models.CharField(max_length=8)
+    message = models.TextField()
+    state = models.CharField(max_length=10, choices=DisputeState.choices, default=DisputeState.OPEN)
+    opened_at = models.DateTimeField(default=timezone.now)
+    answer = models.TextField(blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey("crm.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering: ClassVar = ["opened_at", "id"]
+        constraints: ClassVar = [
+            # One open question per line of a partner: a second one joins the first.
+            models.UniqueConstraint(fields=["partner", "source_kind", "source_id", "rule_code"],
+                                    condition=Q(state="open"), name="ib_dispute_one_open"),
+            models.CheckConstraint(condition=Q(state="open") | (Q(decided_at__isnull=False) & ~Q(answer="")),
+                                   name="ib_dispute_decided_has_answer"),
+        ]
+        indexes: ClassVar = [
+            # The IB manager's queue: the open disputes, oldest first.
+            models.Index(fields=["opened_at"], condition=Q(state="open"), name="ib_dispute_open"),
+        ]
+
+    def __str__(self) -> str:
+        return f"dispute {self.code}: {self.source_kind} {self.source_id} {self.rule_code}"

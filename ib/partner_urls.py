@@ -17,7 +17,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("partners/clients/", views.clients, name="clients"),
     path("partners/earnings/", views.earnings, name="earnings"),
     path("partners/earnings/<int:line_id>/", views.line_detail, name="line"),
+    path("partners/earnings/<int:line_id>/dispute/", views.line_dispute, name="line_dispute"),
     path("partners/earnings/statement/", views.statement, name="statement"),
+    path("partners/disputes/", views.dispute_list, name="disputes"),
     path("partners/postbacks/", views.postback_log, name="postbacks"),
 
     path("partners/payouts/", settlement_views.partner_payouts, name="payouts"),

@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import asdict
 from typing import Any
 
+from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -20,13 +21,14 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from crm.exceptions import DomainError
+from crm.exceptions import DomainError, NotFound
+from crm.forms import apply_domain_errors
 from crm.lib.middleware import client_ip
 from crm.lib.paginator import CappedPaginator
 from crm.models import Brand
-from ib import partner_reset, postbacks, selectors, services
-from ib.forms import PartnerLoginForm, PartnerNewPasswordForm, PartnerResetForm
-from ib.models import LinkKind
+from ib import disputes, partner_reset, postbacks, selectors, services
+from ib.forms import DisputeForm, PartnerLoginForm, PartnerNewPasswordForm, PartnerResetForm
+from ib.models import DisputeState, LinkKind
 from ib.partner_auth import (
     BRAND_COOKIE,
     partner_login_required,
@@ -39,6 +41,7 @@ from ib.views import link_qr_image
 LINES_PER_PAGE = 50
 CLIENTS_PER_PAGE = 50
 DELIVERIES_PER_PAGE = 50
+DISPUTES_PER_PAGE = 50
 
 
 def _ctx(request: HttpRequest, brand: Brand | None = None, **more: Any) -> dict[str, Any]:
@@ -245,10 +248,50 @@ def postback_log(request: HttpRequest) -> HttpResponse:
 @require_GET
 @partner_login_required
 def line_detail(request: HttpRequest, line_id: int) -> HttpResponse:
-    explained = selectors.partner_line_explanation(request.partner, line_id)  # type: ignore[attr-defined]
+    return _line(request, line_id)
+
+
+def _line(request: HttpRequest, line_id: int, *, form: DisputeForm | None = None, status: int = 200) -> HttpResponse:
+    partner = request.partner  # type: ignore[attr-defined]
+    explained = selectors.partner_line_explanation(partner, line_id)
     if explained is None:
         raise Http404
-    return render(request, "ib/partner_portal/line.html", _ctx(request, x=explained, line=explained.line))
+    line = explained.line
+    asked = list(partner.disputes.filter(source_kind=line.source_kind, source_id=line.source_id,
+                                         rule_code=line.rule_code).order_by("-opened_at", "-id"))
+    can_ask = not any(d.state == DisputeState.OPEN for d in asked)
+    return render(request, "ib/partner_portal/line.html", _ctx(
+        request, x=explained, line=line, disputes=asked, form=(form or DisputeForm()) if can_ask else None),
+        status=status)
+
+
+@require_POST
+@partner_login_required
+def line_dispute(request: HttpRequest, line_id: int) -> HttpResponse:
+    """The partner questions the line: the IB manager answers on its disputes page."""
+    form = DisputeForm(request.POST)
+    if form.is_valid():
+        try:
+            disputes.dispute_open(partner=request.partner, line_id=line_id,  # type: ignore[attr-defined]
+                                  message=form.cleaned_data["message"])
+        except NotFound:
+            raise Http404 from None
+        except DomainError as error:
+            apply_domain_errors(form, error)
+        else:
+            messages.success(request, gettext("Sent. The IB manager will answer here."))
+            return HttpResponseRedirect(reverse("partners:line", args=[line_id]))
+    return _line(request, line_id, form=form, status=400)
+
+
+@require_GET
+@partner_login_required
+def dispute_list(request: HttpRequest) -> HttpResponse:
+    """The partner's questions about its commission lines and the answers."""
+    partner = request.partner  # type: ignore[attr-defined]
+    page = CappedPaginator(disputes.partner_disputes(partner), DISPUTES_PER_PAGE).get_page(request.GET.get("page"))
+    rows = [disputes.dispute_view(d) for d in page.object_list]
+    return render(request, "ib/partner_portal/disputes.html", _ctx(request, page=page, rows=rows))
 
 
 @require_GET

@@ -378,11 +378,15 @@ class LineExplanation:
 def partner_line_explanation(partner: Partner, line_id: int) -> LineExplanation | None:
     """One of the partner's counted lines with its sources, or None (not its line, superseded,
     or no such line: the same answer)."""
+    line = partner_lines(partner).filter(pk=line_id).first()
+    return None if line is None else line_explanation(line, partner)
+
+
+def line_explanation(line: CommissionLine, partner: Partner) -> LineExplanation:
+    """Everything that made `line`, seen from `partner` (its beneficiary: the chain from it down).
+    `line.is_payable` is read when the line was annotated with it (current_lines), else False."""
     from ib.models import PlanRule, PlanVersion
 
-    line = partner_lines(partner).filter(pk=line_id).first()
-    if line is None:
-        return None
     deal = (Deal.objects.select_related("account").filter(pk=line.source_id).first()
             if line.source_kind == "deal" else None)
     version = (PlanVersion.objects.select_related("plan").filter(pk=line.plan_version_id).first()
@@ -394,7 +398,7 @@ def partner_line_explanation(partner: Partner, line_id: int) -> LineExplanation 
     below = chain[chain.index(partner.pk):] if partner.pk in chain else [partner.pk]
     names = Partner.objects.in_bulk(below)
     return LineExplanation(
-        line=line, status="payable" if line.is_payable else "pending", deal=deal,  # type: ignore[attr-defined]
+        line=line, status="payable" if getattr(line, "is_payable", False) else "pending", deal=deal,
         lots=line.basis if rule is not None and rule.kind == "per_lot" else None,
         client_name=mask_name(client.first_name, client.last_name) if client else "",
         version=version, rule=rule, percent=rule is not None and rule.kind == "revshare",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, include, path
 
-from ib import settlement_views, views
+from ib import dispute_views, settlement_views, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("ib/partners/", views.partner_list, name="ib_partner_list"),
@@ -24,6 +24,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("ib/banners/<uuid:code>/active/", views.banner_active, name="ib_banner_active"),
     path("ib/conflicts/", views.conflict_list, name="ib_conflict_list"),
     path("ib/conflicts/<uuid:code>/resolve/", views.conflict_resolve, name="ib_conflict_resolve"),
+    path("ib/disputes/", dispute_views.dispute_list, name="ib_dispute_list"),
+    path("ib/disputes/<uuid:code>/", dispute_views.dispute_detail, name="ib_dispute_detail"),
     path("ib/runs/", settlement_views.run_list, name="ib_run_list"),
     path("ib/runs/<uuid:code>/", settlement_views.run_detail, name="ib_run_detail"),
     path("ib/runs/<uuid:code>/settle/", settlement_views.run_settle, name="ib_run_settle"),

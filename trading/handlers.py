@@ -16,27 +16,18 @@ first trade proves.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext_noop
 
 from crm.events import subscribe
 from crm.lib.payloads import client_url, event_data
 from crm.models import Event, RoleCode, User
+from crm.permissions import staff_of_brand
 from crm.services import client_stage_prove, notify_users
 from crm.stages import Proof
 from trading.models import ClientLeverageLimit, TradingAccount
 from trading.services import client_leverage_limit_record
-
-
-def _staff_of_brand(brand_id: int | None, roles: Iterable[str]) -> list[User]:
-    qs = User.objects.filter(is_active=True, role__code__in=list(roles))
-    if brand_id is not None:
-        qs = qs.filter(Q(all_brands=True) | Q(brands__id=brand_id))
-    return list(qs.distinct())
 
 
 @subscribe("trading.margin_call_entered")
@@ -46,7 +37,7 @@ def margin_call_alert(event: Event) -> None:
     recipients: list[User] = []
     if client is not None and client.owner is not None and client.owner.is_active:
         recipients.append(client.owner)
-    recipients += _staff_of_brand(event.brand_id, [RoleCode.DEALER])
+    recipients += staff_of_brand(event.brand_id, roles=[RoleCode.DEALER])
     body = f"{client.full_name if client else ''} · {data.get('login', '')} · {data.get('margin_level', '')}%"
     notify_users(recipients, kind="trading_margin_call", title=gettext_noop("Margin call on a trading account"),
                  body=body.strip(" ·"), url=client_url(event.client, tab="trading"))
@@ -60,7 +51,7 @@ def sync_lag_alert(event: Event) -> None:
     except NoReverseMatch:
         url = ""
     body = f"{data.get('server_name', '')}: {data.get('lag_seconds', '')} s. {data.get('last_error', '')}".strip()
-    notify_users(_staff_of_brand(event.brand_id, [RoleCode.DEALER, RoleCode.ADMIN]), kind="trading_sync_lag",
+    notify_users(staff_of_brand(event.brand_id, roles=[RoleCode.DEALER, RoleCode.ADMIN]), kind="trading_sync_lag",
                  title=gettext_noop("Deal sync is behind"), body=body, url=url)
 
 
@@ -69,7 +60,7 @@ def balance_mismatch_alert(event: Event) -> None:
     data = event_data(event)
     body = (f"{data.get('login', '')}: deals {data.get('deals_balance', '')} / "
             f"platform {data.get('platform_balance', '')}")
-    notify_users(_staff_of_brand(event.brand_id, [RoleCode.DEALER]), kind="trading_balance_mismatch",
+    notify_users(staff_of_brand(event.brand_id, roles=[RoleCode.DEALER]), kind="trading_balance_mismatch",
                  title=gettext_noop("Deals do not add up to the platform balance"), body=body,
                  url=client_url(event.client, tab="trading"))
 

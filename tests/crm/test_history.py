@@ -90,6 +90,8 @@ NO_HISTORY = {
     "ib.clientqualification": "written once per client by the commission run that found it; never changed",
     "ib.postback": "a partner's postback settings: every save is audited (ib.postback_saved); the signing secret must not be copied into a history table",
     "ib.postbackdelivery": "the delivery log itself: one row per notification with its attempts",
+    "ib.commissiondispute": "a partner's question and its one answer, kept on the row (decided_by, decided_at), "
+                            "audited and announced (ib.dispute_opened, ib.dispute_decided)",
     "ib.partnerpayout": "a request and its one decision, kept on the row (decided_by, decided_at), audited and announced (ib.payout_decided)",
     "portal.clientlogin": "credentials (a password hash, an encrypted TOTP secret); every security change is audited",
     "portal.consentrecord": "append-only: one row per acceptance or withdrawal",

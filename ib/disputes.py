@@ -1,0 +1,187 @@
+"""Commission disputes: a partner questions one of its commission lines from the partner portal; the
+IB manager reads the line's whole trace beside the question and answers it once, upholding it (the
+plan, the attribution or the deal is corrected and the period recalculated: only the difference is
+paid) or rejecting it with the reason. Both steps are audited and emitted; the brand's IB managers
+are alerted of a new one (ib.handlers), and the partner reads the answer in the portal.
+
+A line is named by its key (source, rule) and the run it was in: a daily increment may write the
+same line again under another id and a recalculation supersedes the run, so the line in force now
+is found by the key (`dispute_current_line`), beside the line as the partner saw it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext
+
+from crm.audit import audit_record
+from crm.events import emit
+from crm.exceptions import Conflict, NotFound, ValidationFailed
+from crm.forms import visible_brands
+from crm.models import User
+from crm.permissions import code_or_404, user_can
+from ib import selectors
+from ib.commissions import MANAGE
+from ib.models import CommissionDispute, CommissionLine, DisputeState, Partner
+
+TEXT_MAX = 2000
+
+
+def _text(value: str, field: str, empty: str) -> str:
+    text = (value or "").strip()
+    if not text:
+        raise ValidationFailed(fields={field: empty})
+    if len(text) > TEXT_MAX:
+        raise ValidationFailed(fields={field: gettext("At most %(max)d characters (this has %(count)d).")
+                                       % {"max": TEXT_MAX, "count": len(text)}})
+    return text
+
+
+def line_label(dispute: CommissionDispute | CommissionLine) -> str:
+    return f"{dispute.source_kind} {dispute.source_id} / {dispute.rule_code}"
+
+
+def _announce(name: str, dispute: CommissionDispute, *, actor: User | None) -> None:
+    data: dict[str, Any] = {
+        "dispute": str(dispute.code),
+        "partner": {"code": str(dispute.partner.code), "name": dispute.partner.display_name},
+        "line": line_label(dispute), "amount": str(dispute.amount), "currency": dispute.currency,
+        "state": dispute.state}
+    if dispute.answer:
+        data["answer"] = dispute.answer
+    emit(name, brand=dispute.brand_id, actor=actor, data=data)
+
+
+def _open_one(partner: Partner, line: CommissionLine) -> CommissionDispute | None:
+    return (CommissionDispute.objects.filter(partner=partner, source_kind=line.source_kind, source_id=line.source_id,
+                                             rule_code=line.rule_code, state=DisputeState.OPEN).first())
+
+
+def _already(existing: CommissionDispute) -> Conflict:
+    return Conflict(gettext("You asked about this line on %(date)s; the answer will show on this page.")
+                    % {"date": date_format(timezone.localtime(existing.opened_at), "SHORT_DATE_FORMAT")},
+                    code="dispute_open")
+
+
+def dispute_open(*, partner: Partner, line_id: int, message: str) -> CommissionDispute:
+    """The signed-in partner questions one of its own counted lines (another partner's, or a
+    superseded one, is NotFound). One open question per line: a second is refused by name."""
+    text = _text(message, "message", gettext("Say what you think is wrong with this amount."))
+    try:
+        with transaction.atomic():
+            Partner.objects.select_for_update().filter(pk=partner.pk).first()  # one question at a time
+            line = selectors.partner_lines(partner).filter(pk=line_id).first()
+            if line is None:
+                raise NotFound()
+            existing = _open_one(partner, line)
+            if existing is not None:
+                raise _already(existing)
+            dispute = CommissionDispute.objects.create(
+                brand_id=partner.brand_id, partner=partner, run_id=line.run_id, line_id=line.pk,
+                source_kind=line.source_kind, source_id=line.source_id, rule_code=line.rule_code,
+                amount=line.amount, currency=line.currency, message=text)
+            audit_record(action="ib.dispute_opened", obj=dispute, actor=None,
+                         after={"partner": str(partner.code), "line": line_label(line), "run": str(line.run.code),
+                                "amount": str(line.amount), "currency": line.currency, "message": text})
+            _announce("ib.dispute_opened", dispute, actor=None)
+            return dispute
+    except IntegrityError:  # a second tab's question committed between the check and the insert
+        line = selectors.partner_lines(partner).filter(pk=line_id).first()
+        existing = _open_one(partner, line) if line is not None else None
+        if existing is None:
+            raise
+        raise _already(existing) from None
+
+
+@transaction.atomic
+def dispute_decide(*, actor: User, dispute: CommissionDispute, upheld: bool, answer: str) -> CommissionDispute:
+    """The IB manager's one answer: upheld or rejected, with the text the partner reads."""
+    if not user_can(actor, MANAGE):
+        raise NotFound()
+    text = _text(answer, "answer", gettext("Write the answer the partner will read."))
+    dispute = CommissionDispute.objects.select_for_update().select_related("partner").get(pk=dispute.pk)
+    if dispute.state != DisputeState.OPEN:
+        raise Conflict(gettext("This dispute was answered already (%(state)s).")
+                       % {"state": dispute.get_state_display()}, code="dispute_decided")
+    dispute.state = DisputeState.UPHELD if upheld else DisputeState.REJECTED
+    dispute.answer = text
+    dispute.decided_at = timezone.now()
+    dispute.decided_by = actor
+    dispute.save(update_fields=["state", "answer", "decided_at", "decided_by"])
+    audit_record(action="ib.dispute_decided", obj=dispute, actor=actor, before={"state": DisputeState.OPEN},
+                 after={"state": dispute.state, "answer": text})
+    _announce("ib.dispute_decided", dispute, actor=actor)
+    return dispute
+
+
+# --- reading ----------------------------------------------------------------------------------------------
+
+def dispute_queryset_for_user(user: Any) -> QuerySet[CommissionDispute]:
+    if not user_can(user, MANAGE):
+        return CommissionDispute.objects.none()
+    qs = CommissionDispute.objects.select_related("partner", "brand", "decided_by")
+    if user.is_administrator or user.all_brands:
+        return qs
+    return qs.filter(brand__in=visible_brands(user))
+
+
+def dispute_get_for_user(user: Any, code: Any) -> CommissionDispute:
+    try:
+        return dispute_queryset_for_user(user).get(code=code_or_404(code))
+    except CommissionDispute.DoesNotExist:
+        raise NotFound() from None
+
+
+def partner_disputes(partner: Partner) -> QuerySet[CommissionDispute]:
+    """The partner's own questions, open first, newest first."""
+    return partner.disputes.select_related("run").order_by("-state", "-opened_at", "-id")
+
+
+def dispute_current_line(dispute: CommissionDispute) -> CommissionLine | None:
+    """The line of the dispute's key that counts now (a recalculation's or an increment's), or None
+    when it no longer earns anything."""
+    return (selectors.partner_lines(dispute.partner)
+            .filter(source_kind=dispute.source_kind, source_id=dispute.source_id, rule_code=dispute.rule_code)
+            .first())
+
+
+def dispute_line_as_opened(dispute: CommissionDispute) -> CommissionLine | None:
+    """The line the partner questioned, if its run still holds it under that id."""
+    return CommissionLine.objects.select_related("run").filter(pk=dispute.line_id, run_id=dispute.run_id).first()
+
+
+@dataclass
+class DisputeView:
+    dispute: CommissionDispute
+    current: CommissionLine | None  # the line in force now
+    explained: selectors.LineExplanation | None  # the trace of `current`, else of the line as opened
+    changed: bool  # the amount in force differs from the one the partner questioned
+
+    @property
+    def opened_for(self) -> dt.timedelta:
+        end = self.dispute.decided_at or timezone.now()
+        return end - self.dispute.opened_at
+
+
+def dispute_view(dispute: CommissionDispute) -> DisputeView:
+    current = dispute_current_line(dispute)
+    line = current or dispute_line_as_opened(dispute)
+    explained = selectors.line_explanation(line, dispute.partner) if line is not None else None
+    return DisputeView(dispute=dispute, current=current, explained=explained,
+                       changed=current is None or current.amount != dispute.amount)
+
+
+def dispute_lines_open(partner: Partner, line_ids: list[int]) -> set[int]:
+    """Of `line_ids` (the partner's lines on a page), those with an open question."""
+    if not line_ids:
+        return set()
+    keys = set(CommissionLine.objects.filter(pk__in=line_ids).values_list("pk", "source_kind", "source_id", "rule_code"))
+    open_keys = set(partner.disputes.filter(state=DisputeState.OPEN).values_list("source_kind", "source_id", "rule_code"))
+    return {pk for pk, kind, source, rule in keys if (kind, source, rule) in open_keys}
