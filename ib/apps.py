@@ -15,6 +15,17 @@ class IbConfig(AppConfig):
         from ib.views import ui_contributions
 
         contribute("ib", permissions=_role_permissions(), navigation=_navigation(), **ui_contributions())
+        _jobs()
+
+
+def _jobs() -> None:
+    from django.utils.translation import gettext_lazy as _
+
+    from crm.jobs import job_kind_register
+    from ib.commissions import RUN_JOB_KIND
+
+    job_kind_register(RUN_JOB_KIND, label=_("Commission run"),
+                      counts={"lines": _("Commission lines"), "partners": _("Partner totals")})
 
 
 def _role_permissions() -> dict[str, list[str]]:
@@ -44,6 +55,8 @@ def _navigation() -> list[Any]:
                 permission="ib.manage_partners", order=412),
         NavItem("ib_banners", _("Partner banners"), "ib_banner_list", "image", permission="ib.view_partner",
                 order=415),
+        NavItem("ib_plans", _("Commission plans"), "ib_plan_list", "scale", permission="ib.manage_partners",
+                order=418),
         NavItem("ib_runs", _("Commission runs"), "ib_run_list", "refresh", permission="ib.run_commissions", order=420),
         NavItem("ib_payouts", _("Partner payouts"), "ib_payout_list", "up", permission="ib.decide_payout",
                 order=776),

@@ -197,6 +197,39 @@ def _rule_clean(plan: CommissionPlan, index: int, spec: Mapping[str, Any], group
         tiers=tiers, tier_window_days=window)
 
 
+def rule_spec(rule: PlanRule) -> dict[str, Any]:
+    """A stored rule in the form `plan_version_record` and the import take (the fields that differ
+    from their defaults), to start the next version from."""
+    spec: dict[str, Any] = {"code": rule.code, "kind": rule.kind}
+    if rule.instrument_group is not None:
+        spec["group"] = rule.instrument_group.code
+    for name in ("account_type", "basis", "currency"):
+        if getattr(rule, name):
+            spec[name] = getattr(rule, name)
+    if rule.level_rates:
+        spec["level_rates"] = [str(r.normalize()) for r in rule.level_rates]
+    else:
+        spec["rate"] = str(rule.rate.normalize())
+    if rule.kind == RuleKind.REVSHARE and not rule.carry_negative:
+        spec["carry_negative"] = False
+    if rule.kind == RuleKind.CPA:
+        for name in ("cpa_min_deposit", "cpa_min_lots"):
+            if getattr(rule, name) is not None:
+                spec[name] = str(getattr(rule, name).normalize())
+        if rule.cpa_within_days:
+            spec["cpa_within_days"] = rule.cpa_within_days
+        if rule.cpa_require_kyc:
+            spec["cpa_require_kyc"] = True
+        if rule.cpa_countries:
+            spec["cpa_countries"] = list(rule.cpa_countries)
+        if not rule.clawback_on_chargeback:
+            spec["clawback_on_chargeback"] = False
+    if rule.tiers:
+        spec["tiers"] = rule.tiers
+        spec["tier_window_days"] = rule.tier_window_days
+    return spec
+
+
 TIER_METRICS = ("min_lots", "min_clients")
 
 
@@ -415,13 +448,9 @@ def _compute(run: CommissionRun, *, drafts: Sequence[int] = (), accounts: list[i
         raise ValidationFailed(message, fields={"fx_rate": message}, code="fx_missing") from None
 
 
-@transaction.atomic
-def commission_run(*, actor: User | None, brand: Brand, period: dt.date, as_of: dt.datetime | None = None,
-                   what_if_versions: Sequence[PlanVersion] = ()) -> CommissionRun:
-    """Compute `brand`'s `period` from what was known at `as_of` (now by default): a new numbered
-    run (a recalculation when the period has runs already) whose totals carry their difference
-    against what was settled. With `what_if_versions` (draft versions), a what-if run: the drafts
-    apply as if recorded, nothing is numbered or can be settled."""
+def _run_open(*, actor: User | None, brand: Brand, period: dt.date, as_of: dt.datetime | None,
+              what_if_versions: Sequence[PlanVersion]) -> CommissionRun:
+    """A new run of `brand`'s `period` as of `as_of` (now), still running: numbered when regular."""
     _require(actor, brand.pk, RUN)
     period = period.replace(day=1)
     as_of = as_of or timezone.now()
@@ -435,17 +464,104 @@ def commission_run(*, actor: User | None, brand: Brand, period: dt.date, as_of: 
         Brand.objects.select_for_update().get(pk=brand.pk)
         number = (CommissionRun.objects.filter(brand=brand, period=period, kind=RunKind.REGULAR)
                   .aggregate(n=Max("number"))["n"] or 0) + 1
-    run = CommissionRun.objects.create(brand=brand, period=period, as_of=as_of, number=number, kind=kind,
-                                       actor=actor, what_if={"versions": [v.pk for v in what_if_versions]})
-    run.stats = _compute(run, drafts=[v.pk for v in what_if_versions])
+    return CommissionRun.objects.create(brand=brand, period=period, as_of=as_of, number=number, kind=kind,
+                                        actor=actor, what_if={"versions": [v.pk for v in what_if_versions]})
+
+
+def _run_finish(run: CommissionRun) -> CommissionRun:
+    """Compute a running run: its lines, totals and (regular runs) the qualifications found; done."""
+    run.stats = _compute(run, drafts=list((run.what_if or {}).get("versions") or []))
     _write_totals(run)
     _qualifications_record(run)
     run.status = RunStatus.DONE
     run.finished_at = timezone.now()
     run.save(update_fields=["stats", "status", "finished_at"])
-    audit_record(action="ib.commission_run", obj=run, actor=actor,
-                 after={"period": f"{period:%Y-%m}", "number": number, "kind": kind, "as_of": as_of.isoformat(),
-                        **run.stats})
+    audit_record(action="ib.commission_run", obj=run, actor=run.actor,
+                 after={"period": f"{run.period:%Y-%m}", "number": run.number, "kind": run.kind,
+                        "as_of": run.as_of.isoformat(), **run.stats})
+    return run
+
+
+@transaction.atomic
+def commission_run(*, actor: User | None, brand: Brand, period: dt.date, as_of: dt.datetime | None = None,
+                   what_if_versions: Sequence[PlanVersion] = ()) -> CommissionRun:
+    """Compute `brand`'s `period` from what was known at `as_of` (now by default): a new numbered
+    run (a recalculation when the period has runs already) whose totals carry their difference
+    against what was settled. With `what_if_versions` (draft versions), a what-if run: the drafts
+    apply as if recorded, nothing is numbered or can be settled."""
+    run = _run_open(actor=actor, brand=brand, period=period, as_of=as_of, what_if_versions=what_if_versions)
+    return _run_finish(run)
+
+
+ZERO = engine.ZERO
+RUN_JOB_KIND = "ib.commission_run"
+
+
+@transaction.atomic
+def commission_run_start(*, actor: User, brand: Brand, period: dt.date,
+                         what_if_versions: Sequence[PlanVersion] = ()) -> CommissionRun:
+    """`commission_run` started from a page: the run is opened now (its as-of: what is known at
+    this moment) and computed by a django-rq job the IB manager watches (crm.jobs); the run's page
+    shows it running, then its totals, or why it failed."""
+    from django.urls import reverse
+
+    from crm.jobs import job_start
+
+    run = _run_open(actor=actor, brand=brand, period=period, as_of=None, what_if_versions=what_if_versions)
+    label = (gettext("What-if run %(period)s of %(brand)s") if what_if_versions
+             else gettext("Commission run %(period)s of %(brand)s")) % {"period": f"{run.period:%Y-%m}", "brand": brand.name}
+    run.job = job_start(kind=RUN_JOB_KIND, actor=actor, title=label, func="ib.commissions.commission_run_job",
+                        kwargs={"run_id": run.pk}, link=reverse("ib_run_detail", args=[run.code]), brand=brand)
+    run.save(update_fields=["job"])
+    return run
+
+
+def commission_run_job(handle: Any, *, run_id: int) -> None:
+    """The job: compute the run in one transaction. A run that cannot be computed (a missing FX
+    rate, an error) is marked failed with the reason, and nothing of it is kept."""
+    run = CommissionRun.objects.get(pk=run_id)
+    if run.status != RunStatus.RUNNING:
+        return
+    try:
+        with transaction.atomic():
+            _run_finish(CommissionRun.objects.select_for_update().get(pk=run_id))
+    except ValidationFailed as error:
+        run_fail(run, error.message)
+        raise
+    except Exception as error:
+        run_fail(run, gettext("The computation stopped on an unexpected error (%(error)s).")
+                 % {"error": type(error).__name__})
+        raise
+    handle.progress(1, 1, lines=sum(int(v) for k, v in run_stats(run_id).items() if k.endswith("_lines")),
+                    partners=CommissionTotal.objects.filter(run_id=run_id).count(), force=True)
+
+
+def run_stats(run_id: int) -> dict[str, Any]:
+    return dict(CommissionRun.objects.values_list("stats", flat=True).get(pk=run_id) or {})
+
+
+def run_fail(run: CommissionRun, reason: str) -> None:
+    """Mark a run that is still running as failed, with `reason` (its lines, if any, are removed)."""
+    with transaction.atomic():
+        updated = CommissionRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+            status=RunStatus.FAILED, finished_at=timezone.now(), stats={"error": str(reason)})
+        if updated:
+            with connection.cursor() as cursor:
+                cursor.execute("DELETE FROM ib_commissionline WHERE run_id = %s", [run.pk])
+
+
+def run_job_check(run: CommissionRun) -> CommissionRun:
+    """A running run whose job ended without finishing it (the worker died, the job was lost or
+    cancelled) is marked failed with the job's reason."""
+    from crm.jobs import job_liveness_check
+    from crm.models import JobStatus
+
+    if run.status != RunStatus.RUNNING or run.job is None:
+        return run
+    job = job_liveness_check(run.job)
+    if job.status in (JobStatus.FAILED, JobStatus.CANCELLED):
+        run_fail(run, job.failure_reason or gettext("The job computing this run stopped."))
+        run.refresh_from_db()
     return run
 
 
@@ -541,7 +657,7 @@ def commission_run_settle(*, actor: User | None, run: CommissionRun,
     if run.kind != RunKind.REGULAR or run.status != RunStatus.DONE:
         raise Conflict(gettext("Only a finished regular run can be settled."))
     latest = (CommissionRun.objects.filter(brand_id=run.brand_id, period=run.period, kind=RunKind.REGULAR)
-              .aggregate(n=Max("number"))["n"])
+              .exclude(status=RunStatus.FAILED).aggregate(n=Max("number"))["n"])
     if run.number != latest:
         raise Conflict(gettext("A newer run of this period exists: settle that one."))
     done = set(run.settlements.values_list("partner_id", "currency"))
@@ -581,6 +697,33 @@ def run_totals(run: CommissionRun) -> list[TotalView]:
     return [TotalView(t.partner_id, t.partner.display_name, t.currency, money_round(t.payable, t.currency),
                       money_round(t.settled, t.currency), money_round(t.delta, t.currency), t.carry_out)
             for t in rows]
+
+
+@dataclass(frozen=True)
+class ComparedTotal:
+    partner: str
+    currency: str
+    regular: Decimal  # the period's latest regular run's payable (0: not in it)
+    what_if: Decimal
+    difference: Decimal
+
+
+def run_compared(run: CommissionRun) -> tuple[CommissionRun | None, list[ComparedTotal]]:
+    """A what-if run beside the period's latest finished regular run: each partner's payable in
+    both and the difference. (None, []) for a regular run."""
+    if run.kind != RunKind.WHAT_IF or run.status != RunStatus.DONE:
+        return None, []
+    regular = (CommissionRun.objects.filter(brand_id=run.brand_id, period=run.period, kind=RunKind.REGULAR,
+                                            status=RunStatus.DONE).order_by("-number").first())
+    ours = {(t.partner_id, t.currency): t for t in run_totals(run)}
+    theirs = {(t.partner_id, t.currency): t for t in run_totals(regular)} if regular is not None else {}
+    rows = []
+    for key in sorted(set(ours) | set(theirs), key=lambda k: (str((ours.get(k) or theirs[k]).partner), k[1])):
+        mine, base = ours.get(key), theirs.get(key)
+        a = base.payable if base else ZERO
+        b = mine.payable if mine else ZERO
+        rows.append(ComparedTotal((mine or base).partner, key[1], a, b, b - a))  # type: ignore[union-attr]
+    return regular, rows
 
 
 def run_lines(run: CommissionRun) -> list[CommissionLine]:

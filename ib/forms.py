@@ -137,3 +137,79 @@ class DisputeDecideForm(forms.Form):
         ("rejected", _("Rejected: the line is right"))])
     answer = forms.CharField(label=_("Answer to the partner"), widget=forms.Textarea(attrs={"rows": 4}),
                              error_messages={"required": _("Write the answer the partner will read.")})
+
+
+class PeriodField(forms.CharField):
+    """A month as YYYY-MM (ib.commissions.period_parse names what is wrong)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("label", _("Period (YYYY-MM)"))
+        kwargs.setdefault("max_length", 7)
+        super().__init__(**kwargs)
+
+    def clean(self, value: Any) -> Any:
+        from crm.exceptions import DomainError
+        from ib.commissions import period_parse
+
+        text = super().clean(value)
+        try:
+            return period_parse(text)
+        except DomainError as error:
+            raise forms.ValidationError(next(iter(error.fields.values()), [error.message])[0]) from None
+
+
+class RunStartForm(forms.Form):
+    brand = ListedModelChoiceField(label=_("Brand"), queryset=Brand.objects.none(), to_field_name="code",
+                                   empty_label=None, widget=PlainSelect)
+    period = PeriodField()
+
+    def __init__(self, *args: Any, brands: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["brand"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = brands
+
+
+class WhatIfForm(forms.Form):
+    period = PeriodField()
+
+
+class PlanVersionForm(forms.Form):
+    effective_from = forms.DateField(label=_("In force from"), widget=forms.DateInput(attrs={"type": "date"}),
+                                     help_text=_("Midnight UTC. The same date as an earlier version corrects it."))
+    draft = forms.BooleanField(label=_("Draft: only what-if runs use it"), required=False)
+    min_hold_seconds = forms.IntegerField(label=_("Minimum holding time (seconds)"), min_value=0, initial=0)
+    split_mode = forms.ChoiceField(label=_("Split between levels"), widget=PlainSelect,
+                                   choices=[("levels", _("A rate per level")), ("pass_up", _("Pass a percentage up"))])
+    pass_up_percent = forms.DecimalField(label=_("Pass-up percentage"), required=False, min_value=0, max_value=99)
+    period_cap = forms.DecimalField(label=_("Cap per partner and period"), required=False, min_value=0)
+    period_minimum = forms.DecimalField(label=_("Minimum paid per period"), required=False, min_value=0)
+    note = forms.CharField(label=_("Note"), max_length=500, required=False)
+    rules = forms.CharField(label=_("Rules (JSON)"), widget=forms.Textarea(attrs={"rows": 12, "spellcheck": "false"}),
+                            help_text=_("A list of rules as in the import format (README: partner programme import). "
+                                        "Started from the latest version's rules."))
+
+    def clean_rules(self) -> Any:
+        import json
+
+        text = self.cleaned_data["rules"]
+        try:
+            rules = json.loads(text)
+        except ValueError as error:
+            raise forms.ValidationError(_("Not valid JSON: %(error)s.") % {"error": error}) from None
+        if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
+            raise forms.ValidationError(_("Give a list of rules, each an object."))
+        return rules
+
+
+class PlanAssignForm(forms.Form):
+    partner = PartnerChoiceField(label=_("Partner"), queryset=Partner.objects.none(), to_field_name="code",
+                                 widget=PlainSelect)
+    effective_from = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}),
+                                     help_text=_("Midnight UTC. The partner's current plan ends there."))
+
+    def __init__(self, *args: Any, partners: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["partner"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = partners

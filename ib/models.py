@@ -615,6 +615,8 @@ class CommissionRun(models.Model):
     stats = models.JSONField(default=dict, blank=True)
     what_if = models.JSONField(default=dict, blank=True)  # the plan changes a what-if run assumed
     actor = models.ForeignKey("crm.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # A run started from the IB manager's pages is computed by this job (crm.jobs); None: computed inline.
+    job = models.ForeignKey("crm.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
 
     class Meta:
         ordering: ClassVar = ["-period", "-number", "-id"]

@@ -360,10 +360,11 @@ def payout_get_for_user(user: Any, code: Any) -> PartnerPayout:
 # --- staff: runs -----------------------------------------------------------------------------------
 
 def run_queryset_for_user(user: Any) -> QuerySet[CommissionRun]:
-    """Regular commission runs of the brands `user` works for (holders of "ib.run_commissions")."""
+    """Commission runs (regular and what-if) of the brands `user` works for (holders of
+    "ib.run_commissions")."""
     if not user_can(user, RUN):
         return CommissionRun.objects.none()
-    qs = CommissionRun.objects.filter(kind=RunKind.REGULAR).select_related("brand")
+    qs = CommissionRun.objects.select_related("brand", "job")
     if user.is_administrator or user.all_brands:
         return qs
     return qs.filter(brand__in=visible_brands(user))
@@ -401,7 +402,7 @@ def run_can_settle(run: CommissionRun) -> bool:
     if run.kind != RunKind.REGULAR or run.status != RunStatus.DONE:
         return False
     latest = (CommissionRun.objects.filter(brand_id=run.brand_id, period=run.period, kind=RunKind.REGULAR)
-              .aggregate(n=Max("number"))["n"])
+              .exclude(status=RunStatus.FAILED).aggregate(n=Max("number"))["n"])
     if run.number != latest:
         return False
     return run.totals.count() > run.settlements.count()

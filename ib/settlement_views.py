@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -23,7 +24,7 @@ from crm.models import Brand, Client
 from crm.permissions import AuthedRequest, page_permission_required
 from crm.views.ui import render_page
 from ib import commissions, settlement
-from ib.models import Partner, PartnerPayout, PayoutSchedule, PayoutState
+from ib.models import Partner, PartnerPayout, PayoutSchedule, PayoutState, RunStatus
 from ib.partner_auth import partner_login_required
 from ib.views import MANAGE, _detail, _partner_or_404
 
@@ -72,13 +73,23 @@ def run_list(request: AuthedRequest) -> HttpResponse:
             runs = runs.filter(period=form.cleaned_data["period"])
     rows = list(runs[:RUNS_PER_PAGE])
     summary = settlement.run_summaries([r.pk for r in rows])
+    from ib.forms import RunStartForm
+
+    last_month = (timezone.now().date().replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    start = RunStartForm(brands=visible_brands(request.user).order_by("name"),
+                         initial={"period": f"{last_month:%Y-%m}"})
     return render_page(request, "ib/run_list.html", {
-        "filter": form, "rows": [{"run": r, **summary.get(r.pk, {})} for r in rows]})
+        "filter": form, "start": start, "rows": [{"run": r, **summary.get(r.pk, {})} for r in rows]})
 
 
 def _run_detail(request: AuthedRequest, run: Any, *, status: int = 200) -> HttpResponse:
+    run = commissions.run_job_check(run)
+    if request.htmx and request.GET.get("poll"):
+        # Still computing: nothing to swap, the page polls again; finished or failed: reload it.
+        return HttpResponse(status=204) if run.status == RunStatus.RUNNING else HttpResponse(
+            headers={"HX-Refresh": "true"})
     return render_page(request, "ib/run_detail.html", {
-        "run": run, "totals": commissions.run_totals(run),
+        "run": run, "totals": commissions.run_totals(run), "compared": commissions.run_compared(run),
         "settlements": list(run.settlements.select_related("partner").order_by("partner__display_name", "currency")),
         "can_settle": settlement.run_can_settle(run),
     }, status=status)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, include, path
 
-from ib import dispute_views, settlement_views, views
+from ib import dispute_views, plan_views, settlement_views, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("ib/partners/", views.partner_list, name="ib_partner_list"),
@@ -26,6 +26,12 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("ib/conflicts/<uuid:code>/resolve/", views.conflict_resolve, name="ib_conflict_resolve"),
     path("ib/disputes/", dispute_views.dispute_list, name="ib_dispute_list"),
     path("ib/disputes/<uuid:code>/", dispute_views.dispute_detail, name="ib_dispute_detail"),
+    path("ib/plans/", plan_views.plan_list, name="ib_plan_list"),
+    path("ib/plans/<uuid:code>/", plan_views.plan_detail, name="ib_plan_detail"),
+    path("ib/plans/<uuid:code>/versions/", plan_views.plan_version_new, name="ib_plan_version_new"),
+    path("ib/plans/<uuid:code>/assign/", plan_views.plan_assign, name="ib_plan_assign"),
+    path("ib/plans/<uuid:code>/versions/<int:number>/what-if/", plan_views.plan_what_if, name="ib_plan_what_if"),
+    path("ib/runs/start/", plan_views.run_start, name="ib_run_start"),
     path("ib/runs/", settlement_views.run_list, name="ib_run_list"),
     path("ib/runs/<uuid:code>/", settlement_views.run_detail, name="ib_run_detail"),
     path("ib/runs/<uuid:code>/settle/", settlement_views.run_settle, name="ib_run_settle"),

@@ -9,13 +9,12 @@ from __future__ import annotations
 import csv
 import io
 
-import django_rq
 import pytest
 from django.urls import reverse
-from rq import SimpleWorker
 
 from crm.models import AuditLog, Job
 from tests.factories import make_client
+from tests.rq import empty, work
 from tests.trading.crm_fixtures import _fresh_adapters, events, open_account, world  # noqa: F401 - fixtures
 from trading.models import TradingAccount
 from trading.services import brand_trading_policy_set, leverage_cap_save, trading_account_set_leverage
@@ -27,11 +26,6 @@ def _platform_leverage(world, login: int) -> int:
 
 def _gb(world, n: int):
     return make_client(actor=world.owner, country="GB", stage="funded", email=f"gb{n}@example.com")
-
-
-def _work() -> None:
-    queue = django_rq.get_queue("default")
-    SimpleWorker([queue], connection=queue.connection).work(burst=True)
 
 
 def _result_rows(job: Job) -> list[list[str]]:
@@ -66,7 +60,7 @@ def test_the_job_lowers_each_account_and_a_platform_refusal_fails_only_that_one(
     world, (first, second, third), ng = above
     leverage_cap_save(actor=world.admin, brand=world.brand, country="GB", classification="retail", max_leverage=50)
     login_verified(client, world.admin)
-    django_rq.get_queue("default").empty()
+    empty()
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("trading_leverage_lower", args=[world.brand.code]), {"cap": "50"})
     job = Job.objects.get(kind="trading.leverage_lower")
@@ -77,7 +71,7 @@ def test_the_job_lowers_each_account_and_a_platform_refusal_fails_only_that_one(
     world.sim.faults({"type": "retcode", "path": "/api/user/update", "retcode": "3 Invalid parameters",
                       "skip": 1, "count": 1})
 
-    _work()
+    work()
 
     job.refresh_from_db()
     assert job.status == "done" and job.done == 3
@@ -112,13 +106,13 @@ def test_an_account_lowered_meanwhile_is_skipped_and_one_whose_type_has_no_lever
     login_verified(client, world.dealer)  # dealers may lower leverage, not change the caps
     page = client.get(reverse("trading_policy_edit", args=[world.brand.code])).content.decode()
     assert "Lower 1 account to 1:30" in page and "Lower 3 accounts to 1:50" in page
-    django_rq.get_queue("default").empty()
+    empty()
     with django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("trading_leverage_lower", args=[world.brand.code]), {"cap": "50"})
         client.post(reverse("trading_leverage_lower", args=[world.brand.code]), {"cap": "30"})
     trading_account_set_leverage(actor=world.dealer, account=first, leverage=50, reason="by hand")
 
-    _work()
+    work()
 
     gb_job, de_job = Job.objects.filter(kind="trading.leverage_lower").order_by("id")
     assert gb_job.started_by == world.dealer and gb_job.status == "done"

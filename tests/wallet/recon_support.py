@@ -11,12 +11,10 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
-import django_rq
-from rq import SimpleWorker
-
 from crm.lib.money import Money
 from crm.models import RoleCode
 from tests.factories import make_brand, make_client, make_user
+from tests.rq import work  # noqa: F401 (the recon tests import it from here)
 from wallet.ledger import Leg, clearing_account_for, ledger_post, system_account_for, wallet_account_for
 from wallet.models import AccountKind, LedgerTransaction, SettlementImport
 from wallet.provider_services import CurrencyRule, payment_method_save, payment_provider_save
@@ -89,11 +87,6 @@ def csv_file(*rows: tuple[Any, ...]) -> bytes:
 def line(ref: str, amount: str, *, fee: str = "0", kind: str = "payment", currency: str = "USD",
          day: dt.date = DAY, batch: str = "", merchant: str = "") -> tuple[Any, ...]:
     return (ref, merchant, kind, amount, currency, fee, day.isoformat(), batch)
-
-
-def work() -> None:
-    queue = django_rq.get_queue("default")
-    SimpleWorker([queue], connection=queue.connection).work(burst=True)
 
 
 def import_file(world: Any, capture: Any, data: bytes, name: str = "settlement.csv") -> SettlementImport:

@@ -1,0 +1,194 @@
+"""The IB manager's commission plan pages: the plans, each with its versions (rules, recorded and in
+force), its assignments, a form recording the next version (or a correction, or a draft), a form
+assigning it to a partner, and a what-if run of a draft over a past month; and the form on the
+runs page that calculates (or recalculates) a period. Runs started here are computed by a
+django-rq job (ib.commissions.commission_run_start); the run's page shows its progress. Thin:
+parse, fetch and authorise, call one service of ib.commissions, render."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from django.contrib import messages
+from django.db.models import Count, Prefetch, Q
+from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.views.decorators.http import require_GET, require_POST
+
+from crm.exceptions import DomainError, NotFound
+from crm.forms import apply_domain_errors, visible_brands
+from crm.listing import form_problems
+from crm.permissions import AuthedRequest, code_or_404, page_permission_required, user_can
+from crm.views.ui import render_page
+from ib import commissions
+from ib.forms import PlanAssignForm, PlanVersionForm, RunStartForm, WhatIfForm
+from ib.models import CommissionPlan, PlanAssignment, PlanRule, PlanVersion
+from ib.permissions import partner_queryset_for_user
+
+MANAGE = commissions.MANAGE
+RUN = commissions.RUN
+
+
+def _plans(request: AuthedRequest) -> Any:
+    qs = CommissionPlan.objects.select_related("brand")
+    user = request.user
+    if not (user.is_administrator or user.all_brands):
+        qs = qs.filter(brand__in=visible_brands(user))
+    return qs
+
+
+def _plan_or_404(request: AuthedRequest, code: Any) -> CommissionPlan:
+    plan = _plans(request).filter(code=code_or_404(code)).first()
+    if plan is None:
+        raise Http404
+    return plan
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+
+
+@page_permission_required(MANAGE)
+@require_GET
+def plan_list(request: AuthedRequest) -> HttpResponse:
+    now = timezone.now()
+    plans = list(_plans(request).annotate(
+        version_count=Count("versions", filter=Q(versions__is_draft=False), distinct=True),
+        draft_count=Count("versions", filter=Q(versions__is_draft=True), distinct=True),
+        partner_count=Count("assignments", filter=Q(assignments__partner__isnull=False, assignments__effective_from__lte=now)
+                            & (Q(assignments__effective_to__isnull=True) | Q(assignments__effective_to__gt=now)),
+                            distinct=True),
+    ).order_by("brand__name", "name"))
+    return render_page(request, "ib/plan_list.html", {"plans": plans})
+
+
+def _detail(request: AuthedRequest, plan: CommissionPlan, *, version_form: PlanVersionForm | None = None,
+            assign_form: PlanAssignForm | None = None, what_if_forms: dict[int, WhatIfForm] | None = None,
+            status: int = 200) -> HttpResponse:
+    versions = list(plan.versions.select_related("actor").prefetch_related(
+        Prefetch("rules", queryset=PlanRule.objects.select_related("instrument_group").order_by("code")))
+        .order_by("-number"))
+    latest = next((v for v in versions if not v.is_draft), versions[0] if versions else None)
+    if version_form is None:
+        initial: dict[str, Any] = {"rules": "[]", "split_mode": "levels", "min_hold_seconds": 0}
+        if latest is not None:
+            initial.update(
+                rules=json.dumps([commissions.rule_spec(r) for r in latest.rules.all()], indent=2),
+                split_mode=latest.split_mode, min_hold_seconds=latest.min_hold_seconds,
+                pass_up_percent=latest.pass_up_percent or None, period_cap=latest.period_cap,
+                period_minimum=latest.period_minimum)
+        version_form = PlanVersionForm(initial=initial)
+    partners = partner_queryset_for_user(request.user).filter(brand_id=plan.brand_id).order_by("path")
+    forms_by_version = what_if_forms or {}
+    last_month = (timezone.now().date().replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    return render_page(request, "ib/plan_detail.html", {
+        "plan": plan, "versions": [{"version": v, "what_if": forms_by_version.get(v.pk)
+                                    or WhatIfForm(initial={"period": f"{last_month:%Y-%m}"})} for v in versions],
+        "assignments": list(PlanAssignment.objects.filter(plan=plan).select_related("partner", "account", "actor")
+                            .order_by("-effective_from", "-id")[:200]),
+        "version_form": version_form, "assign_form": assign_form or PlanAssignForm(partners=partners),
+        "can_run": user_can(request.user, RUN),
+    }, status=status)
+
+
+@page_permission_required(MANAGE)
+@require_GET
+def plan_detail(request: AuthedRequest, code: Any) -> HttpResponse:
+    return _detail(request, _plan_or_404(request, code))
+
+
+@page_permission_required(MANAGE)
+@require_POST
+def plan_version_new(request: AuthedRequest, code: Any) -> HttpResponse:
+    plan = _plan_or_404(request, code)
+    form = PlanVersionForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            version = commissions.plan_version_record(
+                actor=request.user, plan=plan, effective_from=_midnight(data["effective_from"]), rules=data["rules"],
+                min_hold_seconds=data["min_hold_seconds"], split_mode=data["split_mode"],
+                pass_up_percent=data["pass_up_percent"] if data["pass_up_percent"] is not None else "0",
+                period_cap=data["period_cap"], period_minimum=data["period_minimum"], note=data["note"],
+                draft=data["draft"])
+        except NotFound:
+            raise Http404 from None
+        except DomainError as error:
+            # A rule's problem is named by its place (rules[1].level_rates): shown on the rules field.
+            for name, problems in error.fields.items():
+                for problem in problems:
+                    if name in form.fields:
+                        form.add_error(name, problem)
+                    else:
+                        form.add_error("rules", f"{name}: {problem}")
+            if not error.fields:
+                form.add_error(None, error.message)
+        else:
+            messages.success(request, gettext("Version %(number)d recorded.") % {"number": version.number})
+            return HttpResponseRedirect(reverse("ib_plan_detail", args=[plan.code]) + f"#v{version.number}")
+    return _detail(request, plan, version_form=form, status=400)
+
+
+@page_permission_required(MANAGE)
+@require_POST
+def plan_assign(request: AuthedRequest, code: Any) -> HttpResponse:
+    plan = _plan_or_404(request, code)
+    partners = partner_queryset_for_user(request.user).filter(brand_id=plan.brand_id).order_by("path")
+    form = PlanAssignForm(request.POST, partners=partners)
+    if form.is_valid():
+        try:
+            commissions.plan_assign(actor=request.user, plan=plan, partner=form.cleaned_data["partner"],
+                                    effective_from=_midnight(form.cleaned_data["effective_from"]))
+        except NotFound:
+            raise Http404 from None
+        except DomainError as error:
+            apply_domain_errors(form, error)
+        else:
+            messages.success(request, gettext("%(plan)s applies to %(partner)s's clients from %(date)s.") % {
+                "plan": plan.name, "partner": form.cleaned_data["partner"].display_name,
+                "date": form.cleaned_data["effective_from"].isoformat()})
+            return HttpResponseRedirect(reverse("ib_plan_detail", args=[plan.code]))
+    return _detail(request, plan, assign_form=form, status=400)
+
+
+@page_permission_required(RUN)
+@require_POST
+def plan_what_if(request: AuthedRequest, code: Any, number: int) -> HttpResponse:
+    plan = _plan_or_404(request, code)
+    version = PlanVersion.objects.filter(plan=plan, number=number, is_draft=True).first()
+    if version is None:
+        raise Http404
+    form = WhatIfForm(request.POST)
+    if form.is_valid():
+        try:
+            run = commissions.commission_run_start(actor=request.user, brand=plan.brand,
+                                                   period=form.cleaned_data["period"], what_if_versions=[version])
+        except NotFound:
+            raise Http404 from None
+        except DomainError as error:
+            apply_domain_errors(form, error)
+        else:
+            return HttpResponseRedirect(reverse("ib_run_detail", args=[run.code]))
+    return _detail(request, plan, what_if_forms={version.pk: form}, status=400)
+
+
+@page_permission_required(RUN)
+@require_POST
+def run_start(request: AuthedRequest) -> HttpResponse:
+    form = RunStartForm(request.POST, brands=visible_brands(request.user))
+    if form.is_valid():
+        try:
+            run = commissions.commission_run_start(actor=request.user, brand=form.cleaned_data["brand"],
+                                                   period=form.cleaned_data["period"])
+        except NotFound:
+            raise Http404 from None
+        except DomainError as error:
+            apply_domain_errors(form, error)
+        else:
+            return HttpResponseRedirect(reverse("ib_run_detail", args=[run.code]))
+    messages.error(request, " ".join(form_problems(form)))
+    return HttpResponseRedirect(reverse("ib_run_list"))
