@@ -23,9 +23,15 @@ def _jobs() -> None:
 
     from crm.jobs import job_kind_register
     from ib.commissions import RUN_JOB_KIND
+    from ib.importer import IMPORT_JOB_KIND
 
     job_kind_register(RUN_JOB_KIND, label=_("Commission run"),
                       counts={"lines": _("Commission lines"), "partners": _("Partner totals")})
+    job_kind_register(IMPORT_JOB_KIND, label=_("Partner programme import"), counts={
+        "instrument_groups": _("Instrument groups"), "instruments": _("Instruments"), "fx_rates": _("FX rates"),
+        "partners": _("Partners"), "plans": _("Plans"), "plan_versions": _("Plan versions"),
+        "assignments": _("Assignments"), "clients": _("Clients"), "accounts": _("Trading accounts"),
+        "attributions": _("Attributions"), "deposits": _("Deposits")})
 
 
 def _role_permissions() -> dict[str, list[str]]:

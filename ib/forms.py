@@ -213,3 +213,9 @@ class PlanAssignForm(forms.Form):
         field = self.fields["partner"]
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = partners
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(label=_("Partner programme file (JSON)"),
+                           help_text=_("The format of manage.py ib_import (README: partner programme import). "
+                                       "All or nothing: a wrong entry is named and nothing is imported."))

@@ -197,3 +197,60 @@ def ib_import(data: Mapping[str, Any]) -> Counter[str]:
         detail = "; ".join(f"{k}: {', '.join(v)}" for k, v in error.fields.items()) or error.message
         raise ImportFailed(where, detail) from None
     return counts
+
+
+IMPORT_JOB_KIND = "ib.import"
+IMPORT_MAX_BYTES = 20 * 1024 * 1024
+
+
+def ib_import_start(*, actor: Any, data: bytes, file_name: str) -> Any:
+    """The IB manager's upload: the file is read (a JSON object naming a brand the manager works
+    for, at most 20 MB: refused by name otherwise), kept in the storage, and imported by a
+    django-rq job whose page shows what was imported or where the file is wrong."""
+    import json
+    import uuid
+
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+    from django.utils.translation import gettext
+
+    from crm.exceptions import NotFound, ValidationFailed
+    from crm.forms import visible_brands
+    from crm.jobs import job_start
+    from crm.permissions import user_can
+
+    if not user_can(actor, cs.MANAGE):
+        raise NotFound()
+    if len(data) > IMPORT_MAX_BYTES:
+        raise ValidationFailed(fields={"file": gettext("The file is larger than 20 MB.")})
+    try:
+        parsed = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise ValidationFailed(fields={"file": gettext("Not a JSON file: %(error)s.") % {"error": error}}) from None
+    if not isinstance(parsed, dict):
+        raise ValidationFailed(fields={"file": gettext("The file must hold one JSON object.")})
+    brand = visible_brands(actor).filter(code=str(parsed.get("brand") or "")).first()
+    if brand is None:
+        raise ValidationFailed(fields={"file": gettext("The file's brand %(brand)r is not one you work for.")
+                                       % {"brand": parsed.get("brand")}})
+    name = (file_name or "import.json").rsplit("/", 1)[-1][:100]
+    stored = default_storage.save(f"ib-imports/{uuid.uuid4()}-{name}", ContentFile(data))
+    return job_start(kind=IMPORT_JOB_KIND, actor=actor, brand=brand, func="ib.importer.ib_import_job",
+                     title=gettext("Partner programme import %(file)s") % {"file": name}, kwargs={"path": stored})
+
+
+def ib_import_job(handle: Any, *, path: str) -> None:
+    """The job: `ib_import` of the stored file, all or nothing; the counts of what was new."""
+    import json
+
+    from django.core.files.storage import default_storage
+
+    from crm.exceptions import ValidationFailed
+
+    with default_storage.open(path, "rb") as fh:
+        data = json.loads(fh.read().decode("utf-8"))
+    try:
+        counts = ib_import(data)
+    except ImportFailed as error:
+        raise ValidationFailed(f"{error.where}: {error.message} (nothing was imported)") from None
+    handle.progress(1, 1, force=True, **{name.replace(" ", "_"): n for name, n in counts.items()})

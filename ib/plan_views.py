@@ -17,7 +17,7 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm.exceptions import DomainError, NotFound
 from crm.forms import apply_domain_errors, visible_brands
@@ -25,7 +25,7 @@ from crm.listing import form_problems
 from crm.permissions import AuthedRequest, code_or_404, page_permission_required, user_can
 from crm.views.ui import render_page
 from ib import commissions
-from ib.forms import PlanAssignForm, PlanVersionForm, RunStartForm, WhatIfForm
+from ib.forms import ImportForm, PlanAssignForm, PlanVersionForm, RunStartForm, WhatIfForm
 from ib.models import CommissionPlan, PlanAssignment, PlanRule, PlanVersion
 from ib.permissions import partner_queryset_for_user
 
@@ -192,3 +192,26 @@ def run_start(request: AuthedRequest) -> HttpResponse:
             return HttpResponseRedirect(reverse("ib_run_detail", args=[run.code]))
     messages.error(request, " ".join(form_problems(form)))
     return HttpResponseRedirect(reverse("ib_run_list"))
+
+
+@page_permission_required(MANAGE)
+@require_http_methods(["GET", "POST"])
+def import_upload(request: AuthedRequest) -> HttpResponse:
+    """Upload a partner programme file (the format of manage.py ib_import); a job imports it."""
+    from ib.importer import ib_import_start
+
+    form = ImportForm(request.POST or None, request.FILES or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                job = ib_import_start(actor=request.user, data=upload.read(), file_name=upload.name)
+            except NotFound:
+                raise Http404 from None
+            except DomainError as error:
+                apply_domain_errors(form, error)
+            else:
+                return HttpResponseRedirect(reverse("job_detail", args=[job.code]))
+    return render_page(request, "ib/import.html", {"form": form}, status=status)

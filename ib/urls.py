@@ -31,6 +31,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("ib/plans/<uuid:code>/versions/", plan_views.plan_version_new, name="ib_plan_version_new"),
     path("ib/plans/<uuid:code>/assign/", plan_views.plan_assign, name="ib_plan_assign"),
     path("ib/plans/<uuid:code>/versions/<int:number>/what-if/", plan_views.plan_what_if, name="ib_plan_what_if"),
+    path("ib/import/", plan_views.import_upload, name="ib_import"),
     path("ib/runs/start/", plan_views.run_start, name="ib_run_start"),
     path("ib/runs/", settlement_views.run_list, name="ib_run_list"),
     path("ib/runs/<uuid:code>/", settlement_views.run_detail, name="ib_run_detail"),

@@ -72,3 +72,67 @@ def test_a_bad_entry_is_named_and_nothing_is_imported(atlas, tmp_path):
     assert not Partner.objects.exists()
     with pytest.raises(CommandError, match="--period"):
         _call("ib_calculate", "--period", "March")
+
+
+# --- the same import uploaded on the IB manager's pages -------------------------------------------------
+
+def _upload(http, data: bytes, name: str = "programme.json"):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return http.post("/ib/import/", {"file": SimpleUploadedFile(name, data, content_type="application/json")})
+
+
+@pytest.fixture
+def manager_http(atlas):
+    from django.test import Client as HttpClient
+
+    from crm.models import RoleCode
+    from tests.factories import make_user
+    from tests.rq import empty
+
+    empty()
+    http = HttpClient()
+    http.force_login(make_user(role_code=RoleCode.IB_MANAGER, brand=atlas[0]))
+    return http
+
+
+@pytest.mark.django_db
+def test_the_ib_manager_uploads_the_file_and_a_job_imports_it(manager_http, django_capture_on_commit_callbacks):
+    from crm.models import Job
+    from ib.models import Partner
+    from tests.rq import work
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _upload(manager_http, (EXAMPLES / "three_level.json").read_bytes())
+    job = Job.objects.get(kind="ib.import")
+    assert response.status_code == 302 and response["Location"] == f"/jobs/{job.code}/"
+    work()
+    job.refresh_from_db()
+    assert job.status == "done" and job.counts["partners"] == 3 and job.counts["plans"] == 2
+    assert Partner.objects.count() == 3
+    page = manager_http.get(f"/jobs/{job.code}/").content.decode()
+    assert "Partner programme import" in page
+
+
+@pytest.mark.django_db
+def test_an_upload_that_is_not_json_or_names_another_brand_is_refused_and_a_bad_entry_fails_the_job(
+        manager_http, django_capture_on_commit_callbacks):
+    from crm.models import Job
+    from ib.models import Partner
+    from tests.factories import make_brand
+    from tests.rq import work
+
+    response = _upload(manager_http, b"brand: atlas")
+    assert response.status_code == 400 and "Not a JSON file" in response.content.decode()
+    other = make_brand(code="orbit")
+    data = json.loads((EXAMPLES / "three_level.json").read_text())
+    response = _upload(manager_http, json.dumps({**data, "brand": other.code}).encode())
+    assert response.status_code == 400 and "is not one you work for" in response.content.decode()
+    assert not Job.objects.exists()
+    data["partners"][1]["parent"] = "nobody@example.com"
+    with django_capture_on_commit_callbacks(execute=True):
+        _upload(manager_http, json.dumps(data).encode())
+    work()
+    job = Job.objects.get()
+    assert job.status == "failed" and "partners[1]" in job.failure_reason and "nothing was imported" in job.failure_reason
+    assert not Partner.objects.exists()
