@@ -176,7 +176,8 @@ class WhatIfForm(forms.Form):
 
 class PlanVersionForm(forms.Form):
     effective_from = forms.DateField(label=_("In force from"), widget=forms.DateInput(attrs={"type": "date"}),
-                                     help_text=_("Midnight UTC. The same date as an earlier version corrects it."))
+                                     help_text=_("The day of an earlier version corrects it (from that version's own start); "
+                                                 "another day starts at midnight UTC."))
     draft = forms.BooleanField(label=_("Draft: only what-if runs use it"), required=False)
     min_hold_seconds = forms.IntegerField(label=_("Minimum holding time (seconds)"), min_value=0, initial=0)
     split_mode = forms.ChoiceField(label=_("Split between levels"), widget=PlainSelect,

@@ -52,6 +52,15 @@ def _midnight(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
 
 
+def _effective(plan: CommissionPlan, day: dt.date) -> dt.datetime:
+    """The moment a version recorded for `day` applies from: the exact start of a version already
+    in force from that day (the new one corrects it), else midnight UTC."""
+    same = (plan.versions.filter(is_draft=False, effective_from__gte=_midnight(day),
+                                 effective_from__lt=_midnight(day + dt.timedelta(days=1)))
+            .order_by("effective_from").values_list("effective_from", flat=True).first())
+    return same or _midnight(day)
+
+
 @page_permission_required(MANAGE)
 @require_GET
 def plan_list(request: AuthedRequest) -> HttpResponse:
@@ -77,8 +86,9 @@ def _detail(request: AuthedRequest, plan: CommissionPlan, *, version_form: PlanV
         initial: dict[str, Any] = {"rules": "[]", "split_mode": "levels", "min_hold_seconds": 0}
         if latest is not None:
             initial.update(
-                rules=json.dumps([commissions.rule_spec(r) for r in latest.rules.all()], indent=2),
+                rules="[\n" + ",\n".join("  " + json.dumps(commissions.rule_spec(r)) for r in latest.rules.all()) + "\n]",
                 split_mode=latest.split_mode, min_hold_seconds=latest.min_hold_seconds,
+                effective_from=latest.effective_from.astimezone(dt.UTC).date(),
                 pass_up_percent=latest.pass_up_percent or None, period_cap=latest.period_cap,
                 period_minimum=latest.period_minimum)
         version_form = PlanVersionForm(initial=initial)
@@ -110,7 +120,7 @@ def plan_version_new(request: AuthedRequest, code: Any) -> HttpResponse:
         data = form.cleaned_data
         try:
             version = commissions.plan_version_record(
-                actor=request.user, plan=plan, effective_from=_midnight(data["effective_from"]), rules=data["rules"],
+                actor=request.user, plan=plan, effective_from=_effective(plan, data["effective_from"]), rules=data["rules"],
                 min_hold_seconds=data["min_hold_seconds"], split_mode=data["split_mode"],
                 pass_up_percent=data["pass_up_percent"] if data["pass_up_percent"] is not None else "0",
                 period_cap=data["period_cap"], period_minimum=data["period_minimum"], note=data["note"],

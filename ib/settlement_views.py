@@ -24,7 +24,7 @@ from crm.models import Brand, Client
 from crm.permissions import AuthedRequest, page_permission_required
 from crm.views.ui import render_page
 from ib import commissions, settlement
-from ib.models import Partner, PartnerPayout, PayoutSchedule, PayoutState, RunStatus
+from ib.models import Partner, PartnerPayout, PayoutSchedule, PayoutState, PlanVersion, RunStatus
 from ib.partner_auth import partner_login_required
 from ib.views import MANAGE, _detail, _partner_or_404
 
@@ -90,6 +90,8 @@ def _run_detail(request: AuthedRequest, run: Any, *, status: int = 200) -> HttpR
             headers={"HX-Refresh": "true"})
     return render_page(request, "ib/run_detail.html", {
         "run": run, "totals": commissions.run_totals(run), "compared": commissions.run_compared(run),
+        "assumed": list(PlanVersion.objects.filter(pk__in=(run.what_if or {}).get("versions") or [])
+                        .select_related("plan").order_by("plan__name", "number")),
         "settlements": list(run.settlements.select_related("partner").order_by("partner__display_name", "currency")),
         "can_settle": settlement.run_can_settle(run),
     }, status=status)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zoneinfo
 from datetime import datetime
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -231,3 +232,15 @@ def money_number(amount: Any, currency: str) -> str:
         return money_format(Money(amount, currency)).rsplit("\u00a0", 1)[0]
     except MoneyError:
         return str(amount)
+
+
+@register.filter
+def plain_number(value: Any) -> str:
+    """A stored decimal as typed, without the trailing zeros of its column's scale: 1.5000000000 → 1.5."""
+    if value is None or value == "":
+        return "—"
+    try:
+        number = Decimal(str(value)).normalize()
+    except ArithmeticError:
+        return str(value)
+    return f"{number:f}"

@@ -48,7 +48,7 @@ def test_the_plan_page_shows_versions_and_rules_and_starts_the_next_version_from
     page = world.http.get(f"/ib/plans/{world.plan.code}/").content.decode()
     assert 'data-version="1"' in page and "fx_rebate" in page and "5 / 2 / 1" in page
     # The form starts from version 1's rules, as the JSON the service takes.
-    assert "&quot;level_rates&quot;: [" in page and "&quot;group&quot;: &quot;fx&quot;" in page
+    assert "{&quot;code&quot;: &quot;fx_rebate&quot;, &quot;kind&quot;: &quot;per_lot&quot;, &quot;group&quot;: &quot;fx&quot;" in page
 
 
 def test_a_version_recorded_from_the_page_is_stored_and_audited(world):
@@ -140,3 +140,13 @@ def test_a_run_that_cannot_be_computed_or_whose_job_stopped_is_failed_with_the_r
     # A failed run does not stand in the way of settling the period's finished run.
     first = CommissionRun.objects.get(number=1)
     assert cs.commission_run_settle(actor=None, run=first)
+
+
+def test_a_version_for_the_day_of_an_earlier_one_corrects_it_from_its_exact_start(world):
+    start = t(15, 8, month=2)  # a version in force from 15 February, 08:00 UTC
+    cs.plan_version_record(actor=None, plan=world.plan, effective_from=start, rules=[
+        {"code": "fx_rebate", "kind": "per_lot", "group": "fx", "level_rates": ["5", "2", "1"]}])
+    assert version_post(world, effective_from="2024-02-15").status_code == 302
+    assert PlanVersion.objects.get(plan=world.plan, number=3).effective_from == start
+    assert version_post(world, effective_from="2024-02-16").status_code == 302
+    assert PlanVersion.objects.get(plan=world.plan, number=4).effective_from == t(16, 0, month=2)
