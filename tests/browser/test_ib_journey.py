@@ -235,3 +235,27 @@ def test_a_partners_prospect_registers_deposits_trades_and_the_partner_sees_the_
     assert Decimal(partner_page.inner_text("[data-lots]").strip()) == lots
     assert partner_page.inner_text("[data-rate]").strip() == "7.5000 USD per lot"
     assert f"= {expected} USD" in text, text  # the amount at the currency's decimals, with its code
+
+    # 7. The partner questions the amount; the IB manager answers beside the line's trace; the
+    #    partner reads the answer.
+    from crm.models import RoleCode
+    from tests.browser.support import PASSWORD, login
+    from tests.factories import make_user
+
+    partner_page.fill("textarea[name=message]", "I expected the VIP rate on this client.")
+    partner_page.click("form[action$='/dispute/'] button[type=submit]")
+    partner_page.wait_for_selector("[data-dispute='open']")
+    manager = make_user(role_code=RoleCode.IB_MANAGER, brand=w.brand, password=PASSWORD)
+    staff_page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    staff_page.set_default_timeout(20_000)
+    login(staff_page, base, manager.email)
+    staff_page.goto(f"{base}{reverse('ib_dispute_list')}")
+    staff_page.click("table[data-disputes] a")
+    staff_page.wait_for_selector("[data-trace]")
+    assert f"#{closing.deal_id}" in staff_page.inner_text("[data-trace]")
+    staff_page.select_option("select[name=outcome]", "rejected")
+    staff_page.fill("textarea[name=answer]", "The client is on the standard plan; 7.50 a lot is right.")
+    staff_page.click("[data-question] button[type=submit]")
+    staff_page.wait_for_selector("[data-answer]")
+    partner_page.reload()
+    assert "7.50 a lot is right" in partner_page.inner_text("[data-answer]")

@@ -37,7 +37,7 @@ SEGMENT_MODEL = {
     "accounts": "other", "leverage-caps": "other", "trading-accounts": "other",
     "conflicts": "other", "partners": "other", "links": "other", "submissions": "other", "documents": "other",
     "policies": "other", "questionnaires": "other", "versions": "other", "deposits": "other", "withdrawals": "other",
-    "runs": "other", "payouts": "other", "banners": "other",
+    "runs": "other", "payouts": "other", "banners": "other", "disputes": "other", "plans": "other",
 }
 # Pages the matrix does not post to, each with why.
 SKIPPED = {
