@@ -173,33 +173,33 @@ def plan_what_if(request: AuthedRequest, code: Any, number: int) -> HttpResponse
     if version is None:
         raise Http404
     form = WhatIfForm(request.POST)
-    if form.is_valid():
-        try:
-            run = commissions.commission_run_start(actor=request.user, brand=plan.brand,
-                                                   period=form.cleaned_data["period"], what_if_versions=[version])
-        except NotFound:
-            raise Http404 from None
-        except DomainError as error:
-            apply_domain_errors(form, error)
-        else:
-            return HttpResponseRedirect(reverse("ib_run_detail", args=[run.code]))
-    return _detail(request, plan, what_if_forms={version.pk: form}, status=400)
+    started = _started(request, form, lambda data: {"brand": plan.brand, "what_if_versions": [version]})
+    return started or _detail(request, plan, what_if_forms={version.pk: form}, status=400)
+
+
+def _started(request: AuthedRequest, form: Any, target: Any) -> HttpResponse | None:
+    """Start the run a valid `form` asks for (`target(cleaned_data)`: its brand and drafts) and go
+    to its page; None with the service's refusal on the form."""
+    if not form.is_valid():
+        return None
+    try:
+        run = commissions.commission_run_start(actor=request.user, period=form.cleaned_data["period"],
+                                               **target(form.cleaned_data))
+    except NotFound:
+        raise Http404 from None
+    except DomainError as error:
+        apply_domain_errors(form, error)
+        return None
+    return HttpResponseRedirect(reverse("ib_run_detail", args=[run.code]))
 
 
 @page_permission_required(RUN)
 @require_POST
 def run_start(request: AuthedRequest) -> HttpResponse:
     form = RunStartForm(request.POST, brands=visible_brands(request.user))
-    if form.is_valid():
-        try:
-            run = commissions.commission_run_start(actor=request.user, brand=form.cleaned_data["brand"],
-                                                   period=form.cleaned_data["period"])
-        except NotFound:
-            raise Http404 from None
-        except DomainError as error:
-            apply_domain_errors(form, error)
-        else:
-            return HttpResponseRedirect(reverse("ib_run_detail", args=[run.code]))
+    started = _started(request, form, lambda data: {"brand": data["brand"]})
+    if started is not None:
+        return started
     messages.error(request, " ".join(form_problems(form)))
     return HttpResponseRedirect(reverse("ib_run_list"))
 
