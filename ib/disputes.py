@@ -2,7 +2,8 @@
 IB manager reads the line's whole trace beside the question and answers it once, upholding it (the
 plan, the attribution or the deal is corrected and the period recalculated: only the difference is
 paid) or rejecting it with the reason. Both steps are audited and emitted; the brand's IB managers
-are alerted of a new one (ib.handlers), and the partner reads the answer in the portal.
+are alerted of a new one and the partner is mailed the answer (ib.handlers); the partner reads it in
+the portal too.
 
 A line is named by its key (source, rule) and the run it was in: a daily increment may write the
 same line again under another id and a recalculation supersedes the run, so the line in force now

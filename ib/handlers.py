@@ -72,3 +72,29 @@ def dispute_alert(event: Event) -> None:
                  title=gettext_noop("A partner disputes a commission line"),
                  body=f"{partner}: {amount} {data.get('currency', '')}",
                  url=reverse("ib_dispute_detail", args=[data["dispute"]]))
+
+
+@subscribe("ib.dispute_decided")
+def dispute_answer_mail(event: Event) -> None:
+    """The partner (its portal login's address) is mailed the IB manager's answer, in its brand's language."""
+    from django.conf import settings
+    from django.core.mail import EmailMessage
+    from django.template.loader import render_to_string
+    from django.urls import reverse
+    from django.utils.translation import override
+
+    from crm.lib.payloads import event_data
+    from ib.models import CommissionDispute, DisputeState, PartnerLogin
+
+    dispute = (CommissionDispute.objects.select_related("partner", "brand")
+               .filter(code=event_data(event).get("dispute")).first())
+    login = PartnerLogin.objects.filter(partner_id=dispute.partner_id, is_active=True).first() if dispute else None
+    if dispute is None or login is None:
+        return
+    values = {"partner": dispute.partner, "brand": dispute.brand, "dispute": dispute,
+              "upheld": dispute.state == DisputeState.UPHELD,
+              "link": settings.CRM_PUBLIC_URL.rstrip("/") + reverse("partners:disputes")}
+    with override(dispute.brand.default_language or settings.LANGUAGE_CODE):
+        subject = render_to_string("emails/ib/dispute_answered_subject.txt", values)
+        body = render_to_string("emails/ib/dispute_answered.txt", values)
+    EmailMessage(" ".join(subject.split()), body, settings.DEFAULT_FROM_EMAIL, [login.email]).send()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.core import mail
 from django.test import Client as HttpClient
 
 from crm.events import dispatch_pending
@@ -110,6 +111,11 @@ def test_the_ib_manager_answers_beside_the_trace_and_the_partner_reads_it(world,
     assert Event.objects.get(name="ib.dispute_decided").data["state"] == "rejected"
     page = partner_http.get(f"/partners/earnings/{line.pk}/").content.decode()
     assert answer in page and 'name="message"' in page  # answered: the line may be questioned again
+    mail.outbox.clear()
+    dispatch_pending()
+    sent = [m for m in mail.outbox if world.login.email in m.to]
+    assert len(sent) == 1 and answer in sent[0].body and "/partners/disputes/" in sent[0].body
+    assert "finds the line right" in sent[0].body
     with pytest.raises(Conflict, match="answered already"):
         disputes.dispute_decide(actor=world.manager, dispute=dispute, upheld=True, answer="Changed my mind")
 
