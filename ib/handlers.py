@@ -86,8 +86,10 @@ def dispute_answer_mail(event: Event) -> None:
     from crm.lib.payloads import event_data
     from ib.models import CommissionDispute, DisputeState, PartnerLogin
 
-    dispute = (CommissionDispute.objects.select_related("partner", "brand")
-               .filter(code=event_data(event).get("dispute")).first())
+    code = event_data(event).get("dispute")
+    if not code:
+        return
+    dispute = CommissionDispute.objects.select_related("partner", "brand").filter(code=str(code)).first()
     login = PartnerLogin.objects.filter(partner_id=dispute.partner_id, is_active=True).first() if dispute else None
     if dispute is None or login is None:
         return
