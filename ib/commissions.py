@@ -302,6 +302,20 @@ def plan_version_record(*, actor: User | None, plan: CommissionPlan, effective_f
     return version
 
 
+def account_for_override(*, brand: Brand, login: int) -> TradingAccount:
+    """The brand's live trading account with `login` (for a personal plan override); refused by
+    name when there is none, or when servers of the brand each have one."""
+    accounts = list(TradingAccount.objects.filter(server__brand=brand, login=login, is_demo=False)
+                    .select_related("server")[:3])
+    if not accounts:
+        raise ValidationFailed(fields={"login": gettext("No live trading account %(login)s on this brand.")
+                                       % {"login": login}})
+    if len(accounts) > 1:
+        raise ValidationFailed(fields={"login": gettext("Login %(login)s is on several servers (%(servers)s).")
+                                       % {"login": login, "servers": ", ".join(a.server.name for a in accounts)}})
+    return accounts[0]
+
+
 @transaction.atomic
 def plan_assign(*, actor: User | None, plan: CommissionPlan, effective_from: dt.datetime,
                 partner: Partner | None = None, account: TradingAccount | None = None) -> PlanAssignment:

@@ -205,7 +205,9 @@ class PlanVersionForm(forms.Form):
 
 class PlanAssignForm(forms.Form):
     partner = PartnerChoiceField(label=_("Partner"), queryset=Partner.objects.none(), to_field_name="code",
-                                 widget=PlainSelect)
+                                 widget=PlainSelect, required=False, empty_label=_("— or one account —"))
+    account_login = forms.IntegerField(label=_("Trading account login (a personal override)"), required=False,
+                                       min_value=1)
     effective_from = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}),
                                      help_text=_("Midnight UTC. The partner's current plan ends there."))
 
@@ -214,6 +216,12 @@ class PlanAssignForm(forms.Form):
         field = self.fields["partner"]
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = partners
+
+    def clean(self) -> dict[str, Any] | None:
+        data = super().clean() or {}
+        if bool(data.get("partner")) == bool(data.get("account_login")):
+            raise forms.ValidationError(_("Choose a partner, or give one trading account's login."))
+        return data
 
 
 class ImportForm(forms.Form):

@@ -150,17 +150,21 @@ def plan_assign(request: AuthedRequest, code: Any) -> HttpResponse:
     partners = partner_queryset_for_user(request.user).filter(brand_id=plan.brand_id).order_by("path")
     form = PlanAssignForm(request.POST, partners=partners)
     if form.is_valid():
+        data = form.cleaned_data
         try:
-            commissions.plan_assign(actor=request.user, plan=plan, partner=form.cleaned_data["partner"],
-                                    effective_from=_midnight(form.cleaned_data["effective_from"]))
+            account = (commissions.account_for_override(brand=plan.brand, login=data["account_login"])
+                       if data.get("account_login") else None)
+            commissions.plan_assign(actor=request.user, plan=plan, partner=data.get("partner"), account=account,
+                                    effective_from=_midnight(data["effective_from"]))
         except NotFound:
             raise Http404 from None
         except DomainError as error:
-            apply_domain_errors(form, error)
+            apply_domain_errors(form, error, aliases={"login": "account_login"})
         else:
-            messages.success(request, gettext("%(plan)s applies to %(partner)s's clients from %(date)s.") % {
-                "plan": plan.name, "partner": form.cleaned_data["partner"].display_name,
-                "date": form.cleaned_data["effective_from"].isoformat()})
+            target = (gettext("%(partner)s's clients") % {"partner": data["partner"].display_name} if account is None
+                      else gettext("account %(login)s") % {"login": account.login})
+            messages.success(request, gettext("%(plan)s applies to %(target)s from %(date)s.") % {
+                "plan": plan.name, "target": target, "date": data["effective_from"].isoformat()})
             return HttpResponseRedirect(reverse("ib_plan_detail", args=[plan.code]))
     return _detail(request, plan, assign_form=form, status=400)
 

@@ -150,3 +150,21 @@ def test_a_version_for_the_day_of_an_earlier_one_corrects_it_from_its_exact_star
     assert PlanVersion.objects.get(plan=world.plan, number=3).effective_from == start
     assert version_post(world, effective_from="2024-02-16").status_code == 302
     assert PlanVersion.objects.get(plan=world.plan, number=4).effective_from == t(16, 0, month=2)
+
+
+def test_one_trading_account_gets_a_personal_override_by_its_login(world):
+    login = world.account.login
+    response = world.http.post(f"/ib/plans/{world.plan.code}/assign/",
+                               {"account_login": str(login), "effective_from": "2024-03-10"})
+    assert response.status_code == 302
+    override = PlanAssignment.objects.get(account=world.account)
+    assert (override.plan, override.effective_from) == (world.plan, t(10, 0))
+    page = world.http.get(f"/ib/plans/{world.plan.code}/").content.decode()
+    assert f"Account {login} (personal override)" in page
+    unknown = world.http.post(f"/ib/plans/{world.plan.code}/assign/",
+                              {"account_login": "999", "effective_from": "2024-03-10"})
+    assert unknown.status_code == 400 and "No live trading account 999 on this brand." in unknown.content.decode()
+    both = world.http.post(f"/ib/plans/{world.plan.code}/assign/",
+                           {"partner": world.leaf.code, "account_login": str(login), "effective_from": "2024-03-10"})
+    assert both.status_code == 400 and "Choose a partner, or give one trading account" in both.content.decode()
+    assert PlanAssignment.objects.filter(account__isnull=False).count() == 1
