@@ -521,6 +521,9 @@ def commission_run_start(*, actor: User, brand: Brand, period: dt.date,
 
     from crm.jobs import job_start
 
+    if period.replace(day=1) > timezone.now().astimezone(dt.UTC).date().replace(day=1):
+        raise ValidationFailed(fields={"period": gettext("%(period)s has not begun yet.")
+                                       % {"period": f"{period:%Y-%m}"}})
     run = _run_open(actor=actor, brand=brand, period=period, as_of=None, what_if_versions=what_if_versions)
     label = (gettext("What-if run %(period)s of %(brand)s") if what_if_versions
              else gettext("Commission run %(period)s of %(brand)s")) % {"period": f"{run.period:%Y-%m}", "brand": brand.name}

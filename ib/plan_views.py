@@ -200,7 +200,7 @@ def _started(request: AuthedRequest, form: Any, target: Any) -> HttpResponse | N
 @page_permission_required(RUN)
 @require_POST
 def run_start(request: AuthedRequest) -> HttpResponse:
-    form = RunStartForm(request.POST, brands=visible_brands(request.user))
+    form = RunStartForm(request.POST, brands=visible_brands(request.user), prefix="start")
     started = _started(request, form, lambda data: {"brand": data["brand"]})
     if started is not None:
         return started

@@ -76,7 +76,7 @@ def run_list(request: AuthedRequest) -> HttpResponse:
     from ib.forms import RunStartForm
 
     last_month = (timezone.now().date().replace(day=1) - dt.timedelta(days=1)).replace(day=1)
-    start = RunStartForm(brands=visible_brands(request.user).order_by("name"),
+    start = RunStartForm(brands=visible_brands(request.user).order_by("name"), prefix="start",
                          initial={"period": f"{last_month:%Y-%m}"})
     return render_page(request, "ib/run_list.html", {
         "filter": form, "start": start, "rows": [{"run": r, **summary.get(r.pk, {})} for r in rows]})

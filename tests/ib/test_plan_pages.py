@@ -104,10 +104,13 @@ def test_a_what_if_run_of_a_draft_shows_what_it_would_have_paid_beside_the_month
 
 def test_a_period_calculated_from_the_runs_page_is_the_next_run_computed_by_the_job(
         world, django_capture_on_commit_callbacks):
-    bad = world.http.post("/ib/runs/start/", {"brand": world.brand.code, "period": "March"})
+    bad = world.http.post("/ib/runs/start/", {"start-brand": world.brand.code, "start-period": "March"})
     assert bad.status_code == 302 and not CommissionRun.objects.filter(number=2).exists()
+    assert "Give the period as YYYY-MM." in world.http.get(bad["Location"]).content.decode()
+    future = world.http.post("/ib/runs/start/", {"start-brand": world.brand.code, "start-period": "2999-01"})
+    assert "2999-01 has not begun yet." in world.http.get(future["Location"]).content.decode()
     with django_capture_on_commit_callbacks(execute=True):
-        response = world.http.post("/ib/runs/start/", {"brand": world.brand.code, "period": "2024-03"})
+        response = world.http.post("/ib/runs/start/", {"start-brand": world.brand.code, "start-period": "2024-03"})
     run = CommissionRun.objects.get(number=2)
     assert response["Location"] == f"/ib/runs/{run.code}/" and run.actor == world.manager
     poll = world.http.get(f"/ib/runs/{run.code}/?poll=1", headers={"HX-Request": "true"})
