@@ -161,6 +161,8 @@ def _detail(request: AuthedRequest, partner: Partner, *, move_form: MoveForm | N
         "settlement_form": settlement_form or (settlement_form_for(partner) if can_manage else None),
         "period_error": period_error,
         "period": request.GET.get("period") or f"{last_month:%Y-%m}",
+        "assignments": list(partner.plan_assignments.select_related("plan").order_by("-effective_from", "-id")[:20]),
+        "disputes": list(partner.disputes.order_by("-state", "-opened_at", "-id")[:20]) if can_manage else [],
     }, status=status)
 
 

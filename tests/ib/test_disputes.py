@@ -146,3 +146,10 @@ def test_after_a_plan_correction_the_dispute_shows_the_amount_in_force(world, ma
     assert "changed since the question" in detail
     listing = partner_http.get("/partners/disputes/").content.decode()
     assert f"/partners/earnings/{view.current.pk}/" in listing
+
+
+def test_the_partners_page_names_its_plan_and_its_disputes(world, manager_http):
+    dispute = disputes.dispute_open(partner=world.master, line_id=master_line(world).pk, message=MESSAGE)
+    page = manager_http.get(f"/ib/partners/{world.master.code}/").content.decode()
+    assert f'href="/ib/plans/{world.plan.code}/">Standard</a>' in page
+    assert f"/ib/disputes/{dispute.code}/" in page
