@@ -316,6 +316,16 @@ def account_for_override(*, brand: Brand, login: int) -> TradingAccount:
     return accounts[0]
 
 
+def version_start(plan: CommissionPlan, day: dt.date) -> dt.datetime:
+    """When a version recorded for `day` applies from: the exact start of a version already in
+    force from that day (the new one then corrects it), else midnight UTC."""
+    midnight = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    same = (plan.versions.filter(is_draft=False, effective_from__gte=midnight,
+                                 effective_from__lt=midnight + dt.timedelta(days=1))
+            .order_by("effective_from").values_list("effective_from", flat=True).first())
+    return same or midnight
+
+
 @transaction.atomic
 def plan_assign(*, actor: User | None, plan: CommissionPlan, effective_from: dt.datetime,
                 partner: Partner | None = None, account: TradingAccount | None = None) -> PlanAssignment:
@@ -368,6 +378,12 @@ def chargeback_record(*, client: Client, amount: Decimal | str, currency: str, a
 
 # --- runs -----------------------------------------------------------------------------------------
 
+def period_before(day: dt.date | None = None) -> dt.date:
+    """The first day of the month before `day`'s (today's, in UTC, by default)."""
+    day = day or timezone.now().astimezone(dt.UTC).date()
+    return (day.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+
+
 def period_bounds(period: dt.date) -> tuple[dt.datetime, dt.datetime]:
     start = dt.datetime(period.year, period.month, 1, tzinfo=dt.UTC)
     end = dt.datetime(period.year + (period.month == 12), period.month % 12 + 1, 1, tzinfo=dt.UTC)
@@ -390,8 +406,7 @@ def _settled(brand_id: int, period: dt.date) -> dict[tuple[int, str], Decimal]:
 
 def _carry_in(brand_id: int, period: dt.date) -> dict[tuple[int, str], Decimal]:
     """The carry out of the previous period's latest regular run."""
-    prev = (period.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
-    run = (CommissionRun.objects.filter(brand_id=brand_id, period=prev, kind=RunKind.REGULAR, status=RunStatus.DONE)
+    run = (CommissionRun.objects.filter(brand_id=brand_id, period=period_before(period), kind=RunKind.REGULAR, status=RunStatus.DONE)
            .order_by("-number").first())
     if run is None:
         return {}
@@ -507,7 +522,6 @@ def commission_run(*, actor: User | None, brand: Brand, period: dt.date, as_of: 
     return _run_finish(run)
 
 
-ZERO = engine.ZERO
 RUN_JOB_KIND = "ib.commission_run"
 
 
@@ -541,7 +555,7 @@ def commission_run_job(handle: Any, *, run_id: int) -> None:
         return
     try:
         with transaction.atomic():
-            _run_finish(CommissionRun.objects.select_for_update().get(pk=run_id))
+            done = _run_finish(CommissionRun.objects.select_for_update().get(pk=run_id))
     except ValidationFailed as error:
         run_fail(run, error.message)
         raise
@@ -549,22 +563,15 @@ def commission_run_job(handle: Any, *, run_id: int) -> None:
         run_fail(run, gettext("The computation stopped on an unexpected error (%(error)s).")
                  % {"error": type(error).__name__})
         raise
-    handle.progress(1, 1, lines=sum(int(v) for k, v in run_stats(run_id).items() if k.endswith("_lines")),
-                    partners=CommissionTotal.objects.filter(run_id=run_id).count(), force=True)
-
-
-def run_stats(run_id: int) -> dict[str, Any]:
-    return dict(CommissionRun.objects.values_list("stats", flat=True).get(pk=run_id) or {})
+    handle.progress(1, 1, lines=sum(int(v) for k, v in done.stats.items() if k.endswith("_lines")),
+                    partners=done.totals.count(), force=True)
 
 
 def run_fail(run: CommissionRun, reason: str) -> None:
-    """Mark a run that is still running as failed, with `reason` (its lines, if any, are removed)."""
-    with transaction.atomic():
-        updated = CommissionRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
-            status=RunStatus.FAILED, finished_at=timezone.now(), stats={"error": str(reason)})
-        if updated:
-            with connection.cursor() as cursor:
-                cursor.execute("DELETE FROM ib_commissionline WHERE run_id = %s", [run.pk])
+    """Mark a run that is still running as failed, with `reason`. It has no lines: a run is
+    computed in one transaction, which a failure or a dead worker rolls back."""
+    CommissionRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+        status=RunStatus.FAILED, finished_at=timezone.now(), stats={"error": str(reason)})
 
 
 def run_job_check(run: CommissionRun) -> CommissionRun:
@@ -732,15 +739,14 @@ def run_compared(run: CommissionRun) -> tuple[CommissionRun | None, list[Compare
         return None, []
     regular = (CommissionRun.objects.filter(brand_id=run.brand_id, period=run.period, kind=RunKind.REGULAR,
                                             status=RunStatus.DONE).order_by("-number").first())
-    ours = {(t.partner_id, t.currency): t for t in run_totals(run)}
-    theirs = {(t.partner_id, t.currency): t for t in run_totals(regular)} if regular is not None else {}
-    rows = []
-    for key in sorted(set(ours) | set(theirs), key=lambda k: (str((ours.get(k) or theirs[k]).partner), k[1])):
-        mine, base = ours.get(key), theirs.get(key)
-        a = base.payable if base else ZERO
-        b = mine.payable if mine else ZERO
-        rows.append(ComparedTotal((mine or base).partner, key[1], a, b, b - a))  # type: ignore[union-attr]
-    return regular, rows
+    names: dict[tuple[int, str], str] = {}
+    payable: dict[tuple[int, str], list[Decimal]] = {}
+    for side, source in enumerate((regular, run)):
+        for t in run_totals(source) if source is not None else []:
+            names[(t.partner_id, t.currency)] = t.partner
+            payable.setdefault((t.partner_id, t.currency), [engine.ZERO, engine.ZERO])[side] = t.payable
+    rows = [ComparedTotal(names[key], key[1], base, mine, mine - base) for key, (base, mine) in payable.items()]
+    return regular, sorted(rows, key=lambda r: (r.partner, r.currency))
 
 
 def run_lines(run: CommissionRun) -> list[CommissionLine]:

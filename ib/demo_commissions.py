@@ -85,7 +85,7 @@ SEED = 20_261_001
 
 
 def previous_period(now: dt.datetime) -> dt.date:
-    return (now.astimezone(dt.UTC).date().replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    return cs.period_before(now.astimezone(dt.UTC).date())
 
 
 @transaction.atomic

@@ -46,7 +46,7 @@ def dispute_list(request: AuthedRequest) -> HttpResponse:
         qs = qs.order_by("-opened_at", "-id")
     page = CappedPaginator(qs, DISPUTES_PER_PAGE).get_page(request.GET.get("page"))
     return render_page(request, "ib/dispute_list.html", {
-        "filter": form, "page": page, "rows": [disputes.dispute_view(d) for d in page.object_list]})
+        "filter": form, "page": page, "rows": disputes.dispute_rows(page.object_list)})
 
 
 @page_permission_required(MANAGE)

@@ -12,12 +12,12 @@ is found by the key (`dispute_current_line`), beside the line as the partner saw
 
 from __future__ import annotations
 
-import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext
@@ -60,9 +60,14 @@ def _announce(name: str, dispute: CommissionDispute, *, actor: User | None) -> N
     emit(name, brand=dispute.brand_id, actor=actor, data=data)
 
 
+def line_disputes(partner: Partner, line: CommissionLine) -> QuerySet[CommissionDispute]:
+    """The partner's questions about `line` (by its key: any run's line of that source and rule), newest first."""
+    return partner.disputes.filter(source_kind=line.source_kind, source_id=line.source_id,
+                                   rule_code=line.rule_code).order_by("-opened_at", "-id")
+
+
 def _open_one(partner: Partner, line: CommissionLine) -> CommissionDispute | None:
-    return (CommissionDispute.objects.filter(partner=partner, source_kind=line.source_kind, source_id=line.source_id,
-                                             rule_code=line.rule_code, state=DisputeState.OPEN).first())
+    return line_disputes(partner, line).filter(state=DisputeState.OPEN).first()
 
 
 def _already(existing: CommissionDispute) -> Conflict:
@@ -75,30 +80,24 @@ def dispute_open(*, partner: Partner, line_id: int, message: str) -> CommissionD
     """The signed-in partner questions one of its own counted lines (another partner's, or a
     superseded one, is NotFound). One open question per line: a second is refused by name."""
     text = _text(message, "message", gettext("Say what you think is wrong with this amount."))
-    try:
-        with transaction.atomic():
-            Partner.objects.select_for_update().filter(pk=partner.pk).first()  # one question at a time
-            line = selectors.partner_lines(partner).filter(pk=line_id).first()
-            if line is None:
-                raise NotFound()
-            existing = _open_one(partner, line)
-            if existing is not None:
-                raise _already(existing)
-            dispute = CommissionDispute.objects.create(
-                brand_id=partner.brand_id, partner=partner, run_id=line.run_id, line_id=line.pk,
-                source_kind=line.source_kind, source_id=line.source_id, rule_code=line.rule_code,
-                amount=line.amount, currency=line.currency, message=text)
-            audit_record(action="ib.dispute_opened", obj=dispute, actor=None,
-                         after={"partner": str(partner.code), "line": line_label(line), "run": str(line.run.code),
-                                "amount": str(line.amount), "currency": line.currency, "message": text})
-            _announce("ib.dispute_opened", dispute, actor=None)
-            return dispute
-    except IntegrityError:  # a second tab's question committed between the check and the insert
+    with transaction.atomic():
+        # One question at a time per partner: a second tab's waits here, then finds the first.
+        Partner.objects.select_for_update().filter(pk=partner.pk).first()
         line = selectors.partner_lines(partner).filter(pk=line_id).first()
-        existing = _open_one(partner, line) if line is not None else None
-        if existing is None:
-            raise
-        raise _already(existing) from None
+        if line is None:
+            raise NotFound()
+        existing = _open_one(partner, line)
+        if existing is not None:
+            raise _already(existing)
+        dispute = CommissionDispute.objects.create(
+            brand_id=partner.brand_id, partner=partner, run_id=line.run_id, line_id=line.pk,
+            source_kind=line.source_kind, source_id=line.source_id, rule_code=line.rule_code,
+            amount=line.amount, currency=line.currency, message=text)
+        audit_record(action="ib.dispute_opened", obj=dispute, actor=None,
+                     after={"partner": str(partner.code), "line": line_label(line), "run": str(line.run.code),
+                            "amount": str(line.amount), "currency": line.currency, "message": text})
+        _announce("ib.dispute_opened", dispute, actor=None)
+        return dispute
 
 
 @transaction.atomic
@@ -165,13 +164,9 @@ class DisputeView:
     explained: selectors.LineExplanation | None  # the trace of `current`, else of the line as opened
     changed: bool  # the amount in force differs from the one the partner questioned
 
-    @property
-    def opened_for(self) -> dt.timedelta:
-        end = self.dispute.decided_at or timezone.now()
-        return end - self.dispute.opened_at
-
 
 def dispute_view(dispute: CommissionDispute) -> DisputeView:
+    """One dispute with its line in force and that line's whole trace (the dispute's own page)."""
     current = dispute_current_line(dispute)
     line = current or dispute_line_as_opened(dispute)
     explained = selectors.line_explanation(line, dispute.partner) if line is not None else None
@@ -179,10 +174,18 @@ def dispute_view(dispute: CommissionDispute) -> DisputeView:
                        changed=current is None or current.amount != dispute.amount)
 
 
-def dispute_lines_open(partner: Partner, line_ids: list[int]) -> set[int]:
-    """Of `line_ids` (the partner's lines on a page), those with an open question."""
-    if not line_ids:
-        return set()
-    keys = set(CommissionLine.objects.filter(pk__in=line_ids).values_list("pk", "source_kind", "source_id", "rule_code"))
-    open_keys = set(partner.disputes.filter(state=DisputeState.OPEN).values_list("source_kind", "source_id", "rule_code"))
-    return {pk for pk, kind, source, rule in keys if (kind, source, rule) in open_keys}
+def dispute_rows(rows: Iterable[CommissionDispute]) -> list[DisputeView]:
+    """Disputes for a list (a page of them): each with its line in force, found for all of them in
+    one query; no trace."""
+    rows = list(rows)
+    keys = Q(pk__in=[])
+    for d in rows:
+        keys |= Q(beneficiary_id=d.partner_id, source_kind=d.source_kind, source_id=d.source_id, rule_code=d.rule_code)
+    current = {(x.beneficiary_id, x.source_kind, x.source_id, x.rule_code): x
+               for x in selectors.current_lines().filter(keys)} if rows else {}
+    out = []
+    for d in rows:
+        line = current.get((d.partner_id, d.source_kind, d.source_id, d.rule_code))
+        out.append(DisputeView(dispute=d, current=line, explained=None,
+                               changed=line is None or line.amount != d.amount))
+    return out

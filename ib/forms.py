@@ -228,3 +228,11 @@ class ImportForm(forms.Form):
     file = forms.FileField(label=_("Partner programme file (JSON)"),
                            help_text=_("The format of manage.py ib_import (README: partner programme import). "
                                        "All or nothing: a wrong entry is named and nothing is imported."))
+
+    def clean_file(self) -> Any:
+        from ib.importer import IMPORT_MAX_BYTES
+
+        upload = self.cleaned_data["file"]
+        if upload.size > IMPORT_MAX_BYTES:  # refused before it is read into memory
+            raise forms.ValidationError(_("The file is larger than 20 MB."))
+        return upload

@@ -12,15 +12,23 @@ changes nothing: partners and clients are found by e-mail, plans by name, versio
 from __future__ import annotations
 
 import datetime as dt
+import json
+import uuid
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext
 
-from crm.exceptions import DomainError
+from crm.exceptions import DomainError, NotFound, ValidationFailed
+from crm.forms import visible_brands
+from crm.jobs import job_start
 from crm.models import Brand, Client
+from crm.permissions import user_can
 from ib import commissions as cs
 from ib import services
 from ib.models import ClientDeposit, CommissionPlan, Partner, PlanAssignment, PlanVersion
@@ -207,18 +215,6 @@ def ib_import_start(*, actor: Any, data: bytes, file_name: str) -> Any:
     """The IB manager's upload: the file is read (a JSON object naming a brand the manager works
     for, at most 20 MB: refused by name otherwise), kept in the storage, and imported by a
     django-rq job whose page shows what was imported or where the file is wrong."""
-    import json
-    import uuid
-
-    from django.core.files.base import ContentFile
-    from django.core.files.storage import default_storage
-    from django.utils.translation import gettext
-
-    from crm.exceptions import NotFound, ValidationFailed
-    from crm.forms import visible_brands
-    from crm.jobs import job_start
-    from crm.permissions import user_can
-
     if not user_can(actor, cs.MANAGE):
         raise NotFound()
     if len(data) > IMPORT_MAX_BYTES:
@@ -241,12 +237,6 @@ def ib_import_start(*, actor: Any, data: bytes, file_name: str) -> Any:
 
 def ib_import_job(handle: Any, *, path: str) -> None:
     """The job: `ib_import` of the stored file, all or nothing; the counts of what was new."""
-    import json
-
-    from django.core.files.storage import default_storage
-
-    from crm.exceptions import ValidationFailed
-
     with default_storage.open(path, "rb") as fh:
         data = json.loads(fh.read().decode("utf-8"))
     try:

@@ -8,7 +8,6 @@ signed-in partner's own: a line or a link of another partner is a 404, like a mi
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import asdict
 from typing import Any
 
@@ -27,6 +26,7 @@ from crm.lib.middleware import client_ip
 from crm.lib.paginator import CappedPaginator
 from crm.models import Brand
 from ib import disputes, partner_reset, postbacks, selectors, services
+from ib.commissions import period_before
 from ib.forms import DisputeForm, PartnerLoginForm, PartnerNewPasswordForm, PartnerResetForm
 from ib.models import DisputeState, LinkKind
 from ib.partner_auth import (
@@ -206,7 +206,7 @@ def clients(request: HttpRequest) -> HttpResponse:
 def _earnings(request: HttpRequest, *, period_error: str = "", status: int = 200) -> HttpResponse:
     partner = request.partner  # type: ignore[attr-defined]
     page = CappedPaginator(selectors.partner_lines(partner), LINES_PER_PAGE).get_page(request.GET.get("page"))
-    last_month = (timezone.now().date().replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    last_month = period_before()
     return render(request, "ib/partner_portal/earnings.html", _ctx(
         request, page=page, totals=selectors.partner_earnings(partner), period_error=period_error,
         period=request.GET.get("period") or f"{last_month:%Y-%m}"), status=status)
@@ -257,8 +257,7 @@ def _line(request: HttpRequest, line_id: int, *, form: DisputeForm | None = None
     if explained is None:
         raise Http404
     line = explained.line
-    asked = list(partner.disputes.filter(source_kind=line.source_kind, source_id=line.source_id,
-                                         rule_code=line.rule_code).order_by("-opened_at", "-id"))
+    asked = list(disputes.line_disputes(partner, line))
     can_ask = not any(d.state == DisputeState.OPEN for d in asked)
     return render(request, "ib/partner_portal/line.html", _ctx(
         request, x=explained, line=line, disputes=asked, form=(form or DisputeForm()) if can_ask else None),
@@ -290,7 +289,7 @@ def dispute_list(request: HttpRequest) -> HttpResponse:
     """The partner's questions about its commission lines and the answers."""
     partner = request.partner  # type: ignore[attr-defined]
     page = CappedPaginator(disputes.partner_disputes(partner), DISPUTES_PER_PAGE).get_page(request.GET.get("page"))
-    rows = [disputes.dispute_view(d) for d in page.object_list]
+    rows = disputes.dispute_rows(page.object_list)
     return render(request, "ib/partner_portal/disputes.html", _ctx(request, page=page, rows=rows))
 
 

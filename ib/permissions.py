@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from crm.exceptions import NotFound
 from crm.forms import visible_brands
 from crm.permissions import code_or_404, user_can
-from ib.models import AttributionConflict, Partner
+from ib.models import AttributionConflict, CommissionPlan, Partner
 
 
 def partner_queryset_for_user(user: Any) -> QuerySet[Partner]:
@@ -42,3 +42,13 @@ def conflict_get_for_user(user: Any, code: Any) -> AttributionConflict:
         return qs.get(code=code_or_404(code))
     except AttributionConflict.DoesNotExist:
         raise NotFound() from None
+
+
+def plan_queryset_for_user(user: Any) -> QuerySet[CommissionPlan]:
+    """Commission plans of the brands `user` works for (holders of "ib.manage_partners")."""
+    if not user_can(user, "ib.manage_partners"):
+        return CommissionPlan.objects.none()
+    qs = CommissionPlan.objects.select_related("brand")
+    if user.is_administrator or user.all_brands:
+        return qs
+    return qs.filter(brand__in=visible_brands(user))

@@ -26,23 +26,16 @@ from crm.permissions import AuthedRequest, code_or_404, page_permission_required
 from crm.views.ui import render_page
 from ib import commissions
 from ib.forms import ImportForm, PlanAssignForm, PlanVersionForm, RunStartForm, WhatIfForm
+from ib.importer import ib_import_start
 from ib.models import CommissionPlan, PlanAssignment, PlanRule, PlanVersion
-from ib.permissions import partner_queryset_for_user
+from ib.permissions import partner_queryset_for_user, plan_queryset_for_user
 
 MANAGE = commissions.MANAGE
 RUN = commissions.RUN
 
 
-def _plans(request: AuthedRequest) -> Any:
-    qs = CommissionPlan.objects.select_related("brand")
-    user = request.user
-    if not (user.is_administrator or user.all_brands):
-        qs = qs.filter(brand__in=visible_brands(user))
-    return qs
-
-
 def _plan_or_404(request: AuthedRequest, code: Any) -> CommissionPlan:
-    plan = _plans(request).filter(code=code_or_404(code)).first()
+    plan = plan_queryset_for_user(request.user).filter(code=code_or_404(code)).first()
     if plan is None:
         raise Http404
     return plan
@@ -52,20 +45,11 @@ def _midnight(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
 
 
-def _effective(plan: CommissionPlan, day: dt.date) -> dt.datetime:
-    """The moment a version recorded for `day` applies from: the exact start of a version already
-    in force from that day (the new one corrects it), else midnight UTC."""
-    same = (plan.versions.filter(is_draft=False, effective_from__gte=_midnight(day),
-                                 effective_from__lt=_midnight(day + dt.timedelta(days=1)))
-            .order_by("effective_from").values_list("effective_from", flat=True).first())
-    return same or _midnight(day)
-
-
 @page_permission_required(MANAGE)
 @require_GET
 def plan_list(request: AuthedRequest) -> HttpResponse:
     now = timezone.now()
-    plans = list(_plans(request).annotate(
+    plans = list(plan_queryset_for_user(request.user).annotate(
         version_count=Count("versions", filter=Q(versions__is_draft=False), distinct=True),
         draft_count=Count("versions", filter=Q(versions__is_draft=True), distinct=True),
         partner_count=Count("assignments", filter=Q(assignments__partner__isnull=False, assignments__effective_from__lte=now)
@@ -94,10 +78,10 @@ def _detail(request: AuthedRequest, plan: CommissionPlan, *, version_form: PlanV
         version_form = PlanVersionForm(initial=initial)
     partners = partner_queryset_for_user(request.user).filter(brand_id=plan.brand_id).order_by("path")
     forms_by_version = what_if_forms or {}
-    last_month = (timezone.now().date().replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    last_month = commissions.period_before()
     return render_page(request, "ib/plan_detail.html", {
-        "plan": plan, "versions": [{"version": v, "what_if": forms_by_version.get(v.pk)
-                                    or WhatIfForm(initial={"period": f"{last_month:%Y-%m}"})} for v in versions],
+        "plan": plan, "versions": [{"version": v, "what_if": forms_by_version.get(v.pk) or WhatIfForm(
+            prefix=f"v{v.number}", initial={"period": f"{last_month:%Y-%m}"})} for v in versions],
         "assignments": list(PlanAssignment.objects.filter(plan=plan).select_related("partner", "account", "actor")
                             .order_by("-effective_from", "-id")[:200]),
         "version_form": version_form, "assign_form": assign_form or PlanAssignForm(partners=partners),
@@ -120,7 +104,7 @@ def plan_version_new(request: AuthedRequest, code: Any) -> HttpResponse:
         data = form.cleaned_data
         try:
             version = commissions.plan_version_record(
-                actor=request.user, plan=plan, effective_from=_effective(plan, data["effective_from"]), rules=data["rules"],
+                actor=request.user, plan=plan, effective_from=commissions.version_start(plan, data["effective_from"]), rules=data["rules"],
                 min_hold_seconds=data["min_hold_seconds"], split_mode=data["split_mode"],
                 pass_up_percent=data["pass_up_percent"] if data["pass_up_percent"] is not None else "0",
                 period_cap=data["period_cap"], period_minimum=data["period_minimum"], note=data["note"],
@@ -176,7 +160,7 @@ def plan_what_if(request: AuthedRequest, code: Any, number: int) -> HttpResponse
     version = PlanVersion.objects.filter(plan=plan, number=number, is_draft=True).first()
     if version is None:
         raise Http404
-    form = WhatIfForm(request.POST)
+    form = WhatIfForm(request.POST, prefix=f"v{number}")
     started = _started(request, form, lambda data: {"brand": plan.brand, "what_if_versions": [version]})
     return started or _detail(request, plan, what_if_forms={version.pk: form}, status=400)
 
@@ -212,8 +196,6 @@ def run_start(request: AuthedRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def import_upload(request: AuthedRequest) -> HttpResponse:
     """Upload a partner programme file (the format of manage.py ib_import); a job imports it."""
-    from ib.importer import ib_import_start
-
     form = ImportForm(request.POST or None, request.FILES or None)
     status = 200
     if request.method == "POST":

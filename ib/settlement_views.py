@@ -13,7 +13,6 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -24,6 +23,7 @@ from crm.models import Brand, Client
 from crm.permissions import AuthedRequest, page_permission_required
 from crm.views.ui import render_page
 from ib import commissions, settlement
+from ib.forms import RunStartForm
 from ib.models import Partner, PartnerPayout, PayoutSchedule, PayoutState, PlanVersion, RunStatus
 from ib.partner_auth import partner_login_required
 from ib.views import MANAGE, _detail, _partner_or_404
@@ -73,9 +73,7 @@ def run_list(request: AuthedRequest) -> HttpResponse:
             runs = runs.filter(period=form.cleaned_data["period"])
     rows = list(runs[:RUNS_PER_PAGE])
     summary = settlement.run_summaries([r.pk for r in rows])
-    from ib.forms import RunStartForm
-
-    last_month = (timezone.now().date().replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    last_month = commissions.period_before()
     start = RunStartForm(brands=visible_brands(request.user).order_by("name"), prefix="start",
                          initial={"period": f"{last_month:%Y-%m}"})
     return render_page(request, "ib/run_list.html", {

@@ -8,7 +8,6 @@ render. `ui_contributions()` gives IbConfig.ready the tab and the timeline label
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 from collections.abc import Mapping
 from dataclasses import asdict
@@ -34,6 +33,7 @@ from crm.models import Client
 from crm.permissions import AuthedRequest, page_permission_required, user_can
 from crm.views.ui import client_or_404, render_page
 from ib import postbacks, selectors, services
+from ib.commissions import period_before
 from ib.filters import PartnerFilter
 from ib.forms import MoveForm, PostbackForm, ReasonForm, ReattributeForm, ResolveForm
 from ib.models import AttributionConflict, Partner, PartnerStatus, PostbackEvent, PostbackStatus, TrackingLink
@@ -136,7 +136,7 @@ def _detail(request: AuthedRequest, partner: Partner, *, move_form: MoveForm | N
         node.indent = node.depth - partner.depth  # type: ignore[attr-defined]  # for the template
     can_manage = user_can(request.user, MANAGE)
     postback = postbacks.postback_of(partner)
-    last_month = (timezone.now().date().replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    last_month = period_before()
     return render_page(request, "ib/partner_detail.html", {
         "partner": partner,
         "ancestors": list(selectors.partner_ancestors(partner)),

@@ -88,7 +88,7 @@ def test_a_what_if_run_of_a_draft_shows_what_it_would_have_paid_beside_the_month
         world, django_capture_on_commit_callbacks):
     assert version_post(world, draft="on").status_code == 302
     with django_capture_on_commit_callbacks(execute=True):
-        response = world.http.post(f"/ib/plans/{world.plan.code}/versions/2/what-if/", {"period": "2024-03"})
+        response = world.http.post(f"/ib/plans/{world.plan.code}/versions/2/what-if/", {"v2-period": "2024-03"})
     run = CommissionRun.objects.get(kind=RunKind.WHAT_IF)
     assert response.status_code == 302 and response["Location"] == f"/ib/runs/{run.code}/"
     assert run.status == RunStatus.RUNNING and "Computing" in world.http.get(response["Location"]).content.decode()
