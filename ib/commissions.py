@@ -466,12 +466,12 @@ def _qualifications_record(run: CommissionRun) -> int:
 
 
 def _compute(run: CommissionRun, *, drafts: Sequence[int] = (), accounts: list[int] | None = None,
-             since: dt.datetime | None = None,
+             since: dt.datetime | None = None, partners: list[int] | None = None,
              added: dict[tuple[int, str], engine.PartnerSum] | None = None) -> dict[str, int]:
     start, end = period_bounds(run.period)
     try:
         return engine.compute_lines(engine.Scope(run.brand_id, start, end, run.as_of, run.pk, list(drafts), accounts,
-                                                 since), added)
+                                                 since, partners), added)
     except engine.FxMissing as missing:
         message = gettext("No FX rate for %(pairs)s.") % {"pairs": str(missing)}
         raise ValidationFailed(message, fields={"fx_rate": message}, code="fx_missing") from None
@@ -608,17 +608,33 @@ def _increment_accounts(run: CommissionRun, *, as_of: dt.datetime, start: dt.dat
             "AND d.first_seen_at <= %s GROUP BY d.account_id",
             [run.brand_id, run.as_of - CHANGE_MARGIN, start, end, as_of])
         changed = cursor.fetchall()
-    accounts = [account_id for account_id, _t in changed]
-    since = min((t for _a, t in changed), default=end)
+        changed_accounts = [account_id for account_id, _t in changed]
+        since = min((t for _a, t in changed), default=end)
+        # Lines are kept in batches per client's partner and day: the batches of the partners the
+        # changed accounts had from that day on are computed again, from all of those partners'
+        # accounts (a batch holds every source of its partner and day).
+        cursor.execute(
+            "SELECT DISTINCT at.partner_id FROM trading_tradingaccount a "
+            "JOIN ib_clientattribution at ON at.client_id = a.client_id "
+            "WHERE a.id = ANY(%s) AND at.effective_from < %s AND (at.effective_to IS NULL OR at.effective_to > %s)",
+            [changed_accounts, end, since])
+        partners = [row[0] for row in cursor.fetchall()]
+        cursor.execute(
+            "SELECT DISTINCT a.id FROM ib_clientattribution at "
+            "JOIN trading_tradingaccount a ON a.client_id = at.client_id "
+            "JOIN trading_platformserver s ON s.id = a.server_id AND s.brand_id = %s "
+            "WHERE at.partner_id = ANY(%s) AND at.effective_from < %s AND (at.effective_to IS NULL OR at.effective_to > %s)",
+            [run.brand_id, partners, end, since])
+        accounts = [row[0] for row in cursor.fetchall()]
     # The totals are corrected by what the increment removes and adds, not summed again.
     sums = {(t.partner_id, t.currency): engine.PartnerSum(t.gross, t.lines, t.plan_version_id)
             for t in run.totals.all()}
-    for key, removed in engine.lines_forget(run.pk, accounts=accounts, since=since, end=end).items():
+    for key, removed in engine.lines_forget(run.pk, partners=partners, since=since).items():
         sums[key] = sums.get(key, engine.PartnerSum()).plus(removed, -1)
     run.as_of = as_of
-    stats = _compute(run, accounts=accounts, since=since, added=sums)
+    stats = _compute(run, accounts=accounts, since=since, partners=partners, added=sums)
     _write_totals(run, {key: s for key, s in sums.items() if s.lines})
-    return stats, len(accounts)
+    return stats, len(changed_accounts)
 
 
 @transaction.atomic
@@ -638,8 +654,7 @@ def commission_run_increment(*, brand: Brand, period: dt.date, as_of: dt.datetim
     if PlanRule.objects.filter(version__plan__brand=brand).exclude(tiers=[]).exists():
         # A tier moves with every deal of the partner's other clients too: the whole period is
         # computed again into the same run (no new number), not only the changed accounts.
-        with connection.cursor() as cursor:
-            cursor.execute("DELETE FROM ib_commissionline WHERE run_id = %s", [run.pk])
+        engine.lines_delete(run.pk)
         run.as_of = as_of
         stats = _compute(run)
         _write_totals(run)

@@ -30,7 +30,7 @@ from crm.models import User
 from crm.permissions import code_or_404, user_can
 from ib import selectors
 from ib.commissions import MANAGE
-from ib.models import CommissionDispute, CommissionLine, DisputeState, Partner
+from ib.models import CommissionDispute, CommissionLine, DisputeState, Partner, line_pk_q
 
 TEXT_MAX = 2000
 
@@ -83,7 +83,7 @@ def dispute_open(*, partner: Partner, line_id: int, message: str) -> CommissionD
     with transaction.atomic():
         # One question at a time per partner: a second tab's waits here, then finds the first.
         Partner.objects.select_for_update().filter(pk=partner.pk).first()
-        line = selectors.partner_lines(partner).filter(pk=line_id).first()
+        line = selectors.partner_lines(partner).filter(line_pk_q(line_id)).first()
         if line is None:
             raise NotFound()
         existing = _open_one(partner, line)
@@ -154,7 +154,8 @@ def dispute_current_line(dispute: CommissionDispute) -> CommissionLine | None:
 
 def dispute_line_as_opened(dispute: CommissionDispute) -> CommissionLine | None:
     """The line the partner questioned, if its run still holds it under that id."""
-    return CommissionLine.objects.select_related("run").filter(pk=dispute.line_id, run_id=dispute.run_id).first()
+    return (CommissionLine.objects.select_related("run").filter(line_pk_q(dispute.line_id), run_id=dispute.run_id)
+            .first())
 
 
 @dataclass

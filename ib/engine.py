@@ -81,13 +81,16 @@ class Scope:
     run_id: int
     draft_versions: list[int] = field(default_factory=list)
     accounts: list[int] | None = None  # incremental: only these accounts' deals
-    since: dt.datetime | None = None  # incremental: only deals from this time (context: a day before)
+    since: dt.datetime | None = None  # incremental: only deals from this day's start (context: a day before)
+    partners: list[int] | None = None  # incremental: only the deal batches of these client's partners
 
 
 def _params(scope: Scope) -> dict[str, Any]:
+    since = scope.since.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0) if scope.since else None
     return {"brand": scope.brand_id, "start": scope.start, "end": scope.end, "as_of": scope.as_of,
             "run": scope.run_id, "drafts": scope.draft_versions, "accounts": scope.accounts,
-            "all_accounts": scope.accounts is None, "since": scope.since}
+            "all_accounts": scope.accounts is None, "from": max(since, scope.start) if since else scope.start,
+            "partners": scope.partners, "all_partners": scope.partners is None}
 
 
 VER_SQL = """
@@ -125,59 +128,55 @@ ORDER BY v.id, g.id, t.account_type, r.kind, r.basis,
 ANALYZE _ver; ANALYZE _asg; ANALYZE _pick;
 """
 
-# The period's trade deals, enriched and flagged (see the module docstring, step 2).
-SRC_SQL = """
-CREATE TEMP TABLE _d ON COMMIT DROP AS
-SELECT d.id, d.account_id, d.time, d.entry, d.side, d.position_id, d.symbol, d.volume,
-       d.profit, d.commission, d.swap, d.fee, d.market_bid, d.market_ask
-FROM trading_deal d
-WHERE d.server_id IN (SELECT id FROM trading_platformserver WHERE brand_id = %(brand)s)
-  AND d.time >= %(start)s::timestamptz - make_interval(secs => %(lookback)s)
-  AND d.time < %(end)s AND d.kind = 'trade' AND d.deleted_at IS NULL AND d.first_seen_at <= %(as_of)s
-  AND (%(all_accounts)s OR d.account_id = ANY(%(accounts)s))
-  AND (%(since)s::timestamptz IS NULL OR d.time >= %(since)s::timestamptz - interval '1 day');
-ANALYZE _d;
-
-CREATE TEMP TABLE _open ON COMMIT DROP AS
-SELECT account_id, position_id, min(time) AS open_t, min(side) AS open_side
-FROM _d WHERE entry = 'in' GROUP BY account_id, position_id;
-ANALYZE _open;
-
-CREATE TEMP TABLE _period ON COMMIT DROP AS
-SELECT d.*, o.open_t, COALESCE(o.open_side, CASE d.side WHEN 'buy' THEN 'sell' ELSE 'buy' END) AS pside,
-       d.entry IN ('out', 'inout', 'out_by') AS is_close
-FROM _d d LEFT JOIN _open o ON o.account_id = d.account_id AND o.position_id = d.position_id
-WHERE d.time >= %(start)s AND (%(since)s::timestamptz IS NULL OR d.time >= %(since)s::timestamptz);
-ANALYZE _period;
-
-CREATE TEMP TABLE _hedge ON COMMIT DROP AS
-WITH pos AS (
-    SELECT account_id, position_id, min(symbol) AS symbol, min(pside) AS pside, min(open_t) AS open_t,
-           max(time) AS close_t
-    FROM _period WHERE is_close AND open_t IS NOT NULL GROUP BY account_id, position_id
-)
-SELECT account_id, position_id,
-       open_t < COALESCE(CASE pside WHEN 'sell' THEN max(CASE WHEN pside = 'buy' THEN close_t END) OVER w
-                                    ELSE max(CASE WHEN pside = 'sell' THEN close_t END) OVER w END,
-                         '-infinity') AS hedged
-FROM pos
-WINDOW w AS (PARTITION BY account_id, symbol ORDER BY open_t, position_id
-             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING);
-ANALYZE _hedge;
-
--- Each account of the period's deals with its client's partner attributions (small: one row per
--- account and attribution), so that the join of the deals to them is a hash join whatever the
--- statistics of the tables behind it say.
+# Each account of the scope with its client's partner attributions over the period (small: one row
+# per account and attribution), so that the join of the deals to them is a hash join.
+ATTR_SQL = """
 CREATE TEMP TABLE _attr ON COMMIT DROP AS
 SELECT a.id AS account_id, a.client_id, a.account_type, a.currency AS account_currency, at.partner_id,
        pa.path AS chain, at.effective_from, COALESCE(at.effective_to, 'infinity') AS effective_to
 FROM trading_tradingaccount a
 JOIN ib_clientattribution at ON at.client_id = a.client_id
+     AND at.effective_from < %(end)s AND (at.effective_to IS NULL OR at.effective_to > %(from)s)
 JOIN ib_partner pa ON pa.id = at.partner_id
-WHERE a.id IN (SELECT DISTINCT account_id FROM _period);
-ANALYZE _attr;
+WHERE a.server_id IN (SELECT id FROM trading_platformserver WHERE brand_id = %(brand)s)
+  AND (%(all_accounts)s OR a.id = ANY(%(accounts)s));
+ANALYZE _attr
+"""
 
+# The period's trade deals (from `from`: the period's start, or an increment's first day), each
+# enriched and flagged (see the module docstring, step 2), in one statement: one window pass per
+# (account, position) gives the position's opening (its "in" deal, looked for `lookback` before)
+# and its last close in the period; one per (account, symbol), in the order positions opened, gives
+# the latest close of an earlier opposite position (hedged: it was still open when this one opened;
+# rows of one position carry one side, so they never hedge each other).
+SRC_SQL = """
 CREATE TEMP TABLE _src ON COMMIT DROP AS
+WITH d AS (
+    SELECT d.id, d.account_id, d.time, d.side, d.position_id, d.symbol, d.volume, d.profit, d.commission,
+           d.swap, d.fee, d.market_bid, d.market_ask, d.entry IN ('out', 'inout', 'out_by') AS is_close,
+           min(d.time) FILTER (WHERE d.entry = 'in') OVER pw AS open_t,
+           min(d.side) FILTER (WHERE d.entry = 'in') OVER pw AS open_side,
+           max(d.time) FILTER (WHERE d.entry IN ('out', 'inout', 'out_by') AND d.time >= %(from)s) OVER pw AS close_t
+    FROM trading_deal d
+    WHERE d.server_id IN (SELECT id FROM trading_platformserver WHERE brand_id = %(brand)s)
+      AND d.time >= %(context)s AND d.time < %(end)s
+      AND d.kind = 'trade' AND d.deleted_at IS NULL AND d.first_seen_at <= %(as_of)s
+      AND (%(all_accounts)s OR d.account_id = ANY(%(accounts)s))
+    WINDOW pw AS (PARTITION BY d.account_id, d.position_id)
+),
+p AS (
+    SELECT d.*, COALESCE(d.open_side, CASE d.side WHEN 'buy' THEN 'sell' ELSE 'buy' END) AS pside
+    FROM d WHERE d.time >= %(from)s
+),
+h AS (
+    SELECT p.*, p.is_close AND p.open_t IS NOT NULL AND p.open_t < COALESCE(
+               CASE p.pside WHEN 'sell' THEN max(CASE WHEN p.pside = 'buy' THEN p.close_t END) OVER hw
+                            ELSE max(CASE WHEN p.pside = 'sell' THEN p.close_t END) OVER hw END,
+               '-infinity') AS hedged
+    FROM p
+    WINDOW hw AS (PARTITION BY p.account_id, p.symbol ORDER BY p.open_t, p.position_id
+                  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+)
 SELECT p.id AS deal_pk, p.account_id, at.client_id, p.time, p.is_close, p.volume,
        p.profit, p.commission, p.swap, p.fee, p.market_bid, p.market_ask, at.account_type,
        at.account_currency,
@@ -186,23 +185,22 @@ SELECT p.id AS deal_pk, p.account_id, at.client_id, p.time, p.is_close, p.volume
        v.split_mode, v.pass_up,
        (p.open_t IS NULL OR p.time - p.open_t >= make_interval(secs => v.min_hold_seconds)) AS held,
        p.hedged
-FROM (  -- the hedge flags first (OFFSET 0 keeps this join apart, planned on the tables' own sizes)
-    SELECT p.*, COALESCE(h.hedged, false) AS hedged FROM _period p
-    LEFT JOIN _hedge h ON h.account_id = p.account_id AND h.position_id = p.position_id OFFSET 0) p
+FROM h p
 JOIN _attr at ON at.account_id = p.account_id AND at.effective_from <= p.time AND at.effective_to > p.time
 LEFT JOIN _asg acc ON acc.account_id = p.account_id AND acc.effective_from <= p.time AND acc.effective_to > p.time
 LEFT JOIN _asg par ON par.partner_id = at.partner_id AND par.effective_from <= p.time AND par.effective_to > p.time
 JOIN _ver v ON v.plan_id = COALESCE(acc.plan_id, par.plan_id) AND v.valid_from <= p.time AND v.valid_to > p.time
 LEFT JOIN ib_instrument i ON i.brand_id = %(brand)s AND i.symbol = p.symbol
-LEFT JOIN ib_instrumentgroup g ON g.id = i.group_id;
-ANALYZE _src;
+LEFT JOIN ib_instrumentgroup g ON g.id = i.group_id
+WHERE %(all_partners)s OR at.partner_id = ANY(%(partners)s);
+ANALYZE _src
 """
 
 # What each source row is worth before the level split, per matching rule: (basis, its currency).
-BASIS_SQL = """
-CREATE TEMP TABLE _basis ON COMMIT DROP AS
+# A subquery, not a table: read twice (the FX days it needs, the batches), it costs less than writing it.
+BASIS = """
 SELECT s.deal_pk, s.account_id, s.client_id, s.time, s.partner_id, s.chain, s.version_id, s.plan_currency,
-       s.split_mode, s.pass_up, r.id AS rule_id, r.code AS rule_code, r.kind, r.rate, r.level_rates,
+       r.id AS rule_id, r.code AS rule_code,
        CASE WHEN r.kind = 'per_lot' THEN s.volume * s.contract_size / s.units_per_lot
             WHEN r.basis = 'spread' THEN (s.market_ask - s.market_bid) * s.volume * s.contract_size
             WHEN r.basis = 'commission' THEN -s.commission
@@ -210,8 +208,7 @@ SELECT s.deal_pk, s.account_id, s.client_id, s.time, s.partner_id, s.chain, s.ve
        CASE WHEN r.kind = 'per_lot' THEN COALESCE(NULLIF(r.currency, ''), s.plan_currency)
             WHEN r.basis = 'spread' THEN s.profit_currency
             ELSE s.account_currency END AS basis_currency,
-       CASE WHEN r.kind = 'per_lot' THEN 1 ELSE 0.01 END AS unit,
-       NULL::numeric AS tier_value, NULL::numeric AS tier_min, 1::numeric AS tier_factor
+       CASE WHEN r.kind = 'per_lot' THEN 1 ELSE 0.01 END AS unit
 FROM _src s
 JOIN _pick k ON k.version_id = s.version_id AND k.group_id IS NOT DISTINCT FROM s.group_id
      AND k.account_type = s.account_type
@@ -219,8 +216,7 @@ JOIN ib_planrule r ON r.id = k.rule_id
 WHERE CASE WHEN k.kind = 'per_lot' OR k.basis = 'spread'
            THEN s.is_close AND s.held AND NOT s.hedged AND s.group_id IS NOT NULL
                 AND (k.kind = 'per_lot' OR s.market_bid IS NOT NULL AND s.market_ask IS NOT NULL)
-           ELSE true END;
-ANALYZE _basis;
+           ELSE true END
 """
 
 # Tiers (see ib.models.PlanRule): the windows and metrics of the tiered rules in force.
@@ -232,7 +228,7 @@ WHERE r.kind IN ('per_lot', 'revshare') AND r.tiers <> '[]'::jsonb
 
 # The closing deals (in lots) of the clients of the partners whose sources have a tiered rule, from
 # the longest window before the period on, each with the partner the client had at the deal's time.
-TIER_DEALS_SQL = """
+TIER_DEALS_SQL = f"""
 CREATE TEMP TABLE _tierdeal ON COMMIT DROP AS
 SELECT at.partner_id, d.account_id, d.time, d.volume * i.contract_size / g.units_per_lot AS lots
 FROM trading_deal d
@@ -245,15 +241,15 @@ WHERE d.server_id IN (SELECT id FROM trading_platformserver WHERE brand_id = %(b
   AND d.time >= %(start)s::timestamptz - make_interval(days => %(tier_window)s) AND d.time < %(end)s
   AND d.kind = 'trade' AND d.entry IN ('out', 'inout', 'out_by') AND d.deleted_at IS NULL
   AND d.first_seen_at <= %(as_of)s
-  AND at.partner_id IN (SELECT b.partner_id FROM _basis b JOIN ib_planrule r ON r.id = b.rule_id
+  AND at.partner_id IN (SELECT b.partner_id FROM ({BASIS}) b JOIN ib_planrule r ON r.id = b.rule_id
                         WHERE r.tiers <> '[]'::jsonb);
 ANALYZE _tierdeal;
 CREATE TEMP TABLE _tiermetric (deal_pk bigint, rule_id bigint, value numeric) ON COMMIT DROP;
 """
 
 # The sources of the tiered rules of one window and metric, as rows of the partner's stream.
-_TIER_SOURCES = """
-SELECT b.partner_id, b.time, b.deal_pk, b.rule_id FROM _basis b JOIN ib_planrule r ON r.id = b.rule_id
+_TIER_SOURCES = f"""
+SELECT b.partner_id, b.time, b.deal_pk, b.rule_id FROM ({BASIS}) b JOIN ib_planrule r ON r.id = b.rule_id
 WHERE r.tiers <> '[]'::jsonb AND r.tier_window_days = %(window)s AND ((r.tiers -> 0) ? 'min_lots') = %(by_lots)s
 """
 
@@ -291,17 +287,17 @@ SELECT deal_pk, rule_id, value FROM (
 ) y WHERE deal_pk IS NOT NULL
 """
 
-# Each tiered source's step: the highest threshold its figure reached, and that step's factor.
+# Each tiered source's step: the highest threshold its figure reached, and that step's factor (1
+# under the first threshold).
 TIER_APPLY_SQL = """
-UPDATE _basis b SET tier_value = t.value, tier_min = t.min, tier_factor = COALESCE(t.factor, 1)
-FROM (SELECT m.deal_pk, m.rule_id, m.value, s.min, s.factor
-      FROM _tiermetric m JOIN ib_planrule r ON r.id = m.rule_id
-      LEFT JOIN LATERAL (
-          SELECT (e ->> k.name)::numeric AS min, (e ->> 'factor')::numeric AS factor
-          FROM jsonb_array_elements(r.tiers) e
-          CROSS JOIN (SELECT CASE WHEN (r.tiers -> 0) ? 'min_lots' THEN 'min_lots' ELSE 'min_clients' END) k(name)
-          WHERE (e ->> k.name)::numeric <= m.value ORDER BY 1 DESC LIMIT 1) s ON true) t
-WHERE b.deal_pk = t.deal_pk AND b.rule_id = t.rule_id
+INSERT INTO _tier
+SELECT m.deal_pk, m.rule_id, m.value, s.min, COALESCE(s.factor, 1)
+FROM _tiermetric m JOIN ib_planrule r ON r.id = m.rule_id
+LEFT JOIN LATERAL (
+    SELECT (e ->> k.name)::numeric AS min, (e ->> 'factor')::numeric AS factor
+    FROM jsonb_array_elements(r.tiers) e
+    CROSS JOIN (SELECT CASE WHEN (r.tiers -> 0) ? 'min_lots' THEN 'min_lots' ELSE 'min_clients' END) k(name)
+    WHERE (e ->> k.name)::numeric <= m.value ORDER BY 1 DESC LIMIT 1) s ON true
 """
 
 
@@ -386,7 +382,7 @@ ANALYZE _fx;
 # of look-ups per day costs less than reading the day of each of a month's sources.
 FX_NEEDS = """
 SELECT src, dst, day::date FROM (
-    SELECT basis_currency AS src, plan_currency AS dst, min(time) AS first, max(time) AS last FROM _basis
+    SELECT basis_currency AS src, plan_currency AS dst, min(time) AS first, max(time) AS last FROM ({basis}) x
     GROUP BY basis_currency, plan_currency) b
 CROSS JOIN LATERAL generate_series((b.first AT TIME ZONE 'UTC')::date, (b.last AT TIME ZONE 'UTC')::date,
                                    interval '1 day') AS day
@@ -400,48 +396,70 @@ LEVEL_RATE = """CASE WHEN b.split_mode = 'pass_up'
                        ELSE (1 - b.pass_up) * power(b.pass_up, k.k) END
     ELSE b.level_rates[k.k + 1] END"""
 
-LINES_DEAL_SQL = f"""
-INSERT INTO ib_commissionline (run_id, source_kind, source_id, beneficiary_id, rule_code, rule_id,
-    plan_version_id, level, chain, client_id, account_id, business_time, basis, basis_currency, rate,
-    fx_rate, amount, currency, tier_value, tier_min, tier_factor)
-SELECT %(run)s, 'deal', b.deal_pk, b.chain[cardinality(b.chain) - k.k], b.rule_code, b.rule_id, b.version_id,
-       k.k, b.chain, b.client_id, b.account_id, b.time, b.basis, b.basis_currency, lr.rate, fx.rate,
-       b.basis * lr.rate * b.unit * fx.rate, b.plan_currency, b.tier_value, b.tier_min,
-       CASE WHEN b.tier_value IS NOT NULL THEN b.tier_factor END
-FROM _basis b
-CROSS JOIN LATERAL generate_series(0, cardinality(b.chain) - 1) AS k(k)
-CROSS JOIN LATERAL (SELECT ({LEVEL_RATE}) * b.tier_factor AS rate) lr
-JOIN _fx fx ON fx.src = b.basis_currency AND fx.dst = b.plan_currency AND fx.day = (b.time AT TIME ZONE 'UTC')::date
-WHERE lr.rate IS NOT NULL AND lr.rate <> 0 AND b.basis <> 0
+# Every source of a line, in one shape: the period's deals (under each rule they match) and the CPA
+# qualifications and chargebacks (one each per client). A deal worth nothing (a basis or tier factor
+# of 0) makes no line; a deposit under the CPA rule's minimum, converted at its day's rate, none.
+SOURCES = f"""
+SELECT 'deal' AS kind, b.deal_pk AS source_id, b.partner_id, b.chain, b.rule_id, b.rule_code, b.version_id,
+       b.time, (b.time AT TIME ZONE 'UTC')::date AS fx_day, b.basis, b.basis_currency, b.plan_currency, b.unit,
+       b.account_id, b.client_id, t.value AS tier_value, t.min AS tier_min, t.factor AS tier_factor
+FROM ({BASIS}) b LEFT JOIN _tier t ON t.deal_pk = b.deal_pk AND t.rule_id = b.rule_id
+WHERE b.basis <> 0 AND COALESCE(t.factor, 1) <> 0
+UNION ALL
+SELECT 'cpa', b.client_id, b.partner_id, b.chain, b.rule_id, b.rule_code, b.version_id, b.qualified_at,
+       (b.qualified_at AT TIME ZONE 'UTC')::date, 1, b.rule_currency, b.plan_currency, 1, NULL, b.client_id,
+       NULL, NULL, NULL
+FROM _cpa b
+JOIN _fx dfx ON dfx.src = b.currency AND dfx.dst = b.rule_currency AND dfx.day = (b.deposit_at AT TIME ZONE 'UTC')::date
+WHERE (b.cpa_min_deposit IS NULL OR b.amount * dfx.rate >= b.cpa_min_deposit)
+  AND b.qualified_at >= %(start)s AND b.qualified_at < %(end)s
+UNION ALL
+SELECT 'chargeback', cb.id, b.partner_id, b.chain, b.rule_id, b.rule_code, b.version_id, cb.at,
+       (b.qualified_at AT TIME ZONE 'UTC')::date, -1, b.rule_currency, b.plan_currency, 1, NULL, b.client_id,
+       NULL, NULL, NULL
+FROM _cpa b
+JOIN LATERAL (SELECT x.id, x.at FROM ib_clientchargeback x WHERE x.client_id = b.client_id AND x.at >= b.qualified_at
+              AND x.at <= %(as_of)s ORDER BY x.at, x.id LIMIT 1) cb ON true
+JOIN _fx dfx ON dfx.src = b.currency AND dfx.dst = b.rule_currency AND dfx.day = (b.deposit_at AT TIME ZONE 'UTC')::date
+WHERE b.clawback_on_chargeback AND (b.cpa_min_deposit IS NULL OR b.amount * dfx.rate >= b.cpa_min_deposit)
+  AND cb.at >= %(start)s AND cb.at < %(end)s
 """
 
-_CPA_LINE = f"""
-SELECT %(run)s, '{{kind}}', {{source}}, b.chain[cardinality(b.chain) - k.k], b.rule_code, b.rule_id, b.version_id,
-       k.k, b.chain, b.client_id, NULL::bigint, {{at}}, {{sign}}1, b.rule_currency, lr.rate, fx.rate,
-       {{sign}}lr.rate * fx.rate, b.plan_currency
-FROM {{source_from}}
+# The sources grouped into batches (ib.models.CommissionBatch): one per kind, client's partner,
+# rule and FX day (and basis currency), the sources in the order of their time. The GROUP BY is
+# what keeps a source in one batch per rule.
+_BY_TIME = "ORDER BY x.time, x.source_id"
+BATCHES_SQL = f"""
+INSERT INTO ib_commissionbatch (run_id, source_kind, partner_id, chain, rule_code, rule_id, plan_version_id, day,
+    basis_currency, currency, fx_rate, unit, source_ids, times, bases, account_ids, client_ids, tier_values,
+    tier_mins, tier_factors, weighted_basis, factor_in_rate)
+SELECT %(run)s, x.kind, x.partner_id, min(x.chain), min(x.rule_code), x.rule_id, min(x.version_id), x.fx_day,
+       x.basis_currency, min(x.plan_currency), min(fx.rate), min(x.unit),
+       array_agg(x.source_id {_BY_TIME}), array_agg(x.time {_BY_TIME}), array_agg(x.basis {_BY_TIME}),
+       array_agg(x.account_id {_BY_TIME}), array_agg(x.client_id {_BY_TIME}),
+       CASE WHEN bool_or(x.tier_value IS NOT NULL) THEN array_agg(x.tier_value {_BY_TIME}) END,
+       CASE WHEN bool_or(x.tier_value IS NOT NULL) THEN array_agg(x.tier_min {_BY_TIME}) END,
+       CASE WHEN bool_or(x.tier_value IS NOT NULL) THEN array_agg(x.tier_factor {_BY_TIME}) END,
+       sum(x.basis * COALESCE(x.tier_factor, 1)), false
+FROM ({SOURCES}) x
+JOIN _fx fx ON fx.src = x.basis_currency AND fx.dst = x.plan_currency AND fx.day = x.fx_day
+GROUP BY x.kind, x.partner_id, x.rule_id, x.fx_day, x.basis_currency
+"""
+
+# Each batch's beneficiaries: level k of its chain (0: the client's partner) with the level's rate,
+# and the sum of its lines (the batch's weighted basis x rate x unit x FX: exact, as the lines are).
+SHARES_SQL = f"""
+INSERT INTO ib_commissionshare (batch_id, run_id, beneficiary_id, level, rate, amount, lines, currency, plan_version_id)
+SELECT b.id, b.run_id, b.chain[cardinality(b.chain) - k.k], k.k, lr.rate, b.weighted_basis * lr.rate * b.unit * b.fx_rate,
+       b.n, b.currency, b.plan_version_id
+FROM (SELECT bt.id, bt.run_id, bt.chain, bt.unit, bt.fx_rate, bt.weighted_basis, bt.currency, bt.plan_version_id,
+             cardinality(bt.source_ids) AS n, r.rate, r.level_rates, v.split_mode, v.pass_up
+      FROM ib_commissionbatch bt JOIN ib_planrule r ON r.id = bt.rule_id JOIN _ver v ON v.id = bt.plan_version_id
+      WHERE bt.run_id = %(run)s AND bt.id > %(after)s) b
 CROSS JOIN LATERAL generate_series(0, cardinality(b.chain) - 1) AS k(k)
 CROSS JOIN LATERAL (SELECT {LEVEL_RATE} AS rate) lr
-JOIN _fx fx ON fx.src = b.rule_currency AND fx.dst = b.plan_currency AND fx.day = (b.qualified_at AT TIME ZONE 'UTC')::date
-JOIN _fx dfx ON dfx.src = b.currency AND dfx.dst = b.rule_currency AND dfx.day = (b.deposit_at AT TIME ZONE 'UTC')::date
 WHERE lr.rate IS NOT NULL AND lr.rate <> 0
-  AND (b.cpa_min_deposit IS NULL OR b.amount * dfx.rate >= b.cpa_min_deposit)
 """
-
-LINES_HEAD = """INSERT INTO ib_commissionline (run_id, source_kind, source_id, beneficiary_id, rule_code, rule_id,
-    plan_version_id, level, chain, client_id, account_id, business_time, basis, basis_currency, rate,
-    fx_rate, amount, currency) """
-
-LINES_CPA_SQL = LINES_HEAD + _CPA_LINE.format(
-    kind="cpa", source="b.client_id", at="b.qualified_at", sign="", source_from="_cpa b",
-) + " AND b.qualified_at >= %(start)s AND b.qualified_at < %(end)s"
-
-LINES_CHARGEBACK_SQL = LINES_HEAD + _CPA_LINE.format(
-    kind="chargeback", source="cb.id", at="cb.at", sign="-",
-    source_from="""_cpa b JOIN LATERAL (
-        SELECT x.id, x.at FROM ib_clientchargeback x WHERE x.client_id = b.client_id AND x.at >= b.qualified_at
-          AND x.at <= %(as_of)s ORDER BY x.at, x.id LIMIT 1) cb ON true""",
-) + " AND b.clawback_on_chargeback AND cb.at >= %(start)s AND cb.at < %(end)s"
 
 BENCH_BASELINE_SQL = """
 SELECT at.partner_id, sum(d.volume) FROM trading_deal d
@@ -476,60 +494,67 @@ def _step_name(sql: str) -> str:
     return words[0] if words else ""
 
 
-def _insert(sql: str, params: dict[str, Any], added: dict[tuple[int, str], PartnerSum] | None) -> int:
-    """Run one of the LINES_* statements; the number of lines written. With `added`, the sums of
-    what it wrote (from its RETURNING) are added to it."""
-    if added is None:
-        return _execute(sql, params)
-    sums = _sums(f"WITH ins AS ({sql} RETURNING beneficiary_id, currency, amount, plan_version_id) "
-                 + SUMS.format(lines="ins"), params)
-    for key, s in sums.items():
-        added[key] = added.get(key, PartnerSum()).plus(s)
-    return sum(s.lines for s in sums.values())
-
-
 def _drop_temps() -> None:
     with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS _ver, _asg, _pick, _d, _open, _period, _hedge, _attr, _src, _basis, _tierdeal, "
-                       "_tiermetric, _cpa, _fx")
+        cursor.execute("DROP TABLE IF EXISTS _ver, _asg, _pick, _attr, _src, _tierdeal, _tiermetric, _tier, _cpa, _fx")
+
+
+def _context(params: dict[str, Any], lookback: int) -> dt.datetime:
+    """From when deals are read: the longest minimum holding time before the period (opening deals
+    of its first positions); an increment reads a day before its first day too (at most back to that)."""
+    start: dt.datetime = params["start"] - dt.timedelta(seconds=lookback)
+    if params["from"] == params["start"]:
+        return start
+    return max(start, params["from"] - dt.timedelta(seconds=max(lookback, 86400)))
 
 
 def compute_lines(scope: Scope, added: dict[tuple[int, str], PartnerSum] | None = None) -> dict[str, int]:
-    """Write the run's lines for the scope (all the period's sources, or an incremental subset of
-    accounts plus every CPA and chargeback line). Runs in the caller's transaction. With `added`,
-    the sums of the lines written are added to it (an increment corrects its totals with them)."""
+    """Write the run's lines, as batches and shares, for the scope (all the period's sources, or an
+    increment's: its partners' deal batches from its first day, plus every CPA and chargeback
+    line). Runs in the caller's transaction. With `added`, the sums of the shares written are added
+    to it (an increment corrects its totals with them)."""
     params = _params(scope)
     _drop_temps()
     with connection.cursor() as cursor:
-        # The joins and sorts over a month of deals fit in memory instead of spilling to disk.
-        cursor.execute("SET LOCAL work_mem = '128MB'")
+        # The window passes' sorts over a month of deals stay in memory instead of spilling to disk.
+        cursor.execute("SET LOCAL work_mem = '512MB'")
     _execute(VER_SQL, params)
     with connection.cursor() as cursor:
-        # The longest minimum holding time, as a literal: opening deals are looked for that far back.
+        # The longest minimum holding time: opening deals are looked for that far back.
         cursor.execute("SELECT COALESCE(max(min_hold_seconds), 0) FROM _ver")
-        params["lookback"] = (cursor.fetchone() or (0,))[0]
+        params["context"] = _context(params, int((cursor.fetchone() or (0,))[0]))
+        cursor.execute("CREATE TEMP TABLE _tier (deal_pk bigint, rule_id bigint, value numeric, min numeric, "
+                       "factor numeric) ON COMMIT DROP")
+    _execute(ATTR_SQL, params)
     _execute(SRC_SQL, params)
-    _execute(BASIS_SQL, params)
     tiered = _tiers_apply(params)
     _execute(CPA_SQL, params)
-    _execute(FX_SQL.format(needs=FX_NEEDS), params)
+    _execute(FX_SQL.format(needs=FX_NEEDS.format(basis=BASIS)), params)
     with connection.cursor() as cursor:
         # The first day of each pair without a rate (the days after it, up to a first rate, lack one too).
         cursor.execute("SELECT src, dst, min(day) FROM _fx WHERE rate IS NULL GROUP BY src, dst ORDER BY 3, 1, 2")
         missing = [(src, dst, day) for src, dst, day in cursor.fetchall()]
-    if missing:
-        raise FxMissing(missing)
-    stats = {
-        "deal_lines": _insert(LINES_DEAL_SQL, params, added),
-        "cpa_lines": _insert(LINES_CPA_SQL, params, added),
-        "chargeback_lines": _insert(LINES_CHARGEBACK_SQL, params, added),
-    }
+        if missing:
+            raise FxMissing(missing)
+        cursor.execute("SELECT COALESCE(max(id), 0) FROM ib_commissionbatch WHERE run_id = %s", [scope.run_id])
+        params["after"] = (cursor.fetchone() or (0,))[0]
+    _execute(BATCHES_SQL, params)
+    sums = _sums(f"WITH ins AS ({SHARES_SQL} RETURNING beneficiary_id, currency, amount, plan_version_id, lines) "
+                 + SUMS.format(lines="ins"), params)
+    if added is not None:
+        for key, one in sums.items():
+            added[key] = added.get(key, PartnerSum()).plus(one)
     with connection.cursor() as cursor:
+        cursor.execute("SELECT b.source_kind, sum(s.lines) FROM ib_commissionshare s "
+                       "JOIN ib_commissionbatch b ON b.id = s.batch_id "
+                       "WHERE s.run_id = %(run)s AND s.batch_id > %(after)s GROUP BY b.source_kind", params)
+        lines = dict(cursor.fetchall())
         cursor.execute("SELECT count(*), count(*) FILTER (WHERE NOT held AND is_close), "
                        "count(*) FILTER (WHERE hedged AND is_close), count(*) FILTER (WHERE group_id IS NULL) FROM _src")
         deals, short, hedged, unpriced = cursor.fetchone() or (0, 0, 0, 0)
-    stats.update({"deals": deals, "short_hold": short, "hedged": hedged, "unknown_symbol": unpriced,
-                  "tiered": tiered})
+    stats = {"deal_lines": int(lines.get("deal", 0)), "cpa_lines": int(lines.get("cpa", 0)),
+             "chargeback_lines": int(lines.get("chargeback", 0)), "deals": deals, "short_hold": short,
+             "hedged": hedged, "unknown_symbol": unpriced, "tiered": tiered}
     _drop_temps()
     return stats
 
@@ -557,44 +582,42 @@ def _sums(sql: str, params: Any) -> dict[tuple[int, str], PartnerSum]:
     return out
 
 
-SUMS = ("SELECT beneficiary_id, currency, sum(amount), count(*), max(plan_version_id) FROM {lines} "
+SUMS = ("SELECT beneficiary_id, currency, sum(amount), sum(lines), max(plan_version_id) FROM {lines} "
         "GROUP BY beneficiary_id, currency")
 
 
 def line_sums(run_id: int) -> dict[tuple[int, str], PartnerSum]:
-    """Per (partner, currency): the run's lines' sum, count and latest plan version."""
-    return _sums(SUMS.format(lines="(SELECT * FROM ib_commissionline WHERE run_id = %s) l"), [run_id])
+    """Per (partner, currency): the run's lines' sum, count and latest plan version (from its shares)."""
+    return _sums(SUMS.format(lines="(SELECT * FROM ib_commissionshare WHERE run_id = %s) s"), [run_id])
 
 
 FORGET_SQL = """
-WITH changed AS MATERIALIZED (
-    SELECT d.id FROM trading_deal d
-    WHERE d.account_id = ANY(%(accounts)s) AND d.time >= %(since)s AND d.time < %(end)s
+WITH doomed AS (
+    DELETE FROM ib_commissionbatch b
+    WHERE b.run_id = %(run)s AND b.source_kind IN ('cpa', 'chargeback')
+       OR b.run_id = %(run)s AND b.source_kind = 'deal' AND b.partner_id = ANY(%(partners)s) AND b.day >= %(day)s
+    RETURNING b.id
 ),
-doomed AS MATERIALIZED (  -- one probe of the lines' unique index per deal, whatever the statistics say
-    SELECT x.id FROM changed c CROSS JOIN LATERAL (
-        SELECT l.id FROM ib_commissionline l
-        WHERE l.run_id = %(run)s AND l.source_kind = 'deal' AND l.source_id = c.id OFFSET 0) x
-),
-deal_lines AS (
-    DELETE FROM ib_commissionline l WHERE l.id = ANY(ARRAY(SELECT id FROM doomed))
-    RETURNING l.beneficiary_id, l.currency, l.amount, l.plan_version_id
-),
-other_lines AS (
-    DELETE FROM ib_commissionline l
-    WHERE l.run_id = %(run)s AND l.source_kind IN ('cpa', 'chargeback')
-    RETURNING l.beneficiary_id, l.currency, l.amount, l.plan_version_id
-),
-gone AS (SELECT * FROM deal_lines UNION ALL SELECT * FROM other_lines)
+gone AS (
+    DELETE FROM ib_commissionshare s WHERE s.batch_id IN (SELECT id FROM doomed)
+    RETURNING s.beneficiary_id, s.currency, s.amount, s.plan_version_id, s.lines
+)
 """ + SUMS.format(lines="gone")
 
 
-def lines_forget(run_id: int, *, accounts: list[int], since: dt.datetime,
-                 end: dt.datetime) -> dict[tuple[int, str], PartnerSum]:
-    """Delete the lines an increment recomputes (the deal lines of `accounts` from `since`, and
-    every CPA and chargeback line) and return their sums, so totals are corrected without summing
-    the whole run again. The deal lines are found through their deals (the line's unique index)."""
-    return _sums(FORGET_SQL, {"run": run_id, "accounts": accounts, "since": since, "end": end})
+def lines_forget(run_id: int, *, partners: list[int], since: dt.datetime) -> dict[tuple[int, str], PartnerSum]:
+    """Delete the lines an increment recomputes (the deal batches of `partners` from the day of
+    `since`, and every CPA and chargeback batch) and return their sums, so totals are corrected
+    without summing the whole run again."""
+    day = since.astimezone(dt.UTC).date()
+    return _sums(FORGET_SQL, {"run": run_id, "partners": partners, "day": day})
+
+
+def lines_delete(run_id: int) -> None:
+    """Delete every line of the run (a run computed again from scratch into the same run)."""
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM ib_commissionshare WHERE run_id = %s", [run_id])
+        cursor.execute("DELETE FROM ib_commissionbatch WHERE run_id = %s", [run_id])
 
 
 def with_limits(sums: dict[tuple[int, str], PartnerSum]) -> dict[tuple[int, str], PartnerSum]:

@@ -629,25 +629,100 @@ class CommissionRun(models.Model):
         return f"run {self.period:%Y-%m} #{self.number}"
 
 
-class CommissionLine(models.Model):
-    """One amount earned by one partner from one source under one rule, never rounded, with
-    everything needed to trace it. Written only by ib.engine's INSERT ... SELECT statements."""
+class CommissionBatch(models.Model):
+    """The stored form of commission lines: the sources of one run that share one key (kind, the
+    client's own partner and its chain, rule, plan version, day, basis currency, FX rate), with one
+    element per source in each array. The engine writes a month as a few thousand of these rather
+    than one row per (source, beneficiary, rule): that is what makes tens of millions of lines
+    fit in a minute. `CommissionShare` is each beneficiary's level of a batch; the view
+    `ib_commissionline` (`CommissionLine`) shows one row per (source, beneficiary, rule).
 
-    # No database foreign key: a month's run writes tens of millions of lines in one statement, and
-    # the deferred check of each at commit cost as much as writing them. Only the engine writes
-    # lines, always with the id of the run it just created in the same transaction; runs are never
-    # deleted.
-    run = models.ForeignKey(CommissionRun, on_delete=models.DO_NOTHING, related_name="lines", db_index=False,
+    A source is in one batch per run and rule (its key follows from it), and a batch is unique per
+    key: a re-run of one computation cannot double a line. Written only by ib.engine."""
+
+    # No database foreign keys (see CommissionLine before: the engine writes in bulk, runs are never deleted).
+    run = models.ForeignKey(CommissionRun, on_delete=models.DO_NOTHING, related_name="batches", db_index=False,
                             db_constraint=False)
     source_kind = models.CharField(max_length=12)  # deal, cpa, chargeback
-    source_id = models.BigIntegerField()  # trading_deal.id, the client's id, ib_clientchargeback.id
-    beneficiary = models.ForeignKey(Partner, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False,
-                                    related_name="+")
+    partner = models.ForeignKey(Partner, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False,
+                                related_name="+")  # the client's own partner (the chain's last)
+    chain = ArrayField(models.BigIntegerField())  # the partner path (root first) at the sources' time
     rule_code = models.CharField(max_length=40)
     rule = models.ForeignKey(PlanRule, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False,
-                             null=True, related_name="+")
+                             related_name="+")
     plan_version = models.ForeignKey(PlanVersion, on_delete=models.DO_NOTHING, db_constraint=False,
-                                     db_index=False, null=True, related_name="+")
+                                     db_index=False, related_name="+")
+    day = models.DateField()  # the UTC day of the sources' FX rate (a deal's, a qualification's)
+    basis_currency = models.CharField(max_length=8, blank=True)
+    currency = models.CharField(max_length=8)  # the plan's
+    fx_rate = models.DecimalField(max_digits=38, decimal_places=16)
+    unit = models.DecimalField(max_digits=8, decimal_places=4)  # 1 per lot, 0.01 for a percentage
+    # The sources, one element each, in the order of their time.
+    source_ids = ArrayField(models.BigIntegerField())  # trading_deal.id, the client's id, ib_clientchargeback.id
+    times = ArrayField(models.DateTimeField())
+    bases = ArrayField(models.DecimalField(max_digits=38, decimal_places=16))  # lots, revenue or +-1 (CPA)
+    account_ids = ArrayField(models.BigIntegerField(null=True))
+    client_ids = ArrayField(models.BigIntegerField(null=True))
+    # A tiered rule: per source, the direct partner's figure over the window, the step it reached and
+    # that step's factor (NULL arrays: the rule has no tiers).
+    tier_values = ArrayField(models.DecimalField(max_digits=28, decimal_places=10, null=True), null=True)
+    tier_mins = ArrayField(models.DecimalField(max_digits=28, decimal_places=10, null=True), null=True)
+    tier_factors = ArrayField(models.DecimalField(max_digits=28, decimal_places=10, null=True), null=True)
+    # The sum of the bases, each times its tier factor: a share's amount is this x its rate x unit x FX.
+    weighted_basis = models.DecimalField(max_digits=48, decimal_places=20)
+    # Lines converted from the one-row-per-line table: the share's rate already holds the tier factor.
+    factor_in_rate = models.BooleanField(default=False)
+
+    class Meta:
+        constraints: ClassVar = [
+            # Lines converted from the one-row-per-line table are a batch each (factor_in_rate).
+            models.UniqueConstraint(fields=["run", "source_kind", "partner", "rule", "day", "basis_currency"],
+                                    condition=Q(factor_in_rate=False), name="ib_batch_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_kind} {self.rule_code} {self.day} ({len(self.source_ids)})"
+
+
+class CommissionShare(models.Model):
+    """One beneficiary's level of a batch: its rate (the level's, before a tier factor) and the sum
+    of its lines there, unrounded, so that totals and earnings are sums of shares, not of lines.
+    A line's id is its share's id x 2^24 + the source's place (1-based) in the batch."""
+
+    batch = models.ForeignKey(CommissionBatch, on_delete=models.DO_NOTHING, db_constraint=False, related_name="shares")
+    run = models.ForeignKey(CommissionRun, on_delete=models.DO_NOTHING, db_constraint=False, related_name="shares")
+    beneficiary = models.ForeignKey(Partner, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    level = models.SmallIntegerField()
+    rate = models.DecimalField(max_digits=38, decimal_places=16)
+    amount = models.DecimalField(max_digits=48, decimal_places=20)  # the sum of the level's lines
+    lines = models.PositiveIntegerField()
+    currency = models.CharField(max_length=8)
+    plan_version = models.ForeignKey(PlanVersion, on_delete=models.DO_NOTHING, db_constraint=False,
+                                     db_index=False, related_name="+")
+
+    def __str__(self) -> str:
+        return f"{self.beneficiary_id} L{self.level}: {self.amount}"
+
+
+LINE_ID_SHIFT = 2 ** 24  # a line's id: share id x LINE_ID_SHIFT + the source's place in its batch
+
+
+class CommissionLine(models.Model):
+    """One amount earned by one partner from one source under one rule, never rounded, with
+    everything needed to trace it: a row of the view `ib_commissionline` over the batches and their
+    shares (read-only; ib.engine writes batches). Filter a line by id with `line_pk_q`: the view
+    finds it through its share."""
+
+    run = models.ForeignKey(CommissionRun, on_delete=models.DO_NOTHING, related_name="lines", db_constraint=False)
+    share = models.ForeignKey(CommissionShare, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    ordinal = models.IntegerField()  # the source's place in the batch, from 1
+    source_kind = models.CharField(max_length=12)  # deal, cpa, chargeback
+    source_id = models.BigIntegerField()  # trading_deal.id, the client's id, ib_clientchargeback.id
+    beneficiary = models.ForeignKey(Partner, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    rule_code = models.CharField(max_length=40)
+    rule = models.ForeignKey(PlanRule, on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+")
+    plan_version = models.ForeignKey(PlanVersion, on_delete=models.DO_NOTHING, db_constraint=False, null=True,
+                                     related_name="+")
     level = models.SmallIntegerField()
     chain = ArrayField(models.BigIntegerField())  # the partner path (root first) at the source's time
     client_id = models.BigIntegerField(null=True)
@@ -666,18 +741,18 @@ class CommissionLine(models.Model):
     tier_factor = models.DecimalField(max_digits=28, decimal_places=10, null=True, blank=True)
 
     class Meta:
-        constraints: ClassVar = [
-            # A re-run of one computation cannot double a line.
-            models.UniqueConstraint(fields=["run", "source_kind", "source_id", "beneficiary", "rule_code"],
-                                    name="ib_line_uniq"),
-        ]
-        indexes: ClassVar = [
-            # The partner portal and the partner page: one partner's lines, newest first.
-            models.Index(F("beneficiary"), F("business_time").desc(), name="ib_line_beneficiary_time"),
-        ]
+        managed = False
+        db_table = "ib_commissionline"
 
     def __str__(self) -> str:
         return f"{self.source_kind} {self.source_id} -> {self.beneficiary_id}: {self.amount}"
+
+
+def line_pk_q(pk: int, prefix: str = "") -> Q:
+    """The filter for the line `pk` (on CommissionLine, or through `prefix`): by its share, so the
+    view reads one batch instead of every line."""
+    share_id, ordinal = divmod(int(pk), LINE_ID_SHIFT)
+    return Q(**{f"{prefix}share_id": share_id, f"{prefix}ordinal": ordinal})
 
 
 class CommissionTotal(models.Model):

@@ -29,12 +29,14 @@ from ib.models import (
     CommissionLine,
     CommissionRun,
     CommissionSettlement,
+    CommissionShare,
     ConflictStatus,
     Partner,
     PartnerParentChange,
     RunKind,
     RunStatus,
     TrackingLink,
+    line_pk_q,
 )
 from trading.models import Deal
 
@@ -129,22 +131,34 @@ def claim_partners(conflicts: Iterable[AttributionConflict]) -> dict[int, Partne
 CLOSING_ENTRIES = ("out", "inout", "out_by")
 
 
-def current_lines() -> QuerySet[CommissionLine]:
-    """Every line that counts (of the latest finished regular run of its brand and period),
-    annotated `is_payable` (its run was settled for the line's partner)."""
+def _counting(qs: QuerySet[Any]) -> QuerySet[Any]:
+    """`qs` (lines or shares) of the latest finished regular run of their brand and period,
+    annotated `is_payable` (the run was settled for the beneficiary)."""
     newer = CommissionRun.objects.filter(brand_id=OuterRef("run__brand_id"), period=OuterRef("run__period"),
                                          kind=RunKind.REGULAR, status=RunStatus.DONE,
                                          number__gt=OuterRef("run__number"))
-    return (CommissionLine.objects.filter(run__kind=RunKind.REGULAR, run__status=RunStatus.DONE)
+    return (qs.filter(run__kind=RunKind.REGULAR, run__status=RunStatus.DONE)
             .exclude(Exists(newer))
             # Settled per partner: a partner's settlement schedule settles its own totals (ib.settlement).
             .annotate(is_payable=Exists(CommissionSettlement.objects.filter(run_id=OuterRef("run_id"),
                                                                             partner_id=OuterRef("beneficiary_id")))))
 
 
+def current_lines() -> QuerySet[CommissionLine]:
+    """Every line that counts (of the latest finished regular run of its brand and period),
+    annotated `is_payable` (its run was settled for the line's partner)."""
+    return _counting(CommissionLine.objects.all())
+
+
 def partner_lines(partner: Partner) -> QuerySet[CommissionLine]:
     """The partner's own lines that count, newest first."""
     return current_lines().filter(beneficiary=partner).select_related("run").order_by("-business_time", "-id")
+
+
+def partner_shares(partner: Partner) -> QuerySet[CommissionShare]:
+    """The partner's lines that count, summed per batch (CommissionShare): what sums of its lines
+    read, in as many rows as batches instead of lines."""
+    return _counting(CommissionShare.objects.all()).filter(beneficiary=partner)
 
 
 @dataclass(frozen=True)
@@ -161,7 +175,7 @@ class Earnings:
 
 def partner_earnings(partner: Partner) -> Earnings:
     """The partner's earnings per currency, pending and payable (one query)."""
-    rows = (partner_lines(partner).order_by().values("currency")
+    rows = (partner_shares(partner).order_by().values("currency")
             .annotate(pending=Sum("amount", filter=Q(is_payable=False)), payable=Sum("amount", filter=Q(is_payable=True)))
             .order_by("currency"))
     out = Earnings()
@@ -239,7 +253,7 @@ def partner_series(partner: Partner, *, at: dt.datetime, months: int = 12) -> Pa
         firsts.insert(0, (firsts[0] - dt.timedelta(days=1)).replace(day=1))
     index = {first.date(): i for i, first in enumerate(firsts)}
     earned: dict[tuple[str, bool], list[float]] = {}
-    for row in (partner_lines(partner).filter(run__period__gte=firsts[0].date()).order_by()
+    for row in (partner_shares(partner).filter(run__period__gte=firsts[0].date()).order_by()
                 .values("run__period", "currency", "is_payable")  # type: ignore[misc]  # annotated by current_lines
                 .annotate(total=Sum("amount"))):
         series = earned.setdefault((row["currency"], row["is_payable"]), [0.0] * len(firsts))
@@ -290,10 +304,9 @@ def partner_network(partner: Partner, *, at: dt.datetime) -> list[NetworkRow]:
         if row[who] in rows:
             rows[row[who]].lots = row["lots"] or Decimal("0")
             rows[row[who]].month_lots = row["month"] or Decimal("0")
-    direct = RawSQL("chain[array_length(chain, 1)]", [])  # noqa: S611 - a fixed expression
-    for via, currency, total in (partner_lines(partner).order_by().annotate(direct=direct).values("direct", "currency")
+    for via, currency, total in (partner_shares(partner).order_by().values("batch__partner_id", "currency")
                                  .annotate(total=Sum("amount")).order_by("currency")
-                                 .values_list("direct", "currency", "total")):
+                                 .values_list("batch__partner_id", "currency", "total")):
         if via in rows:
             rows[via].commission.append(Amount(money_round(total, currency), currency))
     return [rows[node.pk] for node in nodes]
@@ -378,7 +391,7 @@ class LineExplanation:
 def partner_line_explanation(partner: Partner, line_id: int) -> LineExplanation | None:
     """One of the partner's counted lines with its sources, or None (not its line, superseded,
     or no such line: the same answer)."""
-    line = partner_lines(partner).filter(pk=line_id).first()
+    line = partner_lines(partner).filter(line_pk_q(line_id)).first()
     return None if line is None else line_explanation(line, partner)
 
 
