@@ -133,90 +133,116 @@ ANALYZE _ver; ANALYZE _asg; ANALYZE _pick;
 ATTR_SQL = """
 CREATE TEMP TABLE _attr ON COMMIT DROP AS
 SELECT a.id AS account_id, a.client_id, a.account_type, a.currency AS account_currency, at.partner_id,
-       pa.path AS chain, at.effective_from, COALESCE(at.effective_to, 'infinity') AS effective_to
+       at.effective_from, COALESCE(at.effective_to, 'infinity') AS effective_to
 FROM trading_tradingaccount a
 JOIN ib_clientattribution at ON at.client_id = a.client_id
      AND at.effective_from < %(end)s AND (at.effective_to IS NULL OR at.effective_to > %(from)s)
-JOIN ib_partner pa ON pa.id = at.partner_id
 WHERE a.server_id IN (SELECT id FROM trading_platformserver WHERE brand_id = %(brand)s)
   AND (%(all_accounts)s OR a.id = ANY(%(accounts)s));
 ANALYZE _attr
 """
 
-# The period's trade deals (from `from`: the period's start, or an increment's first day), each
-# enriched and flagged (see the module docstring, step 2), in one statement: one window pass per
-# (account, position) gives the position's opening (its "in" deal, looked for `lookback` before)
-# and its last close in the period; one per (account, symbol), in the order positions opened, gives
-# the latest close of an earlier opposite position (hedged: it was still open when this one opened;
-# rows of one position carry one side, so they never hedge each other).
-SRC_SQL = """
-CREATE TEMP TABLE _src ON COMMIT DROP AS
-WITH d AS (
-    SELECT d.id, d.account_id, d.time, d.side, d.position_id, d.symbol, d.volume, d.profit, d.commission,
-           d.swap, d.fee, d.market_bid, d.market_ask, d.entry IN ('out', 'inout', 'out_by') AS is_close,
-           min(d.time) FILTER (WHERE d.entry = 'in') OVER pw AS open_t,
-           min(d.side) FILTER (WHERE d.entry = 'in') OVER pw AS open_side,
-           max(d.time) FILTER (WHERE d.entry IN ('out', 'inout', 'out_by') AND d.time >= %(from)s) OVER pw AS close_t
-    FROM trading_deal d
-    WHERE d.server_id IN (SELECT id FROM trading_platformserver WHERE brand_id = %(brand)s)
-      AND d.time >= %(context)s AND d.time < %(end)s
-      AND d.kind = 'trade' AND d.deleted_at IS NULL AND d.first_seen_at <= %(as_of)s
-      AND (%(all_accounts)s OR d.account_id = ANY(%(accounts)s))
-    WINDOW pw AS (PARTITION BY d.account_id, d.position_id)
-),
-p AS (
-    SELECT d.*, COALESCE(d.open_side, CASE d.side WHEN 'buy' THEN 'sell' ELSE 'buy' END) AS pside
-    FROM d WHERE d.time >= %(from)s
-),
-h AS (
-    SELECT p.*, p.is_close AND p.open_t IS NOT NULL AND p.open_t < COALESCE(
-               CASE p.pside WHEN 'sell' THEN max(CASE WHEN p.pside = 'buy' THEN p.close_t END) OVER hw
-                            ELSE max(CASE WHEN p.pside = 'sell' THEN p.close_t END) OVER hw END,
-               '-infinity') AS hedged
-    FROM p
-    WINDOW hw AS (PARTITION BY p.account_id, p.symbol ORDER BY p.open_t, p.position_id
-                  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+# The brand's instruments with their group's lot size: joined to every deal by a hash.
+INST_SQL = """
+CREATE TEMP TABLE _inst ON COMMIT DROP AS
+SELECT i.symbol, i.group_id, i.contract_size, g.units_per_lot, i.profit_currency
+FROM ib_instrument i LEFT JOIN ib_instrumentgroup g ON g.id = i.group_id WHERE i.brand_id = %(brand)s;
+ANALYZE _inst
+"""
+
+# The scope's trade deals (as known at as_of, not deleted), from `context` on.
+DEALS_WHERE = """
+d.server_id IN (SELECT id FROM trading_platformserver WHERE brand_id = %(brand)s)
+AND d.time >= %(context)s AND d.time < %(end)s AND d.kind = 'trade' AND d.deleted_at IS NULL
+AND d.first_seen_at <= %(as_of)s AND (%(all_accounts)s OR d.account_id = ANY(%(accounts)s))
+"""
+
+# The positions with deals from `from` (the period's start, or an increment's first day): when each
+# opened (its "in" deal, looked for from `context`: the longest minimum holding time earlier) and
+# whether it was hedged: another position of the opposite side on the same account and symbol,
+# opened before it, was still open when it opened (its last close from `from` came later). Of a
+# hedged pair only the first opened earns (opposite positions opened together count once). One
+# aggregate over the deals, then one window pass per account and symbol over the positions.
+POS_SQL = f"""
+CREATE TEMP TABLE _pos ON COMMIT DROP AS
+WITH pos AS (
+    SELECT d.account_id, d.position_id, min(d.symbol) AS symbol,
+           min(d.time) FILTER (WHERE d.entry = 'in') AS open_t,
+           min(d.side) FILTER (WHERE d.entry = 'in') AS open_side,
+           max(d.time) FILTER (WHERE d.entry IN ('out', 'inout', 'out_by') AND d.time >= %(from)s) AS close_t
+    FROM trading_deal d WHERE {DEALS_WHERE}
+    GROUP BY d.account_id, d.position_id
+    HAVING max(d.time) >= %(from)s
 )
-SELECT p.id AS deal_pk, p.account_id, at.client_id, p.time, p.is_close, p.volume,
-       p.profit, p.commission, p.swap, p.fee, p.market_bid, p.market_ask, at.account_type,
-       at.account_currency,
-       i.group_id, i.contract_size, g.units_per_lot, i.profit_currency,
-       at.partner_id, at.chain, v.id AS version_id, v.currency AS plan_currency,
-       v.split_mode, v.pass_up,
-       (p.open_t IS NULL OR p.time - p.open_t >= make_interval(secs => v.min_hold_seconds)) AS held,
-       p.hedged
-FROM h p
-JOIN _attr at ON at.account_id = p.account_id AND at.effective_from <= p.time AND at.effective_to > p.time
-LEFT JOIN _asg acc ON acc.account_id = p.account_id AND acc.effective_from <= p.time AND acc.effective_to > p.time
-LEFT JOIN _asg par ON par.partner_id = at.partner_id AND par.effective_from <= p.time AND par.effective_to > p.time
-JOIN _ver v ON v.plan_id = COALESCE(acc.plan_id, par.plan_id) AND v.valid_from <= p.time AND v.valid_to > p.time
-LEFT JOIN ib_instrument i ON i.brand_id = %(brand)s AND i.symbol = p.symbol
-LEFT JOIN ib_instrumentgroup g ON g.id = i.group_id
-WHERE %(all_partners)s OR at.partner_id = ANY(%(partners)s);
+SELECT account_id, position_id, open_t,
+       open_t IS NOT NULL AND close_t IS NOT NULL AND open_t < COALESCE(
+           CASE open_side WHEN 'sell' THEN max(CASE WHEN open_side = 'buy' THEN close_t END) OVER w
+                          ELSE max(CASE WHEN open_side = 'sell' THEN close_t END) OVER w END,
+           '-infinity') AS hedged
+FROM pos
+WINDOW w AS (PARTITION BY account_id, symbol ORDER BY open_t, position_id
+             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING);
+ANALYZE _pos
+"""
+
+# The period's deals (from `from`), each with its client, the partner it had at the deal's time
+# (and that partner's plan: the account's override, else the partner's; the version at the deal's
+# time), its instrument and two flags: held (open at least the version's minimum holding time) and
+# hedged (its position's). Every join is a hash join: the planner's guesses of these joins' sizes are
+# far too small, and a nested loop over a month of deals never ends.
+SRC_SQL = f"""
+SET LOCAL enable_nestloop = off;
+CREATE TEMP TABLE _src ON COMMIT DROP AS
+SELECT d.id AS deal_pk, d.account_id, at.client_id, d.time, d.entry IN ('out', 'inout', 'out_by') AS is_close,
+       d.volume, d.profit, d.commission, d.swap, d.fee, d.market_bid, d.market_ask,
+       d.market_bid IS NOT NULL AND d.market_ask IS NOT NULL AS priced, at.account_type,
+       at.account_currency, i.group_id, i.contract_size, i.units_per_lot, i.profit_currency, at.partner_id,
+       v.id AS version_id, v.currency AS plan_currency,
+       (o.open_t IS NULL OR d.time - o.open_t >= make_interval(secs => v.min_hold_seconds)) AS held,
+       o.hedged
+FROM trading_deal d
+JOIN _pos o ON o.account_id = d.account_id AND o.position_id = d.position_id
+JOIN _attr at ON at.account_id = d.account_id AND at.effective_from <= d.time AND at.effective_to > d.time
+LEFT JOIN _asg acc ON acc.account_id = d.account_id AND acc.effective_from <= d.time AND acc.effective_to > d.time
+LEFT JOIN _asg par ON par.partner_id = at.partner_id AND par.effective_from <= d.time AND par.effective_to > d.time
+JOIN _ver v ON v.plan_id = COALESCE(acc.plan_id, par.plan_id) AND v.valid_from <= d.time AND v.valid_to > d.time
+LEFT JOIN _inst i ON i.symbol = d.symbol
+WHERE {DEALS_WHERE} AND d.time >= %(from)s AND (%(all_partners)s OR at.partner_id = ANY(%(partners)s));
+SET LOCAL enable_nestloop = on;
 ANALYZE _src
 """
 
+# Which rules a source row of _src (`s`) earns under: its version's picked rule of each kind (`k`,
+# `r`); per-lot and spread rules only on closing deals held long enough, not hedged, of a known
+# instrument (spread: with the market's bid and ask).
+RULE_JOIN = """
+JOIN _pick k ON k.version_id = s.version_id AND k.group_id IS NOT DISTINCT FROM s.group_id
+     AND k.account_type = s.account_type
+JOIN ib_planrule r ON r.id = k.rule_id
+WHERE CASE WHEN k.kind = 'per_lot' OR k.basis = 'spread'
+           THEN s.is_close AND s.held AND NOT s.hedged AND s.group_id IS NOT NULL AND (k.kind = 'per_lot' OR s.priced)
+           ELSE true END
+"""
+
+# The currency of a rule's basis: per lot, the rule's (else the plan's); spread, the instrument's
+# profit currency; commission and net loss, the account's.
+BASIS_CURRENCY = """CASE WHEN r.kind = 'per_lot' THEN COALESCE(NULLIF(r.currency, ''), s.plan_currency)
+            WHEN r.basis = 'spread' THEN s.profit_currency
+            ELSE s.account_currency END"""
+
 # What each source row is worth before the level split, per matching rule: (basis, its currency).
-# A subquery, not a table: read twice (the FX days it needs, the batches), it costs less than writing it.
-BASIS = """
-SELECT s.deal_pk, s.account_id, s.client_id, s.time, s.partner_id, s.chain, s.version_id, s.plan_currency,
+# A subquery, not a table: it is read once (the batches), or twice with tiered rules.
+BASIS = f"""
+SELECT s.deal_pk, s.account_id, s.client_id, s.time, s.partner_id, s.version_id, s.plan_currency,
        r.id AS rule_id, r.code AS rule_code,
        CASE WHEN r.kind = 'per_lot' THEN s.volume * s.contract_size / s.units_per_lot
             WHEN r.basis = 'spread' THEN (s.market_ask - s.market_bid) * s.volume * s.contract_size
             WHEN r.basis = 'commission' THEN -s.commission
             ELSE -(s.profit + s.swap + s.commission + s.fee) END AS basis,
-       CASE WHEN r.kind = 'per_lot' THEN COALESCE(NULLIF(r.currency, ''), s.plan_currency)
-            WHEN r.basis = 'spread' THEN s.profit_currency
-            ELSE s.account_currency END AS basis_currency,
+       {BASIS_CURRENCY} AS basis_currency,
        CASE WHEN r.kind = 'per_lot' THEN 1 ELSE 0.01 END AS unit
 FROM _src s
-JOIN _pick k ON k.version_id = s.version_id AND k.group_id IS NOT DISTINCT FROM s.group_id
-     AND k.account_type = s.account_type
-JOIN ib_planrule r ON r.id = k.rule_id
-WHERE CASE WHEN k.kind = 'per_lot' OR k.basis = 'spread'
-           THEN s.is_close AND s.held AND NOT s.hedged AND s.group_id IS NOT NULL
-                AND (k.kind = 'per_lot' OR s.market_bid IS NOT NULL AND s.market_ask IS NOT NULL)
-           ELSE true END
+{RULE_JOIN}
 """
 
 # Tiers (see ib.models.PlanRule): the windows and metrics of the tiered rules in force.
@@ -380,10 +406,14 @@ ANALYZE _fx;
 # Every day from a pair's first source to its last: a rate is found for each of them exactly when one
 # is found for the first (the latest before a day stays found for every later day), and a handful
 # of look-ups per day costs less than reading the day of each of a month's sources.
-FX_NEEDS = """
+FX_NEEDS = f"""
 SELECT src, dst, day::date FROM (
-    SELECT basis_currency AS src, plan_currency AS dst, min(time) AS first, max(time) AS last FROM ({basis}) x
-    GROUP BY basis_currency, plan_currency) b
+    SELECT {BASIS_CURRENCY} AS src, s.plan_currency AS dst, min(s.first) AS first, max(s.last) AS last
+    FROM (SELECT version_id, group_id, account_type, is_close, held, hedged, priced, profit_currency, account_currency,
+                 plan_currency, min(time) AS first, max(time) AS last
+          FROM _src GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10) s
+    {RULE_JOIN}
+    GROUP BY 1, 2) b
 CROSS JOIN LATERAL generate_series((b.first AT TIME ZONE 'UTC')::date, (b.last AT TIME ZONE 'UTC')::date,
                                    interval '1 day') AS day
 UNION ALL SELECT rule_currency, plan_currency, (qualified_at AT TIME ZONE 'UTC')::date FROM _cpa
@@ -400,13 +430,13 @@ LEVEL_RATE = """CASE WHEN b.split_mode = 'pass_up'
 # qualifications and chargebacks (one each per client). A deal worth nothing (a basis or tier factor
 # of 0) makes no line; a deposit under the CPA rule's minimum, converted at its day's rate, none.
 SOURCES = f"""
-SELECT 'deal' AS kind, b.deal_pk AS source_id, b.partner_id, b.chain, b.rule_id, b.rule_code, b.version_id,
+SELECT 'deal' AS kind, b.deal_pk AS source_id, b.partner_id, b.rule_id, b.rule_code, b.version_id,
        b.time, (b.time AT TIME ZONE 'UTC')::date AS fx_day, b.basis, b.basis_currency, b.plan_currency, b.unit,
-       b.account_id, b.client_id, t.value AS tier_value, t.min AS tier_min, t.factor AS tier_factor
-FROM ({BASIS}) b LEFT JOIN _tier t ON t.deal_pk = b.deal_pk AND t.rule_id = b.rule_id
-WHERE b.basis <> 0 AND COALESCE(t.factor, 1) <> 0
+       b.account_id, b.client_id, {{tier_columns}}
+FROM ({BASIS}) b {{tier_join}}
+WHERE b.basis <> 0 {{tier_where}}
 UNION ALL
-SELECT 'cpa', b.client_id, b.partner_id, b.chain, b.rule_id, b.rule_code, b.version_id, b.qualified_at,
+SELECT 'cpa', b.client_id, b.partner_id, b.rule_id, b.rule_code, b.version_id, b.qualified_at,
        (b.qualified_at AT TIME ZONE 'UTC')::date, 1, b.rule_currency, b.plan_currency, 1, NULL, b.client_id,
        NULL, NULL, NULL
 FROM _cpa b
@@ -414,7 +444,7 @@ JOIN _fx dfx ON dfx.src = b.currency AND dfx.dst = b.rule_currency AND dfx.day =
 WHERE (b.cpa_min_deposit IS NULL OR b.amount * dfx.rate >= b.cpa_min_deposit)
   AND b.qualified_at >= %(start)s AND b.qualified_at < %(end)s
 UNION ALL
-SELECT 'chargeback', cb.id, b.partner_id, b.chain, b.rule_id, b.rule_code, b.version_id, cb.at,
+SELECT 'chargeback', cb.id, b.partner_id, b.rule_id, b.rule_code, b.version_id, cb.at,
        (b.qualified_at AT TIME ZONE 'UTC')::date, -1, b.rule_currency, b.plan_currency, 1, NULL, b.client_id,
        NULL, NULL, NULL
 FROM _cpa b
@@ -424,26 +454,41 @@ JOIN _fx dfx ON dfx.src = b.currency AND dfx.dst = b.rule_currency AND dfx.day =
 WHERE b.clawback_on_chargeback AND (b.cpa_min_deposit IS NULL OR b.amount * dfx.rate >= b.cpa_min_deposit)
   AND cb.at >= %(start)s AND cb.at < %(end)s
 """
+NO_TIERS = {"tier_columns": "NULL::numeric AS tier_value, NULL::numeric AS tier_min, NULL::numeric AS tier_factor",
+            "tier_join": "", "tier_where": "",
+            "tier_arrays": "NULL::numeric[] AS tier_values, NULL::numeric[] AS tier_mins, NULL::numeric[] AS tier_factors, "
+                           "sum(x.basis) AS weighted_basis"}
+TIERS = {"tier_columns": "t.value AS tier_value, t.min AS tier_min, t.factor AS tier_factor",
+         "tier_join": "LEFT JOIN _tier t ON t.deal_pk = b.deal_pk AND t.rule_id = b.rule_id",
+         "tier_where": "AND COALESCE(t.factor, 1) <> 0",
+         "tier_arrays": "CASE WHEN bool_or(x.tier_value IS NOT NULL) THEN array_agg(x.tier_value) END AS tier_values, "
+                        "CASE WHEN bool_or(x.tier_value IS NOT NULL) THEN array_agg(x.tier_min) END AS tier_mins, "
+                        "CASE WHEN bool_or(x.tier_value IS NOT NULL) THEN array_agg(x.tier_factor) END AS tier_factors, "
+                        "sum(x.basis * COALESCE(x.tier_factor, 1)) AS weighted_basis"}
 
 # The sources grouped into batches (ib.models.CommissionBatch): one per kind, client's partner,
-# rule and FX day (and basis currency), the sources in the order of their time. The GROUP BY is
-# what keeps a source in one batch per rule.
-_BY_TIME = "ORDER BY x.time, x.source_id"
+# rule and FX day (and basis currency), with the partner's chain (its path now). The GROUP BY is
+# what keeps a source in one batch per rule; the sources are in the order they were read (a hash
+# aggregate: sorting a month of sources would cost more than computing them).
 BATCHES_SQL = f"""
+SET LOCAL enable_sort = off;
 INSERT INTO ib_commissionbatch (run_id, source_kind, partner_id, chain, rule_code, rule_id, plan_version_id, day,
     basis_currency, currency, fx_rate, unit, source_ids, times, bases, account_ids, client_ids, tier_values,
     tier_mins, tier_factors, weighted_basis, factor_in_rate)
-SELECT %(run)s, x.kind, x.partner_id, min(x.chain), min(x.rule_code), x.rule_id, min(x.version_id), x.fx_day,
-       x.basis_currency, min(x.plan_currency), min(fx.rate), min(x.unit),
-       array_agg(x.source_id {_BY_TIME}), array_agg(x.time {_BY_TIME}), array_agg(x.basis {_BY_TIME}),
-       array_agg(x.account_id {_BY_TIME}), array_agg(x.client_id {_BY_TIME}),
-       CASE WHEN bool_or(x.tier_value IS NOT NULL) THEN array_agg(x.tier_value {_BY_TIME}) END,
-       CASE WHEN bool_or(x.tier_value IS NOT NULL) THEN array_agg(x.tier_min {_BY_TIME}) END,
-       CASE WHEN bool_or(x.tier_value IS NOT NULL) THEN array_agg(x.tier_factor {_BY_TIME}) END,
-       sum(x.basis * COALESCE(x.tier_factor, 1)), false
-FROM ({SOURCES}) x
-JOIN _fx fx ON fx.src = x.basis_currency AND fx.dst = x.plan_currency AND fx.day = x.fx_day
-GROUP BY x.kind, x.partner_id, x.rule_id, x.fx_day, x.basis_currency
+SELECT %(run)s, g.kind, g.partner_id, pa.path, g.rule_code, g.rule_id, g.version_id, g.fx_day, g.basis_currency,
+       g.plan_currency, g.fx_rate, g.unit, g.source_ids, g.times, g.bases, g.account_ids, g.client_ids,
+       g.tier_values, g.tier_mins, g.tier_factors, g.weighted_basis, false
+FROM (
+    SELECT x.kind, x.partner_id, min(x.rule_code) AS rule_code, x.rule_id, min(x.version_id) AS version_id, x.fx_day,
+           x.basis_currency, min(x.plan_currency) AS plan_currency, min(fx.rate) AS fx_rate, min(x.unit) AS unit,
+           array_agg(x.source_id) AS source_ids, array_agg(x.time) AS times, array_agg(x.basis) AS bases,
+           array_agg(x.account_id) AS account_ids, array_agg(x.client_id) AS client_ids,
+           {{tier_arrays}}
+    FROM ({SOURCES}) x
+    JOIN _fx fx ON fx.src = x.basis_currency AND fx.dst = x.plan_currency AND fx.day = x.fx_day
+    GROUP BY x.kind, x.partner_id, x.rule_id, x.fx_day, x.basis_currency) g
+JOIN ib_partner pa ON pa.id = g.partner_id;
+SET LOCAL enable_sort = on
 """
 
 # Each batch's beneficiaries: level k of its chain (0: the client's partner) with the level's rate,
@@ -480,7 +525,7 @@ def _execute(sql: str, params: dict[str, Any]) -> int:
             started = time.perf_counter()
             cursor.execute(statement, params)
             rows = cursor.rowcount
-            if not statement.startswith("ANALYZE"):
+            if not statement.startswith(("ANALYZE", "SET")):
                 logger.info("commission engine step %s: %.2f s, %s rows", _step_name(statement),
                             time.perf_counter() - started, rows)
     return rows
@@ -496,7 +541,7 @@ def _step_name(sql: str) -> str:
 
 def _drop_temps() -> None:
     with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS _ver, _asg, _pick, _attr, _src, _tierdeal, _tiermetric, _tier, _cpa, _fx")
+        cursor.execute("DROP TABLE IF EXISTS _ver, _asg, _pick, _attr, _inst, _pos, _src, _tierdeal, _tiermetric, _tier, _cpa, _fx")
 
 
 def _context(params: dict[str, Any], lookback: int) -> dt.datetime:
@@ -526,10 +571,12 @@ def compute_lines(scope: Scope, added: dict[tuple[int, str], PartnerSum] | None 
         cursor.execute("CREATE TEMP TABLE _tier (deal_pk bigint, rule_id bigint, value numeric, min numeric, "
                        "factor numeric) ON COMMIT DROP")
     _execute(ATTR_SQL, params)
+    _execute(INST_SQL, params)
+    _execute(POS_SQL, params)
     _execute(SRC_SQL, params)
     tiered = _tiers_apply(params)
     _execute(CPA_SQL, params)
-    _execute(FX_SQL.format(needs=FX_NEEDS.format(basis=BASIS)), params)
+    _execute(FX_SQL.format(needs=FX_NEEDS), params)
     with connection.cursor() as cursor:
         # The first day of each pair without a rate (the days after it, up to a first rate, lack one too).
         cursor.execute("SELECT src, dst, min(day) FROM _fx WHERE rate IS NULL GROUP BY src, dst ORDER BY 3, 1, 2")
@@ -538,7 +585,7 @@ def compute_lines(scope: Scope, added: dict[tuple[int, str], PartnerSum] | None 
             raise FxMissing(missing)
         cursor.execute("SELECT COALESCE(max(id), 0) FROM ib_commissionbatch WHERE run_id = %s", [scope.run_id])
         params["after"] = (cursor.fetchone() or (0,))[0]
-    _execute(BATCHES_SQL, params)
+    _execute(BATCHES_SQL.format(**(TIERS if tiered else NO_TIERS)), params)
     sums = _sums(f"WITH ins AS ({SHARES_SQL} RETURNING beneficiary_id, currency, amount, plan_version_id, lines) "
                  + SUMS.format(lines="ins"), params)
     if added is not None:
