@@ -12,6 +12,7 @@ is found by the key (`dispute_current_line`), beside the line as the partner saw
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +31,15 @@ from crm.models import User
 from crm.permissions import code_or_404, user_can
 from ib import selectors
 from ib.commissions import MANAGE
-from ib.models import CommissionDispute, CommissionLine, DisputeState, Partner, line_pk_q
+from ib.models import (
+    LINE_ID_SHIFT,
+    CommissionDispute,
+    CommissionLine,
+    CommissionShare,
+    DisputeState,
+    Partner,
+    line_pk_q,
+)
 
 TEXT_MAX = 2000
 
@@ -144,12 +153,21 @@ def partner_disputes(partner: Partner) -> QuerySet[CommissionDispute]:
     return partner.disputes.select_related("run").order_by("-state", "-opened_at", "-id")
 
 
+def _opened_days(rows: Iterable[CommissionDispute]) -> dict[int, dt.date]:
+    """Per dispute id: the day of the batch its line was in when opened (a line of the same key is
+    in a batch of the same day in any run: the day is its source's)."""
+    by_share = {d.line_id // LINE_ID_SHIFT: d.pk for d in rows}
+    return {by_share[share]: day for share, day in
+            CommissionShare.objects.filter(pk__in=list(by_share)).values_list("pk", "batch__day")}
+
+
 def dispute_current_line(dispute: CommissionDispute) -> CommissionLine | None:
     """The line of the dispute's key that counts now (a recalculation's or an increment's), or None
     when it no longer earns anything."""
-    return (selectors.partner_lines(dispute.partner)
-            .filter(source_kind=dispute.source_kind, source_id=dispute.source_id, rule_code=dispute.rule_code)
-            .first())
+    lines = selectors.partner_lines(dispute.partner).filter(
+        source_kind=dispute.source_kind, source_id=dispute.source_id, rule_code=dispute.rule_code)
+    day = _opened_days([dispute]).get(dispute.pk)
+    return (lines.filter(batch_day=day) if day else lines).first()
 
 
 def dispute_line_as_opened(dispute: CommissionDispute) -> CommissionLine | None:
@@ -182,8 +200,13 @@ def dispute_rows(rows: Iterable[CommissionDispute]) -> list[DisputeView]:
     keys = Q(pk__in=[])
     for d in rows:
         keys |= Q(beneficiary_id=d.partner_id, source_kind=d.source_kind, source_id=d.source_id, rule_code=d.rule_code)
-    current = {(x.beneficiary_id, x.source_kind, x.source_id, x.rule_code): x
-               for x in selectors.current_lines().filter(keys)} if rows else {}
+    # Only the partners' batches of the days the lines were in are read (every day of theirs when
+    # a line's batch was since rewritten by an increment).
+    lines = selectors.current_lines().filter(keys, beneficiary_id__in={d.partner_id for d in rows})
+    days = _opened_days(rows)
+    if len(days) == len(rows):
+        lines = lines.filter(batch_day__in=set(days.values()))
+    current = {(x.beneficiary_id, x.source_kind, x.source_id, x.rule_code): x for x in lines} if rows else {}
     out = []
     for d in rows:
         line = current.get((d.partner_id, d.source_kind, d.source_id, d.rule_code))

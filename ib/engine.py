@@ -1,29 +1,29 @@
 """The commission engine: a brand's period computed from the synced deals and the deposit and
-chargeback facts, as known at a moment, with set-based SQL (one INSERT ... SELECT per kind of
-source, never a loop over deals).
+chargeback facts, as known at a moment, with set-based SQL (a handful of statements over the whole
+period, never a loop over deals).
 
-What a run does (``run_compute``), inside one transaction:
+What a run does (``compute_lines``), inside the caller's transaction:
 
 1. ``_ver``: the plan versions in force, per plan, as recorded by ``as_of`` (drafts only when a
    what-if run names them): [valid_from, valid_to) from each version's effective_from to the next
    one's; of two versions with one effective_from the later recorded wins (a correction).
    ``_asg``: the plan assignments recorded by ``as_of`` (partner-wide, and per account).
    ``_pick``: for every (version, instrument group, account type) the most specific rule of each
-   kind and basis (group and type > group > type > neither).
-2. ``_src``: the period's trade deals of the brand's servers that were first seen by ``as_of`` and
-   are not deleted, each with its client, its partner at the deal's time (ClientAttribution), that
-   partner's chain (its path, root first), the plan (the account's override, else the partner's),
-   the version at the deal's time, its instrument (group, contract size) and two flags:
-     - held: the position was opened (its "in" deal, looked for back to the period start minus the
-       longest minimum holding time) at least min_hold_seconds before this closing deal;
-     - hedged: another position of the opposite side on the same account and symbol, opened
-       before it, was still open when it opened. Of a hedged pair only the first opened earns
-       (opposite positions open at the same time count once). One window pass per account and
-       symbol, not a self-join.
-3. Lines, one INSERT ... SELECT per source kind, each row expanded over the chain's levels
-   (``generate_series``) with the level's rate (per-level rates, or the pass-up split), converted
-   to the plan's currency with ``_fx`` (the rate of the source's own day, else the latest before;
-   a missing rate stops the run and names the pair and day):
+   kind and basis (group and type > group > type > neither). ``_attr``: the scope's accounts with
+   their clients' dated partner attributions; ``_inst``: the brand's instruments.
+2. ``_pos``: the positions with deals in the period, from one aggregate over the deals: when each
+   opened (its "in" deal, looked for back to the period start minus the longest minimum holding
+   time) and whether it was hedged: another position of the opposite side on the same account and
+   symbol, opened before it, was still open when it opened. Of a hedged pair only the first opened
+   earns (opposite positions open at the same time count once). One window pass per account and
+   symbol over the positions, not a self-join.
+   ``_src``: the period's trade deals first seen by ``as_of`` and not deleted, each with its client,
+   its partner at the deal's time, the plan (the account's override, else the partner's), the
+   version at the deal's time, its instrument (group, contract size) and two flags: held (open at
+   least the version's minimum holding time) and hedged (its position's).
+3. Lines, as batches (ib.models.CommissionBatch: the sources of one client's partner, rule and day,
+   one array element each) and their shares (one per level of the partner's chain with a rate),
+   in two INSERT ... SELECT statements. The sources:
      - per_lot: closing deals that were held and not hedged: lots = volume x contract size /
        group's units per standard lot, times the level's amount per lot;
      - revshare: spread (closing deals, held, not hedged: (ask - bid) x volume x contract size, in
@@ -34,19 +34,25 @@ What a run does (``run_compute``), inside one transaction:
        that moment, so it is paid once;
      - chargeback: the first chargeback or refund after a qualification claws the CPA back, as
        negative lines in the chargeback's period.
-   Lines are unique per (run, source, beneficiary, rule): a re-run of the same statement cannot
-   double them. Amounts are never rounded.
-4. Totals per partner: the lines' sum, the carry from the previous period (negative revenue share,
-   totals under the minimum), the cap, the payable rounded once half to even, and the difference
-   against what was settled for the period (CommissionSettlement).
+   Each level's rate (per-level rates, or the pass-up split) is the share's; amounts are converted
+   to the plan's currency with ``_fx`` (the rate of the source's own day, else the latest before; a
+   missing rate stops the run and names the pair and day). A line (the view ``ib_commissionline``)
+   is one source of a batch under one share: basis x rate (x tier factor) x unit x FX, never
+   rounded; a share's amount is the sum of its lines. A source is in one batch per run and rule,
+   and batches are unique per key: a re-run of the same statement cannot double a line.
+4. Totals per partner (ib.commissions): the shares' sum, the carry from the previous period
+   (negative revenue share, totals under the minimum), the cap, the payable rounded once half to
+   even, and the difference against what was settled for the period (CommissionSettlement).
 
-Incremental (``run_increment``): the latest regular run of an unsettled period is brought up to a
-later as-of by recomputing only the accounts whose deals changed since (new, late, edited or
-deleted), and the CPA and chargeback lines (few); its totals are recomputed from the lines.
+Incremental (``commission_run_increment``): the latest regular run of an unsettled period is
+brought up to a later as-of by recomputing the batches of the partners whose clients' deals changed
+since (new, late, edited or deleted), from the first changed day on, and the CPA and chargeback
+batches (few); its totals are corrected by the shares removed and added.
 
 Limits (documented): the chain is the partners' paths at run time (moves recorded in
 PartnerParentChange are not replayed into older chains); a deal edited after ``as_of`` is read in
-its latest content (the deal table keeps no older content).
+its latest content (the deal table keeps no older content); an increment looks for the opening of
+a position closed on its first day at most a day before it (a full run: back to the period start).
 """
 
 from __future__ import annotations

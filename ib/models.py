@@ -739,6 +739,7 @@ class CommissionLine(models.Model):
     tier_value = models.DecimalField(max_digits=28, decimal_places=10, null=True, blank=True)
     tier_min = models.DecimalField(max_digits=28, decimal_places=10, null=True, blank=True)
     tier_factor = models.DecimalField(max_digits=28, decimal_places=10, null=True, blank=True)
+    batch_day = models.DateField()  # its batch's day: a filter on it reads that day's batches only
 
     class Meta:
         managed = False

@@ -49,7 +49,7 @@ SELECT s.id * {LINE_ID_SHIFT} + u.ordinal AS id, s.id AS share_id, u.ordinal::in
        b.source_kind, u.source_id, s.beneficiary_id, b.rule_code, b.rule_id, b.plan_version_id, s.level, b.chain,
        u.client_id, u.account_id, u.business_time, u.basis, b.basis_currency, x.rate::numeric(38, 16) AS rate,
        b.fx_rate, (u.basis * x.rate * b.unit * b.fx_rate)::numeric(48, 20) AS amount, b.currency, u.tier_value,
-       u.tier_min, u.tier_factor
+       u.tier_min, u.tier_factor, b.day AS batch_day
 FROM ib_commissionshare s
 JOIN ib_commissionbatch b ON b.id = s.batch_id
 CROSS JOIN LATERAL unnest(b.source_ids, b.times, b.bases, b.account_ids, b.client_ids, b.tier_values, b.tier_mins,

@@ -269,3 +269,40 @@ def test_the_daily_task_runs_then_increments_the_open_period():
     # One run, incremented: two lots, Leaf 2 x 5.
     assert run.number == 1 and run.stats["increments"] == 1
     assert totals(run)["Leaf"] == D("10.00")
+
+
+
+@pytest.mark.django_db
+def test_a_late_deal_recomputes_only_its_partners_days_and_leaves_the_others_lines_as_they_were():
+    from django.db.models import F
+
+    from ib.models import CommissionBatch
+    from tests.ib.engine_world import add_account, add_client
+    from trading.models import Deal
+
+    w = make_world()
+    subs_account = add_account(w, add_client(w, w.sub))
+    store(w, round_trip(w.account, opened=t(3, 10), closed=t(3, 11)))
+    store(w, round_trip(w.account, opened=t(20, 10), closed=t(20, 11)))
+    store(w, round_trip(subs_account, opened=t(20, 10), closed=t(20, 11)))
+    # Those were synced yesterday (the sync stamps a deal with the database's clock).
+    Deal.objects.update(first_seen_at=F("first_seen_at") - dt.timedelta(days=1),
+                        updated_at=F("updated_at") - dt.timedelta(days=1))
+    run = cs.commission_run(actor=None, brand=w.brand, period=MARCH)
+    before = dict(CommissionBatch.objects.filter(run=run).values_list("pk", "day"))
+    # A deal of the 5th arrives late on Leaf's client's account.
+    store(w, round_trip(w.account, opened=t(5, 10), closed=t(5, 11), volume="2"))
+    inc = cs.commission_run_increment(brand=w.brand, period=MARCH)
+    assert inc.stats["last_increment"]["accounts"] == 1
+    after = dict(CommissionBatch.objects.filter(run=inc).values_list("pk", "day"))
+    kept = {pk for pk in before if pk in after}
+    # Sub's own client's batch and Leaf's batch of the 3rd are untouched; Leaf's from the 5th are new.
+    assert {before[pk] for pk in kept} == {dt.date(2024, 3, 3), dt.date(2024, 3, 20)}
+    assert set(CommissionBatch.objects.filter(pk__in=kept).values_list("partner_id", "day")) == {
+        (w.leaf.pk, dt.date(2024, 3, 3)), (w.sub.pk, dt.date(2024, 3, 20))}
+    assert sorted(after[pk] for pk in after if pk not in kept) == [dt.date(2024, 3, 5), dt.date(2024, 3, 20)]
+    full = cs.commission_run(actor=None, brand=w.brand, period=MARCH)
+    # Leaf: 4 lots x 5; Sub: 4 lots x 2 + its own client's lot x 5; Master: 4 x 1 + 1 x 2.
+    assert totals(inc) == totals(full) == {"Leaf": D("20.00"), "Sub": D("13.00"), "Master": D("6.00")}
+    # Three closes of Leaf's client over three levels, one of Sub's over two.
+    assert CommissionLine.objects.filter(run=inc).count() == CommissionLine.objects.filter(run=full).count() == 11
