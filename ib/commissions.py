@@ -626,13 +626,17 @@ def _increment_accounts(run: CommissionRun, *, as_of: dt.datetime, start: dt.dat
             "WHERE at.partner_id = ANY(%s) AND at.effective_from < %s AND (at.effective_to IS NULL OR at.effective_to > %s)",
             [run.brand_id, partners, end, since])
         accounts = [row[0] for row in cursor.fetchall()]
+        cursor.execute("SELECT count(*) FROM trading_tradingaccount a "
+                       "JOIN trading_platformserver s ON s.id = a.server_id AND s.brand_id = %s", [run.brand_id])
+        everyone = len(accounts) == (cursor.fetchone() or (0,))[0]
     # The totals are corrected by what the increment removes and adds, not summed again.
     sums = {(t.partner_id, t.currency): engine.PartnerSum(t.gross, t.lines, t.plan_version_id)
             for t in run.totals.all()}
     for key, removed in engine.lines_forget(run.pk, partners=partners, since=since).items():
         sums[key] = sums.get(key, engine.PartnerSum()).plus(removed, -1)
     run.as_of = as_of
-    stats = _compute(run, accounts=accounts, since=since, partners=partners, added=sums)
+    # A day on which every account traded reads the day's deals without a list of accounts to match.
+    stats = _compute(run, accounts=None if everyone else accounts, since=since, partners=partners, added=sums)
     _write_totals(run, {key: s for key, s in sums.items() if s.lines})
     return stats, len(changed_accounts)
 

@@ -158,7 +158,7 @@ ANALYZE _inst
 
 # The scope's trade deals (as known at as_of, not deleted), from `context` on.
 DEALS_WHERE = """
-d.server_id IN (SELECT id FROM trading_platformserver WHERE brand_id = %(brand)s)
+d.server_id = ANY(%(servers)s)
 AND d.time >= %(context)s AND d.time < %(end)s AND d.kind = 'trade' AND d.deleted_at IS NULL
 AND d.first_seen_at <= %(as_of)s AND (%(all_accounts)s OR d.account_id = ANY(%(accounts)s))
 """
@@ -567,8 +567,13 @@ def compute_lines(scope: Scope, added: dict[tuple[int, str], PartnerSum] | None 
     params = _params(scope)
     _drop_temps()
     with connection.cursor() as cursor:
-        # The window passes' sorts over a month of deals stay in memory instead of spilling to disk.
-        cursor.execute("SET LOCAL work_mem = '512MB'")
+        # The aggregates over a month of deals (its positions, its batches) stay in memory instead
+        # of spilling to disk: up to 1 GB per sort, 4 GB per hash.
+        cursor.execute("SET LOCAL work_mem = '1GB'")
+        cursor.execute("SET LOCAL hash_mem_multiplier = 4")
+        # The brand's servers as a list: the planner then knows how many of the deals are the brand's.
+        cursor.execute("SELECT array_agg(id) FROM trading_platformserver WHERE brand_id = %s", [scope.brand_id])
+        params["servers"] = (cursor.fetchone() or (None,))[0] or []
     _execute(VER_SQL, params)
     with connection.cursor() as cursor:
         # The longest minimum holding time: opening deals are looked for that far back.
