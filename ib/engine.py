@@ -172,9 +172,9 @@ AND d.first_seen_at <= %(as_of)s AND (%(all_accounts)s OR d.account_id = ANY(%(a
 POS_SQL = f"""
 CREATE TEMP TABLE _pos ON COMMIT DROP AS
 WITH pos AS (
-    SELECT d.account_id, d.position_id, min(d.symbol) AS symbol,
+    SELECT d.account_id, d.position_id, min(d.symbol COLLATE "C") AS symbol,
            min(d.time) FILTER (WHERE d.entry = 'in') AS open_t,
-           min(d.side) FILTER (WHERE d.entry = 'in') AS open_side,
+           min(d.side COLLATE "C") FILTER (WHERE d.entry = 'in') AS open_side,
            max(d.time) FILTER (WHERE d.entry IN ('out', 'inout', 'out_by') AND d.time >= %(from)s) AS close_t
     FROM trading_deal d WHERE {DEALS_WHERE}
     GROUP BY d.account_id, d.position_id
@@ -409,19 +409,19 @@ FROM (SELECT DISTINCT src, dst, day FROM need) n;
 ANALYZE _fx;
 """
 
-# Every day from a pair's first source to its last: a rate is found for each of them exactly when one
-# is found for the first (the latest before a day stays found for every later day), and a handful
-# of look-ups per day costs less than reading the day of each of a month's sources.
-FX_NEEDS = f"""
-SELECT src, dst, day::date FROM (
-    SELECT {BASIS_CURRENCY} AS src, s.plan_currency AS dst, min(s.first) AS first, max(s.last) AS last
-    FROM (SELECT version_id, group_id, account_type, is_close, held, hedged, priced, profit_currency, account_currency,
-                 plan_currency, min(time) AS first, max(time) AS last
-          FROM _src GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10) s
-    {RULE_JOIN}
-    GROUP BY 1, 2) b
-CROSS JOIN LATERAL generate_series((b.first AT TIME ZONE 'UTC')::date, (b.last AT TIME ZONE 'UTC')::date,
-                                   interval '1 day') AS day
+# The rates the lines may need: every pair of a currency a basis can be in (a per-lot rule's, a
+# plan's, an instrument's profit currency, an account's) and a plan's currency, on every day of the
+# scope; and the CPA's. A rate is looked up per pair and day, not per source; a pair and day that a
+# source needs and has no rate for is found after the batches are written (ib.engine.compute_lines).
+FX_NEEDS = """
+SELECT c.src, v.currency AS dst, day::date
+FROM (SELECT NULLIF(r.currency, '') FROM ib_planrule r JOIN _ver v ON v.id = r.version_id WHERE r.kind = 'per_lot'
+      UNION SELECT currency FROM _ver UNION SELECT profit_currency FROM _inst
+      UNION SELECT account_currency FROM _attr) c(src)
+CROSS JOIN (SELECT DISTINCT currency FROM _ver) v
+CROSS JOIN generate_series((%(from)s AT TIME ZONE 'UTC')::date, ((%(end)s AT TIME ZONE 'UTC') - interval '1 day')::date,
+                           interval '1 day') AS day
+WHERE c.src IS NOT NULL
 UNION ALL SELECT rule_currency, plan_currency, (qualified_at AT TIME ZONE 'UTC')::date FROM _cpa
 UNION ALL SELECT currency, rule_currency, (deposit_at AT TIME ZONE 'UTC')::date FROM _cpa
 """
@@ -473,7 +473,8 @@ TIERS = {"tier_columns": "t.value AS tier_value, t.min AS tier_min, t.factor AS 
                         "sum(x.basis * COALESCE(x.tier_factor, 1)) AS weighted_basis"}
 
 # The sources grouped into batches (ib.models.CommissionBatch): one per kind, client's partner,
-# rule and FX day (and basis currency), with the partner's chain (its path now). The GROUP BY is
+# rule and FX day (and basis currency), with the partner's chain (its path now), the rule, its
+# version and the FX rate joined to the few batches rather than to every source. The GROUP BY is
 # what keeps a source in one batch per rule; the sources are in the order they were read (a hash
 # aggregate: sorting a month of sources would cost more than computing them).
 BATCHES_SQL = f"""
@@ -481,18 +482,20 @@ SET LOCAL enable_sort = off;
 INSERT INTO ib_commissionbatch (run_id, source_kind, partner_id, chain, rule_code, rule_id, plan_version_id, day,
     basis_currency, currency, fx_rate, unit, source_ids, times, bases, account_ids, client_ids, tier_values,
     tier_mins, tier_factors, weighted_basis, factor_in_rate)
-SELECT %(run)s, g.kind, g.partner_id, pa.path, g.rule_code, g.rule_id, g.version_id, g.fx_day, g.basis_currency,
-       g.plan_currency, g.fx_rate, g.unit, g.source_ids, g.times, g.bases, g.account_ids, g.client_ids,
-       g.tier_values, g.tier_mins, g.tier_factors, g.weighted_basis, false
+SELECT %(run)s, g.kind, g.partner_id, pa.path, r.code, g.rule_id, r.version_id, g.fx_day, g.basis_currency,
+       v.currency, fx.rate, CASE WHEN r.kind = 'revshare' THEN 0.01 ELSE 1 END, g.source_ids, g.times, g.bases,
+       g.account_ids, g.client_ids, g.tier_values, g.tier_mins, g.tier_factors, g.weighted_basis, false
 FROM (
-    SELECT x.kind, x.partner_id, min(x.rule_code) AS rule_code, x.rule_id, min(x.version_id) AS version_id, x.fx_day,
-           x.basis_currency, min(x.plan_currency) AS plan_currency, min(fx.rate) AS fx_rate, min(x.unit) AS unit,
+    SELECT x.kind, x.partner_id, x.rule_id, x.fx_day, x.basis_currency,
            array_agg(x.source_id) AS source_ids, array_agg(x.time) AS times, array_agg(x.basis) AS bases,
            array_agg(x.account_id) AS account_ids, array_agg(x.client_id) AS client_ids,
            {{tier_arrays}}
     FROM ({SOURCES}) x
-    JOIN _fx fx ON fx.src = x.basis_currency AND fx.dst = x.plan_currency AND fx.day = x.fx_day
     GROUP BY x.kind, x.partner_id, x.rule_id, x.fx_day, x.basis_currency) g
+JOIN ib_planrule r ON r.id = g.rule_id
+JOIN _ver v ON v.id = r.version_id
+-- A pair and day without a rate leaves fx_rate NULL, which the table refuses (compute_lines then names them).
+LEFT JOIN _fx fx ON fx.src = g.basis_currency AND fx.dst = v.currency AND fx.day = g.fx_day
 JOIN ib_partner pa ON pa.id = g.partner_id;
 SET LOCAL enable_sort = on
 """
@@ -550,6 +553,13 @@ def _drop_temps() -> None:
         cursor.execute("DROP TABLE IF EXISTS _ver, _asg, _pick, _attr, _inst, _pos, _src, _tierdeal, _tiermetric, _tier, _cpa, _fx")
 
 
+def _fx_check(rows: list[tuple[str, str, dt.date]]) -> None:
+    """Stop on the (pair, first day without a rate) rows: the days after it, up to a first rate,
+    lack one too."""
+    if rows:
+        raise FxMissing([(src, dst, day) for src, dst, day in rows])
+
+
 def _context(params: dict[str, Any], lookback: int) -> dt.datetime:
     """From when deals are read: the longest minimum holding time before the period (opening deals
     of its first positions); an increment reads a day before its first day too (at most back to that)."""
@@ -589,14 +599,21 @@ def compute_lines(scope: Scope, added: dict[tuple[int, str], PartnerSum] | None 
     _execute(CPA_SQL, params)
     _execute(FX_SQL.format(needs=FX_NEEDS), params)
     with connection.cursor() as cursor:
-        # The first day of each pair without a rate (the days after it, up to a first rate, lack one too).
-        cursor.execute("SELECT src, dst, min(day) FROM _fx WHERE rate IS NULL GROUP BY src, dst ORDER BY 3, 1, 2")
-        missing = [(src, dst, day) for src, dst, day in cursor.fetchall()]
-        if missing:
-            raise FxMissing(missing)
+        # A CPA's first deposit in a currency without a rate on its day (its minimum is checked in the rule's).
+        cursor.execute("SELECT src, dst, min(day) FROM _fx WHERE rate IS NULL AND (src, dst, day) IN ("
+                       "SELECT currency, rule_currency, (deposit_at AT TIME ZONE 'UTC')::date FROM _cpa) "
+                       "GROUP BY src, dst ORDER BY 3, 1, 2")
+        _fx_check(cursor.fetchall())
         cursor.execute("SELECT COALESCE(max(id), 0) FROM ib_commissionbatch WHERE run_id = %s", [scope.run_id])
         params["after"] = (cursor.fetchone() or (0,))[0]
     _execute(BATCHES_SQL.format(**(TIERS if tiered else NO_TIERS)), params)
+    with connection.cursor() as cursor:
+        # The pairs and days the sources needed and no rate was found for (the caller's transaction,
+        # and with it the batches, is rolled back).
+        cursor.execute("SELECT basis_currency, currency, min(day) FROM ib_commissionbatch "
+                       "WHERE run_id = %(run)s AND id > %(after)s AND fx_rate IS NULL "
+                       "GROUP BY basis_currency, currency ORDER BY 3, 1, 2", params)
+        _fx_check(cursor.fetchall())
     sums = _sums(f"WITH ins AS ({SHARES_SQL} RETURNING beneficiary_id, currency, amount, plan_version_id, lines) "
                  + SUMS.format(lines="ins"), params)
     if added is not None:

@@ -655,7 +655,8 @@ class CommissionBatch(models.Model):
     day = models.DateField()  # the UTC day of the sources' FX rate (a deal's, a qualification's)
     basis_currency = models.CharField(max_length=8, blank=True)
     currency = models.CharField(max_length=8)  # the plan's
-    fx_rate = models.DecimalField(max_digits=38, decimal_places=16)
+    # NULL only inside a computation that then stops: no rate for the pair and day (ib.engine).
+    fx_rate = models.DecimalField(max_digits=38, decimal_places=16, null=True)
     unit = models.DecimalField(max_digits=8, decimal_places=4)  # 1 per lot, 0.01 for a percentage
     # The sources, one element each, in the order of their time.
     source_ids = ArrayField(models.BigIntegerField())  # trading_deal.id, the client's id, ib_clientchargeback.id

@@ -81,7 +81,7 @@ class Migration(migrations.Migration):
                 ('day', models.DateField()),
                 ('basis_currency', models.CharField(blank=True, max_length=8)),
                 ('currency', models.CharField(max_length=8)),
-                ('fx_rate', models.DecimalField(decimal_places=16, max_digits=38)),
+                ('fx_rate', models.DecimalField(decimal_places=16, max_digits=38, null=True)),
                 ('unit', models.DecimalField(decimal_places=4, max_digits=8)),
                 ('source_ids', django.contrib.postgres.fields.ArrayField(base_field=models.BigIntegerField())),
                 ('times', django.contrib.postgres.fields.ArrayField(base_field=models.DateTimeField())),
