@@ -21,8 +21,8 @@ What a run does (``compute_lines``), inside the caller's transaction:
    its partner at the deal's time, the plan (the account's override, else the partner's), the
    version at the deal's time, its instrument (group, contract size) and two flags: held (open at
    least the version's minimum holding time) and hedged (its position's).
-3. Lines, as batches (ib.models.CommissionBatch: the sources of one client's partner, rule and day,
-   one array element each) and their shares (one per level of the partner's chain with a rate),
+3. Lines, as batches (ib.models.CommissionBatch: the sources of one client's partner, rule and
+   business day, one array element each) and their shares (one per level of the partner's chain with a rate),
    in two INSERT ... SELECT statements. The sources:
      - per_lot: closing deals that were held and not hedged: lots = volume x contract size /
        group's units per standard lot, times the level's amount per lot;
@@ -437,13 +437,14 @@ LEVEL_RATE = """CASE WHEN b.split_mode = 'pass_up'
 # of 0) makes no line; a deposit under the CPA rule's minimum, converted at its day's rate, none.
 SOURCES = f"""
 SELECT 'deal' AS kind, b.deal_pk AS source_id, b.partner_id, b.rule_id, b.rule_code, b.version_id,
-       b.time, (b.time AT TIME ZONE 'UTC')::date AS fx_day, b.basis, b.basis_currency, b.plan_currency, b.unit,
+       b.time, (b.time AT TIME ZONE 'UTC')::date AS day, (b.time AT TIME ZONE 'UTC')::date AS fx_day, b.basis,
+       b.basis_currency, b.plan_currency, b.unit,
        b.account_id, b.client_id, {{tier_columns}}
 FROM ({BASIS}) b {{tier_join}}
 WHERE b.basis <> 0 {{tier_where}}
 UNION ALL
 SELECT 'cpa', b.client_id, b.partner_id, b.rule_id, b.rule_code, b.version_id, b.qualified_at,
-       (b.qualified_at AT TIME ZONE 'UTC')::date, 1, b.rule_currency, b.plan_currency, 1, NULL, b.client_id,
+       (b.qualified_at AT TIME ZONE 'UTC')::date, (b.qualified_at AT TIME ZONE 'UTC')::date, 1, b.rule_currency, b.plan_currency, 1, NULL, b.client_id,
        NULL, NULL, NULL
 FROM _cpa b
 JOIN _fx dfx ON dfx.src = b.currency AND dfx.dst = b.rule_currency AND dfx.day = (b.deposit_at AT TIME ZONE 'UTC')::date
@@ -451,7 +452,7 @@ WHERE (b.cpa_min_deposit IS NULL OR b.amount * dfx.rate >= b.cpa_min_deposit)
   AND b.qualified_at >= %(start)s AND b.qualified_at < %(end)s
 UNION ALL
 SELECT 'chargeback', cb.id, b.partner_id, b.rule_id, b.rule_code, b.version_id, cb.at,
-       (b.qualified_at AT TIME ZONE 'UTC')::date, -1, b.rule_currency, b.plan_currency, 1, NULL, b.client_id,
+       (cb.at AT TIME ZONE 'UTC')::date, (b.qualified_at AT TIME ZONE 'UTC')::date, -1, b.rule_currency, b.plan_currency, 1, NULL, b.client_id,
        NULL, NULL, NULL
 FROM _cpa b
 JOIN LATERAL (SELECT x.id, x.at FROM ib_clientchargeback x WHERE x.client_id = b.client_id AND x.at >= b.qualified_at
@@ -473,25 +474,26 @@ TIERS = {"tier_columns": "t.value AS tier_value, t.min AS tier_min, t.factor AS 
                         "sum(x.basis * COALESCE(x.tier_factor, 1)) AS weighted_basis"}
 
 # The sources grouped into batches (ib.models.CommissionBatch): one per kind, client's partner,
-# rule and FX day (and basis currency), with the partner's chain (its path now), the rule, its
+# rule, day and FX day (and basis currency; the two days differ only for a chargeback, converted at
+# its qualification's rate), with the partner's chain (its path now), the rule, its
 # version and the FX rate joined to the few batches rather than to every source. The GROUP BY is
 # what keeps a source in one batch per rule; the sources are in the order they were read (a hash
 # aggregate: sorting a month of sources would cost more than computing them).
 BATCHES_SQL = f"""
 SET LOCAL enable_sort = off;
 INSERT INTO ib_commissionbatch (run_id, source_kind, partner_id, chain, rule_code, rule_id, plan_version_id, day,
-    basis_currency, currency, fx_rate, unit, source_ids, times, bases, account_ids, client_ids, tier_values,
+    fx_day, basis_currency, currency, fx_rate, unit, source_ids, times, bases, account_ids, client_ids, tier_values,
     tier_mins, tier_factors, weighted_basis, factor_in_rate)
-SELECT %(run)s, g.kind, g.partner_id, pa.path, r.code, g.rule_id, r.version_id, g.fx_day, g.basis_currency,
+SELECT %(run)s, g.kind, g.partner_id, pa.path, r.code, g.rule_id, r.version_id, g.day, g.fx_day, g.basis_currency,
        v.currency, fx.rate, CASE WHEN r.kind = 'revshare' THEN 0.01 ELSE 1 END, g.source_ids, g.times, g.bases,
        g.account_ids, g.client_ids, g.tier_values, g.tier_mins, g.tier_factors, g.weighted_basis, false
 FROM (
-    SELECT x.kind, x.partner_id, x.rule_id, x.fx_day, x.basis_currency,
+    SELECT x.kind, x.partner_id, x.rule_id, x.day, x.fx_day, x.basis_currency,
            array_agg(x.source_id) AS source_ids, array_agg(x.time) AS times, array_agg(x.basis) AS bases,
            array_agg(x.account_id) AS account_ids, array_agg(x.client_id) AS client_ids,
            {{tier_arrays}}
     FROM ({SOURCES}) x
-    GROUP BY x.kind, x.partner_id, x.rule_id, x.fx_day, x.basis_currency) g
+    GROUP BY x.kind, x.partner_id, x.rule_id, x.day, x.fx_day, x.basis_currency) g
 JOIN ib_planrule r ON r.id = g.rule_id
 JOIN _ver v ON v.id = r.version_id
 -- A pair and day without a rate leaves fx_rate NULL, which the table refuses (compute_lines then names them).
@@ -569,6 +571,14 @@ def _context(params: dict[str, Any], lookback: int) -> dt.datetime:
     return max(start, params["from"] - dt.timedelta(seconds=max(lookback, 86400)))
 
 
+def increment_settings() -> None:
+    """For the rest of the caller's transaction (an increment): no JIT compilation. Compiling
+    costs about a second per statement, more than an increment's statements save by it (a full
+    month's run keeps it: there it pays)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
+
+
 def compute_lines(scope: Scope, added: dict[tuple[int, str], PartnerSum] | None = None) -> dict[str, int]:
     """Write the run's lines, as batches and shares, for the scope (all the period's sources, or an
     increment's: its partners' deal batches from its first day, plus every CPA and chargeback
@@ -610,7 +620,7 @@ def compute_lines(scope: Scope, added: dict[tuple[int, str], PartnerSum] | None 
     with connection.cursor() as cursor:
         # The pairs and days the sources needed and no rate was found for (the caller's transaction,
         # and with it the batches, is rolled back).
-        cursor.execute("SELECT basis_currency, currency, min(day) FROM ib_commissionbatch "
+        cursor.execute("SELECT basis_currency, currency, min(fx_day) FROM ib_commissionbatch "
                        "WHERE run_id = %(run)s AND id > %(after)s AND fx_rate IS NULL "
                        "GROUP BY basis_currency, currency ORDER BY 3, 1, 2", params)
         _fx_check(cursor.fetchall())

@@ -652,7 +652,10 @@ class CommissionBatch(models.Model):
                              related_name="+")
     plan_version = models.ForeignKey(PlanVersion, on_delete=models.DO_NOTHING, db_constraint=False,
                                      db_index=False, related_name="+")
-    day = models.DateField()  # the UTC day of the sources' FX rate (a deal's, a qualification's)
+    day = models.DateField()  # the UTC day of the sources' business time: lines are listed and recomputed by it
+    # The day whose FX rate converts the sources: their own, but a chargeback's is its qualification's
+    # (a clawback takes back what was paid).
+    fx_day = models.DateField()
     basis_currency = models.CharField(max_length=8, blank=True)
     currency = models.CharField(max_length=8)  # the plan's
     # NULL only inside a computation that then stops: no rate for the pair and day (ib.engine).
@@ -677,7 +680,7 @@ class CommissionBatch(models.Model):
     class Meta:
         constraints: ClassVar = [
             # Lines converted from the one-row-per-line table are a batch each (factor_in_rate).
-            models.UniqueConstraint(fields=["run", "source_kind", "partner", "rule", "day", "basis_currency"],
+            models.UniqueConstraint(fields=["run", "source_kind", "partner", "rule", "day", "fx_day", "basis_currency"],
                                     condition=Q(factor_in_rate=False), name="ib_batch_uniq"),
         ]
 

@@ -205,7 +205,7 @@ def clients(request: HttpRequest) -> HttpResponse:
 
 def _earnings(request: HttpRequest, *, period_error: str = "", status: int = 200) -> HttpResponse:
     partner = request.partner  # type: ignore[attr-defined]
-    page = CappedPaginator(selectors.partner_lines(partner), LINES_PER_PAGE).get_page(request.GET.get("page"))
+    page = CappedPaginator(selectors.PartnerLineList(partner), LINES_PER_PAGE).get_page(request.GET.get("page"))
     last_month = period_before()
     return render(request, "ib/partner_portal/earnings.html", _ctx(
         request, page=page, totals=selectors.partner_earnings(partner), period_error=period_error,

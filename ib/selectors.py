@@ -17,12 +17,14 @@ from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncMonth
+from django.utils.functional import cached_property
 from django.utils.translation import gettext
 
 from crm.lib.money import money_round
 from crm.models import Client
 from crm.selectors import mask_email, mask_phone
 from ib.models import (
+    LINE_ID_SHIFT,
     AttributionConflict,
     ClientAttribution,
     ClientDeposit,
@@ -131,14 +133,17 @@ def claim_partners(conflicts: Iterable[AttributionConflict]) -> dict[int, Partne
 CLOSING_ENTRIES = ("out", "inout", "out_by")
 
 
+def counting_run_ids() -> list[int]:
+    """The runs whose lines count: the latest finished regular run of each brand and period."""
+    return list(CommissionRun.objects.filter(kind=RunKind.REGULAR, status=RunStatus.DONE)
+                .order_by("brand_id", "period", "-number").distinct("brand_id", "period").values_list("pk", flat=True))
+
+
 def _counting(qs: QuerySet[Any]) -> QuerySet[Any]:
     """`qs` (lines or shares) of the latest finished regular run of their brand and period,
-    annotated `is_payable` (the run was settled for the beneficiary)."""
-    newer = CommissionRun.objects.filter(brand_id=OuterRef("run__brand_id"), period=OuterRef("run__period"),
-                                         kind=RunKind.REGULAR, status=RunStatus.DONE,
-                                         number__gt=OuterRef("run__number"))
-    return (qs.filter(run__kind=RunKind.REGULAR, run__status=RunStatus.DONE)
-            .exclude(Exists(newer))
+    annotated `is_payable` (the run was settled for the beneficiary). The runs are named by id (a
+    handful), so that lines are filtered by their batch's run before a batch is unpacked."""
+    return (qs.filter(run_id__in=counting_run_ids())
             # Settled per partner: a partner's settlement schedule settles its own totals (ib.settlement).
             .annotate(is_payable=Exists(CommissionSettlement.objects.filter(run_id=OuterRef("run_id"),
                                                                             partner_id=OuterRef("beneficiary_id")))))
@@ -159,6 +164,66 @@ def partner_shares(partner: Partner) -> QuerySet[CommissionShare]:
     """The partner's lines that count, summed per batch (CommissionShare): what sums of its lines
     read, in as many rows as batches instead of lines."""
     return _counting(CommissionShare.objects.all()).filter(beneficiary=partner)
+
+
+class PartnerLineList:
+    """`partner_lines(partner)` as a list to page through (CappedPaginator), newest first.
+
+    Lines are stored in batches of one business day (ib.models.CommissionBatch), and the newest
+    fifty of a partner's millions would otherwise mean unpacking and sorting every one of them. The
+    length is the sum of the partner's shares; a slice finds the days it covers from their counts
+    and unpacks only those days' batches (the order by time is the order by day, then time)."""
+
+    def __init__(self, partner: Partner) -> None:
+        self.partner = partner
+
+    @cached_property
+    def _days(self) -> list[tuple[dt.date, int]]:
+        rows = (partner_shares(self.partner).order_by().values("batch__day").annotate(n=Sum("lines"))
+                .order_by("-batch__day").values_list("batch__day", "n"))
+        return [(day, int(n)) for day, n in rows if n]
+
+    def __len__(self) -> int:
+        return sum(n for _day, n in self._days)
+
+    def __getitem__(self, index: slice) -> list[CommissionLine]:
+        if not isinstance(index, slice) or index.step not in (None, 1):
+            raise TypeError("PartnerLineList takes a slice")
+        start, stop = max(index.start or 0, 0), len(self) if index.stop is None else index.stop
+        seen, skip = 0, 0
+        days: list[dt.date] = []
+        for day, n in self._days:
+            if seen + n > start and seen < stop:
+                if not days:
+                    skip = start - seen
+                days.append(day)
+            seen += n
+        if not days or stop <= start:
+            return []
+        # The page's lines by (share, place): only the times of those days' batches are unpacked.
+        with connection.cursor() as cursor:
+            cursor.execute(PAGE_SQL, {"partner": self.partner.pk, "runs": counting_run_ids(), "days": days,
+                                      "skip": skip, "n": stop - start, "shift": LINE_ID_SHIFT})
+            keys = [(share_id, ordinal) for share_id, ordinal in cursor.fetchall()]
+        if not keys:
+            return []
+        wanted = Q(pk__in=[])
+        for share_id, ordinal in keys:
+            wanted |= Q(share_id=share_id, ordinal=ordinal)
+        found = {(line.share_id, line.ordinal): line for line in partner_lines(self.partner).filter(wanted)}
+        return [found[key] for key in keys if key in found]
+
+
+# A page of a partner's counted lines of some days, newest first: (share, place in its batch).
+PAGE_SQL = """
+WITH sh AS MATERIALIZED (
+    SELECT s.id, s.batch_id FROM ib_commissionshare s JOIN ib_commissionbatch b ON b.id = s.batch_id
+    WHERE s.beneficiary_id = %(partner)s AND s.run_id = ANY(%(runs)s) AND b.day = ANY(%(days)s::date[])
+)
+SELECT sh.id, u.ordinal FROM sh JOIN ib_commissionbatch b ON b.id = sh.batch_id
+CROSS JOIN LATERAL unnest(b.times) WITH ORDINALITY AS u(t, ordinal)
+ORDER BY u.t DESC, sh.id * %(shift)s + u.ordinal DESC OFFSET %(skip)s LIMIT %(n)s
+"""
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,11 @@ LINE_ID_SHIFT = 2 ** 24  # as in ib.models
 
 CONVERT_SQL = f"""
 INSERT INTO ib_commissionbatch (id, run_id, source_kind, partner_id, chain, rule_code, rule_id, plan_version_id, day,
-    basis_currency, currency, fx_rate, unit, source_ids, times, bases, account_ids, client_ids, tier_values, tier_mins,
+    fx_day, basis_currency, currency, fx_rate, unit, source_ids, times, bases, account_ids, client_ids, tier_values, tier_mins,
     tier_factors, weighted_basis, factor_in_rate)
 SELECT l.id, l.run_id, l.source_kind, l.chain[cardinality(l.chain)], l.chain, l.rule_code, COALESCE(l.rule_id, 0),
-       COALESCE(l.plan_version_id, 0), (l.business_time AT TIME ZONE 'UTC')::date, l.basis_currency, l.currency,
+       COALESCE(l.plan_version_id, 0), (l.business_time AT TIME ZONE 'UTC')::date,
+       (l.business_time AT TIME ZONE 'UTC')::date, l.basis_currency, l.currency,
        l.fx_rate, CASE WHEN r.kind = 'revshare' THEN 0.01 ELSE 1 END, ARRAY[l.source_id], ARRAY[l.business_time],
        ARRAY[l.basis], ARRAY[l.account_id], ARRAY[l.client_id], ARRAY[l.tier_value], ARRAY[l.tier_min],
        ARRAY[l.tier_factor], l.basis, true
@@ -40,7 +41,12 @@ BEGIN
     ALTER TABLE ib_commissionbatch ALTER COLUMN source_ids SET COMPRESSION lz4,
         ALTER COLUMN times SET COMPRESSION lz4, ALTER COLUMN bases SET COMPRESSION lz4,
         ALTER COLUMN account_ids SET COMPRESSION lz4, ALTER COLUMN client_ids SET COMPRESSION lz4;
-EXCEPTION WHEN OTHERS THEN NULL;
+EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN
+    -- A server built without lz4: the default (pglz) took as long as computing a month's lines, so
+    -- the arrays are stored uncompressed (about four times the space).
+    ALTER TABLE ib_commissionbatch ALTER COLUMN source_ids SET STORAGE EXTERNAL,
+        ALTER COLUMN times SET STORAGE EXTERNAL, ALTER COLUMN bases SET STORAGE EXTERNAL,
+        ALTER COLUMN account_ids SET STORAGE EXTERNAL, ALTER COLUMN client_ids SET STORAGE EXTERNAL;
 END $$;
 CREATE INDEX ib_batch_run_day ON ib_commissionbatch (run_id, day);
 CREATE INDEX ib_share_run ON ib_commissionshare (run_id, beneficiary_id);
@@ -71,6 +77,10 @@ class Migration(migrations.Migration):
             name='commissionline',
             options={'managed': False},
         ),
+        migrations.AlterModelTable(
+            name='commissionline',
+            table='ib_commissionline',
+        ),
         migrations.CreateModel(
             name='CommissionBatch',
             fields=[
@@ -79,6 +89,7 @@ class Migration(migrations.Migration):
                 ('chain', django.contrib.postgres.fields.ArrayField(base_field=models.BigIntegerField())),
                 ('rule_code', models.CharField(max_length=40)),
                 ('day', models.DateField()),
+                ('fx_day', models.DateField()),
                 ('basis_currency', models.CharField(blank=True, max_length=8)),
                 ('currency', models.CharField(max_length=8)),
                 ('fx_rate', models.DecimalField(decimal_places=16, max_digits=38, null=True)),
@@ -116,7 +127,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='commissionbatch',
-            constraint=models.UniqueConstraint(condition=models.Q(('factor_in_rate', False)), fields=('run', 'source_kind', 'partner', 'rule', 'day', 'basis_currency'), name='ib_batch_uniq'),
+            constraint=models.UniqueConstraint(condition=models.Q(('factor_in_rate', False)), fields=('run', 'source_kind', 'partner', 'rule', 'day', 'fx_day', 'basis_currency'), name='ib_batch_uniq'),
         ),
         migrations.RunSQL(CONVERT_SQL, migrations.RunSQL.noop),
         migrations.RunSQL(VIEW_SQL, migrations.RunSQL.noop),

@@ -99,6 +99,14 @@ def test_cpa_is_paid_once_at_qualification_and_clawed_back_in_the_chargebacks_pe
     assert totals(april) == {"Leaf": D("0"), "Sub": D("0")}
     carry = {t_.partner: t_.carry_out for t_ in cs.run_totals(april)}
     assert carry == {"Leaf": D("-200"), "Sub": D("-50")}
+    # The clawback is dated and listed on the chargeback's day, converted at the qualification's day.
+    from ib.models import CommissionBatch
+    from ib.selectors import PartnerLineList
+    assert list(CommissionBatch.objects.filter(run=april).values_list("source_kind", "day", "fx_day")) == [
+        ("chargeback", dt.date(2024, 4, 10), dt.date(2024, 3, 5))]
+    newest = PartnerLineList(w.leaf)[0:2]
+    assert [(x.source_kind, x.business_time, x.amount) for x in newest] == [
+        ("chargeback", t(10, 12, month=4), D("-200")), ("cpa", t(5, 11), D("200"))]
     # March recomputed still pays the CPA once, and does not see April's chargeback.
     again = cs.commission_run(actor=None, brand=w.brand, period=MARCH)
     assert totals(again) == {"Leaf": D("200.00"), "Sub": D("50.00")}
@@ -306,3 +314,25 @@ def test_a_late_deal_recomputes_only_its_partners_days_and_leaves_the_others_lin
     assert totals(inc) == totals(full) == {"Leaf": D("20.00"), "Sub": D("13.00"), "Master": D("6.00")}
     # Three closes of Leaf's client over three levels, one of Sub's over two.
     assert CommissionLine.objects.filter(run=inc).count() == CommissionLine.objects.filter(run=full).count() == 11
+
+
+@pytest.mark.django_db
+def test_a_partners_lines_page_through_days_newest_first_as_one_sorted_list_would():
+    from ib.selectors import PartnerLineList, partner_lines
+
+    w = make_world()
+    # Three closes on the 3rd, two on the 4th, four on the 7th (two at the same second).
+    closes = [t(3, 9), t(3, 12), t(3, 23, 59, 59), t(4, 0), t(4, 18), t(7, 8), t(7, 8), t(7, 9), t(7, 21)]
+    store(w, [d for i, at in enumerate(closes)
+              for d in round_trip(w.account, opened=at - dt.timedelta(minutes=30), closed=at, volume=str(1 + i))])
+    cs.commission_run(actor=None, brand=w.brand, period=MARCH)
+    everything = [(x.pk, x.business_time, x.amount) for x in partner_lines(w.sub)]
+    paged = PartnerLineList(w.sub)
+    assert len(paged) == len(everything) == 9
+    assert [x.business_time for x in paged[0:9]] == sorted(closes, reverse=True)
+    for start in range(10):
+        for stop in range(start, 11):
+            assert [(x.pk, x.business_time, x.amount) for x in paged[start:stop]] == everything[start:stop], (start, stop)
+    # Sub earns 2 a lot: the newest line is the 9th close, 9 lots.
+    assert paged[0:1][0].amount == D("18")
+
