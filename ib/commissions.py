@@ -596,6 +596,7 @@ def _increment_accounts(run: CommissionRun, *, as_of: dt.datetime, start: dt.dat
                         end: dt.datetime) -> tuple[dict[str, int], int]:
     """Recompute the run's lines of the accounts whose deals changed since its as-of (and every CPA
     and chargeback line), correcting its totals by what was removed and added."""
+    engine.increment_settings()
     with connection.cursor() as cursor:
         # Deals new, edited or deleted since the run's as-of: every such change sets updated_at
         # (trading.sync), which is indexed, so this reads the changes only. updated_at is its sync
