@@ -163,58 +163,97 @@ AND d.time >= %(context)s AND d.time < %(end)s AND d.kind = 'trade' AND d.delete
 AND d.first_seen_at <= %(as_of)s AND (%(all_accounts)s OR d.account_id = ANY(%(accounts)s))
 """
 
-# The positions with deals from `from` (the period's start, or an increment's first day): when each
-# opened (its "in" deal, looked for from `context`: the longest minimum holding time earlier) and
-# whether it was hedged: another position of the opposite side on the same account and symbol,
-# opened before it, was still open when it opened (its last close from `from` came later). Of a
-# hedged pair only the first opened earns (opposite positions opened together count once). One
-# aggregate over the deals, then one window pass per account and symbol over the positions.
+# The positions with deals from `from`: when each opened (its "in" deal, looked for from `context`:
+# the longest minimum holding time earlier) and whether it was hedged: another position of the
+# opposite side on the same account and symbol, opened before it, was still open when it opened
+# (its last close from `from` came later). Of a hedged pair only the first opened earns (opposite
+# positions opened together count once). One aggregate over the deals, then one window pass per
+# account and symbol over the positions. Kept are only the positions one of whose closing deals
+# can lose its line: hedged, or first closed sooner than the longest minimum holding time after it
+# opened; a closing deal of any other position was held and not hedged (a few percent of a month's
+# positions are kept, so that joining them to the deals is a small hash).
 POS_SQL = f"""
 CREATE TEMP TABLE _pos ON COMMIT DROP AS
 WITH pos AS (
     SELECT d.account_id, d.position_id, min(d.symbol COLLATE "C") AS symbol,
            min(d.time) FILTER (WHERE d.entry = 'in') AS open_t,
            min(d.side COLLATE "C") FILTER (WHERE d.entry = 'in') AS open_side,
+           min(d.time) FILTER (WHERE d.entry IN ('out', 'inout', 'out_by') AND d.time >= %(from)s) AS first_close_t,
            max(d.time) FILTER (WHERE d.entry IN ('out', 'inout', 'out_by') AND d.time >= %(from)s) AS close_t
     FROM trading_deal d WHERE {DEALS_WHERE}
     GROUP BY d.account_id, d.position_id
     HAVING max(d.time) >= %(from)s
 )
-SELECT account_id, position_id, open_t,
-       open_t IS NOT NULL AND close_t IS NOT NULL AND open_t < COALESCE(
-           CASE open_side WHEN 'sell' THEN max(CASE WHEN open_side = 'buy' THEN close_t END) OVER w
-                          ELSE max(CASE WHEN open_side = 'sell' THEN close_t END) OVER w END,
-           '-infinity') AS hedged
-FROM pos
-WINDOW w AS (PARTITION BY account_id, symbol ORDER BY open_t, position_id
-             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING);
+SELECT account_id, position_id, open_t, hedged FROM (
+    SELECT account_id, position_id, open_t, first_close_t,
+           open_t IS NOT NULL AND close_t IS NOT NULL AND open_t < COALESCE(
+               CASE open_side WHEN 'sell' THEN max(CASE WHEN open_side = 'buy' THEN close_t END) OVER w
+                              ELSE max(CASE WHEN open_side = 'sell' THEN close_t END) OVER w END,
+               '-infinity') AS hedged
+    FROM pos
+    WINDOW w AS (PARTITION BY account_id, symbol ORDER BY open_t, position_id
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+) p
+WHERE hedged OR first_close_t - open_t < make_interval(secs => %(longest_hold)s);
 ANALYZE _pos
+"""
+
+# Each account's time segments over which its client, partner, plan and plan version stay the same:
+# cut at every start and end of its attributions, its own and its partners' plan assignments and
+# the versions of every plan, each segment looked up once at its start (an account has a few), so
+# that a deal finds all of them by one join on its account and time instead of four.
+SEG_SQL = """
+CREATE TEMP TABLE _seg ON COMMIT DROP AS
+WITH cuts AS (
+    SELECT account_id, effective_from AS t FROM _attr
+    UNION SELECT account_id, effective_to FROM _attr
+    UNION SELECT x.account_id, t FROM _asg x CROSS JOIN LATERAL (VALUES (x.effective_from), (x.effective_to)) c(t)
+          WHERE x.account_id IS NOT NULL
+    UNION SELECT at.account_id, t FROM _attr at JOIN _asg x ON x.partner_id = at.partner_id
+          CROSS JOIN LATERAL (VALUES (x.effective_from), (x.effective_to)) c(t)
+    UNION SELECT a.account_id, t FROM (SELECT DISTINCT account_id FROM _attr) a
+          CROSS JOIN (SELECT valid_from FROM _ver UNION SELECT valid_to FROM _ver) v(t)
+),
+segs AS (
+    SELECT account_id, t AS seg_from, lead(t) OVER (PARTITION BY account_id ORDER BY t) AS seg_to FROM cuts
+)
+SELECT s.account_id, s.seg_from, s.seg_to, at.client_id, at.partner_id, at.account_type, at.account_currency,
+       v.id AS version_id, v.currency AS plan_currency, v.min_hold_seconds
+FROM segs s
+JOIN _attr at ON at.account_id = s.account_id AND at.effective_from <= s.seg_from AND at.effective_to > s.seg_from
+LEFT JOIN _asg acc ON acc.account_id = s.account_id AND acc.effective_from <= s.seg_from AND acc.effective_to > s.seg_from
+LEFT JOIN _asg par ON par.partner_id = at.partner_id AND par.effective_from <= s.seg_from AND par.effective_to > s.seg_from
+JOIN _ver v ON v.plan_id = COALESCE(acc.plan_id, par.plan_id) AND v.valid_from <= s.seg_from AND v.valid_to > s.seg_from
+WHERE s.seg_to IS NOT NULL;
+ANALYZE _seg
 """
 
 # The period's deals (from `from`), each with its client, the partner it had at the deal's time
 # (and that partner's plan: the account's override, else the partner's; the version at the deal's
-# time), its instrument and two flags: held (open at least the version's minimum holding time) and
-# hedged (its position's). Every join is a hash join: the planner's guesses of these joins' sizes are
-# far too small, and a nested loop over a month of deals never ends.
+# time: its account's segment), its instrument and two flags: held (open at least the version's
+# minimum holding time) and hedged (its position's; a closing deal of a position not in _pos was
+# held and not hedged, and an opening deal is looked up in none: neither flag applies to it). Every
+# join is a hash join of the deals to a small table, in this order: the planner's guesses of the
+# range joins' sizes are far too small, and with them it would hash the deals, or loop over them.
 SRC_SQL = f"""
 SET LOCAL enable_nestloop = off;
+SET LOCAL join_collapse_limit = 1;
 CREATE TEMP TABLE _src ON COMMIT DROP AS
-SELECT d.id AS deal_pk, d.account_id, at.client_id, d.time, d.entry IN ('out', 'inout', 'out_by') AS is_close,
+SELECT d.id AS deal_pk, d.account_id, g.client_id, d.time, d.entry IN ('out', 'inout', 'out_by') AS is_close,
        d.volume, d.profit, d.commission, d.swap, d.fee, d.market_bid, d.market_ask,
-       d.market_bid IS NOT NULL AND d.market_ask IS NOT NULL AS priced, at.account_type,
-       at.account_currency, i.group_id, i.contract_size, i.units_per_lot, i.profit_currency, at.partner_id,
-       v.id AS version_id, v.currency AS plan_currency,
-       (o.open_t IS NULL OR d.time - o.open_t >= make_interval(secs => v.min_hold_seconds)) AS held,
-       o.hedged
+       d.market_bid IS NOT NULL AND d.market_ask IS NOT NULL AS priced, g.account_type,
+       g.account_currency, i.group_id, i.contract_size, i.units_per_lot, i.profit_currency, g.partner_id,
+       g.version_id, g.plan_currency,
+       (o.open_t IS NULL OR d.time - o.open_t >= make_interval(secs => g.min_hold_seconds)) AS held,
+       COALESCE(o.hedged, false) AS hedged
 FROM trading_deal d
-JOIN _pos o ON o.account_id = d.account_id AND o.position_id = d.position_id
-JOIN _attr at ON at.account_id = d.account_id AND at.effective_from <= d.time AND at.effective_to > d.time
-LEFT JOIN _asg acc ON acc.account_id = d.account_id AND acc.effective_from <= d.time AND acc.effective_to > d.time
-LEFT JOIN _asg par ON par.partner_id = at.partner_id AND par.effective_from <= d.time AND par.effective_to > d.time
-JOIN _ver v ON v.plan_id = COALESCE(acc.plan_id, par.plan_id) AND v.valid_from <= d.time AND v.valid_to > d.time
+LEFT JOIN _pos o ON o.account_id = d.account_id
+     AND o.position_id = CASE WHEN d.entry IN ('out', 'inout', 'out_by') THEN d.position_id END
 LEFT JOIN _inst i ON i.symbol = d.symbol
-WHERE {DEALS_WHERE} AND d.time >= %(from)s AND (%(all_partners)s OR at.partner_id = ANY(%(partners)s));
+JOIN _seg g ON g.account_id = d.account_id AND g.seg_from <= d.time AND g.seg_to > d.time
+WHERE {DEALS_WHERE} AND d.time >= %(from)s AND (%(all_partners)s OR g.partner_id = ANY(%(partners)s));
 SET LOCAL enable_nestloop = on;
+SET LOCAL join_collapse_limit = 8;
 ANALYZE _src
 """
 
@@ -552,7 +591,7 @@ def _step_name(sql: str) -> str:
 
 def _drop_temps() -> None:
     with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS _ver, _asg, _pick, _attr, _inst, _pos, _src, _tierdeal, _tiermetric, _tier, _cpa, _fx")
+        cursor.execute("DROP TABLE IF EXISTS _ver, _asg, _pick, _attr, _inst, _seg, _pos, _src, _tierdeal, _tiermetric, _tier, _cpa, _fx")
 
 
 def _fx_check(rows: list[tuple[str, str, dt.date]]) -> None:
@@ -598,11 +637,13 @@ def compute_lines(scope: Scope, added: dict[tuple[int, str], PartnerSum] | None 
     with connection.cursor() as cursor:
         # The longest minimum holding time: opening deals are looked for that far back.
         cursor.execute("SELECT COALESCE(max(min_hold_seconds), 0) FROM _ver")
-        params["context"] = _context(params, int((cursor.fetchone() or (0,))[0]))
+        params["longest_hold"] = int((cursor.fetchone() or (0,))[0])
+        params["context"] = _context(params, params["longest_hold"])
         cursor.execute("CREATE TEMP TABLE _tier (deal_pk bigint, rule_id bigint, value numeric, min numeric, "
                        "factor numeric) ON COMMIT DROP")
     _execute(ATTR_SQL, params)
     _execute(INST_SQL, params)
+    _execute(SEG_SQL, params)
     _execute(POS_SQL, params)
     _execute(SRC_SQL, params)
     tiered = _tiers_apply(params)
