@@ -123,7 +123,9 @@ WITH types AS (SELECT DISTINCT a.account_type FROM trading_tradingaccount a
                UNION SELECT ''),
 groups AS (SELECT id FROM ib_instrumentgroup WHERE brand_id = %(brand)s UNION ALL SELECT NULL)
 SELECT DISTINCT ON (v.id, g.id, t.account_type, r.kind, r.basis)
-       v.id AS version_id, g.id AS group_id, t.account_type, r.kind, r.basis, r.id AS rule_id
+       v.id AS version_id, g.id AS group_id, t.account_type, r.kind, r.basis, r.id AS rule_id,
+       CASE WHEN r.kind = 'per_lot' THEN 1 WHEN r.basis = 'spread' THEN 2 WHEN r.basis = 'commission' THEN 3
+            ELSE 4 END AS formula
 FROM _ver v CROSS JOIN groups g CROSS JOIN types t
 JOIN ib_planrule r ON r.version_id = v.id
      AND (r.instrument_group_id IS NULL OR r.instrument_group_id = g.id)
@@ -173,6 +175,7 @@ AND d.first_seen_at <= %(as_of)s AND (%(all_accounts)s OR d.account_id = ANY(%(a
 # opened; a closing deal of any other position was held and not hedged (a few percent of a month's
 # positions are kept, so that joining them to the deals is a small hash).
 POS_SQL = f"""
+SET LOCAL max_parallel_workers_per_gather = 0;
 CREATE TEMP TABLE _pos ON COMMIT DROP AS
 WITH pos AS (
     SELECT d.account_id, d.position_id, min(d.symbol COLLATE "C") AS symbol,
@@ -195,6 +198,7 @@ SELECT account_id, position_id, open_t, hedged FROM (
                  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 ) p
 WHERE hedged OR first_close_t - open_t < make_interval(secs => %(longest_hold)s);
+SET LOCAL max_parallel_workers_per_gather = %(parallel_workers)s;
 ANALYZE _pos
 """
 
@@ -240,15 +244,14 @@ SET LOCAL enable_nestloop = off;
 SET LOCAL join_collapse_limit = 1;
 CREATE TEMP TABLE _src ON COMMIT DROP AS
 SELECT d.id AS deal_pk, d.account_id, g.client_id, d.time, d.entry IN ('out', 'inout', 'out_by') AS is_close,
-       d.volume, d.profit, d.commission, d.swap, d.fee, d.market_bid, d.market_ask,
-       d.market_bid IS NOT NULL AND d.market_ask IS NOT NULL AS priced, g.account_type,
+       d.volume, d.commission, d.profit + d.swap + d.commission + d.fee AS net, d.market_ask - d.market_bid AS spread,
+       g.account_type,
        g.account_currency, i.group_id, i.contract_size, i.units_per_lot, i.profit_currency, g.partner_id,
        g.version_id, g.plan_currency,
        (o.open_t IS NULL OR d.time - o.open_t >= make_interval(secs => g.min_hold_seconds)) AS held,
        COALESCE(o.hedged, false) AS hedged
 FROM trading_deal d
-LEFT JOIN _pos o ON o.account_id = d.account_id
-     AND o.position_id = CASE WHEN d.entry IN ('out', 'inout', 'out_by') THEN d.position_id END
+LEFT JOIN _pos o ON o.account_id = d.account_id AND o.position_id = d.position_id
 LEFT JOIN _inst i ON i.symbol = d.symbol
 JOIN _seg g ON g.account_id = d.account_id AND g.seg_from <= d.time AND g.seg_to > d.time
 WHERE {DEALS_WHERE} AND d.time >= %(from)s AND (%(all_partners)s OR g.partner_id = ANY(%(partners)s));
@@ -264,28 +267,31 @@ RULE_JOIN = """
 JOIN _pick k ON k.version_id = s.version_id AND k.group_id IS NOT DISTINCT FROM s.group_id
      AND k.account_type = s.account_type
 JOIN ib_planrule r ON r.id = k.rule_id
-WHERE CASE WHEN k.kind = 'per_lot' OR k.basis = 'spread'
-           THEN s.is_close AND s.held AND NOT s.hedged AND s.group_id IS NOT NULL AND (k.kind = 'per_lot' OR s.priced)
+WHERE CASE WHEN k.formula <= 2
+           THEN s.is_close AND s.held AND NOT s.hedged AND s.group_id IS NOT NULL AND (k.formula = 1 OR s.spread IS NOT NULL)
            ELSE true END
 """
 
 # The currency of a rule's basis: per lot, the rule's (else the plan's); spread, the instrument's
 # profit currency; commission and net loss, the account's.
-BASIS_CURRENCY = """CASE WHEN r.kind = 'per_lot' THEN COALESCE(NULLIF(r.currency, ''), s.plan_currency)
-            WHEN r.basis = 'spread' THEN s.profit_currency
+BASIS_CURRENCY = """CASE k.formula WHEN 1 THEN COALESCE(NULLIF(r.currency, ''), s.plan_currency)
+            WHEN 2 THEN s.profit_currency
             ELSE s.account_currency END"""
 
 # What each source row is worth before the level split, per matching rule: (basis, its currency).
-# A subquery, not a table: it is read once (the batches), or twice with tiered rules.
+# The rule's formula (_pick) picks it: lots (volume x contract size / the group's units per lot),
+# the spread's value (spread x volume x contract size), minus the commission, or minus the net
+# result (profit + swap + commission + fee). A subquery, not a table: it is read once (the
+# batches), or twice with tiered rules.
 BASIS = f"""
 SELECT s.deal_pk, s.account_id, s.client_id, s.time, s.partner_id, s.version_id, s.plan_currency,
        r.id AS rule_id, r.code AS rule_code,
-       CASE WHEN r.kind = 'per_lot' THEN s.volume * s.contract_size / s.units_per_lot
-            WHEN r.basis = 'spread' THEN (s.market_ask - s.market_bid) * s.volume * s.contract_size
-            WHEN r.basis = 'commission' THEN -s.commission
-            ELSE -(s.profit + s.swap + s.commission + s.fee) END AS basis,
+       CASE k.formula WHEN 1 THEN s.volume * s.contract_size / s.units_per_lot
+                      WHEN 2 THEN s.spread * s.volume * s.contract_size
+                      WHEN 3 THEN -s.commission
+                      ELSE -s.net END AS basis,
        {BASIS_CURRENCY} AS basis_currency,
-       CASE WHEN r.kind = 'per_lot' THEN 1 ELSE 0.01 END AS unit
+       CASE WHEN k.formula = 1 THEN 1 ELSE 0.01 END AS unit
 FROM _src s
 {RULE_JOIN}
 """
@@ -479,7 +485,7 @@ SELECT 'deal' AS kind, b.deal_pk AS source_id, b.partner_id, b.rule_id, b.rule_c
        b.time, (b.time AT TIME ZONE 'UTC')::date AS day, (b.time AT TIME ZONE 'UTC')::date AS fx_day, b.basis,
        b.basis_currency, b.plan_currency, b.unit,
        b.account_id, b.client_id, {{tier_columns}}
-FROM ({BASIS}) b {{tier_join}}
+FROM ({BASIS} OFFSET 0) b {{tier_join}}
 WHERE b.basis <> 0 {{tier_where}}
 UNION ALL
 SELECT 'cpa', b.client_id, b.partner_id, b.rule_id, b.rule_code, b.version_id, b.qualified_at,
@@ -633,6 +639,10 @@ def compute_lines(scope: Scope, added: dict[tuple[int, str], PartnerSum] | None 
         # The brand's servers as a list: the planner then knows how many of the deals are the brand's.
         cursor.execute("SELECT array_agg(id) FROM trading_platformserver WHERE brand_id = %s", [scope.brand_id])
         params["servers"] = (cursor.fetchone() or (None,))[0] or []
+        # The position aggregate runs in this process alone (workers' partial aggregates of a month's
+        # positions do not shrink it: merging them costs more than they save), the rest as set.
+        cursor.execute("SELECT current_setting('max_parallel_workers_per_gather')::int")
+        params["parallel_workers"] = (cursor.fetchone() or (2,))[0]
     _execute(VER_SQL, params)
     with connection.cursor() as cursor:
         # The longest minimum holding time: opening deals are looked for that far back.
