@@ -9,18 +9,21 @@ What a run does (``compute_lines``), inside the caller's transaction:
    one's; of two versions with one effective_from the later recorded wins (a correction).
    ``_asg``: the plan assignments recorded by ``as_of`` (partner-wide, and per account).
    ``_pick``: for every (version, instrument group, account type) the most specific rule of each
-   kind and basis (group and type > group > type > neither). ``_attr``: the scope's accounts with
-   their clients' dated partner attributions; ``_inst``: the brand's instruments.
+   kind and basis (group and type > group > type > neither), with its formula. ``_attr``: the
+   scope's accounts with their clients' dated partner attributions; ``_inst``: the brand's
+   instruments; ``_seg``: each account's time segments over which its client, partner, plan (its
+   own override, else its partner's) and version stay the same (a deal finds all four by one join).
 2. ``_pos``: the positions with deals in the period, from one aggregate over the deals: when each
    opened (its "in" deal, looked for back to the period start minus the longest minimum holding
    time) and whether it was hedged: another position of the opposite side on the same account and
    symbol, opened before it, was still open when it opened. Of a hedged pair only the first opened
    earns (opposite positions open at the same time count once). One window pass per account and
-   symbol over the positions, not a self-join.
-   ``_src``: the period's trade deals first seen by ``as_of`` and not deleted, each with its client,
-   its partner at the deal's time, the plan (the account's override, else the partner's), the
-   version at the deal's time, its instrument (group, contract size) and two flags: held (open at
-   least the version's minimum holding time) and hedged (its position's).
+   symbol over the positions, not a self-join. Kept are the positions a closing deal of which can
+   lose its line (hedged, or first closed sooner than the longest minimum hold after opening).
+   ``_src``: the period's trade deals first seen by ``as_of`` and not deleted, each with its
+   segment (client, partner at the deal's time, plan, version at the deal's time), its instrument
+   (group, contract size) and two flags: held (open at least the version's minimum holding time)
+   and hedged (its position's); a closing deal of a position not kept was held and not hedged.
 3. Lines, as batches (ib.models.CommissionBatch: the sources of one client's partner, rule and
    business day, one array element each) and their shares (one per level of the partner's chain with a rate),
    in two INSERT ... SELECT statements. The sources:
@@ -236,7 +239,7 @@ ANALYZE _seg
 # (and that partner's plan: the account's override, else the partner's; the version at the deal's
 # time: its account's segment), its instrument and two flags: held (open at least the version's
 # minimum holding time) and hedged (its position's; a closing deal of a position not in _pos was
-# held and not hedged, and an opening deal is looked up in none: neither flag applies to it). Every
+# held and not hedged; the flags are read on closing deals only). Every
 # join is a hash join of the deals to a small table, in this order: the planner's guesses of the
 # range joins' sizes are far too small, and with them it would hash the deals, or loop over them.
 SRC_SQL = f"""

@@ -336,3 +336,47 @@ def test_a_partners_lines_page_through_days_newest_first_as_one_sorted_list_woul
     # Sub earns 2 a lot: the newest line is the 9th close, 9 lots.
     assert paged[0:1][0].amount == D("18")
 
+
+
+@pytest.mark.django_db
+def test_a_month_of_version_override_and_partner_changes_pays_each_deal_under_what_held_at_its_close():
+    """One account through a month in which everything it is paid under changes: a new version of
+    its plan (higher rates, a ten-minute minimum hold) from the 10th, a personal plan from the 15th,
+    its own plan back from the 20th, another partner from the 25th; and a position closed in two
+    parts, the first too soon."""
+    from tests.ib.engine_world import deal
+
+    w = make_world()
+    cs.plan_version_record(actor=None, plan=w.plan, effective_from=t(10, 0), recorded_at=t(1, 0),
+                           min_hold_seconds=600,
+                           rules=[{"code": "fx_rebate", "kind": "per_lot", "group": "fx", "level_rates": ["10", "4", "2"]}])
+    vip = cs.plan_create(actor=None, brand=w.brand, name="VIP account")
+    cs.plan_version_record(actor=None, plan=vip, effective_from=t(1, 0), recorded_at=t(1, 0),
+                           rules=[{"code": "vip", "kind": "per_lot", "level_rates": ["3"]}])
+    cs.plan_assign(actor=None, plan=vip, account=w.account, effective_from=t(15, 0))
+    cs.plan_assign(actor=None, plan=w.plan, account=w.account, effective_from=t(20, 0))
+    w.services.client_reattribute(actor=None, client=w.client, partner=w.sub, reason="moved", effective_from=t(25, 0))
+    position = 77_001
+    store(w, [
+        # 5 March, version 1 (5/2/1, 60 s): half a lot closed after 30 s earns nothing, the other
+        # half after 30 min: Leaf 2.5, Sub 1, Master 0.5.
+        deal(w.account, time=t(5, 10), entry="in", side="buy", position=position, volume="1"),
+        deal(w.account, time=t(5, 10, 0, 30), entry="out", side="sell", position=position, volume="0.5"),
+        deal(w.account, time=t(5, 10, 30), entry="out", side="sell", position=position, volume="0.5"),
+        # Opened under version 1, closed 7 minutes later under version 2: under its 10 minutes, nothing.
+        *round_trip(w.account, opened=t(9, 23, 55), closed=t(10, 0, 2)),
+        # 12 March, version 2: 5 minutes, nothing; 30 minutes: Leaf 10, Sub 4, Master 2.
+        *round_trip(w.account, opened=t(12, 10), closed=t(12, 10, 5)),
+        *round_trip(w.account, opened=t(12, 11), closed=t(12, 11, 30)),
+        # 16 March, the personal plan: Leaf 3 alone.
+        *round_trip(w.account, opened=t(16, 10), closed=t(16, 10, 30)),
+        # 21 March, the account's own plan again (version 2): Leaf 10, Sub 4, Master 2.
+        *round_trip(w.account, opened=t(21, 10), closed=t(21, 10, 30)),
+        # 26 March, Sub's client: Sub 10, Master 4.
+        *round_trip(w.account, opened=t(26, 10), closed=t(26, 10, 30)),
+    ])
+    run = cs.commission_run(actor=None, brand=w.brand, period=MARCH)
+    # Leaf 2.5 + 10 + 3 + 10 = 25.5; Sub 1 + 4 + 4 + 10 = 19; Master 0.5 + 2 + 2 + 4 = 8.5.
+    assert totals(run) == {"Leaf": D("25.50"), "Sub": D("19.00"), "Master": D("8.50")}
+    assert run.stats["short_hold"] == 3
+    assert sorted({line.rule_code for line in CommissionLine.objects.filter(run=run)}) == ["fx_rebate", "vip"]
