@@ -190,11 +190,32 @@ def finish(env: BenchEnv) -> None:
     if env.keep:
         log(f"kept database {env.db_name} ({env.database_url})")
     else:
-        with _admin_connect(env.database_url) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{env.db_name}" WITH (FORCE)')
-        log(f"dropped database {env.db_name}")
+        _drop_database(env)
     log(f"total {time.monotonic() - env.started:.1f} s")
     print_figures()
+
+
+def _drop_database(env: BenchEnv) -> None:
+    """Drop the benchmark database. A plain DROP first: it stops an autovacuum worker busy there
+    (after millions of rows one usually is), which FORCE may not (the worker is a superuser's and
+    the benchmark's role, with two roles, is not one). Still in use after a few tries: FORCE. A
+    database that cannot be dropped is named, and the figures are printed all the same."""
+    import psycopg
+
+    with _admin_connect(env.database_url) as conn:
+        for attempt in range(5):
+            try:
+                conn.execute(f'DROP DATABASE IF EXISTS "{env.db_name}"')
+                break
+            except psycopg.errors.ObjectInUse:
+                time.sleep(1 + attempt)
+        else:
+            try:
+                conn.execute(f'DROP DATABASE IF EXISTS "{env.db_name}" WITH (FORCE)')
+            except psycopg.Error as exc:
+                log(f"could not drop database {env.db_name}: {exc}; drop it by hand")
+                return
+    log(f"dropped database {env.db_name}")
 
 
 def raw_connection(env: BenchEnv) -> Any:
