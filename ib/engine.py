@@ -484,23 +484,22 @@ LEVEL_RATE = """CASE WHEN b.split_mode = 'pass_up'
 # qualifications and chargebacks (one each per client). A deal worth nothing (a basis or tier factor
 # of 0) makes no line; a deposit under the CPA rule's minimum, converted at its day's rate, none.
 SOURCES = f"""
-SELECT 'deal' AS kind, b.deal_pk AS source_id, b.partner_id, b.rule_id, b.rule_code, b.version_id,
+SELECT 'deal' AS kind, b.deal_pk AS source_id, b.partner_id, b.rule_id,
        b.time, (b.time AT TIME ZONE 'UTC')::date AS day, (b.time AT TIME ZONE 'UTC')::date AS fx_day, b.basis,
-       b.basis_currency, b.plan_currency, b.unit,
-       b.account_id, b.client_id, {{tier_columns}}
+       b.basis_currency, b.account_id, b.client_id, {{tier_columns}}
 FROM ({BASIS} OFFSET 0) b {{tier_join}}
 WHERE b.basis <> 0 {{tier_where}}
 UNION ALL
-SELECT 'cpa', b.client_id, b.partner_id, b.rule_id, b.rule_code, b.version_id, b.qualified_at,
-       (b.qualified_at AT TIME ZONE 'UTC')::date, (b.qualified_at AT TIME ZONE 'UTC')::date, 1, b.rule_currency, b.plan_currency, 1, NULL, b.client_id,
+SELECT 'cpa', b.client_id, b.partner_id, b.rule_id, b.qualified_at,
+       (b.qualified_at AT TIME ZONE 'UTC')::date, (b.qualified_at AT TIME ZONE 'UTC')::date, 1, b.rule_currency, NULL, b.client_id,
        NULL, NULL, NULL
 FROM _cpa b
 JOIN _fx dfx ON dfx.src = b.currency AND dfx.dst = b.rule_currency AND dfx.day = (b.deposit_at AT TIME ZONE 'UTC')::date
 WHERE (b.cpa_min_deposit IS NULL OR b.amount * dfx.rate >= b.cpa_min_deposit)
   AND b.qualified_at >= %(start)s AND b.qualified_at < %(end)s
 UNION ALL
-SELECT 'chargeback', cb.id, b.partner_id, b.rule_id, b.rule_code, b.version_id, cb.at,
-       (cb.at AT TIME ZONE 'UTC')::date, (b.qualified_at AT TIME ZONE 'UTC')::date, -1, b.rule_currency, b.plan_currency, 1, NULL, b.client_id,
+SELECT 'chargeback', cb.id, b.partner_id, b.rule_id, cb.at,
+       (cb.at AT TIME ZONE 'UTC')::date, (b.qualified_at AT TIME ZONE 'UTC')::date, -1, b.rule_currency, NULL, b.client_id,
        NULL, NULL, NULL
 FROM _cpa b
 JOIN LATERAL (SELECT x.id, x.at FROM ib_clientchargeback x WHERE x.client_id = b.client_id AND x.at >= b.qualified_at
