@@ -176,7 +176,9 @@ AND d.first_seen_at <= %(as_of)s AND (%(all_accounts)s OR d.account_id = ANY(%(a
 # account and symbol over the positions. Kept are only the positions one of whose closing deals
 # can lose its line: hedged, or first closed sooner than the longest minimum holding time after it
 # opened; a closing deal of any other position was held and not hedged (a few percent of a month's
-# positions are kept, so that joining them to the deals is a small hash).
+# positions are kept, so that joining them to the deals is a small hash). The aggregate runs in this
+# process alone: workers' partial aggregates of a month's positions hardly shrink it, and merging
+# them costs more than they save.
 POS_SQL = f"""
 SET LOCAL max_parallel_workers_per_gather = 0;
 CREATE TEMP TABLE _pos ON COMMIT DROP AS
@@ -201,25 +203,28 @@ SELECT account_id, position_id, open_t, hedged FROM (
                  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 ) p
 WHERE hedged OR first_close_t - open_t < make_interval(secs => %(longest_hold)s);
-SET LOCAL max_parallel_workers_per_gather = %(parallel_workers)s;
+SET LOCAL max_parallel_workers_per_gather = DEFAULT;
 ANALYZE _pos
 """
 
 # Each account's time segments over which its client, partner, plan and plan version stay the same:
 # cut at every start and end of its attributions, its own and its partners' plan assignments and
-# the versions of every plan, each segment looked up once at its start (an account has a few), so
+# the versions of those assignments' plans, each segment looked up once at its start (an account has a few), so
 # that a deal finds all of them by one join on its account and time instead of four.
 SEG_SQL = """
 CREATE TEMP TABLE _seg ON COMMIT DROP AS
-WITH cuts AS (
+WITH links AS (
+    -- The plan assignments each account may be under: its partners' and its own.
+    SELECT at.account_id, x.plan_id, x.effective_from, x.effective_to FROM _attr at JOIN _asg x ON x.partner_id = at.partner_id
+    UNION SELECT x.account_id, x.plan_id, x.effective_from, x.effective_to FROM _asg x
+          WHERE x.account_id IN (SELECT account_id FROM _attr)
+),
+cuts AS (
     SELECT account_id, effective_from AS t FROM _attr
     UNION SELECT account_id, effective_to FROM _attr
-    UNION SELECT x.account_id, t FROM _asg x CROSS JOIN LATERAL (VALUES (x.effective_from), (x.effective_to)) c(t)
-          WHERE x.account_id IS NOT NULL
-    UNION SELECT at.account_id, t FROM _attr at JOIN _asg x ON x.partner_id = at.partner_id
-          CROSS JOIN LATERAL (VALUES (x.effective_from), (x.effective_to)) c(t)
-    UNION SELECT a.account_id, t FROM (SELECT DISTINCT account_id FROM _attr) a
-          CROSS JOIN (SELECT valid_from FROM _ver UNION SELECT valid_to FROM _ver) v(t)
+    UNION SELECT l.account_id, c.t FROM links l CROSS JOIN LATERAL (VALUES (l.effective_from), (l.effective_to)) c(t)
+    UNION SELECT l.account_id, c.t FROM links l JOIN _ver v ON v.plan_id = l.plan_id
+          CROSS JOIN LATERAL (VALUES (v.valid_from), (v.valid_to)) c(t)
 ),
 segs AS (
     SELECT account_id, t AS seg_from, lead(t) OVER (PARTITION BY account_id ORDER BY t) AS seg_to FROM cuts
@@ -258,8 +263,8 @@ LEFT JOIN _pos o ON o.account_id = d.account_id AND o.position_id = d.position_i
 LEFT JOIN _inst i ON i.symbol = d.symbol
 JOIN _seg g ON g.account_id = d.account_id AND g.seg_from <= d.time AND g.seg_to > d.time
 WHERE {DEALS_WHERE} AND d.time >= %(from)s AND (%(all_partners)s OR g.partner_id = ANY(%(partners)s));
-SET LOCAL enable_nestloop = on;
-SET LOCAL join_collapse_limit = 8;
+SET LOCAL enable_nestloop = DEFAULT;
+SET LOCAL join_collapse_limit = DEFAULT;
 ANALYZE _src
 """
 
@@ -641,10 +646,6 @@ def compute_lines(scope: Scope, added: dict[tuple[int, str], PartnerSum] | None 
         # The brand's servers as a list: the planner then knows how many of the deals are the brand's.
         cursor.execute("SELECT array_agg(id) FROM trading_platformserver WHERE brand_id = %s", [scope.brand_id])
         params["servers"] = (cursor.fetchone() or (None,))[0] or []
-        # The position aggregate runs in this process alone (workers' partial aggregates of a month's
-        # positions do not shrink it: merging them costs more than they save), the rest as set.
-        cursor.execute("SELECT current_setting('max_parallel_workers_per_gather')::int")
-        params["parallel_workers"] = (cursor.fetchone() or (2,))[0]
     _execute(VER_SQL, params)
     with connection.cursor() as cursor:
         # The longest minimum holding time: opening deals are looked for that far back.
