@@ -47,6 +47,14 @@ What a run does (``compute_lines``), inside the caller's transaction:
    (negative revenue share, totals under the minimum), the cap, the payable rounded once half to
    even, and the difference against what was settled for the period (CommissionSettlement).
 
+Two connections (``_Half``): a full run of at least settings.IB_ENGINE_PARALLEL_DEALS deals splits
+the partners in two halves of about as many accounts; a second connection, in a thread, reads the
+caller's snapshot and computes steps 1 to 3 for its half's deal sources while the caller's
+connection computes the other half and the CPA and chargeback lines; its batches stream back as
+binary COPY rows and are written in the caller's transaction (step 3's shares and step 4 then see
+one run). Not when the caller's transaction wrote to the tables a run reads and has not committed
+(the second connection could not see it), nor for an increment (small).
+
 Incremental (``commission_run_increment``): the latest regular run of an unsettled period is
 brought up to a later as-of by recomputing the batches of the partners whose clients' deals changed
 since (new, late, edited or deleted), from the first changed day on, and the CPA and chargeback
@@ -61,13 +69,17 @@ a position closed on its first day at most a day before it (a full run: back to 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import queue
+import threading
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection
+from django.conf import settings
+from django.db import connection, connections
 
 from crm.lib.money import money_round
 
@@ -386,18 +398,18 @@ LEFT JOIN LATERAL (
 """
 
 
-def _tiers_apply(params: dict[str, Any]) -> int:
+def _tiers_apply(params: dict[str, Any], db: Any = None) -> int:
     """Give the sources of tiered rules their step (tier_value, tier_min, tier_factor): nothing to
     do, and nothing read, when no rule in force has tiers."""
-    with connection.cursor() as cursor:
+    with (db or connection).cursor() as cursor:
         cursor.execute(TIERED_SQL)
         kinds = cursor.fetchall()
     if not kinds:
         return 0
-    _execute(TIER_DEALS_SQL, {**params, "tier_window": max(window for window, _by_lots in kinds)})
+    _execute(TIER_DEALS_SQL, {**params, "tier_window": max(window for window, _by_lots in kinds)}, db)
     for window, by_lots in kinds:
-        _execute(TIER_LOTS_SQL if by_lots else TIER_CLIENTS_SQL, {**params, "window": window, "by_lots": by_lots})
-    return _execute(TIER_APPLY_SQL, params)
+        _execute(TIER_LOTS_SQL if by_lots else TIER_CLIENTS_SQL, {**params, "window": window, "by_lots": by_lots}, db)
+    return _execute(TIER_APPLY_SQL, params, db)
 
 
 # The qualification moment of every client that qualified for a CPA rule by as_of (any period).
@@ -466,7 +478,7 @@ ANALYZE _fx;
 # plan's, an instrument's profit currency, an account's) and a plan's currency, on every day of the
 # scope; and the CPA's. A rate is looked up per pair and day, not per source; a pair and day that a
 # source needs and has no rate for is found after the batches are written (ib.engine.compute_lines).
-FX_NEEDS = """
+FX_NEEDS_DEALS = """
 SELECT c.src, v.currency AS dst, day::date
 FROM (SELECT NULLIF(r.currency, '') FROM ib_planrule r JOIN _ver v ON v.id = r.version_id WHERE r.kind = 'per_lot'
       UNION SELECT currency FROM _ver UNION SELECT profit_currency FROM _inst
@@ -474,7 +486,8 @@ FROM (SELECT NULLIF(r.currency, '') FROM ib_planrule r JOIN _ver v ON v.id = r.v
 CROSS JOIN (SELECT DISTINCT currency FROM _ver) v
 CROSS JOIN generate_series((%(from)s AT TIME ZONE 'UTC')::date, ((%(end)s AT TIME ZONE 'UTC') - interval '1 day')::date,
                            interval '1 day') AS day
-WHERE c.src IS NOT NULL
+WHERE c.src IS NOT NULL"""
+FX_NEEDS = FX_NEEDS_DEALS + """
 UNION ALL SELECT rule_currency, plan_currency, (qualified_at AT TIME ZONE 'UTC')::date FROM _cpa
 UNION ALL SELECT currency, rule_currency, (deposit_at AT TIME ZONE 'UTC')::date FROM _cpa
 """
@@ -488,12 +501,13 @@ LEVEL_RATE = """CASE WHEN b.split_mode = 'pass_up'
 # Every source of a line, in one shape: the period's deals (under each rule they match) and the CPA
 # qualifications and chargebacks (one each per client). A deal worth nothing (a basis or tier factor
 # of 0) makes no line; a deposit under the CPA rule's minimum, converted at its day's rate, none.
-SOURCES = f"""
+DEAL_SOURCES = f"""
 SELECT 'deal' AS kind, b.deal_pk AS source_id, b.partner_id, b.rule_id,
        b.time, (b.time AT TIME ZONE 'UTC')::date AS day, (b.time AT TIME ZONE 'UTC')::date AS fx_day, b.basis,
        b.basis_currency, b.account_id, b.client_id, {{tier_columns}}
 FROM ({BASIS} OFFSET 0) b {{tier_join}}
-WHERE b.basis <> 0 {{tier_where}}
+WHERE b.basis <> 0 {{tier_where}}"""
+SOURCES = DEAL_SOURCES + """
 UNION ALL
 SELECT 'cpa', b.client_id, b.partner_id, b.rule_id, b.qualified_at,
        (b.qualified_at AT TIME ZONE 'UTC')::date, (b.qualified_at AT TIME ZONE 'UTC')::date, 1, b.rule_currency, NULL, b.client_id,
@@ -531,11 +545,11 @@ TIERS = {"tier_columns": "t.value AS tier_value, t.min AS tier_min, t.factor AS 
 # version and the FX rate joined to the few batches rather than to every source. The GROUP BY is
 # what keeps a source in one batch per rule; the sources are in the order they were read (a hash
 # aggregate: sorting a month of sources would cost more than computing them).
-BATCHES_SQL = f"""
-SET LOCAL enable_sort = off;
-INSERT INTO ib_commissionbatch (run_id, source_kind, partner_id, chain, rule_code, rule_id, plan_version_id, day,
-    fx_day, basis_currency, currency, fx_rate, unit, source_ids, times, bases, account_ids, client_ids, tier_values,
-    tier_mins, tier_factors, weighted_basis, factor_in_rate)
+BATCH_COLUMNS = ("run_id", "source_kind", "partner_id", "chain", "rule_code", "rule_id", "plan_version_id", "day",
+                 "fx_day", "basis_currency", "currency", "fx_rate", "unit", "source_ids", "times", "bases",
+                 "account_ids", "client_ids", "tier_values", "tier_mins", "tier_factors", "weighted_basis",
+                 "factor_in_rate")
+BATCHES_SELECT = """
 SELECT %(run)s, g.kind, g.partner_id, pa.path, r.code, g.rule_id, r.version_id, g.day, g.fx_day, g.basis_currency,
        v.currency, fx.rate, CASE WHEN r.kind = 'revshare' THEN 0.01 ELSE 1 END, g.source_ids, g.times, g.bases,
        g.account_ids, g.client_ids, g.tier_values, g.tier_mins, g.tier_factors, g.weighted_basis, false
@@ -543,16 +557,27 @@ FROM (
     SELECT x.kind, x.partner_id, x.rule_id, x.day, x.fx_day, x.basis_currency,
            array_agg(x.source_id) AS source_ids, array_agg(x.time) AS times, array_agg(x.basis) AS bases,
            array_agg(x.account_id) AS account_ids, array_agg(x.client_id) AS client_ids,
-           {{tier_arrays}}
-    FROM ({SOURCES}) x
+           {tier_arrays}
+    FROM ({sources}) x
     GROUP BY x.kind, x.partner_id, x.rule_id, x.day, x.fx_day, x.basis_currency) g
 JOIN ib_planrule r ON r.id = g.rule_id
 JOIN _ver v ON v.id = r.version_id
 -- A pair and day without a rate leaves fx_rate NULL, which the table refuses (compute_lines then names them).
 LEFT JOIN _fx fx ON fx.src = g.basis_currency AND fx.dst = v.currency AND fx.day = g.fx_day
-JOIN ib_partner pa ON pa.id = g.partner_id;
-SET LOCAL enable_sort = on
+JOIN ib_partner pa ON pa.id = g.partner_id
 """
+
+
+def _batches_select(sources: str, tiered: int) -> str:
+    """The batches' rows of `sources` (SOURCES or DEAL_SOURCES), with the tier columns when some
+    source has a tiered rule."""
+    tiers = TIERS if tiered else NO_TIERS
+    return BATCHES_SELECT.format(sources=sources.format(**tiers), tier_arrays=tiers["tier_arrays"])
+
+
+def _batches_sql(tiered: int) -> str:
+    return (f"SET LOCAL enable_sort = off;\nINSERT INTO ib_commissionbatch ({', '.join(BATCH_COLUMNS)})"
+            f"{_batches_select(SOURCES, tiered)};\nSET LOCAL enable_sort = on")
 
 # Each batch's beneficiaries: level k of its chain (0: the client's partner) with the level's rate,
 # and the sum of its lines (the batch's weighted basis x rate x unit x FX: exact, as the lines are).
@@ -579,18 +604,18 @@ GROUP BY at.partner_id
 """
 
 
-def _execute(sql: str, params: dict[str, Any]) -> int:
-    """Run `sql`'s statements in turn (each one's time logged: the benchmark prints them); the
-    last one's row count."""
+def _execute(sql: str, params: dict[str, Any], db: Any = None) -> int:
+    """Run `sql`'s statements in turn on `db` (the caller's connection by default; each one's time
+    logged: the benchmark prints them); the last one's row count."""
     rows = 0
-    with connection.cursor() as cursor:
+    with (db or connection).cursor() as cursor:
         for statement in filter(None, (part.strip() for part in sql.split(";\n"))):
             started = time.perf_counter()
             cursor.execute(statement, params)
             rows = cursor.rowcount
             if not statement.startswith(("ANALYZE", "SET")):
-                logger.info("commission engine step %s: %.2f s, %s rows", _step_name(statement),
-                            time.perf_counter() - started, rows)
+                logger.info("commission engine step %s%s: %.2f s, %s rows", _step_name(statement),
+                            " (second connection)" if db is not None else "", time.perf_counter() - started, rows)
     return rows
 
 
@@ -631,46 +656,75 @@ def increment_settings() -> None:
         cursor.execute("SET LOCAL jit = off")
 
 
-def compute_lines(scope: Scope, added: dict[tuple[int, str], PartnerSum] | None = None) -> dict[str, int]:
-    """Write the run's lines, as batches and shares, for the scope (all the period's sources, or an
-    increment's: its partners' deal batches from its first day, plus every CPA and chargeback
-    line). Runs in the caller's transaction. With `added`, the sums of the shares written are added
-    to it (an increment corrects its totals with them)."""
-    params = _params(scope)
-    _drop_temps()
-    with connection.cursor() as cursor:
-        # The aggregates over a month of deals (its positions, its batches) stay in memory instead
-        # of spilling to disk: up to 1 GB per sort, 4 GB per hash.
+STATS_SQL = ("SELECT count(*), count(*) FILTER (WHERE NOT held AND is_close), "
+             "count(*) FILTER (WHERE hedged AND is_close), count(*) FILTER (WHERE group_id IS NULL) FROM _src")
+
+
+def _session(params: dict[str, Any], db: Any = None) -> None:
+    """This transaction's memory for the aggregates over a month of deals (its positions, its
+    batches), so that they stay in memory instead of spilling to disk: up to 1 GB per sort, 4 GB
+    per hash."""
+    with (db or connection).cursor() as cursor:
         cursor.execute("SET LOCAL work_mem = '1GB'")
         cursor.execute("SET LOCAL hash_mem_multiplier = 4")
-        # The brand's servers as a list: the planner then knows how many of the deals are the brand's.
-        cursor.execute("SELECT array_agg(id) FROM trading_platformserver WHERE brand_id = %s", [scope.brand_id])
-        params["servers"] = (cursor.fetchone() or (None,))[0] or []
-    _execute(VER_SQL, params)
-    with connection.cursor() as cursor:
+
+
+def _deal_sources(params: dict[str, Any], db: Any = None) -> int:
+    """Steps 1 and 2 for the scope's accounts and partners: the small tables, _pos, _src and the
+    tiers; how many tiered sources."""
+    _execute(VER_SQL, params, db)
+    with (db or connection).cursor() as cursor:
         # The longest minimum holding time: opening deals are looked for that far back.
         cursor.execute("SELECT COALESCE(max(min_hold_seconds), 0) FROM _ver")
         params["longest_hold"] = int((cursor.fetchone() or (0,))[0])
         params["context"] = _context(params, params["longest_hold"])
         cursor.execute("CREATE TEMP TABLE _tier (deal_pk bigint, rule_id bigint, value numeric, min numeric, "
                        "factor numeric) ON COMMIT DROP")
-    _execute(ATTR_SQL, params)
-    _execute(INST_SQL, params)
-    _execute(SEG_SQL, params)
-    _execute(POS_SQL, params)
-    _execute(SRC_SQL, params)
-    tiered = _tiers_apply(params)
-    _execute(CPA_SQL, params)
-    _execute(FX_SQL.format(needs=FX_NEEDS), params)
+    _execute(ATTR_SQL, params, db)
+    _execute(INST_SQL, params, db)
+    _execute(SEG_SQL, params, db)
+    _execute(POS_SQL, params, db)
+    _execute(SRC_SQL, params, db)
+    return _tiers_apply(params, db)
+
+
+def compute_lines(scope: Scope, added: dict[tuple[int, str], PartnerSum] | None = None) -> dict[str, int]:
+    """Write the run's lines, as batches and shares, for the scope (all the period's sources, or an
+    increment's: its partners' deal batches from its first day, plus every CPA and chargeback
+    line). Runs in the caller's transaction. With `added`, the sums of the shares written are added
+    to it (an increment corrects its totals with them). A large full run splits its deals in two
+    (see `_Half`): this connection computes one half while a second computes the other."""
+    params = _params(scope)
+    _drop_temps()
+    _session(params)
     with connection.cursor() as cursor:
-        # A CPA's first deposit in a currency without a rate on its day (its minimum is checked in the rule's).
-        cursor.execute("SELECT src, dst, min(day) FROM _fx WHERE rate IS NULL AND (src, dst, day) IN ("
-                       "SELECT currency, rule_currency, (deposit_at AT TIME ZONE 'UTC')::date FROM _cpa) "
-                       "GROUP BY src, dst ORDER BY 3, 1, 2")
-        _fx_check(cursor.fetchall())
-        cursor.execute("SELECT COALESCE(max(id), 0) FROM ib_commissionbatch WHERE run_id = %s", [scope.run_id])
-        params["after"] = (cursor.fetchone() or (0,))[0]
-    _execute(BATCHES_SQL.format(**(TIERS if tiered else NO_TIERS)), params)
+        # The brand's servers as a list: the planner then knows how many of the deals are the brand's.
+        cursor.execute("SELECT array_agg(id) FROM trading_platformserver WHERE brand_id = %s", [scope.brand_id])
+        params["servers"] = (cursor.fetchone() or (None,))[0] or []
+    other = _Half.start_if_worth_it(params)
+    try:
+        tiered = _deal_sources(params)
+        _execute(CPA_SQL, params)
+        _execute(FX_SQL.format(needs=FX_NEEDS), params)
+        with connection.cursor() as cursor:
+            # A CPA's first deposit in a currency without a rate on its day (its minimum is checked in the rule's).
+            cursor.execute("SELECT src, dst, min(day) FROM _fx WHERE rate IS NULL AND (src, dst, day) IN ("
+                           "SELECT currency, rule_currency, (deposit_at AT TIME ZONE 'UTC')::date FROM _cpa) "
+                           "GROUP BY src, dst ORDER BY 3, 1, 2")
+            _fx_check(cursor.fetchall())
+            cursor.execute("SELECT COALESCE(max(id), 0) FROM ib_commissionbatch WHERE run_id = %s", [scope.run_id])
+            params["after"] = (cursor.fetchone() or (0,))[0]
+        _execute(_batches_sql(tiered), params)
+        with connection.cursor() as cursor:
+            cursor.execute(STATS_SQL)
+            counts = list(cursor.fetchone() or (0, 0, 0, 0))
+        if other is not None:
+            other.copy_in()
+            tiered += other.tiered
+            counts = [a + b for a, b in zip(counts, other.counts, strict=True)]
+    finally:
+        if other is not None:
+            other.stop()
     with connection.cursor() as cursor:
         # The pairs and days the sources needed and no rate was found for (the caller's transaction,
         # and with it the batches, is rolled back).
@@ -688,14 +742,193 @@ def compute_lines(scope: Scope, added: dict[tuple[int, str], PartnerSum] | None 
                        "JOIN ib_commissionbatch b ON b.id = s.batch_id "
                        "WHERE s.run_id = %(run)s AND s.batch_id > %(after)s GROUP BY b.source_kind", params)
         lines = dict(cursor.fetchall())
-        cursor.execute("SELECT count(*), count(*) FILTER (WHERE NOT held AND is_close), "
-                       "count(*) FILTER (WHERE hedged AND is_close), count(*) FILTER (WHERE group_id IS NULL) FROM _src")
-        deals, short, hedged, unpriced = cursor.fetchone() or (0, 0, 0, 0)
+    deals, short, hedged, unpriced = counts
     stats = {"deal_lines": int(lines.get("deal", 0)), "cpa_lines": int(lines.get("cpa", 0)),
              "chargeback_lines": int(lines.get("chargeback", 0)), "deals": deals, "short_hold": short,
              "hedged": hedged, "unknown_symbol": unpriced, "tiered": tiered}
     _drop_temps()
     return stats
+
+
+# The tables a run reads. What the caller's transaction wrote to them and has not committed, a
+# second connection cannot see: a run in such a transaction is computed by one connection. The
+# counts of a transaction's writes (pg_stat_xact_user_tables) also hold the connection's earlier
+# transactions' until they are flushed, about once a second: a run right after this connection
+# wrote deals may be computed on one connection (slower, never wrong).
+READ_TABLES = ["trading_deal", "trading_tradingaccount", "trading_platformserver", "ib_planversion",
+               "ib_commissionplan", "ib_planassignment", "ib_planrule", "ib_instrumentgroup", "ib_instrument",
+               "ib_clientattribution", "ib_partner", "ib_fxrate", "ib_clientdeposit", "ib_clientchargeback"]
+
+UNCOMMITTED_SQL = """
+SELECT pg_current_xact_id_if_assigned() IS NOT NULL AND (NOT current_setting('track_counts')::bool
+       OR EXISTS (SELECT FROM pg_stat_xact_user_tables
+                  WHERE relname = ANY(%s) AND n_tup_ins + n_tup_upd + n_tup_del > 0))
+"""
+
+# The partners whose clients' accounts have deals in the scope, each with those accounts.
+PARTNER_ACCOUNTS_SQL = """
+SELECT at.partner_id, array_agg(DISTINCT a.id)
+FROM trading_tradingaccount a
+JOIN ib_clientattribution at ON at.client_id = a.client_id
+     AND at.effective_from < %(end)s AND (at.effective_to IS NULL OR at.effective_to > %(from)s)
+WHERE a.server_id = ANY(%(servers)s)
+GROUP BY at.partner_id
+"""
+
+
+def _halves(params: dict[str, Any]) -> list[tuple[list[int], list[int]]] | None:
+    """For a full run of at least settings.IB_ENGINE_PARALLEL_DEALS deals (the planner's estimate),
+    in a transaction that has written nothing the run reads: the partners in two halves of about as
+    many accounts each (the largest first, each to the smaller half), each with its partners'
+    accounts (an account attributed to partners of both halves in the period is in both). None:
+    one connection computes the run."""
+    threshold = settings.IB_ENGINE_PARALLEL_DEALS
+    if not threshold or not params["all_accounts"] or not params["all_partners"]:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(UNCOMMITTED_SQL, [READ_TABLES])
+        if (cursor.fetchone() or (True,))[0]:
+            return None
+        context = params["start"] - dt.timedelta(days=1)
+        cursor.execute("EXPLAIN (FORMAT JSON) SELECT 1 FROM trading_deal d WHERE " + DEALS_WHERE,
+                       {**params, "context": context})
+        plan = (cursor.fetchone() or ("[]",))[0]
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        if not plan or plan[0]["Plan"]["Plan Rows"] < threshold:
+            return None
+        cursor.execute(PARTNER_ACCOUNTS_SQL, params)
+        partners = cursor.fetchall()
+    if len(partners) < 2:
+        return None
+    halves: list[tuple[list[int], set[int]]] = [([], set()), ([], set())]
+    weight = [0, 0]
+    for partner_id, accounts in sorted(partners, key=lambda row: (-len(row[1]), row[0])):
+        k = 0 if weight[0] <= weight[1] else 1
+        halves[k][0].append(partner_id)
+        halves[k][1].update(accounts)
+        weight[k] += len(accounts)
+    return [(sorted(p), sorted(a)) for p, a in halves]
+
+
+class _Half(threading.Thread):
+    """The deal lines of half the partners, computed by a second connection in a thread while the
+    caller's connection computes the other half (and the CPA and chargeback lines): a month's
+    aggregates then use two processors instead of one. The second connection reads the caller's
+    snapshot (pg_export_snapshot) when it can: inside a savepoint no snapshot can be exported, and
+    it reads the committed rows then, as any later statement of the caller would. Its batches
+    stream to the caller as binary COPY rows and are written in the caller's transaction, so that
+    the run stays one transaction: nothing of it is kept if it fails. A failure of either side
+    stops the other; the second's is raised in the caller."""
+
+    def __init__(self, params: dict[str, Any], snapshot: str | None) -> None:
+        super().__init__(name="commission-engine-half", daemon=True)
+        self.params = params
+        self.snapshot = snapshot
+        self.chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=64)
+        self.stopping = threading.Event()
+        self.error: BaseException | None = None
+        self.db: Any = None
+        self.tiered = 0
+        self.counts = [0, 0, 0, 0]
+
+    @classmethod
+    def start_if_worth_it(cls, params: dict[str, Any]) -> _Half | None:
+        """Start the second half when the run is worth splitting (`_halves`); `params` then scope
+        the caller's half."""
+        halves = _halves(params)
+        if halves is None:
+            return None
+        (mine_partners, mine_accounts), (other_partners, other_accounts) = halves
+        snapshot = None
+        if not any(connection.savepoint_ids):
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_export_snapshot()")
+                snapshot = (cursor.fetchone() or (None,))[0]
+        other = cls({**params, "partners": other_partners, "accounts": other_accounts,
+                     "all_partners": False, "all_accounts": False}, snapshot)
+        params.update(partners=mine_partners, accounts=mine_accounts, all_partners=False, all_accounts=False)
+        logger.info("commission engine: %s partners (%s accounts) here, %s partners (%s accounts) on a second "
+                    "connection", len(mine_partners), len(mine_accounts), len(other_partners), len(other_accounts))
+        other.start()
+        return other
+
+    def run(self) -> None:
+        try:
+            caller = connections[connection.alias]
+            self.db = db = type(caller)(dict(caller.settings_dict), caller.alias)
+            db.set_autocommit(False)
+            with db.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                if self.snapshot:
+                    cursor.execute("SET TRANSACTION SNAPSHOT %s", [self.snapshot])
+            _session(self.params, db)
+            self.tiered = _deal_sources(self.params, db)
+            _execute(FX_SQL.format(needs=FX_NEEDS_DEALS), self.params, db)
+            with db.cursor() as cursor:
+                cursor.execute(STATS_SQL)
+                self.counts = list(cursor.fetchone() or (0, 0, 0, 0))
+                cursor.execute("SET LOCAL enable_sort = off")
+                started = time.perf_counter()
+                with cursor.cursor.copy(self._copy_out_sql(cursor), self.params) as copy:
+                    for chunk in copy:
+                        self._put(bytes(chunk))
+                logger.info("commission engine step ib_commissionbatch (second connection): %.2f s",
+                            time.perf_counter() - started)
+        except BaseException as error:  # handed to the caller's thread, which raises it
+            self.error = error
+        finally:
+            self._put(None)
+            if self.db is not None:
+                self.db.close()
+
+    def _copy_out_sql(self, cursor: Any) -> str:
+        """The second half's batches as binary COPY rows of ib_commissionbatch's columns (each cast
+        to the column's type: binary rows carry no type)."""
+        cursor.execute("SELECT attname, format_type(atttypid, NULL) FROM pg_attribute "
+                       "WHERE attrelid = 'ib_commissionbatch'::regclass AND attname = ANY(%s)", [list(BATCH_COLUMNS)])
+        types = dict(cursor.fetchall())
+        columns = ", ".join(f"b.c{i}::{types[name]}" for i, name in enumerate(BATCH_COLUMNS))
+        names = ", ".join(f"c{i}" for i in range(len(BATCH_COLUMNS)))
+        return (f"COPY (SELECT {columns} FROM ({_batches_select(DEAL_SOURCES, self.tiered)}) b({names})) "
+                "TO STDOUT (FORMAT binary)")
+
+    def _put(self, chunk: bytes | None) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.chunks.put(chunk, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+        if chunk is not None:
+            raise RuntimeError("the run stopped")
+
+    def copy_in(self) -> None:
+        """Write the second half's batches in the caller's transaction as they arrive (after its
+        own); its error, if it failed, is raised here."""
+        with connection.cursor() as cursor:
+            with cursor.cursor.copy(f"COPY ib_commissionbatch ({', '.join(BATCH_COLUMNS)}) FROM STDIN (FORMAT binary)") as copy:
+                while (chunk := self.chunks.get()) is not None:
+                    copy.write(chunk)
+                if self.error is not None:
+                    raise self.error
+        self.join()
+
+    def stop(self) -> None:
+        """Stop the second half if it still runs (the caller failed), and wait for it."""
+        if self.is_alive():
+            self.stopping.set()
+            db = self.db
+            if db is not None and db.connection is not None:
+                try:
+                    db.connection.cancel_safe()
+                except Exception:  # noqa: BLE001 - it may have ended meanwhile
+                    logger.debug("cancel of the second connection failed", exc_info=True)
+            while self.is_alive():
+                try:
+                    self.chunks.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+        self.join()
 
 
 @dataclass
