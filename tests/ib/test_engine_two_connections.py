@@ -127,3 +127,35 @@ def test_a_failure_on_the_callers_connection_stops_the_second_and_keeps_nothing(
     settings.IB_ENGINE_PARALLEL_DEALS = 0
     monkeypatch.undo()
     assert totals(cs.commission_run(actor=None, brand=w.brand, period=MARCH)) == EXPECTED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tiers_are_reached_in_each_half_as_on_one_connection(settings, caplog):
+    """Tiers on the partner's clients' lots over 7 days (from 3 lots the rate doubles): each half
+    computes its own partners' tiers."""
+    w = make_world(plan_rules=[{"code": "fx_rebate", "kind": "per_lot", "group": "fx", "level_rates": ["5", "2", "1"],
+                                "tiers": [{"min_lots": "3", "factor": "2"}], "tier_window_days": 7}])
+    sub_account = add_account(w, add_client(w, w.sub))
+    master_account = add_account(w, add_client(w, w.master))
+    store(w, [
+        # Leaf's client: 2 lots on 28 February, then 1 on 2 March (3 in the window, x2: Leaf 10,
+        # Sub 4, Master 2), 1 on 20 March (alone in its window: Leaf 5, Sub 2, Master 1).
+        *round_trip(w.account, opened=t(28, 9, month=2), closed=t(28, 10, month=2), volume="2"),
+        *round_trip(w.account, opened=t(2, 10), closed=t(2, 11)),
+        *round_trip(w.account, opened=t(20, 10), closed=t(20, 11)),
+        # Sub's client: 3 lots on 2 March, x2: Sub 30, Master 12.
+        *round_trip(sub_account, opened=t(2, 10), closed=t(2, 11), volume="3"),
+        # Master's client: 4 lots on 9 March, x2: Master 40.
+        *round_trip(master_account, opened=t(9, 10), closed=t(9, 11), volume="4"),
+    ])
+    connection.close()
+    settings.IB_ENGINE_PARALLEL_DEALS = 1
+    with caplog.at_level(logging.INFO, logger="ib.engine"):
+        split = cs.commission_run(actor=None, brand=w.brand, period=MARCH)
+    assert SPLIT in caplog.text
+    assert totals(split) == {"Leaf": D("15.00"), "Sub": D("36.00"), "Master": D("55.00")}
+    settings.IB_ENGINE_PARALLEL_DEALS = 0
+    single = cs.commission_run(actor=None, brand=w.brand, period=MARCH)
+    assert _lines(split) == _lines(single)
+    assert sorted(CommissionLine.objects.filter(run=split, beneficiary=w.sub).values_list("tier_factor", flat=True)) \
+        == [D("1"), D("2"), D("2")]
