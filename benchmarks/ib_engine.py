@@ -10,7 +10,8 @@ some are scalps; the last day's deals are held back for the incremental run.
 
 Figures (one JSON line each):
 - ib_engine.full_month: seconds of `commission_run` over the month (every line written, totals,
-  rounding), beside `limit`: the plain SQL aggregate over the same deals (volume per partner: a
+  rounding; at this size split over two database connections, as in production: see ib.engine,
+  IB_ENGINE_PARALLEL_DEALS), beside `limit`: the plain SQL aggregate over the same deals (volume per partner: a
   join of deals to accounts and attributions and a GROUP BY) timed in the same run. Goal: <= 60 s.
 - ib_engine.daily_increment: seconds of `commission_run_increment` after the last day's deals
   arrived, beside the same plain aggregate over that day's deals. Goal: <= 5 s.
