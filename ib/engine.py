@@ -818,7 +818,8 @@ class _Half(threading.Thread):
     it reads the committed rows then, as any later statement of the caller would. Its batches
     stream to the caller as binary COPY rows and are written in the caller's transaction, so that
     the run stays one transaction: nothing of it is kept if it fails. A failure of either side
-    stops the other; the second's is raised in the caller."""
+    stops the other; the second's is raised in the caller. When the second connection cannot be
+    opened at all (the server's connection limit reached, say), the caller computes the whole run."""
 
     def __init__(self, params: dict[str, Any], snapshot: str | None) -> None:
         super().__init__(name="commission-engine-half", daemon=True)
@@ -826,6 +827,8 @@ class _Half(threading.Thread):
         self.snapshot = snapshot
         self.chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=64)
         self.stopping = threading.Event()
+        self.connected = threading.Event()  # set once connected, or once connecting failed (`error`)
+        self.caller = connections[connection.alias]
         self.error: BaseException | None = None
         self.db: Any = None
         self.tiered = 0
@@ -846,21 +849,38 @@ class _Half(threading.Thread):
                 snapshot = (cursor.fetchone() or (None,))[0]
         other = cls({**params, "partners": other_partners, "accounts": other_accounts,
                      "all_partners": False, "all_accounts": False}, snapshot)
+        other.start()
+        other.connected.wait()
+        if other.error is not None:
+            # No second connection (the server's connection limit, say): this one computes it all.
+            other.join()
+            logger.warning("commission engine: no second connection (%s); the run is computed on one", other.error)
+            return None
         params.update(partners=mine_partners, accounts=mine_accounts, all_partners=False, all_accounts=False)
         logger.info("commission engine: %s partners (%s accounts) here, %s partners (%s accounts) on a second "
                     "connection", len(mine_partners), len(mine_accounts), len(other_partners), len(other_accounts))
-        other.start()
         return other
 
-    def run(self) -> None:
+    def _connect(self) -> Any:
+        """The second connection, in a transaction reading the caller's snapshot (when exported)."""
+        db = type(self.caller)(dict(self.caller.settings_dict), self.caller.alias)
         try:
-            caller = connections[connection.alias]
-            self.db = db = type(caller)(dict(caller.settings_dict), caller.alias)
             db.set_autocommit(False)
             with db.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 if self.snapshot:
                     cursor.execute("SET TRANSACTION SNAPSHOT %s", [self.snapshot])
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def run(self) -> None:
+        try:
+            try:
+                self.db = db = self._connect()
+            finally:
+                self.connected.set()
             _session(self.params, db)
             self.tiered = _deal_sources(self.params, db)
             _execute(FX_SQL.format(needs=FX_NEEDS_DEALS), self.params, db)

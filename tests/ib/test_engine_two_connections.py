@@ -159,3 +159,21 @@ def test_tiers_are_reached_in_each_half_as_on_one_connection(settings, caplog):
     assert _lines(split) == _lines(single)
     assert sorted(CommissionLine.objects.filter(run=split, beneficiary=w.sub).values_list("tier_factor", flat=True)) \
         == [D("1"), D("2"), D("2")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_when_no_second_connection_can_be_opened_the_run_is_computed_on_one(settings, monkeypatch, caplog):
+    from django.db import OperationalError
+
+    w = _month()
+    settings.IB_ENGINE_PARALLEL_DEALS = 1
+
+    def refused(self):
+        raise OperationalError("sorry, too many clients already")
+
+    monkeypatch.setattr(engine._Half, "_connect", refused)
+    with caplog.at_level(logging.INFO, logger="ib.engine"):
+        run = cs.commission_run(actor=None, brand=w.brand, period=MARCH)
+    assert "no second connection (sorry, too many clients already)" in caplog.text and SPLIT not in caplog.text
+    assert totals(run) == EXPECTED
+    assert not any(thread.name == "commission-engine-half" for thread in threading.enumerate())
