@@ -99,11 +99,16 @@ def test_a_provider_being_imported_is_not_matched_again_at_the_same_time(world, 
     imp = import_file(world, django_capture_on_commit_callbacks, csv_file(line("pay_late", "100.00")))
     psp_deposit(world, "100.00", ref="pay_late")
     other = connections.create_connection("default")  # an import's job, in another session
+    key = f"wallet.recon:{world.provider.pk}"
     try:
         with other.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(hashtext(%s))", [f"wallet.recon:{world.provider.pk}"])
+            cursor.execute("SELECT pg_advisory_lock(hashtext(%s))", [key])
         with pytest.raises(ProviderBusy, match="being imported"):
             settlement_rematch(actor=world.finance, settlement=imp)
+        # The import ends. Unlocked before closing: a closed session's locks go only when its server
+        # process has exited, which may be after the next statement here.
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", [key])
     finally:
         other.close()
     assert _missing(imp, "pay_late").status == "open"
