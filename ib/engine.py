@@ -153,15 +153,17 @@ ANALYZE _ver; ANALYZE _asg; ANALYZE _pick;
 
 # Each account of the scope with its client's partner attributions over the period (small: one row
 # per account and attribution), so that the join of the deals to them is a hash join.
-ATTR_SQL = """
-CREATE TEMP TABLE _attr ON COMMIT DROP AS
+ATTR_SELECT = """
 SELECT a.id AS account_id, a.client_id, a.account_type, a.currency AS account_currency, at.partner_id,
        at.effective_from, COALESCE(at.effective_to, 'infinity') AS effective_to
 FROM trading_tradingaccount a
 JOIN ib_clientattribution at ON at.client_id = a.client_id
      AND at.effective_from < %(end)s AND (at.effective_to IS NULL OR at.effective_to > %(from)s)
 WHERE a.server_id IN (SELECT id FROM trading_platformserver WHERE brand_id = %(brand)s)
-  AND (%(all_accounts)s OR a.id = ANY(%(accounts)s));
+  AND (%(all_accounts)s OR a.id = ANY(%(accounts)s))
+"""
+ATTR_SQL = f"""
+CREATE TEMP TABLE _attr ON COMMIT DROP AS {ATTR_SELECT};
 ANALYZE _attr
 """
 
@@ -660,7 +662,7 @@ STATS_SQL = ("SELECT count(*), count(*) FILTER (WHERE NOT held AND is_close), "
              "count(*) FILTER (WHERE hedged AND is_close), count(*) FILTER (WHERE group_id IS NULL) FROM _src")
 
 
-def _session(params: dict[str, Any], db: Any = None) -> None:
+def _session(db: Any = None) -> None:
     """This transaction's memory for the aggregates over a month of deals (its positions, its
     batches), so that they stay in memory instead of spilling to disk: up to 1 GB per sort, 4 GB
     per hash."""
@@ -696,7 +698,7 @@ def compute_lines(scope: Scope, added: dict[tuple[int, str], PartnerSum] | None 
     (see `_Half`): this connection computes one half while a second computes the other."""
     params = _params(scope)
     _drop_temps()
-    _session(params)
+    _session()
     with connection.cursor() as cursor:
         # The brand's servers as a list: the planner then knows how many of the deals are the brand's.
         cursor.execute("SELECT array_agg(id) FROM trading_platformserver WHERE brand_id = %s", [scope.brand_id])
@@ -765,15 +767,8 @@ SELECT pg_current_xact_id_if_assigned() IS NOT NULL AND (NOT current_setting('tr
                   WHERE relname = ANY(%s) AND n_tup_ins + n_tup_upd + n_tup_del > 0))
 """
 
-# The partners whose clients' accounts have deals in the scope, each with those accounts.
-PARTNER_ACCOUNTS_SQL = """
-SELECT at.partner_id, array_agg(DISTINCT a.id)
-FROM trading_tradingaccount a
-JOIN ib_clientattribution at ON at.client_id = a.client_id
-     AND at.effective_from < %(end)s AND (at.effective_to IS NULL OR at.effective_to > %(from)s)
-WHERE a.server_id = ANY(%(servers)s)
-GROUP BY at.partner_id
-"""
+# The partners the scope's accounts were attributed to in the period, each with those accounts.
+PARTNER_ACCOUNTS_SQL = f"SELECT partner_id, array_agg(DISTINCT account_id) FROM ({ATTR_SELECT}) x GROUP BY partner_id"
 
 
 def _halves(params: dict[str, Any]) -> list[tuple[list[int], list[int]]] | None:
@@ -789,9 +784,8 @@ def _halves(params: dict[str, Any]) -> list[tuple[list[int], list[int]]] | None:
         cursor.execute(UNCOMMITTED_SQL, [READ_TABLES])
         if (cursor.fetchone() or (True,))[0]:
             return None
-        context = params["start"] - dt.timedelta(days=1)
         cursor.execute("EXPLAIN (FORMAT JSON) SELECT 1 FROM trading_deal d WHERE " + DEALS_WHERE,
-                       {**params, "context": context})
+                       {**params, "context": params["from"]})
         plan = (cursor.fetchone() or ("[]",))[0]
         plan = json.loads(plan) if isinstance(plan, str) else plan
         if not plan or plan[0]["Plan"]["Plan Rows"] < threshold:
@@ -881,7 +875,7 @@ class _Half(threading.Thread):
                 self.db = db = self._connect()
             finally:
                 self.connected.set()
-            _session(self.params, db)
+            _session(db)
             self.tiered = _deal_sources(self.params, db)
             _execute(FX_SQL.format(needs=FX_NEEDS_DEALS), self.params, db)
             with db.cursor() as cursor:
@@ -892,8 +886,8 @@ class _Half(threading.Thread):
                 with cursor.cursor.copy(self._copy_out_sql(cursor), self.params) as copy:
                     for chunk in copy:
                         self._put(bytes(chunk))
-                logger.info("commission engine step ib_commissionbatch (second connection): %.2f s",
-                            time.perf_counter() - started)
+                logger.info("commission engine step ib_commissionbatch (second connection: computed and "
+                            "handed to the first): %.2f s", time.perf_counter() - started)
         except BaseException as error:  # handed to the caller's thread, which raises it
             self.error = error
         finally:
