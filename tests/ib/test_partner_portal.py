@@ -131,6 +131,8 @@ def test_the_dashboard_shows_pending_and_payable_earnings_lots_clients_and_links
     assert [(a.amount, a.currency) for a in figures.earnings.pending] == [(D("3.00"), "USD")]
     assert figures.earnings.payable == [] and figures.clients == 1 and figures.month_lots == D("0")
     assert re.search(r"data-pending>.*3\.00", html)
+    # Nothing payable yet, shown in the currency the partner earns in.
+    assert re.search(r'data-payable><span class="p-num">0\.00\xa0USD<', html)
     assert world.link.code in html and world.code.code.upper() in html and "Spring" in html
     assert f"/partners/links/{world.link.code}/qr.svg" in html
     # The Sub's month: its client... none of its own; the Leaf's client closed 3 lots.
@@ -142,7 +144,8 @@ def test_a_settled_period_is_payable(world, partner_http):
     cs.commission_run_settle(actor=None, run=run)
     earnings = selectors.partner_earnings(world.master)
     assert [(a.amount, a.currency) for a in earnings.payable] == [(D("3.00"), "USD")] and earnings.pending == []
-    assert "3.00" in partner_http.get("/partners/earnings/").content.decode()
+    html = partner_http.get("/partners/earnings/").content.decode()
+    assert "3.00" in html and re.search(r'data-pending><span class="p-num">0\.00\xa0USD<', html)
 
 
 def test_the_network_shows_each_sub_ib_with_its_figures(world, partner_http):
