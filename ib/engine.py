@@ -778,7 +778,7 @@ def _halves(params: dict[str, Any]) -> list[tuple[list[int], list[int]]] | None:
     accounts (an account attributed to partners of both halves in the period is in both). None:
     one connection computes the run."""
     threshold = settings.IB_ENGINE_PARALLEL_DEALS
-    if not threshold or not params["all_accounts"] or not params["all_partners"]:
+    if threshold <= 0 or not params["all_accounts"] or not params["all_partners"]:
         return None
     with connection.cursor() as cursor:
         cursor.execute(UNCOMMITTED_SQL, [READ_TABLES])

@@ -352,7 +352,7 @@ CELERY_BEAT_SCHEDULE = {
 IB_POSTBACK_TIMEOUT_SECONDS = float(env("IB_POSTBACK_TIMEOUT_SECONDS", "5"))
 IB_POSTBACK_MAX_ATTEMPTS = env_int("IB_POSTBACK_MAX_ATTEMPTS", 8)
 # A full commission run of at least this many deals (the planner's estimate) is computed on two
-# database connections, half the partners each (ib.engine); 0: always on one.
+# database connections, half the partners each (ib.engine); 0 (or less): always on one.
 IB_ENGINE_PARALLEL_DEALS = env_int("IB_ENGINE_PARALLEL_DEALS", 200_000)
 IB_POSTBACK_ALLOW_HTTP_LOOPBACK = env_bool("IB_POSTBACK_ALLOW_HTTP_LOOPBACK", DEBUG)
 # A deal or account-state sync holds a lease on its server for this long, renewed while it runs:

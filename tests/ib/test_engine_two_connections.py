@@ -76,6 +76,10 @@ def test_a_run_split_over_two_connections_pays_what_one_connection_pays(settings
     with caplog.at_level(logging.INFO, logger="ib.engine"):
         single = cs.commission_run(actor=None, brand=w.brand, period=MARCH)
     assert SPLIT not in caplog.text
+    settings.IB_ENGINE_PARALLEL_DEALS = -1  # as 0: never split
+    with caplog.at_level(logging.INFO, logger="ib.engine"):
+        cs.commission_run(actor=None, brand=w.brand, period=MARCH)
+    assert SPLIT not in caplog.text
     assert totals(single) == EXPECTED
     assert _lines(split) == _lines(single) and len(_lines(split)) == 14
     # Inside a savepoint no snapshot can be exported: the second connection reads what is committed.
