@@ -78,11 +78,12 @@ chromium:
 # process), whole files at a time, each with its own test database and Redis database on the same
 # servers (crm/settings/test.py).
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ "$$n" -gt 4 ] && n=4; echo $$n)
-# pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
+# pytest exits 5 when it collected nothing: that is a broken suite, not a pass. The run ends with its
+# 15 slowest tests and the total time.
 # Embedded services for tests live in var/test, apart from those of `make run` (var/), so that a
 # running CRM's workers never pick up the tests' tasks and the tests never flush its Redis.
 test: install chromium
-	@CRM_VAR_DIR="$${CRM_VAR_DIR:-$(CURDIR)/var/test}" $(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile \
+	@CRM_VAR_DIR="$${CRM_VAR_DIR:-$(CURDIR)/var/test}" $(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile --durations=15 \
 		$(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing." >&2; exit 1; fi; \
 	exit $$rc

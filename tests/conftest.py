@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
+
+# Property tests keep their number of examples but never fail on time: on a busy machine (another
+# test run beside this one) drawing or running an example can take seconds, which says nothing
+# about the code. Loaded here, before any test module is imported, so that a test's own
+# `@settings(...)` starts from it. Under CI the examples are also drawn from a fixed seed (a failure
+# there can be replayed) and no example database is kept in the fresh clone.
+hypothesis_settings.register_profile(
+    "suite", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True)
+hypothesis_settings.register_profile("ci", parent=hypothesis_settings.get_profile("suite"),
+                                     derandomize=True, database=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "suite"))
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ if _xdist and os.environ.get("CRM_TEST_WORKER") != _xdist:
         os.environ["REDIS_URL"] = urlunsplit(_url._replace(path=f"/{_db % 16}"))
 
 from .base import *  # noqa: E402, F403
-from .base import DATABASES, env  # noqa: E402
+from .base import CRM_DATABASE_APP, CRM_DATABASE_OWNER, DATABASES, env  # noqa: E402
 
 SECRET_KEY = "test-only-secret-key-not-for-production-use-0123456789"  # noqa: S105
 DEBUG = False
@@ -37,6 +37,12 @@ STORAGES = {
 # Several checkouts or sessions may test against one server at once: CRM_TEST_DB picks the name.
 DATABASES["default"]["TEST"] = {"NAME": env("CRM_TEST_DB", f"test_{DATABASES['default']['NAME']}")}
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+# Each process's sessions are named, so that one still connected when the test database is dropped
+# says who opened it (tests/dbbackend).
+_session_name = f"crm-test {os.environ.get('CRM_TEST_WORKER') or 'main'} pid {os.getpid()}"
+for _params in (DATABASES["default"], CRM_DATABASE_APP, CRM_DATABASE_OWNER):
+    if _params:
+        _params.setdefault("OPTIONS", {})["application_name"] = _session_name
 # Between transactional tests the tables are emptied as their owner (the audit log's triggers
 # refuse it to anyone else): tests/dbbackend.
 DATABASES["default"]["ENGINE"] = "tests.dbbackend"

@@ -25,6 +25,7 @@ from tests.browser.support import MARKS, PASSWORD, login
 from tests.factories import make_brand, make_desk, make_user
 from tests.trading.conftest import MANAGER_PASSWORD, start_simulator, stop_simulator
 from tests.trading.crm_fixtures import server_values, sim_now
+from tests.waiting import scaled_ms
 
 BID, ASK = Decimal("1.10000"), Decimal("1.10010")
 
@@ -97,7 +98,7 @@ def broker(db, sim):
 def _page(browser):
     context = browser.new_context(viewport={"width": 1366, "height": 900})
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(scaled_ms(15_000))
     return page
 
 

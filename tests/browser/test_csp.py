@@ -15,6 +15,7 @@ from crm.models import Brand, Client, Desk, RoleCode, User
 from leads.models import RoutingRule, RoutingTarget
 from leads.services import routing_rule_save
 from tests.browser.support import MARKS
+from tests.waiting import scaled_ms
 
 pytestmark = MARKS
 
@@ -39,7 +40,7 @@ def admin_page(live_server, login_verified, browser):
                           "value": http.cookies[settings.SESSION_COOKIE_NAME].value}])
     context.add_init_script(LISTEN)
     page = context.new_page()
-    page.set_default_timeout(10_000)
+    page.set_default_timeout(scaled_ms(10_000))
     console: list[str] = []
     page.on("console", lambda m: console.append(m.text) if "Content Security Policy" in m.text else None)
     yield page, live_server.url, console
@@ -82,7 +83,7 @@ def test_script_driven_pages_work_under_the_policy(admin_page):
 
     # Swagger UI, vendored, renders the operations.
     page.goto(f"{base}/api/v1/docs")
-    page.wait_for_selector(".opblock", timeout=20_000)
+    page.wait_for_selector(".opblock", timeout=scaled_ms(20_000))
     seen["api docs"] = violations(page, console)
 
     # The public lead form, as an embedding site would show it.

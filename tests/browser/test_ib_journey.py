@@ -21,6 +21,7 @@ from tests.browser.support import MARKS
 from tests.factories import make_brand
 from tests.trading.conftest import MANAGER_PASSWORD, start_simulator, stop_simulator
 from tests.trading.crm_fixtures import server_values
+from tests.waiting import scaled_ms
 from tests.wallet.conftest import API_KEY, API_SECRET, WEBHOOK_SECRET, start_psp, stop_psp
 
 pytestmark = MARKS
@@ -132,7 +133,7 @@ def test_a_partners_prospect_registers_deposits_trades_and_the_partner_sees_the_
 
     # 1. The partner signs in and reads its tracking link.
     partner_page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-    partner_page.set_default_timeout(20_000)
+    partner_page.set_default_timeout(scaled_ms(20_000))
     partner_page.goto(f"{base}/partners/{w.brand.code}/login/")
     partner_page.fill("input[name=email]", "omar.haddad@ib.example")
     partner_page.fill("input[name=password]", PARTNER_PASSWORD)
@@ -143,7 +144,7 @@ def test_a_partners_prospect_registers_deposits_trades_and_the_partner_sees_the_
 
     # 2. The prospect, in a browser of their own, opens it and registers.
     page = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
-    page.set_default_timeout(20_000)
+    page.set_default_timeout(scaled_ms(20_000))
     page.goto(shared)
     page.wait_for_url(re.compile(re.escape(f"{base}/portal/{w.brand.code}/register/")))
     page.fill("input[name=first_name]", "Nadia")
@@ -185,7 +186,7 @@ def test_a_partners_prospect_registers_deposits_trades_and_the_partner_sees_the_
     page.click("button[type=submit]")
     deposit = Deposit.objects.get(client=client)
     page.wait_for_url(re.compile(re.escape(reverse("portal:wallet_deposit", args=[deposit.code]))))
-    page.wait_for_selector("#deposit-status[data-status=succeeded]", timeout=SETTLED_MS)
+    page.wait_for_selector("#deposit-status[data-status=succeeded]", timeout=scaled_ms(SETTLED_MS))
 
     # The money goes on to the live account by a transfer from the wallet, in the browser; its
     # balance operation is sent and its event delivered here, as the worker and the dispatcher would.
@@ -198,7 +199,7 @@ def test_a_partners_prospect_registers_deposits_trades_and_the_partner_sees_the_
     transfer = Transfer.objects.get(client=client)
     assert balance_operation_send(operation_id=transfer.deposit_operation_id).state == "applied"
     events.dispatch_pending()
-    page.wait_for_selector(f"tr[data-transfer='{transfer.code}']:has-text('Completed')", timeout=SETTLED_MS)
+    page.wait_for_selector(f"tr[data-transfer='{transfer.code}']:has-text('Completed')", timeout=scaled_ms(SETTLED_MS))
     truth = next(a for a in w.mt5.truth()["accounts"] if a["Login"] == str(account.login))
     assert Decimal(truth["Balance"]) == Decimal("900.00")
 
@@ -247,7 +248,7 @@ def test_a_partners_prospect_registers_deposits_trades_and_the_partner_sees_the_
     partner_page.wait_for_selector("[data-dispute='open']")
     manager = make_user(role_code=RoleCode.IB_MANAGER, brand=w.brand, password=PASSWORD)
     staff_page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-    staff_page.set_default_timeout(20_000)
+    staff_page.set_default_timeout(scaled_ms(20_000))
     login(staff_page, base, manager.email)
     staff_page.goto(f"{base}{reverse('ib_dispute_list')}")
     staff_page.click("table[data-disputes] a")

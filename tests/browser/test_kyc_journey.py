@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from datetime import date
 
 import pytest
@@ -31,6 +32,7 @@ from tests.factories import make_brand, make_user
 from tests.portal.kyc_docs import CITY, POSTCODE, STREET, bill_pdf, holder, passport_png
 from tests.trading.conftest import MANAGER_PASSWORD, start_simulator, stop_simulator
 from tests.trading.crm_fixtures import ACCOUNT_TYPES, server_values
+from tests.waiting import scaled, scaled_ms
 
 pytestmark = [*MARKS, pytest.mark.worker]
 
@@ -111,7 +113,8 @@ def _first_live_account(page, base, client, worker):
     from trading.models import TradingAccount
 
     retried = False
-    for _ in range(90):
+    started = time.monotonic()
+    while time.monotonic() - started < scaled(90):
         page.goto(f"{base}/portal/")
         if page.locator("#accounts li.p-account").count():
             break
@@ -133,7 +136,7 @@ def _first_live_account(page, base, client, worker):
 
 def _phone(browser):
     page = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
-    page.set_default_timeout(20_000)
+    page.set_default_timeout(scaled_ms(20_000))
     return page
 
 
@@ -216,7 +219,7 @@ def test_clients_are_verified_in_the_traders_room_and_get_a_live_account(live_se
     page.wait_for_selector("#kyc-status[data-submission=checking]")
     assert "Checking your documents…" in page.inner_text("#kyc-status")
     # The partial is polled every 2 s: the page turns to approved without a reload.
-    page.wait_for_selector("#kyc-status[data-status=approved]", timeout=DECIDED_MS)
+    page.wait_for_selector("#kyc-status[data-status=approved]", timeout=scaled_ms(DECIDED_MS))
     assert "You are verified" in page.inner_text("#kyc-status")
     # The worker delivers kyc.approved: the first live account opens on the platform.
     account = _first_live_account(page, base, laura, celery_worker)
@@ -238,13 +241,13 @@ def test_clients_are_verified_in_the_traders_room_and_get_a_live_account(live_se
     page.click("#questionnaire-result a.p-btn")
     _upload(page, tmp_path, passport_png(holder("Anna", "Eriksson", peter_birth), number="K1234567"),
             bill_pdf("Peter Novak"), "anna")
-    page.wait_for_selector("#kyc-status[data-submission=review]", timeout=DECIDED_MS)
+    page.wait_for_selector("#kyc-status[data-submission=review]", timeout=scaled_ms(DECIDED_MS))
     assert "Your documents are being reviewed" in page.inner_text("#kyc-status")
     submission = Submission.objects.get(client=peter, status=SubmissionStatus.REVIEW)
     assert "name_match" in submission.problems
 
     staff = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
-    staff.set_default_timeout(20_000)
+    staff.set_default_timeout(scaled_ms(20_000))
     login(staff, base, "carla@staff.example.com", home=False)
     staff.wait_for_url(re.compile(r"/2fa/verify/"))
     staff.fill("input[name=token]", f"{totp(broker.officer.totpdevice_set.get().bin_key):06d}")
@@ -264,7 +267,7 @@ def test_clients_are_verified_in_the_traders_room_and_get_a_live_account(live_se
     page.wait_for_selector("#step-documents")
     _upload(page, tmp_path, passport_png(holder("Peter", "Novak", peter_birth), number="K7654321"),
             bill_pdf("Peter Novak"), "peter")
-    page.wait_for_selector("#kyc-status[data-status=approved]", timeout=DECIDED_MS)
+    page.wait_for_selector("#kyc-status[data-status=approved]", timeout=scaled_ms(DECIDED_MS))
     resubmitted = Submission.objects.filter(client=peter).order_by("-submitted_at").first()
     assert resubmitted.resubmission_of_id == submission.pk
     assert resubmitted.status == SubmissionStatus.APPROVED

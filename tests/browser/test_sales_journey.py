@@ -15,6 +15,7 @@ from leads.services import routing_rule_save
 from tests.browser.support import MARKS, PASSWORD
 from tests.factories import make_brand, make_desk, make_user
 from tests.leads.conftest import ALWAYS_OPEN
+from tests.waiting import scaled_ms
 
 pytestmark = MARKS
 
@@ -42,7 +43,7 @@ def sales_floor(db):
 def test_prospect_to_called_lead_with_a_new_status(live_server, browser, sales_floor):
     base = live_server.url
     prospect = browser.new_page()
-    prospect.set_default_timeout(10_000)
+    prospect.set_default_timeout(scaled_ms(10_000))
     prospect.goto(f"{base}{reverse('lead_form', args=['alpha'])}?utm_campaign=spring")
     prospect.fill("input[name=first_name]", "Amira")
     prospect.fill("input[name=last_name]", "Haddad")
@@ -59,7 +60,7 @@ def test_prospect_to_called_lead_with_a_new_status(live_server, browser, sales_f
     assert not Notification.objects.filter(user=sales_floor["other"]).exists()
 
     page = browser.new_page(viewport={"width": 1366, "height": 800})
-    page.set_default_timeout(10_000)
+    page.set_default_timeout(scaled_ms(10_000))
     page.goto(f"{base}{reverse('login')}")
     page.fill("input[name=username]", "olivia@staff.example.com")
     page.fill("input[name=password]", PASSWORD)

@@ -10,6 +10,7 @@ from django.urls import reverse
 from crm.models import AccessEvent, AccessKind, Note, RoleCode, Task
 from tests.browser.support import MARKS, PASSWORD, login
 from tests.factories import make_brand, make_client, make_desk, make_user
+from tests.waiting import scaled_ms
 
 pytestmark = MARKS
 
@@ -17,7 +18,7 @@ pytestmark = MARKS
 @pytest.fixture
 def browser_page(browser):
     page = browser.new_page(viewport={"width": 1366, "height": 800})
-    page.set_default_timeout(10_000)
+    page.set_default_timeout(scaled_ms(10_000))
     return page
 
 

@@ -16,6 +16,7 @@ import io
 import re
 import subprocess
 import sys
+import time
 from datetime import date
 from decimal import Decimal
 
@@ -29,6 +30,7 @@ from tests.crm.test_celery_worker import _die_with_parent, _stop, worker_queue  
 from tests.factories import make_brand, make_user
 from tests.trading.conftest import MANAGER_PASSWORD, start_simulator, stop_simulator
 from tests.trading.crm_fixtures import server_values
+from tests.waiting import scaled, scaled_ms
 from tests.wallet.conftest import API_KEY, API_SECRET, WEBHOOK_SECRET, start_psp, stop_psp
 
 pytestmark = [*MARKS, pytest.mark.worker]
@@ -122,13 +124,14 @@ def celery_worker(transactional_db, worker_queue, money, live_server, settings, 
 
 def _until(page, url: str, selector: str, worker, what: str, state=lambda: "") -> None:
     """Reload `url` until `selector` shows (the worker and the simulators are other processes)."""
-    for _ in range(SETTLED_MS // 1000):
+    started = time.monotonic()
+    while time.monotonic() - started < scaled(SETTLED_MS / 1000):
         page.goto(url)
         if page.locator(selector).count():
             return
         page.wait_for_timeout(1000)
     tail = worker.log_path.read_text(errors="replace")[-3000:]
-    pytest.fail(f"{what} did not happen within {SETTLED_MS // 1000} s: {state()}\nworker log:\n{tail}")
+    pytest.fail(f"{what} did not happen within {time.monotonic() - started:.0f} s: {state()}\nworker log:\n{tail}")
 
 
 def test_a_client_deposits_transfers_and_withdraws_and_finance_pays_it(live_server, browser, money,
@@ -140,7 +143,7 @@ def test_a_client_deposits_transfers_and_withdraws_and_finance_pays_it(live_serv
     base = live_server.url
     settings.CRM_PUBLIC_URL = base  # the simulator posts its webhooks to the live server
     page = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
-    page.set_default_timeout(20_000)
+    page.set_default_timeout(scaled_ms(20_000))
     page.goto(f"{base}/portal/{money.brand.code}/login/")
     page.fill("input[name=email]", "laura.fischer@example.com")
     page.fill("input[name=password]", CLIENT_PASSWORD)
@@ -158,7 +161,7 @@ def test_a_client_deposits_transfers_and_withdraws_and_finance_pays_it(live_serv
     deposit = Deposit.objects.get(client=money.client)
     page.wait_for_url(re.compile(re.escape(reverse("portal:wallet_deposit", args=[deposit.code]))))
     # The page follows the status by itself until the signed webhook arrived.
-    page.wait_for_selector("#deposit-status[data-status=succeeded]", timeout=SETTLED_MS)
+    page.wait_for_selector("#deposit-status[data-status=succeeded]", timeout=scaled_ms(SETTLED_MS))
     page.goto(f"{base}{reverse('portal:wallet')}")
     assert "485.20" in page.inner_text("main")  # 500 less the card's fee of 14.80
 
@@ -170,7 +173,7 @@ def test_a_client_deposits_transfers_and_withdraws_and_finance_pays_it(live_serv
     page.click("form[method=post] button.p-btn")
     page.wait_for_selector("tr[data-transfer]")
     transfer = Transfer.objects.get(client=money.client)
-    page.wait_for_selector(f"tr[data-transfer='{transfer.code}']:has-text('Completed')", timeout=SETTLED_MS)
+    page.wait_for_selector(f"tr[data-transfer='{transfer.code}']:has-text('Completed')", timeout=scaled_ms(SETTLED_MS))
     truth = next(a for a in money.mt5.truth()["accounts"] if a["Login"] == str(money.account.login))
     assert Decimal(truth["Balance"]) == Decimal("200.00")
 
@@ -185,7 +188,7 @@ def test_a_client_deposits_transfers_and_withdraws_and_finance_pays_it(live_serv
 
     # 4. Finance approves it in the queue (second factor first).
     staff = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
-    staff.set_default_timeout(20_000)
+    staff.set_default_timeout(scaled_ms(20_000))
     login(staff, base, "fiona@staff.example.com", home=False)
     staff.wait_for_url(re.compile(r"/2fa/verify/"))
     staff.fill("input[name=token]", f"{totp(money.finance.totpdevice_set.get().bin_key):06d}")
@@ -229,7 +232,7 @@ def test_a_client_deposits_transfers_and_withdraws_and_finance_pays_it(live_serv
     staff.click("form[enctype] button[type=submit]")
     staff.wait_for_url(re.compile(r"/jobs/"))
     ran = subprocess.run([sys.executable, "manage.py", "rqworker", "default", "--burst"], cwd=REPO_ROOT,
-                         env=child_env(MEDIA_ROOT=str(settings.MEDIA_ROOT)), capture_output=True, timeout=120)
+                         env=child_env(MEDIA_ROOT=str(settings.MEDIA_ROOT)), capture_output=True, timeout=scaled(120))
     assert ran.returncode == 0, ran.stderr[-2000:]
     staff.reload()
     status = staff.get_attribute("[data-job-status]", "data-job-status")

@@ -24,6 +24,7 @@ from crm.lib import context, dbroles
 from crm.models import AuditCheckpoint, AuditLog
 from tests.crm.subprocess_env import REPO_ROOT, child_env
 from tests.factories import make_user
+from tests.waiting import scaled
 
 
 def _record_some(n: int = 5) -> list[AuditLog]:
@@ -193,12 +194,12 @@ def test_a_rehashed_forgery_is_caught_at_the_next_row():
 def test_manage_py_audit_verify_exits_non_zero_on_a_broken_chain():
     rows = _record_some(3)
     cmd = [sys.executable, "manage.py", "audit_verify"]
-    ok = subprocess.run(cmd, cwd=REPO_ROOT, env=child_env(), capture_output=True, text=True, timeout=120)
+    ok = subprocess.run(cmd, cwd=REPO_ROOT, env=child_env(), capture_output=True, text=True, timeout=scaled(120))
     assert ok.returncode == 0, ok.stderr
     assert "audit chain ok: 3 rows" in ok.stdout
 
     _as_owner_with_triggers_off(("UPDATE crm_auditlog SET object_id = %s WHERE id = %s", ["other", rows[1].pk]))
-    broken = subprocess.run(cmd, cwd=REPO_ROOT, env=child_env(), capture_output=True, text=True, timeout=120)
+    broken = subprocess.run(cmd, cwd=REPO_ROOT, env=child_env(), capture_output=True, text=True, timeout=scaled(120))
     assert broken.returncode == 1
     assert f"audit chain BROKEN at row {rows[1].pk}:" in broken.stderr
 
@@ -387,7 +388,7 @@ def test_concurrent_writers_produce_one_unbroken_chain():
     for t in workers:
         t.start()
     for t in workers:
-        t.join(timeout=60)
+        t.join(timeout=scaled(60))
     assert not errors, errors
     assert AuditLog.objects.count() == threads_n * per_thread
     report = verify_chain()

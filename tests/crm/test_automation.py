@@ -37,6 +37,7 @@ from crm.services import client_stage_change, client_stage_prove, client_update
 from crm.stages import Proof
 from tests import event_payloads as payloads
 from tests.factories import make_brand, make_client, make_desk, make_user
+from tests.waiting import scaled
 
 T0 = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)
 
@@ -350,7 +351,7 @@ def test_overlapping_beat_ticks_fire_a_run_once(time_machine):
         assert automation_fire_due() == 1  # fired, its row still locked: not committed yet
         thread = threading.Thread(target=second_tick)
         thread.start()
-        thread.join(timeout=30)
+        thread.join(timeout=scaled(30))
     assert other_tick == [0]
     assert automation_fire_due() == 0
     assert AutomationRun.objects.get(rule=r).status == RunStatus.FIRED

@@ -29,6 +29,7 @@ from crm.models import DeliveryStatus, Event, EventDelivery, Notification
 from tests.crm import worker_handlers
 from tests.crm.subprocess_env import REPO_ROOT, child_env
 from tests.factories import make_user
+from tests.waiting import scaled
 
 pytestmark = [pytest.mark.worker]
 
@@ -47,23 +48,23 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=scaled(20))
         except subprocess.TimeoutExpired:
             pass
     try:
         os.killpg(proc.pid, signal.SIGKILL)  # pool children, if any outlived the main process
     except ProcessLookupError:
         pass
-    proc.wait(timeout=10)
+    proc.wait(timeout=scaled(10))
 
 
 def _wait_for(check: Callable[[], bool], what: str, log: Path) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
+    started = time.monotonic()
+    while time.monotonic() - started < scaled(WAIT_SECONDS):
         if check():
             return
         time.sleep(0.1)
-    pytest.fail(f"timed out after {WAIT_SECONDS}s waiting for {what}; worker log:\n{log.read_text()[-4000:]}")
+    pytest.fail(f"timed out after {time.monotonic() - started:.0f}s waiting for {what}; worker log:\n{log.read_text()[-4000:]}")
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from crm.models import AccessEvent, Job, RoleCode
 from tests.crm import job_funcs
 from tests.crm.subprocess_env import REPO_ROOT, child_env
 from tests.factories import make_brand, make_client, make_user
+from tests.waiting import scaled
 
 pytestmark = pytest.mark.django_db
 
@@ -191,7 +192,7 @@ def test_a_job_whose_worker_died_is_shown_failed(people, queue):
                          func="tests.crm.job_funcs.die", kwargs={})
     assert queue.count == 1
     done = subprocess.run([sys.executable, "manage.py", "rqworker", "default", "--burst"], cwd=REPO_ROOT,
-                          env=child_env(), capture_output=True, timeout=120)
+                          env=child_env(), capture_output=True, timeout=scaled(120))
     assert done.returncode == 0, done.stderr[-2000:]
     job.refresh_from_db()
     assert job.status == "running" and job.done == 1  # the horse died before it could write more

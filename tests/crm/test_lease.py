@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from crm.lib.lease import Lease, LeaseLost, lease_hold, lease_info
+from tests.waiting import scaled, wait_until
 
 
 @pytest.fixture
@@ -35,23 +36,24 @@ def test_it_is_released_when_the_work_fails(key):
 
 
 def test_the_heartbeat_keeps_a_running_holders_lease_beyond_its_ttl(key):
-    with lease_hold(key, ttl=0.6, owner="worker-a") as held:
+    ttl = scaled(0.6)  # short, but long enough for the heartbeat thread to get its turn on a busy machine
+    with lease_hold(key, ttl=ttl, owner="worker-a") as held:
         first = lease_info(key)
-        time.sleep(1.5)
+        time.sleep(2.5 * ttl)
         held.check()  # still ours
-        assert not Lease(key, ttl=0.6).acquire()
+        assert not Lease(key, ttl=ttl).acquire()
         info = lease_info(key)
         assert info.owner == "worker-a" and info.acquired_at == first.acquired_at
         assert info.renewed_at > first.renewed_at
 
 
 def test_a_dead_holders_lease_is_taken_over_and_the_stale_holder_cannot_touch_it(key):
-    stale = Lease(key, ttl=0.5, owner="killed-worker")
+    stale = Lease(key, ttl=scaled(0.5), owner="killed-worker")
     assert stale.acquire()
     stale._stop.set()  # the holder freezes: nothing renews the lease any more
     with lease_hold(key, ttl=5, owner="worker-b") as fresh:
         assert fresh is None  # not before the TTL is over
-    time.sleep(0.7)
+    wait_until(lambda: lease_info(key) is None, timeout=5, what="the stale lease to expire")
     with lease_hold(key, ttl=5, owner="worker-b") as fresh:
         assert fresh is not None
         assert fresh.fence > stale.fence

@@ -31,6 +31,7 @@ from crm.lib.logging import JsonFormatter, RequestIdFilter
 from crm.lib.redis import get_redis
 from crm.rq_worker import HeartbeatWorker
 from crm.views import ops
+from tests.waiting import scaled
 
 
 def _closed_port() -> int:
@@ -393,9 +394,9 @@ def _dummy(name: str, log: Path, mode: str = "obey", stop_timeout: float = 5.0, 
 
 
 def _wait_ready(log: Path, names: list[str]) -> None:
-    deadline = time.monotonic() + 10
+    started = time.monotonic()
     while not all(Path(f"{log}.{name}.ready").exists() for name in names):
-        assert time.monotonic() < deadline, "dummy processes did not start"
+        assert time.monotonic() - started < scaled(10), "dummy processes did not start"
         time.sleep(0.02)
 
 
@@ -496,7 +497,7 @@ def test_a_signal_to_the_whole_process_group_stops_every_process_in_order_withou
     os.killpg(driver.pid, signal.SIGTERM)  # what `kill -TERM -<pgid>` does...
     time.sleep(0.1)
     os.killpg(driver.pid, signal.SIGTERM)  # ...and make's own copy, passed on a moment later
-    out, _ = driver.communicate(timeout=30)
+    out, _ = driver.communicate(timeout=scaled(30))
     assert json.loads(out.strip().splitlines()[-1]) == {"web": 0, "beat": 0}  # stopped, not killed (-9)
     assert log.read_text().split() == ["web", "beat"]
     # Each process wrote to its own log file, not to the console of `make run`.

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.waiting import scaled
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 VALID = {
@@ -54,7 +56,7 @@ def _start(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=scaled(60),
         check=False,
     )
 

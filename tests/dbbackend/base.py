@@ -9,9 +9,11 @@ is the suite's own reset; the CRM itself never does it.
 
 from __future__ import annotations
 
+import time
+import warnings
 from collections.abc import Sequence
 
-from django.db.backends.postgresql import base, operations
+from django.db.backends.postgresql import base, creation, operations
 
 
 class DatabaseOperations(operations.DatabaseOperations):
@@ -34,5 +36,42 @@ class DatabaseOperations(operations.DatabaseOperations):
             owner.close()
 
 
+class DatabaseCreation(creation.DatabaseCreation):
+    """Dropping the test database at the end of the run: PostgreSQL refuses it while any other
+    session is connected, and pytest-django then only warns, leaving the database behind. A session
+    a test started can still be on its way out (a worker process exiting, a thread's connection not
+    yet collected), so the drop first waits for them to end, within a budget that follows the
+    machine's load. A session still there after that is a leak: it is named in a warning (its
+    application name says which test process opened it) and ended, and the database is dropped."""
+
+    def _destroy_test_db(self, test_database_name: str, verbosity: int) -> None:
+        from tests.waiting import scaled
+
+        self.connection.close_pool()
+        started = time.monotonic()
+        with self._nodb_cursor() as cursor:
+            while True:
+                others = _other_sessions(cursor, test_database_name)
+                if not others or time.monotonic() - started > scaled(20):
+                    break
+                time.sleep(0.2)
+            if others:
+                listed = "; ".join(f"pid {pid} ({name or 'no application name'}, {state}: {query[:120]!r})"
+                                   for pid, name, state, query in others)
+                warnings.warn(f"{len(others)} session(s) still connected to {test_database_name} at the end "
+                              f"of the run were ended: {listed}", stacklevel=1)
+                cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                               "WHERE datname = %s AND pid <> pg_backend_pid()", [test_database_name])
+        super()._destroy_test_db(test_database_name, verbosity)
+
+
+def _other_sessions(cursor: object, name: str) -> list[tuple[int, str, str, str]]:
+    cursor.execute(  # type: ignore[attr-defined]
+        "SELECT pid, application_name, coalesce(state, ''), coalesce(query, '') FROM pg_stat_activity "
+        "WHERE datname = %s AND pid <> pg_backend_pid()", [name])
+    return list(cursor.fetchall())  # type: ignore[attr-defined]
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     ops_class = DatabaseOperations
+    creation_class = DatabaseCreation

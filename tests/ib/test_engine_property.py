@@ -14,7 +14,7 @@ trade = st.tuples(st.integers(1, 28), st.integers(0, 22), st.integers(0, 119),
 
 
 @pytest.mark.django_db
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(trades=st.lists(trade, min_size=1, max_size=12), runs=st.integers(2, 4))
 def test_rerunning_the_engine_never_changes_the_totals(trades, runs):
     w = make_world(plan_rules=[{"code": "r", "kind": "per_lot", "level_rates": ["3.3", "1.1", "0.7"]},
@@ -35,7 +35,7 @@ change = st.tuples(st.integers(0, 1), st.integers(1, 28), st.integers(0, 22), st
 
 
 @pytest.mark.django_db
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(before=st.lists(change, min_size=1, max_size=8), after=st.lists(change, max_size=6),
        edit=st.booleans(), delete=st.booleans())
 def test_an_increment_after_new_edited_and_deleted_deals_equals_a_full_run(before, after, edit, delete):

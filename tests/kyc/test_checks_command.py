@@ -13,6 +13,7 @@ import pytest
 from kyc.exceptions import UploadRefused
 from kyc.uploads import upload_validate
 from tests.kyc import docgen
+from tests.waiting import scaled
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def kyc_check(*args):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "crm.settings.test"}
     return subprocess.run([sys.executable, str(ROOT / "manage.py"), "kyc_check", *map(str, args)], capture_output=True,
-                          text=True, env=env, cwd=ROOT, timeout=120, check=False)
+                          text=True, env=env, cwd=ROOT, timeout=scaled(120), check=False)
 
 
 def test_command_prints_the_report(tmp_path):

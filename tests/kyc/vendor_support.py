@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from crm.lib.signatures import signature_for
+from tests.waiting import scaled
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "kyck_test"
@@ -64,7 +65,7 @@ def start_kycsim() -> KycSim:
     lines: queue.Queue[bytes] = queue.Queue()
     threading.Thread(target=lambda: lines.put(proc.stdout.readline()), daemon=True).start()  # type: ignore[union-attr]
     try:
-        first = lines.get(timeout=20)
+        first = lines.get(timeout=scaled(20))
     except queue.Empty:
         proc.kill()
         raise RuntimeError("the KYC vendor simulator did not report its port within 20 s") from None

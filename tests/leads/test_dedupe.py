@@ -13,6 +13,7 @@ from leads import dedupe
 from leads.models import Channel, ContactKey, LeadTouch
 from leads.services import lead_intake, lead_intake_batch
 from tests.leads.conftest import lead_data
+from tests.waiting import scaled
 
 
 def _run_concurrently(calls):
@@ -22,7 +23,7 @@ def _run_concurrently(calls):
 
     def worker(i, fn):
         try:
-            barrier.wait(timeout=10)
+            barrier.wait(timeout=scaled(10))
             outcomes[i] = fn()
         except Exception as exc:  # the test asserts on it
             outcomes[i] = exc
@@ -33,7 +34,7 @@ def _run_concurrently(calls):
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=60)
+        t.join(timeout=scaled(60))
     return outcomes
 
 

@@ -29,6 +29,7 @@ from leads.services import lead_intake
 from tests.crm.subprocess_env import REPO_ROOT, child_env
 from tests.factories import make_brand
 from tests.leads.conftest import lead_data
+from tests.waiting import scaled
 from tests.writes import written
 
 HEADERS = ["First Name", "Surname", "E-mail", "Mobile", "Country", "utm_source", "Notes"]
@@ -228,7 +229,7 @@ def test_manage_py_rqworker_runs_the_import(world):
     lead_import_start(actor=world.manager, lead_import=upload)  # autocommit: the job is queued at once
     assert queue.count == 1
     done = subprocess.run([sys.executable, "manage.py", "rqworker", "default", "--burst"], cwd=REPO_ROOT,
-                          env=child_env(), capture_output=True, timeout=120)
+                          env=child_env(), capture_output=True, timeout=scaled(120))
     assert done.returncode == 0, done.stderr[-2000:]
     upload.refresh_from_db()
     assert upload.status == ImportStatus.DONE and (upload.created, upload.duplicates, upload.failed) == (3, 1, 2)

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.waiting import scaled
 from trading.adapters.mt5_web import MT5WebAdapter, MT5WebConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -128,7 +129,7 @@ def start_simulator(state_dir: Path, *extra: str) -> Simulator:
     lines: queue.Queue[bytes] = queue.Queue()
     threading.Thread(target=lambda: lines.put(proc.stdout.readline()), daemon=True).start()  # type: ignore[union-attr]
     try:
-        first = lines.get(timeout=20)
+        first = lines.get(timeout=scaled(20))
     except queue.Empty:
         proc.kill()
         raise RuntimeError("the simulator did not report its port within 20 s") from None

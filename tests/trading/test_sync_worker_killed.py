@@ -26,6 +26,7 @@ from tests.crm.subprocess_env import REPO_ROOT, child_env
 from tests.crm.test_celery_worker import _die_with_parent, _stop
 from tests.factories import make_brand, make_client, make_desk, make_user
 from tests.trading.crm_fixtures import _fresh_adapters, crm_deals, make_server, open_account, truth_deals  # noqa: F401
+from tests.waiting import scaled
 from trading import tasks
 from trading.models import Deal, PlatformServer
 
@@ -84,7 +85,7 @@ def committed_world(transactional_db, quiet_sim) -> SimpleNamespace:
 
 def _wait(check: Callable[[], bool], what: str, seconds: float, logs: list[Path]) -> float:
     started = time.monotonic()
-    while time.monotonic() - started < seconds:
+    while time.monotonic() - started < scaled(seconds):
         if check():
             return time.monotonic() - started
         time.sleep(0.1)

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.waiting import scaled
 from wallet.providers.base import ProviderConfig
 from wallet.providers.simulator import SimulatorProvider
 
@@ -72,7 +73,7 @@ def start_psp(state_dir: Path | None = None) -> PspSim:
     lines: queue.Queue[bytes] = queue.Queue()
     threading.Thread(target=lambda: lines.put(proc.stdout.readline()), daemon=True).start()  # type: ignore[union-attr]
     try:
-        first = lines.get(timeout=20)
+        first = lines.get(timeout=scaled(20))
     except queue.Empty:
         proc.kill()
         raise RuntimeError("the PSP simulator did not report its port within 20 s") from None

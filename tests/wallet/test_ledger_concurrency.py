@@ -13,6 +13,7 @@ import pytest
 from django.db import connection
 
 from tests.factories import make_brand, make_client
+from tests.waiting import scaled
 from tests.wallet.ledger_support import deposit, usd
 from tests.wallet.test_ledger_state import ledger_invariants_check
 from wallet.ledger import (
@@ -35,7 +36,7 @@ def _all_at_once(count: int, work: Callable[[int], Any]) -> list[Any]:
 
     def run(index: int) -> Any:
         try:
-            barrier.wait(timeout=30)
+            barrier.wait(timeout=scaled(30))
             return work(index)
         except Exception as error:  # noqa: BLE001 - the test inspects what each thread met
             return error

@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 
 from crm.lib.money import Money
+from tests.waiting import scaled
 from tests.wallet.withdrawal_support import CARD, build_world
 from wallet.ledger import available, balance, ledger_verify, wallet_account_for
 from wallet.models import Withdrawal
@@ -29,7 +30,7 @@ def test_fifty_simultaneous_withdrawal_requests_never_hold_more_than_the_wallet_
 
     def run(index: int) -> object:
         try:
-            barrier.wait(timeout=30)
+            barrier.wait(timeout=scaled(30))
             return withdrawal_request(client=world.client, amount=Money("70", "USD"), method=world.card,
                                       destination=CARD)
         except Exception as error:  # noqa: BLE001 - the test inspects what each thread met
