@@ -9,7 +9,6 @@ import queue
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.waiting import scaled
+from tests.waiting import scaled, wait_until
 from wallet.providers.base import ProviderConfig
 from wallet.providers.simulator import SimulatorProvider
 
@@ -130,26 +129,29 @@ class Hooks:
         return f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[Captured]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def enough() -> list[Captured] | None:
             with self.lock:
-                if len(self.received) >= count:
-                    return list(self.received)
-            time.sleep(0.02)
-        raise AssertionError(f"expected {count} webhooks, got {len(self.received)}")
+                return list(self.received) if len(self.received) >= count else None
+
+        try:
+            return wait_until(enough, timeout=timeout, interval=0.02, what=f"{count} webhooks")
+        except AssertionError:
+            raise AssertionError(f"expected {count} webhooks, got {len(self.received)}") from None
 
     def of(self, merchant_ref: str) -> list[Captured]:
         with self.lock:
             return [c for c in self.received if json.loads(c.body)["data"]["merchant_ref"] == merchant_ref]
 
     def wait_of(self, merchant_ref: str, count: int, timeout: float = 10.0) -> list[Captured]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            got = self.of(merchant_ref)
-            if len(got) >= count:
-                return got
-            time.sleep(0.02)
-        raise AssertionError(f"expected {count} webhooks for {merchant_ref}, got {len(self.of(merchant_ref))}")
+        try:
+            def enough() -> list[Captured] | None:
+                got = self.of(merchant_ref)
+                return got if len(got) >= count else None
+
+            return wait_until(enough, timeout=timeout, interval=0.02, what=f"{count} webhooks for {merchant_ref}")
+        except AssertionError:
+            raise AssertionError(f"expected {count} webhooks for {merchant_ref}, "
+                                 f"got {len(self.of(merchant_ref))}") from None
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ refunds and chargebacks with their ledger postings."""
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from decimal import Decimal
 
@@ -17,6 +16,7 @@ from crm.exceptions import ValidationFailed
 from crm.lib.money import Money
 from crm.models import Event, Stage
 from tests.factories import make_brand, make_client
+from tests.waiting import wait_until
 from tests.wallet.conftest import API_KEY, API_SECRET, WEBHOOK_SECRET
 from tests.wallet.support import checkout
 from wallet.deposits import (
@@ -316,10 +316,10 @@ def test_the_simulator_posts_its_webhook_to_the_live_endpoint(psp, hooks, live_s
     status, location, _ = checkout(deposit.redirect_url, {"card_number": CARD_OK})
 
     assert status == 303 and location.startswith(RETURN)
-    deadline = timezone.now() + dt.timedelta(seconds=10)
-    while timezone.now() < deadline:
+    def succeeded() -> bool:
         deposit.refresh_from_db()
-        if deposit.status == DepositStatus.SUCCEEDED:
-            break
+        return deposit.status == DepositStatus.SUCCEEDED
+
+    wait_until(succeeded, timeout=10, what="the deposit to succeed")
     assert deposit.status == DepositStatus.SUCCEEDED
     assert available(world.wallet()) == Money("99.50", "USD")

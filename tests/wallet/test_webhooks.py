@@ -12,6 +12,7 @@ from django.db import connection
 from django.test import Client as HttpClient
 
 from tests.factories import make_user
+from tests.waiting import wait_until
 from tests.wallet.conftest import WEBHOOK_SECRET
 from tests.wallet.support import checkout, deposit_request, signed_webhook
 from wallet.models import WebhookDelivery, WebhookOutcome
@@ -177,9 +178,8 @@ def test_the_simulators_webhook_reaches_the_crm_and_its_duplicates_change_nothin
 
         checkout(start.redirect_url, {"card_number": "4242424242424242"})
 
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and WebhookDelivery.objects.filter(merchant_ref=ref).count() < 3:
-            time.sleep(0.05)
+        wait_until(lambda: WebhookDelivery.objects.filter(merchant_ref=ref).count() >= 3, timeout=15,
+                   what="the webhook and its two copies")
         rows = list(WebhookDelivery.objects.filter(merchant_ref=ref).order_by("id"))
         assert sorted(r.outcome for r in rows) == ["accepted", "duplicate", "duplicate"]
         assert len(handler.applied) == 1 and handler.applied[0][1] == "deposit_succeeded"
