@@ -9,6 +9,7 @@ is the suite's own reset; the CRM itself never does it.
 
 from __future__ import annotations
 
+import gc
 import time
 import warnings
 from collections.abc import Sequence
@@ -48,6 +49,7 @@ class DatabaseCreation(creation.DatabaseCreation):
         from tests.waiting import scaled
 
         self.connection.close_pool()
+        gc.collect()  # a thread's connection left in a reference cycle closes when it is collected
         started = time.monotonic()
         with self._nodb_cursor() as cursor:
             while True:
