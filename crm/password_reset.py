@@ -39,6 +39,7 @@ from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import NotFound
 from crm.lib import context
+from crm.lib.public_url import public_url
 from crm.lib.ratelimit import rate_hit, rate_key
 from crm.models import User
 from crm.staff_services import password_check
@@ -136,7 +137,7 @@ def password_reset_link(user: User) -> str:
     """The absolute link for `user`, with a token made now. Built on CRM_PUBLIC_URL, never on the
     Host header of the request that asked for it (a forged Host would send the token elsewhere)."""
     path = reverse("password_reset_confirm", kwargs={"code": str(user.code), "token": tokens.make_token(user)})
-    return settings.CRM_PUBLIC_URL.rstrip("/") + path
+    return public_url(path)
 
 
 def password_reset_mail_send(*, email: str) -> bool:
@@ -148,7 +149,7 @@ def password_reset_mail_send(*, email: str) -> bool:
     language = user.language or settings.LANGUAGE_CODE
     values = {
         "user": user, "link": password_reset_link(user), "minutes": password_reset_minutes(),
-        "site_name": settings.CRM_SITE_NAME, "login_url": settings.CRM_PUBLIC_URL.rstrip("/") + reverse("login"),
+        "site_name": settings.CRM_SITE_NAME, "login_url": public_url(reverse("login")),
     }
     with override(language):
         subject = render_to_string("emails/auth/password_reset_subject.txt", values)

@@ -31,10 +31,12 @@ import time
 import urllib.error
 import urllib.request
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
+
+from crm.lib import public_url
 
 BASE_DIR = Path(__file__).resolve().parents[1]
 LOGIN_PREFIX = "LOGIN "
@@ -523,12 +525,27 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
-def _local_address(host: str) -> str:
-    if host in {"0.0.0.0", ""}:  # noqa: S104 - mapping a wildcard bind to a reachable address
-        return "127.0.0.1"
-    if host in {"::", "[::]"}:
-        return "[::1]"
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+@dataclass(frozen=True)
+class WebAddress:
+    host: str  # what the web server binds
+    port: int
+    local_url: str  # where this machine reaches it (a wildcard bind on the loopback address)
+    public_url: str  # CRM_PUBLIC_URL for every process: the one given, else local_url
+
+
+def web_address(environ: Mapping[str, str]) -> WebAddress:
+    """Where the web server listens (HOST, PORT) and the public URL every child is given: the
+    CRM_PUBLIC_URL set in `environ`, or else the address it serves on, so that links and the
+    webhook addresses handed to the simulators reach this server whatever its port. A bad value is
+    a StartupError naming the variable."""
+    host = environ.get("HOST") or public_url.DEFAULT_HOST
+    try:
+        port = public_url.bind_port(environ)
+        local = public_url.public_url_for_bind(host, port)
+        public = public_url.public_url_from_env({**environ, "HOST": host, "PORT": str(port)})
+    except public_url.PublicUrlError as exc:
+        raise StartupError(str(exc)) from None
+    return WebAddress(host=host, port=port, local_url=local, public_url=public)
 
 
 def wait_for_http(url: str, *, timeout: float, abort: Callable[[], bool]) -> bool:
@@ -551,12 +568,14 @@ def run() -> int:
     var_dir = Path(os.environ.get("CRM_VAR_DIR") or BASE_DIR / "var").resolve()
     os.environ["CRM_VAR_DIR"] = str(var_dir)  # absolute, the same for every child
     var_dir.mkdir(parents=True, exist_ok=True)
-    host = os.environ.get("HOST") or "127.0.0.1"
     try:
-        port = int(os.environ.get("PORT") or 8000)
-    except ValueError:
-        print("[run] PORT must be a whole number.", file=sys.stderr)
+        address = web_address(os.environ)
+    except StartupError as exc:
+        print(f"[run] {exc}", file=sys.stderr)
         return 2
+    host, port = address.host, address.port
+    # Every child (web, workers, the demo set-up commands) builds its links and webhook addresses on it.
+    os.environ["CRM_PUBLIC_URL"] = address.public_url
     if not port_is_free(host, port):
         print(
             f"[run] {host}:{port} is already in use; stop what uses it or pick another: PORT=8001 make run",
@@ -599,7 +618,7 @@ def run() -> int:
             log_dir=var_dir / "log",
         )
         sup.start()
-        url = f"http://{_local_address(host)}:{port}/"
+        url = address.local_url + "/"
         up = wait_for_http(url + "healthz", timeout=90, abort=lambda: stops.requested or bool(sup.exited()))
         if up and not stops.requested:
             print(f"[run] trading demo: MT5 simulator on https://127.0.0.1:{mt5sim_port}/", flush=True)
@@ -610,6 +629,8 @@ def run() -> int:
         if up and not stops.requested and not sup.exited():
             # The logins come last, so they are what is on screen when start-up is done.
             print(f"\n[run] The CRM is running at {url}    (health: {url}healthz)", flush=True)
+            if address.public_url != address.local_url:
+                print(f"[run] Links and webhook addresses it hands out start with {address.public_url}/", flush=True)
             print(f"[run] Process logs: {var_dir / 'log'}/<web|worker|rqworker|beat|mt5sim|pspsim>.log", flush=True)
             print(f"[run] Public lead form of a brand: {url}f/<brand code>/lead/    Press Ctrl-C to stop.", flush=True)
             if logins:

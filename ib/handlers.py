@@ -84,6 +84,7 @@ def dispute_answer_mail(event: Event) -> None:
     from django.utils.translation import override
 
     from crm.lib.payloads import event_data
+    from crm.lib.public_url import public_url
     from ib.models import CommissionDispute, DisputeState, PartnerLogin
 
     code = event_data(event).get("dispute")
@@ -95,7 +96,7 @@ def dispute_answer_mail(event: Event) -> None:
         return
     values = {"partner": dispute.partner, "brand": dispute.brand, "dispute": dispute,
               "upheld": dispute.state == DisputeState.UPHELD,
-              "link": settings.CRM_PUBLIC_URL.rstrip("/") + reverse("partners:disputes")}
+              "link": public_url(reverse("partners:disputes"))}
     with override(dispute.brand.default_language or settings.LANGUAGE_CODE):
         subject = render_to_string("emails/ib/dispute_answered_subject.txt", values)
         body = render_to_string("emails/ib/dispute_answered.txt", values)

@@ -27,12 +27,14 @@ from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from crm.lib.context import history_user
 from crm.lib.money import Money
+from crm.lib.public_url import public_url
 
 
 class PartnerKind(models.TextChoices):
@@ -246,6 +248,12 @@ class TrackingLink(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+    @property
+    def click_url(self) -> str:
+        """The tracking link as partners share it and its QR code carries, on CRM_PUBLIC_URL (never
+        on the Host of the page that shows it)."""
+        return public_url(reverse("ib_click", args=[self.code]))
 
 
 class Click(models.Model):

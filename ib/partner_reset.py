@@ -26,6 +26,7 @@ from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from django.utils.translation import override
 
 from crm.audit import audit_record
+from crm.lib.public_url import public_url
 from crm.lib.ratelimit import rate_hit, rate_key
 from crm.models import Brand
 from ib.exceptions import PartnerLoginThrottled, ResetLinkRefused
@@ -81,7 +82,7 @@ def partner_reset_mail_send(login_id: int) -> bool:
     if login is None or not _may_reset(login):
         return False
     values = {"partner": login.partner, "brand": login.brand, "minutes": settings.PASSWORD_RESET_MINUTES,
-              "link": settings.CRM_PUBLIC_URL.rstrip("/") + reset_link(login)}
+              "link": public_url(reset_link(login))}
     with override(login.brand.default_language or settings.LANGUAGE_CODE):
         subject = render_to_string("emails/ib/partner_reset_subject.txt", values)
         body = render_to_string("emails/ib/partner_reset.txt", values)

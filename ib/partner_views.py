@@ -24,6 +24,7 @@ from crm.exceptions import DomainError, NotFound
 from crm.forms import apply_domain_errors
 from crm.lib.middleware import client_ip
 from crm.lib.paginator import CappedPaginator
+from crm.lib.public_url import public_url
 from crm.models import Brand
 from ib import disputes, partner_reset, postbacks, selectors, services
 from ib.commissions import period_before
@@ -300,8 +301,7 @@ def link_qr(request: HttpRequest, code: str, fmt: str) -> HttpResponse:
     link = request.partner.links.filter(code=code.lower(), kind=LinkKind.LINK).first()  # type: ignore[attr-defined]
     if link is None or fmt not in ("svg", "png"):
         raise Http404
-    body, content_type = link_qr_image(link, url=request.build_absolute_uri(reverse("ib_click", args=[link.code])),
-                                       fmt=fmt)
+    body, content_type = link_qr_image(link, url=link.click_url, fmt=fmt)
     response = HttpResponse(body, content_type=content_type)
     response["Content-Disposition"] = f'inline; filename="{link.code}.{fmt}"'
     return response
@@ -317,11 +317,11 @@ def banners(request: HttpRequest) -> HttpResponse:
     links = list(partner.links.filter(kind=LinkKind.LINK, is_active=True).order_by("created_at", "id"))
     rows = []
     for banner in banners_for_partner(partner, language=getattr(request, "LANGUAGE_CODE", "")):
-        image_url = request.build_absolute_uri(reverse("partners:banner_image", args=[banner.code, banner.extension]))
+        image_url = public_url(reverse("partners:banner_image", args=[banner.code, banner.extension]))
         rows.append({"banner": banner, "image_url": image_url, "placements": [
             {"link": link, "snippet": banner_snippet(
                 banner=banner, image_url=image_url,
-                link_url=request.build_absolute_uri(reverse("ib_click", args=[link.code])))}
+                link_url=link.click_url)}
             for link in links]})
     return render(request, "ib/partner_portal/banners.html", _ctx(request, rows=rows, has_links=bool(links)))
 

@@ -296,8 +296,7 @@ def link_qr(request: AuthedRequest, code: str, fmt: str) -> HttpResponse:
                                         partner__in=partner_queryset_for_user(request.user)).first())
     if link is None or fmt not in ("svg", "png"):
         raise Http404
-    body, content_type = link_qr_image(link, url=request.build_absolute_uri(reverse("ib_click", args=[link.code])),
-                                       fmt=fmt)
+    body, content_type = link_qr_image(link, url=link.click_url, fmt=fmt)
     response = HttpResponse(body, content_type=content_type)
     response["Content-Disposition"] = f'inline; filename="{link.code}.{fmt}"'
     return response

@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from crm.audit import audit_record
 from crm.events import emit
+from crm.lib.public_url import public_url
 from kyc import storage
 from kyc.exceptions import KycError, VendorError
 from kyc.models import (
@@ -67,7 +68,7 @@ def _retry_after(attempts: int) -> timedelta:
 
 
 def vendor_webhook_url(vendor: str) -> str:
-    return settings.CRM_PUBLIC_URL.rstrip("/") + reverse("kyc_vendor_webhook", args=[vendor])
+    return public_url(reverse("kyc_vendor_webhook", args=[vendor]))
 
 
 def verification_request(submission: Submission) -> VerificationRequest:

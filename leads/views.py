@@ -39,6 +39,7 @@ from crm.forms import apply_domain_errors
 from crm.lib.csp import csp_exception
 from crm.lib.csvsafe import SafeCsvWriter
 from crm.lib.middleware import client_ip
+from crm.lib.public_url import public_url
 from crm.lib.ratelimit import rate_hit, rate_key
 from crm.models import Brand, Desk
 from crm.permissions import AuthedRequest, client_queryset_for_user, user_can
@@ -614,7 +615,7 @@ def _provider_or_404(code: str) -> TelephonyProvider:
 
 def _secret_page(request: HttpRequest, created: ProviderWithSecret, *, rotated: bool) -> HttpResponse:
     # Rendered, not redirected: the secret is kept nowhere it could be shown from later.
-    webhook_url = request.build_absolute_uri(reverse("telephony_webhook", args=[created.provider.code]))
+    webhook_url = public_url(reverse("telephony_webhook", args=[created.provider.code]))
     return _admin_page(request, "leads/settings/telephony_secret.html", {
         "provider": created.provider, "secret": created.secret, "webhook_url": webhook_url, "rotated": rotated,
     }, tab="telephony")
@@ -653,7 +654,7 @@ def telephony_provider_edit(request: AuthedRequest, code: str) -> HttpResponse:
         else:
             messages.success(request, _("Telephony provider saved."))
             return redirect("lead_telephony_list")
-    webhook_url = request.build_absolute_uri(reverse("telephony_webhook", args=[provider.code]))
+    webhook_url = public_url(reverse("telephony_webhook", args=[provider.code]))
     return _admin_page(request, "leads/settings/telephony_form.html", {
         "form": form, "provider": provider, "webhook_url": webhook_url,
     }, tab="telephony", status=400 if form.errors else 200)

@@ -10,14 +10,10 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import override
 
+from crm.lib.public_url import public_url
 from portal.models import ClientLogin
 
 KINDS = ("verify", "reset", "already_registered")
-
-
-def public_url(path: str) -> str:
-    """Built on CRM_PUBLIC_URL, never on the Host header of the request that asked."""
-    return settings.CRM_PUBLIC_URL.rstrip("/") + path
 
 
 def portal_mail_send(*, kind: str, login_id: int) -> bool:

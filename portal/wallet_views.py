@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from crm.exceptions import DomainError, NotFound
 from crm.forms import AmountField
 from crm.lib.money import Money, MoneyError
+from crm.lib.public_url import public_url
 from portal.auth import client_login_required
 from portal.forms import ServiceErrorsMixin
 from trading.models import TradingAccount
@@ -80,7 +81,7 @@ def deposit_new(request: HttpRequest) -> HttpResponse:
                 deposit = deposits.deposit_create(
                     client=client, amount=Money(data["amount"], data["currency"]), method=data["method"],
                     trading_account=account,
-                    return_url=request.build_absolute_uri(reverse("portal:wallet_deposit_return")))
+                    return_url=public_url(reverse("portal:wallet_deposit_return")))
             except (DomainError, MoneyError) as exc:
                 if isinstance(exc, DomainError):
                     form.add_service_errors(exc)

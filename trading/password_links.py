@@ -34,6 +34,7 @@ from django.utils.translation import gettext
 from crm.audit import audit_record
 from crm.email_templates import language_chain
 from crm.lib.crypto import FieldCipher, Undecryptable
+from crm.lib.public_url import public_url
 from crm.models import Brand, Client
 from trading.exceptions import PasswordLinkUnusable
 from trading.models import PasswordLinkPurpose, TradingAccount, TradingPasswordLink
@@ -97,7 +98,7 @@ def password_link_issue(*, account: TradingAccount, purpose: str, password: str,
     audit_record(action="trading.password_link_issue", obj=account,
                  after={"login": account.login, "link": str(link.code), "purpose": purpose,
                         "expires_at": link.expires_at.isoformat(), "sent_to": "client email"})
-    url = settings.CRM_PUBLIC_URL.rstrip("/") + reverse("trading_password_link", args=[token])
+    url = public_url(reverse("trading_password_link", args=[token]))
     brand = client.brand
     recipient = client.email
     context = {"client": client, "account": account, "server_name": account.server.name, "link": url,

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.conf import settings
 from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils.translation import gettext
 
 from crm.lib.money import Money, currency_normalise
+from crm.lib.public_url import public_url
 from crm.models import Brand
 from wallet.exceptions import MethodNotAvailable
 from wallet.models import PaymentMethod, PaymentProvider
@@ -93,4 +93,4 @@ def provider_get(code: str) -> PaymentProvider | None:
 def provider_webhook_url(provider: PaymentProvider) -> str:
     """Where `provider` posts its notifications about what we asked of it (a payment, a refund, a
     payout): this CRM's public address and the provider's webhook path."""
-    return settings.CRM_PUBLIC_URL.rstrip("/") + reverse("wallet_webhook", args=[provider.code])
+    return public_url(reverse("wallet_webhook", args=[provider.code]))

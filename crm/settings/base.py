@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.lib.csp import DEFAULT as CSP_DEFAULT
 from crm.lib.dburl import check_redis_url, database_from_url
+from crm.lib.public_url import PublicUrlError, public_url_from_env
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 VAR_DIR = Path(os.environ.get("CRM_VAR_DIR", BASE_DIR / "var"))
@@ -404,7 +405,12 @@ CRM_EXTRA_HANDLER_MODULES = env_list("CRM_EXTRA_HANDLER_MODULES", [])
 # An event that does not fit its declaration (crm.event_catalogue) raises when strict; otherwise it
 # is logged as an error and still recorded. Strict in tests and under DEBUG.
 CRM_EVENTS_STRICT = env_bool("CRM_EVENTS_STRICT", DEBUG)
-CRM_PUBLIC_URL = env("CRM_PUBLIC_URL", "http://127.0.0.1:8000")
+# The base of every absolute URL the CRM hands out (crm.lib.public_url): mails, webhook addresses
+# given to PSPs and KYC vendors, partners' links. Unset: the address HOST and PORT serve on.
+try:
+    CRM_PUBLIC_URL = public_url_from_env(os.environ)
+except PublicUrlError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
 # A deposit still open (created, pending, unknown) this long after it was made, and not paid at its
 # provider, is expired (wallet.deposits.deposit_status_refresh). Lookups start after the minimum age.
 WALLET_DEPOSIT_EXPIRY_MINUTES = env_int("WALLET_DEPOSIT_EXPIRY_MINUTES", 24 * 60)

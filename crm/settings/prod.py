@@ -28,6 +28,9 @@ _require("ALLOWED_HOSTS")
 _require("DATABASE_URL")
 _require("REDIS_URL")
 _require("DEFAULT_FROM_EMAIL")
+# Links in mails and the webhook addresses given to PSPs must reach the public site, not the address
+# the container binds (base checks that it is a URL).
+_require("CRM_PUBLIC_URL")
 if EMAIL_BACKEND_PATH.endswith("smtp.EmailBackend"):  # noqa: F405
     _require("EMAIL_HOST")
 

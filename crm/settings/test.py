@@ -51,7 +51,9 @@ AXES_ENABLED = True
 # unless a test names its own server: a simulator a test started must never post to a CRM that
 # happens to run on this machine's usual port. (A worker a browser test starts gets the live
 # server's address through the environment.)
-CRM_PUBLIC_URL = env("CRM_PUBLIC_URL", "http://crm.invalid")
+# (A CRM_PUBLIC_URL in the environment was checked by base, as in every other settings module.)
+if not env("CRM_PUBLIC_URL"):
+    CRM_PUBLIC_URL = "http://crm.invalid"
 CRM_EVENTS_STRICT = True  # an event that does not fit its declared payload fails the test
 LOGGING["root"]["level"] = os.environ.get("LOG_LEVEL", "WARNING")  # noqa: F405
 # WhiteNoise warns on every request when STATIC_ROOT is missing; tests serve from the finders.

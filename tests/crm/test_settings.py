@@ -25,6 +25,7 @@ VALID = {
     "ALLOWED_HOSTS": "crm.example.com",
     "DEFAULT_FROM_EMAIL": "crm@example.com",
     "EMAIL_HOST": "smtp.example.com",
+    "CRM_PUBLIC_URL": "https://crm.example.com",
 }
 
 _PRINT_SETTINGS = """
@@ -82,7 +83,8 @@ def test_production_settings_load_from_a_complete_environment():
 
 
 @pytest.mark.parametrize(
-    "name", ["SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS", "DEFAULT_FROM_EMAIL", "EMAIL_HOST"]
+    "name", ["SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS", "DEFAULT_FROM_EMAIL", "EMAIL_HOST",
+             "CRM_PUBLIC_URL"]
 )
 def test_production_refuses_to_start_without_a_required_setting(name):
     result = _start(_without(name))
@@ -116,6 +118,7 @@ def test_email_host_is_not_needed_when_mail_goes_through_another_backend():
         ("DATABASE_URL", "mysql://crm@db/crm"),
         ("DATABASE_URL", "postgresql://crm@db.internal:5432/"),
         ("REDIS_URL", "http://cache.internal:6379/0"),
+        ("CRM_PUBLIC_URL", "crm.example.com"),
         ("DB_CONN_MAX_AGE", "a minute"),
         ("DATABASE_URL", "postgresql://crm:pw@db.internal:5432/crm?prepare_threshold=often"),
         ("DATABASE_PREPARED_STATEMENTS", "maybe"),

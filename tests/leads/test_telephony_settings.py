@@ -92,7 +92,8 @@ def test_the_lead_settings_tabs_link_the_telephony_page(world, login_verified):
 
 
 def test_adding_a_provider_shows_its_secret_once_with_the_webhook_and_stores_it_encrypted(world, login_verified,
-                                                                                         client):
+                                                                                         client, settings):
+    settings.CRM_PUBLIC_URL = "https://crm.broker.example:8622"
     http = _admin_http(world, login_verified)
     response = http.post(LIST, {"code": "voipco", "name": "VoIP Co", "brand": world.brand.code,
                                 "click_to_call_template": TEMPLATE})
@@ -101,7 +102,8 @@ def test_adding_a_provider_shows_its_secret_once_with_the_webhook_and_stores_it_
     secret = _shown_secret(response)
     html = response.content.decode()
     assert len(secret) >= 40
-    assert "http://testserver/hooks/telephony/voipco/" in html  # the exact address to enter at the provider
+    # The exact address to enter at the provider: the CRM's public one, not the Host this page came on.
+    assert "https://crm.broker.example:8622/hooks/telephony/voipco/" in html
     assert "X-CRM-Signature" in html and "X-CRM-Timestamp" in html and "HMAC-SHA256" in html
 
     provider = TelephonyProvider.objects.get(code="voipco")
