@@ -15,6 +15,14 @@ each with the decision it must get. No database: the checks are pure.
 - kyc_checks.decision_accuracy: share of documents whose decision is the expected one and whose
   expected failing check is named. Goal >= 98 %.
 - kyc_checks.false_approvals: documents approved that should not have been. Goal 0.
+- kyc_checks.pdf_peak_mb: peak memory (RSS) of a fresh process that checks one large-but-legal PDF
+  (a 1.7 m page, 4 MB of drawing operators: the upload limits' edge), upload validation and the whole
+  identity check with OCR included. limit: the same process checking an ordinary passport PDF (what the
+  imports and OCR cost whatever the PDF: about 290-400 MB on its own, so value - limit is what the PDF
+  adds, at most about 130 MB at the limits). Goal < 300 MB, which the OCR's own floor does not meet yet;
+  tests/kyc/test_pdf_safety.py holds the PDF's part (upload and render) under 300 MB.
+- kyc_checks.pdf_bomb_peak_mb: the same for the reported bomb (a 14,400 pt page, a content stream that
+  inflates to 100 MB): refused at upload. Goal < 300 MB (before the limits: 1.4 GB, accepted).
 
 Run: python benchmarks/kyc_checks.py [--quick] [--documents N] [--workers N]
 """
@@ -77,6 +85,57 @@ def _ocr_only(job: tuple[int, Any]) -> tuple[int, float]:
     return index, time.process_time() - start
 
 
+# VmHWM, the child's own high-water mark: ru_maxrss would carry the parent's peak over fork and exec.
+_MEMORY_CHILD = """
+import json, sys
+from datetime import date
+from django.conf import settings
+settings.configure(USE_I18N=False)
+from kyc.checks import Applicant, CheckPolicy, DocumentFile, check_documents
+from kyc.exceptions import UploadRefused
+from kyc.uploads import upload_validate
+data = open(sys.argv[1], "rb").read()
+try:
+    upload = upload_validate(data, filename="passport.pdf")
+    report = check_documents(slot="identity", files=[DocumentFile(upload, "passport")],
+                             applicant=Applicant("Anna Maria", "Eriksson"), policy=CheckPolicy(), as_of=date(2026, 1, 1))
+    outcome = str(report.decision)
+except UploadRefused:
+    outcome = "refused"
+peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"outcome": outcome, "peak_mb": peak / 1024}))
+"""
+
+
+def _peak_mb(data: bytes) -> tuple[float, str]:
+    """Peak RSS (MB) of a fresh process that validates and checks `data` as an identity PDF."""
+    import json
+    import subprocess
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".pdf") as file:
+        file.write(data)
+        file.flush()
+        done = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, file.name], cwd=REPO_ROOT, capture_output=True,  # noqa: S603
+                              text=True, check=True, timeout=900, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return float(result["peak_mb"]), str(result["outcome"])
+
+
+def memory_figures() -> None:
+    from tests.kyc import docgen
+    from tests.kyc.test_pdf_safety import TEXT, bomb, page_pdf
+
+    passport = next(c for c in docgen.special_cases() if c.name == "passport_valid_pdf").files[0][0]
+    ordinary, _ = _peak_mb(passport)
+    large, outcome = _peak_mb(page_pdf(TEXT + b"0 0 m 9 9 l S\n" * ((4 * 1024 * 1024 - 2048) // 14), side=4900))
+    record("kyc_checks.pdf_peak_mb", value=large, unit="MB", limit=ordinary, goal="< 300",
+           size=f"one identity check of a 4900 pt page with 4 MB of paths ({outcome}), fresh process")
+    refused, outcome = _peak_mb(bomb())
+    record("kyc_checks.pdf_bomb_peak_mb", value=refused, unit="MB", limit=None, goal="< 300",
+           size=f"the 100 MB bomb on a 14,400 pt page ({outcome}), fresh process")
+
+
 def main() -> None:
     parser = argument_parser(__doc__)
     parser.add_argument("--documents", type=int, default=0, help="documents in the generated set (default 320)")
@@ -130,6 +189,7 @@ def main() -> None:
            size=f"{len(cases)} documents")
     record("kyc_checks.false_approvals", value=false_approvals, unit="documents", limit=None, goal="0",
            size=f"{len(cases)} documents")
+    memory_figures()
     from benchmarks.common import print_figures
 
     print_figures()

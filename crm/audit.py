@@ -99,9 +99,11 @@ def audit_record(
     after: dict[str, Any] | None = None,
     reason: str = "",
     actor: Any = None,
+    brand: Any = None,
 ) -> Any:
     """Append one row to the audit chain in the current transaction. Actor, IP, user agent and
-    request id come from the acting context unless `actor` is given."""
+    request id come from the acting context unless `actor` is given; the row's brand (who may read
+    it) is `brand`, else that of `obj` (audit_brand_id)."""
     from crm.models import AuditLog
 
     ctx = context.current()
@@ -109,6 +111,7 @@ def audit_record(
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(getattr(obj, "code", None) or obj.pk)
+    brand_id = audit_brand_id(obj, brand)
     before_json = None if before is None else json.dumps(before, cls=DjangoJSONEncoder)
     after_json = None if after is None else json.dumps(after, cls=DjangoJSONEncoder)
     # savepoint=False: inside a caller's transaction no savepoint is needed (an error aborts the
@@ -128,6 +131,7 @@ def audit_record(
                              before=None if before_db is None else json.loads(before_db),
                              after=None if after_db is None else json.loads(after_db), reason=reason,
                              ip_db=ip_db, prev=prev or GENESIS_HASH)
+        fields["brand_id"] = brand_id
         # The row goes in with a statement of its own rather than through the ORM's save: the
         # chain's lock is held from the head's read until commit, so every step here is a step
         # every other writer waits for. JSON travels as the text PostgreSQL itself produced.
@@ -137,6 +141,31 @@ def audit_record(
         record._state.adding = False
         record._state.db = connection.alias
         return record
+
+
+def audit_brand_id(obj: Any, brand: Any = None) -> int | None:
+    """The brand an audit row belongs to: `brand` (a Brand or its id) when given; else the audited
+    object's own brand, or its client's; None (a system-wide row) when it has neither."""
+    from django.core.exceptions import FieldDoesNotExist
+
+    from crm.models import Brand, Client
+
+    if brand is not None:
+        return int(getattr(brand, "pk", brand))
+    if obj is None or not hasattr(obj, "_meta"):
+        return None
+    if isinstance(obj, Brand):
+        return int(obj.pk)
+    brand_id = getattr(obj, "brand_id", None)
+    if brand_id is not None:
+        return int(brand_id)
+    try:
+        field = obj._meta.get_field("client")
+    except FieldDoesNotExist:
+        return None
+    if field.is_relation and field.related_model is Client and getattr(obj, "client_id", None) is not None:
+        return int(obj.client.brand_id)
+    return None
 
 
 def _row_fields(ctx: context.ActorContext, at: datetime, *, actor: Any, action: str, object_type: str,
@@ -174,6 +203,7 @@ class AuditEntry:
     after: dict[str, Any] | None = None
     reason: str = ""
     actor: Any = None
+    brand: Any = None
 
 
 def audit_record_many(entries: Sequence[AuditEntry]) -> int:
@@ -188,6 +218,7 @@ def audit_record_many(entries: Sequence[AuditEntry]) -> int:
         return 0
     ctx = context.current()
     default_actor = ctx.user if getattr(ctx.user, "pk", None) else None
+    brand_ids = [audit_brand_id(entry.obj, entry.brand) for entry in entries]
     # Each entry's JSON as PostgreSQL will store it (what the hash covers). jsonb keeps what
     # json.dumps writes except numbers with a fraction or an exponent (1e20 comes back as
     # 100000000000000000000): only JSON holding such a number goes to PostgreSQL to be read back.
@@ -228,7 +259,7 @@ def audit_record_many(entries: Sequence[AuditEntry]) -> int:
                              before=values[2 * i], after=values[2 * i + 1], reason=entry.reason, ip_db=ip_db,
                              prev=prev)
         prev = fields["hash"]
-        rows.append({"id": row_id, **fields})
+        rows.append({"id": row_id, **fields, "brand_id": brand_ids[i]})
     bulk.write([(AuditLog, rows, True)])
     return len(rows)
 
@@ -446,11 +477,12 @@ def model_snapshot(obj: Any, fields: list[str] | tuple[str, ...]) -> dict[str, A
     return _normalise(out)
 
 
-def audit_log_rows() -> QuerySet[AuditLog]:
-    """Every audit row, newest first (the audit log page narrows them with crm.filters.AuditFilter)."""
-    from crm.models import AuditLog
+def audit_log_rows(*, user: Any) -> QuerySet[AuditLog]:
+    """The audit rows `user` may read (crm.permissions.audit_queryset_for_user), newest first; the
+    audit log page narrows them with crm.filters.AuditFilter."""
+    from crm.permissions import audit_queryset_for_user
 
-    return AuditLog.objects.order_by("-id")
+    return audit_queryset_for_user(user).order_by("-id")
 
 
 @dataclass(frozen=True)

@@ -116,6 +116,9 @@ class AuditFilter(ListFilterSet):
     object_type = django_filters.CharFilter(label=_("Object type"), max_length=100,
                                             widget=forms.TextInput(attrs={"placeholder": "crm.client"}))
     object_id = django_filters.CharFilter(label=_("Object id"), max_length=64)
+    # Only the brands the viewer works with are offered (and accepted): the rows are scoped already.
+    brand = ModelChoiceFilter(label=_("Brand"), queryset=lambda request: visible_brands(request.user).order_by("name"),
+                              to_field_name="code", empty_label=_("All brands"), widget=PlainSelect)
     date_from = DayFilter("at", label=_("From"))
     date_to = DayFilter("at", label=_("To"), until=True, after="date_from")
 

@@ -28,7 +28,7 @@ from django.utils.translation import gettext
 from django_htmx.middleware import HtmxDetails
 
 from crm.exceptions import NotFound
-from crm.models import Client, ClientUserObjectPermission, Desk, Note, Role, RoleCode, Task, User
+from crm.models import AuditLog, Client, ClientUserObjectPermission, Desk, Note, Role, RoleCode, Task, User
 
 SHARE_PERMISSION = "view_client"
 
@@ -152,6 +152,18 @@ def client_queryset_for_user(user: Any) -> QuerySet[Client]:
             desk_filter |= Q(pk=user.desk_id)
         visible |= Q(_any("desk_id", Desk.objects.filter(desk_filter).order_by().values("pk")))
     return qs.filter(visible)
+
+
+def audit_queryset_for_user(user: Any) -> QuerySet[AuditLog]:
+    """The audit rows `user` may read, in SQL: none without "crm.view_auditlog"; every row for
+    administrators and all-brand users; a brand-limited user only the rows of their brands (a row of
+    no brand, system-wide or global, is for all-brand readers only)."""
+    qs = AuditLog.objects.all()
+    if not _active(user) or not (user.is_administrator or user_can(user, "crm.view_auditlog")):
+        return qs.none()
+    if user.is_administrator or user.all_brands:
+        return qs
+    return qs.filter(brand_id__in=_brand_ids(user))
 
 
 def code_or_404(code: Any) -> uuid.UUID:

@@ -56,6 +56,27 @@ def mask_phone(value: str | None) -> str:
     return f"{value[:3]}{'*' * (len(value) - 6)}{value[-3:]}"
 
 
+_EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def mask_personal(value: Any, key: str = "") -> Any:
+    """A recorded value (an audit row's before or after) with the contact data in it masked as
+    everywhere else: values under an email or phone key (email, phone, to, owner_email, ...), and any
+    text that is an email address, at any depth. Masking a masked value changes nothing."""
+    name = key.lower()
+    if isinstance(value, dict):
+        return {k: mask_personal(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_personal(v, key) for v in value]
+    if not isinstance(value, str) or not value:
+        return value
+    if name in ("phone", "mobile") or name.endswith(("_phone", "_mobile")):
+        return mask_phone(value)
+    if name in ("email", "to") or name.endswith("_email") or _EMAIL_RE.fullmatch(value.strip()):
+        return mask_email(value)
+    return value
+
+
 # --- clients -------------------------------------------------------------------------------------
 
 def _ref_filter(field: str, value: Any, model: type[Any]) -> Q:

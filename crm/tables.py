@@ -144,7 +144,10 @@ def _show(value: Any) -> str:
 
 
 def _shown(lines: list[DiffLine]) -> list[ShownLine]:
-    return [ShownLine(line.key, _show(line.before), _show(line.after), line.changed) for line in lines]
+    # Contact data is masked here as on every other page (a reveal is per client, logged, and not
+    # offered in the log).
+    return [ShownLine(line.key, _show(selectors.mask_personal(line.before, line.key)),
+                      _show(selectors.mask_personal(line.after, line.key)), line.changed) for line in lines]
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,17 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext
 
+from kyc import pdf_inspect
 from kyc.exceptions import UploadRefused
+
+if TYPE_CHECKING:
+    from pypdfium2 import PdfDocument
 
 PNG = "image/png"
 JPEG = "image/jpeg"
@@ -26,6 +30,9 @@ CONTENT_TYPES = (PNG, JPEG, PDF)
 EXTENSIONS = {PNG: "png", JPEG: "jpg", PDF: "pdf"}
 MAX_PDF_PAGES = 10
 MAX_PIXELS = 60_000_000  # a decompression bomb is refused before it is decoded
+# A PDF page's longer side, in points (1/72 in): 5000 pt is 1.76 m, twice A0's long side. PDF allows
+# 14,400 pt; nothing a client sends as a document is that large.
+MAX_PDF_PAGE_SIDE = 5000
 
 # Signatures of what people upload by mistake (or on purpose), to name it in the refusal.
 _KNOWN = (
@@ -56,6 +63,13 @@ class Upload:
 
 def max_upload_bytes() -> int:
     return int(getattr(settings, "KYC_MAX_UPLOAD_BYTES", 10 * 1024 * 1024))
+
+
+def max_pdf_expanded_bytes() -> int:
+    """What a PDF's streams (its images aside) may inflate to: a bank statement of ten text pages is
+    well under 2 MB; PDFium parses it into objects that take up to thirty times the inflated size in memory
+    (4 MB of path operators: about 130 MB at render)."""
+    return int(getattr(settings, "KYC_MAX_PDF_EXPANDED_BYTES", 4 * 1024 * 1024))
 
 
 def sniff(data: bytes) -> str | None:
@@ -99,13 +113,87 @@ def _image_pages(data: bytes, field: str) -> int:
     return 1
 
 
-def _pdf_pages(data: bytes, field: str) -> int:
+def _inspected(data: bytes, field: str) -> pdf_inspect.Inspection:
+    """The PDF's streams measured within the limit and its active content listed; an encrypted one
+    through a decrypted copy that PDFium writes without parsing a page."""
+    import pypdfium2
+    import pypdfium2.raw as pdfium_c
+
+    limit = max_pdf_expanded_bytes()
+    mb = {"max": limit // (1024 * 1024)}
+    try:
+        found = pdf_inspect.inspect(data, max_expanded=limit)
+        if found.encrypted:
+            try:
+                pdf = pypdfium2.PdfDocument(data)
+            except pypdfium2.PdfiumError as exc:
+                raise _refuse(gettext("The PDF is damaged or protected and cannot be opened."), field) from exc
+            try:
+                copy = io.BytesIO()
+                pdf.save(copy, flags=pdfium_c.FPDF_REMOVE_SECURITY)
+            finally:
+                pdf.close()
+            found = pdf_inspect.inspect(copy.getvalue(), max_expanded=limit)
+    except pdf_inspect.PdfTooLarge as exc:
+        raise _refuse(gettext("The file expands to more than %(max)s MB when opened: send a plain scan or photo of "
+                              "the document.") % mb, field) from exc
+    return found
+
+
+def pdf_safety_check(data: bytes, field: str = "file") -> None:
+    """Refuse (UploadRefused, by name) a PDF that expands past the limit, holds an image of more
+    pixels than an image upload may have, or carries active content (JavaScript, launch or submit
+    actions, embedded files, automatic actions): it is refused rather than stripped, so that what
+    the client sent is what the officer sees. Reads the bytes only; PDFium has parsed nothing yet."""
+    found = _inspected(data, field)
+    if found.active:
+        raise _refuse(gettext("The PDF contains active content (%(what)s), which documents must not have: print it "
+                              "to a new PDF, or scan or photograph the document, and send that.")
+                      % {"what": ", ".join(sorted(found.active))}, field)
+    pixels, width, height = found.largest_image
+    if pixels > MAX_PIXELS:
+        raise _refuse(gettext("The PDF holds an image that is too large (%(w)s × %(h)s pixels).")
+                      % {"w": width, "h": height}, field)
+
+
+def _pdf_page_sizes(pdf: PdfDocument, field: str) -> None:
+    """Refuse a page larger than MAX_PDF_PAGE_SIDE; read from the page tree, no page is parsed."""
     import pypdfium2
 
+    for index in range(min(len(pdf), MAX_PDF_PAGES + 1)):
+        try:
+            width, height = pdf.get_page_size(index)
+        except pypdfium2.PdfiumError as exc:
+            raise _refuse(gettext("The PDF is damaged or protected and cannot be opened."), field) from exc
+        if max(width, height) > MAX_PDF_PAGE_SIDE:
+            raise _refuse(gettext("The page is too large (%(w)s × %(h)s cm): send the document on ordinary paper "
+                                  "sizes, up to %(max)s cm a side.")
+                          % {"w": round(width / 72 * 2.54), "h": round(height / 72 * 2.54),
+                             "max": round(MAX_PDF_PAGE_SIDE / 72 * 2.54)}, field)
+
+
+def pdf_open_checked(data: bytes, field: str = "file") -> PdfDocument:
+    """The PDF opened with PDFium after `pdf_safety_check` and the page size check, for rendering.
+    The caller closes it."""
+    import pypdfium2
+
+    pdf_safety_check(data, field)
     try:
         pdf = pypdfium2.PdfDocument(data)
     except pypdfium2.PdfiumError as exc:
         raise _refuse(gettext("The PDF is damaged or protected and cannot be opened."), field) from exc
+    try:
+        _pdf_page_sizes(pdf, field)
+    except UploadRefused:
+        pdf.close()
+        raise
+    return pdf
+
+
+def _pdf_pages(data: bytes, field: str) -> int:
+    import pypdfium2
+
+    pdf = pdf_open_checked(data, field)
     try:
         pages = len(pdf)
         if pages == 0:

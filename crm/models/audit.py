@@ -31,12 +31,19 @@ class AuditLog(models.Model):
     source = models.CharField(max_length=16, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+    # The brand the audited object belongs to (none for system-wide rows: rates, roles, staff of
+    # several brands). Who may read the row follows it (crm.permissions.audit_queryset_for_user). Not
+    # part of the hash: rows written before the column existed still verify.
+    brand = models.ForeignKey("crm.Brand", on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True,
+                              related_name="+")
 
     class Meta:
         ordering = ["-id"]
         indexes: ClassVar = [
             models.Index(F("object_type"), F("object_id"), F("id").desc(), name="audit_object_idx"),
             models.Index(F("actor"), F("id").desc(), name="audit_actor_idx"),
+            # A brand-limited reader's page: the newest rows of their brands, by index.
+            models.Index(F("brand"), F("id").desc(), name="audit_brand_idx"),
         ]
 
     def __str__(self) -> str:

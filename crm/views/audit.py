@@ -47,7 +47,7 @@ def client_audit_links(viewer: Any, clients: list[Any]) -> dict[str, str]:
 def audit_list(request: AuthedRequest) -> HttpResponse:
     if not _may_read_audit(request.user):
         raise Http404
-    filters = AuditFilter(request.GET, queryset=audit_log_rows(), request=request)
+    filters = AuditFilter(request.GET, queryset=audit_log_rows(user=request.user), request=request)
     table = AuditTable(filters.qs, viewer=request.user)
     table.paginate_keyset(request, keys=ID_DESC, per_page=PAGE_SIZE)
     context = {"filters": filters, "table": table, "filtered": bool(filters.values or filters.problems)}
