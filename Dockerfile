@@ -34,6 +34,7 @@ RUN SECRET_KEY=build-only-placeholder-never-used-at-runtime-0123456789 \
     REDIS_URL=redis://localhost:6379/0 \
     ALLOWED_HOSTS=localhost \
     DEFAULT_FROM_EMAIL=build@localhost \
+    CRM_PUBLIC_URL=http://localhost \
     EMAIL_BACKEND=django.core.mail.backends.console.EmailBackend \
     python manage.py collectstatic --noinput --verbosity 0 \
     && mkdir -p /app/var/media \
