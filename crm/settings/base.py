@@ -7,6 +7,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, overload
+from urllib.parse import urlsplit
 
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
@@ -411,6 +412,13 @@ try:
     CRM_PUBLIC_URL = public_url_from_env(os.environ)
 except PublicUrlError as exc:
     raise ImproperlyConfigured(str(exc)) from None
+# Without ALLOWED_HOSTS of its own, the CRM answers on the host its public URL names (a HOST other
+# than loopback under make run), so that the links it hands out work.
+if not env("ALLOWED_HOSTS"):
+    _public_host = urlsplit(CRM_PUBLIC_URL).hostname or ""
+    _public_host = f"[{_public_host}]" if ":" in _public_host else _public_host
+    if _public_host and _public_host not in ALLOWED_HOSTS:
+        ALLOWED_HOSTS.append(_public_host)
 # A deposit still open (created, pending, unknown) this long after it was made, and not paid at its
 # provider, is expired (wallet.deposits.deposit_status_refresh). Lookups start after the minimum age.
 WALLET_DEPOSIT_EXPIRY_MINUTES = env_int("WALLET_DEPOSIT_EXPIRY_MINUTES", 24 * 60)

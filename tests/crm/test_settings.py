@@ -159,3 +159,17 @@ def test_prepared_statements_are_on_unless_turned_off_or_set_in_the_database_url
 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["PREPARE_THRESHOLD"] == threshold
+
+
+def test_without_allowed_hosts_the_crm_answers_on_the_host_its_public_url_names(tmp_path):
+    # make run with HOST on a LAN address: the links it mails must not be answered with a 400.
+    result = _start({"DJANGO_SETTINGS_MODULE": "crm.settings.dev", "CRM_VAR_DIR": str(tmp_path),
+                     "DATABASE_URL": VALID["DATABASE_URL"], "REDIS_URL": VALID["REDIS_URL"],
+                     "HOST": "192.0.2.10", "PORT": "8622"})
+
+    assert result.returncode == 0, result.stderr
+    assert "192.0.2.10" in json.loads(result.stdout)["ALLOWED_HOSTS"]
+    with_own = _start({"DJANGO_SETTINGS_MODULE": "crm.settings.dev", "CRM_VAR_DIR": str(tmp_path),
+                       "DATABASE_URL": VALID["DATABASE_URL"], "REDIS_URL": VALID["REDIS_URL"],
+                       "HOST": "192.0.2.10", "PORT": "8622", "ALLOWED_HOSTS": "crm.example.com"})
+    assert json.loads(with_own.stdout)["ALLOWED_HOSTS"] == ["crm.example.com"]  # what was set is kept
