@@ -56,10 +56,13 @@ def lead_profile(*, client: Client) -> LeadProfile:
 
 def lead_queue(*, user: Any, desk: Any = None, unassigned: bool = False, owner: Any = None,
                q: str = "") -> QuerySet[Client]:
-    """Leads (stage "lead") in `user`'s scope for the reassignment page, newest first."""
+    """Leads (stage "lead") in `user`'s scope for the reassignment page, newest first, and every
+    client nobody owns whatever its stage (a queued lead that registered meanwhile is still
+    waiting for an owner), until somebody does; closed clients need none."""
     from crm.selectors import client_list
 
-    qs = client_list(user=user, q=q, stage=Stage.LEAD, desk=desk or None, owner=owner or None)
+    qs = client_list(user=user, q=q, desk=desk or None, owner=owner or None)
+    qs = qs.filter(Q(stage=Stage.LEAD) | Q(owner__isnull=True)).exclude(stage=Stage.CLOSED)
     if unassigned:
         qs = qs.filter(owner__isnull=True)
     return qs
