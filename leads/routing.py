@@ -34,11 +34,11 @@ from psycopg.types.json import Jsonb
 
 from crm.lib.payloads import desk_ref, user_ref
 from crm.lib.redis import get_redis
-from crm.models import Brand, Client, Desk, RoleCode, Stage, User
+from crm.models import Brand, Client, Desk, Stage, User
+from crm.permissions import AGENT_ROLES
 from leads.models import AvailabilityStatus, RoutingPointer, RoutingRule, RoutingStrategy, RoutingTarget
 from leads.scoring import LeadFacts
 
-AGENT_ROLES: tuple[str, ...] = (RoleCode.SALES_AGENT, RoleCode.RETENTION_AGENT)
 DEFAULT_SHIFT_DAYS: tuple[int, ...] = (1, 2, 3, 4, 5)
 
 

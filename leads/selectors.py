@@ -12,6 +12,7 @@ from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from crm.models import Client, Desk, RoleCode, Stage, User
+from crm.permissions import assignable_agents as crm_assignable_agents
 from crm.permissions import client_queryset_for_user
 from leads.models import (
     AgentAvailability,
@@ -25,7 +26,6 @@ from leads.models import (
     TelephonyEvent,
     TelephonyProvider,
 )
-from leads.routing import AGENT_ROLES
 
 TOUCHES_SHOWN = 50
 
@@ -69,14 +69,8 @@ def lead_queue(*, user: Any, desk: Any = None, unassigned: bool = False, owner: 
 
 
 def assignable_agents(*, user: Any) -> QuerySet[User]:
-    """Agents `user` may give leads to: everyone's for administrators, their desks' for managers."""
-    qs = User.objects.filter(is_active=True, role__code__in=AGENT_ROLES).select_related("desk", "role")
-    if getattr(user, "is_administrator", False):
-        return qs.order_by("full_name")
-    if getattr(user, "role_code", None) != RoleCode.DESK_MANAGER:
-        return qs.none()
-    desks = Desk.objects.filter(Q(manager_id=user.pk) | Q(pk=user.desk_id or 0)).values("pk")
-    return qs.filter(desk_id__in=desks).order_by("full_name")
+    """Agents `user` may give leads to: the core's one rule (crm.permissions.assignable_agents)."""
+    return crm_assignable_agents(user)
 
 
 def assignable_desks(*, user: Any) -> QuerySet[Desk]:
