@@ -123,3 +123,27 @@ def test_a_registered_client_nobody_owns_stays_on_the_queue_page_until_owned(day
     lead.refresh_from_db()
     assert lead.stage == Stage.REGISTERED and lead.owner == world.agents[0]
     assert lead.full_name not in http.get("/leads/assign/").content.decode()  # owned, and no longer a lead
+
+
+def test_a_queued_lead_given_out_on_the_client_page_starts_its_sla_and_first_call(day_shift):
+    from crm import events
+    from crm.automation import automation_seed_playbook
+    from crm.models import Task
+
+    world = day_shift
+    automation_seed_playbook(brand=world.brand)
+    early = NINE - timedelta(hours=2)
+    with time_machine.travel(NIGHT, tick=False) as clock:
+        lead = lead_intake(brand=world.brand, channel=Channel.API, data=lead_data(1)).client
+        events.dispatch_pending()
+        clock.move_to(early)
+        http = HttpClient()
+        http.force_login(world.manager)
+        response = http.post(f"/clients/{lead.code}/assign/", {"assign-owner": str(world.agents[1].code)})
+        assert response.status_code == 302
+        events.dispatch_pending()  # the assignment's handler emits "lead.routed" ...
+        events.dispatch_pending()  # ... which the playbook's first call follows
+    state = LeadContactState.objects.get(client=lead)
+    assert (state.owner, state.assigned_at, state.due_at) == (world.agents[1], early, early + timedelta(minutes=15))
+    task = Task.objects.get(client=lead)
+    assert task.assignee == world.agents[1] and task.title.startswith("First call")
