@@ -4,6 +4,7 @@ the form by `apply_domain_errors`)."""
 
 from __future__ import annotations
 
+import uuid
 import zoneinfo
 from datetime import datetime, timedelta
 from functools import cache
@@ -390,3 +391,37 @@ class StageOverrideForm(forms.Form):
     def __init__(self, data: Any = None, *, client: Client) -> None:
         super().__init__(data)
         form_field(self, "stage", forms.ChoiceField).choices = [(v, label) for v, label in Stage.choices if v != client.stage]
+
+
+# --- assignment ----------------------------------------------------------------------------------
+
+class ClientAssignForm(forms.Form):
+    """Give a client (or the ticked clients) to an agent. The choices are the agents the user may
+    assign to (crm.permissions.assignable_agents); any other member of staff posted is handed to
+    client_assign, whose one rule (assignment_refusal) refuses it by name rather than as "not a
+    valid choice"."""
+
+    owner = forms.CharField(label=_("Owner"), widget=PlainSelect,
+                            error_messages={"required": _("Choose the agent to give the client to.")})
+    reason = forms.CharField(label=_("Reason"), max_length=500, required=False, strip=True)
+
+    def __init__(self, data: Any = None, *, user: Any, brand_id: int | None = None, prefix: str | None = None) -> None:
+        from crm.permissions import assignable_agents
+
+        super().__init__(data, prefix=prefix)
+        agents = list(assignable_agents(user, brand_id=brand_id))
+        choices = [("", gettext("Choose an agent…"))]
+        choices += [(str(a.code), f"{a.full_name} ({a.desk.name})" if a.desk else a.full_name) for a in agents]
+        self.fields["owner"].widget.choices = choices
+        self.agents = agents
+
+    def clean_owner(self) -> User:
+        value = self.cleaned_data["owner"]
+        try:
+            code = uuid.UUID(str(value))
+        except ValueError:
+            raise forms.ValidationError(gettext("Choose the agent to give the client to.")) from None
+        owner = User.objects.select_related("desk", "role").filter(code=code).first()
+        if owner is None:
+            raise forms.ValidationError(gettext("No member of staff has this code."))
+        return owner

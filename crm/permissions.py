@@ -333,6 +333,26 @@ def desks_run_by(user: Any) -> QuerySet[Desk]:
     return Desk.objects.filter(desk_filter)
 
 
+# Who owns clients: the roles routing and the assignment pages give clients to.
+AGENT_ROLES: tuple[str, ...] = (RoleCode.SALES_AGENT, RoleCode.RETENTION_AGENT)
+
+
+def assignable_agents(user: Any, *, brand_id: int | None = None) -> QuerySet[User]:
+    """The active agents `user` may give clients to (of `brand_id` when given), by name: the
+    choices every assignment page offers, following assignment_refusal: administrators any agent,
+    a desk manager the agents of the desks they run, nobody for those without the permission."""
+    qs = User.objects.filter(is_active=True, role__code__in=AGENT_ROLES).select_related("desk", "role")
+    if brand_id is not None:
+        qs = qs.filter(Q(all_brands=True) | Q(brands=brand_id)).distinct()
+    if getattr(user, "is_administrator", False):
+        return qs.order_by("full_name", "id")
+    if not user_can(user, "crm.assign_client"):
+        return qs.none()
+    if getattr(user, "role_code", None) == RoleCode.DESK_MANAGER:
+        qs = qs.filter(desk_id__in=desks_run_by(user).values("pk"))
+    return qs.order_by("full_name", "id")
+
+
 def assignment_refusal(actor: Any, *, owner: User | None, desk: Desk | None) -> str | None:
     """Why `actor` may not give a client to `owner` on `desk` (the desk the client will be on), or
     None when they may. One rule for every page and API operation that assigns (crm.services.

@@ -47,6 +47,10 @@ class ClientTable(ListTable):
 
     capped_note = _("Narrow the filters to see further clients.")
 
+    # A tick box for the list's bulk assignment (shown only to those who may assign): it belongs to
+    # the "client-assign" form above the table.
+    select = Column(verbose_name=_("Select"), empty_values=(), attrs={"td": {"class": "col-select", "data-label": None},
+                                                                     "th": {"class": "col-select"}})
     name = Column(verbose_name=_("Name"), order_by=("last_name", "id"), empty_values=(), orderable=True,
                          attrs={"td": {"class": "col-name", "data-label": None}})
     stage = Column(verbose_name=_("Stage"), order_by=("stage", "id"), empty_values=(), orderable=True)
@@ -82,6 +86,10 @@ class ClientTable(ListTable):
             badges = "".join(f'<span class="badge tag">{esc(tag)}</span>' for tag in tags)
             link += f'\n            <div class="tags mt-4">{badges}</div>'
         return SafeString(link)
+
+    def render_select(self, record: Any) -> SafeString:
+        return SafeString(f'<input type="checkbox" name="clients" value="{record.code}" form="client-assign" '
+                          f'aria-label="{esc(record.full_name)}">')
 
     def render_stage(self, record: Any) -> SafeString:
         stage = esc(record.stage)

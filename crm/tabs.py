@@ -84,12 +84,15 @@ def _tasks_context(request: AuthedRequest, client: Client) -> dict[str, Any]:
 
 
 def _overview_context(request: AuthedRequest, client: Client) -> dict[str, Any]:
-    """The stage forms the user may use: the ordinary moves, and the override for administrators."""
-    from crm.forms import StageChangeForm, StageOverrideForm
+    """The forms the user may use: giving the client to an agent (those who may assign), the
+    ordinary stage moves, and the override for administrators."""
+    from crm.forms import ClientAssignForm, StageChangeForm, StageOverrideForm
     from crm.permissions import user_can
     from crm.stages import OVERRIDE_PERMISSION
 
     out: dict[str, Any] = {}
+    if user_can(request.user, "crm.assign_client"):
+        out["assign_form"] = ClientAssignForm(user=request.user, brand_id=client.brand_id, prefix="assign")
     if user_can(request.user, "crm.change_client"):
         out["stage_form"] = StageChangeForm(client=client)
     if user_can(request.user, OVERRIDE_PERMISSION):

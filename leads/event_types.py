@@ -31,6 +31,7 @@ class LeadRouted(TypedDict):
     why: list[str]
     skipped: list[SkippedAgent]
     manual: NotRequired[bool]  # assigned by hand after waiting in the queue
+    from_queue: NotRequired[bool]  # routed from the desk's queue once somebody could take it
 
 
 class LeadContacted(TypedDict):

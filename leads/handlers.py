@@ -9,6 +9,7 @@ from crm.models import Client, Note
 from leads import dedupe
 from leads.models import LeadContactState
 from leads.services import lead_mark_contacted
+from leads.services.assignment import lead_owner_follow
 
 
 @subscribe("note.added")
@@ -36,3 +37,14 @@ def contact_keys_follow_client(event: Any) -> None:
     client = Client.objects.filter(pk=event.client_id).first()
     if client is not None and "merged" not in client.tags:
         dedupe.contact_keys_sync(client)
+
+
+@subscribe("client.assigned")
+def first_contact_follows_owner(event: Any) -> None:
+    """A lead given an owner on the client's page or list, through the API or by a rule starts its
+    first-contact window, and gets its first call, as one given out on the lead queue does."""
+    owner = ((event.data or {}).get("owner") or {}).get("to") or {}
+    if event.client_id is None or not owner.get("code"):
+        return
+    lead_owner_follow(client_id=event.client_id, owner_code=str(owner["code"]), actor=event.actor,
+                      reason=str((event.data or {}).get("reason") or ""))

@@ -34,11 +34,11 @@ from psycopg.types.json import Jsonb
 
 from crm.lib.payloads import desk_ref, user_ref
 from crm.lib.redis import get_redis
-from crm.models import Brand, Client, Desk, RoleCode, Stage, User
+from crm.models import Brand, Client, Desk, Stage, User
+from crm.permissions import AGENT_ROLES
 from leads.models import AvailabilityStatus, RoutingPointer, RoutingRule, RoutingStrategy, RoutingTarget
 from leads.scoring import LeadFacts
 
-AGENT_ROLES: tuple[str, ...] = (RoleCode.SALES_AGENT, RoleCode.RETENTION_AGENT)
 DEFAULT_SHIFT_DAYS: tuple[int, ...] = (1, 2, 3, 4, 5)
 
 
@@ -233,6 +233,29 @@ class Router:
             loads.update(dict(rows))
             self._loads[desk.pk] = loads
         return loads
+
+    def anyone_available(self) -> bool:
+        """Whether any rule's agent could take a lead now: the queue's sweep skips a brand whose
+        agents are all off shift without looking at its leads."""
+        for rule in self.rules():
+            if rule.target_kind == RoutingTarget.AGENT:
+                agent = rule.target_agent
+                if agent is None:
+                    continue
+                own_desk = agent.desk if agent.desk is not None and agent.desk.brand_id == self.brand.pk else None
+                if self._reason(agent, own_desk) is None:
+                    return True
+            elif rule.target_desk is not None:
+                if any(self._reason(a, rule.target_desk) is None for a in self.pool(rule.target_desk)):
+                    return True
+        return False
+
+    def lock_pointers(self) -> None:
+        """Lock the rotation rows of the weighted rules now (they always keep their state there),
+        for a caller that locks clients next: intake takes the pointer first, then the client."""
+        for rule in self.rules():
+            if rule.target_kind == RoutingTarget.DESK and rule.strategy == RoutingStrategy.WEIGHTED:
+                self._pointer(rule)
 
     # -- picking --
     def _reason(self, agent: User, desk: Desk | None) -> str | None:

@@ -12,6 +12,7 @@ from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from crm.models import Client, Desk, RoleCode, Stage, User
+from crm.permissions import assignable_agents as crm_assignable_agents
 from crm.permissions import client_queryset_for_user
 from leads.models import (
     AgentAvailability,
@@ -25,7 +26,6 @@ from leads.models import (
     TelephonyEvent,
     TelephonyProvider,
 )
-from leads.routing import AGENT_ROLES
 
 TOUCHES_SHOWN = 50
 
@@ -56,24 +56,21 @@ def lead_profile(*, client: Client) -> LeadProfile:
 
 def lead_queue(*, user: Any, desk: Any = None, unassigned: bool = False, owner: Any = None,
                q: str = "") -> QuerySet[Client]:
-    """Leads (stage "lead") in `user`'s scope for the reassignment page, newest first."""
+    """Leads (stage "lead") in `user`'s scope for the reassignment page, newest first, and every
+    client nobody owns whatever its stage (a queued lead that registered meanwhile is still
+    waiting for an owner), until somebody does; closed clients need none."""
     from crm.selectors import client_list
 
-    qs = client_list(user=user, q=q, stage=Stage.LEAD, desk=desk or None, owner=owner or None)
+    qs = client_list(user=user, q=q, desk=desk or None, owner=owner or None)
+    qs = qs.filter(Q(stage=Stage.LEAD) | Q(owner__isnull=True)).exclude(stage=Stage.CLOSED)
     if unassigned:
         qs = qs.filter(owner__isnull=True)
     return qs
 
 
 def assignable_agents(*, user: Any) -> QuerySet[User]:
-    """Agents `user` may give leads to: everyone's for administrators, their desks' for managers."""
-    qs = User.objects.filter(is_active=True, role__code__in=AGENT_ROLES).select_related("desk", "role")
-    if getattr(user, "is_administrator", False):
-        return qs.order_by("full_name")
-    if getattr(user, "role_code", None) != RoleCode.DESK_MANAGER:
-        return qs.none()
-    desks = Desk.objects.filter(Q(manager_id=user.pk) | Q(pk=user.desk_id or 0)).values("pk")
-    return qs.filter(desk_id__in=desks).order_by("full_name")
+    """Agents `user` may give leads to: the core's one rule (crm.permissions.assignable_agents)."""
+    return crm_assignable_agents(user)
 
 
 def assignable_desks(*, user: Any) -> QuerySet[Desk]:

@@ -11,3 +11,12 @@ def lead_sla_sweep() -> dict[str, int]:
     from leads.services import lead_sla_sweep as sweep
 
     return sweep()
+
+
+@shared_task(name="leads.tasks.lead_queue_route", ignore_result=True)
+def lead_queue_route() -> dict[str, int]:
+    """Beat, every minute (and when an agent checks in): route the leads waiting in desks' queues
+    to the agents who have come on shift."""
+    from leads.services import lead_queue_route as route
+
+    return route()

@@ -1,7 +1,7 @@
 """Every write of the core, one module per entity:
 
     client_creation.py client_create, and clients_creation for many at once (the lead intake)
-    clients.py         client_update, client_assign (and the validation client writes share)
+    clients.py         client_update, client_assign, client_assign_bulk (and the validation client writes share)
     client_stages.py   client_stage_change, client_stage_prove, client_stage_override
     client_sharing.py  client_share, client_unshare
     access.py          the access log: client_view_record, client_contact_reveal, access_*_record
@@ -47,7 +47,7 @@ from crm.services.client_stages import (
     client_stage_override,
     client_stage_prove,
 )
-from crm.services.clients import client_assign, client_update
+from crm.services.clients import client_assign, client_assign_bulk, client_update
 from crm.services.notes import note_add
 from crm.services.notifications import notification_mark_read, notification_send, notify_user, notify_users
 from crm.services.tasks import task_complete, task_create, task_reminders_send, task_reopen, task_reschedule
@@ -56,7 +56,8 @@ from crm.services.users import user_create, user_update_preferences
 __all__ = [
     "CLASSIFY_PERMISSION", "client_classification_set",
     "ClientsCreation", "NewClient", "access_export_record", "access_search_record",
-    "apikey_authenticate", "apikey_create", "apikey_revoke", "client_assign", "client_contact_reveal",
+    "apikey_authenticate", "apikey_create", "apikey_revoke", "client_assign", "client_assign_bulk",
+    "client_contact_reveal",
     "client_create", "client_from_row", "client_share", "client_stage_change", "client_stage_override",
     "client_stage_prove", "client_unshare", "client_update", "client_view_record", "clients_creation",
     "note_add", "notification_mark_read", "notification_send", "notify_user", "notify_users", "task_complete",

@@ -255,3 +255,26 @@ def client_assign(
         notify_user(owner, kind="client_assigned", title=gettext_noop("A client was assigned to you"),
                     body=client.full_name, url=client_url(client), actor=actor)
     return client
+
+
+@transaction.atomic
+def client_assign_bulk(*, actor: User | None, clients: Iterable[Client], owner: User, reason: str = "") -> int:
+    """client_assign for each client (the caller has scoped them to what `actor` may see), all or
+    nothing: a refusal for any client is named with that client and nothing is assigned. Returns
+    how many changed hands."""
+    errors: list[str] = []
+    changed = 0
+    for client in clients:
+        before = (client.owner_id, client.desk_id)
+        try:
+            with transaction.atomic():
+                client = client_assign(actor=actor, client=client, owner=owner, reason=reason)
+        except ValidationFailed as error:
+            messages = [m for msgs in error.fields.values() for m in msgs] or [error.message]
+            errors += [gettext("%(client)s: %(problem)s") % {"client": client.full_name, "problem": m}
+                       for m in messages]
+            continue
+        changed += (client.owner_id, client.desk_id) != before
+    if errors:
+        raise ValidationFailed(fields={"owner": errors})  # and the atomic block undoes the others
+    return changed

@@ -311,6 +311,8 @@ CELERY_BEAT_SCHEDULE = {
     "tasks-send-reminders": {"task": "crm.tasks.task_reminders_send", "schedule": 60.0},
     "automation-tick": {"task": "crm.automation.automation_tick", "schedule": 60.0},
     "leads-sla-sweep": {"task": "leads.tasks.lead_sla_sweep", "schedule": 60.0},
+    # Leads queued while nobody was on shift go to the first agent who is (leads.services.queue).
+    "leads-queue-route": {"task": "leads.tasks.lead_queue_route", "schedule": 60.0},
     "heartbeat-beat": {"task": "crm.tasks.beat_heartbeat", "schedule": 30.0},
     # Background jobs (django-rq) whose worker died are shown failed (crm.jobs).
     "jobs-sweep": {"task": "crm.tasks.jobs_sweep", "schedule": 60.0},

@@ -3,6 +3,7 @@ creating and editing a client, and moving it between stages (crm.stages)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.contrib import messages
@@ -13,6 +14,7 @@ from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm import services
@@ -21,6 +23,7 @@ from crm.exceptions import NotAllowed, NotFound, ValidationFailed
 from crm.exports import EXPORT_PERMISSION, client_export_request
 from crm.filters import ClientFilter
 from crm.forms import (
+    ClientAssignForm,
     ClientCreateForm,
     ClientEditForm,
     NoteForm,
@@ -31,6 +34,7 @@ from crm.forms import (
 from crm.models import Client
 from crm.permissions import (
     AuthedRequest,
+    client_queryset_for_user,
     client_visible_to,
     contact_reveal_remember,
     contact_revealed,
@@ -45,6 +49,7 @@ CLIENT_PAGE_SIZE = 50
 # The list counts its rows up to here; beyond, it says "10,000+" and offers the first 200 pages.
 CLIENT_COUNT_CAP = 10_000
 REVEALABLE_FIELDS = ("email", "phone")
+ASSIGN_PERMISSION = "crm.assign_client"
 
 
 # --- list ----------------------------------------------------------------------------------------
@@ -52,17 +57,25 @@ REVEALABLE_FIELDS = ("email", "phone")
 @login_required
 @require_GET
 def client_list(request: AuthedRequest) -> HttpResponse:
+    return render_page(request, "crm/clients/list.html", _list_context(request), partial="client-table")
+
+
+def _list_context(request: AuthedRequest, *, record: bool = True, **extra: Any) -> dict[str, Any]:
+    """The list as the query string filters, sorts and pages it."""
     filters = ClientFilter(request.GET, user=request.user, request=request)
     clients = filters.qs.select_related(None).select_related("brand", "owner")  # what the rows show
     # len() reads the brands once; the brand filter's options reuse those rows.
     brand_field = filters.form.fields["brand"]
     show_brand = isinstance(brand_field, ModelChoiceField) and len(brand_field.queryset or ()) > 1
-    table = ClientTable(clients, exclude=() if show_brand else ("brand",))
+    can_assign = user_can(request.user, ASSIGN_PERMISSION)
+    exclude = tuple(name for name, shown in (("brand", show_brand), ("select", can_assign)) if not shown)
+    table = ClientTable(clients, exclude=exclude)
     table.sort(request, default=CLIENT_DEFAULT_SORT)
     table.paginate_pages(request, per_page=CLIENT_PAGE_SIZE, count_cap=CLIENT_COUNT_CAP)
-    # A search of the list is recorded with the rows it matched (up to the count's cap).
-    services.access_search_record(actor=request.user, where="clients", query=filters.values.get("q", ""),
-                                  rows=table.paginator.count)
+    if record:
+        # A search of the list is recorded with the rows it matched (up to the count's cap).
+        services.access_search_record(actor=request.user, where="clients", query=filters.values.get("q", ""),
+                                      rows=table.paginator.count)
     context = {
         "filters": filters,
         "table": table,
@@ -72,7 +85,57 @@ def client_list(request: AuthedRequest) -> HttpResponse:
         "can_create": user_can(request.user, "crm.add_client"),
         "can_export": user_can(request.user, EXPORT_PERMISSION),
     }
+    if can_assign and "assign_form" not in extra:
+        context["assign_form"] = ClientAssignForm(user=request.user, prefix="assign")
+    context.update(extra)
+    return context
+
+
+@login_required
+@require_POST
+def client_assign_bulk(request: AuthedRequest) -> HttpResponse:
+    """Give the ticked clients of the list to an agent, all or nothing, through client_assign (the
+    one rule every assignment follows); each refusal names its client. Answers with the list as it
+    was filtered (the form posts the list's query string)."""
+    _require_perm(request, ASSIGN_PERMISSION)
+    form = ClientAssignForm(request.POST, user=request.user, prefix="assign")
+    codes = _uuids(request.POST.getlist("clients"))
+    done = ""
+    if not codes:
+        form.is_valid()
+        form.add_error(None, _("Tick the clients to assign."))
+    elif form.is_valid():
+        clients = list(client_queryset_for_user(request.user).filter(code__in=codes)
+                       .select_related("owner", "desk", "brand").order_by("pk"))
+        if len(clients) < len(set(codes)):
+            form.add_error(None, _("Some of the ticked clients are not within your reach; nothing was assigned."))
+        else:
+            owner = form.cleaned_data["owner"]
+            ok, changed = form_submit(form, lambda: services.client_assign_bulk(
+                actor=request.user, clients=clients, owner=owner, reason=form.cleaned_data["reason"]))
+            if ok:
+                done = ngettext("%(count)d client given to %(owner)s.", "%(count)d clients given to %(owner)s.",
+                                changed) % {"count": changed, "owner": owner.full_name}
+    if not wants_partial(request):
+        if done:
+            messages.success(request, done)
+        else:
+            messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
+        query = request.GET.urlencode()
+        return redirect(f"{reverse('client_list')}?{query}" if query else reverse("client_list"))
+    context = _list_context(request, record=False, assign_form=ClientAssignForm(user=request.user, prefix="assign")
+                            if done else form, assign_done=done)
     return render_page(request, "crm/clients/list.html", context, partial="client-table")
+
+
+def _uuids(values: list[str]) -> list[str]:
+    out = []
+    for value in values:
+        try:
+            out.append(str(uuid.UUID(value)))
+        except ValueError:
+            continue
+    return out
 
 
 @login_required
@@ -240,6 +303,29 @@ def client_edit(request: AuthedRequest, code: Any) -> HttpResponse:
             messages.success(request, _("Saved %(name)s.") % {"name": client.full_name})
             return redirect("client_detail", code=client.code)
     return render(request, "crm/clients/form.html", {"form": form, "client": client})
+
+
+# --- owner ---------------------------------------------------------------------------------------
+
+@login_required
+@require_POST
+def client_assign(request: AuthedRequest, code: Any) -> HttpResponse:
+    """Give the client to an agent (the overview's Assign form) through client_assign, the one rule
+    every assignment follows. A refusal names itself on the form and changes nothing."""
+    client = client_or_404(request, code)
+    _require_perm(request, ASSIGN_PERMISSION)
+    form = ClientAssignForm(request.POST, user=request.user, brand_id=client.brand_id, prefix="assign")
+    if form.is_valid():
+        owner = form.cleaned_data["owner"]
+        ok, _client = form_submit(form, lambda: services.client_assign(
+            actor=request.user, client=client, owner=owner, reason=form.cleaned_data["reason"]))
+        if ok:
+            message = _("%(name)s now belongs to %(owner)s.") % {"name": client.full_name, "owner": owner.full_name}
+            if not wants_partial(request):
+                messages.success(request, message)
+                return redirect(f"{reverse('client_detail', args=[client.code])}?tab=overview")
+            return tab_response(request, client, "overview", assigned=message)
+    return tab_response(request, client, "overview", assign_form=form)
 
 
 # --- stage ---------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
     intake_notifications.py  who hears of the leads one intake brought
     assignment.py            lead_reassign, lead_reassign_bulk
     first_contact.py         lead_mark_contacted, lead_sla_sweep (the first-contact SLA)
+    queue.py                 lead_queue_route (queued leads to the agents who come on shift)
     merge.py                 client_merge
     campaigns.py             campaign_save
     scoring_rules.py         scoring_rule_save, scoring_rule_delete
@@ -30,6 +31,7 @@ from leads.services.first_contact import lead_mark_contacted, lead_sla_sweep
 from leads.services.intake import MAX_BATCH, lead_intake, lead_intake_batch
 from leads.services.intake_rows import IntakeResult
 from leads.services.merge import client_merge
+from leads.services.queue import lead_queue_route
 from leads.services.routing_rules import (
     routing_rule_delete,
     routing_rule_move,
@@ -40,7 +42,7 @@ from leads.services.scoring_rules import scoring_rule_delete, scoring_rule_save
 
 __all__ = [
     "MAX_BATCH", "IntakeResult", "agent_availability_set", "campaign_save", "client_merge", "desk_sla_save",
-    "lead_intake", "lead_intake_batch", "lead_mark_contacted", "lead_reassign", "lead_reassign_bulk",
+    "lead_intake", "lead_intake_batch", "lead_mark_contacted", "lead_queue_route", "lead_reassign", "lead_reassign_bulk",
     "lead_sla_sweep", "routing_rule_delete", "routing_rule_move", "routing_rule_save", "routing_rules_reorder",
     "scoring_rule_delete", "scoring_rule_save", "text_field",
 ]

@@ -14,6 +14,7 @@ from crm.exceptions import NotAllowed, ValidationFailed
 from crm.lib.payloads import desk_ref, user_ref
 from crm.models import Client, Desk, Stage, User
 from crm.permissions import assignment_refusal, user_can
+from leads.models import LeadContactState
 from leads.services.common import _require_reason
 from leads.services.first_contact import _state_reset
 
@@ -66,3 +67,28 @@ def lead_reassign_bulk(*, actor: User | None, clients: Iterable[Client], owner: 
         client = lead_reassign(actor=actor, client=client, owner=owner, desk=desk, reason=reason)
         changed += (client.owner_id, client.desk_id) != before
     return changed
+
+
+@transaction.atomic
+def lead_owner_follow(*, client_id: int, owner_code: str, actor: User | None, reason: str = "") -> bool:
+    """A client given an owner outside the lead pages (the client's page or list, the API, an
+    automation rule: crm.services.client_assign, which knows nothing of leads) starts the lead's
+    first-contact window then, and a lead not yet contacted gets its "lead.routed", which the
+    playbook's first call follows, as lead_reassign does. Nothing when the lead pages did it
+    already, when the client has had another owner since, or when it was never routed.
+    Returns whether anything changed."""
+    client = Client.objects.select_for_update(of=("self",)).select_related("owner", "desk").filter(pk=client_id).first()
+    if client is None or client.owner is None or str(client.owner.code) != owner_code:
+        return False
+    state = LeadContactState.objects.select_for_update().filter(client_id=client.pk).first()
+    if state is None or state.owner_id == client.owner_id:
+        return False
+    now = timezone.now()
+    state = _state_reset(client, owner=client.owner, desk=client.desk, now=now)
+    if state.contacted_at is None and client.stage == Stage.LEAD:
+        why = gettext("assigned by hand: %(reason)s") % {"reason": reason} if reason else gettext("assigned by hand")
+        emit("lead.routed", client=client, actor=actor, occurred_at=now, data={
+            "rule": None, "strategy": "", "owner": user_ref(client.owner), "desk": desk_ref(client.desk),
+            "queued": False, "why": [why], "skipped": [], "manual": True,
+        })
+    return True

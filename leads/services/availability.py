@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import time
 
 from django.db import transaction
 from django.utils.translation import gettext
+from kombu.exceptions import OperationalError as BrokerError
 
 from crm.audit import audit_record
 from crm.exceptions import FieldErrors, NotAllowed
@@ -16,6 +18,7 @@ from leads.models import AgentAvailability, AvailabilityStatus
 from leads.services.common import _snapshot, text_field
 
 AVAILABILITY_FIELDS = ("status", "shift_start", "shift_end", "shift_days", "note")
+logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
@@ -53,4 +56,16 @@ def agent_availability_set(*, actor: User | None, user: User, status: str, shift
         brand_ids.add(user.desk.brand_id)
     for brand_id in brand_ids:
         config_changed(brand_id)
+    if status == AvailabilityStatus.AVAILABLE:
+        # An agent checking in takes the leads waiting for them now, not at the next minute's sweep.
+        transaction.on_commit(_queue_route_soon, robust=True)
     return availability
+
+
+def _queue_route_soon() -> None:
+    from leads.tasks import lead_queue_route
+
+    try:
+        lead_queue_route.apply_async()
+    except BrokerError:
+        logger.warning("could not queue the desk queues' routing; the minute sweep will", exc_info=True)

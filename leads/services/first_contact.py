@@ -22,8 +22,10 @@ from leads.scoring import LeadFacts
 
 
 def _state_reset(client: Client, *, owner: User | None, desk: Desk | None, now: datetime) -> LeadContactState:
-    """A new assignment starts a new first-contact window (unless the lead was contacted already)."""
-    sla = DeskSla.objects.filter(desk_id=desk.pk, is_active=True).first() if desk is not None else None
+    """A new assignment starts a new first-contact window (unless the lead was contacted already).
+    The window starts with an owner: a lead waiting in a desk's queue has no deadline yet."""
+    sla = (DeskSla.objects.filter(desk_id=desk.pk, is_active=True).first()
+           if desk is not None and owner is not None else None)
     due = now + timedelta(minutes=sla.minutes_to_first_contact) if sla is not None else None
     state = LeadContactState.objects.select_for_update().filter(client_id=client.pk).first()
     if state is None:

@@ -165,7 +165,9 @@ def _write_new(brand: Brand, new: list[_New], client_ids: list[int], touch_ids: 
             state_rows.append({
                 "client_id": client_id, "desk_id": values["desk_id"], "owner_id": values["owner_id"],
                 "assigned_at": now,
-                "due_at": now + timedelta(minutes=sla.minutes_to_first_contact) if sla is not None else None,
+                # A queued lead's first-contact clock starts when it gets an owner (leads.services.queue).
+                "due_at": (now + timedelta(minutes=sla.minutes_to_first_contact)
+                           if sla is not None and decision.owner is not None else None),
             })
         result = IntakeResult(index=item.index, status="created", score=item.score, routing=decision,
                               client_values=values, touch_values=touch)
