@@ -185,7 +185,10 @@ def vendor_webhook(request: HttpRequest, vendor_code: str) -> HttpResponse:
 
     receipt = vendor_webhook_receive(vendor_code=vendor_code, headers=dict(request.headers), body=request.body,
                                      remote_addr=client_ip(request))
-    return JsonResponse({"outcome": receipt.outcome}, status=receipt.status_code)
+    answer = {"outcome": receipt.outcome}
+    if receipt.status_code == 400 and receipt.event.detail:
+        answer["detail"] = receipt.event.detail  # what was wrong, for the vendor's support team
+    return JsonResponse(answer, status=receipt.status_code)
 
 
 # --- documents -------------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.exceptions import DomainError
 from crm.forms import AmountField
-from crm.lib.money import Money
+from crm.lib.money import money_parse
+from crm.lib.validation import InvalidValue
 from crm.permissions import code_or_404
 from portal.auth import client_login_required
 from portal.forms import ServiceErrorsMixin
@@ -86,9 +87,12 @@ def transfer(request: HttpRequest) -> HttpResponse:
     currency = chosen.currency if chosen is not None else client.brand.default_currency
     try:
         transfer_request(actor=None, client=client, source=source, target=target,
-                         amount=Money(data["amount"], currency), key=f"portal:{client.pk}:{data['key']}")
+                         amount=money_parse(data["amount"], currency), key=f"portal:{client.pk}:{data['key']}")
     except DomainError as error:
         form.add_service_errors(error)
+        return _page(request, form, status=400)
+    except InvalidValue as error:  # the one parser's refusal (more decimals than the currency has)
+        form.add_error("amount", error.message)
         return _page(request, form, status=400)
     messages.success(request, gettext("Your transfer is on its way; its status below changes when the platform "
                                       "has applied it."))

@@ -15,8 +15,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from crm.exceptions import DomainError, NotFound
 from crm.forms import AmountField
-from crm.lib.money import Money, MoneyError
+from crm.lib.money import MoneyError, money_parse
 from crm.lib.public_url import public_url
+from crm.lib.validation import InvalidValue
 from portal.auth import client_login_required
 from portal.forms import ServiceErrorsMixin
 from trading.models import TradingAccount
@@ -69,8 +70,8 @@ def deposit_new(request: HttpRequest) -> HttpResponse:
     client = request.portal_client  # type: ignore[attr-defined]
     currencies = deposits.deposit_currencies(client=client)
     currency = (request.POST.get("currency") or request.GET.get("currency") or (currencies[0] if currencies else "USD"))
-    if currency not in currencies and currencies:
-        currency = currencies[0]
+    if currency not in currencies:  # the choice field names an unknown or metal code; the methods are the first's
+        currency = currencies[0] if currencies else client.brand.default_currency
     status = 200
     if request.method == "POST" and request.POST.get("action") == "pay":
         form = DepositForm(request.POST, client=client, currency=currency)
@@ -79,14 +80,13 @@ def deposit_new(request: HttpRequest) -> HttpResponse:
             try:
                 account = form.accounts.get(data["trading_account"] or "")
                 deposit = deposits.deposit_create(
-                    client=client, amount=Money(data["amount"], data["currency"]), method=data["method"],
+                    client=client, amount=money_parse(data["amount"], data["currency"]), method=data["method"],
                     trading_account=account,
                     return_url=public_url(reverse("portal:wallet_deposit_return")))
-            except (DomainError, MoneyError) as exc:
-                if isinstance(exc, DomainError):
-                    form.add_service_errors(exc)
-                else:
-                    form.add_error("amount", gettext("Enter an amount in this currency's units."))
+            except DomainError as exc:
+                form.add_service_errors(exc)
+            except InvalidValue as exc:  # the one parser's refusal, naming the amount or the currency
+                form.add_error(exc.field if exc.field in form.fields else "amount", exc.message)
             else:
                 if deposit.redirect_url:
                     # Through a page of ours: the form may only post here (CSP form-action), and a
@@ -168,7 +168,8 @@ def statement(request: HttpRequest) -> HttpResponse:
         made = statement_build(client=client, currency=request.GET.get("currency") or client.brand.default_currency,
                                start=start, end=end)
     except (DomainError, MoneyError) as error:
-        message = error.message if isinstance(error, DomainError) else gettext("Choose one of your currencies.")
+        message = error.message if isinstance(error, DomainError | InvalidValue) else gettext(
+            "Choose one of your currencies.")
         fields = getattr(error, "fields", None) or {}
         text = " ".join(str(m) for msgs in fields.values() for m in (msgs if isinstance(msgs, list) else [msgs]))
         return HttpResponse(text or message, status=400, content_type="text/plain; charset=utf-8")

@@ -3,7 +3,6 @@ changes, via htmx), the form, and the client's withdrawals with a cancel button 
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
 from django import forms
@@ -16,7 +15,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from crm.exceptions import DomainError, NotFound
 from crm.forms import AmountField
-from crm.lib.money import Money
+from crm.lib.money import money_parse
+from crm.lib.validation import InvalidValue
 from portal.auth import client_login_required
 from portal.forms import ServiceErrorsMixin
 from wallet.ledger import wallet_balances_for_client
@@ -59,16 +59,17 @@ def _method(code: str) -> PaymentMethod | None:
 
 
 def _blockers(client: Any, data: Any) -> list[Blocker] | None:
-    """The blockers for what the form holds so far (None before an amount is entered)."""
+    """The blockers for what the form holds so far (None before an amount and a currency are entered);
+    an amount or currency the one parser refuses is the first blocker, named."""
+    text, currency = str(data.get("amount") or ""), str(data.get("currency") or "")
+    if not text.strip() or not currency:
+        return None
     try:
-        amount = Decimal(str(data.get("amount") or ""))
-    except InvalidOperation:
-        return None
-    currency = data.get("currency") or ""
-    if not currency:
-        return None
+        amount = money_parse(text, currency)
+    except InvalidValue as error:
+        return [Blocker(code=f"invalid_{error.field}", message=error.message)]
     method = _method(data.get("method") or "") if data.get("method") else None
-    return withdrawal_blockers(client=client, amount=Money(amount, currency), method=method)
+    return withdrawal_blockers(client=client, amount=amount, method=method)
 
 
 def _page(request: HttpRequest, form: WithdrawForm, blockers: list[Blocker] | None, status: int = 200) -> HttpResponse:
@@ -97,10 +98,13 @@ def withdraw(request: HttpRequest) -> HttpResponse:
     if method is None:
         raise Http404
     try:
-        withdrawal_request(client=client, amount=Money(data["amount"], data["currency"]), method=method,
+        withdrawal_request(client=client, amount=money_parse(data["amount"], data["currency"]), method=method,
                            destination={method.method: data["destination"]}, actor=None)
     except WithdrawalBlocked as blocked:
         return _page(request, form, blocked.blockers, status=400)
+    except InvalidValue as error:
+        form.add_error(error.field, error.message)
+        return _page(request, form, None, status=400)
     except DomainError as error:
         form.add_service_errors(error)
         return _page(request, form, None, status=400)

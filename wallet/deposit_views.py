@@ -10,6 +10,8 @@ from django.http import Http404, HttpResponse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
+from crm.lib.dates import date_parse
+from crm.lib.validation import InvalidValue
 from crm.models import Client
 from crm.permissions import AuthedRequest, user_can
 from crm.views.ui import render_page
@@ -23,8 +25,8 @@ PAGE_SIZE = 100
 
 def _date(value: str) -> dt.date | None:
     try:
-        return dt.date.fromisoformat(value) if value else None
-    except ValueError:
+        return date_parse(value, field="date") if value else None
+    except InvalidValue:
         return None
 
 

@@ -22,7 +22,10 @@ MANAGE = "wallet.manage_providers"
 def webhook(request: HttpRequest, provider_code: str) -> HttpResponse:
     receipt = webhook_receive(provider_code=provider_code, headers=dict(request.headers), body=request.body,
                               remote_addr=client_ip(request))
-    return JsonResponse({"outcome": receipt.outcome}, status=receipt.status_code)
+    answer = {"outcome": receipt.outcome}
+    if receipt.status_code == 400 and receipt.delivery.detail:
+        answer["detail"] = receipt.delivery.detail  # what was wrong, for the provider's support team
+    return JsonResponse(answer, status=receipt.status_code)
 
 
 @login_required

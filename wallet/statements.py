@@ -14,8 +14,10 @@ from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
 
 from crm.exceptions import ValidationFailed
+from crm.lib.dates import date_range_parse
 from crm.lib.money import Money, currency_normalise
 from crm.lib.pdf import pdf_render
+from crm.lib.validation import InvalidValue
 from wallet.ledger import StatementLine, statement_lines
 from wallet.models import AccountKind, LedgerAccount
 
@@ -62,15 +64,13 @@ def kind_label(kind: str) -> str:
 
 
 def statement_period(start_text: str, end_text: str) -> tuple[dt.date, dt.date]:
-    """The period asked for ('YYYY-MM-DD' each; empty: this month to today), checked."""
+    """The period asked for ('YYYY-MM-DD' each; empty: this month to today), checked by the one date
+    range reader (crm.lib.dates): a date out of range (9999-12-31) is named, never an overflow."""
     today = timezone.localdate()
     try:
-        start = dt.date.fromisoformat(start_text) if start_text else today.replace(day=1)
-        end = dt.date.fromisoformat(end_text) if end_text else today
-    except ValueError:
-        raise ValidationFailed(fields={"from": [gettext("Give the dates as YYYY-MM-DD.")]}) from None
-    if end < start:
-        raise ValidationFailed(fields={"to": [gettext("The end of the period comes before its start.")]})
+        start, end = date_range_parse(start_text, end_text, default_start=today.replace(day=1), default_end=today)
+    except InvalidValue as error:
+        raise ValidationFailed(fields={error.field: [error.message]}) from None
     if (end - start).days >= MAX_DAYS:
         raise ValidationFailed(fields={"to": [gettext("A statement covers at most a year.")]})
     return start, end

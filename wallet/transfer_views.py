@@ -16,8 +16,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from crm.exceptions import DomainError, NotFound
 from crm.forms import AmountField
-from crm.lib.money import Money
+from crm.lib.money import money_parse
 from crm.lib.payloads import client_url
+from crm.lib.validation import InvalidValue
 from crm.models import Client
 from crm.permissions import AuthedRequest, client_get_for_user, user_can
 from trading.models import TradingAccount
@@ -72,9 +73,9 @@ def client_transfer(request: AuthedRequest, code: str) -> HttpResponse:
     account = source or target
     try:
         transfer_request(actor=request.user, client=client, source=source, target=target,
-                         amount=Money(data["amount"], account.currency if account else "USD"),
+                         amount=money_parse(data["amount"], account.currency if account else "USD"),
                          key=f"staff:{request.user.pk}:{data['key']}")
-    except DomainError as error:
+    except (DomainError, InvalidValue) as error:
         messages.error(request, error.message)
     else:
         messages.success(request, gettext("The transfer is sent to the platform; the ledger moves when it is applied."))

@@ -7,8 +7,11 @@ changed commit together or not at all. A partial unique index lets one accepted 
 provider and event id, so simultaneous copies of a notification end as one "accepted" and the rest
 "duplicate"; a repeated notification changes nothing.
 
-Answers: 200 accepted or duplicate; 401 bad signature or stale timestamp; 400 malformed;
-404 unknown provider or unknown payment (the provider retries: the deposit may not be committed yet).
+Answers: 200 accepted or duplicate; 401 bad signature or stale timestamp; 400 malformed (a NUL
+byte in the body, text no column can hold, an amount the one parser refuses, a provider that sends
+no webhooks), with the reason in the answer's "detail"; 404 unknown provider or unknown payment
+(the provider retries: the deposit may not be committed yet). Every answer is an inbox row: the body
+is kept with what no text column holds (NUL) shown as U+FFFD.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from wallet.exceptions import WebhookRefused
+from crm.lib.validation import json_problem, storable, unstorable_problem
+from wallet.exceptions import ProviderUnsupported, WebhookRefused
 from wallet.models import PaymentProvider, WebhookDelivery, WebhookOutcome
 from wallet.providers.base import WebhookMessage
 from wallet.providers.webhook_handlers import webhook_handlers
@@ -48,14 +52,24 @@ class WebhookReceipt:
 
 
 def _kept(headers: Mapping[str, str]) -> dict[str, str]:
-    return {k.lower(): v[:500] for k, v in headers.items()
+    return {storable(k.lower()): storable(v[:500]) for k, v in headers.items()
             if k.lower() in KEPT_HEADERS or k.lower().startswith(KEPT_PREFIXES)}
+
+
+def _unstorable(message: WebhookMessage) -> str | None:
+    """Why the verified message holds text no column can hold (a JSON "\\u0000"), or None."""
+    for name in ("event_id", "provider_ref", "merchant_ref", "payment_ref", "batch_id"):
+        problem = unstorable_problem(str(getattr(message, name, "") or ""))
+        if problem:
+            return f"{name}: {problem}"
+    found = json_problem(message.raw) if message.raw else None
+    return f"{found[0]}: {found[1]}" if found else None
 
 
 def webhook_receive(*, provider_code: str, headers: Mapping[str, str], body: bytes, remote_addr: str | None = None,
                     now: dt.datetime | None = None) -> WebhookReceipt:
     """Store and act on one notification; see the module's docstring for the outcomes."""
-    text = body[:MAX_BODY].decode("utf-8", "replace")
+    text = storable(body[:MAX_BODY].decode("utf-8", "replace"))
     base: dict[str, Any] = {"provider_code": provider_code[:40], "headers": _kept(headers), "body": text,
                             "remote_addr": remote_addr}
     provider = PaymentProvider.objects.filter(code=provider_code, is_enabled=True).first()
@@ -64,13 +78,22 @@ def webhook_receive(*, provider_code: str, headers: Mapping[str, str], body: byt
     base["provider"] = provider
     if len(body) > MAX_BODY:
         return _store(WebhookOutcome.REFUSED_MALFORMED, detail="body too large", **base)
+    if b"\x00" in body:
+        logger.warning("webhook refused: NUL byte", extra={"provider": provider_code})
+        return _store(WebhookOutcome.REFUSED_MALFORMED, detail="the body contains a NUL byte", **base)
     try:
         message = provider.adapter().verify_webhook(headers, body, now=now)
+    except ProviderUnsupported:
+        logger.warning("webhook for a provider that sends none", extra={"provider": provider_code})
+        return _store(WebhookOutcome.REFUSED_MALFORMED, detail=f"{provider.kind} providers send no webhooks", **base)
     except WebhookRefused as exc:
         outcome = {"bad_signature": WebhookOutcome.REFUSED_BAD_SIGNATURE, "stale": WebhookOutcome.REFUSED_STALE
                    }.get(exc.reason, WebhookOutcome.REFUSED_MALFORMED)
         logger.warning("webhook refused", extra={"provider": provider_code, "reason": exc.reason})
         return _store(outcome, signature_ok=exc.reason != "bad_signature", detail=exc.message[:300], **base)
+    problem = _unstorable(message)
+    if problem:
+        return _store(WebhookOutcome.REFUSED_MALFORMED, signature_ok=True, detail=problem[:300], **base)
     facts: dict[str, Any] = {"event_id": message.event_id[:200], "kind": str(message.kind), "provider_ref": message.provider_ref[:200],
              "merchant_ref": message.merchant_ref[:200], "signature_ok": True}
     with transaction.atomic():

@@ -19,6 +19,11 @@ Rules every app follows (wallet, IB and trading alike):
   currencies is simply False (Python equality must not raise: sets, dicts and ``in`` rely on it).
 * Columns: ``MoneyAmountField`` (NUMERIC(28, 8): 8 decimals hold a satoshi, 20 integer digits any
   balance) and ``CurrencyField`` (up to 10 characters: USDT, USDC ...), validated against the table.
+  ``Money`` refuses an amount of more than 20 integer digits (``AmountTooLarge``): no column holds it.
+* Every amount and currency that arrives from outside (forms, query strings, webhooks, files, the
+  API) is read by ``money_parse`` / ``amount_read`` / ``currency_normalise``, which refuse by name:
+  not a number, NaN or infinity, an exponent, too many digits for the columns or the currency,
+  a negative amount where none is allowed, an unknown currency, a metal or fund code (XAU, XDR ...).
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ from crm.lib.validation import InvalidValue
 ROUNDING = ROUND_HALF_EVEN
 MAX_DECIMALS = 8  # what MoneyAmountField stores: a satoshi, the smallest unit any default currency has
 MAX_DIGITS = 28
+MAX_INTEGER_DIGITS = MAX_DIGITS - MAX_DECIMALS  # 20: what the columns hold before the decimal point
+MAX_TEXT_LENGTH = 60  # longer than any amount the columns hold, however it is grouped
 CURRENCY_MAX_LENGTH = 10
 _CODE_RE = re.compile(r"^[A-Z][A-Z0-9]{1,9}$")
 
@@ -75,6 +82,12 @@ DEFAULT_EXTRA_EXPONENTS: Mapping[str, int] = {
 }
 
 
+# ISO 4217 codes that are not cash: precious metals, bond-market units, the SDR, the testing and the
+# "no currency" codes. Not in the table above; named apart so that the refusal says why.
+NON_CASH_CODES: frozenset[str] = frozenset(
+    "XAU XAG XPT XPD XDR XSU XUA XBA XBB XBC XBD XTS XXX".split())
+
+
 class MoneyError(ValueError):
     """Base of the errors below; the ones about input are also `InvalidValue` (they name a field)."""
 
@@ -87,8 +100,20 @@ class UnknownCurrency(InvalidValue, MoneyError):
     """The code is not an ISO 4217 currency nor one of CRM_CURRENCY_EXPONENTS."""
 
 
+class NotCashCurrency(UnknownCurrency):
+    """A metal, fund, testing or "no currency" code of ISO 4217 (XAU, XDR, XTS, XXX ...): not cash."""
+
+
 class InvalidAmount(InvalidValue, MoneyError):
     """Not a finite decimal number (or a float, which is never accepted)."""
+
+
+class AmountTooLarge(InvalidAmount):
+    """More integer digits than the columns hold (NUMERIC(28, 8): 20), exponent notation included."""
+
+
+class NegativeAmount(InvalidAmount):
+    """Below zero (or zero) where only an amount above zero is allowed."""
 
 
 class ExcessPrecision(InvalidValue, MoneyError):
@@ -143,6 +168,9 @@ def currency_normalise(value: str | None, *, field: str = "currency") -> str:
     if not code:
         raise UnknownCurrency(field, gettext("Enter a currency code, such as USD or BTC."))
     if code not in _exponents(_configured()):
+        if code in NON_CASH_CODES:
+            raise NotCashCurrency(field, gettext("%(code)s is not cash (a precious metal, fund or testing code): "
+                                                 "choose a currency such as USD or EUR.") % {"code": code})
         raise UnknownCurrency(field, gettext("“%(code)s” is not a currency this CRM knows (ISO 4217 or "
                                              "CRM_CURRENCY_EXPONENTS).") % {"code": code[:CURRENCY_MAX_LENGTH]})
     return code
@@ -178,9 +206,22 @@ def to_decimal(value: Any, *, field: str = "amount") -> Decimal:
             raise InvalidOperation
     except (InvalidOperation, ValueError):
         raise InvalidAmount(field, gettext("Enter an amount.")) from None
-    if not result.is_finite():
-        raise InvalidAmount(field, gettext("Enter an amount."))
+    if result.is_nan():
+        raise InvalidAmount(field, gettext("“NaN” (not a number) is not an amount."))
+    if result.is_infinite():
+        raise InvalidAmount(field, gettext("Infinity is not an amount."))
     return result
+
+
+def amount_in_range(amount: Decimal, *, field: str = "amount") -> Decimal:
+    """`amount` itself, or AmountTooLarge when it has more integer digits than the columns hold."""
+    # adjusted(): the power of ten of the first digit, with no arithmetic that an exponent such as
+    # 1e999999999 could overflow (abs() and comparisons round in the context first).
+    if amount and amount.adjusted() >= MAX_INTEGER_DIGITS:
+        raise AmountTooLarge(field, ngettext("The amount is too large: at most %(count)d digit before the decimal point.",
+                                             "The amount is too large: at most %(count)d digits before the decimal "
+                                             "point.", MAX_INTEGER_DIGITS) % {"count": MAX_INTEGER_DIGITS})
+    return amount
 
 
 def money_round(amount: Decimal, currency: str) -> Decimal:
@@ -203,17 +244,64 @@ def _ascii_digits(text: str) -> str:
     return "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() and not ch.isascii() else ch for ch in text)
 
 
+_NON_FINITE = re.compile(r"^[+-]?(?:s?nan\d*|inf|infinity)$", re.IGNORECASE)
+_EXPONENT = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)e[+-]?\d+$", re.IGNORECASE)
+
+
 def amount_parse(text: str, *, field: str = "amount") -> Decimal:
     """A Decimal from what a person typed: "1,234.56", "1234.5", "١٬٢٣٤٫٥٦", "-20". Commas group
-    thousands only in threes (so "1,5" is refused, not read as 15 or 1.5); "." is the decimal mark."""
+    thousands only in threes (so "1,5" is refused, not read as 15 or 1.5); "." is the decimal mark.
+    Refused by name (InvalidAmount or a subclass, naming `field`): not a number, NaN or infinity,
+    exponent notation ("1e3": write it out), more digits than the columns hold."""
     if not isinstance(text, str):
-        return to_decimal(text, field=field)
+        return amount_in_range(to_decimal(text, field=field), field=field)
+    if len(text) > MAX_TEXT_LENGTH:
+        raise AmountTooLarge(field, gettext("The amount is too long to be one: enter it as 1234.56."))
     cleaned = _ascii_digits(text.strip()).translate(_SEPARATORS)
     if _GROUPED.match(cleaned):
         cleaned = cleaned.replace(",", "")
+    elif _NON_FINITE.match(cleaned):
+        to_decimal(cleaned, field=field)  # raises, naming NaN or infinity
+        raise InvalidAmount(field, gettext("Enter an amount such as 1234.56 or 1,234.56."))
+    elif _EXPONENT.match(cleaned):
+        raise InvalidAmount(field, gettext("Write the amount out in digits, without an exponent (“1e3”)."))
     elif not _PLAIN.match(cleaned):
         raise InvalidAmount(field, gettext("Enter an amount such as 1234.56 or 1,234.56."))
-    return to_decimal(cleaned, field=field)
+    return amount_in_range(to_decimal(cleaned, field=field), field=field)
+
+
+def amount_read(value: Any, *, field: str = "amount") -> Decimal:
+    """An amount a machine sent (a PSP's webhook or answer, a settlement file, an API call): a
+    Decimal, an int, or decimal text, exponent notation included ("1.5E+3"), within what the columns
+    hold (at most 20 integer digits and 8 decimals). A float or bool is refused, and so are NaN,
+    infinity and anything that is not a number, each by name (InvalidAmount naming `field`)."""
+    if isinstance(value, str):
+        if len(value) > MAX_TEXT_LENGTH:
+            raise AmountTooLarge(field, gettext("The amount is too long to be one: enter it as 1234.56."))
+        text = value.strip()
+        if not (_PLAIN.match(text) or _EXPONENT.match(text) or _NON_FINITE.match(text)):
+            raise InvalidAmount(field, gettext("Enter an amount such as 1234.56."))
+        value = text
+    amount = amount_in_range(to_decimal(value, field=field), field=field)
+    if amount != amount.quantize(_quantum(MAX_DECIMALS), rounding=ROUNDING):
+        raise ExcessPrecision(field, ngettext("An amount has at most %(count)d decimal.",
+                                              "An amount has at most %(count)d decimals.", MAX_DECIMALS)
+                              % {"count": MAX_DECIMALS})
+    return amount
+
+
+def money_parse(amount: Any, currency: Any, *, field: str = "amount", currency_field: str = "currency",
+                typed: bool = True, positive: bool = True) -> Money:
+    """The one reader of an amount and its currency from outside: the currency (`currency_normalise`:
+    unknown codes, metals and funds refused), the amount (`amount_parse` for what a person typed,
+    `amount_read` for what a machine sent when ``typed=False``), at most the currency's decimals
+    (`Money.exact`), and above zero unless ``positive=False``. Every refusal is an InvalidValue
+    (a MoneyError) naming `field` or `currency_field`; nothing else is raised."""
+    code = currency_normalise(currency if isinstance(currency, str) else "", field=currency_field)
+    value = amount_parse(amount, field=field) if typed else amount_read(amount, field=field)
+    if positive and value <= 0:
+        raise NegativeAmount(field, gettext("Enter an amount above zero."))
+    return Money.exact(value, code, field=field)
 
 
 # --- the value ---------------------------------------------------------------------------------------
@@ -226,7 +314,7 @@ class Money:
     currency: str
 
     def __init__(self, amount: Decimal | int | str, currency: str) -> None:
-        object.__setattr__(self, "amount", to_decimal(amount))
+        object.__setattr__(self, "amount", amount_in_range(to_decimal(amount)))
         object.__setattr__(self, "currency", currency_normalise(currency))
 
     # -- construction

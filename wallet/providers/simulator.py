@@ -9,12 +9,12 @@ import hmac
 import json
 import time
 from collections.abc import Iterator, Mapping
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
 
-from crm.lib.money import Money, MoneyError
+from crm.lib.money import Money, money_parse
 from crm.lib.signatures import signature_for
+from crm.lib.validation import InvalidValue
 from wallet.exceptions import ProviderError, ProviderProtocolError, ProviderRejected, WebhookRefused
 from wallet.providers import http
 from wallet.providers.base import (
@@ -96,10 +96,14 @@ class SimulatorProvider(PaymentProvider):
         value = data.get(key)
         if value in (None, ""):
             return None
+        # The one parser of amounts from outside: NaN, infinity, 1e400, 38 digits, a metal or an
+        # unknown currency are refused by name. A JSON number with a fraction arrives as a float and
+        # is read from its shortest text (as it was sent); 1e400 arrives as infinity and is refused.
         try:
-            return Money(Decimal(str(value)), str(data["currency"]))
-        except (InvalidOperation, MoneyError, KeyError, ValueError):
-            raise ProviderProtocolError(f"The provider's {key} is not an amount.", request_sent=True) from None
+            return money_parse(value if isinstance(value, int | str) else repr(value), data.get("currency"),
+                               field=key, typed=False, positive=False)
+        except InvalidValue as error:
+            raise ProviderProtocolError(f"The provider's {error.field}: {error.message}", request_sent=True) from None
 
     # -- the interface ----------------------------------------------------------------------------
     def create_deposit(self, request: DepositRequest) -> DepositStart:
@@ -145,7 +149,9 @@ class SimulatorProvider(PaymentProvider):
             occurred = dt.datetime.fromisoformat(str(doc["created"]).replace("Z", "+00:00"))
             amount = self._money(data, "amount")
             fee = self._money(data, "fee")
-        except (ValueError, KeyError, TypeError, ProviderError):
+        except ProviderError as exc:  # an amount or currency refused: named, so the provider can fix it
+            raise WebhookRefused("malformed", exc.message) from None
+        except (ValueError, KeyError, TypeError):
             raise WebhookRefused("malformed", "The body is not a notification we understand.") from None
         if lower.get("x-psp-event-id", event_id) != event_id:
             raise WebhookRefused("malformed", "The event id header and body disagree.")
