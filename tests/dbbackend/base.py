@@ -52,19 +52,39 @@ class DatabaseCreation(creation.DatabaseCreation):
         gc.collect()  # a thread's connection left in a reference cycle closes when it is collected
         started = time.monotonic()
         with self._nodb_cursor() as cursor:
-            while True:
-                others = _other_sessions(cursor, test_database_name)
-                if not others or time.monotonic() - started > scaled(20):
-                    break
+            while (others := _other_sessions(cursor, test_database_name)) and time.monotonic() - started < scaled(20):
                 time.sleep(0.2)
-            if others:
-                listed = "; ".join(f"pid {pid} ({name or 'no application name'}, {state}: {query[:120]!r})"
-                                   for pid, name, state, query in others)
-                warnings.warn(f"{len(others)} session(s) still connected to {test_database_name} at the end "
-                              f"of the run were ended: {listed}", stacklevel=1)
-                cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                               "WHERE datname = %s AND pid <> pg_backend_pid()", [test_database_name])
+        if others:
+            ended = self._end_sessions(test_database_name)
+            listed = "; ".join(f"pid {pid} ({name or 'no application name'}, {state}: {query[:160]!r})"
+                               for pid, name, state, query in ended)
+            warnings.warn(f"{len(others)} session(s) still connected to {test_database_name} at the end of the "
+                          f"run were ended: {listed}", stacklevel=1)
         super()._destroy_test_db(test_database_name, verbosity)
+
+    def _end_sessions(self, test_database_name: str) -> list[tuple[int, str, str, str]]:
+        """End the sessions left on the test database, each role its own (a role may end its own
+        sessions, not always another role's), and return them with what they were doing."""
+        from crm.lib import dbroles
+
+        ended = []
+        for params in filter(None, (dbroles.owner_params(), dbroles.app_params())):
+            wrapper = type(self.connection)({**self.connection.settings_dict, **params, "NAME": "postgres"},
+                                            alias=self.connection.alias)
+            conn = wrapper.get_new_connection(wrapper.get_connection_params())
+            try:
+                with conn.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT pid, application_name, coalesce(state, ''), coalesce(query, '') "
+                        "FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid() "
+                        "AND usename = current_user", [test_database_name])
+                    mine = list(cursor.fetchall())
+                    for row in mine:
+                        cursor.execute("SELECT pg_terminate_backend(%s)", [row[0]])
+                    ended.extend(mine)
+            finally:
+                conn.close()
+        return ended
 
 
 def _other_sessions(cursor: object, name: str) -> list[tuple[int, str, str, str]]:
