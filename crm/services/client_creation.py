@@ -212,7 +212,7 @@ class ClientsCreation:
             after = {field: row[attname] for field, attname in _audit_attnames()}
             after["email"], after["phone"] = _mask("email", row["email"]), _mask("phone", row["phone"])
             self.audit.append(AuditEntry(action="client.create", object_type="crm.client", object_id=str(row["code"]),
-                                         after=after, actor=self.actor))
+                                         after=after, actor=self.actor, brand=brand))
         history = bulk.AsInserted(Client, {"history_date": now, "history_type": "+",
                                            "history_user_id": self.history_user_id, "history_change_reason": None})
         bulk.write([(Client, rows, True), (_history_model(), history, False), (_event_model(), events, False)])

@@ -242,6 +242,7 @@ def _intake_audit(brand: Brand, channel: str, meta: IntakeMeta, results: list[In
         client = result.client_obj
         return AuditEntry(
             action="lead.intake", object_type="crm.client", object_id=str(result.client_code), actor=meta.actor,
+            brand=brand,
             after={
                 "status": result.status, "channel": channel, "touch": str(result.touch_code), "brand": brand.code,
                 "name": client.full_name if client is not None else
@@ -254,7 +255,7 @@ def _intake_audit(brand: Brand, channel: str, meta: IntakeMeta, results: list[In
             })
     return AuditEntry(
         action="lead.intake_batch", object_type="leads.leadtouch",
-        object_id=str(meta.lead_import.code) if meta.lead_import is not None else "", actor=meta.actor,
+        object_id=str(meta.lead_import.code) if meta.lead_import is not None else "", actor=meta.actor, brand=brand,
         after={"channel": channel, "brand": brand.code,
                "created": [str(r.client_code) for r in results if r.status == "created"],
                "duplicates": [str(r.client_code) for r in results if r.status == "duplicate"]},
