@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy, pgettext_lazy
@@ -175,11 +176,13 @@ def last_closed(provider: PaymentProvider, currency: str) -> MonthClose | None:
     return MonthClose.objects.filter(provider=provider, currency=currency).order_by("-period").first()
 
 
-def open_breaks_count(provider: PaymentProvider, currency: str, *, until: dt.datetime) -> int:
-    """Reconciliation breaks of this provider and currency still open at `until`."""
+def open_breaks_count(provider: PaymentProvider, currency: str, *, until: dt.datetime, month_end: dt.datetime) -> int:
+    """Reconciliation breaks of this provider and currency about movements dated up to the month's
+    end (the month's and earlier ones: what its figures may still be wrong by) still open at `until`.
+    Breaks of later months are not the month's."""
     from wallet.reconciliation import open_breaks_summary
 
-    return sum(row.count for row in open_breaks_summary(as_of=until.date())
+    return sum(row.count for row in open_breaks_summary(as_of=until.date(), occurred_before=month_end.date())
                if row.provider == provider.code and row.currency == currency)
 
 
@@ -245,7 +248,8 @@ def month_figures(*, provider: PaymentProvider, currency: str, period: dt.date,
     closing = -Money(_balance_before(accounts, end=end, cutoff=now), currency)
     figures = CloseFigures(provider=provider, currency=currency, period=period, starts_at=start, ends_at=end,
                            opening=opening.quantize(), lines=lines, fees=Money(fees, currency).quantize(),
-                           closing=closing.quantize(), open_breaks=open_breaks_count(provider, currency, until=now),
+                           closing=closing.quantize(),
+                           open_breaks=open_breaks_count(provider, currency, until=now, month_end=end),
                            cutoff=now, previous=previous if chained else None, problems=problems)
     if not figures.ties:
         # Only a broken chain (a closed month whose figures no longer match the ledger) gets here.
@@ -340,9 +344,21 @@ def close_xlsx(figures: CloseFigures) -> tuple[str, bytes]:
     return _filename(figures, "xlsx"), stream.getvalue()
 
 
+def _letterhead(provider: PaymentProvider) -> str:
+    """Whose report it is: the brand the provider serves, or the installation's name for a provider
+    shared by brands (its close covers all of them)."""
+    from crm.models import Brand
+    from wallet.reconciliation import provider_brand
+
+    brand_id = provider_brand(provider)
+    name = Brand.objects.filter(pk=brand_id).values_list("name", flat=True).first() if brand_id else None
+    return name or settings.CRM_SITE_NAME
+
+
 def close_pdf(figures: CloseFigures, *, closed_by: Any = None) -> bytes:
     return pdf_render("wallet/close/report_pdf.html", {
         "figures": figures, "closed_by": closed_by, "printed_at": timezone.now(),
+        "letterhead": _letterhead(figures.provider),
         "title": pgettext_lazy("document title", "Month-end close")})
 
 

@@ -5,21 +5,29 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
+from crm.exceptions import DomainError, NotFound
+from crm.forms import AmountField, apply_domain_errors
 from crm.lib.dates import date_parse
+from crm.lib.money import Money, money_format
 from crm.lib.validation import InvalidValue
 from crm.models import Client
 from crm.permissions import AuthedRequest, user_can
 from crm.views.ui import render_page
 from wallet import deposits
 from wallet.ledger import statement_lines, wallet_balances_for_client
-from wallet.models import DepositStatus, PaymentProvider
+from wallet.models import Deposit, DepositStatus, PaymentProvider
 
 VIEW = "wallet.view_deposit"
+REFUND = "wallet.refund_deposit"
 PAGE_SIZE = 100
 
 
@@ -61,6 +69,82 @@ def deposit_list(request: AuthedRequest) -> HttpResponse:
         "filters": {"status": status, "provider": provider, "from": request.GET.get("from", ""),
                     "to": request.GET.get("to", "")},
     }, status=400 if problems else 200)
+
+
+class RefundForm(forms.Form):
+    amount = AmountField(label=_("Amount"))
+    reason = forms.CharField(label=_("Reason"), max_length=300,
+                             help_text=_("The client and finance read it on the refund."))
+
+
+def _deposit_or_404(request: AuthedRequest, code: str) -> Deposit:
+    if not user_can(request.user, VIEW):
+        raise Http404
+    try:
+        return deposits.deposit_get_for_user(user=request.user, code=code)
+    except NotFound:
+        raise Http404 from None
+
+
+def _refundable(deposit: Deposit) -> Money | None:
+    """What is left to refund of a succeeded deposit; None when it cannot be refunded."""
+    if deposit.status not in {DepositStatus.SUCCEEDED, DepositStatus.PARTIALLY_REFUNDED}:
+        return None
+    left = (deposit.money - deposit.refunded_money).quantize()
+    return left if left.amount > 0 else None
+
+
+@login_required
+@require_GET
+def deposit_detail(request: AuthedRequest, code: str) -> HttpResponse:
+    deposit = _deposit_or_404(request, code)
+    return _detail(request, deposit, RefundForm() if user_can(request.user, REFUND) else None)
+
+
+def _detail(request: AuthedRequest, deposit: Deposit, form: RefundForm | None, *, status: int = 200) -> HttpResponse:
+    refundable = _refundable(deposit)
+    return render_page(request, "wallet/deposits/detail.html", {
+        "deposit": deposit, "refundable": refundable,
+        "refund_form": form if refundable is not None else None,
+        "refunds": deposit.refunds.select_related("actor").order_by("-created_at", "-id"),
+        "status_changes": deposit.status_changes.order_by("-id")[:50],
+    }, status=status)
+
+
+@login_required
+@require_http_methods(["POST"])
+def deposit_refund_view(request: AuthedRequest, code: str) -> HttpResponse:
+    """Finance gives (part of) a deposit back through its provider: the amount (at most what is left
+    to refund) and why. The refund service audits it and posts the ledger once the provider agrees."""
+    if not user_can(request.user, REFUND):
+        raise Http404
+    deposit = _deposit_or_404(request, code)
+    form = RefundForm(request.POST)
+    if not form.is_valid():
+        return _detail(request, deposit, form, status=400)
+    try:
+        amount = Money.exact(form.cleaned_data["amount"], deposit.currency)
+    except InvalidValue as error:
+        form.add_error("amount", error.message)
+        return _detail(request, deposit, form, status=400)
+    try:
+        refund = deposits.deposit_refund(deposit=deposit, amount=amount, actor=request.user,
+                                         reason=form.cleaned_data["reason"])
+    except DomainError as error:
+        apply_domain_errors(form, error)
+        deposit.refresh_from_db()
+        return _detail(request, deposit, form, status=400)
+    if refund.status == "succeeded":
+        messages.success(request, gettext("Refunded %(amount)s to the client through %(provider)s.") % {
+            "amount": money_format(refund.money), "provider": deposit.provider.name})
+    elif refund.status == "failed":
+        messages.error(request, gettext("%(provider)s refused the refund; nothing was taken from the wallet.")
+                       % {"provider": deposit.provider.name})
+    else:
+        messages.info(request, gettext("The refund of %(amount)s is asked of %(provider)s; the wallet is debited "
+                                       "once it confirms.") % {"amount": money_format(refund.money),
+                                                               "provider": deposit.provider.name})
+    return HttpResponseRedirect(reverse("wallet_deposit_detail", args=[deposit.code]))
 
 
 def _tab_context(request: AuthedRequest, client: Client) -> dict[str, Any]:

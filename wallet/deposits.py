@@ -436,6 +436,13 @@ def deposit_refund(*, deposit: Deposit, amount: Money, actor: Any, reason: str) 
     try:
         result = adapter.refund(provider_ref=deposit.provider_ref, amount=money, merchant_ref=refund.merchant_ref,
                                 webhook_url=provider_webhook_url(deposit.provider))
+    except ProviderError as error:
+        # Refused, or not offered by this provider (a bank wire): recorded as failed, not left
+        # "requested" for ever; a request whose fate is unknown waits for the lookup or webhook.
+        with transaction.atomic():
+            refund = DepositRefund.objects.select_for_update().select_related("deposit__provider").get(pk=refund.pk)
+            _refund_outcome(refund, Outcome.UNKNOWN if error.outcome_unknown else Outcome.FAILED)
+        raise
     finally:
         adapter.close()
     with transaction.atomic():
@@ -507,6 +514,17 @@ def deposit_list_for_user(user: Any) -> QuerySet[Deposit]:
             .select_related("client", "provider", "brand").order_by("-created_at", "-id"))
 
 
-__all__ = ["IllegalTransition", "deposit_cancel", "deposit_create", "deposit_for_client", "deposit_list_for_user",
+def deposit_get_for_user(*, user: Any, code: Any) -> Deposit:
+    """A deposit of a client within `user`'s scope; NotFound otherwise (or for a malformed code)."""
+    from crm.permissions import code_or_404
+
+    found = deposit_list_for_user(user).filter(code=code_or_404(code)).first()
+    if found is None:
+        raise NotFound()
+    return found
+
+
+__all__ = ["IllegalTransition", "deposit_cancel", "deposit_create", "deposit_for_client", "deposit_get_for_user",
+           "deposit_list_for_user",
            "deposit_options", "deposit_refund", "deposit_status_refresh", "deposit_webhook_apply",
            "deposits_for_client", "deposits_refresh_due"]

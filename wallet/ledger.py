@@ -601,10 +601,24 @@ def statement_lines(account: LedgerAccount, *, start: datetime | None = None,
     return opening, lines
 
 
-# What must hold of the whole ledger at every moment; each query lists the rows that break it.
+# What must hold of the whole ledger at every moment; each query lists the rows that break it, and
+# `_SUBJECTS` says what those rows are (a transaction's id, an account's id, a currency, a trigger).
 _INVARIANTS: dict[str, str] = {
-    "unbalanced_transactions": "SELECT transaction_id FROM wallet_ledgerleg GROUP BY transaction_id, currency "
-                               "HAVING sum(amount) <> 0",
+    # The database's own guards come first: without them the rest could be rewritten unnoticed.
+    "ledger_triggers_missing_or_disabled": "SELECT name FROM unnest(%(triggers)s::text[]) AS name WHERE NOT EXISTS "
+                                           "(SELECT 1 FROM pg_trigger WHERE tgname = name AND tgenabled <> 'D') "
+                                           "ORDER BY name",
+    "unbalanced_transactions": "SELECT DISTINCT transaction_id FROM wallet_ledgerleg GROUP BY transaction_id, currency "
+                               "HAVING sum(amount) <> 0 ORDER BY transaction_id",
+    "transactions_with_fewer_than_two_legs": "SELECT t.id FROM wallet_ledgertransaction t LEFT JOIN wallet_ledgerleg l "
+                                             "ON l.transaction_id = t.id GROUP BY t.id HAVING count(l.id) < 2 "
+                                             "ORDER BY t.id",
+    "reversals_not_mirroring_their_original": "SELECT r.id FROM wallet_ledgertransaction r "
+                                              "WHERE r.reverses_id IS NOT NULL AND EXISTS (SELECT 1 FROM "
+                                              "wallet_ledgerleg l WHERE l.transaction_id IN (r.id, r.reverses_id) "
+                                              "GROUP BY l.account_id HAVING sum(l.amount) <> 0) ORDER BY r.id",
+    "reversals_of_reversals": "SELECT r.id FROM wallet_ledgertransaction r JOIN wallet_ledgertransaction o "
+                              "ON o.id = r.reverses_id WHERE o.reverses_id IS NOT NULL ORDER BY r.id",
     "currencies_not_summing_to_zero": "SELECT currency FROM wallet_ledgerleg GROUP BY currency HAVING sum(amount) <> 0",
     "negative_client_wallets": "SELECT b.account_id FROM wallet_ledgerbalance b JOIN wallet_ledgeraccount a "
                                "ON a.id = b.account_id WHERE a.kind = 'client_wallet' "
@@ -618,17 +632,43 @@ _INVARIANTS: dict[str, str] = {
                            "sum(amount) AS total FROM wallet_ledgerhold WHERE state = 'held' GROUP BY account_id) h "
                            "ON h.account_id = b.account_id WHERE b.held <> coalesce(h.total, 0)",
 }
+_SUBJECTS: dict[str, str] = {
+    "ledger_triggers_missing_or_disabled": "trigger", "unbalanced_transactions": "transaction",
+    "transactions_with_fewer_than_two_legs": "transaction", "reversals_not_mirroring_their_original": "transaction",
+    "reversals_of_reversals": "transaction", "currencies_not_summing_to_zero": "currency",
+    "negative_client_wallets": "account", "held_plus_available_not_balance": "account",
+    "balances_not_sum_of_legs": "account", "held_not_open_holds": "account",
+}
+# The triggers of migration 0002 (rewritten by 0015) that keep legs balanced and rows immutable.
+LEDGER_TRIGGERS = ("wallet_ledgerleg_balanced", "wallet_ledgerleg_immutable", "wallet_ledgertransaction_has_legs",
+                   "wallet_ledgertransaction_immutable")
 
 
 def ledger_verify() -> dict[str, list[Any]]:
-    """Every invariant of the ledger that does not hold, with the rows (transaction, account or
-    currency) that break it; an empty dict when the ledger is sound. Reads every leg: for checks
-    and month-end, not for pages."""
+    """Every invariant of the ledger that does not hold, with the rows (transaction, account,
+    currency or trigger) that break it, in the order of `_INVARIANTS`; an empty dict when the
+    ledger is sound. Reads every leg: for checks and month-end, not for pages."""
     problems: dict[str, list[Any]] = {}
     with connection.cursor() as cursor:
         for name, sql in _INVARIANTS.items():
-            cursor.execute(sql)
+            cursor.execute(sql, {"triggers": list(LEDGER_TRIGGERS)} if "%(triggers)s" in sql else None)
             rows = [row[0] for row in cursor.fetchall()]
             if rows:
                 problems[name] = rows
     return problems
+
+
+def ledger_problem_rows(name: str, rows: Sequence[Any]) -> list[dict[str, Any]]:
+    """The rows `ledger_verify` listed under `name`, each named as a person would look it up: a
+    transaction by its code, kind and time, an account by its code, kind and currency."""
+    subject = _SUBJECTS.get(name, "")
+    if subject == "transaction":
+        found = {tx.pk: tx for tx in LedgerTransaction.objects.filter(pk__in=rows)}
+        return [{"transaction": str(found[pk].code), "id": pk, "kind": found[pk].kind,
+                 "recorded_at": found[pk].recorded_at.isoformat()} if pk in found else {"transaction": None, "id": pk}
+                for pk in rows]
+    if subject == "account":
+        accounts = {a.pk: a for a in LedgerAccount.objects.filter(pk__in=rows)}
+        return [{"account": str(accounts[pk].code), "id": pk, "kind": accounts[pk].kind,
+                 "currency": accounts[pk].currency} if pk in accounts else {"account": None, "id": pk} for pk in rows]
+    return [{subject or "row": row} for row in rows]

@@ -1038,12 +1038,15 @@ class OpenBreaks:
     difference: Decimal
 
 
-def open_breaks_summary(*, as_of: dt.date, user: Any = None) -> list[OpenBreaks]:
+def open_breaks_summary(*, as_of: dt.date, user: Any = None,
+                        occurred_before: dt.date | None = None) -> list[OpenBreaks]:
     """Breaks open at the end of `as_of` (UTC), per provider and currency, with the sum of their
-    differences: what the month-end close shows (every brand's), or `user`'s reconciliation page
-    (their brands')."""
+    differences: what the month-end close shows (every brand's; only the breaks of movements dated
+    before `occurred_before`, the month's end), or `user`'s reconciliation page (their brands')."""
     end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
     breaks = ReconciliationBreak.objects.all() if user is None else _scoped_breaks(user)
+    if occurred_before is not None:
+        breaks = breaks.filter(occurred_on__lt=occurred_before)
     rows = (breaks.filter(created_at__lt=end)
             .filter(Q(resolved_at__isnull=True) | Q(resolved_at__gte=end))
             .values("provider__code", "provider__name", "currency")

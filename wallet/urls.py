@@ -23,6 +23,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
 # Deposits: finance's list.
 urlpatterns += [
     path("wallet/deposits/", deposit_views.deposit_list, name="wallet_deposit_list"),
+    path("wallet/deposits/<str:code>/", deposit_views.deposit_detail, name="wallet_deposit_detail"),
+    path("wallet/deposits/<str:code>/refund/", deposit_views.deposit_refund_view, name="wallet_deposit_refund"),
     path("wallet/flow/", flow_views.money_flow, name="wallet_money_flow"),
 ]
 

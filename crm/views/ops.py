@@ -16,7 +16,8 @@ import time
 from typing import Any
 
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponsePermanentRedirect, JsonResponse
+from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from redis.exceptions import RedisError
@@ -91,3 +92,10 @@ def health_report() -> tuple[str, dict[str, Check]]:
 def healthz(request: HttpRequest) -> JsonResponse:
     status, checks = health_report()
     return JsonResponse({"status": status, "checks": checks}, status=503 if status == "down" else 200)
+
+
+@require_safe
+def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
+    """/favicon.ico, which browsers and crawlers ask for whatever the page says: the project's icon
+    (the one every base template links), for anyone, signed in or not."""
+    return HttpResponsePermanentRedirect(static("img/favicon.svg"))

@@ -6,4 +6,5 @@ from crm.views import ops
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("healthz", ops.healthz, name="healthz"),
+    path("favicon.ico", ops.favicon, name="favicon"),
 ]

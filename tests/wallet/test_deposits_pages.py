@@ -12,7 +12,7 @@ from django.test import Client as HttpClient
 from django.urls import reverse
 
 from crm.lib.money import Money
-from crm.models import RoleCode
+from crm.models import AuditLog, RoleCode
 from tests.factories import make_brand, make_user
 from tests.portal.conftest import (  # noqa: F401
     _portal_budgets,
@@ -27,6 +27,7 @@ from tests.portal.conftest import (  # noqa: F401
 from tests.wallet.conftest import API_KEY, API_SECRET, WEBHOOK_SECRET
 from tests.wallet.support import checkout
 from wallet.deposits import deposit_create
+from wallet.ledger import available, wallet_account_for
 from wallet.models import Deposit, DepositStatus
 from wallet.provider_services import CurrencyRule, payment_method_save, payment_provider_save
 from wallet.webhooks import webhook_receive
@@ -130,3 +131,55 @@ def test_finance_sees_the_deposits_list_and_the_wallet_tab_and_an_agent_does_not
     elsewhere = HttpClient()
     login_verified(elsewhere, make_user(role_code=RoleCode.FINANCE, brand=make_brand()))
     assert str(deposit.code) not in elsewhere.get(reverse("wallet_deposit_list")).content.decode()
+
+
+def test_finance_refunds_part_of_a_card_deposit_from_its_page_and_no_more_than_is_left(
+        pay_setup, hooks, login_verified):
+    deposit = deposit_create(client=pay_setup.client, amount=Money("1500", "USD"), method="card", return_url="")
+    checkout(deposit.redirect_url, {"card_number": "4242424242424242"})
+    _deliver(hooks, deposit)
+    staff = HttpClient()
+    login_verified(staff, make_user(role_code=RoleCode.FINANCE, brand=pay_setup.brand))
+    page_url = reverse("wallet_deposit_detail", args=[deposit.code])
+    refund_url = reverse("wallet_deposit_refund", args=[deposit.code])
+
+    page = staff.get(page_url).content.decode()
+    assert f'action="{refund_url}"' in page and "at most 1,500.00\u00a0USD is left to refund" in page
+    assert page_url in staff.get(reverse("wallet_deposit_list")).content.decode()
+
+    done = staff.post(refund_url, {"amount": "1,000.50", "reason": "Client asked for part back"})
+    assert done.status_code == 302 and done["Location"] == page_url
+    deposit.refresh_from_db()
+    assert deposit.status == DepositStatus.PARTIALLY_REFUNDED and deposit.refunded == Decimal("1000.50")
+    assert available(wallet_account_for(client=pay_setup.client, currency="USD")) == Money("499.50", "USD")
+    after = staff.get(page_url).content.decode()
+    assert "Refunded 1,000.50\u00a0USD to the client" in after and "Client asked for part back" in after
+    assert "at most 499.50\u00a0USD is left to refund" in after
+    assert AuditLog.objects.filter(action="wallet.deposit_refunded").count() == 1
+
+    too_much = staff.post(refund_url, {"amount": "500", "reason": "The rest and more"})
+    assert too_much.status_code == 400
+    assert "Enter an amount above zero and at most 499.50" in too_much.content.decode()
+    unparsable = staff.post(refund_url, {"amount": "lots", "reason": "x"})
+    no_reason = staff.post(refund_url, {"amount": "10", "reason": ""})
+    assert unparsable.status_code == no_reason.status_code == 400
+    assert "Enter an amount" in unparsable.content.decode()
+    assert "This field is required" in no_reason.content.decode()
+    deposit.refresh_from_db()
+    assert deposit.refunded == Decimal("1000.50") and deposit.refunds.count() == 1
+
+
+def test_the_refund_action_is_404_to_staff_who_may_not_refund_or_not_see_the_deposit(pay_setup, hooks, login_verified):
+    deposit = deposit_create(client=pay_setup.client, amount=Money("100", "USD"), method="card", return_url="")
+    checkout(deposit.redirect_url, {"card_number": "4242424242424242"})
+    _deliver(hooks, deposit)
+    refund_url = reverse("wallet_deposit_refund", args=[deposit.code])
+    agent = HttpClient()
+    agent.force_login(make_user(role_code=RoleCode.SALES_AGENT, brand=pay_setup.brand))
+    elsewhere = HttpClient()
+    login_verified(elsewhere, make_user(role_code=RoleCode.FINANCE, brand=make_brand()))
+    for staff in (agent, elsewhere):
+        assert staff.get(reverse("wallet_deposit_detail", args=[deposit.code])).status_code == 404
+        assert staff.post(refund_url, {"amount": "10", "reason": "no"}).status_code == 404
+    deposit.refresh_from_db()
+    assert deposit.refunded == 0 and not deposit.refunds.exists()

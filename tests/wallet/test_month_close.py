@@ -85,7 +85,7 @@ def test_closing_stores_the_figures_and_a_pdf_and_locks_the_month(world):
 
     assert row.closing_money == Money("1000.00", "USD")
     text = PdfReader(io.BytesIO(bytes(row.pdf))).pages[0].extract_text()
-    assert "1000.00" in text and "signed off" not in text
+    assert "1,000.00" in text and "signed off" not in text
     assert "1 / 1" in text  # the page footer of the print stylesheet: the static CSS was read
     assert AuditLog.objects.filter(action="wallet.month_closed", object_id=str(row.code)).exists()
     # Closed twice: refused, naming the month.
@@ -196,3 +196,26 @@ def test_the_close_counts_the_reconciliation_breaks_still_open(db, django_captur
 
 def line_of(figures, key: str) -> Money:
     return next(x.amount for x in figures.lines if x.key == key)
+
+
+def test_the_october_close_pdf_counts_octobers_open_breaks_on_a_letterhead_with_grouped_amounts(
+        db, django_capture_on_commit_callbacks):
+    from tests.wallet.recon_support import build_world, csv_file, import_file, line, psp_deposit
+
+    world = build_world()
+    oct5, oct6, oct7, nov3 = dt.date(2026, 10, 5), dt.date(2026, 10, 6), dt.date(2026, 10, 7), dt.date(2026, 11, 3)
+    psp_deposit(world, "1234527.89", ref="pay_big", day=oct5)
+    psp_deposit(world, "40.00", ref="pay_unseen", day=oct6)  # the provider's file does not carry it
+    import_file(world, django_capture_on_commit_callbacks,
+                csv_file(line("pay_big", "1234527.89", day=oct5), line("pay_x", "5.00", day=oct7)))
+    # A break of November is not October's.
+    import_file(world, django_capture_on_commit_callbacks, csv_file(line("pay_nov", "7.00", day=nov3)),
+                name="november.csv")
+
+    row = month_close(actor=world.finance, provider=world.provider, currency="USD", period=dt.date(2026, 10, 1))
+
+    text = PdfReader(io.BytesIO(bytes(row.pdf))).pages[0].extract_text()
+    assert row.open_breaks == 2  # missing at the provider and missing in the ledger, both of October
+    assert "Reconciliation breaks still open 2" in " ".join(text.split())
+    assert "1,234,567.89" in text and "1234567.89" not in text  # the deposits: 1,234,527.89 + 40.00
+    assert text.lstrip().startswith(world.brand.name)  # the letterhead: the brand the provider serves

@@ -49,8 +49,9 @@ class Command(BaseCommand):
                                       asked_minutes_before=rng.randint(5, 90), succeeded=rng.random() < 0.85)
                     made += 1
         self.stdout.write(f"wallet demo: {made} deposit(s)")
-        self._close_last_month(wire)
+        # The bank's statement first: the month is closed knowing the breaks it left open.
         self._reconcile_last_month(wire)
+        self._close_last_month(wire)
 
     def _close_last_month(self, wire: Any) -> None:
         """The previous month closed for the wire provider's currencies, by the demo finance officer."""
