@@ -25,6 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from crm import selectors as crm_selectors
 from crm import services as crm_services
 from crm.audit import audit_record
 from crm.events import emit
@@ -581,7 +582,8 @@ def portal_first_live_account_open(*, client: Client, approval: Any = None) -> A
     at the highest leverage the type offers within the client's caps (the brand's, the cap rules' and
     the questionnaire's). A type the client cannot open (no leverage within their caps) is never
     used: the first one of the brand's types they can open is. Nothing when the client has a live
-    account already, or the brand has no live server (logged). Idempotent: the client's row is locked
+    account already, the approval (`approval`) no longer stands, or the brand has no live server
+    (logged). Idempotent: the client's row is locked
     while deciding, so two deliveries cannot both open one.
 
     A platform failure (PlatformFailed) is raised, for the event delivery to retry: the platform
@@ -598,6 +600,10 @@ def portal_first_live_account_open(*, client: Client, approval: Any = None) -> A
     with translation.override(client.language or settings.LANGUAGE_CODE), transaction.atomic():
         client = Client.objects.select_for_update(of=("self",)).select_related("brand", "owner").get(pk=client.pk)
         if has_live_account(client=client):
+            return None
+        if approval is not None and not client_verified(client=client):
+            # The approval no longer stands (withdrawn for review, expired) by the time it is
+            # delivered (again): nothing to open, nothing to tell; a new approval opens it.
             return None
         if not account_offers(brand_id=client.brand_id, demo=False):
             logger.warning("no live server for the first live account", extra={"client": str(client.code),
@@ -746,9 +752,8 @@ def portal_account_choose(*, login: ClientLogin, key: str) -> AccountChoice:
 
 
 def client_verified(*, client: Client) -> bool:
-    from kyc.selectors import kyc_status
-
-    return str(kyc_status(client=client)) == "approved"
+    """The core's one answer (crm.selectors.client_verified), as trading's policy and withdrawals read it."""
+    return crm_selectors.client_verified(client=client)
 
 
 def leverages_for(*, client: Client, offer: Any) -> list[int]:
