@@ -257,22 +257,14 @@ def client_timeline(*, client: Client, before_id: int | None = None, limit: int 
     return list(qs[:limit])
 
 
-# What proves a client verified, until the KYC app keeps its own status: an approved verification,
-# or a move to verified (by that proof, or an administrator's correction); a later expiry undoes it.
-_VERIFIED = Q(name="kyc.approved") | Q(name="client.stage_changed", data__to="verified")
-
-
 def client_verified(*, client: Client) -> bool:
-    """Whether the client's verification stands: proven (an approved KYC, or a move to verified)
-    and not expired since ("kyc.expired"). A client who was funded without a verification is not
-    verified, whatever the stage says. Two index reads of the client's timeline."""
-    events = Event.objects.filter(client_id=client.pk).order_by("-occurred_at", "-id")
-    proven = events.filter(_VERIFIED).values_list("occurred_at", "id").first()
-    if proven is None:
-        return False
-    at, pk = proven
-    later = Q(occurred_at__gt=at) | Q(occurred_at=at, id__gt=pk)
-    return not events.filter(later, name="kyc.expired").exists()
+    """Whether the client's identity verification stands (Client.verified_at): set by the KYC app
+    when it approves, cleared when the approval expires, is withdrawn for review or is rejected
+    (crm.services.client_verification_set). The one answer every app reads: the brand's policy for
+    live accounts, the trader's room, withdrawals. The stage says how far along the funnel the
+    client came, not this: a client funded without a verification is not verified. Read from the
+    database (one primary-key read), so that an instance loaded earlier cannot answer for it."""
+    return Client.objects.filter(pk=client.pk, verified_at__isnull=False).exists()
 
 
 def note_list(*, client: Client) -> QuerySet[Note]:

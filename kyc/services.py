@@ -34,6 +34,7 @@ from crm.exceptions import FieldErrors, NotAllowed, NotFound, ValidationFailed
 from crm.lib.payloads import user_ref
 from crm.models import Brand, Client, User
 from crm.permissions import client_visible_to, user_can
+from crm.services import client_verification_set
 from kyc import storage
 from kyc.checks.report import CheckResult, Decision, OnFail, Outcome, Report
 from kyc.emails import in_client_language, kyc_email_send
@@ -91,6 +92,11 @@ def _status_set(profile: KycProfile, new: str, *, actor: User | None, reason: st
     audit_record(action="kyc.status_change", obj=profile.client, before={"kyc_status": old},
                  after={"kyc_status": new, "submission": str(submission.code) if submission else None},
                  reason=reason[:500], actor=actor)
+    # The core's one verification state follows, in this transaction: approved sets it; expired,
+    # rejected and an approval withdrawn (back to pending) clear it.
+    evidence = {"kyc_status": new, "submission": str(submission.code) if submission else None}
+    client_verification_set(client=profile.client, verified=new == KycStatus.APPROVED, actor=actor,
+                            reason=reason, evidence=evidence)
 
 
 # --- sending documents ---------------------------------------------------------------------------

@@ -33,7 +33,7 @@ def account_choice_context(request: HttpRequest) -> dict[str, Any]:
     client = request.portal_client  # type: ignore[attr-defined]
     offers = selectors.live_offers(client=client)
     if not offers or selectors.live_account_setup(client=client) is not None:
-        return {}
+        return {}  # nothing the client can open, or verified already (the account is opening or was refused)
     from trading.selectors import has_live_account
 
     if has_live_account(client=client):
@@ -50,6 +50,8 @@ def accounts_panel_context(request: HttpRequest) -> dict[str, Any]:
     context: dict[str, Any] = {"accounts": selectors.trading_accounts(client=client), "setup": setup,
                                **account_choice_context(request)}
     context["verified"] = services.client_verified(client=client)
+    context["refusal"] = selectors.live_account_refusal(client=client) if setup == selectors.REFUSED else ""
+    context["live_offered"] = context["verified"] and bool(selectors.live_offers(client=client))
     context["demo_offered"] = bool(selectors.demo_offers(client=client))
     return context
 

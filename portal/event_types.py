@@ -18,3 +18,14 @@ class Registered(TypedDict):
 
 declare("portal.registered", payload=Registered,
         description="A client registered in the trader's room (an existing lead, or a new person).")
+
+
+class LiveAccountRefused(TypedDict):
+    reason: str  # why, in the client's language (the brand's rule, or the limit no account type fits)
+    account_type: str  # the type that was tried; "" when no type of the brand fits the client's caps
+    approval: str  # the uuid of the "kyc.approved" event it followed; "" when opened otherwise
+
+
+declare("portal.live_account_refused", payload=LiveAccountRefused,
+        description="A verified client's first live account was not opened: the brand's policy refused it. "
+                    "The client is told why, the owner is notified and staff get a task.")

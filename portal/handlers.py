@@ -12,11 +12,12 @@ from portal.services import NOTIFIED_EVENTS
 def first_live_account(event: Event) -> None:
     """Open the client's first live account (none if they have one). A platform failure raises: the
     delivery is recorded as failed and retried with backoff (crm.events.retry_due); the approval,
-    committed before, stands."""
+    committed before, stands. A refusal by the brand's policy is final: the client, their owner and
+    staff are told (portal.services.live_account_refusal_record)."""
     from portal.services import portal_first_live_account_open
 
     if event.client is not None:
-        portal_first_live_account_open(client=event.client)
+        portal_first_live_account_open(client=event.client, approval=event)
 
 
 @subscribe(*NOTIFIED_EVENTS)

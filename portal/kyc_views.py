@@ -15,15 +15,17 @@ from django.utils.translation import gettext
 from crm.exceptions import DomainError, NotFound
 from portal.auth import client_login_required
 from portal.forms import AddressForm, DocumentsForm
-from portal.selectors import STEPS, Journey, kyc_journey
+from portal.selectors import STEPS, Journey, kyc_journey, live_account_refusal
 
 STATUS_PARTIAL = "portal/kyc.html#kyc-status"
 
 
 def _ctx(request: HttpRequest, journey: Journey, **more: Any) -> dict[str, Any]:
     login = request.portal_login  # type: ignore[attr-defined]
-    return {"brand": login.brand, "portal_login": login, "portal_client": request.portal_client,  # type: ignore[attr-defined]
-            "journey": journey, "steps": _steps(journey), **more}
+    client = request.portal_client  # type: ignore[attr-defined]
+    refusal = live_account_refusal(client=client) if journey.status == "approved" else None
+    return {"brand": login.brand, "portal_login": login, "portal_client": client,
+            "journey": journey, "steps": _steps(journey), "live_refusal": refusal, **more}
 
 
 def _steps(journey: Journey) -> list[dict[str, Any]]:

@@ -52,6 +52,10 @@ def notification_shown(notification: Notification) -> Shown:  # noqa: C901, PLR0
             "type": data.get("label", ""), "leverage": data.get("leverage", ""), "currency": data.get("currency", ""),
             "server": data.get("server_name", "")},
             gettext("We emailed you a link to see its password.")], reverse("portal:home"))
+    if kind == "portal.live_account_refused":
+        return Shown(gettext("We could not open your live account"),
+                     [str(data.get("reason", "")), gettext("Our team has been told and will contact you.")],
+                     reverse("portal:home"))
     if kind == "trading.leverage_changed":
         return Shown(gettext("The leverage of account %(login)s is now 1:%(leverage)s")
                      % {"login": data.get("login", ""), "leverage": data.get("to", "")}, [], reverse("portal:home"))

@@ -199,34 +199,52 @@ def kyc_journey(*, client: Client) -> Journey:
 
 SETTING_UP = "setting_up"
 RETRYING = "retrying"
+REFUSED = "refused"
 
 
 def live_account_setup(*, client: Client) -> str | None:
     """Whether the client's first live account is on its way: SETTING_UP (verified, the account not
-    there yet), RETRYING (the platform failed it; the event delivery tries again), or None (they
-    have a live account, or are not verified)."""
+    there yet), RETRYING (the platform failed it; the event delivery tries again), REFUSED (the
+    brand's policy refused it after the latest approval: live_account_refusal says why), or None
+    (they have a live account, or are not verified)."""
     from crm.models import DeliveryStatus, EventDelivery
-    from kyc.selectors import kyc_status
+    from portal.services import client_verified
     from trading.selectors import has_live_account
 
-    if str(kyc_status(client=client)) != "approved" or has_live_account(client=client):
+    if not client_verified(client=client) or has_live_account(client=client):
         return None
+    if live_account_refusal(client=client) is not None:
+        return REFUSED
     failed = EventDelivery.objects.filter(event__client=client, event__name="kyc.approved",
                                           handler="portal.handlers.first_live_account",
                                           status=DeliveryStatus.FAILED).exists()
     return RETRYING if failed else SETTING_UP
 
 
-def live_offers(*, client: Client) -> list[Any]:
-    from trading.selectors import account_offers
+def live_account_refusal(*, client: Client) -> str | None:
+    """Why the client's first live account was refused after their latest approval (the reason in
+    their language), or None: not refused, or approved again since."""
+    from crm.models import Event
+    from portal.services import LIVE_ACCOUNT_REFUSED
 
-    return account_offers(brand_id=client.brand_id, demo=False)
+    latest = (Event.objects.filter(client_id=client.pk, name__in=("kyc.approved", LIVE_ACCOUNT_REFUSED))
+              .order_by("-occurred_at", "-id").values_list("name", "data").first())
+    if latest is None or latest[0] != LIVE_ACCOUNT_REFUSED:
+        return None
+    return str((latest[1] or {}).get("reason") or "")
+
+
+def live_offers(*, client: Client) -> list[Any]:
+    """The live account types the client can open (portal.services.offers_for)."""
+    from portal.services import offers_for
+
+    return offers_for(client=client, demo=False)
 
 
 def demo_offers(*, client: Client) -> list[Any]:
-    from trading.selectors import account_offers
+    from portal.services import offers_for
 
-    return account_offers(brand_id=client.brand_id, demo=True)
+    return offers_for(client=client, demo=True)
 
 
 def account_choice(*, client: Client) -> Any:

@@ -25,6 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from crm import selectors as crm_selectors
 from crm import services as crm_services
 from crm.audit import audit_record
 from crm.events import emit
@@ -572,44 +573,125 @@ def _questionnaire_cap(client: Client) -> int | None:
     return response.max_leverage if response is not None else None
 
 
-def portal_first_live_account_open(*, client: Client) -> Any:
+LIVE_ACCOUNT_REFUSED = "portal.live_account_refused"
+
+
+def portal_first_live_account_open(*, client: Client, approval: Any = None) -> Any:
     """Open the client's first live trading account with the account type they chose
-    (portal_account_choose; the brand's default live server and account type,
-    trading.selectors.default_live_offer, when they chose none or it is no longer offered), at the highest leverage the type offers within the
-    client's caps (the brand's, the cap rules' and the questionnaire's). Nothing when the client has
-    a live account already, or the brand has no live server (logged). Idempotent: the client's row is
-    locked while deciding, so two deliveries cannot both open one.
+    (portal_account_choose; else the brand's default live type, trading.selectors.default_live_offer),
+    at the highest leverage the type offers within the client's caps (the brand's, the cap rules' and
+    the questionnaire's). A type the client cannot open (no leverage within their caps) is never
+    used: the first one of the brand's types they can open is. Nothing when the client has a live
+    account already, the approval (`approval`) no longer stands, or the brand has no live server
+    (logged). Idempotent: the client's row is locked
+    while deciding, so two deliveries cannot both open one.
 
-    The brand's policy refusing it (AccountOpeningRefused, no leverage within the cap) is logged and
-    left to staff; a platform failure (PlatformFailed) is raised, for the event delivery to retry."""
+    A platform failure (PlatformFailed) is raised, for the event delivery to retry: the platform
+    comes back. A refusal by the brand's policy is final (no type within the client's caps, or
+    AccountOpeningRefused, LeverageAboveCap): live_account_refusal_record tells the client why, tells
+    the owner and gives staff a task, once per approval (`approval`: the "kyc.approved" event)."""
+    from django.utils import translation
+
     from trading.exceptions import AccountOpeningRefused, LeverageAboveCap
-    from trading.selectors import default_live_offer, has_live_account
-    from trading.services import allowed_leverages, trading_account_open
+    from trading.selectors import account_offers, has_live_account
+    from trading.services import trading_account_open
 
-    with transaction.atomic():
-        client = Client.objects.select_for_update(of=("self",)).select_related("brand").get(pk=client.pk)
+    # A refusal's words are the client's: in their language.
+    with translation.override(client.language or settings.LANGUAGE_CODE), transaction.atomic():
+        client = Client.objects.select_for_update(of=("self",)).select_related("brand", "owner").get(pk=client.pk)
         if has_live_account(client=client):
             return None
-        offer = chosen_offer(client=client) or default_live_offer(brand_id=client.brand_id)
-        if offer is None:
+        if approval is not None and not client_verified(client=client):
+            # The approval no longer stands (withdrawn for review, expired) by the time it is
+            # delivered (again): nothing to open, nothing to tell; a new approval opens it.
+            return None
+        if not account_offers(brand_id=client.brand_id, demo=False):
             logger.warning("no live server for the first live account", extra={"client": str(client.code),
                                                                                  "brand": client.brand.code})
             return None
-        allowed = allowed_leverages(offer.server, offer.account_type, client=client)
-        cap = _questionnaire_cap(client)
-        if cap is not None:
-            allowed = [x for x in allowed if x <= cap]
-        if not allowed:
-            logger.warning("no leverage within the client's caps for the first live account",
-                           extra={"client": str(client.code), "account_type": offer.account_type})
+        offer = chosen_offer(client=client) or next(iter(offers_for(client=client, demo=False)), None)
+        if offer is None:
+            live_account_refusal_record(client=client, reason=_no_type_reason(client), approval=approval)
             return None
         try:
             return trading_account_open(actor=None, client=client, server=offer.server,
-                                        account_type=offer.account_type, leverage=max(allowed))
+                                        account_type=offer.account_type,
+                                        leverage=max(leverages_for(client=client, offer=offer)))
         except (AccountOpeningRefused, LeverageAboveCap) as refused:
-            logger.warning("the first live account was refused: %s", refused.message,
-                           extra={"client": str(client.code)})
+            live_account_refusal_record(client=client, reason=refused.message, approval=approval,
+                                        account_type=offer.account_type)
             return None
+
+
+def _no_type_reason(client: Client) -> str:
+    """Why none of the brand's live account types can be opened for `client`: the limit that rules
+    them all out, in words."""
+    from trading.policy import leverage_limit
+
+    limit = leverage_limit(client=client, brand=client.brand, demo=False)
+    cap = _questionnaire_cap(client)
+    if cap is not None and (limit.cap is None or cap < limit.cap):
+        rule = gettext("Appropriateness questionnaire: at most 1:%(cap)s") % {"cap": cap}
+    else:
+        rule = limit.rule
+    return gettext("None of the live account types of %(brand)s offers a leverage within your limit (%(rule)s).") % {
+        "brand": client.brand.name, "rule": rule}
+
+
+def _refusal_assignee(client: Client) -> Any:
+    """Who gets the task about a refused first live account: the client's owner, else their desk's
+    manager, else the brand's first dealer or administrator. None if nobody works the brand."""
+    from crm.models import RoleCode
+    from crm.permissions import staff_of_brand
+
+    for candidate in (client.owner, client.desk.manager if client.desk_id and client.desk else None):
+        if candidate is not None and candidate.is_active:
+            return candidate
+    staff = sorted(staff_of_brand(client.brand_id, roles=[RoleCode.DEALER, RoleCode.ADMIN]),
+                   key=lambda u: (u.role.code != RoleCode.DEALER if u.role else True, u.pk))
+    return staff[0] if staff else None
+
+
+@transaction.atomic
+def live_account_refusal_record(*, client: Client, reason: str, approval: Any = None,
+                                account_type: str = "") -> Any:
+    """The brand's policy refused the client's first live account after their approval: the client
+    is told why (event "portal.live_account_refused", which becomes their notification, and the
+    dashboard and verification page show the reason instead of "being set up"), their owner is
+    notified and staff get a task to sort it out. Once per approval: a second call for the same
+    `approval` changes nothing (returns None)."""
+    from django.utils import translation
+    from django.utils.translation import gettext_noop
+
+    from crm.lib.payloads import client_url
+    from crm.models import Event
+    from crm.services import task_create
+    from crm.services.notifications import notify_user
+
+    approval_ref = str(getattr(approval, "uuid", "") or "")
+    if approval_ref and Event.objects.filter(client_id=client.pk, name=LIVE_ACCOUNT_REFUSED,
+                                             data__approval=approval_ref).exists():
+        return None
+    logger.warning("the first live account was refused: %s", reason, extra={"client": str(client.code)})
+    event = emit(LIVE_ACCOUNT_REFUSED, client=client, actor=None, data={
+        "reason": str(reason)[:500], "account_type": account_type[:64], "approval": approval_ref})
+    url = client_url(client, tab="trading")
+    notify_user(client.owner, kind="live_account_refused",
+                title=gettext_noop("%(name)s is verified but got no live account"),
+                params={"name": client.full_name}, body=str(reason)[:500], url=url)
+    assignee = _refusal_assignee(client)
+    if assignee is None:
+        logger.warning("nobody to give the refused live account to", extra={"client": str(client.code)})
+        return event
+    with translation.override(assignee.language or settings.LANGUAGE_CODE):
+        title = gettext("Open a live account for %(name)s: the brand's policy refused it") % {
+            "name": client.full_name}
+        description = gettext("The client is verified, but no live account could be opened: %(reason)s "
+                              "Open one of a type the client can have, or tell the client what to do.") % {
+            "reason": reason}
+    task_create(actor=None, title=title[:200], assignee=assignee, client=client, description=description[:2000],
+                due_at=timezone.now() + timedelta(days=1))
+    return event
 
 
 # --- accounts the client chooses and opens -------------------------------------------------------
@@ -632,19 +714,26 @@ def offer_key(offer: Any) -> str:
 
 def offer_find(*, client: Client, key: str, demo: bool) -> Any:
     """The brand's offer named by `key` (offer_key), or None."""
+    return next((o for o in offers_for(client=client, demo=demo) if offer_key(o) == key), None)
+
+
+def offers_for(*, client: Client, demo: bool) -> list[Any]:
+    """The account types (live, or demo with `demo`) the client may open: the brand's offers with at
+    least one leverage within all the client's caps (leverages_for). The trader's room offers only
+    these, so nobody chooses a type that cannot be opened for them."""
     from trading.selectors import account_offers
 
-    return next((o for o in account_offers(brand_id=client.brand_id, demo=demo) if offer_key(o) == key), None)
+    return [o for o in account_offers(brand_id=client.brand_id, demo=demo, client=client)
+            if leverages_for(client=client, offer=o)]
 
 
 def chosen_offer(*, client: Client) -> Any:
-    """The live offer the client chose (portal_account_choose), while the brand still offers it."""
-    from trading.selectors import account_offers
-
+    """The live offer the client chose (portal_account_choose), while the brand still offers it and
+    the client can open it (offers_for)."""
     choice = AccountChoice.objects.filter(client=client).first()
     if choice is None:
         return None
-    return next((o for o in account_offers(brand_id=client.brand_id, demo=False)
+    return next((o for o in offers_for(client=client, demo=False)
                  if o.server.pk == choice.server_id and o.account_type == choice.account_type), None)
 
 
@@ -663,9 +752,8 @@ def portal_account_choose(*, login: ClientLogin, key: str) -> AccountChoice:
 
 
 def client_verified(*, client: Client) -> bool:
-    from kyc.selectors import kyc_status
-
-    return str(kyc_status(client=client)) == "approved"
+    """The core's one answer (crm.selectors.client_verified), as trading's policy and withdrawals read it."""
+    return crm_selectors.client_verified(client=client)
 
 
 def leverages_for(*, client: Client, offer: Any) -> list[int]:
@@ -816,7 +904,7 @@ def portal_session_end(*, login: ClientLogin, code: str, current_key: str | None
 
 NOTIFIED_EVENTS = (
     "kyc.approved", "kyc.rejected", "kyc.info_requested", "kyc.expiry_warned", "kyc.expired",
-    "trading.account_opened", "trading.leverage_changed",
+    "trading.account_opened", "trading.leverage_changed", LIVE_ACCOUNT_REFUSED,
     "wallet.deposit_succeeded", "wallet.withdrawal_approved", "wallet.withdrawal_paid",
     "wallet.withdrawal_rejected", "wallet.withdrawal_failed", "wallet.transfer_completed", "wallet.transfer_failed",
 )

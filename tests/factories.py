@@ -10,7 +10,13 @@ import itertools
 from typing import Any
 
 from crm.models import Brand, Client, Desk, RoleCode, Stage, User
-from crm.services import client_create, client_stage_change, client_stage_prove, user_create
+from crm.services import (
+    client_create,
+    client_stage_change,
+    client_stage_prove,
+    client_verification_set,
+    user_create,
+)
 from crm.stages import CREATABLE_STAGES, Proof
 
 _seq = itertools.count(1)
@@ -100,7 +106,9 @@ def client_reach_stage(client: Client, stage: str) -> Client:
     """Take a lead to `stage` through the services: the proofs KYC, the wallet and trading would
     give (client_stage_prove), then ordinary moves (by the system)."""
     for step in _PATHS[stage]:
-        if isinstance(step, Proof):
+        if step == Proof.KYC_APPROVAL:  # as the KYC app's approval does: verified, and the stage proven
+            client = client_verification_set(client=client, verified=True, reason="approved")
+        elif isinstance(step, Proof):
             client = client_stage_prove(client=client, proof=step)
         else:
             client = client_stage_change(actor=None, client=client, stage=step)

@@ -29,7 +29,7 @@ from trading.models import (
     TradingAccount,
 )
 from trading.permissions import platform_server_queryset_for_user, trading_account_queryset_for_user
-from trading.policy import with_leverage_cap
+from trading.policy import leverage_limit, with_leverage_cap
 
 if TYPE_CHECKING:
     from trading.policy import AccountsWithCap
@@ -205,20 +205,12 @@ class LiveAccountOffer:
     spec: Mapping[str, Any]
 
 
-def default_live_offer(*, brand_id: int) -> LiveAccountOffer | None:
+def default_live_offer(*, brand_id: int, client: Client | None = None) -> LiveAccountOffer | None:
     """The brand's default live account: on its active servers (by name), the live account type marked
-    "default", else the first live type by key on the first server that has one. None when the brand
-    has no active server with a live type."""
-    fallback: LiveAccountOffer | None = None
-    for server in PlatformServer.objects.filter(brand_id=brand_id, is_active=True).order_by("name", "id"):
-        for key in sorted(server.account_types or {}):
-            spec = server.account_types[key]
-            if not isinstance(spec, dict) or spec.get("demo") or not spec.get("group"):
-                continue
-            if spec.get("default") is True:
-                return LiveAccountOffer(server=server, account_type=key, spec=spec)
-            fallback = fallback or LiveAccountOffer(server=server, account_type=key, spec=spec)
-    return fallback
+    "default", else the first live type by key on the first server that has one; with `client`, the
+    first such type the client can open (account_offers). None when there is none."""
+    offers = account_offers(brand_id=brand_id, demo=False, client=client)
+    return offers[0] if offers else None
 
 
 def has_live_account(*, client: Client) -> bool:
@@ -226,14 +218,22 @@ def has_live_account(*, client: Client) -> bool:
     return TradingAccount.objects.filter(client=client, is_demo=False).exists()
 
 
-def account_offers(*, brand_id: int, demo: bool) -> list[LiveAccountOffer]:
+def account_offers(*, brand_id: int, demo: bool, client: Client | None = None) -> list[LiveAccountOffer]:
     """Every account type a client of the brand may open (live ones, or demo ones with `demo`): on
     the brand's active servers (by name), the types with a group mapped, by key. A type marked
-    "default" comes first among the live ones (default_live_offer's pick)."""
+    "default" comes first among the live ones (default_live_offer's pick).
+
+    With `client`: only the types that offer at least one leverage within the client's cap
+    (trading.policy.leverage_limit: the brand's ceiling, the cap rule of the client's country and
+    classification, the client's own limit), so that nobody is offered a type they cannot open."""
     out: list[LiveAccountOffer] = []
-    for server in PlatformServer.objects.filter(brand_id=brand_id, is_active=True).order_by("name", "id"):
+    servers = PlatformServer.objects.filter(brand_id=brand_id, is_active=True).select_related("brand")
+    for server in servers.order_by("name", "id"):
         for key in sorted(server.account_types or {}):
             spec = server.account_types[key]
             if isinstance(spec, dict) and spec.get("group") and bool(spec.get("demo")) == demo:
                 out.append(LiveAccountOffer(server=server, account_type=key, spec=spec))
+    if client is not None and out:
+        limit = leverage_limit(client=client, brand=out[0].server.brand, demo=demo)
+        out = [o for o in out if any(isinstance(x, int) and limit.allows(x) for x in o.spec.get("leverages", []))]
     return sorted(out, key=lambda o: o.spec.get("default") is not True)

@@ -170,13 +170,14 @@ def withdrawal_methods_for(*, client: Client, currency: str) -> list[MethodOptio
 
 
 def _kyc_blocker(client: Client) -> Blocker | None:
-    from kyc.models import KycStatus
-    from kyc.selectors import kyc_status, withdrawal_block
+    from crm.selectors import client_verified
+    from kyc.selectors import withdrawal_block
 
     held = withdrawal_block(client=client)
     if held:
         return Blocker("kyc_expired", held)
-    if kyc_status(client=client) != KycStatus.APPROVED:
+    # The core's one verification state: an approval expired, withdrawn for review or rejected is not one.
+    if not client_verified(client=client):
         return Blocker("kyc_not_approved", gettext("Your identity must be verified before you can withdraw."))
     return None
 

@@ -125,6 +125,7 @@ class _InBulk(WriterState):
             utm_source=a.utm_source, utm_medium=a.utm_medium, utm_campaign=a.utm_campaign, utm_term=a.utm_term,
             utm_content=a.utm_content, referrer_code=a.referrer_code, tags=list(plan.tags),
             created_at=plan.created_at, updated_at=plan.stage_changed_at, stage_changed_at=plan.stage_changed_at,
+            verified_at=plan.verified_at,  # as the KYC approval behind the move to verified sets it
         )
 
     def _event(self, name: str, client: Any, actor: Any, at: datetime, data: dict[str, Any]) -> Any:

@@ -85,6 +85,11 @@ class ClientPlan:
     def stage_changed_at(self) -> datetime:
         return self.steps[-1][1] if self.steps else self.created_at
 
+    @property
+    def verified_at(self) -> datetime | None:
+        """When the client's verification was approved (its move to verified), or None."""
+        return next((at for stage, at, _actor, _reason in self.steps if stage == "verified"), None)
+
     def actions(self) -> list[tuple[datetime, int, str, Any]]:
         """Everything that happens to the client after creation, in time order (ties keep kind order)."""
         items: list[tuple[datetime, int, str, Any]] = []

@@ -41,7 +41,8 @@ class _ViaServices(WriterState):
                     proof = stages.stage_proof_for(stage)
                     with context.acting_as(actor, source="system", request_id=self.request_id):
                         if proof is not None:
-                            # Verified, funded and active stand for a KYC approval, a deposit and a trade.
+                            # Verified, funded and active stand for a KYC approval, a deposit and a trade
+                            # (the approval's verified_at is written with the backdating below).
                             services.client_stage_prove(actor=actor, client=client, proof=proof)
                         else:
                             services.client_stage_change(actor=actor, client=client, stage=stage, reason=reason)
@@ -74,7 +75,8 @@ class _ViaServices(WriterState):
 
         client_rows, event_rows, hist_rows, note_rows, note_hist, task_rows, task_hist = [], [], [], [], [], [], []
         for plan, client, notes, client_tasks in made:
-            client_rows.append((client.pk, plan.created_at, plan.stage_changed_at, plan.stage_changed_at))
+            client_rows.append((client.pk, plan.created_at, plan.stage_changed_at, plan.stage_changed_at,
+                                plan.verified_at))
             expected = [(plan.created_at, "client.created")] + [
                 (when, {"stage": "client.stage_changed", "note": "note.added", "task": "task.created",
                         "task_done": "task.completed"}[kind])
@@ -90,7 +92,8 @@ class _ViaServices(WriterState):
                 task_rows.append((task.pk, task_plan.created_at, task_plan.done_at))
                 moments = [task_plan.created_at] + ([task_plan.done_at] if task_plan.done_at else [])
                 task_hist += _align(task_model_history.get(task.pk, []), moments)
-        _update_rows(Client._meta.db_table, "id", ("created_at", "updated_at", "stage_changed_at"), client_rows)
+        _update_rows(Client._meta.db_table, "id", ("created_at", "updated_at", "stage_changed_at", "verified_at"),
+                     client_rows)
         _update_rows(Event._meta.db_table, "id", ("occurred_at",), event_rows)
         _update_rows(Client.history.model._meta.db_table, "history_id", ("history_date",), hist_rows)
         _update_rows(_model("Note")._meta.db_table, "id", ("created_at", "updated_at"), note_rows)

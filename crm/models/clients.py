@@ -77,6 +77,10 @@ class Client(models.Model):
     # The database default covers rows written in bulk (the lead import, the demo data) too.
     classification = models.CharField(max_length=24, choices=Classification.choices, default=Classification.RETAIL,
                                       db_default=Classification.RETAIL)
+    # Since when the client's identity verification stands; NULL: not verified (never, or expired,
+    # withdrawn or rejected since). The one answer to "is this client verified?" for every app
+    # (crm.selectors.client_verified); only the KYC app sets it, through client_verification_set.
+    verified_at = models.DateTimeField(_("verified since"), null=True, blank=True)
     # History is read per client (by id) and by date; indexes on its other columns would only
     # slow every write down.
     history = HistoricalRecords(get_user=history_user, no_db_index=["code", "brand", "owner", "desk", "created_at"])

@@ -2,7 +2,8 @@
 
     client_creation.py client_create, and clients_creation for many at once (the lead intake)
     clients.py         client_update, client_assign, client_assign_bulk (and the validation client writes share)
-    client_stages.py   client_stage_change, client_stage_prove, client_stage_override
+    client_stages.py   client_stage_change, client_stage_prove, client_stage_override,
+                       client_verification_set
     client_sharing.py  client_share, client_unshare
     access.py          the access log: client_view_record, client_contact_reveal, access_*_record
     notes.py           note_add
@@ -46,6 +47,7 @@ from crm.services.client_stages import (
     client_stage_change,
     client_stage_override,
     client_stage_prove,
+    client_verification_set,
 )
 from crm.services.clients import client_assign, client_assign_bulk, client_update
 from crm.services.notes import note_add
@@ -59,7 +61,8 @@ __all__ = [
     "apikey_authenticate", "apikey_create", "apikey_revoke", "client_assign", "client_assign_bulk",
     "client_contact_reveal",
     "client_create", "client_from_row", "client_share", "client_stage_change", "client_stage_override",
-    "client_stage_prove", "client_unshare", "client_update", "client_view_record", "clients_creation",
+    "client_stage_prove", "client_verification_set", "client_unshare", "client_update", "client_view_record",
+    "clients_creation",
     "note_add", "notification_mark_read", "notification_send", "notify_user", "notify_users", "task_complete",
     "task_create", "task_reminders_send", "task_reopen", "task_reschedule", "user_create",
     "user_update_preferences",

@@ -9,9 +9,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from crm.events import emit
 from crm.models import AuditLog, Stage
-from crm.services import client_stage_change, client_stage_prove
+from crm.services import client_stage_change, client_stage_prove, client_verification_set
 from crm.stages import Proof
 from tests.crm.api_support import KeyClient, new_key
 from tests.factories import make_brand, make_client
@@ -97,11 +96,12 @@ def test_a_brand_that_requires_verification_refuses_a_client_funded_without_one(
     assert refused.value.message.endswith("need a verified client (an approved verification that has not expired); "
                                           "this client is not verified.")
 
-    emit("kyc.approved", client=client, data={"level": "full", "reviewer": None})
+    # The KYC app's approval sets the core's verification state; its expiry clears it.
+    client_verification_set(client=client, verified=True, reason="approved")
     account = _open(world, client)
     assert not account.is_demo
     # An expired verification no longer counts.
-    emit("kyc.expired", client=client, data={"expired_at": "2026-03-01T00:00:00Z", "reason": "passport expired"})
+    client_verification_set(client=client, verified=False, reason="passport expired")
     with pytest.raises(AccountOpeningRefused):
         _open(world, client)
     # world.client was verified on its way to funded.

@@ -59,8 +59,10 @@ SERVER_NAME = "MT5 demo (simulator)"
 DEMO_BRANDS = ("atlas", "nova")
 SEED = 20_260_302
 ACCOUNT_TYPES = {
+    # The one a new client's first live account opens with unless they choose another: every demo
+    # client can open it (1:30 fits the caps of the EU and UK's retail clients).
     "standard": {"label": "Standard", "group": "real\\standard", "leverages": [30, 50, 100, 200, 500],
-                 "currency": "USD"},
+                 "currency": "USD", "default": True},
     "pro": {"label": "Pro (commission)", "group": "real\\pro", "leverages": [30, 50, 100, 200], "currency": "USD"},
     "cent": {"label": "Cent", "group": "real\\cent", "leverages": [100, 500, 1000], "currency": "USD"},
     "demo": {"label": "Demo", "group": "demo\\standard", "leverages": [100, 500], "demo": True, "currency": "USD"},
@@ -202,8 +204,12 @@ class Command(BaseCommand):
         else:
             # A fresh simulator state has a new manager password and certificate; account types added
             # to the demo since the server was made are added (the ones it has are left as they are).
+            # A server made before the demo marked a default type gets the mark on "standard".
+            types = {**ACCOUNT_TYPES, **(server.account_types or {})}
+            if not any(isinstance(t, dict) and t.get("default") is True for t in types.values()):
+                types["standard"] = {**types["standard"], "default": True}
             server = platform_server_save(actor=None, server=server, manager_password=str(sim.manager["password"]),
-                                          account_types={**ACCOUNT_TYPES, **(server.account_types or {})}, **values)
+                                          account_types=types, **values)
         if not LeverageCap.objects.filter(brand=brand).exists():  # first run (or a database from before the caps)
             self._policy(brand)
         return server
