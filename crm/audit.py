@@ -1,22 +1,43 @@
-"""The append-only, hash-chained audit log.
+"""The append-only, hash-chained audit log: rows are written without any lock, and sealed into
+the chain afterwards, in batches.
 
-`audit_record` is the only writer. It takes a transaction-scoped advisory lock so that rows
-are chained in commit order: each row's `prev_hash` is the `hash` of the row before it, and
-`hash` is SHA-256 over the row's canonical content including `prev_hash`. PostgreSQL triggers
-refuse UPDATE and DELETE on the table; `verify_chain` finds the first row that does not match.
+Writing and chaining are two steps, so that no audited writer waits for another:
 
-Ids are drawn while the lock is held, so id order is chain order. The writer must run at READ
-COMMITTED (PostgreSQL's default): a REPEATABLE READ snapshot taken before the lock would miss the
-previous writer's row and fork the chain. The chain proves that no row was changed or removed
-between the first and the last row. Removing rows from the end (or every row) is caught by the
-checkpoints: every few minutes beat has the head's id and hash and the row count signed and stored
-(`audit_checkpoint_write`), where the application's role may only append, and `verify_chain` holds
-the chain against each of them and names the rows a checkpoint saw that are gone.
+- `audit_record` (and `audit_record_many`) only INSERT the row, unsealed (no `seq`, `prev_hash` or
+  `hash`), in the caller's transaction. They take no lock another transaction could wait for, so
+  the audit log has no place in any lock order: an audited transaction holds only the row locks
+  it takes itself. (Until issue 32 every write took one advisory lock, the chain's head, and held
+  it until commit: every audited write in the CRM queued behind the longest open one, and a
+  transaction that wrote an audit row and then waited for a row (the trading demo's set-up)
+  deadlocked with one that held that row and then wrote its audit row (the portal login).)
+- `audit_seal` chains the committed rows afterwards. Under the sealer's own advisory lock, which
+  only sealers take (never a writer, so it cannot be part of a cycle with row locks), it reads the
+  chain's head and then the rows committed since, in id order, and gives each the next `seq` (1, 2,
+  3, ... without gaps), the `hash` of the row before it as `prev_hash`, and its own `hash`: SHA-256
+  over its content as PostgreSQL stores it, `prev_hash` included. A row whose transaction commits
+  after rows with higher ids were sealed takes a later place: the chain's order is `seq`, the
+  order in which rows became visible to the sealer, not id order. `seq` is unique, so two sealers
+  can never fork the chain. Beat seals every few seconds (`crm.tasks.audit_seal`);
+  `audit_checkpoint_write` and `verify_chain` seal first.
+
+What the database enforces: UPDATE and DELETE raise (migration 0002), except the sealer's update,
+which fills in an unsealed row's `seq`, `prev_hash` and `hash` and may change nothing else, once
+(0014); a row cannot be inserted already sealed (0014); TRUNCATE raises (0009); the application's
+role may only SELECT and INSERT, and UPDATE those three columns (crm.lib.dbroles).
+
+What the chain proves: `verify_chain` walks the sealed rows in `seq` order and names the first
+whose link or content does not match, and reports the rows still waiting to be sealed. Removing
+rows from the end (or every row) is caught by the checkpoints: every few minutes beat seals, then
+has the head's id and hash and its position (the row count) signed and stored
+(`audit_checkpoint_write`), where the application's role may only append; `verify_chain` holds the
+chain against each of them and names the rows a checkpoint saw that are gone. A row is held by the
+chain from its sealing (seconds after commit) and against a rewrite of the whole tail by someone
+who can switch the triggers off from the next checkpoint (minutes): before, with the lock, the
+newest rows were equally open to such a rewrite until the next checkpoint.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import ipaddress
 import json
@@ -46,8 +67,19 @@ logger = logging.getLogger(__name__)
 GENESIS_HASH = "0" * 64
 # Tables the application's role may only read and append to (crm.lib.dbroles, migrations 0002, 0009).
 APPEND_ONLY_TABLES = ("crm_auditlog", "crm_auditcheckpoint")
-# Arbitrary constant naming the audit chain's advisory lock.
-_CHAIN_LOCK = 0x4155444954  # "AUDIT"
+# Arbitrary constant naming the sealer's advisory lock (taken by audit_seal only, never by a writer).
+_SEAL_LOCK = 0x4155444954  # "AUDIT"
+# Columns only the sealer fills in; the application's role may UPDATE these and no others, and a
+# trigger lets it do so once per row (migration crm 0014).
+SEAL_COLUMNS = ("seq", "prev_hash", "hash")
+
+
+def app_privileges_grant(*, alias: str = "default") -> None:
+    """As the owner, after migrate: the application role's privileges, the audit tables append-only
+    but for the seal's columns of the log (crm.lib.dbroles)."""
+    from crm.lib import dbroles
+
+    dbroles.grant_app_privileges(alias=alias, append_only=APPEND_ONLY_TABLES, sealable={"crm_auditlog": SEAL_COLUMNS})
 
 HASHED_FIELDS = (
     "at", "actor_id", "actor_label", "action", "object_type", "object_id", "before", "after",
@@ -101,9 +133,10 @@ def audit_record(
     actor: Any = None,
     brand: Any = None,
 ) -> Any:
-    """Append one row to the audit chain in the current transaction. Actor, IP, user agent and
-    request id come from the acting context unless `actor` is given; the row's brand (who may read
-    it) is `brand`, else that of `obj` (audit_brand_id)."""
+    """Append one row to the audit log in the current transaction, unsealed: it takes no lock, and
+    `audit_seal` chains it after commit. Actor, IP, user agent and request id come from the acting
+    context unless `actor` is given; the row's brand (who may read it) is `brand`, else that of
+    `obj` (audit_brand_id)."""
     from crm.models import AuditLog
 
     ctx = context.current()
@@ -111,36 +144,9 @@ def audit_record(
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(getattr(obj, "code", None) or obj.pk)
-    brand_id = audit_brand_id(obj, brand)
-    before_json = None if before is None else json.dumps(before, cls=DjangoJSONEncoder)
-    after_json = None if after is None else json.dumps(after, cls=DjangoJSONEncoder)
-    # savepoint=False: inside a caller's transaction no savepoint is needed (an error aborts the
-    # caller anyway); in autocommit this makes the lock, the read and the insert one transaction.
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        # crm_audit_chain_head (migration crm 0006) takes the chain's advisory lock, held until
-        # commit, then reads the head in a statement of its own, whose snapshot comes after the
-        # lock was granted. The values pass through PostgreSQL's own types first: the hash is
-        # computed over exactly what a later read returns (jsonb rewrites numbers such as 1e20,
-        # inet rewrites IPv4-mapped IPv6 addresses), so verify_chain never reports a sound row
-        # as broken.
-        cursor.execute("SELECT * FROM crm_audit_chain_head(%s, %s, %s, %s)",
-                       [_CHAIN_LOCK, before_json, after_json, _normalise_ip(ctx.ip)])
-        prev, before_db, after_db, ip_db = cursor.fetchone()
-        fields = _row_fields(ctx, timezone.now().astimezone(UTC), actor=actor, action=action,
-                             object_type=object_type, object_id=object_id,
-                             before=None if before_db is None else json.loads(before_db),
-                             after=None if after_db is None else json.loads(after_db), reason=reason,
-                             ip_db=ip_db, prev=prev or GENESIS_HASH)
-        fields["brand_id"] = brand_id
-        # The row goes in with a statement of its own rather than through the ORM's save: the
-        # chain's lock is held from the head's read until commit, so every step here is a step
-        # every other writer waits for. JSON travels as the text PostgreSQL itself produced.
-        texts = {"before": before_db, "after": after_db}
-        cursor.execute(_insert_sql(), [texts[name] if name in texts else fields[name] for name in _insert_names()])
-        record = AuditLog(id=cursor.fetchone()[0], **fields)
-        record._state.adding = False
-        record._state.db = connection.alias
-        return record
+    return AuditLog.objects.create(brand_id=audit_brand_id(obj, brand), **_row_fields(
+        ctx, timezone.now(), actor=actor, action=action, object_type=object_type, object_id=object_id,
+        before=_normalise(before), after=_normalise(after), reason=reason))
 
 
 def audit_brand_id(obj: Any, brand: Any = None) -> int | None:
@@ -169,9 +175,9 @@ def audit_brand_id(obj: Any, brand: Any = None) -> int | None:
 
 
 def _row_fields(ctx: context.ActorContext, at: datetime, *, actor: Any, action: str, object_type: str,
-                object_id: Any, before: Any, after: Any, reason: str, ip_db: Any, prev: str) -> dict[str, Any]:
-    """One row's fields, its hash included, from the JSON and address as PostgreSQL stores them."""
-    fields: dict[str, Any] = {
+                object_id: Any, before: Any, after: Any, reason: str) -> dict[str, Any]:
+    """One unsealed row's fields."""
+    return {
         "at": at,
         "actor_id": actor.pk if actor is not None else None,
         "actor_label": _actor_label(actor, ctx)[:200],
@@ -181,14 +187,11 @@ def _row_fields(ctx: context.ActorContext, at: datetime, *, actor: Any, action: 
         "before": before,
         "after": after,
         "reason": reason,
-        "ip": None if ip_db is None else str(ip_db),
+        "ip": _normalise_ip(ctx.ip),
         "user_agent": ctx.user_agent[:500],
         "request_id": ctx.request_id,
         "source": ctx.source,
-        "prev_hash": prev,
     }
-    fields["hash"] = row_hash(fields)
-    return fields
 
 
 @dataclass(frozen=True)
@@ -207,10 +210,10 @@ class AuditEntry:
 
 
 def audit_record_many(entries: Sequence[AuditEntry]) -> int:
-    """Append `entries` to the chain, in order, as audit_record appends each one (the same fields,
-    hashes and links), in two statements however many there are: the chain's lock and head and
-    the entries' ids in one, the rows in the other. For the writes that create many objects at
-    once (the lead intake's clients). Returns how many."""
+    """Append `entries` to the audit log, in order, as audit_record appends each one (the same
+    fields, unsealed; the sealer chains them in id order, which is this order), in one statement
+    however many there are. For the writes that create many objects at once (the lead intake's
+    clients). Returns how many."""
     from crm.lib import bulk
     from crm.models import AuditLog
 
@@ -218,87 +221,74 @@ def audit_record_many(entries: Sequence[AuditEntry]) -> int:
         return 0
     ctx = context.current()
     default_actor = ctx.user if getattr(ctx.user, "pk", None) else None
-    brand_ids = [audit_brand_id(entry.obj, entry.brand) for entry in entries]
-    # Each entry's JSON as PostgreSQL will store it (what the hash covers). jsonb keeps what
-    # json.dumps writes except numbers with a fraction or an exponent (1e20 comes back as
-    # 100000000000000000000): only JSON holding such a number goes to PostgreSQL to be read back.
-    values: list[Any] = []
-    rewritten: dict[int, str] = {}
-    for entry in entries:
-        for value in (entry.before, entry.after):
-            if value is None:
-                values.append(None)
-                continue
-            text = json.dumps(value, cls=DjangoJSONEncoder)
-            parsed, fractional = _loads_noting_fractions(text)
-            if fractional:
-                rewritten[len(values)] = text
-            values.append(parsed)
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        # The function in FROM runs first: it takes the chain's lock and reads the head, so the ids,
-        # drawn in the select list, come after the lock (id order is chain order, as in audit_record).
-        cursor.execute(
-            "SELECT h.prev, h.ip_db, ARRAY(SELECT t.x::jsonb::text FROM unnest(%s::text[]) WITH ORDINALITY "
-            "AS t(x, n) ORDER BY t.n), ARRAY(SELECT nextval(pg_get_serial_sequence(%s, %s)) "
-            "FROM generate_series(1, %s)) FROM crm_audit_chain_head(%s, NULL, NULL, %s) AS h",
-            [list(rewritten.values()), AuditLog._meta.db_table, AuditLog._meta.pk.column, len(entries),
-             _CHAIN_LOCK, _normalise_ip(ctx.ip)])
-        prev, ip_db, stored, ids = cursor.fetchone()
-    for index, text in zip(rewritten, stored, strict=True):
-        values[index] = json.loads(text)
-    prev = prev or GENESIS_HASH
-    at = timezone.now().astimezone(UTC)
+    at = timezone.now()
     rows = []
-    for i, (entry, row_id) in enumerate(zip(entries, sorted(ids), strict=True)):
+    for entry in entries:
         object_type, object_id = entry.object_type, entry.object_id
         if entry.obj is not None:
             object_type = object_type or entry.obj._meta.label_lower
             object_id = object_id or str(getattr(entry.obj, "code", None) or entry.obj.pk)
-        fields = _row_fields(ctx, at, actor=entry.actor if entry.actor is not None else default_actor,
-                             action=entry.action, object_type=object_type, object_id=object_id,
-                             before=values[2 * i], after=values[2 * i + 1], reason=entry.reason, ip_db=ip_db,
-                             prev=prev)
-        prev = fields["hash"]
-        rows.append({"id": row_id, **fields, "brand_id": brand_ids[i]})
-    bulk.write([(AuditLog, rows, True)])
+        rows.append({**_row_fields(ctx, at, actor=entry.actor if entry.actor is not None else default_actor,
+                                   action=entry.action, object_type=object_type, object_id=object_id,
+                                   before=_normalise(entry.before), after=_normalise(entry.after),
+                                   reason=entry.reason),
+                     "brand_id": audit_brand_id(entry.obj, entry.brand)})
+    bulk.write([(AuditLog, rows, False)])
     return len(rows)
 
 
-def _loads_noting_fractions(text: str) -> tuple[Any, bool]:
-    """json.loads, and whether the text held a number with a fraction or an exponent."""
-    seen = False
+# --- sealing ------------------------------------------------------------------------------------
 
-    def parse_float(literal: str) -> float:
-        nonlocal seen
-        seen = True
-        return float(literal)
+def audit_seal(*, batch: int = 2000) -> int:
+    """Chain every audit row committed so far and not yet sealed (module docstring), `batch` rows
+    per transaction, and return how many were sealed. Safe to run from any number of processes at
+    once: sealers wait for each other on their own lock, and writers never take it."""
+    total = 0
+    while True:
+        sealed = _seal_batch(batch)
+        total += sealed
+        if sealed < batch:
+            return total
 
-    return json.loads(text, parse_float=parse_float), seen
 
-
-def _insert_fields() -> list[Any]:
+@transaction.atomic
+def _seal_batch(limit: int) -> int:
     from crm.models import AuditLog
 
-    return [f for f in AuditLog._meta.concrete_fields if not f.primary_key]
+    table = connection.ops.quote_name(AuditLog._meta.db_table)
+    with connection.cursor() as cursor:
+        # Held until commit. The head and the backlog are read in statements after the lock was
+        # granted, so at READ COMMITTED they see the previous sealer's work (at REPEATABLE READ a
+        # stale head would give a taken seq, which the unique constraint refuses: never a fork).
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SEAL_LOCK])
+        cursor.execute(f"SELECT seq, hash FROM {table} WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1")  # noqa: S608
+        head = cursor.fetchone()
+    seq, prev = (head[0], head[1]) if head else (0, GENESIS_HASH)
+    rows = list(AuditLog.objects.filter(seq__isnull=True).order_by("id").values("id", *HASHED_FIELDS)[:limit])
+    if not rows:
+        return 0
+    ids, seqs, prevs, hashes = [], [], [], []
+    for row in rows:
+        seq += 1
+        row["prev_hash"] = prev
+        prev = row_hash(row)
+        ids.append(row["id"])
+        seqs.append(seq)
+        prevs.append(row["prev_hash"])
+        hashes.append(prev)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} a SET seq = v.seq, prev_hash = v.prev, hash = v.hash "  # noqa: S608
+            "FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[]) AS v(id, seq, prev, hash) "
+            "WHERE a.id = v.id", [ids, seqs, prevs, hashes])
+    return len(rows)
 
 
-@functools.cache
-def _insert_names() -> tuple[str, ...]:
-    return tuple(f.attname for f in _insert_fields())
-
-
-@functools.cache
-def _insert_sql() -> str:
-    """INSERT of one audit row from its fields' values (JSON as jsonb text), returning its id."""
-    from crm.lib.meta import column
+def audit_unsealed_count() -> int:
+    """Rows committed (or written in this transaction) and not yet in the chain: the sealer's backlog."""
     from crm.models import AuditLog
 
-    fields = _insert_fields()
-    qn = connection.ops.quote_name
-    casts = {"JSONField": "::jsonb", "GenericIPAddressField": "::inet"}
-    values = ", ".join(f"%s{casts.get(f.get_internal_type(), '')}" for f in fields)
-    return (f"INSERT INTO {qn(AuditLog._meta.db_table)} ({', '.join(qn(column(f)) for f in fields)}) "  # noqa: S608
-            f"VALUES ({values}) RETURNING {qn(column(AuditLog._meta.pk))}")
+    return AuditLog.objects.filter(seq__isnull=True).count()
 
 
 PROBLEM_LINK = "its prev_hash does not match the row before it"
@@ -319,6 +309,8 @@ class ChainReport:
     chain_end_id: int = 0
     checkpoints: int = 0  # checkpoints the chain was found to match
     newest_checkpoint: AuditCheckpoint | None = None
+    sealed_now: int = 0  # rows this verification sealed before walking the chain
+    unsealed: int = 0  # rows committed since, still waiting to be sealed (not covered by this report)
 
     def describe(self) -> str:
         """What is wrong, in words that name the rows and the checkpoint (empty when ok)."""
@@ -333,84 +325,94 @@ class ChainReport:
             return _("checkpoint %(id)s of %(at)s has a bad signature: the CRM's checkpoint key did not "
                      "sign it (it was forged or altered, or its key was retired)") % facts
         if self.problem == PROBLEM_CHECKPOINT:
-            return _("the checkpoint of %(at)s recorded row %(head)s with hash %(hash)s and %(count)s rows up "
-                     "to it; the table now has %(found)s rows up to it and that row differs or is gone: "
-                     "the log was rewritten") % facts
+            return _("the checkpoint of %(at)s recorded row %(head)s with hash %(hash)s as row number %(count)s "
+                     "of the chain; that row of the chain now differs or is gone: the log was rewritten") % facts
         if self.checked == 0:
             return _("the audit log was emptied: it has no rows, but the checkpoint of %(at)s recorded "
                      "%(count)s rows up to id %(head)s (hash %(hash)s)") % facts
-        return _("%(missing)s rows with ids %(first)s to %(head)s are missing: the chain ends at id %(end)s "
-                 "after %(found)s rows, but the checkpoint of %(at)s recorded %(count)s rows up to id "
-                 "%(head)s (hash %(hash)s)") % {**facts, "missing": cp.row_count - self.checked,
-                                                 "first": self.chain_end_id + 1}
+        return _("%(missing)s rows are missing from the chain's end (rows number %(first)s to %(count)s): the "
+                 "chain ends at id %(end)s after %(found)s rows, but the checkpoint of %(at)s recorded %(count)s "
+                 "rows up to id %(head)s (hash %(hash)s)") % {**facts, "missing": cp.row_count - self.checked,
+                                                               "first": self.checked + 1}
 
 
-def verify_chain(*, chunk: int = 5000) -> ChainReport:
-    """Walk the whole chain in id order; report the first row whose link or content is wrong, then
-    hold the chain against every checkpoint (so that one forged later checkpoint cannot hide what
-    an earlier one saw) and report the first that is unsigned or that the table no longer matches."""
+def verify_chain(*, chunk: int = 5000, seal: bool = True) -> ChainReport:
+    """Seal what has been committed (unless `seal` is false), then walk the sealed chain in `seq`
+    order; report the first row whose link or content is wrong, then hold the chain against every
+    checkpoint (so that one forged later checkpoint cannot hide what an earlier one saw) and report
+    the first that is unsigned or that the table no longer matches. A checkpoint names its head row
+    by id and its place in the chain by the row count. Rows committed after the sealing are not
+    covered; the report counts them (`unsealed`)."""
     from crm.models import AuditLog
 
-    checkpoints = _checkpoints_by_head()
+    sealed_now = audit_seal() if seal else 0
+    checkpoints = _checkpoints_by_position()
     cp = next(checkpoints, None)
     matched = 0
     newest: AuditCheckpoint | None = None
+    # Checkpoints taken while the log was empty.
+    while cp is not None and cp.row_count <= 0:
+        problem = PROBLEM_SIGNATURE if not checkpoint_signature_ok(cp) else (
+            PROBLEM_CHECKPOINT if cp.head_id != 0 or cp.row_count < 0 else "")
+        if problem:
+            return ChainReport(False, 0, cp.head_id or None, problem, checkpoint=cp, sealed_now=sealed_now)
+        matched, newest = matched + 1, _newer(newest, cp)
+        cp = next(checkpoints, None)
     prev = GENESIS_HASH
     checked = 0
+    last_seq = 0
     last_id = 0
-    values = ["id", "hash", *HASHED_FIELDS]
+    values = ["id", "seq", "hash", *HASHED_FIELDS]
     while True:
-        rows = list(AuditLog.objects.filter(id__gt=last_id).order_by("id").values(*values)[:chunk])
+        rows = list(AuditLog.objects.filter(seq__gt=last_seq).order_by("seq").values(*values)[:chunk])
         if not rows:
             break
         for row in rows:
             if row["prev_hash"] != prev:
-                return ChainReport(False, checked, row["id"], PROBLEM_LINK)
+                return ChainReport(False, checked, row["id"], PROBLEM_LINK, sealed_now=sealed_now)
             if row_hash(row) != row["hash"]:
-                return ChainReport(False, checked, row["id"], PROBLEM_CONTENT)
+                return ChainReport(False, checked, row["id"], PROBLEM_CONTENT, sealed_now=sealed_now)
             prev = row["hash"]
             checked += 1
-            last_id = row["id"]
-            # Every checkpoint up to this row: its head must be this row (or an empty log), as it was.
-            while cp is not None and cp.head_id <= last_id:
-                at_head = cp.head_id == last_id
-                problem = _checkpoint_problem(cp, head_hash=row["hash"] if at_head else None, count=checked)
+            last_seq, last_id = row["seq"], row["id"]
+            # Every checkpoint of this many rows: its head must be this row, as it was.
+            while cp is not None and cp.row_count <= checked:
+                problem = _checkpoint_problem(cp, row_id=last_id, row_hash=row["hash"])
                 if problem:
                     return ChainReport(False, checked, cp.head_id or None, problem, checkpoint=cp,
-                                       chain_end_id=last_id)
+                                       chain_end_id=last_id, sealed_now=sealed_now)
                 matched, newest = matched + 1, _newer(newest, cp)
                 cp = next(checkpoints, None)
     # Checkpoints past the chain's end saw rows that are gone; the furthest of them says how many.
     furthest: AuditCheckpoint | None = None
     while cp is not None:
         if not checkpoint_signature_ok(cp):
-            return ChainReport(False, checked, None, PROBLEM_SIGNATURE, checkpoint=cp, chain_end_id=last_id)
-        if cp.head_id == 0 and cp.row_count == 0 and checked == 0:
-            matched, newest = matched + 1, _newer(newest, cp)
-        else:
-            furthest = cp
+            return ChainReport(False, checked, None, PROBLEM_SIGNATURE, checkpoint=cp, chain_end_id=last_id,
+                               sealed_now=sealed_now)
+        furthest = cp
         cp = next(checkpoints, None)
     if furthest is not None:
-        return ChainReport(False, checked, None, PROBLEM_MISSING, checkpoint=furthest, chain_end_id=last_id)
-    return ChainReport(True, checked, checkpoints=matched, newest_checkpoint=newest, chain_end_id=last_id)
+        return ChainReport(False, checked, None, PROBLEM_MISSING, checkpoint=furthest, chain_end_id=last_id,
+                           sealed_now=sealed_now)
+    return ChainReport(True, checked, checkpoints=matched, newest_checkpoint=newest, chain_end_id=last_id,
+                       sealed_now=sealed_now, unsealed=audit_unsealed_count())
 
 
-def _checkpoints_by_head() -> Iterator[AuditCheckpoint]:
+def _checkpoints_by_position() -> Iterator[AuditCheckpoint]:
     from crm.models import AuditCheckpoint
 
-    return AuditCheckpoint.objects.order_by("head_id", "id").iterator(chunk_size=2000)
+    return AuditCheckpoint.objects.order_by("row_count", "id").iterator(chunk_size=2000)
 
 
 def _newer(a: AuditCheckpoint | None, b: AuditCheckpoint) -> AuditCheckpoint:
     return b if a is None or (b.at, b.pk) > (a.at, a.pk) else a
 
 
-def _checkpoint_problem(cp: AuditCheckpoint, *, head_hash: str | None, count: int) -> str:
+def _checkpoint_problem(cp: AuditCheckpoint, *, row_id: int, row_hash: str) -> str:
+    """What is wrong with `cp` against the chain's row number cp.row_count (id `row_id`)."""
     if not checkpoint_signature_ok(cp):
         return PROBLEM_SIGNATURE
-    if cp.head_id == 0:  # taken while the log was empty
-        return "" if cp.row_count == 0 else PROBLEM_CHECKPOINT
-    if head_hash is None or head_hash != cp.head_hash or count != cp.row_count:
+    if cp.head_id != row_id or cp.head_hash != row_hash:
         return PROBLEM_CHECKPOINT
     return ""
 
@@ -436,28 +438,16 @@ def checkpoint_signature_ok(cp: AuditCheckpoint) -> bool:
 
 @transaction.atomic
 def audit_checkpoint_write() -> AuditCheckpoint:
-    """Sign and store the chain's head as it is now: its id, its hash and the number of rows up to it.
-
-    One statement reads all three, so they come from one snapshot; writers commit in id order
-    (crm_audit_chain_head's lock), so that snapshot holds a whole prefix of the chain. The count
-    continues from the previous checkpoint when that one is genuine, so a checkpoint costs a look
-    at the rows written since, not at the whole table. Each checkpoint also goes to the log, a copy
-    kept outside the database.
+    """Seal what has been committed, then sign and store the chain's head as it is now: its id, its
+    hash and its position, which is the number of rows up to it (`seq` has no gaps). The sealer's
+    lock is held until this commits, so the head read is the newest. Each checkpoint also goes to
+    the log, a copy kept outside the database.
     """
     from crm.models import AuditCheckpoint, AuditLog
 
-    last = AuditCheckpoint.objects.order_by("-id").first()
-    base_id, base_count = (last.head_id, last.row_count) if last and checkpoint_signature_ok(last) else (0, 0)
-    table = connection.ops.quote_name(AuditLog._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT h.id, h.hash, (SELECT count(*) FROM {table} a WHERE a.id > %s AND a.id <= h.id) "  # noqa: S608
-            f"FROM (SELECT id, hash FROM {table} ORDER BY id DESC LIMIT 1) h", [base_id])
-        head = cursor.fetchone()
-        if head is not None and head[0] < base_id:  # the log shrank below the last checkpoint: count afresh
-            cursor.execute(f"SELECT count(*) FROM {table} WHERE id <= %s", [head[0]])  # noqa: S608
-            base_count, head = 0, (head[0], head[1], cursor.fetchone()[0])
-    head_id, head_hash, row_count = (0, GENESIS_HASH, 0) if head is None else (head[0], head[1], base_count + head[2])
+    audit_seal()
+    head = AuditLog.objects.filter(seq__isnull=False).order_by("-seq").values_list("id", "hash", "seq").first()
+    head_id, head_hash, row_count = (0, GENESIS_HASH, 0) if head is None else (head[0], str(head[1]), int(head[2] or 0))
     at = timezone.now()
     signature = _sign(_checkpoint_message(at=at, head_id=head_id, head_hash=head_hash, row_count=row_count),
                       _checkpoint_keys()[0])

@@ -305,7 +305,7 @@ def portal_login_check(*, brand: Brand, email: str, password: str, ip: str | Non
         if login is None:
             make_password(password)  # the same work as for a real account
             raise LoginRefused()
-        login = ClientLogin.objects.select_for_update().select_related("client", "brand").get(pk=login.pk)
+        login = ClientLogin.objects.select_for_update(of=("self",)).select_related("client", "brand").get(pk=login.pk)
         if login.is_locked():
             raise _locked_error(login)
         if not check_password(password, login.password):
@@ -333,7 +333,7 @@ def portal_login_code_check(*, login: ClientLogin, code: str) -> ClientLogin:
     counts as a failed login; raises LoginRefused."""
     error: LoginRefused | None = None
     with transaction.atomic():
-        login = ClientLogin.objects.select_for_update().select_related("client", "brand").get(pk=login.pk)
+        login = ClientLogin.objects.select_for_update(of=("self",)).select_related("client", "brand").get(pk=login.pk)
         if login.is_locked():
             raise _locked_error(login)
         method = _code_use(login, code)
@@ -397,7 +397,7 @@ def totp_pending_key(login: ClientLogin) -> bytes | None:
 def portal_totp_confirm(*, login: ClientLogin, code: str) -> list[str]:
     """Turn two-factor on with a code from the app; returns the recovery codes, shown once (only
     their hashes are kept). Raises ValidationFailed on "code"."""
-    login = ClientLogin.objects.select_for_update().select_related("client").get(pk=login.pk)
+    login = ClientLogin.objects.select_for_update(of=("self",)).select_related("client").get(pk=login.pk)
     key = totp_pending_key(login)
     if key is None:
         raise TwoFactorError(gettext("Start setting up two-factor sign-in first."))
@@ -416,7 +416,7 @@ def portal_totp_confirm(*, login: ClientLogin, code: str) -> list[str]:
 @transaction.atomic
 def portal_totp_disable(*, login: ClientLogin, password: str, code: str) -> None:
     """Turn two-factor off: needs the password and a current code (or a recovery code)."""
-    login = ClientLogin.objects.select_for_update().select_related("client").get(pk=login.pk)
+    login = ClientLogin.objects.select_for_update(of=("self",)).select_related("client").get(pk=login.pk)
     errors = FieldErrors()
     if not check_password(password, login.password):
         errors.add("password", gettext("The password is not right."))
@@ -500,7 +500,7 @@ def portal_password_reset_complete(*, code: str, token: str, password: str) -> C
     """Set a new password through a good reset link, once (the link dies with the old password).
     The address is verified by the same token: it reached the inbox."""
     login = reset_link_login(code=code, token=token)
-    login = ClientLogin.objects.select_for_update().select_related("client", "brand").get(pk=login.pk)
+    login = ClientLogin.objects.select_for_update(of=("self",)).select_related("client", "brand").get(pk=login.pk)
     if not reset_token_check(login, token):
         raise LinkRefused(gettext("This password reset link is no longer valid. Ask for a new one."))
     _password_set(login, password, field="password")
@@ -514,7 +514,7 @@ def portal_password_reset_complete(*, code: str, token: str, password: str) -> C
 
 @transaction.atomic
 def portal_password_change(*, login: ClientLogin, current: str, new: str) -> ClientLogin:
-    login = ClientLogin.objects.select_for_update().select_related("client").get(pk=login.pk)
+    login = ClientLogin.objects.select_for_update(of=("self",)).select_related("client").get(pk=login.pk)
     if not check_password(current, login.password):
         raise ValidationFailed(fields={"current_password": [gettext("The password is not right.")]})
     _password_set(login, new, field="new_password")

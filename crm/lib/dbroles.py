@@ -3,7 +3,7 @@
 The application connects with DATABASE_URL. When DATABASE_OWNER_URL names another role, that role
 owns the schema: `manage.py migrate` (crm/management/commands/migrate.py) connects as the owner
 and then grants the application role what it needs, which on the append-only audit tables is
-SELECT and INSERT only. A role that does not own a table can neither ALTER it (so it cannot switch
+SELECT and INSERT, and on the audit log the UPDATE of the columns its sealer fills in. A role that does not own a table can neither ALTER it (so it cannot switch
 its triggers off), nor TRUNCATE or DROP it, which is what keeps the audit log out of reach of
 whoever takes over the application.
 
@@ -13,7 +13,7 @@ With one URL only, the application owns everything, as before; `audit_verify` sa
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -71,10 +71,13 @@ def connect_as_owner(alias: str = "default") -> Any:
     return wrapper.get_new_connection(wrapper.get_connection_params())
 
 
-def grant_app_privileges(*, alias: str = "default", append_only: Sequence[str]) -> None:
+def grant_app_privileges(*, alias: str = "default", append_only: Sequence[str],
+                         sealable: Mapping[str, Sequence[str]] | None = None) -> None:
     """As the owner: the application role may read and write every table of the schema, except the
-    `append_only` ones, which it may only read and append to. Runs after every migrate, so that
-    tables added later are covered; revoking first makes it correct whatever was granted before."""
+    `append_only` ones, which it may only read and append to, and UPDATE the `sealable` columns of
+    (table -> columns; the audit log's seal, which its trigger allows once per row). Runs after
+    every migrate, so that tables added later are covered; revoking first makes it correct
+    whatever was granted before."""
     if owner_params() is None:
         return
     conn = connections[alias]
@@ -88,7 +91,10 @@ def grant_app_privileges(*, alias: str = "default", append_only: Sequence[str]) 
             f"GRANT USAGE ON SCHEMA {schema} TO {role}",
             f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}",
             f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {schema} TO {role}",
+            # Revoking a table's UPDATE revokes its column UPDATEs too; the seal's are granted after.
             f"REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON {tables} FROM {role}",
+            *(f"GRANT UPDATE ({', '.join(qn(c) for c in columns)}) ON {qn(table)} TO {role}"
+              for table, columns in (sealable or {}).items()),
         ):
             cursor.execute(sql)
 

@@ -3,16 +3,17 @@ from __future__ import annotations
 from typing import ClassVar
 
 from django.db import models
-from django.db.models import F
+from django.db.models import F, Q
 
 
 class AuditLog(models.Model):
     """Append-only, hash-chained record of every change that matters.
 
-    Each row stores the SHA-256 of the previous row (`prev_hash`) and of its own content
-    including `prev_hash` (`hash`). PostgreSQL triggers (migration 0002) refuse UPDATE and DELETE,
-    and `manage.py audit_verify` walks the chain and names the first row that does not match.
-    Rows are written only by `crm.audit.audit_record`.
+    Rows are written only by `crm.audit.audit_record`, unsealed; `crm.audit.audit_seal` then gives
+    each its place in the chain (`seq`), the SHA-256 of the row before it (`prev_hash`) and of its
+    own content including `prev_hash` (`hash`). PostgreSQL triggers (migrations 0002, 0014) refuse
+    UPDATE and DELETE, except that one sealing update of an unsealed row, and `manage.py
+    audit_verify` walks the chain and names the first row that does not match.
     """
 
     at = models.DateTimeField()
@@ -29,8 +30,11 @@ class AuditLog(models.Model):
     user_agent = models.TextField(blank=True)
     request_id = models.CharField(max_length=64, blank=True)
     source = models.CharField(max_length=16, blank=True)
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    # Empty until the row is sealed (crm.audit.audit_seal).
+    seq = models.BigIntegerField(null=True, blank=True, unique=True,
+                                 help_text="Position in the chain, set when the row is sealed.")
+    prev_hash = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 - empty until sealed
+    hash = models.CharField(max_length=64, unique=True, null=True, blank=True)  # noqa: DJ001 - empty until sealed
     # The brand the audited object belongs to (none for system-wide rows: rates, roles, staff of
     # several brands). Who may read the row follows it (crm.permissions.audit_queryset_for_user). Not
     # part of the hash: rows written before the column existed still verify.
@@ -44,6 +48,8 @@ class AuditLog(models.Model):
             models.Index(F("actor"), F("id").desc(), name="audit_actor_idx"),
             # A brand-limited reader's page: the newest rows of their brands, by index.
             models.Index(F("brand"), F("id").desc(), name="audit_brand_idx"),
+            # The sealer's backlog: rows committed but not yet in the chain.
+            models.Index(fields=["id"], condition=Q(seq__isnull=True), name="audit_unsealed_idx"),
         ]
 
     def __str__(self) -> str:

@@ -317,6 +317,8 @@ CELERY_BEAT_SCHEDULE = {
     # Background jobs (django-rq) whose worker died are shown failed (crm.jobs).
     "jobs-sweep": {"task": "crm.tasks.jobs_sweep", "schedule": 60.0},
     "audit-verify-nightly": {"task": "crm.tasks.audit_verify_chain", "schedule": crontab(hour=2, minute=30)},
+    # Audit rows are written unchained and sealed into the chain here, in batches (crm.audit).
+    "audit-seal": {"task": "crm.tasks.audit_seal", "schedule": 10.0},
     # The chain's head, signed, every few minutes: removing the newest rows then shows (crm.audit).
     "audit-checkpoint": {"task": "crm.tasks.audit_checkpoint", "schedule": 300.0},
     # Trading: the fan-out tasks poll each server only when its own interval is due.

@@ -19,7 +19,7 @@ from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
 from psycopg.errors import InsufficientPrivilege
 
-from crm.audit import GENESIS_HASH, audit_checkpoint_write, audit_record, row_hash, verify_chain
+from crm.audit import GENESIS_HASH, audit_checkpoint_write, audit_record, audit_seal, row_hash, verify_chain
 from crm.lib import context, dbroles
 from crm.models import AuditCheckpoint, AuditLog
 from tests.crm.subprocess_env import REPO_ROOT, child_env
@@ -28,12 +28,15 @@ from tests.waiting import scaled
 
 
 def _record_some(n: int = 5) -> list[AuditLog]:
-    return [
+    """`n` rows written and then sealed into the chain (as beat's sealer would), as stored."""
+    rows = [
         audit_record(action="client.updated", object_type="crm.client", object_id=f"c{i}",
                      before={"stage": "lead", "n": i}, after={"stage": "registered", "n": i},
                      reason=f"change {i}")
         for i in range(n)
     ]
+    audit_seal()
+    return list(AuditLog.objects.filter(pk__in=[r.pk for r in rows]).order_by("seq"))
 
 
 @contextmanager
@@ -303,7 +306,8 @@ def test_audit_verify_names_the_newest_rows_removed_behind_the_triggers():
     assert report.chain_end_id == rows[2].pk
     code, out, err = _run_audit_verify()
     assert code == 1, out
-    assert (f"audit chain BROKEN: 3 rows with ids {rows[2].pk + 1} to {rows[5].pk} are missing: the chain ends "
+    # Chain order is the sealer's order, not id order: the missing rows are named by their place.
+    assert (f"audit chain BROKEN: 3 rows are missing from the chain's end (rows number 4 to 6): the chain ends "
             f"at id {rows[2].pk} after 3 rows, but the checkpoint of {checkpoint.at.isoformat(timespec='seconds')} "
             f"recorded 6 rows up to id {rows[5].pk} (hash {rows[5].hash})") in err
     assert later[0].pk > rows[5].pk
@@ -376,8 +380,8 @@ def test_concurrent_writers_produce_one_unbroken_chain():
             for i in range(per_thread):
                 with transaction.atomic():
                     audit_record(action="thread.write", object_id=f"{n}-{i}", after={"n": n, "i": i})
-                    # Widen the window between reading the chain's head and committing: without
-                    # the advisory lock, other writers would read the same head and fork the chain.
+                    # Widen the window between writing and committing: rows commit out of id
+                    # order, and the sealer (run by verify_chain below) must still make one chain.
                     time.sleep(0.003)
         except BaseException as exc:  # noqa: BLE001 - reported to the main thread below
             errors.append(exc)

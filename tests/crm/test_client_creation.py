@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.db import transaction
 
-from crm.audit import AuditEntry, audit_record, audit_record_many, verify_chain
+from crm.audit import AuditEntry, audit_record, audit_record_many, audit_seal, verify_chain
 from crm.exceptions import NotAllowed, ValidationFailed
 from crm.models import AuditLog, Client, Event, Notification, RoleCode
 from crm.services import NewClient, clients_creation
@@ -87,7 +87,8 @@ def test_audit_rows_written_together_are_what_audit_record_writes_one_by_one(sho
         one = audit_record(action="test.one", object_type="x", object_id="1", actor=agent, **values)
         audit_record_many([AuditEntry(action="test.one", object_type="x", object_id="2", actor=agent, **values),
                            AuditEntry(action="test.two", object_type="x", object_id="3", before={"n": 2})])
-    rows = list(AuditLog.objects.filter(action__startswith="test.").order_by("id"))
+    audit_seal()  # rows are chained after commit (crm.audit); before, the links were set on insert
+    rows = list(AuditLog.objects.filter(action__startswith="test.").order_by("seq"))
     assert [r.object_id for r in rows] == ["1", "2", "3"]
     assert rows[1].prev_hash == rows[0].hash and rows[2].prev_hash == rows[1].hash
     assert (rows[1].after, rows[1].actor_id, rows[1].reason) == (one.after, agent.pk, "why")

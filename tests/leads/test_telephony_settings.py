@@ -16,7 +16,7 @@ from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.audit import APPEND_ONLY_TABLES
+from crm.audit import app_privileges_grant
 from crm.exceptions import NotAllowed, ValidationFailed
 from crm.lib import dbroles
 from crm.lib.signatures import signature_for
@@ -365,4 +365,4 @@ def _migrate_there_and_back(before, after):
         executor = MigrationExecutor(connection)
         executor.migrate(leaves)
         # Tables the round trip dropped and made again: the application role gets them back.
-        dbroles.grant_app_privileges(append_only=APPEND_ONLY_TABLES)
+        app_privileges_grant()

@@ -1,5 +1,6 @@
-"""`manage.py audit_verify`: walk the audit log's hash chain, hold it against the signed
-checkpoints, and name the first broken row or the rows that are missing."""
+"""`manage.py audit_verify`: seal the audit rows committed so far, walk the audit log's hash chain,
+hold it against the signed checkpoints, and name the first broken row or the rows that are
+missing; say how many rows it sealed and how many still wait (committed meanwhile)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ class Command(BaseCommand):
             anchor = (f"; matches {report.checkpoints} checkpoints, the newest of "
                       f"{cp.at.isoformat(timespec='seconds')} (head id {cp.head_id}, {cp.row_count} rows)"
                       if cp else "; no checkpoint yet")
-            self.stdout.write(f"audit chain ok: {report.checked} rows{anchor}")
+            self.stdout.write(f"audit chain ok: {report.checked} rows{anchor}; {report.sealed_now} sealed by this "
+                              f"run, {report.unsealed} waiting to be sealed")
             return
         where = f" at row {report.first_bad_id}" if report.first_bad_id else ""
         self.stderr.write(f"audit chain BROKEN{where}: {report.describe()}")

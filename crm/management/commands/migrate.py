@@ -2,7 +2,7 @@
 
 Django's own migrate, run on the owner's connection, then the application role's privileges
 (crm.lib.dbroles): every table read and written, the append-only audit tables only read and
-appended to. The grants run after every migrate, so that tables a later migration adds are covered.
+appended to (and the audit log sealed). The grants run after every migrate, so that tables a later migration adds are covered.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 from django.core.management.commands import migrate
 from django.db import DEFAULT_DB_ALIAS
 
-from crm.audit import APPEND_ONLY_TABLES
+from crm.audit import app_privileges_grant
 from crm.lib import dbroles
 
 
@@ -24,4 +24,4 @@ class Command(migrate.Command):
             return
         with dbroles.as_owner(alias):
             super().handle(*args, **options)
-            dbroles.grant_app_privileges(alias=alias, append_only=APPEND_ONLY_TABLES)
+            app_privileges_grant(alias=alias)
