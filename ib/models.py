@@ -32,7 +32,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from crm.lib.context import history_user
-from crm.lib.money import Money
+from crm.lib.money import Money, money_fields
 
 
 class PartnerKind(models.TextChoices):
@@ -553,12 +553,11 @@ class PlanAssignment(models.Model):
 
 
 class ClientDeposit(models.Model):
-    """A confirmed deposit of a client (CPA qualification). Fed by the wallet's deposit events
-    (ib.handlers) and by the migration import; one row per reference."""
+    """A confirmed deposit of a client (CPA qualification), in its own currency. Fed by the wallet's
+    deposit events (ib.handlers) and by the migration import; one row per reference."""
 
     client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, related_name="+")
-    amount = models.DecimalField(max_digits=24, decimal_places=8)
-    currency = models.CharField(max_length=8)
+    amount, currency = money_fields()
     at = models.DateTimeField()
     reference = models.CharField(max_length=100, unique=True)
     source = models.CharField(max_length=10, default="wallet")  # wallet, import
@@ -571,11 +570,11 @@ class ClientDeposit(models.Model):
 
 
 class ClientChargeback(models.Model):
-    """A chargeback or refund of a client's deposit: claws CPA back in the period of `at`."""
+    """A chargeback or refund of a client's deposit, in the deposit's currency: claws CPA back in
+    the period of `at`. Fed by the wallet's refund and chargeback events (ib.handlers)."""
 
     client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, related_name="+")
-    amount = models.DecimalField(max_digits=24, decimal_places=8)
-    currency = models.CharField(max_length=8)
+    amount, currency = money_fields()
     at = models.DateTimeField()
     reference = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=10, default="chargeback")  # chargeback, refund

@@ -11,6 +11,7 @@ import pytest
 import time_machine
 from django.test import Client as HttpClient
 
+from crm.lib.money import Money
 from ib import commissions as cs
 from ib import selectors
 from ib.models import CommissionLine, LinkKind
@@ -41,7 +42,7 @@ def portal_world():
     w.own = make_client(brand=w.brand, first_name="Maria", last_name="Lopez", email="maria.lopez@example.com",
                         phone="+442071838750", country="ES")
     services.client_attribution_import(actor=None, client=w.own, partner=w.master, touched_at=t(1, 0, month=1))
-    cs.deposit_record(client=w.own, amount="250", currency="USD", at=t(2), reference="dep-maria-1")
+    cs.deposit_record(client=w.own, amount=Money("250", "USD"), at=t(2), reference="dep-maria-1")
     store(w, round_trip(w.account, opened=t(4, 10), closed=t(4, 11)))
     first = cs.commission_run(actor=None, brand=w.brand, period=MARCH)
     cs.commission_run_settle(actor=None, run=first)
