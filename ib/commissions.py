@@ -21,7 +21,7 @@ from django.utils.translation import gettext
 
 from crm.audit import audit_record
 from crm.events import emit
-from crm.lib.money import currency_normalise, money_round
+from crm.lib.money import Money, currency_normalise, money_round
 from crm.models import Brand, Client, User
 from crm.permissions import user_can
 from ib import engine
@@ -352,27 +352,34 @@ def plan_assign(*, actor: User | None, plan: CommissionPlan, effective_from: dt.
 
 # --- facts ----------------------------------------------------------------------------------------
 
+def _positive(amount: Money) -> Decimal:
+    if not isinstance(amount, Money) or not amount.amount.is_finite() or amount.amount <= 0:
+        raise ValidationFailed(fields={"amount": gettext("Enter a positive number.")})
+    return amount.amount
+
+
 @transaction.atomic
-def deposit_record(*, client: Client, amount: Decimal | str, currency: str, at: dt.datetime, reference: str,
+def deposit_record(*, client: Client, amount: Money, at: dt.datetime, reference: str,
                    source: str = "wallet") -> ClientDeposit:
-    """A confirmed deposit (idempotent by reference): the wallet's deposit events and the import."""
-    value = _dec(amount, "amount", positive=True, allow_zero=False)
+    """A confirmed deposit, in its own currency (idempotent by `reference`: a repeated call returns
+    the row recorded first): the wallet's deposit events (ib.handlers) and the import."""
+    value = _positive(amount)
     deposit, _created = ClientDeposit.objects.get_or_create(
         reference=reference, defaults={"client": client, "amount": value, "at": at, "source": source,
-                                       "currency": currency_normalise(currency)})
+                                       "currency": amount.currency})
     return deposit
 
 
 @transaction.atomic
-def chargeback_record(*, client: Client, amount: Decimal | str, currency: str, at: dt.datetime, reference: str,
+def chargeback_record(*, client: Client, amount: Money, at: dt.datetime, reference: str,
                       kind: str = "chargeback") -> ClientChargeback:
-    """A chargeback or refund of a client's deposit (idempotent by reference)."""
-    value = _dec(amount, "amount", positive=True, allow_zero=False)
+    """A chargeback or refund of a client's deposit, in its own currency (idempotent by `reference`)."""
+    value = _positive(amount)
     if kind not in ("chargeback", "refund"):
         raise ValidationFailed(fields={"kind": gettext("Choose chargeback or refund.")})
     row, _created = ClientChargeback.objects.get_or_create(
         reference=reference, defaults={"client": client, "amount": value, "at": at, "kind": kind,
-                                       "currency": currency_normalise(currency)})
+                                       "currency": amount.currency})
     return row
 
 

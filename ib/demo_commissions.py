@@ -210,7 +210,7 @@ def dispute_seed(*, brand: Brand) -> CommissionDispute | None:
                  if getattr(x, "is_payable", False)), None)
     if line is None:
         return None
-    return disputes.dispute_open(partner=partner, line_id=line.pk, message=DISPUTE_MESSAGE)
+    return disputes.dispute_open(partner=partner, line_key=line.key, message=DISPUTE_MESSAGE)
 
 
 def attributed_accounts(partners: Sequence[Partner]) -> list[TradingAccount]:

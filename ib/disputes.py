@@ -5,9 +5,10 @@ paid) or rejecting it with the reason. Both steps are audited and emitted; the b
 are alerted of a new one and the partner is mailed the answer (ib.handlers); the partner reads it in
 the portal too.
 
-A line is named by its key (source, rule) and the run it was in: a daily increment may write the
-same line again under another id and a recalculation supersedes the run, so the line in force now
-is found by the key (`dispute_current_line`), beside the line as the partner saw it.
+A line is named by its key (source, beneficiary, rule: ib.models.line_key) and the run it was in: a
+daily increment may write the same line again under another id and a recalculation supersedes the
+run, so the line in force now is found by the key (`dispute_current_line`), beside the line as the
+partner saw it.
 """
 
 from __future__ import annotations
@@ -85,14 +86,15 @@ def _already(existing: CommissionDispute) -> Conflict:
                     code="dispute_open")
 
 
-def dispute_open(*, partner: Partner, line_id: int, message: str) -> CommissionDispute:
-    """The signed-in partner questions one of its own counted lines (another partner's, or a
-    superseded one, is NotFound). One open question per line: a second is refused by name."""
+def dispute_open(*, partner: Partner, line_key: str, message: str) -> CommissionDispute:
+    """The signed-in partner questions one of its own counted lines, named by its key (another
+    partner's, or one no longer earning, is NotFound). One open question per line: a second is
+    refused by name."""
     text = _text(message, "message", gettext("Say what you think is wrong with this amount."))
     with transaction.atomic():
         # One question at a time per partner: a second tab's waits here, then finds the first.
         Partner.objects.select_for_update().filter(pk=partner.pk).first()
-        line = selectors.partner_lines(partner).filter(line_pk_q(line_id)).first()
+        line = selectors.partner_line_by_key(partner, line_key)
         if line is None:
             raise NotFound()
         existing = _open_one(partner, line)

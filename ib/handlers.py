@@ -45,6 +45,41 @@ def attribute_lead(event: Event) -> None:
 
 
 
+# The wallet's money facts the commission engine reads (CPA qualification, clawback), one row per
+# wallet transaction: the reference is derived from the wallet's own stable codes, so a repeated
+# delivery (or a replay of the event) finds the row already recorded and changes nothing.
+@subscribe("wallet.deposit_succeeded")
+def deposit_fact(event: Event) -> None:
+    """A confirmed deposit, in its own currency, dated when the wallet credited it."""
+    from crm.lib.money import Money
+    from crm.lib.payloads import event_data
+    from ib import commissions
+
+    data = event_data(event)
+    if event.client is None or not data.get("deposit"):
+        return
+    commissions.deposit_record(client=event.client, amount=Money(str(data["amount"]), str(data["currency"])),
+                               at=event.occurred_at, reference=f"wallet:deposit:{data['deposit']}")
+
+
+@subscribe("wallet.deposit_refunded", "wallet.deposit_charged_back")
+def deposit_reversal_fact(event: Event) -> None:
+    """A refund (one per refund) or the chargeback (one per deposit) of a confirmed deposit."""
+    from crm.lib.money import Money
+    from crm.lib.payloads import event_data
+    from ib import commissions
+
+    data = event_data(event)
+    if event.client is None or not data.get("deposit"):
+        return
+    if event.name == "wallet.deposit_refunded":
+        kind, reference = "refund", f"wallet:refund:{data['deposit']}:{data.get('reversal', '')}"
+    else:
+        kind, reference = "chargeback", f"wallet:chargeback:{data['deposit']}"
+    commissions.chargeback_record(client=event.client, amount=Money(str(data["amount"]), str(data["currency"])),
+                                  at=event.occurred_at, reference=reference[:100], kind=kind)
+
+
 @subscribe("portal.registered", "kyc.approved", "wallet.first_deposit", "ib.client_qualified")
 def postback_queue(event: Event) -> None:
     """Write the postback of the client's partner for this event, sent after commit (ib.postbacks)."""

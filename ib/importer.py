@@ -27,6 +27,8 @@ from django.utils.translation import gettext
 from crm.exceptions import DomainError, NotFound, ValidationFailed
 from crm.forms import visible_brands
 from crm.jobs import job_start
+from crm.lib.money import Money
+from crm.lib.validation import InvalidValue
 from crm.models import Brand, Client
 from crm.permissions import user_can
 from ib import commissions as cs
@@ -198,9 +200,12 @@ def ib_import(data: Mapping[str, Any]) -> Counter[str]:
             if client is None:
                 raise ImportFailed(f"{where}.client", f"no client {dep.get('client')!r} in this file")
             counts["deposits"] += not ClientDeposit.objects.filter(reference=dep.get("reference")).exists()
-            cs.deposit_record(client=client, amount=_req(dep, "amount", where), currency=_req(dep, "currency", where),
-                              at=_when(dep.get("at"), f"{where}.at"), reference=_req(dep, "reference", where),
-                              source="import")
+            try:
+                amount = Money(str(_req(dep, "amount", where)), str(_req(dep, "currency", where)))
+            except InvalidValue as error:
+                raise ImportFailed(f"{where}.{error.field}", error.message) from None
+            cs.deposit_record(client=client, amount=amount, at=_when(dep.get("at"), f"{where}.at"),
+                              reference=_req(dep, "reference", where), source="import")
     except DomainError as error:
         detail = "; ".join(f"{k}: {', '.join(v)}" for k, v in error.fields.items()) or error.message
         raise ImportFailed(where, detail) from None

@@ -18,7 +18,10 @@ Attribution
 
 from __future__ import annotations
 
+import hashlib
+import re
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import ClassVar
 
@@ -33,7 +36,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from crm.lib.context import history_user
-from crm.lib.money import Money
+from crm.lib.money import Money, money_fields
 from crm.lib.public_url import public_url
 
 
@@ -561,12 +564,11 @@ class PlanAssignment(models.Model):
 
 
 class ClientDeposit(models.Model):
-    """A confirmed deposit of a client (CPA qualification). Fed by the wallet's deposit events
-    (ib.handlers) and by the migration import; one row per reference."""
+    """A confirmed deposit of a client (CPA qualification), in its own currency. Fed by the wallet's
+    deposit events (ib.handlers) and by the migration import; one row per reference."""
 
     client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, related_name="+")
-    amount = models.DecimalField(max_digits=24, decimal_places=8)
-    currency = models.CharField(max_length=8)
+    amount, currency = money_fields()
     at = models.DateTimeField()
     reference = models.CharField(max_length=100, unique=True)
     source = models.CharField(max_length=10, default="wallet")  # wallet, import
@@ -579,11 +581,11 @@ class ClientDeposit(models.Model):
 
 
 class ClientChargeback(models.Model):
-    """A chargeback or refund of a client's deposit: claws CPA back in the period of `at`."""
+    """A chargeback or refund of a client's deposit, in the deposit's currency: claws CPA back in
+    the period of `at`. Fed by the wallet's refund and chargeback events (ib.handlers)."""
 
     client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, related_name="+")
-    amount = models.DecimalField(max_digits=24, decimal_places=8)
-    currency = models.CharField(max_length=8)
+    amount, currency = money_fields()
     at = models.DateTimeField()
     reference = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=10, default="chargeback")  # chargeback, refund
@@ -759,6 +761,50 @@ class CommissionLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source_kind} {self.source_id} -> {self.beneficiary_id}: {self.amount}"
+
+    @property
+    def key(self) -> str:
+        """The line's stable name (see `line_key`): the same in every run that computes it."""
+        return line_key(source_kind=self.source_kind, source_id=self.source_id, beneficiary_id=self.beneficiary_id,
+                        rule_code=self.rule_code)
+
+
+# A line's id (share id x LINE_ID_SHIFT + place) names it in one run only: a recalculation or an
+# increment writes it again under another. Links and disputes name a line by its key instead,
+# derived from what makes the line: its source (kind and id), its beneficiary and its rule's code,
+# which a recalculation keeps. The rule's code (free text) enters as a short digest, so the key is
+# a URL path segment; a key is looked up in the run in force (ib.selectors.partner_line_by_key).
+LINE_KEY_RE = re.compile(r"(deal|cpa|chargeback)-([1-9][0-9]{0,18})-([1-9][0-9]{0,18})-([0-9a-f]{10})")
+_BIGINT_MAX = 2 ** 63 - 1
+
+
+def rule_digest(rule_code: str) -> str:
+    return hashlib.blake2s(rule_code.encode(), digest_size=5).hexdigest()
+
+
+def line_key(*, source_kind: str, source_id: int, beneficiary_id: int, rule_code: str) -> str:
+    """"deal-<deal id>-<partner id>-<rule digest>": the same for as long as the line's source,
+    beneficiary and rule are."""
+    return f"{source_kind}-{source_id}-{beneficiary_id}-{rule_digest(rule_code)}"
+
+
+@dataclass(frozen=True)
+class LineKey:
+    source_kind: str
+    source_id: int
+    beneficiary_id: int
+    rule_digest: str
+
+
+def line_key_parse(text: str) -> LineKey | None:
+    """The parts of a line key, or None for anything that is not one (a 404, never an error)."""
+    found = LINE_KEY_RE.fullmatch(text or "")
+    if found is None:
+        return None
+    kind, source, beneficiary, digest = found.groups()
+    if int(source) > _BIGINT_MAX or int(beneficiary) > _BIGINT_MAX:
+        return None
+    return LineKey(source_kind=kind, source_id=int(source), beneficiary_id=int(beneficiary), rule_digest=digest)
 
 
 def line_pk_q(pk: int, prefix: str = "") -> Q:
@@ -1004,7 +1050,7 @@ class CommissionDispute(models.Model):
     """A partner's question about one commission line, and the IB manager's one answer. The line is
     named by its key (source, rule) and the run it was in: an increment may write the line again
     under another id, and a recalculation supersedes the run, so the line in force is found by its
-    key (ib.disputes.dispute_lines). What the partner saw is kept on the row."""
+    key (`line_key`; ib.disputes.dispute_current_line). What the partner saw is kept on the row."""
 
     code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
     brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
@@ -1039,3 +1085,9 @@ class CommissionDispute(models.Model):
 
     def __str__(self) -> str:
         return f"dispute {self.code}: {self.source_kind} {self.source_id} {self.rule_code}"
+
+    @property
+    def line_key(self) -> str:
+        """The key of the questioned line (ib.models.line_key), in whichever run holds it now."""
+        return line_key(source_kind=self.source_kind, source_id=self.source_id, beneficiary_id=self.partner_id,
+                        rule_code=self.rule_code)

@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver, path
+from django.urls import URLPattern, URLResolver, path, register_converter
 
 from ib import partner_views as views
 from ib import settlement_views
+from ib.models import LINE_KEY_RE
+
+
+class LineKeyConverter:
+    """A commission line's key (ib.models.line_key), never another earnings page's name."""
+
+    regex = LINE_KEY_RE.pattern
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(LineKeyConverter, "line_key")
 
 app_name = "partners"
 
@@ -16,8 +32,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("partners/network/", views.network, name="network"),
     path("partners/clients/", views.clients, name="clients"),
     path("partners/earnings/", views.earnings, name="earnings"),
-    path("partners/earnings/<int:line_id>/", views.line_detail, name="line"),
-    path("partners/earnings/<int:line_id>/dispute/", views.line_dispute, name="line_dispute"),
+    # A line by its key (ib.models.line_key), which outlives the run that computed it.
+    path("partners/earnings/<line_key:line_key>/", views.line_detail, name="line"),
+    path("partners/earnings/<line_key:line_key>/dispute/", views.line_dispute, name="line_dispute"),
     path("partners/earnings/statement/", views.statement, name="statement"),
     path("partners/disputes/", views.dispute_list, name="disputes"),
     path("partners/postbacks/", views.postback_log, name="postbacks"),

@@ -248,13 +248,13 @@ def postback_log(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @partner_login_required
-def line_detail(request: HttpRequest, line_id: int) -> HttpResponse:
-    return _line(request, line_id)
+def line_detail(request: HttpRequest, line_key: str) -> HttpResponse:
+    return _line(request, line_key)
 
 
-def _line(request: HttpRequest, line_id: int, *, form: DisputeForm | None = None, status: int = 200) -> HttpResponse:
+def _line(request: HttpRequest, line_key: str, *, form: DisputeForm | None = None, status: int = 200) -> HttpResponse:
     partner = request.partner  # type: ignore[attr-defined]
-    explained = selectors.partner_line_explanation(partner, line_id)
+    explained = selectors.partner_line_explanation(partner, line_key)
     if explained is None:
         raise Http404
     line = explained.line
@@ -267,12 +267,12 @@ def _line(request: HttpRequest, line_id: int, *, form: DisputeForm | None = None
 
 @require_POST
 @partner_login_required
-def line_dispute(request: HttpRequest, line_id: int) -> HttpResponse:
+def line_dispute(request: HttpRequest, line_key: str) -> HttpResponse:
     """The partner questions the line: the IB manager answers on its disputes page."""
     form = DisputeForm(request.POST)
     if form.is_valid():
         try:
-            disputes.dispute_open(partner=request.partner, line_id=line_id,  # type: ignore[attr-defined]
+            disputes.dispute_open(partner=request.partner, line_key=line_key,  # type: ignore[attr-defined]
                                   message=form.cleaned_data["message"])
         except NotFound:
             raise Http404 from None
@@ -280,8 +280,8 @@ def line_dispute(request: HttpRequest, line_id: int) -> HttpResponse:
             apply_domain_errors(form, error)
         else:
             messages.success(request, gettext("Sent. The IB manager will answer here."))
-            return HttpResponseRedirect(reverse("partners:line", args=[line_id]))
-    return _line(request, line_id, form=form, status=400)
+            return HttpResponseRedirect(reverse("partners:line", args=[line_key]))
+    return _line(request, line_key, form=form, status=400)
 
 
 @require_GET

@@ -38,7 +38,8 @@ from ib.models import (
     RunKind,
     RunStatus,
     TrackingLink,
-    line_pk_q,
+    line_key_parse,
+    rule_digest,
 )
 from trading.models import Deal
 
@@ -453,10 +454,26 @@ class LineExplanation:
         return bool(tiers) and "min_lots" in tiers[0]
 
 
-def partner_line_explanation(partner: Partner, line_id: int) -> LineExplanation | None:
-    """One of the partner's counted lines with its sources, or None (not its line, superseded,
-    or no such line: the same answer)."""
-    line = partner_lines(partner).filter(line_pk_q(line_id)).first()
+def partner_line_by_key(partner: Partner, key: str) -> CommissionLine | None:
+    """The partner's line named `key` (ib.models.line_key) in the run that counts now, or None
+    (not its line, no longer earning, or not a key: the same answer). Only the batches that can
+    hold it are unpacked: a deal's, those of its day; a CPA's or a clawback's, those of that kind."""
+    parsed = line_key_parse(key)
+    if parsed is None or parsed.beneficiary_id != partner.pk:
+        return None
+    lines = partner_lines(partner).filter(source_kind=parsed.source_kind, source_id=parsed.source_id)
+    if parsed.source_kind == "deal":
+        time = Deal.objects.filter(pk=parsed.source_id).values_list("time", flat=True).first()
+        if time is None:
+            return None
+        lines = lines.filter(batch_day=time.astimezone(dt.UTC).date())
+    return next((line for line in lines if rule_digest(line.rule_code) == parsed.rule_digest), None)
+
+
+def partner_line_explanation(partner: Partner, key: str) -> LineExplanation | None:
+    """One of the partner's counted lines, named by its key, with its sources, or None (not its
+    line, no longer earning, or no such line: the same answer)."""
+    line = partner_line_by_key(partner, key)
     return None if line is None else line_explanation(line, partner)
 
 

@@ -9,7 +9,9 @@ webhook, a repeated webhook and a lookup credit the wallet once between them.
 A success posts: the provider's clearing account debited the amount (the provider owes it to us),
 the client's wallet credited the amount less the method's fee, the brand's fees account credited
 the fee; then ``wallet.deposit_succeeded`` and, for the client's first successful deposit,
-``wallet.first_deposit``, in the same transaction.
+``wallet.first_deposit``, in the same transaction. A refund's success emits
+``wallet.deposit_refunded`` and a deposit's chargeback ``wallet.deposit_charged_back`` (once), so
+that the IB engine's CPA sees the deposit and claws it back (ib.handlers).
 
 Calls to the provider are made outside a database transaction: the deposit row is committed as
 "created" first, then the provider's answer moves it to pending, failed (refused: nothing
@@ -331,6 +333,7 @@ def _chargeback(deposit: Deposit, message: WebhookMessage) -> None:
         return
     remaining = (deposit.money - deposit.refunded_money).quantize()
     amount = message.amount.quantize() if message.amount is not None else remaining
+    taken = amount
     wallet, clearing, fees = _accounts(deposit)
     # The client got the amount less the fee: the fee, kept by the brokerage, goes back first
     # (not after a partial refund, whose own posting already charged the client in full).
@@ -345,6 +348,9 @@ def _chargeback(deposit: Deposit, message: WebhookMessage) -> None:
         _move(deposit, S.CHARGED_BACK, event_id=message.event_id, note=gettext("The payment was charged back."))
         audit_record(action="wallet.deposit_charged_back", obj=deposit, after={"amount": amount.text(),
                                                                               "chargeback": message.provider_ref})
+        emit("wallet.deposit_charged_back", client=deposit.client, actor=None, data={
+            "deposit": str(deposit.code), "reversal": message.provider_ref, "amount": taken.text(),
+            "currency": taken.currency, "method": deposit.method, "provider": deposit.provider.code})
 
 
 # --- lookups and expiry ------------------------------------------------------------------------------------
@@ -487,6 +493,9 @@ def _refund_outcome(refund: DepositRefund, outcome: str, *, provider_ref: str = 
               note=gettext("Refunded %(amount)s.") % {"amount": money})
     audit_record(action="wallet.deposit_refunded", obj=deposit, actor=refund.actor, reason=refund.reason,
                  after={"amount": money.text(), "transaction": str(tx.code)})
+    emit("wallet.deposit_refunded", client=deposit.client, actor=refund.actor, data={
+        "deposit": str(deposit.code), "reversal": refund.merchant_ref, "amount": money.text(),
+        "currency": money.currency, "method": deposit.method, "provider": deposit.provider.code})
 
 
 # --- selectors ---------------------------------------------------------------------------------------------

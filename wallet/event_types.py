@@ -50,6 +50,21 @@ declare("wallet.deposit_succeeded", payload=DepositSucceeded,
         description="A deposit was confirmed by its provider and credited to the client's wallet.")
 
 
+class DepositReversed(TypedDict):
+    deposit: CodeText  # the deposit's code
+    reversal: str  # the refund's reference, or the provider's chargeback reference ("" if it gave none)
+    amount: DecimalText  # what went back to the client's card or account, in `currency`
+    currency: str
+    method: str  # card | ewallet | crypto | bank_wire
+    provider: str  # the provider's code
+
+
+declare("wallet.deposit_refunded", payload=DepositReversed,
+        description="Part or all of a confirmed deposit was refunded to the client through its provider.")
+declare("wallet.deposit_charged_back", payload=DepositReversed,
+        description="The provider took a confirmed deposit back (a chargeback); once per deposit.")
+
+
 class WithdrawalChange(TypedDict):
     withdrawal: CodeText  # the withdrawal's code
     amount: DecimalText  # requested, in `currency` (the fee is taken from it)

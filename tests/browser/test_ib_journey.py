@@ -224,7 +224,7 @@ def test_a_partners_prospect_registers_deposits_trades_and_the_partner_sees_the_
 
     # 6. The partner finds the line in its earnings and opens its explanation.
     partner_page.goto(f"{base}{reverse('partners:earnings')}")
-    row_link = partner_page.locator(f"a[href='{reverse('partners:line', args=[line.pk])}']")
+    row_link = partner_page.locator(f"a[href='{reverse('partners:line', args=[line.key])}']")
     assert row_link.count() == 1
     assert "fx_rebate" in partner_page.inner_text("main")
     row_link.click()

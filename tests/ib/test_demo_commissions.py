@@ -97,7 +97,7 @@ def test_the_demo_partner_earns_from_its_own_and_its_sub_ibs_clients(demo):
     lines = list(selectors.partner_lines(master))
     assert {line.level for line in lines} >= {0, 1, 2}  # own clients, sub-IBs' and the sub-sub-IB's
     line = next(line for line in lines if line.level == 2)
-    why = selectors.partner_line_explanation(master, line.pk)
+    why = selectors.partner_line_explanation(master, line.key)
     assert why is not None and why.deal is not None  # the deal it was paid on, with its account
     assert why.deal.pk == line.source_id and why.deal.account_id == line.account_id
     assert why.lots is not None and why.lots > 0 and [p.display_name for p in why.path][0] == master.display_name

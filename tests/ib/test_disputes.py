@@ -4,6 +4,7 @@ found again after a recalculation."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -53,12 +54,12 @@ def master_line(w, volume: str = "1") -> CommissionLine:
 
 def test_a_partner_questions_its_line_and_the_ib_manager_is_alerted(world, partner_http):
     line = master_line(world)
-    response = partner_http.post(f"/partners/earnings/{line.pk}/dispute/", {"message": MESSAGE})
-    assert response.status_code == 302 and response["Location"] == f"/partners/earnings/{line.pk}/"
+    response = partner_http.post(f"/partners/earnings/{line.key}/dispute/", {"message": MESSAGE})
+    assert response.status_code == 302 and response["Location"] == f"/partners/earnings/{line.key}/"
     dispute = CommissionDispute.objects.get()
     assert (dispute.partner, dispute.source_id, dispute.rule_code, dispute.amount, dispute.state) == (
         world.master, line.source_id, "fx_rebate", D("1"), DisputeState.OPEN)
-    page = partner_http.get(f"/partners/earnings/{line.pk}/").content.decode()
+    page = partner_http.get(f"/partners/earnings/{line.key}/").content.decode()
     assert MESSAGE[:30] in page and "Waiting for the IB manager" in page
     assert 'name="message"' not in page  # one open question per line
     listing = partner_http.get("/partners/disputes/").content.decode()
@@ -76,16 +77,16 @@ def test_a_partner_questions_its_line_and_the_ib_manager_is_alerted(world, partn
 ])
 def test_an_empty_or_overlong_question_is_refused_by_name_and_stores_nothing(world, partner_http, message, error):
     line = master_line(world)
-    response = partner_http.post(f"/partners/earnings/{line.pk}/dispute/", {"message": message})
+    response = partner_http.post(f"/partners/earnings/{line.key}/dispute/", {"message": message})
     assert response.status_code == 400 and error in response.content.decode()
     assert not CommissionDispute.objects.exists()
 
 
 def test_a_second_question_on_an_open_line_is_refused_and_another_partners_line_is_not_found(world, partner_http):
     line = master_line(world)
-    disputes.dispute_open(partner=world.master, line_id=line.pk, message=MESSAGE)
+    disputes.dispute_open(partner=world.master, line_key=line.key, message=MESSAGE)
     with pytest.raises(Conflict, match="You asked about this line on"):
-        disputes.dispute_open(partner=world.master, line_id=line.pk, message="Again")
+        disputes.dispute_open(partner=world.master, line_key=line.key, message="Again")
     theirs = CommissionLine.objects.filter(beneficiary=world.leaf).order_by("-run__number").first()
     assert partner_http.post(f"/partners/earnings/{theirs.pk}/dispute/", {"message": MESSAGE}).status_code == 404
     assert CommissionDispute.objects.count() == 1
@@ -93,7 +94,7 @@ def test_a_second_question_on_an_open_line_is_refused_and_another_partners_line_
 
 def test_the_ib_manager_answers_beside_the_trace_and_the_partner_reads_it(world, partner_http, manager_http):
     line = master_line(world)
-    dispute = disputes.dispute_open(partner=world.master, line_id=line.pk, message=MESSAGE)
+    dispute = disputes.dispute_open(partner=world.master, line_key=line.key, message=MESSAGE)
     queue = manager_http.get("/ib/disputes/").content.decode()
     assert f'data-dispute="{dispute.code}"' in queue and "Master" in queue
     detail = manager_http.get(f"/ib/disputes/{dispute.code}/").content.decode()
@@ -109,7 +110,7 @@ def test_the_ib_manager_answers_beside_the_trace_and_the_partner_reads_it(world,
     dispute.refresh_from_db()
     assert (dispute.state, dispute.decided_by, dispute.answer) == (DisputeState.REJECTED, world.manager, answer)
     assert Event.objects.get(name="ib.dispute_decided").data["state"] == "rejected"
-    page = partner_http.get(f"/partners/earnings/{line.pk}/").content.decode()
+    page = partner_http.get(f"/partners/earnings/{line.key}/").content.decode()
     assert answer in page and 'name="message"' in page  # answered: the line may be questioned again
     mail.outbox.clear()
     dispatch_pending()
@@ -121,7 +122,7 @@ def test_the_ib_manager_answers_beside_the_trace_and_the_partner_reads_it(world,
 
 
 def test_only_the_brands_ib_managers_see_disputes(world, manager_http):
-    dispute = disputes.dispute_open(partner=world.master, line_id=master_line(world).pk, message=MESSAGE)
+    dispute = disputes.dispute_open(partner=world.master, line_key=master_line(world).key, message=MESSAGE)
     for user in (make_user(role_code=RoleCode.SALES_AGENT, brand=world.brand),
                  make_user(role_code=RoleCode.IB_MANAGER, brand=make_brand())):
         http = HttpClient()
@@ -134,7 +135,7 @@ def test_only_the_brands_ib_managers_see_disputes(world, manager_http):
 
 def test_after_a_plan_correction_the_dispute_shows_the_amount_in_force(world, manager_http, partner_http):
     line = master_line(world, "2")
-    dispute = disputes.dispute_open(partner=world.master, line_id=line.pk, message=MESSAGE)
+    dispute = disputes.dispute_open(partner=world.master, line_key=line.key, message=MESSAGE)
     cs.plan_version_record(actor=None, plan=world.plan, effective_from=t(1, 0, month=1),
                            rules=[{"code": "fx_rebate", "kind": "per_lot", "group": "fx", "level_rates": ["5", "2", "1.5"]}],
                            min_hold_seconds=60, note="Master's rate was 1.5")
@@ -145,11 +146,40 @@ def test_after_a_plan_correction_the_dispute_shows_the_amount_in_force(world, ma
     detail = manager_http.get(f"/ib/disputes/{dispute.code}/").content.decode()
     assert "changed since the question" in detail
     listing = partner_http.get("/partners/disputes/").content.decode()
-    assert f"/partners/earnings/{view.current.pk}/" in listing
+    assert f"/partners/earnings/{view.current.key}/" in listing
 
 
 def test_the_partners_page_names_its_plan_and_its_disputes(world, manager_http):
-    dispute = disputes.dispute_open(partner=world.master, line_id=master_line(world).pk, message=MESSAGE)
+    dispute = disputes.dispute_open(partner=world.master, line_key=master_line(world).key, message=MESSAGE)
     page = manager_http.get(f"/ib/partners/{world.master.code}/").content.decode()
     assert f'href="/ib/plans/{world.plan.code}/">Standard</a>' in page
     assert f"/ib/disputes/{dispute.code}/" in page
+
+
+def test_a_line_link_and_its_dispute_outlive_a_recalculation_of_the_month(world, partner_http, manager_http):
+    earnings = partner_http.get("/partners/earnings/").content.decode()
+    link = re.findall(r'href="(/partners/earnings/[^"/]+/)"', earnings)[0]
+    before = partner_http.get(link)
+    assert before.status_code == 200
+    line = before.context["line"]
+    response = partner_http.post(link + "dispute/", {"message": MESSAGE})
+    assert response.status_code == 302 and response["Location"] == link
+    dispute = CommissionDispute.objects.get()
+
+    # The month is computed again: a new run, whose lines are stored under new ids.
+    again = cs.commission_run(actor=None, brand=world.brand, period=MARCH)
+    assert again.number > line.run.number
+
+    after = partner_http.get(link)
+    assert after.status_code == 200
+    same = after.context["line"]
+    assert same.run_id == again.pk and same.pk != line.pk
+    assert (same.source_kind, same.source_id, same.beneficiary_id, same.rule_code, same.amount) == (
+        line.source_kind, line.source_id, line.beneficiary_id, line.rule_code, line.amount)
+    assert "Waiting for the IB manager" in after.content.decode()
+    # The dispute still shows its line: in the partner's list (the same link) and to the IB manager.
+    assert link in partner_http.get("/partners/disputes/").content.decode()
+    view = disputes.dispute_view(dispute)
+    assert view.current is not None and view.current.run_id == again.pk and not view.changed
+    detail = manager_http.get(f"/ib/disputes/{dispute.code}/").content.decode()
+    assert "changed since the question" not in detail and line.rule_code in detail

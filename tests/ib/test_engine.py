@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from crm.lib.money import Money
 from ib import commissions as cs
 from ib.models import CommissionLine
 from tests.ib.engine_world import APRIL, MARCH, deltas, make_world, round_trip, store, t, totals
@@ -79,21 +80,21 @@ def test_a_late_deal_changes_its_own_closed_period_not_the_next_one():
 def test_cpa_is_paid_once_at_qualification_and_clawed_back_in_the_chargebacks_period():
     w = make_world(plan_rules=[{"code": "cpa", "kind": "cpa", "level_rates": ["200", "50"], "cpa_min_deposit": "100",
                                 "cpa_min_lots": "1", "cpa_within_days": 30, "cpa_countries": ["DE", "FR"]}])
-    cs.deposit_record(client=w.client, amount="250", currency="USD", at=t(2, 9), reference="dep-1")
+    cs.deposit_record(client=w.client, amount=Money("250", "USD"), at=t(2, 9), reference="dep-1")
     # 0.6 lot on the 3rd, 0.6 on the 5th: 1 lot reached by the second close (5th, 11:00).
     store(w, [*round_trip(w.account, opened=t(3, 10), closed=t(3, 11), volume="0.6"),
               *round_trip(w.account, opened=t(5, 10), closed=t(5, 11), volume="0.6")])
     # A client from a country the rule does not allow never qualifies.
     from tests.ib.engine_world import add_account, add_client
     other = add_client(w, w.leaf, country="US")
-    cs.deposit_record(client=other, amount="1000", currency="USD", at=t(2, 9), reference="dep-2")
+    cs.deposit_record(client=other, amount=Money("1000", "USD"), at=t(2, 9), reference="dep-2")
     store(w, round_trip(add_account(w, other), opened=t(3, 10), closed=t(3, 11), volume="5"))
     march = cs.commission_run(actor=None, brand=w.brand, period=MARCH)
     # Leaf 200, Sub 50, Master nothing (no third level rate).
     assert totals(march) == {"Leaf": D("200.00"), "Sub": D("50.00")}
     line = CommissionLine.objects.get(run=march, beneficiary=w.leaf)
     assert line.source_kind == "cpa" and line.business_time == t(5, 11)
-    cs.chargeback_record(client=w.client, amount="250", currency="USD", at=t(10, 12, month=4), reference="cb-1")
+    cs.chargeback_record(client=w.client, amount=Money("250", "USD"), at=t(10, 12, month=4), reference="cb-1")
     april = cs.commission_run(actor=None, brand=w.brand, period=APRIL)
     # The clawback: Leaf -200 and Sub -50, carried over (nothing payable, negative carry).
     assert totals(april) == {"Leaf": D("0"), "Sub": D("0")}

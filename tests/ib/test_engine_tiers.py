@@ -101,6 +101,6 @@ def test_the_partner_sees_the_tier_in_the_line_explanation():
     run = cs.commission_run(actor=None, brand=w.brand, period=MARCH)
     line = CommissionLine.objects.get(run=run, beneficiary=w.leaf)
     http, _ = sign_in(w)
-    page = http.get(f"/partners/earnings/{line.pk}/").content.decode()
+    page = http.get(f"/partners/earnings/{line.key}/").content.decode()
     assert "own partner's clients closed 3.00 lots in the 7 days up to this trade" in page
     assert "the rate × 2.00" in page

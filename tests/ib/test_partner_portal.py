@@ -11,6 +11,7 @@ import pytest
 import time_machine
 from django.test import Client as HttpClient
 
+from crm.lib.money import Money
 from ib import commissions as cs
 from ib import selectors
 from ib.models import CommissionLine, LinkKind
@@ -41,7 +42,7 @@ def portal_world():
     w.own = make_client(brand=w.brand, first_name="Maria", last_name="Lopez", email="maria.lopez@example.com",
                         phone="+442071838750", country="ES")
     services.client_attribution_import(actor=None, client=w.own, partner=w.master, touched_at=t(1, 0, month=1))
-    cs.deposit_record(client=w.own, amount="250", currency="USD", at=t(2), reference="dep-maria-1")
+    cs.deposit_record(client=w.own, amount=Money("250", "USD"), at=t(2), reference="dep-maria-1")
     store(w, round_trip(w.account, opened=t(4, 10), closed=t(4, 11)))
     first = cs.commission_run(actor=None, brand=w.brand, period=MARCH)
     cs.commission_run_settle(actor=None, run=first)
@@ -174,8 +175,8 @@ def test_the_clients_page_masks_personal_data(world, partner_http):
 def test_earnings_list_and_a_line_explained_down_to_the_deal(world, partner_http):
     html = partner_http.get("/partners/earnings/").content.decode()
     line = selectors.partner_lines(world.master).first()
-    assert f"/partners/earnings/{line.pk}/" in html
-    detail = partner_http.get(f"/partners/earnings/{line.pk}/")
+    assert f"/partners/earnings/{line.key}/" in html
+    detail = partner_http.get(f"/partners/earnings/{line.key}/")
     text = detail.content.decode()
     deal = world.account.deals.get(pk=line.source_id)
     assert detail.status_code == 200
@@ -186,14 +187,19 @@ def test_earnings_list_and_a_line_explained_down_to_the_deal(world, partner_http
 
 def test_a_line_or_a_link_of_another_partner_is_not_found(world, partner_http):
     theirs = CommissionLine.objects.filter(beneficiary=world.leaf).first()
-    assert partner_http.get(f"/partners/earnings/{theirs.pk}/").status_code == 404
+    assert partner_http.get(f"/partners/earnings/{theirs.key}/").status_code == 404
+    # Nor is what is not a key (an id of before, a number beyond any id, a digest that is not one).
+    for junk in ("123", f"deal-{10 ** 19}-{world.master.pk}-0123456789", "deal-1-1-XYZ"):
+        assert partner_http.get(f"/partners/earnings/{junk}/").status_code == 404
     other_link = world.services.tracking_link_create(partner=world.sub, landing_url="https://example.com/")
     assert partner_http.get(f"/partners/links/{other_link.code}/qr.svg").status_code == 404
     own = partner_http.get(f"/partners/links/{world.link.code}/qr.png")
     assert own.status_code == 200 and own["Content-Type"] == "image/png"
-    # A superseded line (of the settled first run) is not shown either.
+    # A line of the settled first run is named by the same key as in the run in force: its link
+    # shows the line as it counts now.
     old = CommissionLine.objects.filter(beneficiary=world.master).order_by("run__number").first()
-    assert partner_http.get(f"/partners/earnings/{old.pk}/").status_code == 404
+    current = partner_http.get(f"/partners/earnings/{old.key}/")
+    assert current.status_code == 200 and current.context["line"].run_id != old.run_id
 
 
 def test_the_arabic_pages_are_right_to_left(world, partner_http):

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from crm.celery import app as celery_app
 from crm.events import deliver_event, emit
+from crm.lib.money import Money
 from crm.lib.signatures import signature_check
 from crm.models import AuditLog, Event
 from ib import postbacks, tasks
@@ -333,7 +334,7 @@ def test_a_cpa_qualification_is_announced_once_and_posted_to_the_partner(server,
     w = make_world(plan_rules=[{"code": "cpa", "kind": "cpa", "level_rates": ["200", "50"],
                                 "cpa_min_deposit": "100"}])
     postbacks.postback_save(actor=None, partner=w.leaf, url=server.url, events=["qualification"], is_active=True)
-    cs.deposit_record(client=w.client, amount="250", currency="USD", at=t(2, 9), reference="dep-1")
+    cs.deposit_record(client=w.client, amount=Money("250", "USD"), at=t(2, 9), reference="dep-1")
     cs.commission_run(actor=None, brand=w.brand, period=MARCH)
     cs.commission_run(actor=None, brand=w.brand, period=MARCH)  # a recalculation announces nothing new
     [event] = Event.objects.filter(name="ib.client_qualified", client=w.client)
