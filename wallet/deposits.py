@@ -51,11 +51,13 @@ from wallet.ledger import (
 )
 from wallet.models import (
     AccountKind,
+    BreakKind,
     Deposit,
     DepositRefund,
     DepositStatus,
     DepositStatusChange,
     PaymentProvider,
+    ReconciliationBreak,
 )
 from wallet.models.deposits import CREDITED_STATUSES, OPEN_STATUSES, TRANSITIONS
 from wallet.provider_selectors import (
@@ -218,24 +220,68 @@ def _accounts(deposit: Deposit) -> tuple[Any, Any, Any]:
     return wallet, clearing, fees
 
 
+def _hold(deposit: Deposit, *, event_id: str, paid: Money) -> None:
+    """The provider confirmed money this deposit cannot be credited with (another currency, or
+    nothing): hold the (locked) deposit for finance, crediting nothing."""
+    note = gettext("Held for finance: the provider confirmed %(paid)s for a deposit of %(asked)s; "
+                   "nothing was credited.") % {"paid": paid, "asked": deposit.money}
+    _move(deposit, S.HELD, note=note, event_id=event_id)
+    data = {"deposit": str(deposit.code), "amount": deposit.money.text(), "currency": deposit.currency,
+            "paid": paid.text(), "paid_currency": paid.currency, "provider": deposit.provider.code}
+    emit("wallet.deposit_held", client=deposit.client, actor=None, data=data)
+    audit_record(action="wallet.deposit_held", obj=deposit, reason=note, after=data)
+
+
+def _confirm_amount(deposit: Deposit, paid: Money) -> Money:
+    """The provider confirmed ``paid`` (the deposit's currency) instead of the amount asked: the
+    (locked) deposit becomes ``paid``, the amount asked is kept, and the fee is capped at ``paid``.
+    Returns the amount asked."""
+    asked = deposit.money
+    deposit.requested_amount = asked.amount
+    deposit.amount = paid.amount
+    deposit.fee = min(deposit.fee, paid.amount)
+    deposit.save(update_fields=["requested_amount", "amount", "fee", "updated_at"])
+    return asked
+
+
+def _open_amount_break(deposit: Deposit, *, asked: Money, tx: Any) -> None:
+    """The difference between what was asked and what the provider confirmed (and was credited),
+    open in finance's reconciliation queue. The ledger already holds what the provider confirmed,
+    so resolving it posts nothing (wallet.reconciliation._legs)."""
+    ReconciliationBreak.objects.create(
+        kind=BreakKind.AMOUNT_MISMATCH, provider=deposit.provider, brand_id=deposit.brand_id, transaction=tx,
+        currency=deposit.currency, provider_currency=deposit.currency, provider_amount=deposit.amount,
+        ledger_amount=asked.amount, difference=deposit.amount - asked.amount, occurred_on=timezone.localdate())
+
+
 def _succeed(deposit: Deposit, *, event_id: str, amount: Money | None, occurred_at: dt.datetime | None) -> None:
-    """Credit the (locked) deposit: one ledger posting, the status, the events."""
-    if deposit.status in CREDITED_STATUSES:
+    """Credit the (locked) deposit with what the provider confirmed: one ledger posting, the
+    status, the events. Another amount than asked is credited, with the difference open in
+    reconciliation; another currency (or nothing) holds the deposit for finance."""
+    if deposit.status in CREDITED_STATUSES or deposit.status == S.HELD:
+        return
+    paid = amount.quantize() if amount is not None else None
+    if paid is not None and (paid.currency != deposit.currency or paid.amount <= 0):
+        _hold(deposit, event_id=event_id, paid=paid)
         return
     note = ""
-    if amount is not None and amount.quantize() != deposit.money:
-        # The provider confirmed another amount: credit what was asked and flag it for finance.
-        note = gettext("The provider confirmed %(paid)s for a deposit of %(asked)s: check it.") % {
-            "paid": amount.quantize(), "asked": deposit.money}
+    asked: Money | None = None
+    if paid is not None and paid != deposit.money:
+        asked = _confirm_amount(deposit, paid)
+        note = gettext("The provider confirmed %(paid)s for a deposit of %(asked)s: %(paid)s was credited and "
+                       "the difference is open in reconciliation.") % {"paid": paid, "asked": asked}
     wallet, clearing, fees = _accounts(deposit)
     legs = [Leg(clearing, -deposit.money), Leg(wallet, deposit.credited)]
     if deposit.fee_money:
         legs.append(Leg(fees, deposit.fee_money))
+    legs = [leg for leg in legs if leg.amount]
     tx = ledger_post(key=_key(deposit, "paid"), kind="deposit", legs=legs, occurred_at=occurred_at,
                      memo=f"Deposit {deposit.merchant_ref}", ref_kind="deposit", ref_code=str(deposit.code),
                      # method and provider: where a withdrawal must return the money first (wallet.withdrawals).
                      meta={"provider_event": event_id, "provider_ref": deposit.provider_ref,
                            "method": deposit.method, "provider": deposit.provider.code})
+    if asked is not None:
+        _open_amount_break(deposit, asked=asked, tx=tx)
     first = False
     if not Deposit.objects.filter(client_id=deposit.client_id, is_first=True).exists():
         try:
@@ -249,7 +295,8 @@ def _succeed(deposit: Deposit, *, event_id: str, amount: Money | None, occurred_
     deposit.succeeded_at = timezone.now()
     deposit.save(update_fields=["is_first", "credit_transaction", "succeeded_at", "updated_at"])
     _move(deposit, S.SUCCEEDED, note=note, event_id=event_id)
-    data = {"deposit": str(deposit.code), "amount": deposit.money.text(), "credited": deposit.credited.text(),
+    data = {"deposit": str(deposit.code), "amount": deposit.money.text(), "asked": deposit.requested_money.text(),
+            "credited": deposit.credited.text(),
             "fee": deposit.fee_money.text(), "currency": deposit.currency, "method": deposit.method,
             "provider": deposit.provider.code, "first": first}
     actor = deposit.created_by

@@ -5,7 +5,7 @@ honour."""
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from crm.event_catalogue import CodeText, DecimalText, declare
 
@@ -37,7 +37,8 @@ declare("wallet.client_debt", payload=ClientDebt,
 
 class DepositSucceeded(TypedDict):
     deposit: CodeText  # the deposit's code
-    amount: DecimalText  # what the client paid, in `currency`
+    amount: DecimalText  # what the client paid (as the provider confirmed it), in `currency`
+    asked: NotRequired[DecimalText]  # what the client asked to pay (differs when the provider confirmed another amount)
     credited: DecimalText  # what reached the wallet (amount - fee)
     fee: DecimalText
     currency: str
@@ -63,6 +64,20 @@ declare("wallet.deposit_refunded", payload=DepositReversed,
         description="Part or all of a confirmed deposit was refunded to the client through its provider.")
 declare("wallet.deposit_charged_back", payload=DepositReversed,
         description="The provider took a confirmed deposit back (a chargeback); once per deposit.")
+
+
+class DepositHeld(TypedDict):
+    deposit: CodeText  # the deposit's code
+    amount: DecimalText  # what the client asked to pay, in `currency`
+    currency: str
+    paid: DecimalText  # what the provider confirmed, in `paid_currency`
+    paid_currency: str
+    provider: str  # the provider's code
+
+
+declare("wallet.deposit_held", payload=DepositHeld,
+        description="A provider confirmed a deposit in another currency (or for nothing): nothing was credited "
+                    "and the deposit waits for finance.")
 
 
 class WithdrawalChange(TypedDict):

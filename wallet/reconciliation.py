@@ -870,6 +870,10 @@ def _legs(brk: ReconciliationBreak, resolution: str) -> list[Leg]:
                                       brand=account.client.brand_id, owner_ref=SUSPENSE_REF)
         delta = Money(brk.difference, brk.currency)
         return [Leg(mirror, delta), Leg(suspense, -delta)]
+    if brk.kind == BreakKind.AMOUNT_MISMATCH and brk.line_id is None:
+        # A provider's confirmation of another amount than asked (wallet.deposits): the ledger was
+        # posted with what the provider confirmed, so there is nothing more to post.
+        return []
     assert brk.provider is not None
     brand = _brand_of(brk)
 

@@ -33,18 +33,21 @@ class DepositStatus(models.TextChoices):
     PARTIALLY_REFUNDED = "partially_refunded", _("Partially refunded")
     REFUNDED = "refunded", _("Refunded")
     CHARGED_BACK = "charged_back", _("Charged back")
+    HELD = "held", _("Held for finance")
 
 
 S = DepositStatus
 # Where each status may go. A provider's success may follow failed/expired/cancelled/unknown:
-# the money arrived, it must be credited.
+# the money arrived, it must be credited. A success in another currency than the deposit's is held
+# for finance instead (nothing credited; the provider holds money we cannot book to this wallet).
 TRANSITIONS: dict[str, frozenset[str]] = {
-    S.CREATED: frozenset({S.PENDING, S.SUCCEEDED, S.FAILED, S.EXPIRED, S.CANCELLED, S.UNKNOWN}),
-    S.UNKNOWN: frozenset({S.PENDING, S.SUCCEEDED, S.FAILED, S.EXPIRED}),
-    S.PENDING: frozenset({S.SUCCEEDED, S.FAILED, S.EXPIRED, S.CANCELLED}),
-    S.FAILED: frozenset({S.SUCCEEDED}),
-    S.EXPIRED: frozenset({S.SUCCEEDED}),
-    S.CANCELLED: frozenset({S.SUCCEEDED}),
+    S.CREATED: frozenset({S.PENDING, S.SUCCEEDED, S.FAILED, S.EXPIRED, S.CANCELLED, S.UNKNOWN, S.HELD}),
+    S.UNKNOWN: frozenset({S.PENDING, S.SUCCEEDED, S.FAILED, S.EXPIRED, S.HELD}),
+    S.PENDING: frozenset({S.SUCCEEDED, S.FAILED, S.EXPIRED, S.CANCELLED, S.HELD}),
+    S.FAILED: frozenset({S.SUCCEEDED, S.HELD}),
+    S.EXPIRED: frozenset({S.SUCCEEDED, S.HELD}),
+    S.CANCELLED: frozenset({S.SUCCEEDED, S.HELD}),
+    S.HELD: frozenset(),
     S.SUCCEEDED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.CHARGED_BACK}),
     S.PARTIALLY_REFUNDED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.CHARGED_BACK}),
     S.REFUNDED: frozenset(),
@@ -62,7 +65,9 @@ class Deposit(models.Model):
     method = models.CharField(_("method"), max_length=20, choices=MethodKind.choices)
     method_code = models.CharField(max_length=36, blank=True)  # the PaymentMethod rule used
     currency = CurrencyField(_("currency"))
-    amount = MoneyAmountField(_("amount"))
+    amount = MoneyAmountField(_("amount"))  # what the provider confirmed, once it did; asked until then
+    # What the client asked, kept when the provider confirmed another amount (None: the same).
+    requested_amount = MoneyAmountField(_("amount asked"), null=True, blank=True)
     fee = MoneyAmountField(_("fee"), default=0)
     refunded = MoneyAmountField(_("refunded"), default=0)
     status = models.CharField(_("status"), max_length=20, choices=DepositStatus.choices, default=DepositStatus.CREATED)
@@ -104,6 +109,12 @@ class Deposit(models.Model):
     @property
     def money(self) -> Money:
         return Money(self.amount, self.currency).quantize()
+
+    @property
+    def requested_money(self) -> Money:
+        """What the client asked (``money`` is what the provider confirmed)."""
+        asked = self.amount if self.requested_amount is None else self.requested_amount
+        return Money(asked, self.currency).quantize()
 
     @property
     def fee_money(self) -> Money:

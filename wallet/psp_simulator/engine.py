@@ -231,6 +231,11 @@ class Engine:
         obj["status"] = "succeeded" if ok else "failed"
         obj["completed_at"] = self._now_text()
         if ok:
+            paid = self.faults.take("paid_amount")
+            if paid is not None:  # the provider confirms another amount (or currency) than the one asked
+                obj["currency"] = str(paid.params.get("currency") or obj["currency"]).upper()
+                obj["amount"] = str(parse_amount(str(paid.params["amount"]), obj["currency"]))
+                obj["fee"] = str(self.fee(obj["method"], Decimal(obj["amount"]), obj["currency"]))
             obj["value_date"] = self.today.isoformat()
             obj["batch_id"] = f"S{self.today:%Y%m%d}"
         else:

@@ -13,17 +13,22 @@ A rule is a JSON object with a ``type``, an optional ``path`` (a merchant API pa
 ``reorder_webhooks``    the next webhooks are held and sent newest first once ``count`` of them are
                         held (or on ``POST /_sim/webhooks/flush``).
 ``webhook_bad_signature`` the next webhooks are signed with a wrong secret.
+``paid_amount``         ``amount`` (and optional ``currency``): the next payments that succeed are
+                        confirmed (in the payment, its webhook and the settlement file) for that
+                        amount instead of the one asked.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 REQUEST_TYPES = {"http_error", "latency", "timeout_after_apply"}
 WEBHOOK_TYPES = {"drop_webhooks", "duplicate_webhooks", "reorder_webhooks", "webhook_bad_signature"}
-TYPES = REQUEST_TYPES | WEBHOOK_TYPES
+PAYMENT_TYPES = {"paid_amount"}
+TYPES = REQUEST_TYPES | WEBHOOK_TYPES | PAYMENT_TYPES
 
 
 class FaultSpecError(ValueError):
@@ -58,9 +63,24 @@ def parse_fault(raw: Any) -> Fault:
         raise FaultSpecError("count must be a non-negative integer")
     if kind == "http_error" and int(raw.get("status", 500)) < 400:
         raise FaultSpecError("http_error status must be 4xx or 5xx")
+    if kind == "paid_amount":
+        _check_paid_amount(raw)
     params = {k: v for k, v in raw.items() if k not in {"type", "path", "count", "skip"}}
     return Fault(type=kind, path=str(raw.get("path", "*")), count=count, skip=int(raw.get("skip", 0)),
                  params=params)
+
+
+def _check_paid_amount(raw: dict[str, Any]) -> None:
+    amount = raw.get("amount")
+    try:
+        value = Decimal(str(amount))
+    except (InvalidOperation, ValueError):
+        raise FaultSpecError("paid_amount needs an amount such as \"95.00\"") from None
+    if not value.is_finite() or value <= 0:
+        raise FaultSpecError("paid_amount's amount must be a positive number")
+    currency = raw.get("currency")
+    if currency is not None and (not isinstance(currency, str) or not currency.isalpha() or len(currency) != 3):
+        raise FaultSpecError("paid_amount's currency must be a three-letter code")
 
 
 class FaultPlan:
