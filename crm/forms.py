@@ -136,13 +136,20 @@ class UserCodeChoiceField(ListedModelChoiceField):
         return obj.full_name or obj.email
 
 
-class DeskChoiceField(ListedModelChoiceField):
+class BrandedChoiceField(ListedModelChoiceField):
+    """Rows named within a brand (desks, trading servers): two brands may both have a "Live", so the
+    label carries the brand's name unless `show_brand` is off (a viewer of one brand)."""
+
     def __init__(self, *args: Any, show_brand: bool = True, **kwargs: Any) -> None:
         self.show_brand = show_brand
         super().__init__(*args, **kwargs)
 
     def label_from_instance(self, obj: Any) -> str:
         return f"{obj.name} ({obj.brand.name})" if self.show_brand else obj.name
+
+
+class DeskChoiceField(BrandedChoiceField):
+    pass
 
 
 # --- notes and tasks -----------------------------------------------------------------------------

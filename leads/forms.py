@@ -4,17 +4,16 @@ and their field errors are put back on the form (crm.forms.apply_domain_errors).
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
-import phonenumbers
 from django import forms
 from django.core import signing
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from crm.forms import visible_brands
+from crm.lib.countries import country_choices
 from crm.lib.forms import form_field
-from crm.lib.validation import COUNTRY_CODES
 from crm.models import Brand, Desk, User
 from leads.intake import LEAD_FIELDS, Experience
 from leads.models import (
@@ -32,20 +31,6 @@ DEPOSIT_CHOICES: tuple[tuple[str, Any], ...] = (
     ("", _("Choose…")), ("250", "250+"), ("1000", "1,000+"), ("5000", "5,000+"), ("25000", "25,000+"),
     ("100000", "100,000+"),
 )
-
-
-def _flag(code: str) -> str:
-    return "".join(chr(0x1F1E6 + ord(ch) - ord("A")) for ch in code)
-
-
-@cache
-def country_choices() -> list[tuple[str, str]]:
-    """Every country as "🇬🇧 GB (+44)": language-neutral, and the dial code helps with the phone."""
-    out = []
-    for code in sorted(COUNTRY_CODES):
-        dial = phonenumbers.country_code_for_region(code)
-        out.append((code, f"{_flag(code)} {code}" + (f" (+{dial})" if dial else "")))
-    return out
 
 
 def form_token(brand: Brand) -> str:
@@ -99,7 +84,9 @@ class PublicLeadForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        form_field(self, "country", forms.ChoiceField).choices = [("", _("Choose…")), *country_choices()]
+        # Named in the visitor's language, as registration names them.
+        form_field(self, "country", forms.ChoiceField).choices = [
+            ("", _("Choose…")), *country_choices(get_language() or "en")]
         for name, limit in ((n, ATTRIBUTION_LIMITS.get(n, 100)) for n in ATTRIBUTION_PARAMS):
             self.fields[name] = forms.CharField(required=False, max_length=limit, widget=forms.HiddenInput)
         self.fields["website"].widget.attrs.update({"tabindex": "-1", "autocomplete": "off"})

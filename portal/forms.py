@@ -9,7 +9,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from crm.exceptions import DomainError
-from portal.countries import country_choices
+from crm.lib.countries import country_choices
 
 # The landing page's attribution, carried through the form in hidden fields: query name -> client field.
 # A partner's tracking link (/r/<code>/) sends the visitor on with ref and click; a landing page may

@@ -30,6 +30,7 @@ from crm import services as crm_services
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import DomainError, FieldErrors, NotFound, ValidationFailed
+from crm.lib.countries import country_name
 from crm.lib.ratelimit import rate_hit, rate_key
 from crm.models import Brand, Client, Stage
 from leads import dedupe
@@ -37,7 +38,6 @@ from leads.intake import IntakeMeta, lead_clean
 from leads.models import Channel
 from leads.services.intake import lead_intake
 from portal import totp
-from portal.countries import country_name
 from portal.models import (
     AccountChoice,
     AccountRequest,

@@ -10,7 +10,7 @@ from django import forms
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from crm.forms import visible_brands
+from crm.forms import BrandedChoiceField, visible_brands
 from crm.lib.forms import form_field
 from crm.lib.validation import json_problem
 from crm.models import Brand, Classification, Client
@@ -303,12 +303,14 @@ class RetentionFilterForm(forms.Form):
 
 
 class ExposureFilterForm(forms.Form):
-    server = forms.ModelChoiceField(label=_("Server"), queryset=PlatformServer.objects.none(), required=False,
-                                    to_field_name="code", empty_label=_("All servers"))
+    server = BrandedChoiceField(label=_("Server"), queryset=PlatformServer.objects.none(), required=False,
+                                to_field_name="code", empty_label=_("All servers"))
 
-    def __init__(self, *args: Any, servers: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, servers: Any, show_brand: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        form_field(self, "server", forms.ModelChoiceField).queryset = servers
+        field = form_field(self, "server", BrandedChoiceField)
+        field.queryset = servers
+        field.show_brand = show_brand
 
 
 class BrandPolicyForm(forms.Form):

@@ -540,8 +540,9 @@ def deal_list(request: AuthedRequest) -> HttpResponse:
 @require_GET
 def exposure_view(request: AuthedRequest) -> HttpResponse:
     """Net open lots and floating P/L by symbol, client and account (P/L per currency)."""
-    servers = PlatformServer.objects.filter(brand__in=visible_brands(request.user)).order_by("name")
-    form = forms.ExposureFilterForm(request.GET or None, servers=servers)
+    brands = visible_brands(request.user)
+    servers = PlatformServer.objects.filter(brand__in=brands).select_related("brand").order_by("brand__name", "name")
+    form = forms.ExposureFilterForm(request.GET or None, servers=servers, show_brand=brands.count() > 1)
     valid = not form.is_bound or form.is_valid()
     server = form.cleaned_data.get("server") if form.is_bound and valid else None
     report = exposure.exposure_for_user(user=request.user, server=server) if valid else None
