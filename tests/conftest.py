@@ -37,6 +37,9 @@ def django_db_setup(django_db_setup):
 
     dbroles.use_role("app")
     yield
+    from django.db import connections
+
+    connections.close_all()  # the tests' own sessions end before the database is dropped
     dbroles.use_role("owner")
 
 
