@@ -51,7 +51,9 @@ def _route(pattern: Any) -> str:
 
 
 def _sample(converter: str | None) -> str:
-    return {"uuid": str(uuid.uuid4()), "int": "1", "slug": "x", "path": "x"}.get(converter or "str", "x")
+    # line_key: a partner's commission line (ib.partner_urls), kind-source-beneficiary-rule digest.
+    return {"uuid": str(uuid.uuid4()), "int": "1", "slug": "x", "path": "x",
+            "line_key": "deal-1-1-0123456789"}.get(converter or "str", "x")
 
 
 def page_paths() -> list[str]:
