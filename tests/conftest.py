@@ -39,7 +39,10 @@ def django_db_setup(django_db_setup):
     yield
     from django.db import connections
 
-    connections.close_all()  # the tests' own sessions end before the database is dropped
+    from tests.dbbackend.base import close_every_connection
+
+    connections.close_all()  # the tests' own sessions end before the database is dropped,
+    close_every_connection()  # including those close_all() cannot see (browser tests' fixtures)
     dbroles.use_role("owner")
 
 

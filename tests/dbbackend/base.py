@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import time
 import warnings
+import weakref
 from collections.abc import Sequence
 
 from django.db.backends.postgresql import base, creation, operations
@@ -95,5 +96,39 @@ def _other_sessions(cursor: object, name: str) -> list[tuple[int, str, str, str]
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    """Django's wrapper, remembering every connection it opens (weakly), so that the end of the run can
+    close the ones `connections.close_all()` does not reach (see `close_every_connection`)."""
+
     ops_class = DatabaseOperations
     creation_class = DatabaseCreation
+
+    def connect(self) -> None:
+        super().connect()
+        _opened.add(self)
+
+
+_opened: weakref.WeakSet[DatabaseWrapper] = weakref.WeakSet()
+
+
+def close_every_connection() -> int:
+    """Close every connection of this process's tests that is still open; returns how many.
+
+    `connections.close_all()` closes only the connections it can see from here, and some it cannot:
+    Playwright's sync API runs an asyncio loop in the test's own thread, and while that loop runs,
+    Django keeps the connections a browser test's fixtures open in a context-local slot that is
+    invisible outside it (asgiref's Local for thread-critical objects); a thread's wrapper that is
+    still referenced is another. Left open, such a session keeps the test database from being
+    dropped."""
+    closed = 0
+    for wrapper in list(_opened):
+        if wrapper.connection is None or wrapper.connection.closed:
+            continue
+        wrapper.inc_thread_sharing()  # it may belong to another thread; we only close it
+        try:
+            wrapper.close()
+        finally:
+            wrapper.dec_thread_sharing()
+        if wrapper.connection is not None and not wrapper.connection.closed:
+            wrapper.connection.close()  # closed inside an atomic block: Django keeps the handle
+        closed += 1
+    return closed
