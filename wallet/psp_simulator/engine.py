@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
-import hmac
 import io
 import json
 import os
@@ -19,6 +17,8 @@ import time
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+
+from simkit.http import sign
 
 from .config import SimConfig
 from .faults import FaultPlan
@@ -57,10 +57,6 @@ def parse_amount(value: Any, currency: str, field: str = "amount") -> Decimal:
     if -amount.as_tuple().exponent > exponent(currency):  # type: ignore[operator]
         raise SimError(400, "invalid_amount", f"{field} has more decimals than {currency} allows")
     return amount
-
-
-def sign(secret: str, message: str) -> str:
-    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
 class Engine:
