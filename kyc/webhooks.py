@@ -25,28 +25,8 @@ from kyc.vendor_services import submission_for_vendor_ref, vendor_result_apply
 from kyc.vendors import VENDORS, vendor_get
 from kyc.vendors.base import KycVendor, VendorNotification
 
-VendorWebhookReceipt = Receipt[VendorEvent, VendorNotification]
-
 
 class VendorInbox(WebhookInbox[VendorEvent, KycVendor, VendorNotification]):
-    model = VendorEvent
-    sender_field = "vendor"
-    log_key = "vendor"
-    label = "KYC vendor webhook"
-    header_prefixes = ("x-kyc-", "x-signature", "x-webhook-", "x-event-")
-    refused = VendorWebhookRefused
-    logger = logging.getLogger("kyc.webhooks")
-    duplicate = VendorEventOutcome.DUPLICATE
-    bad_signature = VendorEventOutcome.REFUSED_BAD_SIGNATURE
-    stale = VendorEventOutcome.REFUSED_STALE
-    malformed = VendorEventOutcome.REFUSED_MALFORMED
-    status = {
-        VendorEventOutcome.ACCEPTED: 200, VendorEventOutcome.DUPLICATE: 200,
-        VendorEventOutcome.REFUSED_BAD_SIGNATURE: 401, VendorEventOutcome.REFUSED_STALE: 401,
-        VendorEventOutcome.REFUSED_MALFORMED: 400, VendorEventOutcome.UNKNOWN_REFERENCE: 404,
-        VendorEventOutcome.UNKNOWN_VENDOR: 404,
-    }
-
     def sender(self, code: str) -> KycVendor | Finding:
         if code == BUILTIN_VENDOR or code not in VENDORS:
             return Finding(VendorEventOutcome.UNKNOWN_VENDOR, "no KYC vendor with this code",
@@ -83,7 +63,9 @@ class VendorInbox(WebhookInbox[VendorEvent, KycVendor, VendorNotification]):
         return None
 
 
-INBOX = VendorInbox()
+INBOX = VendorInbox(VendorEvent, VendorEventOutcome, VendorWebhookRefused, sender_field="vendor", log_key="vendor",
+                    label="KYC vendor webhook", header_prefix="x-kyc-", logger=logging.getLogger("kyc.webhooks"))
+VendorWebhookReceipt = Receipt[VendorEvent, VendorNotification]
 
 
 def vendor_webhook_receive(*, vendor_code: str, headers: Mapping[str, str], body: bytes,

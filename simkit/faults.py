@@ -156,17 +156,3 @@ class FaultPlan:
         with self._lock:
             return self._rng.random()
 
-
-def faults_control(plan: FaultPlan, method: str, path: str, body: Any,
-                   parse: Callable[[Any], Fault]) -> dict[str, Any] | None:
-    """The control API's fault routes: ``GET /_sim/faults`` lists the rules, ``POST /_sim/faults``
-    with rules adds them (FaultSpecError when one is refused), ``POST /_sim/faults/clear`` removes
-    them all. None for any other path."""
-    if path == "/_sim/faults":
-        if method == "POST" and body:
-            plan.install(body, parse)
-        return {"faults": plan.active()}
-    if path == "/_sim/faults/clear":
-        plan.clear()
-        return {"faults": []}
-    return None

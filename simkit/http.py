@@ -9,11 +9,12 @@ import http.client
 import json
 import sys
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from simkit.faults import FaultPlan
+from simkit.faults import Fault, FaultPlan, FaultSpecError
 
 
 def sign(secret: str, message: str | bytes) -> str:
@@ -21,6 +22,14 @@ def sign(secret: str, message: str | bytes) -> str:
     and webhooks (each says what the message is made of)."""
     data = message.encode() if isinstance(message, str) else message
     return hmac.new(secret.encode(), data, hashlib.sha256).hexdigest()
+
+
+class SimError(Exception):
+    """A refused request, answered ``{"error": {"code", "message"}}`` with ``status``."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
 
 
 class SimHTTPServer(ThreadingHTTPServer):
@@ -53,12 +62,19 @@ class SimHandler(BaseHTTPRequestHandler):
             sys.stderr.write(f"{self.log_name} {self.address_string()} {format % args}\n")
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-        self.handle_request("GET")
+        self.dispatch("GET")
 
     def do_POST(self) -> None:  # noqa: N802
-        self.handle_request("POST")
+        self.dispatch("POST")
+
+    def dispatch(self, method: str) -> None:
+        try:
+            self.handle_request(method)
+        except SimError as exc:
+            self.send_problem(exc.status, exc.code, exc.message)
 
     def handle_request(self, method: str) -> None:
+        """Answer the request; a SimError raised is answered as the simulated APIs answer errors."""
         raise NotImplementedError
 
     def extra_headers(self) -> dict[str, str]:
@@ -81,6 +97,23 @@ class SimHandler(BaseHTTPRequestHandler):
     def send_problem(self, status: int, code: str, message: str) -> None:
         """An error answer as the simulated APIs give them: ``{"error": {"code", "message"}}``."""
         self.send_json(status, {"error": {"code": code, "message": message}})
+
+    def faults_route(self, plan: FaultPlan, method: str, path: str, body: Any,
+                     parse: Callable[[Any], Fault]) -> dict[str, Any] | None:
+        """The control API's fault routes: ``GET /_sim/faults`` lists the rules, ``POST /_sim/faults``
+        with rules adds them (a refused one: SimError 400 ``bad_fault``), ``POST /_sim/faults/clear``
+        removes them all. None for any other path."""
+        if path == "/_sim/faults":
+            if method == "POST" and body:
+                try:
+                    plan.install(body, parse)
+                except FaultSpecError as exc:
+                    raise SimError(400, "bad_fault", str(exc)) from None
+            return {"faults": plan.active()}
+        if path == "/_sim/faults/clear":
+            plan.clear()
+            return {"faults": []}
+        return None
 
     def api_refusal(self, *, api_key: str, api_secret: str, tolerance: float, method: str, target: str,
                     body: bytes) -> tuple[int, str, str] | None:

@@ -26,28 +26,8 @@ from wallet.models import PaymentProvider, WebhookDelivery, WebhookOutcome
 from wallet.providers.base import WebhookMessage
 from wallet.providers.webhook_handlers import webhook_handlers
 
-WebhookReceipt = Receipt[WebhookDelivery, WebhookMessage]
-
 
 class ProviderInbox(WebhookInbox[WebhookDelivery, PaymentProvider, WebhookMessage]):
-    model = WebhookDelivery
-    sender_field = "provider_code"
-    log_key = "provider"
-    label = "webhook"
-    header_prefixes = ("x-psp-", "x-signature", "x-webhook-", "x-event-")
-    refused = WebhookRefused
-    logger = logging.getLogger("wallet.webhooks")
-    duplicate = WebhookOutcome.DUPLICATE
-    bad_signature = WebhookOutcome.REFUSED_BAD_SIGNATURE
-    stale = WebhookOutcome.REFUSED_STALE
-    malformed = WebhookOutcome.REFUSED_MALFORMED
-    status = {
-        WebhookOutcome.ACCEPTED: 200, WebhookOutcome.DUPLICATE: 200,
-        WebhookOutcome.REFUSED_BAD_SIGNATURE: 401, WebhookOutcome.REFUSED_STALE: 401,
-        WebhookOutcome.REFUSED_MALFORMED: 400, WebhookOutcome.UNKNOWN_PAYMENT: 404,
-        WebhookOutcome.UNKNOWN_PROVIDER: 404,
-    }
-
     def sender(self, code: str) -> PaymentProvider | Finding:
         provider = PaymentProvider.objects.filter(code=code, is_enabled=True).first()
         if provider is None:
@@ -84,7 +64,10 @@ class ProviderInbox(WebhookInbox[WebhookDelivery, PaymentProvider, WebhookMessag
                        "webhook for an unknown payment", {"merchant_ref": note.merchant_ref})
 
 
-INBOX = ProviderInbox()
+INBOX = ProviderInbox(WebhookDelivery, WebhookOutcome, WebhookRefused, sender_field="provider_code",
+                      log_key="provider", label="webhook", header_prefix="x-psp-",
+                      logger=logging.getLogger("wallet.webhooks"))
+WebhookReceipt = Receipt[WebhookDelivery, WebhookMessage]
 
 
 def webhook_receive(*, provider_code: str, headers: Mapping[str, str], body: bytes, remote_addr: str | None = None,

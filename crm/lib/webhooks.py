@@ -22,8 +22,9 @@ this order; each refusal is logged, stored and answered:
    does not know the notification, its finding replaces "accepted" on the row, which releases the
    claim: a later copy is looked at afresh.
 
-An app subclasses ``WebhookInbox`` with its model, the spelling of its outcomes and their HTTP
-answers, and the hooks that know its senders; its view answers with ``webhook_answer``.
+An app subclasses ``WebhookInbox`` with its model, its outcome choices (named as ``STATUS`` says,
+which gives each its HTTP answer) and the hooks that know its senders; its view answers with
+``webhook_answer``.
 """
 
 from __future__ import annotations
@@ -44,7 +45,12 @@ from crm.lib.validation import json_problem, storable, unstorable_problem
 ACCEPTED = "accepted"  # the outcome every inbox spells the same: its unique constraint is on it
 MAX_BODY = 256 * 1024
 KEPT_HEADERS = ("content-type", "user-agent")
+KEPT_PREFIXES = ("x-signature", "x-webhook-", "x-event-")  # and the sender's own ("x-psp-")
 SENDER_LENGTH = 40  # the sender's code as in the URL, also when nobody has it
+# The answer to each outcome an inbox's choices name this way; any other outcome (an unknown sender,
+# payment or reference) is a 404, after which the sender retries.
+STATUS = {"ACCEPTED": 200, "DUPLICATE": 200, "REFUSED_BAD_SIGNATURE": 401, "REFUSED_STALE": 401,
+          "REFUSED_MALFORMED": 400}
 
 
 def accepted_once(sender_field: str, *, name: str) -> models.UniqueConstraint:
@@ -83,10 +89,11 @@ class Receipt[R, N]:
     message: N | None = None  # the verified notification, once the signature held
 
 
-def kept_headers(headers: Mapping[str, str], prefixes: tuple[str, ...]) -> dict[str, str]:
-    """The headers worth keeping with the row: the content type, the user agent and the sender's own."""
+def kept_headers(headers: Mapping[str, str], prefix: str) -> dict[str, str]:
+    """The headers worth keeping with the row: the content type, the user agent, the signature and
+    event headers, and the sender's own (``prefix``)."""
     return {storable(k.lower()): storable(v[:500]) for k, v in headers.items()
-            if k.lower() in KEPT_HEADERS or k.lower().startswith(prefixes)}
+            if k.lower() in KEPT_HEADERS or k.lower().startswith((prefix, *KEPT_PREFIXES))}
 
 
 def body_problem(body: bytes) -> str | None:
@@ -112,18 +119,18 @@ class WebhookInbox[R: models.Model, S, N](abc.ABC):
     """One app's inbox. ``R``: its inbox model; ``S``: a sender as the app knows it (a provider's
     row, a vendor's adapter); ``N``: the notification its adapters' ``verify_webhook`` gives."""
 
-    model: type[R]
-    sender_field: str  # the column naming the sender as in the URL ("provider_code", "vendor")
-    log_key: str  # the key naming the sender in the log lines' extra ("provider", "vendor")
-    label: str  # how the log lines start ("webhook", "KYC vendor webhook")
-    header_prefixes: tuple[str, ...]  # the sender's own headers ("x-psp-", "x-signature" ...)
-    refused: type[Exception]  # the adapters' refusal: a crm.exceptions.WebhookNotBelieved with `reason`
-    logger: logging.Logger
-    duplicate: str
-    bad_signature: str
-    stale: str
-    malformed: str
-    status: Mapping[str, int]  # every outcome's HTTP answer
+    def __init__(self, model: type[R], outcomes: type[models.TextChoices], refused: type[Exception], *,
+                 sender_field: str, log_key: str, label: str, header_prefix: str, logger: logging.Logger) -> None:
+        """``outcomes``: the model's outcome choices, ACCEPTED ("accepted"), DUPLICATE,
+        REFUSED_BAD_SIGNATURE, REFUSED_STALE, REFUSED_MALFORMED and the app's own refusals
+        (answered 404, see STATUS). ``refused``: the adapters' refusal, a
+        crm.exceptions.WebhookNotBelieved with its ``reason``. ``sender_field``: the column naming
+        the sender as in the URL ("provider_code"); ``log_key``: the key naming it in the log
+        lines' extra ("provider"); ``label``: how the log lines start ("webhook"); ``header_prefix``:
+        the sender's own headers ("x-psp-")."""
+        self.model, self.outcomes, self.refused = model, outcomes, refused
+        self.sender_field, self.log_key, self.label = sender_field, log_key, label
+        self.header_prefix, self.logger = header_prefix, logger
 
     # -- what the app knows ---------------------------------------------------------------------------
     @abc.abstractmethod
@@ -160,20 +167,22 @@ class WebhookInbox[R: models.Model, S, N](abc.ABC):
                 now: Any = None) -> Receipt[R, N]:
         """Store and act on one notification; see the module's docstring for the outcomes."""
         fields: dict[str, Any] = {
-            self.sender_field: sender[:SENDER_LENGTH], "headers": kept_headers(headers, self.header_prefixes),
+            self.sender_field: sender[:SENDER_LENGTH], "headers": kept_headers(headers, self.header_prefix),
             "body": storable(body[:MAX_BODY].decode("utf-8", "replace")), "remote_addr": remote_addr}
         known = self.sender(sender)
         if isinstance(known, Finding):
             return self._refuse(known, sender, fields)
         fields.update(self.sender_fields(known))
+        malformed = self.outcomes["REFUSED_MALFORMED"]
         problem = body_problem(body)
         if problem:
-            return self._refuse(Finding(self.malformed, problem, f"{self.label} refused: {problem}"), sender, fields)
+            return self._refuse(Finding(malformed, problem, f"{self.label} refused: {problem}"), sender, fields)
         try:
             note = self.verify(known, headers, body, now)
         except self.refused as exc:
             reason = str(getattr(exc, "reason", "malformed"))
-            outcome = {"bad_signature": self.bad_signature, "stale": self.stale}.get(reason, self.malformed)
+            outcome = {"bad_signature": self.outcomes["REFUSED_BAD_SIGNATURE"],
+                       "stale": self.outcomes["REFUSED_STALE"]}.get(reason, malformed)
             finding = Finding(outcome, str(getattr(exc, "message", exc))[:300], f"{self.label} refused",
                               {"reason": reason})
             return self._refuse(finding, sender, fields, signature_ok=reason != "bad_signature")
@@ -181,7 +190,7 @@ class WebhookInbox[R: models.Model, S, N](abc.ABC):
             return self._refuse(note, sender, fields)
         problem = unstorable(self.texts(note), getattr(note, "raw", None))
         if problem:
-            finding = Finding(self.malformed, problem[:300], f"{self.label} refused: unstorable text")
+            finding = Finding(malformed, problem[:300], f"{self.label} refused: unstorable text")
             return self._refuse(finding, sender, fields, signature_ok=True)
         fields.update(self.facts(note), signature_ok=True)
         with transaction.atomic():
@@ -193,7 +202,7 @@ class WebhookInbox[R: models.Model, S, N](abc.ABC):
                 with transaction.atomic():
                     row = self.model._default_manager.create(outcome=ACCEPTED, **fields)
             except IntegrityError:
-                return self._store(self.duplicate, note=note, **fields)
+                return self._store(self.outcomes["DUPLICATE"], note=note, **fields)
             applied = self.apply(known, note, row)
             if applied is not None:
                 self._log(applied, sender)
@@ -215,7 +224,7 @@ class WebhookInbox[R: models.Model, S, N](abc.ABC):
 
     def _receipt(self, row: R, note: N | None) -> Receipt[R, N]:
         outcome = self._row(row).outcome
-        return Receipt(outcome, self.status[outcome], row, note)
+        return Receipt(outcome, STATUS.get(self.outcomes(outcome).name, 404), row, note)
 
     @staticmethod
     def _row(row: R) -> InboxRow:

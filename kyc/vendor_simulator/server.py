@@ -13,8 +13,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from simkit.app import SimApp, delivered, retry_delay
-from simkit.faults import Fault, FaultPlan, FaultSpecError, faults_control, parse_fault
-from simkit.http import SimHandler, SimHTTPServer, sign
+from simkit.faults import Fault, FaultPlan, parse_fault
+from simkit.http import SimError, SimHandler, SimHTTPServer, sign
 
 MAX_BODY = 32 * 1024 * 1024
 FAULT_TYPES = {"http_error", "latency", "drop_webhooks", "duplicate_webhooks", "delay_webhooks", "reorder_webhooks",
@@ -37,12 +37,6 @@ class Config:
 
 def parse(raw: Any) -> Fault:
     return parse_fault(raw, FAULT_TYPES)
-
-
-class SimError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
 
 
 class App(SimApp):
@@ -212,19 +206,16 @@ class Handler(SimHandler):
             body = json.loads(raw) if raw else {}
         except ValueError:
             body = None
-        try:
-            if body is not None and not isinstance(body, dict):
-                body = None
-            if path.startswith("/_sim/"):
-                self._control(method, path, body)
-            elif path.startswith("/v1/"):
-                self._api(method, path, raw, body)
-            elif path == "/healthz":
-                self.send_json(200, {"ok": True})
-            else:
-                raise SimError(404, "not_found", "no such path")
-        except SimError as exc:
-            self.send_problem(exc.status, exc.code, exc.message)
+        if body is not None and not isinstance(body, dict):
+            body = None
+        if path.startswith("/_sim/"):
+            self._control(method, path, body)
+        elif path.startswith("/v1/"):
+            self._api(method, path, raw, body)
+        elif path == "/healthz":
+            self.send_json(200, {"ok": True})
+        else:
+            raise SimError(404, "not_found", "no such path")
 
     def _api(self, method: str, path: str, raw: bytes, body: dict[str, Any] | None) -> None:
         config, app = self.server.app.config, self.server.app
@@ -253,10 +244,7 @@ class Handler(SimHandler):
         if not hmac.compare_digest(self.headers.get("X-Sim-Token", ""), app.config.control_token):
             raise SimError(403, "forbidden", "X-Sim-Token is wrong")
         data = body or {}
-        try:
-            listed = faults_control(app.faults, method, path, data, parse)
-        except FaultSpecError as exc:
-            raise SimError(400, "bad_fault", str(exc)) from None
+        listed = self.faults_route(app.faults, method, path, data, parse)
         if listed is not None:
             result: Any = listed
         elif path == "/_sim/status":

@@ -13,7 +13,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from simkit.app import SimApp
-from simkit.faults import FaultSpecError, faults_control
 from simkit.http import SimHandler, SimHTTPServer
 
 from .config import SimConfig
@@ -67,19 +66,16 @@ class Handler(SimHandler):
         raw = self.read_body(MAX_BODY)
         if raw is None:
             return
-        try:
-            if path.startswith("/_sim/"):
-                self._control(method, path, raw)
-            elif path.startswith("/checkout/"):
-                self._checkout(method, path, raw)
-            elif path.startswith("/v1/"):
-                self._merchant(method, path, url.query, raw)
-            elif path == "/healthz":
-                self.send_json(200, {"ok": True})
-            else:
-                raise SimError(404, "not_found", "no such path")
-        except SimError as exc:
-            self.send_problem(exc.status, exc.code, exc.message)
+        if path.startswith("/_sim/"):
+            self._control(method, path, raw)
+        elif path.startswith("/checkout/"):
+            self._checkout(method, path, raw)
+        elif path.startswith("/v1/"):
+            self._merchant(method, path, url.query, raw)
+        elif path == "/healthz":
+            self.send_json(200, {"ok": True})
+        else:
+            raise SimError(404, "not_found", "no such path")
 
     # -- merchant API -----------------------------------------------------------------------------
     def _merchant(self, method: str, path: str, query: str, raw: bytes) -> None:
@@ -183,10 +179,7 @@ class Handler(SimHandler):
         app = self.app
         engine = app.engine
         with app.lock:
-            try:
-                listed = faults_control(app.faults, method, path, body, parse)
-            except FaultSpecError as exc:
-                raise SimError(400, "bad_fault", str(exc)) from None
+            listed = self.faults_route(app.faults, method, path, body, parse)
             if listed is not None:
                 result: Any = listed
             elif path == "/_sim/status":
