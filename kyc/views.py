@@ -13,7 +13,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -26,7 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from crm.exceptions import DomainError, NotAllowed, NotFound
 from crm.forms import apply_domain_errors, visible_brands
 from crm.lib.csp import SELF, csp_exception
-from crm.lib.middleware import client_ip
+from crm.lib.webhooks import webhook_answer, webhook_request
 from crm.models import Client
 from crm.permissions import AuthedRequest, page_permission_required, user_can
 from crm.views.ui import client_or_404, render_page
@@ -183,12 +183,7 @@ def submission_action(request: AuthedRequest, code: Any, action: str) -> HttpRes
 def vendor_webhook(request: HttpRequest, vendor_code: str) -> HttpResponse:
     from kyc.webhooks import vendor_webhook_receive
 
-    receipt = vendor_webhook_receive(vendor_code=vendor_code, headers=dict(request.headers), body=request.body,
-                                     remote_addr=client_ip(request))
-    answer = {"outcome": receipt.outcome}
-    if receipt.status_code == 400 and receipt.event.detail:
-        answer["detail"] = receipt.event.detail  # what was wrong, for the vendor's support team
-    return JsonResponse(answer, status=receipt.status_code)
+    return webhook_answer(vendor_webhook_receive(vendor_code=vendor_code, **webhook_request(request)))
 
 
 # --- documents -------------------------------------------------------------------------------------

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from crm.lib.middleware import client_ip
+from crm.lib.webhooks import webhook_answer, webhook_request
 from crm.permissions import AuthedRequest, user_can
 from crm.views.ui import render_page
 from wallet import provider_selectors
@@ -20,12 +20,7 @@ MANAGE = "wallet.manage_providers"
 @csrf_exempt  # a provider's server has no CSRF token: the HMAC signature authenticates it
 @require_POST
 def webhook(request: HttpRequest, provider_code: str) -> HttpResponse:
-    receipt = webhook_receive(provider_code=provider_code, headers=dict(request.headers), body=request.body,
-                              remote_addr=client_ip(request))
-    answer = {"outcome": receipt.outcome}
-    if receipt.status_code == 400 and receipt.delivery.detail:
-        answer["detail"] = receipt.delivery.detail  # what was wrong, for the provider's support team
-    return JsonResponse(answer, status=receipt.status_code)
+    return webhook_answer(webhook_receive(provider_code=provider_code, **webhook_request(request)))
 
 
 @login_required

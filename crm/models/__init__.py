@@ -21,10 +21,11 @@ from crm.models.clients import (
 from crm.models.events import DeliveryStatus, Event, EventDelivery
 from crm.models.jobs import Job, JobStatus
 from crm.models.staff import Brand, Desk, DeskKind, Role, RoleCode, User
+from crm.models.webhooks import ReceivedWebhook
 
 __all__ = [
     "AccessEvent", "AccessKind", "ApiKey", "AuditCheckpoint", "AuditLog", "AutomationRule", "AutomationRun", "Brand", "Classification", "Client",
     "ClientGroupObjectPermission", "ClientUserObjectPermission", "DeliveryStatus", "Desk", "DeskKind", "EmailStatus",
     "EmailTemplate", "Event", "EventDelivery", "Job", "JobStatus", "Note", "Notification", "OutboundEmail", "Role", "RoleCode",
-    "RunStatus", "Stage", "Task", "User",
+    "ReceivedWebhook", "RunStatus", "Stage", "Task", "User",
 ]

@@ -1,7 +1,8 @@
 """A KYC verification vendor stand-in: a separate process on loopback that the CRM reaches only
 through its adapter (kyc.vendors.simulator), as it would a real vendor.
 
-It imports nothing from Django or the CRM; state lives in memory. Running it::
+It imports nothing from Django or the CRM (its HTTP server, fault rules and webhook sender are the
+simulators' common ones, simkit); state lives in memory. Running it::
 
     python -m kyc.vendor_simulator --host 127.0.0.1 --port 8470 --api-key K --api-secret S \\
         --webhook-secret W --control-token T

@@ -4,28 +4,22 @@ front (see __init__.py for the API)."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 import json
 import secrets
-import sys
-import threading
 import time
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from crm.lib.simhttp import SimHTTPServer, webhook_post
+from simkit.app import SimApp, delivered, retry_delay
+from simkit.faults import Fault, FaultPlan, parse_fault
+from simkit.http import SimError, SimHandler, SimHTTPServer, sign
 
 MAX_BODY = 32 * 1024 * 1024
 FAULT_TYPES = {"http_error", "latency", "drop_webhooks", "duplicate_webhooks", "delay_webhooks", "reorder_webhooks",
                "webhook_bad_signature"}
 ANSWERS = ("approved", "declined", "manual_review")
-
-
-def sign(secret: str, message: bytes) -> str:
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
 def utcnow() -> str:
@@ -41,65 +35,26 @@ class Config:
     signature_tolerance_seconds: int = 300
 
 
-class SimError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+def parse(raw: Any) -> Fault:
+    return parse_fault(raw, FAULT_TYPES)
 
 
-@dataclass
-class Fault:
-    type: str
-    path: str = "*"
-    count: int | None = None
-    skip: int = 0
-    params: dict[str, Any] = field(default_factory=dict)
-    fired: int = 0
+class App(SimApp):
+    name = "kycsim"
 
-
-class App:
     def __init__(self, config: Config, *, decision_seconds: float = 1.0, webhook_attempts: int = 8,
                  webhook_backoff: float = 1.0, verbose: bool = False) -> None:
+        super().__init__(verbose=verbose)
         self.config = config
         self.decision_seconds = decision_seconds
         self.webhook_attempts = webhook_attempts
         self.webhook_backoff = webhook_backoff
-        self.verbose = verbose
-        self.lock = threading.RLock()
-        self.wake = threading.Event()
-        self.stopping = threading.Event()
         self.applicants: dict[str, dict[str, Any]] = {}
         self.by_external: dict[str, str] = {}
         self.webhooks: list[dict[str, Any]] = []
-        self.faults: list[Fault] = []
+        self.faults = FaultPlan()
 
     # -- faults -----------------------------------------------------------------------------------
-    def fault(self, kind: str, path: str = "*") -> Fault | None:
-        with self.lock:
-            for rule in self.faults:
-                if rule.type != kind or not (rule.path == "*" or path.startswith(rule.path)):
-                    continue
-                if rule.count is not None and rule.fired >= rule.count:
-                    continue
-                if rule.skip > 0:
-                    rule.skip -= 1
-                    continue
-                rule.fired += 1
-                return rule
-            return None
-
-    def faults_add(self, raw: Any) -> None:
-        items = raw.get("faults", [raw]) if isinstance(raw, dict) else raw
-        parsed = []
-        for item in items or ():
-            if not isinstance(item, dict) or item.get("type") not in FAULT_TYPES:
-                raise SimError(400, "bad_fault", f"a fault is an object with a type among {sorted(FAULT_TYPES)}")
-            parsed.append(Fault(type=item["type"], path=str(item.get("path", "*")), count=item.get("count"),
-                                skip=int(item.get("skip", 0)),
-                                params={k: v for k, v in item.items() if k not in {"type", "path", "count", "skip"}}))
-        with self.lock:
-            self.faults.extend(parsed)
-
     # -- applicants -------------------------------------------------------------------------------
     def applicant_create(self, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         external_id = str(body.get("external_id") or "")
@@ -181,15 +136,15 @@ class App:
         body = json.dumps({"id": "evt_" + secrets.token_hex(10), "type": kind, "created": utcnow(),
                            "data": self.public(applicant)}, separators=(",", ":"))
         event_id = json.loads(body)["id"]
-        if self.fault("drop_webhooks") is not None:
+        if self.faults.take("drop_webhooks") is not None:
             self.webhooks.append({"event_id": event_id, "url": applicant["webhook_url"], "body": body, "dropped": True,
                                   "attempts": 0, "status": None, "due": None, "held": False})
             return
-        delay = self.fault("delay_webhooks")
+        delay = self.faults.take("delay_webhooks")
         due = time.monotonic() + (float(delay.params.get("seconds", 2.0)) if delay else 0.0)
-        bad = self.fault("webhook_bad_signature") is not None
-        duplicate = self.fault("duplicate_webhooks")
-        reorder = self.fault("reorder_webhooks")
+        bad = self.faults.take("webhook_bad_signature") is not None
+        duplicate = self.faults.take("duplicate_webhooks")
+        reorder = self.faults.take("reorder_webhooks")
         copies = 1 + (int(duplicate.params.get("copies", 1)) if duplicate else 0)
         for _ in range(copies):
             self.webhooks.append({"event_id": event_id, "url": applicant["webhook_url"], "body": body, "bad": bad,
@@ -216,128 +171,71 @@ class App:
                       "X-Kyc-Timestamp": timestamp,
                       "X-Kyc-Signature": "sha256=" + sign(secret, timestamp.encode() + b"." + body)}
 
-    def start_background(self) -> threading.Thread:
-        def run() -> None:
-            while not self.stopping.is_set():
-                now = time.monotonic()
-                with self.lock:
-                    for applicant in self.applicants.values():
-                        if applicant["status"] == "pending" and applicant["_decide_at"] <= now:
-                            self.result_set(applicant, self._first_result(applicant), "applicant.reviewed")
-                    due = [h for h in self.webhooks if not h.get("dropped") and not h["held"] and h["due"] is not None
-                           and h["due"] <= now and not (h["status"] and 200 <= h["status"] < 300)]
-                    due.sort(key=lambda h: h["due"])
-                for hook in due:
-                    status = self._post(hook)
-                    with self.lock:
-                        hook["attempts"] += 1
-                        hook["status"] = status
-                        if status is not None and 200 <= status < 300:
-                            hook["due"] = None
-                        elif hook["attempts"] >= self.webhook_attempts:
-                            hook["due"] = None
-                        else:
-                            hook["due"] = time.monotonic() + self.webhook_backoff * (2 ** (hook["attempts"] - 1))
-                self.wake.wait(0.05)
-                self.wake.clear()
+    def timers(self) -> None:
+        now = time.monotonic()
+        for applicant in self.applicants.values():
+            if applicant["status"] == "pending" and applicant["_decide_at"] <= now:
+                self.result_set(applicant, self._first_result(applicant), "applicant.reviewed")
 
-        thread = threading.Thread(target=run, name="kycsim-webhooks", daemon=True)
-        thread.start()
-        return thread
+    def due_webhooks(self) -> list[dict[str, Any]]:
+        now = time.monotonic()
+        due = [h for h in self.webhooks if not h.get("dropped") and not h["held"] and h["due"] is not None
+               and h["due"] <= now and not delivered(h["status"])]
+        return sorted(due, key=lambda h: h["due"])
 
-    def _post(self, hook: dict[str, Any]) -> int | None:
-        with self.lock:
-            body, headers = self.signed(hook)
-        status = webhook_post(hook["url"], body, headers)
-        if self.verbose:
-            sys.stderr.write(f"kycsim webhook {hook['event_id']} -> {status}\n")
-        return status
+    def webhook_result(self, hook: dict[str, Any], status: int | None) -> None:
+        hook["attempts"] += 1
+        hook["status"] = status
+        if delivered(status) or hook["attempts"] >= self.webhook_attempts:
+            hook["due"] = None
+        else:
+            hook["due"] = time.monotonic() + retry_delay(self.webhook_backoff, hook["attempts"])
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(SimHandler):
     server_version = "KycVendorSimulator"
-    sys_version = ""
+    log_name = "kycsim"
     server: SimHTTPServer  # its app: this module's App
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        if self.server.app.verbose:
-            sys.stderr.write(f"kycsim {self.address_string()} {format % args}\n")
-
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-        self._handle("GET")
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._handle("POST")
-
-    def _send(self, status: int, payload: bytes, content_type: str = "application/json") -> None:
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-            self.wfile.flush()
-        except OSError:
-            self.close_connection = True
-
-    def _json(self, status: int, body: Any) -> None:
-        self._send(status, json.dumps(body, separators=(",", ":")).encode())
-
-    def _handle(self, method: str) -> None:
+    def handle_request(self, method: str) -> None:
         path = urlsplit(self.path).path.rstrip("/") or "/"
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            self._json(413, {"error": {"code": "too_large", "message": "body too large"}})
+        raw = self.read_body(MAX_BODY)
+        if raw is None:
             return
-        raw = self.rfile.read(length) if length > 0 else b""
         try:
             body = json.loads(raw) if raw else {}
         except ValueError:
             body = None
-        try:
-            if body is not None and not isinstance(body, dict):
-                body = None
-            if path.startswith("/_sim/"):
-                self._control(method, path, body)
-            elif path.startswith("/v1/"):
-                self._api(method, path, raw, body)
-            elif path == "/healthz":
-                self._json(200, {"ok": True})
-            else:
-                raise SimError(404, "not_found", "no such path")
-        except SimError as exc:
-            self._json(exc.status, {"error": {"code": exc.code, "message": exc.message}})
+        if body is not None and not isinstance(body, dict):
+            body = None
+        if path.startswith("/_sim/"):
+            self._control(method, path, body)
+        elif path.startswith("/v1/"):
+            self._api(method, path, raw, body)
+        elif path == "/healthz":
+            self.send_json(200, {"ok": True})
+        else:
+            raise SimError(404, "not_found", "no such path")
 
     def _api(self, method: str, path: str, raw: bytes, body: dict[str, Any] | None) -> None:
         config, app = self.server.app.config, self.server.app
-        if not hmac.compare_digest(self.headers.get("X-Api-Key", ""), config.api_key):
-            raise SimError(401, "bad_api_key", "unknown API key")
-        timestamp = self.headers.get("X-Timestamp", "")
-        if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > config.signature_tolerance_seconds:
-            raise SimError(401, "stale_timestamp", "X-Timestamp is missing or too far from now")
-        expected = sign(config.api_secret, f"{timestamp}.{method}.{path}.".encode() + raw)
-        if not hmac.compare_digest(self.headers.get("X-Signature", ""), expected):
-            raise SimError(401, "bad_signature", "the signature does not match")
-        latency = app.fault("latency", path)
-        if latency is not None:
-            time.sleep(float(latency.params.get("seconds", 1.0)))
-        failure = app.fault("http_error", path)
-        if failure is not None:
-            self._send(int(failure.params.get("status", 503)), b"<html><body>Service unavailable</body></html>",
-                       "text/html")
+        refused = self.api_refusal(api_key=config.api_key, api_secret=config.api_secret, method=method, target=path,
+                                   body=raw, tolerance=config.signature_tolerance_seconds)
+        if refused is not None:
+            raise SimError(*refused)
+        if self.injected(app.faults, path, status=503, text="Service unavailable"):
             return
         if body is None:
             raise SimError(400, "bad_json", "the body must be a JSON object")
         if method == "POST" and path == "/v1/applicants":
             applicant, created = app.applicant_create(body)
-            self._json(201 if created else 200, app.public(applicant))
+            self.send_json(201 if created else 200, app.public(applicant))
         elif method == "GET" and path.startswith("/v1/applicants/"):
             with app.lock:
                 found = app.applicants.get(path.rsplit("/", 1)[-1])
                 if found is None:
                     raise SimError(404, "not_found", "no such applicant")
-                self._json(200, app.public(found))
+                self.send_json(200, app.public(found))
         else:
             raise SimError(404, "not_found", "no such endpoint")
 
@@ -346,20 +244,13 @@ class Handler(BaseHTTPRequestHandler):
         if not hmac.compare_digest(self.headers.get("X-Sim-Token", ""), app.config.control_token):
             raise SimError(403, "forbidden", "X-Sim-Token is wrong")
         data = body or {}
-        if path == "/_sim/status":
+        listed = self.faults_route(app.faults, method, path, data, parse)
+        if listed is not None:
+            result: Any = listed
+        elif path == "/_sim/status":
             with app.lock:
-                result: Any = {"applicants": len(app.applicants), "webhooks": len(app.webhooks),
-                               "pending_webhooks": sum(1 for h in app.webhooks if h["due"] is not None or h["held"])}
-        elif path == "/_sim/faults":
-            if method == "POST" and data:
-                app.faults_add(data)
-            with app.lock:
-                result = {"faults": [{"type": f.type, "path": f.path, "count": f.count, "fired": f.fired, **f.params}
-                                     for f in app.faults]}
-        elif path == "/_sim/faults/clear":
-            with app.lock:
-                app.faults.clear()
-            result = {"faults": []}
+                result = {"applicants": len(app.applicants), "webhooks": len(app.webhooks),
+                          "pending_webhooks": sum(1 for h in app.webhooks if h["due"] is not None or h["held"])}
         elif path.startswith("/_sim/applicants/") and path.endswith("/result") and method == "POST":
             result = app.public(app.result_change(path.split("/")[3], data))
         elif path == "/_sim/webhooks/flush":
@@ -370,7 +261,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             raise SimError(404, "not_found", f"unknown control path {path}")
         app.wake.set()
-        self._json(200, result)
+        self.send_json(200, result)
 
 
 def serve(app: App, host: str, port: int) -> SimHTTPServer:

@@ -1,6 +1,7 @@
 """Verification vendors: the registry, and the adapter of each (kyc.vendors.base is the interface).
 
-``VENDORS`` (a crm.registry.Registry) holds one ``VendorEntry`` per vendor code: the built-in checks
+``VENDORS`` (a crm.registry.Registry) holds one ``VendorEntry`` (crm.lib.adapters.AdapterEntry) per
+vendor code: the built-in checks
 ("builtin", every brand's default) and the KYC vendor simulator ("kycsim"); another app or a
 deployment registers more the same way. A brand's KYC policy names the vendor its submissions go to;
 an external vendor's credentials are in settings.KYC_VENDORS[code] (base_url, api_key, api_secret,
@@ -9,25 +10,15 @@ webhook_secret, timeout).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from crm.lib.adapters import AdapterEntry, adapter_build
 from crm.registry import Registry
 from kyc.exceptions import KycError
 from kyc.vendors.base import KycVendor, VendorConfig
 
-
-@dataclass(frozen=True)
-class VendorEntry:
-    code: str
-    label: Any  # a lazy translation
-    adapter: Callable[[VendorConfig], KycVendor]
-    order: int = 500
-
+VendorEntry = AdapterEntry[KycVendor]
 
 VENDORS: Registry[VendorEntry] = Registry("KYC vendors", key=lambda v: v.code, order=lambda v: (v.order, v.code))
 
@@ -39,17 +30,13 @@ class VendorNotConfigured(KycError):
 
 def vendor_config(code: str) -> VendorConfig:
     """The vendor's settings (settings.KYC_VENDORS[code]); a vendor without any gets an empty config."""
-    values = dict((getattr(settings, "KYC_VENDORS", {}) or {}).get(code) or {})
-    known = set(VendorConfig.__dataclass_fields__) - {"code"}
-    return VendorConfig(code=code, **{k: v for k, v in values.items() if k in known})
+    return VendorConfig.from_settings(code, (getattr(settings, "KYC_VENDORS", {}) or {}).get(code) or {})
 
 
 def vendor_get(code: str) -> KycVendor:
     """The adapter of vendor `code`, configured; VendorNotConfigured for a code nobody registered."""
-    entry = VENDORS.get(code)
-    if entry is None:
-        raise VendorNotConfigured(f"No KYC vendor {code!r}.")
-    return entry.adapter(vendor_config(code))
+    return adapter_build(VENDORS, code, vendor_config(code),
+                         missing=lambda: VendorNotConfigured(f"No KYC vendor {code!r}."))
 
 
 def vendor_choices() -> list[tuple[str, str]]:

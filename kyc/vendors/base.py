@@ -4,7 +4,8 @@ A vendor checks a submission's documents against the applicant and says approve,
 with per-check results and their evidence. The built-in checks (kyc.checks) are one vendor; an
 external one (kyc.vendors.simulator) is reached over HTTP and answers later, by a signed webhook.
 Adapters know nothing of the database: they get a ``VendorConfig`` and a ``VerificationRequest``
-and give back these dataclasses. What the KYC services need from a vendor:
+and give back these dataclasses; their configuration, calls (timeouts, retries) and registration are
+every adapter's (crm.lib.adapters). What the KYC services need from a vendor:
 
 * ``start``: send the applicant and documents. Our submission's code is the vendor's external id,
   so sending it again gives the same applicant (safe to retry). A synchronous vendor (the built-in
@@ -30,9 +31,18 @@ from typing import Any
 
 from django.utils.translation import gettext_noop
 
+from crm.lib.adapters import Adapter, AdapterConfig
+from crm.lib.http import HttpErrors
 from kyc.checks import Applicant, CheckPolicy
 from kyc.checks.report import CheckResult, OnFail, Outcome, Report
-from kyc.exceptions import VendorRejected, VendorWebhookRefused
+from kyc.exceptions import (
+    VendorError,
+    VendorProtocolError,
+    VendorRejected,
+    VendorTimeout,
+    VendorUnavailable,
+    VendorWebhookRefused,
+)
 
 VENDOR_DECISION = "vendor_decision"
 REJECT_HINT = gettext_noop("Send clear photos of valid documents that are yours and match your registration.")
@@ -46,18 +56,9 @@ class VendorOutcome(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class VendorConfig:
-    """What an adapter needs (settings.KYC_VENDORS[code])."""
-
-    code: str
-    base_url: str = ""
-    api_key: str = ""
-    api_secret: str = ""
-    webhook_secret: str = ""
-    timeout: float = 10.0
-    retries: int = 2  # extra attempts of a call (every call is idempotent: keyed by our reference)
-    backoff: float = 0.5  # seconds before the first retry; doubles
-    webhook_tolerance_seconds: int = 300
+class VendorConfig(AdapterConfig):
+    """What an adapter needs (settings.KYC_VENDORS[code]). Every call to a vendor is idempotent
+    (keyed by our reference), so ``retries`` applies to all of them."""
 
 
 @dataclass(frozen=True)
@@ -145,14 +146,15 @@ class VendorNotification:
     raw: Mapping[str, Any] = field(default_factory=dict)
 
 
-class KycVendor(abc.ABC):
+class KycVendor(Adapter[VendorConfig], abc.ABC):
     """A verification vendor's adapter."""
 
     code: str = ""
     external: bool = True  # answers later (webhook / fetch); False: `start` gives the result
-
-    def __init__(self, config: VendorConfig) -> None:
-        self.config = config
+    errors = HttpErrors(unavailable=VendorUnavailable, timeout=VendorTimeout, rejected=VendorRejected,
+                        protocol=VendorProtocolError)
+    failed = VendorError
+    rejected = VendorRejected
 
     @abc.abstractmethod
     def start(self, request: VerificationRequest) -> VendorStart: ...

@@ -7,25 +7,14 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
-import hmac
 import json
-import time
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from crm.lib import http
 from crm.lib.signatures import SignatureInvalid, signature_check
 from kyc.checks.report import Outcome
-from kyc.exceptions import (
-    VendorError,
-    VendorProtocolError,
-    VendorRejected,
-    VendorTimeout,
-    VendorUnavailable,
-    VendorWebhookRefused,
-)
+from kyc.exceptions import VendorProtocolError, VendorWebhookRefused
 from kyc.vendors.base import (
     KycVendor,
     VendorCheck,
@@ -36,40 +25,18 @@ from kyc.vendors.base import (
     VerificationRequest,
 )
 
-ERRORS = http.HttpErrors(unavailable=VendorUnavailable, timeout=VendorTimeout, rejected=VendorRejected,
-                         protocol=VendorProtocolError)
 OUTCOMES = {"approved": VendorOutcome.APPROVE, "declined": VendorOutcome.REJECT,
             "manual_review": VendorOutcome.REVIEW}
 CHECK_OUTCOMES = {"clear": Outcome.PASS, "consider": Outcome.FAIL, "unreadable": Outcome.UNREADABLE}
-
-
-def request_signature(secret: str, message: str) -> str:
-    """The vendor API's request signature (over timestamp, method, path and body)."""
-    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
 class SimulatorVendor(KycVendor):
     code = "kycsim"
 
     def _call(self, method: str, target: str, payload: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        body = json.dumps(payload, separators=(",", ":")).encode() if payload is not None else b""
-
-        def once() -> http.Answer:
-            timestamp = str(int(time.time()))
-            headers = {"X-Api-Key": self.config.api_key, "X-Timestamp": timestamp, "Content-Type": "application/json",
-                       "X-Signature": request_signature(self.config.api_secret,
-                                                        f"{timestamp}.{method}.{target}.{body.decode()}")}
-            return http.request(self.config.base_url, method, target, body=body, headers=headers,
-                                timeout=self.config.timeout, errors=ERRORS)
-
         # Every call is idempotent (an applicant is keyed by our reference): retried on any failure
         # but a refusal.
-        answer = http.with_retries(once, retries=self.config.retries, backoff=self.config.backoff, idempotent=True,
-                                   failed=VendorError, rejected=VendorRejected)
-        data = answer.json()
-        if not isinstance(data, dict):
-            raise VendorProtocolError("The vendor's answer is not an object.", request_sent=True)
-        return data
+        return self.answer_object(self.call(method, target, payload, idempotent=True), "vendor")
 
     def start(self, request: VerificationRequest) -> VendorStart:
         applicant = request.applicant

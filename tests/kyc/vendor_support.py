@@ -4,21 +4,13 @@ point a brand at it, sign its webhooks and wait for what it causes."""
 from __future__ import annotations
 
 import json
-import os
-import queue
-import subprocess
-import sys
-import threading
 import time
-import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from crm.lib.signatures import signature_for
-from tests.waiting import scaled
+from tests.simulators import HttpSim, simulator_start, simulator_stop
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "kyck_test"
 API_SECRET = "kyc-api-secret"
 WEBHOOK_SECRET = "kyc-whsec-test"
@@ -27,23 +19,8 @@ WEBHOOK_PATH = "/kyc/vendors/kycsim/webhook/"
 
 
 @dataclass
-class KycSim:
-    proc: subprocess.Popen[bytes]
-    port: int
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def control(self, path: str, body: Any = None) -> Any:
-        request = urllib.request.Request(self.base_url + path, data=json.dumps(body or {}).encode(),
-                                         headers={"X-Sim-Token": CONTROL_TOKEN, "Content-Type": "application/json"},
-                                         method="POST" if body is not None else "GET")
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - our own loopback simulator
-            return json.loads(response.read())
-
-    def faults(self, *faults: dict[str, Any]) -> None:
-        self.control("/_sim/faults", {"faults": list(faults)})
+class KycSim(HttpSim):
+    control_token = CONTROL_TOKEN
 
     def webhooks(self, reference: str = "") -> list[dict[str, Any]]:
         hooks = self.control("/_sim/webhooks")["webhooks"]
@@ -56,32 +33,15 @@ class KycSim:
 
 
 def start_kycsim() -> KycSim:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]
-                                                       if p)}
-    argv = [sys.executable, "-m", "kyc.vendor_simulator", "--port", "0", "--api-key", API_KEY,
-            "--api-secret", API_SECRET, "--webhook-secret", WEBHOOK_SECRET, "--control-token", CONTROL_TOKEN,
-            "--decision-seconds", "0.3", "--webhook-backoff", "0.2", "--webhook-attempts", "6"]
-    proc = subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # noqa: S603
-    lines: queue.Queue[bytes] = queue.Queue()
-    threading.Thread(target=lambda: lines.put(proc.stdout.readline()), daemon=True).start()  # type: ignore[union-attr]
-    try:
-        first = lines.get(timeout=scaled(20))
-    except queue.Empty:
-        proc.kill()
-        raise RuntimeError("the KYC vendor simulator did not report its port within 20 s") from None
-    if not first:
-        proc.wait(5)
-        raise RuntimeError(f"the KYC vendor simulator exited with {proc.returncode} before listening")
-    return KycSim(proc=proc, port=int(json.loads(first)["port"]))
+    proc, listening = simulator_start(
+        "kyc.vendor_simulator", "--api-key", API_KEY, "--api-secret", API_SECRET, "--webhook-secret", WEBHOOK_SECRET,
+        "--control-token", CONTROL_TOKEN, "--decision-seconds", "0.3", "--webhook-backoff", "0.2",
+        "--webhook-attempts", "6", what="KYC vendor simulator")
+    return KycSim(proc=proc, port=int(listening["port"]))
 
 
 def stop_kycsim(sim: KycSim) -> None:
-    sim.proc.terminate()
-    try:
-        sim.proc.wait(10)
-    except subprocess.TimeoutExpired:
-        sim.proc.kill()
-        sim.proc.wait(5)
+    simulator_stop(sim.proc)
 
 
 def signed(body: bytes | str, *, secret: str = WEBHOOK_SECRET, at: float | None = None) -> tuple[dict[str, str], bytes]:

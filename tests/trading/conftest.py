@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import queue
 import ssl
 import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,10 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.waiting import scaled
+from tests.simulators import simulator_start, simulator_stop
 from trading.adapters.mt5_web import MT5WebAdapter, MT5WebConfig
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 MANAGER_LOGIN = 1000
 MANAGER_PASSWORD = "Manager123"
 CONTROL_TOKEN = "test-control-token"
@@ -91,64 +86,20 @@ class Simulator:
 
 
 def start_simulator(state_dir: Path, *extra: str) -> Simulator:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(p for p in [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")] if p),
-    }
     state_dir.parent.mkdir(parents=True, exist_ok=True)
-    log = open(state_dir.with_name(state_dir.name + ".log"), "ab")  # the child process writes to it
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "trading.simulator",
-            "--port",
-            "0",
-            "--state-dir",
-            str(state_dir),
-            "--manager-login",
-            str(MANAGER_LOGIN),
-            "--manager-password",
-            MANAGER_PASSWORD,
-            "--control-token",
-            CONTROL_TOKEN,
-            "--seed",
-            "7",
-            "--start-time",
-            START_TIME,
-            "--server-tz-offset",
-            str(SERVER_TZ_MINUTES),
-            *extra,
-        ],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=log,
-    )
-    log.close()
-    lines: queue.Queue[bytes] = queue.Queue()
-    threading.Thread(target=lambda: lines.put(proc.stdout.readline()), daemon=True).start()  # type: ignore[union-attr]
-    try:
-        first = lines.get(timeout=scaled(20))
-    except queue.Empty:
-        proc.kill()
-        raise RuntimeError("the simulator did not report its port within 20 s") from None
-    if not first:
-        proc.wait(5)
-        raise RuntimeError(f"the simulator exited with {proc.returncode} before listening")
-    info = json.loads(first)
+    with open(state_dir.with_name(state_dir.name + ".log"), "ab") as log:  # the child process writes to it
+        proc, info = simulator_start(
+            "trading.simulator", "--state-dir", str(state_dir), "--manager-login", str(MANAGER_LOGIN),
+            "--manager-password", MANAGER_PASSWORD, "--control-token", CONTROL_TOKEN, "--seed", "7",
+            "--start-time", START_TIME, "--server-tz-offset", str(SERVER_TZ_MINUTES), *extra,
+            what="simulator", stderr=log)
     return Simulator(proc=proc, state_dir=state_dir, port=int(info["port"]), ca_file=info["ca_file"])
 
 
 def stop_simulator(sim: Simulator) -> None:
     for adapter in sim.adapters:
         adapter.close()
-    sim.proc.terminate()
-    try:
-        sim.proc.wait(10)
-    except subprocess.TimeoutExpired:
-        sim.proc.kill()
-        sim.proc.wait(5)
+    simulator_stop(sim.proc)
 
 
 @pytest.fixture

@@ -4,12 +4,7 @@ providers configured to reach it."""
 from __future__ import annotations
 
 import json
-import os
-import queue
-import subprocess
-import sys
 import threading
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from tests.waiting import scaled, wait_until
+from tests.simulators import HttpSim, simulator_start, simulator_stop
+from tests.waiting import wait_until
 from wallet.providers.base import ProviderConfig
 from wallet.providers.simulator import SimulatorProvider
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "pk_test"
 API_SECRET = "sk-test-secret"
 WEBHOOK_SECRET = "whsec-test"
@@ -31,23 +26,8 @@ BUSINESS_DATE = "2026-03-02"
 
 
 @dataclass
-class PspSim:
-    proc: subprocess.Popen[bytes]
-    port: int
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def control(self, path: str, body: Any = None) -> Any:
-        request = urllib.request.Request(self.base_url + path, data=json.dumps(body or {}).encode(),
-                                         headers={"X-Sim-Token": CONTROL_TOKEN, "Content-Type": "application/json"},
-                                         method="POST" if body is not None else "GET")
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
-
-    def faults(self, *faults: dict[str, Any]) -> None:
-        self.control("/_sim/faults", {"faults": list(faults)})
+class PspSim(HttpSim):
+    control_token = CONTROL_TOKEN
 
     def config(self, **overrides: Any) -> ProviderConfig:
         values: dict[str, Any] = {"code": "psp-sim", "base_url": self.base_url, "api_key": API_KEY,
@@ -61,34 +41,17 @@ class PspSim:
 
 
 def start_psp(state_dir: Path | None = None) -> PspSim:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")] if p)}
-    argv = [sys.executable, "-m", "wallet.psp_simulator", "--port", "0", "--api-key", API_KEY,
-            "--api-secret", API_SECRET, "--webhook-secret", WEBHOOK_SECRET, "--control-token", CONTROL_TOKEN,
-            "--business-date", BUSINESS_DATE, "--webhook-backoff", "0.1", "--webhook-attempts", "5",
+    args = ["--api-key", API_KEY, "--api-secret", API_SECRET, "--webhook-secret", WEBHOOK_SECRET, "--control-token",
+            CONTROL_TOKEN, "--business-date", BUSINESS_DATE, "--webhook-backoff", "0.1", "--webhook-attempts", "5",
             "--crypto-confirm-seconds", "0.2"]
     if state_dir is not None:
-        argv += ["--state-dir", str(state_dir)]
-    proc = subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    lines: queue.Queue[bytes] = queue.Queue()
-    threading.Thread(target=lambda: lines.put(proc.stdout.readline()), daemon=True).start()  # type: ignore[union-attr]
-    try:
-        first = lines.get(timeout=scaled(20))
-    except queue.Empty:
-        proc.kill()
-        raise RuntimeError("the PSP simulator did not report its port within 20 s") from None
-    if not first:
-        proc.wait(5)
-        raise RuntimeError(f"the PSP simulator exited with {proc.returncode} before listening")
-    return PspSim(proc=proc, port=int(json.loads(first)["port"]))
+        args += ["--state-dir", str(state_dir)]
+    proc, listening = simulator_start("wallet.psp_simulator", *args, what="PSP simulator")
+    return PspSim(proc=proc, port=int(listening["port"]))
 
 
 def stop_psp(sim: PspSim) -> None:
-    sim.proc.terminate()
-    try:
-        sim.proc.wait(10)
-    except subprocess.TimeoutExpired:
-        sim.proc.kill()
-        sim.proc.wait(5)
+    simulator_stop(sim.proc)
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,9 @@ MT5 access server (trading.adapters.mt5_web). Modules:
 * config.py    managers, groups, server time zone, control token
 * tls.py       the self-signed certificate made at first start
 
+The HTTP server's plumbing, the fault rules' matching and the ``__main__`` loop are the simulators'
+common ones (simkit).
+
 Running it::
 
     python -m trading.simulator --port 8443 --state-dir var/mt5sim --realtime 1 \

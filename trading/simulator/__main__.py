@@ -8,13 +8,10 @@ to trust. Manager credentials and the control token are in ``<state-dir>/config.
 
 from __future__ import annotations
 
-import argparse
-import json
-import signal
 import sys
-import threading
 from pathlib import Path
-from types import FrameType
+
+from simkit.run import arguments, serve_until_stopped
 
 from .config import CONFIG_NAME, load_or_create
 from .server import App, serve
@@ -22,9 +19,7 @@ from .tls import ensure_certificate, server_context
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trading.simulator", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8443, help="0 picks a free port (printed on start)")
+    parser = arguments("python -m trading.simulator", __doc__, port=8443)
     parser.add_argument("--state-dir", default="var/mt5sim", help="certificate, config and persistent state")
     parser.add_argument("--seed", type=int, default=None, help="random seed of a fresh state")
     parser.add_argument(
@@ -52,7 +47,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--max-sessions", type=int, default=None, help="sessions and pending challenges held at once (default 1024)"
     )
-    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     args = parser.parse_args(argv)
 
     state_dir = Path(args.state_dir).resolve()
@@ -74,34 +68,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.realtime > 0:
         app.start_realtime(args.realtime)
 
-    def stop(signum: int, frame: FrameType | None) -> None:
-        # shutdown() waits for serve_forever to return, so it runs off the main thread.
-        threading.Thread(target=httpd.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    host, port = httpd.server_address[:2]
-    print(
-        json.dumps(
-            {
-                "event": "listening",
-                "host": host,
-                "port": port,
-                "ca_file": str(cert_path),
-                "state_dir": str(state_dir),
-                "config": str(state_dir / CONFIG_NAME),
-                "manager_logins": [m.login for m in config.managers],
-            }
-        ),
-        flush=True,
-    )
-    try:
-        httpd.serve_forever(poll_interval=0.05)
-    finally:
+    def save() -> None:
         with app.lock:
             app.engine.commit()
-        httpd.server_close()
-    return 0
+
+    return serve_until_stopped(httpd, on_exit=save, announce={
+        "ca_file": str(cert_path),
+        "state_dir": str(state_dir),
+        "config": str(state_dir / CONFIG_NAME),
+        "manager_logins": [m.login for m in config.managers],
+    })
 
 
 if __name__ == "__main__":

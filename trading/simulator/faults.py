@@ -26,10 +26,10 @@ seed so a fault plan replays identically). Types and their own fields:
 
 from __future__ import annotations
 
-import random
-import threading
-from dataclasses import dataclass, field
 from typing import Any
+
+from simkit import faults as common
+from simkit.faults import Fault, FaultSpecError
 
 TYPES = {
     "latency",
@@ -42,135 +42,30 @@ TYPES = {
     "mutate_after_read",
     "clock_offset",
 }
+# The modes of a type, the first its default.
+MODES = {
+    "malformed": ("not_json", "truncated", "missing_retcode", "wrong_shape"),
+    "mutate_after_read": ("edit", "delete"),
+    "timeout_after_apply": ("sleep", "drop"),
+}
 
-
-class FaultSpecError(ValueError):
-    pass
-
-
-@dataclass
-class Fault:
-    type: str
-    path: str = "*"
-    count: int | None = None
-    skip: int = 0
-    probability: float = 1.0
-    params: dict[str, Any] = field(default_factory=dict)
-    fired: int = 0
-
-    def matches(self, path: str) -> bool:
-        return self.path in ("*", path)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "type": self.type,
-            "path": self.path,
-            "count": self.count,
-            "skip": self.skip,
-            "probability": self.probability,
-            "fired": self.fired,
-            **self.params,
-        }
+__all__ = ["TYPES", "Fault", "FaultPlan", "FaultSpecError", "parse_fault"]
 
 
 def parse_fault(raw: dict[str, Any]) -> Fault:
-    if not isinstance(raw, dict):
-        raise FaultSpecError("a fault is a JSON object")
-    kind = raw.get("type")
-    if kind not in TYPES:
-        raise FaultSpecError(f"unknown fault type {kind!r}; known: {sorted(TYPES)}")
-    params = {k: v for k, v in raw.items() if k not in {"type", "path", "count", "skip", "probability"}}
-    count = raw.get("count")
-    if count is not None and (not isinstance(count, int) or count < 0):
-        raise FaultSpecError("count must be a non-negative integer")
-    probability = float(raw.get("probability", 1.0))
-    if not 0.0 <= probability <= 1.0:
-        raise FaultSpecError("probability must be within 0..1")
-    if kind == "http_error" and int(params.get("status", 500)) < 400:
-        raise FaultSpecError("http_error status must be 4xx or 5xx")
+    return common.parse_fault(raw, TYPES, _check)
+
+
+def _check(kind: str, params: dict[str, Any]) -> None:
     if kind == "retcode" and not str(params.get("retcode", "")).split(" ")[0].isdigit():
         raise FaultSpecError("retcode must look like '13 Not found'")
-    if kind == "malformed" and params.get("mode", "not_json") not in {
-        "not_json",
-        "truncated",
-        "missing_retcode",
-        "wrong_shape",
-    }:
-        raise FaultSpecError("malformed mode must be not_json, truncated, missing_retcode or wrong_shape")
-    if kind == "mutate_after_read" and params.get("mode", "edit") not in {"edit", "delete"}:
-        raise FaultSpecError("mutate_after_read mode must be edit or delete")
-    if kind == "timeout_after_apply" and params.get("mode", "sleep") not in {"sleep", "drop"}:
-        raise FaultSpecError("timeout_after_apply mode must be sleep or drop")
-    return Fault(
-        type=kind,
-        path=str(raw.get("path", "*")),
-        count=count,
-        skip=int(raw.get("skip", 0)),
-        probability=probability,
-        params=params,
-    )
+    modes = MODES.get(kind)
+    if modes and params.get("mode", modes[0]) not in modes:
+        raise FaultSpecError(f"{kind} mode must be {', '.join(modes[:-1])} or {modes[-1]}")
 
 
-class FaultPlan:
-    """The active rules. ``take`` decides (and counts) whether a rule fires for a request."""
+class FaultPlan(common.FaultPlan):
+    """The active rules, matched by exact path; the dice are seeded from the simulator's seed."""
 
     def __init__(self, seed: int) -> None:
-        self._rules: list[Fault] = []
-        self._rng = random.Random(seed ^ 0x5EED_FA17)
-        self._lock = threading.Lock()
-
-    def add(self, faults: list[Fault]) -> None:
-        with self._lock:
-            self._rules.extend(faults)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._rules.clear()
-
-    def active(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [f.to_json() for f in self._rules]
-
-    def take(self, kind: str, path: str) -> Fault | None:
-        """The first live rule of ``kind`` matching ``path`` that fires now, counted as fired."""
-        with self._lock:
-            for rule in self._rules:
-                if rule.type != kind or not rule.matches(path):
-                    continue
-                if rule.count is not None and rule.fired >= rule.count:
-                    continue
-                if rule.skip > 0:
-                    rule.skip -= 1
-                    continue
-                if rule.probability < 1.0 and self._rng.random() >= rule.probability:
-                    continue
-                rule.fired += 1
-                return rule
-            return None
-
-    def budget(self, kind: str, path: str) -> tuple[Fault, int] | None:
-        """A rule whose ``count`` counts items (deals) rather than requests, and how many are left."""
-        with self._lock:
-            for rule in self._rules:
-                if rule.type == kind and rule.matches(path):
-                    left = None if rule.count is None else rule.count - rule.fired
-                    if left is None:
-                        return rule, 1_000_000_000
-                    if left > 0:
-                        return rule, left
-            return None
-
-    def spend(self, rule: Fault, n: int) -> None:
-        with self._lock:
-            rule.fired += n
-
-    def sticky(self, kind: str) -> Fault | None:
-        with self._lock:
-            for rule in reversed(self._rules):
-                if rule.type == kind:
-                    return rule
-            return None
-
-    def chance(self) -> float:
-        with self._lock:
-            return self._rng.random()
+        super().__init__(seed=seed ^ 0x5EED_FA17, exact_paths=True)

@@ -24,15 +24,15 @@ import json
 import secrets
 import socket
 import ssl
-import sys
 import threading
 import time
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+import simkit.http
 
 from .config import SimConfig
 from .engine import ApiError, Engine
@@ -180,16 +180,13 @@ class App:
         return thread
 
 
-class SimHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 64
+class SimHTTPServer(simkit.http.SimHTTPServer):
+    """HTTPS: the TLS handshake of each connection runs in that connection's thread."""
 
     def __init__(self, address: tuple[str, int], app: App, ssl_context: ssl.SSLContext) -> None:
-        self.app = app
         self.ssl_context = ssl_context
         handler = type("BoundHandler", (Handler,), {"timeout": float(app.config.session_idle_seconds)})
-        super().__init__(address, handler)
+        super().__init__(address, app, handler)
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         # The TLS handshake runs in the connection's own thread so a slow client blocks nobody.
@@ -219,10 +216,10 @@ class SimHTTPServer(ThreadingHTTPServer):
                 pass
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(simkit.http.SimHandler):
     server_version = "MT5WebAPI"
-    sys_version = ""
+    log_name = "mt5sim"
+    json_type = "application/json; charset=utf-8"
     server: SimHTTPServer
 
     def setup(self) -> None:
@@ -230,46 +227,19 @@ class Handler(BaseHTTPRequestHandler):
         self.conn_session: Session | None = None
         self.set_cookie: str | None = None
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        if self.server.app.verbose:
-            sys.stderr.write(f"mt5sim {self.address_string()} {format % args}\n")
-
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-        self._handle()
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._handle()
-
     # -- plumbing ----------------------------------------------------------------------------
     @property
     def app(self) -> App:
         return self.server.app
 
-    def _read_body(self) -> bytes:
-        length = parse_int(self.headers.get("Content-Length")) or 0
-        if length <= 0:
-            return b""
-        if length > MAX_BODY:
-            raise ApiError(3, "body too large")
-        return self.rfile.read(length)
-
-    def _send(
-        self, status: int, payload: bytes, content_type: str = "application/json; charset=utf-8"
-    ) -> None:
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(payload)))
-            if self.set_cookie:
-                self.send_header("Set-Cookie", self.set_cookie)
-                self.set_cookie = None
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            self.wfile.write(payload)
-            self.wfile.flush()
-        except (OSError, ssl.SSLError):
-            self.close_connection = True
+    def extra_headers(self) -> dict[str, str]:
+        extra: dict[str, str] = {}
+        if self.set_cookie:
+            extra["Set-Cookie"] = self.set_cookie
+            self.set_cookie = None
+        if self.close_connection:
+            extra["Connection"] = "close"
+        return extra
 
     @staticmethod
     def _encode(body: Any) -> bytes:
@@ -297,43 +267,38 @@ class Handler(BaseHTTPRequestHandler):
         return self.app.live_session(self._cookie_sid())
 
     # -- dispatch ----------------------------------------------------------------------------
-    def _handle(self) -> None:
+    def too_large(self) -> None:
+        self.send(413, self._encode({"retcode": retcode(3)}))
+
+    def handle_request(self, method: str) -> None:
         url = urlsplit(self.path)
         path = url.path.rstrip("/") or "/"
         query = {k.lower(): v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
-        try:
-            raw_body = self._read_body()
-        except ApiError as exc:
-            self._send(413, self._encode({"retcode": retcode(exc.code)}))
+        raw_body = self.read_body(MAX_BODY)
+        if raw_body is None:
             return
         if path.startswith("/_sim/"):
             self._control(path, query, raw_body)
             return
         if not path.startswith("/api/"):
-            self._send(404, self._encode({"retcode": retcode(13)}))
+            self.send(404, self._encode({"retcode": retcode(13)}))
             return
         self._api(path, query, raw_body)
 
     def _api(self, path: str, query: dict[str, str], raw_body: bytes) -> None:
         faults = self.app.faults
-        latency = faults.take("latency", path)
-        if latency is not None:
-            time.sleep(float(latency.params.get("seconds", 1.0)))
-        http_error = faults.take("http_error", path)
-        if http_error is not None:
-            status = int(http_error.params.get("status", 500))
-            self._send(status, b"<html><body>Service error</body></html>", "text/html")
+        if self.injected(faults, path):
             return
         forced = faults.take("retcode", path)
         if forced is not None:
-            self._send(200, self._encode({"retcode": str(forced.params["retcode"])}))
+            self.send(200, self._encode({"retcode": str(forced.params["retcode"])}))
             return
         body: dict[str, Any] = {}
         if raw_body:
             try:
                 parsed = json.loads(raw_body)
             except ValueError:
-                self._send(200, self._encode({"retcode": retcode(3)}))
+                self.send(200, self._encode({"retcode": retcode(3)}))
                 return
             if isinstance(parsed, dict):
                 body = parsed
@@ -352,7 +317,7 @@ class Handler(BaseHTTPRequestHandler):
         broken = faults.take("malformed", path)
         if broken is not None:
             payload = _mangle(reply.body, payload, str(broken.params.get("mode", "not_json")))
-        self._send(reply.status, payload)
+        self.send(reply.status, payload)
         if path == "/api/quit":
             self.close_connection = True
 
@@ -578,18 +543,18 @@ class Handler(BaseHTTPRequestHandler):
     def _control(self, path: str, query: dict[str, str], raw_body: bytes) -> None:
         token = self.headers.get("X-Sim-Token", "")
         if not hmac.compare_digest(token.encode(), self.app.config.control_token.encode()):
-            self._send(401, self._encode({"error": "control token required (X-Sim-Token)"}))
+            self.send(401, self._encode({"error": "control token required (X-Sim-Token)"}))
             return
         try:
             body = json.loads(raw_body) if raw_body else {}
         except ValueError:
-            self._send(400, self._encode({"error": "body must be JSON"}))
+            self.send(400, self._encode({"error": "body must be JSON"}))
             return
         try:
             status, result = self._control_route(path, query, body)
         except (ApiError, FaultSpecError, KeyError, ValueError, TypeError, InvalidOperation) as exc:
             status, result = 400, {"error": str(exc) or exc.__class__.__name__}
-        self._send(status, self._encode(result))
+        self.send(status, self._encode(result))
 
     def _control_route(self, path: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
         app = self.app
@@ -696,10 +661,7 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/_sim/faults":
                 if not body:
                     return 200, {"faults": app.faults.active()}
-                raw = body.get("faults", [body]) if isinstance(body, dict) else body
-                parsed = [parse_fault(item) for item in raw]
-                app.faults.add(parsed)
-                for fault in parsed:
+                for fault in app.faults.install(body, parse_fault):
                     if fault.type == "clock_offset":
                         engine.clock_offset_s = int(fault.params.get("seconds", 0))
                 engine.commit()

@@ -18,6 +18,8 @@ from simple_history.models import HistoricalRecords
 from crm.lib.context import history_user
 from crm.lib.crypto import FieldCipher, Undecryptable
 from crm.lib.money import CurrencyField, Money, MoneyAmountField
+from crm.lib.webhooks import accepted_once
+from crm.models import ReceivedWebhook
 from wallet.exceptions import ProviderNotConfigured
 from wallet.providers.base import ProviderConfig
 from wallet.providers.settlement import ColumnMapping
@@ -174,7 +176,7 @@ class WebhookOutcome(models.TextChoices):
     UNKNOWN_PROVIDER = "unknown_provider", _("Unknown provider")
 
 
-class WebhookDelivery(models.Model):
+class WebhookDelivery(ReceivedWebhook):
     """Every notification received from a provider, kept raw with what we made of it. Accepted
     ones are unique per provider and event id: that is how a repeated webhook changes nothing,
     however many copies arrive at once."""
@@ -182,26 +184,13 @@ class WebhookDelivery(models.Model):
     provider = models.ForeignKey(PaymentProvider, on_delete=models.PROTECT, null=True, blank=True,
                                  related_name="webhook_deliveries")
     provider_code = models.CharField(max_length=40)  # as in the URL, also for unknown providers
-    event_id = models.CharField(max_length=200, blank=True)
     kind = models.CharField(max_length=40, blank=True)
     provider_ref = models.CharField(max_length=200, blank=True)
     merchant_ref = models.CharField(max_length=200, blank=True)
-    headers = models.JSONField(default=dict)  # the provider's own headers and content type only
-    body = models.TextField(blank=True)
-    remote_addr = models.GenericIPAddressField(null=True, blank=True)
-    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    signature_ok = models.BooleanField(default=False)
     outcome = models.CharField(max_length=40, choices=WebhookOutcome.choices)
-    detail = models.CharField(max_length=300, blank=True)
 
-    class Meta:
-        ordering = ["-received_at", "-id"]
-        constraints = [
-            # Twenty simultaneous copies of one notification store one accepted row; the others
-            # fail this index and are stored as duplicates.
-            models.UniqueConstraint(fields=["provider", "event_id"], condition=Q(outcome="accepted"),
-                                    name="wallet_webhook_accepted_once"),
-        ]
+    class Meta(ReceivedWebhook.Meta):
+        constraints = [accepted_once("provider", name="wallet_webhook_accepted_once")]
         indexes = [models.Index(fields=["provider", "merchant_ref"], name="wallet_webhook_merchant_ref")]
 
     def __str__(self) -> str:

@@ -1,7 +1,8 @@
 """One interface for every payment provider, with the value types it speaks.
 
 Adapters know nothing of the database: they get a ``ProviderConfig`` (decrypted credentials, base
-URL, timeouts) and speak ``Money`` (crm.lib.money), aware UTC datetimes and these dataclasses. The
+URL, timeouts) and speak ``Money`` (crm.lib.money), aware UTC datetimes and these dataclasses; their
+configuration, calls (timeouts, retries) and registration are every adapter's (crm.lib.adapters). The
 deposit and withdrawal state machines are built on top of them; what they need from a provider is:
 
 * ``create_deposit``: a redirect (hosted checkout) or instructions (bank wire); the merchant
@@ -24,8 +25,17 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from crm.lib.adapters import Adapter, AdapterConfig
+from crm.lib.http import HttpErrors
 from crm.lib.money import Money
-from wallet.exceptions import ProviderUnsupported
+from wallet.exceptions import (
+    ProviderError,
+    ProviderProtocolError,
+    ProviderRejected,
+    ProviderTimeout,
+    ProviderUnavailable,
+    ProviderUnsupported,
+)
 
 
 class Operation(enum.StrEnum):
@@ -56,18 +66,9 @@ class WebhookKind(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class ProviderConfig:
+class ProviderConfig(AdapterConfig):
     """What an adapter needs, credentials already decrypted (wallet.models.PaymentProvider.config())."""
 
-    code: str
-    base_url: str = ""
-    api_key: str = ""
-    api_secret: str = ""
-    webhook_secret: str = ""
-    timeout: float = 10.0
-    retries: int = 2  # extra attempts of an idempotent call (lookups, creates keyed by merchant ref)
-    backoff: float = 0.5  # seconds before the first retry; doubles
-    webhook_tolerance_seconds: int = 300
     settings: Mapping[str, Any] = field(default_factory=dict)  # adapter-specific (bank details ...)
 
 
@@ -189,17 +190,18 @@ class SettlementLine:
     raw: Mapping[str, str] = field(default_factory=dict)
 
 
-class PaymentProvider(abc.ABC):
+class PaymentProvider(Adapter[ProviderConfig], abc.ABC):
     """A payment provider's adapter. Subclasses set ``kind`` and implement what they support."""
 
+    errors = HttpErrors(unavailable=ProviderUnavailable, timeout=ProviderTimeout, rejected=ProviderRejected,
+                        protocol=ProviderProtocolError)
+    failed = ProviderError
+    rejected = ProviderRejected
     kind: str = ""
     hosted_checkout: bool = False  # deposits redirect the client to the provider's page
     # No payout API: finance pays an approved withdrawal from the bank itself and records it (the
     # bank's reference, or why it could not be paid); ``payout`` is never called.
     manual_payout: bool = False
-
-    def __init__(self, config: ProviderConfig) -> None:
-        self.config = config
 
     @abc.abstractmethod
     def create_deposit(self, request: DepositRequest) -> DepositStart: ...
@@ -220,6 +222,3 @@ class PaymentProvider(abc.ABC):
 
     def parse_settlement(self, data: bytes, filename: str) -> Iterator[SettlementLine]:
         raise ProviderUnsupported()
-
-    def close(self) -> None:  # noqa: B027 - optional hook: most adapters hold no connection
-        """Release connections (nothing by default)."""

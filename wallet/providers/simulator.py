@@ -4,10 +4,8 @@ would be to a real PSP's: HMAC-signed REST calls, hosted checkout, signed webhoo
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 import json
-import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -16,7 +14,6 @@ from crm.lib.money import Money, money_parse
 from crm.lib.signatures import signature_for
 from crm.lib.validation import InvalidValue
 from wallet.exceptions import ProviderError, ProviderProtocolError, ProviderRejected, WebhookRefused
-from wallet.providers import http
 from wallet.providers.base import (
     DepositRequest,
     DepositStart,
@@ -49,11 +46,6 @@ STATUS_OUTCOME = {
 PATHS = {Operation.DEPOSIT: "/v1/payments", Operation.REFUND: "/v1/refunds", Operation.PAYOUT: "/v1/payouts"}
 
 
-def signature(secret: str, message: str) -> str:
-    """The merchant API's request signature (over timestamp, method, path and body)."""
-    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
-
-
 def _batch(data: Mapping[str, Any]) -> str:
     """The batch a payout is paid in; payments carry the day's settlement batch, which says nothing
     a payment's own reference does not."""
@@ -69,27 +61,10 @@ class SimulatorProvider(PaymentProvider):
     # -- plumbing ---------------------------------------------------------------------------------
     def _call(self, method: str, target: str, payload: Mapping[str, Any] | None = None, *,
               idempotent: bool) -> Any:
-        body = json.dumps(payload, separators=(",", ":")).encode() if payload is not None else b""
-
-        def once() -> http.Answer:
-            timestamp = str(int(time.time()))
-            headers = {
-                "X-Api-Key": self.config.api_key,
-                "X-Timestamp": timestamp,
-                "X-Signature": signature(self.config.api_secret, f"{timestamp}.{method}.{target}.{body.decode()}"),
-                "Content-Type": "application/json",
-            }
-            return http.request(self.config.base_url, method, target, body=body, headers=headers,
-                                timeout=self.config.timeout)
-
-        answer = http.with_retries(once, retries=self.config.retries, backoff=self.config.backoff,
-                                   idempotent=idempotent)
+        answer = self.call(method, target, payload, idempotent=idempotent)
         if "csv" in answer.content_type:
             return answer.body
-        data = answer.json()
-        if not isinstance(data, dict):
-            raise ProviderProtocolError("The provider's answer is not an object.", request_sent=True)
-        return data
+        return self.answer_object(answer, "provider")
 
     @staticmethod
     def _money(data: Mapping[str, Any], key: str) -> Money | None:

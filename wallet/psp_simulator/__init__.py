@@ -11,6 +11,9 @@ JSON snapshot replaced atomically after every change. Modules:
 * server.py   HTTP: the merchant REST API under ``/v1/``, the hosted checkout pages under
               ``/checkout/``, the control API under ``/_sim/``; a thread that delivers webhooks
 
+The HTTP server, the fault rules and the webhook sender's loop are the simulators' common ones
+(simkit).
+
 Running it::
 
     python -m wallet.psp_simulator --host 127.0.0.1 --port 8460 --state-dir var/pspsim

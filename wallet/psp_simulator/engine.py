@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
-import hmac
 import io
 import json
 import os
@@ -19,6 +17,8 @@ import time
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+
+from simkit.http import SimError, sign
 
 from .config import SimConfig
 from .faults import FaultPlan
@@ -31,14 +31,6 @@ _EXPONENTS = {"JPY": 0, "KRW": 0, "KWD": 3, "BHD": 3, "OMR": 3, "JOD": 3, "USDT"
 CARD_SUCCESS = "4242424242424242"
 CARD_DECLINE = "4000000000000002"
 CARD_3DS = "4000000000003220"
-
-
-class SimError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 def exponent(currency: str) -> int:
@@ -57,10 +49,6 @@ def parse_amount(value: Any, currency: str, field: str = "amount") -> Decimal:
     if -amount.as_tuple().exponent > exponent(currency):  # type: ignore[operator]
         raise SimError(400, "invalid_amount", f"{field} has more decimals than {currency} allows")
     return amount
-
-
-def sign(secret: str, message: str) -> str:
-    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
 class Engine:

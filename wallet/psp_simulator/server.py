@@ -7,156 +7,86 @@ import datetime as dt
 import hmac
 import html
 import json
-import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from crm.lib.simhttp import SimHTTPServer, webhook_post
+from simkit.app import SimApp
+from simkit.http import SimHandler, SimHTTPServer
 
 from .config import SimConfig
-from .engine import Engine, SimError, sign
-from .faults import FaultPlan, FaultSpecError, parse_fault
+from .engine import Engine, SimError
+from .faults import FaultPlan, parse
 
 MAX_BODY = 1024 * 1024
 
 
-class App:
+class App(SimApp):
+    """Delivers due webhooks and confirms crypto payments in its background thread."""
+
+    name = "pspsim"
+
     def __init__(self, config: SimConfig, *, state_dir: Path | None, today: dt.date, verbose: bool = False,
                  **engine_options: Any) -> None:
+        super().__init__(verbose=verbose)
         self.config = config
-        self.verbose = verbose
-        self.lock = threading.RLock()
-        self.wake = threading.Event()
         self.faults = FaultPlan()
         self.engine = Engine(config, self.faults, state_dir=state_dir, today=today, **engine_options)
-        self.stopping = threading.Event()
 
-    def start_background(self) -> threading.Thread:
-        """Deliver due webhooks and confirm crypto payments, until stopped."""
+    def timers(self) -> None:
+        if self.engine.run_timers():
+            self.engine.commit()
 
-        def run() -> None:
-            while not self.stopping.is_set():
-                with self.lock:
-                    if self.engine.run_timers():
-                        self.engine.commit()
-                    due = [dict(h) for h in self.engine.due_webhooks()]
-                for hook in due:
-                    status = self._post(hook)
-                    with self.lock:
-                        live = next((h for h in self.engine.webhooks if h["id"] == hook["id"]), None)
-                        if live is not None:
-                            self.engine.webhook_result(live, status)
-                            self.engine.commit()
-                self.wake.wait(0.05)
-                self.wake.clear()
+    def due_webhooks(self) -> list[dict[str, Any]]:
+        return [dict(h) for h in self.engine.due_webhooks()]
 
-        thread = threading.Thread(target=run, name="pspsim-webhooks", daemon=True)
-        thread.start()
-        return thread
+    def signed(self, hook: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+        return self.engine.signed(hook)
 
-    def _post(self, hook: dict[str, Any]) -> int | None:
-        with self.lock:
-            body, headers = self.engine.signed(hook)
-        status = webhook_post(hook["url"], body, headers)
-        if self.verbose:
-            sys.stderr.write(f"pspsim webhook {hook['type']} {hook['event_id']} -> {status}\n")
-        return status
+    def webhook_result(self, hook: dict[str, Any], status: int | None) -> None:
+        live = next((h for h in self.engine.webhooks if h["id"] == hook["id"]), None)
+        if live is not None:
+            self.engine.webhook_result(live, status)
+            self.engine.commit()
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(SimHandler):
     server_version = "PSPSimulator"
-    sys_version = ""
+    log_name = "pspsim"
     server: SimHTTPServer  # its app: this module's App
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        if self.server.app.verbose:
-            sys.stderr.write(f"pspsim {self.address_string()} {format % args}\n")
-
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-        self._handle("GET")
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._handle("POST")
 
     @property
     def app(self) -> App:
         return self.server.app
 
-    def _send(self, status: int, payload: bytes, content_type: str = "application/json",
-              extra: dict[str, str] | None = None) -> None:
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in (extra or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-            self.wfile.flush()
-        except OSError:
-            self.close_connection = True
-
-    def _json(self, status: int, body: Any) -> None:
-        self._send(status, json.dumps(body, separators=(",", ":")).encode())
-
-    def _error(self, exc: SimError) -> None:
-        self._json(exc.status, {"error": {"code": exc.code, "message": exc.message}})
-
-    def _handle(self, method: str) -> None:
+    def handle_request(self, method: str) -> None:
         url = urlsplit(self.path)
         path = url.path.rstrip("/") or "/"
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            self._json(413, {"error": {"code": "too_large", "message": "body too large"}})
+        raw = self.read_body(MAX_BODY)
+        if raw is None:
             return
-        raw = self.rfile.read(length) if length > 0 else b""
-        try:
-            if path.startswith("/_sim/"):
-                self._control(method, path, raw)
-            elif path.startswith("/checkout/"):
-                self._checkout(method, path, raw)
-            elif path.startswith("/v1/"):
-                self._merchant(method, path, url.query, raw)
-            elif path == "/healthz":
-                self._json(200, {"ok": True})
-            else:
-                raise SimError(404, "not_found", "no such path")
-        except SimError as exc:
-            self._error(exc)
+        if path.startswith("/_sim/"):
+            self._control(method, path, raw)
+        elif path.startswith("/checkout/"):
+            self._checkout(method, path, raw)
+        elif path.startswith("/v1/"):
+            self._merchant(method, path, url.query, raw)
+        elif path == "/healthz":
+            self.send_json(200, {"ok": True})
+        else:
+            raise SimError(404, "not_found", "no such path")
 
     # -- merchant API -----------------------------------------------------------------------------
-    def _authenticate(self, method: str, target: str, raw: bytes) -> None:
-        config = self.app.config
-        key = self.headers.get("X-Api-Key", "")
-        timestamp = self.headers.get("X-Timestamp", "")
-        signature = self.headers.get("X-Signature", "")
-        if not hmac.compare_digest(key, config.api_key):
-            raise SimError(401, "bad_api_key", "unknown API key")
-        try:
-            age = abs(time.time() - int(timestamp))
-        except ValueError:
-            raise SimError(401, "bad_timestamp", "X-Timestamp must be Unix seconds") from None
-        if age > config.signature_tolerance_seconds:
-            raise SimError(401, "stale_timestamp", "X-Timestamp is too far from now")
-        expected = sign(config.api_secret, f"{timestamp}.{method}.{target}.{raw.decode('utf-8', 'replace')}")
-        if not hmac.compare_digest(signature, expected):
-            raise SimError(401, "bad_signature", "the signature does not match")
-
     def _merchant(self, method: str, path: str, query: str, raw: bytes) -> None:
         target = path + (f"?{query}" if query else "")
-        self._authenticate(method, target, raw)
+        config = self.app.config
+        refused = self.api_refusal(api_key=config.api_key, api_secret=config.api_secret, method=method, target=target,
+                                   body=raw, tolerance=config.signature_tolerance_seconds)
+        if refused is not None:
+            raise SimError(*refused)
         faults = self.app.faults
-        latency = faults.take("latency", path)
-        if latency is not None:
-            time.sleep(float(latency.params.get("seconds", 1.0)))
-        failure = faults.take("http_error", path)
-        if failure is not None:
-            self._send(int(failure.params.get("status", 500)), b"<html><body>Service error</body></html>", "text/html")
+        if self.injected(faults, path):
             return
         body: dict[str, Any] = {}
         if raw:
@@ -184,7 +114,7 @@ class Handler(BaseHTTPRequestHandler):
                     day = dt.date.fromisoformat(path.removeprefix("/v1/settlements/").removesuffix(".csv"))
                 except ValueError:
                     raise SimError(400, "bad_date", "the file name must be YYYY-MM-DD.csv") from None
-                self._send(200, engine.settlement_csv(day).encode(), "text/csv; charset=utf-8")
+                self.send(200, engine.settlement_csv(day).encode(), "text/csv; charset=utf-8")
                 return
             elif method == "GET" and path.split("/")[2] in ("payments", "refunds", "payouts"):
                 kind = path.split("/")[2].removesuffix("s")
@@ -202,7 +132,7 @@ class Handler(BaseHTTPRequestHandler):
         after = faults.take("timeout_after_apply", path) if method == "POST" else None
         if after is not None:
             time.sleep(float(after.params.get("seconds", 30)))
-        self._json(status, result)
+        self.send_json(status, result)
 
     # -- hosted checkout --------------------------------------------------------------------------
     def _checkout(self, method: str, path: str, raw: bytes) -> None:
@@ -212,7 +142,7 @@ class Handler(BaseHTTPRequestHandler):
         with self.app.lock:
             payment = dict(engine.find("payment", object_id=payment_id))
         if method == "GET":
-            self._send(200, _checkout_page(payment).encode(), "text/html; charset=utf-8")
+            self.send(200, _checkout_page(payment).encode(), "text/html; charset=utf-8")
             return
         form = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
         with self.app.lock:
@@ -222,21 +152,21 @@ class Handler(BaseHTTPRequestHandler):
                 try:
                     payment = dict(engine.checkout_submit(payment_id, form))
                 except SimError as exc:
-                    self._send(400, _checkout_page(payment, error=exc.message).encode(), "text/html; charset=utf-8")
+                    self.send(400, _checkout_page(payment, error=exc.message).encode(), "text/html; charset=utf-8")
                     return
             engine.commit()
         self.app.wake.set()
         if payment["status"] == "pending" and payment.get("_step") == "3ds":
-            self._send(200, _three_ds_page(payment).encode(), "text/html; charset=utf-8")
+            self.send(200, _three_ds_page(payment).encode(), "text/html; charset=utf-8")
             return
         target = payment.get("return_url") or ""
         if not target:
-            self._send(200, f"<p>Payment {html.escape(payment['status'])}.</p>".encode(), "text/html; charset=utf-8")
+            self.send(200, f"<p>Payment {html.escape(payment['status'])}.</p>".encode(), "text/html; charset=utf-8")
             return
         sep = "&" if "?" in target else "?"
         location = target + sep + urlencode({"payment": payment["id"], "status": payment["status"],
                                              "merchant_ref": payment["merchant_ref"]})
-        self._send(303, b"", "text/plain", {"Location": location})
+        self.send(303, b"", "text/plain", {"Location": location})
 
     # -- control API ------------------------------------------------------------------------------
     def _control(self, method: str, path: str, raw: bytes) -> None:
@@ -249,19 +179,11 @@ class Handler(BaseHTTPRequestHandler):
         app = self.app
         engine = app.engine
         with app.lock:
-            if path == "/_sim/status":
-                result: Any = engine.status()
-            elif path == "/_sim/faults":
-                if method == "POST" and body:
-                    raw_faults = body.get("faults", [body]) if isinstance(body, dict) else body
-                    try:
-                        app.faults.add([parse_fault(item) for item in raw_faults])
-                    except FaultSpecError as exc:
-                        raise SimError(400, "bad_fault", str(exc)) from None
-                result = {"faults": app.faults.active()}
-            elif path == "/_sim/faults/clear":
-                app.faults.clear()
-                result = {"faults": []}
+            listed = self.faults_route(app.faults, method, path, body, parse)
+            if listed is not None:
+                result: Any = listed
+            elif path == "/_sim/status":
+                result = engine.status()
             elif path == "/_sim/chargeback":
                 result = engine.public(engine.chargeback(str(body.get("payment_id", "")), str(body.get("reason", ""))))
             elif path == "/_sim/payouts/process":
@@ -277,7 +199,7 @@ class Handler(BaseHTTPRequestHandler):
                 raise SimError(404, "not_found", f"unknown control path {path}")
             engine.commit()
         app.wake.set()
-        self._json(200, result)
+        self.send_json(200, result)
 
 
 def _page(title: str, inner: str) -> str:
