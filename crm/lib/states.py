@@ -13,8 +13,8 @@ declares one ``StateMachine`` next to its choices:
   pending although a retryable one may);
 - ``record``: writes the model's status-change row (the history), called with the object, the old
   and the new state and the caller's details (actor, reason ...);
-- ``error`` and ``message``: the ``TransitionRefused`` subclass a refused move raises, with a
-  message naming both states.
+- ``error`` and ``message``: the ``TransitionRefused`` subclass a refused move raises, and its
+  message (a function of the two states, in the model's own translated words) naming both.
 
 ``move`` refuses before anything changes; an allowed move sets the state (and the other fields
 given in ``also``), saves them when told which fields to save, and writes the status-change row
@@ -33,7 +33,6 @@ from typing import Any
 
 from django.db import models, transaction
 from django.utils import timezone
-from django.utils.translation import gettext
 
 from crm.lib.errors import Conflict
 
@@ -47,9 +46,6 @@ class TransitionRefused(Conflict):
     default_code = "transition_refused"
     from_state: str = ""
     to_state: str = ""
-
-    def default_message(self) -> str:
-        return gettext("This change of state is not allowed.")
 
 
 def history_writer(model: type[models.Model], *, owner: str, from_field: str = "from_status",
@@ -80,12 +76,13 @@ class StateMachine:
     states: type[models.TextChoices]
     transitions: Table
     terminal: frozenset[str]
+    # The refusal's message, in the model's own words (translated): it names both states.
+    message: Callable[[str, str], str]
     state_field: str = "status"
     record: Callable[..., Any] | None = None
     routes: Mapping[str, Table] = dataclasses.field(default_factory=dict)
     guard: Callable[[Any, str, str], bool] | None = None
     error: type[TransitionRefused] = TransitionRefused
-    message: Callable[[str, str], str] | None = None
     # The input the refusal is reported on (the error's `fields`), for a form or an API caller.
     error_field: str = ""
     register: bool = True
@@ -93,12 +90,6 @@ class StateMachine:
     def __post_init__(self) -> None:
         if self.register:
             _MACHINES[self.name] = self
-
-    def label(self, state: str) -> str:
-        try:
-            return str(self.states(state).label)
-        except ValueError:
-            return str(state)
 
     def targets(self, state: str, *, via: str | None = None) -> frozenset[str]:
         """The states `state` may move to: the ordinary table, and the route `via`'s moves."""
@@ -117,11 +108,7 @@ class StateMachine:
 
     def refusal(self, old: str, new: str) -> TransitionRefused:
         """The error a refused old -> new raises, its message naming both states."""
-        if self.message is not None:
-            text = self.message(old, new)
-        else:
-            text = gettext("A %(name)s cannot move from %(old)s to %(new)s.") % {
-                "name": self.name, "old": self.label(old), "new": self.label(new)}
+        text = self.message(old, new)
         error = self.error(text, fields={self.error_field: [text]} if self.error_field else None)
         error.from_state, error.to_state = str(old), str(new)
         return error

@@ -80,6 +80,7 @@ def test_the_table_check_finds_a_missing_state_an_unknown_one_and_an_undeclared_
         GREEN = "green", "Green"
 
     broken = StateMachine(name="light", states=Light, register=False, terminal=frozenset({"red"}),
+                          message=lambda old, new: f"{old} to {new}",
                           transitions={"red": frozenset({"green"}), "green": frozenset({"blue"})},
                           routes={"night": {"black": frozenset({"red"})}})
     assert table_problems(broken) == [
