@@ -1,4 +1,5 @@
-"""Errors the core's services, selectors and access helpers raise.
+"""Errors the core's services, selectors and access helpers raise (DomainError and Conflict are
+defined in crm.lib.errors and imported from here).
 
 Each carries a stable `code` (for the API's `{"code", "message", "fields"}` shape), a human
 `message` (already translated into the active language) and, for bad input, `fields`: the
@@ -12,35 +13,10 @@ from collections.abc import Iterable, Mapping
 
 from django.utils.translation import gettext
 
-
-class DomainError(Exception):
-    default_code = "error"
-    status_code = 400
-
-    def __init__(
-        self,
-        message: str | None = None,
-        *,
-        code: str | None = None,
-        fields: Mapping[str, Iterable[str] | str] | None = None,
-    ) -> None:
-        self.message = str(message) if message is not None else self.default_message()
-        self.code = code or self.default_code
-        self.fields: dict[str, list[str]] = {
-            name: [str(msgs)] if isinstance(msgs, str) else [str(m) for m in msgs]
-            for name, msgs in (fields or {}).items()
-        }
-        super().__init__(self.message)
-
-    def default_message(self) -> str:
-        return gettext("The request could not be completed.")
-
-    def as_dict(self) -> dict[str, object]:
-        """The API's error body."""
-        return {"code": self.code, "message": self.message, "fields": self.fields}
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r}, fields={self.fields!r})"
+# The base lives below the core (crm.lib.errors) so that crm.lib's helpers raise this family too.
+from crm.lib.errors import Conflict as Conflict
+from crm.lib.errors import DomainError as DomainError
+from crm.lib.states import TransitionRefused
 
 
 class NotFound(DomainError):
@@ -83,17 +59,7 @@ class ValidationFailed(DomainError):
         super().__init__(message, code=code, fields=fields)
 
 
-class Conflict(DomainError):
-    """The request clashes with the current state (a duplicate, a concurrent change)."""
-
-    default_code = "conflict"
-    status_code = 409
-
-    def default_message(self) -> str:
-        return gettext("This conflicts with the current state; reload and try again.")
-
-
-class StageRefused(Conflict):
+class StageRefused(TransitionRefused):
     """A client's stage may not move this way (crm.stages): the message names the move and what
     would make it. Nothing has been written."""
 

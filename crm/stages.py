@@ -12,18 +12,25 @@ Three ways move a client (crm.services):
 - `client_stage_override`: an administrator's correction, to any stage, with a reason; audited.
 
 Everything else, including any move backwards (funded to lead), is refused with a message naming the
-move and what would make it.
+move and what would make it. The three are one guarded state machine (`CLIENT_STAGES`, crm.lib.states):
+the ordinary moves are its table, each proof and the override a route of their own, and every move
+leaves its audit row and its "client.stage_changed" event.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import models
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import Stage
+from crm.audit import audit_record
+from crm.events import emit
+from crm.exceptions import StageRefused
+from crm.lib.states import StateMachine
+from crm.models import Client, Stage
 
 OVERRIDE_PERMISSION = "crm.override_client_stage"
 
@@ -93,10 +100,8 @@ def stage_proof_for(stage: str) -> Proof | None:
     return proven.proof if proven is not None else None
 
 
-def stage_refusal(old: str, new: str) -> str | None:
-    """Why an ordinary move from `old` to `new` is refused (naming the move), or None if allowed."""
-    if new in ORDINARY_MOVES.get(old, frozenset()):
-        return None
+def _move_refused(old: str, new: str) -> str:
+    """The message of a refused ordinary move: the move, and what would make it."""
     move = {"old": stage_label(old), "new": stage_label(new)}
     proof = stage_proof_for(new)
     if proof is not None:
@@ -104,6 +109,40 @@ def stage_refusal(old: str, new: str) -> str | None:
                        "client %(new)s.") % {**move, "proof": proof.label}
     return gettext("A client cannot be moved from %(old)s to %(new)s; only an administrator's override "
                    "with a reason can do that.") % move
+
+
+def stage_refusal(old: str, new: str) -> str | None:
+    """Why an ordinary move from `old` to `new` is refused (naming the move), or None if allowed."""
+    if CLIENT_STAGES.allows(old, new):
+        return None
+    return _move_refused(old, new)
+
+
+def _stage_record(client: Client, old: str, new: str, *, actor: Any, reason: str, action: str, event_via: str,
+                  evidence: dict[str, Any] | None = None) -> None:
+    """A move's trail: its audit row (`action`) and "client.stage_changed" (from, to, reason, via)."""
+    after: dict[str, Any] = {"stage": new, "via": event_via}
+    if evidence:
+        after["evidence"] = evidence
+    audit_record(action=action, obj=client, before={"stage": old}, after=after, reason=reason, actor=actor)
+    emit("client.stage_changed", client=client, actor=actor,
+         data={"from": old, "to": new, "reason": reason, "via": event_via})
+
+
+OVERRIDE = "override"
+
+# The client's stage. The table holds the ordinary moves; a proof moves a client only along its own
+# route (from its sources to its stage), and an administrator's override from any stage to any other.
+CLIENT_STAGES = StateMachine(
+    name="client stage", states=Stage, state_field="stage", transitions=ORDINARY_MOVES,
+    terminal=frozenset(),  # none: a closed client can be reopened
+    routes={
+        **{str(proven.proof.value): {source: frozenset({proven.stage}) for source in proven.sources}
+           for proven in PROOFS.values()},
+        OVERRIDE: {stage: frozenset(set(Stage.values) - {stage}) for stage in Stage.values},
+    },
+    record=_stage_record, error=StageRefused, message=_move_refused, error_field="stage",
+)
 
 
 def stage_create_refusal(stage: str) -> str | None:

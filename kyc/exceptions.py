@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.utils.translation import gettext
 
 from crm.exceptions import DomainError, ExternalCallFailed, ValidationFailed, WebhookNotBelieved
+from crm.lib.states import TransitionRefused
 
 
 class UploadRefused(ValidationFailed):
@@ -18,6 +19,14 @@ class UploadRefused(ValidationFailed):
 
 class KycError(DomainError):
     default_code = "kyc_error"
+    status_code = 409
+
+
+class KycTransitionRefused(TransitionRefused, KycError):
+    """The verification status may not move this way (kyc.models.KYC_STATES): the message names both
+    statuses; nothing was written."""
+
+    default_code = "kyc_transition_refused"
     status_code = 409
 
 

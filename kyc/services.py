@@ -10,8 +10,8 @@
   clients), `submission_reject` (retryable or final), `submission_request_info`.
 - `kyc_expiry_run`: the daily job (warnings, expiries); `kyc_profile_save`, `kyc_policy_save`.
 
-The verification status moves only through `_status_set` (KycProfile.status_set's guard plus the
-event), so every change leaves a KycStatusChange row, an audit row and a domain event.
+The verification status moves only through `_status_set` (KycProfile.status_set's machine, KYC_STATES,
+plus the event), so every change leaves a KycStatusChange row, an audit row and a domain event.
 """
 
 from __future__ import annotations
@@ -84,10 +84,7 @@ def _profile_locked(client: Client) -> KycProfile:
 def _status_set(profile: KycProfile, new: str, *, actor: User | None, reason: str = "",
                 submission: Submission | None = None, reopen: bool = False) -> None:
     old = profile.status
-    refusal = profile.transition_refusal(new, reopen=reopen)
-    if refusal is not None:
-        raise KycError(gettext("The verification cannot move from %(old)s to %(new)s.")
-                       % {"old": KycStatus(old).label, "new": KycStatus(new).label}, code="kyc_transition_refused")
+    # KycTransitionRefused (a KycError naming both statuses) for a move the machine refuses.
     profile.status_set(new, actor=actor, reason=reason, submission=submission, reopen=reopen)
     audit_record(action="kyc.status_change", obj=profile.client, before={"kyc_status": old},
                  after={"kyc_status": new, "submission": str(submission.code) if submission else None},

@@ -33,12 +33,12 @@ from django.utils.translation import gettext
 
 from crm.audit import audit_record
 from crm.events import emit
-from crm.exceptions import Conflict, NotFound, ValidationFailed
+from crm.exceptions import NotFound, ValidationFailed
 from crm.lib.money import Money
 from crm.models import Client
 from kyc.selectors import deposit_block
 from trading.models import TradingAccount
-from wallet.exceptions import MethodNotAvailable, ProviderError
+from wallet.exceptions import IllegalTransition, MethodNotAvailable, ProviderError
 from wallet.ledger import (
     Leg,
     available,
@@ -59,7 +59,7 @@ from wallet.models import (
     PaymentProvider,
     ReconciliationBreak,
 )
-from wallet.models.deposits import CREDITED_STATUSES, OPEN_STATUSES, TRANSITIONS
+from wallet.models.deposits import CREDITED_STATUSES, DEPOSIT_STATES, OPEN_STATUSES
 from wallet.provider_selectors import (
     MethodOption,
     method_check_amount,
@@ -82,23 +82,14 @@ logger = logging.getLogger("wallet.deposits")
 S = DepositStatus
 
 
-class IllegalTransition(Conflict):
-    default_code = "deposit_illegal_transition"
-
-
 # --- the state machine ---------------------------------------------------------------------------------
 
 def _move(deposit: Deposit, to: str, *, note: str = "", event_id: str = "", actor: Any = None) -> None:
-    """Change the (locked) deposit's status, refusing what the machine does not allow."""
-    if to not in TRANSITIONS[deposit.status]:
-        raise IllegalTransition(gettext("A deposit that is %(now)s cannot become %(to)s.") % {
-            "now": deposit.get_status_display(), "to": DepositStatus(to).label})
-    DepositStatusChange.objects.create(deposit=deposit, from_status=deposit.status, to_status=to, note=note[:300],
-                                       event_id=event_id[:200], actor=actor if getattr(actor, "pk", None) else None)
-    deposit.status = to
-    if note:
-        deposit.status_message = note[:300]
-    deposit.save(update_fields=["status", "status_message", "updated_at"])
+    """Change the (locked) deposit's status through DEPOSIT_STATES (IllegalTransition, nothing
+    written, for what the machine does not allow) and leave its DepositStatusChange row."""
+    DEPOSIT_STATES.move(deposit, to, also={"status_message": note[:300]} if note else None,
+                        save=("status_message", "updated_at"), note=note[:300], event_id=event_id[:200],
+                        actor=actor if getattr(actor, "pk", None) else None)
 
 
 def _locked(deposit: Deposit) -> Deposit:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.utils.translation import gettext
 
 from crm.exceptions import ExternalCallFailed, NotFound, ValidationFailed, WebhookNotBelieved
+from crm.lib.states import TransitionRefused
 
 
 class ProviderError(ExternalCallFailed):
@@ -94,3 +95,24 @@ class MethodNotAvailable(ValidationFailed):
     """No payment method rule allows this brand, country, currency, direction and amount."""
 
     default_code = "method_not_available"
+
+
+# A move the state machine of a deposit, a withdrawal or a transfer refuses (crm.lib.states): the
+# message names both states; nothing was written.
+
+class IllegalTransition(TransitionRefused):
+    """A deposit's status may not move this way (wallet.models.deposits.DEPOSIT_STATES)."""
+
+    default_code = "deposit_illegal_transition"
+
+
+class WithdrawalTransitionRefused(TransitionRefused):
+    """A withdrawal's state may not move this way (wallet.models.withdrawals.WITHDRAWAL_STATES)."""
+
+    default_code = "withdrawal_transition_refused"
+
+
+class TransferTransitionRefused(TransitionRefused):
+    """A transfer's state may not move this way (wallet.models.transfers.TRANSFER_STATES)."""
+
+    default_code = "transfer_transition_refused"

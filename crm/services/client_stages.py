@@ -12,7 +12,7 @@ from django.utils.translation import gettext
 from crm import stages
 from crm.audit import audit_record
 from crm.events import emit
-from crm.exceptions import FieldErrors, NotAllowed, StageRefused, ValidationFailed
+from crm.exceptions import FieldErrors, NotAllowed, ValidationFailed
 from crm.lib.validation import InvalidValue, text_clean
 from crm.models import Classification, Client, Stage, User
 from crm.permissions import user_can
@@ -20,18 +20,14 @@ from crm.services.clients import _lock_client
 from crm.services.common import _require
 
 
-def _stage_write(*, actor: User | None, client: Client, old: str, stage: str, reason: str, via: str,
-                 action: str, evidence: dict[str, Any] | None = None) -> Client:
-    """Write a move the caller has allowed: the row, its audit row and "client.stage_changed"."""
-    client.stage = stage
-    client.stage_changed_at = timezone.now()
-    client.save(update_fields=["stage", "stage_changed_at", "updated_at"])
-    after: dict[str, Any] = {"stage": stage, "via": via}
-    if evidence:
-        after["evidence"] = evidence
-    audit_record(action=action, obj=client, before={"stage": old}, after=after, reason=reason, actor=actor)
-    emit("client.stage_changed", client=client, actor=actor,
-         data={"from": old, "to": stage, "reason": reason, "via": via})
+def _stage_write(*, actor: User | None, client: Client, stage: str, reason: str, action: str,
+                 route: str | None = None, evidence: dict[str, Any] | None = None) -> Client:
+    """Make a move through the stage machine (crm.stages.CLIENT_STAGES; `route`: a proof's or the
+    override's, None for an ordinary move): the row, its audit row and "client.stage_changed" (via
+    the route, or "move"), or StageRefused and nothing written."""
+    stages.CLIENT_STAGES.move(client, stage, via=route, also={"stage_changed_at": timezone.now()},
+                              save=("updated_at",), actor=actor, reason=reason, action=action,
+                              event_via=route or "move", evidence=evidence)
     return client
 
 
@@ -70,13 +66,10 @@ def client_stage_change(*, actor: User | None, client: Client, stage: str, reaso
     old = client.stage
     if old == stage:
         return client
-    refusal = stages.stage_refusal(old, stage)
-    if refusal:
-        raise StageRefused(refusal, fields={"stage": [refusal]})
+    stages.CLIENT_STAGES.check(client, stage)  # StageRefused naming the move
     if old == Stage.CLOSED and not reason:
         raise ValidationFailed(fields={"reason": [gettext("Say why this closed client is being reopened.")]})
-    return _stage_write(actor=actor, client=client, old=old, stage=stage, reason=reason, via="move",
-                        action="client.stage_change")
+    return _stage_write(actor=actor, client=client, stage=stage, reason=reason, action="client.stage_change")
 
 
 @transaction.atomic
@@ -99,8 +92,8 @@ def client_stage_prove(*, client: Client, proof: str, actor: User | None = None,
     if old not in proven.sources:
         return client
     reason = stages.proof_reason(proven.proof)
-    return _stage_write(actor=actor, client=client, old=old, stage=proven.stage, reason=reason,
-                        via=str(proven.proof.value), action="client.stage_prove", evidence=evidence)
+    return _stage_write(actor=actor, client=client, stage=proven.stage, reason=reason, action="client.stage_prove",
+                        route=str(proven.proof.value), evidence=evidence)
 
 
 @transaction.atomic
@@ -121,8 +114,8 @@ def client_stage_override(*, actor: User, client: Client, stage: str, reason: st
     old = client.stage
     if old == stage:
         raise ValidationFailed(fields={"stage": [gettext("The client is already at this stage.")]})
-    return _stage_write(actor=actor, client=client, old=old, stage=stage, reason=reason, via="override",
-                        action="client.stage_override")
+    return _stage_write(actor=actor, client=client, stage=stage, reason=reason, action="client.stage_override",
+                        route=stages.OVERRIDE)
 
 
 @transaction.atomic

@@ -11,6 +11,7 @@ from kyc.models.questionnaire import (
 from kyc.models.vendors import VendorEvent, VendorEventOutcome
 from kyc.models.verification import (
     BUILTIN_VENDOR,
+    KYC_STATES,
     OPEN_SUBMISSION,
     REOPEN,
     SLOT_OF_KIND,
@@ -32,6 +33,7 @@ from kyc.models.verification import (
 
 __all__ = [
     "BUILTIN_VENDOR",
+    "KYC_STATES",
     "OPEN_SUBMISSION",
     "REOPEN",
     "SLOT_OF_KIND",

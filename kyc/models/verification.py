@@ -1,9 +1,9 @@
 """Know-your-customer: each client's verification status and address, what they sent (submissions and
 their documents), the automatic checks' report, the officers' decisions and each brand's policy.
 
-The verification status is a guarded state machine (`KycProfile.status_set`): only the transitions
-in `TRANSITIONS` are allowed, each one leaves a `KycStatusChange` row, and only kyc.services call it
-(they also emit the domain events). The files themselves live in private storage (kyc.storage),
+The verification status is a guarded state machine (`KYC_STATES`, crm.lib.states, through
+`KycProfile.status_set`): only the transitions in `TRANSITIONS` are allowed, each one leaves a
+`KycStatusChange` row, and only kyc.services call it (they also emit the domain events). The files themselves live in private storage (kyc.storage),
 named by a random uuid; a `Document` row holds their hash, type and size.
 """
 
@@ -16,10 +16,13 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from crm.lib.context import history_user
+from crm.lib.states import StateMachine, history_writer
+from kyc.exceptions import KycTransitionRefused
 
 
 class KycStatus(models.TextChoices):
@@ -41,9 +44,13 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     KycStatus.EXPIRED: frozenset({KycStatus.PENDING}),
 }
 
+# None: a rejection may be retried and an approval runs out (a final rejection is the guard's).
+TERMINAL: frozenset[str] = frozenset()
+
 # An approval withdrawn so that an officer looks again: a verification vendor's later result says the
 # approved documents are not good after all (kyc.vendor_services). Only that path may take it
-# (`reopen=True`); a client sending documents while approved is still refused.
+# (`reopen=True`, the machine's "reopen" route); a client sending documents while approved is still
+# refused.
 REOPEN: dict[str, frozenset[str]] = {
     KycStatus.APPROVED: frozenset({KycStatus.PENDING}),
 }
@@ -159,30 +166,25 @@ class KycProfile(models.Model):
     def transition_refusal(self, new: str, *, reopen: bool = False) -> str | None:
         """Why the status may not move to `new`, or None (the text is for the service's error).
         `reopen`: the move may also be one of REOPEN (an approval withdrawn for review)."""
-        allowed = TRANSITIONS.get(self.status, frozenset())
-        if reopen:
-            allowed = allowed | REOPEN.get(self.status, frozenset())
-        if new not in allowed:
+        via = REOPEN_ROUTE if reopen else None
+        if not KYC_STATES.allows(self.status, new, via=via):
             return f"{self.status} → {new}"
-        if self.status == KycStatus.REJECTED and new == KycStatus.PENDING and not self.can_resubmit:
+        if not KYC_STATES.allows(self.status, new, via=via, obj=self):
             return f"{self.status} (final) → {new}"
         return None
 
     def status_set(self, new: str, *, actor: Any, reason: str = "", submission: Submission | None = None,
                    reopen: bool = False) -> KycStatusChange:
-        """Move to `new` and record the change; ValueError for a move outside TRANSITIONS (and
-        REOPEN with `reopen`). Only kyc.services call this (they audit and emit the event in the same
-        transaction)."""
-        refusal = self.transition_refusal(new, reopen=reopen)
-        if refusal is not None:
-            raise ValueError(f"KYC status change not allowed: {refusal}")
-        old, now = self.status, timezone.now()
-        self.status = new
-        self.status_changed_at = now
-        self.save(update_fields=["status", "status_changed_at", "can_resubmit", "level", "verified_at",
-                                 "expires_on", "updated_at"])
-        return KycStatusChange.objects.create(profile=self, from_status=old, to_status=new, at=now,
-                                              actor=actor, reason=reason[:500], submission=submission)
+        """Move to `new` through KYC_STATES and record the change; KycTransitionRefused (naming both
+        statuses, nothing written) for a move outside TRANSITIONS (and REOPEN with `reopen`) or from
+        a final rejection. Only kyc.services call this (they audit and emit the event in the same
+        transaction); the caller's changes to the fields saved with the status are saved too."""
+        now = timezone.now()
+        change: KycStatusChange = KYC_STATES.move(
+            self, new, via=REOPEN_ROUTE if reopen else None, also={"status_changed_at": now},
+            save=("can_resubmit", "level", "verified_at", "expires_on", "updated_at"),
+            at=now, actor=actor, reason=reason[:500], submission=submission)
+        return change
 
     status_set.alters_data = True  # type: ignore[attr-defined]
 
@@ -204,6 +206,27 @@ class KycStatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_status} → {self.to_status}"
+
+
+REOPEN_ROUTE = "reopen"
+
+
+def _may_leave(profile: KycProfile, old: str, new: str) -> bool:
+    """A final rejection (no resubmission allowed) does not go back to pending."""
+    return not (old == KycStatus.REJECTED and new == KycStatus.PENDING and not profile.can_resubmit)
+
+
+def _refused(old: str, new: str) -> str:
+    return gettext("The verification cannot move from %(old)s to %(new)s.") % {
+        "old": KycStatus(old).label, "new": KycStatus(new).label}
+
+
+KYC_STATES = StateMachine(
+    name="verification", states=KycStatus, transitions=TRANSITIONS, terminal=TERMINAL,
+    routes={REOPEN_ROUTE: REOPEN}, guard=_may_leave,
+    record=history_writer(KycStatusChange, owner="profile"),
+    error=KycTransitionRefused, message=_refused,
+)
 
 
 class SubmissionStatus(models.TextChoices):

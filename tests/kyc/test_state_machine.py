@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from crm.models import AuditLog, Event
-from kyc.exceptions import KycError
+from kyc.exceptions import KycError, KycTransitionRefused
 from kyc.models import TRANSITIONS, KycProfile, KycStatus, KycStatusChange, SubmissionStatus
 from kyc.services import (
     SubmissionRefused,
@@ -37,7 +37,7 @@ def test_a_final_rejection_cannot_go_back_to_pending():
 
 def test_status_set_refuses_a_move_outside_the_machine_and_writes_nothing(kyc_world):
     profile = KycProfile.objects.get(client=kyc_world.client)
-    with pytest.raises(ValueError):
+    with pytest.raises(KycTransitionRefused):
         profile.status_set(KycStatus.APPROVED, actor=None)
     assert KycStatusChange.objects.count() == 0
     assert KycProfile.objects.get(pk=profile.pk).status == KycStatus.UNVERIFIED

@@ -4,8 +4,9 @@ created → pending → succeeded | failed | expired | cancelled; created → su
 (a card paid at once) and created → unknown (the provider's answer was lost: a status lookup
 resolves it); succeeded → partially_refunded → refunded, succeeded | partially_refunded →
 charged_back. The provider's word is final: a success reported after a failure, an expiry or a
-cancellation (a later sequence number) still credits the money. Every change leaves a
-``DepositStatusChange`` row. Only wallet.deposits writes these tables.
+cancellation (a later sequence number) still credits the money. The machine is ``DEPOSIT_STATES``
+(crm.lib.states): every change leaves a ``DepositStatusChange`` row. Only wallet.deposits writes
+these tables.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from typing import ClassVar
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.lib.money import CurrencyField, Money, MoneyAmountField
+from crm.lib.states import StateMachine, history_writer
+from wallet.exceptions import IllegalTransition
 from wallet.models.providers import MethodKind
 
 
@@ -53,6 +57,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.REFUNDED: frozenset(),
     S.CHARGED_BACK: frozenset(),
 }
+# Nothing leaves these: the money is with finance (held), back with the client or taken back.
+TERMINAL = frozenset({S.HELD, S.REFUNDED, S.CHARGED_BACK})
 OPEN_STATUSES = frozenset({S.CREATED, S.UNKNOWN, S.PENDING})
 CREDITED_STATUSES = frozenset({S.SUCCEEDED, S.PARTIALLY_REFUNDED, S.REFUNDED, S.CHARGED_BACK})
 
@@ -148,6 +154,18 @@ class DepositStatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_status} → {self.to_status}"
+
+
+def _refused(old: str, new: str) -> str:
+    return gettext("A deposit that is %(now)s cannot become %(to)s.") % {
+        "now": DepositStatus(old).label, "to": DepositStatus(new).label}
+
+
+DEPOSIT_STATES = StateMachine(
+    name="deposit", states=DepositStatus, transitions=TRANSITIONS, terminal=TERMINAL,
+    record=history_writer(DepositStatusChange, owner="deposit", stamp=None),  # `at`: auto_now_add
+    error=IllegalTransition, message=_refused,
+)
 
 
 class DepositRefund(models.Model):

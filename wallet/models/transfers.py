@@ -14,8 +14,9 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from crm.exceptions import Conflict
 from crm.lib.money import CurrencyField, Money, MoneyAmountField
+from crm.lib.states import StateMachine, history_writer
+from wallet.exceptions import TransferTransitionRefused
 
 
 class TransferKind(models.TextChoices):
@@ -39,19 +40,16 @@ S = TransferState
 # platform's answer was lost; trading looks the operation up and its answer moves the transfer on.
 # COMPENSATING: the target's deposit failed after the source's withdrawal was applied; a deposit
 # back to the source is out. FAILED always means nothing is left half done (released, returned).
-TRANSITIONS: dict[str, set[str]] = {
-    S.REQUESTED: {S.SENT, S.FAILED},
-    S.SENT: {S.SENT, S.UNKNOWN, S.COMPLETED, S.FAILED, S.COMPENSATING},
-    S.UNKNOWN: {S.SENT, S.COMPLETED, S.FAILED, S.COMPENSATING},
-    S.COMPENSATING: {S.FAILED},
-    S.COMPLETED: set(),
-    S.FAILED: set(),
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.REQUESTED: frozenset({S.SENT, S.FAILED}),
+    S.SENT: frozenset({S.SENT, S.UNKNOWN, S.COMPLETED, S.FAILED, S.COMPENSATING}),
+    S.UNKNOWN: frozenset({S.SENT, S.COMPLETED, S.FAILED, S.COMPENSATING}),
+    S.COMPENSATING: frozenset({S.FAILED}),
+    S.COMPLETED: frozenset(),
+    S.FAILED: frozenset(),
 }
+TERMINAL = frozenset({S.COMPLETED, S.FAILED})
 OPEN_STATES = (S.REQUESTED, S.SENT, S.UNKNOWN, S.COMPENSATING)
-
-
-class TransferTransitionRefused(Conflict):
-    default_code = "transfer_transition_refused"
 
 
 class Transfer(models.Model):
@@ -121,16 +119,11 @@ class Transfer(models.Model):
         return self.state in OPEN_STATES
 
     def state_set(self, to: str, *, actor: Any = None, reason: str = "") -> TransferStatusChange:
-        """Move along the pipeline (TransferTransitionRefused outside it) and record the change as a
-        row. The caller holds the row's lock and saves the other fields it changed."""
-        if to not in TRANSITIONS[self.state]:
-            raise TransferTransitionRefused(gettext("A transfer that is %(from)s cannot become %(to)s.") % {
-                "from": self.get_state_display().lower(), "to": str(TransferState(to).label).lower()})
-        change = TransferStatusChange.objects.create(transfer=self, from_state=self.state, to_state=to,
-                                                     at=timezone.now(),
-                                                     actor=actor if getattr(actor, "pk", None) else None,
-                                                     reason=reason[:500])
-        self.state = to
+        """Move along the pipeline (TRANSFER_STATES; TransferTransitionRefused outside it, nothing
+        written) and record the change as a row. The caller holds the row's lock and saves the state
+        with the other fields it changed."""
+        change: TransferStatusChange = TRANSFER_STATES.move(
+            self, to, actor=actor if getattr(actor, "pk", None) else None, reason=reason[:500])
         return change
 
     state_set.alters_data = True  # type: ignore[attr-defined]
@@ -150,3 +143,15 @@ class TransferStatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_state} → {self.to_state}"
+
+
+def _refused(old: str, new: str) -> str:
+    return gettext("A transfer that is %(from)s cannot become %(to)s.") % {
+        "from": str(TransferState(old).label).lower(), "to": str(TransferState(new).label).lower()}
+
+
+TRANSFER_STATES = StateMachine(
+    name="transfer", states=TransferState, state_field="state", transitions=TRANSITIONS, terminal=TERMINAL,
+    record=history_writer(TransferStatusChange, owner="transfer", from_field="from_state", to_field="to_state"),
+    error=TransferTransitionRefused, message=_refused,
+)

@@ -16,9 +16,10 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from crm.exceptions import Conflict
 from crm.lib.context import history_user
 from crm.lib.money import CurrencyField, Money, MoneyAmountField
+from crm.lib.states import StateMachine, history_writer
+from wallet.exceptions import WithdrawalTransitionRefused
 from wallet.models.providers import MethodKind
 
 
@@ -79,22 +80,19 @@ S = WithdrawalState
 # The pipeline. UNKNOWN: the payout request left and no answer came back; only a status lookup
 # moves it (to processing when the provider has it pending, to paid or failed, or back to
 # approved to be sent again under the same merchant reference when the provider never got it).
-TRANSITIONS: dict[str, set[str]] = {
-    S.REQUESTED: {S.APPROVED, S.CANCELLED, S.REJECTED},
-    S.APPROVED: {S.PROCESSING, S.UNKNOWN, S.FAILED, S.CANCELLED, S.REJECTED},
-    S.PROCESSING: {S.PAID, S.FAILED, S.UNKNOWN},
-    S.UNKNOWN: {S.PROCESSING, S.PAID, S.FAILED, S.APPROVED},
-    S.PAID: set(),
-    S.FAILED: set(),
-    S.CANCELLED: set(),
-    S.REJECTED: set(),
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.REQUESTED: frozenset({S.APPROVED, S.CANCELLED, S.REJECTED}),
+    S.APPROVED: frozenset({S.PROCESSING, S.UNKNOWN, S.FAILED, S.CANCELLED, S.REJECTED}),
+    S.PROCESSING: frozenset({S.PAID, S.FAILED, S.UNKNOWN}),
+    S.UNKNOWN: frozenset({S.PROCESSING, S.PAID, S.FAILED, S.APPROVED}),
+    S.PAID: frozenset(),
+    S.FAILED: frozenset(),
+    S.CANCELLED: frozenset(),
+    S.REJECTED: frozenset(),
 }
+TERMINAL = frozenset({S.PAID, S.FAILED, S.CANCELLED, S.REJECTED})
 OPEN_STATES = (S.REQUESTED, S.APPROVED, S.PROCESSING, S.UNKNOWN)
 PENDING_STATES = (S.REQUESTED, S.APPROVED)  # the client may still cancel
-
-
-class TransitionRefused(Conflict):
-    default_code = "withdrawal_transition_refused"
 
 
 class Withdrawal(models.Model):
@@ -185,15 +183,11 @@ class Withdrawal(models.Model):
         return self.state == S.REQUESTED and self.due_at < timezone.now()
 
     def state_set(self, to: str, *, actor: Any = None, reason: str = "") -> WithdrawalStatusChange:
-        """Move along the pipeline (TransitionRefused outside it) and record the change as a row.
-        The caller holds the row's lock and saves the other fields it changed."""
-        if to not in TRANSITIONS[self.state]:
-            raise TransitionRefused(gettext("A withdrawal that is %(from)s cannot become %(to)s.") % {
-                "from": self.get_state_display().lower(), "to": str(WithdrawalState(to).label).lower()})
-        change = WithdrawalStatusChange.objects.create(withdrawal=self, from_state=self.state, to_state=to,
-                                                       at=timezone.now(), actor=actor if getattr(actor, "pk", None) else None,
-                                                       reason=reason[:500])
-        self.state = to
+        """Move along the pipeline (WITHDRAWAL_STATES; WithdrawalTransitionRefused outside it, nothing
+        written) and record the change as a row. The caller holds the row's lock and saves the state
+        with the other fields it changed."""
+        change: WithdrawalStatusChange = WITHDRAWAL_STATES.move(
+            self, to, actor=actor if getattr(actor, "pk", None) else None, reason=reason[:500])
         return change
 
     state_set.alters_data = True  # type: ignore[attr-defined]
@@ -213,3 +207,15 @@ class WithdrawalStatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_state} → {self.to_state}"
+
+
+def _refused(old: str, new: str) -> str:
+    return gettext("A withdrawal that is %(from)s cannot become %(to)s.") % {
+        "from": str(WithdrawalState(old).label).lower(), "to": str(WithdrawalState(new).label).lower()}
+
+
+WITHDRAWAL_STATES = StateMachine(
+    name="withdrawal", states=WithdrawalState, state_field="state", transitions=TRANSITIONS, terminal=TERMINAL,
+    record=history_writer(WithdrawalStatusChange, owner="withdrawal", from_field="from_state", to_field="to_state"),
+    error=WithdrawalTransitionRefused, message=_refused,
+)
