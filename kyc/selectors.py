@@ -1,4 +1,5 @@
-"""Reads of KYC that views, the portal and other apps use."""
+"""Reads of KYC that views, the portal and other apps use; and the view KYC publishes for other
+apps' set-based SQL (``PUBLISHED_VIEWS``, at the end)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from crm.exceptions import NotFound
+from crm.lib.sqlviews import Column, PublishedView
 from crm.models import Brand, Client
 from crm.permissions import code_or_404
 from kyc.models import (
@@ -211,3 +213,20 @@ def queue_figures(*, submissions: QuerySet[Submission], days: int, counts: Queue
                         resubmissions=period["resubmitted"], waiting=counts.waiting, overdue=counts.overdue,
                         median_hours=None if period["median"] is None else round(period["median"], 1),
                         p90_hours=None if period["p90"] is None else round(period["p90"], 1))
+
+# --- published views --------------------------------------------------------------------------------
+# What other apps' SQL may read of KYC (crm.lib.sqlviews): created by kyc's migration 0005, checked
+# by tests/kyc/test_published_views.py. Nobody else names KYC's tables.
+
+APPROVALS_VIEW = PublishedView(
+    name="kyc_public_approvals",
+    purpose="Every moment a client's verification was approved (a client re-verified after an expiry "
+            "has several; a later rejection or expiry does not remove one): what a CPA's "
+            "\"KYC approved\" condition reads, as of a moment. One row per approval.",
+    columns=(
+        Column("client_id", "bigint", "the client (crm_public_clients.id)"),
+        Column("approved_at", "timestamp with time zone", "when the approval was recorded"),
+    ),
+)
+
+PUBLISHED_VIEWS = (APPROVALS_VIEW,)
