@@ -14,6 +14,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -268,6 +269,19 @@ def client_verified(*, client: Client) -> bool:
     client came, not this: a client funded without a verification is not verified. Read from the
     database (one primary-key read), so that an instance loaded earlier cannot answer for it."""
     return Client.objects.filter(pk=client.pk, verified_at__isnull=False).exists()
+
+
+# A plain statement, no queryset to build: lead routing asks for every lead a least-loaded rule
+# takes. Served by client_owner_recent_idx.
+_OWNER_COUNTS_SQL = "SELECT owner_id, count(*) FROM crm_client WHERE owner_id = ANY(%s) AND stage = %s GROUP BY owner_id"
+
+
+def client_counts_by_owner(*, owner_ids: list[int], stage: str) -> dict[int, int]:
+    """How many clients at `stage` each of `owner_ids` owns; an owner with none is left out. Not
+    scoped (the system's reads: lead routing's least-loaded agent). One query."""
+    with connection.cursor() as cursor:
+        cursor.execute(_OWNER_COUNTS_SQL, [owner_ids, stage])
+        return {owner_id: count for owner_id, count in cursor.fetchall()}
 
 
 def note_list(*, client: Client) -> QuerySet[Note]:

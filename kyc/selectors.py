@@ -9,12 +9,13 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Aggregate, Count, F, FloatField, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import Extract
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from crm.exceptions import NotFound
+from crm.lib.aggregates import PercentileCont
 from crm.lib.sqlviews import Column, PublishedView
 from crm.models import Brand, Client
 from crm.permissions import code_or_404
@@ -105,15 +106,6 @@ def queue(*, submissions: QuerySet[Submission], claimed: str = "", user: Any = N
             .order_by("due_at", "id"))
 
 
-class _Percentile(Aggregate):
-    function = "percentile_cont"
-    template = "%(function)s(%(percentile)s) WITHIN GROUP (ORDER BY %(expressions)s)%(filter)s"
-    output_field = FloatField()
-
-    def __init__(self, expression: Any, percentile: float, **extra: Any) -> None:
-        super().__init__(expression, percentile=percentile, **extra)
-
-
 @dataclass(frozen=True)
 class QueueFigures:
     days: int
@@ -181,7 +173,7 @@ def _period_figures(submissions: QuerySet[Submission], days: int) -> dict[str, A
     return submissions.filter(Q(decided_at__gte=since) | Q(submitted_at__gte=since)).order_by().aggregate(
         n=Count("id", filter=in_period),
         auto=Count("id", filter=in_period & Q(reviewer__isnull=True, status=SubmissionStatus.APPROVED)),
-        median=_Percentile(hours, 0.5, filter=in_period), p90=_Percentile(hours, 0.9, filter=in_period),
+        median=PercentileCont(hours, 0.5, filter=in_period), p90=PercentileCont(hours, 0.9, filter=in_period),
         resubmitted=Count("id", filter=Q(submitted_at__gte=since, resubmission_of__isnull=False)),
     )
 
@@ -213,6 +205,7 @@ def queue_figures(*, submissions: QuerySet[Submission], days: int, counts: Queue
                         resubmissions=period["resubmitted"], waiting=counts.waiting, overdue=counts.overdue,
                         median_hours=None if period["median"] is None else round(period["median"], 1),
                         p90_hours=None if period["p90"] is None else round(period["p90"], 1))
+
 
 # --- published views --------------------------------------------------------------------------------
 # What other apps' SQL may read of KYC (crm.lib.sqlviews): created by kyc's migration 0005, checked
