@@ -3,6 +3,8 @@
 Search avoids pg_trgm: it matches prefixes through the indexes declared on Client (lower-cased
 email and names with text_pattern_ops, the reversed phone for suffixes, the code's unique index
 for code prefixes), so each branch is an index range scan.
+
+``PUBLISHED_VIEWS`` (at the end): the views the core publishes for other apps' set-based SQL.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from crm.lib.phone import phone_digits
+from crm.lib.sqlviews import Column, PublishedView
 from crm.models import Brand, Client, Desk, Event, Note, Notification, Task, User
 from crm.models.clients import Reverse
 from crm.permissions import client_queryset_for_user
@@ -267,6 +271,19 @@ def client_verified(*, client: Client) -> bool:
     return Client.objects.filter(pk=client.pk, verified_at__isnull=False).exists()
 
 
+# A plain statement, no queryset to build: lead routing asks for every lead a least-loaded rule
+# takes. Served by client_owner_recent_idx.
+_OWNER_COUNTS_SQL = "SELECT owner_id, count(*) FROM crm_client WHERE owner_id = ANY(%s) AND stage = %s GROUP BY owner_id"
+
+
+def client_counts_by_owner(*, owner_ids: list[int], stage: str) -> dict[int, int]:
+    """How many clients at `stage` each of `owner_ids` owns; an owner with none is left out. Not
+    scoped (the system's reads: lead routing's least-loaded agent). One query."""
+    with connection.cursor() as cursor:
+        cursor.execute(_OWNER_COUNTS_SQL, [owner_ids, stage])
+        return {owner_id: count for owner_id, count in cursor.fetchall()}
+
+
 def note_list(*, client: Client) -> QuerySet[Note]:
     """The client's notes, pinned first, then newest first."""
     return Note.objects.filter(client_id=client.pk).select_related("author").order_by("-is_pinned", "-created_at", "-id")
@@ -326,3 +343,26 @@ def notification_list(*, user: User, limit: int = 50, unread_only: bool = False)
     if unread_only:
         qs = qs.filter(read_at__isnull=True)
     return list(qs.order_by("-created_at", "-id")[: max(1, min(int(limit), 200))])
+
+
+# --- published views --------------------------------------------------------------------------------
+# What other apps' SQL may read of the core (crm.lib.sqlviews): created by crm's migration 0017,
+# checked by tests/crm/test_published_views.py. Nobody else names the core's tables.
+
+CLIENTS_VIEW = PublishedView(
+    name="crm_public_clients",
+    purpose="Every client of every brand, merged ones included (leads.services.merge tags them), with "
+            "what other apps join on (id, brand) or match by (country, contact details). One row per "
+            "client; lower(email) and reverse(phone) are served by the client table's indexes.",
+    columns=(
+        Column("id", "bigint", "the client's row id (what other apps' client_id columns hold)"),
+        Column("brand_id", "bigint", "the client's brand"),
+        Column("country", "character varying(2)", "ISO 3166-1 alpha-2, upper case; empty when unknown"),
+        Column("email", "character varying(254)", "as stored (match it lower-cased); empty when unknown"),
+        Column("phone", "character varying(20)", "E.164 (+ and digits); empty when unknown"),
+        Column("tags", "character varying(50)[]", "the client's tags ('merged': merged into another client)"),
+        Column("created_at", "timestamp with time zone", "when the client was created"),
+    ),
+)
+
+PUBLISHED_VIEWS = (CLIENTS_VIEW,)

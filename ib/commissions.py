@@ -610,8 +610,8 @@ def _increment_accounts(run: CommissionRun, *, as_of: dt.datetime, start: dt.dat
         # transaction's start, which may commit after this run's as-of: changes are read back
         # CHANGE_MARGIN before it (their accounts are recomputed again, which changes nothing).
         cursor.execute(
-            "SELECT d.account_id, min(d.time) FROM trading_deal d "
-            "JOIN trading_platformserver s ON s.id = d.server_id AND s.brand_id = %s "
+            "SELECT d.account_id, min(d.time) FROM trading_public_deals d "
+            "JOIN trading_public_servers s ON s.id = d.server_id AND s.brand_id = %s "
             "WHERE d.updated_at > %s AND d.time >= %s AND d.time < %s AND d.kind = 'trade' "
             "AND d.first_seen_at <= %s GROUP BY d.account_id",
             [run.brand_id, run.as_of - CHANGE_MARGIN, start, end, as_of])
@@ -622,20 +622,20 @@ def _increment_accounts(run: CommissionRun, *, as_of: dt.datetime, start: dt.dat
         # changed accounts had from that day on are computed again, from all of those partners'
         # accounts (a batch holds every source of its partner and day).
         cursor.execute(
-            "SELECT DISTINCT at.partner_id FROM trading_tradingaccount a "
+            "SELECT DISTINCT at.partner_id FROM trading_public_accounts a "
             "JOIN ib_clientattribution at ON at.client_id = a.client_id "
             "WHERE a.id = ANY(%s) AND at.effective_from < %s AND (at.effective_to IS NULL OR at.effective_to > %s)",
             [changed_accounts, end, since])
         partners = [row[0] for row in cursor.fetchall()]
         cursor.execute(
             "SELECT DISTINCT a.id FROM ib_clientattribution at "
-            "JOIN trading_tradingaccount a ON a.client_id = at.client_id "
-            "JOIN trading_platformserver s ON s.id = a.server_id AND s.brand_id = %s "
+            "JOIN trading_public_accounts a ON a.client_id = at.client_id "
+            "JOIN trading_public_servers s ON s.id = a.server_id AND s.brand_id = %s "
             "WHERE at.partner_id = ANY(%s) AND at.effective_from < %s AND (at.effective_to IS NULL OR at.effective_to > %s)",
             [run.brand_id, partners, end, since])
         accounts = [row[0] for row in cursor.fetchall()]
-        cursor.execute("SELECT count(*) FROM trading_tradingaccount a "
-                       "JOIN trading_platformserver s ON s.id = a.server_id AND s.brand_id = %s", [run.brand_id])
+        cursor.execute("SELECT count(*) FROM trading_public_accounts a "
+                       "JOIN trading_public_servers s ON s.id = a.server_id AND s.brand_id = %s", [run.brand_id])
         everyone = len(accounts) == (cursor.fetchone() or (0,))[0]
     # The totals are corrected by what the increment removes and adds, not summed again.
     sums = {(t.partner_id, t.currency): engine.PartnerSum(t.gross, t.lines, t.plan_version_id)

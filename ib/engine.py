@@ -47,6 +47,11 @@ What a run does (``compute_lines``), inside the caller's transaction:
    (negative revenue share, totals under the minimum), the cap, the payable rounded once half to
    even, and the difference against what was settled for the period (CommissionSettlement).
 
+Other apps' rows are read through the views they publish for it, never their tables (crm.lib.
+sqlviews): trading's deals, accounts and servers (trading.selectors.PUBLISHED_VIEWS), the core's
+clients (crm.selectors) and KYC's approvals (kyc.selectors), each inlined by PostgreSQL into the
+statements above, so the plans are those over the tables behind them.
+
 Two connections (``_Half``): a full run of at least settings.IB_ENGINE_PARALLEL_DEALS deals splits
 the partners in two halves of about as many accounts; a second connection, in a thread, reads the
 caller's snapshot and computes steps 1 to 3 for its half's deal sources while the caller's
@@ -133,8 +138,8 @@ FROM ib_planassignment a JOIN ib_commissionplan p ON p.id = a.plan_id AND p.bran
 WHERE a.recorded_at <= %(as_of)s;
 
 CREATE TEMP TABLE _pick ON COMMIT DROP AS
-WITH types AS (SELECT DISTINCT a.account_type FROM trading_tradingaccount a
-               JOIN trading_platformserver s ON s.id = a.server_id AND s.brand_id = %(brand)s
+WITH types AS (SELECT DISTINCT a.account_type FROM trading_public_accounts a
+               JOIN trading_public_servers s ON s.id = a.server_id AND s.brand_id = %(brand)s
                UNION SELECT ''),
 groups AS (SELECT id FROM ib_instrumentgroup WHERE brand_id = %(brand)s UNION ALL SELECT NULL)
 SELECT DISTINCT ON (v.id, g.id, t.account_type, r.kind, r.basis)
@@ -156,10 +161,10 @@ ANALYZE _ver; ANALYZE _asg; ANALYZE _pick;
 ATTR_SELECT = """
 SELECT a.id AS account_id, a.client_id, a.account_type, a.currency AS account_currency, at.partner_id,
        at.effective_from, COALESCE(at.effective_to, 'infinity') AS effective_to
-FROM trading_tradingaccount a
+FROM trading_public_accounts a
 JOIN ib_clientattribution at ON at.client_id = a.client_id
      AND at.effective_from < %(end)s AND (at.effective_to IS NULL OR at.effective_to > %(from)s)
-WHERE a.server_id IN (SELECT id FROM trading_platformserver WHERE brand_id = %(brand)s)
+WHERE a.server_id IN (SELECT id FROM trading_public_servers WHERE brand_id = %(brand)s)
   AND (%(all_accounts)s OR a.id = ANY(%(accounts)s))
 """
 ATTR_SQL = f"""
@@ -202,7 +207,7 @@ WITH pos AS (
            min(d.side COLLATE "C") FILTER (WHERE d.entry = 'in') AS open_side,
            min(d.time) FILTER (WHERE d.entry IN ('out', 'inout', 'out_by') AND d.time >= %(from)s) AS first_close_t,
            max(d.time) FILTER (WHERE d.entry IN ('out', 'inout', 'out_by') AND d.time >= %(from)s) AS close_t
-    FROM trading_deal d WHERE {DEALS_WHERE}
+    FROM trading_public_deals d WHERE {DEALS_WHERE}
     GROUP BY d.account_id, d.position_id
     HAVING max(d.time) >= %(from)s
 )
@@ -272,7 +277,7 @@ SELECT d.id AS deal_pk, d.account_id, g.client_id, d.time, d.entry IN ('out', 'i
        g.version_id, g.plan_currency,
        (o.open_t IS NULL OR d.time - o.open_t >= make_interval(secs => g.min_hold_seconds)) AS held,
        COALESCE(o.hedged, false) AS hedged
-FROM trading_deal d
+FROM trading_public_deals d
 LEFT JOIN _pos o ON o.account_id = d.account_id AND o.position_id = d.position_id
 LEFT JOIN _inst i ON i.symbol = d.symbol
 JOIN _seg g ON g.account_id = d.account_id AND g.seg_from <= d.time AND g.seg_to > d.time
@@ -330,13 +335,13 @@ WHERE r.kind IN ('per_lot', 'revshare') AND r.tiers <> '[]'::jsonb
 TIER_DEALS_SQL = f"""
 CREATE TEMP TABLE _tierdeal ON COMMIT DROP AS
 SELECT at.partner_id, d.account_id, d.time, d.volume * i.contract_size / g.units_per_lot AS lots
-FROM trading_deal d
-JOIN trading_tradingaccount a ON a.id = d.account_id
+FROM trading_public_deals d
+JOIN trading_public_accounts a ON a.id = d.account_id
 JOIN ib_clientattribution at ON at.client_id = a.client_id AND at.effective_from <= d.time
      AND (at.effective_to IS NULL OR at.effective_to > d.time)
 JOIN ib_instrument i ON i.brand_id = %(brand)s AND i.symbol = d.symbol
 JOIN ib_instrumentgroup g ON g.id = i.group_id
-WHERE d.server_id IN (SELECT id FROM trading_platformserver WHERE brand_id = %(brand)s)
+WHERE d.server_id IN (SELECT id FROM trading_public_servers WHERE brand_id = %(brand)s)
   AND d.time >= %(start)s::timestamptz - make_interval(days => %(tier_window)s) AND d.time < %(end)s
   AND d.kind = 'trade' AND d.entry IN ('out', 'inout', 'out_by') AND d.deleted_at IS NULL
   AND d.first_seen_at <= %(as_of)s
@@ -419,7 +424,7 @@ CPA_SQL = """
 CREATE TEMP TABLE _cpa ON COMMIT DROP AS
 WITH fd AS (
     SELECT DISTINCT ON (dp.client_id) dp.client_id, dp.at, dp.amount, dp.currency
-    FROM ib_clientdeposit dp JOIN crm_client c ON c.id = dp.client_id AND c.brand_id = %(brand)s
+    FROM ib_clientdeposit dp JOIN crm_public_clients c ON c.id = dp.client_id AND c.brand_id = %(brand)s
     WHERE dp.at <= %(as_of)s ORDER BY dp.client_id, dp.at, dp.id
 ),
 rules AS (
@@ -428,7 +433,7 @@ rules AS (
 ),
 cand AS (
     SELECT fd.client_id, fd.at AS deposit_at, fd.amount, fd.currency, c.country, at.partner_id
-    FROM fd JOIN crm_client c ON c.id = fd.client_id
+    FROM fd JOIN crm_public_clients c ON c.id = fd.client_id
     JOIN ib_clientattribution at ON at.client_id = fd.client_id AND at.effective_from <= fd.at
          AND (at.effective_to IS NULL OR at.effective_to > fd.at)
 ),
@@ -440,7 +445,7 @@ q AS (
                SELECT min(t) FROM (
                    SELECT d.time AS t, sum(d.volume * i.contract_size / g.units_per_lot)
                           OVER (ORDER BY d.time, d.id) AS cum
-                   FROM trading_deal d JOIN trading_tradingaccount a ON a.id = d.account_id
+                   FROM trading_public_deals d JOIN trading_public_accounts a ON a.id = d.account_id
                    JOIN ib_instrument i ON i.brand_id = %(brand)s AND i.symbol = d.symbol
                    JOIN ib_instrumentgroup g ON g.id = i.group_id
                    WHERE a.client_id = cand.client_id AND d.kind = 'trade' AND d.entry IN ('out', 'inout', 'out_by')
@@ -448,8 +453,8 @@ q AS (
                      AND d.time < cand.deposit_at + make_interval(days => COALESCE(r.cpa_within_days, 36500))
                ) x WHERE x.cum >= r.cpa_min_lots) END AS lots_at,
            CASE WHEN r.cpa_require_kyc THEN (
-               SELECT min(ch.at) FROM kyc_kycstatuschange ch JOIN kyc_kycprofile kp ON kp.id = ch.profile_id
-               WHERE kp.client_id = cand.client_id AND ch.to_status = 'approved' AND ch.at <= %(as_of)s)
+               SELECT min(ap.approved_at) FROM kyc_public_approvals ap
+               WHERE ap.client_id = cand.client_id AND ap.approved_at <= %(as_of)s)
                 ELSE cand.deposit_at END AS kyc_at
     FROM cand JOIN _asg asg ON asg.partner_id = cand.partner_id AND asg.effective_from <= cand.deposit_at
          AND asg.effective_to > cand.deposit_at
@@ -597,8 +602,8 @@ WHERE lr.rate IS NOT NULL AND lr.rate <> 0
 """
 
 BENCH_BASELINE_SQL = """
-SELECT at.partner_id, sum(d.volume) FROM trading_deal d
-JOIN trading_tradingaccount a ON a.id = d.account_id
+SELECT at.partner_id, sum(d.volume) FROM trading_public_deals d
+JOIN trading_public_accounts a ON a.id = d.account_id
 JOIN ib_clientattribution at ON at.client_id = a.client_id AND at.effective_from <= d.time
      AND (at.effective_to IS NULL OR at.effective_to > d.time)
 WHERE d.time >= %(start)s AND d.time < %(end)s AND d.kind = 'trade' AND d.deleted_at IS NULL
@@ -701,7 +706,7 @@ def compute_lines(scope: Scope, added: dict[tuple[int, str], PartnerSum] | None 
     _session()
     with connection.cursor() as cursor:
         # The brand's servers as a list: the planner then knows how many of the deals are the brand's.
-        cursor.execute("SELECT array_agg(id) FROM trading_platformserver WHERE brand_id = %s", [scope.brand_id])
+        cursor.execute("SELECT array_agg(id) FROM trading_public_servers WHERE brand_id = %s", [scope.brand_id])
         params["servers"] = (cursor.fetchone() or (None,))[0] or []
     other = _Half.start_if_worth_it(params)
     try:
@@ -752,19 +757,29 @@ def compute_lines(scope: Scope, added: dict[tuple[int, str], PartnerSum] | None 
     return stats
 
 
-# The tables a run reads. What the caller's transaction wrote to them and has not committed, a
+# The relations a run reads (but the clients and KYC approvals, which only the caller's connection
+# reads, for the CPA): its own tables and the views trading publishes for it (deals, accounts and
+# servers: trading.selectors), whose tables PostgreSQL knows (pg_depend, through each view's rewrite
+# rule): the engine never names them. What the caller's transaction wrote to any of those tables and has not committed, a
 # second connection cannot see: a run in such a transaction is computed by one connection. The
 # counts of a transaction's writes (pg_stat_xact_user_tables) also hold the connection's earlier
 # transactions' until they are flushed, about once a second: a run right after this connection
 # wrote deals may be computed on one connection (slower, never wrong).
-READ_TABLES = ["trading_deal", "trading_tradingaccount", "trading_platformserver", "ib_planversion",
-               "ib_commissionplan", "ib_planassignment", "ib_planrule", "ib_instrumentgroup", "ib_instrument",
-               "ib_clientattribution", "ib_partner", "ib_fxrate", "ib_clientdeposit", "ib_clientchargeback"]
+READ_RELATIONS = ["trading_public_deals", "trading_public_accounts", "trading_public_servers", "ib_planversion",
+                  "ib_commissionplan", "ib_planassignment", "ib_planrule", "ib_instrumentgroup", "ib_instrument",
+                  "ib_clientattribution", "ib_partner", "ib_fxrate", "ib_clientdeposit", "ib_clientchargeback"]
 
 UNCOMMITTED_SQL = """
+WITH named AS (SELECT to_regclass(name)::oid AS relid FROM unnest(%s::text[]) AS n(name)),
+read AS (
+    SELECT relid FROM named
+    UNION SELECT d.refobjid FROM named n JOIN pg_rewrite w ON w.ev_class = n.relid
+          JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = w.oid
+                          AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> n.relid
+)
 SELECT pg_current_xact_id_if_assigned() IS NOT NULL AND (NOT current_setting('track_counts')::bool
        OR EXISTS (SELECT FROM pg_stat_xact_user_tables
-                  WHERE relname = ANY(%s) AND n_tup_ins + n_tup_upd + n_tup_del > 0))
+                  WHERE relid IN (SELECT relid FROM read) AND n_tup_ins + n_tup_upd + n_tup_del > 0))
 """
 
 # The partners the scope's accounts were attributed to in the period, each with those accounts.
@@ -781,10 +796,10 @@ def _halves(params: dict[str, Any]) -> list[tuple[list[int], list[int]]] | None:
     if threshold <= 0 or not params["all_accounts"] or not params["all_partners"]:
         return None
     with connection.cursor() as cursor:
-        cursor.execute(UNCOMMITTED_SQL, [READ_TABLES])
+        cursor.execute(UNCOMMITTED_SQL, [READ_RELATIONS])
         if (cursor.fetchone() or (True,))[0]:
             return None
-        cursor.execute("EXPLAIN (FORMAT JSON) SELECT 1 FROM trading_deal d WHERE " + DEALS_WHERE,
+        cursor.execute("EXPLAIN (FORMAT JSON) SELECT 1 FROM trading_public_deals d WHERE " + DEALS_WHERE,
                        {**params, "context": params["from"]})
         plan = (cursor.fetchone() or ("[]",))[0]
         plan = json.loads(plan) if isinstance(plan, str) else plan

@@ -61,9 +61,10 @@ def keys_find(brand_id: int, keys: Iterable[Key], *, backfill: bool = True) -> d
     if not wanted:
         return {}
     emails, phones, phones_reversed = _lookup_params(wanted)
-    # leads_contact_keys_find (migration leads 0009): an index probe per key, in ContactKey's unique
-    # (brand, kind, value) index and crm_client's lower(email) and reverse(phone) indexes, however
-    # many keys and however big the brand.
+    # leads_contact_keys_find (migrations leads 0009 and 0013): an index probe per key, in
+    # ContactKey's unique (brand, kind, value) index and, through the core's published clients
+    # (crm.selectors.CLIENTS_VIEW), the client table's lower(email) and reverse(phone) indexes,
+    # however many keys and however big the brand.
     with connection.cursor() as cursor:
         cursor.execute("SELECT * FROM leads_contact_keys_find(%s, %s::text[], %s::text[], %s::text[])",
                        [brand_id, emails, phones, phones_reversed])

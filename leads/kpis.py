@@ -26,7 +26,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, TypedDict
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, TruncDate
@@ -36,6 +36,7 @@ from django_stubs_ext import WithAnnotations
 
 from crm.audit import audit_record
 from crm.exceptions import NotAllowed, ValidationFailed
+from crm.lib.aggregates import PercentileCont
 from crm.lib.money import (
     CURRENCY_MAX_LENGTH,
     ExcessPrecision,
@@ -165,14 +166,21 @@ def _received(start: datetime, end: datetime, codes: list[str]) -> QuerySet[With
             .annotate(owner_code=KT("data__owner__code")).filter(owner_code__in=codes))
 
 
+def _contacted(agent_ids: list[int], start: datetime, end: datetime) -> QuerySet[Event]:
+    """The agents' first contacts in [start, end) that carry their minutes as a whole number, unordered."""
+    return (Event.objects.filter(name="lead.contacted", occurred_at__gte=start, occurred_at__lt=end,
+                                 actor_id__in=agent_ids)
+            .annotate(minutes_text=KT("data__minutes")).filter(minutes_text__regex=r"^[0-9]+$").order_by())
+
+
+def _median() -> PercentileCont:
+    """The median of `_contacted`'s minutes (as numbers: NUMERIC, exact)."""
+    return PercentileCont(Cast("minutes_text", DecimalField()), 0.5)
+
+
 def _median_minutes(agent_ids: list[int], start: datetime, end: datetime) -> dict[int, tuple[int, float | None]]:
-    # percentile_cont is an ordered-set aggregate the ORM has no expression for.
-    sql = (f"SELECT actor_id, count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY (data->>'minutes')::numeric) "  # noqa: S608
-           f"FROM {Event._meta.db_table} WHERE name = 'lead.contacted' AND occurred_at >= %s AND occurred_at < %s "
-           f"AND actor_id = ANY(%s) AND data->>'minutes' ~ '^[0-9]+$' GROUP BY actor_id")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [start, end, agent_ids])
-        return {row[0]: (int(row[1]), None if row[2] is None else float(row[2])) for row in cursor.fetchall()}
+    rows = _contacted(agent_ids, start, end).values("actor_id").annotate(n=Count("id"), median=_median())
+    return {row["actor_id"]: (int(row["n"]), None if row["median"] is None else float(row["median"])) for row in rows}
 
 
 def _ftd_amounts(qs: QuerySet[Event]) -> QuerySet[WithAnnotations[Event, _Ftd]]:
@@ -237,12 +245,7 @@ def sales_kpis(*, user: User, start: datetime, end: datetime, tz: Any = None) ->
 
 
 def _median_minutes_total(agent_ids: list[int], start: datetime, end: datetime) -> float | None:
-    sql = (f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY (data->>'minutes')::numeric) "  # noqa: S608
-           f"FROM {Event._meta.db_table} WHERE name = 'lead.contacted' AND occurred_at >= %s AND occurred_at < %s "
-           f"AND actor_id = ANY(%s) AND data->>'minutes' ~ '^[0-9]+$'")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [start, end, agent_ids])
-        value = cursor.fetchone()[0]
+    value = _contacted(agent_ids, start, end).aggregate(median=_median())["median"]
     return None if value is None else float(value)
 
 

@@ -34,8 +34,9 @@ from psycopg.types.json import Jsonb
 
 from crm.lib.payloads import desk_ref, user_ref
 from crm.lib.redis import get_redis
-from crm.models import Brand, Client, Desk, Stage, User
+from crm.models import Brand, Desk, Stage, User
 from crm.permissions import AGENT_ROLES
+from crm.selectors import client_counts_by_owner
 from leads.models import AvailabilityStatus, RoutingPointer, RoutingRule, RoutingStrategy, RoutingTarget
 from leads.scoring import LeadFacts
 
@@ -161,11 +162,6 @@ def rule_matches(rule: RoutingRule, facts: LeadFacts) -> tuple[bool, list[str]]:
 
 # --- the router -------------------------------------------------------------------------------
 
-# Open leads per agent (served by client_owner_recent_idx).
-_LOADS_SQL = (f"SELECT owner_id, count(*) FROM {Client._meta.db_table} "  # noqa: S608
-              "WHERE owner_id = ANY(%s) AND stage = %s GROUP BY owner_id")
-
-
 class Router:
     """Routes leads of one brand within the caller's transaction (see the module docstring)."""
 
@@ -225,12 +221,9 @@ class Router:
     def _load(self, desk: Desk, agents: list[User]) -> dict[int, int]:
         loads = self._loads.get(desk.pk)
         if loads is None:
-            # Asked for every lead a least-loaded rule takes: one plain statement, no queryset to build.
-            with connection.cursor() as cursor:
-                cursor.execute(_LOADS_SQL, [[a.pk for a in agents], Stage.LEAD])
-                rows = cursor.fetchall()
+            # Open leads per agent (asked for every lead a least-loaded rule takes: one plain statement).
             loads = {a.pk: 0 for a in agents}
-            loads.update(dict(rows))
+            loads.update(client_counts_by_owner(owner_ids=[a.pk for a in agents], stage=Stage.LEAD))
             self._loads[desk.pk] = loads
         return loads
 

@@ -1,5 +1,6 @@
 """Reads of trading for views and other apps: a client's accounts and deals, the dealer's deal list,
-servers with their sync health."""
+servers with their sync health; and the views trading publishes for other apps' set-based SQL
+(``PUBLISHED_VIEWS``, at the end)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from redis.exceptions import RedisError
 
 from crm.lib.lease import LeaseInfo
+from crm.lib.sqlviews import Column, PublishedView
 from crm.models import Client
 from crm.permissions import client_queryset_for_user
 from trading.models import (
@@ -237,3 +239,68 @@ def account_offers(*, brand_id: int, demo: bool, client: Client | None = None) -
         limit = leverage_limit(client=client, brand=out[0].server.brand, demo=demo)
         out = [o for o in out if any(isinstance(x, int) and limit.allows(x) for x in o.spec.get("leverages", []))]
     return sorted(out, key=lambda o: o.spec.get("default") is not True)
+
+
+# --- published views --------------------------------------------------------------------------------
+# What other apps' SQL may read of trading (crm.lib.sqlviews): created by trading's migration 0007,
+# checked by tests/trading/test_published_views.py. Nobody else names trading's tables.
+
+_STAMP = "timestamp with time zone"
+_DEAL_MONEY = "numeric(24,8)"
+_PRICE = "numeric(24,10)"
+
+DEALS_VIEW = PublishedView(
+    name="trading_public_deals",
+    purpose="Every platform deal the sync stored, as last read (edited deals in their latest content, "
+            "deleted ones kept with deleted_at): what the commission engine and the platform "
+            "reconciliation aggregate. One row per deal.",
+    columns=(
+        Column("id", "bigint", "the deal's row id (stable: what a commission line's source names)"),
+        Column("server_id", "bigint", "its platform server (trading_public_servers.id)"),
+        Column("account_id", "bigint", "its trading account (trading_public_accounts.id)"),
+        Column("position_id", "bigint", "the platform's position id; 0 for deals of no position"),
+        Column("time", _STAMP, "when the platform made it, in UTC"),
+        Column("kind", "character varying(12)", "trade: a deal of a position; balance: a deposit or "
+               "withdrawal on the platform (profit is its amount); the others are credit, bonus and "
+               "adjustments", values=("trade", "balance", "credit", "bonus", "commission", "correction",
+                                      "other")),
+        Column("entry", "character varying(8)", "in opens a position, out and out_by close (part of) one, "
+               "inout reverses it; none for non-trade deals", values=("in", "out", "inout", "out_by", "none")),
+        Column("side", "character varying(4)", "buy or sell; empty for non-trade deals", values=("buy", "sell", "")),
+        Column("symbol", "character varying(32)", "the instrument; empty for non-trade deals"),
+        Column("volume", "numeric(20,8)", "lots"),
+        Column("profit", _DEAL_MONEY, "in the account's currency (a balance deal: its amount, signed)"),
+        Column("commission", _DEAL_MONEY, "charged by the platform, in the account's currency (negative: paid)"),
+        Column("swap", _DEAL_MONEY, "in the account's currency"),
+        Column("fee", _DEAL_MONEY, "in the account's currency"),
+        Column("market_bid", _PRICE, "the market's bid when the deal was made; NULL when unknown"),
+        Column("market_ask", _PRICE, "the market's ask when the deal was made; NULL when unknown"),
+        Column("first_seen_at", _STAMP, "when the CRM first stored it (what an as-of run reads by)"),
+        Column("updated_at", _STAMP, "the last time the sync inserted, edited or deleted it (indexed)"),
+        Column("deleted_at", _STAMP, "when reconciliation found it gone from the platform; NULL while it exists"),
+    ),
+)
+
+ACCOUNTS_VIEW = PublishedView(
+    name="trading_public_accounts",
+    purpose="Every trading account, live and demo, archived or not. One row per account.",
+    columns=(
+        Column("id", "bigint", "the account's row id (a deal's account_id)"),
+        Column("server_id", "bigint", "its platform server (trading_public_servers.id)"),
+        Column("client_id", "bigint", "its client (crm_public_clients.id)"),
+        Column("account_type", "character varying(40)", "the key of its type on its server; empty when unknown"),
+        Column("currency", "character varying(10)", "the account's currency (ISO 4217 or a crypto code)"),
+        Column("is_demo", "boolean", "a demo account (no real money)"),
+    ),
+)
+
+SERVERS_VIEW = PublishedView(
+    name="trading_public_servers",
+    purpose="Every platform server, with the brand whose accounts it holds. One row per server.",
+    columns=(
+        Column("id", "bigint", "the server's row id (a deal's and an account's server_id)"),
+        Column("brand_id", "bigint", "its brand (every account and deal on it is the brand's)"),
+    ),
+)
+
+PUBLISHED_VIEWS = (DEALS_VIEW, ACCOUNTS_VIEW, SERVERS_VIEW)

@@ -944,11 +944,13 @@ def break_resolve(*, actor: Any, brk: ReconciliationBreak, resolution: str, note
 
 # --- platform reconciliation -------------------------------------------------------------------------
 
+# Trading's accounts and deals and the core's clients through the views they publish
+# (trading.selectors.PUBLISHED_VIEWS, crm.selectors.CLIENTS_VIEW), never their tables.
 _PLATFORM_SQL = """
     SELECT ta.id, ta.currency, coalesce(d.total, 0) AS platform, coalesce(b.balance, 0) AS ledger, c.brand_id
-    FROM trading_tradingaccount ta
-    JOIN crm_client c ON c.id = ta.client_id
-    LEFT JOIN (SELECT account_id, sum(profit) AS total FROM trading_deal
+    FROM trading_public_accounts ta
+    JOIN crm_public_clients c ON c.id = ta.client_id
+    LEFT JOIN (SELECT account_id, sum(profit) AS total FROM trading_public_deals
                WHERE kind = 'balance' AND deleted_at IS NULL GROUP BY account_id) d ON d.account_id = ta.id
     LEFT JOIN wallet_ledgeraccount la ON la.trading_account_id = ta.id AND la.kind = 'trading_mirror'
     LEFT JOIN wallet_ledgerbalance b ON b.account_id = la.id

@@ -1,0 +1,47 @@
+"""What the core promises other apps' SQL (crm.selectors.CLIENTS_VIEW): clients, which the commission
+engine, the platform reconciliation and the leads' dedupe lookup read. A change of the core that
+breaks the promise fails here."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection, transaction
+
+from crm import selectors
+from crm.services import client_update
+from tests.factories import make_brand, make_client
+from tests.published_views import assert_as_declared, view_rows
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_view_has_exactly_its_declared_columns_and_types():
+    assert [v.name for v in selectors.PUBLISHED_VIEWS] == ["crm_public_clients"]
+    assert_as_declared(selectors.CLIENTS_VIEW)
+
+
+def test_a_client_created_and_changed_through_the_services_shows_as_declared():
+    brand = make_brand()
+    client = make_client(brand=brand, email="Ann.Lee@Example.com", phone="+442071838750", country="GB",
+                         tags=["vip"])
+    row = view_rows(selectors.CLIENTS_VIEW, "id = %s", [client.pk])
+    assert row == [{"id": client.pk, "brand_id": brand.pk, "country": "GB", "email": client.email,
+                    "phone": "+442071838750", "tags": ["vip"], "created_at": client.created_at}]
+    client_update(actor=None, client=client, reason="moved", country="DE", tags=["vip", "merged"])
+    row = view_rows(selectors.CLIENTS_VIEW, "id = %s", [client.pk])[0]
+    assert (row["country"], row["tags"]) == ("DE", ["vip", "merged"])
+    # Matched the way readers match it: the lower-cased email, the reversed phone.
+    assert view_rows(selectors.CLIENTS_VIEW, "lower(email) = %s", ["ann.lee@example.com"])[0]["id"] == client.pk
+    assert view_rows(selectors.CLIENTS_VIEW, "reverse(phone) = %s", ["057838170244+"])[0]["id"] == client.pk
+
+
+@pytest.mark.parametrize(("where", "index"), [("lower(email) = 'ann@example.com'", "client_email_lower_idx"),
+                                              ("reverse(phone) = '057838170244+'", "client_phone_rev_idx")])
+def test_the_lookups_readers_make_are_served_by_the_client_indexes(where, index):
+    """The dedupe lookup probes clients by lower-cased email and reversed phone, one index probe a
+    key: the view keeps those indexes usable (it is inlined, its columns are the table's)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN SELECT id FROM {selectors.CLIENTS_VIEW.name} WHERE {where}")  # noqa: S608
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert index in plan, plan
