@@ -57,7 +57,8 @@ def project_apps() -> dict[str, Path]:
     found = {}
     for config in apps.get_app_configs():
         path = Path(config.path).resolve()
-        if path.is_relative_to(REPO_ROOT) and not path.is_relative_to(REPO_ROOT / "tests"):
+        if (path.is_relative_to(REPO_ROOT) and not path.is_relative_to(REPO_ROOT / "tests")
+                and "site-packages" not in path.parts):  # a virtualenv inside the checkout is not ours
             found[config.label] = path
     return found
 
