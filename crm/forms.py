@@ -21,7 +21,8 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.exceptions import DomainError
 from crm.lib.forms import form_field
-from crm.lib.money import InvalidAmount, amount_parse
+from crm.lib.money import InvalidAmount, amount_parse, money_parse
+from crm.lib.validation import InvalidValue
 from crm.models import Brand, Client, Stage, User
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -57,14 +58,18 @@ def _html_attrs(attrs: dict[str, Any]) -> str:
 
 
 class AmountField(forms.CharField):
-    """An amount above zero as people type it (crm.lib.money.amount_parse: "1,234.56", "250", Arabic
-    digits and separators), cleaned to a Decimal. Whether it fits the currency's decimals is the
-    service's to say, with the currency."""
+    """An amount above zero (or zero too, with ``allow_zero``) as people type it
+    (crm.lib.money.amount_parse: "1,234.56", "250", Arabic digits and separators), cleaned to a
+    Decimal. With ``currency`` (set when the form knows it, such as the account's), it also holds at
+    most that currency's decimals (crm.lib.money.money_parse: "0.001" is refused for USD, eight
+    decimals taken for BTC); otherwise that is the service's to say, with the currency."""
 
     MAX_LENGTH = 40
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, allow_zero: bool = False, currency: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)  # no max_length validator: it would measure the Decimal
+        self.allow_zero = allow_zero
+        self.currency = currency
         self.widget.attrs.setdefault("inputmode", "decimal")
         self.widget.attrs.setdefault("maxlength", str(self.MAX_LENGTH))
 
@@ -78,8 +83,15 @@ class AmountField(forms.CharField):
             amount = amount_parse(text)
         except InvalidAmount as error:
             raise forms.ValidationError(error.message, code="invalid") from None
-        if amount <= 0:
-            raise forms.ValidationError(gettext("Enter an amount above zero."), code="min_value")
+        if amount < 0 or (amount == 0 and not self.allow_zero):
+            message = (gettext("Enter an amount of zero or more.") if self.allow_zero
+                       else gettext("Enter an amount above zero."))
+            raise forms.ValidationError(message, code="min_value")
+        if self.currency:
+            try:
+                amount = money_parse(amount, self.currency, positive=False).amount
+            except InvalidValue as error:  # the currency's decimals, or an unknown currency
+                raise forms.ValidationError(error.message, code="invalid") from None
         return amount
 
 

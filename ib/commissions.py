@@ -21,7 +21,8 @@ from django.utils.translation import gettext
 
 from crm.audit import audit_record
 from crm.events import emit
-from crm.lib.money import Money, currency_normalise, money_round
+from crm.lib.money import Money, currency_normalise, money_parse, money_round
+from crm.lib.validation import InvalidValue
 from crm.models import Brand, Client, User
 from crm.permissions import user_can
 from ib import engine
@@ -71,6 +72,23 @@ def _dec(value: Any, field: str, *, positive: bool = False, allow_zero: bool = T
     if not out.is_finite() or (positive and (out < 0 or (not allow_zero and out == 0))):
         raise ValidationFailed(fields={field: gettext("Enter a positive number.")})
     return out
+
+
+def _money_opt(value: Any, currency: str, field: str) -> Decimal | None:
+    """An amount of zero or more in `currency` (a plan's cap or minimum, a CPA rule's minimum
+    deposit), read by the one parser (crm.lib.money.money_parse): at most the currency's decimals,
+    refused by name, never rounded. None when not given."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, float):
+        value = repr(value)  # a JSON number (json gives a float): its shortest text, as written
+    try:
+        amount = money_parse(value, currency, field=field, typed=False, positive=False)
+    except InvalidValue as error:
+        raise ValidationFailed(fields={field: error.message}) from None
+    if amount.amount < 0:
+        raise ValidationFailed(fields={field: gettext("Enter a positive number.")})
+    return amount.amount
 
 
 # --- instruments and FX ---------------------------------------------------------------------------
@@ -183,14 +201,15 @@ def _rule_clean(plan: CommissionPlan, index: int, spec: Mapping[str, Any], group
     def opt(name: str) -> Decimal | None:
         return None if spec.get(name) in (None, "") else _dec(spec[name], f"{where}.{name}", positive=True)
 
+    currency = currency_normalise(spec["currency"], field=f"{where}.currency") if spec.get("currency") else ""
     countries = [str(c).upper() for c in spec.get("cpa_countries") or []]
     if any(len(c) != 2 for c in countries):
         raise ValidationFailed(fields={f"{where}.cpa_countries": gettext("Use two-letter country codes.")})
     return PlanRule(
         code=code, kind=kind, instrument_group=group, account_type=str(spec.get("account_type") or ""), basis=basis,
-        currency=currency_normalise(spec["currency"], field=f"{where}.currency") if spec.get("currency") else "",
-        rate=rate, level_rates=level_rates, carry_negative=bool(spec.get("carry_negative", True)),
-        cpa_min_deposit=opt("cpa_min_deposit"), cpa_min_lots=opt("cpa_min_lots"),
+        currency=currency, rate=rate, level_rates=level_rates, carry_negative=bool(spec.get("carry_negative", True)),
+        cpa_min_deposit=_money_opt(spec.get("cpa_min_deposit"), currency or plan.currency, f"{where}.cpa_min_deposit"),
+        cpa_min_lots=opt("cpa_min_lots"),
         cpa_within_days=int(spec["cpa_within_days"]) if spec.get("cpa_within_days") else None,
         cpa_require_kyc=bool(spec.get("cpa_require_kyc", False)), cpa_countries=countries,
         clawback_on_chargeback=bool(spec.get("clawback_on_chargeback", True)),
@@ -290,8 +309,8 @@ def plan_version_record(*, actor: User | None, plan: CommissionPlan, effective_f
     version = PlanVersion.objects.create(
         plan=plan, number=number, effective_from=effective_from, recorded_at=recorded_at or timezone.now(),
         min_hold_seconds=min_hold_seconds, split_mode=split_mode, pass_up_percent=pass_up,
-        period_cap=None if period_cap in (None, "") else _dec(period_cap, "period_cap", positive=True),
-        period_minimum=None if period_minimum in (None, "") else _dec(period_minimum, "period_minimum", positive=True),
+        period_cap=_money_opt(period_cap, plan.currency, "period_cap"),
+        period_minimum=_money_opt(period_minimum, plan.currency, "period_minimum"),
         note=note, is_draft=draft, actor=actor)
     for rule in cleaned:
         rule.version = version

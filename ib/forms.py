@@ -7,7 +7,8 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from crm.forms import ListedModelChoiceField, PlainSelect
+from crm.forms import AmountField, ListedModelChoiceField, PlainSelect
+from crm.lib.forms import form_field
 from crm.models import Brand
 from ib.models import Partner, PartnerStatus, PostbackEvent
 
@@ -183,12 +184,18 @@ class PlanVersionForm(forms.Form):
     split_mode = forms.ChoiceField(label=_("Split between levels"), widget=PlainSelect,
                                    choices=[("levels", _("A rate per level")), ("pass_up", _("Pass a percentage up"))])
     pass_up_percent = forms.DecimalField(label=_("Pass-up percentage"), required=False, min_value=0, max_value=99)
-    period_cap = forms.DecimalField(label=_("Cap per partner and period"), required=False, min_value=0)
-    period_minimum = forms.DecimalField(label=_("Minimum paid per period"), required=False, min_value=0)
+    # In the plan's currency, at most its decimals (ib.commissions.plan_version_record holds to it too).
+    period_cap = AmountField(label=_("Cap per partner and period"), required=False, allow_zero=True)
+    period_minimum = AmountField(label=_("Minimum paid per period"), required=False, allow_zero=True)
     note = forms.CharField(label=_("Note"), max_length=500, required=False)
     rules = forms.CharField(label=_("Rules (JSON)"), widget=forms.Textarea(attrs={"rows": 12, "spellcheck": "false"}),
                             help_text=_("A list of rules as in the import format (README: partner programme import). "
                                         "Started from the latest version's rules."))
+
+    def __init__(self, *args: Any, currency: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ("period_cap", "period_minimum"):
+            form_field(self, name, AmountField).currency = currency  # the plan's: at most its decimals
 
     def clean_rules(self) -> Any:
         import json

@@ -27,7 +27,7 @@ from django.utils.translation import gettext
 from crm.exceptions import DomainError, NotFound, ValidationFailed
 from crm.forms import visible_brands
 from crm.jobs import job_start
-from crm.lib.money import Money
+from crm.lib.money import money_parse
 from crm.lib.validation import InvalidValue
 from crm.models import Brand, Client
 from crm.permissions import user_can
@@ -201,7 +201,9 @@ def ib_import(data: Mapping[str, Any]) -> Counter[str]:
                 raise ImportFailed(f"{where}.client", f"no client {dep.get('client')!r} in this file")
             counts["deposits"] += not ClientDeposit.objects.filter(reference=dep.get("reference")).exists()
             try:
-                amount = Money(str(_req(dep, "amount", where)), str(_req(dep, "currency", where)))
+                raw = _req(dep, "amount", where)
+                amount = money_parse(repr(raw) if isinstance(raw, float) else raw, _req(dep, "currency", where),
+                                     typed=False)  # at most the currency's decimals; a JSON number as written
             except InvalidValue as error:
                 raise ImportFailed(f"{where}.{error.field}", error.message) from None
             cs.deposit_record(client=client, amount=amount, at=_when(dep.get("at"), f"{where}.at"),

@@ -36,7 +36,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from crm.lib.context import history_user
-from crm.lib.money import Money, money_fields
+from crm.lib.money import CurrencyField, Money, MoneyAmountField, UnroundedAmountField, money_fields
 from crm.lib.public_url import public_url
 
 
@@ -118,7 +118,7 @@ class Partner(models.Model):
     display_name = models.CharField(_("display name"), max_length=120)
     contact_email = models.EmailField(_("contact email"))
     country = models.CharField(_("country"), max_length=2, blank=True)
-    payout_currency = models.CharField(_("payout currency"), max_length=8, default="USD")
+    payout_currency = CurrencyField(_("payout currency"), default="USD")
     schedule = models.CharField(_("payout schedule"), max_length=8, choices=PayoutSchedule.choices,
                                 default=PayoutSchedule.MONTHLY)
     joined_via = models.CharField(max_length=12, choices=JoinedVia.choices, default=JoinedVia.APPLICATION)
@@ -394,7 +394,7 @@ class Instrument(models.Model):
     group = models.ForeignKey(InstrumentGroup, on_delete=models.PROTECT, related_name="instruments")
     contract_size = models.DecimalField(_("contract size"), max_digits=20, decimal_places=6)
     # The currency a spread is worth in (the quote currency of a forex pair).
-    profit_currency = models.CharField(_("profit currency"), max_length=8, default="USD")
+    profit_currency = CurrencyField(_("profit currency"), default="USD")
     history = HistoricalRecords(get_user=history_user)
 
     class Meta:
@@ -411,8 +411,8 @@ class FxRate(models.Model):
     """One unit of `base` is worth `rate` units of `quote` on `day` (the engine uses the source's
     own day, or the latest day before it when that day has none)."""
 
-    base = models.CharField(max_length=8)
-    quote = models.CharField(max_length=8)
+    base = CurrencyField("base")
+    quote = CurrencyField("quote")
     day = models.DateField()
     rate = models.DecimalField(max_digits=24, decimal_places=10)
     source = models.CharField(max_length=40, blank=True)
@@ -433,7 +433,7 @@ class CommissionPlan(models.Model):
     code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
     brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
     name = models.CharField(_("name"), max_length=120)
-    currency = models.CharField(_("currency"), max_length=8, default="USD")
+    currency = CurrencyField(_("currency"), default="USD")
     created_at = models.DateTimeField(default=timezone.now)
     history = HistoricalRecords(get_user=history_user)
 
@@ -466,8 +466,8 @@ class PlanVersion(models.Model):
     pass_up_percent = models.DecimalField(max_digits=9, decimal_places=6, default=Decimal("0"))
     # Per partner and period, in the plan's currency: at most `period_cap` is earned (NULL: no cap);
     # a total under `period_minimum` is not paid but carried to the next period.
-    period_cap = models.DecimalField(max_digits=24, decimal_places=8, null=True, blank=True)
-    period_minimum = models.DecimalField(max_digits=24, decimal_places=8, null=True, blank=True)
+    period_cap = MoneyAmountField(null=True, blank=True)
+    period_minimum = MoneyAmountField(null=True, blank=True)
     # A draft is seen only by what-if runs that name it: never paid.
     is_draft = models.BooleanField(default=False)
     note = models.CharField(max_length=500, blank=True)
@@ -480,6 +480,9 @@ class PlanVersion(models.Model):
             models.UniqueConstraint(fields=["plan", "number"], name="ib_planversion_number_uniq"),
             models.CheckConstraint(condition=Q(pass_up_percent__gte=0) & Q(pass_up_percent__lt=100),
                                    name="ib_planversion_pass_up_range"),
+            models.CheckConstraint(condition=(Q(period_cap__isnull=True) | Q(period_cap__gte=0))
+                                   & (Q(period_minimum__isnull=True) | Q(period_minimum__gte=0)),
+                                   name="ib_planversion_cap_minimum_not_negative"),
         ]
 
     def __str__(self) -> str:
@@ -516,11 +519,11 @@ class PlanRule(models.Model):
                                          related_name="+")
     account_type = models.CharField(max_length=40, blank=True)
     basis = models.CharField(max_length=12, choices=RevshareBasis.choices, blank=True)
-    currency = models.CharField(max_length=8, blank=True)  # of per-lot and CPA amounts; blank: the plan's
+    currency = CurrencyField(blank=True)  # of per-lot and CPA amounts; blank: the plan's
     rate = models.DecimalField(max_digits=28, decimal_places=10, default=Decimal("0"))
     level_rates = ArrayField(models.DecimalField(max_digits=28, decimal_places=10), default=list, blank=True)
     carry_negative = models.BooleanField(default=True)  # revshare: a negative period is carried over
-    cpa_min_deposit = models.DecimalField(max_digits=24, decimal_places=8, null=True, blank=True)
+    cpa_min_deposit = MoneyAmountField(null=True, blank=True)  # in the rule's currency
     cpa_min_lots = models.DecimalField(max_digits=20, decimal_places=8, null=True, blank=True)
     cpa_within_days = models.PositiveIntegerField(null=True, blank=True)
     cpa_require_kyc = models.BooleanField(default=False)
@@ -530,7 +533,11 @@ class PlanRule(models.Model):
     tier_window_days = models.PositiveIntegerField(default=30)
 
     class Meta:
-        constraints: ClassVar = [models.UniqueConstraint(fields=["version", "code"], name="ib_planrule_code_uniq")]
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["version", "code"], name="ib_planrule_code_uniq"),
+            models.CheckConstraint(condition=Q(cpa_min_deposit__isnull=True) | Q(cpa_min_deposit__gte=0),
+                                   name="ib_planrule_cpa_min_deposit_not_negative"),
+        ]
 
     def __str__(self) -> str:
         return self.code
@@ -666,8 +673,8 @@ class CommissionBatch(models.Model):
     # The day whose FX rate converts the sources: their own, but a chargeback's is its qualification's
     # (a clawback takes back what was paid).
     fx_day = models.DateField()
-    basis_currency = models.CharField(max_length=8, blank=True)
-    currency = models.CharField(max_length=8)  # the plan's
+    basis_currency = CurrencyField("basis currency", blank=True)
+    currency = CurrencyField()  # the plan's
     # NULL only inside a computation that then stops: no rate for the pair and day (ib.engine).
     fx_rate = models.DecimalField(max_digits=38, decimal_places=16, null=True)
     unit = models.DecimalField(max_digits=8, decimal_places=4)  # 1 per lot, 0.01 for a percentage
@@ -708,9 +715,9 @@ class CommissionShare(models.Model):
     beneficiary = models.ForeignKey(Partner, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
     level = models.SmallIntegerField()
     rate = models.DecimalField(max_digits=38, decimal_places=16)
-    amount = models.DecimalField(max_digits=48, decimal_places=20)  # the sum of the level's lines
+    amount = UnroundedAmountField()  # the sum of the level's lines
     lines = models.PositiveIntegerField()
-    currency = models.CharField(max_length=8)
+    currency = CurrencyField()
     plan_version = models.ForeignKey(PlanVersion, on_delete=models.DO_NOTHING, db_constraint=False,
                                      db_index=False, related_name="+")
 
@@ -743,11 +750,11 @@ class CommissionLine(models.Model):
     account_id = models.BigIntegerField(null=True)
     business_time = models.DateTimeField()
     basis = models.DecimalField(max_digits=38, decimal_places=16)  # lots, revenue or 1 (CPA)
-    basis_currency = models.CharField(max_length=8, blank=True)
+    basis_currency = CurrencyField("basis currency", blank=True)
     rate = models.DecimalField(max_digits=38, decimal_places=16)
     fx_rate = models.DecimalField(max_digits=38, decimal_places=16)
-    amount = models.DecimalField(max_digits=48, decimal_places=20)  # basis x rate x fx, unrounded
-    currency = models.CharField(max_length=8)
+    amount = UnroundedAmountField()  # basis x rate x fx, unrounded
+    currency = CurrencyField()
     # A tiered rule: the direct partner's figure over the window at the source's time (lots or
     # active clients), the step it reached and that step's factor (already in `rate`).
     tier_value = models.DecimalField(max_digits=28, decimal_places=10, null=True, blank=True)
@@ -820,14 +827,14 @@ class CommissionTotal(models.Model):
 
     run = models.ForeignKey(CommissionRun, on_delete=models.CASCADE, related_name="totals")
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="+")
-    currency = models.CharField(max_length=8)
-    gross = models.DecimalField(max_digits=48, decimal_places=20)  # sum of the lines
-    carry_in = models.DecimalField(max_digits=48, decimal_places=20, default=Decimal("0"))
-    capped = models.DecimalField(max_digits=48, decimal_places=20, default=Decimal("0"))  # cut by the cap (<= 0)
-    payable = models.DecimalField(max_digits=24, decimal_places=8)  # rounded once
-    carry_out = models.DecimalField(max_digits=48, decimal_places=20, default=Decimal("0"))
-    settled = models.DecimalField(max_digits=24, decimal_places=8, default=Decimal("0"))
-    delta = models.DecimalField(max_digits=24, decimal_places=8, default=Decimal("0"))
+    currency = CurrencyField()
+    gross = UnroundedAmountField()  # sum of the lines
+    carry_in = UnroundedAmountField(default=Decimal("0"))
+    capped = UnroundedAmountField(default=Decimal("0"))  # cut by the cap (<= 0)
+    payable = MoneyAmountField()  # rounded once
+    carry_out = UnroundedAmountField(default=Decimal("0"))
+    settled = MoneyAmountField(default=Decimal("0"))
+    delta = MoneyAmountField(default=Decimal("0"))
     lines = models.PositiveIntegerField(default=0)
     # The latest plan version among the lines (its cap and minimum applied): an increment corrects
     # the total from the lines it removes and adds without reading the others again.
@@ -853,10 +860,10 @@ class CommissionSettlement(models.Model):
     brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="settlements")
     period = models.DateField()
-    currency = models.CharField(max_length=8)
+    currency = CurrencyField()
     run = models.ForeignKey(CommissionRun, on_delete=models.PROTECT, related_name="settlements")
-    amount = models.DecimalField(max_digits=24, decimal_places=8)  # the difference paid (or clawed back)
-    payable = models.DecimalField(max_digits=24, decimal_places=8)  # the run's payable it settles to
+    amount = MoneyAmountField()  # the difference paid (or clawed back)
+    payable = MoneyAmountField()  # the run's payable it settles to
     settled_at = models.DateTimeField(default=timezone.now)
     posted_at = models.DateTimeField(null=True, blank=True)
     actor = models.ForeignKey("crm.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
@@ -979,8 +986,8 @@ class PartnerPayout(models.Model):
     code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
     brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="payouts")
-    currency = models.CharField(max_length=8)
-    amount = models.DecimalField(max_digits=24, decimal_places=8)
+    currency = CurrencyField()
+    amount = MoneyAmountField()
     destination = models.CharField(max_length=14, choices=PayoutDestination.choices)
     client = models.ForeignKey("crm.Client", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     state = models.CharField(max_length=10, choices=PayoutState.choices, default=PayoutState.REQUESTED)
@@ -1060,8 +1067,8 @@ class CommissionDispute(models.Model):
     source_kind = models.CharField(max_length=12)
     source_id = models.BigIntegerField()
     rule_code = models.CharField(max_length=40)
-    amount = models.DecimalField(max_digits=48, decimal_places=20)  # the line's amount when opened
-    currency = models.CharField(max_length=8)
+    amount = UnroundedAmountField()  # the line's amount when opened
+    currency = CurrencyField()
     message = models.TextField()
     state = models.CharField(max_length=10, choices=DisputeState.choices, default=DisputeState.OPEN)
     opened_at = models.DateTimeField(default=timezone.now)

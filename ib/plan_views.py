@@ -75,7 +75,7 @@ def _detail(request: AuthedRequest, plan: CommissionPlan, *, version_form: PlanV
                 effective_from=latest.effective_from.astimezone(dt.UTC).date(),
                 pass_up_percent=latest.pass_up_percent or None, period_cap=latest.period_cap,
                 period_minimum=latest.period_minimum)
-        version_form = PlanVersionForm(initial=initial)
+        version_form = PlanVersionForm(initial=initial, currency=plan.currency)
     partners = partner_queryset_for_user(request.user).filter(brand_id=plan.brand_id).order_by("path")
     forms_by_version = what_if_forms or {}
     last_month = commissions.period_before()
@@ -99,7 +99,7 @@ def plan_detail(request: AuthedRequest, code: Any) -> HttpResponse:
 @require_POST
 def plan_version_new(request: AuthedRequest, code: Any) -> HttpResponse:
     plan = _plan_or_404(request, code)
-    form = PlanVersionForm(request.POST)
+    form = PlanVersionForm(request.POST, currency=plan.currency)
     if form.is_valid():
         data = form.cleaned_data
         try:

@@ -20,7 +20,7 @@ from django.db.models.functions import TruncMonth
 from django.utils.functional import cached_property
 from django.utils.translation import gettext
 
-from crm.lib.money import money_round
+from crm.lib.money import Money, money_round
 from crm.models import Client
 from crm.selectors import mask_email, mask_phone
 from ib.models import (
@@ -227,16 +227,12 @@ ORDER BY u.t DESC, sh.id * %(shift)s + u.ordinal DESC OFFSET %(skip)s LIMIT %(n)
 """
 
 
-@dataclass(frozen=True)
-class Amount:
-    amount: Decimal
-    currency: str
-
-
 @dataclass
 class Earnings:
-    pending: list[Amount] = field(default_factory=list)
-    payable: list[Amount] = field(default_factory=list)
+    """Per currency, each at the currency's minor unit (rounded once, half-even: crm.lib.money)."""
+
+    pending: list[Money] = field(default_factory=list)
+    payable: list[Money] = field(default_factory=list)
 
 
 def partner_earnings(partner: Partner) -> Earnings:
@@ -247,9 +243,9 @@ def partner_earnings(partner: Partner) -> Earnings:
     out = Earnings()
     for row in rows:
         if row["pending"] is not None:
-            out.pending.append(Amount(money_round(row["pending"], row["currency"]), row["currency"]))
+            out.pending.append(Money(row["pending"], row["currency"]).quantize())
         if row["payable"] is not None:
-            out.payable.append(Amount(money_round(row["payable"], row["currency"]), row["currency"]))
+            out.payable.append(Money(row["payable"], row["currency"]).quantize())
     return out
 
 
@@ -349,7 +345,7 @@ class NetworkRow:
     clients: int = 0
     month_lots: Decimal = Decimal("0")
     lots: Decimal = Decimal("0")
-    commission: list[Amount] = field(default_factory=list)  # earned by the viewing partner through it
+    commission: list[Money] = field(default_factory=list)  # earned by the viewing partner through it
 
 
 def partner_network(partner: Partner, *, at: dt.datetime) -> list[NetworkRow]:
@@ -374,7 +370,7 @@ def partner_network(partner: Partner, *, at: dt.datetime) -> list[NetworkRow]:
                                  .annotate(total=Sum("amount")).order_by("currency")
                                  .values_list("batch__partner_id", "currency", "total")):
         if via in rows:
-            rows[via].commission.append(Amount(money_round(total, currency), currency))
+            rows[via].commission.append(Money(total, currency).quantize())
     return [rows[node.pk] for node in nodes]
 
 
@@ -388,7 +384,7 @@ class ClientRow:
     country: str
     stage: str
     since: dt.datetime
-    deposits: list[Amount]
+    deposits: list[Money]
     lots: Decimal
 
 
@@ -409,11 +405,11 @@ def partner_client_rows(partner: Partner, attributions: Iterable[ClientAttributi
     confirmed deposits and the lots closed while the client was the partner's. Two queries."""
     attributions = list(attributions)
     ids = [a.client_id for a in attributions]
-    deposits: dict[int, list[Amount]] = {}
+    deposits: dict[int, list[Money]] = {}
     for row in (ClientDeposit.objects.filter(client_id__in=ids).values("client_id", "currency")
                 .annotate(total=Sum("amount")).order_by("client_id", "currency")):
         deposits.setdefault(row["client_id"], []).append(
-            Amount(money_round(row["total"], row["currency"]), row["currency"]))
+            Money(row["total"], row["currency"]).quantize())
     lots = {row["account__client_id"]: row["lots"] for row in
             _attributed_deals(Q(account__client__partner_attributions__partner=partner, account__client_id__in=ids))
             .values("account__client_id").annotate(lots=Sum("volume"))}

@@ -43,7 +43,7 @@ from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import Conflict, NotAllowed, NotFound, ValidationFailed
 from crm.forms import visible_brands
-from crm.lib.money import Money, currency_normalise
+from crm.lib.money import Money, currency_normalise, money_parse
 from crm.lib.validation import InvalidValue
 from crm.models import Brand, Client, User
 from crm.permissions import code_or_404, user_can
@@ -237,7 +237,7 @@ def _amount(amount: Money | str, currency: str) -> Money:
         if isinstance(amount, Money):
             money = Money.exact(amount.amount, amount.currency, field="amount")
         else:
-            money = Money.parse(str(amount), code, field="amount")
+            money = money_parse(str(amount), code)  # the one parser: typed text, the currency's decimals, above zero
     except InvalidValue as error:
         raise ValidationFailed(fields={error.field: error.message}) from None
     if money.currency != code:

@@ -39,19 +39,18 @@ from crm.exceptions import NotAllowed, ValidationFailed
 from crm.lib.aggregates import PercentileCont
 from crm.lib.money import (
     CURRENCY_MAX_LENGTH,
-    ExcessPrecision,
-    Money,
+    MoneyAmountField,
     UnknownCurrency,
     currency_normalise,
+    money_parse,
     money_round,
 )
+from crm.lib.validation import InvalidValue
 from crm.models import Brand, Desk, Event, RoleCode, User
 from leads.models import Call, Campaign, CampaignCost, LeadTouch
 
 AGENT_ROLES = (RoleCode.SALES_AGENT, RoleCode.RETENTION_AGENT)
 AMOUNT_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
-CAMPAIGN_COST_CURRENCY_LENGTH = 3  # CampaignCost.currency is three characters wide
-CAMPAIGN_COST_DECIMALS = 2  # and CampaignCost.amount has two decimals
 
 
 # --- periods -----------------------------------------------------------------------------------
@@ -186,7 +185,7 @@ def _median_minutes(agent_ids: list[int], start: datetime, end: datetime) -> dic
 def _ftd_amounts(qs: QuerySet[Event]) -> QuerySet[WithAnnotations[Event, _Ftd]]:
     return (qs.annotate(amount_text=KT("data__amount"), currency=KT("data__currency"))
             .filter(amount_text__regex=AMOUNT_PATTERN)
-            .annotate(amount=Cast("amount_text", DecimalField(max_digits=20, decimal_places=8))))
+            .annotate(amount=Cast("amount_text", MoneyAmountField())))
 
 
 def sales_kpis(*, user: User, start: datetime, end: datetime, tz: Any = None) -> KpiReport:
@@ -369,20 +368,14 @@ def campaign_cost_add(*, actor: User | None, campaign: Campaign, period_start: d
         currency = currency_normalise(currency)
     except UnknownCurrency as error:
         errors["currency"] = [error.message]
-    else:
-        if len(currency) > CAMPAIGN_COST_CURRENCY_LENGTH:
-            errors["currency"] = [gettext("Enter campaign costs in a currency with a three-letter code (USD).")]
-    if not isinstance(amount, Decimal) or not amount.is_finite() or amount < 0:
-        errors["amount"] = [gettext("Enter an amount of zero or more.")]
-    elif "currency" not in errors:
-        # Refused rather than rounded: the column keeps two decimals, and a cost is what was paid.
-        try:
-            Money.exact(amount, currency)
-        except ExcessPrecision as error:
-            errors["amount"] = [error.message]
-        else:
-            if amount != amount.quantize(Decimal(1).scaleb(-CAMPAIGN_COST_DECIMALS)):
-                errors["amount"] = [gettext("Campaign costs have at most two decimals.")]
+    try:
+        if not isinstance(amount, Decimal) or not amount.is_finite() or amount < 0:
+            raise InvalidValue("amount", gettext("Enter an amount of zero or more."))
+        if "currency" not in errors:
+            # Refused rather than rounded, at the currency's own decimals: a cost is what was paid.
+            amount = money_parse(amount, currency, positive=False).amount
+    except InvalidValue as error:
+        errors["amount"] = [error.message]
     if errors:
         raise ValidationFailed(fields=errors)
     cost = CampaignCost.objects.create(campaign=campaign, period_start=period_start, period_end=period_end,

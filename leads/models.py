@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from crm.lib.context import history_user
+from crm.lib.money import CurrencyField, MoneyAmountField
 
 
 class Channel(models.TextChoices):
@@ -655,8 +656,8 @@ class CampaignCost(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="costs")
     period_start = models.DateField()
     period_end = models.DateField()
-    amount = models.DecimalField(max_digits=14, decimal_places=2)
-    currency = models.CharField(max_length=3)
+    amount = MoneyAmountField()  # exact at the currency's exponent (crm.lib.money.money_parse)
+    currency = CurrencyField()
     created_by = models.ForeignKey("crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -8,7 +8,9 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from crm.forms import AmountField
 from crm.lib.forms import form_field
+from crm.lib.money import CURRENCY_MAX_LENGTH
 from crm.models import Brand, Stage
 from leads.calls import DURATION_MAX, NOTES_MAX
 from leads.models import CallDirection, CallOutcome, Campaign
@@ -92,8 +94,9 @@ class CampaignCostForm(forms.Form):
     campaign = forms.ModelChoiceField(label=_("Campaign"), queryset=Campaign.objects.none())
     period_start = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
     period_end = forms.DateField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
-    amount = forms.DecimalField(label=_("Amount"), min_value=0, max_digits=14, decimal_places=2)
-    currency = forms.CharField(label=_("Currency"), max_length=3, initial="USD")
+    # At most the currency's own decimals (2 for USD, 8 for BTC): crm.lib.money, in the service.
+    amount = AmountField(label=_("Amount"), allow_zero=True)
+    currency = forms.CharField(label=_("Currency"), max_length=CURRENCY_MAX_LENGTH, initial="USD")
 
     def __init__(self, *args: Any, campaigns: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

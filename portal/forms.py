@@ -9,6 +9,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from crm.exceptions import DomainError
+from crm.forms import AmountField
 from crm.lib.countries import country_choices
 
 # The landing page's attribution, carried through the form in hidden fields: query name -> client field.
@@ -195,8 +196,8 @@ class AccountOpenForm(ServiceErrorsMixin, forms.Form):
     token = forms.UUIDField(widget=forms.HiddenInput)
     offer = forms.ChoiceField(label=_("Account type"))
     leverage = forms.IntegerField(label=_("Leverage"), min_value=1, widget=forms.Select)
-    demo_balance = forms.DecimalField(label=_("Starting balance"), required=False, min_value=0, decimal_places=2,
-                                      max_digits=14)
+    # In the account type's currency, at most its decimals (crm.lib.money: the service checks).
+    demo_balance = AmountField(label=_("Starting balance"), required=False, allow_zero=True)
 
     def __init__(self, *args: Any, offers: list[tuple[str, str]], leverages: list[int], demo: bool,
                  **kwargs: Any) -> None:

@@ -31,7 +31,9 @@ from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import DomainError, FieldErrors, NotFound, ValidationFailed
 from crm.lib.countries import country_name
+from crm.lib.money import money_parse
 from crm.lib.ratelimit import rate_hit, rate_key
+from crm.lib.validation import InvalidValue
 from crm.models import Brand, Client, Stage
 from leads import dedupe
 from leads.intake import IntakeMeta, lead_clean
@@ -803,6 +805,13 @@ def portal_account_open(*, login: ClientLogin, token: uuid.UUID, key: str, demo:
     if demo and (demo_balance is None or not low <= demo_balance <= high):
         errors.add("demo_balance", gettext("Choose a starting balance from %(low)s to %(high)s.")
                    % {"low": f"{low:,.0f}", "high": f"{high:,.0f}"})
+    elif demo and offer is not None and demo_balance is not None:
+        # At most the account currency's decimals, before the platform opens anything: the balance
+        # operation would refuse it once the account exists.
+        try:
+            money_parse(demo_balance, offer.currency, field="demo_balance")
+        except InvalidValue as error:
+            errors.add("demo_balance", error.message)
     errors.raise_if_any()
     if not demo and not client_verified(client=client):
         from trading.exceptions import AccountOpeningRefused

@@ -10,7 +10,7 @@ from django import forms
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from crm.forms import BrandedChoiceField, visible_brands
+from crm.forms import AmountField, BrandedChoiceField, visible_brands
 from crm.lib.forms import form_field
 from crm.lib.validation import json_problem
 from crm.models import Brand, Classification, Client
@@ -136,12 +136,14 @@ class BalanceOperationForm(forms.Form):
 
     kind = forms.ChoiceField(label=_("Kind"), choices=BalanceKind.choices, initial=BalanceKind.BALANCE)
     direction = forms.ChoiceField(label=_("Direction"), choices=DIRECTIONS, initial="in")
-    amount = forms.DecimalField(label=_("Amount"), min_value=Decimal("0.01"), max_digits=14, decimal_places=2)
+    amount = AmountField(label=_("Amount"))
     reason = REASON
 
     def __init__(self, *args: Any, account: TradingAccount, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["amount"].label = _("Amount (%(currency)s)") % {"currency": account.currency}
+        amount = form_field(self, "amount", AmountField)
+        amount.label = _("Amount (%(currency)s)") % {"currency": account.currency}
+        amount.currency = account.currency  # the account currency's decimals: 2 for USD, 8 for BTC, none for JPY
 
     def signed_amount(self) -> Decimal:
         amount: Decimal = self.cleaned_data["amount"]

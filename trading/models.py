@@ -30,8 +30,9 @@ type DecimalColumn = models.DecimalField[_DecimalIn, Decimal]
 
 
 def deal_amount_field() -> DecimalColumn:
-    """NUMERIC(24, 8): deal money in any account currency, crypto included."""
-    return models.DecimalField(max_digits=24, decimal_places=8)
+    """Deal money in the account's currency, crypto included: the shared money column
+    (crm.lib.money.MoneyAmountField, NUMERIC(28, 8))."""
+    return MoneyAmountField()
 
 
 @overload

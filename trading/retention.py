@@ -42,6 +42,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from crm.lib.money import MoneyAmountField
 from crm.models import Client, Task
 from crm.selectors import next_open_tasks
 from trading.models import AccountEquityDay, BalanceKind, BalanceOperation, BalanceState, TradingAccount
@@ -118,7 +119,7 @@ def _below_margin_call(account: TradingAccount) -> bool:
 def _peak(since: dt.date) -> Subquery:
     return Subquery(AccountEquityDay.objects.filter(account_id=OuterRef("pk"), day__gte=since).order_by()
                     .values("account_id").annotate(high=Max("high")).values("high")[:1],
-                    output_field=DecimalField(max_digits=24, decimal_places=8))
+                    output_field=MoneyAmountField())
 
 
 def _drop(high: str) -> Case:

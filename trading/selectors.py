@@ -206,6 +206,11 @@ class LiveAccountOffer:
     account_type: str
     spec: Mapping[str, Any]
 
+    @property
+    def currency(self) -> str:
+        """The currency an account of this type opens in (trading.services.trading_account_open)."""
+        return str(self.spec.get("currency") or self.server.brand.default_currency)
+
 
 def default_live_offer(*, brand_id: int, client: Client | None = None) -> LiveAccountOffer | None:
     """The brand's default live account: on its active servers (by name), the live account type marked

@@ -19,6 +19,8 @@ Rules every app follows (wallet, IB and trading alike):
   currencies is simply False (Python equality must not raise: sets, dicts and ``in`` rely on it).
 * Columns: ``MoneyAmountField`` (NUMERIC(28, 8): 8 decimals hold a satoshi, 20 integer digits any
   balance) and ``CurrencyField`` (up to 10 characters: USDT, USDC ...), validated against the table.
+  Every stored amount is one of these; an intermediate result that is stored before it is posted
+  (a commission line or share, summed and rounded once later) is an ``UnroundedAmountField``.
   ``Money`` refuses an amount of more than 20 integer digits (``AmountTooLarge``): no column holds it.
 * Every amount and currency that arrives from outside (forms, query strings, webhooks, files, the
   API) is read by ``money_parse`` / ``amount_read`` / ``currency_normalise``, which refuse by name:
@@ -488,6 +490,30 @@ class MoneyAmountField(models.DecimalField[_ST, _GT]):
         if kwargs.get("max_digits") == MAX_DIGITS:
             del kwargs["max_digits"]
         if kwargs.get("decimal_places") == MAX_DECIMALS:
+            del kwargs["decimal_places"]
+        return name, path, args, kwargs
+
+
+UNROUNDED_MAX_DIGITS = 48
+UNROUNDED_DECIMALS = 20
+
+
+class UnroundedAmountField(models.DecimalField[_ST, _GT]):
+    """NUMERIC(48, 20): an amount before it is posted (a commission line, a beneficiary's share of a
+    batch, a period's gross and carry), kept unrounded so that a total is rounded once, from the
+    exact sum, as the rules above say. An amount that is posted, held, paid or entered is a
+    `MoneyAmountField`, at its currency's exponent; this column is never shown without rounding."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max_digits", UNROUNDED_MAX_DIGITS)
+        kwargs.setdefault("decimal_places", UNROUNDED_DECIMALS)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self) -> Any:
+        name, path, args, kwargs = super().deconstruct()
+        if kwargs.get("max_digits") == UNROUNDED_MAX_DIGITS:
+            del kwargs["max_digits"]
+        if kwargs.get("decimal_places") == UNROUNDED_DECIMALS:
             del kwargs["decimal_places"]
         return name, path, args, kwargs
 

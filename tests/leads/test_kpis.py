@@ -187,3 +187,26 @@ def test_kpi_page_shows_each_currency_at_its_own_decimals(known, client):
     page = client.get(reverse("sales_kpis") + "?period=custom&start=2025-03-01&end=2025-03-07")
     assert "0.00500000\u00a0BTC" in page.content.decode()
     assert "1,000\u00a0JPY" in page.content.decode()
+
+
+def test_the_cost_form_takes_each_currencys_own_decimals_and_refuses_more(world, client, login_verified):
+    """Costs were NUMERIC(14, 2) with a three-letter code: 0.00012345 BTC was refused, USDT could not
+    be entered at all. Each currency now has its own decimals, and no more."""
+    campaign = campaign_save(actor=world.admin, brand=world.brand, code="crypto", name="Crypto push", source="x")
+    login_verified(client, world.admin)
+
+    def post(amount: str, currency: str):
+        return client.post(reverse("sales_campaign_cost_add"), {
+            "campaign": campaign.pk, "period_start": "2025-03-01", "period_end": "2025-03-31",
+            "amount": amount, "currency": currency})
+
+    refused = post("0.001", "USD")
+    assert refused.status_code == 422
+    assert refused.context["cost_form"].errors == {"amount": ["USD has at most 2 decimals."]}
+    assert post("0.000000001", "BTC").context["cost_form"].errors == {"amount": ["BTC has at most 8 decimals."]}
+    assert not campaign.costs.exists()
+
+    for amount, currency in (("0.00012345", "BTC"), ("1,250.123456", "usdt"), ("0", "USD")):
+        assert post(amount, currency).status_code == 302, (amount, currency)
+    stored = sorted((c.currency, c.amount) for c in campaign.costs.all())
+    assert stored == [("BTC", Decimal("0.00012345")), ("USD", Decimal("0")), ("USDT", Decimal("1250.123456"))]

@@ -164,3 +164,35 @@ def test_leverage_changes_within_the_cap_and_is_refused_above_it(broker, http, r
     assert stranger.post(url, {"leverage": "50"}).status_code == 404
     account.refresh_from_db()
     assert account.leverage == 100
+
+
+def test_a_demo_starting_balance_has_its_currencys_decimals_and_is_refused_before_anything_opens(
+        broker, http):  # noqa: F811
+    """The starting balance once had two decimals in any currency: 0.12345678 BTC was refused, and
+    5000.50 JPY opened the account on the platform before its balance operation refused the amount."""
+    from tests.trading.crm_fixtures import ACCOUNT_TYPES, make_server
+    from trading.models import BalanceOperation
+
+    crypto = make_server(broker.sim, broker.brand, name="MT5 crypto", account_types={
+        **ACCOUNT_TYPES,
+        "btc": {"label": "Bitcoin demo", "group": "real\\btc", "leverages": [100], "demo": True, "currency": "BTC"},
+        "jpy": {"label": "Yen demo", "group": "real\\jpy", "leverages": [100], "demo": True, "currency": "JPY"}})
+    sign_in(http, broker.brand)
+    on_platform = len(broker.sim.truth()["accounts"])
+
+    def post(server, account_type, amount):
+        token = form_token(http.get(reverse("portal:account_new") + "?kind=demo").content.decode())
+        return http.post(reverse("portal:account_new"), {
+            "kind": "demo", "token": token, "offer": key(server, account_type), "leverage": "100",
+            "demo_balance": amount})
+
+    refused = post(crypto, "jpy", "5000.50")
+    assert refused.status_code == 400 and "JPY has no decimals: enter a whole amount." in refused.content.decode()
+    refused = post(broker.server, "demo", "5000.005")
+    assert refused.status_code == 400 and "USD has at most 2 decimals." in refused.content.decode()
+    assert accounts(broker.client) == [] and len(broker.sim.truth()["accounts"]) == on_platform
+
+    assert post(crypto, "btc", "100.12345678").status_code == 302
+    [demo] = accounts(broker.client)
+    [op] = BalanceOperation.objects.filter(account=demo)
+    assert (demo.currency, op.currency, op.amount) == ("BTC", "BTC", Decimal("100.12345678"))

@@ -157,3 +157,27 @@ def test_pages_show_crypto_and_yen_amounts_at_their_own_decimals(world, client):
     client.force_login(world.dealer)
     deals = client.get(reverse("trading_deal_list")).content.decode()
     assert "0.00500000\u00a0BTC" in deals and "1,000\u00a0JPY" in deals
+
+
+def test_the_balance_form_takes_each_currencys_own_decimals_and_refuses_more(world, client, login_verified):
+    """The staff form once forced two decimals on every account: a satoshi could not be moved on a
+    BTC account, while the service was ready for it. It now holds each account to its currency."""
+    bitcoin = _open(world, "btc")
+    dollars = services.trading_account_open(actor=None, client=world.client, server=world.server,
+                                            account_type="standard", send_credentials=False)
+    login_verified(client, world.finance)
+
+    def post(account: TradingAccount, amount: str):
+        return client.post(reverse("trading_account_action", args=[account.code, "balance"]),
+                           {"kind": "balance", "direction": "in", "amount": amount, "reason": "bonus"})
+
+    refused = post(dollars, "0.001")
+    assert refused.status_code == 400
+    assert refused.context["form"].errors == {"amount": ["USD has at most 2 decimals."]}
+    assert not BalanceOperation.objects.filter(account=dollars).exists()
+    assert post(bitcoin, "0.000000001").context["form"].errors == {"amount": ["BTC has at most 8 decimals."]}
+
+    assert post(bitcoin, "0.00012345").status_code == 302
+    assert post(dollars, "1,250.50").status_code == 302
+    assert sorted((op.currency, op.amount) for op in BalanceOperation.objects.filter(account__in=[bitcoin, dollars])) == [
+        ("BTC", Decimal("0.00012345")), ("USD", Decimal("1250.50"))]

@@ -27,6 +27,6 @@ DROP VIEW trading_public_deals;
 
 
 class Migration(migrations.Migration):
-    dependencies = [("trading", "0006_deal_updated_index")]
+    dependencies = [("trading", "0007_deal_money_columns")]
 
     operations = [migrations.RunSQL(VIEWS, DROP)]
