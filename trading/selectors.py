@@ -251,7 +251,7 @@ def account_offers(*, brand_id: int, demo: bool, client: Client | None = None) -
 # checked by tests/trading/test_published_views.py. Nobody else names trading's tables.
 
 _STAMP = "timestamp with time zone"
-_DEAL_MONEY = "numeric(24,8)"
+_DEAL_MONEY = "numeric(28,8)"
 _PRICE = "numeric(24,10)"
 
 DEALS_VIEW = PublishedView(
