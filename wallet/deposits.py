@@ -101,8 +101,21 @@ def _move(deposit: Deposit, to: str, *, note: str = "", event_id: str = "", acto
     deposit.save(update_fields=["status", "status_message", "updated_at"])
 
 
-def _locked(deposit: Deposit) -> Deposit:
-    return Deposit.objects.select_for_update().select_related("provider", "client").get(pk=deposit.pk)
+def _locked(deposit: Deposit | int) -> Deposit:
+    """The deposit's row locked (its alone: not the provider's, which every deposit of the provider
+    shares, nor the client's; crm.locks), with its provider and client loaded."""
+    pk = deposit if isinstance(deposit, int) else deposit.pk
+    return Deposit.objects.select_for_update(of=("self",)).select_related("provider", "client").get(pk=pk)
+
+
+def _refund_locked(refund_id: int) -> DepositRefund:
+    """A refund locked after its deposit (crm.locks: a deposit before its refunds, as deposit_refund
+    and deposit_refuse take them); the deposit, locked, is the refund's."""
+    deposit_id = DepositRefund.objects.values_list("deposit_id", flat=True).get(pk=refund_id)
+    deposit = _locked(deposit_id)
+    refund = DepositRefund.objects.select_for_update(of=("self",)).get(pk=refund_id)
+    refund.deposit = deposit
+    return refund
 
 
 # --- creating --------------------------------------------------------------------------------------------
@@ -364,7 +377,7 @@ def deposit_webhook_apply(provider: PaymentProvider, message: WebhookMessage, de
     """The inbox's handler for deposits, their refunds and chargebacks: True when the message is
     about one of them (and it was applied), False otherwise. Runs in the inbox's transaction."""
     if message.kind in _PAYMENT_KINDS or message.kind == WebhookKind.CHARGEBACK:
-        found = (Deposit.objects.select_for_update().select_related("provider", "client")
+        found = (Deposit.objects.select_for_update(of=("self",)).select_related("provider", "client")
                  .filter(provider=provider, merchant_ref=message.merchant_ref).first())
         if found is None:
             return False
@@ -378,10 +391,11 @@ def deposit_webhook_apply(provider: PaymentProvider, message: WebhookMessage, de
                            reason=_failure_text(reason))
         return True
     if message.kind in {WebhookKind.REFUND_SUCCEEDED, WebhookKind.REFUND_FAILED}:
-        refund = (DepositRefund.objects.select_for_update().select_related("deposit__provider")
-                  .filter(deposit__provider=provider, merchant_ref=message.merchant_ref).first())
-        if refund is None:
+        refund_id = (DepositRefund.objects.filter(deposit__provider=provider, merchant_ref=message.merchant_ref)
+                     .values_list("pk", flat=True).first())
+        if refund_id is None:
             return False
+        refund = _refund_locked(refund_id)
         _refund_outcome(refund, Outcome.SUCCEEDED if message.kind == WebhookKind.REFUND_SUCCEEDED else Outcome.FAILED,
                         provider_ref=message.provider_ref)
         return True
@@ -667,13 +681,13 @@ def _refund_send(deposit: Deposit, refund: DepositRefund) -> DepositRefund:
         # Refused, or not offered by this provider (a bank wire): recorded as failed, not left
         # "requested" for ever; a request whose fate is unknown waits for the lookup or webhook.
         with transaction.atomic():
-            refund = DepositRefund.objects.select_for_update().select_related("deposit__provider").get(pk=refund.pk)
+            refund = _refund_locked(refund.pk)
             _refund_outcome(refund, Outcome.UNKNOWN if error.outcome_unknown else Outcome.FAILED)
         raise
     finally:
         adapter.close()
     with transaction.atomic():
-        refund = DepositRefund.objects.select_for_update().select_related("deposit__provider").get(pk=refund.pk)
+        refund = _refund_locked(refund.pk)
         _refund_outcome(refund, result.outcome, provider_ref=result.provider_ref)
     return refund
 
