@@ -97,7 +97,7 @@ def _refundable(deposit: Deposit) -> Money | None:
 
 class HeldDecisionForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), max_length=300,
-                             help_text=_("Kept on the deposit's history and in the audit log."))
+                             help_text=_("Kept on the deposit's history and in the audit log; the client does not see it."))
 
 
 @login_required

@@ -88,12 +88,15 @@ class IllegalTransition(Conflict):
 
 # --- the state machine ---------------------------------------------------------------------------------
 
-def _move(deposit: Deposit, to: str, *, note: str = "", event_id: str = "", actor: Any = None) -> None:
-    """Change the (locked) deposit's status, refusing what the machine does not allow."""
+def _move(deposit: Deposit, to: str, *, note: str = "", event_id: str = "", actor: Any = None,
+          staff_note: str = "") -> None:
+    """Change the (locked) deposit's status, refusing what the machine does not allow. `note` is
+    the deposit's message (the client reads it); `staff_note` is added on the history row only."""
     if to not in TRANSITIONS[deposit.status]:
         raise IllegalTransition(gettext("A deposit that is %(now)s cannot become %(to)s.") % {
             "now": deposit.get_status_display(), "to": DepositStatus(to).label})
-    DepositStatusChange.objects.create(deposit=deposit, from_status=deposit.status, to_status=to, note=note[:300],
+    history = f"{note} {staff_note}".strip() if staff_note else note
+    DepositStatusChange.objects.create(deposit=deposit, from_status=deposit.status, to_status=to, note=history[:300],
                                        event_id=event_id[:200], actor=actor if getattr(actor, "pk", None) else None)
     deposit.status = to
     if note:
@@ -298,7 +301,7 @@ def _succeed(deposit: Deposit, *, event_id: str, amount: Money | None, occurred_
 
 
 def _credit(deposit: Deposit, *, event_id: str, occurred_at: dt.datetime | None, note: str,
-            actor: Any = None) -> Any:
+            actor: Any = None, staff_note: str = "") -> Any:
     """Post the (locked) deposit's money to the client's wallet in its currency (the fee to the
     brand), mark it succeeded (and the client's first deposit, once) and emit. ``actor``: the
     member of finance who released a held deposit (None: the provider's word). Returns the posting."""
@@ -325,7 +328,7 @@ def _credit(deposit: Deposit, *, event_id: str, occurred_at: dt.datetime | None,
     deposit.credit_transaction = tx
     deposit.succeeded_at = timezone.now()
     deposit.save(update_fields=["is_first", "credit_transaction", "succeeded_at", "updated_at"])
-    _move(deposit, S.SUCCEEDED, note=note, event_id=event_id, actor=actor)
+    _move(deposit, S.SUCCEEDED, note=note, event_id=event_id, actor=actor, staff_note=staff_note)
     data = {"deposit": str(deposit.code), "amount": deposit.money.text(), "asked": deposit.requested_money.text(),
             "credited": deposit.credited.text(),
             "fee": deposit.fee_money.text(), "currency": deposit.currency, "method": deposit.method,
@@ -548,10 +551,10 @@ def deposit_release(*, deposit: Deposit, actor: Any, reason: str) -> Deposit:
     refused = held_release_refusal(deposit)
     if refused:
         raise ValidationFailed(refused, fields={"currency": refused})
-    note = gettext("Released by finance: %(paid)s credited in %(currency)s for a deposit of %(asked)s asked. "
-                   "%(reason)s") % {"paid": deposit.money, "currency": deposit.currency,
-                                     "asked": deposit.requested_money, "reason": reason}
-    tx = _credit(deposit, event_id=f"release:{deposit.merchant_ref}", occurred_at=None, note=note, actor=actor)
+    note = gettext("Released by finance: %(paid)s credited in %(currency)s for a deposit of %(asked)s asked.") % {
+        "paid": deposit.money, "currency": deposit.currency, "asked": deposit.requested_money}
+    tx = _credit(deposit, event_id=f"release:{deposit.merchant_ref}", occurred_at=None, note=note, actor=actor,
+                 staff_note=reason)
     data = {"deposit": str(deposit.code), "amount": deposit.money.text(), "currency": deposit.currency,
             "asked": deposit.requested_money.text(), "asked_currency": deposit.requested_money.currency,
             "provider": deposit.provider.code, "reason": reason}
@@ -579,9 +582,8 @@ def deposit_refuse(*, deposit: Deposit, actor: Any, reason: str) -> Deposit:
         if deposit.status != S.HELD and not retry:
             raise _not_held(deposit)
         if not deposit.held_with_money and not retry:
-            _move(deposit, S.FAILED, actor=actor, note=gettext(
-                "Refused by finance; the provider confirmed nothing, so nothing is returned. %(reason)s")
-                % {"reason": reason})
+            _move(deposit, S.FAILED, actor=actor, staff_note=reason, note=gettext(
+                "Refused by finance; the provider confirmed nothing, so nothing is returned."))
             _refused_emit(deposit, actor=actor, reason=reason)
             return deposit
         money = deposit.money
@@ -593,9 +595,9 @@ def deposit_refuse(*, deposit: Deposit, actor: Any, reason: str) -> Deposit:
                         actor=actor, memo=f"Deposit {deposit.merchant_ref} refused: owed back to the payer",
                         ref_kind="deposit", ref_code=str(deposit.code),
                         meta={"provider_ref": deposit.provider_ref, "provider": deposit.provider.code})
-            _move(deposit, S.REFUSED, actor=actor, note=gettext(
-                "Refused by finance: %(paid)s goes back to the payer through %(provider)s. %(reason)s")
-                % {"paid": money, "provider": deposit.provider.name, "reason": reason})
+            _move(deposit, S.REFUSED, actor=actor, staff_note=reason, note=gettext(
+                "Refused by finance: %(paid)s goes back to the payer through %(provider)s.")
+                % {"paid": money, "provider": deposit.provider.name})
             _refused_emit(deposit, actor=actor, reason=reason)
         refund = DepositRefund.objects.create(deposit=deposit, merchant_ref=f"rf-{uuid.uuid4().hex[:24]}",
                                               amount=money.amount, currency=money.currency, actor=actor,
