@@ -93,7 +93,7 @@ def dispute_open(*, partner: Partner, line_key: str, message: str) -> Commission
     text = _text(message, "message", gettext("Say what you think is wrong with this amount."))
     with transaction.atomic():
         # One question at a time per partner: a second tab's waits here, then finds the first.
-        Partner.objects.select_for_update().filter(pk=partner.pk).first()
+        Partner.objects.select_for_update(no_key=True).filter(pk=partner.pk).first()
         line = selectors.partner_line_by_key(partner, line_key)
         if line is None:
             raise NotFound()
@@ -117,7 +117,7 @@ def dispute_decide(*, actor: User, dispute: CommissionDispute, upheld: bool, ans
     if not user_can(actor, MANAGE):
         raise NotFound()
     text = _text(answer, "answer", gettext("Write the answer the partner will read."))
-    dispute = CommissionDispute.objects.select_for_update().select_related("partner").get(pk=dispute.pk)
+    dispute = CommissionDispute.objects.select_for_update(of=("self",)).select_related("partner").get(pk=dispute.pk)
     if dispute.state != DisputeState.OPEN:
         raise Conflict(gettext("This dispute was answered already (%(state)s).")
                        % {"state": dispute.get_state_display()}, code="dispute_decided")

@@ -109,7 +109,7 @@ def partner_password_reset_complete(*, uid: str, token: str, password: str) -> P
     from ib.services import _check_password
 
     login = reset_link_login(uid=uid, token=token)
-    login = PartnerLogin.objects.select_for_update().select_related("partner", "brand").get(pk=login.pk)
+    login = PartnerLogin.objects.select_for_update(of=("self",)).select_related("partner", "brand").get(pk=login.pk)
     if not tokens.check_token(cast(Any, login), token):  # a second tab got there first
         raise ResetLinkRefused()
     _check_password(password)

@@ -387,7 +387,7 @@ def deliveries_due(*, now: dt.datetime | None = None, limit: int = 500) -> list[
 def delivery_retry(*, actor: User | None, delivery: PostbackDelivery, reason: str = "") -> PostbackDelivery:
     """An IB manager sends a failed or dead delivery again, now (audited). Its count of attempts
     goes on: a retryable failure of a dead delivery leaves it dead again."""
-    delivery = PostbackDelivery.objects.select_for_update().select_related("partner").get(pk=delivery.pk)
+    delivery = PostbackDelivery.objects.select_for_update(of=("self",)).select_related("partner").get(pk=delivery.pk)
     _require(actor, delivery.partner)
     if delivery.status not in (PostbackStatus.FAILED, PostbackStatus.DEAD):
         raise Conflict(gettext("Only a failed or dead postback can be retried."))

@@ -30,6 +30,7 @@ from django.utils.translation import gettext
 from crm.audit import audit_record
 from crm.events import emit
 from crm.lib.ratelimit import rate_hit, rate_key, rate_spent
+from crm.locks import client_lock
 from crm.models import Brand, Client, User
 from crm.permissions import user_can
 from ib.exceptions import (
@@ -758,7 +759,7 @@ def _attribution_event(attribution: ClientAttribution, previous: Partner | None,
 
 
 def _open_attribution(client: Client) -> ClientAttribution | None:
-    return (ClientAttribution.objects.select_for_update().select_related("partner")
+    return (ClientAttribution.objects.select_for_update(of=("self",)).select_related("partner")
             .filter(client=client, effective_to__isnull=True).first())
 
 
@@ -817,7 +818,7 @@ def attribution_apply(*, client: Client, touches: Iterable[Touch], at: dt.dateti
     touch against the current partner, e.g. an import): an AttributionConflict for the IB manager
     (claims joined to the open one, if any), and nothing else changes until it is resolved."""
     at = at or timezone.now()
-    client = Client.objects.select_for_update().get(pk=client.pk)
+    client = client_lock(client)
     resolution = attribution_resolve(client=client, touches=touches, at=at)
     if resolution.winner is None:
         return None
@@ -851,7 +852,7 @@ def client_attribution_import(*, actor: User | None, client: Client, partner: Pa
     # The window does not apply to an import: its date is what the source says.
     policy = policy_for(client.brand_id)
     policy.window_days = max(policy.window_days, (timezone.now() - at).days + 1)
-    client = Client.objects.select_for_update().get(pk=client.pk)
+    client = client_lock(client)
     current = _open_attribution(client)
     if current is not None and current.partner_id != partner.pk:
         return _conflict_open(client=client, claims=[
@@ -885,7 +886,7 @@ def client_reattribute(*, actor: User | None, client: Client, partner: Partner, 
         errors["effective_from"] = gettext("The date cannot be in the future.")
     if errors:
         raise ValidationFailed(fields=errors)
-    client = Client.objects.select_for_update().get(pk=client.pk)
+    client = client_lock(client)
     current = _open_attribution(client)
     if current is not None and current.partner_id == partner.pk:
         raise ValidationFailed(fields={"partner": gettext("The client already belongs to this partner.")})
@@ -900,7 +901,9 @@ def attribution_conflict_resolve(*, actor: User | None, conflict: AttributionCon
     partner is attributed from its earliest claim by that partner; a client with another partner is
     re-attributed from `effective_from` (default now); the same partner changes nothing. Audited."""
     _require(actor, conflict.brand_id)
-    conflict = AttributionConflict.objects.select_for_update().select_related("client").get(pk=conflict.pk)
+    # The client first, then its conflict (crm.locks), as attribution_apply takes them.
+    client = client_lock(conflict.client_id)
+    conflict = AttributionConflict.objects.select_for_update(of=("self",)).select_related("client").get(pk=conflict.pk)
     if conflict.status != ConflictStatus.OPEN:
         raise Conflict(gettext("This conflict has already been resolved."))
     reason = (reason or "").strip()
@@ -909,7 +912,6 @@ def attribution_conflict_resolve(*, actor: User | None, conflict: AttributionCon
     claims = [c for c in conflict.claims if c.get("partner") == partner.pk]
     if not claims:
         raise ValidationFailed(fields={"partner": gettext("Choose one of the partners that claim the client.")})
-    client = Client.objects.select_for_update().get(pk=conflict.client_id)
     current = _open_attribution(client)
     if current is None or current.partner_id != partner.pk:
         claim = min((c for c in claims if c.get("source") != "current"), key=lambda c: c["at"], default=claims[0])

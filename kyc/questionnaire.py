@@ -43,6 +43,7 @@ from django.utils.translation import gettext
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import FieldErrors, NotAllowed, ValidationFailed
+from crm.locks import client_lock
 from crm.models import Brand, Client, User
 from crm.permissions import user_can
 from kyc.exceptions import KycError, QuestionnaireRetakeRefused
@@ -501,7 +502,7 @@ def questionnaire_submit(*, actor: User | None, client: Client, version: Questio
     (ValidationFailed naming the question); RETAKE_RULE applies (QuestionnaireRetakeRefused saying
     when). Event "kyc.assessed" (trading applies the leverage limit from it)."""
     _require(actor, SUBMIT_PERMISSION)
-    Client.objects.select_for_update().filter(pk=client.pk).first()  # one submission of a client at a time
+    client_lock(client)  # one submission of a client at a time (crm.locks)
     current = questionnaire_current_for(client=client)
     if current is None or current.pk != version.pk:
         raise ValidationFailed(fields={"version": gettext(

@@ -32,6 +32,7 @@ from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import FieldErrors, NotAllowed, NotFound, ValidationFailed
 from crm.lib.payloads import user_ref
+from crm.locks import client_lock
 from crm.models import Brand, Client, User
 from crm.permissions import client_visible_to, user_can
 from crm.services import client_verification_set
@@ -77,8 +78,22 @@ class ReviewRefused(KycError):
 # --- the verification status ---------------------------------------------------------------------
 
 def _profile_locked(client: Client) -> KycProfile:
+    """The client's profile, locked after the client's row (crm.locks: the client, then its KYC
+    rows); a caller that locked a submission first went through `submission_locked`, which took
+    the client's row before it."""
     KycProfile.objects.get_or_create(client=client)
-    return KycProfile.objects.select_for_update().select_related("client", "client__brand").get(client=client)
+    client_lock(client)
+    return KycProfile.objects.select_for_update(of=("self",)).select_related("client", "client__brand").get(
+        client=client)
+
+
+def submission_locked(submission_id: int, *, related: tuple[str, ...] = ("client", "client__brand")) -> Submission:
+    """The submission locked after its client's row (crm.locks), with `related` loaded (not locked):
+    every KYC write about a client takes the client first, then the submission, then the profile."""
+    client_id = Submission.objects.values_list("client_id", flat=True).get(pk=submission_id)
+    client_lock(client_id)
+    locked = Submission.objects.select_for_update(of=("self",))
+    return (locked.select_related(*related) if related else locked).get(pk=submission_id)
 
 
 def _status_set(profile: KycProfile, new: str, *, actor: User | None, reason: str = "",
@@ -297,7 +312,7 @@ def submission_checks_record(*, submission: Submission, report: Report) -> Submi
     document number), and act on the decision: approve (no reviewer), reject as retryable with the
     failing checks' hints for the client, or queue for review with the failing checks named. A
     high-risk client's submission always goes to review (four eyes)."""
-    submission = Submission.objects.select_for_update().select_related("client", "client__brand").get(pk=submission.pk)
+    submission = submission_locked(submission.pk)
     if submission.status != SubmissionStatus.CHECKING:
         raise ReviewRefused(gettext("The checks of this submission were already recorded."))
     number = _normalise_number(report.facts.get("document_number"))
@@ -340,8 +355,7 @@ def _require_reviewer(actor: User, submission: Submission) -> None:
 
 
 def _locked(submission: Submission) -> Submission:
-    return Submission.objects.select_for_update(of=("self",)).select_related(
-        "client", "client__brand", "claimed_by", "first_approval_by").get(pk=submission.pk)
+    return submission_locked(submission.pk, related=("client", "client__brand", "claimed_by", "first_approval_by"))
 
 
 def _open_for(actor: User, submission: Submission) -> Submission:
@@ -557,7 +571,9 @@ def kyc_expiry_run(*, today: date | None = None) -> ExpiryReport:
 
 @transaction.atomic
 def _expire_one(profile_id: int, today: date) -> int:
-    profile = KycProfile.objects.select_for_update().select_related("client", "client__brand").get(pk=profile_id)
+    client_lock(KycProfile.objects.values_list("client_id", flat=True).get(pk=profile_id))  # the client first
+    profile = KycProfile.objects.select_for_update(of=("self",)).select_related("client", "client__brand").get(
+        pk=profile_id)
     if profile.status != KycStatus.APPROVED or profile.expires_on is None or profile.expires_on > today:
         return 0
     client = profile.client

@@ -45,6 +45,7 @@ from kyc.models import (
     SubmissionStatus,
 )
 from kyc.selectors import kyc_policy_for, queue_figures_changed
+from kyc.services import submission_locked
 from kyc.vendors import vendor_get
 from kyc.vendors.base import VendorDocument, VendorOutcome, VendorResult, VerificationRequest
 
@@ -110,7 +111,7 @@ def submission_vendor_start(*, submission_id: int) -> Submission | None:
         start = vendor_get(BUILTIN_VENDOR).start(verification_request(submission))
         assert start.result is not None and start.result.report is not None  # noqa: S101 - synchronous by design
         with transaction.atomic():
-            locked = Submission.objects.select_for_update().get(pk=submission_id)
+            locked = submission_locked(submission_id)
             if locked.status != SubmissionStatus.CHECKING:
                 return None
             return submission_checks_record(submission=locked, report=start.result.report)
@@ -121,7 +122,7 @@ def submission_vendor_start(*, submission_id: int) -> Submission | None:
         _start_failed(submission_id, exc)
         return None
     with transaction.atomic():
-        locked = Submission.objects.select_for_update().select_related("client").get(pk=submission_id)
+        locked = submission_locked(submission_id)
         if not locked.vendor_ref:
             locked.vendor_ref = start.reference[:100]
             locked.vendor_next_at = timezone.now() + _wait()
@@ -138,7 +139,7 @@ def submission_vendor_start(*, submission_id: int) -> Submission | None:
 
 @transaction.atomic
 def _start_failed(submission_id: int, error: Exception) -> None:
-    locked = Submission.objects.select_for_update().get(pk=submission_id)
+    locked = submission_locked(submission_id, related=())
     locked.vendor_attempts = min(locked.vendor_attempts + 1, 32000)
     locked.vendor_next_at = timezone.now() + _retry_after(locked.vendor_attempts)
     locked.save(update_fields=["vendor_attempts", "vendor_next_at"])
@@ -154,15 +155,18 @@ def submission_for_vendor_ref(*, vendor: str, reference: str, external_ref: str 
     own (the submission's code, echoed by the vendor) while the reference is not stored yet."""
     found = None
     if reference:
-        found = Submission.objects.select_for_update().filter(vendor=vendor, vendor_ref=reference).first()
+        found = Submission.objects.filter(vendor=vendor, vendor_ref=reference).values_list("pk", flat=True).first()
     if found is None and external_ref:
         try:
             code = uuid.UUID(external_ref)
         except ValueError:
             return None
-        found = (Submission.objects.select_for_update().filter(vendor=vendor, code=code)
-                 .filter(Q(vendor_ref="") | Q(vendor_ref=reference)).first())
-    return found
+        found = (Submission.objects.filter(vendor=vendor, code=code)
+                 .filter(Q(vendor_ref="") | Q(vendor_ref=reference)).values_list("pk", flat=True).first())
+    if found is None:
+        return None
+    locked = submission_locked(found, related=())  # after its client's row (crm.locks)
+    return locked if locked.vendor_ref in {"", reference} else None
 
 
 @transaction.atomic
@@ -171,8 +175,7 @@ def vendor_result_apply(*, submission: Submission, result: VendorResult) -> Subm
     result or a pending one changes nothing but the poller's next look."""
     from kyc.services import submission_checks_record
 
-    submission = Submission.objects.select_for_update().select_related("client", "client__brand").get(
-        pk=submission.pk)
+    submission = submission_locked(submission.pk)
     fields: list[str] = []
     if result.reference and not submission.vendor_ref:
         submission.vendor_ref, fields = result.reference[:100], [*fields, "vendor_ref"]

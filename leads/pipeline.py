@@ -75,7 +75,7 @@ def pipeline_move(*, actor: User | None, client: Client, status: str, reason: st
     target = PipelineStatus.objects.filter(brand_id=client.brand_id, key=status, is_active=True).first()
     if target is None:
         raise ValidationFailed(fields={"status": [gettext("Choose a status of this brand's pipeline.")]})
-    row = ClientPipeline.objects.select_for_update().filter(client_id=client.pk).select_related("status").first()
+    row = ClientPipeline.objects.select_for_update(of=("self",)).filter(client_id=client.pk).select_related("status").first()
     current = row.status if row is not None else pipeline_status_of(client=client)
     if row is not None and row.status_id == target.pk:
         return row

@@ -34,6 +34,7 @@ from crm.lib.countries import country_name
 from crm.lib.money import money_parse
 from crm.lib.ratelimit import rate_hit, rate_key
 from crm.lib.validation import InvalidValue
+from crm.locks import client_lock
 from crm.models import Brand, Client, Stage
 from leads import dedupe
 from leads.intake import IntakeMeta, lead_clean
@@ -600,7 +601,7 @@ def portal_first_live_account_open(*, client: Client, approval: Any = None) -> A
 
     # A refusal's words are the client's: in their language.
     with translation.override(client.language or settings.LANGUAGE_CODE), transaction.atomic():
-        client = Client.objects.select_for_update(of=("self",)).select_related("brand", "owner").get(pk=client.pk)
+        client = client_lock(client, related=("brand", "owner"))
         if has_live_account(client=client):
             return None
         if approval is not None and not client_verified(client=client):
@@ -818,7 +819,7 @@ def portal_account_open(*, login: ClientLogin, token: uuid.UUID, key: str, demo:
 
         raise AccountOpeningRefused(gettext("A live account opens once your identity is verified."))
     with transaction.atomic():
-        client = Client.objects.select_for_update(of=("self",)).select_related("brand").get(pk=client.pk)
+        client = client_lock(client, related=("brand",))
         done = AccountRequest.objects.select_related("account__server").filter(token=token, client=client).first()
         if done is not None:
             return done.account

@@ -54,7 +54,8 @@ class WalletConfig(AppConfig):
 def _provider_permissions(role_code: Any) -> dict[str, list[str]]:
     manage = ["wallet.manage_providers", "wallet.view_paymentprovider", "wallet.view_paymentmethod",
               "wallet.view_webhookdelivery", "wallet.view_bankwireincoming", "wallet.add_bankwireincoming"]
-    deposits = ["wallet.view_deposit", "wallet.refund_deposit"]
+    # Finance refunds deposits and decides the ones held because the provider took another currency.
+    deposits = ["wallet.view_deposit", "wallet.refund_deposit", "wallet.decide_held_deposit"]
     # Finance decides withdrawals (the queue, four eyes); administrators may too.
     withdrawals = ["wallet.approve_withdrawal", "wallet.view_withdrawal"]
     # Finance moves a client's money between wallet and trading accounts for the client.

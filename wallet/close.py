@@ -109,11 +109,15 @@ class CloseFigures:
     lines: list[CloseLine]
     fees: Money  # fees charged to clients on this provider's movements (the brand's fee accounts)
     closing: Money
-    open_breaks: int | None  # None only in a close stored without the count
+    open_breaks: int | None  # at the cutoff: the close's stored count; None only in a close stored without it
     cutoff: dt.datetime
     closed: MonthClose | None = None
     previous: MonthClose | None = None
     problems: list[str] = field(default_factory=list)  # why it cannot be closed now, if it cannot
+    # The breaks of the month (and earlier ones) open now, counted live: for a closed month it may
+    # differ from `open_breaks`, what was open at the close (a break found or resolved since).
+    open_breaks_now: int | None = None
+    now: dt.datetime | None = None  # when `open_breaks_now` was counted
 
     @property
     def movements(self) -> Money:
@@ -223,7 +227,10 @@ def month_figures(*, provider: PaymentProvider, currency: str, period: dt.date,
     start, end = month_bounds(period)
     stored = MonthClose.objects.filter(provider=provider, currency=currency, period=period).first()
     if stored is not None:
-        return _from_stored(stored)
+        figures = _from_stored(stored)
+        figures.open_breaks_now = open_breaks_count(provider, currency, until=now, month_end=end)
+        figures.now = now
+        return figures
     accounts = clearing_account_ids(provider, currency)
     previous = MonthClose.objects.filter(provider=provider, currency=currency, period__lt=period).order_by("-period").first()
     problems: list[str] = []
@@ -246,10 +253,10 @@ def month_figures(*, provider: PaymentProvider, currency: str, period: dt.date,
     lines = [CloseLine(key, label, -Money(sums.get(key, (Decimal(0), 0))[0], currency).quantize(),
                        sums.get(key, (Decimal(0), 0))[1]) for key, label in CATEGORIES]
     closing = -Money(_balance_before(accounts, end=end, cutoff=now), currency)
+    open_now = open_breaks_count(provider, currency, until=now, month_end=end)
     figures = CloseFigures(provider=provider, currency=currency, period=period, starts_at=start, ends_at=end,
                            opening=opening.quantize(), lines=lines, fees=Money(fees, currency).quantize(),
-                           closing=closing.quantize(),
-                           open_breaks=open_breaks_count(provider, currency, until=now, month_end=end),
+                           closing=closing.quantize(), open_breaks=open_now, open_breaks_now=open_now, now=now,
                            cutoff=now, previous=previous if chained else None, problems=problems)
     if not figures.ties:
         # Only a broken chain (a closed month whose figures no longer match the ledger) gets here.
@@ -320,7 +327,10 @@ def _rows(figures: CloseFigures) -> Iterator[tuple[Any, ...]]:
         yield (str(line.label), line.amount.amount, line.count)
     yield (gettext("Closing"), figures.closing.amount, "")
     yield (gettext("Fees charged to clients"), figures.fees.amount, "")
-    yield (gettext("Open breaks"), "" if figures.open_breaks is None else figures.open_breaks, "")
+    if figures.closed is not None:
+        yield (gettext("Open breaks at the close"), "" if figures.open_breaks is None else figures.open_breaks, "")
+    yield (gettext("Open breaks now") if figures.closed is not None else gettext("Open breaks"),
+           "" if figures.open_breaks_now is None else figures.open_breaks_now, "")
     if figures.closed is not None:
         yield (gettext("Closed at"), figures.closed.closed_at, "")
         yield (gettext("Closed by"), str(figures.closed.closed_by), "")
@@ -355,15 +365,42 @@ def _letterhead(provider: PaymentProvider) -> str:
     return name or settings.CRM_SITE_NAME
 
 
+def breaks_url(figures: CloseFigures) -> str:
+    """The breaks queue showing the breaks `open_breaks_now` counts: open, of this provider and
+    currency, dated up to the month's last day."""
+    from urllib.parse import urlencode
+
+    from django.urls import reverse
+
+    last_day = timezone.localtime(figures.ends_at).date() - dt.timedelta(days=1)
+    return reverse("wallet_recon_breaks") + "?" + urlencode({
+        "provider": figures.provider.code, "currency": figures.currency, "until": last_day.isoformat()})
+
+
 def close_pdf(figures: CloseFigures, *, closed_by: Any = None) -> bytes:
+    """The report as a PDF printed now: at the close (`closed_by`: who closes it), a draft, or a
+    closed month reprinted, with the breaks open at the close (stored) beside those open now."""
+    from crm.lib.public_url import public_url
+
     return pdf_render("wallet/close/report_pdf.html", {
         "figures": figures, "closed_by": closed_by, "printed_at": timezone.now(),
-        "letterhead": _letterhead(figures.provider),
+        "letterhead": _letterhead(figures.provider), "breaks_url": public_url(breaks_url(figures)),
         "title": pgettext_lazy("document title", "Month-end close")})
 
 
 def close_pdf_download(figures: CloseFigures) -> tuple[str, bytes]:
-    """The PDF signed off at the close (the stored bytes), or a draft printed now."""
+    """The PDF signed off at the close (the stored bytes, whose SHA-256 the close keeps), or a
+    draft printed now. The signed-off PDF counts the breaks open at the close; `close_pdf_now`
+    prints its figures again beside the breaks open now."""
     if figures.closed is not None:
         return _filename(figures, "pdf"), bytes(figures.closed.pdf)
     return _filename(figures, "pdf").replace("close-", "draft-close-"), close_pdf(figures)
+
+
+def close_pdf_now(figures: CloseFigures) -> tuple[str, bytes]:
+    """The report printed now: a closed month's signed-off figures with the breaks open at the
+    close (stored) and those open now (counted live), or a draft."""
+    if figures.closed is None:
+        return close_pdf_download(figures)
+    day = timezone.localdate().isoformat()
+    return _filename(figures, "pdf").replace(".pdf", f"-as-of-{day}.pdf"), close_pdf(figures)

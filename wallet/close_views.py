@@ -79,7 +79,8 @@ def close_detail(request: AuthedRequest, provider_code: str, currency: str, peri
     figures = _figures(request.user, provider_code, currency, period)
     can_close = figures.closed is None and not figures.problems and user_can(request.user, close.CLOSE_PERMISSION)
     return render_page(request, "wallet/close/detail.html", {
-        "figures": figures, "form": CloseForm(), "can_close": can_close, "period_text": period})
+        "figures": figures, "form": CloseForm(), "can_close": can_close, "period_text": period,
+        "breaks_url": close.breaks_url(figures), "can_see_breaks": user_can(request.user, "wallet.reconcile")})
 
 
 @require_POST
@@ -105,6 +106,7 @@ def close_month(request: AuthedRequest, provider_code: str, currency: str, perio
 def close_download(request: AuthedRequest, provider_code: str, currency: str, period: str, fmt: str) -> HttpResponse:
     figures = _figures(request.user, provider_code, currency, period)
     makers = {"pdf": (close.close_pdf_download, "application/pdf"),
+              "pdf-now": (close.close_pdf_now, "application/pdf"),
               "csv": (close.close_csv, "text/csv; charset=utf-8"),
               "xlsx": (close.close_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")}
     if fmt not in makers:

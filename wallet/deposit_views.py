@@ -28,6 +28,7 @@ from wallet.models import Deposit, DepositStatus, PaymentProvider
 
 VIEW = "wallet.view_deposit"
 REFUND = "wallet.refund_deposit"
+DECIDE = deposits.DECIDE_HELD
 PAGE_SIZE = 100
 
 
@@ -94,6 +95,11 @@ def _refundable(deposit: Deposit) -> Money | None:
     return left if left.amount > 0 else None
 
 
+class HeldDecisionForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), max_length=300,
+                             help_text=_("Kept on the deposit's history and in the audit log; the client does not see it."))
+
+
 @login_required
 @require_GET
 def deposit_detail(request: AuthedRequest, code: str) -> HttpResponse:
@@ -101,14 +107,79 @@ def deposit_detail(request: AuthedRequest, code: str) -> HttpResponse:
     return _detail(request, deposit, RefundForm() if user_can(request.user, REFUND) else None)
 
 
-def _detail(request: AuthedRequest, deposit: Deposit, form: RefundForm | None, *, status: int = 200) -> HttpResponse:
+def _held_decision(request: AuthedRequest, deposit: Deposit) -> dict[str, Any]:
+    """What the page offers for a deposit held for finance (or refused, its refund refused by the
+    provider): the decision forms, for a user who may decide, and why release is not offered."""
+    refunds = list(deposit.refunds.all())
+    retry = deposit.status == DepositStatus.REFUSED and bool(refunds) and all(r.status == "failed" for r in refunds)
+    if deposit.status != DepositStatus.HELD and not retry:
+        return {}
+    may = user_can(request.user, DECIDE)
+    refusal = deposits.held_release_refusal(deposit) if deposit.status == DepositStatus.HELD else None
+    return {"held": {"retry": retry, "may_decide": may, "release_refusal": refusal,
+                     "release_form": HeldDecisionForm(prefix="release") if may and not refusal and not retry else None,
+                     "refuse_form": HeldDecisionForm(prefix="refuse") if may else None}}
+
+
+def _detail(request: AuthedRequest, deposit: Deposit, form: RefundForm | None, *, status: int = 200,
+            held: dict[str, Any] | None = None) -> HttpResponse:
     refundable = _refundable(deposit)
+    context = _held_decision(request, deposit)
+    if held and context:
+        context["held"].update(held)
     return render_page(request, "wallet/deposits/detail.html", {
         "deposit": deposit, "refundable": refundable,
         "refund_form": form if refundable is not None else None,
         "refunds": deposit.refunds.select_related("actor").order_by("-created_at", "-id"),
         "status_changes": deposit.status_changes.order_by("-id")[:50],
+        **context,
     }, status=status)
+
+
+def _decide(request: AuthedRequest, code: str, action: str) -> HttpResponse:
+    """Finance releases or refuses a held deposit: the reason, then the service (which locks the
+    deposit, so a second click finds it decided and changes nothing: said, not an error page)."""
+    if not user_can(request.user, DECIDE):
+        raise Http404
+    deposit = _deposit_or_404(request, code)
+    form = HeldDecisionForm(request.POST, prefix=action)
+    if not form.is_valid():
+        return _detail(request, deposit, None, status=400, held={f"{action}_form": form})
+    service = deposits.deposit_release if action == "release" else deposits.deposit_refuse
+    try:
+        deposit = service(deposit=deposit, actor=request.user, reason=form.cleaned_data["reason"])
+    except deposits.HeldDepositDecided as error:
+        messages.info(request, error.message)
+        return HttpResponseRedirect(reverse("wallet_deposit_detail", args=[deposit.code]))
+    except DomainError as error:
+        apply_domain_errors(form, error)
+        deposit.refresh_from_db()
+        return _detail(request, deposit, None, status=400, held={f"{action}_form": form})
+    if action == "release":
+        messages.success(request, gettext("Released: %(amount)s credited to the client's %(currency)s wallet.")
+                         % {"amount": money_format(deposit.money), "currency": deposit.currency})
+    elif deposit.status == DepositStatus.REFUNDED:
+        messages.success(request, gettext("Refused: %(provider)s returned %(amount)s to the payer.")
+                         % {"amount": money_format(deposit.money), "provider": deposit.provider.name})
+    elif deposit.status == DepositStatus.FAILED:
+        messages.success(request, gettext("Refused and closed: there was nothing to return."))
+    else:
+        messages.info(request, gettext("Refused: the refund of %(amount)s to the payer is asked of %(provider)s; "
+                                       "see below for its answer.") % {"amount": money_format(deposit.money),
+                                                                       "provider": deposit.provider.name})
+    return HttpResponseRedirect(reverse("wallet_deposit_detail", args=[deposit.code]))
+
+
+@login_required
+@require_http_methods(["POST"])
+def deposit_release_view(request: AuthedRequest, code: str) -> HttpResponse:
+    return _decide(request, code, "release")
+
+
+@login_required
+@require_http_methods(["POST"])
+def deposit_refuse_view(request: AuthedRequest, code: str) -> HttpResponse:
+    return _decide(request, code, "refuse")
 
 
 @login_required

@@ -33,7 +33,7 @@ from django.utils.translation import gettext
 
 from crm.audit import audit_record
 from crm.events import emit
-from crm.exceptions import NotFound, ValidationFailed
+from crm.exceptions import NotAllowed, NotFound, ValidationFailed
 from crm.lib.money import Money
 from crm.models import Client
 from kyc.selectors import deposit_block
@@ -84,16 +84,32 @@ S = DepositStatus
 
 # --- the state machine ---------------------------------------------------------------------------------
 
-def _move(deposit: Deposit, to: str, *, note: str = "", event_id: str = "", actor: Any = None) -> None:
+def _move(deposit: Deposit, to: str, *, note: str = "", event_id: str = "", actor: Any = None,
+          staff_note: str = "") -> None:
     """Change the (locked) deposit's status through DEPOSIT_STATES (IllegalTransition, nothing
-    written, for what the machine does not allow) and leave its DepositStatusChange row."""
+    written, for what the machine does not allow) and leave its DepositStatusChange row. `note` is
+    the deposit's message (the client reads it); `staff_note` is added on the history row only."""
+    history = f"{note} {staff_note}".strip() if staff_note else note
     DEPOSIT_STATES.move(deposit, to, also={"status_message": note[:300]} if note else None,
-                        save=("status_message", "updated_at"), note=note[:300], event_id=event_id[:200],
+                        save=("status_message", "updated_at"), note=history[:300], event_id=event_id[:200],
                         actor=actor if getattr(actor, "pk", None) else None)
 
 
-def _locked(deposit: Deposit) -> Deposit:
-    return Deposit.objects.select_for_update().select_related("provider", "client").get(pk=deposit.pk)
+def _locked(deposit: Deposit | int) -> Deposit:
+    """The deposit's row locked (its alone: not the provider's, which every deposit of the provider
+    shares, nor the client's; crm.locks), with its provider and client loaded."""
+    pk = deposit if isinstance(deposit, int) else deposit.pk
+    return Deposit.objects.select_for_update(of=("self",)).select_related("provider", "client").get(pk=pk)
+
+
+def _refund_locked(refund_id: int) -> DepositRefund:
+    """A refund locked after its deposit (crm.locks: a deposit before its refunds, as deposit_refund
+    and deposit_refuse take them); the deposit, locked, is the refund's."""
+    deposit_id = DepositRefund.objects.values_list("deposit_id", flat=True).get(pk=refund_id)
+    deposit = _locked(deposit_id)
+    refund = DepositRefund.objects.select_for_update(of=("self",)).get(pk=refund_id)
+    refund.deposit = deposit
+    return refund
 
 
 # --- creating --------------------------------------------------------------------------------------------
@@ -213,11 +229,20 @@ def _accounts(deposit: Deposit) -> tuple[Any, Any, Any]:
 
 def _hold(deposit: Deposit, *, event_id: str, paid: Money) -> None:
     """The provider confirmed money this deposit cannot be credited with (another currency, or
-    nothing): hold the (locked) deposit for finance, crediting nothing."""
+    nothing): hold the (locked) deposit for finance, crediting nothing. Money confirmed in another
+    currency becomes the deposit's (the amount asked and its currency are kept), so that what
+    finance decides (``deposit_release``, ``deposit_refuse``) moves what the provider holds."""
+    asked = deposit.money
     note = gettext("Held for finance: the provider confirmed %(paid)s for a deposit of %(asked)s; "
-                   "nothing was credited.") % {"paid": paid, "asked": deposit.money}
+                   "nothing was credited.") % {"paid": paid, "asked": asked}
+    if paid.amount > 0:
+        # The method's fee was quoted in the currency asked: none is taken from this money.
+        deposit.requested_amount, deposit.requested_currency = asked.amount, asked.currency
+        deposit.amount, deposit.currency, deposit.fee = paid.amount, paid.currency, 0
+        deposit.save(update_fields=["requested_amount", "requested_currency", "amount", "currency", "fee",
+                                    "updated_at"])
     _move(deposit, S.HELD, note=note, event_id=event_id)
-    data = {"deposit": str(deposit.code), "amount": deposit.money.text(), "currency": deposit.currency,
+    data = {"deposit": str(deposit.code), "amount": asked.text(), "currency": asked.currency,
             "paid": paid.text(), "paid_currency": paid.currency, "provider": deposit.provider.code}
     emit("wallet.deposit_held", client=deposit.client, actor=None, data=data)
     audit_record(action="wallet.deposit_held", obj=deposit, reason=note, after=data)
@@ -249,8 +274,8 @@ def _succeed(deposit: Deposit, *, event_id: str, amount: Money | None, occurred_
     """Credit the (locked) deposit with what the provider confirmed: one ledger posting, the
     status, the events. Another amount than asked is credited, with the difference open in
     reconciliation; another currency (or nothing) holds the deposit for finance."""
-    if deposit.status in CREDITED_STATUSES or deposit.status == S.HELD:
-        return
+    if deposit.status in CREDITED_STATUSES or deposit.status in {S.HELD, S.REFUSED}:
+        return  # credited already, or finance decides
     paid = amount.quantize() if amount is not None else None
     if paid is not None and (paid.currency != deposit.currency or paid.amount <= 0):
         _hold(deposit, event_id=event_id, paid=paid)
@@ -261,6 +286,16 @@ def _succeed(deposit: Deposit, *, event_id: str, amount: Money | None, occurred_
         asked = _confirm_amount(deposit, paid)
         note = gettext("The provider confirmed %(paid)s for a deposit of %(asked)s: %(paid)s was credited and "
                        "the difference is open in reconciliation.") % {"paid": paid, "asked": asked}
+    tx = _credit(deposit, event_id=event_id, occurred_at=occurred_at, note=note)
+    if asked is not None:
+        _open_amount_break(deposit, asked=asked, tx=tx)
+
+
+def _credit(deposit: Deposit, *, event_id: str, occurred_at: dt.datetime | None, note: str,
+            actor: Any = None, staff_note: str = "") -> Any:
+    """Post the (locked) deposit's money to the client's wallet in its currency (the fee to the
+    brand), mark it succeeded (and the client's first deposit, once) and emit. ``actor``: the
+    member of finance who released a held deposit (None: the provider's word). Returns the posting."""
     wallet, clearing, fees = _accounts(deposit)
     legs = [Leg(clearing, -deposit.money), Leg(wallet, deposit.credited)]
     if deposit.fee_money:
@@ -268,11 +303,10 @@ def _succeed(deposit: Deposit, *, event_id: str, amount: Money | None, occurred_
     legs = [leg for leg in legs if leg.amount]
     tx = ledger_post(key=_key(deposit, "paid"), kind="deposit", legs=legs, occurred_at=occurred_at,
                      memo=f"Deposit {deposit.merchant_ref}", ref_kind="deposit", ref_code=str(deposit.code),
+                     actor=actor,
                      # method and provider: where a withdrawal must return the money first (wallet.withdrawals).
                      meta={"provider_event": event_id, "provider_ref": deposit.provider_ref,
                            "method": deposit.method, "provider": deposit.provider.code})
-    if asked is not None:
-        _open_amount_break(deposit, asked=asked, tx=tx)
     first = False
     if not Deposit.objects.filter(client_id=deposit.client_id, is_first=True).exists():
         try:
@@ -285,18 +319,21 @@ def _succeed(deposit: Deposit, *, event_id: str, amount: Money | None, occurred_
     deposit.credit_transaction = tx
     deposit.succeeded_at = timezone.now()
     deposit.save(update_fields=["is_first", "credit_transaction", "succeeded_at", "updated_at"])
-    _move(deposit, S.SUCCEEDED, note=note, event_id=event_id)
+    _move(deposit, S.SUCCEEDED, note=note, event_id=event_id, actor=actor, staff_note=staff_note)
     data = {"deposit": str(deposit.code), "amount": deposit.money.text(), "asked": deposit.requested_money.text(),
             "credited": deposit.credited.text(),
             "fee": deposit.fee_money.text(), "currency": deposit.currency, "method": deposit.method,
             "provider": deposit.provider.code, "first": first}
-    actor = deposit.created_by
-    emit("wallet.deposit_succeeded", client=deposit.client, actor=actor, data=data)
+    if deposit.requested_currency:  # released by finance in the currency the provider took
+        data["asked_currency"] = deposit.requested_currency
+    creator = deposit.created_by
+    emit("wallet.deposit_succeeded", client=deposit.client, actor=creator, data=data)
     if first:
-        emit("wallet.first_deposit", client=deposit.client, actor=actor, data={
+        emit("wallet.first_deposit", client=deposit.client, actor=creator, data={
             "deposit": str(deposit.code), "amount": deposit.credited.text(), "currency": deposit.currency,
             "method": deposit.method})
     audit_record(action="wallet.deposit_succeeded", obj=deposit, after={**data, "transaction": str(tx.code)})
+    return tx
 
 
 def _fail(deposit: Deposit, *, event_id: str, reason: str) -> None:
@@ -334,7 +371,7 @@ def deposit_webhook_apply(provider: PaymentProvider, message: WebhookMessage, de
     """The inbox's handler for deposits, their refunds and chargebacks: True when the message is
     about one of them (and it was applied), False otherwise. Runs in the inbox's transaction."""
     if message.kind in _PAYMENT_KINDS or message.kind == WebhookKind.CHARGEBACK:
-        found = (Deposit.objects.select_for_update().select_related("provider", "client")
+        found = (Deposit.objects.select_for_update(of=("self",)).select_related("provider", "client")
                  .filter(provider=provider, merchant_ref=message.merchant_ref).first())
         if found is None:
             return False
@@ -348,10 +385,11 @@ def deposit_webhook_apply(provider: PaymentProvider, message: WebhookMessage, de
                            reason=_failure_text(reason))
         return True
     if message.kind in {WebhookKind.REFUND_SUCCEEDED, WebhookKind.REFUND_FAILED}:
-        refund = (DepositRefund.objects.select_for_update().select_related("deposit__provider")
-                  .filter(deposit__provider=provider, merchant_ref=message.merchant_ref).first())
-        if refund is None:
+        refund_id = (DepositRefund.objects.filter(deposit__provider=provider, merchant_ref=message.merchant_ref)
+                     .values_list("pk", flat=True).first())
+        if refund_id is None:
             return False
+        refund = _refund_locked(refund_id)
         _refund_outcome(refund, Outcome.SUCCEEDED if message.kind == WebhookKind.REFUND_SUCCEEDED else Outcome.FAILED,
                         provider_ref=message.provider_ref)
         return True
@@ -449,6 +487,151 @@ def deposit_cancel(*, deposit: Deposit, actor: Any = None) -> Deposit:
     return deposit
 
 
+# --- finance's decision on a held deposit -------------------------------------------------------------
+
+DECIDE_HELD = "wallet.decide_held_deposit"
+
+
+class HeldDepositDecided(IllegalTransition):
+    default_code = "deposit_not_held"
+
+
+def _decision_check(deposit: Deposit, *, actor: Any, reason: str) -> str:
+    from crm.permissions import user_can
+
+    if not user_can(actor, DECIDE_HELD):
+        raise NotAllowed(gettext("Releasing or refusing a held deposit needs the permission to decide held "
+                                 "deposits."))
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed(fields={"reason": gettext("Say why, for the client's file and the audit log.")})
+    return reason[:300]
+
+
+def _not_held(deposit: Deposit) -> HeldDepositDecided:
+    return HeldDepositDecided(gettext("This deposit is no longer held for finance: it is %(status)s. Nothing "
+                                      "more was done.") % {"status": deposit.get_status_display().lower()})
+
+
+def held_release_refusal(deposit: Deposit) -> str | None:
+    """Why the held ``deposit`` cannot be released to the client, or None: the provider confirmed
+    nothing, or money in a currency the brand keeps no wallets in (its deposit methods take none)."""
+    if not deposit.held_with_money:
+        return gettext("The provider confirmed nothing that could be credited: refuse the deposit to close it.")
+    if deposit.currency not in deposit_currencies(client=deposit.client):
+        return gettext("%(brand)s keeps no client wallets in %(currency)s (none of its deposit methods takes it): "
+                       "refuse the deposit so that the provider returns the money to the payer.") % {
+            "brand": deposit.client.brand.name, "currency": deposit.currency}
+    return None
+
+
+@transaction.atomic
+def deposit_release(*, deposit: Deposit, actor: Any, reason: str) -> Deposit:
+    """Finance releases a deposit held because the provider confirmed another currency than asked:
+    the money is credited as the provider took it, in its own currency, to the client's wallet in
+    that currency (opened if the client has none), with no fee (the method's fee was quoted in the
+    currency asked). Then the deposit is succeeded like any other: the first deposit, the IB
+    engine and the transfer to a trading account see it. Idempotent: the deposit row is locked and
+    must still be held (HeldDepositDecided otherwise, nothing posted), and the posting's key is the
+    deposit's own, so a second click credits nothing. NotAllowed without DECIDE_HELD; a currency
+    the brand keeps no wallets in is refused (ValidationFailed, naming it)."""
+    reason = _decision_check(deposit, actor=actor, reason=reason)
+    deposit = _locked(deposit)
+    if deposit.status != S.HELD:
+        raise _not_held(deposit)
+    refused = held_release_refusal(deposit)
+    if refused:
+        raise ValidationFailed(refused, fields={"currency": refused})
+    note = gettext("Released by finance: %(paid)s credited in %(currency)s for a deposit of %(asked)s asked.") % {
+        "paid": deposit.money, "currency": deposit.currency, "asked": deposit.requested_money}
+    tx = _credit(deposit, event_id=f"release:{deposit.merchant_ref}", occurred_at=None, note=note, actor=actor,
+                 staff_note=reason)
+    data = {"deposit": str(deposit.code), "amount": deposit.money.text(), "currency": deposit.currency,
+            "asked": deposit.requested_money.text(), "asked_currency": deposit.requested_money.currency,
+            "provider": deposit.provider.code, "reason": reason}
+    emit("wallet.deposit_released", client=deposit.client, actor=actor, data=data)
+    audit_record(action="wallet.deposit_released", obj=deposit, actor=actor, reason=reason,
+                 before={"status": S.HELD}, after={**data, "status": deposit.status, "transaction": str(tx.code)})
+    return deposit
+
+
+def deposit_refuse(*, deposit: Deposit, actor: Any, reason: str) -> Deposit:
+    """Finance refuses a held deposit: the money the provider confirmed goes back to the payer.
+
+    In one transaction (the deposit row locked, so a second click finds it refused and does
+    nothing): the money is booked as the provider took it, from its clearing account to the
+    brand's suspense account in that currency (it is owed to the payer, not to a client's wallet,
+    and the provider's settlement line of the payment finds its posting), the deposit becomes
+    refused and a refund is recorded. Then the refund is asked of the provider (outside the
+    transaction); when it succeeds, suspense pays the clearing account back and the deposit is
+    refunded. A refund the provider refused leaves the deposit refused, and this service asks
+    again. A hold for nothing is closed as failed, returning nothing. Returns the deposit."""
+    reason = _decision_check(deposit, actor=actor, reason=reason)
+    with transaction.atomic():
+        deposit = _locked(deposit)
+        retry = deposit.status == S.REFUSED and not deposit.refunds.exclude(status="failed").exists()
+        if deposit.status != S.HELD and not retry:
+            raise _not_held(deposit)
+        if not deposit.held_with_money and not retry:
+            _move(deposit, S.FAILED, actor=actor, staff_note=reason, note=gettext(
+                "Refused by finance; the provider confirmed nothing, so nothing is returned."))
+            _refused_emit(deposit, actor=actor, reason=reason)
+            return deposit
+        money = deposit.money
+        if not retry:
+            clearing = clearing_account_for(provider=deposit.provider.code, currency=money.currency,
+                                            brand=deposit.brand_id)
+            suspense = system_account_for(kind=AccountKind.SUSPENSE, currency=money.currency, brand=deposit.brand_id)
+            ledger_post(key=_key(deposit, "refused"), kind="deposit", legs=[Leg(clearing, -money), Leg(suspense, money)],
+                        actor=actor, memo=f"Deposit {deposit.merchant_ref} refused: owed back to the payer",
+                        ref_kind="deposit", ref_code=str(deposit.code),
+                        meta={"provider_ref": deposit.provider_ref, "provider": deposit.provider.code})
+            _move(deposit, S.REFUSED, actor=actor, staff_note=reason, note=gettext(
+                "Refused by finance: %(paid)s goes back to the payer through %(provider)s.")
+                % {"paid": money, "provider": deposit.provider.name})
+            _refused_emit(deposit, actor=actor, reason=reason)
+        refund = DepositRefund.objects.create(deposit=deposit, merchant_ref=f"rf-{uuid.uuid4().hex[:24]}",
+                                              amount=money.amount, currency=money.currency, actor=actor,
+                                              reason=reason)
+        audit_record(action="wallet.deposit_refund_requested", obj=deposit, actor=actor, reason=reason,
+                     after={"amount": money.text(), "currency": money.currency, "refund": refund.merchant_ref})
+    try:
+        _refund_send(deposit, refund)
+    except ProviderError as error:  # recorded on the refund; the page shows it and offers to ask again
+        logger.warning("refund of a refused deposit failed", extra={"deposit": str(deposit.code), "code": error.code})
+    deposit.refresh_from_db()
+    return deposit
+
+
+def _refused_emit(deposit: Deposit, *, actor: Any, reason: str) -> None:
+    data = {"deposit": str(deposit.code), "amount": deposit.money.text(), "currency": deposit.currency,
+            "asked": deposit.requested_money.text(), "asked_currency": deposit.requested_money.currency,
+            "provider": deposit.provider.code, "reason": reason}
+    emit("wallet.deposit_refused", client=deposit.client, actor=actor, data=data)
+    audit_record(action="wallet.deposit_refused", obj=deposit, actor=actor, reason=reason,
+                 before={"status": S.HELD}, after={**data, "status": deposit.status})
+
+
+def _refused_returned(deposit: Deposit, refund: DepositRefund) -> None:
+    """The provider returned a refused deposit's money to the payer (locked deposit and refund):
+    suspense pays the clearing account back, once. No ``wallet.deposit_refunded``: the deposit was
+    never credited, so there is nothing for the IB engine to claw back."""
+    money = refund.money
+    clearing = clearing_account_for(provider=deposit.provider.code, currency=money.currency, brand=deposit.brand_id)
+    suspense = system_account_for(kind=AccountKind.SUSPENSE, currency=money.currency, brand=deposit.brand_id)
+    tx = ledger_post(key=_key(deposit, f"refund:{refund.merchant_ref}"), kind="deposit_refund",
+                     legs=[Leg(suspense, -money), Leg(clearing, money)], actor=refund.actor, memo=refund.reason,
+                     ref_kind="deposit", ref_code=str(deposit.code))
+    refund.status, refund.transaction = "succeeded", tx
+    refund.save(update_fields=["status", "transaction", "provider_ref"])
+    deposit.refunded = money.amount
+    deposit.save(update_fields=["refunded", "updated_at"])
+    _move(deposit, S.REFUNDED, actor=refund.actor, note=gettext("Returned %(amount)s to the payer.") % {"amount": money})
+    audit_record(action="wallet.deposit_refunded", obj=deposit, actor=refund.actor, reason=refund.reason,
+                 after={"amount": money.text(), "currency": money.currency, "transaction": str(tx.code),
+                        "refused": True})
+
+
 # --- refunds ---------------------------------------------------------------------------------------------
 
 def deposit_refund(*, deposit: Deposit, amount: Money, actor: Any, reason: str) -> DepositRefund:
@@ -476,21 +659,28 @@ def deposit_refund(*, deposit: Deposit, amount: Money, actor: Any, reason: str) 
                                               reason=reason[:300])
         audit_record(action="wallet.deposit_refund_requested", obj=deposit, actor=actor, reason=reason,
                      after={"amount": money.text(), "refund": refund.merchant_ref})
+    return _refund_send(deposit, refund)
+
+
+def _refund_send(deposit: Deposit, refund: DepositRefund) -> DepositRefund:
+    """Ask the provider for the (committed, requested) refund, outside any transaction, and apply
+    its answer: succeeded, failed (refused: nothing happened there) or unknown (a lookup or the
+    webhook decides). Raises the provider's error after recording it."""
     adapter = deposit.provider.adapter()
     try:
-        result = adapter.refund(provider_ref=deposit.provider_ref, amount=money, merchant_ref=refund.merchant_ref,
+        result = adapter.refund(provider_ref=deposit.provider_ref, amount=refund.money, merchant_ref=refund.merchant_ref,
                                 webhook_url=provider_webhook_url(deposit.provider))
     except ProviderError as error:
         # Refused, or not offered by this provider (a bank wire): recorded as failed, not left
         # "requested" for ever; a request whose fate is unknown waits for the lookup or webhook.
         with transaction.atomic():
-            refund = DepositRefund.objects.select_for_update().select_related("deposit__provider").get(pk=refund.pk)
+            refund = _refund_locked(refund.pk)
             _refund_outcome(refund, Outcome.UNKNOWN if error.outcome_unknown else Outcome.FAILED)
         raise
     finally:
         adapter.close()
     with transaction.atomic():
-        refund = DepositRefund.objects.select_for_update().select_related("deposit__provider").get(pk=refund.pk)
+        refund = _refund_locked(refund.pk)
         _refund_outcome(refund, result.outcome, provider_ref=result.provider_ref)
     return refund
 
@@ -512,6 +702,9 @@ def _refund_outcome(refund: DepositRefund, outcome: str, *, provider_ref: str = 
         refund.save(update_fields=["status", "provider_ref"])
         return
     deposit = _locked(refund.deposit)
+    if deposit.status == S.REFUSED:
+        _refused_returned(deposit, refund)
+        return
     money = refund.money
     wallet, clearing, _fees = _accounts(deposit)
     if _is_full(deposit, money) and deposit.credit_transaction is not None:
@@ -571,7 +764,7 @@ def deposit_get_for_user(*, user: Any, code: Any) -> Deposit:
     return found
 
 
-__all__ = ["IllegalTransition", "deposit_cancel", "deposit_create", "deposit_for_client", "deposit_get_for_user",
-           "deposit_list_for_user",
-           "deposit_options", "deposit_refund", "deposit_status_refresh", "deposit_webhook_apply",
-           "deposits_for_client", "deposits_refresh_due"]
+__all__ = ["DECIDE_HELD", "HeldDepositDecided", "IllegalTransition", "deposit_cancel", "deposit_create",
+           "deposit_for_client", "deposit_get_for_user", "deposit_list_for_user",
+           "deposit_options", "deposit_refund", "deposit_refuse", "deposit_release", "deposit_status_refresh",
+           "deposit_webhook_apply", "deposits_for_client", "deposits_refresh_due", "held_release_refusal"]

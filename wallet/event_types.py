@@ -39,6 +39,7 @@ class DepositSucceeded(TypedDict):
     deposit: CodeText  # the deposit's code
     amount: DecimalText  # what the client paid (as the provider confirmed it), in `currency`
     asked: NotRequired[DecimalText]  # what the client asked to pay (differs when the provider confirmed another amount)
+    asked_currency: NotRequired[str]  # the currency asked, when finance released money confirmed in another one
     credited: DecimalText  # what reached the wallet (amount - fee)
     fee: DecimalText
     currency: str
@@ -78,6 +79,24 @@ class DepositHeld(TypedDict):
 declare("wallet.deposit_held", payload=DepositHeld,
         description="A provider confirmed a deposit in another currency (or for nothing): nothing was credited "
                     "and the deposit waits for finance.")
+
+
+class HeldDepositDecision(TypedDict):
+    deposit: CodeText  # the deposit's code
+    amount: DecimalText  # what the provider confirmed, in `currency`
+    currency: str
+    asked: DecimalText  # what the client asked to pay, in `asked_currency`
+    asked_currency: str
+    provider: str  # the provider's code
+    reason: str  # finance's reason
+
+
+declare("wallet.deposit_released", payload=HeldDepositDecision,
+        description="Finance released a held deposit: the money was credited in the currency the provider took "
+                    "(wallet.deposit_succeeded is emitted beside it).")
+declare("wallet.deposit_refused", payload=HeldDepositDecision,
+        description="Finance refused a held deposit: the money goes back to the payer through the provider; "
+                    "nothing reaches the client's wallet.")
 
 
 class WithdrawalChange(TypedDict):

@@ -1018,8 +1018,10 @@ def platform_reconcile(*, actor: Any = None) -> PlatformResult:
 
 def breaks_for_queue(*, user: Any, status: str = BreakStatus.OPEN, provider: PaymentProvider | None = None,
                      kind: str = "", older_than_days: int | None = None,
-                     today: dt.date | None = None) -> QuerySet[ReconciliationBreak]:
-    """The breaks queue for finance, oldest first, with both sides loaded."""
+                     today: dt.date | None = None, currency: str = "",
+                     occurred_until: dt.date | None = None) -> QuerySet[ReconciliationBreak]:
+    """The breaks queue for finance, oldest first, with both sides loaded. `currency` and
+    `occurred_until` (the movements' day, inclusive): the breaks a month-end close counts."""
     _require(user)
     qs = (_scoped_breaks(user).select_related("provider", "line", "transaction", "settlement",
                                               "trading_account", "resolved_by", "adjustment")
@@ -1032,6 +1034,10 @@ def breaks_for_queue(*, user: Any, status: str = BreakStatus.OPEN, provider: Pay
         qs = qs.filter(kind=kind)
     if older_than_days:
         qs = qs.filter(occurred_on__lte=(today or timezone.localdate()) - dt.timedelta(days=older_than_days))
+    if currency:
+        qs = qs.filter(currency=currency)
+    if occurred_until is not None:
+        qs = qs.filter(occurred_on__lte=occurred_until)
     return qs
 
 

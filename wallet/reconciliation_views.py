@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.exceptions import DomainError, NotFound
+from crm.lib.money import UnknownCurrency, currency_normalise
 from crm.permissions import AuthedRequest, page_permission_required
 from crm.views.ui import render_page
 from wallet import reconciliation as recon
@@ -70,10 +71,22 @@ class QueueFilter(forms.Form):
                                       to_field_name="code", required=False)
     kind = forms.ChoiceField(label=_("Kind"), required=False, choices=[("", _("Any")), *BreakKind.choices])
     older_than = forms.IntegerField(label=_("Older than (days)"), required=False, min_value=0, max_value=3650)
+    currency = forms.CharField(label=_("Currency"), required=False, max_length=10)
+    # The month-end close links here with its month's last day: the breaks its count is about.
+    until = forms.DateField(label=_("Dated up to"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["provider"].queryset = recon.providers_for_user(user)  # type: ignore[attr-defined]
+
+    def clean_currency(self) -> str:
+        value = self.cleaned_data.get("currency") or ""
+        if not value:
+            return ""
+        try:
+            return currency_normalise(value)
+        except UnknownCurrency as error:
+            raise forms.ValidationError(error.message) from None
 
 
 class ResolveForm(forms.Form):
@@ -202,7 +215,8 @@ def recon_breaks(request: AuthedRequest) -> HttpResponse:
     status = values.get("status") or BreakStatus.OPEN
     qs = recon.breaks_for_queue(user=request.user, status="" if status == "all" else status,
                                 provider=values.get("provider"), kind=values.get("kind") or "",
-                                older_than_days=values.get("older_than"))
+                                older_than_days=values.get("older_than"), currency=values.get("currency") or "",
+                                occurred_until=values.get("until"))
     breaks = list(qs[:QUEUE_SIZE])
     today = timezone.localdate()
     for brk in breaks:

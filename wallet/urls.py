@@ -25,6 +25,9 @@ urlpatterns += [
     path("wallet/deposits/", deposit_views.deposit_list, name="wallet_deposit_list"),
     path("wallet/deposits/<str:code>/", deposit_views.deposit_detail, name="wallet_deposit_detail"),
     path("wallet/deposits/<str:code>/refund/", deposit_views.deposit_refund_view, name="wallet_deposit_refund"),
+    # A deposit held because the provider took another currency: finance releases or refuses it.
+    path("wallet/deposits/<str:code>/release/", deposit_views.deposit_release_view, name="wallet_deposit_release"),
+    path("wallet/deposits/<str:code>/refuse/", deposit_views.deposit_refuse_view, name="wallet_deposit_refuse"),
     path("wallet/flow/", flow_views.money_flow, name="wallet_money_flow"),
 ]
 

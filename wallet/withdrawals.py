@@ -34,6 +34,7 @@ from crm.events import emit
 from crm.exceptions import Conflict, NotFound, ValidationFailed
 from crm.lib.money import Money, money_format
 from crm.lib.validation import InvalidValue
+from crm.locks import client_lock
 from crm.models import Client
 from crm.permissions import client_queryset_for_user, code_or_404, user_can
 from wallet.exceptions import MethodNotAvailable, ProviderError
@@ -388,6 +389,9 @@ def withdrawal_request(*, client: Client, amount: Money, method: PaymentMethod, 
     except InvalidValue as error:
         raise ValidationFailed(fields={"amount": error.message}) from None
     wallet = wallet_account_for(client=client, currency=amount.currency)
+    # The client's lock first (crm.locks): a KYC change of the client (an expiry, an approval
+    # withdrawn) commits before the blockers below read the verification, or waits for this.
+    client_lock(client)
     # The wallet's lock: requests of one client and currency are checked and held one at a time.
     LedgerBalance.objects.select_for_update().get(account_id=wallet.pk)
     blockers = withdrawal_blockers(client=client, amount=amount, method=method)
@@ -500,7 +504,7 @@ def withdrawal_payout_send(*, withdrawal_id: int) -> Withdrawal:
     (processing, committed) so that a second worker does nothing; the answer then moves it on. A
     lost answer leaves it unknown for `withdrawals_resolve_due`."""
     with transaction.atomic():
-        w = Withdrawal.objects.select_for_update().select_related("client", "provider").get(pk=withdrawal_id)
+        w = Withdrawal.objects.select_for_update(of=("self",)).select_related("client", "provider").get(pk=withdrawal_id)
         if w.state != S.APPROVED:
             return w
         if w.provider.manual_payout:
@@ -532,7 +536,9 @@ def withdrawal_payout_send(*, withdrawal_id: int) -> Withdrawal:
 @transaction.atomic
 def _apply_outcome(*, withdrawal_id: int, outcome: str, provider_ref: str = "", reason: str = "",
                    fee: Money | None = None, batch_id: str = "", actor: Any = None) -> Withdrawal:
-    w = Withdrawal.objects.select_for_update().select_related("client", "provider", "hold").get(pk=withdrawal_id)
+    # The withdrawal's row alone (crm.locks): the ledger locks the balances, then the hold, itself.
+    w = Withdrawal.objects.select_for_update(of=("self",)).select_related("client", "provider", "hold").get(
+        pk=withdrawal_id)
     ref_learned = bool(provider_ref) and not w.provider_ref
     if ref_learned:
         w.provider_ref = provider_ref
@@ -578,7 +584,7 @@ def _apply_outcome(*, withdrawal_id: int, outcome: str, provider_ref: str = "", 
 
 def _manual(withdrawal: Withdrawal) -> Withdrawal:
     """The withdrawal locked, if it waits to be paid from the bank; else Conflict."""
-    w = Withdrawal.objects.select_for_update().select_related("provider").get(pk=withdrawal.pk)
+    w = Withdrawal.objects.select_for_update(of=("self",)).select_related("provider").get(pk=withdrawal.pk)
     if not w.awaits_manual_payout:
         raise Conflict(gettext("Only a withdrawal waiting to be paid from the bank can be marked by hand; "
                                "this one is %(state)s.") % {"state": w.get_state_display().lower()},

@@ -40,7 +40,8 @@ def automation_seed_playbook(*, brand: Brand, actor: User | None = None) -> Play
     from crm.models import EmailTemplate
 
     # Serialise concurrent seeds of one brand: the existence checks below must not race.
-    Brand.objects.select_for_update().filter(pk=brand.pk).first()
+    # (FOR NO KEY UPDATE: the brand's other writers insert rows that refer to it meanwhile; crm.locks.)
+    Brand.objects.select_for_update(no_key=True).filter(pk=brand.pk).first()
     templates: list[str] = []
     for template in PLAYBOOK_TEMPLATES:
         key, language = template.key, template.language

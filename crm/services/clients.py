@@ -25,6 +25,7 @@ from crm.lib.validation import (
     text_clean,
     timezone_normalise,
 )
+from crm.locks import client_lock_queryset
 from crm.models import Client, Desk, User
 from crm.permissions import assignment_refusal
 from crm.selectors import mask_email, mask_phone
@@ -170,7 +171,7 @@ def _check_desk(desk: Any, brand_id: int, errors: FieldErrors) -> None:
 
 def _lock_client(client: Client) -> None:
     """Lock the client's row and reload it, so that before/after reflect the committed state."""
-    client.refresh_from_db(from_queryset=Client.objects.select_for_update(of=("self",)))
+    client.refresh_from_db(from_queryset=client_lock_queryset())
 
 
 @transaction.atomic

@@ -12,6 +12,7 @@ from crm import services as crm_services
 from crm.events import emit
 from crm.exceptions import NotAllowed, ValidationFailed
 from crm.lib.payloads import desk_ref, user_ref
+from crm.locks import client_lock_queryset
 from crm.models import Client, Desk, Stage, User
 from crm.permissions import assignment_refusal, user_can
 from leads.models import LeadContactState
@@ -77,7 +78,7 @@ def lead_owner_follow(*, client_id: int, owner_code: str, actor: User | None, re
     playbook's first call follows, as lead_reassign does. Nothing when the lead pages did it
     already, when the client has had another owner since, or when it was never routed.
     Returns whether anything changed."""
-    client = Client.objects.select_for_update(of=("self",)).select_related("owner", "desk").filter(pk=client_id).first()
+    client = (client_lock_queryset().select_related("owner", "desk").filter(pk=client_id).first())
     if client is None or client.owner is None or str(client.owner.code) != owner_code:
         return False
     state = LeadContactState.objects.select_for_update().filter(client_id=client.pk).first()

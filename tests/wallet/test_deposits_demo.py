@@ -59,3 +59,46 @@ def test_the_demo_closes_the_previous_month_once(db):
     assert SettlementImport.objects.get().status == "done"
     kinds = sorted(ReconciliationBreak.objects.filter(status="open").values_list("kind", flat=True))
     assert kinds == ["amount_mismatch", "missing_at_provider"]
+
+
+def test_the_demo_funds_only_clients_verified_through_the_kyc_services_so_each_may_have_a_live_account(db):
+    """Nova FX's funded demo clients Paul Richter and Lorenzo Bruno had no live account: the wallet's
+    demo funded a brand's first clients whatever their verification, two of them the KYC demo's
+    refusals. A funded client is verified: one never asked is verified through the KYC services; a
+    client the KYC demo left refused or in review, or a closed one, is not funded."""
+    from crm.models import Client
+    from crm.selectors import client_verified
+    from kyc.models import Submission, SubmissionStatus
+    from kyc.selectors import kyc_status
+    from kyc.services import kyc_profile_save, submission_checks_record, submission_create
+    from tests.kyc.conftest import documents, report
+    from trading.policy import live_account_refusal
+    from trading.services import brand_trading_policy_set
+
+    brand = make_brand()
+    brand_trading_policy_set(actor=None, brand=brand, max_leverage_live=200, max_leverage_demo=500,
+                             live_requires_verification=True)  # as Nova FX's
+    never_asked = make_client(brand=brand, country="AT")
+
+    def checked(decision: str) -> Client:
+        client = make_client(brand=brand, country="IT", stage="registered")
+        kyc_profile_save(client=client, actor=None, address_line1="1 Via Roma", city="Milano", postcode="20100",
+                         country="IT")
+        submission_checks_record(submission=submission_create(client=client, documents=documents(str(client.pk))),
+                                 report=report(decision=decision))
+        return client
+
+    refused, in_review = checked("reject"), checked("review")
+    closed = make_client(brand=brand, country="DE", stage="closed")
+
+    call_command("wallet_seed_demo")
+
+    funded = set(Deposit.objects.filter(brand=brand).values_list("client_id", flat=True))
+    assert never_asked.pk in funded
+    assert funded.isdisjoint({refused.pk, in_review.pk, closed.pk})
+    for client in Client.objects.filter(pk__in=funded):
+        assert client_verified(client=client) and kyc_status(client=client) == "approved"
+        assert live_account_refusal(client=client, brand=brand) is None
+    [approval] = Submission.objects.filter(client=never_asked)
+    assert approval.status == SubmissionStatus.APPROVED and approval.reviewer is None  # by the checks
+    assert kyc_status(client=refused) == "rejected" and kyc_status(client=in_review) == "pending"

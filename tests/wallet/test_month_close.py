@@ -219,3 +219,44 @@ def test_the_october_close_pdf_counts_octobers_open_breaks_on_a_letterhead_with_
     assert "Reconciliation breaks still open 2" in " ".join(text.split())
     assert "1,234,567.89" in text and "1234567.89" not in text  # the deposits: 1,234,527.89 + 40.00
     assert text.lstrip().startswith(world.brand.name)  # the letterhead: the brand the provider serves
+
+
+def test_a_closed_month_shows_the_breaks_open_at_the_close_beside_those_open_now_linked(
+        db, django_capture_on_commit_callbacks, client, login_verified):
+    """The close keeps its count; a break of the month found afterwards is not hidden by it: the
+    page, the reprinted PDF and the CSV show both, and the page links to the breaks counted now."""
+    from tests.wallet.recon_support import build_world, csv_file, import_file, line, psp_deposit
+
+    world = build_world()
+    oct5, oct9 = dt.date(2026, 10, 5), dt.date(2026, 10, 9)
+    psp_deposit(world, "500.00", ref="pay_ok", day=oct5)
+    import_file(world, django_capture_on_commit_callbacks, csv_file(line("pay_ok", "500.00", day=oct5)))
+    row = month_close(actor=world.finance, provider=world.provider, currency="USD", period=dt.date(2026, 10, 1))
+    assert row.open_breaks == 0
+    # After the close, the provider's late file carries an October payment the ledger never saw.
+    import_file(world, django_capture_on_commit_callbacks, csv_file(line("pay_late", "25.00", day=oct9)),
+                name="late.csv")
+    login_verified(client, world.finance)
+    args = [world.provider.code, "USD", "2026-10"]
+
+    page = client.get(reverse("wallet_close_detail", args=args)).text
+    at_close = page.split("data-breaks-at-close", 1)[1].split("</tr>", 1)[0]
+    now = page.split("data-breaks-now", 1)[1].split("</tr>", 1)[0]
+    assert 'class="num">0</td>' in at_close and ">1</a>" in now
+    link = now.split('href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    assert link.startswith(reverse("wallet_recon_breaks"))
+    queue = client.get(link).text
+    assert queue.count("data-break=") == 1 and "pay_late" in queue
+
+    reprint = client.get(reverse("wallet_close_download", args=[*args, "pdf-now"]))
+    text = " ".join(PdfReader(io.BytesIO(reprint.content)).pages[0].extract_text().split())
+    assert reprint["Content-Type"] == "application/pdf"
+    assert "Reconciliation breaks open at the close" in text and "still open now" in text
+    counts = [text.split(label, 1)[1].split(")", 1)[1].split()[0] for label in
+              ("open at the close", "still open now")]
+    assert counts == ["0", "1"]
+    assert row.pdf_sha256 in text.replace(" ", "")  # names the signed-off original it reprints
+    signed = client.get(reverse("wallet_close_download", args=[*args, "pdf"]))
+    assert bytes(signed.content) == bytes(row.pdf)  # the signed-off original is still the one stored
+    csv = client.get(reverse("wallet_close_download", args=[*args, "csv"])).content.decode("utf-8-sig")
+    assert "Open breaks at the close,0" in csv and "Open breaks now,1" in csv

@@ -4,9 +4,12 @@ created → pending → succeeded | failed | expired | cancelled; created → su
 (a card paid at once) and created → unknown (the provider's answer was lost: a status lookup
 resolves it); succeeded → partially_refunded → refunded, succeeded | partially_refunded →
 charged_back. The provider's word is final: a success reported after a failure, an expiry or a
-cancellation (a later sequence number) still credits the money. The machine is ``DEPOSIT_STATES``
-(crm.lib.states): every change leaves a ``DepositStatusChange`` row. Only wallet.deposits writes
-these tables.
+cancellation (a later sequence number) still credits the money. A success in another currency
+than asked is held for finance: held → succeeded (finance releases it: the money credited in the
+currency the provider took) | refused (finance gives it back: a refund to the payer) → refunded;
+held → failed when the provider confirmed nothing that could be given back. The machine is
+``DEPOSIT_STATES`` (crm.lib.states): every change leaves a ``DepositStatusChange`` row. Only
+wallet.deposits writes these tables.
 """
 
 from __future__ import annotations
@@ -38,12 +41,15 @@ class DepositStatus(models.TextChoices):
     REFUNDED = "refunded", _("Refunded")
     CHARGED_BACK = "charged_back", _("Charged back")
     HELD = "held", _("Held for finance")
+    REFUSED = "refused", _("Refused: being returned to the payer")
 
 
 S = DepositStatus
 # Where each status may go. A provider's success may follow failed/expired/cancelled/unknown:
 # the money arrived, it must be credited. A success in another currency than the deposit's is held
-# for finance instead (nothing credited; the provider holds money we cannot book to this wallet).
+# for finance instead (nothing credited; the provider holds money we cannot book to this wallet):
+# finance releases it (succeeded) or refuses it (refused, then refunded once the provider returns
+# the money to the payer; failed when the provider confirmed nothing to give back).
 TRANSITIONS: dict[str, frozenset[str]] = {
     S.CREATED: frozenset({S.PENDING, S.SUCCEEDED, S.FAILED, S.EXPIRED, S.CANCELLED, S.UNKNOWN, S.HELD}),
     S.UNKNOWN: frozenset({S.PENDING, S.SUCCEEDED, S.FAILED, S.EXPIRED, S.HELD}),
@@ -51,14 +57,15 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.FAILED: frozenset({S.SUCCEEDED, S.HELD}),
     S.EXPIRED: frozenset({S.SUCCEEDED, S.HELD}),
     S.CANCELLED: frozenset({S.SUCCEEDED, S.HELD}),
-    S.HELD: frozenset(),
+    S.HELD: frozenset({S.SUCCEEDED, S.REFUSED, S.FAILED}),
+    S.REFUSED: frozenset({S.REFUNDED}),
     S.SUCCEEDED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.CHARGED_BACK}),
     S.PARTIALLY_REFUNDED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.CHARGED_BACK}),
     S.REFUNDED: frozenset(),
     S.CHARGED_BACK: frozenset(),
 }
-# Nothing leaves these: the money is with finance (held), back with the client or taken back.
-TERMINAL = frozenset({S.HELD, S.REFUNDED, S.CHARGED_BACK})
+# Nothing leaves these: the money is back with the payer or taken back.
+TERMINAL = frozenset({S.REFUNDED, S.CHARGED_BACK})
 OPEN_STATUSES = frozenset({S.CREATED, S.UNKNOWN, S.PENDING})
 CREDITED_STATUSES = frozenset({S.SUCCEEDED, S.PARTIALLY_REFUNDED, S.REFUNDED, S.CHARGED_BACK})
 
@@ -72,8 +79,10 @@ class Deposit(models.Model):
     method_code = models.CharField(max_length=36, blank=True)  # the PaymentMethod rule used
     currency = CurrencyField(_("currency"))
     amount = MoneyAmountField(_("amount"))  # what the provider confirmed, once it did; asked until then
-    # What the client asked, kept when the provider confirmed another amount (None: the same).
+    # What the client asked, kept when the provider confirmed another amount (None: the same), and
+    # its currency when the provider confirmed another one (a held deposit; "": the deposit's).
     requested_amount = MoneyAmountField(_("amount asked"), null=True, blank=True)
+    requested_currency = CurrencyField(_("currency asked"), blank=True, default="")
     fee = MoneyAmountField(_("fee"), default=0)
     refunded = MoneyAmountField(_("refunded"), default=0)
     status = models.CharField(_("status"), max_length=20, choices=DepositStatus.choices, default=DepositStatus.CREATED)
@@ -97,7 +106,8 @@ class Deposit(models.Model):
 
     class Meta:
         ordering: ClassVar = ["-created_at", "-id"]
-        permissions: ClassVar = [("refund_deposit", "Can refund deposits")]
+        permissions: ClassVar = [("refund_deposit", "Can refund deposits"),
+                                 ("decide_held_deposit", "Can release or refuse deposits held for finance")]
         constraints: ClassVar = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="deposit_amount_positive"),
             models.CheckConstraint(condition=Q(fee__gte=0) & Q(refunded__gte=0), name="deposit_fee_refunded_not_negative"),
@@ -120,7 +130,13 @@ class Deposit(models.Model):
     def requested_money(self) -> Money:
         """What the client asked (``money`` is what the provider confirmed)."""
         asked = self.amount if self.requested_amount is None else self.requested_amount
-        return Money(asked, self.currency).quantize()
+        return Money(asked, self.requested_currency or self.currency).quantize()
+
+    @property
+    def held_with_money(self) -> bool:
+        """Held for finance with money to decide on: the provider confirmed ``money`` in another
+        currency than the one asked (a hold for nothing keeps the amount asked and no currency)."""
+        return self.status == DepositStatus.HELD and bool(self.requested_currency)
 
     @property
     def fee_money(self) -> Money:

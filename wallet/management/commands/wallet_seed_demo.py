@@ -3,7 +3,14 @@ deposit services with the bank-wire provider (which needs no network) and confir
 provider's notification applied through the webhook handler, as a real confirmation would be;
 then the previous month closed by the demo finance officer (wallet.close), so that the month-end
 close shows a locked month and the current one open. Safe to run again: a brand that has deposits
-already is left alone, and a closed month stays as it is."""
+already is left alone, and a closed month stays as it is.
+
+Whom it funds: each brand's first clients that a funded client of the demo can be, that is
+verified: those verified already, and those never asked for a verification, verified first
+through the KYC services (kyc.demo.demo_verified, approved by the automatic checks), so that a
+funded client has an approved verification and trading_demo_setup opens its live account under
+a brand that requires one (Nova FX). A closed client, and one whose verification the KYC demo
+left pending, refused or expired (the review queue's stories), are not funded."""
 
 from __future__ import annotations
 
@@ -13,10 +20,12 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.management.base import BaseCommand
+from django.db import transaction
 from django.utils import timezone
 
+from crm.lib import context
 from crm.lib.money import Money
-from crm.models import Brand, Client
+from crm.models import Brand, Client, Stage
 from wallet.demo import demo_wire_deposit, demo_wire_methods, demo_wire_provider
 from wallet.models import Deposit
 
@@ -38,7 +47,7 @@ class Command(BaseCommand):
             if Deposit.objects.filter(brand=brand).exists():
                 continue
             demo_wire_methods(brand=brand, wire=wire)
-            clients = list(Client.objects.filter(brand=brand).order_by("pk")[:CLIENTS_PER_BRAND])
+            clients = self._fundable(brand)
             for client in clients:
                 # Oldest first, so that the first-time deposit is the client's earliest one.
                 moments = sorted(now - dt.timedelta(days=rng.randint(0, 44), hours=rng.randint(1, 23))
@@ -52,6 +61,25 @@ class Command(BaseCommand):
         # The bank's statement first: the month is closed knowing the breaks it left open.
         self._reconcile_last_month(wire)
         self._close_last_month(wire)
+
+    @staticmethod
+    def _fundable(brand: Brand) -> list[Client]:
+        """The brand's first CLIENTS_PER_BRAND clients (by id) that are verified or could be verified
+        now, verified through the KYC services where they were not."""
+        from kyc.demo import demo_verified
+
+        chosen: list[Client] = []
+        ids = Client.objects.filter(brand=brand).exclude(stage=Stage.CLOSED).order_by("pk").values_list("pk", flat=True)
+        with context.acting_as(None, source="seed"):
+            for pk in list(ids):
+                client = Client.objects.get(pk=pk)
+                with transaction.atomic():  # verified whole, or not at all
+                    # Passport numbers apart from the KYC demo's (0-18) and the funded room client's (900).
+                    if demo_verified(client=client, n=500 + len(chosen)):
+                        chosen.append(client)
+                if len(chosen) == CLIENTS_PER_BRAND:
+                    break
+        return chosen
 
     def _close_last_month(self, wire: Any) -> None:
         """The previous month closed for the wire provider's currencies, by the demo finance officer."""
