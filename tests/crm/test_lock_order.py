@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -23,6 +22,7 @@ from django.urls import reverse
 
 from crm.lib.money import Money
 from crm.models import RoleCode
+from tests.concurrency import blocked_backends, in_thread
 from tests.factories import make_user
 from tests.portal.conftest import (  # noqa: F401
     PASSWORD,
@@ -47,27 +47,6 @@ def _kyc_storage(settings, tmp_path):
     settings.KYC_STORAGE_DIR = tmp_path / "kyc-private"
 
 
-def _blocked_backends() -> int:
-    """Other sessions of this database waiting for a lock."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_stat_clear_snapshot()")
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                       "AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'")
-        return int(cursor.fetchone()[0])
-
-
-def _in_thread(target: Callable[[], None], errors: list[BaseException]) -> threading.Thread:
-    def run() -> None:
-        try:
-            target()
-        except BaseException as exc:  # noqa: BLE001 - reported to the test below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
 
 
 @pytest.mark.django_db(transaction=True)
@@ -90,7 +69,7 @@ def test_a_withdrawal_request_and_a_login_beside_a_kyc_expiry_of_the_same_client
         with transaction.atomic():
             assert kyc_expiry_run(today=FAR).expired == 1
             expired.set()
-            wait_until(lambda: login_done and _blocked_backends(), timeout=60,
+            wait_until(lambda: login_done and blocked_backends(), timeout=60,
                        what="the login to finish and the withdrawal to wait for the client's row")
         expiry_committed.append(time.monotonic())
 
@@ -109,7 +88,7 @@ def test_a_withdrawal_request_and_a_login_beside_a_kyc_expiry_of_the_same_client
         except WithdrawalBlocked as blocked:
             refused.append(blocked)
 
-    threads = [_in_thread(expiry, errors), _in_thread(login, errors), _in_thread(withdraw, errors)]
+    threads = [in_thread(expiry, errors), in_thread(login, errors), in_thread(withdraw, errors)]
     for thread in threads:
         thread.join(timeout=120)
     assert not any(t.is_alive() for t in threads), "a thread is still waiting: the shapes deadlocked"

@@ -10,7 +10,6 @@ login answered 500. Audit writes now take no lock (crm.audit), and the login loc
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 
 import pytest
 from django.db import connection, transaction
@@ -19,34 +18,13 @@ from django.urls import reverse
 
 from crm.audit import audit_record, verify_chain
 from crm.models import AuditLog, Client
+from tests.concurrency import blocked_backends, in_thread
 from tests.portal.conftest import PASSWORD
 from tests.waiting import wait_until
 
 LOGINS = 4
 
 
-def _blocked_backends() -> int:
-    """Other sessions of this database waiting for a lock (a row, a transaction, an advisory lock)."""
-    with connection.cursor() as cursor:
-        # Inside a transaction PostgreSQL serves the activity view from a snapshot: take a new one.
-        cursor.execute("SELECT pg_stat_clear_snapshot()")
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                       "AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'")
-        return int(cursor.fetchone()[0])
-
-
-def _in_thread(target: Callable[[], None], errors: list[BaseException]) -> threading.Thread:
-    def run() -> None:
-        try:
-            target()
-        except BaseException as exc:  # noqa: BLE001 - reported to the test below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
 
 
 @pytest.mark.django_db(transaction=True)
@@ -62,7 +40,7 @@ def test_portal_logins_beside_a_long_audited_transaction_that_touches_the_client
             audit_record(action="demo.setup", obj=client, after={"step": "accounts"})
             audit_written.set()
             # Let the logins run into whatever they would wait for (or finish) before touching the client.
-            wait_until(lambda: len(statuses) == LOGINS or _blocked_backends(), timeout=60,
+            wait_until(lambda: len(statuses) == LOGINS or blocked_backends(), timeout=60,
                        what="the logins to finish or wait for a lock")
             row = Client.objects.select_for_update().get(pk=client.pk)
             Client.objects.filter(pk=row.pk).update(last_name="Hassan-Demo")
@@ -74,7 +52,7 @@ def test_portal_logins_beside_a_long_audited_transaction_that_touches_the_client
                               {"email": registered.login.email, "password": PASSWORD})
         statuses.append(response.status_code)
 
-    threads = [_in_thread(long_transaction, errors)] + [_in_thread(login, errors) for _ in range(LOGINS)]
+    threads = [in_thread(long_transaction, errors)] + [in_thread(login, errors) for _ in range(LOGINS)]
     for thread in threads:
         thread.join(timeout=120)
     assert not any(t.is_alive() for t in threads), "a thread is still waiting: the two shapes deadlocked"
