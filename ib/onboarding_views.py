@@ -173,3 +173,27 @@ def partner_link_new(request: AuthedRequest, code: Any) -> HttpResponse:
         for message in errors:
             messages.error(request, f"{label}: {message}" if label else str(message))
     return redirect(reverse("ib_partner_detail", args=[partner.code]) + "#links")
+
+
+@page_permission_required(MANAGE)
+@require_POST
+def plan_sub_partners(request: AuthedRequest, code: Any) -> HttpResponse:
+    """How many sub-partners a partner on the plan may invite from the portal."""
+    from ib.permissions import plan_queryset_for_user
+
+    plan = plan_queryset_for_user(request.user).filter(code=code).first()
+    if plan is None:
+        raise Http404
+    raw = (request.POST.get("max_sub_partners") or "").strip()
+    try:
+        limit = None if raw == "" else int(raw)
+        onboarding.plan_sub_partners_set(actor=request.user, plan=plan, max_sub_partners=limit)
+    except ValueError:
+        messages.error(request, gettext("Enter a whole number, or leave it empty for no limit."))
+    except NotFound:
+        raise Http404 from None
+    except DomainError as error:
+        messages.error(request, " ".join(str(m) for ms in error.fields.values() for m in ms) or error.message)
+    else:
+        messages.success(request, gettext("Sub-partners per partner saved."))
+    return redirect(reverse("ib_plan_detail", args=[plan.code]) + "#sub-partners")

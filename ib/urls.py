@@ -35,6 +35,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("ib/plans/", plan_views.plan_list, name="ib_plan_list"),
     path("ib/plans/<uuid:code>/", plan_views.plan_detail, name="ib_plan_detail"),
     path("ib/plans/<uuid:code>/versions/", plan_views.plan_version_new, name="ib_plan_version_new"),
+    path("ib/plans/<uuid:code>/sub-partners/", onboarding_views.plan_sub_partners, name="ib_plan_sub_partners"),
     path("ib/plans/<uuid:code>/assign/", plan_views.plan_assign, name="ib_plan_assign"),
     path("ib/plans/<uuid:code>/versions/<int:number>/what-if/", plan_views.plan_what_if, name="ib_plan_what_if"),
     path("ib/import/", plan_views.import_upload, name="ib_import"),

@@ -304,3 +304,22 @@ def test_a_client_registering_through_a_partners_new_link_is_attributed_to_it(wo
     client = make_client(brand=world.brand)
     attribution = attribution_from_registration(client=client, referrer_code=link.code, click_id=click.click)
     assert attribution.partner == world.sub_a and attribution.link_id == link.pk and attribution.source == "link"
+
+
+def test_the_ib_manager_sets_how_many_sub_partners_a_plan_allows(world):
+    http = HttpClient()
+    http.force_login(world.manager)
+    url = reverse("ib_plan_sub_partners", args=[world.plan.code])
+    assert http.post(url, {"max_sub_partners": "3"}).status_code == 302
+    world.plan.refresh_from_db()
+    assert world.plan.max_sub_partners == 3
+    http.post(url, {"max_sub_partners": "-1"})
+    world.plan.refresh_from_db()
+    assert world.plan.max_sub_partners == 3
+    http.post(url, {"max_sub_partners": ""})
+    world.plan.refresh_from_db()
+    assert world.plan.max_sub_partners is None
+    outsider = HttpClient()
+    outsider.force_login(make_user(role_code="ib_manager", brand=make_brand()))
+    assert outsider.post(url, {"max_sub_partners": "9"}).status_code == 404
+    assert AuditLog.objects.filter(action="ib.plan_sub_partners_set").count() == 2
