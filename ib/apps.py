@@ -55,6 +55,8 @@ def _navigation() -> list[Any]:
 
     return [
         NavItem("ib_partners", _("Partners"), "ib_partner_list", "users", permission="ib.view_partner", order=400),
+        NavItem("ib_applications", _("Partner applications"), "ib_application_list", "inbox",
+                permission="ib.manage_partners", order=405),
         NavItem("ib_conflicts", _("Attribution conflicts"), "ib_conflict_list", "flag",
                 permission="ib.manage_partners", order=410),
         NavItem("ib_disputes", _("Commission disputes"), "ib_dispute_list", "alert",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -106,8 +107,34 @@ def seed() -> SeedResult:
                                                touched_at=person.created_at, reason="demo data")
             result.counts["attributions"] += 1
     result.counts["banners"] = _seed_banners(brand)
+    result.counts["applications"] = _seed_applications(brand)
     seed_commissions(brand=brand, partners=list(partners.values()), result=result, now=now)
     return result
+
+
+APPLICATIONS: tuple[dict[str, Any], ...] = (  # two prospects in the IB manager's queue
+    {"company": "Nile Delta Traders", "website": "niledelta.example", "expected_clients": 30,
+     "countries": ["EG", "SA"], "marketing_methods": ["social", "education"], "contact_name": "Karim Mansour",
+     "contact_email": "karim@niledelta.example", "contact_phone": "+20 10 0123 4567", "kind": "ib",
+     "marketing_note": "Weekly webinars in Arabic for about 2,000 followers."},
+    {"company": "FX Review Hub", "website": "fxreviewhub.example", "expected_clients": 80,
+     "countries": ["DE", "AT", "CH"], "marketing_methods": ["website", "paid_ads"], "contact_name": "Jana Weber",
+     "contact_email": "jana@fxreviewhub.example", "contact_phone": "+49 30 901820", "kind": "affiliate"},
+)
+
+
+def _seed_applications(brand: Brand) -> int:
+    """Pending partner applications, once (found by their contact address)."""
+    from ib.models import PartnerApplication
+    from ib.onboarding import partner_application_submit
+
+    made = 0
+    for values in APPLICATIONS:
+        if PartnerApplication.objects.filter(brand=brand, contact_email=values["contact_email"]).exists():
+            continue
+        partner_application_submit(brand=brand, agree=True, language="en", ip=f"demo-{made}", **values)
+        made += 1
+    return made
 
 
 BANNERS = (("Leaderboard 728×90", 728, 90), ("Medium rectangle 300×250", 300, 250))

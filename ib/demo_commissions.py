@@ -101,6 +101,8 @@ def plan_seed(*, brand: Brand, partners: Sequence[Partner], now: dt.datetime) ->
     plan = CommissionPlan.objects.filter(brand=brand, name=PLAN_NAME).first()
     if plan is None:
         plan = cs.plan_create(actor=None, brand=brand, name=PLAN_NAME, currency="USD")
+        # The demo partners may invite a few sub-partners of their own from the portal.
+        CommissionPlan.objects.filter(pk=plan.pk).update(max_sub_partners=5)
     if not plan.versions.exists():
         cs.plan_version_record(actor=None, plan=plan, effective_from=start, rules=list(RULES),
                                min_hold_seconds=MIN_HOLD_SECONDS, note="demo data", recorded_at=start)

@@ -19,6 +19,24 @@ class PartnerStatusEvent(TypedDict):
     reason: NotRequired[str]
 
 
+class PartnerApplicationEvent(TypedDict):
+    application: CodeText
+    company: str
+    countries: list[str]  # ISO 3166-1 alpha-2 codes (pages show their names)
+    kind: str  # ib, affiliate
+    status: NotRequired[str]  # approved, rejected (decisions)
+    partner: NotRequired[Ref | None]  # the partner an approval made
+    reason: NotRequired[str]
+
+
+class PartnerInvited(TypedDict):
+    invitation: CodeText
+    email: str
+    kind: str
+    parent: Ref | None  # the partner the invited one will join under
+    by_partner: Ref | None  # the partner that invited (from the portal); None: staff
+
+
 class PartnerMoved(TypedDict):
     partner: Ref
     old_parent: Ref | None
@@ -89,6 +107,12 @@ declare("ib.partner_applied", payload=PartnerStatusEvent,
 declare("ib.partner_approved", payload=PartnerStatusEvent,
         description="A partner became active: approved, automatically approved, or joined by invitation.")
 declare("ib.partner_rejected", payload=PartnerStatusEvent, description="A partner application was rejected.")
+declare("ib.partner_application_received", payload=PartnerApplicationEvent,
+        description="Someone applied on the public partner form; the application waits in the IB manager's queue.")
+declare("ib.partner_application_decided", payload=PartnerApplicationEvent,
+        description="The IB manager approved (a partner and its login were made) or rejected a partner application.")
+declare("ib.partner_invited", payload=PartnerInvited,
+        description="Staff or a partner (a sub-partner) invited someone by email to join as a partner.")
 declare("ib.partner_moved", payload=PartnerMoved,
         description="A partner (with its sub-partners) moved under another parent, from a date on.")
 declare("ib.client_attributed", payload=ClientAttributed,

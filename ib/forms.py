@@ -243,3 +243,139 @@ class ImportForm(forms.Form):
         if upload.size > IMPORT_MAX_BYTES:  # refused before it is read into memory
             raise forms.ValidationError(_("The file is larger than 20 MB."))
         return upload
+
+
+# --- onboarding (ib.onboarding decides; these parse) ------------------------------------------------
+
+class PlanChoiceField(ListedModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.name} ({obj.currency})"
+
+
+def _brand_choices(form: forms.Form, brand_id: int, *, plan_required: bool = False) -> None:
+    from ib.models import CommissionPlan
+
+    plan = form.fields["plan"]
+    parent = form.fields["parent"]
+    assert isinstance(plan, forms.ModelChoiceField) and isinstance(parent, forms.ModelChoiceField)
+    plan.queryset = CommissionPlan.objects.filter(brand_id=brand_id).order_by("name")
+    plan.required = plan_required
+    parent.queryset = Partner.objects.filter(brand_id=brand_id, status=PartnerStatus.ACTIVE).order_by("display_name")
+
+
+class PartnerApplicationForm(forms.Form):
+    """The public partner application (ib.onboarding.partner_application_submit checks it)."""
+
+    company = forms.CharField(label=_("Company"), max_length=120,
+                              help_text=_("Or your own name, if you work alone."))
+    website = forms.CharField(label=_("Website"), max_length=200, required=False,
+                              widget=forms.TextInput(attrs={"placeholder": "https://", "inputmode": "url"}))
+    kind = forms.ChoiceField(label=_("You are"), choices=[("ib", _("An introducing broker")),
+                                                          ("affiliate", _("An affiliate (online marketing)"))],
+                             initial="ib", widget=forms.RadioSelect)
+    expected_clients = forms.IntegerField(label=_("Clients you expect to bring per month"), required=False,
+                                          widget=forms.NumberInput(attrs={"min": 1, "inputmode": "numeric"}))
+    countries = forms.MultipleChoiceField(label=_("Countries where you find clients"), required=False,
+                                          widget=forms.SelectMultiple(attrs={"size": 8}))
+    marketing_methods = forms.MultipleChoiceField(label=_("How you find clients"), required=False,
+                                                  widget=forms.CheckboxSelectMultiple)
+    marketing_note = forms.CharField(label=_("Tell us more (optional)"), required=False, max_length=2000,
+                                     widget=forms.Textarea(attrs={"rows": 3}))
+    contact_name = forms.CharField(label=_("Contact name"), max_length=120)
+    contact_email = forms.EmailField(label=_("Contact email"), max_length=254,
+                                     widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    contact_phone = forms.CharField(label=_("Contact phone"), max_length=40,
+                                    help_text=_("With the country code, such as +44 20 7183 8750."),
+                                    widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}))
+    agree = forms.BooleanField(label=_("I accept the partner agreement and the privacy policy"), required=False)
+    # A field people never see: a bot fills it in.
+    nickname = forms.CharField(required=False, widget=forms.TextInput(attrs={"tabindex": "-1", "autocomplete": "off"}))
+
+    def __init__(self, *args: Any, language: str = "en", **kwargs: Any) -> None:
+        from crm.lib.countries import country_choices
+        from ib.models import MarketingMethod
+
+        super().__init__(*args, **kwargs)
+        self.fields["countries"].choices = country_choices(language)  # type: ignore[attr-defined]
+        self.fields["marketing_methods"].choices = MarketingMethod.choices  # type: ignore[attr-defined]
+
+    @property
+    def is_bot(self) -> bool:
+        return bool(self.data.get("nickname"))
+
+
+class ApplicationApproveForm(forms.Form):
+    plan = PlanChoiceField(label=_("Commission plan"), queryset=Partner.objects.none(), to_field_name="code",
+                           widget=PlainSelect, empty_label=_("Choose a plan"),
+                           error_messages={"required": _("Choose the plan the partner earns under.")})
+    parent = PartnerChoiceField(label=_("Parent partner"), queryset=Partner.objects.none(), to_field_name="code",
+                                required=False, empty_label=_("None (a top-level partner)"), widget=PlainSelect)
+    reason = forms.CharField(label=_("Note"), max_length=500, required=False)
+
+    def __init__(self, *args: Any, brand_id: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _brand_choices(self, brand_id, plan_required=True)
+
+
+class ApplicationRejectForm(forms.Form):
+    reason = forms.CharField(label=_("Reason (the applicant reads it)"), max_length=500,
+                             widget=forms.Textarea(attrs={"rows": 3}),
+                             error_messages={"required": _("Say why the application is rejected.")})
+
+
+class PartnerNewForm(forms.Form):
+    """The IB manager adds a partner (ib.onboarding.partner_onboard), or invites one (email only)."""
+
+    brand = ListedModelChoiceField(label=_("Brand"), queryset=Brand.objects.none(), to_field_name="code",
+                                   empty_label=None, widget=PlainSelect)
+    display_name = forms.CharField(label=_("Name"), max_length=120, required=False)
+    email = forms.EmailField(label=_("Email"), max_length=254)
+    kind = forms.ChoiceField(label=_("Kind"), choices=[("ib", _("Introducing broker")), ("affiliate", _("Affiliate"))],
+                             widget=PlainSelect)
+    country = forms.ChoiceField(label=_("Country"), required=False, widget=PlainSelect)
+    parent = PartnerChoiceField(label=_("Parent partner"), queryset=Partner.objects.none(), to_field_name="code",
+                                required=False, empty_label=_("None (a top-level partner)"), widget=PlainSelect)
+    plan = PlanChoiceField(label=_("Commission plan"), queryset=Partner.objects.none(), to_field_name="code",
+                           widget=PlainSelect, required=False, empty_label=_("None yet"))
+    send_login = forms.BooleanField(label=_("Email a portal login (a set-password link)"), required=False,
+                                    initial=True)
+
+    def __init__(self, *args: Any, brands: Any, language: str = "en", **kwargs: Any) -> None:
+        from crm.lib.countries import country_choices
+        from ib.models import CommissionPlan
+
+        super().__init__(*args, **kwargs)
+        brand_field = self.fields["brand"]
+        assert isinstance(brand_field, forms.ModelChoiceField)
+        brand_field.queryset = brands
+        self.fields["country"].choices = [("", _("—")), *country_choices(language)]  # type: ignore[attr-defined]
+        ids = list(brands.values_list("pk", flat=True))
+        plan = self.fields["plan"]
+        parent = self.fields["parent"]
+        assert isinstance(plan, forms.ModelChoiceField) and isinstance(parent, forms.ModelChoiceField)
+        plan.queryset = CommissionPlan.objects.filter(brand_id__in=ids).order_by("name")
+        parent.queryset = Partner.objects.filter(brand_id__in=ids, status=PartnerStatus.ACTIVE).order_by("display_name")
+
+
+class LinkForm(forms.Form):
+    """A tracking link or referral code (ib.services.tracking_link_create checks it)."""
+
+    kind = forms.ChoiceField(label=_("Kind"), choices=[("link", _("Tracking link")), ("code", _("Referral code"))],
+                             widget=PlainSelect)
+    campaign = forms.CharField(label=_("Campaign"), max_length=100, required=False)
+    landing_url = forms.CharField(label=_("Landing page"), max_length=500, required=False,
+                                  help_text=_("A page of this site (such as the registration) or an address on the "
+                                              "brand's allowed domains."))
+    code = forms.CharField(label=_("Own code (optional)"), max_length=16, required=False,
+                           help_text=_("3 to 16 letters, digits, - or _. Empty: one is made for you."))
+
+
+class SubPartnerInviteForm(forms.Form):
+    email = forms.EmailField(label=_("Email of the partner you invite"), max_length=254)
+
+
+class JoinForm(PartnerNewPasswordForm):
+    """Accepting an invitation: the partner names itself and chooses its password."""
+
+    display_name = forms.CharField(label=_("Your name or company"), max_length=120)
+    field_order = ["display_name", "password", "password2"]

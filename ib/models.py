@@ -220,9 +220,71 @@ class PartnerInvitation(models.Model):
     expires_at = models.DateTimeField()
     accepted_at = models.DateTimeField(null=True, blank=True)
     partner = models.OneToOneField(Partner, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # The plan the new partner's clients earn under (None: a sub-partner takes its parent's).
+    plan = models.ForeignKey("ib.CommissionPlan", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
 
     def __str__(self) -> str:
         return f"invitation of {self.email}"
+
+
+class MarketingMethod(models.TextChoices):
+    WEBSITE = "website", _("Own website or blog (SEO)")
+    SOCIAL = "social", _("Social media")
+    PAID_ADS = "paid_ads", _("Paid advertising")
+    EMAIL = "email", _("Email marketing")
+    SIGNALS = "signals", _("Signals or trading community (Telegram, Discord)")
+    EDUCATION = "education", _("Courses, webinars, seminars")
+    VIDEO = "video", _("Video (YouTube, streaming)")
+    OFFLINE = "offline", _("Offline: office, events, personal network")
+
+
+class ApplicationStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting for review")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+
+
+class PartnerApplication(models.Model):
+    """Someone's application to become a partner of a brand, from the public form: the IB manager
+    approves it (a partner and its portal login are made, the plan chosen then) or rejects it with a
+    reason. A rejected applicant may apply again: a new row, the old one kept."""
+
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(_("kind"), max_length=10, choices=PartnerKind.choices, default=PartnerKind.IB)
+    status = models.CharField(_("status"), max_length=10, choices=ApplicationStatus.choices,
+                              default=ApplicationStatus.PENDING)
+    company = models.CharField(_("company"), max_length=120)
+    website = models.CharField(_("website"), max_length=200, blank=True)
+    expected_clients = models.PositiveIntegerField(_("expected clients per month"))
+    countries = ArrayField(models.CharField(max_length=2), default=list, verbose_name=_("countries"))
+    marketing_methods = ArrayField(models.CharField(max_length=12, choices=MarketingMethod.choices), default=list,
+                                   verbose_name=_("marketing methods"))
+    marketing_note = models.TextField(_("how you will find clients"), blank=True)
+    contact_name = models.CharField(_("contact name"), max_length=120)
+    contact_email = models.EmailField(_("contact email"))
+    contact_phone = models.CharField(_("contact phone"), max_length=20)
+    language = models.CharField(max_length=12, blank=True)
+    agreed_at = models.DateTimeField()  # when the applicant accepted the partner agreement
+    ip_hash = models.CharField(max_length=64, blank=True)  # keyed hash: never the address itself
+    created_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey("crm.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    reason = models.CharField(_("reason"), max_length=500, blank=True)
+    partner = models.OneToOneField(Partner, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="application")
+
+    class Meta:
+        ordering: ClassVar = ["created_at", "id"]
+        indexes: ClassVar = [models.Index(fields=["brand", "status", "created_at"], name="ib_application_queue")]
+        constraints: ClassVar = [
+            # One application waiting per address and brand: a second one is refused, not queued twice.
+            models.UniqueConstraint(Lower("contact_email"), "brand", condition=Q(status="pending"),
+                                    name="ib_application_one_pending"),
+        ]
+
+    def __str__(self) -> str:
+        return f"application of {self.company}"
 
 
 class LinkKind(models.TextChoices):
@@ -434,6 +496,10 @@ class CommissionPlan(models.Model):
     brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
     name = models.CharField(_("name"), max_length=120)
     currency = CurrencyField(_("currency"), default="USD")
+    # How many direct sub-partners a partner on this plan may invite from the portal (its children
+    # and its invitations still open count); NULL: no limit, 0: none.
+    max_sub_partners = models.PositiveIntegerField(_("sub-partners a partner may invite"), null=True, blank=True,
+                                                   default=0)
     created_at = models.DateTimeField(default=timezone.now)
     history = HistoricalRecords(get_user=history_user)
 

@@ -30,6 +30,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("partners/login/", views.login_entry, name="login"),
     path("partners/logout/", views.logout, name="logout"),
     path("partners/network/", views.network, name="network"),
+    path("partners/network/invite/", views.sub_partner_invite, name="sub_partner_invite"),
+    path("partners/links/", views.links, name="links"),
     path("partners/clients/", views.clients, name="clients"),
     path("partners/earnings/", views.earnings, name="earnings"),
     # A line by its key (ib.models.line_key), which outlives the run that computed it.
@@ -45,6 +47,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     # Public (no login): the image a partner's site shows.
     path("partners/banners/<uuid:code>.<str:ext>", views.banner_image, name="banner_image"),
     path("partners/<slug:brand_code>/login/", views.login, name="login_brand"),
+    # Public: the partner application form of a brand, and an invitation's link.
+    path("partners/<slug:brand_code>/apply/", views.apply, name="apply"),
+    path("partners/join/<str:token>/", views.join, name="join"),
     path("partners/<slug:brand_code>/password/reset/", views.password_reset, name="password_reset"),
     path("partners/password/reset/<str:uid>/<str:token>/", views.password_reset_confirm,
          name="password_reset_confirm"),

@@ -17,7 +17,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm.exceptions import DomainError, NotFound
@@ -26,9 +26,18 @@ from crm.lib.middleware import client_ip
 from crm.lib.paginator import CappedPaginator
 from crm.lib.public_url import public_url
 from crm.models import Brand
-from ib import disputes, partner_reset, postbacks, selectors, services
+from ib import disputes, onboarding, partner_reset, postbacks, selectors, services
 from ib.commissions import period_before
-from ib.forms import DisputeForm, PartnerLoginForm, PartnerNewPasswordForm, PartnerResetForm
+from ib.forms import (
+    DisputeForm,
+    JoinForm,
+    LinkForm,
+    PartnerApplicationForm,
+    PartnerLoginForm,
+    PartnerNewPasswordForm,
+    PartnerResetForm,
+    SubPartnerInviteForm,
+)
 from ib.models import DisputeState, LinkKind
 from ib.partner_auth import (
     BRAND_COOKIE,
@@ -189,9 +198,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @require_GET
 @partner_login_required
 def network(request: HttpRequest) -> HttpResponse:
-    partner = request.partner  # type: ignore[attr-defined]
-    return render(request, "ib/partner_portal/network.html", _ctx(
-        request, rows=selectors.partner_network(partner, at=timezone.now())))
+    return _network_page(request)
 
 
 @require_GET
@@ -340,3 +347,129 @@ def banner_image(request: HttpRequest, code: Any, ext: str) -> HttpResponse:
     response["Cross-Origin-Resource-Policy"] = "cross-origin"
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+# --- onboarding: the public application, joining by invitation, links, sub-partners -----------------
+
+@require_http_methods(["GET", "POST"])
+@partner_page
+def apply(request: HttpRequest, brand_code: str) -> HttpResponse:
+    """The public application to become one of the brand's partners (rate-limited per IP)."""
+    brand = _brand(brand_code)
+    language = get_language() or "en"
+    form = PartnerApplicationForm(request.POST or None, language=language)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_bot:
+            return render(request, "ib/partner_portal/message.html", _ctx(
+                request, brand, title=gettext("Thank you"), text=gettext("We will review your application.")))
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                onboarding.partner_application_submit(
+                    brand=brand, company=data["company"], website=data["website"], kind=data["kind"],
+                    expected_clients=data["expected_clients"], countries=data["countries"],
+                    marketing_methods=data["marketing_methods"], marketing_note=data["marketing_note"],
+                    contact_name=data["contact_name"], contact_email=data["contact_email"],
+                    contact_phone=data["contact_phone"], agree=data["agree"], language=language,
+                    ip=client_ip(request))
+            except DomainError as error:
+                if error.fields:
+                    apply_domain_errors(form, error)
+                else:
+                    form.add_error(None, error.message)
+                    status = error.status_code
+            else:
+                return render(request, "ib/partner_portal/message.html", _ctx(
+                    request, brand, title=gettext("Thank you for applying"),
+                    text=gettext("We review every application and will email you the answer. Once approved, you "
+                                 "get a link to set your partner portal password.")))
+    return render(request, "ib/partner_portal/apply.html", _ctx(request, brand, form=form), status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@partner_page
+def join(request: HttpRequest, token: str) -> HttpResponse:
+    """An invitation's link: the invited partner names itself and chooses its password."""
+    try:
+        invitation = services.invitation_for_token(token)
+    except DomainError as error:
+        return render(request, "ib/partner_portal/message.html", _ctx(
+            request, title=gettext("Invitation not valid"), text=error.message), status=404)
+    form = JoinForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                onboarding.invitation_accept(token=token, display_name=form.cleaned_data["display_name"],
+                                             password=form.cleaned_data["password"])
+            except DomainError as error:
+                if error.fields:
+                    apply_domain_errors(form, error)
+                else:
+                    form.add_error(None, error.message)
+                    status = error.status_code
+            else:
+                return render(request, "ib/partner_portal/message.html", _ctx(
+                    request, invitation.brand, title=gettext("Welcome"),
+                    text=gettext("Your partner account is ready. Sign in with your email address and the password "
+                                 "you chose."),
+                    action_url=reverse("partners:login_brand", args=[invitation.brand.code]),
+                    action_label=gettext("Sign in")))
+    return render(request, "ib/partner_portal/join.html", _ctx(request, invitation.brand, form=form,
+                                                                 invitation=invitation), status=status)
+
+
+def _links_page(request: HttpRequest, form: LinkForm, *, status: int = 200) -> HttpResponse:
+    partner = request.partner  # type: ignore[attr-defined]
+    return render(request, "ib/partner_portal/links.html", _ctx(
+        request, form=form, links=list(selectors.partner_links(partner)), link_kind=LinkKind), status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@partner_login_required
+def links(request: HttpRequest) -> HttpResponse:
+    """The partner's links and referral codes, and a new one per campaign."""
+    partner = request.partner  # type: ignore[attr-defined]
+    if request.method == "GET":
+        return _links_page(request, LinkForm(initial={
+            "landing_url": reverse("portal:register", args=[partner.brand.code])}))
+    form = LinkForm(request.POST)
+    if form.is_valid():
+        try:
+            link = services.tracking_link_create(partner=partner, by_partner=True, **form.cleaned_data)
+        except DomainError as error:
+            apply_domain_errors(form, error)
+        else:
+            messages.success(request, gettext("Your link %(code)s is ready.") % {"code": link.code})
+            return HttpResponseRedirect(reverse("partners:links") + f"#link-{link.code}")
+    return _links_page(request, form, status=400)
+
+
+def _network_page(request: HttpRequest, form: SubPartnerInviteForm | None = None, status: int = 200) -> HttpResponse:
+    partner = request.partner  # type: ignore[attr-defined]
+    limit, used = onboarding.sub_partner_allowance(partner)
+    return render(request, "ib/partner_portal/network.html", _ctx(
+        request, rows=selectors.partner_network(partner, at=timezone.now()), invite_form=form or SubPartnerInviteForm(),
+        limit=limit, used=used, may_invite=limit is None or used < limit), status=status)
+
+
+@require_POST
+@partner_login_required
+def sub_partner_invite(request: HttpRequest) -> HttpResponse:
+    partner = request.partner  # type: ignore[attr-defined]
+    form = SubPartnerInviteForm(request.POST)
+    if form.is_valid():
+        try:
+            invitation = onboarding.sub_partner_invite(partner=partner, email=form.cleaned_data["email"])
+        except DomainError as error:
+            if error.fields:
+                apply_domain_errors(form, error)
+            else:
+                form.add_error(None, error.message)
+        else:
+            messages.success(request, gettext("The invitation was sent to %(email)s.") % {"email": invitation.email})
+            return HttpResponseRedirect(reverse("partners:network"))
+    return _network_page(request, form, status=400)

@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from crm.exceptions import NotFound
 from crm.forms import visible_brands
 from crm.permissions import code_or_404, user_can
-from ib.models import AttributionConflict, CommissionPlan, Partner
+from ib.models import AttributionConflict, CommissionPlan, Partner, PartnerApplication
 
 
 def partner_queryset_for_user(user: Any) -> QuerySet[Partner]:
@@ -52,3 +52,20 @@ def plan_queryset_for_user(user: Any) -> QuerySet[CommissionPlan]:
     if user.is_administrator or user.all_brands:
         return qs
     return qs.filter(brand__in=visible_brands(user))
+
+
+def application_queryset_for_user(user: Any) -> QuerySet[PartnerApplication]:
+    """Partner applications of the brands `user` works for (holders of "ib.manage_partners")."""
+    if not user_can(user, "ib.manage_partners"):
+        return PartnerApplication.objects.none()
+    qs = PartnerApplication.objects.select_related("brand", "partner", "decided_by")
+    if user.is_administrator or user.all_brands:
+        return qs
+    return qs.filter(brand__in=visible_brands(user))
+
+
+def application_get_for_user(user: Any, code: Any) -> PartnerApplication:
+    try:
+        return application_queryset_for_user(user).get(code=code_or_404(code))
+    except PartnerApplication.DoesNotExist:
+        raise NotFound() from None

@@ -99,3 +99,25 @@ def partner_reset_mail(login_id: int) -> bool:
     from ib.partner_reset import partner_reset_mail_send
 
     return partner_reset_mail_send(login_id)
+
+
+@shared_task(name="ib.tasks.partner_welcome_mail", ignore_result=True)
+def partner_welcome_mail(login_id: int) -> bool:
+    """A new partner's welcome mail: its set-password link is made here, never carried by the broker."""
+    from ib.onboarding import partner_welcome_mail_send
+
+    return partner_welcome_mail_send(login_id)
+
+
+@shared_task(name="ib.tasks.partner_invitation_mail", ignore_result=True)
+def partner_invitation_mail(invitation_id: int) -> bool:
+    from ib.onboarding import partner_invitation_mail_send
+
+    return partner_invitation_mail_send(invitation_id)
+
+
+@shared_task(name="ib.tasks.partner_application_rejected_mail", ignore_result=True)
+def partner_application_rejected_mail(application_id: int) -> bool:
+    from ib.onboarding import partner_application_rejected_mail_send
+
+    return partner_application_rejected_mail_send(application_id)

@@ -5,10 +5,16 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, include, path
 
-from ib import dispute_views, plan_views, settlement_views, views
+from ib import dispute_views, onboarding_views, plan_views, settlement_views, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("ib/partners/", views.partner_list, name="ib_partner_list"),
+    path("ib/partners/new/", onboarding_views.partner_new, name="ib_partner_new"),
+    path("ib/partners/<uuid:code>/links/", onboarding_views.partner_link_new, name="ib_partner_link_new"),
+    path("ib/applications/", onboarding_views.application_list, name="ib_application_list"),
+    path("ib/applications/<uuid:code>/", onboarding_views.application_detail, name="ib_application_detail"),
+    path("ib/applications/<uuid:code>/approve/", onboarding_views.application_approve, name="ib_application_approve"),
+    path("ib/applications/<uuid:code>/reject/", onboarding_views.application_reject, name="ib_application_reject"),
     path("ib/partners/<uuid:code>/", views.partner_detail, name="ib_partner_detail"),
     path("ib/partners/<uuid:code>/move/", views.partner_move, name="ib_partner_move"),
     path("ib/partners/<uuid:code>/statement/", views.partner_statement, name="ib_partner_statement"),
@@ -29,6 +35,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("ib/plans/", plan_views.plan_list, name="ib_plan_list"),
     path("ib/plans/<uuid:code>/", plan_views.plan_detail, name="ib_plan_detail"),
     path("ib/plans/<uuid:code>/versions/", plan_views.plan_version_new, name="ib_plan_version_new"),
+    path("ib/plans/<uuid:code>/sub-partners/", onboarding_views.plan_sub_partners, name="ib_plan_sub_partners"),
     path("ib/plans/<uuid:code>/assign/", plan_views.plan_assign, name="ib_plan_assign"),
     path("ib/plans/<uuid:code>/versions/<int:number>/what-if/", plan_views.plan_what_if, name="ib_plan_what_if"),
     path("ib/import/", plan_views.import_upload, name="ib_import"),

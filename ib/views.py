@@ -35,9 +35,22 @@ from crm.views.ui import client_or_404, render_page
 from ib import postbacks, selectors, services
 from ib.commissions import period_before
 from ib.filters import PartnerFilter
-from ib.forms import MoveForm, PostbackForm, ReasonForm, ReattributeForm, ResolveForm
-from ib.models import AttributionConflict, Partner, PartnerStatus, PostbackEvent, PostbackStatus, TrackingLink
-from ib.permissions import conflict_get_for_user, partner_get_for_user, partner_queryset_for_user
+from ib.forms import LinkForm, MoveForm, PostbackForm, ReasonForm, ReattributeForm, ResolveForm
+from ib.models import (
+    ApplicationStatus,
+    AttributionConflict,
+    Partner,
+    PartnerStatus,
+    PostbackEvent,
+    PostbackStatus,
+    TrackingLink,
+)
+from ib.permissions import (
+    application_queryset_for_user,
+    conflict_get_for_user,
+    partner_get_for_user,
+    partner_queryset_for_user,
+)
 from ib.tables import PartnerTable
 
 VIEW = "ib.view_partner"
@@ -113,6 +126,9 @@ def partner_list(request: AuthedRequest) -> HttpResponse:
     return render_page(request, "ib/partner_list.html", {
         "filters": filters, "table": table,
         "applications": partner_queryset_for_user(request.user).filter(status=PartnerStatus.APPLIED).count(),
+        "pending_applications": (application_queryset_for_user(request.user)
+                                 .filter(status=ApplicationStatus.PENDING).count()),
+        "can_manage": user_can(request.user, MANAGE),
     }, partial="partner-rows")
 
 
@@ -146,6 +162,7 @@ def _detail(request: AuthedRequest, partner: Partner, *, move_form: MoveForm | N
         "series": asdict(selectors.partner_series(partner, at=timezone.now())),
         "network": selectors.partner_network(partner, at=timezone.now()),
         "links": list(partner.links.all()),
+        "link_form": LinkForm(initial={"landing_url": reverse("portal:register", args=[partner.brand.code])}),
         "clients": list(selectors.partner_clients(partner)[:100]),
         "changes": list(selectors.partner_parent_changes(partner)),
         "can_manage": can_manage,

@@ -467,8 +467,11 @@ PORTAL_DEMO_BALANCE_MAX = env_int("PORTAL_DEMO_BALANCE_MAX", 100000)
 # until the window ends, whatever the password).
 PARTNER_LOGIN_RATE_LIMIT = env("PARTNER_LOGIN_RATE_LIMIT", "30/m")
 PARTNER_LOGIN_FAILURE_LIMIT = env("PARTNER_LOGIN_FAILURE_LIMIT", "10/h")
+# The public partner application form, per client IP.
+PARTNER_APPLY_RATE_LIMIT = env("PARTNER_APPLY_RATE_LIMIT", "5/h")
 for _name in ("CRM_API_RATE_LIMIT", "LEADS_API_RATE_LIMIT", "LEADS_FORM_RATE_LIMIT", "PASSWORD_RESET_RATE_LIMIT",
               "PASSWORD_RESET_IP_RATE_LIMIT", "PORTAL_REGISTER_RATE_LIMIT", "PORTAL_LOGIN_RATE_LIMIT",
-              "PORTAL_MAIL_RATE_LIMIT", "PARTNER_LOGIN_RATE_LIMIT", "PARTNER_LOGIN_FAILURE_LIMIT"):
+              "PORTAL_MAIL_RATE_LIMIT", "PARTNER_LOGIN_RATE_LIMIT", "PARTNER_LOGIN_FAILURE_LIMIT",
+              "PARTNER_APPLY_RATE_LIMIT"):
     if not re.fullmatch(r"[1-9][0-9]*/[smhd]", globals()[_name] or ""):
         raise ImproperlyConfigured(f"{_name} must look like 1200/m (got {globals()[_name]!r}).")

@@ -77,6 +77,7 @@ NO_HISTORY = {
     "ib.partnerlogin": "credentials (a password hash); setting a password is audited",
     "ib.partnerparentchange": "append-only: a partner's moves, dated",
     "ib.partnerinvitation": "a single-use invitation; sending and accepting are audited",
+    "ib.partnerapplication": "an application and its one decision (approved or rejected); both are audited",
     "ib.click": "append-only: one row per visit, written by the public redirect",
     "ib.clientattribution": "dated rows (effective_from / effective_to): re-attribution closes one and opens another",
     "ib.attributionconflict": "a conflict and its resolution; resolving is audited and writes the dated attribution",
