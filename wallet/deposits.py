@@ -38,7 +38,7 @@ from crm.lib.money import Money
 from crm.models import Client
 from kyc.selectors import deposit_block
 from trading.models import TradingAccount
-from wallet.exceptions import IllegalTransition, MethodNotAvailable, ProviderError
+from wallet.exceptions import HeldDepositDecided, IllegalTransition, MethodNotAvailable, ProviderError
 from wallet.ledger import (
     Leg,
     available,
@@ -490,10 +490,6 @@ def deposit_cancel(*, deposit: Deposit, actor: Any = None) -> Deposit:
 # --- finance's decision on a held deposit -------------------------------------------------------------
 
 DECIDE_HELD = "wallet.decide_held_deposit"
-
-
-class HeldDepositDecided(IllegalTransition):
-    default_code = "deposit_not_held"
 
 
 def _decision_check(deposit: Deposit, *, actor: Any, reason: str) -> str:

@@ -37,7 +37,7 @@ from crm.lib.validation import InvalidValue
 from crm.locks import client_lock
 from crm.models import Client
 from crm.permissions import client_queryset_for_user, code_or_404, user_can
-from wallet.exceptions import MethodNotAvailable, ProviderError
+from wallet.exceptions import FourEyesRefused, MethodNotAvailable, ProviderError, WithdrawalBlocked
 from wallet.ledger import (
     Leg,
     available,
@@ -104,19 +104,6 @@ def register_withdrawal_check(check: WithdrawalCheck) -> WithdrawalCheck:
 def unregister_withdrawal_check(check: WithdrawalCheck) -> None:
     if check in withdrawal_checks:
         withdrawal_checks.remove(check)
-
-
-class WithdrawalBlocked(Conflict):
-    default_code = "withdrawal_blocked"
-
-    def __init__(self, blockers: list[Blocker]) -> None:
-        self.blockers = blockers
-        super().__init__(blockers[0].message, code=blockers[0].code,
-                         fields={"amount": [b.message for b in blockers]})
-
-
-class FourEyesRefused(Conflict):
-    default_code = "withdrawal_four_eyes"
 
 
 # --- selectors ---------------------------------------------------------------------------------------
