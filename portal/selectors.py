@@ -255,13 +255,9 @@ def account_choice(*, client: Client) -> Any:
 
 def own_account(*, client: Client, code: str) -> Any:
     """One of the client's open trading accounts, or None (another client's, unknown, archived)."""
-    from portal.services import _uuid
-    from trading.models import TradingAccount
+    from trading.permissions import trading_account_for_client
 
-    if not _uuid(code):
-        return None
-    return (TradingAccount.objects.select_related("server__brand", "client__brand")
-            .filter(client=client, is_archived=False, code=code).first())
+    return trading_account_for_client(client=client, code=code)
 
 
 def sessions_for(*, login: ClientLogin) -> list[Any]:

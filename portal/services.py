@@ -629,7 +629,7 @@ def portal_first_live_account_open(*, client: Client, approval: Any = None) -> A
 def _no_type_reason(client: Client) -> str:
     """Why none of the brand's live account types can be opened for `client`: the limit that rules
     them all out, in words."""
-    from trading.policy import leverage_limit
+    from trading.selectors import leverage_limit
 
     limit = leverage_limit(client=client, brand=client.brand, demo=False)
     cap = _questionnaire_cap(client)
@@ -794,8 +794,7 @@ def portal_account_open(*, login: ClientLogin, token: uuid.UUID, key: str, demo:
     `demo_balance` (within PORTAL_DEMO_BALANCE_MIN/MAX). A platform failure raises AccountNotOpened
     and nothing is recorded."""
     from trading.exceptions import PlatformFailed
-    from trading.models import BalanceKind
-    from trading.services import balance_operation_request, trading_account_open
+    from trading.services import BalanceKind, balance_operation_request, trading_account_open
 
     client = login.client
     offer = offer_find(client=client, key=key, demo=demo)
@@ -844,11 +843,10 @@ def portal_account_leverage_set(*, login: ClientLogin, code: str, leverage: int)
     trading.services.trading_account_set_leverage (the system acts; the brand's and the cap rules'
     limits hold), within the questionnaire's limit too. Another client's account is NotFound."""
     from trading.exceptions import PlatformFailed
-    from trading.models import TradingAccount
+    from trading.permissions import trading_account_for_client
     from trading.services import trading_account_set_leverage
 
-    account = (TradingAccount.objects.select_related("server__brand", "client__brand")
-               .filter(client=login.client, is_archived=False, code=code).first() if _uuid(code) else None)
+    account = trading_account_for_client(client=login.client, code=code)
     if account is None:
         raise NotFound()
     if not account.is_demo and (cap := _questionnaire_cap(account.client)) is not None and leverage > cap:

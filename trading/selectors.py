@@ -31,7 +31,8 @@ from trading.models import (
     TradingAccount,
 )
 from trading.permissions import platform_server_queryset_for_user, trading_account_queryset_for_user
-from trading.policy import leverage_limit, with_leverage_cap
+from trading.policy import leverage_limit as leverage_limit  # re-exported: the client's leverage cap
+from trading.policy import with_leverage_cap
 
 if TYPE_CHECKING:
     from trading.policy import AccountsWithCap
@@ -218,6 +219,11 @@ def default_live_offer(*, brand_id: int, client: Client | None = None) -> LiveAc
     first such type the client can open (account_offers). None when there is none."""
     offers = account_offers(brand_id=brand_id, demo=False, client=client)
     return offers[0] if offers else None
+
+
+def live_accounts_for_client(*, client: Client) -> QuerySet[TradingAccount]:
+    """The client's live trading accounts, archived ones included."""
+    return TradingAccount.objects.filter(client=client, is_demo=False)
 
 
 def has_live_account(*, client: Client) -> bool:

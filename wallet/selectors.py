@@ -48,6 +48,7 @@ from wallet.provider_selectors import (
     MethodOption,
     method_check_amount,
     method_fee,
+    method_get,
     method_list,
     methods_for,
     provider_get,
@@ -92,7 +93,7 @@ __all__ = [
     # transfers
     "TRANSFER_OPEN_STATES", "transfer_accounts_for", "transfer_available", "transfers_for_client",
     # payment providers and their methods
-    "MethodOption", "method_check_amount", "method_fee", "method_list", "methods_for", "provider_get",
+    "MethodOption", "method_check_amount", "method_fee", "method_get", "method_list", "methods_for", "provider_get",
     "provider_list", "provider_webhook_url", "providers_for_user",
     # reconciliation, money flows and the month's close
     "BREAK_RESOLUTIONS", "RematchResult", "breaks_for_queue", "imports_recent", "open_breaks_summary", "tolerances",

@@ -22,7 +22,8 @@ from crm.lib.validation import InvalidValue
 from crm.models import Client
 from crm.permissions import AuthedRequest, client_get_for_user, user_can
 from trading.models import TradingAccount
-from wallet.transfers import transfer_accounts_for, transfer_request, transfers_for_client
+from wallet.selectors import transfer_accounts_for, transfers_for_client
+from wallet.services import transfer_request
 
 TRANSFER_PERMISSION = "wallet.transfer_funds"
 WALLET = "wallet"
@@ -86,7 +87,7 @@ def client_transfer(request: AuthedRequest, code: str) -> HttpResponse:
 @require_GET
 def client_statement(request: AuthedRequest, code: str) -> HttpResponse:
     """A client's wallet statement as PDF, for staff who see the client and the deposits."""
-    from wallet.statements import statement_build, statement_pdf, statement_period
+    from wallet.selectors import statement_build, statement_pdf, statement_period
 
     if not user_can(request.user, "wallet.view_deposit"):
         raise Http404
