@@ -4,7 +4,7 @@ and the client's live trading accounts (wallet.transfers), as the trader's room 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import messages
@@ -21,9 +21,11 @@ from crm.lib.payloads import client_url
 from crm.lib.validation import InvalidValue
 from crm.models import Client
 from crm.permissions import AuthedRequest, client_get_for_user, user_can
-from trading.models import TradingAccount
 from wallet.selectors import transfer_accounts_for, transfers_for_client
 from wallet.services import transfer_request
+
+if TYPE_CHECKING:
+    from trading.models import TradingAccount  # for annotations only
 
 TRANSFER_PERMISSION = "wallet.transfer_funds"
 WALLET = "wallet"

@@ -171,9 +171,9 @@ def _kyc_blocker(client: Client) -> Blocker | None:
 
 
 def _unknown_balance_operation(client: Client) -> bool:
-    from trading.models import BalanceOperation, BalanceState
+    from trading.selectors import balance_operation_unknown
 
-    return BalanceOperation.objects.filter(account__client=client, state=BalanceState.UNKNOWN).exists()
+    return balance_operation_unknown(client=client)
 
 
 def _today_total(client: Client, currency: str) -> Money:
