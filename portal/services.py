@@ -666,8 +666,7 @@ def live_account_refusal_record(*, client: Client, reason: str, approval: Any = 
 
     from crm.lib.payloads import client_url
     from crm.models import Event
-    from crm.services import task_create
-    from crm.services import notify_user
+    from crm.services import notify_user, task_create
 
     approval_ref = str(getattr(approval, "uuid", "") or "")
     if approval_ref and Event.objects.filter(client_id=client.pk, name=LIVE_ACCOUNT_REFUSED,
