@@ -554,9 +554,10 @@ def wallet_balances_for_client(client: Any) -> list[WalletBalance]:
 def balances_of(*, kind: str, brand: Any, owner_ref: str) -> list[WalletBalance]:
     """The balances of one owner's system accounts of `kind` in `brand` (a partner's payable, say),
     one per currency, by currency (one query)."""
-    rows = (LedgerBalance.objects.select_related("account")
-            .filter(account__kind=kind, account__brand_id=_pk(brand), account__owner_ref=owner_ref)
-            .order_by("currency"))
+    brand_id = _pk(brand)
+    rows = LedgerBalance.objects.select_related("account").filter(account__kind=kind, account__owner_ref=owner_ref)
+    rows = (rows.filter(account__brand_id=brand_id) if brand_id is not None
+            else rows.filter(account__brand__isnull=True)).order_by("currency")
     return [WalletBalance(account=row.account, balance=Money(row.balance, row.currency).quantize(),
                           held=Money(row.held, row.currency).quantize(),
                           available=Money(row.balance - row.held, row.currency).quantize()) for row in rows]
