@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
 from django.db.models import Max, Sum
@@ -49,7 +49,10 @@ from ib.models import (
     RunStatus,
     SplitMode,
 )
-from trading.models import TradingAccount
+from trading.selectors import live_accounts_by_login
+
+if TYPE_CHECKING:
+    from trading.models import TradingAccount  # for annotations only
 
 MANAGE = "ib.manage_partners"
 RUN = "ib.run_commissions"
@@ -324,8 +327,7 @@ def plan_version_record(*, actor: User | None, plan: CommissionPlan, effective_f
 def account_for_override(*, brand: Brand, login: int) -> TradingAccount:
     """The brand's live trading account with `login` (for a personal plan override); refused by
     name when there is none, or when servers of the brand each have one."""
-    accounts = list(TradingAccount.objects.filter(server__brand=brand, login=login, is_demo=False)
-                    .select_related("server")[:3])
+    accounts = live_accounts_by_login(brand=brand, login=login, limit=3)
     if not accounts:
         raise ValidationFailed(fields={"login": gettext("No live trading account %(login)s on this brand.")
                                        % {"login": login}})

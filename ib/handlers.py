@@ -13,7 +13,7 @@ from decimal import Decimal
 from crm.events import subscribe
 from crm.models import Event
 from ib import services
-from leads.models import LeadTouch
+from leads.selectors import touch_get, touches_with_partner_codes
 
 
 def _history(event: Event, *, exclude: str) -> list[services.Touch]:
@@ -21,8 +21,7 @@ def _history(event: Event, *, exclude: str) -> list[services.Touch]:
     policy = services.policy_for(event.client.brand_id)
     since = event.occurred_at - dt.timedelta(days=policy.window_days)
     touches: list[services.Touch] = []
-    rows = (LeadTouch.objects.filter(client=event.client, created_at__gte=since, created_at__lte=event.occurred_at)
-            .exclude(code=exclude).exclude(referrer_code="", click_id="").order_by("created_at"))
+    rows = touches_with_partner_codes(client=event.client, since=since, until=event.occurred_at, exclude=exclude)
     for row in rows:
         touches += services.touches_from_codes(client=event.client, at=row.created_at,
                                                referrer_code=row.referrer_code, click_id=row.click_id)
@@ -36,7 +35,7 @@ def attribute_lead(event: Event) -> None:
     code = data.get("touch")
     if event.client is None or not code:
         return
-    touch = LeadTouch.objects.filter(code=code).only("code", "referrer_code", "click_id", "created_at").first()
+    touch = touch_get(code)
     if touch is None or not (touch.referrer_code or touch.click_id):
         return
     services.attribution_from_registration(

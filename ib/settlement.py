@@ -32,7 +32,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.db.models import Max, QuerySet
@@ -60,7 +60,9 @@ from ib.models import (
     RunKind,
     RunStatus,
 )
-from wallet.ledger import (
+from wallet.selectors import available, balances_of
+from wallet.services import (
+    AccountKind,
     Leg,
     ledger_hold,
     ledger_hold_capture,
@@ -69,7 +71,9 @@ from wallet.ledger import (
     system_account_for,
     wallet_account_for,
 )
-from wallet.models import AccountKind, LedgerAccount, LedgerBalance, LedgerTransaction
+
+if TYPE_CHECKING:
+    from wallet.models import LedgerAccount, LedgerTransaction  # for annotations only
 
 logger = logging.getLogger("ib.settlement")
 DECIDE = "ib.decide_payout"
@@ -100,12 +104,9 @@ class PayableBalance:
 
 def payable_balances(partner: Partner) -> list[PayableBalance]:
     """The partner's payable balances, one per currency (one query)."""
-    rows = (LedgerBalance.objects.filter(account__kind=AccountKind.IB_PAYABLE, account__brand_id=partner.brand_id,
-                                         account__owner_ref=str(partner.code))
-            .order_by("currency"))
-    return [PayableBalance(currency=row.currency, balance=Money(row.balance, row.currency).quantize(),
-                           held=Money(row.held, row.currency).quantize(),
-                           available=Money(row.balance - row.held, row.currency).quantize()) for row in rows]
+    rows = balances_of(kind=AccountKind.IB_PAYABLE, brand=partner.brand_id, owner_ref=str(partner.code))
+    return [PayableBalance(currency=row.balance.currency, balance=row.balance, held=row.held, available=row.available)
+            for row in rows]
 
 
 # --- posting ---------------------------------------------------------------------------------------
@@ -259,8 +260,7 @@ def payout_request(*, partner: Partner, amount: Money | str, currency: str) -> P
     if partner.status != PartnerStatus.ACTIVE:
         raise Conflict(gettext("Only an active partner can ask for a payout."))
     payable = payable_account_for(partner=partner, currency=money.currency)
-    row = LedgerBalance.objects.get(account_id=payable.pk)
-    free = Money(row.balance - row.held, row.currency).quantize()
+    free = available(payable)
     if money.amount > free.amount:
         raise ValidationFailed(fields={"amount": gettext("You can ask for at most %(available)s.")
                                        % {"available": free}})

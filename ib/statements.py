@@ -23,7 +23,7 @@ from crm.lib.pdf import pdf_render
 from crm.models import Client
 from ib import selectors
 from ib.models import CommissionRun, CommissionSettlement, CommissionTotal, Partner, RunKind, RunStatus
-from trading.models import TradingAccount
+from trading.selectors import account_logins
 
 
 @dataclass(frozen=True)
@@ -92,8 +92,7 @@ def partner_statement(partner: Partner, period: dt.date) -> PartnerStatement:
                 .values("account_id", "client_id", "source_kind", "rule_code", "level", "currency")
                 .annotate(n=Count("id"), basis=Sum("basis"), amount=Sum("amount"))
                 .order_by("client_id", "account_id", "source_kind", "rule_code", "level"))
-    logins = dict(TradingAccount.objects.filter(pk__in={r["account_id"] for r in rows if r["account_id"]})
-                  .values_list("pk", "login"))
+    logins = account_logins(r["account_id"] for r in rows if r["account_id"])
     clients = Client.objects.only("first_name", "last_name").in_bulk({r["client_id"] for r in rows if r["client_id"]})
     groups = []
     for r in rows:

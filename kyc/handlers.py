@@ -7,8 +7,7 @@ from django.utils.translation import gettext_noop
 from crm.events import subscribe
 from crm.lib.payloads import client_url
 from crm.models import Event
-from crm.services import client_stage_prove
-from crm.services.notifications import notify_user
+from crm.services import client_stage_prove, notify_user
 from crm.stages import Proof
 
 

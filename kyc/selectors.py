@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django.core.cache import cache
@@ -28,6 +28,9 @@ from kyc.models import (
     Submission,
     SubmissionStatus,
 )
+from kyc.questionnaire import questionnaire_current_for as questionnaire_current_for  # re-exported
+from kyc.questionnaire import questionnaire_latest_response as questionnaire_latest_response  # re-exported
+from kyc.questionnaire import text_in as text_in  # re-exported: a questionnaire text in the reader's language
 
 QUEUE_PAGE_SIZE = 50
 FIGURE_PERIODS = (7, 30, 90)
@@ -84,6 +87,27 @@ def document_for_client(*, client: Client, code: Any) -> Document:
 
 def documents_for_client(*, client: Client) -> QuerySet[Document]:
     return Document.objects.filter(client=client).select_related("submission").order_by("-created_at", "-id")
+
+
+def document_content(document: Document) -> bytes:
+    """The stored bytes of one uploaded file (fetch it with document_for_client first)."""
+    from kyc import storage
+
+    return storage.file_read(document.storage_name)
+
+
+def documents_expiring(*, client: Client, profile: KycProfile, policy: KycPolicy, today: date) -> list[Document]:
+    """The verified (or expired) client's documents of their latest approved submission that run out
+    within the brand's warning period from `today` (or have), soonest first; none for a client not
+    verified."""
+    if profile.status not in (KycStatus.APPROVED, KycStatus.EXPIRED):
+        return []
+    horizon = today + timedelta(days=policy.expiry_warning_days)
+    docs = (Document.objects.filter(client=client, submission__status=SubmissionStatus.APPROVED,
+                                    expires_on__isnull=False, expires_on__lte=horizon)
+            .order_by("-submission__decided_at", "expires_on"))
+    latest = docs.values_list("submission_id", flat=True).first()
+    return [d for d in docs if d.submission_id == latest and d.expires_on is not None]
 
 
 def open_submission(*, client: Client) -> Submission | None:

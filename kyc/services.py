@@ -56,6 +56,7 @@ from kyc.models import (
     SubmissionStatus,
 )
 from kyc.permissions import APPROVE_HIGH_RISK, CHANGE_PROFILE, MANAGE_POLICY, REVIEW
+from kyc.questionnaire import questionnaire_submit
 from kyc.selectors import kyc_policy_for, queue_figures_changed
 from kyc.uploads import Upload, upload_read, upload_validate
 
@@ -731,6 +732,6 @@ def staff_reviewers(*, submission: Submission) -> list[User]:
 
 __all__ = [
     "DocumentIn", "ExpiryReport", "document_view_record", "ReviewRefused", "SubmissionRefused", "kyc_expiry_run", "kyc_policy_save",
-    "kyc_profile_save", "staff_reviewers", "submission_approve", "submission_assign", "submission_checks_record",
+    "kyc_profile_save", "questionnaire_submit", "staff_reviewers", "submission_approve", "submission_assign", "submission_checks_record",
     "submission_checks_run", "submission_claim", "submission_create", "submission_reject", "submission_request_info",
 ]

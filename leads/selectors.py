@@ -154,3 +154,16 @@ def telephony_provider_overview(*, now: datetime | None = None) -> list[Telephon
     rows = [(p.code, p) for p in providers] + [(code, None) for code in configured]
     return [TelephonyProviderRow(code=code, provider=provider, last_event_at=stats.get(code, {}).get("last"),
                                  events_24h=stats.get(code, {}).get("day", 0)) for code, provider in rows]
+
+
+def touch_get(code: Any) -> LeadTouch | None:
+    """One touch by its code, with what attribution reads (its referrer code, click id and time)."""
+    return LeadTouch.objects.filter(code=code).only("code", "referrer_code", "click_id", "created_at").first()
+
+
+def touches_with_partner_codes(*, client: Client, since: datetime, until: datetime,
+                               exclude: Any) -> QuerySet[LeadTouch]:
+    """The client's touches from `since` to `until` that carry a referrer code or a click id, but
+    `exclude` (a touch's code), oldest first."""
+    return (LeadTouch.objects.filter(client=client, created_at__gte=since, created_at__lte=until)
+            .exclude(code=exclude).exclude(referrer_code="", click_id="").order_by("created_at"))

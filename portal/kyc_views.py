@@ -55,12 +55,11 @@ def _result(request: HttpRequest, journey: Journey) -> dict[str, Any] | None:
     response = journey.response
     if response is None:
         return None
-    from kyc.models import AppropriatenessLevel
-    from kyc.questionnaire import text_in
+    from kyc.selectors import text_in
 
     texts = (response.version.content or {}).get("warnings", {})
     language = request.portal_language  # type: ignore[attr-defined]
-    return {"level": response.level, "level_label": AppropriatenessLevel(response.level).label,
+    return {"level": response.level, "level_label": response.get_level_display(),
             "max_leverage": response.max_leverage,
             "warnings": [text_in(texts.get(key), language) for key in response.warnings if texts.get(key)]}
 
@@ -120,7 +119,7 @@ def _address_post(request: HttpRequest, state: Journey) -> HttpResponse:
 
 
 def _questionnaire_post(request: HttpRequest, state: Journey) -> HttpResponse:
-    from kyc.questionnaire import questionnaire_submit
+    from kyc.services import questionnaire_submit
 
     form = _questionnaire_form(request, state, request.POST)
     if form.is_valid():
@@ -164,14 +163,13 @@ def status(request: HttpRequest) -> HttpResponse:
 @client_login_required
 def document(request: HttpRequest, code: str) -> HttpResponse:
     """One of the client's own uploaded files; anyone else's (or none) is a 404."""
-    from kyc import storage
-    from kyc.selectors import document_for_client
+    from kyc.selectors import document_content, document_for_client
 
     try:
         doc = document_for_client(client=request.portal_client, code=code)  # type: ignore[attr-defined]
     except NotFound:
         raise Http404 from None
-    response = HttpResponse(storage.file_read(doc.storage_name), content_type=doc.content_type)
+    response = HttpResponse(document_content(doc), content_type=doc.content_type)
     response["Content-Disposition"] = "inline"
     response["Cache-Control"] = "private, no-store"
     response["X-Content-Type-Options"] = "nosniff"

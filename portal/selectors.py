@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from django.conf import settings
@@ -160,7 +160,7 @@ class Journey:
 
 def _questionnaire(client: Client) -> tuple[Any, Any]:
     try:
-        from kyc.questionnaire import questionnaire_current_for, questionnaire_latest_response
+        from kyc.selectors import questionnaire_current_for, questionnaire_latest_response
     except ImportError:  # the questionnaire is not installed
         return None, None
     return questionnaire_current_for(client=client), questionnaire_latest_response(client=client)
@@ -168,18 +168,11 @@ def _questionnaire(client: Client) -> tuple[Any, Any]:
 
 def expiry_warnings(*, client: Client, profile: Any, policy: Any, today: date | None = None) -> list[ExpiryWarning]:
     """The verified client's documents that run out within the brand's warning period (or have)."""
-    from kyc.models import Document, DocumentKind, KycStatus, SubmissionStatus
+    from kyc.selectors import documents_expiring
 
-    if profile.status not in (KycStatus.APPROVED, KycStatus.EXPIRED):
-        return []
-    today = today or timezone.localdate()
-    horizon = today + timedelta(days=policy.expiry_warning_days)
-    docs = (Document.objects.filter(client=client, submission__status=SubmissionStatus.APPROVED,
-                                    expires_on__isnull=False, expires_on__lte=horizon)
-            .order_by("-submission__decided_at", "expires_on"))
-    latest = docs.values_list("submission_id", flat=True).first()
-    return [ExpiryWarning(kind=d.kind, label=str(DocumentKind(d.kind).label), expires_on=d.expires_on)
-            for d in docs if d.submission_id == latest and d.expires_on is not None]
+    docs = documents_expiring(client=client, profile=profile, policy=policy, today=today or timezone.localdate())
+    return [ExpiryWarning(kind=d.kind, label=str(d.get_kind_display()), expires_on=d.expires_on)
+            for d in docs if d.expires_on is not None]
 
 
 def kyc_journey(*, client: Client) -> Journey:
@@ -255,13 +248,9 @@ def account_choice(*, client: Client) -> Any:
 
 def own_account(*, client: Client, code: str) -> Any:
     """One of the client's open trading accounts, or None (another client's, unknown, archived)."""
-    from portal.services import _uuid
-    from trading.models import TradingAccount
+    from trading.permissions import trading_account_for_client
 
-    if not _uuid(code):
-        return None
-    return (TradingAccount.objects.select_related("server__brand", "client__brand")
-            .filter(client=client, is_archived=False, code=code).first())
+    return trading_account_for_client(client=client, code=code)
 
 
 def sessions_for(*, login: ClientLogin) -> list[Any]:

@@ -36,10 +36,8 @@ from crm.lib.ratelimit import rate_hit, rate_key
 from crm.lib.validation import InvalidValue
 from crm.locks import client_lock
 from crm.models import Brand, Client, Stage
-from leads import dedupe
-from leads.intake import IntakeMeta, lead_clean
-from leads.models import Channel
-from leads.services.intake import lead_intake
+from leads import services as leads_services
+from leads.services import Channel, IntakeMeta, lead_clean, lead_intake
 from portal import totp
 from portal.models import (
     AccountChoice,
@@ -171,8 +169,8 @@ def portal_register(*, brand: Brand, language: str, first_name: str, last_name: 
     errors.raise_if_any()
     assert lead is not None
 
-    keys = dedupe.contact_keys(email=lead.email, phone=lead.phone)
-    found = dedupe.keys_lock_and_find(brand.pk, keys)
+    keys = leads_services.contact_keys(email=lead.email, phone=lead.phone)
+    found = leads_services.keys_lock_and_find(brand.pk, keys)
     existing = login_find(brand=brand, email=lead.email)
     known_id = found.get(keys[0])  # the email's key
     if existing is None and known_id is None and len(keys) > 1 and keys[1] in found:
@@ -557,7 +555,7 @@ def portal_profile_update(*, login: ClientLogin, phone: str, language: str) -> C
                                             reason=gettext("changed by the client in the trader's room"))
     except ValidationFailed as exc:
         raise ValidationFailed(fields=exc.fields) from None
-    dedupe.contact_keys_sync(client)
+    leads_services.contact_keys_sync(client)
     return client
 
 
@@ -569,7 +567,7 @@ def _questionnaire_cap(client: Client) -> int | None:
     no answer, or no cap from it). Trading holds the client to it too (its own copy, written when the
     result's event is delivered); reading it here as well keeps a late delivery from opening above it."""
     try:
-        from kyc.questionnaire import questionnaire_latest_response
+        from kyc.selectors import questionnaire_latest_response
     except ImportError:  # the questionnaire is not installed
         return None
     response = questionnaire_latest_response(client=client)
@@ -629,7 +627,7 @@ def portal_first_live_account_open(*, client: Client, approval: Any = None) -> A
 def _no_type_reason(client: Client) -> str:
     """Why none of the brand's live account types can be opened for `client`: the limit that rules
     them all out, in words."""
-    from trading.policy import leverage_limit
+    from trading.selectors import leverage_limit
 
     limit = leverage_limit(client=client, brand=client.brand, demo=False)
     cap = _questionnaire_cap(client)
@@ -668,8 +666,7 @@ def live_account_refusal_record(*, client: Client, reason: str, approval: Any = 
 
     from crm.lib.payloads import client_url
     from crm.models import Event
-    from crm.services import task_create
-    from crm.services.notifications import notify_user
+    from crm.services import notify_user, task_create
 
     approval_ref = str(getattr(approval, "uuid", "") or "")
     if approval_ref and Event.objects.filter(client_id=client.pk, name=LIVE_ACCOUNT_REFUSED,
@@ -794,8 +791,7 @@ def portal_account_open(*, login: ClientLogin, token: uuid.UUID, key: str, demo:
     `demo_balance` (within PORTAL_DEMO_BALANCE_MIN/MAX). A platform failure raises AccountNotOpened
     and nothing is recorded."""
     from trading.exceptions import PlatformFailed
-    from trading.models import BalanceKind
-    from trading.services import balance_operation_request, trading_account_open
+    from trading.services import BalanceKind, balance_operation_request, trading_account_open
 
     client = login.client
     offer = offer_find(client=client, key=key, demo=demo)
@@ -844,11 +840,10 @@ def portal_account_leverage_set(*, login: ClientLogin, code: str, leverage: int)
     trading.services.trading_account_set_leverage (the system acts; the brand's and the cap rules'
     limits hold), within the questionnaire's limit too. Another client's account is NotFound."""
     from trading.exceptions import PlatformFailed
-    from trading.models import TradingAccount
+    from trading.permissions import trading_account_for_client
     from trading.services import trading_account_set_leverage
 
-    account = (TradingAccount.objects.select_related("server__brand", "client__brand")
-               .filter(client=login.client, is_archived=False, code=code).first() if _uuid(code) else None)
+    account = trading_account_for_client(client=login.client, code=code)
     if account is None:
         raise NotFound()
     if not account.is_demo and (cap := _questionnaire_cap(account.client)) is not None and leverage > cap:

@@ -4,7 +4,7 @@ trading accounts, or between two of them, and the history of transfers with thei
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import messages
@@ -17,13 +17,19 @@ from crm.exceptions import DomainError
 from crm.forms import AmountField
 from crm.lib.money import money_parse
 from crm.lib.validation import InvalidValue
-from crm.permissions import code_or_404
 from portal.auth import client_login_required
 from portal.forms import ServiceErrorsMixin
-from trading.models import TradingAccount
-from wallet.ledger import wallet_balances_for_client
-from wallet.models.transfers import OPEN_STATES
-from wallet.transfers import transfer_accounts_for, transfer_request, transfers_for_client
+from trading.permissions import trading_account_for_client
+from wallet.selectors import (
+    TRANSFER_OPEN_STATES,
+    transfer_accounts_for,
+    transfers_for_client,
+    wallet_balances_for_client,
+)
+from wallet.services import transfer_request
+
+if TYPE_CHECKING:
+    from trading.models import TradingAccount  # for annotations only
 
 WALLET = "wallet"
 
@@ -48,10 +54,7 @@ def _account(client: Any, value: str) -> TradingAccount | None:
     """The wallet (None) or one of the client's own accounts; anything else is not there (404)."""
     if value == WALLET:
         return None
-    try:
-        found = TradingAccount.objects.filter(client=client, code=code_or_404(value)).first()
-    except DomainError:
-        found = None
+    found = trading_account_for_client(client=client, code=value, archived=True)
     if found is None:
         raise Http404
     return found
@@ -63,7 +66,7 @@ def _page(request: HttpRequest, form: TransferForm | None, status: int = 200, *,
     login = request.portal_login  # type: ignore[attr-defined]
     transfers = list(transfers_for_client(client=client)[:50])
     context = {"brand": login.brand, "portal_login": login, "portal_client": client, "form": form,
-               "transfers": transfers, "any_open": any(t.state in OPEN_STATES for t in transfers)}
+               "transfers": transfers, "any_open": any(t.state in TRANSFER_OPEN_STATES for t in transfers)}
     if part:
         return render(request, "portal/wallet/transfer.html#transfer-list", context)
     context.update(wallets=wallet_balances_for_client(client), accounts=list(transfer_accounts_for(client=client)))

@@ -20,9 +20,10 @@ from crm.lib.public_url import public_url
 from crm.lib.validation import InvalidValue
 from portal.auth import client_login_required
 from portal.forms import ServiceErrorsMixin
-from trading.models import TradingAccount
-from wallet import deposits
-from wallet.ledger import wallet_balances_for_client
+from trading.selectors import live_accounts_for_client
+from wallet import permissions as wallet_permissions
+from wallet import selectors as wallet_selectors
+from wallet import services as wallet_services
 
 
 def _ctx(request: HttpRequest, **more: Any) -> dict[str, Any]:
@@ -41,11 +42,11 @@ class DepositForm(ServiceErrorsMixin, forms.Form):
 
     def __init__(self, *args: Any, client: Any, currency: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        currencies = deposits.deposit_currencies(client=client)
+        currencies = wallet_selectors.deposit_currencies(client=client)
         self._choices("currency", [(c, c) for c in currencies])
         self._choices("method", [(o.method_code, f"{o.label} ({o.minimum} – {o.maximum or '∞'})")
-                                 for o in deposits.deposit_options(client=client, currency=currency)])
-        self.accounts = {str(a.code): a for a in TradingAccount.objects.filter(client=client, is_demo=False)}
+                                 for o in wallet_selectors.deposit_options(client=client, currency=currency)])
+        self.accounts = {str(a.code): a for a in live_accounts_for_client(client=client)}
         self._choices("trading_account", [("", gettext("Wallet only"))] + [
             (code, f"{a.login} ({a.currency})") for code, a in self.accounts.items()])
 
@@ -61,14 +62,14 @@ class DepositForm(ServiceErrorsMixin, forms.Form):
 def wallet_home(request: HttpRequest) -> HttpResponse:
     client = request.portal_client  # type: ignore[attr-defined]
     return render(request, "portal/wallet/home.html", _ctx(
-        request, balances=wallet_balances_for_client(client),
-        deposits=list(deposits.deposits_for_client(client=client)[:50])))
+        request, balances=wallet_selectors.wallet_balances_for_client(client),
+        deposits=list(wallet_selectors.deposits_for_client(client=client)[:50])))
 
 
 @client_login_required
 def deposit_new(request: HttpRequest) -> HttpResponse:
     client = request.portal_client  # type: ignore[attr-defined]
-    currencies = deposits.deposit_currencies(client=client)
+    currencies = wallet_selectors.deposit_currencies(client=client)
     currency = (request.POST.get("currency") or request.GET.get("currency") or (currencies[0] if currencies else "USD"))
     if currency not in currencies:  # the choice field names an unknown or metal code; the methods are the first's
         currency = currencies[0] if currencies else client.brand.default_currency
@@ -79,7 +80,7 @@ def deposit_new(request: HttpRequest) -> HttpResponse:
             data = form.cleaned_data
             try:
                 account = form.accounts.get(data["trading_account"] or "")
-                deposit = deposits.deposit_create(
+                deposit = wallet_services.deposit_create(
                     client=client, amount=money_parse(data["amount"], data["currency"]), method=data["method"],
                     trading_account=account,
                     return_url=public_url(reverse("portal:wallet_deposit_return")))
@@ -103,7 +104,7 @@ def deposit_new(request: HttpRequest) -> HttpResponse:
 @require_GET
 def deposit_return(request: HttpRequest) -> HttpResponse:
     """Where the provider's checkout sends the client back (?merchant_ref=...): the deposit's page."""
-    found = deposits.deposits_for_client(client=request.portal_client).filter(  # type: ignore[attr-defined]
+    found = wallet_selectors.deposits_for_client(client=request.portal_client).filter(  # type: ignore[attr-defined]
         merchant_ref=request.GET.get("merchant_ref", "")[:64]).first()
     if found is None:
         raise Http404
@@ -112,7 +113,7 @@ def deposit_return(request: HttpRequest) -> HttpResponse:
 
 def _own(request: HttpRequest, code: str) -> Any:
     try:
-        return deposits.deposit_for_client(client=request.portal_client, code=code)  # type: ignore[attr-defined]
+        return wallet_permissions.deposit_for_client(client=request.portal_client, code=code)  # type: ignore[attr-defined]
     except NotFound:
         raise Http404 from None
 
@@ -147,7 +148,7 @@ def deposit_status(request: HttpRequest, code: str) -> HttpResponse:
 def deposit_cancel(request: HttpRequest, code: str) -> HttpResponse:
     deposit = _own(request, code)
     try:
-        deposits.deposit_cancel(deposit=deposit)
+        wallet_services.deposit_cancel(deposit=deposit)
     except DomainError as exc:
         from django.contrib import messages
 
@@ -160,12 +161,11 @@ def deposit_cancel(request: HttpRequest, code: str) -> HttpResponse:
 def statement(request: HttpRequest) -> HttpResponse:
     """The client's wallet statement as PDF (?currency=USD&from=YYYY-MM-DD&to=YYYY-MM-DD; this month
     by default). A bad period is named, not guessed."""
-    from wallet.statements import statement_build, statement_pdf, statement_period
 
     client = request.portal_client  # type: ignore[attr-defined]
     try:
-        start, end = statement_period(request.GET.get("from", ""), request.GET.get("to", ""))
-        made = statement_build(client=client, currency=request.GET.get("currency") or client.brand.default_currency,
+        start, end = wallet_selectors.statement_period(request.GET.get("from", ""), request.GET.get("to", ""))
+        made = wallet_selectors.statement_build(client=client, currency=request.GET.get("currency") or client.brand.default_currency,
                                start=start, end=end)
     except (DomainError, MoneyError) as error:
         message = error.message if isinstance(error, DomainError | InvalidValue) else gettext(
@@ -173,6 +173,6 @@ def statement(request: HttpRequest) -> HttpResponse:
         fields = getattr(error, "fields", None) or {}
         text = " ".join(str(m) for msgs in fields.values() for m in (msgs if isinstance(msgs, list) else [msgs]))
         return HttpResponse(text or message, status=400, content_type="text/plain; charset=utf-8")
-    response = HttpResponse(statement_pdf(made), content_type="application/pdf")
+    response = HttpResponse(wallet_selectors.statement_pdf(made), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{made.filename}"'
     return response

@@ -3,7 +3,7 @@ changes, via htmx), the form, and the client's withdrawals with a cancel button 
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib import messages
@@ -19,18 +19,20 @@ from crm.lib.money import money_parse
 from crm.lib.validation import InvalidValue
 from portal.auth import client_login_required
 from portal.forms import ServiceErrorsMixin
-from wallet.ledger import wallet_balances_for_client
-from wallet.models import PaymentMethod
-from wallet.withdrawals import (
+from wallet.exceptions import WithdrawalBlocked
+from wallet.permissions import withdrawal_get_for_client
+from wallet.selectors import (
     Blocker,
-    WithdrawalBlocked,
+    method_get,
+    wallet_balances_for_client,
     withdrawal_blockers,
-    withdrawal_cancel,
-    withdrawal_get_for_client,
     withdrawal_methods_for,
-    withdrawal_request,
     withdrawals_for_client,
 )
+from wallet.services import withdrawal_cancel, withdrawal_request
+
+if TYPE_CHECKING:
+    from wallet.models import PaymentMethod  # for annotations only
 
 
 class WithdrawForm(ServiceErrorsMixin, forms.Form):
@@ -53,7 +55,7 @@ class WithdrawForm(ServiceErrorsMixin, forms.Form):
 
 def _method(code: str) -> PaymentMethod | None:
     try:
-        return PaymentMethod.objects.select_related("provider").filter(code=code).first()
+        return method_get(code)
     except (ValueError, DomainError):
         return None
 

@@ -7,13 +7,16 @@ A trading account is visible to whoever can see its client (crm.permissions scop
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 
 from crm.exceptions import NotFound
 from crm.permissions import client_queryset_for_user, code_or_404, user_can
 from trading.models import PlatformServer, TradingAccount
+
+if TYPE_CHECKING:
+    from crm.models import Client
 
 
 def trading_account_queryset_for_user(user: Any) -> QuerySet[TradingAccount]:
@@ -32,6 +35,19 @@ def trading_account_get_for_user(user: Any, code: Any, *, for_update: bool = Fal
         return qs.get(code=code_or_404(code))
     except TradingAccount.DoesNotExist:
         raise NotFound() from None
+
+
+def trading_account_for_client(*, client: Client, code: Any, archived: bool = False) -> TradingAccount | None:
+    """The client's own account with `code` (its server and brand loaded), or None for anyone else's
+    or a malformed code (the trader's room answers 404 for both). Archived ones only with `archived`."""
+    try:
+        key = code_or_404(code)
+    except NotFound:
+        return None
+    qs = TradingAccount.objects.select_related("server__brand", "client__brand").filter(client=client, code=key)
+    if not archived:
+        qs = qs.filter(is_archived=False)
+    return qs.first()
 
 
 def platform_server_queryset_for_user(user: Any) -> QuerySet[PlatformServer]:

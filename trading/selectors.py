@@ -5,7 +5,7 @@ servers with their sync health; and the views trading publishes for other apps' 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -31,7 +31,8 @@ from trading.models import (
     TradingAccount,
 )
 from trading.permissions import platform_server_queryset_for_user, trading_account_queryset_for_user
-from trading.policy import leverage_limit, with_leverage_cap
+from trading.policy import leverage_limit as leverage_limit  # re-exported: the client's leverage cap
+from trading.policy import with_leverage_cap
 
 if TYPE_CHECKING:
     from trading.policy import AccountsWithCap
@@ -94,6 +95,17 @@ def recent_deals_for_client(*, client: Client, days: int = 30, limit: int = TAB_
     since = timezone.now() - dt.timedelta(days=days)
     return list(Deal.objects.filter(account__client=client, time__gte=since).select_related("account")
                 .defer("raw").order_by("-time", "-deal_id")[:limit])
+
+
+def balance_operation_get(code: Any) -> BalanceOperation | None:
+    """The balance operation with `code`, or None."""
+    return BalanceOperation.objects.filter(code=code).first()
+
+
+def balance_operation_unknown(*, client: Client) -> bool:
+    """Whether an operation on one of the client's accounts has an outcome nobody knows yet (the
+    platform did not answer): until it is looked up, moving more money could count it twice."""
+    return BalanceOperation.objects.filter(account__client=client, state=BalanceState.UNKNOWN).exists()
 
 
 def balance_operations_for_client(*, client: Client, limit: int = 20) -> list[BalanceOperation]:
@@ -218,6 +230,23 @@ def default_live_offer(*, brand_id: int, client: Client | None = None) -> LiveAc
     first such type the client can open (account_offers). None when there is none."""
     offers = account_offers(brand_id=brand_id, demo=False, client=client)
     return offers[0] if offers else None
+
+
+def live_accounts_for_client(*, client: Client) -> QuerySet[TradingAccount]:
+    """The client's live trading accounts, archived ones included."""
+    return TradingAccount.objects.filter(client=client, is_demo=False)
+
+
+def live_accounts_by_login(*, brand: Any, login: int, limit: int) -> list[TradingAccount]:
+    """At most `limit` live accounts with `login` on the brand's servers (their server loaded): one
+    when the login names an account, more when several servers of the brand have it."""
+    return list(TradingAccount.objects.filter(server__brand=brand, login=login, is_demo=False)
+                .select_related("server")[:limit])
+
+
+def account_logins(ids: Iterable[int]) -> dict[int, int]:
+    """The platform login of each trading account in `ids` (by id)."""
+    return dict(TradingAccount.objects.filter(pk__in=set(ids)).values_list("pk", "login"))
 
 
 def has_live_account(*, client: Client) -> bool:

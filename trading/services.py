@@ -59,7 +59,6 @@ from trading.exceptions import (
 from trading.models import (
     OPENING_STAGES,
     AccessLevel,
-    BalanceKind,
     BalanceOperation,
     BalanceState,
     BrandTradingPolicy,
@@ -69,6 +68,9 @@ from trading.models import (
     PlatformKind,
     PlatformServer,
     TradingAccount,
+)
+from trading.models import (
+    BalanceKind as BalanceKind,  # re-exported: the kinds balance_operation_request takes
 )
 from trading.password_links import password_link_issue
 from trading.policy import (

@@ -36,10 +36,11 @@ from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy, pgettext_lazy
 
 from crm.audit import audit_record
-from crm.exceptions import Conflict, NotFound, ValidationFailed
+from crm.exceptions import NotFound, ValidationFailed
 from crm.lib.csvsafe import SafeCsvWriter, SafeXlsxWriter
 from crm.lib.money import Money, currency_normalise
 from crm.lib.pdf import pdf_render
+from wallet.exceptions import MonthNotClosable
 from wallet.models import AccountKind, LedgerAccount, MonthClose, PaymentProvider
 
 logger = logging.getLogger(__name__)
@@ -82,10 +83,6 @@ _MONTH_LEGS_SQL = """
       AND t.occurred_at < %(end)s
       AND NOT (t.occurred_at < %(start)s AND l.recorded_at <= %(previous_cutoff)s)
 """
-
-
-class MonthNotClosable(Conflict):
-    default_code = "month_not_closable"
 
 
 @dataclass(frozen=True)

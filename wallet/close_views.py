@@ -20,9 +20,8 @@ from crm.exceptions import DomainError
 from crm.lib.money import currency_normalise
 from crm.permissions import AuthedRequest, page_permission_required, user_can
 from crm.views.ui import render_page
-from wallet import close
+from wallet import permissions, selectors, services
 from wallet.models import MonthClose, PaymentProvider
-from wallet.reconciliation import providers_for_user
 
 
 class CloseForm(forms.Form):
@@ -38,9 +37,9 @@ def _overview(user: Any) -> list[dict[str, Any]]:
     """Per provider (of `user`'s brands) and currency: the last closed month and the month to close next."""
     last_month = _previous_month(timezone.localdate())
     rows = []
-    for provider in providers_for_user(user).order_by("name"):
-        for currency in close.close_currencies(provider):
-            last = close.last_closed(provider, currency)
+    for provider in selectors.providers_for_user(user).order_by("name"):
+        for currency in selectors.close_currencies(provider):
+            last = selectors.last_closed(provider, currency)
             upcoming = (last.period.replace(day=28) + dt.timedelta(days=4)).replace(day=1) if last else last_month
             rows.append({"provider": provider, "currency": currency, "last": last, "next": upcoming,
                          "next_ready": upcoming <= last_month})
@@ -49,50 +48,50 @@ def _overview(user: Any) -> list[dict[str, Any]]:
 
 def _provider(user: Any, code: str) -> PaymentProvider:
     # A provider serving brands outside the user's: its close is about their money too.
-    provider = providers_for_user(user).filter(code=code).first()
+    provider = selectors.providers_for_user(user).filter(code=code).first()
     if provider is None:
         raise Http404
     return provider
 
 
-def _figures(user: Any, provider_code: str, currency: str, period: str) -> close.CloseFigures:
+def _figures(user: Any, provider_code: str, currency: str, period: str) -> selectors.CloseFigures:
     provider = _provider(user, provider_code)
     try:
-        return close.month_figures(provider=provider, currency=currency_normalise(currency),
-                                   period=close.period_parse(period))
+        return selectors.month_figures(provider=provider, currency=currency_normalise(currency),
+                                       period=selectors.period_parse(period))
     except (DomainError, ValueError):  # a month or currency that does not parse (MoneyError is a ValueError)
         raise Http404 from None
 
 
 @require_GET
-@page_permission_required(close.VIEW_PERMISSION)
+@page_permission_required(permissions.CLOSE_VIEW_PERMISSION)
 def close_list(request: AuthedRequest) -> HttpResponse:
     return render_page(request, "wallet/close/list.html", {
         "rows": _overview(request.user),
-        "closes": MonthClose.objects.filter(provider__in=providers_for_user(request.user))
+        "closes": MonthClose.objects.filter(provider__in=selectors.providers_for_user(request.user))
         .select_related("provider", "closed_by")[:48]})
 
 
 @require_GET
-@page_permission_required(close.VIEW_PERMISSION)
+@page_permission_required(permissions.CLOSE_VIEW_PERMISSION)
 def close_detail(request: AuthedRequest, provider_code: str, currency: str, period: str) -> HttpResponse:
     figures = _figures(request.user, provider_code, currency, period)
-    can_close = figures.closed is None and not figures.problems and user_can(request.user, close.CLOSE_PERMISSION)
+    can_close = figures.closed is None and not figures.problems and user_can(request.user, permissions.CLOSE_PERMISSION)
     return render_page(request, "wallet/close/detail.html", {
         "figures": figures, "form": CloseForm(), "can_close": can_close, "period_text": period,
-        "breaks_url": close.breaks_url(figures), "can_see_breaks": user_can(request.user, "wallet.reconcile")})
+        "breaks_url": selectors.breaks_url(figures), "can_see_breaks": user_can(request.user, "wallet.reconcile")})
 
 
 @require_POST
-@page_permission_required(close.CLOSE_PERMISSION)
+@page_permission_required(permissions.CLOSE_PERMISSION)
 def close_month(request: AuthedRequest, provider_code: str, currency: str, period: str) -> HttpResponse:
     provider = _figures(request.user, provider_code, currency, period).provider  # 404 for what does not parse
     form = CloseForm(request.POST)
     note = form.cleaned_data["note"] if form.is_valid() else ""
     back = reverse("wallet_close_detail", args=[provider.code, currency, period])
     try:
-        row = close.month_close(actor=request.user, provider=provider, currency=currency,
-                                period=close.period_parse(period), note=note)
+        row = services.month_close(actor=request.user, provider=provider, currency=currency,
+                                   period=selectors.period_parse(period), note=note)
     except DomainError as error:
         messages.error(request, error.message)
         return HttpResponseRedirect(back)
@@ -102,13 +101,13 @@ def close_month(request: AuthedRequest, provider_code: str, currency: str, perio
 
 
 @require_GET
-@page_permission_required(close.VIEW_PERMISSION)
+@page_permission_required(permissions.CLOSE_VIEW_PERMISSION)
 def close_download(request: AuthedRequest, provider_code: str, currency: str, period: str, fmt: str) -> HttpResponse:
     figures = _figures(request.user, provider_code, currency, period)
-    makers = {"pdf": (close.close_pdf_download, "application/pdf"),
-              "pdf-now": (close.close_pdf_now, "application/pdf"),
-              "csv": (close.close_csv, "text/csv; charset=utf-8"),
-              "xlsx": (close.close_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")}
+    makers = {"pdf": (selectors.close_pdf_download, "application/pdf"),
+              "pdf-now": (selectors.close_pdf_now, "application/pdf"),
+              "csv": (selectors.close_csv, "text/csv; charset=utf-8"),
+              "xlsx": (selectors.close_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")}
     if fmt not in makers:
         raise Http404
     make, content_type = makers[fmt]

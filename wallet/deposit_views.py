@@ -22,13 +22,13 @@ from crm.lib.validation import InvalidValue
 from crm.models import Client
 from crm.permissions import AuthedRequest, user_can
 from crm.views.ui import render_page
-from wallet import deposits
-from wallet.ledger import statement_lines, wallet_balances_for_client
+from wallet import permissions, selectors, services
+from wallet.exceptions import HeldDepositDecided
 from wallet.models import Deposit, DepositStatus, PaymentProvider
 
 VIEW = "wallet.view_deposit"
 REFUND = "wallet.refund_deposit"
-DECIDE = deposits.DECIDE_HELD
+DECIDE = permissions.DECIDE_HELD_PERMISSION
 PAGE_SIZE = 100
 
 
@@ -44,7 +44,7 @@ def _date(value: str) -> dt.date | None:
 def deposit_list(request: AuthedRequest) -> HttpResponse:
     if not user_can(request.user, VIEW):
         raise Http404
-    rows = deposits.deposit_list_for_user(request.user)
+    rows = selectors.deposit_list_for_user(request.user)
     status = request.GET.get("status", "")
     provider = request.GET.get("provider", "")
     start, end = _date(request.GET.get("from", "")), _date(request.GET.get("to", ""))
@@ -82,7 +82,7 @@ def _deposit_or_404(request: AuthedRequest, code: str) -> Deposit:
     if not user_can(request.user, VIEW):
         raise Http404
     try:
-        return deposits.deposit_get_for_user(user=request.user, code=code)
+        return permissions.deposit_get_for_user(user=request.user, code=code)
     except NotFound:
         raise Http404 from None
 
@@ -115,7 +115,7 @@ def _held_decision(request: AuthedRequest, deposit: Deposit) -> dict[str, Any]:
     if deposit.status != DepositStatus.HELD and not retry:
         return {}
     may = user_can(request.user, DECIDE)
-    refusal = deposits.held_release_refusal(deposit) if deposit.status == DepositStatus.HELD else None
+    refusal = selectors.held_release_refusal(deposit) if deposit.status == DepositStatus.HELD else None
     return {"held": {"retry": retry, "may_decide": may, "release_refusal": refusal,
                      "release_form": HeldDecisionForm(prefix="release") if may and not refusal and not retry else None,
                      "refuse_form": HeldDecisionForm(prefix="refuse") if may else None}}
@@ -145,10 +145,10 @@ def _decide(request: AuthedRequest, code: str, action: str) -> HttpResponse:
     form = HeldDecisionForm(request.POST, prefix=action)
     if not form.is_valid():
         return _detail(request, deposit, None, status=400, held={f"{action}_form": form})
-    service = deposits.deposit_release if action == "release" else deposits.deposit_refuse
+    service = services.deposit_release if action == "release" else services.deposit_refuse
     try:
         deposit = service(deposit=deposit, actor=request.user, reason=form.cleaned_data["reason"])
-    except deposits.HeldDepositDecided as error:
+    except HeldDepositDecided as error:
         messages.info(request, error.message)
         return HttpResponseRedirect(reverse("wallet_deposit_detail", args=[deposit.code]))
     except DomainError as error:
@@ -199,7 +199,7 @@ def deposit_refund_view(request: AuthedRequest, code: str) -> HttpResponse:
         form.add_error("amount", error.message)
         return _detail(request, deposit, form, status=400)
     try:
-        refund = deposits.deposit_refund(deposit=deposit, amount=amount, actor=request.user,
+        refund = services.deposit_refund(deposit=deposit, amount=amount, actor=request.user,
                                          reason=form.cleaned_data["reason"])
     except DomainError as error:
         apply_domain_errors(form, error)
@@ -219,15 +219,15 @@ def deposit_refund_view(request: AuthedRequest, code: str) -> HttpResponse:
 
 
 def _tab_context(request: AuthedRequest, client: Client) -> dict[str, Any]:
-    balances = wallet_balances_for_client(client)
+    balances = selectors.wallet_balances_for_client(client)
     statements = []
     for row in balances:
-        _opening, lines = statement_lines(row.account)
+        _opening, lines = selectors.statement_lines(row.account)
         statements.append({"currency": row.account.currency, "lines": list(reversed(lines))[:20]})
     from wallet.transfer_views import transfer_tab_context
 
     return {"wallet_balances": balances, "wallet_statements": statements,
-            "wallet_deposits": list(deposits.deposits_for_client(client=client)[:20]),
+            "wallet_deposits": list(selectors.deposits_for_client(client=client)[:20]),
             **transfer_tab_context(request, client)}
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -37,8 +37,7 @@ from crm.exceptions import NotAllowed, NotFound, ValidationFailed
 from crm.lib.money import Money
 from crm.models import Client
 from kyc.selectors import deposit_block
-from trading.models import TradingAccount
-from wallet.exceptions import IllegalTransition, MethodNotAvailable, ProviderError
+from wallet.exceptions import HeldDepositDecided, IllegalTransition, MethodNotAvailable, ProviderError
 from wallet.ledger import (
     Leg,
     available,
@@ -77,6 +76,9 @@ from wallet.providers.base import (
     WebhookMessage,
 )
 from wallet.providers.webhook_handlers import register_webhook_handler
+
+if TYPE_CHECKING:
+    from trading.models import TradingAccount  # for annotations only
 
 logger = logging.getLogger("wallet.deposits")
 S = DepositStatus
@@ -490,10 +492,6 @@ def deposit_cancel(*, deposit: Deposit, actor: Any = None) -> Deposit:
 # --- finance's decision on a held deposit -------------------------------------------------------------
 
 DECIDE_HELD = "wallet.decide_held_deposit"
-
-
-class HeldDepositDecided(IllegalTransition):
-    default_code = "deposit_not_held"
 
 
 def _decision_check(deposit: Deposit, *, actor: Any, reason: str) -> str:

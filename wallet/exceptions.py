@@ -8,10 +8,17 @@ never by sending it again blindly.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.utils.translation import gettext
 
-from crm.exceptions import ExternalCallFailed, NotFound, ValidationFailed, WebhookNotBelieved
+from crm.exceptions import Conflict, ExternalCallFailed, NotFound, ValidationFailed, WebhookNotBelieved
+from crm.lib.money import Money, money_format
 from crm.lib.states import TransitionRefused
+
+if TYPE_CHECKING:
+    from wallet.models import LedgerAccount
+    from wallet.withdrawals import Blocker
 
 
 class ProviderError(ExternalCallFailed):
@@ -116,3 +123,73 @@ class TransferTransitionRefused(TransitionRefused):
     """A transfer's state may not move this way (wallet.models.transfers.TRANSFER_STATES)."""
 
     default_code = "transfer_transition_refused"
+
+
+class HeldDepositDecided(IllegalTransition):
+    """Finance's release or refusal of a deposit that is no longer held."""
+
+    default_code = "deposit_not_held"
+
+
+# --- the ledger -------------------------------------------------------------------------------------
+
+class UnbalancedTransaction(ValidationFailed):
+    default_code = "ledger_unbalanced"
+
+
+class IdempotencyConflict(Conflict):
+    """The key was used before for a different movement of money."""
+
+    default_code = "ledger_idempotency_conflict"
+
+
+class InsufficientFunds(Conflict):
+    """An account that may not go negative would: `available` is what it could give."""
+
+    default_code = "insufficient_funds"
+
+    def __init__(self, *, account: LedgerAccount, available: Money, requested: Money) -> None:
+        self.account = account
+        self.available = available
+        self.requested = requested
+        super().__init__(gettext("Insufficient funds: %(requested)s requested, %(available)s available.") % {
+            "requested": money_format(requested), "available": money_format(available)})
+
+
+class AlreadyReversed(Conflict):
+    default_code = "ledger_already_reversed"
+
+
+class HoldNotOpen(Conflict):
+    default_code = "ledger_hold_not_open"
+
+
+# --- withdrawals, transfers, the month's close, reconciliation ---------------------------------------
+
+class WithdrawalBlocked(Conflict):
+    """A withdrawal the checks refuse; `blockers` says every reason, the first one is the message."""
+
+    default_code = "withdrawal_blocked"
+
+    def __init__(self, blockers: list[Blocker]) -> None:
+        self.blockers = blockers
+        super().__init__(blockers[0].message, code=blockers[0].code,
+                         fields={"amount": [b.message for b in blockers]})
+
+
+class FourEyesRefused(Conflict):
+    default_code = "withdrawal_four_eyes"
+
+
+class TransferRefused(ValidationFailed):
+    """A transfer that may not be made; `code` says why and `fields` names the input at fault."""
+
+    default_code = "transfer_refused"
+
+
+class MonthNotClosable(Conflict):
+    default_code = "month_not_closable"
+
+
+class ProviderBusy(Conflict):
+    default_code = "reconciliation_busy"

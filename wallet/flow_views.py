@@ -10,7 +10,8 @@ from django.views.decorators.http import require_GET
 
 from crm.permissions import AuthedRequest, page_permission_required
 from crm.views.ui import render_page
-from wallet.flows import MAX_DAYS, money_flows, open_breaks_by_age
+from wallet.selectors import FLOWS_MAX_DAYS as MAX_DAYS
+from wallet.selectors import money_flows, open_breaks_by_age
 
 
 class FlowFilter(forms.Form):

@@ -12,7 +12,7 @@ from crm.exceptions import ValidationFailed
 from crm.models import Event
 from crm.services import client_stage_prove
 from crm.stages import Proof
-from trading.models import BalanceOperation
+from trading.selectors import balance_operation_get
 from wallet.models import Deposit
 from wallet.transfers import transfer_operation_settled, transfer_request
 
@@ -33,7 +33,7 @@ def transfer_step(event: Event) -> None:
     """The operation's stored state decides (a late or repeated event changes nothing); an
     operation no transfer sent is left alone."""
     code = (event.data or {}).get("operation")
-    operation = BalanceOperation.objects.filter(code=code).first() if code else None
+    operation = balance_operation_get(code) if code else None
     if operation is not None:
         transfer_operation_settled(operation=operation)
 

@@ -49,6 +49,13 @@ from crm.exceptions import Conflict, ValidationFailed
 from crm.lib.money import Money, currency_normalise, money_format, to_decimal
 from crm.lib.validation import InvalidValue
 from crm.models import Client
+from wallet.exceptions import (
+    AlreadyReversed,
+    HoldNotOpen,
+    IdempotencyConflict,
+    InsufficientFunds,
+    UnbalancedTransaction,
+)
 from wallet.models import (
     AccountKind,
     HoldState,
@@ -64,37 +71,7 @@ from wallet.models.ledger import DEBIT_NORMAL_KINDS, NON_NEGATIVE_KINDS
 KEY_MAX_LENGTH = 200
 
 
-# --- errors ------------------------------------------------------------------------------------------
-
-class UnbalancedTransaction(ValidationFailed):
-    default_code = "ledger_unbalanced"
-
-
-class IdempotencyConflict(Conflict):
-    """The key was used before for a different movement of money."""
-
-    default_code = "ledger_idempotency_conflict"
-
-
-class InsufficientFunds(Conflict):
-    """An account that may not go negative would: `available` is what it could give."""
-
-    default_code = "insufficient_funds"
-
-    def __init__(self, *, account: LedgerAccount, available: Money, requested: Money) -> None:
-        self.account = account
-        self.available = available
-        self.requested = requested
-        super().__init__(gettext("Insufficient funds: %(requested)s requested, %(available)s available.") % {
-            "requested": money_format(requested), "available": money_format(available)})
-
-
-class AlreadyReversed(Conflict):
-    default_code = "ledger_already_reversed"
-
-
-class HoldNotOpen(Conflict):
-    default_code = "ledger_hold_not_open"
+# The ledger's errors (UnbalancedTransaction, InsufficientFunds, ...) are in wallet.exceptions.
 
 
 # --- accounts ----------------------------------------------------------------------------------------
@@ -569,6 +546,18 @@ def wallet_balances_for_client(client: Any) -> list[WalletBalance]:
     rows = (LedgerBalance.objects.select_related("account")
             .filter(account__client_id=_pk(client) or 0, account__kind=AccountKind.CLIENT_WALLET)
             .order_by("currency"))
+    return [WalletBalance(account=row.account, balance=Money(row.balance, row.currency).quantize(),
+                          held=Money(row.held, row.currency).quantize(),
+                          available=Money(row.balance - row.held, row.currency).quantize()) for row in rows]
+
+
+def balances_of(*, kind: str, brand: Any, owner_ref: str) -> list[WalletBalance]:
+    """The balances of one owner's system accounts of `kind` in `brand` (a partner's payable, say),
+    one per currency, by currency (one query)."""
+    brand_id = _pk(brand)
+    rows = LedgerBalance.objects.select_related("account").filter(account__kind=kind, account__owner_ref=owner_ref)
+    rows = (rows.filter(account__brand_id=brand_id) if brand_id is not None
+            else rows.filter(account__brand__isnull=True)).order_by("currency")
     return [WalletBalance(account=row.account, balance=Money(row.balance, row.currency).quantize(),
                           held=Money(row.held, row.currency).quantize(),
                           available=Money(row.balance - row.held, row.currency).quantize()) for row in rows]

@@ -86,6 +86,11 @@ def method_list() -> QuerySet[PaymentMethod]:
             .order_by("brand__name", "direction", "country", "order", "method"))
 
 
+def method_get(code: str) -> PaymentMethod | None:
+    """The payment method with `code` (its provider loaded), or None."""
+    return PaymentMethod.objects.select_related("provider").filter(code=code).first()
+
+
 def provider_get(code: str) -> PaymentProvider | None:
     return PaymentProvider.objects.filter(code=code).first()
 

@@ -10,9 +10,8 @@ from django.views.decorators.http import require_GET, require_POST
 from crm.lib.webhooks import webhook_answer, webhook_request
 from crm.permissions import AuthedRequest, user_can
 from crm.views.ui import render_page
-from wallet import provider_selectors
+from wallet import selectors, services
 from wallet.models import BankWireIncoming, WebhookDelivery
-from wallet.webhooks import webhook_receive
 
 MANAGE = "wallet.manage_providers"
 
@@ -20,7 +19,7 @@ MANAGE = "wallet.manage_providers"
 @csrf_exempt  # a provider's server has no CSRF token: the HMAC signature authenticates it
 @require_POST
 def webhook(request: HttpRequest, provider_code: str) -> HttpResponse:
-    return webhook_answer(webhook_receive(provider_code=provider_code, **webhook_request(request)))
+    return webhook_answer(services.webhook_receive(provider_code=provider_code, **webhook_request(request)))
 
 
 @login_required
@@ -29,8 +28,8 @@ def provider_list(request: AuthedRequest) -> HttpResponse:
     if not user_can(request.user, MANAGE):
         raise Http404
     return render_page(request, "wallet/provider_list.html", {
-        "providers": provider_selectors.provider_list(),
-        "methods": provider_selectors.method_list(),
+        "providers": selectors.provider_list(),
+        "methods": selectors.method_list(),
         "deliveries": WebhookDelivery.objects.select_related("provider")[:50],
         "wires": BankWireIncoming.objects.select_related("provider")[:50],
     })

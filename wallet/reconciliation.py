@@ -66,7 +66,7 @@ from crm.exceptions import Conflict, NotAllowed, NotFound, ValidationFailed
 from crm.jobs import JobCancelled, JobHandle, job_start
 from crm.lib.money import Money
 from crm.permissions import user_can
-from wallet.exceptions import SettlementParseError
+from wallet.exceptions import ProviderBusy, SettlementParseError
 from wallet.ledger import Leg, clearing_account_for, ledger_post, mirror_account_for, system_account_for
 from wallet.models import (
     AccountKind,
@@ -671,10 +671,6 @@ class RematchResult:
     lines: int  # lines missing in the ledger that were looked at
     matched: int  # of them, matched now (their breaks resolved as matched)
     breaks: int  # differences of the new pairs (amount, fee, currency) opened as breaks
-
-
-class ProviderBusy(Conflict):
-    default_code = "reconciliation_busy"
 
 
 def settlement_rematch(*, actor: Any, settlement: SettlementImport | None = None,

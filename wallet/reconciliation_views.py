@@ -22,7 +22,7 @@ from crm.exceptions import DomainError, NotFound
 from crm.lib.money import UnknownCurrency, currency_normalise
 from crm.permissions import AuthedRequest, page_permission_required
 from crm.views.ui import render_page
-from wallet import reconciliation as recon
+from wallet import permissions, selectors, services
 from wallet.exceptions import ProviderError
 from wallet.models import (
     BreakKind,
@@ -34,7 +34,7 @@ from wallet.models import (
     SettlementMapping,
 )
 
-PERM = recon.RECONCILE_PERMISSION
+PERM = permissions.RECONCILE_PERMISSION
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 QUEUE_SIZE = 200
 
@@ -52,7 +52,7 @@ class ImportForm(forms.Form):
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Finance limited to brands imports the files of providers serving only their brands.
-        self.fields["provider"].queryset = recon.providers_for_user(user).filter(is_enabled=True)  # type: ignore[attr-defined]
+        self.fields["provider"].queryset = selectors.providers_for_user(user).filter(is_enabled=True)  # type: ignore[attr-defined]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -77,7 +77,7 @@ class QueueFilter(forms.Form):
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["provider"].queryset = recon.providers_for_user(user)  # type: ignore[attr-defined]
+        self.fields["provider"].queryset = selectors.providers_for_user(user)  # type: ignore[attr-defined]
 
     def clean_currency(self) -> str:
         value = self.cleaned_data.get("currency") or ""
@@ -98,8 +98,8 @@ class ResolveForm(forms.Form):
 @require_GET
 def recon_home(request: AuthedRequest) -> HttpResponse:
     return render_page(request, "wallet/reconciliation/home.html", {
-        "form": ImportForm(user=request.user), "imports": recon.imports_recent(user=request.user),
-        "summary": recon.open_breaks_summary(as_of=timezone.localdate(), user=request.user)})
+        "form": ImportForm(user=request.user), "imports": selectors.imports_recent(user=request.user),
+        "summary": selectors.open_breaks_summary(as_of=timezone.localdate(), user=request.user)})
 
 
 @page_permission_required(PERM)
@@ -114,9 +114,9 @@ def recon_import(request: AuthedRequest) -> HttpResponse:
                 data, name = upload.read(), upload.name
             else:
                 day: dt.date = form.cleaned_data["day"]
-                data, name = recon.simulator_settlement_fetch(provider=provider, day=day), f"{provider.code}-{day}.csv"
-            imp = recon.settlement_import_start(actor=request.user, provider=provider, data=data, file_name=name,
-                                                mapping=form.cleaned_data.get("mapping"))
+                data, name = services.simulator_settlement_fetch(provider=provider, day=day), f"{provider.code}-{day}.csv"
+            imp = services.settlement_import_start(actor=request.user, provider=provider, data=data, file_name=name,
+                                                   mapping=form.cleaned_data.get("mapping"))
         except ProviderError as error:
             form.add_error(None, gettext("The provider did not give the file: %(error)s") % {"error": error.message})
         except DomainError as error:
@@ -129,8 +129,8 @@ def recon_import(request: AuthedRequest) -> HttpResponse:
             assert imp.job is not None
             return redirect("job_detail", imp.job.code)
     return render_page(request, "wallet/reconciliation/home.html", {
-        "form": form, "imports": recon.imports_recent(user=request.user),
-        "summary": recon.open_breaks_summary(as_of=timezone.localdate(), user=request.user)}, status=400)
+        "form": form, "imports": selectors.imports_recent(user=request.user),
+        "summary": selectors.open_breaks_summary(as_of=timezone.localdate(), user=request.user)}, status=400)
 
 
 @page_permission_required(PERM)
@@ -146,7 +146,7 @@ def recon_import_detail(request: AuthedRequest, code: str) -> HttpResponse:
 
 def _import_or_404(request: AuthedRequest, code: str) -> SettlementImport:
     try:
-        return recon.import_get_for_user(user=request.user, code=_uuid(code))
+        return permissions.import_get_for_user(user=request.user, code=_uuid(code))
     except NotFound:
         raise Http404 from None
 
@@ -157,7 +157,7 @@ def recon_import_rematch(request: AuthedRequest, code: str) -> HttpResponse:
     """Match the import's lines missing in the ledger again (payments whose webhook came late)."""
     imp = _import_or_404(request, code)
     try:
-        result = recon.settlement_rematch(actor=request.user, settlement=imp)
+        result = services.settlement_rematch(actor=request.user, settlement=imp)
     except NotFound:
         raise Http404 from None
     except DomainError as error:
@@ -172,8 +172,8 @@ def recon_import_rematch(request: AuthedRequest, code: str) -> HttpResponse:
 def recon_break_rematch(request: AuthedRequest, code: str) -> HttpResponse:
     """Match one break's line missing in the ledger again."""
     try:
-        brk = recon.break_get_for_user(user=request.user, code=code)
-        result = recon.settlement_rematch(actor=request.user, brk=brk)
+        brk = permissions.break_get_for_user(user=request.user, code=code)
+        result = services.settlement_rematch(actor=request.user, brk=brk)
     except NotFound:
         raise Http404 from None
     except DomainError as error:
@@ -188,7 +188,7 @@ def _error_text(error: DomainError) -> str:
     return " ".join(str(m) for m in fields.values()) or error.message
 
 
-def _rematch_text(result: recon.RematchResult) -> str:
+def _rematch_text(result: selectors.RematchResult) -> str:
     if not result.lines:
         return gettext("No line of it is missing in the ledger any more.")
     if not result.matched:
@@ -213,17 +213,17 @@ def recon_breaks(request: AuthedRequest) -> HttpResponse:
     form = QueueFilter(request.GET or None, user=request.user)
     values = form.cleaned_data if form.is_valid() else {}
     status = values.get("status") or BreakStatus.OPEN
-    qs = recon.breaks_for_queue(user=request.user, status="" if status == "all" else status,
-                                provider=values.get("provider"), kind=values.get("kind") or "",
-                                older_than_days=values.get("older_than"), currency=values.get("currency") or "",
-                                occurred_until=values.get("until"))
+    qs = selectors.breaks_for_queue(user=request.user, status="" if status == "all" else status,
+                                   provider=values.get("provider"), kind=values.get("kind") or "",
+                                   older_than_days=values.get("older_than"), currency=values.get("currency") or "",
+                                   occurred_until=values.get("until"))
     breaks = list(qs[:QUEUE_SIZE])
     today = timezone.localdate()
     for brk in breaks:
         brk.age = (today - brk.occurred_on).days  # type: ignore[attr-defined]
     return render_page(request, "wallet/reconciliation/breaks.html", {
         "filter": form, "breaks": breaks, "more": len(breaks) == QUEUE_SIZE,
-        "allowed": {kind: [(r, Resolution(r).label) for r in rs] for kind, rs in recon.ALLOWED.items()}},
+        "allowed": {kind: [(r, Resolution(r).label) for r in rs] for kind, rs in selectors.BREAK_RESOLUTIONS.items()}},
         partial="break-table")
 
 
@@ -231,7 +231,7 @@ def recon_breaks(request: AuthedRequest) -> HttpResponse:
 @require_POST
 def recon_break_resolve(request: AuthedRequest, code: str) -> HttpResponse:
     try:
-        brk: ReconciliationBreak = recon.break_get_for_user(user=request.user, code=code)
+        brk: ReconciliationBreak = permissions.break_get_for_user(user=request.user, code=code)
     except NotFound:
         raise Http404 from None
     form = ResolveForm(request.POST)
@@ -239,8 +239,8 @@ def recon_break_resolve(request: AuthedRequest, code: str) -> HttpResponse:
         messages.error(request, gettext("Choose a resolution."))
     else:
         try:
-            recon.break_resolve(actor=request.user, brk=brk, resolution=form.cleaned_data["resolution"],
-                                note=form.cleaned_data["note"])
+            services.break_resolve(actor=request.user, brk=brk, resolution=form.cleaned_data["resolution"],
+                                   note=form.cleaned_data["note"])
         except DomainError as error:
             fields = getattr(error, "fields", None) or {}
             messages.error(request, " ".join(str(m) for m in fields.values()) or error.message)
@@ -258,7 +258,7 @@ def _safe_next(request: AuthedRequest) -> bool:
 @require_POST
 def recon_platform(request: AuthedRequest) -> HttpResponse:
     try:
-        result = recon.platform_reconcile(actor=request.user)
+        result = services.platform_reconcile(actor=request.user)
     except DomainError as error:
         messages.error(request, error.message)
     else:

@@ -4,7 +4,7 @@ and the client's live trading accounts (wallet.transfers), as the trader's room 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import messages
@@ -21,8 +21,11 @@ from crm.lib.payloads import client_url
 from crm.lib.validation import InvalidValue
 from crm.models import Client
 from crm.permissions import AuthedRequest, client_get_for_user, user_can
-from trading.models import TradingAccount
-from wallet.transfers import transfer_accounts_for, transfer_request, transfers_for_client
+from wallet.selectors import transfer_accounts_for, transfers_for_client
+from wallet.services import transfer_request
+
+if TYPE_CHECKING:
+    from trading.models import TradingAccount  # for annotations only
 
 TRANSFER_PERMISSION = "wallet.transfer_funds"
 WALLET = "wallet"
@@ -86,7 +89,7 @@ def client_transfer(request: AuthedRequest, code: str) -> HttpResponse:
 @require_GET
 def client_statement(request: AuthedRequest, code: str) -> HttpResponse:
     """A client's wallet statement as PDF, for staff who see the client and the deposits."""
-    from wallet.statements import statement_build, statement_pdf, statement_period
+    from wallet.selectors import statement_build, statement_pdf, statement_period
 
     if not user_can(request.user, "wallet.view_deposit"):
         raise Http404

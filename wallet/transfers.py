@@ -40,6 +40,7 @@ from crm.models import Client
 from crm.permissions import code_or_404
 from trading.models import BalanceKind, BalanceOperation, BalanceState, TradingAccount
 from trading.services import balance_operation_request
+from wallet.exceptions import TransferRefused
 from wallet.ledger import (
     InsufficientFunds,
     Leg,
@@ -55,12 +56,6 @@ from wallet.models import AccountKind, LedgerAccount, LedgerBalance, Transfer, T
 
 S = TransferState
 TRANSIT = "transfers in transit"  # owner_ref of the brand's suspense account between two accounts
-
-
-class TransferRefused(ValidationFailed):
-    """A transfer that may not be made; `code` says why and `fields` names the input at fault."""
-
-    default_code = "transfer_refused"
 
 
 def _refuse(code: str, field: str, message: str) -> TransferRefused:

@@ -19,14 +19,13 @@ from crm.exceptions import DomainError, NotFound
 from crm.permissions import AuthedRequest, user_can
 from crm.views.ui import render_page
 from wallet.models import WithdrawalState
-from wallet.models.withdrawals import OPEN_STATES
-from wallet.withdrawals import (
-    APPROVE_PERMISSION,
+from wallet.permissions import APPROVE_PERMISSION, withdrawal_get_for_user
+from wallet.selectors import WITHDRAWAL_OPEN_STATES as OPEN_STATES
+from wallet.selectors import withdrawal_queue_for_user
+from wallet.services import (
     withdrawal_approve,
-    withdrawal_get_for_user,
     withdrawal_mark_failed,
     withdrawal_mark_paid,
-    withdrawal_queue_for_user,
     withdrawal_reject,
 )
 

@@ -37,7 +37,7 @@ from crm.lib.validation import InvalidValue
 from crm.locks import client_lock
 from crm.models import Client
 from crm.permissions import client_queryset_for_user, code_or_404, user_can
-from wallet.exceptions import MethodNotAvailable, ProviderError
+from wallet.exceptions import FourEyesRefused, MethodNotAvailable, ProviderError, WithdrawalBlocked
 from wallet.ledger import (
     Leg,
     available,
@@ -106,19 +106,6 @@ def unregister_withdrawal_check(check: WithdrawalCheck) -> None:
         withdrawal_checks.remove(check)
 
 
-class WithdrawalBlocked(Conflict):
-    default_code = "withdrawal_blocked"
-
-    def __init__(self, blockers: list[Blocker]) -> None:
-        self.blockers = blockers
-        super().__init__(blockers[0].message, code=blockers[0].code,
-                         fields={"amount": [b.message for b in blockers]})
-
-
-class FourEyesRefused(Conflict):
-    default_code = "withdrawal_four_eyes"
-
-
 # --- selectors ---------------------------------------------------------------------------------------
 
 def withdrawal_policy_for(*, brand: Any) -> WithdrawalPolicy:
@@ -184,9 +171,9 @@ def _kyc_blocker(client: Client) -> Blocker | None:
 
 
 def _unknown_balance_operation(client: Client) -> bool:
-    from trading.models import BalanceOperation, BalanceState
+    from trading.selectors import balance_operation_unknown
 
-    return BalanceOperation.objects.filter(account__client=client, state=BalanceState.UNKNOWN).exists()
+    return balance_operation_unknown(client=client)
 
 
 def _today_total(client: Client, currency: str) -> Money:

@@ -22,6 +22,9 @@ Conventions as in crm.services: keyword-only, actor first, `actor=None` is the s
 the API, tasks), ValidationFailed names each bad field, each change is audited.
 """
 
+from leads.dedupe import contact_keys, contact_keys_sync, keys_lock_and_find
+from leads.intake import IntakeMeta, lead_clean
+from leads.models import Channel
 from leads.services.assignment import lead_reassign, lead_reassign_bulk
 from leads.services.availability import agent_availability_set
 from leads.services.campaigns import campaign_save
@@ -41,6 +44,9 @@ from leads.services.routing_rules import (
 from leads.services.scoring_rules import scoring_rule_delete, scoring_rule_save
 
 __all__ = [
+    # another front door taking people in as leads (the trader's room's registration): the cleaning
+    # and the contact keys the intake itself uses, and the channels
+    "Channel", "IntakeMeta", "contact_keys", "contact_keys_sync", "keys_lock_and_find", "lead_clean",
     "MAX_BATCH", "IntakeResult", "agent_availability_set", "campaign_save", "client_merge", "desk_sla_save",
     "lead_intake", "lead_intake_batch", "lead_mark_contacted", "lead_queue_route", "lead_reassign", "lead_reassign_bulk",
     "lead_sla_sweep", "routing_rule_delete", "routing_rule_move", "routing_rule_save", "routing_rules_reorder",

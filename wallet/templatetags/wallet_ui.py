@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import template
 
-from wallet.statements import kind_label
+from wallet.selectors import kind_label
 
 register = template.Library()
 

@@ -27,7 +27,7 @@ from kyc.demo import demo_submission
 from portal.management.commands.portal_seed_demo import DEMO_BRAND, demo_login_ensure
 from wallet.demo import demo_wire_deposit, demo_wire_provider
 from wallet.models import Direction, MethodKind, PaymentMethod, Withdrawal, WithdrawalState
-from wallet.withdrawals import withdrawal_approve, withdrawal_payout_send, withdrawal_request
+from wallet.services import withdrawal_approve, withdrawal_payout_send, withdrawal_request
 
 FUNDED_EMAIL = "dana.whitfield@demo-client.example"
 FUNDED_PASSWORD = "harbor-compass-5176"  # noqa: S105 - a demo password, printed on purpose
