@@ -28,6 +28,7 @@ from crm.permissions import user_can
 from ib import engine
 from ib.exceptions import Conflict, NotAllowed, NotFound, ValidationFailed
 from ib.models import (
+    ClawbackScope,
     ClientChargeback,
     ClientDeposit,
     ClientQualification,
@@ -36,12 +37,15 @@ from ib.models import (
     CommissionRun,
     CommissionSettlement,
     CommissionTotal,
+    CpaAnchor,
     FxRate,
+    HedgeMode,
     Instrument,
     InstrumentGroup,
     Partner,
     PlanAssignment,
     PlanRule,
+    PassUpBase,
     PlanVersion,
     RevshareBasis,
     RuleKind,
@@ -161,7 +165,39 @@ def plan_create(*, actor: User | None, brand: Brand, name: str, currency: str = 
 
 RULE_FIELDS = {"code", "kind", "group", "account_type", "basis", "currency", "rate", "level_rates",
                "carry_negative", "cpa_min_deposit", "cpa_min_lots", "cpa_within_days", "cpa_require_kyc",
-               "cpa_countries", "clawback_on_chargeback", "tiers", "tier_window_days"}
+               "cpa_countries", "clawback_on_chargeback", "tiers", "tier_window_days", "negative_owed",
+               "net_with_commission", "net_with_swap", "net_with_fee", "min_hold_seconds", "period_cap",
+               "cpa_window_from", "cpa_kyc_within_window", "clawback_scope"}
+NET_FLAGS = ("net_with_commission", "net_with_swap", "net_with_fee")
+
+
+def _choice(spec: Mapping[str, Any], name: str, choices: Any, where: str) -> str:
+    value = spec.get(name) or choices.values[0]
+    if value not in choices.values:
+        raise ValidationFailed(fields={f"{where}.{name}" if where else name: gettext("Choose %(choices)s.")
+                                       % {"choices": ", ".join(choices.values)}})
+    return str(value)
+
+
+def _shape_fields(plan: CommissionPlan, spec: Mapping[str, Any], where: str, currency: str) -> dict[str, Any]:
+    """The plan-shape choices of a rule (see PlanRule), validated."""
+    hold = spec.get("min_hold_seconds")
+    if hold not in (None, ""):
+        try:
+            hold = int(hold)
+        except (TypeError, ValueError):
+            hold = -1
+        if hold < 0:
+            raise ValidationFailed(fields={f"{where}.min_hold_seconds": gettext("Enter a positive number.")})
+    return {
+        "negative_owed": bool(spec.get("negative_owed", False)),
+        **{name: bool(spec.get(name, True)) for name in NET_FLAGS},
+        "min_hold_seconds": None if hold in (None, "") else hold,
+        "period_cap": _money_opt(spec.get("period_cap"), plan.currency, f"{where}.period_cap"),
+        "cpa_window_from": _choice(spec, "cpa_window_from", CpaAnchor, where),
+        "cpa_kyc_within_window": bool(spec.get("cpa_kyc_within_window", False)),
+        "clawback_scope": _choice(spec, "clawback_scope", ClawbackScope, where),
+    }
 
 
 def _rule_clean(plan: CommissionPlan, index: int, spec: Mapping[str, Any], groups: dict[str, InstrumentGroup],
@@ -213,7 +249,7 @@ def _rule_clean(plan: CommissionPlan, index: int, spec: Mapping[str, Any], group
         cpa_within_days=int(spec["cpa_within_days"]) if spec.get("cpa_within_days") else None,
         cpa_require_kyc=bool(spec.get("cpa_require_kyc", False)), cpa_countries=countries,
         clawback_on_chargeback=bool(spec.get("clawback_on_chargeback", True)),
-        tiers=tiers, tier_window_days=window)
+        tiers=tiers, tier_window_days=window, **_shape_fields(plan, spec, where, currency))
 
 
 def rule_spec(rule: PlanRule) -> dict[str, Any]:
@@ -231,6 +267,15 @@ def rule_spec(rule: PlanRule) -> dict[str, Any]:
         spec["rate"] = str(rule.rate.normalize())
     if rule.kind == RuleKind.REVSHARE and not rule.carry_negative:
         spec["carry_negative"] = False
+    if rule.negative_owed:
+        spec["negative_owed"] = True
+    for name in NET_FLAGS:
+        if not getattr(rule, name):
+            spec[name] = False
+    if rule.min_hold_seconds is not None:
+        spec["min_hold_seconds"] = rule.min_hold_seconds
+    if rule.period_cap is not None:
+        spec["period_cap"] = format(rule.period_cap, "f")
     if rule.kind == RuleKind.CPA:
         for name in ("cpa_min_deposit", "cpa_min_lots"):
             if getattr(rule, name) is not None:
@@ -243,6 +288,12 @@ def rule_spec(rule: PlanRule) -> dict[str, Any]:
             spec["cpa_countries"] = list(rule.cpa_countries)
         if not rule.clawback_on_chargeback:
             spec["clawback_on_chargeback"] = False
+        if rule.cpa_window_from != CpaAnchor.FIRST_DEPOSIT:
+            spec["cpa_window_from"] = rule.cpa_window_from
+        if rule.cpa_kyc_within_window:
+            spec["cpa_kyc_within_window"] = True
+        if rule.clawback_scope != ClawbackScope.ANY_DEPOSIT:
+            spec["clawback_scope"] = rule.clawback_scope
     if rule.tiers:
         spec["tiers"] = rule.tiers
         spec["tier_window_days"] = rule.tier_window_days
@@ -286,13 +337,18 @@ def plan_version_record(*, actor: User | None, plan: CommissionPlan, effective_f
                         split_mode: str = SplitMode.LEVELS,
                         pass_up_percent: Decimal | str = "0",  # noqa: S107 (a percentage, not a password)
                         period_cap: Decimal | str | None = None, period_minimum: Decimal | str | None = None,
-                        note: str = "", draft: bool = False, recorded_at: dt.datetime | None = None) -> PlanVersion:
+                        note: str = "", draft: bool = False, recorded_at: dt.datetime | None = None,
+                        pass_up_base: str = PassUpBase.OUT_OF, hedge_mode: str = HedgeMode.LATER_UNPAID,
+                        client_cap: Decimal | str | None = None) -> PlanVersion:
     """Record a version of `plan` applying from `effective_from` (a correction when another version
     has the same effective_from: runs as of after `recorded_at` see this one). Rules are validated
     together; nothing is written when one is bad."""
     _require(actor, plan.brand_id)
     if split_mode not in SplitMode.values:
-        raise ValidationFailed(fields={"split_mode": gettext("Choose levels or pass_up.")})
+        raise ValidationFailed(fields={"split_mode": gettext("Choose %(choices)s.")
+                                       % {"choices": ", ".join(SplitMode.values)}})
+    pass_up_base = _choice({"pass_up_base": pass_up_base}, "pass_up_base", PassUpBase, "")
+    hedge_mode = _choice({"hedge_mode": hedge_mode}, "hedge_mode", HedgeMode, "")
     pass_up = _dec(pass_up_percent, "pass_up_percent", positive=True)
     if pass_up >= 100:
         raise ValidationFailed(fields={"pass_up_percent": gettext("Enter a percentage under 100.")})
@@ -311,7 +367,8 @@ def plan_version_record(*, actor: User | None, plan: CommissionPlan, effective_f
         min_hold_seconds=min_hold_seconds, split_mode=split_mode, pass_up_percent=pass_up,
         period_cap=_money_opt(period_cap, plan.currency, "period_cap"),
         period_minimum=_money_opt(period_minimum, plan.currency, "period_minimum"),
-        note=note, is_draft=draft, actor=actor)
+        client_cap=_money_opt(client_cap, plan.currency, "client_cap"), pass_up_base=pass_up_base,
+        hedge_mode=hedge_mode, note=note, is_draft=draft, actor=actor)
     for rule in cleaned:
         rule.version = version
     PlanRule.objects.bulk_create(cleaned)
@@ -391,14 +448,15 @@ def deposit_record(*, client: Client, amount: Money, at: dt.datetime, reference:
 
 @transaction.atomic
 def chargeback_record(*, client: Client, amount: Money, at: dt.datetime, reference: str,
-                      kind: str = "chargeback") -> ClientChargeback:
-    """A chargeback or refund of a client's deposit, in its own currency (idempotent by `reference`)."""
+                      kind: str = "chargeback", deposit_reference: str = "") -> ClientChargeback:
+    """A chargeback or refund of a client's deposit (`deposit_reference`: that deposit's reference,
+    when known), in its own currency (idempotent by `reference`)."""
     value = _positive(amount)
     if kind not in ("chargeback", "refund"):
         raise ValidationFailed(fields={"kind": gettext("Choose chargeback or refund.")})
     row, _created = ClientChargeback.objects.get_or_create(
         reference=reference, defaults={"client": client, "amount": value, "at": at, "kind": kind,
-                                       "currency": amount.currency})
+                                       "currency": amount.currency, "deposit_reference": deposit_reference})
     return row
 
 
@@ -446,13 +504,14 @@ def _write_totals(run: CommissionRun, sums: dict[tuple[int, str], engine.Partner
     carry = _carry_in(run.brand_id, run.period)
     settled = _settled(run.brand_id, run.period) if run.kind == RunKind.REGULAR else {}
     keys = set(sums) | set(carry) | set(settled)
+    shapes = engine.shapes(run.pk)
     run.totals.all().delete()
     rows = []
     for key in sorted(keys):
         partner_id, currency = key
         s = sums.get(key, engine.PartnerSum())
         total = engine.total_of(gross=s.gross, carry_in=carry.get(key, engine.ZERO), cap=s.cap, minimum=s.minimum,
-                                currency=currency)
+                                currency=currency, shape=shapes.get(key))
         paid = settled.get(key, engine.ZERO)
         rows.append(CommissionTotal(run=run, partner_id=partner_id, currency=currency, gross=total.gross,
                                     carry_in=total.carry_in, capped=total.capped, payable=total.payable,
@@ -680,7 +739,7 @@ def commission_run_increment(*, brand: Brand, period: dt.date, as_of: dt.datetim
     run = (CommissionRun.objects.select_for_update()
            .filter(brand=brand, period=period, kind=RunKind.REGULAR, status=RunStatus.DONE)
            .order_by("-number").first())
-    if run is None or run.settlements.exists():
+    if run is None or run.settled_at is not None or run.settlements.exists():
         return commission_run(actor=None, brand=brand, period=period, as_of=as_of)
     start, end = period_bounds(period)
     if PlanRule.objects.filter(version__plan__brand=brand).exclude(tiers=[]).exists():
@@ -710,7 +769,7 @@ def commission_run_refresh(*, brand: Brand, period: dt.date, as_of: dt.datetime 
     period = period.replace(day=1)
     latest = (CommissionRun.objects.filter(brand=brand, period=period, kind=RunKind.REGULAR, status=RunStatus.DONE)
               .order_by("-number").first())
-    if latest is not None and latest.settlements.exists():
+    if latest is not None and (latest.settled_at is not None or latest.settlements.exists()):
         return None
     return commission_run_increment(brand=brand, period=period, as_of=as_of)
 
@@ -732,11 +791,14 @@ def commission_run_settle(*, actor: User | None, run: CommissionRun,
     if run.number != latest:
         raise Conflict(gettext("A newer run of this period exists: settle that one."))
     done = set(run.settlements.values_list("partner_id", "currency"))
-    totals = [t for t in run.totals.all()
-              if (t.partner_id, t.currency) not in done and (partners is None or t.partner_id in partners)]
+    every = list(run.totals.all())
+    totals = [t for t in every if (t.partner_id, t.currency) not in done and (partners is None or t.partner_id in partners)]
     if not totals:
-        if partners is None:
+        if partners is None and (run.settled_at is not None or done):
             raise Conflict(gettext("This run was settled already."))
+        if partners is None:
+            # A run without totals (nothing earned, nothing carried): settled, with nothing to pay.
+            _run_mark_settled(run, actor=actor, rows=[])
         return []
     settled = _settled(run.brand_id, run.period)
     rows = []
@@ -746,10 +808,24 @@ def commission_run_settle(*, actor: User | None, run: CommissionRun,
                                          currency=total.currency, run=run, amount=total.payable - paid,
                                          payable=total.payable, actor=actor))
     CommissionSettlement.objects.bulk_create(rows)
+    if len(done) + len(rows) >= len(every):
+        _run_mark_settled(run, actor=actor, rows=rows)
+    else:
+        _settle_audit(run, actor=actor, rows=rows)
+    return rows
+
+
+def _settle_audit(run: CommissionRun, *, actor: User | None, rows: list[CommissionSettlement]) -> None:
     audit_record(action="ib.commission_settled", obj=run, actor=actor,
                  after={"period": f"{run.period:%Y-%m}", "number": run.number,
-                        "amounts": {f"{r.partner_id}:{r.currency}": str(r.amount) for r in rows}})
-    return rows
+                        "amounts": {f"{r.partner_id}:{r.currency}": format(r.amount, "f") for r in rows}})
+
+
+def _run_mark_settled(run: CommissionRun, *, actor: User | None, rows: list[CommissionSettlement]) -> None:
+    """Every total of the run is settled (or it has none): the run is the period's settled one."""
+    run.settled_at = timezone.now()
+    run.save(update_fields=["settled_at"])
+    _settle_audit(run, actor=actor, rows=rows)
 
 
 @dataclass(frozen=True)

@@ -1035,6 +1035,65 @@ def with_limits(sums: dict[tuple[int, str], PartnerSum]) -> dict[tuple[int, str]
     return sums
 
 
+@dataclass
+class Shape:
+    """What a partner's lines under the plan shapes of their rules change in its period's total:
+    the lines of rules that do not carry a negative period over (`uncarried`), whether a rule says
+    a negative total is owed, and what the caps per rule and per client cut (`capped`, <= 0)."""
+
+    uncarried: Decimal = ZERO
+    owed: bool = False
+    capped: Decimal = ZERO
+
+
+# Per (partner, currency): the shares' sum under rules that carry nothing over, whether one rule
+# makes a negative total owed, and the part of each rule's sum (by code) above the rule's cap.
+SHAPES_SQL = """
+WITH per_rule AS (
+    SELECT s.beneficiary_id, s.currency, b.rule_code, sum(s.amount) AS amount, bool_or(r.negative_owed) AS owed,
+           bool_and(NOT r.carry_negative) AS uncarried, min(r.period_cap) AS cap
+    FROM ib_commissionshare s JOIN ib_commissionbatch b ON b.id = s.batch_id JOIN ib_planrule r ON r.id = b.rule_id
+    WHERE s.run_id = %(run)s GROUP BY 1, 2, 3
+)
+SELECT beneficiary_id, currency, COALESCE(sum(amount) FILTER (WHERE uncarried AND NOT owed), 0), bool_or(owed),
+       COALESCE(sum(least(0, cap - amount)) FILTER (WHERE cap IS NOT NULL), 0)
+FROM per_rule GROUP BY 1, 2
+"""
+
+# Per (partner, currency): what the version's cap per client cuts off the partner's lines from
+# each client (the line view: the shares' lines, one per source).
+CLIENT_CAPS_SQL = """
+SELECT beneficiary_id, currency, sum(least(0, cap - amount)) FROM (
+    SELECT l.beneficiary_id, l.currency, l.client_id, sum(l.amount) AS amount, min(v.client_cap) AS cap
+    FROM ib_commissionline l JOIN ib_planversion v ON v.id = l.plan_version_id
+    WHERE l.run_id = %(run)s AND l.client_id IS NOT NULL AND v.client_cap IS NOT NULL
+    GROUP BY 1, 2, 3) x
+GROUP BY 1, 2
+"""
+
+
+def shapes(run_id: int) -> dict[tuple[int, str], Shape]:
+    """The run's partners' `Shape`s (read only when one of the run's rules or versions has such a
+    choice: a plain plan reads nothing more than its totals)."""
+    out: dict[tuple[int, str], Shape] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT bool_or(NOT r.carry_negative OR r.negative_owed OR r.period_cap IS NOT NULL), "
+            "bool_or(v.client_cap IS NOT NULL) FROM ib_planrule r JOIN ib_planversion v ON v.id = r.version_id "
+            "WHERE r.version_id IN (SELECT DISTINCT plan_version_id FROM ib_commissionshare WHERE run_id = %s)",
+            [run_id])
+        by_rule, by_client = cursor.fetchone() or (False, False)
+        if by_rule:
+            cursor.execute(SHAPES_SQL, {"run": run_id})
+            for partner_id, currency, uncarried, owed, capped in cursor.fetchall():
+                out[(partner_id, currency)] = Shape(uncarried, bool(owed), capped)
+        if by_client:
+            cursor.execute(CLIENT_CAPS_SQL, {"run": run_id})
+            for partner_id, currency, capped in cursor.fetchall():
+                out.setdefault((partner_id, currency), Shape()).capped += capped
+    return out
+
+
 @dataclass(frozen=True)
 class Total:
     gross: Decimal
@@ -1045,13 +1104,22 @@ class Total:
 
 
 def total_of(*, gross: Decimal, carry_in: Decimal, cap: Decimal | None, minimum: Decimal | None,
-             currency: str) -> Total:
-    """One partner's period: the cap cuts what the period's lines earned, the carry from earlier
-    periods is added, a negative total or one under the minimum is carried over instead of paid,
-    and the payable is rounded once, half to even, to the currency's minor unit."""
-    capped = min(ZERO, cap - gross) if cap is not None else ZERO
+             currency: str, shape: Shape | None = None) -> Total:
+    """One partner's period: the caps per rule and per client, then the plan's cap, cut what the
+    period's lines earned; the carry from earlier periods is added. A negative total is owed (paid
+    as negative) when a rule of the partner's lines says so; else it is carried over, but for the
+    lines of rules that carry nothing over (their negative part is dropped); a total under the
+    minimum is carried over. The payable is rounded once, half to even, to the currency's minor unit."""
+    shape = shape or Shape()
+    capped = shape.capped
+    if cap is not None:
+        capped += min(ZERO, cap - (gross + capped))
     net = gross + capped + carry_in
-    if net < 0 or (minimum is not None and net < minimum):
+    if net < 0 and shape.owed:
+        return Total(gross, carry_in, capped, money_round(net, currency), ZERO)
+    if net < 0:
+        return Total(gross, carry_in, capped, ZERO, min(ZERO, net - min(ZERO, shape.uncarried)))
+    if minimum is not None and net < minimum:
         return Total(gross, carry_in, capped, ZERO, net)
     payable = money_round(net, currency)
     return Total(gross, carry_in, capped, payable, ZERO)
