@@ -21,7 +21,7 @@ from django.utils.translation import gettext
 
 from crm.audit import audit_record
 from crm.events import emit
-from crm.lib.money import Money, currency_normalise, money_parse, money_round
+from crm.lib.money import Money, currency_normalise, decimal_text, money_parse, money_round
 from crm.lib.validation import InvalidValue
 from crm.models import Brand, Client, User
 from crm.permissions import user_can
@@ -43,9 +43,9 @@ from ib.models import (
     Instrument,
     InstrumentGroup,
     Partner,
+    PassUpBase,
     PlanAssignment,
     PlanRule,
-    PassUpBase,
     PlanVersion,
     RevshareBasis,
     RuleKind,
@@ -114,7 +114,12 @@ def instrument_group_save(*, actor: User | None, brand: Brand, code: str, name: 
 
 @transaction.atomic
 def instrument_save(*, actor: User | None, brand: Brand, symbol: str, group: InstrumentGroup,
-                    contract_size: Decimal | str, profit_currency: str = "USD") -> Instrument:
+                    contract_size: Decimal | str, profit_currency: str = "USD",
+                    units_per_lot: Decimal | str | None = None,
+                    markup_per_lot: Decimal | str | None = None) -> Instrument:
+    """A symbol in `group`, `contract_size` units a platform lot; `units_per_lot`: its own standard
+    lot when it differs from its group's; `markup_per_lot`: the broker's spread markup per standard
+    lot in the profit currency (a spread share's basis when a deal has no bid and ask)."""
     _require(actor, brand.pk)
     symbol = (symbol or "").strip()
     if not symbol:
@@ -123,8 +128,12 @@ def instrument_save(*, actor: User | None, brand: Brand, symbol: str, group: Ins
         raise ValidationFailed(fields={"group": gettext("The group belongs to another brand.")})
     size = _dec(contract_size, "contract_size", positive=True, allow_zero=False)
     ccy = currency_normalise(profit_currency, field="profit_currency")
+    units = None if units_per_lot in (None, "") else _dec(units_per_lot, "units_per_lot", positive=True,
+                                                          allow_zero=False)
+    markup = None if markup_per_lot in (None, "") else _dec(markup_per_lot, "markup_per_lot", positive=True)
     instrument, _created = Instrument.objects.update_or_create(
-        brand=brand, symbol=symbol, defaults={"group": group, "contract_size": size, "profit_currency": ccy})
+        brand=brand, symbol=symbol, defaults={"group": group, "contract_size": size, "profit_currency": ccy,
+                                              "units_per_lot": units, "markup_per_lot": markup})
     audit_record(action="ib.instrument_saved", obj=instrument, actor=actor,
                  after={"symbol": symbol, "group": group.code, "contract_size": str(size)})
     return instrument
@@ -262,9 +271,9 @@ def rule_spec(rule: PlanRule) -> dict[str, Any]:
         if getattr(rule, name):
             spec[name] = getattr(rule, name)
     if rule.level_rates:
-        spec["level_rates"] = [str(r.normalize()) for r in rule.level_rates]
+        spec["level_rates"] = [decimal_text(r) for r in rule.level_rates]
     else:
-        spec["rate"] = str(rule.rate.normalize())
+        spec["rate"] = decimal_text(rule.rate)
     if rule.kind == RuleKind.REVSHARE and not rule.carry_negative:
         spec["carry_negative"] = False
     if rule.negative_owed:
@@ -277,27 +286,33 @@ def rule_spec(rule: PlanRule) -> dict[str, Any]:
     if rule.period_cap is not None:
         spec["period_cap"] = format(rule.period_cap, "f")
     if rule.kind == RuleKind.CPA:
-        for name in ("cpa_min_deposit", "cpa_min_lots"):
-            if getattr(rule, name) is not None:
-                spec[name] = str(getattr(rule, name).normalize())
-        if rule.cpa_within_days:
-            spec["cpa_within_days"] = rule.cpa_within_days
-        if rule.cpa_require_kyc:
-            spec["cpa_require_kyc"] = True
-        if rule.cpa_countries:
-            spec["cpa_countries"] = list(rule.cpa_countries)
-        if not rule.clawback_on_chargeback:
-            spec["clawback_on_chargeback"] = False
-        if rule.cpa_window_from != CpaAnchor.FIRST_DEPOSIT:
-            spec["cpa_window_from"] = rule.cpa_window_from
-        if rule.cpa_kyc_within_window:
-            spec["cpa_kyc_within_window"] = True
-        if rule.clawback_scope != ClawbackScope.ANY_DEPOSIT:
-            spec["clawback_scope"] = rule.clawback_scope
+        spec.update(_cpa_spec(rule))
     if rule.tiers:
         spec["tiers"] = rule.tiers
         spec["tier_window_days"] = rule.tier_window_days
     return spec
+
+
+def _cpa_spec(rule: PlanRule) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in ("cpa_min_deposit", "cpa_min_lots"):
+        if getattr(rule, name) is not None:
+            out[name] = decimal_text(getattr(rule, name))
+    if rule.cpa_within_days:
+        out["cpa_within_days"] = rule.cpa_within_days
+    if rule.cpa_require_kyc:
+        out["cpa_require_kyc"] = True
+    if rule.cpa_countries:
+        out["cpa_countries"] = list(rule.cpa_countries)
+    if not rule.clawback_on_chargeback:
+        out["clawback_on_chargeback"] = False
+    if rule.cpa_window_from != CpaAnchor.FIRST_DEPOSIT:
+        out["cpa_window_from"] = rule.cpa_window_from
+    if rule.cpa_kyc_within_window:
+        out["cpa_kyc_within_window"] = True
+    if rule.clawback_scope != ClawbackScope.ANY_DEPOSIT:
+        out["clawback_scope"] = rule.clawback_scope
+    return out
 
 
 TIER_METRICS = ("min_lots", "min_clients")
@@ -404,9 +419,11 @@ def version_start(plan: CommissionPlan, day: dt.date) -> dt.datetime:
 
 @transaction.atomic
 def plan_assign(*, actor: User | None, plan: CommissionPlan, effective_from: dt.datetime,
-                partner: Partner | None = None, account: TradingAccount | None = None) -> PlanAssignment:
+                partner: Partner | None = None, account: TradingAccount | None = None,
+                recorded_at: dt.datetime | None = None) -> PlanAssignment:
     """From `effective_from`, `plan` applies to `partner`'s clients, or (a personal override) to
-    one trading account. The target's open assignment ends where this one begins."""
+    one trading account. The target's open assignment ends where this one begins. `recorded_at`
+    (a migration: when the old system knew it; default now) is what runs as of a moment read by."""
     if (partner is None) == (account is None):
         raise ValidationFailed(fields={"partner": gettext("Choose a partner or a trading account.")})
     _require(actor, plan.brand_id)
@@ -419,7 +436,8 @@ def plan_assign(*, actor: User | None, plan: CommissionPlan, effective_from: dt.
             raise ValidationFailed(fields={"effective_from": gettext("Choose a date after the current assignment's.")})
         current.effective_to = effective_from
         current.save(update_fields=["effective_to"])
-    assignment = PlanAssignment.objects.create(plan=plan, effective_from=effective_from, actor=actor, **target)
+    assignment = PlanAssignment.objects.create(plan=plan, effective_from=effective_from, actor=actor,
+                                               recorded_at=recorded_at or timezone.now(), **target)
     audit_record(action="ib.plan_assigned", obj=assignment, actor=actor,
                  after={"plan": plan.name, "partner": getattr(partner, "pk", None),
                         "account": getattr(account, "pk", None), "effective_from": effective_from.isoformat()})

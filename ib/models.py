@@ -455,6 +455,8 @@ class CommissionPlan(models.Model):
 class SplitMode(models.TextChoices):
     LEVELS = "levels", _("A rate per level")
     PASS_UP = "pass_up", _("Pass a percentage up")
+    # Each partner earns its own plan's rate minus the highest rate below it in the chain.
+    DIFFERENTIAL = "differential", _("Differential: own rate minus the highest below")
 
 
 class PassUpBase(models.TextChoices):
@@ -479,7 +481,7 @@ class PlanVersion(models.Model):
     recorded_at = models.DateTimeField(default=timezone.now)
     # A position held less than this earns no per-lot rebate and no spread share (scalping).
     min_hold_seconds = models.PositiveIntegerField(default=0)
-    split_mode = models.CharField(max_length=8, choices=SplitMode.choices, default=SplitMode.LEVELS)
+    split_mode = models.CharField(max_length=12, choices=SplitMode.choices, default=SplitMode.LEVELS)
     # pass_up: each partner keeps (100 - p)% of what reaches it and passes p% up; the top keeps the rest.
     pass_up_percent = models.DecimalField(max_digits=9, decimal_places=6, default=Decimal("0"))
     # pass_up on_top: the client's partner earns the whole rate, and each level above p% of the level
