@@ -293,7 +293,7 @@ def test_cpa_window_from_registration_or_first_deposit_with_kyc_inside_or_outsid
     client = _registered_client(w, t(1, 9))
     cs.deposit_record(client=client, amount=Money("250", "USD"), at=t(8, 10), reference=f"dep-{anchor}")
     _kyc_approved_at(client, t(kyc_day, 12), settings, tmp_path)
-    run = cs.commission_run(actor=None, brand=w.brand, period=MARCH, as_of=t(31, 23))
+    run = cs.commission_run(actor=None, brand=w.brand, period=MARCH)
     assert totals(run) == ({"Leaf": D("200.00"), "Sub": D("50.00")} if paid else {})
     if paid:
         qualified = t(8, 10) if anchor == "registration" else t(kyc_day, 12)

@@ -86,7 +86,7 @@ def _server(text: str) -> PlatformServer:
             return named[0]
         if named:
             raise CommandError(f"--server: several servers are named {text!r}: give its code.") from None
-        raise CommandError(f"--server: no platform server has the code or name {text!r}.") from None
+        raise CommandError(f"--server: {text!r} is not a server code (a UUID) nor a server's name.") from None
     platform = PlatformServer.objects.filter(code=code).first()
     if platform is None:
         raise CommandError(f"--server: no platform server has the code {text}.")
