@@ -238,7 +238,7 @@ class _Import:
     def _assignments(self) -> None:
         for where, asg in self._each("assignments"):
             self.where = where
-            plan = (self.plans.get(asg.get("plan"))
+            plan = (self.plans.get(str(asg.get("plan")))
                     or CommissionPlan.objects.filter(brand=self.brand, name=asg.get("plan")).first())
             if plan is None:
                 raise ImportFailed(f"{self.where}.plan", f"no plan {asg.get('plan')!r}")
@@ -263,7 +263,7 @@ class _Import:
         raise ImportFailed(self.where, "name a partner or an account")
 
     def _client_of(self, entry: Mapping[str, Any]) -> Client:
-        client = self.clients.get(entry.get("client"))
+        client = self.clients.get(str(entry.get("client")))
         if client is None:
             raise ImportFailed(f"{self.where}.client", f"no client {entry.get('client')!r} in this file")
         return client
