@@ -2,8 +2,10 @@
 
 Setup (not measured): a fresh benchmark database with one brand, one platform server, 200 partners
 in a five-level tree (1 master, 4 under it, 15 under those, 60, 120), 20,000 clients each with one
-trading account attributed to a partner, a plan (per-lot rebate on forex split over five levels,
-a commission share on two levels, a minimum holding time of 60 s) assigned to every partner, and
+trading account attributed to a partner, a plan (per-lot rebate on forex split over five levels
+with its own minimum holding time of 60 s, a commission share on two levels, a spread share from
+the symbols' markup per lot with a cap, a net-loss share without carry-over or swaps, hedged legs
+paid on the volume not offset) assigned to every partner, and
 --deals trade deals (default 10,000,000; --quick 200,000) written with INSERT ... SELECT over
 generate_series: half opening, half closing deals of positions held between 10 s and 15 min, so
 some are scalps; the last day's deals are held back for the incremental run.
@@ -73,12 +75,22 @@ def build(deals: int) -> tuple[object, object]:
         partners.append(row)
     fx = cs.instrument_group_save(actor=None, brand=brand, code="fx")
     for symbol in ("EURUSD", "GBPUSD", "USDJPY"):
-        cs.instrument_save(actor=None, brand=brand, symbol=symbol, group=fx, contract_size="100000")
+        # A markup per lot: the deals carry no bid and ask (as an MT5 deal report), the spread share reads it.
+        cs.instrument_save(actor=None, brand=brand, symbol=symbol, group=fx, contract_size="100000",
+                           markup_per_lot="0.8")
     plan = cs.plan_create(actor=None, brand=brand, name="Bench plan")
     at = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-    cs.plan_version_record(actor=None, plan=plan, effective_from=at, recorded_at=at, min_hold_seconds=60, rules=[
-        {"code": "fx", "kind": "per_lot", "group": "fx", "level_rates": ["5", "2", "1", "0.5", "0.25"]},
-        {"code": "comm", "kind": "revshare", "basis": "commission", "level_rates": ["10", "5"]}])
+    # The plan shapes in use: hedged legs paid on the volume not offset, the rebate's own minimum
+    # hold, a spread share from the symbols' markup, a revenue share without carry-over and
+    # without swaps, a cap per rule.
+    cs.plan_version_record(actor=None, plan=plan, effective_from=at, recorded_at=at, min_hold_seconds=30,
+                           hedge_mode="net", rules=[
+        {"code": "fx", "kind": "per_lot", "group": "fx", "level_rates": ["5", "2", "1", "0.5", "0.25"],
+         "min_hold_seconds": 60},
+        {"code": "comm", "kind": "revshare", "basis": "commission", "level_rates": ["10", "5"]},
+        {"code": "spread", "kind": "revshare", "basis": "spread", "level_rates": ["20", "5"], "period_cap": "100000"},
+        {"code": "net", "kind": "revshare", "basis": "net_loss", "level_rates": ["15"], "carry_negative": False,
+         "net_with_swap": False}])
     all_partners = [p for row in partners for p in row]
     for partner in all_partners:
         cs.plan_assign(actor=None, plan=plan, partner=partner, effective_from=at)

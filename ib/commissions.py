@@ -21,13 +21,14 @@ from django.utils.translation import gettext
 
 from crm.audit import audit_record
 from crm.events import emit
-from crm.lib.money import Money, currency_normalise, money_parse, money_round
+from crm.lib.money import Money, currency_normalise, decimal_text, money_parse, money_round
 from crm.lib.validation import InvalidValue
 from crm.models import Brand, Client, User
 from crm.permissions import user_can
 from ib import engine
 from ib.exceptions import Conflict, NotAllowed, NotFound, ValidationFailed
 from ib.models import (
+    ClawbackScope,
     ClientChargeback,
     ClientDeposit,
     ClientQualification,
@@ -36,10 +37,13 @@ from ib.models import (
     CommissionRun,
     CommissionSettlement,
     CommissionTotal,
+    CpaAnchor,
     FxRate,
+    HedgeMode,
     Instrument,
     InstrumentGroup,
     Partner,
+    PassUpBase,
     PlanAssignment,
     PlanRule,
     PlanVersion,
@@ -113,7 +117,12 @@ def instrument_group_save(*, actor: User | None, brand: Brand, code: str, name: 
 
 @transaction.atomic
 def instrument_save(*, actor: User | None, brand: Brand, symbol: str, group: InstrumentGroup,
-                    contract_size: Decimal | str, profit_currency: str = "USD") -> Instrument:
+                    contract_size: Decimal | str, profit_currency: str = "USD",
+                    units_per_lot: Decimal | str | None = None,
+                    markup_per_lot: Decimal | str | None = None) -> Instrument:
+    """A symbol in `group`, `contract_size` units a platform lot; `units_per_lot`: its own standard
+    lot when it differs from its group's; `markup_per_lot`: the broker's spread markup per standard
+    lot in the profit currency (a spread share's basis when a deal has no bid and ask)."""
     _require(actor, brand.pk)
     symbol = (symbol or "").strip()
     if not symbol:
@@ -122,8 +131,12 @@ def instrument_save(*, actor: User | None, brand: Brand, symbol: str, group: Ins
         raise ValidationFailed(fields={"group": gettext("The group belongs to another brand.")})
     size = _dec(contract_size, "contract_size", positive=True, allow_zero=False)
     ccy = currency_normalise(profit_currency, field="profit_currency")
+    units = None if units_per_lot in (None, "") else _dec(units_per_lot, "units_per_lot", positive=True,
+                                                          allow_zero=False)
+    markup = None if markup_per_lot in (None, "") else _dec(markup_per_lot, "markup_per_lot", positive=True)
     instrument, _created = Instrument.objects.update_or_create(
-        brand=brand, symbol=symbol, defaults={"group": group, "contract_size": size, "profit_currency": ccy})
+        brand=brand, symbol=symbol, defaults={"group": group, "contract_size": size, "profit_currency": ccy,
+                                              "units_per_lot": units, "markup_per_lot": markup})
     audit_record(action="ib.instrument_saved", obj=instrument, actor=actor,
                  after={"symbol": symbol, "group": group.code, "contract_size": str(size)})
     return instrument
@@ -164,7 +177,39 @@ def plan_create(*, actor: User | None, brand: Brand, name: str, currency: str = 
 
 RULE_FIELDS = {"code", "kind", "group", "account_type", "basis", "currency", "rate", "level_rates",
                "carry_negative", "cpa_min_deposit", "cpa_min_lots", "cpa_within_days", "cpa_require_kyc",
-               "cpa_countries", "clawback_on_chargeback", "tiers", "tier_window_days"}
+               "cpa_countries", "clawback_on_chargeback", "tiers", "tier_window_days", "negative_owed",
+               "net_with_commission", "net_with_swap", "net_with_fee", "min_hold_seconds", "period_cap",
+               "cpa_window_from", "cpa_kyc_within_window", "clawback_scope"}
+NET_FLAGS = ("net_with_commission", "net_with_swap", "net_with_fee")
+
+
+def _choice(spec: Mapping[str, Any], name: str, choices: Any, where: str) -> str:
+    value = spec.get(name) or choices.values[0]
+    if value not in choices.values:
+        raise ValidationFailed(fields={f"{where}.{name}" if where else name: gettext("Choose %(choices)s.")
+                                       % {"choices": ", ".join(choices.values)}})
+    return str(value)
+
+
+def _shape_fields(plan: CommissionPlan, spec: Mapping[str, Any], where: str, currency: str) -> dict[str, Any]:
+    """The plan-shape choices of a rule (see PlanRule), validated."""
+    hold = spec.get("min_hold_seconds")
+    if hold not in (None, ""):
+        try:
+            hold = int(hold)
+        except (TypeError, ValueError):
+            hold = -1
+        if hold < 0:
+            raise ValidationFailed(fields={f"{where}.min_hold_seconds": gettext("Enter a positive number.")})
+    return {
+        "negative_owed": bool(spec.get("negative_owed", False)),
+        **{name: bool(spec.get(name, True)) for name in NET_FLAGS},
+        "min_hold_seconds": None if hold in (None, "") else hold,
+        "period_cap": _money_opt(spec.get("period_cap"), plan.currency, f"{where}.period_cap"),
+        "cpa_window_from": _choice(spec, "cpa_window_from", CpaAnchor, where),
+        "cpa_kyc_within_window": bool(spec.get("cpa_kyc_within_window", False)),
+        "clawback_scope": _choice(spec, "clawback_scope", ClawbackScope, where),
+    }
 
 
 def _rule_clean(plan: CommissionPlan, index: int, spec: Mapping[str, Any], groups: dict[str, InstrumentGroup],
@@ -216,7 +261,7 @@ def _rule_clean(plan: CommissionPlan, index: int, spec: Mapping[str, Any], group
         cpa_within_days=int(spec["cpa_within_days"]) if spec.get("cpa_within_days") else None,
         cpa_require_kyc=bool(spec.get("cpa_require_kyc", False)), cpa_countries=countries,
         clawback_on_chargeback=bool(spec.get("clawback_on_chargeback", True)),
-        tiers=tiers, tier_window_days=window)
+        tiers=tiers, tier_window_days=window, **_shape_fields(plan, spec, where, currency))
 
 
 def rule_spec(rule: PlanRule) -> dict[str, Any]:
@@ -229,27 +274,48 @@ def rule_spec(rule: PlanRule) -> dict[str, Any]:
         if getattr(rule, name):
             spec[name] = getattr(rule, name)
     if rule.level_rates:
-        spec["level_rates"] = [str(r.normalize()) for r in rule.level_rates]
+        spec["level_rates"] = [decimal_text(r) for r in rule.level_rates]
     else:
-        spec["rate"] = str(rule.rate.normalize())
+        spec["rate"] = decimal_text(rule.rate)
     if rule.kind == RuleKind.REVSHARE and not rule.carry_negative:
         spec["carry_negative"] = False
+    if rule.negative_owed:
+        spec["negative_owed"] = True
+    for name in NET_FLAGS:
+        if not getattr(rule, name):
+            spec[name] = False
+    if rule.min_hold_seconds is not None:
+        spec["min_hold_seconds"] = rule.min_hold_seconds
+    if rule.period_cap is not None:
+        spec["period_cap"] = format(rule.period_cap, "f")
     if rule.kind == RuleKind.CPA:
-        for name in ("cpa_min_deposit", "cpa_min_lots"):
-            if getattr(rule, name) is not None:
-                spec[name] = str(getattr(rule, name).normalize())
-        if rule.cpa_within_days:
-            spec["cpa_within_days"] = rule.cpa_within_days
-        if rule.cpa_require_kyc:
-            spec["cpa_require_kyc"] = True
-        if rule.cpa_countries:
-            spec["cpa_countries"] = list(rule.cpa_countries)
-        if not rule.clawback_on_chargeback:
-            spec["clawback_on_chargeback"] = False
+        spec.update(_cpa_spec(rule))
     if rule.tiers:
         spec["tiers"] = rule.tiers
         spec["tier_window_days"] = rule.tier_window_days
     return spec
+
+
+def _cpa_spec(rule: PlanRule) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in ("cpa_min_deposit", "cpa_min_lots"):
+        if getattr(rule, name) is not None:
+            out[name] = decimal_text(getattr(rule, name))
+    if rule.cpa_within_days:
+        out["cpa_within_days"] = rule.cpa_within_days
+    if rule.cpa_require_kyc:
+        out["cpa_require_kyc"] = True
+    if rule.cpa_countries:
+        out["cpa_countries"] = list(rule.cpa_countries)
+    if not rule.clawback_on_chargeback:
+        out["clawback_on_chargeback"] = False
+    if rule.cpa_window_from != CpaAnchor.FIRST_DEPOSIT:
+        out["cpa_window_from"] = rule.cpa_window_from
+    if rule.cpa_kyc_within_window:
+        out["cpa_kyc_within_window"] = True
+    if rule.clawback_scope != ClawbackScope.ANY_DEPOSIT:
+        out["clawback_scope"] = rule.clawback_scope
+    return out
 
 
 TIER_METRICS = ("min_lots", "min_clients")
@@ -289,13 +355,18 @@ def plan_version_record(*, actor: User | None, plan: CommissionPlan, effective_f
                         split_mode: str = SplitMode.LEVELS,
                         pass_up_percent: Decimal | str = "0",  # noqa: S107 (a percentage, not a password)
                         period_cap: Decimal | str | None = None, period_minimum: Decimal | str | None = None,
-                        note: str = "", draft: bool = False, recorded_at: dt.datetime | None = None) -> PlanVersion:
+                        note: str = "", draft: bool = False, recorded_at: dt.datetime | None = None,
+                        pass_up_base: str = PassUpBase.OUT_OF, hedge_mode: str = HedgeMode.LATER_UNPAID,
+                        client_cap: Decimal | str | None = None) -> PlanVersion:
     """Record a version of `plan` applying from `effective_from` (a correction when another version
     has the same effective_from: runs as of after `recorded_at` see this one). Rules are validated
     together; nothing is written when one is bad."""
     _require(actor, plan.brand_id)
     if split_mode not in SplitMode.values:
-        raise ValidationFailed(fields={"split_mode": gettext("Choose levels or pass_up.")})
+        raise ValidationFailed(fields={"split_mode": gettext("Choose %(choices)s.")
+                                       % {"choices": ", ".join(SplitMode.values)}})
+    pass_up_base = _choice({"pass_up_base": pass_up_base}, "pass_up_base", PassUpBase, "")
+    hedge_mode = _choice({"hedge_mode": hedge_mode}, "hedge_mode", HedgeMode, "")
     pass_up = _dec(pass_up_percent, "pass_up_percent", positive=True)
     if pass_up >= 100:
         raise ValidationFailed(fields={"pass_up_percent": gettext("Enter a percentage under 100.")})
@@ -314,7 +385,8 @@ def plan_version_record(*, actor: User | None, plan: CommissionPlan, effective_f
         min_hold_seconds=min_hold_seconds, split_mode=split_mode, pass_up_percent=pass_up,
         period_cap=_money_opt(period_cap, plan.currency, "period_cap"),
         period_minimum=_money_opt(period_minimum, plan.currency, "period_minimum"),
-        note=note, is_draft=draft, actor=actor)
+        client_cap=_money_opt(client_cap, plan.currency, "client_cap"), pass_up_base=pass_up_base,
+        hedge_mode=hedge_mode, note=note, is_draft=draft, actor=actor)
     for rule in cleaned:
         rule.version = version
     PlanRule.objects.bulk_create(cleaned)
@@ -349,9 +421,11 @@ def version_start(plan: CommissionPlan, day: dt.date) -> dt.datetime:
 
 @transaction.atomic
 def plan_assign(*, actor: User | None, plan: CommissionPlan, effective_from: dt.datetime,
-                partner: Partner | None = None, account: TradingAccount | None = None) -> PlanAssignment:
+                partner: Partner | None = None, account: TradingAccount | None = None,
+                recorded_at: dt.datetime | None = None) -> PlanAssignment:
     """From `effective_from`, `plan` applies to `partner`'s clients, or (a personal override) to
-    one trading account. The target's open assignment ends where this one begins."""
+    one trading account. The target's open assignment ends where this one begins. `recorded_at`
+    (a migration: when the old system knew it; default now) is what runs as of a moment read by."""
     if (partner is None) == (account is None):
         raise ValidationFailed(fields={"partner": gettext("Choose a partner or a trading account.")})
     _require(actor, plan.brand_id)
@@ -364,7 +438,8 @@ def plan_assign(*, actor: User | None, plan: CommissionPlan, effective_from: dt.
             raise ValidationFailed(fields={"effective_from": gettext("Choose a date after the current assignment's.")})
         current.effective_to = effective_from
         current.save(update_fields=["effective_to"])
-    assignment = PlanAssignment.objects.create(plan=plan, effective_from=effective_from, actor=actor, **target)
+    assignment = PlanAssignment.objects.create(plan=plan, effective_from=effective_from, actor=actor,
+                                               recorded_at=recorded_at or timezone.now(), **target)
     audit_record(action="ib.plan_assigned", obj=assignment, actor=actor,
                  after={"plan": plan.name, "partner": getattr(partner, "pk", None),
                         "account": getattr(account, "pk", None), "effective_from": effective_from.isoformat()})
@@ -393,14 +468,15 @@ def deposit_record(*, client: Client, amount: Money, at: dt.datetime, reference:
 
 @transaction.atomic
 def chargeback_record(*, client: Client, amount: Money, at: dt.datetime, reference: str,
-                      kind: str = "chargeback") -> ClientChargeback:
-    """A chargeback or refund of a client's deposit, in its own currency (idempotent by `reference`)."""
+                      kind: str = "chargeback", deposit_reference: str = "") -> ClientChargeback:
+    """A chargeback or refund of a client's deposit (`deposit_reference`: that deposit's reference,
+    when known), in its own currency (idempotent by `reference`)."""
     value = _positive(amount)
     if kind not in ("chargeback", "refund"):
         raise ValidationFailed(fields={"kind": gettext("Choose chargeback or refund.")})
     row, _created = ClientChargeback.objects.get_or_create(
         reference=reference, defaults={"client": client, "amount": value, "at": at, "kind": kind,
-                                       "currency": amount.currency})
+                                       "currency": amount.currency, "deposit_reference": deposit_reference})
     return row
 
 
@@ -448,13 +524,14 @@ def _write_totals(run: CommissionRun, sums: dict[tuple[int, str], engine.Partner
     carry = _carry_in(run.brand_id, run.period)
     settled = _settled(run.brand_id, run.period) if run.kind == RunKind.REGULAR else {}
     keys = set(sums) | set(carry) | set(settled)
+    shapes = engine.shapes(run.pk)
     run.totals.all().delete()
     rows = []
     for key in sorted(keys):
         partner_id, currency = key
         s = sums.get(key, engine.PartnerSum())
         total = engine.total_of(gross=s.gross, carry_in=carry.get(key, engine.ZERO), cap=s.cap, minimum=s.minimum,
-                                currency=currency)
+                                currency=currency, shape=shapes.get(key))
         paid = settled.get(key, engine.ZERO)
         rows.append(CommissionTotal(run=run, partner_id=partner_id, currency=currency, gross=total.gross,
                                     carry_in=total.carry_in, capped=total.capped, payable=total.payable,
@@ -682,7 +759,7 @@ def commission_run_increment(*, brand: Brand, period: dt.date, as_of: dt.datetim
     run = (CommissionRun.objects.select_for_update()
            .filter(brand=brand, period=period, kind=RunKind.REGULAR, status=RunStatus.DONE)
            .order_by("-number").first())
-    if run is None or run.settlements.exists():
+    if run is None or run.settled_at is not None or run.settlements.exists():
         return commission_run(actor=None, brand=brand, period=period, as_of=as_of)
     start, end = period_bounds(period)
     if PlanRule.objects.filter(version__plan__brand=brand).exclude(tiers=[]).exists():
@@ -712,7 +789,7 @@ def commission_run_refresh(*, brand: Brand, period: dt.date, as_of: dt.datetime 
     period = period.replace(day=1)
     latest = (CommissionRun.objects.filter(brand=brand, period=period, kind=RunKind.REGULAR, status=RunStatus.DONE)
               .order_by("-number").first())
-    if latest is not None and latest.settlements.exists():
+    if latest is not None and (latest.settled_at is not None or latest.settlements.exists()):
         return None
     return commission_run_increment(brand=brand, period=period, as_of=as_of)
 
@@ -734,11 +811,14 @@ def commission_run_settle(*, actor: User | None, run: CommissionRun,
     if run.number != latest:
         raise Conflict(gettext("A newer run of this period exists: settle that one."))
     done = set(run.settlements.values_list("partner_id", "currency"))
-    totals = [t for t in run.totals.all()
-              if (t.partner_id, t.currency) not in done and (partners is None or t.partner_id in partners)]
+    every = list(run.totals.all())
+    totals = [t for t in every if (t.partner_id, t.currency) not in done and (partners is None or t.partner_id in partners)]
     if not totals:
-        if partners is None:
+        if partners is None and (run.settled_at is not None or done):
             raise Conflict(gettext("This run was settled already."))
+        if partners is None:
+            # A run without totals (nothing earned, nothing carried): settled, with nothing to pay.
+            _run_mark_settled(run, actor=actor, rows=[])
         return []
     settled = _settled(run.brand_id, run.period)
     rows = []
@@ -748,10 +828,24 @@ def commission_run_settle(*, actor: User | None, run: CommissionRun,
                                          currency=total.currency, run=run, amount=total.payable - paid,
                                          payable=total.payable, actor=actor))
     CommissionSettlement.objects.bulk_create(rows)
+    if len(done) + len(rows) >= len(every):
+        _run_mark_settled(run, actor=actor, rows=rows)
+    else:
+        _settle_audit(run, actor=actor, rows=rows)
+    return rows
+
+
+def _settle_audit(run: CommissionRun, *, actor: User | None, rows: list[CommissionSettlement]) -> None:
     audit_record(action="ib.commission_settled", obj=run, actor=actor,
                  after={"period": f"{run.period:%Y-%m}", "number": run.number,
-                        "amounts": {f"{r.partner_id}:{r.currency}": str(r.amount) for r in rows}})
-    return rows
+                        "amounts": {f"{r.partner_id}:{r.currency}": format(r.amount, "f") for r in rows}})
+
+
+def _run_mark_settled(run: CommissionRun, *, actor: User | None, rows: list[CommissionSettlement]) -> None:
+    """Every total of the run is settled (or it has none): the run is the period's settled one."""
+    run.settled_at = timezone.now()
+    run.save(update_fields=["settled_at"])
+    _settle_audit(run, actor=actor, rows=rows)
 
 
 @dataclass(frozen=True)

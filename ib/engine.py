@@ -123,7 +123,7 @@ VER_SQL = """
 CREATE TEMP TABLE _ver ON COMMIT DROP AS
 WITH seen AS (
     SELECT DISTINCT ON (v.plan_id, v.effective_from) v.id, v.plan_id, v.effective_from, v.min_hold_seconds,
-           v.split_mode, v.pass_up_percent / 100 AS pass_up, p.currency
+           v.split_mode, v.pass_up_percent / 100 AS pass_up, p.currency, v.pass_up_base, v.hedge_mode
     FROM ib_planversion v JOIN ib_commissionplan p ON p.id = v.plan_id AND p.brand_id = %(brand)s
     WHERE (v.recorded_at <= %(as_of)s AND NOT v.is_draft) OR v.id = ANY(%(drafts)s)
     ORDER BY v.plan_id, v.effective_from, (v.id = ANY(%(drafts)s)) DESC, v.recorded_at DESC, v.id DESC
@@ -143,7 +143,7 @@ WITH types AS (SELECT DISTINCT a.account_type FROM trading_public_accounts a
                UNION SELECT ''),
 groups AS (SELECT id FROM ib_instrumentgroup WHERE brand_id = %(brand)s UNION ALL SELECT NULL)
 SELECT DISTINCT ON (v.id, g.id, t.account_type, r.kind, r.basis)
-       v.id AS version_id, g.id AS group_id, t.account_type, r.kind, r.basis, r.id AS rule_id,
+       v.id AS version_id, g.id AS group_id, t.account_type, r.kind, r.basis, r.id AS rule_id, v.hedge_mode,
        CASE WHEN r.kind = 'per_lot' THEN 1 WHEN r.basis = 'spread' THEN 2 WHEN r.basis = 'commission' THEN 3
             ELSE 4 END AS formula
 FROM _ver v CROSS JOIN groups g CROSS JOIN types t
@@ -175,7 +175,8 @@ ANALYZE _attr
 # The brand's instruments with their group's lot size: joined to every deal by a hash.
 INST_SQL = """
 CREATE TEMP TABLE _inst ON COMMIT DROP AS
-SELECT i.symbol, i.group_id, i.contract_size, g.units_per_lot, i.profit_currency
+SELECT i.symbol, i.group_id, i.contract_size, COALESCE(i.units_per_lot, g.units_per_lot) AS units_per_lot,
+       i.profit_currency, i.markup_per_lot
 FROM ib_instrument i LEFT JOIN ib_instrumentgroup g ON g.id = i.group_id WHERE i.brand_id = %(brand)s;
 ANALYZE _inst
 """
@@ -211,8 +212,8 @@ WITH pos AS (
     GROUP BY d.account_id, d.position_id
     HAVING max(d.time) >= %(from)s
 )
-SELECT account_id, position_id, open_t, hedged FROM (
-    SELECT account_id, position_id, open_t, first_close_t,
+SELECT account_id, position_id, open_t, hedged, symbol, open_side, NULL::numeric AS net_factor FROM (
+    SELECT account_id, position_id, open_t, first_close_t, symbol, open_side,
            open_t IS NOT NULL AND close_t IS NOT NULL AND open_t < COALESCE(
                CASE open_side WHEN 'sell' THEN max(CASE WHEN open_side = 'buy' THEN close_t END) OVER w
                               ELSE max(CASE WHEN open_side = 'sell' THEN close_t END) OVER w END,
@@ -224,6 +225,35 @@ SELECT account_id, position_id, open_t, hedged FROM (
 WHERE hedged OR first_close_t - open_t < make_interval(secs => %(longest_hold)s);
 SET LOCAL max_parallel_workers_per_gather = DEFAULT;
 ANALYZE _pos
+"""
+
+# Hedged positions under a version paying only the volume not offset ("net"): each hedged (later
+# opened) position's closing deals earn on their volume x (1 - 2 x offset / its volume), where the
+# offset is the smaller of its volume and the opposite positions' still open when it opened; the
+# earlier legs earn in full. A 5-lot buy and a later 3-lot sell: 5 + 3 x (1 - 2) = 2 lots; a 3-lot
+# buy and a later 5-lot sell: 3 + 5 x (1 - 6/5) = 2 lots. Run only when a version in force says
+# so: it reads the hedged positions' accounts' deals of their symbol (few).
+NET_HEDGE_SQL = """
+UPDATE _pos p SET net_factor = 1 - 2 * least(x.own, x.opposite) / x.own
+FROM (
+    SELECT p2.account_id, p2.position_id,
+           (SELECT sum(d.volume) FROM trading_public_deals d
+            WHERE d.account_id = p2.account_id AND d.position_id = p2.position_id AND d.entry = 'in'
+              AND d.kind = 'trade' AND d.deleted_at IS NULL AND d.first_seen_at <= %(as_of)s) AS own,
+           (SELECT COALESCE(sum(q.vol), 0) FROM (
+                SELECT sum(d.volume) FILTER (WHERE d.entry = 'in') AS vol,
+                       min(d.time) FILTER (WHERE d.entry = 'in') AS opened,
+                       max(d.time) FILTER (WHERE d.entry IN ('out', 'inout', 'out_by')) AS closed,
+                       min(d.side COLLATE "C") FILTER (WHERE d.entry = 'in') AS side
+                FROM trading_public_deals d
+                WHERE d.account_id = p2.account_id AND d.symbol = p2.symbol AND d.position_id <> p2.position_id
+                  AND d.kind = 'trade' AND d.deleted_at IS NULL AND d.first_seen_at <= %(as_of)s AND d.time < %(end)s
+                GROUP BY d.position_id) q
+            WHERE q.opened < p2.open_t AND q.side <> p2.open_side AND (q.closed IS NULL OR q.closed > p2.open_t))
+           AS opposite
+    FROM _pos p2 WHERE p2.hedged
+) x
+WHERE p.account_id = x.account_id AND p.position_id = x.position_id AND x.own > 0
 """
 
 # Each account's time segments over which its client, partner, plan and plan version stay the same:
@@ -271,12 +301,12 @@ SET LOCAL enable_nestloop = off;
 SET LOCAL join_collapse_limit = 1;
 CREATE TEMP TABLE _src ON COMMIT DROP AS
 SELECT d.id AS deal_pk, d.account_id, g.client_id, d.time, d.entry IN ('out', 'inout', 'out_by') AS is_close,
-       d.volume, d.commission, d.profit + d.swap + d.commission + d.fee AS net, d.market_ask - d.market_bid AS spread,
-       g.account_type,
-       g.account_currency, i.group_id, i.contract_size, i.units_per_lot, i.profit_currency, g.partner_id,
-       g.version_id, g.plan_currency,
+       d.volume, d.commission, d.profit + d.swap + d.commission + d.fee AS net, d.swap, d.fee,
+       d.market_ask - d.market_bid AS spread, g.account_type,
+       g.account_currency, i.group_id, i.contract_size, i.units_per_lot, i.profit_currency, i.markup_per_lot,
+       g.partner_id, g.version_id, g.plan_currency,
        (o.open_t IS NULL OR d.time - o.open_t >= make_interval(secs => g.min_hold_seconds)) AS held,
-       COALESCE(o.hedged, false) AS hedged
+       COALESCE(o.hedged, false) AS hedged, o.open_t, o.net_factor
 FROM trading_public_deals d
 LEFT JOIN _pos o ON o.account_id = d.account_id AND o.position_id = d.position_id
 LEFT JOIN _inst i ON i.symbol = d.symbol
@@ -288,14 +318,20 @@ ANALYZE _src
 """
 
 # Which rules a source row of _src (`s`) earns under: its version's picked rule of each kind (`k`,
-# `r`); per-lot and spread rules only on closing deals held long enough, not hedged, of a known
-# instrument (spread: with the market's bid and ask).
+# `r`); per-lot and spread rules only on closing deals held long enough (the rule's own minimum
+# holding time, else the version's), of a known instrument (spread: with the market's bid and ask,
+# or the symbol's markup per lot), and not hedged unless the version pays hedged legs (both, or
+# the volume not offset: see NET_HEDGE_SQL).
 RULE_JOIN = """
 JOIN _pick k ON k.version_id = s.version_id AND k.group_id IS NOT DISTINCT FROM s.group_id
      AND k.account_type = s.account_type
 JOIN ib_planrule r ON r.id = k.rule_id
 WHERE CASE WHEN k.formula <= 2
-           THEN s.is_close AND s.held AND NOT s.hedged AND s.group_id IS NOT NULL AND (k.formula = 1 OR s.spread IS NOT NULL)
+           THEN s.is_close AND s.group_id IS NOT NULL
+                AND CASE WHEN r.min_hold_seconds IS NULL THEN s.held
+                         ELSE s.open_t IS NULL OR s.time - s.open_t >= make_interval(secs => r.min_hold_seconds) END
+                AND (NOT s.hedged OR k.hedge_mode <> 'later_unpaid')
+                AND (k.formula = 1 OR s.spread IS NOT NULL OR s.markup_per_lot IS NOT NULL)
            ELSE true END
 """
 
@@ -314,9 +350,14 @@ BASIS = f"""
 SELECT s.deal_pk, s.account_id, s.client_id, s.time, s.partner_id, s.version_id, s.plan_currency,
        r.id AS rule_id, r.code AS rule_code,
        CASE k.formula WHEN 1 THEN s.volume * s.contract_size / s.units_per_lot
-                      WHEN 2 THEN s.spread * s.volume * s.contract_size
+                      WHEN 2 THEN COALESCE(s.spread * s.volume * s.contract_size,
+                                           s.volume * s.contract_size / s.units_per_lot * s.markup_per_lot)
                       WHEN 3 THEN -s.commission
-                      ELSE -s.net END AS basis,
+                      ELSE -(s.net - CASE WHEN r.net_with_commission THEN 0 ELSE s.commission END
+                                   - CASE WHEN r.net_with_swap THEN 0 ELSE s.swap END
+                                   - CASE WHEN r.net_with_fee THEN 0 ELSE s.fee END) END
+       * CASE WHEN k.formula <= 2 AND s.hedged AND k.hedge_mode = 'net' THEN COALESCE(s.net_factor, 0) ELSE 1 END
+       AS basis,
        {BASIS_CURRENCY} AS basis_currency,
        CASE WHEN k.formula = 1 THEN 1 ELSE 0.01 END AS unit
 FROM _src s
@@ -334,7 +375,7 @@ WHERE r.kind IN ('per_lot', 'revshare') AND r.tiers <> '[]'::jsonb
 # the longest window before the period on, each with the partner the client had at the deal's time.
 TIER_DEALS_SQL = f"""
 CREATE TEMP TABLE _tierdeal ON COMMIT DROP AS
-SELECT at.partner_id, d.account_id, d.time, d.volume * i.contract_size / g.units_per_lot AS lots
+SELECT at.partner_id, d.account_id, d.time, d.volume * i.contract_size / COALESCE(i.units_per_lot, g.units_per_lot) AS lots
 FROM trading_public_deals d
 JOIN trading_public_accounts a ON a.id = d.account_id
 JOIN ib_clientattribution at ON at.client_id = a.client_id AND at.effective_from <= d.time
@@ -423,7 +464,7 @@ def _tiers_apply(params: dict[str, Any], db: Any = None) -> int:
 CPA_SQL = """
 CREATE TEMP TABLE _cpa ON COMMIT DROP AS
 WITH fd AS (
-    SELECT DISTINCT ON (dp.client_id) dp.client_id, dp.at, dp.amount, dp.currency
+    SELECT DISTINCT ON (dp.client_id) dp.client_id, dp.at, dp.amount, dp.currency, dp.reference
     FROM ib_clientdeposit dp JOIN crm_public_clients c ON c.id = dp.client_id AND c.brand_id = %(brand)s
     WHERE dp.at <= %(as_of)s ORDER BY dp.client_id, dp.at, dp.id
 ),
@@ -432,34 +473,45 @@ rules AS (
     FROM ib_planrule r JOIN _ver v ON v.id = r.version_id WHERE r.kind = 'cpa'
 ),
 cand AS (
-    SELECT fd.client_id, fd.at AS deposit_at, fd.amount, fd.currency, c.country, at.partner_id
+    SELECT fd.client_id, fd.at AS deposit_at, fd.amount, fd.currency, fd.reference AS deposit_reference, c.country,
+           c.created_at AS registered_at, at.partner_id
     FROM fd JOIN crm_public_clients c ON c.id = fd.client_id
     JOIN ib_clientattribution at ON at.client_id = fd.client_id AND at.effective_from <= fd.at
          AND (at.effective_to IS NULL OR at.effective_to > fd.at)
 ),
+anchored AS (
+    -- The rule's window: from the first deposit, or from the registration (the deposit inside it).
+    SELECT cand.*, r.id AS rule_id, CASE WHEN r.cpa_window_from = 'registration' THEN cand.registered_at
+                                         ELSE cand.deposit_at END AS window_from,
+           CASE WHEN r.cpa_window_from = 'registration' THEN cand.registered_at ELSE cand.deposit_at END
+           + make_interval(days => COALESCE(r.cpa_within_days, 36500)) AS window_to
+    FROM cand JOIN _asg asg ON asg.partner_id = cand.partner_id AND asg.effective_from <= cand.deposit_at
+         AND asg.effective_to > cand.deposit_at
+    JOIN rules r ON r.plan_id = asg.plan_id AND r.valid_from <= cand.deposit_at AND r.valid_to > cand.deposit_at
+),
 q AS (
-    SELECT cand.*, r.id AS rule_id, r.code AS rule_code, r.rate, r.level_rates, r.split_mode, r.pass_up,
+    SELECT cand.*, r.code AS rule_code, r.rate, r.level_rates, r.split_mode, r.pass_up,
            r.plan_currency, r.version_id, COALESCE(NULLIF(r.currency, ''), r.plan_currency) AS rule_currency,
-           r.cpa_min_deposit, r.clawback_on_chargeback,
+           r.cpa_min_deposit, r.clawback_on_chargeback, r.clawback_scope,
            CASE WHEN r.cpa_min_lots IS NULL OR r.cpa_min_lots = 0 THEN cand.deposit_at ELSE (
                SELECT min(t) FROM (
-                   SELECT d.time AS t, sum(d.volume * i.contract_size / g.units_per_lot)
+                   SELECT d.time AS t, sum(d.volume * i.contract_size / COALESCE(i.units_per_lot, g.units_per_lot))
                           OVER (ORDER BY d.time, d.id) AS cum
                    FROM trading_public_deals d JOIN trading_public_accounts a ON a.id = d.account_id
                    JOIN ib_instrument i ON i.brand_id = %(brand)s AND i.symbol = d.symbol
                    JOIN ib_instrumentgroup g ON g.id = i.group_id
                    WHERE a.client_id = cand.client_id AND d.kind = 'trade' AND d.entry IN ('out', 'inout', 'out_by')
-                     AND d.deleted_at IS NULL AND d.first_seen_at <= %(as_of)s AND d.time >= cand.deposit_at
-                     AND d.time < cand.deposit_at + make_interval(days => COALESCE(r.cpa_within_days, 36500))
+                     AND d.deleted_at IS NULL AND d.first_seen_at <= %(as_of)s AND d.time >= cand.window_from
+                     AND d.time < cand.window_to
                ) x WHERE x.cum >= r.cpa_min_lots) END AS lots_at,
-           CASE WHEN r.cpa_require_kyc THEN (
+           CASE WHEN r.cpa_require_kyc OR r.cpa_kyc_within_window THEN (
                SELECT min(ap.approved_at) FROM kyc_public_approvals ap
-               WHERE ap.client_id = cand.client_id AND ap.approved_at <= %(as_of)s)
+               WHERE ap.client_id = cand.client_id AND ap.approved_at <= %(as_of)s
+                 AND (NOT r.cpa_kyc_within_window OR ap.approved_at < cand.window_to))
                 ELSE cand.deposit_at END AS kyc_at
-    FROM cand JOIN _asg asg ON asg.partner_id = cand.partner_id AND asg.effective_from <= cand.deposit_at
-         AND asg.effective_to > cand.deposit_at
-    JOIN rules r ON r.plan_id = asg.plan_id AND r.valid_from <= cand.deposit_at AND r.valid_to > cand.deposit_at
-    WHERE cardinality(r.cpa_countries) = 0 OR cand.country = ANY(r.cpa_countries)
+    FROM anchored cand JOIN rules r ON r.id = cand.rule_id
+    WHERE (cardinality(r.cpa_countries) = 0 OR cand.country = ANY(r.cpa_countries))
+      AND cand.deposit_at < cand.window_to
 )
 SELECT q.*, greatest(q.deposit_at, q.lots_at, q.kyc_at) AS qualified_at, pa.path AS chain
 FROM q JOIN ib_partner pa ON pa.id = q.partner_id
@@ -499,11 +551,29 @@ UNION ALL SELECT rule_currency, plan_currency, (qualified_at AT TIME ZONE 'UTC')
 UNION ALL SELECT currency, rule_currency, (deposit_at AT TIME ZONE 'UTC')::date FROM _cpa
 """
 
-# The rate of level k (0: the client's partner) of a chain of n partners.
-LEVEL_RATE = """CASE WHEN b.split_mode = 'pass_up'
+# The rate of level k (0: the client's partner) of a chain of n partners: per level; passed up
+# out of the client's partner's rate (each keeps 1 - p of what reaches it, the top the rest) or on
+# top of it (each level p of the amount of the level below); differential (each partner its own
+# rate, `d.own`, minus the highest rate below it in the chain, never below 0).
+LEVEL_RATE = """CASE WHEN b.split_mode = 'pass_up' AND b.pass_up_base = 'on_top' THEN b.rate * power(b.pass_up, k.k)
+    WHEN b.split_mode = 'pass_up'
     THEN b.rate * CASE WHEN k.k = cardinality(b.chain) - 1 THEN power(b.pass_up, k.k)
                        ELSE (1 - b.pass_up) * power(b.pass_up, k.k) END
+    WHEN b.split_mode = 'differential'
+    THEN greatest(0, d.own[k.k + 1] - COALESCE((SELECT max(u) FROM unnest(d.own[1:k.k]) u), 0))
     ELSE b.level_rates[k.k + 1] END"""
+
+# Differential: each partner of the batch's chain (client's partner first) with its own rate for
+# the batch's rule (by code): the rule of that code in the plan version assigned to it at the
+# batch's first source (its first level's rate); 0 when its plan has no such rule.
+OWN_RATES = """CROSS JOIN LATERAL (SELECT CASE WHEN b.split_mode = 'differential' THEN (
+    SELECT array_agg(COALESCE((
+        SELECT COALESCE(r2.level_rates[1], r2.rate) FROM _asg a
+        JOIN _ver v2 ON v2.plan_id = a.plan_id AND v2.valid_from <= b.at AND v2.valid_to > b.at
+        JOIN ib_planrule r2 ON r2.version_id = v2.id AND r2.code = b.rule_code
+        WHERE a.partner_id = b.chain[cardinality(b.chain) - kk] AND a.effective_from <= b.at AND a.effective_to > b.at
+        ORDER BY a.effective_from DESC LIMIT 1), 0) ORDER BY kk)
+    FROM generate_series(0, cardinality(b.chain) - 1) kk) END AS own) d"""
 
 # Every source of a line, in one shape: the period's deals (under each rule they match) and the CPA
 # qualifications and chargebacks (one each per client). A deal worth nothing (a basis or tier factor
@@ -529,7 +599,8 @@ SELECT 'chargeback', cb.id, b.partner_id, b.rule_id, cb.at,
        NULL, NULL, NULL
 FROM _cpa b
 JOIN LATERAL (SELECT x.id, x.at FROM ib_clientchargeback x WHERE x.client_id = b.client_id AND x.at >= b.qualified_at
-              AND x.at <= %(as_of)s ORDER BY x.at, x.id LIMIT 1) cb ON true
+              AND x.at <= %(as_of)s AND (b.clawback_scope = 'any' OR x.deposit_reference = b.deposit_reference)
+              ORDER BY x.at, x.id LIMIT 1) cb ON true
 JOIN _fx dfx ON dfx.src = b.currency AND dfx.dst = b.rule_currency AND dfx.day = (b.deposit_at AT TIME ZONE 'UTC')::date
 WHERE b.clawback_on_chargeback AND (b.cpa_min_deposit IS NULL OR b.amount * dfx.rate >= b.cpa_min_deposit)
   AND cb.at >= %(start)s AND cb.at < %(end)s
@@ -593,9 +664,11 @@ INSERT INTO ib_commissionshare (batch_id, run_id, beneficiary_id, level, rate, a
 SELECT b.id, b.run_id, b.chain[cardinality(b.chain) - k.k], k.k, lr.rate, b.weighted_basis * lr.rate * b.unit * b.fx_rate,
        b.n, b.currency, b.plan_version_id
 FROM (SELECT bt.id, bt.run_id, bt.chain, bt.unit, bt.fx_rate, bt.weighted_basis, bt.currency, bt.plan_version_id,
-             cardinality(bt.source_ids) AS n, r.rate, r.level_rates, v.split_mode, v.pass_up
+             cardinality(bt.source_ids) AS n, r.rate, r.level_rates, v.split_mode, v.pass_up, v.pass_up_base,
+             bt.rule_code, bt.times[1] AS at
       FROM ib_commissionbatch bt JOIN ib_planrule r ON r.id = bt.rule_id JOIN _ver v ON v.id = bt.plan_version_id
       WHERE bt.run_id = %(run)s AND bt.id > %(after)s) b
+{OWN_RATES}
 CROSS JOIN LATERAL generate_series(0, cardinality(b.chain) - 1) AS k(k)
 CROSS JOIN LATERAL (SELECT {LEVEL_RATE} AS rate) lr
 WHERE lr.rate IS NOT NULL AND lr.rate <> 0
@@ -682,8 +755,11 @@ def _deal_sources(params: dict[str, Any], db: Any = None) -> int:
     _execute(VER_SQL, params, db)
     with (db or connection).cursor() as cursor:
         # The longest minimum holding time: opening deals are looked for that far back.
-        cursor.execute("SELECT COALESCE(max(min_hold_seconds), 0) FROM _ver")
-        params["longest_hold"] = int((cursor.fetchone() or (0,))[0])
+        cursor.execute("SELECT greatest(COALESCE(max(min_hold_seconds), 0), (SELECT COALESCE(max(r.min_hold_seconds), 0) "
+                       "FROM ib_planrule r WHERE r.version_id IN (SELECT id FROM _ver))), "
+                       "bool_or(hedge_mode = 'net') FROM _ver")
+        longest, net_hedge = cursor.fetchone() or (0, False)
+        params["longest_hold"] = int(longest or 0)
         params["context"] = _context(params, params["longest_hold"])
         cursor.execute("CREATE TEMP TABLE _tier (deal_pk bigint, rule_id bigint, value numeric, min numeric, "
                        "factor numeric) ON COMMIT DROP")
@@ -691,6 +767,8 @@ def _deal_sources(params: dict[str, Any], db: Any = None) -> int:
     _execute(INST_SQL, params, db)
     _execute(SEG_SQL, params, db)
     _execute(POS_SQL, params, db)
+    if net_hedge:
+        _execute(NET_HEDGE_SQL, params, db)
     _execute(SRC_SQL, params, db)
     return _tiers_apply(params, db)
 
@@ -1035,6 +1113,65 @@ def with_limits(sums: dict[tuple[int, str], PartnerSum]) -> dict[tuple[int, str]
     return sums
 
 
+@dataclass
+class Shape:
+    """What a partner's lines under the plan shapes of their rules change in its period's total:
+    the lines of rules that do not carry a negative period over (`uncarried`), whether a rule says
+    a negative total is owed, and what the caps per rule and per client cut (`capped`, <= 0)."""
+
+    uncarried: Decimal = ZERO
+    owed: bool = False
+    capped: Decimal = ZERO
+
+
+# Per (partner, currency): the shares' sum under rules that carry nothing over, whether one rule
+# makes a negative total owed, and the part of each rule's sum (by code) above the rule's cap.
+SHAPES_SQL = """
+WITH per_rule AS (
+    SELECT s.beneficiary_id, s.currency, b.rule_code, sum(s.amount) AS amount, bool_or(r.negative_owed) AS owed,
+           bool_and(NOT r.carry_negative) AS uncarried, min(r.period_cap) AS cap
+    FROM ib_commissionshare s JOIN ib_commissionbatch b ON b.id = s.batch_id JOIN ib_planrule r ON r.id = b.rule_id
+    WHERE s.run_id = %(run)s GROUP BY 1, 2, 3
+)
+SELECT beneficiary_id, currency, COALESCE(sum(amount) FILTER (WHERE uncarried AND NOT owed), 0), bool_or(owed),
+       COALESCE(sum(least(0, cap - amount)) FILTER (WHERE cap IS NOT NULL), 0)
+FROM per_rule GROUP BY 1, 2
+"""
+
+# Per (partner, currency): what the version's cap per client cuts off the partner's lines from
+# each client (the line view: the shares' lines, one per source).
+CLIENT_CAPS_SQL = """
+SELECT beneficiary_id, currency, sum(least(0, cap - amount)) FROM (
+    SELECT l.beneficiary_id, l.currency, l.client_id, sum(l.amount) AS amount, min(v.client_cap) AS cap
+    FROM ib_commissionline l JOIN ib_planversion v ON v.id = l.plan_version_id
+    WHERE l.run_id = %(run)s AND l.client_id IS NOT NULL AND v.client_cap IS NOT NULL
+    GROUP BY 1, 2, 3) x
+GROUP BY 1, 2
+"""
+
+
+def shapes(run_id: int) -> dict[tuple[int, str], Shape]:
+    """The run's partners' `Shape`s (read only when one of the run's rules or versions has such a
+    choice: a plain plan reads nothing more than its totals)."""
+    out: dict[tuple[int, str], Shape] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT bool_or(NOT r.carry_negative OR r.negative_owed OR r.period_cap IS NOT NULL), "
+            "bool_or(v.client_cap IS NOT NULL) FROM ib_planrule r JOIN ib_planversion v ON v.id = r.version_id "
+            "WHERE r.version_id IN (SELECT DISTINCT plan_version_id FROM ib_commissionshare WHERE run_id = %s)",
+            [run_id])
+        by_rule, by_client = cursor.fetchone() or (False, False)
+        if by_rule:
+            cursor.execute(SHAPES_SQL, {"run": run_id})
+            for partner_id, currency, uncarried, owed, capped in cursor.fetchall():
+                out[(partner_id, currency)] = Shape(uncarried, bool(owed), capped)
+        if by_client:
+            cursor.execute(CLIENT_CAPS_SQL, {"run": run_id})
+            for partner_id, currency, capped in cursor.fetchall():
+                out.setdefault((partner_id, currency), Shape()).capped += capped
+    return out
+
+
 @dataclass(frozen=True)
 class Total:
     gross: Decimal
@@ -1045,13 +1182,22 @@ class Total:
 
 
 def total_of(*, gross: Decimal, carry_in: Decimal, cap: Decimal | None, minimum: Decimal | None,
-             currency: str) -> Total:
-    """One partner's period: the cap cuts what the period's lines earned, the carry from earlier
-    periods is added, a negative total or one under the minimum is carried over instead of paid,
-    and the payable is rounded once, half to even, to the currency's minor unit."""
-    capped = min(ZERO, cap - gross) if cap is not None else ZERO
+             currency: str, shape: Shape | None = None) -> Total:
+    """One partner's period: the caps per rule and per client, then the plan's cap, cut what the
+    period's lines earned; the carry from earlier periods is added. A negative total is owed (paid
+    as negative) when a rule of the partner's lines says so; else it is carried over, but for the
+    lines of rules that carry nothing over (their negative part is dropped); a total under the
+    minimum is carried over. The payable is rounded once, half to even, to the currency's minor unit."""
+    shape = shape or Shape()
+    capped = shape.capped
+    if cap is not None:
+        capped += min(ZERO, cap - (gross + capped))
     net = gross + capped + carry_in
-    if net < 0 or (minimum is not None and net < minimum):
+    if net < 0 and shape.owed:
+        return Total(gross, carry_in, capped, money_round(net, currency), ZERO)
+    if net < 0:
+        return Total(gross, carry_in, capped, ZERO, min(ZERO, net - min(ZERO, shape.uncarried)))
+    if minimum is not None and net < minimum:
         return Total(gross, carry_in, capped, ZERO, net)
     payable = money_round(net, currency)
     return Total(gross, carry_in, capped, payable, ZERO)

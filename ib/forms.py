@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from crm.forms import AmountField, ListedModelChoiceField, PlainSelect
 from crm.lib.forms import form_field
 from crm.models import Brand
-from ib.models import Partner, PartnerStatus, PostbackEvent
+from ib.models import HedgeMode, Partner, PartnerStatus, PassUpBase, PostbackEvent, SplitMode
 
 
 class PartnerChoiceField(ListedModelChoiceField):
@@ -181,12 +181,16 @@ class PlanVersionForm(forms.Form):
                                                  "another day starts at midnight UTC."))
     draft = forms.BooleanField(label=_("Draft: only what-if runs use it"), required=False)
     min_hold_seconds = forms.IntegerField(label=_("Minimum holding time (seconds)"), min_value=0, initial=0)
-    split_mode = forms.ChoiceField(label=_("Split between levels"), widget=PlainSelect,
-                                   choices=[("levels", _("A rate per level")), ("pass_up", _("Pass a percentage up"))])
+    split_mode = forms.ChoiceField(label=_("Split between levels"), widget=PlainSelect, choices=SplitMode.choices)
     pass_up_percent = forms.DecimalField(label=_("Pass-up percentage"), required=False, min_value=0, max_value=99)
+    pass_up_base = forms.ChoiceField(label=_("Pass-up"), widget=PlainSelect, choices=PassUpBase.choices,
+                                     required=False)
+    hedge_mode = forms.ChoiceField(label=_("Hedged positions"), widget=PlainSelect, choices=HedgeMode.choices,
+                                   required=False)
     # In the plan's currency, at most its decimals (ib.commissions.plan_version_record holds to it too).
     period_cap = AmountField(label=_("Cap per partner and period"), required=False, allow_zero=True)
     period_minimum = AmountField(label=_("Minimum paid per period"), required=False, allow_zero=True)
+    client_cap = AmountField(label=_("Cap per partner, client and period"), required=False, allow_zero=True)
     note = forms.CharField(label=_("Note"), max_length=500, required=False)
     rules = forms.CharField(label=_("Rules (JSON)"), widget=forms.Textarea(attrs={"rows": 12, "spellcheck": "false"}),
                             help_text=_("A list of rules as in the import format (README: partner programme import). "
@@ -194,7 +198,7 @@ class PlanVersionForm(forms.Form):
 
     def __init__(self, *args: Any, currency: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        for name in ("period_cap", "period_minimum"):
+        for name in ("period_cap", "period_minimum", "client_cap"):
             form_field(self, name, AmountField).currency = currency  # the plan's: at most its decimals
 
     def clean_rules(self) -> Any:

@@ -76,7 +76,8 @@ def deposit_reversal_fact(event: Event) -> None:
     else:
         kind, reference = "chargeback", f"wallet:chargeback:{data['deposit']}"
     commissions.chargeback_record(client=event.client, amount=Money(str(data["amount"]), str(data["currency"])),
-                                  at=event.occurred_at, reference=reference[:100], kind=kind)
+                                  at=event.occurred_at, reference=reference[:100], kind=kind,
+                                  deposit_reference=f"wallet:deposit:{data['deposit']}"[:100])
 
 
 @subscribe("portal.registered", "kyc.approved", "wallet.first_deposit", "ib.client_qualified")

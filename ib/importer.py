@@ -27,13 +27,21 @@ from django.utils.translation import gettext
 from crm.exceptions import DomainError, NotFound, ValidationFailed
 from crm.forms import visible_brands
 from crm.jobs import job_start
-from crm.lib.money import money_parse
+from crm.lib.money import Money, money_parse
 from crm.lib.validation import InvalidValue
 from crm.models import Brand, Client
 from crm.permissions import user_can
 from ib import commissions as cs
 from ib import services
-from ib.models import ClientDeposit, CommissionPlan, Partner, PlanAssignment, PlanVersion
+from ib.models import (
+    AttributionConflict,
+    ClientChargeback,
+    ClientDeposit,
+    CommissionPlan,
+    Partner,
+    PlanAssignment,
+    PlanVersion,
+)
 from trading.models import PlatformServer, TradingAccount
 
 
@@ -71,147 +79,233 @@ def _list(data: Mapping[str, Any], key: str) -> list[Any]:
     return value
 
 
-@transaction.atomic
-def ib_import(data: Mapping[str, Any]) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    where = "brand"
-    try:
-        brand = Brand.objects.filter(code=_req(data, "brand", "")).first()
+class _Import:
+    """One import, section by section (each a method, in the order of the file's dependencies):
+    `where` names the entry being read, for the error."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.data = data
+        self.counts: Counter[str] = Counter()
+        self.where = "brand"
+        self.server: PlatformServer | None = None
+        self.groups: dict[Any, Any] = {}
+        self.partners: dict[str, Partner] = {}
+        self.plans: dict[str, CommissionPlan] = {}
+        self.clients: dict[str, Client] = {}
+        # Imported history is known since its own time (a backtest as of a past moment sees what
+        # the old system knew then), unless an entry says when it was recorded ("recorded_at").
+        self.brand = self._brand()
+
+    def run(self) -> Counter[str]:
+        for section in (self._instrument_groups, self._instruments, self._fx_rates, self._partners, self._plans,
+                        self._clients, self._assignments, self._deposits, self._chargebacks):
+            section()
+        return self.counts
+
+    def _each(self, key: str) -> list[tuple[str, Mapping[str, Any]]]:
+        out = []
+        for i, entry in enumerate(_list(self.data, key)):
+            if not isinstance(entry, Mapping):
+                raise ImportFailed(f"{key}[{i}]", "an object")
+            out.append((f"{key}[{i}]", entry))
+        return out
+
+    def _brand(self) -> Brand:
+        brand = Brand.objects.filter(code=_req(self.data, "brand", "")).first()
         if brand is None:
-            raise ImportFailed("brand", f"no brand {data['brand']!r}")
-        server = None
-        if data.get("server"):
-            server = PlatformServer.objects.filter(brand=brand, name=data["server"]).first()
-            if server is None:
-                raise ImportFailed("server", f"no server named {data['server']!r} on this brand")
-        groups = {}
-        for i, g in enumerate(_list(data, "instrument_groups")):
-            where = f"instrument_groups[{i}]"
-            groups[g.get("code")] = cs.instrument_group_save(actor=None, brand=brand, code=_req(g, "code", where),
-                                                             name=g.get("name", ""),
-                                                             units_per_lot=g.get("units_per_lot", "100000"))
-            counts["instrument groups"] += 1
-        for i, ins in enumerate(_list(data, "instruments")):
-            where = f"instruments[{i}]"
-            group = groups.get(ins.get("group"))
+            raise ImportFailed("brand", f"no brand {self.data['brand']!r}")
+        if self.data.get("server"):
+            self.server = PlatformServer.objects.filter(brand=brand, name=self.data["server"]).first()
+            if self.server is None:
+                raise ImportFailed("server", f"no server named {self.data['server']!r} on this brand")
+        return brand
+
+    def _instrument_groups(self) -> None:
+        for where, g in self._each("instrument_groups"):
+            self.where = where
+            self.groups[g.get("code")] = cs.instrument_group_save(
+                actor=None, brand=self.brand, code=_req(g, "code", self.where), name=g.get("name", ""),
+                units_per_lot=g.get("units_per_lot", "100000"))
+            self.counts["instrument groups"] += 1
+
+    def _instruments(self) -> None:
+        for where, ins in self._each("instruments"):
+            self.where = where
+            group = self.groups.get(ins.get("group"))
             if group is None:
-                raise ImportFailed(f"{where}.group", f"no instrument group {ins.get('group')!r} in this file")
-            cs.instrument_save(actor=None, brand=brand, symbol=_req(ins, "symbol", where), group=group,
-                               contract_size=_req(ins, "contract_size", where),
-                               profit_currency=ins.get("profit_currency", "USD"))
-            counts["instruments"] += 1
-        for i, fx in enumerate(_list(data, "fx_rates")):
-            where = f"fx_rates[{i}]"
-            cs.fx_rate_set(actor=None, base=_req(fx, "base", where), quote=_req(fx, "quote", where),
-                           day=_day(fx.get("day"), f"{where}.day"), rate=_req(fx, "rate", where),
+                raise ImportFailed(f"{self.where}.group", f"no instrument group {ins.get('group')!r} in this file")
+            cs.instrument_save(actor=None, brand=self.brand, symbol=_req(ins, "symbol", self.where), group=group,
+                               contract_size=_req(ins, "contract_size", self.where),
+                               profit_currency=ins.get("profit_currency", "USD"),
+                               units_per_lot=ins.get("units_per_lot"), markup_per_lot=ins.get("markup_per_lot"))
+            self.counts["instruments"] += 1
+
+    def _fx_rates(self) -> None:
+        for where, fx in self._each("fx_rates"):
+            self.where = where
+            cs.fx_rate_set(actor=None, base=_req(fx, "base", self.where), quote=_req(fx, "quote", self.where),
+                           day=_day(fx.get("day"), f"{self.where}.day"), rate=_req(fx, "rate", self.where),
                            source=fx.get("source", "import"))
-            counts["fx rates"] += 1
-        partners: dict[str, Partner] = {}
-        for i, p in enumerate(_list(data, "partners")):
-            where = f"partners[{i}]"
-            ref, email = _req(p, "ref", where), _req(p, "email", where)
+            self.counts["fx rates"] += 1
+
+    def _partners(self) -> None:
+        for where, p in self._each("partners"):
+            self.where = where
+            ref, email = _req(p, "ref", self.where), _req(p, "email", self.where)
             parent = None
             if p.get("parent"):
-                parent = partners.get(p["parent"])
+                parent = self.partners.get(p["parent"])
                 if parent is None:
-                    raise ImportFailed(f"{where}.parent", f"no partner {p['parent']!r} before this one")
-            partner = Partner.objects.filter(brand=brand, contact_email__iexact=email).first()
+                    raise ImportFailed(f"{self.where}.parent", f"no partner {p['parent']!r} before this one")
+            partner = Partner.objects.filter(brand=self.brand, contact_email__iexact=email).first()
             if partner is None:
-                partner = services.partner_create(actor=None, brand=brand, display_name=_req(p, "name", where),
-                                                  email=email, parent=parent, country=p.get("country", ""))
-                counts["partners"] += 1
-            partners[ref] = partner
-        plans: dict[str, CommissionPlan] = {}
-        for i, pl in enumerate(_list(data, "plans")):
-            where = f"plans[{i}]"
-            name = _req(pl, "name", where)
-            plan = CommissionPlan.objects.filter(brand=brand, name=name).first()
+                partner = services.partner_create(actor=None, brand=self.brand,
+                                                  display_name=_req(p, "name", self.where), email=email,
+                                                  parent=parent, country=p.get("country", ""))
+                self.counts["partners"] += 1
+            self.partners[ref] = partner
+
+    def _plans(self) -> None:
+        for where, pl in self._each("plans"):
+            self.where = where
+            at = self.where
+            name = _req(pl, "name", at)
+            plan = CommissionPlan.objects.filter(brand=self.brand, name=name).first()
             if plan is None:
-                plan = cs.plan_create(actor=None, brand=brand, name=name, currency=pl.get("currency", "USD"))
-                counts["plans"] += 1
-            plans[name] = plan
+                plan = cs.plan_create(actor=None, brand=self.brand, name=name, currency=pl.get("currency", "USD"))
+                self.counts["plans"] += 1
+            self.plans[name] = plan
             for j, v in enumerate(pl.get("versions") or []):
-                where = f"plans[{i}].versions[{j}]"
-                effective = _when(v.get("effective_from"), f"{where}.effective_from")
-                recorded = _when(v.get("recorded_at") or v.get("effective_from"), f"{where}.recorded_at")
-                if PlanVersion.objects.filter(plan=plan, effective_from=effective, recorded_at=recorded).exists():
-                    continue
-                cs.plan_version_record(
-                    actor=None, plan=plan, effective_from=effective, recorded_at=recorded, rules=v.get("rules") or [],
-                    min_hold_seconds=int(v.get("min_hold_seconds", 0)), split_mode=v.get("split_mode", "levels"),
-                    pass_up_percent=v.get("pass_up_percent", "0"), period_cap=v.get("period_cap"),
-                    period_minimum=v.get("period_minimum"), note=v.get("note", ""))
-                counts["plan versions"] += 1
-        clients: dict[str, Client] = {}
-        for i, c in enumerate(_list(data, "clients")):
-            where = f"clients[{i}]"
-            ref, email = _req(c, "ref", where), _req(c, "email", where)
-            client = Client.objects.filter(brand=brand, email__iexact=email).first()
+                self.where = f"{at}.versions[{j}]"
+                self._version(plan, v)
+
+    def _version(self, plan: CommissionPlan, v: Mapping[str, Any]) -> None:
+        effective = _when(v.get("effective_from"), f"{self.where}.effective_from")
+        recorded = _when(v.get("recorded_at") or v.get("effective_from"), f"{self.where}.recorded_at")
+        if PlanVersion.objects.filter(plan=plan, effective_from=effective, recorded_at=recorded).exists():
+            return
+        cs.plan_version_record(
+            actor=None, plan=plan, effective_from=effective, recorded_at=recorded, rules=v.get("rules") or [],
+            min_hold_seconds=int(v.get("min_hold_seconds", 0)), split_mode=v.get("split_mode", "levels"),
+            pass_up_percent=v.get("pass_up_percent", "0"), period_cap=v.get("period_cap"),
+            period_minimum=v.get("period_minimum"), note=v.get("note", ""),
+            pass_up_base=v.get("pass_up_base") or "out_of", hedge_mode=v.get("hedge_mode") or "later_unpaid",
+            client_cap=v.get("client_cap"))
+        self.counts["plan versions"] += 1
+
+    def _clients(self) -> None:
+        from crm.services import client_create
+
+        for where, c in self._each("clients"):
+            self.where = where
+            at = self.where
+            ref, email = _req(c, "ref", at), _req(c, "email", at)
+            client = Client.objects.filter(brand=self.brand, email__iexact=email).first()
             if client is None:
-                from crm.services import client_create
-
-                client = client_create(actor=None, brand=brand, first_name=_req(c, "first_name", where),
+                client = client_create(actor=None, brand=self.brand, first_name=_req(c, "first_name", at),
                                        last_name=c.get("last_name", ""), email=email, country=c.get("country", ""))
-                counts["clients"] += 1
-            clients[ref] = client
+                self.counts["clients"] += 1
+            self.clients[ref] = client
             if c.get("partner"):
-                partner = partners.get(c["partner"])
-                if partner is None:
-                    raise ImportFailed(f"{where}.partner", f"no partner {c['partner']!r} in this file")
-                result = services.client_attribution_import(actor=None, client=client, partner=partner,
-                                                            touched_at=_when(c.get("since"), f"{where}.since"),
-                                                            reason="migration import")
-                counts["attributions"] += result is not None
+                self._attribution(client, c)
             for k, a in enumerate(c.get("accounts") or []):
-                where = f"clients[{i}].accounts[{k}]"
-                if server is None:
-                    raise ImportFailed("server", "required when clients have accounts")
-                from trading.services import trading_account_register
+                self.where = f"{at}.accounts[{k}]"
+                self._account(client, a)
 
-                login = int(_req(a, "login", where))
-                counts["accounts"] += not TradingAccount.objects.filter(server=server, login=login).exists()
-                trading_account_register(actor=None, client=client, server=server, login=login,
-                                         account_type=_req(a, "account_type", where), currency=a.get("currency", ""))
-        for i, asg in enumerate(_list(data, "assignments")):
-            where = f"assignments[{i}]"
-            plan = plans.get(asg.get("plan")) or CommissionPlan.objects.filter(brand=brand, name=asg.get("plan")).first()
+    def _attribution(self, client: Client, c: Mapping[str, Any]) -> None:
+        partner = self.partners.get(c["partner"])
+        if partner is None:
+            raise ImportFailed(f"{self.where}.partner", f"no partner {c['partner']!r} in this file")
+        result = services.client_attribution_import(actor=None, client=client, partner=partner,
+                                                    touched_at=_when(c.get("since"), f"{self.where}.since"),
+                                                    reason="migration import")
+        # A client already another partner's opens a conflict for the IB manager: not an attribution.
+        if isinstance(result, AttributionConflict):
+            self.counts["attribution conflicts"] += 1
+        elif result is not None:
+            self.counts["attributions"] += 1
+
+    def _account(self, client: Client, a: Mapping[str, Any]) -> None:
+        from trading.services import trading_account_register
+
+        if self.server is None:
+            raise ImportFailed("server", "required when clients have accounts")
+        login = int(_req(a, "login", self.where))
+        self.counts["accounts"] += not TradingAccount.objects.filter(server=self.server, login=login).exists()
+        trading_account_register(actor=None, client=client, server=self.server, login=login,
+                                 account_type=_req(a, "account_type", self.where), currency=a.get("currency", ""))
+
+    def _assignments(self) -> None:
+        for where, asg in self._each("assignments"):
+            self.where = where
+            plan = (self.plans.get(str(asg.get("plan")))
+                    or CommissionPlan.objects.filter(brand=self.brand, name=asg.get("plan")).first())
             if plan is None:
-                raise ImportFailed(f"{where}.plan", f"no plan {asg.get('plan')!r}")
-            effective = _when(asg.get("effective_from"), f"{where}.effective_from")
-            target: dict[str, Any] = {}
-            if asg.get("partner"):
-                if asg["partner"] not in partners:
-                    raise ImportFailed(f"{where}.partner", f"no partner {asg['partner']!r} in this file")
-                target["partner"] = partners[asg["partner"]]
-            elif asg.get("account"):
-                account = TradingAccount.objects.filter(server=server, login=asg["account"]).first()
-                if account is None:
-                    raise ImportFailed(f"{where}.account", f"no account {asg['account']!r} on the server")
-                target["account"] = account
-            else:
-                raise ImportFailed(where, "name a partner or an account")
+                raise ImportFailed(f"{self.where}.plan", f"no plan {asg.get('plan')!r}")
+            effective = _when(asg.get("effective_from"), f"{self.where}.effective_from")
+            recorded = _when(asg.get("recorded_at") or asg.get("effective_from"), f"{self.where}.recorded_at")
+            target = self._target(asg)
             if PlanAssignment.objects.filter(effective_from=effective, **target).exists():
                 continue
-            cs.plan_assign(actor=None, plan=plan, effective_from=effective, **target)
-            counts["assignments"] += 1
-        for i, dep in enumerate(_list(data, "deposits")):
-            where = f"deposits[{i}]"
-            client = clients.get(dep.get("client"))
-            if client is None:
-                raise ImportFailed(f"{where}.client", f"no client {dep.get('client')!r} in this file")
-            counts["deposits"] += not ClientDeposit.objects.filter(reference=dep.get("reference")).exists()
-            try:
-                raw = _req(dep, "amount", where)
-                amount = money_parse(repr(raw) if isinstance(raw, float) else raw, _req(dep, "currency", where),
-                                     typed=False)  # at most the currency's decimals; a JSON number as written
-            except InvalidValue as error:
-                raise ImportFailed(f"{where}.{error.field}", error.message) from None
-            cs.deposit_record(client=client, amount=amount, at=_when(dep.get("at"), f"{where}.at"),
-                              reference=_req(dep, "reference", where), source="import")
+            cs.plan_assign(actor=None, plan=plan, effective_from=effective, recorded_at=recorded, **target)
+            self.counts["assignments"] += 1
+
+    def _target(self, asg: Mapping[str, Any]) -> dict[str, Any]:
+        if asg.get("partner"):
+            if asg["partner"] not in self.partners:
+                raise ImportFailed(f"{self.where}.partner", f"no partner {asg['partner']!r} in this file")
+            return {"partner": self.partners[asg["partner"]]}
+        if asg.get("account"):
+            account = TradingAccount.objects.filter(server=self.server, login=asg["account"]).first()
+            if account is None:
+                raise ImportFailed(f"{self.where}.account", f"no account {asg['account']!r} on the server")
+            return {"account": account}
+        raise ImportFailed(self.where, "name a partner or an account")
+
+    def _client_of(self, entry: Mapping[str, Any]) -> Client:
+        client = self.clients.get(str(entry.get("client")))
+        if client is None:
+            raise ImportFailed(f"{self.where}.client", f"no client {entry.get('client')!r} in this file")
+        return client
+
+    def _money(self, entry: Mapping[str, Any]) -> Money:
+        try:
+            raw = _req(entry, "amount", self.where)
+            # At most the currency's decimals; a JSON number as written.
+            return money_parse(repr(raw) if isinstance(raw, float) else raw, _req(entry, "currency", self.where),
+                               typed=False)
+        except InvalidValue as error:
+            raise ImportFailed(f"{self.where}.{error.field}", error.message) from None
+
+    def _deposits(self) -> None:
+        for where, dep in self._each("deposits"):
+            self.where = where
+            client = self._client_of(dep)
+            self.counts["deposits"] += not ClientDeposit.objects.filter(reference=dep.get("reference")).exists()
+            cs.deposit_record(client=client, amount=self._money(dep), at=_when(dep.get("at"), f"{self.where}.at"),
+                              reference=_req(dep, "reference", self.where), source="import")
+
+    def _chargebacks(self) -> None:
+        for where, cb in self._each("chargebacks"):
+            self.where = where
+            client = self._client_of(cb)
+            self.counts["chargebacks"] += not ClientChargeback.objects.filter(reference=cb.get("reference")).exists()
+            cs.chargeback_record(client=client, amount=self._money(cb), at=_when(cb.get("at"), f"{self.where}.at"),
+                                 reference=_req(cb, "reference", self.where), kind=cb.get("kind") or "chargeback",
+                                 deposit_reference=str(cb.get("deposit") or ""))
+
+
+@transaction.atomic
+def ib_import(data: Mapping[str, Any]) -> Counter[str]:
+    """Import `data` (the format of README.md, "Partner commissions") in one transaction: the
+    counts of what was new; ImportFailed naming the entry when one is wrong (nothing is written)."""
+    job: _Import | None = None
+    try:
+        job = _Import(data)
+        return job.run()
     except DomainError as error:
         detail = "; ".join(f"{k}: {', '.join(v)}" for k, v in error.fields.items()) or error.message
-        raise ImportFailed(where, detail) from None
-    return counts
+        raise ImportFailed(job.where if job is not None else "brand", detail) from None
 
 
 IMPORT_JOB_KIND = "ib.import"

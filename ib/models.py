@@ -457,6 +457,13 @@ class Instrument(models.Model):
     contract_size = models.DecimalField(_("contract size"), max_digits=20, decimal_places=6)
     # The currency a spread is worth in (the quote currency of a forex pair).
     profit_currency = CurrencyField(_("profit currency"), default="USD")
+    # Units in one standard (rebate) lot of this symbol, when it differs from its group's (a group
+    # holding gold of 100 oz and silver of 5 000 oz a lot); NULL: the group's.
+    units_per_lot = models.DecimalField(_("units per standard lot"), max_digits=20, decimal_places=6, null=True,
+                                        blank=True)
+    # The broker's spread markup per standard lot, in the profit currency: a spread share's basis
+    # for deals whose platform reported no bid and ask (an MT5 deal report has none); NULL: none.
+    markup_per_lot = models.DecimalField(_("markup per lot"), max_digits=20, decimal_places=8, null=True, blank=True)
     history = HistoricalRecords(get_user=history_user)
 
     class Meta:
@@ -514,6 +521,19 @@ class CommissionPlan(models.Model):
 class SplitMode(models.TextChoices):
     LEVELS = "levels", _("A rate per level")
     PASS_UP = "pass_up", _("Pass a percentage up")
+    # Each partner earns its own plan's rate minus the highest rate below it in the chain.
+    DIFFERENTIAL = "differential", _("Differential: own rate minus the highest below")
+
+
+class PassUpBase(models.TextChoices):
+    OUT_OF = "out_of", _("Out of the child's amount")
+    ON_TOP = "on_top", _("On top of the child's amount")
+
+
+class HedgeMode(models.TextChoices):
+    LATER_UNPAID = "later_unpaid", _("Neither leg of the later-opened position earns")
+    BOTH = "both", _("Both legs earn")
+    NET = "net", _("Only the volume not offset earns")
 
 
 class PlanVersion(models.Model):
@@ -527,9 +547,16 @@ class PlanVersion(models.Model):
     recorded_at = models.DateTimeField(default=timezone.now)
     # A position held less than this earns no per-lot rebate and no spread share (scalping).
     min_hold_seconds = models.PositiveIntegerField(default=0)
-    split_mode = models.CharField(max_length=8, choices=SplitMode.choices, default=SplitMode.LEVELS)
+    split_mode = models.CharField(max_length=12, choices=SplitMode.choices, default=SplitMode.LEVELS)
     # pass_up: each partner keeps (100 - p)% of what reaches it and passes p% up; the top keeps the rest.
     pass_up_percent = models.DecimalField(max_digits=9, decimal_places=6, default=Decimal("0"))
+    # pass_up on_top: the client's partner earns the whole rate, and each level above p% of the level
+    # below's amount on top of it (out_of: the levels share the rate, as above).
+    pass_up_base = models.CharField(max_length=8, choices=PassUpBase.choices, default=PassUpBase.OUT_OF)
+    # Of two opposite positions on one account and symbol open together, what earns per-lot and spread.
+    hedge_mode = models.CharField(max_length=12, choices=HedgeMode.choices, default=HedgeMode.LATER_UNPAID)
+    # Per partner, client and period, in the plan's currency: at most this is earned from one client.
+    client_cap = MoneyAmountField(null=True, blank=True)
     # Per partner and period, in the plan's currency: at most `period_cap` is earned (NULL: no cap);
     # a total under `period_minimum` is not paid but carried to the next period.
     period_cap = MoneyAmountField(null=True, blank=True)
@@ -567,6 +594,16 @@ class RevshareBasis(models.TextChoices):
     NET_LOSS = "net_loss", _("Client net loss")
 
 
+class CpaAnchor(models.TextChoices):
+    FIRST_DEPOSIT = "first_deposit", _("From the first deposit")
+    REGISTRATION = "registration", _("From the registration")
+
+
+class ClawbackScope(models.TextChoices):
+    ANY_DEPOSIT = "any", _("A chargeback of any deposit")
+    QUALIFYING = "qualifying", _("A chargeback of the qualifying deposit only")
+
+
 class PlanRule(models.Model):
     """One rule of a plan version. `level_rates[k]` is what level k earns (0 the client's own
     partner, 1 its parent, ...): an amount per lot (per_lot), a percentage of the revenue
@@ -589,12 +626,27 @@ class PlanRule(models.Model):
     rate = models.DecimalField(max_digits=28, decimal_places=10, default=Decimal("0"))
     level_rates = ArrayField(models.DecimalField(max_digits=28, decimal_places=10), default=list, blank=True)
     carry_negative = models.BooleanField(default=True)  # revshare: a negative period is carried over
+    # A negative period's total is shown and settled as negative: the partner owes it (not carried).
+    negative_owed = models.BooleanField(default=False)
+    # net_loss: which of the deal's costs count besides its profit (each: the client paid it).
+    net_with_commission = models.BooleanField(default=True)
+    net_with_swap = models.BooleanField(default=True)
+    net_with_fee = models.BooleanField(default=True)
+    # per_lot and spread: this rule's own minimum holding time (NULL: the version's).
+    min_hold_seconds = models.PositiveIntegerField(null=True, blank=True)
+    # Per partner and period, in the plan's currency: at most this is earned under this rule.
+    period_cap = MoneyAmountField(null=True, blank=True)
     cpa_min_deposit = MoneyAmountField(null=True, blank=True)  # in the rule's currency
     cpa_min_lots = models.DecimalField(max_digits=20, decimal_places=8, null=True, blank=True)
     cpa_within_days = models.PositiveIntegerField(null=True, blank=True)
     cpa_require_kyc = models.BooleanField(default=False)
     cpa_countries = ArrayField(models.CharField(max_length=2), default=list, blank=True)
     clawback_on_chargeback = models.BooleanField(default=True)
+    # The qualification window (cpa_within_days) starts at the first deposit or at the registration;
+    # with cpa_kyc_within_window the KYC approval must fall inside it too.
+    cpa_window_from = models.CharField(max_length=14, choices=CpaAnchor.choices, default=CpaAnchor.FIRST_DEPOSIT)
+    cpa_kyc_within_window = models.BooleanField(default=False)
+    clawback_scope = models.CharField(max_length=10, choices=ClawbackScope.choices, default=ClawbackScope.ANY_DEPOSIT)
     tiers = models.JSONField(default=list, blank=True)
     tier_window_days = models.PositiveIntegerField(default=30)
 
@@ -662,6 +714,8 @@ class ClientChargeback(models.Model):
     at = models.DateTimeField()
     reference = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=10, default="chargeback")  # chargeback, refund
+    # The reference of the deposit it reverses (a ClientDeposit's); blank when unknown.
+    deposit_reference = models.CharField(max_length=100, blank=True)
 
     class Meta:
         indexes: ClassVar = [models.Index(fields=["at"], name="ib_chargeback_at")]
@@ -700,6 +754,8 @@ class CommissionRun(models.Model):
     actor = models.ForeignKey("crm.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     # A run started from the IB manager's pages is computed by this job (crm.jobs); None: computed inline.
     job = models.ForeignKey("crm.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # When the run was settled (also a run without totals: nothing to pay, but settled all the same).
+    settled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering: ClassVar = ["-period", "-number", "-id"]

@@ -27,7 +27,7 @@ from crm.views.ui import render_page
 from ib import commissions
 from ib.forms import ImportForm, PlanAssignForm, PlanVersionForm, RunStartForm, WhatIfForm
 from ib.importer import ib_import_start
-from ib.models import CommissionPlan, PlanAssignment, PlanRule, PlanVersion
+from ib.models import CommissionPlan, HedgeMode, PassUpBase, PlanAssignment, PlanRule, PlanVersion
 from ib.permissions import partner_queryset_for_user, plan_queryset_for_user
 
 MANAGE = commissions.MANAGE
@@ -74,7 +74,8 @@ def _detail(request: AuthedRequest, plan: CommissionPlan, *, version_form: PlanV
                 split_mode=latest.split_mode, min_hold_seconds=latest.min_hold_seconds,
                 effective_from=latest.effective_from.astimezone(dt.UTC).date(),
                 pass_up_percent=latest.pass_up_percent or None, period_cap=latest.period_cap,
-                period_minimum=latest.period_minimum)
+                period_minimum=latest.period_minimum, pass_up_base=latest.pass_up_base, hedge_mode=latest.hedge_mode,
+                client_cap=latest.client_cap)
         version_form = PlanVersionForm(initial=initial, currency=plan.currency)
     partners = partner_queryset_for_user(request.user).filter(brand_id=plan.brand_id).order_by("path")
     forms_by_version = what_if_forms or {}
@@ -108,7 +109,8 @@ def plan_version_new(request: AuthedRequest, code: Any) -> HttpResponse:
                 min_hold_seconds=data["min_hold_seconds"], split_mode=data["split_mode"],
                 pass_up_percent=data["pass_up_percent"] if data["pass_up_percent"] is not None else "0",
                 period_cap=data["period_cap"], period_minimum=data["period_minimum"], note=data["note"],
-                draft=data["draft"])
+                draft=data["draft"], pass_up_base=data["pass_up_base"] or PassUpBase.OUT_OF,
+                hedge_mode=data["hedge_mode"] or HedgeMode.LATER_UNPAID, client_cap=data["client_cap"])
         except NotFound:
             raise Http404 from None
         except DomainError as error:

@@ -267,3 +267,15 @@ def known_logins(server_id: int, logins: Iterable[int]) -> set[int]:
 
     return set(TradingAccount.objects.filter(server_id=server_id, login__in=set(logins))
                .values_list("login", flat=True))
+
+
+def deals_known_since_own_time(server_id: int, deal_ids: Iterable[int]) -> int:
+    """A migration's history: the imported deals count as known since their own time (not since the
+    import), so that a commission run as of a past moment reads what the old system knew then. Only
+    moves first_seen_at earlier; how many deals it moved."""
+    from django.db.models import F
+
+    from trading.models import Deal as DealRow
+
+    return (DealRow.objects.filter(server_id=server_id, deal_id__in=set(deal_ids), first_seen_at__gt=F("time"))
+            .update(first_seen_at=F("time")))

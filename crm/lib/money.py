@@ -231,6 +231,14 @@ def money_round(amount: Decimal, currency: str) -> Decimal:
     return to_decimal(amount).quantize(_quantum(currency_exponent(currency)), rounding=ROUNDING)
 
 
+def decimal_text(value: Decimal) -> str:
+    """`value` as plain decimal text without trailing zeros, never in exponent notation ("-300",
+    "250.5", "0.00012"): for JSON and command output, where str() of a normalised Decimal gives
+    "-3E+2"."""
+    text = format(to_decimal(value).normalize(), "f")
+    return "0" if text in ("-0", "0") else text
+
+
 # --- parsing user text -------------------------------------------------------------------------------
 
 # Separators people type besides ASCII: Arabic decimal and thousands signs, no-break and thin spaces,

@@ -74,6 +74,41 @@ def test_a_bad_entry_is_named_and_nothing_is_imported(atlas, tmp_path):
         _call("ib_calculate", "--period", "March")
 
 
+PLAIN = r"^-?\d+(\.\d+)?$"
+
+
+@pytest.mark.django_db
+def test_json_amounts_are_plain_decimals_and_a_run_without_totals_settles(atlas):
+    import re
+
+    _brand, server = atlas
+    _call("ib_import", str(EXAMPLES / "three_level.json"))
+    _call("trading_import_deals", str(EXAMPLES / "three_level_deals.csv"), "--server", str(server.code))
+    run = json.loads(_call("ib_calculate", "--period", "2024-03", "--json"))["runs"][0]
+    # Leaf's CPA line is 200 (once "2E+2"), its basis 1: every amount, basis and rate as plain text.
+    texts = [line[key] for line in run["lines"] for key in ("basis", "rate", "fx_rate", "amount")]
+    texts += [t[key] for t in run["totals"] for key in ("payable", "settled", "delta", "carry_out")]
+    assert {"200", "1"} <= set(texts)
+    assert [x for x in texts if not re.match(PLAIN, x)] == []
+    # May has no deals, deposits or carry: its run has no totals, and --settle settles it and prints it.
+    may = json.loads(_call("ib_calculate", "--period", "2024-05", "--settle", "--json"))["runs"][0]
+    assert may["totals"] == [] and may["settled_at"] is not None
+
+
+@pytest.mark.django_db
+def test_the_import_counts_a_conflict_it_opened_as_a_conflict(atlas, tmp_path):
+    from ib.models import AttributionConflict
+
+    _call("ib_import", str(EXAMPLES / "three_level.json"))
+    data = json.loads((EXAMPLES / "three_level.json").read_text())
+    data["clients"][0]["partner"] = "sub"  # Anna is Leaf's already
+    path = tmp_path / "again.json"
+    path.write_text(json.dumps(data))
+    out = _call("ib_import", str(path))
+    assert "1 attribution conflicts" in out and " attributions" not in out
+    assert AttributionConflict.objects.count() == 1
+
+
 # --- the same import uploaded on the IB manager's pages -------------------------------------------------
 
 def _upload(http, data: bytes, name: str = "programme.json"):
@@ -136,3 +171,32 @@ def test_an_upload_that_is_not_json_or_names_another_brand_is_refused_and_a_bad_
     job = Job.objects.get()
     assert job.status == "failed" and "partners[1]" in job.failure_reason and "nothing was imported" in job.failure_reason
     assert not Partner.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_backtest_after_a_migration_reproduces_what_the_old_crm_paid_then(atlas, tmp_path):
+    """Imported history is known since its own time: a run as of a past moment reads what the old
+    CRM knew then (its plans, assignments, deposits and, with --known-since-deal-time, its deals),
+    not what was imported since."""
+    _brand, _server = atlas
+    data = json.loads((EXAMPLES / "three_level.json").read_text())
+    # In May the old CRM corrected March's Standard IB rates (recorded then, effective 1 January):
+    # a backtest as of 1 April must not see it.
+    correction = json.loads(json.dumps(data["plans"][0]["versions"][0]))
+    correction["recorded_at"] = "2024-05-02T00:00:00Z"
+    correction["rules"][0]["level_rates"] = ["50", "20", "10"]
+    data["plans"][0]["versions"].append(correction)
+    path = tmp_path / "history.json"
+    path.write_text(json.dumps(data))
+    _call("ib_import", str(path))
+    # The deal report names the server as the import does, by its name.
+    _call("trading_import_deals", str(EXAMPLES / "three_level_deals.csv"), "--server", "MT5 Atlas Live",
+          "--known-since-deal-time")
+    back = json.loads(_call("ib_calculate", "--period", "2024-03", "--as-of", "2024-04-01T00:00:00Z", "--json"))
+    totals = {t["partner"]: t["payable"] for t in back["runs"][0]["totals"]}
+    # What the old CRM paid for March (the hand-computed totals of the first test above).
+    assert totals == {"Northwind Capital": "1.00", "Harbor Traders": "68.52", "Lighthouse FX Club": "207.10"}
+    # As of now the correction applies: Anna's 1 fx lot pays Leaf 50 (not 5), Sub 20 (not 2), Master 10 (not 1).
+    now = json.loads(_call("ib_calculate", "--period", "2024-03", "--json"))
+    totals = {t["partner"]: t["payable"] for t in now["runs"][0]["totals"]}
+    assert totals == {"Northwind Capital": "10.00", "Harbor Traders": "86.52", "Lighthouse FX Club": "252.10"}

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_datetime
 
 from crm.exceptions import DomainError
+from crm.lib.money import decimal_text
 from crm.models import Brand
 from ib import commissions as cs
 from ib.models import CommissionPlan
@@ -73,15 +74,16 @@ def _report(brand: Brand, run: Any) -> dict[str, Any]:
     return {
         "brand": brand.code, "period": f"{run.period:%Y-%m}", "run": str(run.code), "number": run.number,
         "as_of": run.as_of.isoformat(), "stats": run.stats,
+        "settled_at": run.settled_at.isoformat() if run.settled_at else None,
         "totals": [{"partner": t.partner, "partner_id": t.partner_id, "currency": t.currency,
-                    "payable": str(t.payable), "settled": str(t.settled), "delta": str(t.delta),
-                    "carry_out": str(t.carry_out.normalize()) if t.carry_out else "0"}
+                    "payable": format(t.payable, "f"), "settled": format(t.settled, "f"),
+                    "delta": format(t.delta, "f"), "carry_out": decimal_text(t.carry_out)}
                    for t in cs.run_totals(run)],
         "lines": [{"time": line.business_time.isoformat(), "source": f"{line.source_kind}:{line.source_id}",
                    "partner": line.beneficiary_id, "rule": line.rule_code, "level": line.level,
-                   "chain": line.chain, "plan_version": line.plan_version_id, "basis": str(line.basis.normalize()),
-                   "basis_currency": line.basis_currency, "rate": str(line.rate.normalize()),
-                   "fx_rate": str(line.fx_rate.normalize()), "amount": str(line.amount.normalize()),
+                   "chain": line.chain, "plan_version": line.plan_version_id, "basis": decimal_text(line.basis),
+                   "basis_currency": line.basis_currency, "rate": decimal_text(line.rate),
+                   "fx_rate": decimal_text(line.fx_rate), "amount": decimal_text(line.amount),
                    "currency": line.currency}
                   for line in cs.run_lines(run)],
     }

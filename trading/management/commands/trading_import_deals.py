@@ -32,17 +32,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", type=Path, help="the MT5 deal report, CSV")
-        parser.add_argument("--server", required=True, help="the platform server's code (UUID, on its page)")
+        parser.add_argument("--server", required=True,
+                            help="the platform server's code (UUID, on its page) or its name (as ib_import names it)")
         parser.add_argument("--dry-run", action="store_true", help="check and count, write nothing")
+        parser.add_argument("--known-since-deal-time", action="store_true",
+                            help="a migration's history: each deal counts as known since its own time, so that "
+                                 "a commission run as of a past moment (ib_calculate --as-of) reads it")
 
-    def handle(self, *args: Any, file: Path, server: str, dry_run: bool = False, **options: Any) -> None:
-        try:
-            code = uuid.UUID(server)
-        except ValueError:
-            raise CommandError(f"--server: {server!r} is not a server code (a UUID).") from None
-        platform = PlatformServer.objects.filter(code=code).first()
-        if platform is None:
-            raise CommandError(f"--server: no platform server has the code {server}.")
+    def handle(self, *args: Any, file: Path, server: str, dry_run: bool = False,
+               known_since_deal_time: bool = False, **options: Any) -> None:
+        platform = _server(server)
         try:
             text = deal_import.decode(file.read_bytes())
             parsed = deal_import.parse(text, clock=ServerClock(offset_minutes=platform.server_tz_offset_minutes,
@@ -62,6 +61,8 @@ class Command(BaseCommand):
         unknown = sorted({d.login for d in parsed.deals} - known)
         with transaction.atomic():
             result = deals_store(platform, deals)
+            if known_since_deal_time:
+                deal_import.deals_known_since_own_time(platform.pk, (d.deal_id for d in deals))
             if dry_run:
                 transaction.set_rollback(True)
         unchanged = len(deals) - result.inserted - result.edited
@@ -73,3 +74,20 @@ class Command(BaseCommand):
             shown = ", ".join(str(x) for x in unknown[:20])
             self.stdout.write(f"Skipped: no trading account on {platform.name} for login(s) {shown}"
                               f"{' ...' if len(unknown) > 20 else ''}.")
+
+
+def _server(text: str) -> PlatformServer:
+    """The server named by its code (a UUID) or by its name (refused when several servers have it)."""
+    try:
+        code = uuid.UUID(text)
+    except ValueError:
+        named = list(PlatformServer.objects.filter(name=text)[:2])
+        if len(named) == 1:
+            return named[0]
+        if named:
+            raise CommandError(f"--server: several servers are named {text!r}: give its code.") from None
+        raise CommandError(f"--server: {text!r} is not a server code (a UUID) nor a server's name.") from None
+    platform = PlatformServer.objects.filter(code=code).first()
+    if platform is None:
+        raise CommandError(f"--server: no platform server has the code {text}.")
+    return platform
