@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('ib', '0014_money_columns'),
+        ('ib', '0015_partner_applications'),
     ]
 
     operations = [
