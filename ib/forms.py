@@ -115,10 +115,10 @@ class BannerForm(forms.Form):
         from django.conf import settings
 
         super().__init__(*args, **kwargs)
-        self.fields["brand"].queryset = brands  # type: ignore[attr-defined]
+        form_field(self, "brand", forms.ModelChoiceField).queryset = brands
         if len(brands[:2]) == 1:  # one brand: chosen already
             self.fields["brand"].initial = brands[0].code
-        self.fields["language"].choices = [("", _("Any language")), *settings.LANGUAGES]  # type: ignore[attr-defined]
+        form_field(self, "language", forms.ChoiceField).choices = [("", _("Any language")), *settings.LANGUAGES]
 
 
 class DisputeForm(forms.Form):

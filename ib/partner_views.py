@@ -32,6 +32,8 @@ from ib.forms import DisputeForm, PartnerLoginForm, PartnerNewPasswordForm, Part
 from ib.models import DisputeState, LinkKind
 from ib.partner_auth import (
     BRAND_COOKIE,
+    PartnerPageRequest,
+    PartnerRequest,
     partner_login_required,
     partner_page,
     partner_session_login,
@@ -70,7 +72,7 @@ def _safe_next(request: HttpRequest) -> str:
 
 @require_GET
 @partner_page
-def login_entry(request: HttpRequest) -> HttpResponse:
+def login_entry(request: PartnerPageRequest) -> HttpResponse:
     """/partners/login/: the brand's own login page (the one used last, or the only brand), or a
     choice of brands."""
     brands = list(Brand.objects.filter(is_active=True).order_by("name"))
@@ -86,7 +88,7 @@ def login_entry(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @partner_page
-def login(request: HttpRequest, brand_code: str) -> HttpResponse:
+def login(request: PartnerPageRequest, brand_code: str) -> HttpResponse:
     brand = _brand(brand_code)
     form = PartnerLoginForm(request.POST or None)
     status = 200
@@ -109,7 +111,7 @@ def login(request: HttpRequest, brand_code: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @partner_page
-def password_reset(request: HttpRequest, brand_code: str) -> HttpResponse:
+def password_reset(request: PartnerPageRequest, brand_code: str) -> HttpResponse:
     """Forgot password: the same answer whether or not the address is a partner's."""
     brand = _brand(brand_code)
     form = PartnerResetForm(request.POST or None)
@@ -132,7 +134,7 @@ def password_reset(request: HttpRequest, brand_code: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @partner_page
-def password_reset_confirm(request: HttpRequest, uid: str, token: str) -> HttpResponse:
+def password_reset_confirm(request: PartnerPageRequest, uid: str, token: str) -> HttpResponse:
     try:
         login = partner_reset.reset_link_login(uid=uid, token=token)
     except DomainError as error:
@@ -165,8 +167,8 @@ def password_reset_confirm(request: HttpRequest, uid: str, token: str) -> HttpRe
 
 @require_POST
 @partner_page
-def logout(request: HttpRequest) -> HttpResponse:
-    login = request.partner_login  # type: ignore[attr-defined]
+def logout(request: PartnerPageRequest) -> HttpResponse:
+    login = request.partner_login
     target = (reverse("partners:login_brand", args=[login.brand.code]) if login is not None
               else reverse("partners:login"))
     response = HttpResponseRedirect(target)
@@ -178,8 +180,8 @@ def logout(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @partner_login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
-    partner = request.partner  # type: ignore[attr-defined]
+def dashboard(request: PartnerRequest) -> HttpResponse:
+    partner = request.partner
     return render(request, "ib/partner_portal/dashboard.html", _ctx(
         request, figures=selectors.partner_figures(partner, at=timezone.now()),
         series=asdict(selectors.partner_series(partner, at=timezone.now())),
@@ -188,24 +190,24 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @partner_login_required
-def network(request: HttpRequest) -> HttpResponse:
-    partner = request.partner  # type: ignore[attr-defined]
+def network(request: PartnerRequest) -> HttpResponse:
+    partner = request.partner
     return render(request, "ib/partner_portal/network.html", _ctx(
         request, rows=selectors.partner_network(partner, at=timezone.now())))
 
 
 @require_GET
 @partner_login_required
-def clients(request: HttpRequest) -> HttpResponse:
-    partner = request.partner  # type: ignore[attr-defined]
+def clients(request: PartnerRequest) -> HttpResponse:
+    partner = request.partner
     page = CappedPaginator(selectors.partner_client_attributions(partner), CLIENTS_PER_PAGE).get_page(
         request.GET.get("page"))
     return render(request, "ib/partner_portal/clients.html", _ctx(
         request, page=page, rows=selectors.partner_client_rows(partner, page.object_list)))
 
 
-def _earnings(request: HttpRequest, *, period_error: str = "", status: int = 200) -> HttpResponse:
-    partner = request.partner  # type: ignore[attr-defined]
+def _earnings(request: PartnerRequest, *, period_error: str = "", status: int = 200) -> HttpResponse:
+    partner = request.partner
     page = CappedPaginator(selectors.PartnerLineList(partner), LINES_PER_PAGE).get_page(request.GET.get("page"))
     last_month = period_before()
     return render(request, "ib/partner_portal/earnings.html", _ctx(
@@ -215,13 +217,13 @@ def _earnings(request: HttpRequest, *, period_error: str = "", status: int = 200
 
 @require_GET
 @partner_login_required
-def earnings(request: HttpRequest) -> HttpResponse:
+def earnings(request: PartnerRequest) -> HttpResponse:
     return _earnings(request)
 
 
 @require_GET
 @partner_login_required
-def statement(request: HttpRequest) -> HttpResponse:
+def statement(request: PartnerRequest) -> HttpResponse:
     """The signed-in partner's commission statement of a month (?period=YYYY-MM), as a PDF."""
     from ib.statements import partner_statement, partner_statement_pdf, statement_month
 
@@ -229,7 +231,7 @@ def statement(request: HttpRequest) -> HttpResponse:
         period = statement_month(request.GET.get("period", ""))
     except DomainError as exc:
         return _earnings(request, period_error="; ".join(m for msgs in exc.fields.values() for m in msgs), status=400)
-    made = partner_statement(request.partner, period)  # type: ignore[attr-defined]
+    made = partner_statement(request.partner, period)
     response = HttpResponse(partner_statement_pdf(made), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{made.filename}"'
     return response
@@ -237,9 +239,9 @@ def statement(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @partner_login_required
-def postback_log(request: HttpRequest) -> HttpResponse:
+def postback_log(request: PartnerRequest) -> HttpResponse:
     """The partner's postback deliveries, read-only (the IB manager changes the settings)."""
-    partner = request.partner  # type: ignore[attr-defined]
+    partner = request.partner
     page = CappedPaginator(postbacks.postback_deliveries(partner), DELIVERIES_PER_PAGE).get_page(
         request.GET.get("page"))
     return render(request, "ib/partner_portal/postbacks.html", _ctx(
@@ -248,12 +250,12 @@ def postback_log(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @partner_login_required
-def line_detail(request: HttpRequest, line_key: str) -> HttpResponse:
+def line_detail(request: PartnerRequest, line_key: str) -> HttpResponse:
     return _line(request, line_key)
 
 
-def _line(request: HttpRequest, line_key: str, *, form: DisputeForm | None = None, status: int = 200) -> HttpResponse:
-    partner = request.partner  # type: ignore[attr-defined]
+def _line(request: PartnerRequest, line_key: str, *, form: DisputeForm | None = None, status: int = 200) -> HttpResponse:
+    partner = request.partner
     explained = selectors.partner_line_explanation(partner, line_key)
     if explained is None:
         raise Http404
@@ -267,12 +269,12 @@ def _line(request: HttpRequest, line_key: str, *, form: DisputeForm | None = Non
 
 @require_POST
 @partner_login_required
-def line_dispute(request: HttpRequest, line_key: str) -> HttpResponse:
+def line_dispute(request: PartnerRequest, line_key: str) -> HttpResponse:
     """The partner questions the line: the IB manager answers on its disputes page."""
     form = DisputeForm(request.POST)
     if form.is_valid():
         try:
-            disputes.dispute_open(partner=request.partner, line_key=line_key,  # type: ignore[attr-defined]
+            disputes.dispute_open(partner=request.partner, line_key=line_key,
                                   message=form.cleaned_data["message"])
         except NotFound:
             raise Http404 from None
@@ -286,9 +288,9 @@ def line_dispute(request: HttpRequest, line_key: str) -> HttpResponse:
 
 @require_GET
 @partner_login_required
-def dispute_list(request: HttpRequest) -> HttpResponse:
+def dispute_list(request: PartnerRequest) -> HttpResponse:
     """The partner's questions about its commission lines and the answers."""
-    partner = request.partner  # type: ignore[attr-defined]
+    partner = request.partner
     page = CappedPaginator(disputes.partner_disputes(partner), DISPUTES_PER_PAGE).get_page(request.GET.get("page"))
     rows = disputes.dispute_rows(page.object_list)
     return render(request, "ib/partner_portal/disputes.html", _ctx(request, page=page, rows=rows))
@@ -296,9 +298,9 @@ def dispute_list(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @partner_login_required
-def link_qr(request: HttpRequest, code: str, fmt: str) -> HttpResponse:
+def link_qr(request: PartnerRequest, code: str, fmt: str) -> HttpResponse:
     """The QR code of one of the partner's own tracking links (SVG or PNG)."""
-    link = request.partner.links.filter(code=code.lower(), kind=LinkKind.LINK).first()  # type: ignore[attr-defined]
+    link = request.partner.links.filter(code=code.lower(), kind=LinkKind.LINK).first()
     if link is None or fmt not in ("svg", "png"):
         raise Http404
     body, content_type = link_qr_image(link, url=link.click_url, fmt=fmt)
@@ -309,11 +311,11 @@ def link_qr(request: HttpRequest, code: str, fmt: str) -> HttpResponse:
 
 @require_GET
 @partner_login_required
-def banners(request: HttpRequest) -> HttpResponse:
+def banners(request: PartnerRequest) -> HttpResponse:
     """The brand's banners, each with a snippet per tracking link of the partner's own."""
     from ib.banners import banner_snippet, banners_for_partner
 
-    partner = request.partner  # type: ignore[attr-defined]
+    partner = request.partner
     links = list(partner.links.filter(kind=LinkKind.LINK, is_active=True).order_by("created_at", "id"))
     rows = []
     for banner in banners_for_partner(partner, language=getattr(request, "LANGUAGE_CODE", "")):
