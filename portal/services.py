@@ -37,7 +37,7 @@ from crm.lib.validation import InvalidValue
 from crm.locks import client_lock
 from crm.models import Brand, Client, Stage
 from leads import dedupe
-from leads.intake import IntakeMeta, lead_clean
+from leads.intake import IntakeMeta, LeadInput, lead_clean
 from leads.models import Channel
 from leads.services.intake import lead_intake
 from portal import totp
@@ -171,20 +171,7 @@ def portal_register(*, brand: Brand, language: str, first_name: str, last_name: 
     errors.raise_if_any()
     assert lead is not None
 
-    keys = dedupe.contact_keys(email=lead.email, phone=lead.phone)
-    found = dedupe.keys_lock_and_find(brand.pk, keys)
-    existing = login_find(brand=brand, email=lead.email)
-    known_id = found.get(keys[0])  # the email's key
-    if existing is None and known_id is None and len(keys) > 1 and keys[1] in found:
-        by_phone = Client.objects.get(pk=found[keys[1]])
-        if by_phone.email and by_phone.email.lower() != lead.email:
-            # Someone else's phone: registering would hand them that person's record.
-            raise ValidationFailed(fields={"phone": [gettext(
-                "This phone number belongs to another account. Sign in with that account's email "
-                "address, or contact support.")]})
-        known_id = by_phone.pk
-    if existing is None and known_id is not None:
-        existing = ClientLogin.objects.filter(client_id=known_id).first()
+    existing = _registered_login(brand, lead)
     if existing is not None:
         audit_record(action="portal.register_repeated", obj=existing.client, actor=None,
                      after={"brand": brand.code, "login": str(existing.code)})
@@ -223,6 +210,27 @@ def portal_register(*, brand: Brand, language: str, first_name: str, last_name: 
     })
     _on_commit_mail("verify", login.pk)
     return Registration(login=login, matched_lead=matched)
+
+
+def _registered_login(brand: Brand, lead: LeadInput) -> ClientLogin | None:
+    """The login the person registering already has: by their email, or through the client their
+    email or phone is known as (ValidationFailed when the phone is another person's, whose record
+    registering would hand over)."""
+    keys = dedupe.contact_keys(email=lead.email, phone=lead.phone)
+    found = dedupe.keys_lock_and_find(brand.pk, keys)
+    existing = login_find(brand=brand, email=lead.email)
+    known_id = found.get(keys[0])  # the email's key
+    if existing is None and known_id is None and len(keys) > 1 and keys[1] in found:
+        by_phone = Client.objects.get(pk=found[keys[1]])
+        if by_phone.email and by_phone.email.lower() != lead.email:
+            # Someone else's phone: registering would hand them that person's record.
+            raise ValidationFailed(fields={"phone": [gettext(
+                "This phone number belongs to another account. Sign in with that account's email "
+                "address, or contact support.")]})
+        known_id = by_phone.pk
+    if existing is None and known_id is not None:
+        existing = ClientLogin.objects.filter(client_id=known_id).first()
+    return existing
 
 
 # --- email verification -----------------------------------------------------------------------------
