@@ -9,7 +9,7 @@ so a password change ends the other sessions.
 
 For other apps' pages:
 
-    from portal.auth import client_login_required, verified_email_required
+    from portal.auth import PortalRequest, client_login_required, verified_email_required
 
     @verified_email_required
     def deposit(request: PortalRequest): ...   # request.portal_login (ClientLogin), request.portal_client (crm Client)
