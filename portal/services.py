@@ -37,7 +37,7 @@ from crm.lib.validation import InvalidValue
 from crm.locks import client_lock
 from crm.models import Brand, Client, Stage
 from leads import dedupe
-from leads.intake import IntakeMeta, LeadInput, lead_clean
+from leads.intake import IntakeMeta, lead_clean
 from leads.models import Channel
 from leads.services.intake import lead_intake
 from portal import totp
@@ -157,21 +157,25 @@ def portal_register(*, brand: Brand, language: str, first_name: str, last_name: 
     if lead is not None and not brand.serves(lead.country):
         errors.add("country", gettext("We cannot open accounts for residents of %(country)s with %(brand)s.")
                    % {"country": country_name(lead.country, language), "brand": brand.name})
-    if date_of_birth is None:
-        errors.add("date_of_birth", gettext("Enter your date of birth."))
-    elif _age(date_of_birth, timezone.localdate()) < MIN_AGE:
-        errors.add("date_of_birth", gettext("You must be at least %(age)d years old to open an account.")
-                   % {"age": MIN_AGE})
-    for problem in password_problems(password, first_name=first_name, last_name=last_name, email=email):
-        errors.add("password", problem)
-    if not accept_terms:
-        errors.add("accept_terms", gettext("Accept the terms and conditions to open an account."))
-    if not accept_privacy:
-        errors.add("accept_privacy", gettext("Accept the privacy policy to open an account."))
+    _registration_check(errors, date_of_birth=date_of_birth, password=password, first_name=first_name,
+                        last_name=last_name, email=email, accept_terms=accept_terms, accept_privacy=accept_privacy)
     errors.raise_if_any()
     assert lead is not None
 
-    existing = _registered_login(brand, lead)
+    keys = dedupe.contact_keys(email=lead.email, phone=lead.phone)
+    found = dedupe.keys_lock_and_find(brand.pk, keys)
+    existing = login_find(brand=brand, email=lead.email)
+    known_id = found.get(keys[0])  # the email's key
+    if existing is None and known_id is None and len(keys) > 1 and keys[1] in found:
+        by_phone = Client.objects.get(pk=found[keys[1]])
+        if by_phone.email and by_phone.email.lower() != lead.email:
+            # Someone else's phone: registering would hand them that person's record.
+            raise ValidationFailed(fields={"phone": [gettext(
+                "This phone number belongs to another account. Sign in with that account's email "
+                "address, or contact support.")]})
+        known_id = by_phone.pk
+    if existing is None and known_id is not None:
+        existing = ClientLogin.objects.filter(client_id=known_id).first()
     if existing is not None:
         audit_record(action="portal.register_repeated", obj=existing.client, actor=None,
                      after={"brand": brand.code, "login": str(existing.code)})
@@ -212,25 +216,21 @@ def portal_register(*, brand: Brand, language: str, first_name: str, last_name: 
     return Registration(login=login, matched_lead=matched)
 
 
-def _registered_login(brand: Brand, lead: LeadInput) -> ClientLogin | None:
-    """The login the person registering already has: by their email, or through the client their
-    email or phone is known as (ValidationFailed when the phone is another person's, whose record
-    registering would hand over)."""
-    keys = dedupe.contact_keys(email=lead.email, phone=lead.phone)
-    found = dedupe.keys_lock_and_find(brand.pk, keys)
-    existing = login_find(brand=brand, email=lead.email)
-    known_id = found.get(keys[0])  # the email's key
-    if existing is None and known_id is None and len(keys) > 1 and keys[1] in found:
-        by_phone = Client.objects.get(pk=found[keys[1]])
-        if by_phone.email and by_phone.email.lower() != lead.email:
-            # Someone else's phone: registering would hand them that person's record.
-            raise ValidationFailed(fields={"phone": [gettext(
-                "This phone number belongs to another account. Sign in with that account's email "
-                "address, or contact support.")]})
-        known_id = by_phone.pk
-    if existing is None and known_id is not None:
-        existing = ClientLogin.objects.filter(client_id=known_id).first()
-    return existing
+def _registration_check(errors: FieldErrors, *, date_of_birth: date | None, password: str, first_name: str,
+                        last_name: str, email: str, accept_terms: bool, accept_privacy: bool) -> None:
+    """What registering asks beyond a lead's details: an adult, a strong password, the terms and
+    the privacy policy accepted."""
+    if date_of_birth is None:
+        errors.add("date_of_birth", gettext("Enter your date of birth."))
+    elif _age(date_of_birth, timezone.localdate()) < MIN_AGE:
+        errors.add("date_of_birth", gettext("You must be at least %(age)d years old to open an account.")
+                   % {"age": MIN_AGE})
+    for problem in password_problems(password, first_name=first_name, last_name=last_name, email=email):
+        errors.add("password", problem)
+    if not accept_terms:
+        errors.add("accept_terms", gettext("Accept the terms and conditions to open an account."))
+    if not accept_privacy:
+        errors.add("accept_privacy", gettext("Accept the privacy policy to open an account."))
 
 
 # --- email verification -----------------------------------------------------------------------------
