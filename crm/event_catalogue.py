@@ -149,95 +149,119 @@ def _compile(tp: Any, owner: str) -> _Compiled:
     if tp is None or tp is type(None):
         return _Compiled(lambda v: None if v is None else ("", f"expected null, got {_got(v)}"), "null", nullable=True)
     if tp in _SCALARS:
-        label, kinds = _SCALARS[tp]
-        # bool is an int to Python, never to a reader of the payload.
-        exclude_bool = tp is not bool
-
-        def scalar(v: Any) -> Problem | None:
-            if isinstance(v, kinds) and not (exclude_bool and isinstance(v, bool)):
-                return None
-            return "", f"expected {label}, got {_got(v)}"
-
-        return _Compiled(scalar, label)
+        return _compile_scalar(tp)
     if _is_typeddict(tp):
         return _compile_record(tp)
     origin, args = get_origin(tp), get_args(tp)
     if origin is Annotated:
-        inner = _compile(args[0], owner)
-        formats = [m for m in args[1:] if isinstance(m, Format)]
-        if not formats:
-            return inner
-        fmt, inner_check = formats[0], inner.check
-
-        def formatted(v: Any) -> Problem | None:
-            problem = inner_check(v)
-            if problem is None and not fmt.valid(v):
-                return "", f"expected {fmt.name} text, got {str(v)[:40]!r}"
-            return problem
-
-        return _Compiled(formatted, fmt.name)
+        return _compile_annotated(args, owner)
     if origin is Literal:
-        allowed = [(type(a), a) for a in args]
-
-        def literal(v: Any) -> Problem | None:
-            if any(isinstance(v, t) and isinstance(v, bool) == (t is bool) and v == a for t, a in allowed):
-                return None
-            return "", f"expected one of {', '.join(repr(a) for a in args)}, got {v!r}"[:200]
-
-        return _Compiled(literal, " | ".join(repr(a) for a in args))
+        return _compile_literal(args)
     if origin in (typing.Union, types.UnionType):
-        options = [_compile(a, owner) for a in args]
-        nullable = any(o.nullable for o in options)
-        real = [o for o in options if o.text != "null"]
-        checks = [o.check for o in real]
-        text = " | ".join(o.text for o in options)
-
-        def union(v: Any) -> Problem | None:
-            if v is None and nullable:
-                return None
-            problem: Problem | None = None
-            for check in checks:
-                problem = check(v)
-                if problem is None:
-                    return None
-            # A single non-null option says exactly what is wrong inside it.
-            if len(checks) == 1 and problem is not None:
-                return problem
-            return "", f"expected {text}, got {_got(v)}"
-
-        return _Compiled(union, text, nullable=nullable)
+        return _compile_union(args, owner)
     if origin in (list, tuple) or tp in (list, tuple):
-        item = _compile(args[0] if args else Any, owner)
-        item_check = item.check
-
-        def sequence(v: Any) -> Problem | None:
-            if not isinstance(v, list | tuple):
-                return "", f"expected a list, got {_got(v)}"
-            if item_check is not _any:
-                for i, x in enumerate(v):
-                    problem = item_check(x)
-                    if problem is not None:
-                        return f".{i}{problem[0]}", problem[1]
-            return None
-
-        return _Compiled(sequence, f"list of {item.text}")
+        return _compile_sequence(args, owner)
     if origin in (dict, Mapping) or tp is dict:
-        value = _compile(args[1] if len(args) == 2 else Any, owner)
-        value_check = value.check
-
-        def mapping(v: Any) -> Problem | None:
-            if not isinstance(v, dict):
-                return "", f"expected an object, got {_got(v)}"
-            for k, x in v.items():
-                if not isinstance(k, str):
-                    return "", f"keys must be text, got {_got(k)}"
-                problem = value_check(x)
-                if problem is not None:
-                    return f".{k}{problem[0]}", problem[1]
-            return None
-
-        return _Compiled(mapping, f"object of {value.text}")
+        return _compile_mapping(args, owner)
     raise TypeError(f"{owner}: the payload type {tp!r} cannot be checked; use JSON types")
+
+
+def _compile_scalar(tp: Any) -> _Compiled:
+    label, kinds = _SCALARS[tp]
+    # bool is an int to Python, never to a reader of the payload.
+    exclude_bool = tp is not bool
+
+    def scalar(v: Any) -> Problem | None:
+        if isinstance(v, kinds) and not (exclude_bool and isinstance(v, bool)):
+            return None
+        return "", f"expected {label}, got {_got(v)}"
+
+    return _Compiled(scalar, label)
+
+
+def _compile_annotated(args: tuple[Any, ...], owner: str) -> _Compiled:
+    inner = _compile(args[0], owner)
+    formats = [m for m in args[1:] if isinstance(m, Format)]
+    if not formats:
+        return inner
+    fmt, inner_check = formats[0], inner.check
+
+    def formatted(v: Any) -> Problem | None:
+        problem = inner_check(v)
+        if problem is None and not fmt.valid(v):
+            return "", f"expected {fmt.name} text, got {str(v)[:40]!r}"
+        return problem
+
+    return _Compiled(formatted, fmt.name)
+
+
+def _compile_literal(args: tuple[Any, ...]) -> _Compiled:
+    allowed = [(type(a), a) for a in args]
+
+    def literal(v: Any) -> Problem | None:
+        if any(isinstance(v, t) and isinstance(v, bool) == (t is bool) and v == a for t, a in allowed):
+            return None
+        return "", f"expected one of {', '.join(repr(a) for a in args)}, got {v!r}"[:200]
+
+    return _Compiled(literal, " | ".join(repr(a) for a in args))
+
+
+def _compile_union(args: tuple[Any, ...], owner: str) -> _Compiled:
+    options = [_compile(a, owner) for a in args]
+    nullable = any(o.nullable for o in options)
+    real = [o for o in options if o.text != "null"]
+    checks = [o.check for o in real]
+    text = " | ".join(o.text for o in options)
+
+    def union(v: Any) -> Problem | None:
+        if v is None and nullable:
+            return None
+        problem: Problem | None = None
+        for check in checks:
+            problem = check(v)
+            if problem is None:
+                return None
+        # A single non-null option says exactly what is wrong inside it.
+        if len(checks) == 1 and problem is not None:
+            return problem
+        return "", f"expected {text}, got {_got(v)}"
+
+    return _Compiled(union, text, nullable=nullable)
+
+
+def _compile_sequence(args: tuple[Any, ...], owner: str) -> _Compiled:
+    item = _compile(args[0] if args else Any, owner)
+    item_check = item.check
+
+    def sequence(v: Any) -> Problem | None:
+        if not isinstance(v, list | tuple):
+            return "", f"expected a list, got {_got(v)}"
+        if item_check is not _any:
+            for i, x in enumerate(v):
+                problem = item_check(x)
+                if problem is not None:
+                    return f".{i}{problem[0]}", problem[1]
+        return None
+
+    return _Compiled(sequence, f"list of {item.text}")
+
+
+def _compile_mapping(args: tuple[Any, ...], owner: str) -> _Compiled:
+    value = _compile(args[1] if len(args) == 2 else Any, owner)
+    value_check = value.check
+
+    def mapping(v: Any) -> Problem | None:
+        if not isinstance(v, dict):
+            return "", f"expected an object, got {_got(v)}"
+        for k, x in v.items():
+            if not isinstance(k, str):
+                return "", f"keys must be text, got {_got(k)}"
+            problem = value_check(x)
+            if problem is not None:
+                return f".{k}{problem[0]}", problem[1]
+        return None
+
+    return _Compiled(mapping, f"object of {value.text}")
 
 
 @dataclass(frozen=True)

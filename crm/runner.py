@@ -621,20 +621,9 @@ def run() -> int:
         url = address.local_url + "/"
         up = wait_for_http(url + "healthz", timeout=90, abort=lambda: stops.requested or bool(sup.exited()))
         if up and not stops.requested:
-            print(f"[run] trading demo: MT5 simulator on https://127.0.0.1:{mt5sim_port}/", flush=True)
-            trading_demo_setup(env=env, port=mt5sim_port)
-            ib_demo_commissions(env=env)
-            print(f"[run] payments demo: PSP simulator on http://127.0.0.1:{pspsim_port}/", flush=True)
-            wallet_demo_setup(env=env, port=pspsim_port)
+            _demo_setup(env, mt5sim_port=mt5sim_port, pspsim_port=pspsim_port)
         if up and not stops.requested and not sup.exited():
-            # The logins come last, so they are what is on screen when start-up is done.
-            print(f"\n[run] The CRM is running at {url}    (health: {url}healthz)", flush=True)
-            if address.public_url != address.local_url:
-                print(f"[run] Links and webhook addresses it hands out start with {address.public_url}/", flush=True)
-            print(f"[run] Process logs: {var_dir / 'log'}/<web|worker|rqworker|beat|mt5sim|pspsim>.log", flush=True)
-            print(f"[run] Public lead form of a brand: {url}f/<brand code>/lead/    Press Ctrl-C to stop.", flush=True)
-            if logins:
-                print("[run] Demo logins:\n" + format_logins(logins) + "\n", flush=True)
+            _announce(address, url=url, var_dir=var_dir, logins=logins)
         elif not stops.requested and not sup.exited():
             print(
                 f"[run] {url} has not answered yet; the processes keep running (Ctrl-C stops them)",
@@ -665,6 +654,27 @@ def run() -> int:
         services.stop()
         print("[run] stopped", flush=True)
     return exit_code
+
+
+def _demo_setup(env: dict[str, str], *, mt5sim_port: int, pspsim_port: int) -> None:
+    """The demo's trading accounts on the MT5 simulator, its commissions, and its payments."""
+    print(f"[run] trading demo: MT5 simulator on https://127.0.0.1:{mt5sim_port}/", flush=True)
+    trading_demo_setup(env=env, port=mt5sim_port)
+    ib_demo_commissions(env=env)
+    print(f"[run] payments demo: PSP simulator on http://127.0.0.1:{pspsim_port}/", flush=True)
+    wallet_demo_setup(env=env, port=pspsim_port)
+
+
+def _announce(address: WebAddress, *, url: str, var_dir: Path, logins: list[DemoLogin]) -> None:
+    """Where the running CRM is, its logs and its forms; the logins come last, so they are what is
+    on screen when start-up is done."""
+    print(f"\n[run] The CRM is running at {url}    (health: {url}healthz)", flush=True)
+    if address.public_url != address.local_url:
+        print(f"[run] Links and webhook addresses it hands out start with {address.public_url}/", flush=True)
+    print(f"[run] Process logs: {var_dir / 'log'}/<web|worker|rqworker|beat|mt5sim|pspsim>.log", flush=True)
+    print(f"[run] Public lead form of a brand: {url}f/<brand code>/lead/    Press Ctrl-C to stop.", flush=True)
+    if logins:
+        print("[run] Demo logins:\n" + format_logins(logins) + "\n", flush=True)
 
 
 if __name__ == "__main__":

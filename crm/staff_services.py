@@ -16,7 +16,7 @@ import re
 import secrets
 import string
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
@@ -203,39 +203,14 @@ def user_update(*, actor: User, user: User, reason: str = "", **changes: Any) ->
     user = User.objects.select_for_update().get(pk=user.pk)
     before = _user_snapshot(user)
 
-    if "email" in changes:
-        email = _email_normalise(changes["email"])
-        if not email:
-            raise ValidationFailed(_("Email is required."), fields={"email": [_("This field is required.")]})
-        if User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists():
-            raise ValidationFailed(
-                _("Another user has this email."), fields={"email": [_("Another user has this email.")]}
-            )
-        user.email = email
-    if "full_name" in changes:
-        full_name = changes["full_name"].strip()
-        if not full_name:
-            raise ValidationFailed(_("Name is required."), fields={"full_name": [_("This field is required.")]})
-        user.full_name = full_name
+    _user_names_apply(user, changes)
     old_role = user.role
     if "role" in changes:
         role: Role = changes["role"]
         if user.pk == actor.pk and actor.role_code == RoleCode.ADMIN and role.code != RoleCode.ADMIN:
             raise NotAllowed(_("You cannot take the administrator role away from yourself."))
         user.role = role
-    if "timezone" in changes:
-        user.timezone = timezone_check(changes["timezone"])
-    if "language" in changes:
-        language = (changes["language"] or "").strip().lower()
-        if language not in {code for code, _name in settings.LANGUAGES}:
-            raise ValidationFailed(_("Unknown language."), fields={"language": [_("Choose a language from the list.")]})
-        user.language = language
-    if "phone_extension" in changes:
-        user.phone_extension = changes["phone_extension"].strip()
-    if "all_brands" in changes:
-        user.all_brands = bool(changes["all_brands"])
-    if "desk" in changes:
-        user.desk = changes["desk"]
+    _user_settings_apply(user, changes)
     brands = list(changes["brands"]) if "brands" in changes else list(user.brands.all())
     _brands_check(all_brands=user.all_brands, brands=brands, desk=user.desk)
 
@@ -254,6 +229,41 @@ def user_update(*, actor: User, user: User, reason: str = "", **changes: Any) ->
         audit_record(action="staff.user_updated", obj=user, before=before, after=after, reason=reason)
         emit("staff.user_updated", actor=actor, data={"user": str(user.code), "changed": sorted(changed)})
     return user
+
+
+def _user_names_apply(user: User, changes: Mapping[str, Any]) -> None:
+    """The email (nobody else's) and the full name, if changed; neither may be blank."""
+    if "email" in changes:
+        email = _email_normalise(changes["email"])
+        if not email:
+            raise ValidationFailed(_("Email is required."), fields={"email": [_("This field is required.")]})
+        if User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists():
+            raise ValidationFailed(
+                _("Another user has this email."), fields={"email": [_("Another user has this email.")]}
+            )
+        user.email = email
+    if "full_name" in changes:
+        full_name = changes["full_name"].strip()
+        if not full_name:
+            raise ValidationFailed(_("Name is required."), fields={"full_name": [_("This field is required.")]})
+        user.full_name = full_name
+
+
+def _user_settings_apply(user: User, changes: Mapping[str, Any]) -> None:
+    """Time zone, language, extension, brand access and desk, if changed (brands are checked after)."""
+    if "timezone" in changes:
+        user.timezone = timezone_check(changes["timezone"])
+    if "language" in changes:
+        language = (changes["language"] or "").strip().lower()
+        if language not in {code for code, _name in settings.LANGUAGES}:
+            raise ValidationFailed(_("Unknown language."), fields={"language": [_("Choose a language from the list.")]})
+        user.language = language
+    if "phone_extension" in changes:
+        user.phone_extension = changes["phone_extension"].strip()
+    if "all_brands" in changes:
+        user.all_brands = bool(changes["all_brands"])
+    if "desk" in changes:
+        user.desk = changes["desk"]
 
 
 @transaction.atomic

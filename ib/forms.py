@@ -115,10 +115,10 @@ class BannerForm(forms.Form):
         from django.conf import settings
 
         super().__init__(*args, **kwargs)
-        self.fields["brand"].queryset = brands  # type: ignore[attr-defined]
+        form_field(self, "brand", forms.ModelChoiceField).queryset = brands
         if len(brands[:2]) == 1:  # one brand: chosen already
             self.fields["brand"].initial = brands[0].code
-        self.fields["language"].choices = [("", _("Any language")), *settings.LANGUAGES]  # type: ignore[attr-defined]
+        form_field(self, "language", forms.ChoiceField).choices = [("", _("Any language")), *settings.LANGUAGES]
 
 
 class DisputeForm(forms.Form):
@@ -300,8 +300,8 @@ class PartnerApplicationForm(forms.Form):
         from ib.models import MarketingMethod
 
         super().__init__(*args, **kwargs)
-        self.fields["countries"].choices = country_choices(language)  # type: ignore[attr-defined]
-        self.fields["marketing_methods"].choices = MarketingMethod.choices  # type: ignore[attr-defined]
+        form_field(self, "countries", forms.ChoiceField).choices = country_choices(language)
+        form_field(self, "marketing_methods", forms.ChoiceField).choices = MarketingMethod.choices
 
     @property
     def is_bot(self) -> bool:
@@ -352,7 +352,7 @@ class PartnerNewForm(forms.Form):
         brand_field = self.fields["brand"]
         assert isinstance(brand_field, forms.ModelChoiceField)
         brand_field.queryset = brands
-        self.fields["country"].choices = [("", _("—")), *country_choices(language)]  # type: ignore[attr-defined]
+        form_field(self, "country", forms.ChoiceField).choices = [("", _("—")), *country_choices(language)]
         ids = list(brands.values_list("pk", flat=True))
         plan = self.fields["plan"]
         parent = self.fields["parent"]

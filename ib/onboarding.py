@@ -91,34 +91,22 @@ def _website_clean(value: str, errors: FieldErrors) -> str:
     return value
 
 
-@transaction.atomic
-def partner_application_submit(*, brand: Brand, company: str, contact_name: str, contact_email: str,
-                               contact_phone: str, expected_clients: int | None, countries: Sequence[str],
-                               marketing_methods: Sequence[str], agree: bool, website: str = "",
-                               marketing_note: str = "", kind: str = PartnerKind.IB, language: str = "",
-                               ip: str | None = None) -> PartnerApplication:
-    """Take an application to become `brand`'s partner, for the IB manager's queue.
+def _text_clean(value: str, field: str, missing: str, errors: FieldErrors) -> str:
+    value = (value or "").strip()
+    if not value:
+        errors.add(field, missing)
+    elif len(value) > 120:
+        errors.add(field, gettext("At most 120 characters."))
+    return value
 
-    PartnerLoginThrottled beyond PARTNER_APPLY_RATE_LIMIT per IP. ValidationFailed naming every
-    bad field: company and contact name, email, phone (international form), expected clients per
-    month (1 to 100 000), at least one known country, at least one marketing method, the agreement
-    not accepted; an address that already has an application waiting, or is a partner's login, is
-    refused (an applicant rejected before may apply again). Event "ib.partner_applied"."""
-    if rate_hit(rate_key("ib:partner-apply", ip or "unknown"), settings.PARTNER_APPLY_RATE_LIMIT):
-        raise PartnerLoginThrottled()
-    errors = FieldErrors()
-    if kind not in PartnerKind.values:
-        errors.add("kind", gettext("Choose introducing broker or affiliate."))
-    company = (company or "").strip()
-    if not company:
-        errors.add("company", gettext("Enter your company's name (or your own, if you work alone)."))
-    elif len(company) > 120:
-        errors.add("company", gettext("At most 120 characters."))
-    contact_name = (contact_name or "").strip()
-    if not contact_name:
-        errors.add("contact_name", gettext("Enter the name of the person we should talk to."))
-    elif len(contact_name) > 120:
-        errors.add("contact_name", gettext("At most 120 characters."))
+
+def _contact_clean(company: str, contact_name: str, contact_email: str, contact_phone: str,
+                   countries: Sequence[str], errors: FieldErrors) -> tuple[str, str, str, str]:
+    """The applicant's company, contact name, email and phone, cleaned; each problem named in `errors`."""
+    company = _text_clean(company, "company", gettext("Enter your company's name (or your own, if you work alone)."),
+                          errors)
+    contact_name = _text_clean(contact_name, "contact_name",
+                               gettext("Enter the name of the person we should talk to."), errors)
     email = ""
     try:
         email = email_normalise(contact_email, field="contact_email")
@@ -135,7 +123,12 @@ def partner_application_submit(*, brand: Brand, company: str, contact_name: str,
             errors.add("contact_phone", gettext("Enter a phone number."))
     except InvalidValue as error:
         errors.add(error.field, error.message)
-    website = _website_clean(website, errors)
+    return company, contact_name, email, phone
+
+
+def _reach_clean(expected_clients: int | None, countries: Sequence[str], marketing_methods: Sequence[str],
+                 marketing_note: str, errors: FieldErrors) -> tuple[list[str], list[str], str]:
+    """How many clients, from which countries, by which methods: cleaned, each problem named."""
     if expected_clients is None:
         errors.add("expected_clients", gettext("Say how many clients a month you expect to bring."))
     elif not 1 <= expected_clients <= MAX_EXPECTED_CLIENTS:
@@ -156,16 +149,47 @@ def partner_application_submit(*, brand: Brand, company: str, contact_name: str,
     marketing_note = (marketing_note or "").strip()
     if len(marketing_note) > 2000:
         errors.add("marketing_note", gettext("At most 2000 characters."))
+    return codes, methods, marketing_note
+
+
+def _email_free(brand: Brand, email: str, errors: FieldErrors) -> None:
+    """An address that is a partner's login, or has an application waiting, cannot apply."""
+    if PartnerLogin.objects.filter(brand=brand, email__iexact=email).exists():
+        errors.add("contact_email", gettext(
+            "A partner with this email address already exists. Sign in to the partner portal instead."))
+    elif PartnerApplication.objects.filter(brand=brand, contact_email__iexact=email,
+                                           status=ApplicationStatus.PENDING).exists():
+        errors.add("contact_email", gettext(
+            "An application from this address is already waiting for review. We will email you."))
+
+
+@transaction.atomic
+def partner_application_submit(*, brand: Brand, company: str, contact_name: str, contact_email: str,
+                               contact_phone: str, expected_clients: int | None, countries: Sequence[str],
+                               marketing_methods: Sequence[str], agree: bool, website: str = "",
+                               marketing_note: str = "", kind: str = PartnerKind.IB, language: str = "",
+                               ip: str | None = None) -> PartnerApplication:
+    """Take an application to become `brand`'s partner, for the IB manager's queue.
+
+    PartnerLoginThrottled beyond PARTNER_APPLY_RATE_LIMIT per IP. ValidationFailed naming every
+    bad field: company and contact name, email, phone (international form), expected clients per
+    month (1 to 100 000), at least one known country, at least one marketing method, the agreement
+    not accepted; an address that already has an application waiting, or is a partner's login, is
+    refused (an applicant rejected before may apply again). Event "ib.partner_applied"."""
+    if rate_hit(rate_key("ib:partner-apply", ip or "unknown"), settings.PARTNER_APPLY_RATE_LIMIT):
+        raise PartnerLoginThrottled()
+    errors = FieldErrors()
+    if kind not in PartnerKind.values:
+        errors.add("kind", gettext("Choose introducing broker or affiliate."))
+    company, contact_name, email, phone = _contact_clean(company, contact_name, contact_email, contact_phone,
+                                                         countries, errors)
+    website = _website_clean(website, errors)
+    codes, methods, marketing_note = _reach_clean(expected_clients, countries, marketing_methods, marketing_note,
+                                                  errors)
     if not agree:
         errors.add("agree", gettext("Accept the partner agreement to apply."))
     if email and "contact_email" not in errors:
-        if PartnerLogin.objects.filter(brand=brand, email__iexact=email).exists():
-            errors.add("contact_email", gettext(
-                "A partner with this email address already exists. Sign in to the partner portal instead."))
-        elif PartnerApplication.objects.filter(brand=brand, contact_email__iexact=email,
-                                               status=ApplicationStatus.PENDING).exists():
-            errors.add("contact_email", gettext(
-                "An application from this address is already waiting for review. We will email you."))
+        _email_free(brand, email, errors)
     errors.raise_if_any()
     assert expected_clients is not None
     now = timezone.now()

@@ -8,7 +8,7 @@ password hash (a password change ends it) and is dropped when idle longer than
 SESSION_IDLE_TIMEOUT, or when the partner is no longer active.
 
     @partner_login_required
-    def dashboard(request): ...   # request.partner_login (PartnerLogin), request.partner (Partner)
+    def dashboard(request: PartnerRequest): ...   # request.partner_login (PartnerLogin), request.partner (Partner)
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from django.utils import timezone, translation
 from django.utils.crypto import constant_time_compare
 
 from crm.lib.cookie_session import CookieSession, moment, page_language, password_hash_digest
-from ib.models import PartnerLogin, PartnerStatus
+from ib.models import Partner, PartnerLogin, PartnerStatus
 
 PARTNER_SESSION_COOKIE = "crm_partner"
 BRAND_COOKIE = "crm_partner_brand"
@@ -38,6 +38,23 @@ LANG_KEY = "partner_lang"
 SESSION = CookieSession(PARTNER_SESSION_COOKIE, attr="_partner_session", kept=(LANG_KEY,))
 
 View = Callable[..., HttpResponse]
+
+
+class PartnerPageRequest(HttpRequest):
+    """The request a partner portal page gets behind `partner_page`: who is signed in, if anyone.
+    Only for annotations: Django passes a plain HttpRequest, which `partner_page` fills in."""
+
+    partner_login: PartnerLogin | None
+    partner: Partner | None
+    _partner_login: PartnerLogin | None  # current_partner_login's answer, kept for the rest of the request
+
+
+class PartnerRequest(PartnerPageRequest):
+    """The request a page gets behind `partner_login_required`: a partner is signed in, so neither
+    their login nor their partner is None."""
+
+    partner_login: PartnerLogin
+    partner: Partner
 
 
 def _auth_hash(login: PartnerLogin) -> str:
@@ -56,7 +73,7 @@ def partner_session_logout(request: HttpRequest, response: HttpResponse) -> None
     SESSION.end(request, response)
 
 
-def current_partner_login(request: HttpRequest) -> PartnerLogin | None:
+def current_partner_login(request: PartnerPageRequest) -> PartnerLogin | None:
     """The signed-in partner login of this request, or None (no session, ended, idle too long,
     the password changed since, or the partner or its login no longer active)."""
     if hasattr(request, "_partner_login"):
@@ -79,7 +96,7 @@ def current_partner_login(request: HttpRequest) -> PartnerLogin | None:
                     store.save()
             else:
                 store.flush()
-    request._partner_login = login  # type: ignore[attr-defined]
+    request._partner_login = login
     return login
 
 
@@ -88,10 +105,10 @@ def partner_page(view: View) -> View:
     and request.partner set (or None)."""
 
     @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: PartnerPageRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         login = current_partner_login(request)
-        request.partner_login = login  # type: ignore[attr-defined]
-        request.partner = login.partner if login is not None else None  # type: ignore[attr-defined]
+        request.partner_login = login
+        request.partner = login.partner if login is not None else None
         language, changed = page_language(request, SESSION.store(request), key=LANG_KEY)
         with translation.override(language):
             response = view(request, *args, **kwargs)
@@ -118,8 +135,8 @@ def partner_login_required(view: View) -> View:
 
     @partner_page
     @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.partner_login is None:  # type: ignore[attr-defined]
+    def wrapper(request: PartnerPageRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.partner_login is None:
             return partner_login_redirect(request)
         return view(request, *args, **kwargs)
 

@@ -41,6 +41,8 @@ from ib.forms import (
 from ib.models import DisputeState, LinkKind
 from ib.partner_auth import (
     BRAND_COOKIE,
+    PartnerPageRequest,
+    PartnerRequest,
     partner_login_required,
     partner_page,
     partner_session_login,
@@ -79,7 +81,7 @@ def _safe_next(request: HttpRequest) -> str:
 
 @require_GET
 @partner_page
-def login_entry(request: HttpRequest) -> HttpResponse:
+def login_entry(request: PartnerPageRequest) -> HttpResponse:
     """/partners/login/: the brand's own login page (the one used last, or the only brand), or a
     choice of brands."""
     brands = list(Brand.objects.filter(is_active=True).order_by("name"))
@@ -95,7 +97,7 @@ def login_entry(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @partner_page
-def login(request: HttpRequest, brand_code: str) -> HttpResponse:
+def login(request: PartnerPageRequest, brand_code: str) -> HttpResponse:
     brand = _brand(brand_code)
     form = PartnerLoginForm(request.POST or None)
     status = 200
@@ -118,7 +120,7 @@ def login(request: HttpRequest, brand_code: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @partner_page
-def password_reset(request: HttpRequest, brand_code: str) -> HttpResponse:
+def password_reset(request: PartnerPageRequest, brand_code: str) -> HttpResponse:
     """Forgot password: the same answer whether or not the address is a partner's."""
     brand = _brand(brand_code)
     form = PartnerResetForm(request.POST or None)
@@ -141,7 +143,7 @@ def password_reset(request: HttpRequest, brand_code: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @partner_page
-def password_reset_confirm(request: HttpRequest, uid: str, token: str) -> HttpResponse:
+def password_reset_confirm(request: PartnerPageRequest, uid: str, token: str) -> HttpResponse:
     try:
         login = partner_reset.reset_link_login(uid=uid, token=token)
     except DomainError as error:
@@ -174,8 +176,8 @@ def password_reset_confirm(request: HttpRequest, uid: str, token: str) -> HttpRe
 
 @require_POST
 @partner_page
-def logout(request: HttpRequest) -> HttpResponse:
-    login = request.partner_login  # type: ignore[attr-defined]
+def logout(request: PartnerPageRequest) -> HttpResponse:
+    login = request.partner_login
     target = (reverse("partners:login_brand", args=[login.brand.code]) if login is not None
               else reverse("partners:login"))
     response = HttpResponseRedirect(target)
@@ -187,8 +189,8 @@ def logout(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @partner_login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
-    partner = request.partner  # type: ignore[attr-defined]
+def dashboard(request: PartnerRequest) -> HttpResponse:
+    partner = request.partner
     return render(request, "ib/partner_portal/dashboard.html", _ctx(
         request, figures=selectors.partner_figures(partner, at=timezone.now()),
         series=asdict(selectors.partner_series(partner, at=timezone.now())),
@@ -197,22 +199,22 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @partner_login_required
-def network(request: HttpRequest) -> HttpResponse:
+def network(request: PartnerRequest) -> HttpResponse:
     return _network_page(request)
 
 
 @require_GET
 @partner_login_required
-def clients(request: HttpRequest) -> HttpResponse:
-    partner = request.partner  # type: ignore[attr-defined]
+def clients(request: PartnerRequest) -> HttpResponse:
+    partner = request.partner
     page = CappedPaginator(selectors.partner_client_attributions(partner), CLIENTS_PER_PAGE).get_page(
         request.GET.get("page"))
     return render(request, "ib/partner_portal/clients.html", _ctx(
         request, page=page, rows=selectors.partner_client_rows(partner, page.object_list)))
 
 
-def _earnings(request: HttpRequest, *, period_error: str = "", status: int = 200) -> HttpResponse:
-    partner = request.partner  # type: ignore[attr-defined]
+def _earnings(request: PartnerRequest, *, period_error: str = "", status: int = 200) -> HttpResponse:
+    partner = request.partner
     page = CappedPaginator(selectors.PartnerLineList(partner), LINES_PER_PAGE).get_page(request.GET.get("page"))
     last_month = period_before()
     return render(request, "ib/partner_portal/earnings.html", _ctx(
@@ -222,13 +224,13 @@ def _earnings(request: HttpRequest, *, period_error: str = "", status: int = 200
 
 @require_GET
 @partner_login_required
-def earnings(request: HttpRequest) -> HttpResponse:
+def earnings(request: PartnerRequest) -> HttpResponse:
     return _earnings(request)
 
 
 @require_GET
 @partner_login_required
-def statement(request: HttpRequest) -> HttpResponse:
+def statement(request: PartnerRequest) -> HttpResponse:
     """The signed-in partner's commission statement of a month (?period=YYYY-MM), as a PDF."""
     from ib.statements import partner_statement, partner_statement_pdf, statement_month
 
@@ -236,7 +238,7 @@ def statement(request: HttpRequest) -> HttpResponse:
         period = statement_month(request.GET.get("period", ""))
     except DomainError as exc:
         return _earnings(request, period_error="; ".join(m for msgs in exc.fields.values() for m in msgs), status=400)
-    made = partner_statement(request.partner, period)  # type: ignore[attr-defined]
+    made = partner_statement(request.partner, period)
     response = HttpResponse(partner_statement_pdf(made), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{made.filename}"'
     return response
@@ -244,9 +246,9 @@ def statement(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @partner_login_required
-def postback_log(request: HttpRequest) -> HttpResponse:
+def postback_log(request: PartnerRequest) -> HttpResponse:
     """The partner's postback deliveries, read-only (the IB manager changes the settings)."""
-    partner = request.partner  # type: ignore[attr-defined]
+    partner = request.partner
     page = CappedPaginator(postbacks.postback_deliveries(partner), DELIVERIES_PER_PAGE).get_page(
         request.GET.get("page"))
     return render(request, "ib/partner_portal/postbacks.html", _ctx(
@@ -255,12 +257,12 @@ def postback_log(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @partner_login_required
-def line_detail(request: HttpRequest, line_key: str) -> HttpResponse:
+def line_detail(request: PartnerRequest, line_key: str) -> HttpResponse:
     return _line(request, line_key)
 
 
-def _line(request: HttpRequest, line_key: str, *, form: DisputeForm | None = None, status: int = 200) -> HttpResponse:
-    partner = request.partner  # type: ignore[attr-defined]
+def _line(request: PartnerRequest, line_key: str, *, form: DisputeForm | None = None, status: int = 200) -> HttpResponse:
+    partner = request.partner
     explained = selectors.partner_line_explanation(partner, line_key)
     if explained is None:
         raise Http404
@@ -274,12 +276,12 @@ def _line(request: HttpRequest, line_key: str, *, form: DisputeForm | None = Non
 
 @require_POST
 @partner_login_required
-def line_dispute(request: HttpRequest, line_key: str) -> HttpResponse:
+def line_dispute(request: PartnerRequest, line_key: str) -> HttpResponse:
     """The partner questions the line: the IB manager answers on its disputes page."""
     form = DisputeForm(request.POST)
     if form.is_valid():
         try:
-            disputes.dispute_open(partner=request.partner, line_key=line_key,  # type: ignore[attr-defined]
+            disputes.dispute_open(partner=request.partner, line_key=line_key,
                                   message=form.cleaned_data["message"])
         except NotFound:
             raise Http404 from None
@@ -293,9 +295,9 @@ def line_dispute(request: HttpRequest, line_key: str) -> HttpResponse:
 
 @require_GET
 @partner_login_required
-def dispute_list(request: HttpRequest) -> HttpResponse:
+def dispute_list(request: PartnerRequest) -> HttpResponse:
     """The partner's questions about its commission lines and the answers."""
-    partner = request.partner  # type: ignore[attr-defined]
+    partner = request.partner
     page = CappedPaginator(disputes.partner_disputes(partner), DISPUTES_PER_PAGE).get_page(request.GET.get("page"))
     rows = disputes.dispute_rows(page.object_list)
     return render(request, "ib/partner_portal/disputes.html", _ctx(request, page=page, rows=rows))
@@ -303,9 +305,9 @@ def dispute_list(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @partner_login_required
-def link_qr(request: HttpRequest, code: str, fmt: str) -> HttpResponse:
+def link_qr(request: PartnerRequest, code: str, fmt: str) -> HttpResponse:
     """The QR code of one of the partner's own tracking links (SVG or PNG)."""
-    link = request.partner.links.filter(code=code.lower(), kind=LinkKind.LINK).first()  # type: ignore[attr-defined]
+    link = request.partner.links.filter(code=code.lower(), kind=LinkKind.LINK).first()
     if link is None or fmt not in ("svg", "png"):
         raise Http404
     body, content_type = link_qr_image(link, url=link.click_url, fmt=fmt)
@@ -316,11 +318,11 @@ def link_qr(request: HttpRequest, code: str, fmt: str) -> HttpResponse:
 
 @require_GET
 @partner_login_required
-def banners(request: HttpRequest) -> HttpResponse:
+def banners(request: PartnerRequest) -> HttpResponse:
     """The brand's banners, each with a snippet per tracking link of the partner's own."""
     from ib.banners import banner_snippet, banners_for_partner
 
-    partner = request.partner  # type: ignore[attr-defined]
+    partner = request.partner
     links = list(partner.links.filter(kind=LinkKind.LINK, is_active=True).order_by("created_at", "id"))
     rows = []
     for banner in banners_for_partner(partner, language=getattr(request, "LANGUAGE_CODE", "")):
@@ -422,17 +424,17 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
                                                                  invitation=invitation), status=status)
 
 
-def _links_page(request: HttpRequest, form: LinkForm, *, status: int = 200) -> HttpResponse:
-    partner = request.partner  # type: ignore[attr-defined]
+def _links_page(request: PartnerRequest, form: LinkForm, *, status: int = 200) -> HttpResponse:
+    partner = request.partner
     return render(request, "ib/partner_portal/links.html", _ctx(
         request, form=form, links=list(selectors.partner_links(partner)), link_kind=LinkKind), status=status)
 
 
 @require_http_methods(["GET", "POST"])
 @partner_login_required
-def links(request: HttpRequest) -> HttpResponse:
+def links(request: PartnerRequest) -> HttpResponse:
     """The partner's links and referral codes, and a new one per campaign."""
-    partner = request.partner  # type: ignore[attr-defined]
+    partner = request.partner
     if request.method == "GET":
         return _links_page(request, LinkForm(initial={
             "landing_url": reverse("portal:register", args=[partner.brand.code])}))
@@ -448,8 +450,8 @@ def links(request: HttpRequest) -> HttpResponse:
     return _links_page(request, form, status=400)
 
 
-def _network_page(request: HttpRequest, form: SubPartnerInviteForm | None = None, status: int = 200) -> HttpResponse:
-    partner = request.partner  # type: ignore[attr-defined]
+def _network_page(request: PartnerRequest, form: SubPartnerInviteForm | None = None, status: int = 200) -> HttpResponse:
+    partner = request.partner
     limit, used = onboarding.sub_partner_allowance(partner)
     return render(request, "ib/partner_portal/network.html", _ctx(
         request, rows=selectors.partner_network(partner, at=timezone.now()), invite_form=form or SubPartnerInviteForm(),
@@ -458,8 +460,8 @@ def _network_page(request: HttpRequest, form: SubPartnerInviteForm | None = None
 
 @require_POST
 @partner_login_required
-def sub_partner_invite(request: HttpRequest) -> HttpResponse:
-    partner = request.partner  # type: ignore[attr-defined]
+def sub_partner_invite(request: PartnerRequest) -> HttpResponse:
+    partner = request.partner
     form = SubPartnerInviteForm(request.POST)
     if form.is_valid():
         try:

@@ -144,10 +144,11 @@ def _counting(qs: QuerySet[Any]) -> QuerySet[Any]:
     """`qs` (lines or shares) of the latest finished regular run of their brand and period,
     annotated `is_payable` (the run was settled for the beneficiary). The runs are named by id (a
     handful), so that lines are filtered by their batch's run before a batch is unpacked."""
-    return (qs.filter(run_id__in=counting_run_ids())
+    counted: QuerySet[Any] = (qs.filter(run_id__in=counting_run_ids())
             # Settled per partner: a partner's settlement schedule settles its own totals (ib.settlement).
             .annotate(is_payable=Exists(CommissionSettlement.objects.filter(run_id=OuterRef("run_id"),
                                                                             partner_id=OuterRef("beneficiary_id")))))
+    return counted
 
 
 def current_lines() -> QuerySet[CommissionLine]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext
@@ -25,7 +25,7 @@ from crm.views.ui import render_page
 from ib import commissions, settlement
 from ib.forms import RunStartForm
 from ib.models import Partner, PartnerPayout, PayoutSchedule, PayoutState, PlanVersion, RunStatus
-from ib.partner_auth import partner_login_required
+from ib.partner_auth import PartnerRequest, partner_login_required
 from ib.views import MANAGE, _detail, _partner_or_404
 
 RUNS_PER_PAGE = 200
@@ -252,8 +252,8 @@ class PayoutRequestForm(forms.Form):
 
 @require_http_methods(["GET", "POST"])
 @partner_login_required
-def partner_payouts(request: HttpRequest) -> HttpResponse:
-    partner = request.partner  # type: ignore[attr-defined]
+def partner_payouts(request: PartnerRequest) -> HttpResponse:
+    partner = request.partner
     balances = settlement.payable_balances(partner)
     form = PayoutRequestForm(request.POST or None, currencies=[b.currency for b in balances])
     status = 200
@@ -269,7 +269,7 @@ def partner_payouts(request: HttpRequest) -> HttpResponse:
                 messages.success(request, gettext("Paid to your wallet.") if payout.state == PayoutState.PAID
                                  else gettext("Requested; finance will pay it."))
                 return HttpResponseRedirect(reverse("partners:payouts"))
-    login = request.partner_login  # type: ignore[attr-defined]
+    login = request.partner_login
     return render(request, "ib/partner_portal/payouts.html", {
         "brand": login.brand, "partner_login": login, "partner": partner, "form": form, "balances": balances,
         "payouts": list(partner.payouts.order_by("-requested_at", "-id")[:50]),

@@ -147,9 +147,8 @@ def _detail(request: AuthedRequest, partner: Partner, *, move_form: MoveForm | N
     from ib import settlement
     from ib.settlement_views import settlement_form_for
 
-    subtree = list(selectors.partner_subtree(partner))
-    for node in subtree:
-        node.indent = node.depth - partner.depth  # type: ignore[attr-defined]  # for the template
+    # Each partner below with its level under this one, for the template.
+    subtree = [(node, node.depth - partner.depth) for node in selectors.partner_subtree(partner)]
     can_manage = user_can(request.user, MANAGE)
     postback = postbacks.postback_of(partner)
     last_month = period_before()

@@ -241,7 +241,21 @@ def content_clean(raw: Any) -> dict[str, Any]:
     check = _Checker()
     if not isinstance(raw, dict):
         raise ValidationFailed(fields={"content": gettext("The questionnaire must be a JSON object.")})
-    languages = raw.get("languages", list(REQUIRED_LANGUAGES))
+    languages = _clean_languages(check, raw.get("languages", list(REQUIRED_LANGUAGES)))
+    warnings = _clean_warnings(check, raw.get("warnings", {}), languages)
+    sections = _clean_sections(check, raw.get("sections"), languages)
+    top = sum(_question_max(q) for s in sections for q in s["questions"])
+    bands = _clean_bands(check, raw.get("bands"), top=top, warning_keys=set(warnings))
+    has_knockout = any(o["knockout"] for s in sections for q in s["questions"] for o in q["options"])
+    if has_knockout and not any(b["level"] == AppropriatenessLevel.NOT_APPROPRIATE for b in bands):
+        check.add("bands", gettext("There are knock-out options, so a band must have the level not_appropriate "
+                                   "(its leverage limit and warnings apply to a knock-out)."))
+    check.errors.raise_if_any()
+    return {"languages": languages, "sections": sections, "bands": bands, "warnings": warnings}
+
+
+def _clean_languages(check: _Checker, languages: Any) -> list[str]:
+    """The questionnaire's languages: the required ones first, then the others it is written in."""
     if not isinstance(languages, list) or not all(isinstance(x, str) and x for x in languages):
         check.add("languages", gettext("languages must be a list of language codes."))
         languages = list(REQUIRED_LANGUAGES)
@@ -249,9 +263,12 @@ def content_clean(raw: Any) -> dict[str, Any]:
         if language not in languages:
             check.add("languages", gettext("The questionnaire must be written in %(language)s too.")
                       % {"language": language})
-    languages = list(dict.fromkeys([*REQUIRED_LANGUAGES, *languages]))
+    return list(dict.fromkeys([*REQUIRED_LANGUAGES, *languages]))
+
+
+def _clean_warnings(check: _Checker, raw_warnings: Any, languages: list[str]) -> dict[str, dict[str, str]]:
+    """Warning key -> its text in each language."""
     warnings: dict[str, dict[str, str]] = {}
-    raw_warnings = raw.get("warnings", {})
     if not isinstance(raw_warnings, dict):
         check.add("warnings", gettext("warnings must be an object of warning key → texts."))
         raw_warnings = {}
@@ -262,7 +279,11 @@ def content_clean(raw: Any) -> dict[str, Any]:
             continue
         warnings[key] = check.texts(texts, languages, where="warnings",
                                     what=gettext("Warning %(key)s") % {"key": key})
-    raw_sections = raw.get("sections")
+    return warnings
+
+
+def _clean_sections(check: _Checker, raw_sections: Any, languages: list[str]) -> list[dict[str, Any]]:
+    """Every section once, in the order of SECTIONS, each with its questions."""
     sections: list[dict[str, Any]] = []
     seen_questions: set[str] = set()
     if not isinstance(raw_sections, list):
@@ -294,14 +315,7 @@ def content_clean(raw: Any) -> dict[str, Any]:
         if code not in seen_sections:
             check.add("sections", gettext("Section %(section)s is missing.") % {"section": code})
     sections.sort(key=lambda s: SECTIONS.index(s["code"]))
-    top = sum(_question_max(q) for s in sections for q in s["questions"])
-    bands = _clean_bands(check, raw.get("bands"), top=top, warning_keys=set(warnings))
-    has_knockout = any(o["knockout"] for s in sections for q in s["questions"] for o in q["options"])
-    if has_knockout and not any(b["level"] == AppropriatenessLevel.NOT_APPROPRIATE for b in bands):
-        check.add("bands", gettext("There are knock-out options, so a band must have the level not_appropriate "
-                                   "(its leverage limit and warnings apply to a knock-out)."))
-    check.errors.raise_if_any()
-    return {"languages": languages, "sections": sections, "bands": bands, "warnings": warnings}
+    return sections
 
 
 def content_questions(content: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -208,7 +208,7 @@ def _cached_period_figures(submissions: QuerySet[Submission], days: int) -> dict
     scope = hashlib.sha256(f"{sql}|{params!r}".encode()).hexdigest()[:24]
     version = cache.get(_FIGURES_VERSION_KEY, 0)
     key = f"kyc:queue_figures:{version}:{scope}:{days}"
-    figures = cache.get(key)
+    figures: dict[str, Any] | None = cache.get(key)
     if figures is None:
         figures = _period_figures(submissions, days)
         cache.set(key, figures, timeout=FIGURES_CACHE_SECONDS)

@@ -203,23 +203,10 @@ def telephony_parse(body: bytes) -> TelephonyInput:
             phone = phone_normalise(str(data["phone"]))
         except InvalidValue as exc:
             errors["phone"] = [exc.message]
-    occurred_at = timezone.now()
-    if data.get("occurred_at"):
-        parsed = parse_datetime(str(data["occurred_at"])) if isinstance(data["occurred_at"], str) else None
-        if parsed is None or timezone.is_naive(parsed):
-            errors["occurred_at"] = [gettext("Give an ISO 8601 time with its offset.")]
-        else:
-            occurred_at = parsed
+    occurred_at = _occurred_at(data, errors)
     duration = _seconds(data, "duration", errors)
     talk = _seconds(data, "talk_seconds", errors)
-    recording_url = str(data.get("recording_url") or "").strip()
-    if recording_url:
-        try:
-            URLValidator(schemes=["http", "https"])(recording_url)
-        except ValidationError:
-            errors["recording_url"] = [gettext("Give an http(s) link.")]
-        if len(recording_url) > 500:
-            errors["recording_url"] = [gettext("Keep the link under 500 characters.")]
+    recording_url = _recording_url(data, errors)
     outcome = str(data.get("outcome") or "")
     if outcome and outcome not in CallOutcome.values:
         errors["outcome"] = [gettext("Choose one of: %(choices)s.") % {"choices": ", ".join(CallOutcome.values)}]
@@ -228,6 +215,30 @@ def telephony_parse(body: bytes) -> TelephonyInput:
     return TelephonyInput(event=event, call_id=str(call_id).strip(), direction=direction, extension=extension,
                           phone=phone, occurred_at=occurred_at, duration=duration, talk_seconds=talk,
                           recording_url=recording_url, outcome=outcome, raw=data)
+
+
+def _occurred_at(data: dict[str, Any], errors: dict[str, list[str]]) -> datetime:
+    """When the call event happened: the body's ISO 8601 time (with its offset), or now."""
+    if not data.get("occurred_at"):
+        return timezone.now()
+    parsed = parse_datetime(str(data["occurred_at"])) if isinstance(data["occurred_at"], str) else None
+    if parsed is None or timezone.is_naive(parsed):
+        errors["occurred_at"] = [gettext("Give an ISO 8601 time with its offset.")]
+        return timezone.now()
+    return parsed
+
+
+def _recording_url(data: dict[str, Any], errors: dict[str, list[str]]) -> str:
+    """The recording's http(s) link, if the body gives one."""
+    recording_url = str(data.get("recording_url") or "").strip()
+    if recording_url:
+        try:
+            URLValidator(schemes=["http", "https"])(recording_url)
+        except ValidationError:
+            errors["recording_url"] = [gettext("Give an http(s) link.")]
+        if len(recording_url) > 500:
+            errors["recording_url"] = [gettext("Keep the link under 500 characters.")]
+    return recording_url
 
 
 def _match_client(phone: str, brand_id: int | None) -> Client | None:

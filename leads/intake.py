@@ -189,6 +189,28 @@ def lead_clean(data: Mapping[str, Any], *, channel: str, meta: IntakeMeta | None
     if not isinstance(data, Mapping):
         errors.add("__all__", gettext("A lead must be an object of fields."))
         return None, errors.fields
+    values = _person_values(data, errors)
+    declared = _declared_values(data, values, errors)
+    consent = _consent_given(data, channel, errors)
+    if errors:
+        return None, errors.fields
+
+    lead = LeadInput(
+        first_name=values["first_name"], last_name=values["last_name"], email=values["email"],
+        phone=values["phone"], country=values["country"], language=values["language"],
+        source=values["source"] or meta.default_source[:100],
+        campaign=values["campaign"] or values["utm_campaign"] or meta.default_campaign[:100],
+        utm_source=values["utm_source"], utm_medium=values["utm_medium"], utm_campaign=values["utm_campaign"],
+        utm_term=values["utm_term"], utm_content=values["utm_content"], click_id=values["click_id"],
+        referrer_code=values["referrer_code"], landing_page=values["landing_page"], consent=consent,
+        consent_text_version=(values["consent_text_version"] or meta.consent_text_version)[:32] if consent else "",
+        declared=declared, payload=_payload(data),
+    )
+    return lead, {}
+
+
+def _person_values(data: Mapping[str, Any], errors: FieldErrors) -> dict[str, Any]:
+    """The lead's text fields, email, country, language and phone, cleaned (what is wrong goes in `errors`)."""
     values: dict[str, Any] = {}
     for name, limit in TEXT_LIMITS.items():
         raw = data.get(name)
@@ -218,7 +240,11 @@ def lead_clean(data: Mapping[str, Any], *, channel: str, meta: IntakeMeta | None
             errors.add("phone", gettext("Enter a valid country first, or start the number with + and the country code."))
         else:
             errors.add("phone", exc.message)
+    return values
 
+
+def _declared_values(data: Mapping[str, Any], values: Mapping[str, Any], errors: FieldErrors) -> dict[str, str]:
+    """What the lead says about themselves: experience, amounts and occupation."""
     declared: dict[str, str] = {}
     experience = (_as_text(data.get("experience")) or "").strip().lower()
     if experience:
@@ -236,6 +262,11 @@ def lead_clean(data: Mapping[str, Any], *, channel: str, meta: IntakeMeta | None
             declared[name] = amount
     if values.get("occupation"):
         declared["occupation"] = values["occupation"]
+    return declared
+
+
+def _consent_given(data: Mapping[str, Any], channel: str, errors: FieldErrors) -> bool:
+    """Whether the lead agreed to be contacted (the web form requires it)."""
     consent = False
     try:
         consent = _consent(data.get("consent"))
@@ -243,21 +274,7 @@ def lead_clean(data: Mapping[str, Any], *, channel: str, meta: IntakeMeta | None
         errors.add("consent", exc.message)
     if channel == Channel.FORM and not consent and "consent" not in errors:
         errors.add("consent", gettext("Please agree to be contacted."))
-    if errors:
-        return None, errors.fields
-
-    lead = LeadInput(
-        first_name=values["first_name"], last_name=values["last_name"], email=values["email"],
-        phone=values["phone"], country=values["country"], language=values["language"],
-        source=values["source"] or meta.default_source[:100],
-        campaign=values["campaign"] or values["utm_campaign"] or meta.default_campaign[:100],
-        utm_source=values["utm_source"], utm_medium=values["utm_medium"], utm_campaign=values["utm_campaign"],
-        utm_term=values["utm_term"], utm_content=values["utm_content"], click_id=values["click_id"],
-        referrer_code=values["referrer_code"], landing_page=values["landing_page"], consent=consent,
-        consent_text_version=(values["consent_text_version"] or meta.consent_text_version)[:32] if consent else "",
-        declared=declared, payload=_payload(data),
-    )
-    return lead, {}
+    return consent
 
 
 PAYLOAD_MAX_KEYS = 100

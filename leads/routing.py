@@ -137,27 +137,35 @@ def rule_matches(rule: RoutingRule, facts: LeadFacts) -> tuple[bool, list[str]]:
             return False, []
         why.append(gettext("language %(value)s") % {"value": facts.language})
     if rule.campaigns:
-        if not facts.campaign or facts.campaign.lower() not in {c.lower() for c in rule.campaigns}:
+        if not _listed(facts.campaign, rule.campaigns):
             return False, []
         why.append(gettext("campaign %(value)s") % {"value": facts.campaign})
     if rule.sources:
-        if not facts.source or facts.source.lower() not in {s.lower() for s in rule.sources}:
+        if not _listed(facts.source, rule.sources):
             return False, []
         why.append(gettext("source %(value)s") % {"value": facts.source})
     if rule.referrer_codes:
-        if not facts.referrer_code or facts.referrer_code.lower() not in {r.lower() for r in rule.referrer_codes}:
+        if not _listed(facts.referrer_code, rule.referrer_codes):
             return False, []
         why.append(gettext("referrer %(value)s") % {"value": facts.referrer_code})
     if rule.score_min is not None or rule.score_max is not None:
         score = facts.score if facts.score is not None else 0
-        if rule.score_min is not None and score < rule.score_min:
-            return False, []
-        if rule.score_max is not None and score > rule.score_max:
+        if not _score_within(rule, score):
             return False, []
         why.append(gettext("score %(value)d") % {"value": score})
     if not why:
         why.append(gettext("no conditions"))
     return True, why
+
+
+def _listed(value: str, allowed: Iterable[str]) -> bool:
+    """`value` is one of `allowed`, whatever their case (an empty value never is)."""
+    return bool(value) and value.lower() in {a.lower() for a in allowed}
+
+
+def _score_within(rule: RoutingRule, score: int) -> bool:
+    return not ((rule.score_min is not None and score < rule.score_min)
+                or (rule.score_max is not None and score > rule.score_max))
 
 
 # --- the router -------------------------------------------------------------------------------

@@ -206,43 +206,74 @@ def _amount(facts: LeadFacts, name: str) -> Decimal | None:
 
 def evaluate(rule: ScoringRule, facts: LeadFacts) -> tuple[int, str] | None:
     """(points, why) if the rule applies to the lead, else None."""
-    p = rule.params or {}
-    kind = rule.kind
-    if kind == ScoringKind.COUNTRY_TIER:
-        if facts.country and facts.country in p.get("countries", ()):
-            return rule.points, gettext("Country %(country)s is in this tier") % {"country": facts.country}
-    elif kind == ScoringKind.DECLARED_EXPERIENCE:
-        level = facts.declared.get("experience", "")
-        if level and level in p.get("levels", ()):
-            return rule.points, gettext("Declared experience: %(level)s") % {"level": level}
-    elif kind == ScoringKind.DEPOSIT_INTENT:
-        amount = _amount(facts, "deposit_intent")
-        low = Decimal(p["min"]) if p.get("min") else Decimal(0)
-        high = Decimal(p["max"]) if p.get("max") else None
-        if amount is not None and amount >= low and (high is None or amount <= high):
-            return rule.points, gettext("Intends to deposit %(amount)s") % {"amount": amount}
-    elif kind == ScoringKind.SOURCE_QUALITY:
-        if facts.source and facts.source.lower() in p.get("sources", ()):
-            return rule.points, gettext("Source %(source)s") % {"source": facts.source}
-        if facts.campaign and facts.campaign.lower() in p.get("campaigns", ()):
-            return rule.points, gettext("Campaign %(campaign)s") % {"campaign": facts.campaign}
-    elif kind == ScoringKind.COMPLETENESS:
-        wanted = list(p.get("fields", ()))
-        if wanted:
-            have = [f for f in wanted if f in facts.present]
-            points = round(rule.points * len(have) / len(wanted))
-            if points:
-                return points, gettext("%(have)d of %(total)d fields given") % {"have": len(have), "total": len(wanted)}
-    elif kind == ScoringKind.HNW_INDICATOR:
-        income, worth = _amount(facts, "annual_income"), _amount(facts, "net_worth")
-        if p.get("min_annual_income") and income is not None and income >= Decimal(p["min_annual_income"]):
-            return rule.points, gettext("Annual income %(amount)s") % {"amount": income}
-        if p.get("min_net_worth") and worth is not None and worth >= Decimal(p["min_net_worth"]):
-            return rule.points, gettext("Net worth %(amount)s") % {"amount": worth}
-        occupation = facts.declared.get("occupation", "").lower()
-        if occupation and occupation in p.get("occupations", ()):
-            return rule.points, gettext("Occupation: %(occupation)s") % {"occupation": occupation}
+    judge = _JUDGES.get(rule.kind)
+    return judge(rule, rule.params or {}, facts) if judge is not None else None
+
+
+Judged = tuple[int, str] | None
+
+
+def _judge_country_tier(rule: ScoringRule, p: dict[str, Any], facts: LeadFacts) -> Judged:
+    if facts.country and facts.country in p.get("countries", ()):
+        return rule.points, gettext("Country %(country)s is in this tier") % {"country": facts.country}
     return None
+
+
+def _judge_declared_experience(rule: ScoringRule, p: dict[str, Any], facts: LeadFacts) -> Judged:
+    level = facts.declared.get("experience", "")
+    if level and level in p.get("levels", ()):
+        return rule.points, gettext("Declared experience: %(level)s") % {"level": level}
+    return None
+
+
+def _judge_deposit_intent(rule: ScoringRule, p: dict[str, Any], facts: LeadFacts) -> Judged:
+    amount = _amount(facts, "deposit_intent")
+    low = Decimal(p["min"]) if p.get("min") else Decimal(0)
+    high = Decimal(p["max"]) if p.get("max") else None
+    if amount is not None and amount >= low and (high is None or amount <= high):
+        return rule.points, gettext("Intends to deposit %(amount)s") % {"amount": amount}
+    return None
+
+
+def _judge_source_quality(rule: ScoringRule, p: dict[str, Any], facts: LeadFacts) -> Judged:
+    if facts.source and facts.source.lower() in p.get("sources", ()):
+        return rule.points, gettext("Source %(source)s") % {"source": facts.source}
+    if facts.campaign and facts.campaign.lower() in p.get("campaigns", ()):
+        return rule.points, gettext("Campaign %(campaign)s") % {"campaign": facts.campaign}
+    return None
+
+
+def _judge_completeness(rule: ScoringRule, p: dict[str, Any], facts: LeadFacts) -> Judged:
+    wanted = list(p.get("fields", ()))
+    if wanted:
+        have = [f for f in wanted if f in facts.present]
+        points = round(rule.points * len(have) / len(wanted))
+        if points:
+            return points, gettext("%(have)d of %(total)d fields given") % {"have": len(have), "total": len(wanted)}
+    return None
+
+
+def _judge_hnw_indicator(rule: ScoringRule, p: dict[str, Any], facts: LeadFacts) -> Judged:
+    income, worth = _amount(facts, "annual_income"), _amount(facts, "net_worth")
+    if p.get("min_annual_income") and income is not None and income >= Decimal(p["min_annual_income"]):
+        return rule.points, gettext("Annual income %(amount)s") % {"amount": income}
+    if p.get("min_net_worth") and worth is not None and worth >= Decimal(p["min_net_worth"]):
+        return rule.points, gettext("Net worth %(amount)s") % {"amount": worth}
+    occupation = facts.declared.get("occupation", "").lower()
+    if occupation and occupation in p.get("occupations", ()):
+        return rule.points, gettext("Occupation: %(occupation)s") % {"occupation": occupation}
+    return None
+
+
+# Each kind of scoring rule, judged by its own function.
+_JUDGES: dict[str, Callable[[ScoringRule, dict[str, Any], LeadFacts], Judged]] = {
+    ScoringKind.COUNTRY_TIER: _judge_country_tier,
+    ScoringKind.DECLARED_EXPERIENCE: _judge_declared_experience,
+    ScoringKind.DEPOSIT_INTENT: _judge_deposit_intent,
+    ScoringKind.SOURCE_QUALITY: _judge_source_quality,
+    ScoringKind.COMPLETENESS: _judge_completeness,
+    ScoringKind.HNW_INDICATOR: _judge_hnw_indicator,
+}
 
 
 def score_facts(facts: LeadFacts, rules: Iterable[ScoringRule]) -> tuple[int, Breakdown]:

@@ -55,34 +55,7 @@ def definition_clean(data: Mapping[str, Any], *, brand: Brand) -> dict[str, Any]
     for key in sorted(unknown):
         errors[key] = [gettext("Unknown filter.")]
     for key in LIST_KEYS:
-        raw = data.get(key) or []
-        if isinstance(raw, str):
-            raw = [v for v in raw.replace(",", " ").split() if v]
-        if not isinstance(raw, list | tuple) or len(raw) > LIST_MAX:
-            errors[key] = [gettext("Give a list of at most %(n)d values.") % {"n": LIST_MAX}]
-            continue
-        values: list[str] = []
-        for item in raw:
-            text = str(item).strip()
-            try:
-                if key == "countries":
-                    text = country_normalise(text, field=key)
-                elif key == "languages":
-                    text = language_normalise(text, field=key)
-                elif key == "stages" and text not in Stage.values:
-                    raise InvalidValue(key, gettext("Unknown stage “%(v)s”.") % {"v": text})
-                elif key == "tags":
-                    text = " ".join(text.split()).lower()[:50]
-            except InvalidValue as exc:
-                errors.setdefault(key, []).append(exc.message)
-                continue
-            if text and text not in values:
-                values.append(text)
-        if key == "pipeline_statuses" and values:
-            known = set(PipelineStatus.objects.filter(brand=brand, key__in=values).values_list("key", flat=True))
-            missing = [v for v in values if v not in known]
-            if missing:
-                errors[key] = [gettext("Unknown status: %(v)s.") % {"v": ", ".join(missing)}]
+        values = _list_clean(data.get(key) or [], key=key, brand=brand, errors=errors)
         if values:
             out[key] = values
     for key in DATE_KEYS:
@@ -99,6 +72,44 @@ def definition_clean(data: Mapping[str, Any], *, brand: Brand) -> dict[str, Any]
     if errors:
         raise ValidationFailed(fields=errors)
     return out
+
+
+def _list_clean(raw: Any, *, key: str, brand: Brand, errors: dict[str, list[str]]) -> list[str]:
+    """The values of the list filter `key` (a list, or text separated by commas or spaces),
+    normalised and without repeats; what is wrong goes in `errors`."""
+    if isinstance(raw, str):
+        raw = [v for v in raw.replace(",", " ").split() if v]
+    if not isinstance(raw, list | tuple) or len(raw) > LIST_MAX:
+        errors[key] = [gettext("Give a list of at most %(n)d values.") % {"n": LIST_MAX}]
+        return []
+    values: list[str] = []
+    for item in raw:
+        try:
+            text = _list_value(key, str(item).strip())
+        except InvalidValue as exc:
+            errors.setdefault(key, []).append(exc.message)
+            continue
+        if text and text not in values:
+            values.append(text)
+    if key == "pipeline_statuses" and values:
+        known = set(PipelineStatus.objects.filter(brand=brand, key__in=values).values_list("key", flat=True))
+        missing = [v for v in values if v not in known]
+        if missing:
+            errors[key] = [gettext("Unknown status: %(v)s.") % {"v": ", ".join(missing)}]
+    return values
+
+
+def _list_value(key: str, text: str) -> str:
+    """One value of the list filter `key`, normalised; InvalidValue when it names nothing known."""
+    if key == "countries":
+        return country_normalise(text, field=key)
+    if key == "languages":
+        return language_normalise(text, field=key)
+    if key == "stages" and text not in Stage.values:
+        raise InvalidValue(key, gettext("Unknown stage “%(v)s”.") % {"v": text})
+    if key == "tags":
+        return " ".join(text.split()).lower()[:50]
+    return text
 
 
 def _filter(definition: Mapping[str, Any], tz: Any) -> Q:

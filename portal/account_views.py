@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext
@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from crm.exceptions import DomainError, NotFound
 from portal import selectors, services
-from portal.auth import client_login_required, verified_email_required
+from portal.auth import PortalRequest, client_login_required, verified_email_required
 from portal.forms import AccountChoiceForm, AccountOpenForm, LeverageForm
 
 
@@ -27,10 +27,10 @@ def _choices(offers: list[Any]) -> list[tuple[str, str]]:
     return [(services.offer_key(o), _label(o)) for o in offers]
 
 
-def account_choice_context(request: HttpRequest) -> dict[str, Any]:
+def account_choice_context(request: PortalRequest) -> dict[str, Any]:
     """The live account type chooser (the dashboard's and the verification journey's), while the
     client has no live account and the brand offers one: {"choice_form", "chosen"}, or {}."""
-    client = request.portal_client  # type: ignore[attr-defined]
+    client = request.portal_client
     offers = selectors.live_offers(client=client)
     if not offers or selectors.live_account_setup(client=client) is not None:
         return {}  # nothing the client can open, or verified already (the account is opening or was refused)
@@ -43,9 +43,9 @@ def account_choice_context(request: HttpRequest) -> dict[str, Any]:
         "offer": services.offer_key(chosen if chosen is not None else offers[0])})}
 
 
-def accounts_panel_context(request: HttpRequest) -> dict[str, Any]:
+def accounts_panel_context(request: PortalRequest) -> dict[str, Any]:
     """What the dashboard's accounts panel shows (also its htmx refresh)."""
-    client = request.portal_client  # type: ignore[attr-defined]
+    client = request.portal_client
     setup = selectors.live_account_setup(client=client)
     context: dict[str, Any] = {"accounts": selectors.trading_accounts(client=client), "setup": setup,
                                **account_choice_context(request)}
@@ -57,27 +57,27 @@ def accounts_panel_context(request: HttpRequest) -> dict[str, Any]:
 
 
 @client_login_required
-def accounts_panel(request: HttpRequest) -> HttpResponse:
+def accounts_panel(request: PortalRequest) -> HttpResponse:
     return render(request, "portal/_accounts_panel.html", accounts_panel_context(request))
 
 
 @require_POST
 @client_login_required
-def account_choose(request: HttpRequest) -> HttpResponse:
-    client = request.portal_client  # type: ignore[attr-defined]
+def account_choose(request: PortalRequest) -> HttpResponse:
+    client = request.portal_client
     form = AccountChoiceForm(request.POST, offers=_choices(selectors.live_offers(client=client)))
     if not form.is_valid():
         messages.error(request, gettext("Choose one of the account types on offer."))
     else:
-        services.portal_account_choose(login=request.portal_login, key=form.cleaned_data["offer"])  # type: ignore[attr-defined]
+        services.portal_account_choose(login=request.portal_login, key=form.cleaned_data["offer"])
         messages.success(request, gettext("Saved: your live account opens with this type once you are verified."))
     target = request.POST.get("next") or ""
     return HttpResponseRedirect(reverse("portal:kyc") if target == "kyc" else reverse("portal:home"))
 
 
 @verified_email_required
-def account_new(request: HttpRequest) -> HttpResponse:
-    client = request.portal_client  # type: ignore[attr-defined]
+def account_new(request: PortalRequest) -> HttpResponse:
+    client = request.portal_client
     demo = (request.POST.get("kind") or request.GET.get("kind")) == "demo"
     offers = selectors.demo_offers(client=client) if demo else selectors.live_offers(client=client)
     verified = services.client_verified(client=client)
@@ -97,7 +97,7 @@ def account_new(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             try:
                 account = services.portal_account_open(
-                    login=request.portal_login, token=form.cleaned_data["token"],  # type: ignore[attr-defined]
+                    login=request.portal_login, token=form.cleaned_data["token"],
                     key=form.cleaned_data["offer"], demo=demo, leverage=form.cleaned_data["leverage"],
                     demo_balance=form.cleaned_data.get("demo_balance"))
             except DomainError as exc:
@@ -107,15 +107,15 @@ def account_new(request: HttpRequest) -> HttpResponse:
                                                   "password.") % {"login": account.login})
                 return HttpResponseRedirect(reverse("portal:home"))
         status = 400
-    template = "portal/account_new.html#open-form" if request.htmx and not request.htmx.boosted else "portal/account_new.html"  # type: ignore[attr-defined]
+    template = "portal/account_new.html#open-form" if request.htmx and not request.htmx.boosted else "portal/account_new.html"
     return render(request, template, {
-        "brand": client.brand, "portal_login": request.portal_login, "form": form, "demo": demo,  # type: ignore[attr-defined]
+        "brand": client.brand, "portal_login": request.portal_login, "form": form, "demo": demo,
         "blocked": blocked, "offer": offer, "low": low, "high": high}, status=status)
 
 
 @verified_email_required
-def account_leverage(request: HttpRequest, code: str) -> HttpResponse:
-    client = request.portal_client  # type: ignore[attr-defined]
+def account_leverage(request: PortalRequest, code: str) -> HttpResponse:
+    client = request.portal_client
     account = selectors.own_account(client=client, code=code)
     if account is None:
         raise Http404
@@ -128,7 +128,7 @@ def account_leverage(request: HttpRequest, code: str) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid():
             try:
-                services.portal_account_leverage_set(login=request.portal_login, code=code,  # type: ignore[attr-defined]
+                services.portal_account_leverage_set(login=request.portal_login, code=code,
                                                      leverage=form.cleaned_data["leverage"])
             except NotFound:
                 raise Http404 from None
@@ -140,5 +140,5 @@ def account_leverage(request: HttpRequest, code: str) -> HttpResponse:
                 return HttpResponseRedirect(reverse("portal:home"))
         status = 400
     return render(request, "portal/account_leverage.html", {
-        "brand": client.brand, "portal_login": request.portal_login, "form": form, "account": account},  # type: ignore[attr-defined]
+        "brand": client.brand, "portal_login": request.portal_login, "form": form, "account": account},
         status=status)

@@ -9,10 +9,10 @@ so a password change ends the other sessions.
 
 For other apps' pages:
 
-    from portal.auth import client_login_required, verified_email_required
+    from portal.auth import PortalRequest, client_login_required, verified_email_required
 
     @verified_email_required
-    def deposit(request): ...   # request.portal_login (ClientLogin), request.portal_client (crm Client)
+    def deposit(request: PortalRequest): ...   # request.portal_login (ClientLogin), request.portal_client (crm Client)
 """
 
 from __future__ import annotations
@@ -30,8 +30,10 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext
+from django_htmx.middleware import HtmxDetails
 
 from crm.lib.cookie_session import CookieSession, moment, page_language, password_hash_digest
+from crm.models import Client
 from portal.models import ClientLogin
 
 PORTAL_SESSION_COOKIE = "crm_portal"
@@ -44,6 +46,28 @@ LANG_KEY = "portal_lang"
 PENDING_MAX_AGE = timedelta(minutes=5)
 
 View = Callable[..., HttpResponse]
+
+
+class PortalPageRequest(HttpRequest):
+    """The request a portal page gets behind `portal_page`: who is signed in, if anyone, and the
+    page's language. Only for annotations: Django passes a plain HttpRequest, which `portal_page`
+    (and the middleware, for `htmx`) fills in."""
+
+    portal_login: ClientLogin | None
+    portal_client: Client | None
+    portal_unread: Callable[[], int]  # the header's unread count, counted when first called
+    portal_language: str
+    htmx: HtmxDetails
+    _portal_login: ClientLogin | None  # current_login's answer, kept for the rest of the request
+    _portal_lang_changed: bool  # the page's language was chosen on this request: save the session
+
+
+class PortalRequest(PortalPageRequest):
+    """The request a page gets behind `client_login_required` (or `verified_email_required`): a
+    client is signed in, so neither their login nor their client is None."""
+
+    portal_login: ClientLogin
+    portal_client: Client
 
 
 SESSION = CookieSession(PORTAL_SESSION_COOKIE, attr="_portal_session", kept=(LANG_KEY,))
@@ -110,7 +134,7 @@ def portal_session_logout(request: HttpRequest, response: HttpResponse) -> None:
 _moment = moment
 
 
-def current_login(request: HttpRequest) -> ClientLogin | None:
+def current_login(request: PortalPageRequest) -> ClientLogin | None:
     """The signed-in client login of this request, or None (no session, ended, idle too long, or
     the password changed since)."""
     if hasattr(request, "_portal_login"):
@@ -139,7 +163,7 @@ def current_login(request: HttpRequest) -> ClientLogin | None:
             else:
                 _forget(store.session_key)
                 store.flush()
-    request._portal_login = login  # type: ignore[attr-defined]
+    request._portal_login = login
     return login
 
 
@@ -155,13 +179,13 @@ def portal_unread_count(login: ClientLogin) -> int:
     return Notification.objects.filter(client_id=login.client_id, read_at__isnull=True).count()
 
 
-def portal_language(request: HttpRequest, login: ClientLogin | None = None) -> str:
+def portal_language(request: PortalPageRequest, login: ClientLogin | None = None) -> str:
     """The page's language: ?lang= (remembered), then what was chosen before, the client's own,
     then Accept-Language and the language cookie (LocaleMiddleware's pick)."""
     language, changed = page_language(request, portal_session(request), key=LANG_KEY,
                                       preferred=login.client.language if login is not None else "")
     if changed:
-        request._portal_lang_changed = True  # type: ignore[attr-defined]
+        request._portal_lang_changed = True
     return language
 
 
@@ -169,17 +193,17 @@ def portal_page(view: View) -> View:
     """Every portal page: the portal's language active, request.portal_login set (or None)."""
 
     @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: PortalPageRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         login = current_login(request)
-        request.portal_login = login  # type: ignore[attr-defined]
-        request.portal_client = login.client if login is not None else None  # type: ignore[attr-defined]
+        request.portal_login = login
+        request.portal_client = login.client if login is not None else None
         # The header's unread count, counted only by a page that shows the header.
         # A cached callable, not a lazy object: templates call it and get a real int (Arabic's plural
         # rule computes n % 100, which a lazy proxy does not support).
-        request.portal_unread = functools.cache(  # type: ignore[attr-defined]
+        request.portal_unread = functools.cache(
             lambda: portal_unread_count(login) if login is not None else 0)
         language = portal_language(request, login)
-        request.portal_language = language  # type: ignore[attr-defined]
+        request.portal_language = language
         with translation.override(language):
             response = view(request, *args, **kwargs)
             if hasattr(response, "render") and not getattr(response, "is_rendered", True):
@@ -205,8 +229,8 @@ def client_login_required(view: View) -> View:
 
     @portal_page
     @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.portal_login is None:  # type: ignore[attr-defined]
+    def wrapper(request: PortalPageRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.portal_login is None:
             return login_redirect(request)
         return view(request, *args, **kwargs)
 
@@ -219,8 +243,8 @@ def verified_email_required(view: View) -> View:
 
     @client_login_required
     @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.portal_login.email_verified:  # type: ignore[attr-defined]
+    def wrapper(request: PortalRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.portal_login.email_verified:
             from django.contrib import messages
 
             messages.warning(request, gettext("Verify your email address to open this page."))

@@ -7,22 +7,22 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext
 
 from crm.exceptions import DomainError, NotFound
-from portal.auth import client_login_required
+from portal.auth import PortalRequest, client_login_required
 from portal.forms import AddressForm, DocumentsForm
 from portal.selectors import STEPS, Journey, kyc_journey, live_account_refusal
 
 STATUS_PARTIAL = "portal/kyc.html#kyc-status"
 
 
-def _ctx(request: HttpRequest, journey: Journey, **more: Any) -> dict[str, Any]:
-    login = request.portal_login  # type: ignore[attr-defined]
-    client = request.portal_client  # type: ignore[attr-defined]
+def _ctx(request: PortalRequest, journey: Journey, **more: Any) -> dict[str, Any]:
+    login = request.portal_login
+    client = request.portal_client
     refusal = live_account_refusal(client=client) if journey.status == "approved" else None
     return {"brand": login.brand, "portal_login": login, "portal_client": client,
             "journey": journey, "steps": _steps(journey), "live_refusal": refusal, **more}
@@ -37,20 +37,20 @@ def _steps(journey: Journey) -> list[dict[str, Any]]:
             if code != "questionnaire" or journey.questionnaire is not None]
 
 
-def _address_form(request: HttpRequest, journey: Journey, data: Any = None) -> AddressForm:
+def _address_form(request: PortalRequest, journey: Journey, data: Any = None) -> AddressForm:
     profile = journey.profile
     initial = {"address_line1": profile.address_line1, "address_line2": profile.address_line2, "city": profile.city,
-               "postcode": profile.postcode, "country": profile.country or request.portal_client.country}  # type: ignore[attr-defined]
-    return AddressForm(data, initial=initial, language=request.portal_language)  # type: ignore[attr-defined]
+               "postcode": profile.postcode, "country": profile.country or request.portal_client.country}
+    return AddressForm(data, initial=initial, language=request.portal_language)
 
 
-def _questionnaire_form(request: HttpRequest, journey: Journey, data: Any = None) -> Any:
+def _questionnaire_form(request: PortalRequest, journey: Journey, data: Any = None) -> Any:
     from kyc.questionnaire_forms import QuestionnaireForm
 
-    return QuestionnaireForm(data, version=journey.questionnaire, language=request.portal_language)  # type: ignore[attr-defined]
+    return QuestionnaireForm(data, version=journey.questionnaire, language=request.portal_language)
 
 
-def _result(request: HttpRequest, journey: Journey) -> dict[str, Any] | None:
+def _result(request: PortalRequest, journey: Journey) -> dict[str, Any] | None:
     """The latest questionnaire result for the page: its level, leverage limit and warnings in words."""
     response = journey.response
     if response is None:
@@ -58,13 +58,13 @@ def _result(request: HttpRequest, journey: Journey) -> dict[str, Any] | None:
     from kyc.selectors import text_in
 
     texts = (response.version.content or {}).get("warnings", {})
-    language = request.portal_language  # type: ignore[attr-defined]
+    language = request.portal_language
     return {"level": response.level, "level_label": response.get_level_display(),
             "max_leverage": response.max_leverage,
             "warnings": [text_in(texts.get(key), language) for key in response.warnings if texts.get(key)]}
 
 
-def _render(request: HttpRequest, journey: Journey, step: str, *, status: int = 200, **forms: Any) -> HttpResponse:
+def _render(request: PortalRequest, journey: Journey, step: str, *, status: int = 200, **forms: Any) -> HttpResponse:
     if step == "address" and "address_form" not in forms:
         forms["address_form"] = _address_form(request, journey)
     if step == "questionnaire" and journey.questionnaire_due and "questionnaire_form" not in forms:
@@ -80,15 +80,15 @@ def _render(request: HttpRequest, journey: Journey, step: str, *, status: int = 
         documents=_documents(request), **forms), status=status)
 
 
-def _documents(request: HttpRequest) -> list[Any]:
+def _documents(request: PortalRequest) -> list[Any]:
     from kyc.selectors import documents_for_client
 
-    return list(documents_for_client(client=request.portal_client)[:20])  # type: ignore[attr-defined]
+    return list(documents_for_client(client=request.portal_client)[:20])
 
 
 @client_login_required
-def journey(request: HttpRequest) -> HttpResponse:
-    client = request.portal_client  # type: ignore[attr-defined]
+def journey(request: PortalRequest) -> HttpResponse:
+    client = request.portal_client
     state = kyc_journey(client=client)
     if request.method != "POST":
         return _render(request, state, state.step(request.GET.get("step", "")))
@@ -103,13 +103,13 @@ def journey(request: HttpRequest) -> HttpResponse:
     return redirect("portal:kyc")
 
 
-def _address_post(request: HttpRequest, state: Journey) -> HttpResponse:
+def _address_post(request: PortalRequest, state: Journey) -> HttpResponse:
     from kyc.services import kyc_profile_save
 
     form = _address_form(request, state, request.POST)
     if form.is_valid():
         try:
-            kyc_profile_save(client=request.portal_client, actor=None, **form.cleaned_data)  # type: ignore[attr-defined]
+            kyc_profile_save(client=request.portal_client, actor=None, **form.cleaned_data)
         except DomainError as exc:
             form.add_service_errors(exc)
         else:
@@ -118,13 +118,13 @@ def _address_post(request: HttpRequest, state: Journey) -> HttpResponse:
     return _render(request, state, "address", status=400, address_form=form)
 
 
-def _questionnaire_post(request: HttpRequest, state: Journey) -> HttpResponse:
+def _questionnaire_post(request: PortalRequest, state: Journey) -> HttpResponse:
     from kyc.services import questionnaire_submit
 
     form = _questionnaire_form(request, state, request.POST)
     if form.is_valid():
         try:
-            questionnaire_submit(actor=None, client=request.portal_client, version=state.questionnaire,  # type: ignore[attr-defined]
+            questionnaire_submit(actor=None, client=request.portal_client, version=state.questionnaire,
                                  answers=form.answers())
         except DomainError as exc:
             for name, problems in exc.fields.items():
@@ -137,13 +137,13 @@ def _questionnaire_post(request: HttpRequest, state: Journey) -> HttpResponse:
     return _render(request, state, "questionnaire", status=400, questionnaire_form=form)
 
 
-def _documents_post(request: HttpRequest, state: Journey) -> HttpResponse:
+def _documents_post(request: PortalRequest, state: Journey) -> HttpResponse:
     from kyc.services import submission_create
 
     form = DocumentsForm(request.POST, request.FILES)
     if form.is_valid():
         try:
-            submission_create(client=request.portal_client, documents=form.documents())  # type: ignore[attr-defined]
+            submission_create(client=request.portal_client, documents=form.documents())
         except DomainError as exc:
             form.add_service_errors(exc)
         else:
@@ -153,20 +153,20 @@ def _documents_post(request: HttpRequest, state: Journey) -> HttpResponse:
 
 
 @client_login_required
-def status(request: HttpRequest) -> HttpResponse:
+def status(request: PortalRequest) -> HttpResponse:
     """The status block alone (polled by htmx while the documents are checked or reviewed)."""
-    state = kyc_journey(client=request.portal_client)  # type: ignore[attr-defined]
+    state = kyc_journey(client=request.portal_client)
     return render(request, STATUS_PARTIAL, _ctx(request, state, documents_form=DocumentsForm()
                                                  if state.info_requested else None))
 
 
 @client_login_required
-def document(request: HttpRequest, code: str) -> HttpResponse:
+def document(request: PortalRequest, code: str) -> HttpResponse:
     """One of the client's own uploaded files; anyone else's (or none) is a 404."""
     from kyc.selectors import document_content, document_for_client
 
     try:
-        doc = document_for_client(client=request.portal_client, code=code)  # type: ignore[attr-defined]
+        doc = document_for_client(client=request.portal_client, code=code)
     except NotFound:
         raise Http404 from None
     response = HttpResponse(document_content(doc), content_type=doc.content_type)

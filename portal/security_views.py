@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext, ngettext
@@ -11,13 +11,13 @@ from django.views.decorators.http import require_POST
 
 from crm.exceptions import NotFound
 from portal import selectors, services
-from portal.auth import client_login_required, portal_session, portal_session_logout
+from portal.auth import PortalRequest, client_login_required, portal_session, portal_session_logout
 from portal.notifications import notification_shown
 
 
 @client_login_required
-def sessions(request: HttpRequest) -> HttpResponse:
-    login = request.portal_login  # type: ignore[attr-defined]
+def sessions(request: PortalRequest) -> HttpResponse:
+    login = request.portal_login
     current = portal_session(request).session_key
     return render(request, "portal/sessions.html", {
         "brand": login.brand, "portal_login": login, "current_key": current,
@@ -26,12 +26,12 @@ def sessions(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @client_login_required
-def session_end(request: HttpRequest, code: str) -> HttpResponse:
+def session_end(request: PortalRequest, code: str) -> HttpResponse:
     """Sign out one session (the list's button; this one too: then back to the login page) or, with
     code "others", every session but this one."""
     from portal.models import PortalSession
 
-    login = request.portal_login  # type: ignore[attr-defined]
+    login = request.portal_login
     current = portal_session(request).session_key
     this_one = code != "others" and services._uuid(code) and PortalSession.objects.filter(
         login=login, code=code, session_key=current or "").exists()
@@ -48,18 +48,18 @@ def session_end(request: HttpRequest, code: str) -> HttpResponse:
 
 
 @client_login_required
-def notifications(request: HttpRequest) -> HttpResponse:
-    client = request.portal_client  # type: ignore[attr-defined]
+def notifications(request: PortalRequest) -> HttpResponse:
+    client = request.portal_client
     rows = [(n, notification_shown(n)) for n in selectors.notifications_for(client=client)]
     return render(request, "portal/notifications.html", {
-        "brand": client.brand, "portal_login": request.portal_login, "rows": rows})  # type: ignore[attr-defined]
+        "brand": client.brand, "portal_login": request.portal_login, "rows": rows})
 
 
 @require_POST
 @client_login_required
-def notifications_read(request: HttpRequest, code: str | None = None) -> HttpResponse:
+def notifications_read(request: PortalRequest, code: str | None = None) -> HttpResponse:
     try:
-        services.portal_notifications_read(login=request.portal_login, code=code)  # type: ignore[attr-defined]
+        services.portal_notifications_read(login=request.portal_login, code=code)
     except NotFound:
         raise Http404 from None
     if code is None:

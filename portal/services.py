@@ -155,17 +155,8 @@ def portal_register(*, brand: Brand, language: str, first_name: str, last_name: 
     if lead is not None and not brand.serves(lead.country):
         errors.add("country", gettext("We cannot open accounts for residents of %(country)s with %(brand)s.")
                    % {"country": country_name(lead.country, language), "brand": brand.name})
-    if date_of_birth is None:
-        errors.add("date_of_birth", gettext("Enter your date of birth."))
-    elif _age(date_of_birth, timezone.localdate()) < MIN_AGE:
-        errors.add("date_of_birth", gettext("You must be at least %(age)d years old to open an account.")
-                   % {"age": MIN_AGE})
-    for problem in password_problems(password, first_name=first_name, last_name=last_name, email=email):
-        errors.add("password", problem)
-    if not accept_terms:
-        errors.add("accept_terms", gettext("Accept the terms and conditions to open an account."))
-    if not accept_privacy:
-        errors.add("accept_privacy", gettext("Accept the privacy policy to open an account."))
+    _registration_check(errors, date_of_birth=date_of_birth, password=password, first_name=first_name,
+                        last_name=last_name, email=email, accept_terms=accept_terms, accept_privacy=accept_privacy)
     errors.raise_if_any()
     assert lead is not None
 
@@ -221,6 +212,23 @@ def portal_register(*, brand: Brand, language: str, first_name: str, last_name: 
     })
     _on_commit_mail("verify", login.pk)
     return Registration(login=login, matched_lead=matched)
+
+
+def _registration_check(errors: FieldErrors, *, date_of_birth: date | None, password: str, first_name: str,
+                        last_name: str, email: str, accept_terms: bool, accept_privacy: bool) -> None:
+    """What registering asks beyond a lead's details: an adult, a strong password, the terms and
+    the privacy policy accepted."""
+    if date_of_birth is None:
+        errors.add("date_of_birth", gettext("Enter your date of birth."))
+    elif _age(date_of_birth, timezone.localdate()) < MIN_AGE:
+        errors.add("date_of_birth", gettext("You must be at least %(age)d years old to open an account.")
+                   % {"age": MIN_AGE})
+    for problem in password_problems(password, first_name=first_name, last_name=last_name, email=email):
+        errors.add("password", problem)
+    if not accept_terms:
+        errors.add("accept_terms", gettext("Accept the terms and conditions to open an account."))
+    if not accept_privacy:
+        errors.add("accept_privacy", gettext("Accept the privacy policy to open an account."))
 
 
 # --- email verification -----------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -17,7 +17,7 @@ from crm.exceptions import DomainError
 from crm.forms import AmountField
 from crm.lib.money import money_parse
 from crm.lib.validation import InvalidValue
-from portal.auth import client_login_required
+from portal.auth import PortalRequest, client_login_required
 from portal.forms import ServiceErrorsMixin
 from trading.permissions import trading_account_for_client
 from wallet.selectors import (
@@ -60,12 +60,12 @@ def _account(client: Any, value: str) -> TradingAccount | None:
     return found
 
 
-def _page(request: HttpRequest, form: TransferForm | None, status: int = 200, *, part: str = "") -> HttpResponse:
+def _page(request: PortalRequest, form: TransferForm | None, status: int = 200, *, part: str = "") -> HttpResponse:
     """The page, or only the list of transfers (`part`), which polls itself while one is open."""
-    client = request.portal_client  # type: ignore[attr-defined]
-    login = request.portal_login  # type: ignore[attr-defined]
+    client = request.portal_client
+    login = request.portal_login
     transfers = list(transfers_for_client(client=client)[:50])
-    context = {"brand": login.brand, "portal_login": login, "portal_client": client, "form": form,
+    context: dict[str, Any] = {"brand": login.brand, "portal_login": login, "portal_client": client, "form": form,
                "transfers": transfers, "any_open": any(t.state in TRANSFER_OPEN_STATES for t in transfers)}
     if part:
         return render(request, "portal/wallet/transfer.html#transfer-list", context)
@@ -74,8 +74,8 @@ def _page(request: HttpRequest, form: TransferForm | None, status: int = 200, *,
 
 
 @client_login_required
-def transfer(request: HttpRequest) -> HttpResponse:
-    client = request.portal_client  # type: ignore[attr-defined]
+def transfer(request: PortalRequest) -> HttpResponse:
+    client = request.portal_client
     accounts = list(transfer_accounts_for(client=client))
     if request.method != "POST":
         if request.GET.get("part") == "list":

@@ -22,6 +22,8 @@ from portal import selectors, services, totp
 from portal.account_views import accounts_panel_context
 from portal.auth import (
     BRAND_COOKIE,
+    PortalPageRequest,
+    PortalRequest,
     client_login_required,
     pending_login,
     portal_page,
@@ -66,7 +68,7 @@ def _ctx(request: HttpRequest, brand: Brand | None = None, **more: Any) -> dict[
 
 
 @portal_page
-def login_entry(request: HttpRequest) -> HttpResponse:
+def login_entry(request: PortalPageRequest) -> HttpResponse:
     """/portal/login/: the brand's own login page (the one used last), or a choice of brands."""
     brands = list(Brand.objects.filter(is_active=True).order_by("name"))
     remembered = request.COOKIES.get(BRAND_COOKIE)
@@ -80,9 +82,9 @@ def login_entry(request: HttpRequest) -> HttpResponse:
 
 
 @portal_page
-def register(request: HttpRequest, brand_code: str) -> HttpResponse:
+def register(request: PortalPageRequest, brand_code: str) -> HttpResponse:
     brand = _brand(brand_code)
-    language = request.portal_language  # type: ignore[attr-defined]
+    language = request.portal_language
     if request.method == "POST":
         form = RegisterForm(request.POST, language=language)
         status = 400
@@ -111,7 +113,7 @@ def register(request: HttpRequest, brand_code: str) -> HttpResponse:
 
 
 @portal_page
-def register_done(request: HttpRequest, brand_code: str) -> HttpResponse:
+def register_done(request: PortalPageRequest, brand_code: str) -> HttpResponse:
     return render(request, "portal/register_done.html", _ctx(request, _brand(brand_code)))
 
 
@@ -123,7 +125,7 @@ def _safe_next(request: HttpRequest) -> str:
 
 
 @portal_page
-def login(request: HttpRequest, brand_code: str) -> HttpResponse:
+def login(request: PortalPageRequest, brand_code: str) -> HttpResponse:
     brand = _brand(brand_code)
     form = LoginForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -145,7 +147,7 @@ def login(request: HttpRequest, brand_code: str) -> HttpResponse:
 
 
 @portal_page
-def login_code(request: HttpRequest) -> HttpResponse:
+def login_code(request: PortalPageRequest) -> HttpResponse:
     login = pending_login(request)
     if login is None:
         return redirect("portal:login")
@@ -165,8 +167,8 @@ def login_code(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @portal_page
-def logout(request: HttpRequest) -> HttpResponse:
-    login = request.portal_login  # type: ignore[attr-defined]
+def logout(request: PortalPageRequest) -> HttpResponse:
+    login = request.portal_login
     target = reverse("portal:login_brand", args=[login.brand.code]) if login is not None else reverse("portal:login")
     response = HttpResponseRedirect(target)
     portal_session_logout(request, response)
@@ -177,7 +179,7 @@ def logout(request: HttpRequest) -> HttpResponse:
 
 
 @portal_page
-def verify_email(request: HttpRequest, token: str) -> HttpResponse:
+def verify_email(request: PortalPageRequest, token: str) -> HttpResponse:
     try:
         login = services.portal_email_verify(token=token)
     except DomainError as exc:
@@ -186,16 +188,16 @@ def verify_email(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "portal/message.html", _ctx(
         request, login.brand, title=gettext("Email address verified"),
         text=gettext("Thank you: your email address is verified."),
-        action_url=reverse("portal:home") if request.portal_login else  # type: ignore[attr-defined]
+        action_url=reverse("portal:home") if request.portal_login else
         reverse("portal:login_brand", args=[login.brand.code]),
-        action_label=gettext("Continue") if request.portal_login else gettext("Sign in")))  # type: ignore[attr-defined]
+        action_label=gettext("Continue") if request.portal_login else gettext("Sign in")))
 
 
 @require_POST
 @client_login_required
-def verify_resend(request: HttpRequest) -> HttpResponse:
+def verify_resend(request: PortalRequest) -> HttpResponse:
     try:
-        services.portal_verification_resend(login=request.portal_login, ip=client_ip(request))  # type: ignore[attr-defined]
+        services.portal_verification_resend(login=request.portal_login, ip=client_ip(request))
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
@@ -204,7 +206,7 @@ def verify_resend(request: HttpRequest) -> HttpResponse:
 
 
 @portal_page
-def password_reset(request: HttpRequest, brand_code: str) -> HttpResponse:
+def password_reset(request: PortalPageRequest, brand_code: str) -> HttpResponse:
     brand = _brand(brand_code)
     form = EmailForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -221,7 +223,7 @@ def password_reset(request: HttpRequest, brand_code: str) -> HttpResponse:
 
 
 @portal_page
-def password_reset_confirm(request: HttpRequest, code: str, token: str) -> HttpResponse:
+def password_reset_confirm(request: PortalPageRequest, code: str, token: str) -> HttpResponse:
     try:
         login = services.reset_link_login(code=code, token=token)
     except DomainError as exc:
@@ -247,10 +249,10 @@ def password_reset_confirm(request: HttpRequest, code: str, token: str) -> HttpR
 
 
 @client_login_required
-def home(request: HttpRequest) -> HttpResponse:
-    login = request.portal_login  # type: ignore[attr-defined]
-    client = request.portal_client  # type: ignore[attr-defined]
-    due = selectors.consents_due(client=client, language=request.portal_language)  # type: ignore[attr-defined]
+def home(request: PortalRequest) -> HttpResponse:
+    login = request.portal_login
+    client = request.portal_client
+    due = selectors.consents_due(client=client, language=request.portal_language)
     return render(request, "portal/home.html", _ctx(
         request, consents_due=due, **accounts_panel_context(request),
         consents_form=ConsentsForm(documents=due) if due else None, email_verified=login.email_verified,
@@ -259,24 +261,24 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @client_login_required
-def consents_accept(request: HttpRequest) -> HttpResponse:
-    client = request.portal_client  # type: ignore[attr-defined]
-    due = selectors.consents_due(client=client, language=request.portal_language)  # type: ignore[attr-defined]
+def consents_accept(request: PortalRequest) -> HttpResponse:
+    client = request.portal_client
+    due = selectors.consents_due(client=client, language=request.portal_language)
     form = ConsentsForm(request.POST, documents=due)
     if form.is_valid():
         for doc in due:
-            services.portal_consent_set(login=request.portal_login, document=doc, accepted=True,  # type: ignore[attr-defined]
+            services.portal_consent_set(login=request.portal_login, document=doc, accepted=True,
                                         ip=client_ip(request), user_agent=_ua(request))
         messages.success(request, gettext("Thank you. Your acceptance is recorded."))
         return redirect("portal:home")
     return render(request, "portal/home.html", _ctx(
         request, consents_due=due, consents_form=form, **accounts_panel_context(request),
-        email_verified=request.portal_login.email_verified,  # type: ignore[attr-defined]
+        email_verified=request.portal_login.email_verified,
         journey=selectors.kyc_journey(client=client)), status=400)
 
 
 @portal_page
-def document(request: HttpRequest, code: str) -> HttpResponse:
+def document(request: PortalPageRequest, code: str) -> HttpResponse:
     doc = ConsentDocument.objects.select_related("brand").filter(code=code).first() if services._uuid(code) else None
     if doc is None:
         raise Http404
@@ -284,10 +286,10 @@ def document(request: HttpRequest, code: str) -> HttpResponse:
 
 
 @client_login_required
-def profile(request: HttpRequest) -> HttpResponse:
-    login = request.portal_login  # type: ignore[attr-defined]
-    client = request.portal_client  # type: ignore[attr-defined]
-    profile_form = ProfileForm(initial={"phone": client.phone, "language": client.language or request.portal_language})  # type: ignore[attr-defined]
+def profile(request: PortalRequest) -> HttpResponse:
+    login = request.portal_login
+    client = request.portal_client
+    profile_form = ProfileForm(initial={"phone": client.phone, "language": client.language or request.portal_language})
     password_form = PasswordChangeForm()
     status = 200
     action = request.POST.get("action") if request.method == "POST" else None
@@ -316,7 +318,7 @@ def profile(request: HttpRequest) -> HttpResponse:
                 return redirect("portal:profile")
         status = 400
     elif action == "marketing":
-        docs = selectors.documents_current(brand=client.brand, language=request.portal_language)  # type: ignore[attr-defined]
+        docs = selectors.documents_current(brand=client.brand, language=request.portal_language)
         doc = docs.get(ConsentKind.MARKETING)
         if doc is None:
             raise Http404
@@ -329,7 +331,7 @@ def profile(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/profile.html", _ctx(
         request, profile_form=profile_form, password_form=password_form,
         marketing=selectors.marketing_accepted(client=client),
-        documents=selectors.documents_current(brand=client.brand, language=request.portal_language)),  # type: ignore[attr-defined]
+        documents=selectors.documents_current(brand=client.brand, language=request.portal_language)),
         status=status)
 
 
@@ -340,9 +342,9 @@ def _qr_svg(data: str) -> SafeString:
 
 
 @client_login_required
-def two_factor(request: HttpRequest) -> HttpResponse:
+def two_factor(request: PortalRequest) -> HttpResponse:
     """Turn two-factor on (secret, QR code, confirm with a code; recovery codes shown once) or off."""
-    login = request.portal_login  # type: ignore[attr-defined]
+    login = request.portal_login
     codes = None
     action = request.POST.get("action") if request.method == "POST" else None
     form: Any = CodeForm()

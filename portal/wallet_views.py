@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext
@@ -18,7 +18,7 @@ from crm.forms import AmountField
 from crm.lib.money import MoneyError, money_parse
 from crm.lib.public_url import public_url
 from crm.lib.validation import InvalidValue
-from portal.auth import client_login_required
+from portal.auth import PortalRequest, client_login_required
 from portal.forms import ServiceErrorsMixin
 from trading.selectors import live_accounts_for_client
 from wallet import permissions as wallet_permissions
@@ -26,9 +26,9 @@ from wallet import selectors as wallet_selectors
 from wallet import services as wallet_services
 
 
-def _ctx(request: HttpRequest, **more: Any) -> dict[str, Any]:
-    login = request.portal_login  # type: ignore[attr-defined]
-    return {"brand": login.brand, "portal_login": login, "portal_client": request.portal_client,  # type: ignore[attr-defined]
+def _ctx(request: PortalRequest, **more: Any) -> dict[str, Any]:
+    login = request.portal_login
+    return {"brand": login.brand, "portal_login": login, "portal_client": request.portal_client,
             **more}
 
 
@@ -59,16 +59,16 @@ class DepositForm(ServiceErrorsMixin, forms.Form):
 
 @client_login_required
 @require_GET
-def wallet_home(request: HttpRequest) -> HttpResponse:
-    client = request.portal_client  # type: ignore[attr-defined]
+def wallet_home(request: PortalRequest) -> HttpResponse:
+    client = request.portal_client
     return render(request, "portal/wallet/home.html", _ctx(
         request, balances=wallet_selectors.wallet_balances_for_client(client),
         deposits=list(wallet_selectors.deposits_for_client(client=client)[:50])))
 
 
 @client_login_required
-def deposit_new(request: HttpRequest) -> HttpResponse:
-    client = request.portal_client  # type: ignore[attr-defined]
+def deposit_new(request: PortalRequest) -> HttpResponse:
+    client = request.portal_client
     currencies = wallet_selectors.deposit_currencies(client=client)
     currency = (request.POST.get("currency") or request.GET.get("currency") or (currencies[0] if currencies else "USD"))
     if currency not in currencies:  # the choice field names an unknown or metal code; the methods are the first's
@@ -102,31 +102,31 @@ def deposit_new(request: HttpRequest) -> HttpResponse:
 
 @client_login_required
 @require_GET
-def deposit_return(request: HttpRequest) -> HttpResponse:
+def deposit_return(request: PortalRequest) -> HttpResponse:
     """Where the provider's checkout sends the client back (?merchant_ref=...): the deposit's page."""
-    found = wallet_selectors.deposits_for_client(client=request.portal_client).filter(  # type: ignore[attr-defined]
+    found = wallet_selectors.deposits_for_client(client=request.portal_client).filter(
         merchant_ref=request.GET.get("merchant_ref", "")[:64]).first()
     if found is None:
         raise Http404
     return HttpResponseRedirect(reverse("portal:wallet_deposit", args=[found.code]))
 
 
-def _own(request: HttpRequest, code: str) -> Any:
+def _own(request: PortalRequest, code: str) -> Any:
     try:
-        return wallet_permissions.deposit_for_client(client=request.portal_client, code=code)  # type: ignore[attr-defined]
+        return wallet_permissions.deposit_for_client(client=request.portal_client, code=code)
     except NotFound:
         raise Http404 from None
 
 
 @client_login_required
 @require_GET
-def deposit_detail(request: HttpRequest, code: str) -> HttpResponse:
+def deposit_detail(request: PortalRequest, code: str) -> HttpResponse:
     return render(request, "portal/wallet/deposit_detail.html", _ctx(request, deposit=_own(request, code)))
 
 
 @client_login_required
 @require_GET
-def deposit_checkout(request: HttpRequest, code: str) -> HttpResponse:
+def deposit_checkout(request: PortalRequest, code: str) -> HttpResponse:
     """On to the provider's hosted payment page (a navigation, not a form's post), with a link for a
     browser that does not follow the refresh; a deposit no longer open goes to its own page."""
     deposit = _own(request, code)
@@ -138,14 +138,14 @@ def deposit_checkout(request: HttpRequest, code: str) -> HttpResponse:
 
 @client_login_required
 @require_GET
-def deposit_status(request: HttpRequest, code: str) -> HttpResponse:
+def deposit_status(request: PortalRequest, code: str) -> HttpResponse:
     """The small part of the deposit's page that htmx polls while the deposit is open."""
     return render(request, "portal/wallet/_deposit_status.html", _ctx(request, deposit=_own(request, code)))
 
 
 @client_login_required
 @require_POST
-def deposit_cancel(request: HttpRequest, code: str) -> HttpResponse:
+def deposit_cancel(request: PortalRequest, code: str) -> HttpResponse:
     deposit = _own(request, code)
     try:
         wallet_services.deposit_cancel(deposit=deposit)
@@ -158,11 +158,11 @@ def deposit_cancel(request: HttpRequest, code: str) -> HttpResponse:
 
 @client_login_required
 @require_GET
-def statement(request: HttpRequest) -> HttpResponse:
+def statement(request: PortalRequest) -> HttpResponse:
     """The client's wallet statement as PDF (?currency=USD&from=YYYY-MM-DD&to=YYYY-MM-DD; this month
     by default). A bad period is named, not guessed."""
 
-    client = request.portal_client  # type: ignore[attr-defined]
+    client = request.portal_client
     try:
         start, end = wallet_selectors.statement_period(request.GET.get("from", ""), request.GET.get("to", ""))
         made = wallet_selectors.statement_build(client=client, currency=request.GET.get("currency") or client.brand.default_currency,

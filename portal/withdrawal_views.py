@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -17,7 +17,7 @@ from crm.exceptions import DomainError, NotFound
 from crm.forms import AmountField
 from crm.lib.money import money_parse
 from crm.lib.validation import InvalidValue
-from portal.auth import client_login_required
+from portal.auth import PortalRequest, client_login_required
 from portal.forms import ServiceErrorsMixin
 from wallet.exceptions import WithdrawalBlocked
 from wallet.permissions import withdrawal_get_for_client
@@ -74,9 +74,9 @@ def _blockers(client: Any, data: Any) -> list[Blocker] | None:
     return withdrawal_blockers(client=client, amount=amount, method=method)
 
 
-def _page(request: HttpRequest, form: WithdrawForm, blockers: list[Blocker] | None, status: int = 200) -> HttpResponse:
-    client = request.portal_client  # type: ignore[attr-defined]
-    login = request.portal_login  # type: ignore[attr-defined]
+def _page(request: PortalRequest, form: WithdrawForm, blockers: list[Blocker] | None, status: int = 200) -> HttpResponse:
+    client = request.portal_client
+    login = request.portal_login
     return render(request, "portal/wallet/withdraw.html", {
         "brand": login.brand, "portal_login": login, "portal_client": client, "form": form, "blockers": blockers,
         "wallets": wallet_balances_for_client(client), "withdrawals": withdrawals_for_client(client=client)[:50],
@@ -84,8 +84,8 @@ def _page(request: HttpRequest, form: WithdrawForm, blockers: list[Blocker] | No
 
 
 @client_login_required
-def withdraw(request: HttpRequest) -> HttpResponse:
-    client = request.portal_client  # type: ignore[attr-defined]
+def withdraw(request: PortalRequest) -> HttpResponse:
+    client = request.portal_client
     if request.method != "POST":
         return _page(request, WithdrawForm(client=client), None)
     form = WithdrawForm(request.POST, client=client)
@@ -116,16 +116,16 @@ def withdraw(request: HttpRequest) -> HttpResponse:
 
 @client_login_required
 @require_GET
-def withdraw_check(request: HttpRequest) -> HttpResponse:
+def withdraw_check(request: PortalRequest) -> HttpResponse:
     """The blockers panel alone, for htmx as the client types."""
-    client = request.portal_client  # type: ignore[attr-defined]
+    client = request.portal_client
     return render(request, "portal/wallet/_withdraw_blockers.html", {"blockers": _blockers(client, request.GET)})
 
 
 @client_login_required
 @require_POST
-def withdraw_cancel(request: HttpRequest, code: str) -> HttpResponse:
-    client = request.portal_client  # type: ignore[attr-defined]
+def withdraw_cancel(request: PortalRequest, code: str) -> HttpResponse:
+    client = request.portal_client
     try:
         w = withdrawal_get_for_client(client=client, code=code)
     except NotFound:

@@ -182,72 +182,36 @@ def parse(text: str, *, clock: ServerClock) -> ParsedFile:
     return result
 
 
+class _Cells:
+    """One row of the file, read by column name; its problems collected in `errors`."""
+
+    def __init__(self, row: list[str], line: int, found: dict[str, int], labels: dict[str, str]) -> None:
+        self.row, self.line, self.found, self.labels = row, line, found, labels
+        self.errors: list[str] = []
+
+    def cell(self, name: str) -> str:
+        index = self.found.get(name)
+        return self.row[index].strip() if index is not None and index < len(self.row) else ""
+
+    def bad(self, name: str, why: str) -> None:
+        self.errors.append(f"row {self.line}, column {self.labels.get(name, LABELS[name])}: {why}")
+
+
 def _row(row: list[str], line: int, found: dict[str, int], labels: dict[str, str], header: list[str],
          clock: ServerClock) -> tuple[Deal | None, list[str]]:
-    errors: list[str] = []
-
-    def cell(name: str) -> str:
-        index = found.get(name)
-        return row[index].strip() if index is not None and index < len(row) else ""
-
-    def bad(name: str, why: str) -> None:
-        errors.append(f"row {line}, column {labels.get(name, LABELS[name])}: {why}")
-
+    cells = _Cells(row, line, found, labels)
+    cell = cells.cell
     for name in REQUIRED:
         if name != "profit" and not cell(name):
-            bad(name, "empty")
-    values: dict[str, Any] = {}
-    for name in ("deal", "login", "order", "position", "reason"):
-        text = cell(name)
-        if not text:
-            values[name] = 0
-            continue
-        try:
-            values[name] = _integer(text)
-        except ValueError:
-            bad(name, f"{text!r} is not a whole number")
-    for name in ("volume", "price", "profit", "commission", "swap", "fee"):
-        try:
-            values[name] = _number(cell(name))
-        except (InvalidOperation, ValueError):
-            bad(name, f"{cell(name)!r} is not a number")
-    server_time = None
-    if cell("time"):
-        try:
-            server_time = _time(cell("time"))
-        except ValueError:
-            bad("time", f"{cell('time')!r} is not a date and time (e.g. 2024.03.01 12:34:56)")
-    action = None
-    type_text = cell("type")
-    if type_text:
-        key = _key(type_text)
-        action = int(key) if key.isdigit() else TYPES.get(key)
-        if action is None:
-            bad("type", f"{type_text!r} is not a deal type (buy, sell, balance, credit, ...)")
+            cells.bad(name, "empty")
+    values = _row_numbers(cells)
+    server_time = _row_time(cells)
+    action = _row_action(cells)
     kind = ACTION_KIND.get(action, DealKind.OTHER) if action is not None else None
-    entry = DealEntry.NONE
-    if kind is DealKind.TRADE:
-        entry_text = _key(cell("entry")) if cell("entry") else ""
-        if not entry_text:
-            bad("entry", "empty: a buy or sell deal needs its direction (in, out, in/out, out by)")
-        elif entry_text not in ENTRIES:
-            bad("entry", f"{cell('entry')!r} is not a direction (in, out, in/out, out by)")
-        else:
-            entry = ENTRIES[entry_text]
-    if values.get("volume", Decimal(0)) < 0:
-        bad("volume", "negative")
-    if values.get("deal") == 0 and cell("deal"):
-        bad("deal", "0 is not a deal ticket")
-    if len(cell("symbol")) > 32:
-        bad("symbol", "longer than 32 characters")
-    if len(cell("comment")) > 64:
-        bad("comment", "longer than 64 characters")
-    if values.get("reason", 0) > 32767:
-        bad("reason", "too large")
-    if values.get("login") == 0 and cell("login"):
-        bad("login", "0 is not a login")
-    if errors or server_time is None or action is None or kind is None:
-        return None, errors
+    entry = _row_entry(cells) if kind is DealKind.TRADE else DealEntry.NONE
+    _row_limits(cells, values)
+    if cells.errors or server_time is None or action is None or kind is None:
+        return None, cells.errors
     platform_msc = int((server_time - EPOCH).total_seconds() * 1000)
     raw = {header[i].strip(): (row[i] if i < len(row) else "") for i in range(len(header)) if header[i].strip()}
     raw["_source"] = "csv_import"
@@ -260,6 +224,76 @@ def _row(row: list[str], line: int, found: dict[str, int], labels: dict[str, str
         swap=values["swap"], fee=values["fee"], comment=cell("comment"), reason=values["reason"],
         market_bid=None, market_ask=None, raw=raw,
     ), []
+
+
+def _row_numbers(cells: _Cells) -> dict[str, Any]:
+    """The row's whole numbers (an empty one is 0) and amounts, by column name."""
+    values: dict[str, Any] = {}
+    for name in ("deal", "login", "order", "position", "reason"):
+        text = cells.cell(name)
+        if not text:
+            values[name] = 0
+            continue
+        try:
+            values[name] = _integer(text)
+        except ValueError:
+            cells.bad(name, f"{text!r} is not a whole number")
+    for name in ("volume", "price", "profit", "commission", "swap", "fee"):
+        try:
+            values[name] = _number(cells.cell(name))
+        except (InvalidOperation, ValueError):
+            cells.bad(name, f"{cells.cell(name)!r} is not a number")
+    return values
+
+
+def _row_time(cells: _Cells) -> dt.datetime | None:
+    if not cells.cell("time"):
+        return None
+    try:
+        return _time(cells.cell("time"))
+    except ValueError:
+        cells.bad("time", f"{cells.cell('time')!r} is not a date and time (e.g. 2024.03.01 12:34:56)")
+        return None
+
+
+def _row_action(cells: _Cells) -> int | None:
+    """The deal's type as the platform numbers it (by number or by name)."""
+    type_text = cells.cell("type")
+    if not type_text:
+        return None
+    key = _key(type_text)
+    action = int(key) if key.isdigit() else TYPES.get(key)
+    if action is None:
+        cells.bad("type", f"{type_text!r} is not a deal type (buy, sell, balance, credit, ...)")
+    return action
+
+
+def _row_entry(cells: _Cells) -> DealEntry:
+    """A trade's direction, which a buy or sell deal must give."""
+    entry_text = _key(cells.cell("entry")) if cells.cell("entry") else ""
+    if not entry_text:
+        cells.bad("entry", "empty: a buy or sell deal needs its direction (in, out, in/out, out by)")
+    elif entry_text not in ENTRIES:
+        cells.bad("entry", f"{cells.cell('entry')!r} is not a direction (in, out, in/out, out by)")
+    else:
+        return ENTRIES[entry_text]
+    return DealEntry.NONE
+
+
+def _row_limits(cells: _Cells, values: dict[str, Any]) -> None:
+    """What the deals table cannot hold, or a ticket or login of 0."""
+    if values.get("volume", Decimal(0)) < 0:
+        cells.bad("volume", "negative")
+    if values.get("deal") == 0 and cells.cell("deal"):
+        cells.bad("deal", "0 is not a deal ticket")
+    if len(cells.cell("symbol")) > 32:
+        cells.bad("symbol", "longer than 32 characters")
+    if len(cells.cell("comment")) > 64:
+        cells.bad("comment", "longer than 64 characters")
+    if values.get("reason", 0) > 32767:
+        cells.bad("reason", "too large")
+    if values.get("login") == 0 and cells.cell("login"):
+        cells.bad("login", "0 is not a login")
 
 
 def known_logins(server_id: int, logins: Iterable[int]) -> set[int]:

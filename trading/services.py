@@ -226,21 +226,9 @@ def platform_server_save(*, actor: User | None, server: PlatformServer | None = 
         errors.add("name", gettext("This field is required."))
     if not (server.host or "").strip():
         errors.add("host", gettext("This field is required."))
-    if server.server_tz:
-        try:
-            zoneinfo.ZoneInfo(server.server_tz)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            errors.add("server_tz", gettext("Unknown time zone."))
-    if not -14 * 60 <= int(server.server_tz_offset_minutes or 0) <= 14 * 60:
-        errors.add("server_tz_offset_minutes", gettext("Use an offset between -840 and 840 minutes."))
+    _server_clock_check(server, errors)
     server.account_types = clean_account_types(server.account_types, errors)
-    groups = {spec["group"].lower() for spec in server.account_types.values()}
-    close_only = server.close_only_groups or {}
-    if not isinstance(close_only, Mapping) or not all(isinstance(k, str) and isinstance(v, str) and v
-                                                       for k, v in close_only.items()):
-        errors.add("close_only_groups", gettext("Map group names to close-only group names."))
-    elif any(k.lower() not in groups for k in close_only):
-        errors.add("close_only_groups", gettext("Every mapped group must be one of the account types' groups."))
+    _close_only_groups_check(server, errors)
     if Decimal(server.margin_call_leave_level) <= Decimal(server.margin_call_enter_level):
         errors.add("margin_call_leave_level",
                    gettext("The margin call must end above the level where it starts."))
@@ -259,6 +247,28 @@ def platform_server_save(*, actor: User | None, server: PlatformServer | None = 
                  before=before, after=after | {"manager_password_changed": bool(manager_password)}, actor=actor)
     adapter_discard(server)
     return server
+
+
+def _server_clock_check(server: PlatformServer, errors: FieldErrors) -> None:
+    """The server's time zone is a known one; its fixed offset is within 14 hours of UTC."""
+    if server.server_tz:
+        try:
+            zoneinfo.ZoneInfo(server.server_tz)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            errors.add("server_tz", gettext("Unknown time zone."))
+    if not -14 * 60 <= int(server.server_tz_offset_minutes or 0) <= 14 * 60:
+        errors.add("server_tz_offset_minutes", gettext("Use an offset between -840 and 840 minutes."))
+
+
+def _close_only_groups_check(server: PlatformServer, errors: FieldErrors) -> None:
+    """Each close-only mapping names one of the account types' groups and the group it moves to."""
+    groups = {spec["group"].lower() for spec in server.account_types.values()}
+    close_only = server.close_only_groups or {}
+    if not isinstance(close_only, Mapping) or not all(isinstance(k, str) and isinstance(v, str) and v
+                                                       for k, v in close_only.items()):
+        errors.add("close_only_groups", gettext("Map group names to close-only group names."))
+    elif any(k.lower() not in groups for k in close_only):
+        errors.add("close_only_groups", gettext("Every mapped group must be one of the account types' groups."))
 
 
 @transaction.atomic

@@ -54,7 +54,7 @@ from trading.models import (
     TradingAccount,
 )
 from trading.permissions import platform_server_get_for_user, trading_account_get_for_user
-from trading.policy import leverage_limit, live_account_refusal, rule_text, stage_label
+from trading.policy import LEVERAGE_CAP_MAX, leverage_limit, live_account_refusal, rule_text, stage_label
 from trading.tables import DealTable
 
 TAB_DAYS = 30
@@ -323,7 +323,7 @@ def policy_list(request: AuthedRequest) -> HttpResponse:
     rows = selectors.brand_policies_for_user(user=request.user, brands=visible_brands(request.user))
     return render_page(request, "trading/policy_list.html", {
         "rows": rows, "can_change": user_can(request.user, "trading.change_platformserver"),
-        "cap_max": services.LEVERAGE_CAP_MAX, "default_stage": stage_label(DEFAULT_LIVE_MIN_STAGE),
+        "cap_max": LEVERAGE_CAP_MAX, "default_stage": stage_label(DEFAULT_LIVE_MIN_STAGE),
     })
 
 

@@ -92,54 +92,66 @@ def conditions_clean(conditions: Any) -> list[dict[str, Any]]:
             continue
         field = str(item.get("field") or "").strip()
         operator = str(item.get("operator") or "").strip()
-        value = item.get("value")
         label = _label(i, field)
-        if not field:
-            errors.add(f"conditions.{i}.field", gettext("%(label)s: choose a field.") % {"label": label})
-        elif field.startswith("client."):
-            if field.removeprefix("client.") not in CLIENT_FIELDS:
-                errors.add(f"conditions.{i}.field", gettext("%(label)s: the client has no such field.") % {
-                    "label": label})
-        elif not DATA_PATH_RE.match(field):
-            errors.add(f"conditions.{i}.field", gettext(
-                "%(label)s: use client.<field> or data.<key> (letters, digits and underscores).") % {"label": label})
+        field_problem = _field_problem(field, label)
+        if field_problem:
+            errors.add(f"conditions.{i}.field", field_problem)
         if operator not in OPERATORS:
             errors.add(f"conditions.{i}.operator", gettext("%(label)s: choose an operator.") % {"label": label})
             continue
-        if operator == "is_empty":
-            if isinstance(value, str):
-                value = value.strip().lower() not in {"false", "0", "no"}
-            value = True if value is None else bool(value)
-        elif operator in LIST_OPERATORS:
-            if isinstance(value, str):
-                value = [v.strip() for v in value.split(",") if v.strip()]
-            if not isinstance(value, list) or not value or not all(_scalar(v) for v in value):
-                errors.add(f"conditions.{i}.value", gettext("%(label)s: give one or more values.") % {"label": label})
-                continue
-        elif operator in NUMERIC_OPERATORS:
-            number = _number(value)
-            if number is None:
-                errors.add(f"conditions.{i}.value", gettext("%(label)s: enter a number.") % {"label": label})
-                continue
-            # Kept as decimal text, not a float: a double cannot hold an 8-decimal amount above
-            # a few million exactly, and the comparison reads it back as a Decimal anyway.
-            value = int(number) if number == number.to_integral_value() else str(number)
-        else:
-            if isinstance(value, str):
-                value = value.strip()
-            if not _scalar(value) or value in ("", None):
-                errors.add(f"conditions.{i}.value", gettext("%(label)s: enter a value.") % {"label": label})
-                continue
-        if field == "client.stage" and operator in {"eq", "ne", "in", "not_in"}:
+        value, value_problem = _value_clean(operator, item.get("value"), label)
+        if not value_problem and field == "client.stage" and operator in {"eq", "ne", "in", "not_in"}:
             wanted = value if isinstance(value, list) else [value]
             unknown = [str(v) for v in wanted if v not in Stage.values]
             if unknown:
-                errors.add(f"conditions.{i}.value", gettext("%(label)s: unknown stage %(stages)s.") % {
-                    "label": label, "stages": ", ".join(unknown)})
-                continue
+                value_problem = gettext("%(label)s: unknown stage %(stages)s.") % {
+                    "label": label, "stages": ", ".join(unknown)}
+        if value_problem:
+            errors.add(f"conditions.{i}.value", value_problem)
+            continue
         cleaned.append({"field": field, "operator": operator, "value": value})
     errors.raise_if_any()
     return cleaned
+
+
+def _field_problem(field: str, label: str) -> str:
+    """What is wrong with a condition's field ("" when nothing is)."""
+    if not field:
+        return gettext("%(label)s: choose a field.") % {"label": label}
+    if field.startswith("client."):
+        if field.removeprefix("client.") not in CLIENT_FIELDS:
+            return gettext("%(label)s: the client has no such field.") % {"label": label}
+        return ""
+    if not DATA_PATH_RE.match(field):
+        return gettext(
+            "%(label)s: use client.<field> or data.<key> (letters, digits and underscores).") % {"label": label}
+    return ""
+
+
+def _value_clean(operator: str, value: Any, label: str) -> tuple[Any, str]:
+    """(the value in its stored form for `operator`, "") or (None, what is wrong with it)."""
+    if operator == "is_empty":
+        if isinstance(value, str):
+            value = value.strip().lower() not in {"false", "0", "no"}
+        return (True if value is None else bool(value)), ""
+    if operator in LIST_OPERATORS:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list) or not value or not all(_scalar(v) for v in value):
+            return None, gettext("%(label)s: give one or more values.") % {"label": label}
+        return value, ""
+    if operator in NUMERIC_OPERATORS:
+        number = _number(value)
+        if number is None:
+            return None, gettext("%(label)s: enter a number.") % {"label": label}
+        # Kept as decimal text, not a float: a double cannot hold an 8-decimal amount above
+        # a few million exactly, and the comparison reads it back as a Decimal anyway.
+        return (int(number) if number == number.to_integral_value() else str(number)), ""
+    if isinstance(value, str):
+        value = value.strip()
+    if not _scalar(value) or value in ("", None):
+        return None, gettext("%(label)s: enter a value.") % {"label": label}
+    return value, ""
 
 
 _MISSING = object()

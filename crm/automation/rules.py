@@ -109,40 +109,17 @@ def rule_validate(*, brand: Any, name: Any, trigger: Any, conditions: Any, actio
         except InvalidValue as exc:
             errors.add(exc.field, exc.message)
     trigger_name = _clean_event_name(trigger, "trigger", errors)
-    try:
-        delay = int(delay_hours or 0)
-        if delay < 0 or delay > MAX_DELAY_HOURS:
-            raise ValueError
-    except (TypeError, ValueError):
-        errors.add("delay_hours", gettext("Enter a whole number of hours from 0 to %(max)d.") % {
-            "max": MAX_DELAY_HOURS})
-        delay = 0
-    raw_cancel = cancel_on.split(",") if isinstance(cancel_on, str) else list(cancel_on or ())
-    cancel: list[str] = []
-    for item in raw_cancel:
-        if str(item).strip():
-            event_name = _clean_event_name(item, "cancel_on", errors)
-            if event_name and event_name not in cancel:
-                cancel.append(event_name)
-    if len(cancel) > MAX_CANCEL_EVENTS:
-        errors.add("cancel_on", gettext("Use at most %(max)d events.") % {"max": MAX_CANCEL_EVENTS})
-    if cancel and not delay:
-        errors.add("cancel_on", gettext("Cancelling events only apply to a delayed rule; set a delay."))
-    if trigger_name and trigger_name in cancel:
-        errors.add("cancel_on", gettext("The trigger cannot also cancel the rule."))
+    delay = _clean_delay(delay_hours, errors)
+    cancel = _clean_cancel_on(cancel_on, trigger=trigger_name, delay=delay, errors=errors)
     try:
         cleaned_conditions = conditions_clean(conditions)
     except ValidationFailed as exc:
-        for key, messages in exc.fields.items():
-            for message in messages:
-                errors.add(key, message)
+        _errors_add(errors, exc)
         cleaned_conditions = []
     try:
         cleaned_actions = actions_clean(actions, brand=brand if isinstance(brand, Brand) else None)
     except ValidationFailed as exc:
-        for key, messages in exc.fields.items():
-            for message in messages:
-                errors.add(key, message)
+        _errors_add(errors, exc)
         cleaned_actions = []
     if isinstance(brand, Brand) and "name" in values:
         clash = AutomationRule.objects.filter(brand=brand, name__iexact=values["name"])
@@ -154,6 +131,45 @@ def rule_validate(*, brand: Any, name: Any, trigger: Any, conditions: Any, actio
     return RuleValues(brand=brand, name=values["name"], description=values["description"], trigger=trigger_name,
                       delay_hours=delay, cancel_on=cancel, conditions=cleaned_conditions, actions=cleaned_actions,
                       stop_processing=bool(stop_processing), is_active=bool(is_active))
+
+
+def _clean_delay(delay_hours: Any, errors: FieldErrors) -> int:
+    """Whole hours from 0 to MAX_DELAY_HOURS (0 when it is not)."""
+    try:
+        delay = int(delay_hours or 0)
+        if delay < 0 or delay > MAX_DELAY_HOURS:
+            raise ValueError
+    except (TypeError, ValueError):
+        errors.add("delay_hours", gettext("Enter a whole number of hours from 0 to %(max)d.") % {
+            "max": MAX_DELAY_HOURS})
+        delay = 0
+    return delay
+
+
+def _clean_cancel_on(cancel_on: Any, *, trigger: str, delay: int, errors: FieldErrors) -> list[str]:
+    """The events that cancel a delayed rule's waiting runs (a list, or names separated by commas),
+    without repeats; never the trigger."""
+    raw_cancel = cancel_on.split(",") if isinstance(cancel_on, str) else list(cancel_on or ())
+    cancel: list[str] = []
+    for item in raw_cancel:
+        if str(item).strip():
+            event_name = _clean_event_name(item, "cancel_on", errors)
+            if event_name and event_name not in cancel:
+                cancel.append(event_name)
+    if len(cancel) > MAX_CANCEL_EVENTS:
+        errors.add("cancel_on", gettext("Use at most %(max)d events.") % {"max": MAX_CANCEL_EVENTS})
+    if cancel and not delay:
+        errors.add("cancel_on", gettext("Cancelling events only apply to a delayed rule; set a delay."))
+    if trigger and trigger in cancel:
+        errors.add("cancel_on", gettext("The trigger cannot also cancel the rule."))
+    return cancel
+
+
+def _errors_add(errors: FieldErrors, exc: ValidationFailed) -> None:
+    """Every problem `exc` names, added to `errors`."""
+    for key, messages in exc.fields.items():
+        for message in messages:
+            errors.add(key, message)
 
 
 RULE_AUDIT_FIELDS = ("name", "description", "is_active", "trigger", "delay_hours", "cancel_on", "conditions",

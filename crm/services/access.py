@@ -74,4 +74,5 @@ def client_contact_reveal(*, actor: User, client: Client, field: str) -> str:
         raise NotAllowed(gettext("You are not allowed to see this client's contact details."))
     _access_event(actor, client, REVEAL_KINDS[field], detail=field)
     audit_record(action="client.reveal_contact", obj=client, after={"field": field}, actor=actor)
-    return getattr(client, field)
+    shown: str = getattr(client, field)
+    return shown

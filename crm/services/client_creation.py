@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -144,7 +144,7 @@ class ClientsCreation:
         """ValidationFailed naming "clients.<n>.<field>" unless every item fits the table and the brand."""
         errors = FieldErrors()
         limits = _limits()
-        prefix = (lambda i: f"clients.{i}.") if len(items) > 1 else (lambda i: "")
+        prefix: Callable[[int], str] = (lambda i: f"clients.{i}.") if len(items) > 1 else (lambda i: "")
         for i, item in enumerate(items):
             for name, limit in limits.items():
                 value = getattr(item, name)

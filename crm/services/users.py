@@ -36,7 +36,7 @@ def _clean_user_language(value: Any, errors: FieldErrors) -> str:
     if value not in codes:
         errors.add("language", gettext("Choose one of: %(codes)s.") % {"codes": ", ".join(sorted(codes))})
         return ""
-    return value
+    return str(value)
 
 
 def _clean_user_timezone(value: Any, errors: FieldErrors) -> str:

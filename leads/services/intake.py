@@ -14,6 +14,7 @@ import contextlib
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -25,10 +26,10 @@ from crm.audit import AuditEntry, audit_record_many
 from crm.events import emit
 from crm.exceptions import ValidationFailed
 from crm.lib import bulk, context
-from crm.models import Brand, Client, Stage
+from crm.models import Brand, Client, Stage, User
 from crm.selectors import mask_email, mask_phone
 from leads import dedupe
-from leads.config import config_for
+from leads.config import IntakeConfig, config_for
 from leads.intake import IntakeMeta, LeadInput, lead_clean
 from leads.models import Channel, LeadScore, LeadTouch
 from leads.routing import Router, RoutingDecision
@@ -132,7 +133,43 @@ def _intake(brand: Brand, rows: list[tuple[int, LeadInput]], channel: str, meta:
     existing = dedupe.keys_lock_and_find(brand.pk, [k for keys in keys_of for k in keys])
     config = config_for(brand)
     router = Router(brand, now=now, config=config, expected=len(rows))
+    new, dups, claimed = _new_and_repeats(rows, keys_of, existing)
 
+    notes = _Notifications(actor)
+    results: list[IntakeResult] = []
+    creation: crm_services.ClientsCreation | None = None
+
+    # -- new people: routed and written a chunk at a time --
+    # Ids first: routing locks the rule's rotation row until commit, so nothing else should wait inside it.
+    client_ids, touch_ids = bulk.next_ids((Client, len(new)), (LeadTouch, len(new) + len(dups)))
+    if new:
+        # The core checks the actor and brand here; the clients' audit rows are written at the end,
+        # with the intake's own (the audit chain's lock is then held only until commit).
+        creation = crm_services.ClientsCreation(actor=actor, brand=brand, notify=False, now=now)
+        _write_new_people(brand, new, client_ids, touch_ids[:len(new)], channel=channel, meta=meta, now=now,
+                          config=config, router=router, notes=notes, creation=creation, actor_id=actor_id,
+                          request_id=ctx.request_id, results=results)
+
+    # -- known people: a touch each, through the ORM (rare, and each may change the client) --
+    if dups:
+        _write_repeats(brand, dups, new, touch_ids[len(new):], existing=existing, claimed=claimed, channel=channel,
+                       meta=meta, now=now, config=config, router=router, notes=notes, results=results)
+
+    router.save()
+    notes.send()
+    entry = _intake_audit(brand, channel, meta, results)
+    if creation is not None:
+        creation.finish(also=[entry])
+    else:
+        audit_record_many([entry])
+    results.sort(key=lambda r: r.index)
+    return results
+
+
+def _new_and_repeats(rows: list[tuple[int, LeadInput]], keys_of: list[list[dedupe.Key]],
+                     existing: Mapping[dedupe.Key, int]) -> tuple[list[_New], list[_Dup], dict[dedupe.Key, int]]:
+    """The rows of people not known yet, and the repeats: of a known client, or of a new person met
+    earlier in the batch (`new_ref`); with the contact keys the new people claim."""
     new: list[_New] = []
     dups: list[_Dup] = []
     claimed: dict[dedupe.Key, int] = {}
@@ -148,91 +185,87 @@ def _intake(brand: Brand, rows: list[tuple[int, LeadInput]], channel: str, meta:
         for key in keys:
             claimed[key] = len(new)
         new.append(_New(index, lead, keys))
+    return new, dups, claimed
 
-    notes = _Notifications(actor)
-    results: list[IntakeResult] = []
-    creation: crm_services.ClientsCreation | None = None
 
-    # -- new people: routed and written a chunk at a time --
-    # Ids first: routing locks the rule's rotation row until commit, so nothing else should wait inside it.
-    client_ids, touch_ids = bulk.next_ids((Client, len(new)), (LeadTouch, len(new) + len(dups)))
-    if new:
-        # The core checks the actor and brand here; the clients' audit rows are written at the end,
-        # with the intake's own (the audit chain's lock is then held only until commit).
-        creation = crm_services.ClientsCreation(actor=actor, brand=brand, notify=False, now=now)
-        # A big batch is written in chunks sent without waiting for PostgreSQL (bulk.pipelined): the
-        # database stores one chunk while Python scores and routes the next.
-        if len(new) > INTAKE_CHUNK:
-            bounds = [0, *range(INTAKE_FIRST_CHUNK, len(new), INTAKE_CHUNK), len(new)]
-        else:
-            bounds = [0, len(new)]
-        with bulk.pipelined(*_new_lead_models()) if len(bounds) > 2 else contextlib.nullcontext():
-            for start, end in itertools.pairwise(bounds):
-                part = slice(start, end)
-                _write_new(brand, new[part], client_ids[part], touch_ids[part], channel=channel, meta=meta,
-                           now=now, config=config, router=router, notes=notes, creation=creation,
-                           actor_id=actor_id, request_id=ctx.request_id, results=results, last=end == len(new))
-
-    # -- known people: a touch each, through the ORM (rare, and each may change the client) --
-    if dups:
-        known_clients = Client.objects.select_related("owner", "desk", "brand").in_bulk(
-            {d.client_id for d in dups if d.client_id is not None})
-        remaining_ids = touch_ids[len(new):]
-        touch_rows = []
-        touched: list[tuple[_Dup, Client, dict[str, Any]]] = []
-        for dup, touch_id in zip(dups, remaining_ids, strict=True):
-            if dup.client_id is not None:
-                client = known_clients[dup.client_id]
-            else:
-                source = new[dup.new_ref or 0].result
-                assert source is not None and source.client is not None  # the lead it repeats was written above
-                client = source.client
-            touch_row = _touch_values(brand, client.pk, dup.lead, channel, meta, now, config.campaigns, repeat=True,
-                                      pk=touch_id)
-            touch_rows.append(touch_row)
-            touched.append((dup, client, touch_row))
-        bulk.write([(LeadTouch, touch_rows, True)])
-        scores: list[LeadScore] = []
-        for dup, client, touch_values in touched:
-            touch = LeadTouch(**touch_values)
-            filled: dict[str, str] = {}
-            decision: RoutingDecision | None = None
-            if dup.client_id is not None:
-                filled = _fill_blanks(client, dup.lead, existing, claimed)
-                if filled:
-                    crm_services.client_update(actor=actor, client=client, reason=gettext("new lead details"), **filled)
-                    dedupe.keys_add(brand.pk, client.pk, dedupe.contact_keys(email=filled.get("email", ""),
-                                                                            phone=filled.get("phone", "")))
-            score, breakdown = score_facts(LeadFacts.of_client(client, touch), config.scoring_rules)
-            scores.append(LeadScore(client=client, touch_id=touch.pk, score=score, breakdown=breakdown, computed_at=now))
-            emit("lead.touched", client=client, actor=actor, occurred_at=now, data={
-                "touch": str(touch.code), "channel": channel, "source": touch.source,
-                "campaign": touch.campaign_code, "score": score, "filled": sorted(filled),
-            })
-            if dup.client_id is not None and client.owner_id is None and client.stage != Stage.CLOSED:
-                decision = router.route(LeadFacts.of_client(client, touch).with_score(score))
-                if decision.owner is not None or decision.desk is not None:
-                    crm_services.client_assign(actor=actor, client=client, owner=decision.owner, desk=decision.desk,
-                                               reason=gettext("lead routing"))
-                    _state_reset(client, owner=decision.owner, desk=decision.desk, now=now)
-                    if decision.queued and decision.desk is not None:  # queued: on a desk, by definition
-                        notes.queued_on(decision.desk, client)
-                emit("lead.routed", client=client, actor=actor, occurred_at=now, data=decision.as_event_data())
-            elif dup.client_id is not None and client.owner is not None:
-                notes.came_back(client.owner, client)
-            results.append(IntakeResult(index=dup.index, status="duplicate", score=score, routing=decision,
-                                        client_obj=client, touch_values=touch_values))
-        LeadScore.objects.bulk_create(scores)
-
-    router.save()
-    notes.send()
-    entry = _intake_audit(brand, channel, meta, results)
-    if creation is not None:
-        creation.finish(also=[entry])
+def _write_new_people(brand: Brand, new: list[_New], client_ids: list[int], touch_ids: list[int], *, channel: str,
+                      meta: IntakeMeta, now: datetime, config: IntakeConfig, router: Router, notes: _Notifications,
+                      creation: crm_services.ClientsCreation, actor_id: int | None, request_id: str,
+                      results: list[IntakeResult]) -> None:
+    # A big batch is written in chunks sent without waiting for PostgreSQL (bulk.pipelined): the
+    # database stores one chunk while Python scores and routes the next.
+    if len(new) > INTAKE_CHUNK:
+        bounds = [0, *range(INTAKE_FIRST_CHUNK, len(new), INTAKE_CHUNK), len(new)]
     else:
-        audit_record_many([entry])
-    results.sort(key=lambda r: r.index)
-    return results
+        bounds = [0, len(new)]
+    with bulk.pipelined(*_new_lead_models()) if len(bounds) > 2 else contextlib.nullcontext():
+        for start, end in itertools.pairwise(bounds):
+            part = slice(start, end)
+            _write_new(brand, new[part], client_ids[part], touch_ids[part], channel=channel, meta=meta,
+                       now=now, config=config, router=router, notes=notes, creation=creation,
+                       actor_id=actor_id, request_id=request_id, results=results, last=end == len(new))
+
+
+def _write_repeats(brand: Brand, dups: list[_Dup], new: list[_New], touch_ids: list[int], *,
+                   existing: Mapping[dedupe.Key, int], claimed: Mapping[dedupe.Key, int], channel: str,
+                   meta: IntakeMeta, now: datetime, config: IntakeConfig, router: Router, notes: _Notifications,
+                   results: list[IntakeResult]) -> None:
+    """A touch for each repeat, its client's blanks filled, scored, and routed again when nobody owns it."""
+    actor = meta.actor
+    known_clients = Client.objects.select_related("owner", "desk", "brand").in_bulk(
+        {d.client_id for d in dups if d.client_id is not None})
+    touch_rows = []
+    touched: list[tuple[_Dup, Client, dict[str, Any]]] = []
+    for dup, touch_id in zip(dups, touch_ids, strict=True):
+        if dup.client_id is not None:
+            client = known_clients[dup.client_id]
+        else:
+            source = new[dup.new_ref or 0].result
+            assert source is not None and source.client is not None  # the lead it repeats was written above
+            client = source.client
+        touch_row = _touch_values(brand, client.pk, dup.lead, channel, meta, now, config.campaigns, repeat=True,
+                                  pk=touch_id)
+        touch_rows.append(touch_row)
+        touched.append((dup, client, touch_row))
+    bulk.write([(LeadTouch, touch_rows, True)])
+    scores: list[LeadScore] = []
+    for dup, client, touch_values in touched:
+        touch = LeadTouch(**touch_values)
+        filled: dict[str, str] = {}
+        if dup.client_id is not None:
+            filled = _fill_blanks(client, dup.lead, existing, claimed)
+            if filled:
+                crm_services.client_update(actor=actor, client=client, reason=gettext("new lead details"), **filled)
+                dedupe.keys_add(brand.pk, client.pk, dedupe.contact_keys(email=filled.get("email", ""),
+                                                                        phone=filled.get("phone", "")))
+        score, breakdown = score_facts(LeadFacts.of_client(client, touch), config.scoring_rules)
+        scores.append(LeadScore(client=client, touch_id=touch.pk, score=score, breakdown=breakdown, computed_at=now))
+        emit("lead.touched", client=client, actor=actor, occurred_at=now, data={
+            "touch": str(touch.code), "channel": channel, "source": touch.source,
+            "campaign": touch.campaign_code, "score": score, "filled": sorted(filled),
+        })
+        decision = _route_repeat(dup, client, touch, score, actor=actor, now=now, router=router, notes=notes)
+        results.append(IntakeResult(index=dup.index, status="duplicate", score=score, routing=decision,
+                                    client_obj=client, touch_values=touch_values))
+    LeadScore.objects.bulk_create(scores)
+
+
+def _route_repeat(dup: _Dup, client: Client, touch: LeadTouch, score: int, *, actor: User | None, now: datetime,
+                  router: Router, notes: _Notifications) -> RoutingDecision | None:
+    """A known client nobody owns (and not closed) is routed again; its owner, if any, hears they came back."""
+    decision: RoutingDecision | None = None
+    if dup.client_id is not None and client.owner_id is None and client.stage != Stage.CLOSED:
+        decision = router.route(LeadFacts.of_client(client, touch).with_score(score))
+        if decision.owner is not None or decision.desk is not None:
+            crm_services.client_assign(actor=actor, client=client, owner=decision.owner, desk=decision.desk,
+                                       reason=gettext("lead routing"))
+            _state_reset(client, owner=decision.owner, desk=decision.desk, now=now)
+            if decision.queued and decision.desk is not None:  # queued: on a desk, by definition
+                notes.queued_on(decision.desk, client)
+        emit("lead.routed", client=client, actor=actor, occurred_at=now, data=decision.as_event_data())
+    elif dup.client_id is not None and client.owner is not None:
+        notes.came_back(client.owner, client)
+    return decision
 
 
 def _intake_audit(brand: Brand, channel: str, meta: IntakeMeta, results: list[IntakeResult]) -> AuditEntry:

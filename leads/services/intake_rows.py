@@ -68,7 +68,8 @@ class IntakeResult:
     @property
     def client_code(self) -> uuid.UUID | None:
         if self.client_values is not None:
-            return self.client_values["code"]
+            code: uuid.UUID = self.client_values["code"]
+            return code
         return self.client_obj.code if self.client_obj is not None else None
 
     @property

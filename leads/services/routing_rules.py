@@ -105,16 +105,7 @@ def routing_rule_save(
         errors.add("target_desk", gettext("Choose a desk of this brand."))
     if strategy not in RoutingStrategy.values:
         errors.add("strategy", gettext("Choose a valid strategy."))
-    clean_weights: dict[str, int] = {}
-    for code, weight in (weights or {}).items():
-        try:
-            number = int(weight)
-        except (TypeError, ValueError):
-            number = -1
-        if not 0 <= number <= 100:
-            errors.add("weights", gettext("Weights are whole numbers from 0 to 100."))
-            break
-        clean_weights[str(code)] = number
+    clean_weights = _clean_weights(weights, errors)
     if is_fallback:
         clash = RoutingRule.objects.filter(brand_id=brand.pk, is_fallback=True)
         if rule is not None:
@@ -137,6 +128,21 @@ def routing_rule_save(
     audit_record(action="routing_rule.save", obj=rule, before=before, after=_snapshot(rule, ROUTING_FIELDS), actor=actor)
     config_changed(brand.pk)
     return rule
+
+
+def _clean_weights(weights: Mapping[str, Any] | None, errors: FieldErrors) -> dict[str, int]:
+    """Each agent's weight (by code), a whole number from 0 to 100."""
+    clean: dict[str, int] = {}
+    for code, weight in (weights or {}).items():
+        try:
+            number = int(weight)
+        except (TypeError, ValueError):
+            number = -1
+        if not 0 <= number <= 100:
+            errors.add("weights", gettext("Weights are whole numbers from 0 to 100."))
+            break
+        clean[str(code)] = number
+    return clean
 
 
 @transaction.atomic

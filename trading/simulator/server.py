@@ -26,6 +26,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -334,119 +335,134 @@ class Handler(simkit.http.SimHandler):
         manager = self.app.engine.manager(session.manager_login)
         if manager is None:
             return Reply(403, {"retcode": retcode(8)})
-        engine = self.app.engine
         if path == "/api/test/access":
             return Reply(200, {"retcode": retcode(0)})
         if path == "/api/quit":
             self.app.sessions.pop(session.sid, None)
             self.conn_session = None
             return Reply(200, {"retcode": retcode(0)})
+        route = self._API_ROUTES.get(path)
+        if route is None:
+            return Reply(404, {"retcode": retcode(3)})
+        return route(self, manager, path, query, body)
+
+    # -- the manager API, one method per family of paths (see _API_ROUTES) ----------------------
+    def _time(self, manager: Any, path: str, query: dict[str, str], body: dict[str, Any]) -> Reply:
+        engine = self.app.engine
         if path == "/api/time/server":
             return Reply(200, {"retcode": retcode(0), "answer": {"time": engine.server_time_text()}})
-        if path == "/api/time/get":
-            minutes = engine.server_offset_s() // 60
-            answer = {
-                "Daylight": "0",
-                "DaylightState": "0",
-                "TimeZone": str(minutes),
-                "TimeServer": "",
-                "Days": [],
-            }
-            return Reply(200, {"retcode": retcode(0), "answer": answer})
+        minutes = engine.server_offset_s() // 60
+        answer = {
+            "Daylight": "0",
+            "DaylightState": "0",
+            "TimeZone": str(minutes),
+            "TimeServer": "",
+            "Days": [],
+        }
+        return Reply(200, {"retcode": retcode(0), "answer": answer})
+
+    def _user_write(self, manager: Any, path: str, query: dict[str, str], body: dict[str, Any]) -> Reply:
+        engine = self.app.engine
+        fields = _user_fields(query, body)
         if path == "/api/user/add":
-            fields = _user_fields(query, body)
             account = engine.user_add(manager, fields)
-            engine.commit()
-            return Reply(200, {"retcode": retcode(0), "answer": engine.user_wire(account)}, committed=True)
-        if path == "/api/user/update":
-            fields = _user_fields(query, body)
+        else:
             login = parse_int(fields.get("login"))
             if login is None:
                 raise ApiError(3, "login is required")
             account = engine.user_update(manager, login, fields)
-            engine.commit()
-            return Reply(200, {"retcode": retcode(0), "answer": engine.user_wire(account)}, committed=True)
-        if path in ("/api/user/change_password", "/api/user/check_password"):
-            login = parse_int(query.get("login"))
-            if login is None:
-                raise ApiError(3, "login is required")
-            kind = query.get("type", "main").strip().lower()
-            password = query.get("password", "")
-            if path == "/api/user/check_password":
-                engine.user_check_password(manager, login, kind, password)
-                return Reply(200, {"retcode": retcode(0)})
-            engine.user_change_password(manager, login, kind, password)
-            engine.commit()
-            return Reply(200, {"retcode": retcode(0)}, committed=True)
-        if path in ("/api/user/get", "/api/user/account/get"):
-            login = parse_int(query.get("login"))
-            if login is None:
-                raise ApiError(3, "login is required")
-            account = engine.account_for(manager, login)
-            wire = engine.user_wire(account) if path == "/api/user/get" else engine.account_wire(account)
-            return Reply(200, {"retcode": retcode(0), "answer": wire})
-        if path in ("/api/user/get_batch", "/api/user/account/get_batch", "/api/user/logins"):
-            logins = _int_list(query, body, "login")
-            groups = _str_list(query, body, "group")
-            if path == "/api/user/logins":
-                if not groups:
-                    raise ApiError(3, "group is required")
-                return Reply(
-                    200,
-                    {
-                        "retcode": retcode(0),
-                        "answer": [str(x) for x in engine.logins_in_groups(manager, groups)],
-                    },
-                )
-            if bool(logins) == bool(groups):
-                raise ApiError(3, "pass login or group")
-            chosen = logins if logins else engine.logins_in_groups(manager, groups)
-            accounts = []
-            for login in chosen:
-                candidate = engine.accounts.get(login)
-                if candidate is not None and engine.manages(manager, candidate.group):
-                    accounts.append(candidate)
-            render = engine.user_wire if path == "/api/user/get_batch" else engine.account_wire
-            return Reply(200, {"retcode": retcode(0), "answer": [render(a) for a in accounts]})
-        if path == "/api/trade/balance":
-            login = parse_int(query.get("login"))
-            op_type = parse_int(query.get("type"))
-            if login is None or op_type is None:
-                raise ApiError(3, "login and type are required")
-            check = query.get("check_margin", "1").strip() != "0"
-            rec = engine.balance_op(
-                manager, login, op_type, query.get("balance", ""), query.get("comment", ""), check
-            )
-            engine.commit()
-            return Reply(200, {"retcode": retcode(0), "answer": {"Ticket": str(rec.id)}}, committed=True)
-        if path == "/api/deal/get":
-            ticket = parse_int(query.get("ticket"))
-            if ticket is None:
-                raise ApiError(3, "ticket is required")
-            found = engine.deals_query(manager, tickets=[ticket])
-            if not found:
-                raise ApiError(13)
-            return Reply(200, {"retcode": retcode(0), "answer": found[0]})
-        if path == "/api/deal/get_batch":
-            return self._deal_batch(manager, query, body)
-        if path == "/api/position/get_batch":
-            positions = engine.positions_query(
-                manager,
-                logins=_int_list(query, body, "login"),
-                groups=_str_list(query, body, "group"),
-                tickets=_int_list(query, body, "ticket"),
-                symbols=_str_list(query, body, "symbol"),
-            )
-            return Reply(200, {"retcode": retcode(0), "answer": positions})
-        if path == "/api/tick/last":
-            symbols = _str_list(query, body, "symbol")
-            if not symbols:
-                raise ApiError(3, "symbol is required")
-            trans_id = str(engine.now_msc)
-            return Reply(200, {"retcode": retcode(0), "trans_id": trans_id, "answer": engine.ticks(symbols)})
-        return Reply(404, {"retcode": retcode(3)})
+        engine.commit()
+        return Reply(200, {"retcode": retcode(0), "answer": engine.user_wire(account)}, committed=True)
 
-    def _deal_batch(self, manager: Any, query: dict[str, str], body: dict[str, Any]) -> Reply:
+    def _user_password(self, manager: Any, path: str, query: dict[str, str], body: dict[str, Any]) -> Reply:
+        engine = self.app.engine
+        login = parse_int(query.get("login"))
+        if login is None:
+            raise ApiError(3, "login is required")
+        kind = query.get("type", "main").strip().lower()
+        password = query.get("password", "")
+        if path == "/api/user/check_password":
+            engine.user_check_password(manager, login, kind, password)
+            return Reply(200, {"retcode": retcode(0)})
+        engine.user_change_password(manager, login, kind, password)
+        engine.commit()
+        return Reply(200, {"retcode": retcode(0)}, committed=True)
+
+    def _user_get(self, manager: Any, path: str, query: dict[str, str], body: dict[str, Any]) -> Reply:
+        engine = self.app.engine
+        login = parse_int(query.get("login"))
+        if login is None:
+            raise ApiError(3, "login is required")
+        account = engine.account_for(manager, login)
+        wire = engine.user_wire(account) if path == "/api/user/get" else engine.account_wire(account)
+        return Reply(200, {"retcode": retcode(0), "answer": wire})
+
+    def _user_batch(self, manager: Any, path: str, query: dict[str, str], body: dict[str, Any]) -> Reply:
+        engine = self.app.engine
+        logins = _int_list(query, body, "login")
+        groups = _str_list(query, body, "group")
+        if path == "/api/user/logins":
+            if not groups:
+                raise ApiError(3, "group is required")
+            return Reply(
+                200,
+                {
+                    "retcode": retcode(0),
+                    "answer": [str(x) for x in engine.logins_in_groups(manager, groups)],
+                },
+            )
+        if bool(logins) == bool(groups):
+            raise ApiError(3, "pass login or group")
+        chosen = logins if logins else engine.logins_in_groups(manager, groups)
+        accounts = []
+        for login in chosen:
+            candidate = engine.accounts.get(login)
+            if candidate is not None and engine.manages(manager, candidate.group):
+                accounts.append(candidate)
+        render = engine.user_wire if path == "/api/user/get_batch" else engine.account_wire
+        return Reply(200, {"retcode": retcode(0), "answer": [render(a) for a in accounts]})
+
+    def _trade_balance(self, manager: Any, path: str, query: dict[str, str], body: dict[str, Any]) -> Reply:
+        engine = self.app.engine
+        login = parse_int(query.get("login"))
+        op_type = parse_int(query.get("type"))
+        if login is None or op_type is None:
+            raise ApiError(3, "login and type are required")
+        check = query.get("check_margin", "1").strip() != "0"
+        rec = engine.balance_op(
+            manager, login, op_type, query.get("balance", ""), query.get("comment", ""), check
+        )
+        engine.commit()
+        return Reply(200, {"retcode": retcode(0), "answer": {"Ticket": str(rec.id)}}, committed=True)
+
+    def _deal_get(self, manager: Any, path: str, query: dict[str, str], body: dict[str, Any]) -> Reply:
+        ticket = parse_int(query.get("ticket"))
+        if ticket is None:
+            raise ApiError(3, "ticket is required")
+        found = self.app.engine.deals_query(manager, tickets=[ticket])
+        if not found:
+            raise ApiError(13)
+        return Reply(200, {"retcode": retcode(0), "answer": found[0]})
+
+    def _position_batch(self, manager: Any, path: str, query: dict[str, str], body: dict[str, Any]) -> Reply:
+        positions = self.app.engine.positions_query(
+            manager,
+            logins=_int_list(query, body, "login"),
+            groups=_str_list(query, body, "group"),
+            tickets=_int_list(query, body, "ticket"),
+            symbols=_str_list(query, body, "symbol"),
+        )
+        return Reply(200, {"retcode": retcode(0), "answer": positions})
+
+    def _tick_last(self, manager: Any, path: str, query: dict[str, str], body: dict[str, Any]) -> Reply:
+        engine = self.app.engine
+        symbols = _str_list(query, body, "symbol")
+        if not symbols:
+            raise ApiError(3, "symbol is required")
+        trans_id = str(engine.now_msc)
+        return Reply(200, {"retcode": retcode(0), "trans_id": trans_id, "answer": engine.ticks(symbols)})
+
+    def _deal_batch(self, manager: Any, path: str, query: dict[str, str], body: dict[str, Any]) -> Reply:
         engine = self.app.engine
         from_srv = parse_int(query.get("from")) if "from" in query else _body_int(body, "from")
         to_srv = parse_int(query.get("to")) if "to" in query else _body_int(body, "to")
@@ -459,7 +475,6 @@ class Handler(simkit.http.SimHandler):
             to_srv=to_srv,
             symbols=_str_list(query, body, "symbol"),
         )
-        path = "/api/deal/get_batch"
         dup = self.app.faults.take("duplicate_deals", path)
         if dup is not None and answer:
             copies = max(1, int(dup.params.get("copies", 1)))
@@ -476,6 +491,25 @@ class Handler(simkit.http.SimHandler):
                 self.app.faults.spend(rule, changed)
                 engine.commit()
         return Reply(200, {"retcode": retcode(0), "answer": answer})
+
+    _API_ROUTES: dict[str, Callable[[Handler, Any, str, dict[str, str], dict[str, Any]], Reply]] = {
+        "/api/time/server": _time,
+        "/api/time/get": _time,
+        "/api/user/add": _user_write,
+        "/api/user/update": _user_write,
+        "/api/user/change_password": _user_password,
+        "/api/user/check_password": _user_password,
+        "/api/user/get": _user_get,
+        "/api/user/account/get": _user_get,
+        "/api/user/get_batch": _user_batch,
+        "/api/user/account/get_batch": _user_batch,
+        "/api/user/logins": _user_batch,
+        "/api/trade/balance": _trade_balance,
+        "/api/deal/get": _deal_get,
+        "/api/deal/get_batch": _deal_batch,
+        "/api/position/get_batch": _position_batch,
+        "/api/tick/last": _tick_last,
+    }
 
     # -- authentication ----------------------------------------------------------------------
     def _auth_start(self, query: dict[str, str]) -> Reply:
@@ -562,124 +596,164 @@ class Handler(simkit.http.SimHandler):
             app.restart(keep=self.connection)
             self.conn_session = None
             return 200, {"restarted": True, "deals": len(app.engine.deals)}
+        route = self._CONTROL_ROUTES.get(path)
+        if route is None:
+            return 404, {"error": f"unknown control path {path}"}
         with app.lock:
-            engine = app.engine
-            if path == "/_sim/status":
-                app.sweep_sessions()
-                return 200, {
-                    "now_utc_msc": engine.now_msc,
-                    "server_time": engine.server_msc() // 1000,
-                    "server_offset_seconds": engine.server_offset_s(),
-                    "accounts": len(engine.accounts),
-                    "positions": len(engine.positions),
-                    "deals": len(engine.deals),
-                    "sessions": len(app.sessions),
-                    "logins": app.logins,
-                    "faults": app.faults.active(),
-                }
-            if path == "/_sim/ground_truth":
-                return 200, engine.ground_truth()
-            if path == "/_sim/seed":
-                specs = body.get("accounts", [])
-                logins: list[int] = []
-                for spec in specs:
-                    account = engine.seed_account(
-                        group=str(spec.get("group", "real\\standard")),
-                        persona=str(spec.get("persona", "")),
-                        balance=str(spec.get("balance", "10000")),
-                        leverage=int(spec.get("leverage", 100)),
-                        name=str(spec.get("name", f"Trader {engine.next_login}")),
-                        email=str(spec.get("email", "")),
-                        country=str(spec.get("country", "")),
-                    )
-                    logins.append(account.login)
-                for index, spec in enumerate(specs):
-                    if "pair_with" in spec:
-                        other = logins[int(spec["pair_with"])]
-                        engine.accounts[logins[index]].partner = other
-                        engine.accounts[other].partner = logins[index]
-                engine.commit()
-                return 200, {"logins": logins}
-            if path == "/_sim/persona":
-                account = engine.set_persona(
-                    int(body["login"]), str(body.get("persona", "")), int(body.get("partner", 0))
-                )
-                if account.partner and account.partner in engine.accounts:
-                    engine.accounts[account.partner].partner = account.login
-                engine.commit()
-                return 200, {"login": account.login, "persona": account.persona, "partner": account.partner}
-            if path == "/_sim/advance":
-                seconds = (
-                    int(body["seconds"])
-                    if "seconds" in body
-                    else int(body.get("ticks", 1)) * app.config.tick_seconds
-                )
-                result = engine.advance(seconds)
-                engine.commit()
-                return 200, {
-                    **result,
-                    "now_utc_msc": engine.now_msc,
-                    "server_time": engine.server_msc() // 1000,
-                }
-            if path == "/_sim/prices":
-                for symbol, quote in dict(body.get("quotes", {})).items():
-                    if symbol not in BY_NAME:
-                        raise ValueError(f"unknown symbol {symbol}")
-                    engine.market.set_quote(
-                        symbol, Decimal(str(quote["bid"])), Decimal(str(quote["ask"])), engine.now_msc
-                    )
-                engine._stop_out()
-                engine.commit()
-                return 200, {"quotes": {s: engine.ticks([s])[0] for s in body.get("quotes", {})}}
-            if path == "/_sim/trade":
-                trader = engine.accounts.get(int(body["login"]))
-                if trader is None:
-                    raise ApiError(13, "no such login")
-                side = str(body.get("action", "buy")).lower()
-                action = 0 if side in ("buy", "0") else 1
-                price = Decimal(str(body["price"])) if body.get("price") is not None else None
-                pos = engine.open_position(
-                    trader,
-                    str(body["symbol"]).upper(),
-                    action,
-                    Decimal(str(body.get("volume", "1"))),
-                    reason=int(body.get("reason", 0)),
-                    price=price,
-                    comment=str(body.get("comment", "")),
-                    check_margin=bool(body.get("check_margin", True)),
-                )
-                engine.commit()
-                return 200, engine.position_wire(pos)
-            if path == "/_sim/close":
-                closing = engine.positions.get(int(body["position"]))
-                if closing is None:
-                    raise ApiError(13, "no such position")
-                price = Decimal(str(body["price"])) if body.get("price") is not None else None
-                rec = engine.close_position(closing, reason=int(body.get("reason", 0)), price=price)
-                engine.commit()
-                return 200, rec.wire
-            if path == "/_sim/faults":
-                if not body:
-                    return 200, {"faults": app.faults.active()}
-                for fault in app.faults.install(body, parse_fault):
-                    if fault.type == "clock_offset":
-                        engine.clock_offset_s = int(fault.params.get("seconds", 0))
-                engine.commit()
-                return 200, {"faults": app.faults.active()}
-            if path == "/_sim/faults/clear":
-                app.faults.clear()
-                engine.clock_offset_s = 0
-                engine.commit()
-                return 200, {"faults": []}
-            if path == "/_sim/clock_offset":
-                engine.clock_offset_s = int(body.get("seconds", 0))
-                engine.commit()
-                return 200, {"server_offset_seconds": engine.server_offset_s()}
-            if path == "/_sim/sessions/expire":
-                count = len(app.sessions)
-                app.sessions.clear()
-                return 200, {"expired": count}
-        return 404, {"error": f"unknown control path {path}"}
+            return route(self, body)
+
+    # -- the control API, one method per path (see _CONTROL_ROUTES); each runs under the app's lock --
+    def _sim_status(self, body: Any) -> tuple[int, Any]:
+        app, engine = self.app, self.app.engine
+        app.sweep_sessions()
+        return 200, {
+            "now_utc_msc": engine.now_msc,
+            "server_time": engine.server_msc() // 1000,
+            "server_offset_seconds": engine.server_offset_s(),
+            "accounts": len(engine.accounts),
+            "positions": len(engine.positions),
+            "deals": len(engine.deals),
+            "sessions": len(app.sessions),
+            "logins": app.logins,
+            "faults": app.faults.active(),
+        }
+
+    def _sim_ground_truth(self, body: Any) -> tuple[int, Any]:
+        return 200, self.app.engine.ground_truth()
+
+    def _sim_seed(self, body: Any) -> tuple[int, Any]:
+        engine = self.app.engine
+        specs = body.get("accounts", [])
+        logins: list[int] = []
+        for spec in specs:
+            account = engine.seed_account(
+                group=str(spec.get("group", "real\\standard")),
+                persona=str(spec.get("persona", "")),
+                balance=str(spec.get("balance", "10000")),
+                leverage=int(spec.get("leverage", 100)),
+                name=str(spec.get("name", f"Trader {engine.next_login}")),
+                email=str(spec.get("email", "")),
+                country=str(spec.get("country", "")),
+            )
+            logins.append(account.login)
+        for index, spec in enumerate(specs):
+            if "pair_with" in spec:
+                other = logins[int(spec["pair_with"])]
+                engine.accounts[logins[index]].partner = other
+                engine.accounts[other].partner = logins[index]
+        engine.commit()
+        return 200, {"logins": logins}
+
+    def _sim_persona(self, body: Any) -> tuple[int, Any]:
+        engine = self.app.engine
+        account = engine.set_persona(
+            int(body["login"]), str(body.get("persona", "")), int(body.get("partner", 0))
+        )
+        if account.partner and account.partner in engine.accounts:
+            engine.accounts[account.partner].partner = account.login
+        engine.commit()
+        return 200, {"login": account.login, "persona": account.persona, "partner": account.partner}
+
+    def _sim_advance(self, body: Any) -> tuple[int, Any]:
+        engine = self.app.engine
+        seconds = (
+            int(body["seconds"])
+            if "seconds" in body
+            else int(body.get("ticks", 1)) * self.app.config.tick_seconds
+        )
+        result = engine.advance(seconds)
+        engine.commit()
+        return 200, {
+            **result,
+            "now_utc_msc": engine.now_msc,
+            "server_time": engine.server_msc() // 1000,
+        }
+
+    def _sim_prices(self, body: Any) -> tuple[int, Any]:
+        engine = self.app.engine
+        for symbol, quote in dict(body.get("quotes", {})).items():
+            if symbol not in BY_NAME:
+                raise ValueError(f"unknown symbol {symbol}")
+            engine.market.set_quote(
+                symbol, Decimal(str(quote["bid"])), Decimal(str(quote["ask"])), engine.now_msc
+            )
+        engine._stop_out()
+        engine.commit()
+        return 200, {"quotes": {s: engine.ticks([s])[0] for s in body.get("quotes", {})}}
+
+    def _sim_trade(self, body: Any) -> tuple[int, Any]:
+        engine = self.app.engine
+        trader = engine.accounts.get(int(body["login"]))
+        if trader is None:
+            raise ApiError(13, "no such login")
+        side = str(body.get("action", "buy")).lower()
+        action = 0 if side in ("buy", "0") else 1
+        price = Decimal(str(body["price"])) if body.get("price") is not None else None
+        pos = engine.open_position(
+            trader,
+            str(body["symbol"]).upper(),
+            action,
+            Decimal(str(body.get("volume", "1"))),
+            reason=int(body.get("reason", 0)),
+            price=price,
+            comment=str(body.get("comment", "")),
+            check_margin=bool(body.get("check_margin", True)),
+        )
+        engine.commit()
+        return 200, engine.position_wire(pos)
+
+    def _sim_close(self, body: Any) -> tuple[int, Any]:
+        engine = self.app.engine
+        closing = engine.positions.get(int(body["position"]))
+        if closing is None:
+            raise ApiError(13, "no such position")
+        price = Decimal(str(body["price"])) if body.get("price") is not None else None
+        rec = engine.close_position(closing, reason=int(body.get("reason", 0)), price=price)
+        engine.commit()
+        return 200, rec.wire
+
+    def _sim_faults(self, body: Any) -> tuple[int, Any]:
+        app, engine = self.app, self.app.engine
+        if not body:
+            return 200, {"faults": app.faults.active()}
+        for fault in app.faults.install(body, parse_fault):
+            if fault.type == "clock_offset":
+                engine.clock_offset_s = int(fault.params.get("seconds", 0))
+        engine.commit()
+        return 200, {"faults": app.faults.active()}
+
+    def _sim_faults_clear(self, body: Any) -> tuple[int, Any]:
+        engine = self.app.engine
+        self.app.faults.clear()
+        engine.clock_offset_s = 0
+        engine.commit()
+        return 200, {"faults": []}
+
+    def _sim_clock_offset(self, body: Any) -> tuple[int, Any]:
+        engine = self.app.engine
+        engine.clock_offset_s = int(body.get("seconds", 0))
+        engine.commit()
+        return 200, {"server_offset_seconds": engine.server_offset_s()}
+
+    def _sim_sessions_expire(self, body: Any) -> tuple[int, Any]:
+        count = len(self.app.sessions)
+        self.app.sessions.clear()
+        return 200, {"expired": count}
+
+    _CONTROL_ROUTES: dict[str, Callable[[Handler, Any], tuple[int, Any]]] = {
+        "/_sim/status": _sim_status,
+        "/_sim/ground_truth": _sim_ground_truth,
+        "/_sim/seed": _sim_seed,
+        "/_sim/persona": _sim_persona,
+        "/_sim/advance": _sim_advance,
+        "/_sim/prices": _sim_prices,
+        "/_sim/trade": _sim_trade,
+        "/_sim/close": _sim_close,
+        "/_sim/faults": _sim_faults,
+        "/_sim/faults/clear": _sim_faults_clear,
+        "/_sim/clock_offset": _sim_clock_offset,
+        "/_sim/sessions/expire": _sim_sessions_expire,
+    }
 
 
 def _user_fields(query: dict[str, str], body: dict[str, Any]) -> dict[str, str]:
