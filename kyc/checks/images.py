@@ -79,10 +79,11 @@ def _reduce(image: Image.Image) -> tuple[np.ndarray, tuple[int, int]]:
 
 
 def _png_reduced(data: bytes, header: Image.Image) -> tuple[np.ndarray, tuple[int, int]]:
-    """A large PNG decoded by OpenCV straight to a half, a quarter or an eighth of its size, at 3 bytes
-    a pixel (Pillow holds the whole image at 4 before it can reduce it: 240 MB for 60 MP; OpenCV about
-    180 MB at its peak), then brought to MAX_SIDE and turned upright by the EXIF orientation its
-    header carries (an eXIf chunk after the pixels is not looked for: finding it decodes them)."""
+    """A large PNG decoded by OpenCV in grey, a byte a pixel, to a half, a quarter or an eighth of its
+    size (Pillow holds the whole image at 4 bytes a pixel before it can reduce it: 240 MB for 60 MP;
+    this about 60 MB at its peak; the checks read text, not colours), then brought to MAX_SIDE and
+    turned upright by the EXIF orientation its header carries (an eXIf chunk after the pixels is not
+    looked for: finding it decodes them)."""
     import cv2
     from PIL import Image
 
@@ -94,16 +95,28 @@ def _png_reduced(data: bytes, header: Image.Image) -> tuple[np.ndarray, tuple[in
         found.load(exif)
         orientation = int(found.get(0x0112, 1) or 1)
     factor = next(f for f in (8, 4, 2) if max(width, height) // f >= MAX_SIDE)
-    flag = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}[factor]
+    flag = {2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
+            8: cv2.IMREAD_REDUCED_GRAYSCALE_8}[factor]
     decoded = cv2.imdecode(np.frombuffer(data, np.uint8), flag | cv2.IMREAD_IGNORE_ORIENTATION)
     if decoded is None:
         raise ValueError("the PNG could not be decoded")
-    image = Image.fromarray(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB))
+    image = Image.fromarray(decoded)
     del decoded
     image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
-    image = _upright(image, orientation)
+    image = _upright(image, orientation).convert("RGB")
     size = (height, width) if orientation in _QUARTER_TURNS else (width, height)
     return np.asarray(image), size
+
+
+def _heap_release() -> None:
+    """Give the heap's free memory back to the system (glibc), after a large picture was decoded and
+    dropped: what the OCR allocates next would otherwise start from the decoder's high-water mark."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def pages(upload: Upload) -> list[Page]:
@@ -115,6 +128,7 @@ def pages(upload: Upload) -> list[Page]:
                 array, size = _png_reduced(upload.data, image)
             else:
                 array, size = _reduce(image)
+        _heap_release()
         return [Page(array, "", size)]
     # Checked again here, not only at upload: a file stored before the limits existed, or handed in by
     # another path, must not cost the worker gigabytes (UploadRefused names the problem).
