@@ -125,3 +125,22 @@ def test_the_email_preview_shows_the_mail_in_its_sandboxed_frame(admin_page):
     frame.locator("body").wait_for(state="attached")
     assert "your account is ready" in frame.locator("body").inner_text()
     assert not violations(page, console)
+
+
+def test_the_calls_tab_reports_no_violation(admin_page):
+    # Reported: six violations for inline styles on a client's Calls tab, opened from the profile
+    # (htmx) and by its own address.
+    page, base, console = admin_page
+    client = Client.objects.exclude(phone="").order_by("pk").first()
+    url = f"{base}{reverse('client_detail', args=[client.code])}"
+    page.goto(url)
+    page.click("#tab-calls")
+    page.wait_for_selector("#calls-panel")
+    page.select_option("#call-form select[name=outcome]", index=1)
+    page.click("#call-form button[type=submit]")
+    page.wait_for_selector("#call-list")
+    seen = {"from the profile": violations(page, console)}
+    page.goto(f"{url}?tab=calls")
+    page.wait_for_selector("#calls-panel")
+    seen["by its address"] = violations(page, console)
+    assert not any(seen.values()), seen
