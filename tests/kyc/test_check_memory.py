@@ -11,7 +11,6 @@ import struct
 import subprocess
 import sys
 import zlib
-from datetime import date
 from pathlib import Path
 
 import pytest
