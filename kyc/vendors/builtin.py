@@ -1,7 +1,7 @@
 """The built-in checks (kyc.checks) as a vendor: synchronous, offline, the default of every brand.
 
-The checks run in a process of their own (kyc.checks.isolated), unless KYC_CHECKS_ISOLATED is off
-(the tests, for speed): what a document costs to read never stays in the worker that asked."""
+The checks run in a process of their own (kyc.checks.isolated) unless settings.KYC_CHECKS_ISOLATED is
+off: what a document costs to read never stays in the worker that asked."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class BuiltinVendor(KycVendor):
     def start(self, request: VerificationRequest) -> VendorStart:
         """Run every automatic check of each slot and answer the Report at once."""
         files = [SubmittedFile(data=d.data, filename=d.filename, kind=d.kind, side=d.side) for d in request.documents]
-        if getattr(settings, "KYC_CHECKS_ISOLATED", True):
+        if settings.KYC_CHECKS_ISOLATED:
             report = check_submission_isolated(files=files, applicant=request.applicant, policy=request.policy,
                                                as_of=request.as_of).report
         else:
