@@ -30,6 +30,13 @@ CONTENT_TYPES = (PNG, JPEG, PDF)
 EXTENSIONS = {PNG: "png", JPEG: "jpg", PDF: "pdf"}
 MAX_PDF_PAGES = 10
 MAX_PIXELS = 60_000_000  # a decompression bomb is refused before it is decoded
+MAX_IMAGE_SIDE = 20_000  # pixels: a longer side is a strip no camera or scanner makes of a document
+# A PNG that is interlaced or has 16 bits a channel is decoded whole, at up to twice the memory of an
+# ordinary one, before anything can reduce it: above this many pixels it is refused (a phone's photo
+# is 12 MP; a scan of an A4 page at 600 dpi is 35 MP and is saved as 8-bit, not interlaced).
+MAX_PNG_COSTLY_PIXELS = 16_000_000
+PNG_STREAM_CHECK_PIXELS = 4_000_000
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # by colour type
 # A PDF page's longer side, in points (1/72 in): 5000 pt is 1.76 m, twice A0's long side. PDF allows
 # 14,400 pt; nothing a client sends as a document is that large.
 MAX_PDF_PAGE_SIDE = 5000
@@ -95,6 +102,9 @@ def _refuse(message: str, field: str) -> UploadRefused:
 
 
 def _image_pages(data: bytes, field: str) -> int:
+    import struct
+    import zlib
+
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -103,14 +113,80 @@ def _image_pages(data: bytes, field: str) -> int:
             if width * height > MAX_PIXELS:
                 raise _refuse(gettext("The image is too large (%(w)s × %(h)s pixels).") % {"w": width, "h": height},
                               field)
+            if max(width, height) > MAX_IMAGE_SIDE:
+                raise _refuse(gettext("The image is too long (%(w)s × %(h)s pixels; at most %(max)s a side): send a "
+                                      "photo or scan of the document itself.")
+                              % {"w": width, "h": height, "max": MAX_IMAGE_SIDE}, field)
+            if image.format == "PNG" and width * height > MAX_PNG_COSTLY_PIXELS:
+                _png_costly_refuse(data, width, height, field)
+            streamed = image.format == "PNG" and data[24:29:4] == b"\x08\x00" and width * height > PNG_STREAM_CHECK_PIXELS
             image.verify()
+        if streamed:
+            # A large 8-bit PNG, not interlaced: its pixel data inflated and measured a piece at a
+            # time, not decoded whole (240 MB for 60 MP).
+            _png_stream_check(data)
+            return 1
         with Image.open(io.BytesIO(data)) as image:
+            if image.format == "JPEG":
+                # Every byte of the picture is decoded (a damaged one is found) at an eighth of its size.
+                image.draft(image.mode, (image.width // 8, image.height // 8))
             image.load()
     except UploadRefused:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, KeyError, zlib.error, struct.error,
+            Image.DecompressionBombError) as exc:
         raise _refuse(gettext("The image is damaged and cannot be opened."), field) from exc
     return 1
+
+
+def _png_stream_check(data: bytes) -> None:
+    """A non-interlaced PNG's pixel data is whole and sound: the IDAT stream inflates, a megabyte at a
+    time, to exactly one filter byte (0-4) and one row of pixels per row of the image, and ends
+    there. ValueError (or zlib.error) when not. Chunk CRCs are Pillow's `verify`."""
+    import struct
+    import zlib
+
+    width, height, bits, colour = struct.unpack(">IIBB", data[16:26])
+    row = 1 + (width * _PNG_CHANNELS[colour] * bits + 7) // 8
+    inflate = zlib.decompressobj()
+    seen = 0
+    offset = 8
+
+    def take(chunk: bytes) -> None:
+        nonlocal seen
+        first = -seen % row  # where the next row (its filter byte) starts in this piece
+        if chunk[first::row] and max(chunk[first::row]) > 4:
+            raise ValueError("unknown PNG filter")
+        seen += len(chunk)
+        if seen > row * height:
+            raise ValueError("PNG pixel data longer than the image")
+
+    while offset + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[offset:offset + 8])
+        if kind == b"IDAT":
+            pending = data[offset + 8:offset + 8 + length]
+            while pending:
+                take(inflate.decompress(pending, 1 << 20))
+                pending = inflate.unconsumed_tail
+        elif kind == b"IEND":
+            break
+        offset += 12 + length
+    take(inflate.flush())
+    if not inflate.eof or seen != row * height:
+        raise ValueError("PNG pixel data cut short")
+
+
+def _png_costly_refuse(data: bytes, width: int, height: int, field: str) -> None:
+    """Refuse a large PNG that is interlaced or has 16 bits a channel, naming which (its header says)."""
+    bits, interlaced = data[24], data[28]  # IHDR: bit depth and interlace method, at fixed offsets
+    params = {"w": width, "h": height, "max": MAX_PNG_COSTLY_PIXELS // 1_000_000}
+    if interlaced:
+        raise _refuse(gettext("The PNG image is interlaced and too large for that (%(w)s × %(h)s pixels; at most "
+                              "%(max)s megapixels): save it without interlacing, or as a JPEG.") % params, field)
+    if bits > 8:
+        raise _refuse(gettext("The PNG image has 16 bits a colour and is too large for that (%(w)s × %(h)s pixels; "
+                              "at most %(max)s megapixels): save it with 8 bits a colour, or as a JPEG.") % params,
+                      field)
 
 
 def _inspected(data: bytes, field: str) -> pdf_inspect.Inspection:

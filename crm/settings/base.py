@@ -369,6 +369,9 @@ TRADING_PASSWORD_LINK_HOURS = env_int("TRADING_PASSWORD_LINK_HOURS", 48)
 # KYC documents: private files, never under MEDIA_ROOT; served to staff only through a permission check.
 KYC_STORAGE_DIR = Path(os.environ.get("KYC_STORAGE_DIR") or VAR_DIR / "kyc-documents")
 KYC_MAX_UPLOAD_BYTES = env_int("KYC_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
+# The built-in checks of a submission run in a fresh process of their own (kyc.checks.isolated): what
+# reading the documents costs (decoding, OCR: up to about 300 MB) is given back when they end.
+KYC_CHECKS_ISOLATED = env("KYC_CHECKS_ISOLATED", "1") != "0"
 # External verification vendors (kyc.vendors), by code; a brand's KYC policy picks one (default: the
 # built-in checks). "kycsim" is the KYC vendor simulator (python -m kyc.vendor_simulator).
 KYC_VENDORS = {

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kyc.uploads import PDF, Upload, pdf_open_checked
+from kyc.uploads import PDF, PNG, Upload, pdf_open_checked
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 MAX_SIDE = 2000  # pixels: larger images are reduced before OCR (nothing is gained, time is lost)
 # A PDF page is rendered to at most this many pixels a side whatever its size in points: the bitmap
@@ -24,16 +28,95 @@ class Page:
     source_size: tuple[int, int]  # the image's size before reduction (width, height)
 
 
-def _reduce(image: object) -> tuple[np.ndarray, tuple[int, int]]:
-    from PIL import Image, ImageOps
+# EXIF orientations that turn the picture a quarter (its width and height swap).
+_QUARTER_TURNS = (5, 6, 7, 8)
+# Modes that are reduced as they are; any other (palette, 16-bit, CMYK, ...) is made RGB first.
+_REDUCIBLE = ("RGB", "RGBA", "L", "LA")
 
-    assert isinstance(image, Image.Image)
-    image = ImageOps.exif_transpose(image) or image
-    image = image.convert("RGB")
-    size = image.size
-    if max(size) > MAX_SIDE:
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation (1: upright). Read once the image is loaded: a PNG's getexif() decodes it."""
+    return int(image.getexif().get(0x0112, 1) or 1)
+
+
+def _upright(image: Image.Image, orientation: int) -> Image.Image:
+    """The image turned upright by its EXIF orientation (as PIL.ImageOps.exif_transpose does)."""
+    from PIL import Image
+
+    t = Image.Transpose
+    turn = {2: t.FLIP_LEFT_RIGHT, 3: t.ROTATE_180, 4: t.FLIP_TOP_BOTTOM, 5: t.TRANSPOSE, 6: t.ROTATE_270,
+            7: t.TRANSVERSE, 8: t.ROTATE_90}.get(orientation)
+    return image.transpose(turn) if turn is not None else image
+
+
+def _reduce(image: Image.Image) -> tuple[np.ndarray, tuple[int, int]]:
+    """The image as an RGB array of at most MAX_SIDE a side, and its size before reduction (upright).
+
+    Reduced before anything else, in place: a JPEG is decoded at a fraction of its size (libjpeg's
+    DCT scaling, through `thumbnail`'s draft), and a large image is never copied whole (turned
+    upright, made RGB) but after it is small."""
+    from PIL import Image
+
+    width, height = image.size
+    if image.mode not in _REDUCIBLE:
+        orientation = _orientation(image)
+        image = image.convert("RGB")
+    else:
+        if max(width, height) > MAX_SIDE:
+            if image.format == "JPEG":
+                image.draft(None, (MAX_SIDE, MAX_SIDE))  # decoded at 1/2, 1/4 or 1/8, still >= MAX_SIDE
+            image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
+        else:
+            image.load()
+        orientation = _orientation(image)
+    if max(image.size) > MAX_SIDE:
         image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
+    image = _upright(image, orientation)
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    size = (height, width) if orientation in _QUARTER_TURNS else (width, height)
     return np.asarray(image), size
+
+
+def _png_reduced(data: bytes, header: Image.Image) -> tuple[np.ndarray, tuple[int, int]]:
+    """A large PNG decoded by OpenCV in grey, a byte a pixel, to a half, a quarter or an eighth of its
+    size (Pillow holds the whole image at 4 bytes a pixel before it can reduce it: 240 MB for 60 MP;
+    this about 60 MB at its peak; the checks read text, not colours), then brought to MAX_SIDE and
+    turned upright by the EXIF orientation its header carries (an eXIf chunk after the pixels is not
+    looked for: finding it decodes them)."""
+    import cv2
+    from PIL import Image
+
+    width, height = header.size
+    exif = header.info.get("exif")
+    orientation = 1
+    if isinstance(exif, bytes):
+        found = Image.Exif()
+        found.load(exif)
+        orientation = int(found.get(0x0112, 1) or 1)
+    factor = next(f for f in (8, 4, 2) if max(width, height) // f >= MAX_SIDE)
+    flag = {2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
+            8: cv2.IMREAD_REDUCED_GRAYSCALE_8}[factor]
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), flag | cv2.IMREAD_IGNORE_ORIENTATION)
+    if decoded is None:
+        raise ValueError("the PNG could not be decoded")
+    image = Image.fromarray(decoded)
+    del decoded
+    image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
+    image = _upright(image, orientation).convert("RGB")
+    size = (height, width) if orientation in _QUARTER_TURNS else (width, height)
+    return np.asarray(image), size
+
+
+def _heap_release() -> None:
+    """Give the heap's free memory back to the system (glibc), after a large picture was decoded and
+    dropped: what the OCR allocates next would otherwise start from the decoder's high-water mark."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def pages(upload: Upload) -> list[Page]:
@@ -41,7 +124,11 @@ def pages(upload: Upload) -> list[Page]:
         from PIL import Image
 
         with Image.open(io.BytesIO(upload.data)) as image:
-            array, size = _reduce(image)
+            if upload.content_type == PNG and max(image.size) >= 2 * MAX_SIDE:
+                array, size = _png_reduced(upload.data, image)
+            else:
+                array, size = _reduce(image)
+        _heap_release()
         return [Page(array, "", size)]
     # Checked again here, not only at upload: a file stored before the limits existed, or handed in by
     # another path, must not cost the worker gigabytes (UploadRefused names the problem).
@@ -55,10 +142,11 @@ def pages(upload: Upload) -> list[Page]:
             textpage.close()
             width, height = page.get_size()
             scale = PDF_RENDER_SIDE / max(width, height, 1)
-            rendered = page.render(scale=scale, may_draw_forms=False).to_pil()
-            array, size = _reduce(rendered)
-            out.append(Page(array, text.replace("\r\n", "\n").replace("\r", "\n").strip(), size))
+            bitmap = page.render(scale=scale, may_draw_forms=False)
+            array, size = _reduce(bitmap.to_pil())
+            bitmap.close()
             page.close()
+            out.append(Page(array, text.replace("\r\n", "\n").replace("\r", "\n").strip(), size))
     finally:
         pdf.close()
     return out
