@@ -1,0 +1,172 @@
+"""Two names compared token by token, the way an analyst reads them.
+
+`compare_names` aligns the typed tokens with the listed ones (each used once; two or three
+neighbouring tokens may stand for one written together: "Abdul Rahman" / "Abdulrahman", "Jin Ping" /
+"Jinping"), then decides:
+
+- a typed token and a listed token that both found no partner are a different given name, surname,
+  patronymic or distinctive company word: a different party, whatever else agrees;
+- a listed token with no partner is allowed (missing middle name, patronymic, second surname), and
+  lowers the score a little; so is a typed one (the list may not know a middle name);
+- a person needs two matched tokens unless the listed name has one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
+
+from compliance.matching.normalise import Token
+
+SAME = 1.0
+SPELLING = 0.93
+TYPO_1 = 0.9
+TYPO_2 = 0.84
+TRANSLIT = 0.9
+INITIAL = 0.78
+
+
+@dataclass(frozen=True, slots=True)
+class TokenMatch:
+    typed: str
+    listed: str
+    score: float
+    how: str
+
+
+@dataclass(frozen=True, slots=True)
+class NameComparison:
+    score: float
+    matches: tuple[TokenMatch, ...]
+    unmatched_typed: tuple[str, ...]
+    unmatched_listed: tuple[str, ...]
+    conflict: str = ""
+
+
+def _typo_budget(length: int) -> int:
+    if length <= 3:
+        return 0
+    if length <= 7:
+        return 1
+    return 2
+
+
+def token_similarity(q: Token, l: Token) -> tuple[float, str]:
+    """How close two tokens are, and the words for how they met."""
+    if q.ascii == l.ascii:
+        if q.raw == l.raw and not q.foreign and not l.foreign:
+            return SAME, "same"
+        return SAME, "same after transliteration" if (q.foreign or l.foreign) else "same"
+    if q.alt == l.alt or q.alt == l.ascii or q.ascii == l.alt:
+        return SAME, "same (umlaut written out)"
+    if q.initial or l.initial:
+        if q.ascii[0] == l.ascii[0] and not (q.initial and l.initial):
+            return INITIAL, "initial"
+        return 0.0, ""
+    foreign = q.foreign or l.foreign
+    shortest = min(len(q.ascii), len(l.ascii))
+    if q.skeleton == l.skeleton and (len(q.skeleton) >= 2 or foreign or shortest <= 4):
+        if len(q.skeleton) >= 2 or JaroWinkler.normalized_similarity(q.ascii, l.ascii) >= 0.7 or foreign:
+            return SPELLING, "transliteration variant" if foreign else "spelling variant"
+    dist = DamerauLevenshtein.distance(q.ascii, l.ascii)
+    budget = _typo_budget(shortest)
+    if dist <= budget and (shortest > 5 or q.ascii[0] == l.ascii[0]):
+        return (TYPO_1 if dist == 1 else TYPO_2), f"{dist} letter{'s' if dist > 1 else ''} apart"
+    if q.loose == l.loose and len(q.loose) >= 2:
+        if foreign or JaroWinkler.normalized_similarity(q.ascii, l.ascii) >= 0.8:
+            return TRANSLIT, "transliteration variant"
+    if min(len(q.skeleton), len(l.skeleton)) >= 4 and DamerauLevenshtein.distance(q.skeleton, l.skeleton) == 1:
+        if foreign or JaroWinkler.normalized_similarity(q.ascii, l.ascii) >= 0.85:
+            return TYPO_2, "spelling variant"
+    if foreign and len(q.loose) >= 3 and DamerauLevenshtein.distance(q.loose, l.loose) == 1:
+        return TYPO_2, "transliteration variant"
+    return 0.0, ""
+
+
+def _join(tokens: tuple[Token, ...]) -> Token:
+    from compliance.matching.normalise import skeleton
+
+    ascii_ = "".join(t.ascii for t in tokens)
+    alt = "".join(t.alt for t in tokens)
+    skel = skeleton(ascii_)
+    from compliance.matching.normalise import _VOICING
+
+    return Token(raw=" ".join(t.raw for t in tokens), ascii=ascii_, alt=alt, skeleton=skel,
+                 loose=skel.translate(_VOICING), foreign=any(t.foreign for t in tokens))
+
+
+def _units(tokens: tuple[Token, ...]) -> list[tuple[tuple[int, ...], Token]]:
+    units: list[tuple[tuple[int, ...], Token]] = [((i,), t) for i, t in enumerate(tokens)]
+    for size in (2, 3):
+        for i in range(len(tokens) - size + 1):
+            group = tokens[i:i + size]
+            if any(t.initial for t in group):
+                continue
+            units.append((tuple(range(i, i + size)), _join(group)))
+    return units
+
+
+def compare_names(typed: tuple[Token, ...], listed: tuple[Token, ...], *, company: bool) -> NameComparison:
+    """Align and judge two tokenised names; see the module's docstring for the rules."""
+    q_units = _units(typed)
+    l_units = _units(listed)
+    pairs: list[tuple[float, int, tuple[int, ...], tuple[int, ...], str, Token, Token]] = []
+    for qi, qt in q_units:
+        for li, lt in l_units:
+            if len(qi) > 1 and len(li) > 1:
+                continue
+            score, how = token_similarity(qt, lt)
+            if score <= 0:
+                continue
+            if (len(qi) > 1 or len(li) > 1) and score < TYPO_1:
+                continue
+            if (qt.particle or lt.particle) and score < SAME:
+                continue
+            # Prefer a joined pair that covers more tokens at equal score.
+            pairs.append((score, len(qi) + len(li), qi, li, how, qt, lt))
+    pairs.sort(key=lambda p: (-p[0], -p[1]))
+    used_q: set[int] = set()
+    used_l: set[int] = set()
+    matches: list[tuple[TokenMatch, int, int, bool]] = []
+    for score, _, qi, li, how, qt, lt in pairs:
+        if used_q.intersection(qi) or used_l.intersection(li):
+            continue
+        used_q.update(qi)
+        used_l.update(li)
+        decisive = not all(typed[i].particle or typed[i].generic for i in qi)
+        if len(qi) > 1 or len(li) > 1:
+            how = f"{how}, written {'together' if len(qi) < len(li) else 'apart'}" if how else how
+        matches.append((TokenMatch(qt.raw, lt.raw, score, how), len(qi), len(li), decisive))
+
+    def counts(tok: Token) -> bool:
+        return not tok.particle and not tok.generic
+
+    free_q = tuple(t.raw for i, t in enumerate(typed) if i not in used_q and counts(t) and not t.initial)
+    free_l = tuple(t.raw for i, t in enumerate(listed) if i not in used_l and counts(t) and not t.initial)
+    token_matches = tuple(m for m, *_ in matches)
+    decisive = [m for m, _, _, d in matches if d and m.how != "initial"]
+    listed_count = sum(1 for t in listed if counts(t))
+    typed_count = sum(1 for t in typed if counts(t))
+
+    def refused(reason: str) -> NameComparison:
+        return NameComparison(0.0, token_matches, free_q, free_l, reason)
+
+    if not decisive:
+        return refused("no word in common")
+    if free_q and free_l:
+        return refused(f"'{', '.join(free_q)}' typed where the list has '{', '.join(free_l)}'")
+    if company and free_q:
+        return refused(f"distinctive word '{', '.join(free_q)}' not in the listed name")
+    matched_listed = sum(n for m, _, n, d in matches if d)
+    if not company and listed_count >= 2 and sum(1 for m, *_ in matches if not m.typed in ("",)) < 2:
+        return refused("only one word in common")
+    if not company and listed_count >= 2 and len(decisive) + sum(1 for m in token_matches if m.how == "initial") < 2:
+        return refused("only one word in common")
+    weights = [(m.score, max(a, b)) for m, a, b, d in matches if d or m.how == "initial"]
+    total = sum(w for _, w in weights)
+    mean = sum(s * w for s, w in weights) / total if total else 0.0
+    cover_l = min(1.0, matched_listed / listed_count) if listed_count else 1.0
+    cover_q = min(1.0, (typed_count - len(free_q)) / typed_count) if typed_count else 1.0
+    score = mean * (0.82 + 0.18 * cover_l) * (0.92 + 0.08 * cover_q)
+    return NameComparison(round(score, 4), token_matches, free_q, free_l)
