@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
+from rapidfuzz.distance import DamerauLevenshtein, Levenshtein
 
 from compliance.matching.normalise import Token
 
@@ -47,16 +47,20 @@ class NameComparison:
 def _typo_budget(length: int) -> int:
     if length <= 3:
         return 0
-    if length <= 7:
+    if length <= 9:
         return 1
     return 2
 
 
-def token_similarity(q: Token, l: Token) -> tuple[float, str]:
-    """How close two tokens are, and the words for how they met."""
+def token_similarity(q: Token, l: Token) -> tuple[float, str]:  # noqa: PLR0911 - one rule per way of meeting
+    """How close two tokens are, and the words for how they met.
+
+    Vowels carry the difference between many names whose consonants agree (Mahmoud and Muhammad,
+    Hussein and Hassan), so a spelling variant must agree in consonants *and* nearly in vowels; only a
+    name transliterated from a script that writes no vowels (Arabic, Persian) is compared on its
+    consonants alone.
+    """
     if q.ascii == l.ascii:
-        if q.raw == l.raw and not q.foreign and not l.foreign:
-            return SAME, "same"
         return SAME, "same after transliteration" if (q.foreign or l.foreign) else "same"
     if q.alt == l.alt or q.alt == l.ascii or q.ascii == l.alt:
         return SAME, "same (umlaut written out)"
@@ -66,26 +70,52 @@ def token_similarity(q: Token, l: Token) -> tuple[float, str]:
         return 0.0, ""
     foreign = q.foreign or l.foreign
     shortest = min(len(q.ascii), len(l.ascii))
-    if q.skeleton == l.skeleton and (len(q.skeleton) >= 2 or foreign or shortest <= 4):
-        if len(q.skeleton) >= 2 or JaroWinkler.normalized_similarity(q.ascii, l.ascii) >= 0.7 or foreign:
-            return SPELLING, "transliteration variant" if foreign else "spelling variant"
+    if q.vowels == l.vowels:
+        return SPELLING, "transliteration variant" if foreign else "spelling variant"
+    vowel_distance = Levenshtein.distance(q.vowels, l.vowels)
+    if q.skeleton == l.skeleton and vowel_distance <= 1 and min(len(q.vowels), len(l.vowels)) >= 4:
+        return SPELLING, "transliteration variant" if foreign else "spelling variant"
     dist = DamerauLevenshtein.distance(q.ascii, l.ascii)
     budget = _typo_budget(shortest)
-    if dist <= budget and (shortest > 5 or q.ascii[0] == l.ascii[0]):
+    if dist <= budget and (q.ascii[0] == l.ascii[0] or (dist == 1 and shortest >= 6)):
         return (TYPO_1 if dist == 1 else TYPO_2), f"{dist} letter{'s' if dist > 1 else ''} apart"
-    if q.loose == l.loose and len(q.loose) >= 2:
-        if foreign or JaroWinkler.normalized_similarity(q.ascii, l.ascii) >= 0.8:
-            return TRANSLIT, "transliteration variant"
-    if min(len(q.skeleton), len(l.skeleton)) >= 4 and DamerauLevenshtein.distance(q.skeleton, l.skeleton) == 1:
-        if foreign or JaroWinkler.normalized_similarity(q.ascii, l.ascii) >= 0.85:
-            return TYPO_2, "spelling variant"
-    if foreign and len(q.loose) >= 3 and DamerauLevenshtein.distance(q.loose, l.loose) == 1:
+    if q.vowels.translate(_VOICED) == l.vowels.translate(_VOICED) and min(len(q.vowels), len(l.vowels)) >= 3:
+        return TRANSLIT, "transliteration variant (voiced/unvoiced)"
+    if abjad(q) or abjad(l):
+        # Written without vowels: the consonants are all there is to compare.
+        if q.skeleton == l.skeleton and len(q.skeleton) >= 2:
+            return TRANSLIT, "same consonants (script without vowels)"
+        if q.skeleton == l.skeleton and q.skeleton and max(len(q.ascii), len(l.ascii)) <= 4:
+            return TRANSLIT - 0.05, "same consonants (script without vowels)"
+        if q.loose == l.loose and len(q.loose) >= 2:
+            return TRANSLIT - 0.03, "similar consonants (script without vowels)"
+        if len(q.loose) >= 3 and DamerauLevenshtein.distance(q.loose, l.loose) == 1 and min(len(q.loose), len(l.loose)) >= 3:
+            return TYPO_2, "similar consonants (script without vowels)"
+    elif foreign and q.vowels.translate(_LIQUID) == l.vowels.translate(_LIQUID):
+        return TRANSLIT, "transliteration variant (l/r, voiced/unvoiced)"
+    elif foreign and q.loose == l.loose and len(q.loose) >= 2 and vowel_distance <= 1:
         return TYPO_2, "transliteration variant"
     return 0.0, ""
 
 
+_VOICED = str.maketrans({"g": "k", "d": "t", "b": "p", "j": "c", "z": "s", "v": "f"})
+_LIQUID = str.maketrans({"g": "k", "d": "t", "b": "p", "j": "c", "z": "s", "v": "f", "l": "r"})
+
+
+def abjad(tok: Token) -> bool:
+    """A token transliterated from a script that writes few vowels: its ASCII form has (almost) none."""
+    if not tok.foreign:
+        return False
+    vowels = sum(1 for c in tok.ascii if c in "aeiou")
+    return vowels * 4 < len(tok.ascii)
+
+
+def listed_particle(match: TokenMatch, listed: tuple[Token, ...]) -> bool:
+    return any(t.raw == match.listed and t.particle for t in listed)
+
+
 def _join(tokens: tuple[Token, ...]) -> Token:
-    from compliance.matching.normalise import skeleton
+    from compliance.matching.normalise import skeleton, vowel_form
 
     ascii_ = "".join(t.ascii for t in tokens)
     alt = "".join(t.alt for t in tokens)
@@ -93,7 +123,7 @@ def _join(tokens: tuple[Token, ...]) -> Token:
     from compliance.matching.normalise import _VOICING
 
     return Token(raw=" ".join(t.raw for t in tokens), ascii=ascii_, alt=alt, skeleton=skel,
-                 loose=skel.translate(_VOICING), foreign=any(t.foreign for t in tokens))
+                 loose=skel.translate(_VOICING), vowels=vowel_form(ascii_), foreign=any(t.foreign for t in tokens))
 
 
 def _units(tokens: tuple[Token, ...]) -> list[tuple[tuple[int, ...], Token]]:
@@ -163,6 +193,15 @@ def compare_names(typed: tuple[Token, ...], listed: tuple[Token, ...], *, compan
         return refused("only one word in common")
     if not company and listed_count >= 2 and len(decisive) + sum(1 for m in token_matches if m.how == "initial") < 2:
         return refused("only one word in common")
+    surname = [i for i, t in enumerate(listed) if t.surname and counts(t)]
+    if surname and not used_l.intersection(surname) and not company:
+        return refused("the listed surname is not in the typed name")
+    typos = sum(1 for m in token_matches if "apart" in m.how or m.how.startswith("similar"))
+    exact = sum(1 for m in token_matches if m.score >= SAME and not listed_particle(m, listed))
+    if typos >= 2 and not exact:
+        return refused("every word only approximately alike")
+    if not exact and free_l:
+        return refused("no word alike exactly and listed words missing")
     weights = [(m.score, max(a, b)) for m, a, b, d in matches if d or m.how == "initial"]
     total = sum(w for _, w in weights)
     mean = sum(s * w for s, w in weights) / total if total else 0.0

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from anyascii import anyascii
@@ -25,7 +25,7 @@ from confusable_homoglyphs import confusables
 # Particles join or split freely ("al-Hassan", "Alhassan", "van der Berg"); they never decide.
 PARTICLES = frozenset({
     "al", "el", "ul", "bin", "ibn", "bint", "ben", "binti", "van", "der", "den", "de", "da", "di", "del",
-    "della", "dos", "das", "do", "du", "la", "le", "von", "zu", "ter", "ten", "y", "e", "mac", "st",
+    "della", "dos", "das", "do", "du", "la", "le", "von", "zu", "ter", "ten",
 })
 
 # Legal forms and generic wording of company names: another form is the same company.
@@ -36,7 +36,7 @@ LEGAL_FORMS = frozenset({
     "ltda", "sas", "kft", "sro", "doo", "dd", "ad", "ead", "tov", "pat", "sal", "wll", "bsc", "psc", "qsc",
     "kk", "kabushiki", "kaisha", "sdn", "bhd", "tbk", "pt", "cv", "se", "eood", "sp", "zoo", "spzoo", "aps",
     "ehf", "hf", "bvba", "sprl", "nvsa", "mbh", "ug", "ohg", "sl", "sc", "scs", "snc", "ltdco", "lc",
-    "obshchestvo", "ogranichennoy", "otvetstvennostyu", "aktsionernoe", "obshchestvom", "tovarystvo",
+    "joint", "stock", "liability", "public", "closed", "open", "private", "obshchestvo", "ogranichennoy", "otvetstvennostyu", "aktsionernoe", "obshchestvom", "tovarystvo",
 })
 GENERIC_WORDS = frozenset({
     "the", "and", "of", "for", "group", "holding", "holdings", "trading", "trade", "international", "intl",
@@ -45,7 +45,8 @@ GENERIC_WORDS = frozenset({
 })
 
 _SPLIT = re.compile(r"[\s,;/\\|()\[\]{}\"“”«»]+")
-_INNER_PUNCT = re.compile(r"[-‐‑‒–—_.'’`´ʼʻʹ]+")
+_INNER_PUNCT = re.compile(r"[-‐‑‒–—_.]+")
+_APOSTROPHES = re.compile(r"['’`´ʼʻʹ]+")  # O'Brien, and the ʿayn and hamza of romanised Arabic: joined
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 _CAMEL = re.compile(r"[A-Z][a-z]*|[a-z]+|[0-9]+")
 
@@ -70,9 +71,11 @@ class Token:
     alt: str
     skeleton: str
     loose: str
+    vowels: str  # the spelling with digraphs folded and each run of vowels as one class (a, i, u)
     foreign: bool  # written in another script than Latin: its transliteration is approximate
     particle: bool = False
     generic: bool = False  # a company's legal form or generic word: not distinctive
+    surname: bool = False  # written before the comma of a listed "SURNAME, Given Names"
 
     @property
     def initial(self) -> bool:
@@ -120,6 +123,31 @@ def skeleton(ascii_word: str) -> str:
     return "".join(out)
 
 
+_VOWEL_RUNS = (("eo", "o"), ("eu", "u"), ("ee", "i"), ("oo", "u"), ("ou", "u"), ("ei", "i"), ("ey", "i"),
+               ("ie", "i"), ("ue", "u"), ("ae", "a"), ("oe", "o"))
+_VOWEL_CLASS = {"a": "a", "e": "i", "i": "i", "y": "i", "o": "u", "u": "u"}
+
+
+def vowel_form(ascii_word: str) -> str:
+    """The spelling as heard: transliteration digraphs folded (kh/h, sh/s, x/ks, ...), common vowel
+    digraphs folded (ee/i, ou/u, eo/o), and each vowel as its class (a; e, i, y; o, u), repeats
+    collapsed. Mohammed and Muhammad differ by one class; Mahmoud and Muhammad by more."""
+    word = ascii_word
+    for digraph, sound in _DIGRAPHS:
+        word = word.replace(digraph, sound)
+    for run, vowel in _VOWEL_RUNS:
+        word = word.replace(run, vowel)
+    out: list[str] = []
+    for i, ch in enumerate(word):
+        if ch == "h" and i and word[i - 1] in "kgstcdp":
+            continue
+        ch = _VOWEL_CLASS.get(ch, ch)
+        if out and out[-1] == ch:
+            continue
+        out.append(ch)
+    return "".join(out)
+
+
 def _romanise(word: str) -> list[str]:
     """A word of any script as one or more ASCII words (Chinese and Korean names split by syllable)."""
     scripts = {_script(c) for c in word if c.isalpha()}
@@ -144,16 +172,18 @@ def _tokens_of_word(word: str, company: bool) -> tuple[Token, ...]:
                 continue
             skel = skeleton(piece)
             out.append(Token(
-                raw=f"{word} ({piece})" if foreign and word != piece else piece, ascii=piece, alt=alt_piece, skeleton=skel, loose=skel.translate(_VOICING), foreign=foreign,
-                particle=piece in PARTICLES,
+                raw=f"{word} ({piece})" if foreign and word != piece else piece, ascii=piece, alt=alt_piece, skeleton=skel,
+                loose=skel.translate(_VOICING), vowels=vowel_form(piece), foreign=foreign,
+                # "Lê" and "Văn" (Vietnamese names) are not the particles "le" and "van".
+                particle=piece in PARTICLES and piece == word.lower().strip(".-'’"),
                 generic=company and (piece in LEGAL_FORMS or piece in GENERIC_WORDS),
             ))
     return tuple(out)
 
 
 def _pieces(part: str, alt_part: str) -> list[tuple[str, str]]:
-    a = [_NON_ALNUM.sub("", p.lower()) for p in _INNER_PUNCT.split(part)]
-    b = [_NON_ALNUM.sub("", p.lower()) for p in _INNER_PUNCT.split(alt_part)]
+    a = [_NON_ALNUM.sub("", p.lower()) for p in _INNER_PUNCT.split(_APOSTROPHES.sub("", part))]
+    b = [_NON_ALNUM.sub("", p.lower()) for p in _INNER_PUNCT.split(_APOSTROPHES.sub("", alt_part))]
     if len(a) != len(b):
         b = a
     return list(zip(a, b, strict=True))
@@ -164,8 +194,12 @@ def tokenise(name: str, *, company: bool = False) -> tuple[Token, ...]:
     and "Given Surname" give the same tokens (in another order)."""
     text = unicodedata.normalize("NFKC", name)
     tokens: list[Token] = []
-    for word in _SPLIT.split(text):
-        if word:
+    surname_part, comma, _ = text.partition(",")
+    surname_words = len([w for w in _SPLIT.split(surname_part) if w]) if comma and not company else 0
+    for n, word in enumerate(w for w in _SPLIT.split(text) if w):
+        if n < surname_words:
+            tokens.extend(replace(t, surname=True) for t in _tokens_of_word(word, company))
+        else:
             tokens.extend(_tokens_of_word(word, company))
     if company:
         # Legal forms written with dots or spaces ("L.L.C.", "S. A.") arrive as letters: join runs of

@@ -182,8 +182,8 @@ class Screener:
             result = compare_names(tokens, listed, company=company)
             if result.conflict or result.score <= 0:
                 continue
-            if name.weak and result.score < WEAK_ALIAS_THRESHOLD:
-                continue
+            if name.weak and (result.score < WEAK_ALIAS_THRESHOLD or result.unmatched_typed or result.unmatched_listed):
+                continue  # a weak alias alerts only on the whole alias, nearly exactly
             if best is None or result.score > best[0]:
                 best = (result.score, name, result)
         if best is None:
