@@ -14,6 +14,7 @@ neighbouring tokens may stand for one written together: "Abdul Rahman" / "Abdulr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rapidfuzz.distance import DamerauLevenshtein, Levenshtein
 
@@ -52,7 +53,26 @@ def _typo_budget(length: int) -> int:
     return 2
 
 
-def token_similarity(q: Token, l: Token) -> tuple[float, str]:  # noqa: PLR0911 - one rule per way of meeting
+def token_similarity(q: Token, l: Token) -> tuple[float, str]:
+    """How close two tokens are, and the words for how they met (cached: names repeat)."""
+    return _similarity(q.ascii, q.alt, q.foreign, l.ascii, l.alt, l.foreign, q, l)
+
+
+_SIMILARITY: dict[tuple[str, str, bool, str, str, bool], tuple[float, str]] = {}
+
+
+def _similarity(q_ascii: str, q_alt: str, q_foreign: bool, l_ascii: str, l_alt: str, l_foreign: bool,
+                q: Token, l: Token) -> tuple[float, str]:
+    key = (q_ascii, q_alt, q_foreign, l_ascii, l_alt, l_foreign)
+    found = _SIMILARITY.get(key)
+    if found is None:
+        if len(_SIMILARITY) > 500_000:
+            _SIMILARITY.clear()
+        found = _SIMILARITY[key] = _token_similarity(q, l)
+    return found
+
+
+def _token_similarity(q: Token, l: Token) -> tuple[float, str]:  # noqa: PLR0911 - one rule per way of meeting
     """How close two tokens are, and the words for how they met.
 
     Vowels carry the difference between many names whose consonants agree (Mahmoud and Muhammad,
@@ -114,6 +134,7 @@ def listed_particle(match: TokenMatch, listed: tuple[Token, ...]) -> bool:
     return any(t.raw == match.listed and t.particle for t in listed)
 
 
+@lru_cache(maxsize=200_000)
 def _join(tokens: tuple[Token, ...]) -> Token:
     from compliance.matching.normalise import skeleton, vowel_form
 
@@ -126,7 +147,16 @@ def _join(tokens: tuple[Token, ...]) -> Token:
                  loose=skel.translate(_VOICING), vowels=vowel_form(ascii_), foreign=any(t.foreign for t in tokens))
 
 
-def _units(tokens: tuple[Token, ...]) -> list[tuple[tuple[int, ...], Token]]:
+Units = list[tuple[tuple[int, ...], Token]]
+
+
+@lru_cache(maxsize=100_000)
+def units(tokens: tuple[Token, ...]) -> Units:
+    """Each token, and each run of two or three neighbours written together."""
+    return _units(tokens)
+
+
+def _units(tokens: tuple[Token, ...]) -> Units:
     units: list[tuple[tuple[int, ...], Token]] = [((i,), t) for i, t in enumerate(tokens)]
     for size in (2, 3):
         for i in range(len(tokens) - size + 1):
@@ -137,11 +167,11 @@ def _units(tokens: tuple[Token, ...]) -> list[tuple[tuple[int, ...], Token]]:
     return units
 
 
-def compare_names(typed: tuple[Token, ...], listed: tuple[Token, ...], *, company: bool) -> NameComparison:
-    """Align and judge two tokenised names; see the module's docstring for the rules."""
-    q_units = _units(typed)
-    l_units = _units(listed)
-    pairs: list[tuple[float, int, tuple[int, ...], tuple[int, ...], str, Token, Token]] = []
+Pair = tuple[float, int, tuple[int, ...], tuple[int, ...], str, Token, Token]
+
+
+def _pairs(q_units: Units, l_units: Units, *, joined: bool = False) -> list[Pair]:
+    pairs: list[Pair] = []
     for qi, qt in q_units:
         for li, lt in l_units:
             if len(qi) > 1 and len(li) > 1:
@@ -149,12 +179,36 @@ def compare_names(typed: tuple[Token, ...], listed: tuple[Token, ...], *, compan
             score, how = token_similarity(qt, lt)
             if score <= 0:
                 continue
-            if (len(qi) > 1 or len(li) > 1) and score < TYPO_1:
+            if joined and score < TYPO_1:
                 continue
             if (qt.particle or lt.particle) and score < SAME:
                 continue
-            # Prefer a joined pair that covers more tokens at equal score.
             pairs.append((score, len(qi) + len(li), qi, li, how, qt, lt))
+    return pairs
+
+
+def _taken(pairs: list[Pair]) -> tuple[set[int], set[int]]:
+    used_q: set[int] = set()
+    used_l: set[int] = set()
+    for _score, _, qi, li, *_ in sorted(pairs, key=lambda p: (-p[0], -p[1])):
+        if used_q.intersection(qi) or used_l.intersection(li):
+            continue
+        used_q.update(qi)
+        used_l.update(li)
+    return used_q, used_l
+
+
+def compare_names(typed: tuple[Token, ...], listed: tuple[Token, ...], *, company: bool) -> NameComparison:
+    """Align and judge two tokenised names; see the module's docstring for the rules."""
+    singles_q = [((i,), t) for i, t in enumerate(typed)]
+    singles_l = [((i,), t) for i, t in enumerate(listed)]
+    pairs = _pairs(singles_q, singles_l)
+    used_q, used_l = _taken(pairs)
+    if len(used_q) < len(typed) and len(used_l) < len(listed):
+        # Words left over on both sides: maybe written together on one side ("Abdulrahman",
+        # "Jinping", "Albaghdadi"); only then are the neighbours joined and compared.
+        pairs = pairs + _pairs(units(typed), [u for u in units(listed) if len(u[0]) > 1], joined=True) \
+            + _pairs([u for u in units(typed) if len(u[0]) > 1], singles_l, joined=True)
     pairs.sort(key=lambda p: (-p[0], -p[1]))
     used_q: set[int] = set()
     used_l: set[int] = set()

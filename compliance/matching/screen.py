@@ -1,7 +1,7 @@
 """Screening a query against listed entries through an in-memory candidate index.
 
-The index maps keys of each listed token (its consonant skeleton, its voicing-folded skeleton, its
-first and last three letters, and the same for neighbouring tokens written together) to the entries
+The index maps keys of each listed token (its vowel form, its consonant skeleton, its voicing-folded
+skeleton, the skeleton less one consonant, and the same for neighbouring tokens written together) to the entries
 that carry it. A query looks up its own keys and fully compares only the entries that share keys
 with two of its words (one for names of one word), never the whole list.
 """
@@ -92,11 +92,13 @@ class Hit:
 
 
 def _keys(tok: Token) -> set[str]:
-    keys = {"s:" + tok.skeleton, "l:" + tok.loose}
-    if len(tok.ascii) >= 4:
-        keys.add("p:" + tok.ascii[:3])
-        keys.add("e:" + tok.ascii[-3:])
-    else:
+    """Index keys of a token: its vowel form (spelling variants), its skeleton and voicing-folded
+    skeleton (transliterations), and the skeleton less one consonant (a typing error in a consonant)."""
+    keys = {"v:" + tok.vowels, "s:" + tok.skeleton, "l:" + tok.loose}
+    skel = tok.skeleton
+    if len(skel) >= 3:
+        keys.update("s:" + skel[:i] + skel[i + 1:] for i in range(len(skel)))
+    elif len(skel) <= 1:
         keys.add("a:" + tok.ascii)
     return keys
 
