@@ -53,26 +53,26 @@ def _typo_budget(length: int) -> int:
     return 2
 
 
-def token_similarity(q: Token, l: Token) -> tuple[float, str]:
+def token_similarity(q: Token, other: Token) -> tuple[float, str]:
     """How close two tokens are, and the words for how they met (cached: names repeat)."""
-    return _similarity(q.ascii, q.alt, q.foreign, l.ascii, l.alt, l.foreign, q, l)
+    return _similarity(q.ascii, q.alt, q.foreign, other.ascii, other.alt, other.foreign, q, other)
 
 
 _SIMILARITY: dict[tuple[str, str, bool, str, str, bool], tuple[float, str]] = {}
 
 
 def _similarity(q_ascii: str, q_alt: str, q_foreign: bool, l_ascii: str, l_alt: str, l_foreign: bool,
-                q: Token, l: Token) -> tuple[float, str]:
+                q: Token, other: Token) -> tuple[float, str]:
     key = (q_ascii, q_alt, q_foreign, l_ascii, l_alt, l_foreign)
     found = _SIMILARITY.get(key)
     if found is None:
         if len(_SIMILARITY) > 500_000:
             _SIMILARITY.clear()
-        found = _SIMILARITY[key] = _token_similarity(q, l)
+        found = _SIMILARITY[key] = _token_similarity(q, other)
     return found
 
 
-def _token_similarity(q: Token, l: Token) -> tuple[float, str]:  # noqa: PLR0911 - one rule per way of meeting
+def _token_similarity(q: Token, lt: Token) -> tuple[float, str]:  # noqa: PLR0911 - one rule per way of meeting
     """How close two tokens are, and the words for how they met.
 
     Vowels carry the difference between many names whose consonants agree (Mahmoud and Muhammad,
@@ -80,40 +80,40 @@ def _token_similarity(q: Token, l: Token) -> tuple[float, str]:  # noqa: PLR0911
     name transliterated from a script that writes no vowels (Arabic, Persian) is compared on its
     consonants alone.
     """
-    if q.ascii == l.ascii:
-        return SAME, "same after transliteration" if (q.foreign or l.foreign) else "same"
-    if q.alt == l.alt or q.alt == l.ascii or q.ascii == l.alt:
+    if q.ascii == lt.ascii:
+        return SAME, "same after transliteration" if (q.foreign or lt.foreign) else "same"
+    if q.alt == lt.alt or q.alt == lt.ascii or q.ascii == lt.alt:
         return SAME, "same (umlaut written out)"
-    if q.initial or l.initial:
-        if q.ascii[0] == l.ascii[0] and not (q.initial and l.initial):
+    if q.initial or lt.initial:
+        if q.ascii[0] == lt.ascii[0] and not (q.initial and lt.initial):
             return INITIAL, "initial"
         return 0.0, ""
-    foreign = q.foreign or l.foreign
-    shortest = min(len(q.ascii), len(l.ascii))
-    if q.vowels == l.vowels:
+    foreign = q.foreign or lt.foreign
+    shortest = min(len(q.ascii), len(lt.ascii))
+    if q.vowels == lt.vowels:
         return SPELLING, "transliteration variant" if foreign else "spelling variant"
-    vowel_distance = Levenshtein.distance(q.vowels, l.vowels)
-    if q.skeleton == l.skeleton and vowel_distance <= 1 and min(len(q.vowels), len(l.vowels)) >= 4:
+    vowel_distance = Levenshtein.distance(q.vowels, lt.vowels)
+    if q.skeleton == lt.skeleton and vowel_distance <= 1 and min(len(q.vowels), len(lt.vowels)) >= 4:
         return SPELLING, "transliteration variant" if foreign else "spelling variant"
-    dist = DamerauLevenshtein.distance(q.ascii, l.ascii)
+    dist = DamerauLevenshtein.distance(q.ascii, lt.ascii)
     budget = _typo_budget(shortest)
-    if dist <= budget and (q.ascii[0] == l.ascii[0] or (dist == 1 and shortest >= 6)):
+    if dist <= budget and (q.ascii[0] == lt.ascii[0] or (dist == 1 and shortest >= 6)):
         return (TYPO_1 if dist == 1 else TYPO_2), f"{dist} letter{'s' if dist > 1 else ''} apart"
-    if q.vowels.translate(_VOICED) == l.vowels.translate(_VOICED) and min(len(q.vowels), len(l.vowels)) >= 3:
+    if q.vowels.translate(_VOICED) == lt.vowels.translate(_VOICED) and min(len(q.vowels), len(lt.vowels)) >= 3:
         return TRANSLIT, "transliteration variant (voiced/unvoiced)"
-    if abjad(q) or abjad(l):
+    if abjad(q) or abjad(lt):
         # Written without vowels: the consonants are all there is to compare.
-        if q.skeleton == l.skeleton and len(q.skeleton) >= 2:
+        if q.skeleton == lt.skeleton and len(q.skeleton) >= 2:
             return TRANSLIT, "same consonants (script without vowels)"
-        if q.skeleton == l.skeleton and q.skeleton and max(len(q.ascii), len(l.ascii)) <= 4:
+        if q.skeleton == lt.skeleton and q.skeleton and max(len(q.ascii), len(lt.ascii)) <= 4:
             return TRANSLIT - 0.05, "same consonants (script without vowels)"
-        if q.loose == l.loose and len(q.loose) >= 2:
+        if q.loose == lt.loose and len(q.loose) >= 2:
             return TRANSLIT - 0.03, "similar consonants (script without vowels)"
-        if len(q.loose) >= 3 and DamerauLevenshtein.distance(q.loose, l.loose) == 1 and min(len(q.loose), len(l.loose)) >= 3:
+        if len(q.loose) >= 3 and DamerauLevenshtein.distance(q.loose, lt.loose) == 1 and min(len(q.loose), len(lt.loose)) >= 3:
             return TYPO_2, "similar consonants (script without vowels)"
-    elif foreign and q.vowels.translate(_LIQUID) == l.vowels.translate(_LIQUID):
+    elif foreign and q.vowels.translate(_LIQUID) == lt.vowels.translate(_LIQUID):
         return TRANSLIT, "transliteration variant (l/r, voiced/unvoiced)"
-    elif foreign and q.loose == l.loose and len(q.loose) >= 2 and vowel_distance <= 1:
+    elif foreign and q.loose == lt.loose and len(q.loose) >= 2 and vowel_distance <= 1:
         return TYPO_2, "transliteration variant"
     return 0.0, ""
 
@@ -200,11 +200,11 @@ def _taken(pairs: list[Pair]) -> tuple[set[int], set[int]]:
 
 def compare_names(typed: tuple[Token, ...], listed: tuple[Token, ...], *, company: bool) -> NameComparison:
     """Align and judge two tokenised names; see the module's docstring for the rules."""
-    singles_q = [((i,), t) for i, t in enumerate(typed)]
-    singles_l = [((i,), t) for i, t in enumerate(listed)]
+    singles_q: Units = [((i,), t) for i, t in enumerate(typed)]
+    singles_l: Units = [((i,), t) for i, t in enumerate(listed)]
     pairs = _pairs(singles_q, singles_l)
-    used_q, used_l = _taken(pairs)
-    if len(used_q) < len(typed) and len(used_l) < len(listed):
+    first_q, first_l = _taken(pairs)
+    if len(first_q) < len(typed) and len(first_l) < len(listed):
         # Words left over on both sides: maybe written together on one side ("Abdulrahman",
         # "Jinping", "Albaghdadi"); only then are the neighbours joined and compared.
         pairs = pairs + _pairs(units(typed), [u for u in units(listed) if len(u[0]) > 1], joined=True) \
@@ -218,10 +218,10 @@ def compare_names(typed: tuple[Token, ...], listed: tuple[Token, ...], *, compan
             continue
         used_q.update(qi)
         used_l.update(li)
-        decisive = not all(typed[i].particle or typed[i].generic for i in qi)
+        counts_for_name = not all(typed[i].particle or typed[i].generic for i in qi)
         if len(qi) > 1 or len(li) > 1:
             how = f"{how}, written {'together' if len(qi) < len(li) else 'apart'}" if how else how
-        matches.append((TokenMatch(qt.raw, lt.raw, score, how), len(qi), len(li), decisive))
+        matches.append((TokenMatch(qt.raw, lt.raw, score, how), len(qi), len(li), counts_for_name))
 
     def counts(tok: Token) -> bool:
         return not tok.particle and not tok.generic
@@ -243,8 +243,6 @@ def compare_names(typed: tuple[Token, ...], listed: tuple[Token, ...], *, compan
     if company and free_q:
         return refused(f"distinctive word '{', '.join(free_q)}' not in the listed name")
     matched_listed = sum(n for m, _, n, d in matches if d)
-    if not company and listed_count >= 2 and sum(1 for m, *_ in matches if not m.typed in ("",)) < 2:
-        return refused("only one word in common")
     if not company and listed_count >= 2 and len(decisive) + sum(1 for m in token_matches if m.how == "initial") < 2:
         return refused("only one word in common")
     surname = [i for i, t in enumerate(listed) if t.surname and counts(t)]

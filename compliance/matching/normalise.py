@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -148,16 +149,21 @@ def vowel_form(ascii_word: str) -> str:
     return "".join(out)
 
 
+# The transliterator: anyascii, chosen by measuring it against Unidecode and ICU's Any-Latin on the
+# labelled set (tests/compliance/measure_libraries.py); swappable for that measurement only.
+transliterate: Callable[[str], str] = anyascii
+
+
 def _romanise(word: str) -> list[str]:
     """A word of any script as one or more ASCII words (Chinese and Korean names split by syllable)."""
     scripts = {_script(c) for c in word if c.isalpha()}
     if scripts <= {"latin"}:
-        return [anyascii(word)]
+        return [transliterate(word)]
     if scripts & {"cjk", "hangul"}:
-        return [part for part in _CAMEL.findall(anyascii(word))]
+        return [part for chunk in transliterate(word).split() for part in _CAMEL.findall(chunk)]
     if "arabic" in scripts and word.startswith("ال") and len(word) > 3:
-        return ["al", anyascii(word[2:])]
-    return [anyascii(word)]
+        return ["al", transliterate(word[2:])]
+    return [transliterate(word)]
 
 
 @lru_cache(maxsize=200_000)
@@ -170,12 +176,15 @@ def _tokens_of_word(word: str, company: bool) -> tuple[Token, ...]:
         for piece, alt_piece in _pieces(part, alt_part):
             if not piece:
                 continue
+            # "Lê" and "Văn" (Vietnamese names) are not the particles "le" and "van".
+            particle = piece in PARTICLES and (foreign or word.isascii())
+            if particle and piece in ("el", "ul"):
+                piece = alt_piece = "al"  # the Arabic article however it is romanised
             skel = skeleton(piece)
             out.append(Token(
                 raw=f"{word} ({piece})" if foreign and word != piece else piece, ascii=piece, alt=alt_piece, skeleton=skel,
                 loose=skel.translate(_VOICING), vowels=vowel_form(piece), foreign=foreign,
-                # "Lê" and "Văn" (Vietnamese names) are not the particles "le" and "van".
-                particle=piece in PARTICLES and piece == word.lower().strip(".-'’"),
+                particle=particle,
                 generic=company and (piece in LEGAL_FORMS or piece in GENERIC_WORDS),
             ))
     return tuple(out)
