@@ -18,7 +18,7 @@ from functools import lru_cache
 
 from rapidfuzz.distance import DamerauLevenshtein, Levenshtein
 
-from compliance.matching.normalise import Token
+from compliance.matching.normalise import _VOWEL_RUNS, Token
 
 SAME = 1.0
 SPELLING = 0.93
@@ -90,10 +90,12 @@ def _token_similarity(q: Token, lt: Token) -> tuple[float, str]:  # noqa: PLR091
         return 0.0, ""
     foreign = q.foreign or lt.foreign
     shortest = min(len(q.ascii), len(lt.ascii))
-    if q.vowels == lt.vowels:
+    if q.vowels == lt.vowels and (shortest > 4 or _vowel_runs(q.ascii) == _vowel_runs(lt.ascii)):
+        # Short syllables (Zhou and Zhu, Vo and Vu) must agree in their very vowels.
         return SPELLING, "transliteration variant" if foreign else "spelling variant"
     vowel_distance = Levenshtein.distance(q.vowels, lt.vowels)
-    if q.skeleton == lt.skeleton and vowel_distance <= 1 and min(len(q.vowels), len(lt.vowels)) >= 4:
+    if (q.skeleton == lt.skeleton and vowel_distance <= 1 and min(len(q.vowels), len(lt.vowels)) >= 4
+            and _same_frame(q.vowels, lt.vowels)):
         return SPELLING, "transliteration variant" if foreign else "spelling variant"
     dist = DamerauLevenshtein.distance(q.ascii, lt.ascii)
     budget = _typo_budget(shortest)
@@ -116,6 +118,24 @@ def _token_similarity(q: Token, lt: Token) -> tuple[float, str]:  # noqa: PLR091
     elif foreign and q.loose == lt.loose and len(q.loose) >= 2 and vowel_distance <= 1:
         return TYPO_2, "transliteration variant"
     return 0.0, ""
+
+
+def _vowel_runs(word: str) -> str:
+    for run, vowel in _VOWEL_RUNS:
+        word = word.replace(run, vowel)
+    return word
+
+
+def _first_vowel(form: str) -> str:
+    return next((c for c in form if c in "aiu"), "")
+
+
+def _same_frame(a: str, b: str) -> bool:
+    """Two vowel forms one vowel apart are one name only if they start with the same vowel
+    (Shevchenko is not Savchenko) and, when one is longer, agree at both ends (Qasim is not Kazemi)."""
+    if _first_vowel(a) != _first_vowel(b):
+        return False
+    return len(a) == len(b) or (a[0] == b[0] and a[-1] == b[-1])
 
 
 _VOICED = str.maketrans({"g": "k", "d": "t", "b": "p", "j": "c", "z": "s", "v": "f"})

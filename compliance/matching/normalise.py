@@ -4,7 +4,7 @@ No Django here: the matcher is pure Python so that it can be loaded once per pro
 
 A token keeps several *forms*, so that a comparison can say how two spellings met:
 - `ascii`: the token transliterated to ASCII (anyascii, measured against Unidecode and ICU, see
-  tests/compliance/data/README.md) and lower-cased;
+  tests/compliance/measure_libraries.py) and lower-cased;
 - `alt`: German-style folding of umlauts (ü -> ue) so that "Müller" and "Mueller" meet exactly;
 - `skeleton`: the consonant skeleton after the usual transliteration digraphs are folded (kh/h,
   sh/s, ph/f, x/ks, q/k, ...) and vowels dropped, which makes Mohammed, Muhammad and Mohamad one key;
