@@ -111,7 +111,9 @@ def _token_similarity(q: Token, lt: Token) -> tuple[float, str]:  # noqa: PLR091
             return TRANSLIT - 0.05, "same consonants (script without vowels)"
         if q.loose == lt.loose and len(q.loose) >= 2:
             return TRANSLIT - 0.03, "similar consonants (script without vowels)"
-        if len(q.loose) >= 3 and DamerauLevenshtein.distance(q.loose, lt.loose) == 1 and min(len(q.loose), len(lt.loose)) >= 3:
+        if DamerauLevenshtein.distance(q.loose, lt.loose) == 1 and min(len(q.loose), len(lt.loose)) >= 2 \
+                and q.loose[0] == lt.loose[0]:
+            # One consonant apart: letters such as ض, ظ, ذ are romanised d, z or dh as the language has it.
             return TYPO_2, "similar consonants (script without vowels)"
     elif foreign and q.vowels.translate(_LIQUID) == lt.vowels.translate(_LIQUID):
         return TRANSLIT, "transliteration variant (l/r, voiced/unvoiced)"
