@@ -198,7 +198,7 @@ def _remarks(entry: ParsedEntry, remarks: str, src: str, line: int) -> None:
                     raise ValueError(f"unknown country {name!r}")
                 entry.countries.add(code)
         except ValueError as exc:
-            raise ListFormatError(src, line, "Remarks", str(exc)) from exc
+            raise ListFormatError(src, line, "Remarks", f"{part!r}: {exc}") from exc
     for weak in re.findall(r"a\.k\.a\.\s+[\"'‘“]([^\"'’”]+)[\"'’”]", remarks):
         entry.names.append(ListedName(weak.strip(), "aka", weak=True))
 
