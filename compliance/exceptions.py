@@ -1,0 +1,20 @@
+"""Errors of the compliance services, with a code and a message for staff."""
+
+from __future__ import annotations
+
+from crm.lib.errors import DomainError
+
+
+class WatchlistRefused(DomainError):
+    """A list file that does not follow its layout: nothing of it was loaded."""
+
+    default_code = "watchlist_refused"
+
+    def __init__(self, message: str, *, source: str = "", line: int | None = None, field: str = "") -> None:
+        super().__init__(message)
+        self.source, self.line, self.field = source, line, field
+
+
+class WatchlistUnknown(DomainError):
+    default_code = "watchlist_unknown"
+    status_code = 404
