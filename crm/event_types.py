@@ -96,26 +96,6 @@ declare("task.completed", payload=TaskRef, description="A task was marked done."
 declare("task.reopened", payload=TaskRef, description="A done task was opened again.")
 declare("task.rescheduled", payload=TaskRescheduled, description="A task's due time or reminder changed.")
 
-# --- email ----------------------------------------------------------------------------------------
-
-
-class EmailSent(TypedDict):
-    email: CodeText
-    template: str
-    language: str
-    subject: str
-    to: str  # masked
-    sent_by: str  # a user's code or "automation:<rule>"
-
-
-class EmailFailed(EmailSent):
-    error: str
-    attempts: int
-
-
-declare("email.sent", payload=EmailSent, description="An email to a client was sent.")
-declare("email.failed", payload=EmailFailed, description="An email to a client could not be sent (gave up).")
-
 # --- staff ----------------------------------------------------------------------------------------
 
 

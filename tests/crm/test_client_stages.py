@@ -14,10 +14,11 @@ from crm.events import emit
 from crm.exceptions import NotAllowed, StageRefused, ValidationFailed
 from crm.models import AuditLog, Client, Event, RoleCode, Stage
 from crm.services import client_stage_change, client_stage_override, client_stage_prove
-from crm.stages import CREATABLE_STAGES, ORDINARY_MOVES, Proof, stage_label
+from crm.stages import CREATABLE_STAGES, ORDINARY_MOVES, stage_label
 from tests import event_payloads as payloads
 from tests.crm.api_support import KeyClient, assert_error, new_key, session_client
 from tests.factories import client_reach_stage, make_brand, make_client, make_desk, make_user
+from trading.event_types import FIRST_TRADE
 
 pytestmark = pytest.mark.django_db
 
@@ -183,7 +184,7 @@ def test_a_proof_never_moves_a_client_back_nor_reopens_one(world):
 
 def test_a_first_trade_brings_a_dormant_client_back_to_active(world):
     client = _at(world, Stage.DORMANT)
-    client_stage_prove(client=client, proof=Proof.FIRST_TRADE)
+    client_stage_prove(client=client, proof=FIRST_TRADE)
     assert client.stage == Stage.ACTIVE
 
 
