@@ -10,7 +10,6 @@ from types import SimpleNamespace
 import pytest
 from django.db import connection, transaction
 
-from automation import events
 from automation import services as automation
 from automation.models import AutomationRule, AutomationRun, RunStatus
 from automation.services import (
@@ -20,6 +19,7 @@ from automation.services import (
     automation_seed_playbook,
     run_explanation,
 )
+from crm import events
 from crm.exceptions import NotAllowed, ValidationFailed
 from crm.models import AuditLog, Event, Notification, RoleCode, Task
 from crm.registry import PLAYBOOK, PLAYBOOK_TEMPLATES

@@ -11,7 +11,6 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
-from crm.management.commands.seed_demo import Command
 from django.contrib.auth import authenticate
 from django.core.management import call_command
 from django.db import transaction
@@ -20,6 +19,7 @@ from django.utils import timezone
 
 import demo
 from crm.models import Brand, Client, Desk, Event, EventDelivery, Note, Role, RoleCode, Stage, Task, User
+from demo.management.commands.seed_demo import Command
 from emails.models import EmailTemplate, OutboundEmail
 
 CLIENTS = 200
