@@ -38,7 +38,7 @@ class ClientUpdated(TypedDict):
 
 # "from" is a keyword: the functional form. `via` (crm.stages): "move" (an ordinary move by staff, the
 # API or the system), "override" (an administrator's correction) or the name of the proof's event
-# ("kyc.approved", "wallet.first_deposit", "trading.first_trade"); absent on events written before it.
+# (as the app that emits it registered it); absent on events written before it.
 ClientStageChanged = TypedDict("ClientStageChanged", {"from": str, "to": str, "reason": str,
                                                       "via": NotRequired[str]})
 RefChange = TypedDict("RefChange", {"from": Ref | None, "to": Ref | None})
