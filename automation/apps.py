@@ -29,3 +29,6 @@ class AutomationConfig(AppConfig):
         )
         # The event catalogue lists the rules that listen to each event.
         rule_listeners_register(catalogue_rule_listeners)
+        # The rules' subscription to the event stream, after every app's handlers (crm's ready found
+        # those): a rule judges an event once the apps have acted on it.
+        from automation import subscriber  # noqa: F401

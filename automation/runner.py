@@ -1,6 +1,6 @@
 """The engine: judges each event by the rules it triggers, runs their actions, fires delayed runs.
 
-Once: the engine is one wildcard subscriber of the outbox (automation.handlers), which gives
+Once: the engine is one wildcard subscriber of the outbox (automation.subscriber), which gives
 it each event once; a unique (rule, event) constraint makes a rule judge an event once even if
 it were asked again. Scheduled runs are fired by a beat task that locks them FOR UPDATE SKIP
 LOCKED and runs each one's actions in the same transaction as its status change, so

@@ -15,7 +15,7 @@ actions are rolled back), scheduled, or cancelled (by which event).
     playbook.py    automation_seed_playbook: the brokers' usual rules and templates
 
 The actions themselves are automation.actions; the subscription to the event stream is
-automation.handlers.
+automation.subscriber.
 """
 
 from automation.conditions import CLIENT_FIELDS, OPERATORS, conditions_clean, conditions_evaluate

@@ -1,4 +1,6 @@
-"""The automation engine's subscription to the domain-event stream (found by crm.events' handler autodiscovery).
+"""The automation engine's subscription to the domain-event stream, imported by
+AutomationConfig.ready after every app's handlers (crm.events autodiscovery), so that rules see
+what those handlers did.
 
 One wildcard handler: the outbox gives it every event once (a delivery row per event), inside
 the outbox's transaction, and it judges the event by the brand's automation rules.
