@@ -551,7 +551,7 @@ def test_beat_task_is_registered_and_scheduled(settings):
 def test_a_rule_saved_by_another_process_is_seen_once_its_version_is_published(world):
     from django.core.cache import cache
 
-    from automation.services import runner
+    from automation import runner
 
     runner._relevant_pairs()  # this process has looked at the rules
     # Another process saves a rule (a raw row: its in-process cache clearing happened over there).
