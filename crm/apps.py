@@ -23,8 +23,6 @@ class CrmConfig(AppConfig):
         # The user's saved language applies from the first page after any sign-in.
         from django.contrib.auth.signals import user_logged_in
 
-        # Automation rules on the event stream; the composer's notice of a failed email to its author.
-        from crm import automation_handlers, composer  # noqa: F401
         from crm.lib.middleware import language_on_login
 
         user_logged_in.connect(language_on_login, dispatch_uid="crm.language_on_login")
@@ -55,7 +53,6 @@ class CrmConfig(AppConfig):
 def _contribute_core() -> None:
     """The core registers its own roles, menu, tabs and timeline the way every app does."""
     from crm.api_routers import CORE_API_SCOPES
-    from crm.email_templates import EMAIL_TIMELINE
     from crm.navigation import CORE_NAVIGATION
     from crm.registry import contribute
     from crm.roles import CORE_CUSTOM_PERMISSIONS, CORE_PERMISSIONS
@@ -63,4 +60,4 @@ def _contribute_core() -> None:
     from crm.timeline import CORE_TIMELINE
 
     contribute("crm", permissions=CORE_PERMISSIONS, custom_permissions=CORE_CUSTOM_PERMISSIONS,
-               navigation=CORE_NAVIGATION, api_scopes=CORE_API_SCOPES, tabs=CORE_TABS, timeline=[*CORE_TIMELINE, *EMAIL_TIMELINE])
+               navigation=CORE_NAVIGATION, api_scopes=CORE_API_SCOPES, tabs=CORE_TABS, timeline=CORE_TIMELINE)

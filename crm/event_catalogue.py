@@ -42,7 +42,7 @@ __all__ = [
     "declare", "declared", "event_type", "payload_problem",
 ]
 
-EVENT_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")  # as crm.automation accepts
+EVENT_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")  # as the automation rules accept
 
 
 class EventContractError(Exception):
@@ -473,18 +473,28 @@ class Catalogue:
         return [row for row in self.rows if row.event is None]
 
 
+# Where the rules that listen to events come from (the automation app registers its rules from its
+# AppConfig.ready): each source returns its listeners as (event name, RuleListener) pairs.
+_rule_sources: list[Callable[[], Iterable[tuple[str, RuleListener]]]] = []
+
+
+def rule_listeners_register(source: Callable[[], Iterable[tuple[str, RuleListener]]]) -> None:
+    """Add `source` to the catalogue's listeners (once, however often it is registered)."""
+    if source not in _rule_sources:
+        _rule_sources.append(source)
+
+
 def catalogue_overview() -> Catalogue:
-    """Every declared event with its payload and listeners (handlers, automation rules by brand),
-    plus the names something listens to that no app declares. One query."""
+    """Every declared event with its payload and listeners (handlers, and the rules the registered
+    sources name: automation rules by brand), plus the names something listens to that no app
+    declares."""
     from crm import events
-    from crm.models import AutomationRule
 
     handlers: dict[str, list[str]] = {name: sorted(h.name for h in hs) for name, hs in events._registry.items() if hs}
     rules: dict[str, list[RuleListener]] = {}
-    for rule in AutomationRule.objects.select_related("brand").order_by("brand__name", "name"):
-        for name, cancels in [(rule.trigger, False), *((n, True) for n in rule.cancel_on or [])]:
-            rules.setdefault(name, []).append(RuleListener(
-                brand=rule.brand.name, name=rule.name, code=str(rule.code), is_active=rule.is_active, cancels=cancels))
+    for source in _rule_sources:
+        for name, listener in source():
+            rules.setdefault(name, []).append(listener)
     names = sorted({*_types, *handlers, *rules})
     rows = [CatalogueRow(name=name, event=_types.get(name),
                          fields=_types[name].fields() if name in _types else [],

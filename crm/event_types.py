@@ -38,7 +38,7 @@ class ClientUpdated(TypedDict):
 
 # "from" is a keyword: the functional form. `via` (crm.stages): "move" (an ordinary move by staff, the
 # API or the system), "override" (an administrator's correction) or the name of the proof's event
-# ("kyc.approved", "wallet.first_deposit", "trading.first_trade"); absent on events written before it.
+# (as the app that emits it registered it); absent on events written before it.
 ClientStageChanged = TypedDict("ClientStageChanged", {"from": str, "to": str, "reason": str,
                                                       "via": NotRequired[str]})
 RefChange = TypedDict("RefChange", {"from": Ref | None, "to": Ref | None})
@@ -95,26 +95,6 @@ declare("task.created", payload=TaskCreated, description="A task about a client 
 declare("task.completed", payload=TaskRef, description="A task was marked done.")
 declare("task.reopened", payload=TaskRef, description="A done task was opened again.")
 declare("task.rescheduled", payload=TaskRescheduled, description="A task's due time or reminder changed.")
-
-# --- email ----------------------------------------------------------------------------------------
-
-
-class EmailSent(TypedDict):
-    email: CodeText
-    template: str
-    language: str
-    subject: str
-    to: str  # masked
-    sent_by: str  # a user's code or "automation:<rule>"
-
-
-class EmailFailed(EmailSent):
-    error: str
-    attempts: int
-
-
-declare("email.sent", payload=EmailSent, description="An email to a client was sent.")
-declare("email.failed", payload=EmailFailed, description="An email to a client could not be sent (gave up).")
 
 # --- staff ----------------------------------------------------------------------------------------
 

@@ -1,9 +1,7 @@
-"""Filters of crm's lists (django-filter, on crm.listing's base): the client list, the audit log
-and the automation run log."""
+"""Filters of crm's lists (django-filter, on crm.listing's base): the client list and the audit log."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -13,16 +11,14 @@ from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from crm import selectors
-from crm.automation import automation_rules
 from crm.forms import (
     DeskChoiceField,
-    ListedModelChoiceField,
     PlainSelect,
     UserCodeChoiceField,
     visible_brands,
 )
 from crm.listing import DayFilter, ListFilterForm, ListFilterSet, ModelChoiceFilter
-from crm.models import Brand, Client, Desk, RunStatus, Stage, User
+from crm.models import Brand, Client, Desk, Stage, User
 
 # --- the client list -----------------------------------------------------------------------------
 
@@ -134,40 +130,3 @@ class AuditFilter(ListFilterSet):
         if value == SYSTEM:
             return queryset.filter(actor_id__isnull=True)
         return queryset.filter(actor_id__in=User.objects.filter(code=value).values("pk"))
-
-
-# --- the automation run log ------------------------------------------------------------------------
-
-
-class RuleChoiceField(ListedModelChoiceField):
-    def label_from_instance(self, obj: Any) -> str:
-        return f"{obj.name} ({obj.brand.code})"
-
-
-class RunFilterForm(ListFilterForm):
-    def clean_client(self) -> uuid.UUID | str:
-        value = (self.cleaned_data.get("client") or "").strip()
-        if not value:
-            return ""
-        try:
-            code = uuid.UUID(value)
-        except ValueError:
-            code = None
-        if code is None or not Client.objects.filter(code=code).exists():
-            raise forms.ValidationError(_("No client has this code."))
-        return code
-
-
-class RunFilter(ListFilterSet):
-    """The automation run log's filters."""
-
-    brand = ModelChoiceFilter(label=_("Brand"), queryset=Brand.objects.filter(is_active=True).order_by("name"),
-                              to_field_name="code", empty_label=_("All brands"), widget=PlainSelect)
-    rule = ModelChoiceFilter(label=_("Rule"), queryset=automation_rules(), to_field_name="code",
-                             field_class=RuleChoiceField, empty_label=_("All rules"), widget=PlainSelect)
-    status = django_filters.ChoiceFilter(label=_("Status"), choices=RunStatus.choices, empty_label=_("Any"),
-                                         widget=PlainSelect)
-    client = django_filters.CharFilter(label=_("Client code"), max_length=40, field_name="client__code")
-
-    class Meta:
-        form = RunFilterForm

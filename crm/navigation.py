@@ -45,8 +45,6 @@ CORE_NAVIGATION = [
     NavItem("tasks", _("My tasks"), "task_list", "check", order=30),
     NavItem("notifications", _("Notifications"), "notification_list", "bell", order=40),
     NavItem("jobs", _("My jobs"), "job_list", "check", order=190),
-    NavItem("automation", _("Automation"), "automation_rule_list", "flag", admin_only=True, order=800),
-    NavItem("email_templates", _("Email templates"), "email_template_list", "mail", admin_only=True, order=810),
     NavItem("deliveries", _("Event deliveries"), "delivery_list", "alert", admin_only=True, order=820),
     NavItem("event_catalogue", _("Event catalogue"), "event_catalogue", "note", admin_only=True, order=830),
     NavItem("audit", _("Audit log"), "audit_list", "shield", permission="crm.view_auditlog", order=840),

@@ -57,8 +57,6 @@ _ADMIN = sorted({
     *_model_perms("note"), *_model_perms("task"), "crm.view_notification",
     *_model_perms("brand"), *_model_perms("desk"), *_model_perms("user"), *_model_perms("role", ("view", "change")),
     *_model_perms("apikey", ("view", "add", "change")),
-    *_model_perms("automationrule"), *_model_perms("emailtemplate", ("view", "add", "change")),
-    "crm.view_automationrun",
     "crm.view_event", "crm.view_eventdelivery", "crm.change_eventdelivery",
     # The audit trail is read-only for everyone: the database refuses changes anyway.
     "crm.view_auditlog", "crm.view_accessevent",

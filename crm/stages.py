@@ -6,9 +6,11 @@ Three ways move a client (crm.services):
 - `client_stage_change`: an ordinary move of `ORDINARY_MOVES` (a lead registers, a client goes
   dormant or is closed, a closed client is reopened with a reason). Staff pages and the API use it.
 - `client_stage_prove`: verified, funded and active are facts about the client that only the
-  services holding the evidence establish: an approved KYC review ("kyc.approved"), a first
-  confirmed deposit ("wallet.first_deposit"), a first trade ("trading.first_trade"). Each proof moves
-  the client forward from the stages of `PROOFS` and never back.
+  services holding the evidence establish (an approved KYC review, a first confirmed deposit, a
+  first trade). The core does not know those apps' events: each app registers what proves a stage,
+  with `register_stage_proof` from its AppConfig.ready (the event that carries the evidence, the
+  stage, and the stages it moves the client from). A proof moves the client forward from its
+  sources and never back.
 - `client_stage_override`: an administrator's correction, to any stage, with a reason; audited.
 
 Everything else, including any move backwards (funded to lead), is refused with a message naming the
@@ -19,12 +21,11 @@ leaves its audit row and its "client.stage_changed" event.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import models
 from django.utils.translation import gettext
-from django.utils.translation import gettext_lazy as _
 
 from crm.audit import audit_record
 from crm.events import emit
@@ -35,12 +36,16 @@ from crm.models import Client, Stage
 OVERRIDE_PERMISSION = "crm.override_client_stage"
 
 
-class Proof(models.TextChoices):
-    """What proves a stage: the name of the event that carries the evidence."""
+@dataclass(frozen=True)
+class Proof:
+    """What proves a stage: the name of the event that carries the evidence (`value`), registered
+    by the app that emits it, and how a person names it ("KYC approval")."""
 
-    KYC_APPROVAL = "kyc.approved", _("KYC approval")
-    FIRST_DEPOSIT = "wallet.first_deposit", _("first deposit")
-    FIRST_TRADE = "trading.first_trade", _("first trade")
+    value: str
+    label: Any  # a lazy translation
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass(frozen=True)
@@ -62,17 +67,31 @@ ORDINARY_MOVES: dict[str, frozenset[str]] = {
     Stage.CLOSED: frozenset({Stage.LEAD, Stage.REGISTERED}),
 }
 
-PROOFS: dict[Proof, ProvenStage] = {
-    Proof.KYC_APPROVAL: ProvenStage(Proof.KYC_APPROVAL, Stage.VERIFIED,
-                                    frozenset({Stage.LEAD, Stage.REGISTERED})),
-    Proof.FIRST_DEPOSIT: ProvenStage(Proof.FIRST_DEPOSIT, Stage.FUNDED,
-                                     frozenset({Stage.LEAD, Stage.REGISTERED, Stage.VERIFIED})),
-    # A first trade on a new account also brings a dormant client back.
-    Proof.FIRST_TRADE: ProvenStage(Proof.FIRST_TRADE, Stage.ACTIVE,
-                                   frozenset({Stage.LEAD, Stage.REGISTERED, Stage.VERIFIED, Stage.FUNDED,
-                                              Stage.DORMANT})),
-}
-PROVEN_STAGES: dict[str, ProvenStage] = {p.stage: p for p in PROOFS.values()}
+# What proves a stage, by the proof's event name: filled by the apps (register_stage_proof) after
+# this module is imported, so everything built from it reads it when asked, never at import.
+PROOFS: dict[str, ProvenStage] = {}
+PROVEN_STAGES: dict[str, ProvenStage] = {}
+
+
+def register_stage_proof(*, stage: str, event_type: str, label: Any, sources: frozenset[str]) -> Proof:
+    """Declare that the event `event_type` proves `stage`, moving a client there from `sources`
+    (from any other stage it changes nothing). Called by the app that emits the event, from its
+    AppConfig.ready; registering the same proof again replaces it. Returns the proof, which the
+    app hands to client_stage_prove."""
+    if stage not in Stage.values or not sources <= set(Stage.values) or stage in sources:
+        raise ValueError(f"stage proof {event_type!r}: {stage!r} from {sorted(sources)} is not a move of the stages")
+    claimed = PROVEN_STAGES.get(stage)
+    if claimed is not None and claimed.proof.value != event_type:
+        raise ValueError(f"stage {stage!r} is already proven by {claimed.proof.value!r}, not {event_type!r}")
+    proof = Proof(value=event_type, label=label)
+    proven = ProvenStage(proof=proof, stage=stage, sources=frozenset(sources))
+    PROOFS[event_type] = PROVEN_STAGES[stage] = proven
+    return proof
+
+
+def stage_proof(name: str | Proof) -> ProvenStage | None:
+    """The registered proof of event `name` (or the proof itself), or None."""
+    return PROOFS.get(name.value if isinstance(name, Proof) else str(name))
 
 # A new client starts at the beginning of the funnel: a proven stage is reached through its proof.
 CREATABLE_STAGES: tuple[str, ...] = (Stage.LEAD, Stage.REGISTERED)
@@ -131,16 +150,35 @@ def _stage_record(client: Client, old: str, new: str, *, actor: Any, reason: str
 
 OVERRIDE = "override"
 
+_OVERRIDE_ROUTE = {stage: frozenset(set(Stage.values) - {stage}) for stage in Stage.values}
+
+
+class _Routes(Mapping[str, Mapping[str, frozenset[str]]]):
+    """The machine's routes, read from the proofs registered so far each time they are asked for:
+    each proof's route (from its sources to its stage) and the override's."""
+
+    def _all(self) -> dict[str, Mapping[str, frozenset[str]]]:
+        routes: dict[str, Mapping[str, frozenset[str]]] = {
+            name: {source: frozenset({proven.stage}) for source in proven.sources} for name, proven in PROOFS.items()}
+        routes[OVERRIDE] = _OVERRIDE_ROUTE
+        return routes
+
+    def __getitem__(self, via: str) -> Mapping[str, frozenset[str]]:
+        return self._all()[via]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(PROOFS) + 1
+
+
 # The client's stage. The table holds the ordinary moves; a proof moves a client only along its own
 # route (from its sources to its stage), and an administrator's override from any stage to any other.
 CLIENT_STAGES = StateMachine(
     name="client stage", states=Stage, state_field="stage", transitions=ORDINARY_MOVES,
     terminal=frozenset(),  # none: a closed client can be reopened
-    routes={
-        **{str(proven.proof.value): {source: frozenset({proven.stage}) for source in proven.sources}
-           for proven in PROOFS.values()},
-        OVERRIDE: {stage: frozenset(set(Stage.values) - {stage}) for stage in Stage.values},
-    },
+    routes=_Routes(),
     record=_stage_record, error=StageRefused, message=_move_refused, error_field="stage",
 )
 

@@ -100,12 +100,6 @@ def _overview_context(request: AuthedRequest, client: Client) -> dict[str, Any]:
     return out
 
 
-def _email_context(request: AuthedRequest, client: Client) -> dict[str, Any]:
-    from crm.views.composer import email_tab_context
-
-    return email_tab_context(request, client)
-
-
 # Registered by CrmConfig.ready() with the other apps' (crm.registry.contribute).
 CORE_TABS = [
     ClientTab(key="overview", label=_("Overview"), template="crm/clients/tabs/overview.html", order=10,
@@ -116,6 +110,4 @@ CORE_TABS = [
               permission="crm.view_note", context=_notes_context),
     ClientTab(key="tasks", label=_("Tasks"), template="crm/clients/tabs/tasks.html", order=40,
               permission="crm.view_task", context=_tasks_context),
-    ClientTab(key="email", label=_("Email"), template="crm/clients/tabs/email.html", order=35,
-              permission="crm.email_client", context=_email_context),
 ]

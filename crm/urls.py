@@ -30,7 +30,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("crm.views.urls_ui")),  # staff pages: dashboard, clients, tasks, notifications, settings
     path("", include("crm.views.urls_auth")),  # login, logout, two-factor, staff and role administration
     path("", include("crm.views.urls_admin")),  # event deliveries, audit log, API keys
-    path("", include("crm.views.urls_automation")),  # automation rules, run log, email templates
     path("", include("crm.views.urls_ops")),  # /healthz
     # Each of the project's other apps brings its pages in <app>/urls.py (leads: the public lead form,
     # imports, the desk's pages; trading: accounts, platform servers, dealing), in INSTALLED_APPS order.

@@ -2,7 +2,7 @@
 a final rejection, a request for more information, a warning before a document runs out and the
 expiry itself.
 
-They are ordinary brand email templates (crm.email_templates), contributed to the playbook so that a
+They are ordinary brand email templates (emails.services), contributed to the playbook so that a
 brand gets them with the others and administrators can reword them. A brand that has none yet gets
 them written the first time one is needed. The words of the moment (the officer's reason, what to
 fix, the day a document runs out) reach the template as `event.data.*`, the names a template may use.
@@ -16,14 +16,15 @@ from typing import Any
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
-from crm.email_templates import (
+from crm.models import Client, Event, User
+from crm.registry import PlaybookTemplate
+from emails.models import EmailTemplate
+from emails.services import (
     EmailSendResult,
     email_send_templated,
     email_template_pick,
     email_template_save,
 )
-from crm.models import Client, EmailTemplate, Event, User
-from crm.registry import PlaybookTemplate
 
 _SIGN_EN = "\n\nKind regards,\n{{ brand.name }}"
 _SIGN_AR = "\n\nمع أطيب التحيات،\n{{ brand.name }}"

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+from django.utils.translation import gettext_lazy as _
+
 from crm.event_catalogue import CodeText, DateTimeText, Ref, declare
+from crm.models import Stage
+from crm.stages import register_stage_proof
 
 
 class KycSubmitted(TypedDict):
@@ -33,6 +37,9 @@ declare("kyc.submitted", payload=KycSubmitted,
         description="A client sent documents for verification; cancels the playbook's KYC reminder.")
 declare("kyc.approved", payload=KycApproved,
         description="A client's verification was approved; the client becomes verified.")
+# An approved review proves the client verified (crm.stages), from the start of the funnel.
+KYC_APPROVAL = register_stage_proof(stage=Stage.VERIFIED, event_type="kyc.approved", label=_("KYC approval"),
+                                    sources=frozenset({Stage.LEAD, Stage.REGISTERED}))
 declare("kyc.rejected", payload=KycRejected, description="A client's verification was rejected.")
 declare("kyc.expired", payload=KycExpired,
         description="A verified client's documents expired; re-verification is needed.")

@@ -8,7 +8,7 @@ from crm.events import subscribe
 from crm.lib.payloads import client_url
 from crm.models import Event
 from crm.services import client_stage_prove, notify_user
-from crm.stages import Proof
+from kyc.event_types import KYC_APPROVAL
 
 
 @subscribe("kyc.approved")
@@ -16,7 +16,7 @@ def client_verified(event: Event) -> None:
     """A lead or registered client becomes verified; a client already further on stays where it is."""
     if event.client is None:
         return
-    client_stage_prove(client=event.client, proof=Proof.KYC_APPROVAL, actor=event.actor,
+    client_stage_prove(client=event.client, proof=KYC_APPROVAL, actor=event.actor,
                        evidence={"event": str(event.uuid), "level": str((event.data or {}).get("level", ""))})
 
 

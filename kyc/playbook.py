@@ -1,4 +1,4 @@
-"""What kyc adds to the broker playbook (crm.automation.playbook): a reminder, by email and as a
+"""What kyc adds to the broker playbook (automation.playbook): a reminder, by email and as a
 task for the owner, to the registered clients who have not sent their documents after a day."""
 
 from __future__ import annotations

@@ -272,7 +272,7 @@ def _add_validate(spec: Mapping[str, Any], brand: Brand) -> dict[str, str]:
 
 
 def _add_run(ctx: Any, spec: Mapping[str, Any]) -> Any:
-    from crm.automation_actions import ActionFailed, ActionResult
+    from automation.actions import ActionFailed, ActionResult
 
     segment = Segment.objects.filter(code=str(spec.get("segment") or ""), brand_id=ctx.client.brand_id).first()
     if segment is None:
@@ -292,7 +292,7 @@ def _describe(spec: Mapping[str, Any]) -> str:
 
 
 def register_automation_action() -> None:
-    from crm.automation_actions import ActionParam, provide_action
+    from automation.actions import ActionParam, provide_action
 
     provide_action("add_to_segment", run=_add_run, validate=_add_validate, label=_("Add to a segment"),
                    params=(ActionParam("segment", _("Segment"), kind="choice"),),

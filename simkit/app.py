@@ -9,6 +9,7 @@ them run under ``lock``; the POST itself does not, so a slow CRM holds up nobody
 
 from __future__ import annotations
 
+import abc
 import sys
 import threading
 from typing import Any
@@ -25,7 +26,10 @@ def delivered(status: int | None) -> bool:
     return status is not None and 200 <= status < 300
 
 
-class SimApp:
+class SimApp(abc.ABC):
+    """A simulator's shared state; a subclass says how its webhooks are signed (``signed``), so a
+    simulator that forgets fails when it is made, not at its first webhook."""
+
     name = "sim"  # in the thread's name and the verbose log
 
     def __init__(self, *, verbose: bool = False) -> None:
@@ -34,16 +38,17 @@ class SimApp:
         self.wake = threading.Event()
         self.stopping = threading.Event()
 
-    def timers(self) -> None:
+    def timers(self) -> None:  # noqa: B027 - optional: a simulator may do nothing by itself
         """What the simulator does by itself when its time comes (under ``lock``)."""
 
     def due_webhooks(self) -> list[dict[str, Any]]:
         return []
 
+    @abc.abstractmethod
     def signed(self, hook: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
-        raise NotImplementedError
+        """The body and headers of ``hook`` as the CRM receives them (signed)."""
 
-    def webhook_result(self, hook: dict[str, Any], status: int | None) -> None:
+    def webhook_result(self, hook: dict[str, Any], status: int | None) -> None:  # noqa: B027 - optional
         """Record one attempt's answer (None: the CRM could not be reached)."""
 
     def deliver_due(self) -> None:

@@ -3,6 +3,7 @@ base with the plumbing every simulator repeats, and the one POST of a signed web
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import hmac
 import http.client
@@ -44,8 +45,9 @@ class SimHTTPServer(ThreadingHTTPServer):
         super().__init__(address, handler)
 
 
-class SimHandler(BaseHTTPRequestHandler):
-    """The plumbing of a simulator's request handler; a subclass answers in ``handle_request``.
+class SimHandler(BaseHTTPRequestHandler, abc.ABC):
+    """The plumbing of a simulator's request handler; a subclass answers in ``handle_request``
+    (abstract: a handler without it cannot be made).
 
     ``log_name`` prefixes the request log (written only when the app is verbose); ``json_type`` is
     the content type of JSON answers. ``extra_headers`` adds headers to every answer (a session
@@ -73,9 +75,9 @@ class SimHandler(BaseHTTPRequestHandler):
         except SimError as exc:
             self.send_problem(exc.status, exc.code, exc.message)
 
+    @abc.abstractmethod
     def handle_request(self, method: str) -> None:
         """Answer the request; a SimError raised is answered as the simulated APIs answer errors."""
-        raise NotImplementedError
 
     def extra_headers(self) -> dict[str, str]:
         return {}

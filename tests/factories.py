@@ -18,6 +18,9 @@ from crm.services import (
     user_create,
 )
 from crm.stages import CREATABLE_STAGES, Proof
+from kyc.event_types import KYC_APPROVAL
+from trading.event_types import FIRST_TRADE
+from wallet.event_types import FIRST_DEPOSIT
 
 _seq = itertools.count(1)
 
@@ -94,10 +97,10 @@ def make_client(*, actor: User | None = None, brand: Brand | None = None, **fiel
 _PATHS: dict[str, tuple[Proof | str, ...]] = {
     Stage.LEAD: (),
     Stage.REGISTERED: (Stage.REGISTERED,),
-    Stage.VERIFIED: (Proof.KYC_APPROVAL,),
-    Stage.FUNDED: (Proof.KYC_APPROVAL, Proof.FIRST_DEPOSIT),
-    Stage.ACTIVE: (Proof.KYC_APPROVAL, Proof.FIRST_DEPOSIT, Proof.FIRST_TRADE),
-    Stage.DORMANT: (Proof.KYC_APPROVAL, Proof.FIRST_DEPOSIT, Proof.FIRST_TRADE, Stage.DORMANT),
+    Stage.VERIFIED: (KYC_APPROVAL,),
+    Stage.FUNDED: (KYC_APPROVAL, FIRST_DEPOSIT),
+    Stage.ACTIVE: (KYC_APPROVAL, FIRST_DEPOSIT, FIRST_TRADE),
+    Stage.DORMANT: (KYC_APPROVAL, FIRST_DEPOSIT, FIRST_TRADE, Stage.DORMANT),
     Stage.CLOSED: (Stage.CLOSED,),
 }
 
@@ -106,7 +109,7 @@ def client_reach_stage(client: Client, stage: str) -> Client:
     """Take a lead to `stage` through the services: the proofs KYC, the wallet and trading would
     give (client_stage_prove), then ordinary moves (by the system)."""
     for step in _PATHS[stage]:
-        if step == Proof.KYC_APPROVAL:  # as the KYC app's approval does: verified, and the stage proven
+        if step == KYC_APPROVAL:  # as the KYC app's approval does: verified, and the stage proven
             client = client_verification_set(client=client, verified=True, reason="approved")
         elif isinstance(step, Proof):
             client = client_stage_prove(client=client, proof=step)

@@ -15,9 +15,9 @@ def written(*extra: Any) -> dict[str, int]:
         Event,
         Note,
         Notification,
-        OutboundEmail,
         Task,
     )
+    from emails.models import OutboundEmail
 
     models = (Client, Client.history.model, Note, Task, Task.history.model, Event, AuditLog, AccessEvent,
               Notification, OutboundEmail, *extra)

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+from django.utils.translation import gettext_lazy as _
+
 from crm.event_catalogue import CodeText, DateTimeText, DecimalText, Ref, declare
+from crm.models import Stage
+from crm.stages import register_stage_proof
 
 
 class Account(TypedDict):
@@ -112,6 +116,11 @@ declare("trading.balance_unknown", payload=BalanceOperation,
         description="Whether the platform applied a balance operation is not known yet; it will be looked up.")
 declare("trading.balance_failed", payload=BalanceOperation, description="A balance operation was not applied.")
 declare("trading.first_trade", payload=FirstTrade, description="An account's first trade deal was synchronised.")
+# A first trade on a live account proves the client active (crm.stages), from any stage before it;
+# on a new account it also brings a dormant client back.
+FIRST_TRADE = register_stage_proof(stage=Stage.ACTIVE, event_type="trading.first_trade", label=_("first trade"),
+                                   sources=frozenset({Stage.LEAD, Stage.REGISTERED, Stage.VERIFIED, Stage.FUNDED,
+                                                      Stage.DORMANT}))
 declare("trading.deal_edited", payload=DealChanged, description="A deal was changed on the platform after sync.")
 declare("trading.deal_deleted", payload=DealDeleted, description="A synchronised deal disappeared from the platform.")
 declare("trading.account_inactive", payload=AccountInactive,

@@ -25,7 +25,7 @@ from crm.lib.payloads import client_url, event_data
 from crm.models import Event, RoleCode, User
 from crm.permissions import staff_of_brand
 from crm.services import client_stage_prove, notify_users
-from crm.stages import Proof
+from trading.event_types import FIRST_TRADE
 from trading.models import ClientLeverageLimit, TradingAccount
 from trading.services import client_leverage_limit_record
 
@@ -79,7 +79,7 @@ def client_active(event: Event) -> None:
         return
     if account is None or account.is_demo:
         return
-    client_stage_prove(client=event.client, proof=Proof.FIRST_TRADE, actor=None,
+    client_stage_prove(client=event.client, proof=FIRST_TRADE, actor=None,
                        evidence={"event": str(event.uuid), "account": str(code), "login": event_data(event).get("login")})
 
 

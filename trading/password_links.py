@@ -32,10 +32,10 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 
 from crm.audit import audit_record
-from crm.email_templates import language_chain
 from crm.lib.crypto import FieldCipher, Undecryptable
 from crm.lib.public_url import public_url
 from crm.models import Brand, Client
+from emails.services import language_chain
 from trading.exceptions import PasswordLinkUnusable
 from trading.models import PasswordLinkPurpose, TradingAccount, TradingPasswordLink
 

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 from typing import NotRequired, TypedDict
 
+from django.utils.translation import gettext_lazy as _
+
 from crm.event_catalogue import CodeText, DecimalText, declare
+from crm.models import Stage
+from crm.stages import register_stage_proof
 
 
 class FirstDeposit(TypedDict):
@@ -19,6 +23,9 @@ class FirstDeposit(TypedDict):
 
 declare("wallet.first_deposit", payload=FirstDeposit,
         description="A client's first confirmed deposit: the client becomes funded, the owner gets an FTD.")
+# A first deposit proves the client funded (crm.stages), from any stage before it.
+FIRST_DEPOSIT = register_stage_proof(stage=Stage.FUNDED, event_type="wallet.first_deposit", label=_("first deposit"),
+                                     sources=frozenset({Stage.LEAD, Stage.REGISTERED, Stage.VERIFIED}))
 
 
 class ClientDebt(TypedDict):

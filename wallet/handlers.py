@@ -11,8 +11,8 @@ from crm.events import subscribe
 from crm.exceptions import ValidationFailed
 from crm.models import Event
 from crm.services import client_stage_prove
-from crm.stages import Proof
 from trading.selectors import balance_operation_get
+from wallet.event_types import FIRST_DEPOSIT
 from wallet.models import Deposit
 from wallet.transfers import transfer_operation_settled, transfer_request
 
@@ -24,7 +24,7 @@ def client_funded(event: Event) -> None:
     """A client before funded becomes funded; a client already further on stays where it is."""
     if event.client is None:
         return
-    client_stage_prove(client=event.client, proof=Proof.FIRST_DEPOSIT, actor=event.actor,
+    client_stage_prove(client=event.client, proof=FIRST_DEPOSIT, actor=event.actor,
                        evidence={"event": str(event.uuid), "deposit": str((event.data or {}).get("deposit", ""))})
 
 

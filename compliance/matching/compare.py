@@ -72,7 +72,7 @@ def _similarity(q_ascii: str, q_alt: str, q_foreign: bool, l_ascii: str, l_alt: 
     return found
 
 
-def _token_similarity(q: Token, lt: Token) -> tuple[float, str]:  # noqa: PLR0911 - one rule per way of meeting
+def _token_similarity(q: Token, lt: Token) -> tuple[float, str]:  # noqa: PLR0911, C901 - one rule per way of meeting
     """How close two tokens are, and the words for how they met.
 
     Vowels carry the difference between many names whose consonants agree (Mahmoud and Muhammad,

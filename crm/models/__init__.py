@@ -1,13 +1,5 @@
 from crm.models.api import ApiKey
 from crm.models.audit import AccessEvent, AccessKind, AuditCheckpoint, AuditLog
-from crm.models.automation import (
-    AutomationRule,
-    AutomationRun,
-    EmailStatus,
-    EmailTemplate,
-    OutboundEmail,
-    RunStatus,
-)
 from crm.models.clients import (
     Classification,
     Client,
@@ -24,8 +16,8 @@ from crm.models.staff import Brand, Desk, DeskKind, Role, RoleCode, User
 from crm.models.webhooks import ReceivedWebhook
 
 __all__ = [
-    "AccessEvent", "AccessKind", "ApiKey", "AuditCheckpoint", "AuditLog", "AutomationRule", "AutomationRun", "Brand", "Classification", "Client",
-    "ClientGroupObjectPermission", "ClientUserObjectPermission", "DeliveryStatus", "Desk", "DeskKind", "EmailStatus",
-    "EmailTemplate", "Event", "EventDelivery", "Job", "JobStatus", "Note", "Notification", "OutboundEmail", "Role", "RoleCode",
-    "ReceivedWebhook", "RunStatus", "Stage", "Task", "User",
+    "AccessEvent", "AccessKind", "ApiKey", "AuditCheckpoint", "AuditLog", "Brand", "Classification", "Client",
+    "ClientGroupObjectPermission", "ClientUserObjectPermission", "DeliveryStatus", "Desk", "DeskKind", "Event",
+    "EventDelivery", "Job", "JobStatus", "Note", "Notification", "ReceivedWebhook", "Role", "RoleCode", "Stage", "Task",
+    "User",
 ]

@@ -73,20 +73,20 @@ def client_stage_change(*, actor: User | None, client: Client, stage: str, reaso
 
 
 @transaction.atomic
-def client_stage_prove(*, client: Client, proof: str, actor: User | None = None,
+def client_stage_prove(*, client: Client, proof: str | stages.Proof, actor: User | None = None,
                        evidence: dict[str, Any] | None = None) -> Client:
-    """Move the client to the stage `proof` establishes (crm.stages.PROOFS): verified by a KYC
-    approval, funded by a first deposit, active by a first trade. Event "client.stage_changed" with
+    """Move the client to the stage `proof` establishes (crm.stages.PROOFS, registered by the apps
+    that hold the evidence: verified by a KYC approval, funded by a first deposit, active by a first
+    trade). Event "client.stage_changed" with
     via = the proof's event name; `evidence` (e.g. the event's uuid) is kept in the audit row.
 
     Only the services that hold the evidence call this (their event handlers): no page or API
     operation reaches it. A proof only moves a client forward, from the stages listed for it; from
     any other stage (already further on, or closed) it changes nothing.
     """
-    try:
-        proven = stages.PROOFS[stages.Proof(proof)]
-    except ValueError:
-        raise ValidationFailed(fields={"proof": [gettext("Unknown proof.")]}) from None
+    proven = stages.stage_proof(proof)
+    if proven is None:
+        raise ValidationFailed(fields={"proof": [gettext("Unknown proof.")]})
     _lock_client(client)
     old = client.stage
     if old not in proven.sources:
@@ -138,8 +138,9 @@ def client_verification_set(*, client: Client, verified: bool, actor: User | Non
                  before=before, after={"verified_at": client.verified_at.isoformat() if client.verified_at else None,
                                        **({"evidence": evidence} if evidence else {})},
                  reason=reason[:500], actor=actor)
-    if verified:
-        client = client_stage_prove(client=client, proof=stages.Proof.KYC_APPROVAL, actor=actor, evidence=evidence)
+    proof = stages.stage_proof_for(Stage.VERIFIED)  # the KYC app's approval, as it registered it
+    if verified and proof is not None:
+        client = client_stage_prove(client=client, proof=proof, actor=actor, evidence=evidence)
     return client
 
 

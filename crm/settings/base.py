@@ -81,6 +81,8 @@ INSTALLED_APPS = [
     "ninja",
     # domain apps, lowest layer first (see DESIGN.md)
     "crm.apps.CrmConfig",
+    "emails.apps.EmailsConfig",
+    "automation.apps.AutomationConfig",
     "trading.apps.TradingConfig",
     "kyc.apps.KycConfig",
     "leads.apps.LeadsConfig",
@@ -90,6 +92,8 @@ INSTALLED_APPS = [
     "monitoring.apps.MonitoringConfig",
     "portal.apps.PortalConfig",
     "reports.apps.ReportsConfig",
+    # the demo brokerage, built through the apps above (manage.py seed_demo)
+    "demo.apps.DemoConfig",
 ]
 
 MIDDLEWARE = [

@@ -18,7 +18,6 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm import services
-from crm.composer import COMPOSE_PERMISSION
 from crm.exceptions import NotAllowed, NotFound, ValidationFailed
 from crm.exports import EXPORT_PERMISSION, client_export_request
 from crm.filters import ClientFilter
@@ -174,7 +173,7 @@ def _profile_context(request: AuthedRequest, client: Client, tab: ClientTab, tab
         "active_tab": tab,
         "can_reveal": user_can(request.user, "crm.reveal_contact"),
         "can_edit": user_can(request.user, "crm.change_client"),
-        "can_email": user_can(request.user, COMPOSE_PERMISSION),
+        "can_email": user_can(request.user, "crm.email_client"),
         # A reveal lasts for the rest of the visit: later actions on the profile keep it shown.
         "revealed": contact_revealed(session=request.session, user=request.user, client=client),
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from crm.views import clients, composer, home, jobs, notifications, preferences, tasks, ui
+from crm.views import clients, home, jobs, notifications, preferences, tasks, ui
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", home.home, name="home"),
@@ -21,10 +21,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("clients/<uuid:code>/reveal/", clients.client_reveal, name="client_reveal"),
     path("clients/<uuid:code>/notes/", clients.client_note_add, name="client_note_add"),
     path("clients/<uuid:code>/tasks/", clients.client_task_add, name="client_task_add"),
-    path("clients/<uuid:code>/email/", composer.client_email_send, name="client_email_send"),
-    path("clients/<uuid:code>/email/preview/", composer.client_email_preview, name="client_email_preview"),
-    path("clients/<uuid:code>/email/preview/<str:token>/", composer.client_email_preview_frame,
-         name="client_email_preview_frame"),
     path("tasks/", tasks.task_list, name="task_list"),
     path("tasks/<uuid:code>/complete/", tasks.task_complete, name="task_complete"),
     path("tasks/<uuid:code>/reopen/", tasks.task_reopen, name="task_reopen"),

@@ -15,8 +15,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from automation.services import automation_seed_playbook
 from crm import events
-from crm.automation import automation_seed_playbook
 from crm.models import Client, RoleCode, Stage, Task
 from leads.models import AvailabilityStatus, Call, ClientPipeline, RoutingStrategy, RoutingTarget
 from leads.pipeline import pipeline_defaults_ensure

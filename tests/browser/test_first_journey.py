@@ -47,7 +47,7 @@ def _last_weekday_before(day: dt.date, weekday: int) -> dt.date:
 def world(db, settings, tmp_path):
     """A brand (GB served) on the MT5 simulator with card deposits on the PSP simulator; a desk whose
     agent works 09:00-17:00 on weekdays; the playbook; a partner with a tracking link and a CPA plan."""
-    from crm.automation import automation_seed_playbook
+    from automation.services import automation_seed_playbook
     from ib import commissions as cs
     from ib import services as ib_services
     from leads.config import config_clear

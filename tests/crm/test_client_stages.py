@@ -14,10 +14,11 @@ from crm.events import emit
 from crm.exceptions import NotAllowed, StageRefused, ValidationFailed
 from crm.models import AuditLog, Client, Event, RoleCode, Stage
 from crm.services import client_stage_change, client_stage_override, client_stage_prove
-from crm.stages import CREATABLE_STAGES, ORDINARY_MOVES, Proof, stage_label
+from crm.stages import CREATABLE_STAGES, ORDINARY_MOVES, stage_label
 from tests import event_payloads as payloads
 from tests.crm.api_support import KeyClient, assert_error, new_key, session_client
 from tests.factories import client_reach_stage, make_brand, make_client, make_desk, make_user
+from trading.event_types import FIRST_TRADE
 
 pytestmark = pytest.mark.django_db
 
@@ -183,7 +184,7 @@ def test_a_proof_never_moves_a_client_back_nor_reopens_one(world):
 
 def test_a_first_trade_brings_a_dormant_client_back_to_active(world):
     client = _at(world, Stage.DORMANT)
-    client_stage_prove(client=client, proof=Proof.FIRST_TRADE)
+    client_stage_prove(client=client, proof=FIRST_TRADE)
     assert client.stage == Stage.ACTIVE
 
 
@@ -221,3 +222,38 @@ def test_an_override_moves_anywhere_and_is_audited_with_its_reason(world):
     assert audit.actor_id == world.admin.pk
     event = Event.objects.filter(client=client, name="client.stage_changed").latest("id")
     assert event.data == {"from": "funded", "to": "lead", "reason": "deposit was a test payment", "via": "override"}
+
+
+# --- what proves a stage: registered by the apps -----------------------------------------------------
+
+
+def test_the_apps_register_what_proves_each_stage_and_the_core_names_none_of_them():
+    from pathlib import Path
+
+    from crm import stages
+
+    proven = {stage: proof.proof.value for stage, proof in stages.PROVEN_STAGES.items()}
+    assert proven == {Stage.VERIFIED: "kyc.approved", Stage.FUNDED: "wallet.first_deposit",
+                      Stage.ACTIVE: "trading.first_trade"}
+    core = Path(stages.__file__).read_text() + Path(stages.__file__).with_name("selectors.py").read_text()
+    assert not [name for name in proven.values() if name in core]
+    # The machine's routes are read from the registry: each proof's, and the override's.
+    assert set(stages.CLIENT_STAGES.routes) == {*proven.values(), stages.OVERRIDE}
+
+
+def test_a_stage_already_proven_by_one_event_refuses_a_second(monkeypatch):
+    from crm import stages
+
+    monkeypatch.setattr(stages, "PROOFS", dict(stages.PROOFS))
+    monkeypatch.setattr(stages, "PROVEN_STAGES", dict(stages.PROVEN_STAGES))
+    with pytest.raises(ValueError, match="already proven"):
+        stages.register_stage_proof(stage=Stage.FUNDED, event_type="wallet.other_deposit", label="other",
+                                    sources=frozenset({Stage.LEAD}))
+
+
+def test_a_proof_nobody_registered_moves_nobody(world):
+    client = _at(world, Stage.REGISTERED)
+    with pytest.raises(ValidationFailed):
+        client_stage_prove(client=client, proof="leads.called")
+    client.refresh_from_db()
+    assert client.stage == Stage.REGISTERED

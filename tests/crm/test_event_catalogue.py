@@ -12,8 +12,8 @@ from django.core.checks import run_checks
 from django.db import transaction
 from django.urls import reverse
 
+from automation.services import automation_rule_save
 from crm import event_catalogue, events
-from crm.automation import automation_rule_save
 from crm.events import EventContractError
 from crm.models import Event
 from crm.registry import PLAYBOOK
@@ -224,7 +224,7 @@ def test_administrators_see_every_event_with_its_payload_and_listeners(client, l
     assert "Alpha Markets:" in row and "Tell the owner about the FTD" in row
     margin = page.split('id="event-tradingmargin_call_entered"')[1].split("</tr>")[0]
     assert "trading.handlers." in margin  # the dealers' alert handler
-    assert "crm.automation_handlers.automation_on_event" in page  # every event goes to automation
+    assert "automation.subscriber.automation_on_event" in page  # every event goes to automation
     # A rule on an event nobody declares is called out.
     assert "partner.payout_sent" in page.split("not declared by any app")[1].split("</div>")[0]
 

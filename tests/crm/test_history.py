@@ -18,7 +18,7 @@ events.declare("test.history", payload=None)  # a throwaway event without data, 
 
 pytestmark = pytest.mark.django_db
 
-DOMAIN_APPS = {"crm", "leads", "trading", "kyc", "wallet", "ib", "compliance", "monitoring", "portal", "reports"}
+DOMAIN_APPS = {"crm", "emails", "automation", "leads", "trading", "kyc", "wallet", "ib", "compliance", "monitoring", "portal", "reports"}
 
 # Models without history, each for a reason. Anything else in a domain app must keep history.
 NO_HISTORY = {
@@ -29,8 +29,8 @@ NO_HISTORY = {
     "crm.eventdelivery": "operational delivery receipts, written in bulk by the dispatcher",
     "crm.notification": "a user's own inbox; not business state",
     "crm.job": "a background job's progress record; its start and cancel are audited",
-    "crm.automationrun": "the automation run log: each row is itself the record of a verdict",
-    "crm.outboundemail": "an email's delivery record; sending shows as email.sent / email.failed events",
+    "automation.automationrun": "the automation run log: each row is itself the record of a verdict",
+    "emails.outboundemail": "an email's delivery record; sending shows as email.sent / email.failed events",
     "crm.clientuserobjectpermission": "grants are audited by client_share / client_unshare",
     "crm.clientgroupobjectpermission": "grants are audited by client_share / client_unshare",
     "trading.deal": "the platform's records, written in bulk by the sync; content hash, updated_at and deleted_at track changes",

@@ -12,9 +12,9 @@ import pytest
 from django.test import Client as HttpClient
 from django.urls import reverse
 
+from automation.services import automation_rule_save
 from crm import events
 from crm.audit import audit_record
-from crm.automation import automation_rule_save
 from crm.lib import context
 from crm.models import AccessEvent, AuditLog, Client, RoleCode, Stage
 from crm.services import client_stage_change, client_update

@@ -73,8 +73,8 @@ def test_the_apps_event_is_checked_and_labelled_on_the_timeline_and_its_tab_show
 
 
 def test_the_apps_playbook_rule_is_given_to_a_new_brand_and_its_event_is_a_trigger(world):
-    from crm.automation import automation_seed_playbook, known_event_names
-    from crm.models import AutomationRule
+    from automation.models import AutomationRule
+    from automation.services import automation_seed_playbook, known_event_names
 
     report = automation_seed_playbook(brand=world["brand"])
     assert "Gadget polished: tell the owner" in report.rules_created

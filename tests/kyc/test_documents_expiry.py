@@ -11,8 +11,9 @@ import time_machine
 from django.urls import reverse
 
 from crm.exceptions import ValidationFailed
-from crm.models import ApiKey, Event, OutboundEmail
+from crm.models import ApiKey, Event
 from crm.timeline import kind_for
+from emails.models import OutboundEmail
 from kyc.exceptions import UploadRefused
 from kyc.models import Document, KycProfile, KycStatus, Submission
 from kyc.selectors import withdrawal_block

@@ -7,7 +7,8 @@ import pytest
 from django.urls import reverse
 
 from crm.exceptions import NotAllowed, NotFound
-from crm.models import AccessEvent, AuditLog, Event, OutboundEmail
+from crm.models import AccessEvent, AuditLog, Event
+from emails.models import OutboundEmail
 from kyc.models import KycDecision, KycProfile, KycStatus, Submission, SubmissionStatus
 from kyc.services import (
     ReviewRefused,

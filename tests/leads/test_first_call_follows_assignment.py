@@ -9,8 +9,8 @@ import pytest
 import time_machine
 from django.urls import reverse
 
+from automation.services import automation_seed_playbook
 from crm import events
-from crm.automation import automation_seed_playbook
 from crm.models import Event, Task
 from leads.models import Channel
 from leads.services import lead_intake, lead_reassign

@@ -13,7 +13,7 @@ from crm.events import emit
 from crm.exceptions import NotAllowed, ValidationFailed
 from crm.models import RoleCode
 from crm.services import client_stage_change, client_stage_prove
-from crm.stages import Proof
+from kyc.event_types import KYC_APPROVAL
 from leads.calls import call_log
 from leads.kpis import campaign_cost_add, marketing_roi, period_bounds, sales_kpis
 from leads.models import CallOutcome, Channel, RoutingTarget
@@ -49,7 +49,7 @@ def known(world):
         call_log(actor=a, client=leads[2], outcome=CallOutcome.NO_ANSWER, duration_seconds=20)
         clock.move_to(DAY + timedelta(hours=2))
         client_stage_change(actor=a, client=leads[0], stage="registered")
-        client_stage_prove(client=leads[0], proof=Proof.KYC_APPROVAL)
+        client_stage_prove(client=leads[0], proof=KYC_APPROVAL)
         emit("wallet.first_deposit", client=leads[0], actor=None,
              data=payloads.first_deposit(amount="250.50", currency="USD"))
     campaign_cost_add(actor=world.admin, campaign=campaign, period_start=date(2025, 3, 1), period_end=date(2025, 3, 31),

@@ -126,8 +126,8 @@ def test_a_registered_client_nobody_owns_stays_on_the_queue_page_until_owned(day
 
 
 def test_a_queued_lead_given_out_on_the_client_page_starts_its_sla_and_first_call(day_shift):
+    from automation.services import automation_seed_playbook
     from crm import events
-    from crm.automation import automation_seed_playbook
     from crm.models import Task
 
     world = day_shift

@@ -11,8 +11,8 @@ import pytest
 from django.urls import reverse
 from rq import SimpleWorker
 
+from automation.services import automation_rule_save
 from crm import events
-from crm.automation import automation_rule_save
 from crm.exceptions import ValidationFailed
 from crm.models import RoleCode
 from crm.services import client_update

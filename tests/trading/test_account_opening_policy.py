@@ -11,13 +11,13 @@ from django.urls import reverse
 
 from crm.models import AuditLog, Stage
 from crm.services import client_stage_change, client_stage_prove, client_verification_set
-from crm.stages import Proof
 from tests.crm.api_support import KeyClient, new_key
 from tests.factories import make_brand, make_client
 from tests.trading.crm_fixtures import _fresh_adapters, make_server, world  # noqa: F401 - fixtures
 from trading.exceptions import AccountOpeningRefused
 from trading.models import BrandTradingPolicy, TradingAccount
 from trading.services import brand_trading_policy_set, trading_account_open
+from wallet.event_types import FIRST_DEPOSIT
 
 
 def _platform_logins(world) -> set[int]:
@@ -88,7 +88,7 @@ def test_a_brand_that_requires_verification_refuses_a_client_funded_without_one(
                              live_requires_verification=True)
     # Funded by a first deposit straight from registered: the stage is past verified, the KYC is not.
     client = make_client(actor=world.owner, stage="registered")
-    client_stage_prove(client=client, proof=Proof.FIRST_DEPOSIT)
+    client_stage_prove(client=client, proof=FIRST_DEPOSIT)
     client.refresh_from_db()
     assert client.stage == Stage.FUNDED
     with pytest.raises(AccountOpeningRefused) as refused:

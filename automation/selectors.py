@@ -1,0 +1,46 @@
+"""Reads of rules and runs for the pages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from django.db.models import QuerySet
+
+from automation.models import AutomationRule, AutomationRun
+from automation.playbook import playbook_events
+from automation.rules import EVENT_NAME_RE
+from crm.event_catalogue import RuleListener
+from crm.models import Brand
+
+
+def automation_rules(*, brand: Brand | None = None) -> QuerySet[AutomationRule]:
+    qs = AutomationRule.objects.select_related("brand")
+    if brand is not None:
+        qs = qs.filter(brand=brand)
+    return qs.order_by("brand__name", "order", "id")
+
+
+def automation_run_list() -> QuerySet[AutomationRun]:
+    """The run log, newest first (its page narrows it with automation.filters.RunFilter)."""
+    return AutomationRun.objects.select_related("rule", "event", "client").order_by("-created_at", "-id")
+
+
+def known_event_names() -> list[str]:
+    """Event names a trigger can be chosen from: the event catalogue, the timeline's registry and
+    those rules already use."""
+    from crm.event_catalogue import declared
+    from crm.timeline import registered_names
+
+    names = set(registered_names()) | {event.name for event in declared()}
+    names.update(AutomationRule.objects.values_list("trigger", flat=True).distinct())
+    names.update(playbook_events())
+    return sorted(n for n in names if EVENT_NAME_RE.match(n))
+
+
+def catalogue_rule_listeners() -> Iterator[tuple[str, RuleListener]]:
+    """The rules listening to each event, for the event catalogue: a rule's trigger, and the events
+    that cancel its delayed run. One query."""
+    for rule in AutomationRule.objects.select_related("brand").order_by("brand__name", "name"):
+        for name, cancels in [(rule.trigger, False), *((n, True) for n in rule.cancel_on or [])]:
+            yield name, RuleListener(brand=rule.brand.name, name=rule.name, code=str(rule.code),
+                                     is_active=rule.is_active, cancels=cancels)
