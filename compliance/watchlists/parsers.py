@@ -203,10 +203,19 @@ def _remarks(entry: ParsedEntry, remarks: str, src: str, line: int) -> None:
         entry.names.append(ListedName(weak.strip(), "aka", weak=True))
 
 
-def parse_ofac(files: list[SourceFile]) -> list[ParsedEntry]:  # noqa: C901 - split pending
+def parse_ofac(files: list[SourceFile]) -> list[ParsedEntry]:
     kinds = _ofac_kind(files)
+    entries = _ofac_sdn(kinds["sdn"])
+    if "alt" in kinds:
+        _ofac_aliases(kinds["alt"], entries)
+    if "add" in kinds:
+        _ofac_addresses(kinds["add"], entries)
+    return list(entries.values())
+
+
+def _ofac_sdn(sdn: SourceFile) -> dict[str, ParsedEntry]:
+    """sdn.csv: one entry per row, its DOBs, places and nationalities read from the remarks."""
     entries: dict[str, ParsedEntry] = {}
-    sdn = kinds["sdn"]
     for line, row in _csv_rows(sdn, SDN_COLUMNS):
         ent = row["ent_num"]
         if not ent.isdigit():
@@ -220,33 +229,36 @@ def parse_ofac(files: list[SourceFile]) -> list[ParsedEntry]:  # noqa: C901 - sp
             raise ListFormatError(sdn.name, line, "SDN_Type", f"unknown type {row['SDN_Type']!r}")
         entry = ParsedEntry(ent_num=ent, entry_type=kind, names=[ListedName(row["SDN_Name"])],
                             programs=row["Program"], remarks=row["Remarks"])
-        if row["Vess_flag"]:
-            code = country_code(row["Vess_flag"])
-            if code:
-                entry.countries.add(code)
+        code = country_code(row["Vess_flag"]) if row["Vess_flag"] else None
+        if code:
+            entry.countries.add(code)
         _remarks(entry, row["Remarks"], sdn.name, line)
         entries[ent] = entry
-    if "alt" in kinds:
-        alt = kinds["alt"]
-        for line, row in _csv_rows(alt, ALT_COLUMNS):
-            entry = _owner(entries, row["ent_num"], alt.name, line)
-            kind = row["alt_type"].lower().strip(".").replace(".", "")
-            if kind not in ("aka", "fka", "nka"):
-                raise ListFormatError(alt.name, line, "alt_type", f"unknown alias type {row['alt_type']!r}")
-            if not row["alt_name"]:
-                raise ListFormatError(alt.name, line, "alt_name", "empty")
-            weak = bool(re.search(r"weak|low quality", row["alt_remarks"], re.IGNORECASE))
-            entry.names.append(ListedName(row["alt_name"], kind, weak=weak))
-    if "add" in kinds:
-        add = kinds["add"]
-        for line, row in _csv_rows(add, ADD_COLUMNS):
-            entry = _owner(entries, row["ent_num"], add.name, line)
-            if row["country"]:
-                code = country_code(row["country"])
-                if not code:
-                    raise ListFormatError(add.name, line, "country", f"unknown country {row['country']!r}")
-                entry.countries.add(code)
-    return list(entries.values())
+    return entries
+
+
+def _ofac_aliases(alt: SourceFile, entries: dict[str, ParsedEntry]) -> None:
+    """alt.csv: aliases typed aka / fka / nka, weak where the remarks say so."""
+    for line, row in _csv_rows(alt, ALT_COLUMNS):
+        entry = _owner(entries, row["ent_num"], alt.name, line)
+        kind = row["alt_type"].lower().strip(".").replace(".", "")
+        if kind not in ("aka", "fka", "nka"):
+            raise ListFormatError(alt.name, line, "alt_type", f"unknown alias type {row['alt_type']!r}")
+        if not row["alt_name"]:
+            raise ListFormatError(alt.name, line, "alt_name", "empty")
+        weak = bool(re.search(r"weak|low quality", row["alt_remarks"], re.IGNORECASE))
+        entry.names.append(ListedName(row["alt_name"], kind, weak=weak))
+
+
+def _ofac_addresses(add: SourceFile, entries: dict[str, ParsedEntry]) -> None:
+    """add.csv: each address's country, as an ISO code."""
+    for line, row in _csv_rows(add, ADD_COLUMNS):
+        entry = _owner(entries, row["ent_num"], add.name, line)
+        if row["country"]:
+            code = country_code(row["country"])
+            if not code:
+                raise ListFormatError(add.name, line, "country", f"unknown country {row['country']!r}")
+            entry.countries.add(code)
 
 
 def _owner(entries: dict[str, ParsedEntry], ent: str, src: str, line: int) -> ParsedEntry:
@@ -280,48 +292,55 @@ def _text(node: Element, name: str) -> str:
     return ""
 
 
-def parse_eu(files: list[SourceFile]) -> list[ParsedEntry]:  # noqa: C901 - split pending
+def parse_eu(files: list[SourceFile]) -> list[ParsedEntry]:
     entries: list[ParsedEntry] = []
     for src in files:
         root = _xml(src)
         if _local(root.tag) != "export":
             raise ListFormatError(src.name, 1, "export", f"root element is {_local(root.tag)!r}")
-        for node in _children(root, "sanctionEntity"):
-            ent = node.get("logicalId", "").strip()
-            label = f"sanctionEntity {ent or '?'}"
-            if not ent:
-                raise ListFormatError(src.name, None, f"{label}/@logicalId", "missing")
-            subject = next(iter(_children(node, "subjectType")), None)
-            code = (subject.get("code", "") if subject is not None else "").lower()
-            kind = {"person": "person", "enterprise": "company", "entity": "company"}.get(code)
-            if kind is None:
-                raise ListFormatError(src.name, None, f"{label}/subjectType/@code", f"unknown type {code!r}")
-            entry = ParsedEntry(ent_num=ent, entry_type=kind, programs=node.get("euReferenceNumber", ""))
-            for i, alias in enumerate(_children(node, "nameAlias")):
-                whole = alias.get("wholeName", "").strip() or " ".join(
-                    filter(None, (alias.get(k, "").strip() for k in ("firstName", "middleName", "lastName"))))
-                if not whole:
-                    raise ListFormatError(src.name, None, f"{label}/nameAlias/@wholeName", "empty")
-                weak = alias.get("strong", "true").lower() == "false"
-                entry.names.append(ListedName(whole, "primary" if i == 0 else "aka", weak=weak))
-            if not entry.names:
-                raise ListFormatError(src.name, None, f"{label}/nameAlias", "no name")
-            for born in _children(node, "birthdate"):
-                try:
-                    entry.dobs.append(_eu_birthdate(born))
-                except ValueError as exc:
-                    raise ListFormatError(src.name, None, f"{label}/birthdate", str(exc)) from exc
-                if born.get("city"):
-                    entry.places_of_birth.append(born.get("city", ""))
-                if born.get("countryIso2Code", "").strip() not in ("", "00"):
-                    entry.countries.add(born.get("countryIso2Code", "").upper())
-            for tag in ("citizenship", "address"):
-                for item in _children(node, tag):
-                    iso = item.get("countryIso2Code", "").strip().upper()
-                    if iso and iso != "00":
-                        entry.countries.add(iso)
-            entries.append(entry)
+        entries.extend(_eu_entry(src, node) for node in _children(root, "sanctionEntity"))
     return entries
+
+
+def _eu_entry(src: SourceFile, node: Element) -> ParsedEntry:
+    ent = node.get("logicalId", "").strip()
+    label = f"sanctionEntity {ent or '?'}"
+    if not ent:
+        raise ListFormatError(src.name, None, f"{label}/@logicalId", "missing")
+    subject = next(iter(_children(node, "subjectType")), None)
+    code = (subject.get("code", "") if subject is not None else "").lower()
+    kind = {"person": "person", "enterprise": "company", "entity": "company"}.get(code)
+    if kind is None:
+        raise ListFormatError(src.name, None, f"{label}/subjectType/@code", f"unknown type {code!r}")
+    entry = ParsedEntry(ent_num=ent, entry_type=kind, programs=node.get("euReferenceNumber", ""))
+    for i, alias in enumerate(_children(node, "nameAlias")):
+        whole = alias.get("wholeName", "").strip() or " ".join(
+            filter(None, (alias.get(k, "").strip() for k in ("firstName", "middleName", "lastName"))))
+        if not whole:
+            raise ListFormatError(src.name, None, f"{label}/nameAlias/@wholeName", "empty")
+        weak = alias.get("strong", "true").lower() == "false"
+        entry.names.append(ListedName(whole, "primary" if i == 0 else "aka", weak=weak))
+    if not entry.names:
+        raise ListFormatError(src.name, None, f"{label}/nameAlias", "no name")
+    _eu_births_and_countries(src, node, label, entry)
+    return entry
+
+
+def _eu_births_and_countries(src: SourceFile, node: Element, label: str, entry: ParsedEntry) -> None:
+    for born in _children(node, "birthdate"):
+        try:
+            entry.dobs.append(_eu_birthdate(born))
+        except ValueError as exc:
+            raise ListFormatError(src.name, None, f"{label}/birthdate", str(exc)) from exc
+        if born.get("city"):
+            entry.places_of_birth.append(born.get("city", ""))
+        if born.get("countryIso2Code", "").strip() not in ("", "00"):
+            entry.countries.add(born.get("countryIso2Code", "").upper())
+    for tag in ("citizenship", "address"):
+        for item in _children(node, tag):
+            iso = item.get("countryIso2Code", "").strip().upper()
+            if iso and iso != "00":
+                entry.countries.add(iso)
 
 
 def _eu_birthdate(born: Element) -> DOB:
@@ -350,7 +369,27 @@ def parse_un(files: list[SourceFile]) -> list[ParsedEntry]:
     return entries
 
 
-def _un_entry(src: SourceFile, node: Element, item: str, kind: str) -> ParsedEntry:  # noqa: C901 - split pending
+def _un_births(src: SourceFile, node: Element, label: str) -> list[DOB]:
+    """An individual's dates of birth: exact, a year, approximately, or between two years."""
+    dobs: list[DOB] = []
+    for born in _children(node, "INDIVIDUAL_DATE_OF_BIRTH"):
+        kind_of = _text(born, "TYPE_OF_DATE").upper()
+        try:
+            if _text(born, "DATE"):
+                dob = parse_list_date(_text(born, "DATE")[:10])
+            elif kind_of == "BETWEEN":
+                dob = DOB(int(_text(born, "FROM_YEAR")), year_to=int(_text(born, "TO_YEAR")))
+            elif _text(born, "YEAR"):
+                dob = parse_list_date(_text(born, "YEAR"))
+            else:
+                continue
+        except ValueError as exc:
+            raise ListFormatError(src.name, None, f"{label}/INDIVIDUAL_DATE_OF_BIRTH", str(exc)) from exc
+        dobs.append(DOB(dob.year, dob.month, dob.day, circa=kind_of == "APPROXIMATELY", year_to=dob.year_to))
+    return dobs
+
+
+def _un_entry(src: SourceFile, node: Element, item: str, kind: str) -> ParsedEntry:
     ref = _text(node, "REFERENCE_NUMBER") or _text(node, "DATAID")
     label = f"{item} {ref or '?'}"
     if not ref:
@@ -368,20 +407,7 @@ def _un_entry(src: SourceFile, node: Element, item: str, kind: str) -> ParsedEnt
         if alias_name:
             quality = _text(alias, "QUALITY").lower()
             entry.names.append(ListedName(alias_name, "aka", weak=quality in ("low", "weak")))
-    for born in _children(node, "INDIVIDUAL_DATE_OF_BIRTH"):
-        kind_of = _text(born, "TYPE_OF_DATE").upper()
-        try:
-            if _text(born, "DATE"):
-                dob = parse_list_date(_text(born, "DATE")[:10])
-            elif kind_of == "BETWEEN":
-                dob = DOB(int(_text(born, "FROM_YEAR")), year_to=int(_text(born, "TO_YEAR")))
-            elif _text(born, "YEAR"):
-                dob = parse_list_date(_text(born, "YEAR"))
-            else:
-                continue
-        except ValueError as exc:
-            raise ListFormatError(src.name, None, f"{label}/INDIVIDUAL_DATE_OF_BIRTH", str(exc)) from exc
-        entry.dobs.append(DOB(dob.year, dob.month, dob.day, circa=kind_of == "APPROXIMATELY", year_to=dob.year_to))
+    entry.dobs.extend(_un_births(src, node, label))
     for nat in _children(node, "NATIONALITY"):
         for value in _children(nat, "VALUE"):
             code = country_code(value.text or "")
