@@ -31,7 +31,7 @@ class _InBulk(WriterState):
             # bulk_create stamps auto_now(_add) fields with the present; put the planned past back.
             for client, plan in zip(objs, chunk, strict=True):
                 client.created_at, client.updated_at = plan.created_at, plan.stage_changed_at
-            _update_rows(Client._meta.db_table, "id", ("created_at", "updated_at", "stage_changed_at"),
+            _update_rows(Client, "id", ("created_at", "updated_at", "stage_changed_at"),
                          [(c.pk, c.created_at, c.updated_at, c.stage_changed_at) for c in objs])
 
             history = []
@@ -74,10 +74,10 @@ class _InBulk(WriterState):
             Client.history.model.objects.bulk_create(history, batch_size=1000)
 
             Note.objects.bulk_create([n for n, _ in notes], batch_size=1000)
-            _update_rows(Note._meta.db_table, "id", ("created_at", "updated_at"),
+            _update_rows(Note, "id", ("created_at", "updated_at"),
                          [(n.pk, p.at, p.at) for n, p in notes])
             Task.objects.bulk_create([t for t, _ in tasks], batch_size=1000)
-            _update_rows(Task._meta.db_table, "id", ("created_at",), [(t.pk, p.created_at) for t, p in tasks])
+            _update_rows(Task, "id", ("created_at",), [(t.pk, p.created_at) for t, p in tasks])
 
             side_history = []
             for note, note_plan in notes:

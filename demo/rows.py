@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
+from django.db.models import Model
+
 
 def _model(name: str) -> Any:
     from django.apps import apps
@@ -57,12 +59,15 @@ def _match_times(events: list[tuple[int, str]], expected: list[tuple[datetime, s
 _PG_TYPES = {datetime: "timestamptz", date: "date"}
 
 
-def _update_rows(table: str, key: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
-    """UPDATE table SET columns = values for many rows in one statement (unnest of arrays)."""
+def _update_rows(model: type[Model], key: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    """Set `columns` of many rows of `model` in one statement (an UPDATE over unnest of arrays): the
+    demo's planned past put back on timestamps that saving stamped with the present. The model, not a
+    table name, is what callers give, so a renamed table is followed."""
     from django.db import connection
 
     if not rows:
         return
+    table = model._meta.db_table
     qn = connection.ops.quote_name
     arrays: list[list[Any]] = [[row[i] for row in rows] for i in range(len(columns) + 1)]
     casts = ["bigint[]"] + ["timestamptz[]"] * len(columns)

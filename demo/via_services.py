@@ -92,14 +92,14 @@ class _ViaServices(WriterState):
                 task_rows.append((task.pk, task_plan.created_at, task_plan.done_at))
                 moments = [task_plan.created_at] + ([task_plan.done_at] if task_plan.done_at else [])
                 task_hist += _align(task_model_history.get(task.pk, []), moments)
-        _update_rows(Client._meta.db_table, "id", ("created_at", "updated_at", "stage_changed_at", "verified_at"),
+        _update_rows(Client, "id", ("created_at", "updated_at", "stage_changed_at", "verified_at"),
                      client_rows)
-        _update_rows(Event._meta.db_table, "id", ("occurred_at",), event_rows)
-        _update_rows(Client.history.model._meta.db_table, "history_id", ("history_date",), hist_rows)
-        _update_rows(_model("Note")._meta.db_table, "id", ("created_at", "updated_at"), note_rows)
-        _update_rows(_model("Note").history.model._meta.db_table, "history_id", ("history_date",), note_hist)
-        _update_rows(_model("Task")._meta.db_table, "id", ("created_at", "done_at"), task_rows)
-        _update_rows(_model("Task").history.model._meta.db_table, "history_id", ("history_date",), task_hist)
+        _update_rows(Event, "id", ("occurred_at",), event_rows)
+        _update_rows(Client.history.model, "history_id", ("history_date",), hist_rows)
+        _update_rows(_model("Note"), "id", ("created_at", "updated_at"), note_rows)
+        _update_rows(_model("Note").history.model, "history_id", ("history_date",), note_hist)
+        _update_rows(_model("Task"), "id", ("created_at", "done_at"), task_rows)
+        _update_rows(_model("Task").history.model, "history_id", ("history_date",), task_hist)
         # The history rows' copies of the dates too, so that each row shows the object as it stood then.
         _sync_history_copies(Client, [c.pk for c in clients], created="o.created_at",
                              updated_at="h.history_date", stage_changed_at="h.history_date")

@@ -190,7 +190,7 @@ def test_run_log_shows_why_and_filters(admin_client, brand, agent, tag_rule, tim
 
 
     # More runs than a page holds: the footer says which ones and links the next page.
-    from crm.views import automation as automation_views
+    from automation import views as automation_views
 
     automation_views.RUN_PAGE_SIZE = 3
     try:
