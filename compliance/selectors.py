@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from compliance.matching import DOB, ListedEntry, ListedName, Screener
+from crm.lib.names import DOB, ListedEntry, ListedName, Screener
 from compliance.models import Watchlist, WatchlistEntry, WatchlistVersion
 
 

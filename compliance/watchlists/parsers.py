@@ -35,7 +35,7 @@ from xml.etree.ElementTree import Element  # noqa: S405 - parsing goes through d
 
 from defusedxml import ElementTree
 
-from compliance.matching.screen import DOB, ListedName
+from crm.lib.names.screen import DOB, ListedName
 from compliance.watchlists.countries import country_code
 
 FORMATS = ("ofac-csv", "eu-xml", "un-xml", "uk-csv", "pep-csv")

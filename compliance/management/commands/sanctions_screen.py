@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from compliance.matching import Query
+from crm.lib.names import Query
 from compliance.selectors import screener_for_lists
 
 OUTPUT = ["query_id", "matched_ent_num", "score", "explanation", "list", "matched_name"]

@@ -13,8 +13,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from compliance.matching.compare import NameComparison, compare_names
-from compliance.matching.normalise import Token, tokenise
+from crm.lib.names.compare import NameComparison, compare_names
+from crm.lib.names.normalise import Token, tokenise
 
 DEFAULT_THRESHOLD = 0.8
 WEAK_ALIAS_THRESHOLD = 0.97
@@ -105,7 +105,7 @@ def _keys(tok: Token) -> set[str]:
 
 def _word_keys(tokens: tuple[Token, ...]) -> list[set[str]]:
     """Keys per word (a word and its joins with its neighbours); particles and legal forms give none."""
-    from compliance.matching.compare import _join
+    from crm.lib.names.compare import _join
 
     out: list[set[str]] = []
     for i, tok in enumerate(tokens):
