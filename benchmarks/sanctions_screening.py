@@ -132,10 +132,10 @@ def main() -> None:
     sample_size = 300 if args.quick else 2_000
     env = prepare(args)
     try:
-        from crm.lib.names import Query
         from compliance.selectors import screener_for_lists
         from compliance.services import watchlist_load
         from compliance.watchlists.parsers import SourceFile
+        from crm.lib.names import Query
 
         rng = random.Random(34)
         given, surnames = _pools(rng)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from crm.lib.names import DOB, ListedEntry, ListedName, Screener
 from compliance.models import Watchlist, WatchlistEntry, WatchlistVersion
+from crm.lib.names import DOB, ListedEntry, ListedName, Screener
 
 
 def watchlist_current_versions(*, names: list[str] | None = None) -> list[WatchlistVersion]:

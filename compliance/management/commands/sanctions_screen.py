@@ -14,8 +14,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from crm.lib.names import Query
 from compliance.selectors import screener_for_lists
+from crm.lib.names import Query
 
 OUTPUT = ["query_id", "matched_ent_num", "score", "explanation", "list", "matched_name"]
 
