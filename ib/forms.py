@@ -291,7 +291,8 @@ class PartnerApplicationForm(forms.Form):
     contact_phone = forms.CharField(label=_("Contact phone"), max_length=40,
                                     help_text=_("With the country code, such as +44 20 7183 8750."),
                                     widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}))
-    agree = forms.BooleanField(label=_("I accept the partner agreement and the privacy policy"), required=False)
+    agree = forms.BooleanField(label=_("I accept the partner agreement and the privacy policy"),
+                               error_messages={"required": _("Accept the partner agreement to apply.")})
     # A field people never see: a bot fills it in.
     nickname = forms.CharField(required=False, widget=forms.TextInput(attrs={"tabindex": "-1", "autocomplete": "off"}))
 

@@ -161,6 +161,9 @@ def test_the_public_form_takes_an_application_and_the_manager_approves_it_in_the
     form = application_data(countries=["AE", "GB"], marketing_methods=["website"], kind="ib")
     missing = http.post(url, {**form, "agree": ""})
     assert missing.status_code == 400 and "Accept the partner agreement to apply." in missing.content.decode()
+    # an empty form names every missing answer at once, the agreement among them (not on a second try)
+    empty = http.post(url, {"company": ""}).content.decode()
+    assert "Accept the partner agreement to apply." in empty and "This field is required." in empty
     sent = http.post(url, {**form, "agree": "on"})
     assert sent.status_code == 200 and "Thank you for applying" in sent.content.decode()
     application = onboarding.PartnerApplication.objects.get(contact_email="layla@gulftraders.example")
