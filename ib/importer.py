@@ -426,10 +426,13 @@ def ib_import_start(*, actor: Any, data: bytes, file_name: str) -> Any:
         raise ValidationFailed(fields={"file": gettext("Not a JSON file: %(error)s.") % {"error": error}}) from None
     if not isinstance(parsed, dict):
         raise ValidationFailed(fields={"file": gettext("The file must hold one JSON object.")})
-    brand = visible_brands(actor).filter(code=str(parsed.get("brand") or "")).first()
+    named = parsed.get("brand")
+    code = str((named.get("code") if isinstance(named, dict) else named) or "")
+    # On the pages the brand must exist and be the manager's: only the command creates one.
+    brand = visible_brands(actor).filter(code=code).first()
     if brand is None:
         raise ValidationFailed(fields={"file": gettext("The file's brand %(brand)r is not one you work for.")
-                                       % {"brand": parsed.get("brand")}})
+                                       % {"brand": code}})
     name = (file_name or "import.json").rsplit("/", 1)[-1][:100]
     stored = default_storage.save(f"ib-imports/{uuid.uuid4()}-{name}", ContentFile(data))
     return job_start(kind=IMPORT_JOB_KIND, actor=actor, brand=brand, func="ib.importer.ib_import_job",

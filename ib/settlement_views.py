@@ -110,7 +110,9 @@ def run_backtest(request: AuthedRequest, code: Any) -> HttpResponse:
     run = _run_or_404(request, code)
     if run.status != RunStatus.DONE:
         raise Http404
-    chosen = Partner.objects.filter(brand_id=run.brand_id, code=_uuid_or_none(request.GET.get("partner"))).first()
+    partner_code = _uuid_or_none(request.GET.get("partner"))
+    chosen = (Partner.objects.filter(brand_id=run.brand_id, code=partner_code).first()
+              if partner_code is not None else None)
     backtest = commissions.run_backtest(run, lines_of=[chosen.pk] if chosen is not None else [])
     return render_page(request, "ib/run_backtest.html", {"run": run, "backtest": backtest, "chosen": chosen})
 
