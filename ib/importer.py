@@ -3,13 +3,16 @@ their groups, FX rates, partners with parents, plans with versions, plan assignm
 overrides, clients (registration, KYC approval, referring partner, trading accounts), dated
 re-attributions, deposits, chargebacks and refunds, and what the old CRM paid per partner and month
 (the backtest's reference), each with the time it was known; the brand and the platform server are
-created when missing. The format is
-documented in README.md ("Partner commissions"), with a full example in ib/examples/.
+created when missing. The format is documented in README.md ("Partner commissions"), with a full
+example in ib/examples/ and a year of history in tests/ib/test_migration_history.py.
 
-Everything goes through the services, in one transaction: a bad entry names where it is
+Everything goes through the owning apps' services (crm: brand and client; trading: server and
+accounts; KYC: approvals; ib: the rest), in one transaction: a bad entry names where it is
 ("plans[0].versions[1].rules[0].level_rates") and nothing is written. Rerunning the same file
-changes nothing: partners and clients are found by e-mail, plans by name, versions by
-(effective_from, recorded_at), assignments by (target, effective_from), deposits by reference.
+changes nothing: the brand is found by code, the server by name, partners and clients by e-mail,
+plans by name, versions by (effective_from, recorded_at), assignments by (target, effective_from),
+re-attributions by (client, partner, effective_from), deposits and chargebacks by reference, the
+old CRM's totals by (partner, period, currency), and a client approved already is not approved again.
 """
 
 from __future__ import annotations
