@@ -141,6 +141,7 @@ def test_the_import_creates_the_brand_and_server_it_names_and_says_so(migrated):
     # A rerun finds everything: nothing is created again, no total changes.
     again = _call("ib_import", str(history))
     assert "Created" not in again and "re-attributions" not in again and "old CRM totals" not in again
+    assert "kyc approvals" not in again and "clients" not in again and "chargebacks" not in again
     assert Brand.objects.filter(code="orion").count() == 1
 
 
