@@ -361,7 +361,8 @@ CLIENTS_VIEW = PublishedView(
         Column("email", "character varying(254)", "as stored (match it lower-cased); empty when unknown"),
         Column("phone", "character varying(20)", "E.164 (+ and digits); empty when unknown"),
         Column("tags", "character varying(50)[]", "the client's tags ('merged': merged into another client)"),
-        Column("created_at", "timestamp with time zone", "when the client was created"),
+        Column("created_at", "timestamp with time zone", "when the client was created (registered); for a "
+                                                         "client migrated from another CRM, its registration there"),
     ),
 )
 

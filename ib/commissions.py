@@ -42,6 +42,7 @@ from ib.models import (
     HedgeMode,
     Instrument,
     InstrumentGroup,
+    LegacyCommissionTotal,
     Partner,
     PassUpBase,
     PlanAssignment,
@@ -456,28 +457,61 @@ def _positive(amount: Money) -> Decimal:
 
 @transaction.atomic
 def deposit_record(*, client: Client, amount: Money, at: dt.datetime, reference: str,
-                   source: str = "wallet") -> ClientDeposit:
+                   source: str = "wallet", recorded_at: dt.datetime | None = None) -> ClientDeposit:
     """A confirmed deposit, in its own currency (idempotent by `reference`: a repeated call returns
-    the row recorded first): the wallet's deposit events (ib.handlers) and the import."""
+    the row recorded first): the wallet's deposit events (ib.handlers) and the import.
+    `recorded_at`: when it became known, if later than `at` (a run as of an earlier time ignores it)."""
     value = _positive(amount)
+    _known_after(at, recorded_at)
     deposit, _created = ClientDeposit.objects.get_or_create(
         reference=reference, defaults={"client": client, "amount": value, "at": at, "source": source,
-                                       "currency": amount.currency})
+                                       "currency": amount.currency, "recorded_at": recorded_at})
     return deposit
 
 
 @transaction.atomic
 def chargeback_record(*, client: Client, amount: Money, at: dt.datetime, reference: str,
-                      kind: str = "chargeback", deposit_reference: str = "") -> ClientChargeback:
+                      kind: str = "chargeback", deposit_reference: str = "",
+                      recorded_at: dt.datetime | None = None) -> ClientChargeback:
     """A chargeback or refund of a client's deposit (`deposit_reference`: that deposit's reference,
-    when known), in its own currency (idempotent by `reference`)."""
+    when known), in its own currency (idempotent by `reference`). `recorded_at`: when it became
+    known, if later than `at` (a chargeback dated in March, learnt of in April)."""
     value = _positive(amount)
     if kind not in ("chargeback", "refund"):
         raise ValidationFailed(fields={"kind": gettext("Choose chargeback or refund.")})
+    _known_after(at, recorded_at)
     row, _created = ClientChargeback.objects.get_or_create(
         reference=reference, defaults={"client": client, "amount": value, "at": at, "kind": kind,
-                                       "currency": amount.currency, "deposit_reference": deposit_reference})
+                                       "currency": amount.currency, "deposit_reference": deposit_reference,
+                                       "recorded_at": recorded_at})
     return row
+
+
+def _known_after(at: dt.datetime, recorded_at: dt.datetime | None) -> None:
+    if recorded_at is not None and recorded_at < at:
+        raise ValidationFailed(fields={"recorded_at": gettext("A fact cannot be known before it happened.")})
+
+
+@transaction.atomic
+def legacy_total_record(*, partner: Partner, period: dt.date, amount: Money, note: str = "") \
+        -> tuple[LegacyCommissionTotal, bool]:
+    """What the old CRM paid `partner` for `period` (a migration import; the backtest's other
+    column): one figure per partner, period and currency; a re-import with another amount replaces
+    it (audited). Returns the row and whether it is new or changed."""
+    period = period.replace(day=1)
+    row = LegacyCommissionTotal.objects.select_for_update().filter(
+        partner=partner, period=period, currency=amount.currency).first()
+    if row is not None and row.amount == amount.amount:
+        return row, False
+    before = {"amount": str(row.amount)} if row is not None else None
+    if row is None:
+        row = LegacyCommissionTotal(brand_id=partner.brand_id, partner=partner, period=period,
+                                    currency=amount.currency)
+    row.amount, row.note = amount.amount, note[:200]
+    row.save()
+    audit_record(action="ib.legacy_total_record", obj=partner, actor=None, before=before,
+                 after={"period": f"{period:%Y-%m}", "amount": str(amount.amount), "currency": amount.currency})
+    return row, True
 
 
 # --- runs -----------------------------------------------------------------------------------------
@@ -894,3 +928,84 @@ def run_compared(run: CommissionRun) -> tuple[CommissionRun | None, list[Compare
 
 def run_lines(run: CommissionRun) -> list[CommissionLine]:
     return list(run.lines.order_by("business_time", "source_kind", "source_id", "level"))
+
+
+def line_record(line: CommissionLine) -> dict[str, Any]:
+    """A line as the commands print it in JSON (amounts as plain decimal strings)."""
+    return {"time": line.business_time.isoformat(), "source": f"{line.source_kind}:{line.source_id}",
+            "partner": line.beneficiary_id, "rule": line.rule_code, "level": line.level,
+            "chain": line.chain, "plan_version": line.plan_version_id, "basis": decimal_text(line.basis),
+            "basis_currency": line.basis_currency, "rate": decimal_text(line.rate),
+            "fx_rate": decimal_text(line.fx_rate), "amount": decimal_text(line.amount), "currency": line.currency}
+
+
+def line_text(line: Mapping[str, Any]) -> str:
+    """One line of `line_record` as the commands print it in text."""
+    return (f"{line['time']} {line['source']:<16} {line['rule']:<12} L{line['level']} "
+            f"partner {line['partner']:<6} {line['basis']} x {line['rate']} x fx {line['fx_rate']} "
+            f"= {line['amount']} {line['currency']}")
+
+
+# --- backtest against the old CRM -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BacktestRow:
+    partner_id: int
+    partner: str
+    partner_code: str
+    currency: str
+    engine: Decimal  # the run's payable (0: no total in it)
+    old: Decimal | None  # what the old CRM paid (None: the import gave no figure)
+    difference: Decimal  # engine - old (old missing counts as 0)
+    lines: list[CommissionLine]
+
+
+@dataclass(frozen=True)
+class Backtest:
+    run: CommissionRun
+    rows: list[BacktestRow]
+
+    @property
+    def has_old_totals(self) -> bool:
+        return any(row.old is not None for row in self.rows)
+
+    @property
+    def differing(self) -> list[BacktestRow]:
+        return [row for row in self.rows if row.difference != 0]
+
+
+def legacy_periods(brand_ids: Sequence[int]) -> list[dt.date]:
+    """The periods for which an import gave the old CRM's totals, newest first."""
+    return list(LegacyCommissionTotal.objects.filter(brand_id__in=brand_ids).order_by("-period")
+                .values_list("period", flat=True).distinct())
+
+
+def run_backtest(run: CommissionRun, *, lines_of: Sequence[int] | None = None) -> Backtest:
+    """The run's totals beside what the old CRM paid for its period (LegacyCommissionTotal, from
+    the migration import), per partner and currency, with the difference (engine - old; both
+    rounded to the currency) and the run's lines behind each engine total: every partner's, or
+    only those of `lines_of` (partner ids; the page shows one partner's at a time)."""
+    totals = {(t.partner_id, t.currency): t for t in run_totals(run)}
+    old = {(row.partner_id, row.currency): row for row in
+           LegacyCommissionTotal.objects.filter(brand_id=run.brand_id, period=run.period)}
+    partners = Partner.objects.in_bulk({key[0] for key in [*totals, *old]})
+    wanted = set(partners) if lines_of is None else set(lines_of)
+    lines: dict[int, list[CommissionLine]] = {}
+    if wanted:
+        for line in run.lines.filter(beneficiary_id__in=wanted).order_by("business_time", "source_kind",
+                                                                         "source_id", "level"):
+            lines.setdefault(line.beneficiary_id, []).append(line)
+    rows = []
+    for key in sorted({*totals, *old}, key=lambda k: (partners[k[0]].path, k[1])):
+        partner = partners[key[0]]
+        engine_total = totals[key].payable if key in totals else engine.ZERO
+        paid = money_round(old[key].amount, key[1]) if key in old else None
+        rows.append(BacktestRow(partner.pk, partner.display_name, str(partner.code), key[1], engine_total, paid,
+                                engine_total - (paid or engine.ZERO),
+                                [x for x in lines.get(partner.pk, []) if x.currency == key[1]]))
+    return Backtest(run, rows)
+
+
+def backtest_as_of(period: dt.date) -> dt.datetime:
+    """The default moment of a backtest: the end of the period (what was known when it closed)."""
+    return period_bounds(period)[1]

@@ -156,14 +156,20 @@ ORDER BY v.id, g.id, t.account_type, r.kind, r.basis,
 ANALYZE _ver; ANALYZE _asg; ANALYZE _pick;
 """
 
+# An attribution as known at as_of (`at`): recorded by then (NULL: since it took effect), and its
+# end only if that was known by then too (a migration's re-attribution recorded months later).
+ATTR_KNOWN = "COALESCE(at.recorded_at, at.effective_from) <= %(as_of)s"
+ATTR_TO = ("CASE WHEN at.effective_to IS NOT NULL AND COALESCE(at.ended_recorded_at, at.effective_to) <= %(as_of)s "
+           "THEN at.effective_to ELSE 'infinity' END")
+
 # Each account of the scope with its client's partner attributions over the period (small: one row
 # per account and attribution), so that the join of the deals to them is a hash join.
-ATTR_SELECT = """
+ATTR_SELECT = f"""
 SELECT a.id AS account_id, a.client_id, a.account_type, a.currency AS account_currency, at.partner_id,
-       at.effective_from, COALESCE(at.effective_to, 'infinity') AS effective_to
+       at.effective_from, {ATTR_TO} AS effective_to
 FROM trading_public_accounts a
-JOIN ib_clientattribution at ON at.client_id = a.client_id
-     AND at.effective_from < %(end)s AND (at.effective_to IS NULL OR at.effective_to > %(from)s)
+JOIN ib_clientattribution at ON at.client_id = a.client_id AND {ATTR_KNOWN}
+     AND at.effective_from < %(end)s AND {ATTR_TO} > %(from)s
 WHERE a.server_id IN (SELECT id FROM trading_public_servers WHERE brand_id = %(brand)s)
   AND (%(all_accounts)s OR a.id = ANY(%(accounts)s))
 """
@@ -379,7 +385,7 @@ SELECT at.partner_id, d.account_id, d.time, d.volume * i.contract_size / COALESC
 FROM trading_public_deals d
 JOIN trading_public_accounts a ON a.id = d.account_id
 JOIN ib_clientattribution at ON at.client_id = a.client_id AND at.effective_from <= d.time
-     AND (at.effective_to IS NULL OR at.effective_to > d.time)
+     AND {ATTR_KNOWN} AND {ATTR_TO} > d.time
 JOIN ib_instrument i ON i.brand_id = %(brand)s AND i.symbol = d.symbol
 JOIN ib_instrumentgroup g ON g.id = i.group_id
 WHERE d.server_id IN (SELECT id FROM trading_public_servers WHERE brand_id = %(brand)s)
@@ -461,12 +467,12 @@ def _tiers_apply(params: dict[str, Any], db: Any = None) -> int:
 
 
 # The qualification moment of every client that qualified for a CPA rule by as_of (any period).
-CPA_SQL = """
+CPA_SQL = f"""
 CREATE TEMP TABLE _cpa ON COMMIT DROP AS
 WITH fd AS (
     SELECT DISTINCT ON (dp.client_id) dp.client_id, dp.at, dp.amount, dp.currency, dp.reference
     FROM ib_clientdeposit dp JOIN crm_public_clients c ON c.id = dp.client_id AND c.brand_id = %(brand)s
-    WHERE dp.at <= %(as_of)s ORDER BY dp.client_id, dp.at, dp.id
+    WHERE dp.at <= %(as_of)s AND COALESCE(dp.recorded_at, dp.at) <= %(as_of)s ORDER BY dp.client_id, dp.at, dp.id
 ),
 rules AS (
     SELECT r.*, v.plan_id, v.valid_from, v.valid_to, v.split_mode, v.pass_up, v.currency AS plan_currency
@@ -477,7 +483,7 @@ cand AS (
            c.created_at AS registered_at, at.partner_id
     FROM fd JOIN crm_public_clients c ON c.id = fd.client_id
     JOIN ib_clientattribution at ON at.client_id = fd.client_id AND at.effective_from <= fd.at
-         AND (at.effective_to IS NULL OR at.effective_to > fd.at)
+         AND {ATTR_KNOWN} AND {ATTR_TO} > fd.at
 ),
 anchored AS (
     -- The rule's window: from the first deposit, or from the registration (the deposit inside it).
@@ -599,7 +605,7 @@ SELECT 'chargeback', cb.id, b.partner_id, b.rule_id, cb.at,
        NULL, NULL, NULL
 FROM _cpa b
 JOIN LATERAL (SELECT x.id, x.at FROM ib_clientchargeback x WHERE x.client_id = b.client_id AND x.at >= b.qualified_at
-              AND x.at <= %(as_of)s AND (b.clawback_scope = 'any' OR x.deposit_reference = b.deposit_reference)
+              AND x.at <= %(as_of)s AND COALESCE(x.recorded_at, x.at) <= %(as_of)s AND (b.clawback_scope = 'any' OR x.deposit_reference = b.deposit_reference)
               ORDER BY x.at, x.id LIMIT 1) cb ON true
 JOIN _fx dfx ON dfx.src = b.currency AND dfx.dst = b.rule_currency AND dfx.day = (b.deposit_at AT TIME ZONE 'UTC')::date
 WHERE b.clawback_on_chargeback AND (b.cpa_min_deposit IS NULL OR b.amount * dfx.rate >= b.cpa_min_deposit)

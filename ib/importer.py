@@ -1,12 +1,18 @@
 """The migration import of the partner programme (`manage.py ib_import FILE.json`): instruments and
 their groups, FX rates, partners with parents, plans with versions, plan assignments and account
-overrides, clients with their referring partner and trading accounts, and deposits. The format is
-documented in README.md ("Partner commissions"), with a full example in ib/examples/.
+overrides, clients (registration, KYC approval, referring partner, trading accounts), dated
+re-attributions, deposits, chargebacks and refunds, and what the old CRM paid per partner and month
+(the backtest's reference), each with the time it was known; the brand and the platform server are
+created when missing. The format is documented in README.md ("Partner commissions"), with a full
+example in ib/examples/ and a year of history in tests/ib/test_migration_history.py.
 
-Everything goes through the services, in one transaction: a bad entry names where it is
+Everything goes through the owning apps' services (crm: brand and client; trading: server and
+accounts; KYC: approvals; ib: the rest), in one transaction: a bad entry names where it is
 ("plans[0].versions[1].rules[0].level_rates") and nothing is written. Rerunning the same file
-changes nothing: partners and clients are found by e-mail, plans by name, versions by
-(effective_from, recorded_at), assignments by (target, effective_from), deposits by reference.
+changes nothing: the brand is found by code, the server by name, partners and clients by e-mail,
+plans by name, versions by (effective_from, recorded_at), assignments by (target, effective_from),
+re-attributions by (client, partner, effective_from), deposits and chargebacks by reference, the
+old CRM's totals by (partner, period, currency), and a client approved already is not approved again.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from ib import commissions as cs
 from ib import services
 from ib.models import (
     AttributionConflict,
+    ClientAttribution,
     ClientChargeback,
     ClientDeposit,
     CommissionPlan,
@@ -43,6 +50,15 @@ from ib.models import (
     PlanVersion,
 )
 from trading.models import PlatformServer, TradingAccount
+
+
+class ImportCounts(Counter[str]):
+    """What an import added, by kind, and `notes`: the sentences that say what it created beyond
+    the partner programme (a brand, a platform server), for the command to print."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.notes: list[str] = []
 
 
 class ImportFailed(Exception):
@@ -85,7 +101,7 @@ class _Import:
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         self.data = data
-        self.counts: Counter[str] = Counter()
+        self.counts = ImportCounts()
         self.where = "brand"
         self.server: PlatformServer | None = None
         self.groups: dict[Any, Any] = {}
@@ -96,9 +112,11 @@ class _Import:
         # the old system knew then), unless an entry says when it was recorded ("recorded_at").
         self.brand = self._brand()
 
-    def run(self) -> Counter[str]:
+    def run(self) -> ImportCounts:
+        self._server()
         for section in (self._instrument_groups, self._instruments, self._fx_rates, self._partners, self._plans,
-                        self._clients, self._assignments, self._deposits, self._chargebacks):
+                        self._clients, self._assignments, self._reattributions, self._deposits, self._chargebacks,
+                        self._legacy_totals):
             section()
         return self.counts
 
@@ -111,14 +129,51 @@ class _Import:
         return out
 
     def _brand(self) -> Brand:
-        brand = Brand.objects.filter(code=_req(self.data, "brand", "")).first()
-        if brand is None:
-            raise ImportFailed("brand", f"no brand {self.data['brand']!r}")
-        if self.data.get("server"):
-            self.server = PlatformServer.objects.filter(brand=brand, name=self.data["server"]).first()
-            if self.server is None:
-                raise ImportFailed("server", f"no server named {self.data['server']!r} on this brand")
+        """The brand by its code: `"brand": "atlas"`, or `{"code", "name", "currency", "language"}`,
+        which creates it when missing (and says so)."""
+        raw = _req(self.data, "brand", "")
+        spec: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {"code": raw}
+        code = str(_req(spec, "code", "brand"))
+        brand = Brand.objects.filter(code=code).first()
+        if brand is not None:
+            return brand
+        if not spec.get("name"):
+            raise ImportFailed("brand", f"no brand {code!r} (give {{\"code\", \"name\"}} to create it)")
+        from crm.services import brand_create
+
+        brand = brand_create(actor=None, code=code, name=str(spec["name"]),
+                             default_currency=str(spec.get("currency") or "USD"),
+                             default_language=str(spec.get("language") or "en"))
+        self.counts["brands created"] += 1
+        self.counts.notes.append(f"Created the brand {brand.code} ({brand.name}).")
         return brand
+
+    def _server(self) -> None:
+        """The platform server by name: `"server": "MT5 Live"`, or an object (`name`, `kind`, `host`,
+        `manager_login`, `server_tz`, `account_types`) that creates it when missing: inactive and not
+        synced until an administrator completes its connection (and the note says so)."""
+        raw = self.data.get("server")
+        if not raw:
+            return
+        self.where = "server"
+        spec: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {"name": raw}
+        name = str(_req(spec, "name", "server"))
+        self.server = PlatformServer.objects.filter(brand=self.brand, name=name).first()
+        if self.server is not None:
+            return
+        if not isinstance(raw, Mapping):
+            raise ImportFailed("server", f"no server named {name!r} on this brand (give an object with its "
+                                         "account_types to create it)")
+        from trading.services import platform_server_import
+
+        self.server = platform_server_import(
+            actor=None, brand=self.brand, name=name, kind=str(spec.get("kind") or "mt5_web"),
+            host=str(spec.get("host") or ""), manager_login=int(spec.get("manager_login") or 0),
+            server_tz=str(spec.get("server_tz") or ""), account_types=spec.get("account_types"))
+        self.counts["servers created"] += 1
+        self.counts.notes.append(
+            f"Created the platform server {self.server.name} of {self.brand.code}: inactive and not synced "
+            "until an administrator enters its connection and manager password and activates it.")
 
     def _instrument_groups(self) -> None:
         for where, g in self._each("instrument_groups"):
@@ -202,10 +257,15 @@ class _Import:
             ref, email = _req(c, "ref", at), _req(c, "email", at)
             client = Client.objects.filter(brand=self.brand, email__iexact=email).first()
             if client is None:
+                registered = (_when(c["registered_at"], f"{at}.registered_at") if c.get("registered_at")
+                              else None)
                 client = client_create(actor=None, brand=self.brand, first_name=_req(c, "first_name", at),
-                                       last_name=c.get("last_name", ""), email=email, country=c.get("country", ""))
+                                       last_name=c.get("last_name", ""), email=email, country=c.get("country", ""),
+                                       registered_at=registered)
                 self.counts["clients"] += 1
             self.clients[ref] = client
+            if c.get("kyc_approved_at"):
+                self._kyc_approval(client, _when(c["kyc_approved_at"], f"{at}.kyc_approved_at"))
             if c.get("partner"):
                 self._attribution(client, c)
             for k, a in enumerate(c.get("accounts") or []):
@@ -216,14 +276,38 @@ class _Import:
         partner = self.partners.get(c["partner"])
         if partner is None:
             raise ImportFailed(f"{self.where}.partner", f"no partner {c['partner']!r} in this file")
-        result = services.client_attribution_import(actor=None, client=client, partner=partner,
-                                                    touched_at=_when(c.get("since"), f"{self.where}.since"),
-                                                    reason="migration import")
+        since = _when(c.get("since"), f"{self.where}.since")
+        recorded = _when(c["recorded_at"], f"{self.where}.recorded_at") if c.get("recorded_at") else None
+        result = services.client_attribution_import(actor=None, client=client, partner=partner, touched_at=since,
+                                                    reason="migration import", recorded_at=recorded)
         # A client already another partner's opens a conflict for the IB manager: not an attribution.
         if isinstance(result, AttributionConflict):
             self.counts["attribution conflicts"] += 1
         elif result is not None:
             self.counts["attributions"] += 1
+
+    def _kyc_approval(self, client: Client, approved_at: dt.datetime) -> None:
+        from kyc.services import kyc_approval_import
+
+        self.counts["kyc approvals"] += kyc_approval_import(client=client, approved_at=approved_at)
+
+    def _reattributions(self) -> None:
+        """Dated moves of a client to another partner: from `effective_from`, known since
+        `recorded_at` (default its effective_from); a rerun finds the move already made."""
+        for where, move in self._each("reattributions"):
+            self.where = where
+            client = self._client_of(move)
+            partner = self.partners.get(str(move.get("partner")))
+            if partner is None:
+                raise ImportFailed(f"{where}.partner", f"no partner {move.get('partner')!r} in this file")
+            effective = _when(move.get("effective_from"), f"{where}.effective_from")
+            recorded = _when(move["recorded_at"], f"{where}.recorded_at") if move.get("recorded_at") else None
+            if ClientAttribution.objects.filter(client=client, partner=partner, effective_from=effective).exists():
+                continue
+            services.client_reattribute(actor=None, client=client, partner=partner, effective_from=effective,
+                                        recorded_at=recorded, reason=str(move.get("reason") or "migration import"),
+                                        source="import")
+            self.counts["re-attributions"] += 1
 
     def _account(self, client: Client, a: Mapping[str, Any]) -> None:
         from trading.services import trading_account_register
@@ -283,7 +367,8 @@ class _Import:
             client = self._client_of(dep)
             self.counts["deposits"] += not ClientDeposit.objects.filter(reference=dep.get("reference")).exists()
             cs.deposit_record(client=client, amount=self._money(dep), at=_when(dep.get("at"), f"{self.where}.at"),
-                              reference=_req(dep, "reference", self.where), source="import")
+                              reference=_req(dep, "reference", self.where), source="import",
+                              recorded_at=self._recorded(dep))
 
     def _chargebacks(self) -> None:
         for where, cb in self._each("chargebacks"):
@@ -292,11 +377,29 @@ class _Import:
             self.counts["chargebacks"] += not ClientChargeback.objects.filter(reference=cb.get("reference")).exists()
             cs.chargeback_record(client=client, amount=self._money(cb), at=_when(cb.get("at"), f"{self.where}.at"),
                                  reference=_req(cb, "reference", self.where), kind=cb.get("kind") or "chargeback",
-                                 deposit_reference=str(cb.get("deposit") or ""))
+                                 deposit_reference=str(cb.get("deposit") or ""), recorded_at=self._recorded(cb))
+
+    def _recorded(self, entry: Mapping[str, Any]) -> dt.datetime | None:
+        return _when(entry["recorded_at"], f"{self.where}.recorded_at") if entry.get("recorded_at") else None
+
+    def _legacy_totals(self) -> None:
+        """What the old CRM paid each partner per period (`partner`, `period` YYYY-MM, `amount`,
+        `currency`, `note`): the backtest's other column (ib.selectors.backtest_report)."""
+        for where, row in self._each("old_crm_totals"):
+            self.where = where
+            partner = self.partners.get(str(row.get("partner")))
+            if partner is None:
+                raise ImportFailed(f"{where}.partner", f"no partner {row.get('partner')!r} in this file")
+            period = parse_date(f"{row.get('period')}-01") if row.get("period") else None
+            if period is None:
+                raise ImportFailed(f"{where}.period", "a month such as 2024-03")
+            _row, changed = cs.legacy_total_record(partner=partner, period=period, amount=self._money(row),
+                                                   note=str(row.get("note") or ""))
+            self.counts["old CRM totals"] += changed
 
 
 @transaction.atomic
-def ib_import(data: Mapping[str, Any]) -> Counter[str]:
+def ib_import(data: Mapping[str, Any]) -> ImportCounts:
     """Import `data` (the format of README.md, "Partner commissions") in one transaction: the
     counts of what was new; ImportFailed naming the entry when one is wrong (nothing is written)."""
     job: _Import | None = None
@@ -326,10 +429,13 @@ def ib_import_start(*, actor: Any, data: bytes, file_name: str) -> Any:
         raise ValidationFailed(fields={"file": gettext("Not a JSON file: %(error)s.") % {"error": error}}) from None
     if not isinstance(parsed, dict):
         raise ValidationFailed(fields={"file": gettext("The file must hold one JSON object.")})
-    brand = visible_brands(actor).filter(code=str(parsed.get("brand") or "")).first()
+    named = parsed.get("brand")
+    code = str((named.get("code") if isinstance(named, dict) else named) or "")
+    # On the pages the brand must exist and be the manager's: only the command creates one.
+    brand = visible_brands(actor).filter(code=code).first()
     if brand is None:
         raise ValidationFailed(fields={"file": gettext("The file's brand %(brand)r is not one you work for.")
-                                       % {"brand": parsed.get("brand")}})
+                                       % {"brand": code}})
     name = (file_name or "import.json").rsplit("/", 1)[-1][:100]
     stored = default_storage.save(f"ib-imports/{uuid.uuid4()}-{name}", ContentFile(data))
     return job_start(kind=IMPORT_JOB_KIND, actor=actor, brand=brand, func="ib.importer.ib_import_job",

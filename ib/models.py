@@ -363,6 +363,11 @@ class ClientAttribution(models.Model):
     actor = models.ForeignKey("crm.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     reason = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # When the attribution, and its end, became known (a run "as of T" sees what was known by T; a
+    # migration's dated re-attribution recorded months later). NULL: known since effective_from,
+    # resp. since effective_to (what every attribution made in this CRM is).
+    recorded_at = models.DateTimeField(null=True, blank=True)
+    ended_recorded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering: ClassVar = ["-effective_from", "-id"]
@@ -697,6 +702,8 @@ class ClientDeposit(models.Model):
     at = models.DateTimeField()
     reference = models.CharField(max_length=100, unique=True)
     source = models.CharField(max_length=10, default="wallet")  # wallet, import
+    # When it became known (a migration's history); NULL: since `at`.
+    recorded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes: ClassVar = [models.Index(fields=["client", "at"], name="ib_deposit_client_at")]
@@ -716,6 +723,8 @@ class ClientChargeback(models.Model):
     kind = models.CharField(max_length=10, default="chargeback")  # chargeback, refund
     # The reference of the deposit it reverses (a ClientDeposit's); blank when unknown.
     deposit_reference = models.CharField(max_length=100, blank=True)
+    # When it became known (a chargeback dated in March, learnt of in April); NULL: since `at`.
+    recorded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes: ClassVar = [models.Index(fields=["at"], name="ib_chargeback_at")]
@@ -999,6 +1008,31 @@ class CommissionSettlement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.partner_id} {self.period}: {self.amount} {self.currency}"
+
+
+class LegacyCommissionTotal(models.Model):
+    """What the old CRM paid a partner for a period, as a migration import states it: the figure a
+    backtest of that period compares the engine's total with (ib.selectors.backtest_report). A
+    re-import with another amount changes it (history kept)."""
+
+    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="legacy_totals")
+    period = models.DateField()  # the period's first day
+    amount, currency = money_fields()
+    note = models.CharField(max_length=200, blank=True)
+    recorded_at = models.DateTimeField(default=timezone.now)
+    history = HistoricalRecords(get_user=history_user)
+
+    class Meta:
+        ordering: ClassVar = ["period", "partner_id", "currency"]
+        constraints: ClassVar = [
+            # One figure per partner, period and currency: a re-import finds it.
+            models.UniqueConstraint(fields=["partner", "period", "currency"], name="ib_legacy_total_once"),
+        ]
+        indexes: ClassVar = [models.Index(fields=["brand", "period"], name="ib_legacy_total_period")]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id} {self.period}: {self.amount} {self.currency} (old CRM)"
 
 
 # --- CPA qualification and postbacks --------------------------------------------------------------

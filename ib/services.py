@@ -765,20 +765,24 @@ def _open_attribution(client: Client) -> ClientAttribution | None:
 
 def _attribute(*, client: Client, partner: Partner, source: str, touched_at: dt.datetime,
                effective_from: dt.datetime, actor: User | None, reason: str, link_id: int | None = None,
-               click_id: int | None = None) -> ClientAttribution:
-    """Close the client's current attribution at `effective_from` and open `partner`'s from then."""
+               click_id: int | None = None, recorded_at: dt.datetime | None = None) -> ClientAttribution:
+    """Close the client's current attribution at `effective_from` and open `partner`'s from then.
+    `recorded_at`: when the change became known, if later than `effective_from` (a migration's
+    dated re-attribution): a run as of an earlier time sees the old attribution still open."""
     current = _open_attribution(client)
     previous = current.partner if current is not None else None
+    if recorded_at is not None and recorded_at < effective_from:
+        raise ValidationFailed(fields={"recorded_at": gettext("A change cannot be known before it takes effect.")})
     if current is not None:
         if effective_from <= current.effective_from:
             raise ValidationFailed(fields={"effective_from": gettext(
                 "The current attribution began on %(date)s; a new one must start after it (the past is not "
                 "rewritten).") % {"date": current.effective_from.isoformat()}})
-        current.effective_to = effective_from
-        current.save(update_fields=["effective_to"])
+        current.effective_to, current.ended_recorded_at = effective_from, recorded_at
+        current.save(update_fields=["effective_to", "ended_recorded_at"])
     attribution = ClientAttribution.objects.create(
         client=client, partner=partner, source=source, link_id=link_id, click_id=click_id, touched_at=touched_at,
-        effective_from=effective_from, actor=actor, reason=reason)
+        effective_from=effective_from, actor=actor, reason=reason, recorded_at=recorded_at)
     audit_record(action="ib.client_attributed", obj=client, actor=actor,
                  before={"partner": previous.pk if previous else None},
                  after={"partner": partner.pk, "source": source, "effective_from": effective_from}, reason=reason)
@@ -841,10 +845,12 @@ def attribution_apply(*, client: Client, touches: Iterable[Touch], at: dt.dateti
 
 @transaction.atomic
 def client_attribution_import(*, actor: User | None, client: Client, partner: Partner,
-                              touched_at: dt.datetime | None = None, reason: str = "")\
+                              touched_at: dt.datetime | None = None, reason: str = "",
+                              recorded_at: dt.datetime | None = None)\
         -> ClientAttribution | AttributionConflict | None:
     """An import (a partner's list, a migration) says `client` is `partner`'s: attributed when the
-    client has no partner; a conflict when it has another."""
+    client has no partner; a conflict when it has another. `recorded_at`: when the old system
+    knew it (default: since `touched_at`)."""
     _require(actor, partner.brand_id)
     if partner.brand_id != client.brand_id:
         raise ValidationFailed(fields={"partner": gettext("The partner belongs to another brand.")})
@@ -862,15 +868,18 @@ def client_attribution_import(*, actor: User | None, client: Client, partner: Pa
     if current is not None:
         return None
     return _attribute(client=client, partner=partner, source=AttributionSource.IMPORT, touched_at=at,
-                      effective_from=at, actor=actor, reason=reason or "import")
+                      effective_from=at, actor=actor, reason=reason or "import", recorded_at=recorded_at)
 
 
 @transaction.atomic
 def client_reattribute(*, actor: User | None, client: Client, partner: Partner, reason: str,
-                       effective_from: dt.datetime | None = None) -> ClientAttribution:
+                       effective_from: dt.datetime | None = None, recorded_at: dt.datetime | None = None,
+                       source: str = AttributionSource.MANUAL) -> ClientAttribution:
     """The IB manager gives `client` to `partner` from `effective_from` (default now, never before
     the current attribution began, never in the future): the current row is closed, a new one
-    opened, both kept. Refused when the client already belongs to `partner`."""
+    opened, both kept. Refused when the client already belongs to `partner`. A migration's dated
+    re-attribution passes `recorded_at` (when the old system knew it, not before `effective_from`)
+    and `source` "import"."""
     _require(actor, client.brand_id)
     reason = (reason or "").strip()
     errors: dict[str, str] = {}
@@ -890,8 +899,10 @@ def client_reattribute(*, actor: User | None, client: Client, partner: Partner, 
     current = _open_attribution(client)
     if current is not None and current.partner_id == partner.pk:
         raise ValidationFailed(fields={"partner": gettext("The client already belongs to this partner.")})
-    return _attribute(client=client, partner=partner, source=AttributionSource.MANUAL, touched_at=effective_from,
-                      effective_from=effective_from, actor=actor, reason=reason)
+    if recorded_at is not None and recorded_at > now + dt.timedelta(minutes=1):
+        raise ValidationFailed(fields={"recorded_at": gettext("The date cannot be in the future.")})
+    return _attribute(client=client, partner=partner, source=source, touched_at=effective_from,
+                      effective_from=effective_from, actor=actor, reason=reason, recorded_at=recorded_at)
 
 
 @transaction.atomic

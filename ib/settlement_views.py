@@ -92,6 +92,7 @@ def _run_detail(request: AuthedRequest, run: Any, *, status: int = 200) -> HttpR
                         .select_related("plan").order_by("plan__name", "number")),
         "settlements": list(run.settlements.select_related("partner").order_by("partner__display_name", "currency")),
         "can_settle": settlement.run_can_settle(run),
+        "has_old_totals": run.period in commissions.legacy_periods([run.brand_id]),
     }, status=status)
 
 
@@ -99,6 +100,28 @@ def _run_detail(request: AuthedRequest, run: Any, *, status: int = 200) -> HttpR
 @require_GET
 def run_detail(request: AuthedRequest, code: Any) -> HttpResponse:
     return _run_detail(request, _run_or_404(request, code))
+
+
+@page_permission_required(commissions.RUN)
+@require_GET
+def run_backtest(request: AuthedRequest, code: Any) -> HttpResponse:
+    """The run beside what the old CRM paid for its period (the migration import's figures): per
+    partner the two totals and the difference; `?partner=<code>` shows that partner's lines."""
+    run = _run_or_404(request, code)
+    if run.status != RunStatus.DONE:
+        raise Http404
+    partner_code = _uuid_or_none(request.GET.get("partner"))
+    chosen = (Partner.objects.filter(brand_id=run.brand_id, code=partner_code).first()
+              if partner_code is not None else None)
+    backtest = commissions.run_backtest(run, lines_of=[chosen.pk] if chosen is not None else [])
+    return render_page(request, "ib/run_backtest.html", {"run": run, "backtest": backtest, "chosen": chosen})
+
+
+def _uuid_or_none(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value)) if value else None
+    except ValueError:
+        return None
 
 
 @page_permission_required(commissions.RUN)

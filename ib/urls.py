@@ -42,6 +42,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("ib/runs/start/", plan_views.run_start, name="ib_run_start"),
     path("ib/runs/", settlement_views.run_list, name="ib_run_list"),
     path("ib/runs/<uuid:code>/", settlement_views.run_detail, name="ib_run_detail"),
+    path("ib/runs/<uuid:code>/backtest/", settlement_views.run_backtest, name="ib_run_backtest"),
     path("ib/runs/<uuid:code>/settle/", settlement_views.run_settle, name="ib_run_settle"),
     path("ib/payouts/", settlement_views.payout_list, name="ib_payout_list"),
     path("ib/payouts/<uuid:code>/pay/", settlement_views.payout_pay, name="ib_payout_pay"),

@@ -20,7 +20,7 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import IO, Any
 
 from django.db import transaction
@@ -98,10 +98,10 @@ def submission_locked(submission_id: int, *, related: tuple[str, ...] = ("client
 
 
 def _status_set(profile: KycProfile, new: str, *, actor: User | None, reason: str = "",
-                submission: Submission | None = None, reopen: bool = False) -> None:
+                submission: Submission | None = None, reopen: bool = False, at: datetime | None = None) -> None:
     old = profile.status
     # KycTransitionRefused (a KycError naming both statuses) for a move the machine refuses.
-    profile.status_set(new, actor=actor, reason=reason, submission=submission, reopen=reopen)
+    profile.status_set(new, actor=actor, reason=reason, submission=submission, reopen=reopen, at=at)
     audit_record(action="kyc.status_change", obj=profile.client, before={"kyc_status": old},
                  after={"kyc_status": new, "submission": str(submission.code) if submission else None},
                  reason=reason[:500], actor=actor)
@@ -110,6 +110,32 @@ def _status_set(profile: KycProfile, new: str, *, actor: User | None, reason: st
     evidence = {"kyc_status": new, "submission": str(submission.code) if submission else None}
     client_verification_set(client=profile.client, verified=new == KycStatus.APPROVED, actor=actor,
                             reason=reason, evidence=evidence)
+
+
+@transaction.atomic
+def kyc_approval_import(*, client: Client, approved_at: datetime, actor: User | None = None,
+                        reason: str = "migration import") -> bool:
+    """Record that another system approved `client`'s verification at `approved_at` (a migration's
+    history: a CPA's "KYC approved" condition reads it as of then): the profile moves to approved
+    through pending, both changes dated `approved_at`, the core's verification follows. True when
+    recorded; False when the client is approved already (nothing changes: a re-import). No
+    "kyc.approved" event: a year-old approval must not send partner postbacks or start automations.
+    Needs kyc.review unless `actor` is None (the system). ValidationFailed for a time in the future
+    or without a zone; KycTransitionRefused after a final rejection."""
+    if actor is not None and not user_can(actor, REVIEW):
+        raise NotAllowed()
+    if approved_at.tzinfo is None or approved_at > timezone.now():
+        raise ValidationFailed(fields={"approved_at": gettext("A past time with its time zone.")})
+    profile = _profile_locked(client)
+    if profile.status == KycStatus.APPROVED:
+        return False
+    if profile.status != KycStatus.PENDING:
+        _status_set(profile, KycStatus.PENDING, actor=actor, reason=reason, at=approved_at)
+    profile.level, profile.verified_at, profile.can_resubmit = LEVEL, approved_at, True
+    _status_set(profile, KycStatus.APPROVED, actor=actor, reason=reason, at=approved_at)
+    audit_record(action="kyc.approval_import", obj=client, actor=actor,
+                 after={"approved_at": approved_at.isoformat(), "level": LEVEL}, reason=reason[:500])
+    return True
 
 
 # --- sending documents ---------------------------------------------------------------------------

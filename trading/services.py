@@ -249,6 +249,36 @@ def platform_server_save(*, actor: User | None, server: PlatformServer | None = 
     return server
 
 
+@transaction.atomic
+def platform_server_import(*, actor: User | None, brand: Brand, name: str, kind: str = PlatformKind.MT5_WEB,
+                           host: str = "", manager_login: int = 0, server_tz: str = "",
+                           account_types: Any = None) -> PlatformServer:
+    """A brand's platform server as another CRM's migration names it, recorded without its
+    credentials: inactive, not synced, until an administrator completes its connection (host,
+    manager login and password) and activates it on the server's page. Its accounts and deals can
+    be imported meanwhile. `account_types` as platform_server_save's (the types the imported
+    accounts name). ValidationFailed naming each field; a name the brand has already is refused."""
+    _require(actor, "trading.add_platformserver")
+    errors = FieldErrors()
+    name = " ".join(str(name or "").split())[:120]
+    if not name:
+        errors.add("name", gettext("This field is required."))
+    elif PlatformServer.objects.filter(brand=brand, name=name).exists():
+        errors.add("name", gettext("This brand already has a server with this name."))
+    if kind not in PlatformKind.values:
+        errors.add("kind", gettext("Choose a platform."))
+    types = clean_account_types(account_types, errors)
+    server = PlatformServer(brand=brand, name=name, kind=kind, host=str(host or "")[:255],
+                            manager_login=int(manager_login or 0), server_tz=str(server_tz or "")[:64],
+                            account_types=types, is_active=False, sync_enabled=False)
+    _server_clock_check(server, errors)
+    errors.raise_if_any()
+    _attribute_history(server, actor)
+    server.save()
+    audit_record(action="trading.server_import", obj=server, after=_server_snapshot(server), actor=actor)
+    return server
+
+
 def _server_clock_check(server: PlatformServer, errors: FieldErrors) -> None:
     """The server's time zone is a known one; its fixed offset is within 14 hours of UTC."""
     if server.server_tz:

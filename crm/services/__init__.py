@@ -10,7 +10,7 @@
     tasks.py           task_create, task_complete, task_reopen, task_reschedule, task_reminders_send
     notifications.py   notification_send, notification_mark_read; notify_user(s): in the recipient's language
     apikeys.py         apikey_create, apikey_revoke, apikey_authenticate
-    users.py           user_create, user_update_preferences
+    users.py           user_create, user_update_preferences, brand_create
     common.py          what they share: permission checks, text and links
 
 Other apps import from the package (`from crm.services import client_create`), which re-exports
@@ -53,12 +53,12 @@ from crm.services.clients import client_assign, client_assign_bulk, client_updat
 from crm.services.notes import note_add
 from crm.services.notifications import notification_mark_read, notification_send, notify_user, notify_users
 from crm.services.tasks import task_complete, task_create, task_reminders_send, task_reopen, task_reschedule
-from crm.services.users import user_create, user_update_preferences
+from crm.services.users import brand_create, user_create, user_update_preferences
 
 __all__ = [
     "CLASSIFY_PERMISSION", "client_classification_set",
     "ClientsCreation", "NewClient", "access_export_record", "access_search_record",
-    "apikey_authenticate", "apikey_create", "apikey_revoke", "client_assign", "client_assign_bulk",
+    "apikey_authenticate", "apikey_create", "apikey_revoke", "brand_create", "client_assign", "client_assign_bulk",
     "client_contact_reveal",
     "client_create", "client_from_row", "client_share", "client_stage_change", "client_stage_override",
     "client_stage_prove", "client_verification_set", "client_unshare", "client_update", "client_view_record",

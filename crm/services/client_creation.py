@@ -293,8 +293,12 @@ def client_create(
     utm_content: str = "",
     referrer_code: str = "",
     tags: Iterable[str] = (),
+    registered_at: datetime | None = None,
 ) -> Client:
     """Create a client of `brand`. Event "client.created".
+
+    `registered_at`: when the client registered, for a migration's history (not in the future; its
+    row, history and event are dated then); default now.
 
     The phone is stored in E.164, using `country` as the hint for national numbers. An agent who
     creates a client without naming an owner becomes its owner (otherwise they could not see it);
@@ -324,8 +328,10 @@ def client_create(
             desk = owner.desk
     if desk is not None:
         _check_desk(desk, brand.pk, errors)
+    if registered_at is not None and (registered_at.tzinfo is None or registered_at > _now()):
+        errors.add("registered_at", gettext("A past time with its time zone."))
     errors.raise_if_any()
 
-    with clients_creation(actor=actor, brand=brand, stage=stage) as creation:
+    with clients_creation(actor=actor, brand=brand, stage=stage, now=registered_at) as creation:
         [row] = creation.add([NewClient(owner=owner, desk=desk, **values)])
     return client_from_row(row, brand=brand, owner=owner, desk=desk)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -144,3 +145,33 @@ def user_update_preferences(*, user: User, language: str, timezone: str) -> User
     audit_record(action="user.preferences", obj=user, before=before,
                  after={"language": language, "timezone": tz_name}, actor=user)
     return user
+
+
+BRAND_CODE_RE = r"^[a-z0-9][a-z0-9-]{0,39}$"
+
+
+@transaction.atomic
+def brand_create(*, actor: User | None, code: str, name: str, default_currency: str = "USD",
+                 default_language: str = "en") -> Brand:
+    """A new brand (a migration brings a brokerage's partner programme in under its own brand):
+    `code` lower-case letters, digits and hyphens, not taken; `name` required; the currency a
+    three-letter code. Audited ("brand.create"). Needs crm.add_brand (`actor=None`: the system)."""
+    _require(actor, "crm.add_brand")
+    errors = FieldErrors()
+    code = (code or "").strip()
+    name = " ".join(str(name or "").split())[:120]
+    if not re.fullmatch(BRAND_CODE_RE, code):
+        errors.add("code", gettext("Lower-case letters, digits and hyphens, at most 40."))
+    elif Brand.objects.filter(code=code).exists():
+        errors.add("code", gettext("A brand with this code exists."))
+    if not name:
+        errors.add("name", gettext("This field is required."))
+    currency = (default_currency or "").strip().upper()
+    if not re.fullmatch(r"[A-Z]{3}", currency):
+        errors.add("default_currency", gettext("A three-letter currency code such as USD."))
+    errors.raise_if_any()
+    brand = Brand.objects.create(code=code, name=name, default_currency=currency,
+                                 default_language=(default_language or "en")[:8])
+    audit_record(action="brand.create", obj=brand, actor=actor,
+                 after={"code": code, "name": name, "default_currency": currency})
+    return brand

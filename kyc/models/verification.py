@@ -174,12 +174,13 @@ class KycProfile(models.Model):
         return None
 
     def status_set(self, new: str, *, actor: Any, reason: str = "", submission: Submission | None = None,
-                   reopen: bool = False) -> KycStatusChange:
+                   reopen: bool = False, at: Any = None) -> KycStatusChange:
         """Move to `new` through KYC_STATES and record the change; KycTransitionRefused (naming both
         statuses, nothing written) for a move outside TRANSITIONS (and REOPEN with `reopen`) or from
         a final rejection. Only kyc.services call this (they audit and emit the event in the same
-        transaction); the caller's changes to the fields saved with the status are saved too."""
-        now = timezone.now()
+        transaction); the caller's changes to the fields saved with the status are saved too. `at`:
+        when the move happened (a migration's history; default now)."""
+        now = at or timezone.now()
         change: KycStatusChange = KYC_STATES.move(
             self, new, via=REOPEN_ROUTE if reopen else None, also={"status_changed_at": now},
             save=("can_resubmit", "level", "verified_at", "expires_on", "updated_at"),

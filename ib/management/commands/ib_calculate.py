@@ -64,10 +64,7 @@ class Command(BaseCommand):
                                   + (f"  carried {t['carry_out']}" if t["carry_out"] != "0" else ""))
             self.stdout.write("  lines:")
             for line in report["lines"]:
-                self.stdout.write(
-                    f"    {line['time']} {line['source']:<16} {line['rule']:<12} L{line['level']} "
-                    f"partner {line['partner']:<6} {line['basis']} x {line['rate']} x fx {line['fx_rate']} "
-                    f"= {line['amount']} {line['currency']}")
+                self.stdout.write(f"    {cs.line_text(line)}")
 
 
 def _report(brand: Brand, run: Any) -> dict[str, Any]:
@@ -79,11 +76,5 @@ def _report(brand: Brand, run: Any) -> dict[str, Any]:
                     "payable": format(t.payable, "f"), "settled": format(t.settled, "f"),
                     "delta": format(t.delta, "f"), "carry_out": decimal_text(t.carry_out)}
                    for t in cs.run_totals(run)],
-        "lines": [{"time": line.business_time.isoformat(), "source": f"{line.source_kind}:{line.source_id}",
-                   "partner": line.beneficiary_id, "rule": line.rule_code, "level": line.level,
-                   "chain": line.chain, "plan_version": line.plan_version_id, "basis": decimal_text(line.basis),
-                   "basis_currency": line.basis_currency, "rate": decimal_text(line.rate),
-                   "fx_rate": decimal_text(line.fx_rate), "amount": decimal_text(line.amount),
-                   "currency": line.currency}
-                  for line in cs.run_lines(run)],
+        "lines": [cs.line_record(line) for line in cs.run_lines(run)],
     }

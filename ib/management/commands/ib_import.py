@@ -13,7 +13,8 @@ from ib.importer import ImportFailed, ib_import
 
 
 class Command(BaseCommand):
-    help = "Import instruments, FX rates, partners, plans, assignments, clients and deposits from one JSON file."
+    help = ("Import a partner programme from one JSON file: instruments, FX rates, partners, plans, assignments, "
+            "clients, re-attributions, deposits, chargebacks and the old CRM's totals, with their knowledge times.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file")
@@ -30,5 +31,7 @@ class Command(BaseCommand):
             counts = ib_import(data)
         except ImportFailed as error:
             raise CommandError(f"{error.where}: {error.message} (nothing was imported)") from None
+        for note in counts.notes:
+            self.stdout.write(note)
         summary = ", ".join(f"{n} {name}" for name, n in counts.items() if n) or "nothing new"
         self.stdout.write(f"Imported: {summary}.")
