@@ -87,6 +87,6 @@ def watchlist_load(*, name: str, fmt: str, files: list[SourceFile], actor: Any =
 
 
 
-__all__ = ["ScreenReport", "client_screen", "client_screen_enqueue", "clients_rescreen_all",
+__all__ = ["ScreenReport", "SourceFile", "client_screen", "client_screen_enqueue", "clients_rescreen_all",
            "clients_rescreen_version", "rescreen_after_load", "screening_hit_approve", "screening_hit_decide",
            "screening_hit_send_back", "watchlist_load"]

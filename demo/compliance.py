@@ -16,8 +16,7 @@ from pathlib import Path
 from django.db import transaction
 
 from compliance.selectors import watchlist_names
-from compliance.services import clients_rescreen_version, watchlist_load
-from compliance.watchlists.parsers import SourceFile
+from compliance.services import SourceFile, clients_rescreen_version, watchlist_load
 from crm.models import Brand, RoleCode, User
 
 DEMO_LIST = "OFAC SDN (demo)"
