@@ -6,6 +6,7 @@ Hits are scoped as on the pages (compliance.view_screeninghit, the clients withi
 
 from __future__ import annotations
 
+import builtins
 from decimal import Decimal
 from typing import Any, Literal
 from uuid import UUID
@@ -62,7 +63,7 @@ class HitOut(Schema):
     matched_name: str
     score: Decimal
     explanation: str
-    matches: list[dict[str, str]] = Field(..., description="Token by token: typed, listed, how")
+    matches: builtins.list[dict[str, str]] = Field(..., description="Token by token: typed, listed, how")
     screened: dict[str, str] = Field(..., description="The client's details as screened: name, dob, country")
     entry: dict[str, Any] = Field(..., description="The list entry: names, dobs, countries")
     trigger: str
@@ -74,7 +75,7 @@ class HitOut(Schema):
     decision_reason: str
     created_at: str
     decided_at: str | None
-    decisions: list[DecisionOut]
+    decisions: builtins.list[DecisionOut]
 
 
 class HitPage(Schema):
@@ -183,9 +184,9 @@ class VersionOut(Schema):
     loaded_at: str
     entry_count: int
     name_count: int
-    added: list[str]
-    removed: list[str]
-    changed: list[str]
+    added: builtins.list[str]
+    removed: builtins.list[str]
+    changed: builtins.list[str]
 
 
 def version_out(version: WatchlistVersion) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from django import forms
@@ -33,9 +34,11 @@ class QueueFilterForm(forms.Form):
     list = forms.ChoiceField(label=_("List"), required=False)
     min_score = forms.DecimalField(label=_("Lowest score"), required=False, min_value=0, max_value=1, decimal_places=3)
 
-    def __init__(self, *args: Any, lists: list[str], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, lists: builtins.list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["list"].choices = [("", _("Every list")), *((name, name) for name in lists)]
+        field = self.fields["list"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", _("Every list")), *((name, name) for name in lists)]
 
 
 class _MultipleFileInput(forms.ClearableFileInput):
@@ -53,14 +56,17 @@ class _MultipleFileField(forms.FileField):
         return [super().clean(item, initial) for item in items]
 
 
+_FILES_HELP = _("OFAC: sdn.csv, and alt.csv and add.csv if you have them, together.")
+
+
 class WatchlistUploadForm(forms.Form):
     """The same load as `manage.py sanctions_load`: a list's name, its format and its files."""
 
     list_name = forms.CharField(label=_("List"), max_length=80,
                                 help_text=_("An existing list gets its next version; a new name starts a list."))
     fmt = forms.ChoiceField(label=_("Format"), choices=ListFormat.choices)
-    files = _MultipleFileField(label=_("Files"), help_text=_("OFAC: sdn.csv, and alt.csv and add.csv if you have "
-                                                             "them, together."))
+    # A declared field, not the form's `files` (the metaclass moves it into `fields`).
+    files = _MultipleFileField(label=_("Files"), help_text=_FILES_HELP)  # type: ignore[assignment]
 
     def clean_files(self) -> list[SourceFile]:
         out = []
