@@ -18,3 +18,11 @@ class WatchlistRefused(DomainError):
 class WatchlistUnknown(DomainError):
     default_code = "watchlist_unknown"
     status_code = 404
+
+
+class HitDecisionRefused(DomainError):
+    """A decision on a screening hit that its state does not allow (already decided, waiting for a
+    second officer, or the same officer approving their own decision)."""
+
+    default_code = "hit_decision_refused"
+    status_code = 409

@@ -6,6 +6,7 @@ so that re-screening after a load can look at the changed entries only."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -94,3 +95,119 @@ class WatchlistEntry(models.Model):
     def as_dict(self) -> dict[str, Any]:
         return {"ent_num": self.ent_num, "type": self.entry_type, "names": self.names, "dobs": self.dobs,
                 "countries": self.countries}
+
+
+# --- screening: hits of clients against the lists, and the officers' decisions ---------------------------
+
+
+class ScreeningTrigger(models.TextChoices):
+    REGISTRATION = "registration", _("Registration")
+    KYC_SUBMISSION = "kyc_submission", _("KYC submission")
+    DETAILS_CHANGED = "details_changed", _("Change of name, date of birth or country")
+    LIST_UPDATE = "list_update", _("List update")
+    DAILY = "daily", _("Daily re-screening")
+
+
+class HitStatus(models.TextChoices):
+    OPEN = "open", _("Waiting for review")
+    PENDING = "pending", _("Waiting for a second officer")
+    CONFIRMED = "confirmed", _("Confirmed")
+    DISMISSED = "dismissed", _("Dismissed as a false positive")
+
+
+class HitAction(models.TextChoices):
+    CONFIRM = "confirm", _("Confirm")
+    DISMISS = "dismiss", _("Dismiss")
+
+
+UNRESOLVED_HIT_STATUSES = (HitStatus.OPEN, HitStatus.PENDING)
+
+
+class ScreeningHit(models.Model):
+    """A client found on a list entry, waiting for (or carrying) the officers' decision.
+
+    `client_fingerprint` and `entry_fingerprint` are the hashes of what was compared (the client's
+    name, date of birth and country; the entry's details as the list gives them): a decided pair is
+    raised again only when one of them changes."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, related_name="screening_hits")
+    watchlist = models.ForeignKey(Watchlist, on_delete=models.PROTECT, related_name="hits")
+    version = models.ForeignKey(WatchlistVersion, on_delete=models.PROTECT, related_name="hits",
+                                help_text=_("The version whose entry raised the hit"))
+    entry = models.ForeignKey(WatchlistEntry, on_delete=models.PROTECT, related_name="hits")
+    ent_num = models.CharField(max_length=40)
+    score = models.DecimalField(max_digits=4, decimal_places=3)
+    matched_name = models.CharField(max_length=500)
+    explanation = models.TextField()
+    # [{"typed", "listed", "how"}]: each typed token and the listed token it matched.
+    matches = models.JSONField(default=list)
+    # The client's details as screened: {"name", "dob", "country"}.
+    screened = models.JSONField(default=dict)
+    client_fingerprint = models.CharField(max_length=64)
+    entry_fingerprint = models.CharField(max_length=64)
+    trigger = models.CharField(max_length=20, choices=ScreeningTrigger.choices)
+    status = models.CharField(max_length=12, choices=HitStatus.choices, default=HitStatus.OPEN)
+    # The first officer's decision while a second officer's approval is needed (four-eyes).
+    pending_action = models.CharField(max_length=10, choices=HitAction.choices, blank=True)
+    pending_reason = models.TextField(blank=True)
+    pending_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+")
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+")
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                    related_name="+")
+    decision_reason = models.TextField(blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering: ClassVar = ["-created_at", "-pk"]
+        indexes: ClassVar = [
+            # The review queue: unresolved hits, best first.
+            models.Index(fields=["status", "-score"], name="compliance_hit_queue_idx"),
+            # Re-screening looks up the earlier hits of the clients it found, pair by pair.
+            models.Index(fields=["client", "watchlist", "ent_num"], name="compliance_hit_pair_idx"),
+        ]
+        constraints: ClassVar = [
+            # One unresolved hit per (client, list entry): two screenings racing raise it once.
+            models.UniqueConstraint(fields=["client", "watchlist", "ent_num"], name="compliance_hit_unresolved_unique",
+                                    condition=models.Q(status__in=["open", "pending"])),
+            models.CheckConstraint(condition=models.Q(status__in=["open", "pending", "confirmed", "dismissed"]),
+                                   name="compliance_hit_status_valid"),
+            # Four-eyes: the approving officer is never the one who decided first.
+            models.CheckConstraint(condition=models.Q(approved_by__isnull=True)
+                                   | ~models.Q(approved_by=models.F("pending_by")),
+                                   name="compliance_hit_second_officer_differs"),
+        ]
+
+    def __str__(self) -> str:
+        return f"hit {self.code}: client {self.client_id} on {self.ent_num}"
+
+    @property
+    def unresolved(self) -> bool:
+        return self.status in UNRESOLVED_HIT_STATUSES
+
+
+class ScreeningDecision(models.Model):
+    """Each step an officer took on a hit, in order: a decision, a first decision waiting for the
+    second officer, the second officer's approval or sending it back. Rows are never changed."""
+
+    class Step(models.TextChoices):
+        DECIDED = "decided", _("Decided")
+        PROPOSED = "proposed", _("Decided, waiting for a second officer")
+        APPROVED = "approved", _("Approved by the second officer")
+        SENT_BACK = "sent_back", _("Sent back by the second officer")
+
+    hit = models.ForeignKey(ScreeningHit, on_delete=models.CASCADE, related_name="decisions")
+    step = models.CharField(max_length=10, choices=Step.choices)
+    action = models.CharField(max_length=10, choices=HitAction.choices)
+    officer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField(blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering: ClassVar = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.step} {self.action} on hit {self.hit_id}"

@@ -1,11 +1,27 @@
-"""Compliance reads: the current entries of the watchlists, as the matcher wants them."""
+"""Compliance reads: the current entries of the watchlists, as the matcher wants them; the screening
+hits as each officer may see them; the list versions and their diffs."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 
-from compliance.models import Watchlist, WatchlistEntry, WatchlistVersion
+from django.db.models import Prefetch, QuerySet
+
+from compliance.models import (
+    UNRESOLVED_HIT_STATUSES,
+    ScreeningDecision,
+    ScreeningHit,
+    Watchlist,
+    WatchlistEntry,
+    WatchlistVersion,
+)
+from crm.exceptions import NotFound
 from crm.lib.names import DOB, ListedEntry, ListedName, Screener
+from crm.models import Client
+from crm.permissions import client_queryset_for_user, code_or_404, user_can
 
 
 def watchlist_current_versions(*, names: list[str] | None = None) -> list[WatchlistVersion]:
@@ -42,3 +58,87 @@ def screener_for_lists(*, names: list[str] | None = None, threshold: float | Non
     versions = watchlist_current_versions(names=names)
     entries = listed_entries(versions)
     return Screener(entries) if threshold is None else Screener(entries, threshold=threshold)
+
+
+# --- screening hits ------------------------------------------------------------------------------------
+
+SCREENING_PAGE_SIZE = 50
+
+
+def screening_hits_for_user(user: Any) -> QuerySet[ScreeningHit]:
+    """The hits `user` may see: none without "compliance.view_screeninghit"; else the hits of the
+    clients within the user's scope (crm.permissions.client_queryset_for_user), in SQL."""
+    if not user_can(user, "compliance.view_screeninghit"):
+        return ScreeningHit.objects.none()
+    return ScreeningHit.objects.filter(client__in=client_queryset_for_user(user))
+
+
+def screening_hit_get_for_user(user: Any, code: Any, *, for_update: bool = False) -> ScreeningHit:
+    """The hit with `code` if `user` may see it; NotFound if it is missing or out of scope."""
+    qs = screening_hits_for_user(user).select_related(
+        "client", "watchlist", "version", "entry", "pending_by", "decided_by", "approved_by")
+    try:
+        return qs.get(code=code_or_404(code))
+    except ScreeningHit.DoesNotExist:
+        raise NotFound() from None
+
+
+def screening_queue(*, user: Any, status: str = "unresolved", list_name: str = "",
+                    min_score: Decimal | None = None) -> QuerySet[ScreeningHit]:
+    """The review queue as `user` sees it: by status ("unresolved": open and pending; or one status;
+    "" for all), list and lowest score; best score first, then oldest."""
+    qs = screening_hits_for_user(user).select_related("client", "watchlist", "entry", "pending_by")
+    if status == "unresolved":
+        qs = qs.filter(status__in=UNRESOLVED_HIT_STATUSES)
+    elif status:
+        qs = qs.filter(status=status)
+    if list_name:
+        qs = qs.filter(watchlist__name=list_name)
+    if min_score is not None:
+        qs = qs.filter(score__gte=min_score)
+    return qs.order_by("-score", "created_at", "pk")
+
+
+def screening_hits_for_client(*, client: Client) -> QuerySet[ScreeningHit]:
+    """A client's hits, newest first, with their decisions (for the profile's Compliance tab)."""
+    return (ScreeningHit.objects.filter(client=client)
+            .select_related("watchlist", "decided_by", "approved_by", "pending_by")
+            .prefetch_related(Prefetch("decisions", queryset=ScreeningDecision.objects.select_related("officer")))
+            .order_by("-created_at", "-pk"))
+
+
+def watchlist_names() -> list[str]:
+    return list(Watchlist.objects.order_by("name").values_list("name", flat=True))
+
+
+def watchlist_versions() -> QuerySet[WatchlistVersion]:
+    """Every version of every list, the newest first within each list."""
+    return WatchlistVersion.objects.select_related("watchlist", "loaded_by").order_by("watchlist__name", "-number")
+
+
+def watchlist_version_get(*, watchlist_id: int, number: int) -> WatchlistVersion:
+    version = WatchlistVersion.objects.select_related("watchlist", "loaded_by").filter(
+        watchlist_id=watchlist_id, number=number).first()
+    if version is None:
+        raise NotFound()
+    return version
+
+
+@dataclass(frozen=True)
+class VersionDiff:
+    added: list[WatchlistEntry]
+    removed: list[WatchlistEntry]  # as the previous version listed them
+    changed: list[tuple[WatchlistEntry, WatchlistEntry | None]]  # (now, before)
+
+
+def watchlist_version_diff(version: WatchlistVersion) -> VersionDiff:
+    """The entries `version` added, removed and changed, each changed one beside its previous form."""
+    previous = version.watchlist.versions.filter(number__lt=version.number).order_by("-number").first()
+    now = {e.ent_num: e for e in version.entries.filter(ent_num__in=[*version.added, *version.changed])}
+    before = ({e.ent_num: e for e in previous.entries.filter(ent_num__in=[*version.removed, *version.changed])}
+              if previous is not None else {})
+    return VersionDiff(
+        added=[now[n] for n in version.added if n in now],
+        removed=[before[n] for n in version.removed if n in before],
+        changed=[(now[n], before.get(n)) for n in version.changed if n in now],
+    )

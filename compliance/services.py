@@ -1,4 +1,4 @@
-"""Compliance writes: loading a watchlist version."""
+"""Compliance writes: loading a watchlist version; screening clients and deciding the hits."""
 
 from __future__ import annotations
 
@@ -11,6 +11,17 @@ from django.db import transaction
 
 from compliance.exceptions import WatchlistRefused
 from compliance.models import ListKind, Watchlist, WatchlistEntry, WatchlistVersion
+from compliance.screening import (  # the screening services are compliance's writes too
+    ScreenReport,
+    client_screen,
+    client_screen_enqueue,
+    clients_rescreen_all,
+    clients_rescreen_version,
+    rescreen_after_load,
+    screening_hit_approve,
+    screening_hit_decide,
+    screening_hit_send_back,
+)
 from compliance.watchlists.parsers import FORMATS, ListFormatError, ParsedEntry, SourceFile, parse
 from crm.audit import audit_record
 
@@ -71,4 +82,11 @@ def watchlist_load(*, name: str, fmt: str, files: list[SourceFile], actor: Any =
                  after={"list": name, "version": version.number, "checksum": version.checksum,
                         "entries": version.entry_count, "added": len(added), "removed": len(removed),
                         "changed": len(changed)})
+    rescreen_after_load(version)
     return version
+
+
+
+__all__ = ["ScreenReport", "SourceFile", "client_screen", "client_screen_enqueue", "clients_rescreen_all",
+           "clients_rescreen_version", "rescreen_after_load", "screening_hit_approve", "screening_hit_decide",
+           "screening_hit_send_back", "watchlist_load"]

@@ -336,6 +336,9 @@ CELERY_BEAT_SCHEDULE = {
     "kyc-expiry-daily": {"task": "kyc.tasks.kyc_expiry_run", "schedule": crontab(hour=4, minute=10)},
     # KYC: external vendors' results whose webhook did not come are looked up; unsent checks sent again.
     "kyc-vendor-checks-resolve": {"task": "kyc.tasks.vendor_checks_resolve_due", "schedule": 60.0},
+    # Compliance: every client against every list, once a day (a list load re-screens its changes at once).
+    "compliance-rescreen-daily": {"task": "compliance.tasks.screening_rescreen_daily",
+                                  "schedule": crontab(hour=4, minute=40)},
     # Wallet: deposits stuck open are looked up at their provider, and expired after WALLET_DEPOSIT_EXPIRY_MINUTES.
     "wallet-deposits-refresh": {"task": "wallet.tasks.deposits_refresh_due", "schedule": 120.0},
     # Partner commissions: the daily incremental run of the open period(s) (ib.tasks).
@@ -387,6 +390,8 @@ KYC_VENDORS = {
 # vendor that cannot be reached is tried again after KYC_VENDOR_RETRY_SECONDS, doubling (at most 1 h).
 KYC_VENDOR_WEBHOOK_WAIT_MINUTES = env_int("KYC_VENDOR_WEBHOOK_WAIT_MINUTES", 10)
 KYC_VENDOR_RETRY_SECONDS = env_int("KYC_VENDOR_RETRY_SECONDS", 60)
+# Screening: a decision on a hit scoring at least this much (0 to 1) needs a second compliance officer.
+COMPLIANCE_SCREENING_HIGH_SCORE = env("COMPLIANCE_SCREENING_HIGH_SCORE", "0.95")
 RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600}}
 
 # --- logging -----------------------------------------------------------------------------------

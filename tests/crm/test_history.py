@@ -81,6 +81,8 @@ NO_HISTORY = {
     "compliance.watchlist": "a list is its name and format; what changes is its versions, each loaded once and audited",
     "compliance.watchlistversion": "a loaded version is never changed: a new file is a new version, with its diff",
     "compliance.watchlistentry": "an entry as one version listed it; the next version has its own rows and the diff",
+    "compliance.screeninghit": "its changes are the officers' decisions, each a ScreeningDecision row and an audit row",
+    "compliance.screeningdecision": "append-only: each step an officer took on a hit, never changed",
     "ib.click": "append-only: one row per visit, written by the public redirect",
     "ib.clientattribution": "dated rows (effective_from / effective_to): re-attribution closes one and opens another",
     "ib.attributionconflict": "a conflict and its resolution; resolving is audited and writes the dated attribution",

@@ -1,0 +1,42 @@
+"""The events of compliance screening (see crm.event_catalogue).
+
+They name the client in their data (`client`, its code) and are written without the client: a
+client's own events make its timeline, which the sales floor reads, and a sanctions alert must not
+reach them (tipping off)."""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+from crm.event_catalogue import CodeText, Ref, declare
+
+
+class HitRaised(TypedDict):
+    hit: CodeText
+    client: CodeText
+    list: str  # the watchlist's name
+    ent_num: str  # the list's own entry number
+    matched_name: str
+    score: float
+    trigger: str  # registration, kyc_submission, details_changed, list_update, daily
+
+
+class HitDecided(TypedDict):
+    hit: CodeText
+    client: CodeText
+    list: str
+    ent_num: str
+    score: float
+    reason: str
+    decided_by: Ref | None
+    approved_by: Ref | None  # the second officer, for a hit above the high score; else None
+
+
+declare("compliance.hit_raised", payload=HitRaised,
+        description="Screening found a client on a sanctions or PEP list entry; the hit waits in the review queue.")
+declare("compliance.hit_confirmed", payload=HitDecided,
+        description="An officer (and, above the high score, a second officer) confirmed a screening hit: the "
+                    "client is the listed person; a compliance task is opened and the client is restricted.")
+declare("compliance.hit_dismissed", payload=HitDecided,
+        description="A screening hit was dismissed as a false positive, with the reason; the pair is not raised "
+                    "again until the client's or the entry's details change.")

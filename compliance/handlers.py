@@ -1,0 +1,31 @@
+"""Screening reacts to the lower apps' events: a registration, a KYC submission, a change of the
+client's name, date of birth or country. Each queues the client's screening (a Celery task) once the
+delivery commits; the screening itself is compliance.services.client_screen."""
+
+from __future__ import annotations
+
+from compliance.models import ScreeningTrigger
+from compliance.screening import SCREENED_FIELDS
+from compliance.services import client_screen_enqueue
+from crm.events import subscribe
+from crm.models import Event
+
+
+@subscribe("portal.registered")
+def screen_at_registration(event: Event) -> None:
+    if event.client_id is not None:
+        client_screen_enqueue(client_id=event.client_id, trigger=ScreeningTrigger.REGISTRATION)
+
+
+@subscribe("kyc.submitted")
+def screen_at_kyc_submission(event: Event) -> None:
+    if event.client_id is not None:
+        client_screen_enqueue(client_id=event.client_id, trigger=ScreeningTrigger.KYC_SUBMISSION)
+
+
+@subscribe("client.updated")
+def screen_on_details_change(event: Event) -> None:
+    """Only a change of what screening compares screens again (a new phone number does not)."""
+    fields = set((event.data or {}).get("fields") or ())
+    if event.client_id is not None and fields & SCREENED_FIELDS:
+        client_screen_enqueue(client_id=event.client_id, trigger=ScreeningTrigger.DETAILS_CHANGED)

@@ -1,0 +1,18 @@
+"""URLs of the compliance staff pages."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, URLResolver, path
+
+from compliance import screening_views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    # Screening (issue 34, item 4): the queue, a hit, the lists' versions and their diffs.
+    path("compliance/screening/", screening_views.screening_queue, name="compliance_screening_queue"),
+    path("compliance/screening/hits/<uuid:code>/", screening_views.screening_hit, name="compliance_screening_hit"),
+    path("compliance/screening/hits/<uuid:code>/<slug:action>/", screening_views.screening_hit_action,
+         name="compliance_screening_hit_action"),
+    path("compliance/lists/", screening_views.watchlist_versions, name="compliance_watchlist_versions"),
+    path("compliance/lists/<int:watchlist_id>/versions/<int:number>/", screening_views.watchlist_version,
+         name="compliance_watchlist_version"),
+]
