@@ -6,3 +6,41 @@ from django.apps import AppConfig
 class ComplianceConfig(AppConfig):
     name = "compliance"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.utils.translation import gettext_lazy as _
+
+        from compliance.jurisdictions import registration_refusal
+        from compliance.restrictions import deposit_check, withdrawal_check
+        from compliance.views_restrictions import ui_contributions
+        from crm.registry import ApiScope, NavItem, contribute
+        from leads.services import register_intake_check
+        from wallet.services import register_deposit_check, register_withdrawal_check
+
+        # The hook points of the apps below: each asks compliance without importing it.
+        register_withdrawal_check(withdrawal_check)
+        register_deposit_check(deposit_check)
+        register_intake_check(registration_refusal)
+        # Under its own name: the screening part of the app contributes as "compliance".
+        contribute(
+            "compliance.restrictions", permissions=_role_permissions(),
+            navigation=[NavItem("compliance_jurisdictions", _("Jurisdictions"), "compliance_jurisdictions", "shield",
+                                permission="compliance.view_jurisdiction", order=295)],
+            api_scopes=[
+                ApiScope("compliance:read", _("Read brands' jurisdictions and clients' restrictions."), order=260),
+                ApiScope("compliance:write", _("Set jurisdictions, impose and lift clients' restrictions."),
+                         order=261),
+            ],
+            **ui_contributions(),
+        )
+
+
+def _role_permissions() -> dict[str, list[str]]:
+    """Compliance officers and administrators set jurisdictions and impose and lift restrictions;
+    finance sees them (why a client's money does not move)."""
+    from crm.models import RoleCode
+
+    view = ["compliance.view_jurisdiction", "compliance.view_restriction"]
+    officer = [*view, "compliance.add_jurisdiction", "compliance.change_jurisdiction", "compliance.add_restriction",
+               "compliance.change_restriction"]
+    return {RoleCode.ADMIN: officer, RoleCode.COMPLIANCE: officer, RoleCode.FINANCE: view}

@@ -42,3 +42,29 @@ def screener_for_lists(*, names: list[str] | None = None, threshold: float | Non
     versions = watchlist_current_versions(names=names)
     entries = listed_entries(versions)
     return Screener(entries) if threshold is None else Screener(entries, threshold=threshold)
+
+
+# --- jurisdictions and restrictions (compliance.jurisdictions, compliance.restrictions) -------------------
+from compliance.jurisdictions import (  # noqa: E402 - the second part of the app's selectors
+    clients_restricted_by,
+    is_sanctioned,
+    jurisdiction_in_effect,
+    jurisdictions_for_brand,
+    jurisdictions_of_country,
+    registration_refusal,
+)
+from compliance.restrictions import (  # noqa: E402
+    client_message,
+    deposit_refusal,
+    login_refusal,
+    restriction_in_force,
+    restrictions_for_client,
+    restrictions_open,
+)
+
+__all__ = [
+    "client_message", "clients_restricted_by", "deposit_refusal", "is_sanctioned", "jurisdiction_in_effect",
+    "jurisdictions_for_brand", "jurisdictions_of_country", "listed_entries", "login_refusal", "registration_refusal",
+    "restriction_in_force", "restrictions_for_client", "restrictions_open", "screener_for_lists",
+    "watchlist_current_versions",
+]

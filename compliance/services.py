@@ -72,3 +72,23 @@ def watchlist_load(*, name: str, fmt: str, files: list[SourceFile], actor: Any =
                         "entries": version.entry_count, "added": len(added), "removed": len(removed),
                         "changed": len(changed)})
     return version
+
+
+# --- jurisdictions and restrictions (compliance.jurisdictions, compliance.restrictions) -------------------
+from compliance.jurisdictions import (  # noqa: E402 - the second part of the app's services
+    client_login_check,
+    jurisdiction_set,
+    jurisdictions_enforce,
+    jurisdictions_load,
+)
+from compliance.restrictions import (  # noqa: E402
+    impose_restriction,
+    lift_restriction,
+    restriction_trading_sync,
+    restrictions_expire,
+)
+
+__all__ = [
+    "client_login_check", "impose_restriction", "jurisdiction_set", "jurisdictions_enforce", "jurisdictions_load",
+    "lift_restriction", "restriction_trading_sync", "restrictions_expire", "watchlist_load",
+]
