@@ -1,6 +1,7 @@
 """Jurisdictions: a brand's list loaded from a FATF-style CSV (a malformed file refused whole, naming
 the line and the field), a jurisdiction becoming sanctioned restricting its clients (by the job and at
 their next sign-in) with the officers sent the list, and registrations from it refused neutrally."""
+# ruff: noqa: F811 - pytest fixtures imported from the portal's conftest are redefined as arguments
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from compliance.exceptions import JurisdictionFileRefused
-from compliance.models import Jurisdiction, RestrictionKind
+from compliance.models import Jurisdiction
 from compliance.selectors import is_sanctioned, restrictions_open
 from compliance.services import jurisdiction_set, jurisdictions_enforce, jurisdictions_load, lift_restriction
 from crm.exceptions import NotAllowed
@@ -168,21 +169,22 @@ def test_a_restriction_an_officer_lifted_is_not_put_back_by_the_same_status():
 
 
 def test_a_sanctioned_registration_is_refused_in_neutral_words(client):
+    from crm.exceptions import ValidationFailed
     from leads.models import Channel
     from leads.services import lead_intake
-
-    from crm.exceptions import ValidationFailed
 
     brand = make_brand()
     jurisdiction_set(brand=brand, country="KP", status="sanctioned", by=None)
     with pytest.raises(ValidationFailed) as refused:
         lead_intake(brand=brand, data={"first_name": "Ri", "last_name": "Chol", "email": "ri.chol@example.com",
-                                       "country": "KP", "consent": True}, channel=Channel.FORM)
+                                       "phone": "+442071838333", "country": "KP", "consent": True},
+                    channel=Channel.FORM)
+    assert "__all__" in refused.value.fields, refused.value.fields
     message = refused.value.fields["__all__"][0]
     assert "cannot open an account" in message
     assert "sanction" not in message.lower() and "KP" not in message
     assert not Client.objects.filter(email="ri.chol@example.com").exists()
     # A person of an allowed country is taken in as before.
     lead_intake(brand=brand, data={"first_name": "Anna", "last_name": "Berg", "email": "anna.berg@example.com",
-                                   "country": "SE", "consent": True}, channel=Channel.FORM)
+                                   "phone": "+442071838334", "country": "SE", "consent": True}, channel=Channel.FORM)
     assert Client.objects.filter(email="anna.berg@example.com").exists()

@@ -115,7 +115,7 @@ def test_no_login_refuses_the_sign_in_neutrally_ends_open_sessions_and_lifting_l
     assert http.get(reverse("portal:home")).status_code == 302  # the open session was ended
     response = sign_in(http, world.brand)
     page = response.content.decode()
-    assert response.status_code == 200 and NEUTRAL_LOGIN in page and "investigation" not in page
+    assert response.status_code == 400 and NEUTRAL_LOGIN in page and "investigation" not in page
     assert AuditLog.objects.filter(action="portal.login_refused", object_id=str(world.client.code)).exists()
 
     lift_restriction(restriction=row, reason="Investigation closed", by=world.officer)
@@ -127,7 +127,7 @@ def test_a_restriction_ends_on_its_date(world, http, time_machine):
     until = timezone.now() + dt.timedelta(hours=2)
     [row] = impose_restriction(client=world.client, kinds=["no_login"], reason="Cooling off", by=world.officer,
                                until=until)
-    assert sign_in(http, world.brand).status_code == 200
+    assert sign_in(http, world.brand).status_code == 400
     time_machine.shift(dt.timedelta(hours=3))
     assert restriction_in_force(client=world.client, kind="no_login") is None
     assert sign_in(http, world.brand).status_code == 302  # expired: no longer blocks, even before the sweep
@@ -240,7 +240,7 @@ def test_the_staff_api_imposes_lists_and_lifts(world, client, login_verified):
     assert [r["code"] for r in client.get(base).json()] == [made["code"]]
     bad = client.post(f"/api/v1/compliance/restrictions/{made['code']}/lift", json.dumps({"reason": ""}),
                       content_type="application/json")
-    assert bad.status_code == 400 and "reason" in bad.json()["fields"]
+    assert bad.status_code == 422 and "reason" in bad.json()["fields"]
     lifted = client.post(f"/api/v1/compliance/restrictions/{made['code']}/lift", json.dumps({"reason": "done"}),
                          content_type="application/json")
     assert lifted.status_code == 200 and not lifted.json()["in_force"] and lifted.json()["lifted_by"] == "Officer One"

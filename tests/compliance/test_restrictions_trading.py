@@ -10,6 +10,7 @@ from compliance.services import impose_restriction, lift_restriction
 from crm.models import RoleCode
 from tests.factories import make_user
 from tests.portal.conftest import eager_celery  # noqa: F401 - fixture
+from tests.trading.conftest import quiet_sim, shared_sim  # noqa: F401 - fixtures
 from tests.trading.crm_fixtures import _fresh_adapters, open_account, world  # noqa: F401 - fixtures
 from trading.services import trading_account_set_access
 
