@@ -61,7 +61,7 @@ def _now() -> dt.datetime:
 def restrictions_open(*, client: Client | int, now: dt.datetime | None = None) -> list[Restriction]:
     """The client's restrictions in force now: not lifted and not past their end date."""
     now = now or _now()
-    client_id = getattr(client, "pk", client)
+    client_id = client if isinstance(client, int) else client.pk
     rows = Restriction.objects.filter(client_id=client_id, lifted_at__isnull=True).select_related("imposed_by")
     return [r for r in rows.order_by("imposed_at", "pk") if r.active_at(now)]
 

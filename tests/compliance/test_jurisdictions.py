@@ -188,3 +188,17 @@ def test_a_sanctioned_registration_is_refused_in_neutral_words(client):
     lead_intake(brand=brand, data={"first_name": "Anna", "last_name": "Berg", "email": "anna.berg@example.com",
                                    "phone": "+442071838334", "country": "SE", "consent": True}, channel=Channel.FORM)
     assert Client.objects.filter(email="anna.berg@example.com").exists()
+
+
+def test_the_demo_loads_jurisdictions_and_restricts_one_client_once():
+    brand = make_brand()
+    make_user(role_code=RoleCode.COMPLIANCE, brand=brand)
+    client = make_client(brand=brand, country="NG", stage="funded")
+    out = io.StringIO()
+    call_command("compliance_seed_demo_restrictions", stdout=out)
+    assert {"KP", "IR", "MM"} <= set(Jurisdiction.objects.filter(brand=brand, status="sanctioned")
+                                     .values_list("country", flat=True))
+    assert _kinds(client) == {"no_deposit", "no_withdrawal"}
+    call_command("compliance_seed_demo_restrictions", stdout=out)
+    assert "already has jurisdictions" in out.getvalue()
+    assert len(restrictions_open(client=client)) == 2
