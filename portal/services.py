@@ -322,6 +322,7 @@ def portal_login_check(*, brand: Brand, email: str, password: str, ip: str | Non
         login = ClientLogin.objects.select_for_update(of=("self",)).select_related("client", "brand").get(pk=login.pk)
         if login.is_locked():
             raise _locked_error(login)
+        error: LoginRefused | None
         if not check_password(password, login.password):
             _failure(login, reason="password")
             error = _locked_error(login) if login.is_locked() else LoginRefused()
