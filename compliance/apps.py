@@ -10,13 +10,33 @@ class ComplianceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from crm.registry import contribute
+        from django.utils.translation import gettext_lazy as _
 
-        # Under its own name: another "compliance" contribution (jurisdictions, restrictions) would
-        # replace these permissions otherwise.
-        contribute("compliance.screening", permissions=_screening_permissions(), navigation=_screening_navigation(),
-                   **_screening_ui())
+        from compliance.jurisdictions import registration_refusal
+        from compliance.restrictions import deposit_check, withdrawal_check
+        from compliance.views_restrictions import ui_contributions
+        from crm.registry import ApiScope, NavItem, contribute
+        from leads.services import register_intake_check
+        from wallet.services import register_deposit_check, register_withdrawal_check
 
+        # The hook points of the apps below: each asks compliance without importing it.
+        register_withdrawal_check(withdrawal_check)
+        register_deposit_check(deposit_check)
+        register_intake_check(registration_refusal)
+        # Each part contributes under its own name: one "compliance" contribution would replace the
+        # other's permissions. The client's Compliance tab (ui_contributions) holds both parts' sections.
+        contribute("compliance.screening", permissions=_screening_permissions(), navigation=_screening_navigation())
+        contribute(
+            "compliance.restrictions", permissions=_role_permissions(),
+            navigation=[NavItem("compliance_jurisdictions", _("Jurisdictions"), "compliance_jurisdictions", "shield",
+                                permission="compliance.view_jurisdiction", order=295)],
+            api_scopes=[
+                ApiScope("compliance:read", _("Read brands' jurisdictions and clients' restrictions."), order=260),
+                ApiScope("compliance:write", _("Set jurisdictions, impose and lift clients' restrictions."),
+                         order=261),
+            ],
+            **ui_contributions(),
+        )
 
 def _screening_permissions() -> dict[str, list[str]]:
     """Compliance officers and administrators work the screening queue, decide hits and load list
@@ -41,16 +61,12 @@ def _screening_navigation() -> list[Any]:
     ]
 
 
-def _screening_ui() -> dict[str, Any]:
-    """The Compliance tab of the client profile (its screening section). Screening events name the
-    client in their data but are not the client's events: the timeline, which every member of staff
-    who sees the client reads, must not tip anyone off about a sanctions alert."""
-    from django.utils.translation import gettext_lazy as _
+def _role_permissions() -> dict[str, list[str]]:
+    """Compliance officers and administrators set jurisdictions and impose and lift restrictions;
+    finance sees them (why a client's money does not move)."""
+    from crm.models import RoleCode
 
-    from compliance.screening_views import screening_tab_context
-    from crm.tabs import ClientTab
-
-    return {
-        "tabs": [ClientTab(key="compliance", label=_("Compliance"), template="compliance/client_tab.html", order=24,
-                           permission="compliance.view_screeninghit", context=screening_tab_context)],
-    }
+    view = ["compliance.view_jurisdiction", "compliance.view_restriction"]
+    officer = [*view, "compliance.add_jurisdiction", "compliance.change_jurisdiction", "compliance.add_restriction",
+               "compliance.change_restriction"]
+    return {RoleCode.ADMIN: officer, RoleCode.COMPLIANCE: officer, RoleCode.FINANCE: view}

@@ -1,14 +1,15 @@
-"""The events of compliance screening (see crm.event_catalogue).
+"""The events of compliance (see crm.event_catalogue): screening hits raised and decided, restrictions
+imposed and lifted, jurisdictions changed.
 
-They name the client in their data (`client`, its code) and are written without the client: a
-client's own events make its timeline, which the sales floor reads, and a sanctions alert must not
+Screening events name the client in their data (`client`, its code) and are written without the
+client: a client's own events make its timeline, which the sales floor reads, and a sanctions alert must not
 reach them (tipping off)."""
 
 from __future__ import annotations
 
 from typing import TypedDict
 
-from crm.event_catalogue import CodeText, Ref, declare
+from crm.event_catalogue import CodeText, DateTimeText, Ref, UserRef, declare
 
 
 class HitRaised(TypedDict):
@@ -40,3 +41,37 @@ declare("compliance.hit_confirmed", payload=HitDecided,
 declare("compliance.hit_dismissed", payload=HitDecided,
         description="A screening hit was dismissed as a false positive, with the reason; the pair is not raised "
                     "again until the client's or the entry's details change.")
+
+
+class RestrictionImposed(TypedDict):
+    restriction: CodeText
+    kind: str  # no_deposit, no_withdrawal, no_trading, no_login
+    source: str  # manual, jurisdiction, screening
+    reason: str
+    until: DateTimeText | None
+    by: UserRef | None  # None: the system (a jurisdiction rule)
+
+
+class RestrictionLifted(TypedDict):
+    restriction: CodeText
+    kind: str
+    reason: str  # "expired" when its end date passed
+    by: UserRef | None
+
+
+class JurisdictionChanged(TypedDict):
+    country: str
+    region: str
+    status: str  # sanctioned, high_risk, allowed
+    previous: str | None  # None: new
+    effective_from: str
+    effective_to: str | None
+    by: UserRef | None
+
+
+declare("compliance.restriction_imposed", payload=RestrictionImposed,
+        description="A restriction was put on a client (no deposits, withdrawals, trading or login).")
+declare("compliance.restriction_lifted", payload=RestrictionLifted,
+        description="A client's restriction was lifted, with the reason, or ended on its date.")
+declare("compliance.jurisdiction_changed", payload=JurisdictionChanged,
+        description="A brand's jurisdiction was added or its status or dates changed.")

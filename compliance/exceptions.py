@@ -26,3 +26,11 @@ class HitDecisionRefused(DomainError):
 
     default_code = "hit_decision_refused"
     status_code = 409
+class JurisdictionFileRefused(DomainError):
+    """A jurisdictions file that does not follow its layout: nothing of it was loaded."""
+
+    default_code = "jurisdiction_file_refused"
+
+    def __init__(self, message: str, *, line: int | None = None, field: str = "") -> None:
+        super().__init__(message, fields={"file": [message]})
+        self.line, self.field = line, field

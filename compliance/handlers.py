@@ -1,6 +1,7 @@
 """Screening reacts to the lower apps' events: a registration, a KYC submission, a change of the
 client's name, date of birth or country. Each queues the client's screening (a Celery task) once the
-delivery commits; the screening itself is compliance.services.client_screen."""
+delivery commits; the screening itself is compliance.services.client_screen. And an account opened
+while the client may not trade is made read-only too."""
 
 from __future__ import annotations
 
@@ -29,3 +30,14 @@ def screen_on_details_change(event: Event) -> None:
     fields = set((event.data or {}).get("fields") or ())
     if event.client_id is not None and fields & SCREENED_FIELDS:
         client_screen_enqueue(client_id=event.client_id, trigger=ScreeningTrigger.DETAILS_CHANGED)
+@subscribe("trading.account_opened")
+def read_only_while_restricted(event: Event) -> None:
+    from compliance.models import RestrictionKind
+    from compliance.restrictions import restriction_in_force, restriction_trading_sync
+
+    if event.client_id is None:
+        return
+    row = restriction_in_force(client=event.client_id, kind=RestrictionKind.TRADING)
+    if row is not None and restriction_trading_sync(restriction_id=row.pk)["failed"]:
+        # The delivery is recorded as failed and retried with backoff (crm.events.retry_due).
+        raise RuntimeError("the platform did not set the new account read-only")

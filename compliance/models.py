@@ -6,12 +6,16 @@ so that re-screening after a load can look at the changed entries only."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from crm.lib.context import history_user
 
 
 class ListFormat(models.TextChoices):
@@ -211,3 +215,96 @@ class ScreeningDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step} {self.action} on hit {self.hit_id}"
+# --- jurisdictions and restrictions ------------------------------------------------------------------
+# A brand's jurisdictions (country, or a region of one) with their status over time, and the
+# restrictions on clients (what a client may not do, who decided it, why and until when). Lifting
+# a restriction keeps the row: who lifted it, when and why stay beside who imposed it.
+
+class JurisdictionStatus(models.TextChoices):
+    SANCTIONED = "sanctioned", _("Sanctioned")
+    HIGH_RISK = "high_risk", _("High risk")
+    ALLOWED = "allowed", _("Allowed")
+
+
+class Jurisdiction(models.Model):
+    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
+    country = models.CharField(max_length=2, help_text=_("ISO 3166-1 alpha-2"))
+    region = models.CharField(max_length=10, blank=True, help_text=_("ISO 3166-2 subdivision code; empty: the whole country"))
+    status = models.CharField(max_length=12, choices=JurisdictionStatus.choices)
+    effective_from = models.DateField()
+    effective_to = models.DateField(null=True, blank=True, help_text=_("Empty: until changed"))
+    source = models.CharField(max_length=200, blank=True, help_text=_("The list or file it came from"))
+    note = models.CharField(max_length=300, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+")
+    history = HistoricalRecords(get_user=history_user)
+
+    class Meta:
+        constraints: ClassVar = [
+            # One status per place and brand: a new list changes the row (its history keeps the old one).
+            models.UniqueConstraint(fields=["brand", "country", "region"], name="compliance_jurisdiction_unique"),
+            models.CheckConstraint(condition=models.Q(country__regex=r"^[A-Z]{2}$"),
+                                   name="compliance_jurisdiction_country_iso2"),
+            models.CheckConstraint(condition=models.Q(effective_to__isnull=True)
+                                   | models.Q(effective_to__gt=models.F("effective_from")),
+                                   name="compliance_jurisdiction_dates_ordered"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.country}{'-' + self.region if self.region else ''}: {self.status}"
+
+    def in_effect(self, day: dt.date) -> bool:
+        return self.effective_from <= day and (self.effective_to is None or day < self.effective_to)
+
+
+class RestrictionKind(models.TextChoices):
+    DEPOSIT = "no_deposit", _("No deposits")
+    WITHDRAWAL = "no_withdrawal", _("No withdrawals")
+    TRADING = "no_trading", _("No trading")
+    LOGIN = "no_login", _("No trader's room login")
+
+
+class RestrictionSource(models.TextChoices):
+    MANUAL = "manual", _("Set by an officer")
+    JURISDICTION = "jurisdiction", _("Sanctioned jurisdiction")
+    SCREENING = "screening", _("Confirmed screening hit")
+
+
+class Restriction(models.Model):
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    client = models.ForeignKey("crm.Client", on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=16, choices=RestrictionKind.choices)
+    source = models.CharField(max_length=16, choices=RestrictionSource.choices, default=RestrictionSource.MANUAL)
+    reason = models.TextField()
+    imposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+")
+    imposed_at = models.DateTimeField()
+    until = models.DateTimeField(null=True, blank=True, help_text=_("Empty: until lifted"))
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                  related_name="+")
+    lift_reason = models.TextField(blank=True)
+    # No trading: each account's access before it was set read-only, by account code, restored on lifting.
+    trading_before = models.JSONField(default=dict, blank=True)
+    history = HistoricalRecords(get_user=history_user)
+
+    class Meta:
+        constraints: ClassVar = [
+            # At most one open restriction of a kind per client: imposing again keeps the open one.
+            models.UniqueConstraint(fields=["client", "kind"], condition=models.Q(lifted_at__isnull=True),
+                                    name="compliance_restriction_open_unique"),
+            models.CheckConstraint(condition=models.Q(lifted_at__isnull=True) | ~models.Q(lift_reason=""),
+                                   name="compliance_restriction_lift_has_reason"),
+        ]
+        indexes: ClassVar = [
+            # The checks at deposits, withdrawals and logins read a client's open restrictions.
+            models.Index(fields=["client"], condition=models.Q(lifted_at__isnull=True),
+                         name="compliance_restriction_open"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.client_id}"
+
+    def active_at(self, when: dt.datetime) -> bool:
+        return self.lifted_at is None and (self.until is None or when < self.until)

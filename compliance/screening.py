@@ -43,12 +43,16 @@ from compliance.models import (
     UNRESOLVED_HIT_STATUSES,
     HitAction,
     HitStatus,
+    ListKind,
+    RestrictionKind,
+    RestrictionSource,
     ScreeningDecision,
     ScreeningHit,
     ScreeningTrigger,
     WatchlistEntry,
     WatchlistVersion,
 )
+from compliance.restrictions import impose_restriction
 from compliance.selectors import listed_entries, watchlist_current_versions
 from crm.audit import audit_record
 from crm.events import emit
@@ -453,10 +457,14 @@ def _case_task_open(hit: ScreeningHit, *, by: User) -> None:
 
 
 def _restrict_on_confirmation(hit: ScreeningHit, *, by: User) -> None:
-    """THE SEAM for the merge: a confirmed hit restricts the client at once (issue 34, item 6).
-
-    The restrictions (no deposits, withdrawals, trading or login) are built beside this branch, as
-    `compliance.services.impose_restriction(...)`. Once both are merged, this function calls it for
-    `hit.client`, by `by`, with the reason naming the hit (list, entry, score), inside the
-    confirming transaction. Until then it does nothing: the confirmation's event, task and audit
-    row stand on their own."""
+    """A confirmed sanctions hit freezes the client at once, inside the confirming transaction: no
+    deposits, no withdrawals, no trading (the accounts go read-only after commit). The client can
+    still sign in and is told in neutral words why money does not move. A confirmed PEP is not a
+    freeze but enhanced due diligence: the case task alone. The reason is neutral too (restriction
+    events reach the client's timeline, which the sales floor reads); the Compliance tab links the
+    restriction's source, and the hit's page, for officers only, has the rest."""
+    if hit.watchlist.kind != ListKind.SANCTIONS:
+        return
+    impose_restriction(client=hit.client, by=by, source=RestrictionSource.SCREENING,
+                       kinds=[RestrictionKind.DEPOSIT, RestrictionKind.WITHDRAWAL, RestrictionKind.TRADING],
+                       reason=gettext("Compliance review, case %(case)s") % {"case": str(hit.code)[:8]})

@@ -10,6 +10,14 @@ from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 
+from compliance.jurisdictions import (
+    clients_restricted_by,
+    is_sanctioned,
+    jurisdiction_in_effect,
+    jurisdictions_for_brand,
+    jurisdictions_of_country,
+    registration_refusal,
+)
 from compliance.models import (
     UNRESOLVED_HIT_STATUSES,
     ScreeningDecision,
@@ -17,6 +25,14 @@ from compliance.models import (
     Watchlist,
     WatchlistEntry,
     WatchlistVersion,
+)
+from compliance.restrictions import (
+    client_message,
+    deposit_refusal,
+    login_refusal,
+    restriction_in_force,
+    restrictions_for_client,
+    restrictions_open,
 )
 from crm.exceptions import NotFound
 from crm.lib.names import DOB, ListedEntry, ListedName, Screener
@@ -142,3 +158,11 @@ def watchlist_version_diff(version: WatchlistVersion) -> VersionDiff:
         removed=[before[n] for n in version.removed if n in before],
         changed=[(now[n], before.get(n)) for n in version.changed if n in now],
     )
+
+
+__all__ = [
+    "client_message", "clients_restricted_by", "deposit_refusal", "is_sanctioned", "jurisdiction_in_effect",
+    "jurisdictions_for_brand", "jurisdictions_of_country", "listed_entries", "login_refusal", "registration_refusal",
+    "restriction_in_force", "restrictions_for_client", "restrictions_open", "screener_for_lists",
+    "watchlist_current_versions",
+]

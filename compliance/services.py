@@ -10,7 +10,19 @@ from typing import Any
 from django.db import transaction
 
 from compliance.exceptions import WatchlistRefused
+from compliance.jurisdictions import (
+    client_login_check,
+    jurisdiction_set,
+    jurisdictions_enforce,
+    jurisdictions_load,
+)
 from compliance.models import ListKind, Watchlist, WatchlistEntry, WatchlistVersion
+from compliance.restrictions import (
+    impose_restriction,
+    lift_restriction,
+    restriction_trading_sync,
+    restrictions_expire,
+)
 from compliance.screening import (  # the screening services are compliance's writes too
     ScreenReport,
     client_screen,
@@ -86,7 +98,10 @@ def watchlist_load(*, name: str, fmt: str, files: list[SourceFile], actor: Any =
     return version
 
 
-
-__all__ = ["ScreenReport", "SourceFile", "client_screen", "client_screen_enqueue", "clients_rescreen_all",
-           "clients_rescreen_version", "rescreen_after_load", "screening_hit_approve", "screening_hit_decide",
-           "screening_hit_send_back", "watchlist_load"]
+__all__ = [
+    "ScreenReport", "SourceFile", "client_login_check", "client_screen", "client_screen_enqueue",
+    "clients_rescreen_all", "clients_rescreen_version", "impose_restriction", "jurisdiction_set",
+    "jurisdictions_enforce", "jurisdictions_load", "lift_restriction", "rescreen_after_load",
+    "restriction_trading_sync", "restrictions_expire", "screening_hit_approve", "screening_hit_decide",
+    "screening_hit_send_back", "watchlist_load",
+]

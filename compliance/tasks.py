@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
 
 
@@ -29,3 +31,32 @@ def screening_rescreen_daily() -> dict[str, int]:
 
     report = clients_rescreen_all()
     return {"clients": report.clients, "alerts": report.alerts, "raised": report.raised}
+
+
+@shared_task(name="compliance.tasks.restriction_trading_sync", bind=True, ignore_result=True, acks_late=True,
+             max_retries=8)
+def restriction_trading_sync(self: Any, restriction_id: int) -> dict[str, int]:
+    """Set the client's live accounts read-only (or give them back) as the restriction now says; an
+    account the platform did not change is tried again later."""
+    from compliance.services import restriction_trading_sync as sync
+
+    counts = sync(restriction_id=restriction_id)
+    if counts["failed"]:
+        raise self.retry(countdown=min(3600, 60 * 2 ** self.request.retries))
+    return counts
+
+
+@shared_task(name="compliance.tasks.jurisdictions_enforce", ignore_result=True)
+def jurisdictions_enforce(brand_id: int | None = None) -> dict[str, int]:
+    """Beat (hourly), and after a jurisdiction becomes sanctioned: restrict its clients, tell the officers."""
+    from compliance.services import jurisdictions_enforce as enforce
+
+    return enforce(brand_id=brand_id)
+
+
+@shared_task(name="compliance.tasks.restrictions_expire", ignore_result=True)
+def restrictions_expire() -> int:
+    """Beat: close the restrictions whose end date has passed (no trading: accounts given back)."""
+    from compliance.services import restrictions_expire as expire
+
+    return expire()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import URLPattern, URLResolver, path
 
 from compliance import screening_views
+from compliance import views_restrictions as restrictions
 
 urlpatterns: list[URLPattern | URLResolver] = [
     # Screening (issue 34, item 4): the queue, a hit, the lists' versions and their diffs.
@@ -15,4 +16,16 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("compliance/lists/", screening_views.watchlist_versions, name="compliance_watchlist_versions"),
     path("compliance/lists/<int:watchlist_id>/versions/<int:number>/", screening_views.watchlist_version,
          name="compliance_watchlist_version"),
+    # Jurisdictions and restrictions (issue 34, items 5 and 6).
+    path("compliance/jurisdictions/", restrictions.jurisdictions, name="compliance_jurisdictions"),
+    path("compliance/jurisdictions/<slug:brand_code>/set/", restrictions.jurisdiction_save,
+         name="compliance_jurisdiction_save"),
+    path("compliance/jurisdictions/<slug:brand_code>/upload/", restrictions.jurisdictions_upload,
+         name="compliance_jurisdictions_upload"),
+    path("compliance/jurisdictions/<slug:brand_code>/<str:country>/clients/", restrictions.jurisdiction_clients,
+         name="compliance_jurisdiction_clients"),
+    path("compliance/clients/<uuid:code>/restrictions/", restrictions.restriction_impose,
+         name="compliance_restriction_impose"),
+    path("compliance/restrictions/<uuid:code>/lift/", restrictions.restriction_lift,
+         name="compliance_restriction_lift"),
 ]

@@ -26,3 +26,16 @@ def notify_client(event: Event) -> None:
     from portal.services import portal_notification_record
 
     portal_notification_record(event=event)
+
+
+@subscribe("compliance.restriction_imposed")
+def end_sessions_of_restricted(event: Event) -> None:
+    """A client barred from the trader's room is signed out of every session at once (a new sign-in
+    is refused by portal_login_check)."""
+    from portal.models import ClientLogin
+    from portal.services import portal_session_end
+
+    if event.client is None or (event.data or {}).get("kind") != "no_login":
+        return
+    for login in ClientLogin.objects.filter(client=event.client):
+        portal_session_end(login=login, code="others", current_key=None)

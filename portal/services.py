@@ -155,6 +155,11 @@ def portal_register(*, brand: Brand, language: str, first_name: str, last_name: 
     if lead is not None and not brand.serves(lead.country):
         errors.add("country", gettext("We cannot open accounts for residents of %(country)s with %(brand)s.")
                    % {"country": country_name(lead.country, language), "brand": brand.name})
+    elif lead is not None:
+        # A jurisdiction the brand's compliance rules refuse (sanctioned): said neutrally, on no field.
+        refused = leads_services.intake_refusal(brand=brand, country=lead.country)
+        if refused:
+            errors.add("__all__", refused)
     _registration_check(errors, date_of_birth=date_of_birth, password=password, first_name=first_name,
                         last_name=last_name, email=email, accept_terms=accept_terms, accept_privacy=accept_privacy)
     errors.raise_if_any()
@@ -317,16 +322,31 @@ def portal_login_check(*, brand: Brand, email: str, password: str, ip: str | Non
         login = ClientLogin.objects.select_for_update(of=("self",)).select_related("client", "brand").get(pk=login.pk)
         if login.is_locked():
             raise _locked_error(login)
+        error: LoginRefused | None
         if not check_password(password, login.password):
             _failure(login, reason="password")
             error = _locked_error(login) if login.is_locked() else LoginRefused()
         else:
-            error = None
-            if not login.totp_confirmed:
+            error = _restricted_error(login)
+            if error is None and not login.totp_confirmed:
                 _login_done(login, method="password")
     if error is not None:
         raise error
     return LoginStep(login=login, needs_code=login.totp_confirmed)
+
+
+def _restricted_error(login: ClientLogin) -> LoginRefused | None:
+    """At each sign-in the client's compliance rules are brought up to date (a jurisdiction that became
+    sanctioned restricts its clients now); a client barred from the trader's room is refused in neutral
+    words, audited. The caller commits what this wrote before raising."""
+    from compliance.services import client_login_check
+
+    refused = client_login_check(client=login.client)
+    if refused is None:
+        return None
+    audit_record(action="portal.login_refused", obj=login.client, actor=None,
+                 after={"login": str(login.code), "reason": "restricted"})
+    return LoginRefused(refused, code="restricted")
 
 
 def _login_done(login: ClientLogin, *, method: str) -> None:

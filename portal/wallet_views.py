@@ -97,7 +97,9 @@ def deposit_new(request: PortalRequest) -> HttpResponse:
         status = 400
     else:
         form = DepositForm(initial={"currency": currency}, client=client, currency=currency)
-    return render(request, "portal/wallet/deposit.html", _ctx(request, form=form, currency=currency), status=status)
+    return render(request, "portal/wallet/deposit.html", _ctx(
+        request, form=form, currency=currency, deposit_refused=wallet_selectors.deposit_refusal(client=client)),
+        status=status)
 
 
 @client_login_required

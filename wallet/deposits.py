@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -130,6 +131,34 @@ def deposit_currencies(*, client: Client) -> list[str]:
     return sorted(set(codes))
 
 
+# --- the compliance hook point ---------------------------------------------------------------------
+
+DepositCheck = Callable[..., str | None]
+# A higher app (compliance) plugs in here what refuses any deposit of a client (called with client=);
+# each returns the sentence the client is shown, or None.
+deposit_checks: list[DepositCheck] = []
+
+
+def register_deposit_check(check: DepositCheck) -> DepositCheck:
+    if check not in deposit_checks:
+        deposit_checks.append(check)
+    return check
+
+
+def unregister_deposit_check(check: DepositCheck) -> None:
+    if check in deposit_checks:
+        deposit_checks.remove(check)
+
+
+def deposit_refusal(*, client: Client) -> str | None:
+    """The first reason a registered check gives to refuse every deposit of `client` now, else None."""
+    for check in list(deposit_checks):
+        refused = check(client=client)
+        if refused:
+            return str(refused)
+    return None
+
+
 def deposit_create(*, client: Client, amount: Money, method: str, actor: Any = None,
                    trading_account: TradingAccount | None = None, return_url: str = "") -> Deposit:
     """Start a deposit of ``amount`` by ``method`` (a method kind such as "card", or a PaymentMethod
@@ -140,6 +169,9 @@ def deposit_create(*, client: Client, amount: Money, method: str, actor: Any = N
     if not isinstance(amount, Money):
         raise TypeError("amount is Money")
     money = amount.quantize()
+    refused = deposit_refusal(client=client)
+    if refused:
+        raise ValidationFailed(refused, code="deposit_refused", fields={"amount": refused})
     if money.amount <= 0:
         raise ValidationFailed(fields={"amount": gettext("Enter an amount above zero.")})
     options = deposit_options(client=client, currency=money.currency)

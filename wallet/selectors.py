@@ -24,6 +24,7 @@ from wallet.deposits import (
     deposit_currencies,
     deposit_list_for_user,
     deposit_options,
+    deposit_refusal,
     deposits_for_client,
     held_release_refusal,
 )
@@ -86,7 +87,8 @@ __all__ = [
     # the ledger's own checks
     "ledger_problem_rows", "ledger_verify",
     # deposits
-    "deposit_currencies", "deposit_list_for_user", "deposit_options", "deposits_for_client", "held_release_refusal",
+    "deposit_currencies", "deposit_list_for_user", "deposit_options", "deposit_refusal", "deposits_for_client",
+    "held_release_refusal",
     # withdrawals (Blocker: one reason a withdrawal is refused, as withdrawal_blockers lists them)
     "WITHDRAWAL_OPEN_STATES", "Blocker", "deposited_by_source", "withdrawal_blockers", "withdrawal_methods_for",
     "withdrawal_policy_for", "withdrawal_queue_for_user", "withdrawals_for_client",

@@ -22,6 +22,8 @@ from wallet.deposits import (
     deposit_status_refresh,
     deposit_webhook_apply,
     deposits_refresh_due,
+    register_deposit_check,
+    unregister_deposit_check,
 )
 from wallet.ledger import (
     Leg,
@@ -83,6 +85,8 @@ __all__ = [
     # deposits
     "deposit_cancel", "deposit_create", "deposit_refund", "deposit_refuse", "deposit_release", "deposit_status_refresh",
     "deposit_webhook_apply", "deposits_refresh_due",
+    # register_deposit_check: how a higher app adds a reason to refuse every deposit of a client
+    "register_deposit_check", "unregister_deposit_check",
     # withdrawals (register_withdrawal_check: how a higher app adds a reason to refuse one)
     "register_withdrawal_check", "unregister_withdrawal_check", "withdrawal_approve", "withdrawal_cancel",
     "withdrawal_mark_failed", "withdrawal_mark_paid", "withdrawal_payout_send", "withdrawal_policy_save",

@@ -359,6 +359,10 @@ CELERY_BEAT_SCHEDULE = {
                                         "schedule": crontab(hour=3, minute=40)},
     # Partner postbacks: retries whose pause is over, and first tries whose kick was lost (ib.postbacks).
     "ib-postbacks-retry-due": {"task": "ib.tasks.postbacks_retry_due", "schedule": 30.0},
+    # Compliance: clients of a sanctioned jurisdiction restricted (also one whose start date came), the
+    # officers told; restrictions past their end date closed (compliance.jurisdictions, .restrictions).
+    "compliance-jurisdictions-enforce": {"task": "compliance.tasks.jurisdictions_enforce", "schedule": 3600.0},
+    "compliance-restrictions-expire": {"task": "compliance.tasks.restrictions_expire", "schedule": 60.0},
 }
 # Partner postbacks (ib.postbacks): how long the partner's server has to answer, how many attempts
 # before a delivery is dead, and whether plain http to the loopback address is allowed (DEBUG, tests).

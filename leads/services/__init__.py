@@ -31,7 +31,14 @@ from leads.services.campaigns import campaign_save
 from leads.services.common import text_field
 from leads.services.desk_slas import desk_sla_save
 from leads.services.first_contact import lead_mark_contacted, lead_sla_sweep
-from leads.services.intake import MAX_BATCH, lead_intake, lead_intake_batch
+from leads.services.intake import (
+    MAX_BATCH,
+    intake_refusal,
+    lead_intake,
+    lead_intake_batch,
+    register_intake_check,
+    unregister_intake_check,
+)
 from leads.services.intake_rows import IntakeResult
 from leads.services.merge import client_merge
 from leads.services.queue import lead_queue_route
@@ -51,4 +58,6 @@ __all__ = [
     "lead_intake", "lead_intake_batch", "lead_mark_contacted", "lead_queue_route", "lead_reassign", "lead_reassign_bulk",
     "lead_sla_sweep", "routing_rule_delete", "routing_rule_move", "routing_rule_save", "routing_rules_reorder",
     "scoring_rule_delete", "scoring_rule_save", "text_field",
+    # how a higher app (compliance) refuses new people of a country outright
+    "intake_refusal", "register_intake_check", "unregister_intake_check",
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -63,6 +63,32 @@ def _check_brand(brand: Any) -> None:
         raise ValidationFailed(fields={"brand": [gettext("This brand is not active.")]})
 
 
+# A higher app (compliance) plugs in here what refuses a new person outright (called with brand= and
+# country=); each returns the sentence the person is shown (neutral), or None.
+IntakeCheck = Callable[..., str | None]
+intake_checks: list[IntakeCheck] = []
+
+
+def register_intake_check(check: IntakeCheck) -> IntakeCheck:
+    if check not in intake_checks:
+        intake_checks.append(check)
+    return check
+
+
+def unregister_intake_check(check: IntakeCheck) -> None:
+    if check in intake_checks:
+        intake_checks.remove(check)
+
+
+def intake_refusal(*, brand: Brand, country: str) -> str | None:
+    """The first reason a registered check gives to refuse a person of `country`, else None."""
+    for check in list(intake_checks):
+        refused = check(brand=brand, country=country)
+        if refused:
+            return str(refused)
+    return None
+
+
 def lead_intake(*, brand: Brand, data: Mapping[str, Any], channel: str, meta: IntakeMeta | None = None
                 ) -> IntakeResult:
     """Take in one lead from `channel` (form, api, import). Raises ValidationFailed naming each bad
@@ -77,6 +103,9 @@ def lead_intake(*, brand: Brand, data: Mapping[str, Any], channel: str, meta: In
     lead, errors = lead_clean(data, channel=channel, meta=meta)
     if lead is None:
         raise ValidationFailed(fields=errors)
+    refused = intake_refusal(brand=brand, country=lead.country)
+    if refused:
+        raise ValidationFailed(refused, code="intake_refused", fields={"__all__": [refused]})
     return _intake(brand, [(0, lead)], channel, meta)[0]
 
 
@@ -95,7 +124,10 @@ def lead_intake_batch(*, brand: Brand, items: Sequence[Mapping[str, Any]], chann
     valid: list[tuple[int, LeadInput]] = []
     for index, item in enumerate(items):
         lead, errors = lead_clean(item, channel=channel, meta=meta)
-        if lead is None:
+        refused = intake_refusal(brand=brand, country=lead.country) if lead is not None else None
+        if refused:
+            results[index] = IntakeResult(index=index, status="invalid", errors={"__all__": [refused]})
+        elif lead is None:
             results[index] = IntakeResult(index=index, status="invalid", errors=errors)
         else:
             valid.append((index, lead))
