@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('compliance', '0001_watchlists'),
+        ('compliance', '0002_jurisdictions_restrictions'),
         ('crm', '0018_emails_automation_apps'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
