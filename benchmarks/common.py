@@ -317,6 +317,7 @@ class Figure:
     ratio: float | None
     goal: str
     size: str
+    reason: str | None = None  # why `limit` is missing, when it is
 
 
 _figures: list[Figure] = []
@@ -327,11 +328,12 @@ def _round(value: float | None) -> float | None:
 
 
 def record(benchmark: str, *, value: float, unit: str, limit: float | None, goal: str, size: str,
-           ratio: float | None = None) -> Figure:
-    """Keep one figure for the final report. `ratio` defaults to value / limit."""
+           ratio: float | None = None, reason: str | None = None) -> Figure:
+    """Keep one figure for the final report. `ratio` defaults to value / limit; `reason` says why a
+    baseline could not be measured (printed only when given)."""
     if ratio is None and limit:
         ratio = value / limit
-    figure = Figure(benchmark, _round(value) or 0.0, unit, _round(limit), _round(ratio), goal, size)
+    figure = Figure(benchmark, _round(value) or 0.0, unit, _round(limit), _round(ratio), goal, size, reason)
     _figures.append(figure)
     log(f"{benchmark}: {figure.value} {unit} (limit {figure.limit}, ratio {figure.ratio}; goal {goal})")
     return figure
@@ -340,7 +342,10 @@ def record(benchmark: str, *, value: float, unit: str, limit: float | None, goal
 def print_figures(stream: TextIO | None = None) -> None:
     out = stream or sys.stdout
     for figure in _figures:
-        print(json.dumps(asdict(figure)), file=out)
+        fields = asdict(figure)
+        if fields["reason"] is None:
+            del fields["reason"]
+        print(json.dumps(fields), file=out)
     out.flush()
 
 

@@ -69,11 +69,25 @@ def listed_entries(versions: list[WatchlistVersion], *, ent_nums: list[str] | No
             )
 
 
+# Screeners built in this process, by the list versions they hold: a version never changes (a new load
+# is a new version), so its index is built once and serves every screen until the next load.
+_SCREENERS: dict[tuple[object, ...], Screener] = {}
+_SCREENERS_KEPT = 4
+
+
 def screener_for_lists(*, names: list[str] | None = None, threshold: float | None = None) -> Screener:
-    """A Screener over the current versions of the lists (all, or those named)."""
+    """A Screener over the current versions of the lists (all, or those named), built once per set of
+    versions in a process."""
     versions = watchlist_current_versions(names=names)
-    entries = listed_entries(versions)
-    return Screener(entries) if threshold is None else Screener(entries, threshold=threshold)
+    key = (tuple((v.pk, v.checksum, v.loaded_at) for v in versions), threshold)
+    screener = _SCREENERS.get(key)
+    if screener is None:
+        entries = listed_entries(versions)
+        screener = Screener(entries) if threshold is None else Screener(entries, threshold=threshold)
+        if len(_SCREENERS) >= _SCREENERS_KEPT:
+            _SCREENERS.clear()
+        _SCREENERS[key] = screener
+    return screener
 
 
 # --- screening hits ------------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """Screening a query against listed entries through an in-memory candidate index.
 
-The index maps keys of each listed token (its vowel form, its consonant skeleton, its voicing-folded
-skeleton, the skeleton less one consonant, and the same for neighbouring tokens written together) to the entries
-that carry it. A query looks up its own keys and fully compares only the entries that share keys
-with two of its words (one for names of one word), never the whole list.
+The index holds each distinct spelling of the listed words (and of neighbouring words written
+together) under keys chosen so that every spelling `compare.token_similarity` can match a typed
+word to shares a key with it (see `_listed_keys`). A query's word looks its keys up, keeps the
+spellings that really are alike, and takes their entries (cached per typed spelling, since clients'
+names repeat); only entries alike two of its words (one for names of one word or with an initial)
+are compared in full, never the whole list.
 """
 
 from __future__ import annotations
@@ -13,7 +15,15 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from crm.lib.names.compare import NameComparison, compare_names
+from crm.lib.names.compare import (
+    _LIQUID,
+    _VOICED,
+    NameComparison,
+    _join,
+    abjad,
+    compare_names,
+    token_similarity,
+)
 from crm.lib.names.normalise import Token, tokenise
 
 DEFAULT_THRESHOLD = 0.8
@@ -91,76 +101,226 @@ class Hit:
     comparison: NameComparison = field(repr=False)
 
 
-def _keys(tok: Token) -> set[str]:
-    """Index keys of a token: its vowel form (spelling variants), its skeleton and voicing-folded
-    skeleton (transliterations), and the skeleton less one consonant (a typing error in a consonant)."""
-    keys = {"v:" + tok.vowels, "s:" + tok.skeleton, "l:" + tok.loose}
-    skel = tok.skeleton
-    if len(skel) >= 3:
-        keys.update("s:" + skel[:i] + skel[i + 1:] for i in range(len(skel)))
-    elif len(skel) <= 1:
-        keys.add("a:" + tok.ascii)
+def _deletions(word: str, times: int) -> set[str]:
+    """`word` less one letter, and with `times` 2 also less two (a symmetric-deletion neighbourhood:
+    two words within that many edits share one of them)."""
+    out = {word[:i] + word[i + 1:] for i in range(len(word))}
+    if times > 1:
+        out.update(w[:i] + w[i + 1:] for w in tuple(out) for i in range(len(w)))
+    return out
+
+
+def _halves(word: str, length: int) -> tuple[str, str]:
+    """The keys of one edit: a word of `length` letters and any word one edit from it (a letter
+    changed, added, dropped, or two neighbours swapped) share its head before the middle letter or
+    its tail from the middle letter on, since one edit cannot touch both. For a listed word,
+    `length` is its own; a typed word asks with each length one edit can give."""
+    middle = length // 2
+    return f"p{length}:{word[:middle - 1]}", f"q{length}:{word[len(word) - (length - middle):]}"
+
+
+def _neighbours(word: str, letters: str) -> set[str]:
+    """Every word one edit from `word` over `letters` (and `word` itself)."""
+    out = {word}
+    for i in range(len(word) + 1):
+        head, tail = word[:i], word[i:]
+        if tail:
+            out.add(head + tail[1:])
+            if len(tail) > 1:
+                out.add(head + tail[1] + tail[0] + tail[2:])
+        for letter in letters:
+            out.add(head + letter + tail)
+            if tail:
+                out.add(head + letter + tail[1:])
+    return out
+
+
+# Each way `compare.token_similarity` lets two tokens meet (initials aside) has keys here, so that the
+# index finds every listed spelling a typed word can meet:
+# - `a:` the spelling and its umlaut form (the same name, "Müller" / "Mueller");
+# - `v:` the vowel form (spelling variants), `w:` the same with voicing folded; `s:` the consonant skeleton;
+# - a typing error within the budget: `p:` / `q:` the halves of any unit (`_halves`) for one edit
+#   (all that joined words may differ by); `d:` the spelling and it less one or two letters for single
+#   words of ten letters and more, which may be two edits apart (symmetric deletion);
+# - the rules for a word from another script (`r:` the vowel form with l/r and voicing folded, `l:` the
+#   voicing-folded skeleton) and for a script without vowels (that skeleton one edit apart) apply when
+#   either side is such a word: every listed unit is indexed under the small keys, such a listed unit
+#   also under the same in capitals; a typed word of that kind looks up the small keys, any other the
+#   capital ones. A typed word from a script without vowels looks up each skeleton one edit from its
+#   own (`_neighbours`), a listed one is indexed under its skeleton less one letter (`M:`).
+
+
+def _common_keys(tok: Token, *, single: bool) -> set[str]:
+    ascii_, vowels = tok.ascii, tok.vowels
+    keys = {"a:" + ascii_, "a:" + tok.alt, "v:" + vowels, "w:" + vowels.translate(_VOICED), "s:" + tok.skeleton}
+    if single and len(ascii_) >= 10:  # one edit apart: the halves
+        keys.add("d:" + ascii_)
+        keys.update("d:" + k for k in _deletions(ascii_, 2))
     return keys
 
 
-def _word_keys(tokens: tuple[Token, ...]) -> list[set[str]]:
-    """Keys per word (a word and its joins with its neighbours); particles and legal forms give none."""
-    from crm.lib.names.compare import _join
+def _listed_keys(tok: Token, *, single: bool) -> set[str]:
+    """The keys a listed unit is indexed under."""
+    keys = _common_keys(tok, single=single)
+    if len(tok.ascii) >= 4:
+        keys.update(_halves(tok.ascii, len(tok.ascii)))
+    foreign = {"r:" + tok.vowels.translate(_LIQUID), "l:" + tok.loose}
+    keys |= foreign
+    if tok.foreign:
+        keys.update(k.upper() for k in foreign)
+    if abjad(tok) and len(tok.loose) >= 2:
+        keys.update("M:" + k.upper() for k in _deletions(tok.loose, 1) | {tok.loose})
+    return keys
 
-    out: list[set[str]] = []
+
+def _typed_keys(tok: Token, *, single: bool, letters: str) -> set[str]:
+    """The keys a typed unit looks up (`letters`: those of the listed skeletons)."""
+    keys = _common_keys(tok, single=single)
+    size = len(tok.ascii)
+    for length in (size - 1, size, size + 1):
+        if length >= 4:
+            keys.update(_halves(tok.ascii, length))
+    foreign = {"r:" + tok.vowels.translate(_LIQUID), "l:" + tok.loose}
+    keys.update(foreign if tok.foreign else (k.upper() for k in foreign))
+    if abjad(tok):
+        keys.update("l:" + k for k in _neighbours(tok.loose, letters))
+    elif len(tok.loose) >= 2:
+        keys.update("M:" + k.upper() for k in _deletions(tok.loose, 1) | {tok.loose})
+    return keys
+
+
+def _word_units(tokens: tuple[Token, ...]) -> list[list[Token]]:
+    """The indexed units of each word: the word itself and its joins with its neighbours (two or three
+    written together); particles, legal forms and initials are no word of their own."""
+    out: list[list[Token]] = []
     for i, tok in enumerate(tokens):
         if tok.particle or tok.generic or tok.initial:
             continue
-        keys = _keys(tok)
+        word = [tok]
         for size in (2, 3):
             for start in range(max(0, i - size + 1), min(i, len(tokens) - size) + 1):
                 group = tokens[start:start + size]
                 if not any(t.initial for t in group):
-                    keys |= _keys(_join(group))
-        out.append(keys)
+                    word.append(_join(group))
+        out.append(word)
     return out
 
 
+Form = tuple[str, str, bool]
+
+
+def _form(tok: Token) -> Form:
+    """What a token's likeness to another depends on (compare.token_similarity caches on the same)."""
+    return tok.ascii, tok.alt, tok.foreign
+
+
+_UNIT_CACHE_LIMIT = 400_000
+
+
 class Screener:
-    """Listed entries held in memory with their token index; `screen` gives the hits for a query."""
+    """Listed entries held in memory with their token index; `screen` gives the hits for a query.
+
+    The index is built once per set of entries, in two levels: the listed *units* (each word of a
+    listed name and its joins with its neighbours, each distinct spelling once) under their keys, and
+    each unit's entries. A typed unit looks up its keys, keeps the listed units that are actually alike
+    (`compare.token_similarity`, computed once per pair of spellings and cached per typed spelling,
+    so a million clients with their repeating names pay for each spelling once) and takes their
+    entries. An entry is a candidate when two of the query's words are alike one of its units (one,
+    for names of one word); only candidates are compared in full (`compare.compare_names`).
+    """
 
     def __init__(self, entries: Iterable[ListedEntry], *, threshold: float = DEFAULT_THRESHOLD) -> None:
         self.threshold = threshold
         self.entries: list[ListedEntry] = []
         self._names: list[list[tuple[ListedName, tuple[Token, ...]]]] = []
-        self._index: dict[str, set[int]] = defaultdict(set)
-        self._short: set[int] = set()  # entries with a name of one word
+        self._units: list[Token] = []  # each distinct listed spelling once
+        self._unit_ids: dict[Form, int] = {}
+        self._unit_entries: list[set[int]] = []
+        self._letters: set[str] = set()  # the letters of the listed skeletons
+        self._unit_single: list[bool] = []  # indexed as a word of its own, not only joined
+        self._index: dict[str, list[int]] = defaultdict(list)  # key -> listed units
+        self._one_word: set[int] = set()  # entries with a name of one word or with an initial
+        self._typed: dict[Form, frozenset[int]] = {}  # a typed spelling -> the entries of its alike units
         for entry in entries:
             self.add(entry)
 
     def add(self, entry: ListedEntry) -> None:
         number = len(self.entries)
         self.entries.append(entry)
+        self._typed.clear()
         company = entry.entry_type not in PERSON_TYPES
         names = []
         for name in entry.names:
             tokens = tokenise(name.text, company=company)
             names.append((name, tokens))
-            words = _word_keys(tokens)
-            if len(words) <= 1:
-                self._short.add(number)
-            for keys in words:
-                for key in keys:
-                    self._index[key].add(number)
+            words = _word_units(tokens)
+            if len(words) <= 1 or any(t.initial for t in tokens):
+                self._one_word.add(number)
+            for word in words:
+                for n, unit in enumerate(word):
+                    self._unit_entries[self._unit_id(unit, single=n == 0)].add(number)
         self._names.append(names)
 
+    def _unit_id(self, unit: Token, *, single: bool) -> int:
+        """The number of a listed unit's spelling, indexed under its keys the first time it is seen
+        (and under the keys of a single word the first time it stands alone)."""
+        form = _form(unit)
+        found = self._unit_ids.get(form)
+        if found is None:
+            found = self._unit_ids[form] = len(self._units)
+            self._units.append(unit)
+            self._unit_entries.append(set())
+            self._unit_single.append(single)
+            keys = _listed_keys(unit, single=single)
+            self._letters.update(unit.loose)
+        elif single and not self._unit_single[found]:
+            self._unit_single[found] = True
+            keys = _listed_keys(unit, single=True) - _listed_keys(unit, single=False)
+        else:
+            return found
+        index = self._index
+        for key in keys:
+            index[key].append(found)
+        return found
+
+    def _alike(self, unit: Token, *, single: bool) -> frozenset[int]:
+        """The entries holding a listed unit alike the typed `unit` (cached for single words; joins
+        of a client's neighbouring words seldom repeat)."""
+        form = _form(unit)
+        found = self._typed.get(form) if single else None
+        if found is None:
+            listed: set[int] = set()
+            index = self._index
+            letters = "".join(sorted(self._letters))
+            for key in _typed_keys(unit, single=single, letters=letters):
+                more = index.get(key)
+                if more:
+                    listed.update(more)
+            entries: set[int] = set()
+            for number in listed:
+                if token_similarity(unit, self._units[number])[0] > 0:
+                    entries |= self._unit_entries[number]
+            found = frozenset(entries)
+            if single:
+                if len(self._typed) >= _UNIT_CACHE_LIMIT:
+                    self._typed.clear()
+                self._typed[form] = found
+        return found
+
     def candidates(self, tokens: tuple[Token, ...]) -> set[int]:
-        """Entries sharing keys with two of the query's words (or one, for one-word names)."""
+        """Entries with a unit alike each of two of the query's words: only those can pass
+        `compare_names`, which wants two words in common. One is enough for a query or an entry of
+        one word, or with an initial (an initial matches without an index key)."""
+        words = _word_units(tokens)
+        found = [frozenset().union(*(self._alike(u, single=n == 0) for n, u in enumerate(word))) for word in words]
+        if len(found) <= 1 or any(t.initial for t in tokens):
+            return set().union(*found)
         seen: dict[int, int] = defaultdict(int)
-        words = _word_keys(tokens)
-        for keys in words:
-            found: set[int] = set()
-            for key in keys:
-                found |= self._index.get(key, set())
-            for number in found:
+        for entries in found:
+            for number in entries:
                 seen[number] += 1
-        need = 1 if len(words) <= 1 else 2
-        return {n for n, count in seen.items() if count >= need or n in self._short}
+        one_word = self._one_word
+        return {n for n, count in seen.items() if count >= 2 or n in one_word}
 
     def screen(self, query: Query, *, threshold: float | None = None) -> list[Hit]:
         limit = self.threshold if threshold is None else threshold
