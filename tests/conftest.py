@@ -20,6 +20,30 @@ hypothesis_settings.register_profile("ci", parent=hypothesis_settings.get_profil
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "suite"))
 
 
+_DB_FIXTURES = frozenset({"db", "transactional_db", "live_server", "django_db_setup"})
+
+
+def _needs_database(item: pytest.Item) -> bool:
+    from django.test import TransactionTestCase
+
+    cls = getattr(item, "cls", None)
+    return bool((cls and issubclass(cls, TransactionTestCase)) or item.get_closest_marker("django_db")
+                or _DB_FIXTURES.intersection(getattr(item, "fixturenames", ())))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files whose tests need no database first, then pytest-django's order (plain, then
+    transactional).
+
+    The first test process to need a database migrates the template (tests/dbbackend/template.py)
+    while the others wait for it: with these files first (pytest-xdist hands out whole files), the
+    others spend that time on them (the document checks, the simulators, the parsers) instead of
+    waiting. The same order in every process, as pytest-xdist requires."""
+    with_db = {item.path for item in items if _needs_database(item)}
+    items[:] = [i for i in items if i.path not in with_db] + [i for i in items if i.path in with_db]
+
+
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings):
     """The test database is created and migrated by the schema's owner, as in production

@@ -54,6 +54,12 @@ AXES_ENABLED = True
 # (A CRM_PUBLIC_URL in the environment was checked by base, as in every other settings module.)
 if not env("CRM_PUBLIC_URL"):
     CRM_PUBLIC_URL = "http://crm.invalid"
+# The built-in KYC checks run inside the test process: a process of their own per submission (the
+# production default) costs seconds each (a fresh Python and the OCR engine loaded again), which
+# the suite's many submissions added up to minutes. The isolation itself is tested on its own path
+# (tests/kyc/test_check_memory.py, and the tests asking for the kyc_checks_isolated fixture);
+# KYC_CHECKS_ISOLATED=1 in the environment runs every test's checks isolated.
+KYC_CHECKS_ISOLATED = env("KYC_CHECKS_ISOLATED", "0") != "0"
 CRM_EVENTS_STRICT = True  # an event that does not fit its declared payload fails the test
 LOGGING["root"]["level"] = os.environ.get("LOG_LEVEL", "WARNING")  # noqa: F405
 # WhiteNoise warns on every request when STATIC_ROOT is missing; tests serve from the finders.

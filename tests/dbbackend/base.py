@@ -46,6 +46,61 @@ class DatabaseCreation(creation.DatabaseCreation):
     machine's load. A session still there after that is a leak: it is named in a warning (its
     application name says which test process opened it) and ended, and the database is dropped."""
 
+    def create_test_db(self, verbosity: int = 1, autoclobber: bool = False, serialize: bool | None = None,
+                       keepdb: bool = False) -> str:
+        """A copy of the migrated template (tests/dbbackend/template.py) rather than a migration run of
+        its own; with keepdb (pytest --reuse-db), Django's own way: the kept database, migrated."""
+        if keepdb:
+            return super().create_test_db(verbosity, autoclobber, serialize, keepdb)
+        from django.conf import settings
+        from django.core.management import call_command
+
+        from tests.dbbackend import template
+
+        test_database_name = self._get_test_db_name()
+        quote = self.connection.ops.quote_name
+        self.connection.close()
+        self.connection.close_pool()
+        with self._nodb_cursor() as cursor:
+            cursor.execute("SHOW server_version")
+            base = template.base_name(test_database_name)
+            name = template.template_name(base, template.digest(cursor.fetchone()[0]))
+            with template.held(cursor, name):
+                if not template.exists(cursor, name):
+                    template.drop_stale(cursor, quote, base, keep=name)
+                    if verbosity >= 1:
+                        self.log(f"Migrating the test template {name}...")
+                    seconds = template.build(self, cursor, name, verbosity)
+                    if verbosity >= 1:
+                        self.log(f"Migrated the test template {name} in {seconds:.0f} s.")
+                if verbosity >= 1:
+                    self.log(f"Creating test database {test_database_name} from {name}...")
+                cursor.execute(f"DROP DATABASE IF EXISTS {quote(test_database_name)}")
+                cursor.execute(f"CREATE DATABASE {quote(test_database_name)} TEMPLATE {quote(name)}")
+
+        settings.DATABASES[self.connection.alias]["NAME"] = test_database_name
+        self.connection.settings_dict["NAME"] = test_database_name
+        self._refresh_from_code()
+        if serialize:  # Django's deprecated argument (it serialises after setup now)
+            self.connection._test_serialized_contents = self.serialize_db_to_string()
+        call_command("createcachetable", database=self.connection.alias)
+        self.connection.ensure_connection()
+        return test_database_name
+
+    def _refresh_from_code(self) -> None:
+        """What migrate's last steps make from the code, not the migrations, made again on the copy:
+        the application role's privileges, and the post_migrate handlers' rows (content types,
+        permissions, each role and its permissions), exactly as a flush between tests remakes them."""
+        from django.core.management.sql import emit_post_migrate_signal
+
+        from crm.audit import app_privileges_grant
+        from crm.lib import dbroles
+
+        alias = self.connection.alias
+        with dbroles.as_owner(alias):
+            app_privileges_grant(alias=alias)
+            emit_post_migrate_signal(verbosity=0, interactive=False, db=alias)
+
     def _destroy_test_db(self, test_database_name: str, verbosity: int) -> None:
         from tests.waiting import scaled
 

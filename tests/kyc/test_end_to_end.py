@@ -7,6 +7,7 @@ passport is valid and the bill recent."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from datetime import timedelta
 
 import pytest
@@ -56,10 +57,14 @@ def _checked(client, documents):
 
 
 @time_machine.travel(NOON, tick=False)
-def test_a_clean_passport_and_bill_are_approved_without_a_reviewer(kyc_world):
+def test_a_clean_passport_and_bill_are_approved_without_a_reviewer(kyc_world, kyc_checks_isolated, caplog):
     client = _anna(kyc_world)
 
-    submission = _checked(client, _documents(docgen.ANNA))
+    with caplog.at_level(logging.INFO, logger="kyc.checks.isolated"):
+        submission = _checked(client, _documents(docgen.ANNA))
+
+    # As in production, the checks ran in a process of their own, which reported its peak memory.
+    assert [r.getMessage() for r in caplog.records if "peak" in r.getMessage()], caplog.text
 
     assert submission.status == SubmissionStatus.APPROVED, submission.report
     assert submission.reviewer_id is None

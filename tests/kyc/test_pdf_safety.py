@@ -124,6 +124,7 @@ def test_the_bomb_sent_for_verification_is_refused_on_its_field_and_nothing_is_s
     assert KycProfile.objects.get(client=kyc_world.client).status == KycStatus.UNVERIFIED
 
 
+@pytest.mark.usefixtures("kyc_checks_isolated")  # the hostile file reaches the checks' own process
 def test_a_stored_file_the_checks_now_refuse_goes_to_an_officer_unopened():
     from datetime import date
 

@@ -1,0 +1,138 @@
+"""The migrated test database, built once and copied for each test process.
+
+Migrating the schema costs minutes of CPU (Django renders the model states of every migration);
+every pytest-xdist process doing it on its own multiplied that. Instead the first process to need
+a database migrates a template database, and each process's test database is a copy of it
+(`CREATE DATABASE ... TEMPLATE ...`, a file copy inside PostgreSQL, about a second).
+
+- The template is named after a digest of what a migration run depends on: every migration file of
+  the installed apps (ours and the libraries'), the project modules they import, this module, the
+  migrate command, Django's version and the server's. A changed migration gives a new name, and
+  the old template is dropped; an unchanged one is reused by the next run on the same server.
+- One process migrates while the others wait on a PostgreSQL advisory lock (whoever holds it
+  builds; the next finds it built). It is migrated under a temporary name and renamed when
+  complete, so a run stopped halfway leaves nothing that looks finished.
+- What the post_migrate handlers make from the code rather than from the migrations (content types,
+  permissions, the roles and what each may do) and the application role's privileges are made again
+  on every copy, as after a flush, so a template never carries yesterday's roles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+PROJECT = Path(__file__).resolve().parents[2]
+_MAX_NAME = 63  # PostgreSQL's identifier limit
+
+
+def base_name(test_database_name: str) -> str:
+    """The test database's name without pytest-xdist's per-process suffix: one template for all."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker and test_database_name.endswith(f"_{worker}"):
+        return test_database_name[: -len(worker) - 1]
+    return test_database_name
+
+
+def template_name(base: str, digest: str) -> str:
+    return f"{base[: _MAX_NAME - 30]}_tpl_{digest[:16]}"
+
+
+def _files_of_migrations() -> list[Path]:
+    """Every migration file of the installed apps, and the project's modules they import (a field class
+    such as crm.lib.money's decides a column's type)."""
+    from django.db.migrations.loader import MigrationLoader
+
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    files: set[Path] = set()
+    for migration in loader.disk_migrations.values():
+        module = sys.modules[type(migration).__module__]
+        files.add(Path(str(module.__file__)))
+        for value in vars(module).values():
+            source = value if isinstance(value, ModuleType) else sys.modules.get(getattr(value, "__module__", "") or "")
+            path = getattr(source, "__file__", None)
+            if path and _ours(Path(path)):
+                files.add(Path(path))
+    from crm.management.commands import migrate
+
+    files.update({Path(__file__), Path(str(migrate.__file__))})
+    return sorted(p.resolve() for p in files)
+
+
+def _ours(path: Path) -> bool:
+    path = path.resolve()
+    return path.is_relative_to(PROJECT) and "site-packages" not in path.parts
+
+
+def digest(server_version: str) -> str:
+    import django
+
+    h = hashlib.sha256(f"django {django.__version__}\npostgresql {server_version}\n".encode())
+    for path in _files_of_migrations():
+        h.update(str(path.relative_to(PROJECT) if path.is_relative_to(PROJECT) else path.name).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _lock_key(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+@contextmanager
+def held(cursor: Any, name: str) -> Iterator[None]:
+    """PostgreSQL's advisory lock on `name`, for as long as the block runs (and the session lives)."""
+    key = _lock_key(name)
+    cursor.execute("SELECT pg_advisory_lock(%s)", [key])
+    try:
+        yield
+    finally:
+        cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def exists(cursor: Any, name: str) -> bool:
+    cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+    return cursor.fetchone() is not None
+
+
+def drop_stale(cursor: Any, quote: Any, base: str, keep: str) -> None:
+    """Templates of earlier migrations (and a build that never finished): dropped when nobody uses them."""
+    cursor.execute(r"SELECT datname FROM pg_database WHERE datname LIKE %s AND datname <> %s",
+                   [base[: _MAX_NAME - 30].replace("_", r"\_") + r"\_tpl\_%", keep])
+    for (name,) in cursor.fetchall():
+        try:
+            cursor.execute(f"DROP DATABASE IF EXISTS {quote(name)}")
+        except Exception as exc:  # noqa: BLE001 - another run's copy in progress: it goes next time
+            print(f"Could not drop the old test template {name}: {exc}", file=sys.stderr)
+
+
+def build(creation: Any, cursor: Any, name: str, verbosity: int) -> float:
+    """Migrate a new database into `name` (under a temporary name until complete); returns seconds."""
+    from django.conf import settings
+    from django.core.management import call_command
+
+    started = time.monotonic()
+    connection = creation.connection
+    quote = connection.ops.quote_name
+    partial = f"{name[: _MAX_NAME - 8]}_partial"
+    cursor.execute(f"DROP DATABASE IF EXISTS {quote(partial)}")
+    cursor.execute(f"CREATE DATABASE {quote(partial)}")
+    alias = connection.alias
+    saved = connection.settings_dict["NAME"], settings.DATABASES[alias]["NAME"]
+    connection.close()
+    connection.settings_dict["NAME"] = settings.DATABASES[alias]["NAME"] = partial
+    try:
+        call_command("migrate", verbosity=max(verbosity - 1, 0), interactive=False, database=alias, run_syncdb=True)
+        call_command("createcachetable", database=alias)
+    finally:
+        connection.close()
+        connection.close_pool()
+        connection.settings_dict["NAME"], settings.DATABASES[alias]["NAME"] = saved
+    cursor.execute(f"ALTER DATABASE {quote(partial)} RENAME TO {quote(name)}")
+    return time.monotonic() - started
