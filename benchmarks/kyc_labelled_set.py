@@ -84,15 +84,22 @@ def main() -> None:
         for n, lines in enumerate(manifests):
             manifest = Path(tmp) / f"manifest{n}.jsonl"
             manifest.write_text("\n".join(lines) + "\n")
-            running.append(subprocess.Popen([sys.executable, str(REPO_ROOT / "manage.py"), "kyc_check",  # noqa: S603
-                                             "--manifest", str(manifest)], cwd=REPO_ROOT, env=env,
-                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+            # Each process answers into a file: a pipe left unread while another process is waited for
+            # would stop it once the pipe is full.
+            out = (Path(tmp) / f"out{n}.jsonl").open("w")
+            err = (Path(tmp) / f"err{n}.txt").open("w")
+            running.append((subprocess.Popen([sys.executable, str(REPO_ROOT / "manage.py"), "kyc_check",  # noqa: S603
+                                              "--manifest", str(manifest)], cwd=REPO_ROOT, env=env, stdout=out,
+                                             stderr=err), out, err, n))
         answers = []
-        for process in running:
-            out, err = process.communicate(timeout=7200)
+        for process, out, err, n in running:
+            process.wait(timeout=7200)
+            out.close()
+            err.close()
             if process.returncode != 0:
-                raise SystemExit(f"kyc_check failed: {err[-3000:]}")
-            answers.extend(json.loads(line) for line in out.splitlines() if line.startswith("{"))
+                raise SystemExit(f"kyc_check failed: {(Path(tmp) / f'err{n}.txt').read_text()[-3000:]}")
+            answers.extend(json.loads(line) for line in (Path(tmp) / f"out{n}.jsonl").read_text().splitlines()
+                           if line.startswith("{"))
         wall = time.perf_counter() - started
     log(f"checked {len(answers)} documents in {wall:.1f} s")
     right: Counter[str] = Counter()
