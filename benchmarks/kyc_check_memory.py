@@ -14,8 +14,10 @@ resident memory (VmHWM) of a fresh process, in MB; no database (the checks are p
   worker's process (KYC_CHECKS_ISOLATED off), for comparison. limit: the worker's floor as above.
 
 Inputs: passport_photo, a passport page photographed at 23 MP (a 4000 x 5657 JPEG); png_60mp, the
-same page on a 60 MP 8-bit PNG scan (6500 x 9200; the upload limit is 60 MP); pdf_large (not with
---quick), a 4900 pt page with 4 MB of drawing operators, the edge of the PDF limits.
+same page on a 60 MP 8-bit PNG scan (6500 x 9200; the upload limit is 60 MP); pdf_square_scan, the
+passport page scanned at 300 dpi and drawn on a 4900 pt square PDF page (the picture read at its own
+resolution); pdf_large (not with --quick), a 4900 pt square page with 4 MB of drawing operators, the
+edge of the PDF limits (rendered: the page's pixels are bounded by area, as an A4 page's).
 
 Run: python benchmarks/kyc_check_memory.py [--quick]
 """
@@ -109,8 +111,12 @@ def _inputs(quick: bool) -> dict[str, tuple[bytes, str, str]]:
     out = io.BytesIO()
     scan.save(out, "PNG", compress_level=1)
     del scan
+    scan300 = page.resize((page.width * 2, page.height * 2), Image.Resampling.BICUBIC)
+    square = docgen.embedded_pdf(scan300, width=0.6, left=0.2, top=0.1, page=(4900.0, 4900.0))
     inputs = {"passport_photo": (photo, "passport.jpg", "a 4000 x 5657 JPEG photo of a passport page (23 MP)"),
-              "png_60mp": (out.getvalue(), "scan.png", "a 6500 x 9200 8-bit PNG scan (60 MP, the upload limit)")}
+              "png_60mp": (out.getvalue(), "scan.png", "a 6500 x 9200 8-bit PNG scan (60 MP, the upload limit)"),
+              "pdf_square_scan": (square, "passport.pdf", "a 300 dpi passport scan (2480 x 3508) drawn on a 4900 pt "
+                                                          "square PDF page")}
     if not quick:
         from tests.kyc.test_pdf_safety import TEXT, page_pdf
 

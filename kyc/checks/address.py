@@ -19,58 +19,131 @@ from kyc.checks.names import contains_name, latin_upper, tokens
 from kyc.checks.ocr import Row, read_page
 from kyc.checks.report import CheckResult, OnFail, Outcome, Report, hinted
 
-MONTHS = {m: i + 1 for i, m in enumerate(("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT",
-                                             "NOV", "DEC"))}
 UTILITY_WORDS = ("ELECTRICITY", "GAS", "WATER", "ENERGY", "POWER", "TELEPHONE", "BROADBAND", "INTERNET",
-                 "COUNCIL TAX", "UTILITY", "BILL", "INVOICE", "METER")
-BANK_WORDS = ("BANK", "STATEMENT", "IBAN", "BALANCE", "SORT CODE", "ACCOUNT STATEMENT")
-ISSUE_LABELS = ("BILL DATE", "STATEMENT DATE", "DATE OF ISSUE", "ISSUE DATE", "INVOICE DATE", "ISSUED", "DATE")
+                 "COUNCIL TAX", "UTILITY", "BILL", "INVOICE", "METER",
+                 # the same in the languages of the brand's countries (written without diacritics)
+                 "RECHNUNG", "STROM", "STROMRECHNUNG", "ENERGIE", "FACTURE", "ELECTRICITE", "FACTURA",
+                 "ELECTRICIDAD", "ENERGIA", "BOLLETTA", "LUCE", "FACTUUR", "ENERGIEREKENING",
+                 "FATURA", "ELETRICIDADE", "ENERGIE ELECTRICA", "FAKTURA", "ENERGIA ELEKTRYCZNA", "GAZ")
+BANK_WORDS = ("BANK", "STATEMENT", "IBAN", "BALANCE", "SORT CODE", "ACCOUNT STATEMENT",
+              "KONTOAUSZUG", "SPARKASSE", "BANQUE", "RELEVE DE COMPTE", "BANCO", "EXTRACTO", "BANCA",
+              "ESTRATTO CONTO", "REKENINGAFSCHRIFT", "EXTRATO", "EXTRAS DE CONT", "WYCIAG", "RACHUNKU", "SALDO")
+# The issue date's label, most specific first; matched as whole words on the folded text.
+ISSUE_LABELS = ("BILL DATE", "STATEMENT DATE", "DATE OF ISSUE", "ISSUE DATE", "INVOICE DATE", "ISSUED",
+                "RECHNUNGSDATUM", "AUSSTELLUNGSDATUM", "DATE DE FACTURE", "DATE DU RELEVE", "DATE D'EMISSION",
+                "FECHA DE EMISION", "FECHA DE FACTURA", "FECHA DEL EXTRACTO", "DATA EMISSIONE",
+                "DATA DI EMISSIONE", "DATA ESTRATTO", "FACTUURDATUM", "DATUM AFSCHRIFT", "DATA DE EMISSAO",
+                "DATA DO EXTRATO", "DATA FACTURII", "DATA EMITERII", "DATA EXTRASULUI", "DATA WYSTAWIENIA",
+                "DATA WYCIAGU", "DATUM", "FECHA", "DATA", "DATE")
 ABBREVIATIONS = {"STREET": "ST", "ROAD": "RD", "AVENUE": "AVE", "AV": "AVE", "DRIVE": "DR", "LANE": "LN",
                  "PLACE": "PL", "SQUARE": "SQ", "COURT": "CT", "APARTMENT": "APT", "FLAT": "APT", "NUMBER": "NO"}
 HINT_TYPE = _("Upload a utility bill or a bank statement showing your name and address.")
 HINT_OLD = _("This document is older than %(days)s days. Upload a utility bill or bank statement issued in the "
              "last %(days)s days.")
 
-_DATE_PATTERNS = (
-    re.compile(r"\b(\d{1,2})[./\-](\d{1,2})[./\-](\d{4})\b"),  # 14/03/2025
-    re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b"),  # 2025-03-14
-    re.compile(r"\b(\d{1,2})\s*([A-Za-z]{3})[A-Za-z]*\.?,?\s*(\d{4})\b"),  # 14 March 2025
-    re.compile(r"\b([A-Za-z]{3})[A-Za-z]*\.?\s*(\d{1,2}),?\s*(\d{4})\b"),  # March 14, 2025
+# Month names in the languages of the brand's countries, written without diacritics (as folded text
+# is): English, German, French, Spanish, Italian, Dutch, Portuguese, Romanian, Polish (the genitive a
+# date uses, and the nominative).
+_MONTH_NAMES = (
+    "JANUARY JANUAR JANVIER ENERO GENNAIO JANUARI JANEIRO IANUARIE STYCZNIA STYCZEN",
+    "FEBRUARY FEBRUAR FEVRIER FEBRERO FEBBRAIO FEBRUARI FEVEREIRO FEBRUARIE LUTEGO LUTY",
+    "MARCH MARZ MAERZ MARS MARZO MAART MARCO MARTIE MARCA MARZEC",
+    "APRIL AVRIL ABRIL APRILE APRILIE KWIETNIA KWIECIEN",
+    "MAY MAI MAYO MAGGIO MEI MAIO MAJA MAJ",
+    "JUNE JUNI JUIN JUNIO GIUGNO JUNHO IUNIE CZERWCA CZERWIEC",
+    "JULY JULI JUILLET JULIO LUGLIO JULHO IULIE LIPCA LIPIEC",
+    "AUGUST AOUT AGOSTO AUGUSTUS SIERPNIA SIERPIEN",
+    "SEPTEMBER SEPTEMBRE SEPTIEMBRE SETTEMBRE SETEMBRO SEPTEMBRIE WRZESNIA WRZESIEN",
+    "OCTOBER OKTOBER OCTOBRE OCTUBRE OTTOBRE OUTUBRO OCTOMBRIE PAZDZIERNIKA PAZDZIERNIK",
+    "NOVEMBER NOVEMBRE NOVIEMBRE NOVEMBRO NOIEMBRIE LISTOPADA LISTOPAD",
+    "DECEMBER DEZEMBER DECEMBRE DICIEMBRE DICEMBRE DEZEMBRO DECEMBRIE GRUDNIA GRUDZIEN",
 )
 
 
+def _month_stems() -> dict[str, int]:
+    """Every month name, and every start of one (3 letters or more) that no other month's name shares:
+    abbreviations (MRZ, SEPT., JANV.) and names OCR cut short are read as their month."""
+    names = {name: i + 1 for i, line in enumerate(_MONTH_NAMES) for name in line.split()}
+    stems: dict[str, set[int]] = {}
+    for name, month in names.items():
+        for end in range(3, len(name) + 1):
+            stems.setdefault(name[:end], set()).add(month)
+    out = {stem: months.pop() for stem, months in stems.items() if len(months) == 1}
+    out.update(names)
+    out["MRZ"] = 3
+    return out
+
+
+MONTHS = _month_stems()
+_LONGEST_MONTH = max(len(m) for m in MONTHS)
+
+_DATE_PATTERNS = (
+    re.compile(r"\b(\d{1,2})\s*[./\-]\s*(\d{1,2})\s*[./\-]\s*(\d{4})\b"),  # 14/03/2025, 14.03.2025, 14-03-2025
+    re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b"),  # 2025-03-14
+    # 14 March 2025, 14. Marz 2025, 14 de marzo de 2025, 14-MAR-2025 (OCR may drop the spaces)
+    re.compile(r"\b(\d{1,2})\s*[.\-]?\s*(?:DE\s+)?([A-Z]{3,})\.?\s*(?:DE\s+)?[,\-]?\s*(\d{4})\b"),
+    re.compile(r"\b([A-Z]{3,})\.?\s*(\d{1,2}),?\s*(\d{4})\b"),  # March 14, 2025
+)
+
+
+def fold(text: str) -> str:
+    """The text in capitals without diacritics (März -> MARZ, Émission -> EMISSION, ß -> SS), one
+    character for each (ß aside), as month names and labels are compared."""
+    import unicodedata
+
+    text = text.upper().replace("ß", "SS").replace("ẞ", "SS").replace("Ł", "L")
+    return "".join(ch for ch in unicodedata.normalize("NFD", text) if not unicodedata.combining(ch))
+
+
+def month_number(word: str) -> int | None:
+    """The month a word names in one of the languages (a full name, a start of one only it has, or an
+    abbreviation), or None. A word run into what follows it (MARZODE, OCR dropping a space) is read
+    by its longest start that names a month; a leading DE (14 DEMARZO) is skipped."""
+    word = fold(word)
+    for candidate in (word, word[2:] if word.startswith("DE") else ""):
+        for end in range(min(len(candidate), _LONGEST_MONTH), 2, -1):
+            if candidate[:end] in MONTHS:
+                return MONTHS[candidate[:end]]
+    return None
+
+
 def dates_in(text: str) -> list[tuple[int, date]]:
-    """Every date in the text with its position."""
+    """Every date in the (folded) text with its position: day-month-year in figures, ISO, and with the
+    month's name in any of the languages, day first or (English) month first."""
     found: list[tuple[int, date]] = []
+    seen: set[int] = set()
     for index, pattern in enumerate(_DATE_PATTERNS):
         for m in pattern.finditer(text):
             a, b, c = m.groups()
+            month: int | None
             try:
                 if index == 0:
                     d = date(int(c), int(b), int(a))
                 elif index == 1:
                     d = date(int(a), int(b), int(c))
                 elif index == 2:
-                    if b.upper() not in MONTHS:
+                    if (month := month_number(b)) is None:
                         continue
-                    d = date(int(c), MONTHS[b.upper()], int(a))
+                    d = date(int(c), month, int(a))
                 else:
-                    if a.upper() not in MONTHS:
+                    if (month := month_number(a)) is None:
                         continue
-                    d = date(int(c), MONTHS[a.upper()], int(b))
+                    d = date(int(c), month, int(b))
             except ValueError:
                 continue
-            found.append((m.start(), d))
+            if m.start() not in seen:
+                seen.add(m.start())
+                found.append((m.start(), d))
     return sorted(found)
 
 
 def issue_date(text: str, as_of: date) -> tuple[date | None, str]:
-    """The document's issue date: the one after an issue label (Bill date, Statement date...), else the
-    latest date not in the future (a due date is later than the issue date)."""
-    upper = text.upper()
-    all_dates = dates_in(text)
+    """The document's issue date: the one after an issue label (Bill date, Rechnungsdatum, Date de
+    facture...), else the latest date not in the future (a due date is later than the issue date)."""
+    upper = fold(text)
+    all_dates = dates_in(upper)
     for label in ISSUE_LABELS:
-        for m in re.finditer(re.escape(label) + r"\s*[:.]?\s*", upper):
+        for m in re.finditer(r"(?<![A-Z])" + re.escape(label) + r"\s*[:.]?\s*", upper):
             after = [d for pos, d in all_dates if m.end() <= pos <= m.end() + 3]
             if after:
                 return after[0], label.lower()
@@ -104,7 +177,7 @@ def address_match(registered: str, text: str) -> dict[str, Any]:
 
 
 def detect_kind(text: str) -> str:
-    upper = text.upper()
+    upper = fold(text)
     letters = re.sub(r"[^A-Z]", "", upper)  # "ELECTRICITYANDGASBILL": OCR dropped the spaces
     bank = sum(1 for w in BANK_WORDS if w in upper or w.replace(" ", "") in letters)
     utility = sum(1 for w in UTILITY_WORDS if re.search(r"\b" + w + r"\b", upper)

@@ -4,6 +4,7 @@ PDF with a text layer, its text; and the legibility measures (resolution, sharpn
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -13,11 +14,22 @@ from kyc.uploads import PDF, PNG, Upload, pdf_open_checked
 
 if TYPE_CHECKING:
     from PIL import Image
+    from pypdfium2 import PdfPage
 
 MAX_SIDE = 2000  # pixels: larger images are reduced before OCR (nothing is gained, time is lost)
-# A PDF page is rendered to at most this many pixels a side whatever its size in points: the bitmap
-# is at most 1700 x 1700 x 4 bytes (11.6 MB), so the page's size never sets the memory a check costs.
+# A PDF page is rendered to at most this many pixels a side and this many pixels in all, whatever its
+# size in points (an A4 page at 1700 pixels high; a square page at 1429 a side): the bitmap is at most
+# 8 MB, and the page's size or shape never sets the memory a check costs.
 PDF_RENDER_SIDE = 1700
+PDF_RENDER_PIXELS = 1202 * 1700
+# A scan inside a PDF is one picture drawn on the page. When it covers this share of the page or more
+# and has more pixels than rendering the page would give it, it is read at its own resolution (a
+# passport scanned at 300 dpi onto a third of the page keeps its machine-readable zone legible)...
+EMBEDDED_MIN_SHARE = 0.05
+# ...decoded from its own JPEG data (reduced as it is decoded), or by PDFium when it has at most this
+# many pixels (PDFium decodes it whole, 4 bytes a pixel); a larger one of another kind is rendered.
+EMBEDDED_MAX_PIXELS = 12_000_000
+_IMAGE_DICT = re.compile(rb"/Subtype\s*/Image\b")
 MAX_PAGES = 2  # only the first pages of a PDF are read
 
 
@@ -134,6 +146,7 @@ def pages(upload: Upload) -> list[Page]:
     # another path, must not cost the worker gigabytes (UploadRefused names the problem).
     out = []
     pdf = pdf_open_checked(upload.data)
+    has_images = _IMAGE_DICT.search(upload.data) is not None
     try:
         for index in range(min(len(pdf), MAX_PAGES)):
             page = pdf[index]
@@ -141,15 +154,63 @@ def pages(upload: Upload) -> list[Page]:
             text = textpage.get_text_range() or ""
             textpage.close()
             width, height = page.get_size()
-            scale = PDF_RENDER_SIDE / max(width, height, 1)
-            bitmap = page.render(scale=scale, may_draw_forms=False)
-            array, size = _reduce(bitmap.to_pil())
-            bitmap.close()
+            scale = render_scale(width, height)
+            found = _embedded(page, width, height, scale) if has_images else None
+            if found is None:
+                bitmap = page.render(scale=scale, may_draw_forms=False)
+                found = _reduce(bitmap.to_pil())
+                bitmap.close()
             page.close()
-            out.append(Page(array, text.replace("\r\n", "\n").replace("\r", "\n").strip(), size))
+            out.append(Page(found[0], text.replace("\r\n", "\n").replace("\r", "\n").strip(), found[1]))
     finally:
         pdf.close()
+    _heap_release()  # PDFium's parse of the page, before the OCR's turn
     return out
+
+
+def render_scale(width: float, height: float) -> float:
+    """Pixels a point for rendering a page of `width` x `height` points (PDF_RENDER_SIDE, PDF_RENDER_PIXELS)."""
+    return min(PDF_RENDER_SIDE / max(width, height, 1), (PDF_RENDER_PIXELS / max(width * height, 1)) ** 0.5)
+
+
+def _embedded(page: PdfPage, width: float, height: float, scale: float) -> tuple[np.ndarray, tuple[int, int]] | None:
+    """The page's one scan at its own resolution (see EMBEDDED_MIN_SHARE), or None: no picture covers
+    enough of the page, more than one does (a page composed of pictures is rendered whole), rendering
+    gives it as many pixels, or it is drawn turned or mirrored (rendering turns it)."""
+    import pypdfium2.raw as pdfium_c
+
+    if page.get_rotation():
+        return None
+    large = []
+    for obj in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=2):
+        left, bottom, right, top = obj.get_bounds()
+        if (right - left) * (top - bottom) >= EMBEDDED_MIN_SHARE * width * height:
+            large.append(obj)
+    if len(large) != 1:
+        return None
+    image = large[0]
+    m = image.get_matrix()
+    if m.a <= 0 or m.d <= 0 or abs(m.b) > 1e-6 * m.a or abs(m.c) > 1e-6 * m.d:
+        return None
+    px_width, px_height = image.get_px_size()
+    if px_width < 1.2 * m.a * scale:
+        return None
+    if image.get_filters() == ["DCTDecode"]:
+        from PIL import Image
+
+        try:
+            with Image.open(io.BytesIO(bytes(image.get_data(decode_simple=False)))) as picture:
+                if picture.format == "JPEG" and picture.mode in _REDUCIBLE:
+                    return _reduce(picture)
+        except (OSError, ValueError):  # not a JPEG PIL reads: PDFium's own decoder below
+            pass
+    if px_width * px_height > EMBEDDED_MAX_PIXELS:
+        return None
+    bitmap = image.get_bitmap(render=False)
+    try:
+        return _reduce(bitmap.to_pil())
+    finally:
+        bitmap.close()
 
 
 def sharpness(image: np.ndarray) -> float:

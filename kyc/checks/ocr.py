@@ -56,7 +56,17 @@ class Line:
         return sum(xs) / 4, sum(ys) / 4
 
 
-DET_SIDE = 960  # pixels: pages are brought to this size (longest side) before text detection
+# Pages are brought to at most DET_SIDE pixels on their longest side and DET_AREA pixels in all before
+# text detection: the detector's memory grows with the area, so a square page is reduced further than
+# an A4 one (whose 960-pixel long side makes 679 x 960); what a text line needs is height in pixels,
+# which a page of a given area gives whatever its shape.
+DET_SIDE = 960
+DET_AREA = 679 * 960
+
+
+def det_scale(width: int, height: int) -> float:
+    """The factor a page of `width` x `height` pixels is reduced by for text detection (at most 1)."""
+    return min(1.0, DET_SIDE / max(width, height, 1), (DET_AREA / max(width * height, 1)) ** 0.5)
 LONG = 8.0  # a box this many times wider than high is a long line (an MRZ line, an address line)
 
 
@@ -92,11 +102,36 @@ class Reading:
         return "\n".join(r.text for r in self.rows)
 
 
-def _det(image: np.ndarray) -> list[np.ndarray]:
+# The detector's activations grow with its input's area and set a check's peak memory: a page larger
+# than DET_BAND_AREA pixels is detected in horizontal bands that overlap by DET_OVERLAP pixels, each
+# box kept from the band that holds its centre away from the band's cut edge (a line up to
+# DET_OVERLAP pixels high lies whole in one band).
+DET_BAND_AREA = 360_000
+DET_OVERLAP = 96
+
+
+def _det_once(image: np.ndarray) -> list[np.ndarray]:
     boxes, _ = engine().text_det(image)
-    if boxes is None or len(boxes) == 0:
+    return [] if boxes is None else list(boxes)
+
+
+def _det(image: np.ndarray) -> list[np.ndarray]:
+    h, w = image.shape[:2]
+    bands = -(-h * w // DET_BAND_AREA)
+    if bands <= 1 or h <= 2 * DET_OVERLAP:
+        boxes = _det_once(image)
+    else:
+        step = -(-h // bands)
+        boxes = []
+        for top in range(0, h, step):
+            start, end = max(0, top - DET_OVERLAP // 2), min(h, top + step + DET_OVERLAP // 2)
+            for box in _det_once(np.ascontiguousarray(image[start:end])):
+                centre = float(np.mean(box[:, 1])) + start
+                if top <= centre < top + step:
+                    boxes.append(box + np.array([0, start], dtype=box.dtype))
+    if not boxes:
         return []
-    return list(engine().sorted_boxes(boxes))
+    return list(engine().sorted_boxes(np.array(boxes)))
 
 
 def _size(box: np.ndarray) -> tuple[float, float]:
@@ -141,6 +176,26 @@ def _confident_chars(reading: Reading) -> int:
     return sum(len(r.text) for r in reading.rows if r.score >= CONFIDENT)
 
 
+# Grey levels between the darkest and the lightest 1% of a page: a faded scan or a photo in poor light
+# (grey ink on grey paper) spans fewer, and is stretched to the full range before it is read; a page
+# that spans almost none is blank, and stays as it is.
+LOW_CONTRAST = 120
+BLANK = 12
+
+
+def stretched(image: np.ndarray) -> np.ndarray:
+    """The page with its grey levels stretched to the full range when its contrast is low (the
+    detector finds no text in grey on grey), else the page itself."""
+    import cv2
+
+    gray = cv2.cvtColor(np.ascontiguousarray(image[::4, ::4]), cv2.COLOR_RGB2GRAY)
+    low, high = (float(v) for v in np.percentile(gray, (1, 99)))
+    if high - low >= LOW_CONTRAST or high - low < BLANK:
+        return image
+    table = np.clip((np.arange(256, dtype=np.float32) - low) * 255.0 / (high - low), 0, 255).astype(np.uint8)
+    return cv2.LUT(image, table)
+
+
 def read_page(image: np.ndarray, *, enough: Callable[[list[Row]], bool] | None = None) -> Reading:
     """Read a page: detect text boxes, turn the page upright (a scan turned by 90, 180 or 270 degrees;
     decided by the boxes' shape and the direction classifier's vote over the long lines), then
@@ -148,7 +203,8 @@ def read_page(image: np.ndarray, *, enough: Callable[[list[Row]], bool] | None =
     rest is not recognised. When they do not, the long lines are read again from the page at its full
     resolution (detection ran on a reduced copy). A reading that makes little sense (few confidently
     recognised characters) is tried once more the other way up (the vote can be wrong on a photo), and
-    the better of the two is kept."""
+    the better of the two is kept. A page of low contrast is stretched to the full range first."""
+    image = stretched(image)
     first = _read(image, enough=enough, flip=None)
     if (enough is not None and enough(list(first.rows))) or _confident_chars(first) >= POOR_CHARS:
         return first
@@ -164,7 +220,7 @@ def _read(image: np.ndarray, *, enough: Callable[[list[Row]], bool] | None, flip
 
     ocr = engine()
     h, w = image.shape[:2]
-    scale = min(1.0, DET_SIDE / max(h, w))
+    scale = det_scale(w, h)
     img = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else image
     img = np.ascontiguousarray(img[:, :, ::-1])  # the engine works in BGR
     boxes = _det(img)

@@ -219,6 +219,65 @@ def library_card_image(doc: IdDoc, seed: int = 0) -> Image.Image:
 
 # --- proof of address ----------------------------------------------------------------------------
 
+# Bills and statements as the brand's countries write them: the issuer's words, the date's label and
+# the day-month-year date with the month's name in the language (the issuers are invented).
+@dataclass(frozen=True)
+class Wording:
+    utility: tuple[str, str]  # the issuer, the document's title
+    bank: tuple[str, str]
+    bill_date: str
+    statement_date: str
+    due: str
+    amount: str
+    months: tuple[str, ...]
+    written: str  # the date with the month's name: {d} day, {m} month name, {y} year
+    numeric: str  # the date in figures: {d:02d}, {mo:02d}, {y}
+
+
+WORDINGS = {
+    "de": Wording(("STADTWERKE RHEINAU", "Stromrechnung"), ("RHEINAU SPARKASSE", "Kontoauszug"), "Rechnungsdatum",
+                  "Datum", "Fällig am", "Rechnungsbetrag: 84,17 EUR",
+                  ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
+                   "November", "Dezember"), "{d}. {m} {y}", "{d:02d}.{mo:02d}.{y}"),
+    "fr": Wording(("ÉNERGIES DU VAL", "Facture d'électricité"), ("BANQUE DU VAL", "Relevé de compte"),
+                  "Date de facture", "Date du relevé", "À payer avant le", "Montant à payer : 84,17 EUR",
+                  ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+                   "novembre", "décembre"), "{d} {m} {y}", "{d:02d}/{mo:02d}/{y}"),
+    "es": Wording(("ENERGÍAS DEL VALLE", "Factura de electricidad"), ("BANCO DEL VALLE", "Extracto de cuenta"),
+                  "Fecha de emisión", "Fecha del extracto", "Fecha de cargo", "Importe total: 84,17 EUR",
+                  ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
+                   "noviembre", "diciembre"), "{d} de {m} de {y}", "{d:02d}/{mo:02d}/{y}"),
+    "it": Wording(("ENERGIA DELLA VALLE", "Bolletta luce e gas"), ("BANCA DELLA VALLE", "Estratto conto"),
+                  "Data emissione", "Data estratto", "Scadenza", "Totale da pagare: 84,17 EUR",
+                  ("gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto", "settembre",
+                   "ottobre", "novembre", "dicembre"), "{d} {m} {y}", "{d:02d}/{mo:02d}/{y}"),
+    "nl": Wording(("DALSTROOM ENERGIE", "Energierekening"), ("DALBANK", "Rekeningafschrift"), "Factuurdatum",
+                  "Datum afschrift", "Vervaldatum", "Te betalen: 84,17 EUR",
+                  ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september",
+                   "oktober", "november", "december"), "{d} {m} {y}", "{d:02d}-{mo:02d}-{y}"),
+    "pt": Wording(("ENERGIA DO VALE", "Fatura de eletricidade"), ("BANCO DO VALE", "Extrato bancário"),
+                  "Data de emissão", "Data do extrato", "Data limite de pagamento", "Total a pagar: 84,17 EUR",
+                  ("janeiro", "fevereiro", "março", "abril", "maio", "junho", "julho", "agosto", "setembro",
+                   "outubro", "novembro", "dezembro"), "{d} de {m} de {y}", "{d:02d}/{mo:02d}/{y}"),
+    "ro": Wording(("ENERGIA VĂII", "Factură energie electrică"), ("BANCA VĂII", "Extras de cont"),
+                  "Data facturii", "Data extrasului", "Scadența", "Total de plată: 84,17 RON",
+                  ("ianuarie", "februarie", "martie", "aprilie", "mai", "iunie", "iulie", "august", "septembrie",
+                   "octombrie", "noiembrie", "decembrie"), "{d} {m} {y}", "{d:02d}.{mo:02d}.{y}"),
+    "pl": Wording(("ENERGIA DOLINY", "Faktura za energię elektryczną"), ("BANK DOLINY", "Wyciąg z rachunku"),
+                  "Data wystawienia", "Data wyciągu", "Termin płatności", "Do zapłaty: 84,17 PLN",
+                  ("stycznia", "lutego", "marca", "kwietnia", "maja", "czerwca", "lipca", "sierpnia", "września",
+                   "października", "listopada", "grudnia"), "{d} {m} {y}", "{d:02d}.{mo:02d}.{y}"),
+}
+
+
+def _written(w: Wording, d: date) -> str:
+    return w.written.format(d=d.day, m=w.months[d.month - 1], y=d.year)
+
+
+def _numeric(w: Wording, d: date) -> str:
+    return w.numeric.format(d=d.day, mo=d.month, y=d.year)
+
+
 @dataclass(frozen=True)
 class Bill:
     kind: str  # utility_bill | bank_statement
@@ -226,8 +285,12 @@ class Bill:
     address: str  # lines separated by newlines
     issued: date
     number: str = "ACC 4417 2231"
+    language: str = "en"  # a key of WORDINGS, or "en"
+    written_date: bool = True  # the issue date with the month's name (else in figures)
 
     def lines(self) -> list[str]:
+        if self.language != "en":
+            return self._lines_in(WORDINGS[self.language])
         d = self.issued
         period_start = d - timedelta(days=30)
         if self.kind == "utility_bill":
@@ -242,6 +305,19 @@ class Bill:
                      f"Period: {period_start:%d/%m/%Y} to {d:%d/%m/%Y}"]
             tail = ["Opening balance: 1,204.50 GBP", "Closing balance: 986.12 GBP", f"IBAN: GB33 UTOB 0000 {self.number[-4:]}"]
         return head + [self.name.upper(), *self.address.upper().splitlines(), ""] + dates + [""] + tail
+
+    def _lines_in(self, w: Wording) -> list[str]:
+        d = self.issued
+        issuer, title = w.utility if self.kind == "utility_bill" else w.bank
+        label = w.bill_date if self.kind == "utility_bill" else w.statement_date
+        when = _written(w, d) if self.written_date else _numeric(w, d)
+        dates = [f"{label}: {when}", f"{_numeric(w, d - timedelta(days=30))} - {_numeric(w, d)}"]
+        if self.kind == "utility_bill":
+            dates.append(f"{w.due}: {_numeric(w, d + timedelta(days=21))}")
+            tail = [w.amount, f"{self.number}"]
+        else:
+            tail = [w.amount.split(":")[0] + ": 986,12", f"IBAN: DE89 3704 0044 0532 {self.number[-4:]} 00"]
+        return [issuer, title, "", self.name.upper(), *self.address.upper().splitlines(), ""] + dates + [""] + tail
 
 
 def bill_image(bill: Bill) -> Image.Image:
@@ -259,11 +335,26 @@ def _pdf_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
 
+def _winansi(text: str) -> str:
+    """The text in WinAnsi: a letter it lacks (ă, ț, ę) written as its base letter."""
+    import unicodedata
+
+    out = []
+    for ch in text:
+        try:
+            ch.encode("cp1252")
+            out.append(ch)
+        except UnicodeEncodeError:
+            base = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode()
+            out.append(base or "?")
+    return "".join(out)
+
+
 def text_pdf(lines: list[str]) -> bytes:
     """A one-page A4 PDF with a real text layer (Helvetica, WinAnsi), written by hand."""
     ops = ["BT", "/F1 12 Tf", "14 TL", "60 780 Td"]
     for line in lines:
-        ops.append(f"({_pdf_escape(line.encode('cp1252', 'replace').decode('latin-1'))}) Tj T*")
+        ops.append(f"({_pdf_escape(_winansi(line).encode('cp1252').decode('latin-1'))}) Tj T*")
     ops.append("ET")
     stream = "\n".join(ops).encode("latin-1")
     objects = [
@@ -273,18 +364,7 @@ def text_pdf(lines: list[str]) -> bytes:
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
         b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
     ]
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n")
-    offsets = []
-    for i, body in enumerate(objects, start=1):
-        offsets.append(out.tell())
-        out.write(f"{i} 0 obj\n".encode() + body + b"\nendobj\n")
-    xref = out.tell()
-    out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
-    for off in offsets:
-        out.write(f"{off:010d} 00000 n \n".encode())
-    out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
-    return out.getvalue()
+    return _pdf_file(objects)
 
 
 # --- scanning, turning, photographing ------------------------------------------------------------
@@ -307,6 +387,53 @@ def rotated(img: Image.Image, degrees: int) -> Image.Image:
 
 def skewed(img: Image.Image, degrees: float = 6.0) -> Image.Image:
     return img.rotate(degrees, expand=True, resample=Image.Resampling.BICUBIC, fillcolor=(248, 248, 246))
+
+
+def low_contrast(img: Image.Image, ink: int = 150, paper: int = 212) -> Image.Image:
+    """A faded scan: black ink printed as grey `ink`, white paper as grey `paper`."""
+    return img.convert("L").point(lambda v: ink + (paper - ink) * v // 255).convert("RGB")
+
+
+def embedded_pdf(img: Image.Image, *, width: float = 0.45, left: float = 0.08, top: float = 0.08,
+                 page: tuple[float, float] = (595.0, 842.0), caption: str = "") -> bytes:
+    """The picture as a JPEG drawn on part of an A4 page (`width` of the page's width, its top-left corner
+    at `left`, `top` of the page), as a phone's scanning app or a printer's "scan to PDF" writes it; the
+    page carries no text layer unless `caption` is given."""
+    jpeg = encode(img, "jpeg")
+    pw, ph = page
+    dw = pw * width
+    dh = dw * img.size[1] / img.size[0]
+    x, y = pw * left, ph - ph * top - dh
+    ops = f"q {dw:.2f} 0 0 {dh:.2f} {x:.2f} {y:.2f} cm /Im1 Do Q\n"
+    if caption:
+        ops += f"BT /F1 9 Tf 40 30 Td ({_pdf_escape(caption)}) Tj ET\n"
+    stream = ops.encode("latin-1")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {pw:.0f} {ph:.0f}] /Resources << /XObject << /Im1 4 0 R >> "
+        "/Font << /F1 6 0 R >> >> /Contents 5 0 R >>".encode(),
+        f"<< /Type /XObject /Subtype /Image /Width {img.size[0]} /Height {img.size[1]} /ColorSpace /DeviceRGB "
+        f"/BitsPerComponent 8 /Filter /DCTDecode /Length {len(jpeg)} >>\nstream\n".encode() + jpeg + b"\nendstream",
+        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    return _pdf_file(objects)
+
+
+def _pdf_file(objects: list[bytes]) -> bytes:
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for i, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(f"{i} 0 obj\n".encode() + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
+    for off in offsets:
+        out.write(f"{off:010d} 00000 n \n".encode())
+    out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
+    return out.getvalue()
 
 
 def blurred(img: Image.Image, radius: float = 5.0) -> Image.Image:
@@ -427,12 +554,30 @@ def _id_case(name: str, doc: IdDoc, applicant: Applicant, expected: str, failing
                 frozenset(failing or ()), **kw)  # type: ignore[arg-type]
 
 
+def bill_scan(bill: Bill, transform: str = "", seed: int = 0) -> Image.Image:
+    """The bill's page as a scan: upright, turned (rot90/rot180/rot270), skewed (skew, or skewN for N
+    degrees), faded (lowcontrast) or a faded skewed scan (lowcontrast+skew)."""
+    img = bill_image(bill)
+    for step in transform.split("+") if transform else ():
+        if step.startswith("rot"):
+            img = rotated(img, int(step[3:]))
+        elif step.startswith("skew"):
+            img = skewed(img, float(step[4:]) if step[4:] else (4.0 if seed % 2 else -3.0))
+        elif step == "lowcontrast":
+            img = low_contrast(img)
+        else:
+            raise ValueError(step)
+    return img
+
+
 def _bill_case(name: str, bill: Bill, applicant: Applicant, expected: str, failing: set[str] | None = None, *,
-               fmt: str = "pdf-text", **kw: object) -> Case:
+               fmt: str = "pdf-text", transform: str = "", seed: int = 0, **kw: object) -> Case:
     if fmt == "pdf-text":
         data, ext = text_pdf(bill.lines()), "pdf"
+    elif fmt == "pdf-embed":
+        data, ext = embedded_pdf(bill_scan(bill, transform, seed), width=0.84, left=0.08, top=0.05), "pdf"
     else:
-        data, ext = encode(bill_image(bill), fmt), {"png": "png", "jpeg": "jpg", "pdf": "pdf"}[fmt]
+        data, ext = encode(bill_scan(bill, transform, seed), fmt), {"png": "png", "jpeg": "jpg", "pdf": "pdf"}[fmt]
     return Case(name, "address", ((data, f"{name}.{ext}", bill.kind, ""),), applicant, expected,
                 frozenset(failing or ()), **kw)  # type: ignore[arg-type]
 

@@ -76,3 +76,22 @@ def test_command_refuses_a_bad_upload(tmp_path):
         fh.write(b"\x00")
     done = kyc_check(huge, "--slot", "identity", "--name", "Anna Eriksson")
     assert done.returncode == 2 and "larger than" in done.stderr
+
+
+def test_command_checks_a_manifest_a_report_a_line(tmp_path):
+    bill = tmp_path / "bill.pdf"
+    bill.write_bytes(next(c for c in docgen.special_cases() if c.name == "bill_valid").files[0][0])
+    program = tmp_path / "program.png"
+    program.write_bytes(BAD["program.png"][0])
+    entry = {"slot": "address", "first_name": "Anna", "last_name": "Eriksson", "as_of": docgen.AS_OF.isoformat(),
+             "address": "12 Baker Street\nLondon NW1 6XE"}
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text("\n".join(json.dumps({**entry, "file": str(f)}) for f in (bill, program)) + "\n")
+    done = kyc_check("--manifest", manifest)
+    assert done.returncode == 0, done.stderr
+    first, second = (json.loads(line) for line in done.stdout.splitlines())
+    assert first["file"] == str(bill) and first["decision"] == "approve", first
+    assert second["file"] == str(program) and "a Windows program" in second["refused"]
+    manifest.write_text(json.dumps({**entry, "file": str(bill)}) + "\n" + json.dumps({**entry, "slot": "x"}) + "\n")
+    done = kyc_check("--manifest", manifest)
+    assert done.returncode == 1 and f"{manifest}, line 2: " in done.stderr, done.stderr
