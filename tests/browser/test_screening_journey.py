@@ -1,7 +1,8 @@
 """Issue 34's screening journey in a real browser: a compliance officer loads a new version of a list on
 the watchlists page, the clients are re-screened against its new entries, the officer finds the hit in
 the screening queue beside the client and confirms it; above the high score it waits, and a second
-officer approves it. (The restriction that follows a confirmation is the restrictions' own journey.)"""
+officer approves it; the client, frozen at once, asks for a withdrawal in the trader's room and is
+refused in neutral words."""
 
 from __future__ import annotations
 
@@ -17,12 +18,17 @@ from compliance.services import watchlist_load
 from compliance.watchlists.parsers import SourceFile
 from crm.celery import app as celery_app
 from crm.models import RoleCode, Task
+from portal.models import ClientLogin
+from portal.services import portal_email_verify, portal_register, verification_token
 from tests.browser.support import MARKS, PASSWORD, login
-from tests.factories import make_brand, make_client, make_desk, make_user
+from tests.factories import make_brand, make_user
 from tests.waiting import scaled_ms
+from tests.wallet.withdrawal_support import build_world
 
 pytestmark = MARKS
 
+CLIENT_PASSWORD = "Harbour-Lantern-77"
+NEUTRAL_WITHDRAWAL = "Withdrawals are not available on your account at the moment. Please contact support."
 FIXTURES = Path(__file__).resolve().parent.parent / "compliance" / "fixtures"
 
 
@@ -39,7 +45,6 @@ def officers(db, settings):
     saved = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
     celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = True, True
     brand = make_brand(code="atlas-s", name="Atlas Screening")
-    agent = make_user(role_code=RoleCode.SALES_AGENT, desk=make_desk(brand=brand))
     staff = []
     for name, email in (("Carla Compliance", "carla@staff.example.com"), ("Omar Officer", "omar@staff.example.com")):
         user = make_user(role_code=RoleCode.COMPLIANCE, brand=brand, full_name=name, email=email, password=PASSWORD)
@@ -48,8 +53,16 @@ def officers(db, settings):
         staff.append(user)
     watchlist_load(name="OFAC SDN", fmt="ofac-csv",
                    files=[SourceFile(n, (FIXTURES / n).read_bytes()) for n in ("sdn.csv", "alt.csv", "add.csv")])
-    client = make_client(actor=agent, brand=brand, first_name="Marek", last_name="Novák", email="marek@example.com",
-                         country="CZ", date_of_birth=date(1979, 3, 3))
+    # The client registers in the trader's room (screened then against the first version: no hit),
+    # verifies the address, passes KYC and has money in the wallet.
+    portal_register(brand=brand, language="en", first_name="Marek", last_name="Novák", email="marek@example.com",
+                    phone="+420601123456", country="CZ", date_of_birth=date(1979, 3, 3), password=CLIENT_PASSWORD,
+                    accept_terms=True, accept_privacy=True)
+    login_row = ClientLogin.objects.get(email="marek@example.com")
+    portal_email_verify(token=verification_token(login_row))
+    client = login_row.client
+    build_world(brand=brand, client=client)  # KYC approved, 1,000.00 USD in the wallet, card withdrawals
+    assert not ScreeningHit.objects.filter(client=client).exists()
     try:
         yield type("Officers", (), {"first": staff[0], "second": staff[1], "client": client})
     finally:
@@ -104,3 +117,20 @@ def test_an_officer_confirms_a_hit_from_a_list_update_with_a_second_officer(live
     hit.refresh_from_db()
     assert (hit.status, hit.decided_by, hit.approved_by) == ("confirmed", officers.first, officers.second)
     assert Task.objects.filter(client=officers.client, assignee=officers.second).exists()
+
+    # The client is frozen at once: the withdrawal is refused in neutral words, nothing is requested.
+    room = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    room.set_default_timeout(scaled_ms(20_000))
+    room.goto(f"{base}/portal/{officers.client.brand.code}/login/")
+    room.fill("input[name=email]", "marek@example.com")
+    room.fill("input[name=password]", CLIENT_PASSWORD)
+    room.click("button[type=submit]")
+    room.wait_for_url(f"{base}/portal/")
+    room.goto(f"{base}{reverse('portal:withdraw')}")
+    room.fill("input[name=amount]", "100")
+    room.fill("input[name=destination]", "4242424242424242")
+    room.click("button:has-text('Request the withdrawal')")
+    room.wait_for_selector(f"text={NEUTRAL_WITHDRAWAL}")
+    text = room.inner_text("main")
+    assert "sanction" not in text.lower() and "OFAC" not in text and "compliance" not in text.lower()
+    assert not officers.client.withdrawals.exists()
