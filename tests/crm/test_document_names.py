@@ -135,3 +135,19 @@ def test_an_umlaut_is_a_letter_of_its_own():
     assert match("Jurgen", "Muller", "MUELLER", "JUERGEN").matched  # typed without the umlauts
     assert not match("Jürgen", "Möller", "MUELLER", "JUERGEN").matched
     assert not match("Jurgen", "Moller", "MUELLER", "JUERGEN").matched
+
+
+@pytest.mark.parametrize(("arabic", "latin"), [
+    ("محمد", "MOHAMED"), ("محمد", "MUHAMMAD"), ("محمود", "MAHMOUD"), ("حسين", "HUSSEIN"), ("حسن", "HASSAN"),
+    ("يوسف", "YOUSSEF"), ("سعيد", "SAEED"), ("فاطمة", "FATIMA"), ("خالد", "KHALID"), ("عبدالله", "ABDULLAH"),
+])
+def test_a_name_typed_in_arabic_script_meets_its_romanisation(arabic, latin):
+    m = match(arabic, "Haddad", "HADDAD", latin)
+    assert m.matched and pair(m, arabic).how == "same consonants (script without vowels)"
+
+
+@pytest.mark.parametrize(("arabic", "latin"), [
+    ("محمد", "MAHMOUD"), ("محمود", "MUHAMMAD"), ("حسين", "HASSAN"), ("أحمد", "MOHAMED"),
+])
+def test_arabic_names_of_the_same_consonants_are_told_apart_by_their_long_vowels(arabic, latin):
+    assert not match(arabic, "Haddad", "HADDAD", latin).matched

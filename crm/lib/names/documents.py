@@ -9,7 +9,9 @@ screening hit only alerts an analyst. So:
   way) or the same name in another romanisation (vowels as another language writes them: Mostafa /
   MUSTAFA, Yulia / IULIIA, Sergey / SERGEI; consonants alone for a name typed in Arabic script); one
   letter apart (Anna / ANNE, Ivan / IVANA, Daniel / DANIELA) is another name, and so is another final
-  vowel (Maria / MARIO, Andrea / ANDREI): a different given name is a different person;
+  vowel (Maria / MARIO, Andrea / ANDREI): a different given name is a different person; an umlaut
+  is a letter of its own (Möller is not MUELLER, Muller is); a name typed in Arabic script must
+  carry the romanisation's long vowels (محمد is MOHAMED, not MAHMOUD);
 - the registered surname must be found in the document's surname, each of its words but particles
   (van, de, al...), which belong to the surname wherever the client typed them ("Sem van Dijk" typed
   as first name Sem, middle name van, last name Dijk is the document's VAN DIJK);
@@ -28,9 +30,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from crm.lib.names.compare import SAME, units
+from crm.lib.names.compare import SAME, abjad, units
 from crm.lib.names.compare import token_similarity as _similarity
-from crm.lib.names.normalise import _INNER_PUNCT, _SPLIT, Token, tokenise
+from crm.lib.names.normalise import _DIGRAPHS, _INNER_PUNCT, _SPLIT, _VOWELS, Token, tokenise
 
 # How two tokens met, in the words of `compare.token_similarity`, that a document check accepts.
 _ACCEPTED = frozenset({"transliteration variant", "spelling variant", "same consonants (script without vowels)"})
@@ -108,6 +110,49 @@ def _without_umlauts(word: str) -> str:
     return word
 
 
+def _segments(ascii_word: str) -> list[str]:
+    """The vowels between the consonants of a word, one string per consonant of its skeleton (and
+    one before the first): 'mahmoud' -> ['', 'a', '', 'ou', '']. Consonants are counted as
+    `normalise.skeleton` counts them, so that two words of one skeleton align."""
+    word = "".join(c for c in ascii_word if c.isalpha())
+    for digraph, sound in _DIGRAPHS:
+        word = word.replace(digraph, sound)
+    if word[:1] in ("w", "y") and word[1:2] in _VOWELS:
+        word = word[1:]  # Yusuf, Wael: a consonant, not a long vowel
+    segments = [""]
+    last = ""
+    for i, ch in enumerate(word):
+        if ch in _VOWELS:
+            segments[-1] += ch
+        elif (ch == "h" and i and word[i - 1] in "kgstcdp") or ch == last:
+            continue
+        else:
+            last = ch
+            segments.append("")
+    return segments
+
+
+_LONG = {"w": ("u", "o"), "y": ("i", "e", "y")}
+_LATIN_LONG = {"w": ("ou", "oo", "uu"), "y": ("ee", "ii", "ei", "ey")}
+
+
+def _long_vowels_agree(arabic: Token, latin: Token) -> bool:
+    """Arabic script writes its long vowels (و for ū, ي for ī) and leaves the short ones out: each
+    long vowel must be in the romanisation between the same consonants, and a long vowel the
+    romanisation spells as one (OU, EE) must be written in Arabic. Without this, محمد (Muhammad) and
+    MAHMOUD, or حسين (Husayn) and HASSAN, would be one name by their consonants."""
+    a, b = _segments(arabic.ascii), _segments(latin.ascii)
+    if len(a) != len(b):
+        return False
+    for seg_a, seg_b in zip(a, b, strict=True):
+        for letter, vowels in _LONG.items():
+            if letter in seg_a and not any(v in seg_b for v in vowels):
+                return False
+            if letter not in seg_a and any(d in seg_b for d in _LATIN_LONG[letter]):
+                return False
+    return True
+
+
 def word_similarity(registered: Token, document: Token) -> str:
     """How a registered word and a document word are the same name, or '' when they are not (the
     strict reading: see the module's docstring)."""
@@ -119,10 +164,13 @@ def word_similarity(registered: Token, document: Token) -> str:
             return "same, diacritics left out"
         return how
     accepted = how in _ACCEPTED or (how in _ACROSS_SCRIPTS and registered.foreign != document.foreign)
-    if score > 0 and accepted and not _ending_differs(registered, document) \
-            and not _umlauts_disagree(registered, document):
-        if how.startswith("same consonants") and len(registered.skeleton) < 2 and len(document.ascii) > 4:
-            return ""
+    # Arabic script leaves a final short vowel out: the ending is judged by the long vowels below.
+    ending_differs = not how.startswith("same consonants") and _ending_differs(registered, document)
+    if score > 0 and accepted and not ending_differs and not _umlauts_disagree(registered, document):
+        if how.startswith("same consonants"):
+            arabic, latin = (registered, document) if abjad(registered) else (document, registered)
+            if not _long_vowels_agree(arabic, latin):
+                return ""
         return how
     # The ICAO, English and German romanisations of Cyrillic (Юлия: IULIIA, Yulia, Julia) write the
     # iotated vowels each its own way; both sides must write one (Maria is not Mara).
@@ -143,7 +191,8 @@ def _tokens(text: str) -> tuple[Token, ...]:
     """The tokens of a name, each with the word as written (for the evidence) as its `raw`."""
     out: list[Token] = []
     for word in (w for w in _SPLIT.split(_MRZ_FILLER.sub(" ", text)) if w):
-        toks = tokenise(word)
+        # ة (ta marbuta) ends a name as a vowel: Fatima, not Fatimah.
+        toks = tokenise(word.replace("ة", "ا"))
         pieces = [p for p in _INNER_PUNCT.split(word.strip(".")) if p]
         if len(toks) == 1:
             out.append(replace(toks[0], raw=word.rstrip(".")))
@@ -283,13 +332,13 @@ def names_in_text(text: str, *, first_name: str, last_name: str, middle_name: st
     best: DocumentNameMatch | None = None
     # A label before the name ("Account holder: ANNA ERIKSSON") is left out.
     lines = [ln.rpartition(":")[2].strip() for ln in text.splitlines()]
-    surname = [t for t in _tokens(last_name) if not t.particle]
+    surname_tokens = [t for t in _tokens(last_name) if not t.particle]
     for line in (ln for ln in lines if ln):
         words = [w for w in _BILL_SPLIT.split(line) if w]
         if not 1 <= len(words) <= 8:
             continue
         line_tokens = _tokens(line)
-        if not all(any(word_similarity(s, t) for t in line_tokens) for s in surname):
+        if not all(any(word_similarity(s, t) for t in line_tokens) for s in surname_tokens):
             continue  # no line without the surname can name the client
         # A bill prints "Given Surname" or "SURNAME Given": every split into the two is tried.
         for cut in range(len(words) + 1):
