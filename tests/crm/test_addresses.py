@@ -119,3 +119,8 @@ def test_a_postcode_matches_without_its_space_or_dash_and_another_fails(register
     assert address_compare(registered, same).matched
     result = address_compare(registered, other)
     assert not result.matched and result.reason == "another postcode"
+
+
+def test_a_town_or_state_named_like_a_country_is_not_another_country():
+    assert address_compare("12 Peachtree St, Atlanta, Georgia 30303", "12 PEACHTREE ST\nATLANTA GEORGIA 30303",
+                           country="US").matched
