@@ -11,11 +11,12 @@ from typing import Any
 
 from django.utils.translation import gettext_noop as _
 
+from crm.lib.addresses import address_compare
+from crm.lib.names.documents import names_in_text
 from kyc.checks import Applicant, CheckPolicy, DocumentFile
 from kyc.checks.images import pages
 from kyc.checks.kinds import other_kind_named, reads_well
 from kyc.checks.legibility import legibility_check
-from kyc.checks.names import contains_name, latin_upper, tokens
 from kyc.checks.ocr import Row, read_page
 from kyc.checks.report import CheckResult, OnFail, Outcome, Report, hinted
 
@@ -35,8 +36,6 @@ ISSUE_LABELS = ("BILL DATE", "STATEMENT DATE", "DATE OF ISSUE", "ISSUE DATE", "I
                 "DATA DI EMISSIONE", "DATA ESTRATTO", "FACTUURDATUM", "DATUM AFSCHRIFT", "DATA DE EMISSAO",
                 "DATA DO EXTRATO", "DATA FACTURII", "DATA EMITERII", "DATA EXTRASULUI", "DATA WYSTAWIENIA",
                 "DATA WYCIAGU", "DATUM", "FECHA", "DATA", "DATE")
-ABBREVIATIONS = {"STREET": "ST", "ROAD": "RD", "AVENUE": "AVE", "AV": "AVE", "DRIVE": "DR", "LANE": "LN",
-                 "PLACE": "PL", "SQUARE": "SQ", "COURT": "CT", "APARTMENT": "APT", "FLAT": "APT", "NUMBER": "NO"}
 HINT_TYPE = _("Upload a utility bill or a bank statement showing your name and address.")
 HINT_OLD = _("This document is older than %(days)s days. Upload a utility bill or bank statement issued in the "
              "last %(days)s days.")
@@ -151,29 +150,9 @@ def issue_date(text: str, as_of: date) -> tuple[date | None, str]:
     return (max(past), "latest date") if past else (None, "")
 
 
-def _address_tokens(text: str) -> list[str]:
-    words = re.findall(r"[A-Z0-9]+", latin_upper(text))
-    return [ABBREVIATIONS.get(w, w) for w in words if len(w) > 1 or w.isdigit()]
-
-
-def _compact(text: str) -> str:
-    return re.sub(r"[^A-Z0-9]", "", latin_upper(text))
-
-
-def address_match(registered: str, text: str) -> dict[str, Any]:
-    wanted = _address_tokens(registered)
-    present = set(_address_tokens(text))
-    # OCR often drops the spaces of a line ("LONDONNW16XE"): a registered line found whole in the text
-    # without its spaces counts, word by word, as found.
-    compact = _compact(text)
-    for line in re.split(r"[\n,]", registered):
-        if len(_compact(line)) >= 6 and _compact(line) in compact:
-            present.update(_address_tokens(line))
-    missing = [w for w in wanted if w not in present]
-    numbers_ok = all(w in present for w in wanted if any(ch.isdigit() for ch in w))
-    share = (len(wanted) - len(missing)) / len(wanted) if wanted else 0.0
-    return {"registered": registered, "found_share": round(share, 2), "missing": missing,
-            "matched": bool(wanted) and numbers_ok and share >= 0.8}
+def address_match(registered: str, text: str, *, country: str = "") -> dict[str, Any]:
+    """The registered address on the document (crm.lib.addresses): the evidence, with "matched"."""
+    return address_compare(registered, text, country=country).as_evidence(registered)
 
 
 def detect_kind(text: str) -> str:
@@ -241,16 +220,15 @@ def check_address(*, files: Sequence[DocumentFile], applicant: Applicant, policy
         else:
             checks.append(CheckResult("document_date", Outcome.PASS, ev, document))
 
-    surname = tokens(applicant.last_name)
-    given = tokens(applicant.first_name)
-    found = contains_name(text, surname + given)
-    name_ok = all(p in found for p in surname) and all(p in found for p in given)
-    checks.append(CheckResult("name_match", Outcome.PASS if name_ok else Outcome.FAIL,
-                              {"registered": f"{applicant.first_name} {applicant.last_name}".strip(), "found": found,
-                               "missing": [p for p in surname + given if p not in found]}, document))
+    named = names_in_text(text, first_name=applicant.first_name, middle_name=applicant.middle_name,
+                          last_name=applicant.last_name)
+    checks.append(CheckResult("name_match", Outcome.PASS if named.matched else Outcome.FAIL,
+                              {"registered": " ".join(p for p in (applicant.first_name, applicant.middle_name,
+                                                                   applicant.last_name) if p),
+                               "found": named.how, **named.as_evidence()}, document))
     if not applicant.address.strip():
         checks.append(CheckResult("address_match", Outcome.UNREADABLE, {"reason": "no address registered"}, document))
     else:
-        am = address_match(applicant.address, text)
+        am = address_match(applicant.address, text, country=applicant.country)
         checks.append(CheckResult("address_match", Outcome.PASS if am["matched"] else Outcome.FAIL, am, document))
     return Report(tuple(checks), facts=facts)

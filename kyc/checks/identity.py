@@ -12,12 +12,12 @@ from typing import Any
 
 from django.utils.translation import gettext_noop as _
 
+from crm.lib.names.documents import match_document_name
 from kyc.checks import Applicant, CheckPolicy, DocumentFile
 from kyc.checks.countries import alpha2
 from kyc.checks.kinds import other_kind_named, reads_well
 from kyc.checks.legibility import legibility_check, page_reading
 from kyc.checks.mrz import Mrz, find_mrz
-from kyc.checks.names import match_name
 from kyc.checks.ocr import Reading
 from kyc.checks.report import CheckResult, OnFail, Outcome, Report, hinted
 
@@ -233,9 +233,9 @@ def _expiry_check(expiry: date | None, *, as_of: date, policy: CheckPolicy, docu
 
 def _name_check(fields: _DocumentFields, *, applicant: Applicant, document: str) -> CheckResult:
     """The name on the document is the registered one."""
-    match = match_name(first_name=applicant.first_name, middle_name=applicant.middle_name,
-                       last_name=applicant.last_name, surname=fields.surname, given_names=fields.given_names,
-                       field_full=fields.name_field_full)
+    match = match_document_name(first_name=applicant.first_name, middle_name=applicant.middle_name,
+                                last_name=applicant.last_name, document_surname=fields.surname,
+                                document_given_names=fields.given_names, field_full=fields.name_field_full)
     return CheckResult("name_match", Outcome.PASS if match.matched else Outcome.FAIL,
                        {"registered": " ".join(p for p in (applicant.first_name, applicant.middle_name,
                                                             applicant.last_name) if p),
