@@ -35,6 +35,7 @@ from django.utils.translation import gettext
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import NotAllowed, NotFound, ValidationFailed
+from crm.lib.hooks import HookPoint
 from crm.lib.money import Money
 from crm.models import Client
 from kyc.selectors import deposit_block
@@ -136,23 +137,14 @@ def deposit_currencies(*, client: Client) -> list[str]:
 DepositCheck = Callable[..., str | None]
 # A higher app (compliance) plugs in here what refuses any deposit of a client (called with client=);
 # each returns the sentence the client is shown, or None.
-deposit_checks: list[DepositCheck] = []
-
-
-def register_deposit_check(check: DepositCheck) -> DepositCheck:
-    if check not in deposit_checks:
-        deposit_checks.append(check)
-    return check
-
-
-def unregister_deposit_check(check: DepositCheck) -> None:
-    if check in deposit_checks:
-        deposit_checks.remove(check)
+deposit_checks: HookPoint[DepositCheck] = HookPoint("wallet.deposit")
+register_deposit_check = deposit_checks.register
+unregister_deposit_check = deposit_checks.unregister
 
 
 def deposit_refusal(*, client: Client) -> str | None:
     """The first reason a registered check gives to refuse every deposit of `client` now, else None."""
-    for check in list(deposit_checks):
+    for check in deposit_checks:
         refused = check(client=client)
         if refused:
             return str(refused)

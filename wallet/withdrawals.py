@@ -32,6 +32,7 @@ from django.utils.translation import gettext
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import Conflict, NotFound, ValidationFailed
+from crm.lib.hooks import HookPoint
 from crm.lib.money import Money, money_format
 from crm.lib.validation import InvalidValue
 from crm.locks import client_lock
@@ -90,20 +91,11 @@ class Blocker:
 
 WithdrawalCheck = Callable[..., list[Blocker]]
 # Compliance plugs its rules in here (called with client=, amount=, method=); each returns blockers.
-withdrawal_checks: list[WithdrawalCheck] = []
+withdrawal_checks: HookPoint[WithdrawalCheck] = HookPoint("wallet.withdrawal")
+register_withdrawal_check = withdrawal_checks.register
+unregister_withdrawal_check = withdrawal_checks.unregister
 # Compliance plugs in here what makes a client not low-risk (called with client=; True: a flag is open).
 risk_flag_checks: list[Callable[..., bool]] = []
-
-
-def register_withdrawal_check(check: WithdrawalCheck) -> WithdrawalCheck:
-    if check not in withdrawal_checks:
-        withdrawal_checks.append(check)
-    return check
-
-
-def unregister_withdrawal_check(check: WithdrawalCheck) -> None:
-    if check in withdrawal_checks:
-        withdrawal_checks.remove(check)
 
 
 # --- selectors ---------------------------------------------------------------------------------------
@@ -227,7 +219,7 @@ def withdrawal_blockers(*, client: Client, amount: Money, method: PaymentMethod 
                 "The daily limit is %(limit)s; you can withdraw %(left)s more today.") % {
                 "limit": money_format(limit), "left": money_format(max(limit - used, Money.zero(amount.currency),
                                                                        key=lambda m: m.amount))}))
-    for check in list(withdrawal_checks):
+    for check in withdrawal_checks:
         blockers.extend(check(client=client, amount=amount, method=method))
     return blockers
 

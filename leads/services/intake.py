@@ -26,6 +26,7 @@ from crm.audit import AuditEntry, audit_record_many
 from crm.events import emit
 from crm.exceptions import ValidationFailed
 from crm.lib import bulk, context
+from crm.lib.hooks import HookPoint
 from crm.models import Brand, Client, Stage, User
 from crm.selectors import mask_email, mask_phone
 from leads import dedupe
@@ -66,23 +67,14 @@ def _check_brand(brand: Any) -> None:
 # A higher app (compliance) plugs in here what refuses a new person outright (called with brand= and
 # country=); each returns the sentence the person is shown (neutral), or None.
 IntakeCheck = Callable[..., str | None]
-intake_checks: list[IntakeCheck] = []
-
-
-def register_intake_check(check: IntakeCheck) -> IntakeCheck:
-    if check not in intake_checks:
-        intake_checks.append(check)
-    return check
-
-
-def unregister_intake_check(check: IntakeCheck) -> None:
-    if check in intake_checks:
-        intake_checks.remove(check)
+intake_checks: HookPoint[IntakeCheck] = HookPoint("leads.intake")
+register_intake_check = intake_checks.register
+unregister_intake_check = intake_checks.unregister
 
 
 def intake_refusal(*, brand: Brand, country: str) -> str | None:
     """The first reason a registered check gives to refuse a person of `country`, else None."""
-    for check in list(intake_checks):
+    for check in intake_checks:
         refused = check(brand=brand, country=country)
         if refused:
             return str(refused)
