@@ -24,6 +24,7 @@ from compliance.models import ScreeningHit, WatchlistEntry, WatchlistVersion
 from compliance.screening import DECIDE_PERMISSION, VIEW_PERMISSION
 from compliance.watchlists.parsers import FORMATS, SourceFile
 from crm.api import ApiError, PageIn, caller_of, paginate
+from crm.api_routers.schemas import Text10k
 from crm.exceptions import NotFound, ValidationFailed
 from crm.models import User
 from crm.permissions import user_can
@@ -94,11 +95,11 @@ class HitFilters(Schema):
 
 class DecisionIn(Schema):
     action: Literal["confirm", "dismiss"]
-    reason: str = Field("", max_length=2000, description="Required to dismiss")
+    reason: Text10k = Field("", max_length=2000, description="Required to dismiss")
 
 
 class SendBackIn(Schema):
-    reason: str = Field(..., min_length=1, max_length=2000)
+    reason: Text10k = Field(..., min_length=1, max_length=2000)
 
 
 def _entry_out(entry: WatchlistEntry) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from compliance import selectors, services
 from compliance.models import Restriction
 from compliance.restrictions import VIEW_PERMISSION
 from crm.api import Caller, caller_of, requires_scope
+from crm.api_routers.schemas import Text10k, Text16, Text40, Text64, Text80, Text500
 from crm.exceptions import NotAllowed, NotFound
 from crm.forms import visible_brands
 from crm.models import Brand, Client
@@ -40,13 +41,13 @@ class JurisdictionOut(Schema):
 
 
 class JurisdictionIn(Schema):
-    brand: str = Field(..., description="The brand's code")
-    country: str = Field(..., description="ISO 3166-1 alpha-2 code (or an English country name)")
-    region: str = Field("", description="ISO 3166-2 code of a region; empty: the whole country")
-    status: str = Field(..., description="sanctioned, high_risk or allowed")
+    brand: Text64 = Field(..., description="The brand's code")
+    country: Text80 = Field(..., description="ISO 3166-1 alpha-2 code (or an English country name)")
+    region: Text16 = Field("", description="ISO 3166-2 code of a region; empty: the whole country")
+    status: Text40 = Field(..., description="sanctioned, high_risk or allowed")
     effective_from: dt.date | None = Field(None, description="Default: today")
     effective_to: dt.date | None = None
-    note: str = ""
+    note: Text500 = ""
 
 
 class RestrictionOut(Schema):
@@ -65,13 +66,13 @@ class RestrictionOut(Schema):
 
 
 class RestrictionIn(Schema):
-    kinds: list[str] = Field(..., description="Any of no_deposit, no_withdrawal, no_trading, no_login")
-    reason: str
+    kinds: list[Text40] = Field(..., description="Any of no_deposit, no_withdrawal, no_trading, no_login")
+    reason: Text10k
     until: dt.datetime | None = Field(None, description="Default: until lifted")
 
 
 class LiftIn(Schema):
-    reason: str
+    reason: Text10k
 
 
 class BrandQuery(Schema):

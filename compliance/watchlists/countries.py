@@ -9,7 +9,8 @@ import re
 from functools import cache
 
 from anyascii import anyascii
-from phonenumbers.geodata.locale import LOCALE_DATA
+
+from crm.lib.locale_names import locale_data
 
 # The lists' names that the locale data spells otherwise.
 LIST_NAMES = {
@@ -34,7 +35,7 @@ def _key(name: str) -> str:
 @cache
 def _names() -> dict[str, str]:
     table: dict[str, str] = {}
-    for code, names in LOCALE_DATA.items():
+    for code, names in locale_data().items():
         english = names.get("en", "")
         if english.startswith("*"):  # "*xx": the name is the one of language xx
             english = names.get(english[1:], "")

@@ -30,7 +30,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import cache
 
-from crm.lib.countries import _locale_data
+from crm.lib.locale_names import locale_data
 
 # Street-type words by kind, upper case without diacritics; abbreviations lose their dot.
 STREET_TYPES: dict[str, frozenset[str]] = {
@@ -173,7 +173,7 @@ def _classify(raw: str, plain: str, forms: frozenset[str]) -> list[tuple[str, fr
 def _country_names() -> dict[tuple[str, ...], str]:
     """{name as words: alpha-2} for every country in the main languages, plus common forms."""
     names: dict[tuple[str, ...], str] = {}
-    for code, by_language in _locale_data().items():
+    for code, by_language in locale_data().items():
         for lang in _LANGUAGES:
             name = by_language.get(lang, "")
             if name.startswith("*"):
@@ -211,7 +211,7 @@ def _countries_in(words: list[Word]) -> list[tuple[int, int, str]]:
 
 
 def _alpha2_codes() -> frozenset[str]:
-    return frozenset(_locale_data())
+    return frozenset(locale_data())
 
 
 # --- postcodes ----------------------------------------------------------------------------------

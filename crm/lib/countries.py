@@ -8,31 +8,14 @@ table of every number prefix (about 100 MB in every web and Celery process, for 
 
 from __future__ import annotations
 
-import importlib.util
 from functools import cache
-from pathlib import Path
-from typing import Any
 
+from crm.lib.locale_names import locale_data
 from crm.lib.validation import COUNTRY_CODES
 
 
-@cache
-def _locale_data() -> dict[str, dict[str, str]]:
-    """{alpha-2: {language: name or "*xx"}}, about 3 MB."""
-    package = importlib.util.find_spec("phonenumbers")
-    assert package is not None and package.origin is not None  # noqa: S101 - a dependency of the CRM
-    path = Path(package.origin).parent / "geodata" / "locale.py"
-    spec = importlib.util.spec_from_file_location("phonenumbers.geodata.locale", path)
-    assert spec is not None and spec.loader is not None  # noqa: S101
-    module: Any = importlib.util.module_from_spec(spec)
-    # Its one import, `from ..util import u`, is resolved against this package without importing it.
-    module.__package__ = "phonenumbers.geodata"
-    spec.loader.exec_module(module)
-    return dict(module.LOCALE_DATA)
-
-
 def country_name(code: str, language: str = "en") -> str:
-    names = _locale_data().get(code) or {}
+    names = locale_data().get(code) or {}
     base = (language or "en").split("-")[0]
     for lang in (base, "en"):
         name = names.get(lang, "")
