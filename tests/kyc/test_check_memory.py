@@ -24,11 +24,12 @@ from tests.kyc import docgen
 
 REPO = Path(__file__).resolve().parents[2]
 # The goal is 300 MB (benchmarks/kyc_check_memory.py reports it). Text detection on a page of at most an
-# A4 page's pixels, in bands, brought this photo and the square PDF page to about 265-280 MB (runs of the
-# same input spread by about 15 MB). The benchmark holds the goal; this test guards against a return to
-# the old peaks (310-383 MB) with room for one allocator's spread, so a slower machine does not fail it.
+# A4 page's pixels keeps the photo near it; a square PDF page at the limits measured about 340 MB, since
+# detection in bands (which brought it to about 270 MB) is off until it stops losing machine-readable
+# zones. The benchmark holds the goal; this test guards against a return to the old peaks (383 MB for
+# that page) with room for one run's spread.
 GOAL_MB = 300
-GUARD_MB = GOAL_MB + 30
+GUARD_MB = GOAL_MB + 65
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:
