@@ -17,7 +17,7 @@ over --workers processes (each loads the OCR engine once).
 - kyc_labelled_set.documents_per_minute: documents checked per minute, wall clock, the processes'
   start included. Goal >= 60.
 
-Run: python benchmarks/kyc_labelled_set.py [--quick] [--workers N] [--only KIND] [--verbose]
+Run: python benchmarks/kyc_labelled_set.py [--quick] [--workers N] [--only KIND] [--match REGEX] [--verbose]
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def main() -> None:
     parser = argument_parser(__doc__)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--only", default="", help="check only the documents of this kind")
+    parser.add_argument("--match", default="", help="check only the documents whose name matches this regex")
     parser.add_argument("--verbose", action="store_true", help="log every wrong decision's failing checks")
     args = parser.parse_args()
     from django.conf import settings
@@ -67,6 +68,10 @@ def main() -> None:
                                          ordinary_address=8 if args.quick else 78))
     if args.only:
         labelled = [item for item in labelled if item.kind == args.only]
+    if args.match:
+        import re
+
+        labelled = [item for item in labelled if re.search(args.match, item.case.name)]
     log(f"generated {len(labelled)} documents in {time.perf_counter() - started:.1f} s")
     with tempfile.TemporaryDirectory(prefix="kyc-labelled-") as tmp:
         manifests: list[list[str]] = [[] for _ in range(args.workers)]

@@ -38,6 +38,9 @@ class Page:
     image: np.ndarray  # RGB, uint8
     text_layer: str  # the PDF's own text ("" for images and scanned PDFs)
     source_size: tuple[int, int]  # the image's size before reduction (width, height)
+    # A PDF page rendered whole around one scan that has fewer pixels than the rendering: the scan's
+    # pixels per rendered pixel (below 1), so that legibility judges the scan, not its enlargement.
+    detail: float = 1.0
 
 
 # EXIF orientations that turn the picture a quarter (its width and height swap).
@@ -155,13 +158,13 @@ def pages(upload: Upload) -> list[Page]:
             textpage.close()
             width, height = page.get_size()
             scale = render_scale(width, height)
-            found = _embedded(page, width, height, scale) if has_images else None
+            found, detail = _embedded(page, width, height, scale) if has_images else (None, 1.0)
             if found is None:
                 bitmap = page.render(scale=scale, may_draw_forms=False)
                 found = _reduce(bitmap.to_pil())
                 bitmap.close()
             page.close()
-            out.append(Page(found[0], text.replace("\r\n", "\n").replace("\r", "\n").strip(), found[1]))
+            out.append(Page(found[0], text.replace("\r\n", "\n").replace("\r", "\n").strip(), found[1], detail))
     finally:
         pdf.close()
     _heap_release()  # PDFium's parse of the page, before the OCR's turn
@@ -173,42 +176,45 @@ def render_scale(width: float, height: float) -> float:
     return min(PDF_RENDER_SIDE / max(width, height, 1), (PDF_RENDER_PIXELS / max(width * height, 1)) ** 0.5)
 
 
-def _embedded(page: PdfPage, width: float, height: float, scale: float) -> tuple[np.ndarray, tuple[int, int]] | None:
+def _embedded(page: PdfPage, width: float, height: float,
+              scale: float) -> tuple[tuple[np.ndarray, tuple[int, int]] | None, float]:
     """The page's one scan at its own resolution (see EMBEDDED_MIN_SHARE), or None: no picture covers
     enough of the page, more than one does (a page composed of pictures is rendered whole), rendering
-    gives it as many pixels, or it is drawn turned or mirrored (rendering turns it)."""
+    gives it as many pixels, or it is drawn turned or mirrored (rendering turns it). With it, the
+    scan's pixels per rendered pixel when the page is rendered around a scan poorer than the rendering
+    (Page.detail), else 1."""
     import pypdfium2.raw as pdfium_c
 
     if page.get_rotation():
-        return None
+        return None, 1.0
     large = []
     for obj in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=2):
         left, bottom, right, top = obj.get_bounds()
         if (right - left) * (top - bottom) >= EMBEDDED_MIN_SHARE * width * height:
             large.append(obj)
     if len(large) != 1:
-        return None
+        return None, 1.0
     image = large[0]
     m = image.get_matrix()
     if m.a <= 0 or m.d <= 0 or abs(m.b) > 1e-6 * m.a or abs(m.c) > 1e-6 * m.d:
-        return None
+        return None, 1.0
     px_width, px_height = image.get_px_size()
     if px_width < 1.2 * m.a * scale:
-        return None
+        return None, min(1.0, px_width / (m.a * scale), px_height / (m.d * scale))
     if image.get_filters() == ["DCTDecode"]:
         from PIL import Image
 
         try:
             with Image.open(io.BytesIO(bytes(image.get_data(decode_simple=False)))) as picture:
                 if picture.format == "JPEG" and picture.mode in _REDUCIBLE:
-                    return _reduce(picture)
+                    return _reduce(picture), 1.0
         except (OSError, ValueError):  # not a JPEG PIL reads: PDFium's own decoder below
             pass
     if px_width * px_height > EMBEDDED_MAX_PIXELS:
-        return None
+        return None, 1.0
     bitmap = image.get_bitmap(render=False)
     try:
-        return _reduce(bitmap.to_pil())
+        return _reduce(bitmap.to_pil()), 1.0
     finally:
         bitmap.close()
 

@@ -28,15 +28,17 @@ def page_reading(upload: Upload, *, enough: Callable[[Sequence[Any]], bool] | No
 def legibility_check(document: str, page: images.Page, reading: ocr.Reading) -> CheckResult:
     h, w = page.image.shape[:2]
     sharp = images.sharpness(page.image)
-    # Pixels of the upload per pixel of the read image (the page may have been reduced twice).
-    per_pixel = page.source_size[0] / w / reading.scale
+    # Pixels of the upload per pixel of the read image (the page may have been reduced twice); for a
+    # PDF page rendered around a poorer scan, the scan's own pixels (Page.detail).
+    source = (round(page.source_size[0] * page.detail), round(page.source_size[1] * page.detail))
+    per_pixel = source[0] / w / reading.scale
     heights = sorted(r.height * per_pixel for r in reading.rows)
     text_height = float(np.median(heights)) if heights else 0.0
-    evidence: dict[str, Any] = {"width": page.source_size[0], "height": page.source_size[1], "sharpness": round(sharp, 3),
+    evidence: dict[str, Any] = {"width": source[0], "height": source[1], "sharpness": round(sharp, 3),
                 "min_sharpness": MIN_SHARPNESS, "text_height_px": round(text_height, 1),
                 "min_text_height_px": MIN_TEXT_HEIGHT, "rotation": reading.rotation, "text_lines": len(reading.rows)}
     problems = []
-    if min(page.source_size) < MIN_SIDE:
+    if min(source) < MIN_SIDE:
         problems.append("resolution")
     if heights and text_height < MIN_TEXT_HEIGHT:
         problems.append("text_too_small")

@@ -196,7 +196,8 @@ def _ordinary_identity(i: int, rng: random.Random) -> Labelled:
     a = docgen.applicant_for(h, middle_name="" if rng.random() < 0.3 else docgen.applicant_for(h).middle_name)
     doc = _iddoc(rng, h)
     k = ID_OUTCOMES[i % len(ID_OUTCOMES)]
-    transform = rng.choice(ID_TRANSFORMS) if k in ("valid", "expired", "name", "dob", "digit") else ""
+    transform = (rng.choice(ID_TRANSFORMS) if k in ("valid", "expired", "name", "dob", "digit")
+                 else k if k in ("blur", "lowres") else "")
     fmt = rng.choice(("png", "jpeg", "pdf"))
     s = rng.randint(0, 10_000)
     name = f"o_id_{i:03d}_{k}_{transform or 'upright'}"

@@ -143,6 +143,21 @@ def test_a_pdf_whose_picture_rendering_gives_as_many_pixels_is_rendered_whole():
     assert read.source_size == (1202, 1700)
 
 
+def test_a_low_resolution_picture_in_a_pdf_is_judged_at_its_own_pixels_not_the_rendering():
+    # 360 pixels across, printed to a PDF page: rendered at 1202 pixels it reads, but it is no better
+    # than the 360-pixel picture, which a person would not approve either.
+    doc = docgen.IdDoc("id_card", HOLDER, number="RS6317066")
+    small = docgen.low_resolution(docgen.identity_image(doc))
+    data = docgen.encode(small, "pdf")
+    read = images.pages(upload_validate(data, filename="scan.pdf"))[0]
+    assert max(read.source_size) == 1700 and read.detail < 0.35
+    report = run(docgen.Case("small", "identity", ((data, "scan.pdf", "id_card", "back"),),
+                             docgen.applicant_for(HOLDER), "review"))
+    assert str(report.decision) == "review" and outcome(report, "legibility") == "fail", report.as_dict()
+    legibility = next(c for c in report.checks if c.name == "legibility")
+    assert "resolution" in legibility.evidence["problems"] and legibility.evidence["width"] < 400
+
+
 def test_a_square_pdf_page_is_rendered_to_the_pixels_of_an_a4_one():
     from tests.kyc.test_pdf_safety import TEXT, page_pdf
 
