@@ -54,6 +54,92 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 + sorted((i for i in items if i.path in with_db), key=rank))
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings):
+    """The test database is created and migrated by the schema's owner, as in production
+    (DATABASE_OWNER_URL; the embedded server has both roles)..."""
+    from crm.lib import dbroles
+
+    dbroles.use_role("owner")
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """...and the tests run as the application's role, which only reads and appends to the audit
+    log. The owner drops the database at the end."""
+    from crm.lib import dbroles
+
+    dbroles.use_role("app")
+    yield
+    from django.db import connections
+
+    from tests.dbbackend.base import close_every_connection
+
+    connections.close_all()  # the tests' own sessions end before the database is dropped,
+    close_every_connection()  # including those close_all() cannot see (browser tests' fixtures)
+    dbroles.use_role("owner")
+
+
+@pytest.fixture(autouse=True)
+def _media_and_cache(settings, tmp_path):
+    """Media under the test's own directory; the cache emptied after it; and the language a request
+    of this test activated (a client's Arabic, say) gone, so the next test starts in the default
+    language whichever tests ran before it in this process."""
+    from django.utils import translation
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    translation.deactivate()
+    yield
+    translation.deactivate()
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture
+def login_verified():
+    """`login_verified(client, user)`: log `user` in with the second factor already proven.
+
+    Privileged roles (administrator, compliance, finance by default) reach no page but the
+    two-factor ones until then; this enrols a TOTP device through the services when needed.
+    """
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.oath import totp
+
+    from crm.staff_services import otp_device_for, otp_device_start, otp_setup_confirm
+
+    def login(client, user):
+        client.force_login(user)
+        device = otp_device_for(user)
+        if device is None:
+            device = otp_device_start(user=user)
+            otp_setup_confirm(user=user, device=device, token=f"{totp(device.bin_key):06d}")
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+        return device
+
+    return login
+
+
+@pytest.fixture
+def trio(db):
+    """The permission trio, built through services: `owner` (a sales agent who owns `client`),
+    `colleague` (same brand and desk, not the owner) and `outsider` (another brand)."""
+    from types import SimpleNamespace
+
+    from tests.factories import make_brand, make_client, make_desk, make_user
+
+    brand = make_brand()
+    desk = make_desk(brand=brand)
+    owner = make_user(role_code="sales_agent", desk=desk)
+    colleague = make_user(role_code="sales_agent", desk=desk)
+    outsider = make_user(role_code="sales_agent", desk=make_desk(brand=make_brand()))
+    client = make_client(actor=owner, email="trio.client@example.com", phone="+442071838750")
+    return SimpleNamespace(brand=brand, desk=desk, owner=owner, colleague=colleague, outsider=outsider,
+                           client=client)
+
+
 # --- how long each file takes -----------------------------------------------------------------------
 # Every run records each test file's time (setup, call and teardown of its tests, as the controlling
 # process hears of them) in CRM_VAR_DIR/file_times.json, and prints the slowest files at the end.
