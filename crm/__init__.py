@@ -1,10 +1,7 @@
-# Django's generic classes (fields, Paginator, ModelAdmin...) accept type arguments at run time as
-# django-stubs declares them, e.g. `class CappedPaginator(Paginator[Any])`; first, before any module
-# of the CRM defines such a class.
-import django_stubs_ext
+"""The CRM's core app and project package.
 
-django_stubs_ext.monkeypatch()
-
-from crm.celery import app as celery_app  # noqa: E402
-
-__all__ = ["celery_app"]
+Nothing is imported here: this package is also imported by processes that are no Django project
+(the KYC checks' isolated process, which must stay small). Django's type arguments at run time are
+switched on by the settings (crm/settings/base.py) and the Celery app is loaded when the core app is
+ready (crm/apps.py), which every Django process reaches before any task is sent.
+"""

@@ -12,6 +12,9 @@ class CrmConfig(AppConfig):
         from django.core import checks
         from django.db.models.signals import post_migrate
 
+        # The Celery app, so that every task sent from this process (web, RQ worker, tests) goes
+        # through it with its settings and signal handlers (crm/celery.py).
+        import crm.celery  # noqa: F401
         from crm import events
         from crm.roles import roles_sync_after_migrate
 

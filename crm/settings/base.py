@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, overload
 from urllib.parse import urlsplit
 
+import django_stubs_ext
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
@@ -16,6 +17,11 @@ from django.utils.translation import gettext_lazy as _
 from crm.lib.csp import DEFAULT as CSP_DEFAULT
 from crm.lib.dburl import check_redis_url, database_from_url
 from crm.lib.public_url import PublicUrlError, public_url_from_env
+
+# Django's generic classes (fields, Paginator, ModelAdmin...) accept type arguments at run time as
+# django-stubs declares them, e.g. `class CappedPaginator(Paginator[Any])`: switched on here, before
+# the apps (and any module of the CRM that defines such a class) are loaded.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 VAR_DIR = Path(os.environ.get("CRM_VAR_DIR", BASE_DIR / "var"))
