@@ -131,7 +131,7 @@ class ScreeningHit(models.Model):
     """A client found on a list entry, waiting for (or carrying) the officers' decision.
 
     `client_fingerprint` and `entry_fingerprint` are the hashes of what was compared (the client's
-    name, date of birth and country; the entry's details as the list gives them): a decided pair is
+    name, date of birth, country and nationality; the entry's details as the list gives them): a decided pair is
     raised again only when one of them changes."""
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -146,7 +146,7 @@ class ScreeningHit(models.Model):
     explanation = models.TextField()
     # [{"typed", "listed", "how"}]: each typed token and the listed token it matched.
     matches = models.JSONField(default=list)
-    # The client's details as screened: {"name", "dob", "country"}.
+    # The client's details as screened: {"name", "dob", "country"} and "nationality" when recorded.
     screened = models.JSONField(default=dict)
     client_fingerprint = models.CharField(max_length=64)
     entry_fingerprint = models.CharField(max_length=64)

@@ -67,7 +67,7 @@ logger = logging.getLogger(__name__)
 DECIDE_PERMISSION = "compliance.change_screeninghit"
 VIEW_PERMISSION = "compliance.view_screeninghit"
 # The client's details screening compares: a change of any of them screens the client again.
-SCREENED_FIELDS = frozenset({"first_name", "last_name", "date_of_birth", "country"})
+SCREENED_FIELDS = frozenset({"first_name", "last_name", "date_of_birth", "country", "nationality"})
 CHUNK = 2000
 DEFAULT_HIGH_SCORE = Decimal("0.95")
 REASON_MAX = 2000
@@ -88,26 +88,35 @@ class Screened:
     name: str
     dob: dt.date | None
     country: str
+    nationality: str = ""
 
     @classmethod
-    def of(cls, client_id: int, first_name: str, last_name: str, dob: dt.date | None, country: str) -> Screened:
+    def of(cls, client_id: int, first_name: str, last_name: str, dob: dt.date | None, country: str,
+           nationality: str = "") -> Screened:
         name = " ".join(f"{first_name or ''} {last_name or ''}".split())
-        return cls(client_id=client_id, name=name, dob=dob, country=(country or "").upper())
+        return cls(client_id=client_id, name=name, dob=dob, country=(country or "").upper(),
+                   nationality=(nationality or "").upper())
 
     def query(self) -> Query:
-        return Query(full_name=self.name, dob=self.dob, country=self.country, client_type="person",
-                     query_id=str(self.client_id))
+        return Query(full_name=self.name, dob=self.dob, country=self.country, nationality=self.nationality,
+                     client_type="person", query_id=str(self.client_id))
 
     def as_dict(self) -> dict[str, str]:
-        return {"name": self.name, "dob": self.dob.isoformat() if self.dob else "", "country": self.country}
+        out = {"name": self.name, "dob": self.dob.isoformat() if self.dob else "", "country": self.country}
+        if self.nationality:
+            out["nationality"] = self.nationality
+        return out
 
     @property
     def fingerprint(self) -> str:
-        text = json.dumps([self.name.casefold(), self.as_dict()["dob"], self.country], ensure_ascii=False)
+        # Without a nationality, the fingerprint of the details as they were before it was recorded: a
+        # dismissed pair stays dismissed until a detail actually changes.
+        parts = [self.name.casefold(), self.as_dict()["dob"], self.country] + ([self.nationality] if self.nationality else [])
+        text = json.dumps(parts, ensure_ascii=False)
         return hashlib.sha256(text.encode()).hexdigest()
 
 
-_CLIENT_COLUMNS = ("pk", "first_name", "last_name", "date_of_birth", "country")
+_CLIENT_COLUMNS = ("pk", "first_name", "last_name", "date_of_birth", "country", "nationality")
 
 
 def _screened_clients(clients: Iterable[tuple[Any, ...]]) -> Iterator[Screened]:

@@ -303,6 +303,8 @@ class ClientForm(forms.Form):
                             widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "off"}))
     country = forms.CharField(label=_("Country"), max_length=2, required=False,
                               help_text=_("Two-letter ISO code, e.g. GB."))
+    nationality = forms.CharField(label=_("Nationality"), max_length=2, required=False,
+                                  help_text=_("Two-letter ISO code, e.g. DE."))
     language = forms.CharField(label=_("Language"), max_length=16, required=False,
                                help_text=_("ISO code, e.g. en or pt-BR."))
     timezone = forms.ChoiceField(label=_("Time zone"), required=False)

@@ -35,8 +35,9 @@ from crm.lib.payloads import user_ref
 from crm.locks import client_lock
 from crm.models import Brand, Client, User
 from crm.permissions import client_visible_to, user_can
-from crm.services import client_verification_set
+from crm.services import client_update, client_verification_set
 from kyc import storage
+from kyc.checks.countries import alpha2
 from kyc.checks.report import CheckResult, Decision, OnFail, Outcome, Report
 from kyc.emails import in_client_language, kyc_email_send
 from kyc.exceptions import KycError, UploadRefused
@@ -454,7 +455,20 @@ def _approve(submission: Submission, *, reviewer: User | None, evidence: dict[st
         "first_approval_by": submission.first_approval_by.email if submission.first_approval_by else None,
         "evidence": evidence})
     emit("kyc.approved", client=submission.client, actor=reviewer, data={"level": LEVEL, "reviewer": user_ref(reviewer)})
+    _nationality_record(submission)
     return submission
+
+
+def _nationality_record(submission: Submission) -> None:
+    """The nationality that the approved identity document's machine-readable zone gives, recorded on a
+    client who has none (sanctions screening compares it with the lists'; a change screens again).
+    One typed by staff is kept: a second nationality is theirs to decide."""
+    facts = (submission.report or {}).get("facts") or {}
+    code = alpha2(str(facts.get("nationality") or ""))
+    client = submission.client
+    if code and not client.nationality:
+        client_update(actor=None, client=client, nationality=code,
+                      reason="read from the identity document approved by KYC")
 
 
 @transaction.atomic

@@ -37,7 +37,7 @@ router = Router(tags=["clients"])
 
 # Text fields a PATCH may clear by sending null (stored as "").
 _CLEARABLE_TEXT = frozenset({
-    "last_name", "email", "phone", "country", "language", "timezone", "source", "campaign", "utm_source",
+    "last_name", "email", "phone", "country", "nationality", "language", "timezone", "source", "campaign", "utm_source",
     "utm_medium", "utm_campaign", "utm_term", "utm_content", "referrer_code",
 })
 
@@ -115,6 +115,7 @@ def client_out(client: Client, caller: Caller) -> dict[str, Any]:
         "phone": mask_phone(client.phone) if masked else client.phone,
         "contact_masked": masked,
         "country": client.country,
+        "nationality": client.nationality,
         "language": client.language,
         "timezone": client.timezone,
         "date_of_birth": client.date_of_birth,

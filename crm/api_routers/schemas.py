@@ -114,6 +114,7 @@ class ClientOut(Schema):
     phone: str = Field(description="E.164. In full for API keys; masked (+44*******750) for staff sessions.")
     contact_masked: bool = Field(description="Whether `email` and `phone` are masked in this answer.")
     country: str = Field(description="ISO 3166-1 alpha-2, or empty.")
+    nationality: str = Field(description="ISO 3166-1 alpha-2, or empty.")
     language: str
     timezone: str
     date_of_birth: date | None
@@ -149,6 +150,7 @@ class ClientIn(InputSchema):
     email: Text254 = ""
     phone: Text40 = Field("", description="E.164 (+442071838750), or national with `country` set.")
     country: Text2 = Field("", description="ISO 3166-1 alpha-2, e.g. GB.")
+    nationality: Text2 = Field("", description="ISO 3166-1 alpha-2, e.g. DE.")
     language: Text16 = Field("", description="ISO 639-1, optionally with region: en, pt-BR.")
     timezone: Text64 = Field("", description="IANA name, e.g. Europe/London.")
     date_of_birth: IsoDate | None = None
@@ -176,6 +178,7 @@ class ClientPatch(InputSchema):
     email: Text254 | None = None
     phone: Text40 | None = None
     country: Text2 | None = None
+    nationality: Text2 | None = None
     language: Text16 | None = None
     timezone: Text64 | None = None
     date_of_birth: IsoDate | None = None

@@ -53,6 +53,10 @@ class Client(models.Model):
     email = models.EmailField(blank=True)
     phone = models.CharField(max_length=20, blank=True, help_text=_("E.164, e.g. +442071838750"))
     country = models.CharField(max_length=2, blank=True, help_text=_("ISO 3166-1 alpha-2"))
+    # The client's nationality (ISO 3166-1 alpha-2): typed by staff or taken from the machine-readable
+    # zone of the identity document KYC approved. Sanctions screening compares it with the lists'.
+    nationality = models.CharField(_("nationality"), max_length=2, blank=True, db_default="",
+                                   help_text=_("ISO 3166-1 alpha-2"))
     language = models.CharField(max_length=8, blank=True)
     timezone = models.CharField(max_length=64, blank=True)
     date_of_birth = models.DateField(null=True, blank=True)
@@ -118,6 +122,8 @@ class Client(models.Model):
                                    name="client_phone_e164"),
             models.CheckConstraint(condition=Q(country="") | Q(country__regex=r"^[A-Z]{2}$"),
                                    name="client_country_iso2"),
+            models.CheckConstraint(condition=Q(nationality="") | Q(nationality__regex=r"^[A-Z]{2}$"),
+                                   name="client_nationality_iso2"),
         ]
 
     def __str__(self) -> str:

@@ -54,6 +54,7 @@ class NewClient:
     email: str = ""
     phone: str = ""
     country: str = ""
+    nationality: str = ""
     language: str = ""
     timezone: str = ""
     date_of_birth: date | None = None
@@ -74,7 +75,7 @@ class NewClient:
     event_data: Mapping[str, Any] | None = None
 
 
-_TEXT_FIELDS = ("first_name", "last_name", "email", "phone", "country", "language", "timezone", "source",
+_TEXT_FIELDS = ("first_name", "last_name", "email", "phone", "country", "nationality", "language", "timezone", "source",
                 "campaign", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "referrer_code")
 
 
@@ -193,7 +194,8 @@ class ClientsCreation:
             row: dict[str, Any] = {
                 "id": item.id if item.id is not None else next(fresh), "code": uuid.uuid4(), "brand_id": brand.pk,
                 "stage": self.stage, "first_name": item.first_name, "last_name": item.last_name,
-                "email": item.email, "phone": item.phone, "country": item.country, "language": item.language,
+                "email": item.email, "phone": item.phone, "country": item.country,
+                "nationality": item.nationality, "language": item.language,
                 "timezone": item.timezone, "date_of_birth": item.date_of_birth,
                 "owner_id": owner.pk if owner is not None else None, "desk_id": desk.pk if desk is not None else None,
                 "source": item.source, "campaign": item.campaign, "utm_source": item.utm_source,
@@ -278,6 +280,7 @@ def client_create(
     email: str = "",
     phone: str = "",
     country: str = "",
+    nationality: str = "",
     language: str = "",
     timezone: str = "",
     date_of_birth: date | None = None,
@@ -310,7 +313,8 @@ def client_create(
     values = _clean_client_values(
         {
             "first_name": first_name, "last_name": last_name, "email": email, "phone": phone,
-            "country": country, "language": language, "timezone": timezone, "date_of_birth": date_of_birth,
+            "country": country, "nationality": nationality, "language": language, "timezone": timezone,
+            "date_of_birth": date_of_birth,
             "source": source, "campaign": campaign, "utm_source": utm_source, "utm_medium": utm_medium,
             "utm_campaign": utm_campaign, "utm_term": utm_term, "utm_content": utm_content,
             "referrer_code": referrer_code, "tags": tags,

@@ -38,10 +38,10 @@ CLIENT_TEXT_LIMITS: dict[str, int] = {
 }
 # Fields client_update may change; stage, owner, desk and brand have their own services.
 CLIENT_EDITABLE: frozenset[str] = frozenset({
-    *CLIENT_TEXT_LIMITS, "email", "phone", "country", "language", "timezone", "date_of_birth", "tags",
+    *CLIENT_TEXT_LIMITS, "email", "phone", "country", "nationality", "language", "timezone", "date_of_birth", "tags",
 })
 CLIENT_AUDIT_FIELDS: tuple[str, ...] = (
-    "brand", "stage", "first_name", "last_name", "email", "phone", "country", "language", "timezone",
+    "brand", "stage", "first_name", "last_name", "email", "phone", "country", "nationality", "language", "timezone",
     "date_of_birth", "owner", "desk", "source", "campaign", "utm_source", "utm_medium", "utm_campaign",
     "utm_term", "utm_content", "referrer_code", "tags",
 )
@@ -101,8 +101,8 @@ def _clean_client_values(values: dict[str, Any], *, current_country: str, errors
                                            required=name == "first_name")
             elif name == "email":
                 cleaned[name] = email_normalise(_text(value, name))
-            elif name == "country":
-                cleaned[name] = country_normalise(_text(value, name))
+            elif name in ("country", "nationality"):
+                cleaned[name] = country_normalise(_text(value, name), field=name)
             elif name == "language":
                 cleaned[name] = language_normalise(_text(value, name))
             elif name == "timezone":

@@ -133,6 +133,23 @@ def test_a_change_of_name_is_screened_and_a_change_of_phone_is_not(world, delive
     assert raised.client_id is None and raised.data["client"] == str(client.code)  # not on the client's timeline
 
 
+def test_a_recorded_nationality_screens_the_client_again_and_the_hit_names_it(world, deliver, settings):
+    settings.COMPLIANCE_SCREENING_HIGH_SCORE = "1.1"
+    client = petrov(world, country="GB")
+    [hit] = client_screen(client_id=client.pk, trigger="daily")
+    assert "nationality" not in hit.screened and "nationality" not in hit.explanation
+    screening_hit_decide(hit=hit, actor=world.officer, action="dismiss", reason="A British namesake")
+    assert client_screen(client_id=client.pk, trigger="daily") == []  # dismissed: quiet while nothing changes
+    with pytest.raises(ValidationFailed) as bad:
+        client_update(actor=world.agent, client=client, nationality="Russia")
+    assert "nationality" in bad.value.fields
+    client_update(actor=world.agent, client=client, nationality="ru")
+    deliver()
+    [again] = ScreeningHit.objects.filter(client=client, status="open")
+    assert again.trigger == "details_changed" and again.screened["nationality"] == "RU"
+    assert "nationality RU listed" in again.explanation and "country GB not listed" in again.explanation
+
+
 def test_a_date_of_birth_that_contradicts_every_listed_one_raises_nothing(world):
     client = petrov(world, date_of_birth=date(1990, 5, 5))
     assert client_screen(client_id=client.pk, trigger="details_changed") == []

@@ -90,6 +90,7 @@ class Query:
     country: str = ""
     client_type: str = "person"
     query_id: str = ""
+    nationality: str = ""  # ISO alpha-2, compared with the entry's countries as the residence is
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,11 +362,12 @@ class Screener:
             notes.append(f"DOB {query.dob.isoformat()} agrees with listed {agreeing[0]}")
         elif entry.dobs:
             notes.append("no DOB given to compare with " + ", ".join(str(d) for d in entry.dobs))
-        if query.country and entry.countries:
-            if query.country.upper() in entry.countries:
-                notes.append(f"country {query.country.upper()} listed")
-            else:
-                notes.append(f"country {query.country.upper()} not listed (not decisive)")
+        for label, code in (("country", query.country), ("nationality", query.nationality)):
+            if code and entry.countries:
+                if code.upper() in entry.countries:
+                    notes.append(f"{label} {code.upper()} listed")
+                else:
+                    notes.append(f"{label} {code.upper()} not listed (not decisive)")
         parts = [f"'{m.typed}' = '{m.listed}' ({m.how})" for m in result.matches]
         if result.unmatched_listed:
             parts.append("listed only: " + ", ".join(result.unmatched_listed))
