@@ -438,6 +438,7 @@ WHERE status = 'sending' AND claimed_until < %(now)s
 @dataclass
 class Claimed:
     id: int
+    subscriber_id: int
     delivery_id: str
     url: str
     body: bytes
@@ -480,7 +481,7 @@ def _claim(limit: int, now: dt.datetime) -> list[Claimed]:
     for r in rows:
         if r.subscriber_id not in secrets_cache:
             secrets_cache[r.subscriber_id] = subscriber_secrets(r.subscriber)
-        out.append(Claimed(r.pk, str(r.delivery_id), r.subscriber.url, r.body.encode(), r.event_name,
+        out.append(Claimed(r.pk, r.subscriber_id, str(r.delivery_id), r.subscriber.url, r.body.encode(), r.event_name,
                            secrets_cache[r.subscriber_id], r.attempts + 1, r.pk in replays))
     return out
 
@@ -562,40 +563,51 @@ def _pool() -> ThreadPoolExecutor:
         return _executor
 
 
+_RECORD_SQL = """
+UPDATE crm_webhookdelivery d
+SET status = v.status, attempts = v.attempts, claimed_until = NULL, last_status_code = v.code,
+    last_response = v.response, last_error = v.error,
+    delivered_at = CASE WHEN v.status = 'delivered' THEN %(now)s ELSE d.delivered_at END,
+    next_attempt_at = coalesce(v.next_at, d.next_attempt_at), updated_at = %(now)s
+FROM unnest(%(ids)s::bigint[], %(statuses)s::text[], %(attempts)s::int[], %(codes)s::int[], %(responses)s::text[],
+            %(errors)s::text[], %(next_at)s::timestamptz[]) AS v(id, status, attempts, code, response, error, next_at)
+WHERE d.id = v.id AND d.status = 'sending'
+RETURNING d.id
+"""
+
+
 def _record(claims: Sequence[Claimed], outcomes: Sequence[Outcome]) -> None:
-    """Write every outcome of one round in one transaction, and pause subscribers failing too long."""
+    """Write every outcome of one round in one transaction (one UPDATE from arrays, set-based: a
+    round is up to a thousand rows), and pause subscribers failing too long."""
     now = timezone.now()
     limit = max_attempts()
-    by_id = {c.id: (c, o) for c, o in zip(claims, outcomes, strict=True)}
-    ok_subs: set[int] = set()
-    failed_subs: set[int] = set()
-    with transaction.atomic():
-        rows = list(WebhookDelivery.objects.select_for_update().filter(pk__in=by_id).defer("body"))
-        for row in rows:
-            claim, outcome = by_id[row.pk]
-            row.attempts = claim.attempt
-            row.claimed_until = None
-            row.last_status_code = outcome.status_code
-            row.last_response = outcome.response
-            if outcome.ok:
-                row.status, row.delivered_at, row.last_error = WebhookDeliveryStatus.DELIVERED, now, ""
-                ok_subs.add(row.subscriber_id)
+    columns: dict[str, list[Any]] = {k: [] for k in ("ids", "statuses", "attempts", "codes", "responses", "errors",
+                                                     "next_at")}
+    for claim, outcome in zip(claims, outcomes, strict=True):
+        if outcome.ok:
+            status, error, next_at = WebhookDeliveryStatus.DELIVERED, "", None
+        else:
+            error = outcome.error or f"HTTP {outcome.status_code}"
+            if claim.replay or claim.attempt >= limit:
+                status, next_at = WebhookDeliveryStatus.DEAD, None
             else:
-                row.last_error = outcome.error or f"HTTP {outcome.status_code}"
-                failed_subs.add(row.subscriber_id)
-                if claim.replay or claim.attempt >= limit:
-                    row.status = WebhookDeliveryStatus.DEAD
-                else:
-                    row.status = WebhookDeliveryStatus.FAILED
-                    row.next_attempt_at = now + backoff(claim.attempt)
-            row.updated_at = now
-        WebhookDelivery.objects.bulk_update(rows, ["status", "attempts", "claimed_until", "last_status_code",
-                                                   "last_response", "last_error", "delivered_at",
-                                                   "next_attempt_at", "updated_at"], batch_size=1000)
+                status, next_at = WebhookDeliveryStatus.FAILED, now + backoff(claim.attempt)
+        for key, value in (("ids", claim.id), ("statuses", str(status)), ("attempts", claim.attempt),
+                           ("codes", outcome.status_code), ("responses", outcome.response), ("errors", error),
+                           ("next_at", next_at)):
+            columns[key].append(value)
+    with transaction.atomic():
+        with connection.cursor() as cur:
+            cur.execute(_RECORD_SQL, {"now": now, **columns})
+            # A claim that ran out and was taken over meanwhile is no longer this round's to record.
+            recorded = {row[0] for row in cur.fetchall()}
         WebhookAttempt.objects.bulk_create([
             WebhookAttempt(delivery_id=c.id, number=c.attempt, started_at=o.started_at, duration_ms=o.duration_ms,
                            status_code=o.status_code, error=o.error, response=o.response, replay=c.replay)
-            for c, o in zip(claims, outcomes, strict=True)], batch_size=1000)
+            for c, o in zip(claims, outcomes, strict=True) if c.id in recorded], batch_size=1000)
+        ok_subs = {c.subscriber_id for c, o in zip(claims, outcomes, strict=True) if o.ok and c.id in recorded}
+        failed_subs = {c.subscriber_id for c, o in zip(claims, outcomes, strict=True)
+                       if not o.ok and c.id in recorded}
         if ok_subs:
             WebhookSubscriber.objects.filter(pk__in=ok_subs, failing_since__isnull=False).update(failing_since=None)
         failing_only = failed_subs - ok_subs
@@ -652,12 +664,25 @@ def _subscriber_url(sub: WebhookSubscriber) -> str:
     return _url("webhook_subscriber_detail", sub.code)
 
 
-def send_due(*, limit: int = 1000, max_rounds: int | None = None) -> int:
+def _rearm_kick() -> None:
+    from crm.lib.redis import get_redis
+
+    try:
+        get_redis().delete(KICK_KEY)
+    except RedisError:
+        logger.warning("could not clear the webhook sender's kick flag", exc_info=True)
+
+
+def send_due(*, limit: int = 500, max_rounds: int | None = None) -> int:
     """Send every due delivery that heads its queue, round after round until none is left;
-    returns how many attempts were made. Safe to run in several workers at once."""
+    returns how many attempts were made. Safe to run in several workers at once.
+
+    Each round first clears the kick flag, so that deliveries queued while it sends kick a fresh
+    task instead of waiting for beat."""
     total = 0
     rounds = 0
     while max_rounds is None or rounds < max_rounds:
+        _rearm_kick()
         claims = _claim(limit, timezone.now())
         if not claims:
             break
