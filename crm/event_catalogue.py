@@ -343,6 +343,7 @@ class EventType:
     description: str
     app: str
     _compiled: _Compiled | None = field(default=None, repr=False)
+    _personal: frozenset[str] | None = field(default=None, repr=False)
 
     def _checker(self) -> _Compiled:
         if self._compiled is None:
@@ -367,11 +368,13 @@ class EventType:
         return list(_describe(self.payload, ""))
 
     def personal_fields(self) -> frozenset[str]:
-        """The payload's top-level fields marked PERSONAL (Annotated[..., PERSONAL])."""
-        if self.payload is None:
-            return frozenset()
-        return frozenset(name for name, hint, _ in _fields_of(self.payload)
-                         if get_origin(hint) is Annotated and any(isinstance(m, Personal) for m in get_args(hint)[1:]))
+        """The payload's top-level fields marked PERSONAL (Annotated[..., PERSONAL]); worked out once
+        (the webhook sender asks for every event)."""
+        if self._personal is None:
+            self._personal = frozenset() if self.payload is None else frozenset(
+                name for name, hint, _ in _fields_of(self.payload)
+                if get_origin(hint) is Annotated and any(isinstance(m, Personal) for m in get_args(hint)[1:]))
+        return self._personal
 
     @property
     def payload_name(self) -> str:
