@@ -39,6 +39,7 @@ At least once: a worker that dies after a POST but before recording it leaves th
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import http.client
 import ipaddress
 import json
@@ -47,7 +48,7 @@ import random
 import secrets as secrets_mod
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -247,9 +248,10 @@ def subscriber_update(*, actor: User | None, subscriber: WebhookSubscriber, name
     before = {"name": sub.name, "url": sub.url, "event_types": sub.event_types, "scopes": sub.scopes}
     errors: dict[str, list[str]] = {}
     changes: dict[str, Any] = {}
-    for field, value, fn in (("name", name, _name_clean), ("url", url, url_clean),
-                             ("event_types", event_types, event_types_clean),
-                             ("scopes", scopes, lambda v: scopes_clean(v, sub.api_key))):
+    cleaners: tuple[tuple[str, Any, Callable[[Any], Any]], ...] = (
+        ("name", name, _name_clean), ("url", url, url_clean), ("event_types", event_types, event_types_clean),
+        ("scopes", scopes, lambda v: scopes_clean(v, sub.api_key)))
+    for field, value, fn in cleaners:
         if value is _UNSET:
             continue
         try:
@@ -646,7 +648,7 @@ def subscribers_pause_failing(*, now: dt.datetime | None = None, ids: Iterable[i
                     gettext("Events keep queuing. Fix the receiver, then resume the subscriber: %(link)s") % {
                         "link": url}])
                 message = EmailMessage(subject, text, settings.DEFAULT_FROM_EMAIL, [owner.email])
-                transaction.on_commit(lambda m=message: _send_mail(m), robust=True)
+                transaction.on_commit(functools.partial(_send_mail, message), robust=True)
             paused += 1
     return paused
 
