@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-from crm.event_catalogue import CodeText, DateTimeText, Ref, UserRef, declare
+from crm.event_catalogue import CodeText, DateTimeText, PersonalText, Ref, UserRef, declare
 
 
 class HitRaised(TypedDict):
@@ -17,7 +17,7 @@ class HitRaised(TypedDict):
     client: CodeText
     list: str  # the watchlist's name
     ent_num: str  # the list's own entry number
-    matched_name: str
+    matched_name: PersonalText
     score: float
     trigger: str  # registration, kyc_submission, details_changed, list_update, daily
 

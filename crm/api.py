@@ -537,6 +537,7 @@ CORE_ROUTERS: tuple[tuple[str, str], ...] = (
     ("", "crm.api_routers.clients.router"),
     ("", "crm.api_routers.tasks.router"),
     ("", "crm.api_routers.events.router"),
+    ("", "crm.api_routers.webhooks.router"),
 )
 
 

@@ -38,8 +38,8 @@ from typing import Annotated, Any, Literal, NotRequired, Required, TypedDict, ge
 from django.apps import apps
 
 __all__ = [
-    "CodeText", "DateTimeText", "DecimalText", "EventContractError", "EventType", "Ref", "UserRef",
-    "declare", "declared", "event_type", "payload_problem",
+    "PERSONAL", "CodeText", "DateTimeText", "DecimalText", "EventContractError", "EventType", "PersonalText", "Ref",
+    "UserRef", "declare", "declared", "event_type", "payload_problem",
 ]
 
 EVENT_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")  # as the automation rules accept
@@ -95,6 +95,18 @@ DecimalText = Annotated[str, Format("decimal", _is_decimal)]
 CodeText = Annotated[str, Format("uuid", _is_uuid)]
 # An ISO 8601 date and time as text.
 DateTimeText = Annotated[str, Format("datetime", _is_datetime)]
+
+
+@dataclass(frozen=True)
+class Personal:
+    """Marks a payload field as a person's personal data (a client's name, an email address):
+    Annotated[T, PERSONAL]. Outbound webhooks leave such fields out unless the subscriber holds the
+    personal-data scope (crm.services.outbound); the checkers ignore the mark."""
+
+
+PERSONAL = Personal()
+# A client's (or another outside person's) name, email or free text about them.
+PersonalText = Annotated[str, PERSONAL]
 
 
 class Ref(TypedDict):
@@ -331,6 +343,7 @@ class EventType:
     description: str
     app: str
     _compiled: _Compiled | None = field(default=None, repr=False)
+    _personal: frozenset[str] | None = field(default=None, repr=False)
 
     def _checker(self) -> _Compiled:
         if self._compiled is None:
@@ -353,6 +366,15 @@ class EventType:
         if self.payload is None:
             return []
         return list(_describe(self.payload, ""))
+
+    def personal_fields(self) -> frozenset[str]:
+        """The payload's top-level fields marked PERSONAL (Annotated[..., PERSONAL]); worked out once
+        (the webhook sender asks for every event)."""
+        if self._personal is None:
+            self._personal = frozenset() if self.payload is None else frozenset(
+                name for name, hint, _ in _fields_of(self.payload)
+                if get_origin(hint) is Annotated and any(isinstance(m, Personal) for m in get_args(hint)[1:]))
+        return self._personal
 
     @property
     def payload_name(self) -> str:

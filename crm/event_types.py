@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any, NotRequired, TypedDict
 
-from crm.event_catalogue import CodeText, DateTimeText, Ref, declare
+from crm.event_catalogue import CodeText, DateTimeText, PersonalText, Ref, declare
 
 # --- clients ------------------------------------------------------------------------------------
 
 
 class ClientCreated(TypedDict):
-    name: str
+    name: PersonalText
     stage: str
     country: str
     source: str
@@ -68,7 +68,7 @@ declare("client.unshared", payload=ClientShared, description="Sharing a client w
 
 class NoteAdded(TypedDict):
     note: CodeText
-    excerpt: str
+    excerpt: PersonalText
     author: Ref | None
 
 

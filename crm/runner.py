@@ -62,7 +62,8 @@ class DemoLogin:
 
 
 def default_processes(
-    *, python: str = sys.executable, mt5sim_port: int = 8443, pspsim_port: int = 8460, var_dir: Path | None = None
+    *, python: str = sys.executable, mt5sim_port: int = 8443, pspsim_port: int = 8460, var_dir: Path | None = None,
+    webhooks_port: int = 8470,
 ) -> list[ProcessSpec]:
     """The long-running processes, in start order; they are stopped in the same order.
 
@@ -72,6 +73,7 @@ def default_processes(
     manage = str(BASE_DIR / "manage.py")
     state_dir = (var_dir or BASE_DIR / "var") / "mt5sim"
     psp_state_dir = (var_dir or BASE_DIR / "var") / "pspsim"
+    webhook_secrets = (var_dir or BASE_DIR / "var") / "webhook-demo" / "secrets.json"
     return [
         ProcessSpec(
             "web", (python, "-m", "gunicorn", "-c", "python:crm.gunicorn_conf", "crm.wsgi:application")
@@ -96,6 +98,13 @@ def default_processes(
             (python, "-m", "wallet.psp_simulator", "--host", "127.0.0.1", "--port", str(pspsim_port),
              "--state-dir", str(psp_state_dir)),
             stop_timeout=10.0,
+        ),
+        # The demo webhook subscriber's receiver: verifies each delivery's signature and logs it
+        # (var/log/webhooks.log); the demo subscriber is set up by webhooks_seed_demo.
+        ProcessSpec(
+            "webhooks",
+            (python, "-m", "crm.webhook_receiver", "--host", "127.0.0.1", "--port", str(webhooks_port),
+             "--secrets-file", str(webhook_secrets)),
         ),
     ]
 
@@ -416,7 +425,7 @@ def format_logins(logins: Sequence[DemoLogin]) -> str:
 # lines for its own demo users (a client of the trader's room, a partner), shown with the staff's.
 SEED_COMMANDS = ("seed_sales_demo", "automation_seed_playbook", "portal_seed_demo", "kyc_questionnaire_seed",
                  "kyc_seed_demo", "ib_seed_demo", "wallet_seed_demo", "portal_seed_demo_funded",
-                 "compliance_seed_demo", "compliance_seed_demo_restrictions")
+                 "compliance_seed_demo", "compliance_seed_demo_restrictions", "webhooks_seed_demo")
 
 
 def seed_demo_once(*, env: dict[str, str], var_dir: Path) -> list[DemoLogin]:
@@ -502,6 +511,18 @@ def wallet_demo_setup(*, env: dict[str, str], port: int) -> None:
         result = manage("wallet_demo_setup", "--port", str(port), "--wait", "30", env=env, capture=True)
     except StartupError as exc:
         print(f"[run] payments demo: not set up ({exc}); the CRM runs without it", file=sys.stderr, flush=True)
+        return
+    for line in result.stdout.splitlines():
+        print(f"[run] {line}", flush=True)
+
+
+def webhooks_demo_setup(*, env: dict[str, str], port: int) -> None:
+    """Point the demo webhook subscriber at the receiver's port (idempotent). A failure is reported
+    and the CRM keeps running without the webhook demo."""
+    try:
+        result = manage("webhooks_seed_demo", "--port", str(port), env=env, capture=True)
+    except StartupError as exc:
+        print(f"[run] webhooks demo: not set up ({exc})", file=sys.stderr, flush=True)
         return
     for line in result.stdout.splitlines():
         print(f"[run] {line}", flush=True)
@@ -612,17 +633,19 @@ def run() -> int:
         env["MT5SIM_PORT"] = str(mt5sim_port)
         pspsim_port = pick_port("127.0.0.1", int(os.environ.get("PSPSIM_PORT") or 8460))
         env["PSPSIM_PORT"] = str(pspsim_port)
+        webhooks_port = pick_port("127.0.0.1", int(os.environ.get("WEBHOOKS_DEMO_PORT") or 8470))
 
         # From here a signal no longer interrupts: it asks the supervisor to stop everything in order.
         supervisor = sup = Supervisor(
-            default_processes(mt5sim_port=mt5sim_port, pspsim_port=pspsim_port, var_dir=var_dir), env=env, cwd=BASE_DIR,
+            default_processes(mt5sim_port=mt5sim_port, pspsim_port=pspsim_port, var_dir=var_dir,
+                              webhooks_port=webhooks_port), env=env, cwd=BASE_DIR,
             log_dir=var_dir / "log",
         )
         sup.start()
         url = address.local_url + "/"
         up = wait_for_http(url + "healthz", timeout=90, abort=lambda: stops.requested or bool(sup.exited()))
         if up and not stops.requested:
-            _demo_setup(env, mt5sim_port=mt5sim_port, pspsim_port=pspsim_port)
+            _demo_setup(env, mt5sim_port=mt5sim_port, pspsim_port=pspsim_port, webhooks_port=webhooks_port)
         if up and not stops.requested and not sup.exited():
             _announce(address, url=url, var_dir=var_dir, logins=logins)
         elif not stops.requested and not sup.exited():
@@ -657,8 +680,10 @@ def run() -> int:
     return exit_code
 
 
-def _demo_setup(env: dict[str, str], *, mt5sim_port: int, pspsim_port: int) -> None:
-    """The demo's trading accounts on the MT5 simulator, its commissions, and its payments."""
+def _demo_setup(env: dict[str, str], *, mt5sim_port: int, pspsim_port: int, webhooks_port: int = 8470) -> None:
+    """The demo webhook subscriber pointed at its receiver, then the demo's trading accounts on the
+    MT5 simulator, its commissions, and its payments (whose events it receives)."""
+    webhooks_demo_setup(env=env, port=webhooks_port)
     print(f"[run] trading demo: MT5 simulator on https://127.0.0.1:{mt5sim_port}/", flush=True)
     trading_demo_setup(env=env, port=mt5sim_port)
     ib_demo_commissions(env=env)
@@ -672,7 +697,7 @@ def _announce(address: WebAddress, *, url: str, var_dir: Path, logins: list[Demo
     print(f"\n[run] The CRM is running at {url}    (health: {url}healthz)", flush=True)
     if address.public_url != address.local_url:
         print(f"[run] Links and webhook addresses it hands out start with {address.public_url}/", flush=True)
-    print(f"[run] Process logs: {var_dir / 'log'}/<web|worker|rqworker|beat|mt5sim|pspsim>.log", flush=True)
+    print(f"[run] Process logs: {var_dir / 'log'}/<web|worker|rqworker|beat|mt5sim|pspsim|webhooks>.log", flush=True)
     print(f"[run] Public lead form of a brand: {url}f/<brand code>/lead/    Press Ctrl-C to stop.", flush=True)
     if logins:
         print("[run] Demo logins:\n" + format_logins(logins) + "\n", flush=True)

@@ -78,3 +78,23 @@ def jobs_sweep() -> int:
     from crm.jobs import jobs_sweep as sweep
 
     return sweep()
+
+
+@shared_task(name="crm.tasks.webhooks_send_due", ignore_result=True)
+def webhooks_send_due() -> int:
+    """Send the outbound webhooks that are due (kicked after commit; beat sweeps every few seconds).
+    When a retry falls due before the next sweep, the task comes back for it by itself."""
+    from crm.services import outbound
+
+    sent = outbound.send_due()
+    wait = outbound.next_due_in()
+    if wait is not None and wait < 5:
+        webhooks_send_due.apply_async(countdown=max(wait, 0.05))
+    return sent
+
+
+@shared_task(name="crm.tasks.webhooks_pause_failing", ignore_result=True)
+def webhooks_pause_failing() -> int:
+    from crm.services import outbound
+
+    return outbound.subscribers_pause_failing()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import NotRequired, TypedDict
 
-from crm.event_catalogue import CodeText, DateTimeText, DecimalText, Ref, declare
+from crm.event_catalogue import CodeText, DateTimeText, DecimalText, PersonalText, Ref, declare
 
 
 class PartnerStatusEvent(TypedDict):
@@ -31,7 +31,7 @@ class PartnerApplicationEvent(TypedDict):
 
 class PartnerInvited(TypedDict):
     invitation: CodeText
-    email: str
+    email: PersonalText
     kind: str
     parent: Ref | None  # the partner the invited one will join under
     by_partner: Ref | None  # the partner that invited (from the portal); None: staff

@@ -365,6 +365,10 @@ CELERY_BEAT_SCHEDULE = {
                                         "schedule": crontab(hour=3, minute=40)},
     # Partner postbacks: retries whose pause is over, and first tries whose kick was lost (ib.postbacks).
     "ib-postbacks-retry-due": {"task": "ib.tasks.postbacks_retry_due", "schedule": 30.0},
+    # Outbound webhooks: retries whose pause is over and sends whose kick was lost; subscribers
+    # failing for CRM_WEBHOOK_PAUSE_AFTER_HOURS paused (crm.services.outbound).
+    "crm-webhooks-send-due": {"task": "crm.tasks.webhooks_send_due", "schedule": 5.0},
+    "crm-webhooks-pause-failing": {"task": "crm.tasks.webhooks_pause_failing", "schedule": 600.0},
     # Compliance: clients of a sanctioned jurisdiction restricted (also one whose start date came), the
     # officers told; restrictions past their end date closed (compliance.jurisdictions, .restrictions).
     "compliance-jurisdictions-enforce": {"task": "compliance.tasks.jurisdictions_enforce", "schedule": 3600.0},
@@ -378,6 +382,17 @@ IB_POSTBACK_MAX_ATTEMPTS = env_int("IB_POSTBACK_MAX_ATTEMPTS", 8)
 # database connections, half the partners each (ib.engine); 0 (or less): always on one.
 IB_ENGINE_PARALLEL_DEALS = env_int("IB_ENGINE_PARALLEL_DEALS", 200_000)
 IB_POSTBACK_ALLOW_HTTP_LOOPBACK = env_bool("IB_POSTBACK_ALLOW_HTTP_LOOPBACK", DEBUG)
+# Outbound webhooks (crm.services.outbound): the receiver's time to answer, attempts before a delivery is
+# dead, the first retry's pause (doubling up to the cap, with jitter), how long a subscriber may
+# fail before it is paused, parallel POSTs per worker, and plain http to the loopback address
+# (DEBUG, tests and the demo receiver of `make run`; https only otherwise).
+CRM_WEBHOOK_TIMEOUT_SECONDS = float(env("CRM_WEBHOOK_TIMEOUT_SECONDS", "5"))
+CRM_WEBHOOK_MAX_ATTEMPTS = env_int("CRM_WEBHOOK_MAX_ATTEMPTS", 12)
+CRM_WEBHOOK_BACKOFF_SECONDS = float(env("CRM_WEBHOOK_BACKOFF_SECONDS", "10"))
+CRM_WEBHOOK_BACKOFF_MAX_SECONDS = float(env("CRM_WEBHOOK_BACKOFF_MAX_SECONDS", "3600"))
+CRM_WEBHOOK_PAUSE_AFTER_HOURS = float(env("CRM_WEBHOOK_PAUSE_AFTER_HOURS", "24"))
+CRM_WEBHOOK_SEND_THREADS = env_int("CRM_WEBHOOK_SEND_THREADS", 16)
+CRM_WEBHOOK_ALLOW_HTTP_LOOPBACK = env_bool("CRM_WEBHOOK_ALLOW_HTTP_LOOPBACK", DEBUG)
 # A deal or account-state sync holds a lease on its server for this long, renewed while it runs:
 # a worker killed mid-sync blocks its server for at most this long (crm.lib.lease).
 TRADING_SYNC_LEASE_SECONDS = env_int("TRADING_SYNC_LEASE_SECONDS", 30)

@@ -29,6 +29,8 @@ NO_HISTORY = {
     "crm.eventdelivery": "operational delivery receipts, written in bulk by the dispatcher",
     "crm.notification": "a user's own inbox; not business state",
     "crm.job": "a background job's progress record; its start and cancel are audited",
+    "crm.webhookdelivery": "outbound webhook delivery log, written in bulk by the sender; replays are audited",
+    "crm.webhookattempt": "append-only: each POST of a delivery is its own row",
     "automation.automationrun": "the automation run log: each row is itself the record of a verdict",
     "emails.outboundemail": "an email's delivery record; sending shows as email.sent / email.failed events",
     "crm.clientuserobjectpermission": "grants are audited by client_share / client_unshare",

@@ -340,10 +340,11 @@ def test_gunicorn_binds_to_localhost_by_default_and_follows_host_and_port(monkey
 
 # --- the `make run` supervisor -----------------------------------------------------------------
 def test_make_run_starts_web_workers_beat_and_the_simulators_and_stops_web_first_and_the_simulators_last(tmp_path):
-    specs = runner.default_processes(python="/venv/bin/python", mt5sim_port=9443, pspsim_port=9460, var_dir=tmp_path)
+    specs = runner.default_processes(python="/venv/bin/python", mt5sim_port=9443, pspsim_port=9460, var_dir=tmp_path,
+                                     webhooks_port=9470)
 
-    assert [spec.name for spec in specs] == ["web", "worker", "rqworker", "beat", "mt5sim", "pspsim"]
-    web, worker, rqworker, beat, mt5sim, pspsim = (spec.argv for spec in specs)
+    assert [spec.name for spec in specs] == ["web", "worker", "rqworker", "beat", "mt5sim", "pspsim", "webhooks"]
+    web, worker, rqworker, beat, mt5sim, pspsim, webhooks = (spec.argv for spec in specs)
     assert web[1:] == ("-m", "gunicorn", "-c", "python:crm.gunicorn_conf", "crm.wsgi:application")
     assert worker[1:6] == ("-m", "celery", "-A", "crm", "worker") and "--concurrency" in worker
     assert rqworker[2:] == ("rqworker", "default", "--worker-class", "crm.rq_worker.HeartbeatWorker")
@@ -354,7 +355,10 @@ def test_make_run_starts_web_workers_beat_and_the_simulators_and_stops_web_first
     assert pspsim[1:3] == ("-m", "wallet.psp_simulator")
     assert pspsim[pspsim.index("--port") + 1] == "9460"
     assert pspsim[pspsim.index("--state-dir") + 1] == str(tmp_path / "pspsim")
-    assert all(argv[0] == "/venv/bin/python" for argv in (web, worker, rqworker, beat, mt5sim, pspsim))
+    assert webhooks[1:3] == ("-m", "crm.webhook_receiver")
+    assert webhooks[webhooks.index("--port") + 1] == "9470"
+    assert webhooks[webhooks.index("--secrets-file") + 1] == str(tmp_path / "webhook-demo" / "secrets.json")
+    assert all(argv[0] == "/venv/bin/python" for argv in (web, worker, rqworker, beat, mt5sim, pspsim, webhooks))
 
 
 def test_the_simulator_port_moves_when_the_usual_one_is_taken():

@@ -1,0 +1,772 @@
+"""Outbound webhooks: API clients subscribe to domain events and receive them, signed, at their URL.
+
+Subscribing. A subscriber (`WebhookSubscriber`) belongs to an API key (the API client) and so to
+its brand; it names event types from the catalogue (crm.event_catalogue), an https URL (plain
+http only to the loopback address where CRM_WEBHOOK_ALLOW_HTTP_LOOPBACK allows it: DEBUG and
+tests) and its scopes. Payload fields the catalogue marks PERSONAL (a client's name, an email, a
+note's text) are sent only with the `personal_data` scope, which needs a key with `clients:read`;
+without it they are left out and listed in `redacted`.
+
+Delivering. One more subscriber of the event stream: `deliveries_for_event` (crm.handlers, on
+every event) writes one `WebhookDelivery` per (subscriber, event), its body built once, and kicks
+a worker after commit. `send_due` (Celery, crm.tasks.webhooks_send_due) claims the due head of
+each queue (subscriber, client): a later event for a client waits while an earlier one is
+pending, being sent or failed-and-retrying; it goes once that one is delivered or dead. The
+claimed deliveries are POSTed concurrently (CRM_WEBHOOK_SEND_THREADS, keep-alive connections),
+each with CRM_WEBHOOK_TIMEOUT_SECONDS, then all outcomes are recorded in one transaction:
+
+    POST <url>
+    Content-Type: application/json
+    X-CRM-Signature: t=<unix seconds>,v1=<hex>[,v1=<hex of the previous secret, during a key change>]
+    X-CRM-Delivery: <delivery id>      (also the body's delivery_id; the same on retries and replays)
+    X-CRM-Event: <event name>
+
+(crm.lib.webhook_signature has the signing and the receiver's `verify`.) A 2xx answer is
+delivered. Anything else (4xx, 5xx, 3xx, a timeout, a refused connection) is recorded with its
+code and an excerpt of the answer, and retried after an exponential pause with jitter
+(CRM_WEBHOOK_BACKOFF_SECONDS doubling, at most CRM_WEBHOOK_BACKOFF_MAX_SECONDS, times a random
+factor in [0.5, 1]) until CRM_WEBHOOK_MAX_ATTEMPTS, then dead. A subscriber whose deliveries have
+failed without a success for CRM_WEBHOOK_PAUSE_AFTER_HOURS is paused (nothing more is sent; new
+events still queue) and the member of staff who set it up is told by notification and email.
+
+Replaying. Staff (or the API client) replay a delivery from the log: the same delivery id is sent
+again as a new attempt, through the same queue. A replay that fails is not retried (dead again).
+
+At least once: a worker that dies after a POST but before recording it leaves the claim to run out
+(timeout + a margin) and the delivery is sent again; receivers dedupe by the delivery id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import http.client
+import ipaddress
+import json
+import logging
+import random
+import secrets as secrets_mod
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import connection, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
+from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import RedisError
+
+from crm import event_catalogue
+from crm.audit import audit_record
+from crm.exceptions import NotAllowed, NotFound, ValidationFailed
+from crm.lib.crypto import FieldCipher
+from crm.lib.validation import InvalidValue, text_clean
+from crm.lib.webhook_signature import DELIVERY_HEADER, EVENT_HEADER, HEADER, header_value
+from crm.models import (
+    ApiKey,
+    Event,
+    SubscriberStatus,
+    User,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookDeliveryStatus,
+    WebhookSubscriber,
+)
+from crm.services.common import _require
+
+logger = logging.getLogger(__name__)
+
+CIPHER = FieldCipher(salt=b"brokerage-crm/crm.services.outbound", info=b"outbound webhook signing secrets v1",
+                     what="webhook secrets")
+PERSONAL_SCOPE = "personal_data"
+SUBSCRIBER_SCOPES: dict[str, str] = {
+    PERSONAL_SCOPE: gettext_noop("Personal data in payloads (clients' names, emails, notes); needs clients:read."),
+}
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+USER_AGENT = "brokerage-crm-webhooks/1"
+EXCERPT = 500
+MANAGE_PERM = "crm.change_apikey"  # subscribers are part of administering API clients
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix of generated secrets, not one
+
+
+def _setting(name: str, default: float) -> float:
+    return float(getattr(settings, name, default))
+
+
+def timeout_seconds() -> float:
+    return _setting("CRM_WEBHOOK_TIMEOUT_SECONDS", 5)
+
+
+def max_attempts() -> int:
+    return int(_setting("CRM_WEBHOOK_MAX_ATTEMPTS", 12))
+
+
+def pause_after() -> dt.timedelta:
+    return dt.timedelta(hours=_setting("CRM_WEBHOOK_PAUSE_AFTER_HOURS", 24))
+
+
+def backoff(attempts: int, *, rand: random.Random | None = None) -> dt.timedelta:
+    """The pause after the `attempts`-th failure: base * 2^(attempts-1), capped, times a factor in
+    [0.5, 1] so that receivers coming back up are not hit by every sender at once."""
+    base = _setting("CRM_WEBHOOK_BACKOFF_SECONDS", 10)
+    cap = _setting("CRM_WEBHOOK_BACKOFF_MAX_SECONDS", 3600)
+    full = min(base * 2 ** max(attempts - 1, 0), cap)
+    return dt.timedelta(seconds=full * (rand or random).uniform(0.5, 1.0))  # noqa: S311 - jitter, not a secret
+
+
+# --- configuration ----------------------------------------------------------------------------
+
+def url_clean(url: str) -> str:
+    """An https URL with a host; http only to the loopback address where the setting allows it; no
+    credentials in it, no private address."""
+    url = (url or "").strip() if isinstance(url, str) else ""
+    allow_loopback = bool(getattr(settings, "CRM_WEBHOOK_ALLOW_HTTP_LOOPBACK", False))
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        parts.port  # noqa: B018 - raises on a port out of range
+    except ValueError:
+        raise ValidationFailed(fields={"url": [gettext("Enter a full https:// address.")]}) from None
+    problem = None
+    if len(url) > 500:
+        problem = gettext("Keep the address within 500 characters.")
+    elif not host or parts.scheme not in ("https", "http"):
+        problem = gettext("Enter a full https:// address.")
+    elif parts.username or parts.password:
+        problem = gettext("Leave user names and passwords out of the address; the signature proves the sender.")
+    elif host in LOOPBACK_NAMES and allow_loopback:
+        pass
+    elif parts.scheme == "http":
+        problem = gettext("Webhooks are sent over https only.")
+    else:
+        try:
+            address = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            address = None
+        if host == "localhost" or host.endswith(".localhost") or (address is not None and not address.is_global):
+            problem = gettext("Webhooks go to a public server, not to a private address.")
+    if problem:
+        raise ValidationFailed(fields={"url": [problem]})
+    return url
+
+
+def event_types_clean(names: Iterable[str]) -> list[str]:
+    """Declared event names, each once, sorted; refuses an empty list and names no app declares."""
+    chosen = [names] if isinstance(names, str) else list(names or [])
+    unknown = [str(n) for n in chosen if not isinstance(n, str) or event_catalogue.event_type(n) is None]
+    if unknown:
+        raise ValidationFailed(fields={"event_types": [
+            gettext("Not in the event catalogue: %(names)s.") % {"names": ", ".join(unknown[:10])}]})
+    if not chosen:
+        raise ValidationFailed(fields={"event_types": [gettext("Choose at least one event type.")]})
+    return sorted(set(chosen))
+
+
+def scopes_clean(scopes: Iterable[str], api_key: ApiKey) -> list[str]:
+    chosen = [scopes] if isinstance(scopes, str) else list(scopes or [])
+    unknown = [str(s) for s in chosen if s not in SUBSCRIBER_SCOPES]
+    if unknown:
+        raise ValidationFailed(fields={"scopes": [gettext("Unknown scopes: %(s)s.") % {"s": ", ".join(unknown)}]})
+    if PERSONAL_SCOPE in chosen and "clients:read" not in api_key.scopes:
+        raise ValidationFailed(fields={"scopes": [gettext(
+            "Personal data needs an API key with the clients:read scope.")]})
+    return sorted(set(chosen))
+
+
+def _name_clean(name: str) -> str:
+    try:
+        return text_clean(name if isinstance(name, str) else "", field="name", max_length=120, required=True)
+    except InvalidValue as exc:
+        raise ValidationFailed(fields={"name": [exc.message]}) from None
+
+
+def _new_secret() -> str:
+    return SECRET_PREFIX + secrets_mod.token_urlsafe(32)
+
+
+def _authorise(actor: User | None, api_key: ApiKey | None, subscriber_key_id: int) -> None:
+    """Staff need the API-key administration permission; an API client may act on its own
+    subscribers only."""
+    if actor is not None:
+        _require(actor, MANAGE_PERM)
+    elif api_key is None or api_key.pk != subscriber_key_id:
+        raise NotAllowed()
+
+
+@dataclass(frozen=True)
+class Saved:
+    subscriber: WebhookSubscriber
+    secret: str | None  # a new signing secret, shown this once
+
+
+@transaction.atomic
+def subscriber_create(*, actor: User | None, api_key: ApiKey, name: str, url: str, event_types: Iterable[str],
+                      scopes: Iterable[str] = (), caller_key: ApiKey | None = None) -> Saved:
+    """A subscriber of `api_key` (staff `actor`, or the key itself as `caller_key`). Every bad
+    input is reported at once, by field. Returns the signing secret in clear, this once."""
+    _authorise(actor, caller_key, api_key.pk)
+    if api_key.revoked_at is not None:
+        raise ValidationFailed(fields={"api_key": [gettext("This API key has been revoked.")]})
+    errors: dict[str, list[str]] = {}
+    cleaned: dict[str, Any] = {}
+    for field, fn in (("name", lambda: _name_clean(name)), ("url", lambda: url_clean(url)),
+                      ("event_types", lambda: event_types_clean(event_types)),
+                      ("scopes", lambda: scopes_clean(scopes, api_key))):
+        try:
+            cleaned[field] = fn()
+        except ValidationFailed as exc:
+            errors.update(exc.fields)
+    if errors:
+        raise ValidationFailed(fields=errors)
+    secret = _new_secret()
+    sub = WebhookSubscriber.objects.create(
+        api_key=api_key, brand_id=api_key.brand_id, secret=CIPHER.encrypt(secret),
+        created_by=actor or api_key.created_by, **cleaned)
+    audit_record(action="webhook_subscriber.create", obj=sub, actor=actor, after={
+        "name": sub.name, "url": sub.url, "event_types": sub.event_types, "scopes": sub.scopes,
+        "api_key": api_key.prefix})
+    return Saved(sub, secret)
+
+
+_UNSET: Any = object()
+
+
+@transaction.atomic
+def subscriber_update(*, actor: User | None, subscriber: WebhookSubscriber, name: str = _UNSET, url: str = _UNSET,
+                      event_types: Iterable[str] = _UNSET, scopes: Iterable[str] = _UNSET,
+                      caller_key: ApiKey | None = None) -> WebhookSubscriber:
+    """Change what was given; the rest stays."""
+    _authorise(actor, caller_key, subscriber.api_key_id)
+    sub = WebhookSubscriber.objects.select_for_update().select_related("api_key").get(pk=subscriber.pk)
+    before = {"name": sub.name, "url": sub.url, "event_types": sub.event_types, "scopes": sub.scopes}
+    errors: dict[str, list[str]] = {}
+    changes: dict[str, Any] = {}
+    cleaners: tuple[tuple[str, Any, Callable[[Any], Any]], ...] = (
+        ("name", name, _name_clean), ("url", url, url_clean), ("event_types", event_types, event_types_clean),
+        ("scopes", scopes, lambda v: scopes_clean(v, sub.api_key)))
+    for field, value, fn in cleaners:
+        if value is _UNSET:
+            continue
+        try:
+            changes[field] = fn(value)
+        except ValidationFailed as exc:
+            errors.update(exc.fields)
+    if errors:
+        raise ValidationFailed(fields=errors)
+    for field, value in changes.items():
+        setattr(sub, field, value)
+    sub.save()
+    audit_record(action="webhook_subscriber.update", obj=sub, actor=actor, before=before,
+                 after={k: getattr(sub, k) for k in before})
+    return sub
+
+
+@transaction.atomic
+def subscriber_rotate_secret(*, actor: User | None, subscriber: WebhookSubscriber,
+                             caller_key: ApiKey | None = None) -> str:
+    """Start a key change: a new secret signs every delivery beside the current one, which stays
+    valid until retired (subscriber_retire_secret). Returns the new secret, shown this once. A
+    change already under way is refused: retire the old secret first."""
+    _authorise(actor, caller_key, subscriber.api_key_id)
+    sub = WebhookSubscriber.objects.select_for_update().get(pk=subscriber.pk)
+    if sub.previous_secret:
+        raise ValidationFailed(fields={"secret": [gettext(
+            "A key change is already under way; retire the old secret first.")]})
+    secret = _new_secret()
+    sub.previous_secret, sub.secret = sub.secret, CIPHER.encrypt(secret)
+    sub.secret_rotated_at = timezone.now()
+    sub.save(update_fields=["previous_secret", "secret", "secret_rotated_at"])
+    audit_record(action="webhook_subscriber.rotate_secret", obj=sub, actor=actor, after={"rotated": True})
+    subscriber.previous_secret, subscriber.secret = sub.previous_secret, sub.secret
+    return secret
+
+
+@transaction.atomic
+def subscriber_retire_secret(*, actor: User | None, subscriber: WebhookSubscriber,
+                             caller_key: ApiKey | None = None) -> bool:
+    """End a key change: only the new secret signs from now on. False if none was under way."""
+    _authorise(actor, caller_key, subscriber.api_key_id)
+    sub = WebhookSubscriber.objects.select_for_update().get(pk=subscriber.pk)
+    if not sub.previous_secret:
+        return False
+    sub.previous_secret = ""
+    sub.save(update_fields=["previous_secret"])
+    subscriber.previous_secret = ""
+    audit_record(action="webhook_subscriber.retire_secret", obj=sub, actor=actor, after={"retired": True})
+    return True
+
+
+@transaction.atomic
+def subscriber_resume(*, actor: User | None, subscriber: WebhookSubscriber,
+                      caller_key: ApiKey | None = None) -> WebhookSubscriber:
+    """Send again to a paused subscriber: what queued meanwhile goes at once, in order."""
+    _authorise(actor, caller_key, subscriber.api_key_id)
+    sub = WebhookSubscriber.objects.select_for_update().get(pk=subscriber.pk)
+    if sub.status == SubscriberStatus.PAUSED:
+        sub.status, sub.paused_at, sub.pause_reason, sub.failing_since = SubscriberStatus.ACTIVE, None, "", None
+        sub.save(update_fields=["status", "paused_at", "pause_reason", "failing_since"])
+        # What waited for a retry goes now: the receiver has been fixed.
+        WebhookDelivery.objects.filter(subscriber=sub, status__in=[WebhookDeliveryStatus.PENDING,
+                                                                   WebhookDeliveryStatus.FAILED]).update(
+            next_attempt_at=timezone.now())
+        audit_record(action="webhook_subscriber.resume", obj=sub, actor=actor, after={"status": sub.status})
+        _kick_after_commit()
+    return sub
+
+
+@transaction.atomic
+def subscriber_pause(*, actor: User | None, subscriber: WebhookSubscriber, reason: str = "",
+                     caller_key: ApiKey | None = None) -> WebhookSubscriber:
+    """Stop sending to a subscriber; its events keep queuing until it is resumed."""
+    _authorise(actor, caller_key, subscriber.api_key_id)
+    sub = WebhookSubscriber.objects.select_for_update().get(pk=subscriber.pk)
+    if sub.status == SubscriberStatus.ACTIVE:
+        sub.status, sub.paused_at = SubscriberStatus.PAUSED, timezone.now()
+        sub.pause_reason = (reason or gettext("Paused by hand."))[:300]
+        sub.save(update_fields=["status", "paused_at", "pause_reason"])
+        audit_record(action="webhook_subscriber.pause", obj=sub, actor=actor, after={"status": sub.status})
+    return sub
+
+
+def subscriber_secrets(subscriber: WebhookSubscriber) -> list[str]:
+    """The secrets that sign its deliveries, the current one first."""
+    return [CIPHER.decrypt(s) for s in (subscriber.secret, subscriber.previous_secret) if s]
+
+
+# --- the payload and the queue ----------------------------------------------------------------
+
+def payload_build(event: Event, subscriber: WebhookSubscriber, delivery_id: str) -> str:
+    """The body, as JSON text: the event from the catalogue's point of view (its declared
+    version), personal fields only with the personal-data scope."""
+    declared = event_catalogue.event_type(event.name)
+    data = dict(event.data or {})
+    redacted: list[str] = []
+    if PERSONAL_SCOPE not in subscriber.scopes and declared is not None:
+        for field in sorted(declared.personal_fields()):
+            if field in data:
+                del data[field]
+                redacted.append(field)
+    body = {
+        "delivery_id": delivery_id,
+        "event": {
+            "id": str(event.uuid),
+            "name": event.name,
+            "version": declared.version if declared is not None else 1,
+            "occurred_at": event.occurred_at.isoformat(),
+            "brand": str(subscriber.brand.code),
+            "client": str(event.client.code) if event.client_id is not None and event.client is not None else None,
+            "data": data,
+            "redacted": redacted,
+        },
+    }
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+
+
+def deliveries_for_event(event: Event) -> int:
+    """Queue `event` for every subscriber of its brand that chose its type (paused ones too: they
+    get it when resumed). Idempotent per (subscriber, event). Returns how many were queued."""
+    if event.brand_id is None:
+        return 0
+    subs = list(WebhookSubscriber.objects.filter(brand_id=event.brand_id, event_types__contains=[event.name])
+                .select_related("brand"))
+    if not subs:
+        return 0
+    now = timezone.now()
+    rows = []
+    for sub in subs:
+        row = WebhookDelivery(subscriber=sub, event=event, event_name=event.name, order_key=event.client_id or 0,
+                              next_attempt_at=now, created_at=now)
+        row.body = payload_build(event, sub, str(row.delivery_id))
+        rows.append(row)
+    WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True)
+    _kick_after_commit()
+    return len(rows)
+
+
+KICK_KEY = "crm:webhooks:kick"
+KICK_WINDOW_MS = 100
+
+
+def _kick() -> None:
+    from crm.lib.redis import get_redis
+    from crm.tasks import webhooks_send_due
+
+    try:
+        if get_redis().set(KICK_KEY, "1", nx=True, px=KICK_WINDOW_MS):
+            webhooks_send_due.apply_async(countdown=0.05)
+    except (RedisError, BrokerError):
+        logger.warning("could not kick the webhook sender; beat will send", exc_info=True)
+
+
+def _kick_after_commit() -> None:
+    conn = transaction.get_connection()
+    if conn.in_atomic_block and any(entry[1] is _kick for entry in conn.run_on_commit):
+        return
+    transaction.on_commit(_kick, robust=True)
+
+
+# --- sending ----------------------------------------------------------------------------------
+
+_CLAIM_SQL = """
+WITH heads AS (
+    SELECT DISTINCT ON (d.subscriber_id, d.order_key) d.id
+    FROM crm_webhookdelivery d
+    WHERE d.status IN ('pending', 'sending', 'failed')
+    ORDER BY d.subscriber_id, d.order_key, d.id
+)
+SELECT d.id FROM crm_webhookdelivery d
+JOIN heads h ON h.id = d.id
+JOIN crm_webhooksubscriber s ON s.id = d.subscriber_id AND s.status = 'active'
+WHERE d.status IN ('pending', 'failed') AND d.next_attempt_at <= %(now)s
+ORDER BY d.id
+LIMIT %(limit)s
+FOR UPDATE OF d SKIP LOCKED
+"""
+# Claims that ran out (a worker died mid-send): the delivery goes back to the queue as failed.
+_EXPIRED_SQL = """
+UPDATE crm_webhookdelivery SET status = 'failed', claimed_until = NULL, next_attempt_at = %(now)s,
+       last_error = 'the sending worker stopped; sent again'
+WHERE status = 'sending' AND claimed_until < %(now)s
+"""
+
+
+@dataclass
+class Claimed:
+    id: int
+    subscriber_id: int
+    delivery_id: str
+    url: str
+    body: bytes
+    event_name: str
+    secrets: list[str]
+    attempt: int
+    replay: bool
+
+
+@dataclass
+class Outcome:
+    status_code: int | None
+    error: str
+    response: str
+    started_at: dt.datetime
+    duration_ms: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def _claim(limit: int, now: dt.datetime) -> list[Claimed]:
+    until = now + dt.timedelta(seconds=timeout_seconds() * 2 + 30)
+    with transaction.atomic():
+        with connection.cursor() as cur:
+            cur.execute(_EXPIRED_SQL, {"now": now})
+            cur.execute(_CLAIM_SQL, {"now": now, "limit": limit})
+            ids = [r[0] for r in cur.fetchall()]
+        if not ids:
+            return []
+        rows = list(WebhookDelivery.objects.filter(pk__in=ids).select_related("subscriber")
+                    .only("id", "delivery_id", "body", "event_name", "attempts", "replay_requested",
+                          "subscriber__url", "subscriber__secret", "subscriber__previous_secret").order_by("id"))
+        replays = {r.pk for r in rows if r.replay_requested}
+        WebhookDelivery.objects.filter(pk__in=ids).update(status=WebhookDeliveryStatus.SENDING, claimed_until=until,
+                                                          replay_requested=False)
+    secrets_cache: dict[int, list[str]] = {}
+    out = []
+    for r in rows:
+        if r.subscriber_id not in secrets_cache:
+            secrets_cache[r.subscriber_id] = subscriber_secrets(r.subscriber)
+        out.append(Claimed(r.pk, r.subscriber_id, str(r.delivery_id), r.subscriber.url, r.body.encode(), r.event_name,
+                           secrets_cache[r.subscriber_id], r.attempts + 1, r.pk in replays))
+    return out
+
+
+_local = threading.local()
+
+
+def _connection(url: str) -> tuple[http.client.HTTPConnection, str, bool]:
+    """A kept-alive connection of this thread to the URL's server, the request target, and whether
+    the connection was reused (a reused one may have been closed by the server meanwhile)."""
+    parts = urlsplit(url)
+    key = (parts.scheme, parts.hostname, parts.port)
+    pool: dict[Any, http.client.HTTPConnection] = getattr(_local, "pool", None) or {}
+    _local.pool = pool
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    conn = pool.get(key)
+    if conn is not None:
+        return conn, target, True
+    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn = cls(parts.hostname or "", parts.port, timeout=timeout_seconds())
+    pool[key] = conn
+    return conn, target, False
+
+
+def _drop(url: str) -> None:
+    parts = urlsplit(url)
+    pool = getattr(_local, "pool", {})
+    conn = pool.pop((parts.scheme, parts.hostname, parts.port), None)
+    if conn is not None:
+        conn.close()
+
+
+def post(claim: Claimed) -> Outcome:
+    """One POST of one delivery; never raises."""
+    started = timezone.now()
+    t0 = time.monotonic()
+    headers = {
+        "Content-Type": "application/json", "User-Agent": USER_AGENT,
+        HEADER: header_value(claim.secrets, claim.body), DELIVERY_HEADER: claim.delivery_id,
+        EVENT_HEADER: claim.event_name,
+    }
+    for _try in range(2):
+        conn, target, reused = _connection(claim.url)
+        try:
+            conn.request("POST", target, body=claim.body, headers=headers)
+            response = conn.getresponse()
+            excerpt = response.read(64 * 1024)
+            if not response.isclosed():
+                _drop(claim.url)  # a longer answer than we read: do not reuse the connection
+            elif response.will_close:
+                _drop(claim.url)
+            text = excerpt[:EXCERPT].decode("utf-8", "replace")
+            return Outcome(response.status, "", text, started, int((time.monotonic() - t0) * 1000))
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
+            _drop(claim.url)
+            if reused:
+                continue  # the server closed an idle kept-alive connection: once more on a new one
+            error = f"connection error: {type(exc).__name__}"
+        except TimeoutError:
+            _drop(claim.url)
+            error = "timeout"
+        except (OSError, http.client.HTTPException) as exc:
+            _drop(claim.url)
+            error = f"connection error: {exc}"[:300]
+        return Outcome(None, error, "", started, int((time.monotonic() - t0) * 1000))
+    return Outcome(None, "connection error", "", started, int((time.monotonic() - t0) * 1000))
+
+
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=int(_setting("CRM_WEBHOOK_SEND_THREADS", 16)),
+                                           thread_name_prefix="webhook-send")
+        return _executor
+
+
+_RECORD_SQL = """
+UPDATE crm_webhookdelivery d
+SET status = v.status, attempts = v.attempts, claimed_until = NULL, last_status_code = v.code,
+    last_response = v.response, last_error = v.error,
+    delivered_at = CASE WHEN v.status = 'delivered' THEN %(now)s ELSE d.delivered_at END,
+    next_attempt_at = coalesce(v.next_at, d.next_attempt_at), updated_at = %(now)s
+FROM unnest(%(ids)s::bigint[], %(statuses)s::text[], %(attempts)s::int[], %(codes)s::int[], %(responses)s::text[],
+            %(errors)s::text[], %(next_at)s::timestamptz[]) AS v(id, status, attempts, code, response, error, next_at)
+WHERE d.id = v.id AND d.status = 'sending'
+RETURNING d.id
+"""
+
+
+def _record(claims: Sequence[Claimed], outcomes: Sequence[Outcome]) -> None:
+    """Write every outcome of one round in one transaction (one UPDATE from arrays, set-based: a
+    round is up to a thousand rows), and pause subscribers failing too long."""
+    now = timezone.now()
+    limit = max_attempts()
+    columns: dict[str, list[Any]] = {k: [] for k in ("ids", "statuses", "attempts", "codes", "responses", "errors",
+                                                     "next_at")}
+    for claim, outcome in zip(claims, outcomes, strict=True):
+        if outcome.ok:
+            status, error, next_at = WebhookDeliveryStatus.DELIVERED, "", None
+        else:
+            error = outcome.error or f"HTTP {outcome.status_code}"
+            if claim.replay or claim.attempt >= limit:
+                status, next_at = WebhookDeliveryStatus.DEAD, None
+            else:
+                status, next_at = WebhookDeliveryStatus.FAILED, now + backoff(claim.attempt)
+        for key, value in (("ids", claim.id), ("statuses", str(status)), ("attempts", claim.attempt),
+                           ("codes", outcome.status_code), ("responses", outcome.response), ("errors", error),
+                           ("next_at", next_at)):
+            columns[key].append(value)
+    with transaction.atomic():
+        with connection.cursor() as cur:
+            cur.execute(_RECORD_SQL, {"now": now, **columns})
+            # A claim that ran out and was taken over meanwhile is no longer this round's to record.
+            recorded = {row[0] for row in cur.fetchall()}
+        WebhookAttempt.objects.bulk_create([
+            WebhookAttempt(delivery_id=c.id, number=c.attempt, started_at=o.started_at, duration_ms=o.duration_ms,
+                           status_code=o.status_code, error=o.error, response=o.response, replay=c.replay)
+            for c, o in zip(claims, outcomes, strict=True) if c.id in recorded], batch_size=1000)
+        ok_subs = {c.subscriber_id for c, o in zip(claims, outcomes, strict=True) if o.ok and c.id in recorded}
+        failed_subs = {c.subscriber_id for c, o in zip(claims, outcomes, strict=True)
+                       if not o.ok and c.id in recorded}
+        if ok_subs:
+            WebhookSubscriber.objects.filter(pk__in=ok_subs, failing_since__isnull=False).update(failing_since=None)
+        failing_only = failed_subs - ok_subs
+        if failing_only:
+            WebhookSubscriber.objects.filter(pk__in=failing_only, failing_since__isnull=True).update(failing_since=now)
+            subscribers_pause_failing(now=now, ids=failing_only)
+
+
+def subscribers_pause_failing(*, now: dt.datetime | None = None, ids: Iterable[int] | None = None) -> int:
+    """Pause active subscribers failing since longer than CRM_WEBHOOK_PAUSE_AFTER_HOURS and tell
+    their owners (notification + email). Returns how many were paused."""
+    from crm.services.notifications import notify_user
+
+    now = now or timezone.now()
+    qs = WebhookSubscriber.objects.select_for_update().filter(
+        status=SubscriberStatus.ACTIVE, failing_since__lte=now - pause_after())
+    if ids is not None:
+        qs = qs.filter(pk__in=list(ids))
+    paused = 0
+    with transaction.atomic():
+        for sub in qs.select_related("created_by"):
+            sub.status, sub.paused_at = SubscriberStatus.PAUSED, now
+            sub.pause_reason = gettext("Every delivery failed since %(since)s.") % {
+                "since": sub.failing_since.isoformat(timespec="minutes") if sub.failing_since else "?"}
+            sub.save(update_fields=["status", "paused_at", "pause_reason"])
+            audit_record(action="webhook_subscriber.paused_failing", obj=sub, after={"reason": sub.pause_reason})
+            owner = sub.created_by
+            url = _subscriber_url(sub)
+            notify_user(owner, kind="webhook_paused", title=gettext_noop("Webhook \"%(name)s\" was paused"),
+                        params={"name": sub.name}, body=sub.pause_reason, url=url)
+            if owner is not None and owner.is_active and owner.email:
+                subject = gettext("Webhook \"%(name)s\" was paused") % {"name": sub.name}
+                text = "\n\n".join([
+                    gettext("The CRM stopped sending events to %(url)s: %(reason)s") % {
+                        "url": sub.url, "reason": sub.pause_reason},
+                    gettext("Events keep queuing. Fix the receiver, then resume the subscriber: %(link)s") % {
+                        "link": url}])
+                message = EmailMessage(subject, text, settings.DEFAULT_FROM_EMAIL, [owner.email])
+                transaction.on_commit(functools.partial(_send_mail, message), robust=True)
+            paused += 1
+    return paused
+
+
+def _send_mail(message: EmailMessage) -> None:
+    try:
+        message.send()
+    except OSError:
+        logger.warning("could not email the owner of a paused webhook", exc_info=True)
+
+
+def _subscriber_url(sub: WebhookSubscriber) -> str:
+    from crm.services.common import _url
+
+    return _url("webhook_subscriber_detail", sub.code)
+
+
+def _rearm_kick() -> None:
+    from crm.lib.redis import get_redis
+
+    try:
+        get_redis().delete(KICK_KEY)
+    except RedisError:
+        logger.warning("could not clear the webhook sender's kick flag", exc_info=True)
+
+
+def send_due(*, limit: int = 500, max_rounds: int | None = None) -> int:
+    """Send every due delivery that heads its queue, round after round until none is left;
+    returns how many attempts were made. Safe to run in several workers at once.
+
+    Each round first clears the kick flag, so that deliveries queued while it sends kick a fresh
+    task instead of waiting for beat."""
+    total = 0
+    rounds = 0
+    while max_rounds is None or rounds < max_rounds:
+        _rearm_kick()
+        claims = _claim(limit, timezone.now())
+        if not claims:
+            break
+        outcomes = list(_pool().map(post, claims)) if len(claims) > 1 else [post(claims[0])]
+        _record(claims, outcomes)
+        total += len(claims)
+        rounds += 1
+    return total
+
+
+def next_due_in() -> float | None:
+    """Seconds until the soonest open delivery of an active subscriber is due (None: none open)."""
+    row = (WebhookDelivery.objects.filter(status__in=[WebhookDeliveryStatus.PENDING, WebhookDeliveryStatus.FAILED],
+                                          subscriber__status=SubscriberStatus.ACTIVE)
+           .order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first())
+    if row is None:
+        return None
+    return max((row - timezone.now()).total_seconds(), 0.0)
+
+
+# --- the log and replays ------------------------------------------------------------------------
+
+@transaction.atomic
+def delivery_replay(*, actor: User | None, delivery: WebhookDelivery, caller_key: ApiKey | None = None) -> WebhookDelivery:
+    """Send `delivery` again, with the same delivery id, as a new attempt (queued: it goes when it
+    heads its client's queue). A delivery being sent right now is left alone."""
+    sub = delivery.subscriber
+    _authorise(actor, caller_key, sub.api_key_id)
+    row = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
+    if row.status == WebhookDeliveryStatus.SENDING:
+        return row
+    before = {"status": row.status, "attempts": row.attempts}
+    row.status, row.next_attempt_at, row.replay_requested = WebhookDeliveryStatus.PENDING, timezone.now(), True
+    row.save(update_fields=["status", "next_attempt_at", "replay_requested", "updated_at"])
+    audit_record(action="webhook_delivery.replay", obj=row, actor=actor, before=before,
+                 after={"status": row.status, "delivery_id": str(row.delivery_id)})
+    _kick_after_commit()
+    return row
+
+
+def subscribers_for(*, actor: User | None = None, api_key: ApiKey | None = None) -> QuerySet[WebhookSubscriber]:
+    """The subscribers a caller may see: an API client its own; staff with the permission all of
+    the brands they may see (administrators: every one)."""
+    qs = WebhookSubscriber.objects.select_related("api_key", "brand", "created_by")
+    if api_key is not None:
+        return qs.filter(api_key=api_key)
+    if actor is None:
+        return qs.none()
+    try:
+        _require(actor, MANAGE_PERM)
+    except NotAllowed:
+        return qs.none()
+    if actor.is_administrator or actor.all_brands:
+        return qs
+    return qs.filter(brand__in=actor.brands.all())
+
+
+def subscriber_get(*, code: Any, actor: User | None = None, api_key: ApiKey | None = None) -> WebhookSubscriber:
+    sub = subscribers_for(actor=actor, api_key=api_key).filter(code=code).first()
+    if sub is None:
+        raise NotFound()
+    return sub
+
+
+def deliveries_for(*, actor: User | None = None, api_key: ApiKey | None = None, subscriber: Any = None,
+                   status: str = "", event_name: str = "", client: Any = None) -> QuerySet[WebhookDelivery]:
+    """The delivery log a caller may see, newest first, filtered."""
+    subs = subscribers_for(actor=actor, api_key=api_key)
+    qs = WebhookDelivery.objects.filter(subscriber__in=subs).select_related("subscriber", "event", "event__client")
+    if subscriber:
+        qs = qs.filter(subscriber__code=subscriber)
+    if status:
+        qs = qs.filter(status=status)
+    if event_name:
+        qs = qs.filter(event_name=event_name)
+    if client:
+        qs = qs.filter(event__client__code=client)
+    return qs.order_by("-id")
+
+
+def delivery_get(*, delivery_id: Any, actor: User | None = None, api_key: ApiKey | None = None) -> WebhookDelivery:
+    row = deliveries_for(actor=actor, api_key=api_key).filter(delivery_id=delivery_id).first()
+    if row is None:
+        raise NotFound()
+    return row
