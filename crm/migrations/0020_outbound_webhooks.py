@@ -12,7 +12,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('crm', '0018_emails_automation_apps'),
+        ('crm', '0019_client_nationality'),
     ]
 
     operations = [
