@@ -325,6 +325,8 @@ def address_compare(registered: str, text: str, *, country: str = "") -> Address
             continue
         how = _word_found(w, doc_forms, whole=w.line in whole_lines) or together.get(i, "")
         if w.kind == "number":
+            if how.startswith("same") and not _near_its_street(w, wanted, doc_forms):
+                how = ""  # the number is on the document, but not by the street's name (a date, an amount)
             if not how:
                 numbers_ok = False
                 missing.append(w.text)
@@ -391,6 +393,18 @@ def _word_found(w: Word, doc_forms: dict[str, list[Word]], *, whole: bool) -> st
     if whole:
         return "same, line read without spaces"
     return ""
+
+
+def _near_its_street(w: Word, wanted: list[Word], doc_forms: dict[str, list[Word]]) -> bool:
+    """Whether a registered house or flat number stands on the document next to (within four words, on
+    the same line) a word of the street's name it is registered with. True when that name is not
+    found word by word (written together, read without spaces): the street's own rule decides then."""
+    names = [x for x in wanted if x.line == w.line and x.kind == "word"]
+    anchors = [d for x in names for f in x.forms for d in doc_forms.get(f, [])]
+    if not anchors:
+        return True
+    places = [d for f in w.forms | {w.text} for d in doc_forms.get(f, [])]
+    return any(p.line == a.line and abs(p.index - a.index) <= 4 for p in places for a in anchors)
 
 
 def _type_found(w: Word, wanted: list[Word], doc: list[Word], doc_forms: dict[str, list[Word]]) -> str | None:

@@ -33,6 +33,19 @@ def test_a_different_street_number_or_street_kind_still_fails():
                            country="GB").reason == "another kind of street"
 
 
+def test_the_house_number_must_stand_by_its_street_not_anywhere_on_the_document():
+    # The registered 12 is on this bill only in its date and amount; the street's number is 21.
+    bill = "BOLLETTA\nMario Rossi\nV.le Monza 21\n20125 Milano MI\nData 12/03/2025\nTotale 12,50"
+    result = address_compare("Viale Monza 12\n20125 Milano", bill)
+    assert not result.matched and result.reason == "another house or flat number" and "12" in result.missing
+    same = address_compare("Viale Monza 12\n20125 Milano", bill.replace("Monza 21", "Monza 12"))
+    assert same.matched and same.found["12"] == "same"
+    # A flat number on a line of its own, and a number before its street, still match.
+    assert address_compare("Flat 3, 12 Baker Street\nLondon NW1 6XE",
+                           "Mr A Smith\nFlat 3\n12 Baker Street\nLondon NW1 6XE", country="GB").matched
+    assert address_compare("40 Rue de Rivoli\n75004 Paris", "Facture 2025\n40 R. de Rivoli\n75004 Paris").matched
+
+
 # Street-type words and their abbreviations in the main languages.
 @pytest.mark.parametrize(("registered", "bill"), [
     ("12 Baker Street, London NW1 6XE, GB", "12 BAKER ST.\nLONDON NW1 6XE"),
