@@ -4,6 +4,7 @@ client's name and address must be on it."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from datetime import date, timedelta
@@ -136,17 +137,38 @@ def dates_in(text: str) -> list[tuple[int, date]]:
     return sorted(found)
 
 
+# Letters OCR takes for figures and the other way round (an accented Ó read as 6, I as 1, S as 5).
+_OCR_ALIKE = {"O": "O06Q", "I": "I1L", "L": "L1I", "S": "S5", "B": "B8", "Z": "Z2", "G": "G6", "E": "E3"}
+
+
+@functools.cache
+def _label_pattern(label: str) -> re.Pattern[str]:
+    """A label as OCR may give it: its spaces dropped, a letter read as a look-alike figure."""
+    parts = [r"\s*" if c == " " else f"[{_OCR_ALIKE[c]}]" if c in _OCR_ALIKE else re.escape(c) for c in label]
+    return re.compile(r"(?<![A-Z])" + "".join(parts) + r"\s*[:.]?\s*")
+
+
+# Labels of the dates that come after the issue date (due, charge, payment): never taken as the
+# issue date when no issue label is read.
+LATER_LABELS = ("DUE", "PAYMENT DUE", "PAY BY", "FALLIG", "ZAHLBAR BIS", "ABBUCHUNG", "ECHEANCE", "PRELEVEMENT",
+                "VENCIMIENTO", "FECHA DE CARGO", "CARGO", "SCADENZA", "ADDEBITO", "VERVALDATUM", "INCASSO",
+                "VENCIMENTO", "DEBITO", "SCADENTA", "TERMIN PLATNOSCI", "TERMIN")
+
+
 def issue_date(text: str, as_of: date) -> tuple[date | None, str]:
     """The document's issue date: the one after an issue label (Bill date, Rechnungsdatum, Date de
-    facture...), else the latest date not in the future (a due date is later than the issue date)."""
+    facture...), however OCR spaced or misread it; else the latest date not in the future (a due date
+    is later than the issue date) that no due, charge or payment label names."""
     upper = fold(text)
     all_dates = dates_in(upper)
     for label in ISSUE_LABELS:
-        for m in re.finditer(r"(?<![A-Z])" + re.escape(label) + r"\s*[:.]?\s*", upper):
+        for m in _label_pattern(label).finditer(upper):
             after = [d for pos, d in all_dates if m.end() <= pos <= m.end() + 3]
             if after:
                 return after[0], label.lower()
-    past = [d for _, d in all_dates if d <= as_of]
+    later = {pos for label in LATER_LABELS for m in _label_pattern(label).finditer(upper)
+             for pos, _ in all_dates if m.end() <= pos <= m.end() + 3}
+    past = [d for pos, d in all_dates if d <= as_of and pos not in later]
     return (max(past), "latest date") if past else (None, "")
 
 

@@ -68,6 +68,17 @@ def test_a_due_date_or_words_that_are_no_month_are_not_the_issue_date():
     assert issue_date("Date de facture : 31 février 2025", date(2025, 12, 1)) == (None, "")
 
 
+def test_an_issue_label_read_without_spaces_or_with_a_figure_for_a_letter_still_names_the_date():
+    # OCR of a turned Spanish bill: "Fecha de emisión" run together, its ó read as 6; the later
+    # charge date must not be taken for the issue date (the bill is 108 days old, not 87).
+    text = "Fechadeemisi6n:13/02/2025\n14/01/2025-13/02/2025\nFecha de cargo:06/03/2025\nImporte total:84,17 EUR"
+    assert issue_date(text, date(2025, 6, 1)) == (date(2025, 2, 13), "fecha de emision")
+    unlabelled = "Factura\n13/02/2025\nFecha de cargo: 06/03/2025\nVencimiento 20/03/2025"
+    assert issue_date(unlabelled, date(2025, 6, 1)) == (date(2025, 2, 13), "latest date")
+    # Without any label, the latest date that is not in the future, as before.
+    assert issue_date("Rechnung\n01.02.2025\n14.03.2025", date(2025, 6, 1)) == (date(2025, 3, 14), "latest date")
+
+
 @pytest.mark.parametrize("language", sorted(docgen.WORDINGS))
 def test_bills_and_statements_are_recognised_in_each_language(language):
     for kind in ("utility_bill", "bank_statement"):
