@@ -46,7 +46,7 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext
 
 from crm.audit import audit_record
-from crm.events import emit
+from crm.events import emit, emit_many
 from crm.exceptions import FieldErrors, NotAllowed, NotFound, ValidationFailed
 from crm.lib.money import Money, UnknownCurrency, currency_normalise, money_format, to_decimal
 from crm.lib.validation import InvalidValue
@@ -674,34 +674,37 @@ def _record(rows: Iterable[Mapping[str, Any]], now: dt.datetime, result: Evaluat
             decided[row["id"]] = (*verdict, _snapshot(row, now)) if "balance" in row else (*verdict, {})
     if not decided:
         return
-    # Lock and re-check the state: a challenge decided by a concurrent run is left alone.
-    live = {c.pk: c for c in Challenge.objects.select_for_update(of=("self",)).select_related("client", "product", "account")
-            .filter(pk__in=decided, state__in=LIVE_STATES)}
+    # Lock and re-check the state: a challenge decided by a concurrent run is left alone. Then one
+    # insert for the decisions, one update per new state, one insert for the events.
+    live = {c.pk: c for c in Challenge.objects.select_for_update(of=("self",))
+            .select_related("client", "product", "account").filter(pk__in=decided, state__in=LIVE_STATES)}
     new_state = {DecisionKind.BREACH: ChallengeState.BREACHED, DecisionKind.FAILED: ChallengeState.FAILED}
+    rows: list[ChallengeDecision] = []
+    ended: dict[str, list[int]] = {}
+    events: list[dict[str, Any]] = []
     for pk, (kind, rule, params, snap) in decided.items():
         challenge = live.get(pk)
         if challenge is None:
             continue
-        _decide(challenge, kind=kind, rule=rule, params=params, snapshot=snap, at=now)
+        full = {"currency": challenge.currency, "at": now.isoformat(), **params}
+        decision = ChallengeDecision(challenge=challenge, at=now, kind=kind, rule=rule, phase=challenge.phase,
+                                     params=full, snapshot=snap)
+        rows.append(decision)
         result.decisions[rule] = result.decisions.get(rule, 0) + 1
         if kind in new_state:
             challenge.state = new_state[kind]
-            challenge.ended_at = now
-            Challenge.objects.filter(pk=pk).update(state=challenge.state, ended_at=now, updated_at=now)
+            ended.setdefault(challenge.state, []).append(pk)
             if kind == DecisionKind.BREACH:
                 result.breached.append(pk)
-            emit("trading.challenge_breached" if kind == DecisionKind.BREACH else "trading.challenge_failed",
-                 client=challenge.client, data=_event_data(challenge, rule=rule, text=_plain(challenge, kind, rule,
-                                                                                             params, now)))
+            events.append({"name": "trading.challenge_breached" if kind == DecisionKind.BREACH
+                           else "trading.challenge_failed", "client": challenge.client,
+                           "data": _event_data(challenge, rule=rule, text=decision_text(decision))})
         else:
             result.passed.append(pk)
-
-
-def _plain(challenge: Challenge, kind: str, rule: str, params: dict[str, Any], now: dt.datetime) -> str:
-    """The decision's words in the default language, for the event (the timeline, automation)."""
-    temp = ChallengeDecision(challenge=challenge, kind=kind, rule=rule,
-                             params={"currency": challenge.currency, "at": now.isoformat(), **params})
-    return decision_text(temp)
+    ChallengeDecision.objects.bulk_create(rows)
+    for state, ids in ended.items():
+        Challenge.objects.filter(pk__in=ids).update(state=state, ended_at=now, updated_at=now)
+    emit_many(events)
 
 
 def challenges_deals_learn(*, server_id: int, account_ids: Sequence[int], now: dt.datetime | None = None
