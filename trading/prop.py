@@ -350,6 +350,27 @@ def challenge_equity_curve(challenge: Challenge, *, limit: int = 500) -> list[tu
     return rows[::-1]
 
 
+CURVE_W, CURVE_H = 640, 160
+
+
+def equity_curve_svg(points: list[tuple[Any, Decimal]], *, floor: Decimal | None = None) -> dict[str, Any]:
+    """An SVG polyline of the curve (and the loss floor as a line), scaled to the box."""
+    if len(points) < 2:
+        return {}
+    values = [v for _at, v in points] + ([floor] if floor is not None else [])
+    low, high = min(values), max(values)
+    span = (high - low) or Decimal(1)
+    step = Decimal(CURVE_W) / (len(points) - 1)
+
+    def y(v: Decimal) -> str:
+        return f"{float(Decimal(CURVE_H) - (v - low) / span * CURVE_H):.1f}"
+
+    line = " ".join(f"{float(i * step):.1f},{y(v)}" for i, (_at, v) in enumerate(points))
+    return {"line": line, "floor_y": y(floor) if floor is not None else None, "w": CURVE_W, "h": CURVE_H,
+            "low": low, "high": high, "first": points[0][0], "last": points[-1][0]}
+
+
+
 # --- words ---------------------------------------------------------------------------------------------
 
 def _pct_text(value: Any) -> str:
