@@ -896,3 +896,11 @@ def challenge_payout_take(*, challenge: Challenge, actor: User | None = None) ->
     emit("trading.challenge_payout", client=locked.client, actor=actor, data=_event_data(
         locked, profit=str(profit.amount), share=str(share.amount), currency=share.currency))
     return PayoutTake(challenge=locked, profit=profit, share=share, operation_code=str(op.code))
+
+
+def challenges_refresh(*, server_id: int) -> None:
+    """Poll the server's account states now (the evaluator and its platform actions follow, as after
+    every poll): for the demo seed and for staff who want a decision without waiting for beat."""
+    from trading import sync
+
+    sync.account_states_sync(server_id, force=True)

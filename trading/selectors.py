@@ -368,3 +368,8 @@ from trading.prop import (  # noqa: E402
 from trading.prop import (  # noqa: E402
     equity_curve_svg as equity_curve_svg,
 )
+
+
+def server_list_for_system(*, brand_id: int) -> list[PlatformServer]:
+    """The active servers of a brand, for system jobs (demo seeds), not scoped to a user."""
+    return list(PlatformServer.objects.filter(brand_id=brand_id, is_active=True).order_by("id"))

@@ -1028,3 +1028,15 @@ from trading.prop import (  # noqa: E402
 from trading.prop import (  # noqa: E402
     challenge_payout_take as challenge_payout_take,
 )
+from trading.prop import (  # noqa: E402
+    challenge_product_save as challenge_product_save,
+)
+from trading.prop import (  # noqa: E402
+    challenges_act as challenges_act,
+)
+from trading.prop import (  # noqa: E402
+    challenges_evaluate as challenges_evaluate,
+)
+from trading.prop import (  # noqa: E402
+    challenges_refresh as challenges_refresh,
+)

@@ -95,3 +95,15 @@ def test_the_trader_buys_in_the_room_and_sees_the_breach_explained(world):
     poll(challenge, equity="9400.00", at=later(challenge, minutes=5))
     html = browser.get(reverse("portal:challenge", args=[challenge.code])).content.decode()
     assert "Breached" in html and "Daily loss 6% at" in html and "starting balance" in html
+
+
+def test_the_demo_seed_makes_a_breached_and_a_funded_challenge_once(world):
+    from demo.prop import prop_seed_demo
+    from tests.factories import make_client
+    from trading.models import Challenge
+
+    make_client(actor=world.owner, email="second.trader@example.com", stage="active")
+    assert prop_seed_demo(brand=world.brand, server=world.server) == {"active": 0, "breached": 1, "funded": 1}
+    states = sorted(Challenge.objects.filter(brand=world.brand).values_list("state", flat=True))
+    assert states == ["breached", "funded"]
+    assert prop_seed_demo(brand=world.brand, server=world.server) == {"active": 0, "breached": 0, "funded": 0}
