@@ -336,3 +336,13 @@ def test_a_position_held_into_the_weekend_breaches_where_the_product_forbids_it(
     challenge.refresh_from_db()
     assert challenge.state == ChallengeState.BREACHED
     assert "a weekend" in prop.decision_text(decisions(challenge, DecisionKind.BREACH)[0])
+
+
+def test_a_breach_is_explained_in_arabic_to_an_arabic_reader(world):
+    from django.utils import translation
+
+    challenge = buy(world)
+    poll(challenge, equity="9400.00", at=later(challenge, minutes=5))
+    with translation.override("ar"):
+        text = prop.decision_text(decisions(challenge, DecisionKind.BREACH)[0])
+    assert "خسارة يومية" in text and "الحد 5%" in text
