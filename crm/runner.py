@@ -425,7 +425,8 @@ def format_logins(logins: Sequence[DemoLogin]) -> str:
 # lines for its own demo users (a client of the trader's room, a partner), shown with the staff's.
 SEED_COMMANDS = ("seed_sales_demo", "automation_seed_playbook", "portal_seed_demo", "kyc_questionnaire_seed",
                  "kyc_seed_demo", "ib_seed_demo", "wallet_seed_demo", "portal_seed_demo_funded",
-                 "compliance_seed_demo", "compliance_seed_demo_restrictions", "webhooks_seed_demo")
+                 "compliance_seed_demo", "compliance_seed_demo_restrictions", "webhooks_seed_demo",
+                 "prop_seed_demo")
 
 
 def seed_demo_once(*, env: dict[str, str], var_dir: Path) -> list[DemoLogin]:
@@ -499,6 +500,18 @@ def ib_demo_commissions(*, env: dict[str, str]) -> None:
         result = manage("ib_seed_demo_commissions", env=env, capture=True)
     except StartupError as exc:
         print(f"[run] partner commissions demo: not set up ({exc})", file=sys.stderr, flush=True)
+        return
+    for line in result.stdout.splitlines():
+        print(f"[run] {line}", flush=True)
+
+
+def prop_demo_setup(*, env: dict[str, str]) -> None:
+    """The demo prop challenges, once the trading demo's server answers (idempotent; the seed
+    command in SEED_COMMANDS runs before the simulator and only says so)."""
+    try:
+        result = manage("prop_seed_demo", env=env, capture=True)
+    except StartupError as exc:
+        print(f"[run] prop challenges demo: not set up ({exc})", file=sys.stderr, flush=True)
         return
     for line in result.stdout.splitlines():
         print(f"[run] {line}", flush=True)
@@ -687,6 +700,7 @@ def _demo_setup(env: dict[str, str], *, mt5sim_port: int, pspsim_port: int, webh
     print(f"[run] trading demo: MT5 simulator on https://127.0.0.1:{mt5sim_port}/", flush=True)
     trading_demo_setup(env=env, port=mt5sim_port)
     ib_demo_commissions(env=env)
+    prop_demo_setup(env=env)
     print(f"[run] payments demo: PSP simulator on http://127.0.0.1:{pspsim_port}/", flush=True)
     wallet_demo_setup(env=env, port=pspsim_port)
 

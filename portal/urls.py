@@ -6,6 +6,7 @@ from django.urls import path
 
 from portal import (
     account_views,
+    challenge_views,
     kyc_views,
     security_views,
     transfer_views,
@@ -38,6 +39,9 @@ urlpatterns = [
     path("portal/accounts/choose/", account_views.account_choose, name="account_choose"),
     path("portal/accounts/new/", account_views.account_new, name="account_new"),
     path("portal/accounts/<str:code>/leverage/", account_views.account_leverage, name="account_leverage"),
+    path("portal/challenges/", challenge_views.challenges, name="challenges"),
+    path("portal/challenges/buy/", challenge_views.challenge_buy_view, name="challenge_buy"),
+    path("portal/challenges/<str:code>/", challenge_views.challenge_detail, name="challenge"),
     path("portal/verification/", kyc_views.journey, name="kyc"),
     path("portal/verification/status/", kyc_views.status, name="kyc_status"),
     path("portal/verification/documents/<str:code>/", kyc_views.document, name="kyc_document"),

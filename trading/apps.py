@@ -44,15 +44,18 @@ def _role_permissions() -> dict[str, list[str]]:
 
     view = ["trading.view_tradingaccount", "trading.view_position", "trading.view_balanceoperation"]
     agent = [*view, "trading.add_tradingaccount", "trading.reset_trading_password"]
+    # Prop challenges: dealers, finance and compliance watch them; administrators write the products.
+    prop = ["trading.view_challenge", "trading.view_challengeproduct"]
     return {
-        RoleCode.ADMIN: [*view, "trading.add_tradingaccount", "trading.change_tradingaccount",
+        RoleCode.ADMIN: [*view, *prop, "trading.add_challengeproduct", "trading.add_tradingaccount",
+                         "trading.change_tradingaccount",
                          "trading.reset_trading_password", "trading.add_balanceoperation", "trading.view_deal",
                          "trading.view_platformserver", "trading.add_platformserver", "trading.change_platformserver",
                          "trading.work_retention"],
-        RoleCode.DEALER: [*view, "trading.add_tradingaccount", "trading.change_tradingaccount",
+        RoleCode.DEALER: [*view, *prop, "trading.add_tradingaccount", "trading.change_tradingaccount",
                           "trading.reset_trading_password", "trading.view_deal", "trading.view_platformserver"],
-        RoleCode.FINANCE: [*view, "trading.add_balanceoperation", "trading.view_deal"],
-        RoleCode.COMPLIANCE: [*view, "trading.view_deal"],
+        RoleCode.FINANCE: [*view, *prop, "trading.add_balanceoperation", "trading.view_deal"],
+        RoleCode.COMPLIANCE: [*view, *prop, "trading.view_deal"],
         RoleCode.DESK_MANAGER: [*agent, "trading.work_retention"],
         RoleCode.SALES_AGENT: agent,
         RoleCode.RETENTION_AGENT: [*agent, "trading.work_retention"],
@@ -82,6 +85,8 @@ def _navigation() -> list[Any]:
                 order=70),
         NavItem("dealing", _("Dealing"), "trading_deal_list", "swap", permission="trading.view_deal", order=300),
         NavItem("exposure", _("Exposure"), "trading_exposure", "flag", permission="trading.view_deal", order=310),
+        NavItem("prop", _("Prop challenges"), "trading_challenge_list", "chart", permission="trading.view_challenge",
+                order=320),
         NavItem("platforms", _("Platforms"), "trading_server_list", "link", permission="trading.view_platformserver",
                 order=790),
     ]

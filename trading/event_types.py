@@ -133,3 +133,35 @@ declare("trading.margin_call_left", payload=MarginCallLeft,
         description="An account's margin level recovered above the threshold.")
 declare("trading.sync_lag", payload=SyncLag, description="A server's deal data is older than its alert threshold.")
 declare("trading.sync_lag_cleared", payload=SyncLag, description="A server's deal data is current again.")
+
+
+class ChallengeEvent(TypedDict, total=False):
+    challenge: CodeText
+    product: str  # the product's key
+    version: int
+    phase: int  # index of the phase; the number of phases is the funded stage
+    state: str
+    account: CodeText | None
+    login: int | None
+    rule: str
+    text: str  # the decision in words (the default language)
+    fee: DecimalText
+    profit: DecimalText
+    share: DecimalText
+    currency: str
+
+
+declare("trading.challenge_purchased", payload=ChallengeEvent,
+        description="A client bought a prop-trading challenge (the fee is posted by the wallet).")
+declare("trading.challenge_opened", payload=ChallengeEvent,
+        description="A challenge phase's account was opened and funded with the account size.")
+declare("trading.challenge_breached", payload=ChallengeEvent,
+        description="A challenge broke a rule (daily loss, maximum loss, instrument, weekend); its account is "
+                    "disabled or set close-only.")
+declare("trading.challenge_failed", payload=ChallengeEvent,
+        description="A challenge phase ran out of time before its profit target.")
+declare("trading.challenge_passed", payload=ChallengeEvent, description="A challenge phase was passed.")
+declare("trading.challenge_funded", payload=ChallengeEvent,
+        description="Every phase of a challenge was passed: its funded account was opened.")
+declare("trading.challenge_payout", payload=ChallengeEvent,
+        description="A funded challenge's profit was taken off the account for a profit-split payout.")

@@ -639,3 +639,18 @@ class ClientLeverageLimit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client_id} {self.source}: 1:{self.max_leverage}"
+
+
+# Prop-trading challenges live in their own module; imported here so Django finds the models.
+from trading.prop_models import (  # noqa: E402
+    Challenge as Challenge,
+)
+from trading.prop_models import (  # noqa: E402
+    ChallengeDecision as ChallengeDecision,
+)
+from trading.prop_models import (  # noqa: E402
+    ChallengeEquityPoint as ChallengeEquityPoint,
+)
+from trading.prop_models import (  # noqa: E402
+    ChallengeProduct as ChallengeProduct,
+)

@@ -338,3 +338,38 @@ SERVERS_VIEW = PublishedView(
 )
 
 PUBLISHED_VIEWS = (DEALS_VIEW, ACCOUNTS_VIEW, SERVERS_VIEW)
+
+
+# Prop-trading challenges (trading.prop): what the trader's room reads.
+from trading.prop import (  # noqa: E402
+    challenge_equity_curve as challenge_equity_curve,
+)
+from trading.prop import (  # noqa: E402
+    challenge_get_for_client as challenge_get_for_client,
+)
+from trading.prop import (  # noqa: E402
+    challenge_payable as challenge_payable,
+)
+from trading.prop import (  # noqa: E402
+    challenge_product_get_on_sale as challenge_product_get_on_sale,
+)
+from trading.prop import (  # noqa: E402
+    challenge_products_on_sale as challenge_products_on_sale,
+)
+from trading.prop import (  # noqa: E402
+    challenge_progress as challenge_progress,
+)
+from trading.prop import (  # noqa: E402
+    challenges_for_client as challenges_for_client,
+)
+from trading.prop import (  # noqa: E402
+    decision_text as decision_text,
+)
+from trading.prop import (  # noqa: E402
+    equity_curve_svg as equity_curve_svg,
+)
+
+
+def server_list_for_system(*, brand_id: int) -> list[PlatformServer]:
+    """The active servers of a brand, for system jobs (demo seeds), not scoped to a user."""
+    return list(PlatformServer.objects.filter(brand_id=brand_id, is_active=True).order_by("id"))

@@ -1016,3 +1016,27 @@ def trading_account_register(*, actor: User | None, client: Client, server: Plat
     account.save()
     audit_record(action="trading.account_register", obj=account, after=_account_snapshot(account), actor=actor)
     return account
+
+
+# Prop-trading challenges (trading.prop): the writes the wallet calls around a fee and a payout.
+from trading.prop import (  # noqa: E402 - trading.prop imports this module's services lazily
+    challenge_create as challenge_create,
+)
+from trading.prop import (  # noqa: E402
+    challenge_open_account as challenge_open_account,
+)
+from trading.prop import (  # noqa: E402
+    challenge_payout_take as challenge_payout_take,
+)
+from trading.prop import (  # noqa: E402
+    challenge_product_save as challenge_product_save,
+)
+from trading.prop import (  # noqa: E402
+    challenges_act as challenges_act,
+)
+from trading.prop import (  # noqa: E402
+    challenges_evaluate as challenges_evaluate,
+)
+from trading.prop import (  # noqa: E402
+    challenges_refresh as challenges_refresh,
+)

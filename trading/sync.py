@@ -466,6 +466,7 @@ def deals_store(server: PlatformServer, deals: Sequence[Deal], result: SyncResul
     them again."""
     result = result if result is not None else SyncResult("ok")
     relaxed = not connection.in_atomic_block
+    touched: set[int] = set()
     for begin in range(0, len(deals), CHUNK):
         # Columns are built chunk by chunk: a large read never doubles its memory at once.
         part = deal_columns(deals[begin:begin + CHUNK])
@@ -480,7 +481,27 @@ def deals_store(server: PlatformServer, deals: Sequence[Deal], result: SyncResul
             for name, count in _learn_from_deals(server, upserted).items():
                 result.events[name] += count
             _still_leased()  # once more before the commit: a holder that lost it meanwhile rolls back
+        touched.update(row.account_id for row in upserted.new)
+        touched.update(row[0] for row in upserted.edited)
+    if touched:
+        _challenges_after_deals(server, sorted(touched))
     return result
+
+
+def _challenges_after_deals(server: PlatformServer, account_ids: list[int]) -> None:
+    """Prop challenges of these accounts: trading days and instruments (trading.prop)."""
+    from trading import prop
+
+    prop.challenges_act(prop.challenges_deals_learn(server_id=server.pk, account_ids=account_ids))
+
+
+def _challenges_after_states(server: PlatformServer) -> None:
+    """Prop challenges of this server against the money just stored, then their platform actions
+    (outside the transactions: a platform call must not hold the rows)."""
+    from trading import prop
+
+    prop.challenges_act(prop.challenges_evaluate(server_ids=[server.pk]))
+    prop.challenges_enforce_due(server_ids=[server.pk])
 
 
 def _learn_from_deals(server: PlatformServer, upserted: UpsertResult) -> dict[str, int]:
@@ -735,6 +756,7 @@ def _states_locked(server: PlatformServer) -> SyncResult:
                 _store_positions(server, batch, positions)
             for name, count in _margin_episodes(server, states).items():
                 result.events[name] += count
+    _challenges_after_states(server)
     return result
 
 

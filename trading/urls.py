@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from trading import views
+from trading import prop_views, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("trading/clients/<uuid:code>/accounts/open/", views.account_open, name="trading_account_open"),
@@ -24,6 +24,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("trading/leverage-caps/<slug:brand_code>/lower/", views.leverage_lower, name="trading_leverage_lower"),
     path("trading/clients/<uuid:code>/classification/", views.client_classification,
          name="trading_client_classification"),
+    path("trading/challenges/", prop_views.challenge_list, name="trading_challenge_list"),
+    path("trading/challenges/<uuid:code>/", prop_views.challenge_detail, name="trading_challenge_detail"),
+    path("trading/challenge-products/", prop_views.product_list, name="trading_challenge_products"),
     # Public: the link of a trading password email (no staff login).
     path("trading-password/<str:token>/", views.password_link, name="trading_password_link"),
 ]

@@ -99,3 +99,7 @@ __all__ = [
     "settlement_mapping_save", "settlement_rematch", "settlement_rematch_open", "simulator_settlement_fetch",
     "webhook_receive",
 ]
+
+# Prop-trading challenges: the fee and the profit-split payouts (wallet.prop).
+from wallet.prop import challenge_buy as challenge_buy  # noqa: E402
+from wallet.prop import challenge_payout as challenge_payout  # noqa: E402

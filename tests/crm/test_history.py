@@ -50,6 +50,12 @@ NO_HISTORY = {
     "trading.accountequityday": "each day's equity high, written by the account-state sync; derived from the "
                                 "platform and rebuilt by the next poll",
     "trading.position": "a snapshot of open positions, replaced on every account-state poll",
+    "trading.challengeproduct": "versioned: a change writes a new version row (the old one is kept as it was) "
+                                "and an audit row with before and after",
+    "trading.challenge": "its changes are ChallengeDecision rows (what, when, why, a snapshot); the evaluator "
+                         "writes its figures in bulk",
+    "trading.challengedecision": "append-only: each decision about a challenge is itself the record",
+    "trading.challengeequitypoint": "the equity curve, appended by the evaluator in bulk",
     "trading.tradingpasswordlink": "holds an encrypted password until it is shown, then nothing; issuing and revealing "
                                    "are audited (a history would keep copies of the ciphertext)",
     "kyc.questionnaireresponse": "append-only: every answer set is a new row; the latest one counts",
