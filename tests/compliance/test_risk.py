@@ -309,3 +309,22 @@ def test_the_api_reads_the_score_and_records_a_review(world, client, login_verif
     client.logout()
     login_verified(client, world.agent)
     assert client.get(f"/api/v1/compliance/clients/{world.client.code}/risk").status_code == 404
+
+
+# --- the demo ----------------------------------------------------------------------------------------------
+
+def test_the_demo_scores_every_client_once_and_makes_one_high_risk_with_its_due_diligence_task(world):
+    import io
+
+    call_command("kyc_questionnaire_seed", stdout=io.StringIO())
+    nigerian = make_client(actor=world.agent, brand=world.brand, first_name="Chidi", last_name="Okafor",
+                           email="chidi@example.com", country="NG", stage="funded")
+    out = io.StringIO()
+    call_command("compliance_seed_demo_restrictions", stdout=out)  # NG: increased monitoring (high risk)
+    call_command("compliance_seed_demo_risk", stdout=out)
+    high = RiskScore.objects.get(client=nigerian)
+    assert high.band == "high" and points(high)["country"] == 40 and points(high)["source_of_funds"] == 20
+    assert Task.objects.get(pk=high.edd_task_id).assignee_id == world.officer.pk
+    assert RiskScore.objects.filter(client=world.client, band="low").count() == 1
+    call_command("compliance_seed_demo_risk", stdout=out)
+    assert "already scored" in out.getvalue() and RiskScore.objects.filter(brand=world.brand).count() == 2
