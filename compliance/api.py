@@ -19,6 +19,7 @@ from pydantic import Field
 
 from compliance import selectors, services
 from compliance.api_restrictions import router as restrictions_router
+from compliance.api_risk import router as risk_router
 from compliance.exceptions import WatchlistRefused
 from compliance.models import ScreeningHit, WatchlistEntry, WatchlistVersion
 from compliance.screening import DECIDE_PERMISSION, VIEW_PERMISSION
@@ -32,6 +33,8 @@ from crm.permissions import user_can
 router = Router(tags=["compliance"])
 # Jurisdictions and restrictions bring their own router.
 router.add_router("", restrictions_router)
+# The risk score and the compliance trail export too (issue 35, items 2 and 5).
+router.add_router("", risk_router)
 
 VIEW_LISTS = "compliance.view_watchlistversion"
 LOAD_LISTS = "compliance.add_watchlistversion"

@@ -37,6 +37,15 @@ class ComplianceConfig(AppConfig):
             ],
             **ui_contributions(),
         )
+        # The client risk score and the compliance trail export (issue 35, items 2 and 5).
+        from compliance.trail import TRAIL_JOB_KIND
+
+        contribute("compliance.risk", permissions=_risk_permissions(), navigation=_risk_navigation(),
+                   api_scopes=[ApiScope("compliance:risk", _("Read and recompute clients' risk scores."), order=262)])
+        from crm.jobs import job_kind_register
+
+        job_kind_register(TRAIL_JOB_KIND, label=_("Compliance trail export"),
+                          counts={"rows": _("Rows"), "documents": _("Documents")})
 
 def _screening_permissions() -> dict[str, list[str]]:
     """Compliance officers and administrators work the screening queue, decide hits and load list
@@ -70,3 +79,26 @@ def _role_permissions() -> dict[str, list[str]]:
     officer = [*view, "compliance.add_jurisdiction", "compliance.change_jurisdiction", "compliance.add_restriction",
                "compliance.change_restriction"]
     return {RoleCode.ADMIN: officer, RoleCode.COMPLIANCE: officer, RoleCode.FINANCE: view}
+
+
+def _risk_permissions() -> dict[str, list[str]]:
+    """Compliance officers and administrators see and recompute clients' risk scores, set the brand's
+    risk model and export the compliance trail; nobody else (a risk class is not for the sales floor)."""
+    from crm.models import RoleCode
+
+    officer = ["compliance.view_riskscore", "compliance.change_riskscore", "compliance.view_riskmodel",
+               "compliance.change_riskmodel", "compliance.view_trailexport", "compliance.add_trailexport"]
+    return {RoleCode.ADMIN: officer, RoleCode.COMPLIANCE: officer}
+
+
+def _risk_navigation() -> list[Any]:
+    from django.utils.translation import gettext_lazy as _
+
+    from crm.registry import NavItem
+
+    return [
+        NavItem("compliance_risk_model", _("Risk model"), "compliance_risk_model", "chart",
+                permission="compliance.view_riskmodel", order=296),
+        NavItem("compliance_trail", _("Compliance trail"), "compliance_trail", "download",
+                permission="compliance.add_trailexport", order=297),
+    ]

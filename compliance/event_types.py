@@ -75,3 +75,29 @@ declare("compliance.restriction_lifted", payload=RestrictionLifted,
         description="A client's restriction was lifted, with the reason, or ended on its date.")
 declare("compliance.jurisdiction_changed", payload=JurisdictionChanged,
         description="A brand's jurisdiction was added or its status or dates changed.")
+
+
+class RiskChanged(TypedDict):
+    score: CodeText
+    client: CodeText
+    band: str  # low, medium, high
+    previous: str | None  # None: the client's first score
+    points: int
+    trigger: str  # the event or action that recomputed it
+    review_due: str  # ISO date of the next periodic review
+    by: UserRef | None  # None: recomputed by the system on an event
+
+
+class TrailExported(TypedDict):
+    export: CodeText
+    client: CodeText | None  # None: the whole brand
+    start: DateTimeText
+    end: DateTimeText
+    by: UserRef | None
+
+
+declare("compliance.risk_changed", payload=RiskChanged,
+        description="A client's risk score was recomputed with another result (points, band or a factor's "
+                    "finding); a client who becomes high risk gets an enhanced due diligence task.")
+declare("compliance.trail_exported", payload=TrailExported,
+        description="An officer built the compliance trail export of a brand or a client over a period.")

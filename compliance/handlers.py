@@ -41,3 +41,59 @@ def read_only_while_restricted(event: Event) -> None:
     if row is not None and restriction_trading_sync(restriction_id=row.pk)["failed"]:
         # The delivery is recorded as failed and retried with backoff (crm.events.retry_due).
         raise RuntimeError("the platform did not set the new account read-only")
+
+
+# --- the risk score: each event that changes one of its factors recomputes it (compliance.risk) ---------
+# The AML alerts' factor adds its event here at merge ("compliance.alert_raised").
+
+RISK_CLIENT_EVENTS = (
+    "client.created", "kyc.submitted", "kyc.approved", "kyc.rejected", "kyc.expired", "kyc.assessed",
+    "wallet.deposit_succeeded", "wallet.deposit_refunded", "wallet.deposit_charged_back",
+)
+RISK_FIELDS = frozenset({"country"})
+
+
+@subscribe(*RISK_CLIENT_EVENTS)
+def risk_on_factor_event(event: Event) -> None:
+    from compliance.risk import risk_score_enqueue
+
+    if event.client_id is not None:
+        risk_score_enqueue(client_id=event.client_id, trigger=event.name)
+
+
+@subscribe("client.updated")
+def risk_on_client_updated(event: Event) -> None:
+    from compliance.risk import risk_score_enqueue
+
+    fields = set((event.data or {}).get("fields") or ())
+    if event.client_id is not None and fields & RISK_FIELDS:
+        risk_score_enqueue(client_id=event.client_id, trigger=event.name)
+
+
+@subscribe("compliance.hit_confirmed", "compliance.hit_dismissed")
+def risk_on_screening_decision(event: Event) -> None:
+    """Screening events name the client in their data (they are not the client's events)."""
+    from compliance.risk import risk_score_enqueue
+    from crm.models import Client
+
+    code = (event.data or {}).get("client")
+    client_id = Client.objects.filter(code=code).values_list("pk", flat=True).first() if code else None
+    if client_id is not None:
+        risk_score_enqueue(client_id=client_id, trigger=event.name)
+
+
+@subscribe("compliance.jurisdiction_changed")
+def risk_on_jurisdiction_changed(event: Event) -> None:
+    from django.db import transaction
+
+    data = event.data or {}
+    country, brand_id = data.get("country"), event.brand_id
+    if not country or brand_id is None or data.get("region"):
+        return
+
+    def enqueue() -> None:
+        from compliance.tasks import risk_rescore_country
+
+        risk_rescore_country.delay(brand_id, country, event.name)
+
+    transaction.on_commit(enqueue)

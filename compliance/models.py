@@ -308,3 +308,119 @@ class Restriction(models.Model):
 
     def active_at(self, when: dt.datetime) -> bool:
         return self.lifted_at is None and (self.until is None or when < self.until)
+
+
+# --- client risk score (issue 35, item 2) ---------------------------------------------------------------
+# A brand's risk model is data: each factor's points and parameters, the band thresholds and the review
+# period of each band. Saving it writes a new version (the old ones stay, each score names the version
+# it was computed with). A client's scores are rows, never changed but for the mark that the periodic
+# review they fell due for was raised: the newest is the client's risk, the rest its history.
+
+class RiskBand(models.TextChoices):
+    LOW = "low", _("Low")
+    MEDIUM = "medium", _("Medium")
+    HIGH = "high", _("High")
+
+
+class RiskModel(models.Model):
+    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
+    version = models.PositiveIntegerField()
+    # {factor key: {"enabled": bool, ...that factor's parameters and points}} (compliance.risk.FACTORS)
+    factors = models.JSONField(default=dict)
+    medium_from = models.PositiveIntegerField(help_text=_("Points from which the risk is medium"))
+    high_from = models.PositiveIntegerField(help_text=_("Points from which the risk is high"))
+    review_months_low = models.PositiveIntegerField(default=36)
+    review_months_medium = models.PositiveIntegerField(default=24)
+    review_months_high = models.PositiveIntegerField(default=12)
+    note = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+")
+
+    class Meta:
+        constraints: ClassVar = [
+            # Versions count up per brand; two saves racing for the same number: one fails.
+            models.UniqueConstraint(fields=["brand", "version"], name="compliance_riskmodel_version_unique"),
+            models.CheckConstraint(condition=models.Q(high_from__gt=models.F("medium_from")),
+                                   name="compliance_riskmodel_bands_ordered"),
+        ]
+
+    def __str__(self) -> str:
+        return f"risk model v{self.version} of brand {self.brand_id}"
+
+    def review_months(self, band: str) -> int:
+        return {RiskBand.LOW: self.review_months_low, RiskBand.MEDIUM: self.review_months_medium,
+                RiskBand.HIGH: self.review_months_high}.get(band, self.review_months_low)
+
+
+class RiskScore(models.Model):
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, related_name="+")
+    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
+    model = models.ForeignKey(RiskModel, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                              help_text=_("Empty: the built-in defaults"))
+    model_version = models.PositiveIntegerField(default=0)
+    score = models.IntegerField()
+    band = models.CharField(max_length=8, choices=RiskBand.choices)
+    previous_band = models.CharField(max_length=8, choices=RiskBand.choices, blank=True)
+    # [{"key", "label", "value", "points"}]: each factor's finding and what it added.
+    factors = models.JSONField(default=list)
+    trigger = models.CharField(max_length=80, help_text=_("The event or action that recomputed it"))
+    computed_at = models.DateTimeField()
+    computed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                    related_name="+")
+    review_due = models.DateField(help_text=_("The next periodic review of the client"))
+    review_raised_at = models.DateTimeField(null=True, blank=True)
+    edd_task = models.ForeignKey("crm.Task", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering: ClassVar = ["-computed_at", "-pk"]
+        indexes: ClassVar = [
+            # The client's current score and history, newest first.
+            models.Index(fields=["client", "-computed_at", "-id"], name="compliance_risk_client_idx"),
+            # The trail export of a brand over a period.
+            models.Index(fields=["brand", "computed_at"], name="compliance_risk_brand_idx"),
+            # The beat pass: reviews due and not yet raised.
+            models.Index(fields=["review_due"], condition=models.Q(review_raised_at__isnull=True),
+                         name="compliance_risk_review_due_idx"),
+        ]
+        constraints: ClassVar = [
+            models.CheckConstraint(condition=models.Q(band__in=["low", "medium", "high"]),
+                                   name="compliance_risk_band_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"risk {self.band} ({self.score}) of client {self.client_id}"
+
+
+# --- the compliance trail export (issue 35, item 5) ----------------------------------------------------
+
+class TrailExport(models.Model):
+    """One export of the compliance trail asked by an officer: its scope (a brand, or one client of it),
+    its period, and the job that builds the ZIP."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
+    client = models.ForeignKey("crm.Client", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    job = models.ForeignKey("crm.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    # Rows written per section, and the audit chain's status when it was built.
+    counts = models.JSONField(default=dict, blank=True)
+    chain_ok = models.BooleanField(null=True)
+    chain_detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering: ClassVar = ["-requested_at", "-pk"]
+        constraints: ClassVar = [
+            models.CheckConstraint(condition=models.Q(end__gt=models.F("start")), name="compliance_trail_period_ordered"),
+        ]
+
+    def __str__(self) -> str:
+        return f"trail export {self.code}"
+
+    @property
+    def last_day(self) -> dt.date:
+        return (self.end - dt.timedelta(days=1)).date()

@@ -60,3 +60,29 @@ def restrictions_expire() -> int:
     from compliance.services import restrictions_expire as expire
 
     return expire()
+
+
+@shared_task(name="compliance.tasks.risk_score_client", ignore_result=True, acks_late=True)
+def risk_score_client(client_id: int, trigger: str) -> str | None:
+    """Recompute one client's risk score (a factor changed)."""
+    from compliance.risk import risk_score_compute
+
+    row = risk_score_compute(client_id=client_id, trigger=trigger)
+    return None if row is None else row.band
+
+
+@shared_task(name="compliance.tasks.risk_rescore_country", ignore_result=True, acks_late=True)
+def risk_rescore_country(brand_id: int, country: str, trigger: str) -> int:
+    """Recompute the scores of a brand's clients of one country (its jurisdiction changed)."""
+    from compliance.risk import risk_rescore_country as rescore
+
+    return rescore(brand_id=brand_id, country=country, trigger=trigger)
+
+
+@shared_task(name="compliance.tasks.risk_reviews_raise", ignore_result=True)
+def risk_reviews_raise() -> int:
+    """Beat, daily: a review task for each client whose periodic risk review has come."""
+    from compliance.risk import risk_reviews_raise as raise_due
+
+    return raise_due()
+

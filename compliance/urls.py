@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from compliance import screening_views
+from compliance import screening_views, views_risk
 from compliance import views_restrictions as restrictions
 
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -28,4 +28,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
          name="compliance_restriction_impose"),
     path("compliance/restrictions/<uuid:code>/lift/", restrictions.restriction_lift,
          name="compliance_restriction_lift"),
+    # Risk score and the compliance trail export (issue 35, items 2 and 5).
+    path("compliance/clients/<uuid:code>/risk-review/", views_risk.risk_review, name="compliance_risk_review"),
+    path("compliance/risk-model/", views_risk.risk_model, name="compliance_risk_model"),
+    path("compliance/trail/", views_risk.trail, name="compliance_trail"),
+    path("compliance/trail/start/", views_risk.trail_start, name="compliance_trail_start"),
 ]

@@ -207,11 +207,13 @@ def restrictions_tab_context(request: AuthedRequest, client: Client) -> dict[str
 
 
 def _compliance_tab_context(request: AuthedRequest, client: Client) -> dict[str, Any]:
-    """The whole tab: the restrictions and jurisdiction here, the screening hits (each part checks its
-    own permission: finance sees the restrictions, not the hits)."""
+    """The whole tab: the restrictions and jurisdiction here, the screening hits, the risk score (each
+    part checks its own permission: finance sees the restrictions, not the hits nor the risk)."""
     from compliance.screening_views import screening_tab_context
+    from compliance.views_risk import risk_tab_context
 
-    return {**restrictions_tab_context(request, client), **screening_tab_context(request, client)}
+    return {**restrictions_tab_context(request, client), **screening_tab_context(request, client),
+            **risk_tab_context(request, client)}
 
 
 def _restriction_summary(event: Any) -> str:

@@ -21,7 +21,19 @@ from django.utils import timezone
 
 from crm.lib.phone import phone_digits
 from crm.lib.sqlviews import Column, PublishedView
-from crm.models import Brand, Client, Desk, Event, Note, Notification, Task, User
+from crm.models import (
+    AccessEvent,
+    AccessKind,
+    AuditLog,
+    Brand,
+    Client,
+    Desk,
+    Event,
+    Note,
+    Notification,
+    Task,
+    User,
+)
 from crm.models.clients import Reverse
 from crm.permissions import client_queryset_for_user
 
@@ -343,6 +355,42 @@ def notification_list(*, user: User, limit: int = 50, unread_only: bool = False)
     if unread_only:
         qs = qs.filter(read_at__isnull=True)
     return list(qs.order_by("-created_at", "-id")[: max(1, min(int(limit), 200))])
+
+
+# --- the compliance trail (compliance's export reads the core's records through these) ---------------
+
+def trail_events(*, brand_id: int, client_id: int | None, names: list[str], start: datetime,
+                 end: datetime) -> QuerySet[Event]:
+    """The domain events named `names` of the brand (or of one of its clients) that occurred from
+    `start` (inclusive) to `end` (exclusive), oldest first: served by the event name index."""
+    qs = Event.objects.filter(name__in=names, brand_id=brand_id, occurred_at__gte=start, occurred_at__lt=end)
+    if client_id is not None:
+        qs = qs.filter(client_id=client_id)
+    return qs.order_by("occurred_at", "id")
+
+
+def trail_audit_rows(*, brand_id: int, actions: list[str], start: datetime, end: datetime,
+                     object_type: str = "", object_id: str = "") -> QuerySet[AuditLog]:
+    """The audit rows of `actions` about the brand's objects (or one object) written from `start` to
+    `end`, oldest first, with their place in the hash chain (seq, hash; empty until sealed)."""
+    qs = AuditLog.objects.filter(action__in=actions, brand_id=brand_id, at__gte=start, at__lt=end)
+    if object_type:
+        qs = qs.filter(object_type=object_type)
+    if object_id:
+        qs = qs.filter(object_id=object_id)
+    return qs.order_by("at", "id")
+
+
+REVEAL_KINDS = (AccessKind.REVEAL_EMAIL, AccessKind.REVEAL_PHONE)
+
+
+def trail_reveals(*, brand_id: int, client_id: int | None, start: datetime, end: datetime) -> QuerySet[AccessEvent]:
+    """Who revealed the personal data (email, phone) of the brand's clients (or one client), when and
+    from where, oldest first."""
+    qs = AccessEvent.objects.filter(kind__in=REVEAL_KINDS, client__brand_id=brand_id, at__gte=start, at__lt=end)
+    if client_id is not None:
+        qs = qs.filter(client_id=client_id)
+    return qs.order_by("at", "id")
 
 
 # --- published views --------------------------------------------------------------------------------

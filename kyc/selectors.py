@@ -110,6 +110,31 @@ def documents_expiring(*, client: Client, profile: KycProfile, policy: KycPolicy
     return [d for d in docs if d.submission_id == latest and d.expires_on is not None]
 
 
+def questionnaire_answers(*, client: Client) -> dict[str, list[str]]:
+    """The answers of the client's latest questionnaire response, {question code: [option codes]}
+    (a single choice is a list of one); empty when the client has not answered. Compliance's risk score
+    reads occupation, source of funds, income and wealth from here."""
+    response = questionnaire_latest_response(client=client)
+    if response is None or not isinstance(response.answers, dict):
+        return {}
+    return {str(k): [str(v) for v in (vs if isinstance(vs, list) else [vs])] for k, vs in response.answers.items()}
+
+
+def documents_in_period(*, brand_id: int, client_id: int | None = None, start: Any = None,
+                        end: Any = None) -> QuerySet[Document]:
+    """The documents uploaded for the brand's clients (or one client's) from `start` (inclusive) to
+    `end` (exclusive), oldest first, with their submission's status (the compliance trail export
+    lists them and copies their files)."""
+    qs = Document.objects.filter(client__brand_id=brand_id)
+    if client_id is not None:
+        qs = qs.filter(client_id=client_id)
+    if start is not None:
+        qs = qs.filter(created_at__gte=start)
+    if end is not None:
+        qs = qs.filter(created_at__lt=end)
+    return qs.select_related("submission", "client").order_by("created_at", "id")
+
+
 def open_submission(*, client: Client) -> Submission | None:
     return Submission.objects.filter(client=client, status__in=(SubmissionStatus.CHECKING,
                                                                  SubmissionStatus.REVIEW)).first()

@@ -24,11 +24,14 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet, Sum, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -755,6 +758,27 @@ def _refund_outcome(refund: DepositRefund, outcome: str, *, provider_ref: str = 
 
 def deposits_for_client(*, client: Client) -> QuerySet[Deposit]:
     return Deposit.objects.filter(client=client).select_related("provider", "trading_account").order_by("-created_at", "-id")
+
+
+@dataclass(frozen=True)
+class DepositFigures:
+    """A client's credited deposits: the total per currency, how many, and through how many
+    distinct payment methods (the method and the provider's method rule)."""
+
+    totals: dict[str, Decimal]
+    count: int
+    methods: int
+
+
+def deposit_figures_for_client(*, client_id: int, since: dt.datetime | None = None) -> DepositFigures:
+    """The client's deposits that were credited (succeeded, even if refunded or charged back later),
+    from `since` when given; one aggregate query per figure, no row loaded."""
+    qs = Deposit.objects.filter(client_id=client_id, status__in=CREDITED_STATUSES, succeeded_at__isnull=False)
+    if since is not None:
+        qs = qs.filter(succeeded_at__gte=since)
+    totals = {row["currency"]: row["total"] for row in qs.values("currency").annotate(total=Sum("amount"))}
+    figures = qs.aggregate(n=Count("id"), methods=Count(Concat("method", Value(":"), "method_code"), distinct=True))
+    return DepositFigures(totals=totals, count=figures["n"] or 0, methods=figures["methods"] or 0)
 
 
 def deposit_for_client(*, client: Client, code: Any) -> Deposit:

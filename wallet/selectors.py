@@ -21,7 +21,9 @@ from wallet.close import (
     period_parse,
 )
 from wallet.deposits import (
+    DepositFigures,
     deposit_currencies,
+    deposit_figures_for_client,
     deposit_list_for_user,
     deposit_options,
     deposit_refusal,
@@ -87,7 +89,7 @@ __all__ = [
     # the ledger's own checks
     "ledger_problem_rows", "ledger_verify",
     # deposits
-    "deposit_currencies", "deposit_list_for_user", "deposit_options", "deposit_refusal", "deposits_for_client",
+    "DepositFigures", "deposit_currencies", "deposit_figures_for_client", "deposit_list_for_user", "deposit_options", "deposit_refusal", "deposits_for_client",
     "held_release_refusal",
     # withdrawals (Blocker: one reason a withdrawal is refused, as withdrawal_blockers lists them)
     "WITHDRAWAL_OPEN_STATES", "Blocker", "deposited_by_source", "withdrawal_blockers", "withdrawal_methods_for",

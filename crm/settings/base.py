@@ -373,6 +373,9 @@ CELERY_BEAT_SCHEDULE = {
     # officers told; restrictions past their end date closed (compliance.jurisdictions, .restrictions).
     "compliance-jurisdictions-enforce": {"task": "compliance.tasks.jurisdictions_enforce", "schedule": 3600.0},
     "compliance-restrictions-expire": {"task": "compliance.tasks.restrictions_expire", "schedule": 60.0},
+    # Compliance: the clients whose periodic risk review falls due get a review task (compliance.risk).
+    "compliance-risk-reviews-daily": {"task": "compliance.tasks.risk_reviews_raise",
+                                      "schedule": crontab(hour=5, minute=10)},
 }
 # Partner postbacks (ib.postbacks): how long the partner's server has to answer, how many attempts
 # before a delivery is dead, and whether plain http to the loopback address is allowed (DEBUG, tests).

@@ -91,6 +91,10 @@ NO_HISTORY = {
     "compliance.watchlistentry": "an entry as one version listed it; the next version has its own rows and the diff",
     "compliance.screeninghit": "its changes are the officers' decisions, each a ScreeningDecision row and an audit row",
     "compliance.screeningdecision": "append-only: each step an officer took on a hit, never changed",
+    "compliance.riskmodel": "versioned: a change is a new version row, each save audited with before and after",
+    "compliance.riskscore": "append-only history of a client's scores; only the mark that its review was raised "
+                            "is set later, and that is audited",
+    "compliance.trailexport": "one export asked once; its request and its outcome are audited",
     "ib.click": "append-only: one row per visit, written by the public redirect",
     "ib.clientattribution": "dated rows (effective_from / effective_to): re-attribution closes one and opens another",
     "ib.attributionconflict": "a conflict and its resolution; resolving is audited and writes the dated attribution",
