@@ -50,7 +50,7 @@ RISK_CLIENT_EVENTS = (
     "client.created", "kyc.submitted", "kyc.approved", "kyc.rejected", "kyc.expired", "kyc.assessed",
     "wallet.deposit_succeeded", "wallet.deposit_refunded", "wallet.deposit_charged_back",
 )
-RISK_FIELDS = frozenset({"country"})
+RISK_FIELDS = frozenset({"country", "nationality"})
 
 
 @subscribe(*RISK_CLIENT_EVENTS)

@@ -29,7 +29,7 @@ from functools import cached_property
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import Promise
@@ -121,6 +121,17 @@ def _country(inp: RiskInput, params: Mapping[str, Any]) -> FactorResult:
     return FactorResult(f"{country}: {label}", _int(params, status))
 
 
+def _nationality(inp: RiskInput, params: Mapping[str, Any]) -> FactorResult:
+    """The brand's jurisdiction rule for the client's nationality, as for the country of residence."""
+    nationality = inp.client.nationality
+    if not nationality:
+        return FactorResult(gettext("Not recorded"), _int(params, "unknown"))
+    row = jurisdiction_in_effect(brand=inp.client.brand_id, country=nationality)
+    status = row.status if row is not None else "allowed"
+    label = row.get_status_display() if row is not None else gettext("Allowed")
+    return FactorResult(f"{nationality}: {label}", _int(params, status))
+
+
 def _screening(inp: RiskInput, params: Mapping[str, Any]) -> FactorResult:
     kinds = set(ScreeningHit.objects.filter(client_id=inp.client.pk, status=HitStatus.CONFIRMED)
                 .values_list("watchlist__kind", flat=True))
@@ -187,6 +198,8 @@ def _account_age(inp: RiskInput, params: Mapping[str, Any]) -> FactorResult:
 
 for _factor in (
     RiskFactor("country", _("Country risk"), _country, {"sanctioned": 100, "high_risk": 40, "unknown": 10}, order=10),
+    RiskFactor("nationality", _("Nationality risk"), _nationality, {"sanctioned": 60, "high_risk": 25, "unknown": 0},
+               order=15),
     RiskFactor("screening", _("PEP or confirmed screening hit"), _screening, {"pep": 40, "sanctions": 100}, order=20),
     RiskFactor("occupation", _("Occupation"), _answer_factor,
                {"question": "occupation", "points": {}, "undeclared": 0}, order=30),
@@ -460,9 +473,10 @@ def risk_score_enqueue(*, client_id: int, trigger: str) -> None:
 
 
 def risk_rescore_country(*, brand_id: int, country: str, trigger: str) -> int:
-    """Recompute the score of every client of the brand in `country` (a jurisdiction changed); each
-    client in its own transaction."""
-    ids = list(Client.objects.filter(brand_id=brand_id, country=country).values_list("pk", flat=True))
+    """Recompute the score of every client of the brand living in `country` or of its nationality (a
+    jurisdiction changed); each client in its own transaction."""
+    ids = list(Client.objects.filter(Q(country=country) | Q(nationality=country), brand_id=brand_id)
+               .values_list("pk", flat=True))
     for client_id in ids:
         risk_score_compute(client_id=client_id, trigger=trigger)
     return len(ids)

@@ -75,8 +75,9 @@ def _only(world: Any, *keys: str, **params: dict[str, Any]) -> None:
 def test_a_new_client_of_an_ordinary_country_is_low_risk_with_each_factor_listed(world):
     row = score(world)
     assert row.band == "low" and row.score == points(row)["account_age"] + points(row)["source_of_funds"]
-    assert set(points(row)) == {"country", "screening", "occupation", "source_of_funds", "deposits_vs_declared",
-                                "payment_methods", "account_age"}
+    assert set(points(row)) == {"country", "nationality", "screening", "occupation", "source_of_funds",
+                                "deposits_vs_declared", "payment_methods", "account_age"}
+    assert points(row)["nationality"] == 0 and found(row, "nationality") == "Not recorded"
     assert points(row)["country"] == 0 and found(row, "country").startswith("DE")
     assert points(row)["account_age"] == 10  # a new account
     assert points(row)["source_of_funds"] == 10 and found(row, "source_of_funds") == "Not declared"
@@ -88,6 +89,16 @@ def test_a_high_risk_or_sanctioned_country_adds_its_points(world):
     jurisdiction_set(brand=world.brand, country="DE", status="sanctioned", by=world.officer)
     row = score(world)
     assert points(row)["country"] == 100 and row.band == "high"
+
+
+def test_a_nationality_of_a_high_risk_or_sanctioned_country_adds_its_points_and_a_change_rescores(world, deliver):
+    jurisdiction_set(brand=world.brand, country="IR", status="sanctioned", by=world.officer)
+    assert points(score(world))["nationality"] == 0  # living in Germany, no nationality recorded
+    client_update(actor=world.agent, client=world.client, nationality="IR")
+    deliver()
+    latest = RiskScore.objects.filter(client=world.client).order_by("-pk").first()
+    assert latest is not None and points(latest)["nationality"] == 60 and found(latest, "nationality") == "IR: Sanctioned"
+    assert points(latest)["country"] == 0
 
 
 def test_a_confirmed_pep_hit_adds_its_points_and_an_open_one_does_not(world, django_capture_on_commit_callbacks):
