@@ -209,9 +209,11 @@ def restrictions_tab_context(request: AuthedRequest, client: Client) -> dict[str
 def _compliance_tab_context(request: AuthedRequest, client: Client) -> dict[str, Any]:
     """The whole tab: the restrictions and jurisdiction here, the screening hits (each part checks its
     own permission: finance sees the restrictions, not the hits)."""
+    from compliance.cases_views import cases_tab_context
     from compliance.screening_views import screening_tab_context
 
-    return {**restrictions_tab_context(request, client), **screening_tab_context(request, client)}
+    return {**restrictions_tab_context(request, client), **screening_tab_context(request, client),
+            **cases_tab_context(request, client)}
 
 
 def _restriction_summary(event: Any) -> str:
