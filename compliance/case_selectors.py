@@ -105,6 +105,11 @@ def case_queue(*, user: Any, status: str = "unclosed", assignee: str = "", prior
     return qs.order_by("due_at", "pk")
 
 
+def cases_exist() -> bool:
+    """Whether any case was ever opened (the demo seeds one only on a fresh database)."""
+    return Case.objects.exists()
+
+
 def cases_for_client(*, user: Any, client: Client) -> QuerySet[Case]:
     return cases_for_user(user).filter(client=client).order_by("-opened_at", "-pk")
 
@@ -151,11 +156,14 @@ def client_history(*, client: Client, user: Any, limit: int = HISTORY_ROWS) -> H
 def related_clients(*, client: Client, user: Any, limit: int = 20) -> list[dict[str, Any]]:
     """Other clients sharing an instrument, device, IP or address with `client`, within `user`'s
     scope: [{"client", "links": [Link]}], most links first."""
+    from kyc.selectors import clients_sharing_address
     from wallet.selectors import clients_sharing_payout_destinations
 
     links: dict[int, list[Link]] = {}
     found = [Link(client_id=pk, via="instrument", value=masked)
              for pk, masked in clients_sharing_payout_destinations(client=client, limit=limit)]
+    found += [Link(client_id=pk, via="address", value=where)
+              for pk, where in clients_sharing_address(client=client, limit=limit)]
     for source in RELATED_SOURCES:
         found += source(client=client, limit=limit)
     for link in found:

@@ -188,6 +188,7 @@ from compliance.case_selectors import (  # noqa: E402
     LoginRow,
     case_get_for_user,
     case_queue,
+    cases_exist,
     cases_for_client,
     cases_for_user,
     client_history,
@@ -195,5 +196,5 @@ from compliance.case_selectors import (  # noqa: E402
     register_related_source,
 )
 
-__all__ += ["Link", "LoginRow", "case_get_for_user", "case_queue", "cases_for_client", "cases_for_user",
+__all__ += ["Link", "LoginRow", "case_get_for_user", "case_queue", "cases_exist", "cases_for_client", "cases_for_user",
             "client_history", "register_login_source", "register_related_source"]

@@ -10,9 +10,15 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from compliance.models import Case, CaseItemKind, CasePriority, HitStatus, ListKind, ScreeningHit
-from compliance.screening import high_score
-from compliance.services import screening_hit_approve, screening_hit_decide
+from compliance.selectors import cases_exist, screening_queue
+from compliance.services import (
+    case_item_attach,
+    case_narrative_set,
+    case_note_add,
+    case_review_start,
+    screening_hit_approve,
+    screening_hit_decide,
+)
 from crm.models import Brand, User
 from demo.compliance import SECOND_OFFICER
 
@@ -22,27 +28,25 @@ NARRATIVE = ("The client registered with a name and date of birth matching a san
 
 def compliance_seed_demo_cases(*, brand: Brand, officer: User | None) -> dict[str, int]:
     """One case in review for the second officer; nothing when a case already exists."""
-    from compliance.cases import case_item_attach, case_narrative_set, case_note_add, case_review_start
-
-    if Case.objects.exists():
+    if cases_exist():
         return {}
     karim = User.objects.filter(email__iexact=SECOND_OFFICER[1]).first()
-    hit = (ScreeningHit.objects.filter(client__brand=brand, status=HitStatus.OPEN).select_related("watchlist", "client")
-           .order_by("-score", "pk").first())
-    if karim is None or officer is None or hit is None or officer.pk == karim.pk:
+    if karim is None or officer is None or officer.pk == karim.pk:
+        return {}
+    hit = screening_queue(user=officer, status="open").filter(client__brand=brand).first()
+    if hit is None:
         return {}
     with transaction.atomic():
         hit = screening_hit_decide(hit=hit, actor=officer, action="confirm",
                                    reason="Name, date of birth and country agree with the entry")
-        if hit.score >= high_score():
+        if hit.status == "pending":  # at or above the high score: the second officer approves
             hit = screening_hit_approve(hit=hit, actor=karim)
         # What compliance.handlers.case_for_confirmed_hit does when the worker delivers the event (the
         # delivery later finds the item attached and changes nothing).
-        item = case_item_attach(client=hit.client_id, kind=CaseItemKind.SCREENING_HIT, ref_id=str(hit.code),
+        item = case_item_attach(client=hit.client_id, kind="screening_hit", ref_id=str(hit.code),
                                 summary=f"{hit.watchlist.name} {hit.ent_num}: {hit.matched_name}",
                                 score=round(float(hit.score) * 100),
-                                priority=CasePriority.CRITICAL if hit.watchlist.kind == ListKind.SANCTIONS
-                                else CasePriority.HIGH)
+                                priority="critical" if hit.watchlist.kind == "sanctions" else "high")
         case = case_review_start(case=item.case, actor=karim)
         case_note_add(case=case, actor=karim, body="Asked the client for proof of address and source of funds.")
         case_narrative_set(case=case, actor=karim, narrative=NARRATIVE)
