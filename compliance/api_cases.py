@@ -39,7 +39,7 @@ def _officer(request: HttpRequest, perm: str) -> User:
     return caller.user
 
 
-class ItemOut(Schema):
+class CaseItemOut(Schema):
     kind: str = Field(..., description="aml_alert or screening_hit")
     ref_id: str = Field(..., description="The alert's id or the hit's code")
     summary: str
@@ -47,7 +47,7 @@ class ItemOut(Schema):
     added_at: dt.datetime
 
 
-class StepOut(Schema):
+class CaseStepOut(Schema):
     action: str
     from_status: str
     to_status: str
@@ -56,7 +56,7 @@ class StepOut(Schema):
     at: dt.datetime
 
 
-class NoteOut(Schema):
+class CaseNoteOut(Schema):
     author: UUID
     body: str
     at: dt.datetime
@@ -82,9 +82,9 @@ class CaseOut(Schema):
     sar_drafted_at: dt.datetime | None
     sar_filed_on: dt.date | None
     sar_reference: str
-    items: list[ItemOut]
-    steps: list[StepOut]
-    notes: list[NoteOut]
+    items: list[CaseItemOut]
+    steps: list[CaseStepOut]
+    notes: list[CaseNoteOut]
 
 
 class CasePage(Schema):
@@ -92,37 +92,37 @@ class CasePage(Schema):
     next_cursor: str | None
 
 
-class CaseFilters(Schema):
+class CaseQueueFilters(Schema):
     status: Literal["unclosed", "open", "in_review", "pending_approval", "closed", "all"] = "unclosed"
     assignee: str = Field("", description="me, none, or a staff code")
     priority: Literal["", "critical", "high", "normal", "low"] = ""
     overdue: bool = False
 
 
-class AssignIn(Schema):
+class CaseAssignIn(Schema):
     assignee: UUID | None = Field(None, description="The officer's code; null: back to the queue")
 
 
-class NarrativeIn(Schema):
+class CaseNarrativeIn(Schema):
     narrative: Text10k
 
 
-class DecideIn(Schema):
+class CaseDecideIn(Schema):
     decision: Literal["no_action", "restrict", "report"]
     reason: Text10k
     restrict: list[Text80] | None = Field(None, description="For restrict: no_deposit, no_withdrawal, no_trading, "
                                                             "no_login (default the first three)")
 
 
-class ReasonIn(Schema):
+class CaseReasonIn(Schema):
     reason: Text10k
 
 
-class NoteIn(Schema):
+class CaseNoteIn(Schema):
     body: Text10k
 
 
-class FilingIn(Schema):
+class CaseFilingIn(Schema):
     filed_on: dt.date
     reference: Text80
 
@@ -157,7 +157,7 @@ def _fresh(user: User, case: Case) -> dict[str, Any]:
 
 
 @router.get("/compliance/cases", response=CasePage, url_name="api_compliance_cases", summary="The case queue")
-def case_list(request: HttpRequest, filters: Query[CaseFilters], page: Query[PageIn]) -> dict[str, Any]:
+def case_list(request: HttpRequest, filters: Query[CaseQueueFilters], page: Query[PageIn]) -> dict[str, Any]:
     """Cases of the clients within your reach, the earliest due first; by default those not closed."""
     user = _officer(request, VIEW_PERMISSION)
     qs = selectors.case_queue(user=user, status="" if filters.status == "all" else filters.status,
@@ -180,7 +180,7 @@ def case_review(request: HttpRequest, code: UUID) -> dict[str, Any]:
 
 @router.post("/compliance/cases/{uuid:code}/assignment", response=CaseOut, url_name="api_compliance_case_assign",
              summary="Give the case to an officer")
-def case_assign(request: HttpRequest, code: UUID, payload: AssignIn) -> dict[str, Any]:
+def case_assign(request: HttpRequest, code: UUID, payload: CaseAssignIn) -> dict[str, Any]:
     user = _officer(request, WORK_PERMISSION)
     case = _case(user, code)
     assignee = None
@@ -193,14 +193,14 @@ def case_assign(request: HttpRequest, code: UUID, payload: AssignIn) -> dict[str
 
 @router.post("/compliance/cases/{uuid:code}/narrative", response=CaseOut, url_name="api_compliance_case_narrative",
              summary="Set the officer's narrative")
-def case_narrative(request: HttpRequest, code: UUID, payload: NarrativeIn) -> dict[str, Any]:
+def case_narrative(request: HttpRequest, code: UUID, payload: CaseNarrativeIn) -> dict[str, Any]:
     user = _officer(request, WORK_PERMISSION)
     return _fresh(user, services.case_narrative_set(case=_case(user, code), actor=user, narrative=payload.narrative))
 
 
 @router.post("/compliance/cases/{uuid:code}/decision", response=CaseOut, url_name="api_compliance_case_decide",
              summary="Decide a case in review")
-def case_decide(request: HttpRequest, code: UUID, payload: DecideIn) -> dict[str, Any]:
+def case_decide(request: HttpRequest, code: UUID, payload: CaseDecideIn) -> dict[str, Any]:
     """No action or restrict close the case; report waits for a second officer (409 on a case not in
     review)."""
     user = _officer(request, WORK_PERMISSION)
@@ -218,21 +218,21 @@ def case_approve(request: HttpRequest, code: UUID) -> dict[str, Any]:
 
 @router.post("/compliance/cases/{uuid:code}/send-back", response=CaseOut, url_name="api_compliance_case_send_back",
              summary="Send the proposed decision back to review (a second officer)")
-def case_send_back(request: HttpRequest, code: UUID, payload: ReasonIn) -> dict[str, Any]:
+def case_send_back(request: HttpRequest, code: UUID, payload: CaseReasonIn) -> dict[str, Any]:
     user = _officer(request, WORK_PERMISSION)
     return _fresh(user, services.case_send_back(case=_case(user, code), actor=user, reason=payload.reason))
 
 
 @router.post("/compliance/cases/{uuid:code}/reopen", response=CaseOut, url_name="api_compliance_case_reopen",
              summary="Reopen a closed case")
-def case_reopen(request: HttpRequest, code: UUID, payload: ReasonIn) -> dict[str, Any]:
+def case_reopen(request: HttpRequest, code: UUID, payload: CaseReasonIn) -> dict[str, Any]:
     user = _officer(request, WORK_PERMISSION)
     return _fresh(user, services.case_reopen(case=_case(user, code), actor=user, reason=payload.reason))
 
 
 @router.post("/compliance/cases/{uuid:code}/notes", response=CaseOut, url_name="api_compliance_case_note",
              summary="Add a note")
-def case_note(request: HttpRequest, code: UUID, payload: NoteIn) -> dict[str, Any]:
+def case_note(request: HttpRequest, code: UUID, payload: CaseNoteIn) -> dict[str, Any]:
     user = _officer(request, WORK_PERMISSION)
     case = _case(user, code)
     services.case_note_add(case=case, actor=user, body=payload.body)
@@ -241,7 +241,7 @@ def case_note(request: HttpRequest, code: UUID, payload: NoteIn) -> dict[str, An
 
 @router.post("/compliance/cases/{uuid:code}/filing", response=CaseOut, url_name="api_compliance_case_filing",
              summary="Record the report's filing with the regulator")
-def case_filing(request: HttpRequest, code: UUID, payload: FilingIn) -> dict[str, Any]:
+def case_filing(request: HttpRequest, code: UUID, payload: CaseFilingIn) -> dict[str, Any]:
     user = _officer(request, WORK_PERMISSION)
     return _fresh(user, services.case_sar_filing_record(case=_case(user, code), actor=user, filed_on=payload.filed_on,
                                                         reference=payload.reference))
