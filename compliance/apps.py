@@ -26,6 +26,9 @@ class ComplianceConfig(AppConfig):
         # Each part contributes under its own name: one "compliance" contribution would replace the
         # other's permissions. The client's Compliance tab (ui_contributions) holds both parts' sections.
         contribute("compliance.screening", permissions=_screening_permissions(), navigation=_screening_navigation())
+        contribute("compliance.cases", permissions=_case_permissions(), navigation=[
+            NavItem("compliance_cases", _("Cases"), "compliance_case_queue", "inbox",
+                    permission="compliance.view_case", order=291)])
         contribute(
             "compliance.restrictions", permissions=_role_permissions(),
             navigation=[NavItem("compliance_jurisdictions", _("Jurisdictions"), "compliance_jurisdictions", "shield",
@@ -54,6 +57,15 @@ def _screening_permissions() -> dict[str, list[str]]:
 
     officer = ["compliance.view_screeninghit", "compliance.change_screeninghit", "compliance.view_watchlist",
                "compliance.view_watchlistversion", "compliance.add_watchlistversion"]
+    return {RoleCode.ADMIN: officer, RoleCode.COMPLIANCE: officer}
+
+
+def _case_permissions() -> dict[str, list[str]]:
+    """Compliance officers and administrators work cases; nobody else sees anything of one (tipping
+    off: not the sales floor, not finance, not the client)."""
+    from crm.models import RoleCode
+
+    officer = ["compliance.view_case", "compliance.change_case"]
     return {RoleCode.ADMIN: officer, RoleCode.COMPLIANCE: officer}
 
 

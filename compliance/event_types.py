@@ -101,3 +101,32 @@ declare("compliance.risk_changed", payload=RiskChanged,
                     "finding); a client who becomes high risk gets an enhanced due diligence task.")
 declare("compliance.trail_exported", payload=TrailExported,
         description="An officer built the compliance trail export of a brand or a client over a period.")
+
+
+class AlertRaised(TypedDict):
+    alert_id: int
+    rule: str
+    rule_version: int
+    score: int
+
+
+declare("compliance.alert_raised", payload=AlertRaised,
+        description="An AML rule fired on a client's activity: the alert names its rule and version and a score, "
+                    "and joins the client's open compliance case.")
+
+
+class CaseChanged(TypedDict):
+    case: CodeText
+    client: CodeText
+    status: str  # open, in_review, pending_approval, closed
+    decision: str  # empty until closed: no_action, restrict, report
+    by: UserRef | None
+
+
+# Case events name the client in their data only (not on the client's timeline: tipping off).
+declare("compliance.case_opened", payload=CaseChanged,
+        description="A compliance case was opened for a client (an AML alert or a confirmed screening hit).")
+declare("compliance.case_closed", payload=CaseChanged,
+        description="A compliance case was closed with its decision (no action, restrict or report).")
+declare("compliance.case_reopened", payload=CaseChanged,
+        description="A closed compliance case was reopened by an officer, with the reason.")

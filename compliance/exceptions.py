@@ -34,3 +34,11 @@ class JurisdictionFileRefused(DomainError):
     def __init__(self, message: str, *, line: int | None = None, field: str = "") -> None:
         super().__init__(message, fields={"file": [message]})
         self.line, self.field = line, field
+
+
+class CaseRefused(DomainError):
+    """A move of a compliance case that its state does not allow (a decision on a case not in review,
+    the same officer approving their own proposal, a reopening too late or beside another open case)."""
+
+    default_code = "case_refused"
+    status_code = 409

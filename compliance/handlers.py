@@ -30,6 +30,8 @@ def screen_on_details_change(event: Event) -> None:
     fields = set((event.data or {}).get("fields") or ())
     if event.client_id is not None and fields & SCREENED_FIELDS:
         client_screen_enqueue(client_id=event.client_id, trigger=ScreeningTrigger.DETAILS_CHANGED)
+
+
 @subscribe("trading.account_opened")
 def read_only_while_restricted(event: Event) -> None:
     from compliance.models import RestrictionKind
@@ -97,3 +99,37 @@ def risk_on_jurisdiction_changed(event: Event) -> None:
         risk_rescore_country.delay(brand_id, country, event.name)
 
     transaction.on_commit(enqueue)
+
+
+@subscribe("compliance.alert_raised")
+def case_for_alert(event: Event) -> None:
+    """An AML alert joins the client's open case (or opens one), as a generic item: the alert's id,
+    its rule and version, its score; cases do not know the alert's model."""
+    from compliance.cases import case_item_attach
+    from compliance.models import CaseItemKind
+
+    data = event.data or {}
+    if event.client_id is None or data.get("alert_id") is None:
+        return
+    score = data.get("score")
+    case_item_attach(client=event.client_id, kind=CaseItemKind.AML_ALERT, ref_id=data["alert_id"],
+                     summary=f"{data.get('rule', '')} v{data.get('rule_version', '')}",
+                     score=int(score) if score is not None else None)
+
+
+@subscribe("compliance.hit_confirmed")
+def case_for_confirmed_hit(event: Event) -> None:
+    """A confirmed screening hit joins the client's open case (or opens one): a sanctions hit as
+    critical, a PEP as high."""
+    from compliance.cases import case_item_attach
+    from compliance.models import CaseItemKind, CasePriority, ListKind, ScreeningHit
+
+    code = (event.data or {}).get("hit")
+    hit = ScreeningHit.objects.select_related("watchlist").filter(code=code).first() if code else None
+    if hit is None:
+        return
+    sanctions = hit.watchlist.kind == ListKind.SANCTIONS
+    case_item_attach(client=hit.client_id, kind=CaseItemKind.SCREENING_HIT, ref_id=str(hit.code),
+                     summary=f"{hit.watchlist.name} {hit.ent_num}: {hit.matched_name}",
+                     score=round(float(hit.score) * 100),
+                     priority=CasePriority.CRITICAL if sanctions else CasePriority.HIGH)

@@ -424,3 +424,183 @@ class TrailExport(models.Model):
     @property
     def last_day(self) -> dt.date:
         return (self.end - dt.timedelta(days=1)).date()
+
+
+# --- cases: alerts and confirmed screening hits grouped per client, worked by the officers ------------
+
+
+class CaseStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    IN_REVIEW = "in_review", _("In review")
+    PENDING_APPROVAL = "pending_approval", _("Waiting for a second officer")
+    CLOSED = "closed", _("Closed")
+
+
+class CasePriority(models.TextChoices):
+    CRITICAL = "critical", _("Critical")
+    HIGH = "high", _("High")
+    NORMAL = "normal", _("Normal")
+    LOW = "low", _("Low")
+
+
+class CaseDecision(models.TextChoices):
+    NO_ACTION = "no_action", _("Close with no action")
+    RESTRICT = "restrict", _("Close and restrict the client")
+    REPORT = "report", _("Report to the regulator")
+
+
+# Decisions that only take effect once a second, different officer approves them (four-eyes).
+SECOND_OFFICER_DECISIONS = (CaseDecision.REPORT,)
+UNCLOSED_CASE_STATUSES = (CaseStatus.OPEN, CaseStatus.IN_REVIEW, CaseStatus.PENDING_APPROVAL)
+
+
+class Case(models.Model):
+    """A client's compliance case: the alerts and confirmed screening hits about the client, worked by
+    an officer to a decision. At most one case per client is not closed (a partial unique index);
+    what arrives for a client whose case is closed opens a new one. The status moves only through
+    compliance.cases (each move a CaseStep row and an audit row). Nothing of a case is shown to the
+    client or the sales floor (tipping off): its events name the client in their data only."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    client = models.ForeignKey("crm.Client", on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=20, choices=CaseStatus.choices, default=CaseStatus.OPEN)
+    priority = models.CharField(max_length=10, choices=CasePriority.choices, default=CasePriority.NORMAL)
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                 related_name="+")
+    opened_at = models.DateTimeField()
+    due_at = models.DateTimeField(help_text=_("The SLA: by when a decision is due, from the priority"))
+    # The officer's account of the facts, for the report and the record.
+    narrative = models.TextField(blank=True)
+    # The first officer's decision while a second officer's approval is needed.
+    proposed_decision = models.CharField(max_length=12, choices=CaseDecision.choices, blank=True)
+    proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                    related_name="+")
+    proposed_reason = models.TextField(blank=True)
+    decision = models.CharField(max_length=12, choices=CaseDecision.choices, blank=True)
+    decision_reason = models.TextField(blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+")
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                    related_name="+")
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # The suspicious-activity report: drafted here, filed by the officer in the regulator's own system.
+    sar_drafted_at = models.DateTimeField(null=True, blank=True)
+    sar_filed_on = models.DateField(null=True, blank=True)
+    sar_reference = models.CharField(max_length=100, blank=True)
+    history = HistoricalRecords(get_user=history_user)
+
+    class Meta:
+        ordering: ClassVar = ["due_at", "pk"]
+        constraints: ClassVar = [
+            # One case a client at a time: alerts and hits arriving together attach to the same case.
+            models.UniqueConstraint(fields=["client"], condition=~models.Q(status="closed"),
+                                    name="compliance_case_one_open_per_client"),
+            models.CheckConstraint(condition=models.Q(status__in=["open", "in_review", "pending_approval", "closed"]),
+                                   name="compliance_case_status_valid"),
+            # Four-eyes: the approving officer is never the one who proposed the decision.
+            models.CheckConstraint(condition=models.Q(approved_by__isnull=True)
+                                   | ~models.Q(approved_by=models.F("proposed_by")),
+                                   name="compliance_case_second_officer_differs"),
+            # A closed case carries its decision; an unclosed one none.
+            models.CheckConstraint(condition=(models.Q(status="closed") & ~models.Q(decision="")
+                                              & models.Q(closed_at__isnull=False))
+                                   | (~models.Q(status="closed") & models.Q(decision="")),
+                                   name="compliance_case_closed_has_decision"),
+        ]
+        indexes: ClassVar = [
+            # The queue: unclosed cases by due date.
+            models.Index(fields=["due_at"], condition=~models.Q(status="closed"), name="compliance_case_queue_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"case {self.code}: client {self.client_id}"
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status == CaseStatus.CLOSED
+
+    def overdue_at(self, when: dt.datetime) -> bool:
+        return not self.is_closed and when > self.due_at
+
+
+class CaseItemKind(models.TextChoices):
+    AML_ALERT = "aml_alert", _("AML alert")
+    SCREENING_HIT = "screening_hit", _("Confirmed screening hit")
+
+
+class CaseItem(models.Model):
+    """What a case is about: an alert or a confirmed screening hit, by kind and the id it has in its
+    own table (a generic reference, so that cases need not know the alert's model)."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="items")
+    kind = models.CharField(max_length=20, choices=CaseItemKind.choices)
+    ref_id = models.CharField(max_length=64)
+    summary = models.TextField()
+    score = models.IntegerField(null=True, blank=True)
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering: ClassVar = ["added_at", "pk"]
+        constraints: ClassVar = [
+            # An alert or hit belongs to one case, once: an event delivered twice attaches it once.
+            models.UniqueConstraint(fields=["kind", "ref_id"], name="compliance_case_item_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.ref_id}"
+
+
+class CaseStep(models.Model):
+    """Each move of a case, in order (opened, review started, decision proposed, approved, sent back,
+    closed, reopened, assigned): who, when, from which status to which, and why. Never changed."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="steps")
+    action = models.CharField(max_length=20)
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                              related_name="+")
+    reason = models.TextField(blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering: ClassVar = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.action}: {self.from_status} -> {self.to_status}"
+
+
+class CaseNote(models.Model):
+    """An officer's note on a case; notes are added, never edited."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField()
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering: ClassVar = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"note {self.pk} on case {self.case_id}"
+
+
+class CaseAttachment(models.Model):
+    """A file added to a case (PNG, JPEG or PDF, checked by content), stored privately as KYC
+    documents are (compliance.case_storage), named by a random name, never by the one given."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="attachments")
+    filename = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=40)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    storage_name = models.CharField(max_length=80, unique=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering: ClassVar = ["uploaded_at", "pk"]
+
+    def __str__(self) -> str:
+        return self.filename

@@ -180,3 +180,21 @@ __all__ = [
     "restriction_in_force", "restrictions_for_client", "restrictions_open", "screener_for_lists",
     "watchlist_current_versions",
 ]
+
+
+# The case selectors (compliance.case_selectors) read screening hits from here: imported last.
+from compliance.case_selectors import (  # noqa: E402
+    Link,
+    LoginRow,
+    case_get_for_user,
+    case_queue,
+    cases_exist,
+    cases_for_client,
+    cases_for_user,
+    client_history,
+    register_login_source,
+    register_related_source,
+)
+
+__all__ += ["Link", "LoginRow", "case_get_for_user", "case_queue", "cases_exist", "cases_for_client", "cases_for_user",
+            "client_history", "register_login_source", "register_related_source"]

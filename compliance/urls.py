@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from compliance import screening_views, views_risk
+from compliance import cases_views, screening_views, views_risk
 from compliance import views_restrictions as restrictions
 
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -16,6 +16,13 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("compliance/lists/", screening_views.watchlist_versions, name="compliance_watchlist_versions"),
     path("compliance/lists/<int:watchlist_id>/versions/<int:number>/", screening_views.watchlist_version,
          name="compliance_watchlist_version"),
+    # Cases (issue 35, items 3 and 4): the queue, a case with the client's history, its operations.
+    path("compliance/cases/", cases_views.case_queue, name="compliance_case_queue"),
+    path("compliance/cases/<uuid:code>/", cases_views.case_detail, name="compliance_case_detail"),
+    path("compliance/cases/<uuid:code>/report.pdf", cases_views.case_sar, name="compliance_case_sar"),
+    path("compliance/cases/<uuid:code>/files/<uuid:file_code>/", cases_views.case_attachment,
+         name="compliance_case_attachment"),
+    path("compliance/cases/<uuid:code>/<slug:action>/", cases_views.case_action, name="compliance_case_action"),
     # Jurisdictions and restrictions (issue 34, items 5 and 6).
     path("compliance/jurisdictions/", restrictions.jurisdictions, name="compliance_jurisdictions"),
     path("compliance/jurisdictions/<slug:brand_code>/set/", restrictions.jurisdiction_save,

@@ -272,3 +272,26 @@ APPROVALS_VIEW = PublishedView(
 )
 
 PUBLISHED_VIEWS = (APPROVALS_VIEW,)
+
+
+def clients_sharing_address(*, client: Client, limit: int = 20) -> list[tuple[int, str]]:
+    """Other clients whose address of residence is this client's: the first line, postcode and
+    country, compared without case, spaces or punctuation. [(client id, "postcode, country")], in one
+    query (a compliance case shows them as related clients). Nothing for a client with no address."""
+    from django.db.models import Value
+    from django.db.models.functions import Lower, Replace
+
+    def squeezed(field: str) -> Any:
+        # Lower-case, then drop spaces, commas, dots and hyphens: "1 High St." == "1 high st"
+        expression: Any = Lower(field)
+        for mark in (" ", ",", ".", "-"):
+            expression = Replace(expression, Value(mark), Value(""))
+        return expression
+
+    qs = KycProfile.objects.annotate(line_key=squeezed("address_line1"), postcode_key=squeezed("postcode"))
+    own = qs.filter(client=client).exclude(address_line1="").exclude(postcode="").first()
+    if own is None:
+        return []
+    rows = (qs.filter(line_key=own.line_key, postcode_key=own.postcode_key, country=own.country)
+            .exclude(client=client).values_list("client_id", "postcode", "country").order_by("client_id")[:limit])
+    return [(client_id, f"{postcode}, {country}") for client_id, postcode, country in rows]

@@ -17,8 +17,27 @@ class PortalConfig(AppConfig):
         from crm.timeline import TimelineKind
         from portal import handlers  # noqa: F401  (subscribes to kyc.approved)
 
+        _lend_to_compliance_cases()
         contribute("portal", timeline=[TimelineKind("portal.registered", _("Registered in the trader's room"), "plus",
                                                     _registered_summary)])
+
+
+def _lend_to_compliance_cases() -> None:
+    """A compliance case shows the client's sign-ins and the clients sharing an IP or a browser: the
+    trader's room is above compliance, so it lends them through compliance's hook points."""
+    from compliance.selectors import Link, LoginRow, register_login_source, register_related_source
+    from portal.selectors import clients_sharing_network, sign_ins_for_client
+
+    def logins(*, client: Any, limit: int) -> list[LoginRow]:
+        return [LoginRow(at=s.signed_in_at, ip=s.ip or "", device=s.user_agent)
+                for s in sign_ins_for_client(client=client, limit=limit)]
+
+    def related(*, client: Any, limit: int) -> list[Link]:
+        return [Link(client_id=pk, via=via, value=value)
+                for pk, via, value in clients_sharing_network(client=client, limit=limit)]
+
+    register_login_source(logins)
+    register_related_source(related)
 
 
 def _registered_summary(event: Any) -> str:

@@ -265,3 +265,29 @@ def notifications_for(*, client: Client, limit: int = 100) -> list[Any]:
     from portal.models import Notification
 
     return list(Notification.objects.filter(client=client)[:limit])
+
+
+def sign_ins_for_client(*, client: Client, limit: int = 50) -> list[Any]:
+    """The client's trader's-room sessions (each a sign-in: when, from which IP, with which
+    browser), newest first, for a compliance case. Sessions ended are gone (PortalSession)."""
+    from portal.models import PortalSession
+
+    return list(PortalSession.objects.filter(login__client=client).order_by("-signed_in_at", "-id")[:limit])
+
+
+def clients_sharing_network(*, client: Client, limit: int = 20) -> list[tuple[int, str, str]]:
+    """Other clients who signed in from an IP address or with a browser (user agent) this client
+    used too: [(client id, "ip" or "device", the value)], in one query per kind."""
+    from portal.models import PortalSession
+
+    own = PortalSession.objects.filter(login__client=client)
+    out: list[tuple[int, str, str]] = []
+    for via, column in (("ip", "ip"), ("device", "user_agent")):
+        values = own.exclude(**{f"{column}__isnull": True})
+        if column == "user_agent":
+            values = values.exclude(user_agent="")
+        values = values.values(column)
+        rows = (PortalSession.objects.filter(**{f"{column}__in": values}).exclude(login__client=client)
+                .values_list("login__client_id", column).distinct().order_by("login__client_id")[:limit])
+        out += [(client_id, via, str(value)) for client_id, value in rows]
+    return out

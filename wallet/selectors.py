@@ -73,6 +73,7 @@ from wallet.statements import Statement, kind_label, statement_build, statement_
 from wallet.transfers import transfer_accounts_for, transfer_available, transfers_for_client
 from wallet.withdrawals import (
     Blocker,
+    clients_sharing_payout_destinations,
     deposited_by_source,
     withdrawal_blockers,
     withdrawal_methods_for,
@@ -94,6 +95,7 @@ __all__ = [
     # withdrawals (Blocker: one reason a withdrawal is refused, as withdrawal_blockers lists them)
     "WITHDRAWAL_OPEN_STATES", "Blocker", "deposited_by_source", "withdrawal_blockers", "withdrawal_methods_for",
     "withdrawal_policy_for", "withdrawal_queue_for_user", "withdrawals_for_client",
+    "clients_sharing_payout_destinations",
     # transfers
     "TRANSFER_OPEN_STATES", "transfer_accounts_for", "transfer_available", "transfers_for_client",
     # payment providers and their methods

@@ -652,3 +652,13 @@ def withdrawal_webhook(provider: PaymentProvider, message: Any, delivery: Any) -
                    reason=str(message.raw.get("data", {}).get("failure_reason", "")) if message.raw else "",
                    batch_id=message.batch_id)
     return True
+
+
+def clients_sharing_payout_destinations(*, client: Client, limit: int = 20) -> list[tuple[int, str]]:
+    """Other clients who were paid out (or asked to be) to a destination this client used too: a
+    card token or an account number, compared as the provider gets it. [(client id, the destination
+    masked)], one row per pair, in one query (a compliance case shows them as related clients)."""
+    own = Withdrawal.objects.filter(client=client).exclude(destination={}).values("destination")
+    rows = (Withdrawal.objects.filter(destination__in=own).exclude(client=client)
+            .values_list("client_id", "destination_masked").distinct().order_by("client_id", "destination_masked"))
+    return list(rows[:limit])

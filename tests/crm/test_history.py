@@ -95,6 +95,10 @@ NO_HISTORY = {
     "compliance.riskscore": "append-only history of a client's scores; only the mark that its review was raised "
                             "is set later, and that is audited",
     "compliance.trailexport": "one export asked once; its request and its outcome are audited",
+    "compliance.caseitem": "an alert or hit attached to a case once; never changed (the case's audit rows say when)",
+    "compliance.casestep": "append-only: each move of a case, with who, when and why",
+    "compliance.casenote": "notes are added, never edited",
+    "compliance.caseattachment": "a stored file is never changed; its addition is audited with its hash",
     "ib.click": "append-only: one row per visit, written by the public redirect",
     "ib.clientattribution": "dated rows (effective_from / effective_to): re-attribution closes one and opens another",
     "ib.attributionconflict": "a conflict and its resolution; resolving is audited and writes the dated attribution",

@@ -39,7 +39,7 @@ SEGMENT_MODEL = {
     "policies": "other", "questionnaires": "other", "versions": "other", "deposits": "other", "withdrawals": "other",
     "runs": "other", "payouts": "other", "banners": "other", "disputes": "other", "plans": "other",
     "applications": "other", "hits": "other", "restrictions": "other", "webhooks": "other", "subscribers": "other",
-    "deliveries": "other", "challenges": "other",
+    "deliveries": "other", "challenges": "other", "cases": "other", "files": "other",
 }
 # Pages the matrix does not post to, each with why.
 SKIPPED = {
@@ -248,3 +248,35 @@ def test_an_agent_still_gives_tasks_to_colleagues_of_their_brand(world, login_ve
                          content_type="application/json")
     assert response.status_code == 201
     assert Task.objects.get(title="Cover me").assignee == world.stranger_here
+
+
+# --- tipping off: nothing of a compliance case reaches anyone who does not work cases ---------------------
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_nothing_of_a_compliance_case_reaches_a_role_that_does_not_work_cases(world, role, login_verified):
+    from django.urls import reverse
+
+    from compliance.cases import case_item_attach, case_narrative_set
+
+    officer = make_user(role_code=RoleCode.COMPLIANCE, brand=world.home)
+    case = case_item_attach(client=world.mine, kind="aml_alert", ref_id=991, summary="Structuring rule v3",
+                            score=80).case
+    case_narrative_set(case=case, actor=officer, narrative="Nine deposits under the threshold")
+    http = _session(world.staff[role], login_verified)
+    pages = [reverse("compliance_case_queue"), reverse("compliance_case_detail", args=[case.code]),
+             reverse("compliance_case_sar", args=[case.code]), "/api/v1/compliance/cases",
+             f"/api/v1/compliance/cases/{case.code}"]
+    answers = {path: http.get(path) for path in pages}
+    profile = http.get(reverse("client_detail", args=[world.mine.code]) + "?tab=compliance").content.decode()
+    timeline = http.get(reverse("client_detail", args=[world.mine.code])).content.decode()
+    if role == RoleCode.COMPLIANCE:
+        assert all(r.status_code == 200 for r in answers.values()), {p: r.status_code for p, r in answers.items()}
+        return
+    assert all(r.status_code in {403, 404} for r in answers.values()), {p: r.status_code for p, r in answers.items()}
+    for page in (profile, timeline):
+        assert "Structuring rule v3" not in page and "Nine deposits" not in page and str(case.code) not in page
+    post = http.post(reverse("compliance_case_action", args=[case.code, "review"]))
+    assert post.status_code in {403, 404}
+    case.refresh_from_db()
+    assert case.status == "open"

@@ -1,0 +1,397 @@
+"""Compliance cases: the AML alerts and confirmed screening hits about a client, grouped into one case
+per client and worked by the officers to a decision.
+
+A case is opened by the first item that arrives for a client without an unclosed case (an alert,
+through the event "compliance.alert_raised"; a confirmed hit, through "compliance.hit_confirmed": see
+compliance.handlers); later items join it. Its SLA is the due date its priority gives
+(COMPLIANCE_CASE_SLA_HOURS), moved earlier when a more urgent item joins.
+
+The state machine, each move a CaseStep row, an audit row and (for opening, closing and reopening)
+an event that names the client in its data only (tipping off):
+
+    open --review--> in_review --decide (no action, restrict)--> closed
+                     in_review --decide (report)--> pending_approval --approve (another officer)--> closed
+                                                    pending_approval --send back (another officer)--> in_review
+    closed --reopen (within COMPLIANCE_CASE_REOPEN_DAYS, no other unclosed case)--> in_review
+
+Anything else is refused with CaseRefused and nothing is written. Closing with a report needs a
+second officer (four-eyes, also a database constraint). The suspicious-activity report is drafted
+as a PDF from the case (its items, the linked transactions, the officer's narrative); the officer
+files it in the regulator's own system and records the filing date and reference here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from compliance import case_storage
+from compliance.exceptions import CaseRefused
+from compliance.models import (
+    SECOND_OFFICER_DECISIONS,
+    UNCLOSED_CASE_STATUSES,
+    Case,
+    CaseAttachment,
+    CaseDecision,
+    CaseItem,
+    CaseItemKind,
+    CaseNote,
+    CasePriority,
+    CaseStatus,
+    CaseStep,
+    RestrictionKind,
+)
+from compliance.restrictions import impose_restriction
+from crm.audit import audit_record
+from crm.events import emit
+from crm.exceptions import NotAllowed, ValidationFailed
+from crm.lib.payloads import user_ref
+from crm.models import Client
+from crm.permissions import user_can
+
+if TYPE_CHECKING:
+    from crm.models import User
+
+VIEW_PERMISSION = "compliance.view_case"
+WORK_PERMISSION = "compliance.change_case"
+TEXT_MAX = 10_000
+REFERENCE_MAX = 100
+
+# Hours from opening to the decision due, by priority (settings.COMPLIANCE_CASE_SLA_HOURS overrides).
+DEFAULT_SLA_HOURS = {CasePriority.CRITICAL: 24, CasePriority.HIGH: 72, CasePriority.NORMAL: 168,
+                     CasePriority.LOW: 336}
+PRIORITY_RANK = {CasePriority.LOW: 0, CasePriority.NORMAL: 1, CasePriority.HIGH: 2, CasePriority.CRITICAL: 3}
+DEFAULT_REOPEN_DAYS = 90
+DEFAULT_RESTRICT_KINDS = (RestrictionKind.DEPOSIT, RestrictionKind.WITHDRAWAL, RestrictionKind.TRADING)
+
+
+def sla_hours() -> dict[str, int]:
+    return {**DEFAULT_SLA_HOURS, **(getattr(settings, "COMPLIANCE_CASE_SLA_HOURS", None) or {})}
+
+
+def reopen_days() -> int:
+    return int(getattr(settings, "COMPLIANCE_CASE_REOPEN_DAYS", DEFAULT_REOPEN_DAYS))
+
+
+def priority_for_score(score: int | None) -> str:
+    """An alert's score (0-100) as a case priority."""
+    if score is None:
+        return CasePriority.NORMAL
+    if score >= 90:
+        return CasePriority.CRITICAL
+    if score >= 70:
+        return CasePriority.HIGH
+    if score >= 30:
+        return CasePriority.NORMAL
+    return CasePriority.LOW
+
+
+def due_for(priority: str, opened_at: dt.datetime) -> dt.datetime:
+    return opened_at + dt.timedelta(hours=sla_hours()[priority])
+
+
+# --- helpers ------------------------------------------------------------------------------------------
+
+def _require(actor: Any, perm: str = WORK_PERMISSION) -> None:
+    if not user_can(actor, perm):
+        raise NotAllowed(gettext("You are not allowed to work compliance cases."))
+
+
+def _text(value: str, *, field: str, required: bool, message: str = "", limit: int = TEXT_MAX) -> str:
+    text = (value or "").strip()
+    if "\x00" in text:
+        raise ValidationFailed(fields={field: [gettext("This text contains a character that cannot be stored.")]})
+    if required and not text:
+        raise ValidationFailed(fields={field: [message or gettext("This field is required.")]})
+    if len(text) > limit:
+        raise ValidationFailed(fields={field: [gettext("At most %(n)s characters.") % {"n": limit}]})
+    return text
+
+
+def _locked(case: Case) -> Case:
+    return Case.objects.select_for_update(of=("self",)).select_related("client", "proposed_by").get(pk=case.pk)
+
+
+def _step(case: Case, action: str, *, before: str, actor: Any, reason: str = "", **after: Any) -> None:
+    CaseStep.objects.create(case=case, action=action, from_status=before, to_status=case.status, actor=actor,
+                            reason=reason)
+    audit_record(action=f"compliance.case_{action}", obj=case, actor=actor, reason=reason,
+                 before={"status": before},
+                 after={"status": case.status, "client": str(case.client.code), **after})
+
+
+def _event(name: str, case: Case, *, by: Any) -> None:
+    # Not the client's event: the client's timeline is read by the sales floor (tipping off).
+    emit(name, brand=case.client.brand_id, actor=by, data={
+        "case": str(case.code), "client": str(case.client.code), "status": case.status, "decision": case.decision,
+        "by": user_ref(by)})
+
+
+def _refuse_unless(case: Case, *statuses: str) -> None:
+    if case.status not in statuses:
+        raise CaseRefused(gettext("This case cannot do that now (it is %(status)s).")
+                          % {"status": case.get_status_display()})
+
+
+# --- opening, items -----------------------------------------------------------------------------------
+
+@transaction.atomic
+def case_item_attach(*, client: Client | int, kind: str, ref_id: str | int, summary: str, score: int | None = None,
+                     priority: str | None = None, actor: Any = None) -> CaseItem:
+    """Attach an alert or a confirmed screening hit to the client's unclosed case, opening one if
+    there is none. Idempotent: an item already attached (same kind and reference) is returned as it
+    is. A more urgent item raises the case's priority and moves its due date earlier, never later."""
+    if kind not in CaseItemKind.values:
+        raise ValidationFailed(fields={"kind": [gettext("Not a kind of case item.")]})
+    ref = str(ref_id)
+    existing = CaseItem.objects.filter(kind=kind, ref_id=ref).select_related("case").first()
+    if existing is not None:
+        return existing
+    client_id = client if isinstance(client, int) else client.pk
+    # The client's lock: two items arriving together open one case.
+    locked_client = Client.objects.select_for_update(of=("self",), no_key=True).get(pk=client_id)
+    wanted = priority or priority_for_score(score)
+    case = Case.objects.select_for_update(of=("self",)).filter(
+        client_id=client_id, status__in=UNCLOSED_CASE_STATUSES).first()
+    now = timezone.now()
+    if case is None:
+        case = Case.objects.create(client=locked_client, priority=wanted, opened_at=now, due_at=due_for(wanted, now))
+        _step(case, "opened", before="", actor=actor, reason=summary[:500], priority=wanted)
+        _event("compliance.case_opened", case, by=actor)
+    elif PRIORITY_RANK[wanted] > PRIORITY_RANK[case.priority]:
+        case.priority = wanted
+        case.due_at = min(case.due_at, due_for(wanted, case.opened_at))
+        case.save(update_fields=["priority", "due_at"])
+    try:
+        with transaction.atomic():
+            item = CaseItem.objects.create(case=case, kind=kind, ref_id=ref, summary=summary[:TEXT_MAX], score=score)
+    except IntegrityError:  # the same item delivered twice at once: the first one stands
+        return CaseItem.objects.select_related("case").get(kind=kind, ref_id=ref)
+    audit_record(action="compliance.case_item_added", obj=case, actor=actor,
+                 after={"kind": kind, "ref": ref, "score": score, "client": str(case.client.code)})
+    return item
+
+
+@transaction.atomic
+def case_assign(*, case: Case, assignee: User | None, actor: User) -> Case:
+    """Give the case to an officer (one who may work cases), or take it back to the queue (None)."""
+    _require(actor)
+    if assignee is not None and (not assignee.is_active or not user_can(assignee, WORK_PERMISSION)):
+        raise ValidationFailed(fields={"assignee": [gettext("Choose an officer who works compliance cases.")]})
+    case = _locked(case)
+    _refuse_unless(case, *UNCLOSED_CASE_STATUSES)
+    previous = case.assignee
+    case.assignee = assignee
+    case.save(update_fields=["assignee"])
+    _step(case, "assigned", before=case.status, actor=actor,
+          previous=str(previous.code) if previous else "", assignee=str(assignee.code) if assignee else "")
+    return case
+
+
+# --- the state machine --------------------------------------------------------------------------------
+
+@transaction.atomic
+def case_review_start(*, case: Case, actor: User) -> Case:
+    """An officer starts working an open case; it is theirs if nobody has it."""
+    _require(actor)
+    case = _locked(case)
+    _refuse_unless(case, CaseStatus.OPEN)
+    case.status = CaseStatus.IN_REVIEW
+    if case.assignee_id is None:
+        case.assignee = actor
+    case.save(update_fields=["status", "assignee"])
+    _step(case, "review_started", before=CaseStatus.OPEN, actor=actor)
+    return case
+
+
+@transaction.atomic
+def case_narrative_set(*, case: Case, actor: User, narrative: str) -> Case:
+    """The officer's account of the facts (the report's narrative), while the case is being worked."""
+    _require(actor)
+    text = _text(narrative, field="narrative", required=False)
+    case = _locked(case)
+    _refuse_unless(case, CaseStatus.OPEN, CaseStatus.IN_REVIEW)
+    case.narrative = text
+    case.save(update_fields=["narrative"])
+    audit_record(action="compliance.case_narrative_set", obj=case, actor=actor, after={"length": len(text)})
+    return case
+
+
+@transaction.atomic
+def case_decide(*, case: Case, actor: User, decision: str, reason: str,
+                restrict_kinds: Iterable[str] | None = None) -> Case:
+    """Decide a case in review. No action, or restrict (the client is restricted from `restrict_kinds`,
+    by default deposits, withdrawals and trading, in neutral words): the case closes at once. Report:
+    needs the narrative, and waits for a second officer (pending_approval)."""
+    _require(actor)
+    if decision not in CaseDecision.values:
+        raise ValidationFailed(fields={"decision": [gettext("Choose a decision.")]})
+    text = _text(reason, field="reason", required=True, message=gettext("Give the reason for the decision."))
+    case = _locked(case)
+    _refuse_unless(case, CaseStatus.IN_REVIEW)
+    if decision in SECOND_OFFICER_DECISIONS:
+        if not case.narrative.strip():
+            raise ValidationFailed(fields={"narrative": [gettext("Write the narrative before reporting.")]})
+        case.status, case.proposed_decision, case.proposed_by, case.proposed_reason = (
+            CaseStatus.PENDING_APPROVAL, decision, actor, text)
+        case.save(update_fields=["status", "proposed_decision", "proposed_by", "proposed_reason"])
+        _step(case, "decision_proposed", before=CaseStatus.IN_REVIEW, actor=actor, reason=text, proposed=decision)
+        return case
+    kinds = list(restrict_kinds or DEFAULT_RESTRICT_KINDS) if decision == CaseDecision.RESTRICT else []
+    return _close(case, decision=decision, reason=text, decided_by=actor, approved_by=None,
+                  before=CaseStatus.IN_REVIEW, restrict_kinds=kinds)
+
+
+@transaction.atomic
+def case_approve(*, case: Case, actor: User) -> Case:
+    """The second officer approves the proposed decision; the case closes. The officer who proposed
+    it cannot approve it (CaseRefused, code second_officer_required)."""
+    _require(actor)
+    case = _locked(case)
+    _refuse_unless(case, CaseStatus.PENDING_APPROVAL)
+    if case.proposed_by_id == actor.pk:
+        raise CaseRefused(gettext("A second, different officer must approve this decision."),
+                          code="second_officer_required")
+    return _close(case, decision=case.proposed_decision, reason=case.proposed_reason, decided_by=case.proposed_by,
+                  approved_by=actor, before=CaseStatus.PENDING_APPROVAL, restrict_kinds=[])
+
+
+@transaction.atomic
+def case_send_back(*, case: Case, actor: User, reason: str) -> Case:
+    """The second officer disagrees: the case goes back to review with the reason."""
+    _require(actor)
+    text = _text(reason, field="reason", required=True, message=gettext("Say why the decision is sent back."))
+    case = _locked(case)
+    _refuse_unless(case, CaseStatus.PENDING_APPROVAL)
+    if case.proposed_by_id == actor.pk:
+        raise CaseRefused(gettext("A second, different officer must review this decision."),
+                          code="second_officer_required")
+    proposed = case.proposed_decision
+    case.status, case.proposed_decision, case.proposed_by, case.proposed_reason = CaseStatus.IN_REVIEW, "", None, ""
+    case.save(update_fields=["status", "proposed_decision", "proposed_by", "proposed_reason"])
+    _step(case, "sent_back", before=CaseStatus.PENDING_APPROVAL, actor=actor, reason=text, proposed=proposed)
+    return case
+
+
+def _close(case: Case, *, decision: str, reason: str, decided_by: User | None, approved_by: User | None,
+           before: str, restrict_kinds: list[str]) -> Case:
+    actor = approved_by or decided_by
+    if decision == CaseDecision.RESTRICT:
+        # Neutral words: restriction events reach the client's timeline, which the sales floor reads.
+        impose_restriction(client=case.client, kinds=restrict_kinds, by=actor,
+                           reason=gettext("Compliance review, case %(case)s") % {"case": str(case.code)[:8]})
+    case.status, case.decision, case.decision_reason = CaseStatus.CLOSED, decision, reason
+    case.decided_by, case.approved_by, case.closed_at = decided_by, approved_by, timezone.now()
+    case.save(update_fields=["status", "decision", "decision_reason", "decided_by", "approved_by", "closed_at"])
+    _step(case, "closed", before=before, actor=actor, reason=reason, decision=decision,
+          approved_by=str(approved_by.code) if approved_by else "", restricted=restrict_kinds)
+    _event("compliance.case_closed", case, by=actor)
+    return case
+
+
+@transaction.atomic
+def case_reopen(*, case: Case, actor: User, reason: str) -> Case:
+    """Reopen a closed case into review, with the reason: within COMPLIANCE_CASE_REOPEN_DAYS of its
+    closing, and only while the client has no other unclosed case (what arrives later opens a new
+    case instead). Its decision is kept in its steps and history, and cleared on the case."""
+    _require(actor)
+    text = _text(reason, field="reason", required=True, message=gettext("Say why the case is reopened."))
+    case = _locked(case)
+    _refuse_unless(case, CaseStatus.CLOSED)
+    assert case.closed_at is not None
+    if timezone.now() - case.closed_at > dt.timedelta(days=reopen_days()):
+        raise CaseRefused(gettext("This case was closed more than %(days)s days ago: open a new one.")
+                          % {"days": reopen_days()}, code="reopen_too_late")
+    if Case.objects.filter(client_id=case.client_id, status__in=UNCLOSED_CASE_STATUSES).exclude(pk=case.pk).exists():
+        raise CaseRefused(gettext("The client has another open case: work that one."), code="other_case_open")
+    previous = case.decision
+    case.status, case.decision, case.decision_reason, case.closed_at = CaseStatus.IN_REVIEW, "", "", None
+    case.decided_by = case.approved_by = case.proposed_by = None
+    case.proposed_decision = case.proposed_reason = ""
+    case.save(update_fields=["status", "decision", "decision_reason", "closed_at", "decided_by", "approved_by",
+                             "proposed_by", "proposed_decision", "proposed_reason"])
+    _step(case, "reopened", before=CaseStatus.CLOSED, actor=actor, reason=text, previous_decision=previous)
+    _event("compliance.case_reopened", case, by=actor)
+    return case
+
+
+# --- notes and attachments ----------------------------------------------------------------------------
+
+@transaction.atomic
+def case_note_add(*, case: Case, actor: User, body: str) -> CaseNote:
+    _require(actor)
+    text = _text(body, field="body", required=True, message=gettext("Write the note."))
+    note = CaseNote.objects.create(case=case, author=actor, body=text)
+    audit_record(action="compliance.case_note_added", obj=case, actor=actor, after={"note": note.pk})
+    return note
+
+
+@transaction.atomic
+def case_attachment_add(*, case: Case, actor: User, filename: str, data: bytes) -> CaseAttachment:
+    """Store a file on the case: PNG, JPEG or PDF by its content, not empty, at most
+    COMPLIANCE_CASE_MAX_UPLOAD_BYTES (ValidationFailed on "file" otherwise; nothing is stored)."""
+    _require(actor)
+    content_type = case_storage.check(data)
+    name = _text(filename, field="file", required=False, limit=200) or "file"
+    storage_name = case_storage.new_name(content_type)
+    case_storage.file_write(storage_name, data)
+    try:
+        with transaction.atomic():
+            row = CaseAttachment.objects.create(case=case, filename=name, content_type=content_type, size=len(data),
+                                                sha256=hashlib.sha256(data).hexdigest(), storage_name=storage_name,
+                                                uploaded_by=actor)
+    except BaseException:
+        case_storage.file_remove(storage_name)
+        raise
+    audit_record(action="compliance.case_attachment_added", obj=case, actor=actor,
+                 after={"attachment": str(row.code), "name": name, "type": content_type, "size": len(data),
+                        "sha256": row.sha256})
+    return row
+
+
+# --- the suspicious-activity report -------------------------------------------------------------------
+
+def case_sar_pdf(*, case: Case, actor: User, context: dict[str, Any]) -> bytes:
+    """The report's draft as a PDF (client, facts, linked transactions, narrative), recorded on the
+    case (its drafting time) and in the audit log. `context`: what compliance.case_selectors gives."""
+    from crm.lib.pdf import pdf_render
+
+    _require(actor)
+    if not case.narrative.strip():
+        raise ValidationFailed(fields={"narrative": [gettext("Write the narrative before drafting the report.")]})
+    pdf = pdf_render("compliance/cases/sar.html", {**context, "case": case, "drafted_by": actor,
+                                                   "drafted_at": timezone.now()})
+    with transaction.atomic():
+        Case.objects.filter(pk=case.pk).update(sar_drafted_at=timezone.now())
+        audit_record(action="compliance.case_sar_drafted", obj=case, actor=actor,
+                     after={"sha256": hashlib.sha256(pdf).hexdigest(), "client": str(case.client.code)})
+    return pdf
+
+
+@transaction.atomic
+def case_sar_filing_record(*, case: Case, actor: User, filed_on: dt.date | None, reference: str) -> Case:
+    """Record that the report was filed with the regulator: the date and the regulator's reference.
+    Only on a case decided (or proposed) as a report, once drafted; not in the future."""
+    _require(actor)
+    ref = _text(reference, field="reference", required=True, limit=REFERENCE_MAX,
+                message=gettext("Give the regulator's reference."))
+    if filed_on is None:
+        raise ValidationFailed(fields={"filed_on": [gettext("Give the filing date.")]})
+    if filed_on > timezone.localdate():
+        raise ValidationFailed(fields={"filed_on": [gettext("The filing date cannot be in the future.")]})
+    case = _locked(case)
+    if CaseDecision.REPORT not in (case.decision, case.proposed_decision):
+        raise CaseRefused(gettext("Only a case decided as a report has a filing."))
+    if case.sar_drafted_at is None:
+        raise CaseRefused(gettext("Draft the report before recording its filing."))
+    case.sar_filed_on, case.sar_reference = filed_on, ref
+    case.save(update_fields=["sar_filed_on", "sar_reference"])
+    _step(case, "sar_filed", before=case.status, actor=actor, reason=ref, filed_on=filed_on.isoformat())
+    return case
