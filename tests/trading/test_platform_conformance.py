@@ -362,3 +362,56 @@ def test_the_same_trades_give_the_same_normalised_deals_on_every_platform(fresh_
     legs, (commission, profit, lots) = shapes["mt5"]
     assert lots == Decimal("1.85") and commission < 0 and profit != 0
     assert all(leg[6].endswith("+00:00") for leg in legs)
+
+
+# --- the CRM on each platform: accounts, never-twice money, deal sync and the nightly reconciliation --
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", PLATFORMS)
+def test_the_crm_opens_funds_and_syncs_accounts_on_each_platform(platforms, name):
+    from types import SimpleNamespace
+
+    from tests.factories import make_brand, make_client
+    from tests.trading.crm_fixtures import crm_deals, make_server, open_account
+    from trading import sync
+    from trading.models import Deal
+    from trading.registry import adapter_for, adapters_reset
+
+    platform = platforms[name]
+    platform.sim.control("/_sim/faults/clear", {})
+    brand = make_brand()
+    extra = {} if name == "mt5" else {"kind": name, "server_tz_offset_minutes": 0, "close_only_groups": {}}
+    server = make_server(platform.sim, brand, name=f"{name} {brand.code}", **extra)
+    world = SimpleNamespace(sim=platform.sim, client=make_client(brand=brand, stage="registered"), server=server)
+    try:
+        accounts = [open_account(world, persona="scalper"), open_account(world, persona="swing")]
+        # A deposit whose answer is lost is resolved by lookup, never sent twice.
+        platform.sim.faults({"type": "timeout_after_apply", "path": platform.balance_path, "mode": "drop", "count": 1})
+        from trading.services import (
+            balance_operation_request,
+            balance_operation_resolve,
+            balance_operation_send,
+        )
+
+        op = balance_operation_request(actor=None, account=accounts[0], kind="balance", amount=Decimal("123.45"),
+                                       send=False)
+        op = balance_operation_send(operation_id=op.pk)
+        assert op.state == "unknown"
+        op = balance_operation_resolve(operation_id=op.pk)
+        assert op.state == "applied"
+        platform.sim.control("/_sim/faults/clear", {})
+        platform.sim.advance(seconds=6 * 3600)
+        assert sync.deals_sync(server.pk, force=True).status == "ok"
+        platform.sim.faults({"type": "mutate_after_read", "path": platform.deals_path, "mode": "delete", "count": 1})
+        platform.sim.advance(seconds=3600)
+        assert sync.deals_sync(server.pk, force=True).status == "ok"
+        platform.sim.control("/_sim/faults/clear", {})
+        assert sync.deals_reconcile(server.pk).status == "ok"
+        truth = platform.truth(adapter_for(server), {a.login for a in accounts})
+        live, _marked = crm_deals(server)
+        assert live == truth
+        deposits = Deal.objects.filter(server=server, account=accounts[0], kind="balance",
+                                       comment__contains=op.reference)
+        assert deposits.count() == 1 and deposits.get().profit == Decimal("123.45")
+    finally:
+        adapters_reset()

@@ -22,7 +22,6 @@ import http.client
 import json
 import ssl
 import threading
-from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -123,7 +122,7 @@ class RestClient:
     def _parse(status: int, data: bytes, what: str, error_text: Any) -> Any:
         doc: Any = None
         try:
-            doc = json.loads(data, parse_float=Decimal) if data else None
+            doc = json.loads(data, parse_float=str) if data else None  # exact decimals, and raw stays JSON
         except (ValueError, UnicodeDecodeError):
             doc = None
         if status == 200:
