@@ -267,7 +267,7 @@ class CTraderAdapter(PlatformAdapter):
         return out
 
     def _balance_history(self, login: int, start: dt.datetime, end: dt.datetime) -> list[Deal]:
-        deals = []
+        deals: list[Deal] = []
         for low, high in self._windows(start, end):
             doc = self._call("GET", f"{BASE}/traders/{login}/balanceHistory", {"from": _iso(low), "to": _iso(high)})
             deals.extend(self._balance_deal(r) for r in _list(doc, "balanceHistory"))

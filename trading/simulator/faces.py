@@ -259,7 +259,8 @@ class FaceHandler(Handler):
     def face_truth(self) -> list[dict[str, Any]]:
         raise NotImplementedError
 
-    _CONTROL_ROUTES = {**Handler._CONTROL_ROUTES, "/_sim/face_truth": _sim_face_truth}
+    # Called on a FaceHandler only, which the base class's mapping type cannot say.
+    _CONTROL_ROUTES = {**Handler._CONTROL_ROUTES, "/_sim/face_truth": _sim_face_truth}  # type: ignore[dict-item]
 
 
 def _route(method: str, template: str, func: Callable[..., Reply]) -> tuple[str, re.Pattern[str], str, Callable[..., Reply]]:
