@@ -47,6 +47,8 @@ def price_field(*, null: bool = False) -> models.DecimalField[Any, Any]:
 class PlatformKind(models.TextChoices):
     MT5_WEB = "mt5_web", _("MetaTrader 5 (Web API)")
     MT5_TERMINAL = "mt5_terminal", _("MetaTrader 5 terminal (read-only, Windows)")
+    CTRADER = "ctrader", _("cTrader (Web Services API)")
+    MATCH_TRADER = "matchtrader", _("Match-Trader (Broker API)")
 
 
 class AccessLevel(models.TextChoices):

@@ -55,6 +55,29 @@ def _mt5_terminal(server: PlatformServer) -> PlatformAdapter:
     ))
 
 
+def _ctrader(server: PlatformServer) -> PlatformAdapter:
+    from trading.adapters.ctrader import CTraderAdapter, CTraderConfig
+
+    password = decrypt(server.manager_password_encrypted) if server.manager_password_encrypted else ""
+    return CTraderAdapter(CTraderConfig(
+        host=server.host, port=server.port, login=int(server.manager_login), password=password,
+        ca_file=server.ca_file or None, verify_tls=server.verify_tls, timeout=float(server.timeout_seconds),
+        connect_timeout=float(min(server.timeout_seconds, 5)),
+    ))
+
+
+def _match_trader(server: PlatformServer) -> PlatformAdapter:
+    """The Broker API key is kept where the other platforms keep the manager password."""
+    from trading.adapters.matchtrader import MatchTraderAdapter, MatchTraderConfig
+
+    api_key = decrypt(server.manager_password_encrypted) if server.manager_password_encrypted else ""
+    return MatchTraderAdapter(MatchTraderConfig(
+        host=server.host, port=server.port, api_key=api_key, ca_file=server.ca_file or None,
+        verify_tls=server.verify_tls, timeout=float(server.timeout_seconds),
+        connect_timeout=float(min(server.timeout_seconds, 5)),
+    ))
+
+
 def register_factory(kind: str, factory: AdapterFactory) -> AdapterFactory | None:
     """Use `factory` for servers of `kind` from now on (clears cached adapters); returns the old one."""
     with _lock:
@@ -123,3 +146,5 @@ def _close_quietly(adapter: PlatformAdapter) -> None:
 
 _factories.setdefault(PlatformKind.MT5_WEB, _mt5_web)
 _factories.setdefault(PlatformKind.MT5_TERMINAL, _mt5_terminal)
+_factories.setdefault(PlatformKind.CTRADER, _ctrader)
+_factories.setdefault(PlatformKind.MATCH_TRADER, _match_trader)

@@ -14,6 +14,7 @@ from pathlib import Path
 from simkit.run import arguments, serve_until_stopped
 
 from .config import CONFIG_NAME, load_or_create
+from .faces import FACES
 from .server import App, serve
 from .tls import ensure_certificate, server_context
 
@@ -21,6 +22,10 @@ from .tls import ensure_certificate, server_context
 def main(argv: list[str] | None = None) -> int:
     parser = arguments("python -m trading.simulator", __doc__, port=8443)
     parser.add_argument("--state-dir", default="var/mt5sim", help="certificate, config and persistent state")
+    parser.add_argument(
+        "--face", choices=sorted(FACES), default="mt5",
+        help="the platform API to speak over the shared engine (cTrader and Match-Trader keep UTC server time)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="random seed of a fresh state")
     parser.add_argument(
         "--start-time", default=None, help="ISO UTC start of the simulated clock (fresh state)"
@@ -57,14 +62,15 @@ def main(argv: list[str] | None = None) -> int:
         control_token=args.control_token,
         seed=args.seed,
         start_time=args.start_time,
-        server_tz_offset_minutes=args.server_tz_offset,
+        # cTrader and Match-Trader state UTC; MT5 servers run on the broker's wall clock.
+        server_tz_offset_minutes=args.server_tz_offset if args.server_tz_offset is not None or args.face == "mt5" else 0,
         session_idle_seconds=args.session_idle_seconds,
         challenge_seconds=args.challenge_seconds,
         max_sessions=args.max_sessions,
     )
     cert_path, key_path = ensure_certificate(state_dir)
     app = App(state_dir, config, verbose=args.verbose)
-    httpd = serve(app, args.host, args.port, server_context(cert_path, key_path))
+    httpd = serve(app, args.host, args.port, server_context(cert_path, key_path), FACES[args.face])
     if args.realtime > 0:
         app.start_realtime(args.realtime)
 
@@ -77,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         "state_dir": str(state_dir),
         "config": str(state_dir / CONFIG_NAME),
         "manager_logins": [m.login for m in config.managers],
+        "face": args.face,
     })
 
 

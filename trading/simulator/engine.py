@@ -57,6 +57,8 @@ RIGHT_INVESTOR = 0x8
 RIGHT_TRAILING = 0x20
 RIGHT_EXPERT = 0x40
 RIGHT_REPORTS = 0x100
+# Not an MT5 right: the cTrader and Match-Trader faces keep their per-account "close only" here.
+RIGHT_CLOSE_ONLY = 0x1000_0000
 RIGHT_DEFAULT = RIGHT_ENABLED | RIGHT_PASSWORD | RIGHT_TRAILING | RIGHT_EXPERT | RIGHT_REPORTS
 
 DEAL_BUY, DEAL_SELL, DEAL_BALANCE, DEAL_CREDIT = 0, 1, 2, 3
@@ -836,7 +838,8 @@ class Engine:
         return self._from_usd(account, value) / leverage
 
     def trading_allowed(self, account: Account) -> bool:
-        return bool(account.rights & RIGHT_ENABLED) and not account.rights & RIGHT_TRADE_DISABLED
+        return (bool(account.rights & RIGHT_ENABLED) and not account.rights & RIGHT_TRADE_DISABLED
+                and not account.rights & RIGHT_CLOSE_ONLY)
 
     def open_position(
         self,

@@ -184,9 +184,10 @@ class App:
 class SimHTTPServer(simkit.http.SimHTTPServer):
     """HTTPS: the TLS handshake of each connection runs in that connection's thread."""
 
-    def __init__(self, address: tuple[str, int], app: App, ssl_context: ssl.SSLContext) -> None:
+    def __init__(self, address: tuple[str, int], app: App, ssl_context: ssl.SSLContext,
+                 handler_class: type[Handler] | None = None) -> None:
         self.ssl_context = ssl_context
-        handler = type("BoundHandler", (Handler,), {"timeout": float(app.config.session_idle_seconds)})
+        handler = type("BoundHandler", (handler_class or Handler,), {"timeout": float(app.config.session_idle_seconds)})
         super().__init__(address, app, handler)
 
     def finish_request(self, request: Any, client_address: Any) -> None:
@@ -807,8 +808,11 @@ def _mangle(body: Any, payload: bytes, mode: str) -> bytes:
     return b"<html><body>502 Bad Gateway</body></html>"
 
 
-def serve(app: App, host: str, port: int, ssl_context: ssl.SSLContext) -> SimHTTPServer:
-    return SimHTTPServer((host, port), app, ssl_context)
+def serve(app: App, host: str, port: int, ssl_context: ssl.SSLContext,
+          handler_class: type[Handler] | None = None) -> SimHTTPServer:
+    """Serve ``app`` over HTTPS; ``handler_class`` picks the face (the MT5 Web API by default,
+    or one of trading.simulator.faces)."""
+    return SimHTTPServer((host, port), app, ssl_context, handler_class)
 
 
 __all__ = ["App", "Handler", "SimHTTPServer", "serve"]

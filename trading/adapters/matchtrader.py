@@ -1,0 +1,369 @@
+"""Match-Trader through Match-Trade's Broker API (REST, ``https://HOST/v1/...``).
+
+Facts this client relies on (Match-Trade "Broker API" documentation: Introduction, CRM
+integration, FAQ, Trading data pages; restated, see trading/simulator/faces.py for the whole list):
+
+* The API key is sent as the ``Authorization`` header. Server time is UTC; every time is RFC 3339
+  (``2024-01-13T09:20:04.651Z``).
+* Trading accounts are addressed by ``systemUuid`` and ``login``; their group follows from the
+  offer (``offerUuid``) they are on, read once from ``GET /v1/offers``.
+* Money moves with ``POST /v1/deposits/manual`` and ``/v1/withdrawals/manual``; the ``comment``
+  is the idempotency field (it carries the CRM's reference), found again in ``GET /v1/ledgers``.
+* History comes as ledgers (DEPOSIT, WITHDRAWAL, CREDIT_IN, CREDIT_OUT ...) and closed positions,
+  both oldest first and paged with ``limit``: the adapter reads on from the last time it got until
+  a page comes back short. Volumes are lots.
+
+One shape for the CRM: a closed position becomes two deals, its opening (entry in) and its
+closing (entry out), numbered ``4 × position`` and ``4 × position + 1``; a ledger operation is
+deal ``4 × id + 2``, so the three never collide. The opening only shows once the position is
+closed (the Broker API lists closed positions), so a first trade is seen at its close. Commission
+is booked where the platform books it (``openCommission``/``closeCommission``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .base import (
+    UTC,
+    AccessLevel,
+    AccountChanges,
+    AccountInfo,
+    AccountState,
+    BalanceKind,
+    Capabilities,
+    Deal,
+    DealEntry,
+    DealKind,
+    NewAccount,
+    PlatformAdapter,
+    PlatformProtocolError,
+    PlatformRejected,
+    PlatformUnsupported,
+    Position,
+    Quote,
+    ServerTime,
+    Side,
+    comment_has_reference,
+)
+from .rest import RestClient
+
+ACCESS = {AccessLevel.FULL: "FULL", AccessLevel.CLOSE_ONLY: "CLOSE_ONLY", AccessLevel.READ_ONLY: "NO_TRADING",
+          AccessLevel.DISABLED: "LOCKED"}
+ACCESS_OF = {v: k for k, v in ACCESS.items()}
+LEDGER_KIND = {"DEPOSIT": (DealKind.BALANCE, 2), "WITHDRAWAL": (DealKind.BALANCE, 2),
+               "CREDIT_IN": (DealKind.CREDIT, 3), "CREDIT_OUT": (DealKind.CREDIT, 3)}
+MONEY_PATHS = {(BalanceKind.BALANCE, True): "/v1/deposits/manual", (BalanceKind.BALANCE, False): "/v1/withdrawals/manual",
+               (BalanceKind.CREDIT, True): "/v1/credits/in", (BalanceKind.CREDIT, False): "/v1/credits/out"}
+MAX_COMMENT = 255
+
+
+@dataclass(frozen=True)
+class MatchTraderConfig:
+    host: str
+    api_key: str
+    system_uuid: str = ""  # empty: the first offer's system
+    port: int = 443
+    ca_file: str | None = None
+    verify_tls: bool = True
+    timeout: float = 10.0
+    connect_timeout: float = 5.0
+    page_limit: int = 1000
+
+
+def _error_text(doc: Mapping[str, Any]) -> str:
+    return f"{doc.get('code', '')} {doc.get('message', '')}".strip()
+
+
+def _rfc3339(when: dt.datetime) -> str:
+    when = when.astimezone(UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def _time(text: Any) -> dt.datetime:
+    when = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _msc(when: dt.datetime) -> int:
+    return int(when.timestamp() * 1000)
+
+
+def _dec(value: Any) -> Decimal:
+    result = Decimal(str(value))
+    if not result.is_finite():
+        raise InvalidOperation(value)
+    return result
+
+
+class MatchTraderAdapter(PlatformAdapter):
+    def __init__(self, config: MatchTraderConfig) -> None:
+        self.config = config
+        self.http = RestClient(host=config.host, port=config.port, ca_file=config.ca_file,
+                               verify_tls=config.verify_tls, timeout=config.timeout,
+                               connect_timeout=config.connect_timeout)
+        self._offers: list[Mapping[str, Any]] = []
+
+    def _call(self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None, *,
+              write: bool = False) -> Any:
+        return self.http.request(method, path, params, body, headers={"Authorization": self.config.api_key},
+                                 write=write, error_text=_error_text)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            platform="matchtrader", read_only=False, create_account=True, update_account=True,
+            access_levels=frozenset(ACCESS), balance_kinds=frozenset({BalanceKind.BALANCE, BalanceKind.CREDIT}),
+            find_balance_operation=True, account_states=True, deals=True, positions=True, quotes=True,
+            server_time=True, max_logins_per_request=100, deal_window=dt.timedelta(days=31),
+            max_comment_length=MAX_COMMENT,
+        )
+
+    # ------------------------------------------------------------------ offers
+    def offers(self) -> list[Mapping[str, Any]]:
+        if not self._offers:
+            doc = self._call("GET", "/v1/offers")
+            self._offers = _list(doc, "offers")
+        return self._offers
+
+    @property
+    def system_uuid(self) -> str:
+        if self.config.system_uuid:
+            return self.config.system_uuid
+        offers = self.offers()
+        if not offers:
+            raise PlatformProtocolError("the platform lists no offers")
+        return str(offers[0]["systemUuid"])
+
+    def _offer_of(self, group: str) -> str:
+        for offer in self.offers():
+            if str(offer.get("groupName", "")).lower() == group.lower():
+                return str(offer["uuid"])
+        raise PlatformRejected(3, f"no Match-Trader offer for group {group!r}")
+
+    def _where(self, login: int) -> dict[str, Any]:
+        return {"systemUuid": self.system_uuid, "login": int(login)}
+
+    # ------------------------------------------------------------------ accounts
+    def _info(self, doc: Any) -> AccountInfo:
+        try:
+            return AccountInfo(
+                login=int(doc["login"]), group=str(doc["groupName"]), leverage=int(doc["leverage"]),
+                name=str(doc.get("name", "")), email=str(doc.get("email", "")), access=ACCESS_OF[str(doc["access"])],
+                rights=0, registered_at=_time(doc["created"]) if doc.get("created") else None, raw=doc,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PlatformProtocolError(f"trading account without a valid {exc}") from None
+
+    def create_account(self, account: NewAccount) -> AccountInfo:
+        if account.login:
+            raise PlatformUnsupported("Match-Trader chooses the login of a new trading account")
+        first, _, last = account.name.partition(" ")
+        body = {"email": account.email, "password": account.password, "offerUuid": self._offer_of(account.group),
+                "leverage": account.leverage,
+                "personalDetails": {"firstname": first, "lastname": last, "country": account.country}}
+        doc = self._call("POST", "/v1/accounts", body=body, write=True)
+        return self._info(doc.get("tradingAccount") if isinstance(doc, dict) else None)
+
+    def update_account(self, login: int, changes: AccountChanges) -> AccountInfo:
+        body: dict[str, Any] = {}
+        if changes.group is not None:
+            body["offerUuid"] = self._offer_of(changes.group)
+        if changes.leverage is not None:
+            body["leverage"] = changes.leverage
+        if changes.name is not None:
+            body["name"] = changes.name
+        return self._info(self._call("PATCH", "/v1/trading-account", self._where(login), body))
+
+    def get_account(self, login: int) -> AccountInfo:
+        return self._info(self._call("GET", "/v1/trading-account", self._where(login)))
+
+    def set_access(self, login: int, level: AccessLevel) -> AccountInfo:
+        return self._info(self._call("PATCH", "/v1/trading-account", self._where(login), {"access": ACCESS[level]}))
+
+    # ------------------------------------------------------------------ money
+    def apply_balance_operation(self, login: int, kind: BalanceKind, amount: Decimal, comment: str) -> int:
+        if not isinstance(amount, Decimal) or not amount.is_finite() or amount == 0:
+            raise ValueError("amount must be a non-zero finite Decimal")
+        path = MONEY_PATHS.get((kind, amount > 0))
+        if path is None:
+            raise PlatformUnsupported(f"Match-Trader has no {kind.value} operation")
+        if len(comment) > MAX_COMMENT:
+            raise ValueError(f"the comment holds at most {MAX_COMMENT} characters")
+        doc = self._call("POST", path, body={**self._where(login), "amount": format(abs(amount), "f"),
+                                             "comment": comment}, write=True)
+        try:
+            return 4 * int(doc["id"]) + 2
+        except (KeyError, TypeError, ValueError):
+            raise PlatformProtocolError(f"{path} answered without an id") from None
+
+    def find_balance_operation(self, login: int, reference: str, since: dt.datetime) -> int | None:
+        end = max(dt.datetime.now(UTC), self.server_time().utc) + dt.timedelta(hours=1)
+        found = [d.deal_id for d in self._ledgers(int(login), since, end)
+                 if comment_has_reference(d.comment, reference)]
+        return min(found) if found else None
+
+    def account_states(self, logins: Sequence[int]) -> list[AccountState]:
+        states = []
+        for login in sorted(set(int(x) for x in logins)):
+            try:
+                doc = self._call("GET", "/v1/trading-account", self._where(login))
+            except PlatformRejected as exc:
+                if exc.not_found:
+                    continue
+                raise
+            try:
+                info = doc["financeInfo"]
+                margin = _dec(info["margin"])
+                balance, credit, equity = _dec(info["balance"]), _dec(info["credit"]), _dec(info["equity"])
+                states.append(AccountState(
+                    login=int(doc["login"]), balance=balance, credit=credit, equity=equity, margin=margin,
+                    free_margin=_dec(info["freeMargin"]), margin_level=_dec(info["marginLevel"]) if margin > 0 else None,
+                    floating_profit=_dec(info.get("profit") or 0), leverage=int(doc["leverage"]),
+                    margin_call=False, stop_out=False, observed_at=self.http.last_date or dt.datetime.now(UTC), raw=doc,
+                ))
+            except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
+                raise PlatformProtocolError(f"trading account without a valid {exc}") from None
+        return states
+
+    # ------------------------------------------------------------------ history
+    def _paged(self, path: str, key: str, time_key: str, params: dict[str, Any], start: dt.datetime,
+               end: dt.datetime) -> list[Mapping[str, Any]]:
+        """Every record of a paged history read: ``from`` moves to the last time seen until a page
+        comes back shorter than ``limit`` (records at that very time come again and are merged)."""
+        limit = self.config.page_limit
+        low = start
+        out: list[Mapping[str, Any]] = []
+        while True:
+            doc = self._call("GET", path, {**params, "from": _rfc3339(low), "to": _rfc3339(end), "limit": limit})
+            page = _list(doc, key)
+            out.extend(page)
+            if len(page) < limit:
+                return out
+            try:
+                last = _time(page[-1][time_key])
+            except (KeyError, ValueError) as exc:
+                raise PlatformProtocolError(f"{path} record without a valid {exc}") from None
+            if last <= low:
+                raise PlatformProtocolError(f"{path}: more than {limit} records at {_rfc3339(low)}; raise page_limit")
+            low = last
+
+    def _ledgers(self, login: int, start: dt.datetime, end: dt.datetime) -> list[Deal]:
+        rows = self._paged("/v1/ledgers", "operations", "time",
+                           {**self._where(login), "types": ",".join(LEDGER_KIND)}, start, end)
+        return [self._ledger_deal(r) for r in rows]
+
+    def deals(self, *, start: dt.datetime, end: dt.datetime, logins: Sequence[int] | None = None,
+              group: str | None = None) -> list[Deal]:
+        if group is not None:
+            raise PlatformUnsupported("Match-Trader history reads are by login")
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("start and end must be aware datetimes")
+        unique = sorted(set(int(x) for x in logins or ()))
+        if end <= start or not unique:
+            return []
+        seen: dict[int, Deal] = {}
+        for login in unique:
+            for deal in self._ledgers(login, start, end):
+                if start <= deal.time < end:
+                    seen.setdefault(deal.deal_id, deal)
+            for row in self._paged("/v1/closed-positions", "closedPositions", "closeTime", self._where(login),
+                                   start, end):
+                opening, closing = self._position_deals(row)
+                if start <= closing.time < end:
+                    # The opening comes with its position's close, whenever it was opened.
+                    seen.setdefault(opening.deal_id, opening)
+                    seen.setdefault(closing.deal_id, closing)
+        result = list(seen.values())
+        result.sort(key=lambda d: (d.time, d.deal_id))
+        return result
+
+    def _ledger_deal(self, r: Mapping[str, Any]) -> Deal:
+        try:
+            kind, action = LEDGER_KIND.get(str(r["type"]), (DealKind.CORRECTION, 5))
+            when = _time(r["time"])
+            return Deal(
+                deal_id=4 * int(r["id"]) + 2, login=int(r["login"]), time=when, platform_time_msc=_msc(when),
+                kind=kind, action=action, entry=DealEntry.NONE, side=None, position_id=0, order_id=0, symbol="",
+                volume=Decimal(0), price=Decimal(0), profit=_dec(r["amount"]), commission=Decimal(0),
+                swap=Decimal(0), fee=Decimal(0), comment=str(r.get("comment") or ""), reason=2,
+                market_bid=None, market_ask=None, raw=r,
+            )
+        except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
+            raise PlatformProtocolError(f"ledger record without a valid {exc}") from None
+
+    def _position_deals(self, r: Mapping[str, Any]) -> tuple[Deal, Deal]:
+        try:
+            position = int(r["id"])
+            side = Side.BUY if r["side"] == "BUY" else Side.SELL
+            closing_side = Side.SELL if side is Side.BUY else Side.BUY
+            opened, closed = _time(r["openTime"]), _time(r["closeTime"])
+            common: dict[str, Any] = {"login": int(r["login"]), "kind": DealKind.TRADE, "position_id": position,
+                                      "symbol": str(r["symbol"]), "volume": _dec(r["volume"]).normalize(),
+                                      "fee": Decimal(0), "reason": 0, "market_bid": None, "market_ask": None, "raw": r}
+            opening = Deal(
+                deal_id=4 * position, time=opened, platform_time_msc=_msc(opened), action=0 if side is Side.BUY else 1,
+                entry=DealEntry.IN, side=side, order_id=int(r.get("openOrderId") or 0), price=_dec(r["openPrice"]),
+                profit=Decimal(0), commission=_dec(r.get("openCommission") or 0), swap=Decimal(0),
+                comment=str(r.get("openComment") or ""), **common,
+            )
+            closing = Deal(
+                deal_id=4 * position + 1, time=closed, platform_time_msc=_msc(closed),
+                action=0 if closing_side is Side.BUY else 1, entry=DealEntry.OUT, side=closing_side,
+                order_id=int(r.get("closeOrderId") or 0), price=_dec(r["closePrice"]), profit=_dec(r["profit"]),
+                commission=_dec(r.get("closeCommission") or 0), swap=_dec(r.get("swap") or 0),
+                comment=str(r.get("comment") or ""), **common,
+            )
+            return opening, closing
+        except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
+            raise PlatformProtocolError(f"closed position without a valid {exc}") from None
+
+    def open_positions(self, logins: Sequence[int]) -> list[Position]:
+        out = []
+        for login in sorted(set(int(x) for x in logins)):
+            for r in _list(self._call("GET", "/v1/open-positions", self._where(login)), "positions"):
+                try:
+                    out.append(Position(
+                        position_id=int(r["id"]), login=int(r["login"]), symbol=str(r["symbol"]),
+                        side=Side.BUY if r["side"] == "BUY" else Side.SELL, volume=_dec(r["volume"]).normalize(),
+                        price_open=_dec(r["openPrice"]), price_current=_dec(r.get("currentPrice") or 0),
+                        profit=_dec(r.get("profit") or 0), swap=_dec(r.get("swap") or 0), opened_at=_time(r["openTime"]),
+                        comment=str(r.get("comment") or ""), raw=r,
+                    ))
+                except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
+                    raise PlatformProtocolError(f"position without a valid {exc}") from None
+        return out
+
+    def quotes(self, symbols: Sequence[str]) -> list[Quote]:
+        if not symbols:
+            return []
+        doc = self._call("GET", "/v1/quotations", {"symbols": ",".join(symbols)})
+        try:
+            return [Quote(symbol=str(r["symbol"]), bid=_dec(r["bid"]), ask=_dec(r["ask"]), time=_time(r["time"]), raw=r)
+                    for r in _list(doc, "quotations")]
+        except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
+            raise PlatformProtocolError(f"quotation without a valid {exc}") from None
+
+    def server_time(self) -> ServerTime:
+        self._call("GET", "/v1/offers")
+        when = self.http.last_date
+        if when is None:
+            raise PlatformProtocolError("the answer carried no Date header")
+        return ServerTime(utc=when, platform_seconds=int(when.timestamp()), raw=when.isoformat())
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def _list(doc: Any, key: str) -> list[Mapping[str, Any]]:
+    items = doc.get(key, []) if isinstance(doc, dict) else None
+    if not isinstance(items, list) or not all(isinstance(x, dict) for x in items):
+        raise PlatformProtocolError(f"answer without a list of {key} records")
+    return items
+
+
+__all__ = ["MatchTraderAdapter", "MatchTraderConfig"]
