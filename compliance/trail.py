@@ -33,7 +33,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from compliance.models import Restriction, RiskScore, ScreeningDecision, ScreeningHit, TrailExport
+from compliance.models import CaseStep, Restriction, RiskScore, ScreeningDecision, ScreeningHit, TrailExport
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import NotAllowed, ValidationFailed
@@ -183,6 +183,18 @@ def _documents(scope: TrailScope) -> Iterator[Any]:
                                    end=scope.end).iterator(chunk_size=500)
 
 
+def _case_rows(scope: TrailScope) -> Iterator[Sequence[Any]]:
+    """Every move of the cases in scope: opened, assigned, review, decision proposed, approved, sent
+    back, closed, reopened (compliance.cases), with who and why."""
+    steps = CaseStep.objects.filter(case__client__brand_id=scope.brand_id, at__gte=scope.start, at__lt=scope.end)
+    if scope.client_id is not None:
+        steps = steps.filter(case__client_id=scope.client_id)
+    for at, client, case, action, before, after, by, reason in steps.order_by("at", "id").values_list(
+            "at", "case__client__code", "case__code", "action", "from_status", "to_status", "actor__email",
+            "reason").iterator(chunk_size=5000):
+        yield at, str(client), str(case), action, before, after, by or "", reason
+
+
 def _document_path(doc: Any) -> str:
     ext = {"image/png": "png", "image/jpeg": "jpg", "application/pdf": "pdf"}.get(doc.content_type, "bin")
     return f"documents/{doc.client.code}/{doc.code}.{ext}"
@@ -197,6 +209,8 @@ for _section in (
     TrailSection("restrictions", _("Restrictions"),
                  ("at", "client", "restriction", "step", "kind", "source", "reason", "by", "until"),
                  _restriction_rows, order=30),
+    TrailSection("case_actions", _("Case actions"),
+                 ("at", "client", "case", "action", "from_status", "to_status", "by", "reason"), _case_rows, order=40),
     TrailSection("consents", _("Consents"), ("at", "client", "action", "details", "by", "audit_seq"),
                  _consent_rows, order=50),
     TrailSection("risk_scores", _("Risk score changes"),

@@ -21,9 +21,12 @@ from django.urls import reverse
 from django.utils import timezone
 from rq import SimpleWorker
 
-from compliance.models import TrailExport
+from compliance.models import CaseItemKind, TrailExport
 from compliance.risk import risk_score_compute
 from compliance.services import (
+    case_decide,
+    case_item_attach,
+    case_review_start,
     client_screen,
     impose_restriction,
     jurisdiction_set,
@@ -94,6 +97,11 @@ def world(db, settings, django_capture_on_commit_callbacks):
         jurisdiction_set(brand=brand, country="KZ", status="high_risk", by=officer)
         risk_score_compute(client_id=client.pk, trigger="test")
         client_contact_reveal(actor=admin, client=client, field="email")
+        # The confirmed hit's case (the handler of compliance.hit_confirmed, called as delivery would).
+        case = case_item_attach(client=client, kind=CaseItemKind.SCREENING_HIT, ref_id=str(hit.code),
+                                summary="PEP", score=90).case
+        case_review_start(case=case, actor=officer)
+        case_decide(case=case, actor=officer, decision="no_action", reason="Known PEP, ordinary activity")
         for other in (neighbour, stranger):
             impose_restriction(client=other, kinds=["no_deposit"], reason="Other client's review", by=None)
     return SimpleNamespace(brand=brand, agent=agent, officer=officer, admin=admin, client=client,
@@ -139,6 +147,9 @@ def test_a_clients_trail_holds_every_kind_of_step_with_the_documents_and_the_cha
     assert any("country=40" in r["factors"] for r in risk)  # the high-risk jurisdiction's contribution
     reveals = _rows(zf, "personal_data_reveals")
     assert [(r["kind"], r["by"]) for r in reveals] == [("reveal_email", world.admin.email)]
+    cases = _rows(zf, "case_actions")
+    assert [r["to_status"] for r in cases][-1] == "closed" and cases[-1]["by"] == world.officer.email
+    assert cases[-1]["reason"] == "Known PEP, ordinary activity" and {r["client"] for r in cases} == {code}
     documents = _rows(zf, "documents")
     assert documents and all(r["file"] in names for r in documents)
     export = TrailExport.objects.get(client=world.client)

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('trading', '0008_published_views'),
+        ('trading', '0009_prop_challenges'),
     ]
 
     operations = [
