@@ -91,7 +91,7 @@ def build_world(*, clients: int, deals: int, events: int) -> dict[str, Any]:
             "SELECT gen_random_uuid(), (%s::bigint[])[1 + g %% 4], (%s::bigint[])[1 + g %% 4], 'C', g::text, "
             "'c' || g || '@bench.example', '', (ARRAY['DE','GB','AE','ZA','FR'])[1 + g %% 5], '', '', '', "
             "'camp-' || (g %% 7), '', '', '', '', '', '', '{}', 'active', 'retail', "
-            "now() - make_interval(days => (g %% 365)::int), now() FROM generate_series(1, %s) g",
+            "now() - make_interval(days => (g %% 365)::int), now() FROM generate_series(1::bigint, %s::bigint) g",
             [brand_of_desk, desk_ids, clients])
         cursor.execute(
             "INSERT INTO trading_tradingaccount (code, server_id, client_id, login, is_demo, account_type, "
@@ -116,7 +116,7 @@ def build_world(*, clients: int, deals: int, events: int) -> dict[str, Any]:
             "(1 + (g.n / 2) %% 20) / 10.0, 1.1, CASE WHEN g.n %% 2 = 1 THEN ((g.n / 2) %% 41 - 20)::numeric ELSE 0 END, "
             "-0.7, 0, 0, '', 0, md5(g.n::text), '{}'::jsonb, g.t, g.t "
             "FROM (SELECT n, now() - make_interval(secs => ((n * 7919) %% (%s * 86400))::int) AS t "
-            "      FROM generate_series(1, %s) n) g "
+            "      FROM generate_series(1::bigint, %s::bigint) n) g "
             "JOIN trading_tradingaccount a ON a.id = %s + ((g.n / 2) * 31 %% %s)",
             [DAYS, deals, first_account, accounts])
     with connection.cursor() as cursor, timed(f"{events} money events"):
@@ -128,7 +128,7 @@ def build_world(*, clients: int, deals: int, events: int) -> dict[str, Any]:
             "'currency', CASE WHEN c.id %% 5 = 0 THEN 'EUR' ELSE 'USD' END, "
             "'provider', (ARRAY['psp-a','psp-b','wire'])[1 + g %% 3], 'method', 'card', 'first', false), "
             "now() - make_interval(secs => ((g * 104729) %% (%s * 86400))::int), now(), now(), '' "
-            "FROM generate_series(1, %s) g "
+            "FROM generate_series(1::bigint, %s::bigint) g "
             "JOIN crm_client c ON c.id = %s + (g * 37 %% %s) "
             "CROSS JOIN LATERAL (SELECT (ARRAY['wallet.deposit_succeeded','wallet.deposit_succeeded',"
             "'wallet.withdrawal_paid','wallet.first_deposit','client.created'])[1 + g %% 5] AS name) x",

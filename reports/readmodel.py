@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
-from django.db.models import CharField, DecimalField, F, QuerySet, Value
+from django.db.models import BigIntegerField, CharField, DecimalField, F, QuerySet, Value
 from django.db.models.aggregates import Count, Sum
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, Left, TruncDate
@@ -62,6 +63,10 @@ EVENT_FIGURES: dict[str, tuple[EventFigure, ...]] = {
 }
 DEAL_METRICS = ("volume", "closed_pl", "commission", "swap")
 EVENT_METRICS = tuple(sorted({f.metric for figures in EVENT_FIGURES.values() for f in figures}))
+# Partners' commission lines (ib.selectors.current_lines: the lines of each period's counting run),
+# by partner, on their batch's day. The commission engine runs daily and writes no event per line,
+# so this figure is as of the last rebuild (nightly, after the engine's run).
+IB_METRICS = ("ib_cost",)
 
 
 def _day(at: dt.datetime) -> dt.date:
@@ -260,6 +265,27 @@ def deals_refresh(*, now: dt.datetime | None = None) -> int:
 
 # --- the rebuild -------------------------------------------------------------------------------------------
 
+def _ib_insert(cursor: Any, day: dt.date) -> None:
+    from django.db.models import OuterRef, Subquery
+
+    from ib.selectors import current_lines
+
+    desk = Subquery(Client.objects.filter(pk=OuterRef("client_id")).values("desk_id")[:1])
+    qs = (current_lines().filter(batch_day=day).order_by()
+          .annotate(r_brand=F("run__brand_id"), r_desk=Coalesce(desk, Value(0), output_field=BigIntegerField()),
+                    r_key=Cast("beneficiary_id", CharField()))
+          .values("r_brand", "r_desk", "currency", "r_key")
+          .annotate(r_amount=Sum("amount"), r_count=Count("id")))
+    try:
+        sql, params = qs.query.sql_with_params()
+    except EmptyResultSet:  # no finished commission run yet: no lines
+        return
+    cursor.execute(
+        "INSERT INTO reports_dailyfigure (day, brand_id, desk_id, currency, metric, dimension, key, amount, count) "  # noqa: S608 (the ORM's own SQL)
+        f"SELECT %s, r_brand, r_desk, currency, 'ib_cost', 'partner', r_key, r_amount, r_count FROM ({sql}) lines",
+        [day, *params])
+
+
 def rebuild(*, start: dt.date, end: dt.date) -> int:
     """Recompute every figure of the UTC days [start, end] from the events and the deals, one day
     per transaction; returns the number of days."""
@@ -269,8 +295,9 @@ def rebuild(*, start: dt.date, end: dt.date) -> int:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
                 cursor.execute("DELETE FROM reports_dailyfigure WHERE day = %s AND metric = ANY(%s)",
-                               [day, list(EVENT_METRICS)])
+                               [day, [*EVENT_METRICS, *IB_METRICS]])
                 _events_insert(*_day_bounds(day))
+                _ib_insert(cursor, day)
                 _deals_day(cursor, day, None)
         day += dt.timedelta(days=1)
         n += 1

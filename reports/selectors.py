@@ -135,6 +135,7 @@ class Dashboard:
     volume_by_symbol: list[Figure] = field(default_factory=list)
     volume_by_platform: list[Figure] = field(default_factory=list)
     broker_pl: dict[str, dict[str, Decimal]] = field(default_factory=dict)  # currency -> part -> amount
+    ib_by_partner: list[Figure] = field(default_factory=list)
     series: dict[str, list[tuple[dt.date, Decimal]]] = field(default_factory=dict)
 
 
@@ -173,17 +174,20 @@ def dashboard(*, scope: Scope, period: Period, brand_id: int | None = None) -> D
     d.volume_by_symbol = figures(metric="volume", dimension="symbol", **kw)
     d.volume_by_platform = figures(metric="volume", dimension="platform", **kw)
     fees = totals_by_currency(figures(metric="psp_fees", dimension="provider", **kw))
+    d.ib_by_partner = figures(metric="ib_cost", dimension="partner", **kw)
+    ib_cost = totals_by_currency(d.ib_by_partner)
     parts = {m: totals_by_currency(figures(metric=m, dimension="symbol", **kw))
              for m in ("closed_pl", "commission", "swap")}
-    for currency in sorted(set(fees) | {c for p in parts.values() for c in p}):
+    for currency in sorted(set(fees) | set(ib_cost) | {c for p in parts.values() for c in p}):
         def part(metric: str, c: str = currency) -> Decimal:
             return parts[metric][c].amount if c in parts[metric] else Decimal(0)
         # The platform books commission and swap charged to clients as negative amounts: the broker's
         # revenue is their opposite; the clients' closed P/L is the broker's as a B-book counterparty.
         clients_pl = part("closed_pl")
         row = {"clients_closed_pl": clients_pl, "commission": -part("commission"), "swap": -part("swap"),
-               "psp_fees": -(fees[currency].amount if currency in fees else Decimal(0))}
-        row["total"] = -clients_pl + row["commission"] + row["swap"] + row["psp_fees"]
+               "psp_fees": -(fees[currency].amount if currency in fees else Decimal(0)),
+               "ib_cost": -(ib_cost[currency].amount if currency in ib_cost else Decimal(0))}
+        row["total"] = -clients_pl + row["commission"] + row["swap"] + row["psp_fees"] + row["ib_cost"]
         d.broker_pl[currency] = row
     d.series = daily_series(scope=scope, metric="deposits", dimension="provider", period=period, brand_id=brand_id)
     return d

@@ -90,6 +90,9 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
     board = selectors.dashboard(scope=scope, period=period, brand_id=brand_id)
     agent_keys = [row["key"] for row in board.ftds.get("agent", [])]
     platforms = _platform_names([f.key for f in board.volume_by_platform])
+    from ib.selectors import partner_names
+
+    partners = partner_names(int(f.key) for f in board.ib_by_partner if f.key.isdigit())
     query = {"from": period.start.isoformat(), "to": period.end.isoformat(),
              "brand": request.GET.get("brand", "") if "brand" not in problems else ""}
     chart = {"labels": [d.isoformat() for d, _v in next(iter(board.series.values()), [])],
@@ -97,7 +100,7 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
                           for c, points in board.series.items()]}
     return render_page(request, "reports/dashboard.html", {
         "board": board, "brands": selectors.brands_in_scope(scope), "problems": problems, "query": query,
-        "agents": _agent_names(agent_keys), "platforms": platforms, "chart_json": json.dumps(chart),
+        "agents": _agent_names(agent_keys), "platforms": platforms, "partners": partners, "chart_json": json.dumps(chart),
         "ops": selectors.operations(user=request.user), "scoped_desks": scope.desk_ids is not None,
         "now": timezone.now(),
     }, partial="dashboard-figures", status=400 if problems else 200)

@@ -346,7 +346,8 @@ CELERY_BEAT_SCHEDULE = {
     # Reporting hub: the days whose deals the sync changed, recomputed; the last 35 days rebuilt nightly;
     # scheduled reports sent (reports.readmodel, reports.delivery).
     "reports-deals-refresh": {"task": "reports.tasks.deals_refresh", "schedule": 60.0},
-    "reports-rebuild-nightly": {"task": "reports.tasks.rebuild_nightly", "schedule": crontab(hour=2, minute=50)},
+    # After the partners' commission run (ib-commissions-daily), whose lines the rebuild reads.
+    "reports-rebuild-nightly": {"task": "reports.tasks.rebuild_nightly", "schedule": crontab(hour=4, minute=20)},
     "reports-schedules-send": {"task": "reports.tasks.schedules_send_due", "schedule": crontab(minute=20)},
     # ... and the current month every few minutes, so new deals show as commission lines soon.
     "ib-commissions-live": {"task": "ib.tasks.commissions_live", "schedule": 300.0},

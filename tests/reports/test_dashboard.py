@@ -145,3 +145,27 @@ def test_the_dashboard_page_links_a_number_to_the_rows_behind_it(world, login_ve
                                                 "from": (today - dt.timedelta(days=3)).isoformat(),
                                                 "to": today.isoformat()})
     assert deals.status_code == 200 and deals.content.decode().count("data-amount") == 2
+
+
+def test_ib_cost_and_performance_equal_the_partners_commission_lines(db):
+    """The partners' commission (a finished regular run's lines) is the broker's IB cost, per
+    partner and currency, as plain SQL over the lines gives it."""
+    from crm.models import RoleCode
+    from ib import commissions as cs
+    from reports.models import ReadModelMark  # noqa: F401 (the refresh's mark is set by rebuild_all)
+    from tests.factories import make_user
+    from tests.ib.engine_world import MARCH, add_account, add_client, make_world, round_trip, store, t
+
+    w = make_world()
+    client = add_client(w, w.leaf)
+    account = add_account(w, client)
+    store(w, round_trip(account, opened=t(5, 10), closed=t(5, 11), volume="2", profit="-30"))
+    cs.commission_run(actor=None, brand=w.brand, period=MARCH)
+    readmodel.rebuild(start=dt.date(2024, 3, 1), end=dt.date(2024, 3, 31))
+    admin = make_user(role_code=RoleCode.ADMIN)
+    board = dashboard(scope=dashboard_scope(admin), period=Period(dt.date(2024, 3, 1), dt.date(2024, 3, 31)),
+                      brand_id=w.brand.pk)
+    lines = _sql("SELECT beneficiary_id::text, currency, SUM(amount) FROM ib_commissionline l "
+                 "JOIN ib_commissionrun r ON r.id = l.run_id WHERE r.brand_id = %s GROUP BY 1, 2", [w.brand.pk])
+    assert lines and {(f.key, f.currency): f.amount for f in board.ib_by_partner} == lines
+    assert board.broker_pl["USD"]["ib_cost"] == -sum(lines.values())
