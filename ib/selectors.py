@@ -495,3 +495,8 @@ def line_explanation(line: CommissionLine, partner: Partner) -> LineExplanation:
         client_name=mask_name(client.first_name, client.last_name) if client else "",
         version=version, rule=rule, percent=rule is not None and rule.kind == "revshare",
         path=[names[i] for i in below if i in names])
+
+
+def partner_names(ids: Iterable[int]) -> dict[str, str]:
+    """Partners' display names by their id (as text: the reporting hub keys its figures by it)."""
+    return {str(pk): name for pk, name in Partner.objects.filter(pk__in=list(ids)).values_list("pk", "display_name")}

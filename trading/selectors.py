@@ -373,3 +373,28 @@ from trading.prop import (  # noqa: E402
 def server_list_for_system(*, brand_id: int) -> list[PlatformServer]:
     """The active servers of a brand, for system jobs (demo seeds), not scoped to a user."""
     return list(PlatformServer.objects.filter(brand_id=brand_id, is_active=True).order_by("id"))
+
+
+# --- for the reporting hub's pages (reports) ------------------------------------------------------------
+
+def server_names(ids: list[int]) -> dict[str, str]:
+    """Platform servers' names by their id (as text: the reporting hub keys figures by it)."""
+    return {str(pk): name for pk, name in PlatformServer.objects.filter(pk__in=ids).values_list("pk", "name")}
+
+
+def deals_of_clients(*, client_ids: Any, start: dt.datetime, end: dt.datetime, symbol: str | None = None,
+                     server_id: int | None = None, closing_only: bool = False, limit: int = 500) -> list[dict[str, Any]]:
+    """The live trade deals (not deleted, not of demo accounts) of `client_ids` (a list or a
+    subquery of client ids) made in [start, end), newest first, at most `limit`, with the account's
+    currency and client: the rows behind a figure of the reporting hub."""
+    qs = Deal.objects.filter(kind=DealKind.TRADE, deleted_at__isnull=True, account__is_demo=False,
+                             account__client_id__in=client_ids, time__gte=start, time__lt=end)
+    if symbol is not None:
+        qs = qs.filter(symbol=symbol)
+    if server_id is not None:
+        qs = qs.filter(server_id=server_id)
+    if closing_only:
+        qs = qs.filter(entry__in=["out", "inout", "out_by"])
+    return list(qs.order_by("-time", "-id").values(
+        "id", "time", "symbol", "side", "entry", "volume", "profit", "commission", "swap",
+        client_id=F("account__client_id"), currency=F("account__currency"))[:limit])

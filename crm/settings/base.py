@@ -349,6 +349,12 @@ CELERY_BEAT_SCHEDULE = {
     "wallet-deposits-refresh": {"task": "wallet.tasks.deposits_refresh_due", "schedule": 120.0},
     # Partner commissions: the daily incremental run of the open period(s) (ib.tasks).
     "ib-commissions-daily": {"task": "ib.tasks.commissions_daily", "schedule": crontab(hour=3, minute=45)},
+    # Reporting hub: the days whose deals the sync changed, recomputed; the last 35 days rebuilt nightly;
+    # scheduled reports sent (reports.readmodel, reports.delivery).
+    "reports-deals-refresh": {"task": "reports.tasks.deals_refresh", "schedule": 60.0},
+    # After the partners' commission run (ib-commissions-daily), whose lines the rebuild reads.
+    "reports-rebuild-nightly": {"task": "reports.tasks.rebuild_nightly", "schedule": crontab(hour=4, minute=20)},
+    "reports-schedules-send": {"task": "reports.tasks.schedules_send_due", "schedule": crontab(minute=20)},
     # ... and the current month every few minutes, so new deals show as commission lines soon.
     "ib-commissions-live": {"task": "ib.tasks.commissions_live", "schedule": 300.0},
     # Partner settlement: closed periods settled on each partner's schedule and posted to the ledger,

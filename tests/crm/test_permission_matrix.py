@@ -39,7 +39,7 @@ SEGMENT_MODEL = {
     "policies": "other", "questionnaires": "other", "versions": "other", "deposits": "other", "withdrawals": "other",
     "runs": "other", "payouts": "other", "banners": "other", "disputes": "other", "plans": "other",
     "applications": "other", "hits": "other", "restrictions": "other", "webhooks": "other", "subscribers": "other",
-    "deliveries": "other", "challenges": "other", "cases": "other", "files": "other",
+    "deliveries": "other", "challenges": "other", "cases": "other", "files": "other", "schedules": "other",
 }
 # Pages the matrix does not post to, each with why.
 SKIPPED = {

@@ -1,0 +1,222 @@
+"""Management dashboard: page time over the read models beside the plain SQL aggregate of the raw rows.
+
+Setup (not measured): a fresh benchmark database with two brands, two desks each (a manager each),
+an administrator; clients, trading accounts, deals over the last 90 days and money events (deposits,
+withdrawals paid, first deposits, client arrivals) written with INSERT ... SELECT over
+generate_series; then the read models rebuilt (reports.readmodel.rebuild_all, timed: info).
+Full size: 1,000,000 clients, 100,000,000 deals, 10,000,000 money events; --quick: 10,000 clients,
+200,000 deals, 50,000 money events.
+
+Measured, in process through Django's test Client with the whole middleware stack: the wall time of
+GET /reports/dashboard/ (30 days, every brand) for the administrator (TOTP passed) and for a desk
+manager (their desks only). `limit` is the plain SQL aggregate of the same figures over the raw
+rows (deposits and withdrawals per currency from the events, volume per symbol and closed P/L per
+currency from the deals, 30 days), through psycopg: what the page would cost if it read raw rows.
+A ratio below 1 means the page is cheaper than even the bare aggregate.
+
+Run: python benchmarks/reports_dashboard.py [--quick] [--keep] [--clients N] [--deals N] [--events N] [--requests N]
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import (  # noqa: E402
+    BenchEnv,
+    argument_parser,
+    finish,
+    log,
+    percentile,
+    prepare,
+    raw_connection,
+    record,
+    timed,
+)
+
+GOAL_MS = 200.0
+PASSWORD = "bench-cedar-lantern-4417"  # noqa: S105 - a throw-away database
+DAYS = 90
+
+RAW_SQL = """
+SELECT e.data->>'currency', e.name, SUM((e.data->>'amount')::numeric), COUNT(*)
+FROM crm_event e WHERE e.name IN ('wallet.deposit_succeeded', 'wallet.withdrawal_paid')
+  AND e.occurred_at >= now() - interval '30 days' GROUP BY 1, 2;
+"""
+RAW_DEALS_SQL = """
+SELECT d.symbol, a.currency, SUM(d.volume), SUM(d.profit) FILTER (WHERE d.entry = 'out'), COUNT(DISTINCT a.client_id)
+FROM trading_deal d JOIN trading_tradingaccount a ON a.id = d.account_id
+WHERE d.kind = 'trade' AND d.time >= now() - interval '30 days' GROUP BY 1, 2;
+"""
+
+
+def build_world(*, clients: int, deals: int, events: int) -> dict[str, Any]:
+    from django.db import connection
+
+    from crm.models import Brand
+    from crm.roles import roles_sync
+    from crm.services import user_create
+    from crm.staff_services import desk_create, desk_update
+    from trading.models import PlatformServer
+
+    roles_sync()
+    brands = [Brand.objects.create(code=code, name=name) for code, name in (("atlas", "Atlas"), ("nova", "Nova"))]
+    admin = user_create(actor=None, email="admin@bench.example", full_name="Bench Admin", role_code="admin",
+                        password=PASSWORD, all_brands=True)
+    desks, managers = [], []
+    for brand in brands:
+        for n in (1, 2):
+            desk = desk_create(actor=admin, brand=brand, name=f"{brand.name} desk {n}")
+            manager = user_create(actor=admin, email=f"manager.{brand.code}{n}@bench.example",
+                                  full_name=f"Manager {brand.code} {n}", role_code="desk_manager",
+                                  password=PASSWORD, desk=desk, brands=[brand])
+            desk_update(actor=admin, desk=desk, manager=manager)
+            desks.append(desk)
+            managers.append(manager)
+    servers = [PlatformServer.objects.create(brand=b, name=f"MT5 {b.code}", host="127.0.0.1", port=1, manager_login=1,
+                                             account_types={"standard": {"label": "S", "group": "real",
+                                                                         "leverages": [100]}}) for b in brands]
+    desk_ids = [d.pk for d in desks]
+    brand_of_desk = [d.brand_id for d in desks]
+    server_of_desk = [next(s.pk for s in servers if s.brand_id == d.brand_id) for d in desks]
+    with connection.cursor() as cursor, timed(f"{clients} clients and accounts"):
+        cursor.execute(
+            "INSERT INTO crm_client (code, brand_id, desk_id, first_name, last_name, email, phone, country, language, "
+            "timezone, source, campaign, utm_source, utm_medium, utm_campaign, utm_term, utm_content, "
+            "referrer_code, tags, stage, classification, created_at, updated_at) "
+            "SELECT gen_random_uuid(), (%s::bigint[])[1 + g %% 4], (%s::bigint[])[1 + g %% 4], 'C', g::text, "
+            "'c' || g || '@bench.example', '', (ARRAY['DE','GB','AE','ZA','FR'])[1 + g %% 5], '', '', '', "
+            "'camp-' || (g %% 7), '', '', '', '', '', '', '{}', 'active', 'retail', "
+            "now() - make_interval(days => (g %% 365)::int), now() FROM generate_series(1::bigint, %s::bigint) g",
+            [brand_of_desk, desk_ids, clients])
+        cursor.execute(
+            "INSERT INTO trading_tradingaccount (code, server_id, client_id, login, is_demo, account_type, "
+            "\"group\", currency, leverage, access, is_archived, balance, credit, equity, margin, free_margin, "
+            "history_synced, created_at, updated_at) "
+            "SELECT gen_random_uuid(), (%s::bigint[])[1 + (array_position(%s::bigint[], c.desk_id) - 1)], c.id, "
+            "100000 + row_number() OVER (ORDER BY c.id), false, 'standard', 'real', "
+            "CASE WHEN c.id %% 5 = 0 THEN 'EUR' ELSE 'USD' END, 100, 'full', false, 0, 0, 0, 0, 0, true, now(), now() "
+            "FROM crm_client c", [server_of_desk, desk_ids])
+        cursor.execute("SELECT min(id), count(*) FROM trading_tradingaccount")
+        first_account, accounts = cursor.fetchone()
+        cursor.execute("SELECT min(id) FROM crm_client")
+        first_client = cursor.fetchone()[0]
+    with connection.cursor() as cursor, timed(f"{deals} deals"):
+        cursor.execute(
+            "INSERT INTO trading_deal (server_id, account_id, deal_id, login, time, platform_time_msc, kind, action, "
+            "entry, side, position_id, order_id, symbol, volume, price, profit, commission, swap, fee, comment, "
+            "reason, content_hash, raw, first_seen_at, updated_at) "
+            "SELECT a.server_id, a.id, g.n, a.login, g.t, (extract(epoch FROM g.t) * 1000)::bigint, 'trade', g.n %% 2, "
+            "CASE WHEN g.n %% 2 = 0 THEN 'in' ELSE 'out' END, CASE WHEN g.n %% 2 = 0 THEN 'buy' ELSE 'sell' END, "
+            "g.n / 2, g.n, (ARRAY['EURUSD','GBPUSD','USDJPY','XAUUSD','US30'])[1 + (g.n / 2) %% 5], "
+            "(1 + (g.n / 2) %% 20) / 10.0, 1.1, CASE WHEN g.n %% 2 = 1 THEN ((g.n / 2) %% 41 - 20)::numeric ELSE 0 END, "
+            "-0.7, 0, 0, '', 0, md5(g.n::text), '{}'::jsonb, g.t, g.t "
+            "FROM (SELECT n, now() - make_interval(secs => ((n * 7919) %% (%s * 86400))::int) AS t "
+            "      FROM generate_series(1::bigint, %s::bigint) n) g "
+            "JOIN trading_tradingaccount a ON a.id = %s + ((g.n / 2) * 31 %% %s)",
+            [DAYS, deals, first_account, accounts])
+    with connection.cursor() as cursor, timed(f"{events} money events"):
+        cursor.execute(
+            "INSERT INTO crm_event (uuid, name, client_id, brand_id, data, occurred_at, created_at, dispatched_at, "
+            "request_id) "
+            "SELECT gen_random_uuid(), x.name, c.id, c.brand_id, "
+            "jsonb_build_object('amount', (100 + g %% 900)::text, 'fee', '1.50', "
+            "'currency', CASE WHEN c.id %% 5 = 0 THEN 'EUR' ELSE 'USD' END, "
+            "'provider', (ARRAY['psp-a','psp-b','wire'])[1 + g %% 3], 'method', 'card', 'first', false), "
+            "now() - make_interval(secs => ((g * 104729) %% (%s * 86400))::int), now(), now(), '' "
+            "FROM generate_series(1::bigint, %s::bigint) g "
+            "JOIN crm_client c ON c.id = %s + (g * 37 %% %s) "
+            "CROSS JOIN LATERAL (SELECT (ARRAY['wallet.deposit_succeeded','wallet.deposit_succeeded',"
+            "'wallet.withdrawal_paid','wallet.first_deposit','client.created'])[1 + g %% 5] AS name) x",
+            [DAYS, events, first_client, clients])
+        cursor.execute("ANALYZE crm_client; ANALYZE trading_tradingaccount; ANALYZE trading_deal; ANALYZE crm_event")
+    from reports.readmodel import rebuild_all
+
+    started = time.perf_counter()
+    rebuilt = rebuild_all()
+    record("reports_dashboard.rebuild", value=time.perf_counter() - started, unit="s", limit=None,
+           goal="info (nightly)", size=f"{rebuilt} days", reason="no raw baseline: it is the aggregation itself")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE reports_dailyfigure; ANALYZE reports_dailytrader")
+    return {"admin": admin, "manager": managers[0]}
+
+
+def _logged_in_client(user: Any) -> Any:
+    from django.test import Client as HttpClient
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    http = HttpClient(HTTP_HOST="localhost", raise_request_exception=True)
+    http.force_login(user)
+    if user.requires_2fa:
+        device = TOTPDevice.objects.create(user=user, name="bench", confirmed=True)
+        session = http.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+    return http
+
+
+def _timed_page(http: Any, url: str, count: int) -> list[float]:
+    for _ in range(5):
+        response = http.get(url)
+        if response.status_code != 200:
+            raise RuntimeError(f"GET {url} answered {response.status_code}")
+    samples = []
+    for _ in range(count):
+        start = time.perf_counter()
+        response = http.get(url)
+        samples.append((time.perf_counter() - start) * 1000)
+        if response.status_code != 200:
+            raise RuntimeError(f"GET {url} answered {response.status_code}")
+    return samples
+
+
+def _timed_raw(env: BenchEnv, count: int) -> list[float]:
+    samples = []
+    with raw_connection(env) as conn, conn.cursor() as cursor:
+        for i in range(count + 2):
+            start = time.perf_counter()
+            cursor.execute(RAW_SQL)
+            cursor.fetchall()
+            cursor.execute(RAW_DEALS_SQL)
+            cursor.fetchall()
+            if i >= 2:
+                samples.append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+def main() -> None:
+    parser = argument_parser(__doc__)
+    parser.add_argument("--clients", type=int, default=None)
+    parser.add_argument("--deals", type=int, default=None)
+    parser.add_argument("--events", type=int, default=None)
+    parser.add_argument("--requests", type=int, default=None)
+    args = parser.parse_args()
+    clients = args.clients or (10_000 if args.quick else 1_000_000)
+    deals = args.deals or (200_000 if args.quick else 100_000_000)
+    events = args.events or (50_000 if args.quick else 10_000_000)
+    requests = args.requests or (30 if args.quick else 100)
+    env = prepare(args)
+    try:
+        users = build_world(clients=clients, deals=deals, events=events)
+        size = f"{clients} clients, {deals} deals, {events} money events, {requests} requests"
+        raw = _timed_raw(env, max(5, requests // 5))
+        from django.urls import reverse
+
+        for label, user in users.items():
+            page = _timed_page(_logged_in_client(user), reverse("reports_dashboard"), requests)
+            record(f"reports_dashboard.{label}.p95", value=percentile(page, 95), unit="ms",
+                   limit=percentile(raw, 95), goal=f"p95 <= {GOAL_MS:.0f} ms", size=size)
+            record(f"reports_dashboard.{label}.p50", value=percentile(page, 50), unit="ms",
+                   limit=percentile(raw, 50), goal="info", size=size)
+        log("done")
+    finally:
+        finish(env)
+
+
+if __name__ == "__main__":
+    main()

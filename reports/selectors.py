@@ -1,0 +1,233 @@
+"""Reads of the reporting hub: who sees which numbers (`dashboard_scope`) and the dashboard's
+figures over the read models (reports.models: DailyFigure, DailyTrader), never over deals or ledger
+legs. Amounts come per currency, never summed across currencies."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Count, Min, Q, QuerySet, Sum
+from django.utils import timezone
+
+from crm.exceptions import NotAllowed
+from crm.models import Brand, RoleCode
+from crm.permissions import desks_run_by, user_can
+from reports.models import DailyFigure, DailyTrader, ReportDelivery, ReportSchedule
+
+VIEW_PERMISSION = "reports.view_dailyfigure"
+SCHEDULE_PERMISSION = "reports.add_reportschedule"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The brands and desks whose numbers a user sees: None means all of them."""
+
+    brand_ids: tuple[int, ...] | None
+    desk_ids: tuple[int, ...] | None
+
+    def q(self, prefix: str = "") -> Q:
+        q = Q()
+        if self.brand_ids is not None:
+            q &= Q(**{f"{prefix}brand_id__in": self.brand_ids})
+        if self.desk_ids is not None:
+            q &= Q(**{f"{prefix}desk_id__in": self.desk_ids})
+        return q
+
+
+def dashboard_scope(user: Any) -> Scope:
+    """The scope of the management numbers: administrators and all-brand users every brand, others
+    their brands; a desk manager only the desks they run; anyone else with the permission every desk
+    of their brands. NotAllowed without the permission."""
+    if not getattr(user, "is_active", False) or not user_can(user, VIEW_PERMISSION):
+        raise NotAllowed
+    if user.is_administrator:
+        return Scope(None, None)
+    brands = None if user.all_brands else tuple(user.brands.values_list("pk", flat=True))
+    desks = None
+    if user.role_code == RoleCode.DESK_MANAGER and not user_can(user, "crm.view_all_clients"):
+        desks = tuple(desks_run_by(user).values_list("pk", flat=True))
+    return Scope(brands, desks)
+
+
+def brands_in_scope(scope: Scope) -> QuerySet[Brand]:
+    qs = Brand.objects.order_by("name")
+    return qs.filter(pk__in=scope.brand_ids) if scope.brand_ids is not None else qs
+
+
+@dataclass
+class Figure:
+    key: str
+    currency: str
+    amount: Decimal
+    count: int
+
+
+@dataclass
+class Period:
+    start: dt.date
+    end: dt.date  # inclusive
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+
+def figures(*, scope: Scope, metric: str, dimension: str, period: Period, brand_id: int | None = None,
+            filters: dict[str, Any] | None = None) -> list[Figure]:
+    """The figure `metric` by `dimension` over `period`: one row per key and currency, the biggest
+    amount (or count) first."""
+    qs = DailyFigure.objects.filter(scope.q(), metric=metric, dimension=dimension, day__gte=period.start,
+                                    day__lte=period.end)
+    if brand_id is not None:
+        qs = qs.filter(brand_id=brand_id)
+    if filters:
+        qs = qs.filter(**filters)
+    rows = qs.values("key", "currency").annotate(a=Sum("amount"), n=Sum("count")).order_by("currency", "-a", "-n", "key")
+    return [Figure(r["key"], r["currency"], r["a"] or Decimal(0), r["n"] or 0) for r in rows]
+
+
+def totals_by_currency(rows: list[Figure]) -> dict[str, Figure]:
+    """The rows of one dimension summed per currency (each event counts once in a dimension)."""
+    out: dict[str, Figure] = {}
+    for row in rows:
+        total = out.setdefault(row.currency, Figure("", row.currency, Decimal(0), 0))
+        total.amount += row.amount
+        total.count += row.count
+    return out
+
+
+def active_traders(*, scope: Scope, period: Period, brand_id: int | None = None) -> int:
+    qs = DailyTrader.objects.filter(scope.q(), day__gte=period.start, day__lte=period.end)
+    if brand_id is not None:
+        qs = qs.filter(brand_id=brand_id)
+    return qs.values("client_id").distinct().count()
+
+
+def daily_series(*, scope: Scope, metric: str, dimension: str, period: Period,
+                 brand_id: int | None = None) -> dict[str, list[tuple[dt.date, Decimal]]]:
+    """Per currency, the metric's amount per day of the period (days without any: zero)."""
+    qs = DailyFigure.objects.filter(scope.q(), metric=metric, dimension=dimension, day__gte=period.start,
+                                    day__lte=period.end)
+    if brand_id is not None:
+        qs = qs.filter(brand_id=brand_id)
+    by: dict[str, dict[dt.date, Decimal]] = defaultdict(dict)
+    for r in qs.values("currency", "day").annotate(a=Sum("amount")).order_by():
+        by[r["currency"]][r["day"]] = r["a"]
+    days = [period.start + dt.timedelta(days=i) for i in range(period.days)]
+    return {c: [(d, values.get(d, Decimal(0))) for d in days] for c, values in sorted(by.items())}
+
+
+@dataclass
+class Dashboard:
+    period: Period
+    brand: Brand | None
+    net_deposits: dict[str, dict[str, Decimal]] = field(default_factory=dict)  # currency -> in, out, net
+    deposits_by_provider: list[Figure] = field(default_factory=list)
+    deposits_by_country: list[Figure] = field(default_factory=list)
+    withdrawals_by_method: list[Figure] = field(default_factory=list)
+    withdrawals_by_country: list[Figure] = field(default_factory=list)
+    ftds: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # dimension -> rows with conversion
+    active_traders: int = 0
+    volume_by_symbol: list[Figure] = field(default_factory=list)
+    volume_by_platform: list[Figure] = field(default_factory=list)
+    broker_pl: dict[str, dict[str, Decimal]] = field(default_factory=dict)  # currency -> part -> amount
+    ib_by_partner: list[Figure] = field(default_factory=list)
+    series: dict[str, list[tuple[dt.date, Decimal]]] = field(default_factory=dict)
+
+
+def _conversion(ftds: list[Figure], new: list[Figure]) -> list[dict[str, Any]]:
+    registered = {f.key: f.count for f in new}
+    by_key: dict[str, dict[str, Any]] = {}
+    for f in ftds:
+        row = by_key.setdefault(f.key, {"key": f.key, "ftds": 0, "amounts": [], "new": registered.get(f.key, 0)})
+        row["ftds"] += f.count
+        row["amounts"].append(f)
+    for key, n in registered.items():
+        by_key.setdefault(key, {"key": key, "ftds": 0, "amounts": [], "new": n})
+    for row in by_key.values():
+        row["rate"] = (Decimal(100 * row["ftds"]) / row["new"]).quantize(Decimal("0.1")) if row["new"] else None
+    return sorted(by_key.values(), key=lambda r: (-r["ftds"], -r["new"], r["key"]))
+
+
+def dashboard(*, scope: Scope, period: Period, brand_id: int | None = None) -> Dashboard:
+    """Every figure of the management dashboard from the read models, in about a dozen indexed reads."""
+    brand = Brand.objects.filter(pk=brand_id).first() if brand_id else None
+    d = Dashboard(period=period, brand=brand)
+    kw = {"scope": scope, "period": period, "brand_id": brand_id}
+    d.deposits_by_provider = figures(metric="deposits", dimension="provider", **kw)
+    d.deposits_by_country = figures(metric="deposits", dimension="country", **kw)
+    d.withdrawals_by_method = figures(metric="withdrawals", dimension="method", **kw)
+    d.withdrawals_by_country = figures(metric="withdrawals", dimension="country", **kw)
+    ins, outs = totals_by_currency(d.deposits_by_provider), totals_by_currency(d.withdrawals_by_method)
+    for currency in sorted(set(ins) | set(outs)):
+        a = ins[currency].amount if currency in ins else Decimal(0)
+        b = outs[currency].amount if currency in outs else Decimal(0)
+        d.net_deposits[currency] = {"in": a, "out": b, "net": a - b}
+    for dimension in ("campaign", "country", "agent"):
+        d.ftds[dimension] = _conversion(figures(metric="ftds", dimension=dimension, **kw),
+                                        figures(metric="new_clients", dimension=dimension, **kw))
+    d.active_traders = active_traders(**kw)
+    d.volume_by_symbol = figures(metric="volume", dimension="symbol", **kw)
+    d.volume_by_platform = figures(metric="volume", dimension="platform", **kw)
+    fees = totals_by_currency(figures(metric="psp_fees", dimension="provider", **kw))
+    d.ib_by_partner = figures(metric="ib_cost", dimension="partner", **kw)
+    ib_cost = totals_by_currency(d.ib_by_partner)
+    parts = {m: totals_by_currency(figures(metric=m, dimension="symbol", **kw))
+             for m in ("closed_pl", "commission", "swap")}
+    for currency in sorted(set(fees) | set(ib_cost) | {c for p in parts.values() for c in p}):
+        def part(metric: str, c: str = currency) -> Decimal:
+            return parts[metric][c].amount if c in parts[metric] else Decimal(0)
+        # The platform books commission and swap charged to clients as negative amounts: the broker's
+        # revenue is their opposite; the clients' closed P/L is the broker's as a B-book counterparty.
+        clients_pl = part("closed_pl")
+        row = {"clients_closed_pl": clients_pl, "commission": -part("commission"), "swap": -part("swap"),
+               "psp_fees": -(fees[currency].amount if currency in fees else Decimal(0)),
+               "ib_cost": -(ib_cost[currency].amount if currency in ib_cost else Decimal(0))}
+        row["total"] = -clients_pl + row["commission"] + row["swap"] + row["psp_fees"] + row["ib_cost"]
+        d.broker_pl[currency] = row
+    d.series = daily_series(scope=scope, metric="deposits", dimension="provider", period=period, brand_id=brand_id)
+    return d
+
+
+@dataclass
+class Operations:
+    withdrawals_open: int
+    withdrawals_overdue: int
+    withdrawals_oldest: dt.datetime | None
+    kyc_waiting: int
+    kyc_overdue: int
+    kyc_oldest: dt.datetime | None
+    screening_open: int | None  # None: the user may not see screening hits
+
+
+def operations(*, user: Any) -> Operations:
+    """Operational KPIs through the owning apps' selectors, each in the user's own scope there."""
+    from compliance import selectors as compliance
+    from kyc.permissions import submission_queryset_for_user
+    from kyc.selectors import queue_counts
+    from wallet.selectors import WITHDRAWAL_OPEN_STATES, withdrawal_queue_for_user
+
+    now = timezone.now()
+    open_w = withdrawal_queue_for_user(user=user).filter(state__in=WITHDRAWAL_OPEN_STATES).order_by()
+    w = open_w.aggregate(n=Count("id"), late=Count("id", filter=Q(due_at__lt=now)), oldest=Min("requested_at"))
+    submissions = submission_queryset_for_user(user)
+    counts = queue_counts(submissions=submissions)
+    oldest = submissions.filter(status="review").order_by().aggregate(m=Min("submitted_at"))["m"]
+    screening = None
+    if user_can(user, "compliance.view_screeninghit"):
+        screening = compliance.screening_queue(user=user, status="unresolved").count()
+    return Operations(w["n"], w["late"], w["oldest"], counts.waiting, counts.overdue, oldest, screening)
+
+
+def schedules_for_user(user: Any) -> QuerySet[ReportSchedule]:
+    qs = ReportSchedule.objects.select_related("owner")
+    return qs if user.is_administrator else qs.filter(owner=user)
+
+
+def deliveries_for_user(user: Any) -> QuerySet[ReportDelivery]:
+    qs = ReportDelivery.objects.select_related("schedule", "schedule__owner")
+    return qs if user.is_administrator else qs.filter(schedule__owner=user)
