@@ -75,3 +75,15 @@ declare("compliance.restriction_lifted", payload=RestrictionLifted,
         description="A client's restriction was lifted, with the reason, or ended on its date.")
 declare("compliance.jurisdiction_changed", payload=JurisdictionChanged,
         description="A brand's jurisdiction was added or its status or dates changed.")
+
+
+class AlertRaised(TypedDict):
+    alert_id: int  # compliance_amlalert.id (the cases part groups alerts into a client's case by it)
+    rule: str  # the rule's kind: large_transaction, structuring, rapid_in_out, high_risk_jurisdiction, dormant_account
+    rule_version: int  # the number of the rule's version that raised it
+    score: int  # 1 to 100
+
+
+declare("compliance.alert_raised", payload=AlertRaised,
+        description="An AML rule found a pattern in a client's money movements: the alert waits in the alert "
+                    "queue with the ledger transactions that made it. Written without the client (tipping off).")

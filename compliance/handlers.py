@@ -41,3 +41,15 @@ def read_only_while_restricted(event: Event) -> None:
     if row is not None and restriction_trading_sync(restriction_id=row.pk)["failed"]:
         # The delivery is recorded as failed and retried with backoff (crm.events.retry_due).
         raise RuntimeError("the platform did not set the new account read-only")
+
+
+# --- AML monitoring: a client's posted movement runs the rules over that client's last days -------------
+# (The rules read ledger postings: a deposit is posted when it succeeds, a withdrawal when it is paid.
+# A trade only ever lowers what the rapid in-and-out rule finds, so trading's events start nothing.)
+
+@subscribe("wallet.deposit_succeeded", "wallet.withdrawal_paid")
+def aml_on_movement(event: Event) -> None:
+    from compliance.services import aml_client_enqueue
+
+    if event.client_id is not None:
+        aml_client_enqueue(client_id=event.client_id)
