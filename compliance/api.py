@@ -18,6 +18,7 @@ from ninja.files import UploadedFile
 from pydantic import Field
 
 from compliance import selectors, services
+from compliance.api_aml import router as aml_router
 from compliance.api_restrictions import router as restrictions_router
 from compliance.exceptions import WatchlistRefused
 from compliance.models import ScreeningHit, WatchlistEntry, WatchlistVersion
@@ -32,6 +33,7 @@ from crm.permissions import user_can
 router = Router(tags=["compliance"])
 # Jurisdictions and restrictions bring their own router.
 router.add_router("", restrictions_router)
+router.add_router("", aml_router)
 
 VIEW_LISTS = "compliance.view_watchlistversion"
 LOAD_LISTS = "compliance.add_watchlistversion"

@@ -251,10 +251,10 @@ def aml_rules_for_user(user: Any) -> QuerySet[AmlRule]:
     """The rules of the brands `user` works in (all brands for a user of all brands)."""
     if not user_can(user, AML_RULES_VIEW_PERMISSION):
         return AmlRule.objects.none()
-    qs = AmlRule.objects.select_related("brand")
-    if not getattr(user, "all_brands", False):
-        qs = qs.filter(brand__in=user.brands.all())
-    return qs.order_by("brand__name", "kind", "risk_class")
+    from crm.forms import visible_brands
+
+    return (AmlRule.objects.select_related("brand").filter(brand__in=visible_brands(user))
+            .order_by("brand__name", "kind", "risk_class"))
 
 
 def aml_rule_get_for_user(user: Any, code: Any) -> AmlRule:

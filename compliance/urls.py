@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from compliance import screening_views
+from compliance import aml_views, screening_views
 from compliance import views_restrictions as restrictions
 
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -28,4 +28,12 @@ urlpatterns: list[URLPattern | URLResolver] = [
          name="compliance_restriction_impose"),
     path("compliance/restrictions/<uuid:code>/lift/", restrictions.restriction_lift,
          name="compliance_restriction_lift"),
+    # AML monitoring (issue 35, items 1 and 6): alerts, rules, their versions and dry runs.
+    path("compliance/aml/alerts/", aml_views.alert_queue, name="compliance_aml_alerts"),
+    path("compliance/aml/alerts/<uuid:code>/", aml_views.alert_detail, name="compliance_aml_alert"),
+    path("compliance/aml/alerts/<uuid:code>/dismiss/", aml_views.alert_dismiss, name="compliance_aml_alert_dismiss"),
+    path("compliance/aml/rules/", aml_views.rule_list, name="compliance_aml_rules"),
+    path("compliance/aml/rules/<uuid:code>/", aml_views.rule_detail, name="compliance_aml_rule"),
+    path("compliance/aml/rules/<uuid:code>/versions/<int:number>/dry-run/", aml_views.rule_dry_run,
+         name="compliance_aml_rule_dry_run"),
 ]

@@ -38,7 +38,7 @@ SEGMENT_MODEL = {
     "conflicts": "other", "partners": "other", "links": "other", "submissions": "other", "documents": "other",
     "policies": "other", "questionnaires": "other", "versions": "other", "deposits": "other", "withdrawals": "other",
     "runs": "other", "payouts": "other", "banners": "other", "disputes": "other", "plans": "other",
-    "applications": "other", "hits": "other", "restrictions": "other",
+    "applications": "other", "hits": "other", "restrictions": "other", "alerts": "other", "rules": "other",
 }
 # Pages the matrix does not post to, each with why.
 SKIPPED = {
