@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db.models import Count, Prefetch, QuerySet
 
+from compliance.aml import DEFAULT_PARAMETERS as AML_DEFAULT_PARAMETERS
 from compliance.aml import DRY_RUN_PERIOD, RULE_PARAMS, aml_rule_dry_run, version_in_force
 from compliance.aml import RULES_VIEW_PERMISSION as AML_RULES_VIEW_PERMISSION
 from compliance.aml import VIEW_PERMISSION as AML_VIEW_PERMISSION
@@ -182,7 +183,7 @@ def watchlist_version_diff(version: WatchlistVersion) -> VersionDiff:
 
 
 __all__ = [
-    "DRY_RUN_PERIOD", "RULE_PARAMS", "aml_rule_dry_run", "version_in_force",
+    "AML_DEFAULT_PARAMETERS", "DRY_RUN_PERIOD", "RULE_PARAMS", "aml_rule_dry_run", "version_in_force",
     "client_message", "clients_restricted_by", "deposit_refusal", "is_sanctioned", "jurisdiction_in_effect",
     "jurisdictions_for_brand", "jurisdictions_of_country", "listed_entries", "login_refusal", "registration_refusal",
     "restriction_in_force", "restrictions_for_client", "restrictions_open", "screener_for_lists",
@@ -255,6 +256,10 @@ def aml_rules_for_user(user: Any) -> QuerySet[AmlRule]:
 
     return (AmlRule.objects.select_related("brand").filter(brand__in=visible_brands(user))
             .order_by("brand__name", "kind", "risk_class"))
+
+
+def aml_brand_has_rules(*, brand_id: int) -> bool:
+    return AmlRule.objects.filter(brand_id=brand_id).exists()
 
 
 def aml_rule_get_for_user(user: Any, code: Any) -> AmlRule:

@@ -416,7 +416,7 @@ def format_logins(logins: Sequence[DemoLogin]) -> str:
 # lines for its own demo users (a client of the trader's room, a partner), shown with the staff's.
 SEED_COMMANDS = ("seed_sales_demo", "automation_seed_playbook", "portal_seed_demo", "kyc_questionnaire_seed",
                  "kyc_seed_demo", "ib_seed_demo", "wallet_seed_demo", "portal_seed_demo_funded",
-                 "compliance_seed_demo", "compliance_seed_demo_restrictions")
+                 "compliance_seed_demo", "compliance_seed_demo_restrictions", "compliance_seed_demo_aml")
 
 
 def seed_demo_once(*, env: dict[str, str], var_dir: Path) -> list[DemoLogin]:
