@@ -33,6 +33,7 @@ from benchmarks.common import (  # noqa: E402
     finish,
     insert_series,
     log,
+    log_phases,
     prepare,
     raw_connection,
     record,
@@ -157,6 +158,7 @@ def main() -> None:
     transactions = args.transactions or (20_000 if args.quick else 1_000_000)
     deals = args.deals or (200_000 if args.quick else 10_000_000)
     env = prepare(args)
+    log_phases("compliance.aml")  # each rule's time
     try:
         from compliance.aml import aml_evaluate
         from compliance.models import AmlAlert

@@ -45,8 +45,8 @@ from compliance.models import (
     AmlRuleVersion,
     AmlRun,
 )
-from crm.audit import audit_record
-from crm.events import emit
+from crm.audit import AuditEntry, audit_record, audit_record_many
+from crm.events import emit_many
 from crm.exceptions import NotAllowed, ValidationFailed
 from crm.lib.errors import DomainError
 from crm.lib.money import amount_in_range, currency_normalise, to_decimal
@@ -463,6 +463,7 @@ def aml_evaluate(*, since: dt.datetime, until: dt.datetime, client_id: int | Non
     versions = _rules_in_force(brand_id=brand_id, rule_ids=rule_ids, at=until)
     raised: list[int] = []
     for version in versions:
+        began = time.monotonic()
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(INSERT_SQL.format(found=RULE_SQL[version.rule.kind]()),
                            _params(version, since=since, until=until, client_id=client_id))
@@ -470,17 +471,21 @@ def aml_evaluate(*, since: dt.datetime, until: dt.datetime, client_id: int | Non
             if ids:
                 _announce(ids)
             raised.extend(ids)
+        logger.info("AML rule %s v%s: %s alerts in %.3f s", version.rule.kind, version.number, len(ids),
+                    time.monotonic() - began)
     return EvaluationReport(rules=len(versions), raised=raised)
 
 
 def _announce(ids: list[int]) -> None:
-    for alert in AmlAlert.objects.filter(pk__in=ids).select_related("rule", "rule_version").order_by("pk"):
-        audit_record(action="compliance.alert_raised", obj=alert, actor=None, brand=alert.brand_id,
-                     after={"client": alert.client_id, "rule": alert.rule.kind, "rule_version": alert.rule_version.number,
-                            "score": alert.score, "transactions": alert.transaction_ids, "summary": alert.summary})
-        emit("compliance.alert_raised", brand=alert.brand_id, actor=None, data={
-            "alert_id": alert.pk, "rule": alert.rule.kind, "rule_version": alert.rule_version.number,
-            "score": alert.score})
+    """The new alerts' audit rows and compliance.alert_raised events, each written in one statement."""
+    alerts = list(AmlAlert.objects.filter(pk__in=ids).select_related("rule", "rule_version").order_by("pk"))
+    audit_record_many([AuditEntry(
+        action="compliance.alert_raised", obj=a, actor=None, brand=a.brand_id,
+        after={"client": a.client_id, "rule": a.rule.kind, "rule_version": a.rule_version.number, "score": a.score,
+               "transactions": list(a.transaction_ids), "summary": a.summary}) for a in alerts])
+    emit_many([{"name": "compliance.alert_raised", "brand": a.brand_id, "actor": None, "data": {
+        "alert_id": a.pk, "rule": a.rule.kind, "rule_version": a.rule_version.number, "score": a.score}}
+        for a in alerts])
 
 
 def aml_evaluate_client(*, client_id: int, now: dt.datetime | None = None) -> EvaluationReport:

@@ -111,3 +111,11 @@ def test_the_api_lists_dismisses_edits_and_dry_runs(fired, client, login_verifie
     gone = client.post(f"/api/v1/compliance/aml/alerts/{fired.alert.code}/dismissal", {"reason": "known"},
                        content_type="application/json")
     assert gone.status_code == 200 and gone.json()["status"] == "dismissed"
+
+
+def test_the_alert_queue_reads_right_to_left_in_arabic(fired, client, login_verified):
+    fired.officer.language = "ar"
+    fired.officer.save(update_fields=["language"])
+    login_verified(client, fired.officer)
+    page = client.get(reverse("compliance_aml_alerts"), HTTP_ACCEPT_LANGUAGE="ar").content.decode()
+    assert 'dir="rtl"' in page and "تنبيهات مكافحة غسل الأموال" in page and "إيداع أو سحب منفرد كبير" in page
