@@ -18,6 +18,7 @@ from ninja.files import UploadedFile
 from pydantic import Field
 
 from compliance import selectors, services
+from compliance.api_aml import router as aml_router
 from compliance.api_cases import router as cases_router
 from compliance.api_restrictions import router as restrictions_router
 from compliance.api_risk import router as risk_router
@@ -37,6 +38,7 @@ router.add_router("", restrictions_router)
 # The risk score and the compliance trail export too (issue 35, items 2 and 5).
 router.add_router("", risk_router)
 router.add_router("", cases_router)
+router.add_router("", aml_router)
 
 VIEW_LISTS = "compliance.view_watchlistversion"
 LOAD_LISTS = "compliance.add_watchlistversion"

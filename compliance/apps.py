@@ -25,6 +25,7 @@ class ComplianceConfig(AppConfig):
         register_intake_check(registration_refusal)
         # Each part contributes under its own name: one "compliance" contribution would replace the
         # other's permissions. The client's Compliance tab (ui_contributions) holds both parts' sections.
+        contribute("compliance.aml", permissions=_aml_permissions(), navigation=_aml_navigation())
         contribute("compliance.screening", permissions=_screening_permissions(), navigation=_screening_navigation())
         contribute("compliance.cases", permissions=_case_permissions(), navigation=[
             NavItem("compliance_cases", _("Cases"), "compliance_case_queue", "inbox",
@@ -113,4 +114,28 @@ def _risk_navigation() -> list[Any]:
                 permission="compliance.view_riskmodel", order=296),
         NavItem("compliance_trail", _("Compliance trail"), "compliance_trail", "download",
                 permission="compliance.add_trailexport", order=297),
+    ]
+
+
+def _aml_permissions() -> dict[str, list[str]]:
+    """Compliance officers and administrators work the AML alerts and set the rules; nobody else sees
+    either (an alert must not reach the sales floor or the client: tipping off)."""
+    from crm.models import RoleCode
+
+    officer = ["compliance.view_amlalert", "compliance.change_amlalert", "compliance.view_amlrule",
+               "compliance.add_amlrule", "compliance.change_amlrule", "compliance.view_amlruleversion",
+               "compliance.add_amlruleversion"]
+    return {RoleCode.ADMIN: officer, RoleCode.COMPLIANCE: officer}
+
+
+def _aml_navigation() -> list[Any]:
+    from django.utils.translation import gettext_lazy as _
+
+    from crm.registry import NavItem
+
+    return [
+        NavItem("compliance_aml_alerts", _("AML alerts"), "compliance_aml_alerts", "alert",
+                permission="compliance.view_amlalert", order=290),
+        NavItem("compliance_aml_rules", _("AML rules"), "compliance_aml_rules", "settings",
+                permission="compliance.view_amlrule", order=291),
     ]

@@ -103,18 +103,6 @@ declare("compliance.trail_exported", payload=TrailExported,
         description="An officer built the compliance trail export of a brand or a client over a period.")
 
 
-class AlertRaised(TypedDict):
-    alert_id: int
-    rule: str
-    rule_version: int
-    score: int
-
-
-declare("compliance.alert_raised", payload=AlertRaised,
-        description="An AML rule fired on a client's activity: the alert names its rule and version and a score, "
-                    "and joins the client's open compliance case.")
-
-
 class CaseChanged(TypedDict):
     case: CodeText
     client: CodeText
@@ -130,3 +118,15 @@ declare("compliance.case_closed", payload=CaseChanged,
         description="A compliance case was closed with its decision (no action, restrict or report).")
 declare("compliance.case_reopened", payload=CaseChanged,
         description="A closed compliance case was reopened by an officer, with the reason.")
+
+
+class AlertRaised(TypedDict):
+    alert_id: int  # compliance_amlalert.id (the cases part groups alerts into a client's case by it)
+    rule: str  # the rule's kind: large_transaction, structuring, rapid_in_out, high_risk_jurisdiction, dormant_account
+    rule_version: int  # the number of the rule's version that raised it
+    score: int  # 1 to 100
+
+
+declare("compliance.alert_raised", payload=AlertRaised,
+        description="An AML rule found a pattern in a client's money movements: the alert waits in the alert "
+                    "queue with the ledger transactions that made it. Written without the client (tipping off).")

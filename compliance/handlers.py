@@ -106,15 +106,19 @@ def case_for_alert(event: Event) -> None:
     """An AML alert joins the client's open case (or opens one), as a generic item: the alert's id,
     its rule and version, its score; cases do not know the alert's model."""
     from compliance.cases import case_item_attach
-    from compliance.models import CaseItemKind
+    from compliance.models import AmlAlert, CaseItemKind
+    from compliance.services import aml_alert_mark_in_case
 
     data = event.data or {}
-    if event.client_id is None or data.get("alert_id") is None:
+    # The event names no client (it must not reach the client's timeline): the alert does.
+    alert = AmlAlert.objects.filter(pk=data.get("alert_id")).first() if data.get("alert_id") else None
+    if alert is None:
         return
     score = data.get("score")
-    case_item_attach(client=event.client_id, kind=CaseItemKind.AML_ALERT, ref_id=data["alert_id"],
-                     summary=f"{data.get('rule', '')} v{data.get('rule_version', '')}",
-                     score=int(score) if score is not None else None)
+    item = case_item_attach(client=alert.client_id, kind=CaseItemKind.AML_ALERT, ref_id=alert.pk,
+                            summary=f"{data.get('rule', '')} v{data.get('rule_version', '')}: {alert.summary}"[:300],
+                            score=int(score) if score is not None else None)
+    aml_alert_mark_in_case(alert_id=alert.pk, case_ref=str(item.case.code))
 
 
 @subscribe("compliance.hit_confirmed")
@@ -133,3 +137,15 @@ def case_for_confirmed_hit(event: Event) -> None:
                      summary=f"{hit.watchlist.name} {hit.ent_num}: {hit.matched_name}",
                      score=round(float(hit.score) * 100),
                      priority=CasePriority.CRITICAL if sanctions else CasePriority.HIGH)
+
+
+# --- AML monitoring: a client's posted movement runs the rules over that client's last days -------------
+# (The rules read ledger postings: a deposit is posted when it succeeds, a withdrawal when it is paid.
+# A trade only ever lowers what the rapid in-and-out rule finds, so trading's events start nothing.)
+
+@subscribe("wallet.deposit_succeeded", "wallet.withdrawal_paid")
+def aml_on_movement(event: Event) -> None:
+    from compliance.services import aml_client_enqueue
+
+    if event.client_id is not None:
+        aml_client_enqueue(client_id=event.client_id)

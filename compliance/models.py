@@ -11,6 +11,7 @@ import uuid
 from typing import Any, ClassVar
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
@@ -604,3 +605,138 @@ class CaseAttachment(models.Model):
 
     def __str__(self) -> str:
         return self.filename
+
+
+# --- AML transaction monitoring: rules as data, their versions, and the alerts they raise ---------------
+# A rule is a kind of pattern (compliance.aml.RULE_KINDS) for one brand and one client risk class; its
+# parameters live in versions: an edit adds a version (never changes one), and an alert keeps the
+# version that raised it, so that an officer reads the thresholds the alert was raised under.
+
+class AmlRuleKind(models.TextChoices):
+    LARGE_TRANSACTION = "large_transaction", _("Large single deposit or withdrawal")
+    STRUCTURING = "structuring", _("Structuring: several deposits just under a threshold")
+    RAPID_IN_OUT = "rapid_in_out", _("Rapid in and out: deposit withdrawn with little trading")
+    HIGH_RISK_JURISDICTION = "high_risk_jurisdiction", _("Funds of a client in a high-risk jurisdiction")
+    DORMANT_ACCOUNT = "dormant_account", _("Dormant account suddenly moving large amounts")
+
+
+class AmlRiskClass(models.TextChoices):
+    ALL = "all", _("All clients")
+    LOW = "low", _("Low risk")
+    MEDIUM = "medium", _("Medium risk")
+    HIGH = "high", _("High risk")
+
+
+class AmlRule(models.Model):
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=30, choices=AmlRuleKind.choices)
+    risk_class = models.CharField(max_length=10, choices=AmlRiskClass.choices, default=AmlRiskClass.ALL)
+    name = models.CharField(max_length=120)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+")
+
+    class Meta:
+        ordering: ClassVar = ["brand_id", "kind", "risk_class"]
+        constraints: ClassVar = [
+            # One rule of a kind per brand and risk class: its changes are versions, not more rules.
+            models.UniqueConstraint(fields=["brand", "kind", "risk_class"], name="compliance_amlrule_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AmlRuleVersion(models.Model):
+    """One set of parameters of a rule, in force from `effective_from` until the next version's.
+    Rows are never changed: an edit is a new version."""
+
+    rule = models.ForeignKey(AmlRule, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField()
+    parameters = models.JSONField()
+    effective_from = models.DateTimeField()
+    note = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering: ClassVar = ["rule_id", "-number"]
+        constraints: ClassVar = [
+            # Versions count up per rule; two edits racing for the same number: one fails, nothing half-stored.
+            models.UniqueConstraint(fields=["rule", "number"], name="compliance_amlruleversion_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule} v{self.number}"
+
+
+class AmlAlertStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    IN_CASE = "in_case", _("In a case")
+    DISMISSED = "dismissed", _("Dismissed")
+
+
+class AmlAlert(models.Model):
+    """A pattern a rule version found in a client's money movements: the ledger transactions that make
+    it (`transaction_ids`, linked on the alert's page), what they showed (`facts`) and a score 1-100.
+
+    `fingerprint` is the hash of the transactions: the same facts never raise a rule's alert twice,
+    whichever version, event or periodic pass finds them again (the unique constraint below)."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    client = models.ForeignKey("crm.Client", on_delete=models.PROTECT, related_name="+")
+    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
+    rule = models.ForeignKey(AmlRule, on_delete=models.PROTECT, related_name="alerts")
+    rule_version = models.ForeignKey(AmlRuleVersion, on_delete=models.PROTECT, related_name="alerts")
+    score = models.PositiveSmallIntegerField()
+    fingerprint = models.CharField(max_length=64)
+    transaction_ids = ArrayField(models.BigIntegerField())
+    facts = models.JSONField(default=dict)
+    summary = models.CharField(max_length=500)
+    status = models.CharField(max_length=10, choices=AmlAlertStatus.choices, default=AmlAlertStatus.OPEN)
+    status_reason = models.TextField(blank=True)
+    status_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                  related_name="+")
+    status_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering: ClassVar = ["-created_at", "-pk"]
+        indexes: ClassVar = [
+            # The alert queue: open alerts, newest first; a client's alerts (risk score, cases).
+            models.Index(fields=["status", "-created_at"], name="compliance_amlalert_queue_idx"),
+            models.Index(fields=["client", "created_at"], name="compliance_amlalert_client_idx"),
+        ]
+        constraints: ClassVar = [
+            # Idempotency: the same facts raise one alert per rule, however often they are found.
+            models.UniqueConstraint(fields=["rule", "client", "fingerprint"], name="compliance_amlalert_facts_once"),
+            models.CheckConstraint(condition=models.Q(status__in=["open", "in_case", "dismissed"]),
+                                   name="compliance_amlalert_status_valid"),
+            models.CheckConstraint(condition=~models.Q(status="dismissed") | ~models.Q(status_reason=""),
+                                   name="compliance_amlalert_dismissal_has_reason"),
+            models.CheckConstraint(condition=models.Q(score__gte=1, score__lte=100),
+                                   name="compliance_amlalert_score_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"alert {self.code}: client {self.client_id} by {self.rule_id}"
+
+
+class AmlRun(models.Model):
+    """Where the periodic pass got to: each pass evaluates the ledger rows recorded after the previous
+    pass's `until` (the incremental window), once."""
+
+    started_at = models.DateTimeField(auto_now_add=True)
+    since = models.DateTimeField()
+    until = models.DateTimeField()
+    raised = models.PositiveIntegerField(default=0)
+    seconds = models.FloatField(default=0)
+
+    class Meta:
+        ordering: ClassVar = ["-until"]
+
+    def __str__(self) -> str:
+        return f"AML pass {self.since} - {self.until}"

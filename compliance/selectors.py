@@ -3,13 +3,18 @@ hits as each officer may see them; the list versions and their diffs."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 
+from compliance.aml import DEFAULT_PARAMETERS as AML_DEFAULT_PARAMETERS
+from compliance.aml import DRY_RUN_PERIOD, RULE_PARAMS, aml_rule_dry_run, version_in_force
+from compliance.aml import RULES_VIEW_PERMISSION as AML_RULES_VIEW_PERMISSION
+from compliance.aml import VIEW_PERMISSION as AML_VIEW_PERMISSION
 from compliance.jurisdictions import (
     clients_restricted_by,
     is_sanctioned,
@@ -20,6 +25,9 @@ from compliance.jurisdictions import (
 )
 from compliance.models import (
     UNRESOLVED_HIT_STATUSES,
+    AmlAlert,
+    AmlRule,
+    AmlRuleVersion,
     ScreeningDecision,
     ScreeningHit,
     Watchlist,
@@ -175,6 +183,7 @@ def watchlist_version_diff(version: WatchlistVersion) -> VersionDiff:
 
 
 __all__ = [
+    "AML_DEFAULT_PARAMETERS", "DRY_RUN_PERIOD", "RULE_PARAMS", "aml_rule_dry_run", "version_in_force",
     "client_message", "clients_restricted_by", "deposit_refusal", "is_sanctioned", "jurisdiction_in_effect",
     "jurisdictions_for_brand", "jurisdictions_of_country", "listed_entries", "login_refusal", "registration_refusal",
     "restriction_in_force", "restrictions_for_client", "restrictions_open", "screener_for_lists",
@@ -198,3 +207,87 @@ from compliance.case_selectors import (  # noqa: E402
 
 __all__ += ["Link", "LoginRow", "case_get_for_user", "case_queue", "cases_exist", "cases_for_client", "cases_for_user",
             "client_history", "register_login_source", "register_related_source"]
+
+
+# --- AML monitoring: alerts, rules and versions ----------------------------------------------------------
+
+AML_PAGE_SIZE = 50
+
+
+def aml_alert_count_for_client(*, client_id: int, since: dt.datetime | None = None) -> int:
+    """How many AML alerts a client has had (since `since`), whatever became of them: dismissed ones
+    count too (the client risk score reads the history, not the outcome)."""
+    qs = AmlAlert.objects.filter(client_id=client_id)
+    if since is not None:
+        qs = qs.filter(created_at__gte=since)
+    return qs.count()
+
+
+def aml_alerts_for_user(user: Any) -> QuerySet[AmlAlert]:
+    """The alerts `user` may see: none without "compliance.view_amlalert"; else the alerts of the clients
+    within the user's scope, in SQL."""
+    if not user_can(user, AML_VIEW_PERMISSION):
+        return AmlAlert.objects.none()
+    return AmlAlert.objects.filter(client__in=client_queryset_for_user(user))
+
+
+def aml_alert_queue(*, user: Any, status: str = "open", rule_kind: str = "", brand_id: int | None = None
+                    ) -> QuerySet[AmlAlert]:
+    """The alert queue as `user` sees it, by status ("" for all), rule kind and brand; best score first."""
+    qs = aml_alerts_for_user(user).select_related("client", "brand", "rule", "rule_version")
+    if status:
+        qs = qs.filter(status=status)
+    if rule_kind:
+        qs = qs.filter(rule__kind=rule_kind)
+    if brand_id is not None:
+        qs = qs.filter(brand_id=brand_id)
+    return qs.order_by("-score", "-created_at", "-pk")
+
+
+def aml_alert_get_for_user(user: Any, code: Any) -> AmlAlert:
+    """The alert with `code` if `user` may see it; NotFound if missing or out of scope."""
+    try:
+        return aml_alerts_for_user(user).select_related(
+            "client", "brand", "rule", "rule_version", "status_by").get(code=code_or_404(code))
+    except AmlAlert.DoesNotExist:
+        raise NotFound() from None
+
+
+def aml_alert_transactions(alert: AmlAlert) -> list[dict[str, Any]]:
+    """The client's wallet postings of the alert's ledger transactions (the wallet's published view)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT transaction_id, kind, amount, currency, occurred_at, recorded_at, method, provider, "
+                       "ref_kind, ref_code FROM wallet_public_client_movements "
+                       "WHERE client_id = %s AND transaction_id = ANY(%s) ORDER BY occurred_at, transaction_id",
+                       [alert.client_id, list(alert.transaction_ids)])
+        names = [c[0] for c in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def aml_rules_for_user(user: Any) -> QuerySet[AmlRule]:
+    """The rules of the brands `user` works in (all brands for a user of all brands)."""
+    if not user_can(user, AML_RULES_VIEW_PERMISSION):
+        return AmlRule.objects.none()
+    from crm.forms import visible_brands
+
+    return (AmlRule.objects.select_related("brand").filter(brand__in=visible_brands(user))
+            .order_by("brand__name", "kind", "risk_class"))
+
+
+def aml_brand_has_rules(*, brand_id: int) -> bool:
+    return AmlRule.objects.filter(brand_id=brand_id).exists()
+
+
+def aml_rule_get_for_user(user: Any, code: Any) -> AmlRule:
+    try:
+        return aml_rules_for_user(user).get(code=code_or_404(code))
+    except AmlRule.DoesNotExist:
+        raise NotFound() from None
+
+
+def aml_rule_versions(rule: AmlRule) -> list[AmlRuleVersion]:
+    """The rule's versions, newest first, each with how many alerts it raised."""
+    return list(rule.versions.select_related("created_by").annotate(alert_count=Count("alerts"))
+                .order_by("-number"))

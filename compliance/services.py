@@ -9,6 +9,17 @@ from typing import Any
 
 from django.db import transaction
 
+from compliance.aml import (  # AML monitoring's writes are compliance's too
+    aml_alert_dismiss,
+    aml_alert_mark_in_case,
+    aml_client_enqueue,
+    aml_evaluate,
+    aml_evaluate_client,
+    aml_periodic_pass,
+    aml_rule_active_set,
+    aml_rule_create,
+    aml_rule_version_add,
+)
 from compliance.cases import (  # the case services
     case_approve,
     case_assign,
@@ -115,6 +126,8 @@ def watchlist_load(*, name: str, fmt: str, files: list[SourceFile], actor: Any =
 __all__ = [
     "case_approve", "case_assign", "case_attachment_add", "case_decide", "case_item_attach", "case_narrative_set",
     "case_note_add", "case_reopen", "case_review_start", "case_sar_filing_record", "case_sar_pdf", "case_send_back",
+    "aml_alert_dismiss", "aml_alert_mark_in_case", "aml_client_enqueue", "aml_evaluate", "aml_evaluate_client",
+    "aml_periodic_pass", "aml_rule_active_set", "aml_rule_create", "aml_rule_version_add",
     "ScreenReport", "SourceFile", "client_login_check", "client_screen", "client_screen_enqueue",
     "clients_rescreen_all", "clients_rescreen_version", "impose_restriction", "jurisdiction_set",
     "jurisdictions_enforce", "jurisdictions_load", "lift_restriction", "rescreen_after_load",

@@ -86,3 +86,18 @@ def risk_reviews_raise() -> int:
 
     return raise_due()
 
+
+@shared_task(name="compliance.tasks.aml_client", ignore_result=True, acks_late=True)
+def aml_client(client_id: int) -> int:
+    """The AML rules over one client's last days (after its deposit or paid withdrawal); new alerts' count."""
+    from compliance.services import aml_evaluate_client
+
+    return len(aml_evaluate_client(client_id=client_id).raised)
+
+
+@shared_task(name="compliance.tasks.aml_pass", ignore_result=True)
+def aml_pass() -> int:
+    """Beat (every 5 minutes): the AML rules over everything recorded since the previous pass."""
+    from compliance.services import aml_periodic_pass
+
+    return aml_periodic_pass().raised

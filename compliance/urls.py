@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from compliance import cases_views, screening_views, views_risk
+from compliance import aml_views, cases_views, screening_views, views_risk
 from compliance import views_restrictions as restrictions
 
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -40,4 +40,12 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("compliance/risk-model/", views_risk.risk_model, name="compliance_risk_model"),
     path("compliance/trail/", views_risk.trail, name="compliance_trail"),
     path("compliance/trail/start/", views_risk.trail_start, name="compliance_trail_start"),
+    # AML monitoring (issue 35, items 1 and 6): alerts, rules, their versions and dry runs.
+    path("compliance/aml/alerts/", aml_views.alert_queue, name="compliance_aml_alerts"),
+    path("compliance/aml/alerts/<uuid:code>/", aml_views.alert_detail, name="compliance_aml_alert"),
+    path("compliance/aml/alerts/<uuid:code>/dismiss/", aml_views.alert_dismiss, name="compliance_aml_alert_dismiss"),
+    path("compliance/aml/rules/", aml_views.rule_list, name="compliance_aml_rules"),
+    path("compliance/aml/rules/<uuid:code>/", aml_views.rule_detail, name="compliance_aml_rule"),
+    path("compliance/aml/rules/<uuid:code>/versions/<int:number>/dry-run/", aml_views.rule_dry_run,
+         name="compliance_aml_rule_dry_run"),
 ]

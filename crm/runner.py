@@ -425,8 +425,9 @@ def format_logins(logins: Sequence[DemoLogin]) -> str:
 # lines for its own demo users (a client of the trader's room, a partner), shown with the staff's.
 SEED_COMMANDS = ("seed_sales_demo", "automation_seed_playbook", "portal_seed_demo", "kyc_questionnaire_seed",
                  "kyc_seed_demo", "ib_seed_demo", "wallet_seed_demo", "portal_seed_demo_funded",
-                 "compliance_seed_demo", "compliance_seed_demo_restrictions", "compliance_seed_demo_risk",
-                 "compliance_seed_demo_cases", "webhooks_seed_demo", "prop_seed_demo", "reports_seed_demo")
+                 "compliance_seed_demo", "compliance_seed_demo_restrictions", "compliance_seed_demo_aml",
+                 "compliance_seed_demo_risk", "compliance_seed_demo_cases", "webhooks_seed_demo", "prop_seed_demo",
+                 "reports_seed_demo")
 
 
 def seed_demo_once(*, env: dict[str, str], var_dir: Path) -> list[DemoLogin]:

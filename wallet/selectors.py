@@ -8,6 +8,7 @@ it is asked for. Writes are in wallet.services, fetch-and-authorise helpers in w
 
 from __future__ import annotations
 
+from crm.lib.sqlviews import Column, PublishedView
 from wallet.close import (
     CloseFigures,
     breaks_url,
@@ -106,4 +107,42 @@ __all__ = [
     "FLOWS_MAX_DAYS", "money_flows", "open_breaks_by_age",
     "CloseFigures", "breaks_url", "close_csv", "close_currencies", "close_pdf_download", "close_pdf_now", "close_xlsx",
     "last_closed", "month_figures", "period_parse",
+    # published views (other apps' set-based SQL)
+    "CLIENT_MOVEMENTS_VIEW", "PUBLISHED_VIEWS",
 ]
+
+
+# --- published views ----------------------------------------------------------------------------------
+# What other apps' SQL may read of the wallet (crm.lib.sqlviews): created by wallet's migration 0019,
+# checked by tests/wallet/test_published_views.py. Nobody else names the wallet's tables.
+
+_STAMP = "timestamp with time zone"
+
+CLIENT_MOVEMENTS_VIEW = PublishedView(
+    name="wallet_public_client_movements",
+    purpose="Every posting on a client's wallet: one row per ledger leg on a client_wallet account (the "
+            "legs on the other accounts of a transaction are left out), with its transaction's kind, times, "
+            "method and provider. What AML monitoring (compliance.aml) evaluates its rules over. A BRIN index "
+            "on the legs' recorded_at serves a scan of a window of recent postings.",
+    columns=(
+        Column("leg_id", "bigint", "the ledger leg's id"),
+        Column("transaction_id", "bigint", "its ledger transaction's id (what an AML alert links)"),
+        Column("client_id", "bigint", "the wallet's client (crm_public_clients.id)"),
+        Column("kind", "character varying(40)", "the transaction's kind: deposit (credited: amount positive), "
+               "withdrawal (paid out: negative), transfer (to or from a trading account), deposit_refund, "
+               "chargeback, conversion, reversal and the others the wallet posts",
+               values=("deposit", "withdrawal", "transfer", "deposit_refund", "chargeback", "conversion",
+                       "reversal")),
+        Column("amount", "numeric(28,8)", "signed, in `currency`: positive adds to the wallet, negative takes from it"),
+        Column("currency", "character varying(10)", "the wallet's currency"),
+        Column("occurred_at", _STAMP, "business time (the provider's or the platform's)"),
+        Column("recorded_at", _STAMP, "when the ledger recorded it (windows of recent postings read by it)"),
+        Column("method", "text", "card, ewallet, crypto, bank_wire ... for deposits and withdrawals; '' otherwise"),
+        Column("provider", "text", "the payment provider's code for deposits and withdrawals; '' otherwise"),
+        Column("ref_kind", "character varying(40)", "the business object posted: deposit, withdrawal, transfer "
+               "... ('' when none)"),
+        Column("ref_code", "character varying(64)", "that object's code (a deposit's code: its page)"),
+    ),
+)
+
+PUBLISHED_VIEWS = (CLIENT_MOVEMENTS_VIEW,)

@@ -378,6 +378,8 @@ CELERY_BEAT_SCHEDULE = {
     # Compliance: clients of a sanctioned jurisdiction restricted (also one whose start date came), the
     # officers told; restrictions past their end date closed (compliance.jurisdictions, .restrictions).
     "compliance-jurisdictions-enforce": {"task": "compliance.tasks.jurisdictions_enforce", "schedule": 3600.0},
+    # AML monitoring: the rules over the ledger postings recorded since the previous pass (compliance.aml).
+    "compliance-aml-pass": {"task": "compliance.tasks.aml_pass", "schedule": 300.0},
     "compliance-restrictions-expire": {"task": "compliance.tasks.restrictions_expire", "schedule": 60.0},
     # Compliance: the clients whose periodic risk review falls due get a review task (compliance.risk).
     "compliance-risk-reviews-daily": {"task": "compliance.tasks.risk_reviews_raise",

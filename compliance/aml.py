@@ -1,0 +1,668 @@
+"""AML transaction monitoring: rules as data, evaluated set-based in SQL, raising alerts once per set of facts.
+
+A rule (compliance.models.AmlRule) is a kind of pattern for one brand and one client risk class; its
+parameters are in versions (an edit adds one). Each kind is one SQL query over the wallet's published
+movements (wallet_public_client_movements: every posting on a client's wallet), the core's clients
+(crm_public_clients), trading's deals and accounts (for the lots traded) and compliance's own
+jurisdictions. A query looks at the movements recorded in a window (since, until] (the triggers) and
+back in time from each as far as its pattern needs; it returns one row per pattern found: the client,
+the ledger transactions that make it (sorted ids), a score of 1 to 100, the facts as JSON and a summary.
+
+Raising is one INSERT ... SELECT of those rows per rule, ON CONFLICT (rule, client, fingerprint) DO
+NOTHING: the fingerprint is the hash of the transaction ids, so the same facts found again (by the
+client's event, the periodic pass, a new version of the rule) never raise a second alert. Only the
+alerts actually inserted are audited and announced (compliance.alert_raised).
+
+The dry run (`aml_rule_dry_run`) runs the same query as a plain SELECT: nothing is written.
+
+Client risk classes come from the client risk score (another part of compliance); until it registers
+its SQL expression (`aml_register_risk_class_sql`), every client's class is unknown and only the rules
+for all clients apply.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from compliance.models import (
+    AmlAlert,
+    AmlAlertStatus,
+    AmlRiskClass,
+    AmlRule,
+    AmlRuleKind,
+    AmlRuleVersion,
+    AmlRun,
+)
+from crm.audit import AuditEntry, audit_record, audit_record_many
+from crm.events import emit_many
+from crm.exceptions import NotAllowed, ValidationFailed
+from crm.lib.errors import DomainError
+from crm.lib.money import amount_in_range, currency_normalise, to_decimal
+from crm.models import Client
+
+logger = logging.getLogger(__name__)
+
+VIEW_PERMISSION = "compliance.view_amlalert"
+DECIDE_PERMISSION = "compliance.change_amlalert"
+RULES_VIEW_PERMISSION = "compliance.view_amlrule"
+RULES_EDIT_PERMISSION = "compliance.change_amlrule"
+
+# How far back the client's own evaluation (on its deposit or withdrawal event) looks for triggers; the
+# periodic pass covers everything recorded since its previous run.
+CLIENT_WINDOW = dt.timedelta(days=2)
+# The periodic pass stops this far behind now, so that a posting recorded just before `until` but
+# committed after the pass started is still in the next window.
+PASS_LAG = dt.timedelta(seconds=30)
+FIRST_PASS = dt.timedelta(days=1)
+DRY_RUN_PERIOD = dt.timedelta(days=30)
+
+_RISK_CLASS_SQL = "NULL::text"
+
+
+def aml_register_risk_class_sql(expression: str) -> None:
+    """The client risk score tells the rules each client's class: a SQL expression over `c.id` (the
+    client's id) giving 'low', 'medium', 'high' or NULL. Called once at start (AppConfig.ready)."""
+    global _RISK_CLASS_SQL
+    _RISK_CLASS_SQL = f"({expression})"
+
+
+# --- parameters, per kind ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: str  # "amounts" ({currency: amount}), "int", "decimal", "choice", "choices"
+    label: Any
+    help: Any = ""
+    minimum: Decimal | int | None = None
+    maximum: Decimal | int | None = None
+    choices: tuple[str, ...] = ()
+
+
+_DIRECTIONS = ("both", "deposit", "withdrawal")
+_STATUSES = ("high_risk", "sanctioned")
+
+RULE_PARAMS: dict[str, tuple[Param, ...]] = {
+    AmlRuleKind.LARGE_TRANSACTION: (
+        Param("amounts", "amounts", _("Threshold per currency"), _("A movement of at least this amount fires."),
+              minimum=Decimal("0.01")),
+        Param("direction", "choice", _("Direction"), choices=_DIRECTIONS),
+    ),
+    AmlRuleKind.STRUCTURING: (
+        Param("thresholds", "amounts", _("Reporting threshold per currency"),
+              _("Deposits just under it count."), minimum=Decimal("0.01")),
+        Param("band_percent", "int", _("Band under the threshold (%)"),
+              _("A deposit within this share under the threshold counts."), minimum=1, maximum=50),
+        Param("min_count", "int", _("Deposits"), _("At least this many within the days fire."), minimum=2,
+              maximum=100),
+        Param("days", "int", _("Days"), minimum=1, maximum=90),
+    ),
+    AmlRuleKind.RAPID_IN_OUT: (
+        Param("days", "int", _("Days"), _("A withdrawal within this many days of the deposits."), minimum=1,
+              maximum=90),
+        Param("withdrawn_percent", "int", _("Withdrawn (%)"),
+              _("The withdrawal takes at least this share of what was deposited."), minimum=1, maximum=100),
+        Param("max_lots", "decimal", _("Lots traded below"),
+              _("Fires when the client opened fewer lots than this in between."), minimum=Decimal("0")),
+        Param("min_amounts", "amounts", _("Smallest deposit total per currency"), minimum=Decimal("0.01")),
+    ),
+    AmlRuleKind.HIGH_RISK_JURISDICTION: (
+        Param("statuses", "choices", _("Jurisdiction statuses"), choices=_STATUSES),
+        Param("min_amounts", "amounts", _("Smallest movement per currency"), minimum=Decimal("0")),
+    ),
+    AmlRuleKind.DORMANT_ACCOUNT: (
+        Param("inactive_days", "int", _("Days without movement"), minimum=30, maximum=3650),
+        Param("amounts", "amounts", _("Threshold per currency"), minimum=Decimal("0.01")),
+    ),
+}
+
+DEFAULT_PARAMETERS: dict[str, dict[str, Any]] = {
+    AmlRuleKind.LARGE_TRANSACTION: {"amounts": {"USD": "10000", "EUR": "10000"}, "direction": "both"},
+    AmlRuleKind.STRUCTURING: {"thresholds": {"USD": "10000", "EUR": "10000"}, "band_percent": 10, "min_count": 3,
+                              "days": 7},
+    AmlRuleKind.RAPID_IN_OUT: {"days": 3, "withdrawn_percent": 80, "max_lots": "1", "min_amounts": {"USD": "1000",
+                                                                                                     "EUR": "1000"}},
+    AmlRuleKind.HIGH_RISK_JURISDICTION: {"statuses": ["high_risk", "sanctioned"], "min_amounts": {"USD": "1000",
+                                                                                                  "EUR": "1000"}},
+    AmlRuleKind.DORMANT_ACCOUNT: {"inactive_days": 180, "amounts": {"USD": "5000", "EUR": "5000"}},
+}
+
+
+def _decimal(value: Any) -> Decimal:
+    """crm.lib.money's exact decimal (a float, NaN or infinity refused) within what the columns hold."""
+    try:
+        return amount_in_range(to_decimal(value))
+    except DomainError as error:
+        raise ValueError(error.message) from None
+
+
+def aml_parameters_clean(kind: str, raw: Any) -> dict[str, Any]:
+    """`raw` checked against the kind's parameters, normalised (amounts and decimals as strings, ints
+    as ints); ValidationFailed naming each bad parameter ("parameters.<name>") otherwise."""
+    if kind not in RULE_PARAMS:
+        raise ValidationFailed(fields={"kind": gettext("Unknown rule kind.")})
+    if not isinstance(raw, dict):
+        raise ValidationFailed(fields={"parameters": gettext("The parameters must be an object.")})
+    errors: dict[str, str] = {}
+    out: dict[str, Any] = {}
+    known = {p.name for p in RULE_PARAMS[kind]}
+    for extra in sorted(set(raw) - known):
+        errors[f"parameters.{extra}"] = gettext("Not a parameter of this rule.")
+    for p in RULE_PARAMS[kind]:
+        key = f"parameters.{p.name}"
+        value = raw.get(p.name)
+        if value is None or value == "" or value == {} or value == []:
+            errors[key] = gettext("Required.")
+            continue
+        try:
+            out[p.name] = _clean_one(p, value)
+        except ValueError as error:
+            errors[key] = str(error)
+    if errors:
+        raise ValidationFailed(fields=errors)
+    return out
+
+
+def _bounds(p: Param, number: Decimal | int) -> None:
+    if p.minimum is not None and number < p.minimum:
+        raise ValueError(gettext("At least %(min)s.") % {"min": p.minimum})
+    if p.maximum is not None and number > p.maximum:
+        raise ValueError(gettext("At most %(max)s.") % {"max": p.maximum})
+
+
+def _clean_one(p: Param, value: Any) -> Any:
+    if p.kind == "int":
+        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
+            raise ValueError(gettext("A whole number."))
+        number = int(value)
+        _bounds(p, number)
+        return number
+    if p.kind == "decimal":
+        dec = _decimal(value)
+        _bounds(p, dec)
+        return str(dec)
+    if p.kind == "choice":
+        if value not in p.choices:
+            raise ValueError(gettext("One of: %(choices)s.") % {"choices": ", ".join(p.choices)})
+        return value
+    if p.kind == "choices":
+        if not isinstance(value, list) or not value or any(v not in p.choices for v in value):
+            raise ValueError(gettext("One or more of: %(choices)s.") % {"choices": ", ".join(p.choices)})
+        return sorted(set(value))
+    # amounts: {"USD": "10000", ...}
+    if not isinstance(value, dict):
+        raise ValueError(gettext("Amounts per currency, such as USD 10000."))
+    amounts: dict[str, str] = {}
+    for currency, amount in value.items():
+        try:
+            code = currency_normalise(str(currency))
+        except DomainError as error:
+            raise ValueError(error.message) from None
+        try:
+            dec = _decimal(amount)
+            _bounds(p, dec)
+        except ValueError as error:
+            raise ValueError(f"{code}: {error}") from None
+        amounts[code] = str(dec)
+    return amounts
+
+
+def amounts_text(amounts: dict[str, str]) -> str:
+    """{"USD": "10000"} as "USD 10000" (the edit form's way of writing amounts)."""
+    return ", ".join(f"{c} {a}" for c, a in sorted(amounts.items()))
+
+
+def amounts_parse(text: str) -> dict[str, str]:
+    """"USD 10000, EUR 9000" as {"USD": "10000", "EUR": "9000"} (checked by aml_parameters_clean)."""
+    out: dict[str, str] = {}
+    for part in text.replace(";", ",").split(","):
+        bits = part.split()
+        if not bits:
+            continue
+        if len(bits) != 2:
+            raise ValueError(gettext("Write each as a currency and an amount: USD 10000, EUR 9000."))
+        out[bits[0].upper()] = bits[1]
+    return out
+
+
+# --- the queries, per kind ----------------------------------------------------------------------------
+# Each gives rows (client_id, transaction_ids bigint[] sorted, score int, facts jsonb, summary text) for
+# the triggers recorded in (%(since)s, %(until)s] of the brand's clients (of one client when
+# %(client)s is not NULL) in the rule's risk class.
+
+_TX_JSON = ("jsonb_build_object('id', {a}.transaction_id, 'kind', {a}.kind, 'amount', {a}.amount::text, "
+            "'currency', {a}.currency, 'occurred_at', {a}.occurred_at)")
+
+
+def _movements(alias: str = "m") -> str:
+    """The brand's clients' wallet movements, in the rule's risk class (one client when asked)."""
+    return (f"wallet_public_client_movements {alias} "
+            f"JOIN crm_public_clients c ON c.id = {alias}.client_id AND c.brand_id = %(brand)s "
+            f"AND (%(client)s::bigint IS NULL OR {alias}.client_id = %(client)s::bigint) "
+            f"AND (%(risk_class)s = 'all' OR {_RISK_CLASS_SQL} = %(risk_class)s)")
+
+
+def _sql_large() -> str:
+    return f"""
+SELECT m.client_id, ARRAY[m.transaction_id] AS transaction_ids,
+       least(100, greatest(1, round(50 * abs(m.amount) / th.amount::numeric)))::int AS score,
+       jsonb_build_object('transactions', jsonb_build_array({_TX_JSON.format(a='m')}),
+                          'threshold', th.amount, 'currency', m.currency) AS facts,
+       m.kind || ' of ' || abs(m.amount)::text || ' ' || m.currency || ' (threshold ' || th.amount || ')' AS summary
+FROM {_movements()}
+JOIN jsonb_each_text(%(p)s::jsonb -> 'amounts') th(currency, amount) ON th.currency = m.currency
+WHERE m.recorded_at > %(since)s AND m.recorded_at <= %(until)s
+  AND m.kind = ANY(CASE %(p)s::jsonb ->> 'direction' WHEN 'deposit' THEN ARRAY['deposit']
+                   WHEN 'withdrawal' THEN ARRAY['withdrawal'] ELSE ARRAY['deposit', 'withdrawal'] END)
+  AND abs(m.amount) >= th.amount::numeric
+"""  # noqa: S608 (only this module's fragments; values are bound parameters)
+
+
+def _sql_structuring() -> str:
+    # The deposits within the band under the threshold, recorded in the window or far enough before it to
+    # be in a trigger's days; for each client and currency the latest trigger's set of the days before it.
+    return f"""
+WITH th AS (SELECT currency, amount::numeric AS amount,
+                   amount::numeric * (100 - (%(p)s::jsonb ->> 'band_percent')::int) / 100 AS low
+            FROM jsonb_each_text(%(p)s::jsonb -> 'thresholds') t(currency, amount)),
+q AS (SELECT m.transaction_id, m.client_id, m.kind, m.amount, m.currency, m.occurred_at, m.recorded_at
+      FROM {_movements()}
+      JOIN th ON th.currency = m.currency
+      WHERE m.kind = 'deposit' AND m.amount >= th.low AND m.amount < th.amount
+        AND m.recorded_at > %(since)s::timestamptz - make_interval(days => (%(p)s::jsonb ->> 'days')::int + 7)
+        AND m.recorded_at <= %(until)s),
+hits AS (
+  SELECT DISTINCT ON (t.client_id, t.currency) t.client_id, t.currency, agg.*
+  FROM q t
+  CROSS JOIN LATERAL (
+      SELECT array_agg(q2.transaction_id ORDER BY q2.transaction_id) AS transaction_ids, count(*) AS n,
+             sum(q2.amount) AS total, jsonb_agg({_TX_JSON.format(a='q2')} ORDER BY q2.occurred_at) AS txs
+      FROM q q2
+      WHERE q2.client_id = t.client_id AND q2.currency = t.currency AND q2.occurred_at <= t.occurred_at
+        AND q2.occurred_at > t.occurred_at - make_interval(days => (%(p)s::jsonb ->> 'days')::int)) agg
+  WHERE t.recorded_at > %(since)s AND agg.n >= (%(p)s::jsonb ->> 'min_count')::int
+  ORDER BY t.client_id, t.currency, t.occurred_at DESC, t.transaction_id DESC)
+SELECT h.client_id, h.transaction_ids,
+       least(100, 40 + 20 * (h.n - (%(p)s::jsonb ->> 'min_count')::int + 1))::int AS score,
+       jsonb_build_object('transactions', h.txs, 'count', h.n, 'total', h.total::text, 'currency', h.currency,
+                          'threshold', th.amount::text) AS facts,
+       h.n::text || ' deposits of ' || h.total::text || ' ' || h.currency || ' just under ' || th.amount::text
+         || ' within ' || (%(p)s::jsonb ->> 'days') || ' days' AS summary
+FROM hits h JOIN th ON th.currency = h.currency
+"""  # noqa: S608 (only this module's fragments; values are bound parameters)
+
+
+def _sql_rapid() -> str:
+    # Each withdrawal recorded in the window against the client's deposits (same currency) of the days
+    # before it, and the lots the client opened (trading's deals of its live accounts) since the first.
+    return f"""
+WITH w AS (SELECT m.transaction_id, m.client_id, m.kind, m.amount, m.currency, m.occurred_at
+           FROM {_movements()}
+           WHERE m.kind = 'withdrawal' AND m.amount < 0
+             AND m.recorded_at > %(since)s AND m.recorded_at <= %(until)s),
+hits AS (
+  SELECT w.*, d.*, lots.lots
+  FROM w
+  CROSS JOIN LATERAL (
+      SELECT array_agg(d.transaction_id ORDER BY d.transaction_id) AS deposit_ids, sum(d.amount) AS deposited,
+             min(d.occurred_at) AS first_at,
+             jsonb_agg({_TX_JSON.format(a='d')} ORDER BY d.occurred_at) AS txs
+      FROM wallet_public_client_movements d
+      WHERE d.client_id = w.client_id AND d.currency = w.currency AND d.kind = 'deposit' AND d.amount > 0
+        AND d.occurred_at < w.occurred_at
+        AND d.occurred_at >= w.occurred_at - make_interval(days => (%(p)s::jsonb ->> 'days')::int)) d
+  CROSS JOIN LATERAL (
+      SELECT coalesce(sum(dl.volume), 0) AS lots
+      FROM trading_public_accounts a
+      JOIN trading_public_deals dl ON dl.account_id = a.id
+      WHERE a.client_id = w.client_id AND NOT a.is_demo AND dl.kind = 'trade' AND dl.entry IN ('in', 'inout')
+        AND dl.deleted_at IS NULL AND dl.time >= d.first_at AND dl.time <= w.occurred_at) lots
+  JOIN jsonb_each_text(%(p)s::jsonb -> 'min_amounts') th(currency, amount) ON th.currency = w.currency
+  WHERE d.deposited >= th.amount::numeric
+    AND -w.amount * 100 >= d.deposited * (%(p)s::jsonb ->> 'withdrawn_percent')::int
+    AND lots.lots < (%(p)s::jsonb ->> 'max_lots')::numeric)
+SELECT h.client_id,
+       (SELECT array_agg(x ORDER BY x) FROM unnest(h.deposit_ids || h.transaction_id) x) AS transaction_ids,
+       least(100, 60 + round(40 * least(1, -h.amount / h.deposited)))::int AS score,
+       jsonb_build_object('transactions', h.txs || jsonb_build_array({_TX_JSON.format(a='h')}),
+                          'deposited', h.deposited::text, 'withdrawn', (-h.amount)::text, 'currency', h.currency,
+                          'lots', h.lots::text) AS facts,
+       (-h.amount)::text || ' ' || h.currency || ' withdrawn after deposits of ' || h.deposited::text
+         || ' with ' || h.lots::text || ' lots traded' AS summary
+FROM hits h
+"""  # noqa: S608 (only this module's fragments; values are bound parameters)
+
+
+def _sql_jurisdiction() -> str:
+    return f"""
+SELECT m.client_id, ARRAY[m.transaction_id] AS transaction_ids,
+       (CASE j.status WHEN 'sanctioned' THEN 90 ELSE 60 END)::int AS score,
+       jsonb_build_object('transactions', jsonb_build_array({_TX_JSON.format(a='m')}),
+                          'country', c.country, 'status', j.status) AS facts,
+       m.kind || ' of ' || abs(m.amount)::text || ' ' || m.currency || ' by a client in ' || c.country
+         || ' (' || j.status || ')' AS summary
+FROM {_movements()}
+JOIN compliance_jurisdiction j ON j.brand_id = c.brand_id AND j.country = c.country AND j.region = ''
+  AND j.status IN (SELECT jsonb_array_elements_text(%(p)s::jsonb -> 'statuses'))
+  AND j.effective_from <= m.occurred_at::date AND (j.effective_to IS NULL OR m.occurred_at::date < j.effective_to)
+JOIN jsonb_each_text(%(p)s::jsonb -> 'min_amounts') th(currency, amount) ON th.currency = m.currency
+WHERE m.recorded_at > %(since)s AND m.recorded_at <= %(until)s
+  AND m.kind IN ('deposit', 'withdrawal') AND abs(m.amount) >= th.amount::numeric
+"""  # noqa: S608 (only this module's fragments; values are bound parameters)
+
+
+def _sql_dormant() -> str:
+    # A large movement of a client registered before the inactive days, with no other wallet movement in
+    # the inactive days before it.
+    return f"""
+SELECT m.client_id, ARRAY[m.transaction_id] AS transaction_ids,
+       least(100, 10 + round(50 * abs(m.amount) / th.amount::numeric))::int AS score,
+       jsonb_build_object('transactions', jsonb_build_array({_TX_JSON.format(a='m')}),
+                          'inactive_days', (%(p)s::jsonb ->> 'inactive_days')::int,
+                          'last_movement', (SELECT max(o.occurred_at) FROM wallet_public_client_movements o
+                                            WHERE o.client_id = m.client_id AND o.occurred_at < m.occurred_at)
+                          ) AS facts,
+       m.kind || ' of ' || abs(m.amount)::text || ' ' || m.currency || ' after '
+         || (%(p)s::jsonb ->> 'inactive_days') || ' days or more without movement' AS summary
+FROM {_movements()}
+JOIN jsonb_each_text(%(p)s::jsonb -> 'amounts') th(currency, amount) ON th.currency = m.currency
+WHERE m.recorded_at > %(since)s AND m.recorded_at <= %(until)s
+  AND m.kind IN ('deposit', 'withdrawal') AND abs(m.amount) >= th.amount::numeric
+  AND c.created_at < m.occurred_at - make_interval(days => (%(p)s::jsonb ->> 'inactive_days')::int)
+  AND NOT EXISTS (SELECT 1 FROM wallet_public_client_movements o
+                  WHERE o.client_id = m.client_id AND o.transaction_id <> m.transaction_id
+                    AND o.occurred_at < m.occurred_at
+                    AND o.occurred_at >= m.occurred_at - make_interval(days => (%(p)s::jsonb ->> 'inactive_days')::int))
+"""  # noqa: S608 (only this module's fragments; values are bound parameters)
+
+
+RULE_SQL = {
+    AmlRuleKind.LARGE_TRANSACTION: _sql_large,
+    AmlRuleKind.STRUCTURING: _sql_structuring,
+    AmlRuleKind.RAPID_IN_OUT: _sql_rapid,
+    AmlRuleKind.HIGH_RISK_JURISDICTION: _sql_jurisdiction,
+    AmlRuleKind.DORMANT_ACCOUNT: _sql_dormant,
+}
+
+INSERT_SQL = """
+WITH found AS ({found})
+INSERT INTO compliance_amlalert (code, client_id, brand_id, rule_id, rule_version_id, score, fingerprint,
+                                 transaction_ids, facts, summary, status, status_reason, created_at)
+SELECT gen_random_uuid(), f.client_id, %(brand)s, %(rule)s, %(version)s, f.score,
+       md5(array_to_string(f.transaction_ids, ',')), f.transaction_ids, f.facts, left(f.summary, 500),
+       'open', '', now()
+FROM found f
+ON CONFLICT (rule_id, client_id, fingerprint) DO NOTHING
+RETURNING id
+"""
+
+
+def _params(version: AmlRuleVersion, *, since: dt.datetime, until: dt.datetime,
+            client_id: int | None) -> dict[str, Any]:
+    rule = version.rule
+    return {"brand": rule.brand_id, "rule": rule.pk, "version": version.pk, "client": client_id,
+            "risk_class": rule.risk_class, "p": json.dumps(version.parameters), "since": since, "until": until}
+
+
+def fingerprint_of(transaction_ids: list[int]) -> str:
+    """What the INSERT computes in SQL (md5 of the sorted ids joined by commas)."""
+    return hashlib.md5(",".join(str(i) for i in sorted(transaction_ids)).encode(), usedforsecurity=False).hexdigest()
+
+
+# --- versions in force ------------------------------------------------------------------------------
+
+def version_in_force(rule: AmlRule, *, at: dt.datetime | None = None) -> AmlRuleVersion | None:
+    """The rule's version in force at `at` (now): the latest effective_from not after it."""
+    at = at or timezone.now()
+    return (rule.versions.filter(effective_from__lte=at).order_by("-effective_from", "-number")
+            .select_related("rule").first())
+
+
+def _rules_in_force(*, brand_id: int | None = None, rule_ids: list[int] | None = None,
+                    at: dt.datetime | None = None) -> list[AmlRuleVersion]:
+    rules = AmlRule.objects.filter(is_active=True)
+    if brand_id is not None:
+        rules = rules.filter(brand_id=brand_id)
+    if rule_ids is not None:
+        rules = rules.filter(pk__in=rule_ids)
+    out = []
+    for rule in rules.order_by("pk"):
+        version = version_in_force(rule, at=at)
+        if version is not None:
+            out.append(version)
+    return out
+
+
+# --- evaluation ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    rules: int
+    raised: list[int]  # the new alerts' ids
+
+
+def aml_evaluate(*, since: dt.datetime, until: dt.datetime, client_id: int | None = None,
+                 brand_id: int | None = None, rule_ids: list[int] | None = None) -> EvaluationReport:
+    """Run every active rule's version in force over the movements recorded in (since, until] (of one
+    client when `client_id` is given): one INSERT ... SELECT per rule. Each new alert is audited and
+    announced (compliance.alert_raised); facts already alerted on raise nothing."""
+    if client_id is not None and brand_id is None:
+        brand_id = Client.objects.filter(pk=client_id).values_list("brand_id", flat=True).first()
+    versions = _rules_in_force(brand_id=brand_id, rule_ids=rule_ids, at=until)
+    raised: list[int] = []
+    for version in versions:
+        began = time.monotonic()
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(INSERT_SQL.format(found=RULE_SQL[version.rule.kind]()),
+                           _params(version, since=since, until=until, client_id=client_id))
+            ids = [row[0] for row in cursor.fetchall()]
+            if ids:
+                _announce(ids)
+            raised.extend(ids)
+        logger.info("AML rule %s v%s: %s alerts in %.3f s", version.rule.kind, version.number, len(ids),
+                    time.monotonic() - began)
+    return EvaluationReport(rules=len(versions), raised=raised)
+
+
+def _announce(ids: list[int]) -> None:
+    """The new alerts' audit rows and compliance.alert_raised events, each written in one statement."""
+    alerts = list(AmlAlert.objects.filter(pk__in=ids).select_related("rule", "rule_version").order_by("pk"))
+    audit_record_many([AuditEntry(
+        action="compliance.alert_raised", obj=a, actor=None, brand=a.brand_id,
+        after={"client": a.client_id, "rule": a.rule.kind, "rule_version": a.rule_version.number, "score": a.score,
+               "transactions": list(a.transaction_ids), "summary": a.summary}) for a in alerts])
+    emit_many([{"name": "compliance.alert_raised", "brand": a.brand_id, "actor": None, "data": {
+        "alert_id": a.pk, "rule": a.rule.kind, "rule_version": a.rule_version.number, "score": a.score}}
+        for a in alerts])
+
+
+def aml_evaluate_client(*, client_id: int, now: dt.datetime | None = None) -> EvaluationReport:
+    """The rules over one client's movements of the last days (on its deposit or withdrawal)."""
+    now = now or timezone.now()
+    return aml_evaluate(since=now - CLIENT_WINDOW, until=now, client_id=client_id)
+
+
+def aml_periodic_pass(*, now: dt.datetime | None = None) -> AmlRun:
+    """The rules over everything recorded since the previous pass (the first: the last day). One pass at a
+    time (an advisory lock); each window is evaluated once and recorded as an AmlRun."""
+    now = now or timezone.now()
+    started = time.monotonic()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('compliance.aml_periodic_pass'))")
+        last = AmlRun.objects.order_by("-until").first()
+        until = now - PASS_LAG
+        since = last.until if last is not None else until - FIRST_PASS
+        if until <= since:
+            return last  # type: ignore[return-value]  # a pass just ran
+        report = aml_evaluate(since=since, until=until)
+        return AmlRun.objects.create(since=since, until=until, raised=len(report.raised),
+                                     seconds=time.monotonic() - started)
+
+
+# --- the dry run --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DryRunRow:
+    client_id: int
+    transaction_ids: list[int]
+    score: int
+    facts: dict[str, Any]
+    summary: str
+    already_alerted: bool
+
+
+@dataclass(frozen=True)
+class DryRun:
+    version: AmlRuleVersion
+    since: dt.datetime
+    until: dt.datetime
+    rows: list[DryRunRow]
+
+    @property
+    def new(self) -> int:
+        return sum(1 for r in self.rows if not r.already_alerted)
+
+
+def aml_rule_dry_run(*, version: AmlRuleVersion, until: dt.datetime | None = None,
+                     period: dt.timedelta = DRY_RUN_PERIOD) -> DryRun:
+    """What `version` would have fired over the movements recorded in the period before `until` (the last
+    month): the same query as the evaluation, as a plain SELECT. Nothing is written."""
+    until = until or timezone.now()
+    since = until - period
+    sql = RULE_SQL[version.rule.kind]()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT f.client_id, f.transaction_ids, f.score, f.facts, f.summary FROM ({sql}) f "  # noqa: S608
+                       "ORDER BY f.score DESC, f.client_id LIMIT 1000",
+                       _params(version, since=since, until=until, client_id=None))
+        rows = cursor.fetchall()
+    existing = set(AmlAlert.objects.filter(rule=version.rule, fingerprint__in=[fingerprint_of(r[1]) for r in rows])
+                   .values_list("client_id", "fingerprint"))
+    out = [DryRunRow(client_id=r[0], transaction_ids=list(r[1]), score=r[2],
+                     facts=r[3] if isinstance(r[3], dict) else json.loads(r[3]), summary=r[4],
+                     already_alerted=(r[0], fingerprint_of(r[1])) in existing) for r in rows]
+    return DryRun(version=version, since=since, until=until, rows=out)
+
+
+# --- rules and versions -------------------------------------------------------------------------------
+
+@transaction.atomic
+def aml_rule_create(*, brand: Any, kind: str, name: str, parameters: dict[str, Any], actor: Any,
+                    risk_class: str = AmlRiskClass.ALL, effective_from: dt.datetime | None = None) -> AmlRule:
+    """A new rule of `kind` for `brand` and `risk_class`, with its first version."""
+    errors: dict[str, str] = {}
+    if kind not in RULE_SQL:
+        errors["kind"] = gettext("Unknown rule kind.")
+    if risk_class not in AmlRiskClass.values:
+        errors["risk_class"] = gettext("Unknown risk class.")
+    if not name.strip():
+        errors["name"] = gettext("Required.")
+    if errors:
+        raise ValidationFailed(fields=errors)
+    if AmlRule.objects.filter(brand=brand, kind=kind, risk_class=risk_class).exists():
+        raise ValidationFailed(fields={"kind": gettext("This brand has this rule for this risk class already: "
+                                                       "edit it (a new version).")})
+    clean = aml_parameters_clean(kind, parameters)
+    rule = AmlRule.objects.create(brand=brand, kind=kind, risk_class=risk_class, name=name.strip()[:120],
+                                  created_by=actor if getattr(actor, "pk", None) else None)
+    _version_add(rule, clean, actor=actor, effective_from=effective_from, note="")
+    audit_record(action="compliance.aml_rule_created", obj=rule, actor=actor, brand=rule.brand_id,
+                 after={"kind": kind, "risk_class": risk_class, "name": rule.name, "parameters": clean})
+    return rule
+
+
+def _version_add(rule: AmlRule, parameters: dict[str, Any], *, actor: Any, effective_from: dt.datetime | None,
+                 note: str) -> AmlRuleVersion:
+    last = rule.versions.order_by("-number").first()
+    return AmlRuleVersion.objects.create(
+        rule=rule, number=(last.number + 1) if last else 1, parameters=parameters,
+        effective_from=effective_from or timezone.now(), note=note[:300],
+        created_by=actor if getattr(actor, "pk", None) else None)
+
+
+@transaction.atomic
+def aml_rule_version_add(*, rule: AmlRule, parameters: dict[str, Any], actor: Any,
+                         effective_from: dt.datetime | None = None, note: str = "") -> AmlRuleVersion:
+    """An edit of `rule`: a new version with these parameters, in force from `effective_from` (now). The
+    earlier versions and the alerts they raised are kept as they were."""
+    clean = aml_parameters_clean(rule.kind, parameters)
+    rule = AmlRule.objects.select_for_update().get(pk=rule.pk)
+    before = version_in_force(rule)
+    version = _version_add(rule, clean, actor=actor, effective_from=effective_from, note=note)
+    audit_record(action="compliance.aml_rule_version_added", obj=rule, actor=actor, brand=rule.brand_id,
+                 before={"version": before.number if before else None,
+                         "parameters": before.parameters if before else None},
+                 after={"version": version.number, "parameters": clean,
+                        "effective_from": version.effective_from.isoformat()}, reason=note)
+    return version
+
+
+@transaction.atomic
+def aml_rule_active_set(*, rule: AmlRule, active: bool, actor: Any) -> AmlRule:
+    rule = AmlRule.objects.select_for_update().get(pk=rule.pk)
+    if rule.is_active != active:
+        rule.is_active = active
+        rule.save(update_fields=["is_active"])
+        audit_record(action="compliance.aml_rule_active_set", obj=rule, actor=actor, brand=rule.brand_id,
+                     before={"is_active": not active}, after={"is_active": active})
+    return rule
+
+
+# --- alerts -------------------------------------------------------------------------------------------
+
+@transaction.atomic
+def aml_alert_dismiss(*, alert: AmlAlert, actor: Any, reason: str) -> AmlAlert:
+    """An officer dismisses an open alert, with the reason."""
+    if not reason.strip():
+        raise ValidationFailed(fields={"reason": gettext("Say why the alert is dismissed.")})
+    alert = AmlAlert.objects.select_for_update().get(pk=alert.pk)
+    if alert.status != AmlAlertStatus.OPEN:
+        raise NotAllowed(gettext("Only an open alert can be dismissed."))
+    alert.status, alert.status_reason = AmlAlertStatus.DISMISSED, reason.strip()
+    alert.status_by, alert.status_at = actor, timezone.now()
+    alert.save(update_fields=["status", "status_reason", "status_by", "status_at"])
+    audit_record(action="compliance.alert_dismissed", obj=alert, actor=actor, brand=alert.brand_id,
+                 before={"status": AmlAlertStatus.OPEN}, after={"status": alert.status}, reason=alert.status_reason)
+    return alert
+
+
+@transaction.atomic
+def aml_alert_mark_in_case(*, alert_id: int, actor: Any = None, case_ref: str = "") -> AmlAlert:
+    """An open alert taken into a case (for the cases part of compliance)."""
+    alert = AmlAlert.objects.select_for_update().get(pk=alert_id)
+    if alert.status == AmlAlertStatus.OPEN:
+        alert.status, alert.status_reason = AmlAlertStatus.IN_CASE, case_ref[:300]
+        alert.status_by = actor if getattr(actor, "pk", None) else None
+        alert.status_at = timezone.now()
+        alert.save(update_fields=["status", "status_reason", "status_by", "status_at"])
+        audit_record(action="compliance.alert_in_case", obj=alert, actor=actor, brand=alert.brand_id,
+                     before={"status": AmlAlertStatus.OPEN}, after={"status": alert.status, "case": case_ref})
+    return alert
+
+
+def aml_client_enqueue(*, client_id: int) -> None:
+    """Queue the rules over `client_id`'s last days once the caller's transaction commits."""
+
+    def enqueue() -> None:
+        from kombu.exceptions import OperationalError
+
+        from compliance.tasks import aml_client
+
+        try:
+            aml_client.delay(client_id)
+        except OperationalError:
+            logger.warning("could not queue a client's AML evaluation", extra={"client_id": client_id}, exc_info=True)
+
+    transaction.on_commit(enqueue)

@@ -1,0 +1,45 @@
+"""What the wallet promises other apps' SQL (wallet.selectors.PUBLISHED_VIEWS: the client movements that
+AML monitoring reads). A change of the wallet that breaks the promise fails here."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+import pytest
+
+from crm.lib.money import Money
+from tests.published_views import assert_as_declared, view_rows
+from tests.wallet.withdrawal_support import build_world
+from wallet import selectors
+from wallet.ledger import Leg, clearing_account_for, ledger_post, wallet_account_for
+from wallet.models import LedgerTransaction
+
+pytestmark = pytest.mark.django_db
+
+
+def test_each_view_has_exactly_its_declared_columns_and_types():
+    assert [v.name for v in selectors.PUBLISHED_VIEWS] == ["wallet_public_client_movements"]
+    for view in selectors.PUBLISHED_VIEWS:
+        assert_as_declared(view)
+
+
+def test_a_deposit_and_a_withdrawal_show_as_the_wallets_legs_only():
+    world = build_world(fund="500.00")
+    deposit = LedgerTransaction.objects.get(kind="deposit", legs__account__client=world.client)
+    code = str(uuid.uuid4())
+    clearing = clearing_account_for(provider=world.provider.code, currency="USD", brand=world.brand.pk)
+    paid = ledger_post(key=f"withdrawal:{code}:paid", kind="withdrawal", ref_kind="withdrawal", ref_code=code,
+                       legs=[Leg(wallet_account_for(client=world.client, currency="USD"), -Money("200.00", "USD")),
+                             Leg(clearing, Money("200.00", "USD"))],
+                       meta={"method": "card", "provider": world.provider.code})
+    rows = view_rows(selectors.CLIENT_MOVEMENTS_VIEW, "client_id = %s", [world.client.pk])
+    # One row per wallet leg: the clearing account's legs are not the client's movements.
+    assert [(r["transaction_id"], r["kind"], r["amount"], r["currency"], r["method"], r["provider"], r["ref_kind"])
+            for r in rows] == [
+        (deposit.pk, "deposit", Decimal("500.00"), "USD", "card", world.provider.code, "deposit"),
+        (paid.pk, "withdrawal", Decimal("-200.00"), "USD", "card", world.provider.code, "withdrawal")]
+    assert rows[0]["occurred_at"] == deposit.occurred_at and rows[0]["recorded_at"] == deposit.recorded_at
+    assert rows[1]["ref_code"] == code
+    kinds = set(selectors.CLIENT_MOVEMENTS_VIEW.column("kind").values)
+    assert {"deposit", "withdrawal"} <= kinds
