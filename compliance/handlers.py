@@ -119,6 +119,10 @@ def case_for_alert(event: Event) -> None:
                             summary=f"{data.get('rule', '')} v{data.get('rule_version', '')}: {alert.summary}"[:300],
                             score=int(score) if score is not None else None)
     aml_alert_mark_in_case(alert_id=alert.pk, case_ref=str(item.case.code))
+    # An alert is a factor of the client's risk score.
+    from compliance.risk import risk_score_enqueue
+
+    risk_score_enqueue(client_id=alert.client_id, trigger=event.name)
 
 
 @subscribe("compliance.hit_confirmed")

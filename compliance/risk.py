@@ -196,6 +196,16 @@ def _account_age(inp: RiskInput, params: Mapping[str, Any]) -> FactorResult:
     return FactorResult(gettext("%(days)s days") % {"days": days}, points)
 
 
+def _alerts(inp: RiskInput, params: Mapping[str, Any]) -> FactorResult:
+    """The client's AML alerts over the last `days` (dismissed ones too: the history, not the outcome)."""
+    from compliance.selectors import aml_alert_count_for_client
+
+    count = aml_alert_count_for_client(client_id=inp.client.pk,
+                                       since=inp.now - dt.timedelta(days=_int(params, "days") or 365))
+    points = min(_int(params, "max") or 10**6, count * _int(params, "per_alert"))
+    return FactorResult(gettext("%(n)s AML alerts") % {"n": count}, points)
+
+
 for _factor in (
     RiskFactor("country", _("Country risk"), _country, {"sanctioned": 100, "high_risk": 40, "unknown": 10}, order=10),
     RiskFactor("nationality", _("Nationality risk"), _nationality, {"sanctioned": 60, "high_risk": 25, "unknown": 0},
@@ -213,6 +223,7 @@ for _factor in (
                 "medium_ratio": "0.5", "medium": 15, "high_ratio": "1", "high": 40, "undeclared": 20}, order=50),
     RiskFactor("payment_methods", _("Payment methods"), _payment_methods,
                {"more_than": 2, "per_extra": 10, "max": 30}, order=60),
+    RiskFactor("alerts", _("AML alerts"), _alerts, {"per_alert": 10, "max": 40, "days": 365}, order=65),
     RiskFactor("account_age", _("Account age"), _account_age, {"days_under": 30, "points": 10}, order=70),
 ):
     risk_factor_register(_factor)

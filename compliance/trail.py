@@ -33,7 +33,15 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from compliance.models import CaseStep, Restriction, RiskScore, ScreeningDecision, ScreeningHit, TrailExport
+from compliance.models import (
+    AmlAlert,
+    CaseStep,
+    Restriction,
+    RiskScore,
+    ScreeningDecision,
+    ScreeningHit,
+    TrailExport,
+)
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import NotAllowed, ValidationFailed
@@ -183,6 +191,19 @@ def _documents(scope: TrailScope) -> Iterator[Any]:
                                    end=scope.end).iterator(chunk_size=500)
 
 
+def _alert_rows(scope: TrailScope) -> Iterator[Sequence[Any]]:
+    """Every AML alert raised in the period, with its rule and version, score, facts and what became of it."""
+    alerts = AmlAlert.objects.filter(brand_id=scope.brand_id, created_at__gte=scope.start, created_at__lt=scope.end)
+    if scope.client_id is not None:
+        alerts = alerts.filter(client_id=scope.client_id)
+    for row in alerts.order_by("created_at", "id").values_list(
+            "created_at", "client__code", "code", "rule__kind", "rule_version__number", "score", "summary",
+            "transaction_ids", "status", "status_by__email", "status_reason").iterator(chunk_size=5000):
+        at, client, code, rule, version, score, summary, transactions, status, by, reason = row
+        yield (at, str(client), str(code), rule, version, score, summary, " ".join(map(str, transactions)), status,
+               by or "", reason)
+
+
 def _case_rows(scope: TrailScope) -> Iterator[Sequence[Any]]:
     """Every move of the cases in scope: opened, assigned, review, decision proposed, approved, sent
     back, closed, reopened (compliance.cases), with who and why."""
@@ -209,6 +230,9 @@ for _section in (
     TrailSection("restrictions", _("Restrictions"),
                  ("at", "client", "restriction", "step", "kind", "source", "reason", "by", "until"),
                  _restriction_rows, order=30),
+    TrailSection("aml_alerts", _("AML alerts"),
+                 ("at", "client", "alert", "rule", "rule_version", "score", "summary", "transactions", "status",
+                  "decided_by", "reason"), _alert_rows, order=35),
     TrailSection("case_actions", _("Case actions"),
                  ("at", "client", "case", "action", "from_status", "to_status", "by", "reason"), _case_rows, order=40),
     TrailSection("consents", _("Consents"), ("at", "client", "action", "details", "by", "audit_seq"),

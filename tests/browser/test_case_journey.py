@@ -1,4 +1,4 @@
-"""Issue 35's case journey in a real browser: an AML alert (the rules' event) opens the client's case;
+"""Issue 35's case journey in a real browser: an AML alert (a large deposit, the rules run) opens the client's case;
 the compliance officer finds it in the case queue, opens it with the client's history beside it,
 restricts the client from the Compliance tab, writes the narrative, drafts the suspicious-activity
 report's PDF and proposes to report; the same officer cannot close it, a second officer approves and
@@ -38,9 +38,16 @@ def officers(db, settings, tmp_path):
         device = otp_device_start(user=user)
         otp_setup_confirm(user=user, device=device, token=f"{totp(device.bin_key, drift=-1):06d}")
         staff.append(user)
-    # What the AML rules do when a deposit pattern fires: the contract event, delivered by the worker.
-    events.emit("compliance.alert_raised", client=client, actor=None,
-                data={"alert_id": 5001, "rule": "structuring", "rule_version": 1, "score": 80})
+    # A deposit pattern fires the AML rule: a large deposit posted to the wallet, the rules run, and the
+    # worker delivers the alert's event to the case handler.
+    from types import SimpleNamespace
+
+    from tests.compliance.aml_support import deposit, rule, run
+
+    rule(SimpleNamespace(brand=brand, officer=staff[0]), "large_transaction", amounts={"USD": "10000"},
+         direction="both")
+    deposit(client, "25000.00")
+    run(SimpleNamespace(brand=brand))
     events.dispatch_pending()
     return type("Officers", (), {"first": staff[0], "second": staff[1], "client": client})
 
@@ -66,7 +73,7 @@ def test_an_officer_works_a_case_to_a_report_closed_by_a_second_officer(live_ser
     first.wait_for_url(f"{base}{reverse('compliance_case_queue')}")
     first.locator("#case-queue tr[data-status=open] a", has_text="Yusuf Demir").click()
     first.wait_for_selector("[data-side=history] [data-history=money]")
-    assert "structuring v1" in first.locator("[data-side=case]").inner_text()
+    assert "large_transaction v1" in first.locator("[data-side=case]").inner_text()
     first.click("[data-action=review]")
     first.wait_for_selector("[data-case-status=in_review]")
 

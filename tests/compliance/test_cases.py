@@ -50,10 +50,14 @@ def world(db, settings, tmp_path):
     return SimpleNamespace(brand=brand, desk=desk, agent=agent, officer=officer, officer2=officer2, client=client)
 
 
-def raise_alert(client: Any, alert_id: int, *, score: int = 50, rule: str = "structuring") -> None:
-    """What the aml branch does when a rule fires: the contract event, with the client set."""
-    events.emit("compliance.alert_raised", client=client, actor=None,
-                data={"alert_id": alert_id, "rule": rule, "rule_version": 2, "score": score})
+def raise_alert(world: Any, amount: str) -> Any:
+    """An AML alert as the rules raise it: a large deposit posted to the client's wallet, the rules run
+    (the alert's event names no client: the handler finds it from the alert)."""
+    from tests.compliance.aml_support import deposit, run
+
+    deposit(world.client, amount)
+    [alert] = run(world)
+    return alert
 
 
 def deliver(django_capture_on_commit_callbacks: Any) -> None:
@@ -74,15 +78,20 @@ def reviewed(world: Any, *, score: int = 50) -> Case:
 # --- items arrive ----------------------------------------------------------------------------------
 
 def test_alerts_raised_for_a_client_open_one_case_and_join_it(world, django_capture_on_commit_callbacks):
-    raise_alert(world.client, 101, score=40)
-    raise_alert(world.client, 102, score=75, rule="rapid_in_out")
+    from tests.compliance.aml_support import rule
+
+    rule(world, "large_transaction", amounts={"USD": "10000"}, direction="both")
+    first = raise_alert(world, "10000.00")  # at the threshold: score 50
+    deliver(django_capture_on_commit_callbacks)
+    second = raise_alert(world, "40000.00")  # far over it: a more urgent alert
     deliver(django_capture_on_commit_callbacks)
     case = case_of(world.client)
-    assert [(i.kind, i.ref_id, i.score) for i in case.items.all()] == [("aml_alert", "101", 40),
-                                                                       ("aml_alert", "102", 75)]
-    assert case.items.last().summary == "rapid_in_out v2"
-    # The second alert was more urgent: the case is high priority, due 72 hours after it opened.
-    assert case.priority == "high" and case.due_at == case.opened_at + dt.timedelta(hours=72)
+    assert [(i.kind, i.ref_id, i.score) for i in case.items.all()] == [
+        ("aml_alert", str(first.pk), first.score), ("aml_alert", str(second.pk), second.score)]
+    assert first.score == 50 and second.score >= 90
+    assert case.items.last().summary.startswith("large_transaction v1")
+    # The second alert was more urgent: the case is critical, due 24 hours after it opened.
+    assert case.priority == "critical" and case.due_at == case.opened_at + dt.timedelta(hours=24)
     opened = Event.objects.get(name="compliance.case_opened")
     assert opened.client_id is None and opened.data["client"] == str(world.client.code)  # not on the timeline
 
