@@ -257,6 +257,7 @@ class DayFeatures:
     calls: int = 0
     long_calls: int = 0
     exports: int = 0
+    export_rows: int = 0
     oob_clients: set[str] = field(default_factory=set)
     burst_start: int = 0
     stale_known: bool = False
@@ -314,6 +315,7 @@ def extract_features(events: Iterable[Event], context: Context) -> tuple[dict[st
                 _add_ref(f.refs["oob_hv"], e.ref)
         elif kind == "export":
             c["export_rows"] += e.rows / EXPORT_UNIT
+            f.export_rows += e.rows
             f.exports += 1
             _add_ref(f.refs["export_rows"], e.ref)
         elif kind == "search":
@@ -667,9 +669,10 @@ class _Level:
     def shape(self) -> float:
         return self.a0 + self.a
 
-    def predictive(self, exposure: float, size: float, other: _Level | None = None) -> tuple[float, float]:
+    def predictive(self, exposure: float, size: float, other: _Level | None = None,
+                   floor: float = 0.0) -> tuple[float, float]:
         shape = self.a0 + self.a
-        mean = exposure * shape / (self.b0 + self.b)
+        mean = exposure * max(shape / (self.b0 + self.b), floor)
         spread = (1.0 + 1.0 / shape) * (1.0 + 1.0 / size)
         if other is not None:
             mean *= other.mean()
@@ -740,6 +743,8 @@ def _score_agent(agent: str, days: Mapping[date, DayFeatures], context: Context,
     empty = DayFeatures()
     results: list[DayScore] = []
     agent_first = min(days) if days else start
+    # a newcomer: joined within the data, or first seen well after it starts
+    began = info.joined if info.joined is not None else (agent_first if agent_first > first + timedelta(days=7) else None)
     for day in _days(start, end):
         f = days.get(day, empty)
         dt = daytype_of(agent, day, context)
@@ -764,6 +769,10 @@ def _score_agent(agent: str, days: Mapping[date, DayFeatures], context: Context,
                 off_refs.extend(f.hour_refs[h])
                 # overtime: the working day carried on without a break; weighs less than a return at night
                 off_weighted += n * (0.25 if not day_off and _contiguous(f.hours, h, profile, total_prof) else 1.0)
+        tenure = (day - began).days if began is not None else 10_000
+        newcomer = tenure < NEWCOMER_DAYS
+        # while ramping up, the own level lags behind: a newcomer is not surprising for working like a peer
+        floor = 1.0 if tenure < NEWCOMER_DAYS + 15 else 0.0
         # the day type's level (does this agent work Saturdays?) from the day's total activity
         dlevel = day_levels[dt]
         dlevel.decay_to(day)
@@ -796,7 +805,7 @@ def _score_agent(agent: str, days: Mapping[date, DayFeatures], context: Context,
             x = counts["short_calls"] if s == "short_ratio" else counts[s]
             size = peers.size[s]
             exposure = max(exposure, _MIN_MEAN)
-            mean, nb_size = level.predictive(exposure, size, dlevel)
+            mean, nb_size = level.predictive(exposure, size, dlevel, floor)
             score = nb_tail_score(x, mean, nb_size)
             signals[s] = SignalResult(s, x, mean, nb_size, score)
             level.learn(x, exposure * dlevel.mean(), mean, size, nb_size)
@@ -827,9 +836,8 @@ def _score_agent(agent: str, days: Mapping[date, DayFeatures], context: Context,
             notes.append("covering a colleague's book")
         if dt == OFF_DAYTYPE:
             notes.append("holiday or leave")
-        newcomer = (day - (info.joined or agent_first)).days < NEWCOMER_DAYS
         if newcomer:
-            notes.append(f"newcomer (day {(day - (info.joined or agent_first)).days + 1}): baseline mostly from peers")
+            notes.append(f"newcomer (day {tenure + 1}): baseline mostly from peers")
         if watched:
             notes.append(f"under notice (given {info.notice_given or '-'}, last day {info.left or '-'}): lower threshold")
         results.append(DayScore(agent=agent, day=day, score=round(score, 3), signals=signals, watched=watched,
@@ -909,6 +917,8 @@ def reasons_for(s: DayScore) -> list[str]:
     out: list[str] = []
     f = s.features
     ranked = sorted((r for r in s.signals.values() if r.score >= 1.3), key=lambda r: -r.score)
+    # the strongest signal, and the others that are strong in their own right
+    ranked = [r for i, r in enumerate(ranked) if i == 0 or r.score >= 2.5]
     seen_calls = False
     for r in ranked:
         q95 = nb_quantile(0.95, r.expected, r.size)
@@ -926,7 +936,8 @@ def reasons_for(s: DayScore) -> list[str]:
         elif r.signal == "reveals":
             out.append(f"revealed personal data {v} times; own 95th percentile {q95}")
         elif r.signal == "export_rows":
-            out.append(f"exported {v} rows in {f.exports} exports; own 95th percentile {q95} rows")
+            out.append(f"exported {f.export_rows} rows in {f.exports} export{'s' if f.exports != 1 else ''}; "
+                       f"own 95th percentile {int(q95 * EXPORT_UNIT)} rows")
         elif r.signal == "searches":
             out.append(f"ran {v} searches; own 95th percentile {q95}")
         elif r.signal == "offhours":
