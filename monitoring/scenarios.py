@@ -160,7 +160,7 @@ def generate(*, agents: int = 80, days: int = 182, seed: int = 7, injections_per
             if kind == "departure":
                 if a in departures or a.left:
                     a = next(pick)
-                a.left = start + timedelta(days=rng.randint(100, days - 2))
+                a.left = start + timedelta(days=rng.randint(int(days * 0.55), days - 2))
                 a.notice = a.left - timedelta(days=rng.randint(14, 30)) if n % 4 != 3 else None
                 departures.append(a)
                 for back in rng.sample(range(1, 12), k=3):

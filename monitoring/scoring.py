@@ -54,6 +54,10 @@ FAMILY = {"opens": "access", "burst": "access", "stale": "access", "reveals": "a
           "export_rows": "access", "searches": "access", "offhours": "timing", "oob_hv": "relationship",
           "short_calls": "calls", "short_ratio": "calls"}
 FAMILIES = ("access", "timing", "relationship", "calls")
+SUBGROUP = {"opens": "opens", "burst": "opens", "stale": "stale", "reveals": "reveals", "export_rows": "exports",
+            "searches": "searches", "offhours": "offhours", "oob_hv": "oob_hv", "short_calls": "calls",
+            "short_ratio": "calls"}
+_FAMILY_SUBGROUPS = {f: sorted({SUBGROUP[s] for s in SIGNALS if FAMILY[s] == f}) for f in FAMILIES}
 _FAMILY_SIZE = {f: sum(1 for s in SIGNALS if FAMILY[s] == f) for f in FAMILIES}
 # Signals whose exposure is learnt from the peers' history (the others are built while scoring).
 _PEER_SIGNALS = ("opens", "burst", "stale", "reveals", "export_rows", "searches", "oob_hv", "short_calls", "total")
@@ -813,17 +817,22 @@ def _score_agent(agent: str, days: Mapping[date, DayFeatures], context: Context,
         total_level.learn(f.counts["total"], t_exposure * dlevel.mean(), t_mean, peers.size["total"], t_size)
         # family scores and their combination
         fam_best = dict.fromkeys(FAMILIES, 0.0)
-        fam_sum = dict.fromkeys(FAMILIES, 0.0)
+        sub_best: dict[str, float] = {}
         for s, r in signals.items():
             fam = FAMILY[s]
-            fam_sum[fam] += r.score
             adj = r.score - math.log10(_FAMILY_SIZE[fam])
             if adj > fam_best[fam]:
                 fam_best[fam] = adj
+            sub = SUBGROUP[s]
+            sub_best[sub] = max(sub_best.get(sub, 0.0), r.score)
+        # within a family, signals that count different events add up (Fisher); those counting the
+        # same events (opens and their busiest window; short calls as a count and as a share) do not
         for fam in FAMILIES:
-            if _FAMILY_SIZE[fam] > 1 and fam_sum[fam] > fam_best[fam]:
-                chi_f = 2.0 * math.log(10) * fam_sum[fam]
-                joint = -math.log10(max(_chi2_even_sf(chi_f, 2 * _FAMILY_SIZE[fam]), 1e-300))
+            subs = _FAMILY_SUBGROUPS[fam]
+            if len(subs) > 1:
+                total = sum(sub_best.get(g, 0.0) for g in subs)
+                chi_f = 2.0 * math.log(10) * total
+                joint = -math.log10(max(_chi2_even_sf(chi_f, 2 * len(subs)), 1e-300))
                 fam_best[fam] = max(fam_best[fam], joint)
         best = max(fam_best.values()) - math.log10(len(FAMILIES))
         chi = 2.0 * math.log(10) * sum(fam_best.values())
@@ -887,14 +896,14 @@ def calibrate(scores: Sequence[DayScore], budget: float) -> Thresholds:
     def quantile(q: float) -> float:
         return values[min(int(q * n), n - 1)]
 
-    q1, q2 = 0.90, 0.98
+    q1, q2 = 0.95, 0.99
     s1, s2 = quantile(q1), quantile(q2)
     if s2 - s1 > 1e-6:
         slope = (s2 - s1) / (math.log10(1 - q1) - math.log10(1 - q2))
         fitted = s2 + slope * (math.log10(1 - q2) - math.log10(share))
     else:
         fitted = quantile(1 - share)
-    low, high = quantile(1 - share), quantile(1 - share / 10)
+    low, high = quantile(1 - min(2 * share, 0.5)), quantile(1 - share / 10)
     threshold = min(max(fitted, low), max(high, low))
     threshold = max(threshold, 1.5)
     return Thresholds(normal=round(threshold, 3), watched=round(max(threshold - NOTICE_THRESHOLD_DROP, 1.0), 3),
