@@ -719,6 +719,12 @@ def score_history(events: Iterable[Event], context: Context) -> list[DayScore]:
     employment), each day against the agent's history before it (past only, as the hourly scoring
     sees it) and the peers' history."""
     features, first, last = extract_features(events, context)
+    return score_features(features, context, first, last)
+
+
+def score_features(features: Mapping[str, Mapping[date, DayFeatures]], context: Context, first: date,
+                   last: date) -> list[DayScore]:
+    """The nightly rescore: every agent-day again from the stored daily features."""
     peers = fit_peers(features, context, first, last)
     out: list[DayScore] = []
     for agent in sorted(features):
