@@ -34,13 +34,14 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 KINDS = ("client_open", "pii_reveal", "export", "search", "call", "login")
 ACCESS_KINDS = frozenset({"client_open", "pii_reveal"})
 STALE_DAYS = 90
 SHORT_CALL_S = 6.0
+BRIEF_CALL_S = 15.0             # a second, wider cut: padding logged as calls of ten-odd seconds
 NOTICE_LOOKBACK_DAYS = 30
 NOTICE_THRESHOLD_DROP = 1.0     # -log10 units: ten times likelier to alert under notice
 NEWCOMER_DAYS = 30
@@ -49,18 +50,18 @@ EVIDENCE_CAP = 50
 EXPORT_UNIT = 25.0              # rows: exports are counted in units of a small export, not row by row
 
 SIGNALS = ("opens", "burst", "stale", "reveals", "export_rows", "searches", "offhours", "oob_hv",
-           "short_calls", "short_ratio")
+           "short_calls", "short_ratio", "brief_calls")
 FAMILY = {"opens": "access", "burst": "access", "stale": "access", "reveals": "access",
           "export_rows": "access", "searches": "access", "offhours": "timing", "oob_hv": "relationship",
-          "short_calls": "calls", "short_ratio": "calls"}
+          "short_calls": "calls", "short_ratio": "calls", "brief_calls": "calls"}
 FAMILIES = ("access", "timing", "relationship", "calls")
 SUBGROUP = {"opens": "opens", "burst": "opens", "stale": "stale", "reveals": "reveals", "export_rows": "exports",
             "searches": "searches", "offhours": "offhours", "oob_hv": "oob_hv", "short_calls": "calls",
-            "short_ratio": "calls"}
+            "short_ratio": "calls", "brief_calls": "calls"}
 _FAMILY_SUBGROUPS = {f: sorted({SUBGROUP[s] for s in SIGNALS if FAMILY[s] == f}) for f in FAMILIES}
 _FAMILY_SIZE = {f: sum(1 for s in SIGNALS if FAMILY[s] == f) for f in FAMILIES}
 # Signals whose exposure is learnt from the peers' history (the others are built while scoring).
-_PEER_SIGNALS = ("opens", "burst", "stale", "reveals", "export_rows", "searches", "oob_hv", "short_calls", "total")
+_PEER_SIGNALS = ("opens", "burst", "stale", "reveals", "export_rows", "searches", "oob_hv", "short_calls", "brief_calls", "total")
 _ALL = (*SIGNALS, "total")
 OFF_DAYTYPE = 7                 # holidays and leave: a day type of their own
 _MIN_MEAN = 0.03
@@ -140,8 +141,8 @@ def _parse_time(value: Any, where: str) -> datetime:
     except ValueError as exc:
         raise ScoringInputError(f"{where}: 'time' is not ISO 8601: {value!r}") from exc
     if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def _parse_date(value: Any, where: str, *, required: bool = False) -> date | None:
@@ -272,7 +273,9 @@ def _add_ref(refs: list[str], ref: str) -> None:
         refs.append(ref)
 
 
-def extract_features(events: Iterable[Event], context: Context) -> tuple[dict[str, dict[date, DayFeatures]], date, date]:
+def extract_features(  # noqa: C901 - one branch per kind of event, in one pass
+    events: Iterable[Event], context: Context,
+) -> tuple[dict[str, dict[date, DayFeatures]], date, date]:
     """Daily features per agent, from events in any order. Returns (features, first day, last day)."""
     ordered = sorted(events, key=lambda e: e.time)
     if not ordered:
@@ -326,6 +329,8 @@ def extract_features(events: Iterable[Event], context: Context) -> tuple[dict[st
             c["searches"] += 1
         elif kind == "call":
             f.calls += 1
+            if e.duration_s <= BRIEF_CALL_S:
+                c["brief_calls"] += 1
             if e.duration_s <= SHORT_CALL_S:
                 c["short_calls"] += 1
                 _add_ref(f.refs["short_calls"], e.ref)
@@ -490,7 +495,9 @@ def _days(start: date, end: date) -> Iterable[date]:
         d += one
 
 
-def fit_peers(features: Mapping[str, Mapping[date, DayFeatures]], context: Context, first: date, last: date) -> PeerModel:
+def fit_peers(  # noqa: C901 - three passes over the same history: means, context factors, dispersion
+    features: Mapping[str, Mapping[date, DayFeatures]], context: Context, first: date, last: date,
+) -> PeerModel:
     """Peer means per (role, desk) and day type, context factors and overdispersion, from all history."""
     empty = DayFeatures()
     # signal -> group -> daytype -> values (plain days only: no campaign, no cover)
@@ -641,7 +648,7 @@ class DayScore:
                 out[name] = list(self.offhours_refs)
             elif name in ("burst",):
                 out[name] = list(self.features.refs.get("opens", []))
-            elif name == "short_ratio":
+            elif name in ("short_ratio", "brief_calls"):
                 out["short_calls"] = list(self.features.refs.get("short_calls", []))
             else:
                 out[name] = list(self.features.refs.get(name, []))
@@ -736,7 +743,12 @@ def _score_agent(agent: str, days: Mapping[date, DayFeatures], context: Context,
                  first: date, last: date) -> list[DayScore]:
     info = context.info(agent)
     start, end = _agent_span(info, first, last, days)
-    levels = {s: _Level(peers.prior[s]) for s in SIGNALS}
+    agent_first = min(days) if days else start
+    # a newcomer: joined within the data, or first seen well after it starts
+    began = info.joined if info.joined is not None and info.joined >= first - timedelta(days=NEWCOMER_DAYS + 15) else (
+        agent_first if info.joined is None and agent_first > first + timedelta(days=7) else None)
+    # a newcomer's level is less sure to be the peers' (wider prior), and their working days unknown
+    levels = {s: _Level(peers.prior[s] / (2.0 if began is not None else 1.0)) for s in SIGNALS}
     # the agent's own weekday profile relative to the peers' (a Saturday worker, a Friday-light agent)
     # one per day type, shared by all signals, learnt from the day's total activity
     day_levels = [_Level(1.5) for _ in range(8)]
@@ -744,7 +756,8 @@ def _score_agent(agent: str, days: Mapping[date, DayFeatures], context: Context,
     # hour profile on working days (decayed), seeded by the shift
     profile = [3.0 if _in_shift(h, info, 0) else 0.05 for h in range(24)]
     worked_prior = peers.worked.get((info.role, info.desk)) or [0.9] * 5 + [0.1] * 3
-    worked = [[worked_prior[dt] * 4, 4.0] for dt in range(8)]
+    worked = [[max(worked_prior[dt], 0.5 if began is not None and dt < OFF_DAYTYPE else 0.0) * 4, 4.0]
+              for dt in range(8)]
     notice_from = None
     if info.notice_given is not None:
         notice_from = info.notice_given - timedelta(days=NOTICE_LOOKBACK_DAYS)
@@ -752,33 +765,16 @@ def _score_agent(agent: str, days: Mapping[date, DayFeatures], context: Context,
         notice_from = info.left - timedelta(days=NOTICE_LOOKBACK_DAYS)
     empty = DayFeatures()
     results: list[DayScore] = []
-    agent_first = min(days) if days else start
-    # a newcomer: joined within the data, or first seen well after it starts
-    began = info.joined if info.joined is not None else (agent_first if agent_first > first + timedelta(days=7) else None)
     for day in _days(start, end):
         f = days.get(day, empty)
         dt = daytype_of(agent, day, context)
         campaign = (info.desk, day) in context.campaign_days
         covering = context.covering_on(agent, day)
-        notes: list[str] = []
         # -- off-hours count from the own hour profile and own working days
         total_prof = sum(profile)
         w_share = worked[dt][0] / worked[dt][1]
         day_off = dt == OFF_DAYTYPE or w_share < 0.25
-        off = 0
-        off_weighted = 0.0
-        off_refs: list[str] = []
-        off_hours: list[int] = []
-        for h in range(24):
-            n = f.hours[h]
-            if not n:
-                continue
-            if day_off or (profile[h] / total_prof < 0.012 and not _in_shift(h, info, 1)):
-                off += n
-                off_hours.append(h)
-                off_refs.extend(f.hour_refs[h])
-                # overtime: the working day carried on without a break; weighs less than a return at night
-                off_weighted += n * (0.25 if not day_off and _contiguous(f.hours, h, profile, total_prof) else 1.0)
+        off, off_weighted, off_refs = _off_hours(f, profile, total_prof, info, day_off)
         tenure = (day - began).days if began is not None else 10_000
         newcomer = tenure < NEWCOMER_DAYS
         # while ramping up, the own level lags behind: a newcomer is not surprising for working like a peer
@@ -807,11 +803,9 @@ def _score_agent(agent: str, days: Mapping[date, DayFeatures], context: Context,
             elif s == "short_ratio":
                 exposure = short_exposure
             else:
-                exposure = peers.exposure(info.role, info.desk, s, dt)
-                if campaign:
-                    exposure *= peers.campaign_factor[s]
-                if covering:
-                    exposure *= peers.cover_factor[s]
+                exposure = (peers.exposure(info.role, info.desk, s, dt)
+                            * (peers.campaign_factor[s] if campaign else 1.0)
+                            * (peers.cover_factor[s] if covering else 1.0))
             x = counts["short_calls"] if s == "short_ratio" else counts[s]
             size = peers.size[s]
             exposure = max(exposure, _MIN_MEAN)
@@ -821,55 +815,79 @@ def _score_agent(agent: str, days: Mapping[date, DayFeatures], context: Context,
             level.learn(x, exposure * dlevel.mean(), mean, size, nb_size)
         dlevel.learn(f.counts["total"], t_exposure * total_level.mean(), t_mean, peers.size["total"], t_size)
         total_level.learn(f.counts["total"], t_exposure * dlevel.mean(), t_mean, peers.size["total"], t_size)
-        # family scores and their combination
-        fam_best = dict.fromkeys(FAMILIES, 0.0)
-        sub_best: dict[str, float] = {}
-        for s, r in signals.items():
-            fam = FAMILY[s]
-            adj = r.score - math.log10(_FAMILY_SIZE[fam])
-            if adj > fam_best[fam]:
-                fam_best[fam] = adj
-            sub = SUBGROUP[s]
-            sub_best[sub] = max(sub_best.get(sub, 0.0), r.score)
-        # within a family, signals that count different events add up (Fisher); those counting the
-        # same events (opens and their busiest window; short calls as a count and as a share) do not
-        for fam in FAMILIES:
-            subs = _FAMILY_SUBGROUPS[fam]
-            if len(subs) > 1:
-                total = sum(sub_best.get(g, 0.0) for g in subs)
-                chi_f = 2.0 * math.log(10) * total
-                joint = -math.log10(max(_chi2_even_sf(chi_f, 2 * len(subs)), 1e-300))
-                fam_best[fam] = max(fam_best[fam], joint)
-        best = max(fam_best.values()) - math.log10(len(FAMILIES))
-        chi = 2.0 * math.log(10) * sum(fam_best.values())
-        fisher = -math.log10(max(_chi2_even_sf(chi, 2 * len(FAMILIES)), 1e-300))
-        score = max(best, fisher, 0.0)
+        score = _combine(signals)
         watched = notice_from is not None and day >= notice_from
-        if campaign:
-            notes.append(f"campaign day for desk {info.desk}")
-        if covering:
-            notes.append("covering a colleague's book")
-        if dt == OFF_DAYTYPE:
-            notes.append("holiday or leave")
-        if newcomer:
-            notes.append(f"newcomer (day {tenure + 1}): baseline mostly from peers")
-        if watched:
-            notes.append(f"under notice (given {info.notice_given or '-'}, last day {info.left or '-'}): lower threshold")
+        notes = [text for cond, text in (
+            (campaign, f"campaign day for desk {info.desk}"),
+            (covering, "covering a colleague's book"),
+            (dt == OFF_DAYTYPE, "holiday or leave"),
+            (newcomer, f"newcomer (day {tenure + 1}): baseline mostly from peers"),
+            (watched, f"under notice (given {info.notice_given or '-'}, last day {info.left or '-'}): lower threshold"),
+        ) if cond]
         results.append(DayScore(agent=agent, day=day, score=round(score, 3), signals=signals, watched=watched,
                                 newcomer=newcomer, notes=notes, features=f, offhours_refs=off_refs[:EVIDENCE_CAP],
                                 info=info))
-        # learn the hour profile and working days from the day, unless it scored as an anomaly
-        # (an anomalous day is learnt at a fraction of its weight: a lasting change is learnt in a few
-        # weeks, a night of copying does not become the agent's hours)
-        weight = 3.0 if signals["offhours"].score < 2.0 else 0.6
-        n_day = sum(f.hours)
-        for h in range(24):
-            profile[h] = profile[h] * DECAY + f.hours[h] / max(n_day, 1) * weight
-        active = 1.0 if n_day > 2 else 0.0
-        step = 1.0 if signals["offhours"].score < 2.0 else 0.3
-        worked[dt][0] = worked[dt][0] * 0.97 + active * step
-        worked[dt][1] = worked[dt][1] * 0.97 + step
+        _learn_hours(f, dt, signals["offhours"].score, profile, worked)
     return results
+
+
+def _off_hours(f: DayFeatures, profile: list[float], total_prof: float, info: AgentInfo,
+               day_off: bool) -> tuple[int, float, list[str]]:
+    """Actions outside the agent's own hours: (count, weighted count, event references)."""
+    off = 0
+    weighted = 0.0
+    refs: list[str] = []
+    for h in range(24):
+        n = f.hours[h]
+        if not n:
+            continue
+        if day_off or (profile[h] / total_prof < 0.012 and not _in_shift(h, info, 1)):
+            off += n
+            refs.extend(f.hour_refs[h])
+            # overtime: the working day carried on without a break; weighs less than a return at night
+            weighted += n * (0.25 if not day_off and _contiguous(f.hours, h, profile, total_prof) else 1.0)
+    return off, weighted, refs
+
+
+def _learn_hours(f: DayFeatures, dt: int, off_score: float, profile: list[float], worked: list[list[float]]) -> None:
+    """Learn the hour profile and working days from the day; an anomalous day at a fraction of its
+    weight (a lasting change is learnt in a few weeks, a night of copying does not become the
+    agent's hours)."""
+    weight = 3.0 if off_score < 2.0 else 0.6
+    n_day = sum(f.hours)
+    for h in range(24):
+        profile[h] = profile[h] * DECAY + f.hours[h] / max(n_day, 1) * weight
+    active = 1.0 if n_day > 2 else 0.0
+    step = 1.0 if off_score < 2.0 else 0.3
+    worked[dt][0] = worked[dt][0] * 0.97 + active * step
+    worked[dt][1] = worked[dt][1] * 0.97 + step
+
+
+def _combine(signals: Mapping[str, SignalResult]) -> float:
+    """The day's score from its signals: the best family (corrected for their number) or Fisher's
+    combination across families, whichever is larger."""
+    fam_best = dict.fromkeys(FAMILIES, 0.0)
+    sub_best: dict[str, float] = {}
+    for s, r in signals.items():
+        fam = FAMILY[s]
+        adj = r.score - math.log10(_FAMILY_SIZE[fam])
+        if adj > fam_best[fam]:
+            fam_best[fam] = adj
+        sub = SUBGROUP[s]
+        sub_best[sub] = max(sub_best.get(sub, 0.0), r.score)
+    # within a family, signals that count different events add up (Fisher); those counting the
+    # same events (opens and their busiest window; short calls as a count and as a share) do not
+    for fam in FAMILIES:
+        subs = _FAMILY_SUBGROUPS[fam]
+        if len(subs) > 1:
+            total = sum(sub_best.get(g, 0.0) for g in subs)
+            chi_f = 2.0 * math.log(10) * total
+            joint = -math.log10(max(_chi2_even_sf(chi_f, 2 * len(subs)), 1e-300))
+            fam_best[fam] = max(fam_best[fam], joint)
+    best = max(fam_best.values()) - math.log10(len(FAMILIES))
+    chi = 2.0 * math.log(10) * sum(fam_best.values())
+    fisher = -math.log10(max(_chi2_even_sf(chi, 2 * len(FAMILIES)), 1e-300))
+    return max(best, fisher, 0.0)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -966,6 +984,10 @@ def reasons_for(s: DayScore) -> list[str]:
         elif r.signal == "oob_hv":
             out.append(f"opened high-value clients of other agents' books {v} times ({len(f.oob_clients)} clients) "
                        f"without recorded cover; own 95th percentile {q95}")
+        elif r.signal == "brief_calls" and not seen_calls:
+            seen_calls = True
+            out.append(f"logged {v} calls of {int(BRIEF_CALL_S)} seconds or less out of {f.calls} calls; "
+                       f"own 95th percentile {q95}")
         elif r.signal in ("short_calls", "short_ratio") and not seen_calls:
             seen_calls = True
             q = q95 if r.signal == "short_calls" else nb_quantile(0.95, s.signals["short_calls"].expected,

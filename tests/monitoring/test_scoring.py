@@ -5,7 +5,7 @@ overtime running on from the shift, a Saturday worker's Saturday)."""
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -19,7 +19,7 @@ QUIET = 3.0
 
 
 def _t(day: date, hour: float) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + timedelta(hours=hour)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(hours=hour)
 
 
 class Desk:
