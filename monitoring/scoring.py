@@ -683,12 +683,12 @@ class _Level:
     def predictive(self, exposure: float, size: float, other: _Level | None = None,
                    floor: float = 0.0) -> tuple[float, float]:
         shape = self.a0 + self.a
-        mean = exposure * max(shape / (self.b0 + self.b), floor)
+        level = shape / (self.b0 + self.b)
         spread = (1.0 + 1.0 / shape) * (1.0 + 1.0 / size)
         if other is not None:
-            mean *= other.mean()
+            level *= other.mean()
             spread *= 1.0 + 1.0 / other.shape()
-        return max(mean, _MIN_MEAN), 1.0 / (spread - 1.0)
+        return max(exposure * max(level, floor), _MIN_MEAN), 1.0 / (spread - 1.0)
 
     def learn(self, x: float, exposure: float, mean: float, size: float, nb_size: float) -> None:
         cap = mean + 3.0 * math.sqrt(mean + mean * mean / nb_size) + 1.0
