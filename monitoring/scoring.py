@@ -209,7 +209,8 @@ def context_from_dict(data: Mapping[str, Any]) -> Context:
         where = f"agents[{i}]"
         if not isinstance(a, Mapping) or a.get("id") in (None, ""):
             raise ScoringInputError(f"{where}.id is required")
-        shift = a.get("shift") if isinstance(a.get("shift"), Mapping) else {}
+        raw_shift = a.get("shift")
+        shift: Mapping[str, Any] = raw_shift if isinstance(raw_shift, Mapping) else {}
         agents[str(a["id"])] = AgentInfo(
             id=str(a["id"]), role=str(a.get("role") or ""), desk=str(a.get("desk") or ""),
             joined=_parse_date(a.get("joined"), f"{where}.joined"),
