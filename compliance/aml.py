@@ -27,6 +27,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -388,7 +389,7 @@ WHERE m.recorded_at > %(since)s AND m.recorded_at <= %(until)s
 """  # noqa: S608 (only this module's fragments; values are bound parameters)
 
 
-RULE_SQL = {
+RULE_SQL: dict[str, Callable[[], str]] = {
     AmlRuleKind.LARGE_TRANSACTION: _sql_large,
     AmlRuleKind.STRUCTURING: _sql_structuring,
     AmlRuleKind.RAPID_IN_OUT: _sql_rapid,

@@ -172,7 +172,8 @@ def related_clients(*, client: Client, user: Any, limit: int = 20) -> list[dict[
     if not links:
         return []
     visible = {c.pk: c for c in client_queryset_for_user(user).filter(pk__in=list(links))}
-    rows = [{"client": visible[pk], "links": found} for pk, found in links.items() if pk in visible]
+    rows: list[dict[str, Any]] = [{"client": visible[pk], "links": found} for pk, found in links.items()
+                                  if pk in visible]
     rows.sort(key=lambda row: (-len(row["links"]), row["client"].pk))
     return rows[:limit]
 

@@ -67,7 +67,7 @@ REFERENCE_MAX = 100
 # Hours from opening to the decision due, by priority (settings.COMPLIANCE_CASE_SLA_HOURS overrides).
 DEFAULT_SLA_HOURS = {CasePriority.CRITICAL: 24, CasePriority.HIGH: 72, CasePriority.NORMAL: 168,
                      CasePriority.LOW: 336}
-PRIORITY_RANK = {CasePriority.LOW: 0, CasePriority.NORMAL: 1, CasePriority.HIGH: 2, CasePriority.CRITICAL: 3}
+PRIORITY_RANK: dict[str, int] = {CasePriority.LOW: 0, CasePriority.NORMAL: 1, CasePriority.HIGH: 2, CasePriority.CRITICAL: 3}
 DEFAULT_REOPEN_DAYS = 90
 DEFAULT_RESTRICT_KINDS = (RestrictionKind.DEPOSIT, RestrictionKind.WITHDRAWAL, RestrictionKind.TRADING)
 

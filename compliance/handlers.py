@@ -111,7 +111,8 @@ def case_for_alert(event: Event) -> None:
 
     data = event.data or {}
     # The event names no client (it must not reach the client's timeline): the alert does.
-    alert = AmlAlert.objects.filter(pk=data.get("alert_id")).first() if data.get("alert_id") else None
+    alert_id = data.get("alert_id")
+    alert = AmlAlert.objects.filter(pk=int(alert_id)).first() if isinstance(alert_id, int) else None
     if alert is None:
         return
     score = data.get("score")

@@ -350,8 +350,9 @@ class RiskModel(models.Model):
         return f"risk model v{self.version} of brand {self.brand_id}"
 
     def review_months(self, band: str) -> int:
-        return {RiskBand.LOW: self.review_months_low, RiskBand.MEDIUM: self.review_months_medium,
-                RiskBand.HIGH: self.review_months_high}.get(band, self.review_months_low)
+        months: dict[str, int] = {RiskBand.LOW: self.review_months_low, RiskBand.MEDIUM: self.review_months_medium,
+                                  RiskBand.HIGH: self.review_months_high}
+        return months.get(band, self.review_months_low)
 
 
 class RiskScore(models.Model):

@@ -53,7 +53,7 @@ CONFIGURE_PERMISSION = "compliance.change_riskmodel"
 
 DEFAULT_MEDIUM_FROM = 30
 DEFAULT_HIGH_FROM = 60
-DEFAULT_REVIEW_MONTHS = {RiskBand.LOW: 36, RiskBand.MEDIUM: 24, RiskBand.HIGH: 12}
+DEFAULT_REVIEW_MONTHS: dict[str, int] = {RiskBand.LOW: 36, RiskBand.MEDIUM: 24, RiskBand.HIGH: 12}
 
 
 # --- the factors ---------------------------------------------------------------------------------------
@@ -147,7 +147,8 @@ def _answer_factor(inp: RiskInput, params: Mapping[str, Any]) -> FactorResult:
     options = inp.answers.get(question) or []
     if not options:
         return FactorResult(gettext("Not declared"), _int(params, "undeclared"))
-    table = params.get("points") if isinstance(params.get("points"), dict) else {}
+    points = params.get("points")
+    table: Mapping[str, Any] = points if isinstance(points, dict) else {}
     return FactorResult(", ".join(options), max(_int(table, o) for o in options))
 
 
@@ -161,7 +162,8 @@ def _decimal(value: Any) -> Decimal:
 def _deposits_vs_declared(inp: RiskInput, params: Mapping[str, Any]) -> FactorResult:
     """Credited deposits over the last `days` in `currency` against what the client declared (income
     plus savings, each answer's upper bound from `declared`)."""
-    declared_table = params.get("declared") if isinstance(params.get("declared"), dict) else {}
+    raw_table = params.get("declared")
+    declared_table: Mapping[str, Any] = raw_table if isinstance(raw_table, dict) else {}
     declared = Decimal(0)
     for question in (params.get("income_question"), params.get("wealth_question")):
         options = inp.answers.get(str(question or "")) or []
@@ -346,7 +348,7 @@ def risk_evaluate(*, client: Client, now: dt.datetime | None = None) -> Evaluati
     """The client's score as the brand's model gives it now, without writing anything."""
     settings = risk_model_settings(brand=client.brand_id)
     inp = RiskInput(client=client, now=now or timezone.now())
-    rows = []
+    rows: list[dict[str, Any]] = []
     for factor in sorted(FACTORS.values(), key=lambda f: (f.order, f.key)):
         params = settings.factors.get(factor.key, {})
         if not params.get("enabled", True):

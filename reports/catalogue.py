@@ -208,20 +208,20 @@ def ftd_cohorts(scope: Scope, user: Any, p: Params) -> Result:
         if k >= 0:
             active[(cohort, k)].add(r["client_id"])
     money: dict[tuple[dt.date, str], Decimal] = defaultdict(Decimal)
-    for r in (Event.objects.filter(name__in=["wallet.deposit_succeeded", "wallet.withdrawal_paid"],
-                                   client_id__in=list(ftd), occurred_at__gte=start)
-              .values("client_id", "name", "data")):
-        sign = 1 if r["name"] == "wallet.deposit_succeeded" else -1
-        money[(ftd[r["client_id"]], r["data"].get("currency", ""))] += sign * Decimal(str(r["data"].get("amount") or 0))
+    for ev in (Event.objects.filter(name__in=["wallet.deposit_succeeded", "wallet.withdrawal_paid"],
+                                    client_id__in=list(ftd), occurred_at__gte=start)
+               .values("client_id", "name", "data")):
+        sign = 1 if ev["name"] == "wallet.deposit_succeeded" else -1
+        money[(ftd[ev["client_id"]], ev["data"].get("currency", ""))] += sign * Decimal(str(ev["data"].get("amount") or 0))
     horizon = 6
-    rows = []
+    rows: list[list[Any]] = []
     for cohort in sorted(cohorts):
         size = len(cohorts[cohort])
         retention = [f"{round(100 * len(active[(cohort, k)]) / size)}%" for k in range(horizon)]
         net = "; ".join(f"{a} {c}" for (m, c), a in sorted(money.items()) if m == cohort)
         rows.append([cohort.strftime("%Y-%m"), size, *retention, net])
     chart = {"type": "line", "labels": [f"M{k}" for k in range(horizon)], "datasets": [
-        {"label": r[0], "data": [int(x.rstrip("%")) for x in r[2:2 + horizon]]} for r in rows]}
+        {"label": r[0], "data": [int(str(x).rstrip("%")) for x in r[2:2 + horizon]]} for r in rows]}
     return Result(str(_("FTD cohorts")), [str(_("FTD month")), str(_("Clients")),
                                            *[f"M{k}" for k in range(horizon)], str(_("Net deposits"))], rows, chart,
                   [str(_("Mk: share of the cohort with a trade in the k-th month after its FTD month."))])

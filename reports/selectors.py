@@ -157,7 +157,7 @@ def dashboard(*, scope: Scope, period: Period, brand_id: int | None = None) -> D
     """Every figure of the management dashboard from the read models, in about a dozen indexed reads."""
     brand = Brand.objects.filter(pk=brand_id).first() if brand_id else None
     d = Dashboard(period=period, brand=brand)
-    kw = {"scope": scope, "period": period, "brand_id": brand_id}
+    kw: dict[str, Any] = {"scope": scope, "period": period, "brand_id": brand_id}
     d.deposits_by_provider = figures(metric="deposits", dimension="provider", **kw)
     d.deposits_by_country = figures(metric="deposits", dimension="country", **kw)
     d.withdrawals_by_method = figures(metric="withdrawals", dimension="method", **kw)

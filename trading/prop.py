@@ -222,6 +222,7 @@ def challenge_product_save(*, actor: User | None, brand: Brand, key: str, name: 
     before = _product_snapshot(current) if current is not None else None
     if current is not None and current.on_sale:
         ChallengeProduct.objects.filter(pk=current.pk).update(on_sale=False)
+    assert daily is not None and overall is not None and split is not None  # refused above when missing
     product = ChallengeProduct.objects.create(
         brand=brand, key=key, version=(current.version + 1) if current else 1, name=name, on_sale=on_sale,
         server=server, account_type=account_type, currency=currency, account_size=size, fee=fee_value,
@@ -452,8 +453,8 @@ def decision_text(decision: ChallengeDecision) -> str:
 def _event_data(challenge: Challenge, **extra: Any) -> dict[str, Any]:
     return {"challenge": str(challenge.code), "product": challenge.product.key,
             "version": challenge.product.version, "phase": challenge.phase, "state": challenge.state,
-            "account": str(challenge.account.code) if challenge.account_id else None,
-            "login": challenge.account.login if challenge.account_id else None, **extra}
+            "account": str(challenge.account.code) if challenge.account is not None else None,
+            "login": challenge.account.login if challenge.account is not None else None, **extra}
 
 
 def _decide(challenge: Challenge, *, kind: str, rule: str = "", params: dict[str, Any],
@@ -674,7 +675,7 @@ def challenges_evaluate(*, server_ids: Sequence[int], now: dt.datetime | None = 
     passed challenges (their platform actions are ``challenges_act``'s, outside this transaction)."""
     now = now or timezone.now()
     result = EvaluationResult()
-    params = {"servers": list(server_ids), "today": now.astimezone(dt.UTC).date(), "now": now,
+    params: dict[str, Any] = {"servers": list(server_ids), "today": now.astimezone(dt.UTC).date(), "now": now,
               "point_before": now - POINT_EVERY, "weekend": now.astimezone(dt.UTC).weekday() >= 5}
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_ROLL_SQL, params)
@@ -699,8 +700,8 @@ def _record(rows: Iterable[Mapping[str, Any]], now: dt.datetime, result: Evaluat
     # insert for the decisions, one update per new state, one insert for the events.
     live = {c.pk: c for c in Challenge.objects.select_for_update(of=("self",))
             .select_related("client", "product", "account").filter(pk__in=decided, state__in=LIVE_STATES)}
-    new_state = {DecisionKind.BREACH: ChallengeState.BREACHED, DecisionKind.FAILED: ChallengeState.FAILED}
-    rows: list[ChallengeDecision] = []
+    new_state: dict[str, str] = {DecisionKind.BREACH: ChallengeState.BREACHED, DecisionKind.FAILED: ChallengeState.FAILED}
+    decisions: list[ChallengeDecision] = []
     ended: dict[str, list[int]] = {}
     events: list[dict[str, Any]] = []
     for pk, (kind, rule, params, snap) in decided.items():
@@ -710,7 +711,7 @@ def _record(rows: Iterable[Mapping[str, Any]], now: dt.datetime, result: Evaluat
         full = {"currency": challenge.currency, "at": now.isoformat(), **params}
         decision = ChallengeDecision(challenge=challenge, at=now, kind=kind, rule=rule, phase=challenge.phase,
                                      params=full, snapshot=snap)
-        rows.append(decision)
+        decisions.append(decision)
         result.decisions[rule] = result.decisions.get(rule, 0) + 1
         if kind in new_state:
             challenge.state = new_state[kind]
@@ -722,7 +723,7 @@ def _record(rows: Iterable[Mapping[str, Any]], now: dt.datetime, result: Evaluat
                            "data": _event_data(challenge, rule=rule, text=decision_text(decision))})
         else:
             result.passed.append(pk)
-    ChallengeDecision.objects.bulk_create(rows)
+    ChallengeDecision.objects.bulk_create(decisions)
     for state, ids in ended.items():
         Challenge.objects.filter(pk__in=ids).update(state=state, ended_at=now, updated_at=now)
     emit_many(events)

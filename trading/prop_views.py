@@ -62,7 +62,7 @@ def challenge_detail(request: AuthedRequest, code: Any) -> HttpResponse:
 class ProductForm(forms.Form):
     key = forms.SlugField(label=_("Product key"), max_length=40)
     name = forms.CharField(label=_("Name"), max_length=120)
-    server = forms.ModelChoiceField(label=_("Server"), queryset=None)  # type: ignore[arg-type]
+    server: forms.ModelChoiceField[Any] = forms.ModelChoiceField(label=_("Server"), queryset=None)
     account_type = forms.CharField(label=_("Account type"), max_length=40)
     currency = forms.CharField(label=_("Currency"), max_length=3, initial="USD")
     account_size = forms.CharField(label=_("Account size"))

@@ -395,6 +395,6 @@ def deals_of_clients(*, client_ids: Any, start: dt.datetime, end: dt.datetime, s
         qs = qs.filter(server_id=server_id)
     if closing_only:
         qs = qs.filter(entry__in=["out", "inout", "out_by"])
-    return list(qs.order_by("-time", "-id").values(
+    return [dict(row) for row in qs.order_by("-time", "-id").values(
         "id", "time", "symbol", "side", "entry", "volume", "profit", "commission", "swap",
-        client_id=F("account__client_id"), currency=F("account__currency"))[:limit])
+        client_id=F("account__client_id"), currency=F("account__currency"))[:limit]]
