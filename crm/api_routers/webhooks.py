@@ -17,7 +17,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from crm.api import ApiError, Caller, PageIn, caller_of, paginate, requires_scope
-from crm.api_routers.schemas import Code, InputSchema, Name100, Text80, Text500
+from crm.api_routers.schemas import Code, InputSchema, Name100, Text16, Text80, Text500
 from crm.exceptions import ValidationFailed
 from crm.lib.pagination import Key
 from crm.models import ApiKey, WebhookDelivery, WebhookSubscriber
@@ -51,7 +51,7 @@ class SubscriberIn(InputSchema):
     url: Text500
     event_types: list[Text80] = Field(description="Event names from the catalogue (GET /events lists what happens).")
     scopes: list[Literal["personal_data"]] = Field(default_factory=list)
-    api_key: str | None = Field(None, max_length=16, description="Staff sessions: the prefix of the API key it belongs to.")
+    api_key: Text16 | None = Field(None, description="Staff sessions: the prefix of the API key it belongs to.")
 
 
 class SubscriberPatch(InputSchema):

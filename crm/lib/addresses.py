@@ -325,7 +325,7 @@ def address_compare(registered: str, text: str, *, country: str = "") -> Address
             continue
         how = _word_found(w, doc_forms, whole=w.line in whole_lines) or together.get(i, "")
         if w.kind == "number":
-            if how.startswith("same") and not _near_its_street(w, wanted, doc_forms):
+            if how in ("same", "same, diacritics written another way") and not _near_its_street(w, wanted, doc_forms):
                 how = ""  # the number is on the document, but not by the street's name (a date, an amount)
             if not how:
                 numbers_ok = False
