@@ -7,8 +7,6 @@ COMPLIANCE_CASE_MAX_UPLOAD_BYTES."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
 from django.conf import settings
@@ -16,6 +14,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext
 
 from crm.exceptions import ValidationFailed
+from crm.lib.private_files import PrivateStore
 
 PNG, JPEG, PDF = "image/png", "image/jpeg", "application/pdf"
 EXTENSIONS = {PNG: "png", JPEG: "jpg", PDF: "pdf"}
@@ -46,33 +45,11 @@ def check(data: bytes) -> str:
     raise ValidationFailed(fields={"file": [gettext("Only PDF, PNG and JPEG files can be added to a case.")]})
 
 
-def _path(name: str) -> Path:
-    if "/" in name or "\\" in name or name.startswith(".") or not name:
-        raise ValueError("bad storage name")
-    return storage_root() / name[:2] / name
+_STORE = PrivateStore(storage_root)
 
 
 def new_name(content_type: str) -> str:
-    return f"{uuid.uuid4().hex}.{EXTENSIONS[content_type]}"
+    return _STORE.new_name(EXTENSIONS[content_type])
 
 
-def file_write(name: str, data: bytes) -> None:
-    path = _path(name)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-
-
-def file_remove(name: str) -> None:
-    _path(name).unlink(missing_ok=True)
-
-
-def file_read(name: str) -> bytes:
-    return _path(name).read_bytes()
+file_write, file_remove, file_read = _STORE.write, _STORE.remove, _STORE.read

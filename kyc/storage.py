@@ -9,12 +9,11 @@ permission-checked views call.
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
 from django.conf import settings
 
+from crm.lib.private_files import PrivateStore
 from kyc.uploads import EXTENSIONS
 
 
@@ -22,38 +21,11 @@ def storage_root() -> Path:
     return Path(settings.KYC_STORAGE_DIR)
 
 
-def _path(name: str) -> Path:
-    # The name is ours (uuid + extension), but a row edited by hand must still not reach outside.
-    if "/" in name or "\\" in name or name.startswith(".") or not name:
-        raise ValueError("bad storage name")
-    return storage_root() / name[:2] / name
+_STORE = PrivateStore(storage_root)
 
 
 def new_name(content_type: str) -> str:
-    return f"{uuid.uuid4().hex}.{EXTENSIONS[content_type]}"
+    return _STORE.new_name(EXTENSIONS[content_type])
 
 
-def file_write(name: str, data: bytes) -> None:
-    path = _path(name)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-
-
-def file_remove(name: str) -> None:
-    _path(name).unlink(missing_ok=True)
-
-
-def file_read(name: str) -> bytes:
-    return _path(name).read_bytes()
-
-
-def file_exists(name: str) -> bool:
-    return _path(name).exists()
+file_write, file_remove, file_read, file_exists = _STORE.write, _STORE.remove, _STORE.read, _STORE.exists
