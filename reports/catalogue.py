@@ -117,7 +117,7 @@ def _chart_per_currency(rows: list[list[Any]], *, label_index: int, value_index:
     for r in rows:
         by[r[1]][str(r[label_index])] = r[value_index]
     return {"type": "bar", "labels": labels, "datasets": [
-        {"label": f"{label} {currency}", "data": [float(values.get(x, 0)) for x in labels]}  # chart only
+        {"label": f"{label} {currency}", "data": [str(values.get(x, 0)) for x in labels]}  # Chart.js reads decimal strings
         for currency, values in sorted(by.items())]}
 
 

@@ -96,7 +96,7 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
     query = {"from": period.start.isoformat(), "to": period.end.isoformat(),
              "brand": request.GET.get("brand", "") if "brand" not in problems else ""}
     chart = {"labels": [d.isoformat() for d, _v in next(iter(board.series.values()), [])],
-             "datasets": [{"label": f"{gettext('Deposits')} {c}", "data": [float(v) for _d, v in points]}
+             "datasets": [{"label": f"{gettext('Deposits')} {c}", "data": [str(v) for _d, v in points]}
                           for c, points in board.series.items()]}
     return render_page(request, "reports/dashboard.html", {
         "board": board, "brands": selectors.brands_in_scope(scope), "problems": problems, "query": query,
