@@ -33,6 +33,8 @@ class ComplianceConfig(AppConfig):
                                     "ORDER BY rs.computed_at DESC, rs.id DESC LIMIT 1")
         contribute("compliance.screening", permissions=_screening_permissions(), navigation=_screening_navigation())
         contribute("compliance.cases", permissions=_case_permissions(), navigation=[
+            NavItem("compliance_dashboard", _("Compliance"), "compliance_dashboard", "chart",
+                    permission="compliance.view_case", order=289),
             NavItem("compliance_cases", _("Cases"), "compliance_case_queue", "inbox",
                     permission="compliance.view_case", order=291)])
         contribute(

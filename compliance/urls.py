@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from compliance import aml_views, cases_views, screening_views, views_risk
+from compliance import aml_views, cases_views, dashboard_views, screening_views, views_risk
 from compliance import views_restrictions as restrictions
 
 urlpatterns: list[URLPattern | URLResolver] = [
+    # What waits for the compliance team: hits, alerts, cases by age and SLA, risk distribution.
+    path("compliance/", dashboard_views.dashboard, name="compliance_dashboard"),
     # Screening (issue 34, item 4): the queue, a hit, the lists' versions and their diffs.
     path("compliance/screening/", screening_views.screening_queue, name="compliance_screening_queue"),
     path("compliance/screening/hits/<uuid:code>/", screening_views.screening_hit, name="compliance_screening_hit"),
