@@ -116,8 +116,9 @@ web: install
 	@$(MANAGE) collectstatic --noinput --verbosity 0
 	@$(PY) -m gunicorn -c python:crm.gunicorn_conf crm.wsgi:application
 
+# Serves every workload's queue; CELERY_WORKER_QUEUES=sync,scoring serves those only (crm/queues.py).
 worker: install
-	@$(PY) -m celery -A crm worker --loglevel INFO --concurrency 2
+	@queues=$$($(PY) -m crm.queues) || exit 2; $(PY) -m celery -A crm worker --loglevel INFO --concurrency 2 --queues "$$queues"
 
 beat: install
 	@mkdir -p "$${CRM_VAR_DIR:-var}"

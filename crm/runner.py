@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from crm.lib import public_url
+from crm.queues import worker_queues
 
 BASE_DIR = Path(__file__).resolve().parents[1]
 LOGIN_PREFIX = "LOGIN "
@@ -80,13 +81,17 @@ def default_processes(
         ),
         ProcessSpec(
             "worker",
-            (python, "-m", "celery", "-A", "crm", "worker", "--loglevel", "INFO", "--concurrency", "2"),
+            # One worker serving every workload's queue (crm/queues.py; on several machines each
+            # worker is given the queues of its workloads).
+            (python, "-m", "celery", "-A", "crm", "worker", "--loglevel", "INFO", "--concurrency", "2",
+             "--queues", ",".join(worker_queues())),
         ),
         ProcessSpec(
             "rqworker",
             (python, manage, "rqworker", "default", "--worker-class", "crm.rq_worker.HeartbeatWorker"),
         ),
-        ProcessSpec("beat", (python, "-m", "celery", "-A", "crm", "beat", "--loglevel", "INFO")),
+        ProcessSpec("beat", (python, "-m", "celery", "-A", "crm", "beat", "--loglevel", "INFO",
+                             "--scheduler", "crm.beat:GuardedScheduler")),
         ProcessSpec(
             "mt5sim",
             (python, "-m", "trading.simulator", "--host", "127.0.0.1", "--port", str(mt5sim_port),

@@ -315,6 +315,12 @@ CELERY_TIMEZONE = "UTC"
 # Redis keep their work apart with different names.
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")  # beat's last-run times
+# Workload queues (crm/queues.py): each kind of background work on queues of its own, so that workers on
+# other machines can serve some of them only. Off: every task on the default queue.
+CELERY_WORKLOAD_QUEUES = env_bool("CELERY_WORKLOAD_QUEUES", True)
+CELERY_TASK_ROUTES = ("crm.queues.route_task",)
+# One beat sends at a time, however many run (crm/beat.py): the others wait on standby.
+CELERY_BEAT_SCHEDULER = "crm.beat:GuardedScheduler"
 CELERY_BEAT_SCHEDULE = {
     "events-dispatch-pending": {"task": "crm.tasks.events_dispatch_pending", "schedule": 5.0},
     "events-retry-due": {"task": "crm.tasks.events_retry_due", "schedule": 30.0},

@@ -24,7 +24,7 @@ if _xdist and os.environ.get("CRM_TEST_WORKER") != _xdist:
         os.environ["REDIS_URL"] = urlunsplit(_url._replace(path=f"/{_db % 16}"))
 
 from .base import *  # noqa: E402, F403
-from .base import CRM_DATABASE_APP, CRM_DATABASE_OWNER, DATABASES, env  # noqa: E402
+from .base import CRM_DATABASE_APP, CRM_DATABASE_OWNER, DATABASES, env, env_bool  # noqa: E402
 
 SECRET_KEY = "test-only-secret-key-not-for-production-use-0123456789"  # noqa: S105
 DEBUG = False
@@ -47,6 +47,9 @@ for _params in (DATABASES["default"], CRM_DATABASE_APP, CRM_DATABASE_OWNER):
 # refuse it to anyone else): tests/dbbackend.
 DATABASES["default"]["ENGINE"] = "tests.dbbackend"
 AXES_ENABLED = True
+# Every task on the default queue: a test's worker reads only its own private default queue
+# (tests/crm/test_queues.py switches the workload queues on to test them).
+CELERY_WORKLOAD_QUEUES = env_bool("CELERY_WORKLOAD_QUEUES", False)
 # Addresses the CRM gives out (webhook URLs handed to the simulators, links in mails) point nowhere
 # unless a test names its own server: a simulator a test started must never post to a CRM that
 # happens to run on this machine's usual port. (A worker a browser test starts gets the live
