@@ -29,6 +29,12 @@ class CrmConfig(AppConfig):
         from crm.lib.middleware import language_on_login
 
         user_logged_in.connect(language_on_login, dispatch_uid="crm.language_on_login")
+        # Failed logins are counted for /metrics (staff, portal, partners, API).
+        from django.contrib.auth.signals import user_login_failed
+
+        from crm.metrics import login_failed
+
+        user_login_failed.connect(login_failed, dispatch_uid="crm.metrics.login_failed")
         # The audit log names clients and links to the profiles the viewer may open.
         from crm.audit import audit_object_links_register
         from crm.views.audit import client_audit_links

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import logging.config
 import os
+import time
 from typing import Any
 
 from celery import Celery, bootsteps, signals
@@ -21,6 +22,7 @@ from redis.exceptions import RedisError
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings.dev")
 
 REQUEST_ID_HEADER = "crm_request_id"
+PUBLISHED_AT_HEADER = "crm_published_at"
 
 app = Celery("crm")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -46,6 +48,9 @@ def _attach_request_id(headers: dict[str, Any] | None = None, **_: Any) -> None:
     request_id = context.current().request_id
     if headers is not None and request_id:
         headers.setdefault(REQUEST_ID_HEADER, request_id)
+    if headers is not None:
+        # When it was sent, for the wait-before-start metric (crm/metrics.py).
+        headers.setdefault(PUBLISHED_AT_HEADER, time.time())
 
 
 _task_contexts: dict[str, contextlib.ExitStack] = {}
@@ -61,13 +66,39 @@ def _restore_request_id(task_id: str | None = None, task: Any = None, **_: Any) 
     stack.enter_context(context.acting_as(None, source="task", request_id=incoming or None))
     if task_id is not None:
         _task_contexts[task_id] = stack
+        _task_started[task_id] = time.perf_counter()
+    _observe_wait(task)
 
 
 @signals.task_postrun.connect
-def _drop_request_id(task_id: str | None = None, **_: Any) -> None:
+def _drop_request_id(task_id: str | None = None, task: Any = None, **_: Any) -> None:
     stack = _task_contexts.pop(task_id, None) if task_id is not None else None
     if stack is not None:
         stack.close()
+    started = _task_started.pop(task_id, None) if task_id is not None else None
+    if started is not None and task is not None:
+        from crm import metrics
+
+        metrics.observe("crm_task_run_seconds", time.perf_counter() - started,
+                        {"queue": _queue_of(task), "task": getattr(task, "name", "") or ""})
+
+
+# --- task latency per queue (crm/metrics.py) -----------------------------------------------------
+_task_started: dict[str, float] = {}
+
+
+def _queue_of(task: Any) -> str:
+    info = getattr(getattr(task, "request", None), "delivery_info", None) or {}
+    return str(info.get("routing_key") or info.get("queue") or "")
+
+
+def _observe_wait(task: Any) -> None:
+    published = getattr(getattr(task, "request", None), PUBLISHED_AT_HEADER, None)
+    if not isinstance(published, int | float):
+        return  # run in process (apply) or sent by a client that sets no time
+    from crm import metrics
+
+    metrics.observe("crm_task_wait_seconds", max(0.0, time.time() - float(published)), {"queue": _queue_of(task)})
 
 
 # --- worker heartbeat --------------------------------------------------------------------------

@@ -14,7 +14,10 @@ class TradingConfig(AppConfig):
         from django.utils.translation import gettext_lazy as _
 
         from crm.registry import ApiScope, contribute
+        from trading import metrics
         from trading.views import ui_contributions
+
+        metrics.register()  # sync lag per server on /metrics
 
         contribute("trading", permissions=_role_permissions(), navigation=_navigation(), api_scopes=[ApiScope(
             "trading:write", _("Open trading accounts for the brand's clients and change their leverage."), order=200)],

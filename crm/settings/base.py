@@ -105,6 +105,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "crm.lib.middleware.HeaderScrubMiddleware",
     "crm.lib.middleware.RequestIdMiddleware",
+    "crm.metrics.MetricsMiddleware",
     "crm.middleware.UnstorableTextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -434,6 +435,8 @@ KYC_VENDOR_WEBHOOK_WAIT_MINUTES = env_int("KYC_VENDOR_WEBHOOK_WAIT_MINUTES", 10)
 KYC_VENDOR_RETRY_SECONDS = env_int("KYC_VENDOR_RETRY_SECONDS", 60)
 # Screening: a decision on a hit scoring at least this much (0 to 1) needs a second compliance officer.
 COMPLIANCE_SCREENING_HIGH_SCORE = env("COMPLIANCE_SCREENING_HIGH_SCORE", "0.95")
+# /metrics (crm/metrics.py) answers with this bearer token; unset, only to requests from this machine.
+METRICS_TOKEN = env("METRICS_TOKEN", "")
 RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600}}
 
 # --- logging -----------------------------------------------------------------------------------

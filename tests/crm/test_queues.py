@@ -137,6 +137,17 @@ def test_two_workers_on_different_queues_each_run_only_their_own_tasks(transacti
 
         _wait_for("both tasks to be received", lambda: received(logs["sync"], "trading.tasks.sync_health_check")
                   and received(logs["scoring"], "compliance.tasks.jurisdictions_enforce"), *logs.values())
+        # Each worker timed its task for /metrics: the wait in its queue and the run (crm/metrics.py).
+        from crm.metrics import render
+
+        ran = f'crm_task_run_seconds_count{{queue="{sync_q}",task="trading.tasks.sync_health_check"}} 1'
+
+        def timed() -> bool:
+            text = render()
+            return ran in text and all(f'crm_task_wait_seconds_count{{queue="{q}"}} 1' in text
+                                       for q in (sync_q, scoring_q))
+
+        _wait_for("the task metrics", timed, *logs.values())
         time.sleep(1.0)
         assert not received(logs["sync"], "compliance.tasks.jurisdictions_enforce")
         assert not received(logs["scoring"], "trading.tasks.sync_health_check")
