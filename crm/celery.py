@@ -64,6 +64,10 @@ def _restore_request_id(task_id: str | None = None, task: Any = None, **_: Any) 
     stack = contextlib.ExitStack()
     # A task published outside any request gets a fresh id, so its own log lines still group together.
     stack.enter_context(context.acting_as(None, source="task", request_id=incoming or None))
+    # Each task starts unpinned: an earlier task's writes do not keep this one's reads off the replica.
+    from crm import dbrouter
+
+    stack.enter_context(dbrouter.scope())
     if task_id is not None:
         _task_contexts[task_id] = stack
         _task_started[task_id] = time.perf_counter()

@@ -106,6 +106,7 @@ MIDDLEWARE = [
     "crm.lib.middleware.HeaderScrubMiddleware",
     "crm.lib.middleware.RequestIdMiddleware",
     "crm.metrics.MetricsMiddleware",
+    "crm.dbrouter.ReplicaMiddleware",
     "crm.middleware.UnstorableTextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -163,6 +164,20 @@ if not env("DATABASE_URL") or not env("REDIS_URL"):
 DATABASE_URL = env("DATABASE_URL", "")
 REDIS_URL = check_redis_url(env("REDIS_URL", "") or "")
 DATABASES = {"default": database_from_url(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+# A streaming read replica (crm/dbrouter.py): dashboards, reports and lists read from it while it is
+# caught up; a user's own writes are read back from the primary. Tests mirror it onto the primary.
+DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL", "")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = database_from_url(DATABASE_REPLICA_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+                                             variable="DATABASE_REPLICA_URL")
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["crm.dbrouter.ReplicaRouter"]
+REPLICA_MAX_LAG_SECONDS = env_int("REPLICA_MAX_LAG_SECONDS", 5)
+REPLICA_PIN_SECONDS = env_int("REPLICA_PIN_SECONDS", 5)
+REPLICA_LAG_CHECK_SECONDS = env_int("REPLICA_LAG_CHECK_SECONDS", 2)
+# GET pages whose reads may come from the replica (by URL name), besides views marked @replica_reads.
+REPLICA_READ_VIEWS = ("reports_dashboard", "reports_drill", "reports_list", "reports_report", "client_list",
+                      "compliance_dashboard")
 # Statements the code asks to prepare (execute(..., prepare=True): the ledger's posting path) are
 # prepared once per connection; nothing else is (the threshold is never reached). Django leaves
 # preparing off for connection poolers: set DATABASE_PREPARED_STATEMENTS=0 behind one that cannot
