@@ -35,6 +35,7 @@ RUN SECRET_KEY=build-only-placeholder-never-used-at-runtime-0123456789 \
     ALLOWED_HOSTS=localhost \
     DEFAULT_FROM_EMAIL=build@localhost \
     CRM_PUBLIC_URL=http://localhost \
+    CRM_ENCRYPTION_KEY_FILE=/nonexistent-build-placeholder \
     EMAIL_BACKEND=django.core.mail.backends.console.EmailBackend \
     python manage.py collectstatic --noinput --verbosity 0 \
     && mkdir -p /app/var/media \

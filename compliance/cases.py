@@ -341,7 +341,7 @@ def case_attachment_add(*, case: Case, actor: User, filename: str, data: bytes) 
     content_type = case_storage.check(data)
     name = _text(filename, field="file", required=False, limit=200) or "file"
     storage_name = case_storage.new_name(content_type)
-    case_storage.file_write(storage_name, data)
+    case_storage.file_write(storage_name, data, scope=case.client.brand.code)  # encrypted with the brand's key
     try:
         with transaction.atomic():
             row = CaseAttachment.objects.create(case=case, filename=name, content_type=content_type, size=len(data),

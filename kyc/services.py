@@ -239,7 +239,7 @@ def submission_create(*, client: Client, documents: Sequence[DocumentIn], actor:
     try:
         for item in checked:
             item.storage_name = storage.new_name(item.upload.content_type)
-            storage.file_write(item.storage_name, item.upload.data)
+            storage.file_write(item.storage_name, item.upload.data, scope=client.brand.code)
             written.append(item.storage_name)
         Document.objects.bulk_create([Document(
             submission=submission, client=client, slot=item.slot, kind=item.doc.kind, side=item.doc.side,

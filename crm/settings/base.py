@@ -433,6 +433,12 @@ TRADING_SYNC_LEASE_SECONDS = env_int("TRADING_SYNC_LEASE_SECONDS", 30)
 TRADING_PASSWORD_LINK_HOURS = env_int("TRADING_PASSWORD_LINK_HOURS", 48)
 # KYC documents: private files, never under MEDIA_ROOT; served to staff only through a permission check.
 KYC_STORAGE_DIR = Path(os.environ.get("KYC_STORAGE_DIR") or VAR_DIR / "kyc-documents")
+# Private files (KYC documents, case files) are encrypted with per-brand keys kept outside the database
+# (crm/lib/envelope.py): a JSON key file, or the JSON itself. Development and tests make a key file
+# under var/ on first use; production requires one.
+CRM_ENCRYPTION_KEY_FILE = env("CRM_ENCRYPTION_KEY_FILE", "")
+CRM_ENCRYPTION_KEYS = env("CRM_ENCRYPTION_KEYS", "")
+CRM_ENCRYPT_FILES = env_bool("CRM_ENCRYPT_FILES", True)
 KYC_MAX_UPLOAD_BYTES = env_int("KYC_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
 # The built-in checks of a submission run in a fresh process of their own (kyc.checks.isolated): what
 # reading the documents costs (decoding, OCR: up to about 300 MB) is given back when they end.

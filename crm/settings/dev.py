@@ -16,6 +16,13 @@ if not SECRET_KEY:
         _key_file.chmod(0o600)
     SECRET_KEY = _key_file.read_text().strip()
 
+if not env("CRM_ENCRYPTION_KEY_FILE") and not env("CRM_ENCRYPTION_KEYS"):
+    # A key ring made once per checkout under var/ (never in the database), like the secret key.
+    from crm.lib.envelope import ensure_key_file
+
+    CRM_ENCRYPTION_KEY_FILE = str(VAR_DIR / "keys" / "encryption.json")
+    ensure_key_file(VAR_DIR / "keys" / "encryption.json")
+
 if not env("EMAIL_BACKEND"):
     # Mail from a local run is written to var/mail/ rather than sent.
     MAILERS = {

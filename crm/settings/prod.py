@@ -31,6 +31,10 @@ _require("DEFAULT_FROM_EMAIL")
 # Links in mails and the webhook addresses given to PSPs must reach the public site, not the address
 # the container binds (base checks that it is a URL).
 _require("CRM_PUBLIC_URL")
+# Personal data at rest: the private files' key ring, from a file or the environment, never the database.
+if not env("CRM_ENCRYPTION_KEY_FILE") and not env("CRM_ENCRYPTION_KEYS"):
+    raise ImproperlyConfigured("CRM_ENCRYPTION_KEY_FILE (or CRM_ENCRYPTION_KEYS) must be set in production: "
+                               "the keys KYC documents and case files are encrypted with.")
 if EMAIL_BACKEND_PATH.endswith("smtp.EmailBackend"):  # noqa: F405
     _require("EMAIL_HOST")
 

@@ -47,6 +47,14 @@ for _params in (DATABASES["default"], CRM_DATABASE_APP, CRM_DATABASE_OWNER):
 # refuse it to anyone else): tests/dbbackend.
 DATABASES["default"]["ENGINE"] = "tests.dbbackend"
 AXES_ENABLED = True
+# Private files are encrypted in tests too, with a key ring made under this run's var/ directory.
+if not env("CRM_ENCRYPTION_KEY_FILE") and not env("CRM_ENCRYPTION_KEYS"):
+    from crm.lib.envelope import ensure_key_file
+
+    from .base import VAR_DIR
+
+    CRM_ENCRYPTION_KEY_FILE = str(VAR_DIR / "keys" / "encryption.json")
+    ensure_key_file(VAR_DIR / "keys" / "encryption.json")
 # Every task on the default queue: a test's worker reads only its own private default queue
 # (tests/crm/test_queues.py switches the workload queues on to test them).
 CELERY_WORKLOAD_QUEUES = env_bool("CELERY_WORKLOAD_QUEUES", False)

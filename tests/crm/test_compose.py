@@ -16,7 +16,7 @@ from crm.queues import WORKLOADS
 from tests.crm.subprocess_env import REPO_ROOT
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"
-SECRETS = ("SECRET_KEY", "POSTGRES_PASSWORD", "CRM_APP_DB_PASSWORD", "REPLICATION_PASSWORD")
+SECRETS = ("SECRET_KEY", "POSTGRES_PASSWORD", "CRM_APP_DB_PASSWORD", "REPLICATION_PASSWORD", "CRM_ENCRYPTION_KEYS")
 
 
 @pytest.fixture(scope="module")

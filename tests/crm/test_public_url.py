@@ -23,7 +23,8 @@ BAD_URLS = ["8622", "ftp://x", "http://", "http://host/path?x", "http://host/crm
 # What each settings module needs besides CRM_PUBLIC_URL to load.
 BASE_ENV = {"DATABASE_URL": "postgresql://crm@db.internal:5432/crm", "REDIS_URL": "redis://cache.internal:6379/0"}
 PROD_ENV = {**BASE_ENV, "SECRET_KEY": "k" * 20 + "9f3b1c7e5a2d4f6b8c0e1a3c5e7f9b2d", "ALLOWED_HOSTS": "crm.example.com",
-            "DEFAULT_FROM_EMAIL": "crm@example.com", "EMAIL_HOST": "smtp.example.com"}
+            "DEFAULT_FROM_EMAIL": "crm@example.com", "EMAIL_HOST": "smtp.example.com",
+            "CRM_ENCRYPTION_KEY_FILE": "/run/secrets/crm-keys.json"}
 MODULES = {"crm.settings.dev": BASE_ENV, "crm.settings.prod": PROD_ENV, "crm.settings.test": BASE_ENV}
 
 

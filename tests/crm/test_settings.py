@@ -26,6 +26,7 @@ VALID = {
     "DEFAULT_FROM_EMAIL": "crm@example.com",
     "EMAIL_HOST": "smtp.example.com",
     "CRM_PUBLIC_URL": "https://crm.example.com",
+    "CRM_ENCRYPTION_KEY_FILE": "/run/secrets/crm-keys.json",
 }
 
 _PRINT_SETTINGS = """
@@ -84,7 +85,7 @@ def test_production_settings_load_from_a_complete_environment():
 
 @pytest.mark.parametrize(
     "name", ["SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS", "DEFAULT_FROM_EMAIL", "EMAIL_HOST",
-             "CRM_PUBLIC_URL"]
+             "CRM_PUBLIC_URL", "CRM_ENCRYPTION_KEY_FILE"]
 )
 def test_production_refuses_to_start_without_a_required_setting(name):
     result = _start(_without(name))
