@@ -143,7 +143,8 @@ def _row_counts(cursor: Any) -> dict[str, int]:
     counts: dict[str, int] = {}
     for name in names:
         cursor.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(name)))
-        counts[name] = int(cursor.fetchone()[0])
+        row = cursor.fetchone()
+        counts[name] = int(row[0]) if row else 0
     return counts
 
 
@@ -158,12 +159,13 @@ class Backup:
 def backup(*, params: dict[str, str], out: Path) -> Backup:
     """Write a backup of the database `params` name, and of the file stores, into the new directory `out`."""
     import psycopg
+    from psycopg.conninfo import make_conninfo
 
     if out.exists() and any(out.iterdir()):
         raise BackupError(f"{out} is not empty: a backup goes into a new directory")
     out.mkdir(parents=True, exist_ok=True)
     try:
-        conn = psycopg.connect(**params, autocommit=True)
+        conn = psycopg.connect(make_conninfo(**params), autocommit=True)
     except psycopg.Error as error:
         raise BackupError(f"cannot connect to the database: {error}") from error
     with conn:
@@ -171,7 +173,10 @@ def backup(*, params: dict[str, str], out: Path) -> Backup:
         cursor = conn.cursor()
         cursor.execute("SELECT pg_export_snapshot(), current_setting('server_version_num')::int, "
                        "current_setting('server_version')")
-        snapshot, version_num, version = cursor.fetchone()
+        found = cursor.fetchone()
+        if found is None:
+            raise BackupError("the database did not export a snapshot")
+        snapshot, version_num, version = found
         counts = _row_counts(cursor)
         # pg_dump reads the same snapshot while this transaction stays open.
         dump = out / DUMP
@@ -237,10 +242,11 @@ def restore(*, directory: Path, params: dict[str, str], files_root: Path | None)
     """Restore the backup in `directory` into the empty database `params` name, and its files into
     `files_root` (one folder per store; None: leave the files)."""
     import psycopg
+    from psycopg.conninfo import make_conninfo
 
     manifest = read_manifest(directory)
     try:
-        conn = psycopg.connect(**params, autocommit=True)
+        conn = psycopg.connect(make_conninfo(**params), autocommit=True)
     except psycopg.Error as error:
         raise BackupError(f"cannot connect to the target database: {error}") from error
     with conn:
@@ -260,7 +266,7 @@ def restore(*, directory: Path, params: dict[str, str], files_root: Path | None)
         env=_pg_env(params), capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise BackupError(f"pg_restore failed: {result.stderr.strip()[-2000:]}")
-    with psycopg.connect(**params) as conn:
+    with psycopg.connect(make_conninfo(**params)) as conn:
         counts = _row_counts(conn.cursor())
     expected: dict[str, int] = manifest["tables"]
     mismatches = {name: (expected.get(name, 0), counts.get(name, 0))

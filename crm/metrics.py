@@ -204,8 +204,8 @@ def render() -> str:
     for key in sorted(k.decode() if isinstance(k, bytes) else k for k in r.scan_iter(f"{PREFIX}c:*")):
         name = key[len(PREFIX) + 2:]
         lines += [f"# HELP {name} {HELP.get(name, name)}", f"# TYPE {name} counter"]
-        for labels, value in sorted(r.hgetall(key).items()):
-            text = labels.decode() if isinstance(labels, bytes) else labels
+        for field_name, value in sorted(r.hgetall(key).items()):
+            text = field_name.decode() if isinstance(field_name, bytes) else str(field_name)
             lines.append(f"{name}{{{text}}} {_fmt(float(value))}")
     for gauge in _GAUGES.values():
         try:

@@ -5,6 +5,8 @@ key ring (crm/lib/envelope.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
@@ -12,6 +14,10 @@ from django.core.management.base import BaseCommand, CommandError
 from crm.backup import file_stores
 from crm.lib.envelope import KeyError_
 from crm.lib.private_files import PrivateStore
+
+
+def _root(path: Path) -> Callable[[], Path]:
+    return lambda: path
 
 
 class Command(BaseCommand):
@@ -22,7 +28,7 @@ class Command(BaseCommand):
         total = 0
         for name, root in file_stores().items():
             try:
-                done = PrivateStore(lambda root=root: root).rewrap_all()
+                done = PrivateStore(_root(root)).rewrap_all()
             except KeyError_ as error:
                 raise CommandError(f"{name}: {error}") from error
             total += done.rewrapped
