@@ -37,21 +37,23 @@ STREET_TYPES: dict[str, frozenset[str]] = {
     "street": frozenset({"STREET", "ST", "STR", "STRASSE", "STRADA", "STRAAT", "CALLE", "C", "CL", "RUE",
                          "VIA", "UL", "ULICA", "ULITSA", "ULITCA", "RUA", "CARRER", "GASSE", "SOKAK", "SOK",
                          "SOKAGI", "GATAN", "GATE", "GADE", "VEJ", "KATU", "UTCA", "ODOS", "ODOU"}),
-    "road": frozenset({"ROAD", "RD", "CARRETERA", "CTRA", "CHAUSSEE", "DRUM", "SHOSSE"}),
+    "road": frozenset({"ROAD", "RD", "CARRETERA", "CTRA", "CHAUSSEE", "DRUM", "SHOSSE", "CALEA", "SOSEAUA", "SOS",
+                       "SOSEA", "ESTRADA", "ESTR"}),
     "avenue": frozenset({"AVENUE", "AVE", "AV", "AVDA", "AVENIDA", "AVINGUDA", "VIALE", "ALLEE", "ALEEA",
-                         "ALEJA", "LAAN", "PROSPEKT", "PR", "PROSP", "CADDE", "CAD", "CADDESI"}),
+                         "ALEJA", "LAAN", "PROSPEKT", "PR", "PROSP", "CADDE", "CAD", "CADDESI", "ALAMEDA"}),
     "boulevard": frozenset({"BOULEVARD", "BLVD", "BD", "BDUL", "BLD", "BULEVARDUL", "BULEVARD", "BULVAR",
                             "BULEVAR", "BOUL", "BV", "BULVARDI"}),
     "square": frozenset({"SQUARE", "SQ", "PLATZ", "PLAZA", "PZA", "PIAZZA", "PTA", "PIATA", "PLAC", "PL",
-                         "PLACE", "PLEIN", "PLOSHCHAD", "PRACA", "PCA", "TORG"}),
-    "lane": frozenset({"LANE", "LN", "VICOLO", "CALLEJON", "PEREULOK", "PER", "SOKACIK"}),
+                         "PLACE", "PLEIN", "PLOSHCHAD", "PRACA", "PCA", "TORG", "LARGO", "LGO"}),
+    "lane": frozenset({"LANE", "LN", "VICOLO", "CALLEJON", "PEREULOK", "PER", "SOKACIK", "TRAVESSA", "TRAV", "TV",
+                       "INTRAREA", "INTR"}),
     "drive": frozenset({"DRIVE", "DR"}),
     "court": frozenset({"COURT", "CT"}),
     "close": frozenset({"CLOSE"}),
     "crescent": frozenset({"CRESCENT", "CRES"}),
     "terrace": frozenset({"TERRACE", "TCE", "TER"}),
     "way": frozenset({"WAY", "WEG", "VAGEN", "VEIEN", "VEGUR"}),
-    "quay": frozenset({"QUAI", "QUAY", "KADE", "KAI", "NABEREZHNAYA", "NAB"}),
+    "quay": frozenset({"QUAI", "QUAY", "KADE", "KAI", "NABEREZHNAYA", "NAB", "SPLAIUL", "SPL"}),
 }
 # Suffixes that make the street's type part of its name in German, Dutch and Nordic spelling.
 _TYPE_SUFFIXES = (("STRASSE", "street"), ("STRAAT", "street"), ("GASSE", "street"), ("STR", "street"),
@@ -134,20 +136,25 @@ class Word:
     forms: frozenset[str]  # spellings without diacritics (dropped, written out)
     kind: str = "word"  # word | number | type | noise
     street: str = ""  # the street kind, for a type word
-    line: int = 0
+    line: int = 0  # the part of the text between newlines, commas and semicolons
     index: int = 0
+    row: int = 0  # the line of the text (between newlines only)
 
 
 def words_of(text: str) -> list[Word]:
     """The words of an address or a document, each with its spellings and what it is."""
     out: list[Word] = []
-    for line_no, line in enumerate(re.split(r"[\n,;]", text)):
+    parts = re.split(r"([\n,;])", text)
+    rows = [0]
+    for sep in parts[1::2]:
+        rows.append(rows[-1] + (sep == "\n"))
+    for line_no, line in enumerate(parts[0::2]):
         raw_words = re.findall(r"[^\W_]+", unicodedata.normalize("NFKC", line).upper())
         for raw in raw_words:
             forms = _forms(raw)
             plain = _plain(raw, write_out=False)
             for piece_text, piece_forms, kind, street in _classify(raw, plain, forms):
-                out.append(Word(piece_text, piece_forms, kind, street, line_no, len(out)))
+                out.append(Word(piece_text, piece_forms, kind, street, line_no, len(out), rows[line_no]))
     return out
 
 
@@ -404,7 +411,8 @@ def _near_its_street(w: Word, wanted: list[Word], doc_forms: dict[str, list[Word
     if not anchors:
         return True
     places = [d for f in w.forms | {w.text} for d in doc_forms.get(f, [])]
-    return any(p.line == a.line and abs(p.index - a.index) <= 4 for p in places for a in anchors)
+    # On the same line, a comma between them or not: "Rua Augusta, 70" is how Portugal writes it.
+    return any(p.row == a.row and abs(p.index - a.index) <= 4 for p in places for a in anchors)
 
 
 def _type_found(w: Word, wanted: list[Word], doc: list[Word], doc_forms: dict[str, list[Word]]) -> str | None:

@@ -174,29 +174,40 @@ def parse_td1(line1: str, line2: str, line3: str) -> Mrz:
 CONFUSED = {"O": "0", "0": "O", "I": "1", "1": "I", "B": "8", "8": "B", "S": "5", "5": "S", "Z": "2", "2": "Z"}
 
 
+# The spans of letters and digits together (line, start, end): no position tells a misread O from a 0
+# there. TD3: the document number and the personal number; TD1: the document number and both optional
+# data fields (the composite digit covers them).
+_MIXED = {"TD3": ((1, 0, 9), (1, 28, 42)), "TD1": ((0, 5, 14), (0, 15, 30), (1, 18, 29))}
+# Check digits a misread in a mixed span can break; the date fields' digits are read by position.
+_MIXED_DIGITS = frozenset({"document_number", "personal_number", "composite"})
+
+
+def _reparse(found: Mrz, lines: list[str]) -> Mrz:
+    return parse_td3(*lines) if found.format == "TD3" else parse_td1(*lines)
+
+
 def _repair_number(found: Mrz) -> Mrz:
-    """The document number holds letters and digits, so no position tells a misread O from a 0: when its
-    check digit and the composite fail, one easily confused character is swapped, and the swap is kept
-    only when BOTH digits then agree (and only when exactly one swap does)."""
-    d = found.digits
-    if not (not d["document_number"]["valid"] and not d["composite"]["valid"]
-            and all(v["valid"] for k, v in d.items() if k not in ("document_number", "composite"))):
+    """A letter and a figure OCR confuses (O/0, I/1, B/8, S/5, Z/2) in a span of letters and digits (see
+    _MIXED): when only the check digits over those spans fail, one such character is swapped, and the
+    swap is kept only when EVERY check digit then holds, and only when exactly one swap does. A check
+    digit itself, and every field whose kind of character is known, are never changed here (a wrong
+    check digit is what a digit altered by hand leaves)."""
+    bad = {name for name, d in found.digits.items() if not d["valid"]}
+    if not bad or not bad <= _MIXED_DIGITS:
         return found
-    number = found.document_number
-    start = 0 if found.format == "TD3" else 5
-    line = found.lines[1] if found.format == "TD3" else found.lines[0]
-    fixes = []
-    for i, ch in enumerate(number):
-        if ch not in CONFUSED:
-            continue
-        new_line = line[:start + i] + CONFUSED[ch] + line[start + i + 1:]
-        if found.format == "TD3":
-            attempt = parse_td3(found.lines[0], new_line)
-        else:
-            attempt = parse_td1(new_line, found.lines[1], found.lines[2])
-        if attempt.digits_valid:
-            fixes.append(attempt)
-    return fixes[0] if len(fixes) == 1 else found
+    fixes: dict[tuple[str, ...], Mrz] = {}
+    for index, start, end in _MIXED[found.format]:
+        line = found.lines[index]
+        for pos in range(start, min(end, len(line))):
+            ch = line[pos]
+            if ch not in CONFUSED:
+                continue
+            lines = list(found.lines)
+            lines[index] = line[:pos] + CONFUSED[ch] + line[pos + 1:]
+            attempt = _reparse(found, lines)
+            if attempt.digits_valid:
+                fixes[attempt.lines] = attempt
+    return next(iter(fixes.values())) if len(fixes) == 1 else found
 
 
 TD3_NAME_LINE = re.compile(r"P[A-Z<][A-Z0-9]{3}[A-Z]+<<[A-Z<]*<$")

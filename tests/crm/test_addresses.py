@@ -57,6 +57,12 @@ def test_the_house_number_must_stand_by_its_street_not_anywhere_on_the_document(
     ("ul. Marszałkowska 10, 00-001 Warszawa, PL", "ULICA MARSZALKOWSKA 10\n00-001 WARSZAWA"),
     ("Boulevard Haussmann 40, 75009 Paris, FR", "40 BD HAUSSMANN\n75009 PARIS"),
     ("5 Oak Avenue, Dublin D02 X285, IE", "5 OAK AVE.\nDUBLIN D02X285"),
+    # Portuguese and Romanian street types, in full and abbreviated.
+    ("Travessa do Carmo 5, 1200-095 Lisboa, PT", "TV. DO CARMO 5\n1200-095 LISBOA"),
+    ("Largo do Rato 3, 1250-188 Lisboa, PT", "LGO DO RATO, 3\n1250-188 LISBOA"),
+    ("Calea Victoriei 12, 010061 București, RO", "CALEA VICTORIEI NR. 12\n010061 BUCURESTI"),
+    ("Șoseaua Kiseleff 3, 011341 București, RO", "SOS. KISELEFF NR. 3\n011341 BUCURESTI"),
+    ("Splaiul Independenței 7, 050091 București, RO", "SPL. INDEPENDENTEI 7\n050091 BUCURESTI"),
 ])
 def test_street_types_and_abbreviations(registered, bill):
     assert address_compare(registered, bill).matched, address_compare(registered, bill)
@@ -65,6 +71,13 @@ def test_street_types_and_abbreviations(registered, bill):
 def test_another_street_type_next_to_the_same_name_is_another_street():
     assert not address_compare("10 Rue de Rivoli, 75001 Paris, FR", "10 AVENUE DE RIVOLI\n75001 PARIS").matched
     assert not address_compare("Calle Mayor 5, 28013 Madrid, ES", "PLAZA MAYOR 5\n28013 MADRID").matched
+    # Calea Victoriei and a Strada Victoriei are two streets; a Largo is not the Rua of the same name.
+    assert not address_compare("Calea Victoriei 12, 010061 București, RO",
+                               "STR. VICTORIEI NR. 12\n010061 BUCURESTI").matched
+    assert not address_compare("Rua do Rato 3, 1250-188 Lisboa, PT", "LARGO DO RATO 3\n1250-188 LISBOA").matched
+    # ...and another house number on the same street still fails.
+    assert not address_compare("Șoseaua Kiseleff 3, 011341 București, RO", "SOS. KISELEFF NR. 5\n011341 BUCURESTI").matched
+    assert not address_compare("Travessa do Carmo 5, 1200-095 Lisboa, PT", "TV. DO CARMO 15\n1200-095 LISBOA").matched
 
 
 # Diacritics both ways (Köln / KOELN / KOLN; KOELN typed, Köln printed).

@@ -23,13 +23,12 @@ from kyc.uploads import upload_validate
 from tests.kyc import docgen
 
 REPO = Path(__file__).resolve().parents[2]
-# The goal is 300 MB (benchmarks/kyc_check_memory.py reports it). Text detection on a page of at most an
-# A4 page's pixels keeps the photo near it; a square PDF page at the limits measured about 340 MB, since
-# detection in bands (which brought it to about 270 MB) is off until it stops losing machine-readable
-# zones. The benchmark holds the goal; this test guards against a return to the old peaks (383 MB for
-# that page) with room for one run's spread.
+# The goal is 300 MB (benchmarks/kyc_check_memory.py reports it). A check's peak is set by the text
+# detector's activations: with the OCR's sessions at the basic graph level, large blocks in maps of their
+# own and PDFium's parse in a heap of its own, the photo, the 60 MP scan and the square PDF page at the
+# limits each measured about 250 MB, the same from run to run (they were 280 to 320 MB, varying by 50).
 GOAL_MB = 300
-GUARD_MB = GOAL_MB + 65
+GUARD_MB = GOAL_MB
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:
@@ -127,7 +126,8 @@ def test_a_large_photo_is_checked_in_a_process_of_its_own_far_below_what_it_cost
 
 def test_a_square_pdf_page_at_the_limits_is_checked_within_the_goal():
     """A 4900 pt square page with 4 MB of drawing operators (the PDF limits' edge): it is rendered to an
-    A4 page's pixels, not to 1700 x 1700, and its text detected in bands (it cost 357-383 MB)."""
+    A4 page's pixels, not to 1700 x 1700, and PDFium's parse of its operators is given back before the
+    text is detected (it cost 357-383 MB, then 310-320 MB)."""
     from tests.kyc.test_pdf_safety import TEXT, page_pdf
 
     data = page_pdf(TEXT + b"0 0 m 9 9 l S\n" * ((4 * 1024 * 1024 - 2048) // 14), side=4900)

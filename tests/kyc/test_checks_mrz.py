@@ -77,6 +77,32 @@ def test_no_repair_when_only_the_composite_would_agree():
     assert m is not None and not m.digits_valid and m.document_number == "L898902C3"
 
 
+def test_a_confused_character_of_the_optional_data_is_repaired_only_when_every_digit_then_holds():
+    """The personal number (TD3) and the optional data (TD1) hold letters and figures: an O read as a 0
+    there broke the personal number's digit and the composite, and the document went to an officer."""
+    lines = str(TD3CodeGenerator("P", "UTO", "ERIKSSON", "ANNA MARIA", "L898902C3", "UTO", "740812", "F",
+                                 "320415", "X4O7K1")).split("\n")
+    m = find_mrz([lines[0], lines[1].replace("X4O7K1", "X407K1")])  # O read as 0
+    assert m is not None and m.digits_valid and m.lines[1][28:34] == "X4O7K1"
+    # Two swaps would each make the digits hold (ZE1842268: the 8 as a B, or the 2 before it as a Z):
+    # nothing is guessed.
+    other = str(TD3CodeGenerator("P", "UTO", "ERIKSSON", "ANNA MARIA", "L898902C3", "UTO", "740812", "F",
+                                 "320415", "ZE184226B")).split("\n")
+    m = find_mrz([other[0], other[1].replace("ZE184226B", "ZE1842268")])
+    assert m is not None and not m.digits_valid
+    td1 = str(TD1CodeGenerator("ID", "UTO", "D23145890", "740812", "F", "340415", "UTO", "ERIKSSON",
+                               "ANNA MARIA", optional_data1="BS5O21")).split("\n")
+    m = find_mrz([td1[0].replace("BS5O21", "BS5021"), td1[1], td1[2]])  # O read as 0: only the composite knew
+    assert m is not None and m.digits_valid and m.lines[0][15:21] == "BS5O21"
+    # The same misread beside a birth date's digit altered by hand: nothing is repaired, the digits fail.
+    altered = td1[1][:6] + str((int(td1[1][6]) + 3) % 10) + td1[1][7:]
+    m = find_mrz([td1[0].replace("BS5O21", "BS5021"), altered, td1[2]])
+    assert m is not None and [d["field"] for d in m.digits.values() if not d["valid"]] == ["birth_date", "composite"]
+    # A personal number altered by hand (a figure for another figure) is not a confusion: it still fails.
+    m = find_mrz([lines[0], lines[1].replace("X4O7K1", "X4O8K1")])
+    assert m is not None and not m.digits_valid
+
+
 def test_a_first_line_whose_fillers_ran_together_and_two_lines_in_one_row_are_read():
     lines = str(TD3CodeGenerator("P", "UTO", "HADDAD", "SARA", "LP3803266", "UTO", "921101", "M",
                                  "320816")).split("\n")

@@ -78,3 +78,13 @@ def test_names_in_a_bill_text_even_without_spaces():
     assert names_in_text("ANNAMARIAERIKSSON", first_name="Anna", last_name="Eriksson").matched
     assert not names_in_text("OLIVER WHITFIELD", first_name="Anna", last_name="Eriksson").matched
     assert not names_in_text("LAURA ERIKSSON\n12 Baker St", first_name="Anna", last_name="Eriksson").matched
+
+
+def test_a_name_read_without_spaces_with_its_j_read_as_an_i_is_found_and_another_given_name_is_not():
+    """OCR of a bill's addressee line ran the words together and read the J of Jansen as an I."""
+    bill = "STADTWERKE RHEINAU\nStromrechnung\nTOMASKARELIANSEN\nMUELLERSTRASSE 8\n13353 BERLIN"
+    found = names_in_text(bill, first_name="Tomas", middle_name="Karel", last_name="Jansen")
+    assert found.matched, found
+    assert not names_in_text(bill.replace("TOMAS", "PIETER"), first_name="Tomas", middle_name="Karel",
+                             last_name="Jansen").matched
+    assert not names_in_text(bill, first_name="Tomas", middle_name="Karel", last_name="Hansen").matched

@@ -325,6 +325,10 @@ def _cut_after_match(reg: _Side, used_r: set[int], doc: _Side, used_d: set[int])
 _BILL_SPLIT = re.compile(r"[^\w'’-]+")
 
 
+def _ocr_folded(text: str) -> str:
+    return text.replace("j", "i")
+
+
 def names_in_text(text: str, *, first_name: str, last_name: str, middle_name: str = "") -> DocumentNameMatch:
     """The registered name found in a document's free text (a bill's addressee line): the first
     name and every surname word must be there; a middle name may be. Each line is tried as a name (in
@@ -351,10 +355,13 @@ def names_in_text(text: str, *, first_name: str, last_name: str, middle_name: st
                     best = found
     if best is not None:
         return best
-    squashed = re.sub(r"[^A-Za-z]", "", text).lower()
+    # Read without spaces, an OCR'd capital J is often an I (TOMASKARELIANSEN): both sides are compared
+    # with J as I.
+    squashed = _ocr_folded(re.sub(r"[^A-Za-z]", "", text).lower())
     reg = _side(last_name, first_name)
     wanted = [t for t in reg.tokens if not t.particle]
-    if wanted and all(len(t.ascii) >= 3 and (t.ascii in squashed or t.alt in squashed) for t in wanted):
+    if wanted and all(len(t.ascii) >= 3 and (_ocr_folded(t.ascii) in squashed or _ocr_folded(t.alt) in squashed)
+                      for t in wanted):
         return DocumentNameMatch(True, tuple(WordMatch(t.raw, t.raw.upper(), "same, text read without spaces",
                                                        "text") for t in wanted))
     return DocumentNameMatch(False, missing=tuple(t.raw for t in wanted), reason="the registered name is not on the document")
