@@ -31,7 +31,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .base import (
-    UTC,
     AccessLevel,
     AccountChanges,
     AccountInfo,
@@ -43,18 +42,16 @@ from .base import (
     DealEntry,
     DealKind,
     NewAccount,
-    PlatformAdapter,
     PlatformError,
     PlatformProtocolError,
-    PlatformRejected,
     PlatformUnsupported,
     Position,
     Quote,
-    ServerTime,
     Side,
-    comment_has_reference,
 )
-from .rest import RestClient
+from .rest import RestAdapter, iso_millis, split_name
+from .rest import from_millis as _ms
+from .rest import records as _list
 
 BASE = "/v2/webserv"
 WINDOW = dt.timedelta(days=2)
@@ -92,20 +89,13 @@ def _error_text(doc: Mapping[str, Any]) -> str:
 
 
 def _iso(when: dt.datetime) -> str:
-    when = when.astimezone(UTC)
-    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}"
+    return iso_millis(when)
 
 
-def _ms(value: Any) -> dt.datetime:
-    return dt.datetime.fromtimestamp(int(value) / 1000, UTC)
-
-
-class CTraderAdapter(PlatformAdapter):
+class CTraderAdapter(RestAdapter):
     def __init__(self, config: CTraderConfig) -> None:
+        super().__init__(config)
         self.config = config
-        self.http = RestClient(host=config.host, port=config.port, ca_file=config.ca_file,
-                               verify_tls=config.verify_tls, timeout=config.timeout,
-                               connect_timeout=config.connect_timeout)
         self._token = ""
         self._lot_sizes: dict[str, Decimal] = {}
 
@@ -175,7 +165,7 @@ class CTraderAdapter(PlatformAdapter):
     def create_account(self, account: NewAccount) -> AccountInfo:
         if account.login:
             raise PlatformUnsupported("cTrader chooses the login of a new trader")
-        first, _, last = account.name.partition(" ")
+        first, last = split_name(account.name)
         body = {
             "accessRights": "FULL_ACCESS", "accountType": "HEDGED", "balance": 0,
             "brokerName": self.config.broker_name, "depositCurrency": self.config.deposit_currency,
@@ -222,39 +212,28 @@ class CTraderAdapter(PlatformAdapter):
         except (KeyError, TypeError, ValueError):
             raise PlatformProtocolError("changebalance answered without a balanceHistoryId") from None
 
-    def find_balance_operation(self, login: int, reference: str, since: dt.datetime) -> int | None:
-        end = max(dt.datetime.now(UTC), self.server_time().utc) + dt.timedelta(hours=1)
-        found = [d.deal_id for d in self._balance_history(int(login), since, end)
-                 if comment_has_reference(str(d.raw.get("externalId", "")), reference)]
-        return min(found) if found else None
+    def _balance_deals(self, login: int, start: dt.datetime, end: dt.datetime) -> list[Deal]:
+        return self._balance_history(login, start, end)
 
-    def account_states(self, logins: Sequence[int]) -> list[AccountState]:
-        states = []
-        for login in sorted(set(int(x) for x in logins)):
-            try:
-                doc = self._call("GET", f"{BASE}/traders/{login}")
-            except PlatformRejected as exc:
-                if exc.not_found:
-                    continue  # logins the platform does not know are left out
-                raise
-            observed = self.http.last_date or dt.datetime.now(UTC)
-            try:
-                md = int(doc["moneyDigits"])
-                scale = Decimal(10) ** -md
-                margin = Decimal(int(doc["usedMargin"])) * scale
-                balance = Decimal(int(doc["balance"])) * scale
-                credit = Decimal(int(doc.get("nonWithdrawableBonus") or 0)) * scale
-                equity = Decimal(int(doc["equity"])) * scale
-                states.append(AccountState(
-                    login=int(doc["login"]), balance=balance, credit=credit, equity=equity, margin=margin,
-                    free_margin=Decimal(int(doc["freeMargin"])) * scale,
-                    margin_level=Decimal(str(doc.get("marginLevel"))) if margin > 0 else None,
-                    floating_profit=equity - balance - credit, leverage=int(doc["leverageInCents"]) // 100,
-                    margin_call=False, stop_out=False, observed_at=observed, raw=doc,
-                ))
-            except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
-                raise PlatformProtocolError(f"trader record without a valid {exc}") from None
-        return states
+    def _reference_text(self, deal: Deal) -> str:
+        return str(deal.raw.get("externalId", ""))
+
+    def _account_doc(self, login: int) -> Any:
+        return self._call("GET", f"{BASE}/traders/{login}")
+
+    def _state(self, doc: Any, observed: dt.datetime) -> AccountState:
+        scale = Decimal(10) ** -int(doc["moneyDigits"])
+        margin = Decimal(int(doc["usedMargin"])) * scale
+        balance = Decimal(int(doc["balance"])) * scale
+        credit = Decimal(int(doc.get("nonWithdrawableBonus") or 0)) * scale
+        equity = Decimal(int(doc["equity"])) * scale
+        return AccountState(
+            login=int(doc["login"]), balance=balance, credit=credit, equity=equity, margin=margin,
+            free_margin=Decimal(int(doc["freeMargin"])) * scale,
+            margin_level=Decimal(str(doc.get("marginLevel"))) if margin > 0 else None,
+            floating_profit=equity - balance - credit, leverage=int(doc["leverageInCents"]) // 100,
+            margin_call=False, stop_out=False, observed_at=observed, raw=doc,
+        )
 
     # ------------------------------------------------------------------ history
     def _windows(self, start: dt.datetime, end: dt.datetime) -> list[tuple[dt.datetime, dt.datetime]]:
@@ -363,22 +342,8 @@ class CTraderAdapter(PlatformAdapter):
     def quotes(self, symbols: Sequence[str]) -> list[Quote]:
         raise PlatformUnsupported("cTrader Web Services give no quotes (use the Open API or FIX)")
 
-    def server_time(self) -> ServerTime:
+    def _clock_read(self) -> None:
         self._call("GET", f"{BASE}/symbols")
-        when = self.http.last_date
-        if when is None:
-            raise PlatformProtocolError("the answer carried no Date header")
-        return ServerTime(utc=when, platform_seconds=int(when.timestamp()), raw=when.isoformat())
-
-    def close(self) -> None:
-        self.http.close()
-
-
-def _list(doc: Any, key: str) -> list[Mapping[str, Any]]:
-    items = doc.get(key, []) if isinstance(doc, dict) else None
-    if not isinstance(items, list) or not all(isinstance(x, dict) for x in items):
-        raise PlatformProtocolError(f"answer without a list of {key} records")
-    return items
 
 
 __all__ = ["CTraderAdapter", "CTraderConfig"]

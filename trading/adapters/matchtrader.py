@@ -29,7 +29,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .base import (
-    UTC,
     AccessLevel,
     AccountChanges,
     AccountInfo,
@@ -40,17 +39,18 @@ from .base import (
     DealEntry,
     DealKind,
     NewAccount,
-    PlatformAdapter,
     PlatformProtocolError,
     PlatformRejected,
     PlatformUnsupported,
     Position,
     Quote,
-    ServerTime,
     Side,
-    comment_has_reference,
 )
-from .rest import RestClient
+from .rest import RestAdapter, iso_millis, split_name
+from .rest import finite_decimal as _dec
+from .rest import parse_time as _time
+from .rest import records as _list
+from .rest import to_millis as _msc
 
 ACCESS = {AccessLevel.FULL: "FULL", AccessLevel.CLOSE_ONLY: "CLOSE_ONLY", AccessLevel.READ_ONLY: "NO_TRADING",
           AccessLevel.DISABLED: "LOCKED"}
@@ -80,32 +80,13 @@ def _error_text(doc: Mapping[str, Any]) -> str:
 
 
 def _rfc3339(when: dt.datetime) -> str:
-    when = when.astimezone(UTC)
-    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+    return iso_millis(when, zulu=True)
 
 
-def _time(text: Any) -> dt.datetime:
-    when = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def _msc(when: dt.datetime) -> int:
-    return int(when.timestamp() * 1000)
-
-
-def _dec(value: Any) -> Decimal:
-    result = Decimal(str(value))
-    if not result.is_finite():
-        raise InvalidOperation(value)
-    return result
-
-
-class MatchTraderAdapter(PlatformAdapter):
+class MatchTraderAdapter(RestAdapter):
     def __init__(self, config: MatchTraderConfig) -> None:
+        super().__init__(config)
         self.config = config
-        self.http = RestClient(host=config.host, port=config.port, ca_file=config.ca_file,
-                               verify_tls=config.verify_tls, timeout=config.timeout,
-                               connect_timeout=config.connect_timeout)
         self._offers: list[Mapping[str, Any]] = []
 
     def _call(self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None, *,
@@ -162,7 +143,7 @@ class MatchTraderAdapter(PlatformAdapter):
     def create_account(self, account: NewAccount) -> AccountInfo:
         if account.login:
             raise PlatformUnsupported("Match-Trader chooses the login of a new trading account")
-        first, _, last = account.name.partition(" ")
+        first, last = split_name(account.name)
         body = {"email": account.email, "password": account.password, "offerUuid": self._offer_of(account.group),
                 "leverage": account.leverage,
                 "personalDetails": {"firstname": first, "lastname": last, "country": account.country}}
@@ -201,34 +182,22 @@ class MatchTraderAdapter(PlatformAdapter):
         except (KeyError, TypeError, ValueError):
             raise PlatformProtocolError(f"{path} answered without an id") from None
 
-    def find_balance_operation(self, login: int, reference: str, since: dt.datetime) -> int | None:
-        end = max(dt.datetime.now(UTC), self.server_time().utc) + dt.timedelta(hours=1)
-        found = [d.deal_id for d in self._ledgers(int(login), since, end)
-                 if comment_has_reference(d.comment, reference)]
-        return min(found) if found else None
+    def _balance_deals(self, login: int, start: dt.datetime, end: dt.datetime) -> list[Deal]:
+        return self._ledgers(login, start, end)
 
-    def account_states(self, logins: Sequence[int]) -> list[AccountState]:
-        states = []
-        for login in sorted(set(int(x) for x in logins)):
-            try:
-                doc = self._call("GET", "/v1/trading-account", self._where(login))
-            except PlatformRejected as exc:
-                if exc.not_found:
-                    continue
-                raise
-            try:
-                info = doc["financeInfo"]
-                margin = _dec(info["margin"])
-                balance, credit, equity = _dec(info["balance"]), _dec(info["credit"]), _dec(info["equity"])
-                states.append(AccountState(
-                    login=int(doc["login"]), balance=balance, credit=credit, equity=equity, margin=margin,
-                    free_margin=_dec(info["freeMargin"]), margin_level=_dec(info["marginLevel"]) if margin > 0 else None,
-                    floating_profit=_dec(info.get("profit") or 0), leverage=int(doc["leverage"]),
-                    margin_call=False, stop_out=False, observed_at=self.http.last_date or dt.datetime.now(UTC), raw=doc,
-                ))
-            except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
-                raise PlatformProtocolError(f"trading account without a valid {exc}") from None
-        return states
+    def _account_doc(self, login: int) -> Any:
+        return self._call("GET", "/v1/trading-account", self._where(login))
+
+    def _state(self, doc: Any, observed: dt.datetime) -> AccountState:
+        info = doc["financeInfo"]
+        margin = _dec(info["margin"])
+        balance, credit, equity = _dec(info["balance"]), _dec(info["credit"]), _dec(info["equity"])
+        return AccountState(
+            login=int(doc["login"]), balance=balance, credit=credit, equity=equity, margin=margin,
+            free_margin=_dec(info["freeMargin"]), margin_level=_dec(info["marginLevel"]) if margin > 0 else None,
+            floating_profit=_dec(info.get("profit") or 0), leverage=int(doc["leverage"]),
+            margin_call=False, stop_out=False, observed_at=observed, raw=doc,
+        )
 
     # ------------------------------------------------------------------ history
     def _paged(self, path: str, key: str, time_key: str, params: dict[str, Any], start: dt.datetime,
@@ -348,22 +317,8 @@ class MatchTraderAdapter(PlatformAdapter):
         except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
             raise PlatformProtocolError(f"quotation without a valid {exc}") from None
 
-    def server_time(self) -> ServerTime:
+    def _clock_read(self) -> None:
         self._call("GET", "/v1/offers")
-        when = self.http.last_date
-        if when is None:
-            raise PlatformProtocolError("the answer carried no Date header")
-        return ServerTime(utc=when, platform_seconds=int(when.timestamp()), raw=when.isoformat())
-
-    def close(self) -> None:
-        self.http.close()
-
-
-def _list(doc: Any, key: str) -> list[Mapping[str, Any]]:
-    items = doc.get(key, []) if isinstance(doc, dict) else None
-    if not isinstance(items, list) or not all(isinstance(x, dict) for x in items):
-        raise PlatformProtocolError(f"answer without a list of {key} records")
-    return items
 
 
 __all__ = ["MatchTraderAdapter", "MatchTraderConfig"]

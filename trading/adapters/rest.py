@@ -12,6 +12,10 @@ API), with the failure classes of base.py made explicit:
 
 Reads are repeated once on a fresh connection when a kept-alive one turns out dead; writes never
 are. The server's clock comes from the HTTP ``Date`` header, which every answer carries.
+
+``RestAdapter`` is the part the REST adapters share: the client built from the connection settings,
+the server clock, account states and balance-operation look-ups written once over two small hooks
+each, and the helpers that read records, decimals and times the same way everywhere.
 """
 
 from __future__ import annotations
@@ -22,15 +26,23 @@ import http.client
 import json
 import ssl
 import threading
-from typing import Any
+from collections.abc import Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from .base import (
+    UTC,
+    AccountState,
     AuthFailed,
+    Deal,
+    PlatformAdapter,
     PlatformProtocolError,
     PlatformRejected,
     PlatformTimeout,
     PlatformUnavailable,
+    ServerTime,
+    comment_has_reference,
 )
 
 REFUSED_5XX = frozenset({501, 503, 505})
@@ -146,3 +158,124 @@ class RestClient:
     def close(self) -> None:
         with self._lock:
             self.reset()
+
+
+# ---------------------------------------------------------------------- shared adapter base
+class RestSettings(Protocol):
+    """The connection settings every REST adapter's config carries."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def ca_file(self) -> str | None: ...
+    @property
+    def verify_tls(self) -> bool: ...
+    @property
+    def timeout(self) -> float: ...
+    @property
+    def connect_timeout(self) -> float: ...
+
+
+class RestAdapter(PlatformAdapter):
+    """What the REST adapters do the same way. A subclass names ``clock_path`` (a cheap read whose
+    answer's ``Date`` is the server clock) and implements the hooks ``_account_doc``/``_state``
+    (account states) and ``_balance_deals``/``_reference_text`` (finding a balance operation again)."""
+
+    clock_path = ""
+
+    def __init__(self, config: RestSettings) -> None:
+        self.http = RestClient(host=config.host, port=config.port, ca_file=config.ca_file,
+                               verify_tls=config.verify_tls, timeout=config.timeout,
+                               connect_timeout=config.connect_timeout)
+
+    # hooks
+    def _account_doc(self, login: int) -> Any:
+        raise NotImplementedError
+
+    def _state(self, doc: Any, observed: dt.datetime) -> AccountState:
+        raise NotImplementedError
+
+    def _balance_deals(self, login: int, start: dt.datetime, end: dt.datetime) -> list[Deal]:
+        raise NotImplementedError
+
+    def _reference_text(self, deal: Deal) -> str:
+        return deal.comment
+
+    # shared operations
+    def account_states(self, logins: Sequence[int]) -> list[AccountState]:
+        states = []
+        for login in sorted(set(int(x) for x in logins)):
+            try:
+                doc = self._account_doc(login)
+            except PlatformRejected as exc:
+                if exc.not_found:
+                    continue  # logins the platform does not know are left out
+                raise
+            observed = self.http.last_date or dt.datetime.now(UTC)
+            try:
+                states.append(self._state(doc, observed))
+            except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
+                raise PlatformProtocolError(f"account record without a valid {exc}") from None
+        return states
+
+    def find_balance_operation(self, login: int, reference: str, since: dt.datetime) -> int | None:
+        end = max(dt.datetime.now(UTC), self.server_time().utc) + dt.timedelta(hours=1)
+        found = [d.deal_id for d in self._balance_deals(int(login), since, end)
+                 if comment_has_reference(self._reference_text(d), reference)]
+        return min(found) if found else None
+
+    def server_time(self) -> ServerTime:
+        self._clock_read()
+        when = self.http.last_date
+        if when is None:
+            raise PlatformProtocolError("the answer carried no Date header")
+        return ServerTime(utc=when, platform_seconds=int(when.timestamp()), raw=when.isoformat())
+
+    def _clock_read(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def records(doc: Any, key: str) -> list[Mapping[str, Any]]:
+    """The list of objects under ``key`` of an answer, or a protocol error saying it is missing."""
+    items = doc.get(key, []) if isinstance(doc, dict) else None
+    if not isinstance(items, list) or not all(isinstance(x, dict) for x in items):
+        raise PlatformProtocolError(f"answer without a list of {key} records")
+    return items
+
+
+def finite_decimal(value: Any) -> Decimal:
+    """A JSON number or string as an exact finite Decimal (NaN and infinities are refused)."""
+    result = Decimal(str(value))
+    if not result.is_finite():
+        raise InvalidOperation(value)
+    return result
+
+
+def iso_millis(when: dt.datetime, *, zulu: bool = False) -> str:
+    """UTC ISO-8601 to the millisecond, with a trailing ``Z`` when ``zulu``."""
+    when = when.astimezone(UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}" + ("Z" if zulu else "")
+
+
+def parse_time(text: Any) -> dt.datetime:
+    """An ISO-8601 / RFC 3339 time as an aware UTC datetime (no offset means UTC)."""
+    when = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def from_millis(value: Any) -> dt.datetime:
+    return dt.datetime.fromtimestamp(int(value) / 1000, UTC)
+
+
+def to_millis(when: dt.datetime) -> int:
+    return int(when.timestamp() * 1000)
+
+
+def split_name(name: str) -> tuple[str, str]:
+    first, _, last = name.partition(" ")
+    return first, last
