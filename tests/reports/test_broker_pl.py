@@ -163,3 +163,23 @@ def test_a_rebuild_keeps_the_new_figures_and_the_page_drills_to_positions_and_sp
                                                  "currency": "USD"})
     body = spread.content.decode()
     assert body.count("data-amount") == 1 and "40" in body
+
+
+def test_the_administrator_sets_a_groups_book_on_its_page_and_the_split_follows_at_the_rebuild(world, login_verified):
+    from crm.models import RoleCode
+    from tests.factories import make_user
+
+    w = world
+    http = HttpClient()
+    login_verified(http, w.admin)
+    url = reverse("trading_server_groups", args=[w.server.code])
+    page = http.get(url)
+    assert page.status_code == 200 and b'data-group="real\\euro"' in page.content
+    assert http.post(url, {"group": "real\\euro", "book": "b"}).status_code == 302
+    assert http.post(url, {"group": "real\\euro", "book": "z"}).status_code == 400
+    rebuild_all()
+    board = dashboard(scope=dashboard_scope(w.admin), period=_period(w), brand_id=w.brand.pk)
+    assert set(board.broker_books["EUR"]) == {"b"} and board.broker_books["EUR"]["b"]["closed_pl"] == Decimal("-40")
+    dealer = make_user(role_code=RoleCode.DEALER, brand=w.brand)
+    login_verified(http, dealer)
+    assert http.get(url).status_code in (403, 404)
