@@ -54,10 +54,10 @@ class EventFigure:
 
 EVENT_FIGURES: dict[str, tuple[EventFigure, ...]] = {
     "wallet.deposit_succeeded": (
-        EventFigure("deposits", ("provider", "country", "method"), "amount"),
+        EventFigure("deposits", ("provider", "country", "method", "campaign"), "amount"),
         EventFigure("psp_fees", ("provider",), "fee"),
     ),
-    "wallet.withdrawal_paid": (EventFigure("withdrawals", ("method", "provider", "country"), "amount"),),
+    "wallet.withdrawal_paid": (EventFigure("withdrawals", ("method", "provider", "country", "campaign"), "amount"),),
     "wallet.first_deposit": (EventFigure("ftds", ("campaign", "country", "agent"), "amount"),),
     "client.created": (EventFigure("new_clients", ("campaign", "country", "agent"), None, currency=False),),
 }
