@@ -133,7 +133,8 @@ def floating(*, scope: Scope, brand_id: int | None = None, by: str = "book") -> 
 
 
 def floating_as_of(*, scope: Scope) -> dt.datetime | None:
-    return FloatingFigure.objects.filter(scope.q()).aggregate(m=Min("at"))["m"]
+    at: dt.datetime | None = FloatingFigure.objects.filter(scope.q()).aggregate(m=Min("at"))["m"]
+    return at
 
 
 BOOKS = ("a", "b", "")
