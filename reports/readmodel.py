@@ -9,10 +9,14 @@ rebuild gives the same rows as the incremental path:
   `AppliedEvent` remembers which events are counted, so the handler of an event a rebuild already
   counted adds nothing. Attributes of the client (brand, desk, country, campaign, agent) are read
   when the event is counted.
-* deals (volume, clients' closed P/L, commission, swap, active traders): the sync writes deals in
+* deals (volume, clients' closed P/L, commission, swap and the broker's spread, by symbol and by the
+  book of the account's group; active traders): the sync writes deals in
   bulk without an event per deal, so `deals_refresh` (beat, every minute) recomputes the brand-days
   whose deals changed since its watermark (the deals' indexed updated_at) from trading's published
   views, with the same statement the rebuild runs for every day.
+
+* open positions (the clients' floating P/L): a figure of now, replaced whole by `floating_refresh`
+  (beat, every minute, beside the deals' refresh) from trading.selectors.floating_pl_summary.
 
 A rebuild and a refresh of one brand-day take the same transaction-scoped advisory lock; event
 handlers take it shared, so none of them interleave with a rebuild's delete and insert.
