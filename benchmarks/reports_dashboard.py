@@ -48,9 +48,15 @@ FROM crm_event e WHERE e.name IN ('wallet.deposit_succeeded', 'wallet.withdrawal
   AND e.occurred_at >= now() - interval '30 days' GROUP BY 1, 2;
 """
 RAW_DEALS_SQL = """
-SELECT d.symbol, a.currency, SUM(d.volume), SUM(d.profit) FILTER (WHERE d.entry = 'out'), COUNT(DISTINCT a.client_id)
-FROM trading_deal d JOIN trading_tradingaccount a ON a.id = d.account_id
-WHERE d.kind = 'trade' AND d.time >= now() - interval '30 days' GROUP BY 1, 2;
+SELECT d.symbol, a.currency, a.book, SUM(d.volume), SUM(d.profit) FILTER (WHERE d.entry = 'out'), SUM(d.commission),
+       SUM(d.swap), SUM((d.market_ask - d.market_bid) * d.volume) FILTER (WHERE d.entry = 'out'),
+       COUNT(DISTINCT a.client_id)
+FROM trading_public_deals d JOIN trading_public_accounts a ON a.id = d.account_id
+WHERE d.kind = 'trade' AND d.time >= now() - interval '30 days' GROUP BY 1, 2, 3;
+"""
+RAW_FLOATING_SQL = """
+SELECT a.currency, a.book, SUM(p.profit + p.swap), COUNT(*)
+FROM trading_position p JOIN trading_public_accounts a ON a.id = p.account_id GROUP BY 1, 2;
 """
 
 
@@ -109,16 +115,35 @@ def build_world(*, clients: int, deals: int, events: int) -> dict[str, Any]:
         cursor.execute(
             "INSERT INTO trading_deal (server_id, account_id, deal_id, login, time, platform_time_msc, kind, action, "
             "entry, side, position_id, order_id, symbol, volume, price, profit, commission, swap, fee, comment, "
-            "reason, content_hash, raw, first_seen_at, updated_at) "
+            "reason, content_hash, raw, first_seen_at, updated_at, market_bid, market_ask) "
             "SELECT a.server_id, a.id, g.n, a.login, g.t, (extract(epoch FROM g.t) * 1000)::bigint, 'trade', g.n %% 2, "
             "CASE WHEN g.n %% 2 = 0 THEN 'in' ELSE 'out' END, CASE WHEN g.n %% 2 = 0 THEN 'buy' ELSE 'sell' END, "
             "g.n / 2, g.n, (ARRAY['EURUSD','GBPUSD','USDJPY','XAUUSD','US30'])[1 + (g.n / 2) %% 5], "
             "(1 + (g.n / 2) %% 20) / 10.0, 1.1, CASE WHEN g.n %% 2 = 1 THEN ((g.n / 2) %% 41 - 20)::numeric ELSE 0 END, "
-            "-0.7, 0, 0, '', 0, md5(g.n::text), '{}'::jsonb, g.t, g.t "
+            "-0.7, 0, 0, '', 0, md5(g.n::text), '{}'::jsonb, g.t, g.t, 1.1, 1.10012 "
             "FROM (SELECT n, now() - make_interval(secs => ((n * 7919) %% (%s * 86400))::int) AS t "
             "      FROM generate_series(1::bigint, %s::bigint) n) g "
             "JOIN trading_tradingaccount a ON a.id = %s + ((g.n / 2) * 31 %% %s)",
             [DAYS, deals, first_account, accounts])
+    positions = max(1, accounts // 10)
+    with connection.cursor() as cursor, timed(f"{positions} open positions"):
+        cursor.execute(
+            "INSERT INTO trading_position (server_id, account_id, position_id, symbol, side, volume, price_open, "
+            "price_current, profit, swap, opened_at, comment, observed_at) "
+            "SELECT a.server_id, a.id, 10000000000 + g, (ARRAY['EURUSD','GBPUSD','USDJPY','XAUUSD','US30'])[1 + g %% 5], "
+            "'buy', 1, 1.1, 1.1, (g %% 201 - 100)::numeric, -0.5, now() - interval '1 hour', '', now() "
+            "FROM generate_series(1::bigint, %s::bigint) g JOIN trading_tradingaccount a ON a.id = %s + (g * 10 %% %s)",
+            [positions, first_account, accounts])
+    from ib import commissions as cs
+    from trading.services import trading_group_book_set
+
+    for n, (brand, server) in enumerate(zip(brands, servers, strict=True)):
+        # One brand hedges its accounts' group (A-book), the other keeps it in house (B-book).
+        trading_group_book_set(actor=None, server=server, group="real", book="a" if n == 0 else "b")
+        fx = cs.instrument_group_save(actor=None, brand=brand, code="fx", units_per_lot="100000")
+        for symbol in ("EURUSD", "GBPUSD", "USDJPY", "XAUUSD", "US30"):
+            cs.instrument_save(actor=None, brand=brand, symbol=symbol, group=fx, contract_size="100000",
+                               markup_per_lot="1")
     with connection.cursor() as cursor, timed(f"{events} money events"):
         cursor.execute(
             "INSERT INTO crm_event (uuid, name, client_id, brand_id, data, occurred_at, created_at, dispatched_at, "
@@ -133,7 +158,8 @@ def build_world(*, clients: int, deals: int, events: int) -> dict[str, Any]:
             "CROSS JOIN LATERAL (SELECT (ARRAY['wallet.deposit_succeeded','wallet.deposit_succeeded',"
             "'wallet.withdrawal_paid','wallet.first_deposit','client.created'])[1 + g %% 5] AS name) x",
             [DAYS, events, first_client, clients])
-        cursor.execute("ANALYZE crm_client; ANALYZE trading_tradingaccount; ANALYZE trading_deal; ANALYZE crm_event")
+        cursor.execute("ANALYZE crm_client; ANALYZE trading_tradingaccount; ANALYZE trading_deal; ANALYZE crm_event; "
+                       "ANALYZE trading_position")
     from reports.readmodel import rebuild_all
 
     started = time.perf_counter()
@@ -141,7 +167,7 @@ def build_world(*, clients: int, deals: int, events: int) -> dict[str, Any]:
     record("reports_dashboard.rebuild", value=time.perf_counter() - started, unit="s", limit=None,
            goal="info (nightly)", size=f"{rebuilt} days", reason="no raw baseline: it is the aggregation itself")
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE reports_dailyfigure; ANALYZE reports_dailytrader")
+        cursor.execute("ANALYZE reports_dailyfigure; ANALYZE reports_dailytrader; ANALYZE reports_floatingfigure")
     return {"admin": admin, "manager": managers[0]}
 
 
@@ -183,6 +209,8 @@ def _timed_raw(env: BenchEnv, count: int) -> list[float]:
             cursor.execute(RAW_SQL)
             cursor.fetchall()
             cursor.execute(RAW_DEALS_SQL)
+            cursor.fetchall()
+            cursor.execute(RAW_FLOATING_SQL)
             cursor.fetchall()
             if i >= 2:
                 samples.append((time.perf_counter() - start) * 1000)

@@ -500,3 +500,16 @@ def line_explanation(line: CommissionLine, partner: Partner) -> LineExplanation:
 def partner_names(ids: Iterable[int]) -> dict[str, str]:
     """Partners' display names by their id (as text: the reporting hub keys its figures by it)."""
     return {str(pk): name for pk, name in Partner.objects.filter(pk__in=list(ids)).values_list("pk", "display_name")}
+
+
+def instrument_specs() -> list[tuple[int, str, Decimal, Decimal, str, Decimal | None]]:
+    """Every brand's instruments as the commission engine prices a spread: (brand id, symbol,
+    contract size, units per standard lot (the symbol's, else its group's), profit currency,
+    markup per standard lot or None). What the reporting hub values the broker's spread with."""
+    from django.db.models.functions import Coalesce
+
+    from ib.models import Instrument
+
+    return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in Instrument.objects.order_by("brand_id", "symbol")
+            .annotate(units=Coalesce("units_per_lot", "group__units_per_lot"))
+            .values_list("brand_id", "symbol", "contract_size", "units", "profit_currency", "markup_per_lot")]

@@ -167,3 +167,30 @@ def touches_with_partner_codes(*, client: Client, since: datetime, until: dateti
     `exclude` (a touch's code), oldest first."""
     return (LeadTouch.objects.filter(client=client, created_at__gte=since, created_at__lte=until)
             .exclude(code=exclude).exclude(referrer_code="", click_id="").order_by("created_at"))
+
+
+def campaign_costs_in(*, first_day: Any, last_day: Any, brand_ids: Any = None) -> dict[tuple[int, str, str], Any]:
+    """What each campaign cost over the days [first_day, last_day], per (brand id, campaign code,
+    currency): each recorded cost (leads.kpis.campaign_cost_add) prorated by the days of its period
+    inside these, rounded to the currency's minor unit (crm.lib.money). Currencies are never mixed."""
+    from decimal import Decimal
+
+    from crm.lib.money import UnknownCurrency, money_round
+    from leads.models import CampaignCost
+
+    qs = CampaignCost.objects.filter(period_start__lte=last_day, period_end__gte=first_day)
+    if brand_ids is not None:
+        qs = qs.filter(campaign__brand_id__in=list(brand_ids))
+    out: dict[tuple[int, str, str], Decimal] = {}
+    for cost in qs.select_related("campaign").order_by("id"):
+        days = (cost.period_end - cost.period_start).days + 1
+        inside = (min(cost.period_end, last_day) - max(cost.period_start, first_day)).days + 1
+        key = (cost.campaign.brand_id, cost.campaign.code, cost.currency)
+        out[key] = out.get(key, Decimal(0)) + cost.amount * inside / days
+    rounded = {}
+    for key, amount in out.items():
+        try:
+            rounded[key] = money_round(amount, key[2])
+        except UnknownCurrency:
+            rounded[key] = amount.quantize(Decimal("0.01"))
+    return rounded

@@ -227,6 +227,159 @@ def ftd_cohorts(scope: Scope, user: Any, p: Params) -> Result:
                   [str(_("Mk: share of the cohort with a trade in the k-th month after its FTD month."))])
 
 
+def withdrawals_by_provider(scope: Scope, user: Any, p: Params) -> Result:
+    """Withdrawals paid in the period per provider and currency: how many, how much, the share of
+    the currency's total."""
+    qs = _figures(scope, p).filter(metric="withdrawals", dimension="provider")
+    if p.country or p.campaign:  # the read model keys one dimension a row: these filter the events
+        return _withdrawals_from_events(user, scope, p)
+    rows = [[r["key"] or "—", r["currency"], r["n"], r["a"]] for r in
+            qs.values("key", "currency").annotate(a=Sum("amount"), n=Sum("count")).order_by("currency", "-a", "key")]
+    return _withdrawals_result(rows)
+
+
+def _withdrawals_from_events(user: Any, scope: Scope, p: Params) -> Result:
+    start = dt.datetime.combine(p.period.start, dt.time.min, tzinfo=dt.UTC)
+    end = dt.datetime.combine(p.period.end + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
+    per: dict[tuple[str, str], list[Any]] = {}
+    for ev in Event.objects.filter(name="wallet.withdrawal_paid", occurred_at__gte=start, occurred_at__lt=end,
+                                   client__in=_clients(user, scope, p)).values("data"):
+        key = (str(ev["data"].get("provider") or "—"), str(ev["data"].get("currency") or ""))
+        row = per.setdefault(key, [key[0], key[1], 0, Decimal(0)])
+        row[2] += 1
+        row[3] += Decimal(str(ev["data"].get("amount") or 0))
+    return _withdrawals_result(sorted(per.values(), key=lambda r: (r[1], -r[3], r[0])))
+
+
+def _withdrawals_result(rows: list[list[Any]]) -> Result:
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for r in rows:
+        totals[r[1]] += r[3]
+    for r in rows:
+        r.append((100 * r[3] / totals[r[1]]).quantize(Decimal("0.1")) if totals[r[1]] else None)
+    chart = _chart_per_currency(rows, label_index=0, value_index=3, label=str(_("Withdrawn")))
+    return Result(str(_("Withdrawals by provider")), [str(x) for x in (
+        _("Provider"), _("Currency"), _("Withdrawals"), _("Withdrawn"), _("Share of the currency %"))], rows, chart)
+
+
+def campaign_roi(scope: Scope, user: Any, p: Params) -> Result:
+    """Per campaign and currency: new clients, FTDs, conversion, deposits, withdrawals, net
+    deposits, the campaign's cost (leads' campaign costs, prorated to the period) and ROI = (net
+    deposits - cost) / cost, only where the cost and the money are in the same currency."""
+    from leads.selectors import campaign_costs_in
+
+    qs = _figures(scope, p).filter(dimension="campaign", metric__in=["deposits", "withdrawals", "ftds", "new_clients"])
+    if p.campaign:
+        qs = qs.filter(key=p.campaign)
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: {"new": 0, "ftds": 0})
+    money: dict[tuple[str, str], dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for r in qs.values("key", "metric", "currency").annotate(a=Sum("amount"), n=Sum("count")).order_by():
+        if r["metric"] == "new_clients":
+            counts[r["key"]]["new"] += r["n"]
+            continue
+        if r["metric"] == "ftds":
+            counts[r["key"]]["ftds"] += r["n"]
+        money[(r["key"], r["currency"])][r["metric"]] += r["a"]
+    brand_ids = [p.brand_id] if p.brand_id else scope.brand_ids
+    costs: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for (_brand, code, currency), amount in campaign_costs_in(first_day=p.period.start, last_day=p.period.end,
+                                                               brand_ids=brand_ids).items():
+        if not p.campaign or code == p.campaign:
+            costs[(code, currency)] += amount
+    rows = []
+    for key, currency in sorted(set(money) | set(costs)):
+        m = money.get((key, currency), {})
+        c = counts.get(key, {"new": 0, "ftds": 0})
+        cost = costs.get((key, currency))
+        net = m.get("deposits", Decimal(0)) - m.get("withdrawals", Decimal(0))
+        roi = ((net - cost) * 100 / cost).quantize(Decimal("0.1")) if cost else None
+        rate = (Decimal(100 * c["ftds"]) / c["new"]).quantize(Decimal("0.1")) if c["new"] else None
+        rows.append([key or str(_("(no campaign)")), currency, c["new"], c["ftds"], rate,
+                     m.get("deposits", Decimal(0)), m.get("withdrawals", Decimal(0)), net,
+                     cost if cost is not None else "", roi])
+    chart = _chart_per_currency(rows, label_index=0, value_index=7, label=str(_("Net deposits")))
+    notes = [str(_("Cost: the campaign costs recorded in leads whose period overlaps, prorated by its days in the "
+                   "report's period. ROI = (net deposits - cost) / cost, in one currency; no cost, no ROI.")),
+             str(_("Clients and FTDs count once per campaign; amounts are per currency."))]
+    if scope.desk_ids is not None:
+        notes.append(str(_("Costs are the brand's; money and clients are your desks' only.")))
+    return Result(str(_("Campaign ROI")), [str(x) for x in (
+        _("Campaign"), _("Currency"), _("New clients"), _("FTDs"), _("Conversion %"), _("Deposits"), _("Withdrawals"),
+        _("Net deposits"), _("Cost"), _("ROI %"))], rows, chart, notes)
+
+
+# The broker's revenue from a client's deals, by book, in SQL over trading's published views: on
+# every book the commission charged and the spread (valued as the read model does); where the
+# broker is the counterparty (B-book, or no stated book) also the swap and the clients' closed P/L.
+_IB_REVENUE_SQL = """
+WITH inst AS (
+    SELECT * FROM unnest(%s::bigint[], %s::text[], %s::numeric[], %s::numeric[], %s::text[], %s::numeric[])
+        AS i(brand_id, symbol, contract_size, units_per_lot, profit_currency, markup_per_lot)
+), attributed AS (
+    SELECT * FROM unnest(%s::bigint[], %s::bigint[]) AS t(client_id, partner_id)
+), base AS (
+    SELECT t.partner_id, a.currency, a.book, s.brand_id, d.symbol, d.entry, d.volume, d.profit, d.commission, d.swap,
+           d.market_ask - d.market_bid AS spread
+    FROM trading_public_deals d
+    JOIN trading_public_accounts a ON a.id = d.account_id
+    JOIN trading_public_servers s ON s.id = d.server_id
+    JOIN attributed t ON t.client_id = a.client_id
+    WHERE d.kind = 'trade' AND d.deleted_at IS NULL AND NOT a.is_demo AND d.time >= %s AND d.time < %s
+)
+SELECT partner_id, currency, SUM(-commission + CASE WHEN book = 'a' THEN 0 ELSE -swap - CASE WHEN entry IN
+       ('out', 'inout', 'out_by') THEN profit ELSE 0 END END), SUM(volume)
+  FROM base GROUP BY 1, 2
+UNION ALL
+SELECT b.partner_id, i.profit_currency, SUM(COALESCE(b.spread * b.volume * i.contract_size,
+       b.volume * i.contract_size / i.units_per_lot * i.markup_per_lot)), 0
+  FROM base b JOIN inst i ON i.brand_id = b.brand_id AND i.symbol = b.symbol
+ WHERE b.entry IN ('out', 'inout', 'out_by') AND (b.spread IS NOT NULL OR i.markup_per_lot IS NOT NULL)
+ GROUP BY 1, 2
+"""
+
+
+def ib_earnings(scope: Scope, user: Any, p: Params) -> Result:
+    """Per partner and currency: the commission earned in the period (the counting runs' lines, as
+    the dashboard's IB cost) against the revenue their attributed clients' trading brought the
+    broker (commission, spread; swap and the clients' losses where the broker is counterparty),
+    and what is left to the broker."""
+    from ib.selectors import attributions_at, instrument_specs, partner_names
+
+    start = dt.datetime.combine(p.period.start, dt.time.min, tzinfo=dt.UTC)
+    end = dt.datetime.combine(p.period.end + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
+    clients = _clients(user, scope, p)
+    pairs = list(attributions_at(end - dt.timedelta(microseconds=1)).filter(client__in=clients)
+                 .values_list("client_id", "partner_id"))
+    cells: dict[tuple[str, str], dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    earned = _figures(scope, p).filter(metric="ib_cost", dimension="partner")
+    for r in earned.values("key", "currency").annotate(a=Sum("amount")).order_by():
+        cells[(r["key"], r["currency"])]["earned"] += r["a"]
+    if pairs:
+        specs = instrument_specs()
+        with connection.cursor() as cursor:
+            cursor.execute(_IB_REVENUE_SQL, [*[[s[i] for s in specs] for i in range(6)],
+                                             [c for c, _p in pairs], [q for _c, q in pairs], start, end])
+            for partner_id, currency, revenue, lots in cursor.fetchall():
+                cell = cells[(str(partner_id), currency)]
+                cell["revenue"] += revenue or Decimal(0)
+                cell["lots"] += lots or Decimal(0)
+    names = partner_names(int(k) for k, _c in cells if k.isdigit())
+    rows = []
+    for (key, currency), c in sorted(cells.items(), key=lambda kv: (kv[0][1], -kv[1]["revenue"], kv[0][0])):
+        share = (100 * c["earned"] / c["revenue"]).quantize(Decimal("0.1")) if c["revenue"] > 0 else None
+        rows.append([names.get(key, key), currency, c["lots"], c["revenue"], c["earned"], c["revenue"] - c["earned"],
+                     share])
+    chart = {"type": "bar", "labels": [f"{r[0]} {r[1]}" for r in rows[:20]], "datasets": [
+        {"label": str(_("Revenue")), "data": [str(r[3]) for r in rows[:20]]},
+        {"label": str(_("Earned")), "data": [str(r[4]) for r in rows[:20]]}]}
+    return Result(str(_("IB earnings against revenue")), [str(x) for x in (
+        _("Partner"), _("Currency"), _("Lots"), _("Revenue from their clients"), _("Commission earned"),
+        _("Left to the broker"), _("Earned / revenue %"))], rows, chart,
+        [str(_("Revenue: commission and spread on every book; swap and the clients' closed P/L where the broker is "
+               "their counterparty (B-book or no stated book). Earned: the partners' commission lines of the "
+               "period, as of the last rebuild. Each currency is its own row."))])
+
+
 REPORTS: dict[str, Report] = {r.name: r for r in [
     Report("daily_money", _("Daily money report"), _("Deposits, PSP fees, withdrawals and net deposits per day and "
                                                      "currency: what finance signs."), daily_money),
@@ -236,6 +389,12 @@ REPORTS: dict[str, Report] = {r.name: r for r in [
     Report("dormant_clients", _("Dormant clients"), _("Funded clients without a trade for a number of days."),
            dormant_clients),
     Report("top_traders", _("Top traders"), _("Clients by closed P/L and volume."), top_traders),
+    Report("campaign_roi", _("Campaign ROI"), _("Clients, FTDs, net deposits and cost per campaign, with the return "
+                                                 "on the cost."), campaign_roi),
+    Report("ib_earnings", _("IB earnings against revenue"), _("What each partner earned against what their clients' "
+                                                              "trading brought the broker."), ib_earnings),
+    Report("withdrawals_by_provider", _("Withdrawals by provider"), _("Withdrawals paid per provider and currency."),
+           withdrawals_by_provider),
 ]}
 
 

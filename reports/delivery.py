@@ -80,8 +80,10 @@ def schedules_send_due(*, today: dt.date | None = None) -> int:
     sent = 0
     for schedule in ReportSchedule.objects.filter(is_active=True, owner__is_active=True).select_related("owner"):
         period = schedule_period(schedule.frequency, today)
-        if period is None:
-            continue
+        if period is None or ReportDelivery.objects.filter(
+                schedule=schedule, period_start=period.start, period_end=period.end,
+                status=DeliveryStatus.SENT).exists():
+            continue  # nothing due, or sent already: not counted again
         delivery = schedule_send(schedule=schedule, period=period)
         sent += delivery.status == DeliveryStatus.SENT
     return sent

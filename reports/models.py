@@ -62,6 +62,33 @@ class DailyTrader(models.Model):
         return f"{self.day} client {self.client_id}"
 
 
+class FloatingFigure(models.Model):
+    """The clients' open positions as the trading sync last polled them, summed per brand, desk,
+    account currency, book of the group ('a', 'b', '': not stated) and symbol: floating P/L is a
+    figure of now, not of a day. Replaced whole by each refresh (reports.readmodel.floating_refresh,
+    every minute by beat)."""
+
+    brand = models.ForeignKey("crm.Brand", on_delete=models.CASCADE, related_name="+", db_index=False)
+    desk_id = models.BigIntegerField(default=0)
+    currency = models.CharField(max_length=12)
+    book = models.CharField(max_length=1, blank=True)
+    symbol = models.CharField(max_length=32)
+    profit = models.DecimalField(max_digits=28, decimal_places=8)
+    swap = models.DecimalField(max_digits=28, decimal_places=8)
+    positions = models.BigIntegerField()
+    lots = models.DecimalField(max_digits=28, decimal_places=8)
+    at = models.DateTimeField()
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["brand", "desk_id", "currency", "book", "symbol"],
+                                    name="reports_floating_one_row"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.book} {self.profit} {self.currency}"
+
+
 class AppliedEvent(models.Model):
     """A money event already counted in DailyFigure (by its handler or by a rebuild): the one
     that comes second skips it, so an event is never counted twice."""

@@ -9,10 +9,14 @@ rebuild gives the same rows as the incremental path:
   `AppliedEvent` remembers which events are counted, so the handler of an event a rebuild already
   counted adds nothing. Attributes of the client (brand, desk, country, campaign, agent) are read
   when the event is counted.
-* deals (volume, clients' closed P/L, commission, swap, active traders): the sync writes deals in
+* deals (volume, clients' closed P/L, commission, swap and the broker's spread, by symbol and by the
+  book of the account's group; active traders): the sync writes deals in
   bulk without an event per deal, so `deals_refresh` (beat, every minute) recomputes the brand-days
   whose deals changed since its watermark (the deals' indexed updated_at) from trading's published
   views, with the same statement the rebuild runs for every day.
+
+* open positions (the clients' floating P/L): a figure of now, replaced whole by `floating_refresh`
+  (beat, every minute, beside the deals' refresh) from trading.selectors.floating_pl_summary.
 
 A rebuild and a refresh of one brand-day take the same transaction-scoped advisory lock; event
 handlers take it shared, so none of them interleave with a rebuild's delete and insert.
@@ -54,14 +58,14 @@ class EventFigure:
 
 EVENT_FIGURES: dict[str, tuple[EventFigure, ...]] = {
     "wallet.deposit_succeeded": (
-        EventFigure("deposits", ("provider", "country", "method"), "amount"),
+        EventFigure("deposits", ("provider", "country", "method", "campaign"), "amount"),
         EventFigure("psp_fees", ("provider",), "fee"),
     ),
-    "wallet.withdrawal_paid": (EventFigure("withdrawals", ("method", "country"), "amount"),),
+    "wallet.withdrawal_paid": (EventFigure("withdrawals", ("method", "provider", "country", "campaign"), "amount"),),
     "wallet.first_deposit": (EventFigure("ftds", ("campaign", "country", "agent"), "amount"),),
     "client.created": (EventFigure("new_clients", ("campaign", "country", "agent"), None, currency=False),),
 }
-DEAL_METRICS = ("volume", "closed_pl", "commission", "swap")
+DEAL_METRICS = ("volume", "closed_pl", "commission", "swap", "spread")
 EVENT_METRICS = tuple(sorted({f.metric for figures in EVENT_FIGURES.values() for f in figures}))
 # Partners' commission lines (ib.selectors.current_lines: the lines of each period's counting run),
 # by partner, on their batch's day. The commission engine runs daily and writes no event per line,
@@ -174,10 +178,17 @@ def _client_desks() -> tuple[str, tuple[Any, ...]]:
     return sql, tuple(params)
 
 
+# The brands' instruments as the commission engine values a spread (ib.selectors.instrument_specs),
+# passed in as arrays (the CTE inst): reports names no table of ib's.
 _DEALS_BASE = """
-WITH base AS (
+WITH
+inst AS (
+    SELECT * FROM unnest(%s::bigint[], %s::text[], %s::numeric[], %s::numeric[], %s::text[], %s::numeric[])
+        AS i(brand_id, symbol, contract_size, units_per_lot, profit_currency, markup_per_lot)
+), base AS (
     SELECT (d.time AT TIME ZONE 'UTC')::date AS day, s.brand_id, COALESCE(c.desk_id, 0) AS desk_id,
-           a.currency, a.client_id, d.server_id, d.symbol, d.entry, d.volume, d.profit, d.commission, d.swap
+           a.currency, a.client_id, d.server_id, d.symbol, d.entry, d.volume, d.profit, d.commission, d.swap,
+           a.book, d.market_ask - d.market_bid AS spread
     FROM trading_public_deals d
     JOIN trading_public_accounts a ON a.id = d.account_id
     JOIN trading_public_servers s ON s.id = d.server_id
@@ -187,7 +198,19 @@ WITH base AS (
 )
 """
 
-_DEALS_FIGURES = _DEALS_BASE + """
+# The broker's spread on each closing deal of a known instrument, in the instrument's profit
+# currency, as the commission engine values it (ib.engine's spread basis): the market's spread at
+# the deal x lots x contract size, else the symbol's markup per standard lot x standard lots.
+_SPREADS = """, spreads AS (
+    SELECT b.day, b.brand_id, b.desk_id, b.symbol, b.book, i.profit_currency,
+           COALESCE(b.spread * b.volume * i.contract_size,
+                    b.volume * i.contract_size / i.units_per_lot * i.markup_per_lot) AS value
+    FROM base b JOIN inst i ON i.brand_id = b.brand_id AND i.symbol = b.symbol
+    WHERE b.entry IN ('out', 'inout', 'out_by') AND (b.spread IS NOT NULL OR i.markup_per_lot IS NOT NULL)
+)
+"""
+
+_DEALS_FIGURES = _DEALS_BASE + _SPREADS + """
 INSERT INTO reports_dailyfigure (day, brand_id, desk_id, currency, metric, dimension, key, amount, count)
 SELECT day, brand_id, desk_id, '', 'volume', 'symbol', symbol, SUM(volume), COUNT(*)
   FROM base GROUP BY day, brand_id, desk_id, symbol
@@ -203,6 +226,19 @@ SELECT day, brand_id, desk_id, currency, 'commission', 'symbol', symbol, SUM(com
 UNION ALL
 SELECT day, brand_id, desk_id, currency, 'swap', 'symbol', symbol, SUM(swap), COUNT(*)
   FROM base GROUP BY day, brand_id, desk_id, currency, symbol
+UNION ALL
+SELECT day, brand_id, desk_id, currency, 'closed_pl', 'book', book, SUM(profit), COUNT(*)
+  FROM base WHERE entry IN ('out', 'inout', 'out_by') GROUP BY day, brand_id, desk_id, currency, book
+UNION ALL
+SELECT day, brand_id, desk_id, currency, 'commission', 'book', book, SUM(commission), COUNT(*)
+  FROM base GROUP BY day, brand_id, desk_id, currency, book
+UNION ALL
+SELECT day, brand_id, desk_id, currency, 'swap', 'book', book, SUM(swap), COUNT(*)
+  FROM base GROUP BY day, brand_id, desk_id, currency, book
+UNION ALL
+SELECT day, brand_id, desk_id, profit_currency, 'spread', dimension, key, SUM(value), COUNT(*)
+  FROM spreads CROSS JOIN LATERAL (VALUES ('symbol', symbol), ('book', book)) k(dimension, key)
+  GROUP BY day, brand_id, desk_id, profit_currency, dimension, key
 """
 
 _DEALS_TRADERS = _DEALS_BASE + """
@@ -226,8 +262,16 @@ def _deals_day(cursor: Any, day: dt.date, brand_ids: list[int] | None) -> None:
                    [day, list(DEAL_METRICS), *extra])
     cursor.execute(f"DELETE FROM reports_dailytrader WHERE day = %s{brands}", [day, *extra])  # noqa: S608
     clients, client_params = _client_desks()
+    inst = _instrument_arrays()
     for template in (_DEALS_FIGURES, _DEALS_TRADERS):
-        cursor.execute(template.format(clients=clients), [*client_params, start, end, brand_ids, brand_ids])
+        cursor.execute(template.format(clients=clients), [*inst, *client_params, start, end, brand_ids, brand_ids])
+
+
+def _instrument_arrays() -> list[list[Any]]:
+    from ib.selectors import instrument_specs
+
+    specs = instrument_specs()
+    return [[s[i] for s in specs] for i in range(6)]
 
 
 def deals_refresh(*, now: dt.datetime | None = None) -> int:
@@ -261,6 +305,24 @@ def deals_refresh(*, now: dt.datetime | None = None) -> int:
                 _deals_day(cursor, day, sorted(brands) if brands is not None else None)
         ReadModelMark.objects.update_or_create(name="deals", defaults={"at": now})
     return len(days)
+
+
+# --- floating P/L: the open positions of now ------------------------------------------------------------
+
+def floating_refresh(*, now: dt.datetime | None = None) -> int:
+    """Replace the floating figures with the open positions as trading last polled them
+    (trading.selectors.floating_pl_summary); returns how many rows."""
+    from reports.models import FloatingFigure
+    from trading.selectors import floating_pl_summary
+
+    now = now or timezone.now()
+    rows = [FloatingFigure(brand_id=r["brand_id"], desk_id=r["desk_id"], currency=r["currency"], book=r["book"],
+                           symbol=r["symbol"][:32], profit=r["profit"] or 0, swap=r["swap"] or 0,
+                           positions=r["positions"], lots=r["lots"] or 0, at=now) for r in floating_pl_summary()]
+    with transaction.atomic():
+        FloatingFigure.objects.all().delete()
+        FloatingFigure.objects.bulk_create(rows, batch_size=2000)
+    return len(rows)
 
 
 # --- the rebuild -------------------------------------------------------------------------------------------
@@ -317,6 +379,7 @@ def rebuild_all(*, now: dt.datetime | None = None) -> int:
         ReadModelMark.objects.update_or_create(name="deals", defaults={"at": now})
         return 0
     n = rebuild(start=min(firsts), end=_day(now))
+    floating_refresh(now=now)
     ReadModelMark.objects.update_or_create(name="deals", defaults={"at": now})
     return n
 
@@ -327,5 +390,5 @@ def rebuild_recent(*, days: int = 35, now: dt.datetime | None = None) -> int:
     return rebuild(start=today - dt.timedelta(days=days - 1), end=today)
 
 
-__all__ = ["DEAL_METRICS", "EVENT_FIGURES", "EVENT_METRICS", "deals_refresh", "event_apply", "rebuild",
+__all__ = ["DEAL_METRICS", "EVENT_FIGURES", "EVENT_METRICS", "deals_refresh", "event_apply", "floating_refresh", "rebuild",
            "rebuild_all", "rebuild_recent"]

@@ -16,7 +16,7 @@ from django.utils import timezone
 from crm.exceptions import NotAllowed
 from crm.models import Brand, RoleCode
 from crm.permissions import desks_run_by, user_can
-from reports.models import DailyFigure, DailyTrader, ReportDelivery, ReportSchedule
+from reports.models import DailyFigure, DailyTrader, FloatingFigure, ReportDelivery, ReportSchedule
 
 VIEW_PERMISSION = "reports.view_dailyfigure"
 SCHEDULE_PERMISSION = "reports.add_reportschedule"
@@ -121,6 +121,26 @@ def daily_series(*, scope: Scope, metric: str, dimension: str, period: Period,
     return {c: [(d, values.get(d, Decimal(0))) for d in days] for c, values in sorted(by.items())}
 
 
+def floating(*, scope: Scope, brand_id: int | None = None, by: str = "book") -> list[Figure]:
+    """The clients' floating P/L (open positions' profit and swap, as last polled) per `by` (book
+    or symbol) and account currency: a figure of now. `count` is the number of positions."""
+    qs = FloatingFigure.objects.filter(scope.q())
+    if brand_id is not None:
+        qs = qs.filter(brand_id=brand_id)
+    rows = qs.values(by, "currency").annotate(p=Sum("profit"), w=Sum("swap"), n=Sum("positions")).order_by(
+        "currency", by)
+    return [Figure(r[by], r["currency"], (r["p"] or Decimal(0)) + (r["w"] or Decimal(0)), r["n"] or 0) for r in rows]
+
+
+def floating_as_of(*, scope: Scope) -> dt.datetime | None:
+    at: dt.datetime | None = FloatingFigure.objects.filter(scope.q()).aggregate(m=Min("at"))["m"]
+    return at
+
+
+BOOKS = ("a", "b", "")
+PL_PARTS = ("closed_pl", "commission", "swap", "spread")
+
+
 @dataclass
 class Dashboard:
     period: Period
@@ -129,12 +149,16 @@ class Dashboard:
     deposits_by_provider: list[Figure] = field(default_factory=list)
     deposits_by_country: list[Figure] = field(default_factory=list)
     withdrawals_by_method: list[Figure] = field(default_factory=list)
+    withdrawals_by_provider: list[Figure] = field(default_factory=list)
     withdrawals_by_country: list[Figure] = field(default_factory=list)
     ftds: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # dimension -> rows with conversion
     active_traders: int = 0
     volume_by_symbol: list[Figure] = field(default_factory=list)
     volume_by_platform: list[Figure] = field(default_factory=list)
     broker_pl: dict[str, dict[str, Decimal]] = field(default_factory=dict)  # currency -> part -> amount
+    # currency -> book ('a', 'b', '': not stated) -> part -> amount
+    broker_books: dict[str, dict[str, dict[str, Decimal]]] = field(default_factory=dict)
+    floating_at: dt.datetime | None = None
     ib_by_partner: list[Figure] = field(default_factory=list)
     series: dict[str, list[tuple[dt.date, Decimal]]] = field(default_factory=dict)
 
@@ -162,6 +186,7 @@ def dashboard(*, scope: Scope, period: Period, brand_id: int | None = None) -> D
     d.deposits_by_country = figures(metric="deposits", dimension="country", **kw)
     d.withdrawals_by_method = figures(metric="withdrawals", dimension="method", **kw)
     d.withdrawals_by_country = figures(metric="withdrawals", dimension="country", **kw)
+    d.withdrawals_by_provider = figures(metric="withdrawals", dimension="provider", **kw)
     ins, outs = totals_by_currency(d.deposits_by_provider), totals_by_currency(d.withdrawals_by_method)
     for currency in sorted(set(ins) | set(outs)):
         a = ins[currency].amount if currency in ins else Decimal(0)
@@ -176,19 +201,36 @@ def dashboard(*, scope: Scope, period: Period, brand_id: int | None = None) -> D
     fees = totals_by_currency(figures(metric="psp_fees", dimension="provider", **kw))
     d.ib_by_partner = figures(metric="ib_cost", dimension="partner", **kw)
     ib_cost = totals_by_currency(d.ib_by_partner)
-    parts = {m: totals_by_currency(figures(metric=m, dimension="symbol", **kw))
-             for m in ("closed_pl", "commission", "swap")}
-    for currency in sorted(set(fees) | set(ib_cost) | {c for p in parts.values() for c in p}):
-        def part(metric: str, c: str = currency) -> Decimal:
-            return parts[metric][c].amount if c in parts[metric] else Decimal(0)
-        # The platform books commission and swap charged to clients as negative amounts: the broker's
-        # revenue is their opposite; the clients' closed P/L is the broker's as a B-book counterparty.
-        clients_pl = part("closed_pl")
-        row = {"clients_closed_pl": clients_pl, "commission": -part("commission"), "swap": -part("swap"),
+    books: dict[str, dict[str, dict[str, Decimal]]] = defaultdict(
+        lambda: {b: dict.fromkeys((*PL_PARTS, "floating_pl"), Decimal(0)) for b in BOOKS})
+    for metric in PL_PARTS:
+        for f in figures(metric=metric, dimension="book", **kw):
+            books[f.currency][f.key if f.key in BOOKS else ""][metric] += f.amount
+    for f in floating(scope=scope, brand_id=brand_id, by="book"):
+        books[f.currency][f.key if f.key in BOOKS else ""]["floating_pl"] += f.amount
+    d.floating_at = floating_as_of(scope=scope)
+    for currency in sorted(set(fees) | set(ib_cost) | set(books)):
+        per_book = books[currency]
+        for book, p in per_book.items():
+            # The platform books commission and swap charged to clients as negative amounts: the
+            # broker's revenue is their opposite. The spread is the broker's on every book. The
+            # clients' P/L (closed, and floating: not yet realised) is the broker's opposite only
+            # where it is their counterparty: the B-book, and groups of no stated book (counted as
+            # in house until the administrator says otherwise); an A-book's is passed on, as its swap.
+            in_house = book != "a"
+            p["result"] = p["spread"] - p["commission"] + ((-p["swap"] - p["closed_pl"]) if in_house else Decimal(0))
+            p["floating_result"] = -p["floating_pl"] if in_house else Decimal(0)
+        row = {"clients_closed_pl": sum((p["closed_pl"] for p in per_book.values()), Decimal(0)),
+               "clients_floating_pl": sum((p["floating_pl"] for p in per_book.values()), Decimal(0)),
+               "spread": sum((p["spread"] for p in per_book.values()), Decimal(0)),
+               "commission": -sum((p["commission"] for p in per_book.values()), Decimal(0)),
+               "swap": -sum((p["swap"] for p in per_book.values()), Decimal(0)),
                "psp_fees": -(fees[currency].amount if currency in fees else Decimal(0)),
                "ib_cost": -(ib_cost[currency].amount if currency in ib_cost else Decimal(0))}
-        row["total"] = -clients_pl + row["commission"] + row["swap"] + row["psp_fees"] + row["ib_cost"]
+        row["total"] = sum((p["result"] for p in per_book.values()), Decimal(0)) + row["psp_fees"] + row["ib_cost"]
         d.broker_pl[currency] = row
+        d.broker_books[currency] = {b: p for b, p in per_book.items()
+                                    if any(v for k, v in p.items() if k not in ("result", "floating_result"))}
     d.series = daily_series(scope=scope, metric="deposits", dimension="provider", period=period, brand_id=brand_id)
     return d
 
@@ -202,6 +244,8 @@ class Operations:
     kyc_overdue: int
     kyc_oldest: dt.datetime | None
     screening_open: int | None  # None: the user may not see screening hits
+    aml_alerts_open: int | None = None  # None: the user may not see AML alerts
+    cases_open: int | None = None  # None: the user may not see cases
 
 
 def operations(*, user: Any) -> Operations:
@@ -220,7 +264,12 @@ def operations(*, user: Any) -> Operations:
     screening = None
     if user_can(user, "compliance.view_screeninghit"):
         screening = compliance.screening_queue(user=user, status="unresolved").count()
-    return Operations(w["n"], w["late"], w["oldest"], counts.waiting, counts.overdue, oldest, screening)
+    alerts = cases = None
+    if user_can(user, "compliance.view_amlalert"):
+        alerts = compliance.aml_alerts_for_user(user).filter(status="open").count()
+    if user_can(user, "compliance.view_case"):
+        cases = compliance.case_queue(user=user, status="unclosed").order_by().count()
+    return Operations(w["n"], w["late"], w["oldest"], counts.waiting, counts.overdue, oldest, screening, alerts, cases)
 
 
 def schedules_for_user(user: Any) -> QuerySet[ReportSchedule]:

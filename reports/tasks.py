@@ -8,7 +8,9 @@ from celery import shared_task
 @shared_task(name="reports.tasks.deals_refresh")
 def deals_refresh() -> int:
     from reports.readmodel import deals_refresh as refresh
+    from reports.readmodel import floating_refresh
 
+    floating_refresh()
     return refresh()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
@@ -124,7 +125,7 @@ def drill(request: AuthedRequest) -> HttpResponse:
     metric, dimension = request.GET.get("metric", ""), request.GET.get("dimension", "")
     key, currency = request.GET.get("key"), request.GET.get("currency")
     names = [n for n, figs in EVENT_FIGURES.items() if any(f.metric == metric for f in figs)]
-    if not names and metric not in DEAL_METRICS:
+    if not names and metric not in DEAL_METRICS and metric != "floating_pl":
         raise Http404
     clients = client_queryset_for_user(request.user).filter(scope.q())
     if brand_id:
@@ -149,23 +150,59 @@ def drill(request: AuthedRequest) -> HttpResponse:
                          "currency": e.data.get("currency", ""),
                          "ref": e.data.get("deposit") or e.data.get("withdrawal") or "",
                          "detail": e.data.get("provider") or e.data.get("method") or ""})
+    elif metric == "floating_pl":
+        from trading.selectors import open_positions_of_clients
+
+        for p in open_positions_of_clients(client_ids=clients.values("id"), currency=currency,
+                                           symbol=key if dimension == "symbol" else None,
+                                           book=key if dimension == "book" else None, limit=DRILL_ROWS):
+            rows.append({"at": p["opened_at"], "client_id": p["client_id"], "what": f"{p['symbol']} {p['side']} "
+                         f"{p['volume'].normalize()}", "amount": p["profit"] + p["swap"], "currency": p["currency"],
+                         "ref": p["position_id"], "detail": p["book"].upper()})
     else:
         from trading.selectors import deals_of_clients
 
+        specs = _instrument_specs() if metric == "spread" else {}
         for d in deals_of_clients(client_ids=clients.values("id"), start=start, end=end,
                                   symbol=key if dimension == "symbol" else None,
                                   server_id=int(key) if dimension == "platform" and key and key.isdigit() else None,
-                                  closing_only=metric == "closed_pl", limit=DRILL_ROWS):
-            if currency and d["currency"] != currency:
-                continue
+                                  book=key if dimension == "book" else None,
+                                  closing_only=metric in ("closed_pl", "spread"), limit=DRILL_ROWS):
+            if metric == "spread":
+                value = _spread_value(d, specs.get((d["brand_id"], d["symbol"])))
+                if value is None or (currency and value[1] != currency):
+                    continue
+                amount, deal_currency = value
+            else:
+                if currency and d["currency"] != currency:
+                    continue
+                amount = {"volume": d["volume"], "closed_pl": d["profit"], "commission": d["commission"],
+                          "swap": d["swap"]}[metric]
+                deal_currency = "" if metric == "volume" else d["currency"]
             rows.append({"at": d["time"], "client_id": d["client_id"], "what": f"{d['symbol']} {d['side']} {d['entry']}",
-                         "amount": {"volume": d["volume"], "closed_pl": d["profit"], "commission": d["commission"],
-                                    "swap": d["swap"]}[metric],
-                         "currency": "" if metric == "volume" else d["currency"], "ref": d["id"], "detail": ""})
+                         "amount": amount, "currency": deal_currency, "ref": d["id"], "detail": ""})
     return render_page(request, "reports/drill.html", {
         "rows": rows, "limit": DRILL_ROWS, "metric": metric, "dimension": dimension, "key": key,
         "currency": currency, "period": period, "problems": problems,
     })
+
+
+def _instrument_specs() -> dict[tuple[int, str], tuple[Any, ...]]:
+    from ib.selectors import instrument_specs
+
+    return {(spec[0], spec[1]): spec for spec in instrument_specs()}
+
+
+def _spread_value(deal: dict[str, Any], spec: tuple[Any, ...] | None) -> tuple[Decimal, str] | None:
+    """A closing deal's spread as the read model values it (reports.readmodel._SPREADS)."""
+    if spec is None:
+        return None
+    _brand, _symbol, contract, units, profit_currency, markup = spec
+    if deal["market_bid"] is not None and deal["market_ask"] is not None:
+        return (deal["market_ask"] - deal["market_bid"]) * deal["volume"] * contract, profit_currency
+    if markup is not None:
+        return deal["volume"] * contract / units * markup, profit_currency
+    return None
 
 
 # --- reports --------------------------------------------------------------------------------------------

@@ -656,3 +656,34 @@ from trading.prop_models import (  # noqa: E402
 from trading.prop_models import (  # noqa: E402
     ChallengeProduct as ChallengeProduct,
 )
+
+
+class Book(models.TextChoices):
+    """Who carries a group's clients' risk: A-book, passed to a liquidity provider (the broker
+    earns spread and commission, not the clients' losses); B-book, kept in house (the broker is
+    the clients' counterparty)."""
+
+    A = "a", _("A-book (hedged)")
+    B = "b", _("B-book (in house)")
+
+
+class TradingGroup(models.Model):
+    """A platform group (an account's `group`) as the administrator describes it: its book.
+    Groups without a row are of no stated book; the reporting hub shows them apart."""
+
+    server = models.ForeignKey(PlatformServer, on_delete=models.CASCADE, related_name="groups", db_index=False)
+    name = models.CharField(_("group"), max_length=64)
+    book = models.CharField(_("book"), max_length=1, choices=Book.choices)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords(get_user=history_user)
+
+    class Meta:
+        ordering: ClassVar = ["server_id", "name"]
+        constraints: ClassVar = [
+            # One book per group of a server: the accounts' published view joins on it and must
+            # keep one row per account.
+            models.UniqueConstraint(fields=["server", "name"], name="tradinggroup_unique_per_server"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_book_display()})"

@@ -325,6 +325,8 @@ ACCOUNTS_VIEW = PublishedView(
         Column("account_type", "character varying(40)", "the key of its type on its server; empty when unknown"),
         Column("currency", "character varying(10)", "the account's currency (ISO 4217 or a crypto code)"),
         Column("is_demo", "boolean", "a demo account (no real money)"),
+        Column("book", "character varying", "the book of the account's group as the administrator set it "
+               "(trading.models.TradingGroup): a (hedged), b (in house), '' not stated", values=("a", "b", "")),
     ),
 )
 
@@ -383,7 +385,8 @@ def server_names(ids: list[int]) -> dict[str, str]:
 
 
 def deals_of_clients(*, client_ids: Any, start: dt.datetime, end: dt.datetime, symbol: str | None = None,
-                     server_id: int | None = None, closing_only: bool = False, limit: int = 500) -> list[dict[str, Any]]:
+                     server_id: int | None = None, closing_only: bool = False, book: str | None = None,
+                     limit: int = 500) -> list[dict[str, Any]]:
     """The live trade deals (not deleted, not of demo accounts) of `client_ids` (a list or a
     subquery of client ids) made in [start, end), newest first, at most `limit`, with the account's
     currency and client: the rows behind a figure of the reporting hub."""
@@ -395,6 +398,71 @@ def deals_of_clients(*, client_ids: Any, start: dt.datetime, end: dt.datetime, s
         qs = qs.filter(server_id=server_id)
     if closing_only:
         qs = qs.filter(entry__in=["out", "inout", "out_by"])
+    if book is not None:  # the book of the account's group ('' not stated), as the published view gives it
+        qs = qs.annotate(book=_book_of_account()).filter(book=book)
     return [dict(row) for row in qs.order_by("-time", "-id").values(
-        "id", "time", "symbol", "side", "entry", "volume", "profit", "commission", "swap",
+        "id", "time", "symbol", "side", "entry", "volume", "profit", "commission", "swap", "market_bid", "market_ask",
+        brand_id=F("server__brand_id"), client_id=F("account__client_id"), currency=F("account__currency"))[:limit]]
+
+
+def _book_of_account() -> Any:
+    from django.db.models import OuterRef, Subquery, Value
+    from django.db.models.functions import Coalesce
+
+    from trading.models import TradingGroup
+
+    return Coalesce(Subquery(TradingGroup.objects.filter(server_id=OuterRef("server_id"),
+                                                         name=OuterRef("account__group")).values("book")[:1]),
+                    Value(""))
+
+
+def floating_pl_summary(*, brand_ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
+    """The open positions of live (not demo) accounts as last polled, summed per brand, the
+    client's desk (0: none), the account's currency, its group's book ('a', 'b', '': not stated)
+    and symbol: floating profit, swap, positions and lots. Amounts in the account's currency,
+    never summed across currencies."""
+    from django.db.models import Value
+    from django.db.models.functions import Coalesce
+
+    qs = Position.objects.filter(account__is_demo=False)
+    if brand_ids is not None:
+        qs = qs.filter(server__brand_id__in=list(brand_ids))
+    rows = (qs.order_by()
+            .annotate(r_brand=F("server__brand_id"), r_desk=Coalesce(F("account__client__desk_id"), Value(0)),
+                      r_currency=F("account__currency"), r_book=_book_of_account())
+            .values("r_brand", "r_desk", "r_currency", "r_book", "symbol")
+            .annotate(profit=Sum("profit"), swap=Sum("swap"), positions=Count("id"), lots=Sum("volume")))
+    return [{"brand_id": r["r_brand"], "desk_id": r["r_desk"], "currency": r["r_currency"], "book": r["r_book"],
+             "symbol": r["symbol"], "profit": r["profit"], "swap": r["swap"], "positions": r["positions"],
+             "lots": r["lots"]} for r in rows]
+
+
+def open_positions_of_clients(*, client_ids: Any, symbol: str | None = None, currency: str | None = None,
+                              book: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+    """The open positions of live accounts of `client_ids` (a list or a subquery), largest
+    floating loss or profit first: the rows behind the reporting hub's floating P/L."""
+    from django.db.models.functions import Abs
+
+    qs = Position.objects.filter(account__is_demo=False, account__client_id__in=client_ids).annotate(
+        book=_book_of_account())
+    if symbol is not None:
+        qs = qs.filter(symbol=symbol)
+    if currency:
+        qs = qs.filter(account__currency=currency)
+    if book is not None:
+        qs = qs.filter(book=book)
+    return [dict(row) for row in qs.order_by(Abs("profit").desc(), "id").values(
+        "id", "position_id", "opened_at", "symbol", "side", "volume", "profit", "swap", "book",
         client_id=F("account__client_id"), currency=F("account__currency"))[:limit]]
+
+
+def trading_groups_of_server(server: PlatformServer) -> list[dict[str, Any]]:
+    """The groups of `server`'s accounts (and the groups given a book), each with its book ('' not
+    stated) and how many accounts it holds."""
+    from trading.models import TradingGroup
+
+    counts = dict(TradingAccount.objects.filter(server=server).order_by().values_list("group")
+                  .annotate(n=Count("id")).values_list("group", "n"))
+    books = dict(TradingGroup.objects.filter(server=server).values_list("name", "book"))
+    return [{"name": name, "book": books.get(name, ""), "accounts": counts.get(name, 0)}
+            for name in sorted(set(counts) | set(books))]

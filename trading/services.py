@@ -61,6 +61,7 @@ from trading.models import (
     AccessLevel,
     BalanceOperation,
     BalanceState,
+    Book,
     BrandTradingPolicy,
     ClientLeverageLimit,
     LeverageCap,
@@ -68,6 +69,7 @@ from trading.models import (
     PlatformKind,
     PlatformServer,
     TradingAccount,
+    TradingGroup,
 )
 from trading.models import (
     BalanceKind as BalanceKind,  # re-exported: the kinds balance_operation_request takes
@@ -1040,3 +1042,34 @@ from trading.prop import (  # noqa: E402
 from trading.prop import (  # noqa: E402
     challenges_refresh as challenges_refresh,
 )
+
+
+@transaction.atomic
+def trading_group_book_set(*, actor: User | None, server: PlatformServer, group: str, book: str) -> TradingGroup | None:
+    """Say which book a platform group of `server` is (`"a"`, `"b"`), or `""` to say nothing (the
+    group's row is removed). Administrators only (`actor=None`: the system); audited with the
+    book before and after. Deals already counted take the new book at the read models' next rebuild."""
+    if actor is not None and not getattr(actor, "is_administrator", False):
+        raise NotAllowed(gettext("Only administrators say which book a group is."))
+    name = (group or "").strip()
+    if not name or len(name) > 64:
+        raise ValidationFailed(fields={"group": gettext("Give the group's name as the platform spells it "
+                                                        "(at most 64 characters).")})
+    if book not in ("", *Book.values):
+        raise ValidationFailed(fields={"book": gettext("Choose A-book, B-book or none, not %(book)r.") % {"book": book}})
+    current = TradingGroup.objects.select_for_update().filter(server=server, name=name).first()
+    before = {"book": current.book if current else ""}
+    if not book:
+        if current is not None:
+            current.delete()
+            audit_record(action="trading.group_book_set", obj=server, actor=actor, before=before,
+                         after={"group": name, "book": ""})
+        return None
+    if current is None:
+        current = TradingGroup.objects.create(server=server, name=name, book=book)
+    elif current.book != book:
+        current.book = book
+        current.save(update_fields=["book", "updated_at"])
+    audit_record(action="trading.group_book_set", obj=server, actor=actor, before=before,
+                 after={"group": name, "book": book})
+    return current

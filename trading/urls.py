@@ -12,6 +12,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("trading/servers/", views.server_list, name="trading_server_list"),
     path("trading/servers/new/", views.server_create, name="trading_server_create"),
     path("trading/servers/<uuid:code>/", views.server_edit, name="trading_server_edit"),
+    path("trading/servers/<uuid:code>/groups/", views.server_groups, name="trading_server_groups"),
     path("trading/deals/", views.deal_list, name="trading_deal_list"),
     path("trading/exposure/", views.exposure_view, name="trading_exposure"),
     path("trading/retention/", views.retention_workspace, name="trading_retention"),

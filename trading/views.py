@@ -307,6 +307,35 @@ def _server_form(request: AuthedRequest, server: PlatformServer | None) -> HttpR
                        status=400 if form.errors else 200)
 
 
+@page_permission_required("trading.change_platformserver")
+@require_http_methods(["GET", "POST"])
+def server_groups(request: AuthedRequest, code: Any) -> HttpResponse:
+    """The groups of a server's accounts with their book (A-book hedged, B-book in house), which the
+    administrator sets: the reporting hub splits the broker's P/L by it."""
+    try:
+        server = platform_server_get_for_user(request.user, code)
+    except NotFound:
+        raise Http404 from None
+    if not request.user.is_administrator:
+        raise Http404
+    status = 200
+    if request.method == "POST":
+        try:
+            services.trading_group_book_set(actor=request.user, server=server, group=request.POST.get("group", ""),
+                                            book=request.POST.get("book", ""))
+        except DomainError as error:
+            messages.error(request, error.message)
+            status = 400
+        else:
+            messages.success(request, gettext("The group's book is saved."))
+            return redirect("trading_server_groups", code=server.code)
+    from trading.models import Book
+
+    return render_page(request, "trading/server_groups.html", {
+        "server": server, "groups": selectors.trading_groups_of_server(server), "books": Book.choices,
+    }, status=status)
+
+
 # --- brand policies and leverage caps -------------------------------------------------------------------
 
 def _policy_brand_or_404(request: HttpRequest, brand_code: str) -> Any:

@@ -111,6 +111,7 @@ class WithdrawalChange(TypedDict):
     amount: DecimalText  # requested, in `currency` (the fee is taken from it)
     currency: str
     method: str  # card | ewallet | crypto | bank_wire
+    provider: str  # the paying provider's code
     state: str  # the withdrawal's state after the change
 
 

@@ -329,7 +329,7 @@ def _low_risk(client: Client, policy: WithdrawalPolicy) -> bool:
 
 def _payload(w: Withdrawal) -> dict[str, Any]:
     return {"withdrawal": str(w.code), "amount": w.money.text(), "currency": w.currency, "method": w.method,
-            "state": w.state}
+            "provider": w.provider.code, "state": w.state}
 
 
 def _bank_destination(destination: dict[str, str]) -> dict[str, str]:

@@ -85,7 +85,30 @@ def test_an_account_and_its_server_show_in_their_views_with_the_brand():
     brand, server, client, account = _account()
     assert view_rows(selectors.ACCOUNTS_VIEW, "id = %s", [account.pk]) == [
         {"id": account.pk, "server_id": server.pk, "client_id": client.pk, "account_type": "standard",
-         "currency": "EUR", "is_demo": False}]
+         "currency": "EUR", "is_demo": False, "book": ""}]
     assert view_rows(selectors.SERVERS_VIEW, "id = %s", [server.pk]) == [{"id": server.pk, "brand_id": brand.pk}]
     demo = trading_account_register(actor=None, client=client, server=server, login=7002, account_type="demo")
     assert view_rows(selectors.ACCOUNTS_VIEW, "id = %s", [demo.pk])[0]["is_demo"] is True
+
+
+def test_the_book_an_administrator_sets_on_a_group_shows_on_its_accounts_and_only_theirs():
+    from crm.exceptions import NotAllowed, ValidationFailed
+    from crm.models import AuditLog, RoleCode
+    from tests.factories import make_user
+    from trading.services import trading_group_book_set
+
+    _brand, server, client, account = _account()
+    demo = trading_account_register(actor=None, client=client, server=server, login=7002, account_type="demo")
+    admin = make_user(role_code=RoleCode.ADMIN)
+    trading_group_book_set(actor=admin, server=server, group="real\\standard", book="a")
+    rows = {r["id"]: r["book"] for r in view_rows(selectors.ACCOUNTS_VIEW, "server_id = %s", [server.pk])}
+    assert rows == {account.pk: "a", demo.pk: ""}  # one row per account; the other group has no book
+    trading_group_book_set(actor=admin, server=server, group="real\\standard", book="b")
+    assert view_rows(selectors.ACCOUNTS_VIEW, "id = %s", [account.pk])[0]["book"] == "b"
+    assert AuditLog.objects.filter(action="trading.group_book_set").count() == 2
+    with pytest.raises(ValidationFailed):
+        trading_group_book_set(actor=admin, server=server, group="real\\standard", book="c")
+    with pytest.raises(NotAllowed):
+        trading_group_book_set(actor=make_user(role_code=RoleCode.DEALER), server=server, group="x", book="a")
+    trading_group_book_set(actor=admin, server=server, group="real\\standard", book="")
+    assert view_rows(selectors.ACCOUNTS_VIEW, "id = %s", [account.pk])[0]["book"] == ""
