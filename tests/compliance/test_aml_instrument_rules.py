@@ -5,7 +5,6 @@ added, instruments shared between clients. Deposits and payouts go through the w
 from __future__ import annotations
 
 import pytest
-import time_machine
 
 from compliance.models import AmlRuleKind
 from crm.models import RoleCode
