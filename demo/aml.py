@@ -18,7 +18,7 @@ from crm.exceptions import DomainError
 from crm.lib.money import Money
 from crm.models import Brand, Client, Stage, User
 from wallet.demo import demo_wire_deposit, demo_wire_methods, demo_wire_provider
-from wallet.instruments import PayerDetails, payer_details
+from wallet.selectors import PayerDetails, payer_details
 
 PORTAL_DEMO_EMAIL = "alex.morgan@demo-client.example"  # the trader's-room demo login keeps a clean record
 NAMES = {

@@ -33,6 +33,7 @@ from wallet.deposits import (
 )
 from wallet.flows import MAX_DAYS as FLOWS_MAX_DAYS
 from wallet.flows import money_flows, open_breaks_by_age
+from wallet.instruments import PayerDetails, payer_details
 from wallet.ledger import (
     StatementLine,
     WalletBalance,
@@ -107,6 +108,8 @@ __all__ = [
     "FLOWS_MAX_DAYS", "money_flows", "open_breaks_by_age",
     "CloseFigures", "breaks_url", "close_csv", "close_currencies", "close_pdf_download", "close_pdf_now", "close_xlsx",
     "last_closed", "month_figures", "period_parse",
+    # a payer and instrument as a provider gives them (the number hashed at once: wallet.instruments)
+    "PayerDetails", "payer_details",
     # published views (other apps' set-based SQL)
     "CLIENT_MOVEMENTS_VIEW", "PAYMENT_INSTRUMENTS_VIEW", "PUBLISHED_VIEWS",
 ]
