@@ -65,7 +65,7 @@ def build(clients: int, transactions: int, deals: int) -> object:
     from crm.models import Brand, Client
     from trading.models import PlatformServer, TradingAccount
     from wallet.ledger import clearing_account_for
-    from wallet.models import LedgerAccount, LedgerLeg, LedgerTransaction
+    from wallet.models import Deposit, LedgerAccount, LedgerLeg, LedgerTransaction, PaymentProvider
 
     brand = Brand.objects.create(code="bench", name="Bench")
     for kind, parameters in DEFAULT_PARAMETERS.items():
@@ -124,6 +124,28 @@ def build(clients: int, transactions: int, deals: int) -> object:
                     (%(w0)s + {client_of}, {amount_of}),
                     (%(clearing)s, -{amount_of})) AS a(account_id, amount)
             """, {"w0": first_wallet, "clearing": clearing.pk})  # noqa: S608 - fixed fragments
+    # Each deposit's record with its payer and instrument (wallet_public_payment_instruments): the client's
+    # own card mostly; one in two hundred paid by someone else, one in a hundred a card of another country,
+    # one in five hundred a card of a pool of a hundred that several clients share.
+    provider = PaymentProvider.objects.create(code="bench-psp", name="Bench PSP", kind="simulator")
+    with timed("deposits' payers and instruments"), transaction.atomic():
+        client_index = client_of.replace("t.g", "g").replace("%%", "%")
+        insert_series(Deposit, transactions, {
+            "code": "gen_random_uuid()", "client_id": f"%(c0)s + {client_index}", "brand_id": "%(brand)s",
+            "provider_id": "%(provider)s", "method": "'card'", "currency": "'USD'",
+            "amount": "abs(l.amount)", "status": "'succeeded'", "merchant_ref": "'bench-dep-' || g",
+            "credit_transaction_id": "t.id", "created_at": "t.occurred_at", "updated_at": "t.occurred_at",
+            "succeeded_at": "t.occurred_at", "is_first": "false",
+            "payer_name": "CASE WHEN g % 200 = 0 THEN 'Other Person' ELSE 'C ' || g END",
+            "payer_is_client": "g % 200 <> 0",
+            "instrument_country": "CASE WHEN g % 100 = 7 THEN 'GB' ELSE 'DE' END",
+            "instrument_fingerprint": f"CASE WHEN g % 500 = 11 THEN md5('shared' || (g / 500) % 100) "
+                                      f"ELSE md5('card' || {client_index}) END",
+            "instrument_last4": "lpad((g % 10000)::text, 4, '0')"},
+            {"c0": first_client, "brand": brand.pk, "provider": provider.pk},
+            joins="JOIN wallet_ledgertransaction t ON t.idempotency_key = 'bench:' || g "
+                  "JOIN wallet_ledgerleg l ON l.transaction_id = t.id AND l.account_id <> " + str(clearing.pk)
+                  + " WHERE g % 10 <> 9")
     with connection.cursor() as cursor:  # after the commit: no trigger event may be pending
         cursor.execute("ALTER TABLE wallet_ledgerleg ENABLE TRIGGER wallet_ledgerleg_balanced")
         cursor.execute("ALTER TABLE wallet_ledgertransaction ENABLE TRIGGER wallet_ledgertransaction_has_legs")
@@ -144,7 +166,7 @@ def build(clients: int, transactions: int, deals: int) -> object:
              "start": DAY - dt.timedelta(seconds=MONTH), "step": (MONTH + 86400) / deals})
     from trading.models import Deal
 
-    vacuum_analyze(LedgerTransaction, LedgerLeg, LedgerAccount, Client, TradingAccount, Deal)
+    vacuum_analyze(LedgerTransaction, LedgerLeg, LedgerAccount, Client, TradingAccount, Deal, Deposit)
     return brand
 
 
@@ -173,7 +195,8 @@ def main() -> None:
         report = aml_evaluate(since=since, until=until, brand_id=brand.pk)  # type: ignore[attr-defined]
         value = time.perf_counter() - began
         log(f"{len(report.raised):,} alerts by {report.rules} rules")
-        for kind in ("large_transaction", "structuring", "rapid_in_out", "high_risk_jurisdiction", "dormant_account"):
+        for kind in ("large_transaction", "structuring", "rapid_in_out", "high_risk_jurisdiction", "dormant_account",
+                     "third_party_funding", "many_instruments", "shared_instruments"):
             log(f"  {kind}: {AmlAlert.objects.filter(rule__kind=kind).count():,}")
         record("aml_rules.daily_increment", value=value, unit="s", limit=limit, goal="<= 60 s",
                size=f"{transactions:,} wallet transactions in the day, {deals:,} deals, {clients:,} clients, "

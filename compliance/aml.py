@@ -127,6 +127,28 @@ RULE_PARAMS: dict[str, tuple[Param, ...]] = {
         Param("inactive_days", "int", _("Days without movement"), minimum=30, maximum=3650),
         Param("amounts", "amounts", _("Threshold per currency"), minimum=Decimal("0.01")),
     ),
+    AmlRuleKind.THIRD_PARTY_FUNDING: (
+        Param("checks", "choices", _("What differs"),
+              _("name: the payer's name is not the client's; country: the card's or bank's country is not the "
+                "client's residence."), choices=("country", "name")),
+        Param("min_amounts", "amounts", _("Smallest deposit per currency"), minimum=Decimal("0")),
+    ),
+    AmlRuleKind.MANY_INSTRUMENTS: (
+        Param("min_instruments", "int", _("Instruments"),
+              _("Deposits from at least this many different cards or accounts within the days fire."),
+              minimum=2, maximum=100),
+        Param("days", "int", _("Days"), minimum=1, maximum=365),
+        Param("new_destination_days", "int", _("New destination (days)"),
+              _("A payout to a destination the client added less than this many days before fires, unless the "
+                "client paid in from it."), minimum=1, maximum=365),
+    ),
+    AmlRuleKind.SHARED_INSTRUMENTS: (
+        Param("min_clients", "int", _("Clients"),
+              _("An instrument used by at least this many of the brand's clients (this one included) fires."),
+              minimum=2, maximum=100),
+        Param("days", "int", _("Days"), _("How far back the other clients' use counts."), minimum=1,
+              maximum=3650),
+    ),
 }
 
 DEFAULT_PARAMETERS: dict[str, dict[str, Any]] = {
@@ -138,6 +160,9 @@ DEFAULT_PARAMETERS: dict[str, dict[str, Any]] = {
     AmlRuleKind.HIGH_RISK_JURISDICTION: {"statuses": ["high_risk", "sanctioned"], "min_amounts": {"USD": "1000",
                                                                                                   "EUR": "1000"}},
     AmlRuleKind.DORMANT_ACCOUNT: {"inactive_days": 180, "amounts": {"USD": "5000", "EUR": "5000"}},
+    AmlRuleKind.THIRD_PARTY_FUNDING: {"checks": ["country", "name"], "min_amounts": {"USD": "0", "EUR": "0"}},
+    AmlRuleKind.MANY_INSTRUMENTS: {"min_instruments": 3, "days": 30, "new_destination_days": 3},
+    AmlRuleKind.SHARED_INSTRUMENTS: {"min_clients": 2, "days": 365},
 }
 
 
@@ -389,12 +414,143 @@ WHERE m.recorded_at > %(since)s AND m.recorded_at <= %(until)s
 """  # noqa: S608 (only this module's fragments; values are bound parameters)
 
 
+# --- rules over payment instruments (wallet_public_payment_instruments) ----------------------------------
+# One row per credited deposit and paid-out withdrawal with its payer and instrument (a keyed hash, never
+# the number). Whether the payer is the client was decided by the shared name matcher when it was recorded.
+
+_INSTRUMENT_JSON = ("jsonb_build_object('id', {a}.transaction_id, 'kind', {a}.direction, 'amount', {a}.amount::text, "
+                    "'currency', {a}.currency, 'occurred_at', {a}.occurred_at, 'client', {a}.client_id, "
+                    "'method', {a}.method, 'payer', {a}.payer_name, 'country', {a}.instrument_country, "
+                    "'last4', {a}.instrument_last4)")
+
+
+def _instruments(alias: str = "i") -> str:
+    """The brand's clients' deposits and payouts with their instruments, in the rule's risk class."""
+    return (f"wallet_public_payment_instruments {alias} "
+            f"JOIN crm_public_clients c ON c.id = {alias}.client_id AND c.brand_id = %(brand)s "
+            f"AND (%(client)s::bigint IS NULL OR {alias}.client_id = %(client)s::bigint) "
+            f"AND (%(risk_class)s = 'all' OR {_RISK_CLASS_SQL} = %(risk_class)s)")
+
+
+def _sql_third_party() -> str:
+    # Each deposit recorded in the window whose payer is known not to be the client (the name check), or
+    # whose card or bank is of another country than the client's residence (the country check).
+    return f"""
+SELECT i.client_id, ARRAY[i.transaction_id] AS transaction_ids,
+       (CASE WHEN d.name_differs AND d.country_differs THEN 85 WHEN d.name_differs THEN 70 ELSE 50 END)::int AS score,
+       jsonb_build_object('transactions', jsonb_build_array({_INSTRUMENT_JSON.format(a='i')}),
+                          'payer', i.payer_name, 'payer_is_client', i.payer_is_client,
+                          'instrument_country', i.instrument_country, 'client_country', c.country,
+                          'name_differs', d.name_differs, 'country_differs', d.country_differs) AS facts,
+       'deposit of ' || i.amount::text || ' ' || i.currency
+         || CASE WHEN d.name_differs THEN ' paid by ' || i.payer_name || ', not the client' ELSE '' END
+         || CASE WHEN d.name_differs AND d.country_differs THEN ' and' ELSE '' END
+         || CASE WHEN d.country_differs THEN ' from a ' || i.method || ' of ' || i.instrument_country
+                 || ' (the client lives in ' || c.country || ')' ELSE '' END AS summary
+FROM {_instruments()}
+JOIN jsonb_each_text(%(p)s::jsonb -> 'min_amounts') th(currency, amount) ON th.currency = i.currency
+CROSS JOIN LATERAL (SELECT
+    (%(p)s::jsonb -> 'checks' ? 'name') AND i.payer_is_client IS FALSE AS name_differs,
+    (%(p)s::jsonb -> 'checks' ? 'country') AND i.instrument_country <> '' AND c.country <> ''
+      AND i.instrument_country <> c.country AS country_differs) d
+WHERE i.direction = 'deposit' AND i.recorded_at > %(since)s AND i.recorded_at <= %(until)s
+  AND i.amount >= th.amount::numeric AND (d.name_differs OR d.country_differs)
+"""  # noqa: S608 (only this module's fragments; values are bound parameters)
+
+
+def _sql_many_instruments() -> str:
+    # Two patterns. Many: for each client with a deposit recorded in the window, its latest such deposit
+    # and the deposits of the days before it: fires when they come from at least min_instruments different
+    # instruments. New destination: a payout recorded in the window to a destination the client first asked
+    # for less than new_destination_days before it, that the client never paid in from.
+    return f"""
+WITH q AS (SELECT i.transaction_id, i.client_id, i.direction, i.amount, i.currency, i.occurred_at, i.recorded_at,
+                  i.method, i.payer_name, i.instrument_country, i.instrument_last4, i.instrument_fingerprint
+           FROM {_instruments()}
+           WHERE i.direction = 'deposit' AND i.instrument_fingerprint <> ''
+             AND i.recorded_at > %(since)s::timestamptz - make_interval(days => (%(p)s::jsonb ->> 'days')::int + 7)
+             AND i.recorded_at <= %(until)s),
+latest AS (SELECT DISTINCT ON (q.client_id) q.client_id, q.occurred_at
+           FROM q WHERE q.recorded_at > %(since)s ORDER BY q.client_id, q.occurred_at DESC, q.transaction_id DESC),
+many AS (
+  SELECT l.client_id, agg.*
+  FROM latest l
+  CROSS JOIN LATERAL (
+      SELECT array_agg(q2.transaction_id ORDER BY q2.transaction_id) AS transaction_ids,
+             count(DISTINCT q2.instrument_fingerprint) AS n,
+             jsonb_agg({_INSTRUMENT_JSON.format(a='q2')} ORDER BY q2.occurred_at) AS txs
+      FROM q q2
+      WHERE q2.client_id = l.client_id AND q2.occurred_at <= l.occurred_at
+        AND q2.occurred_at > l.occurred_at - make_interval(days => (%(p)s::jsonb ->> 'days')::int)) agg
+  WHERE agg.n >= (%(p)s::jsonb ->> 'min_instruments')::int)
+SELECT m.client_id, m.transaction_ids,
+       least(100, 40 + 15 * (m.n - (%(p)s::jsonb ->> 'min_instruments')::int + 1))::int AS score,
+       jsonb_build_object('transactions', m.txs, 'instruments', m.n, 'days', (%(p)s::jsonb ->> 'days')::int,
+                          'pattern', 'many') AS facts,
+       'deposits from ' || m.n::text || ' different payment instruments within ' || (%(p)s::jsonb ->> 'days')
+         || ' days' AS summary
+FROM many m
+UNION ALL
+SELECT i.client_id, ARRAY[i.transaction_id],
+       60::int,
+       jsonb_build_object('transactions', jsonb_build_array({_INSTRUMENT_JSON.format(a='i')}),
+                          'destination_added_at', i.destination_added_at, 'pattern', 'new_destination',
+                          'days', (%(p)s::jsonb ->> 'new_destination_days')::int),
+       'payout of ' || i.amount::text || ' ' || i.currency || ' to ' || i.method || ' …' || i.instrument_last4
+         || ', a destination added ' || to_char(i.destination_added_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')
+         || ' UTC, less than ' || (%(p)s::jsonb ->> 'new_destination_days') || ' days before'
+FROM {_instruments()}
+WHERE i.direction = 'withdrawal' AND i.recorded_at > %(since)s AND i.recorded_at <= %(until)s
+  AND i.instrument_fingerprint <> '' AND i.destination_added_at IS NOT NULL
+  AND i.occurred_at < i.destination_added_at + make_interval(days => (%(p)s::jsonb ->> 'new_destination_days')::int)
+  AND NOT EXISTS (SELECT 1 FROM wallet_public_payment_instruments s
+                  WHERE s.client_id = i.client_id AND s.direction = 'deposit'
+                    AND s.instrument_fingerprint = i.instrument_fingerprint)
+"""  # noqa: S608 (only this module's fragments; values are bound parameters)
+
+
+def _sql_shared_instruments() -> str:
+    # Each deposit or payout recorded in the window with an instrument that other clients of the brand used
+    # in the days before it: fires when at least min_clients clients (this one included) share it. The
+    # facts are the instrument's transactions of every client sharing it.
+    return f"""
+WITH t AS (SELECT DISTINCT ON (i.client_id, i.instrument_fingerprint)
+                  i.client_id, i.instrument_fingerprint, i.occurred_at, i.method, i.instrument_last4
+           FROM {_instruments()}
+           WHERE i.recorded_at > %(since)s AND i.recorded_at <= %(until)s AND i.instrument_fingerprint <> ''
+           ORDER BY i.client_id, i.instrument_fingerprint, i.occurred_at DESC, i.transaction_id DESC),
+hits AS (
+  SELECT t.client_id, t.method, t.instrument_last4, agg.*
+  FROM t
+  CROSS JOIN LATERAL (
+      SELECT array_agg(s.transaction_id ORDER BY s.transaction_id) AS transaction_ids,
+             count(DISTINCT s.client_id) AS n,
+             array_agg(DISTINCT s.client_id) FILTER (WHERE s.client_id <> t.client_id) AS others,
+             jsonb_agg({_INSTRUMENT_JSON.format(a='s')} ORDER BY s.occurred_at) AS txs
+      FROM wallet_public_payment_instruments s
+      JOIN crm_public_clients sc ON sc.id = s.client_id AND sc.brand_id = %(brand)s
+      WHERE s.instrument_fingerprint = t.instrument_fingerprint AND s.occurred_at <= t.occurred_at
+        AND s.occurred_at > t.occurred_at - make_interval(days => (%(p)s::jsonb ->> 'days')::int)) agg
+  WHERE agg.n >= (%(p)s::jsonb ->> 'min_clients')::int)
+SELECT h.client_id, h.transaction_ids,
+       least(100, 50 + 15 * (h.n - (%(p)s::jsonb ->> 'min_clients')::int + 1))::int AS score,
+       jsonb_build_object('transactions', h.txs, 'clients', h.n, 'other_clients', to_jsonb(h.others),
+                          'instrument', h.method || ' …' || h.instrument_last4) AS facts,
+       h.method || ' …' || h.instrument_last4 || ' used by ' || h.n::text || ' clients within '
+         || (%(p)s::jsonb ->> 'days') || ' days' AS summary
+FROM hits h
+"""  # noqa: S608 (only this module's fragments; values are bound parameters)
+
+
 RULE_SQL: dict[str, Callable[[], str]] = {
     AmlRuleKind.LARGE_TRANSACTION: _sql_large,
     AmlRuleKind.STRUCTURING: _sql_structuring,
     AmlRuleKind.RAPID_IN_OUT: _sql_rapid,
     AmlRuleKind.HIGH_RISK_JURISDICTION: _sql_jurisdiction,
     AmlRuleKind.DORMANT_ACCOUNT: _sql_dormant,
+    AmlRuleKind.THIRD_PARTY_FUNDING: _sql_third_party,
+    AmlRuleKind.MANY_INSTRUMENTS: _sql_many_instruments,
+    AmlRuleKind.SHARED_INSTRUMENTS: _sql_shared_instruments,
 }
 
 INSERT_SQL = """

@@ -619,6 +619,10 @@ class AmlRuleKind(models.TextChoices):
     RAPID_IN_OUT = "rapid_in_out", _("Rapid in and out: deposit withdrawn with little trading")
     HIGH_RISK_JURISDICTION = "high_risk_jurisdiction", _("Funds of a client in a high-risk jurisdiction")
     DORMANT_ACCOUNT = "dormant_account", _("Dormant account suddenly moving large amounts")
+    THIRD_PARTY_FUNDING = "third_party_funding", _("Third-party funding: the payer is not the client, or pays "
+                                                   "from another country")
+    MANY_INSTRUMENTS = "many_instruments", _("Many payment instruments, or a payout to a destination just added")
+    SHARED_INSTRUMENTS = "shared_instruments", _("Payment instruments shared with other clients")
 
 
 class AmlRiskClass(models.TextChoices):

@@ -1,7 +1,8 @@
 """The AML monitoring demo: each brand's rules with their default parameters (one version, in force for a
 year), and a few deposit patterns of demo clients made through the wallet's deposit services (bank wires
 confirmed by the bank's notification through the webhook handler, as demo money is) that the real rules
-then find: structuring, a large single deposit, a client in a high-risk jurisdiction. The alerts are
+then find: structuring, a large single deposit, a client in a high-risk jurisdiction, a deposit paid
+by someone else from abroad, a card shared by two clients. The alerts are
 raised by compliance's own evaluation (compliance.services.aml_evaluate), not written here."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from crm.exceptions import DomainError
 from crm.lib.money import Money
 from crm.models import Brand, Client, Stage, User
 from wallet.demo import demo_wire_deposit, demo_wire_methods, demo_wire_provider
+from wallet.selectors import PayerDetails, payer_details
 
 PORTAL_DEMO_EMAIL = "alex.morgan@demo-client.example"  # the trader's-room demo login keeps a clean record
 NAMES = {
@@ -25,6 +27,9 @@ NAMES = {
     "rapid_in_out": "Deposit withdrawn within 3 days",
     "high_risk_jurisdiction": "Funds of clients in high-risk jurisdictions",
     "dormant_account": "Dormant account moving large amounts",
+    "third_party_funding": "Deposits paid by someone else or from abroad",
+    "many_instruments": "Many cards or accounts, or a payout to a new destination",
+    "shared_instruments": "Cards or accounts shared with other clients",
 }
 
 
@@ -48,11 +53,11 @@ def aml_seed_demo(*, brand: Brand, officer: User | None) -> dict[str, Any] | Non
     n = 0
     patterns: list[str] = []
 
-    def wire_in(client: Client, amount: str, at: dt.datetime) -> bool:
+    def wire_in(client: Client, amount: str, at: dt.datetime, payer: PayerDetails | None = None) -> bool:
         nonlocal n
         n += 1
         try:
-            demo_wire_deposit(provider=wire, client=client, amount=Money(amount, "USD"), at=at, n=n)
+            demo_wire_deposit(provider=wire, client=client, amount=Money(amount, "USD"), at=at, n=n, payer=payer)
         except DomainError:
             return False  # a client the brand does not take deposits from: the next one
         return True
@@ -69,5 +74,19 @@ def aml_seed_demo(*, brand: Brand, officer: User | None) -> dict[str, Any] | Non
         patterns.append(f"large deposit: {others[1].full_name}")
     if risky is not None and wire_in(risky, "3000.00", now - dt.timedelta(hours=5)):
         patterns.append(f"high-risk jurisdiction ({risky.country}): {risky.full_name}")
+    # A deposit paid from a card in another name and country, and the same card then funding another client.
+    card = "4000007840000001"
+    if len(others) > 2:
+        funded = others[2]
+        stranger = payer_details(kind="card", name=f"Viktor {funded.last_name or 'Stranger'}", country="AE",
+                                 number=card)
+        if wire_in(funded, "2000.00", now - dt.timedelta(hours=6), stranger):
+            patterns.append(f"third-party funding: {funded.full_name}")
+    if len(others) > 3:
+        sharer = others[3]
+        own_name = payer_details(kind="card", name=f"{sharer.first_name} {sharer.last_name}", country="AE",
+                                 number=card)
+        if wire_in(sharer, "1500.00", now - dt.timedelta(hours=2), own_name):
+            patterns.append(f"shared card: {sharer.full_name}")
     report = aml_evaluate(since=now - dt.timedelta(hours=1), until=timezone.now(), brand_id=brand.pk)
     return {"rules": len(AML_DEFAULT_PARAMETERS), "patterns": patterns, "alerts": len(report.raised)}

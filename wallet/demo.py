@@ -13,6 +13,7 @@ from django.db import transaction
 from crm.lib.money import Money
 from crm.models import Client
 from wallet.deposits import deposit_create, deposit_webhook_apply
+from wallet.instruments import PayerDetails
 from wallet.models import Deposit, PaymentProvider
 from wallet.provider_services import CurrencyRule, payment_method_save, payment_provider_save
 from wallet.providers.base import WebhookKind, WebhookMessage
@@ -36,16 +37,18 @@ def demo_wire_methods(*, brand: Any, wire: PaymentProvider) -> None:
 
 
 def demo_wire_deposit(*, provider: PaymentProvider, client: Client, amount: Money, at: dt.datetime, n: int,
-                      asked_minutes_before: int = 30, succeeded: bool = True) -> Any:
+                      asked_minutes_before: int = 30, succeeded: bool = True,
+                      payer: PayerDetails | None = None) -> Any:
     """A wire deposit of `amount` asked for a little before `at` and confirmed (or failed) at `at` by
-    the bank's notification through the webhook handler. The brand must offer bank wires."""
+    the bank's notification through the webhook handler (naming the sender when `payer` is given:
+    wallet.instruments.payer_details). The brand must offer bank wires."""
     deposit = deposit_create(client=client, amount=amount, method="bank_wire", return_url="")
     # Demo history: the deposit was asked for a little before its money arrived.
     Deposit.objects.filter(pk=deposit.pk).update(created_at=at - dt.timedelta(minutes=asked_minutes_before))
     outcome = WebhookKind.DEPOSIT_SUCCEEDED if succeeded else WebhookKind.DEPOSIT_FAILED
     message = WebhookMessage(kind=outcome, event_id=f"demo-{deposit.merchant_ref}-{n}",
                              provider_ref=deposit.provider_ref, merchant_ref=deposit.merchant_ref,
-                             amount=amount, fee=None, occurred_at=at, sequence=1)
+                             amount=amount, fee=None, occurred_at=at, sequence=1, payer=payer)
     with transaction.atomic():
         deposit_webhook_apply(provider, message, None)
     return deposit

@@ -43,6 +43,7 @@ from crm.lib.money import Money
 from crm.models import Client
 from kyc.selectors import deposit_block
 from wallet.exceptions import HeldDepositDecided, IllegalTransition, MethodNotAvailable, ProviderError
+from wallet.instruments import PayerDetails, payer_details, payer_is_client
 from wallet.ledger import (
     Leg,
     available,
@@ -60,6 +61,7 @@ from wallet.models import (
     DepositRefund,
     DepositStatus,
     DepositStatusChange,
+    MethodKind,
     PaymentProvider,
     ReconciliationBreak,
 )
@@ -71,6 +73,7 @@ from wallet.provider_selectors import (
     methods_for,
     provider_webhook_url,
 )
+from wallet.providers.bank_wire import iban_normalise
 from wallet.providers.base import (
     BankInstructions,
     ClientFacts,
@@ -391,6 +394,53 @@ def _apply_payment(deposit: Deposit, *, outcome: str, sequence: int, event_id: s
         _move(deposit, S.PENDING, event_id=event_id)
 
 
+def _payer_record(deposit: Deposit, payer: PayerDetails) -> None:
+    """Keep what the provider said of the payer and the instrument on the (locked) deposit, once: the
+    first word that names them is kept (a later notification cannot change who paid), and whether the
+    payer is the client is decided now with the name matcher (wallet.instruments)."""
+    if deposit.payer_name or deposit.instrument_fingerprint or deposit.instrument_country:
+        return
+    client = deposit.client
+    deposit.payer_name = payer.name
+    deposit.payer_is_client = payer_is_client(payer_name=payer.name, first_name=client.first_name,
+                                              last_name=client.last_name)
+    deposit.instrument_country = payer.country
+    deposit.instrument_fingerprint = payer.fingerprint
+    deposit.instrument_last4 = payer.last4
+    deposit.save(update_fields=["payer_name", "payer_is_client", "instrument_country", "instrument_fingerprint",
+                                "instrument_last4", "updated_at"])
+
+
+@transaction.atomic
+def deposit_payer_record(*, deposit: Deposit, payer_name: str, iban: str = "", country: str = "",
+                         actor: Any) -> Deposit:
+    """Finance records who sent a wire deposit (the sender's name and account as the bank statement shows
+    them; the bank's country, or the IBAN's). Kept once, like a provider's word; ValidationFailed for a wire
+    without a sender's name, an account that is not an IBAN, or a deposit that is not a wire."""
+    deposit = Deposit.objects.select_for_update(of=("self",)).select_related("client").get(pk=deposit.pk)
+    errors: dict[str, str] = {}
+    if deposit.method != MethodKind.BANK_WIRE:
+        errors["deposit"] = gettext("Only a wire's sender is entered by hand: a provider tells the others.")
+    if not payer_name.strip():
+        errors["payer_name"] = gettext("Enter the sender's name as the bank shows it.")
+    electronic = iban_normalise(iban) if iban.strip() else ""
+    if electronic is None:
+        errors["iban"] = gettext("%(value)s is not a valid IBAN.") % {"value": iban.strip()[:40]}
+    country = (country.strip().upper() or (electronic or "")[:2])
+    if country and not (len(country) == 2 and country.isalpha()):
+        errors["country"] = gettext("A two-letter country code, such as DE.")
+    if errors:
+        raise ValidationFailed(fields=errors)
+    if deposit.payer_name or deposit.instrument_fingerprint:
+        raise ValidationFailed(fields={"payer_name": gettext("This deposit's sender is recorded already.")})
+    details = payer_details(kind="iban", name=payer_name, country=country, number=electronic or "")
+    _payer_record(deposit, details)
+    audit_record(action="wallet.deposit_payer_recorded", obj=deposit, actor=actor, after={
+        "payer": deposit.payer_name, "country": deposit.instrument_country, "last4": deposit.instrument_last4,
+        "payer_is_client": deposit.payer_is_client})
+    return deposit
+
+
 _PAYMENT_KINDS = {WebhookKind.DEPOSIT_PENDING: Outcome.PENDING, WebhookKind.DEPOSIT_SUCCEEDED: Outcome.SUCCEEDED,
                   WebhookKind.DEPOSIT_FAILED: Outcome.FAILED}
 
@@ -408,6 +458,8 @@ def deposit_webhook_apply(provider: PaymentProvider, message: WebhookMessage, de
             _chargeback(found, message)
         else:
             reason = str((message.raw.get("data") or {}).get("failure_reason") or "") if message.raw else ""
+            if message.payer is not None and message.kind == WebhookKind.DEPOSIT_SUCCEEDED:
+                _payer_record(found, message.payer)
             _apply_payment(found, outcome=_PAYMENT_KINDS[message.kind], sequence=message.sequence,
                            event_id=message.event_id, amount=message.amount, occurred_at=message.occurred_at,
                            provider_ref=message.provider_ref,

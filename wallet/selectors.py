@@ -33,6 +33,7 @@ from wallet.deposits import (
 )
 from wallet.flows import MAX_DAYS as FLOWS_MAX_DAYS
 from wallet.flows import money_flows, open_breaks_by_age
+from wallet.instruments import PayerDetails, payer_details
 from wallet.ledger import (
     StatementLine,
     WalletBalance,
@@ -107,13 +108,15 @@ __all__ = [
     "FLOWS_MAX_DAYS", "money_flows", "open_breaks_by_age",
     "CloseFigures", "breaks_url", "close_csv", "close_currencies", "close_pdf_download", "close_pdf_now", "close_xlsx",
     "last_closed", "month_figures", "period_parse",
+    # a payer and instrument as a provider gives them (the number hashed at once: wallet.instruments)
+    "PayerDetails", "payer_details",
     # published views (other apps' set-based SQL)
-    "CLIENT_MOVEMENTS_VIEW", "PUBLISHED_VIEWS",
+    "CLIENT_MOVEMENTS_VIEW", "PAYMENT_INSTRUMENTS_VIEW", "PUBLISHED_VIEWS",
 ]
 
 
 # --- published views ----------------------------------------------------------------------------------
-# What other apps' SQL may read of the wallet (crm.lib.sqlviews): created by wallet's migration 0019,
+# What other apps' SQL may read of the wallet (crm.lib.sqlviews): created by wallet's migrations 0019 and 0020,
 # checked by tests/wallet/test_published_views.py. Nobody else names the wallet's tables.
 
 _STAMP = "timestamp with time zone"
@@ -145,4 +148,33 @@ CLIENT_MOVEMENTS_VIEW = PublishedView(
     ),
 )
 
-PUBLISHED_VIEWS = (CLIENT_MOVEMENTS_VIEW,)
+PAYMENT_INSTRUMENTS_VIEW = PublishedView(
+    name="wallet_public_payment_instruments",
+    purpose="Who paid and with what: one row per credited deposit (its crediting ledger transaction) and per "
+            "paid-out withdrawal (its capture), with the payer and the instrument as the provider or finance "
+            "gave them (wallet.instruments). Never a card's or account's number: a keyed hash (the same for "
+            "the same card at one provider, or the same IBAN, across clients) and its last four characters. "
+            "What AML monitoring's third-party, many-instruments and shared-instrument rules read. A BRIN index "
+            "on the ledger transactions' recorded_at serves a scan of recent rows.",
+    columns=(
+        Column("transaction_id", "bigint", "the ledger transaction (also in wallet_public_client_movements)"),
+        Column("client_id", "bigint", "the client (crm_public_clients.id)"),
+        Column("direction", "text", "deposit (money in) or withdrawal (money out)", values=("deposit", "withdrawal")),
+        Column("amount", "numeric(28,8)", "positive, in `currency`: what the provider took or paid"),
+        Column("currency", "text", "ISO 4217"),
+        Column("occurred_at", _STAMP, "business time"),
+        Column("recorded_at", _STAMP, "when the ledger recorded it"),
+        Column("method", "text", "card, ewallet, crypto, bank_wire ..."),
+        Column("payer_name", "text", "the card holder or wire sender as given; '' when unknown or a withdrawal"),
+        Column("payer_is_client", "boolean", "whether the payer's name is the client's by the shared name "
+               "matcher (transliteration, diacritics and particles tolerated; another given name is another "
+               "person); NULL when it cannot be told"),
+        Column("instrument_country", "text", "ISO 3166-1 alpha-2 of the card's issuer (BIN) or the bank; '' unknown"),
+        Column("instrument_fingerprint", "text", "64 hex characters: the instrument's keyed hash; '' unknown"),
+        Column("instrument_last4", "text", "its last four characters, for display"),
+        Column("destination_added_at", _STAMP, "a withdrawal's: when the client first asked for a payout to "
+               "this destination; NULL for deposits"),
+    ),
+)
+
+PUBLISHED_VIEWS = (CLIENT_MOVEMENTS_VIEW, PAYMENT_INSTRUMENTS_VIEW)

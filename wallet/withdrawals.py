@@ -39,6 +39,7 @@ from crm.locks import client_lock
 from crm.models import Client
 from crm.permissions import client_queryset_for_user, code_or_404, user_can
 from wallet.exceptions import FourEyesRefused, MethodNotAvailable, ProviderError, WithdrawalBlocked
+from wallet.instruments import instrument_fingerprint
 from wallet.ledger import (
     Leg,
     available,
@@ -351,6 +352,14 @@ def _mask(destination: dict[str, str]) -> str:
     return f"…{value[-4:]}" if len(value) > 4 else value
 
 
+def _destination_fingerprint(method: str, destination: dict[str, str]) -> str:
+    """The destination's keyed hash (wallet.instruments): an IBAN as "iban" (whatever the method, so that
+    a wire's sender and a payout's account compare), anything else under the method's name."""
+    value = str(next(iter(destination.values()), "")) if destination else ""
+    iban = iban_normalise(value)
+    return instrument_fingerprint("iban", iban) if iban else instrument_fingerprint(method, value)
+
+
 @transaction.atomic
 def withdrawal_request(*, client: Client, amount: Money, method: PaymentMethod, destination: dict[str, str],
                        actor: Any = None) -> Withdrawal:
@@ -381,7 +390,13 @@ def withdrawal_request(*, client: Client, amount: Money, method: PaymentMethod, 
     policy = withdrawal_policy_for(brand=client.brand_id)
     four_eyes = policy.four_eyes_limit(amount.currency)
     now = timezone.now()
+    fingerprint = _destination_fingerprint(option.method, destination)
+    first_asked = (Withdrawal.objects.filter(client=client, destination_fingerprint=fingerprint)
+                   .order_by("requested_at").values_list("destination_added_at", "requested_at").first()
+                   if fingerprint else None)
     w = Withdrawal(client=client, brand_id=client.brand_id, amount=amount.amount, currency=amount.currency,
+                   destination_fingerprint=fingerprint,
+                   destination_added_at=(first_asked[0] or first_asked[1]) if first_asked else now,
                    fee=method_fee(option, amount).amount, method=option.method, payment_method=method,
                    provider=method.provider, destination=dict(destination), destination_masked=_mask(destination),
                    requested_by=actor, requested_at=now, due_at=now + dt.timedelta(hours=policy.sla_hours),

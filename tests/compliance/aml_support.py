@@ -89,3 +89,56 @@ def trade(account: Any, lots: str, *, at: dt.datetime) -> None:
         kind=DealKind.TRADE, action=0, entry=DealEntry.IN, side=Side.BUY, position_id=next(_deal_ids), order_id=0,
         symbol="EURUSD", volume=Decimal(lots), price=Decimal("1.1"), profit=Decimal(0), commission=Decimal(0),
         swap=Decimal(0), fee=Decimal(0), comment="", reason=0, market_bid=None, market_ask=None, raw={})])
+
+
+# --- deposits and payouts with their payer and instrument, through the wallet's services --------------
+
+def wire_world(**client_fields: Any) -> SimpleNamespace:
+    """world() whose brand takes and pays bank wires (the deposits below go through the deposit code)."""
+    from wallet.demo import demo_wire_methods, demo_wire_provider
+
+    w = world(**client_fields)
+    w.wire = demo_wire_provider()
+    demo_wire_methods(brand=w.brand, wire=w.wire)
+    return w
+
+
+_paid = iter(range(1, 10**6))
+
+
+def paid(w: SimpleNamespace, client: Any, amount: str, *, at: dt.datetime | None = None, name: str = "",
+         country: str = "", number: str = "", kind: str = "card", currency: str = "USD") -> LedgerTransaction:
+    """A deposit asked for and confirmed by the provider's notification naming the payer and the
+    instrument (its number hashed by wallet.instruments, as an adapter does); its ledger transaction."""
+    from wallet.demo import demo_wire_deposit
+    from wallet.instruments import payer_details
+
+    payer = payer_details(kind=kind, name=name, country=country, number=number)
+    deposit = demo_wire_deposit(provider=w.wire, client=client, amount=Money(amount, currency),
+                                at=at or timezone.now(), n=next(_paid), payer=payer)
+    deposit.refresh_from_db()
+    assert deposit.credit_transaction is not None
+    return deposit.credit_transaction
+
+
+def payout(w: SimpleNamespace, client: Any, amount: str, *, iban: str, finance: Any) -> Any:
+    """A wire withdrawal to `iban` asked for by the client, approved and marked paid by finance; the
+    withdrawal (its capture: the ledger transaction)."""
+    from tests.wallet.withdrawal_support import kyc_approve
+    from wallet.models import PaymentMethod
+    from wallet.withdrawals import (
+        withdrawal_approve,
+        withdrawal_mark_paid,
+        withdrawal_payout_send,
+        withdrawal_request,
+    )
+
+    if not getattr(client, "_kyc_done", False):
+        kyc_approve(client)
+        client._kyc_done = True
+    method = PaymentMethod.objects.get(brand=w.brand, method="bank_wire", direction="withdrawal")
+    wd = withdrawal_request(client=client, amount=Money(amount, "USD"), method=method,
+                            destination={"bank_wire": iban})
+    wd = withdrawal_approve(withdrawal=wd, actor=finance)
+    wd = withdrawal_payout_send(withdrawal_id=wd.pk)  # what the queue runs after commit: a wire waits for finance
+    return withdrawal_mark_paid(withdrawal=wd, actor=finance, bank_reference=f"REF-{wd.code.hex[:8]}")

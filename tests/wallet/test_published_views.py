@@ -19,7 +19,8 @@ pytestmark = pytest.mark.django_db
 
 
 def test_each_view_has_exactly_its_declared_columns_and_types():
-    assert [v.name for v in selectors.PUBLISHED_VIEWS] == ["wallet_public_client_movements"]
+    assert [v.name for v in selectors.PUBLISHED_VIEWS] == ["wallet_public_client_movements",
+                                                           "wallet_public_payment_instruments"]
     for view in selectors.PUBLISHED_VIEWS:
         assert_as_declared(view)
 
@@ -43,3 +44,30 @@ def test_a_deposit_and_a_withdrawal_show_as_the_wallets_legs_only():
     assert rows[1]["ref_code"] == code
     kinds = set(selectors.CLIENT_MOVEMENTS_VIEW.column("kind").values)
     assert {"deposit", "withdrawal"} <= kinds
+
+
+def test_a_deposits_payer_and_a_payouts_destination_show_hashed_never_as_numbers():
+    from crm.models import RoleCode
+    from tests.compliance.aml_support import paid, payout, wire_world
+    from tests.factories import make_user
+
+    w = wire_world(first_name="José", last_name="García", country="ES")
+    finance = make_user(role_code=RoleCode.FINANCE, brand=w.brand)
+    by_self = paid(w, w.client, "500.00", name="JOSE GARCIA", country="ES", number="ES9121000418450200051332",
+                   kind="iban")
+    by_other = paid(w, w.client, "300.00", name="Maria Garcia", country="PT", number="4000002500000003")
+    wd = payout(w, w.client, "200.00", iban="DE89 3704 0044 0532 0130 00", finance=finance)
+    rows = view_rows(selectors.PAYMENT_INSTRUMENTS_VIEW, "client_id = %s", [w.client.pk])
+    got = {r["transaction_id"]: r for r in rows}
+    assert set(got) == {by_self.pk, by_other.pk, wd.capture_id}
+    mine, theirs, out = got[by_self.pk], got[by_other.pk], got[wd.capture_id]
+    assert (mine["direction"], mine["amount"], mine["payer_name"], mine["payer_is_client"], mine["instrument_country"],
+            mine["instrument_last4"]) == ("deposit", Decimal("500.00"), "JOSE GARCIA", True, "ES", "1332")
+    assert (theirs["payer_is_client"], theirs["instrument_country"], theirs["instrument_last4"]) == (False, "PT", "0003")
+    assert (out["direction"], out["amount"], out["instrument_last4"]) == ("withdrawal", Decimal("200.00"), "3000")
+    assert out["destination_added_at"] is not None and mine["destination_added_at"] is None
+    fingerprints = {r["instrument_fingerprint"] for r in rows}
+    assert len(fingerprints) == 3 and all(len(f) == 64 for f in fingerprints)
+    # The numbers themselves are nowhere in the view.
+    text = repr(rows)
+    assert "4000002500000003" not in text and "DE89370400440532013000" not in text and "ES9121000418450200051332" not in text

@@ -103,6 +103,13 @@ class Deposit(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     succeeded_at = models.DateTimeField(null=True, blank=True)
+    # The payer and the instrument, as the provider (or finance, for a wire) gave them (wallet.instruments):
+    # never the card's or account's number, only its keyed hash and last four.
+    payer_name = models.CharField(_("payer"), max_length=140, blank=True)
+    payer_is_client = models.BooleanField(_("payer is the client"), null=True, blank=True)  # None: cannot tell
+    instrument_country = models.CharField(_("instrument's country"), max_length=2, blank=True)
+    instrument_fingerprint = models.CharField(max_length=64, blank=True)
+    instrument_last4 = models.CharField(_("instrument"), max_length=4, blank=True)
 
     class Meta:
         ordering: ClassVar = ["-created_at", "-id"]
@@ -117,6 +124,9 @@ class Deposit(models.Model):
             models.Index(fields=["status", "created_at"], name="deposit_status_idx"),
             models.Index(fields=["client", "-created_at"], name="deposit_client_idx"),
             models.Index(fields=["provider", "provider_ref"], name="deposit_provider_ref_idx"),
+            # Instruments shared between clients are found by their fingerprint (compliance.aml).
+            models.Index(fields=["instrument_fingerprint"], name="deposit_instrument_idx",
+                         condition=~Q(instrument_fingerprint="")),
         ]
 
     def __str__(self) -> str:

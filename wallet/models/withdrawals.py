@@ -107,6 +107,11 @@ class Withdrawal(models.Model):
     provider = models.ForeignKey("wallet.PaymentProvider", on_delete=models.PROTECT, related_name="withdrawals")
     destination = models.JSONField(default=dict)  # what the provider pays to (a card token, an IBAN ...)
     destination_masked = models.CharField(_("destination"), max_length=80)
+    # The destination's keyed hash (wallet.instruments; the same for the same card token or IBAN) and
+    # when this client first asked for a payout to it: a destination added just before a withdrawal is
+    # an AML pattern (compliance.aml).
+    destination_fingerprint = models.CharField(max_length=64, blank=True)
+    destination_added_at = models.DateTimeField(null=True, blank=True)
     state = models.CharField(_("state"), max_length=12, choices=WithdrawalState.choices, default=S.REQUESTED)
     hold = models.OneToOneField("wallet.LedgerHold", on_delete=models.PROTECT, related_name="withdrawal")
     capture = models.OneToOneField("wallet.LedgerTransaction", on_delete=models.PROTECT, null=True, blank=True,

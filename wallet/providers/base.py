@@ -36,6 +36,7 @@ from wallet.exceptions import (
     ProviderUnavailable,
     ProviderUnsupported,
 )
+from wallet.instruments import PayerDetails
 
 
 class Operation(enum.StrEnum):
@@ -128,6 +129,9 @@ class WebhookMessage:
     sequence: int = 0  # order of events about one object: a later one has a higher number
     payment_ref: str = ""  # a refund's or chargeback's payment at the provider
     batch_id: str = ""  # the provider's batch the object is paid in (payouts), when it says
+    # The payer and the instrument of a payment, when the provider says (wallet.instruments): the number
+    # already hashed by the adapter, never the number.
+    payer: PayerDetails | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
 
 

@@ -14,6 +14,7 @@ from crm.lib.money import Money, money_parse
 from crm.lib.signatures import signature_for
 from crm.lib.validation import InvalidValue
 from wallet.exceptions import ProviderError, ProviderProtocolError, ProviderRejected, WebhookRefused
+from wallet.instruments import payer_from_provider
 from wallet.providers.base import (
     DepositRequest,
     DepositStart,
@@ -133,7 +134,9 @@ class SimulatorProvider(PaymentProvider):
         return WebhookMessage(kind=kind, event_id=event_id, provider_ref=str(data.get("id", "")),
                               merchant_ref=str(data.get("merchant_ref", "")), amount=amount, fee=fee,
                               occurred_at=occurred.astimezone(dt.UTC), sequence=int(data.get("sequence", 0)),
-                              payment_ref=str(data.get("payment_id", "")), batch_id=_batch(data), raw=doc)
+                              payment_ref=str(data.get("payment_id", "")), batch_id=_batch(data),
+                              payer=payer_from_provider(data.get("payer"), method=str(data.get("method") or "")),
+                              raw=doc)
 
     def fetch_status(self, *, provider_ref: str = "", merchant_ref: str = "",
                      operation: Operation = Operation.DEPOSIT) -> StatusResult:

@@ -212,7 +212,8 @@ def _checkout_page(payment: dict[str, Any], *, error: str = "") -> str:
     if payment["status"] != "created":
         return _page("Payment", f"<p>This payment is {html.escape(payment['status'])}.</p>")
     fields = {
-        "card": "<label>Card number <input name='card_number' autocomplete='cc-number' required></label>"
+        "card": "<label>Card holder <input name='card_holder' autocomplete='cc-name'></label>"
+                "<label>Card number <input name='card_number' autocomplete='cc-number' required></label>"
                 "<label>Expiry <input name='expiry' placeholder='MM/YY'></label>"
                 "<label>CVC <input name='cvc'></label>",
         "ewallet": "<label>E-wallet e-mail <input type='email' name='email' required></label>",
