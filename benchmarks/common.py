@@ -261,8 +261,8 @@ def insert_series(
         if f.column in expressions:
             columns.append(qn(f.column))
             selects.append(_escape_modulo(expressions[f.column]))
-        elif f.has_db_default():
-            continue  # the database fills it (a DatabaseDefault is no value to bind)
+        elif f.has_db_default() and not f.has_default():
+            continue  # the database fills it (a DatabaseDefault cannot be sent as a parameter)
         elif not f.unique and (f.has_default() or (f.empty_strings_allowed and not f.null)):
             key = f"_default_{f.column}"
             values[key] = f.get_db_prep_save(f.get_default(), connection)

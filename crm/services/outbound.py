@@ -229,6 +229,7 @@ def subscriber_create(*, actor: User | None, api_key: ApiKey, name: str, url: st
     sub = WebhookSubscriber.objects.create(
         api_key=api_key, brand_id=api_key.brand_id, secret=CIPHER.encrypt(secret),
         created_by=actor or api_key.created_by, **cleaned)
+    _subscribers_changed()
     audit_record(action="webhook_subscriber.create", obj=sub, actor=actor, after={
         "name": sub.name, "url": sub.url, "event_types": sub.event_types, "scopes": sub.scopes,
         "api_key": api_key.prefix})
@@ -263,6 +264,7 @@ def subscriber_update(*, actor: User | None, subscriber: WebhookSubscriber, name
     for field, value in changes.items():
         setattr(sub, field, value)
     sub.save()
+    _subscribers_changed()
     audit_record(action="webhook_subscriber.update", obj=sub, actor=actor, before=before,
                  after={k: getattr(sub, k) for k in before})
     return sub
@@ -374,8 +376,7 @@ def deliveries_for_event(event: Event) -> int:
     get it when resumed). Idempotent per (subscriber, event). Returns how many were queued."""
     if event.brand_id is None:
         return 0
-    subs = list(WebhookSubscriber.objects.filter(brand_id=event.brand_id, event_types__contains=[event.name])
-                .select_related("brand"))
+    subs = [sub for sub in _brand_subscribers(event.brand_id) if event.name in sub.event_types]
     if not subs:
         return 0
     now = timezone.now()
@@ -388,6 +389,54 @@ def deliveries_for_event(event: Event) -> int:
     WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True)
     _kick_after_commit()
     return len(rows)
+
+
+# The handler runs on every event: a brand's subscribers are read once per process and kept
+# until any subscriber is created or changed (the services bump a version in Redis, in the
+# transaction and again after commit), instead of one query per event. Without Redis the cache is
+# not used. Paused subscribers stay in it: they get their events when resumed.
+SUBSCRIBERS_VERSION_KEY = "crm:webhooks:subscribers:version"
+_subscribers_cache: dict[int, tuple[str, list[WebhookSubscriber]]] = {}
+
+
+def _subscribers_version() -> str | None:
+    from crm.lib.redis import get_redis
+
+    try:
+        redis = get_redis()
+        value = redis.get(SUBSCRIBERS_VERSION_KEY)
+        if value is None:
+            # A flushed Redis must not bring back an old version: start from a fresh random one.
+            redis.set(SUBSCRIBERS_VERSION_KEY, secrets_mod.token_hex(8), nx=True)
+            value = redis.get(SUBSCRIBERS_VERSION_KEY)
+    except RedisError:
+        return None
+    return value.decode() if isinstance(value, bytes) else (str(value) if value is not None else None)
+
+
+def _subscribers_changed() -> None:
+    """Invalidate every process's cache of subscribers, now and again once the change commits."""
+    from crm.lib.redis import get_redis
+
+    def bump() -> None:
+        try:
+            get_redis().set(SUBSCRIBERS_VERSION_KEY, secrets_mod.token_hex(8))
+        except RedisError:
+            logger.warning("could not invalidate the webhook subscribers cache", exc_info=True)
+
+    bump()
+    transaction.on_commit(bump, robust=True)
+
+
+def _brand_subscribers(brand_id: int) -> list[WebhookSubscriber]:
+    version = _subscribers_version()
+    cached = _subscribers_cache.get(brand_id)
+    if version is not None and cached is not None and cached[0] == version:
+        return cached[1]
+    subs = list(WebhookSubscriber.objects.filter(brand_id=brand_id).select_related("brand").order_by("id"))
+    if version is not None:
+        _subscribers_cache[brand_id] = (version, subs)
+    return subs
 
 
 KICK_KEY = "crm:webhooks:kick"

@@ -306,3 +306,17 @@ def test_bad_subscriptions_are_refused_naming_each_field(world, settings):
             outbound.url_clean(url)
         assert "url" in bad.value.fields
     assert outbound.url_clean("https://hooks.example.com/crm") == "https://hooks.example.com/crm"
+
+
+def test_a_subscriber_added_or_changed_after_events_flowed_gets_exactly_what_it_chose_next(world, receiver):
+    # The brand's subscribers are cached per process for the handler: a change must show at once.
+    client = make_client(brand=world.brand)
+    _task_done(client, "first")
+    later = outbound.subscriber_create(actor=world.admin, api_key=world.key, name="Dialler", url=receiver.url,
+                                       event_types=["task.completed"]).subscriber
+    second = _task_done(client, "second")
+    assert WebhookDelivery.objects.filter(event=second, subscriber=later).exists()
+    outbound.subscriber_update(actor=world.admin, subscriber=later, event_types=["note.added"])
+    third = _task_done(client, "third")
+    assert not WebhookDelivery.objects.filter(event=third, subscriber=later).exists()
+    assert WebhookDelivery.objects.filter(event=third, subscriber=world.sub).count() == 1
