@@ -12,7 +12,7 @@ from crm.audit import audit_record
 from crm.exceptions import NotAllowed, ValidationFailed
 from crm.lib import context
 from crm.models import AccessEvent, AccessKind, Client, User
-from crm.permissions import user_can
+from crm.permissions import restriction_message, staff_restricted, user_can
 
 
 def _clean_ip(ip: str | None) -> str | None:
@@ -70,6 +70,8 @@ def client_contact_reveal(*, actor: User, client: Client, field: str) -> str:
     """
     if field not in REVEAL_KINDS:
         raise ValidationFailed(fields={"field": [gettext("Choose email or phone.")]})
+    if staff_restricted(actor):
+        raise NotAllowed(restriction_message())
     if actor is None or not user_can(actor, "crm.reveal_contact"):
         raise NotAllowed(gettext("You are not allowed to see this client's contact details."))
     _access_event(actor, client, REVEAL_KINDS[field], detail=field)

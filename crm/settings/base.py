@@ -119,6 +119,7 @@ MIDDLEWARE = [
     "crm.lib.middleware.IdleTimeoutMiddleware",
     "crm.lib.middleware.ActorContextMiddleware",
     "crm.lib.middleware.TwoFactorRequiredMiddleware",
+    "crm.middleware.StaffRestrictionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
