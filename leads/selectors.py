@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -167,3 +167,26 @@ def touches_with_partner_codes(*, client: Client, since: datetime, until: dateti
     `exclude` (a touch's code), oldest first."""
     return (LeadTouch.objects.filter(client=client, created_at__gte=since, created_at__lte=until)
             .exclude(code=exclude).exclude(referrer_code="", click_id="").order_by("created_at"))
+
+
+@dataclass(frozen=True)
+class AgentCallDay:
+    calls: int
+    answered: int
+    talk_seconds: int
+
+
+def agent_call_days(*, agent_ids: list[int], start: datetime, end: datetime) -> dict[tuple[int, Any], AgentCallDay]:
+    """Calls per agent per day (UTC) started in [start, end): how many, how many answered (talk time
+    above zero) and the talk time in seconds. Agent monitoring's performance page reads these."""
+    from django.db.models import Sum
+    from django.db.models.functions import TruncDate
+
+    from leads.models import Call
+
+    rows = (Call.objects.filter(agent_id__in=agent_ids, started_at__gte=start, started_at__lt=end)
+            .annotate(day=TruncDate("started_at", tzinfo=UTC)).values("agent_id", "day")
+            .annotate(n=Count("id"), answered=Count("id", filter=Q(talk_seconds__gt=0)), talk=Sum("talk_seconds"))
+            .order_by())
+    return {(r["agent_id"], r["day"]): AgentCallDay(calls=r["n"], answered=r["answered"], talk_seconds=r["talk"] or 0)
+            for r in rows}

@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "ib.apps.IbConfig",
     "compliance.apps.ComplianceConfig",
     "monitoring.apps.MonitoringConfig",
+    "monitoring.review.apps.MonitoringReviewConfig",
     "portal.apps.PortalConfig",
     "reports.apps.ReportsConfig",
     # the demo brokerage, built through the apps above (manage.py seed_demo)
