@@ -165,12 +165,13 @@ def compliance_work_for_escalated_alert(event: Event) -> None:
     no client, so no case) becomes a task for the brand's reporting officer, else for the brand's
     compliance officer first by name (who is notified of the task). The alert's
     reasons and the reviewer's reason go into the task; never to the agent it is about."""
+    from django.urls import reverse
+
     from compliance.cases import case_item_attach
     from compliance.models import CaseItemKind
     from crm.models import Client, RoleCode, User
     from crm.permissions import staff_of_brand
     from crm.services import task_create
-    from django.urls import reverse
 
     data = event.data or {}
     code = str(data.get("alert") or "")

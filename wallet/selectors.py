@@ -23,13 +23,13 @@ from wallet.close import (
 )
 from wallet.deposits import (
     DepositFigures,
+    OwnerDepositDay,
     deposit_currencies,
     deposit_figures_for_client,
     deposit_list_for_user,
     deposit_options,
     deposit_refusal,
     deposits_for_client,
-    OwnerDepositDay,
     held_release_refusal,
     owner_deposit_days,
 )

@@ -52,11 +52,16 @@ def threshold_for_budget(scores: Sequence[float], budget: float) -> Calibration:
         threshold = values[-1]
     else:
         cut = values[allowed]          # the highest score that must not alert
-        threshold = math.nextafter(cut, math.inf)
+        above = [v for v in values[:allowed] if v > cut]
+        # Half-way to the next score up (a tenth above the cut when nothing above may alert), so
+        # that a day like the last one alerted still alerts and one like the cut still does not.
+        threshold = round((cut + min(above)) / 2 if above else cut + 0.1, 3)
+        if threshold <= cut:
+            threshold = cut + 0.001
     threshold = max(threshold, 1.0)    # never alert on what is one day in ten
     alerts = sum(1 for v in values if v >= threshold)
-    return Calibration(budget=budget, threshold=round(threshold, 6),
-                       notice_threshold=round(max(threshold - scoring.NOTICE_THRESHOLD_DROP, 1.0), 6),
+    return Calibration(budget=budget, threshold=threshold,
+                       notice_threshold=round(max(threshold - scoring.NOTICE_THRESHOLD_DROP, 1.0), 3),
                        agent_days=n, alerts=alerts, rate_per_100=round(100.0 * alerts / n, 3))
 
 
