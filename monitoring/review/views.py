@@ -99,8 +99,8 @@ def alert_decide(request: AuthedRequest, code: Any) -> HttpResponse:
         messages.error(request, error.message)
     else:
         messages.success(request, done)
-    return redirect(request.POST.get("next") if _local(request.POST.get("next")) else
-                    reverse("monitoring_review_alert", args=[alert.code]))
+    target = request.POST.get("next") or ""
+    return redirect(target if _local(target) else reverse("monitoring_review_alert", args=[alert.code]))
 
 
 def _local(url: str | None) -> bool:
