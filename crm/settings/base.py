@@ -345,6 +345,8 @@ CELERY_BEAT_SCHEDULE = {
     # KYC: external vendors' results whose webhook did not come are looked up; unsent checks sent again.
     "kyc-vendor-checks-resolve": {"task": "kyc.tasks.vendor_checks_resolve_due", "schedule": 60.0},
     # Compliance: every client against every list, once a day (a list load re-screens its changes at once).
+    "monitoring-budgets-calibrate": {"task": "monitoring.review.tasks.budgets_calibrate",
+                                     "schedule": crontab(hour=5, minute=10)},
     "compliance-rescreen-daily": {"task": "compliance.tasks.screening_rescreen_daily",
                                   "schedule": crontab(hour=4, minute=40)},
     # Wallet: deposits stuck open are looked up at their provider, and expired after WALLET_DEPOSIT_EXPIRY_MINUTES.

@@ -121,3 +121,17 @@ def test_the_budget_page_shows_the_cost_as_a_table_and_a_chart(desk):
     agent = HttpClient()
     agent.force_login(desk["agents"][0])
     assert agent.get(url).status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_nightly_task_calibrates_again_on_the_latest_history(desk):
+    from monitoring.review.selectors import desk_thresholds
+    from monitoring.review.tasks import budgets_calibrate
+
+    first = services.desk_budget_set(actor=desk["manager"], desk=desk["desk"], alerts_per_100="0.5")
+    # A new unusual day scored since: the same budget needs a higher threshold.
+    AgentDayScore.objects.filter(agent=desk["agents"][3], day=timezone.localdate() - timedelta(days=1)).update(score=9.5)
+    assert budgets_calibrate() == 1
+    again = DeskAlertBudget.objects.get(desk=desk["desk"])
+    assert again.threshold > first.threshold
+    assert desk_thresholds() == {desk["desk"].pk: (again.threshold, again.notice_threshold)}
