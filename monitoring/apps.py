@@ -9,8 +9,24 @@ class MonitoringConfig(AppConfig):
 
     def ready(self) -> None:
         from crm.registry import contribute
+        from crm.services import access_listener_register
+        from monitoring.recording import access_recorded
 
-        contribute("monitoring", permissions=_permissions())
+        from django.utils.translation import gettext_lazy as _
+
+        from crm.jobs import job_kind_register
+        from crm.registry import NavItem
+        from monitoring.export import EXPORT_JOB_KIND
+
+        contribute("monitoring", permissions=_permissions(), navigation=[
+            NavItem("monitoring_alerts", _("Monitoring alerts"), "monitoring_alerts", "alert",
+                    permission="monitoring.view_monitoringalert", order=310),
+            NavItem("monitoring_context", _("Monitoring context"), "monitoring_context_home", "check",
+                    permission="monitoring.view_cover", order=311),
+        ])
+        job_kind_register(EXPORT_JOB_KIND, label=_("Agent activity export"), counts={"events": _("Events")})
+        # Every access the core logs (opens, reveals, exports, searches, logins) is activity.
+        access_listener_register("monitoring", access_recorded)
 
 
 def _permissions() -> dict[str, list[str]]:

@@ -40,6 +40,9 @@ class Cover(models.Model):
         ]
         indexes: ClassVar = [models.Index(fields=["agent", "starts_on"], name="monitoring_cover_agent_idx")]
 
+    def __str__(self) -> str:
+        return f"{self.agent_id} covers {self.covered_id} {self.starts_on}..{self.ends_on}"
+
 
 class Leave(models.Model):
     """The agent is away from `starts_on` to `ends_on` (both included)."""
@@ -58,6 +61,9 @@ class Leave(models.Model):
         constraints: ClassVar = [
             models.CheckConstraint(condition=Q(ends_on__gte=F("starts_on")), name="monitoring_leave_ends_after_start"),
         ]
+
+    def __str__(self) -> str:
+        return f"leave {self.agent_id} {self.starts_on}..{self.ends_on}"
 
 
 class Notice(models.Model):
@@ -83,6 +89,9 @@ class Notice(models.Model):
                                     name="monitoring_notice_one_standing"),
         ]
 
+    def __str__(self) -> str:
+        return f"notice {self.agent_id} given {self.given_on}, last day {self.last_day}"
+
 
 class Shift(models.Model):
     """The agent's working hours (UTC, `start_hour` to `end_hour`, end 24 = midnight; an end before
@@ -106,6 +115,9 @@ class Shift(models.Model):
             models.UniqueConstraint(fields=["agent", "starts_on"], name="monitoring_shift_one_per_day"),
         ]
 
+    def __str__(self) -> str:
+        return f"shift {self.agent_id} {self.start_hour}-{self.end_hour} from {self.starts_on}"
+
 
 class CampaignDay(models.Model):
     """A desk's campaign day: more activity than usual is expected of its agents."""
@@ -123,6 +135,9 @@ class CampaignDay(models.Model):
         constraints: ClassVar = [
             models.UniqueConstraint(fields=["desk", "day"], name="monitoring_campaign_day_unique"),
         ]
+
+    def __str__(self) -> str:
+        return f"campaign {self.desk_id} {self.day}"
 
 
 class Holiday(models.Model):
@@ -142,6 +157,9 @@ class Holiday(models.Model):
         constraints: ClassVar = [
             models.UniqueConstraint(fields=["brand", "country", "day"], name="monitoring_holiday_unique"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.day}"
 
 
 # --- routing and settings ------------------------------------------------------------------------
@@ -166,6 +184,9 @@ class MonitoringSettings(models.Model):
     quiet_days = models.PositiveSmallIntegerField(_("quiet days after a benign decision"), default=14)
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey("crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    def __str__(self) -> str:
+        return f"monitoring settings of brand {self.brand_id}"
 
 
 # --- alerts and scores ----------------------------------------------------------------------------
@@ -262,6 +283,27 @@ class AgentDayScore(models.Model):
         ]
         indexes: ClassVar = [models.Index(fields=["brand", "day"], name="monitoring_agentday_brand_idx")]
 
+    def __str__(self) -> str:
+        return f"{self.agent_id} {self.day}: {self.score}"
+
+
+class AgentDayFeatures(models.Model):
+    """The daily features of an agent-day as the scoring reads them (counts per signal, hours), kept
+    so that the hourly pass aggregates only the new days' rows (monitoring.pipeline)."""
+
+    brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
+    agent = models.ForeignKey("crm.User", on_delete=models.PROTECT, related_name="+")
+    day = models.DateField()
+    data = models.JSONField()
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["agent", "day"], name="monitoring_agentdayfeatures_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"features {self.agent_id} {self.day}"
+
 
 class ScoringState(models.Model):
     """Where the hourly scoring got to (one row per brand): events before `watermark` are scored."""
@@ -271,6 +313,9 @@ class ScoringState(models.Model):
     threshold = models.FloatField(null=True, blank=True)  # calibrated at the last nightly rescore
     notice_threshold = models.FloatField(null=True, blank=True)
     rescored_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"scoring of brand {self.brand_id} to {self.watermark}"
 
 
 # --- the activity table -----------------------------------------------------------------------------
@@ -314,3 +359,6 @@ class Activity(models.Model):
         managed = False
         db_table = "monitoring_activity"
         ordering = ["time"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} by {self.agent_id} at {self.time:%Y-%m-%d %H:%M}"

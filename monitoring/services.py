@@ -8,13 +8,27 @@ from datetime import date
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext
 
+from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import ValidationFailed
 from crm.lib.payloads import user_ref
-from crm.models import Brand, Client, User
-from monitoring.models import AlertStatus, MonitoringAlert, MonitoringSettings, RouteTo, SubjectKind
+from crm.models import Brand, Client, Desk, User
+from monitoring.models import (
+    AlertStatus,
+    CampaignDay,
+    Cover,
+    Holiday,
+    Leave,
+    MonitoringAlert,
+    MonitoringSettings,
+    Notice,
+    RouteTo,
+    Shift,
+    SubjectKind,
+)
 
 DETECTOR_MAX = 64
 
@@ -121,3 +135,186 @@ def raise_alert(*, brand: Brand | int, subject_kind: str, detector: str, day: da
         "routed_to": user_ref(routed_to),
     })
     return alert
+
+
+# --- the context managers record ---------------------------------------------------------------------
+
+CONTEXT_MAX_DAYS = 366
+
+
+def _managed_agent(actor: User, agent: User | None, field: str, errors: dict[str, list[str]]) -> None:
+    from monitoring.permissions import agents_managed_by
+
+    if agent is None:
+        errors[field] = [gettext("Choose an agent.")]
+    elif not agents_managed_by(actor).filter(pk=agent.pk).exists():
+        errors[field] = [gettext("Choose an agent of a desk you manage.")]
+
+
+def _period(starts_on: date | None, ends_on: date | None, errors: dict[str, list[str]], *,
+            start_field: str = "starts_on", end_field: str = "ends_on") -> None:
+    if starts_on is None:
+        errors[start_field] = [gettext("Enter the first day.")]
+    if ends_on is None:
+        errors[end_field] = [gettext("Enter the last day.")]
+    if starts_on is not None and ends_on is not None:
+        if ends_on < starts_on:
+            errors[end_field] = [gettext("The last day is before the first day.")]
+        elif (ends_on - starts_on).days > CONTEXT_MAX_DAYS:
+            errors[end_field] = [gettext("A period is at most a year long.")]
+
+
+def _agent_brand_id(agent: User) -> int:
+    return agent.desk.brand_id if agent.desk_id and agent.desk else 0
+
+
+@transaction.atomic
+def cover_set(*, actor: User, agent: User | None, covered: User | None, starts_on: date | None,
+              ends_on: date | None, note: str = "") -> Cover:
+    """Record that `agent` covers `covered`'s book from `starts_on` to `ends_on`: their access to
+    that book in the period is not out-of-book. Both agents of a desk `actor` manages."""
+    errors: dict[str, list[str]] = {}
+    _managed_agent(actor, agent, "agent", errors)
+    _managed_agent(actor, covered, "covered", errors)
+    if agent is not None and covered is not None and agent.pk == covered.pk:
+        errors["covered"] = [gettext("An agent cannot cover their own book.")]
+    _period(starts_on, ends_on, errors)
+    if errors:
+        raise ValidationFailed(fields=errors)
+    assert agent is not None and covered is not None  # noqa: S101 - checked above
+    cover = Cover.objects.create(brand_id=_agent_brand_id(agent), agent=agent, covered=covered, starts_on=starts_on,
+                                 ends_on=ends_on, note=note.strip()[:200], set_by=actor)
+    audit_record(action="monitoring.cover_set", obj=cover, actor=actor, brand=cover.brand_id, after={
+        "agent": str(agent.code), "covered": str(covered.code), "from": str(starts_on), "to": str(ends_on)})
+    return cover
+
+
+@transaction.atomic
+def leave_set(*, actor: User, agent: User | None, starts_on: date | None, ends_on: date | None,
+              note: str = "") -> Leave:
+    """Record the agent's leave (a day type of its own for the scoring)."""
+    errors: dict[str, list[str]] = {}
+    _managed_agent(actor, agent, "agent", errors)
+    _period(starts_on, ends_on, errors)
+    if errors:
+        raise ValidationFailed(fields=errors)
+    assert agent is not None  # noqa: S101
+    leave = Leave.objects.create(brand_id=_agent_brand_id(agent), agent=agent, starts_on=starts_on, ends_on=ends_on,
+                                 note=note.strip()[:200], set_by=actor)
+    audit_record(action="monitoring.leave_set", obj=leave, actor=actor, brand=leave.brand_id, after={
+        "agent": str(agent.code), "from": str(starts_on), "to": str(ends_on)})
+    return leave
+
+
+@transaction.atomic
+def notice_enter(*, actor: User, agent: User | None, given_on: date | None, last_day: date | None,
+                 note: str = "") -> Notice:
+    """Record a resignation notice and the last day. The agent is watched at the lower threshold
+    from then on, and their last 30 days are rescored (a Celery task, after commit)."""
+    errors: dict[str, list[str]] = {}
+    _managed_agent(actor, agent, "agent", errors)
+    _period(given_on, last_day, errors, start_field="given_on", end_field="last_day")
+    if agent is not None and not errors and Notice.objects.filter(agent=agent, withdrawn_at__isnull=True).exists():
+        errors["agent"] = [gettext("This agent already has a notice; withdraw it first.")]
+    if errors:
+        raise ValidationFailed(fields=errors)
+    assert agent is not None  # noqa: S101
+    notice = Notice.objects.create(brand_id=_agent_brand_id(agent), agent=agent, given_on=given_on,
+                                   last_day=last_day, note=note.strip()[:200], set_by=actor)
+    audit_record(action="monitoring.notice_enter", obj=notice, actor=actor, brand=notice.brand_id, after={
+        "agent": str(agent.code), "given_on": str(given_on), "last_day": str(last_day)})
+    agent_id = agent.pk
+
+    def rescore() -> None:
+        from monitoring.tasks import notice_rescore
+
+        notice_rescore.delay(agent_id)
+
+    transaction.on_commit(rescore, robust=True)
+    return notice
+
+
+@transaction.atomic
+def notice_withdraw(*, actor: User, notice: Notice) -> Notice:
+    errors: dict[str, list[str]] = {}
+    _managed_agent(actor, notice.agent, "agent", errors)
+    if errors:
+        raise ValidationFailed(fields=errors)
+    if notice.withdrawn_at is None:
+        notice.withdrawn_at = timezone.now()
+        notice.save(update_fields=["withdrawn_at"])
+        audit_record(action="monitoring.notice_withdraw", obj=notice, actor=actor, brand=notice.brand_id)
+    return notice
+
+
+@transaction.atomic
+def shift_set(*, actor: User, agent: User | None, start_hour: int | None, end_hour: int | None,
+              starts_on: date | None) -> Shift:
+    """The agent's working hours (UTC) from `starts_on` (replacing a shift set for the same day)."""
+    errors: dict[str, list[str]] = {}
+    _managed_agent(actor, agent, "agent", errors)
+    if start_hour is None or not 0 <= start_hour <= 23:
+        errors["start_hour"] = [gettext("Enter a start hour from 0 to 23.")]
+    if end_hour is None or not 1 <= end_hour <= 24:
+        errors["end_hour"] = [gettext("Enter an end hour from 1 to 24.")]
+    elif start_hour is not None and start_hour == end_hour % 24:
+        errors["end_hour"] = [gettext("The shift ends when it starts: enter a different end hour.")]
+    if starts_on is None:
+        errors["starts_on"] = [gettext("Enter the day the shift starts.")]
+    if errors:
+        raise ValidationFailed(fields=errors)
+    assert agent is not None  # noqa: S101
+    shift, _ = Shift.objects.update_or_create(agent=agent, starts_on=starts_on, defaults={
+        "brand_id": _agent_brand_id(agent), "start_hour": start_hour, "end_hour": end_hour, "set_by": actor})
+    audit_record(action="monitoring.shift_set", obj=shift, actor=actor, brand=shift.brand_id, after={
+        "agent": str(agent.code), "start_hour": start_hour, "end_hour": end_hour, "from": str(starts_on)})
+    return shift
+
+
+@transaction.atomic
+def campaign_day_set(*, actor: User, desk: Desk | None, day: date | None, note: str = "") -> CampaignDay:
+    """A campaign day of a desk `actor` manages (more activity expected)."""
+    from monitoring.permissions import desks_managed_by
+
+    errors: dict[str, list[str]] = {}
+    if desk is None or not desks_managed_by(actor).filter(pk=desk.pk).exists():
+        errors["desk"] = [gettext("Choose a desk you manage.")]
+    if day is None:
+        errors["day"] = [gettext("Enter the day.")]
+    elif desk is not None and CampaignDay.objects.filter(desk=desk, day=day).exists():
+        errors["day"] = [gettext("This day is already a campaign day of the desk.")]
+    if errors:
+        raise ValidationFailed(fields=errors)
+    assert desk is not None  # noqa: S101
+    row = CampaignDay.objects.create(brand_id=desk.brand_id, desk=desk, day=day, note=note.strip()[:200],
+                                     set_by=actor)
+    audit_record(action="monitoring.campaign_day_set", obj=row, actor=actor, brand=desk.brand_id,
+                 after={"desk": str(desk.code), "day": str(day)})
+    return row
+
+
+@transaction.atomic
+def holiday_set(*, actor: User, brand: Brand | None, day: date | None, name: str, country: str = "") -> Holiday:
+    """A public holiday of a brand `actor` manages a desk of (of one country, or of the whole brand)."""
+    from monitoring.permissions import desks_managed_by
+
+    errors: dict[str, list[str]] = {}
+    if brand is None or not desks_managed_by(actor).filter(brand=brand).exists():
+        errors["brand"] = [gettext("Choose a brand you manage a desk of.")]
+    country = (country or "").strip().upper()
+    if country and not (len(country) == 2 and country.isalpha()):
+        errors["country"] = [gettext("Enter a two-letter country code, or leave it empty for the whole brand.")]
+    name = (name or "").strip()
+    if not name:
+        errors["name"] = [gettext("Name the holiday.")]
+    if day is None:
+        errors["day"] = [gettext("Enter the day.")]
+    elif brand is not None and Holiday.objects.filter(brand=brand, country=country, day=day).exists():
+        errors["day"] = [gettext("This holiday is already recorded.")]
+    if errors:
+        raise ValidationFailed(fields=errors)
+    assert brand is not None  # noqa: S101
+    row = Holiday.objects.create(brand=brand, country=country, day=day, name=name[:120], set_by=actor)
+    audit_record(action="monitoring.holiday_set", obj=row, actor=actor, brand=brand.pk,
+                 after={"day": str(day), "country": country, "name": row.name})
+    return row

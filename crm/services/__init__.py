@@ -28,7 +28,10 @@ Services trust that the caller fetched objects through the access helpers in crm
 """
 
 from crm.services.access import (
+    Access,
     access_export_record,
+    access_listener_register,
+    access_login_record,
     access_search_record,
     client_contact_reveal,
     client_view_record,
@@ -65,7 +68,8 @@ from crm.services.users import brand_create, user_create, user_update_preference
 __all__ = [
     "staff_restrict", "staff_restriction_lift", "staff_restriction_open", "staff_restrictions_of",
     "CLASSIFY_PERMISSION", "client_classification_set",
-    "ClientsCreation", "NewClient", "access_export_record", "access_search_record",
+    "Access", "ClientsCreation", "NewClient", "access_export_record", "access_listener_register",
+    "access_login_record", "access_search_record",
     "apikey_authenticate", "apikey_create", "apikey_revoke", "brand_create", "client_assign", "client_assign_bulk",
     "client_contact_reveal",
     "client_create", "client_from_row", "client_share", "client_stage_change", "client_stage_override",

@@ -388,7 +388,18 @@ CELERY_BEAT_SCHEDULE = {
     # Compliance: the clients whose periodic risk review falls due get a review task (compliance.risk).
     "compliance-risk-reviews-daily": {"task": "compliance.tasks.risk_reviews_raise",
                                       "schedule": crontab(hour=5, minute=10)},
+    # Agent monitoring: buffered activity into its table; its day partitions two weeks ahead; each
+    # hour's new activity scored; the whole window rescored nightly (monitoring.recording, .pipeline).
+    "monitoring-activity-flush": {"task": "monitoring.tasks.activity_flush", "schedule": 5.0},
+    "monitoring-partitions-ahead": {"task": "monitoring.tasks.activity_partitions_ahead",
+                                    "schedule": crontab(hour=0, minute=20)},
+    "monitoring-score-hourly": {"task": "monitoring.tasks.score_hourly", "schedule": crontab(minute=7)},
+    "monitoring-rescore-nightly": {"task": "monitoring.tasks.rescore_nightly", "schedule": crontab(hour=2, minute=10)},
 }
+# Agent monitoring (monitoring.recording): buffered activity lines that trigger a flush at once; a
+# client whose deposits in one currency reach this amount is a high-value client.
+MONITORING_ACTIVITY_FLUSH_AT = env_int("MONITORING_ACTIVITY_FLUSH_AT", 1000)
+MONITORING_HIGH_VALUE_DEPOSITS = env("MONITORING_HIGH_VALUE_DEPOSITS", "10000")
 # Partner postbacks (ib.postbacks): how long the partner's server has to answer, how many attempts
 # before a delivery is dead, and whether plain http to the loopback address is allowed (DEBUG, tests).
 IB_POSTBACK_TIMEOUT_SECONDS = float(env("IB_POSTBACK_TIMEOUT_SECONDS", "5"))
