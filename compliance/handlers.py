@@ -196,7 +196,7 @@ def compliance_work_for_escalated_alert(event: Event) -> None:
         return
     agent_name = (data.get("agent") or {}).get("name", "")
     lines = [f"Escalated by {(data.get('by') or {}).get('name', '')}: {data.get('reason', '')}", "", *reasons,
-             "", reverse("monitoring_review_alert", args=[code])]
+             "", reverse("monitoring_alert", args=[code])]
     task_create(actor=None, assignee=officers[0],
                 title=f"Monitoring alert escalated: {agent_name} ({data.get('detector', '')}, {data.get('day', '')})",
                 description="\n".join(lines))

@@ -29,4 +29,4 @@ def notify_reviewer(event: Event) -> None:
     notify_users(reviewers, kind="monitoring_alert",
                  title=gettext_noop("Monitoring alert to review: %(detector)s on %(day)s"),
                  params={"detector": data.get("detector", ""), "day": data.get("day", "")},
-                 url=reverse("monitoring_review_alert", args=[code]))
+                 url=reverse("monitoring_alert", args=[code]))

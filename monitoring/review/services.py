@@ -10,7 +10,7 @@
 - restrict now, with a reason: the core's staff restriction (no reveals, no exports, read-only) from
   the agent's next request until it is lifted (on the core's restriction page).
 
-Every look at an alert's evidence is audited too (alert_evidence_view_record).
+Every look at an alert and its evidence is audited by monitoring's own pages.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def alert_decide_coaching(*, actor: User, alert: MonitoringAlert, note: str) -> 
     if locked.subject_kind != SubjectKind.AGENT or locked.agent is None:
         raise ValidationFailed(fields={"decision": [gettext("Coaching is for an alert about an agent.")]})
     coach = _coach(locked, actor)
-    link = reverse("monitoring_review_alert", args=[locked.code])
+    link = reverse("monitoring_alert", args=[locked.code])
     task = task_create(
         actor=None, assignee=coach,
         title=gettext("Coach %(agent)s (monitoring alert of %(day)s)") % {"agent": locked.agent, "day": locked.day},
@@ -154,14 +154,6 @@ def alert_restrict_now(*, actor: User, alert: MonitoringAlert, reason: str) -> M
                                  origin=f"monitoring alert {locked.code}")
     return _decided(locked, actor=actor, status=AlertStatus.RESTRICTED, reason=reason,
                     restriction=str(restriction.code))
-
-
-def alert_evidence_view_record(*, actor: User, alert: MonitoringAlert) -> None:
-    """Record that `actor` looked at the alert's evidence (an audit row: who viewed what)."""
-    audit_record(action="monitoring.alert_evidence_viewed", obj=alert, actor=actor,
-                 after={"detector": alert.detector, "day": alert.day.isoformat(),
-                        "agent": str(alert.agent.code) if alert.agent is not None else None,
-                        "evidence": len(alert.evidence or [])})
 
 
 # --- the desk's alert budget ---------------------------------------------------------------------

@@ -5,8 +5,6 @@ from django.urls import URLPattern, URLResolver, path
 from monitoring.review import views
 
 urlpatterns: list[URLPattern | URLResolver] = [
-    path("monitoring/review/alerts/<uuid:code>/", views.alert_review, name="monitoring_review_alert"),
-    path("monitoring/review/alerts/<uuid:code>/evidence/", views.alert_evidence, name="monitoring_review_evidence"),
     path("monitoring/review/alerts/<uuid:code>/decide/", views.alert_decide, name="monitoring_review_decide"),
     path("monitoring/budget/", views.budget_page, name="monitoring_budget"),
     path("monitoring/performance/", views.performance_page, name="monitoring_performance"),

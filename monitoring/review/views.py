@@ -1,5 +1,6 @@
-"""Alert review pages: an alert for its reviewer (reasons, decision forms), its evidence (each look
-audited) and the decision posts; the desk's alert budget; the agent performance page. Thin: parse,
+"""Alert review pages: the decision posts from the alert's page (monitoring's, which shows the
+reasons and evidence and audits each look; the decision block is templates/monitoring/review/
+_decision.html), the desk's alert budget and the agent performance page. Thin: parse,
 fetch-and-authorise, call a service, render."""
 
 from __future__ import annotations
@@ -17,13 +18,12 @@ from django.views.decorators.http import require_GET, require_POST
 from crm.exceptions import Conflict, NotAllowed, NotFound, ValidationFailed
 from crm.models import Desk, RoleCode, User
 from crm.permissions import AuthedRequest, code_or_404, desks_run_by, page_permission_required, user_can
-from monitoring.models import AlertStatus, SubjectKind
+from monitoring.models import AlertStatus
 from monitoring.review import budget as budget_math
 from monitoring.review import performance as perf
 from monitoring.review import services
 from monitoring.review.models import DeskAlertBudget
 from monitoring.review.permissions import alert_get_for_reviewer
-from monitoring.services import monitoring_settings_for
 
 VIEW_DESKS = "monitoring_review.view_deskalertbudget"
 
@@ -33,36 +33,6 @@ def _alert_or_404(request: AuthedRequest, code: Any) -> Any:
         return alert_get_for_reviewer(request.user, code)
     except NotFound:
         raise Http404 from None
-
-
-def decision_context(request: AuthedRequest, alert: Any) -> dict[str, Any]:
-    """What the decision block (templates/monitoring/review/_decision.html) needs: include it in any
-    page that shows an alert to its reviewer."""
-    return {
-        "alert": alert,
-        "is_open": alert.status == AlertStatus.OPEN,
-        "about_agent": alert.subject_kind == SubjectKind.AGENT,
-        "quiet_days": monitoring_settings_for(alert.brand_id).quiet_days,
-        "restriction_url": reverse("staff_restriction", args=[alert.agent.code]) if alert.agent_id else "",
-    }
-
-
-@login_required
-@require_GET
-def alert_review(request: AuthedRequest, code: Any) -> HttpResponse:
-    alert = _alert_or_404(request, code)
-    return render(request, "monitoring/review/alert.html", decision_context(request, alert))
-
-
-@login_required
-@require_GET
-def alert_evidence(request: AuthedRequest, code: Any) -> HttpResponse:
-    """The alert's evidence: each look is an audit row (who viewed what)."""
-    alert = _alert_or_404(request, code)
-    services.alert_evidence_view_record(actor=request.user, alert=alert)
-    evidence = [{"label": str(e.get("label", "")), "url": str(e.get("url", "")), "local": _local(str(e.get("url", "")))}
-                for e in (alert.evidence or []) if isinstance(e, dict)]
-    return render(request, "monitoring/review/evidence.html", {"alert": alert, "evidence": evidence})
 
 
 @login_required
@@ -100,7 +70,7 @@ def alert_decide(request: AuthedRequest, code: Any) -> HttpResponse:
     else:
         messages.success(request, done)
     target = request.POST.get("next") or ""
-    return redirect(target if _local(target) else reverse("monitoring_review_alert", args=[alert.code]))
+    return redirect(target if _local(target) else reverse("monitoring_alert", args=[alert.code]))
 
 
 def _local(url: str | None) -> bool:

@@ -70,7 +70,7 @@ def test_the_routed_manager_is_notified_and_sees_the_reasons(floor):
     alert = _alert(floor)
     events.dispatch_pending()
     note = Notification.objects.get(user=floor["manager"], kind="monitoring_alert")
-    assert note.url == reverse("monitoring_review_alert", args=[alert.code])
+    assert note.url == reverse("monitoring_alert", args=[alert.code])
     assert not Notification.objects.filter(user=floor["agent"], kind="monitoring_alert").exists()
     page = _http(floor["manager"]).get(note.url)
     assert page.status_code == 200 and "131 of them untouched for 90 days" in page.content.decode()
@@ -80,20 +80,21 @@ def test_the_agent_under_review_and_a_colleague_never_see_the_alert(floor):
     alert = _alert(floor)
     for user in (floor["agent"], floor["colleague"]):
         http = _http(user)
-        for name in ("monitoring_review_alert", "monitoring_review_evidence"):
-            assert http.get(reverse(name, args=[alert.code])).status_code == 404
+        assert http.get(reverse("monitoring_alert", args=[alert.code])).status_code == 404
         assert _decide(user, alert, "benign", "nothing to see").status_code == 404
     alert.refresh_from_db()
     assert alert.status == AlertStatus.OPEN
 
 
-def test_every_look_at_the_evidence_is_audited(floor):
+def test_every_look_at_the_alert_and_its_evidence_is_audited_and_the_decision_block_is_on_it(floor):
     alert = _alert(floor)
     http = _http(floor["manager"])
     for _ in range(2):
-        response = http.get(reverse("monitoring_review_evidence", args=[alert.code]))
-        assert response.status_code == 200 and reverse("client_detail", args=[floor["client"].code]) in response.content.decode()
-    rows = AuditLog.objects.filter(action="monitoring.alert_evidence_viewed", object_id=str(alert.code))
+        response = http.get(reverse("monitoring_alert", args=[alert.code]))
+        page = response.content.decode()
+        assert response.status_code == 200 and reverse("client_detail", args=[floor["client"].code]) in page
+        assert 'id="decision-form"' in page and 'value="restricted"' in page
+    rows = AuditLog.objects.filter(action="monitoring.alert_view", object_id=str(alert.code))
     assert rows.count() == 2 and {r.actor_id for r in rows} == {floor["manager"].pk}
 
 
@@ -150,9 +151,9 @@ def test_escalating_gives_compliance_a_task_through_the_event(floor):
     events.dispatch_pending()
     task = Task.objects.get(assignee=floor["officer"])
     assert "Monitoring alert escalated" in task.title and "Copying the book" in task.description
-    assert reverse("monitoring_review_alert", args=[alert.code]) in task.description
+    assert reverse("monitoring_alert", args=[alert.code]) in task.description
     # The officer may open it (compliance reviews alerts of its brand).
-    assert _http(floor["officer"]).get(reverse("monitoring_review_alert", args=[alert.code])).status_code == 200
+    assert _http(floor["officer"]).get(reverse("monitoring_alert", args=[alert.code])).status_code == 200
 
 
 def test_escalating_goes_to_the_reporting_officer_when_the_brand_has_one(floor):
