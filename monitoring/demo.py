@@ -89,6 +89,15 @@ def _desk_and_history(*, brand: Brand, admin: User, manager: User,
                            brands=[brand])
         agents.append(user)
         by_id[spec["id"]] = user
+    scenario_context_record(scenario=scenario, by_id=by_id, manager=manager, desk=desk, brand=brand, start=start)
+    activity_write_many(scenario_rows(scenario, by_id, brand))
+    return desk, agents, scenario
+
+
+def scenario_context_record(*, scenario: scenarios.Scenario, by_id: dict[str, User], manager: User, desk: Desk,
+                            brand: Brand, start: date) -> None:
+    """What the generated desk's manager would have recorded, through the services: shifts, leave
+    with cover, campaign days (every generated desk's, on this one desk) and holidays."""
     ctx = scenario.context
     for spec in ctx["agents"]:
         services.shift_set(actor=manager, agent=by_id[spec["id"]], start_hour=spec["shift_start"],
@@ -103,11 +112,9 @@ def _desk_and_history(*, brand: Brand, admin: User, manager: User,
         services.campaign_day_set(actor=manager, desk=desk, day=day, note="Demo campaign")
     for n, day_text in enumerate(ctx["holidays"]):
         services.holiday_set(actor=manager, brand=brand, day=date.fromisoformat(day_text), name=f"Public holiday {n + 1}")
-    activity_write_many(_rows(scenario, by_id, brand))
-    return desk, agents, scenario
 
 
-def _rows(scenario: scenarios.Scenario, by_id: dict[str, User], brand: Brand) -> list[ActivityRow]:
+def scenario_rows(scenario: scenarios.Scenario, by_id: dict[str, User], brand: Brand) -> list[ActivityRow]:
     rows = []
     for e in sorted(scenario.events, key=lambda e: e.time):
         owner = by_id.get(e.client_owner)

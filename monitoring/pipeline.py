@@ -100,13 +100,17 @@ ORDER BY 1, 2, 3
 
 
 def history_start() -> datetime | None:
-    """The time of the first recorded activity (the first non-empty day partition's first row)."""
+    """The time of the first recorded activity: the first day partition holding a row, read
+    through the parent (the application's role may read only that), one partition at a time."""
     with connection.cursor() as cur:
         cur.execute("""SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
                        JOIN pg_class p ON p.oid = i.inhparent
                        WHERE p.relname = 'monitoring_activity' ORDER BY c.relname""")
-        for (name,) in cur.fetchall():
-            cur.execute(f'SELECT min(time) FROM "{name}"')  # noqa: S608 - a partition's name from the catalogue
+        names = [name for (name,) in cur.fetchall()]
+        for name in names:
+            day = datetime.strptime(name.rsplit("_p", 1)[1], "%Y%m%d").replace(tzinfo=UTC)
+            cur.execute("SELECT min(time) FROM monitoring_activity WHERE time >= %s AND time < %s",
+                        [day, day + timedelta(days=1)])
             found = cur.fetchone()[0]
             if found is not None:
                 return found  # type: ignore[no-any-return]
@@ -296,12 +300,13 @@ class PassReport:
 
 def _scored_detector(s: scoring.DayScore) -> str:
     """The pattern an alert names (what a benign decision quiets): the strongest signal's family;
-    access under notice is a departure."""
+    under notice, access to records or other books is a departure."""
     best = max(s.signals.values(), key=lambda r: r.score)
     family = scoring.FAMILY[best.signal]
-    if family == "access":
-        return "agent.departure" if s.watched else "agent.bulk_access"
-    return {"timing": "agent.off_hours", "relationship": "agent.out_of_book", "calls": "agent.call_padding"}[family]
+    if s.watched and family in ("access", "relationship"):
+        return "agent.departure"
+    return {"access": "agent.bulk_access", "timing": "agent.off_hours", "relationship": "agent.out_of_book",
+            "calls": "agent.call_padding"}[family]
 
 
 def _evidence(s: scoring.DayScore, agent: User) -> list[dict[str, str]]:
