@@ -57,7 +57,9 @@ def test_the_page_is_the_managers_not_the_agents(desk):
     url = reverse("monitoring_performance")
     page = http.get(f"{url}?desk={desk['desk'].code}&agent={desk['ann'].code}&days=30").content.decode()
     assert 'id="performance-table"' in page and "Ann Agent" in page
-    data = json.loads(re.search(r'<script id="performance-data" type="application/json">(.*?)</script>', page, re.S).group(1))
+    found = re.search(r'<script id="performance-data" type="application/json">(.*?)</script>', page, re.S)
+    assert found is not None
+    data = json.loads(found.group(1))
     assert data["behaviour"][0]["data"][-1] == 6.5 and len(data["labels"]) == 30
     agent = HttpClient()
     agent.force_login(desk["ann"])
