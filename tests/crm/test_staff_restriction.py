@@ -152,3 +152,15 @@ def test_a_restricted_user_may_not_download_an_earlier_export(desk):
     assert job_can_download(manager, job)
     services.staff_restrict(actor=None, user=manager, reason="Under review")
     assert not job_can_download(_fresh(manager), job)
+
+
+def test_the_session_api_is_read_only_too_with_the_reason_in_its_error_shape(desk):
+    import json
+
+    http = _http(desk["agent"])
+    services.staff_restrict(actor=desk["manager"], user=desk["agent"], reason="Under review")
+    response = http.post("/api/v1/tasks", json.dumps({"title": "Call back", "assignee": str(desk["agent"].code)}),
+                         content_type="application/json")
+    assert response.status_code == 403
+    assert response.json()["code"] == "forbidden" and "restricted" in response.json()["message"]
+    assert http.get(f"/api/v1/clients/{desk['client'].code}").status_code == 200
