@@ -40,7 +40,7 @@ SEGMENT_MODEL = {
     "runs": "other", "payouts": "other", "banners": "other", "disputes": "other", "plans": "other",
     "applications": "other", "hits": "other", "restrictions": "other", "webhooks": "other", "subscribers": "other",
     "deliveries": "other", "challenges": "other", "cases": "other", "files": "other", "schedules": "other",
-    "alerts": "other", "rules": "other",
+    "alerts": "other", "rules": "other", "agents": "user", "notice": "other",
 }
 # Pages the matrix does not post to, each with why.
 SKIPPED = {
