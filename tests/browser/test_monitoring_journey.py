@@ -77,8 +77,21 @@ def desk(db):
     return type("Desk", (), {"brand": brand, "manager": manager, "leaver": leaver, "book": book, "today": today})
 
 
+# Every content-security-policy violation the page sees (an init script is not subject to the policy).
+LISTEN = """
+window.__csp = [];
+document.addEventListener("securitypolicyviolation", function (e) {
+  window.__csp.push(e.violatedDirective + " " + (e.blockedURI || "inline"));
+});
+"""
+DRAWN = ("Array.from(document.querySelectorAll('canvas[data-chart]')).length > 0 && typeof Chart !== 'undefined'"
+         " && Array.from(document.querySelectorAll('canvas[data-chart]')).every(c => Chart.getChart(c) !== undefined)")
+
+
 def _page(browser, base: str, user: User):
-    page = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    context.add_init_script(LISTEN)
+    page = context.new_page()
     page.set_default_timeout(scaled_ms(20_000))
     login(page, base, user.email)
     return page
@@ -133,6 +146,15 @@ def test_a_departing_agents_bulk_access_is_alerted_and_restricted_by_the_manager
     actions = set(AuditLog.objects.filter(actor=desk.manager).values_list("action", flat=True))
     assert {"monitoring.alert_view", "monitoring.activity_view", "staff.restrict", "monitoring.alert_decided"} <= actions
     assert User.objects.get(pk=desk.leaver.pk).restricted_since is not None
+    # The desk's budget and performance pages draw their charts from the page's JSON under the policy.
+    manager.goto(f"{base}{reverse('monitoring_budget')}")
+    manager.wait_for_function(DRAWN)
+    assert manager.locator("#budget-cost [data-recall=all]").count() == 1
+    manager.goto(f"{base}{reverse('monitoring_performance')}?agent={desk.leaver.code}"
+                 f"&desk={desk.leaver.desk.code}")
+    manager.wait_for_function(DRAWN)
+    assert "Liam Leaving" in manager.locator("#performance-table").inner_text()
+    assert manager.evaluate("window.__csp") == []
     # The agent under review never sees the alert.
     agent.goto(f"{base}{reverse('monitoring_alert', args=[alert.code])}")
     assert "Opened and exported" not in agent.content() and alert.reasons[0] not in agent.content()
