@@ -69,7 +69,8 @@ def _kind(key: str) -> ContextKind:
 
 
 def _form(kind: ContextKind, user: Any, data: Any = None) -> forms.Form:
-    return kind.form(data, agents=agents_managed_by(user), desks=desks_managed_by(user).select_related("brand"),
+    form_class: Any = kind.form
+    return form_class(data, agents=agents_managed_by(user), desks=desks_managed_by(user).select_related("brand"),
                      brands=brands_for(user).filter(desks__in=desks_managed_by(user)).distinct())
 
 
@@ -91,8 +92,8 @@ def _rows(kind: ContextKind, user: Any) -> list[dict[str, Any]]:
         for s in Shift.objects.filter(agent__in=agents).select_related("agent")[:200]:
             rows.append({"cells": [s.agent, f"{s.start_hour:02d}:00–{s.end_hour:02d}:00", s.starts_on]})
     elif kind.key == "campaigns":
-        for c in CampaignDay.objects.filter(desk__in=desks_managed_by(user)).select_related("desk")[:200]:
-            rows.append({"cells": [c.desk.name, c.day, c.note]})
+        for day in CampaignDay.objects.filter(desk__in=desks_managed_by(user)).select_related("desk")[:200]:
+            rows.append({"cells": [day.desk.name, day.day, day.note]})
     else:
         brands = desks_managed_by(user).values("brand_id")
         for h in Holiday.objects.filter(brand_id__in=brands).select_related("brand")[:200]:
@@ -211,7 +212,7 @@ def agent_day(request: AuthedRequest, code: Any, day: str) -> HttpResponse:
         when = date.fromisoformat(day)
     except ValueError:
         raise Http404("No such day.") from None
-    if agent is None or not agent_activity_visible(request.user, agent):
+    if agent is None or agent.desk is None or not agent_activity_visible(request.user, agent):
         raise Http404("No such agent.")
     audit_record(action="monitoring.activity_view", obj=agent, actor=request.user, brand=agent.desk.brand_id,
                  after={"day": when.isoformat()})
