@@ -27,6 +27,7 @@ from crm.permissions import AuthedRequest, code_or_404, page_permission_required
 from crm.views.ui import render_page
 from monitoring import forms as mforms
 from monitoring import services
+from monitoring.export import activity_export_allowed, activity_export_request
 from monitoring.models import AlertStatus, CampaignDay, Cover, Holiday, Leave, Notice, Shift, SubjectKind
 from monitoring.permissions import (
     agent_activity_visible,
@@ -174,7 +175,23 @@ def alert_list(request: AuthedRequest) -> HttpResponse:
         status = ""
     return render_page(request, "monitoring/alert_list.html", {
         "alerts": list(qs[:ALERTS_PER_PAGE]), "status": status, "statuses": AlertStatus.choices,
+        "export_brands": list(brands_for(request.user)) if activity_export_allowed(request.user) else [],
     }, partial="alert-table")
+
+
+@page_permission_required(VIEW_ALERTS)
+@require_POST
+def activity_export(request: AuthedRequest) -> HttpResponse:
+    """Start the activity export (EVENTS.jsonl and CONTEXT.json) of a brand; the job page follows it."""
+    brand = brands_for(request.user).filter(code=request.POST.get("brand", "")).first()
+    if brand is None or not activity_export_allowed(request.user):
+        raise Http404("No such brand.")
+    try:
+        job = activity_export_request(actor=request.user, brand=brand)
+    except DomainError as error:
+        messages.error(request, error.message)
+        return redirect("monitoring_alerts")
+    return redirect("job_detail", code=job.code)
 
 
 @page_permission_required(VIEW_ALERTS)
