@@ -9,6 +9,9 @@ Measured in the same run, through Django's test Client with the whole middleware
   recording on (the core's access hook buffering a line in Redis) and off (the hook removed),
   alternating blocks of 20 requests so both see the same machine. Figures: p95 with recording
   (`limit`: p95 without; goal: at most 5 ms more) and the difference of the p95s (goal <= 5 ms).
+- the hook alone: the time `access_recorded` takes for one access (its RPUSH), p95 (goal <= 5 ms);
+  on a shared machine the page p95s move by more than that between blocks, so this is the figure
+  that isolates what recording adds.
 - the flush: buffered lines moved into the partitioned activity table by
   monitoring.recording.activity_flush (one INSERT per batch of 5,000), rows per second; `limit`:
   the same rows inserted by plain SQL INSERT ... SELECT from generate_series (ratio = value / limit:
@@ -113,6 +116,23 @@ def main() -> None:
                goal=f"<= limit + {GOAL_ADDED_MS:.0f} ms", size=size)
         record("monitoring_recording.client_page.p95_added", value=with_p95 - without_p95, unit="ms", limit=None,
                goal=f"<= {GOAL_ADDED_MS:.0f} ms", size=size)
+
+        # What the hook itself costs a request: one access handed to it (one RPUSH), timed alone.
+        from django.utils import timezone
+
+        from crm.models import Client
+        from crm.services import Access
+
+        sample_client = Client.objects.order_by("pk").first()
+        hook_ms = []
+        for _ in range(requests * 5):
+            access = Access(kind="view", user=agent, at=timezone.now(), client=sample_client, ip="192.0.2.1",
+                            user_agent="bench", ref="access:0")
+            start = time.perf_counter()
+            access_recorded(access)
+            hook_ms.append((time.perf_counter() - start) * 1000)
+        record("monitoring_recording.hook.p95", value=percentile(hook_ms, 95), unit="ms", limit=None,
+               goal=f"<= {GOAL_ADDED_MS:.0f} ms", size=f"{len(hook_ms)} accesses")
 
         # The flush: lines as the request path buffers them, into the table in batches.
         from monitoring.recording import ActivityRow
