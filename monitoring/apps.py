@@ -8,15 +8,13 @@ class MonitoringConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from crm.registry import contribute
-        from crm.services import access_listener_register
-        from monitoring.recording import access_recorded
-
         from django.utils.translation import gettext_lazy as _
 
         from crm.jobs import job_kind_register
-        from crm.registry import NavItem
+        from crm.registry import NavItem, contribute
+        from crm.services import access_listener_register
         from monitoring.export import EXPORT_JOB_KIND
+        from monitoring.recording import access_recorded
 
         contribute("monitoring", permissions=_permissions(), navigation=[
             NavItem("monitoring_alerts", _("Monitoring alerts"), "monitoring_alerts", "alert",

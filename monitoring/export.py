@@ -16,7 +16,7 @@ from django.utils.translation import gettext
 from crm.audit import audit_record
 from crm.exceptions import NotAllowed, ValidationFailed
 from crm.jobs import JobHandle, job_start
-from crm.models import Brand, Job, User
+from crm.models import Brand, Job, RoleCode, User
 from crm.permissions import user_can
 from monitoring.pipeline import brand_agents, brand_context
 
@@ -75,15 +75,18 @@ def events_write(out: IO[str], *, brand: Brand | int, start: date | None = None,
     return written
 
 
+def activity_export_allowed(user: Any) -> bool:
+    return bool(getattr(user, "is_authenticated", False)
+                and (user.is_administrator or (user.role_code == RoleCode.COMPLIANCE
+                                               and user_can(user, "monitoring.review_monitoringalert"))))
+
+
 @transaction.atomic
 def activity_export_request(*, actor: User, brand: Brand, start: date | None = None,
                             end: date | None = None) -> Job:
     """Start the export of the brand's activity (administrators and compliance officers: it holds
     every agent's activity)."""
-    if not (actor.is_administrator or user_can(actor, "monitoring.review_monitoringalert")
-            and actor.role_code != "desk_manager"):
-        raise NotAllowed(gettext("Only administrators and compliance officers may export the agents' activity."))
-    if not (actor.all_brands or actor.brands.filter(pk=brand.pk).exists()):
+    if not activity_export_allowed(actor) or not (actor.all_brands or actor.brands.filter(pk=brand.pk).exists()):
         raise NotAllowed(gettext("Only administrators and compliance officers may export the agents' activity."))
     if start and end and end < start:
         raise ValidationFailed(fields={"end": [gettext("The end is before the start.")]})

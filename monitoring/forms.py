@@ -24,7 +24,7 @@ class _Scoped(forms.Form):
         for name, field in self.fields.items():
             if isinstance(field, forms.ModelChoiceField):
                 qs = {"agent": agents, "covered": agents, "desk": desks, "brand": brands}.get(name)
-                field.queryset = qs if qs is not None else field.queryset.none()
+                field.queryset = qs if qs is not None else User.objects.none()
 
 
 class CoverForm(_Scoped):

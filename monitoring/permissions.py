@@ -45,7 +45,7 @@ def desks_managed_by(user: Any) -> QuerySet[Desk]:
 def agents_managed_by(user: Any) -> QuerySet[User]:
     """The agents whose context `user` records (never `user` themselves)."""
     return (User.objects.filter(role__code__in=AGENT_ROLES, desk__in=desks_managed_by(user))
-            .exclude(pk=getattr(user, "pk", None)).select_related("desk", "role").order_by("full_name", "pk"))
+            .exclude(pk=getattr(user, "pk", 0) or 0).select_related("desk", "role").order_by("full_name", "pk"))
 
 
 def alert_queryset_for_user(user: Any) -> QuerySet[MonitoringAlert]:
@@ -76,10 +76,11 @@ def agent_activity_visible(user: Any, agent: User) -> bool:
     agent whose alerts they could see."""
     if not _active(user) or agent.pk == user.pk or not user_can(user, "monitoring.view_monitoringalert"):
         return False
-    if not agent.desk_id or not brands_for(user).filter(pk=agent.desk.brand_id).exists():
+    desk = agent.desk
+    if desk is None or not brands_for(user).filter(pk=desk.brand_id).exists():
         return False
     if user.is_administrator or user.role_code == RoleCode.COMPLIANCE:
         return True
     if user.role_code == RoleCode.DESK_MANAGER:
-        return desks_run_by(user).filter(pk=agent.desk_id).exists()
+        return desks_run_by(user).filter(pk=desk.pk).exists()
     return False

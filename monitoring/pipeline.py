@@ -113,7 +113,7 @@ def history_start() -> datetime | None:
                         [day, day + timedelta(days=1)])
             found = cur.fetchone()[0]
             if found is not None:
-                return found  # type: ignore[no-any-return]
+                return found
     return None
 
 
@@ -449,10 +449,11 @@ def agent_notice_rescore(*, agent_id: int) -> PassReport:
     """A notice was entered: the agent's last 30 days scored again at the lower threshold, their
     alerts raised."""
     agent = User.objects.select_related("desk").get(pk=agent_id)
-    if not agent.desk_id:
+    desk = agent.desk
+    if desk is None:
         return PassReport(brand=0)
     today = timezone.now().date()
-    return brand_rescore(agent.desk.brand_id, today=today, raise_since=today - timedelta(days=NOTICE_RESCORE_DAYS),
+    return brand_rescore(desk.brand_id, today=today, raise_since=today - timedelta(days=NOTICE_RESCORE_DAYS),
                          only_agents={str(agent_id)})
 
 

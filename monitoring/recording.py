@@ -87,7 +87,7 @@ def activity_record(row: ActivityRow) -> None:
     try:
         r = get_redis()
         length = r.rpush(BUFFER_KEY, row.to_line())
-        if int(length) >= _flush_at() and r.set(FLUSH_KICK_KEY, "1", nx=True, ex=5):  # type: ignore[arg-type]
+        if int(length) >= _flush_at() and r.set(FLUSH_KICK_KEY, "1", nx=True, ex=5):
             from monitoring.tasks import activity_flush_task
 
             transaction.on_commit(activity_flush_task.delay)
@@ -165,7 +165,7 @@ def activity_write(rows: Sequence[ActivityRow]) -> int:
         return 0
     days = [r.time.astimezone(UTC).date() for r in rows]
     activity_partitions_ensure(min(days), max(days))
-    params = {
+    params: dict[str, Any] = {
         "time": [r.time for r in rows], "brand": [r.brand_id for r in rows], "agent": [r.agent_id for r in rows],
         "kind": [r.kind for r in rows], "client": [r.client_id for r in rows],
         "owner": [r.client_owner_id for r in rows], "hv": [r.client_high_value for r in rows],
@@ -213,15 +213,15 @@ def activity_flush(*, batch: int = BATCH_ROWS, max_batches: int = 50) -> int:
             if not lines:
                 break
             rows = []
-            for line in lines:  # type: ignore[union-attr]
+            for line in lines:
                 try:
                     rows.append(ActivityRow.from_line(line))
                 except (ValueError, TypeError):
                     logger.error("monitoring: unreadable activity line dropped: %r", line[:200])
             activity_write(rows)
-            r.ltrim(BUFFER_KEY, len(lines), -1)  # type: ignore[arg-type]
+            r.ltrim(BUFFER_KEY, len(lines), -1)
             written += len(rows)
-            if len(lines) < batch:  # type: ignore[arg-type]
+            if len(lines) < batch:
                 break
     finally:
         r.eval(_RELEASE, 1, FLUSH_LOCK_KEY, token)
@@ -230,7 +230,7 @@ def activity_flush(*, batch: int = BATCH_ROWS, max_batches: int = 50) -> int:
 
 
 def activity_buffered() -> int:
-    return int(get_redis().llen(BUFFER_KEY))  # type: ignore[arg-type]
+    return int(get_redis().llen(BUFFER_KEY))
 
 
 def activity_partitions_ahead(*, today: date | None = None, days: int = PARTITIONS_AHEAD_DAYS) -> int:

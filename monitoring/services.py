@@ -165,7 +165,8 @@ def _period(starts_on: date | None, ends_on: date | None, errors: dict[str, list
 
 
 def _agent_brand_id(agent: User) -> int:
-    return agent.desk.brand_id if agent.desk_id and agent.desk else 0
+    desk = agent.desk
+    return desk.brand_id if desk is not None else 0
 
 
 @transaction.atomic
@@ -181,7 +182,7 @@ def cover_set(*, actor: User, agent: User | None, covered: User | None, starts_o
     _period(starts_on, ends_on, errors)
     if errors:
         raise ValidationFailed(fields=errors)
-    assert agent is not None and covered is not None  # noqa: S101 - checked above
+    assert agent is not None and covered is not None and starts_on and ends_on  # noqa: S101 - checked above
     cover = Cover.objects.create(brand_id=_agent_brand_id(agent), agent=agent, covered=covered, starts_on=starts_on,
                                  ends_on=ends_on, note=note.strip()[:200], set_by=actor)
     audit_record(action="monitoring.cover_set", obj=cover, actor=actor, brand=cover.brand_id, after={
@@ -198,7 +199,7 @@ def leave_set(*, actor: User, agent: User | None, starts_on: date | None, ends_o
     _period(starts_on, ends_on, errors)
     if errors:
         raise ValidationFailed(fields=errors)
-    assert agent is not None  # noqa: S101
+    assert agent is not None and starts_on and ends_on  # noqa: S101 - checked above
     leave = Leave.objects.create(brand_id=_agent_brand_id(agent), agent=agent, starts_on=starts_on, ends_on=ends_on,
                                  note=note.strip()[:200], set_by=actor)
     audit_record(action="monitoring.leave_set", obj=leave, actor=actor, brand=leave.brand_id, after={
@@ -218,7 +219,7 @@ def notice_enter(*, actor: User, agent: User | None, given_on: date | None, last
         errors["agent"] = [gettext("This agent already has a notice; withdraw it first.")]
     if errors:
         raise ValidationFailed(fields=errors)
-    assert agent is not None  # noqa: S101
+    assert agent is not None and given_on and last_day  # noqa: S101 - checked above
     notice = Notice.objects.create(brand_id=_agent_brand_id(agent), agent=agent, given_on=given_on,
                                    last_day=last_day, note=note.strip()[:200], set_by=actor)
     audit_record(action="monitoring.notice_enter", obj=notice, actor=actor, brand=notice.brand_id, after={
@@ -263,7 +264,7 @@ def shift_set(*, actor: User, agent: User | None, start_hour: int | None, end_ho
         errors["starts_on"] = [gettext("Enter the day the shift starts.")]
     if errors:
         raise ValidationFailed(fields=errors)
-    assert agent is not None  # noqa: S101
+    assert agent is not None and starts_on and start_hour is not None and end_hour is not None  # noqa: S101
     shift, _ = Shift.objects.update_or_create(agent=agent, starts_on=starts_on, defaults={
         "brand_id": _agent_brand_id(agent), "start_hour": start_hour, "end_hour": end_hour, "set_by": actor})
     audit_record(action="monitoring.shift_set", obj=shift, actor=actor, brand=shift.brand_id, after={
@@ -285,7 +286,7 @@ def campaign_day_set(*, actor: User, desk: Desk | None, day: date | None, note: 
         errors["day"] = [gettext("This day is already a campaign day of the desk.")]
     if errors:
         raise ValidationFailed(fields=errors)
-    assert desk is not None  # noqa: S101
+    assert desk is not None and day is not None  # noqa: S101 - checked above
     row = CampaignDay.objects.create(brand_id=desk.brand_id, desk=desk, day=day, note=note.strip()[:200],
                                      set_by=actor)
     audit_record(action="monitoring.campaign_day_set", obj=row, actor=actor, brand=desk.brand_id,
@@ -313,7 +314,7 @@ def holiday_set(*, actor: User, brand: Brand | None, day: date | None, name: str
         errors["day"] = [gettext("This holiday is already recorded.")]
     if errors:
         raise ValidationFailed(fields=errors)
-    assert brand is not None  # noqa: S101
+    assert brand is not None and day is not None  # noqa: S101 - checked above
     row = Holiday.objects.create(brand=brand, country=country, day=day, name=name[:120], set_by=actor)
     audit_record(action="monitoring.holiday_set", obj=row, actor=actor, brand=brand.pk,
                  after={"day": str(day), "country": country, "name": row.name})

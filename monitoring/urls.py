@@ -8,6 +8,7 @@ from monitoring import views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("monitoring/alerts/", views.alert_list, name="monitoring_alerts"),
+    path("monitoring/export/", views.activity_export, name="monitoring_activity_export"),
     path("monitoring/alerts/<uuid:code>/", views.alert_detail, name="monitoring_alert"),
     path("monitoring/agents/<uuid:code>/<str:day>/", views.agent_day, name="monitoring_agent_day"),
     path("monitoring/context/notice/<uuid:code>/withdraw/", views.notice_withdraw, name="monitoring_notice_withdraw"),

@@ -27,6 +27,7 @@ from crm.permissions import AuthedRequest, code_or_404, page_permission_required
 from crm.views.ui import render_page
 from monitoring import forms as mforms
 from monitoring import services
+from monitoring.export import activity_export_allowed, activity_export_request
 from monitoring.models import AlertStatus, CampaignDay, Cover, Holiday, Leave, Notice, Shift, SubjectKind
 from monitoring.permissions import (
     agent_activity_visible,
@@ -69,7 +70,8 @@ def _kind(key: str) -> ContextKind:
 
 
 def _form(kind: ContextKind, user: Any, data: Any = None) -> forms.Form:
-    return kind.form(data, agents=agents_managed_by(user), desks=desks_managed_by(user).select_related("brand"),
+    form_class: Any = kind.form
+    return form_class(data, agents=agents_managed_by(user), desks=desks_managed_by(user).select_related("brand"),
                      brands=brands_for(user).filter(desks__in=desks_managed_by(user)).distinct())
 
 
@@ -91,8 +93,8 @@ def _rows(kind: ContextKind, user: Any) -> list[dict[str, Any]]:
         for s in Shift.objects.filter(agent__in=agents).select_related("agent")[:200]:
             rows.append({"cells": [s.agent, f"{s.start_hour:02d}:00–{s.end_hour:02d}:00", s.starts_on]})
     elif kind.key == "campaigns":
-        for c in CampaignDay.objects.filter(desk__in=desks_managed_by(user)).select_related("desk")[:200]:
-            rows.append({"cells": [c.desk.name, c.day, c.note]})
+        for day in CampaignDay.objects.filter(desk__in=desks_managed_by(user)).select_related("desk")[:200]:
+            rows.append({"cells": [day.desk.name, day.day, day.note]})
     else:
         brands = desks_managed_by(user).values("brand_id")
         for h in Holiday.objects.filter(brand_id__in=brands).select_related("brand")[:200]:
@@ -173,7 +175,23 @@ def alert_list(request: AuthedRequest) -> HttpResponse:
         status = ""
     return render_page(request, "monitoring/alert_list.html", {
         "alerts": list(qs[:ALERTS_PER_PAGE]), "status": status, "statuses": AlertStatus.choices,
+        "export_brands": list(brands_for(request.user)) if activity_export_allowed(request.user) else [],
     }, partial="alert-table")
+
+
+@page_permission_required(VIEW_ALERTS)
+@require_POST
+def activity_export(request: AuthedRequest) -> HttpResponse:
+    """Start the activity export (EVENTS.jsonl and CONTEXT.json) of a brand; the job page follows it."""
+    brand = brands_for(request.user).filter(code=request.POST.get("brand", "")).first()
+    if brand is None or not activity_export_allowed(request.user):
+        raise Http404("No such brand.")
+    try:
+        job = activity_export_request(actor=request.user, brand=brand)
+    except DomainError as error:
+        messages.error(request, error.message)
+        return redirect("monitoring_alerts")
+    return redirect("job_detail", code=job.code)
 
 
 @page_permission_required(VIEW_ALERTS)
@@ -211,7 +229,7 @@ def agent_day(request: AuthedRequest, code: Any, day: str) -> HttpResponse:
         when = date.fromisoformat(day)
     except ValueError:
         raise Http404("No such day.") from None
-    if agent is None or not agent_activity_visible(request.user, agent):
+    if agent is None or agent.desk is None or not agent_activity_visible(request.user, agent):
         raise Http404("No such agent.")
     audit_record(action="monitoring.activity_view", obj=agent, actor=request.user, brand=agent.desk.brand_id,
                  after={"day": when.isoformat()})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from django.db import connection
 
@@ -39,7 +40,7 @@ def desk_with_history(*, agents: int = 6, days: int = 90, end: date, seed: int =
     return History(brand=brand, desk=desk, manager=manager, agents=users, scenario=scenario)
 
 
-def activity_rows(**where: object) -> list[dict[str, object]]:
+def activity_rows(**where: Any) -> list[dict[str, Any]]:
     """The activity table's rows matching `where` (column = value), oldest first."""
     activity_flush()
     clauses = " AND ".join(f"{k} = %s" for k in where) or "TRUE"

@@ -42,3 +42,36 @@ def test_the_export_through_the_backtest_gives_the_products_scores(tmp_path):
         mine = product[key]
         assert abs(float(row["score"]) - mine.score) < 0.0011, key
         assert (row["alerted"] == "true") == mine.alerted, key
+
+
+def test_a_compliance_officer_exports_the_activity_as_a_job_and_a_manager_may_not(
+        client, login_verified, django_capture_on_commit_callbacks):
+    import zipfile
+
+    from django.urls import reverse
+
+    from crm.models import Job
+    from tests.factories import make_user
+    from tests.rq import empty, work
+
+    last = NOW.date() - timedelta(days=1)
+    with time_machine.travel(NOW, tick=False):
+        history = desk_with_history(agents=4, days=80, end=last, seed=4)
+    officer = make_user(role_code="compliance", brand=history.brand)
+    login_verified(client, history.manager)
+    assert client.post(reverse("monitoring_activity_export"), {"brand": history.brand.code}).status_code == 404
+    login_verified(client, officer)
+    empty()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("monitoring_activity_export"), {"brand": history.brand.code})
+    job = Job.objects.get(kind="monitoring.activity_export")
+    assert response["Location"] == reverse("job_detail", args=[job.code])
+    work()
+    job.refresh_from_db()
+    assert job.status == "done" and job.counts == {"events": len(history.scenario.events)}
+    with job.result_file.open("rb") as raw, zipfile.ZipFile(raw) as archive:
+        assert sorted(archive.namelist()) == ["CONTEXT.json", "EVENTS.jsonl"]
+        first = json.loads(archive.read("EVENTS.jsonl").decode().splitlines()[0])
+        assert {"id", "time", "agent", "kind", "client", "client_owner", "client_high_value", "rows",
+                "duration_s"} <= set(first)
+        assert len(json.loads(archive.read("CONTEXT.json"))["agents"]) == 4

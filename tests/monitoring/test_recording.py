@@ -13,7 +13,6 @@ from crm.services import access_export_record
 from leads.calls import call_log
 from monitoring import recording
 from monitoring.recording import ActivityRow, activity_buffered, activity_flush, activity_partitions_ahead
-from tests.factories import make_client
 from tests.monitoring.helpers import activity_rows
 
 pytestmark = pytest.mark.django_db
