@@ -154,3 +154,49 @@ def aml_on_movement(event: Event) -> None:
 
     if event.client_id is not None:
         aml_client_enqueue(client_id=event.client_id)
+
+
+# --- agent monitoring: an alert a reviewer escalated to compliance ------------------------------------
+# (Monitoring is a sibling: it cannot be imported from here, and its event is the bridge.)
+
+@subscribe("monitoring.alert_escalated")
+def compliance_work_for_escalated_alert(event: Event) -> None:
+    """An alert about a client joins the client's case (or opens one); an alert about an agent (staff:
+    no client, so no case) becomes a task for the brand's reporting officer, else for the brand's
+    compliance officer first by name (who is notified of the task). The alert's
+    reasons and the reviewer's reason go into the task; never to the agent it is about."""
+    from django.urls import reverse
+
+    from compliance.cases import case_item_attach
+    from compliance.models import CaseItemKind
+    from crm.models import Client, RoleCode, User
+    from crm.permissions import staff_of_brand
+    from crm.services import task_create
+
+    data = event.data or {}
+    code = str(data.get("alert") or "")
+    if not code:
+        return
+    reasons = [str(r) for r in (data.get("reasons") or [])]
+    summary = f"{data.get('detector', '')} {data.get('day', '')}: " + "; ".join(reasons)
+    client_code = data.get("client")
+    if client_code:
+        client = Client.objects.filter(code=client_code).first()
+        if client is not None:
+            case_item_attach(client=client, kind=CaseItemKind.MONITORING_ALERT, ref_id=code, summary=summary[:300],
+                             score=min(100, round(float(data.get("score") or 0) * 10)))
+            return
+    about = (data.get("agent") or {}).get("code")
+    officer_code = (data.get("officer") or {}).get("code")
+    officers = list(User.objects.filter(code=officer_code, is_active=True)) if officer_code else []
+    if not officers:
+        officers = sorted(staff_of_brand(event.brand_id, roles=[RoleCode.COMPLIANCE]), key=lambda u: (u.full_name, u.pk))
+    officers = [u for u in officers if str(u.code) != about]
+    if not officers:
+        return
+    agent_name = (data.get("agent") or {}).get("name", "")
+    lines = [f"Escalated by {(data.get('by') or {}).get('name', '')}: {data.get('reason', '')}", "", *reasons,
+             "", reverse("monitoring_alert", args=[code])]
+    task_create(actor=None, assignee=officers[0],
+                title=f"Monitoring alert escalated: {agent_name} ({data.get('detector', '')}, {data.get('day', '')})",
+                description="\n".join(lines))

@@ -528,6 +528,7 @@ class Case(models.Model):
 class CaseItemKind(models.TextChoices):
     AML_ALERT = "aml_alert", _("AML alert")
     SCREENING_HIT = "screening_hit", _("Confirmed screening hit")
+    MONITORING_ALERT = "monitoring_alert", _("Monitoring alert escalated by a reviewer")
 
 
 class CaseItem(models.Model):

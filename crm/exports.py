@@ -25,7 +25,7 @@ from crm.exceptions import NotAllowed, ValidationFailed
 from crm.filters import ClientFilter
 from crm.jobs import JobHandle, job_start
 from crm.models import Client, Job, User
-from crm.permissions import user_can
+from crm.permissions import restriction_message, staff_restricted, user_can
 from crm.services import access_export_record
 from crm.tables import CLIENT_DEFAULT_SORT, ClientTable
 
@@ -38,6 +38,8 @@ PROGRESS_EVERY = 500
 
 
 def _require_export(actor: User | None) -> None:
+    if staff_restricted(actor):
+        raise NotAllowed(restriction_message())
     if actor is None or not user_can(actor, EXPORT_PERMISSION):
         raise NotAllowed(gettext("You are not allowed to export clients."))
 

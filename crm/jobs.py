@@ -49,7 +49,7 @@ from crm.exceptions import DomainError, NotAllowed
 from crm.lib.csvsafe import SafeCsvWriter, SafeXlsxWriter
 from crm.lib.redis import get_redis
 from crm.models import Job, JobStatus, User
-from crm.permissions import user_can
+from crm.permissions import restriction_message, staff_restricted, user_can
 
 logger = logging.getLogger(__name__)
 
@@ -141,8 +141,8 @@ def job_can_manage(user: Any, job: Job) -> bool:
 
 def job_can_download(user: Any, job: Job) -> bool:
     """The result holds what its starter's scope let them see: only they (or an administrator, who
-    sees everything) may download it."""
-    return bool(getattr(user, "is_authenticated", False)
+    sees everything) may download it; nobody while restricted (a download is an export)."""
+    return bool(getattr(user, "is_authenticated", False) and not staff_restricted(user)
                 and (job.started_by_id == user.pk or getattr(user, "is_administrator", False)))
 
 
@@ -305,6 +305,11 @@ def job_execute(job_id: int) -> str:
         heartbeat.forget()
         return "skipped"
     job = Job.objects.select_related("started_by", "brand").get(pk=job_id)
+    if staff_restricted(job.started_by):
+        # Restricted after asking: a person's job (an export, an import) is theirs, read-only now.
+        heartbeat.forget()
+        _finish(job_id, JobStatus.FAILED, restriction_message())
+        return JobStatus.FAILED
     handle = JobHandle(job)
     func: Callable[..., Any] = import_string(job.func)
     with heartbeat:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
@@ -60,3 +63,37 @@ class UnstorableTextMiddleware:
             "fields": fields, "request_id": getattr(request, "request_id", ""),
         }, request=None)
         return HttpResponse(html, status=422)
+
+
+class StaffRestrictionMiddleware:
+    """A restricted member of staff (crm.permissions.staff_restricted) is read-only: every request
+    that could change something (any method but GET, HEAD, OPTIONS) is refused with a 403 saying why,
+    on the pages and on the session-authenticated API alike, except signing out and choosing the
+    language. The refusal is audited. Reveals and exports are refused a second time where they are
+    checked (crm.permissions.user_can), so a job queued before the restriction does not run either."""
+
+    ALLOWED_URL_NAMES = frozenset({"logout", "set_language", "otp_verify"})
+    SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view_func: Callable[..., HttpResponse], view_args: Any,
+                     view_kwargs: Any) -> HttpResponse | None:
+        from crm.permissions import restriction_message, staff_restricted
+        from crm.views.errors import refusal
+
+        if request.method in self.SAFE_METHODS:
+            return None
+        user = getattr(request, "user", None)
+        if user is None or not staff_restricted(user):
+            return None
+        match = request.resolver_match
+        if match is not None and match.view_name in self.ALLOWED_URL_NAMES:
+            return None
+        audit_record(action="staff.restricted_refused", obj=user, actor=user,
+                     after={"method": request.method, "path": request.path[:200]})
+        return refusal(request, restriction_message())

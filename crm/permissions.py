@@ -67,14 +67,38 @@ def _perms(user: User) -> frozenset[str]:
     return cached
 
 
+def staff_restricted(user: Any) -> bool:
+    """Whether `user` is under a staff restriction (crm.services.restrictions): no reveals, no
+    exports, read-only. Read from the user's own row, which every request loads afresh, so a
+    restriction takes effect on the user's next request, and a background job started before it
+    is refused when it runs (it loads its starter again)."""
+    return bool(_active(user) and getattr(user, "restricted_since", None) is not None)
+
+
+def restriction_message() -> str:
+    """What a restricted user is told when something is refused."""
+    return gettext("Your access is restricted: you can read, but not reveal contact details, export or "
+                   "change anything until a manager lifts the restriction.")
+
+
+def _restricted_allows(perm: str) -> bool:
+    # Read-only: of everything a role grants, a restricted user keeps only the permissions to look
+    # ("view_..."); revealing and exporting are not looking, whatever their names.
+    codename = perm.split(".", 1)[-1]
+    return codename.startswith("view_") and "export" not in codename and "reveal" not in codename
+
+
 def user_can(user: Any, perm: str) -> bool:
     """Whether `user` holds the model-level permission `perm` ("crm.reveal_contact").
 
     Role permissions come from the role's group, even when the user was not added to it;
     permissions granted to the user directly or through other groups count too (what Django's
-    ModelBackend would add, read in the same single query).
+    ModelBackend would add, read in the same single query). A restricted user (staff_restricted)
+    holds only the permissions to view, superuser or not.
     """
     if not _active(user):
+        return False
+    if staff_restricted(user) and not _restricted_allows(perm):
         return False
     if user.is_superuser:
         return True
@@ -387,3 +411,29 @@ def task_assignee_refusal(actor: Any, assignee: User, *, brand_id: int | None) -
         return None
     shared = User.brands.through.objects.filter(user_id=assignee.pk, brand_id__in=_brand_ids(actor)).exists()
     return None if shared else gettext("You can give tasks only to colleagues of your brands.")
+
+
+# --- staff restrictions ----------------------------------------------------------------------------
+
+RESTRICT_PERMISSION = "crm.restrict_staff"
+
+
+def staff_restriction_refusal(actor: Any, user: User) -> str | None:
+    """Why `actor` may not restrict `user` or lift their restriction, or None when they may. The
+    system (actor None) and administrators may; otherwise "crm.restrict_staff" is needed, and a desk
+    manager restricts only members of the desks they run, anyone else only colleagues of a brand
+    they share. Nobody restricts or lifts a restriction of themselves."""
+    if actor is not None and actor.pk == user.pk:
+        return gettext("You cannot restrict yourself or lift your own restriction.")
+    if actor is None or getattr(actor, "is_administrator", False):
+        return None
+    if not user_can(actor, RESTRICT_PERMISSION):
+        return gettext("You are not allowed to restrict staff.")
+    if actor.role_code == RoleCode.DESK_MANAGER:
+        if user.desk_id is None or not desks_run_by(actor).filter(pk=user.desk_id).exists():
+            return gettext("You can restrict only members of your own desks.")
+        return None
+    if actor.all_brands or user.all_brands:
+        return None
+    shared = User.brands.through.objects.filter(user_id=user.pk, brand_id__in=_brand_ids(actor)).exists()
+    return None if shared else gettext("You can restrict only colleagues of your brands.")

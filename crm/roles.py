@@ -33,6 +33,8 @@ CORE_CUSTOM_PERMISSIONS = [
                      "Can classify a client as retail, professional or eligible counterparty"),
     CustomPermission("crm.client", "email_client", "Can write emails to a client from the profile"),
     CustomPermission("crm.client", "export_client", "Can export the client list (CSV, XLSX) as they see it"),
+    CustomPermission("crm.user", "restrict_staff",
+                     "Can restrict a member of staff (no reveals, no exports, read-only) and lift it"),
 ]
 
 # Every member of staff works clients' notes and their own tasks.
@@ -59,18 +61,19 @@ _ADMIN = sorted({
     *_model_perms("apikey", ("view", "add", "change")),
     "crm.view_event", "crm.view_eventdelivery", "crm.change_eventdelivery",
     # The audit trail is read-only for everyone: the database refuses changes anyway.
-    "crm.view_auditlog", "crm.view_accessevent",
+    "crm.view_auditlog", "crm.view_accessevent", "crm.restrict_staff",
 })
 
 CORE_PERMISSIONS: dict[str, list[str]] = {
     RoleCode.ADMIN: _ADMIN,
     RoleCode.DESK_MANAGER: sorted({*_AGENT, "crm.assign_client", "crm.view_accessevent", "crm.view_user",
-                                   "crm.view_desk", "crm.export_client"}),
+                                   "crm.view_desk", "crm.export_client", "crm.restrict_staff"}),
     RoleCode.SALES_AGENT: sorted(_AGENT),
     RoleCode.RETENTION_AGENT: sorted(_AGENT),
     RoleCode.COMPLIANCE: sorted({*_STAFF_BASE, "crm.change_client", "crm.reveal_contact", "crm.view_all_clients",
                                  "crm.classify_client", "crm.export_client",
-                                 "crm.view_auditlog", "crm.view_accessevent", "crm.view_event", "crm.view_user"}),
+                                 "crm.view_auditlog", "crm.view_accessevent", "crm.view_event", "crm.view_user",
+                                 "crm.restrict_staff"}),
     RoleCode.FINANCE: sorted({*_STAFF_BASE, "crm.reveal_contact", "crm.view_all_clients"}),
     RoleCode.IB_MANAGER: sorted({*_STAFF_BASE, "crm.view_all_clients"}),
     RoleCode.DEALER: sorted({*_STAFF_BASE, "crm.view_all_clients"}),

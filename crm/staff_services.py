@@ -35,7 +35,7 @@ from crm.audit import audit_record, model_snapshot
 from crm.events import emit
 from crm.exceptions import Conflict, NotAllowed, ValidationFailed
 from crm.models import Brand, Desk, DeskKind, Role, RoleCode, User
-from crm.services import user_create
+from crm.services import access_login_record, user_create
 
 BACKUP_CODE_COUNT = 10
 USER_AUDIT_FIELDS = (
@@ -422,6 +422,7 @@ def desk_update(*, actor: User, desk: Desk, reason: str = "", **changes: Any) ->
 def auth_login_record(*, user: User) -> None:
     """Record a successful password login (the second factor, when needed, is recorded separately)."""
     audit_record(action="auth.login", obj=user, actor=user)
+    access_login_record(user=user)
 
 
 @transaction.atomic

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -194,3 +194,26 @@ def campaign_costs_in(*, first_day: Any, last_day: Any, brand_ids: Any = None) -
         except UnknownCurrency:
             rounded[key] = amount.quantize(Decimal("0.01"))
     return rounded
+
+
+@dataclass(frozen=True)
+class AgentCallDay:
+    calls: int
+    answered: int
+    talk_seconds: int
+
+
+def agent_call_days(*, agent_ids: list[int], start: datetime, end: datetime) -> dict[tuple[int, Any], AgentCallDay]:
+    """Calls per agent per day (UTC) started in [start, end): how many, how many answered (talk time
+    above zero) and the talk time in seconds. Agent monitoring's performance page reads these."""
+    from django.db.models import Sum
+    from django.db.models.functions import TruncDate
+
+    from leads.models import Call
+
+    rows = (Call.objects.filter(agent_id__in=agent_ids, started_at__gte=start, started_at__lt=end)
+            .annotate(day=TruncDate("started_at", tzinfo=UTC)).values("agent_id", "day")
+            .annotate(n=Count("id"), answered=Count("id", filter=Q(talk_seconds__gt=0)), talk=Sum("talk_seconds"))
+            .order_by())
+    return {(r["agent_id"], r["day"]): AgentCallDay(calls=r["n"], answered=r["answered"], talk_seconds=r["talk"] or 0)
+            for r in rows}

@@ -866,3 +866,26 @@ __all__ = ["DECIDE_HELD", "HeldDepositDecided", "IllegalTransition", "deposit_ca
            "deposit_for_client", "deposit_get_for_user", "deposit_list_for_user",
            "deposit_options", "deposit_refund", "deposit_refuse", "deposit_release", "deposit_status_refresh",
            "deposit_webhook_apply", "deposits_for_client", "deposits_refresh_due", "held_release_refusal"]
+
+
+@dataclass(frozen=True)
+class OwnerDepositDay:
+    deposits: int
+    ftds: int
+    amount: Decimal          # in `currency`, never mixed with another
+
+
+def owner_deposit_days(*, owner_ids: list[int], start: dt.datetime, end: dt.datetime,
+                       ) -> dict[tuple[int, dt.date, str], OwnerDepositDay]:
+    """Deposits that succeeded in [start, end), per owner of the client (the owner now), per day (UTC)
+    and currency: how many, how many were first deposits (FTDs), and their amount. Agent
+    monitoring's performance page reads these."""
+    from django.db.models import Q
+    from django.db.models.functions import TruncDate
+
+    rows = (Deposit.objects.filter(client__owner_id__in=owner_ids, succeeded_at__gte=start, succeeded_at__lt=end)
+            .annotate(day=TruncDate("succeeded_at", tzinfo=dt.UTC)).values("client__owner_id", "day", "currency")
+            .annotate(n=Count("id"), ftds=Count("id", filter=Q(is_first=True)), total=Sum("amount")).order_by())
+    return {(r["client__owner_id"], r["day"], r["currency"]): OwnerDepositDay(deposits=r["n"], ftds=r["ftds"],
+                                                                              amount=r["total"] or Decimal(0))
+            for r in rows}

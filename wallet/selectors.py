@@ -23,6 +23,7 @@ from wallet.close import (
 )
 from wallet.deposits import (
     DepositFigures,
+    OwnerDepositDay,
     deposit_currencies,
     deposit_figures_for_client,
     deposit_list_for_user,
@@ -30,6 +31,7 @@ from wallet.deposits import (
     deposit_refusal,
     deposits_for_client,
     held_release_refusal,
+    owner_deposit_days,
 )
 from wallet.flows import MAX_DAYS as FLOWS_MAX_DAYS
 from wallet.flows import money_flows, open_breaks_by_age
@@ -92,7 +94,7 @@ __all__ = [
     # the ledger's own checks
     "ledger_problem_rows", "ledger_verify",
     # deposits
-    "DepositFigures", "deposit_currencies", "deposit_figures_for_client", "deposit_list_for_user", "deposit_options", "deposit_refusal", "deposits_for_client",
+    "DepositFigures", "OwnerDepositDay", "deposit_currencies", "owner_deposit_days", "deposit_figures_for_client", "deposit_list_for_user", "deposit_options", "deposit_refusal", "deposits_for_client",
     "held_release_refusal",
     # withdrawals (Blocker: one reason a withdrawal is refused, as withdrawal_blockers lists them)
     "WITHDRAWAL_OPEN_STATES", "Blocker", "deposited_by_source", "withdrawal_blockers", "withdrawal_methods_for",

@@ -19,12 +19,12 @@ from crm.models.outbound import (
     WebhookDeliveryStatus,
     WebhookSubscriber,
 )
-from crm.models.staff import Brand, Desk, DeskKind, Role, RoleCode, User
+from crm.models.staff import Brand, Desk, DeskKind, Role, RoleCode, StaffRestriction, User
 from crm.models.webhooks import ReceivedWebhook
 
 __all__ = [
     "AccessEvent", "AccessKind", "ApiKey", "AuditCheckpoint", "AuditLog", "Brand", "Classification", "Client",
     "ClientGroupObjectPermission", "ClientUserObjectPermission", "DeliveryStatus", "Desk", "DeskKind", "Event",
-    "EventDelivery", "Job", "JobStatus", "Note", "Notification", "ReceivedWebhook", "Role", "RoleCode", "Stage", "SubscriberStatus", "Task",
+    "EventDelivery", "Job", "JobStatus", "Note", "Notification", "ReceivedWebhook", "Role", "RoleCode", "StaffRestriction", "Stage", "SubscriberStatus", "Task",
     "User", "WebhookAttempt", "WebhookDelivery", "WebhookDeliveryStatus", "WebhookSubscriber",
 ]

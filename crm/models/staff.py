@@ -152,6 +152,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     timezone = models.CharField(max_length=64, default="UTC")
     phone_extension = models.CharField(max_length=20, blank=True)
     on_leave_until = models.DateField(null=True, blank=True)
+    # Since when the user is restricted (no reveals, no exports, read-only), None when not: a copy of
+    # the open StaffRestriction's start, kept on the row every request loads anyway, so checking it
+    # costs no query (crm.permissions.staff_restricted). Written only by crm.services.restrictions.
+    restricted_since = models.DateTimeField(null=True, blank=True, editable=False)
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False, help_text=_("May use the Django admin site."))
     date_joined = models.DateTimeField(default=tz_now)
@@ -186,3 +190,36 @@ class User(AbstractBaseUser, PermissionsMixin):
     def requires_2fa(self) -> bool:
         role = self.role
         return bool(role is not None and role.requires_2fa)
+
+
+class StaffRestriction(models.Model):
+    """A restriction of a member of staff: no reveals of personal data, no exports, read-only (no
+    changes on staff pages) from `started_at` until it is lifted. Rows are kept when lifted (the
+    history); at most one is open per user. `origin` says what led to it ("monitoring alert ...")."""
+
+    code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="restrictions")
+    reason = models.TextField()
+    origin = models.CharField(max_length=200, blank=True)
+    started_at = models.DateTimeField(default=tz_now)
+    started_by = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    lift_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints: ClassVar = [
+            # One open restriction per user: restricting twice would leave two rows to lift.
+            models.UniqueConstraint(fields=["user"], condition=models.Q(lifted_at__isnull=True),
+                                    name="staffrestriction_one_open_per_user"),
+            models.CheckConstraint(condition=models.Q(lifted_at__isnull=True) | models.Q(lifted_at__gte=models.F("started_at")),
+                                   name="staffrestriction_lifted_after_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"restriction of {self.user_id} since {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.lifted_at is None

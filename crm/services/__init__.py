@@ -11,6 +11,7 @@
     notifications.py   notification_send, notification_mark_read; notify_user(s): in the recipient's language
     apikeys.py         apikey_create, apikey_revoke, apikey_authenticate
     users.py           user_create, user_update_preferences, brand_create
+    restrictions.py    staff_restrict, staff_restriction_lift: no reveals, no exports, read-only
     common.py          what they share: permission checks, text and links
 
 Other apps import from the package (`from crm.services import client_create`), which re-exports
@@ -27,7 +28,10 @@ Services trust that the caller fetched objects through the access helpers in crm
 """
 
 from crm.services.access import (
+    Access,
     access_export_record,
+    access_listener_register,
+    access_login_record,
     access_search_record,
     client_contact_reveal,
     client_view_record,
@@ -52,12 +56,20 @@ from crm.services.client_stages import (
 from crm.services.clients import client_assign, client_assign_bulk, client_update
 from crm.services.notes import note_add
 from crm.services.notifications import notification_mark_read, notification_send, notify_user, notify_users
+from crm.services.restrictions import (
+    staff_restrict,
+    staff_restriction_lift,
+    staff_restriction_open,
+    staff_restrictions_of,
+)
 from crm.services.tasks import task_complete, task_create, task_reminders_send, task_reopen, task_reschedule
 from crm.services.users import brand_create, user_create, user_update_preferences
 
 __all__ = [
+    "staff_restrict", "staff_restriction_lift", "staff_restriction_open", "staff_restrictions_of",
     "CLASSIFY_PERMISSION", "client_classification_set",
-    "ClientsCreation", "NewClient", "access_export_record", "access_search_record",
+    "Access", "ClientsCreation", "NewClient", "access_export_record", "access_listener_register",
+    "access_login_record", "access_search_record",
     "apikey_authenticate", "apikey_create", "apikey_revoke", "brand_create", "client_assign", "client_assign_bulk",
     "client_contact_reveal",
     "client_create", "client_from_row", "client_share", "client_stage_change", "client_stage_override",

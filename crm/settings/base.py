@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "ib.apps.IbConfig",
     "compliance.apps.ComplianceConfig",
     "monitoring.apps.MonitoringConfig",
+    "monitoring.review.apps.MonitoringReviewConfig",
     "portal.apps.PortalConfig",
     "reports.apps.ReportsConfig",
     # the demo brokerage, built through the apps above (manage.py seed_demo)
@@ -121,6 +122,7 @@ MIDDLEWARE = [
     "crm.lib.middleware.IdleTimeoutMiddleware",
     "crm.lib.middleware.ActorContextMiddleware",
     "crm.lib.middleware.TwoFactorRequiredMiddleware",
+    "crm.middleware.StaffRestrictionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -365,6 +367,8 @@ CELERY_BEAT_SCHEDULE = {
     # KYC: external vendors' results whose webhook did not come are looked up; unsent checks sent again.
     "kyc-vendor-checks-resolve": {"task": "kyc.tasks.vendor_checks_resolve_due", "schedule": 60.0},
     # Compliance: every client against every list, once a day (a list load re-screens its changes at once).
+    "monitoring-budgets-calibrate": {"task": "monitoring.review.tasks.budgets_calibrate",
+                                     "schedule": crontab(hour=5, minute=10)},
     "compliance-rescreen-daily": {"task": "compliance.tasks.screening_rescreen_daily",
                                   "schedule": crontab(hour=4, minute=40)},
     # Wallet: deposits stuck open are looked up at their provider, and expired after WALLET_DEPOSIT_EXPIRY_MINUTES.
@@ -406,7 +410,18 @@ CELERY_BEAT_SCHEDULE = {
     # Compliance: the clients whose periodic risk review falls due get a review task (compliance.risk).
     "compliance-risk-reviews-daily": {"task": "compliance.tasks.risk_reviews_raise",
                                       "schedule": crontab(hour=5, minute=10)},
+    # Agent monitoring: buffered activity into its table; its day partitions two weeks ahead; each
+    # hour's new activity scored; the whole window rescored nightly (monitoring.recording, .pipeline).
+    "monitoring-activity-flush": {"task": "monitoring.tasks.activity_flush", "schedule": 5.0},
+    "monitoring-partitions-ahead": {"task": "monitoring.tasks.activity_partitions_ahead",
+                                    "schedule": crontab(hour=0, minute=20)},
+    "monitoring-score-hourly": {"task": "monitoring.tasks.score_hourly", "schedule": crontab(minute=7)},
+    "monitoring-rescore-nightly": {"task": "monitoring.tasks.rescore_nightly", "schedule": crontab(hour=2, minute=10)},
 }
+# Agent monitoring (monitoring.recording): buffered activity lines that trigger a flush at once; a
+# client whose deposits in one currency reach this amount is a high-value client.
+MONITORING_ACTIVITY_FLUSH_AT = env_int("MONITORING_ACTIVITY_FLUSH_AT", 1000)
+MONITORING_HIGH_VALUE_DEPOSITS = env("MONITORING_HIGH_VALUE_DEPOSITS", "10000")
 # Partner postbacks (ib.postbacks): how long the partner's server has to answer, how many attempts
 # before a delivery is dead, and whether plain http to the loopback address is allowed (DEBUG, tests).
 IB_POSTBACK_TIMEOUT_SECONDS = float(env("IB_POSTBACK_TIMEOUT_SECONDS", "5"))

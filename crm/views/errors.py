@@ -78,6 +78,11 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
     return _answer(request, 400)
 
 
+def refusal(request: HttpRequest, message: str) -> HttpResponse:
+    """A 403 that says in words why (a restricted user's change, say): the page, or the API's shape."""
+    return _answer(request, 403, message=message)
+
+
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return _answer(request, 403)
 

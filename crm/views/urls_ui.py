@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from crm.views import clients, home, jobs, notifications, preferences, tasks, ui
+from crm.views import clients, home, jobs, notifications, preferences, restrictions, tasks, ui
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", home.home, name="home"),
@@ -29,6 +29,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("notifications/read/", notifications.notification_mark_read, name="notification_mark_read"),
     path("notifications/<int:notification_id>/open/", notifications.notification_open, name="notification_open"),
     path("settings/", preferences.user_settings, name="user_settings"),
+    path("staff/<uuid:code>/restriction/", restrictions.staff_restriction, name="staff_restriction"),
     path("jobs/", jobs.job_list, name="job_list"),
     path("jobs/<uuid:code>/", jobs.job_detail, name="job_detail"),
     path("jobs/<uuid:code>/cancel/", jobs.job_cancel, name="job_cancel"),

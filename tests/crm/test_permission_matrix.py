@@ -40,7 +40,7 @@ SEGMENT_MODEL = {
     "runs": "other", "payouts": "other", "banners": "other", "disputes": "other", "plans": "other",
     "applications": "other", "hits": "other", "restrictions": "other", "webhooks": "other", "subscribers": "other",
     "deliveries": "other", "challenges": "other", "cases": "other", "files": "other", "schedules": "other",
-    "alerts": "other", "rules": "other",
+    "alerts": "other", "rules": "other", "agents": "user", "notice": "other",
 }
 # Pages the matrix does not post to, each with why.
 SKIPPED = {
@@ -281,3 +281,56 @@ def test_nothing_of_a_compliance_case_reaches_a_role_that_does_not_work_cases(wo
     assert post.status_code in {403, 404}
     case.refresh_from_db()
     assert case.status == "open"
+
+
+# --- agent monitoring: the agent under review never sees the alert ------------------------------------
+
+
+def test_a_monitoring_alert_is_seen_and_decided_only_by_its_reviewers(world, login_verified):
+    """An alert about an agent, routed to their desk manager: the manager and compliance open it and
+    its evidence; the agent it is about, another agent and a client (their trader's-room session)
+    get nothing, not even a sign it exists, and cannot decide it."""
+    from datetime import date
+
+    from django.urls import reverse
+
+    from monitoring.models import AlertStatus
+    from monitoring.services import raise_alert
+    from portal.services import portal_email_verify, portal_register, verification_token
+
+    alert = raise_alert(brand=world.home, subject_kind="agent", detector="bulk_access", day=date(2026, 3, 2),
+                        score=7.5, reasons=["opened 150 records between 14:00 and 17:00; own 95th percentile 22"],
+                        evidence=[{"label": "opens", "url": reverse("client_detail", args=[world.mine.code])}],
+                        agent=world.agent)
+    assert alert is not None and alert.routed_to == world.staff[RoleCode.DESK_MANAGER]
+    pages = [reverse("monitoring_alert", args=[alert.code]), reverse("monitoring_alerts"),
+             reverse("monitoring_agent_day", args=[world.agent.code, "2026-03-02"])]
+    decide = reverse("monitoring_review_decide", args=[alert.code])
+
+    compliance = make_user(role_code=RoleCode.COMPLIANCE, brand=world.home)
+    reviewers = {"manager": world.staff[RoleCode.DESK_MANAGER], "compliance": compliance}
+    for who, user in reviewers.items():
+        http = _session(user, login_verified)
+        assert all(http.get(p).status_code == 200 for p in pages), who
+
+    registration = portal_register(brand=world.home, language="en", first_name="Nadia", last_name="Hassan",
+                                   email="nadia.hassan@example.com", phone="+442071838111", country="GB",
+                                   date_of_birth=date(1990, 4, 2), password="quiet-lagoon-7319", accept_terms=True,
+                                   accept_privacy=True)
+    portal_email_verify(token=verification_token(registration.login))
+    trader = HttpClient()
+    trader.post(reverse("portal:login_brand", args=[world.home.code]),
+                {"email": "nadia.hassan@example.com", "password": "quiet-lagoon-7319"})
+    outsiders = {"the agent under review": _session(world.agent, login_verified),
+                 "another agent": _session(world.stranger_here, login_verified), "a client": trader}
+    for who, http in outsiders.items():
+        for path in pages:
+            response = http.get(path)
+            assert response.status_code in {302, 404}, (who, path, response.status_code)
+            if response.status_code == 302:  # the trader: sent to the staff login, as for any staff page
+                assert response["Location"].startswith(reverse("login")), who
+            assert "150 records" not in response.content.decode() and str(alert.code) not in response.content.decode(), who
+        response = http.post(decide, {"decision": "benign", "reason": "nothing", "quiet_days": "30"})
+        assert response.status_code in {302, 404}, (who, response.status_code)
+        alert.refresh_from_db()
+        assert alert.status == AlertStatus.OPEN, who

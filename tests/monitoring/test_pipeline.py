@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import time_machine
+
+from monitoring.models import AgentDayScore, AlertStatus, MonitoringAlert, ScoringState
+from monitoring.recording import ActivityRow, activity_record, activity_write
+from monitoring.services import notice_enter
+from monitoring.tasks import notice_rescore, rescore_nightly, score_hourly
+from tests.monitoring.helpers import desk_with_history
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 6, 10, 15, 0, tzinfo=UTC)  # a Wednesday afternoon
+YESTERDAY = NOW.date() - timedelta(days=1)
+
+
+def _copying(agent, others, day: date, *, hour: int = 14, opens: int = 140, export_rows: int = 900) -> list[ActivityRow]:
+    """An afternoon of opening other agents' clients nobody touched for months, then an export."""
+    base = datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
+    rows = [ActivityRow(time=base + timedelta(seconds=20 * i), agent_id=agent.pk, kind="client_open",
+                        brand_id=None, client_id=5 * 10**12 + i, client_owner_id=others[i % len(others)].pk,
+                        client_high_value=i % 5 == 0, ref=f"copy{i}") for i in range(opens)]
+    rows.append(ActivityRow(time=base + timedelta(minutes=55), agent_id=agent.pk, kind="export", rows=export_rows))
+    return rows
+
+
+def test_the_nightly_rescore_scores_every_agent_day_and_calibrates():
+    with time_machine.travel(NOW, tick=False):
+        history = desk_with_history(agents=6, days=90, end=YESTERDAY)
+        assert rescore_nightly()[history.brand.pk] >= 6 * 90
+    scores = AgentDayScore.objects.filter(agent__in=history.agents)
+    assert scores.filter(day=YESTERDAY).count() == 6
+    assert {s.threshold for s in scores} <= {ScoringState.objects.get(brand=history.brand).threshold,
+                                            ScoringState.objects.get(brand=history.brand).notice_threshold}
+    # the history holds nothing injected: within the budget, not one alert per day
+    assert scores.filter(alerted=True).count() <= 0.02 * scores.count()
+
+
+def test_the_hourly_pass_scores_new_activity_and_raises_the_alert_once():
+    with time_machine.travel(NOW, tick=False):
+        history = desk_with_history(agents=6, days=90, end=YESTERDAY)
+        rescore_nightly()
+        agent, others = history.agents[1], [a for a in history.agents if a != history.agents[1]]
+        for row in _copying(agent, others, NOW.date()):
+            activity_record(row)  # the request path: buffered, flushed by the hourly task itself
+        score_hourly()
+        score_hourly()
+    alert = MonitoringAlert.objects.get(agent=agent)
+    assert alert.day == NOW.date() and alert.status == AlertStatus.OPEN and alert.routed_to == history.manager
+    assert alert.detector == "agent.bulk_access"
+    text = " ".join(alert.reasons)
+    assert "opened 140 records between" in text
+    assert "untouched for 90 days" in text and "exported 900 rows" in text
+    assert alert.evidence[0]["url"] == f"/monitoring/agents/{agent.code}/{NOW.date().isoformat()}/"
+    assert AgentDayScore.objects.get(agent=agent, day=NOW.date()).alerted
+
+
+def test_entering_a_notice_rescores_the_last_30_days_at_the_lower_threshold(django_capture_on_commit_callbacks):
+    with time_machine.travel(NOW, tick=False):
+        history = desk_with_history(agents=6, days=90, end=YESTERDAY)
+        agent, others = history.agents[2], [a for a in history.agents if a != history.agents[2]]
+        ten_days_ago = NOW.date() - timedelta(days=13)  # a Thursday
+        activity_write(_copying(agent, others, ten_days_ago, opens=60, export_rows=300))
+        rescore_nightly()
+        assert not MonitoringAlert.objects.filter(agent=agent).exists()  # nightly raises only the last day
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            notice_enter(actor=history.manager, agent=agent, given_on=NOW.date() - timedelta(days=1),
+                         last_day=NOW.date() + timedelta(days=20))
+        assert len(callbacks) == 1  # the rescore is queued once the notice is committed
+        notice_rescore(agent.pk)
+    alert = MonitoringAlert.objects.get(agent=agent)
+    assert alert.day == ten_days_ago and alert.detector == "agent.departure"
+    assert any("under notice" in r for r in alert.reasons)
+    assert not MonitoringAlert.objects.exclude(agent=agent).exists()
