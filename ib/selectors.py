@@ -21,6 +21,7 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext
 
 from crm.lib.money import Money, money_round
+from crm.lib.sqlviews import Column, PublishedView
 from crm.models import Client
 from crm.selectors import mask_email, mask_phone
 from ib.models import (
@@ -500,3 +501,41 @@ def line_explanation(line: CommissionLine, partner: Partner) -> LineExplanation:
 def partner_names(ids: Iterable[int]) -> dict[str, str]:
     """Partners' display names by their id (as text: the reporting hub keys its figures by it)."""
     return {str(pk): name for pk, name in Partner.objects.filter(pk__in=list(ids)).values_list("pk", "display_name")}
+
+
+# --- published views --------------------------------------------------------------------------------
+# What other apps' SQL may read of partners (crm.lib.sqlviews): created by ib's migration 0018, checked
+# by tests/ib/test_published_views.py. Nobody else names ib's tables.
+
+_IB_STAMP = "timestamp with time zone"
+
+PARTNERS_VIEW = PublishedView(
+    name="ib_public_partners",
+    purpose="Every partner of every brand, whatever its status, with its own client record when it trades "
+            "with the brand too. One row per partner.",
+    columns=(
+        Column("id", "bigint", "the partner's row id (ib_public_attributions.partner_id)"),
+        Column("code", "uuid", "its code (its page: /ib/partners/<code>/)"),
+        Column("brand_id", "bigint", "its brand"),
+        Column("status", "character varying(10)", "its status", values=("applied", "active", "suspended",
+                                                                           "rejected", "closed")),
+        Column("client_id", "bigint", "its own client record (crm_public_clients.id); NULL when none"),
+        Column("contact_email", "character varying(254)", "its contact address (match it lower-cased)"),
+        Column("created_at", _IB_STAMP, "when it was created"),
+    ),
+)
+
+ATTRIBUTIONS_VIEW = PublishedView(
+    name="ib_public_attributions",
+    purpose="Which partner a client belonged to, when: one row per attribution, from effective_from until "
+            "effective_to (NULL: still). A client has at most one open attribution.",
+    columns=(
+        Column("id", "bigint", "the attribution's row id"),
+        Column("client_id", "bigint", "the client (crm_public_clients.id)"),
+        Column("partner_id", "bigint", "the partner (ib_public_partners.id)"),
+        Column("effective_from", _IB_STAMP, "from when the client was the partner's"),
+        Column("effective_to", _IB_STAMP, "until when; NULL while it still is"),
+    ),
+)
+
+PUBLISHED_VIEWS = (PARTNERS_VIEW, ATTRIBUTIONS_VIEW)
