@@ -20,6 +20,7 @@ from django.db.models.functions import TruncMonth
 from django.utils.functional import cached_property
 from django.utils.translation import gettext
 
+from crm.lib.hooks import HookPoint
 from crm.lib.money import Money, money_round
 from crm.lib.sqlviews import Column, PublishedView
 from crm.models import Client
@@ -501,6 +502,22 @@ def line_explanation(line: CommissionLine, partner: Partner) -> LineExplanation:
 def partner_names(ids: Iterable[int]) -> dict[str, str]:
     """Partners' display names by their id (as text: the reporting hub keys its figures by it)."""
     return {str(pk): name for pk, name in Partner.objects.filter(pk__in=list(ids)).values_list("pk", "display_name")}
+
+
+# --- panels higher apps add to the partner's page -------------------------------------------------
+# monitoring (above ib) draws the partner's linked accounts there: `panel(request=..., partner=...)`
+# returns {"template": ..., **context} or None when it has nothing to show to that user.
+
+PARTNER_PANELS: HookPoint[Any] = HookPoint("ib.partner_panels")
+
+
+def register_partner_panel(panel: Any) -> None:
+    PARTNER_PANELS.register(panel)
+
+
+def partner_panels(*, request: Any, partner: Partner) -> list[dict[str, Any]]:
+    """The panels the registered apps give for `partner`'s page, in registration order."""
+    return [p for p in (panel(request=request, partner=partner) for panel in PARTNER_PANELS) if p]
 
 
 # --- published views --------------------------------------------------------------------------------

@@ -81,8 +81,10 @@ def fetch(sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def link_params(*, since: dt.datetime, until: dt.datetime, brand_id: int | None) -> dict[str, Any]:
-    return {"since": since, "until": until, "brand": brand_id, "max_ip": MAX_IP_CLIENTS,
+def link_params(*, since: dt.datetime, until: dt.datetime, brand_id: int | None,
+                focus: int | None = None) -> dict[str, Any]:
+    """The LINKS_CTE's parameters; `focus`: only the pairs of that client (a client's page)."""
+    return {"since": since, "until": until, "brand": brand_id, "focus": focus, "max_ip": MAX_IP_CLIENTS,
             "max_device": MAX_DEVICE_CLIENTS, "max_combo": MAX_COMBO_CLIENTS, "threshold": LINK_THRESHOLD,
             "w_instrument": WEIGHTS["instrument"], "w_combo": WEIGHTS["ip+device"], "w_ip": WEIGHTS["ip"],
             "w_device": WEIGHTS["device"], "w_address": WEIGHTS["address"]}
@@ -108,26 +110,31 @@ shared AS (
     SELECT DISTINCT a.client_id AS a, b.client_id AS b, 'ip' AS via, a.ip AS value, p.n AS crowd
     FROM origins a JOIN origins b ON b.ip = a.ip AND b.brand_id = a.brand_id AND a.client_id < b.client_id
     JOIN ip_pop p ON p.ip = a.ip WHERE p.n <= %(max_ip)s
+      AND (%(focus)s::bigint IS NULL OR %(focus)s::bigint IN (a.client_id, b.client_id))
     UNION
     SELECT DISTINCT a.client_id, b.client_id, 'device', a.ua, p.n
     FROM origins a JOIN origins b ON b.ua = a.ua AND b.brand_id = a.brand_id AND a.client_id < b.client_id
     JOIN ua_pop p ON p.ua = a.ua WHERE p.n <= %(max_device)s
+      AND (%(focus)s::bigint IS NULL OR %(focus)s::bigint IN (a.client_id, b.client_id))
     UNION
     SELECT DISTINCT a.client_id, b.client_id, 'ip+device', a.ip, p.n
     FROM origins a JOIN origins b ON b.ip = a.ip AND b.ua = a.ua AND b.brand_id = a.brand_id
          AND a.client_id < b.client_id
     JOIN combo_pop p ON p.ip = a.ip AND p.ua = a.ua WHERE p.n <= %(max_combo)s
+      AND (%(focus)s::bigint IS NULL OR %(focus)s::bigint IN (a.client_id, b.client_id))
     UNION
     SELECT DISTINCT a.client_id, b.client_id, 'instrument', a.destination_masked, 0
     FROM wallet_public_payout_destinations a
     JOIN wallet_public_payout_destinations b ON b.destination_key = a.destination_key AND a.client_id < b.client_id
     JOIN clients ca ON ca.id = a.client_id JOIN clients cb ON cb.id = b.client_id AND cb.brand_id = ca.brand_id
+    WHERE (%(focus)s::bigint IS NULL OR %(focus)s::bigint IN (a.client_id, b.client_id))
     UNION
     SELECT DISTINCT a.client_id, b.client_id, 'address', a.postcode || ', ' || a.country, 0
     FROM kyc_public_addresses a
     JOIN kyc_public_addresses b ON b.line_key = a.line_key AND b.postcode_key = a.postcode_key
          AND b.country = a.country AND a.client_id < b.client_id
     JOIN clients ca ON ca.id = a.client_id JOIN clients cb ON cb.id = b.client_id AND cb.brand_id = ca.brand_id
+    WHERE (%(focus)s::bigint IS NULL OR %(focus)s::bigint IN (a.client_id, b.client_id))
 ),
 shared_best AS (
     SELECT DISTINCT ON (a, b, via) a, b, via, value, crowd FROM shared ORDER BY a, b, via, value
@@ -194,6 +201,25 @@ def findings_raise(findings: list[Finding]) -> int:
                     partner_id=f.subject_id if f.subject_kind == "partner" else None)
         raised += alert is not None
     return raised
+
+
+def client_links(*, client_id: int, brand_id: int, day: dt.date | None = None) -> list[dict[str, Any]]:
+    """The clients linked to `client_id` (weights at least LINK_THRESHOLD), strongest first:
+    [{"other", "weight", "vias": [{"via", "value", "crowd"}]}]. One query; for a client's page."""
+    since, until = window(day or dt.datetime.now(dt.UTC).date(), 1)
+    return fetch(f"WITH {LINKS_CTE} "  # noqa: S608 - constant SQL
+                 "SELECT CASE WHEN a = %(focus)s THEN b ELSE a END AS other, weight, vias FROM links "
+                 "WHERE %(focus)s IN (a, b) ORDER BY weight DESC, 1",
+                 link_params(since=since, until=until, brand_id=brand_id, focus=client_id))
+
+
+def clients_links_among(*, client_ids: list[int], brand_id: int, day: dt.date | None = None) -> list[dict[str, Any]]:
+    """The links between the clients `client_ids` (a partner's clients): [{"a", "b", "weight", "vias"}]."""
+    since, until = window(day or dt.datetime.now(dt.UTC).date(), 1)
+    return fetch(f"WITH {LINKS_CTE} "  # noqa: S608 - constant SQL
+                 "SELECT a, b, weight, vias FROM links WHERE a = ANY(%(ids)s) AND b = ANY(%(ids)s) "
+                 "ORDER BY weight DESC, a, b",
+                 link_params(since=since, until=until, brand_id=brand_id) | {"ids": client_ids})
 
 
 HOURLY = ("multi_accounting", "hedging", "latency_arbitrage", "client_ring", "commission_farming")
