@@ -504,6 +504,12 @@ def partner_names(ids: Iterable[int]) -> dict[str, str]:
     return {str(pk): name for pk, name in Partner.objects.filter(pk__in=list(ids)).values_list("pk", "display_name")}
 
 
+def partner_labels(ids: Iterable[int]) -> dict[int, tuple[str, Any]]:
+    """{partner id: (display name, code)} of the partners `ids` (an alert's evidence links)."""
+    return {pk: (name, code) for pk, name, code in
+            Partner.objects.filter(pk__in=list(ids)).values_list("pk", "display_name", "code")}
+
+
 # --- panels higher apps add to the partner's page -------------------------------------------------
 # monitoring (above ib) draws the partner's linked accounts there: `panel(request=..., partner=...)`
 # returns {"template": ..., **context} or None when it has nothing to show to that user.

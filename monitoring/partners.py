@@ -27,7 +27,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from monitoring.abuse import LINKS_CTE, POSITIONS_CTE, VIA_WORDS, Finding, client_pages, fetch, link_params, window
+from monitoring.abuse import (
+    LINKS_CTE,
+    POSITIONS_CTE,
+    VIA_WORDS,
+    Finding,
+    client_pages,
+    fetch,
+    link_params,
+    window,
+)
 
 SELF_DAYS = 30
 RING_DAYS = 30
@@ -59,10 +68,9 @@ referred AS (
 
 
 def _partner_pages(ids: set[int]) -> dict[int, tuple[str, str]]:
-    from ib.models import Partner
+    from ib.selectors import partner_labels
 
-    return {pk: (name, f"/ib/partners/{code}/")
-            for pk, name, code in Partner.objects.filter(pk__in=ids).values_list("pk", "display_name", "code")}
+    return {pk: (name, f"/ib/partners/{code}/") for pk, (name, code) in partner_labels(ids).items()}
 
 
 def _finding(row: dict[str, Any], detector: str, day: dt.date, score: float, reasons: list[str],

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+
 from django.utils import timezone
 
 from crm.lib.context import ActorContext, acting

@@ -1,4 +1,4 @@
-"""`manage.py monitoring_seed_demo_trading`: the trading-abuse demo (monitoring/demo_trading.py): a
+"""`manage.py monitoring_seed_demo_trading`: the trading-abuse demo (demo/abuse_trading.py): a
 multi-accounting pair and a partner's client ring, raised as alerts. Safe to rerun; prints the desk
 manager who reviews monitoring's alerts in the demo as `LOGIN desk_manager <email> <password>`."""
 
@@ -9,8 +9,11 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from crm.models import Brand, User
-from monitoring.demo_trading import monitoring_seed_demo_trading
-from monitoring.management.commands.monitoring_seed_demo import MANAGER_EMAIL, MANAGER_PASSWORD
+from demo.abuse_trading import monitoring_seed_demo_trading
+from demo.organisation import STAFF
+
+# The demo organisation's desk manager of the Atlas English desk, who reviews monitoring's alerts.
+MANAGER = next(s for s in STAFF if s.email.startswith("oliver.grant@"))
 
 
 class Command(BaseCommand):
@@ -25,5 +28,5 @@ class Command(BaseCommand):
         verb = "loaded" if result.created else "already loaded"
         self.stdout.write(f"trading-abuse demo: {verb}; alerts standing: "
                           + ", ".join(f"{name} {count}" for name, count in result.findings.items()))
-        if User.objects.filter(email=MANAGER_EMAIL, is_active=True).exists():
-            self.stdout.write(f"LOGIN desk_manager {MANAGER_EMAIL} {MANAGER_PASSWORD}")
+        if User.objects.filter(email=MANAGER.email, is_active=True).exists():
+            self.stdout.write(f"LOGIN desk_manager {MANAGER.email} {MANAGER.password}")
