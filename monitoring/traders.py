@@ -130,8 +130,7 @@ def detect_hedging(*, day: dt.date, brand_id: int | None = None) -> list[Finding
             reasons = [f"{row['pairs']} times in {HEDGE_DAYS} days a position opposite to one of linked client "
                        f"{other} on the same symbol ({', '.join(row['symbols'])}), opened within "
                        f"{HEDGE_OPEN_SECONDS} s of it and held at the same time; {row['lots']:.2f} lots hedged"]
-            evidence = [(f"{label}: trading", f"{url}?tab=trading") for label, url in
-                        (pages.get(me), pages.get(other)) if label]
+            evidence = [(f"{pages[c][0]}: trading", f"{pages[c][1]}?tab=trading") for c in (me, other) if c in pages]
             findings.append(Finding(brand_id=row["brand_id"], subject_kind="client", subject_id=me,
                                     detector="hedging", day=day, score=min(row["pairs"] / HEDGE_MIN_PAIRS, 5.0) * 2,
                                     reasons=reasons, evidence=evidence))
