@@ -184,21 +184,53 @@ def client_pages(ids: set[int]) -> dict[int, tuple[str, str]]:
             for pk, code in Client.objects.filter(pk__in=ids).values_list("pk", "code")}
 
 
+# Detectors of a standing state (links, rings) find the same thing every day: it is raised again only
+# when what it says changed (a new linked client, a busier ring), not once a day while it lasts.
+STANDING = frozenset({"multi_accounting", "self_dealing", "client_ring"})
+
+
+def _said_before(findings: list[Finding]) -> set[tuple[str, int, str]]:
+    """(subject kind, subject id, detector) of the standing findings whose subject's latest alert of
+    that detector, on an earlier day, said the same (its reasons), in one query."""
+    from django.db.models import Q
+
+    from monitoring.models import MonitoringAlert
+
+    standing = [f for f in findings if f.detector in STANDING]
+    if not standing:
+        return set()
+    match = Q()
+    for f in standing:
+        match |= Q(detector=f.detector, day__lt=f.day, **{f"{f.subject_kind}_id": f.subject_id})
+    latest: dict[tuple[str, int, str], list[str]] = {}
+    rows = (MonitoringAlert.objects.filter(match).order_by("subject_kind", "client_id", "partner_id", "detector",
+                                                            "-day")
+            .values_list("subject_kind", "client_id", "partner_id", "detector", "reasons"))
+    for kind, client_id, partner_id, detector, reasons in rows:
+        latest.setdefault((kind, client_id if kind == "client" else partner_id, detector), reasons)
+    return {(f.subject_kind, f.subject_id, f.detector) for f in standing
+            if latest.get((f.subject_kind, f.subject_id, f.detector)) == f.reasons}
+
+
 def findings_raise(findings: list[Finding]) -> int:
     """Each finding raised as an alert (monitoring.services.raise_alert: once per subject, detector and
-    day; quiet while an earlier one was decided benign). The number of findings that stand as alerts."""
+    day; quiet while an earlier one was decided benign), except a standing one that says what its
+    subject's latest alert already said. The number of findings that stand as alerts."""
     from crm.models import Client
     from monitoring.services import raise_alert
 
+    repeated = _said_before(findings)
     clients = {c.pk: c for c in Client.objects.filter(
         pk__in=[f.subject_id for f in findings if f.subject_kind == "client"])}
     raised = 0
     for f in findings:
+        if (f.subject_kind, f.subject_id, f.detector) in repeated:
+            continue
         alert = raise_alert(brand=f.brand_id, subject_kind=f.subject_kind, detector=f.detector, day=f.day,
-                    score=round(f.score, 3), reasons=f.reasons,
-                    evidence=[{"label": label, "url": url} for label, url in f.evidence],
-                    client=clients.get(f.subject_id) if f.subject_kind == "client" else None,
-                    partner_id=f.subject_id if f.subject_kind == "partner" else None)
+                            score=round(f.score, 3), reasons=f.reasons,
+                            evidence=[{"label": label, "url": url} for label, url in f.evidence],
+                            client=clients.get(f.subject_id) if f.subject_kind == "client" else None,
+                            partner_id=f.subject_id if f.subject_kind == "partner" else None)
         raised += alert is not None
     return raised
 

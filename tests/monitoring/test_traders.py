@@ -225,3 +225,30 @@ def test_the_scan_raises_each_finding_once_as_an_alert_with_its_reasons():
     assert alert.evidence == [{"label": f"Client {b.pk}", "url": f"/clients/{b.code}/"}]
     with pytest.raises(ValueError, match="unknown detectors: nonsense"):
         abuse_scan(day=w.day, names=("nonsense",))
+
+
+def test_a_link_that_lasts_is_not_raised_again_the_next_day_until_what_it_says_changes():
+    import time_machine
+
+    from monitoring.models import MonitoringAlert
+
+    w = world()
+    yesterday = w.day - dt.timedelta(days=1)
+    with time_machine.travel(dt.datetime.combine(yesterday, dt.time(12), tzinfo=dt.UTC)):
+        a, b = _linked_pair(w)
+    assert abuse_scan(day=yesterday, names=("multi_accounting",), brand_id=w.brand.pk) == {"multi_accounting": 2}
+    # The next day the same pair says the same: nothing new to review.
+    assert abuse_scan(day=w.day, names=("multi_accounting",), brand_id=w.brand.pk) == {"multi_accounting": 0}
+    third = person(w, ip="203.0.113.50", ua="ua-hedger")
+    assert abuse_scan(day=w.day, names=("multi_accounting",), brand_id=w.brand.pk) == {"multi_accounting": 3}
+    assert MonitoringAlert.objects.filter(brand=w.brand, day=w.day, client=third).exists()
+    assert MonitoringAlert.objects.filter(brand=w.brand, day=yesterday).count() == 2
+
+
+def test_the_nightly_task_judges_the_day_it_is_given():
+    from monitoring.abuse_tasks import abuse_scan_nightly
+
+    w = world()
+    _linked_pair(w)
+    counts = abuse_scan_nightly(w.day.isoformat())
+    assert counts["multi_accounting"] >= 2 and set(counts) >= {"bonus_abuse", "volume_spike", "client_ring"}
