@@ -19,6 +19,7 @@ import datetime as dt
 import itertools
 import random
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -47,6 +48,33 @@ class KindScore:
     @property
     def recall(self) -> float:
         return len(self.found & self.injected) / len(self.injected) if self.injected else 1.0
+
+
+def position_deals(login: int, ids: Iterator[int], *, opened: dt.datetime, hold: float, side: str = "buy",
+                   volume: str = "1", profit: str = "0", symbol: str = "EURUSD") -> list[Any]:
+    """The two platform deals of one position on account `login`, as the sync reads them: opened at
+    `opened`, closed `hold` seconds later with `profit`; position and deal ids drawn from `ids`."""
+    from trading.adapters.base import Deal, DealEntry, DealKind, Side
+
+    pos = next(ids)
+    closing = "sell" if side == "buy" else "buy"
+    return [Deal(deal_id=next(ids), login=login, time=time, platform_time_msc=int(time.timestamp() * 1000),
+                 kind=DealKind.TRADE, action=0 if s == "buy" else 1, entry=DealEntry(entry), side=Side(s),
+                 position_id=pos, order_id=0, symbol=symbol, volume=Decimal(volume), price=Decimal("1.1"),
+                 profit=Decimal(amount), commission=Decimal(0), swap=Decimal(0), fee=Decimal(0), comment="", reason=0,
+                 market_bid=None, market_ask=None, raw={})
+            for time, entry, s, amount in ((opened, "in", side, "0"),
+                                           (opened + dt.timedelta(seconds=hold), "out", closing, profit))]
+
+
+def bonus_deal(login: int, deal_id: int, *, at: dt.datetime, amount: str) -> Any:
+    """A bonus the platform credited to account `login`, as the sync reads it."""
+    from trading.adapters.base import Deal, DealEntry, DealKind
+
+    return Deal(deal_id=deal_id, login=login, time=at, platform_time_msc=int(at.timestamp() * 1000),
+                kind=DealKind.BONUS, action=6, entry=DealEntry.NONE, side=None, position_id=0, order_id=0, symbol="",
+                volume=Decimal(0), price=Decimal(0), profit=Decimal(amount), commission=Decimal(0), swap=Decimal(0),
+                fee=Decimal(0), comment="bonus", reason=0, market_bid=None, market_ask=None, raw={})
 
 
 class Builder:
@@ -101,27 +129,11 @@ class Builder:
 
     def position(self, acc: Any, *, opened: dt.datetime, hold: float, side: str = "buy", volume: str = "1",
                  profit: str = "0", symbol: str = "EURUSD") -> None:
-        from trading.adapters.base import Deal, DealEntry, DealKind, Side
-
-        pos = next(self._ids)
-        closing = "sell" if side == "buy" else "buy"
-        for time, entry, s, amount in ((opened, "in", side, "0"),
-                                       (opened + dt.timedelta(seconds=hold), "out", closing, profit)):
-            self.deals.append(Deal(
-                deal_id=next(self._ids), login=acc.login, time=time, platform_time_msc=int(time.timestamp() * 1000),
-                kind=DealKind.TRADE, action=0 if s == "buy" else 1, entry=DealEntry(entry), side=Side(s),
-                position_id=pos, order_id=0, symbol=symbol, volume=Decimal(volume), price=Decimal("1.1"),
-                profit=Decimal(amount), commission=Decimal(0), swap=Decimal(0), fee=Decimal(0), comment="", reason=0,
-                market_bid=None, market_ask=None, raw={}))
+        self.deals += position_deals(acc.login, self._ids, opened=opened, hold=hold, side=side, volume=volume,
+                                     profit=profit, symbol=symbol)
 
     def bonus(self, acc: Any, *, at: dt.datetime, amount: str) -> None:
-        from trading.adapters.base import Deal, DealEntry, DealKind
-
-        self.deals.append(Deal(
-            deal_id=next(self._ids), login=acc.login, time=at, platform_time_msc=int(at.timestamp() * 1000),
-            kind=DealKind.BONUS, action=6, entry=DealEntry.NONE, side=None, position_id=0, order_id=0, symbol="",
-            volume=Decimal(0), price=Decimal(0), profit=Decimal(amount), commission=Decimal(0), swap=Decimal(0),
-            fee=Decimal(0), comment="bonus", reason=0, market_bid=None, market_ask=None, raw={}))
+        self.deals.append(bonus_deal(acc.login, next(self._ids), at=at, amount=amount))
 
     def money(self, client: Any, kind: str, amount: str, at: dt.datetime) -> None:
         from wallet.services import Leg, clearing_account_for, ledger_post, wallet_account_for

@@ -14,6 +14,7 @@ from typing import Any
 
 from crm.lib.context import ActorContext, acting
 from crm.lib.money import Money
+from demo.abuse_scenarios import bonus_deal, position_deals
 from tests.factories import make_brand
 
 ACCOUNT_TYPES = {"standard": {"label": "Standard", "group": "real\\standard", "leverages": [100], "currency": "USD"}}
@@ -58,13 +59,6 @@ def person(w: SimpleNamespace, *, ip: str, ua: str, referrer: str = "") -> Any:
                               ip=ip, user_agent=ua)
     assert reg.login is not None
     return reg.login.client
-
-
-def sign_in(client: Any, *, ip: str, ua: str) -> None:
-    from portal.services import portal_login_check
-
-    with acting(ActorContext(ip=ip, user_agent=ua, source="web")):
-        portal_login_check(brand=client.brand, email=client.email, password=PASSWORD, ip=ip)
 
 
 def lives_at(client: Any, line: str, postcode: str = "10115", country: str = "DE") -> None:
@@ -122,32 +116,15 @@ def account(w: SimpleNamespace, client: Any) -> Any:
                                     account_type="standard")
 
 
-def _deal(acc: Any, *, time: dt.datetime, entry: str, side: str, position: int, volume: Decimal, symbol: str,
-          profit: Decimal = Decimal(0), kind: str = "trade") -> Any:
-    from trading.adapters.base import Deal, DealEntry, DealKind, Side
-
-    return Deal(deal_id=next(_ids), login=acc.login, time=time, platform_time_msc=int(time.timestamp() * 1000),
-                kind=DealKind(kind), action=0 if side == "buy" else 1,
-                entry=DealEntry(entry) if kind == "trade" else DealEntry.NONE,
-                side=Side(side) if kind == "trade" else None, position_id=position if kind == "trade" else 0,
-                order_id=0, symbol=symbol if kind == "trade" else "", volume=volume, price=Decimal("1.1"),
-                profit=profit, commission=Decimal(0), swap=Decimal(0), fee=Decimal(0), comment="", reason=0,
-                market_bid=None, market_ask=None, raw={})
-
-
 def position(acc: Any, *, opened: dt.datetime, hold: float, side: str = "buy", volume: str = "1",
              profit: str = "0", symbol: str = "EURUSD") -> list[Any]:
     """The two deals of one position: opened at `opened`, closed `hold` seconds later with `profit`."""
-    pos = next(_ids)
-    closing = "sell" if side == "buy" else "buy"
-    return [_deal(acc, time=opened, entry="in", side=side, position=pos, volume=Decimal(volume), symbol=symbol),
-            _deal(acc, time=opened + dt.timedelta(seconds=hold), entry="out", side=closing, position=pos,
-                  volume=Decimal(volume), symbol=symbol, profit=Decimal(profit))]
+    return position_deals(acc.login, _ids, opened=opened, hold=hold, side=side, volume=volume, profit=profit,
+                          symbol=symbol)
 
 
 def bonus(acc: Any, *, at: dt.datetime, amount: str) -> Any:
-    return _deal(acc, time=at, entry="none", side="", position=0, volume=Decimal(0), symbol="", kind="bonus",
-                 profit=Decimal(amount))
+    return bonus_deal(acc.login, next(_ids), at=at, amount=amount)
 
 
 def store(w: SimpleNamespace, deals: list[Any]) -> None:
