@@ -9,7 +9,6 @@ AppConfig.ready, so compliance never imports it."""
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +20,7 @@ from compliance.cases import VIEW_PERMISSION
 from compliance.models import UNCLOSED_CASE_STATUSES, Case, CaseStatus
 from compliance.selectors import screening_hits_for_client
 from crm.exceptions import NotFound
+from crm.lib.graphs import StarNode, star_graph
 from crm.lib.hooks import HookPoint
 from crm.models import Client
 from crm.permissions import client_queryset_for_user, code_or_404, user_can
@@ -179,20 +179,16 @@ def related_clients(*, client: Client, user: Any, limit: int = 20) -> list[dict[
 
 
 def related_graph(client: Client, related: list[dict[str, Any]], *, size: int = 320) -> dict[str, Any]:
-    """The related clients as a small star graph for a server-rendered SVG: the client in the middle,
-    the others on a circle, each edge labelled with what they share."""
-    centre = size / 2
-    radius = size / 2 - 40
-    nodes, edges = [], []
-    count = max(len(related), 1)
-    for i, row in enumerate(related):
-        angle = 2 * math.pi * i / count - math.pi / 2
-        x, y = round(centre + radius * math.cos(angle), 1), round(centre + radius * math.sin(angle), 1)
-        nodes.append({"x": x, "y": y, "client": row["client"]})
-        label = ", ".join(sorted({link.via for link in row["links"]}))
-        edges.append({"x": x, "y": y, "lx": round((centre + x) / 2, 1), "ly": round((centre + y) / 2, 1),
-                      "label": label})
-    return {"size": size, "centre": centre, "client": client, "nodes": nodes, "edges": edges}
+    """The related clients as a small star graph (crm.lib.graphs) for a server-rendered SVG: the client in
+    the middle, the others on a circle, each edge labelled with what they share."""
+    from django.urls import reverse
+    from django.utils.translation import gettext
+
+    nodes = [StarNode(label=row["client"].full_name, url=reverse("client_detail", args=[row["client"].code]),
+                      edge=", ".join(sorted({link.via for link in row["links"]})), obj=row["client"])
+             for row in related]
+    return star_graph(client.full_name, nodes, size=size,
+                      aria=gettext("Clients sharing an instrument, device, IP or address"))
 
 
 def case_sar_context(*, case: Case) -> dict[str, Any]:

@@ -432,7 +432,8 @@ SEED_COMMANDS = ("seed_sales_demo", "automation_seed_playbook", "portal_seed_dem
                  "kyc_seed_demo", "ib_seed_demo", "wallet_seed_demo", "portal_seed_demo_funded",
                  "compliance_seed_demo", "compliance_seed_demo_restrictions", "compliance_seed_demo_aml",
                  "compliance_seed_demo_risk", "compliance_seed_demo_cases", "webhooks_seed_demo", "prop_seed_demo",
-                 "reports_seed_demo", "monitoring_seed_demo", "monitoring_review_seed_demo_budget")
+                 "reports_seed_demo", "monitoring_seed_demo", "monitoring_review_seed_demo_budget",
+                 "monitoring_seed_demo_trading")
 
 
 def seed_demo_once(*, env: dict[str, str], var_dir: Path) -> list[DemoLogin]:

@@ -394,7 +394,7 @@ def trail_reveals(*, brand_id: int, client_id: int | None, start: datetime, end:
 
 
 # --- published views --------------------------------------------------------------------------------
-# What other apps' SQL may read of the core (crm.lib.sqlviews): created by crm's migration 0017,
+# What other apps' SQL may read of the core (crm.lib.sqlviews): created by crm's migrations 0017 and 0021,
 # checked by tests/crm/test_published_views.py. Nobody else names the core's tables.
 
 CLIENTS_VIEW = PublishedView(
@@ -414,4 +414,24 @@ CLIENTS_VIEW = PublishedView(
     ),
 )
 
-PUBLISHED_VIEWS = (CLIENTS_VIEW,)
+ORIGINS_VIEW = PublishedView(
+    name="crm_public_origins",
+    purpose="Where clients and partners acted from: the audit log's rows written without a staff actor "
+            "(a client's trader's-room registration and sign-ins, a partner's own actions) that carry an "
+            "IP, with the browser's user agent. One row per such audit row (crm's migration 0022); rows of "
+            "staff and of the system without an IP are not in it.",
+    columns=(
+        Column("id", "bigint", "the audit row's id"),
+        Column("at", "timestamp with time zone", "when it happened"),
+        Column("action", "character varying(100)", "what was done, e.g. portal.register, portal.login"),
+        Column("object_type", "character varying(100)", "the object acted on: crm.client, ib.partner ..."),
+        Column("object_id", "character varying(64)", "that object's code (a client's or partner's UUID, as text)"),
+        Column("client_id", "bigint", "the client (crm_public_clients.id) when object_type is crm.client; "
+                                      "else NULL"),
+        Column("brand_id", "bigint", "the object's brand; NULL for system-wide rows"),
+        Column("ip", "text", "the IP address the request came from (v4 or v6, no prefix length)"),
+        Column("user_agent", "text", "the browser's user agent as sent; empty when none"),
+    ),
+)
+
+PUBLISHED_VIEWS = (CLIENTS_VIEW, ORIGINS_VIEW)

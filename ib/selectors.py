@@ -20,7 +20,9 @@ from django.db.models.functions import TruncMonth
 from django.utils.functional import cached_property
 from django.utils.translation import gettext
 
+from crm.lib.hooks import HookPoint
 from crm.lib.money import Money, money_round
+from crm.lib.sqlviews import Column, PublishedView
 from crm.models import Client
 from crm.selectors import mask_email, mask_phone
 from ib.models import (
@@ -513,3 +515,63 @@ def instrument_specs() -> list[tuple[int, str, Decimal, Decimal, str, Decimal | 
     return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in Instrument.objects.order_by("brand_id", "symbol")
             .annotate(units=Coalesce("units_per_lot", "group__units_per_lot"))
             .values_list("brand_id", "symbol", "contract_size", "units", "profit_currency", "markup_per_lot")]
+
+
+def partner_labels(ids: Iterable[int]) -> dict[int, tuple[str, Any]]:
+    """{partner id: (display name, code)} of the partners `ids` (an alert's evidence links)."""
+    return {pk: (name, code) for pk, name, code in
+            Partner.objects.filter(pk__in=list(ids)).values_list("pk", "display_name", "code")}
+
+
+# --- panels higher apps add to the partner's page -------------------------------------------------
+# monitoring (above ib) draws the partner's linked accounts there: `panel(request=..., partner=...)`
+# returns {"template": ..., **context} or None when it has nothing to show to that user.
+
+PARTNER_PANELS: HookPoint[Any] = HookPoint("ib.partner_panels")
+
+
+def register_partner_panel(panel: Any) -> None:
+    PARTNER_PANELS.register(panel)
+
+
+def partner_panels(*, request: Any, partner: Partner) -> list[dict[str, Any]]:
+    """The panels the registered apps give for `partner`'s page, in registration order."""
+    return [p for p in (panel(request=request, partner=partner) for panel in PARTNER_PANELS) if p]
+
+
+# --- published views --------------------------------------------------------------------------------
+# What other apps' SQL may read of partners (crm.lib.sqlviews): created by ib's migration 0018, checked
+# by tests/ib/test_published_views.py. Nobody else names ib's tables.
+
+_IB_STAMP = "timestamp with time zone"
+
+PARTNERS_VIEW = PublishedView(
+    name="ib_public_partners",
+    purpose="Every partner of every brand, whatever its status, with its own client record when it trades "
+            "with the brand too. One row per partner.",
+    columns=(
+        Column("id", "bigint", "the partner's row id (ib_public_attributions.partner_id)"),
+        Column("code", "uuid", "its code (its page: /ib/partners/<code>/)"),
+        Column("brand_id", "bigint", "its brand"),
+        Column("status", "character varying(10)", "its status", values=("applied", "active", "suspended",
+                                                                           "rejected", "closed")),
+        Column("client_id", "bigint", "its own client record (crm_public_clients.id); NULL when none"),
+        Column("contact_email", "character varying(254)", "its contact address (match it lower-cased)"),
+        Column("created_at", _IB_STAMP, "when it was created"),
+    ),
+)
+
+ATTRIBUTIONS_VIEW = PublishedView(
+    name="ib_public_attributions",
+    purpose="Which partner a client belonged to, when: one row per attribution, from effective_from until "
+            "effective_to (NULL: still). A client has at most one open attribution.",
+    columns=(
+        Column("id", "bigint", "the attribution's row id"),
+        Column("client_id", "bigint", "the client (crm_public_clients.id)"),
+        Column("partner_id", "bigint", "the partner (ib_public_partners.id)"),
+        Column("effective_from", _IB_STAMP, "from when the client was the partner's"),
+        Column("effective_to", _IB_STAMP, "until when; NULL while it still is"),
+    ),
+)
+
+PUBLISHED_VIEWS = (PARTNERS_VIEW, ATTRIBUTIONS_VIEW)

@@ -179,6 +179,7 @@ def _detail(request: AuthedRequest, partner: Partner, *, move_form: MoveForm | N
         "period": request.GET.get("period") or f"{last_month:%Y-%m}",
         "assignments": list(partner.plan_assignments.select_related("plan").order_by("-effective_from", "-id")[:20]),
         "disputes": list(partner.disputes.order_by("-state", "-opened_at", "-id")[:20]) if can_manage else [],
+        "panels": selectors.partner_panels(request=request, partner=partner),
     }, status=status)
 
 

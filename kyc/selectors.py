@@ -271,7 +271,22 @@ APPROVALS_VIEW = PublishedView(
     ),
 )
 
-PUBLISHED_VIEWS = (APPROVALS_VIEW,)
+ADDRESSES_VIEW = PublishedView(
+    name="kyc_public_addresses",
+    purpose="Clients' addresses of residence as KYC holds them, with comparison keys (lower case; spaces, "
+            "commas, dots and hyphens removed): two clients at one address have equal (line_key, "
+            "postcode_key, country), as clients_sharing_address compares them. One row per client with a "
+            "first address line and a postcode (kyc's migration 0006).",
+    columns=(
+        Column("client_id", "bigint", "the client (crm_public_clients.id)"),
+        Column("country", "character varying(2)", "ISO 3166-1 alpha-2; empty when unknown"),
+        Column("line_key", "text", "the first address line, squeezed"),
+        Column("postcode_key", "text", "the postcode, squeezed"),
+        Column("postcode", "character varying(20)", "the postcode as given (not personal enough to mask)"),
+    ),
+)
+
+PUBLISHED_VIEWS = (APPROVALS_VIEW, ADDRESSES_VIEW)
 
 
 def clients_sharing_address(*, client: Client, limit: int = 20) -> list[tuple[int, str]]:

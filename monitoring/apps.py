@@ -25,6 +25,10 @@ class MonitoringConfig(AppConfig):
         job_kind_register(EXPORT_JOB_KIND, label=_("Agent activity export"), counts={"events": _("Events")})
         # Every access the core logs (opens, reveals, exports, searches, logins) is activity.
         access_listener_register("monitoring", access_recorded)
+        # Trading and partner abuse: the linked-accounts graph on the client's and the partner's pages.
+        from monitoring import abuse_pages
+
+        abuse_pages.register()
 
 
 def _permissions() -> dict[str, list[str]]:

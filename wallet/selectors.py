@@ -113,7 +113,7 @@ __all__ = [
     # a payer and instrument as a provider gives them (the number hashed at once: wallet.instruments)
     "PayerDetails", "payer_details",
     # published views (other apps' set-based SQL)
-    "CLIENT_MOVEMENTS_VIEW", "PAYMENT_INSTRUMENTS_VIEW", "PUBLISHED_VIEWS",
+    "CLIENT_MOVEMENTS_VIEW", "PAYMENT_INSTRUMENTS_VIEW", "PAYOUT_DESTINATIONS_VIEW", "PUBLISHED_VIEWS",
 ]
 
 
@@ -179,4 +179,19 @@ PAYMENT_INSTRUMENTS_VIEW = PublishedView(
     ),
 )
 
-PUBLISHED_VIEWS = (CLIENT_MOVEMENTS_VIEW, PAYMENT_INSTRUMENTS_VIEW)
+PAYOUT_DESTINATIONS_VIEW = PublishedView(
+    name="wallet_public_payout_destinations",
+    purpose="Where clients asked to be paid: one row per withdrawal that names a destination (a card "
+            "token, an IBAN ...), whatever its state, with the destination as a comparable key and masked "
+            "(wallet's migration 0021). Two clients with one destination_key used one instrument.",
+    columns=(
+        Column("withdrawal_id", "bigint", "the withdrawal's row id"),
+        Column("withdrawal_code", "uuid", "its code (its page: /wallet/withdrawals/<code>/)"),
+        Column("client_id", "bigint", "the client (crm_public_clients.id)"),
+        Column("destination_key", "text", "MD5 of the destination's canonical JSON: equal for one instrument"),
+        Column("destination_masked", "character varying(80)", "the destination as staff see it (masked)"),
+        Column("requested_at", _STAMP, "when the withdrawal was asked for"),
+    ),
+)
+
+PUBLISHED_VIEWS = (CLIENT_MOVEMENTS_VIEW, PAYMENT_INSTRUMENTS_VIEW, PAYOUT_DESTINATIONS_VIEW)

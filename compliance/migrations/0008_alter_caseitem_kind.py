@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('compliance', '0006_aml_rules_alerts'),
+        ('compliance', '0007_aml_instrument_rules'),
     ]
 
     operations = [

@@ -417,7 +417,14 @@ CELERY_BEAT_SCHEDULE = {
                                     "schedule": crontab(hour=0, minute=20)},
     "monitoring-score-hourly": {"task": "monitoring.tasks.score_hourly", "schedule": crontab(minute=7)},
     "monitoring-rescore-nightly": {"task": "monitoring.tasks.rescore_nightly", "schedule": crontab(hour=2, minute=10)},
+    # Trading and partner abuse (monitoring.abuse): today's trading patterns hourly; every detector over
+    # yesterday nightly, after the deals' nightly reconciliation.
+    "monitoring-abuse-hourly": {"task": "monitoring.abuse_tasks.abuse_scan_hourly", "schedule": crontab(minute=23)},
+    "monitoring-abuse-nightly": {"task": "monitoring.abuse_tasks.abuse_scan_nightly",
+                                 "schedule": crontab(hour=3, minute=35)},
 }
+# Task modules beyond each app's tasks.py.
+CELERY_IMPORTS = ("monitoring.abuse_tasks",)
 # Agent monitoring (monitoring.recording): buffered activity lines that trigger a flush at once; a
 # client whose deposits in one currency reach this amount is a high-value client.
 MONITORING_ACTIVITY_FLUSH_AT = env_int("MONITORING_ACTIVITY_FLUSH_AT", 1000)

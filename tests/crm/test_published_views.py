@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_the_view_has_exactly_its_declared_columns_and_types():
-    assert [v.name for v in selectors.PUBLISHED_VIEWS] == ["crm_public_clients"]
+    assert [v.name for v in selectors.PUBLISHED_VIEWS] == ["crm_public_clients", "crm_public_origins"]
     assert_as_declared(selectors.CLIENTS_VIEW)
 
 
@@ -45,3 +45,24 @@ def test_the_lookups_readers_make_are_served_by_the_client_indexes(where, index)
         cursor.execute(f"EXPLAIN SELECT id FROM {selectors.CLIENTS_VIEW.name} WHERE {where}")  # noqa: S608
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert index in plan, plan
+
+
+def test_a_clients_own_registration_shows_where_it_came_from_and_staff_actions_do_not():
+    """crm_public_origins: what monitoring's multi-accounting and partner detectors read."""
+    from crm.audit import audit_record
+    from crm.lib.context import ActorContext, acting
+    from tests.factories import make_user
+
+    assert_as_declared(selectors.ORIGINS_VIEW)
+    brand = make_brand()
+    client = make_client(brand=brand)
+    with acting(ActorContext(ip="203.0.113.9", user_agent="Firefox/128", source="web")):
+        own = audit_record(action="portal.login", obj=client, actor=None)
+    staff = make_user(brand=brand)
+    with acting(ActorContext(user=staff, ip="198.51.100.1", source="web")):
+        audit_record(action="client.viewed", obj=client)
+    audit_record(action="portal.login", obj=client, actor=None)  # no request: no IP
+    rows = view_rows(selectors.ORIGINS_VIEW, "object_id = %s", [str(client.code)])
+    assert rows == [{"id": own.pk, "at": own.at, "action": "portal.login", "object_type": "crm.client",
+                     "object_id": str(client.code), "client_id": client.pk, "brand_id": brand.pk,
+                     "ip": "203.0.113.9", "user_agent": "Firefox/128"}]

@@ -23,7 +23,7 @@ def _approvals(client):
 
 
 def test_the_view_has_exactly_its_declared_columns_and_types():
-    assert [v.name for v in selectors.PUBLISHED_VIEWS] == ["kyc_public_approvals"]
+    assert [v.name for v in selectors.PUBLISHED_VIEWS] == ["kyc_public_approvals", "kyc_public_addresses"]
     assert_as_declared(selectors.APPROVALS_VIEW)
 
 
@@ -49,3 +49,21 @@ def test_a_rejected_client_and_a_client_without_kyc_show_no_approval(kyc_world):
     submission_checks_record(submission=submit(client), report=report(decision="reject"))
     assert _approvals(client) == []
     assert _approvals(make_client(brand=kyc_world.brand)) == []
+
+
+def test_addresses_show_with_keys_equal_for_one_address_written_two_ways():
+    """kyc_public_addresses: what monitoring's multi-accounting detector joins clients on."""
+    from kyc.services import kyc_profile_save
+
+    assert_as_declared(selectors.ADDRESSES_VIEW)
+    me, flatmate, nowhere = make_client(), make_client(), make_client()
+    kyc_profile_save(client=me, actor=None, address_line1="1 High Street", city="London", postcode="SW1A 1AA",
+                     country="GB")
+    kyc_profile_save(client=flatmate, actor=None, address_line1="1, high street.", city="London",
+                     postcode="sw1a-1aa", country="GB")
+    kyc_profile_save(client=nowhere, actor=None, address_line1="9 Low Road", city="London", postcode="",
+                     country="GB")  # no postcode: nothing to compare
+    rows = view_rows(selectors.ADDRESSES_VIEW, "client_id = ANY(%s)", [[me.pk, flatmate.pk, nowhere.pk]])
+    assert [r["client_id"] for r in rows] == sorted([me.pk, flatmate.pk])
+    assert {(r["line_key"], r["postcode_key"], r["country"]) for r in rows} == {("1highstreet", "sw1a1aa", "GB")}
+    assert rows[0]["postcode"] in ("SW1A 1AA", "sw1a-1aa")

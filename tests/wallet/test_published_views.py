@@ -20,7 +20,8 @@ pytestmark = pytest.mark.django_db
 
 def test_each_view_has_exactly_its_declared_columns_and_types():
     assert [v.name for v in selectors.PUBLISHED_VIEWS] == ["wallet_public_client_movements",
-                                                           "wallet_public_payment_instruments"]
+                                                           "wallet_public_payment_instruments",
+                                                           "wallet_public_payout_destinations"]
     for view in selectors.PUBLISHED_VIEWS:
         assert_as_declared(view)
 
@@ -71,3 +72,27 @@ def test_a_deposits_payer_and_a_payouts_destination_show_hashed_never_as_numbers
     # The numbers themselves are nowhere in the view.
     text = repr(rows)
     assert "4000002500000003" not in text and "DE89370400440532013000" not in text and "ES9121000418450200051332" not in text
+
+
+def test_withdrawals_to_one_instrument_show_with_one_destination_key():
+    """wallet_public_payout_destinations: what monitoring's multi-accounting detector joins clients on."""
+    from tests.wallet.withdrawal_support import deposit, kyc_approve
+    from wallet.services import withdrawal_request
+
+    assert_as_declared(selectors.PAYOUT_DESTINATIONS_VIEW)
+    world = build_world(fund=None)
+    deposit(world.client, "500.00", method="ewallet", provider=world.provider.code)
+    from tests.factories import make_client
+
+    second = make_client(brand=world.brand, email="second@example.com", country="GB", stage="registered")
+    kyc_approve(second)
+    deposit(second, "500.00", method="ewallet", provider=world.provider.code)
+    first = withdrawal_request(client=world.client, amount=Money("100", "USD"), method=world.ewallet,
+                               destination={"ewallet": "ann.lee@wallet.example"})
+    again = withdrawal_request(client=second, amount=Money("100", "USD"), method=world.ewallet,
+                               destination={"ewallet": "ann.lee@wallet.example"})
+    rows = view_rows(selectors.PAYOUT_DESTINATIONS_VIEW, "withdrawal_id = ANY(%s)", [[first.pk, again.pk]])
+    assert [(r["withdrawal_code"], r["client_id"]) for r in rows] == [(first.code, world.client.pk),
+                                                                      (again.code, second.pk)]
+    assert rows[0]["destination_key"] == rows[1]["destination_key"] and len(rows[0]["destination_key"]) == 32
+    assert "ann.lee@wallet.example" not in rows[0]["destination_masked"]
