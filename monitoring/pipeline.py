@@ -336,8 +336,19 @@ def _evidence(s: scoring.DayScore, agent: User) -> list[dict[str, str]]:
     return links
 
 
+def _desk_thresholds(agents: Sequence[User], *, budget: float) -> dict[str, scoring.Thresholds]:
+    """The thresholds of the agents whose desk has its own alert budget (monitoring.review), by agent id
+    as text; the others are alerted at the brand's."""
+    from monitoring.review.selectors import desk_thresholds
+
+    by_desk = desk_thresholds()
+    return {str(a.pk): scoring.Thresholds(normal=by_desk[a.desk_id][0], watched=by_desk[a.desk_id][1], budget=budget)
+            for a in agents if a.desk_id in by_desk}
+
+
 def _persist(brand_id: int, scores: Iterable[scoring.DayScore], thresholds: scoring.Thresholds, *,
-             since: date, raise_since: date | None, only_agents: set[str] | None = None) -> PassReport:
+             since: date, raise_since: date | None, only_agents: set[str] | None = None,
+             per_agent: Mapping[str, scoring.Thresholds] | None = None) -> PassReport:
     report = PassReport(brand=brand_id, threshold=thresholds.normal)
     now = timezone.now()
     rows = []
@@ -349,7 +360,7 @@ def _persist(brand_id: int, scores: Iterable[scoring.DayScore], thresholds: scor
         report.alerted += int(s.alerted)
         rows.append(AgentDayScore(
             brand_id=brand_id, agent_id=int(s.agent), day=s.day, score=s.score,
-            threshold=thresholds.watched if s.watched else thresholds.normal, alerted=s.alerted,
+            threshold=scoring.threshold_of(s, thresholds, per_agent), alerted=s.alerted,
             reasons=s.reasons, signals={k: round(v, 3) for k, v in s.features.counts.items()}, computed_at=now))
         if s.alerted and raise_since is not None and s.day >= raise_since and (
                 only_agents is None or s.agent in only_agents):
@@ -411,8 +422,10 @@ def _score_and_persist(brand_id: int, agents: Sequence[User], features: Mapping[
     else:
         thresholds = scoring.Thresholds(normal=state.threshold, watched=state.notice_threshold or state.threshold,
                                         budget=_budget(brand_id))
-    scoring.apply_thresholds(scores, thresholds)
-    report = _persist(brand_id, scores, thresholds, since=since, raise_since=raise_since, only_agents=only_agents)
+    per_agent = _desk_thresholds(agents, budget=thresholds.budget)
+    scoring.apply_thresholds(scores, thresholds, per_agent)
+    report = _persist(brand_id, scores, thresholds, since=since, raise_since=raise_since, only_agents=only_agents,
+                      per_agent=per_agent)
     report.days = (last - first).days + 1
     return report
 

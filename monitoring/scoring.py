@@ -935,11 +935,19 @@ def calibrate(scores: Sequence[DayScore], budget: float) -> Thresholds:
                       budget=budget)
 
 
-def apply_thresholds(scores: Iterable[DayScore], thresholds: Thresholds) -> None:
+def apply_thresholds(scores: Iterable[DayScore], thresholds: Thresholds,
+                     per_agent: Mapping[str, Thresholds] | None = None) -> None:
+    """Alert each agent-day at or over its threshold: the agent's own (`per_agent`: their desk's
+    alert budget) or the brand's; the lower one while under notice."""
     for s in scores:
-        limit = thresholds.watched if s.watched else thresholds.normal
+        limit = threshold_of(s, thresholds, per_agent)
         s.alerted = s.score >= limit
         s.reasons = reasons_for(s) if s.alerted or s.score >= limit - 0.5 else []
+
+
+def threshold_of(s: DayScore, thresholds: Thresholds, per_agent: Mapping[str, Thresholds] | None = None) -> float:
+    own = (per_agent or {}).get(s.agent, thresholds)
+    return own.watched if s.watched else own.normal
 
 
 def _hours(start: int, width: int = 3) -> str:

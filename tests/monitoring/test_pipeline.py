@@ -75,3 +75,21 @@ def test_entering_a_notice_rescores_the_last_30_days_at_the_lower_threshold(djan
     assert alert.day == ten_days_ago and alert.detector == "agent.departure"
     assert any("under notice" in r for r in alert.reasons)
     assert not MonitoringAlert.objects.exclude(agent=agent).exists()
+
+
+def test_a_desk_with_its_own_budget_is_alerted_at_its_own_threshold():
+    from monitoring.review.services import desk_budget_set
+
+    with time_machine.travel(NOW, tick=False):
+        history = desk_with_history(agents=6, days=90, end=YESTERDAY)
+        rescore_nightly()
+        brand_alerts = AgentDayScore.objects.filter(agent__in=history.agents, alerted=True).count()
+        # The manager can review far more than the brand's budget: the desk's threshold comes down.
+        budget = desk_budget_set(actor=history.manager, desk=history.desk, alerts_per_100="10")
+        assert budget.threshold is not None
+        assert budget.threshold < ScoringState.objects.get(brand=history.brand).threshold
+        rescore_nightly()
+    scores = AgentDayScore.objects.filter(agent__in=history.agents)
+    assert {round(s.threshold, 6) for s in scores.filter(day=YESTERDAY)} <= {
+        round(budget.threshold, 6), round(budget.notice_threshold or budget.threshold, 6)}
+    assert scores.filter(alerted=True).count() > brand_alerts
