@@ -13,6 +13,9 @@ from typing import ClassVar
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from crm.lib.context import history_user
 
 # --- context -----------------------------------------------------------------------------------
 
@@ -30,6 +33,8 @@ class Cover(models.Model):
     note = models.CharField(_("note"), max_length=200, blank=True)
     set_by = models.ForeignKey("crm.User", on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords(get_user=history_user)
 
     class Meta:
         ordering = ["-starts_on", "-id"]
@@ -56,6 +61,8 @@ class Leave(models.Model):
     set_by = models.ForeignKey("crm.User", on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
+    history = HistoricalRecords(get_user=history_user)
+
     class Meta:
         ordering = ["-starts_on", "-id"]
         constraints: ClassVar = [
@@ -79,6 +86,8 @@ class Notice(models.Model):
     set_by = models.ForeignKey("crm.User", on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords(get_user=history_user)
 
     class Meta:
         ordering = ["-given_on", "-id"]
@@ -106,6 +115,8 @@ class Shift(models.Model):
     set_by = models.ForeignKey("crm.User", on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
+    history = HistoricalRecords(get_user=history_user)
+
     class Meta:
         ordering = ["-starts_on", "-id"]
         constraints: ClassVar = [
@@ -130,6 +141,8 @@ class CampaignDay(models.Model):
     set_by = models.ForeignKey("crm.User", on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
+    history = HistoricalRecords(get_user=history_user)
+
     class Meta:
         ordering = ["-day", "-id"]
         constraints: ClassVar = [
@@ -151,6 +164,8 @@ class Holiday(models.Model):
     name = models.CharField(_("name"), max_length=120)
     set_by = models.ForeignKey("crm.User", on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords(get_user=history_user)
 
     class Meta:
         ordering = ["-day", "-id"]
@@ -190,6 +205,7 @@ class MonitoringSettings(models.Model):
 
 
 # --- alerts and scores ----------------------------------------------------------------------------
+    history = HistoricalRecords(get_user=history_user)
 
 
 class SubjectKind(models.TextChoices):
@@ -232,6 +248,8 @@ class MonitoringAlert(models.Model):
     decision_reason = models.TextField(blank=True)
     quiet_until = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords(get_user=history_user)
 
     class Meta:
         ordering = ["-day", "-score", "-id"]

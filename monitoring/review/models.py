@@ -6,6 +6,9 @@ from typing import ClassVar
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from crm.lib.context import history_user
 
 
 class DeskAlertBudget(models.Model):
@@ -23,6 +26,8 @@ class DeskAlertBudget(models.Model):
     calibrated_at = models.DateTimeField(null=True, blank=True)
     set_by = models.ForeignKey("crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords(get_user=history_user)
 
     class Meta:
         constraints: ClassVar = [

@@ -47,7 +47,15 @@ def test_files_are_stored_privately_named_by_uuid_with_their_hash(kyc_world, _ky
         assert path.exists() and oct(path.stat().st_mode & 0o777) == "0o600"
         import hashlib
 
-        assert hashlib.sha256(path.read_bytes()).hexdigest() == document.sha256
+        from crm.lib.envelope import MAGIC
+        from kyc import storage
+
+        # Encrypted at rest with the brand's key (its wrapped data key beside it, as private), and
+        # read back whole.
+        assert path.read_bytes().startswith(MAGIC)
+        key_file = path.with_name(document.storage_name + ".key")
+        assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+        assert hashlib.sha256(storage.file_read(document.storage_name)).hexdigest() == document.sha256
         assert not str(path).startswith(str(settings.MEDIA_ROOT))
     assert {d.content_type for d in submission.documents.all()} == {"image/png", "application/pdf"}
 
