@@ -268,6 +268,12 @@ def amounts_parse(text: str) -> dict[str, str]:
 # the triggers recorded in (%(since)s, %(until)s] of the brand's clients (of one client when
 # %(client)s is not NULL) in the rule's risk class.
 
+def _amt(expr: str) -> str:
+    """An amount as people read it in an alert's summary: thousands separated, two decimals
+    ("25,000.00"), whatever the locale of the server."""
+    return f"to_char({expr}, 'FM999,999,999,999,990.00')"
+
+
 _TX_JSON = ("jsonb_build_object('id', {a}.transaction_id, 'kind', {a}.kind, 'amount', {a}.amount::text, "
             "'currency', {a}.currency, 'occurred_at', {a}.occurred_at)")
 
@@ -286,7 +292,8 @@ SELECT m.client_id, ARRAY[m.transaction_id] AS transaction_ids,
        least(100, greatest(1, round(50 * abs(m.amount) / th.amount::numeric)))::int AS score,
        jsonb_build_object('transactions', jsonb_build_array({_TX_JSON.format(a='m')}),
                           'threshold', th.amount, 'currency', m.currency) AS facts,
-       m.kind || ' of ' || abs(m.amount)::text || ' ' || m.currency || ' (threshold ' || th.amount || ')' AS summary
+       m.kind || ' of ' || {_amt('abs(m.amount)')} || ' ' || m.currency || ' (threshold ' || {_amt('th.amount::numeric')} || ')'
+         AS summary
 FROM {_movements()}
 JOIN jsonb_each_text(%(p)s::jsonb -> 'amounts') th(currency, amount) ON th.currency = m.currency
 WHERE m.recorded_at > %(since)s AND m.recorded_at <= %(until)s
@@ -324,8 +331,8 @@ SELECT h.client_id, h.transaction_ids,
        least(100, 40 + 20 * (h.n - (%(p)s::jsonb ->> 'min_count')::int + 1))::int AS score,
        jsonb_build_object('transactions', h.txs, 'count', h.n, 'total', h.total::text, 'currency', h.currency,
                           'threshold', th.amount::text) AS facts,
-       h.n::text || ' deposits of ' || h.total::text || ' ' || h.currency || ' just under ' || th.amount::text
-         || ' within ' || (%(p)s::jsonb ->> 'days') || ' days' AS summary
+       h.n::text || ' deposits totalling ' || {_amt('h.total')} || ' ' || h.currency || ', each just under '
+         || {_amt('th.amount')} || ', within ' || (%(p)s::jsonb ->> 'days') || ' days' AS summary
 FROM hits h JOIN th ON th.currency = h.currency
 """  # noqa: S608 (only this module's fragments; values are bound parameters)
 
@@ -365,7 +372,7 @@ SELECT h.client_id,
        jsonb_build_object('transactions', h.txs || jsonb_build_array({_TX_JSON.format(a='h')}),
                           'deposited', h.deposited::text, 'withdrawn', (-h.amount)::text, 'currency', h.currency,
                           'lots', h.lots::text) AS facts,
-       (-h.amount)::text || ' ' || h.currency || ' withdrawn after deposits of ' || h.deposited::text
+       {_amt('-h.amount')} || ' ' || h.currency || ' withdrawn after deposits of ' || {_amt('h.deposited')}
          || ' with ' || h.lots::text || ' lots traded' AS summary
 FROM hits h
 """  # noqa: S608 (only this module's fragments; values are bound parameters)
@@ -377,7 +384,7 @@ SELECT m.client_id, ARRAY[m.transaction_id] AS transaction_ids,
        (CASE j.status WHEN 'sanctioned' THEN 90 ELSE 60 END)::int AS score,
        jsonb_build_object('transactions', jsonb_build_array({_TX_JSON.format(a='m')}),
                           'country', c.country, 'status', j.status) AS facts,
-       m.kind || ' of ' || abs(m.amount)::text || ' ' || m.currency || ' by a client in ' || c.country
+       m.kind || ' of ' || {_amt('abs(m.amount)')} || ' ' || m.currency || ' by a client in ' || c.country
          || ' (' || j.status || ')' AS summary
 FROM {_movements()}
 JOIN compliance_jurisdiction j ON j.brand_id = c.brand_id AND j.country = c.country AND j.region = ''
@@ -400,7 +407,7 @@ SELECT m.client_id, ARRAY[m.transaction_id] AS transaction_ids,
                           'last_movement', (SELECT max(o.occurred_at) FROM wallet_public_client_movements o
                                             WHERE o.client_id = m.client_id AND o.occurred_at < m.occurred_at)
                           ) AS facts,
-       m.kind || ' of ' || abs(m.amount)::text || ' ' || m.currency || ' after '
+       m.kind || ' of ' || {_amt('abs(m.amount)')} || ' ' || m.currency || ' after '
          || (%(p)s::jsonb ->> 'inactive_days') || ' days or more without movement' AS summary
 FROM {_movements()}
 JOIN jsonb_each_text(%(p)s::jsonb -> 'amounts') th(currency, amount) ON th.currency = m.currency
@@ -442,7 +449,7 @@ SELECT i.client_id, ARRAY[i.transaction_id] AS transaction_ids,
                           'payer', i.payer_name, 'payer_is_client', i.payer_is_client,
                           'instrument_country', i.instrument_country, 'client_country', c.country,
                           'name_differs', d.name_differs, 'country_differs', d.country_differs) AS facts,
-       'deposit of ' || i.amount::text || ' ' || i.currency
+       'deposit of ' || {_amt('i.amount')} || ' ' || i.currency
          || CASE WHEN d.name_differs THEN ' paid by ' || i.payer_name || ', not the client' ELSE '' END
          || CASE WHEN d.name_differs AND d.country_differs THEN ' and' ELSE '' END
          || CASE WHEN d.country_differs THEN ' from a ' || i.method || ' of ' || i.instrument_country
@@ -496,7 +503,7 @@ SELECT i.client_id, ARRAY[i.transaction_id],
        jsonb_build_object('transactions', jsonb_build_array({_INSTRUMENT_JSON.format(a='i')}),
                           'destination_added_at', i.destination_added_at, 'pattern', 'new_destination',
                           'days', (%(p)s::jsonb ->> 'new_destination_days')::int),
-       'payout of ' || i.amount::text || ' ' || i.currency || ' to ' || i.method || ' …' || i.instrument_last4
+       'payout of ' || {_amt('i.amount')} || ' ' || i.currency || ' to ' || i.method || ' …' || i.instrument_last4
          || ', a destination added ' || to_char(i.destination_added_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')
          || ' UTC, less than ' || (%(p)s::jsonb ->> 'new_destination_days') || ' days before'
 FROM {_instruments()}

@@ -273,3 +273,17 @@ def test_the_periodic_pass_reads_each_window_once(time_machine):
     second = aml_periodic_pass()
     assert second.since == first.until and second.raised == 1
     assert AmlAlert.objects.filter(client=w.client).count() == 2
+
+
+def test_an_alerts_summary_gives_amounts_as_people_read_them():
+    w = world()
+    rule(w, K.LARGE_TRANSACTION, amounts={"USD": "10000"}, direction="both")
+    rule(w, K.STRUCTURING, **STRUCTURING)
+    deposit(w.client, "12345.5")
+    [large] = run(w)
+    assert large.summary == "deposit of 12,345.50 USD (threshold 10,000.00)"
+    for amount in ("9500.00", "9600.00", "9700.00"):
+        deposit(w.client, amount)
+    alerts = run(w)
+    [structuring] = [a for a in alerts if a.rule.kind == K.STRUCTURING]
+    assert structuring.summary == "3 deposits totalling 28,800.00 USD, each just under 10,000.00, within 7 days"
