@@ -7,6 +7,8 @@ own settings; REDIS_URL is the one this run uses.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -42,3 +44,21 @@ def child_env(**extra: str) -> dict[str, str]:
         **extra,
     )
     return env
+
+
+def stop_group(proc: subprocess.Popen[bytes], *, grace: float = 20) -> None:
+    """Warm shutdown of a child's whole process group (SIGTERM); killed if it does not stop in time,
+    pool children that outlived it included."""
+    from tests.waiting import scaled
+
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=scaled(grace))
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=scaled(10))

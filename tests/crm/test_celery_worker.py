@@ -9,7 +9,6 @@ Redis cannot take the test's messages.
 from __future__ import annotations
 
 import ctypes
-import os
 import signal
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from crm.lib.redis import get_redis
 from crm.models import DeliveryStatus, Event, EventDelivery, Notification
 from tests.crm import worker_handlers
 from tests.crm.subprocess_env import REPO_ROOT, child_env
+from tests.crm.subprocess_env import stop_group as _stop
 from tests.factories import make_user
 from tests.waiting import scaled
 
@@ -41,21 +41,6 @@ def _die_with_parent() -> None:
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Warm shutdown of the worker's whole process group; killed if it does not stop in time."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=scaled(20))
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # pool children, if any outlived the main process
-    except ProcessLookupError:
-        pass
-    proc.wait(timeout=scaled(10))
 
 
 def _wait_for(check: Callable[[], bool], what: str, log: Path) -> None:

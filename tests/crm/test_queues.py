@@ -4,9 +4,7 @@ one sends while the other waits, taking over when the first stops."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +20,7 @@ from crm.beat import Lease
 from crm.celery import app as celery_app
 from crm.lib.redis import get_redis
 from tests.crm.subprocess_env import REPO_ROOT, child_env
+from tests.crm.subprocess_env import stop_group as _stop
 from tests.waiting import scaled
 
 
@@ -81,16 +80,6 @@ def _start(argv: list[str], log: Path, **env: str) -> subprocess.Popen[bytes]:
         return subprocess.Popen(  # noqa: S603 - fixed argv
             [sys.executable, "-m", "celery", "-A", "crm", *argv], cwd=REPO_ROOT, env=child_env(LOG_LEVEL="INFO", TASK_LOG_LEVEL="INFO", **env),
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=scaled(20))
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=scaled(10))
 
 
 def _wait_for(what: str, check, *logs: Path, seconds: float = 60) -> None:
