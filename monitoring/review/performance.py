@@ -57,7 +57,16 @@ class Totals:
         return round(self.score_sum / self.days_scored, 2) if self.days_scored else None
 
     def amounts_text(self) -> list[str]:
-        return [f"{amount} {currency}" for currency, amount in sorted(self.amounts.items())]
+        """Each currency's deposits as people read them ("32,000.00 USD"), never summed across currencies."""
+        from crm.lib.money import Money, MoneyError, money_format
+
+        out = []
+        for currency, amount in sorted(self.amounts.items()):
+            try:
+                out.append(money_format(Money(amount, currency)))
+            except MoneyError:
+                out.append(f"{amount} {currency}")
+        return out
 
 
 @dataclass

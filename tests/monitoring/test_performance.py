@@ -64,3 +64,14 @@ def test_the_page_is_the_managers_not_the_agents(desk):
     agent = HttpClient()
     agent.force_login(desk["ann"])
     assert agent.get(url).status_code == 404
+
+
+def test_deposit_amounts_read_as_money_per_currency():
+    from decimal import Decimal
+
+    from monitoring.review.performance import Totals
+
+    totals = Totals()
+    totals.amounts["USD"] += Decimal("32000.00000000")
+    totals.amounts["EUR"] += Decimal("1250.5")
+    assert totals.amounts_text() == ["1,250.50\u00a0EUR", "32,000.00\u00a0USD"]
