@@ -20,6 +20,7 @@ each, and the helpers that read records, decimals and times the same way everywh
 
 from __future__ import annotations
 
+import abc
 import datetime as dt
 import email.utils
 import http.client
@@ -191,14 +192,17 @@ class RestAdapter(PlatformAdapter):
                                connect_timeout=config.connect_timeout)
 
     # hooks
+    @abc.abstractmethod
     def _account_doc(self, login: int) -> Any:
-        raise NotImplementedError
+        """The platform's own part (each adapter)."""
 
+    @abc.abstractmethod
     def _state(self, doc: Any, observed: dt.datetime) -> AccountState:
-        raise NotImplementedError
+        """The platform's own part (each adapter)."""
 
+    @abc.abstractmethod
     def _balance_deals(self, login: int, start: dt.datetime, end: dt.datetime) -> list[Deal]:
-        raise NotImplementedError
+        """The platform's own part (each adapter)."""
 
     def _reference_text(self, deal: Deal) -> str:
         return deal.comment
@@ -233,8 +237,9 @@ class RestAdapter(PlatformAdapter):
             raise PlatformProtocolError("the answer carried no Date header")
         return ServerTime(utc=when, platform_seconds=int(when.timestamp()), raw=when.isoformat())
 
+    @abc.abstractmethod
     def _clock_read(self) -> None:
-        raise NotImplementedError
+        """The platform's own part (each adapter)."""
 
     def close(self) -> None:
         self.http.close()
