@@ -208,7 +208,9 @@ def _trade_on(world: Any, challenge: Challenge, days: list[dt.datetime]) -> None
 def test_minimum_trading_days_count_days_with_a_trade_not_calendar_days(world):
     challenge = buy(world, phases=[{"name": "Phase 1", "profit_target_pct": "10", "min_trading_days": 3,
                                     "time_limit_days": 30}])
-    start = later(challenge, hours=1)
+    # Noon (UTC, the day trading days are counted in) of the day after the phase began, so the two
+    # trades five minutes apart fall on one day whenever the suite runs, near midnight too.
+    start = later(challenge, days=1).replace(hour=12, minute=0, second=0, microsecond=0)
     # Trades on days 1 and 4 (a gap of two days): two trading days, though four days went by.
     _trade_on(world, challenge, [start, start + dt.timedelta(minutes=5), start + dt.timedelta(days=3)])
     challenge.refresh_from_db()
