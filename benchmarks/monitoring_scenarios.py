@@ -15,6 +15,9 @@ agent-days on the history itself, without the labels).
   Goal <= 0.5.
 - monitoring_scenarios.newcomer_false_alerts_per_100: the same over agents' first 30 days. Goal: no
   more than the average agent's (limit = false_alerts_per_100).
+- monitoring_scenarios.shift_history.recall / .false_alerts_per_100: the same desk with the shift
+  changes given with their dates (`shifts` in CONTEXT.json, as the product's records give them);
+  limit: the figure with only the last shift known.
 
 Run: python benchmarks/monitoring_scenarios.py [--quick] [--seed N]   (--quick: 40 agents x 120 days)
 """
@@ -58,6 +61,18 @@ def main() -> None:
            limit=args.budget, goal="<= 0.5", size=f"{size}, {result.agent_days} agent-days")
     record("monitoring_scenarios.newcomer_false_alerts_per_100", value=result.newcomer_false_per_100,
            unit="per 100 agent-days", limit=result.false_per_100, goal="<= the average agent's", size=size)
+
+    # The same desk with the shift changes recorded with their dates (as the product's own records give
+    # them): each day judged against that day's hours.
+    dated = scenarios.generate(agents=agents, days=days, seed=args.seed, injections_per_kind=per_kind,
+                               shift_history=True)
+    scores, _ = scoring.backtest(dated.events, scoring.context_from_dict(dated.context), budget=args.budget)
+    with_history = scenarios.evaluate(dated, scores)
+    record("monitoring_scenarios.shift_history.recall", value=with_history.recall["all"], unit="share",
+           limit=result.recall["all"], goal=">= 0.85", size=f"{size}, dated shift changes")
+    record("monitoring_scenarios.shift_history.false_alerts_per_100", value=with_history.false_per_100,
+           unit="per 100 agent-days", limit=result.false_per_100, goal="<= 0.5",
+           size=f"{size}, dated shift changes (limit: the same desk with only the last shift)")
     print_figures()
 
 

@@ -80,7 +80,8 @@ def monitoring_seed_demo(*, brand: Brand, admin: User, manager: User, today: dat
 def _desk_and_history(*, brand: Brand, admin: User, manager: User,
                       start: date) -> tuple[Desk, list[User], scenarios.Scenario]:
     desk = desk_create(actor=admin, brand=brand, name=DESK_NAME, manager=manager)
-    scenario = scenarios.generate(agents=AGENTS, days=DAYS, seed=SEED, injections_per_kind=0, start=start)
+    scenario = scenarios.generate(agents=AGENTS, days=DAYS, seed=SEED, injections_per_kind=0, start=start,
+                                  shift_history=True)
     agents: list[User] = []
     by_id: dict[str, User] = {}
     for n, spec in enumerate(scenario.context["agents"]):
@@ -100,8 +101,11 @@ def scenario_context_record(*, scenario: scenarios.Scenario, by_id: dict[str, Us
     with cover, campaign days (every generated desk's, on this one desk) and holidays."""
     ctx = scenario.context
     for spec in ctx["agents"]:
-        services.shift_set(actor=manager, agent=by_id[spec["id"]], start_hour=spec["shift_start"],
-                           end_hour=spec["shift_end"] or 24, starts_on=start)
+        shifts = spec.get("shifts") or [{"from": start.isoformat(), "start": spec["shift_start"],
+                                         "end": spec["shift_end"]}]
+        for shift in shifts:  # each change from its day, as the manager entered it
+            services.shift_set(actor=manager, agent=by_id[spec["id"]], start_hour=shift["start"],
+                               end_hour=shift["end"] or 24, starts_on=max(start, date.fromisoformat(shift["from"])))
     for item in ctx["leave"]:
         services.leave_set(actor=manager, agent=by_id[item["agent"]], starts_on=date.fromisoformat(item["from"]),
                            ends_on=date.fromisoformat(item["to"]))

@@ -34,7 +34,8 @@ def context_as_dict(brand: Brand | int) -> dict[str, Any]:
 
     return {
         "agents": [{"id": a.id, "role": a.role, "desk": a.desk, "joined": d(a.joined), "left": d(a.left),
-                    "notice_given": d(a.notice_given), "shift_start": a.shift_start, "shift_end": a.shift_end}
+                    "notice_given": d(a.notice_given), "shift_start": a.shift_start, "shift_end": a.shift_end,
+                    "shifts": [{"from": d(since), "start": start, "end": end} for since, start, end in a.shifts]}
                    for a in ctx.agents.values()],
         "cover": [{"agent": agent, "covers": covers, "from": d(start), "to": d(end)}
                   for agent, covers, start, end in ctx.cover],

@@ -238,7 +238,8 @@ def brand_agents(brand: Brand | int) -> list[User]:
 def brand_context(brand: Brand | int, *, agents: Sequence[User] | None = None,
                   as_of: date | None = None) -> scoring.Context:
     """What the managers recorded, as the scoring reads it (agents keyed by their id as text, desks by
-    name). The shift in force on `as_of` (default today) is the agent's shift."""
+    name). The shift in force on `as_of` (default today) is the agent's shift; its dated changes are
+    kept, so each day is judged against the hours of that day."""
     brand_id = brand if isinstance(brand, int) else brand.pk
     agents = brand_agents(brand_id) if agents is None else agents
     as_of = as_of or timezone.now().date()
@@ -246,8 +247,10 @@ def brand_context(brand: Brand | int, *, agents: Sequence[User] | None = None,
     first_seen = agents_first_seen(ids)
     notices = {n.agent_id: n for n in Notice.objects.filter(agent_id__in=ids, withdrawn_at__isnull=True)}
     shifts: dict[int, Shift] = {}
-    for s in Shift.objects.filter(agent_id__in=ids, starts_on__lte=as_of).order_by("agent_id", "starts_on"):
+    history: dict[int, list[tuple[date, int, int]]] = defaultdict(list)
+    for s in Shift.objects.filter(agent_id__in=ids, starts_on__lte=as_of).order_by("agent_id", "starts_on", "pk"):
         shifts[s.agent_id] = s
+        history[s.agent_id].append((s.starts_on, s.start_hour, s.end_hour % 24))
     infos: dict[str, scoring.AgentInfo] = {}
     for a in agents:
         notice = notices.get(a.pk)
@@ -259,6 +262,7 @@ def brand_context(brand: Brand | int, *, agents: Sequence[User] | None = None,
             notice_given=notice.given_on if notice is not None else None,
             shift_start=shift.start_hour if shift is not None else None,
             shift_end=shift.end_hour if shift is not None else None,
+            shifts=tuple(history.get(a.pk, ())),
         )
     cover = [(str(c.agent_id), str(c.covered_id), c.starts_on, c.ends_on)
              for c in Cover.objects.filter(agent_id__in=ids)]

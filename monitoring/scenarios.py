@@ -77,7 +77,9 @@ def _nb(rng: random.Random, mean: float, size: float = 6.0) -> int:
 
 
 def generate(*, agents: int = 80, days: int = 182, seed: int = 7, injections_per_kind: int = 8,  # noqa: C901 - one branch per confounder, in the order the seeded generator draws them
-             start: date = date(2026, 1, 5)) -> Scenario:
+             start: date = date(2026, 1, 5), shift_history: bool = False) -> Scenario:
+    """`shift_history`: the context also holds each shift change with its date (as the product's own
+    records give it); without, only the shift in force at the end, as a bare CONTEXT.json may."""
     rng = random.Random(seed)
     desks = [f"desk-{i}" for i in range(1, max(2, agents // 20) + 1)]
     end = start + timedelta(days=days - 1)
@@ -247,7 +249,11 @@ def generate(*, agents: int = 80, days: int = 182, seed: int = 7, injections_per
                     "left": a.left.isoformat() if a.left else None,
                     "notice_given": a.notice.isoformat() if a.notice else None,
                     "shift_start": (a.shift_change[1] if a.shift_change else a.shift)[0],
-                    "shift_end": (a.shift_change[1] if a.shift_change else a.shift)[1]} for a in roster],
+                    "shift_end": (a.shift_change[1] if a.shift_change else a.shift)[1],
+                    **({"shifts": [{"from": start.isoformat(), "start": a.shift[0], "end": a.shift[1]}]
+                        + ([{"from": a.shift_change[0].isoformat(), "start": a.shift_change[1][0],
+                             "end": a.shift_change[1][1]}] if a.shift_change else [])} if shift_history else {})}
+                   for a in roster],
         "cover": [{"agent": x, "covers": y, "from": s.isoformat(), "to": e.isoformat()} for x, y, s, e in cover],
         "leave": [{"agent": x, "from": s.isoformat(), "to": e.isoformat()} for x, s, e in leave],
         "campaign_days": [{"desk": d, "date": day.isoformat()} for d, day in sorted(campaign_days)],

@@ -99,6 +99,20 @@ class AgentInfo:
     notice_given: date | None = None
     shift_start: int | None = None
     shift_end: int | None = None
+    # the shift's recorded changes, oldest first: (from the day, start hour, end hour); a day before
+    # the first change keeps the first shift recorded, and with none the agent's shift above holds
+    shifts: tuple[tuple[date, int, int], ...] = ()
+
+    def shift_on(self, day: date) -> tuple[int | None, int | None]:
+        """The agent's shift hours on that day."""
+        if not self.shifts:
+            return self.shift_start, self.shift_end
+        current = self.shifts[0]
+        for change in self.shifts:
+            if change[0] > day:
+                break
+            current = change
+        return current[1], current[2]
 
 
 @dataclass
@@ -156,6 +170,24 @@ def _parse_date(value: Any, where: str, *, required: bool = False) -> date | Non
         return date.fromisoformat(value[:10])
     except ValueError as exc:
         raise ScoringInputError(f"{where} is not a date (YYYY-MM-DD): {value!r}") from exc
+
+
+def _parse_shifts(value: Any, where: str) -> tuple[tuple[date, int, int], ...]:
+    """An agent's dated shifts: [{"from": "2026-03-02", "start": 13, "end": 22}, ...], in any order."""
+    if value in (None, ""):
+        return ()
+    if not isinstance(value, list):
+        raise ScoringInputError(f"{where} must be a list of {{from, start, end}}")
+    out = []
+    for i, item in enumerate(value):
+        at = f"{where}[{i}]"
+        if not isinstance(item, Mapping):
+            raise ScoringInputError(f"{at} must be an object with from, start and end")
+        start, end = _parse_hour(item.get("start"), f"{at}.start"), _parse_hour(item.get("end"), f"{at}.end")
+        if start is None or end is None:
+            raise ScoringInputError(f"{at}: start and end are required")
+        out.append((_parse_date(item.get("from"), f"{at}.from", required=True), start, end))
+    return tuple(sorted(out))
 
 
 def _parse_hour(value: Any, where: str) -> int | None:
@@ -218,6 +250,7 @@ def context_from_dict(data: Mapping[str, Any]) -> Context:
             notice_given=_parse_date(a.get("notice_given"), f"{where}.notice_given"),
             shift_start=_parse_hour(a.get("shift_start", shift.get("start")), f"{where}.shift_start"),
             shift_end=_parse_hour(a.get("shift_end", shift.get("end")), f"{where}.shift_end"),
+            shifts=_parse_shifts(a.get("shifts"), f"{where}.shifts"),
         )
     cover = []
     for i, c in enumerate(data.get("cover") or []):
@@ -698,11 +731,12 @@ class _Level:
         self.b += w * exposure
 
 
-def _in_shift(hour: int, info: AgentInfo, margin: int) -> bool:
-    if info.shift_start is None or info.shift_end is None:
+def _in_shift(hour: int, shift: tuple[int | None, int | None], margin: int) -> bool:
+    shift_start, shift_end = shift
+    if shift_start is None or shift_end is None:
         return 7 <= hour < 20
-    start, end = (info.shift_start - margin) % 24, (info.shift_end + margin) % 24
-    if info.shift_start == info.shift_end:
+    start, end = (shift_start - margin) % 24, (shift_end + margin) % 24
+    if shift_start == shift_end:
         return True
     if start < end:
         return start <= hour < end
@@ -755,7 +789,8 @@ def _score_agent(agent: str, days: Mapping[date, DayFeatures], context: Context,
     day_levels = [_Level(1.5) for _ in range(8)]
     total_level = _Level(peers.prior["total"])
     # hour profile on working days (decayed), seeded by the shift
-    profile = [3.0 if _in_shift(h, info, 0) else 0.05 for h in range(24)]
+    shift = info.shift_on(start)
+    profile = [3.0 if _in_shift(h, shift, 0) else 0.05 for h in range(24)]
     worked_prior = peers.worked.get((info.role, info.desk)) or [0.9] * 5 + [0.1] * 3
     worked = [[max(worked_prior[dt], 0.5 if began is not None and dt < OFF_DAYTYPE else 0.0) * 4, 4.0]
               for dt in range(8)]
@@ -769,13 +804,21 @@ def _score_agent(agent: str, days: Mapping[date, DayFeatures], context: Context,
     for day in _days(start, end):
         f = days.get(day, empty)
         dt = daytype_of(agent, day, context)
+        day_shift = info.shift_on(day)
+        if day_shift != shift:
+            # a recorded shift change: the new hours are the agent's from that day, the old ones fade
+            shift = day_shift
+            inside = [h for h in range(24) if _in_shift(h, shift, 0)]
+            moved_weight = 0.7 * sum(profile) / max(len(inside), 1)
+            for h in range(24):
+                profile[h] = profile[h] * 0.3 + (moved_weight if h in inside else 0.0)
         campaign = (info.desk, day) in context.campaign_days
         covering = context.covering_on(agent, day)
         # -- off-hours count from the own hour profile and own working days
         total_prof = sum(profile)
         w_share = worked[dt][0] / worked[dt][1]
         day_off = dt == OFF_DAYTYPE or w_share < 0.25
-        off, off_weighted, off_refs = _off_hours(f, profile, total_prof, info, day_off)
+        off, off_weighted, off_refs = _off_hours(f, profile, total_prof, shift, day_off)
         tenure = (day - began).days if began is not None else 10_000
         newcomer = tenure < NEWCOMER_DAYS
         # while ramping up, the own level lags behind: a newcomer is not surprising for working like a peer
@@ -832,7 +875,7 @@ def _score_agent(agent: str, days: Mapping[date, DayFeatures], context: Context,
     return results
 
 
-def _off_hours(f: DayFeatures, profile: list[float], total_prof: float, info: AgentInfo,
+def _off_hours(f: DayFeatures, profile: list[float], total_prof: float, shift: tuple[int | None, int | None],
                day_off: bool) -> tuple[int, float, list[str]]:
     """Actions outside the agent's own hours: (count, weighted count, event references)."""
     off = 0
@@ -842,7 +885,7 @@ def _off_hours(f: DayFeatures, profile: list[float], total_prof: float, info: Ag
         n = f.hours[h]
         if not n:
             continue
-        if day_off or (profile[h] / total_prof < 0.012 and not _in_shift(h, info, 1)):
+        if day_off or (profile[h] / total_prof < 0.012 and not _in_shift(h, shift, 1)):
             off += n
             refs.extend(f.hour_refs[h])
             # overtime: the working day carried on without a break; weighs less than a return at night
@@ -984,11 +1027,11 @@ def reasons_for(s: DayScore) -> list[str]:
             out.append(f"ran {v} searches; own 95th percentile {q95}")
         elif r.signal == "offhours":
             hours = [h for h in range(24) if f.hours[h]]
-            info = s.info
-            shift = (f"shift {info.shift_start:02d}:00-{info.shift_end:02d}:00" if info.shift_start is not None
-                     and info.shift_end is not None else "no shift recorded")
+            day_shift = s.info.shift_on(s.day)
+            shift = (f"shift {day_shift[0]:02d}:00-{day_shift[1]:02d}:00" if day_shift[0] is not None
+                     and day_shift[1] is not None else "no shift recorded")
             when = "on a day the agent does not usually work" if any("holiday" in n for n in s.notes) or not any(
-                _in_shift(h, info, 1) for h in hours) else f"between {min(hours):02d}:00 and {max(hours) + 1:02d}:00"
+                _in_shift(h, day_shift, 1) for h in hours) else f"between {min(hours):02d}:00 and {max(hours) + 1:02d}:00"
             out.append(f"{v} actions outside own hours ({shift}), {when}; own 95th percentile {q95}")
         elif r.signal == "oob_hv":
             out.append(f"opened high-value clients of other agents' books {v} times ({len(f.oob_clients)} clients) "

@@ -30,7 +30,7 @@ def desk_with_history(*, agents: int = 6, days: int = 90, end: date, seed: int =
     manager = make_user(role_code="desk_manager", brand=brand)
     desk = make_desk(brand=brand, manager=manager)
     scenario = scenarios.generate(agents=agents, days=days, seed=seed, injections_per_kind=0,
-                                  start=end - timedelta(days=days - 1))
+                                  start=end - timedelta(days=days - 1), shift_history=True)
     users = [make_user(role_code="retention_agent" if spec["role"] == "retention" else "sales_agent", desk=desk)
              for spec in scenario.context["agents"]]
     by_id = {spec["id"]: u for spec, u in zip(scenario.context["agents"], users, strict=True)}

@@ -22,13 +22,14 @@ NOW = datetime(2026, 6, 10, 15, 0, tzinfo=UTC)
 def test_the_export_through_the_backtest_gives_the_products_scores(tmp_path):
     last = NOW.date() - timedelta(days=1)
     with time_machine.travel(NOW, tick=False):
-        history = desk_with_history(agents=6, days=100, end=last, seed=9)
+        history = desk_with_history(agents=8, days=100, end=last, seed=9)  # the seventh changes shift
         brand_rescore(history.brand.pk, today=last)
         out = io.StringIO()
         lines = events_write(out, brand=history.brand)
         context = context_as_dict(history.brand)
     assert lines == len(history.scenario.events)
     assert context["cover"] and context["leave"] and context["campaign_days"] and context["holidays"]
+    assert any(len(a["shifts"]) == 2 for a in context["agents"])  # a shift change, with its day
     events_path, context_path, alerts_path = tmp_path / "EVENTS.jsonl", tmp_path / "CONTEXT.json", tmp_path / "A.csv"
     events_path.write_text(out.getvalue(), encoding="utf-8")
     context_path.write_text(json.dumps(context), encoding="utf-8")

@@ -207,3 +207,42 @@ def test_bad_context_is_refused_naming_the_field() -> None:
         scoring.context_from_dict({"cover": [{"agent": "a", "covers": "b", "from": "2026-01-01", "to": "soon"}]})
     with pytest.raises(scoring.ScoringInputError, match=r"agents\[0\]\.shift_start"):
         scoring.context_from_dict({"agents": [{"id": "a", "shift_start": "late"}]})
+
+
+def _moved_to_a_later_shift(desk: Desk, *, dated: bool) -> scoring.DayScore:
+    """Agent a9 works 12:00-22:00 from the day before DAY (the manager recorded it with its date, or not)."""
+    change = DAY - timedelta(days=1)
+    desk.events = [e for e in desk.events if not (e.agent == "a9" and e.time.date() >= change)]
+    r = random.Random(3)
+    for day in (change, DAY):
+        desk.add("a9", day, 12.05, "login")
+        for _ in range(20):
+            desk.add("a9", day, r.uniform(12, 22), "client_open", f"a9-c{r.randint(1, 40)}")
+        for _ in range(25):
+            desk.add("a9", day, r.uniform(12, 22), "call", f"a9-c{r.randint(1, 40)}", duration=r.uniform(30, 400))
+    if dated:
+        desk.context["agents"][9]["shifts"] = [  # type: ignore[index]
+            {"from": "2024-01-01", "start": 9, "end": 18}, {"from": change.isoformat(), "start": 12, "end": 22}]
+    return desk.score("a9", DAY)
+
+
+def test_a_shift_change_recorded_with_its_day_moves_the_agents_own_hours_from_that_day() -> None:
+    unrecorded = _moved_to_a_later_shift(Desk(), dated=False)
+    assert unrecorded.score >= ALERT
+    assert any("outside own hours (shift 09:00-18:00)" in r for r in unrecorded.reasons)
+    recorded = _moved_to_a_later_shift(Desk(), dated=True)
+    assert recorded.signals["offhours"].value == 0
+    assert recorded.score < QUIET
+
+
+def test_a_dated_shift_without_its_hours_or_day_is_refused_by_name() -> None:
+    with pytest.raises(scoring.ScoringInputError, match=r"agents\[0\]\.shifts\[1\]\.from is required"):
+        scoring.context_from_dict({"agents": [{"id": "a", "shifts": [{"from": "2026-01-01", "start": 9, "end": 18},
+                                                                       {"start": 12, "end": 22}]}]})
+    with pytest.raises(scoring.ScoringInputError, match=r"agents\[0\]\.shifts\[0\]: start and end are required"):
+        scoring.context_from_dict({"agents": [{"id": "a", "shifts": [{"from": "2026-01-01", "start": 9}]}]})
+    info = scoring.context_from_dict({"agents": [{"id": "a", "shift_start": 12, "shift_end": 22, "shifts": [
+        {"from": "2026-03-02", "start": 12, "end": 22}, {"from": "2026-01-01", "start": 9, "end": 18}]}]}).info("a")
+    assert info.shift_on(date(2025, 12, 1)) == (9, 18)
+    assert info.shift_on(date(2026, 3, 1)) == (9, 18)
+    assert info.shift_on(date(2026, 3, 2)) == (12, 22)
