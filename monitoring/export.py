@@ -18,7 +18,8 @@ from crm.exceptions import NotAllowed, ValidationFailed
 from crm.jobs import JobHandle, job_start
 from crm.models import Brand, Job, RoleCode, User
 from crm.permissions import user_can
-from monitoring.pipeline import brand_agents, brand_context
+from monitoring.pipeline import MONEY_DAYS_CTE, MONEY_NEAR, brand_agents, brand_context
+from monitoring.recording import large_movement_threshold
 
 EXPORT_JOB_KIND = "monitoring.activity_export"
 CHUNK = 5000
@@ -45,6 +46,18 @@ def context_as_dict(brand: Brand | int) -> dict[str, Any]:
     }
 
 
+# The access's client had a large deposit or withdrawal from the day before to three days after (as the
+# scoring's aggregation reads it).
+_EVENTS_SQL = """
+WITH """ + MONEY_DAYS_CTE + """
+SELECT a.id, a.time, a.agent_id, a.kind, a.client_id, a.client_owner_id, a.client_high_value, a.rows, a.duration_s,
+       """ + MONEY_NEAR + """
+FROM monitoring_activity a
+WHERE a.agent_id = ANY(%(agents)s) AND a.time >= %(start)s AND a.time < %(end)s
+ORDER BY a.time, a.id
+"""
+
+
 def events_write(out: IO[str], *, brand: Brand | int, start: date | None = None, end: date | None = None,
                  handle: JobHandle | None = None) -> int:
     """EVENTS.jsonl of the brand's agents, in time order (ties by id), `start` to `end` inclusive
@@ -54,21 +67,17 @@ def events_write(out: IO[str], *, brand: Brand | int, start: date | None = None,
     hi = datetime.combine(end + timedelta(days=1), time(0), tzinfo=UTC) if end else datetime(9999, 1, 1, tzinfo=UTC)
     written = 0
     with transaction.atomic(), connection.chunked_cursor() as cur:
-        cur.execute("""SELECT id, time, agent_id, kind, client_id, client_owner_id, client_high_value, rows,
-                              duration_s
-                       FROM monitoring_activity
-                       WHERE agent_id = ANY(%s) AND time >= %s AND time < %s
-                       ORDER BY time, id""", [agent_ids, lo, hi])
+        cur.execute(_EVENTS_SQL, {"agents": agent_ids, "start": lo, "end": hi, "large": large_movement_threshold()})
         while True:
             rows = cur.fetchmany(CHUNK)
             if not rows:
                 break
-            for ident, at, agent, kind, client, owner, high, nrows, duration in rows:
+            for ident, at, agent, kind, client, owner, high, nrows, duration, money_near in rows:
                 out.write(json.dumps({
                     "id": str(ident), "time": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                     "agent": str(agent), "kind": kind, "client": str(client) if client is not None else "",
                     "client_owner": str(owner) if owner is not None else "", "client_high_value": bool(high),
-                    "rows": nrows or 0, "duration_s": duration or 0,
+                    "rows": nrows or 0, "duration_s": duration or 0, "client_money_near": bool(money_near),
                 }, separators=(",", ":")) + "\n")
             written += len(rows)
             if handle is not None:

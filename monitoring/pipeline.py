@@ -40,6 +40,7 @@ from monitoring.models import (
     ScoringState,
     Shift,
 )
+from monitoring.recording import large_movement_threshold
 from monitoring.services import monitoring_settings_for, raise_alert
 
 logger = logging.getLogger(__name__)
@@ -52,22 +53,38 @@ EVIDENCE_LINKS = 8
 # Per agent-hour. `stale`: an access whose client nobody touched in the 90 days before (and the
 # history reaches back 90 days); `oob`: a high-value client of another agent's book without cover.
 # Ties in time are ordered by id, as the export orders its lines.
+# The days around each large deposit or withdrawal (the day before to three days after), per client,
+# for the activity of [start, end); MONEY_NEAR: whether the access `a` falls on one of its client's.
+MONEY_DAYS_CTE = """money AS (
+    SELECT DISTINCT m.client_id, (m.occurred_at AT TIME ZONE 'UTC')::date + g AS day
+    FROM wallet_public_client_movements m, generate_series(-1, 3) AS g
+    WHERE m.kind IN ('deposit', 'withdrawal') AND abs(m.amount) >= %(large)s
+      AND m.occurred_at >= %(start)s - interval '3 days' AND m.occurred_at < %(end)s + interval '1 day'
+)"""
+MONEY_NEAR = """(a.kind IN ('client_open', 'pii_reveal') AND a.client_id IS NOT NULL
+     AND EXISTS (SELECT 1 FROM money n WHERE n.client_id = a.client_id AND n.day = (a.time AT TIME ZONE 'UTC')::date))"""
+
 _HOURLY_SQL = """
-WITH ev AS (
+WITH """ + MONEY_DAYS_CTE + """,
+acc AS (
+    SELECT a.*, """ + MONEY_NEAR + """ AS money_near
+    FROM monitoring_activity a
+    WHERE a.time >= %(start)s AND a.time < %(end)s AND a.agent_id = ANY(%(agents)s)
+),
+ev AS (
     SELECT a.id, a.time, a.agent_id, a.kind, a.client_id, a.client_owner_id, a.client_high_value, a.rows,
-           a.duration_s,
-           (a.kind IN ('client_open', 'pii_reveal') AND a.client_id IS NOT NULL
+           a.duration_s, a.money_near,
+           (a.kind IN ('client_open', 'pii_reveal') AND a.client_id IS NOT NULL AND NOT a.money_near
             AND a.time >= %(stale_after)s
             AND NOT EXISTS (SELECT 1 FROM monitoring_activity p
                             WHERE p.client_id = a.client_id AND p.time > a.time - interval '90 days'
                               AND (p.time, p.id) < (a.time, a.id))) AS stale,
            (a.kind IN ('client_open', 'pii_reveal') AND a.client_id IS NOT NULL AND a.client_high_value
-            AND a.client_owner_id IS NOT NULL AND a.client_owner_id <> a.agent_id
+            AND a.client_owner_id IS NOT NULL AND a.client_owner_id <> a.agent_id AND NOT a.money_near
             AND NOT EXISTS (SELECT 1 FROM monitoring_cover c
                             WHERE c.agent_id = a.agent_id AND c.covered_id = a.client_owner_id
                               AND (a.time AT TIME ZONE 'UTC')::date BETWEEN c.starts_on AND c.ends_on)) AS oob
-    FROM monitoring_activity a
-    WHERE a.time >= %(start)s AND a.time < %(end)s AND a.agent_id = ANY(%(agents)s)
+    FROM acc a
 )
 SELECT agent_id, (time AT TIME ZONE 'UTC')::date AS day, extract(hour FROM time AT TIME ZONE 'UTC')::int AS hour,
        min(time) AS first_time,
@@ -92,11 +109,12 @@ SELECT agent_id, (time AT TIME ZONE 'UTC')::date AS day, extract(hour FROM time 
        (array_agg(id ORDER BY time, id) FILTER (WHERE oob))[1:%(cap)s] AS oob_refs,
        (array_agg(id ORDER BY time, id) FILTER (WHERE kind = 'export'))[1:%(cap)s] AS export_refs,
        (array_agg(id ORDER BY time, id) FILTER (WHERE kind = 'call' AND coalesce(duration_s, 0) <= %(short)s))
-           [1:%(cap)s] AS short_refs
+           [1:%(cap)s] AS short_refs,
+       count(*) FILTER (WHERE money_near) AS money_near
 FROM ev
 GROUP BY 1, 2, 3
 ORDER BY 1, 2, 3
-"""
+"""  # noqa: S608 - constants only
 
 
 def history_start() -> datetime | None:
@@ -132,11 +150,12 @@ def features_aggregate(*, agent_ids: Sequence[int], start: datetime, end: dateti
         cur.execute(_HOURLY_SQL, {
             "start": start, "end": end, "agents": list(agent_ids), "stale_after": stale_after,
             "brief": scoring.BRIEF_CALL_S, "short": scoring.SHORT_CALL_S, "cap": scoring.EVIDENCE_CAP,
+            "large": large_movement_threshold(),
         })
         for row in cur.fetchall():
             (agent_id, day, hour, first_time, total, opens, reveals, stale, oob_hv, oob_clients, exports,
              export_rows, searches, calls, brief, short, hour_refs, open_refs, reveal_refs, stale_refs, oob_refs,
-             export_refs, short_refs) = row
+             export_refs, short_refs, money_near) = row
             per_agent = out[str(agent_id)]
             f = per_agent.get(day)
             if f is None:
@@ -157,6 +176,7 @@ def features_aggregate(*, agent_ids: Sequence[int], start: datetime, end: dateti
             f.calls += calls
             f.long_calls += calls - short
             f.exports += exports
+            f.money_near += money_near
             f.export_rows += int(export_rows)
             f.oob_clients.update(str(cid) for cid in oob_clients)
             for signal, refs in (("opens", open_refs), ("reveals", reveal_refs), ("stale", stale_refs),
@@ -189,7 +209,8 @@ def _finish(f: scoring.DayFeatures) -> None:
 def _features_to_json(f: scoring.DayFeatures) -> dict[str, Any]:
     return {"counts": f.counts, "hours": f.hours, "open_hours": f.open_hours, "stale_hours": f.stale_hours,
             "calls": f.calls, "long_calls": f.long_calls, "exports": f.exports, "export_rows": f.export_rows,
-            "oob_clients": sorted(f.oob_clients), "burst_start": f.burst_start, "stale_known": f.stale_known}
+            "oob_clients": sorted(f.oob_clients), "burst_start": f.burst_start, "stale_known": f.stale_known,
+            "money_near": f.money_near}
 
 
 def _features_from_json(data: Mapping[str, Any]) -> scoring.DayFeatures:
@@ -202,6 +223,7 @@ def _features_from_json(data: Mapping[str, Any]) -> scoring.DayFeatures:
     f.exports, f.export_rows = int(data["exports"]), int(data["export_rows"])
     f.oob_clients = set(data.get("oob_clients") or ())
     f.burst_start = int(data.get("burst_start") or 0)
+    f.money_near = int(data.get("money_near") or 0)
     return f
 
 

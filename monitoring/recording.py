@@ -149,6 +149,12 @@ def high_value_threshold() -> Decimal:
     return Decimal(str(getattr(settings, "MONITORING_HIGH_VALUE_DEPOSITS", "10000")))
 
 
+def large_movement_threshold() -> Decimal:
+    """A deposit or withdrawal at least this large (in its own currency) makes an agent's access to the
+    client around it expected: the scoring counts it neither as out-of-book nor as untouched."""
+    return Decimal(str(getattr(settings, "MONITORING_LARGE_MOVEMENT", "5000")))
+
+
 def activity_partitions_ensure(first: date, last: date) -> int:
     """Create the day partitions of [first, last] that do not exist yet; returns how many were made."""
     with connection.cursor() as cur:

@@ -87,6 +87,9 @@ class Event:
     duration_s: float = 0.0
     ref: str = ""
     untouched_days: int | None = None   # when the exporter knows it; else derived from the stream
+    # the client had a large deposit or withdrawal from the day before to three days after: the access
+    # has a reason the CRM recorded, so it counts neither as out-of-book nor as untouched
+    money_near: bool = False
 
 
 @dataclass(slots=True)
@@ -229,6 +232,7 @@ def event_from_dict(obj: Mapping[str, Any], *, ref: str = "") -> Event:
         client_high_value=obj.get("client_high_value") in (True, "true", "True", 1, "1"),
         rows=rows, duration_s=duration, ref=str(obj.get("id") or ref),
         untouched_days=int(untouched) if untouched not in (None, "") else None,
+        money_near=obj.get("client_money_near") in (True, "true", "True", 1, "1"),
     )
 
 
@@ -300,6 +304,7 @@ class DayFeatures:
     oob_clients: set[str] = field(default_factory=set)
     burst_start: int = 0
     stale_known: bool = False
+    money_near: int = 0               # accesses near the client's large deposit or withdrawal
 
 
 def _add_ref(refs: list[str], ref: str) -> None:
@@ -345,11 +350,14 @@ def extract_features(  # noqa: C901 - one branch per kind of event, in one pass
             else:
                 c["reveals"] += 1
                 _add_ref(f.refs["reveals"], e.ref)
+            if e.money_near:
+                f.money_near += 1
+                stale = False
             if stale:
                 c["stale"] += 1
                 f.stale_hours[hour] += 1
                 _add_ref(f.refs["stale"], e.ref)
-            if (e.client_high_value and e.client_owner and e.client_owner != e.agent
+            if (e.client_high_value and e.client_owner and e.client_owner != e.agent and not e.money_near
                     and not context.covers(e.agent, e.client_owner, day)):
                 c["oob_hv"] += 1
                 f.oob_clients.add(e.client)
@@ -866,6 +874,8 @@ def _score_agent(agent: str, days: Mapping[date, DayFeatures], context: Context,
             (covering, "covering a colleague's book"),
             (dt == OFF_DAYTYPE, "holiday or leave"),
             (newcomer, f"newcomer (day {tenure + 1}): baseline mostly from peers"),
+            (f.money_near, f"{f.money_near} record{'s' if f.money_near != 1 else ''} opened near the client's large "
+                           "deposit or withdrawal: not counted as out-of-book or untouched"),
             (watched, f"under notice (given {info.notice_given or '-'}, last day {info.left or '-'}): lower threshold"),
         ) if cond]
         results.append(DayScore(agent=agent, day=day, score=round(score, 3), signals=signals, watched=watched,

@@ -429,6 +429,8 @@ CELERY_IMPORTS = ("monitoring.abuse_tasks",)
 # client whose deposits in one currency reach this amount is a high-value client.
 MONITORING_ACTIVITY_FLUSH_AT = env_int("MONITORING_ACTIVITY_FLUSH_AT", 1000)
 MONITORING_HIGH_VALUE_DEPOSITS = env("MONITORING_HIGH_VALUE_DEPOSITS", "10000")
+# A deposit or withdrawal this large makes access to the client around it expected (monitoring).
+MONITORING_LARGE_MOVEMENT = env("MONITORING_LARGE_MOVEMENT", "5000")
 # Partner postbacks (ib.postbacks): how long the partner's server has to answer, how many attempts
 # before a delivery is dead, and whether plain http to the loopback address is allowed (DEBUG, tests).
 IB_POSTBACK_TIMEOUT_SECONDS = float(env("IB_POSTBACK_TIMEOUT_SECONDS", "5"))

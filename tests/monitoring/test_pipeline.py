@@ -93,3 +93,26 @@ def test_a_desk_with_its_own_budget_is_alerted_at_its_own_threshold():
     assert {round(s.threshold, 6) for s in scores.filter(day=YESTERDAY)} <= {
         round(budget.threshold, 6), round(budget.notice_threshold or budget.threshold, 6)}
     assert scores.filter(alerted=True).count() > brand_alerts
+
+
+def test_opening_other_books_clients_around_their_large_deposit_is_context_not_out_of_book():
+    """Five high-value clients of colleagues had a large deposit yesterday, five did not: the agent's
+    opens of the first five today are expected (the deposit is a reason), only the others count."""
+    from tests.factories import make_client
+    from tests.monitoring.abuse_world import deposit
+
+    with time_machine.travel(NOW, tick=False):
+        history = desk_with_history(agents=6, days=90, end=YESTERDAY)
+        agent, others = history.agents[1], [a for a in history.agents if a != history.agents[1]]
+        clients = [make_client(brand=history.brand, owner=others[i % len(others)]) for i in range(10)]
+        for c in clients[:5]:
+            deposit(c, "8000.00", at=NOW - timedelta(days=1))       # large (the threshold is 5,000)
+        deposit(clients[5], "300.00", at=NOW - timedelta(days=1))   # small: no reason
+        base = datetime(NOW.year, NOW.month, NOW.day, 10, tzinfo=UTC)
+        activity_write([ActivityRow(time=base + timedelta(minutes=3 * i), agent_id=agent.pk, kind="client_open",
+                                    brand_id=history.brand.pk, client_id=c.pk, client_owner_id=c.owner_id,
+                                    client_high_value=True, ref=f"hv{i}") for i, c in enumerate(clients)])
+        rescore_nightly()
+    today = AgentDayScore.objects.get(agent=agent, day=NOW.date())
+    assert today.signals["opens"] >= 10
+    assert today.signals["oob_hv"] == 5

@@ -246,3 +246,18 @@ def test_a_dated_shift_without_its_hours_or_day_is_refused_by_name() -> None:
     assert info.shift_on(date(2025, 12, 1)) == (9, 18)
     assert info.shift_on(date(2026, 3, 1)) == (9, 18)
     assert info.shift_on(date(2026, 3, 2)) == (12, 22)
+
+
+def test_opens_around_the_clients_large_deposit_are_context_and_said_so() -> None:
+    desk = Desk()
+    for i in range(15):
+        desk.add("a6", DAY, 10 + i * 0.3, "client_open", f"a7-c{i % 6}", owner="a7", high_value=True)
+    for e in desk.events[-15:]:
+        e.money_near = True
+    s = desk.score("a6", DAY)
+    assert s.signals["oob_hv"].value == 0 and s.features.money_near == 15
+    assert "15 records opened near the client's large deposit or withdrawal: not counted as out-of-book or " \
+           "untouched" in s.notes
+    event = scoring.event_from_dict({"time": "2026-03-02T10:00:00Z", "agent": "a6", "kind": "client_open",
+                                     "client": "c1", "client_money_near": True})
+    assert event.money_near
