@@ -624,6 +624,7 @@ class AmlRuleKind(models.TextChoices):
                                                    "from another country")
     MANY_INSTRUMENTS = "many_instruments", _("Many payment instruments, or a payout to a destination just added")
     SHARED_INSTRUMENTS = "shared_instruments", _("Payment instruments shared with other clients")
+    OVER_DECLARED = "over_declared", _("Deposits out of line with the declared income and savings")
 
 
 class AmlRiskClass(models.TextChoices):
