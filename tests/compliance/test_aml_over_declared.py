@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from compliance.aml import DEFAULT_PARAMETERS, aml_rule_dry_run
 from compliance.models import AmlAlert, AmlRuleKind
@@ -81,7 +82,7 @@ def test_the_latest_response_counts(time_machine):
     w = world()
     over_declared(w, percent=50)
     declare(w.client)  # 75,000 declared: fires from 37,500
-    time_machine.shift(dt.timedelta(hours=25))
+    time_machine.move_to(timezone.now() + dt.timedelta(hours=25))  # the retake rule: a day between answers
     declare(w.client, annual_income="over_100k", savings="25k_100k")  # 350,000: fires from 175,000
     deposit(w.client, "100000.00")
     assert run(w) == []
@@ -109,7 +110,7 @@ def test_one_alert_per_client_in_the_days_then_a_new_one_when_still_out_of_line(
     [first] = run(w)
     deposit(w.client, "1000.00")  # the same pattern grown by one deposit: no second alert
     assert run(w) == []
-    time_machine.shift(dt.timedelta(days=31))
+    time_machine.move_to(timezone.now() + dt.timedelta(days=31))
     deposit(w.client, "76000.00")  # 76,000 in the last 30 days: out of line again
     [second] = run(w)
     assert second.pk != first.pk and AmlAlert.objects.filter(client=w.client).count() == 2
@@ -216,4 +217,4 @@ def test_the_labelled_set_precision_and_recall(capsys):
               f"precision={precision:.3f} recall={recall:.3f}")
     missed = sorted(name for name, *_, label in LABELLED if label and clients[name].pk not in alerted)
     assert missed == ["euro deposits over the declared", "never answered, large deposits"]
-    assert (precision, round(recall, 3)) == (1.0, 0.778)
+    assert (precision, recall) == (1.0, 0.75)  # 6 of the 8 found, no false alarm

@@ -86,7 +86,7 @@ def test_questionnaire_answers_show_the_latest_response_one_row_per_chosen_optio
     call_command("kyc_questionnaire_seed", stdout=io.StringIO())
     version = QuestionnaireVersion.objects.get(questionnaire__brand_id=me.brand_id, status="published")
     questionnaire_submit(actor=None, client=me, version=version, answers=ANSWERS_APPROPRIATE)
-    time_machine.shift(dt.timedelta(hours=25))
+    time_machine.move_to(timezone.now() + dt.timedelta(hours=25))  # the retake rule: a day between answers
     questionnaire_submit(actor=None, client=me, version=version,
                          answers={**ANSWERS_APPROPRIATE, "annual_income": "over_100k"})
     rows = view_rows(selectors.QUESTIONNAIRE_ANSWERS_VIEW, "client_id = ANY(%s)", [[me.pk, silent.pk]])
