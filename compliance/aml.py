@@ -3,9 +3,9 @@
 A rule (compliance.models.AmlRule) is a kind of pattern for one brand and one client risk class; its
 parameters are in versions (an edit adds one). Each kind is one SQL query over the wallet's published
 movements (wallet_public_client_movements: every posting on a client's wallet), the core's clients
-(crm_public_clients), trading's deals and accounts (for the lots traded) and compliance's own
-jurisdictions. A query looks at the movements recorded in a window (since, until] (the triggers) and
-back in time from each as far as its pattern needs; it returns one row per pattern found: the client,
+(crm_public_clients), trading's deals and accounts (for the lots traded), KYC's questionnaire answers
+(kyc_public_questionnaire_answers: what the client declared) and compliance's own jurisdictions. A query
+looks at the movements recorded in a window (since, until] (the triggers) and back in time from each as far as its pattern needs; it returns one row per pattern found: the client,
 the ledger transactions that make it (sorted ids), a score of 1 to 100, the facts as JSON and a summary.
 
 Raising is one INSERT ... SELECT of those rows per rule, ON CONFLICT (rule, client, fingerprint) DO
@@ -84,7 +84,9 @@ def aml_register_risk_class_sql(expression: str) -> None:
 @dataclass(frozen=True)
 class Param:
     name: str
-    kind: str  # "amounts" ({currency: amount}), "int", "decimal", "choice", "choices"
+    # "amounts" ({currency: amount}), "ceilings" ({option code: amount}), "codes" ([question code, ...]),
+    # "currency", "int", "decimal", "choice", "choices"
+    kind: str
     label: Any
     help: Any = ""
     minimum: Decimal | int | None = None
@@ -149,6 +151,20 @@ RULE_PARAMS: dict[str, tuple[Param, ...]] = {
         Param("days", "int", _("Days"), _("How far back the other clients' use counts."), minimum=1,
               maximum=3650),
     ),
+    AmlRuleKind.OVER_DECLARED: (
+        Param("days", "int", _("Days"), _("The deposits of this many days up to the latest count."), minimum=1,
+              maximum=730),
+        Param("percent", "int", _("Share of the declared (%)"),
+              _("Fires when the deposits reach this share of what the client declared."), minimum=1, maximum=10000),
+        Param("questions", "codes", _("Questions"),
+              _("The questionnaire's questions whose answers are added up (such as annual_income, savings)."),
+              minimum=1, maximum=10),
+        Param("ceilings", "ceilings", _("Amount of each answer"),
+              _("Each answer's upper bound, such as under_15k 15000, 15k_50k 50000. An answer not listed counts "
+                "as nothing."), minimum=Decimal("0")),
+        Param("currency", "currency", _("Currency"),
+              _("The currency of the amounts; deposits in it are counted.")),
+    ),
 }
 
 DEFAULT_PARAMETERS: dict[str, dict[str, Any]] = {
@@ -163,6 +179,13 @@ DEFAULT_PARAMETERS: dict[str, dict[str, Any]] = {
     AmlRuleKind.THIRD_PARTY_FUNDING: {"checks": ["country", "name"], "min_amounts": {"USD": "0", "EUR": "0"}},
     AmlRuleKind.MANY_INSTRUMENTS: {"min_instruments": 3, "days": 30, "new_destination_days": 3},
     AmlRuleKind.SHARED_INSTRUMENTS: {"min_clients": 2, "days": 365},
+    # The demo questionnaire's bands (kyc.questionnaire_demo), each at its upper bound; "over 100,000" as
+    # 250,000, as the risk score's deposits_vs_declared factor counts them.
+    AmlRuleKind.OVER_DECLARED: {"days": 90, "percent": 100, "questions": ["annual_income", "savings"],
+                                "ceilings": {"under_15k": "15000", "15k_50k": "50000", "50k_100k": "100000",
+                                             "over_100k": "250000", "under_5k": "5000", "5k_25k": "25000",
+                                             "25k_100k": "100000"},
+                                "currency": "USD"},
 }
 
 
@@ -208,7 +231,53 @@ def _bounds(p: Param, number: Decimal | int) -> None:
         raise ValueError(gettext("At most %(max)s.") % {"max": p.maximum})
 
 
+_CODE_MAX = 40
+
+
+def _code(value: Any) -> str:
+    """A questionnaire code as kyc.questionnaire writes them: lower case letters, digits, _ and -."""
+    text = str(value).strip()
+    if not text or len(text) > _CODE_MAX or not all(ch.isascii() and (ch.islower() or ch.isdigit() or ch in "_-")
+                                                    for ch in text):
+        raise ValueError(gettext("%(code)r is not a questionnaire code (lower case letters, digits, _ and -).")
+                         % {"code": text})
+    return text
+
+
+def _clean_declared(p: Param, value: Any) -> Any:
+    """The parameters of what a client declared: a currency, question codes, an amount per answer."""
+    if p.kind == "currency":
+        try:
+            return currency_normalise(str(value))
+        except DomainError as error:
+            raise ValueError(error.message) from None
+    if p.kind == "codes":
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list):
+            raise ValueError(gettext("Question codes, separated by commas."))
+        codes = sorted({_code(v) for v in items if str(v).strip()})
+        if not codes:
+            raise ValueError(gettext("Required."))
+        _bounds(p, len(codes))
+        return codes
+    # ceilings: {"under_15k": "15000", ...}
+    if not isinstance(value, dict):
+        raise ValueError(gettext("An amount per answer, such as under_15k 15000."))
+    ceilings: dict[str, str] = {}
+    for option, amount in value.items():
+        key = _code(option)
+        try:
+            dec = _decimal(amount)
+            _bounds(p, dec)
+        except ValueError as error:
+            raise ValueError(f"{key}: {error}") from None
+        ceilings[key] = str(dec)
+    return ceilings
+
+
 def _clean_one(p: Param, value: Any) -> Any:
+    if p.kind in ("currency", "codes", "ceilings"):
+        return _clean_declared(p, value)
     if p.kind == "int":
         if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
             raise ValueError(gettext("A whole number."))
@@ -250,16 +319,18 @@ def amounts_text(amounts: dict[str, str]) -> str:
     return ", ".join(f"{c} {a}" for c, a in sorted(amounts.items()))
 
 
-def amounts_parse(text: str) -> dict[str, str]:
-    """"USD 10000, EUR 9000" as {"USD": "10000", "EUR": "9000"} (checked by aml_parameters_clean)."""
+def amounts_parse(text: str, *, keys_upper: bool = True) -> dict[str, str]:
+    """"USD 10000, EUR 9000" as {"USD": "10000", "EUR": "9000"} (checked by aml_parameters_clean); with
+    `keys_upper` False the keys stay as written ("under_15k 15000": an answer's amount)."""
     out: dict[str, str] = {}
     for part in text.replace(";", ",").split(","):
         bits = part.split()
         if not bits:
             continue
         if len(bits) != 2:
-            raise ValueError(gettext("Write each as a currency and an amount: USD 10000, EUR 9000."))
-        out[bits[0].upper()] = bits[1]
+            raise ValueError(gettext("Write each as a currency and an amount: USD 10000, EUR 9000.") if keys_upper
+                             else gettext("Write each as an answer and an amount: under_15k 15000, 15k_50k 50000."))
+        out[bits[0].upper() if keys_upper else bits[0]] = bits[1]
     return out
 
 
@@ -549,6 +620,67 @@ FROM hits h
 """  # noqa: S608 (only this module's fragments; values are bound parameters)
 
 
+# --- deposits against what the client declared (kyc_public_questionnaire_answers) -----------------------
+
+def _sql_over_declared() -> str:
+    # What the client declared: the rule's questions answered in the client's latest questionnaire response,
+    # each at its answer's amount (`ceilings`; the largest when several options are chosen), added up. For
+    # each client with a deposit in the rule's currency recorded in the window, the latest such deposit and
+    # every deposit of the days up to it: fires when they reach `percent` of the declared. At most one alert
+    # per client in `days`: a deposit within the days after the trigger of the rule's previous alert for the
+    # client (the same facts grown by one more deposit) raises nothing; once the days have passed, deposits
+    # still out of line raise a new one. A client who declared nothing the rule counts is left to the risk
+    # score (its deposits_vs_declared factor).
+    days = "make_interval(days => (%(p)s::jsonb ->> 'days')::int)"
+    return f"""
+WITH q AS (SELECT m.transaction_id, m.client_id, m.kind, m.amount, m.currency, m.occurred_at, m.recorded_at
+           FROM {_movements()}
+           WHERE m.kind = 'deposit' AND m.amount > 0 AND m.currency = %(p)s::jsonb ->> 'currency'
+             AND m.recorded_at > %(since)s::timestamptz - make_interval(days => (%(p)s::jsonb ->> 'days')::int + 7)
+             AND m.recorded_at <= %(until)s),
+latest AS (SELECT DISTINCT ON (q.client_id) q.client_id, q.transaction_id, q.occurred_at
+           FROM q WHERE q.recorded_at > %(since)s ORDER BY q.client_id, q.occurred_at DESC, q.transaction_id DESC),
+answered AS (
+  SELECT DISTINCT ON (a.client_id, a.question) a.client_id, a.question, a.option, ce.amount::numeric AS amount
+  FROM kyc_public_questionnaire_answers a
+  JOIN jsonb_each_text(%(p)s::jsonb -> 'ceilings') ce(option, amount) ON ce.option = a.option
+  WHERE a.client_id IN (SELECT client_id FROM latest)
+    AND a.question IN (SELECT jsonb_array_elements_text(%(p)s::jsonb -> 'questions'))
+  ORDER BY a.client_id, a.question, ce.amount::numeric DESC),
+declared AS (
+  SELECT client_id, sum(amount) AS amount, jsonb_object_agg(question, option) AS answers,
+         string_agg(question || ' ' || option, ', ' ORDER BY question) AS answers_text
+  FROM answered GROUP BY client_id),
+hits AS (
+  SELECT l.client_id, l.occurred_at AS trigger_at, d.amount AS declared, d.answers, d.answers_text, agg.*
+  FROM latest l
+  JOIN declared d ON d.client_id = l.client_id AND d.amount > 0
+  CROSS JOIN LATERAL (
+      SELECT array_agg(q2.transaction_id ORDER BY q2.transaction_id) AS transaction_ids, count(*) AS n,
+             sum(q2.amount) AS total, jsonb_agg({_TX_JSON.format(a='q2')} ORDER BY q2.occurred_at) AS txs
+      FROM q q2
+      WHERE q2.client_id = l.client_id AND (q2.occurred_at, q2.transaction_id) <= (l.occurred_at, l.transaction_id)
+        AND q2.occurred_at > l.occurred_at - {days}) agg
+  WHERE agg.total * 100 >= d.amount * (%(p)s::jsonb ->> 'percent')::int
+    AND NOT EXISTS (SELECT 1 FROM compliance_amlalert a
+                    WHERE a.rule_id = %(rule)s AND a.client_id = l.client_id
+                      AND (a.facts ->> 'trigger_at')::timestamptz < l.occurred_at
+                      AND (a.facts ->> 'trigger_at')::timestamptz > l.occurred_at - {days}))
+SELECT h.client_id, h.transaction_ids,
+       least(100, 40 + round(20 * h.total / h.declared))::int AS score,
+       jsonb_build_object('transactions', h.txs, 'count', h.n, 'total', h.total::text,
+                          'currency', %(p)s::jsonb ->> 'currency', 'declared', h.declared::text,
+                          'answers', h.answers, 'days', (%(p)s::jsonb ->> 'days')::int,
+                          'percent', (%(p)s::jsonb ->> 'percent')::int, 'trigger_at', h.trigger_at) AS facts,
+       h.n::text || CASE WHEN h.n = 1 THEN ' deposit of ' ELSE ' deposits totalling ' END || {_amt('h.total')} || ' '
+         || (%(p)s::jsonb ->> 'currency') || ' within ' || (%(p)s::jsonb ->> 'days') || ' days: '
+         || round(100 * h.total / h.declared)::text || '%% of the ' || {_amt('h.declared')} || ' '
+         || (%(p)s::jsonb ->> 'currency') || ' the client declared (' || h.answers_text || '); the rule fires from '
+         || (%(p)s::jsonb ->> 'percent') || '%%' AS summary
+FROM hits h
+"""  # noqa: S608 (only this module's fragments; values are bound parameters)
+
+
 RULE_SQL: dict[str, Callable[[], str]] = {
     AmlRuleKind.LARGE_TRANSACTION: _sql_large,
     AmlRuleKind.STRUCTURING: _sql_structuring,
@@ -558,6 +690,7 @@ RULE_SQL: dict[str, Callable[[], str]] = {
     AmlRuleKind.THIRD_PARTY_FUNDING: _sql_third_party,
     AmlRuleKind.MANY_INSTRUMENTS: _sql_many_instruments,
     AmlRuleKind.SHARED_INSTRUMENTS: _sql_shared_instruments,
+    AmlRuleKind.OVER_DECLARED: _sql_over_declared,
 }
 
 INSERT_SQL = """

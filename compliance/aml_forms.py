@@ -41,6 +41,10 @@ def _field(p: Param) -> forms.Field:
     if p.kind == "amounts":
         return forms.CharField(label=p.label, max_length=500,
                                help_text=_("Currency and amount, separated by commas: USD 10000, EUR 9000."))
+    if p.kind == "ceilings":
+        return forms.CharField(label=p.label, max_length=2000, help_text=p.help)
+    if p.kind == "codes":
+        return forms.CharField(label=p.label, max_length=500, help_text=p.help)
     return forms.CharField(label=p.label, help_text=p.help, max_length=40)
 
 
@@ -60,14 +64,15 @@ class RuleVersionForm(forms.Form):
             self.fields[p.name] = _field(p)
             if current and p.name in current:
                 value = current[p.name]
-                self.fields[p.name].initial = amounts_text(value) if p.kind == "amounts" else value
+                self.fields[p.name].initial = (amounts_text(value) if p.kind in ("amounts", "ceilings")
+                                               else ", ".join(value) if p.kind == "codes" else value)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         for p in self.params:
-            if p.kind == "amounts" and isinstance(data.get(p.name), str):
+            if p.kind in ("amounts", "ceilings") and isinstance(data.get(p.name), str):
                 try:
-                    data[p.name] = amounts_parse(data[p.name])
+                    data[p.name] = amounts_parse(data[p.name], keys_upper=p.kind == "amounts")
                 except ValueError as error:
                     self.add_error(p.name, str(error))
         return data

@@ -17,6 +17,7 @@ from pydantic import Field
 
 from compliance import case_selectors as selectors
 from compliance import cases as services
+from compliance import offboarding
 from compliance.cases import VIEW_PERMISSION, WORK_PERMISSION
 from compliance.models import Case
 from crm.api import ApiError, PageIn, caller_of, paginate
@@ -74,7 +75,7 @@ class CaseOut(Schema):
     narrative: str
     proposed_decision: str
     proposed_by: UUID | None
-    decision: str = Field(..., description="Once closed: no_action, restrict or report")
+    decision: str = Field(..., description="Once closed: no_action, restrict, report or offboard")
     decision_reason: str
     decided_by: UUID | None
     approved_by: UUID | None
@@ -108,7 +109,7 @@ class CaseNarrativeIn(Schema):
 
 
 class CaseDecideIn(Schema):
-    decision: Literal["no_action", "restrict", "report"]
+    decision: Literal["no_action", "restrict", "report", "offboard"]
     reason: Text10k
     restrict: list[Text80] | None = Field(None, description="For restrict: no_deposit, no_withdrawal, no_trading, "
                                                             "no_login (default the first three)")
@@ -120,6 +121,20 @@ class CaseReasonIn(Schema):
 
 class CaseNoteIn(Schema):
     body: Text10k
+
+
+class CaseBalanceReturnIn(Schema):
+    currency: Text80 = Field(..., description="The wallet's currency, such as USD")
+    method: UUID = Field(..., description="A withdrawal method of the client's brand (its code)")
+    destination: Text80 = Field(..., description="Card number, e-wallet or IBAN")
+    reason: Text10k
+
+
+class CaseBalanceReturnOut(Schema):
+    withdrawal: UUID
+    amount: str
+    currency: str
+    state: str
 
 
 class CaseFilingIn(Schema):
@@ -201,8 +216,8 @@ def case_narrative(request: HttpRequest, code: UUID, payload: CaseNarrativeIn) -
 @router.post("/compliance/cases/{uuid:code}/decision", response=CaseOut, url_name="api_compliance_case_decide",
              summary="Decide a case in review")
 def case_decide(request: HttpRequest, code: UUID, payload: CaseDecideIn) -> dict[str, Any]:
-    """No action or restrict close the case; report waits for a second officer (409 on a case not in
-    review)."""
+    """No action or restrict close the case; report and offboard wait for a second officer (409 on a case
+    not in review)."""
     user = _officer(request, WORK_PERMISSION)
     case = services.case_decide(case=_case(user, code), actor=user, decision=payload.decision, reason=payload.reason,
                                 restrict_kinds=payload.restrict)
@@ -245,3 +260,17 @@ def case_filing(request: HttpRequest, code: UUID, payload: CaseFilingIn) -> dict
     user = _officer(request, WORK_PERMISSION)
     return _fresh(user, services.case_sar_filing_record(case=_case(user, code), actor=user, filed_on=payload.filed_on,
                                                         reference=payload.reference))
+
+
+@router.post("/compliance/cases/{uuid:code}/balance-return", response=CaseBalanceReturnOut,
+             url_name="api_compliance_case_balance_return",
+             summary="Return an offboarded client's remaining balance through the withdrawal queue")
+def case_balance_return(request: HttpRequest, code: UUID, payload: CaseBalanceReturnIn) -> dict[str, Any]:
+    """Only on a case closed as offboard (409); the whole available balance of the currency becomes a
+    withdrawal waiting for finance's approval."""
+    user = _officer(request, WORK_PERMISSION)
+    withdrawal = offboarding.case_balance_return(case=_case(user, code), actor=user, currency=payload.currency,
+                                                 method_code=payload.method, destination=payload.destination,
+                                                 reason=payload.reason)
+    return {"withdrawal": withdrawal.code, "amount": withdrawal.money.text(), "currency": withdrawal.currency,
+            "state": withdrawal.state}

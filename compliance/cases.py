@@ -10,12 +10,14 @@ The state machine, each move a CaseStep row, an audit row and (for opening, clos
 an event that names the client in its data only (tipping off):
 
     open --review--> in_review --decide (no action, restrict)--> closed
-                     in_review --decide (report)--> pending_approval --approve (another officer)--> closed
+                     in_review --decide (report, offboard)--> pending_approval --approve (another officer)--> closed
                                                     pending_approval --send back (another officer)--> in_review
     closed --reopen (within COMPLIANCE_CASE_REOPEN_DAYS, no other unclosed case)--> in_review
 
-Anything else is refused with CaseRefused and nothing is written. Closing with a report needs a
-second officer (four-eyes, also a database constraint). The suspicious-activity report is drafted
+Anything else is refused with CaseRefused and nothing is written. Closing with a report or an offboarding
+needs a second officer (four-eyes, also a database constraint). Offboarding ends the client's relationship
+as it closes (compliance.offboarding: no deposits or sign-in, the stage closed, the trading accounts
+closed on the platform after commit; the balance goes back through the withdrawal queue). The suspicious-activity report is drafted
 as a PDF from the case (its items, the linked transactions, the officer's narrative); the officer
 files it in the regulator's own system and records the filing date and reference here.
 """
@@ -228,8 +230,8 @@ def case_narrative_set(*, case: Case, actor: User, narrative: str) -> Case:
 def case_decide(*, case: Case, actor: User, decision: str, reason: str,
                 restrict_kinds: Iterable[str] | None = None) -> Case:
     """Decide a case in review. No action, or restrict (the client is restricted from `restrict_kinds`,
-    by default deposits, withdrawals and trading, in neutral words): the case closes at once. Report:
-    needs the narrative, and waits for a second officer (pending_approval)."""
+    by default deposits, withdrawals and trading, in neutral words): the case closes at once. Report
+    (which needs the narrative) and offboard wait for a second officer (pending_approval)."""
     _require(actor)
     if decision not in CaseDecision.values:
         raise ValidationFailed(fields={"decision": [gettext("Choose a decision.")]})
@@ -237,7 +239,7 @@ def case_decide(*, case: Case, actor: User, decision: str, reason: str,
     case = _locked(case)
     _refuse_unless(case, CaseStatus.IN_REVIEW)
     if decision in SECOND_OFFICER_DECISIONS:
-        if not case.narrative.strip():
+        if decision == CaseDecision.REPORT and not case.narrative.strip():
             raise ValidationFailed(fields={"narrative": [gettext("Write the narrative before reporting.")]})
         case.status, case.proposed_decision, case.proposed_by, case.proposed_reason = (
             CaseStatus.PENDING_APPROVAL, decision, actor, text)
@@ -291,7 +293,12 @@ def _close(case: Case, *, decision: str, reason: str, decided_by: User | None, a
     case.decided_by, case.approved_by, case.closed_at = decided_by, approved_by, timezone.now()
     case.save(update_fields=["status", "decision", "decision_reason", "decided_by", "approved_by", "closed_at"])
     _step(case, "closed", before=before, actor=actor, reason=reason, decision=decision,
+          decided_by=str(decided_by.code) if decided_by else "",
           approved_by=str(approved_by.code) if approved_by else "", restricted=restrict_kinds)
+    if decision == CaseDecision.OFFBOARD:
+        from compliance.offboarding import offboarding_apply
+
+        offboarding_apply(case=case, by=actor, reason=reason)
     _event("compliance.case_closed", case, by=actor)
     return case
 

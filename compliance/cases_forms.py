@@ -60,3 +60,18 @@ class AttachmentForm(forms.Form):
 class FilingForm(forms.Form):
     filed_on = forms.DateField(label=_("Filed on"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
     reference = forms.CharField(label=_("The regulator's reference"), max_length=100)
+
+
+class BalanceReturnForm(forms.Form):
+    """What is left in an offboarded client's wallet, back through the withdrawal queue: a currency with a
+    balance and a withdrawal method of it ("USD|<method code>"), the destination, the reason."""
+
+    method = forms.ChoiceField(label=_("Currency and method"))
+    destination = forms.CharField(label=_("Card number, e-wallet or IBAN"), max_length=100)
+    reason = forms.CharField(label=_("Reason"), max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args: Any, options: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["method"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = options

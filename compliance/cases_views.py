@@ -20,7 +20,8 @@ from compliance import case_storage
 from compliance import cases as services
 from compliance import cases_forms as forms
 from compliance.cases import VIEW_PERMISSION, WORK_PERMISSION
-from compliance.models import Case, CaseAttachment, CaseStatus
+from compliance.models import Case, CaseAttachment, CaseDecision, CaseStatus
+from compliance.offboarding import case_balance_return
 from crm.exceptions import DomainError, NotAllowed, NotFound
 from crm.forms import apply_domain_errors
 from crm.models import User
@@ -84,6 +85,7 @@ def _case_context(request: AuthedRequest, case: Case, **given: Any) -> dict[str,
         "waiting_for_other": pending and case.proposed_by_id == user.pk,
         "can_reopen": can_work and case.is_closed,
         "can_file": can_work and "report" in (case.decision, case.proposed_decision),
+        "can_return_balance": can_work and case.is_closed and case.decision == CaseDecision.OFFBOARD,
         "assign_form": given.get("assign_form") or forms.AssignForm(
             officers=officers_for(case), initial={"assignee": str(case.assignee.code) if case.assignee else ""}),
         "narrative_form": given.get("narrative_form") or forms.NarrativeForm(initial={"narrative": case.narrative}),
@@ -91,6 +93,9 @@ def _case_context(request: AuthedRequest, case: Case, **given: Any) -> dict[str,
         "reason_form": given.get("reason_form") or forms.ReasonForm(),
         "note_form": given.get("note_form") or forms.NoteForm(),
         "attachment_form": given.get("attachment_form") or forms.AttachmentForm(),
+        "balance_return_form": given.get("balance_return_form") or (
+            forms.BalanceReturnForm(options=balance_return_options(case))
+            if case.is_closed and case.decision == CaseDecision.OFFBOARD else None),
         "filing_form": given.get("filing_form") or forms.FilingForm(initial={
             "filed_on": case.sar_filed_on or timezone.localdate(), "reference": case.sar_reference}),
     }
@@ -141,7 +146,33 @@ def _attach(request: AuthedRequest, case: Case, form: Any) -> Any:
     return services.case_attachment_add(case=case, actor=request.user, filename=upload.name or "", data=data)
 
 
+def balance_return_options(case: Case) -> list[tuple[str, str]]:
+    """("USD|<method code>", "USD 1,234.00 · Bank wire") for each currency with money left in the client's
+    wallet and each withdrawal method of it (the wallet's selectors)."""
+    from crm.lib.money import money_format
+    from wallet.selectors import wallet_balances_for_client, withdrawal_methods_for
+
+    out: list[tuple[str, str]] = []
+    for row in wallet_balances_for_client(case.client):
+        if row.available.amount > 0:
+            out.extend((f"{row.available.currency}|{o.method_code}", f"{money_format(row.available)} · {o.label}")
+                       for o in withdrawal_methods_for(client=case.client, currency=row.available.currency))
+    return out
+
+
+def _balance_return(request: AuthedRequest, case: Case) -> tuple[str, Any]:
+    form = forms.BalanceReturnForm(request.POST, options=balance_return_options(case))
+    if not form.is_valid():
+        return "balance_return_form", form
+    currency, _sep, method = form.cleaned_data["method"].partition("|")
+    _apply(form, "balance_return_form", lambda: case_balance_return(
+        case=case, actor=request.user, currency=currency, method_code=method,
+        destination=form.cleaned_data["destination"], reason=form.cleaned_data["reason"]))
+    return "", None
+
+
 _ACTIONS: dict[str, Any] = {
+    "return-balance": _balance_return,
     "review": _no_form(services.case_review_start),
     "approve": _no_form(services.case_approve),
     "assign": _assign,

@@ -270,6 +270,7 @@ class RestrictionSource(models.TextChoices):
     MANUAL = "manual", _("Set by an officer")
     JURISDICTION = "jurisdiction", _("Sanctioned jurisdiction")
     SCREENING = "screening", _("Confirmed screening hit")
+    OFFBOARDING = "offboarding", _("Offboarded by a compliance case")
 
 
 class Restriction(models.Model):
@@ -449,10 +450,11 @@ class CaseDecision(models.TextChoices):
     NO_ACTION = "no_action", _("Close with no action")
     RESTRICT = "restrict", _("Close and restrict the client")
     REPORT = "report", _("Report to the regulator")
+    OFFBOARD = "offboard", _("Offboard: close the accounts and return the balance")
 
 
 # Decisions that only take effect once a second, different officer approves them (four-eyes).
-SECOND_OFFICER_DECISIONS = (CaseDecision.REPORT,)
+SECOND_OFFICER_DECISIONS = (CaseDecision.REPORT, CaseDecision.OFFBOARD)
 UNCLOSED_CASE_STATUSES = (CaseStatus.OPEN, CaseStatus.IN_REVIEW, CaseStatus.PENDING_APPROVAL)
 
 
@@ -624,6 +626,7 @@ class AmlRuleKind(models.TextChoices):
                                                    "from another country")
     MANY_INSTRUMENTS = "many_instruments", _("Many payment instruments, or a payout to a destination just added")
     SHARED_INSTRUMENTS = "shared_instruments", _("Payment instruments shared with other clients")
+    OVER_DECLARED = "over_declared", _("Deposits out of line with the declared income and savings")
 
 
 class AmlRiskClass(models.TextChoices):

@@ -52,6 +52,16 @@ CLIENT_MESSAGES = {
 }
 
 
+# What an offboarded client is told (compliance.offboarding): the relationship is over, not paused; still
+# nothing about why.
+CLOSED_MESSAGES = {
+    RestrictionKind.DEPOSIT: gettext_lazy("Your account has been closed: we no longer accept deposits. "
+                                          "Please contact support about any remaining balance."),
+    RestrictionKind.LOGIN: gettext_lazy("Your account has been closed, so you can no longer sign in. "
+                                        "Please contact support about any remaining balance."),
+}
+
+
 def _now() -> dt.datetime:
     return timezone.now()
 
@@ -71,18 +81,27 @@ def restriction_in_force(*, client: Client | int, kind: str) -> Restriction | No
     return next((r for r in restrictions_open(client=client) if r.kind == kind), None)
 
 
-def client_message(kind: str) -> str:
+def client_message(kind: str, *, source: str = "") -> str:
+    if source == RestrictionSource.OFFBOARDING and kind in CLOSED_MESSAGES:
+        return str(CLOSED_MESSAGES[RestrictionKind(kind)])
     return str(CLIENT_MESSAGES[RestrictionKind(kind)])
 
 
+def _refusal(client: Client, kind: str) -> str | None:
+    row = restriction_in_force(client=client, kind=kind)
+    return client_message(kind, source=row.source) if row is not None else None
+
+
 def deposit_refusal(*, client: Client) -> str | None:
-    """The neutral sentence refusing a deposit of a client restricted from depositing, else None."""
-    return client_message(RestrictionKind.DEPOSIT) if restriction_in_force(client=client, kind=RestrictionKind.DEPOSIT) else None
+    """The neutral sentence refusing a deposit of a client restricted from depositing (an offboarded
+    client: that the account is closed), else None."""
+    return _refusal(client, RestrictionKind.DEPOSIT)
 
 
 def login_refusal(*, client: Client) -> str | None:
-    """The neutral sentence refusing a trader's-room login, else None."""
-    return client_message(RestrictionKind.LOGIN) if restriction_in_force(client=client, kind=RestrictionKind.LOGIN) else None
+    """The neutral sentence refusing a trader's-room login (an offboarded client: that the account is
+    closed), else None."""
+    return _refusal(client, RestrictionKind.LOGIN)
 
 
 def restrictions_for_client(*, client: Client, limit: int = 100) -> list[Restriction]:

@@ -42,6 +42,7 @@ from compliance.jurisdictions import (
     jurisdictions_load,
 )
 from compliance.models import ListKind, Watchlist, WatchlistEntry, WatchlistVersion
+from compliance.offboarding import case_balance_return, offboarding_accounts_close  # offboarding a client
 from compliance.restrictions import (
     impose_restriction,
     lift_restriction,
@@ -125,6 +126,7 @@ def watchlist_load(*, name: str, fmt: str, files: list[SourceFile], actor: Any =
 
 __all__ = [
     "case_approve", "case_assign", "case_attachment_add", "case_decide", "case_item_attach", "case_narrative_set",
+    "case_balance_return", "offboarding_accounts_close",
     "case_note_add", "case_reopen", "case_review_start", "case_sar_filing_record", "case_sar_pdf", "case_send_back",
     "aml_alert_dismiss", "aml_alert_mark_in_case", "aml_client_enqueue", "aml_evaluate", "aml_evaluate_client",
     "aml_periodic_pass", "aml_rule_active_set", "aml_rule_create", "aml_rule_version_add",

@@ -286,7 +286,22 @@ ADDRESSES_VIEW = PublishedView(
     ),
 )
 
-PUBLISHED_VIEWS = (APPROVALS_VIEW, ADDRESSES_VIEW)
+QUESTIONNAIRE_ANSWERS_VIEW = PublishedView(
+    name="kyc_public_questionnaire_answers",
+    purpose="What each client declared in the latest questionnaire response (the one that counts, as "
+            "questionnaire_answers reads it): one row per question and chosen option (a multiple choice gives "
+            "a row per option), so that compliance's AML rules compare deposits with the declared income and "
+            "savings in one join. Option codes are the brand's questionnaire's (annual_income: 15k_50k, ...). "
+            "A client who has not answered has no row (kyc's migration 0007).",
+    columns=(
+        Column("client_id", "bigint", "the client (crm_public_clients.id)"),
+        Column("question", "text", "the question's code"),
+        Column("option", "text", "a chosen option's code"),
+        Column("submitted_at", "timestamp with time zone", "when the response was given"),
+    ),
+)
+
+PUBLISHED_VIEWS = (APPROVALS_VIEW, ADDRESSES_VIEW, QUESTIONNAIRE_ANSWERS_VIEW)
 
 
 def clients_sharing_address(*, client: Client, limit: int = 20) -> list[tuple[int, str]]:

@@ -57,6 +57,12 @@ class BalanceOperation(ServiceAccount):
     ticket: int | None
 
 
+class AccountClosed(ServiceAccount):
+    reason: str
+    access: str
+    by: Ref | None
+
+
 class FirstTrade(Account):
     at: DateTimeText
 
@@ -108,6 +114,9 @@ declare("trading.leverage_changed", payload=LeverageChange, description="An acco
 declare("trading.group_changed", payload=TextChange, description="An account moved to another platform group.")
 declare("trading.access_changed", payload=TextChange,
         description="An account's access changed (full, close-only, read-only, disabled).")
+declare("trading.account_closed", payload=AccountClosed,
+        description="An account was closed: disabled on the platform (read-only where the platform cannot disable), "
+                    "and it takes no more deposits.")
 declare("trading.password_reset", payload=PasswordReset, description="An account's trading password was reset.")
 declare("trading.balance_requested", payload=BalanceOperation,
         description="A balance operation (deposit, withdrawal, credit) was recorded before the platform was called.")

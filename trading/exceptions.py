@@ -82,3 +82,12 @@ class PasswordLinkUnusable(DomainError):
 
     def default_message(self) -> str:
         return gettext("This link cannot show a password.")
+
+
+class AccountClosed(Conflict):
+    """The account was closed (the client's relationship ended): it takes no more money."""
+
+    default_code = "account_closed"
+
+    def default_message(self) -> str:
+        return gettext("This trading account is closed: it takes no more deposits.")

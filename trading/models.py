@@ -378,6 +378,9 @@ class TradingAccount(models.Model):
     access = models.CharField(_("access"), max_length=12, choices=AccessLevel.choices, default=AccessLevel.FULL)
     is_archived = models.BooleanField(default=False)
     opened_at = models.DateTimeField(null=True, blank=True)  # the platform's registration time, UTC
+    # Closed by trading_account_close (the client offboarded): disabled on the platform, no more deposits.
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_reason = models.CharField(max_length=500, blank=True)
 
     # last known money (account state sync)
     balance = MoneyAmountField(default=Decimal("0"))
@@ -422,6 +425,10 @@ class TradingAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.login} ({self.server})"
+
+    @property
+    def is_closed(self) -> bool:
+        return self.closed_at is not None
 
     @property
     def balance_money(self) -> Money:

@@ -237,6 +237,13 @@ def live_accounts_for_client(*, client: Client) -> QuerySet[TradingAccount]:
     return TradingAccount.objects.filter(client=client, is_demo=False)
 
 
+def accounts_to_close_for_client(*, client: Client) -> QuerySet[TradingAccount]:
+    """The client's accounts, live and demo, not archived and not closed yet (what offboarding closes
+    through trading_account_close), their server loaded."""
+    return (TradingAccount.objects.filter(client=client, is_archived=False, closed_at__isnull=True)
+            .select_related("server", "client").order_by("pk"))
+
+
 def live_accounts_by_login(*, brand: Any, login: int, limit: int) -> list[TradingAccount]:
     """At most `limit` live accounts with `login` on the brand's servers (their server loaded): one
     when the login names an account, more when several servers of the brand have it."""

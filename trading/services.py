@@ -49,6 +49,7 @@ from trading.adapters.base import AccessLevel as PlatformAccess
 from trading.adapters.base import AccountChanges, AccountInfo, NewAccount, PlatformError
 from trading.adapters.base import BalanceKind as PlatformBalanceKind
 from trading.exceptions import (
+    AccountClosed,
     AccountOpeningRefused,
     BalanceOperationOpen,
     LeverageAboveCap,
@@ -731,6 +732,48 @@ def trading_account_set_access(*, actor: User | None, account: TradingAccount, a
     )
 
 
+CLOSE_REASON_MAX = 500
+
+
+def trading_account_close(*, actor: User | None, account: TradingAccount, reason: str) -> TradingAccount:
+    """Close an account for good (the client's relationship ends): disabled on the platform through its
+    adapter (read-only where the platform cannot disable a login), marked closed with the reason, and from
+    then on it takes no deposit (balance_operation_request refuses with AccountClosed; what is on it may
+    still be withdrawn). The platform is called first, outside any transaction; a refusal changes nothing
+    here (PlatformFailed). Closing a closed account changes nothing. Audited "trading.account_close",
+    event "trading.account_closed"."""
+    _require(actor, "trading.change_tradingaccount")
+    text = (reason or "").strip()
+    if not text:
+        raise ValidationFailed(fields={"reason": gettext("Say why the account is closed.")})
+    if len(text) > CLOSE_REASON_MAX:
+        raise ValidationFailed(fields={"reason": gettext("At most %(n)s characters.") % {"n": CLOSE_REASON_MAX}})
+    if account.closed_at is not None:
+        return account
+    levels = adapter_for(account.server).capabilities.access_levels
+    level = PlatformAccess.DISABLED if PlatformAccess.DISABLED in levels else PlatformAccess.READ_ONLY
+    info: AccountInfo | None = None
+    if account.access != level.value:
+        info = _call_platform(account.server, lambda a: a.set_access(account.login, level),
+                              action="trading.account_close", obj=account, actor=actor)
+    with transaction.atomic():
+        _lock_account(account)
+        if account.closed_at is not None:  # closed meanwhile by another call
+            return account
+        before = _account_snapshot(account)
+        if info is not None:
+            account.access, account.group = info.access.value, info.group
+        account.closed_at, account.closed_reason = timezone.now(), text
+        _attribute_history(account, actor)
+        account.save()
+        audit_record(action="trading.account_close", obj=account, before=before,
+                     after={**_account_snapshot(account), "closed_at": account.closed_at.isoformat()},
+                     reason=text, actor=actor)
+        emit("trading.account_closed", client=account.client, actor=actor,
+             data=_event_data(account, reason=text, access=account.access, by=user_ref(actor)))
+    return account
+
+
 def trading_account_reset_password(*, actor: User | None, account: TradingAccount, reason: str = "") -> None:
     """Set a new, generated trading password on the platform and email the client a single-use link
     to see it (trading.password_links). The password is never logged or shown to staff, and is kept
@@ -801,6 +844,8 @@ def balance_operation_request(*, actor: User | None, account: TradingAccount, ki
         raise PlatformUnsupportedAction()
     if account.is_archived:
         raise ValidationFailed(fields={"__all__": gettext("This account is archived.")})
+    if account.closed_at is not None and value > 0:
+        raise AccountClosed()
     operation = _balance_operation_create(actor=actor, account=account, kind=kind, amount=value,
                                           reason=(reason or "").strip()[:200])
     if send:

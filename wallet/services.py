@@ -73,6 +73,7 @@ from wallet.withdrawals import (
     withdrawal_reject,
     withdrawal_request,
     withdrawal_resolve,
+    withdrawal_return_balance,
     withdrawal_webhook,
     withdrawals_resolve_due,
 )
@@ -92,6 +93,8 @@ __all__ = [
     "register_withdrawal_check", "unregister_withdrawal_check", "withdrawal_approve", "withdrawal_cancel",
     "withdrawal_mark_failed", "withdrawal_mark_paid", "withdrawal_payout_send", "withdrawal_policy_save",
     "withdrawal_reject", "withdrawal_request", "withdrawal_resolve", "withdrawal_webhook", "withdrawals_resolve_due",
+    # compliance returning an offboarded client's balance through the withdrawal queue
+    "withdrawal_return_balance",
     # transfers between the wallet and trading accounts
     "transfer_operation_settled", "transfer_request",
     # payment providers, their webhooks, reconciliation and the month's close

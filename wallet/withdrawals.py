@@ -176,12 +176,15 @@ def _today_total(client: Client, currency: str) -> Money:
     return Money(total or 0, currency)
 
 
-def withdrawal_blockers(*, client: Client, amount: Money, method: PaymentMethod | None) -> list[Blocker]:
+def withdrawal_blockers(*, client: Client, amount: Money, method: PaymentMethod | None,
+                        balance_return: bool = False) -> list[Blocker]:
     """Everything that stops `client` withdrawing `amount` by `method` now (empty: it may). The
     portal shows these before the client submits; `withdrawal_request` checks them again under the
-    wallet's lock."""
+    wallet's lock. `balance_return`: compliance returning an offboarded client's balance
+    (`withdrawal_return_balance`): the client's own verification and the compliance checks do not
+    stop it; the money, the method and return to source still do."""
     blockers: list[Blocker] = []
-    kyc = _kyc_blocker(client)
+    kyc = None if balance_return else _kyc_blocker(client)
     if kyc:
         blockers.append(kyc)
     if _unknown_balance_operation(client):
@@ -220,8 +223,9 @@ def withdrawal_blockers(*, client: Client, amount: Money, method: PaymentMethod 
                 "The daily limit is %(limit)s; you can withdraw %(left)s more today.") % {
                 "limit": money_format(limit), "left": money_format(max(limit - used, Money.zero(amount.currency),
                                                                        key=lambda m: m.amount))}))
-    for check in withdrawal_checks:
-        blockers.extend(check(client=client, amount=amount, method=method))
+    if not balance_return:
+        for check in withdrawal_checks:
+            blockers.extend(check(client=client, amount=amount, method=method))
     return blockers
 
 
@@ -362,7 +366,7 @@ def _destination_fingerprint(method: str, destination: dict[str, str]) -> str:
 
 @transaction.atomic
 def withdrawal_request(*, client: Client, amount: Money, method: PaymentMethod, destination: dict[str, str],
-                       actor: Any = None) -> Withdrawal:
+                       actor: Any = None, balance_return: bool = False) -> Withdrawal:
     """Request a withdrawal of `amount` from the client's wallet in its currency to `destination` by
     `method`. Checks every blocker under the wallet's lock (WithdrawalBlocked naming them), holds the
     amount (available drops, balance stays) and, for a small amount of a low-risk client under the
@@ -382,7 +386,7 @@ def withdrawal_request(*, client: Client, amount: Money, method: PaymentMethod, 
     client_lock(client)
     # The wallet's lock: requests of one client and currency are checked and held one at a time.
     LedgerBalance.objects.select_for_update().get(account_id=wallet.pk)
-    blockers = withdrawal_blockers(client=client, amount=amount, method=method)
+    blockers = withdrawal_blockers(client=client, amount=amount, method=method, balance_return=balance_return)
     if blockers:
         raise WithdrawalBlocked(blockers)
     option = _option(client=client, method=method, currency=amount.currency)
@@ -408,7 +412,7 @@ def withdrawal_request(*, client: Client, amount: Money, method: PaymentMethod, 
     audit_record(action="wallet.withdrawal_requested", obj=w, actor=actor, after=_payload(w))
     emit("wallet.withdrawal_requested", client=client, actor=actor, data=_payload(w))
     auto = policy.auto_limit(amount.currency)
-    if (auto is not None and amount.amount <= auto.amount and not w.needs_two_approvals
+    if (auto is not None and amount.amount <= auto.amount and not w.needs_two_approvals and not balance_return
             and _low_risk(client, policy)):
         w.state_set(S.APPROVED, reason="automatic")
         w.auto_approved = True
@@ -416,6 +420,33 @@ def withdrawal_request(*, client: Client, amount: Money, method: PaymentMethod, 
         audit_record(action="wallet.withdrawal_approved", obj=w, actor=None, after={"automatic": True})
         emit("wallet.withdrawal_approved", client=client, actor=None, data=_payload(w))
         _enqueue_payout(w)
+    return w
+
+
+@transaction.atomic
+def withdrawal_return_balance(*, client: Client, currency: str, method: PaymentMethod, destination: dict[str, str],
+                              actor: Any, reason: str) -> Withdrawal:
+    """Compliance returns what is left in an offboarded client's wallet in `currency`: a withdrawal of the
+    whole available amount by `method` to `destination`, requested by `actor` (an officer) with `reason`,
+    waiting in finance's withdrawal queue like any other (never approved automatically). The client's own
+    verification and the compliance checks do not stop it; an empty wallet, the method's limits and return
+    to source do (WithdrawalBlocked naming them). Audited "wallet.balance_return_requested"."""
+    if actor is None:
+        raise ValidationFailed(fields={"actor": gettext("A member of staff returns a balance.")})
+    text = (reason or "").strip()
+    if not text:
+        raise ValidationFailed(fields={"reason": gettext("Say why the balance is returned.")})
+    wallet = wallet_account_for(client=client, currency=currency)
+    client_lock(client)
+    LedgerBalance.objects.select_for_update().get(account_id=wallet.pk)
+    left = available(wallet)
+    if left.amount <= 0:
+        raise WithdrawalBlocked([Blocker("nothing_to_return", gettext("Nothing is left to return in %(currency)s.")
+                                         % {"currency": currency})])
+    w = withdrawal_request(client=client, amount=left, method=method, destination=destination, actor=actor,
+                           balance_return=True)
+    audit_record(action="wallet.balance_return_requested", obj=w, actor=actor, reason=text[:2000],
+                 after={**_payload(w), "client": str(client.code)})
     return w
 
 

@@ -23,7 +23,8 @@ def _approvals(client):
 
 
 def test_the_view_has_exactly_its_declared_columns_and_types():
-    assert [v.name for v in selectors.PUBLISHED_VIEWS] == ["kyc_public_approvals", "kyc_public_addresses"]
+    assert [v.name for v in selectors.PUBLISHED_VIEWS] == ["kyc_public_approvals", "kyc_public_addresses",
+                                                           "kyc_public_questionnaire_answers"]
     assert_as_declared(selectors.APPROVALS_VIEW)
 
 
@@ -67,3 +68,30 @@ def test_addresses_show_with_keys_equal_for_one_address_written_two_ways():
     assert [r["client_id"] for r in rows] == sorted([me.pk, flatmate.pk])
     assert {(r["line_key"], r["postcode_key"], r["country"]) for r in rows} == {("1highstreet", "sw1a1aa", "GB")}
     assert rows[0]["postcode"] in ("SW1A 1AA", "sw1a-1aa")
+
+
+def test_questionnaire_answers_show_the_latest_response_one_row_per_chosen_option(time_machine):
+    """kyc_public_questionnaire_answers: what compliance's AML rule over_declared compares deposits with."""
+    import datetime as dt
+    import io
+
+    from django.core.management import call_command
+
+    from kyc.models import QuestionnaireVersion
+    from kyc.questionnaire import questionnaire_submit
+    from kyc.questionnaire_demo import ANSWERS_APPROPRIATE
+
+    assert_as_declared(selectors.QUESTIONNAIRE_ANSWERS_VIEW)
+    me, silent = make_client(), make_client()
+    call_command("kyc_questionnaire_seed", stdout=io.StringIO())
+    version = QuestionnaireVersion.objects.get(questionnaire__brand_id=me.brand_id, status="published")
+    questionnaire_submit(actor=None, client=me, version=version, answers=ANSWERS_APPROPRIATE)
+    time_machine.move_to(timezone.now() + dt.timedelta(hours=25))  # the retake rule: a day between answers
+    questionnaire_submit(actor=None, client=me, version=version,
+                         answers={**ANSWERS_APPROPRIATE, "annual_income": "over_100k"})
+    rows = view_rows(selectors.QUESTIONNAIRE_ANSWERS_VIEW, "client_id = ANY(%s)", [[me.pk, silent.pk]])
+    assert {r["client_id"] for r in rows} == {me.pk}  # who never answered has no row
+    answers = {(r["question"], r["option"]) for r in rows}
+    assert ("annual_income", "over_100k") in answers and ("annual_income", "15k_50k") not in answers  # the latest
+    assert {("other_products", "shares"), ("other_products", "options")} <= answers  # a row per chosen option
+    assert len({r["submitted_at"] for r in rows}) == 1
