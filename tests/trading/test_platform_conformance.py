@@ -1,8 +1,8 @@
 """One conformance suite for every platform adapter, each against its own face of the shared
-simulator engine (MT5 Web API, cTrader Web Services, Match-Trader Broker API): accounts, access,
-money that never applies twice, deal reads equal to what the platform shows, the nine fault types
-of the simulator's control API (plus a restart) converging to the platform's truth, and the same
-trades giving the same normalised deals on every platform."""
+simulator engine (MT5 Web API, cTrader Web Services, Match-Trader Broker API, Sirix management
+REST service): accounts, access, money that never applies twice, deal reads equal to what the
+platform shows, the nine fault types of the simulator's control API (plus a restart) converging to
+the platform's truth, and the same trades giving the same normalised deals on every platform."""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 ``python -m trading.simulator --face sirix``. Same engine, market, personas, control API
 (``/_sim/...``) and fault injection as the other faces (inherited from ``FaceHandler``), plus
-``GET /_sim/face_truth``.
+``GET /_sim/face_truth``. faces.py registers it in ``FACES`` (import that module, not this one,
+first: this one builds on its ``FaceHandler``).
 
 What public material says about the service (client code that calls live Sirix servers; Leverate
 publishes no open reference, so this is thin), restated:
