@@ -78,6 +78,19 @@ def _match_trader(server: PlatformServer) -> PlatformAdapter:
     ))
 
 
+def _sirix(server: PlatformServer) -> PlatformAdapter:
+    """The bearer token is kept where the other platforms keep the manager password."""
+    from trading.adapters.sirix import SirixAdapter, SirixConfig
+
+    token = decrypt(server.manager_password_encrypted) if server.manager_password_encrypted else ""
+    return SirixAdapter(SirixConfig(
+        host=server.host, port=server.port, token=token, ca_file=server.ca_file or None,
+        verify_tls=server.verify_tls, timeout=float(server.timeout_seconds),
+        connect_timeout=float(min(server.timeout_seconds, 5)), server_tz=server.server_tz,
+        server_tz_offset_minutes=server.server_tz_offset_minutes,
+    ))
+
+
 def register_factory(kind: str, factory: AdapterFactory) -> AdapterFactory | None:
     """Use `factory` for servers of `kind` from now on (clears cached adapters); returns the old one."""
     with _lock:
@@ -148,3 +161,4 @@ _factories.setdefault(PlatformKind.MT5_WEB, _mt5_web)
 _factories.setdefault(PlatformKind.MT5_TERMINAL, _mt5_terminal)
 _factories.setdefault(PlatformKind.CTRADER, _ctrader)
 _factories.setdefault(PlatformKind.MATCH_TRADER, _match_trader)
+_factories.setdefault(PlatformKind.SIRIX, _sirix)

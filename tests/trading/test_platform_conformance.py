@@ -1,8 +1,8 @@
 """One conformance suite for every platform adapter, each against its own face of the shared
-simulator engine (MT5 Web API, cTrader Web Services, Match-Trader Broker API): accounts, access,
-money that never applies twice, deal reads equal to what the platform shows, the nine fault types
-of the simulator's control API (plus a restart) converging to the platform's truth, and the same
-trades giving the same normalised deals on every platform."""
+simulator engine (MT5 Web API, cTrader Web Services, Match-Trader Broker API, Sirix management
+REST service): accounts, access, money that never applies twice, deal reads equal to what the
+platform shows, the nine fault types of the simulator's control API (plus a restart) converging to
+the platform's truth, and the same trades giving the same normalised deals on every platform."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import pytest
 from tests.trading.conftest import (
     MANAGER_LOGIN,
     MANAGER_PASSWORD,
+    SERVER_TZ_MINUTES,
     Simulator,
     start_simulator,
     stop_simulator,
@@ -38,8 +39,9 @@ from trading.adapters.base import (
 from trading.adapters.ctrader import CTraderAdapter, CTraderConfig
 from trading.adapters.matchtrader import MatchTraderAdapter, MatchTraderConfig
 from trading.adapters.mt5_web import MT5WebAdapter
+from trading.adapters.sirix import SirixAdapter, SirixConfig
 
-PLATFORMS = ("mt5", "ctrader", "matchtrader")
+PLATFORMS = ("mt5", "ctrader", "matchtrader", "sirix")
 LATE = 1800
 _refs = itertools.count(1)
 
@@ -59,6 +61,10 @@ class Platform:
         if self.name == "ctrader":
             adapter = CTraderAdapter(CTraderConfig(host="127.0.0.1", port=self.sim.port, login=MANAGER_LOGIN,
                                                    password=MANAGER_PASSWORD, ca_file=self.sim.ca_file, timeout=timeout))
+        elif self.name == "sirix":  # on the server's wall clock, like MT5
+            adapter = SirixAdapter(SirixConfig(host="127.0.0.1", port=self.sim.port, token=MANAGER_PASSWORD,
+                                               ca_file=self.sim.ca_file, timeout=timeout,
+                                               server_tz_offset_minutes=SERVER_TZ_MINUTES))
         else:
             adapter = MatchTraderAdapter(MatchTraderConfig(host="127.0.0.1", port=self.sim.port,
                                                            api_key=MANAGER_PASSWORD, ca_file=self.sim.ca_file,
@@ -82,12 +88,21 @@ class Platform:
                         deals.append(adapter._ledger_deal(record["ledger"]))
                     else:
                         deals.extend(adapter._position_deals(record["closed"]))
+                elif isinstance(adapter, SirixAdapter):
+                    if "deposit" in record:
+                        deals.append(adapter._deposit_deal(record["deposit"]))
+                    else:
+                        deals.extend(adapter._position_deals(record["closed"]))
         return {d.deal_id: d.content_hash for d in deals if d.login in logins}
 
 
 def _start(tmp: Path, name: str) -> Platform:
     if name == "mt5":
         return Platform(name, start_simulator(tmp / name), "/api/deal/get_batch", "/api/trade/balance")
+    if name == "sirix":  # keeps the server's wall clock (SERVER_TZ_MINUTES east of UTC)
+        return Platform(name, start_simulator(tmp / name, "--face", name),
+                        "/api/ManagementService/GetClosedPositionsForUser",
+                        "/api/ManagementService/DepositBalanceWithResult")
     sim = start_simulator(tmp / name, "--face", name, "--server-tz-offset", "0")
     if name == "ctrader":
         return Platform(name, sim, "/v2/webserv/deals", "/v2/webserv/traders/{login}/changebalance")
@@ -359,6 +374,7 @@ def test_the_same_trades_give_the_same_normalised_deals_on_every_platform(fresh_
         assert len(trades_read) == 6
     assert shapes["ctrader"] == shapes["mt5"]
     assert shapes["matchtrader"] == shapes["mt5"]
+    assert shapes["sirix"] == shapes["mt5"]
     legs, (commission, profit, lots) = shapes["mt5"]
     assert lots == Decimal("1.85") and commission < 0 and profit != 0
     assert all(leg[6].endswith("+00:00") for leg in legs)
@@ -381,6 +397,8 @@ def test_the_crm_opens_funds_and_syncs_accounts_on_each_platform(platforms, name
     platform.sim.control("/_sim/faults/clear", {})
     brand = make_brand()
     extra = {} if name == "mt5" else {"kind": name, "server_tz_offset_minutes": 0, "close_only_groups": {}}
+    if name == "sirix":
+        extra["server_tz_offset_minutes"] = SERVER_TZ_MINUTES
     server = make_server(platform.sim, brand, name=f"{name} {brand.code}", **extra)
     world = SimpleNamespace(sim=platform.sim, client=make_client(brand=brand, stage="registered"), server=server)
     try:

@@ -828,5 +828,8 @@ def _mangle(body: Any, payload: bytes, mode: str) -> bytes:
 
 
 FACES: dict[str, type[Handler]] = {"mt5": Handler, "ctrader": CTraderHandler, "matchtrader": MatchTraderHandler}
+from .face_sirix import SirixHandler  # noqa: E402 - it builds on FaceHandler above
+
+FACES["sirix"] = SirixHandler
 
 __all__ = ["FACES", "SYSTEM_UUID", "CTraderHandler", "MatchTraderHandler", "mt_offer_uuid"]
