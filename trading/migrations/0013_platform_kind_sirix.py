@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('trading', '0011_trading_group_book'),
+        ('trading', '0012_offboarding'),
     ]
 
     operations = [
