@@ -49,6 +49,7 @@ class PlatformKind(models.TextChoices):
     MT5_TERMINAL = "mt5_terminal", _("MetaTrader 5 terminal (read-only, Windows)")
     CTRADER = "ctrader", _("cTrader (Web Services API)")
     MATCH_TRADER = "matchtrader", _("Match-Trader (Broker API)")
+    MT4_BRIDGE = "mt4bridge", _("MetaTrader 4 (bridge)")
 
 
 class AccessLevel(models.TextChoices):

@@ -829,4 +829,8 @@ def _mangle(body: Any, payload: bytes, mode: str) -> bytes:
 
 FACES: dict[str, type[Handler]] = {"mt5": Handler, "ctrader": CTraderHandler, "matchtrader": MatchTraderHandler}
 
+from .face_mt4bridge import MT4BridgeHandler  # noqa: E402 - built on the classes above
+
+FACES["mt4bridge"] = MT4BridgeHandler
+
 __all__ = ["FACES", "SYSTEM_UUID", "CTraderHandler", "MatchTraderHandler", "mt_offer_uuid"]
