@@ -23,14 +23,14 @@ Figures (one JSON line each; each timing is the best of --repeat runs on an empt
   simulator's HTTP API: HTTPS requests (the adapter splits logins into chunks of 100), JSON
   parsing, conversion, the upsert, first-trade events. No limit. Goal: >= 20,000 deals/s.
 - deal_ingest.end_to_end_replay: the next poll of the same window (everything already stored); info.
-- deal_ingest.<platform>.upsert for each of ``--platforms`` other than mt5 (ctrader, matchtrader, sirix):
+- deal_ingest.<platform>.upsert for each of ``--platforms`` other than mt5 (ctrader, matchtrader, sirix, mt4bridge):
   the same simulator engine behind that platform's face, its deals read through that platform's
   adapter (lots from cents of units, UTC times ...), then stored by ``deals_store``. limit: the
   plain unnest-upsert of the same rows in the same run. Goal: ratio >= 0.5.
 - deal_ingest.<platform>.end_to_end: one ``deals_sync`` of an empty CRM from that face; info.
 
 Run: python benchmarks/deal_ingest.py [--quick] [--keep] [--deals N] [--accounts N] [--repeat N]
-     [--platforms mt5,ctrader,matchtrader,sirix]
+     [--platforms mt5,ctrader,matchtrader,sirix,mt4bridge]
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class Sim:
 
     def __init__(self, state_dir: Path, face: str = "mt5") -> None:
         self.face = face
-        tz = str(SIM_TZ_MINUTES) if face == "mt5" else "0"
+        tz = str(SIM_TZ_MINUTES) if face in ("mt5", "mt4bridge") else "0"  # MT4 keeps server time too
         self.password = "Bench" + secrets.token_hex(4) + "A1"
         self.token = secrets.token_urlsafe(16)
         repo = Path(__file__).resolve().parents[1]
@@ -135,7 +135,8 @@ def _crm_side(sim: Sim, logins: list[int]) -> Any:
     from trading.services import platform_server_save
 
     brand = Brand.objects.create(code=f"bench-{sim.face}", name=f"Bench {sim.face}")
-    kind = {"mt5": "mt5_web", "ctrader": "ctrader", "matchtrader": "matchtrader", "sirix": "sirix"}[sim.face]
+    kind = {"mt5": "mt5_web", "ctrader": "ctrader", "matchtrader": "matchtrader", "sirix": "sirix",
+            "mt4bridge": "mt4bridge"}[sim.face]
     server = platform_server_save(
         actor=None, manager_password=sim.password, brand=brand, name=f"Bench {sim.face}", kind=kind,
         host="127.0.0.1", port=sim.port, manager_login=1000, ca_file=sim.ca_file, verify_tls=True,
@@ -230,7 +231,7 @@ def main() -> None:
     parser.add_argument("--deals", type=int, default=None, help="deals (default 200,000; quick 20,000)")
     parser.add_argument("--accounts", type=int, default=None, help="simulator accounts (default 1,000; quick 300)")
     parser.add_argument("--repeat", type=int, default=2, help="runs per timing; the best counts")
-    parser.add_argument("--platforms", default="mt5,ctrader,matchtrader,sirix",
+    parser.add_argument("--platforms", default="mt5,ctrader,matchtrader,sirix,mt4bridge",
                         help="simulator faces to ingest from (comma-separated)")
     args = parser.parse_args()
     platforms = [p.strip() for p in args.platforms.split(",") if p.strip()]

@@ -50,6 +50,7 @@ class PlatformKind(models.TextChoices):
     CTRADER = "ctrader", _("cTrader (Web Services API)")
     MATCH_TRADER = "matchtrader", _("Match-Trader (Broker API)")
     SIRIX = "sirix", _("Sirix (management REST service)")
+    MT4_BRIDGE = "mt4bridge", _("MetaTrader 4 (bridge)")
 
 
 class AccessLevel(models.TextChoices):

@@ -91,6 +91,18 @@ def _sirix(server: PlatformServer) -> PlatformAdapter:
     ))
 
 
+def _mt4_bridge(server: PlatformServer) -> PlatformAdapter:
+    """The bridge's key id is kept as the manager login, its shared key as the manager password."""
+    from trading.adapters.mt4_bridge import MT4BridgeAdapter, MT4BridgeConfig
+
+    key = decrypt(server.manager_password_encrypted) if server.manager_password_encrypted else ""
+    return MT4BridgeAdapter(MT4BridgeConfig(
+        host=server.host, port=server.port, key_id=str(server.manager_login), key=key,
+        ca_file=server.ca_file or None, verify_tls=server.verify_tls, timeout=float(server.timeout_seconds),
+        connect_timeout=float(min(server.timeout_seconds, 5)),
+    ))
+
+
 def register_factory(kind: str, factory: AdapterFactory) -> AdapterFactory | None:
     """Use `factory` for servers of `kind` from now on (clears cached adapters); returns the old one."""
     with _lock:
@@ -162,3 +174,4 @@ _factories.setdefault(PlatformKind.MT5_TERMINAL, _mt5_terminal)
 _factories.setdefault(PlatformKind.CTRADER, _ctrader)
 _factories.setdefault(PlatformKind.MATCH_TRADER, _match_trader)
 _factories.setdefault(PlatformKind.SIRIX, _sirix)
+_factories.setdefault(PlatformKind.MT4_BRIDGE, _mt4_bridge)

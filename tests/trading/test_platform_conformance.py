@@ -1,8 +1,8 @@
 """One conformance suite for every platform adapter, each against its own face of the shared
 simulator engine (MT5 Web API, cTrader Web Services, Match-Trader Broker API, Sirix management
-REST service): accounts, access, money that never applies twice, deal reads equal to what the
-platform shows, the nine fault types of the simulator's control API (plus a restart) converging to
-the platform's truth, and the same trades giving the same normalised deals on every platform."""
+REST service, the MT4 bridge): accounts, access, money that never applies twice, deal reads equal
+to what the platform shows, the nine fault types of the simulator's control API (plus a restart)
+converging to the platform's truth, and the same trades giving the same normalised deals on every platform."""
 
 from __future__ import annotations
 
@@ -38,10 +38,11 @@ from trading.adapters.base import (
 )
 from trading.adapters.ctrader import CTraderAdapter, CTraderConfig
 from trading.adapters.matchtrader import MatchTraderAdapter, MatchTraderConfig
+from trading.adapters.mt4_bridge import MT4BridgeAdapter, MT4BridgeConfig
 from trading.adapters.mt5_web import MT5WebAdapter
 from trading.adapters.sirix import SirixAdapter, SirixConfig
 
-PLATFORMS = ("mt5", "ctrader", "matchtrader", "sirix")
+PLATFORMS = ("mt5", "ctrader", "matchtrader", "sirix", "mt4bridge")
 LATE = 1800
 _refs = itertools.count(1)
 
@@ -58,7 +59,10 @@ class Platform:
         if self.name == "mt5":
             adapter = self.sim.adapter(timeout=timeout, close_only_groups={"real\\standard": "real\\standard-closeonly"})
             return adapter
-        if self.name == "ctrader":
+        if self.name == "mt4bridge":
+            adapter = MT4BridgeAdapter(MT4BridgeConfig(host="127.0.0.1", port=self.sim.port, key_id=str(MANAGER_LOGIN),
+                                                       key=MANAGER_PASSWORD, ca_file=self.sim.ca_file, timeout=timeout))
+        elif self.name == "ctrader":
             adapter = CTraderAdapter(CTraderConfig(host="127.0.0.1", port=self.sim.port, login=MANAGER_LOGIN,
                                                    password=MANAGER_PASSWORD, ca_file=self.sim.ca_file, timeout=timeout))
         elif self.name == "sirix":  # on the server's wall clock, like MT5
@@ -83,6 +87,8 @@ class Platform:
                 if isinstance(adapter, CTraderAdapter):
                     deals.append(adapter._balance_deal(record) if "balanceHistoryId" in record
                                  else adapter._trade_deal(record))
+                elif isinstance(adapter, MT4BridgeAdapter):
+                    deals.extend(adapter.record_deals(record))
                 elif isinstance(adapter, MatchTraderAdapter):
                     if "ledger" in record:
                         deals.append(adapter._ledger_deal(record["ledger"]))
@@ -103,6 +109,9 @@ def _start(tmp: Path, name: str) -> Platform:
         return Platform(name, start_simulator(tmp / name, "--face", name),
                         "/api/ManagementService/GetClosedPositionsForUser",
                         "/api/ManagementService/DepositBalanceWithResult")
+    if name == "mt4bridge":  # MT4 keeps the server's wall clock (the suite's +120 minutes)
+        return Platform(name, start_simulator(tmp / name, "--face", name), "/v1/trades/history",
+                        "/v1/accounts/{login}/balance")
     sim = start_simulator(tmp / name, "--face", name, "--server-tz-offset", "0")
     if name == "ctrader":
         return Platform(name, sim, "/v2/webserv/deals", "/v2/webserv/traders/{login}/changebalance")
@@ -375,6 +384,7 @@ def test_the_same_trades_give_the_same_normalised_deals_on_every_platform(fresh_
     assert shapes["ctrader"] == shapes["mt5"]
     assert shapes["matchtrader"] == shapes["mt5"]
     assert shapes["sirix"] == shapes["mt5"]
+    assert shapes["mt4bridge"] == shapes["mt5"]
     legs, (commission, profit, lots) = shapes["mt5"]
     assert lots == Decimal("1.85") and commission < 0 and profit != 0
     assert all(leg[6].endswith("+00:00") for leg in legs)

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         start_time=args.start_time,
         # cTrader and Match-Trader state UTC; MT5 servers run on the broker's wall clock.
-        server_tz_offset_minutes=args.server_tz_offset if args.server_tz_offset is not None or args.face == "mt5" else 0,
+        server_tz_offset_minutes=args.server_tz_offset if args.server_tz_offset is not None or args.face in ("mt5", "mt4bridge") else 0,
         session_idle_seconds=args.session_idle_seconds,
         challenge_seconds=args.challenge_seconds,
         max_sessions=args.max_sessions,

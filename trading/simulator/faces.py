@@ -832,4 +832,8 @@ from .face_sirix import SirixHandler  # noqa: E402 - it builds on FaceHandler ab
 
 FACES["sirix"] = SirixHandler
 
+from .face_mt4bridge import MT4BridgeHandler  # noqa: E402 - built on the classes above
+
+FACES["mt4bridge"] = MT4BridgeHandler
+
 __all__ = ["FACES", "SYSTEM_UUID", "CTraderHandler", "MatchTraderHandler", "mt_offer_uuid"]
