@@ -87,6 +87,9 @@ def _trade(sim: Simulator, login: int) -> None:
                                                "price": open_price})
         sim.advance(seconds=600)
         sim.control("/_sim/close", {"position": int(position["Position"]), "price": close_price})
+
+
+def _hold(sim: Simulator, login: int) -> None:
     for symbol, side, lots, open_price in HELD:
         sim.control("/_sim/trade", {"login": login, "symbol": symbol, "action": side, "volume": lots,
                                     "price": open_price})
@@ -101,9 +104,13 @@ def _figures(name: str, sim: Simulator) -> dict[str, Any]:
     shop = _brokerage(name, sim)
     _trade(sim, shop.account.login)
     assert sync.deals_sync(shop.server.pk, force=True).status == "ok"
+    run = cs.commission_run(actor=None, brand=shop.brand, period=MARCH)
+    # Then positions left open, for the exposure page. (Their opening deals, and the commission
+    # charged on them, reach the engine at once from MT5 and cTrader but only at the close from
+    # Match-Trader, whose Broker API lists closed positions: see the README's platform table.)
+    _hold(sim, shop.account.login)
     assert sync.account_states_sync(shop.server.pk, force=True).status == "ok"
 
-    run = cs.commission_run(actor=None, brand=shop.brand, period=MARCH)
     earned = {t.partner: t.payable for t in cs.run_totals(run)}
     lines = sorted((line.beneficiary.display_name, line.rule_code, line.amount)
                    for line in cs.run_lines(run))
@@ -130,13 +137,13 @@ def test_the_same_trades_on_each_platform_give_the_same_ib_rebate_and_exposure(s
     # By hand, per lot closed: EURUSD 1.5 + USDJPY 0.25 = 1.75 lots of fx at 5 (Sub) and 2 (Master),
     # 0.10 lot of gold at 3 and 1: Sub 8.75 + 0.30, Master 3.50 + 0.10, plus their share of the
     # commission the account paid (25 % and 5 %), which is the same on every platform.
-    rebates = {(who, rule): amount for who, rule, amount in mt5["lines"] if rule != "commission_share"}
-    assert sum(v for (who, _), v in rebates.items() if who == "Sub") == Decimal("9.05")
-    assert sum(v for (who, _), v in rebates.items() if who == "Master") == Decimal("3.60")
-    shares = {who: amount for who, rule, amount in mt5["lines"] if rule == "commission_share"}
-    assert shares["Sub"] > 0 and shares["Master"] > 0
-    assert mt5["earned"]["Sub"] == Decimal("9.05") + sum(a for w, r, a in mt5["lines"]
-                                                          if w == "Sub" and r == "commission_share")
+    def earned(who: str, *, share: bool) -> Decimal:
+        return sum((amount for w, rule, amount in mt5["lines"] if w == who and (rule == "commission_share") is share),
+                   Decimal(0))
+
+    assert (earned("Sub", share=False), earned("Master", share=False)) == (Decimal("9.05"), Decimal("3.60"))
+    assert earned("Sub", share=True) > 0 and earned("Master", share=True) > 0
+    assert mt5["earned"]["Sub"] == (Decimal("9.05") + earned("Sub", share=True)).quantize(Decimal("0.01"))
     exposure = mt5["exposure"]
     assert (exposure["positions"], exposure["buy"], exposure["sell"]) == (2, Decimal("0.20"), Decimal("0.30"))
     assert list(exposure["pnl"]) == ["USD"] and exposure["pnl"]["USD"] != 0
