@@ -6,7 +6,9 @@
    unset, an embedded server under var/ (crm.lib.embedded), whose address is then put into the
    environment that every child process inherits.
 2. migrate, collectstatic, and the demo data once (only while the database holds no brand).
-3. The processes of `default_processes()`: web (gunicorn), Celery worker, RQ worker, Celery beat.
+3. The processes of `default_processes()`: web (gunicorn), Celery worker, RQ worker, Celery beat,
+   the MT5 simulator, a cTrader and a Match-Trader face of it for the demo brands on those
+   platforms (only when the demo has them), the PSP simulator and the webhook receiver.
 4. The URL and the demo logins, then wait. Ctrl-C, SIGTERM or SIGHUP stops the processes in list
    order (web first, so no new work arrives; beat last), then Redis, then PostgreSQL. If a process
    dies by itself, the supervisor says which one and stops everything with a non-zero exit.
@@ -56,6 +58,23 @@ class ProcessSpec:
 
 
 @dataclass(frozen=True)
+class SimulatorFace:
+    """A platform API the trading simulator speaks besides MT5's (`--face`), as `make run` runs it."""
+
+    label: str
+    port_variable: str  # the environment variable that moves its port
+    default_port: int
+
+
+# The faces a demo brand may be on (trading_demo_setup --faces-in-use says which ones are), each a
+# process of its own; the process is named <face>sim and writes var/log/<face>sim.log.
+SIMULATOR_FACES = {
+    "ctrader": SimulatorFace("cTrader", "CTRADERSIM_PORT", 8444),
+    "matchtrader": SimulatorFace("Match-Trader", "MATCHTRADERSIM_PORT", 8445),
+}
+
+
+@dataclass(frozen=True)
 class DemoLogin:
     role: str
     email: str
@@ -64,12 +83,13 @@ class DemoLogin:
 
 def default_processes(
     *, python: str = sys.executable, mt5sim_port: int = 8443, pspsim_port: int = 8460, var_dir: Path | None = None,
-    webhooks_port: int = 8470,
+    webhooks_port: int = 8470, face_ports: Mapping[str, int] | None = None,
 ) -> list[ProcessSpec]:
     """The long-running processes, in start order; they are stopped in the same order.
 
-    The MT5 platform and PSP simulators come last: they stop after the workers, so no sync task or
-    payment call sees them vanish mid-call during a shutdown.
+    The platform and PSP simulators come last: they stop after the workers, so no sync task or
+    payment call sees them vanish mid-call during a shutdown. `face_ports` (face -> port) adds a
+    simulator speaking that platform's API (SIMULATOR_FACES), with its own state directory.
     """
     manage = str(BASE_DIR / "manage.py")
     state_dir = (var_dir or BASE_DIR / "var") / "mt5sim"
@@ -98,6 +118,12 @@ def default_processes(
              "--state-dir", str(state_dir), "--realtime", "1"),
             stop_timeout=10.0,
         ),
+        *(ProcessSpec(
+            f"{face}sim",
+            (python, "-m", "trading.simulator", "--face", face, "--host", "127.0.0.1", "--port", str(port),
+             "--state-dir", str((var_dir or BASE_DIR / "var") / f"{face}sim"), "--realtime", "1"),
+            stop_timeout=10.0,
+        ) for face, port in (face_ports or {}).items()),
         ProcessSpec(
             "pspsim",
             (python, "-m", "wallet.psp_simulator", "--host", "127.0.0.1", "--port", str(pspsim_port),
@@ -433,7 +459,7 @@ SEED_COMMANDS = ("seed_sales_demo", "automation_seed_playbook", "portal_seed_dem
                  "compliance_seed_demo", "compliance_seed_demo_restrictions", "compliance_seed_demo_aml",
                  "compliance_seed_demo_risk", "compliance_seed_demo_cases", "webhooks_seed_demo", "prop_seed_demo",
                  "reports_seed_demo", "monitoring_seed_demo", "monitoring_review_seed_demo_budget",
-                 "monitoring_seed_demo_trading")
+                 "monitoring_seed_demo_trading", "trading_seed_demo_platforms")
 
 
 def seed_demo_once(*, env: dict[str, str], var_dir: Path) -> list[DemoLogin]:
@@ -488,16 +514,31 @@ def pick_port(host: str, wanted: int) -> int:
         return int(sock.getsockname()[1])
 
 
-def trading_demo_setup(*, env: dict[str, str], port: int) -> None:
-    """Point the demo brands' MT5 server at the simulator and open the demo accounts (idempotent).
-    A failure is reported and the CRM keeps running without the trading demo."""
+def trading_demo_setup(*, env: dict[str, str], port: int, face: str = "mt5", state_dir: Path | None = None) -> None:
+    """Point the demo brands' MT5 server (or, with `face`, that platform's demo brand's server) at
+    the simulator and open the demo accounts (idempotent). A failure is reported and the CRM keeps
+    running without that part of the trading demo."""
+    extra = ("--face", face, "--state-dir", str(state_dir)) if face != "mt5" and state_dir is not None else ()
     try:
-        result = manage("trading_demo_setup", "--port", str(port), "--wait", "60", env=env, capture=True)
+        result = manage("trading_demo_setup", "--port", str(port), "--wait", "60", *extra, env=env, capture=True)
     except StartupError as exc:
-        print(f"[run] trading demo: not set up ({exc}); the CRM runs without it", file=sys.stderr, flush=True)
+        what = "trading demo" if face == "mt5" else f"{SIMULATOR_FACES[face].label} trading demo"
+        print(f"[run] {what}: not set up ({exc}); the CRM runs without it", file=sys.stderr, flush=True)
         return
     for line in result.stdout.splitlines():
         print(f"[run] {line}", flush=True)
+
+
+def demo_faces(*, env: dict[str, str]) -> list[str]:
+    """The simulator faces the demo uses: those whose demo brand the database has (in
+    SIMULATOR_FACES order). A failure is reported and no face is started."""
+    try:
+        result = manage("trading_demo_setup", "--faces-in-use", env=env, capture=True)
+    except StartupError as exc:
+        print(f"[run] cTrader / Match-Trader demo: not started ({exc})", file=sys.stderr, flush=True)
+        return []
+    named = {line.strip() for line in result.stdout.splitlines()}
+    return [face for face in SIMULATOR_FACES if face in named]
 
 
 def ib_demo_commissions(*, env: dict[str, str]) -> None:
@@ -654,20 +695,24 @@ def run() -> int:
         pspsim_port = pick_port("127.0.0.1", int(os.environ.get("PSPSIM_PORT") or 8460))
         env["PSPSIM_PORT"] = str(pspsim_port)
         webhooks_port = pick_port("127.0.0.1", int(os.environ.get("WEBHOOKS_DEMO_PORT") or 8470))
+        face_ports = face_ports_pick(demo_faces(env=env), environ=os.environ)
+        for face, face_port in face_ports.items():
+            env[SIMULATOR_FACES[face].port_variable] = str(face_port)
 
         # From here a signal no longer interrupts: it asks the supervisor to stop everything in order.
         supervisor = sup = Supervisor(
             default_processes(mt5sim_port=mt5sim_port, pspsim_port=pspsim_port, var_dir=var_dir,
-                              webhooks_port=webhooks_port), env=env, cwd=BASE_DIR,
+                              webhooks_port=webhooks_port, face_ports=face_ports), env=env, cwd=BASE_DIR,
             log_dir=var_dir / "log",
         )
         sup.start()
         url = address.local_url + "/"
         up = wait_for_http(url + "healthz", timeout=90, abort=lambda: stops.requested or bool(sup.exited()))
         if up and not stops.requested:
-            _demo_setup(env, mt5sim_port=mt5sim_port, pspsim_port=pspsim_port, webhooks_port=webhooks_port)
+            _demo_setup(env, mt5sim_port=mt5sim_port, pspsim_port=pspsim_port, webhooks_port=webhooks_port,
+                        face_ports=face_ports, var_dir=var_dir)
         if up and not stops.requested and not sup.exited():
-            _announce(address, url=url, var_dir=var_dir, logins=logins)
+            _announce(address, url=url, var_dir=var_dir, logins=logins, names=[spec.name for spec in sup.specs])
         elif not stops.requested and not sup.exited():
             print(
                 f"[run] {url} has not answered yet; the processes keep running (Ctrl-C stops them)",
@@ -700,25 +745,41 @@ def run() -> int:
     return exit_code
 
 
-def _demo_setup(env: dict[str, str], *, mt5sim_port: int, pspsim_port: int, webhooks_port: int = 8470) -> None:
+def face_ports_pick(faces: Sequence[str], *, environ: Mapping[str, str]) -> dict[str, int]:
+    """A free port for each face's simulator: its variable's (CTRADERSIM_PORT ...) or default one,
+    or another when that is taken."""
+    ports: dict[str, int] = {}
+    for face in faces:
+        spec = SIMULATOR_FACES[face]
+        ports[face] = pick_port("127.0.0.1", int(environ.get(spec.port_variable) or spec.default_port))
+    return ports
+
+
+def _demo_setup(env: dict[str, str], *, mt5sim_port: int, pspsim_port: int, webhooks_port: int = 8470,
+                face_ports: Mapping[str, int] | None = None, var_dir: Path | None = None) -> None:
     """The demo webhook subscriber pointed at its receiver, then the demo's trading accounts on the
-    MT5 simulator, its commissions, and its payments (whose events it receives)."""
+    MT5 simulator and on each other platform's simulator face, its commissions, and its payments
+    (whose events it receives)."""
     webhooks_demo_setup(env=env, port=webhooks_port)
     print(f"[run] trading demo: MT5 simulator on https://127.0.0.1:{mt5sim_port}/", flush=True)
     trading_demo_setup(env=env, port=mt5sim_port)
+    for face, port in (face_ports or {}).items():
+        print(f"[run] trading demo: {SIMULATOR_FACES[face].label} simulator on https://127.0.0.1:{port}/", flush=True)
+        trading_demo_setup(env=env, port=port, face=face, state_dir=(var_dir or BASE_DIR / "var") / f"{face}sim")
     ib_demo_commissions(env=env)
     prop_demo_setup(env=env)
     print(f"[run] payments demo: PSP simulator on http://127.0.0.1:{pspsim_port}/", flush=True)
     wallet_demo_setup(env=env, port=pspsim_port)
 
 
-def _announce(address: WebAddress, *, url: str, var_dir: Path, logins: list[DemoLogin]) -> None:
+def _announce(address: WebAddress, *, url: str, var_dir: Path, logins: list[DemoLogin],
+              names: Sequence[str] = ("web", "worker", "rqworker", "beat", "mt5sim", "pspsim", "webhooks")) -> None:
     """Where the running CRM is, its logs and its forms; the logins come last, so they are what is
     on screen when start-up is done."""
     print(f"\n[run] The CRM is running at {url}    (health: {url}healthz)", flush=True)
     if address.public_url != address.local_url:
         print(f"[run] Links and webhook addresses it hands out start with {address.public_url}/", flush=True)
-    print(f"[run] Process logs: {var_dir / 'log'}/<web|worker|rqworker|beat|mt5sim|pspsim|webhooks>.log", flush=True)
+    print(f"[run] Process logs: {var_dir / 'log'}/<{'|'.join(names)}>.log", flush=True)
     print(f"[run] Public lead form of a brand: {url}f/<brand code>/lead/    Press Ctrl-C to stop.", flush=True)
     if logins:
         print("[run] Demo logins:\n" + format_logins(logins) + "\n", flush=True)

@@ -361,6 +361,71 @@ def test_make_run_starts_web_workers_beat_and_the_simulators_and_stops_web_first
     assert all(argv[0] == "/venv/bin/python" for argv in (web, worker, rqworker, beat, mt5sim, pspsim, webhooks))
 
 
+def test_make_run_starts_a_ctrader_and_a_match_trader_simulator_on_their_own_ports_only_when_asked(tmp_path):
+    plain = [spec.name for spec in runner.default_processes(var_dir=tmp_path)]
+    assert not any("ctrader" in name or "matchtrader" in name for name in plain)
+
+    specs = runner.default_processes(python="/venv/bin/python", mt5sim_port=9443, pspsim_port=9460, var_dir=tmp_path,
+                                     face_ports={"ctrader": 9444, "matchtrader": 9445})
+    names = [spec.name for spec in specs]
+    # Beside the MT5 simulator: stopped after the workers, like it.
+    assert names == ["web", "worker", "rqworker", "beat", "mt5sim", "ctradersim", "matchtradersim", "pspsim",
+                     "webhooks"]
+    for name, face, port in (("ctradersim", "ctrader", "9444"), ("matchtradersim", "matchtrader", "9445")):
+        argv = next(spec.argv for spec in specs if spec.name == name)
+        assert argv[1:3] == ("-m", "trading.simulator") and argv[argv.index("--face") + 1] == face
+        assert argv[argv.index("--port") + 1] == port
+        assert argv[argv.index("--state-dir") + 1] == str(tmp_path / name)  # not the MT5 simulator's state
+    # Each writes its own log.
+    sup = runner.Supervisor(specs, out=io.StringIO(), log_dir=tmp_path / "log")
+    assert {sup.log_path(n).name for n in names} == {f"{n}.log" for n in names}
+
+
+def test_make_run_asks_the_demo_which_faces_it_uses_and_gives_each_a_free_port(monkeypatch):
+    calls = []
+
+    def fake_manage(*args, env, capture=False):
+        calls.append(args)
+        return subprocess.CompletedProcess(args, 0, stdout="matchtrader\n")
+
+    monkeypatch.setattr(runner, "manage", fake_manage)
+    assert runner.demo_faces(env={}) == ["matchtrader"]
+    assert calls == [("trading_demo_setup", "--faces-in-use")]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        ports = runner.face_ports_pick(["ctrader", "matchtrader"], environ={"CTRADERSIM_PORT": str(busy),
+                                                                          "MATCHTRADERSIM_PORT": str(_closed_port())})
+    assert ports["ctrader"] != busy and ports["matchtrader"] > 0
+
+
+def test_the_demo_set_up_prints_each_simulators_url_and_points_its_brand_at_it(monkeypatch, capsys, tmp_path):
+    calls = []
+
+    def fake_manage(*args, env, capture=False):
+        calls.append(args)
+        return subprocess.CompletedProcess(args, 0, stdout="")
+
+    monkeypatch.setattr(runner, "manage", fake_manage)
+    runner._demo_setup({}, mt5sim_port=9443, pspsim_port=9460, webhooks_port=9470,
+                       face_ports={"ctrader": 9444, "matchtrader": 9445}, var_dir=tmp_path)
+    out = capsys.readouterr().out
+    assert "MT5 simulator on https://127.0.0.1:9443/" in out
+    assert "cTrader simulator on https://127.0.0.1:9444/" in out
+    assert "Match-Trader simulator on https://127.0.0.1:9445/" in out
+    setups = [c for c in calls if c[0] == "trading_demo_setup"]
+    assert setups[0][:3] == ("trading_demo_setup", "--port", "9443") and "--face" not in setups[0]
+    assert setups[1][setups[1].index("--face") + 1] == "ctrader" and "9444" in setups[1]
+    assert setups[1][setups[1].index("--state-dir") + 1] == str(tmp_path / "ctradersim")
+    assert setups[2][setups[2].index("--face") + 1] == "matchtrader" and "9445" in setups[2]
+    assert "trading_seed_demo_platforms" in runner.SEED_COMMANDS
+    runner._announce(runner.WebAddress("127.0.0.1", 8000, "http://127.0.0.1:8000", "http://127.0.0.1:8000"),
+                     url="http://127.0.0.1:8000/", var_dir=tmp_path, logins=[],
+                     names=["web", "mt5sim", "ctradersim", "matchtradersim"])
+    assert f"{tmp_path / 'log'}/<web|mt5sim|ctradersim|matchtradersim>.log" in capsys.readouterr().out
+
+
 def test_the_simulator_port_moves_when_the_usual_one_is_taken():
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -108,3 +108,62 @@ def test_a_fresh_demo_shows_dormant_at_risk_and_margin_call_traders(sim_now, cap
     nets = {s.symbol: s.net for s in report.symbols}
     assert nets["EURUSD"] == 1 and abs(nets["USDJPY"]) == Decimal("0.5")  # the margin call's lot, the yen trader's
     assert report.currencies == ["JPY", "USD"]
+
+
+@pytest.fixture
+def face_sims(tmp_path):
+    """A cTrader and a Match-Trader face of the simulator, as `make run` starts them for the demo."""
+    from tests.trading.conftest import start_simulator, stop_simulator
+
+    started = {}
+    try:
+        for face in ("ctrader", "matchtrader"):
+            started[face] = start_simulator(tmp_path / f"{face}sim", "--face", face, "--server-tz-offset", "0")
+        yield started
+    finally:
+        for simulator in started.values():
+            stop_simulator(simulator)
+
+
+def test_the_demo_has_a_brand_on_ctrader_and_one_on_match_trader_beside_mt5(sim, face_sims, capsys, client):
+    atlas = make_brand(code="atlas", name="Atlas Markets")
+    make_user(role_code=RoleCode.ADMIN)
+    dealer = make_user(role_code=RoleCode.DEALER, brand=atlas)
+    make_client(actor=make_user(role_code=RoleCode.SALES_AGENT, brand=atlas), brand=atlas, stage="funded",
+                email="mt5@example.com")
+    _setup(sim, capsys)
+
+    call_command("trading_seed_demo_platforms")
+    assert "Orion Trade (cTrader), Meridian Markets (Match-Trader)" in capsys.readouterr().out
+    call_command("trading_demo_setup", faces_in_use=True)
+    assert capsys.readouterr().out.split() == ["ctrader", "matchtrader"]  # what `make run` starts
+    for face, simulator in face_sims.items():
+        call_command("trading_demo_setup", face=face, port=simulator.port, state_dir=str(simulator.state_dir), wait=10)
+    out = capsys.readouterr().out
+    assert "cTrader server of Orion Trade" in out and "Match-Trader server of Meridian Markets" in out
+
+    servers = {s.brand.code: s for s in PlatformServer.objects.select_related("brand")}
+    assert {code: s.kind for code, s in servers.items()} == {"atlas": "mt5_web", "orion": "ctrader",
+                                                             "meridian": "matchtrader"}
+    for code, face in (("orion", "ctrader"), ("meridian", "matchtrader")):
+        server = servers[code]
+        assert server.port == face_sims[face].port and server.close_only_groups == {}
+        accounts = TradingAccount.objects.filter(server=server)
+        # Each of the brand's four demo clients has an account opened on that platform, and a deposit.
+        assert accounts.values("client").distinct().count() == 4
+        assert BalanceOperation.objects.filter(account__in=accounts, amount__gt=0).count() == accounts.count()
+        on_platform = {int(a["Login"]) for a in face_sims[face].truth()["accounts"]}
+        assert set(accounts.values_list("login", flat=True)) <= on_platform
+
+    # The dealer, given the new brands, sees the three platforms' servers and their accounts side by side.
+    client.force_login(dealer)
+    page = client.get("/trading/servers/").content.decode()
+    for label in ("MetaTrader 5 (Web API)", "cTrader (Web Services API)", "Match-Trader (Broker API)"):
+        assert label in page
+
+    # Again: nothing new.
+    call_command("trading_seed_demo_platforms")
+    for face, simulator in face_sims.items():
+        call_command("trading_demo_setup", face=face, port=simulator.port, state_dir=str(simulator.state_dir), wait=10)
+    out = capsys.readouterr().out
+    assert "already present" in out and out.count("0 account(s) opened now") == 2

@@ -17,6 +17,13 @@ platform's own and reach the CRM through the ordinary sync), one who never trade
 (a peak recorded by an account state poll, then a losing trade), a margin call (a position held
 with too little money) and accounts in yen next to the dollar ones.
 
+Other platforms (``--face ctrader`` / ``--face matchtrader``, against a simulator started with that
+face): the demo brand of that platform (``FACES``, made with its few clients by
+``trading_seed_demo_platforms``) gets its server on the face, and each of its clients an account
+opened and funded through the same services; there is no retention story on these.
+``--faces-in-use`` prints the faces whose demo brand exists (and is active), one a line, so that
+``make run`` starts only the simulators the demo uses.
+
 Idempotent: clients that already have an account are left alone and only the missing accounts
 (one per funded or active client, or up to --accounts in all) are opened; running it again after a restart just updates the server's
 connection settings. For a brand without leverage caps yet it also sets the brand's trading policy
@@ -33,6 +40,7 @@ import os
 import random
 import ssl
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -56,6 +64,24 @@ from trading.services import (
 )
 
 SERVER_NAME = "MT5 demo (simulator)"
+
+
+@dataclass(frozen=True)
+class Face:
+    """A platform besides MT5 that the demo shows, with the brand that runs on it."""
+
+    label: str
+    brand_code: str
+    brand_name: str
+    currency: str
+    server_name: str
+
+
+# The demo's brands on the other platforms: one each, so that staff see three platforms side by side.
+FACES = {
+    "ctrader": Face("cTrader", "orion", "Orion Trade", "USD", "cTrader demo (simulator)"),
+    "matchtrader": Face("Match-Trader", "meridian", "Meridian Markets", "USD", "Match-Trader demo (simulator)"),
+}
 DEMO_BRANDS = ("atlas", "nova")
 SEED = 20_260_302
 ACCOUNT_TYPES = {
@@ -158,12 +184,27 @@ class Command(BaseCommand):
         parser.add_argument("--accounts", type=int, default=None,
                             help="demo accounts wanted in all (default: one for every funded or active client)")
         parser.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the simulator")
+        parser.add_argument("--face", choices=["mt5", *FACES], default="mt5",
+                            help="the platform the simulator speaks (mt5: the MT5 demo brands; else that "
+                                 "platform's demo brand)")
+        parser.add_argument("--faces-in-use", action="store_true",
+                            help="print the other platforms whose demo brand exists, one a line, and stop")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["faces_in_use"]:
+            used = set(Brand.objects.filter(code__in=[f.brand_code for f in FACES.values()], is_active=True)
+                       .values_list("code", flat=True))
+            for name, face in FACES.items():
+                if face.brand_code in used:
+                    self.stdout.write(name)
+            return
         sim = Simulator(options["host"], options["port"], Path(options["state_dir"]).resolve())
         sim.wait(options["wait"])
+        if options["face"] != "mt5":
+            self._face(sim, options["face"], random.Random(SEED))
+            return
         brands = list(Brand.objects.filter(code__in=DEMO_BRANDS, is_active=True)) or list(
-            Brand.objects.filter(is_active=True)[:2])
+            Brand.objects.filter(is_active=True).exclude(code__in=[f.brand_code for f in FACES.values()])[:2])
         if not brands:
             self.stdout.write("trading demo: no brand yet (load the demo data first); nothing to do")
             return
@@ -188,18 +229,37 @@ class Command(BaseCommand):
         self.stdout.write(f"trading demo: {len(servers)} server(s) on the simulator at {sim.host}:{sim.port}; "
                           f"{opened} account(s) opened now, {total} in all")
 
-    def _server(self, sim: Simulator, brand: Brand) -> PlatformServer:
+    def _face(self, sim: Simulator, name: str, rng: random.Random) -> None:
+        """The face's demo brand on its server, and an account for each of its clients (registered
+        or further) that has none there yet."""
+        face = FACES[name]
+        brand = Brand.objects.filter(code=face.brand_code, is_active=True).first()
+        if brand is None:
+            self.stdout.write(f"trading demo: {face.label}: no brand {face.brand_code} yet (load the demo data "
+                              "first); nothing to do")
+            return
+        server = self._server(sim, brand, face=name)
+        missing = self._eligible(server).count()
+        opened = self._accounts(sim, server, 2 * missing, rng, clients_wanted=missing)
+        total = TradingAccount.objects.filter(server=server).count()
+        self.stdout.write(f"trading demo: {face.label} server of {brand.name} on the simulator at {sim.host}:{sim.port}; "
+                          f"{opened} account(s) opened now, {total} in all")
+
+    def _server(self, sim: Simulator, brand: Brand, face: str = "mt5") -> PlatformServer:
         values: dict[str, Any] = {
             "host": sim.host, "port": sim.port, "manager_login": int(sim.manager["login"]), "ca_file": sim.ca_file,
             "verify_tls": True, "timeout_seconds": 10,
             "server_tz": str(sim.config.get("server_tz") or ""),
             "server_tz_offset_minutes": int(sim.config.get("server_tz_offset_minutes", 120)),
         }
-        server = PlatformServer.objects.filter(brand=brand, name=SERVER_NAME).first()
+        # cTrader and Match-Trader set close-only per account: no close-only groups there.
+        name, kind, close_only = ((SERVER_NAME, "mt5_web", CLOSE_ONLY) if face == "mt5"
+                                  else (FACES[face].server_name, face, {}))
+        server = PlatformServer.objects.filter(brand=brand, name=name).first()
         if server is None:
             server = platform_server_save(
-                actor=None, manager_password=str(sim.manager["password"]), brand=brand, name=SERVER_NAME,
-                kind="mt5_web", is_active=True, account_types=ACCOUNT_TYPES, close_only_groups=CLOSE_ONLY,
+                actor=None, manager_password=str(sim.manager["password"]), brand=brand, name=name,
+                kind=kind, is_active=True, account_types=ACCOUNT_TYPES, close_only_groups=close_only,
                 sync_enabled=True, deal_poll_seconds=15, state_poll_seconds=20, **values)
         else:
             # A fresh simulator state has a new manager password and certificate; account types added
@@ -238,8 +298,11 @@ class Command(BaseCommand):
 
     @staticmethod
     def _eligible(server: PlatformServer) -> Any:
-        return (Client.objects.filter(brand=server.brand, stage__in=[Stage.FUNDED, Stage.ACTIVE])
-                .exclude(trading_accounts__server=server))
+        # On MT5 the funded and active clients of the big demo; a face's brand has only its few demo
+        # clients, each of whom gets an account from registration on.
+        stages = ([Stage.FUNDED, Stage.ACTIVE] if server.kind == "mt5_web"
+                  else [Stage.REGISTERED, Stage.VERIFIED, Stage.FUNDED, Stage.ACTIVE])
+        return Client.objects.filter(brand=server.brand, stage__in=stages).exclude(trading_accounts__server=server)
 
     def _accounts(self, sim: Simulator, server: PlatformServer, count: int, rng: random.Random,
                   clients_wanted: int | None = None) -> int:
