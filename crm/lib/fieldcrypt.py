@@ -27,7 +27,7 @@ import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -155,7 +155,12 @@ def check_keys(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessa
 
 # --- fields -----------------------------------------------------------------------------------------
 
-class EncryptedTextField(models.TextField):
+# The plugin of django-stubs fills these in per column (nullable or not), as for Django's own fields.
+_ST = TypeVar("_ST", contravariant=True)
+_GT = TypeVar("_GT", covariant=True)
+
+
+class EncryptedTextField(models.TextField[_ST, _GT]):
     """Text stored encrypted (see the module's docstring). It can be read and written, never searched:
     give it a KeyedHashField to find rows by its value."""
 
@@ -193,7 +198,7 @@ class EncryptedTextField(models.TextField):
         return encrypt_text(text, purpose=self.name)
 
 
-class EncryptedJSONField(EncryptedTextField):
+class EncryptedJSONField(EncryptedTextField[_ST, _GT]):
     """A JSON value (what models.JSONField holds) stored encrypted as one text; NULL stays NULL."""
 
     description = "JSON encrypted at rest"
@@ -211,7 +216,7 @@ class EncryptedJSONField(EncryptedTextField):
         return None
 
 
-class KeyedHashField(models.CharField):
+class KeyedHashField(models.CharField[_ST, _GT]):
     """The keyed hash (see keyed_hash) of another field's value, kept up to date on every save and bulk
     create. A save with update_fields must name it beside its source: the model's save does that."""
 
@@ -268,7 +273,7 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _reencrypted(field: EncryptedTextField, token: str | None) -> str | None:
+def _reencrypted(field: EncryptedTextField[Any, Any], token: str | None) -> str | None:
     """The value under the current key, or None when it already is (or is blank)."""
     if not token or is_current(token):
         return None
@@ -281,12 +286,12 @@ def rotate_model(model: type[models.Model], *, batch: int = 500) -> Rotated:
     transaction (a stop half-way leaves every row readable: old keys still open old values)."""
     encrypted = [f for f in model._meta.concrete_fields if isinstance(f, EncryptedTextField)]
     hashed = [f for f in model._meta.concrete_fields if isinstance(f, KeyedHashField)]
-    sources = [model._meta.get_field(f.source) for f in hashed]
+    sources = [cast("models.Field[Any, Any]", model._meta.get_field(f.source)) for f in hashed]
     done = Rotated(model=model._meta.label)
     if not encrypted and not hashed:
         return done
-    table, key = _quote(model._meta.db_table), _quote(model._meta.pk.column)
-    selected = ", ".join(_quote(f.column) for f in [*encrypted, *sources, *hashed])
+    table, key = _quote(model._meta.db_table), _quote(str(model._meta.pk.column))
+    selected = ", ".join(_quote(str(f.column)) for f in [*encrypted, *sources, *hashed])
     last: Any = None
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
@@ -296,20 +301,19 @@ def rotate_model(model: type[models.Model], *, batch: int = 500) -> Rotated:
             rows = cursor.fetchall()
             for pk, *values in rows:
                 done.rows += 1
-                stored = dict(zip([f.column for f in encrypted], values, strict=False))
                 changes: dict[str, Any] = {}
-                for field in encrypted:
-                    fresh = _reencrypted(field, stored[field.column])
+                for i, column in enumerate(encrypted):
+                    fresh = _reencrypted(column, values[i])
                     if fresh is not None:
-                        changes[field.column] = fresh
+                        changes[str(column.column)] = fresh
                         done.reencrypted += 1
-                for i, (field, source) in enumerate(zip(hashed, sources, strict=True)):
+                for i, (hash_field, source) in enumerate(zip(hashed, sources, strict=True)):
                     plain = values[len(encrypted) + i]
                     if isinstance(source, EncryptedTextField) and plain:
                         plain = decrypt_text(plain, purpose=source.name)
-                    wanted = keyed_hash(plain, kind=field.kind)
+                    wanted = keyed_hash(plain, kind=hash_field.kind)
                     if values[len(encrypted) + len(sources) + i] != wanted:
-                        changes[field.column] = wanted
+                        changes[str(hash_field.column)] = wanted
                         done.rehashed += 1
                 if changes:
                     assignments = ", ".join(f"{_quote(column)} = %s" for column in changes)
