@@ -10,6 +10,9 @@ import crm.lib.fieldcrypt
 
 
 def hash_existing(apps, schema_editor):
+    # Foreign keys are DEFERRABLE INITIALLY DEFERRED: checked now, so that no trigger events stay
+    # pending (PostgreSQL refuses to alter a table that has some).
+    schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     crm.lib.fieldcrypt.rotate_model(apps.get_model("crm", "Client"))
 
 
@@ -25,7 +28,6 @@ class Migration(migrations.Migration):
             model_name="client", name="phone_hash",
             field=crm.lib.fieldcrypt.KeyedHashField(db_default="", kind="phone", source="phone"),
         ),
-        migrations.RunPython(hash_existing, migrations.RunPython.noop, elidable=True),
         migrations.AddIndex(
             model_name="client",
             index=models.Index(condition=~Q(email_hash=""), fields=["email_hash", "brand"],
@@ -36,4 +38,5 @@ class Migration(migrations.Migration):
             index=models.Index(condition=~Q(phone_hash=""), fields=["phone_hash", "brand"],
                                name="client_phone_hash_idx"),
         ),
+        migrations.RunPython(hash_existing, migrations.RunPython.noop, elidable=True),
     ]

@@ -14,6 +14,9 @@ COLUMNS = ("document_number", "report", "vendor_result")
 
 
 def _rewrite(schema_editor, change):
+    # Foreign keys are DEFERRABLE INITIALLY DEFERRED: checked now, so that no trigger events stay
+    # pending (PostgreSQL refuses to alter a table that has some: the index and column types here).
+    schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     with schema_editor.connection.cursor() as cursor:
         cursor.execute("SELECT id, document_number, report, vendor_result FROM kyc_submission ORDER BY id FOR UPDATE")
         for pk, *values in cursor.fetchall():
@@ -24,6 +27,7 @@ def _rewrite(schema_editor, change):
 
 
 def encrypt_existing(apps, schema_editor):
+    schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     with schema_editor.connection.cursor() as cursor:
         cursor.execute("SELECT id, document_number FROM kyc_submission WHERE document_number <> ''")
         for pk, number in cursor.fetchall():
