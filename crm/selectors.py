@@ -19,8 +19,10 @@ from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from crm.lib.phone import phone_digits
+from crm.lib.fieldcrypt import keyed_hashes
+from crm.lib.phone import phone_digits, phone_normalise
 from crm.lib.sqlviews import Column, PublishedView
+from crm.lib.validation import InvalidValue
 from crm.models import (
     AccessEvent,
     AccessKind,
@@ -124,6 +126,16 @@ def _code_prefix_q(term: str) -> Q | None:
     return Q(code__gte=low, code__lte=high)
 
 
+def _whole_phone(q: str) -> str:
+    """`q` in E.164 when it is a whole number with its country code, else ""."""
+    if not q.strip().startswith(("+", "00")):
+        return ""
+    try:
+        return phone_normalise(q)
+    except InvalidValue:
+        return ""
+
+
 def _search_q(q: str) -> Q | None:
     """The OR of every way `q` can match a client, or None if it cannot match anything."""
     q = " ".join(q.split())
@@ -141,10 +153,16 @@ def _search_q(q: str) -> Q | None:
         digits = phone_digits(q)
         if len(digits) >= MIN_PHONE_DIGITS:
             conditions.append(Q(phone_rev__startswith=digits[::-1]))
+        whole = _whole_phone(q)
+        if whole:
+            conditions.append(Q(phone_hash__in=keyed_hashes(whole, kind="phone")))
         if " " not in term:
             conditions.append(Q(email_lower__startswith=term))
     elif "@" in term:
         conditions.append(Q(email_lower__startswith=term))
+        if " " not in term:
+            # A whole address is found by its keyed hash (the column the email will be encrypted beside).
+            conditions.append(Q(email_hash__in=keyed_hashes(term, kind="email")))
     else:
         words = term.split(" ")
         if len(words) == 1:

@@ -31,6 +31,7 @@ from django.utils.translation import gettext, gettext_noop
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import FieldErrors, NotAllowed, NotFound, ValidationFailed
+from crm.lib.fieldcrypt import keyed_hashes
 from crm.lib.payloads import user_ref
 from crm.locks import client_lock
 from crm.models import Brand, Client, User
@@ -313,7 +314,8 @@ def _duplicate_checks(submission: Submission, number: str) -> list[CheckResult]:
                 evidence={"sha256": doc.sha256, "other_client": str(other.client.code),
                           "other_client_name": other.client.full_name, "other_submission": str(other.submission.code)}))
     if number:
-        other_sub = (Submission.objects.filter(document_number=number).exclude(client_id=submission.client_id)
+        other_sub = (Submission.objects.filter(document_number_hash__in=keyed_hashes(number, kind="document"))
+                     .exclude(client_id=submission.client_id)
                      .select_related("client").order_by("id").first())
         if other_sub is None:
             checks.append(CheckResult(name=DUPLICATE_DOCUMENT, outcome=Outcome.PASS, evidence={"document_number": number}))
@@ -349,7 +351,7 @@ def submission_checks_record(*, submission: Submission, report: Report) -> Submi
     submission.auto_decision = str(full.decision)
     submission.problems = [c.name for c in full.problems][:50]
     submission.document_number = number
-    submission.save(update_fields=["report", "auto_decision", "problems", "document_number"])
+    submission.save(update_fields=["report", "auto_decision", "problems", "document_number", "document_number_hash"])
     expires = _parse_date(full.facts.get("expiry_date"))
     if expires is not None:
         submission.documents.filter(slot=Slot.IDENTITY).update(expires_on=expires)

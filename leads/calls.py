@@ -41,6 +41,7 @@ from django.utils.translation import gettext
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import NotAllowed, ValidationFailed
+from crm.lib.fieldcrypt import keyed_hashes
 from crm.lib.payloads import user_ref
 from crm.lib.phone import phone_normalise
 from crm.lib.validation import InvalidValue, json_problem
@@ -250,7 +251,7 @@ def _match_client(phone: str, brand_id: int | None) -> Client | None:
     key = keys.select_related("client").order_by("-created_at").first()
     if key is not None:
         return key.client
-    clients = Client.objects.filter(phone=phone)
+    clients = Client.objects.filter(phone_hash__in=keyed_hashes(phone, kind="phone"))
     if brand_id is not None:
         clients = clients.filter(brand_id=brand_id)
     return clients.order_by("-created_at").first()

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
+from crm.lib.fieldcrypt import keyed_hashes
 from crm.models import Client, Desk, RoleCode, Stage, User
 from crm.permissions import assignable_agents as crm_assignable_agents
 from crm.permissions import client_queryset_for_user
@@ -85,10 +86,11 @@ def assignable_desks(*, user: Any) -> QuerySet[Desk]:
 def merge_candidates(*, user: Any, client: Client, limit: int = 10) -> list[Client]:
     """Clients of the same brand in `user`'s scope sharing the client's email, phone or name."""
     condition = Q(first_name__iexact=client.first_name, last_name__iexact=client.last_name)
+    # Exact contact details match by their keyed hashes (crm.lib.fieldcrypt), not their text.
     if client.email:
-        condition |= Q(email__iexact=client.email)
+        condition |= Q(email_hash__in=keyed_hashes(client.email, kind="email"))
     if client.phone:
-        condition |= Q(phone=client.phone)
+        condition |= Q(phone_hash__in=keyed_hashes(client.phone, kind="phone"))
     return list(
         client_queryset_for_user(user).filter(brand_id=client.brand_id).filter(condition)
         .exclude(pk=client.pk).exclude(tags__contains=["merged"]).select_related("owner")

@@ -188,3 +188,20 @@ def pytest_terminal_summary(terminalreporter: object) -> None:
     write_sep("=", f"slowest files (of {len(ranked)}; {sum(_FILE_TIMES.values()):.0f} s of tests in all)")
     for path, seconds in ranked[:10]:
         write_line(f"{seconds:8.1f} s  {path}")
+
+
+@pytest.fixture
+def key_ring(settings, tmp_path):
+    """A copy of the run's key ring in a file of the test's own, which the test may change (add a key,
+    make it current, drop one) without touching the other tests' ring. Returns its path."""
+    from pathlib import Path
+
+    from crm.lib.envelope import keyring
+
+    source = settings.CRM_ENCRYPTION_KEYS or Path(settings.CRM_ENCRYPTION_KEY_FILE).read_text()
+    keyring()  # the run's ring is valid before it is copied
+    path = tmp_path / "key-ring.json"
+    path.write_text(source)
+    settings.CRM_ENCRYPTION_KEYS = ""
+    settings.CRM_ENCRYPTION_KEY_FILE = str(path)
+    return path

@@ -14,6 +14,10 @@ CRM_ENCRYPTION_KEYS holds the JSON itself:
 
 A scope without an entry uses "default". Old keys stay in `keys` until a rotation has re-wrapped
 everything they wrapped. `make run` and the tests make a key file under var/ on first use.
+
+The same ring holds the keys of encrypted database columns (crm/lib/fieldcrypt.py: the "default"
+scope's keys) and, under the scope "#search" (no brand code can start with "#"), the keys of the
+keyed hashes that find an email, phone or document number without storing it in clear.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 MAGIC = b"CRMENC1\n"
 NONCE = 12
 DEFAULT_SCOPE = "default"
+SEARCH_SCOPE = "#search"
 
 
 class KeyError_(Exception):  # noqa: N801 - not the builtin
@@ -74,30 +79,61 @@ def new_key() -> str:
     return base64.b64encode(AESGCM.generate_key(bit_length=256)).decode()
 
 
+_parsed: dict[tuple[Any, ...], dict[str, ScopeKeys]] = {}
+
+
+def _parse_cached(identity: tuple[Any, ...], read: Any, source: str) -> dict[str, ScopeKeys]:
+    # Encrypted columns open a value per row: the ring is parsed once per version of its text or file.
+    ring = _parsed.get(identity)
+    if ring is None:
+        ring = parse_keyring(read(), source=source)
+        if len(_parsed) > 8:
+            _parsed.clear()
+        _parsed[identity] = ring
+    return ring
+
+
 def keyring() -> dict[str, ScopeKeys]:
-    """The configured key ring (settings CRM_ENCRYPTION_KEYS or CRM_ENCRYPTION_KEY_FILE), read at each
-    call so that a rotation's new key file is picked up without a restart."""
+    """The configured key ring (settings CRM_ENCRYPTION_KEYS or CRM_ENCRYPTION_KEY_FILE), looked up at
+    each call (the file by its modification time and size) so that a rotation's new key file is
+    picked up without a restart."""
     from django.conf import settings
 
     text = getattr(settings, "CRM_ENCRYPTION_KEYS", "") or ""
     if text:
-        return parse_keyring(text, source="CRM_ENCRYPTION_KEYS")
+        return _parse_cached(("env", text), lambda: text, "CRM_ENCRYPTION_KEYS")
     path = getattr(settings, "CRM_ENCRYPTION_KEY_FILE", "") or ""
     if not path:
         raise KeyError_("no encryption keys: set CRM_ENCRYPTION_KEY_FILE (a JSON key file) or CRM_ENCRYPTION_KEYS")
     try:
-        return parse_keyring(Path(path).read_text(), source=str(path))
+        stat = os.stat(path)
+        return _parse_cached(("file", str(path), stat.st_mtime_ns, stat.st_size, stat.st_ino),
+                             lambda: Path(path).read_text(), str(path))
     except OSError as error:
         raise KeyError_(f"cannot read the key file {path}: {error.strerror}") from error
 
 
 def ensure_key_file(path: Path) -> None:
-    """A key file with one new default key, made once (mode 0600) when missing: for `make run` and tests."""
+    """A key file with a new default key and a new search-hash key, made once (mode 0600) when missing,
+    for `make run` and tests; a file made before the search-hash key existed gets one added."""
     if path.exists():
+        ring = json.loads(path.read_text())
+        if not isinstance(ring, dict) or SEARCH_SCOPE in ring:
+            return
+        ring[SEARCH_SCOPE] = {"current": "h1", "keys": {"h1": new_key()}}
+        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps(ring, indent=2))
+        os.replace(partial, path)
         return
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    body = json.dumps({DEFAULT_SCOPE: {"current": "k1", "keys": {"k1": new_key()}}}, indent=2)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    body = json.dumps({DEFAULT_SCOPE: {"current": "k1", "keys": {"k1": new_key()}},
+                       SEARCH_SCOPE: {"current": "h1", "keys": {"h1": new_key()}}}, indent=2)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process (a parallel test worker) made it first
+        return
     with os.fdopen(fd, "w") as out:
         out.write(body)
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex, OpClass
@@ -13,6 +13,7 @@ from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 from simple_history.models import HistoricalRecords
 
 from crm.lib.context import history_user
+from crm.lib.fieldcrypt import KeyedHashField, update_fields_with_hashes
 
 
 class Stage(models.TextChoices):
@@ -52,6 +53,12 @@ class Client(models.Model):
     last_name = models.CharField(max_length=100, blank=True)
     email = models.EmailField(blank=True)
     phone = models.CharField(max_length=20, blank=True, help_text=_("E.164, e.g. +442071838750"))
+    # Keyed hashes of the email (lower-cased) and phone (E.164), crm.lib.fieldcrypt: exact lookups (the
+    # search by a whole address or number, merge candidates, a call matched to its caller) go through
+    # these, so they keep working once the contact details themselves are encrypted. Kept up to date
+    # by every save and bulk create (save adds them to update_fields).
+    email_hash = KeyedHashField(source="email", kind="email", db_default="")
+    phone_hash = KeyedHashField(source="phone", kind="phone", db_default="")
     country = models.CharField(max_length=2, blank=True, help_text=_("ISO 3166-1 alpha-2"))
     # The client's nationality (ISO 3166-1 alpha-2): typed by staff or taken from the machine-readable
     # zone of the identity document KYC approved. Sanctions screening compares it with the lists'.
@@ -87,7 +94,8 @@ class Client(models.Model):
     verified_at = models.DateTimeField(_("verified since"), null=True, blank=True)
     # History is read per client (by id) and by date; indexes on its other columns would only
     # slow every write down.
-    history = HistoricalRecords(get_user=history_user, no_db_index=["code", "brand", "owner", "desk", "created_at"])
+    history = HistoricalRecords(get_user=history_user, no_db_index=["code", "brand", "owner", "desk", "created_at"],
+                                excluded_fields=["email_hash", "phone_hash"])
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -110,6 +118,9 @@ class Client(models.Model):
             models.Index(OpClass(Lower("last_name"), name="text_pattern_ops"), name="client_last_name_idx"),
             models.Index(OpClass(Lower("first_name"), name="text_pattern_ops"), name="client_first_name_idx"),
             models.Index(OpClass(Reverse("phone"), name="text_pattern_ops"), name="client_phone_rev_idx"),
+            # Exact lookups by keyed hash, within a brand or across the caller's brands.
+            models.Index(fields=["email_hash", "brand"], name="client_email_hash_idx", condition=~Q(email_hash="")),
+            models.Index(fields=["phone_hash", "brand"], name="client_phone_hash_idx", condition=~Q(phone_hash="")),
             GinIndex(fields=["tags"], name="client_tags_gin"),
             # Sorting a large scope by name (desk managers, compliance) without a full sort.
             models.Index(fields=["last_name", "first_name", "id"], name="client_name_sort_idx"),
@@ -128,6 +139,11 @@ class Client(models.Model):
 
     def __str__(self) -> str:
         return self.full_name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = update_fields_with_hashes(type(self), kwargs["update_fields"])
+        super().save(*args, **kwargs)
 
     @property
     def full_name(self) -> str:

@@ -28,6 +28,7 @@ from crm.audit import AuditEntry, audit_record_many
 from crm.events import event_row, kick_after_commit
 from crm.exceptions import FieldErrors, StageRefused
 from crm.lib import bulk, context
+from crm.lib.fieldcrypt import keyed_hash
 from crm.lib.meta import model_field
 from crm.lib.payloads import client_url, desk_ref, user_ref
 from crm.models import Brand, Client, Desk, Stage, User
@@ -195,6 +196,8 @@ class ClientsCreation:
                 "id": item.id if item.id is not None else next(fresh), "code": uuid.uuid4(), "brand_id": brand.pk,
                 "stage": self.stage, "first_name": item.first_name, "last_name": item.last_name,
                 "email": item.email, "phone": item.phone, "country": item.country,
+                # Written with the row (this insert bypasses save): crm.lib.fieldcrypt's keyed hashes.
+                "email_hash": keyed_hash(item.email, kind="email"), "phone_hash": keyed_hash(item.phone, kind="phone"),
                 "nationality": item.nationality, "language": item.language,
                 "timezone": item.timezone, "date_of_birth": item.date_of_birth,
                 "owner_id": owner.pk if owner is not None else None, "desk_id": desk.pk if desk is not None else None,

@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from crm.lib.context import history_user
+from crm.lib.fieldcrypt import EncryptedJSONField, EncryptedTextField, KeyedHashField
 from crm.lib.states import StateMachine, history_writer
 from kyc.exceptions import KycTransitionRefused
 
@@ -255,10 +256,15 @@ class Submission(models.Model):
     resubmission_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     high_risk = models.BooleanField(default=False)
     # The automatic checks: Report.as_dict(), its decision and the names of the checks that did not pass.
-    report = models.JSONField(null=True, blank=True)
+    # Encrypted in their columns (crm.lib.fieldcrypt): the report's facts and the vendor's result carry
+    # the identity document's number, the name, date of birth and nationality read from it.
+    report = EncryptedJSONField(null=True, blank=True)
     auto_decision = models.CharField(max_length=10, blank=True)
     problems = ArrayField(models.CharField(max_length=60), default=list, blank=True)
-    document_number = models.CharField(max_length=40, blank=True)
+    # The identity document's number (upper-case letters and digits), encrypted; found again (the same
+    # document sent by another client) by its keyed hash.
+    document_number = EncryptedTextField(blank=True)
+    document_number_hash = KeyedHashField(source="document_number", kind="document")
     claimed_by = models.ForeignKey("crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     claimed_at = models.DateTimeField(null=True, blank=True)
     first_approval_by = models.ForeignKey("crm.User", on_delete=models.PROTECT, null=True, blank=True,
@@ -277,7 +283,7 @@ class Submission(models.Model):
     vendor_attempts = models.PositiveSmallIntegerField(default=0)
     vendor_next_at = models.DateTimeField(null=True, blank=True)
     vendor_reason = models.CharField(max_length=500, blank=True)
-    vendor_result = models.JSONField(null=True, blank=True)
+    vendor_result = EncryptedJSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-submitted_at", "-id"]
@@ -296,7 +302,8 @@ class Submission(models.Model):
             models.Index(fields=["brand", "decided_at"], name="kycsub_decided_idx",
                          condition=Q(decided_at__isnull=False)),
             # The same document number used by another client.
-            models.Index(fields=["document_number"], name="kycsub_docnumber_idx", condition=~Q(document_number="")),
+            models.Index(fields=["document_number_hash"], name="kycsub_docnumber_hash_idx",
+                         condition=~Q(document_number_hash="")),
             # The vendor poller: external checks still open, by when they are due a look.
             models.Index(fields=["vendor_next_at"], name="kycsub_vendor_due_idx",
                          condition=Q(status="checking") & ~Q(vendor="builtin")),
