@@ -103,7 +103,7 @@ def test_a_value_whose_key_left_the_ring_or_moved_to_another_column_is_refused_b
 
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_encrypts_existing_rows_and_decrypts_them_on_the_way_back(kyc_world):
-    before, after = [("kyc", "0006_published_addresses")], [("kyc", "0007_submission_encrypted")]
+    before, after = [("kyc", "0007_published_questionnaire_answers")], [("kyc", "0008_submission_encrypted")]
     facts = {"facts": {"document_number": NUMBER, "surname": "ERIKSSON"}}
     with dbroles.as_owner():  # migrations are the schema owner's work, as `manage.py migrate` does them
         executor = MigrationExecutor(connection)

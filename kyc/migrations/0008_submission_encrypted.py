@@ -41,7 +41,7 @@ def decrypt_existing(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("kyc", "0006_published_addresses")]
+    dependencies = [("kyc", "0007_published_questionnaire_answers"), ("crm", "0023_client_contact_hashes")]
 
     operations = [
         migrations.RemoveIndex(model_name="submission", name="kycsub_docnumber_idx"),
