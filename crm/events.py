@@ -26,6 +26,13 @@ idempotency key.
 A kick after each commit wakes a worker within milliseconds; the beat sweep every few seconds is
 the safety net for lost kicks.
 
+A handler that does the same small write for every event (queue an outbound webhook) may take the
+batch instead: `@subscribe("*", batch=True)` gets a list of events and runs once per batch, in
+one savepoint, before the per-event handlers, with no acting user (a batch spans many). Each
+event still gets its own delivery row. If the call fails, the savepoint is rolled back and the
+handler is given each event of the batch alone, so one bad event fails (and is retried) alone, as
+it would for a per-event handler. Retries and `deliver_event` give a batch handler a list of one.
+
 Every event is declared, with its typed payload, in the catalogue (crm.event_catalogue,
 `<app>/event_types.py`); emit refuses or logs an event that does not fit its declaration.
 """
@@ -70,6 +77,14 @@ HandlerFn = Callable[[Any], None]
 class Handler:
     name: str
     fn: HandlerFn
+    batch: bool = False  # fn takes a list of events (see the module's docstring)
+
+    def call(self, events: list[Event]) -> None:
+        if self.batch:
+            self.fn(events)
+        else:
+            for event in events:
+                self.fn(event)
 
 
 _registry: dict[str, list[Handler]] = defaultdict(list)
@@ -80,15 +95,16 @@ def handler_name(fn: HandlerFn) -> str:
     return f"{fn.__module__}.{fn.__qualname__}"
 
 
-def subscribe(*event_names: str) -> Callable[[HandlerFn], HandlerFn]:
-    """Register a handler for the named events ("*" for every event).
+def subscribe(*event_names: str, batch: bool = False) -> Callable[[HandlerFn], HandlerFn]:
+    """Register a handler for the named events ("*" for every event); with `batch`, it is called
+    with a list of events (a dispatch batch's events of those names) instead of one.
 
     The handler's dotted name is its identity in delivery records: renaming or moving a handler
     makes it a new handler (and its old failed deliveries die on their next retry).
     """
 
     def register(fn: HandlerFn) -> HandlerFn:
-        h = Handler(handler_name(fn), fn)
+        h = Handler(handler_name(fn), fn, batch)
         for name in event_names:
             target = _wildcard if name == "*" else _registry[name]
             if all(existing.name != h.name for existing in target):
@@ -318,12 +334,27 @@ def _attempt(handler: Handler, event: Event) -> str | None:
     try:
         with transaction.atomic():
             with context.acting_as(event.actor, source="task", request_id=event.request_id or None):
-                handler.fn(event)
+                handler.call([event])
     except Exception:  # a handler's failure is recorded and retried, never lost nor propagated
         logger.warning("event handler failed", exc_info=True,
                        extra={"handler": handler.name, "event_id": event.pk, "event": event.name})
         return traceback.format_exc(limit=8)[-4000:]
     return None
+
+
+def _attempt_batch(handler: Handler, events: list[Event]) -> dict[int, str | None]:
+    """Run a batch handler on `events` in one savepoint; if that fails, on each event alone.
+    Returns each event's error text (None: it succeeded)."""
+    if len(events) > 1:
+        try:
+            with transaction.atomic():
+                handler.call(events)
+        except Exception:  # noqa: BLE001 - the events are given one by one below, which records the error
+            logger.info("batch event handler failed; giving it the events one by one", exc_info=True,
+                        extra={"handler": handler.name, "events": len(events)})
+        else:
+            return {event.pk: None for event in events}
+    return {event.pk: _attempt(handler, event) for event in events}
 
 
 def _failure_fields(attempts: int, error: str, now: datetime) -> dict[str, Any]:
@@ -357,17 +388,30 @@ def _deliver_new(events: list[Event]) -> list[EventDelivery]:
     for event_id, name in rows_seen:
         seen[event_id].add(name)
     rows: list[EventDelivery] = []
+
+    def record(event: Event, handler: Handler, error: str | None) -> None:
+        now = timezone.now()
+        if error is None:
+            rows.append(EventDelivery(event=event, handler=handler.name, status=DeliveryStatus.SUCCEEDED,
+                                      attempts=1, delivered_at=now))
+        else:
+            rows.append(EventDelivery(event=event, handler=handler.name, **_failure_fields(1, error, now)))
+
+    # Batch handlers first, once over the batch's events that are theirs, in event order.
+    batched: dict[str, tuple[Handler, list[Event]]] = {}
     for event, handlers in plan:
         for handler in handlers:
-            if handler.name in seen[event.pk]:
+            if handler.batch and handler.name not in seen[event.pk]:
+                batched.setdefault(handler.name, (handler, []))[1].append(event)
+    for handler, their_events in batched.values():
+        errors = _attempt_batch(handler, their_events)
+        for event in their_events:
+            record(event, handler, errors[event.pk])
+    for event, handlers in plan:
+        for handler in handlers:
+            if handler.batch or handler.name in seen[event.pk]:
                 continue
-            error = _attempt(handler, event)
-            now = timezone.now()
-            if error is None:
-                rows.append(EventDelivery(event=event, handler=handler.name, status=DeliveryStatus.SUCCEEDED,
-                                          attempts=1, delivered_at=now))
-            else:
-                rows.append(EventDelivery(event=event, handler=handler.name, **_failure_fields(1, error, now)))
+            record(event, handler, _attempt(handler, event))
     return rows
 
 

@@ -6,10 +6,11 @@ from crm.events import subscribe
 from crm.models import Event
 
 
-@subscribe("*")
-def webhook_deliveries_queue(event: Event) -> None:
-    """Outbound webhooks are one more subscriber: queue the event for the brand's API clients that
-    chose its type (crm.services.outbound); a worker sends it after commit."""
-    from crm.services.outbound import deliveries_for_event
+@subscribe("*", batch=True)
+def webhook_deliveries_queue(events: list[Event]) -> None:
+    """Outbound webhooks are one more subscriber: queue the events for the brand's API clients that
+    chose their type (crm.services.outbound); a worker sends them after commit. A batch handler:
+    one INSERT for a dispatch batch's events instead of a savepoint and an INSERT each."""
+    from crm.services.outbound import deliveries_for_events
 
-    deliveries_for_event(event)
+    deliveries_for_events(events)

@@ -14,9 +14,19 @@ from crm.lib.heartbeat import beat as heartbeat_beat
 logger = logging.getLogger(__name__)
 
 
+# A dispatcher task takes at most this many batches, then queues itself again behind whatever was
+# queued meanwhile: with one worker serving every queue, a long backlog must not keep both its
+# processes dispatching while the webhook sender (or anything else) waits its turn.
+DISPATCH_BATCHES_PER_TASK = 4
+DISPATCH_BATCH_SIZE = 500
+
+
 @shared_task(name="crm.tasks.events_dispatch_pending", ignore_result=True)
 def events_dispatch_pending() -> int:
-    return events.dispatch_pending()
+    done = events.dispatch_pending(batch_size=DISPATCH_BATCH_SIZE, max_batches=DISPATCH_BATCHES_PER_TASK)
+    if done >= DISPATCH_BATCH_SIZE * DISPATCH_BATCHES_PER_TASK:
+        events_dispatch_pending.apply_async()
+    return done
 
 
 @shared_task(name="crm.tasks.events_retry_due", ignore_result=True)
@@ -80,13 +90,22 @@ def jobs_sweep() -> int:
     return sweep()
 
 
+WEBHOOK_ROUND_SIZE = 500
+WEBHOOK_ROUNDS_PER_TASK = 8
+
+
 @shared_task(name="crm.tasks.webhooks_send_due", ignore_result=True)
 def webhooks_send_due() -> int:
     """Send the outbound webhooks that are due (kicked after commit; beat sweeps every few seconds).
     When a retry falls due before the next sweep, the task comes back for it by itself."""
     from crm.services import outbound
 
-    sent = outbound.send_due()
+    # Rounds are capped like the dispatcher's batches: a task that used them all queues itself
+    # again at once, behind the dispatcher that is filling the queue.
+    sent = outbound.send_due(limit=WEBHOOK_ROUND_SIZE, max_rounds=WEBHOOK_ROUNDS_PER_TASK)
+    if sent >= WEBHOOK_ROUND_SIZE * WEBHOOK_ROUNDS_PER_TASK:
+        webhooks_send_due.apply_async()
+        return sent
     wait = outbound.next_due_in()
     if wait is not None and wait < 5:
         webhooks_send_due.apply_async(countdown=max(wait, 0.05))

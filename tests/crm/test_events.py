@@ -74,6 +74,15 @@ def noop(event: Event) -> None:
     return None
 
 
+def notify_all(batch: list[Event]) -> None:
+    """A batch handler: one INSERT for the lot; fails on an event whose data says so."""
+    STATE.setdefault("calls", []).append(len(batch))  # type: ignore[union-attr]
+    Notification.objects.bulk_create([Notification(user_id=e.data["user_id"], kind="test_batch", title=e.name,
+                                                   body=str(e.pk)) for e in batch])
+    if any(e.name == "test.bad" for e in batch):
+        raise RuntimeError("cannot take test.bad")
+
+
 @pytest.fixture
 def registry():
     """An empty handler registry for the test, restored afterwards."""
@@ -323,6 +332,42 @@ def test_dispatch_costs_no_query_per_event_beyond_the_handler_savepoint(registry
     # (+2: under the test's own transaction the batch's atomic block is a savepoint too.)
     assert len([q for q in sql if "SAVEPOINT" in q]) in (2 * 40, 2 * 40 + 2)
     assert EventDelivery.objects.filter(status=DeliveryStatus.SUCCEEDED).count() == 40
+
+
+def test_a_batch_handler_runs_once_per_batch_in_one_savepoint_and_records_each_event(registry, user):
+    registry.subscribe("test.happened", batch=True)(notify_all)
+    for _ in range(40):
+        _emit("test.happened", user)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert events.dispatch_pending(batch_size=100) == 40
+
+    assert STATE["calls"] == [40]
+    assert len([q for q in queries.captured_queries if "SAVEPOINT" in q["sql"]]) in (2, 4)
+    assert _effects("test_batch") == 40
+    assert EventDelivery.objects.filter(status=DeliveryStatus.SUCCEEDED).count() == 40
+
+
+def test_a_batch_handler_failing_on_one_event_fails_that_event_alone_and_retries_it(registry, user, time_machine):
+    registry.subscribe("test.good", "test.bad", batch=True)(notify_all)
+    time_machine.move_to(T0, tick=False)
+    good = [_emit("test.good", user) for _ in range(3)]
+    bad = _emit("test.bad", user)
+
+    assert events.dispatch_pending() == 4
+
+    # The failed batch call left nothing; each event was then given alone.
+    assert STATE["calls"] == [4, 1, 1, 1, 1]
+    assert sorted(Notification.objects.filter(kind="test_batch").values_list("body", flat=True)) == sorted(
+        str(e.pk) for e in good)
+    by_event = {d.event_id: d for d in EventDelivery.objects.all()}
+    assert [by_event[e.pk].status for e in good] == [DeliveryStatus.SUCCEEDED] * 3
+    assert by_event[bad.pk].status == DeliveryStatus.FAILED and "cannot take test.bad" in by_event[bad.pk].last_error
+    # Its retry gives it alone again (and it fails again: still its own failure, nobody else's).
+    time_machine.move_to(T0 + timedelta(minutes=5))
+    assert events.retry_due() == 1
+    assert STATE["calls"][-1] == 1
+    assert EventDelivery.objects.get(event=bad).attempts == 2
 
 
 # --- the administrator's retry ------------------------------------------------------------------
@@ -608,3 +653,21 @@ def test_an_event_emitted_after_a_rolled_back_savepoint_still_gets_its_kick(regi
             survivor = events.emit("test.happened", data={"user_id": user.pk})
     assert callbacks == [events.kick_dispatcher]
     assert list(Event.objects.filter(name__startswith="test.").values_list("pk", flat=True)) == [survivor.pk]
+
+
+def test_a_dispatcher_task_with_a_long_backlog_takes_its_share_and_queues_itself_behind_other_work(
+        registry, user, monkeypatch):
+    from crm import tasks
+
+    again: list[dict] = []
+    monkeypatch.setattr(tasks.events_dispatch_pending, "apply_async", lambda **kw: again.append(kw))
+    monkeypatch.setattr(tasks, "DISPATCH_BATCH_SIZE", 2)
+    registry.subscribe("test.happened")(notify)
+    for _ in range(9):
+        _emit("test.happened", user)
+
+    assert tasks.events_dispatch_pending() == 2 * tasks.DISPATCH_BATCHES_PER_TASK
+    assert len(again) == 1  # more is waiting: back in the queue, behind what was queued meanwhile
+    assert tasks.events_dispatch_pending() == 1
+    assert len(again) == 1  # caught up: no more
+    assert _effects() == 9
