@@ -299,45 +299,60 @@ def copy_rows(model: type[models.Model], columns: Sequence[str], rows: Iterator[
 
 
 @dataclass(frozen=True)
-class _Index:
+class _Dropped:
+    table: str
     name: str
-    definition: str
+    definition: str  # CREATE INDEX ... for an index, the constraint's definition for a foreign key
 
 
 @contextlib.contextmanager
 def secondary_indexes_dropped(*models_loaded: type[models.Model]) -> Iterator[None]:
-    """Drop the plain (not unique, not primary, not a constraint's) indexes of the tables for the
-    block and build them again on leaving, whatever happened: a bulk load into an empty table then
-    builds each index once, sorted, instead of inserting into it row by row (which, once an
-    index outgrows memory, reads a page from disk per row). For generators on an empty database
-    only: while the block lasts, the pages those indexes serve are slow."""
+    """Drop the plain (not unique, not primary, not a constraint's) indexes and the foreign keys of
+    the tables for the block, and make them again on leaving, whatever happened: a bulk load into
+    an empty table then builds each index once, sorted, instead of inserting into it row by row
+    (which, once an index outgrows memory, reads a page from disk per row), and each foreign key is
+    checked once, by one join, when it is added back (which fails if a row breaks it), instead of by
+    a query per row at commit. Unique and primary keys and every other trigger (the ledger's) stay
+    and work as usual. For generators on an empty database only: while the block lasts, the pages
+    those indexes serve are slow and nothing checks the references."""
     tables = [m._meta.db_table for m in models_loaded]
     with connection.cursor() as cursor:
         # Only the tables' owner may drop their indexes: a role that is not (the application's, where
         # the schema belongs to another, crm.lib.dbroles) loads with the indexes in place, slower.
         cursor.execute(
-            "SELECT i.relname, pg_get_indexdef(x.indexrelid) FROM pg_index x "
+            "SELECT t.relname, i.relname, pg_get_indexdef(x.indexrelid) FROM pg_index x "
             "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
             "WHERE x.indrelid = ANY(%s::regclass[]) AND NOT x.indisunique AND NOT x.indisprimary "
             "AND pg_has_role(current_user, t.relowner, 'USAGE') "
             "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid) ORDER BY i.relname",
             [tables])
-        dropped = [_Index(name, definition) for name, definition in cursor.fetchall()]
-        for index in dropped:
-            cursor.execute(f"DROP INDEX {connection.ops.quote_name(index.name)}")
+        indexes = [_Dropped(*row) for row in cursor.fetchall()]
+        cursor.execute(
+            "SELECT t.relname, c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c "
+            "JOIN pg_class t ON t.oid = c.conrelid WHERE c.contype = 'f' AND c.conrelid = ANY(%s::regclass[]) "
+            "AND pg_has_role(current_user, t.relowner, 'USAGE') ORDER BY t.relname, c.conname", [tables])
+        keys = [_Dropped(*row) for row in cursor.fetchall()]
+        qn = connection.ops.quote_name
+        for index in indexes:
+            cursor.execute(f"DROP INDEX {qn(index.name)}")
+        for key in keys:
+            cursor.execute(f"ALTER TABLE {qn(key.table)} DROP CONSTRAINT {qn(key.name)}")
     try:
         yield
     except BaseException:
-        # Inside a transaction that failed, its rollback brings the indexes back by itself.
+        # Inside a transaction that failed, its rollback brings them back by itself.
         if not connection.in_atomic_block:
-            _build(dropped)
+            _restore(indexes, keys)
         raise
-    _build(dropped)
+    _restore(indexes, keys)
 
 
-def _build(indexes: Sequence[_Index]) -> None:
+def _restore(indexes: Sequence[_Dropped], keys: Sequence[_Dropped]) -> None:
+    qn = connection.ops.quote_name
     with connection.cursor() as cursor:
         # Each index is built by one sort; more memory for it spares spilling that sort to disk.
         cursor.execute("SELECT set_config('maintenance_work_mem', '512MB', %s)", [connection.in_atomic_block])
         for index in indexes:
             cursor.execute(index.definition)
+        for key in keys:
+            cursor.execute(f"ALTER TABLE {qn(key.table)} ADD CONSTRAINT {qn(key.name)} {key.definition}")

@@ -53,6 +53,9 @@ def report(result: ScaleResult, *, clients: int, deals: int) -> list[str]:
         seconds = result.seconds.get(table, 0.0)
         rate = rows / seconds if seconds else 0.0
         lines.append(f"{table}: {rows:,} rows in {seconds:.1f} s ({rate:,.0f} rows/s)")
+    for step, seconds in result.seconds.items():
+        if step not in result.rows:
+            lines.append(f"{step}: {seconds:.1f} s")
     lines.append(f"total: {result.total_rows:,} rows in {result.total_seconds:.1f} s "
                  f"({result.total_rows / max(result.total_seconds, 1e-9):,.0f} rows/s)")
     lines.append(f"at 1,000,000 clients and 100,000,000 deals: about {extrapolate(result, clients=clients, deals=deals) / 60:.0f} "
