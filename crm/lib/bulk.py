@@ -315,6 +315,11 @@ def secondary_indexes_dropped(*models_loaded: type[models.Model]) -> Iterator[No
     a query per row at commit. Unique and primary keys and every other trigger (the ledger's) stay
     and work as usual. For generators on an empty database only: while the block lasts, the pages
     those indexes serve are slow and nothing checks the references."""
+    if connection.in_atomic_block:
+        # Inside a caller's transaction that has written rows, their deferred checks are pending
+        # and PostgreSQL refuses to alter the tables or index them: the load goes in as it is.
+        yield
+        return
     tables = [m._meta.db_table for m in models_loaded]
     with connection.cursor() as cursor:
         # Only the tables' owner may drop their indexes: a role that is not (the application's, where
@@ -339,12 +344,8 @@ def secondary_indexes_dropped(*models_loaded: type[models.Model]) -> Iterator[No
             cursor.execute(f"ALTER TABLE {qn(key.table)} DROP CONSTRAINT {qn(key.name)}")
     try:
         yield
-    except BaseException:
-        # Inside a transaction that failed, its rollback brings them back by itself.
-        if not connection.in_atomic_block:
-            _restore(indexes, keys)
-        raise
-    _restore(indexes, keys)
+    finally:
+        _restore(indexes, keys)
 
 
 def _restore(indexes: Sequence[_Dropped], keys: Sequence[_Dropped]) -> None:
