@@ -88,9 +88,11 @@ test: install chromium
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing." >&2; exit 1; fi; \
 	exit $$rc
 
-# Every script in benchmarks/ (benchmarks/__main__.py finds them), each in its own process.
+# Every script in benchmarks/ (benchmarks/__main__.py finds them), each in its own process; SCALE=1 adds
+# scale_pages.py (it first generates a brokerage of a million clients and 100 million deals, about an
+# hour), which plain `make bench` leaves out.
 bench: install
-	@$(PY) -m benchmarks $(if $(filter 1 yes true,$(QUICK)),--quick,)
+	@CRM_BENCH_SCALE=$(if $(filter 1 yes true,$(SCALE)),1,) $(PY) -m benchmarks $(if $(filter 1 yes true,$(QUICK)),--quick,)
 
 # lint-imports: an import that runs up the layers (DESIGN.md, [tool.importlinter]) fails.
 # mypy's Django plugin loads crm.settings.test: placeholder URLs keep the settings from starting the

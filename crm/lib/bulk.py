@@ -257,3 +257,103 @@ def pipelined(*models_written: type[models.Model]) -> Iterator[None]:
     if names:
         with connection.cursor() as cursor:
             cursor.execute(f"SET CONSTRAINTS {names} DEFERRED")
+
+
+# --- COPY, for generators that fill an empty database -------------------------------------------------
+
+def copy_columns(model: type[models.Model], given: Sequence[str]) -> list[str]:
+    """The columns a COPY into `model`'s table must name: `given` (attnames or columns), checked
+    against the model. A NOT NULL column left out that has no database default fails here, loudly,
+    so that a field added to the model later cannot make a generator write rows the app never
+    would (a Python-side default is not applied by COPY, so it does not count)."""
+    fields = {f.attname: f for f in model._meta.concrete_fields} | {column(f): f for f in model._meta.concrete_fields}
+    unknown = [name for name in given if name not in fields]
+    if unknown:
+        raise ValueError(f"{model.__name__} has no column(s) {unknown}")
+    named = {column(fields[name]) for name in given}
+    for f in model._meta.concrete_fields:
+        if column(f) in named or f.null or f.has_db_default() or getattr(f, "generated", False):
+            continue
+        if f.primary_key and isinstance(f, models.AutoField | models.BigAutoField):
+            continue
+        raise ValueError(f"{model.__name__}.{f.name} ({column(f)}) is NOT NULL without a database default: "
+                         "name it in the COPY")
+    return [column(fields[name]) for name in given]
+
+
+def copy_rows(model: type[models.Model], columns: Sequence[str], rows: Iterator[Sequence[Any]] | Sequence[Sequence[Any]]
+              ) -> int:
+    """COPY `rows` (tuples in the order of `columns`) into `model`'s table through Django's
+    connection, in the caller's transaction; the number of rows written. Triggers and
+    constraints apply as to any INSERT (deferred ones at commit)."""
+    qn = connection.ops.quote_name
+    names = copy_columns(model, columns)
+    connection.ensure_connection()
+    count = 0
+    sql = f"COPY {qn(model._meta.db_table)} ({', '.join(qn(n) for n in names)}) FROM STDIN"  # noqa: S608 - _meta names
+    with connection.wrap_database_errors, connection.connection.cursor() as cursor, cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(row)
+            count += 1
+    return count
+
+
+@dataclass(frozen=True)
+class _Dropped:
+    table: str
+    name: str
+    definition: str  # CREATE INDEX ... for an index, the constraint's definition for a foreign key
+
+
+@contextlib.contextmanager
+def secondary_indexes_dropped(*models_loaded: type[models.Model]) -> Iterator[None]:
+    """Drop the plain (not unique, not primary, not a constraint's) indexes and the foreign keys of
+    the tables for the block, and make them again on leaving, whatever happened: a bulk load into
+    an empty table then builds each index once, sorted, instead of inserting into it row by row
+    (which, once an index outgrows memory, reads a page from disk per row), and each foreign key is
+    checked once, by one join, when it is added back (which fails if a row breaks it), instead of by
+    a query per row at commit. Unique and primary keys and every other trigger (the ledger's) stay
+    and work as usual. For generators on an empty database only: while the block lasts, the pages
+    those indexes serve are slow and nothing checks the references."""
+    if connection.in_atomic_block:
+        # Inside a caller's transaction that has written rows, their deferred checks are pending
+        # and PostgreSQL refuses to alter the tables or index them: the load goes in as it is.
+        yield
+        return
+    tables = [m._meta.db_table for m in models_loaded]
+    with connection.cursor() as cursor:
+        # Only the tables' owner may drop their indexes: a role that is not (the application's, where
+        # the schema belongs to another, crm.lib.dbroles) loads with the indexes in place, slower.
+        cursor.execute(
+            "SELECT t.relname, i.relname, pg_get_indexdef(x.indexrelid) FROM pg_index x "
+            "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
+            "WHERE x.indrelid = ANY(%s::regclass[]) AND NOT x.indisunique AND NOT x.indisprimary "
+            "AND pg_has_role(current_user, t.relowner, 'USAGE') "
+            "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid) ORDER BY i.relname",
+            [tables])
+        indexes = [_Dropped(*row) for row in cursor.fetchall()]
+        cursor.execute(
+            "SELECT t.relname, c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c "
+            "JOIN pg_class t ON t.oid = c.conrelid WHERE c.contype = 'f' AND c.conrelid = ANY(%s::regclass[]) "
+            "AND pg_has_role(current_user, t.relowner, 'USAGE') ORDER BY t.relname, c.conname", [tables])
+        keys = [_Dropped(*row) for row in cursor.fetchall()]
+        qn = connection.ops.quote_name
+        for index in indexes:
+            cursor.execute(f"DROP INDEX {qn(index.name)}")
+        for key in keys:
+            cursor.execute(f"ALTER TABLE {qn(key.table)} DROP CONSTRAINT {qn(key.name)}")
+    try:
+        yield
+    finally:
+        _restore(indexes, keys)
+
+
+def _restore(indexes: Sequence[_Dropped], keys: Sequence[_Dropped]) -> None:
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        # Each index is built by one sort; more memory for it spares spilling that sort to disk.
+        cursor.execute("SELECT set_config('maintenance_work_mem', '512MB', %s)", [connection.in_atomic_block])
+        for index in indexes:
+            cursor.execute(index.definition)
+        for key in keys:
+            cursor.execute(f"ALTER TABLE {qn(key.table)} ADD CONSTRAINT {qn(key.name)} {key.definition}")
