@@ -184,7 +184,8 @@ def test_500s_and_timeouts_are_retried_with_the_same_delivery_id_until_delivered
 
 
 def test_a_later_event_for_the_same_client_waits_until_the_earlier_is_delivered(world, receiver, settings):
-    settings.CRM_WEBHOOK_BACKOFF_SECONDS = settings.CRM_WEBHOOK_BACKOFF_MAX_SECONDS = 0.8
+    # A backoff no slow machine outlasts between the sends below; the retry is reached by moving time.
+    settings.CRM_WEBHOOK_BACKOFF_SECONDS = settings.CRM_WEBHOOK_BACKOFF_MAX_SECONDS = 60
     alice, bob = make_client(brand=world.brand), make_client(brand=world.brand)
     receiver.script((500, 0.0))  # Alice's first event fails
     first = _task_done(alice, "first")
@@ -196,8 +197,8 @@ def test_a_later_event_for_the_same_client_waits_until_the_earlier_is_delivered(
     assert states[first.pk] == WebhookDeliveryStatus.FAILED
     assert states[second.pk] == WebhookDeliveryStatus.PENDING  # waits behind the failed one
     assert states[other.pk] == WebhookDeliveryStatus.DELIVERED  # another client's queue is not held up
-    time.sleep(0.85)
-    _send_all()
+    with time_machine.travel(timezone.now() + dt.timedelta(seconds=61), tick=True):
+        _send_all()
     alice_order = [r["data"]["title"] for r in _mine(world, receiver)
                    if r["client"] == str(alice.code) and r["answered"] == 200]
     assert alice_order == ["first", "second"]
