@@ -12,7 +12,7 @@ the activity table's bulk path (monitoring.recording.activity_write), and what t
   to the alert budget and every score rewritten. limit: one plain GROUP BY (agent, day, hour) over the
   same rows with plain SQL, the least any scoring must read; ratio = value / limit. Goal <= 60 s.
 
-Run: python benchmarks/monitoring_rescore.py [--quick] [--keep]   (--quick: 100 agents x 60 days)
+Run: python benchmarks/monitoring_rescore.py [--quick] [--keep]   (--quick: 100 agents x 100 days)
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def _run(env: object, *, quick: bool) -> None:
     from monitoring.pipeline import brand_rescore
     from monitoring.recording import activity_write
 
-    agents, days = (100, 60) if quick else (500, 180)
+    agents, days = (100, 100) if quick else (500, 180)
     today = timezone.now().date()
     start = today - timedelta(days=days)
     log(f"generating {agents} agents x {days} days")

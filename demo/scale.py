@@ -532,7 +532,7 @@ class _BatchWriter:
             return str(NormalSide.DEBIT if kind in DEBIT_NORMAL_KINDS else NormalSide.CREDIT)
 
         # Plain strings in the rows: an enum would be written by its name.
-        accounts = [(pk, _uuid(rng), str(wallet_kind), CURRENCY, brand_of[client], client, None, "", "",
+        accounts: list[tuple[Any, ...]] = [(pk, _uuid(rng), str(wallet_kind), CURRENCY, brand_of[client], client, None, "", "",
                      side(wallet_kind), wallet_kind not in NON_NEGATIVE_KINDS, self.now)
                     for client, pk in wallet_of.items()]
         accounts += [(mirror_of[a.id], _uuid(rng), str(mirror_kind), CURRENCY, a.brand_id, None, a.id, "", "",

@@ -181,7 +181,7 @@ def _parse_shifts(value: Any, where: str) -> tuple[tuple[date, int, int], ...]:
         return ()
     if not isinstance(value, list):
         raise ScoringInputError(f"{where} must be a list of {{from, start, end}}")
-    out = []
+    out: list[tuple[date, int, int]] = []
     for i, item in enumerate(value):
         at = f"{where}[{i}]"
         if not isinstance(item, Mapping):
@@ -189,7 +189,9 @@ def _parse_shifts(value: Any, where: str) -> tuple[tuple[date, int, int], ...]:
         start, end = _parse_hour(item.get("start"), f"{at}.start"), _parse_hour(item.get("end"), f"{at}.end")
         if start is None or end is None:
             raise ScoringInputError(f"{at}: start and end are required")
-        out.append((_parse_date(item.get("from"), f"{at}.from", required=True), start, end))
+        since = _parse_date(item.get("from"), f"{at}.from", required=True)
+        assert since is not None  # noqa: S101 - required=True raises instead
+        out.append((since, start, end))
     return tuple(sorted(out))
 
 

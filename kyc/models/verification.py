@@ -258,7 +258,7 @@ class Submission(models.Model):
     # The automatic checks: Report.as_dict(), its decision and the names of the checks that did not pass.
     # Encrypted in their columns (crm.lib.fieldcrypt): the report's facts and the vendor's result carry
     # the identity document's number, the name, date of birth and nationality read from it.
-    report = EncryptedJSONField(null=True, blank=True)
+    report: Any = EncryptedJSONField(null=True, blank=True)  # a dict (JSON), stored encrypted
     auto_decision = models.CharField(max_length=10, blank=True)
     problems = ArrayField(models.CharField(max_length=60), default=list, blank=True)
     # The identity document's number (upper-case letters and digits), encrypted; found again (the same
@@ -283,7 +283,7 @@ class Submission(models.Model):
     vendor_attempts = models.PositiveSmallIntegerField(default=0)
     vendor_next_at = models.DateTimeField(null=True, blank=True)
     vendor_reason = models.CharField(max_length=500, blank=True)
-    vendor_result = EncryptedJSONField(null=True, blank=True)
+    vendor_result: Any = EncryptedJSONField(null=True, blank=True)  # a dict (JSON), stored encrypted
 
     class Meta:
         ordering = ["-submitted_at", "-id"]

@@ -127,6 +127,7 @@ class MT4BridgeHandler(FaceHandler):
         super()._serve(template, func, params, query, raw_body)
 
     def authenticate(self, template: str, query: dict[str, str], body: Any) -> ManagerConfig:
+        assert self._manager is not None  # noqa: S101 - _serve sets it before any route runs
         return self._manager
 
     # ------------------------------------------------------------------ helpers
@@ -190,7 +191,7 @@ class MT4BridgeHandler(FaceHandler):
         }
 
     def _fields(self, body: dict[str, Any]) -> dict[str, str]:
-        fields = {k: str(body[k]) for k in ("group", "name", "email", "phone", "country", "city", "comment")
+        fields: dict[str, str] = {k: str(body[k]) for k in ("group", "name", "email", "phone", "country", "city", "comment")
                   if k in body}
         if "leverage" in body:
             fields["leverage"] = str(int(body["leverage"]))
@@ -203,7 +204,7 @@ class MT4BridgeHandler(FaceHandler):
         return None if access is None else str(access)
 
     # ------------------------------------------------------------------ routes
-    def _time(self, manager: ManagerConfig, params: dict[str, str], query: dict[str, str],
+    def _server_time(self, manager: ManagerConfig, params: dict[str, str], query: dict[str, str],
               body: dict[str, Any]) -> Reply:
         engine = self.app.engine
         zone_offset = engine.server_offset_s() - engine.clock_offset_s  # a skewed clock is not a zone
@@ -345,7 +346,7 @@ class MT4BridgeHandler(FaceHandler):
         return out
 
     ROUTES = [
-        _route("GET", f"{V1}/time", _time),
+        _route("GET", f"{V1}/time", _server_time),
         _route("POST", f"{V1}/accounts", _create),
         _route("GET", f"{V1}/accounts/{{login}}", _get),
         _route("PATCH", f"{V1}/accounts/{{login}}", _patch),
