@@ -30,6 +30,7 @@ NAMES = {
     "third_party_funding": "Deposits paid by someone else or from abroad",
     "many_instruments": "Many cards or accounts, or a payout to a new destination",
     "shared_instruments": "Cards or accounts shared with other clients",
+    "over_declared": "Deposits beyond what the client declared",
 }
 
 
