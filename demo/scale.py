@@ -131,8 +131,9 @@ class _Clock:
         self.result.rows[label] = self.result.rows.get(label, 0) + n
 
 
-def _money(value: float) -> Decimal:
-    return Decimal(f"{value:.2f}")
+def _money(amount: Decimal, factor: float = 1.0) -> Decimal:
+    """`amount` scaled by a random factor, in cents (the factor is a random draw, never money)."""
+    return (amount * Decimal(str(round(factor, 6)))).quantize(Decimal("0.01"))
 
 
 def _uuid(rng: random.Random) -> uuid.UUID:
@@ -349,7 +350,7 @@ class _BatchWriter:
         account = _Account(id=0, client_id=client_id, brand_id=desk.brand_id, server_id=self.servers[desk.brand_id],
                            login=self.login, demo=demo, opened_at=opened, stage=stage)
         if not demo:
-            account.deposit = _money(rng.choice((250, 500, 1000, 2500, 5000, 10000, 50000)) * rng.uniform(0.8, 1.2))
+            account.deposit = _money(Decimal(rng.choice((250, 500, 1000, 2500, 5000, 10000, 50000))), rng.uniform(0.8, 1.2))
         return account
 
     def _last_trade(self, account: _Account) -> dt.datetime:
@@ -398,12 +399,12 @@ class _BatchWriter:
         states: dict[int, tuple[Decimal, Decimal, Decimal | None]] = {}
         for a in accounts:
             balance = a.deposit if not a.demo else Decimal("10000.00")
-            equity = _money(float(balance) * rng.uniform(0.5, 1.25))
+            equity = _money(balance, rng.uniform(0.5, 1.25))
             margin = Decimal(0)
             level: Decimal | None = None
             if a.positions:
                 # Most accounts well covered; some under the margin call (100%).
-                margin = _money(float(equity) / rng.choice((2.0, 3.0, 5.0, 8.0, 0.9, 0.7)))
+                margin = _money(equity, 1 / rng.choice((2.0, 3.0, 5.0, 8.0, 0.9, 0.7)))
                 level = (equity * 100 / margin).quantize(Decimal("0.01")) if margin else None
             states[a.id] = (equity, margin, level)
         columns = ("id", "code", "server_id", "client_id", "login", "is_demo", "account_type", "group", "currency",
@@ -428,7 +429,7 @@ class _BatchWriter:
         self.clock.write("trading_accountequityday", lambda: copy_rows(
             AccountEquityDay, ("account_id", "day", "high"),
             ((a.id, today - dt.timedelta(days=rng.randrange(30)),
-              _money(float(max(states[a.id][0], a.deposit)) * rng.uniform(1.0, 1.6))) for a in live)))
+              _money(max(states[a.id][0], a.deposit), rng.uniform(1.0, 1.6))) for a in live)))
 
         def operations() -> Iterator[tuple[Any, ...]]:
             for a in live:
@@ -502,7 +503,7 @@ class _BatchWriter:
                     move = Decimal(f"{rng.uniform(0.98, 1.02):.4f}")
                     yield (a.server_id, a.id, self.position_id, symbol, rng.choice(("buy", "buy", "sell")),
                            Decimal(rng.choice(("0.01", "0.10", "0.50", "1.00", "3.00"))), price, price * move,
-                           _money(rng.uniform(-800, 600)), _money(rng.uniform(-20, 5)), opened, "", self.now)
+                           _money(Decimal(rng.randint(-80000, 60000)) / 100), _money(Decimal(rng.randint(-2000, 500)) / 100), opened, "", self.now)
 
         self.clock.write("trading_position", lambda: copy_rows(Position, (
             "server_id", "account_id", "position_id", "symbol", "side", "volume", "price_open", "price_current",
@@ -547,7 +548,7 @@ class _BatchWriter:
         for i, a in enumerate(live):
             wallet, mirror, clearing = wallet_of[a.client_id], mirror_of[a.id], self.clearing[a.brand_id]
             deposit = a.deposit
-            moved = _money(float(deposit) * rng.choice((1.0, 1.0, 0.9, 0.75)))
+            moved = _money(deposit, rng.choice((1.0, 1.0, 0.9, 0.75)))
             paid_at = a.opened_at + dt.timedelta(minutes=2)
             moved_at = a.opened_at + dt.timedelta(minutes=5)
             for tx_id, kind, at, pairs in (
