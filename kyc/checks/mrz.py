@@ -26,12 +26,16 @@ def check_digit(text: str) -> str:
 
 
 # Characters OCR returns for a Latin capital of the OCR-B font: Cyrillic and Greek capitals drawn
-# alike, and the multiplication sign for X.
-LOOKALIKES = str.maketrans("АВЕКМНОРСТХУІЈЅΑΒΕΖΗΙΚΜΝΟΡΤΥΧ×", "ABEKMHOPCTXYIJSABEZHIKMNOPTYXX")
+# alike, the multiplication sign for X, and the degree signs for C and F (their compatibility
+# decomposition, "°C", would add a character and shift the rest of the line).
+LOOKALIKES = str.maketrans("АВЕКМНОРСТХУІЈЅΑΒΕΖΗΙΚΜΝΟΡΤΥΧ×℃℉", "ABEKMHOPCTXYIJSABEZHIKMNOPTYXXCF")
 
 
 def _norm_line(text: str) -> str:
-    s = unicodedata.normalize("NFKD", text.upper().replace(" ", "")).translate(LOOKALIKES)
+    # Before the decomposition (℃ would become "°C") and after it (a capital with a mark, Ё, decomposes
+    # into its lookalike and the mark).
+    s = text.upper().replace(" ", "").translate(LOOKALIKES)
+    s = unicodedata.normalize("NFKD", s).translate(LOOKALIKES)
     s = "".join(ch for ch in s if not unicodedata.combining(ch))
     s = s.replace("«", "<<").replace("‹", "<").replace("(", "<").replace("[", "<").replace("{", "<")
     s = re.sub(r"[^A-Z0-9<]", "<", s)
@@ -211,6 +215,10 @@ def _repair_number(found: Mrz) -> Mrz:
 
 
 TD3_NAME_LINE = re.compile(r"P[A-Z<][A-Z0-9]{3}[A-Z]+<<[A-Z<]*<$")
+# An identity card's first line whose trailing fillers OCR ran together: code, state, a document number
+# with its check digit, then a run of fillers (the optional data left empty). _fit pads it back to 30,
+# and the document number's check digit must still hold.
+TD1_FIRST_LINE = re.compile(r"[IAC][A-Z<][A-Z0-9]{3}[A-Z0-9<]{10}<{4,}$")
 
 
 def _candidates(lines: Sequence[str]) -> list[str]:
@@ -222,6 +230,8 @@ def _candidates(lines: Sequence[str]) -> list[str]:
         elif TD3_NAME_LINE.match(s):
             # A passport's first line whose trailing fillers OCR ran together ("SARA<<<<<<" for
             # twenty-odd of them): it carries no check digit, and _fit pads it back to 44.
+            out.append(s)
+        elif 20 <= len(s) < 26 and TD1_FIRST_LINE.match(s):
             out.append(s)
     return out
 
@@ -248,7 +258,8 @@ def find_mrz(lines: Sequence[str]) -> Mrz | None:
         if first[:1] == "P" and i + 1 < len(cand) and (30 <= len(first) <= 48 or TD3_NAME_LINE.match(first)) \
                 and 40 <= len(cand[i + 1]) <= 48 and "<<" in first:
             found = parse_td3(first, cand[i + 1])
-        elif first[:1] in "IAC" and i + 2 < len(cand) and 26 <= len(first) <= 33 and 26 <= len(cand[i + 1]) <= 33:
+        elif first[:1] in "IAC" and i + 2 < len(cand) and (26 <= len(first) <= 33 or TD1_FIRST_LINE.match(first)) \
+                and 26 <= len(cand[i + 1]) <= 33:
             found = parse_td1(first, cand[i + 1], cand[i + 2])
         else:
             continue

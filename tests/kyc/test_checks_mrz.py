@@ -115,3 +115,28 @@ def test_a_first_line_whose_fillers_ran_together_and_two_lines_in_one_row_are_re
     assert m is not None and m.digits_valid and m.document_number == "LP3803266"
     # A short line of text that only looks like the start of one is no MRZ.
     assert find_mrz(["P<UTOHADDAD<<SARA<<<<<<", "DATE OF BIRTH 01 NOV 1992"]) is None
+
+
+def test_a_degree_celsius_read_for_a_c_takes_one_place_not_two():
+    lines = str(TD1CodeGenerator("ID", "UTO", "CE4121273", "600409", "F", "271128", "UTO", "DE LA CRUZ",
+                                 "MARIE ELENA")).split("\n")
+    m = find_mrz([lines[0].replace("C", "\u2103", 1), lines[1], lines[2]])
+    assert m is not None and m.digits_valid and m.document_number == "CE4121273"
+    # The same line with its check digit altered still fails: the sign took one place, not the digit's.
+    altered = lines[0][:14] + str((int(lines[0][14]) + 1) % 10) + lines[0][15:]
+    m = find_mrz([altered.replace("C", "\u2103", 1), lines[1], lines[2]])
+    assert m is not None and [d["field"] for d in m.digits.values() if not d["valid"]] == ["document_number", "composite"]
+
+
+def test_an_identity_cards_first_line_whose_fillers_ran_together_is_read():
+    lines = str(TD1CodeGenerator("ID", "UTO", "LF4990190", "920115", "M", "280907", "UTO", "ROSSI",
+                                 "JAMES ROBERT")).split("\n")
+    short = lines[0].rstrip("<") + "<" * 10  # OCR returned 25 of its 30 characters
+    m = find_mrz(["Issued 26 JUN 2020 Authority UTO", short, lines[1], lines[2]])
+    assert m is not None and m.format == "TD1" and m.digits_valid
+    assert (m.document_number, m.surname, m.given_names) == ("LF4990190", "ROSSI", "JAMES ROBERT")
+    # A short line whose document number does not hold its check digit is not taken as read.
+    m = find_mrz([short.replace("LF499", "LF498"), lines[1], lines[2]])
+    assert m is None or not m.digits_valid
+    # Nor is a short line of text that merely starts like one.
+    assert find_mrz(["IDENTITY CARD<<<<<<<", "DATE OF BIRTH 15 JAN 1992", "ROSSI JAMES"]) is None
