@@ -21,7 +21,7 @@ from ninja import Query, Router, Schema
 from pydantic import Field
 
 from crm.api import Caller, PageIn, caller_of, paginate, requires_scope
-from crm.api_routers.schemas import Text16
+from crm.api_routers.schemas import Code, Text16
 from crm.exceptions import NotFound, ValidationFailed
 from crm.lib.money import decimal_text
 from crm.lib.pagination import Key
@@ -73,7 +73,7 @@ class PartnerPage(Schema):
 class PartnerFilters(Schema):
     status: Text16 | None = Field(None, description="Only partners in this status.")
     kind: Text16 | None = Field(None, description="ib or affiliate.")
-    parent: UUID | None = Field(None, description="Only the direct sub-partners of this partner.")
+    parent: Code | None = Field(None, description="Only the direct sub-partners of this partner.")
 
 
 class ReferredClientOut(Schema):

@@ -22,11 +22,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema, Status
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from crm.api import Caller, PageIn, caller_of, paginate, requires_scope
 from crm.api_routers.clients import client_for
-from crm.api_routers.schemas import Text40, Text254
+from crm.api_routers.schemas import Code, IsoDatetime, Text40, Text254
 from crm.exceptions import NotFound, ValidationFailed
 from crm.lib.money import decimal_text
 from crm.lib.pagination import Key
@@ -140,8 +140,8 @@ class AccountPage(Schema):
 
 
 class AccountFilters(Schema):
-    client: UUID | None = Field(None, description="Only this client's accounts (its code).")
-    server: UUID | None = Field(None, description="Only accounts on this platform server (its code).")
+    client: Code | None = Field(None, description="Only this client's accounts (its code).")
+    server: Code | None = Field(None, description="Only accounts on this platform server (its code).")
     is_demo: bool | None = Field(None, description="true: demo accounts only; false: live ones only.")
 
 
@@ -174,11 +174,11 @@ class DealPage(Schema):
 
 
 class DealFilters(Schema):
-    account: UUID | None = Field(None, description="Only this trading account's deals (its code).")
-    client: UUID | None = Field(None, description="Only deals on this client's accounts (its code).")
+    account: Code | None = Field(None, description="Only this trading account's deals (its code).")
+    client: Code | None = Field(None, description="Only deals on this client's accounts (its code).")
     symbol: Text40 | None = Field(None, description="Only this symbol (case-insensitive).")
-    since: AwareDatetime | None = Field(None, description="Deals at or after this time (ISO 8601 with an offset).")
-    until: AwareDatetime | None = Field(None, description="Deals before this time (ISO 8601 with an offset).")
+    since: IsoDatetime | None = Field(None, description="Deals at or after this time (ISO 8601 with an offset).")
+    until: IsoDatetime | None = Field(None, description="Deals before this time (ISO 8601 with an offset).")
 
 
 def account_list_out(account: TradingAccount) -> dict[str, Any]:

@@ -26,11 +26,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema, Status
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from crm.api import ApiError, Caller, PageIn, caller_of, paginate, requires_scope
 from crm.api_routers.clients import client_for
-from crm.api_routers.schemas import Text16, Text40, Text100, Text500
+from crm.api_routers.schemas import Code, InputSchema, IsoDatetime, Text16, Text40, Text100, Text500
 from crm.exceptions import NotFound, ValidationFailed
 from crm.lib.money import Money, decimal_text, money_parse
 from crm.lib.pagination import Key
@@ -112,8 +112,8 @@ class WithdrawalPage(Schema):
 
 class PeriodFilters(Schema):
     provider: Text40 | None = Field(None, description="Only this payment provider (its code).")
-    since: AwareDatetime | None = Field(None, description="Created (requested) at or after this time.")
-    until: AwareDatetime | None = Field(None, description="Created (requested) before this time.")
+    since: IsoDatetime | None = Field(None, description="Created (requested) at or after this time.")
+    until: IsoDatetime | None = Field(None, description="Created (requested) before this time.")
 
 
 class DepositFilters(PeriodFilters):
@@ -124,11 +124,11 @@ class WithdrawalFilters(PeriodFilters):
     state: Text16 | None = Field(None, description="Only withdrawals in this state.")
 
 
-class RejectIn(Schema):
+class RejectIn(InputSchema):
     reason: Text500 = Field(..., min_length=1, description="Why; the client is told.")
 
 
-class RefundIn(Schema):
+class RefundIn(InputSchema):
     amount: Text40 = Field(..., description="A decimal string, at most what is left to refund.")
     currency: Text16 | None = Field(None, description="The deposit's currency (the default); another is refused.")
     reason: Text500 = Field(..., min_length=1, max_length=300, description="Kept on the refund and in the audit log.")
@@ -142,9 +142,9 @@ class RefundOut(Schema):
     status: str = Field(..., description="succeeded, failed, unknown (the provider's answer is awaited) or requested")
 
 
-class TransferIn(Schema):
-    source: UUID | None = Field(None, description="A trading account's code; null: the client's wallet.")
-    target: UUID | None = Field(None, description="A trading account's code; null: the client's wallet.")
+class TransferIn(InputSchema):
+    source: Code | None = Field(None, description="A trading account's code; null: the client's wallet.")
+    target: Code | None = Field(None, description="A trading account's code; null: the client's wallet.")
     amount: Text40 = Field(..., description="A decimal string in the trading account's currency.")
     key: Text100 = Field(..., min_length=1, description="Your idempotency key: the same key returns the first "
                                                         "transfer instead of making another.")
