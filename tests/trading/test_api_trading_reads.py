@@ -24,13 +24,13 @@ TYPES = {"standard": {"label": "Standard", "group": "real\\standard", "leverages
 AT = dt.datetime(2026, 3, 4, 9, 30, tzinfo=dt.UTC)
 
 
-def _server(brand: Any) -> Any:
+def platform_server(brand: Any) -> Any:
     return platform_server_save(actor=None, manager_password="x-secret-1", brand=brand, name=f"MT5 {brand.code}",
                                 kind="mt5_web", is_active=True, host="127.0.0.1", port=1, manager_login=1000,
                                 account_types=TYPES)
 
 
-def _deal(account: Any, deal_id: int, at: dt.datetime, **fields: Any) -> Deal:
+def deal_at(account: Any, deal_id: int, at: dt.datetime, **fields: Any) -> Deal:
     values = {"deal_id": deal_id, "login": account.login, "time": at, "platform_time_msc": int(at.timestamp() * 1000),
               "kind": DealKind.TRADE, "action": 1, "entry": DealEntry.OUT, "side": Side.SELL, "position_id": 555,
               "order_id": 0, "symbol": "EURUSD", "volume": Decimal("1.25"), "price": Decimal("1.08512"),
@@ -49,7 +49,7 @@ def world(db: Any) -> SimpleNamespace:
     other_dealer = make_user(role_code=RoleCode.DEALER, brand=other)
     client = make_client(actor=owner, brand=brand)
     second = make_client(brand=brand)
-    server, other_server = _server(brand), _server(other)
+    server, other_server = platform_server(brand), platform_server(other)
     live = trading_account_register(actor=None, client=client, server=server, login=7001, account_type="standard",
                                     currency="EUR")
     demo = trading_account_register(actor=None, client=client, server=server, login=7002, account_type="demo",
@@ -59,11 +59,11 @@ def world(db: Any) -> SimpleNamespace:
     foreign = trading_account_register(actor=None, client=make_client(brand=other), server=other_server, login=7001,
                                        account_type="standard", currency="EUR")
     # Five deals at one instant, two later, one on another client's account; one in the other brand.
-    deals_store(server, [_deal(live, 100 + i, AT) for i in range(5)]
-                + [_deal(live, 200, AT + dt.timedelta(minutes=1), symbol="GBPUSD"),
-                   _deal(demo, 201, AT + dt.timedelta(minutes=2)),
-                   _deal(second_live, 300, AT - dt.timedelta(days=1))])
-    deals_store(other_server, [_deal(foreign, 100, AT)])
+    deals_store(server, [deal_at(live, 100 + i, AT) for i in range(5)]
+                + [deal_at(live, 200, AT + dt.timedelta(minutes=1), symbol="GBPUSD"),
+                   deal_at(demo, 201, AT + dt.timedelta(minutes=2)),
+                   deal_at(second_live, 300, AT - dt.timedelta(days=1))])
+    deals_store(other_server, [deal_at(foreign, 100, AT)])
     return SimpleNamespace(brand=brand, other=other, owner=owner, stranger=stranger, dealer=dealer,
                            other_dealer=other_dealer, client=client, second=second, server=server, live=live,
                            demo=demo, second_live=second_live, foreign=foreign)
