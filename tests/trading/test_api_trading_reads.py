@@ -190,3 +190,12 @@ def test_staff_see_the_accounts_of_the_clients_in_their_book_only(world):
     assert_error(session_client(world.other_dealer).get(path), 404, "not_found")
     listed = session_client(world.owner).get(f"{API}/trading-accounts").json()["items"]
     assert {a["login"] for a in listed} == {7001, 7002}  # not the second client, who is not in the book
+
+
+def test_the_deal_list_counts_against_the_keys_request_budget(world, settings):
+    settings.CRM_API_RATE_LIMIT = "2/m"
+    api = KeyClient(new_key(world.brand, scopes=["trading:read"]))
+    assert api.get("/deals").status_code == 200 and api.get("/trading-accounts").status_code == 200
+    response = api.get("/deals")
+    assert_error(response, 429, "throttled")
+    assert 1 <= int(response["Retry-After"]) <= 60
