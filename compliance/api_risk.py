@@ -1,8 +1,9 @@
 """The staff API of the client risk score and the compliance trail export (mounted by compliance.api).
 
-Staff sessions only, as on the pages: a risk review and a trail export are an officer's acts, and an
-API key is nobody's (403). Scoped like the pages: clients within the user's reach, brands the user
-works for; a missing permission reads as not found."""
+A client's risk score is open to API keys with the `compliance:risk` scope (their brand's clients)
+as well as to officers; a periodic review is an officer's act, which the service refuses to a key
+(403). The risk model and the trail export are staff sessions only (403 for a key). Scoped like the pages: clients within the user's reach, brands the user works for; a missing
+permission reads as not found."""
 
 from __future__ import annotations
 
@@ -26,11 +27,12 @@ from compliance.risk import (
     risk_score_compute,
 )
 from compliance.trail import EXPORT_PERMISSION, trail_export_request, trail_exports_for
-from crm.api import ApiError, caller_of
+from crm.api import ApiError, caller_of, requires_scope
+from crm.api_routers.clients import client_for
 from crm.api_routers.schemas import Text64, Text500
 from crm.exceptions import NotFound
 from crm.forms import visible_brands
-from crm.models import Brand, User
+from crm.models import Brand, Client, User
 from crm.permissions import client_get_for_user, client_queryset_for_user, user_can
 
 router = Router(tags=["compliance"])
@@ -84,21 +86,32 @@ def score_out(row: RiskScore, client_code: UUID) -> dict[str, Any]:
             "review_due": row.review_due, "model_version": row.model_version}
 
 
+def _risk_client(request: HttpRequest, code: UUID, perm: str) -> tuple[Client, User | None]:
+    """The client and who acts: an API key (scope `compliance:risk`, its brand's clients; the system
+    acts) or a compliance officer with `perm` within their scope."""
+    caller = caller_of(request)
+    if caller.api_key is not None:
+        return client_for(caller, code), None
+    user = _officer(request, perm)
+    return client_get_for_user(user, code), user
+
+
 @router.get("/compliance/clients/{uuid:code}/risk", response=RiskOut, url_name="api_compliance_client_risk",
             summary="A client's risk score and its history")
+@requires_scope("compliance:risk")
 def client_risk(request: HttpRequest, code: UUID) -> dict[str, Any]:
-    user = _officer(request, VIEW_PERMISSION)
-    client = client_get_for_user(user, code)
+    """The client's current risk band with its factors, and the scores before it (newest first)."""
+    client, _user = _risk_client(request, code, VIEW_PERMISSION)
     rows = [score_out(r, client.code) for r in risk_history(client=client)[:200]]
     return {"current": rows[0] if rows else None, "history": rows}
 
 
 @router.post("/compliance/clients/{uuid:code}/risk/review", response={201: RiskScoreOut},
              url_name="api_compliance_client_risk_review", summary="Record a review of a client's risk")
+@requires_scope("compliance:risk")
 def client_risk_review(request: HttpRequest, code: UUID) -> Status[dict[str, Any]]:
     """Score the client now and date the next periodic review from today."""
-    user = _officer(request, RECOMPUTE_PERMISSION)
-    client = client_get_for_user(user, code)
+    client, user = _risk_client(request, code, RECOMPUTE_PERMISSION)
     row = risk_score_compute(client_id=client.pk, trigger="review", actor=user, review=True)
     assert row is not None  # noqa: S101 - the client was just read
     return Status(201, score_out(row, client.code))

@@ -52,7 +52,7 @@ class ComplianceConfig(AppConfig):
         from compliance.trail import TRAIL_JOB_KIND
 
         contribute("compliance.risk", permissions=_risk_permissions(), navigation=_risk_navigation(),
-                   api_scopes=[ApiScope("compliance:risk", _("Read and recompute clients' risk scores."), order=262)])
+                   api_scopes=[ApiScope("compliance:risk", _("Read clients' risk scores and their history."), order=262)])
         from crm.jobs import job_kind_register
 
         job_kind_register(TRAIL_JOB_KIND, label=_("Compliance trail export"),

@@ -53,6 +53,7 @@ from crm.lib import context
 from crm.lib.pagination import CREATED_DESC, DEFAULT_LIMIT, MAX_LIMIT, InvalidCursor, Key, Page
 from crm.lib.pagination import paginate as _paginate
 from crm.lib.ratelimit import rate_hit, rate_key
+from crm.lib.validation import InvalidValue
 from crm.registry import API_SCOPES
 from crm.services import apikey_authenticate
 
@@ -359,6 +360,7 @@ class CrmNinjaAPI(NinjaAPI):
         self._handle(DomainError, self._on_domain_error)
         self._handle(NinjaValidationError, self._on_validation_error)
         self._handle(InvalidCursor, self._on_invalid_cursor)
+        self._handle(InvalidValue, self._on_invalid_value)
         self._handle(HttpError, self._on_http_error)
         self._handle(Http404, self._on_404)
         self._handle(RequestDataTooBig, self._on_too_big)
@@ -399,6 +401,10 @@ class CrmNinjaAPI(NinjaAPI):
         return self.error_response(request, 413, "too_large", _(
             "The request body is larger than %(limit)s MB, the most the API accepts at once; "
             "send fewer items per request.") % {"limit": f"{limit:.1f}"})
+
+    def _on_invalid_value(self, request: HttpRequest, exc: InvalidValue) -> HttpResponse:
+        # The shared parsers' refusals (crm.lib.money, crm.lib.validation) name the input at fault.
+        return self.error_response(request, 422, "invalid", _("The request is not valid."), {exc.field: [exc.message]})
 
     def _on_invalid_cursor(self, request: HttpRequest, exc: InvalidCursor) -> HttpResponse:
         message = _("The cursor is not valid for this list; start again without one.")

@@ -1,12 +1,17 @@
-"""An example integration of the CRM, standard library only: page through a list of the JSON API
-with an API key, and receive the CRM's outbound webhooks, checking each signature as the CRM signs.
+"""An example integration of the CRM, standard library only: page through the platform deals of the
+key's brand with an API key, and receive the CRM's outbound webhooks, checking each signature as the
+CRM signs.
 
-    python examples/api_client.py clients --base-url https://crm.example.com --api-key crm_...
+    python examples/api_client.py deals --base-url https://crm.example.com --api-key crm_... \
+        [--since 2026-03-01T00:00:00Z] [--until 2026-04-01T00:00:00Z] [--client <code>] [--symbol EURUSD]
     python examples/api_client.py receive --port 8080 --secret whsec_... [--secret whsec_old...]
 
-The API (/api/v1/, its schema at /api/v1/docs): send the key as `Authorization: Bearer crm_...`.
-A list answers `{"items": [...], "next_cursor": "..."}`; ask again with `cursor=<next_cursor>`
-until it is null. Errors answer `{"code", "message", "fields"}` with a 4xx status.
+The API (/api/v1/, its schema at /api/v1/docs): send the key as `Authorization: Bearer crm_...`
+(deals need a key with the `trading:read` scope). A list answers `{"items": [...], "next_cursor":
+"..."}`; ask again with `cursor=<next_cursor>` until it is null: deals come newest first, ordered by
+time and then a unique row number, so no deal is repeated or skipped between pages even when many
+share a time. Amounts are decimal strings with their currency (read them with Decimal, never float);
+times are UTC. Errors answer `{"code", "message", "fields"}` with a 4xx status.
 
 Webhooks: every POST carries
 
@@ -33,6 +38,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -78,6 +84,24 @@ def iter_items(base_url: str, api_key: str, path: str, params: dict[str, Any] | 
         cursor = page.get("next_cursor")
         if not cursor:
             return
+
+
+def iter_deals(base_url: str, api_key: str, *, since: str | None = None, until: str | None = None,
+               client: str | None = None, account: str | None = None, symbol: str | None = None,
+               limit: int = 200) -> Iterator[dict[str, Any]]:
+    """Every deal of the key's brand matching the filters, newest first (times: ISO 8601 with an offset)."""
+    params = {"since": since, "until": until, "client": client, "account": account, "symbol": symbol}
+    return iter_items(base_url, api_key, "deals", params, limit=limit)
+
+
+def profit_by_currency(deals: Iterable[dict[str, Any]]) -> dict[str, Decimal]:
+    """Clients' profit net of commission, swap and fees, per account currency, never summed across
+    currencies."""
+    totals: dict[str, Decimal] = {}
+    for deal in deals:
+        net = sum((Decimal(deal[k]) for k in ("profit", "commission", "swap", "fee")), Decimal(0))
+        totals[deal["currency"]] = totals.get(deal["currency"], Decimal(0)) + net
+    return totals
 
 
 # --- webhooks -------------------------------------------------------------------------------------
@@ -152,16 +176,24 @@ def receiver(secrets: list[str], on_event: Callable[[dict[str, Any]], None],
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    clients = sub.add_parser("clients", help="print every client of the key's brand, one JSON line each")
-    clients.add_argument("--base-url", required=True)
-    clients.add_argument("--api-key", required=True)
+    deals = sub.add_parser("deals", help="print every deal of the key's brand, one JSON line each, then the "
+                                         "net profit per currency")
+    deals.add_argument("--base-url", required=True)
+    deals.add_argument("--api-key", required=True)
+    for name in ("since", "until", "client", "account", "symbol"):
+        deals.add_argument(f"--{name}")
     receive = sub.add_parser("receive", help="receive webhooks and print each event")
     receive.add_argument("--port", type=int, default=8080)
     receive.add_argument("--secret", action="append", required=True, help="a signing secret (twice during a change)")
     args = parser.parse_args(argv)
-    if args.command == "clients":
-        for item in iter_items(args.base_url, args.api_key, "clients"):
+    if args.command == "deals":
+        seen: list[dict[str, Any]] = []
+        for item in iter_deals(args.base_url, args.api_key, since=args.since, until=args.until, client=args.client,
+                               account=args.account, symbol=args.symbol):
             print(json.dumps(item))
+            seen.append(item)
+        for currency, total in sorted(profit_by_currency(seen).items()):
+            print(f"net profit {currency}: {total}", file=sys.stderr)
         return 0
     server = receiver(args.secret, lambda body: print(json.dumps(body["event"]), flush=True), port=args.port)
     print(f"listening on http://127.0.0.1:{server.server_address[1]}/", file=sys.stderr)

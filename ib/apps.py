@@ -11,10 +11,14 @@ class IbConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from crm.registry import contribute
+        from django.utils.translation import gettext_lazy as _
+
+        from crm.registry import ApiScope, contribute
         from ib.views import ui_contributions
 
-        contribute("ib", permissions=_role_permissions(), navigation=_navigation(), **ui_contributions())
+        contribute("ib", permissions=_role_permissions(), navigation=_navigation(), api_scopes=[ApiScope(
+            "ib:read", _("Read the brand's partners, their referred clients, commission lines and settlements."),
+            order=400)], **ui_contributions())
         _jobs()
 
 

@@ -20,6 +20,7 @@ class TradingConfig(AppConfig):
         metrics.register()  # sync lag per server on /metrics
 
         contribute("trading", permissions=_role_permissions(), navigation=_navigation(), api_scopes=[ApiScope(
+            "trading:read", _("List the brand's trading accounts and their platform deals."), order=195), ApiScope(
             "trading:write", _("Open trading accounts for the brand's clients and change their leverage."), order=200)],
             playbook=[_win_back_rule()], **ui_contributions())
         from crm.audit import audit_object_links_register

@@ -13,7 +13,7 @@ class WalletConfig(AppConfig):
         from django.utils.translation import gettext_lazy as _
 
         from crm.models import RoleCode
-        from crm.registry import NavItem, PlaybookRule, contribute
+        from crm.registry import ApiScope, NavItem, PlaybookRule, contribute
         from wallet import deposits  # noqa: F401 - registers the deposits' webhook handler
         from wallet.deposit_views import ui_contributions
         from wallet.providers.webhook_handlers import register_webhook_handler
@@ -48,6 +48,12 @@ class WalletConfig(AppConfig):
                                 permission="wallet.reconcile", order=776),
                         NavItem("month_close", _("Month-end close"), "wallet_close_list", "lock",
                                 permission="wallet.view_monthclose", order=785)],
+            api_scopes=[
+                ApiScope("wallet:read", _("Read clients' wallet balances, deposits and withdrawals."), order=300),
+                ApiScope("wallet:write", _("Refund deposits and transfer money between a client's wallet and "
+                                           "trading accounts."), order=310),
+                ApiScope("wallet:approve", _("Approve and reject withdrawals (one approval only: those needing "
+                                             "two are approved by two people of finance)."), order=320)],
             **ui_contributions())
 
 

@@ -314,7 +314,7 @@ def test_the_api_reads_the_score_and_records_a_review(world, client, login_verif
     assert body["current"]["band"] == "low" and len(body["history"]) == 1
     assert {f["key"] for f in body["current"]["factors"]} >= {"country", "account_age"}
     reviewed = client.post(f"/api/v1/compliance/clients/{world.client.code}/risk/review")
-    assert reviewed.status_code == 201 and reviewed.json()["trigger"] == "review"
+    assert reviewed.status_code == 201 and reviewed.json()["trigger"] == "review", reviewed.content
     model = client.get(f"/api/v1/compliance/risk-model?brand={world.brand.code}").json()
     assert model["version"] == 0 and model["high_from"] == 60
     client.logout()
@@ -339,3 +339,19 @@ def test_the_demo_scores_every_client_once_and_makes_one_high_risk_with_its_due_
     assert RiskScore.objects.filter(client=world.client, band="low").count() == 1
     call_command("compliance_seed_demo_risk", stdout=out)
     assert "already scored" in out.getvalue() and RiskScore.objects.filter(brand=world.brand).count() == 2
+
+
+def test_an_api_key_reads_its_brands_clients_risk_with_the_risk_scope_but_does_not_review_it(world):
+    from tests.crm.api_support import KeyClient, assert_error, new_key
+
+    score(world)
+    path = f"/compliance/clients/{world.client.code}/risk"
+    api = KeyClient(new_key(world.brand, scopes=["compliance:risk"]))
+    body = api.get(path).json()
+    assert body["current"]["band"] == "low" and len(body["history"]) == 1
+    # A periodic review is an officer's act: the service refuses it to a key, and nothing is written.
+    assert_error(api.post(f"{path}/review"), 403, "forbidden")
+    assert RiskScore.objects.filter(client=world.client).count() == 1
+    assert_error(KeyClient(new_key(make_brand(), scopes=["compliance:risk"])).get(path), 404, "not_found")
+    assert_error(KeyClient(new_key(world.brand, scopes=["compliance:read"])).get(path), 403, "missing_scope")
+    assert_error(KeyClient(new_key(world.brand, scopes=["compliance:read"])).post(f"{path}/review"), 403)

@@ -1,14 +1,16 @@
 """The README's example integration (examples/api_client.py) run against a live CRM: it pages through
-the API with a key and receives real signed deliveries, so a change to either breaks this test
+the brand's deals with a key and receives real signed deliveries, so a change to either breaks this test
 instead of leaving the example wrong."""
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -20,6 +22,9 @@ from crm.lib.webhook_signature import header_value
 from crm.models import RoleCode, WebhookDelivery, WebhookDeliveryStatus
 from crm.services import apikey_create, outbound
 from tests.factories import make_brand, make_client, make_user
+from tests.trading.test_api_trading_reads import AT, deal_at, platform_server
+from trading.services import trading_account_register
+from trading.sync import deals_store
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "api_client.py"
 
@@ -38,16 +43,31 @@ def admin(transactional_db: Any) -> Any:
     return make_user(role_code=RoleCode.ADMIN, email=f"int-{uuid.uuid4().hex[:6]}@staff.example.com")
 
 
-def test_the_example_pages_through_every_client_of_its_keys_brand_and_no_other(example, live_server, admin):
+def test_the_example_pages_through_every_deal_of_its_keys_brand_and_no_other(example, live_server, admin):
     brand, other = make_brand(), make_brand()
-    mine = {str(make_client(brand=brand).code) for _ in range(5)}
-    make_client(brand=other)
-    _key, raw = apikey_create(actor=admin, brand=brand, name="example", scopes=["clients:read"])
-    got = [item["code"] for item in example.iter_items(live_server.url, raw, "clients", limit=2)]
-    assert sorted(got) == sorted(mine)  # three pages of 2, 2 and 1, each client once
+    server, other_server = platform_server(brand), platform_server(other)
+    eur = trading_account_register(actor=None, client=make_client(brand=brand), server=server, login=7001,
+                                   account_type="standard", currency="EUR")
+    usd = trading_account_register(actor=None, client=make_client(brand=brand), server=server, login=7002,
+                                   account_type="demo", currency="USD")
+    foreign = trading_account_register(actor=None, client=make_client(brand=other), server=other_server,
+                                       login=7001, account_type="standard", currency="EUR")
+    # Three deals at one instant (a page boundary falls inside them), one earlier in another currency.
+    deals_store(server, [deal_at(eur, n, AT) for n in (1, 2, 3)]
+                + [deal_at(usd, 4, AT - dt.timedelta(hours=1), profit=Decimal("40"), commission=Decimal("-1"))])
+    deals_store(other_server, [deal_at(foreign, 9, AT)])
+    _key, raw = apikey_create(actor=admin, brand=brand, name="example", scopes=["trading:read"])
+    got = list(example.iter_deals(live_server.url, raw, limit=2))
+    assert [d["deal_id"] for d in got] == [3, 2, 1, 4]  # two pages of 2, each deal once, newest first
+    assert example.profit_by_currency(got) == {"EUR": Decimal("-48.75"), "USD": Decimal("38.75")}
+    since = (AT - dt.timedelta(minutes=30)).isoformat()
+    assert [d["deal_id"] for d in example.iter_deals(live_server.url, raw, since=since)] == [3, 2, 1]
     with pytest.raises(example.ApiError) as bad:
-        list(example.iter_items(live_server.url, raw + "x", "clients"))
-    assert bad.value.status == 401 and bad.value.code == "invalid_api_key"
+        list(example.iter_deals(live_server.url, raw, since="yesterday"))
+    assert bad.value.status == 422 and "since" in bad.value.fields
+    with pytest.raises(example.ApiError) as unknown:
+        list(example.iter_deals(live_server.url, raw + "x"))
+    assert unknown.value.status == 401 and unknown.value.code == "invalid_api_key"
 
 
 @pytest.fixture
