@@ -6,7 +6,8 @@ account's currency, and is only ever summed within one currency: a total is a {c
 map, never one number (adding yen to dollars means nothing). Lots of one symbol are summed across
 servers and currencies: a lot of EURUSD is the same contract whatever the deposit currency.
 
-Every read is a fixed number of grouped queries, whatever the number of positions.
+Every read is one grouped query (a row per account and symbol) and one of the clients it names,
+whatever the number of positions.
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, F, Q, QuerySet, Sum, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Count, F, Q, QuerySet, Sum
 
 from crm.models import Client
 from crm.permissions import client_queryset_for_user
@@ -134,74 +134,75 @@ def position_queryset_for_user(*, user: Any, server: PlatformServer | None = Non
 
 def exposure_for_user(*, user: Any, server: PlatformServer | None = None) -> ExposureReport:
     """Net lots and floating P/L by symbol, by client (the `TOP_CLIENTS` largest by lots), the
-    accounts with the most lots open and, per currency, those with the largest floating profit."""
-    qs = position_queryset_for_user(user=user, server=server).order_by()
+    accounts with the most lots open and, per currency, those with the largest floating profit.
+
+    One grouped query (a row per account and symbol) feeds every figure: each further grouped
+    query would find the user's scope and join the positions again, which on a large brokerage
+    costs far more than summing those rows here. The clients named are read in one more query.
+    """
+    rows = list(position_queryset_for_user(user=user, server=server).order_by().values(
+        "account_id", "account__login", "server__name", "account__currency", "account__client_id", "symbol",
+    ).annotate(n=Count("id"), buy=_BUY_LOTS, sell=_SELL_LOTS, pnl=Sum(_FLOATING, default=ZERO)))
+
     total = Exposure()
-
     symbols: dict[str, SymbolExposure] = {}
-    for row in qs.values("symbol").annotate(n=Count("id"), buy=_BUY_LOTS, sell=_SELL_LOTS,
-                                            clients=Count("account__client_id", distinct=True)):
-        symbols[row["symbol"]] = SymbolExposure(symbol=row["symbol"], positions=row["n"], buy=row["buy"],
-                                                sell=row["sell"], clients=row["clients"])
-        total.positions += row["n"]
-        total.buy += row["buy"]
-        total.sell += row["sell"]
-    for pnl_row in qs.values("symbol", "account__currency").annotate(pnl=Sum(_FLOATING)):
-        currency = pnl_row["account__currency"]
-        symbols[pnl_row["symbol"]].pnl[currency] = pnl_row["pnl"]
-        total.pnl[currency] = total.pnl.get(currency, ZERO) + pnl_row["pnl"]
+    symbol_clients: dict[str, set[int]] = defaultdict(set)
+    by_client: dict[int, Exposure] = {}
+    client_accounts: dict[int, set[int]] = defaultdict(set)
+    client_nets: dict[int, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    accounts: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        symbol, currency, client_id, account_id = (row["symbol"], row["account__currency"],
+                                                   row["account__client_id"], row["account_id"])
+        n, buy, sell, pnl = row["n"], row["buy"], row["sell"], row["pnl"]
+        if symbol not in symbols:
+            symbols[symbol] = SymbolExposure(symbol=symbol)
+        if client_id not in by_client:
+            by_client[client_id] = Exposure()
+        for entry in (total, symbols[symbol], by_client[client_id]):
+            entry.positions += n
+            entry.buy += buy
+            entry.sell += sell
+            entry.pnl[currency] = entry.pnl.get(currency, ZERO) + pnl
+        symbol_clients[symbol].add(client_id)
+        client_accounts[client_id].add(account_id)
+        client_nets[client_id][symbol] += buy - sell
+        account = accounts.get(account_id)
+        if account is None:
+            account = accounts[account_id] = {"login": row["account__login"], "server": row["server__name"],
+                                              "currency": currency, "client_id": client_id, "n": 0, "buy": ZERO,
+                                              "sell": ZERO, "pnl": ZERO}
+        account["n"] += n
+        account["buy"] += buy
+        account["sell"] += sell
+        account["pnl"] += pnl
+    for symbol, entry in symbols.items():
+        entry.clients = len(symbol_clients[symbol])
 
-    by_client = list(qs.values("account__client_id").annotate(n=Count("id"), buy=_BUY_LOTS, sell=_SELL_LOTS,
-                                                             accounts=Count("account_id", distinct=True))
-                     .order_by((F("buy") + F("sell")).desc(), "account__client_id")[:TOP_CLIENTS])
-    client_count = qs.values("account__client_id").distinct().count() if len(by_client) == TOP_CLIENTS \
-        else len(by_client)
-    ids = [row["account__client_id"] for row in by_client]
-    names = Client.objects.select_related("brand").in_bulk(ids)
-    clients = {row["account__client_id"]: ClientExposure(
-        client=names[row["account__client_id"]], positions=row["n"], buy=row["buy"], sell=row["sell"],
-        accounts=row["accounts"]) for row in by_client}
-    nets: dict[int, list[tuple[str, Decimal]]] = defaultdict(list)
-    for net_row in qs.filter(account__client_id__in=ids).values("account__client_id", "symbol").annotate(
-            n=Count("id"), buy=_BUY_LOTS, sell=_SELL_LOTS):
-        nets[net_row["account__client_id"]].append((net_row["symbol"], net_row["buy"] - net_row["sell"]))
-    for client_pnl in qs.filter(account__client_id__in=ids).values("account__client_id", "account__currency").annotate(
-            pnl=Sum(_FLOATING)):
-        clients[client_pnl["account__client_id"]].pnl[client_pnl["account__currency"]] = client_pnl["pnl"]
-    for pk, entry in clients.items():
-        entry.symbols = sorted(nets[pk], key=lambda s: (-abs(s[1]), s[0]))
+    top_clients = sorted(by_client, key=lambda pk: (-by_client[pk].gross, pk))[:TOP_CLIENTS]
+    top_volume = sorted(accounts, key=lambda pk: (-(accounts[pk]["buy"] + accounts[pk]["sell"]), pk))[:TOP_ACCOUNTS]
+    winners: dict[str, list[int]] = defaultdict(list)
+    for pk in sorted((pk for pk in accounts if accounts[pk]["pnl"] > 0), key=lambda pk: (-accounts[pk]["pnl"], pk)):
+        if len(winners[accounts[pk]["currency"]]) < TOP_ACCOUNTS:
+            winners[accounts[pk]["currency"]].append(pk)
+    named = set(top_clients) | {accounts[pk]["client_id"] for pk in [*top_volume, *(p for w in winners.values()
+                                                                                     for p in w)]}
+    names = Client.objects.select_related("brand").in_bulk(named)
 
+    def account_exposure(pk: int) -> AccountExposure:
+        a = accounts[pk]
+        return AccountExposure(account_id=pk, login=a["login"], server=a["server"], currency=a["currency"],
+                               client=names[a["client_id"]], positions=a["n"], buy=a["buy"], sell=a["sell"],
+                               pnl=a["pnl"])
+
+    clients = [ClientExposure(
+        client=names[pk], positions=by_client[pk].positions, buy=by_client[pk].buy, sell=by_client[pk].sell,
+        pnl=by_client[pk].pnl, accounts=len(client_accounts[pk]),
+        symbols=sorted(client_nets[pk].items(), key=lambda s: (-abs(s[1]), s[0]))) for pk in top_clients]
     return ExposureReport(
         symbols=sorted(symbols.values(), key=lambda s: (-abs(s.net), -s.gross, s.symbol)),
-        clients=list(clients.values()), client_count=client_count,
-        top_by_volume=_top_by_volume(qs), top_by_profit=_top_winners(qs), total=total,
+        clients=clients, client_count=len(by_client),
+        top_by_volume=[account_exposure(pk) for pk in top_volume],
+        top_by_profit={currency: [account_exposure(pk) for pk in pks] for currency, pks in sorted(winners.items())},
+        total=total,
     )
-
-
-def _account_rows(qs: QuerySet[Position]) -> QuerySet[Any]:
-    return qs.values("account_id", "account__login", "server__name", "account__currency",
-                     "account__client_id").annotate(n=Count("id"), buy=_BUY_LOTS, sell=_SELL_LOTS, pnl=Sum(_FLOATING))
-
-
-def _accounts(rows: list[dict[str, Any]]) -> list[AccountExposure]:
-    clients = Client.objects.in_bulk({row["account__client_id"] for row in rows})
-    return [AccountExposure(account_id=row["account_id"], login=row["account__login"], server=row["server__name"],
-                            currency=row["account__currency"], client=clients[row["account__client_id"]],
-                            positions=row["n"], buy=row["buy"], sell=row["sell"], pnl=row["pnl"]) for row in rows]
-
-
-def _top_by_volume(qs: QuerySet[Position]) -> list[AccountExposure]:
-    """The accounts with the most lots open (buy and sell together)."""
-    rows = list(_account_rows(qs).order_by((F("buy") + F("sell")).desc(), "account_id")[:TOP_ACCOUNTS])
-    return _accounts(rows)
-
-
-def _top_winners(qs: QuerySet[Position]) -> dict[str, list[AccountExposure]]:
-    """Per currency, the accounts with the largest floating profit (only those in profit)."""
-    ranked = _account_rows(qs).filter(pnl__gt=0).annotate(
-        rank=Window(RowNumber(), partition_by=F("account__currency"), order_by=[F("pnl").desc(), F("account_id")]),
-    ).filter(rank__lte=TOP_ACCOUNTS).order_by("account__currency", "rank")
-    out: dict[str, list[AccountExposure]] = defaultdict(list)
-    for entry in _accounts(list(ranked)):
-        out[entry.currency].append(entry)
-    return dict(out)
