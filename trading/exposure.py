@@ -6,8 +6,9 @@ account's currency, and is only ever summed within one currency: a total is a {c
 map, never one number (adding yen to dollars means nothing). Lots of one symbol are summed across
 servers and currencies: a lot of EURUSD is the same contract whatever the deposit currency.
 
-Every read is one grouped query (a row per account and symbol) and one of the clients it names,
-whatever the number of positions.
+Every read is one statement over the positions (its parts each a grouped read of the positions
+summed per account and symbol) and one query of the clients it names, whatever the number of
+positions.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, F, Q, QuerySet, Sum
 
 from crm.models import Client
@@ -132,77 +134,112 @@ def position_queryset_for_user(*, user: Any, server: PlatformServer | None = Non
     return qs
 
 
+# Every figure of the page from one statement: `g` is the user's open positions summed per account
+# and symbol (built by the ORM, scope included, read once), and each part of the page is a small
+# grouped read of it, tagged by `part`. Only the rows the page shows leave the database.
+_REPORT_SQL = """
+WITH g AS MATERIALIZED ({grouped}),
+accounts AS (
+    SELECT account_id, login, server, currency, client_id, sum(n) AS n, sum(buy) AS buy, sum(sell) AS sell,
+           sum(pnl) AS pnl
+    FROM g GROUP BY account_id, login, server, currency, client_id
+),
+top_clients AS (
+    SELECT client_id, sum(n) AS n, sum(buy) AS buy, sum(sell) AS sell, count(DISTINCT account_id) AS accounts
+    FROM g GROUP BY client_id ORDER BY sum(buy) + sum(sell) DESC, client_id LIMIT {top_clients}
+)
+SELECT 'symbol', symbol, NULL, NULL::bigint, NULL::bigint, NULL::bigint, NULL, sum(n), sum(buy), sum(sell), NULL::numeric,
+       count(DISTINCT client_id)
+FROM g GROUP BY symbol
+UNION ALL
+SELECT 'symbol_pnl', symbol, currency, NULL, NULL, NULL, NULL, NULL, NULL, NULL, sum(pnl), NULL
+FROM g GROUP BY symbol, currency
+UNION ALL
+SELECT 'clients', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, count(DISTINCT client_id) FROM g
+UNION ALL
+(SELECT 'client', NULL, NULL, client_id, NULL, NULL, NULL, n, buy, sell, NULL, accounts FROM top_clients
+ ORDER BY buy + sell DESC, client_id)
+UNION ALL
+SELECT 'client_symbol', symbol, NULL, client_id, NULL, NULL, NULL, NULL, sum(buy), sum(sell), NULL, NULL
+FROM g WHERE client_id IN (SELECT client_id FROM top_clients) GROUP BY client_id, symbol
+UNION ALL
+SELECT 'client_pnl', NULL, currency, client_id, NULL, NULL, NULL, NULL, NULL, NULL, sum(pnl), NULL
+FROM g WHERE client_id IN (SELECT client_id FROM top_clients) GROUP BY client_id, currency
+UNION ALL
+(SELECT 'volume', NULL, currency, client_id, account_id, login, server, n, buy, sell, pnl, NULL FROM accounts
+ ORDER BY buy + sell DESC, account_id LIMIT {top_accounts})
+UNION ALL
+(SELECT 'winner', NULL, currency, client_id, account_id, login, server, n, buy, sell, pnl, NULL FROM (
+    SELECT *, row_number() OVER (PARTITION BY currency ORDER BY pnl DESC, account_id) AS rank
+    FROM accounts WHERE pnl > 0) ranked
+ WHERE rank <= {top_accounts} ORDER BY currency, rank)
+"""
+
+
 def exposure_for_user(*, user: Any, server: PlatformServer | None = None) -> ExposureReport:
     """Net lots and floating P/L by symbol, by client (the `TOP_CLIENTS` largest by lots), the
     accounts with the most lots open and, per currency, those with the largest floating profit.
 
-    One grouped query (a row per account and symbol) feeds every figure: each further grouped
-    query would find the user's scope and join the positions again, which on a large brokerage
-    costs far more than summing those rows here. The clients named are read in one more query.
+    One statement (_REPORT_SQL) finds the user's positions once and returns only the rows shown;
+    one more names their clients.
     """
-    rows = list(position_queryset_for_user(user=user, server=server).order_by().values(
-        "account_id", "account__login", "server__name", "account__currency", "account__client_id", "symbol",
-    ).annotate(n=Count("id"), buy=_BUY_LOTS, sell=_SELL_LOTS, pnl=Sum(_FLOATING, default=ZERO)))
+    grouped = position_queryset_for_user(user=user, server=server).order_by().values(
+        "account_id", "symbol", g_login=F("account__login"), g_server=F("server__name"),
+        g_currency=F("account__currency"), g_client=F("account__client_id"),
+    ).annotate(n=Count("id"), buy=_BUY_LOTS, sell=_SELL_LOTS, pnl=Sum(_FLOATING, default=ZERO))
+    sql, params = grouped.query.sql_with_params()
+    # The ORM's statement (its values are parameters) read by column name; the rest is constants.
+    statement = _REPORT_SQL.format(
+        grouped="SELECT account_id, g_login AS login, g_server AS server, g_currency AS currency, "  # noqa: S608
+                f"g_client AS client_id, symbol, n, buy, sell, pnl FROM ({sql}) AS q",
+        top_clients=TOP_CLIENTS, top_accounts=TOP_ACCOUNTS)
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        rows = cursor.fetchall()
 
     total = Exposure()
     symbols: dict[str, SymbolExposure] = {}
-    symbol_clients: dict[str, set[int]] = defaultdict(set)
-    by_client: dict[int, Exposure] = {}
-    client_accounts: dict[int, set[int]] = defaultdict(set)
-    client_nets: dict[int, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    accounts: dict[int, dict[str, Any]] = {}
-    for row in rows:
-        symbol, currency, client_id, account_id = (row["symbol"], row["account__currency"],
-                                                   row["account__client_id"], row["account_id"])
-        n, buy, sell, pnl = row["n"], row["buy"], row["sell"], row["pnl"]
-        if symbol not in symbols:
-            symbols[symbol] = SymbolExposure(symbol=symbol)
-        if client_id not in by_client:
-            by_client[client_id] = Exposure()
-        for entry in (total, symbols[symbol], by_client[client_id]):
-            entry.positions += n
-            entry.buy += buy
-            entry.sell += sell
-            entry.pnl[currency] = entry.pnl.get(currency, ZERO) + pnl
-        symbol_clients[symbol].add(client_id)
-        client_accounts[client_id].add(account_id)
-        client_nets[client_id][symbol] += buy - sell
-        account = accounts.get(account_id)
-        if account is None:
-            account = accounts[account_id] = {"login": row["account__login"], "server": row["server__name"],
-                                              "currency": currency, "client_id": client_id, "n": 0, "buy": ZERO,
-                                              "sell": ZERO, "pnl": ZERO}
-        account["n"] += n
-        account["buy"] += buy
-        account["sell"] += sell
-        account["pnl"] += pnl
-    for symbol, entry in symbols.items():
-        entry.clients = len(symbol_clients[symbol])
+    clients: dict[int, ClientExposure] = {}
+    nets: dict[int, list[tuple[str, Decimal]]] = defaultdict(list)
+    client_count = 0
+    volume: list[tuple[Any, ...]] = []
+    winners: list[tuple[Any, ...]] = []
+    for part, symbol, currency, client_id, account_id, login, server_name, n, buy, sell, pnl, count in rows:
+        if part == "symbol":
+            symbols[symbol] = SymbolExposure(symbol=symbol, positions=n, buy=buy, sell=sell, clients=count)
+            total.positions += n
+            total.buy += buy
+            total.sell += sell
+        elif part == "symbol_pnl":
+            symbols[symbol].pnl[currency] = pnl
+            total.pnl[currency] = total.pnl.get(currency, ZERO) + pnl
+        elif part == "clients":
+            client_count = count
+        elif part == "client":
+            clients[client_id] = ClientExposure(positions=n, buy=buy, sell=sell, accounts=count)
+        elif part == "client_symbol":
+            nets[client_id].append((symbol, buy - sell))
+        elif part == "client_pnl":
+            clients[client_id].pnl[currency] = pnl
+        else:
+            (volume if part == "volume" else winners).append(
+                (account_id, login, server_name, currency, client_id, n, buy, sell, pnl))
 
-    top_clients = sorted(by_client, key=lambda pk: (-by_client[pk].gross, pk))[:TOP_CLIENTS]
-    top_volume = sorted(accounts, key=lambda pk: (-(accounts[pk]["buy"] + accounts[pk]["sell"]), pk))[:TOP_ACCOUNTS]
-    winners: dict[str, list[int]] = defaultdict(list)
-    for pk in sorted((pk for pk in accounts if accounts[pk]["pnl"] > 0), key=lambda pk: (-accounts[pk]["pnl"], pk)):
-        if len(winners[accounts[pk]["currency"]]) < TOP_ACCOUNTS:
-            winners[accounts[pk]["currency"]].append(pk)
-    named = set(top_clients) | {accounts[pk]["client_id"] for pk in [*top_volume, *(p for w in winners.values()
-                                                                                     for p in w)]}
-    names = Client.objects.select_related("brand").in_bulk(named)
+    names = Client.objects.select_related("brand").in_bulk({*clients, *(row[4] for row in [*volume, *winners])})
+    for pk, entry in clients.items():
+        entry.client = names[pk]
+        entry.symbols = sorted(nets[pk], key=lambda s: (-abs(s[1]), s[0]))
 
-    def account_exposure(pk: int) -> AccountExposure:
-        a = accounts[pk]
-        return AccountExposure(account_id=pk, login=a["login"], server=a["server"], currency=a["currency"],
-                               client=names[a["client_id"]], positions=a["n"], buy=a["buy"], sell=a["sell"],
-                               pnl=a["pnl"])
+    def account(row: tuple[Any, ...]) -> AccountExposure:
+        account_id, login, server_name, currency, client_id, n, buy, sell, pnl = row
+        return AccountExposure(account_id=account_id, login=login, server=server_name, currency=currency,
+                               client=names[client_id], positions=n, buy=buy, sell=sell, pnl=pnl)
 
-    clients = [ClientExposure(
-        client=names[pk], positions=by_client[pk].positions, buy=by_client[pk].buy, sell=by_client[pk].sell,
-        pnl=by_client[pk].pnl, accounts=len(client_accounts[pk]),
-        symbols=sorted(client_nets[pk].items(), key=lambda s: (-abs(s[1]), s[0]))) for pk in top_clients]
+    top_by_profit: dict[str, list[AccountExposure]] = defaultdict(list)
+    for row in winners:
+        top_by_profit[row[3]].append(account(row))
     return ExposureReport(
         symbols=sorted(symbols.values(), key=lambda s: (-abs(s.net), -s.gross, s.symbol)),
-        clients=clients, client_count=len(by_client),
-        top_by_volume=[account_exposure(pk) for pk in top_volume],
-        top_by_profit={currency: [account_exposure(pk) for pk in pks] for currency, pks in sorted(winners.items())},
-        total=total,
+        clients=list(clients.values()), client_count=client_count,
+        top_by_volume=[account(row) for row in volume], top_by_profit=dict(top_by_profit), total=total,
     )
