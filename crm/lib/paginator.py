@@ -106,13 +106,15 @@ class WindowCountPaginator(Paginator[Any]):
     TOTAL = "window_total"
 
     def get_page(self, number: Any) -> Page[Any]:
+        if not isinstance(self.object_list, QuerySet):
+            return super().get_page(number)
         try:
             wanted = max(1, int(number))
         except (TypeError, ValueError):
             wanted = 1
         bottom = (wanted - 1) * self.per_page
         qs = self.object_list.annotate(**{self.TOTAL: Window(Count("*"))})
-        rows = list(qs[bottom: bottom + self.per_page])
+        rows = list(qs[bottom : bottom + self.per_page])
         if not rows and wanted > 1:
             return super().get_page(wanted)  # counted separately: the last page is offered instead
         self.__dict__["count"] = rows[0][self.TOTAL] if rows else 0  # the cached_property's value
