@@ -202,3 +202,22 @@ def test_scale_seed_writes_the_sizes_asked_for_and_a_ledger_that_verifies():
 def test_scale_seed_refuses_a_database_that_has_clients(brokerage):
     with pytest.raises(ScaleRefused, match="already has clients"):
         scale_seed(clients=10, deals=0, events=0)
+
+
+def test_retention_and_exposure_find_their_rows_once_per_page_view(brokerage):
+    from trading.forms import RetentionFilterForm
+    from trading.retention import retention_queryset
+
+    manager, dealer = _user("manager.scale-atlas.1@"), _user("dealer.scale-atlas@")
+    with CaptureQueriesContext(connection) as captured:
+        html = _http(manager).get(reverse("trading_retention")).content.decode()
+    counts = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT COUNT(*)")
+              and "trading_tradingaccount" in q["sql"]]
+    assert counts == []  # the number of traders comes with the page's rows
+    listed = retention_queryset(user=manager, filters=RetentionFilterForm(None, user=manager).filters()).count()
+    assert listed > 50  # more than one page
+    assert f"{listed:,} traders" in html or f"{listed} traders" in html
+
+    with CaptureQueriesContext(connection) as captured:
+        assert _http(dealer).get(reverse("trading_exposure")).status_code == 200
+    assert len([q for q in captured.captured_queries if "trading_position" in q["sql"]]) == 1
