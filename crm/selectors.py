@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import F, Q, QuerySet
-from django.db.models.functions import Lower
+from django.db.models.functions import Collate, Lower
 from django.utils import timezone
 
 from crm.lib.fieldcrypt import keyed_hashes
@@ -49,6 +49,9 @@ TIMELINE_MAX_LIMIT = 200
 _HEX_PREFIX_RE = re.compile(r"^[0-9a-f]{8,32}$")
 _PHONE_CHARS_RE = re.compile(r"^\+?[0-9 ().\-/]+$")
 MIN_PHONE_DIGITS = 4
+# The order of search results: the expressions of client_name_search_idx (lower case, compared
+# byte by byte), so that a last-name prefix is read from that index already in order.
+SEARCH_NAME_ORDER = (Collate(Lower("last_name"), "C"), Collate(Lower("first_name"), "C"), "id")
 
 
 # --- masking ------------------------------------------------------------------------------------
@@ -138,9 +141,18 @@ def _whole_phone(q: str) -> str:
 
 def _search_q(q: str) -> Q | None:
     """The OR of every way `q` can match a client, or None if it cannot match anything."""
+    conditions = _search_conditions(q)
+    result = Q()
+    for condition in conditions:
+        result |= condition
+    return result if conditions else None
+
+
+def _search_conditions(q: str) -> list[Q]:
+    """Each way `q` can match a client, as its own condition (each served by one index)."""
     q = " ".join(q.split())
     if not q:
-        return None
+        return []
     term = q.lower()
     conditions: list[Q] = []
 
@@ -166,24 +178,20 @@ def _search_q(q: str) -> Q | None:
     else:
         words = term.split(" ")
         if len(words) == 1:
-            conditions.append(
-                Q(first_name_lower__startswith=term)
-                | Q(last_name_lower__startswith=term)
-                | Q(email_lower__startswith=term)
-            )
+            conditions.append(Q(last_name_lower__startswith=term))
+            conditions.append(Q(first_name_lower__startswith=term))
+            conditions.append(Q(email_lower__startswith=term))
         else:
             # "John Smi": first name then last name; "Smith Jo": last name then first name;
             # names with several words ("Maria de la Cru") split at every point.
             # A whole last (or first) name of several words: "de la Cruz".
-            conditions.append(Q(last_name_lower__startswith=term) | Q(first_name_lower__startswith=term))
+            conditions.append(Q(last_name_lower__startswith=term))
+            conditions.append(Q(first_name_lower__startswith=term))
             for i in range(1, len(words)):
                 head, tail = " ".join(words[:i]), " ".join(words[i:])
                 conditions.append(Q(first_name_lower__startswith=head, last_name_lower__startswith=tail))
                 conditions.append(Q(last_name_lower__startswith=head, first_name_lower__startswith=tail))
-    result = Q()
-    for condition in conditions:
-        result |= condition
-    return result if conditions else None
+    return conditions
 
 
 def _with_search_aliases(qs: QuerySet[Client]) -> QuerySet[Client]:
@@ -263,19 +271,26 @@ def client_search(*, user: Any, q: str, limit: int = 10) -> list[Client]:
     """Global search by code (full or first 8+ hex digits), email (or its start), phone (any
     trailing digits, in any format) or name (starts of first and last names, "John Smi").
 
-    Scoped through client_queryset_for_user; at most `limit` (capped at 50) clients,
-    exact code matches first, then by name.
+    Scoped through client_queryset_for_user; at most `limit` (capped at 50) clients, by name
+    (last name, first name, case-insensitively; SEARCH_NAME_ORDER).
+
+    Each way of matching is its own query, ordered by name and cut at `limit` (SQL's UNION of
+    them): one OR over all of them would have PostgreSQL walk the name index and filter it, which
+    reads most of the table for a common last name late in the alphabet. A last-name prefix is a
+    range of client_name_search_idx read in order; the other ways are short ranges of their own
+    indexes. The page is then the first `limit` of those candidates.
     """
-    search = _search_q(q or "")
-    if search is None:
+    conditions = _search_conditions(q or "")
+    if not conditions:
         return []
     limit = max(1, min(int(limit), SEARCH_MAX_LIMIT))
-    qs = (
-        _with_search_aliases(client_queryset_for_user(user))
-        .filter(search)
-        .select_related("brand", "owner")
-        .order_by("last_name", "first_name", "id")
-    )
+    scoped = _with_search_aliases(client_queryset_for_user(user)).order_by(*SEARCH_NAME_ORDER)
+    branches = [scoped.filter(condition).values_list("pk", flat=True)[:limit] for condition in conditions]
+    candidates = branches[0].union(*branches[1:]).order_by() if len(branches) > 1 else branches[0]
+    ids = list(candidates)
+    if not ids:
+        return []
+    qs = Client.objects.filter(pk__in=ids).select_related("brand", "owner").order_by(*SEARCH_NAME_ORDER)
     return list(qs[:limit])
 
 

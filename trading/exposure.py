@@ -6,7 +6,9 @@ account's currency, and is only ever summed within one currency: a total is a {c
 map, never one number (adding yen to dollars means nothing). Lots of one symbol are summed across
 servers and currencies: a lot of EURUSD is the same contract whatever the deposit currency.
 
-Every read is a fixed number of grouped queries, whatever the number of positions.
+Every read is one statement over the positions (its parts each a grouped read of the positions
+summed per account and symbol) and one query of the clients it names, whatever the number of
+positions.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, F, Q, QuerySet, Sum, Window
-from django.db.models.functions import RowNumber
+from django.db import connection
+from django.db.models import Count, F, Q, QuerySet, Sum
 
 from crm.models import Client
 from crm.permissions import client_queryset_for_user
@@ -132,76 +134,112 @@ def position_queryset_for_user(*, user: Any, server: PlatformServer | None = Non
     return qs
 
 
+# Every figure of the page from one statement: `g` is the user's open positions summed per account
+# and symbol (built by the ORM, scope included, read once), and each part of the page is a small
+# grouped read of it, tagged by `part`. Only the rows the page shows leave the database.
+_REPORT_SQL = """
+WITH g AS MATERIALIZED ({grouped}),
+accounts AS (
+    SELECT account_id, login, server, currency, client_id, sum(n) AS n, sum(buy) AS buy, sum(sell) AS sell,
+           sum(pnl) AS pnl
+    FROM g GROUP BY account_id, login, server, currency, client_id
+),
+top_clients AS (
+    SELECT client_id, sum(n) AS n, sum(buy) AS buy, sum(sell) AS sell, count(DISTINCT account_id) AS accounts
+    FROM g GROUP BY client_id ORDER BY sum(buy) + sum(sell) DESC, client_id LIMIT {top_clients}
+)
+SELECT 'symbol', symbol, NULL, NULL::bigint, NULL::bigint, NULL::bigint, NULL, sum(n), sum(buy), sum(sell), NULL::numeric,
+       count(DISTINCT client_id)
+FROM g GROUP BY symbol
+UNION ALL
+SELECT 'symbol_pnl', symbol, currency, NULL, NULL, NULL, NULL, NULL, NULL, NULL, sum(pnl), NULL
+FROM g GROUP BY symbol, currency
+UNION ALL
+SELECT 'clients', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, count(DISTINCT client_id) FROM g
+UNION ALL
+(SELECT 'client', NULL, NULL, client_id, NULL, NULL, NULL, n, buy, sell, NULL, accounts FROM top_clients
+ ORDER BY buy + sell DESC, client_id)
+UNION ALL
+SELECT 'client_symbol', symbol, NULL, client_id, NULL, NULL, NULL, NULL, sum(buy), sum(sell), NULL, NULL
+FROM g WHERE client_id IN (SELECT client_id FROM top_clients) GROUP BY client_id, symbol
+UNION ALL
+SELECT 'client_pnl', NULL, currency, client_id, NULL, NULL, NULL, NULL, NULL, NULL, sum(pnl), NULL
+FROM g WHERE client_id IN (SELECT client_id FROM top_clients) GROUP BY client_id, currency
+UNION ALL
+(SELECT 'volume', NULL, currency, client_id, account_id, login, server, n, buy, sell, pnl, NULL FROM accounts
+ ORDER BY buy + sell DESC, account_id LIMIT {top_accounts})
+UNION ALL
+(SELECT 'winner', NULL, currency, client_id, account_id, login, server, n, buy, sell, pnl, NULL FROM (
+    SELECT *, row_number() OVER (PARTITION BY currency ORDER BY pnl DESC, account_id) AS rank
+    FROM accounts WHERE pnl > 0) ranked
+ WHERE rank <= {top_accounts} ORDER BY currency, rank)
+"""
+
+
 def exposure_for_user(*, user: Any, server: PlatformServer | None = None) -> ExposureReport:
     """Net lots and floating P/L by symbol, by client (the `TOP_CLIENTS` largest by lots), the
-    accounts with the most lots open and, per currency, those with the largest floating profit."""
-    qs = position_queryset_for_user(user=user, server=server).order_by()
+    accounts with the most lots open and, per currency, those with the largest floating profit.
+
+    One statement (_REPORT_SQL) finds the user's positions once and returns only the rows shown;
+    one more names their clients.
+    """
+    grouped = position_queryset_for_user(user=user, server=server).order_by().values(
+        "account_id", "symbol", g_login=F("account__login"), g_server=F("server__name"),
+        g_currency=F("account__currency"), g_client=F("account__client_id"),
+    ).annotate(n=Count("id"), buy=_BUY_LOTS, sell=_SELL_LOTS, pnl=Sum(_FLOATING, default=ZERO))
+    sql, params = grouped.query.sql_with_params()
+    # The ORM's statement (its values are parameters) read by column name; the rest is constants.
+    statement = _REPORT_SQL.format(
+        grouped="SELECT account_id, g_login AS login, g_server AS server, g_currency AS currency, "  # noqa: S608
+                f"g_client AS client_id, symbol, n, buy, sell, pnl FROM ({sql}) AS q",
+        top_clients=TOP_CLIENTS, top_accounts=TOP_ACCOUNTS)
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        rows = cursor.fetchall()
+
     total = Exposure()
-
     symbols: dict[str, SymbolExposure] = {}
-    for row in qs.values("symbol").annotate(n=Count("id"), buy=_BUY_LOTS, sell=_SELL_LOTS,
-                                            clients=Count("account__client_id", distinct=True)):
-        symbols[row["symbol"]] = SymbolExposure(symbol=row["symbol"], positions=row["n"], buy=row["buy"],
-                                                sell=row["sell"], clients=row["clients"])
-        total.positions += row["n"]
-        total.buy += row["buy"]
-        total.sell += row["sell"]
-    for pnl_row in qs.values("symbol", "account__currency").annotate(pnl=Sum(_FLOATING)):
-        currency = pnl_row["account__currency"]
-        symbols[pnl_row["symbol"]].pnl[currency] = pnl_row["pnl"]
-        total.pnl[currency] = total.pnl.get(currency, ZERO) + pnl_row["pnl"]
-
-    by_client = list(qs.values("account__client_id").annotate(n=Count("id"), buy=_BUY_LOTS, sell=_SELL_LOTS,
-                                                             accounts=Count("account_id", distinct=True))
-                     .order_by((F("buy") + F("sell")).desc(), "account__client_id")[:TOP_CLIENTS])
-    client_count = qs.values("account__client_id").distinct().count() if len(by_client) == TOP_CLIENTS \
-        else len(by_client)
-    ids = [row["account__client_id"] for row in by_client]
-    names = Client.objects.select_related("brand").in_bulk(ids)
-    clients = {row["account__client_id"]: ClientExposure(
-        client=names[row["account__client_id"]], positions=row["n"], buy=row["buy"], sell=row["sell"],
-        accounts=row["accounts"]) for row in by_client}
+    clients: dict[int, ClientExposure] = {}
     nets: dict[int, list[tuple[str, Decimal]]] = defaultdict(list)
-    for net_row in qs.filter(account__client_id__in=ids).values("account__client_id", "symbol").annotate(
-            n=Count("id"), buy=_BUY_LOTS, sell=_SELL_LOTS):
-        nets[net_row["account__client_id"]].append((net_row["symbol"], net_row["buy"] - net_row["sell"]))
-    for client_pnl in qs.filter(account__client_id__in=ids).values("account__client_id", "account__currency").annotate(
-            pnl=Sum(_FLOATING)):
-        clients[client_pnl["account__client_id"]].pnl[client_pnl["account__currency"]] = client_pnl["pnl"]
+    client_count = 0
+    volume: list[tuple[Any, ...]] = []
+    winners: list[tuple[Any, ...]] = []
+    for part, symbol, currency, client_id, account_id, login, server_name, n, buy, sell, pnl, count in rows:
+        if part == "symbol":
+            symbols[symbol] = SymbolExposure(symbol=symbol, positions=n, buy=buy, sell=sell, clients=count)
+            total.positions += n
+            total.buy += buy
+            total.sell += sell
+        elif part == "symbol_pnl":
+            symbols[symbol].pnl[currency] = pnl
+            total.pnl[currency] = total.pnl.get(currency, ZERO) + pnl
+        elif part == "clients":
+            client_count = count
+        elif part == "client":
+            clients[client_id] = ClientExposure(positions=n, buy=buy, sell=sell, accounts=count)
+        elif part == "client_symbol":
+            nets[client_id].append((symbol, buy - sell))
+        elif part == "client_pnl":
+            clients[client_id].pnl[currency] = pnl
+        else:
+            (volume if part == "volume" else winners).append(
+                (account_id, login, server_name, currency, client_id, n, buy, sell, pnl))
+
+    names = Client.objects.select_related("brand").in_bulk({*clients, *(row[4] for row in [*volume, *winners])})
     for pk, entry in clients.items():
+        entry.client = names[pk]
         entry.symbols = sorted(nets[pk], key=lambda s: (-abs(s[1]), s[0]))
 
+    def account(row: tuple[Any, ...]) -> AccountExposure:
+        account_id, login, server_name, currency, client_id, n, buy, sell, pnl = row
+        return AccountExposure(account_id=account_id, login=login, server=server_name, currency=currency,
+                               client=names[client_id], positions=n, buy=buy, sell=sell, pnl=pnl)
+
+    top_by_profit: dict[str, list[AccountExposure]] = defaultdict(list)
+    for row in winners:
+        top_by_profit[row[3]].append(account(row))
     return ExposureReport(
         symbols=sorted(symbols.values(), key=lambda s: (-abs(s.net), -s.gross, s.symbol)),
         clients=list(clients.values()), client_count=client_count,
-        top_by_volume=_top_by_volume(qs), top_by_profit=_top_winners(qs), total=total,
+        top_by_volume=[account(row) for row in volume], top_by_profit=dict(top_by_profit), total=total,
     )
-
-
-def _account_rows(qs: QuerySet[Position]) -> QuerySet[Any]:
-    return qs.values("account_id", "account__login", "server__name", "account__currency",
-                     "account__client_id").annotate(n=Count("id"), buy=_BUY_LOTS, sell=_SELL_LOTS, pnl=Sum(_FLOATING))
-
-
-def _accounts(rows: list[dict[str, Any]]) -> list[AccountExposure]:
-    clients = Client.objects.in_bulk({row["account__client_id"] for row in rows})
-    return [AccountExposure(account_id=row["account_id"], login=row["account__login"], server=row["server__name"],
-                            currency=row["account__currency"], client=clients[row["account__client_id"]],
-                            positions=row["n"], buy=row["buy"], sell=row["sell"], pnl=row["pnl"]) for row in rows]
-
-
-def _top_by_volume(qs: QuerySet[Position]) -> list[AccountExposure]:
-    """The accounts with the most lots open (buy and sell together)."""
-    rows = list(_account_rows(qs).order_by((F("buy") + F("sell")).desc(), "account_id")[:TOP_ACCOUNTS])
-    return _accounts(rows)
-
-
-def _top_winners(qs: QuerySet[Position]) -> dict[str, list[AccountExposure]]:
-    """Per currency, the accounts with the largest floating profit (only those in profit)."""
-    ranked = _account_rows(qs).filter(pnl__gt=0).annotate(
-        rank=Window(RowNumber(), partition_by=F("account__currency"), order_by=[F("pnl").desc(), F("account_id")]),
-    ).filter(rank__lte=TOP_ACCOUNTS).order_by("account__currency", "rank")
-    out: dict[str, list[AccountExposure]] = defaultdict(list)
-    for entry in _accounts(list(ranked)):
-        out[entry.currency].append(entry)
-    return dict(out)

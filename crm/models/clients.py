@@ -7,7 +7,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
 from django.db.models import F, Func, Q
-from django.db.models.functions import Lower
+from django.db.models.functions import Collate, Lower
 from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 from simple_history.models import HistoricalRecords
@@ -124,6 +124,10 @@ class Client(models.Model):
             GinIndex(fields=["tags"], name="client_tags_gin"),
             # Sorting a large scope by name (desk managers, compliance) without a full sort.
             models.Index(fields=["last_name", "first_name", "id"], name="client_name_sort_idx"),
+            # The search dropdown's order (crm.selectors.SEARCH_NAME_ORDER): a last-name prefix is
+            # one range of it read in order, however many clients share the name.
+            models.Index(Collate(Lower("last_name"), "C"), Collate(Lower("first_name"), "C"), F("id"),
+                         name="client_name_search_idx"),
         ]
         constraints: ClassVar = [
             # What a contact key or a lead touch refers to (their foreign keys, leads 0010): the

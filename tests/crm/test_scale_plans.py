@@ -9,16 +9,20 @@ index can serve, with no big table read whole (a Seq Scan).
 
 from __future__ import annotations
 
+import functools
+import itertools
 import re
 from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.db.models.functions import Collate, Lower
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from crm.models import AccessEvent, Client, Event, Task, User
+from crm.selectors import client_search
 from demo.scale import ScaleRefused, scale_seed
 from trading.models import Deal, Position, TradingAccount
 from wallet.ledger import ledger_verify
@@ -71,7 +75,7 @@ def _seq_scans(http: Any, url: str) -> list[str]:
 
 
 def _user(prefix: str) -> User:
-    return User.objects.filter(email__startswith=prefix).order_by("id").first()
+    return User.objects.filter(email__startswith=prefix).order_by("id")[:1].get()
 
 
 @pytest.fixture
@@ -92,14 +96,83 @@ def test_the_busiest_pages_read_the_big_tables_through_indexes(brokerage):
         (admin, profile),
         (admin, f"{profile}?tab=timeline"),
         (admin, f"{search}?q={client.last_name}"),
+        (admin, f"{search}?q={client.first_name}"),
+        (admin, f"{search}?q={client.first_name} {client.last_name[:3]}"),
         (admin, f"{search}?q={client.email[:8]}"),
         (admin, f"{search}?q={client.phone[-7:]}"),
         (agent, f"{search}?q={client.last_name}"),
         (manager, reverse("trading_retention")),
+        (manager, f"{reverse('trading_retention')}?page=2"),
+        (admin, reverse("trading_retention")),
         (dealer, reverse("trading_exposure")),
+        (admin, reverse("trading_exposure")),
     ]
     problems = {f"{user.email} {url}": scans for user, url in pages if (scans := _seq_scans(_http(user), url))}
     assert not problems, "\n\n".join(f"{page}:\n" + "\n".join(scans) for page, scans in problems.items())
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _detail_of(line: str, depth: int) -> bool:
+    """Whether an EXPLAIN line is a detail (Index Cond, Filter) of the node indented by `depth`."""
+    return not line.lstrip().startswith("->") and _indent(line) > depth
+
+
+def _whole_index_walks(http: Any, url: str) -> list[str]:
+    """'<index>: <statement>' for each SELECT of the page that reads an index of the clients from
+    its start, filtering row by row (an Index Scan with no Index Cond): on a million clients that
+    is a read of the whole table in the index's order."""
+    with CaptureQueriesContext(connection) as captured:
+        assert http.get(url).status_code == 200, url
+    found = []
+    with connection.cursor() as cursor:
+        # Without bitmap scans an OR of conditions on different columns has no index range to
+        # read: the plan shows whether each way of matching is a range of an index of its own.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        for query in captured.captured_queries:
+            sql = query["sql"]
+            if "crm_client" not in sql or not sql.lstrip("( ").upper().startswith(("SELECT", "WITH")):
+                continue
+            cursor.execute(f"EXPLAIN {sql}")
+            lines = [row[0] for row in cursor.fetchall()]
+            for i, line in enumerate(lines):
+                scan = re.search(r"Index (?:Only )?Scan using (\w+) on crm_client", line)
+                if scan is None:
+                    continue
+                depth = _indent(line)
+                node = list(itertools.takewhile(functools.partial(_detail_of, depth=depth), lines[i + 1:]))
+                if not any("Index Cond" in x for x in node):
+                    found.append(f"{scan.group(1)}: {sql[:300]}\n" + "\n".join(lines))
+        cursor.execute("RESET enable_seqscan")
+        cursor.execute("RESET enable_bitmapscan")
+    return found
+
+
+def test_search_reads_a_range_of_an_index_whatever_the_name(brokerage):
+    # The regression this guards: one OR of every way to match, sorted by name, had PostgreSQL walk
+    # the name index from "A" filtering each client, seconds for a common last name late in the
+    # alphabet. Each way to match must be a range of an index.
+    admin, agent = _user("admin@scale"), _user("agent.scale-atlas.1.0@")
+    search = reverse("client_search")
+    names = Client.objects.order_by("-last_name", "id").values("first_name", "last_name", "email")[:1].get()
+    urls = [f"{search}?q={names['last_name']}", f"{search}?q={names['first_name']}",
+            f"{search}?q={names['first_name']} {names['last_name'][:2]}", f"{search}?q={names['email'][:6]}"]
+    problems = {f"{user.email} {url}": walks for user in (admin, agent) for url in urls
+                if (walks := _whole_index_walks(_http(user), url))}
+    assert not problems, "\n\n".join(f"{page}:\n" + "\n".join(walks) for page, walks in problems.items())
+
+
+def test_search_finds_a_common_last_name_in_name_order(brokerage):
+    admin = _user("admin@scale")
+    last = Client.objects.order_by("-last_name").values_list("last_name", flat=True)[:1].get()
+    expected = list(Client.objects.filter(last_name__iexact=last).order_by(
+        Collate(Lower("last_name"), "C"), Collate(Lower("first_name"), "C"), "id").values_list("pk", flat=True)[:10])
+    found = [c.pk for c in client_search(user=admin, q=last.upper(), limit=10)]
+    assert len(expected) == 10
+    assert found == expected
 
 
 @pytest.mark.django_db(transaction=True)
@@ -129,3 +202,22 @@ def test_scale_seed_writes_the_sizes_asked_for_and_a_ledger_that_verifies():
 def test_scale_seed_refuses_a_database_that_has_clients(brokerage):
     with pytest.raises(ScaleRefused, match="already has clients"):
         scale_seed(clients=10, deals=0, events=0)
+
+
+def test_retention_and_exposure_find_their_rows_once_per_page_view(brokerage):
+    from trading.forms import RetentionFilterForm
+    from trading.retention import retention_queryset
+
+    manager, dealer = _user("manager.scale-atlas.1@"), _user("dealer.scale-atlas@")
+    with CaptureQueriesContext(connection) as captured:
+        html = _http(manager).get(reverse("trading_retention")).content.decode()
+    counts = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT COUNT(*)")
+              and "trading_tradingaccount" in q["sql"]]
+    assert counts == []  # the number of traders comes with the page's rows
+    listed = retention_queryset(user=manager, filters=RetentionFilterForm(None, user=manager).filters()).count()
+    assert listed > 50  # more than one page
+    assert f"{listed:,} traders" in html or f"{listed} traders" in html
+
+    with CaptureQueriesContext(connection) as captured:
+        assert _http(dealer).get(reverse("trading_exposure")).status_code == 200
+    assert len([q for q in captured.captured_queries if "trading_position" in q["sql"]]) == 1
