@@ -221,7 +221,7 @@ def main() -> None:
         else:
             brand = build(clients, transactions, deals)
         since, until = DAY, DAY + dt.timedelta(days=1)
-        with raw_connection(env) as conn:  # type: ignore[arg-type]
+        with raw_connection(env) as conn:
             began = time.perf_counter()
             conn.execute(LIMIT_SQL, {"since": since, "until": until}).fetchall()
             limit = time.perf_counter() - began

@@ -103,7 +103,7 @@ _DIRECTIONS = ("both", "deposit", "withdrawal")
 # What the shared-instruments rule compares across clients. A version stored before IPs, devices and the
 # partner were added names none of them: it compares instruments only (the SQL's defaults below).
 SHARED_SIGNALS = ("instruments", "ips", "devices", "partner")
-SHARED_DEFAULTS = {"signals": ["instruments"], "max_clients_per_ip": 5, "max_clients_per_device": 5}
+SHARED_DEFAULTS: dict[str, Any] = {"signals": ["instruments"], "max_clients_per_ip": 5, "max_clients_per_device": 5}
 _STATUSES = ("high_risk", "sanctioned")
 
 RULE_PARAMS: dict[str, tuple[Param, ...]] = {
