@@ -572,17 +572,21 @@ WITH q AS (SELECT i.transaction_id, i.client_id, i.direction, i.amount, i.curren
              AND i.recorded_at <= %(until)s),
 latest AS (SELECT DISTINCT ON (q.client_id) q.client_id, q.occurred_at
            FROM q WHERE q.recorded_at > %(since)s ORDER BY q.client_id, q.occurred_at DESC, q.transaction_id DESC),
+-- Joined and grouped, not a lateral subquery per client: a CTE has no index, so a lateral scan of it per
+-- client is quadratic in a day of a large brand. First the clients that reach the count, then their facts.
+reaching AS (
+  SELECT l.client_id, l.occurred_at
+  FROM latest l JOIN q q2 ON q2.client_id = l.client_id AND q2.occurred_at <= l.occurred_at
+    AND q2.occurred_at > l.occurred_at - make_interval(days => (%(p)s::jsonb ->> 'days')::int)
+  GROUP BY l.client_id, l.occurred_at
+  HAVING count(DISTINCT q2.instrument_fingerprint) >= (%(p)s::jsonb ->> 'min_instruments')::int),
 many AS (
-  SELECT l.client_id, agg.*
-  FROM latest l
-  CROSS JOIN LATERAL (
-      SELECT array_agg(q2.transaction_id ORDER BY q2.transaction_id) AS transaction_ids,
-             count(DISTINCT q2.instrument_fingerprint) AS n,
-             jsonb_agg({_INSTRUMENT_JSON.format(a='q2')} ORDER BY q2.occurred_at) AS txs
-      FROM q q2
-      WHERE q2.client_id = l.client_id AND q2.occurred_at <= l.occurred_at
-        AND q2.occurred_at > l.occurred_at - make_interval(days => (%(p)s::jsonb ->> 'days')::int)) agg
-  WHERE agg.n >= (%(p)s::jsonb ->> 'min_instruments')::int)
+  SELECT r.client_id, array_agg(q2.transaction_id ORDER BY q2.transaction_id) AS transaction_ids,
+         count(DISTINCT q2.instrument_fingerprint) AS n,
+         jsonb_agg({_INSTRUMENT_JSON.format(a='q2')} ORDER BY q2.occurred_at) AS txs
+  FROM reaching r JOIN q q2 ON q2.client_id = r.client_id AND q2.occurred_at <= r.occurred_at
+    AND q2.occurred_at > r.occurred_at - make_interval(days => (%(p)s::jsonb ->> 'days')::int)
+  GROUP BY r.client_id)
 SELECT m.client_id, m.transaction_ids,
        least(100, 40 + 15 * (m.n - (%(p)s::jsonb ->> 'min_instruments')::int + 1))::int AS score,
        jsonb_build_object('transactions', m.txs, 'instruments', m.n, 'days', (%(p)s::jsonb ->> 'days')::int,
@@ -675,20 +679,22 @@ crowd AS (
   SELECT 'ip' AS via, o.ip AS value, count(DISTINCT o.client_id) AS n FROM origins o GROUP BY o.ip
   UNION ALL
   SELECT 'device', o.ua, count(DISTINCT o.client_id) FROM origins o WHERE o.ua IS NOT NULL GROUP BY o.ua),
-shared_spots AS (
-  SELECT tr.client_id, tr.via, tr.value, agg.*
+uses AS (  -- joined and grouped (a lateral scan of a CTE per trigger is quadratic); crowded values left out first
+  SELECT tr.client_id AS trigger_client, tr.via, tr.value, s.client_id, count(*) AS times, min(s.at) AS first_at,
+         max(s.at) AS last_at
   FROM triggers tr
-  CROSS JOIN LATERAL (
-      SELECT count(*) AS n, array_agg(u.client_id ORDER BY u.client_id) AS clients,
-             array_agg(u.client_id ORDER BY u.client_id) FILTER (WHERE u.client_id <> tr.client_id) AS others,
-             jsonb_agg(jsonb_build_object('client', u.client_id, 'times', u.times, 'first_at', u.first_at,
-                                          'last_at', u.last_at) ORDER BY u.client_id) AS uses
-      FROM (SELECT s.client_id, count(*) AS times, min(s.at) AS first_at, max(s.at) AS last_at
-            FROM spots s
-            WHERE s.via = tr.via AND s.value = tr.value AND s.at <= tr.at AND s.at > tr.at - {days}
-            GROUP BY s.client_id) u) agg
-  JOIN crowd cr ON cr.via = tr.via AND cr.value = tr.value
-  WHERE agg.n >= {min_clients} AND cr.n <= {cap.format(via='tr.via')}),
+  JOIN crowd cr ON cr.via = tr.via AND cr.value = tr.value AND cr.n <= {cap.format(via='tr.via')}
+  JOIN spots s ON s.via = tr.via AND s.value = tr.value AND s.at <= tr.at AND s.at > tr.at - {days}
+  GROUP BY tr.client_id, tr.via, tr.value, s.client_id),
+shared_spots AS (
+  SELECT u.trigger_client AS client_id, u.via, u.value, count(*) AS n,
+         array_agg(u.client_id ORDER BY u.client_id) AS clients,
+         array_agg(u.client_id ORDER BY u.client_id) FILTER (WHERE u.client_id <> u.trigger_client) AS others,
+         jsonb_agg(jsonb_build_object('client', u.client_id, 'times', u.times, 'first_at', u.first_at,
+                                      'last_at', u.last_at) ORDER BY u.client_id) AS uses
+  FROM uses u
+  GROUP BY u.trigger_client, u.via, u.value
+  HAVING count(*) >= {min_clients}),
 partners AS (
   SELECT p.id, p.code::text AS code, p.client_id AS own_client
   FROM ib_public_partners p WHERE p.brand_id = %(brand)s AND {signals} ? 'partner'),
@@ -779,17 +785,16 @@ declared AS (
   SELECT client_id, sum(amount) AS amount, jsonb_object_agg(question, option) AS answers,
          string_agg(question || ' ' || option, ', ' ORDER BY question) AS answers_text
   FROM answered GROUP BY client_id),
-hits AS (
-  SELECT l.client_id, l.occurred_at AS trigger_at, d.amount AS declared, d.answers, d.answers_text, agg.*
+hits AS (  -- joined and grouped, not a lateral scan of the CTE per client (quadratic in a large day)
+  SELECT l.client_id, l.occurred_at AS trigger_at, d.amount AS declared, d.answers, d.answers_text,
+         array_agg(q2.transaction_id ORDER BY q2.transaction_id) AS transaction_ids, count(*) AS n,
+         sum(q2.amount) AS total, jsonb_agg({_TX_JSON.format(a='q2')} ORDER BY q2.occurred_at) AS txs
   FROM latest l
   JOIN declared d ON d.client_id = l.client_id AND d.amount > 0
-  CROSS JOIN LATERAL (
-      SELECT array_agg(q2.transaction_id ORDER BY q2.transaction_id) AS transaction_ids, count(*) AS n,
-             sum(q2.amount) AS total, jsonb_agg({_TX_JSON.format(a='q2')} ORDER BY q2.occurred_at) AS txs
-      FROM q q2
-      WHERE q2.client_id = l.client_id AND (q2.occurred_at, q2.transaction_id) <= (l.occurred_at, l.transaction_id)
-        AND q2.occurred_at > l.occurred_at - {days}) agg
-  WHERE agg.total * 100 >= d.amount * (%(p)s::jsonb ->> 'percent')::int
+  JOIN q q2 ON q2.client_id = l.client_id AND (q2.occurred_at, q2.transaction_id) <= (l.occurred_at, l.transaction_id)
+    AND q2.occurred_at > l.occurred_at - {days}
+  GROUP BY l.client_id, l.occurred_at, d.amount, d.answers, d.answers_text
+  HAVING sum(q2.amount) * 100 >= d.amount * (%(p)s::jsonb ->> 'percent')::int
     AND NOT EXISTS (SELECT 1 FROM compliance_amlalert a
                     WHERE a.rule_id = %(rule)s AND a.client_id = l.client_id
                       AND (a.facts ->> 'trigger_at')::timestamptz < l.occurred_at
