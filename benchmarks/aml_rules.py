@@ -177,7 +177,7 @@ def reused() -> tuple[object, int, int, int]:
     they differ, a rule for a kind added since), its alerts gone; and its size, counted."""
     from django.db import connection
 
-    from compliance.aml import DEFAULT_PARAMETERS, aml_rule_create, aml_rule_version_add
+    from compliance.aml import DEFAULT_PARAMETERS, aml_parameters_clean, aml_rule_create, aml_rule_version_add
     from compliance.models import AmlAlert, AmlRule
     from crm.models import Brand, Client
 
@@ -190,7 +190,8 @@ def reused() -> tuple[object, int, int, int]:
         if rule is None:
             aml_rule_create(brand=brand, kind=kind, name=kind, parameters=parameters, actor=None,
                             effective_from=DAY - dt.timedelta(days=1))
-        elif rule.versions.order_by("-number").first().parameters != parameters:  # type: ignore[union-attr]
+        elif rule.versions.order_by("-number").first().parameters != aml_parameters_clean(  # type: ignore[union-attr]
+                kind, parameters):
             aml_rule_version_add(rule=rule, parameters=parameters, actor=None,
                                  effective_from=DAY - dt.timedelta(days=1), note="benchmark")
     with connection.cursor() as cursor:

@@ -609,7 +609,7 @@ WHERE i.direction = 'withdrawal' AND i.recorded_at > %(since)s AND i.recorded_at
   AND i.occurred_at < i.destination_added_at + make_interval(days => (%(p)s::jsonb ->> 'new_destination_days')::int)
   AND NOT EXISTS (SELECT 1 FROM wallet_public_payment_instruments s
                   WHERE s.client_id = i.client_id AND s.direction = 'deposit'
-                    AND s.instrument_fingerprint = i.instrument_fingerprint)
+                    AND s.instrument_fingerprint = i.instrument_fingerprint AND s.instrument_fingerprint <> '')
 """  # noqa: S608 (only this module's fragments; values are bound parameters)
 
 
@@ -647,9 +647,16 @@ WITH t AS (SELECT DISTINCT ON (i.client_id, i.instrument_fingerprint)
            WHERE i.recorded_at > %(since)s AND i.recorded_at <= %(until)s AND i.instrument_fingerprint <> ''
              AND {signals} ? 'instruments'
            ORDER BY i.client_id, i.instrument_fingerprint, i.occurred_at DESC, i.transaction_id DESC),
+reach AS (  -- first the instruments shared by enough clients (a count), then the facts of those only
+  SELECT t.* FROM t
+  WHERE (SELECT count(DISTINCT s.client_id)
+         FROM wallet_public_payment_instruments s
+         JOIN crm_public_clients sc ON sc.id = s.client_id AND sc.brand_id = %(brand)s
+         WHERE s.instrument_fingerprint = t.instrument_fingerprint AND s.instrument_fingerprint <> ''
+           AND s.occurred_at <= t.occurred_at AND s.occurred_at > t.occurred_at - {days}) >= {min_clients}),
 hits AS (
   SELECT t.client_id, t.method, t.instrument_last4, agg.*
-  FROM t
+  FROM reach t
   CROSS JOIN LATERAL (
       SELECT array_agg(s.transaction_id ORDER BY s.transaction_id) AS transaction_ids,
              count(DISTINCT s.client_id) AS n,
@@ -657,7 +664,10 @@ hits AS (
              jsonb_agg({_INSTRUMENT_JSON.format(a='s')} ORDER BY s.occurred_at) AS txs
       FROM wallet_public_payment_instruments s
       JOIN crm_public_clients sc ON sc.id = s.client_id AND sc.brand_id = %(brand)s
-      WHERE s.instrument_fingerprint = t.instrument_fingerprint AND s.occurred_at <= t.occurred_at
+      -- "<> ''" repeats the partial index's predicate so that the lookup may use it (the planner cannot
+      -- infer it from the equality with a value of the outer row).
+      WHERE s.instrument_fingerprint = t.instrument_fingerprint AND s.instrument_fingerprint <> ''
+        AND s.occurred_at <= t.occurred_at
         AND s.occurred_at > t.occurred_at - {days}) agg
   WHERE agg.n >= {min_clients}),
 origins AS (  -- the brand's clients' sign-ins and registrations, as far back as the window's triggers look
