@@ -21,6 +21,7 @@ import time
 import zipfile
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.urls import reverse
@@ -114,7 +115,7 @@ def celery_worker(transactional_db, worker_queue, officers, live_server, setting
         _stop(proc)
 
 
-def _sign_in(browser, base: str, user) -> object:
+def _sign_in(browser, base: str, user) -> Any:
     from django_otp.oath import totp
 
     page = browser.new_context(viewport={"width": 1366, "height": 900}, accept_downloads=True).new_page()
@@ -167,7 +168,7 @@ def test_a_clients_deposits_fire_an_alert_worked_to_a_report_by_two_officers_and
         _deposit_by_card(room, base, officers.psp, amount)
     deposits = list(Deposit.objects.filter(client=officers.client, status="succeeded"))
     assert sorted(d.amount for d in deposits) == [Decimal(a) for a in DEPOSITS]
-    ledger_ids = sorted(d.credit_transaction_id for d in deposits)
+    ledger_ids = sorted(d.credit_transaction_id or 0 for d in deposits)
 
     # 2. The worker ran the rules on the deposits: the structuring alert opened the client's case.
     started = time.monotonic()
