@@ -4,7 +4,9 @@ A rule (compliance.models.AmlRule) is a kind of pattern for one brand and one cl
 parameters are in versions (an edit adds one). Each kind is one SQL query over the wallet's published
 movements (wallet_public_client_movements: every posting on a client's wallet), the core's clients
 (crm_public_clients), trading's deals and accounts (for the lots traded), KYC's questionnaire answers
-(kyc_public_questionnaire_answers: what the client declared) and compliance's own jurisdictions. A query
+(kyc_public_questionnaire_answers: what the client declared), where clients and partners signed in from
+(crm_public_origins: IP and browser), which partner a client belongs to (ib_public_partners,
+ib_public_attributions) and compliance's own jurisdictions. A query
 looks at the movements recorded in a window (since, until] (the triggers) and back in time from each as far as its pattern needs; it returns one row per pattern found: the client,
 the ledger transactions that make it (sorted ids), a score of 1 to 100, the facts as JSON and a summary.
 
@@ -92,9 +94,16 @@ class Param:
     minimum: Decimal | int | None = None
     maximum: Decimal | int | None = None
     choices: tuple[str, ...] = ()
+    # A parameter added to a kind later: a version may leave it out and gets `default` (what the versions
+    # stored before it meant).
+    default: Any = None
 
 
 _DIRECTIONS = ("both", "deposit", "withdrawal")
+# What the shared-instruments rule compares across clients. A version stored before IPs, devices and the
+# partner were added names none of them: it compares instruments only (the SQL's defaults below).
+SHARED_SIGNALS = ("instruments", "ips", "devices", "partner")
+SHARED_DEFAULTS: dict[str, Any] = {"signals": ["instruments"], "max_clients_per_ip": 5, "max_clients_per_device": 5}
 _STATUSES = ("high_risk", "sanctioned")
 
 RULE_PARAMS: dict[str, tuple[Param, ...]] = {
@@ -146,10 +155,20 @@ RULE_PARAMS: dict[str, tuple[Param, ...]] = {
     ),
     AmlRuleKind.SHARED_INSTRUMENTS: (
         Param("min_clients", "int", _("Clients"),
-              _("An instrument used by at least this many of the brand's clients (this one included) fires."),
-              minimum=2, maximum=100),
+              _("An instrument, IP or device used by at least this many of the brand's clients (this one "
+                "included) fires."), minimum=2, maximum=100),
         Param("days", "int", _("Days"), _("How far back the other clients' use counts."), minimum=1,
               maximum=3650),
+        Param("signals", "choices", _("What is shared"),
+              _("instruments: cards and accounts paid from or to; ips, devices: the IPs and browsers of the "
+                "clients' sign-ins and registrations; partner: a partner's own IP or browser used by a client "
+                "attributed to it."), choices=SHARED_SIGNALS, default=SHARED_DEFAULTS["signals"]),
+        Param("max_clients_per_ip", "int", _("Clients per IP, at most"),
+              _("An IP seen for more of the brand's clients within the days (a public or mobile network) fires "
+                "nothing."), minimum=2, maximum=100000, default=SHARED_DEFAULTS["max_clients_per_ip"]),
+        Param("max_clients_per_device", "int", _("Clients per device, at most"),
+              _("A browser seen for more of the brand's clients within the days (a common one) fires nothing."),
+              minimum=2, maximum=100000, default=SHARED_DEFAULTS["max_clients_per_device"]),
     ),
     AmlRuleKind.OVER_DECLARED: (
         Param("days", "int", _("Days"), _("The deposits of this many days up to the latest count."), minimum=1,
@@ -178,7 +197,8 @@ DEFAULT_PARAMETERS: dict[str, dict[str, Any]] = {
     AmlRuleKind.DORMANT_ACCOUNT: {"inactive_days": 180, "amounts": {"USD": "5000", "EUR": "5000"}},
     AmlRuleKind.THIRD_PARTY_FUNDING: {"checks": ["country", "name"], "min_amounts": {"USD": "0", "EUR": "0"}},
     AmlRuleKind.MANY_INSTRUMENTS: {"min_instruments": 3, "days": 30, "new_destination_days": 3},
-    AmlRuleKind.SHARED_INSTRUMENTS: {"min_clients": 2, "days": 365},
+    AmlRuleKind.SHARED_INSTRUMENTS: {"min_clients": 2, "days": 365, "signals": list(SHARED_SIGNALS),
+                                     "max_clients_per_ip": 5, "max_clients_per_device": 5},
     # The demo questionnaire's bands (kyc.questionnaire_demo), each at its upper bound; "over 100,000" as
     # 250,000, as the risk score's deposits_vs_declared factor counts them.
     AmlRuleKind.OVER_DECLARED: {"days": 90, "percent": 100, "questions": ["annual_income", "savings"],
@@ -212,6 +232,8 @@ def aml_parameters_clean(kind: str, raw: Any) -> dict[str, Any]:
     for p in RULE_PARAMS[kind]:
         key = f"parameters.{p.name}"
         value = raw.get(p.name)
+        if (value is None or value == "") and p.default is not None:
+            value = p.default
         if value is None or value == "" or value == {} or value == []:
             errors[key] = gettext("Required.")
             continue
@@ -550,17 +572,21 @@ WITH q AS (SELECT i.transaction_id, i.client_id, i.direction, i.amount, i.curren
              AND i.recorded_at <= %(until)s),
 latest AS (SELECT DISTINCT ON (q.client_id) q.client_id, q.occurred_at
            FROM q WHERE q.recorded_at > %(since)s ORDER BY q.client_id, q.occurred_at DESC, q.transaction_id DESC),
+-- Joined and grouped, not a lateral subquery per client: a CTE has no index, so a lateral scan of it per
+-- client is quadratic in a day of a large brand. First the clients that reach the count, then their facts.
+reaching AS (
+  SELECT l.client_id, l.occurred_at
+  FROM latest l JOIN q q2 ON q2.client_id = l.client_id AND q2.occurred_at <= l.occurred_at
+    AND q2.occurred_at > l.occurred_at - make_interval(days => (%(p)s::jsonb ->> 'days')::int)
+  GROUP BY l.client_id, l.occurred_at
+  HAVING count(DISTINCT q2.instrument_fingerprint) >= (%(p)s::jsonb ->> 'min_instruments')::int),
 many AS (
-  SELECT l.client_id, agg.*
-  FROM latest l
-  CROSS JOIN LATERAL (
-      SELECT array_agg(q2.transaction_id ORDER BY q2.transaction_id) AS transaction_ids,
-             count(DISTINCT q2.instrument_fingerprint) AS n,
-             jsonb_agg({_INSTRUMENT_JSON.format(a='q2')} ORDER BY q2.occurred_at) AS txs
-      FROM q q2
-      WHERE q2.client_id = l.client_id AND q2.occurred_at <= l.occurred_at
-        AND q2.occurred_at > l.occurred_at - make_interval(days => (%(p)s::jsonb ->> 'days')::int)) agg
-  WHERE agg.n >= (%(p)s::jsonb ->> 'min_instruments')::int)
+  SELECT r.client_id, array_agg(q2.transaction_id ORDER BY q2.transaction_id) AS transaction_ids,
+         count(DISTINCT q2.instrument_fingerprint) AS n,
+         jsonb_agg({_INSTRUMENT_JSON.format(a='q2')} ORDER BY q2.occurred_at) AS txs
+  FROM reaching r JOIN q q2 ON q2.client_id = r.client_id AND q2.occurred_at <= r.occurred_at
+    AND q2.occurred_at > r.occurred_at - make_interval(days => (%(p)s::jsonb ->> 'days')::int)
+  GROUP BY r.client_id)
 SELECT m.client_id, m.transaction_ids,
        least(100, 40 + 15 * (m.n - (%(p)s::jsonb ->> 'min_instruments')::int + 1))::int AS score,
        jsonb_build_object('transactions', m.txs, 'instruments', m.n, 'days', (%(p)s::jsonb ->> 'days')::int,
@@ -583,23 +609,54 @@ WHERE i.direction = 'withdrawal' AND i.recorded_at > %(since)s AND i.recorded_at
   AND i.occurred_at < i.destination_added_at + make_interval(days => (%(p)s::jsonb ->> 'new_destination_days')::int)
   AND NOT EXISTS (SELECT 1 FROM wallet_public_payment_instruments s
                   WHERE s.client_id = i.client_id AND s.direction = 'deposit'
-                    AND s.instrument_fingerprint = i.instrument_fingerprint)
+                    AND s.instrument_fingerprint = i.instrument_fingerprint AND s.instrument_fingerprint <> '')
 """  # noqa: S608 (only this module's fragments; values are bound parameters)
 
 
+def _shared(name: str) -> str:
+    """A parameter of the shared-instruments rule, its default when the version predates it."""
+    default = SHARED_DEFAULTS[name]
+    if isinstance(default, list):
+        return f"coalesce(%(p)s::jsonb -> '{name}', '{json.dumps(default)}'::jsonb)"
+    return f"coalesce((%(p)s::jsonb ->> '{name}')::int, {int(default)})"
+
+
 def _sql_shared_instruments() -> str:
-    # Each deposit or payout recorded in the window with an instrument that other clients of the brand used
-    # in the days before it: fires when at least min_clients clients (this one included) share it. The
-    # facts are the instrument's transactions of every client sharing it.
+    # Three patterns, each on if the version's `signals` names it (a version without `signals`: instruments).
+    # Instruments: each deposit or payout recorded in the window with an instrument that other clients of the
+    # brand used in the days before it: fires when at least min_clients clients (this one included) share
+    # it; the facts are the instrument's transactions of every client sharing it.
+    # IPs and devices: each client's latest sign-in or registration in the window (crm_public_origins) from an
+    # IP, or with a browser, that other clients of the brand used in the days before it: fires when at least
+    # min_clients and at most the cap of clients share it (more is a public network or a common browser).
+    # Partner: a client attributed to a partner (ib_public_attributions) signing in from the partner's own
+    # IP (within the cap) or browser (within the cap) of the partner's sign-ins (or its own client record's)
+    # within the days, one of the two in the window. The origins' alerts carry no transactions: their
+    # fingerprint is the facts' `fingerprint` (what is shared and by whom), so the same facts raise once.
+    signals = _shared("signals")
+    days = "make_interval(days => (%(p)s::jsonb ->> 'days')::int)"
+    min_clients = "(%(p)s::jsonb ->> 'min_clients')::int"
+    cap = (f"CASE {{via}} WHEN 'ip' THEN {_shared('max_clients_per_ip')} "
+           f"ELSE {_shared('max_clients_per_device')} END")
+    in_class = (f"(%(client)s::bigint IS NULL OR c.id = %(client)s::bigint) "
+                f"AND (%(risk_class)s = 'all' OR {_RISK_CLASS_SQL} = %(risk_class)s)")
     return f"""
 WITH t AS (SELECT DISTINCT ON (i.client_id, i.instrument_fingerprint)
                   i.client_id, i.instrument_fingerprint, i.occurred_at, i.method, i.instrument_last4
            FROM {_instruments()}
            WHERE i.recorded_at > %(since)s AND i.recorded_at <= %(until)s AND i.instrument_fingerprint <> ''
+             AND {signals} ? 'instruments'
            ORDER BY i.client_id, i.instrument_fingerprint, i.occurred_at DESC, i.transaction_id DESC),
+reach AS (  -- first the instruments shared by enough clients (a count), then the facts of those only
+  SELECT t.* FROM t
+  WHERE (SELECT count(DISTINCT s.client_id)
+         FROM wallet_public_payment_instruments s
+         JOIN crm_public_clients sc ON sc.id = s.client_id AND sc.brand_id = %(brand)s
+         WHERE s.instrument_fingerprint = t.instrument_fingerprint AND s.instrument_fingerprint <> ''
+           AND s.occurred_at <= t.occurred_at AND s.occurred_at > t.occurred_at - {days}) >= {min_clients}),
 hits AS (
   SELECT t.client_id, t.method, t.instrument_last4, agg.*
-  FROM t
+  FROM reach t
   CROSS JOIN LATERAL (
       SELECT array_agg(s.transaction_id ORDER BY s.transaction_id) AS transaction_ids,
              count(DISTINCT s.client_id) AS n,
@@ -607,16 +664,103 @@ hits AS (
              jsonb_agg({_INSTRUMENT_JSON.format(a='s')} ORDER BY s.occurred_at) AS txs
       FROM wallet_public_payment_instruments s
       JOIN crm_public_clients sc ON sc.id = s.client_id AND sc.brand_id = %(brand)s
-      WHERE s.instrument_fingerprint = t.instrument_fingerprint AND s.occurred_at <= t.occurred_at
-        AND s.occurred_at > t.occurred_at - make_interval(days => (%(p)s::jsonb ->> 'days')::int)) agg
-  WHERE agg.n >= (%(p)s::jsonb ->> 'min_clients')::int)
+      -- "<> ''" repeats the partial index's predicate so that the lookup may use it (the planner cannot
+      -- infer it from the equality with a value of the outer row).
+      WHERE s.instrument_fingerprint = t.instrument_fingerprint AND s.instrument_fingerprint <> ''
+        AND s.occurred_at <= t.occurred_at
+        AND s.occurred_at > t.occurred_at - {days}) agg
+  WHERE agg.n >= {min_clients}),
+origins AS (  -- the brand's clients' sign-ins and registrations, as far back as the window's triggers look
+  SELECT o.id, o.at, o.client_id, o.ip, nullif(o.user_agent, '') AS ua
+  FROM crm_public_origins o
+  JOIN crm_public_clients oc ON oc.id = o.client_id AND oc.brand_id = %(brand)s AND NOT ('merged' = ANY(oc.tags))
+  WHERE o.at > %(since)s::timestamptz - {days} AND o.at <= %(until)s
+    AND ({signals} ?| array['ips', 'devices', 'partner'])),
+spots AS (
+  SELECT 'ip' AS via, o.ip AS value, o.client_id, o.id, o.at FROM origins o WHERE {signals} ? 'ips'
+  UNION ALL
+  SELECT 'device', o.ua, o.client_id, o.id, o.at FROM origins o WHERE o.ua IS NOT NULL AND {signals} ? 'devices'),
+triggers AS (
+  SELECT DISTINCT ON (s.client_id, s.via, s.value) s.client_id, s.via, s.value, s.at
+  FROM spots s JOIN crm_public_clients c ON c.id = s.client_id
+  WHERE s.at > %(since)s AND {in_class}
+  ORDER BY s.client_id, s.via, s.value, s.at DESC),
+crowd AS (
+  SELECT 'ip' AS via, o.ip AS value, count(DISTINCT o.client_id) AS n FROM origins o GROUP BY o.ip
+  UNION ALL
+  SELECT 'device', o.ua, count(DISTINCT o.client_id) FROM origins o WHERE o.ua IS NOT NULL GROUP BY o.ua),
+uses AS (  -- joined and grouped (a lateral scan of a CTE per trigger is quadratic); crowded values left out first
+  SELECT tr.client_id AS trigger_client, tr.via, tr.value, s.client_id, count(*) AS times, min(s.at) AS first_at,
+         max(s.at) AS last_at
+  FROM triggers tr
+  JOIN crowd cr ON cr.via = tr.via AND cr.value = tr.value AND cr.n <= {cap.format(via='tr.via')}
+  JOIN spots s ON s.via = tr.via AND s.value = tr.value AND s.at <= tr.at AND s.at > tr.at - {days}
+  GROUP BY tr.client_id, tr.via, tr.value, s.client_id),
+shared_spots AS (
+  SELECT u.trigger_client AS client_id, u.via, u.value, count(*) AS n,
+         array_agg(u.client_id ORDER BY u.client_id) AS clients,
+         array_agg(u.client_id ORDER BY u.client_id) FILTER (WHERE u.client_id <> u.trigger_client) AS others,
+         jsonb_agg(jsonb_build_object('client', u.client_id, 'times', u.times, 'first_at', u.first_at,
+                                      'last_at', u.last_at) ORDER BY u.client_id) AS uses
+  FROM uses u
+  GROUP BY u.trigger_client, u.via, u.value
+  HAVING count(*) >= {min_clients}),
+partners AS (
+  SELECT p.id, p.code::text AS code, p.client_id AS own_client
+  FROM ib_public_partners p WHERE p.brand_id = %(brand)s AND {signals} ? 'partner'),
+partner_origins AS (  -- the partner's own sign-ins, and those of its own client record
+  SELECT pa.id AS partner_id, o.at, o.ip, nullif(o.user_agent, '') AS ua
+  FROM partners pa JOIN crm_public_origins o ON o.object_type = 'ib.partner' AND o.object_id = pa.code
+  WHERE o.at > %(since)s::timestamptz - {days} AND o.at <= %(until)s
+  UNION ALL
+  SELECT pa.id, o.at, o.ip, o.ua FROM partners pa JOIN origins o ON o.client_id = pa.own_client),
+partner_pairs AS (
+  SELECT DISTINCT a.partner_id, a.client_id, v.via, v.value
+  FROM ib_public_attributions a
+  JOIN partners pa ON pa.id = a.partner_id
+  JOIN crm_public_clients c ON c.id = a.client_id AND c.id IS DISTINCT FROM pa.own_client
+  JOIN origins co ON co.client_id = a.client_id
+  JOIN partner_origins po ON po.partner_id = a.partner_id
+  CROSS JOIN LATERAL (VALUES ('ip', po.ip, co.ip), ('device', po.ua, co.ua)) v(via, value, theirs)
+  JOIN crowd cr ON cr.via = v.via AND cr.value = v.value
+  WHERE v.value = v.theirs AND cr.n <= {cap.format(via='v.via')}
+    AND greatest(po.at, co.at) > %(since)s AND abs(extract(epoch FROM po.at - co.at)) <= extract(epoch FROM {days})
+    AND co.at >= a.effective_from AND (a.effective_to IS NULL OR co.at < a.effective_to)
+    AND {in_class}),
+partner_hits AS (
+  SELECT pp.partner_id, pp.client_id, pa.code AS partner_code,
+         jsonb_agg(jsonb_build_object('via', pp.via, 'value', pp.value) ORDER BY pp.via, pp.value) AS shared,
+         string_agg(CASE pp.via WHEN 'ip' THEN 'IP ' || pp.value ELSE 'device "' || left(pp.value, 60) || '"' END,
+                    ' and ' ORDER BY pp.via DESC, pp.value) AS shared_text,
+         string_agg(pp.via || '=' || pp.value, ',' ORDER BY pp.via, pp.value) AS key
+  FROM partner_pairs pp JOIN partners pa ON pa.id = pp.partner_id
+  GROUP BY pp.partner_id, pp.client_id, pa.code)
 SELECT h.client_id, h.transaction_ids,
-       least(100, 50 + 15 * (h.n - (%(p)s::jsonb ->> 'min_clients')::int + 1))::int AS score,
-       jsonb_build_object('transactions', h.txs, 'clients', h.n, 'other_clients', to_jsonb(h.others),
+       least(100, 50 + 15 * (h.n - {min_clients} + 1))::int AS score,
+       jsonb_build_object('pattern', 'instrument', 'transactions', h.txs, 'clients', h.n,
+                          'other_clients', to_jsonb(h.others),
                           'instrument', h.method || ' …' || h.instrument_last4) AS facts,
        h.method || ' …' || h.instrument_last4 || ' used by ' || h.n::text || ' clients within '
          || (%(p)s::jsonb ->> 'days') || ' days' AS summary
 FROM hits h
+UNION ALL
+SELECT x.client_id, ARRAY[]::bigint[],
+       least(100, (CASE x.via WHEN 'ip' THEN 45 ELSE 40 END) + 15 * (x.n - {min_clients} + 1))::int,
+       jsonb_build_object('pattern', x.via, 'value', x.value, 'clients', x.n, 'other_clients', to_jsonb(x.others),
+                          'uses', x.uses, 'days', (%(p)s::jsonb ->> 'days')::int,
+                          'fingerprint', x.via || ':' || x.value || ':' || array_to_string(x.clients, ',')),
+       CASE x.via WHEN 'ip' THEN 'IP ' || x.value ELSE 'device "' || left(x.value, 80) || '"' END
+         || ' used by ' || x.n::text || ' clients within ' || (%(p)s::jsonb ->> 'days') || ' days (with clients '
+         || array_to_string(x.others, ', ') || ')'
+FROM shared_spots x
+UNION ALL
+SELECT ph.client_id, ARRAY[]::bigint[], 80,
+       jsonb_build_object('pattern', 'partner', 'partner', ph.partner_id, 'partner_code', ph.partner_code,
+                          'shared', ph.shared, 'days', (%(p)s::jsonb ->> 'days')::int,
+                          'fingerprint', 'partner:' || ph.partner_id || ':' || ph.key),
+       'signed in from the ' || ph.shared_text || ' of partner ' || left(ph.partner_code, 8)
+         || ', to whom the client is attributed'
+FROM partner_hits ph
 """  # noqa: S608 (only this module's fragments; values are bound parameters)
 
 
@@ -651,17 +795,16 @@ declared AS (
   SELECT client_id, sum(amount) AS amount, jsonb_object_agg(question, option) AS answers,
          string_agg(question || ' ' || option, ', ' ORDER BY question) AS answers_text
   FROM answered GROUP BY client_id),
-hits AS (
-  SELECT l.client_id, l.occurred_at AS trigger_at, d.amount AS declared, d.answers, d.answers_text, agg.*
+hits AS (  -- joined and grouped, not a lateral scan of the CTE per client (quadratic in a large day)
+  SELECT l.client_id, l.occurred_at AS trigger_at, d.amount AS declared, d.answers, d.answers_text,
+         array_agg(q2.transaction_id ORDER BY q2.transaction_id) AS transaction_ids, count(*) AS n,
+         sum(q2.amount) AS total, jsonb_agg({_TX_JSON.format(a='q2')} ORDER BY q2.occurred_at) AS txs
   FROM latest l
   JOIN declared d ON d.client_id = l.client_id AND d.amount > 0
-  CROSS JOIN LATERAL (
-      SELECT array_agg(q2.transaction_id ORDER BY q2.transaction_id) AS transaction_ids, count(*) AS n,
-             sum(q2.amount) AS total, jsonb_agg({_TX_JSON.format(a='q2')} ORDER BY q2.occurred_at) AS txs
-      FROM q q2
-      WHERE q2.client_id = l.client_id AND (q2.occurred_at, q2.transaction_id) <= (l.occurred_at, l.transaction_id)
-        AND q2.occurred_at > l.occurred_at - {days}) agg
-  WHERE agg.total * 100 >= d.amount * (%(p)s::jsonb ->> 'percent')::int
+  JOIN q q2 ON q2.client_id = l.client_id AND (q2.occurred_at, q2.transaction_id) <= (l.occurred_at, l.transaction_id)
+    AND q2.occurred_at > l.occurred_at - {days}
+  GROUP BY l.client_id, l.occurred_at, d.amount, d.answers, d.answers_text
+  HAVING sum(q2.amount) * 100 >= d.amount * (%(p)s::jsonb ->> 'percent')::int
     AND NOT EXISTS (SELECT 1 FROM compliance_amlalert a
                     WHERE a.rule_id = %(rule)s AND a.client_id = l.client_id
                       AND (a.facts ->> 'trigger_at')::timestamptz < l.occurred_at
@@ -698,7 +841,8 @@ WITH found AS ({found})
 INSERT INTO compliance_amlalert (code, client_id, brand_id, rule_id, rule_version_id, score, fingerprint,
                                  transaction_ids, facts, summary, status, status_reason, created_at)
 SELECT gen_random_uuid(), f.client_id, %(brand)s, %(rule)s, %(version)s, f.score,
-       md5(array_to_string(f.transaction_ids, ',')), f.transaction_ids, f.facts, left(f.summary, 500),
+       md5(array_to_string(f.transaction_ids, ',') || coalesce('|' || (f.facts ->> 'fingerprint'), '')),
+       f.transaction_ids, f.facts, left(f.summary, 500),
        'open', '', now()
 FROM found f
 ON CONFLICT (rule_id, client_id, fingerprint) DO NOTHING
@@ -713,9 +857,11 @@ def _params(version: AmlRuleVersion, *, since: dt.datetime, until: dt.datetime,
             "risk_class": rule.risk_class, "p": json.dumps(version.parameters), "since": since, "until": until}
 
 
-def fingerprint_of(transaction_ids: list[int]) -> str:
-    """What the INSERT computes in SQL (md5 of the sorted ids joined by commas)."""
-    return hashlib.md5(",".join(str(i) for i in sorted(transaction_ids)).encode(), usedforsecurity=False).hexdigest()
+def fingerprint_of(transaction_ids: list[int], key: str | None = None) -> str:
+    """What the INSERT computes in SQL: md5 of the sorted ids joined by commas, then "|" and the facts'
+    `fingerprint` when a rule gives one (facts without transactions: what is shared, by whom)."""
+    text = ",".join(str(i) for i in sorted(transaction_ids)) + (f"|{key}" if key is not None else "")
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
 
 # --- versions in force ------------------------------------------------------------------------------
@@ -845,11 +991,12 @@ def aml_rule_dry_run(*, version: AmlRuleVersion, until: dt.datetime | None = Non
                        "ORDER BY f.score DESC, f.client_id LIMIT 1000",
                        _params(version, since=since, until=until, client_id=None))
         rows = cursor.fetchall()
-    existing = set(AmlAlert.objects.filter(rule=version.rule, fingerprint__in=[fingerprint_of(r[1]) for r in rows])
+    facts = [r[3] if isinstance(r[3], dict) else json.loads(r[3]) for r in rows]
+    prints = [fingerprint_of(r[1], f.get("fingerprint")) for r, f in zip(rows, facts, strict=True)]
+    existing = set(AmlAlert.objects.filter(rule=version.rule, fingerprint__in=prints)
                    .values_list("client_id", "fingerprint"))
-    out = [DryRunRow(client_id=r[0], transaction_ids=list(r[1]), score=r[2],
-                     facts=r[3] if isinstance(r[3], dict) else json.loads(r[3]), summary=r[4],
-                     already_alerted=(r[0], fingerprint_of(r[1])) in existing) for r in rows]
+    out = [DryRunRow(client_id=r[0], transaction_ids=list(r[1]), score=r[2], facts=f, summary=r[4],
+                     already_alerted=(r[0], fp) in existing) for r, f, fp in zip(rows, facts, prints, strict=True)]
     return DryRun(version=version, since=since, until=until, rows=out)
 
 

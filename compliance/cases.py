@@ -222,7 +222,8 @@ def case_narrative_set(*, case: Case, actor: User, narrative: str) -> Case:
     _refuse_unless(case, CaseStatus.OPEN, CaseStatus.IN_REVIEW)
     case.narrative = text
     case.save(update_fields=["narrative"])
-    audit_record(action="compliance.case_narrative_set", obj=case, actor=actor, after={"length": len(text)})
+    # A step (not only an audit row): the trail export's case actions show who wrote the report's account.
+    _step(case, "narrative_set", before=case.status, actor=actor, length=len(text))
     return case
 
 
@@ -377,8 +378,9 @@ def case_sar_pdf(*, case: Case, actor: User, context: dict[str, Any]) -> bytes:
                                                    "drafted_at": timezone.now()})
     with transaction.atomic():
         Case.objects.filter(pk=case.pk).update(sar_drafted_at=timezone.now())
-        audit_record(action="compliance.case_sar_drafted", obj=case, actor=actor,
-                     after={"sha256": hashlib.sha256(pdf).hexdigest(), "client": str(case.client.code)})
+        # A step: the trail export's case actions show each draft, by whom, with the PDF's hash.
+        digest = hashlib.sha256(pdf).hexdigest()
+        _step(case, "sar_drafted", before=case.status, actor=actor, reason=f"sha256 {digest}", sha256=digest)
     return pdf
 
 

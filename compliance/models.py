@@ -625,7 +625,8 @@ class AmlRuleKind(models.TextChoices):
     THIRD_PARTY_FUNDING = "third_party_funding", _("Third-party funding: the payer is not the client, or pays "
                                                    "from another country")
     MANY_INSTRUMENTS = "many_instruments", _("Many payment instruments, or a payout to a destination just added")
-    SHARED_INSTRUMENTS = "shared_instruments", _("Payment instruments shared with other clients")
+    SHARED_INSTRUMENTS = "shared_instruments", _("Payment instruments, IPs or devices shared with other clients "
+                                                 "or with their partner")
     OVER_DECLARED = "over_declared", _("Deposits out of line with the declared income and savings")
 
 

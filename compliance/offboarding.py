@@ -10,7 +10,7 @@ When the case closes (in its transaction, compliance.cases calls `offboarding_ap
   "compliance.client_offboarded").
 After commit, a Celery task (`offboarding_accounts_close`) closes each of the client's trading accounts
 through trading's `trading_account_close` (disabled on the platform through its adapter, marked closed, no
-more deposits); an account the platform refuses is logged and the task retries.
+more deposits); an account the platform does not confirm stays "closing" and trading retries it.
 
 What is left in the wallet goes back through finance's withdrawal queue: an officer asks for it on the
 closed case (`case_balance_return`, the wallet's `withdrawal_return_balance`), and finance approves and pays
@@ -82,26 +82,24 @@ def _enqueue_close(case_id: int) -> None:
 
 def offboarding_accounts_close(*, case_id: int) -> dict[str, int]:
     """Close each trading account of the offboarded client of case `case_id` that is not closed yet,
-    through trading's service (the platform is called outside any transaction). Counts of closed and
-    failed accounts; an account the platform refuses stays open here and a later run closes it.
-    Idempotent."""
-    from trading.exceptions import PlatformFailed
+    through trading's service (the platform is called outside any transaction). Counts of accounts closed
+    now and still closing: an account the platform did not confirm stays "closing" in trading, which
+    retries it with backoff, resolves an unanswered close by looking the account up, and gives staff a
+    task when the attempts are used up. Idempotent."""
     from trading.selectors import accounts_to_close_for_client
     from trading.services import trading_account_close
 
     case = Case.objects.select_related("client", "approved_by").get(pk=case_id)
-    counts = {"closed": 0, "failed": 0}
+    counts = {"closed": 0, "closing": 0}
     if case.status != CaseStatus.CLOSED or case.decision != CaseDecision.OFFBOARD:
         return counts
     reason = gettext("Client offboarded (case %(case)s)") % {"case": str(case.code)[:8]}
     for account in accounts_to_close_for_client(client=case.client):
-        try:
-            trading_account_close(actor=None, account=account, reason=reason)
-        except PlatformFailed as error:
-            counts["failed"] += 1
-            logger.warning("account %s not closed: %s", account.login, error.message)
+        if account.is_closing:  # trading's own retries have it
+            counts["closing"] += 1
             continue
-        counts["closed"] += 1
+        closed = trading_account_close(actor=None, account=account, reason=reason)
+        counts["closed" if closed.is_closed else "closing"] += 1
     return counts
 
 

@@ -46,17 +46,13 @@ def restriction_trading_sync(self: Any, restriction_id: int) -> dict[str, int]:
     return counts
 
 
-@shared_task(name="compliance.tasks.offboarding_accounts_close", bind=True, ignore_result=True, acks_late=True,
-             max_retries=8)
-def offboarding_accounts_close(self: Any, case_id: int) -> dict[str, int]:
-    """Close the offboarded client's trading accounts on the platform; an account the platform did not
-    close is tried again later."""
+@shared_task(name="compliance.tasks.offboarding_accounts_close", ignore_result=True, acks_late=True)
+def offboarding_accounts_close(case_id: int) -> dict[str, int]:
+    """Close the offboarded client's trading accounts on the platform; one the platform does not confirm
+    is retried by trading's own task (trading.tasks.account_close_attempt)."""
     from compliance.services import offboarding_accounts_close as close
 
-    counts = close(case_id=case_id)
-    if counts["failed"]:
-        raise self.retry(countdown=min(3600, 60 * 2 ** self.request.retries))
-    return counts
+    return close(case_id=case_id)
 
 
 @shared_task(name="compliance.tasks.jurisdictions_enforce", ignore_result=True)

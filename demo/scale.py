@@ -411,7 +411,7 @@ class _BatchWriter:
                    "leverage", "access", "is_archived", "opened_at", "balance", "credit", "equity", "margin",
                    "free_margin", "margin_level", "state_observed_at", "last_synced_at", "history_synced",
                    "first_trade_at", "last_trade_at", "inactive_since", "margin_call_since", "created_at",
-                   "updated_at", "closed_reason")
+                   "updated_at", "closed_reason", "close_state", "close_attempts", "close_error")
 
         def rows() -> Iterator[tuple[Any, ...]]:
             for a in accounts:
@@ -422,7 +422,7 @@ class _BatchWriter:
                        "demo\\standard" if a.demo else "real\\standard", CURRENCY, 100 if a.demo else 200, "full",
                        False, a.opened_at, balance, Decimal(0), equity, margin, equity - margin, level, self.now,
                        self.now, True, a.first_trade, a.last_trade, None, self.now if in_call else None,
-                       a.opened_at, self.now, "")
+                       a.opened_at, self.now, "", "", 0, "")
 
         self.clock.write("trading_tradingaccount", lambda: copy_rows(TradingAccount, columns, rows()))
         live = [a for a in accounts if not a.demo]

@@ -60,12 +60,15 @@ class AccountOut(Schema):
     currency: str
     leverage: int
     group: str
+    # "" (open), "pending" or "unknown" (closing, not yet confirmed by the platform), "closed".
+    close_state: str
 
 
 def account_out(account: TradingAccount) -> dict[str, Any]:
     return {"code": account.code, "login": account.login, "server": account.server.code,
             "client": account.client.code, "account_type": account.account_type, "is_demo": account.is_demo,
-            "currency": account.currency, "leverage": account.leverage, "group": account.group}
+            "currency": account.currency, "leverage": account.leverage, "group": account.group,
+            "close_state": account.close_state}
 
 
 def _server_for(code: UUID, client_brand_id: int) -> PlatformServer:

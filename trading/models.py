@@ -60,6 +60,18 @@ class AccessLevel(models.TextChoices):
     DISABLED = "disabled", _("Disabled")
 
 
+class CloseState(models.TextChoices):
+    """Where the closing of an account stands until the platform confirms it (then closed_at is set)."""
+
+    NONE = "", _("Not closing")
+    # Asked for; the platform has not disabled it yet (not reached, or it refused): the next attempt sends.
+    PENDING = "pending", _("Closing")
+    # Sent, and no answer came back: the platform may have disabled it. The next attempt looks the account
+    # up first and only sends again if the lookup shows it still enabled.
+    UNKNOWN = "unknown", _("Closing, being confirmed")
+    CLOSED = "closed", _("Closed")
+
+
 class DealKind(models.TextChoices):
     TRADE = "trade", _("Trade")
     BALANCE = "balance", _("Balance")
@@ -383,6 +395,12 @@ class TradingAccount(models.Model):
     # Closed by trading_account_close (the client offboarded): disabled on the platform, no more deposits.
     closed_at = models.DateTimeField(null=True, blank=True)
     closed_reason = models.CharField(max_length=500, blank=True)
+    # The close in flight (trading_account_close): staff see the account "closing" until the platform
+    # confirms it; failed attempts are counted, and past the limit staff get a task.
+    close_state = models.CharField(max_length=8, choices=CloseState.choices, default=CloseState.NONE, blank=True)
+    close_requested_at = models.DateTimeField(null=True, blank=True)
+    close_attempts = models.PositiveSmallIntegerField(default=0)
+    close_error = models.CharField(max_length=300, blank=True)
 
     # last known money (account state sync)
     balance = MoneyAmountField(default=Decimal("0"))
@@ -416,6 +434,9 @@ class TradingAccount(models.Model):
             # A login names one account on one server; other servers reuse the same numbers.
             models.UniqueConstraint(fields=["server", "login"], name="tradingaccount_unique_login_per_server"),
             models.CheckConstraint(condition=Q(leverage__gte=1), name="tradingaccount_leverage_positive"),
+            # Closed means the platform confirmed it: the state and the time go together.
+            models.CheckConstraint(condition=Q(closed_at__isnull=True) | Q(close_state="closed"),
+                                   name="tradingaccount_closed_state_consistent"),
         ]
         indexes: ClassVar = [
             # The profile's trading tab lists a client's accounts.
@@ -431,6 +452,11 @@ class TradingAccount(models.Model):
     @property
     def is_closed(self) -> bool:
         return self.closed_at is not None
+
+    @property
+    def is_closing(self) -> bool:
+        """Asked to close, not yet confirmed by the platform."""
+        return self.closed_at is None and self.close_state in (CloseState.PENDING, CloseState.UNKNOWN)
 
     @property
     def balance_money(self) -> Money:

@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.urls import reverse
@@ -65,6 +66,7 @@ from trading.models import (
     Book,
     BrandTradingPolicy,
     ClientLeverageLimit,
+    CloseState,
     LeverageCap,
     PasswordLinkPurpose,
     PlatformKind,
@@ -733,15 +735,37 @@ def trading_account_set_access(*, actor: User | None, account: TradingAccount, a
 
 
 CLOSE_REASON_MAX = 500
+CLOSE_ERROR_MAX = 300
+CLOSE_TASK_ROLES = ("dealer", "admin")
+
+
+def close_max_attempts() -> int:
+    """Failed attempts after which staff get a task to close the account by hand (retries stop)."""
+    return max(1, int(getattr(settings, "TRADING_ACCOUNT_CLOSE_MAX_ATTEMPTS", 6)))
+
+
+def close_retry_seconds(attempts: int) -> int:
+    """The wait before the next attempt after `attempts` failed ones: a minute, doubling, at most an hour."""
+    return int(min(3600, 60 * 2 ** max(0, attempts - 1)))
+
+
+def _close_level(account: TradingAccount) -> PlatformAccess:
+    levels = adapter_for(account.server).capabilities.access_levels
+    return PlatformAccess.DISABLED if PlatformAccess.DISABLED in levels else PlatformAccess.READ_ONLY
 
 
 def trading_account_close(*, actor: User | None, account: TradingAccount, reason: str) -> TradingAccount:
     """Close an account for good (the client's relationship ends): disabled on the platform through its
     adapter (read-only where the platform cannot disable a login), marked closed with the reason, and from
     then on it takes no deposit (balance_operation_request refuses with AccountClosed; what is on it may
-    still be withdrawn). The platform is called first, outside any transaction; a refusal changes nothing
-    here (PlatformFailed). Closing a closed account changes nothing. Audited "trading.account_close",
-    event "trading.account_closed"."""
+    still be withdrawn). Closing a closed account changes nothing.
+
+    The request is committed first (the account shows "closing", audited "trading.account_close_request"),
+    then one attempt is made here (`trading_account_close_attempt`). When the platform cannot be reached,
+    refuses for now or does not answer, the account stays closing and the attempt is repeated by a Celery
+    task with backoff; an attempt after an unanswered one looks the account up on the platform first and
+    sends again only when it is still enabled. Confirmed: audited "trading.account_close", event
+    "trading.account_closed", once. Closing an account that is already closing makes an attempt now."""
     _require(actor, "trading.change_tradingaccount")
     text = (reason or "").strip()
     if not text:
@@ -750,12 +774,108 @@ def trading_account_close(*, actor: User | None, account: TradingAccount, reason
         raise ValidationFailed(fields={"reason": gettext("At most %(n)s characters.") % {"n": CLOSE_REASON_MAX}})
     if account.closed_at is not None:
         return account
-    levels = adapter_for(account.server).capabilities.access_levels
-    level = PlatformAccess.DISABLED if PlatformAccess.DISABLED in levels else PlatformAccess.READ_ONLY
+    with transaction.atomic():
+        _lock_account(account)
+        if account.closed_at is not None:  # closed meanwhile by another call
+            return account
+        if not account.is_closing:
+            account.close_state, account.close_requested_at = CloseState.PENDING, timezone.now()
+            account.closed_reason, account.close_attempts, account.close_error = text, 0, ""
+            _attribute_history(account, actor)
+            account.save(update_fields=["close_state", "close_requested_at", "closed_reason", "close_attempts",
+                                        "close_error", "updated_at"])
+            audit_record(action="trading.account_close_request", obj=account, reason=text, actor=actor,
+                         after={"login": account.login, "close_state": account.close_state})
+    closed = trading_account_close_attempt(account_id=account.pk, actor=actor)
+    if closed.is_closing and closed.close_attempts < close_max_attempts():
+        account_id, wait = closed.pk, close_retry_seconds(closed.close_attempts)
+        transaction.on_commit(lambda: _close_retry_enqueue(account_id, wait))
+    return closed
+
+
+def _close_retry_enqueue(account_id: int, countdown: int) -> None:
+    from kombu.exceptions import OperationalError
+
+    from trading.tasks import account_close_attempt
+
+    try:
+        account_close_attempt.apply_async(args=[account_id], countdown=countdown)
+    except OperationalError:  # the broker is down: the beat sweep (account_closes_resume) picks it up
+        logger.warning("could not queue the next attempt to close account %s", account_id, exc_info=True)
+
+
+def trading_account_close_attempt(*, account_id: int, actor: User | None = None) -> TradingAccount:
+    """One attempt to get the closing account `account_id` disabled on the platform; never raises for a
+    platform failure (the account stays closing and says why). A closed account, or one not asked to
+    close, is returned unchanged.
+
+    - "unknown" (the last send had no answer): the account is looked up first; already disabled (or
+      read-only where the platform cannot disable), it is confirmed closed without sending anything;
+      still enabled, the close is sent. Any failure here leaves it unknown (looked up again next time).
+    - "pending": the close is sent. No answer: "unknown". A refusal or the platform down: still "pending".
+    Each failure counts; at `close_max_attempts()` failures staff get a task (once)."""
+    account = TradingAccount.objects.select_related("server", "client").get(pk=account_id)
+    if account.closed_at is not None or not account.is_closing:
+        return account
     info: AccountInfo | None = None
-    if account.access != level.value:
-        info = _call_platform(account.server, lambda a: a.set_access(account.login, level),
-                              action="trading.account_close", obj=account, actor=actor)
+    unknown = account.close_state == CloseState.UNKNOWN
+    try:
+        level = _close_level(account)
+        if unknown:
+            seen = adapter_for(account.server).get_account(account.login)
+            # Still enabled: the unanswered send was not applied, so sending it is no double close.
+            info = seen if seen.access is level else adapter_for(account.server).set_access(account.login, level)
+        elif account.access != level.value:
+            info = adapter_for(account.server).set_access(account.login, level)
+    except PlatformError as error:
+        adapter_discard(account.server)
+        return _close_failed(account, error=error, unknown=unknown or error.outcome_unknown, actor=actor)
+    return _close_confirm(account, info=info, actor=actor)
+
+
+def _close_failed(account: TradingAccount, *, error: PlatformError, unknown: bool, actor: User | None,
+                  ) -> TradingAccount:
+    with transaction.atomic():
+        _lock_account(account)
+        if account.closed_at is not None or not account.is_closing:
+            return account
+        account.close_state = CloseState.UNKNOWN if unknown else CloseState.PENDING
+        account.close_attempts += 1
+        account.close_error = (error.message or str(error))[:CLOSE_ERROR_MAX]
+        account.save(update_fields=["close_state", "close_attempts", "close_error", "updated_at"])
+        audit_record(action="trading.account_close_failed", obj=account, actor=actor,
+                     after={"login": account.login, "close_state": account.close_state,
+                            "attempts": account.close_attempts, "error": account.close_error})
+        if account.close_attempts == close_max_attempts():
+            _close_task_for_staff(account)
+    logger.warning("account %s not closed yet (attempt %s, %s): %s", account.login, account.close_attempts,
+                   account.close_state, account.close_error)
+    return account
+
+
+def _close_task_for_staff(account: TradingAccount) -> None:
+    """The retries gave up: a dealer (else an administrator) of the brand gets a task to close it by hand."""
+    from crm.permissions import staff_of_brand
+    from crm.services import task_create
+
+    staff = sorted(staff_of_brand(account.server.brand_id, roles=list(CLOSE_TASK_ROLES)),
+                   key=lambda u: (getattr(u.role, "code", "") != "dealer", u.full_name, u.pk))
+    if not staff:
+        logger.error("no dealer or administrator to close account %s by hand", account.login)
+        return
+    title = gettext("Close trading account %(login)s on %(server)s by hand") % {
+        "login": account.login, "server": account.server.name}
+    description = gettext("The platform did not confirm closing this account after %(n)s attempts. Last error: "
+                          "%(error)s. Disable the login on the platform, then close it again in the CRM.") % {
+        "n": account.close_attempts, "error": account.close_error}
+    try:
+        task_create(actor=None, assignee=staff[0], client=account.client, title=title[:200],
+                    description=description)
+    except DomainError:  # the assignee may not see the client: the task then names the account only
+        task_create(actor=None, assignee=staff[0], title=title[:200], description=description)
+
+
+def _close_confirm(account: TradingAccount, *, info: AccountInfo | None, actor: User | None) -> TradingAccount:
     with transaction.atomic():
         _lock_account(account)
         if account.closed_at is not None:  # closed meanwhile by another call
@@ -763,15 +883,32 @@ def trading_account_close(*, actor: User | None, account: TradingAccount, reason
         before = _account_snapshot(account)
         if info is not None:
             account.access, account.group = info.access.value, info.group
-        account.closed_at, account.closed_reason = timezone.now(), text
+        account.closed_at, account.close_state, account.close_error = timezone.now(), CloseState.CLOSED, ""
+        text = account.closed_reason
         _attribute_history(account, actor)
         account.save()
         audit_record(action="trading.account_close", obj=account, before=before,
-                     after={**_account_snapshot(account), "closed_at": account.closed_at.isoformat()},
+                     after={**_account_snapshot(account), "closed_at": account.closed_at.isoformat(),
+                            "attempts": account.close_attempts + 1},
                      reason=text, actor=actor)
         emit("trading.account_closed", client=account.client, actor=actor,
              data=_event_data(account, reason=text, access=account.access, by=user_ref(actor)))
     return account
+
+
+def account_closes_resume(*, now: dt.datetime | None = None) -> int:
+    """Beat: queue an attempt for each account still closing, untouched for two hours (longer than the
+    longest backoff: its Celery retry was lost, the broker was down or a worker died) and whose attempts
+    are not used up. An attempt that races a late retry is harmless: disabling is idempotent and the
+    confirmation happens once, under the account's lock."""
+    now = now or timezone.now()
+    stale = now - dt.timedelta(hours=2)
+    ids = list(TradingAccount.objects.filter(
+        closed_at__isnull=True, close_state__in=[CloseState.PENDING, CloseState.UNKNOWN],
+        close_attempts__lt=close_max_attempts(), updated_at__lt=stale).values_list("pk", flat=True))
+    for account_id in ids:
+        _close_retry_enqueue(account_id, 0)
+    return len(ids)
 
 
 def trading_account_reset_password(*, actor: User | None, account: TradingAccount, reason: str = "") -> None:

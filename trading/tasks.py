@@ -106,3 +106,24 @@ def client_accounts_lower(client_id: int) -> dict[str, int]:
     from trading.services import client_accounts_lower as lower
 
     return lower(client_id=client_id)
+
+
+@shared_task(name="trading.tasks.account_close_attempt", bind=True, ignore_result=True, acks_late=True,
+             max_retries=None)
+def account_close_attempt(self: Any, account_id: int) -> str:
+    """Try again to close an account the platform has not confirmed closed; retried with backoff until it
+    is closed or its attempts are used up (then staff have a task)."""
+    from trading.services import close_max_attempts, close_retry_seconds, trading_account_close_attempt
+
+    account = trading_account_close_attempt(account_id=account_id)
+    if account.is_closing and account.close_attempts < close_max_attempts():
+        raise self.retry(countdown=close_retry_seconds(account.close_attempts))
+    return str(account.close_state)
+
+
+@shared_task(name="trading.tasks.account_closes_resume", ignore_result=True)
+def account_closes_resume() -> int:
+    """Beat: queue again the closes whose retry was lost (broker down, worker gone)."""
+    from trading.services import account_closes_resume as resume
+
+    return resume()

@@ -359,6 +359,7 @@ CELERY_BEAT_SCHEDULE = {
     "trading-deals-sync": {"task": "trading.tasks.deals_sync_due", "schedule": 5.0},
     "trading-account-states-sync": {"task": "trading.tasks.account_states_sync_due", "schedule": 10.0},
     "trading-balance-resolve": {"task": "trading.tasks.balance_operations_resolve_due", "schedule": 30.0},
+    "trading-account-closes-resume": {"task": "trading.tasks.account_closes_resume", "schedule": 900.0},
     "trading-sync-health": {"task": "trading.tasks.sync_health_check", "schedule": 60.0},
     "trading-reconcile-nightly": {"task": "trading.tasks.deals_reconcile_all", "schedule": crontab(hour=3, minute=15)},
     "trading-password-links-purge": {"task": "trading.tasks.password_links_purge", "schedule": 600.0},
@@ -455,6 +456,8 @@ CRM_WEBHOOK_ALLOW_HTTP_LOOPBACK = env_bool("CRM_WEBHOOK_ALLOW_HTTP_LOOPBACK", DE
 TRADING_SYNC_LEASE_SECONDS = env_int("TRADING_SYNC_LEASE_SECONDS", 30)
 # How long a link to see a new trading password works (once) before it expires (trading.password_links).
 TRADING_PASSWORD_LINK_HOURS = env_int("TRADING_PASSWORD_LINK_HOURS", 48)
+# Failed attempts to close an account on its platform before staff get a task to do it by hand.
+TRADING_ACCOUNT_CLOSE_MAX_ATTEMPTS = env_int("TRADING_ACCOUNT_CLOSE_MAX_ATTEMPTS", 6)
 # KYC documents: private files, never under MEDIA_ROOT; served to staff only through a permission check.
 KYC_STORAGE_DIR = Path(os.environ.get("KYC_STORAGE_DIR") or VAR_DIR / "kyc-documents")
 # Private files (KYC documents, case files) are encrypted with per-brand keys kept outside the database
