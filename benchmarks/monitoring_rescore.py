@@ -31,7 +31,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import argument_parser, finish, log, log_phases, prepare, raw_connection, record  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    BenchEnv,
+    argument_parser,
+    finish,
+    log,
+    log_phases,
+    prepare,
+    raw_connection,
+    record,
+)
 
 DESK_SIZE = 20
 WRITE_BATCH = 50_000
@@ -46,7 +55,7 @@ def main() -> None:
         finish(env)
 
 
-def _run(env: object, *, quick: bool) -> None:
+def _run(env: BenchEnv, *, quick: bool) -> None:
     from django.utils import timezone
 
     from crm.lib import context as actor_context

@@ -1,15 +1,22 @@
 """The product's scoring: the activity table and the context models through monitoring.scoring.
 
-- Features per agent-day come from one set-based SQL aggregation per agent-hour over the activity
-  table (`_HOURLY_SQL`): counts per kind, records untouched for 90 days (the client's previous touch
-  by anyone, looked up on the client index), out-of-book high-value accesses net of recorded cover,
-  short calls, and the first references per signal for the evidence. Python only folds at most 24
-  rows per agent-day into `scoring.DayFeatures`.
-- The nightly rescore (`brand_rescore`) aggregates the whole window (SCORING_WINDOW_DAYS), keeps
-  the features per agent-day (AgentDayFeatures), recalibrates the thresholds to the brand's alert
-  budget and rewrites every agent-day score.
-- The hourly pass (`brand_score_hourly`) aggregates only the days since the watermark, scores them
-  on the stored features of the days before, and raises the day's alerts through raise_alert.
+- Features per agent-day are aggregated once, set-based, from the activity table into
+  AgentDayFeatures (`_STORE_SQL`, one INSERT ... SELECT per pass): counts per kind, records untouched
+  for 90 days (the client's previous touch by anyone: a window function over the period's rows, and
+  each client's last touch in the 90 days before the period), out-of-book high-value accesses net of
+  recorded cover, accesses near a client's large deposit or withdrawal, short calls, per hour.
+- `features_refresh` aggregates only what is not final: the days not yet over when last aggregated
+  (normally yesterday and today), an agent's window the first time they are scored, and the
+  agent-days whose context changed since (a cover recorded, changed or removed: each stored day keeps
+  the covers it was computed with; a large movement recorded since the last pass around an access).
+  Leave, shifts, notices, campaign days and holidays are read by the scoring itself each pass. Rows
+  recorded for a day long over (a backfill) are read by `brand_rescore(..., rebuild=True)`.
+- The nightly rescore (`brand_rescore`) scores every agent-day of the window (SCORING_WINDOW_DAYS)
+  from the stored features, recalibrates the thresholds to the brand's alert budget and rewrites
+  every agent-day score; the evidence references of a day that raises an alert are looked up again
+  (`_with_refs`, the same aggregation for that one agent-day).
+- The hourly pass (`brand_score_hourly`) brings the features up to date the same way (today's rows),
+  scores on them at the last nightly thresholds and raises the alerts of the days since the watermark.
 - Entering a notice rescores the agent's last 30 days at the lower threshold (`agent_notice_rescore`).
 """
 
@@ -32,7 +39,6 @@ from crm.models import Brand, RoleCode, User
 from monitoring import scoring
 from monitoring.models import (
     AgentDayFeatures,
-    AgentDayScore,
     CampaignDay,
     Cover,
     Holiday,
@@ -369,10 +375,11 @@ def features_refresh(brand_id: int, agents: Sequence[User], *, first: date, last
     The result equals aggregating the whole window from scratch."""
     ids = [a.pk for a in agents]
     out = FeaturesRefresh()
-    rebuild = (rebuild or state.features_final_before is None or state.features_stream_start is None
-               or state.features_stream_start != stream_start)
+    final_before = state.features_final_before
+    if final_before is None or state.features_stream_start != stream_start:
+        rebuild = True
     known = set() if rebuild else {int(a) for a in state.features_agents or ()}
-    open_from = first if rebuild else max(first, min(state.features_final_before, last + timedelta(days=1)))
+    open_from = first if rebuild or final_before is None else max(first, min(final_before, last + timedelta(days=1)))
     out.rebuilt = rebuild
     if not rebuild:
         changed = _features_changed(agent_ids=[i for i in ids if i in known], first=first, before=open_from,
@@ -399,9 +406,8 @@ def features_refresh(brand_id: int, agents: Sequence[User], *, first: date, last
     return out
 
 
-def _features_from_json(data: Mapping[str, Any] | str) -> scoring.DayFeatures:
-    if isinstance(data, str):
-        data = json.loads(data)
+def _features_from_json(stored: Mapping[str, Any] | str) -> scoring.DayFeatures:
+    data: Mapping[str, Any] = json.loads(stored) if isinstance(stored, str) else stored
     f = scoring.DayFeatures(stale_known=bool(data["stale_known"]))
     c = f.counts
     for name in ("opens", "reveals", "stale", "oob_hv", "searches", "brief_calls", "short_calls"):
@@ -578,24 +584,25 @@ def _persist(brand_id: int, scores: Iterable[scoring.DayScore], thresholds: scor
              since: date, raise_since: date | None, stream_start: datetime, only_agents: set[str] | None = None,
              per_agent: Mapping[str, scoring.Thresholds] | None = None) -> PassReport:
     report = PassReport(brand=brand_id, threshold=thresholds.normal)
-    now = timezone.now()
-    rows = []
+    columns: dict[str, list[Any]] = {k: [] for k in ("agent", "day", "score", "threshold", "alerted", "reasons",
+                                                     "signals")}
     to_raise = []
     for s in scores:
         if s.day < since:
             continue
         report.scored += 1
         report.alerted += int(s.alerted)
-        rows.append(AgentDayScore(
-            brand_id=brand_id, agent_id=int(s.agent), day=s.day, score=s.score,
-            threshold=scoring.threshold_of(s, thresholds, per_agent), alerted=s.alerted,
-            reasons=s.reasons, signals={k: round(v, 3) for k, v in s.features.counts.items()}, computed_at=now))
+        columns["agent"].append(int(s.agent))
+        columns["day"].append(s.day)
+        columns["score"].append(s.score)
+        columns["threshold"].append(scoring.threshold_of(s, thresholds, per_agent))
+        columns["alerted"].append(s.alerted)
+        columns["reasons"].append(json.dumps(s.reasons))
+        columns["signals"].append(json.dumps({k: round(v, 3) for k, v in s.features.counts.items()}))
         if s.alerted and raise_since is not None and s.day >= raise_since and (
                 only_agents is None or s.agent in only_agents):
             to_raise.append(s)
-    AgentDayScore.objects.bulk_create(rows, batch_size=2000, update_conflicts=True, unique_fields=["agent", "day"],
-                                      update_fields=["score", "threshold", "alerted", "reasons", "signals",
-                                                     "computed_at", "brand"])
+    _scores_write(brand_id, columns)
     agents = {a.pk: a for a in User.objects.filter(pk__in=[int(s.agent) for s in to_raise]).select_related("desk")}
     for s in to_raise:
         s = _with_refs(s, stream_start)  # noqa: PLW2901 - the same day, with its references
@@ -605,6 +612,28 @@ def _persist(brand_id: int, scores: Iterable[scoring.DayScore], thresholds: scor
                             agent=agent)
         report.raised += int(alert is not None)
     return report
+
+
+# Every scored agent-day of the pass in a few statements (arrays unnested, as the activity table's
+# batches are written), not one parameter set per row.
+_SCORES_UPSERT = """
+INSERT INTO monitoring_agentdayscore (brand_id, agent_id, day, score, threshold, alerted, reasons, signals, computed_at)
+SELECT %(brand)s, s.agent_id, s.day, s.score, s.threshold, s.alerted, s.reasons::jsonb, s.signals::jsonb, %(now)s
+FROM unnest(%(agent)s::bigint[], %(day)s::date[], %(score)s::float8[], %(threshold)s::float8[], %(alerted)s::boolean[],
+            %(reasons)s::text[], %(signals)s::text[]) AS s(agent_id, day, score, threshold, alerted, reasons, signals)
+ON CONFLICT (agent_id, day) DO UPDATE
+SET brand_id = EXCLUDED.brand_id, score = EXCLUDED.score, threshold = EXCLUDED.threshold, alerted = EXCLUDED.alerted,
+    reasons = EXCLUDED.reasons, signals = EXCLUDED.signals, computed_at = EXCLUDED.computed_at
+"""
+SCORES_WRITE_BATCH = 20_000
+
+
+def _scores_write(brand_id: int, columns: Mapping[str, Sequence[Any]]) -> None:
+    now = timezone.now()
+    with connection.cursor() as cur:
+        for i in range(0, len(columns["agent"]), SCORES_WRITE_BATCH):
+            cur.execute(_SCORES_UPSERT, {"brand": brand_id, "now": now,
+                                         **{k: list(v[i:i + SCORES_WRITE_BATCH]) for k, v in columns.items()}})
 
 
 def _budget(brand_id: int) -> float:
