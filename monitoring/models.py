@@ -306,13 +306,18 @@ class AgentDayScore(models.Model):
 
 
 class AgentDayFeatures(models.Model):
-    """The daily features of an agent-day as the scoring reads them (counts per signal, hours), kept
-    so that the hourly pass aggregates only the new days' rows (monitoring.pipeline)."""
+    """The daily features of an agent-day as the scoring reads them (counts per signal, hours), written
+    set-based by monitoring.pipeline once per day (again only when what they were computed from
+    changed), so that the rescores score from them instead of aggregating the activity again."""
 
     brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
     agent = models.ForeignKey("crm.User", on_delete=models.PROTECT, related_name="+")
     day = models.DateField()
     data = models.JSONField()
+    # The agents whose book this agent covered that day (ids, sorted, comma-separated) when the
+    # features were aggregated: a cover recorded or changed later no longer matches, and the day is
+    # aggregated again.
+    cover_key = models.TextField(default="", blank=True)
 
     class Meta:
         constraints: ClassVar = [
@@ -331,6 +336,13 @@ class ScoringState(models.Model):
     threshold = models.FloatField(null=True, blank=True)  # calibrated at the last nightly rescore
     notice_threshold = models.FloatField(null=True, blank=True)
     rescored_at = models.DateTimeField(null=True, blank=True)
+    # The stored daily features (AgentDayFeatures): when they were last brought up to date, the days
+    # before which they are final (aggregated after the day ended), the start of the activity history
+    # they were computed against (records untouched for 90 days count from it) and the agents covered.
+    features_at = models.DateTimeField(null=True, blank=True)
+    features_final_before = models.DateField(null=True, blank=True)
+    features_stream_start = models.DateTimeField(null=True, blank=True)
+    features_agents = models.JSONField(default=list, blank=True)
 
     def __str__(self) -> str:
         return f"scoring of brand {self.brand_id} to {self.watermark}"

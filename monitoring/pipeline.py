@@ -1,23 +1,33 @@
 """The product's scoring: the activity table and the context models through monitoring.scoring.
 
-- Features per agent-day come from one set-based SQL aggregation per agent-hour over the activity
-  table (`_HOURLY_SQL`): counts per kind, records untouched for 90 days (the client's previous touch
-  by anyone, looked up on the client index), out-of-book high-value accesses net of recorded cover,
-  short calls, and the first references per signal for the evidence. Python only folds at most 24
-  rows per agent-day into `scoring.DayFeatures`.
-- The nightly rescore (`brand_rescore`) aggregates the whole window (SCORING_WINDOW_DAYS), keeps
-  the features per agent-day (AgentDayFeatures), recalibrates the thresholds to the brand's alert
-  budget and rewrites every agent-day score.
-- The hourly pass (`brand_score_hourly`) aggregates only the days since the watermark, scores them
-  on the stored features of the days before, and raises the day's alerts through raise_alert.
+- Features per agent-day are aggregated once, set-based, from the activity table into
+  AgentDayFeatures (`_STORE_SQL`, one INSERT ... SELECT per pass): counts per kind, records untouched
+  for 90 days (the client's previous touch by anyone: a window function over the period's rows, and
+  each client's last touch in the 90 days before the period), out-of-book high-value accesses net of
+  recorded cover, accesses near a client's large deposit or withdrawal, short calls, per hour.
+- `features_refresh` aggregates only what is not final: the days not yet over when last aggregated
+  (normally yesterday and today), an agent's window the first time they are scored, and the
+  agent-days whose context changed since (a cover recorded, changed or removed: each stored day keeps
+  the covers it was computed with; a large movement recorded since the last pass around an access).
+  Leave, shifts, notices, campaign days and holidays are read by the scoring itself each pass. Rows
+  recorded for a day long over (a backfill) are read by `brand_rescore(..., rebuild=True)`.
+- The nightly rescore (`brand_rescore`) scores every agent-day of the window (SCORING_WINDOW_DAYS)
+  from the stored features, recalibrates the thresholds to the brand's alert budget and rewrites
+  every agent-day score; the evidence references of a day that raises an alert are looked up again
+  (`_with_refs`, the same aggregation for that one agent-day).
+- The hourly pass (`brand_score_hourly`) brings the features up to date the same way (today's rows),
+  scores on them at the last nightly thresholds and raises the alerts of the days since the watermark.
 - Entering a notice rescores the agent's last 30 days at the lower threshold (`agent_notice_rescore`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -31,7 +41,6 @@ from crm.models import Brand, RoleCode, User
 from monitoring import scoring
 from monitoring.models import (
     AgentDayFeatures,
-    AgentDayScore,
     CampaignDay,
     Cover,
     Holiday,
@@ -50,50 +59,81 @@ NOTICE_RESCORE_DAYS = scoring.NOTICE_LOOKBACK_DAYS
 AGENT_ROLES = (RoleCode.SALES_AGENT, RoleCode.RETENTION_AGENT)
 EVIDENCE_LINKS = 8
 
-# Per agent-hour. `stale`: an access whose client nobody touched in the 90 days before (and the
-# history reaches back 90 days); `oob`: a high-value client of another agent's book without cover.
-# Ties in time are ordered by id, as the export orders its lines.
-# The days around each large deposit or withdrawal (the day before to three days after), per client,
-# for the activity of [start, end); MONEY_NEAR: whether the access `a` falls on one of its client's.
+# The activity of [start, end) as the scoring reads it, one row per action of the agents aggregated
+# (`ev`), set-based:
+# - `stale`: an access whose client nobody (any agent, any brand) touched in the 90 days before, once
+#   the history reaches back 90 days. The touch before each row is a window function over the period's
+#   rows (`lag` per client, ties in time ordered by id, as the export orders its lines); a client's
+#   first row of the period takes its last touch in the 90 days before the period, one grouped scan
+#   (`before`), instead of a probe of the client index per row.
+# - `money_near`: an access on one of the days around its client's large deposit or withdrawal (the
+#   day before to three days after): neither stale nor out-of-book; a join, not a probe per row.
+# - `oob`: a high-value client of another agent's book without recorded cover that day.
+# `targets` (optional) narrows the agents' rows to some agent-days (a cover recorded for past days).
 MONEY_DAYS_CTE = """money AS (
     SELECT DISTINCT m.client_id, (m.occurred_at AT TIME ZONE 'UTC')::date + g AS day
     FROM wallet_public_client_movements m, generate_series(-1, 3) AS g
     WHERE m.kind IN ('deposit', 'withdrawal') AND abs(m.amount) >= %(large)s
       AND m.occurred_at >= %(start)s - interval '3 days' AND m.occurred_at < %(end)s + interval '1 day'
-)"""
+)"""  # noqa: S608 - constants only
+ACCESS = "a.kind IN ('client_open', 'pii_reveal') AND a.client_id IS NOT NULL"
+# Whether the access `a` falls on one of its client's money days (the export writes it per line).
 MONEY_NEAR = """(a.kind IN ('client_open', 'pii_reveal') AND a.client_id IS NOT NULL
      AND EXISTS (SELECT 1 FROM money n WHERE n.client_id = a.client_id AND n.day = (a.time AT TIME ZONE 'UTC')::date))"""
 
-_HOURLY_SQL = """
+_EV_CTES = """
 WITH """ + MONEY_DAYS_CTE + """,
-acc AS (
-    SELECT a.*, """ + MONEY_NEAR + """ AS money_near
+batch AS (
+    SELECT a.id, a.time, a.agent_id, a.kind, a.client_id, a.client_owner_id, a.client_high_value, a.rows,
+           a.duration_s, (a.time AT TIME ZONE 'UTC')::date AS day,
+           lag(a.time) OVER (PARTITION BY a.client_id ORDER BY a.time, a.id) AS prev_touch
     FROM monitoring_activity a
-    WHERE a.time >= %(start)s AND a.time < %(end)s AND a.agent_id = ANY(%(agents)s)
+    WHERE a.time >= %(start)s AND a.time < %(end)s AND (a.client_id IS NOT NULL OR a.agent_id = ANY(%(agents)s))
+),
+before AS (
+    SELECT p.client_id, max(p.time) AS last_touch
+    FROM monitoring_activity p
+    WHERE p.time >= %(start)s - interval '90 days' AND p.time < %(start)s AND p.client_id IS NOT NULL
+      AND p.client_id IN (SELECT a.client_id FROM batch a WHERE a.agent_id = ANY(%(agents)s) AND """ + ACCESS + """)
+    GROUP BY p.client_id
+),
+flagged AS (
+    SELECT a.id, a.time, a.agent_id, a.day, extract(hour FROM a.time AT TIME ZONE 'UTC')::int AS hour, a.kind,
+           a.client_id, a.client_owner_id, a.client_high_value, a.rows, a.duration_s,
+           coalesce(a.prev_touch, b.last_touch) AS prev_touch, n.client_id IS NOT NULL AS money_near
+    FROM batch a
+    LEFT JOIN money n ON """ + ACCESS + """ AND n.client_id = a.client_id AND n.day = a.day
+    LEFT JOIN before b ON """ + ACCESS + """ AND a.prev_touch IS NULL AND b.client_id = a.client_id
+    WHERE a.agent_id = ANY(%(agents)s) {targets}
 ),
 ev AS (
-    SELECT a.id, a.time, a.agent_id, a.kind, a.client_id, a.client_owner_id, a.client_high_value, a.rows,
-           a.duration_s, a.money_near,
-           (a.kind IN ('client_open', 'pii_reveal') AND a.client_id IS NOT NULL AND NOT a.money_near
-            AND a.time >= %(stale_after)s
-            AND NOT EXISTS (SELECT 1 FROM monitoring_activity p
-                            WHERE p.client_id = a.client_id AND p.time > a.time - interval '90 days'
-                              AND (p.time, p.id) < (a.time, a.id))) AS stale,
-           (a.kind IN ('client_open', 'pii_reveal') AND a.client_id IS NOT NULL AND a.client_high_value
-            AND a.client_owner_id IS NOT NULL AND a.client_owner_id <> a.agent_id AND NOT a.money_near
+    SELECT a.*,
+           (""" + ACCESS + """ AND NOT a.money_near AND a.time >= %(stale_after)s
+            AND (a.prev_touch IS NULL OR a.prev_touch <= a.time - interval '90 days')) AS stale,
+           (""" + ACCESS + """ AND a.client_high_value AND a.client_owner_id IS NOT NULL
+            AND a.client_owner_id <> a.agent_id AND NOT a.money_near
             AND NOT EXISTS (SELECT 1 FROM monitoring_cover c
                             WHERE c.agent_id = a.agent_id AND c.covered_id = a.client_owner_id
-                              AND (a.time AT TIME ZONE 'UTC')::date BETWEEN c.starts_on AND c.ends_on)) AS oob
-    FROM acc a
-)
-SELECT agent_id, (time AT TIME ZONE 'UTC')::date AS day, extract(hour FROM time AT TIME ZONE 'UTC')::int AS hour,
+                              AND a.day BETWEEN c.starts_on AND c.ends_on)) AS oob
+    FROM flagged a
+)"""  # noqa: S608 - constants only
+_TARGETS = "AND (a.agent_id, a.day) IN (SELECT * FROM unnest(%(t_agents)s::bigint[], %(t_days)s::date[]))"
+
+# The agents covered by agent `{agent}` on day `{day}`, as AgentDayFeatures.cover_key keeps them.
+COVER_KEY = """coalesce((SELECT string_agg(x.covered_id::text, ',' ORDER BY x.covered_id)
+                         FROM (SELECT DISTINCT c.covered_id FROM monitoring_cover c
+                               WHERE c.agent_id = {agent} AND {day} BETWEEN c.starts_on AND c.ends_on) x), '')"""
+
+# Per agent-hour, with the first references per signal (the evidence of the days alerted).
+_HOURLY_SQL = _EV_CTES + """
+SELECT agent_id, day, hour,
        min(time) AS first_time,
        count(*) AS total,
        count(*) FILTER (WHERE kind = 'client_open' AND client_id IS NOT NULL) AS opens,
        count(*) FILTER (WHERE kind = 'pii_reveal' AND client_id IS NOT NULL) AS reveals,
        count(*) FILTER (WHERE stale) AS stale,
        count(*) FILTER (WHERE oob) AS oob_hv,
-       coalesce(array_agg(DISTINCT client_id) FILTER (WHERE oob), '{}') AS oob_clients,
+       coalesce(array_agg(DISTINCT client_id) FILTER (WHERE oob), '{{}}') AS oob_clients,
        count(*) FILTER (WHERE kind = 'export') AS exports,
        coalesce(sum(coalesce(rows, 0)) FILTER (WHERE kind = 'export'), 0) AS export_rows,
        count(*) FILTER (WHERE kind = 'search') AS searches,
@@ -114,6 +154,69 @@ SELECT agent_id, (time AT TIME ZONE 'UTC')::date AS day, extract(hour FROM time 
 FROM ev
 GROUP BY 1, 2, 3
 ORDER BY 1, 2, 3
+"""  # noqa: S608 - constants only
+
+# The daily features of the agent-days aggregated, written in one statement (the rows of those
+# agent-days are deleted first: `_features_build`). Counts only: the references are looked up again
+# for the few days that alert (`_with_refs`).
+_STORE_SQL = _EV_CTES + """,
+hourly AS (
+    SELECT agent_id, day, hour, count(*) AS total,
+           count(*) FILTER (WHERE kind = 'client_open' AND client_id IS NOT NULL) AS opens,
+           count(*) FILTER (WHERE stale) AS stale
+    FROM ev GROUP BY 1, 2, 3
+),
+hours AS (
+    SELECT agent_id, day, jsonb_object_agg(hour, total) AS hours,
+           coalesce(jsonb_object_agg(hour, opens) FILTER (WHERE opens > 0), '{{}}') AS open_hours,
+           coalesce(jsonb_object_agg(hour, stale) FILTER (WHERE stale > 0), '{{}}') AS stale_hours
+    FROM hourly GROUP BY 1, 2
+),
+daily AS (
+    SELECT agent_id, day, min(time) AS first_time,
+           count(*) FILTER (WHERE kind = 'client_open' AND client_id IS NOT NULL) AS opens,
+           count(*) FILTER (WHERE kind = 'pii_reveal' AND client_id IS NOT NULL) AS reveals,
+           count(*) FILTER (WHERE stale) AS stale,
+           count(*) FILTER (WHERE oob) AS oob_hv,
+           coalesce(array_agg(DISTINCT client_id::text) FILTER (WHERE oob), '{{}}') AS oob_clients,
+           count(*) FILTER (WHERE kind = 'export') AS exports,
+           coalesce(sum(coalesce(rows, 0)) FILTER (WHERE kind = 'export'), 0) AS export_rows,
+           count(*) FILTER (WHERE kind = 'search') AS searches,
+           count(*) FILTER (WHERE kind = 'call') AS calls,
+           count(*) FILTER (WHERE kind = 'call' AND coalesce(duration_s, 0) <= %(brief)s) AS brief_calls,
+           count(*) FILTER (WHERE kind = 'call' AND coalesce(duration_s, 0) <= %(short)s) AS short_calls,
+           count(*) FILTER (WHERE money_near) AS money_near
+    FROM ev GROUP BY 1, 2
+)
+INSERT INTO monitoring_agentdayfeatures (brand_id, agent_id, day, data, cover_key)
+SELECT %(brand)s, d.agent_id, d.day,
+       jsonb_build_object('opens', d.opens, 'reveals', d.reveals, 'stale', d.stale, 'oob_hv', d.oob_hv,
+                          'oob_clients', to_jsonb(d.oob_clients), 'exports', d.exports, 'export_rows', d.export_rows,
+                          'searches', d.searches, 'calls', d.calls, 'brief_calls', d.brief_calls,
+                          'short_calls', d.short_calls, 'money_near', d.money_near,
+                          'stale_known', d.first_time >= %(stale_after)s,
+                          'hours', h.hours, 'open_hours', h.open_hours, 'stale_hours', h.stale_hours),
+       """ + COVER_KEY.format(agent="d.agent_id", day="d.day") + """
+FROM daily d JOIN hours h USING (agent_id, day)
+"""  # noqa: S608 - constants only
+
+# The agent-days whose stored features no longer match what they were computed from: a cover
+# recorded, changed or removed for the day, or a large deposit or withdrawal recorded since
+# `since` for a client the agent opened around it (the day before to three days after).
+_CHANGED_SQL = """
+SELECT f.agent_id, f.day FROM monitoring_agentdayfeatures f
+WHERE f.agent_id = ANY(%(agents)s) AND f.day >= %(first)s AND f.day < %(before)s
+  AND f.cover_key <> """ + COVER_KEY.format(agent="f.agent_id", day="f.day") + """
+UNION
+SELECT a.agent_id, (a.time AT TIME ZONE 'UTC')::date
+FROM (SELECT DISTINCT m.client_id, (m.occurred_at AT TIME ZONE 'UTC')::date AS day
+      FROM wallet_public_client_movements m
+      WHERE m.kind IN ('deposit', 'withdrawal') AND abs(m.amount) >= %(large)s AND m.recorded_at >= %(since)s) mv
+JOIN monitoring_activity a
+  ON a.client_id = mv.client_id AND a.time >= ((mv.day - 1)::timestamp AT TIME ZONE 'UTC')
+     AND a.time < ((mv.day + 4)::timestamp AT TIME ZONE 'UTC')
+WHERE a.agent_id = ANY(%(agents)s) AND """ + ACCESS + """
+  AND a.time >= (%(first)s::timestamp AT TIME ZONE 'UTC') AND a.time < (%(before)s::timestamp AT TIME ZONE 'UTC')
 """  # noqa: S608 - constants only
 
 
@@ -147,7 +250,7 @@ def features_aggregate(*, agent_ids: Sequence[int], start: datetime, end: dateti
         return out
     stale_after = stream_start + timedelta(days=scoring.STALE_DAYS)
     with connection.cursor() as cur:
-        cur.execute(_HOURLY_SQL, {
+        cur.execute(_HOURLY_SQL.format(targets=""), {
             "start": start, "end": end, "agents": list(agent_ids), "stale_after": stale_after,
             "brief": scoring.BRIEF_CALL_S, "short": scoring.SHORT_CALL_S, "cap": scoring.EVIDENCE_CAP,
             "large": large_movement_threshold(),
@@ -206,45 +309,150 @@ def _finish(f: scoring.DayFeatures) -> None:
 # --- stored features ----------------------------------------------------------------------------------
 
 
-def _features_to_json(f: scoring.DayFeatures) -> dict[str, Any]:
-    return {"counts": f.counts, "hours": f.hours, "open_hours": f.open_hours, "stale_hours": f.stale_hours,
-            "calls": f.calls, "long_calls": f.long_calls, "exports": f.exports, "export_rows": f.export_rows,
-            "oob_clients": sorted(f.oob_clients), "burst_start": f.burst_start, "stale_known": f.stale_known,
-            "money_near": f.money_near}
+def _features_build(brand_id: int, *, agent_ids: Sequence[int], first: date, last: date, stream_start: datetime,
+                    targets: Sequence[tuple[int, date]] | None = None) -> int:
+    """Aggregate the agents' days of [first, last] (only the agent-days `targets`, when given) from the
+    activity table into AgentDayFeatures, in one statement, replacing what was stored for them.
+    Returns the number of agent-days written."""
+    if not agent_ids or last < first:
+        return 0
+    params: dict[str, Any] = {
+        "brand": brand_id, "start": _day_start(first), "end": _day_start(last + timedelta(days=1)),
+        "agents": list(agent_ids), "stale_after": stream_start + timedelta(days=scoring.STALE_DAYS),
+        "brief": scoring.BRIEF_CALL_S, "short": scoring.SHORT_CALL_S, "large": large_movement_threshold(),
+    }
+    with connection.cursor() as cur:
+        # the window function and the per-day grouping sort every row of the period: in memory, not
+        # in temporary files (for this transaction only)
+        cur.execute("SET LOCAL work_mem = '128MB'")
+        if targets is None:
+            cur.execute("DELETE FROM monitoring_agentdayfeatures WHERE agent_id = ANY(%s) AND day BETWEEN %s AND %s",
+                        [list(agent_ids), first, last])
+            cur.execute(_STORE_SQL.format(targets=""), params)
+        else:
+            params["t_agents"] = [a for a, _ in targets]
+            params["t_days"] = [d for _, d in targets]
+            cur.execute("""DELETE FROM monitoring_agentdayfeatures
+                           WHERE (agent_id, day) IN (SELECT * FROM unnest(%s::bigint[], %s::date[]))""",
+                        [params["t_agents"], params["t_days"]])
+            cur.execute(_STORE_SQL.format(targets=_TARGETS), params)
+        return cur.rowcount
 
 
-def _features_from_json(data: Mapping[str, Any]) -> scoring.DayFeatures:
-    f = scoring.DayFeatures(stale_known=bool(data.get("stale_known")))
-    f.counts.update({k: float(v) for k, v in data["counts"].items()})
-    f.hours = list(data["hours"])
-    f.open_hours = list(data["open_hours"])
-    f.stale_hours = list(data["stale_hours"])
-    f.calls, f.long_calls = int(data["calls"]), int(data["long_calls"])
+def _features_changed(*, agent_ids: Sequence[int], first: date, before: date,
+                      since: datetime | None) -> list[tuple[int, date]]:
+    """The stored agent-days of [first, before) whose context changed since they were aggregated
+    (_CHANGED_SQL)."""
+    if not agent_ids or before <= first:
+        return []
+    with connection.cursor() as cur:
+        cur.execute(_CHANGED_SQL, {
+            "agents": list(agent_ids), "first": first, "before": before, "large": large_movement_threshold(),
+            # a movement committed by a transaction that began before the last pass is still seen
+            "since": (since - RECORDING_LAG) if since is not None else datetime.min.replace(tzinfo=UTC),
+        })
+        return sorted(set(cur.fetchall()))
+
+
+# Rows reach the activity table in batches (monitoring.recording): a day's features are final once
+# aggregated this long after the day ended; until then every pass aggregates the day again.
+RECORDING_LAG = timedelta(hours=2)
+
+
+@dataclass
+class FeaturesRefresh:
+    days: int = 0          # days aggregated for all agents (the days not yet final)
+    agent_days: int = 0    # agent-days written
+    changed: int = 0       # agent-days aggregated again because their context changed
+    rebuilt: bool = False  # everything aggregated again (first pass, or the history's start moved)
+
+
+def features_refresh(brand_id: int, agents: Sequence[User], *, first: date, last: date, now: datetime,
+                     stream_start: datetime, state: ScoringState, rebuild: bool = False) -> FeaturesRefresh:
+    """Bring the stored daily features of the brand's agents for [first, last] up to date, aggregating
+    only what is not final: every day from the first not yet final (normally yesterday and today), an
+    agent's whole window the first time they are scored, and the agent-days whose context changed
+    since (_CHANGED_SQL). Everything again when `rebuild`, on the first pass, or when the history's
+    start moved (old partitions dropped: records untouched for 90 days count from it).
+    The result equals aggregating the whole window from scratch."""
+    ids = [a.pk for a in agents]
+    out = FeaturesRefresh()
+    final_before = state.features_final_before
+    if final_before is None or state.features_stream_start != stream_start:
+        rebuild = True
+    known = set() if rebuild else {int(a) for a in state.features_agents or ()}
+    open_from = first if rebuild or final_before is None else max(first, min(final_before, last + timedelta(days=1)))
+    out.rebuilt = rebuild
+    if not rebuild:
+        changed = _features_changed(agent_ids=[i for i in ids if i in known], first=first, before=open_from,
+                                    since=state.features_at)
+        if changed:
+            out.changed = len(changed)
+            out.agent_days += _features_build(brand_id, agent_ids=sorted({a for a, _ in changed}),
+                                              first=min(d for _, d in changed), last=max(d for _, d in changed),
+                                              stream_start=stream_start, targets=changed)
+        newcomers = [i for i in ids if i not in known]
+        if newcomers:
+            out.agent_days += _features_build(brand_id, agent_ids=newcomers, first=first,
+                                              last=open_from - timedelta(days=1), stream_start=stream_start)
+    out.days = max((last - open_from).days + 1, 0)
+    out.agent_days += _features_build(brand_id, agent_ids=ids, first=open_from, last=last, stream_start=stream_start)
+    # the window moved on, an agent left the brand: their stored days are no longer read
+    AgentDayFeatures.objects.filter(brand_id=brand_id).filter(Q(day__lt=first) | ~Q(agent_id__in=ids)).delete()
+    state.features_at = now
+    state.features_final_before = min(last + timedelta(days=1), (now - RECORDING_LAG).astimezone(UTC).date())
+    state.features_stream_start = stream_start
+    state.features_agents = ids
+    logger.info("features of brand %s: %s days aggregated, %s agent-days written (%s for a changed context)%s",
+                brand_id, out.days, out.agent_days, out.changed, ", rebuilt" if out.rebuilt else "")
+    return out
+
+
+def _features_from_json(stored: Mapping[str, Any] | str) -> scoring.DayFeatures:
+    data: Mapping[str, Any] = json.loads(stored) if isinstance(stored, str) else stored
+    f = scoring.DayFeatures(stale_known=bool(data["stale_known"]))
+    c = f.counts
+    for name in ("opens", "reveals", "stale", "oob_hv", "searches", "brief_calls", "short_calls"):
+        c[name] = float(data[name])
+    c["export_rows"] = float(data["export_rows"]) / scoring.EXPORT_UNIT
+    for target, name in ((f.hours, "hours"), (f.open_hours, "open_hours"), (f.stale_hours, "stale_hours")):
+        for hour, n in data[name].items():
+            target[int(hour)] = int(n)
+    f.calls = int(data["calls"])
+    f.long_calls = f.calls - int(data["short_calls"])
     f.exports, f.export_rows = int(data["exports"]), int(data["export_rows"])
-    f.oob_clients = set(data.get("oob_clients") or ())
-    f.burst_start = int(data.get("burst_start") or 0)
-    f.money_near = int(data.get("money_near") or 0)
+    f.oob_clients = set(data["oob_clients"])
+    f.money_near = int(data["money_near"])
+    _finish(f)
     return f
 
 
-def _features_store(brand_id: int, features: Mapping[str, Mapping[date, scoring.DayFeatures]],
-                    since: date) -> None:
-    rows = [AgentDayFeatures(brand_id=brand_id, agent_id=int(agent), day=day, data=_features_to_json(f))
-            for agent, days in features.items() for day, f in days.items() if day >= since]
-    AgentDayFeatures.objects.filter(brand_id=brand_id, day__gte=since).exclude(
-        agent_id__in=[int(a) for a in features]).delete()
-    AgentDayFeatures.objects.bulk_create(rows, batch_size=2000, update_conflicts=True,
-                                         unique_fields=["agent", "day"], update_fields=["data", "brand"])
-
-
-def _features_load(brand_id: int, agent_ids: Sequence[int], start: date,
-                   before: date) -> dict[str, dict[date, scoring.DayFeatures]]:
+def _features_load(agent_ids: Sequence[int], start: date, last: date) -> dict[str, dict[date, scoring.DayFeatures]]:
+    """The stored daily features of the agents for [start, last] (keys: the agent's id as text)."""
     out: dict[str, dict[date, scoring.DayFeatures]] = defaultdict(dict)
-    for agent_id, day, data in AgentDayFeatures.objects.filter(
-            agent_id__in=agent_ids, day__gte=start, day__lt=before).values_list("agent_id", "day", "data").iterator(
-            chunk_size=5000):
-        out[str(agent_id)][day] = _features_from_json(data)
+    with connection.cursor() as cur:
+        # the document as text: one json.loads each is quicker than the driver's per-value conversion
+        cur.execute("""SELECT agent_id, day, data::text FROM monitoring_agentdayfeatures
+                       WHERE agent_id = ANY(%s) AND day BETWEEN %s AND %s ORDER BY agent_id, day""",
+                    [list(agent_ids), start, last])
+        for agent_id, day, data in cur.fetchall():
+            out[str(agent_id)][day] = _features_from_json(data)
     return out
+
+
+def _with_refs(s: scoring.DayScore, stream_start: datetime) -> scoring.DayScore:
+    """The day's event references (the evidence), aggregated again for this one agent-day: the stored
+    features keep counts only. The off-hours references follow the hours the scoring found off."""
+    fresh = features_aggregate(agent_ids=[int(s.agent)], start=_day_start(s.day),
+                               end=_day_start(s.day + timedelta(days=1)), stream_start=stream_start)
+    f = fresh.get(s.agent, {}).get(s.day)
+    if f is None:
+        return s
+    s.features.refs = f.refs
+    s.features.hour_refs = f.hour_refs
+    if not s.offhours_refs and s.offhours_hours:
+        s.offhours_refs = [r for h in s.offhours_hours for r in f.hour_refs[h]][:scoring.EVIDENCE_CAP]
+    return s
 
 
 # --- context -----------------------------------------------------------------------------------------
@@ -322,6 +530,8 @@ class PassReport:
     alerted: int = 0
     raised: int = 0
     threshold: float | None = None
+    aggregated_days: int = 0         # days aggregated from the activity table for all agents
+    aggregated_agent_days: int = 0   # agent-days whose features were written
 
 
 def _scored_detector(s: scoring.DayScore) -> str:
@@ -373,29 +583,31 @@ def _desk_thresholds(agents: Sequence[User], *, budget: float) -> dict[str, scor
 
 
 def _persist(brand_id: int, scores: Iterable[scoring.DayScore], thresholds: scoring.Thresholds, *,
-             since: date, raise_since: date | None, only_agents: set[str] | None = None,
+             since: date, raise_since: date | None, stream_start: datetime, only_agents: set[str] | None = None,
              per_agent: Mapping[str, scoring.Thresholds] | None = None) -> PassReport:
     report = PassReport(brand=brand_id, threshold=thresholds.normal)
-    now = timezone.now()
-    rows = []
+    columns: dict[str, list[Any]] = {k: [] for k in ("agent", "day", "score", "threshold", "alerted", "reasons",
+                                                     "signals")}
     to_raise = []
     for s in scores:
         if s.day < since:
             continue
         report.scored += 1
         report.alerted += int(s.alerted)
-        rows.append(AgentDayScore(
-            brand_id=brand_id, agent_id=int(s.agent), day=s.day, score=s.score,
-            threshold=scoring.threshold_of(s, thresholds, per_agent), alerted=s.alerted,
-            reasons=s.reasons, signals={k: round(v, 3) for k, v in s.features.counts.items()}, computed_at=now))
+        columns["agent"].append(int(s.agent))
+        columns["day"].append(s.day)
+        columns["score"].append(s.score)
+        columns["threshold"].append(scoring.threshold_of(s, thresholds, per_agent))
+        columns["alerted"].append(s.alerted)
+        columns["reasons"].append(json.dumps(s.reasons))
+        columns["signals"].append(json.dumps({k: round(v, 3) for k, v in s.features.counts.items()}))
         if s.alerted and raise_since is not None and s.day >= raise_since and (
                 only_agents is None or s.agent in only_agents):
             to_raise.append(s)
-    AgentDayScore.objects.bulk_create(rows, batch_size=2000, update_conflicts=True, unique_fields=["agent", "day"],
-                                      update_fields=["score", "threshold", "alerted", "reasons", "signals",
-                                                     "computed_at", "brand"])
+    _scores_write(brand_id, columns)
     agents = {a.pk: a for a in User.objects.filter(pk__in=[int(s.agent) for s in to_raise]).select_related("desk")}
     for s in to_raise:
+        s = _with_refs(s, stream_start)  # noqa: PLW2901 - the same day, with its references
         agent = agents[int(s.agent)]
         alert = raise_alert(brand=brand_id, subject_kind="agent", detector=_scored_detector(s), day=s.day,
                             score=s.score, reasons=s.reasons or scoring.reasons_for(s), evidence=_evidence(s, agent),
@@ -404,44 +616,93 @@ def _persist(brand_id: int, scores: Iterable[scoring.DayScore], thresholds: scor
     return report
 
 
+# Every scored agent-day of the pass in a few statements (arrays unnested, as the activity table's
+# batches are written), not one parameter set per row.
+_SCORES_UPSERT = """
+INSERT INTO monitoring_agentdayscore (brand_id, agent_id, day, score, threshold, alerted, reasons, signals, computed_at)
+SELECT %(brand)s, s.agent_id, s.day, s.score, s.threshold, s.alerted, s.reasons::jsonb, s.signals::jsonb, %(now)s
+FROM unnest(%(agent)s::bigint[], %(day)s::date[], %(score)s::float8[], %(threshold)s::float8[], %(alerted)s::boolean[],
+            %(reasons)s::text[], %(signals)s::text[]) AS s(agent_id, day, score, threshold, alerted, reasons, signals)
+ON CONFLICT (agent_id, day) DO UPDATE
+SET brand_id = EXCLUDED.brand_id, score = EXCLUDED.score, threshold = EXCLUDED.threshold, alerted = EXCLUDED.alerted,
+    reasons = EXCLUDED.reasons, signals = EXCLUDED.signals, computed_at = EXCLUDED.computed_at
+"""
+SCORES_WRITE_BATCH = 20_000
+
+
+def _scores_write(brand_id: int, columns: Mapping[str, Sequence[Any]]) -> None:
+    now = timezone.now()
+    with connection.cursor() as cur:
+        for i in range(0, len(columns["agent"]), SCORES_WRITE_BATCH):
+            cur.execute(_SCORES_UPSERT, {"brand": brand_id, "now": now,
+                                         **{k: list(v[i:i + SCORES_WRITE_BATCH]) for k, v in columns.items()}})
+
+
 def _budget(brand_id: int) -> float:
     return float(monitoring_settings_for(brand_id).alert_budget)  # a rate, not money
 
 
 @transaction.atomic
 def brand_rescore(brand: Brand | int, *, today: date | None = None, raise_since: date | None = None,
-                  only_agents: set[str] | None = None) -> PassReport:
-    """The nightly rescore: every agent-day of the window from the activity table again, thresholds
+                  only_agents: set[str] | None = None, now: datetime | None = None,
+                  rebuild: bool = False) -> PassReport:
+    """The nightly rescore: the stored daily features brought up to date (only the days not yet
+    final and the agent-days whose context changed are aggregated from the activity table; all of
+    them when `rebuild`), every agent-day of the window scored again from them, thresholds
     recalibrated to the brand's alert budget, the scores rewritten; alerts raised for the alerted
     days from `raise_since` (default: yesterday) of `only_agents` (default: all)."""
     brand_id = brand if isinstance(brand, int) else brand.pk
-    today = today or timezone.now().date()
+    now = now or timezone.now()
+    today = today or now.date()
     agents = brand_agents(brand_id)
     stream_start = history_start()
     state, _ = ScoringState.objects.select_for_update().get_or_create(brand_id=brand_id)
     if stream_start is None or not agents:
         return PassReport(brand=brand_id)
     first = max(today - timedelta(days=SCORING_WINDOW_DAYS), stream_start.astimezone(UTC).date())
-    end = _day_start(today + timedelta(days=1))
-    features = features_aggregate(agent_ids=[a.pk for a in agents], start=_day_start(first), end=end,
-                                  stream_start=stream_start)
-    _features_store(brand_id, features, first)
-    report = _score_and_persist(brand_id, agents, features, first=first, last=today, since=first,
-                                raise_since=raise_since or today - timedelta(days=1), only_agents=only_agents,
-                                calibrate=True, state=state)
-    state.watermark = timezone.now()
+    refreshed = features_refresh(brand_id, agents, first=first, last=today, now=now, stream_start=stream_start,
+                                 state=state, rebuild=rebuild)
+    with _gc_paused():
+        features = _timed("features loaded", _features_load, [a.pk for a in agents], first, today)
+        report = _score_and_persist(brand_id, agents, features, first=first, last=today, since=first,
+                                    raise_since=raise_since or today - timedelta(days=1), only_agents=only_agents,
+                                    calibrate=True, state=state, stream_start=stream_start)
+    report.aggregated_days, report.aggregated_agent_days = refreshed.days, refreshed.agent_days
+    state.watermark = now
     state.rescored_at = state.watermark
     state.save()
     return report
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """A pass builds some hundred thousand small objects (features, scores) that all live until it
+    ends: the cyclic collector would walk them over and over for nothing (it tripled the scoring's
+    time). Paused for the pass; what the pass leaves is reclaimed by reference counting."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _timed(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    started = timezone.now()
+    out = fn(*args, **kwargs)
+    logger.info("%s in %.1f s", what, (timezone.now() - started).total_seconds())
+    return out
+
+
 def _score_and_persist(brand_id: int, agents: Sequence[User], features: Mapping[str, Mapping[date, scoring.DayFeatures]],
                        *, first: date, last: date, since: date, raise_since: date | None,
-                       only_agents: set[str] | None, calibrate: bool, state: ScoringState) -> PassReport:
+                       only_agents: set[str] | None, calibrate: bool, state: ScoringState,
+                       stream_start: datetime) -> PassReport:
     if not features:
         return PassReport(brand=brand_id)
     context = brand_context(brand_id, agents=agents, as_of=last)
-    scores = scoring.score_features(features, context, first, last)
+    scores = _timed("scored", scoring.score_features, features, context, first, last)
     if calibrate or state.threshold is None:
         thresholds = scoring.calibrate(scores, _budget(brand_id))
         state.threshold, state.notice_threshold = thresholds.normal, thresholds.watched
@@ -450,37 +711,38 @@ def _score_and_persist(brand_id: int, agents: Sequence[User], features: Mapping[
                                         budget=_budget(brand_id))
     per_agent = _desk_thresholds(agents, budget=thresholds.budget)
     scoring.apply_thresholds(scores, thresholds, per_agent)
-    report = _persist(brand_id, scores, thresholds, since=since, raise_since=raise_since, only_agents=only_agents,
-                      per_agent=per_agent)
+    report = _timed("scores written", _persist, brand_id, scores, thresholds, since=since, raise_since=raise_since,
+                    only_agents=only_agents, per_agent=per_agent, stream_start=stream_start)
     report.days = (last - first).days + 1
     return report
 
 
 @transaction.atomic
 def brand_score_hourly(brand: Brand | int, *, now: datetime | None = None) -> PassReport:
-    """The hourly pass: the days since the watermark aggregated again (only their rows), scored on the
-    stored features of the days before, their scores written and their alerts raised."""
+    """The hourly pass: the stored features brought up to date (the days not yet final: normally
+    today's rows so far), every day scored on them at the thresholds of the last nightly rescore, the
+    scores of the days since the watermark written and their alerts raised."""
     brand_id = brand if isinstance(brand, int) else brand.pk
     now = now or timezone.now()
     state, _ = ScoringState.objects.select_for_update().get_or_create(brand_id=brand_id)
     if state.watermark is None or state.threshold is None:
-        return brand_rescore(brand_id, today=now.date())
+        return brand_rescore(brand_id, today=now.date(), now=now)
     agents = brand_agents(brand_id)
     stream_start = history_start()
     if stream_start is None or not agents:
         return PassReport(brand=brand_id)
     since = min(state.watermark.astimezone(UTC).date(), now.date())
     first = max(now.date() - timedelta(days=SCORING_WINDOW_DAYS), stream_start.astimezone(UTC).date())
-    ids = [a.pk for a in agents]
-    features = _features_load(brand_id, ids, first, since)
-    fresh = features_aggregate(agent_ids=ids, start=_day_start(since), end=now, stream_start=stream_start)
-    for agent, days in fresh.items():
-        features.setdefault(agent, {}).update(days)
-    _features_store(brand_id, fresh, since)
-    report = _score_and_persist(brand_id, agents, features, first=first, last=now.date(), since=since,
-                                raise_since=since, only_agents=None, calibrate=False, state=state)
+    refreshed = features_refresh(brand_id, agents, first=first, last=now.date(), now=now, stream_start=stream_start,
+                                 state=state)
+    with _gc_paused():
+        features = _features_load([a.pk for a in agents], first, now.date())
+        report = _score_and_persist(brand_id, agents, features, first=first, last=now.date(), since=since,
+                                    raise_since=since, only_agents=None, calibrate=False, state=state,
+                                    stream_start=stream_start)
+    report.aggregated_days, report.aggregated_agent_days = refreshed.days, refreshed.agent_days
     state.watermark = now
-    state.save(update_fields=["watermark", "threshold", "notice_threshold"])
+    state.save()
     return report
 
 

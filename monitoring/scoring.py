@@ -681,6 +681,7 @@ class DayScore:
     info: AgentInfo
     alerted: bool = False
     reasons: list[str] = field(default_factory=list)
+    offhours_hours: list[int] = field(default_factory=list)  # the hours counted off (for the references)
 
     def evidence(self) -> dict[str, list[str]]:
         """Event references behind each signal that scored."""
@@ -828,7 +829,8 @@ def _score_agent(agent: str, days: Mapping[date, DayFeatures], context: Context,
         total_prof = sum(profile)
         w_share = worked[dt][0] / worked[dt][1]
         day_off = dt == OFF_DAYTYPE or w_share < 0.25
-        off, off_weighted, off_refs = _off_hours(f, profile, total_prof, shift, day_off)
+        off, off_weighted, off_hours = _off_hours(f, profile, total_prof, shift, day_off)
+        off_refs = [r for h in off_hours for r in f.hour_refs[h]]
         tenure = (day - began).days if began is not None else 10_000
         newcomer = tenure < NEWCOMER_DAYS
         # while ramping up, the own level lags behind: a newcomer is not surprising for working like a peer
@@ -882,27 +884,28 @@ def _score_agent(agent: str, days: Mapping[date, DayFeatures], context: Context,
         ) if cond]
         results.append(DayScore(agent=agent, day=day, score=round(score, 3), signals=signals, watched=watched,
                                 newcomer=newcomer, notes=notes, features=f, offhours_refs=off_refs[:EVIDENCE_CAP],
+                                offhours_hours=off_hours,
                                 info=info))
         _learn_hours(f, dt, signals["offhours"].score, profile, worked)
     return results
 
 
 def _off_hours(f: DayFeatures, profile: list[float], total_prof: float, shift: tuple[int | None, int | None],
-               day_off: bool) -> tuple[int, float, list[str]]:
-    """Actions outside the agent's own hours: (count, weighted count, event references)."""
+               day_off: bool) -> tuple[int, float, list[int]]:
+    """Actions outside the agent's own hours: (count, weighted count, the hours off)."""
     off = 0
     weighted = 0.0
-    refs: list[str] = []
+    hours: list[int] = []
     for h in range(24):
         n = f.hours[h]
         if not n:
             continue
         if day_off or (profile[h] / total_prof < 0.012 and not _in_shift(h, shift, 1)):
             off += n
-            refs.extend(f.hour_refs[h])
+            hours.append(h)
             # overtime: the working day carried on without a break; weighs less than a return at night
             weighted += n * (0.25 if not day_off and _contiguous(f.hours, h, profile, total_prof) else 1.0)
-    return off, weighted, refs
+    return off, weighted, hours
 
 
 def _learn_hours(f: DayFeatures, dt: int, off_score: float, profile: list[float], worked: list[list[float]]) -> None:

@@ -116,3 +116,97 @@ def test_opening_other_books_clients_around_their_large_deposit_is_context_not_o
     today = AgentDayScore.objects.get(agent=agent, day=NOW.date())
     assert today.signals["opens"] >= 10
     assert today.signals["oob_hv"] == 5
+
+
+# --- the stored daily features: aggregated once, again only when their context changed -----------------
+
+
+def _out_of_book(agent, owner, day: date, *, opens: int = 40, owner_before: timedelta = timedelta(days=7)
+                 ) -> list[ActivityRow]:
+    """A morning of opening `owner`'s high-value clients, each touched by `owner` a while before (so
+    nothing here is untouched for months): out-of-book unless the agent covers `owner` that day."""
+    base = datetime(day.year, day.month, day.day, 10, tzinfo=UTC)
+    rows = []
+    for i in range(opens):
+        client = 6 * 10**12 + i
+        rows.append(ActivityRow(time=base - owner_before + timedelta(minutes=i), agent_id=owner.pk, kind="client_open",
+                                client_id=client, client_owner_id=owner.pk, client_high_value=True, ref=f"own{i}"))
+        rows.append(ActivityRow(time=base + timedelta(minutes=3 * i), agent_id=agent.pk, kind="client_open",
+                                client_id=client, client_owner_id=owner.pk, client_high_value=True, ref=f"oob{i}"))
+    return rows
+
+
+def _outcomes(history) -> dict[tuple[int, date], tuple[float, bool, dict]]:
+    return {(s.agent_id, s.day): (s.score, s.alerted, s.signals)
+            for s in AgentDayScore.objects.filter(agent__in=history.agents)}
+
+
+def test_the_next_night_aggregates_only_the_days_not_yet_final():
+    from monitoring.pipeline import brand_rescore
+
+    with time_machine.travel(NOW, tick=False):
+        history = desk_with_history(agents=6, days=90, end=YESTERDAY)
+        first = brand_rescore(history.brand.pk)
+    assert first.aggregated_days == 91  # the whole window, today's rows so far included
+    night = datetime(NOW.year, NOW.month, NOW.day, 3, tzinfo=UTC) + timedelta(days=1)
+    with time_machine.travel(night, tick=False):
+        report = brand_rescore(history.brand.pk)
+        again = brand_rescore(history.brand.pk)
+    # yesterday (not over at the last pass) and today: the 89 days before are read from the stored features
+    assert report.aggregated_days == 2 and report.aggregated_agent_days <= 2 * 6
+    assert report.scored == first.scored + 6
+    # an hour later nothing is final yet that was not before: only today again
+    assert again.aggregated_days == 1 and _outcomes(history)
+
+
+def test_recording_cover_for_a_past_day_changes_that_days_outcome_at_the_next_rescore():
+    from monitoring.pipeline import brand_rescore
+    from monitoring.services import cover_set
+
+    day = NOW.date() - timedelta(days=8)  # a Tuesday
+    with time_machine.travel(NOW, tick=False):
+        history = desk_with_history(agents=6, days=90, end=YESTERDAY)
+        agent, owner = history.agents[1], history.agents[3]
+        activity_write(_out_of_book(agent, owner, day))
+        brand_rescore(history.brand.pk)
+        before = AgentDayScore.objects.get(agent=agent, day=day)
+        assert before.signals["oob_hv"] == 40 and before.alerted
+        assert any("without recorded cover" in r for r in before.reasons)
+        cover_set(actor=history.manager, agent=agent, covered=owner, starts_on=day, ends_on=day)
+        report = brand_rescore(history.brand.pk)
+    after = AgentDayScore.objects.get(agent=agent, day=day)
+    assert after.signals["oob_hv"] == 0 and not after.alerted and after.score < before.score
+    # that one agent-day and today (not yet over) aggregated again, nothing else
+    assert report.aggregated_days == 1 and report.aggregated_agent_days <= 1 + 6
+
+
+def test_the_incremental_rescores_equal_a_rebuild_from_scratch():
+    from monitoring.pipeline import brand_rescore
+    from monitoring.services import cover_set
+    from tests.factories import make_client
+    from tests.monitoring.abuse_world import deposit
+
+    with time_machine.travel(NOW, tick=False):
+        history = desk_with_history(agents=6, days=90, end=YESTERDAY)
+        agent, owner = history.agents[2], history.agents[4]
+        client = make_client(brand=history.brand, owner=owner)
+        activity_write([ActivityRow(time=NOW - timedelta(days=5), agent_id=agent.pk, kind="client_open",
+                                    client_id=client.pk, client_owner_id=owner.pk, client_high_value=True)])
+        brand_rescore(history.brand.pk)
+        assert AgentDayScore.objects.get(agent=agent, day=(NOW - timedelta(days=5)).date()).signals["oob_hv"] >= 1
+    night = datetime(NOW.year, NOW.month, NOW.day, 3, tzinfo=UTC) + timedelta(days=1)
+    with time_machine.travel(night, tick=False):
+        # what arrived since: the rest of yesterday (out-of-book access), a cover recorded for past
+        # days, and a large deposit of a client the agent opened the day before it (a reason: no longer
+        # out-of-book)
+        activity_write(_out_of_book(agent, owner, NOW.date(), owner_before=timedelta(hours=1)))
+        cover_set(actor=history.manager, agent=history.agents[0], covered=owner,
+                  starts_on=NOW.date() - timedelta(days=20), ends_on=NOW.date() - timedelta(days=15))
+        deposit(client, "9000.00", at=NOW - timedelta(days=4))
+        incremental = brand_rescore(history.brand.pk)
+        assert incremental.aggregated_days == 2
+        stepwise = _outcomes(history)
+        rebuilt = brand_rescore(history.brand.pk, rebuild=True)
+    assert rebuilt.aggregated_days == 92
+    assert _outcomes(history) == stepwise
+    assert stepwise[(agent.pk, (NOW - timedelta(days=5)).date())][2]["oob_hv"] == 0
