@@ -61,7 +61,7 @@ def test_the_administrator_drills_into_net_deposits_and_gets_the_daily_money_rep
     rows = page.locator("[data-drill-rows] tbody tr")
     assert rows.count() == 2  # the two USD deposits of brand A behind the 1,250
     text = page.inner_text("[data-drill-rows]")
-    assert "1000" in text and "250" in text and "Ada" in text and "Bo" in text
+    assert "1,000.00\u00a0USD" in text and "250.00\u00a0USD" in text and "Ada" in text and "Bo" in text
     assert "700" not in text  # brand B's deposit is not behind this number
 
     page.goto(f"{base}{reverse('reports_report', args=['daily_money'])}?brand={w.brand.code}")

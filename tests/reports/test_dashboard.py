@@ -131,7 +131,7 @@ def test_the_dashboard_page_links_a_number_to_the_rows_behind_it(world, login_ve
     page = http.get(reverse("reports_dashboard"), {"brand": w.brand.code})
     assert page.status_code == 200
     html = page.content.decode()
-    assert 'data-figure="net-deposits"' in html and "850" in html
+    assert 'data-figure="net-deposits"' in html and "data-net>850.00\u00a0USD" in html
     partial = http.get(reverse("reports_dashboard"), {"brand": w.brand.code}, headers={"HX-Request": "true"})
     assert partial.status_code == 200 and b"<html" not in partial.content
     today = w.now.date()
@@ -140,7 +140,7 @@ def test_the_dashboard_page_links_a_number_to_the_rows_behind_it(world, login_ve
                                                "to": today.isoformat(), "brand": w.brand.code})
     assert rows.status_code == 200
     body = rows.content.decode()
-    assert body.count("data-amount") == 1 and "1000" in body and "Ada" in body
+    assert body.count("data-amount") == 1 and "1,000.00\u00a0USD" in body and "Ada" in body
     deals = http.get(reverse("reports_drill"), {"metric": "volume", "dimension": "symbol", "key": "XAUUSD",
                                                 "from": (today - dt.timedelta(days=3)).isoformat(),
                                                 "to": today.isoformat()})
