@@ -14,7 +14,7 @@ from compliance.models import AmlAlertStatus, AmlRuleKind
 
 class AlertFilterForm(forms.Form):
     status = forms.ChoiceField(label=_("Status"), required=False,
-                               choices=[*AmlAlertStatus.choices, ("all", _("All"))])
+                               choices=[("current", _("Open or in a case")), *AmlAlertStatus.choices, ("all", _("All"))])
     rule = forms.ChoiceField(label=_("Rule"), required=False, choices=[("", _("All rules")), *AmlRuleKind.choices])
     brand = forms.ChoiceField(label=_("Brand"), required=False)
 

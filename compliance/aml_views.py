@@ -43,9 +43,9 @@ def alert_queue(request: AuthedRequest) -> HttpResponse:
     """Alerts by status (open first), rule and brand; best score first."""
     brands = [(b.pk, b.name) for b in visible_brands(request.user).order_by("name")]
     form = forms.AlertFilterForm(request.GET or None, brands=brands)
-    status, rule, brand = AmlAlertStatus.OPEN.value, "", None
+    status, rule, brand = selectors.ALERTS_CURRENT, "", None
     if form.is_bound and form.is_valid():
-        status = form.cleaned_data["status"] or AmlAlertStatus.OPEN.value
+        status = form.cleaned_data["status"] or selectors.ALERTS_CURRENT
         rule = form.cleaned_data["rule"]
         brand = int(form.cleaned_data["brand"]) if form.cleaned_data["brand"] else None
     rows = selectors.aml_alert_queue(user=request.user, status="" if status == "all" else status, rule_kind=rule,

@@ -26,6 +26,7 @@ from compliance.jurisdictions import (
 from compliance.models import (
     UNRESOLVED_HIT_STATUSES,
     AmlAlert,
+    AmlAlertStatus,
     AmlRule,
     AmlRuleVersion,
     ScreeningDecision,
@@ -231,11 +232,19 @@ def aml_alerts_for_user(user: Any) -> QuerySet[AmlAlert]:
     return AmlAlert.objects.filter(client__in=client_queryset_for_user(user))
 
 
-def aml_alert_queue(*, user: Any, status: str = "open", rule_kind: str = "", brand_id: int | None = None
+# The queue's default: what is still to be decided. Every alert is taken into its client's case as it is
+# raised, so "open" alone is empty most of the time while the cases work on them.
+ALERTS_CURRENT = "current"
+
+
+def aml_alert_queue(*, user: Any, status: str = ALERTS_CURRENT, rule_kind: str = "", brand_id: int | None = None
                     ) -> QuerySet[AmlAlert]:
-    """The alert queue as `user` sees it, by status ("" for all), rule kind and brand; best score first."""
+    """The alert queue as `user` sees it, by status ("" for all; "current" for open or in a case), rule
+    kind and brand; best score first."""
     qs = aml_alerts_for_user(user).select_related("client", "brand", "rule", "rule_version")
-    if status:
+    if status == ALERTS_CURRENT:
+        qs = qs.filter(status__in=[AmlAlertStatus.OPEN, AmlAlertStatus.IN_CASE])
+    elif status:
         qs = qs.filter(status=status)
     if rule_kind:
         qs = qs.filter(rule__kind=rule_kind)

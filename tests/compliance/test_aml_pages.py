@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from compliance.aml import aml_alert_mark_in_case
 from compliance.models import AmlAlert, AmlRuleKind
 from crm.models import AuditLog, Event, RoleCode
 from tests.compliance.aml_support import deposit, rule, run, world
@@ -33,6 +34,17 @@ def test_the_queue_and_the_alert_show_the_rule_version_and_the_linked_transactio
     assert str(fired.alert.code) not in other_rule
     page = client.get(reverse("compliance_aml_alert", args=[fired.alert.code])).content.decode()
     assert f'data-transaction="{fired.tx.pk}"' in page and 'data-version="1"' in page and "25000.00" in page
+
+
+def test_the_queue_shows_alerts_still_to_decide_by_default_those_in_a_case_included(fired, client, login_verified):
+    login_verified(client, fired.officer)
+    aml_alert_mark_in_case(alert_id=fired.alert.pk, case_ref="case 1")
+    default = client.get(reverse("compliance_aml_alerts")).content.decode()
+    assert f'data-alert="{fired.alert.code}"' in default
+    assert f'data-alert="{fired.alert.code}"' not in client.get(reverse("compliance_aml_alerts"),
+                                                              {"status": "open"}).content.decode()
+    assert f'data-alert="{fired.alert.code}"' in client.get(reverse("compliance_aml_alerts"),
+                                                          {"status": "in_case"}).content.decode()
 
 
 def test_an_officer_dismisses_with_a_reason_only(fired, client, login_verified):
