@@ -7,8 +7,8 @@
    environment that every child process inherits.
 2. migrate, collectstatic, and the demo data once (only while the database holds no brand).
 3. The processes of `default_processes()`: web (gunicorn), Celery worker, RQ worker, Celery beat,
-   the MT5 simulator, a cTrader and a Match-Trader face of it for the demo brands on those
-   platforms (only when the demo has them), the PSP simulator and the webhook receiver.
+   the MT5 simulator, a cTrader, a Match-Trader, a Sirix and an MT4-bridge face of it for the demo
+   brands on those platforms (only when the demo has them), the PSP simulator and the webhook receiver.
 4. The URL and the demo logins, then wait. Ctrl-C, SIGTERM or SIGHUP stops the processes in list
    order (web first, so no new work arrives; beat last), then Redis, then PostgreSQL. If a process
    dies by itself, the supervisor says which one and stops everything with a non-zero exit.
@@ -71,6 +71,8 @@ class SimulatorFace:
 SIMULATOR_FACES = {
     "ctrader": SimulatorFace("cTrader", "CTRADERSIM_PORT", 8444),
     "matchtrader": SimulatorFace("Match-Trader", "MATCHTRADERSIM_PORT", 8445),
+    "sirix": SimulatorFace("Sirix", "SIRIXSIM_PORT", 8447),
+    "mt4bridge": SimulatorFace("MT4 bridge", "MT4SIM_PORT", 8446),
 }
 
 

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from crm.exceptions import DomainError, NotFound
 from portal.auth import PortalRequest, client_login_required, verified_email_required
 from trading.selectors import (
+    challenge_ending,
     challenge_equity_curve,
     challenge_get_for_client,
     challenge_payable,
@@ -106,5 +107,6 @@ def challenge_detail(request: PortalRequest, code: str) -> HttpResponse:
         status = 400
     return render(request, "portal/challenge.html", _context(
         request, challenge=challenge, product=challenge.product, progress=progress, decisions=decisions,
+        ending=challenge_ending(challenge),
         curve=equity_curve_svg(challenge_equity_curve(challenge), floor=progress.floor.amount if progress else None),
         profit=profit, share=share, form=form), status=status)

@@ -448,6 +448,86 @@ def decision_text(decision: ChallengeDecision) -> str:
     return p.get("text", "")
 
 
+@dataclass(frozen=True)
+class Ending:
+    """Why a challenge ended, set out for the reader: the rule, its limit in the challenge's money,
+    the figure that crossed it, when, and what was done to the account on the platform."""
+
+    kind: str  # "breach" or "failed"
+    rule: str
+    rule_label: str
+    limit: str
+    crossed: str  # the equity (or the trade, the open positions) that crossed the limit; "" for a time limit
+    at: dt.datetime
+    text: str
+    account_action: str
+    snapshot: dict[str, Any]
+
+
+def _limit_text(decision: ChallengeDecision) -> tuple[str, str, str]:
+    """(the rule's name, its limit in words, what crossed it) from a breach or failure's figures."""
+    p = dict(decision.params or {})
+    cur = p.get("currency", "USD")
+    if decision.rule == Rule.DAILY_LOSS:
+        base = Decimal(p["base"])
+        limit_pct = Decimal(p["limit_pct"])
+        basis = (gettext("the day's starting equity") if p.get("basis") == DailyLossBasis.EQUITY
+                 else gettext("the day's starting balance"))
+        limit = gettext("a loss of at most %(pct)s%% of %(basis)s, %(base)s: %(loss)s, so equity may not go below "
+                        "%(floor)s that day") % {
+            "pct": _pct_text(limit_pct), "basis": basis, "base": _money_text(base, cur),
+            "loss": _money_text(base * limit_pct / HUNDRED, cur),
+            "floor": _money_text(base - base * limit_pct / HUNDRED, cur)}
+        crossed = gettext("equity %(equity)s, a loss of %(loss)s (%(pct)s%%)") % {
+            "equity": _money_text(p["equity"], cur), "loss": _money_text(base - Decimal(p["equity"]), cur),
+            "pct": _pct_text(p["loss_pct"])}
+        return gettext("Maximum daily loss"), limit, crossed
+    if decision.rule == Rule.MAX_LOSS:
+        if p.get("mode") == MaxLossMode.TRAILING:
+            limit = gettext("equity may not go more than %(pct)s%% of %(start)s below its highest, %(high)s: "
+                            "floor %(floor)s") % {
+                "pct": _pct_text(p["limit_pct"]), "start": _money_text(p["start"], cur),
+                "high": _money_text(p["high"], cur), "floor": _money_text(p["floor"], cur)}
+        else:
+            limit = gettext("equity may not go more than %(pct)s%% below the %(start)s starting balance: floor "
+                            "%(floor)s") % {"pct": _pct_text(p["limit_pct"]), "start": _money_text(p["start"], cur),
+                                           "floor": _money_text(p["floor"], cur)}
+        return gettext("Maximum loss"), limit, gettext("equity %(equity)s") % {
+            "equity": _money_text(p["equity"], cur)}
+    if decision.rule == Rule.WEEKEND:
+        return (gettext("Weekend holding"), gettext("no position open on a Saturday or Sunday (UTC)"),
+                gettext("%(count)s open position(s)") % {"count": p.get("positions", 1)})
+    if decision.rule == Rule.INSTRUMENT:
+        return (gettext("Allowed instruments"), ", ".join(p.get("allowed", [])),
+                gettext("a trade in %(symbol)s") % {"symbol": p.get("symbol", "")})
+    return (gettext("Time limit"), gettext("the profit target within %(days)s days") % {"days": p.get("days")}, "")
+
+
+def challenge_ending(challenge: Challenge) -> Ending | None:
+    """For a breached or failed challenge: the decision that ended it in parts (see Ending) and the
+    account's fate on the platform (done, or still to be done, with the last error); None otherwise."""
+    if challenge.state not in (ChallengeState.BREACHED, ChallengeState.FAILED):
+        return None
+    decisions = list(challenge.decisions.filter(kind__in=(DecisionKind.BREACH, DecisionKind.FAILED,
+                                                          DecisionKind.ENFORCED)).order_by("-at", "-id"))
+    final = next((d for d in decisions if d.kind in (DecisionKind.BREACH, DecisionKind.FAILED)), None)
+    if final is None:
+        return None
+    rule_label, limit, crossed = _limit_text(final)
+    enforced = next((d for d in decisions if d.kind == DecisionKind.ENFORCED), None)
+    if enforced is not None:
+        action = decision_text(enforced)
+    elif challenge.state == ChallengeState.BREACHED and challenge.account is not None:
+        wanted = (gettext("set to close-only") if challenge.product.breach_action == BreachAction.CLOSE_ONLY
+                  else gettext("disabled"))
+        action = gettext("Account %(login)s is being %(action)s on the platform.") % {
+            "login": challenge.account.login, "action": wanted}
+    else:
+        action = ""
+    return Ending(kind=final.kind, rule=final.rule, rule_label=rule_label, limit=limit, crossed=crossed, at=final.at,
+                  text=decision_text(final), account_action=action, snapshot=dict(final.snapshot or {}))
+
+
 # --- challenges: writes ------------------------------------------------------------------------------
 
 def _event_data(challenge: Challenge, **extra: Any) -> dict[str, Any]:

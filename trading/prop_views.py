@@ -56,7 +56,8 @@ def challenge_detail(request: AuthedRequest, code: Any) -> HttpResponse:
         "challenge": challenge, "product": challenge.product, "progress": progress,
         "curve": prop.equity_curve_svg(prop.challenge_equity_curve(challenge),
                                   floor=progress.floor.amount if progress else None),
-        "decisions": decision_rows(challenge)}, partial="challenge-live")
+        "decisions": decision_rows(challenge), "ending": prop.challenge_ending(challenge)},
+        partial="challenge-live")
 
 
 class ProductForm(forms.Form):

@@ -351,6 +351,9 @@ PUBLISHED_VIEWS = (DEALS_VIEW, ACCOUNTS_VIEW, SERVERS_VIEW)
 
 # Prop-trading challenges (trading.prop): what the trader's room reads.
 from trading.prop import (  # noqa: E402
+    challenge_ending as challenge_ending,
+)
+from trading.prop import (  # noqa: E402
     challenge_equity_curve as challenge_equity_curve,
 )
 from trading.prop import (  # noqa: E402

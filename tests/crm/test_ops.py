@@ -400,6 +400,20 @@ def test_make_run_asks_the_demo_which_faces_it_uses_and_gives_each_a_free_port(m
     assert ports["ctrader"] != busy and ports["matchtrader"] > 0
 
 
+def test_make_run_starts_a_sirix_and_an_mt4_bridge_simulator_for_their_demo_brands(monkeypatch, tmp_path):
+    monkeypatch.setattr(runner, "manage", lambda *args, env, capture=False: subprocess.CompletedProcess(
+        args, 0, stdout="mt4bridge\nsirix\nctrader\n"))
+    faces = runner.demo_faces(env={})
+    assert faces == ["ctrader", "sirix", "mt4bridge"]  # in the table's order, whatever the demo printed
+    ports = runner.face_ports_pick(faces, environ={"SIRIXSIM_PORT": str(_closed_port()),
+                                                   "MT4SIM_PORT": str(_closed_port())})
+    specs = runner.default_processes(python="/venv/bin/python", var_dir=tmp_path, face_ports=ports)
+    for name, face in (("sirixsim", "sirix"), ("mt4bridgesim", "mt4bridge")):
+        argv = next(spec.argv for spec in specs if spec.name == name)
+        assert argv[argv.index("--face") + 1] == face and argv[argv.index("--port") + 1] == str(ports[face])
+        assert argv[argv.index("--state-dir") + 1] == str(tmp_path / name)
+
+
 def test_the_demo_set_up_prints_each_simulators_url_and_points_its_brand_at_it(monkeypatch, capsys, tmp_path):
     calls = []
 

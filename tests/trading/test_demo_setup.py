@@ -112,20 +112,23 @@ def test_a_fresh_demo_shows_dormant_at_risk_and_margin_call_traders(sim_now, cap
 
 @pytest.fixture
 def face_sims(tmp_path):
-    """A cTrader and a Match-Trader face of the simulator, as `make run` starts them for the demo."""
+    """A cTrader, a Match-Trader, a Sirix and an MT4-bridge face of the simulator, as `make run` starts
+    them for the demo (Sirix and the MT4 bridge keep the server's own clock, as those platforms do)."""
     from tests.trading.conftest import start_simulator, stop_simulator
 
     started = {}
     try:
         for face in ("ctrader", "matchtrader"):
             started[face] = start_simulator(tmp_path / f"{face}sim", "--face", face, "--server-tz-offset", "0")
+        for face in ("sirix", "mt4bridge"):
+            started[face] = start_simulator(tmp_path / f"{face}sim", "--face", face)
         yield started
     finally:
         for simulator in started.values():
             stop_simulator(simulator)
 
 
-def test_the_demo_has_a_brand_on_ctrader_and_one_on_match_trader_beside_mt5(sim, face_sims, capsys, client):
+def test_the_demo_has_a_brand_on_each_other_platform_beside_mt5(sim, face_sims, capsys, client):
     atlas = make_brand(code="atlas", name="Atlas Markets")
     make_user(role_code=RoleCode.ADMIN)
     dealer = make_user(role_code=RoleCode.DEALER, brand=atlas)
@@ -134,18 +137,22 @@ def test_the_demo_has_a_brand_on_ctrader_and_one_on_match_trader_beside_mt5(sim,
     _setup(sim, capsys)
 
     call_command("trading_seed_demo_platforms")
-    assert "Orion Trade (cTrader), Meridian Markets (Match-Trader)" in capsys.readouterr().out
+    assert ("Orion Trade (cTrader), Meridian Markets (Match-Trader), Halcyon Capital (Sirix), Granite FX (MT4)"
+            in capsys.readouterr().out)
     call_command("trading_demo_setup", faces_in_use=True)
-    assert capsys.readouterr().out.split() == ["ctrader", "matchtrader"]  # what `make run` starts
+    assert capsys.readouterr().out.split() == ["ctrader", "matchtrader", "sirix", "mt4bridge"]  # what `make run` starts
     for face, simulator in face_sims.items():
         call_command("trading_demo_setup", face=face, port=simulator.port, state_dir=str(simulator.state_dir), wait=10)
     out = capsys.readouterr().out
     assert "cTrader server of Orion Trade" in out and "Match-Trader server of Meridian Markets" in out
+    assert "Sirix server of Halcyon Capital" in out and "MT4 server of Granite FX" in out
 
     servers = {s.brand.code: s for s in PlatformServer.objects.select_related("brand")}
     assert {code: s.kind for code, s in servers.items()} == {"atlas": "mt5_web", "orion": "ctrader",
-                                                             "meridian": "matchtrader"}
-    for code, face in (("orion", "ctrader"), ("meridian", "matchtrader")):
+                                                             "meridian": "matchtrader", "halcyon": "sirix",
+                                                             "granite": "mt4bridge"}
+    for code, face in (("orion", "ctrader"), ("meridian", "matchtrader"), ("halcyon", "sirix"),
+                       ("granite", "mt4bridge")):
         server = servers[code]
         assert server.port == face_sims[face].port and server.close_only_groups == {}
         accounts = TradingAccount.objects.filter(server=server)
@@ -155,10 +162,11 @@ def test_the_demo_has_a_brand_on_ctrader_and_one_on_match_trader_beside_mt5(sim,
         on_platform = {int(a["Login"]) for a in face_sims[face].truth()["accounts"]}
         assert set(accounts.values_list("login", flat=True)) <= on_platform
 
-    # The dealer, given the new brands, sees the three platforms' servers and their accounts side by side.
+    # The dealer, given the new brands, sees the five platforms' servers and their accounts side by side.
     client.force_login(dealer)
     page = client.get("/trading/servers/").content.decode()
-    for label in ("MetaTrader 5 (Web API)", "cTrader (Web Services API)", "Match-Trader (Broker API)"):
+    for label in ("MetaTrader 5 (Web API)", "cTrader (Web Services API)", "Match-Trader (Broker API)",
+                  "Sirix (management REST service)", "MetaTrader 4 (bridge)"):
         assert label in page
 
     # Again: nothing new.
@@ -166,4 +174,4 @@ def test_the_demo_has_a_brand_on_ctrader_and_one_on_match_trader_beside_mt5(sim,
     for face, simulator in face_sims.items():
         call_command("trading_demo_setup", face=face, port=simulator.port, state_dir=str(simulator.state_dir), wait=10)
     out = capsys.readouterr().out
-    assert "already present" in out and out.count("0 account(s) opened now") == 2
+    assert "already present" in out and out.count("0 account(s) opened now") == 4

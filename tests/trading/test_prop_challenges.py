@@ -348,3 +348,26 @@ def test_a_breach_is_explained_in_arabic_to_an_arabic_reader(world):
     with translation.override("ar"):
         text = prop.decision_text(decisions(challenge, DecisionKind.BREACH)[0])
     assert "خسارة يومية" in text and "الحد 5%" in text
+
+
+def test_a_maximum_loss_breach_is_set_out_with_its_floor_and_the_equity_below_it_in_both_languages(world):
+    from django.utils import translation
+
+    challenge = buy(world)
+    # Three days each within the day's 5 %, together below the static floor of 9,000 (10 % of 10,000).
+    for days, equity in ((0, "9520.00"), (1, "9100.00"), (2, "8950.00")):
+        poll(challenge, equity=equity, at=later(challenge, days=days, minutes=5))
+    challenge.refresh_from_db()
+    assert challenge.state == ChallengeState.BREACHED
+    ending = prop.challenge_ending(challenge)
+    assert ending is not None and ending.rule == "max_loss" and ending.rule_label == "Maximum loss"
+    assert "floor 9,000.00" in ending.limit and "10%" in ending.limit
+    assert "8,950.00" in ending.crossed
+    assert ending.at == decisions(challenge, DecisionKind.BREACH)[0].at
+    with translation.override("ar"):
+        arabic = prop.challenge_ending(challenge)
+    assert arabic is not None and arabic.rule_label == "أقصى خسارة" and "الحد الأدنى" in arabic.limit
+
+
+def test_a_live_challenge_has_no_ending(world):
+    assert prop.challenge_ending(buy(world)) is None

@@ -40,6 +40,10 @@ def test_staff_in_scope_see_the_challenge_and_its_breach_explained(world, client
     assert page.status_code == 200
     html = page.content.decode()
     assert "Daily loss 6% at" in html and "limit 5% of 10,000.00" in html
+    # Set out in parts: the rule, its limit in money, the equity that crossed it, the account's figures then.
+    assert 'data-ending="rule">Maximum daily loss<' in html
+    assert "so equity may not go below 9,500.00" in html and "equity 9,400.00" in html
+    assert "the day started at balance 10000.00" in html
 
 
 def test_staff_of_another_brand_get_not_found_and_agents_are_refused(world, client):
@@ -95,6 +99,8 @@ def test_the_trader_buys_in_the_room_and_sees_the_breach_explained(world):
     poll(challenge, equity="9400.00", at=later(challenge, minutes=5))
     html = browser.get(reverse("portal:challenge", args=[challenge.code])).content.decode()
     assert "Breached" in html and "Daily loss 6% at" in html and "starting balance" in html
+    assert "Why this challenge ended: a rule was broken" in html and "a loss of 600.00" in html
+    assert "the day started at" not in html  # the account's snapshot is for staff
 
 
 def test_the_demo_seed_makes_a_breached_and_a_funded_challenge_once(world):

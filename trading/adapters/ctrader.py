@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -48,8 +48,9 @@ from .base import (
     Position,
     Quote,
     Side,
+    chunked,
 )
-from .rest import RestAdapter, iso_millis, split_name
+from .rest import RestAdapter, RestConfig, in_window, iso_millis, split_name
 from .rest import from_millis as _ms
 from .rest import records as _list
 
@@ -70,40 +71,35 @@ BALANCE_TYPES = {
 MAX_EXTERNAL_ID = 64
 
 
-@dataclass(frozen=True)
-class CTraderConfig:
-    host: str
+@dataclass(frozen=True, kw_only=True)
+class CTraderConfig(RestConfig):
     login: int  # manager login
     password: str
-    port: int = 443
-    ca_file: str | None = None
-    verify_tls: bool = True
-    timeout: float = 10.0
-    connect_timeout: float = 5.0
     broker_name: str = "BROKER"
     deposit_currency: str = "USD"
-
-
-def _error_text(doc: Mapping[str, Any]) -> str:
-    return f"{doc.get('errorCode', '')} {doc.get('description', '')}".strip()
 
 
 def _iso(when: dt.datetime) -> str:
     return iso_millis(when)
 
 
-class CTraderAdapter(RestAdapter):
+class CTraderAdapter(RestAdapter[CTraderConfig]):
+    platform_name = "cTrader"
+
     def __init__(self, config: CTraderConfig) -> None:
         super().__init__(config)
-        self.config = config
         self._token = ""
         self._lot_sizes: dict[str, Decimal] = {}
 
     # ------------------------------------------------------------------ plumbing
+    @staticmethod
+    def _error_text(doc: Mapping[str, Any]) -> str:
+        return f"{doc.get('errorCode', '')} {doc.get('description', '')}".strip()
+
     def _login(self) -> None:
         hashed = hashlib.md5(self.config.password.encode(), usedforsecurity=False).hexdigest()
-        doc = self.http.request("POST", f"{BASE}/managers/token",
-                                body={"login": self.config.login, "hashedPassword": hashed}, error_text=_error_text)
+        doc = self._request("POST", f"{BASE}/managers/token",
+                            body={"login": self.config.login, "hashedPassword": hashed})
         token = doc.get("webservToken") if isinstance(doc, dict) else None
         if not isinstance(token, str) or not token:
             raise PlatformProtocolError("managers/token answered without a webservToken", request_sent=False)
@@ -119,8 +115,7 @@ class CTraderAdapter(RestAdapter):
                     exc.request_sent = False  # failed before our request left: nothing applied
                     raise
             try:
-                return self.http.request(method, path, {**(params or {}), "token": self._token}, body,
-                                         write=write, error_text=_error_text)
+                return self._request(method, path, {**(params or {}), "token": self._token}, body, write=write)
             except AuthFailed:
                 # A password change invalidates the token: get a new one once (refused: not applied).
                 self._token = ""
@@ -197,12 +192,9 @@ class CTraderAdapter(RestAdapter):
 
     # ------------------------------------------------------------------ money
     def apply_balance_operation(self, login: int, kind: BalanceKind, amount: Decimal, comment: str) -> int:
-        if not isinstance(amount, Decimal) or not amount.is_finite() or amount == 0:
-            raise ValueError("amount must be a non-zero finite Decimal")
+        self.operation_check(amount, comment, max_length=MAX_EXTERNAL_ID, field="the external id")
         if kind not in (BalanceKind.BALANCE, BalanceKind.CREDIT):
             raise PlatformUnsupported(f"cTrader has no {kind.value} balance operation")
-        if len(comment) > MAX_EXTERNAL_ID:
-            raise ValueError(f"the external id holds at most {MAX_EXTERNAL_ID} characters")
         suffix = "" if kind is BalanceKind.BALANCE else "_NONWITHDRAWABLE_BONUS"
         body = {"login": int(login), "preciseAmount": abs(amount), "comment": comment, "externalId": comment,
                 "type": ("DEPOSIT" if amount > 0 else "WITHDRAW") + suffix}
@@ -252,30 +244,14 @@ class CTraderAdapter(RestAdapter):
             deals.extend(self._balance_deal(r) for r in _list(doc, "balanceHistory"))
         return deals
 
-    def deals(self, *, start: dt.datetime, end: dt.datetime, logins: Sequence[int] | None = None,
-              group: str | None = None) -> list[Deal]:
-        if group is not None:
-            raise PlatformUnsupported("cTrader deal reads are by login")
-        if start.tzinfo is None or end.tzinfo is None:
-            raise ValueError("start and end must be aware datetimes")
-        unique = sorted(set(int(x) for x in logins or ()))
-        if end <= start or not unique:
-            return []
-        seen: dict[int, Deal] = {}
-        for index in range(0, len(unique), 100):
-            chunk = unique[index:index + 100]
+    def _history_deals(self, logins: list[int], start: dt.datetime, end: dt.datetime) -> Iterator[Deal]:
+        for chunk in chunked(logins, 100):
             for low, high in self._windows(start, end):
                 doc = self._call("GET", f"{BASE}/deals",
                                  {"from": _iso(low), "to": _iso(high), "login": ",".join(map(str, chunk))})
-                for record in _list(doc, "deal"):
-                    deal = self._trade_deal(record)
-                    seen.setdefault(deal.deal_id, deal)
-        for login in unique:
-            for deal in self._balance_history(login, start, end):
-                seen.setdefault(deal.deal_id, deal)
-        result = [d for d in seen.values() if start <= d.time < end]
-        result.sort(key=lambda d: (d.time, d.deal_id))
-        return result
+                yield from in_window((self._trade_deal(record) for record in _list(doc, "deal")), start, end)
+        for login in logins:
+            yield from in_window(self._balance_history(login, start, end), start, end)
 
     def _trade_deal(self, r: Mapping[str, Any]) -> Deal:
         try:

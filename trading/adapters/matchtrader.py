@@ -23,7 +23,7 @@ is booked where the platform books it (``openCommission``/``closeCommission``).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -46,7 +46,7 @@ from .base import (
     Quote,
     Side,
 )
-from .rest import RestAdapter, iso_millis, split_name
+from .rest import RestAdapter, RestConfig, closed_in_window, in_window, iso_millis, split_name
 from .rest import finite_decimal as _dec
 from .rest import parse_time as _time
 from .rest import records as _list
@@ -62,37 +62,30 @@ MONEY_PATHS = {(BalanceKind.BALANCE, True): "/v1/deposits/manual", (BalanceKind.
 MAX_COMMENT = 255
 
 
-@dataclass(frozen=True)
-class MatchTraderConfig:
-    host: str
+@dataclass(frozen=True, kw_only=True)
+class MatchTraderConfig(RestConfig):
     api_key: str
     system_uuid: str = ""  # empty: the first offer's system
-    port: int = 443
-    ca_file: str | None = None
-    verify_tls: bool = True
-    timeout: float = 10.0
-    connect_timeout: float = 5.0
     page_limit: int = 1000
-
-
-def _error_text(doc: Mapping[str, Any]) -> str:
-    return f"{doc.get('code', '')} {doc.get('message', '')}".strip()
 
 
 def _rfc3339(when: dt.datetime) -> str:
     return iso_millis(when, zulu=True)
 
 
-class MatchTraderAdapter(RestAdapter):
+class MatchTraderAdapter(RestAdapter[MatchTraderConfig]):
+    platform_name = "Match-Trader"
+
     def __init__(self, config: MatchTraderConfig) -> None:
         super().__init__(config)
-        self.config = config
         self._offers: list[Mapping[str, Any]] = []
 
-    def _call(self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None, *,
-              write: bool = False) -> Any:
-        return self.http.request(method, path, params, body, headers={"Authorization": self.config.api_key},
-                                 write=write, error_text=_error_text)
+    def _headers(self, method: str, path: str, params: dict[str, Any] | None, body: Any) -> dict[str, str]:
+        return {"Authorization": self.config.api_key}
+
+    @staticmethod
+    def _error_text(doc: Mapping[str, Any]) -> str:
+        return f"{doc.get('code', '')} {doc.get('message', '')}".strip()
 
     @property
     def capabilities(self) -> Capabilities:
@@ -107,7 +100,7 @@ class MatchTraderAdapter(RestAdapter):
     # ------------------------------------------------------------------ offers
     def offers(self) -> list[Mapping[str, Any]]:
         if not self._offers:
-            doc = self._call("GET", "/v1/offers")
+            doc = self._request("GET", "/v1/offers")
             self._offers = _list(doc, "offers")
         return self._offers
 
@@ -147,7 +140,7 @@ class MatchTraderAdapter(RestAdapter):
         body = {"email": account.email, "password": account.password, "offerUuid": self._offer_of(account.group),
                 "leverage": account.leverage,
                 "personalDetails": {"firstname": first, "lastname": last, "country": account.country}}
-        doc = self._call("POST", "/v1/accounts", body=body, write=True)
+        doc = self._request("POST", "/v1/accounts", body=body, write=True)
         return self._info(doc.get("tradingAccount") if isinstance(doc, dict) else None)
 
     def update_account(self, login: int, changes: AccountChanges) -> AccountInfo:
@@ -158,24 +151,21 @@ class MatchTraderAdapter(RestAdapter):
             body["leverage"] = changes.leverage
         if changes.name is not None:
             body["name"] = changes.name
-        return self._info(self._call("PATCH", "/v1/trading-account", self._where(login), body))
+        return self._info(self._request("PATCH", "/v1/trading-account", self._where(login), body))
 
     def get_account(self, login: int) -> AccountInfo:
-        return self._info(self._call("GET", "/v1/trading-account", self._where(login)))
+        return self._info(self._request("GET", "/v1/trading-account", self._where(login)))
 
     def set_access(self, login: int, level: AccessLevel) -> AccountInfo:
-        return self._info(self._call("PATCH", "/v1/trading-account", self._where(login), {"access": ACCESS[level]}))
+        return self._info(self._request("PATCH", "/v1/trading-account", self._where(login), {"access": ACCESS[level]}))
 
     # ------------------------------------------------------------------ money
     def apply_balance_operation(self, login: int, kind: BalanceKind, amount: Decimal, comment: str) -> int:
-        if not isinstance(amount, Decimal) or not amount.is_finite() or amount == 0:
-            raise ValueError("amount must be a non-zero finite Decimal")
+        self.operation_check(amount, comment, max_length=MAX_COMMENT)
         path = MONEY_PATHS.get((kind, amount > 0))
         if path is None:
             raise PlatformUnsupported(f"Match-Trader has no {kind.value} operation")
-        if len(comment) > MAX_COMMENT:
-            raise ValueError(f"the comment holds at most {MAX_COMMENT} characters")
-        doc = self._call("POST", path, body={**self._where(login), "amount": format(abs(amount), "f"),
+        doc = self._request("POST", path, body={**self._where(login), "amount": format(abs(amount), "f"),
                                              "comment": comment}, write=True)
         try:
             return 4 * int(doc["id"]) + 2
@@ -186,7 +176,7 @@ class MatchTraderAdapter(RestAdapter):
         return self._ledgers(login, start, end)
 
     def _account_doc(self, login: int) -> Any:
-        return self._call("GET", "/v1/trading-account", self._where(login))
+        return self._request("GET", "/v1/trading-account", self._where(login))
 
     def _state(self, doc: Any, observed: dt.datetime) -> AccountState:
         info = doc["financeInfo"]
@@ -208,7 +198,7 @@ class MatchTraderAdapter(RestAdapter):
         low = start
         out: list[Mapping[str, Any]] = []
         while True:
-            doc = self._call("GET", path, {**params, "from": _rfc3339(low), "to": _rfc3339(end), "limit": limit})
+            doc = self._request("GET", path, {**params, "from": _rfc3339(low), "to": _rfc3339(end), "limit": limit})
             page = _list(doc, key)
             out.extend(page)
             if len(page) < limit:
@@ -226,30 +216,11 @@ class MatchTraderAdapter(RestAdapter):
                            {**self._where(login), "types": ",".join(LEDGER_KIND)}, start, end)
         return [self._ledger_deal(r) for r in rows]
 
-    def deals(self, *, start: dt.datetime, end: dt.datetime, logins: Sequence[int] | None = None,
-              group: str | None = None) -> list[Deal]:
-        if group is not None:
-            raise PlatformUnsupported("Match-Trader history reads are by login")
-        if start.tzinfo is None or end.tzinfo is None:
-            raise ValueError("start and end must be aware datetimes")
-        unique = sorted(set(int(x) for x in logins or ()))
-        if end <= start or not unique:
-            return []
-        seen: dict[int, Deal] = {}
-        for login in unique:
-            for deal in self._ledgers(login, start, end):
-                if start <= deal.time < end:
-                    seen.setdefault(deal.deal_id, deal)
-            for row in self._paged("/v1/closed-positions", "closedPositions", "closeTime", self._where(login),
-                                   start, end):
-                opening, closing = self._position_deals(row)
-                if start <= closing.time < end:
-                    # The opening comes with its position's close, whenever it was opened.
-                    seen.setdefault(opening.deal_id, opening)
-                    seen.setdefault(closing.deal_id, closing)
-        result = list(seen.values())
-        result.sort(key=lambda d: (d.time, d.deal_id))
-        return result
+    def _history_deals(self, logins: list[int], start: dt.datetime, end: dt.datetime) -> Iterator[Deal]:
+        for login in logins:
+            yield from in_window(self._ledgers(login, start, end), start, end)
+            rows = self._paged("/v1/closed-positions", "closedPositions", "closeTime", self._where(login), start, end)
+            yield from closed_in_window((self._position_deals(row) for row in rows), start, end)
 
     def _ledger_deal(self, r: Mapping[str, Any]) -> Deal:
         try:
@@ -294,7 +265,7 @@ class MatchTraderAdapter(RestAdapter):
     def open_positions(self, logins: Sequence[int]) -> list[Position]:
         out = []
         for login in sorted(set(int(x) for x in logins)):
-            for r in _list(self._call("GET", "/v1/open-positions", self._where(login)), "positions"):
+            for r in _list(self._request("GET", "/v1/open-positions", self._where(login)), "positions"):
                 try:
                     out.append(Position(
                         position_id=int(r["id"]), login=int(r["login"]), symbol=str(r["symbol"]),
@@ -310,7 +281,7 @@ class MatchTraderAdapter(RestAdapter):
     def quotes(self, symbols: Sequence[str]) -> list[Quote]:
         if not symbols:
             return []
-        doc = self._call("GET", "/v1/quotations", {"symbols": ",".join(symbols)})
+        doc = self._request("GET", "/v1/quotations", {"symbols": ",".join(symbols)})
         try:
             return [Quote(symbol=str(r["symbol"]), bid=_dec(r["bid"]), ask=_dec(r["ask"]), time=_time(r["time"]), raw=r)
                     for r in _list(doc, "quotations")]
@@ -318,7 +289,7 @@ class MatchTraderAdapter(RestAdapter):
             raise PlatformProtocolError(f"quotation without a valid {exc}") from None
 
     def _clock_read(self) -> None:
-        self._call("GET", "/v1/offers")
+        self._request("GET", "/v1/offers")
 
 
 __all__ = ["MatchTraderAdapter", "MatchTraderConfig"]

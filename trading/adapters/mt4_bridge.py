@@ -35,7 +35,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -62,7 +62,7 @@ from .base import (
     Side,
     chunked,
 )
-from .rest import RestAdapter
+from .rest import RestAdapter, RestConfig
 from .rest import finite_decimal as _dec
 
 V1 = "/v1"
@@ -77,23 +77,10 @@ BALANCE_CMDS = {OP_BALANCE: (DealKind.BALANCE, 2), OP_CREDIT: (DealKind.CREDIT, 
 TYPES = {BalanceKind.BALANCE: "balance", BalanceKind.CREDIT: "credit"}
 
 
-@dataclass(frozen=True)
-class MT4BridgeConfig:
-    host: str
+@dataclass(frozen=True, kw_only=True)
+class MT4BridgeConfig(RestConfig):
     key_id: str
     key: str
-    port: int = 443
-    ca_file: str | None = None
-    verify_tls: bool = True
-    timeout: float = 10.0
-    connect_timeout: float = 5.0
-
-
-def _error_text(doc: Mapping[str, Any]) -> str:
-    error = doc.get("error")
-    if not isinstance(error, dict):
-        return ""
-    return f"{error.get('code', '')} {error.get('message', '')}".strip()
 
 
 def _records(doc: Any, key: str) -> list[Mapping[str, Any]]:
@@ -119,23 +106,30 @@ def _lots(volume: Any) -> Decimal:
     return (Decimal(int(volume)) / 100).normalize()
 
 
-class MT4BridgeAdapter(RestAdapter):
+class MT4BridgeAdapter(RestAdapter[MT4BridgeConfig]):
+    platform_name = "MT4 bridge"
+
     def __init__(self, config: MT4BridgeConfig) -> None:
         super().__init__(config)
-        self.config = config
         self._clock_cache: ServerClock | None = None
 
     # ------------------------------------------------------------------ plumbing
-    def _call(self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None, *,
-              write: bool = False) -> Any:
-        # Signed over exactly what RestClient sends: the target with its query, the JSON body.
+    def _headers(self, method: str, path: str, params: dict[str, Any] | None, body: Any) -> dict[str, str]:
+        # Signed over exactly what RestClient sends: the target with its query, the JSON body; a
+        # fresh signature per request, so a retried read is signed again.
         target = path + ("?" + urlencode(params) if params else "")
         payload = json.dumps(body, default=str) if body is not None else ""
         stamp = str(int(time.time()))
         signature = hmac.new(self.config.key.encode(), f"{stamp}.{method}.{target}.{payload}".encode(),
                              hashlib.sha256).hexdigest()
-        headers = {"X-Api-Key": self.config.key_id, "X-Timestamp": stamp, "X-Signature": signature}
-        return self.http.request(method, path, params, body, headers=headers, write=write, error_text=_error_text)
+        return {"X-Api-Key": self.config.key_id, "X-Timestamp": stamp, "X-Signature": signature}
+
+    @staticmethod
+    def _error_text(doc: Mapping[str, Any]) -> str:
+        error = doc.get("error")
+        if not isinstance(error, dict):
+            return ""
+        return f"{error.get('code', '')} {error.get('message', '')}".strip()
 
     @property
     def capabilities(self) -> Capabilities:
@@ -149,7 +143,7 @@ class MT4BridgeAdapter(RestAdapter):
 
     # ------------------------------------------------------------------ server time
     def _time_doc(self) -> tuple[int, ServerClock]:
-        doc = self._call("GET", f"{V1}/time")
+        doc = self._request("GET", f"{V1}/time")
         try:
             seconds = int(doc["server_time"])
             zone = str(doc.get("timezone") or "")
@@ -188,30 +182,27 @@ class MT4BridgeAdapter(RestAdapter):
                 "password": account.password, "investor_password": account.investor_password,
                 "email": account.email, "phone": account.phone, "country": account.country, "city": account.city,
                 "comment": account.comment, "login": account.login}
-        return self._info(self._call("POST", f"{V1}/accounts", body=body, write=True))
+        return self._info(self._request("POST", f"{V1}/accounts", body=body, write=True))
 
     def update_account(self, login: int, changes: AccountChanges) -> AccountInfo:
-        return self._info(self._call("PATCH", f"{V1}/accounts/{int(login)}", body=changes.as_dict()))
+        return self._info(self._request("PATCH", f"{V1}/accounts/{int(login)}", body=changes.as_dict()))
 
     def get_account(self, login: int) -> AccountInfo:
-        return self._info(self._call("GET", f"{V1}/accounts/{int(login)}"))
+        return self._info(self._request("GET", f"{V1}/accounts/{int(login)}"))
 
     def set_access(self, login: int, level: AccessLevel) -> AccountInfo:
-        return self._info(self._call("PATCH", f"{V1}/accounts/{int(login)}", body={"access": ACCESS[level]}))
+        return self._info(self._request("PATCH", f"{V1}/accounts/{int(login)}", body={"access": ACCESS[level]}))
 
     def change_password(self, login: int, password: str, *, investor: bool = False) -> None:
-        self._call("POST", f"{V1}/accounts/{int(login)}/password", body={"password": password, "investor": investor})
+        self._request("POST", f"{V1}/accounts/{int(login)}/password", body={"password": password, "investor": investor})
 
     # ------------------------------------------------------------------ money
     def apply_balance_operation(self, login: int, kind: BalanceKind, amount: Decimal, comment: str) -> int:
-        if not isinstance(amount, Decimal) or not amount.is_finite() or amount == 0:
-            raise ValueError("amount must be a non-zero finite Decimal")
+        self.operation_check(amount, comment, max_length=MAX_COMMENT, required=True)
         if kind not in TYPES:
             raise PlatformUnsupported(f"MT4 has no {kind.value} operation (balance and credit only)")
-        if not comment or len(comment) > MAX_COMMENT:
-            raise ValueError(f"the comment must hold the reference, in at most {MAX_COMMENT} characters")
         body = {"type": TYPES[kind], "amount": format(amount, "f"), "comment": comment, "reference": comment}
-        doc = self._call("POST", f"{V1}/accounts/{int(login)}/balance", body=body, write=True)
+        doc = self._request("POST", f"{V1}/accounts/{int(login)}/balance", body=body, write=True)
         try:
             return int(doc["ticket"])
         except (KeyError, TypeError, ValueError):
@@ -221,7 +212,7 @@ class MT4BridgeAdapter(RestAdapter):
         return [d for d in self._history([int(login)], start, end) if d.kind is not DealKind.TRADE]
 
     def _account_doc(self, login: int) -> Any:
-        doc = self._call("GET", f"{V1}/margins", {"logins": str(int(login))})
+        doc = self._request("GET", f"{V1}/margins", {"logins": str(int(login))})
         found = _records(doc, "margins")
         if not found:
             raise PlatformRejected(13, f"no MT4 account {login}")
@@ -241,7 +232,7 @@ class MT4BridgeAdapter(RestAdapter):
     def account_states(self, logins: Sequence[int]) -> list[AccountState]:
         states: list[AccountState] = []
         for chunk in chunked(sorted(set(int(x) for x in logins)), MAX_LOGINS):
-            doc = self._call("GET", f"{V1}/margins", {"logins": ",".join(map(str, chunk))})
+            doc = self._request("GET", f"{V1}/margins", {"logins": ",".join(map(str, chunk))})
             try:
                 observed = self._clock().to_utc(int(doc["server_time"]))
                 states.extend(self._state(r, observed) for r in _records(doc, "margins"))
@@ -260,29 +251,16 @@ class MT4BridgeAdapter(RestAdapter):
             # Server seconds, both ends inclusive (MT4 times are whole seconds, floored here, so the
             # second holding ``high`` is read too); the UTC filter below trims the edges.
             params = {"logins": ",".join(map(str, logins)), "from": clock.from_utc(low), "to": clock.from_utc(high)}
-            for record in _records(self._call("GET", f"{V1}/trades/history", params), "trades"):
+            for record in _records(self._request("GET", f"{V1}/trades/history", params), "trades"):
                 deals = self.record_deals(record)
                 if low <= deals[-1].time < high:
                     out.extend(deals)
             low = high
         return out
 
-    def deals(self, *, start: dt.datetime, end: dt.datetime, logins: Sequence[int] | None = None,
-              group: str | None = None) -> list[Deal]:
-        if group is not None:
-            raise PlatformUnsupported("MT4 bridge history reads are by login")
-        if start.tzinfo is None or end.tzinfo is None:
-            raise ValueError("start and end must be aware datetimes")
-        unique = sorted(set(int(x) for x in logins or ()))
-        if end <= start or not unique:
-            return []
-        seen: dict[int, Deal] = {}
-        for chunk in chunked(unique, MAX_LOGINS):
-            for deal in self._history(list(chunk), start, end):
-                seen.setdefault(deal.deal_id, deal)
-        result = list(seen.values())
-        result.sort(key=lambda d: (d.time, d.deal_id))
-        return result
+    def _history_deals(self, logins: list[int], start: dt.datetime, end: dt.datetime) -> Iterator[Deal]:
+        for chunk in chunked(logins, MAX_LOGINS):
+            yield from self._history(list(chunk), start, end)
 
     def record_deals(self, r: Mapping[str, Any]) -> list[Deal]:
         """The deals of one history record: one for a balance or credit operation, the opening and
@@ -326,7 +304,7 @@ class MT4BridgeAdapter(RestAdapter):
         clock = self._clock()
         out: list[Position] = []
         for chunk in chunked(sorted(set(int(x) for x in logins)), MAX_LOGINS):
-            doc = self._call("GET", f"{V1}/trades/open", {"logins": ",".join(map(str, chunk))})
+            doc = self._request("GET", f"{V1}/trades/open", {"logins": ",".join(map(str, chunk))})
             for r in _records(doc, "trades"):
                 try:
                     out.append(Position(
@@ -344,7 +322,7 @@ class MT4BridgeAdapter(RestAdapter):
         if not symbols:
             return []
         clock = self._clock()
-        doc = self._call("GET", f"{V1}/quotes", {"symbols": ",".join(symbols)})
+        doc = self._request("GET", f"{V1}/quotes", {"symbols": ",".join(symbols)})
         try:
             return [Quote(symbol=str(r["symbol"]), bid=_dec(r["bid"]), ask=_dec(r["ask"]),
                           time=clock.to_utc(int(r["time"])), raw=r) for r in _records(doc, "quotes")]

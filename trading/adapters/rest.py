@@ -13,9 +13,12 @@ API), with the failure classes of base.py made explicit:
 Reads are repeated once on a fresh connection when a kept-alive one turns out dead; writes never
 are. The server's clock comes from the HTTP ``Date`` header, which every answer carries.
 
-``RestAdapter`` is the part the REST adapters share: the client built from the connection settings,
-the server clock, account states and balance-operation look-ups written once over two small hooks
-each, and the helpers that read records, decimals and times the same way everywhere.
+``RestConfig`` and ``RestAdapter`` are the part the four REST adapters (cTrader, Match-Trader,
+Sirix, the MT4 bridge) share: the connection settings each config extends, the client built from
+them, one request path with the platform's headers and error body, the server clock, account
+states, the balance-operation look-up, the deal-read checks and de-duplication and the balance
+operation's argument checks, each written once over small hooks; and the helpers that read records,
+decimals and times the same way everywhere.
 """
 
 from __future__ import annotations
@@ -27,9 +30,10 @@ import http.client
 import json
 import ssl
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlencode
 
 from .base import (
@@ -42,6 +46,7 @@ from .base import (
     PlatformRejected,
     PlatformTimeout,
     PlatformUnavailable,
+    PlatformUnsupported,
     ServerTime,
     comment_has_reference,
 )
@@ -162,34 +167,56 @@ class RestClient:
 
 
 # ---------------------------------------------------------------------- shared adapter base
-class RestSettings(Protocol):
-    """The connection settings every REST adapter's config carries."""
+@dataclass(frozen=True, kw_only=True)
+class RestConfig:
+    """The connection settings every REST adapter's config carries; each platform's config adds its
+    credentials and options to these (keyword-only, so a subclass may add fields without defaults)."""
 
-    @property
-    def host(self) -> str: ...
-    @property
-    def port(self) -> int: ...
-    @property
-    def ca_file(self) -> str | None: ...
-    @property
-    def verify_tls(self) -> bool: ...
-    @property
-    def timeout(self) -> float: ...
-    @property
-    def connect_timeout(self) -> float: ...
+    host: str
+    port: int = 443
+    ca_file: str | None = None
+    verify_tls: bool = True
+    timeout: float = 10.0
+    connect_timeout: float = 5.0
 
 
-class RestAdapter(PlatformAdapter):
-    """What the REST adapters do the same way. A subclass names ``clock_path`` (a cheap read whose
-    answer's ``Date`` is the server clock) and implements the hooks ``_account_doc``/``_state``
-    (account states) and ``_balance_deals``/``_reference_text`` (finding a balance operation again)."""
+class RestAdapter[ConfigT: RestConfig](PlatformAdapter):
+    """What the REST adapters do the same way, written once:
 
-    clock_path = ""
+    - the client built from the config's connection settings, the config kept as ``self.config``;
+    - ``_request``: one call with the platform's headers (``_headers``: credentials, a signature)
+      and its error body read by ``_error_text``;
+    - the server clock (``_clock_read``: a cheap read whose answer's ``Date`` is the clock);
+    - account states (``_account_doc``/``_state`` per login; an unknown login is left out);
+    - finding a balance operation again by its reference (``_balance_deals``/``_reference_text``),
+      the "unknown" outcome's look-up that replaces a blind retry;
+    - deal reads: the argument checks, one result per deal id, time order (``_history_deals``
+      yields the platform's deals of the window);
+    - the checks of a balance operation's amount and reference field (``operation_check``).
+    """
 
-    def __init__(self, config: RestSettings) -> None:
+    platform_name = ""  # in messages: "Sirix history reads are by login"
+
+    def __init__(self, config: ConfigT) -> None:
+        self.config = config
         self.http = RestClient(host=config.host, port=config.port, ca_file=config.ca_file,
                                verify_tls=config.verify_tls, timeout=config.timeout,
                                connect_timeout=config.connect_timeout)
+
+    # requests
+    def _headers(self, method: str, path: str, params: dict[str, Any] | None, body: Any) -> dict[str, str]:
+        """The platform's headers of one request (credentials; a signature over what is sent)."""
+        return {}
+
+    @staticmethod
+    def _error_text(doc: Mapping[str, Any]) -> str:
+        """What the platform's error body says, for the error's message."""
+        return ""
+
+    def _request(self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None, *,
+                 write: bool = False) -> Any:
+        return self.http.request(method, path, params, body, headers=self._headers(method, path, params, body),
+                                 write=write, error_text=self._error_text)
 
     # hooks
     @abc.abstractmethod
@@ -203,6 +230,11 @@ class RestAdapter(PlatformAdapter):
     @abc.abstractmethod
     def _balance_deals(self, login: int, start: dt.datetime, end: dt.datetime) -> list[Deal]:
         """The platform's own part (each adapter)."""
+
+    @abc.abstractmethod
+    def _history_deals(self, logins: list[int], start: dt.datetime, end: dt.datetime) -> Iterable[Deal]:
+        """The deals of `logins` (sorted, unique) in [start, end) as the platform gives them; a
+        closed position's opening may come with its closing from before `start`."""
 
     def _reference_text(self, deal: Deal) -> str:
         return deal.comment
@@ -230,6 +262,34 @@ class RestAdapter(PlatformAdapter):
                  if comment_has_reference(self._reference_text(d), reference)]
         return min(found) if found else None
 
+    def deals(self, *, start: dt.datetime, end: dt.datetime, logins: Sequence[int] | None = None,
+              group: str | None = None) -> list[Deal]:
+        if group is not None:
+            raise PlatformUnsupported(f"{self.platform_name} history reads are by login")
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("start and end must be aware datetimes")
+        unique = sorted(set(int(x) for x in logins or ()))
+        if end <= start or not unique:
+            return []
+        seen: dict[int, Deal] = {}
+        for deal in self._history_deals(unique, start, end):
+            seen.setdefault(deal.deal_id, deal)  # overlapping reads give a deal more than once
+        result = list(seen.values())
+        result.sort(key=lambda d: (d.time, d.deal_id))
+        return result
+
+    @staticmethod
+    def operation_check(amount: Decimal, comment: str, *, max_length: int, field: str = "the comment",
+                        required: bool = False) -> None:
+        """Refuse (ValueError, before anything is sent) an amount that is not a non-zero finite
+        Decimal and a reference field that is too long (or empty, where the platform keys on it)."""
+        if not isinstance(amount, Decimal) or not amount.is_finite() or amount == 0:
+            raise ValueError("amount must be a non-zero finite Decimal")
+        if required and not comment:
+            raise ValueError(f"{field} must hold the reference")
+        if len(comment) > max_length:
+            raise ValueError(f"{field} holds at most {max_length} characters")
+
     def server_time(self) -> ServerTime:
         self._clock_read()
         when = self.http.last_date
@@ -243,6 +303,19 @@ class RestAdapter(PlatformAdapter):
 
     def close(self) -> None:
         self.http.close()
+
+
+def closed_in_window(pairs: Iterable[tuple[Deal, Deal]], start: dt.datetime, end: dt.datetime) -> Iterator[Deal]:
+    """The opening and closing deals of the closed positions whose closing falls in [start, end):
+    the opening comes with its position's close, whenever it was opened."""
+    for opening, closing in pairs:
+        if start <= closing.time < end:
+            yield opening
+            yield closing
+
+
+def in_window(deals: Iterable[Deal], start: dt.datetime, end: dt.datetime) -> Iterator[Deal]:
+    return (d for d in deals if start <= d.time < end)
 
 
 def records(doc: Any, key: str) -> list[Mapping[str, Any]]:

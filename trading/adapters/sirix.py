@@ -28,7 +28,7 @@ position's opening is seen when it closes. A deal's ``action`` follows MT5's num
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -54,7 +54,7 @@ from .base import (
     ServerTime,
     Side,
 )
-from .rest import INVALID, RestAdapter, iso_millis
+from .rest import INVALID, RestAdapter, RestConfig, closed_in_window, in_window, iso_millis
 from .rest import finite_decimal as _dec
 from .rest import records as _list
 
@@ -69,36 +69,34 @@ MAX_COMMENT = 31  # what the simulator keeps; Sirix's own limit is not public
 NAIVE_EPOCH = dt.datetime(1970, 1, 1)  # noqa: DTZ001 - server wall-clock readings carry no zone
 
 
-@dataclass(frozen=True)
-class SirixConfig:
-    host: str
+@dataclass(frozen=True, kw_only=True)
+class SirixConfig(RestConfig):
     token: str  # the bearer token the platform issued
-    port: int = 443
-    ca_file: str | None = None
-    verify_tls: bool = True
-    timeout: float = 10.0
-    connect_timeout: float = 5.0
     server_tz: str = ""
     server_tz_offset_minutes: int = 0
 
 
-def _error_text(doc: Mapping[str, Any]) -> str:
-    return f"{doc.get('ErrorCode', '')} {doc.get('ErrorMessage', '')}".strip()
+class SirixAdapter(RestAdapter[SirixConfig]):
+    platform_name = "Sirix"
 
-
-class SirixAdapter(RestAdapter):
     def __init__(self, config: SirixConfig) -> None:
         super().__init__(config)
-        self.config = config
         self.clock = ServerClock(offset_minutes=config.server_tz_offset_minutes, tz_name=config.server_tz)
         self._contract_sizes: dict[str, Decimal] = {}
 
+    def _headers(self, method: str, path: str, params: dict[str, Any] | None, body: Any) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.config.token}"}
+
+    @staticmethod
+    def _error_text(doc: Mapping[str, Any]) -> str:
+        return f"{doc.get('ErrorCode', '')} {doc.get('ErrorMessage', '')}".strip()
+
     def _call(self, path: str, body: dict[str, Any], *, write: bool = False) -> Any:
-        doc = self.http.request("POST", path, body=body, headers={"Authorization": f"Bearer {self.config.token}"},
-                                write=write, error_text=_error_text)
+        """Every call is a POST with a JSON body."""
+        doc = self._request("POST", path, body=body, write=write)
         # Clients of the live service check ErrorMessage on answers that came back 200: a refusal.
         if isinstance(doc, dict) and doc.get("ErrorMessage"):
-            raise PlatformRejected(INVALID, f"{path}: {_error_text(doc)}")
+            raise PlatformRejected(INVALID, f"{path}: {self._error_text(doc)}")
         return doc
 
     @property
@@ -200,12 +198,9 @@ class SirixAdapter(RestAdapter):
 
     # ------------------------------------------------------------------ money
     def apply_balance_operation(self, login: int, kind: BalanceKind, amount: Decimal, comment: str) -> int:
-        if not isinstance(amount, Decimal) or not amount.is_finite() or amount == 0:
-            raise ValueError("amount must be a non-zero finite Decimal")
+        self.operation_check(amount, comment, max_length=MAX_COMMENT)
         if kind is not BalanceKind.BALANCE:
             raise PlatformUnsupported(f"Sirix has no {kind.value} operation this adapter can send")
-        if len(comment) > MAX_COMMENT:
-            raise ValueError(f"the comment holds at most {MAX_COMMENT} characters")
         path = f"{SX}/DepositBalanceWithResult" if amount > 0 else f"{SX}/WithdrawBalanceWithResult"
         doc = self._call(path, {"userID": int(login), "amount": format(abs(amount), "f"), "comment": comment,
                                 "subType": 0}, write=True)
@@ -239,30 +234,12 @@ class SirixAdapter(RestAdapter):
     def _window(self, login: int, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
         return {"userID": int(login), "startTime": self._utc_text(start), "endTime": self._utc_text(end)}
 
-    def deals(self, *, start: dt.datetime, end: dt.datetime, logins: Sequence[int] | None = None,
-              group: str | None = None) -> list[Deal]:
-        if group is not None:
-            raise PlatformUnsupported("Sirix monetary transactions are read by login")
-        if start.tzinfo is None or end.tzinfo is None:
-            raise ValueError("start and end must be aware datetimes")
-        unique = sorted(set(int(x) for x in logins or ()))
-        if end <= start or not unique:
-            return []
-        seen: dict[int, Deal] = {}
-        for login in unique:
-            for deal in self._balance_deals(login, start, end):
-                if start <= deal.time < end:
-                    seen.setdefault(deal.deal_id, deal)
+    def _history_deals(self, logins: list[int], start: dt.datetime, end: dt.datetime) -> Iterator[Deal]:
+        for login in logins:
+            yield from in_window(self._balance_deals(login, start, end), start, end)
             doc = self._call(f"{SX}/GetClosedPositionsForUser", self._window(login, start, end))
-            for row in _list(doc, "ClosedPositions"):
-                opening, closing = self._position_deals(row)
-                if start <= closing.time < end:
-                    # The opening comes with its position's close, whenever it was opened.
-                    seen.setdefault(opening.deal_id, opening)
-                    seen.setdefault(closing.deal_id, closing)
-        result = list(seen.values())
-        result.sort(key=lambda d: (d.time, d.deal_id))
-        return result
+            yield from closed_in_window((self._position_deals(row) for row in _list(doc, "ClosedPositions")),
+                                        start, end)
 
     def _deposit_deal(self, r: Mapping[str, Any], login: int = 0) -> Deal:
         try:

@@ -17,8 +17,8 @@ platform's own and reach the CRM through the ordinary sync), one who never trade
 (a peak recorded by an account state poll, then a losing trade), a margin call (a position held
 with too little money) and accounts in yen next to the dollar ones.
 
-Other platforms (``--face ctrader`` / ``--face matchtrader``, against a simulator started with that
-face): the demo brand of that platform (``FACES``, made with its few clients by
+Other platforms (``--face ctrader`` / ``matchtrader`` / ``sirix`` / ``mt4bridge``, against a simulator
+started with that face): the demo brand of that platform (``FACES``, made with its few clients by
 ``trading_seed_demo_platforms``) gets its server on the face, and each of its clients an account
 opened and funded through the same services; there is no retention story on these.
 ``--faces-in-use`` prints the faces whose demo brand exists (and is active), one a line, so that
@@ -81,6 +81,8 @@ class Face:
 FACES = {
     "ctrader": Face("cTrader", "orion", "Orion Trade", "USD", "cTrader demo (simulator)"),
     "matchtrader": Face("Match-Trader", "meridian", "Meridian Markets", "USD", "Match-Trader demo (simulator)"),
+    "sirix": Face("Sirix", "halcyon", "Halcyon Capital", "USD", "Sirix demo (simulator)"),
+    "mt4bridge": Face("MT4", "granite", "Granite FX", "USD", "MT4 demo (bridge simulator)"),
 }
 DEMO_BRANDS = ("atlas", "nova")
 SEED = 20_260_302
@@ -252,7 +254,7 @@ class Command(BaseCommand):
             "server_tz": str(sim.config.get("server_tz") or ""),
             "server_tz_offset_minutes": int(sim.config.get("server_tz_offset_minutes", 120)),
         }
-        # cTrader and Match-Trader set close-only per account: no close-only groups there.
+        # cTrader, Match-Trader, Sirix and the MT4 bridge set close-only per account: no close-only groups.
         name, kind, close_only = ((SERVER_NAME, "mt5_web", CLOSE_ONLY) if face == "mt5"
                                   else (FACES[face].server_name, face, {}))
         server = PlatformServer.objects.filter(brand=brand, name=name).first()

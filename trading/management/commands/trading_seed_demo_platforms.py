@@ -1,10 +1,10 @@
-"""`manage.py trading_seed_demo_platforms`: the demo's brands on cTrader and Match-Trader.
+"""`manage.py trading_seed_demo_platforms`: the demo's brands on cTrader, Match-Trader, Sirix and MT4.
 
 One brand per platform besides MT5 (``trading_demo_setup.FACES``: Orion Trade on cTrader, Meridian
-Markets on Match-Trader), each made with ``brand_create`` and given a few registered clients
+Markets on Match-Trader, Halcyon Capital on Sirix, Granite FX on MT4 through the bridge), each made with ``brand_create`` and given a few registered clients
 (``client_create``); the staff who work across the demo's brands (compliance, finance, the dealer)
 are given the new brands the way an administrator's staff page does (``user_update``), so that they
-see the accounts of the three platforms side by side. Needs no simulator: `make run` then starts a
+see the accounts of every platform side by side. Needs no simulator: `make run` then starts a
 simulator face for each of these brands and ``trading_demo_setup --face ...`` opens their accounts.
 Idempotent: a brand or client that exists is left as it is.
 """
@@ -27,13 +27,17 @@ CLIENTS = {
                 ("Sofia", "Marin", "CL")),
     "matchtrader": (("Arjun", "Nair", "IN"), ("Mei", "Tanaka", "SG"), ("Tomas", "Novak", "ZA"),
                     ("Zara", "Ali", "MY")),
+    "sirix": (("Ingrid", "Berg", "NO"), ("Rafael", "Costa", "BR"), ("Amina", "Diallo", "SN"),
+              ("Hiroshi", "Sato", "JP")),
+    "mt4bridge": (("Elena", "Petrova", "BG"), ("Samuel", "Okafor", "NG"), ("Lucia", "Romero", "MX"),
+                  ("Niko", "Virtanen", "FI")),
 }
 # Brand-limited staff who see every demo brand's trading: they get the platform brands too.
 CROSS_BRAND_ROLES = (RoleCode.COMPLIANCE, RoleCode.FINANCE, RoleCode.DEALER)
 
 
 class Command(BaseCommand):
-    help = "The demo's brands on cTrader and Match-Trader with a few clients (idempotent)."
+    help = "The demo's brands on cTrader, Match-Trader, Sirix and MT4 with a few clients (idempotent)."
 
     def handle(self, *args: Any, **options: Any) -> None:
         made: list[str] = []
@@ -53,7 +57,7 @@ class Command(BaseCommand):
         if made:
             self.stdout.write(f"platforms demo: {', '.join(made)} added with their clients")
         else:
-            self.stdout.write("platforms demo: the cTrader and Match-Trader brands are already present")
+            self.stdout.write("platforms demo: the brands on the other platforms are already present")
 
     @staticmethod
     def _staff_access(brand: Brand) -> None:
@@ -65,4 +69,4 @@ class Command(BaseCommand):
                  .exclude(brands=brand).order_by("id"))
         for user in staff:
             user_update(actor=admin, user=user, brands=[*user.brands.all(), brand],
-                        reason="Demo: the brands on cTrader and Match-Trader")
+                        reason="Demo: the brands on the other platforms")
