@@ -15,8 +15,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import subprocess
-import sys
 import time
 import zipfile
 from datetime import date
@@ -30,8 +28,8 @@ from django.utils import timezone
 from compliance.models import Case, Restriction
 from crm.models import RoleCode
 from tests.browser.support import MARKS, PASSWORD, login
-from tests.crm.subprocess_env import REPO_ROOT, child_env
-from tests.crm.test_celery_worker import _die_with_parent, _stop, worker_queue  # noqa: F401  (fixture)
+from tests.crm.subprocess_env import celery_worker_running
+from tests.crm.test_celery_worker import worker_queue  # noqa: F401  (fixture)
 from tests.factories import make_brand, make_desk, make_user
 from tests.waiting import scaled, scaled_ms
 from tests.wallet.conftest import API_KEY, API_SECRET, WEBHOOK_SECRET, start_psp, stop_psp
@@ -97,22 +95,10 @@ def officers(db, settings, tmp_path):
 def celery_worker(transactional_db, worker_queue, officers, live_server, settings, tmp_path):  # noqa: F811
     """`celery -A crm worker` on this test's own queue, against the test database."""
     log = tmp_path / "worker.log"
-    cmd = [sys.executable, "-m", "celery", "-A", "crm", "worker", "--queues", worker_queue,
-           "--hostname", f"{worker_queue}@localhost", "--pool", "prefork", "--concurrency", "1",
-           "--without-gossip", "--without-mingle", "--loglevel", "INFO"]
-    env = child_env(LOG_LEVEL="INFO", CELERY_TASK_DEFAULT_QUEUE=worker_queue, CRM_PUBLIC_URL=live_server.url,
-                    KYC_STORAGE_DIR=str(settings.KYC_STORAGE_DIR),
-                    COMPLIANCE_CASE_STORAGE_DIR=str(settings.COMPLIANCE_CASE_STORAGE_DIR))
-    with log.open("wb") as out:
-        proc = subprocess.Popen(  # noqa: S603 - fixed argv
-            cmd, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=_die_with_parent,  # noqa: PLW1509
-        )
-    proc.log_path = log  # type: ignore[attr-defined]
-    try:
+    with celery_worker_running(worker_queue, log, CRM_PUBLIC_URL=live_server.url,
+                               KYC_STORAGE_DIR=str(settings.KYC_STORAGE_DIR),
+                               COMPLIANCE_CASE_STORAGE_DIR=str(settings.COMPLIANCE_CASE_STORAGE_DIR)) as proc:
         yield proc
-    finally:
-        _stop(proc)
 
 
 def _sign_in(browser, base: str, user) -> Any:

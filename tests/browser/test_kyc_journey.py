@@ -13,8 +13,6 @@ simulator, a separate process):
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
 from datetime import date
 
@@ -26,8 +24,8 @@ from crm.models import RoleCode
 from kyc.models import Submission, SubmissionStatus
 from portal.models import ClientLogin, ConsentDocument, ConsentKind
 from tests.browser.support import MARKS, PASSWORD, login
-from tests.crm.subprocess_env import REPO_ROOT, child_env
-from tests.crm.test_celery_worker import _die_with_parent, _stop, worker_queue  # noqa: F401  (fixture)
+from tests.crm.subprocess_env import celery_worker_running
+from tests.crm.test_celery_worker import worker_queue  # noqa: F401  (fixture)
 from tests.factories import make_brand, make_user
 from tests.portal.kyc_docs import CITY, POSTCODE, STREET, bill_pdf, holder, passport_png
 from tests.trading.conftest import MANAGER_PASSWORD, start_simulator, stop_simulator
@@ -83,21 +81,9 @@ def celery_worker(transactional_db, worker_queue, broker, settings, tmp_path):  
     """`celery -A crm worker` on this test's own queue, against the test database, with the same private
     document storage."""
     log = tmp_path / "worker.log"
-    cmd = [sys.executable, "-m", "celery", "-A", "crm", "worker", "--queues", worker_queue,
-           "--hostname", f"{worker_queue}@localhost", "--pool", "prefork", "--concurrency", "1",
-           "--without-gossip", "--without-mingle", "--loglevel", "INFO"]
-    env = child_env(KYC_STORAGE_DIR=str(settings.KYC_STORAGE_DIR), LOG_LEVEL="INFO",
-                    CELERY_TASK_DEFAULT_QUEUE=worker_queue)  # its own kicks come back to it
-    with log.open("wb") as out:
-        proc = subprocess.Popen(  # noqa: S603 - fixed argv
-            cmd, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=_die_with_parent,  # noqa: PLW1509
-        )
-    proc.log_path = log  # type: ignore[attr-defined]
-    try:
+    # Its own kicks come back to it (the queue is its default queue).
+    with celery_worker_running(worker_queue, log, KYC_STORAGE_DIR=str(settings.KYC_STORAGE_DIR)) as proc:
         yield proc
-    finally:
-        _stop(proc)
 
 
 def _first_live_account(page, base, client, worker):

@@ -25,8 +25,8 @@ from django.urls import reverse
 
 from crm.models import RoleCode
 from tests.browser.support import MARKS, PASSWORD, login
-from tests.crm.subprocess_env import REPO_ROOT, child_env
-from tests.crm.test_celery_worker import _die_with_parent, _stop, worker_queue  # noqa: F401  (fixture)
+from tests.crm.subprocess_env import REPO_ROOT, celery_worker_running, child_env
+from tests.crm.test_celery_worker import worker_queue  # noqa: F401  (fixture)
 from tests.factories import make_brand, make_user
 from tests.trading.conftest import MANAGER_PASSWORD, start_simulator, stop_simulator
 from tests.trading.crm_fixtures import server_values
@@ -105,21 +105,9 @@ def celery_worker(transactional_db, worker_queue, money, live_server, settings, 
     """`celery -A crm worker` on this test's own queue, against the test database; the payout's
     notification address is the live server's."""
     log = tmp_path / "worker.log"
-    cmd = [sys.executable, "-m", "celery", "-A", "crm", "worker", "--queues", worker_queue,
-           "--hostname", f"{worker_queue}@localhost", "--pool", "prefork", "--concurrency", "1",
-           "--without-gossip", "--without-mingle", "--loglevel", "INFO"]
-    env = child_env(LOG_LEVEL="INFO", CELERY_TASK_DEFAULT_QUEUE=worker_queue, CRM_PUBLIC_URL=live_server.url,
-                    KYC_STORAGE_DIR=str(settings.KYC_STORAGE_DIR))
-    with log.open("wb") as out:
-        proc = subprocess.Popen(  # noqa: S603 - fixed argv
-            cmd, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=_die_with_parent,  # noqa: PLW1509
-        )
-    proc.log_path = log  # type: ignore[attr-defined]
-    try:
+    with celery_worker_running(worker_queue, log, CRM_PUBLIC_URL=live_server.url,
+                               KYC_STORAGE_DIR=str(settings.KYC_STORAGE_DIR)) as proc:
         yield proc
-    finally:
-        _stop(proc)
 
 
 def _until(page, url: str, selector: str, worker, what: str, state=lambda: "") -> None:

@@ -6,9 +6,13 @@ own settings; REDIS_URL is the one this run uses.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -62,3 +66,31 @@ def stop_group(proc: subprocess.Popen[bytes], *, grace: float = 20) -> None:
     except ProcessLookupError:
         pass
     proc.wait(timeout=scaled(10))
+
+
+def _die_with_parent() -> None:
+    # Linux: the child gets SIGTERM if the test process dies without running its teardown.
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@contextmanager
+def celery_worker_running(queue: str, log: Path, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`celery -A crm worker` on the test database, consuming only `queue` (one prefork child), its
+    output in `log` (as `proc.log_path`); stopped with its whole process group when the block ends.
+    `env` adds to the child's environment (the queue's name is its default queue)."""
+    cmd = [sys.executable, "-m", "celery", "-A", "crm", "worker", "--queues", queue,
+           "--hostname", f"{queue}@localhost", "--pool", "prefork", "--concurrency", "1",
+           "--without-gossip", "--without-mingle", "--loglevel", "INFO"]
+    child = child_env(**{"LOG_LEVEL": "INFO", "CELERY_TASK_DEFAULT_QUEUE": queue, **env})
+    with log.open("wb") as out:
+        proc = subprocess.Popen(  # noqa: S603 - fixed argv
+            cmd, cwd=REPO_ROOT, env=child, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True, preexec_fn=_die_with_parent,  # noqa: PLW1509
+        )
+    proc.log_path = log  # type: ignore[attr-defined]
+    try:
+        yield proc
+    finally:
+        stop_group(proc)

@@ -8,10 +8,7 @@ Redis cannot take the test's messages.
 
 from __future__ import annotations
 
-import ctypes
-import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -26,21 +23,13 @@ from crm.celery import app as celery_app
 from crm.lib.redis import get_redis
 from crm.models import DeliveryStatus, Event, EventDelivery, Notification
 from tests.crm import worker_handlers
-from tests.crm.subprocess_env import REPO_ROOT, child_env
-from tests.crm.subprocess_env import stop_group as _stop
+from tests.crm.subprocess_env import celery_worker_running
 from tests.factories import make_user
 from tests.waiting import scaled
 
 pytestmark = [pytest.mark.worker]
 
 WAIT_SECONDS = 30
-
-
-def _die_with_parent() -> None:
-    # Linux: the worker gets SIGTERM if the test process dies without running its teardown.
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _wait_for(check: Callable[[], bool], what: str, log: Path) -> None:
@@ -70,26 +59,9 @@ def worker_queue() -> Iterator[str]:
 @pytest.fixture
 def celery_worker(transactional_db, worker_queue, tmp_path) -> Iterator[subprocess.Popen[bytes]]:
     # Depends on transactional_db so that the worker is stopped before the tables are flushed.
-    log = tmp_path / "worker.log"
-    hostname = f"{worker_queue}@localhost"
-    cmd = [
-        sys.executable, "-m", "celery", "-A", "crm", "worker",
-        "--queues", worker_queue, "--hostname", hostname,
-        "--pool", "prefork", "--concurrency", "1",
-        "--without-gossip", "--without-mingle", "--loglevel", "INFO",
-    ]
-    env = child_env(CRM_EXTRA_HANDLER_MODULES="tests.crm.worker_handlers", LOG_LEVEL="INFO",
-                    CELERY_TASK_DEFAULT_QUEUE=worker_queue)
-    with log.open("wb") as out:
-        proc = subprocess.Popen(  # noqa: S603 - fixed argv
-            cmd, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=_die_with_parent,  # noqa: PLW1509
-        )
-    proc.log_path = log  # type: ignore[attr-defined]
-    try:
+    with celery_worker_running(worker_queue, tmp_path / "worker.log",
+                               CRM_EXTRA_HANDLER_MODULES="tests.crm.worker_handlers") as proc:
         yield proc
-    finally:
-        _stop(proc)
 
 
 PING_HANDLER = "tests.crm.worker_handlers.notify_ping"

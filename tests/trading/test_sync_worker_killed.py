@@ -22,8 +22,8 @@ import pytest
 
 from crm.celery import app as celery_app
 from crm.lib.redis import get_redis
-from tests.crm.subprocess_env import REPO_ROOT, child_env
-from tests.crm.test_celery_worker import _die_with_parent, _stop
+from tests.crm.subprocess_env import REPO_ROOT, _die_with_parent, child_env
+from tests.crm.subprocess_env import stop_group as _stop
 from tests.factories import make_brand, make_client, make_desk, make_user
 from tests.trading.crm_fixtures import _fresh_adapters, crm_deals, make_server, open_account, truth_deals  # noqa: F401
 from tests.waiting import scaled
