@@ -453,18 +453,34 @@ def _brand_subscribers(brand_id: int, *, version: str | None = _UNSET) -> list[W
 
 
 KICK_KEY = "crm:webhooks:kick"
-KICK_WINDOW_MS = 100
+# One sender task waits in the queue at a time (as the event dispatcher's kick): the kick queues a
+# task only if this flag was not set, and the sender clears it at each round, so deliveries queued
+# after a round's claim queue a fresh task. The lifetime only bounds a lost task message.
+KICK_PENDING_MS = 10_000
 
 
-def _kick() -> None:
+def kick(*, countdown: float = 0.05) -> bool:
+    """Queue a sender task unless one is already waiting. Returns whether one was queued."""
     from crm.lib.redis import get_redis
     from crm.tasks import webhooks_send_due
 
     try:
-        if get_redis().set(KICK_KEY, "1", nx=True, px=KICK_WINDOW_MS):
-            webhooks_send_due.apply_async(countdown=0.05)
+        redis = get_redis()
+        if not redis.set(KICK_KEY, "1", nx=True, px=KICK_PENDING_MS):
+            return False
+        try:
+            webhooks_send_due.apply_async(countdown=countdown)
+        except BrokerError:
+            redis.delete(KICK_KEY)  # no task waits: the next kick must try again
+            raise
     except (RedisError, BrokerError):
         logger.warning("could not kick the webhook sender; beat will send", exc_info=True)
+        return False
+    return True
+
+
+def _kick() -> None:
+    kick()
 
 
 def _kick_after_commit() -> None:
@@ -480,18 +496,27 @@ def _kick_after_commit() -> None:
 # client). The NOT EXISTS is one probe of webhookdelivery_open_idx per candidate, whatever the
 # statistics say. (A DISTINCT ON of every open row joined back planned, on a table just filled
 # by a burst and not yet analysed, as a nested loop re-sorting the backlog per row: minutes for a
-# 20,000-row backlog, during which nothing was sent.)
+# 20,000-row backlog, during which nothing was sent.) One statement claims them: the heads are
+# marked as being sent and what a POST needs comes back as plain rows, no model instances (the
+# replay flag as it was before the claim cleared it).
 _CLAIM_SQL = """
-SELECT d.id FROM crm_webhookdelivery d
-JOIN crm_webhooksubscriber s ON s.id = d.subscriber_id AND s.status = 'active'
-WHERE d.status IN ('pending', 'failed') AND d.next_attempt_at <= %(now)s
-  AND NOT EXISTS (
-    SELECT 1 FROM crm_webhookdelivery e
-    WHERE e.subscriber_id = d.subscriber_id AND e.order_key = d.order_key AND e.id < d.id
-      AND e.status IN ('pending', 'sending', 'failed'))
-ORDER BY d.id
-LIMIT %(limit)s
-FOR UPDATE OF d SKIP LOCKED
+WITH c AS (
+  SELECT d.id, d.replay_requested FROM crm_webhookdelivery d
+  JOIN crm_webhooksubscriber s ON s.id = d.subscriber_id AND s.status = 'active'
+  WHERE d.status IN ('pending', 'failed') AND d.next_attempt_at <= %(now)s
+    AND NOT EXISTS (
+      SELECT 1 FROM crm_webhookdelivery e
+      WHERE e.subscriber_id = d.subscriber_id AND e.order_key = d.order_key AND e.id < d.id
+        AND e.status IN ('pending', 'sending', 'failed'))
+  ORDER BY d.id
+  LIMIT %(limit)s
+  FOR UPDATE OF d SKIP LOCKED)
+UPDATE crm_webhookdelivery d
+SET status = 'sending', claimed_until = %(until)s, replay_requested = false
+FROM c, crm_webhooksubscriber s
+WHERE d.id = c.id AND s.id = d.subscriber_id
+RETURNING d.id, d.subscriber_id, d.delivery_id, s.url, d.body, d.event_name, s.secret, s.previous_secret,
+          d.attempts, c.replay_requested
 """
 # Claims that ran out (a worker died mid-send): the delivery goes back to the queue as failed.
 _EXPIRED_SQL = """
@@ -527,29 +552,21 @@ class Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+@functools.lru_cache(maxsize=256)
+def _decrypted(secret: str, previous: str) -> tuple[str, ...]:
+    """The signing secrets in clear, decrypted once per process and secret, not once per round."""
+    return tuple(CIPHER.decrypt(s) for s in (secret, previous) if s)
+
+
 def _claim(limit: int, now: dt.datetime) -> list[Claimed]:
     until = now + dt.timedelta(seconds=timeout_seconds() * 2 + 30)
-    with transaction.atomic():
-        with connection.cursor() as cur:
-            cur.execute(_EXPIRED_SQL, {"now": now})
-            cur.execute(_CLAIM_SQL, {"now": now, "limit": limit})
-            ids = [r[0] for r in cur.fetchall()]
-        if not ids:
-            return []
-        rows = list(WebhookDelivery.objects.filter(pk__in=ids).select_related("subscriber")
-                    .only("id", "delivery_id", "body", "event_name", "attempts", "replay_requested",
-                          "subscriber__url", "subscriber__secret", "subscriber__previous_secret").order_by("id"))
-        replays = {r.pk for r in rows if r.replay_requested}
-        WebhookDelivery.objects.filter(pk__in=ids).update(status=WebhookDeliveryStatus.SENDING, claimed_until=until,
-                                                          replay_requested=False)
-    secrets_cache: dict[int, list[str]] = {}
-    out = []
-    for r in rows:
-        if r.subscriber_id not in secrets_cache:
-            secrets_cache[r.subscriber_id] = subscriber_secrets(r.subscriber)
-        out.append(Claimed(r.pk, r.subscriber_id, str(r.delivery_id), r.subscriber.url, r.body.encode(), r.event_name,
-                           secrets_cache[r.subscriber_id], r.attempts + 1, r.pk in replays))
-    return out
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(_EXPIRED_SQL, {"now": now})
+        cur.execute(_CLAIM_SQL, {"now": now, "limit": limit, "until": until})
+        rows = sorted(cur.fetchall())
+    return [Claimed(pk, sub_id, str(delivery_id), url, body.encode(), event_name,
+                    list(_decrypted(secret, previous or "")), attempts + 1, bool(replay))
+            for pk, sub_id, delivery_id, url, body, event_name, secret, previous, attempts, replay in rows]
 
 
 _local = threading.local()
