@@ -74,7 +74,6 @@ from crm.models import (
     Event,
     SubscriberStatus,
     User,
-    WebhookAttempt,
     WebhookDelivery,
     WebhookDeliveryStatus,
     WebhookSubscriber,
@@ -646,26 +645,40 @@ def _pool() -> ThreadPoolExecutor:
         return _executor
 
 
+# A round's outcomes in one statement: each delivery still being sent by this round is updated
+# and its attempt logged (a claim that ran out and was taken over meanwhile is no longer this
+# round's to record); returns the recorded ids.
 _RECORD_SQL = """
-UPDATE crm_webhookdelivery d
-SET status = v.status, attempts = v.attempts, claimed_until = NULL, last_status_code = v.code,
-    last_response = v.response, last_error = v.error,
-    delivered_at = CASE WHEN v.status = 'delivered' THEN %(now)s ELSE d.delivered_at END,
-    next_attempt_at = coalesce(v.next_at, d.next_attempt_at), updated_at = %(now)s
-FROM unnest(%(ids)s::bigint[], %(statuses)s::text[], %(attempts)s::int[], %(codes)s::int[], %(responses)s::text[],
-            %(errors)s::text[], %(next_at)s::timestamptz[]) AS v(id, status, attempts, code, response, error, next_at)
-WHERE d.id = v.id AND d.status = 'sending'
-RETURNING d.id
+WITH v AS (
+  SELECT * FROM unnest(%(ids)s::bigint[], %(statuses)s::text[], %(attempts)s::int[], %(codes)s::int[],
+                       %(responses)s::text[], %(errors)s::text[], %(next_at)s::timestamptz[],
+                       %(started)s::timestamptz[], %(durations)s::int[], %(attempt_errors)s::text[],
+                       %(replays)s::boolean[])
+    AS v(id, status, attempts, code, response, error, next_at, started, duration, attempt_error, replay)),
+u AS (
+  UPDATE crm_webhookdelivery d
+  SET status = v.status, attempts = v.attempts, claimed_until = NULL, last_status_code = v.code,
+      last_response = v.response, last_error = v.error,
+      delivered_at = CASE WHEN v.status = 'delivered' THEN %(now)s ELSE d.delivered_at END,
+      next_attempt_at = coalesce(v.next_at, d.next_attempt_at), updated_at = %(now)s
+  FROM v
+  WHERE d.id = v.id AND d.status = 'sending'
+  RETURNING d.id)
+INSERT INTO crm_webhookattempt (delivery_id, number, started_at, duration_ms, status_code, error, response, replay)
+SELECT v.id, v.attempts, v.started, v.duration, v.code, v.attempt_error, v.response, v.replay
+FROM v JOIN u ON u.id = v.id
+RETURNING delivery_id
 """
 
 
 def _record(claims: Sequence[Claimed], outcomes: Sequence[Outcome]) -> None:
-    """Write every outcome of one round in one transaction (one UPDATE from arrays, set-based: a
+    """Write every outcome of one round in one transaction (one statement from arrays, set-based: a
     round is up to a thousand rows), and pause subscribers failing too long."""
     now = timezone.now()
     limit = max_attempts()
-    columns: dict[str, list[Any]] = {k: [] for k in ("ids", "statuses", "attempts", "codes", "responses", "errors",
-                                                     "next_at")}
+    names = ("ids", "statuses", "attempts", "codes", "responses", "errors", "next_at", "started", "durations",
+             "attempt_errors", "replays")
+    columns: dict[str, list[Any]] = {k: [] for k in names}
     for claim, outcome in zip(claims, outcomes, strict=True):
         if outcome.ok:
             status, error, next_at = WebhookDeliveryStatus.DELIVERED, "", None
@@ -675,19 +688,14 @@ def _record(claims: Sequence[Claimed], outcomes: Sequence[Outcome]) -> None:
                 status, next_at = WebhookDeliveryStatus.DEAD, None
             else:
                 status, next_at = WebhookDeliveryStatus.FAILED, now + backoff(claim.attempt)
-        for key, value in (("ids", claim.id), ("statuses", str(status)), ("attempts", claim.attempt),
-                           ("codes", outcome.status_code), ("responses", outcome.response), ("errors", error),
-                           ("next_at", next_at)):
+        values = (claim.id, str(status), claim.attempt, outcome.status_code, outcome.response, error, next_at,
+                  outcome.started_at, outcome.duration_ms, outcome.error, claim.replay)
+        for key, value in zip(names, values, strict=True):
             columns[key].append(value)
     with transaction.atomic():
         with connection.cursor() as cur:
             cur.execute(_RECORD_SQL, {"now": now, **columns})
-            # A claim that ran out and was taken over meanwhile is no longer this round's to record.
             recorded = {row[0] for row in cur.fetchall()}
-        WebhookAttempt.objects.bulk_create([
-            WebhookAttempt(delivery_id=c.id, number=c.attempt, started_at=o.started_at, duration_ms=o.duration_ms,
-                           status_code=o.status_code, error=o.error, response=o.response, replay=c.replay)
-            for c, o in zip(claims, outcomes, strict=True) if c.id in recorded], batch_size=1000)
         ok_subs = {c.subscriber_id for c, o in zip(claims, outcomes, strict=True) if o.ok and c.id in recorded}
         failed_subs = {c.subscriber_id for c, o in zip(claims, outcomes, strict=True)
                        if not o.ok and c.id in recorded}
