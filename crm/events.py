@@ -26,12 +26,14 @@ idempotency key.
 A kick after each commit wakes a worker within milliseconds; the beat sweep every few seconds is
 the safety net for lost kicks.
 
-A handler that does the same small write for every event (queue an outbound webhook) may take the
-batch instead: `@subscribe("*", batch=True)` gets a list of events and runs once per batch, in
-one savepoint, before the per-event handlers, with no acting user (a batch spans many). Each
-event still gets its own delivery row. If the call fails, the savepoint is rolled back and the
-handler is given each event of the batch alone, so one bad event fails (and is retried) alone, as
-it would for a per-event handler. Retries and `deliver_event` give a batch handler a list of one.
+A handler that does the same small write for every event (queue an outbound webhook), or that
+has nothing to do for most events (automation), may take the batch instead:
+`@subscribe("*", batch=True)` gets a list of events and runs once per batch, in one savepoint,
+after the per-event handlers (so it sees what they did), with no acting user (a batch spans many:
+a handler that acts per event sets the actor itself). Each event still gets its own delivery
+row. If the call fails, the savepoint is rolled back and the handler is given each event of the
+batch alone, so one bad event fails (and is retried) alone, as it would for a per-event handler.
+Retries and `deliver_event` give a batch handler a list of one.
 
 Every event is declared, with its typed payload, in the catalogue (crm.event_catalogue,
 `<app>/event_types.py`); emit refuses or logs an event that does not fit its declaration.
@@ -278,22 +280,34 @@ def event_row(name: str, *, client_id: int | None, brand_id: int | None, actor_i
 
 
 KICK_KEY = "crm:events:kick"
-# A kick is sent at most once per window; a dispatcher clears the flag as it starts scanning, so
-# an event committed after that scan began always sends a fresh kick.
-KICK_WINDOW_MS = 250
+# One dispatch task waits in the queue at a time: the kick sets this flag and queues a task only
+# if it was not set; a dispatcher clears it as it starts scanning, so an event committed after
+# that scan began always queues a fresh task. The flag's lifetime only bounds how long a lost
+# task message (a broker restart) holds the kicks back; beat's sweep delivers meanwhile.
+KICK_PENDING_MS = 10_000
 
 
-def kick_dispatcher() -> None:
-    """Ask a worker to dispatch soon. Debounced in Redis: a burst of commits sends one message."""
+def kick_dispatcher(*, countdown: float = 0.05) -> bool:
+    """Ask a worker to dispatch soon, unless a dispatch task is already waiting (a burst of commits
+    queues one task, not one each, so the tasks that send what they queue are not starved).
+    Returns whether a task was queued."""
     from crm.lib.redis import get_redis
     from crm.tasks import events_dispatch_pending
 
     try:
-        if get_redis().set(KICK_KEY, "1", nx=True, px=KICK_WINDOW_MS):
-            events_dispatch_pending.apply_async(countdown=0.05)
+        redis = get_redis()
+        if not redis.set(KICK_KEY, "1", nx=True, px=KICK_PENDING_MS):
+            return False
+        try:
+            events_dispatch_pending.apply_async(countdown=countdown)
+        except BrokerError:
+            redis.delete(KICK_KEY)  # no task waits: the next kick must try again
+            raise
     except (RedisError, BrokerError):
         # The beat sweep delivers anyway; a committed request must not fail over a kick.
         logger.warning("could not kick the event dispatcher; beat will deliver", exc_info=True)
+        return False
+    return True
 
 
 def kick_after_commit() -> None:
@@ -397,7 +411,12 @@ def _deliver_new(events: list[Event]) -> list[EventDelivery]:
         else:
             rows.append(EventDelivery(event=event, handler=handler.name, **_failure_fields(1, error, now)))
 
-    # Batch handlers first, once over the batch's events that are theirs, in event order.
+    for event, handlers in plan:
+        for handler in handlers:
+            if handler.batch or handler.name in seen[event.pk]:
+                continue
+            record(event, handler, _attempt(handler, event))
+    # Then the batch handlers, once over the batch's events that are theirs, in event order.
     batched: dict[str, tuple[Handler, list[Event]]] = {}
     for event, handlers in plan:
         for handler in handlers:
@@ -407,11 +426,6 @@ def _deliver_new(events: list[Event]) -> list[EventDelivery]:
         errors = _attempt_batch(handler, their_events)
         for event in their_events:
             record(event, handler, errors[event.pk])
-    for event, handlers in plan:
-        for handler in handlers:
-            if handler.batch or handler.name in seen[event.pk]:
-                continue
-            record(event, handler, _attempt(handler, event))
     return rows
 
 

@@ -25,7 +25,8 @@ DISPATCH_BATCH_SIZE = 500
 def events_dispatch_pending() -> int:
     done = events.dispatch_pending(batch_size=DISPATCH_BATCH_SIZE, max_batches=DISPATCH_BATCHES_PER_TASK)
     if done >= DISPATCH_BATCH_SIZE * DISPATCH_BATCHES_PER_TASK:
-        events_dispatch_pending.apply_async()
+        # More is waiting: come back, unless a kick already queued a dispatcher meanwhile.
+        events.kick_dispatcher(countdown=0)
     return done
 
 
@@ -104,11 +105,17 @@ def webhooks_send_due() -> int:
     # again at once, behind the dispatcher that is filling the queue.
     sent = outbound.send_due(limit=WEBHOOK_ROUND_SIZE, max_rounds=WEBHOOK_ROUNDS_PER_TASK)
     if sent >= WEBHOOK_ROUND_SIZE * WEBHOOK_ROUNDS_PER_TASK:
-        webhooks_send_due.apply_async()
+        outbound.kick(countdown=0)  # unless a kick already queued one meanwhile
         return sent
     wait = outbound.next_due_in()
     if wait is not None and wait < 5:
-        webhooks_send_due.apply_async(countdown=max(wait, 0.05))
+        if wait <= 0.05:
+            # Due now (heads another worker is sending, or deliveries queued meanwhile): one task.
+            outbound.kick(countdown=0.05)
+        else:
+            # A retry falls due soon: a delayed task apart from the kick, which must stay free
+            # for deliveries queued meanwhile.
+            webhooks_send_due.apply_async(countdown=wait)
     return sent
 
 

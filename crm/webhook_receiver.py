@@ -145,6 +145,9 @@ class Handler(BaseHTTPRequestHandler):
 
 class ReceiverServer(ThreadingHTTPServer):
     daemon_threads = True
+    # The senders open a kept-alive connection per thread, all at once when a burst starts; the
+    # default backlog of 5 made a busy machine reset some of them.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], app: Receiver) -> None:
         super().__init__(address, Handler)

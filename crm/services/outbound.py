@@ -74,7 +74,6 @@ from crm.models import (
     Event,
     SubscriberStatus,
     User,
-    WebhookAttempt,
     WebhookDelivery,
     WebhookDeliveryStatus,
     WebhookSubscriber,
@@ -453,18 +452,34 @@ def _brand_subscribers(brand_id: int, *, version: str | None = _UNSET) -> list[W
 
 
 KICK_KEY = "crm:webhooks:kick"
-KICK_WINDOW_MS = 100
+# One sender task waits in the queue at a time (as the event dispatcher's kick): the kick queues a
+# task only if this flag was not set, and the sender clears it at each round, so deliveries queued
+# after a round's claim queue a fresh task. The lifetime only bounds a lost task message.
+KICK_PENDING_MS = 10_000
 
 
-def _kick() -> None:
+def kick(*, countdown: float = 0.05) -> bool:
+    """Queue a sender task unless one is already waiting. Returns whether one was queued."""
     from crm.lib.redis import get_redis
     from crm.tasks import webhooks_send_due
 
     try:
-        if get_redis().set(KICK_KEY, "1", nx=True, px=KICK_WINDOW_MS):
-            webhooks_send_due.apply_async(countdown=0.05)
+        redis = get_redis()
+        if not redis.set(KICK_KEY, "1", nx=True, px=KICK_PENDING_MS):
+            return False
+        try:
+            webhooks_send_due.apply_async(countdown=countdown)
+        except BrokerError:
+            redis.delete(KICK_KEY)  # no task waits: the next kick must try again
+            raise
     except (RedisError, BrokerError):
         logger.warning("could not kick the webhook sender; beat will send", exc_info=True)
+        return False
+    return True
+
+
+def _kick() -> None:
+    kick()
 
 
 def _kick_after_commit() -> None:
@@ -480,18 +495,27 @@ def _kick_after_commit() -> None:
 # client). The NOT EXISTS is one probe of webhookdelivery_open_idx per candidate, whatever the
 # statistics say. (A DISTINCT ON of every open row joined back planned, on a table just filled
 # by a burst and not yet analysed, as a nested loop re-sorting the backlog per row: minutes for a
-# 20,000-row backlog, during which nothing was sent.)
+# 20,000-row backlog, during which nothing was sent.) One statement claims them: the heads are
+# marked as being sent and what a POST needs comes back as plain rows, no model instances (the
+# replay flag as it was before the claim cleared it).
 _CLAIM_SQL = """
-SELECT d.id FROM crm_webhookdelivery d
-JOIN crm_webhooksubscriber s ON s.id = d.subscriber_id AND s.status = 'active'
-WHERE d.status IN ('pending', 'failed') AND d.next_attempt_at <= %(now)s
-  AND NOT EXISTS (
-    SELECT 1 FROM crm_webhookdelivery e
-    WHERE e.subscriber_id = d.subscriber_id AND e.order_key = d.order_key AND e.id < d.id
-      AND e.status IN ('pending', 'sending', 'failed'))
-ORDER BY d.id
-LIMIT %(limit)s
-FOR UPDATE OF d SKIP LOCKED
+WITH c AS (
+  SELECT d.id, d.replay_requested FROM crm_webhookdelivery d
+  JOIN crm_webhooksubscriber s ON s.id = d.subscriber_id AND s.status = 'active'
+  WHERE d.status IN ('pending', 'failed') AND d.next_attempt_at <= %(now)s
+    AND NOT EXISTS (
+      SELECT 1 FROM crm_webhookdelivery e
+      WHERE e.subscriber_id = d.subscriber_id AND e.order_key = d.order_key AND e.id < d.id
+        AND e.status IN ('pending', 'sending', 'failed'))
+  ORDER BY d.id
+  LIMIT %(limit)s
+  FOR UPDATE OF d SKIP LOCKED)
+UPDATE crm_webhookdelivery d
+SET status = 'sending', claimed_until = %(until)s, replay_requested = false
+FROM c, crm_webhooksubscriber s
+WHERE d.id = c.id AND s.id = d.subscriber_id
+RETURNING d.id, d.subscriber_id, d.delivery_id, s.url, d.body, d.event_name, s.secret, s.previous_secret,
+          d.attempts, c.replay_requested
 """
 # Claims that ran out (a worker died mid-send): the delivery goes back to the queue as failed.
 _EXPIRED_SQL = """
@@ -527,29 +551,21 @@ class Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+@functools.lru_cache(maxsize=256)
+def _decrypted(secret: str, previous: str) -> tuple[str, ...]:
+    """The signing secrets in clear, decrypted once per process and secret, not once per round."""
+    return tuple(CIPHER.decrypt(s) for s in (secret, previous) if s)
+
+
 def _claim(limit: int, now: dt.datetime) -> list[Claimed]:
     until = now + dt.timedelta(seconds=timeout_seconds() * 2 + 30)
-    with transaction.atomic():
-        with connection.cursor() as cur:
-            cur.execute(_EXPIRED_SQL, {"now": now})
-            cur.execute(_CLAIM_SQL, {"now": now, "limit": limit})
-            ids = [r[0] for r in cur.fetchall()]
-        if not ids:
-            return []
-        rows = list(WebhookDelivery.objects.filter(pk__in=ids).select_related("subscriber")
-                    .only("id", "delivery_id", "body", "event_name", "attempts", "replay_requested",
-                          "subscriber__url", "subscriber__secret", "subscriber__previous_secret").order_by("id"))
-        replays = {r.pk for r in rows if r.replay_requested}
-        WebhookDelivery.objects.filter(pk__in=ids).update(status=WebhookDeliveryStatus.SENDING, claimed_until=until,
-                                                          replay_requested=False)
-    secrets_cache: dict[int, list[str]] = {}
-    out = []
-    for r in rows:
-        if r.subscriber_id not in secrets_cache:
-            secrets_cache[r.subscriber_id] = subscriber_secrets(r.subscriber)
-        out.append(Claimed(r.pk, r.subscriber_id, str(r.delivery_id), r.subscriber.url, r.body.encode(), r.event_name,
-                           secrets_cache[r.subscriber_id], r.attempts + 1, r.pk in replays))
-    return out
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(_EXPIRED_SQL, {"now": now})
+        cur.execute(_CLAIM_SQL, {"now": now, "limit": limit, "until": until})
+        rows = sorted(cur.fetchall())
+    return [Claimed(pk, sub_id, str(delivery_id), url, body.encode(), event_name,
+                    list(_decrypted(secret, previous or "")), attempts + 1, bool(replay))
+            for pk, sub_id, delivery_id, url, body, event_name, secret, previous, attempts, replay in rows]
 
 
 _local = threading.local()
@@ -629,26 +645,40 @@ def _pool() -> ThreadPoolExecutor:
         return _executor
 
 
+# A round's outcomes in one statement: each delivery still being sent by this round is updated
+# and its attempt logged (a claim that ran out and was taken over meanwhile is no longer this
+# round's to record); returns the recorded ids.
 _RECORD_SQL = """
-UPDATE crm_webhookdelivery d
-SET status = v.status, attempts = v.attempts, claimed_until = NULL, last_status_code = v.code,
-    last_response = v.response, last_error = v.error,
-    delivered_at = CASE WHEN v.status = 'delivered' THEN %(now)s ELSE d.delivered_at END,
-    next_attempt_at = coalesce(v.next_at, d.next_attempt_at), updated_at = %(now)s
-FROM unnest(%(ids)s::bigint[], %(statuses)s::text[], %(attempts)s::int[], %(codes)s::int[], %(responses)s::text[],
-            %(errors)s::text[], %(next_at)s::timestamptz[]) AS v(id, status, attempts, code, response, error, next_at)
-WHERE d.id = v.id AND d.status = 'sending'
-RETURNING d.id
+WITH v AS (
+  SELECT * FROM unnest(%(ids)s::bigint[], %(statuses)s::text[], %(attempts)s::int[], %(codes)s::int[],
+                       %(responses)s::text[], %(errors)s::text[], %(next_at)s::timestamptz[],
+                       %(started)s::timestamptz[], %(durations)s::int[], %(attempt_errors)s::text[],
+                       %(replays)s::boolean[])
+    AS v(id, status, attempts, code, response, error, next_at, started, duration, attempt_error, replay)),
+u AS (
+  UPDATE crm_webhookdelivery d
+  SET status = v.status, attempts = v.attempts, claimed_until = NULL, last_status_code = v.code,
+      last_response = v.response, last_error = v.error,
+      delivered_at = CASE WHEN v.status = 'delivered' THEN %(now)s ELSE d.delivered_at END,
+      next_attempt_at = coalesce(v.next_at, d.next_attempt_at), updated_at = %(now)s
+  FROM v
+  WHERE d.id = v.id AND d.status = 'sending'
+  RETURNING d.id)
+INSERT INTO crm_webhookattempt (delivery_id, number, started_at, duration_ms, status_code, error, response, replay)
+SELECT v.id, v.attempts, v.started, v.duration, v.code, v.attempt_error, v.response, v.replay
+FROM v JOIN u ON u.id = v.id
+RETURNING delivery_id
 """
 
 
 def _record(claims: Sequence[Claimed], outcomes: Sequence[Outcome]) -> None:
-    """Write every outcome of one round in one transaction (one UPDATE from arrays, set-based: a
+    """Write every outcome of one round in one transaction (one statement from arrays, set-based: a
     round is up to a thousand rows), and pause subscribers failing too long."""
     now = timezone.now()
     limit = max_attempts()
-    columns: dict[str, list[Any]] = {k: [] for k in ("ids", "statuses", "attempts", "codes", "responses", "errors",
-                                                     "next_at")}
+    names = ("ids", "statuses", "attempts", "codes", "responses", "errors", "next_at", "started", "durations",
+             "attempt_errors", "replays")
+    columns: dict[str, list[Any]] = {k: [] for k in names}
     for claim, outcome in zip(claims, outcomes, strict=True):
         if outcome.ok:
             status, error, next_at = WebhookDeliveryStatus.DELIVERED, "", None
@@ -658,19 +688,14 @@ def _record(claims: Sequence[Claimed], outcomes: Sequence[Outcome]) -> None:
                 status, next_at = WebhookDeliveryStatus.DEAD, None
             else:
                 status, next_at = WebhookDeliveryStatus.FAILED, now + backoff(claim.attempt)
-        for key, value in (("ids", claim.id), ("statuses", str(status)), ("attempts", claim.attempt),
-                           ("codes", outcome.status_code), ("responses", outcome.response), ("errors", error),
-                           ("next_at", next_at)):
+        values = (claim.id, str(status), claim.attempt, outcome.status_code, outcome.response, error, next_at,
+                  outcome.started_at, outcome.duration_ms, outcome.error, claim.replay)
+        for key, value in zip(names, values, strict=True):
             columns[key].append(value)
     with transaction.atomic():
         with connection.cursor() as cur:
             cur.execute(_RECORD_SQL, {"now": now, **columns})
-            # A claim that ran out and was taken over meanwhile is no longer this round's to record.
             recorded = {row[0] for row in cur.fetchall()}
-        WebhookAttempt.objects.bulk_create([
-            WebhookAttempt(delivery_id=c.id, number=c.attempt, started_at=o.started_at, duration_ms=o.duration_ms,
-                           status_code=o.status_code, error=o.error, response=o.response, replay=c.replay)
-            for c, o in zip(claims, outcomes, strict=True) if c.id in recorded], batch_size=1000)
         ok_subs = {c.subscriber_id for c, o in zip(claims, outcomes, strict=True) if o.ok and c.id in recorded}
         failed_subs = {c.subscriber_id for c, o in zip(claims, outcomes, strict=True)
                        if not o.ok and c.id in recorded}
