@@ -101,6 +101,8 @@ class PlainSelect(forms.Select):
 
     def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None,
                renderer: Any = None) -> SafeString:
+        if not self.allow_multiple_selected:
+            return self._render_plain(name, value, attrs)
         widget = self.get_context(name, value, attrs)["widget"]
         parts = [format_html('<select name="{}"', widget["name"]), _html_attrs(widget["attrs"]), ">"]
         for group_name, options, _index in widget["optgroups"]:
@@ -111,6 +113,28 @@ class PlainSelect(forms.Select):
                 parts.append(_html_attrs(option["attrs"]))
                 parts.append(format_html(">{}</option>\n", option["label"]))
             if group_name:
+                parts.append("\n  </optgroup>")
+        parts.append("\n</select>")
+        return mark_safe("".join(parts))  # noqa: S308 - every piece above is escaped by format_html
+
+    def _render_plain(self, name: str, value: Any, attrs: dict[str, Any] | None) -> SafeString:
+        """The same markup as `render`, straight from the choices: Django's optgroups() builds a
+        dict per <option> (a few hundred of them on the client list's filters)."""
+        widget = forms.Widget.get_context(self, name, value, attrs)["widget"]
+        values = widget["value"]
+        parts = [format_html('<select name="{}"', widget["name"]), _html_attrs(widget["attrs"]), ">"]
+        has_selected = False
+        for option_value, option_label in self.choices:
+            group = isinstance(option_label, list | tuple)
+            if group:
+                parts.append(format_html('\n  <optgroup label="{}">', option_value))
+            for sub_value, sub_label in option_label if group else ((option_value, option_label),):
+                sub_value = "" if sub_value is None else sub_value
+                selected = not has_selected and str(sub_value) in values
+                has_selected |= selected
+                parts.append(format_html('\n  <option value="{}"{}>{}</option>\n', sub_value,
+                                         " selected" if selected else "", sub_label))
+            if group:
                 parts.append("\n  </optgroup>")
         parts.append("\n</select>")
         return mark_safe("".join(parts))  # noqa: S308 - every piece above is escaped by format_html
