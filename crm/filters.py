@@ -14,6 +14,7 @@ from crm import selectors
 from crm.forms import (
     DeskChoiceField,
     PlainSelect,
+    PlainTextInput,
     UserCodeChoiceField,
     visible_brands,
 )
@@ -55,16 +56,16 @@ class ClientFilter(ListFilterSet):
 
     q = django_filters.CharFilter(
         label=_("Search"), max_length=100, method=_as_everywhere("q"),
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": _("Name, email, phone or code"),
+        widget=PlainTextInput(attrs={"type": "search", "placeholder": _("Name, email, phone or code"),
                                       "autocomplete": "off"}))
     stage = django_filters.ChoiceFilter(label=_("Stage"), choices=Stage.choices, empty_label=_("Any stage"),
                                         widget=PlainSelect, method=_as_everywhere("stage"))
     country = django_filters.CharFilter(
         label=_("Country"), max_length=20, method=_as_everywhere("country"),
-        widget=forms.TextInput(attrs={"placeholder": _("e.g. GB"), "maxlength": 2, "autocapitalize": "characters",
+        widget=PlainTextInput(attrs={"placeholder": _("e.g. GB"), "maxlength": 2, "autocapitalize": "characters",
                                       "size": 4}))
     language = django_filters.CharFilter(label=_("Language"), max_length=8, method=_as_everywhere("language"),
-                                         widget=forms.TextInput(attrs={"placeholder": _("e.g. en"), "size": 6}))
+                                         widget=PlainTextInput(attrs={"placeholder": _("e.g. en"), "size": 6}))
     brand = ModelChoiceFilter(label=_("Brand"), queryset=Brand.objects.none(), to_field_name="code",
                               empty_label=_("All brands"), widget=PlainSelect, method=_as_everywhere("brand"))
     owner = ModelChoiceFilter(label=_("Owner"), queryset=User.objects.none(), to_field_name="code",
@@ -74,7 +75,7 @@ class ClientFilter(ListFilterSet):
                              field_class=DeskChoiceField, empty_label=_("Any desk"), widget=PlainSelect,
                              method=_as_everywhere("desk"))
     tag = django_filters.CharFilter(label=_("Tag"), max_length=50, method=_as_everywhere("tag"),
-                                    widget=forms.TextInput(attrs={"placeholder": _("e.g. vip")}))
+                                    widget=PlainTextInput(attrs={"placeholder": _("e.g. vip")}))
 
     class Meta:
         form = ClientFilterForm

@@ -101,6 +101,8 @@ class PlainSelect(forms.Select):
 
     def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None,
                renderer: Any = None) -> SafeString:
+        if not self.allow_multiple_selected:
+            return self._render_plain(name, value, attrs)
         widget = self.get_context(name, value, attrs)["widget"]
         parts = [format_html('<select name="{}"', widget["name"]), _html_attrs(widget["attrs"]), ">"]
         for group_name, options, _index in widget["optgroups"]:
@@ -114,6 +116,40 @@ class PlainSelect(forms.Select):
                 parts.append("\n  </optgroup>")
         parts.append("\n</select>")
         return mark_safe("".join(parts))  # noqa: S308 - every piece above is escaped by format_html
+
+    def _render_plain(self, name: str, value: Any, attrs: dict[str, Any] | None) -> SafeString:
+        """The same markup as `render`, straight from the choices: Django's optgroups() builds a
+        dict per <option> (a few hundred of them on the client list's filters)."""
+        widget = forms.Widget.get_context(self, name, value, attrs)["widget"]
+        values = widget["value"]
+        parts = [format_html('<select name="{}"', widget["name"]), _html_attrs(widget["attrs"]), ">"]
+        has_selected = False
+        for option_value, option_label in self.choices:
+            group = isinstance(option_label, list | tuple)
+            if group:
+                parts.append(format_html('\n  <optgroup label="{}">', option_value))
+            for sub_value, sub_label in option_label if group else ((option_value, option_label),):
+                sub_value = "" if sub_value is None else sub_value
+                selected = not has_selected and str(sub_value) in values
+                has_selected |= selected
+                parts.append(format_html('\n  <option value="{}"{}>{}</option>\n', sub_value,
+                                         " selected" if selected else "", sub_label))
+            if group:
+                parts.append("\n  </optgroup>")
+        parts.append("\n</select>")
+        return mark_safe("".join(parts))  # noqa: S308 - every piece above is escaped by format_html
+
+
+class PlainTextInput(forms.TextInput):
+    """A text <input> written in Python: the markup of Django's text.html without rendering a
+    template (the client list's filters have four, on every view of the list)."""
+
+    def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None,
+               renderer: Any = None) -> SafeString:
+        widget = self.get_context(name, value, attrs)["widget"]
+        shown = format_html(' value="{}"', widget["value"]) if widget["value"] is not None else ""
+        return mark_safe(format_html('<input type="{}" name="{}"', widget["type"], widget["name"])  # noqa: S308
+                         + shown + _html_attrs(widget["attrs"]) + ">")
 
 
 class DateTimeLocalInput(forms.DateTimeInput):
@@ -424,7 +460,7 @@ class ClientAssignForm(forms.Form):
 
     owner = forms.CharField(label=_("Owner"), widget=PlainSelect,
                             error_messages={"required": _("Choose the agent to give the client to.")})
-    reason = forms.CharField(label=_("Reason"), max_length=500, required=False, strip=True)
+    reason = forms.CharField(label=_("Reason"), max_length=500, required=False, strip=True, widget=PlainTextInput)
 
     def __init__(self, data: Any = None, *, user: Any, brand_id: int | None = None, prefix: str | None = None) -> None:
         from crm.permissions import assignable_agents

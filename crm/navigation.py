@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.urls import NoReverseMatch, reverse
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
 from django.utils.translation import gettext_lazy as _
 
 from crm.registry import NAVIGATION, NavItem
@@ -25,17 +28,37 @@ def nav_item_visible(item: NavItem, user: Any) -> bool:
     return item.permission is None or user_can(user, item.permission)
 
 
+# Each entry's URL, reversed once per URL configuration and script prefix (None: no such page):
+# the menu is on every page, some sixty entries for an administrator.
+_URLS: dict[tuple[str, Any, str], str | None] = {}
+
+
+def _nav_url(url_name: str) -> str | None:
+    key = (url_name, get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
+    if key not in _URLS:
+        try:
+            _URLS[key] = reverse(url_name)
+        except NoReverseMatch:
+            _URLS[key] = None
+    return _URLS[key]
+
+
 def nav_items_for(user: Any) -> list[dict[str, Any]]:
     items = []
     for item in NAVIGATION:
         if not nav_item_visible(item, user):
             continue
-        try:
-            url = reverse(item.url_name)
-        except NoReverseMatch:
+        url = _nav_url(item.url_name)
+        if url is None:
             continue
         items.append({"key": item.key, "label": item.label, "url": url, "icon": item.icon})
     return items
+
+
+@receiver(setting_changed)
+def _forget_urls(*, setting: str, **_kwargs: Any) -> None:
+    if setting == "ROOT_URLCONF":
+        _URLS.clear()
 
 
 # Registered by CrmConfig.ready() with the other apps' entries (crm.registry.contribute).

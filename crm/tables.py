@@ -119,9 +119,9 @@ class ClientTable(ListTable):
         # title, updated "3 hours ago", its title). The formats are looked up once per page.
         short, full = get_format("SHORT_DATE_FORMAT"), get_format("DATETIME_FORMAT")
         for record in records:
-            created, updated = localtime(record.created_at), localtime(record.updated_at)
-            record.list_dates = (dateformat.format(created, short), dateformat.format(created, full),
-                                 str(naturaltime(record.updated_at)), dateformat.format(updated, full))
+            created = dateformat.DateFormat(localtime(record.created_at))  # one formatter, two formats
+            record.list_dates = (created.format(short), created.format(full), str(naturaltime(record.updated_at)),
+                                 dateformat.format(localtime(record.updated_at), full))
         return records
 
     def render_created(self, record: Any) -> str:

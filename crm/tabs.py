@@ -52,7 +52,7 @@ def tab_context(tab: ClientTab, request: AuthedRequest, client: Client) -> dict[
 
 def _timeline_context(request: AuthedRequest, client: Client) -> dict[str, Any]:
     from crm.selectors import client_timeline
-    from crm.timeline import entries
+    from crm.timeline import entries, entries_html
 
     before = request.GET.get("before", "")
     before_id = int(before) if before.isdigit() else None
@@ -60,8 +60,10 @@ def _timeline_context(request: AuthedRequest, client: Client) -> dict[str, Any]:
     events = client_timeline(client=client, before_id=before_id, limit=TIMELINE_PAGE_SIZE + 1)
     has_more = len(events) > TIMELINE_PAGE_SIZE
     events = events[:TIMELINE_PAGE_SIZE]
+    shown = entries(events)
     return {
-        "timeline_entries": entries(events),
+        "timeline_entries": shown,
+        "timeline_items_html": entries_html(shown),
         "timeline_next_before": events[-1].pk if has_more and events else None,
     }
 

@@ -18,6 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from django.utils.formats import date_format
+from django.utils.html import conditional_escape
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import localtime
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -81,6 +83,30 @@ def describe(event: Any) -> TimelineEntry:
 
 def entries(events: Iterable[Any]) -> list[TimelineEntry]:
     return [describe(e) for e in events]
+
+
+def entries_html(items: Iterable[TimelineEntry]) -> SafeString:
+    """The timeline's items (<li>), written in Python: the markup the tab's template had per entry,
+    without a template loop of a dozen nodes and three date filters per event on the profile's
+    time budget. Every value is escaped; times are in the active time zone and language."""
+    from crm.templatetags.crm_ui import icon
+
+    system = conditional_escape(gettext("System"))
+    parts = []
+    for entry in items:
+        actor = entry.actor
+        who = conditional_escape(actor.full_name or actor.email) if actor else system
+        at = localtime(entry.occurred_at)
+        summary = (f'\n        <div class="t-summary" dir="auto">{conditional_escape(entry.summary)}</div>'
+                   if entry.summary else "")
+        parts.append(
+            f'\n    <li>\n      <span class="t-icon">{icon(entry.icon, 14)}</span>\n      <div>\n'
+            f'        <div class="t-head">\n          <span class="t-label">{conditional_escape(entry.label)}</span>\n'
+            f'          <span class="t-meta">{who} · <time datetime="{conditional_escape(date_format(at, "c"))}" '
+            f'title="{conditional_escape(date_format(at, "DATETIME_FORMAT"))}">'
+            f'{conditional_escape(date_format(at, "SHORT_DATETIME_FORMAT"))}</time></span>\n        </div>{summary}\n'
+            f'      </div>\n    </li>')
+    return mark_safe("".join(parts))  # noqa: S308 - every value above is escaped
 
 
 # --- summaries of the core's own events ------------------------------------------------------

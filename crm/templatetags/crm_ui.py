@@ -11,7 +11,7 @@ from typing import Any
 from django import template
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language_info
 
@@ -189,6 +189,21 @@ def nav_active(item_url: str, path: str) -> bool:
     if item_url == "/":
         return path == "/"
     return path == item_url or path.startswith(item_url.rstrip("/") + "/")
+
+
+@register.simple_tag(takes_context=True)
+def nav_links(context: template.Context) -> SafeString:
+    """The side navigation's entries (`nav_items`, crm.context_processors), the current section
+    marked: written here rather than by a template loop, as the menu is on every page."""
+    request = context.get("request")
+    path = getattr(request, "path", "")
+    parts = []
+    for item in context.get("nav_items") or ():
+        url = item["url"]
+        current = ' aria-current="page"' if nav_active(url, path) else ""
+        parts.append(f'\n          <li><a href="{conditional_escape(url)}"{current}>{icon(item["icon"] or "dot", 18)}'
+                     f'<span>{conditional_escape(item["label"])}</span></a></li>')
+    return mark_safe("".join(parts))  # noqa: S308 - the URL and the label are escaped
 
 
 @register.filter
