@@ -22,6 +22,7 @@ from crm import events, tasks
 from crm.celery import app as celery_app
 from crm.lib.redis import get_redis
 from crm.models import DeliveryStatus, Event, EventDelivery, Notification
+from crm.services import outbound
 from tests.crm import worker_handlers
 from tests.crm.subprocess_env import celery_worker_running
 from tests.factories import make_user
@@ -43,11 +44,14 @@ def _wait_for(check: Callable[[], bool], what: str, log: Path) -> None:
 
 @pytest.fixture
 def worker_queue() -> Iterator[str]:
-    """Route this process's tasks (the dispatcher kick included) to a queue only our worker reads."""
+    """Route this process's tasks (the dispatcher kick included) to a queue only our worker reads.
+
+    A kick queues a task only while none is waiting: a flag an earlier test left (its task queued
+    where no worker reads) would hold this test's kicks back, so both kicks' flags start cleared."""
     queue = f"crm-test-{uuid.uuid4().hex[:12]}"
     previous = celery_app.conf.task_default_queue
     celery_app.conf.task_default_queue = queue
-    get_redis().delete(events.KICK_KEY)
+    get_redis().delete(events.KICK_KEY, outbound.KICK_KEY)
     try:
         yield queue
     finally:
