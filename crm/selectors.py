@@ -284,14 +284,30 @@ def client_search(*, user: Any, q: str, limit: int = 10) -> list[Client]:
     if not conditions:
         return []
     limit = max(1, min(int(limit), SEARCH_MAX_LIMIT))
-    scoped = _with_search_aliases(client_queryset_for_user(user)).order_by(*SEARCH_NAME_ORDER)
-    branches = [scoped.filter(condition).values_list("pk", flat=True)[:limit] for condition in conditions]
+    scoped = _with_search_aliases(client_queryset_for_user(user))
+    branches = [_search_branch(scoped, condition).values_list("pk", flat=True)[:limit] for condition in conditions]
     candidates = branches[0].union(*branches[1:]).order_by() if len(branches) > 1 else branches[0]
     ids = list(candidates)
     if not ids:
         return []
-    qs = Client.objects.filter(pk__in=ids).select_related("brand", "owner").order_by(*SEARCH_NAME_ORDER)
-    return list(qs[:limit])
+    # At most a few times `limit` rows, read by primary key and put in order here: asked to sort them,
+    # PostgreSQL may walk the name index from its start to find a handful of ids.
+    found = list(Client.objects.filter(pk__in=ids).select_related("brand", "owner"))
+    found.sort(key=lambda c: ((c.last_name or "").lower(), (c.first_name or "").lower(), c.pk))
+    return found[:limit]
+
+
+_NAME_PREFIXES = frozenset({"last_name_lower__startswith", "first_name_lower__startswith"})
+
+
+def _search_branch(scoped: QuerySet[Client], condition: Q) -> QuerySet[Client]:
+    """One way of matching: a name prefix in name order (a range of client_name_search_idx or its
+    first-name twin, read in order); any other way (email, phone, code) in its own index's order, with
+    no order asked for: ordered by name, the planner may walk the name index and filter every row."""
+    keys = {child[0] for child in condition.children if isinstance(child, tuple)}
+    if keys and keys <= _NAME_PREFIXES:
+        return scoped.filter(condition).order_by(*SEARCH_NAME_ORDER)
+    return scoped.filter(condition).order_by()
 
 
 def client_timeline(*, client: Client, before_id: int | None = None, limit: int = 50) -> list[Event]:
