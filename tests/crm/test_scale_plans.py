@@ -63,6 +63,7 @@ def _seq_scans(http: Any, url: str) -> list[str]:
         # On a test's modest tables the planner may rightly rather read a table whole; with that made
         # its last resort, a Seq Scan left in the plan means no index can serve the query, which on a
         # million rows is what turns a page from milliseconds into seconds.
+        _fresh_statistics(cursor)
         cursor.execute("SET LOCAL enable_seqscan = off")
         for query in captured.captured_queries:
             sql = query["sql"]
@@ -72,6 +73,13 @@ def _seq_scans(http: Any, url: str) -> list[str]:
             plan = "\n".join(row[0] for row in cursor.fetchall())
             found += [f"{table}: {sql[:300]}\n{plan}" for table in SEQ_SCAN.findall(plan) if table in BIG_TABLES]
     return found
+
+
+def _fresh_statistics(cursor: Any) -> None:
+    """The big tables analysed again inside the test's transaction. Autovacuum, seeing the bulk insert
+    from outside (its rows not yet committed), may analyse them as empty and overwrite the statistics
+    the seed left: every plan then costs next to nothing, and the planner's choice is a coin toss."""
+    cursor.execute(f"ANALYZE {', '.join(BIG_TABLES)}")
 
 
 def _user(prefix: str) -> User:
@@ -130,6 +138,7 @@ def _whole_index_walks(http: Any, url: str) -> list[str]:
     with connection.cursor() as cursor:
         # Without bitmap scans an OR of conditions on different columns has no index range to
         # read: the plan shows whether each way of matching is a range of an index of its own.
+        _fresh_statistics(cursor)
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute("SET LOCAL enable_bitmapscan = off")
         for query in captured.captured_queries:
