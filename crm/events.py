@@ -291,23 +291,15 @@ def kick_dispatcher(*, countdown: float = 0.05) -> bool:
     """Ask a worker to dispatch soon, unless a dispatch task is already waiting (a burst of commits
     queues one task, not one each, so the tasks that send what they queue are not starved).
     Returns whether a task was queued."""
-    from crm.lib.redis import get_redis
+    from crm.lib.redis import queue_once
     from crm.tasks import events_dispatch_pending
 
     try:
-        redis = get_redis()
-        if not redis.set(KICK_KEY, "1", nx=True, px=KICK_PENDING_MS):
-            return False
-        try:
-            events_dispatch_pending.apply_async(countdown=countdown)
-        except BrokerError:
-            redis.delete(KICK_KEY)  # no task waits: the next kick must try again
-            raise
+        return queue_once(KICK_KEY, events_dispatch_pending, countdown=countdown, pending_ms=KICK_PENDING_MS)
     except (RedisError, BrokerError):
         # The beat sweep delivers anyway; a committed request must not fail over a kick.
         logger.warning("could not kick the event dispatcher; beat will deliver", exc_info=True)
         return False
-    return True
 
 
 def kick_after_commit() -> None:

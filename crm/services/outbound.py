@@ -460,22 +460,14 @@ KICK_PENDING_MS = 10_000
 
 def kick(*, countdown: float = 0.05) -> bool:
     """Queue a sender task unless one is already waiting. Returns whether one was queued."""
-    from crm.lib.redis import get_redis
+    from crm.lib.redis import queue_once
     from crm.tasks import webhooks_send_due
 
     try:
-        redis = get_redis()
-        if not redis.set(KICK_KEY, "1", nx=True, px=KICK_PENDING_MS):
-            return False
-        try:
-            webhooks_send_due.apply_async(countdown=countdown)
-        except BrokerError:
-            redis.delete(KICK_KEY)  # no task waits: the next kick must try again
-            raise
+        return queue_once(KICK_KEY, webhooks_send_due, countdown=countdown, pending_ms=KICK_PENDING_MS)
     except (RedisError, BrokerError):
         logger.warning("could not kick the webhook sender; beat will send", exc_info=True)
         return False
-    return True
 
 
 def _kick() -> None:
