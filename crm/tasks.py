@@ -30,6 +30,14 @@ def events_dispatch_pending() -> int:
     return done
 
 
+@shared_task(name="crm.tasks.partitions_ahead", ignore_result=True)
+def partitions_ahead() -> dict[str, int]:
+    """Daily: every monthly partitioned table (crm.partitions) has its partitions months ahead."""
+    from crm.partitions import partitions_ensure_ahead
+
+    return partitions_ensure_ahead()
+
+
 @shared_task(name="crm.tasks.events_retry_due", ignore_result=True)
 def events_retry_due() -> int:
     return events.retry_due()

@@ -342,6 +342,8 @@ CELERY_BEAT_SCHEDULER = "crm.beat:GuardedScheduler"
 CELERY_BEAT_SCHEDULE = {
     "events-dispatch-pending": {"task": "crm.tasks.events_dispatch_pending", "schedule": 5.0},
     "events-retry-due": {"task": "crm.tasks.events_retry_due", "schedule": 30.0},
+    # Monthly partitioned history (crm.partitions): next months' partitions exist before they are needed.
+    "partitions-ahead": {"task": "crm.tasks.partitions_ahead", "schedule": crontab(hour=0, minute=25)},
     "tasks-send-reminders": {"task": "crm.tasks.task_reminders_send", "schedule": 60.0},
     "automation-tick": {"task": "crm.automation.automation_tick", "schedule": 60.0},
     "leads-sla-sweep": {"task": "leads.tasks.lead_sla_sweep", "schedule": 60.0},
