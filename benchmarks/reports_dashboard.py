@@ -102,10 +102,11 @@ def build_world(*, clients: int, deals: int, events: int) -> dict[str, Any]:
         cursor.execute(
             "INSERT INTO trading_tradingaccount (code, server_id, client_id, login, is_demo, account_type, "
             "\"group\", currency, leverage, access, is_archived, balance, credit, equity, margin, free_margin, "
-            "history_synced, created_at, updated_at) "
+            "history_synced, created_at, updated_at, closed_reason, close_state, close_attempts, close_error) "
             "SELECT gen_random_uuid(), (%s::bigint[])[1 + (array_position(%s::bigint[], c.desk_id) - 1)], c.id, "
             "100000 + row_number() OVER (ORDER BY c.id), false, 'standard', 'real', "
-            "CASE WHEN c.id %% 5 = 0 THEN 'EUR' ELSE 'USD' END, 100, 'full', false, 0, 0, 0, 0, 0, true, now(), now() "
+            "CASE WHEN c.id %% 5 = 0 THEN 'EUR' ELSE 'USD' END, 100, 'full', false, 0, 0, 0, 0, 0, true, now(), now(), "
+            "'', '', 0, '' "
             "FROM crm_client c", [server_of_desk, desk_ids])
         cursor.execute("SELECT min(id), count(*) FROM trading_tradingaccount")
         first_account, accounts = cursor.fetchone()
