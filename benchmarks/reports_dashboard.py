@@ -168,7 +168,7 @@ def build_world(*, clients: int, deals: int, events: int) -> dict[str, Any]:
     record("reports_dashboard.rebuild", value=time.perf_counter() - started, unit="s", limit=None,
            goal="info (nightly)", size=f"{rebuilt} days", reason="no raw baseline: it is the aggregation itself")
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE reports_dailyfigure; ANALYZE reports_dailytrader; ANALYZE reports_floatingfigure")
+        cursor.execute("ANALYZE reports_dailyfigure; ANALYZE reports_dailytrader; ANALYZE reports_traderbitmap; ANALYZE reports_floatingfigure")
     return {"admin": admin, "manager": managers[0]}
 
 

@@ -10,7 +10,7 @@ the incremental path (tests/reports/test_readmodel.py).
 from __future__ import annotations
 
 import uuid
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.db import models
 from django.db.models import Q
@@ -60,6 +60,52 @@ class DailyTrader(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} client {self.client_id}"
+
+
+# Clients per bitmap row of TraderBitmap: a client's bit is `client_id % TRADER_CHUNK` of the row of
+# chunk `client_id // TRADER_CHUNK` (8 KiB of bits, stored compressed while sparse).
+TRADER_CHUNK = 65536
+
+
+class BitStringField(models.Field):
+    """A fixed-length PostgreSQL bit string (`bit(n)`), read and written only by SQL (bit_or,
+    bit_count, set_bit): Python never holds one."""
+
+    def __init__(self, *args: Any, length: int = TRADER_CHUNK, **kwargs: Any) -> None:
+        self.length = length
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self) -> Any:
+        name, path, args, kwargs = super().deconstruct()
+        if self.length != TRADER_CHUNK:
+            kwargs["length"] = self.length
+        return name, path, args, kwargs
+
+    def db_type(self, connection: Any) -> str:
+        return f"bit({self.length})"
+
+
+class TraderBitmap(models.Model):
+    """The clients who made a trade deal on a UTC day, brand and desk, as bits: one row per chunk
+    of TRADER_CHUNK client ids. Active traders over any period are then one bit_or per chunk over the
+    period's rows and a bit_count: exact (a client trading on many days, or under two desks, is one
+    bit) and as cheap at a million clients as at a thousand, where distinct client ids over
+    DailyTrader's rows grow with clients x days. Written beside DailyTrader by the same refresh and
+    rebuild (reports.readmodel)."""
+
+    day = models.DateField()
+    brand = models.ForeignKey("crm.Brand", on_delete=models.CASCADE, related_name="+", db_index=False)
+    desk_id = models.BigIntegerField(default=0)
+    chunk = models.IntegerField()
+    bits = BitStringField()
+
+    class Meta:
+        constraints: ClassVar = [models.UniqueConstraint(fields=["brand", "day", "desk_id", "chunk"],
+                                                         name="reports_traderbitmap_one_row")]
+        indexes: ClassVar = [models.Index(fields=["day"], name="reports_traderbitmap_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.day} traders of chunk {self.chunk}"
 
 
 class FloatingFigure(models.Model):

@@ -39,7 +39,7 @@ from django.db.models.functions import Cast, Coalesce, Left, TruncDate
 from django.utils import timezone
 
 from crm.models import Client, Event
-from reports.models import ReadModelMark
+from reports.models import TRADER_CHUNK, ReadModelMark
 
 LOCK_KEY = 0x5245504F  # "REPO": the read models' advisory lock
 KEY_LENGTH = 100
@@ -241,11 +241,18 @@ SELECT day, brand_id, desk_id, profit_currency, 'spread', dimension, key, SUM(va
   GROUP BY day, brand_id, desk_id, profit_currency, dimension, key
 """
 
-_DEALS_TRADERS = _DEALS_BASE + """
-INSERT INTO reports_dailytrader (day, brand_id, desk_id, client_id)
-SELECT DISTINCT ON (day, brand_id, client_id) day, brand_id, desk_id, client_id
-FROM base WHERE client_id IS NOT NULL
-"""
+_DEALS_TRADERS = _DEALS_BASE + """, traders AS (
+    SELECT DISTINCT ON (day, brand_id, client_id) day, brand_id, desk_id, client_id
+    FROM base WHERE client_id IS NOT NULL
+), kept AS (
+    INSERT INTO reports_dailytrader (day, brand_id, desk_id, client_id)
+    SELECT day, brand_id, desk_id, client_id FROM traders
+)
+INSERT INTO reports_traderbitmap (day, brand_id, desk_id, chunk, bits)
+SELECT day, brand_id, desk_id, (client_id / {chunk})::int,
+       bit_or(set_bit(B'0'::bit({chunk}), (client_id %% {chunk})::int, 1))
+FROM traders GROUP BY day, brand_id, desk_id, (client_id / {chunk})::int
+"""  # noqa: S608 (constants only: the chunk size)
 
 
 def _day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -253,18 +260,25 @@ def _day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     return start, start + dt.timedelta(days=1)
 
 
-def _deals_day(cursor: Any, day: dt.date, brand_ids: list[int] | None) -> None:
-    """Replace the deal figures and active traders of `day` (of `brand_ids`, or every brand)."""
-    start, end = _day_bounds(day)
+def _deals_days(cursor: Any, first: dt.date, last: dt.date, brand_ids: list[int] | None) -> None:
+    """Replace the deal figures and active traders of the UTC days [first, last] (of `brand_ids`, or
+    every brand): one pass over the deals of the whole range, grouped by day."""
+    start, end = _day_bounds(first)[0], _day_bounds(last)[1]
     brands = " AND brand_id = ANY(%s)" if brand_ids is not None else ""
     extra = [brand_ids] if brand_ids is not None else []
-    cursor.execute(f"DELETE FROM reports_dailyfigure WHERE day = %s AND metric = ANY(%s){brands}",  # noqa: S608
-                   [day, list(DEAL_METRICS), *extra])
-    cursor.execute(f"DELETE FROM reports_dailytrader WHERE day = %s{brands}", [day, *extra])  # noqa: S608
+    cursor.execute(f"DELETE FROM reports_dailyfigure WHERE day BETWEEN %s AND %s AND metric = ANY(%s){brands}",  # noqa: S608
+                   [first, last, list(DEAL_METRICS), *extra])
+    for table in ("reports_dailytrader", "reports_traderbitmap"):
+        cursor.execute(f"DELETE FROM {table} WHERE day BETWEEN %s AND %s{brands}", [first, last, *extra])  # noqa: S608
     clients, client_params = _client_desks()
     inst = _instrument_arrays()
     for template in (_DEALS_FIGURES, _DEALS_TRADERS):
-        cursor.execute(template.format(clients=clients), [*inst, *client_params, start, end, brand_ids, brand_ids])
+        cursor.execute(template.format(clients=clients, chunk=TRADER_CHUNK),
+                       [*inst, *client_params, start, end, brand_ids, brand_ids])
+
+
+def _deals_day(cursor: Any, day: dt.date, brand_ids: list[int] | None) -> None:
+    _deals_days(cursor, day, day, brand_ids)
 
 
 def _instrument_arrays() -> list[list[Any]]:
@@ -348,22 +362,31 @@ def _ib_insert(cursor: Any, day: dt.date) -> None:
         [day, *params])
 
 
+# A rebuild recomputes this many days per transaction: each pass over the deals joins the clients'
+# desks once, so a week at a time costs a seventh of day-by-day, while one transaction's lock on the
+# read models stays short.
+REBUILD_DAYS_PER_TRANSACTION = 7
+
+
 def rebuild(*, start: dt.date, end: dt.date) -> int:
-    """Recompute every figure of the UTC days [start, end] from the events and the deals, one day
+    """Recompute every figure of the UTC days [start, end] from the events and the deals, a week
     per transaction; returns the number of days."""
-    day, n = start, 0
-    while day <= end:
+    first = start
+    while first <= end:
+        last = min(end, first + dt.timedelta(days=REBUILD_DAYS_PER_TRANSACTION - 1))
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
-                cursor.execute("DELETE FROM reports_dailyfigure WHERE day = %s AND metric = ANY(%s)",
-                               [day, [*EVENT_METRICS, *IB_METRICS]])
-                _events_insert(*_day_bounds(day))
-                _ib_insert(cursor, day)
-                _deals_day(cursor, day, None)
-        day += dt.timedelta(days=1)
-        n += 1
-    return n
+                cursor.execute("DELETE FROM reports_dailyfigure WHERE day BETWEEN %s AND %s AND metric = ANY(%s)",
+                               [first, last, [*EVENT_METRICS, *IB_METRICS]])
+                _events_insert(_day_bounds(first)[0], _day_bounds(last)[1])
+                day = first
+                while day <= last:
+                    _ib_insert(cursor, day)
+                    day += dt.timedelta(days=1)
+                _deals_days(cursor, first, last, None)
+        first = last + dt.timedelta(days=1)
+    return (end - start).days + 1 if end >= start else 0
 
 
 def rebuild_all(*, now: dt.datetime | None = None) -> int:

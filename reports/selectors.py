@@ -1,5 +1,5 @@
 """Reads of the reporting hub: who sees which numbers (`dashboard_scope`) and the dashboard's
-figures over the read models (reports.models: DailyFigure, DailyTrader), never over deals or ledger
+figures over the read models (reports.models: DailyFigure, TraderBitmap), never over deals or ledger
 legs. Amounts come per currency, never summed across currencies."""
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Min, Q, QuerySet, Sum
+from django.db.models import Aggregate, BigIntegerField, Count, F, Func, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
 from crm.exceptions import NotAllowed
 from crm.models import Brand, RoleCode
 from crm.permissions import desks_run_by, user_can
-from reports.models import DailyFigure, DailyTrader, FloatingFigure, ReportDelivery, ReportSchedule
+from reports.models import DailyFigure, FloatingFigure, ReportDelivery, ReportSchedule, TraderBitmap
 
 VIEW_PERMISSION = "reports.view_dailyfigure"
 SCHEDULE_PERMISSION = "reports.add_reportschedule"
@@ -101,10 +101,14 @@ def totals_by_currency(rows: list[Figure]) -> dict[str, Figure]:
 
 
 def active_traders(*, scope: Scope, period: Period, brand_id: int | None = None) -> int:
-    qs = DailyTrader.objects.filter(scope.q(), day__gte=period.start, day__lte=period.end)
+    """Distinct clients with a trade deal in the period: per chunk of client ids, the OR of the
+    period's trader bitmaps in scope, its bits counted (reports.models.TraderBitmap)."""
+    qs = TraderBitmap.objects.filter(scope.q(), day__gte=period.start, day__lte=period.end)
     if brand_id is not None:
         qs = qs.filter(brand_id=brand_id)
-    return qs.values("client_id").distinct().count()
+    per_chunk = qs.order_by().values("chunk").annotate(
+        n=Func(Aggregate(F("bits"), function="bit_or"), function="bit_count", output_field=BigIntegerField()))
+    return sum(int(r["n"]) for r in per_chunk)
 
 
 def daily_series(*, scope: Scope, metric: str, dimension: str, period: Period,

@@ -112,6 +112,7 @@ NO_HISTORY = {
     "ib.click": "append-only: one row per visit, written by the public redirect",
     "reports.dailyfigure": "a read model derived from events and deals; a rebuild recomputes it from them",
     "reports.dailytrader": "a read model derived from deals; a rebuild recomputes it from them",
+    "reports.traderbitmap": "a read model derived from deals; a rebuild recomputes it from them",
     "reports.appliedevent": "which events the read model counted: written once per event",
     "reports.readmodelmark": "the deals refresh's watermark, an operational pointer",
     "reports.reportschedule": "created and stopped only through reports.services, each change an audit row",

@@ -14,8 +14,8 @@ from django.urls import reverse
 
 from crm.exceptions import NotAllowed
 from reports import readmodel
-from reports.models import DailyFigure, DailyTrader
-from reports.selectors import Period, dashboard, dashboard_scope
+from reports.models import TRADER_CHUNK, DailyFigure, DailyTrader
+from reports.selectors import Period, Scope, dashboard, dashboard_scope
 from tests.reports.world import build, deal, round_trip, settle
 
 pytestmark = pytest.mark.django_db
@@ -74,6 +74,37 @@ def test_trading_figures_equal_plain_sql_over_deals(world):
     assert board.broker_pl["USD"]["commission"] == Decimal("14.00")  # 4 deals × 3.50 charged
 
 
+def test_a_client_trading_on_several_days_and_moving_desk_is_one_active_trader(world):
+    from crm.services import client_assign
+    from trading.sync import deals_store
+
+    w = world
+    period = _period(w)
+    before = dashboard(scope=dashboard_scope(w.admin), period=period).active_traders
+    # Ada trades two days ago under desk one, then moves to desk two and trades again today.
+    two_days_ago = w.now.replace(microsecond=0) - dt.timedelta(days=2)
+    deals_store(w.server, round_trip(w.a1, opened=two_days_ago, closed=two_days_ago + dt.timedelta(minutes=3),
+                                     volume="1", profit="2"))
+    settle()
+    client_assign(actor=None, client=w.c1, owner=w.agent2, desk=w.desk2)
+    today = w.now.replace(microsecond=0) - dt.timedelta(minutes=20)
+    deals_store(w.server, round_trip(w.a1, opened=today, closed=today + dt.timedelta(minutes=1), volume="1",
+                                     profit="1"))
+    settle()
+    raw = _sql("SELECT COUNT(DISTINCT a.client_id), 0 FROM trading_deal d JOIN trading_tradingaccount a "
+               "ON a.id = d.account_id WHERE d.kind = 'trade' AND NOT a.is_demo AND d.time >= %s",
+               [dt.datetime.combine(period.start, dt.time.min, tzinfo=dt.UTC)])
+    board = dashboard(scope=dashboard_scope(w.admin), period=period)
+    assert board.active_traders == next(iter(raw)) == before  # Ada was already counted: still once
+    # Her days are counted under the desk she is on when they are computed: desk two's manager now
+    # sees her, desk one's does not.
+    assert dashboard(scope=Scope(None, (w.desk2.pk,)), period=period).active_traders >= 1
+    on_desk_one = _sql("SELECT COUNT(DISTINCT a.client_id), 0 FROM trading_deal d JOIN trading_tradingaccount a "
+                       "ON a.id = d.account_id JOIN crm_client c ON c.id = a.client_id "
+                       "WHERE d.kind = 'trade' AND c.desk_id = %s", [w.desk1.pk])
+    assert dashboard(scope=Scope(None, (w.desk1.pk,)), period=period).active_traders == next(iter(on_desk_one))
+
+
 def test_a_desk_manager_sees_only_their_desks_numbers_and_a_brand_limited_user_only_their_brand(world, login_verified):
     w = world
     period = _period(w)
@@ -97,11 +128,16 @@ def test_a_desk_manager_sees_only_their_desks_numbers_and_a_brand_limited_user_o
     assert response.status_code == 400 and b'data-problem="brand"' in response.content
 
 
-def _snapshot() -> tuple[list, list]:
+def _snapshot() -> tuple[list, list, list]:
     figures = sorted(DailyFigure.objects.values_list("day", "brand_id", "desk_id", "currency", "metric", "dimension",
                                                      "key", "amount", "count"))
     traders = sorted(DailyTrader.objects.values_list("day", "brand_id", "desk_id", "client_id"))
-    return figures, traders
+    with connection.cursor() as cursor:
+        # The bitmaps as the client ids whose bits are set, row by row.
+        cursor.execute("SELECT day, brand_id, desk_id, chunk, bits::text FROM reports_traderbitmap")
+        bitmaps = sorted((day, brand, desk, [chunk * TRADER_CHUNK + i for i, bit in enumerate(bits) if bit == "1"])
+                         for day, brand, desk, chunk, bits in cursor.fetchall())
+    return figures, traders, bitmaps
 
 
 def test_a_rebuild_gives_the_same_rows_as_the_incremental_path_and_counts_nothing_twice(world):
