@@ -63,8 +63,8 @@ class DailyTrader(models.Model):
 
 
 # Clients per bitmap row of TraderBitmap: a client's bit is `client_id % TRADER_CHUNK` of the row of
-# chunk `client_id // TRADER_CHUNK` (8 KiB of bits, stored compressed while sparse).
-TRADER_CHUNK = 65536
+# chunk `client_id // TRADER_CHUNK` (1 KiB of bits: stored inline, uncompressed, and cheap to OR).
+TRADER_CHUNK = 8192
 
 
 class BitStringField(models.Field):

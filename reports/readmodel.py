@@ -198,52 +198,70 @@ inst AS (
 )
 """
 
-# The broker's spread on each closing deal of a known instrument, in the instrument's profit
-# currency, as the commission engine values it (ib.engine's spread basis): the market's spread at
-# the deal x lots x contract size, else the symbol's markup per standard lot x standard lots.
-_SPREADS = """, spreads AS (
-    SELECT b.day, b.brand_id, b.desk_id, b.symbol, b.book, i.profit_currency,
-           COALESCE(b.spread * b.volume * i.contract_size,
-                    b.volume * i.contract_size / i.units_per_lot * i.markup_per_lot) AS value
-    FROM base b JOIN inst i ON i.brand_id = b.brand_id AND i.symbol = b.symbol
-    WHERE b.entry IN ('out', 'inout', 'out_by') AND (b.spread IS NOT NULL OR i.markup_per_lot IS NOT NULL)
+# One pass over the deals: summed per day, brand, desk, account currency, symbol, server, book and
+# whether the deal closes, the few thousand rows every figure below is read from (the figures then
+# cost nothing beside the pass, where each reading the deals again cost as much as the pass).
+_AGG = """, agg AS (
+    SELECT day, brand_id, desk_id, currency, symbol, server_id, book,
+           entry IN ('out', 'inout', 'out_by') AS closing,
+           SUM(volume) AS volume, SUM(profit) AS profit, SUM(commission) AS commission, SUM(swap) AS swap,
+           COUNT(*) AS n,
+           SUM(spread * volume) AS spread_lots, COUNT(spread) AS n_spread,
+           SUM(volume) FILTER (WHERE spread IS NULL) AS lots_unquoted, COUNT(*) - COUNT(spread) AS n_unquoted
+    FROM base GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
 )
 """
 
-_DEALS_FIGURES = _DEALS_BASE + _SPREADS + """
+# The broker's spread on the closing deals of a known instrument, in the instrument's profit
+# currency, as the commission engine values it (ib.engine's spread basis): the market's spread at
+# the deal x lots x contract size, else (no quote with the deal) the symbol's markup per standard
+# lot x standard lots; deals with neither are not counted.
+_SPREADS = """, spreads AS (
+    SELECT g.day, g.brand_id, g.desk_id, g.symbol, g.book, i.profit_currency,
+           COALESCE(g.spread_lots * i.contract_size, 0)
+           + COALESCE(g.lots_unquoted * i.contract_size / i.units_per_lot * i.markup_per_lot, 0) AS value,
+           g.n_spread + CASE WHEN i.markup_per_lot IS NULL THEN 0 ELSE g.n_unquoted END AS n
+    FROM agg g JOIN inst i ON i.brand_id = g.brand_id AND i.symbol = g.symbol
+    WHERE g.closing
+)
+"""
+
+_DEALS_FIGURES = _DEALS_BASE + _AGG + _SPREADS + """
 INSERT INTO reports_dailyfigure (day, brand_id, desk_id, currency, metric, dimension, key, amount, count)
-SELECT day, brand_id, desk_id, '', 'volume', 'symbol', symbol, SUM(volume), COUNT(*)
-  FROM base GROUP BY day, brand_id, desk_id, symbol
+SELECT day, brand_id, desk_id, '', 'volume', 'symbol', symbol, SUM(volume), SUM(n)
+  FROM agg GROUP BY day, brand_id, desk_id, symbol
 UNION ALL
-SELECT day, brand_id, desk_id, '', 'volume', 'platform', server_id::text, SUM(volume), COUNT(*)
-  FROM base GROUP BY day, brand_id, desk_id, server_id
+SELECT day, brand_id, desk_id, '', 'volume', 'platform', server_id::text, SUM(volume), SUM(n)
+  FROM agg GROUP BY day, brand_id, desk_id, server_id
 UNION ALL
-SELECT day, brand_id, desk_id, currency, 'closed_pl', 'symbol', symbol, SUM(profit), COUNT(*)
-  FROM base WHERE entry IN ('out', 'inout', 'out_by') GROUP BY day, brand_id, desk_id, currency, symbol
+SELECT day, brand_id, desk_id, currency, 'closed_pl', 'symbol', symbol, SUM(profit), SUM(n)
+  FROM agg WHERE closing GROUP BY day, brand_id, desk_id, currency, symbol
 UNION ALL
-SELECT day, brand_id, desk_id, currency, 'commission', 'symbol', symbol, SUM(commission), COUNT(*)
-  FROM base GROUP BY day, brand_id, desk_id, currency, symbol
+SELECT day, brand_id, desk_id, currency, 'commission', 'symbol', symbol, SUM(commission), SUM(n)
+  FROM agg GROUP BY day, brand_id, desk_id, currency, symbol
 UNION ALL
-SELECT day, brand_id, desk_id, currency, 'swap', 'symbol', symbol, SUM(swap), COUNT(*)
-  FROM base GROUP BY day, brand_id, desk_id, currency, symbol
+SELECT day, brand_id, desk_id, currency, 'swap', 'symbol', symbol, SUM(swap), SUM(n)
+  FROM agg GROUP BY day, brand_id, desk_id, currency, symbol
 UNION ALL
-SELECT day, brand_id, desk_id, currency, 'closed_pl', 'book', book, SUM(profit), COUNT(*)
-  FROM base WHERE entry IN ('out', 'inout', 'out_by') GROUP BY day, brand_id, desk_id, currency, book
+SELECT day, brand_id, desk_id, currency, 'closed_pl', 'book', book, SUM(profit), SUM(n)
+  FROM agg WHERE closing GROUP BY day, brand_id, desk_id, currency, book
 UNION ALL
-SELECT day, brand_id, desk_id, currency, 'commission', 'book', book, SUM(commission), COUNT(*)
-  FROM base GROUP BY day, brand_id, desk_id, currency, book
+SELECT day, brand_id, desk_id, currency, 'commission', 'book', book, SUM(commission), SUM(n)
+  FROM agg GROUP BY day, brand_id, desk_id, currency, book
 UNION ALL
-SELECT day, brand_id, desk_id, currency, 'swap', 'book', book, SUM(swap), COUNT(*)
-  FROM base GROUP BY day, brand_id, desk_id, currency, book
+SELECT day, brand_id, desk_id, currency, 'swap', 'book', book, SUM(swap), SUM(n)
+  FROM agg GROUP BY day, brand_id, desk_id, currency, book
 UNION ALL
-SELECT day, brand_id, desk_id, profit_currency, 'spread', dimension, key, SUM(value), COUNT(*)
+SELECT day, brand_id, desk_id, profit_currency, 'spread', dimension, key, SUM(value), SUM(n)
   FROM spreads CROSS JOIN LATERAL (VALUES ('symbol', symbol), ('book', book)) k(dimension, key)
+  WHERE n > 0
   GROUP BY day, brand_id, desk_id, profit_currency, dimension, key
 """
 
 _DEALS_TRADERS = _DEALS_BASE + """, traders AS (
-    SELECT DISTINCT ON (day, brand_id, client_id) day, brand_id, desk_id, client_id
-    FROM base WHERE client_id IS NOT NULL
+    -- A client's desk is one value (the client's, when computed): grouping by it keeps one row.
+    SELECT day, brand_id, client_id, MIN(desk_id) AS desk_id
+    FROM base WHERE client_id IS NOT NULL GROUP BY day, brand_id, client_id
 ), kept AS (
     INSERT INTO reports_dailytrader (day, brand_id, desk_id, client_id)
     SELECT day, brand_id, desk_id, client_id FROM traders
@@ -272,6 +290,9 @@ def _deals_days(cursor: Any, first: dt.date, last: dt.date, brand_ids: list[int]
         cursor.execute(f"DELETE FROM {table} WHERE day BETWEEN %s AND %s{brands}", [first, last, *extra])  # noqa: S608
     clients, client_params = _client_desks()
     inst = _instrument_arrays()
+    # The grouping of a week of deals sorts and hashes in memory rather than on disk (this
+    # transaction only).
+    cursor.execute("SET LOCAL work_mem = '64MB'")
     for template in (_DEALS_FIGURES, _DEALS_TRADERS):
         cursor.execute(template.format(clients=clients, chunk=TRADER_CHUNK),
                        [*inst, *client_params, start, end, brand_ids, brand_ids])

@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
                 ('day', models.DateField()),
                 ('desk_id', models.BigIntegerField(default=0)),
                 ('chunk', models.IntegerField()),
-                ('bits', reports.models.BitStringField()),
+                ('bits', reports.models.BitStringField(length=8192)),
                 ('brand', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='crm.brand')),
             ],
             options={
@@ -32,8 +32,8 @@ class Migration(migrations.Migration):
         ),
         migrations.RunSQL(
             "INSERT INTO reports_traderbitmap (day, brand_id, desk_id, chunk, bits) "
-            "SELECT day, brand_id, desk_id, (client_id / 65536)::int, "
-            "bit_or(set_bit(B'0'::bit(65536), (client_id % 65536)::int, 1)) "
+            "SELECT day, brand_id, desk_id, (client_id / 8192)::int, "
+            "bit_or(set_bit(B'0'::bit(8192), (client_id % 8192)::int, 1)) "
             "FROM reports_dailytrader GROUP BY 1, 2, 3, 4",
             migrations.RunSQL.noop),
     ]
