@@ -758,32 +758,57 @@ def _rearm_kick() -> None:
 
 def send_due(*, limit: int = 500, max_rounds: int | None = None) -> int:
     """Send every due delivery that heads its queue, round after round until none is left;
-    returns how many attempts were made. Safe to run in several workers at once.
+    returns how many attempts were made. Safe to run in several workers at once."""
+    return send_rounds(limit=limit, max_rounds=max_rounds)[0]
+
+
+def send_rounds(*, limit: int = 500, max_rounds: int | None = None) -> tuple[int, bool]:
+    """`send_due`, also telling whether it stopped because nothing was left to claim (True) rather
+    than at `max_rounds`.
 
     Each round first clears the kick flag, so that deliveries queued while it sends kick a fresh
-    task instead of waiting for beat."""
+    task instead of waiting for beat. A round that records its deliveries is followed by another,
+    which claims the deliveries they held back (the next of each client): so a worker that finds
+    nothing to claim because the heads are being sent elsewhere can stop, as the worker sending
+    them goes on with what follows them."""
     total = 0
     rounds = 0
     while max_rounds is None or rounds < max_rounds:
         _rearm_kick()
         claims = _claim(limit, timezone.now())
         if not claims:
-            break
+            return total, True
         outcomes = list(_pool().map(post, claims)) if len(claims) > 1 else [post(claims[0])]
         _record(claims, outcomes)
         total += len(claims)
         rounds += 1
-    return total
+    return total, False
+
+
+# The soonest time a queue's head is due: heads that no worker is sending (a queue whose head is
+# being sent is that worker's to go on with). The same NOT EXISTS as the claim's.
+_NEXT_DUE_SQL = """
+SELECT min(d.next_attempt_at) FROM crm_webhookdelivery d
+JOIN crm_webhooksubscriber s ON s.id = d.subscriber_id AND s.status = 'active'
+WHERE d.status IN ('pending', 'failed')
+  AND NOT EXISTS (
+    SELECT 1 FROM crm_webhookdelivery e
+    WHERE e.subscriber_id = d.subscriber_id AND e.order_key = d.order_key AND e.id < d.id
+      AND e.status IN ('pending', 'sending', 'failed'))
+"""
 
 
 def next_due_in() -> float | None:
-    """Seconds until the soonest open delivery of an active subscriber is due (None: none open)."""
-    row = (WebhookDelivery.objects.filter(status__in=[WebhookDeliveryStatus.PENDING, WebhookDeliveryStatus.FAILED],
-                                          subscriber__status=SubscriberStatus.ACTIVE)
-           .order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first())
-    if row is None:
+    """Seconds until the soonest queue head of an active subscriber is due (None: none is open, or
+    every open queue's head is being sent). Deliveries waiting behind a head do not count: they
+    are not due before it is delivered or dead, and whoever records that sends them."""
+    with connection.cursor() as cur:
+        cur.execute(_NEXT_DUE_SQL)
+        row = cur.fetchone()
+    if row is None or row[0] is None:
         return None
-    return max((row - timezone.now()).total_seconds(), 0.0)
+    due: dt.datetime = row[0]
+    return max((due - timezone.now()).total_seconds(), 0.0)
 
 
 # --- the log and replays ------------------------------------------------------------------------
