@@ -80,6 +80,9 @@ class Handler:
     name: str
     fn: HandlerFn
     batch: bool = False  # fn takes a list of events (see the module's docstring)
+    # The fields of event.client the handler reads (None: it may read any). The dispatcher loads
+    # only the fields its batch's handlers read; any other is still there, read when first used.
+    client_fields: frozenset[str] | None = None
 
     def call(self, events: list[Event]) -> None:
         if self.batch:
@@ -97,16 +100,22 @@ def handler_name(fn: HandlerFn) -> str:
     return f"{fn.__module__}.{fn.__qualname__}"
 
 
-def subscribe(*event_names: str, batch: bool = False) -> Callable[[HandlerFn], HandlerFn]:
+def subscribe(*event_names: str, batch: bool = False,
+              client_fields: Iterable[str] | None = None) -> Callable[[HandlerFn], HandlerFn]:
     """Register a handler for the named events ("*" for every event); with `batch`, it is called
     with a list of events (a dispatch batch's events of those names) instead of one.
+
+    `client_fields` names the fields of `event.client` the handler reads, if only a few (a
+    subscriber of every event that needs a client's code, or none of its fields): the dispatcher
+    then need not read whole client rows for the events only such handlers get.
 
     The handler's dotted name is its identity in delivery records: renaming or moving a handler
     makes it a new handler (and its old failed deliveries die on their next retry).
     """
+    fields = None if client_fields is None else frozenset(client_fields)
 
     def register(fn: HandlerFn) -> HandlerFn:
-        h = Handler(handler_name(fn), fn, batch)
+        h = Handler(handler_name(fn), fn, batch, fields)
         for name in event_names:
             target = _wildcard if name == "*" else _registry[name]
             if all(existing.name != h.name for existing in target):
@@ -421,6 +430,54 @@ def _deliver_new(events: list[Event]) -> list[EventDelivery]:
     return rows
 
 
+def _client_fields(event_name: str) -> frozenset[str] | None:
+    """The client fields the handlers of `event_name` read (None: any)."""
+    wanted: set[str] = set()
+    for handler in handlers_for(event_name):
+        if handler.client_fields is None:
+            return None
+        wanted |= handler.client_fields
+    return frozenset(wanted)
+
+
+def _attach_clients(events: list[Event]) -> None:
+    """Give each event its client, as select_related would, reading only the fields its handlers
+    read (whole rows for events that a handler without `client_fields` gets). Each event gets an
+    instance of its own; a field not read here is read when first used, as for `.only()`."""
+    from django.db import router
+
+    from crm.models import Client, Event
+
+    wanted: dict[int, frozenset[str] | None] = {}
+    for event in events:
+        if event.client_id is None:
+            continue
+        fields = _client_fields(event.name)
+        if event.client_id in wanted:
+            known = wanted[event.client_id]
+            fields = None if known is None or fields is None else known | fields
+        wanted[event.client_id] = fields
+    if not wanted:
+        return
+    concrete = [f.attname for f in Client._meta.concrete_fields]
+    whole = [pk for pk, fields in wanted.items() if fields is None]
+    partial = [pk for pk, fields in wanted.items() if fields is not None]
+    named: set[str] = set()
+    for pk in partial:
+        named |= {Client._meta.get_field(name).attname for name in wanted[pk] or ()}
+    rows: dict[int, tuple[list[str], tuple[Any, ...]]] = {}
+    for ids, columns in ((whole, concrete), (partial, [a for a in concrete if a == "id" or a in named])):
+        if ids:
+            for values in Client.objects.filter(pk__in=ids).values_list(*columns):
+                rows[values[0]] = (columns, values)
+    db = router.db_for_read(Client)
+    cache = Event._meta.get_field("client")
+    for event in events:
+        if event.client_id in rows:
+            columns, values = rows[event.client_id]
+            cache.set_cached_value(event, Client.from_db(db, columns, values))
+
+
 def deliver_event(event: Event) -> int:
     """Give `event` to each of its handlers that has not had it yet; returns how many ran.
 
@@ -445,7 +502,8 @@ def deliver_event(event: Event) -> int:
 def dispatch_pending(*, batch_size: int = 500, max_batches: int | None = None) -> int:
     """Deliver undispatched events in id order, in batches; returns how many were dispatched.
 
-    Per batch: one locking SELECT, one SELECT of earlier deliveries, a savepoint per handler,
+    Per batch: one locking SELECT, one SELECT of the events' clients (of the fields their
+    handlers read: _attach_clients), one SELECT of earlier deliveries, a savepoint per handler,
     one INSERT of all delivery rows and one UPDATE of dispatched_at. Concurrent dispatchers skip
     each other's locked rows, so several workers can run this at once.
     """
@@ -461,11 +519,12 @@ def dispatch_pending(*, batch_size: int = 500, max_batches: int | None = None) -
                 # PostgreSQL refuses FOR UPDATE on the nullable side of those outer joins).
                 Event.objects.select_for_update(skip_locked=True, of=("self",))
                 .filter(dispatched_at__isnull=True)
-                .select_related("actor", "client")
+                .select_related("actor")
                 .order_by("id")[:batch_size]
             )
             if not events:
                 break
+            _attach_clients(events)
             EventDelivery.objects.bulk_create(_deliver_new(events))
             Event.objects.filter(pk__in=[e.pk for e in events]).update(dispatched_at=timezone.now())
         total += len(events)
