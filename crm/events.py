@@ -505,14 +505,15 @@ def _attach_clients(events: list[Event]) -> None:
         wanted[event.client_id] = fields
     if not wanted:
         return
-    concrete = [f.attname for f in Client._meta.concrete_fields]
     whole = [pk for pk, fields in wanted.items() if fields is None]
     partial = [pk for pk, fields in wanted.items() if fields is not None]
     named: set[str] = set()
     for pk in partial:
-        named |= {Client._meta.get_field(name).attname for name in wanted[pk] or ()}
+        named |= wanted[pk] or set()
+    concrete = Client._meta.concrete_fields
+    some = [f.attname for f in concrete if f.primary_key or f.name in named or f.attname in named]
     rows: dict[int, tuple[list[str], tuple[Any, ...]]] = {}
-    for ids, columns in ((whole, concrete), (partial, [a for a in concrete if a == "id" or a in named])):
+    for ids, columns in ((whole, [f.attname for f in concrete]), (partial, some)):
         if ids:
             for values in Client.objects.filter(pk__in=ids).values_list(*columns):
                 rows[values[0]] = (columns, values)
