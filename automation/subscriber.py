@@ -18,7 +18,7 @@ from crm.models import Event
 from emails import services as email_templates  # noqa: F401  (its Celery task and timeline entries)
 
 
-@subscribe("*", batch=True)
+@subscribe("*", batch=True, client_fields=[])  # reads the client itself when a rule concerns it
 def automation_on_event(events: list[Event]) -> None:
     for event in events:
         # As the outbox acts for a per-event handler: the event's actor and request.

@@ -6,7 +6,7 @@ from crm.events import subscribe
 from crm.models import Event
 
 
-@subscribe("*", batch=True)
+@subscribe("*", batch=True, client_fields=["code"])  # the payload names the client by its code
 def webhook_deliveries_queue(events: list[Event]) -> None:
     """Outbound webhooks are one more subscriber: queue the events for the brand's API clients that
     chose their type (crm.services.outbound); a worker sends them after commit. A batch handler:

@@ -111,18 +111,19 @@ def webhooks_send_due() -> int:
 
     # Rounds are capped like the dispatcher's batches: a task that used them all queues itself
     # again at once, behind the dispatcher that is filling the queue.
-    sent = outbound.send_due(limit=WEBHOOK_ROUND_SIZE, max_rounds=WEBHOOK_ROUNDS_PER_TASK)
-    if sent >= WEBHOOK_ROUND_SIZE * WEBHOOK_ROUNDS_PER_TASK:
+    sent, drained = outbound.send_rounds(limit=WEBHOOK_ROUND_SIZE, max_rounds=WEBHOOK_ROUNDS_PER_TASK)
+    if not drained:
         outbound.kick(countdown=0)  # unless a kick already queued one meanwhile
         return sent
+    # Nothing left to claim. A queue whose head another worker is sending is that worker's to go
+    # on with (next_due_in leaves it out): no polling for it. What becomes due without a kick is a
+    # retry whose pause runs out (or ran out just after this task's claim).
     wait = outbound.next_due_in()
     if wait is not None and wait < 5:
         if wait <= 0.05:
-            # Due now (heads another worker is sending, or deliveries queued meanwhile): one task.
-            outbound.kick(countdown=0.05)
+            outbound.kick(countdown=0.05)  # one task, shared with the kicks of new deliveries
         else:
-            # A retry falls due soon: a delayed task apart from the kick, which must stay free
-            # for deliveries queued meanwhile.
+            # A delayed task apart from the kick, which must stay free for deliveries queued meanwhile.
             webhooks_send_due.apply_async(countdown=wait)
     return sent
 

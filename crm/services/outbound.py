@@ -48,12 +48,14 @@ import random
 import secrets as secrets_mod
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import connection, transaction
@@ -370,6 +372,22 @@ def payload_build(event: Event, subscriber: WebhookSubscriber, delivery_id: str)
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
 
+# A batch's deliveries in one INSERT of plain values rather than model instances (the ORM's
+# bulk_create cost more in Python than the INSERT in PostgreSQL), as one JSON parameter (orjson
+# writes it in C; arrays were quoted element by element in Python); the rest of each row is what
+# a new delivery starts with.
+_QUEUE_SQL = """
+INSERT INTO crm_webhookdelivery (delivery_id, subscriber_id, event_id, event_name, order_key, body, status, attempts,
+                                 next_attempt_at, claimed_until, replay_requested, last_status_code, last_error,
+                                 last_response, created_at, delivered_at, updated_at)
+SELECT v.delivery_id, v.subscriber_id, v.event_id, v.event_name, v.order_key, v.body, %(status)s, 0,
+       %(now)s, NULL, false, NULL, '', '', %(now)s, NULL, %(now)s
+FROM json_to_recordset(%(rows)s::json)
+  AS v(delivery_id uuid, subscriber_id bigint, event_id bigint, event_name text, order_key bigint, body text)
+ON CONFLICT DO NOTHING
+"""
+
+
 def deliveries_for_events(events: Sequence[Event]) -> int:
     """Queue each event for every subscriber of its brand that chose its type (paused ones too:
     they get it when resumed), in one INSERT. Idempotent per (subscriber, event). Returns how many
@@ -377,7 +395,7 @@ def deliveries_for_events(events: Sequence[Event]) -> int:
     version = _subscribers_version()
     by_brand: dict[int, list[WebhookSubscriber]] = {}
     now = timezone.now()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for event in events:
         if event.brand_id is None:
             continue
@@ -386,13 +404,15 @@ def deliveries_for_events(events: Sequence[Event]) -> int:
         for sub in by_brand[event.brand_id]:
             if event.name not in sub.event_types:
                 continue
-            row = WebhookDelivery(subscriber=sub, event=event, event_name=event.name,
-                                  order_key=event.client_id or 0, next_attempt_at=now, created_at=now)
-            row.body = payload_build(event, sub, str(row.delivery_id))
-            rows.append(row)
+            delivery_id = str(uuid.uuid4())
+            rows.append({"delivery_id": delivery_id, "subscriber_id": sub.pk, "event_id": event.pk,
+                         "event_name": event.name, "order_key": event.client_id or 0,
+                         "body": payload_build(event, sub, delivery_id)})
     if not rows:
         return 0
-    WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+    with connection.cursor() as cur:
+        cur.execute(_QUEUE_SQL, {"status": str(WebhookDeliveryStatus.PENDING), "now": now,
+                                 "rows": orjson.dumps(rows).decode()})
     _kick_after_commit()
     return len(rows)
 
@@ -607,7 +627,7 @@ def post(claim: Claimed) -> Outcome:
                 _drop(claim.url)  # a longer answer than we read: do not reuse the connection
             elif response.will_close:
                 _drop(claim.url)
-            text = excerpt[:EXCERPT].decode("utf-8", "replace")
+            text = excerpt[:EXCERPT].decode("utf-8", "replace").replace("\x00", "\ufffd")  # no NUL in text columns
             return Outcome(response.status, "", text, started, int((time.monotonic() - t0) * 1000))
         except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
             _drop(claim.url)
@@ -639,14 +659,13 @@ def _pool() -> ThreadPoolExecutor:
 
 # A round's outcomes in one statement: each delivery still being sent by this round is updated
 # and its attempt logged (a claim that ran out and was taken over meanwhile is no longer this
-# round's to record); returns the recorded ids.
+# round's to record); returns the recorded ids. The outcomes come as one JSON parameter (orjson
+# writes it in C; arrays were quoted element by element in Python).
 _RECORD_SQL = """
 WITH v AS (
-  SELECT * FROM unnest(%(ids)s::bigint[], %(statuses)s::text[], %(attempts)s::int[], %(codes)s::int[],
-                       %(responses)s::text[], %(errors)s::text[], %(next_at)s::timestamptz[],
-                       %(started)s::timestamptz[], %(durations)s::int[], %(attempt_errors)s::text[],
-                       %(replays)s::boolean[])
-    AS v(id, status, attempts, code, response, error, next_at, started, duration, attempt_error, replay)),
+  SELECT * FROM json_to_recordset(%(rows)s::json)
+    AS v(id bigint, status text, attempts int, code int, response text, error text, next_at timestamptz,
+         started timestamptz, duration int, attempt_error text, replay boolean)),
 u AS (
   UPDATE crm_webhookdelivery d
   SET status = v.status, attempts = v.attempts, claimed_until = NULL, last_status_code = v.code,
@@ -664,13 +683,11 @@ RETURNING delivery_id
 
 
 def _record(claims: Sequence[Claimed], outcomes: Sequence[Outcome]) -> None:
-    """Write every outcome of one round in one transaction (one statement from arrays, set-based: a
-    round is up to a thousand rows), and pause subscribers failing too long."""
+    """Write every outcome of one round in one transaction (one statement, set-based: a round is
+    up to a thousand rows), and pause subscribers failing too long."""
     now = timezone.now()
     limit = max_attempts()
-    names = ("ids", "statuses", "attempts", "codes", "responses", "errors", "next_at", "started", "durations",
-             "attempt_errors", "replays")
-    columns: dict[str, list[Any]] = {k: [] for k in names}
+    rows: list[dict[str, Any]] = []
     for claim, outcome in zip(claims, outcomes, strict=True):
         if outcome.ok:
             status, error, next_at = WebhookDeliveryStatus.DELIVERED, "", None
@@ -680,13 +697,13 @@ def _record(claims: Sequence[Claimed], outcomes: Sequence[Outcome]) -> None:
                 status, next_at = WebhookDeliveryStatus.DEAD, None
             else:
                 status, next_at = WebhookDeliveryStatus.FAILED, now + backoff(claim.attempt)
-        values = (claim.id, str(status), claim.attempt, outcome.status_code, outcome.response, error, next_at,
-                  outcome.started_at, outcome.duration_ms, outcome.error, claim.replay)
-        for key, value in zip(names, values, strict=True):
-            columns[key].append(value)
+        rows.append({"id": claim.id, "status": str(status), "attempts": claim.attempt, "code": outcome.status_code,
+                     "response": outcome.response, "error": error, "next_at": next_at,
+                     "started": outcome.started_at, "duration": outcome.duration_ms,
+                     "attempt_error": outcome.error, "replay": claim.replay})
     with transaction.atomic():
         with connection.cursor() as cur:
-            cur.execute(_RECORD_SQL, {"now": now, **columns})
+            cur.execute(_RECORD_SQL, {"now": now, "rows": orjson.dumps(rows).decode()})
             recorded = {row[0] for row in cur.fetchall()}
         ok_subs = {c.subscriber_id for c, o in zip(claims, outcomes, strict=True) if o.ok and c.id in recorded}
         failed_subs = {c.subscriber_id for c, o in zip(claims, outcomes, strict=True)
@@ -758,32 +775,57 @@ def _rearm_kick() -> None:
 
 def send_due(*, limit: int = 500, max_rounds: int | None = None) -> int:
     """Send every due delivery that heads its queue, round after round until none is left;
-    returns how many attempts were made. Safe to run in several workers at once.
+    returns how many attempts were made. Safe to run in several workers at once."""
+    return send_rounds(limit=limit, max_rounds=max_rounds)[0]
+
+
+def send_rounds(*, limit: int = 500, max_rounds: int | None = None) -> tuple[int, bool]:
+    """`send_due`, also telling whether it stopped because nothing was left to claim (True) rather
+    than at `max_rounds`.
 
     Each round first clears the kick flag, so that deliveries queued while it sends kick a fresh
-    task instead of waiting for beat."""
+    task instead of waiting for beat. A round that records its deliveries is followed by another,
+    which claims the deliveries they held back (the next of each client): so a worker that finds
+    nothing to claim because the heads are being sent elsewhere can stop, as the worker sending
+    them goes on with what follows them."""
     total = 0
     rounds = 0
     while max_rounds is None or rounds < max_rounds:
         _rearm_kick()
         claims = _claim(limit, timezone.now())
         if not claims:
-            break
+            return total, True
         outcomes = list(_pool().map(post, claims)) if len(claims) > 1 else [post(claims[0])]
         _record(claims, outcomes)
         total += len(claims)
         rounds += 1
-    return total
+    return total, False
+
+
+# The soonest time a queue's head is due: heads that no worker is sending (a queue whose head is
+# being sent is that worker's to go on with). The same NOT EXISTS as the claim's.
+_NEXT_DUE_SQL = """
+SELECT min(d.next_attempt_at) FROM crm_webhookdelivery d
+JOIN crm_webhooksubscriber s ON s.id = d.subscriber_id AND s.status = 'active'
+WHERE d.status IN ('pending', 'failed')
+  AND NOT EXISTS (
+    SELECT 1 FROM crm_webhookdelivery e
+    WHERE e.subscriber_id = d.subscriber_id AND e.order_key = d.order_key AND e.id < d.id
+      AND e.status IN ('pending', 'sending', 'failed'))
+"""
 
 
 def next_due_in() -> float | None:
-    """Seconds until the soonest open delivery of an active subscriber is due (None: none open)."""
-    row = (WebhookDelivery.objects.filter(status__in=[WebhookDeliveryStatus.PENDING, WebhookDeliveryStatus.FAILED],
-                                          subscriber__status=SubscriberStatus.ACTIVE)
-           .order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first())
-    if row is None:
+    """Seconds until the soonest queue head of an active subscriber is due (None: none is open, or
+    every open queue's head is being sent). Deliveries waiting behind a head do not count: they
+    are not due before it is delivered or dead, and whoever records that sends them."""
+    with connection.cursor() as cur:
+        cur.execute(_NEXT_DUE_SQL)
+        row = cur.fetchone()
+    if row is None or row[0] is None:
         return None
-    return max((row - timezone.now()).total_seconds(), 0.0)
+    due: dt.datetime = row[0]
+    return max((due - timezone.now()).total_seconds(), 0.0)
 
 
 # --- the log and replays ------------------------------------------------------------------------

@@ -671,3 +671,35 @@ def test_a_dispatcher_task_with_a_long_backlog_takes_its_share_and_queues_itself
     assert tasks.events_dispatch_pending() == 1
     assert len(again) == 1  # caught up: no more
     assert _effects() == 9
+
+
+def read_client_code(batch: list[Event]) -> None:
+    # What was read with the event (before touching a field not named), then the client's data.
+    STATE["clients"] = [(e.client.get_deferred_fields(), e.client.code, e.client.email) for e in batch]
+
+
+def read_whole_client(event: Event) -> None:
+    STATE.setdefault("whole", []).append(event.client.get_deferred_fields())  # type: ignore[union-attr]
+
+
+def test_the_dispatcher_reads_the_client_fields_its_handlers_name_and_whole_rows_otherwise(registry, user):
+    from tests.factories import make_client
+
+    registry.subscribe("test.happened", batch=True, client_fields=["code"])(read_client_code)
+    clients = [make_client(email=f"reader{i}@example.com") for i in range(3)]
+    for c in clients:
+        with transaction.atomic():
+            events.emit("test.happened", client=c, data={"user_id": user.pk})
+    events.dispatch_pending()  # (with the clients' own events)
+
+    seen = STATE["clients"]
+    assert all("email" in deferred and "code" not in deferred for deferred, _code, _email in seen)
+    # The handler reads each event's own client: the field named, and any other when used.
+    assert [(code, email) for _deferred, code, email in seen] == [(c.code, c.email) for c in clients]
+
+    # A handler that names no fields may read any: its events come with whole client rows.
+    registry.subscribe("test.happened")(read_whole_client)
+    with transaction.atomic():
+        events.emit("test.happened", client=clients[0], data={"user_id": user.pk})
+    events.dispatch_pending()
+    assert STATE["whole"] == [set()]

@@ -321,3 +321,35 @@ def test_a_subscriber_added_or_changed_after_events_flowed_gets_exactly_what_it_
     third = _task_done(client, "third")
     assert not WebhookDelivery.objects.filter(event=third, subscriber=later).exists()
     assert WebhookDelivery.objects.filter(event=third, subscriber=world.sub).count() == 1
+
+
+def test_the_sender_does_not_poll_a_queue_whose_head_is_in_flight_or_waiting_for_its_retry(
+        world, receiver, settings, monkeypatch):
+    from crm import tasks
+
+    settings.CRM_WEBHOOK_BACKOFF_SECONDS = settings.CRM_WEBHOOK_BACKOFF_MAX_SECONDS = 60
+    queued: list[str] = []
+    monkeypatch.setattr(outbound, "kick", lambda **kw: queued.append(f"kick {kw}"))
+    monkeypatch.setattr(tasks.webhooks_send_due, "apply_async", lambda **kw: queued.append(f"later {kw}"))
+    client = make_client(brand=world.brand)
+    first, second = _task_done(client, "first"), _task_done(client, "second")
+
+    # Another worker is sending the head: the next waits for it, and that worker sends it.
+    [claimed] = outbound._claim(10, timezone.now())
+    assert claimed.delivery_id == str(WebhookDelivery.objects.get(event=first, subscriber=world.sub).delivery_id)
+    assert outbound.next_due_in() is None
+    assert tasks.webhooks_send_due() == 0
+    assert queued == []  # no task kicked to look again
+    outbound._record([claimed], [outbound.post(claimed)])
+    assert outbound.send_due() == 1  # what the sending worker does next: the second goes
+    assert WebhookDelivery.objects.get(event=second, subscriber=world.sub).status == WebhookDeliveryStatus.DELIVERED
+
+    # A head that failed holds its queue until its retry: due then, not now.
+    receiver.script((500, 0.0))
+    third, fourth = _task_done(client, "third"), _task_done(client, "fourth")
+    assert tasks.webhooks_send_due() == 1
+    assert WebhookDelivery.objects.get(event=third, subscriber=world.sub).status == WebhookDeliveryStatus.FAILED
+    wait = outbound.next_due_in()
+    assert wait is not None and 25 < wait <= 60  # the backoff, with its jitter
+    assert queued == []  # beat's sweep sends it when due: nothing kicked meanwhile
+    assert WebhookDelivery.objects.get(event=fourth, subscriber=world.sub).status == WebhookDeliveryStatus.PENDING
