@@ -523,6 +523,40 @@ class RetentionSummary(models.Model):
         return f"retention of client {self.client_id}"
 
 
+class ExposureRow(models.Model):
+    """The dealer's exposure page as of the last account-state poll, per brand (of the clients) and
+    server (`server_key`, 0: all the brand's servers): the rows trading.exposure's report statement
+    gives over that brand's open positions, so that a brand-wide view reads and merges these few
+    rows instead of summing every open position. Replaced whole per brand after each poll of a
+    server (trading.summaries.exposure_refresh); rebuilt by `manage.py trading_summaries_rebuild`.
+    Not keyed to clients or accounts: figures of a moment, never joined."""
+
+    brand = models.ForeignKey("crm.Brand", on_delete=models.CASCADE, related_name="+", db_index=False)
+    server_key = models.BigIntegerField()
+    part = models.CharField(max_length=16)
+    symbol = models.CharField(max_length=32, blank=True)
+    currency = models.CharField(max_length=8, blank=True)
+    client_id = models.BigIntegerField(null=True)
+    account_id = models.BigIntegerField(null=True)
+    login = models.BigIntegerField(null=True)
+    server_name = models.CharField(max_length=120, blank=True)
+    positions = models.BigIntegerField(null=True)
+    buy = models.DecimalField(max_digits=38, decimal_places=8, null=True)
+    sell = models.DecimalField(max_digits=38, decimal_places=8, null=True)
+    pnl = models.DecimalField(max_digits=38, decimal_places=8, null=True)
+    count = models.BigIntegerField(null=True)
+    refreshed_at = models.DateTimeField()
+
+    class Meta:
+        indexes: ClassVar = [
+            # A view reads one server key of its brands (every brand: the key alone).
+            models.Index(fields=["server_key", "brand"], name="exposurerow_key_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"exposure {self.part} of brand {self.brand_id}"
+
+
 class Deal(models.Model):
     """One platform deal as last read. ``content_hash`` (trading.adapters.base.deal_content_hash)
     changes when the platform edits the deal; ``deleted_at`` is set when reconciliation finds it gone.

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -80,7 +81,7 @@ def _today(now: dt.datetime) -> dt.date:
     return now.astimezone(dt.UTC).date()
 
 
-def _params(now: dt.datetime) -> dict[str, object]:
+def _params(now: dt.datetime) -> dict[str, Any]:
     return {"since": _today(now) - dt.timedelta(days=PEAK_DAYS), "now": now}
 
 
@@ -137,18 +138,71 @@ def retention_expire(*, now: dt.datetime | None = None) -> int:
     return len(clients)
 
 
+# --- the dealer's exposure -------------------------------------------------------------------------------
+
+EXPOSURE_LOCK = 0x4558504F  # "EXPO": a brand's exposure rows, replaced whole by one refresh at a time
+
+_EXPOSURE_COLUMNS = ("part, symbol, currency, client_id, account_id, login, server_name, positions, buy, sell, pnl, "
+                     "count")
+
+
+@transaction.atomic
+def exposure_refresh(*, brand_ids: Iterable[int], now: dt.datetime | None = None) -> int:
+    """Replace the exposure rows (ExposureRow) of `brand_ids` with the report of each brand's open
+    positions, for all its servers and for each server holding them; how many rows."""
+    from trading.exposure import _statement, brand_positions
+
+    now = now or timezone.now()
+    written = 0
+    with connection.cursor() as cursor:
+        for brand_id in sorted(set(brand_ids)):
+            # Taken before reading: the later of two refreshes reads what the earlier committed.
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [EXPOSURE_LOCK, brand_id])
+            cursor.execute("DELETE FROM trading_exposurerow WHERE brand_id = %s", [brand_id])
+            servers = sorted(set(brand_positions(brand_id=brand_id).order_by().values_list("server_id", flat=True)
+                                 .distinct()))
+            for server_key in [0, *servers]:
+                statement, params = _statement(brand_positions(brand_id=brand_id, server_id=server_key or None))
+                cursor.execute(
+                    f"INSERT INTO trading_exposurerow (brand_id, server_key, {_EXPOSURE_COLUMNS}, refreshed_at) "  # noqa: S608
+                    "SELECT %s, %s, r.part, COALESCE(r.symbol, ''), COALESCE(r.currency, ''), r.client_id, "
+                    "r.account_id, r.login, COALESCE(r.server, ''), r.n, r.buy, r.sell, r.pnl, r.count, %s "
+                    f"FROM ({statement}) AS r(part, symbol, currency, client_id, account_id, login, server, n, buy, "
+                    "sell, pnl, count)",
+                    [brand_id, server_key, now, *params])
+                written += cursor.rowcount
+    return written
+
+
+def exposure_refresh_server(*, server_id: int, now: dt.datetime | None = None) -> int:
+    """exposure_refresh of the brands whose clients hold positions on the server, or did at its last
+    refresh, and of the server's own brand (after a poll of its open positions)."""
+    from trading.models import ExposureRow, PlatformServer, Position
+
+    brands = set(PlatformServer.objects.filter(pk=server_id).values_list("brand_id", flat=True))
+    brands |= set(ExposureRow.objects.filter(server_key=server_id).values_list("brand_id", flat=True).distinct())
+    brands |= set(Position.objects.filter(server_id=server_id).order_by()
+                  .values_list("account__client__brand_id", flat=True).distinct())
+    return exposure_refresh(brand_ids=brands, now=now)
+
+
 @transaction.atomic
 def rebuild(*, now: dt.datetime | None = None) -> int:
-    """Recompute every retention row from the accounts and their equity days; how many rows.
-    Writers' refreshes wait for it and then compute again over what it did not see."""
+    """Recompute every retention row from the accounts and their equity days, and every brand's
+    exposure rows from the open positions; how many retention rows. Writers' refreshes wait for it
+    and then compute again over what it did not see."""
     now = now or timezone.now()
     with connection.cursor() as cursor:
         cursor.execute("LOCK TABLE trading_retentionsummary IN EXCLUSIVE MODE")
         cursor.execute("DELETE FROM trading_retentionsummary")
         cursor.execute(f"INSERT INTO trading_retentionsummary ({_COLUMNS}, refreshed_at) "  # noqa: S608 (constants)
                        f"SELECT {_COLUMNS}, %(now)s FROM ({_select('')}) fresh", _params(now))
-        return cursor.rowcount
+        rows = cursor.rowcount
+        cursor.execute("SELECT id FROM crm_brand")
+        brands = [row[0] for row in cursor.fetchall()]
+    exposure_refresh(brand_ids=brands, now=now)
+    return rows
 
 
-__all__ = ["PEAK_DAYS", "rebuild", "retention_expire", "retention_refresh", "retention_refresh_accounts",
+__all__ = ["PEAK_DAYS", "exposure_refresh", "exposure_refresh_server", "rebuild", "retention_expire", "retention_refresh", "retention_refresh_accounts",
            "retention_refresh_server"]

@@ -760,6 +760,8 @@ def _states_locked(server: PlatformServer) -> SyncResult:
                 _store_positions(server, batch, positions)
             for name, count in _margin_episodes(server, states).items():
                 result.events[name] += count
+    if capabilities.positions:  # the dealer's exposure of the brands holding them, as this poll left them
+        summaries.exposure_refresh_server(server_id=server.pk)
     _challenges_after_states(server)
     return result
 

@@ -31,7 +31,8 @@ from tests.trading.crm_fixtures import (  # noqa: F401 - fixtures
     world,
 )
 from trading import summaries, sync
-from trading.models import AccountEquityDay, Position, RetentionSummary, TradingAccount
+from trading.exposure import exposure_for_user, exposure_from_positions
+from trading.models import AccountEquityDay, ExposureRow, Position, RetentionSummary, TradingAccount
 from trading.retention import RetentionFilters, retention_queryset
 from trading.services import platform_server_save
 
@@ -415,3 +416,43 @@ def test_the_exposure_page_costs_the_same_queries_for_more_positions(world, clie
     with CaptureQueriesContext(connection) as more:
         client.get(url)
     assert len(more) == len(few)
+
+
+def test_brand_wide_views_read_per_brand_rows_equal_to_summing_the_positions(world, client, login_verified):
+    _quotes(world)
+    yen_types = {**ACCOUNT_TYPES, "jpy": {"label": "Yen", "group": "real\\jpy", "leverages": [100], "currency": "JPY"}}
+    yen_server = platform_server_save(actor=None, manager_password=MANAGER_PASSWORD,
+                                      **server_values(world.sim, world.brand, name="MT5 yen", account_types=yen_types))
+    one = open_account(world)
+    _trade(world, one, side="buy", lots="1.0", price=BID - Decimal("0.01"))
+    _trade(world, one, side="sell", lots="0.4", price=Decimal("1.25000"), symbol="GBPUSD")
+    other = open_account(world, make_client(actor=world.owner, stage="funded", first_name="Gail", last_name="Short"))
+    _trade(world, other, side="sell", lots="2", price=BID + Decimal("0.002"))
+    main = world.server
+    world.server = yen_server
+    yen = open_account(world, account_type="jpy", deposit="1000000")  # the same client, on a second server
+    _trade(world, yen, lots="0.5", price=BID - Decimal("0.01"))
+    _sync(world)
+    world.server = main
+    _sync(world)
+
+    assert ExposureRow.objects.filter(brand=world.brand, server_key=0).exists()
+    for user in (world.dealer, world.finance, world.admin):
+        for server in (None, main, yen_server):
+            stored = exposure_for_user(user=user, server=server)
+            assert stored.as_of is not None
+            stored.as_of = None
+            assert stored == exposure_from_positions(user=user, server=server), (user, server)
+    report = exposure_for_user(user=world.dealer)
+    assert report.client_count == 2 and report.total.positions == 4
+    assert {s.symbol: s.clients for s in report.symbols} == {"EURUSD": 2, "GBPUSD": 1}
+    assert exposure_for_user(user=make_user(role_code="dealer", brand=make_brand())).total.positions == 0
+
+    # Positions closed on the platform leave the rows at the next poll of their server.
+    for position in Position.objects.filter(account=other):
+        _close(world, position.position_id)
+    _sync(world)
+    assert exposure_for_user(user=world.dealer).client_count == 1
+    assert exposure_for_user(user=world.dealer).total == exposure_from_positions(user=world.dealer).total
+    login_verified(client, world.finance)
+    assert 'id="exposure-as-of"' in client.get(reverse("trading_exposure")).content.decode()

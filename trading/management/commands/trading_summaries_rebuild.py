@@ -12,8 +12,8 @@ from trading import summaries
 
 
 class Command(BaseCommand):
-    help = "Recompute the retention workspace's per-trader figures from the trading accounts."
+    help = "Recompute the retention workspace's per-trader figures and the exposure page's rows from the raw rows."
 
     def handle(self, *args: Any, **options: Any) -> None:
         rows = summaries.rebuild()
-        self.stdout.write(f"retention summaries rebuilt: {rows} traders")
+        self.stdout.write(f"trading summaries rebuilt: retention of {rows} traders, exposure of every brand")
