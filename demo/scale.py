@@ -210,8 +210,8 @@ def scale_seed(*, clients: int, deals: int, events: int, access: int | None = No
     Raises ScaleRefused when the database already has clients or a size is out of range."""
     from crm.lib.bulk import secondary_indexes_dropped
     from crm.models import AccessEvent, Client, Event, Task
-    from trading import summaries
     from trading.models import Deal, TradingAccount
+    from trading.services import trading_summaries_rebuild
     from wallet.ledger import ledger_verify
 
     if clients < 1:
@@ -260,7 +260,7 @@ def scale_seed(*, clients: int, deals: int, events: int, access: int | None = No
     say(f"indexes built and foreign keys checked in {result.seconds['indexes']:.1f} s")
     # The accounts were written with COPY, past the services that keep trading's read models.
     t0 = time.perf_counter()
-    summaries.rebuild()
+    trading_summaries_rebuild()
     result.seconds["trading summaries"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     with connection.cursor() as cursor:

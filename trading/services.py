@@ -1207,6 +1207,12 @@ def trading_account_register(*, actor: User | None, client: Client, server: Plat
     return account
 
 
+def trading_summaries_rebuild() -> int:
+    """Recompute trading's read models (trading.summaries: retention per trader, exposure per brand)
+    from the raw rows, for a bulk load that bypassed the services; how many traders."""
+    return summaries.rebuild()
+
+
 # Prop-trading challenges (trading.prop): the writes the wallet calls around a fee and a payout.
 from trading.prop import (  # noqa: E402 - trading.prop imports this module's services lazily
     challenge_create as challenge_create,
