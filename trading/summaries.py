@@ -12,8 +12,9 @@ incremental path keeps:
 * incrementally, `retention_refresh(client_ids=...)` recomputes the rows of those clients in the
   caller's transaction. The writers call it: the deal sync (last trades), the account state sync
   (money, margin levels, the day's equity high), account opening and registration, and a server's
-  save (its margin-call level). A per-client advisory lock, taken just before the statement,
-  orders two writers of one client: the later one computes after the earlier one committed.
+  save (its margin-call level). An advisory lock per bucket of clients, taken just before the
+  statement, orders two writers of one client: the later one computes after the earlier one
+  committed.
 * time moves a row's figures in two ways only. Dormancy is read against now from
   `last_activity`; an equity peak leaves the window: `drop_until` is the last day the stored
   drop holds, and `retention_expire` (each page view and the beat) recomputes the rows past it.
@@ -31,7 +32,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 PEAK_DAYS = 30
-LOCK_CLASS = 0x52455445  # "RETE": the retention summaries' per-client advisory locks
+LOCK_CLASS = 0x52455445  # "RETE": the retention summaries' advisory locks, one per bucket of clients
+LOCK_BUCKETS = 256
+CHUNK = 2_000  # clients per transaction when many rows are recomputed at once (a server's, expired ones)
 
 # Per client: the live accounts, each with its peak (the highest equity of the window's days, the
 # latest such day telling until when it stays in the window). {where} picks the clients.
@@ -98,9 +101,11 @@ def retention_refresh(*, client_ids: Iterable[int], now: dt.datetime | None = No
         return
     now = now or timezone.now()
     with connection.cursor() as cursor:
-        # In id order, so two refreshes of overlapping clients never wait on each other in a circle.
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, (id %% 2147483647)::int) FROM unnest(%s::bigint[]) "
-                       "AS u(id) ORDER BY id", [LOCK_CLASS, ids])
+        # A lock per bucket of clients, not per client: each holds a slot of PostgreSQL's shared lock
+        # table until the commit, and a poll's batch names a thousand clients. In bucket order, so two
+        # refreshes never wait on each other in a circle.
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, b) FROM (SELECT DISTINCT (id %% %s)::int AS b "
+                       "FROM unnest(%s::bigint[]) AS u(id)) buckets ORDER BY b", [LOCK_CLASS, LOCK_BUCKETS, ids])
         cursor.execute(_RETENTION_REFRESH.format(select=_select("AND a.client_id = ANY(%(clients)s)"),
                                                  columns=_COLUMNS),
                        {**_params(now), "clients": ids})
@@ -123,7 +128,7 @@ def retention_refresh_server(*, server_id: int, now: dt.datetime | None = None) 
     with connection.cursor() as cursor:
         cursor.execute("SELECT DISTINCT client_id FROM trading_tradingaccount WHERE server_id = %s", [server_id])
         clients = [row[0] for row in cursor.fetchall()]
-    retention_refresh(client_ids=clients, now=now)
+    retention_refresh(client_ids=clients, now=now)  # in the caller's transaction: the server's save
 
 
 def retention_expire(*, now: dt.datetime | None = None) -> int:
@@ -133,8 +138,8 @@ def retention_expire(*, now: dt.datetime | None = None) -> int:
     with connection.cursor() as cursor:
         cursor.execute("SELECT client_id FROM trading_retentionsummary WHERE drop_until < %s", [_today(now)])
         clients = [row[0] for row in cursor.fetchall()]
-    if clients:
-        retention_refresh(client_ids=clients, now=now)
+    for begin in range(0, len(clients), CHUNK):
+        retention_refresh(client_ids=clients[begin:begin + CHUNK], now=now)
     return len(clients)
 
 
