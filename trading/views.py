@@ -595,7 +595,7 @@ def retention_workspace(request: AuthedRequest) -> HttpResponse:
     # usually: the beat does it after midnight), so the list is as exact as a count over the raw rows.
     summaries.retention_expire()
     listed: QuerySet[Any] | list[Any] = retention.retention_queryset(user=request.user, filters=filters) if valid else []
-    # The rows and their number in one statement: each row is an aggregate over the client's accounts.
+    # The rows and their number in one statement (a separate COUNT would read every listed row again).
     page = (WindowCountPaginator(listed, RETENTION_PAGE) if valid else Paginator(listed, RETENTION_PAGE)).get_page(
         request.GET.get("page"))
     tabs = {tab.key for tab in tabs_for(request.user)}
