@@ -166,7 +166,8 @@ def exposure_refresh(*, brand_ids: Iterable[int], now: dt.datetime | None = None
             cursor.execute("DELETE FROM trading_exposurerow WHERE brand_id = %s", [brand_id])
             servers = sorted(set(brand_positions(brand_id=brand_id).order_by().values_list("server_id", flat=True)
                                  .distinct()))
-            for server_key in [0, *servers]:
+            # A brand on one server: that server's report is the brand's, summed once and copied.
+            for server_key in [0, *servers] if len(servers) > 1 else [0]:
                 statement, params = _statement(brand_positions(brand_id=brand_id, server_id=server_key or None))
                 cursor.execute(
                     f"INSERT INTO trading_exposurerow (brand_id, server_key, {_EXPOSURE_COLUMNS}, refreshed_at) "  # noqa: S608
@@ -175,6 +176,12 @@ def exposure_refresh(*, brand_ids: Iterable[int], now: dt.datetime | None = None
                     f"FROM ({statement}) AS r(part, symbol, currency, client_id, account_id, login, server, n, buy, "
                     "sell, pnl, count)",
                     [brand_id, server_key, now, *params])
+                written += cursor.rowcount
+            if len(servers) == 1:
+                cursor.execute(
+                    f"INSERT INTO trading_exposurerow (brand_id, server_key, {_EXPOSURE_COLUMNS}, refreshed_at) "  # noqa: S608
+                    f"SELECT brand_id, %s, {_EXPOSURE_COLUMNS}, refreshed_at FROM trading_exposurerow "
+                    "WHERE brand_id = %s AND server_key = 0", [servers[0], brand_id])
                 written += cursor.rowcount
     return written
 

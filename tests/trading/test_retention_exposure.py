@@ -348,6 +348,10 @@ def test_net_lots_are_buy_minus_sell_per_symbol_and_per_client(world, client):
     pnl = sum((p.profit + p.swap for p in Position.objects.filter(account__in=[one, other])), Decimal(0))
     assert money_format(Money(pnl, "USD")) in html
     assert 'id="exposure-chart-data" type="application/json"' in html and "<canvas" in html
+    for server in (None, world.server):  # a brand on one server: its rows are that server's too
+        stored = exposure_for_user(user=world.dealer, server=server)
+        stored.as_of = None
+        assert stored == exposure_from_positions(user=world.dealer, server=server)
 
 
 def test_floating_pl_stays_in_each_accounts_currency(world, client, login_verified):
