@@ -13,6 +13,7 @@ A client outside a user's scope is "not found" for them: missing and forbidden l
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import uuid
@@ -176,6 +177,28 @@ def client_queryset_for_user(user: Any) -> QuerySet[Client]:
             desk_filter |= Q(pk=user.desk_id)
         visible |= Q(_any("desk_id", Desk.objects.filter(desk_filter).order_by().values("pk")))
     return qs.filter(visible)
+
+
+@dataclasses.dataclass(frozen=True)
+class BrandWideScope:
+    """A scope that is whole brands: every client (`brand_ids` None) or every client of `brand_ids`."""
+
+    brand_ids: list[int] | None
+
+
+def client_scope_brand_wide(user: Any) -> BrandWideScope | None:
+    """`user`'s client scope when it is whole brands (the same rule as client_queryset_for_user),
+    else None (a book: own, shared, a desk's). For read models keyed by brand, which then need not
+    name every visible client."""
+    if not _active(user):
+        return None
+    if user.is_administrator:
+        return BrandWideScope(brand_ids=None)
+    if not user_can(user, "crm.view_all_clients"):
+        return None
+    if user.all_brands:
+        return BrandWideScope(brand_ids=None)
+    return BrandWideScope(brand_ids=sorted(_brand_ids(user).values_list("brand_id", flat=True)))
 
 
 def audit_queryset_for_user(user: Any) -> QuerySet[AuditLog]:

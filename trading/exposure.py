@@ -13,6 +13,7 @@ positions.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -22,9 +23,9 @@ from django.db import connection
 from django.db.models import Count, F, Q, QuerySet, Sum
 
 from crm.models import Client
-from crm.permissions import client_queryset_for_user
+from crm.permissions import client_queryset_for_user, client_scope_brand_wide
 from trading.adapters.base import Side
-from trading.models import PlatformServer, Position
+from trading.models import ExposureRow, PlatformServer, Position
 
 TOP_ACCOUNTS = 10
 TOP_CLIENTS = 25
@@ -96,6 +97,7 @@ class ExposureReport:
     top_by_volume: list[AccountExposure]
     top_by_profit: dict[str, list[AccountExposure]]  # currency -> winners, most profitable first
     total: Exposure
+    as_of: dt.datetime | None = None  # read from the read model: the oldest of its brands' polls
 
     @property
     def currencies(self) -> list[str]:
@@ -176,14 +178,10 @@ UNION ALL
 """
 
 
-def exposure_for_user(*, user: Any, server: PlatformServer | None = None) -> ExposureReport:
-    """Net lots and floating P/L by symbol, by client (the `TOP_CLIENTS` largest by lots), the
-    accounts with the most lots open and, per currency, those with the largest floating profit.
-
-    One statement (_REPORT_SQL) finds the user's positions once and returns only the rows shown;
-    one more names their clients.
-    """
-    grouped = position_queryset_for_user(user=user, server=server).order_by().values(
+def _statement(positions: QuerySet[Position]) -> tuple[str, list[Any]]:
+    """_REPORT_SQL over `positions` (summed per account and symbol; its columns, in order: part,
+    symbol, currency, client_id, account_id, login, server, n, buy, sell, pnl, count)."""
+    grouped = positions.order_by().values(
         "account_id", "symbol", g_login=F("account__login"), g_server=F("server__name"),
         g_currency=F("account__currency"), g_client=F("account__client_id"),
     ).annotate(n=Count("id"), buy=_BUY_LOTS, sell=_SELL_LOTS, pnl=Sum(_FLOATING, default=ZERO))
@@ -193,10 +191,93 @@ def exposure_for_user(*, user: Any, server: PlatformServer | None = None) -> Exp
         grouped="SELECT account_id, g_login AS login, g_server AS server, g_currency AS currency, "  # noqa: S608
                 f"g_client AS client_id, symbol, n, buy, sell, pnl FROM ({sql}) AS q",
         top_clients=TOP_CLIENTS, top_accounts=TOP_ACCOUNTS)
+    return statement, list(params)
+
+
+def brand_positions(*, brand_id: int, server_id: int | None = None) -> QuerySet[Position]:
+    """Open positions on live accounts of the brand's clients (of one server, if given): what the
+    read model (ExposureRow) sums per brand."""
+    qs = Position.objects.filter(account__is_demo=False, account__client__brand_id=brand_id)
+    return qs.filter(server_id=server_id) if server_id is not None else qs
+
+
+def _summed(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The rows of several brands' reports (ExposureRow) as one report of them all gives them: a
+    client belongs to one brand, so counts of clients add up, and the largest of all are among
+    the largest of each brand."""
+    symbols: dict[str, list[Any]] = {}
+    symbol_pnl: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
+    clients = 0
+    top: list[tuple[Any, ...]] = []
+    client_parts: list[tuple[Any, ...]] = []
+    volume: list[tuple[Any, ...]] = []
+    winners: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    for row in rows:
+        part, symbol, currency, _client, _account, _login, _server, n, buy, sell, pnl, count = row
+        if part == "symbol":
+            if symbol in symbols:
+                entry = symbols[symbol]
+                entry[7:10] = [entry[7] + n, entry[8] + buy, entry[9] + sell]
+                entry[11] += count
+            else:
+                symbols[symbol] = list(row)
+        elif part == "symbol_pnl":
+            symbol_pnl[symbol, currency] += pnl
+        elif part == "clients":
+            clients += count
+        elif part == "client":
+            top.append(row)
+        elif part in ("client_symbol", "client_pnl"):
+            client_parts.append(row)
+        elif part == "volume":
+            volume.append(row)
+        else:
+            winners[currency].append(row)
+    top = sorted(top, key=lambda r: (-(r[8] + r[9]), r[3]))[:TOP_CLIENTS]
+    chosen = {r[3] for r in top}
+    out = [tuple(entry) for entry in symbols.values()]
+    out += [("symbol_pnl", symbol, currency, None, None, None, None, None, None, None, pnl, None)
+            for (symbol, currency), pnl in symbol_pnl.items()]
+    out.append(("clients", None, None, None, None, None, None, None, None, None, None, clients))
+    out += top
+    out += [r for r in client_parts if r[3] in chosen]
+    out += sorted(volume, key=lambda r: (-(r[8] + r[9]), r[4]))[:TOP_ACCOUNTS]
+    for currency in sorted(winners):
+        out += sorted(winners[currency], key=lambda r: (-r[10], r[4]))[:TOP_ACCOUNTS]
+    return out
+
+
+def exposure_for_user(*, user: Any, server: PlatformServer | None = None) -> ExposureReport:
+    """Net lots and floating P/L by symbol, by client (the `TOP_CLIENTS` largest by lots), the
+    accounts with the most lots open and, per currency, those with the largest floating profit.
+
+    A scope of whole brands reads the read model (ExposureRow: the report of each brand as of the
+    last poll, merged); a book of clients is summed from its open positions in one statement
+    (_REPORT_SQL). One more query names the clients.
+    """
+    scope = client_scope_brand_wide(user)
+    if scope is None:
+        return exposure_from_positions(user=user, server=server)
+    stored = ExposureRow.objects.filter(server_key=server.pk if server is not None else 0)
+    if scope.brand_ids is not None:
+        stored = stored.filter(brand_id__in=scope.brand_ids)
+    rows = list(stored.order_by().values_list(
+        "part", "symbol", "currency", "client_id", "account_id", "login", "server_name", "positions", "buy", "sell",
+        "pnl", "count", "refreshed_at"))
+    report = _report(_summed([row[:12] for row in rows]))
+    report.as_of = min((row[12] for row in rows), default=None)
+    return report
+
+
+def exposure_from_positions(*, user: Any, server: PlatformServer | None = None) -> ExposureReport:
+    """The report summed from the open positions `user` may see, now (one statement)."""
+    statement, params = _statement(position_queryset_for_user(user=user, server=server))
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
-        rows = cursor.fetchall()
+        return _report(cursor.fetchall())
 
+
+def _report(rows: list[tuple[Any, ...]]) -> ExposureReport:
     total = Exposure()
     symbols: dict[str, SymbolExposure] = {}
     clients: dict[int, ClientExposure] = {}

@@ -490,6 +490,73 @@ class AccountEquityDay(models.Model):
         return f"{self.account_id} {self.day}: {self.high}"
 
 
+class RetentionSummary(models.Model):
+    """The retention workspace's read model: one row per trader (a client with a live, not archived
+    trading account), the client's figures over those accounts as trading.summaries defines them.
+
+    Kept by the writers, in their transaction (trading.summaries.retention_refresh: the deal sync's
+    last trades, the state sync's money and equity highs, account opening, a server's margin-call
+    level) and rebuilt from the raw rows by `manage.py trading_summaries_rebuild`. `max_drop` is
+    measured against peaks of a rolling window: it holds through `drop_until`, after which the
+    oldest peak leaves the window and the row is computed again (retention_expire)."""
+
+    client = models.OneToOneField("crm.Client", on_delete=models.CASCADE, primary_key=True, related_name="+")
+    brand = models.ForeignKey("crm.Brand", on_delete=models.CASCADE, related_name="+", db_index=False)
+    last_trade_at = models.DateTimeField(null=True)
+    last_activity = models.DateTimeField()  # the latest trade, else opening, of any live account
+    margin_calls = models.PositiveIntegerField()  # live accounts under their server's margin-call level
+    # The deepest percent an account's equity is below its recent peak, as PostgreSQL divides it
+    # (a value of at least 1% keeps every digit of the division, so filters compare as on raw rows).
+    max_drop = models.DecimalField(max_digits=30, decimal_places=20)
+    drop_until = models.DateField(null=True)  # the last day max_drop holds (None: no peak in the window)
+    refreshed_at = models.DateTimeField()
+
+    class Meta:
+        indexes: ClassVar = [
+            # A brand's traders (the workspace's brand filter, a brand-limited user's scope).
+            models.Index(fields=["brand", "last_activity"], name="retention_brand_idx"),
+            # The rows whose window moved past a peak, found each page view and by the beat.
+            models.Index(fields=["drop_until"], name="retention_drop_until_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"retention of client {self.client_id}"
+
+
+class ExposureRow(models.Model):
+    """The dealer's exposure page as of the last account-state poll, per brand (of the clients) and
+    server (`server_key`, 0: all the brand's servers): the rows trading.exposure's report statement
+    gives over that brand's open positions, so that a brand-wide view reads and merges these few
+    rows instead of summing every open position. Replaced whole per brand after each poll of a
+    server (trading.summaries.exposure_refresh); rebuilt by `manage.py trading_summaries_rebuild`.
+    Not keyed to clients or accounts: figures of a moment, never joined."""
+
+    brand = models.ForeignKey("crm.Brand", on_delete=models.CASCADE, related_name="+", db_index=False)
+    server_key = models.BigIntegerField()
+    part = models.CharField(max_length=16)
+    symbol = models.CharField(max_length=32, blank=True)
+    currency = models.CharField(max_length=8, blank=True)
+    client_id = models.BigIntegerField(null=True)
+    account_id = models.BigIntegerField(null=True)
+    login = models.BigIntegerField(null=True)
+    server_name = models.CharField(max_length=120, blank=True)
+    positions = models.BigIntegerField(null=True)
+    buy = models.DecimalField(max_digits=38, decimal_places=8, null=True)
+    sell = models.DecimalField(max_digits=38, decimal_places=8, null=True)
+    pnl = models.DecimalField(max_digits=38, decimal_places=8, null=True)
+    count = models.BigIntegerField(null=True)
+    refreshed_at = models.DateTimeField()
+
+    class Meta:
+        indexes: ClassVar = [
+            # A view reads one server key of its brands (every brand: the key alone).
+            models.Index(fields=["server_key", "brand"], name="exposurerow_key_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"exposure {self.part} of brand {self.brand_id}"
+
+
 class Deal(models.Model):
     """One platform deal as last read. ``content_hash`` (trading.adapters.base.deal_content_hash)
     changes when the platform edits the deal; ``deleted_at`` is set when reconciliation finds it gone.

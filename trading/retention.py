@@ -11,8 +11,9 @@ A trader is a client with at least one live (not demo, not archived) trading acc
 
 Listed (one row per client): dormant or at risk, or one of the two; at risk means a drop of at least
 `drop` percent or a margin call. Sorted by risk: margin calls first, then the deepest drops of at
-least `drop` percent, then the longest without a trade. The list is one grouped SQL query over the
-accounts (filtered, sorted and paged in the database); a page's details take four more queries
+least `drop` percent, then the longest without a trade. The list is one SQL query over the
+per-trader read model (trading.summaries.RetentionSummary: these figures per client, kept by the
+writers; filtered, sorted and paged in the database); a page's details take four more queries
 whatever its length.
 """
 
@@ -25,11 +26,8 @@ from typing import Any
 
 from django.db.models import (
     Case,
-    Count,
     DecimalField,
-    ExpressionWrapper,
     F,
-    FilteredRelation,
     IntegerField,
     Max,
     OuterRef,
@@ -44,11 +42,19 @@ from django.utils import timezone
 
 from crm.lib.money import MoneyAmountField
 from crm.models import Client, Task
+from crm.permissions import client_queryset_for_user, client_scope_brand_wide, user_can
 from crm.selectors import next_open_tasks
-from trading.models import AccountEquityDay, BalanceKind, BalanceOperation, BalanceState, TradingAccount
-from trading.permissions import trading_account_queryset_for_user
+from trading import summaries
+from trading.models import (
+    AccountEquityDay,
+    BalanceKind,
+    BalanceOperation,
+    BalanceState,
+    RetentionSummary,
+    TradingAccount,
+)
 
-PEAK_DAYS = 30
+PEAK_DAYS = summaries.PEAK_DAYS
 DORMANT_DAYS = (7, 14, 30, 60)
 DEFAULT_DAYS = 30
 DEFAULT_DROP = 20
@@ -122,54 +128,41 @@ def _peak(since: dt.date) -> Subquery:
                     output_field=MoneyAmountField())
 
 
-def _drop(high: str) -> Case:
-    """Percent of `high` (a peak) that the account's equity is below it; 0 without one or at it.
-
-    Rising in `high` for a given equity, so the largest drop over an account's days is the drop
-    from its highest day: the list takes the MAX over (account, day) rows joined in, which costs
-    an index range per account instead of a correlated subquery per use."""
-    peak = F(high)
-    return Case(
-        When(Q(**{f"{high}__gt": 0}) & Q(**{f"{high}__gt": F("equity")}),
-             then=ExpressionWrapper((peak - F("equity")) * HUNDRED / peak, output_field=PERCENT)),
-        default=Value(Decimal(0)), output_field=PERCENT,
-    )
-
-
-MARGIN_CALL = Q(margin__gt=0, margin_level__isnull=False, margin_level__lt=F("server__margin_call_enter_level"))
-
-
 def _today() -> dt.date:
     return timezone.now().astimezone(dt.UTC).date()
 
 
 def retention_queryset(*, user: Any, filters: RetentionFilters) -> QuerySet[Any]:
     """One row per listed client (dicts: client_id, last_trade, last_activity, margin_calls,
-    max_drop), sorted by risk; scoped to the clients `user` may see, in SQL."""
+    max_drop), sorted by risk; scoped to the clients `user` may see, in SQL.
+
+    Read from the per-trader read model (trading.summaries: the same figures as grouping the
+    client's live accounts, kept by the writers), so a view costs one row per trader in scope, not
+    one per account and day. A brand-wide scope is the rows' own brand; a book is its clients."""
+    if not user_can(user, "trading.view_tradingaccount"):
+        return RetentionSummary.objects.none().values("client_id")
     now = timezone.now()
-    accounts = trading_account_queryset_for_user(user).filter(is_demo=False, is_archived=False)
+    rows = RetentionSummary.objects.all()
+    scope = client_scope_brand_wide(user)
+    if scope is None:
+        rows = rows.filter(client_id__in=client_queryset_for_user(user).order_by().values("pk"))
+    elif scope.brand_ids is not None:
+        rows = rows.filter(brand_id__in=scope.brand_ids)
     if filters.brand_id is not None:
-        accounts = accounts.filter(client__brand_id=filters.brand_id)
-    since = _today() - dt.timedelta(days=PEAK_DAYS)
-    accounts = accounts.annotate(recent=FilteredRelation("equity_days", condition=Q(equity_days__day__gte=since)))
+        rows = rows.filter(brand_id=filters.brand_id)
     drop = Decimal(filters.drop)
-    # One row per (account, recent day): counts are DISTINCT, maxima are unaffected.
-    rows = accounts.order_by().values("client_id").annotate(
-        last_trade=Max("last_trade_at"),
-        last_activity=Max(Coalesce("last_trade_at", "opened_at", "created_at")),
-        margin_calls=Count("pk", filter=MARGIN_CALL, distinct=True),
-        max_drop=Coalesce(Max(_drop("recent__high")), Value(Decimal(0)), output_field=PERCENT),
-    )
     dormant = Q(last_activity__lt=now - dt.timedelta(days=filters.days))
     at_risk = Q(max_drop__gte=drop) | Q(margin_calls__gt=0)
     rows = rows.filter({"dormant": dormant, "at_risk": at_risk, "margin_call": Q(margin_calls__gt=0)}.get(
         filters.show, dormant | at_risk))
     # (Not "in_margin_call": that is a property of TradingAccount, and django-stubs refuses an
     # annotation named like an attribute of the model.)
-    return rows.annotate(
+    return rows.order_by().annotate(
+        last_trade=F("last_trade_at"),
         margin_call_first=Case(When(margin_calls__gt=0, then=Value(1)), default=Value(0), output_field=IntegerField()),
         risk_drop=Case(When(max_drop__gte=drop, then=F("max_drop")), default=None, output_field=PERCENT),
-    ).order_by("-margin_call_first", F("risk_drop").desc(nulls_last=True), "last_activity", "client_id")
+    ).values("client_id", "last_trade", "last_activity", "margin_calls", "max_drop").order_by(
+        "-margin_call_first", F("risk_drop").desc(nulls_last=True), "last_activity", "client_id")
 
 
 def retention_rows(*, rows: list[dict[str, Any]], filters: RetentionFilters) -> list[RetentionRow]:

@@ -45,7 +45,7 @@ from crm.lib.payloads import user_ref
 from crm.lib.validation import InvalidValue, country_normalise
 from crm.models import Brand, Classification, Client, Job, User
 from crm.permissions import user_can
-from trading import crypto
+from trading import crypto, summaries
 from trading.adapters.base import AccessLevel as PlatformAccess
 from trading.adapters.base import AccountChanges, AccountInfo, NewAccount, PlatformError
 from trading.adapters.base import BalanceKind as PlatformBalanceKind
@@ -221,6 +221,7 @@ def platform_server_save(*, actor: User | None, server: PlatformServer | None = 
     else:
         server.refresh_from_db(from_queryset=PlatformServer.objects.select_for_update(of=("self",)))
         before = _server_snapshot(server)
+    call_level = server.margin_call_enter_level
     for name, value in values.items():
         setattr(server, name, value)
     if server.brand_id is None:
@@ -248,6 +249,8 @@ def platform_server_save(*, actor: User | None, server: PlatformServer | None = 
     _attribute_history(server, actor)
     server.save()
     after = _server_snapshot(server)
+    if before is not None and Decimal(server.margin_call_enter_level) != Decimal(call_level):
+        summaries.retention_refresh_server(server_id=server.pk)  # who is under the level changed
     audit_record(action="trading.server_create" if before is None else "trading.server_update", obj=server,
                  before=before, after=after | {"manager_password_changed": bool(manager_password)}, actor=actor)
     adapter_discard(server)
@@ -515,6 +518,7 @@ def trading_account_open(*, actor: User | None, client: Client, server: Platform
         )
         _attribute_history(account, actor)
         account.save()
+        summaries.retention_refresh(client_ids=[client.pk])
         audit_record(action="trading.account_open", obj=account, after=_account_snapshot(account), actor=actor)
         emit("trading.account_opened", client=client, actor=actor, data=_event_data(
             account, account_type=account_type, label=spec.get("label", account_type), is_demo=account.is_demo,
@@ -1198,8 +1202,15 @@ def trading_account_register(*, actor: User | None, client: Client, server: Plat
                              leverage=leverage, opened_at=opened_at)
     _attribute_history(account, actor)
     account.save()
+    summaries.retention_refresh(client_ids=[client.pk])
     audit_record(action="trading.account_register", obj=account, after=_account_snapshot(account), actor=actor)
     return account
+
+
+def trading_summaries_rebuild() -> int:
+    """Recompute trading's read models (trading.summaries: retention per trader, exposure per brand)
+    from the raw rows, for a bulk load that bypassed the services; how many traders."""
+    return summaries.rebuild()
 
 
 # Prop-trading challenges (trading.prop): the writes the wallet calls around a fee and a payout.

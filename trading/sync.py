@@ -74,6 +74,7 @@ from django.utils import timezone
 
 from crm.events import emit_many
 from crm.lib.lease import Lease, LeaseInfo, LeaseLost, lease_hold, leases_info
+from trading import summaries
 from trading.adapters.base import (
     AccountState,
     Deal,
@@ -535,6 +536,7 @@ def _learn_from_deals(server: PlatformServer, upserted: UpsertResult) -> dict[st
                 [ids, ids, [first[i] for i in ids], [last[i] for i in ids]],
             )
             newly_first = [pk for pk, is_first in cursor.fetchall() if is_first]
+        summaries.retention_refresh_accounts(account_ids=ids)  # their last trades moved
         accounts = TradingAccount.objects.select_related("client").in_bulk(newly_first)
         for pk in newly_first:
             account = accounts[pk]
@@ -752,10 +754,14 @@ def _states_locked(server: PlatformServer) -> SyncResult:
         with transaction.atomic():
             _still_leased()
             _store_states(server, states)
+            if states:  # money, margin levels and the day's equity highs of this batch moved
+                summaries.retention_refresh(client_ids={a.client_id for a in batch})
             if positions is not None:
                 _store_positions(server, batch, positions)
             for name, count in _margin_episodes(server, states).items():
                 result.events[name] += count
+    if capabilities.positions:  # the dealer's exposure of the brands holding them, as this poll left them
+        summaries.exposure_refresh_server(server_id=server.pk)
     _challenges_after_states(server)
     return result
 

@@ -127,3 +127,11 @@ def account_closes_resume() -> int:
     from trading.services import account_closes_resume as resume
 
     return resume()
+
+
+@shared_task(name="trading.tasks.retention_expire", ignore_result=True)
+def retention_expire() -> int:
+    """Beat: recompute the retention rows whose equity peak left the window (trading.summaries)."""
+    from trading import summaries
+
+    return summaries.retention_expire()

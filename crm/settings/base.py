@@ -365,6 +365,9 @@ CELERY_BEAT_SCHEDULE = {
     "trading-sync-health": {"task": "trading.tasks.sync_health_check", "schedule": 60.0},
     "trading-reconcile-nightly": {"task": "trading.tasks.deals_reconcile_all", "schedule": crontab(hour=3, minute=15)},
     "trading-password-links-purge": {"task": "trading.tasks.password_links_purge", "schedule": 600.0},
+    # The retention read model's drops whose 30-day window lost its peak (trading.summaries); the
+    # page does it too, this keeps its first view after midnight quick.
+    "trading-retention-expire": {"task": "trading.tasks.retention_expire", "schedule": 600.0},
     # KYC: warn before documents run out, expire verifications on the day (idempotent).
     "kyc-expiry-daily": {"task": "kyc.tasks.kyc_expiry_run", "schedule": crontab(hour=4, minute=10)},
     # KYC: external vendors' results whose webhook did not come are looked up; unsent checks sent again.

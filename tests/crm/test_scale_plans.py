@@ -220,6 +220,7 @@ def test_retention_and_exposure_find_their_rows_once_per_page_view(brokerage):
     manager, dealer = _user("manager.scale-atlas.1@"), _user("dealer.scale-atlas@")
     with CaptureQueriesContext(connection) as captured:
         html = _http(manager).get(reverse("trading_retention")).content.decode()
+    captured_list = captured.captured_queries
     counts = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT COUNT(*)")
               and "trading_tradingaccount" in q["sql"]]
     assert counts == []  # the number of traders comes with the page's rows
@@ -227,6 +228,12 @@ def test_retention_and_exposure_find_their_rows_once_per_page_view(brokerage):
     assert listed > 50  # more than one page
     assert f"{listed:,} traders" in html or f"{listed} traders" in html
 
+    # Both read their per-trader and per-brand read models (trading.summaries), not every account or
+    # open position: the list is one statement over the retention rows, the exposure one over its rows.
+    lists = [q["sql"] for q in captured_list if "trading_retentionsummary" in q["sql"] and "window_total" in q["sql"]]
+    assert len(lists) == 1 and "trading_accountequityday" not in lists[0]
     with CaptureQueriesContext(connection) as captured:
-        assert _http(dealer).get(reverse("trading_exposure")).status_code == 200
-    assert len([q for q in captured.captured_queries if "trading_position" in q["sql"]]) == 1
+        html = _http(dealer).get(reverse("trading_exposure")).content.decode()
+    assert [q for q in captured.captured_queries if "trading_position" in q["sql"]] == []
+    assert len([q for q in captured.captured_queries if "trading_exposurerow" in q["sql"]]) == 1
+    assert 'id="exposure-as-of"' in html and "EURUSD" in html

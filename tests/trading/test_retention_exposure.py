@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -29,8 +30,10 @@ from tests.trading.crm_fixtures import (  # noqa: F401 - fixtures
     sim_now,
     world,
 )
-from trading import sync
-from trading.models import AccountEquityDay, Position, TradingAccount
+from trading import summaries, sync
+from trading.exposure import exposure_for_user, exposure_from_positions
+from trading.models import AccountEquityDay, ExposureRow, Position, RetentionSummary, TradingAccount
+from trading.retention import RetentionFilters, retention_queryset
 from trading.services import platform_server_save
 
 BID, ASK = Decimal("1.10000"), Decimal("1.10010")
@@ -207,6 +210,114 @@ def test_the_page_costs_the_same_queries_for_two_rows_or_five(desk, client):
     assert len(five) == len(two), [q["sql"][:120] for q in five.captured_queries]
 
 
+# --- the read model behind the list (trading.summaries) ------------------------------------------------
+
+# The retention figures per client straight from the raw rows: the live accounts, each with every
+# equity day of the window.
+RAW_RETENTION = """
+SELECT a.client_id, max(a.last_trade_at), max(COALESCE(a.last_trade_at, a.opened_at, a.created_at)),
+       count(DISTINCT a.id) FILTER (WHERE a.margin > 0 AND a.margin_level < s.margin_call_enter_level),
+       COALESCE(max(CASE WHEN d.high > 0 AND d.high > a.equity THEN (d.high - a.equity) * 100 / d.high ELSE 0 END), 0)
+FROM trading_tradingaccount a JOIN trading_platformserver s ON s.id = a.server_id
+LEFT JOIN trading_accountequityday d ON d.account_id = a.id AND d.day >= %s
+WHERE NOT a.is_demo AND NOT a.is_archived GROUP BY a.client_id
+"""
+
+
+def _raw_retention() -> dict[int, tuple[Any, ...]]:
+    since = timezone.now().astimezone(dt.UTC).date() - dt.timedelta(days=30)
+    with connection.cursor() as cursor:
+        cursor.execute(RAW_RETENTION, [since])
+        return {row[0]: tuple(row[1:]) for row in cursor.fetchall()}
+
+
+def _stored_retention() -> dict[int, tuple[Any, ...]]:
+    return {r.client_id: (r.last_trade_at, r.last_activity, r.margin_calls, r.max_drop)
+            for r in RetentionSummary.objects.all()}
+
+
+def _listed(user: Any, **filters: Any) -> list[int]:
+    return [row["client_id"] for row in retention_queryset(user=user, filters=RetentionFilters(**filters))]
+
+
+def _listed_raw(client_ids: set[int], *, days: int = 30, drop: int = 20) -> list[int]:
+    """The default list (dormant or at risk) of these clients, filtered and sorted in Python over
+    the raw figures."""
+    now = timezone.now()
+    rows = [(pk, *figures) for pk, figures in _raw_retention().items() if pk in client_ids]
+    listed = [r for r in rows if r[2] < now - dt.timedelta(days=days) or r[4] >= drop or r[3] > 0]
+    return [r[0] for r in sorted(listed, key=lambda r: (-(r[3] > 0), -(r[4] if r[4] >= drop else -1), r[2], r[0]))]
+
+
+def test_the_list_reads_per_trader_figures_equal_to_the_raw_accounts_and_to_a_rebuild(desk, client):
+    w = desk
+    _trader(w, w.agent, "Dormant", days_ago=45)
+    two, _first = _trader(w, w.agent, "Twice", days_ago=50)
+    _loser, loser = _trader(w, w.agent, "Loser", trade=False)
+    _called, called = _trader(w, w.agent, "Called", deposit="1000", trade=False)
+    _trader(w, w.agent, "Fresh", days_ago=1)
+    _sync(w)
+    second = open_account(w, two)  # a second live account, trading today: the client is no longer dormant
+    _round_trip(w, second)
+    open_account(w, two, account_type="demo")  # a demo account counts for nothing
+    _close(w, _trade(w, loser, price=BID + Decimal("0.00010")), price=BID - Decimal("0.03"))
+    _trade(w, called, price=BID + Decimal("0.003"))
+    _sync(w)
+
+    raw = _raw_retention()
+    assert len(raw) == 5 and raw[_called.pk][2] == 1 and raw[_loser.pk][3] > 20
+    assert _stored_retention() == raw  # kept by the sync and the services, in their transactions
+    stored = {r.client_id: r for r in RetentionSummary.objects.all()}
+    assert summaries.rebuild() == 5
+    again = {r.client_id: r for r in RetentionSummary.objects.all()}
+    fields = ("brand_id", "last_trade_at", "last_activity", "margin_calls", "max_drop", "drop_until")
+    assert {pk: [getattr(r, f) for f in fields] for pk, r in again.items()} == {
+        pk: [getattr(r, f) for f in fields] for pk, r in stored.items()}
+
+    mine = set(raw)
+    expected = _listed_raw(mine)
+    assert expected[:2] == [_called.pk, _loser.pk] and two.pk not in expected
+    assert _listed(w.agent) == expected == _listed(w.manager)
+    assert _listed(w.other) == []  # another desk's agent
+    for days, drop in ((7, 5), (60, 50)):
+        assert _listed(w.agent, days=days, drop=drop) == _listed_raw(mine, days=days, drop=drop)
+    client.force_login(w.agent)
+    assert len(_rows(client.get(reverse("trading_retention")).content.decode())) == len(expected)
+
+
+def test_a_drop_ends_when_its_peak_leaves_the_thirty_days(desk, client):
+    w = desk
+    now = timezone.now()
+    with time_machine.travel(now - dt.timedelta(days=31), tick=False):
+        loser, account = _trader(w, w.agent, "Loser", trade=False)
+        assert sync.account_states_sync(w.server.pk, force=True).status == "ok"  # the peak: 10,000
+        _close(w, _trade(w, account, price=BID + Decimal("0.00010")), price=BID - Decimal("0.03"))
+        assert sync.account_states_sync(w.server.pk, force=True).status == "ok"
+    with time_machine.travel(now - dt.timedelta(days=29), tick=False):
+        assert sync.account_states_sync(w.server.pk, force=True).status == "ok"  # a lower day's high
+    with time_machine.travel(now - dt.timedelta(days=1), tick=False):
+        assert _listed(w.agent, show="at_risk") == [loser.pk]  # 30 % under the peak of 30 days ago
+    assert _raw_retention()[loser.pk][3] == 0  # that peak is out of the window
+    client.force_login(w.agent)
+    html = client.get(reverse("trading_retention"), {"show": "at_risk"}).content.decode()
+    assert _rows(html) == []
+    assert RetentionSummary.objects.get(client=loser).max_drop == 0
+    assert _stored_retention() == _raw_retention()
+
+
+def test_a_servers_new_margin_call_level_moves_its_traders(desk):
+    w = desk
+    _called, called = _trader(w, w.agent, "Called", deposit="1000", trade=False)
+    _trade(w, called, price=BID + Decimal("0.003"))
+    _sync(w)
+    called.refresh_from_db()
+    assert _listed(w.agent, show="margin_call") == [_called.pk]
+    platform_server_save(actor=None, server=w.server, margin_call_enter_level=called.margin_level - 1,
+                         margin_call_leave_level=called.margin_level + 10)
+    assert _listed(w.agent, show="margin_call") == []
+    assert _stored_retention() == _raw_retention()
+
+
 # --- the dealer's exposure -------------------------------------------------------------------------------
 
 def _cells(html: str, table_id: str) -> list[list[str]]:
@@ -237,6 +348,10 @@ def test_net_lots_are_buy_minus_sell_per_symbol_and_per_client(world, client):
     pnl = sum((p.profit + p.swap for p in Position.objects.filter(account__in=[one, other])), Decimal(0))
     assert money_format(Money(pnl, "USD")) in html
     assert 'id="exposure-chart-data" type="application/json"' in html and "<canvas" in html
+    for server in (None, world.server):  # a brand on one server: its rows are that server's too
+        stored = exposure_for_user(user=world.dealer, server=server)
+        stored.as_of = None
+        assert stored == exposure_from_positions(user=world.dealer, server=server)
 
 
 def test_floating_pl_stays_in_each_accounts_currency(world, client, login_verified):
@@ -305,3 +420,43 @@ def test_the_exposure_page_costs_the_same_queries_for_more_positions(world, clie
     with CaptureQueriesContext(connection) as more:
         client.get(url)
     assert len(more) == len(few)
+
+
+def test_brand_wide_views_read_per_brand_rows_equal_to_summing_the_positions(world, client, login_verified):
+    _quotes(world)
+    yen_types = {**ACCOUNT_TYPES, "jpy": {"label": "Yen", "group": "real\\jpy", "leverages": [100], "currency": "JPY"}}
+    yen_server = platform_server_save(actor=None, manager_password=MANAGER_PASSWORD,
+                                      **server_values(world.sim, world.brand, name="MT5 yen", account_types=yen_types))
+    one = open_account(world)
+    _trade(world, one, side="buy", lots="1.0", price=BID - Decimal("0.01"))
+    _trade(world, one, side="sell", lots="0.4", price=Decimal("1.25000"), symbol="GBPUSD")
+    other = open_account(world, make_client(actor=world.owner, stage="funded", first_name="Gail", last_name="Short"))
+    _trade(world, other, side="sell", lots="2", price=BID + Decimal("0.002"))
+    main = world.server
+    world.server = yen_server
+    yen = open_account(world, account_type="jpy", deposit="1000000")  # the same client, on a second server
+    _trade(world, yen, lots="0.5", price=BID - Decimal("0.01"))
+    _sync(world)
+    world.server = main
+    _sync(world)
+
+    assert ExposureRow.objects.filter(brand=world.brand, server_key=0).exists()
+    for user in (world.dealer, world.finance, world.admin):
+        for server in (None, main, yen_server):
+            stored = exposure_for_user(user=user, server=server)
+            assert stored.as_of is not None
+            stored.as_of = None
+            assert stored == exposure_from_positions(user=user, server=server), (user, server)
+    report = exposure_for_user(user=world.dealer)
+    assert report.client_count == 2 and report.total.positions == 4
+    assert {s.symbol: s.clients for s in report.symbols} == {"EURUSD": 2, "GBPUSD": 1}
+    assert exposure_for_user(user=make_user(role_code="dealer", brand=make_brand())).total.positions == 0
+
+    # Positions closed on the platform leave the rows at the next poll of their server.
+    for position in Position.objects.filter(account=other):
+        _close(world, position.position_id)
+    _sync(world)
+    assert exposure_for_user(user=world.dealer).client_count == 1
+    assert exposure_for_user(user=world.dealer).total == exposure_from_positions(user=world.dealer).total
+    login_verified(client, world.finance)
+    assert 'id="exposure-as-of"' in client.get(reverse("trading_exposure")).content.decode()
