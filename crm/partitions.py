@@ -5,7 +5,7 @@ its table here from its AppConfig.ready():
 
     from crm.partitions import MonthlyTable, PARTITIONED_TABLES
 
-    PARTITIONED_TABLES.register(MonthlyTable(table="trading_deal", column="time", retention_setting=...))
+    PARTITIONED_TABLES.register(MonthlyTable(table="<app>_<model>", column="<timestamptz column>", retention_setting=...))
 
 The table itself is made `PARTITION BY RANGE (<column>)` by the app's own migration; its monthly
 partitions (`<table>_pYYYYMM`, one UTC calendar month each) are created by the SQL function
