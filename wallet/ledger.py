@@ -6,7 +6,8 @@ built on it), which:
   transaction (`replayed` set); with another movement it raises `IdempotencyConflict`;
 - validates before writing: at least two legs, no zero leg, each leg in its account's currency and
   rounded to it once (half-even), legs summing to zero per currency;
-- sends one statement (wallet_ledger_post, migration 0015): the transaction's row, its legs, the
+- sends one statement (wallet_ledger_post, migrations 0015 and 0022): the transaction's row, its
+  legs (in their month's partition, which it makes if missing), the
   balance rows of every account involved locked in account-id order (so that postings over the
   same accounts in any order never deadlock), the check under those locks that no account that
   may not go negative (a client wallet) would end below zero in balance or in available
