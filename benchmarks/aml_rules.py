@@ -105,6 +105,10 @@ def build(clients: int, transactions: int, deals: int) -> object:
                  f"ELSE t.g %% {clients} END)")
     amount_of = ("(CASE WHEN t.g %% 10 = 9 THEN -1 ELSE 1 END) * (CASE WHEN t.g %% 1000 = 0 THEN 15000 "
                  "WHEN t.g %% 1000 BETWEEN 1 AND 3 THEN 9500 ELSE 20 + (t.g * 7919) %% 2000 END)")
+    from crm.partitions import month_partitions_span
+
+    # The legs are partitioned by month: the day's month first.
+    month_partitions_span("wallet_ledgerleg", DAY, DAY + dt.timedelta(days=1))
     with timed(f"{transactions:,} wallet transactions in the day"), transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("ALTER TABLE wallet_ledgerleg DISABLE TRIGGER wallet_ledgerleg_balanced")
@@ -151,6 +155,8 @@ def build(clients: int, transactions: int, deals: int) -> object:
     with connection.cursor() as cursor:  # after the commit: no trigger event may be pending
         cursor.execute("ALTER TABLE wallet_ledgerleg ENABLE TRIGGER wallet_ledgerleg_balanced")
         cursor.execute("ALTER TABLE wallet_ledgertransaction ENABLE TRIGGER wallet_ledgertransaction_has_legs")
+    # The deal table is partitioned by month: the months the deals fall in, first.
+    month_partitions_span("trading_deal", DAY - dt.timedelta(seconds=MONTH), DAY + dt.timedelta(days=1))
     with timed(f"{deals:,} deals over the month and the day"), connection.cursor() as cursor:
         cursor.execute(
             """

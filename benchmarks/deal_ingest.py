@@ -13,7 +13,7 @@ Figures (one JSON line each; each timing is the best of --repeat runs on an empt
   committed rows: column building, content hashes, raw JSON, one INSERT ... SELECT FROM unnest ...
   ON CONFLICT ... WHERE hash differs ... RETURNING statement per 5,000 deals (one transaction
   each), and what the new rows teach (first-trade events). limit: deals/s of a plain
-  ``INSERT ... SELECT FROM unnest(...) ON CONFLICT (server_id, deal_id) DO UPDATE SET ...`` of the
+  ``INSERT ... SELECT FROM unnest(...) ON CONFLICT (server_id, deal_id, time) DO UPDATE SET ...`` of the
   same rows, its arrays prepared beforehand (only the database work is timed), same chunks and
   transactions and commit setting, same table. Goal: ratio >= 0.5.
 - deal_ingest.replay: deals/s when every deal is already stored unchanged (a poll re-reading its
@@ -198,7 +198,7 @@ def _baseline(env: BenchEnv, server_id: int, columns: dict[str, list[Any]], acco
     sql = (f"INSERT INTO trading_deal (server_id, account_id, {', '.join(names)}) "  # noqa: S608
            f"SELECT %(server_id)s, u.account_id, {selects} FROM unnest(%(account_id)b::bigint[], {args}) "
            f"AS u(account_id, {', '.join(names)}) "
-           f"ON CONFLICT (server_id, deal_id) DO UPDATE SET account_id = EXCLUDED.account_id, {updates}")
+           f"ON CONFLICT (server_id, deal_id, time) DO UPDATE SET account_id = EXCLUDED.account_id, {updates}")
     total = len(account_ids)
     chunks = []
     for start in range(0, total, CHUNK):
@@ -206,6 +206,9 @@ def _baseline(env: BenchEnv, server_id: int, columns: dict[str, list[Any]], acco
         params["account_id"] = account_ids[start:start + CHUNK]
         params["server_id"] = server_id
         chunks.append(params)
+    from crm.partitions import month_partitions_cover
+
+    month_partitions_cover("trading_deal", columns["time"])  # the table is partitioned by month
     with raw_connection(env) as conn:
         conn.execute("TRUNCATE trading_deal")
         _checkpoint(conn.cursor())

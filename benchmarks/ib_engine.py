@@ -126,7 +126,11 @@ def deals_insert(server_id: int, first: int, count: int, *, day_start: dt.dateti
     day an increment picks up)."""
     from django.db import connection
 
+    from crm.partitions import month_partitions_span
+
     start = day_start or START
+    # The deal table is partitioned by month: the months the deals fall in, first.
+    month_partitions_span("trading_deal", start, start + dt.timedelta(seconds=seconds + 900))
     with connection.cursor() as cursor:
         cursor.execute("SELECT min(id), min(login) FROM trading_tradingaccount WHERE server_id = %s", [server_id])
         first_account, first_login = cursor.fetchone()

@@ -112,6 +112,12 @@ def build_world(*, clients: int, deals: int, events: int) -> dict[str, Any]:
         first_account, accounts = cursor.fetchone()
         cursor.execute("SELECT min(id) FROM crm_client")
         first_client = cursor.fetchone()[0]
+    from datetime import UTC, datetime, timedelta
+
+    from crm.partitions import month_partitions_span
+
+    # The deal table is partitioned by month: the months the deals fall in, first.
+    month_partitions_span("trading_deal", datetime.now(UTC) - timedelta(days=DAYS + 1), datetime.now(UTC))
     with connection.cursor() as cursor, timed(f"{deals} deals"):
         cursor.execute(
             "INSERT INTO trading_deal (server_id, account_id, deal_id, login, time, platform_time_msc, kind, action, "

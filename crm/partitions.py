@@ -5,7 +5,7 @@ its table here from its AppConfig.ready():
 
     from crm.partitions import MonthlyTable, PARTITIONED_TABLES
 
-    PARTITIONED_TABLES.register(MonthlyTable(table="trading_deal", column="time", retention_setting=...))
+    PARTITIONED_TABLES.register(MonthlyTable(table="<app>_<model>", column="<timestamptz column>", retention_setting=...))
 
 The table itself is made `PARTITION BY RANGE (<column>)` by the app's own migration; its monthly
 partitions (`<table>_pYYYYMM`, one UTC calendar month each) are created by the SQL function
@@ -17,6 +17,7 @@ a later partition could not be attached.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -70,3 +71,31 @@ def partitions_ensure_ahead(*, today: date | None = None, months: int = MONTHS_A
     this_month = month_start(today or datetime.now(UTC).date())
     return {t.table: month_partitions_ensure(t.table, add_months(this_month, -1), add_months(this_month, months))
             for t in PARTITIONED_TABLES}
+
+
+def month_partitions_cover(table: str, moments: Iterable[date | datetime | None]) -> int:
+    """Before a batch is written: the months of `moments` (its rows' times) all have their partition.
+
+    Which months are missing is read first, without a lock; only a missing month is made (under
+    the function's lock, held to the end of the transaction), so that writers landing in months
+    that exist, nearly always the case, never wait on one another. A month detached for the archive
+    counts as there: its rows are refused, never split from the archive."""
+    months = sorted({month_start(moment) for moment in moments if moment is not None})
+    if not months:
+        return 0
+    with connection.cursor() as cur:
+        cur.execute("SELECT m FROM unnest(%s::date[], %s::text[]) AS u(m, name) WHERE to_regclass(u.name) IS NULL",
+                    [months, [f"{table}_p{month:%Y%m}" for month in months]])
+        missing = [row[0] for row in cur.fetchall()]
+    return sum(month_partitions_ensure(table, month, month) for month in missing)
+
+
+def month_partitions_span(table: str, first: date | datetime, last: date | datetime) -> int:
+    """The partitions of every month from `first`'s to `last`'s, however many years apart (the SQL
+    function makes at most ten at once): for bulk loads (demo data, benchmarks) of a known range."""
+    month, end, made = month_start(first), month_start(last), 0
+    while month <= end:
+        piece_end = min(end, add_months(month, 119))
+        made += month_partitions_ensure(table, month, piece_end)
+        month = add_months(piece_end, 1)
+    return made

@@ -491,6 +491,12 @@ class _BatchWriter:
                            self.deal_id, symbol, volume, price, profit, zero, zero, zero, "", 0,
                            f"{self.deal_id:064x}", raw, when, when)
 
+        span = [moment for a in live if a.deals for moment in (a.first_trade, a.last_trade) if moment is not None]
+        if span:
+            from crm.partitions import month_partitions_span
+
+            # The deal table is partitioned by month: the months of this batch's deals first.
+            month_partitions_span(Deal._meta.db_table, min(span), max(span))
         self.clock.write("trading_deal", lambda: copy_rows(Deal, columns, rows()))
 
     def _write_positions(self, live: list[_Account]) -> None:
@@ -568,6 +574,11 @@ class _BatchWriter:
                         self.clearing_total[clearing] += amount
                     else:
                         balances[account_id] = balances.get(account_id, Decimal(0)) + amount
+        if legs:
+            from crm.partitions import month_partitions_span
+
+            # The legs are partitioned by month: the months of this batch's postings first.
+            month_partitions_span(LedgerLeg._meta.db_table, min(leg[4] for leg in legs), max(leg[4] for leg in legs))
         self.clock.write("wallet_ledgertransaction", lambda: copy_rows(LedgerTransaction, (
             "id", "code", "idempotency_key", "fingerprint", "kind", "memo", "occurred_at", "recorded_at",
             "reverses_id", "rate", "rate_source", "actor_id", "metadata", "ref_kind", "ref_code"), transactions))

@@ -561,7 +561,8 @@ class Deal(models.Model):
     """One platform deal as last read. ``content_hash`` (trading.adapters.base.deal_content_hash)
     changes when the platform edits the deal; ``deleted_at`` is set when reconciliation finds it gone.
 
-    Written only by trading.sync's bulk upsert (one SQL statement per chunk)."""
+    Written only by trading.sync's bulk upsert (one SQL statement per chunk). Partitioned by month
+    on ``time`` (migration 0016; crm.partitions): the database's primary key is (id, time)."""
 
     # Each write pays for every index: the FKs are covered by the composite indexes below.
     server = models.ForeignKey(PlatformServer, on_delete=models.PROTECT, related_name="deals", db_index=False)
@@ -596,9 +597,12 @@ class Deal(models.Model):
     class Meta:
         ordering = ["-time", "-deal_id"]
         constraints: ClassVar = [
-            # The idempotency key of the sync's upsert (ON CONFLICT (server_id, deal_id)). The hash
-            # rides along in the index so that a replay is judged unchanged from the index alone.
-            models.UniqueConstraint(fields=["server", "deal_id"], include=["content_hash"],
+            # The idempotency key of the sync's upsert (ON CONFLICT (server_id, deal_id, time)). The
+            # table is partitioned by month on time (migration 0016), and a unique key of a
+            # partitioned table must hold its partition key; a deal id is still stored once per
+            # server, as the sync moves a deal whose time the platform edited (trading.sync). The
+            # hash rides along in the index so that a replay is judged unchanged from the index alone.
+            models.UniqueConstraint(fields=["server", "deal_id", "time"], include=["content_hash"],
                                     name="deal_unique_per_server"),
         ]
         indexes: ClassVar = [

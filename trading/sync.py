@@ -18,9 +18,11 @@ Deals (``deals_sync``)
     The watermark is the platform's own clock read *before* the deals, so nothing stamped after it
     is skipped, and the overlap re-reads the recent past so that deals that became visible late
     (a platform may show a deal minutes after its time) are still picked up. Accounts new to the
-    sync are first read back to their opening (``history_synced``). Rows are written with ONE SQL
-    statement per chunk: ``INSERT ... SELECT FROM unnest(...) ON CONFLICT (server_id, deal_id) DO
-    UPDATE ... WHERE content_hash IS DISTINCT FROM EXCLUDED.content_hash RETURNING (xmax = 0)``.
+    sync are first read back to their opening (``history_synced``). The deal table is partitioned by
+    month (migration 0016): a chunk's months get their partitions first, and one read finds the
+    deals whose time the platform edited, which are moved to it before the write. Rows are written
+    with ONE SQL statement per chunk: ``INSERT ... SELECT FROM unnest(...) ON CONFLICT (server_id, deal_id, time) DO
+    UPDATE ... WHERE content_hash IS DISTINCT FROM EXCLUDED.content_hash RETURNING ...``.
     Rows already stored with the same hash are dropped before the insert is attempted (an index
     probe on the unique index, which carries the hash), so a replay writes nothing and costs less
     than new rows; a changed hash is an edit ("trading.deal_edited"). The watermark and health
@@ -74,6 +76,7 @@ from django.utils import timezone
 
 from crm.events import emit_many
 from crm.lib.lease import Lease, LeaseInfo, LeaseLost, lease_hold, leases_info
+from crm.partitions import month_partitions_cover
 from trading import summaries
 from trading.adapters.base import (
     AccountState,
@@ -180,19 +183,24 @@ def _upsert_sql() -> str:
     selects = ", ".join("u.raw::jsonb" if name == "raw" else f"u.{name}" for name, _kind in DEAL_COLUMNS)
     updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in _UPDATABLE)
     return (
-        f"INSERT INTO {table} AS d (server_id, account_id, {names}, content_hash) "  # noqa: S608 - fixed identifiers
-        f"SELECT %(server_id)s, a.id, {selects}, u.content_hash "
+        f"INSERT INTO {table} AS d (server_id, account_id, {names}, content_hash, first_seen_at) "  # noqa: S608
+        f"SELECT %(server_id)s, a.id, {selects}, u.content_hash, statement_timestamp() "
         f"FROM (SELECT u.*, {CONTENT_HASH_SQL} AS content_hash "
         f"FROM unnest({unnest_args}) AS u({names})) AS u "
         f"JOIN {accounts} a ON a.server_id = %(server_id)s AND a.login = u.login "
         # A replay of a stored, unchanged deal is dropped here, before the insert is attempted: an
         # index probe, no row lock, nothing written.
+        # The time names the month's partition, the only one probed.
         f"WHERE NOT EXISTS (SELECT 1 FROM {table} s WHERE s.server_id = %(server_id)s "
-        f"AND s.deal_id = u.deal_id AND s.content_hash = u.content_hash AND s.deleted_at IS NULL) "
-        f"ON CONFLICT (server_id, deal_id) DO UPDATE SET account_id = EXCLUDED.account_id, {updates}, "
+        f"AND s.deal_id = u.deal_id AND s.time = u.time AND s.content_hash = u.content_hash "
+        f"AND s.deleted_at IS NULL) "
+        f"ON CONFLICT (server_id, deal_id, time) DO UPDATE SET account_id = EXCLUDED.account_id, {updates}, "
         f"updated_at = now(), deleted_at = NULL "
         f"WHERE d.content_hash IS DISTINCT FROM EXCLUDED.content_hash OR d.deleted_at IS NOT NULL "
-        f"RETURNING (xmax = 0) AS inserted, d.id, d.deal_id, d.account_id, d.kind, d.time"
+        # A row this statement inserted was first seen at its start; an updated one earlier. (The
+        # usual xmax = 0 cannot be read from a partitioned table's RETURNING.)
+        f"RETURNING d.first_seen_at = statement_timestamp() AS inserted, d.id, d.deal_id, d.account_id, d.kind, "
+        f"d.time"
     )
 
 
@@ -209,6 +217,33 @@ def _upsert_summary_sql() -> str:
 
 
 UPSERT_SQL = _upsert_summary_sql()
+
+
+def _moved_sql() -> str:
+    # Deals stored at another time than the platform now gives them. Each deal is first looked for
+    # at its own time (one partition, found for every replay and in-place edit); only a deal not
+    # found there (a new one, or one whose time the platform edited) is looked for in every month.
+    # The CASE keeps that order (the planner may reorder the conditions of a WHERE), and its
+    # subqueries are evaluated row by row, so that the first is pruned to the deal's month.
+    table = DealRow._meta.db_table
+    return (
+        f"SELECT k.deal_id, k.stored, k.time FROM (SELECT u.deal_id, u.time, "  # noqa: S608 - fixed identifiers
+        f"CASE WHEN (SELECT true FROM {table} e WHERE e.server_id = %(server_id)s AND e.deal_id = u.deal_id "
+        f"AND e.time = u.time) IS NULL THEN (SELECT s.time FROM {table} s WHERE s.server_id = %(server_id)s "
+        f"AND s.deal_id = u.deal_id AND s.time <> u.time LIMIT 1) END AS stored "
+        f"FROM unnest(%(deal_id)b::bigint[], %(time)b::timestamptz[]) AS u(deal_id, time) OFFSET 0) AS k "
+        f"WHERE k.stored IS NOT NULL"
+    )
+
+
+MOVED_SQL = _moved_sql()
+# The stored row moves to its new time (PostgreSQL moves it to the new month's partition, keeping
+# its id); the upsert that follows then finds it there and writes the platform's new content.
+MOVE_SQL = (f"UPDATE {DealRow._meta.db_table} SET time = m.time "  # noqa: S608 - fixed identifiers
+            "FROM unnest(%(deal_id)s::bigint[], %(stored)s::timestamptz[], %(time)s::timestamptz[]) "
+            "AS m(deal_id, stored, time) "
+            f"WHERE {DealRow._meta.db_table}.server_id = %(server_id)s AND {DealRow._meta.db_table}.deal_id = m.deal_id "
+            f"AND {DealRow._meta.db_table}.time = m.stored")
 
 
 def deal_columns(deals: Iterable[Deal]) -> dict[str, list[Any]]:
@@ -277,13 +312,24 @@ def _binding_cursor() -> Iterator[psycopg.Cursor[Any]]:
 
 def deals_upsert(server_id: int, columns: dict[str, list[Any]], *, chunk: int = CHUNK) -> UpsertResult:
     """Write the deals with one statement per chunk; returns what was new and what was edited.
-    Deals of logins the CRM has no account for are skipped. Runs in the caller's transaction."""
+    Deals of logins the CRM has no account for are skipped. Runs in the caller's transaction.
+
+    The deal table is partitioned by month on the deal's time (migration 0016): the months of a
+    chunk get their partitions first (an account's history may go back years), and the deals
+    whose time the platform edited are moved to it (a statement more, only then) before the
+    upsert, whose key (server, deal id, time) then finds them: a deal is stored once per server."""
     result = UpsertResult()
     total = len(columns["deal_id"])
     with _binding_cursor() as cursor:
         for start in range(0, total, chunk):
             params: dict[str, Any] = {name: values[start:start + chunk] for name, values in columns.items()}
             params["server_id"] = server_id
+            month_partitions_cover(DealRow._meta.db_table, params["time"])
+            cursor.execute(MOVED_SQL, {"server_id": server_id, "deal_id": params["deal_id"], "time": params["time"]})
+            moved = cursor.fetchall()
+            if moved:
+                cursor.execute(MOVE_SQL, {"server_id": server_id, "deal_id": [m[0] for m in moved],
+                                          "stored": [m[1] for m in moved], "time": [m[2] for m in moved]})
             cursor.execute(UPSERT_SQL, params)
             for inserted, account_id, kind, deal_id, count, first, last in cursor.fetchall():
                 if inserted:

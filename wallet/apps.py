@@ -20,6 +20,11 @@ class WalletConfig(AppConfig):
         from wallet.withdrawals import withdrawal_webhook
 
         register_webhook_handler(withdrawal_webhook)
+        from crm.partitions import PARTITIONED_TABLES, MonthlyTable
+
+        # Ledger legs by month of their posting (migration 0022); wallet_ledger_post makes a missing month.
+        PARTITIONED_TABLES.register(MonthlyTable(table="wallet_ledgerleg", column="recorded_at",
+                                                 retention_setting="WALLET_LEDGER_RETENTION_YEARS", retention_years=7))
 
         from crm.jobs import job_kind_register
         from wallet.reconciliation import IMPORT_JOB_COUNTS, IMPORT_JOB_KIND

@@ -6,7 +6,8 @@ built on it), which:
   transaction (`replayed` set); with another movement it raises `IdempotencyConflict`;
 - validates before writing: at least two legs, no zero leg, each leg in its account's currency and
   rounded to it once (half-even), legs summing to zero per currency;
-- sends one statement (wallet_ledger_post, migration 0015): the transaction's row, its legs, the
+- sends one statement (wallet_ledger_post, migrations 0015 and 0022): the transaction's row, its
+  legs (in their month's partition, which it makes if missing), the
   balance rows of every account involved locked in account-id order (so that postings over the
   same accounts in any order never deadlock), the check under those locks that no account that
   may not go negative (a client wallet) would end below zero in balance or in available
@@ -594,8 +595,10 @@ def statement_lines(account: LedgerAccount, *, start: datetime | None = None,
 # `_SUBJECTS` says what those rows are (a transaction's id, an account's id, a currency, a trigger).
 _INVARIANTS: dict[str, str] = {
     # The database's own guards come first: without them the rest could be rewritten unnoticed.
+    # The legs' triggers exist once per monthly partition too: any copy switched off counts.
     "ledger_triggers_missing_or_disabled": "SELECT name FROM unnest(%(triggers)s::text[]) AS name WHERE NOT EXISTS "
-                                           "(SELECT 1 FROM pg_trigger WHERE tgname = name AND tgenabled <> 'D') "
+                                           "(SELECT 1 FROM pg_trigger WHERE tgname = name) OR EXISTS "
+                                           "(SELECT 1 FROM pg_trigger WHERE tgname = name AND tgenabled = 'D') "
                                            "ORDER BY name",
     "unbalanced_transactions": "SELECT DISTINCT transaction_id FROM wallet_ledgerleg GROUP BY transaction_id, currency "
                                "HAVING sum(amount) <> 0 ORDER BY transaction_id",

@@ -463,6 +463,12 @@ TRADING_SYNC_LEASE_SECONDS = env_int("TRADING_SYNC_LEASE_SECONDS", 30)
 TRADING_PASSWORD_LINK_HOURS = env_int("TRADING_PASSWORD_LINK_HOURS", 48)
 # Failed attempts to close an account on its platform before staff get a task to do it by hand.
 TRADING_ACCOUNT_CLOSE_MAX_ATTEMPTS = env_int("TRADING_ACCOUNT_CLOSE_MAX_ATTEMPTS", 6)
+# Years of history kept in the monthly partitioned tables (crm.partitions) before a month may leave
+# for the archive: the platform deals (trading_deal, from trading's AppConfig) and the wallet's
+# ledger legs (wallet_ledgerleg, from wallet's). Regulatory minimums: never set below your
+# jurisdiction's record-keeping period (five to seven years for most).
+TRADING_HISTORY_RETENTION_YEARS = env_int("TRADING_HISTORY_RETENTION_YEARS", 7)
+WALLET_LEDGER_RETENTION_YEARS = env_int("WALLET_LEDGER_RETENTION_YEARS", 7)
 # KYC documents: private files, never under MEDIA_ROOT; served to staff only through a permission check.
 KYC_STORAGE_DIR = Path(os.environ.get("KYC_STORAGE_DIR") or VAR_DIR / "kyc-documents")
 # Private files (KYC documents, case files) are encrypted with per-brand keys kept outside the database

@@ -182,8 +182,9 @@ def _raw_transaction(cursor, key: str) -> int:
 
 
 def _raw_legs(cursor, tx_id: int, *legs: tuple[Any, int]) -> None:
-    """Legs (account, USD amount) of transaction `tx_id` written past the posting service."""
-    now = timezone.now()
+    """Legs (account, USD amount) of transaction `tx_id` written past the posting service, at its time."""
+    cursor.execute("SELECT recorded_at FROM wallet_ledgertransaction WHERE id = %s", [tx_id])
+    now = cursor.fetchone()[0]
     cursor.execute("INSERT INTO wallet_ledgerleg (transaction_id, account_id, currency, amount, recorded_at) VALUES "
                    + ", ".join(["(%s, %s, 'USD', %s, %s)"] * len(legs)),
                    [value for account, amount in legs for value in (tx_id, account.pk, amount, now)])

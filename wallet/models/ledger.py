@@ -7,12 +7,14 @@ liabilities) are credit-normal: money a client owns is a positive balance. Asset
 clearing, bank, client debt) are debit-normal and carry negative balances; `normal_balance` shows
 them with the sign an accountant expects.
 
-What the database itself enforces (migrations 0001_ledger and 0002_ledger_sql):
+What the database itself enforces (migrations 0001_ledger and 0002_ledger_sql, on every monthly
+partition of the legs since 0022):
 - the legs of every transaction sum to zero per currency (a deferred constraint trigger, checked at
   commit), and a transaction has at least two legs;
 - legs and transactions are never updated or deleted (triggers raise, for the application's role
   and the owner alike); a correction is a reversal pointing at the original, one per transaction;
-- a leg's currency is its account's (a composite foreign key), and its amount is not zero;
+- a leg's currency is its account's and its recorded_at its transaction's (composite foreign
+  keys), and its amount is not zero;
 - one idempotency key per transaction and per hold;
 - a balance row that may not go negative (a client wallet) keeps balance >= 0 and available >= 0.
 Only `wallet.ledger` writes these tables.
@@ -148,6 +150,9 @@ class LedgerTransaction(models.Model):
             models.CheckConstraint(condition=~Q(reverses=F("id")), name="ledgertransaction_not_self_reversal"),
             models.CheckConstraint(condition=Q(rate__isnull=True) | Q(rate__gt=0, rate_source__gt=""),
                                    name="ledgertransaction_rate_positive_with_source"),
+            # Target of the legs' composite foreign key (migration 0022): a leg's recorded_at is its
+            # transaction's.
+            models.UniqueConstraint(fields=["id", "recorded_at"], name="ledgertransaction_id_recorded"),
         ]
         indexes: ClassVar = [
             models.Index(fields=["ref_kind", "ref_code"], condition=~Q(ref_kind=""), name="ledgertx_ref_idx"),
@@ -161,7 +166,11 @@ class LedgerTransaction(models.Model):
 class LedgerLeg(models.Model):
     """One signed amount on one account (positive: credit). Never changed or deleted."""
 
-    transaction = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT, related_name="legs")
+    # Held to its transaction by the composite foreign key (transaction, recorded_at) of migration
+    # 0022: a leg's time is its transaction's, which names the month's partition the checks at
+    # commit read.
+    transaction = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT, related_name="legs",
+                                    db_constraint=False)
     # Held to its account by the composite foreign key (account, currency) of migration 0002 alone:
     # a second key on the account would lock the account's row once more for every leg, and on a
     # busy account (a provider's clearing account) concurrent postings queue on those locks.
@@ -169,7 +178,9 @@ class LedgerLeg(models.Model):
                                 db_constraint=False)
     currency = CurrencyField(_("currency"))  # the account's, held to it by a composite foreign key
     amount = MoneyAmountField(_("amount"))
-    recorded_at = models.DateTimeField()  # the transaction's, copied so that as-of sums read one index
+    # The transaction's, copied so that as-of sums read one index; the table is partitioned by month
+    # on it (migration 0022; crm.partitions), and its primary key in the database is (id, recorded_at).
+    recorded_at = models.DateTimeField()
 
     class Meta:
         ordering: ClassVar = ["id"]
