@@ -3,15 +3,25 @@ everything it had (the migrations' helper), and the event outbox working on its 
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, date, datetime
 from typing import TypedDict
 
 import pytest
+from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 
 from crm import events
+from crm.audit import (
+    PROBLEM_CONTENT,
+    PROBLEM_SHARED,
+    audit_checkpoint_write,
+    audit_record,
+    audit_seal,
+    verify_chain,
+)
 from crm.lib import dbroles
-from crm.models import Event, EventDelivery
+from crm.models import AuditLog, Event, EventDelivery
 from crm.partitions import (
     PARTITIONED_TABLES,
     MonthlyTable,
@@ -141,3 +151,73 @@ def test_an_events_month_past_retention_is_archived_and_reattached_identical(set
     assert not Event.objects.filter(occurred_at__year=2012).exists()
     partition_reattach(tmp_path / "crm_event_p201206.json")
     assert list(Event.objects.filter(occurred_at__year=2012).order_by("id").values()) == old
+
+
+def _audit_in(month: datetime, time_machine, n: int) -> list[int]:
+    time_machine.move_to(month, tick=False)
+    return [audit_record(action="client.updated", object_type="crm.client", object_id=f"c{i}",
+                         after={"n": i}, reason=f"change {i} of {month:%Y-%m}").pk for i in range(n)]
+
+
+def test_the_audit_chain_verifies_across_months_and_catches_a_change_in_an_old_partition(time_machine):
+    march = _audit_in(datetime(2031, 3, 30, 10, tzinfo=UTC), time_machine, 3)
+    audit_seal()
+    april = _audit_in(datetime(2031, 4, 2, 10, tzinfo=UTC), time_machine, 2)
+    audit_checkpoint_write()
+    with connection.cursor() as cur:
+        cur.execute("SELECT DISTINCT tableoid::regclass::text FROM crm_auditlog WHERE id = ANY(%s) ORDER BY 1",
+                    [march + april])
+        assert [r[0] for r in cur.fetchall()] == ["crm_auditlog_p203103", "crm_auditlog_p203104"]
+    report = verify_chain()
+    assert report.ok and report.checked >= 5
+    code, out, err = _audit_verify()
+    assert code == 0 and "audit chain ok" in out
+
+    # The application role cannot reach around the table to a partition.
+    for sql in ("UPDATE crm_auditlog_p203103 SET reason = 'x'", "DELETE FROM crm_auditlog_p203103"):
+        if dbroles.owner_params() is None:
+            break
+        with pytest.raises(DatabaseError, match="permission denied|append-only"), transaction.atomic(), \
+                connection.cursor() as cur:
+            cur.execute(sql)
+    # Its owner, triggers off, rewrites a row of the older month: the chain names it.
+    owner = dbroles.connect_as_owner()
+    owner.autocommit = True
+    try:
+        with owner.cursor() as cur:
+            cur.execute("ALTER TABLE crm_auditlog DISABLE TRIGGER USER")
+            cur.execute("UPDATE crm_auditlog_p203103 SET reason = 'nothing to see' WHERE id = %s", [march[1]])
+            cur.execute("ALTER TABLE crm_auditlog ENABLE TRIGGER USER")
+    finally:
+        owner.close()
+    report = verify_chain()
+    assert not report.ok and report.first_bad_id == march[1] and report.problem == PROBLEM_CONTENT
+    assert _audit_verify()[0] == 1
+
+
+def test_the_chain_names_two_rows_given_one_place(time_machine):
+    march = _audit_in(datetime(2031, 3, 30, 10, tzinfo=UTC), time_machine, 2)
+    april = _audit_in(datetime(2031, 4, 2, 10, tzinfo=UTC), time_machine, 1)
+    audit_seal()
+    seq = AuditLog.objects.get(pk=march[1]).seq
+    # The database's unique key holds `at` now: another month's row can be forced onto the same place.
+    owner = dbroles.connect_as_owner()
+    owner.autocommit = True
+    try:
+        with owner.cursor() as cur:
+            cur.execute("ALTER TABLE crm_auditlog DISABLE TRIGGER USER")
+            cur.execute("UPDATE crm_auditlog SET seq = %s WHERE id = %s", [seq, april[0]])
+            cur.execute("ALTER TABLE crm_auditlog ENABLE TRIGGER USER")
+    finally:
+        owner.close()
+    report = verify_chain(seal=False)
+    assert not report.ok and report.problem == PROBLEM_SHARED and report.first_bad_id == april[0]
+
+
+def _audit_verify() -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command("audit_verify", stdout=out, stderr=err)
+    except SystemExit as exit_:
+        return int(exit_.code or 0), out.getvalue(), err.getvalue()
+    return 0, out.getvalue(), err.getvalue()
