@@ -53,6 +53,7 @@ class CrmConfig(AppConfig):
         PARTITIONED_TABLES.register(
             MonthlyTable(table="crm_event", column="occurred_at", retention_setting="EVENT_RETENTION_YEARS"),
             MonthlyTable(table="crm_auditlog", column="at", retention_setting="AUDIT_RETENTION_YEARS"),
+            MonthlyTable(table="crm_accessevent", column="at", retention_setting="ACCESS_EVENT_RETENTION_YEARS"),
         )
         # A freshly migrated (or flushed) database always has every role and its permissions.
         post_migrate.connect(roles_sync_after_migrate, sender=self, dispatch_uid="crm.roles_sync")

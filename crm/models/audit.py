@@ -99,7 +99,10 @@ class AccessKind(models.TextChoices):
 
 
 class AccessEvent(models.Model):
-    """A staff member looked at personal data. High volume; agent monitoring reads it."""
+    """A staff member looked at personal data. High volume; agent monitoring reads it.
+
+    The table is partitioned by month on `at` (crm migration 0028, crm.partitions): its primary key
+    in the database is (id, at); `id` stays the model's key."""
 
     user = models.ForeignKey("crm.User", on_delete=models.PROTECT, related_name="access_events")
     client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, null=True, blank=True, related_name="+")

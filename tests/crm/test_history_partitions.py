@@ -221,3 +221,21 @@ def _audit_verify() -> tuple[int, str, str]:
     except SystemExit as exit_:
         return int(exit_.code or 0), out.getvalue(), err.getvalue()
     return 0, out.getvalue(), err.getvalue()
+
+
+def test_access_events_land_in_their_months_partition_and_go_with_their_client(time_machine):
+    from crm.models import AccessEvent
+    from crm.services.access import client_view_record
+    from tests.factories import make_user
+
+    agent = make_user(role_code="sales_agent")
+    client = make_client(actor=agent)
+    time_machine.move_to(datetime(2032, 2, 29, 23, 59, tzinfo=UTC), tick=False)
+    client_view_record(actor=agent, client=client)
+    seen = AccessEvent.objects.get(client=client, kind="view")
+    assert AccessEvent.objects.get(pk=seen.pk).at == datetime(2032, 2, 29, 23, 59, tzinfo=UTC)
+    with connection.cursor() as cur:
+        cur.execute("SELECT tableoid::regclass::text FROM crm_accessevent WHERE id = %s", [seen.pk])
+        assert cur.fetchone()[0] == "crm_accessevent_p203202"
+    client.delete()
+    assert not AccessEvent.objects.filter(pk=seen.pk).exists()
