@@ -47,6 +47,14 @@ class CrmConfig(AppConfig):
         from crm.jobs import job_kind_register
 
         job_kind_register(EXPORT_JOB_KIND, label=_("Client list export"), counts={"rows": _("Rows written")})
+        # The history tables partitioned by month (crm.partitions): made ahead daily, archived past retention.
+        from crm.partitions import PARTITIONED_TABLES, MonthlyTable
+
+        PARTITIONED_TABLES.register(
+            MonthlyTable(table="crm_event", column="occurred_at", retention_setting="EVENT_RETENTION_YEARS"),
+            MonthlyTable(table="crm_auditlog", column="at", retention_setting="AUDIT_RETENTION_YEARS"),
+            MonthlyTable(table="crm_accessevent", column="at", retention_setting="ACCESS_EVENT_RETENTION_YEARS"),
+        )
         # A freshly migrated (or flushed) database always has every role and its permissions.
         post_migrate.connect(roles_sync_after_migrate, sender=self, dispatch_uid="crm.roles_sync")
         # API keys cached by the processes are dropped when a key or a brand changes.

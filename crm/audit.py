@@ -56,6 +56,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
 
 from crm.lib import context
+from crm.partitions import partitions_for
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -144,8 +145,10 @@ def audit_record(
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(getattr(obj, "code", None) or obj.pk)
+    at = timezone.now()
+    partitions_for(AuditLog._meta.db_table, [at])
     return AuditLog.objects.create(brand_id=audit_brand_id(obj, brand), **_row_fields(
-        ctx, timezone.now(), actor=actor, action=action, object_type=object_type, object_id=object_id,
+        ctx, at, actor=actor, action=action, object_type=object_type, object_id=object_id,
         before=_normalise(before), after=_normalise(after), reason=reason))
 
 
@@ -233,6 +236,7 @@ def audit_record_many(entries: Sequence[AuditEntry]) -> int:
                                    before=_normalise(entry.before), after=_normalise(entry.after),
                                    reason=entry.reason),
                      "brand_id": audit_brand_id(entry.obj, entry.brand)})
+    partitions_for(AuditLog._meta.db_table, [at])
     bulk.write([(AuditLog, rows, False)])
     return len(rows)
 
@@ -296,6 +300,7 @@ PROBLEM_CONTENT = "its content does not match its hash"
 PROBLEM_MISSING = "rows that a checkpoint recorded are missing"
 PROBLEM_CHECKPOINT = "it does not match a checkpoint"
 PROBLEM_SIGNATURE = "a checkpoint's signature is wrong"
+PROBLEM_SHARED = "rows share a place in the chain"
 
 
 @dataclass(frozen=True)
@@ -364,10 +369,15 @@ def verify_chain(*, chunk: int = 5000, seal: bool = True) -> ChainReport:
     last_id = 0
     values = ["id", "seq", "hash", *HASHED_FIELDS]
     while True:
-        rows = list(AuditLog.objects.filter(seq__gt=last_seq).order_by("seq").values(*values)[:chunk])
+        # From the last row's place on, not after it: a row sharing its place shows (the database's
+        # unique key holds `at`, since the table is partitioned by month).
+        rows = [row for row in AuditLog.objects.filter(seq__gte=last_seq or 1).order_by("seq", "id")
+                .values(*values)[:chunk + 1] if row["id"] != last_id]
         if not rows:
             break
         for row in rows:
+            if row["seq"] == last_seq:
+                return ChainReport(False, checked, row["id"], PROBLEM_SHARED, sealed_now=sealed_now)
             if row["prev_hash"] != prev:
                 return ChainReport(False, checked, row["id"], PROBLEM_LINK, sealed_now=sealed_now)
             if row_hash(row) != row["hash"]:

@@ -65,6 +65,7 @@ from redis.exceptions import RedisError
 from crm import event_catalogue
 from crm.event_catalogue import EventContractError, declare  # noqa: F401  (the apps' one import)
 from crm.lib import context
+from crm.partitions import partitions_for
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -241,13 +242,15 @@ def emit(
         brand = client.brand_id
     stored = _json_safe(data)
     contract_check(name, stored)
+    occurred_at = occurred_at or timezone.now()
+    partitions_for(Event._meta.db_table, [occurred_at])
     event = Event.objects.create(
         name=name,
         client=client,
         brand_id=_pk(brand),
         actor=actor,
         data=stored,
-        occurred_at=occurred_at or timezone.now(),
+        occurred_at=occurred_at,
         request_id=ctx.request_id,
     )
     kick_after_commit()
@@ -274,6 +277,7 @@ def emit_many(rows: Iterable[dict[str, Any]]) -> int:
         ))
     if not events:
         return 0
+    partitions_for(Event._meta.db_table, {e.occurred_at for e in events})
     Event.objects.bulk_create(events, batch_size=1000)
     kick_after_commit()
     return len(events)
@@ -287,6 +291,19 @@ def event_row(name: str, *, client_id: int | None, brand_id: int | None, actor_i
     contract_check(name, data)
     return {"uuid": uuid.uuid4(), "name": name, "client_id": client_id, "brand_id": brand_id, "actor_id": actor_id,
             "data": data, "occurred_at": at, "created_at": at, "dispatched_at": None, "request_id": request_id}
+
+
+def event_rows_ready(rows: Iterable[dict[str, Any]]) -> None:
+    """Before the bulk writers write `event_row`s: the outbox's monthly partitions of their times exist."""
+    events_ready(row["occurred_at"] for row in rows)
+
+
+def events_ready(moments: Iterable[datetime]) -> None:
+    """Before events of these times are written in bulk: the outbox's monthly partitions for them exist
+    (crm.partitions; the months ahead are made daily, older ones when history is loaded)."""
+    from crm.models import Event
+
+    partitions_for(Event._meta.db_table, set(moments))
 
 
 KICK_KEY = "crm:events:kick"

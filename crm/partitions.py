@@ -13,17 +13,44 @@ partitions (`<table>_pYYYYMM`, one UTC calendar month each) are created by the S
 before a batch whose rows fall in a month not yet there (an old deal from a platform's history).
 There is no default partition: a row for a month without a partition is refused, never parked where
 a later partition could not be attached.
+
+Retention (`retention_pass`, `manage.py partitions_archive`, the monthly task): a partition whose whole
+month lies further back than its table's retention (a setting in years per table, a regulatory
+minimum, seven by default) is detached, written to a file under PARTITION_ARCHIVE_DIR (the rows as
+PostgreSQL's CSV, gzipped, `<partition>.csv.gz`, beside a JSON manifest `<partition>.json` naming the
+table, the month, the columns, the row count and the SHA-256 of the CSV), the file read back and
+checked against the table and the manifest, and only then dropped. A partition left detached by an
+interrupted pass is taken up again by the next one; its month's name stays reserved meanwhile
+(crm_month_partitions_ensure does not make it again). `manage.py partitions_reattach <manifest>`
+makes the month's table again from the file, after checking it, and attaches it back.
+
+This DDL needs the schema's owner (crm.lib.dbroles): every step here runs on a connection of its own
+as the owner.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import csv
+import gzip
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
 
+from django.conf import settings
 from django.db import connection
 
+from crm.lib import dbroles
 from crm.registry import Registry
+
+logger = logging.getLogger(__name__)
 
 # The daily task keeps this many months ahead of the current one.
 MONTHS_AHEAD = 3
@@ -66,6 +93,38 @@ def month_partitions_ensure(table: str, first: date | datetime, last: date | dat
     return made
 
 
+# Months whose partition this process saw committed: (database, table, month); and those it made
+# itself, which count as committed only once seen outside any transaction block (the transaction that
+# made one may have rolled back).
+_known: set[tuple[str, str, date]] = set()
+_made: set[tuple[str, str, date]] = set()
+
+
+def partitions_for(table: str, moments: Iterable[date | datetime | None]) -> int:
+    """Before a write: the partitions of `table` for the months of `moments` exist (made when missing);
+    how many were made. The daily task keeps this month and the next ones, so this matters for rows
+    of other months: a history loaded, a clock set elsewhere (a test's). A month seen is remembered,
+    so the usual write asks nothing; the check takes no lock unless a partition is missing."""
+    db = str(connection.settings_dict.get("NAME"))
+    months = {month_start(m) for m in moments if m is not None}
+    months = {m for m in months if (db, table, m) not in _known}
+    if not months:
+        return 0
+    with connection.cursor() as cur:
+        cur.execute("SELECT m, to_regclass(%s || '_p' || to_char(m, 'YYYYMM')) IS NULL FROM unnest(%s::date[]) m",
+                    [table, sorted(months)])
+        missing = sorted(m for m, absent in cur.fetchall() if absent)
+    made = sum(month_partitions_ensure(table, m, m) for m in missing)
+    for m in months:
+        key = (db, table, m)
+        if m in missing:
+            _made.add(key)
+        elif key not in _made or not connection.in_atomic_block:
+            _known.add(key)
+            _made.discard(key)
+    return made
+
+
 def partitions_ensure_ahead(*, today: date | None = None, months: int = MONTHS_AHEAD) -> dict[str, int]:
     """The daily task: every declared table has its partitions from last month to `months` ahead."""
     this_month = month_start(today or datetime.now(UTC).date())
@@ -99,3 +158,471 @@ def month_partitions_span(table: str, first: date | datetime, last: date | datet
         made += month_partitions_ensure(table, month, piece_end)
         month = add_months(piece_end, 1)
     return made
+
+
+# --- retention and archive -------------------------------------------------------------------------
+
+ARCHIVE_FORMAT = 1
+# Arbitrary constant naming the lock one retention pass holds (two at once would race on a partition).
+_ARCHIVE_LOCK = 0x5041525441524348  # "PARTARCH"
+# What the CSV's text looks like must not depend on the session: dates in ISO, UTC, floats exact.
+_SESSION = ("SET DateStyle = 'ISO, YMD'", "SET TimeZone = 'UTC'", "SET IntervalStyle = 'postgres'",
+            "SET extra_float_digits = 3", "SET bytea_output = 'hex'")
+_COPY_OPTIONS = "(FORMAT csv)"
+_PARTITION_MONTH = re.compile(r"_p(\d{4})(\d{2})$")
+
+
+class PartitionArchiveError(Exception):
+    """An archive or a reattachment refused; the message says why and that nothing was changed."""
+
+
+@dataclass(frozen=True)
+class ArchiveCandidate:
+    """A month past its table's retention, still in the database."""
+
+    table: str
+    partition: str
+    month: date
+    # False: detached already by a pass that stopped before its file was verified.
+    attached: bool
+    rows: int = 0
+
+
+@dataclass(frozen=True)
+class ArchiveResult:
+    candidate: ArchiveCandidate
+    data_file: Path
+    manifest_file: Path
+    rows: int
+    sha256: str
+
+
+def retention_years(table: MonthlyTable) -> int:
+    """The years `table`'s history is kept: its setting, or its default when the setting is absent."""
+    years = getattr(settings, table.retention_setting, None)
+    years = table.retention_years if years is None else int(years)
+    if years < 1:
+        raise PartitionArchiveError(f"{table.retention_setting} is {years}: a retention is at least one year")
+    return years
+
+
+def retention_cutoff(table: MonthlyTable, today: date) -> date:
+    """The first day still kept: a month ending on or before it may go."""
+    years = retention_years(table)
+    try:
+        return today.replace(year=today.year - years)
+    except ValueError:  # 29 February
+        return today.replace(year=today.year - years, day=28)
+
+
+def archive_dir() -> Path:
+    return Path(settings.PARTITION_ARCHIVE_DIR)
+
+
+def _owner_connection() -> Any:
+    conn = dbroles.connect_as_owner()
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        for sql in _SESSION:
+            cur.execute(sql)
+    return conn
+
+
+def _qn(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _month_of(partition: str) -> date | None:
+    match = _PARTITION_MONTH.search(partition)
+    if not match:
+        return None
+    try:
+        return date(int(match[1]), int(match[2]), 1)
+    except ValueError:
+        return None
+
+
+def _bound(month: date) -> str:
+    return f"{month.isoformat()} 00:00:00+00"
+
+
+def _month_tables(cur: Any, table: str) -> list[tuple[str, bool, bool]]:
+    """(name, attached, detach pending) of every `<table>_pYYYYMM`: the parent's partitions and the
+    tables of that name left detached."""
+    cur.execute(
+        "SELECT c.relname, i.inhrelid IS NOT NULL, coalesce(i.inhdetachpending, false) FROM pg_class c "
+        "LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND i.inhparent = to_regclass(%s) "
+        "WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p') "
+        "AND c.relname ~ %s AND (i.inhrelid IS NOT NULL OR NOT c.relispartition) ORDER BY 1",
+        [table, "^" + re.escape(table) + r"_p[0-9]{6}$"])
+    return [(name, bool(attached), bool(pending)) for name, attached, pending in cur.fetchall()]
+
+
+def partitions_due(*, today: date | None = None) -> list[ArchiveCandidate]:
+    """Every declared table's months past its retention, oldest first (with their row counts)."""
+    today = today or datetime.now(UTC).date()
+    due = []
+    conn = _owner_connection()
+    try:
+        with conn.cursor() as cur:
+            for t in PARTITIONED_TABLES:
+                cutoff = retention_cutoff(t, today)
+                for name, attached, _pending in _month_tables(cur, t.table):
+                    month = _month_of(name)
+                    if month is None or add_months(month, 1) > cutoff:
+                        continue
+                    cur.execute(f"SELECT count(*) FROM {_qn(name)}")  # noqa: S608 - a catalogue name
+                    due.append(ArchiveCandidate(t.table, name, month, attached, int(cur.fetchone()[0])))
+    finally:
+        conn.close()
+    return due
+
+
+def retention_pass(*, apply: bool = False, today: date | None = None,
+                   directory: Path | None = None) -> list[ArchiveCandidate] | list[ArchiveResult]:
+    """The months past retention; with `apply`, each archived and dropped (see `archive_partition`).
+    A pass already running elsewhere makes this one refuse rather than wait."""
+    due = partitions_due(today=today)
+    if not apply:
+        return due
+    directory = directory or archive_dir()
+    conn = _owner_connection()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_try_advisory_lock(%s)", [_ARCHIVE_LOCK])
+            if not cur.fetchone()[0]:
+                raise PartitionArchiveError("another archive pass is running; nothing was done")
+        try:
+            return [archive_partition(c, directory=directory, conn=conn) for c in due]
+        finally:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_unlock(%s)", [_ARCHIVE_LOCK])
+    finally:
+        conn.close()
+
+
+def _columns(cur: Any, table: str) -> list[tuple[str, str]]:
+    cur.execute("SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+                "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+                [table])
+    return [(str(n), str(t)) for n, t in cur.fetchall()]
+
+
+def _detach(cur: Any, c: ArchiveCandidate) -> None:
+    """Detach without blocking the table's readers and writers where PostgreSQL can, else plainly."""
+    parent, part = _qn(c.table), _qn(c.partition)
+    cur.execute("SELECT inhdetachpending FROM pg_inherits WHERE inhrelid = to_regclass(%s)", [c.partition])
+    row = cur.fetchone()
+    if row is None:
+        return
+    if row[0]:  # a concurrent detach that was interrupted
+        cur.execute(f"ALTER TABLE {parent} DETACH PARTITION {part} FINALIZE")
+        return
+    try:
+        cur.execute(f"ALTER TABLE {parent} DETACH PARTITION {part} CONCURRENTLY")
+    except Exception as exc:  # noqa: BLE001 - e.g. a default partition: the plain detach says if it cannot
+        logger.info("partition %s detached plainly: %s", c.partition, exc)
+        cur.execute(f"ALTER TABLE {parent} DETACH PARTITION {part}")
+
+
+def _read_back(path: Path) -> tuple[str, int]:
+    """The SHA-256 of the CSV in the gzipped file at `path` and the number of rows in it."""
+    digest = hashlib.sha256()
+    rows = 0
+    with gzip.open(path, "rb") as raw:
+        hashed = _Hashing(raw, digest)
+        for _row in csv.reader(io.TextIOWrapper(hashed, encoding="utf-8", newline="")):  # type: ignore[type-var]
+            rows += 1
+        hashed.read()  # anything after the last row still counts in the checksum
+    return digest.hexdigest(), rows
+
+
+class _Hashing(io.RawIOBase):
+    """A readable stream that hashes what passes through it."""
+
+    def __init__(self, raw: Any, digest: Any) -> None:
+        self.raw, self.digest = raw, digest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.raw.read(len(buffer))
+        self.digest.update(data)
+        buffer[:len(data)] = data
+        return len(data)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, sort_keys=True)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def archive_partition(c: ArchiveCandidate, *, directory: Path, conn: Any = None) -> ArchiveResult:
+    """Detach `c`, write its rows and manifest under `directory`, read the file back and check its
+    checksum and row count against the table's, and only then drop the table. Any failure leaves the
+    table in the database (detached, taken up again by the next pass) and raises."""
+    own = conn is None
+    conn = conn or _owner_connection()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        data_file = directory / f"{c.partition}.csv.gz"
+        manifest_file = directory / f"{c.partition}.json"
+        with conn.cursor() as cur:
+            _detach(cur, c)
+            columns = _columns(cur, c.partition)
+            names = ", ".join(_qn(n) for n, _t in columns)
+            cur.execute(f"SELECT count(*) FROM {_qn(c.partition)}")  # noqa: S608 - a catalogue name
+            count = int(cur.fetchone()[0])
+            digest = hashlib.sha256()
+            tmp = data_file.with_name(data_file.name + ".tmp")
+            with gzip.open(tmp, "wb") as out, cur.copy(
+                    f"COPY {_qn(c.partition)} ({names}) TO STDOUT {_COPY_OPTIONS}") as copy:
+                for block in copy:
+                    digest.update(block)
+                    out.write(block)
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, data_file)
+            sha = digest.hexdigest()
+            column = next((t.column for t in PARTITIONED_TABLES if t.table == c.table), "")
+            manifest = {"format": ARCHIVE_FORMAT, "table": c.table, "partition": c.partition,
+                        "month": c.month.strftime("%Y-%m"), "column": column, "rows": count,
+                        "columns": [n for n, _t in columns], "types": [t for _n, t in columns],
+                        "data_file": data_file.name, "sha256": sha,
+                        "archived_at": datetime.now(UTC).isoformat(timespec="seconds")}
+            _write_json(manifest_file, manifest)
+            # The file as it is on disk, not as it was written, must hold every row.
+            read_sha, read_rows = _read_back(data_file)
+            stored = json.loads(manifest_file.read_text(encoding="utf-8"))
+            if (read_sha, read_rows) != (sha, count) or stored.get("sha256") != sha or stored.get("rows") != count:
+                raise PartitionArchiveError(
+                    f"{data_file.name} read back {read_rows} rows with checksum {read_sha}, the table has {count} "
+                    f"rows and the copy's checksum was {sha}: {c.partition} was left (detached) in the database")
+            cur.execute(f"SELECT count(*) FROM {_qn(c.partition)}")  # noqa: S608 - a catalogue name
+            if int(cur.fetchone()[0]) != count:
+                raise PartitionArchiveError(f"{c.partition} changed while it was archived; it was left in the database")
+            cur.execute(f"DROP TABLE {_qn(c.partition)}")
+        _known.difference_update({k for k in _known if k[1:] == (c.table, c.month)})
+        _made.difference_update({k for k in _made if k[1:] == (c.table, c.month)})
+        logger.info("partition archived", extra={"partition": c.partition, "rows": count, "sha256": sha,
+                                                  "file": str(data_file)})
+        return ArchiveResult(c, data_file, manifest_file, count, sha)
+    finally:
+        if own:
+            conn.close()
+
+
+def _manifest(path: Path) -> tuple[dict[str, Any], Path]:
+    path = Path(path)
+    if path.name.endswith(".csv.gz"):
+        path = path.with_name(path.name[: -len(".csv.gz")] + ".json")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PartitionArchiveError(f"cannot read the manifest {path}: {exc}; nothing was reattached") from exc
+    keys = ("table", "partition", "month", "rows", "columns", "data_file", "sha256")
+    if not isinstance(manifest, dict) or any(k not in manifest for k in keys):
+        raise PartitionArchiveError(f"{path} is not a partition archive's manifest; nothing was reattached")
+    return manifest, path.with_name(str(manifest["data_file"]))
+
+
+def _copy_rows_in(cur: Any, part: str, names: str, data_file: Path) -> int:
+    with cur.copy(f"COPY {_qn(part)} ({names}) FROM STDIN {_COPY_OPTIONS}") as copy, \
+            gzip.open(data_file, "rb") as fh:
+        while block := fh.read(1 << 20):
+            copy.write(block)
+    return int(cur.rowcount)
+
+
+def partition_reattach(path: Path) -> dict[str, Any]:
+    """Load an archived month back from its file (the manifest's path, or the data file's) and attach it
+    to its table again; the manifest back. Refused, with nothing changed, when the file's checksum or
+    row count does not match its manifest, when the month is in the database already, or when the table
+    is no longer partitioned or has lost a column the file holds."""
+    manifest, data_file = _manifest(path)
+    table, part = str(manifest["table"]), str(manifest["partition"])
+    month = _month_of(part)
+    if month is None or not part.startswith(table + "_p") or manifest["month"] != month.strftime("%Y-%m"):
+        raise PartitionArchiveError(f"the manifest names partition {part} of {table} for {manifest['month']}, "
+                                    "which do not agree; nothing was reattached")
+    try:
+        sha, rows = _read_back(data_file)
+    except (OSError, EOFError, gzip.BadGzipFile, csv.Error, UnicodeDecodeError) as exc:
+        raise PartitionArchiveError(f"cannot read {data_file}: {exc}; nothing was reattached") from exc
+    if sha != manifest["sha256"] or rows != manifest["rows"]:
+        raise PartitionArchiveError(
+            f"{data_file.name} does not match its manifest (checksum {sha}, {rows} rows; the manifest says "
+            f"{manifest['sha256']}, {manifest['rows']} rows): the file was changed or damaged; nothing was reattached")
+    conn = _owner_connection()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_partitioned_table WHERE partrelid = to_regclass(%s)", [table])
+            if cur.fetchone() is None:
+                raise PartitionArchiveError(f"{table} is not a partitioned table; nothing was reattached")
+            if any(name == part for name, _a, _p in _month_tables(cur, table)):
+                raise PartitionArchiveError(f"{manifest['month']} of {table} is in the database already ({part}); "
+                                            "nothing was reattached")
+            present = {n for n, _t in _columns(cur, table)}
+            lost = [c for c in manifest["columns"] if c not in present]
+            if lost:
+                raise PartitionArchiveError(f"{table} no longer has the column(s) {', '.join(lost)} the file holds; "
+                                            "nothing was reattached")
+            names = ", ".join(_qn(str(c)) for c in manifest["columns"])
+            with conn.transaction():
+                cur.execute(f"CREATE TABLE {_qn(part)} (LIKE {_qn(table)} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+                loaded = _copy_rows_in(cur, part, names, data_file)
+                if loaded != manifest["rows"]:
+                    raise PartitionArchiveError(f"{loaded} rows loaded from {data_file.name}, its manifest says "
+                                                f"{manifest['rows']}; nothing was reattached")
+                # Attaching checks every row lies in the month, and gives the table the parent's
+                # indexes, constraints and triggers.
+                cur.execute(f"ALTER TABLE {_qn(table)} ATTACH PARTITION {_qn(part)} "
+                            f"FOR VALUES FROM ('{_bound(month)}') TO ('{_bound(add_months(month, 1))}')")
+    except PartitionArchiveError:
+        raise
+    except Exception as exc:
+        raise PartitionArchiveError(f"{part} could not be reattached: {exc}; nothing was reattached") from exc
+    finally:
+        conn.close()
+    logger.info("partition reattached", extra={"partition": part, "rows": manifest["rows"]})
+    return manifest
+
+
+def archived_manifests(directory: Path | None = None) -> Iterator[dict[str, Any]]:
+    """The manifests of the archive directory, by name."""
+    for path in sorted((directory or archive_dir()).glob("*.json")):
+        try:
+            yield json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+
+
+# --- making an existing table partitioned (for migrations) -------------------------------------------
+
+_DEPENDENT_VIEWS = """
+WITH RECURSIVE deps(oid, depth) AS (
+    SELECT DISTINCT r.ev_class, 1 FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
+     WHERE d.refobjid = %s::regclass AND r.ev_class <> %s::regclass
+    UNION
+    SELECT DISTINCT r.ev_class, deps.depth + 1 FROM deps JOIN pg_depend d ON d.refobjid = deps.oid
+      JOIN pg_rewrite r ON r.oid = d.objid WHERE r.ev_class <> deps.oid
+)
+SELECT c.relname, c.relkind, pg_get_viewdef(c.oid), c.reloptions, max(deps.depth)
+FROM deps JOIN pg_class c ON c.oid = deps.oid GROUP BY c.oid, c.relname, c.relkind, c.reloptions ORDER BY 5, 1
+"""
+
+
+def partition_existing_table(schema_editor: Any, table: str, column: str, *, months_ahead: int = MONTHS_AHEAD) -> int:
+    """For a migration: make the existing `table` `PARTITION BY RANGE (column)` by month, keeping everything
+    else, and return the rows carried over.
+
+    A new partitioned table takes the old one's name; partitions are made for every month its rows fall
+    in and from last month to `months_ahead`; the rows are copied; the id sequence goes on where it was.
+    Its indexes, check constraints, outgoing foreign keys and triggers are made again as they were, and
+    the views over it; the primary key and each unique constraint get `column` added (PostgreSQL's rule
+    for a partitioned table's unique keys). Refused while another table's foreign key references it
+    (make those db_constraint=False first) or while it has a unique index outside a constraint. The
+    application role's privileges are granted after the migration, as for every table
+    (crm.lib.dbroles)."""
+    qn = schema_editor.quote_name
+    old = f"{table}__unpartitioned"
+    with schema_editor.connection.cursor() as cur:
+        cur.execute("SELECT conname, conrelid::regclass::text FROM pg_constraint "
+                    "WHERE contype = 'f' AND confrelid = %s::regclass", [table])
+        refs = cur.fetchall()
+        if refs:
+            raise RuntimeError(f"{table} is referenced by foreign keys {refs}: make them db_constraint=False first")
+        cur.execute("SELECT i.relname, pg_get_indexdef(x.indexrelid), x.indisunique FROM pg_index x "
+                    "JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = %s::regclass AND NOT EXISTS "
+                    "(SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid AND c.conrelid = x.indrelid) "
+                    "ORDER BY 1", [table])
+        indexes = cur.fetchall()
+        unique = [name for name, _d, is_unique in indexes if is_unique]
+        if unique:
+            raise RuntimeError(f"{table} has unique indexes {unique} outside a constraint: make them constraints")
+        cur.execute("SELECT c.conname, c.contype, pg_get_constraintdef(c.oid), "
+                    "array(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY k(n, o) "
+                    "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.o)::text[] "
+                    "FROM pg_constraint c WHERE c.conrelid = %s::regclass AND c.contype IN ('p', 'u', 'f') "
+                    "ORDER BY c.contype DESC, c.conname", [table])
+        constraints = cur.fetchall()
+        cur.execute("SELECT tgname, pg_get_triggerdef(oid), tgenabled FROM pg_trigger "
+                    "WHERE tgrelid = %s::regclass AND NOT tgisinternal ORDER BY tgname", [table])
+        triggers = cur.fetchall()
+        cur.execute(_DEPENDENT_VIEWS, [table, table])
+        views = cur.fetchall()
+        cur.execute("SELECT a.attname, a.attidentity, pg_get_serial_sequence(%s, a.attname) FROM pg_attribute a "
+                    "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+                    [table, table])
+        columns = cur.fetchall()
+        names = ", ".join(qn(name) for name, _i, _s in columns)
+
+        for name, kind, _d, _o, _depth in reversed(views):
+            cur.execute(f"DROP {'MATERIALIZED VIEW' if kind == 'm' else 'VIEW'} {qn(name)}")
+        cur.execute(f"ALTER TABLE {qn(table)} RENAME TO {qn(old)}")
+        cur.execute(f"CREATE TABLE {qn(table)} (LIKE {qn(old)} INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
+                    f"INCLUDING IDENTITY INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMMENTS) "
+                    f"PARTITION BY RANGE ({qn(column)})")
+        cur.execute(f"SELECT DISTINCT date_trunc('month', {qn(column)} AT TIME ZONE 'UTC')::date FROM {qn(old)}")  # noqa: S608
+        months = sorted(r[0] for r in cur.fetchall())
+        this_month = month_start(datetime.now(UTC))
+        for month in months:
+            cur.execute("SELECT crm_month_partitions_ensure(%s::regclass, %s, %s)", [table, month, month])
+        cur.execute("SELECT crm_month_partitions_ensure(%s::regclass, %s, %s)",
+                    [table, add_months(this_month, -1), add_months(this_month, months_ahead)])
+        cur.execute(f"INSERT INTO {qn(table)} ({names}) OVERRIDING SYSTEM VALUE SELECT {names} FROM {qn(old)}")  # noqa: S608
+        carried = int(cur.rowcount)
+        _sequences_carry(cur, qn, table, columns)
+        cur.execute(f"DROP TABLE {qn(old)}")
+        _sequences_rename(cur, qn, table, columns)
+        for name, kind, definition, keys in constraints:
+            if kind in ("p", "u"):
+                keys = [*keys, column] if column not in keys else list(keys)
+                what = "PRIMARY KEY" if kind == "p" else "UNIQUE"
+                cur.execute(f"ALTER TABLE {qn(table)} ADD CONSTRAINT {qn(name)} {what} "
+                            f"({', '.join(qn(k) for k in keys)})")
+            else:
+                cur.execute(f"ALTER TABLE {qn(table)} ADD CONSTRAINT {qn(name)} {definition}")
+        for _name, definition, _u in indexes:
+            cur.execute(definition)
+        for name, definition, enabled in triggers:
+            cur.execute(definition)
+            if enabled == "D":
+                cur.execute(f"ALTER TABLE {qn(table)} DISABLE TRIGGER {qn(name)}")
+        for name, kind, definition, options, _depth in views:
+            with_options = f" WITH ({', '.join(options)})" if options else ""
+            what = "MATERIALIZED VIEW" if kind == "m" else "VIEW"
+            cur.execute(f"CREATE {what} {qn(name)}{with_options} AS {definition}")
+    return carried
+
+
+def _sequences_carry(cur: Any, qn: Any, table: str, columns: list[tuple[str, str, str | None]]) -> None:
+    """The new table's ids go on where the old table's were."""
+    for name, identity, old_sequence in columns:
+        if not old_sequence:
+            continue
+        if identity:  # the new table has a sequence of its own: it goes on from the old one's place
+            cur.execute(f"SELECT last_value, is_called FROM {old_sequence}")  # noqa: S608 - a catalogue name
+            last_value, is_called = cur.fetchone()
+            cur.execute("SELECT pg_get_serial_sequence(%s, %s)", [table, name])
+            cur.execute("SELECT setval(%s, %s, %s)", [cur.fetchone()[0], last_value, is_called])
+        else:  # a serial's default names the old sequence: the new table takes it over
+            cur.execute(f"ALTER SEQUENCE {old_sequence} OWNED BY {qn(table)}.{qn(name)}")
+
+
+def _sequences_rename(cur: Any, qn: Any, table: str, columns: list[tuple[str, str, str | None]]) -> None:
+    """An identity's sequence by the old table's name again (the new one's was given a suffix)."""
+    for name, identity, _s in columns:
+        if not identity:
+            continue
+        cur.execute("SELECT pg_get_serial_sequence(%s, %s)", [table, name])
+        sequence = cur.fetchone()[0]
+        wanted = f"{table}_{name}_seq"
+        if sequence.split(".")[-1].strip('"') != wanted:
+            cur.execute(f"ALTER SEQUENCE {sequence} RENAME TO {qn(wanted)}")

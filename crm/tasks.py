@@ -38,6 +38,16 @@ def partitions_ahead() -> dict[str, int]:
     return partitions_ensure_ahead()
 
 
+@shared_task(name="crm.tasks.partitions_archive", ignore_result=True)
+def partitions_archive() -> list[str]:
+    """Monthly: the months past their table's retention written to verified files, then dropped
+    (crm.partitions.retention_pass; a month whose file does not verify stays in the database)."""
+    from crm.partitions import ArchiveResult, retention_pass
+
+    done = [r for r in retention_pass(apply=True) if isinstance(r, ArchiveResult)]
+    return [f"{r.candidate.partition}: {r.rows} rows to {r.data_file.name}" for r in done]
+
+
 @shared_task(name="crm.tasks.events_retry_due", ignore_result=True)
 def events_retry_due() -> int:
     return events.retry_due()

@@ -16,6 +16,7 @@ class _InBulk(WriterState):
 
     def _in_bulk(self, plans: list[ClientPlan]) -> None:
         from crm.audit import audit_record
+        from crm.events import events_ready
         from crm.models import Client, Event, Note, Task
         from crm.services.common import _excerpt
         from crm.stages import proof_reason, stage_proof_for
@@ -104,6 +105,7 @@ class _InBulk(WriterState):
                                                    batch_size=1000)
             Task.history.model.objects.bulk_create([h for h in side_history if isinstance(h, Task.history.model)],
                                                    batch_size=1000)
+            events_ready(e.occurred_at for e in events)
             Event.objects.bulk_create(events, batch_size=1000)
             totals["clients"] += len(objs)
             totals["notes"] += len(notes)

@@ -592,6 +592,7 @@ class _BatchWriter:
     def _write_events(self, clients: list[tuple[int, int, Staff, str, dt.datetime]]) -> None:
         from crm.lib.bulk import copy_rows
         from crm.models import AccessEvent, Event
+        from crm.partitions import PARTITIONED_TABLES, month_partitions_ensure
 
         rng = self.rng
         start = clients[0][1]
@@ -600,6 +601,11 @@ class _BatchWriter:
         views = _quota(self.access, start, count, self.clients)
         # A few clients have long timelines (one in fifty holds a third of the events).
         weights = [30.0 if n % 50 == 0 else 1.0 for _pk, n, *_rest in clients]
+        # The history's months (the tables are partitioned by month, crm.partitions).
+        first = min(created for *_rest, created in clients)
+        for model in (Event, AccessEvent):
+            if model._meta.db_table in PARTITIONED_TABLES:
+                month_partitions_ensure(model._meta.db_table, first, self.now)
 
         def timeline() -> Iterator[tuple[Any, ...]]:
             for pk, n, desk, stage, created in rng.choices(clients, weights, k=events):

@@ -77,7 +77,8 @@ def grant_app_privileges(*, alias: str = "default", append_only: Sequence[str],
     `append_only` ones, which it may only read and append to, and UPDATE the `sealable` columns of
     (table -> columns; the audit log's seal, which its trigger allows once per row). Runs after
     every migrate, so that tables added later are covered; revoking first makes it correct
-    whatever was granted before."""
+    whatever was granted before. A partition made later (crm.partitions) is granted nothing: the
+    role reaches its rows through the partitioned table."""
     if owner_params() is None:
         return
     conn = connections[alias]
@@ -86,7 +87,13 @@ def grant_app_privileges(*, alias: str = "default", append_only: Sequence[str],
     with conn.cursor() as cursor:
         cursor.execute("SELECT current_schema()")
         schema = qn(cursor.fetchone()[0])
-        tables = ", ".join(qn(t) for t in append_only)
+        # The partitions of an append-only table too (one partitioned by month): the role reads and
+        # appends through the table itself, which is all it needs, and never writes to a partition.
+        cursor.execute("WITH RECURSIVE p(oid) AS (SELECT inhrelid FROM pg_inherits WHERE inhparent = ANY("
+                       "SELECT to_regclass(t) FROM unnest(%s::text[]) t) UNION SELECT i.inhrelid FROM pg_inherits i "
+                       "JOIN p ON i.inhparent = p.oid) SELECT relname FROM pg_class WHERE oid IN (SELECT oid FROM p) "
+                       "ORDER BY 1", [list(append_only)])
+        tables = ", ".join(qn(t) for t in [*append_only, *(r[0] for r in cursor.fetchall())])
         for sql in (
             f"GRANT USAGE ON SCHEMA {schema} TO {role}",
             f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}",

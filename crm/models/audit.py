@@ -14,6 +14,11 @@ class AuditLog(models.Model):
     own content including `prev_hash` (`hash`). PostgreSQL triggers (migrations 0002, 0014) refuse
     UPDATE and DELETE, except that one sealing update of an unsealed row, and `manage.py
     audit_verify` walks the chain and names the first row that does not match.
+
+    The table is partitioned by month on `at` (crm migration 0027, crm.partitions): the database's
+    keys hold `at` ((id, at), (seq, at), (hash, at)); one place per row in the chain is kept by the
+    sealer, which alone numbers rows, under its lock, and `verify_chain` names rows sharing a place.
+    `id` stays the model's key.
     """
 
     at = models.DateTimeField()
@@ -31,10 +36,10 @@ class AuditLog(models.Model):
     request_id = models.CharField(max_length=64, blank=True)
     source = models.CharField(max_length=16, blank=True)
     # Empty until the row is sealed (crm.audit.audit_seal).
-    seq = models.BigIntegerField(null=True, blank=True, unique=True,
+    seq = models.BigIntegerField(null=True, blank=True,
                                  help_text="Position in the chain, set when the row is sealed.")
     prev_hash = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 - empty until sealed
-    hash = models.CharField(max_length=64, unique=True, null=True, blank=True)  # noqa: DJ001 - empty until sealed
+    hash = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 - empty until sealed
     # The brand the audited object belongs to (none for system-wide rows: rates, roles, staff of
     # several brands). Who may read the row follows it (crm.permissions.audit_queryset_for_user). Not
     # part of the hash: rows written before the column existed still verify.
@@ -43,6 +48,11 @@ class AuditLog(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        constraints: ClassVar = [
+            # With `at`, as a partitioned table's unique keys must be (the chain is walked by seq).
+            models.UniqueConstraint(fields=["seq", "at"], name="audit_seq_unique"),
+            models.UniqueConstraint(fields=["hash", "at"], name="audit_hash_unique"),
+        ]
         indexes: ClassVar = [
             models.Index(F("object_type"), F("object_id"), F("id").desc(), name="audit_object_idx"),
             models.Index(F("actor"), F("id").desc(), name="audit_actor_idx"),
@@ -89,7 +99,10 @@ class AccessKind(models.TextChoices):
 
 
 class AccessEvent(models.Model):
-    """A staff member looked at personal data. High volume; agent monitoring reads it."""
+    """A staff member looked at personal data. High volume; agent monitoring reads it.
+
+    The table is partitioned by month on `at` (crm migration 0028, crm.partitions): its primary key
+    in the database is (id, at); `id` stays the model's key."""
 
     user = models.ForeignKey("crm.User", on_delete=models.PROTECT, related_name="access_events")
     client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, null=True, blank=True, related_name="+")

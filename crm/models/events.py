@@ -13,9 +13,16 @@ class Event(models.Model):
 
     Rows are never changed except `dispatched_at`, set once every registered handler has been
     given the event. A client's timeline is read from these rows.
+
+    The table is partitioned by month on `occurred_at` (crm migration 0026, crm.partitions): its
+    primary key in the database is (id, occurred_at) and the uuid is unique with occurred_at (a
+    partitioned table's unique keys hold its partition key). `id` stays the model's key: ids come
+    from one sequence. Other tables' foreign keys to it are db_constraint=False; their cascades are
+    the ORM's.
     """
 
-    uuid = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
+    # Made by uuid4 here, never given from outside; receivers dedupe by it.
+    uuid = models.UUIDField(editable=False, default=uuid.uuid4)
     name = models.CharField(max_length=80)
     client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, null=True, blank=True, related_name="events",
                                db_index=False)  # event_client_timeline_idx
@@ -29,6 +36,9 @@ class Event(models.Model):
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["uuid", "occurred_at"], name="event_uuid_unique"),
+        ]
         indexes: ClassVar = [
             models.Index(F("client"), F("occurred_at").desc(), F("id").desc(), name="event_client_timeline_idx"),
             # The dispatcher only ever scans undelivered events: keep that index tiny.
@@ -49,7 +59,8 @@ class DeliveryStatus(models.TextChoices):
 class EventDelivery(models.Model):
     """One handler's receipt of one event. Its existence as SUCCEEDED is what makes a handler run once."""
 
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    # No constraint in the database: Event is partitioned (its cascade is the ORM's).
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries", db_constraint=False)
     handler = models.CharField(max_length=200)
     status = models.CharField(max_length=16, choices=DeliveryStatus.choices)
     attempts = models.PositiveIntegerField(default=0)

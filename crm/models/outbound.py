@@ -80,7 +80,9 @@ class WebhookDelivery(models.Model):
 
     delivery_id = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
     subscriber = models.ForeignKey(WebhookSubscriber, on_delete=models.CASCADE, related_name="deliveries")
-    event = models.ForeignKey("crm.Event", on_delete=models.CASCADE, related_name="+", db_index=False)
+    # No constraint in the database: crm_event is partitioned (the cascade is the ORM's).
+    event = models.ForeignKey("crm.Event", on_delete=models.CASCADE, related_name="+", db_index=False,
+                              db_constraint=False)
     event_name = models.CharField(max_length=80)
     order_key = models.BigIntegerField(default=0)
     body = models.TextField()

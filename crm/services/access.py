@@ -16,6 +16,7 @@ from crm.audit import audit_record
 from crm.exceptions import NotAllowed, ValidationFailed
 from crm.lib import context
 from crm.models import AccessEvent, AccessKind, Client, User
+from crm.partitions import partitions_for
 from crm.permissions import restriction_message, staff_restricted, user_can
 
 
@@ -68,8 +69,10 @@ def access_notify(access: Access) -> None:
 def _access_event(actor: User, client: Client | None, kind: str, detail: str = "",
                   rows: int | None = None) -> AccessEvent:
     ctx = context.current()
+    at = timezone.now()
+    partitions_for(AccessEvent._meta.db_table, [at])
     event = AccessEvent.objects.create(
-        user=actor, client=client, kind=kind, at=timezone.now(), ip=_clean_ip(ctx.ip),
+        user=actor, client=client, kind=kind, at=at, ip=_clean_ip(ctx.ip),
         user_agent=ctx.user_agent[:500], request_id=ctx.request_id, detail=detail[:200], rows=rows,
     )
     if _ACCESS_LISTENERS:

@@ -25,7 +25,7 @@ from django.utils.translation import gettext, gettext_noop
 
 from crm import stages
 from crm.audit import AuditEntry, audit_record_many
-from crm.events import event_row, kick_after_commit
+from crm.events import event_row, event_rows_ready, kick_after_commit
 from crm.exceptions import FieldErrors, StageRefused
 from crm.lib import bulk, context
 from crm.lib.fieldcrypt import keyed_hash
@@ -220,6 +220,7 @@ class ClientsCreation:
                                          after=after, actor=self.actor, brand=brand))
         history = bulk.AsInserted(Client, {"history_date": now, "history_type": "+",
                                            "history_user_id": self.history_user_id, "history_change_reason": None})
+        event_rows_ready(events)
         bulk.write([(Client, rows, True), (_history_model(), history, False), (_event_model(), events, False)])
         kick_after_commit()
         if self.notify:

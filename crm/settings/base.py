@@ -344,6 +344,9 @@ CELERY_BEAT_SCHEDULE = {
     "events-retry-due": {"task": "crm.tasks.events_retry_due", "schedule": 30.0},
     # Monthly partitioned history (crm.partitions): next months' partitions exist before they are needed.
     "partitions-ahead": {"task": "crm.tasks.partitions_ahead", "schedule": crontab(hour=0, minute=25)},
+    # Monthly: the months past their table's retention archived to files and dropped (crm.partitions).
+    "partitions-archive": {"task": "crm.tasks.partitions_archive",
+                           "schedule": crontab(day_of_month=2, hour=1, minute=40)},
     "tasks-send-reminders": {"task": "crm.tasks.task_reminders_send", "schedule": 60.0},
     "automation-tick": {"task": "crm.automation.automation_tick", "schedule": 60.0},
     "leads-sla-sweep": {"task": "leads.tasks.lead_sla_sweep", "schedule": 60.0},
@@ -469,6 +472,14 @@ TRADING_ACCOUNT_CLOSE_MAX_ATTEMPTS = env_int("TRADING_ACCOUNT_CLOSE_MAX_ATTEMPTS
 # jurisdiction's record-keeping period (five to seven years for most).
 TRADING_HISTORY_RETENTION_YEARS = env_int("TRADING_HISTORY_RETENTION_YEARS", 7)
 WALLET_LEDGER_RETENTION_YEARS = env_int("WALLET_LEDGER_RETENTION_YEARS", 7)
+# Monthly partitioned history (crm.partitions): how many years each table keeps (a regulatory minimum;
+# a table without a setting of its own keeps HISTORY_RETENTION_YEARS), and where the months past it are
+# archived to (gzipped CSV and a JSON manifest each, which `manage.py partitions_reattach` loads back).
+HISTORY_RETENTION_YEARS = env_int("HISTORY_RETENTION_YEARS", 7)
+AUDIT_RETENTION_YEARS = env_int("AUDIT_RETENTION_YEARS", HISTORY_RETENTION_YEARS)
+EVENT_RETENTION_YEARS = env_int("EVENT_RETENTION_YEARS", HISTORY_RETENTION_YEARS)
+ACCESS_EVENT_RETENTION_YEARS = env_int("ACCESS_EVENT_RETENTION_YEARS", HISTORY_RETENTION_YEARS)
+PARTITION_ARCHIVE_DIR = Path(os.environ.get("PARTITION_ARCHIVE_DIR") or VAR_DIR / "archive")
 # KYC documents: private files, never under MEDIA_ROOT; served to staff only through a permission check.
 KYC_STORAGE_DIR = Path(os.environ.get("KYC_STORAGE_DIR") or VAR_DIR / "kyc-documents")
 # Private files (KYC documents, case files) are encrypted with per-brand keys kept outside the database

@@ -21,7 +21,7 @@ from typing import Any
 from django.apps import apps
 from django.db import models
 
-from crm.events import event_row
+from crm.events import event_row, event_rows_ready
 from crm.lib import bulk
 from crm.models import Brand, Client, Event, Notification
 from crm.services import ClientsCreation, NewClient, client_from_row
@@ -183,6 +183,7 @@ def _write_new(brand: Brand, new: list[_New], client_ids: list[int], touch_ids: 
         results.append(result)
     # No key conflicts are possible: the keys are locked and were free (see leads.dedupe).
     rows = (keys_rows, touches, score_rows, state_rows, events, notes.rows(now) if last else [])
+    event_rows_ready(events)
     # Touches carry the ids drawn for them beforehand (scores refer to them).
     bulk.write([(model, model_rows, model is LeadTouch)
                 for model, model_rows in zip(_new_lead_models()[2:], rows, strict=True)],
