@@ -371,6 +371,7 @@ class _BatchWriter:
         # The contact details encrypted and hashed as the model's fields would (crm.lib.fieldcrypt).
         email_sealed, phone_sealed = text_encrypter(purpose="email"), text_encrypter(purpose="phone")
         email_hash, phone_hash = hasher(kind="email"), hasher(kind="phone")
+        birth_sealed = text_encrypter(purpose="date_of_birth")
         columns = ("id", "code", "brand_id", "stage", "first_name", "last_name", "email", "phone", "email_hash",
                    "phone_hash", "country",
                    "nationality", "language", "timezone", "date_of_birth", "owner_id", "desk_id", "source",
@@ -389,7 +390,7 @@ class _BatchWriter:
                 yield (pk, _uuid(rng), desk.brand_id, stage, first, last, email_sealed(email), phone_sealed(phone),
                        email_hash(email), phone_hash(phone), country, country,
                        LANGUAGES.get(country, "en"), "UTC",
-                       dt.date(1950, 1, 1) + dt.timedelta(days=rng.randrange(18_000)),
+                       birth_sealed((dt.date(1950, 1, 1) + dt.timedelta(days=rng.randrange(18_000))).isoformat()),
                        desk.owners[n % len(desk.owners)], desk.desk_id, source, f"{source}-{n % 12}", source, "cpc",
                        f"spring-{n % 12}", "", "", "", ["vip"] if n % 20 == 0 else [], created, changed, changed,
                        "retail", changed if stage in VERIFIED_STAGES else None)

@@ -117,7 +117,7 @@ def _records(model: type[models.Model], rows: Sequence[Mapping[str, Any]], with_
     constant.update((names[a], rows[0][a]) for a in shared)
     varying = [(a, names[a]) for a in present if a in names and a not in shared]
     # Encrypted columns (crm.lib.fieldcrypt) are given in clear, as to a model, and stored encrypted.
-    sealed = {f.attname: f for f in fields if isinstance(f, EncryptedTextField)}
+    sealed: dict[str, models.Field[Any, Any]] = {f.attname: f for f in fields if isinstance(f, EncryptedTextField)}
     for a in shared & sealed.keys():
         constant[names[a]] = sealed[a].get_db_prep_value(rows[0][a], connection)
     sealed_varying = [(a, names[a], sealed[a]) for a, _name in varying if a in sealed]

@@ -253,6 +253,9 @@ class EncryptedDateField(EncryptedTextField[_ST, _GT]):
     cannot be compared, sorted or searched in SQL: what reads it does so in Python."""
 
     description = "Date encrypted at rest"
+    # What django-stubs types the attribute as (a date), as for models.DateField.
+    _pyi_private_set_type: str | datetime.date | models.expressions.Combinable  # type: ignore[assignment]
+    _pyi_private_get_type: datetime.date  # type: ignore[assignment]
 
     def _encode(self, value: Any) -> str:
         value = self.to_python(value)
@@ -275,7 +278,7 @@ class EncryptedDateField(EncryptedTextField[_ST, _GT]):
         return super().get_db_prep_value(value, connection, prepared)
 
     def value_to_string(self, obj: Any) -> str:
-        value = self.value_from_object(obj)
+        value: Any = self.value_from_object(obj)
         return value.isoformat() if value else ""
 
     def formfield(self, **kwargs: Any) -> Any:

@@ -13,7 +13,12 @@ from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 from simple_history.models import HistoricalRecords
 
 from crm.lib.context import history_user
-from crm.lib.fieldcrypt import EncryptedTextField, KeyedHashField, update_fields_with_hashes
+from crm.lib.fieldcrypt import (
+    EncryptedDateField,
+    EncryptedTextField,
+    KeyedHashField,
+    update_fields_with_hashes,
+)
 
 
 class Stage(models.TextChoices):
@@ -68,7 +73,8 @@ class Client(models.Model):
                                    help_text=_("ISO 3166-1 alpha-2"))
     language = models.CharField(max_length=8, blank=True)
     timezone = models.CharField(max_length=64, blank=True)
-    date_of_birth = models.DateField(null=True, blank=True)
+    # Encrypted in its column too (a date in Python); compared and shown in Python only.
+    date_of_birth = EncryptedDateField(null=True, blank=True)
     owner = models.ForeignKey(
         "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="owned_clients", db_index=False
     )

@@ -223,3 +223,29 @@ def test_without_keys_the_web_server_refuses_to_start_by_name(settings):
     settings.CRM_ENCRYPTION_KEY_FILE = ""
     [problem] = keys_problems()
     assert "CRM_ENCRYPTION_KEY_FILE" in problem
+
+
+def test_a_clients_date_of_birth_is_stored_encrypted_and_shown_on_the_profile(key_ring, agent):
+    import datetime as dt
+
+    from django.test import Client as HttpClient
+    from django.urls import reverse
+
+    client = make_client(actor=agent, first_name="Layla", date_of_birth=dt.date(1984, 3, 9), country="GB")
+    (stored,) = _raw("SELECT date_of_birth FROM crm_client WHERE id = %s", [client.pk])
+    assert stored.startswith("enc1:") and "1984" not in stored
+    (history,) = _raw("SELECT date_of_birth FROM crm_historicalclient WHERE id = %s ORDER BY history_id DESC "
+                      "LIMIT 1", [client.pk])
+    assert history.startswith("enc1:") and "1984" not in history
+    client.refresh_from_db()
+    assert client.date_of_birth == dt.date(1984, 3, 9)
+    client_update(actor=agent, client=client, date_of_birth="1985-04-10")
+    client.refresh_from_db()
+    assert client.date_of_birth == dt.date(1985, 4, 10)
+    http = HttpClient()
+    http.force_login(agent)
+    html = http.get(reverse("client_detail", args=[client.code])).content.decode()
+    assert "1985" in html
+    # Cleared, it is NULL, not an encrypted blank.
+    client_update(actor=agent, client=client, date_of_birth=None)
+    assert _raw("SELECT date_of_birth FROM crm_client WHERE id = %s", [client.pk]) == (None,)
