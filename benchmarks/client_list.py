@@ -27,6 +27,7 @@ Run: python benchmarks/client_list.py [--quick] [--keep] [--reuse] [--clients N]
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 import time
 from collections.abc import Callable
@@ -121,6 +122,15 @@ def build_world(*, clients: int, events: int) -> dict[str, Any]:
     brand_ids = [next(d.brand_id for d in desks if d.pk == a.desk_id) for a in agents]
     owner_pick = f"{_hash('g * 31 + 7')} % {len(agents)} + 1"
 
+    from crm.lib.fieldcrypt import hasher, text_encrypter
+
+    plain = [(f"client{n}@example.com", f"+4477{n:08d}") for n in range(1000)]
+    emails = [text_encrypter(purpose="email")(e) for e, _ in plain]
+    phones = [text_encrypter(purpose="phone")(p) for _, p in plain]
+    email_hashes = [hasher(kind="email")(e) for e, _ in plain]
+    phone_hashes = [hasher(kind="phone")(p) for _, p in plain]
+    births = [text_encrypter(purpose="date_of_birth")((dt.date(1955, 1, 1) + dt.timedelta(days=n * 18)).isoformat())
+              for n in range(1000)]
     with timed(f"{clients} clients"):
         insert_series(Client, clients, {
             "code": "gen_random_uuid()",
@@ -130,12 +140,16 @@ def build_world(*, clients: int, events: int) -> dict[str, Any]:
             "stage": _pick(STAGES, "varchar", 11),
             "first_name": _pick(FIRST, "varchar", 13),
             "last_name": _pick(LAST, "varchar", 17),
-            "email": "'client' || g || '@example.com'",
-            "phone": "'+4477' || lpad(g::text, 8, '0')",
+            # Encrypted and hashed as the model's fields would (crm.lib.fieldcrypt): a thousand different
+            # contact details, each value opened in Python as a real one would be.
+            "email": f"({_array(emails, 'text')})[1 + g % {len(emails)}]",
+            "phone": f"({_array(phones, 'text')})[1 + g % {len(phones)}]",
+            "email_hash": f"({_array(email_hashes, 'varchar')})[1 + g % {len(emails)}]",
+            "phone_hash": f"({_array(phone_hashes, 'varchar')})[1 + g % {len(phones)}]",
             "country": _pick(COUNTRIES, "varchar", 19),
             "language": "'en'",
             "timezone": "'UTC'",
-            "date_of_birth": f"date '1955-01-01' + ({_hash('g * 5 + 1')} % 18000)::int",
+            "date_of_birth": f"({_array(births, 'text')})[1 + {_hash('g * 5 + 1')} % {len(births)}]",
             "source": _pick(SOURCES, "varchar", 23),
             "campaign": "'bench-campaign-' || (g % 12)",
             "tags": "CASE WHEN g % 10 = 0 THEN ARRAY['vip']::varchar(50)[] ELSE '{}'::varchar(50)[] END",

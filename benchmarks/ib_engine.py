@@ -100,7 +100,7 @@ def build(deals: int) -> tuple[object, object]:
             "INSERT INTO crm_client (code, brand_id, first_name, last_name, email, phone, country, language, "
             "timezone, source, campaign, utm_source, utm_medium, utm_campaign, utm_term, utm_content, "
             "referrer_code, tags, stage, classification, created_at, updated_at) "
-            "SELECT gen_random_uuid(), %s, 'C', g::text, 'c' || g || '@bench.example', '', 'DE', '', '', "
+            "SELECT gen_random_uuid(), %s, 'C', g::text, '', '', 'DE', '', '', "
             "'', '', '', '', '', '', '', '', '{}', 'active', 'retail', now(), now() FROM generate_series(1, %s) g", [brand.pk, ACCOUNTS])
         cursor.execute(
             "INSERT INTO trading_tradingaccount (code, server_id, client_id, login, is_demo, account_type, "

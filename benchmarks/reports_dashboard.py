@@ -95,7 +95,7 @@ def build_world(*, clients: int, deals: int, events: int) -> dict[str, Any]:
             "timezone, source, campaign, utm_source, utm_medium, utm_campaign, utm_term, utm_content, "
             "referrer_code, tags, stage, classification, created_at, updated_at) "
             "SELECT gen_random_uuid(), (%s::bigint[])[1 + g %% 4], (%s::bigint[])[1 + g %% 4], 'C', g::text, "
-            "'c' || g || '@bench.example', '', (ARRAY['DE','GB','AE','ZA','FR'])[1 + g %% 5], '', '', '', "
+            "'', '', (ARRAY['DE','GB','AE','ZA','FR'])[1 + g %% 5], '', '', '', "
             "'camp-' || (g %% 7), '', '', '', '', '', '', '{}', 'active', 'retail', "
             "now() - make_interval(days => (g %% 365)::int), now() FROM generate_series(1::bigint, %s::bigint) g",
             [brand_of_desk, desk_ids, clients])

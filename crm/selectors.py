@@ -20,7 +20,7 @@ from django.db.models.functions import Collate, Lower
 from django.utils import timezone
 
 from crm.lib.fieldcrypt import keyed_hashes
-from crm.lib.phone import phone_digits, phone_normalise
+from crm.lib.phone import phone_normalise
 from crm.lib.sqlviews import Column, PublishedView
 from crm.lib.validation import InvalidValue
 from crm.models import (
@@ -36,7 +36,6 @@ from crm.models import (
     Task,
     User,
 )
-from crm.models.clients import Reverse
 from crm.permissions import client_queryset_for_user
 
 CLIENT_ORDERS: tuple[str, ...] = (
@@ -48,7 +47,6 @@ TIMELINE_MAX_LIMIT = 200
 
 _HEX_PREFIX_RE = re.compile(r"^[0-9a-f]{8,32}$")
 _PHONE_CHARS_RE = re.compile(r"^\+?[0-9 ().\-/]+$")
-MIN_PHONE_DIGITS = 4
 # The order of search results: the expressions of client_name_search_idx (lower case, compared
 # byte by byte), so that a last-name prefix is read from that index already in order.
 SEARCH_NAME_ORDER = (Collate(Lower("last_name"), "C"), Collate(Lower("first_name"), "C"), "id")
@@ -129,14 +127,26 @@ def _code_prefix_q(term: str) -> Q | None:
     return Q(code__gte=low, code__lte=high)
 
 
-def _whole_phone(q: str) -> str:
-    """`q` in E.164 when it is a whole number with its country code, else ""."""
-    if not q.strip().startswith(("+", "00")):
-        return ""
-    try:
-        return phone_normalise(q)
-    except InvalidValue:
-        return ""
+def _whole_phones(q: str) -> list[str]:
+    """The E.164 numbers `q` may be, written whole with its country code: "+44 20 7183 8750",
+    "0044 (20) 7183-8750", or the digits alone ("44 20 7183 8750"); [] when it is none."""
+    text = q.strip()
+    candidates = [text] if text.startswith(("+", "00")) else []
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if digits[:1] not in ("", "0"):
+        candidates.append("+" + digits)
+    found: list[str] = []
+    for candidate in candidates:
+        try:
+            number = phone_normalise(candidate)
+        except InvalidValue:
+            # A number the rules do not know (a new range, one migrated from another CRM) is still
+            # looked up as written: a hash that matches nothing costs one index probe.
+            whole = digits[2:] if text.startswith("00") else digits
+            number = f"+{whole}" if 7 <= len(whole) <= 15 and whole[:1] != "0" else ""
+        if number and number not in found:
+            found.append(number)
+    return found
 
 
 def _search_q(q: str) -> Q | None:
@@ -161,26 +171,21 @@ def _search_conditions(q: str) -> list[Q]:
         conditions.append(code_q)
 
     if _PHONE_CHARS_RE.match(q):
-        # Digits and punctuation: a phone number (or its last digits), never a name.
-        digits = phone_digits(q)
-        if len(digits) >= MIN_PHONE_DIGITS:
-            conditions.append(Q(phone_rev__startswith=digits[::-1]))
-        whole = _whole_phone(q)
-        if whole:
-            conditions.append(Q(phone_hash__in=keyed_hashes(whole, kind="phone")))
-        if " " not in term:
-            conditions.append(Q(email_lower__startswith=term))
+        # Digits and punctuation: a phone number, never a name. Phones are encrypted in their column:
+        # a whole number is found by its keyed hash, in any format that carries the country code.
+        hashes = [h for whole in _whole_phones(q) for h in keyed_hashes(whole, kind="phone")]
+        if hashes:
+            conditions.append(Q(phone_hash__in=hashes))
     elif "@" in term:
-        conditions.append(Q(email_lower__startswith=term))
         if " " not in term:
-            # A whole address is found by its keyed hash (the column the email will be encrypted beside).
+            # Emails are encrypted in their column: a whole address is found by its keyed hash (of the
+            # address lower-cased), never by its start.
             conditions.append(Q(email_hash__in=keyed_hashes(term, kind="email")))
     else:
         words = term.split(" ")
         if len(words) == 1:
             conditions.append(Q(last_name_lower__startswith=term))
             conditions.append(Q(first_name_lower__startswith=term))
-            conditions.append(Q(email_lower__startswith=term))
         else:
             # "John Smi": first name then last name; "Smith Jo": last name then first name;
             # names with several words ("Maria de la Cru") split at every point.
@@ -197,10 +202,8 @@ def _search_conditions(q: str) -> list[Q]:
 def _with_search_aliases(qs: QuerySet[Client]) -> QuerySet[Client]:
     # The same expressions as the indexes on Client, so PostgreSQL can use them.
     return qs.alias(
-        email_lower=Lower("email"),
         first_name_lower=Lower("first_name"),
         last_name_lower=Lower("last_name"),
-        phone_rev=Reverse("phone"),
     )
 
 
@@ -268,8 +271,9 @@ def client_filter(
 
 
 def client_search(*, user: Any, q: str, limit: int = 10) -> list[Client]:
-    """Global search by code (full or first 8+ hex digits), email (or its start), phone (any
-    trailing digits, in any format) or name (starts of first and last names, "John Smi").
+    """Global search by code (full or first 8+ hex digits), a whole email (any case), a whole phone
+    number (with its country code, in any format) or name (starts of first and last names, "John Smi").
+    Emails and phones are encrypted in their columns: they are matched by their keyed hashes, whole.
 
     Scoped through client_queryset_for_user; at most `limit` (capped at 50) clients, by name
     (last name, first name, case-insensitively; SEARCH_NAME_ORDER).
@@ -450,13 +454,16 @@ CLIENTS_VIEW = PublishedView(
     name="crm_public_clients",
     purpose="Every client of every brand, merged ones included (leads.services.merge tags them), with "
             "what other apps join on (id, brand) or match by (country, contact details). One row per "
-            "client; lower(email) and reverse(phone) are served by the client table's indexes.",
+            "client. The email and phone themselves are encrypted in the client table and not published: "
+            "they are matched by their keyed hashes (crm.lib.fieldcrypt.keyed_hashes of the wanted "
+            "value, under every search key), served by the client table's (hash, brand) indexes.",
     columns=(
         Column("id", "bigint", "the client's row id (what other apps' client_id columns hold)"),
         Column("brand_id", "bigint", "the client's brand"),
         Column("country", "character varying(2)", "ISO 3166-1 alpha-2, upper case; empty when unknown"),
-        Column("email", "character varying(254)", "as stored (match it lower-cased); empty when unknown"),
-        Column("phone", "character varying(20)", "E.164 (+ and digits); empty when unknown"),
+        Column("email_hash", "character varying(64)", "keyed hash of the email lower-cased (hex); empty when "
+                                                      "unknown"),
+        Column("phone_hash", "character varying(64)", "keyed hash of the phone in E.164 (hex); empty when unknown"),
         Column("tags", "character varying(50)[]", "the client's tags ('merged': merged into another client)"),
         Column("created_at", "timestamp with time zone", "when the client was created (registered); for a "
                                                          "client migrated from another CRM, its registration there"),

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 
 from crm.lib.context import ActorContext, acting
+from crm.lib.fieldcrypt import keyed_hashes
 from crm.models import Brand, Client
 
 DOMAIN = "abuse-demo.example"
@@ -42,7 +43,7 @@ def monitoring_seed_demo_trading(*, brand: Brand) -> DemoResult:
     from ib.services import partner_create, tracking_link_create
     from monitoring.abuse import abuse_scan
 
-    created = not Client.objects.filter(brand=brand, email=f"twin-a@{DOMAIN}").exists()
+    created = not Client.objects.filter(brand=brand, email_hash__in=keyed_hashes(f"twin-a@{DOMAIN}", kind="email")).exists()
     if created:
         _register(brand, "twin-a", "+4915190000001", ip=TWIN_IP, ua=TWIN_BROWSER)
         _register(brand, "twin-b", "+4915190000002", ip=TWIN_IP, ua=TWIN_BROWSER)

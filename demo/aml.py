@@ -15,6 +15,7 @@ from django.utils import timezone
 from compliance.selectors import AML_DEFAULT_PARAMETERS, aml_brand_has_rules, restrictions_open
 from compliance.services import aml_evaluate, aml_rule_create
 from crm.exceptions import DomainError
+from crm.lib.fieldcrypt import keyed_hashes
 from crm.lib.money import Money
 from crm.models import Brand, Client, Stage, User
 from wallet.demo import demo_wire_deposit, demo_wire_methods, demo_wire_provider
@@ -36,7 +37,7 @@ NAMES = {
 
 def _candidates(brand: Brand) -> list[Client]:
     clients = (Client.objects.filter(brand=brand, stage__in=[Stage.FUNDED, Stage.ACTIVE])
-               .exclude(email__iexact=PORTAL_DEMO_EMAIL).order_by("id")[:60])
+               .exclude(email_hash__in=keyed_hashes(PORTAL_DEMO_EMAIL, kind="email")).order_by("id")[:60])
     return [c for c in clients if not restrictions_open(client=c)]
 
 

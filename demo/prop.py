@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from crm.lib.fieldcrypt import keyed_hashes
 from crm.models import Brand, Client, Stage
 from trading.selectors import challenges_for_client
 from trading.services import (
@@ -69,8 +70,8 @@ def prop_seed_demo(*, brand: Brand, server: Any) -> dict[str, int]:
     classic = _product(brand, server, CLASSIC, basis="equity", mode="trailing", weekend=False)
     express = _product(brand, server, EXPRESS)
     clients = list(Client.objects.filter(brand=brand, stage__in=[Stage.FUNDED, Stage.ACTIVE])
-                   .exclude(email__iexact=PORTAL_DEMO_EMAIL).order_by("id")[:2])
-    portal_client = Client.objects.filter(brand=brand, email__iexact=PORTAL_DEMO_EMAIL).first()
+                   .exclude(email_hash__in=keyed_hashes(PORTAL_DEMO_EMAIL, kind="email")).order_by("id")[:2])
+    portal_client = Client.objects.filter(brand=brand, email_hash__in=keyed_hashes(PORTAL_DEMO_EMAIL, kind="email")).first()
     made = {"active": 0, "breached": 0, "funded": 0}
     plan: list[tuple[Client | None, str]] = [(portal_client, "active"),
                                              *zip(clients, ("breached", "funded"), strict=False)]

@@ -369,10 +369,16 @@ class _BatchWriter:
 
     def _write_clients(self, clients: list[tuple[int, int, Staff, str, dt.datetime]]) -> None:
         from crm.lib.bulk import copy_rows
+        from crm.lib.fieldcrypt import hasher, text_encrypter
         from crm.models import Client
 
         rng = self.rng
-        columns = ("id", "code", "brand_id", "stage", "first_name", "last_name", "email", "phone", "country",
+        # The contact details encrypted and hashed as the model's fields would (crm.lib.fieldcrypt).
+        email_sealed, phone_sealed = text_encrypter(purpose="email"), text_encrypter(purpose="phone")
+        email_hash, phone_hash = hasher(kind="email"), hasher(kind="phone")
+        birth_sealed = text_encrypter(purpose="date_of_birth")
+        columns = ("id", "code", "brand_id", "stage", "first_name", "last_name", "email", "phone", "email_hash",
+                   "phone_hash", "country",
                    "nationality", "language", "timezone", "date_of_birth", "owner_id", "desk_id", "source",
                    "campaign", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content",
                    "referrer_code", "tags", "created_at", "updated_at", "stage_changed_at", "classification",
@@ -385,10 +391,11 @@ class _BatchWriter:
                 source = rng.choice(SOURCES)
                 changed = created + dt.timedelta(seconds=rng.randrange(30 * DAY))
                 changed = min(changed, self.now)
-                yield (pk, _uuid(rng), desk.brand_id, stage, first, last,
-                       f"{first.lower()}.{last.lower()}.{n}@example.com", f"+4477{n:09d}", country, country,
+                email, phone = f"{first.lower()}.{last.lower()}.{n}@example.com", f"+4477{n:09d}"
+                yield (pk, _uuid(rng), desk.brand_id, stage, first, last, email_sealed(email), phone_sealed(phone),
+                       email_hash(email), phone_hash(phone), country, country,
                        LANGUAGES.get(country, "en"), "UTC",
-                       dt.date(1950, 1, 1) + dt.timedelta(days=rng.randrange(18_000)),
+                       birth_sealed((dt.date(1950, 1, 1) + dt.timedelta(days=rng.randrange(18_000))).isoformat()),
                        desk.owners[n % len(desk.owners)], desk.desk_id, source, f"{source}-{n % 12}", source, "cpc",
                        f"spring-{n % 12}", "", "", "", ["vip"] if n % 20 == 0 else [], created, changed, changed,
                        "retail", changed if stage in VERIFIED_STAGES else None)

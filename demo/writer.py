@@ -247,7 +247,7 @@ class _Writer(_ViaServices, _InBulk):
             if spec.role not in ("sales_agent", "retention_agent"):
                 continue
             user = self.users[spec.email]
-            client = (Client.objects.select_related("brand", "owner").filter(owner=user).exclude(email="")
+            client = (Client.objects.select_related("brand", "owner").filter(owner=user).exclude(email_hash="")
                       .order_by("-created_at", "-id").first())
             if client is None:
                 continue

@@ -33,6 +33,7 @@ from django.utils.translation import gettext
 from crm.exceptions import DomainError, NotFound, ValidationFailed
 from crm.forms import visible_brands
 from crm.jobs import job_start
+from crm.lib.fieldcrypt import keyed_hashes
 from crm.lib.money import Money, money_parse
 from crm.lib.validation import InvalidValue
 from crm.models import Brand, Client
@@ -255,7 +256,8 @@ class _Import:
             self.where = where
             at = self.where
             ref, email = _req(c, "ref", at), _req(c, "email", at)
-            client = Client.objects.filter(brand=self.brand, email__iexact=email).first()
+            client = Client.objects.filter(brand=self.brand,
+                                           email_hash__in=keyed_hashes(email, kind="email")).first()
             if client is None:
                 registered = (_when(c["registered_at"], f"{at}.registered_at") if c.get("registered_at")
                               else None)

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from crm.exceptions import DomainError, NotFound
 from crm.forms import apply_domain_errors, visible_brands
+from crm.lib.fieldcrypt import keyed_hashes
 from crm.models import Brand, Client
 from crm.permissions import AuthedRequest, page_permission_required
 from crm.views.ui import render_page
@@ -227,7 +228,7 @@ class SettlementForm(forms.Form):
         try:
             found = list(clients.filter(code=uuid.UUID(text))[:2])
         except ValueError:
-            found = list(clients.filter(email__iexact=text)[:2])
+            found = list(clients.filter(email_hash__in=keyed_hashes(text, kind="email"))[:2])
         if not found:
             raise forms.ValidationError(gettext("No client of this brand has this email address or code."))
         if len(found) > 1:

@@ -245,7 +245,7 @@ def _recording_url(data: dict[str, Any], errors: dict[str, list[str]]) -> str:
 def _match_client(phone: str, brand_id: int | None) -> Client | None:
     if not phone:
         return None
-    keys = ContactKey.objects.filter(kind=ContactKind.PHONE, value=phone)
+    keys = ContactKey.objects.filter(kind=ContactKind.PHONE, value__in=keyed_hashes(phone, kind="phone"))
     if brand_id is not None:
         keys = keys.filter(brand_id=brand_id)
     key = keys.select_related("client").order_by("-created_at").first()

@@ -8,6 +8,12 @@ a writer that skipped the locks could not give two clients one key.
 
 Normalisation is deliberately simple: email trimmed and lower-cased (no Gmail dot or "+tag"
 folding: those are different addresses to every other system), phone in E.164.
+
+A key is stored as its keyed hash (crm.lib.fieldcrypt.keyed_hash, under the key ring's current search
+key), never in clear, and the clients' own contact details are encrypted in their columns: a lookup
+hashes each wanted key under every search key (keys stored before a change of key are still found)
+and matches the clients' keyed hashes through the core's published view. The keys in memory (`Key`)
+are the normalised values; only what is written or looked up is hashed.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from collections.abc import Iterable
 
 from django.db import connection
 
+from crm.lib.fieldcrypt import keyed_hash, keyed_hashes
 from crm.models import Client
 from leads.models import ContactKey, ContactKind
 
@@ -33,8 +40,13 @@ def contact_keys(*, email: str = "", phone: str = "") -> list[Key]:
     return keys
 
 
-def _lock_id(brand_id: int, key: Key) -> int:
-    digest = hashlib.blake2b(f"lead:{brand_id}:{key[0]}:{key[1]}".encode(), digest_size=8).digest()
+def stored_value(key: Key) -> str:
+    """What ContactKey.value holds for `key`: its keyed hash under the current search key."""
+    return keyed_hash(key[1], kind=key[0])
+
+
+def _lock_id(brand_id: int, kind: str, stored: str) -> int:
+    digest = hashlib.blake2b(f"lead:{brand_id}:{kind}:{stored}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 
@@ -44,7 +56,12 @@ def keys_lock(brand_id: int, keys: Iterable[Key]) -> None:
     Locks are taken in ascending id order so that batches and single submissions never deadlock
     on each other.
     """
-    ids = sorted({_lock_id(brand_id, k) for k in keys})
+    stored_keys_lock(brand_id, [(k, stored_value((k, v))) for k, v in keys])
+
+
+def stored_keys_lock(brand_id: int, stored: Iterable[tuple[str, str]]) -> None:
+    """keys_lock for keys as stored ((kind, hash) of ContactKey rows): the same locks."""
+    ids = sorted({_lock_id(brand_id, kind, value) for kind, value in stored})
     if not ids:
         return
     with connection.cursor() as cursor:
@@ -60,16 +77,16 @@ def keys_find(brand_id: int, keys: Iterable[Key], *, backfill: bool = True) -> d
     wanted = set(keys)
     if not wanted:
         return {}
-    emails, phones, phones_reversed = _lookup_params(wanted)
-    # leads_contact_keys_find (migrations leads 0009 and 0013): an index probe per key, in
+    by_hash, emails, phones = _lookup_params(wanted)
+    # leads_contact_keys_find (migrations leads 0009, 0013 and 0015): an index probe per hash, in
     # ContactKey's unique (brand, kind, value) index and, through the core's published clients
-    # (crm.selectors.CLIENTS_VIEW), the client table's lower(email) and reverse(phone) indexes,
-    # however many keys and however big the brand.
+    # (crm.selectors.CLIENTS_VIEW), the client table's (email_hash, brand) and (phone_hash, brand)
+    # indexes, however many keys and however big the brand.
     with connection.cursor() as cursor:
-        cursor.execute("SELECT * FROM leads_contact_keys_find(%s, %s::text[], %s::text[], %s::text[])",
-                       [brand_id, emails, phones, phones_reversed])
+        cursor.execute("SELECT * FROM leads_contact_keys_find(%s, %s::text[], %s::text[])",
+                       [brand_id, emails, phones])
         rows = cursor.fetchall()
-    return _found(brand_id, wanted, rows, backfill=backfill)
+    return _found(brand_id, by_hash, rows, backfill=backfill)
 
 
 def keys_lock_and_find(brand_id: int, keys: Iterable[Key]) -> dict[Key, int]:
@@ -79,35 +96,39 @@ def keys_lock_and_find(brand_id: int, keys: Iterable[Key]) -> dict[Key, int]:
     wanted = set(keys)
     if not wanted:
         return {}
-    emails, phones, phones_reversed = _lookup_params(wanted)
-    ids = sorted({_lock_id(brand_id, k) for k in wanted})
+    by_hash, emails, phones = _lookup_params(wanted)
+    ids = sorted({_lock_id(brand_id, k, stored_value((k, v))) for k, v in wanted})
     with connection.cursor() as cursor:
-        cursor.execute("SELECT * FROM leads_contact_keys_lock_and_find(%s::bigint[], %s, %s::text[], %s::text[], "
-                       "%s::text[])", [ids, brand_id, emails, phones, phones_reversed])
+        cursor.execute("SELECT * FROM leads_contact_keys_lock_and_find(%s::bigint[], %s, %s::text[], %s::text[])",
+                       [ids, brand_id, emails, phones])
         rows = cursor.fetchall()
-    return _found(brand_id, wanted, rows, backfill=True)
+    return _found(brand_id, by_hash, rows, backfill=True)
 
 
-def _lookup_params(wanted: set[Key]) -> tuple[list[str], list[str], list[str]]:
-    """(emails, phones, phones reversed): each lookup names the key's kind, so that every probe of
-    ContactKey is an equality on its whole unique (brand, kind, value) index."""
-    emails = sorted(v for k, v in wanted if k == ContactKind.EMAIL)
-    phones = sorted(v for k, v in wanted if k == ContactKind.PHONE)
-    return emails, phones, [p[::-1] for p in phones]
+def _lookup_params(wanted: set[Key]) -> tuple[dict[tuple[str, str], Key], list[str], list[str]]:
+    """(each (kind, hash) looked up -> its key, email hashes, phone hashes): every key hashed under
+    every search key; each lookup names the key's kind, so that every probe of ContactKey is an
+    equality on its whole unique (brand, kind, value) index."""
+    by_hash = {(kind, h): (kind, value) for kind, value in wanted for h in keyed_hashes(value, kind=kind)}
+    emails = sorted(h for kind, h in by_hash if kind == ContactKind.EMAIL)
+    phones = sorted(h for kind, h in by_hash if kind == ContactKind.PHONE)
+    return by_hash, emails, phones
 
 
-def _found(brand_id: int, wanted: set[Key], rows: list[tuple], *, backfill: bool) -> dict[Key, int]:
+def _found(brand_id: int, by_hash: dict[tuple[str, str], Key], rows: list[tuple], *,
+           backfill: bool) -> dict[Key, int]:
     found: dict[Key, int] = {}
     for source, kind, value, client_id, _created in rows:
-        if source == 0 and (kind, value) in wanted:
-            found[(kind, value)] = client_id
+        key = by_hash.get((kind, value))
+        if source == 0 and key is not None:
+            found[key] = client_id
     legacy = sorted((r for r in rows if r[0] == 1), key=lambda r: (r[4], r[3]))
     missing: list[ContactKey] = []
     for _source, kind, value, client_id, _created in legacy:
-        key = (kind, value)
-        if key in wanted and key not in found:
+        key = by_hash.get((kind, value))
+        if key is not None and key not in found:
             found[key] = client_id
-            missing.append(ContactKey(brand_id=brand_id, kind=kind, value=value, client_id=client_id))
+            missing.append(ContactKey(brand_id=brand_id, kind=kind, value=stored_value(key), client_id=client_id))
     if missing and backfill:
         ContactKey.objects.bulk_create(missing, ignore_conflicts=True)
     return found
@@ -115,7 +136,7 @@ def _found(brand_id: int, wanted: set[Key], rows: list[tuple], *, backfill: bool
 
 def keys_add(brand_id: int, client_id: int, keys: Iterable[Key]) -> None:
     """Give `keys` to the client; a key somebody already holds stays theirs."""
-    rows = [ContactKey(brand_id=brand_id, kind=k, value=v, client_id=client_id) for k, v in keys]
+    rows = [ContactKey(brand_id=brand_id, kind=k, value=stored_value((k, v)), client_id=client_id) for k, v in keys]
     if rows:
         ContactKey.objects.bulk_create(rows, ignore_conflicts=True)
 

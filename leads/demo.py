@@ -20,6 +20,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from crm.lib import context
+from crm.lib.fieldcrypt import keyed_hashes
 from crm.models import Brand, Client, Desk, Event, RoleCode
 from leads.calls import call_log
 from leads.intake import IntakeMeta
@@ -135,7 +136,8 @@ def _new_leads(brand: Brand, today: date, result: SalesSeedResult) -> None:
         for i in range(NEW_LEADS_PER_CAMPAIGN):
             n += 1
             email = f"demo.lead.{brand.code}.{n}@example.com"
-            if ContactKey.objects.filter(brand=brand, kind=ContactKind.EMAIL, value=email).exists():
+            if ContactKey.objects.filter(brand=brand, kind=ContactKind.EMAIL,
+                                         value__in=keyed_hashes(email, kind="email")).exists():
                 continue
             received = now - timedelta(days=(n * 3) % 7, hours=n % 9)
             lead_intake(brand=brand, channel=Channel.API, meta=IntakeMeta(received_at=received), data={

@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from crm.lib.fieldcrypt import keyed_hashes
 from monitoring.abuse import (
     LINKS_CTE,
     POSITIONS_CTE,
@@ -113,8 +114,10 @@ matches AS (
     SELECT r.partner_id, r.client_id, 'own' AS via, '' AS value FROM referred r JOIN own ON own.partner_id = r.partner_id
     WHERE own.client_id = r.client_id
     UNION
-    SELECT r.partner_id, r.client_id, 'email', '' FROM referred r JOIN own ON own.partner_id = r.partner_id
-    JOIN crm_public_clients c ON c.id = r.client_id WHERE own.email <> '' AND lower(c.email) = own.email
+    SELECT r.partner_id, r.client_id, 'email', '' FROM referred r
+    JOIN unnest(%(email_partners)s::bigint[], %(email_hashes)s::text[]) AS oe(partner_id, hash)
+      ON oe.partner_id = r.partner_id
+    JOIN crm_public_clients c ON c.id = r.client_id WHERE c.email_hash = oe.hash
     UNION
     SELECT r.partner_id, r.client_id, s.via, s.value FROM referred r JOIN own ON own.partner_id = r.partner_id
     JOIN shared_best s ON (s.a = own.client_id AND s.b = r.client_id) OR (s.b = own.client_id AND s.a = r.client_id)
@@ -133,9 +136,28 @@ GROUP BY m.partner_id, r.brand_id
 """  # noqa: S608 - constant SQL
 
 
+# The partners' contact emails: the clients' are encrypted, and matched by their keyed hashes.
+PARTNER_EMAILS_SQL = """
+SELECT p.id, p.contact_email FROM ib_public_partners p
+WHERE p.contact_email <> '' AND (%(brand)s::bigint IS NULL OR p.brand_id = %(brand)s::bigint)
+"""
+
+
+def _partner_email_hashes(brand_id: int | None) -> dict[str, list[Any]]:
+    """Parameters of SELF_SQL: each partner's contact email as keyed hashes, under every search key."""
+    partners: list[int] = []
+    hashes: list[str] = []
+    for row in fetch(PARTNER_EMAILS_SQL, {"brand": brand_id}):
+        for value in keyed_hashes(row["contact_email"], kind="email"):
+            partners.append(row["id"])
+            hashes.append(value)
+    return {"email_partners": partners, "email_hashes": hashes}
+
+
 def detect_self_dealing(*, day: dt.date, brand_id: int | None = None) -> list[Finding]:
     since, until = window(day, SELF_DAYS)
-    rows = fetch(SELF_SQL, link_params(since=since, until=until, brand_id=brand_id))
+    rows = fetch(SELF_SQL, {**link_params(since=since, until=until, brand_id=brand_id),
+                            **_partner_email_hashes(brand_id)})
     pages, partners = _pages_for(rows, "clients")
     findings = []
     for row in rows:

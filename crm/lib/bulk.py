@@ -30,6 +30,7 @@ import psycopg
 from django.db import connection, models
 from psycopg.types.json import Jsonb
 
+from crm.lib.fieldcrypt import EncryptedTextField
 from crm.lib.meta import column
 
 
@@ -102,7 +103,8 @@ def _records(model: type[models.Model], rows: Sequence[Mapping[str, Any]], with_
     left-out column's default, the batch's brand or timestamp) travels once in the constant
     record, the rest row by row. A missing value is what Django would store ("" for text, the
     default, or NULL); a NOT NULL column with none of these makes the write fail loudly. Keys
-    that are not columns are ignored by PostgreSQL."""
+    that are not columns are ignored by PostgreSQL. Values of encrypted columns are given in clear
+    and encrypted here."""
     fields = _columns(model, with_pk=with_pk)
     present = set(rows[0])
     names = {f.attname: column(f) for f in fields}
@@ -114,9 +116,16 @@ def _records(model: type[models.Model], rows: Sequence[Mapping[str, Any]], with_
     shared = {a for a in present if a in names and _same_everywhere(rows, a)} if len(rows) > 1 else set()
     constant.update((names[a], rows[0][a]) for a in shared)
     varying = [(a, names[a]) for a in present if a in names and a not in shared]
+    # Encrypted columns (crm.lib.fieldcrypt) are given in clear, as to a model, and stored encrypted.
+    sealed: dict[str, models.Field[Any, Any]] = {f.attname: f for f in fields if isinstance(f, EncryptedTextField)}
+    for a in shared & sealed.keys():
+        constant[names[a]] = sealed[a].get_db_prep_value(rows[0][a], connection)
+    sealed_varying = [(a, names[a], sealed[a]) for a, _name in varying if a in sealed]
     out = []
     for row in rows:
         record = {name: row[attname] for attname, name in varying}
+        for attname, name, f in sealed_varying:
+            record[name] = f.get_db_prep_value(row[attname], connection)
         for f in per_row:
             record[column(f)] = f.get_default()
         out.append(record)

@@ -13,7 +13,12 @@ from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 from simple_history.models import HistoricalRecords
 
 from crm.lib.context import history_user
-from crm.lib.fieldcrypt import KeyedHashField, update_fields_with_hashes
+from crm.lib.fieldcrypt import (
+    EncryptedDateField,
+    EncryptedTextField,
+    KeyedHashField,
+    update_fields_with_hashes,
+)
 
 
 class Stage(models.TextChoices):
@@ -51,12 +56,14 @@ class Client(models.Model):
     stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.LEAD)
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100, blank=True)
-    email = models.EmailField(blank=True)
-    phone = models.CharField(max_length=20, blank=True, help_text=_("E.164, e.g. +442071838750"))
-    # Keyed hashes of the email (lower-cased) and phone (E.164), crm.lib.fieldcrypt: exact lookups (the
-    # search by a whole address or number, merge candidates, a call matched to its caller) go through
-    # these, so they keep working once the contact details themselves are encrypted. Kept up to date
-    # by every save and bulk create (save adds them to update_fields).
+    # Contact details are encrypted in their columns (crm.lib.fieldcrypt: AES-GCM under the key ring's
+    # current column key, never a key from the database); the services validate them (an address, an
+    # E.164 number) before they are written. They cannot be searched or sorted in SQL: exact lookups
+    # (the search by a whole address or number, duplicates at intake, merge candidates, a call matched
+    # to its caller) go through the keyed hashes below, of the email lower-cased and the phone in
+    # E.164. Kept up to date by every save and bulk create (save adds them to update_fields).
+    email = EncryptedTextField(blank=True, max_length=254)  # of the address; the column holds more
+    phone = EncryptedTextField(blank=True, max_length=20, help_text=_("E.164, e.g. +442071838750"))
     email_hash = KeyedHashField(source="email", kind="email", db_default="")
     phone_hash = KeyedHashField(source="phone", kind="phone", db_default="")
     country = models.CharField(max_length=2, blank=True, help_text=_("ISO 3166-1 alpha-2"))
@@ -66,7 +73,8 @@ class Client(models.Model):
                                    help_text=_("ISO 3166-1 alpha-2"))
     language = models.CharField(max_length=8, blank=True)
     timezone = models.CharField(max_length=64, blank=True)
-    date_of_birth = models.DateField(null=True, blank=True)
+    # Encrypted in its column too (a date in Python); compared and shown in Python only.
+    date_of_birth = EncryptedDateField(null=True, blank=True)
     owner = models.ForeignKey(
         "crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="owned_clients", db_index=False
     )
@@ -112,12 +120,10 @@ class Client(models.Model):
             # A desk manager's list filtered by stage and country: the desk arm of the scope's OR
             # becomes one index range instead of a quarter of the table.
             models.Index(fields=["desk", "stage", "country"], name="client_desk_stage_idx"),
-            # Global search without pg_trgm: prefixes of email and names, and phone suffixes
-            # (agents type the last digits) through an index on the reversed number.
-            models.Index(OpClass(Lower("email"), name="text_pattern_ops"), name="client_email_lower_idx"),
+            # Global search without pg_trgm: prefixes of names (emails and phones are encrypted:
+            # found whole, by their keyed hashes).
             models.Index(OpClass(Lower("last_name"), name="text_pattern_ops"), name="client_last_name_idx"),
             models.Index(OpClass(Lower("first_name"), name="text_pattern_ops"), name="client_first_name_idx"),
-            models.Index(OpClass(Reverse("phone"), name="text_pattern_ops"), name="client_phone_rev_idx"),
             # Exact lookups by keyed hash, within a brand or across the caller's brands.
             models.Index(fields=["email_hash", "brand"], name="client_email_hash_idx", condition=~Q(email_hash="")),
             models.Index(fields=["phone_hash", "brand"], name="client_phone_hash_idx", condition=~Q(phone_hash="")),
@@ -133,8 +139,6 @@ class Client(models.Model):
             # What a contact key or a lead touch refers to (their foreign keys, leads 0010): the
             # client with its brand, so that each one's brand is its client's.
             models.UniqueConstraint(fields=["id", "brand"], name="client_id_brand_key"),
-            models.CheckConstraint(condition=Q(phone="") | Q(phone__regex=r"^\+[1-9][0-9]{6,14}$"),
-                                   name="client_phone_e164"),
             models.CheckConstraint(condition=Q(country="") | Q(country__regex=r"^[A-Z]{2}$"),
                                    name="client_country_iso2"),
             models.CheckConstraint(condition=Q(nationality="") | Q(nationality__regex=r"^[A-Z]{2}$"),

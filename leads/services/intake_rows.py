@@ -157,8 +157,8 @@ def _write_new(brand: Brand, new: list[_New], client_ids: list[int], touch_ids: 
         decision = item.decision
         assert decision is not None
         client_id, touch_id = values["id"], touch["id"]
-        keys_rows += [{"brand_id": brand.pk, "kind": k, "value": v, "client_id": client_id, "created_at": now}
-                      for k, v in item.keys]
+        keys_rows += [{"brand_id": brand.pk, "kind": k, "value": dedupe.stored_value((k, v)), "client_id": client_id,
+                       "created_at": now} for k, v in item.keys]
         score_rows.append({"client_id": client_id, "touch_id": touch_id, "score": item.score,
                            "breakdown": item.breakdown, "computed_at": now})
         sla = config.slas.get(decision.desk.pk) if decision.desk is not None else None

@@ -38,7 +38,7 @@ def client_merge(*, actor: User | None, keep: Client, merge: Client, reason: str
             or MERGED_TAG in merge.tags or MERGED_TAG in keep.tags:
         raise Conflict(gettext("One of these clients has already been merged away."))
 
-    dedupe.keys_lock(keep.brand_id, [(k.kind, k.value) for k in ContactKey.objects.filter(client_id__in=[keep.pk, merge.pk])])
+    dedupe.stored_keys_lock(keep.brand_id, [(k.kind, k.value) for k in ContactKey.objects.filter(client_id__in=[keep.pk, merge.pk])])
     kept_keys = set(ContactKey.objects.filter(client_id=keep.pk).values_list("kind", "value"))
     clash = [k.pk for k in ContactKey.objects.filter(client_id=merge.pk) if (k.kind, k.value) in kept_keys]
     ContactKey.objects.filter(pk__in=clash).delete()

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from automation.services import automation_seed_playbook
 from crm import events
+from crm.lib.fieldcrypt import keyed_hash
 from crm.models import Client, RoleCode, Stage, Task
 from leads.models import AvailabilityStatus, Call, ClientPipeline, RoutingStrategy, RoutingTarget
 from leads.pipeline import pipeline_defaults_ensure
@@ -125,7 +126,7 @@ def test_a_clients_journey_from_the_public_form_to_the_dealers_exposure(live_ser
     prospect.check("input[name=consent]")
     prospect.click("button[type=submit]")
     prospect.wait_for_url(re.compile(r"/lead/thanks/"))
-    lead = Client.objects.get(email="amira.haddad@example.com")
+    lead = Client.objects.get(email_hash=keyed_hash("amira.haddad@example.com", kind="email"))
     assert lead.owner is None and lead.desk == w.desk
     events.dispatch_pending()  # as the dispatcher does after each commit
     assert not Task.objects.filter(client=lead).exists()

@@ -8,6 +8,7 @@ import re
 import pytest
 from django.urls import reverse
 
+from crm.lib.fieldcrypt import keyed_hash
 from crm.models import Client, Notification, RoleCode
 from leads.models import Call, ClientPipeline, RoutingStrategy, RoutingTarget
 from leads.pipeline import pipeline_defaults_ensure
@@ -54,7 +55,7 @@ def test_prospect_to_called_lead_with_a_new_status(live_server, browser, sales_f
     prospect.click("button[type=submit]")
     prospect.wait_for_url(re.compile(r"/lead/thanks/"))
 
-    lead = Client.objects.get(email="amira.haddad@example.com")
+    lead = Client.objects.get(email_hash=keyed_hash("amira.haddad@example.com", kind="email"))
     assert lead.owner == sales_floor["agent"]  # the UK rule, not the fallback
     assert Notification.objects.filter(user=sales_floor["agent"]).exists()
     assert not Notification.objects.filter(user=sales_floor["other"]).exists()

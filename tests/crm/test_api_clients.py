@@ -221,7 +221,8 @@ def test_an_api_key_cannot_make_a_client_funded(world):
     ({"country": "DE"}, {"german"}),
     ({"tag": "vip"}, {"amira"}),
     ({"q": "hadd"}, {"amira"}),
-    ({"q": "8750"}, {"amira"}),
+    ({"q": "+44 20 7183 8750"}, {"amira"}),
+    ({"q": "AMIRA.HADDAD@example.com"}, {"amira"}),
     ({"language": "de"}, {"german"}),
 ])
 def test_key_list_filters(world, params, expected):

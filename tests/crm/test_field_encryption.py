@@ -20,9 +20,12 @@ from crm.models import RoleCode
 from crm.selectors import client_search
 from crm.services import client_update
 from leads.selectors import merge_candidates
+from tests.crm.api_support import API, KeyClient, session_client, world
+from tests.crm.api_support import new_key as api_key
 from tests.factories import make_client, make_desk, make_user
 
 pytestmark = pytest.mark.django_db
+__all__ = ["world"]  # the API tests' fixture
 
 
 @pytest.fixture
@@ -103,12 +106,8 @@ def test_a_new_search_key_keeps_old_hashes_found_and_the_rotation_hashes_every_r
     ring[SEARCH_SCOPE]["current"] = "h-new"
     key_ring.write_text(json.dumps(ring))
 
-    _blank_contact_columns(client)
     # Until the rotation, the rows' hashes under the old key are still found.
     assert [c.code for c in client_search(user=agent, q="rotate@example.com")] == [client.code]
-    with connection.cursor() as cursor:  # the contact details back: the rotation hashes them
-        cursor.execute("UPDATE crm_client SET email = %s, phone = %s WHERE id = %s",
-                       ["rotate@example.com", "+442071838750", client.pk])
     call_command("encryption_rotate_columns")
     after = _stored(client)
     assert after[2:] != before[2:]
@@ -117,7 +116,6 @@ def test_a_new_search_key_keeps_old_hashes_found_and_the_rotation_hashes_every_r
     for old in [k for k in ring[SEARCH_SCOPE]["keys"] if k != "h-new"]:
         del ring[SEARCH_SCOPE]["keys"][old]
     key_ring.write_text(json.dumps(ring))
-    _blank_contact_columns(client)
     assert [c.code for c in client_search(user=agent, q="rotate@example.com")] == [client.code]
     assert [c.code for c in client_search(user=agent, q="+44 20 7183 8750")] == [client.code]
 
@@ -146,3 +144,108 @@ def test_an_encrypted_column_cannot_be_searched_by_its_text():
     assert isinstance(Submission._meta.get_field("document_number"), EncryptedTextField)
     with pytest.raises(TypeError, match='"document_number" is encrypted.*keyed hash'):
         Submission.objects.filter(document_number="P1234567").exists()
+
+
+# --- the contact details encrypted in their columns ------------------------------------------------
+
+def _raw(sql: str, params: list) -> tuple:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def test_a_clients_email_and_phone_are_stored_encrypted_in_the_table_and_its_history(key_ring, agent):
+    client = make_client(actor=agent, email="Layla.Haddad@Example.com", phone="+44 20 7183 8750", country="GB")
+    email, phone = _raw("SELECT email, phone FROM crm_client WHERE id = %s", [client.pk])
+    for stored in (email, phone):
+        assert stored.startswith("enc1:")
+    assert "haddad" not in email.lower() and "example" not in email.lower() and "2071838750" not in phone
+    history = _raw("SELECT email, phone FROM crm_historicalclient WHERE id = %s ORDER BY history_id DESC LIMIT 1",
+                   [client.pk])
+    assert all(value.startswith("enc1:") for value in history)
+    assert "haddad" not in history[0].lower()
+    # Through the model, the values as given (the service normalised them).
+    client.refresh_from_db()
+    assert (client.email, client.phone) == ("layla.haddad@example.com", "+442071838750")
+    assert client.history.first().email == "layla.haddad@example.com"
+
+
+def test_an_integration_reads_the_contact_details_in_clear_and_a_session_masked(key_ring, world):
+    client = world["client_a"]
+    body = KeyClient(api_key(client.brand)).get(f"/clients/{client.code}").json()
+    assert (body["email"], body["phone"]) == ("amira.haddad@example.com", "+442071838750")
+    masked = session_client(world["owner"]).get(f"{API}/clients/{client.code}").json()
+    assert masked["email"] == "a***@example.com"
+
+
+def test_the_encrypted_contact_columns_cannot_be_searched_by_their_text():
+    from crm.models import Client
+
+    with pytest.raises(TypeError, match='"email" is encrypted'):
+        Client.objects.filter(email__istartswith="john").exists()
+    with pytest.raises(TypeError, match='"phone" is encrypted'):
+        Client.objects.filter(phone__endswith="8750").exists()
+
+
+def test_a_new_column_key_rotation_re_encrypts_the_contact_details_and_the_search_still_finds_them(key_ring, agent):
+    client = make_client(actor=agent, email="rotor@example.com", phone="+442071838750", country="GB")
+    before = _raw("SELECT email, phone FROM crm_client WHERE id = %s", [client.pk])
+    ring = json.loads(key_ring.read_text())
+    ring["default"]["keys"]["k-new"] = new_key()
+    ring["default"]["current"] = "k-new"
+    key_ring.write_text(json.dumps(ring))
+
+    call_command("encryption_rotate_columns")
+    after = _raw("SELECT email, phone FROM crm_client WHERE id = %s", [client.pk])
+    assert all(value.startswith("enc1:k-new:") for value in after)
+    assert after != before
+    # The old key may now leave the ring: everything opens with the new one.
+    ring["default"]["keys"] = {"k-new": ring["default"]["keys"]["k-new"]}
+    key_ring.write_text(json.dumps(ring))
+    client.refresh_from_db()
+    assert (client.email, client.phone) == ("rotor@example.com", "+442071838750")
+    assert [c.code for c in client_search(user=agent, q="ROTOR@example.com")] == [client.code]
+    assert [c.code for c in client_search(user=agent, q="+44 (20) 7183-8750")] == [client.code]
+
+
+def test_the_search_no_longer_finds_a_client_by_the_start_of_an_email_or_the_end_of_a_phone(key_ring, agent):
+    make_client(actor=agent, email="john.smith@example.com", phone="+442071838750", country="GB")
+    assert client_search(user=agent, q="john.smith@") == []
+    assert client_search(user=agent, q="8750") == []
+    # Typed without its "+", a whole number with its country code is still found.
+    assert len(client_search(user=agent, q="44 20 7183 8750")) == 1
+
+
+def test_without_keys_the_web_server_refuses_to_start_by_name(settings):
+    from crm.lib.fieldcrypt import keys_problems
+
+    settings.CRM_ENCRYPTION_KEYS = ""
+    settings.CRM_ENCRYPTION_KEY_FILE = ""
+    [problem] = keys_problems()
+    assert "CRM_ENCRYPTION_KEY_FILE" in problem
+
+
+def test_a_clients_date_of_birth_is_stored_encrypted_and_shown_on_the_profile(key_ring, agent):
+    import datetime as dt
+
+    from django.test import Client as HttpClient
+    from django.urls import reverse
+
+    client = make_client(actor=agent, first_name="Layla", date_of_birth=dt.date(1984, 3, 9), country="GB")
+    (stored,) = _raw("SELECT date_of_birth FROM crm_client WHERE id = %s", [client.pk])
+    assert stored.startswith("enc1:") and "1984" not in stored
+    (history,) = _raw("SELECT date_of_birth FROM crm_historicalclient WHERE id = %s ORDER BY history_id DESC "
+                      "LIMIT 1", [client.pk])
+    assert history.startswith("enc1:") and "1984" not in history
+    client.refresh_from_db()
+    assert client.date_of_birth == dt.date(1984, 3, 9)
+    client_update(actor=agent, client=client, date_of_birth="1985-04-10")
+    client.refresh_from_db()
+    assert client.date_of_birth == dt.date(1985, 4, 10)
+    http = HttpClient()
+    http.force_login(agent)
+    html = http.get(reverse("client_detail", args=[client.code])).content.decode()
+    assert "1985" in html
+    # Cleared, it is NULL, not an encrypted blank.
+    client_update(actor=agent, client=client, date_of_birth=None)
+    assert _raw("SELECT date_of_birth FROM crm_client WHERE id = %s", [client.pk]) == (None,)

@@ -8,6 +8,7 @@ import pytest
 from django.db import connection, transaction
 
 from crm import selectors
+from crm.lib.fieldcrypt import keyed_hash, keyed_hashes
 from crm.services import client_update
 from tests.factories import make_brand, make_client
 from tests.published_views import assert_as_declared, view_rows
@@ -25,21 +26,26 @@ def test_a_client_created_and_changed_through_the_services_shows_as_declared():
     client = make_client(brand=brand, email="Ann.Lee@Example.com", phone="+442071838750", country="GB",
                          tags=["vip"])
     row = view_rows(selectors.CLIENTS_VIEW, "id = %s", [client.pk])
-    assert row == [{"id": client.pk, "brand_id": brand.pk, "country": "GB", "email": client.email,
-                    "phone": "+442071838750", "tags": ["vip"], "created_at": client.created_at}]
+    # The contact details are encrypted in the table: the view shows their keyed hashes, never them.
+    assert row == [{"id": client.pk, "brand_id": brand.pk, "country": "GB",
+                    "email_hash": keyed_hash("ann.lee@example.com", kind="email"),
+                    "phone_hash": keyed_hash("+442071838750", kind="phone"), "tags": ["vip"],
+                    "created_at": client.created_at}]
     client_update(actor=None, client=client, reason="moved", country="DE", tags=["vip", "merged"])
     row = view_rows(selectors.CLIENTS_VIEW, "id = %s", [client.pk])[0]
     assert (row["country"], row["tags"]) == ("DE", ["vip", "merged"])
-    # Matched the way readers match it: the lower-cased email, the reversed phone.
-    assert view_rows(selectors.CLIENTS_VIEW, "lower(email) = %s", ["ann.lee@example.com"])[0]["id"] == client.pk
-    assert view_rows(selectors.CLIENTS_VIEW, "reverse(phone) = %s", ["057838170244+"])[0]["id"] == client.pk
+    # Matched the way readers match it: by the keyed hashes of the wanted values, under every key.
+    hashes = keyed_hashes("ANN.LEE@example.com", kind="email")
+    assert view_rows(selectors.CLIENTS_VIEW, "email_hash = ANY(%s)", [hashes])[0]["id"] == client.pk
+    hashes = keyed_hashes("+442071838750", kind="phone")
+    assert view_rows(selectors.CLIENTS_VIEW, "phone_hash = ANY(%s)", [hashes])[0]["id"] == client.pk
 
 
-@pytest.mark.parametrize(("where", "index"), [("lower(email) = 'ann@example.com'", "client_email_lower_idx"),
-                                              ("reverse(phone) = '057838170244+'", "client_phone_rev_idx")])
+@pytest.mark.parametrize(("where", "index"), [("email_hash = 'ab12' AND email_hash <> ''", "client_email_hash_idx"),
+                                              ("phone_hash = 'cd34' AND phone_hash <> ''", "client_phone_hash_idx")])
 def test_the_lookups_readers_make_are_served_by_the_client_indexes(where, index):
-    """The dedupe lookup probes clients by lower-cased email and reversed phone, one index probe a
-    key: the view keeps those indexes usable (it is inlined, its columns are the table's)."""
+    """The dedupe lookup probes clients by keyed hash, one index probe a key: the view keeps those
+    indexes usable (it is inlined, its columns are the table's)."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute(f"EXPLAIN SELECT id FROM {selectors.CLIENTS_VIEW.name} WHERE {where}")  # noqa: S608

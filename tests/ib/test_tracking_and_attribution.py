@@ -11,6 +11,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from crm.lib.fieldcrypt import keyed_hash
 from crm.models import AuditLog, Event
 from ib import selectors
 from ib.exceptions import ValidationFailed
@@ -217,7 +218,7 @@ def test_a_visitor_who_follows_a_link_into_a_registration_is_the_links_click(cli
     response = client.post(target, {**_hidden(form.content.decode()), **person}, HTTP_USER_AGENT=UA)
     assert response.status_code == 302, response.content.decode()[:2000]
     dispatch_pending()
-    current = selectors.current_attribution(Client.objects.get(email="rana.aziz@example.org"))
+    current = selectors.current_attribution(Client.objects.get(email_hash=keyed_hash("rana.aziz@example.org", kind="email")))
     assert current is not None and current.partner == ib.sub_a
     assert (current.source, current.click) == ("link", click)
 

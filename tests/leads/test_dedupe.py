@@ -8,6 +8,7 @@ import pytest
 from django.db import IntegrityError, connection, connections, transaction
 
 from crm.lib import dbroles
+from crm.lib.fieldcrypt import keyed_hash
 from crm.models import Client
 from leads import dedupe
 from leads.models import Channel, ContactKey, LeadTouch
@@ -61,9 +62,12 @@ def test_concurrent_submissions_of_one_person_make_one_client(world):
 def test_the_database_refuses_a_second_client_for_one_key(world):
     first = lead_intake(brand=world.brand, channel=Channel.API, data=lead_data(1))
     second = lead_intake(brand=world.brand, channel=Channel.API, data=lead_data(2))
+    # A key is stored as its keyed hash, never in clear.
+    stored = dedupe.stored_value(("email", "amira.1@example.com"))
+    assert not ContactKey.objects.filter(value="amira.1@example.com").exists()
     with pytest.raises(IntegrityError), transaction.atomic():
-        ContactKey.objects.create(brand=world.brand, kind="email", value="amira.1@example.com", client=second.client)
-    assert ContactKey.objects.get(value="amira.1@example.com").client == first.client
+        ContactKey.objects.create(brand=world.brand, kind="email", value=stored, client=second.client)
+    assert ContactKey.objects.get(value=stored).client == first.client
     assert connection.is_usable()
 
 
@@ -117,8 +121,9 @@ def test_the_dedupe_lookup_probes_each_key_in_the_unique_index(world, size):
         # every key of the brand.
         cursor.execute("ANALYZE leads_contactkey, crm_client")
         cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("EXPLAIN (FORMAT JSON) SELECT * FROM leads_contact_keys_find(%s, %s::text[], %s::text[], "
-                       "%s::text[])", [world.brand.pk, emails, phones, [p[::-1] for p in phones]])
+        cursor.execute("EXPLAIN (FORMAT JSON) SELECT * FROM leads_contact_keys_find(%s, %s::text[], %s::text[])",
+                       [world.brand.pk, [keyed_hash(e, kind="email") for e in emails],
+                        [keyed_hash(p, kind="phone") for p in phones]])
         plan = cursor.fetchone()[0][0]["Plan"]
     conditions = _contact_key_index_conditions(plan)
     assert len(conditions) == 2, plan
@@ -146,8 +151,9 @@ def test_a_batch_lookup_probes_the_indexes_however_the_planner_prices_a_scan(wor
     with dbroles.as_owner(), connection.cursor() as cursor:  # only a table's owner may ANALYZE it
         cursor.execute("ANALYZE leads_contactkey, crm_client")
     with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (FORMAT JSON) SELECT * FROM leads_contact_keys_find(%s, %s::text[], %s::text[], "
-                       "%s::text[])", [world.brand.pk, emails, phones, [p[::-1] for p in phones]])
+        cursor.execute("EXPLAIN (FORMAT JSON) SELECT * FROM leads_contact_keys_find(%s, %s::text[], %s::text[])",
+                       [world.brand.pk, [keyed_hash(e, kind="email") for e in emails],
+                        [keyed_hash(p, kind="phone") for p in phones]])
         plan = cursor.fetchone()[0][0]["Plan"]
     scans = [s for s in _scans(plan) if s[1] in ("leads_contactkey", "crm_client")]
     assert len(scans) == 4, plan
@@ -155,4 +161,5 @@ def test_a_batch_lookup_probes_the_indexes_however_the_planner_prices_a_scan(wor
     # Keys that exist are still found: one person's email, another's phone.
     found = dedupe.keys_find(world.brand.pk, [("email", "amira.5@example.com"), ("phone", lead_data(1500)["phone"])])
     assert set(found.values()) == set(Client.objects.filter(
-        email__in=["amira.5@example.com", lead_data(1500)["email"]]).values_list("pk", flat=True))
+        email_hash__in=[keyed_hash(e, kind="email") for e in ["amira.5@example.com", lead_data(1500)["email"]]]
+    ).values_list("pk", flat=True))

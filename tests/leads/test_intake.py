@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from crm.exceptions import ValidationFailed
+from crm.lib.fieldcrypt import keyed_hash
 from crm.models import AuditLog, Client, Event, Notification
 from leads.intake import IntakeMeta
 from leads.models import Campaign, Channel, ContactKey, LeadContactState, LeadScore, LeadTouch
@@ -28,8 +29,9 @@ def test_a_new_lead_becomes_a_client_with_a_touch_keys_score_and_an_owner(world)
     touch = LeadTouch.objects.get(client=client)
     assert (touch.channel, touch.is_repeat, touch.click_id, str(touch.ip)) == ("api", False, "gclid-1", "203.0.113.9")
     assert touch.landing_page == "https://acme.example/start" and touch.user_agent == "Mozilla/5.0"
+    # Stored as keyed hashes, never in clear.
     assert set(ContactKey.objects.filter(client=client).values_list("kind", "value")) == {
-        ("email", "amira.1@example.com"), ("phone", "+442070000001")}
+        ("email", keyed_hash("amira.1@example.com", kind="email")), ("phone", keyed_hash("+442070000001", kind="phone"))}
     assert LeadScore.objects.get(client=client).score == 0
     assert LeadContactState.objects.get(client=client).owner == client.owner
     names = list(Event.objects.filter(client=client).order_by("id").values_list("name", flat=True))

@@ -17,6 +17,7 @@ from django.db import transaction
 from compliance.models import Jurisdiction, RestrictionKind
 from compliance.services import impose_restriction, jurisdictions_load
 from crm.lib import context
+from crm.lib.fieldcrypt import keyed_hashes
 from crm.models import Brand, Client, RoleCode, Stage, User
 
 DEMO_FILE = Path(__file__).resolve().parents[2] / "data" / "demo_jurisdictions.csv"
@@ -44,9 +45,9 @@ class Command(BaseCommand):
 
     def _restrict_one(self, brand: Brand, officer: User | None) -> str:
         client = (Client.objects.filter(brand=brand, stage__in=[Stage.FUNDED, Stage.ACTIVE], country="NG")
-                  .exclude(email__iexact=PORTAL_DEMO_EMAIL).order_by("id").first()
+                  .exclude(email_hash__in=keyed_hashes(PORTAL_DEMO_EMAIL, kind="email")).order_by("id").first()
                   or Client.objects.filter(brand=brand, stage__in=[Stage.FUNDED, Stage.ACTIVE])
-                  .exclude(email__iexact=PORTAL_DEMO_EMAIL).order_by("id").first())
+                  .exclude(email_hash__in=keyed_hashes(PORTAL_DEMO_EMAIL, kind="email")).order_by("id").first())
         if client is None:
             return ""
         impose_restriction(client=client, kinds=[RestrictionKind.DEPOSIT, RestrictionKind.WITHDRAWAL],

@@ -17,6 +17,7 @@ from compliance.models import RiskBand, RiskScore
 from compliance.risk import risk_score_compute
 from crm.exceptions import DomainError
 from crm.lib import context
+from crm.lib.fieldcrypt import keyed_hashes
 from crm.models import Brand, Client, RoleCode, Stage, User
 
 OFFICER_EMAIL = "priya.raman@demo-broker.example"
@@ -48,7 +49,7 @@ class Command(BaseCommand):
         from kyc.services import questionnaire_submit
 
         client = (Client.objects.filter(brand=brand, stage__in=[Stage.FUNDED, Stage.ACTIVE], country="NG")
-                  .exclude(email__iexact=PORTAL_DEMO_EMAIL).order_by("id").first())
+                  .exclude(email_hash__in=keyed_hashes(PORTAL_DEMO_EMAIL, kind="email")).order_by("id").first())
         version = questionnaire_current_for(client=client) if client is not None else None
         if client is None or version is None:
             return ""

@@ -16,6 +16,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from crm.lib import context
+from crm.lib.fieldcrypt import keyed_hashes
 from crm.models import Brand, Client, RoleCode, Stage, User
 from crm.services import brand_create, client_create
 from crm.staff_services import user_update
@@ -50,7 +51,7 @@ class Command(BaseCommand):
                     made.append(f"{brand.name} ({face.label})")
                 for first, last, country in CLIENTS[name]:
                     email = f"{first}.{last}@{face.brand_code}.demo.example".lower()
-                    if not Client.objects.filter(brand=brand, email=email).exists():
+                    if not Client.objects.filter(brand=brand, email_hash__in=keyed_hashes(email, kind="email")).exists():
                         client_create(actor=None, brand=brand, first_name=first, last_name=last, email=email,
                                       country=country, stage=Stage.REGISTERED, source="demo")
                 self._staff_access(brand)
