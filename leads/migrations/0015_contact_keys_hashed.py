@@ -93,7 +93,7 @@ def forget_hashed(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("leads", "0014_campaign_cost_money_columns"), ("crm", "0026_client_contact_encrypted")]
+    dependencies = [("leads", "0014_campaign_cost_money_columns"), ("crm", "0029_client_contact_encrypted")]
 
     operations = [
         migrations.RunPython(hash_existing, forget_hashed),

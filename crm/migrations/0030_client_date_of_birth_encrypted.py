@@ -24,7 +24,7 @@ def decrypt_existing(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("crm", "0026_client_contact_encrypted")]
+    dependencies = [("crm", "0029_client_contact_encrypted")]
 
     operations = [
         migrations.AlterField(

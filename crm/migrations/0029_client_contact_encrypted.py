@@ -44,7 +44,7 @@ def decrypt_existing(apps, schema_editor):
 class Migration(migrations.Migration):
     # After leads 0013, whose lookup function reads the view's old columns (PostgreSQL checks a function's
     # body when it is made); leads 0015 makes it read the keyed hashes.
-    dependencies = [("crm", "0025_month_partitions"), ("leads", "0013_contact_keys_through_published_clients")]
+    dependencies = [("crm", "0028_accessevent_partitioned"), ("leads", "0013_contact_keys_through_published_clients")]
 
     operations = [
         # The view reads the columns retyped below: dropped and made again around them.
