@@ -15,32 +15,22 @@ from crm.partitions import (
     month_partitions_ensure,
     partitions_ensure_ahead,
 )
+from tests.crm.owner_sql import as_owner
 
 # The tables are made by the owner, as a migration would (the application's role owns nothing).
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _as_owner(*statements: str) -> None:
-    owner = dbroles.connect_as_owner()
-    owner.autocommit = True
-    try:
-        with owner.cursor() as cur:
-            for sql in statements:
-                cur.execute(sql)
-    finally:
-        owner.close()
-
-
 @pytest.fixture
 def history_table():
     role = connection.ops.quote_name(dbroles.app_role())
-    _as_owner("CREATE TABLE test_history (id bigint, at timestamptz NOT NULL) PARTITION BY RANGE (at)",
+    as_owner("CREATE TABLE test_history (id bigint, at timestamptz NOT NULL) PARTITION BY RANGE (at)",
               "CREATE TABLE test_plain (id bigint)", f"GRANT SELECT, INSERT ON test_history, test_plain TO {role}")
     try:
         with PARTITIONED_TABLES.temporarily(MonthlyTable(table="test_history", column="at")):
             yield "test_history"
     finally:
-        _as_owner("DROP TABLE test_history, test_plain")
+        as_owner("DROP TABLE test_history, test_plain")
 
 
 def _partitions(table: str) -> list[str]:

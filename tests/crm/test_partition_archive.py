@@ -24,6 +24,7 @@ from crm.partitions import (
     partitions_due,
     retention_pass,
 )
+from tests.crm.owner_sql import as_owner
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,23 +38,12 @@ ROWS = [
 ]
 
 
-def _as_owner(*statements: str) -> None:
-    owner = dbroles.connect_as_owner()
-    owner.autocommit = True
-    try:
-        with owner.cursor() as cur:
-            for sql in statements:
-                cur.execute(sql)
-    finally:
-        owner.close()
-
-
 @pytest.fixture
 def history(settings, tmp_path):
     settings.PARTITION_ARCHIVE_DIR = tmp_path / "archive"
     settings.TEST_HISTORY_RETENTION_YEARS = 7
     role = connection.ops.quote_name(dbroles.app_role())
-    _as_owner("CREATE TABLE test_history (id bigint NOT NULL, at timestamptz NOT NULL, note text NOT NULL DEFAULT '', "
+    as_owner("CREATE TABLE test_history (id bigint NOT NULL, at timestamptz NOT NULL, note text NOT NULL DEFAULT '', "
               "data jsonb, ip inet, PRIMARY KEY (id, at)) PARTITION BY RANGE (at)",
               f"GRANT SELECT, INSERT ON test_history TO {role}")
     # The test table alone is declared (the CRM's own tables may hold old months other tests made).
@@ -73,7 +63,7 @@ def history(settings, tmp_path):
             yield tmp_path / "archive"
     finally:
         PARTITIONED_TABLES.register(*declared)
-        _as_owner("DROP TABLE IF EXISTS test_history, test_history_p201803, test_history_p201805")
+        as_owner("DROP TABLE IF EXISTS test_history, test_history_p201803, test_history_p201805")
 
 
 def _due():
