@@ -93,35 +93,24 @@ def month_partitions_ensure(table: str, first: date | datetime, last: date | dat
     return made
 
 
-# Months whose partition this process saw committed: (database, table, month); and those it made
-# itself, which count as committed only once seen outside any transaction block (the transaction that
-# made one may have rolled back).
+# Months whose partition this process saw committed: (database, table, month). Only a look taken
+# outside any transaction block counts: inside one, a partition seen may be one this very transaction
+# (or a savepoint of it) made, gone again if it rolls back.
 _known: set[tuple[str, str, date]] = set()
-_made: set[tuple[str, str, date]] = set()
 
 
 def partitions_for(table: str, moments: Iterable[date | datetime | None]) -> int:
     """Before a write: the partitions of `table` for the months of `moments` exist (made when missing);
     how many were made. The daily task keeps this month and the next ones, so this matters for rows
-    of other months: a history loaded, a clock set elsewhere (a test's). A month seen is remembered,
-    so the usual write asks nothing; the check takes no lock unless a partition is missing."""
+    of other months: a history loaded, a clock set elsewhere (a test's). A month seen committed is
+    remembered; otherwise one catalogue lookup per write, and no lock unless a partition is missing."""
     db = str(connection.settings_dict.get("NAME"))
-    months = {month_start(m) for m in moments if m is not None}
-    months = {m for m in months if (db, table, m) not in _known}
-    if not months:
+    unknown = sorted(m for m in {month_start(m) for m in moments if m is not None} if (db, table, m) not in _known)
+    if not unknown:
         return 0
-    with connection.cursor() as cur:
-        cur.execute("SELECT m, to_regclass(%s || '_p' || to_char(m, 'YYYYMM')) IS NULL FROM unnest(%s::date[]) m",
-                    [table, sorted(months)])
-        missing = sorted(m for m, absent in cur.fetchall() if absent)
-    made = sum(month_partitions_ensure(table, m, m) for m in missing)
-    for m in months:
-        key = (db, table, m)
-        if m in missing:
-            _made.add(key)
-        elif key not in _made or not connection.in_atomic_block:
-            _known.add(key)
-            _made.discard(key)
+    made = month_partitions_cover(table, unknown)
+    if not connection.in_atomic_block:
+        _known.update((db, table, m) for m in unknown)
     return made
 
 
@@ -409,7 +398,6 @@ def archive_partition(c: ArchiveCandidate, *, directory: Path, conn: Any = None)
                 raise PartitionArchiveError(f"{c.partition} changed while it was archived; it was left in the database")
             cur.execute(f"DROP TABLE {_qn(c.partition)}")
         _known.difference_update({k for k in _known if k[1:] == (c.table, c.month)})
-        _made.difference_update({k for k in _made if k[1:] == (c.table, c.month)})
         logger.info("partition archived", extra={"partition": c.partition, "rows": count, "sha256": sha,
                                                   "file": str(data_file)})
         return ArchiveResult(c, data_file, manifest_file, count, sha)

@@ -9,6 +9,8 @@ from typing import Any
 
 from django.db.models import Model
 
+from crm.partitions import PARTITIONED_TABLES, month_partitions_cover
+
 
 def _model(name: str) -> Any:
     from django.apps import apps
@@ -79,6 +81,11 @@ def _update_rows(model: type[Model], key: str, columns: Sequence[str], rows: Seq
         + ", ".join([qn(key), *(qn(c) for c in columns)]) + ")"
         + f" WHERE t.{qn(key)} = v.{qn(key)}"
     )
+    # A history table partitioned by month (crm.partitions): the months the rows move back into exist
+    # first, or PostgreSQL finds no partition for them.
+    declared = PARTITIONED_TABLES.get(table)
+    if declared is not None and declared.column in columns:
+        month_partitions_cover(table, arrays[list(columns).index(declared.column) + 1])
     with connection.cursor() as cursor:
         cursor.execute(sql, arrays)
 

@@ -31,6 +31,8 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from crm.models import Brand
+
 PEAK_DAYS = 30
 LOCK_CLASS = 0x52455445  # "RETE": the retention summaries' advisory locks, one per bucket of clients
 LOCK_BUCKETS = 256
@@ -50,7 +52,7 @@ SELECT a.client_id, c.brand_id,
        min(p.day + {peak_days}) FILTER (WHERE p.high > 0 AND p.high > a.equity) AS drop_until
 FROM trading_tradingaccount a
 JOIN trading_platformserver s ON s.id = a.server_id
-JOIN crm_client c ON c.id = a.client_id
+JOIN crm_public_clients c ON c.id = a.client_id
 LEFT JOIN LATERAL (
     SELECT d.high, d.day FROM trading_accountequityday d
     WHERE d.account_id = a.id AND d.day >= %(since)s
@@ -210,8 +212,7 @@ def rebuild(*, now: dt.datetime | None = None) -> int:
         cursor.execute(f"INSERT INTO trading_retentionsummary ({_COLUMNS}, refreshed_at) "  # noqa: S608 (constants)
                        f"SELECT {_COLUMNS}, %(now)s FROM ({_select('')}) fresh", _params(now))
         rows = cursor.rowcount
-        cursor.execute("SELECT id FROM crm_brand")
-        brands = [row[0] for row in cursor.fetchall()]
+    brands = list(Brand.objects.values_list("pk", flat=True))
     exposure_refresh(brand_ids=brands, now=now)
     return rows
 

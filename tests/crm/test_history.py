@@ -113,6 +113,8 @@ NO_HISTORY = {
     "reports.dailyfigure": "a read model derived from events and deals; a rebuild recomputes it from them",
     "reports.dailytrader": "a read model derived from deals; a rebuild recomputes it from them",
     "reports.traderbitmap": "a read model derived from deals; a rebuild recomputes it from them",
+    "trading.retentionsummary": "a read model of the accounts and their equity days; a rebuild recomputes it",
+    "trading.exposurerow": "a read model of the open positions, replaced after each poll",
     "reports.appliedevent": "which events the read model counted: written once per event",
     "reports.readmodelmark": "the deals refresh's watermark, an operational pointer",
     "reports.reportschedule": "created and stopped only through reports.services, each change an audit row",

@@ -42,7 +42,7 @@ class HistoryData(TypedDict, total=False):
     text: str
 
 
-events.declare("test.history", payload=HistoryData)
+events.declare("test.partitioned_history", payload=HistoryData)
 
 
 def _partitions(table: str) -> list[str]:
@@ -114,10 +114,10 @@ def test_an_existing_table_is_made_partitioned_with_its_rows_ids_keys_indexes_tr
 def test_the_event_outbox_is_partitioned_and_an_old_months_event_makes_its_partition():
     assert PARTITIONED_TABLES.get("crm_event") is not None
     client = make_client()
-    old = events.emit("test.history", client=client, occurred_at=datetime(2016, 4, 5, 6, 7, tzinfo=UTC))
+    old = events.emit("test.partitioned_history", client=client, occurred_at=datetime(2016, 4, 5, 6, 7, tzinfo=UTC))
     assert "crm_event_p201604" in _partitions("crm_event")
     assert Event.objects.get(pk=old.pk).occurred_at == datetime(2016, 4, 5, 6, 7, tzinfo=UTC)
-    newer = events.emit("test.history", client=client)
+    newer = events.emit("test.partitioned_history", client=client)
     assert newer.pk > old.pk
     EventDelivery.objects.create(event=old, handler="tests.handler", status="succeeded")
     # A client's deletion still takes its events and their deliveries (the ORM's cascade: no
@@ -131,7 +131,7 @@ def test_an_events_month_past_retention_is_archived_and_reattached_identical(set
     settings.PARTITION_ARCHIVE_DIR = tmp_path
     client = make_client()
     for day in (1, 15):
-        events.emit("test.history", client=client, occurred_at=datetime(2012, 6, day, 12, tzinfo=UTC),
+        events.emit("test.partitioned_history", client=client, occurred_at=datetime(2012, 6, day, 12, tzinfo=UTC),
                     data={"day": day, "text": 'quote " and, comma'})
     old = list(Event.objects.filter(occurred_at__year=2012).order_by("id").values())
     with PARTITIONED_TABLES.temporarily(MonthlyTable(table="crm_event", column="occurred_at",

@@ -17,7 +17,7 @@ SELECT a.client_id, c.brand_id, max(a.last_trade_at), max(COALESCE(a.last_trade_
        min(p.day + 30) FILTER (WHERE p.high > 0 AND p.high > a.equity), now()
 FROM trading_tradingaccount a
 JOIN trading_platformserver s ON s.id = a.server_id
-JOIN crm_client c ON c.id = a.client_id
+JOIN crm_public_clients c ON c.id = a.client_id
 LEFT JOIN LATERAL (
     SELECT d.high, d.day FROM trading_accountequityday d
     WHERE d.account_id = a.id AND d.day >= (now() AT TIME ZONE 'UTC')::date - 30
