@@ -63,8 +63,7 @@ def _world(clients: int, port: int) -> tuple[Any, str]:
                                        url=f"http://127.0.0.1:{port}/hooks", event_types=[EVENT])
     insert_series(Client, clients, {
         "code": "gen_random_uuid()", "brand_id": str(brand.pk), "stage": "'lead'",
-        "first_name": "'Bench'", "last_name": "'Client ' || g", "email": "'client' || g || '@example.com'",
-        "phone": "'+4477' || lpad(g::text, 8, '0')", "country": "'GB'", "language": "'en'", "timezone": "'UTC'",
+        "first_name": "'Bench'", "last_name": "'Client ' || g", "email": "''", "phone": "''", "country": "'GB'", "language": "'en'", "timezone": "'UTC'",
         "created_at": "now()", "updated_at": "now()", "stage_changed_at": "now()",
     })
     return list(Client.objects.order_by("id")), str(saved.secret)
