@@ -73,7 +73,7 @@ class AutomationRun(models.Model):
 
     rule = models.ForeignKey(AutomationRule, on_delete=models.CASCADE, related_name="runs")
     brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
-    # No constraint in the database: crm_event is partitioned (the cascade is the ORM's).
+    # No constraint in the database: the event outbox (crm.Event) is partitioned (the cascade is the ORM's).
     event = models.ForeignKey("crm.Event", on_delete=models.CASCADE, related_name="+", db_constraint=False)
     client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, null=True, blank=True,
                                related_name="automation_runs")

@@ -160,7 +160,7 @@ class Notification(models.Model):
 
     code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
     client = models.ForeignKey("crm.Client", on_delete=models.CASCADE, related_name="+")
-    # No constraint in the database: crm_event is partitioned by month (the cascade is the ORM's).
+    # No constraint in the database: the event outbox (crm.Event) is partitioned by month (the cascade is the ORM's).
     event = models.OneToOneField("crm.Event", on_delete=models.CASCADE, related_name="+", db_constraint=False)
     kind = models.CharField(max_length=80)
     data = models.JSONField(default=dict, blank=True)

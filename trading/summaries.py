@@ -32,6 +32,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from crm.models import Brand
+from crm.selectors import CLIENTS_VIEW
 
 PEAK_DAYS = 30
 LOCK_CLASS = 0x52455445  # "RETE": the retention summaries' advisory locks, one per bucket of clients
@@ -52,7 +53,7 @@ SELECT a.client_id, c.brand_id,
        min(p.day + {peak_days}) FILTER (WHERE p.high > 0 AND p.high > a.equity) AS drop_until
 FROM trading_tradingaccount a
 JOIN trading_platformserver s ON s.id = a.server_id
-JOIN crm_public_clients c ON c.id = a.client_id
+JOIN {clients_view} c ON c.id = a.client_id
 LEFT JOIN LATERAL (
     SELECT d.high, d.day FROM trading_accountequityday d
     WHERE d.account_id = a.id AND d.day >= %(since)s
@@ -91,7 +92,7 @@ def _params(now: dt.datetime) -> dict[str, Any]:
 
 
 def _select(where: str) -> str:
-    return _RETENTION_SELECT.format(peak_days=PEAK_DAYS, where=where)
+    return _RETENTION_SELECT.format(peak_days=PEAK_DAYS, where=where, clients_view=CLIENTS_VIEW.name)
 
 
 @transaction.atomic

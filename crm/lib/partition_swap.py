@@ -31,7 +31,7 @@ def table_repartition_sql(table: str, column: str | None, *, keys: Mapping[str, 
     """The DO block making `table` partitioned by month on `column` (None: a plain table again).
 
     `keys`: constraint name -> its definition on the new table, e.g.
-    {"trading_deal_pkey": "PRIMARY KEY (id, time)"}; those constraints of the old table are not copied."""
+    {"<table>_pkey": "PRIMARY KEY (id, time)"}; those constraints of the old table are not copied."""
     partition = f"PARTITION BY RANGE ({column})" if column else ""
     keys_sql = ", ".join(f"({_literal(name)}, {_literal(definition)})" for name, definition in keys.items())
     return f"""

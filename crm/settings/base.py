@@ -467,8 +467,8 @@ TRADING_PASSWORD_LINK_HOURS = env_int("TRADING_PASSWORD_LINK_HOURS", 48)
 # Failed attempts to close an account on its platform before staff get a task to do it by hand.
 TRADING_ACCOUNT_CLOSE_MAX_ATTEMPTS = env_int("TRADING_ACCOUNT_CLOSE_MAX_ATTEMPTS", 6)
 # Years of history kept in the monthly partitioned tables (crm.partitions) before a month may leave
-# for the archive: the platform deals (trading_deal, from trading's AppConfig) and the wallet's
-# ledger legs (wallet_ledgerleg, from wallet's). Regulatory minimums: never set below your
+# for the archive: the platform deals (declared by trading's AppConfig) and the wallet's
+# ledger legs (declared by wallet's). Regulatory minimums: never set below your
 # jurisdiction's record-keeping period (five to seven years for most).
 TRADING_HISTORY_RETENTION_YEARS = env_int("TRADING_HISTORY_RETENTION_YEARS", 7)
 WALLET_LEDGER_RETENTION_YEARS = env_int("WALLET_LEDGER_RETENTION_YEARS", 7)
