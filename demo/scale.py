@@ -76,6 +76,8 @@ SYMBOLS = (("EURUSD", Decimal("1.08")), ("GBPUSD", Decimal("1.27")), ("USDJPY", 
            ("GER40", Decimal("18200")), ("USOIL", Decimal("81.5")), ("EURGBP", Decimal("0.85")))
 TIMELINE_EVENTS = ("client.updated", "note.added", "task.created", "task.completed", "call.logged",
                    "client.stage_changed", "email.sent", "client.assigned")
+VOLUMES = [Decimal(v) for v in ("0.01", "0.05", "0.10", "0.20", "0.50", "1.00", "2.00")]
+PROFITS = [Decimal(p) for p in range(-300, 301, 7)]
 ACCESS_KINDS = ("view", "view", "view", "view", "reveal_email", "reveal_phone", "search")
 
 
@@ -456,55 +458,64 @@ class _BatchWriter:
             "amount", "currency"), operations()))
 
     def _write_deals(self, live: list[_Account]) -> None:
-        from crm.lib.bulk import copy_rows
+        """The batch's deals, made by the database from one plan row per trading account (its deal
+        count, first and last trade, first deal and position id): a hundred million rows cannot be
+        built one Python tuple at a time within the hour. Deals come in pairs (a position opened and
+        closed, the closing one with its profit), evenly spaced from the first trade to the last; the
+        symbol, volume and side of a position, and a closing deal's profit, are picked by mixing its
+        ids (the same data set for the same seed)."""
+        from crm.partitions import month_partitions_span
         from trading.models import Deal
 
-        rng = self.rng
+        plan = []
+        for a in live:
+            if not a.deals or a.first_trade is None or a.last_trade is None:
+                continue
+            first = a.first_trade.timestamp()
+            step = (a.last_trade.timestamp() - first) / max(1, a.deals - 1)
+            plan.append((a.server_id, a.id, a.login, a.deals, first, step, self.deal_id + 1, self.position_id + 1))
+            self.deal_id += a.deals
+            self.position_id += (a.deals + 1) // 2
+        if not plan:
+            return
+        # The deal table is partitioned by month: the months of this batch's deals first.
+        month_partitions_span(Deal._meta.db_table, min(a.first_trade for a in live if a.deals and a.first_trade),
+                              max(a.last_trade for a in live if a.deals and a.last_trade))
+        qn = connection.ops.quote_name
         columns = ("server_id", "account_id", "deal_id", "login", "time", "platform_time_msc", "kind", "action",
                    "entry", "side", "position_id", "order_id", "symbol", "volume", "price", "profit", "commission",
                    "swap", "fee", "comment", "reason", "content_hash", "raw", "first_seen_at", "updated_at")
-        zero = Decimal(0)
-        volumes = [Decimal(v) for v in ("0.01", "0.05", "0.10", "0.20", "0.50", "1.00", "2.00")]
-        profits = [Decimal(p) for p in range(-300, 301, 7)]
-        raw = "{}"
+        names = ", ".join(qn(Deal._meta.get_field(c).column) for c in columns)
 
-        def rows() -> Iterator[tuple[Any, ...]]:
-            for a in live:
-                if not a.deals or a.first_trade is None or a.last_trade is None:
-                    continue
-                first = a.first_trade.timestamp()
-                step = (a.last_trade.timestamp() - first) / max(1, a.deals - 1)
-                position = 0
-                symbol, price = SYMBOLS[0]
-                volume = volumes[0]
-                side = "buy"
-                for k in range(a.deals):
-                    self.deal_id += 1
-                    moment = first + step * k
-                    when = dt.datetime.fromtimestamp(int(moment), tz=dt.UTC)
-                    opening = k % 2 == 0
-                    if opening:
-                        self.position_id += 1
-                        position = self.position_id
-                        symbol, price = SYMBOLS[rng.randrange(len(SYMBOLS))]
-                        volume = volumes[rng.randrange(len(volumes))]
-                        side = "buy" if rng.random() < 0.55 else "sell"
-                        deal_side, profit = side, zero
-                    else:
-                        deal_side = "sell" if side == "buy" else "buy"
-                        profit = profits[rng.randrange(len(profits))]
-                    yield (a.server_id, a.id, self.deal_id, a.login, when, int(moment) * 1000, "trade",
-                           0 if deal_side == "buy" else 1, "in" if opening else "out", deal_side, position,
-                           self.deal_id, symbol, volume, price, profit, zero, zero, zero, "", 0,
-                           f"{self.deal_id:064x}", raw, when, when)
+        def write() -> int:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "CREATE TEMPORARY TABLE IF NOT EXISTS scale_deal_plan (server_id bigint, account_id bigint, "
+                    "login bigint, deals integer, first_s double precision, step double precision, deal_start bigint, "
+                    "position_start bigint) ON COMMIT DELETE ROWS")
+                with connection.connection.cursor() as raw, raw.copy(
+                        "COPY scale_deal_plan FROM STDIN") as copy:
+                    for row in plan:
+                        copy.write_row(row)
+                cursor.execute(
+                    f"INSERT INTO {qn(Deal._meta.db_table)} ({names}) "  # noqa: S608 - _meta names
+                    "SELECT server_id, account_id, deal_id, login, to_timestamp(secs), secs * 1000, 'trade', "
+                    "CASE WHEN opening = buying THEN 0 ELSE 1 END, CASE WHEN opening THEN 'in' ELSE 'out' END, "
+                    "CASE WHEN opening = buying THEN 'buy' ELSE 'sell' END, position_id, deal_id, "
+                    "(%s::text[])[1 + mix %% %s], (%s::numeric[])[1 + (mix / 100) %% %s], (%s::numeric[])[1 + mix %% %s], "
+                    "CASE WHEN opening THEN 0 ELSE (%s::numeric[])[1 + abs(hashint8(deal_id)::bigint) %% %s] END, 0, 0, 0, '', 0, "
+                    "lpad(to_hex(deal_id), 64, '0'), '{}'::jsonb, to_timestamp(secs), to_timestamp(secs) "
+                    "FROM (SELECT g.*, (mix / 1000) %% 100 < 55 AS buying FROM ("
+                    "  SELECT p.server_id, p.account_id, p.login, p.deal_start + k AS deal_id, "
+                    "         p.position_start + k / 2 AS position_id, k %% 2 = 0 AS opening, "
+                    "         floor(p.first_s + p.step * k)::bigint AS secs, "
+                    "         abs(hashint8(p.position_start + k / 2)::bigint) AS mix "
+                    "  FROM scale_deal_plan p CROSS JOIN LATERAL generate_series(0, p.deals - 1) AS k) g) d",
+                    [[s for s, _p in SYMBOLS], len(SYMBOLS), VOLUMES, len(VOLUMES), [p for _s, p in SYMBOLS],
+                     len(SYMBOLS), PROFITS, len(PROFITS)])
+                return cursor.rowcount
 
-        span = [moment for a in live if a.deals for moment in (a.first_trade, a.last_trade) if moment is not None]
-        if span:
-            from crm.partitions import month_partitions_span
-
-            # The deal table is partitioned by month: the months of this batch's deals first.
-            month_partitions_span(Deal._meta.db_table, min(span), max(span))
-        self.clock.write("trading_deal", lambda: copy_rows(Deal, columns, rows()))
+        self.clock.write("trading_deal", write)
 
     def _write_positions(self, live: list[_Account]) -> None:
         from crm.lib.bulk import copy_rows
