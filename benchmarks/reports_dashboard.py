@@ -19,6 +19,7 @@ Run: python benchmarks/reports_dashboard.py [--quick] [--keep] [--reuse] [--clie
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 import time
 from pathlib import Path
@@ -185,13 +186,87 @@ def _rebuild_timed() -> None:
                        "ANALYZE reports_floatingfigure")
 
 
-def reused_world() -> dict[str, Any]:
-    """--reuse: the users an earlier --keep run made; the read models rebuilt again by this code."""
+def reused_world(*, events: int) -> dict[str, Any]:
+    """--reuse: the users an earlier --keep run made; the read models rebuilt again by this code.
+    A database filled by `manage.py scale_seed` (benchmarks/scale_pages.py --keep) is taken too:
+    see scale_world."""
     from crm.models import User
 
+    if User.objects.filter(email="admin@scale.example").exists():
+        return scale_world(events=events)
     _rebuild_timed()
     return {"admin": User.objects.get(email="admin@bench.example"),
             "manager": User.objects.get(email="manager.atlas1@bench.example")}
+
+
+SCALE_DAYS = 95  # the dashboard's 30 days, the 30 before them it compares with, and the month to date
+
+
+def scale_world(*, events: int) -> dict[str, Any]:
+    """The dashboard over scale_seed's brokerage (its clients, desks, accounts and deals over two
+    years): `events` money events are added over its clients within the last 90 days (as in
+    build_world: the deposits, withdrawals and first deposits the dashboard's money figures read;
+    once: a second --reuse finds them), one platform group per brand said A- or B-book, the
+    instruments priced; then the read models of the last SCALE_DAYS days rebuilt (timed: the
+    dashboard reads no older day) and the administrator and the first desk manager measured."""
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from crm.models import Brand, User
+    from ib import commissions as cs
+    from reports.models import ReadModelMark
+    from reports.readmodel import floating_refresh, rebuild
+    from trading.models import PlatformServer
+    from trading.services import trading_group_book_set
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT EXISTS (SELECT 1 FROM crm_event WHERE name = 'wallet.withdrawal_paid')")
+        present = cursor.fetchone()[0]
+        cursor.execute("SELECT min(id), max(id) FROM crm_client")
+        first_client, last_client = cursor.fetchone()
+    if not present:
+        from crm.partitions import month_partitions_span
+
+        month_partitions_span("crm_event", timezone.now() - dt.timedelta(days=DAYS + 1), timezone.now())
+        chunk = 1_000_000
+        with timed(f"{events} money events"):
+            for start in range(0, events, chunk):
+                with transaction.atomic(), connection.cursor() as cursor:
+                    cursor.execute(
+                        "INSERT INTO crm_event (uuid, name, client_id, brand_id, data, occurred_at, created_at, "
+                        "dispatched_at, request_id) "
+                        "SELECT gen_random_uuid(), x.name, c.id, c.brand_id, "
+                        "jsonb_build_object('amount', (100 + g %% 900)::text, 'fee', '1.50', "
+                        "'currency', CASE WHEN c.id %% 5 = 0 THEN 'EUR' ELSE 'USD' END, "
+                        "'provider', (ARRAY['psp-a','psp-b','wire'])[1 + g %% 3], 'method', 'card', 'first', false), "
+                        "now() - make_interval(secs => ((g * 104729) %% (%s * 86400))::int), now(), now(), '' "
+                        "FROM generate_series(%s::bigint, %s::bigint) g "
+                        "JOIN crm_client c ON c.id = %s + (g * 37 %% %s) "
+                        "CROSS JOIN LATERAL (SELECT (ARRAY['wallet.deposit_succeeded','wallet.deposit_succeeded',"
+                        "'wallet.withdrawal_paid','wallet.first_deposit','client.created'])[1 + g %% 5] AS name) x",
+                        [DAYS, start + 1, min(events, start + chunk), first_client, last_client - first_client + 1])
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE crm_event")
+        for n, server in enumerate(PlatformServer.objects.order_by("id")):
+            trading_group_book_set(actor=None, server=server, group="real\\standard", book="a" if n == 0 else "b")
+        for brand in Brand.objects.all():
+            fx = cs.instrument_group_save(actor=None, brand=brand, code="fx", units_per_lot="100000")
+            for symbol in ("EURUSD", "GBPUSD", "USDJPY", "XAUUSD", "US30", "BTCUSD", "AUDUSD", "USDCAD", "NAS100",
+                           "GER40", "USOIL", "EURGBP"):
+                cs.instrument_save(actor=None, brand=brand, symbol=symbol, group=fx, contract_size="100000",
+                                   markup_per_lot="1")
+    now = timezone.now()
+    started = time.perf_counter()
+    days = rebuild(start=now.date() - dt.timedelta(days=SCALE_DAYS - 1), end=now.date())
+    floating_refresh(now=now)
+    ReadModelMark.objects.update_or_create(name="deals", defaults={"at": now})
+    record("reports_dashboard.rebuild", value=time.perf_counter() - started, unit="s", limit=None,
+           goal="info (nightly)", size=f"{days} days", reason="no raw baseline: it is the aggregation itself")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE reports_dailyfigure; ANALYZE reports_dailytrader; ANALYZE reports_traderbitmap; "
+                       "ANALYZE reports_floatingfigure")
+    return {"admin": User.objects.get(email="admin@scale.example"),
+            "manager": User.objects.filter(email__startswith="manager.scale-atlas.1@").get()}
 
 
 def _counts() -> tuple[int, int, int]:
@@ -199,9 +274,10 @@ def _counts() -> tuple[int, int, int]:
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT (SELECT count(*) FROM crm_client), (SELECT count(*) FROM trading_deal), "
-                       "(SELECT count(*) FROM crm_event WHERE name LIKE 'wallet.%%' OR name = 'client.created')")
-        clients, deals, events = cursor.fetchone()
-    return clients, deals, events
+                       "(SELECT count(*) FROM crm_event WHERE name LIKE 'wallet.%%' OR name = 'client.created'), "
+                       "(SELECT count(*) FROM wallet_ledgertransaction)")
+        clients, deals, events, ledger = cursor.fetchone()
+    return clients, deals, events, ledger
 
 
 def _logged_in_client(user: Any) -> Any:
@@ -264,11 +340,11 @@ def main() -> None:
     env = prepare(args)
     try:
         if env.reused:
-            users = reused_world()
-            clients, deals, events = _counts()
+            users = reused_world(events=events)
         else:
             users = build_world(clients=clients, deals=deals, events=events)
-        size = f"{clients} clients, {deals} deals, {events} money events, {requests} requests"
+        clients, deals, events, ledger = _counts()
+        size = f"{clients} clients, {deals} deals, {events} money events, {ledger} ledger transactions, {requests} requests"
         raw = _timed_raw(env, max(5, requests // 5))
         from django.urls import reverse
 
