@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.db.models import Count, Q
 from django.db.models.functions import Collate, Lower
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -194,6 +195,19 @@ def test_scale_seed_writes_the_sizes_asked_for_and_a_ledger_that_verifies():
         "email.sent", "client.assigned")).count() == 5_000
     assert AccessEvent.objects.count() == 700
     assert result.rows["trading_deal"] == 10_001
+    # The deals are positions opened and closed: per position one deal in and at most one out, on
+    # the other side, of the same symbol and volume; only a closing deal carries a profit; each
+    # deal id once per server; a spread of symbols and both sides.
+    pairs = list(Deal.objects.values("position_id").annotate(
+        n=Count("id"), ins=Count("id", filter=Q(entry="in")), symbols=Count("symbol", distinct=True),
+        volumes=Count("volume", distinct=True), sides=Count("side", distinct=True)))
+    assert all(p["ins"] == 1 and p["symbols"] == 1 and p["volumes"] == 1 and p["sides"] == p["n"] for p in pairs)
+    assert {p["n"] for p in pairs} <= {1, 2}
+    assert not Deal.objects.filter(entry="in").exclude(profit=0).exists()
+    assert Deal.objects.filter(entry="out").exclude(profit=0).count() > 0.9 * Deal.objects.filter(entry="out").count()
+    assert Deal.objects.values("server_id", "deal_id").distinct().count() == 10_001
+    assert Deal.objects.values("symbol").distinct().count() >= 10
+    assert {"buy", "sell"} == set(Deal.objects.filter(entry="in").values_list("side", flat=True).distinct())
     # The ledger's own triggers ran at each batch's commit, and its invariants hold over all of it.
     assert ledger_verify() == {}
     assert LedgerTransaction.objects.count() > 0
