@@ -85,7 +85,7 @@ def table_repartition(schema_editor: Any, table: str, column: str | None, *, key
         _refuse_what_cannot_be_carried(cur, table, column, keys, qn)
         columns = _columns(cur, table)
         sequences = _sequences(cur, table, columns, qn)
-        restore = [*_keys(cur, table, column, keys, qn), *_indexes(cur, table, column, keys, qualified, qn),
+        restore = [*_keys(cur, table, column, keys, qn), *_indexes(cur, table, keys, qualified, qn),
                    *_triggers(cur, table, qn), *_grants(cur, table, qn(table), qn)]
         dependents = _dependents(cur, table, qn)
 
@@ -243,8 +243,7 @@ def _with_column(definition: str, columns: list[str], qn: Callable[[str], str]) 
     raise RepartitionRefused(f"cannot read the column list of the key {definition}; nothing was changed")
 
 
-def _indexes(cur: Any, table: str, column: str | None, keys: Mapping[str, str], qualified: str,
-             qn: Callable[[str], str]) -> list[str]:
+def _indexes(cur: Any, table: str, keys: Mapping[str, str], qualified: str, qn: Callable[[str], str]) -> list[str]:
     """The indexes that back no constraint; a unique one named in `keys` by its definition there."""
     cur.execute("SELECT i.relname, pg_get_indexdef(x.indexrelid) FROM pg_index x "
                 "JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = %s::regclass AND NOT EXISTS "
