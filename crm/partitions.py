@@ -7,7 +7,8 @@ its table here from its AppConfig.ready():
 
     PARTITIONED_TABLES.register(MonthlyTable(table="<app>_<model>", column="<timestamptz column>", retention_setting=...))
 
-The table itself is made `PARTITION BY RANGE (<column>)` by the app's own migration; its monthly
+The table itself is made `PARTITION BY RANGE (<column>)` by the app's own migration (an existing one
+with its rows and all it carries: crm.lib.partition_swap.table_repartition); its monthly
 partitions (`<table>_pYYYYMM`, one UTC calendar month each) are created by the SQL function
 `crm_month_partitions_ensure` (crm migration 0025): by the daily task, months ahead, and by a writer
 before a batch whose rows fall in a month not yet there (an old deal from a platform's history).
@@ -47,13 +48,13 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
-from crm.lib import dbroles
+from crm.lib import dbroles, partition_swap
 from crm.registry import Registry
 
 logger = logging.getLogger(__name__)
 
-# The daily task keeps this many months ahead of the current one.
-MONTHS_AHEAD = 3
+# The daily task keeps this many months ahead of the current one, as a table's conversion made them.
+MONTHS_AHEAD = partition_swap.MONTHS_AHEAD
 
 
 @dataclass(frozen=True)
@@ -489,128 +490,3 @@ def archived_manifests(directory: Path | None = None) -> Iterator[dict[str, Any]
             yield json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-
-
-# --- making an existing table partitioned (for migrations) -------------------------------------------
-
-_DEPENDENT_VIEWS = """
-WITH RECURSIVE deps(oid, depth) AS (
-    SELECT DISTINCT r.ev_class, 1 FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
-     WHERE d.refobjid = %s::regclass AND r.ev_class <> %s::regclass
-    UNION
-    SELECT DISTINCT r.ev_class, deps.depth + 1 FROM deps JOIN pg_depend d ON d.refobjid = deps.oid
-      JOIN pg_rewrite r ON r.oid = d.objid WHERE r.ev_class <> deps.oid
-)
-SELECT c.relname, c.relkind, pg_get_viewdef(c.oid), c.reloptions, max(deps.depth)
-FROM deps JOIN pg_class c ON c.oid = deps.oid GROUP BY c.oid, c.relname, c.relkind, c.reloptions ORDER BY 5, 1
-"""
-
-
-def partition_existing_table(schema_editor: Any, table: str, column: str, *, months_ahead: int = MONTHS_AHEAD) -> int:
-    """For a migration: make the existing `table` `PARTITION BY RANGE (column)` by month, keeping everything
-    else, and return the rows carried over.
-
-    A new partitioned table takes the old one's name; partitions are made for every month its rows fall
-    in and from last month to `months_ahead`; the rows are copied; the id sequence goes on where it was.
-    Its indexes, check constraints, outgoing foreign keys and triggers are made again as they were, and
-    the views over it; the primary key and each unique constraint get `column` added (PostgreSQL's rule
-    for a partitioned table's unique keys). Refused while another table's foreign key references it
-    (make those db_constraint=False first) or while it has a unique index outside a constraint. The
-    application role's privileges are granted after the migration, as for every table
-    (crm.lib.dbroles)."""
-    qn = schema_editor.quote_name
-    old = f"{table}__unpartitioned"
-    with schema_editor.connection.cursor() as cur:
-        cur.execute("SELECT conname, conrelid::regclass::text FROM pg_constraint "
-                    "WHERE contype = 'f' AND confrelid = %s::regclass", [table])
-        refs = cur.fetchall()
-        if refs:
-            raise RuntimeError(f"{table} is referenced by foreign keys {refs}: make them db_constraint=False first")
-        cur.execute("SELECT i.relname, pg_get_indexdef(x.indexrelid), x.indisunique FROM pg_index x "
-                    "JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = %s::regclass AND NOT EXISTS "
-                    "(SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid AND c.conrelid = x.indrelid) "
-                    "ORDER BY 1", [table])
-        indexes = cur.fetchall()
-        unique = [name for name, _d, is_unique in indexes if is_unique]
-        if unique:
-            raise RuntimeError(f"{table} has unique indexes {unique} outside a constraint: make them constraints")
-        cur.execute("SELECT c.conname, c.contype, pg_get_constraintdef(c.oid), "
-                    "array(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY k(n, o) "
-                    "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.o)::text[] "
-                    "FROM pg_constraint c WHERE c.conrelid = %s::regclass AND c.contype IN ('p', 'u', 'f') "
-                    "ORDER BY c.contype DESC, c.conname", [table])
-        constraints = cur.fetchall()
-        cur.execute("SELECT tgname, pg_get_triggerdef(oid), tgenabled FROM pg_trigger "
-                    "WHERE tgrelid = %s::regclass AND NOT tgisinternal ORDER BY tgname", [table])
-        triggers = cur.fetchall()
-        cur.execute(_DEPENDENT_VIEWS, [table, table])
-        views = cur.fetchall()
-        cur.execute("SELECT a.attname, a.attidentity, pg_get_serial_sequence(%s, a.attname) FROM pg_attribute a "
-                    "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-                    [table, table])
-        columns = cur.fetchall()
-        names = ", ".join(qn(name) for name, _i, _s in columns)
-
-        for name, kind, _d, _o, _depth in reversed(views):
-            cur.execute(f"DROP {'MATERIALIZED VIEW' if kind == 'm' else 'VIEW'} {qn(name)}")
-        cur.execute(f"ALTER TABLE {qn(table)} RENAME TO {qn(old)}")
-        cur.execute(f"CREATE TABLE {qn(table)} (LIKE {qn(old)} INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
-                    f"INCLUDING IDENTITY INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMMENTS) "
-                    f"PARTITION BY RANGE ({qn(column)})")
-        cur.execute(f"SELECT DISTINCT date_trunc('month', {qn(column)} AT TIME ZONE 'UTC')::date FROM {qn(old)}")  # noqa: S608
-        months = sorted(r[0] for r in cur.fetchall())
-        this_month = month_start(datetime.now(UTC))
-        for month in months:
-            cur.execute("SELECT crm_month_partitions_ensure(%s::regclass, %s, %s)", [table, month, month])
-        cur.execute("SELECT crm_month_partitions_ensure(%s::regclass, %s, %s)",
-                    [table, add_months(this_month, -1), add_months(this_month, months_ahead)])
-        cur.execute(f"INSERT INTO {qn(table)} ({names}) OVERRIDING SYSTEM VALUE SELECT {names} FROM {qn(old)}")  # noqa: S608
-        carried = int(cur.rowcount)
-        _sequences_carry(cur, qn, table, columns)
-        cur.execute(f"DROP TABLE {qn(old)}")
-        _sequences_rename(cur, qn, table, columns)
-        for name, kind, definition, keys in constraints:
-            if kind in ("p", "u"):
-                keys = [*keys, column] if column not in keys else list(keys)
-                what = "PRIMARY KEY" if kind == "p" else "UNIQUE"
-                cur.execute(f"ALTER TABLE {qn(table)} ADD CONSTRAINT {qn(name)} {what} "
-                            f"({', '.join(qn(k) for k in keys)})")
-            else:
-                cur.execute(f"ALTER TABLE {qn(table)} ADD CONSTRAINT {qn(name)} {definition}")
-        for _name, definition, _u in indexes:
-            cur.execute(definition)
-        for name, definition, enabled in triggers:
-            cur.execute(definition)
-            if enabled == "D":
-                cur.execute(f"ALTER TABLE {qn(table)} DISABLE TRIGGER {qn(name)}")
-        for name, kind, definition, options, _depth in views:
-            with_options = f" WITH ({', '.join(options)})" if options else ""
-            what = "MATERIALIZED VIEW" if kind == "m" else "VIEW"
-            cur.execute(f"CREATE {what} {qn(name)}{with_options} AS {definition}")
-    return carried
-
-
-def _sequences_carry(cur: Any, qn: Any, table: str, columns: list[tuple[str, str, str | None]]) -> None:
-    """The new table's ids go on where the old table's were."""
-    for name, identity, old_sequence in columns:
-        if not old_sequence:
-            continue
-        if identity:  # the new table has a sequence of its own: it goes on from the old one's place
-            cur.execute(f"SELECT last_value, is_called FROM {old_sequence}")  # noqa: S608 - a catalogue name
-            last_value, is_called = cur.fetchone()
-            cur.execute("SELECT pg_get_serial_sequence(%s, %s)", [table, name])
-            cur.execute("SELECT setval(%s, %s, %s)", [cur.fetchone()[0], last_value, is_called])
-        else:  # a serial's default names the old sequence: the new table takes it over
-            cur.execute(f"ALTER SEQUENCE {old_sequence} OWNED BY {qn(table)}.{qn(name)}")
-
-
-def _sequences_rename(cur: Any, qn: Any, table: str, columns: list[tuple[str, str, str | None]]) -> None:
-    """An identity's sequence by the old table's name again (the new one's was given a suffix)."""
-    for name, identity, _s in columns:
-        if not identity:
-            continue
-        cur.execute("SELECT pg_get_serial_sequence(%s, %s)", [table, name])
-        sequence = cur.fetchone()[0]
-        wanted = f"{table}_{name}_seq"
-        if sequence.split(".")[-1].strip('"') != wanted:
-            cur.execute(f"ALTER SEQUENCE {sequence} RENAME TO {qn(wanted)}")

@@ -20,7 +20,7 @@ ahead; a posting never fails for a partition), before it writes them.
 
 from django.db import migrations, models
 
-from crm.lib.partition_swap import table_repartition_sql
+from crm.lib.partition_swap import table_repartition
 
 FUNCTIONS = """
 CREATE OR REPLACE FUNCTION wallet_ledger_post(
@@ -165,6 +165,15 @@ ALTER TABLE wallet_ledgerleg ADD CONSTRAINT wallet_ledgerleg_transaction_id_fk
 """
 
 
+def partition(apps, schema_editor) -> None:
+    # The primary key becomes (id, recorded_at) by itself.
+    table_repartition(schema_editor, "wallet_ledgerleg", "recorded_at", identity_as_sequence=True)
+
+
+def unpartition(apps, schema_editor) -> None:
+    table_repartition(schema_editor, "wallet_ledgerleg", None, keys={"wallet_ledgerleg_pkey": "PRIMARY KEY (id)"})
+
+
 def _functions_before() -> str:
     import importlib
 
@@ -182,11 +191,7 @@ class Migration(migrations.Migration):
             model_name="ledgertransaction",
             constraint=models.UniqueConstraint(fields=("id", "recorded_at"), name="ledgertransaction_id_recorded"),
         ),
-        migrations.RunSQL(
-            table_repartition_sql("wallet_ledgerleg", "recorded_at",
-                                  keys={"wallet_ledgerleg_pkey": "PRIMARY KEY (id, recorded_at)"}),
-            table_repartition_sql("wallet_ledgerleg", None, keys={"wallet_ledgerleg_pkey": "PRIMARY KEY (id)"}),
-        ),
+        migrations.RunPython(partition, unpartition, elidable=False),
         migrations.SeparateDatabaseAndState(
             database_operations=[migrations.RunSQL(FOREIGN_KEYS, FOREIGN_KEYS_BACK)],
             state_operations=[migrations.AlterField(
