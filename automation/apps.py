@@ -29,10 +29,9 @@ class AutomationConfig(AppConfig):
         )
         # A month of the event outbox is kept while runs scheduled on its events wait.
         from automation.selectors import automation_archive_check
-        from crm.partitions import ARCHIVE_HOOKS, ArchiveHook
+        from crm.events import outbox_archive_guard
 
-        ARCHIVE_HOOKS.register(ArchiveHook(table="crm_event", name="scheduled automation runs",
-                                           check=automation_archive_check))
+        outbox_archive_guard("scheduled automation runs", automation_archive_check)
         # The event catalogue lists the rules that listen to each event.
         rule_listeners_register(catalogue_rule_listeners)
         # The rules' subscription to the event stream, after every app's handlers (crm's ready found

@@ -373,137 +373,159 @@ def verify_chain(*, chunk: int = 5000, seal: bool = True) -> ChainReport:
     anchor that ends just before it (its hash must be the row's prev_hash) and through the archived
     rows sealed after that point (each anchor's `ghosts`), and names the months it relied on. A month
     reattached is walked as any other, and must end on its anchor's hash."""
-    from crm.models import AuditLog
-
     sealed_now = audit_seal() if seal else 0
-    checkpoints = _checkpoints_by_position()
-    cp = next(checkpoints, None)
-    matched = 0
-    newest: AuditCheckpoint | None = None
-    # Checkpoints taken while the log was empty.
-    while cp is not None and cp.row_count <= 0:
-        problem = PROBLEM_SIGNATURE if not checkpoint_signature_ok(cp) else (
-            PROBLEM_CHECKPOINT if cp.head_id != 0 or cp.row_count < 0 else "")
-        if problem:
-            return ChainReport(False, 0, cp.head_id or None, problem, checkpoint=cp, sealed_now=sealed_now)
-        matched, newest = matched + 1, _newer(newest, cp)
-        cp = next(checkpoints, None)
-    archive = _ArchiveKnowledge.load()
-    if archive.bad_signature is not None:
-        return ChainReport(False, 0, None, PROBLEM_ANCHOR_SIGNATURE, anchor=archive.bad_signature,
-                           sealed_now=sealed_now)
-    prev: str | None = GENESIS_HASH  # the hash at `position`; None: archived, and no anchor knows it
-    checked = 0
-    position = 0
-    last_seq = 0
-    last_id = 0
-    relied: dict[str, None] = {}
+    walk = _ChainWalk(sealed_now)
+    problem = walk.empty_log_checkpoints() or walk.rows(chunk) or walk.bridge(None) or walk.beyond_the_end()
+    if problem:
+        return problem
+    return ChainReport(True, walk.checked, checkpoints=walk.matched, newest_checkpoint=walk.newest,
+                       chain_end_id=walk.last_id, sealed_now=sealed_now, unsealed=audit_unsealed_count(),
+                       position=walk.position, archived_months=tuple(walk.relied))
 
-    def fail(problem: str, bad_id: int | None = None, **extra: Any) -> ChainReport:
-        return ChainReport(False, checked, bad_id, problem, chain_end_id=last_id, sealed_now=sealed_now,
-                           position=position, archived_months=tuple(relied), **extra)
 
-    def reach(seq: int, row_id: int | None, hash_: str | None) -> ChainReport | None:
+class _ChainWalk:
+    """One walk of the chain (verify_chain): where it is, and the checkpoints held so far."""
+
+    def __init__(self, sealed_now: int) -> None:
+        self.sealed_now = sealed_now
+        self.checkpoints = _checkpoints_by_position()
+        self.cp: AuditCheckpoint | None = next(self.checkpoints, None)
+        self.matched = 0
+        self.newest: AuditCheckpoint | None = None
+        self.archive = _ArchiveKnowledge.load()
+        self.prev: str | None = GENESIS_HASH  # the hash at `position`; None: archived, no anchor knows it
+        self.checked = 0
+        self.position = 0
+        self.last_seq = 0
+        self.last_id = 0
+        self.relied: dict[str, None] = {}
+
+    def fail(self, problem: str, bad_id: int | None = None, **extra: Any) -> ChainReport:
+        return ChainReport(False, self.checked, bad_id, problem, chain_end_id=self.last_id,
+                           sealed_now=self.sealed_now, position=self.position, archived_months=tuple(self.relied),
+                           **extra)
+
+    def _held(self, cp: AuditCheckpoint) -> None:
+        self.matched, self.newest = self.matched + 1, _newer(self.newest, cp)
+        self.cp = next(self.checkpoints, None)
+
+    def empty_log_checkpoints(self) -> ChainReport | None:
+        """Checkpoints taken while the log was empty; then the anchors' signatures."""
+        while self.cp is not None and self.cp.row_count <= 0:
+            cp = self.cp
+            problem = PROBLEM_SIGNATURE if not checkpoint_signature_ok(cp) else (
+                PROBLEM_CHECKPOINT if cp.head_id != 0 or cp.row_count < 0 else "")
+            if problem:
+                return ChainReport(False, 0, cp.head_id or None, problem, checkpoint=cp, sealed_now=self.sealed_now)
+            self._held(cp)
+        if self.archive.bad_signature is not None:
+            return ChainReport(False, 0, None, PROBLEM_ANCHOR_SIGNATURE, anchor=self.archive.bad_signature,
+                               sealed_now=self.sealed_now)
+        return None
+
+    def reach(self, seq: int, row_id: int | None, hash_: str | None) -> ChainReport | None:
         """The walk is at `seq` (hash `hash_`, None when unknown): every checkpoint up to it is held."""
-        nonlocal cp, matched, newest
-        while cp is not None and cp.row_count <= seq:
+        while self.cp is not None and self.cp.row_count <= seq:
+            cp = self.cp
             problem = "" if checkpoint_signature_ok(cp) else PROBLEM_SIGNATURE
             if not problem and cp.row_count == seq and hash_ is not None and (
                     cp.head_hash != hash_ or (row_id is not None and cp.head_id != row_id)):
                 problem = PROBLEM_CHECKPOINT
             if problem:
-                return fail(problem, cp.head_id or None, checkpoint=cp)
-            matched, newest = matched + 1, _newer(newest, cp)
-            cp = next(checkpoints, None)
+                return self.fail(problem, cp.head_id or None, checkpoint=cp)
+            self._held(cp)
         return None
 
-    def bridge(until: int | None) -> ChainReport | None:
+    def bridge(self, until: int | None) -> ChainReport | None:
         """Through the archived places after `position` and before `until` (the next row in the
         table; None: to the archive's end)."""
-        nonlocal position, prev
+        archive = self.archive
         limit = (until - 1) if until is not None else archive.end
-        if limit <= position:
+        if limit <= self.position:
             return None
         # Up to the newest anchor's end every place is archived; after it only its ghosts are.
-        for n in range(max(position, archive.chain_end) + 1, limit + 1):
-            if n not in archive.ghosts:
-                return None  # not archived: the row after the gap shows the break (its link)
-        for point in archive.points_between(position, limit):
-            ghost = archive.ghosts.get(point)
-            end = archive.ends.get(point)
-            if ghost is not None:
-                ghost_prev, ghost_hash, anchor = ghost
-                if point == position + 1 and prev is not None and ghost_prev != prev:
-                    return fail(PROBLEM_ARCHIVE, anchor=anchor)
-                if end is not None and end.chain_hash != ghost_hash:
-                    return fail(PROBLEM_ARCHIVE, anchor=end)
-                prev = ghost_hash
-                relied[f"{anchor.month:%Y-%m}"] = None
-            elif end is not None:
-                prev = end.chain_hash
-            if end is not None:
-                relied[f"{end.month:%Y-%m}"] = None
-            position = point
-            problem = reach(point, None, prev)
+        if any(n not in archive.ghosts for n in range(max(self.position, archive.chain_end) + 1, limit + 1)):
+            return None  # not archived: the row after the gap shows the break (its link)
+        for point in archive.points_between(self.position, limit):
+            problem = self._archived_place(point)
             if problem:
                 return problem
-        if position < limit:
-            position, prev = limit, None
-            problem = reach(limit, None, None)
-            if problem:
-                return problem
+        if self.position < limit:
+            self.position, self.prev = limit, None
+            return self.reach(limit, None, None)
         return None
 
-    values = ["id", "seq", "hash", *HASHED_FIELDS]
-    while True:
-        # From the last row's place on, not after it: a row sharing its place shows (the database's
-        # unique key holds `at`, since the table is partitioned by month).
-        rows = [row for row in AuditLog.objects.filter(seq__gte=last_seq or 1).order_by("seq", "id")
-                .values(*values)[:chunk + 1] if row["id"] != last_id]
-        if not rows:
-            break
-        for row in rows:
-            if row["seq"] == last_seq:
-                return fail(PROBLEM_SHARED, row["id"])
-            if row["seq"] > position + 1:
-                problem = bridge(row["seq"])
+    def _archived_place(self, point: int) -> ChainReport | None:
+        """The walk passes `point`, an archived place whose hash an anchor knows."""
+        ghost, end = self.archive.ghosts.get(point), self.archive.ends.get(point)
+        if ghost is not None:
+            ghost_prev, ghost_hash, anchor = ghost
+            if point == self.position + 1 and self.prev is not None and ghost_prev != self.prev:
+                return self.fail(PROBLEM_ARCHIVE, anchor=anchor)
+            if end is not None and end.chain_hash != ghost_hash:
+                return self.fail(PROBLEM_ARCHIVE, anchor=end)
+            self.prev = ghost_hash
+            self.relied[f"{anchor.month:%Y-%m}"] = None
+        elif end is not None:
+            self.prev = end.chain_hash
+        if end is not None:
+            self.relied[f"{end.month:%Y-%m}"] = None
+        self.position = point
+        return self.reach(point, None, self.prev)
+
+    def rows(self, chunk: int) -> ChainReport | None:
+        from crm.models import AuditLog
+
+        values = ["id", "seq", "hash", *HASHED_FIELDS]
+        while True:
+            # From the last row's place on, not after it: a row sharing its place shows (the database's
+            # unique key holds `at`, since the table is partitioned by month).
+            rows = [row for row in AuditLog.objects.filter(seq__gte=self.last_seq or 1).order_by("seq", "id")
+                    .values(*values)[:chunk + 1] if row["id"] != self.last_id]
+            if not rows:
+                return None
+            for row in rows:
+                problem = self.row(row)
                 if problem:
                     return problem
-            ghost, end = archive.ghosts.get(row["seq"]), archive.ends.get(row["seq"])
-            if prev is None and ghost is not None and ghost[0] == row["prev_hash"]:
-                prev = ghost[0]  # a reattached row after an archived one: its link was checked when archived
-            if prev is None or row["prev_hash"] != prev:
-                return fail(PROBLEM_LINK, row["id"])
-            if row_hash(row) != row["hash"]:
-                return fail(PROBLEM_CONTENT, row["id"])
-            # A reattached month's rows are the ones archived: the anchor's end and ghosts agree.
-            if ghost is not None and ghost[1] != row["hash"]:
-                return fail(PROBLEM_ARCHIVE, row["id"], anchor=ghost[2])
-            if end is not None and end.chain_hash != row["hash"]:
-                return fail(PROBLEM_ARCHIVE, row["id"], anchor=end)
-            prev = row["hash"]
-            checked += 1
-            last_seq, last_id = row["seq"], row["id"]
-            position = row["seq"]
-            # Every checkpoint of this many rows: its head must be this row, as it was.
-            problem = reach(position, last_id, prev)
+
+    def row(self, row: dict[str, Any]) -> ChainReport | None:
+        if row["seq"] == self.last_seq:
+            return self.fail(PROBLEM_SHARED, row["id"])
+        if row["seq"] > self.position + 1:
+            problem = self.bridge(row["seq"])
             if problem:
                 return problem
-    problem = bridge(None)
-    if problem:
-        return problem
-    # Checkpoints past the chain's end saw rows that are gone; the furthest of them says how many.
-    furthest: AuditCheckpoint | None = None
-    while cp is not None:
-        if not checkpoint_signature_ok(cp):
-            return fail(PROBLEM_SIGNATURE, checkpoint=cp)
-        furthest = cp
-        cp = next(checkpoints, None)
-    if furthest is not None:
-        return fail(PROBLEM_MISSING, checkpoint=furthest)
-    return ChainReport(True, checked, checkpoints=matched, newest_checkpoint=newest, chain_end_id=last_id,
-                       sealed_now=sealed_now, unsealed=audit_unsealed_count(), position=position,
-                       archived_months=tuple(relied))
+        ghost, end = self.archive.ghosts.get(row["seq"]), self.archive.ends.get(row["seq"])
+        if self.prev is None and ghost is not None and ghost[0] == row["prev_hash"]:
+            self.prev = ghost[0]  # a reattached row after an archived one: its link was checked when archived
+        if self.prev is None or row["prev_hash"] != self.prev:
+            return self.fail(PROBLEM_LINK, row["id"])
+        if row_hash(row) != row["hash"]:
+            return self.fail(PROBLEM_CONTENT, row["id"])
+        # A reattached month's rows are the ones archived: the anchor's end and ghosts agree.
+        if ghost is not None and ghost[1] != row["hash"]:
+            return self.fail(PROBLEM_ARCHIVE, row["id"], anchor=ghost[2])
+        if end is not None and end.chain_hash != row["hash"]:
+            return self.fail(PROBLEM_ARCHIVE, row["id"], anchor=end)
+        self.prev = row["hash"]
+        self.checked += 1
+        self.last_seq, self.last_id = row["seq"], row["id"]
+        self.position = row["seq"]
+        # Every checkpoint of this many rows: its head must be this row, as it was.
+        return self.reach(self.position, self.last_id, self.prev)
+
+    def beyond_the_end(self) -> ChainReport | None:
+        """Checkpoints past the chain's end saw rows that are gone; the furthest of them says how many."""
+        furthest: AuditCheckpoint | None = None
+        while self.cp is not None:
+            if not checkpoint_signature_ok(self.cp):
+                return self.fail(PROBLEM_SIGNATURE, checkpoint=self.cp)
+            furthest = self.cp
+            self.cp = next(self.checkpoints, None)
+        if furthest is not None:
+            return self.fail(PROBLEM_MISSING, checkpoint=furthest)
+        return None
 
 
 @dataclass
@@ -659,6 +681,29 @@ _ROW_KEYS = ("id", "seq", "prev_hash", "hash", "at", "actor_id", "actor_label", 
              "before", "after", "reason", "ip", "user_agent", "request_id", "source")
 
 
+def _refuse_unless_oldest(cur: Any, table: str, month: date) -> None:
+    qn = connection.ops.quote_name
+    for name, other, _attached in month_tables(cur, table):
+        if other >= month:
+            continue
+        cur.execute(f"SELECT count(*) FROM {qn(name)}")  # noqa: S608 - a catalogue name
+        if cur.fetchone()[0]:
+            raise PartitionArchiveError(
+                f"the audit log's {month:%Y-%m} cannot be archived while the older month {other:%Y-%m} is still in "
+                f"the database: the chain is archived from its oldest month on, and a month archived out of turn "
+                f"would leave a gap in it; nothing was changed")
+
+
+def _refuse_unless_intact(rows: list[dict[str, Any]], label: str) -> None:
+    for row in rows:
+        fields = {**row, "before": None if row["before"] is None else json.loads(row["before"]),
+                  "after": None if row["after"] is None else json.loads(row["after"])}
+        if row_hash(fields) != row["hash"]:
+            raise PartitionArchiveError(
+                f"row {row['id']} (place {row['seq']}) of the audit log's {label} does not match its hash: the "
+                f"chain is broken there (audit_verify names it); nothing was changed")
+
+
 def _anchor_plan(cur: Any, candidate: Any) -> _AnchorPlan | None:
     """The anchor archiving `candidate` (a month of the audit log) would leave, after checking that the
     chain can lose it: the oldest month still in the database, every row sealed and matching its hash,
@@ -669,15 +714,7 @@ def _anchor_plan(cur: Any, candidate: Any) -> _AnchorPlan | None:
     table, month = AuditLog._meta.db_table, candidate.month
     label = f"{month:%Y-%m}"
     qn = connection.ops.quote_name
-    for name, other, _attached in month_tables(cur, table):
-        if other >= month:
-            continue
-        cur.execute(f"SELECT count(*) FROM {qn(name)}")  # noqa: S608 - a catalogue name
-        if cur.fetchone()[0]:
-            raise PartitionArchiveError(
-                f"the audit log's {label} cannot be archived while the older month {other:%Y-%m} is still in the "
-                f"database: the chain is archived from its oldest month on, and a month archived out of turn "
-                f"would leave a gap in it; nothing was changed")
+    _refuse_unless_oldest(cur, table, month)
     cur.execute(_ROW_SQL.format(qn(candidate.partition)))
     rows = [dict(zip(_ROW_KEYS, r, strict=True)) for r in cur.fetchall()]
     if not rows:
@@ -691,13 +728,7 @@ def _anchor_plan(cur: Any, candidate: Any) -> _AnchorPlan | None:
                 "FROM crm_auditarchiveanchor ORDER BY month")
     anchors = [dict(zip(("month", "first_seq", "last_seq", "last_hash", "row_count", "chain_seq", "chain_hash",
                          "ghosts"), a, strict=True)) for a in cur.fetchall()]
-    for row in rows:
-        fields = {**row, "before": None if row["before"] is None else json.loads(row["before"]),
-                  "after": None if row["after"] is None else json.loads(row["after"])}
-        if row_hash(fields) != row["hash"]:
-            raise PartitionArchiveError(
-                f"row {row['id']} (place {row['seq']}) of the audit log's {label} does not match its hash: the "
-                f"chain is broken there (audit_verify names it); nothing was changed")
+    _refuse_unless_intact(rows, label)
     first, last = rows[0], rows[-1]
     mine = next((a for a in anchors if a["month"] == month), None)
     if mine is not None:  # archived before and reattached: the same rows, or refused

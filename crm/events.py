@@ -767,6 +767,16 @@ def events_archive_check(cur: Any, candidate: Any) -> None:
         raise PartitionArchiveError(archive_refusal(candidate.month, under_way))
 
 
+def outbox_archive_guard(name: str, check: Callable[[Any, Any], None]) -> None:
+    """For an app whose rows point at events: `check(cur, candidate)` refuses to archive a month of
+    the outbox (raising crm.partitions.PartitionArchiveError) while that app's work on its events is
+    under way (see crm.partitions.ArchiveHook)."""
+    from crm.models import Event
+    from crm.partitions import ARCHIVE_HOOKS, ArchiveHook
+
+    ARCHIVE_HOOKS.register(ArchiveHook(table=Event._meta.db_table, name=name, check=check))
+
+
 def archive_refusal(month: date, under_way: list[str]) -> str:
     """The message refusing to archive the outbox's `month` while `under_way` (what is still pending)."""
     return (f"the event outbox's {month:%Y-%m} still has work under way ({'; '.join(under_way)}): it can be "
