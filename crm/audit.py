@@ -676,7 +676,9 @@ class _AnchorPlan:
 
 
 _ROW_SQL = ("SELECT id, seq, prev_hash, hash, at, actor_id, actor_label, action, object_type, object_id, "
-            "before::text, after::text, reason, ip::text, user_agent, request_id, source FROM {} ORDER BY seq, id")
+            "before::text, after::text, reason, abbrev(ip), user_agent, request_id, source FROM {} ORDER BY seq, id")
+# The values as the ORM reads them (and the seal hashed them): jsonb as its text, an address as inet prints it
+# (abbrev: no /32), `at` in UTC (the owner's session).
 _ROW_KEYS = ("id", "seq", "prev_hash", "hash", "at", "actor_id", "actor_label", "action", "object_type", "object_id",
              "before", "after", "reason", "ip", "user_agent", "request_id", "source")
 
@@ -796,18 +798,19 @@ def audit_archive_record(cur: Any, candidate: Any, manifest: dict[str, Any]) -> 
     plan = _anchor_plan(cur, candidate)
     if plan is None or plan.existing:
         return
-    fields = {"month": plan.month, "first_seq": plan.first_seq, "last_seq": plan.last_seq,
-              "last_hash": plan.last_hash, "row_count": plan.row_count, "file_sha256": str(manifest["sha256"]),
-              "chain_seq": plan.chain_seq, "chain_hash": plan.chain_hash, "ghosts": plan.ghosts}
-    signature = _sign(_anchor_message(**fields), _checkpoint_keys()[0], salt=_ANCHOR_SALT)
+    sha = str(manifest["sha256"])
+    message = _anchor_message(month=plan.month, first_seq=plan.first_seq, last_seq=plan.last_seq,
+                              last_hash=plan.last_hash, row_count=plan.row_count, file_sha256=sha,
+                              chain_seq=plan.chain_seq, chain_hash=plan.chain_hash, ghosts=plan.ghosts)
+    signature = _sign(message, _checkpoint_keys()[0], salt=_ANCHOR_SALT)
     cur.execute("INSERT INTO crm_auditarchiveanchor (month, first_seq, last_seq, last_hash, row_count, file_sha256, "
                 "data_file, chain_seq, chain_hash, ghosts, at, signature) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, now(), %s)",
-                [plan.month, plan.first_seq, plan.last_seq, plan.last_hash, plan.row_count, fields["file_sha256"],
+                [plan.month, plan.first_seq, plan.last_seq, plan.last_hash, plan.row_count, sha,
                  str(manifest["data_file"]), plan.chain_seq, plan.chain_hash, json.dumps(plan.ghosts), signature])
     logger.info("audit month archived", extra={"month": f"{plan.month:%Y-%m}", "chain_seq": plan.chain_seq,
                                                "chain_hash": plan.chain_hash, "ghosts": len(plan.ghosts),
-                                               "sha256": fields["file_sha256"]})
+                                               "sha256": sha})
 
 
 def audit_archive_reattach(cur: Any, manifest: dict[str, Any]) -> None:
