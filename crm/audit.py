@@ -54,6 +54,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
+from psycopg import errors as pg_errors
 
 from crm.lib import context
 from crm.partitions import PartitionArchiveError, add_months, month_tables, partitions_for
@@ -794,7 +795,13 @@ def audit_archive_check(cur: Any, candidate: Any) -> None:
 def audit_archive_record(cur: Any, candidate: Any, manifest: dict[str, Any]) -> None:
     """In the transaction that drops an audit month, once its file is verified (an ArchiveHook): its
     anchor, signed. The sealer's lock is held to the end of it, so no row is sealed meanwhile."""
-    cur.execute("SELECT pg_advisory_xact_lock(%s)", [_SEAL_LOCK])
+    cur.execute("SET LOCAL lock_timeout = '60s'")  # a sealer in a transaction left open must not hang the pass
+    try:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", [_SEAL_LOCK])
+    except pg_errors.LockNotAvailable as exc:
+        raise PartitionArchiveError(
+            f"the audit log's {candidate.month:%Y-%m} was not dropped: the sealer's lock stayed taken for a "
+            f"minute; it is left detached, and the next archive pass takes it up") from exc
     plan = _anchor_plan(cur, candidate)
     if plan is None or plan.existing:
         return

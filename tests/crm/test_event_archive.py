@@ -25,6 +25,7 @@ from crm.partitions import (
     retention_pass,
 )
 from crm.services import apikey_create, outbound
+from tests.crm.api_support import KeyClient, assert_error, new_key
 from tests.factories import make_brand, make_client, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -62,7 +63,7 @@ def world(settings, tmp_path):
             event = events.emit("task.completed", client=client, occurred_at=OLD,
                                 data={"task": str(uuid.uuid4()), "title": "Call back"})
             events.deliver_event(event)
-            yield {"admin": admin, "sub": sub, "event": event, "dir": tmp_path}
+            yield {"admin": admin, "sub": sub, "event": event, "dir": tmp_path, "brand": brand}
     finally:
         PARTITIONED_TABLES.register(*declared)
         events._registry.clear()
@@ -133,3 +134,22 @@ def test_the_failed_deliveries_page_says_an_event_was_archived_and_its_retry_is_
     assert handler.status == DeliveryStatus.DEAD and handler.attempts == 2
     # "Retry all" leaves it be rather than queue a retry that would find no event.
     assert events.delivery_retry_schedule(delivery_ids=[handler.pk]) == 0
+
+
+def test_the_api_still_lists_a_delivery_whose_event_was_archived_and_refuses_its_replay(world):
+    raw = new_key(world["brand"], scopes=["webhooks:manage", "events:read"])
+    api_client = KeyClient(raw)
+    created = api_client.post("/webhooks/subscribers", {"name": "API BI", "url": "http://127.0.0.1:9/hooks",
+                                                        "event_types": ["task.completed"]})
+    assert created.status_code == 201, created.content
+    event = events.emit("task.completed", client=make_client(brand=world["brand"]), occurred_at=OLD + timedelta(days=1),
+                        data={"task": str(uuid.uuid4()), "title": "Send the contract"})
+    events.deliver_event(event)
+    _settle(world)
+    events.retry_due(now=timezone.now() + timedelta(days=1))
+    assert "crm_event_p201206" in _archived()
+    items = api_client.get("/webhooks/deliveries").json()["items"]
+    assert [i["event_id"] for i in items] == [str(event.uuid)]
+    body = assert_error(api_client.post(f"/webhooks/deliveries/{items[0]['delivery_id']}/replay", {}), 409,
+                        "event_archived")
+    assert "archived with its month" in body["message"]
