@@ -34,6 +34,15 @@ chain against each of them and names the rows a checkpoint saw that are gone. A 
 chain from its sealing (seconds after commit) and against a rewrite of the whole tail by someone
 who can switch the triggers off from the next checkpoint (minutes): before, with the lock, the
 newest rows were equally open to such a rewrite until the next checkpoint.
+
+Archived months (crm.partitions, past AUDIT_RETENTION_YEARS): a month goes only when it is the oldest
+left in the database, every row sealed and matching its hash and joining the months archived before
+it. In the transaction that drops it, an anchor is written (AuditArchiveAnchor, signed, append-only):
+the month's seq range, last hash, row count and file checksum, and where the archived chain's unbroken
+run ends (`chain_seq`, `chain_hash`) with the archived rows sealed after that point (`ghosts`: a row of
+the month's last moments whose transaction committed after rows of the next month were sealed takes a
+later place, so the months interleave at their boundary). `verify_chain` bridges the missing places
+through the anchors and names the months it relied on; the sealer goes on after the archive's head.
 """
 
 from __future__ import annotations
