@@ -27,6 +27,11 @@ class AutomationConfig(AppConfig):
                         order=810),
             ],
         )
+        # A month of the event outbox is kept while runs scheduled on its events wait.
+        from automation.selectors import automation_archive_check
+        from crm.events import outbox_archive_guard
+
+        outbox_archive_guard("scheduled automation runs", automation_archive_check)
         # The event catalogue lists the rules that listen to each event.
         rule_listeners_register(catalogue_rule_listeners)
         # The rules' subscription to the event stream, after every app's handlers (crm's ready found

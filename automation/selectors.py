@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from django.db.models import QuerySet
 
-from automation.models import AutomationRule, AutomationRun
+from automation.models import AutomationRule, AutomationRun, RunStatus
 from automation.playbook import playbook_events
 from automation.rules import EVENT_NAME_RE
 from crm.event_catalogue import RuleListener
@@ -21,8 +22,10 @@ def automation_rules(*, brand: Brand | None = None) -> QuerySet[AutomationRule]:
 
 
 def automation_run_list() -> QuerySet[AutomationRun]:
-    """The run log, newest first (its page narrows it with automation.filters.RunFilter)."""
-    return AutomationRun.objects.select_related("rule", "event", "client").order_by("-created_at", "-id")
+    """The run log, newest first (its page narrows it with automation.filters.RunFilter). Not joined
+    to the events: a run whose event's month was archived stays in the log (RunTable loads the
+    events of the page it shows)."""
+    return AutomationRun.objects.select_related("rule", "client").order_by("-created_at", "-id")
 
 
 def known_event_names() -> list[str]:
@@ -44,3 +47,18 @@ def catalogue_rule_listeners() -> Iterator[tuple[str, RuleListener]]:
         for name, cancels in [(rule.trigger, False), *((n, True) for n in rule.cancel_on or [])]:
             yield name, RuleListener(brand=rule.brand.name, name=rule.name, code=str(rule.code),
                                      is_active=rule.is_active, cancels=cancels)
+
+
+def automation_archive_check(cur: Any, candidate: Any) -> None:
+    """Before a month of the event outbox is archived (a crm.partitions ArchiveHook): refused while
+    runs waiting on its events are scheduled (firing one reads its event)."""
+    from crm.events import archive_refusal
+    from crm.partitions import PartitionArchiveError, month_range
+
+    if not candidate.attached:
+        return
+    start, end = month_range(candidate.month)
+    waiting = AutomationRun.objects.filter(status=RunStatus.SCHEDULED, event__occurred_at__gte=start,
+                                           event__occurred_at__lt=end).count()
+    if waiting:
+        raise PartitionArchiveError(archive_refusal(candidate.month, [f"{waiting} automation runs scheduled"]))

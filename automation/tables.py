@@ -16,6 +16,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from automation import services as automation
+from crm.events import events_by_id
 from crm.listing import Column, ListTable
 from crm.templatetags.crm_ui import icon
 
@@ -59,7 +60,13 @@ class RunTable(ListTable):
         self._due_label = gettext("Due")
 
     def prepare_records(self, records: list[Any]) -> list[Any]:
-        return [run_view(run) for run in records]
+        runs = list(records)
+        shown = events_by_id(run.event_id for run in runs)
+        for run in runs:
+            if run.event_id in shown:
+                run.event = shown[run.event_id]
+            run.event_archived = run.event_id not in shown
+        return [run_view(run) for run in runs]
 
     def render_when(self, record: RunView) -> str:
         return date_format(localtime(record.run.created_at), "SHORT_DATETIME_FORMAT")
@@ -76,6 +83,9 @@ class RunTable(ListTable):
 
     def render_event(self, record: RunView) -> SafeString:
         run = record.run
+        if run.event_archived:  # its month is past the event retention, in the archive
+            return format_html('<span class="badge">{}</span><div class="subtle num">#{}</div>',
+                               gettext("event archived"), run.event_id)
         return format_html('<span class="mono">{}</span><div class="subtle num">#{} · {}</div>', run.event.name,
                            run.event_id, date_format(localtime(run.event.occurred_at), "SHORT_DATETIME_FORMAT"))
 

@@ -55,6 +55,17 @@ class CrmConfig(AppConfig):
             MonthlyTable(table="crm_auditlog", column="at", retention_setting="AUDIT_RETENTION_YEARS"),
             MonthlyTable(table="crm_accessevent", column="at", retention_setting="ACCESS_EVENT_RETENTION_YEARS"),
         )
+        # The audit log is archived oldest month first, each leaving the anchor its chain goes on from;
+        # the outbox keeps a month while deliveries of its events are still under way.
+        from crm.audit import audit_archive_check, audit_archive_reattach, audit_archive_record
+        from crm.events import events_archive_check, outbox_archive_guard
+        from crm.partitions import ARCHIVE_HOOKS, ArchiveHook
+        from crm.services.outbound import webhooks_archive_check
+
+        ARCHIVE_HOOKS.register(ArchiveHook(table="crm_auditlog", name="audit chain", check=audit_archive_check,
+                                           record=audit_archive_record, reattach=audit_archive_reattach))
+        outbox_archive_guard("event deliveries", events_archive_check)
+        outbox_archive_guard("webhook deliveries", webhooks_archive_check)
         # A freshly migrated (or flushed) database always has every role and its permissions.
         post_migrate.connect(roles_sync_after_migrate, sender=self, dispatch_uid="crm.roles_sync")
         # API keys cached by the processes are dropped when a key or a brand changes.

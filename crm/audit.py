@@ -34,6 +34,15 @@ chain against each of them and names the rows a checkpoint saw that are gone. A 
 chain from its sealing (seconds after commit) and against a rewrite of the whole tail by someone
 who can switch the triggers off from the next checkpoint (minutes): before, with the lock, the
 newest rows were equally open to such a rewrite until the next checkpoint.
+
+Archived months (crm.partitions, past AUDIT_RETENTION_YEARS): a month goes only when it is the oldest
+left in the database, every row sealed and matching its hash and joining the months archived before
+it. In the transaction that drops it, an anchor is written (AuditArchiveAnchor, signed, append-only):
+the month's seq range, last hash, row count and file checksum, and where the archived chain's unbroken
+run ends (`chain_seq`, `chain_hash`) with the archived rows sealed after that point (`ghosts`: a row of
+the month's last moments whose transaction committed after rows of the next month were sealed takes a
+later place, so the months interleave at their boundary). `verify_chain` bridges the missing places
+through the anchors and names the months it relied on; the sealer goes on after the archive's head.
 """
 
 from __future__ import annotations
@@ -44,7 +53,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -54,20 +63,21 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
+from psycopg import errors as pg_errors
 
 from crm.lib import context
-from crm.partitions import partitions_for
+from crm.partitions import PartitionArchiveError, add_months, month_tables, partitions_for
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
 
-    from crm.models import AuditCheckpoint, AuditLog
+    from crm.models import AuditArchiveAnchor, AuditCheckpoint, AuditLog
 
 logger = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
-# Tables the application's role may only read and append to (crm.lib.dbroles, migrations 0002, 0009).
-APPEND_ONLY_TABLES = ("crm_auditlog", "crm_auditcheckpoint")
+# Tables the application's role may only read and append to (crm.lib.dbroles, migrations 0002, 0009, 0031).
+APPEND_ONLY_TABLES = ("crm_auditlog", "crm_auditcheckpoint", "crm_auditarchiveanchor")
 # Arbitrary constant naming the sealer's advisory lock (taken by audit_seal only, never by a writer).
 _SEAL_LOCK = 0x4155444954  # "AUDIT"
 # Columns only the sealer fills in; the application's role may UPDATE these and no others, and a
@@ -268,6 +278,9 @@ def _seal_batch(limit: int) -> int:
         cursor.execute(f"SELECT seq, hash FROM {table} WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1")  # noqa: S608
         head = cursor.fetchone()
     seq, prev = (head[0], head[1]) if head else (0, GENESIS_HASH)
+    archived = archive_head()  # the chain goes on after its archived part, even with nothing left in the table
+    if archived is not None and archived[0] > seq:
+        seq, prev = archived
     rows = list(AuditLog.objects.filter(seq__isnull=True).order_by("id").values("id", *HASHED_FIELDS)[:limit])
     if not rows:
         return 0
@@ -301,6 +314,8 @@ PROBLEM_MISSING = "rows that a checkpoint recorded are missing"
 PROBLEM_CHECKPOINT = "it does not match a checkpoint"
 PROBLEM_SIGNATURE = "a checkpoint's signature is wrong"
 PROBLEM_SHARED = "rows share a place in the chain"
+PROBLEM_ARCHIVE = "it does not match the archived part of the chain"
+PROBLEM_ANCHOR_SIGNATURE = "an archive anchor's signature is wrong"
 
 
 @dataclass(frozen=True)
@@ -316,12 +331,25 @@ class ChainReport:
     newest_checkpoint: AuditCheckpoint | None = None
     sealed_now: int = 0  # rows this verification sealed before walking the chain
     unsealed: int = 0  # rows committed since, still waiting to be sealed (not covered by this report)
+    # The chain's place reached (its last seq): the rows checked plus those archived before them.
+    position: int = 0
+    # The archived months whose anchors the walk went through ("YYYY-MM"), and the anchor a
+    # PROBLEM_ARCHIVE / _ANCHOR_SIGNATURE is about.
+    archived_months: tuple[str, ...] = ()
+    anchor: AuditArchiveAnchor | None = None
 
     def describe(self) -> str:
         """What is wrong, in words that name the rows and the checkpoint (empty when ok)."""
         cp = self.checkpoint
         if self.ok:
             return ""
+        if self.anchor is not None:
+            facts_a = {"month": f"{self.anchor.month:%Y-%m}", "seq": self.position, "file": self.anchor.data_file}
+            if self.problem == PROBLEM_ANCHOR_SIGNATURE:
+                return _("the anchor of the archived month %(month)s has a bad signature: the CRM's checkpoint key "
+                         "did not sign it (it was forged or altered)") % facts_a
+            return _("the chain does not meet the archived month %(month)s (%(file)s) at place %(seq)s: the row "
+                     "there differs from the one archived, or the rows before it were changed") % facts_a
         if cp is None:  # a broken link or content: the row is named by first_bad_id
             return self.problem
         facts = {"at": cp.at.isoformat(timespec="seconds"), "head": cp.head_id, "hash": cp.head_hash,
@@ -332,13 +360,14 @@ class ChainReport:
         if self.problem == PROBLEM_CHECKPOINT:
             return _("the checkpoint of %(at)s recorded row %(head)s with hash %(hash)s as row number %(count)s "
                      "of the chain; that row of the chain now differs or is gone: the log was rewritten") % facts
-        if self.checked == 0:
+        if self.checked == 0 and self.position == 0:
             return _("the audit log was emptied: it has no rows, but the checkpoint of %(at)s recorded "
                      "%(count)s rows up to id %(head)s (hash %(hash)s)") % facts
+        found = max(self.position, self.checked)
         return _("%(missing)s rows are missing from the chain's end (rows number %(first)s to %(count)s): the "
                  "chain ends at id %(end)s after %(found)s rows, but the checkpoint of %(at)s recorded %(count)s "
-                 "rows up to id %(head)s (hash %(hash)s)") % {**facts, "missing": cp.row_count - self.checked,
-                                                               "first": self.checked + 1}
+                 "rows up to id %(head)s (hash %(hash)s)") % {**facts, "found": found, "missing": cp.row_count - found,
+                                                               "first": found + 1}
 
 
 def verify_chain(*, chunk: int = 5000, seal: bool = True) -> ChainReport:
@@ -347,65 +376,197 @@ def verify_chain(*, chunk: int = 5000, seal: bool = True) -> ChainReport:
     checkpoint (so that one forged later checkpoint cannot hide what an earlier one saw) and report
     the first that is unsigned or that the table no longer matches. A checkpoint names its head row
     by id and its place in the chain by the row count. Rows committed after the sealing are not
-    covered; the report counts them (`unsealed`)."""
-    from crm.models import AuditLog
+    covered; the report counts them (`unsealed`).
 
+    Months archived to files (crm.partitions) are bridged by their anchors (AuditArchiveAnchor,
+    signed): where rows are missing below the next row in the table, the walk goes on from the
+    anchor that ends just before it (its hash must be the row's prev_hash) and through the archived
+    rows sealed after that point (each anchor's `ghosts`), and names the months it relied on. A month
+    reattached is walked as any other, and must end on its anchor's hash."""
     sealed_now = audit_seal() if seal else 0
-    checkpoints = _checkpoints_by_position()
-    cp = next(checkpoints, None)
-    matched = 0
-    newest: AuditCheckpoint | None = None
-    # Checkpoints taken while the log was empty.
-    while cp is not None and cp.row_count <= 0:
-        problem = PROBLEM_SIGNATURE if not checkpoint_signature_ok(cp) else (
-            PROBLEM_CHECKPOINT if cp.head_id != 0 or cp.row_count < 0 else "")
-        if problem:
-            return ChainReport(False, 0, cp.head_id or None, problem, checkpoint=cp, sealed_now=sealed_now)
-        matched, newest = matched + 1, _newer(newest, cp)
-        cp = next(checkpoints, None)
-    prev = GENESIS_HASH
-    checked = 0
-    last_seq = 0
-    last_id = 0
-    values = ["id", "seq", "hash", *HASHED_FIELDS]
-    while True:
-        # From the last row's place on, not after it: a row sharing its place shows (the database's
-        # unique key holds `at`, since the table is partitioned by month).
-        rows = [row for row in AuditLog.objects.filter(seq__gte=last_seq or 1).order_by("seq", "id")
-                .values(*values)[:chunk + 1] if row["id"] != last_id]
-        if not rows:
-            break
-        for row in rows:
-            if row["seq"] == last_seq:
-                return ChainReport(False, checked, row["id"], PROBLEM_SHARED, sealed_now=sealed_now)
-            if row["prev_hash"] != prev:
-                return ChainReport(False, checked, row["id"], PROBLEM_LINK, sealed_now=sealed_now)
-            if row_hash(row) != row["hash"]:
-                return ChainReport(False, checked, row["id"], PROBLEM_CONTENT, sealed_now=sealed_now)
-            prev = row["hash"]
-            checked += 1
-            last_seq, last_id = row["seq"], row["id"]
-            # Every checkpoint of this many rows: its head must be this row, as it was.
-            while cp is not None and cp.row_count <= checked:
-                problem = _checkpoint_problem(cp, row_id=last_id, row_hash=row["hash"])
+    walk = _ChainWalk(sealed_now)
+    problem = walk.empty_log_checkpoints() or walk.rows(chunk) or walk.bridge(None) or walk.beyond_the_end()
+    if problem:
+        return problem
+    return ChainReport(True, walk.checked, checkpoints=walk.matched, newest_checkpoint=walk.newest,
+                       chain_end_id=walk.last_id, sealed_now=sealed_now, unsealed=audit_unsealed_count(),
+                       position=walk.position, archived_months=tuple(walk.relied))
+
+
+class _ChainWalk:
+    """One walk of the chain (verify_chain): where it is, and the checkpoints held so far."""
+
+    def __init__(self, sealed_now: int) -> None:
+        self.sealed_now = sealed_now
+        self.checkpoints = _checkpoints_by_position()
+        self.cp: AuditCheckpoint | None = next(self.checkpoints, None)
+        self.matched = 0
+        self.newest: AuditCheckpoint | None = None
+        self.archive = _ArchiveKnowledge.load()
+        self.prev: str | None = GENESIS_HASH  # the hash at `position`; None: archived, no anchor knows it
+        self.checked = 0
+        self.position = 0
+        self.last_seq = 0
+        self.last_id = 0
+        self.relied: dict[str, None] = {}
+
+    def fail(self, problem: str, bad_id: int | None = None, **extra: Any) -> ChainReport:
+        return ChainReport(False, self.checked, bad_id, problem, chain_end_id=self.last_id,
+                           sealed_now=self.sealed_now, position=self.position, archived_months=tuple(self.relied),
+                           **extra)
+
+    def _held(self, cp: AuditCheckpoint) -> None:
+        self.matched, self.newest = self.matched + 1, _newer(self.newest, cp)
+        self.cp = next(self.checkpoints, None)
+
+    def empty_log_checkpoints(self) -> ChainReport | None:
+        """Checkpoints taken while the log was empty; then the anchors' signatures."""
+        while self.cp is not None and self.cp.row_count <= 0:
+            cp = self.cp
+            problem = PROBLEM_SIGNATURE if not checkpoint_signature_ok(cp) else (
+                PROBLEM_CHECKPOINT if cp.head_id != 0 or cp.row_count < 0 else "")
+            if problem:
+                return ChainReport(False, 0, cp.head_id or None, problem, checkpoint=cp, sealed_now=self.sealed_now)
+            self._held(cp)
+        if self.archive.bad_signature is not None:
+            return ChainReport(False, 0, None, PROBLEM_ANCHOR_SIGNATURE, anchor=self.archive.bad_signature,
+                               sealed_now=self.sealed_now)
+        return None
+
+    def reach(self, seq: int, row_id: int | None, hash_: str | None) -> ChainReport | None:
+        """The walk is at `seq` (hash `hash_`, None when unknown): every checkpoint up to it is held."""
+        while self.cp is not None and self.cp.row_count <= seq:
+            cp = self.cp
+            problem = "" if checkpoint_signature_ok(cp) else PROBLEM_SIGNATURE
+            if not problem and cp.row_count == seq and hash_ is not None and (
+                    cp.head_hash != hash_ or (row_id is not None and cp.head_id != row_id)):
+                problem = PROBLEM_CHECKPOINT
+            if problem:
+                return self.fail(problem, cp.head_id or None, checkpoint=cp)
+            self._held(cp)
+        return None
+
+    def bridge(self, until: int | None) -> ChainReport | None:
+        """Through the archived places after `position` and before `until` (the next row in the
+        table; None: to the archive's end)."""
+        archive = self.archive
+        limit = (until - 1) if until is not None else archive.end
+        if limit <= self.position:
+            return None
+        # Up to the newest anchor's end every place is archived; after it only its ghosts are.
+        if any(n not in archive.ghosts for n in range(max(self.position, archive.chain_end) + 1, limit + 1)):
+            return None  # not archived: the row after the gap shows the break (its link)
+        for point in archive.points_between(self.position, limit):
+            problem = self._archived_place(point)
+            if problem:
+                return problem
+        if self.position < limit:
+            self.position, self.prev = limit, None
+            return self.reach(limit, None, None)
+        return None
+
+    def _archived_place(self, point: int) -> ChainReport | None:
+        """The walk passes `point`, an archived place whose hash an anchor knows."""
+        ghost, end = self.archive.ghosts.get(point), self.archive.ends.get(point)
+        if ghost is not None:
+            ghost_prev, ghost_hash, anchor = ghost
+            if point == self.position + 1 and self.prev is not None and ghost_prev != self.prev:
+                return self.fail(PROBLEM_ARCHIVE, anchor=anchor)
+            if end is not None and end.chain_hash != ghost_hash:
+                return self.fail(PROBLEM_ARCHIVE, anchor=end)
+            self.prev = ghost_hash
+            self.relied[f"{anchor.month:%Y-%m}"] = None
+        elif end is not None:
+            self.prev = end.chain_hash
+        if end is not None:
+            self.relied[f"{end.month:%Y-%m}"] = None
+        self.position = point
+        return self.reach(point, None, self.prev)
+
+    def rows(self, chunk: int) -> ChainReport | None:
+        from crm.models import AuditLog
+
+        values = ["id", "seq", "hash", *HASHED_FIELDS]
+        while True:
+            # From the last row's place on, not after it: a row sharing its place shows (the database's
+            # unique key holds `at`, since the table is partitioned by month).
+            rows = [row for row in AuditLog.objects.filter(seq__gte=self.last_seq or 1).order_by("seq", "id")
+                    .values(*values)[:chunk + 1] if row["id"] != self.last_id]
+            if not rows:
+                return None
+            for row in rows:
+                problem = self.row(row)
                 if problem:
-                    return ChainReport(False, checked, cp.head_id or None, problem, checkpoint=cp,
-                                       chain_end_id=last_id, sealed_now=sealed_now)
-                matched, newest = matched + 1, _newer(newest, cp)
-                cp = next(checkpoints, None)
-    # Checkpoints past the chain's end saw rows that are gone; the furthest of them says how many.
-    furthest: AuditCheckpoint | None = None
-    while cp is not None:
-        if not checkpoint_signature_ok(cp):
-            return ChainReport(False, checked, None, PROBLEM_SIGNATURE, checkpoint=cp, chain_end_id=last_id,
-                               sealed_now=sealed_now)
-        furthest = cp
-        cp = next(checkpoints, None)
-    if furthest is not None:
-        return ChainReport(False, checked, None, PROBLEM_MISSING, checkpoint=furthest, chain_end_id=last_id,
-                           sealed_now=sealed_now)
-    return ChainReport(True, checked, checkpoints=matched, newest_checkpoint=newest, chain_end_id=last_id,
-                       sealed_now=sealed_now, unsealed=audit_unsealed_count())
+                    return problem
+
+    def row(self, row: dict[str, Any]) -> ChainReport | None:
+        if row["seq"] == self.last_seq:
+            return self.fail(PROBLEM_SHARED, row["id"])
+        if row["seq"] > self.position + 1:
+            problem = self.bridge(row["seq"])
+            if problem:
+                return problem
+        ghost, end = self.archive.ghosts.get(row["seq"]), self.archive.ends.get(row["seq"])
+        if self.prev is None and ghost is not None and ghost[0] == row["prev_hash"]:
+            self.prev = ghost[0]  # a reattached row after an archived one: its link was checked when archived
+        if self.prev is None or row["prev_hash"] != self.prev:
+            return self.fail(PROBLEM_LINK, row["id"])
+        if row_hash(row) != row["hash"]:
+            return self.fail(PROBLEM_CONTENT, row["id"])
+        # A reattached month's rows are the ones archived: the anchor's end and ghosts agree.
+        if ghost is not None and ghost[1] != row["hash"]:
+            return self.fail(PROBLEM_ARCHIVE, row["id"], anchor=ghost[2])
+        if end is not None and end.chain_hash != row["hash"]:
+            return self.fail(PROBLEM_ARCHIVE, row["id"], anchor=end)
+        self.prev = row["hash"]
+        self.checked += 1
+        self.last_seq, self.last_id = row["seq"], row["id"]
+        self.position = row["seq"]
+        # Every checkpoint of this many rows: its head must be this row, as it was.
+        return self.reach(self.position, self.last_id, self.prev)
+
+    def beyond_the_end(self) -> ChainReport | None:
+        """Checkpoints past the chain's end saw rows that are gone; the furthest of them says how many."""
+        furthest: AuditCheckpoint | None = None
+        while self.cp is not None:
+            if not checkpoint_signature_ok(self.cp):
+                return self.fail(PROBLEM_SIGNATURE, checkpoint=self.cp)
+            furthest = self.cp
+            self.cp = next(self.checkpoints, None)
+        if furthest is not None:
+            return self.fail(PROBLEM_MISSING, checkpoint=furthest)
+        return None
+
+
+@dataclass
+class _ArchiveKnowledge:
+    """What the anchors of the archived months know of the chain: the hash at each anchor's end,
+    and each archived row sealed after its anchor's end (seq -> prev_hash, hash, anchor)."""
+
+    ends: dict[int, AuditArchiveAnchor]
+    ghosts: dict[int, tuple[str, str, AuditArchiveAnchor]]
+    chain_end: int  # every place up to it is archived (the newest anchor's end)
+    end: int  # the last place the archive knows
+    bad_signature: AuditArchiveAnchor | None = None
+
+    @classmethod
+    def load(cls) -> _ArchiveKnowledge:
+        from crm.models import AuditArchiveAnchor
+
+        ends: dict[int, AuditArchiveAnchor] = {}
+        ghosts: dict[int, tuple[str, str, AuditArchiveAnchor]] = {}
+        for anchor in AuditArchiveAnchor.objects.order_by("month"):
+            if not anchor_signature_ok(anchor):
+                return cls({}, {}, 0, 0, bad_signature=anchor)
+            ends[anchor.chain_seq] = anchor
+            for seq, ghost_prev, ghost_hash in anchor.ghosts:
+                ghosts.setdefault(int(seq), (str(ghost_prev), str(ghost_hash), anchor))
+        chain_end = max(ends, default=0)
+        return cls(ends, ghosts, chain_end, max([chain_end, *ghosts]))
+
+    def points_between(self, after: int, upto: int) -> list[int]:
+        """The places in (after, upto] the archive knows the hash of, in order."""
+        return sorted(p for p in {*self.ends, *self.ghosts} if after < p <= upto)
 
 
 def _checkpoints_by_position() -> Iterator[AuditCheckpoint]:
@@ -437,8 +598,8 @@ def _checkpoint_message(*, at: datetime, head_id: int, head_hash: str, row_count
     return f"{at.astimezone(UTC).isoformat(timespec='microseconds')}|{head_id}|{head_hash}|{row_count}"
 
 
-def _sign(message: str, key: str | bytes) -> str:
-    return salted_hmac("crm.audit.checkpoint", message, secret=key, algorithm="sha256").hexdigest()
+def _sign(message: str, key: str | bytes, *, salt: str = "crm.audit.checkpoint") -> str:
+    return salted_hmac(salt, message, secret=key, algorithm="sha256").hexdigest()
 
 
 def checkpoint_signature_ok(cp: AuditCheckpoint) -> bool:
@@ -458,6 +619,9 @@ def audit_checkpoint_write() -> AuditCheckpoint:
     audit_seal()
     head = AuditLog.objects.filter(seq__isnull=False).order_by("-seq").values_list("id", "hash", "seq").first()
     head_id, head_hash, row_count = (0, GENESIS_HASH, 0) if head is None else (head[0], str(head[1]), int(head[2] or 0))
+    archived = archive_head()
+    if archived is not None and archived[0] > row_count:  # every row archived: the head is the archive's (no id)
+        head_id, head_hash, row_count = 0, archived[1], archived[0]
     at = timezone.now()
     signature = _sign(_checkpoint_message(at=at, head_id=head_id, head_hash=head_hash, row_count=row_count),
                       _checkpoint_keys()[0])
@@ -466,6 +630,215 @@ def audit_checkpoint_write() -> AuditCheckpoint:
     logger.info("audit checkpoint", extra={"checkpoint_id": checkpoint.pk, "head_id": head_id,
                                            "head_hash": head_hash, "row_count": row_count, "signature": signature})
     return checkpoint
+
+
+# --- archived months: the chain's anchors -------------------------------------------------------
+# A month of the audit log past its retention goes to a file (crm.partitions). The hooks below,
+# registered for crm_auditlog in CrmConfig.ready, refuse a month the chain cannot lose yet and write
+# the month's anchor (AuditArchiveAnchor) in the transaction that drops it.
+
+def _anchor_message(*, month: date, first_seq: int, last_seq: int, last_hash: str, row_count: int,
+                    file_sha256: str, chain_seq: int, chain_hash: str, ghosts: list[list[Any]]) -> str:
+    ghost_text = json.dumps(ghosts, separators=(",", ":"))
+    return (f"{month:%Y-%m}|{first_seq}|{last_seq}|{last_hash}|{row_count}|{file_sha256}|{chain_seq}|"
+            f"{chain_hash}|{ghost_text}")
+
+
+def _anchor_fields_message(anchor: AuditArchiveAnchor) -> str:
+    return _anchor_message(month=anchor.month, first_seq=anchor.first_seq, last_seq=anchor.last_seq,
+                           last_hash=anchor.last_hash, row_count=anchor.row_count, file_sha256=anchor.file_sha256,
+                           chain_seq=anchor.chain_seq, chain_hash=anchor.chain_hash,
+                           ghosts=[list(g) for g in anchor.ghosts])
+
+
+def anchor_signature_ok(anchor: AuditArchiveAnchor) -> bool:
+    message = _anchor_fields_message(anchor)
+    return any(constant_time_compare(_sign(message, key, salt=_ANCHOR_SALT), anchor.signature)
+               for key in _checkpoint_keys())
+
+
+_ANCHOR_SALT = "crm.audit.archive_anchor"
+
+
+def archive_head() -> tuple[int, str] | None:
+    """The last place of the chain the archived months know (seq, hash), or None when none is archived."""
+    from crm.models import AuditArchiveAnchor
+
+    best: tuple[int, str] | None = None
+    for chain_seq, chain_hash, ghosts in AuditArchiveAnchor.objects.values_list("chain_seq", "chain_hash", "ghosts"):
+        for seq, value in [(chain_seq, chain_hash), *((int(g[0]), str(g[2])) for g in ghosts)]:
+            if best is None or seq > best[0]:
+                best = (int(seq), str(value))
+    return best
+
+
+@dataclass(frozen=True)
+class _AnchorPlan:
+    month: date
+    first_seq: int
+    last_seq: int
+    last_hash: str
+    row_count: int
+    chain_seq: int
+    chain_hash: str
+    ghosts: list[list[Any]]
+    existing: bool = False  # the month was archived before (and reattached): its anchor stands
+
+
+_ROW_SQL = ("SELECT id, seq, prev_hash, hash, at, actor_id, actor_label, action, object_type, object_id, "
+            "before::text, after::text, reason, abbrev(ip), user_agent, request_id, source FROM {} ORDER BY seq, id")
+# The values as the ORM reads them (and the seal hashed them): jsonb as its text, an address as inet prints it
+# (abbrev: no /32), `at` in UTC (the owner's session).
+_ROW_KEYS = ("id", "seq", "prev_hash", "hash", "at", "actor_id", "actor_label", "action", "object_type", "object_id",
+             "before", "after", "reason", "ip", "user_agent", "request_id", "source")
+
+
+def _refuse_unless_oldest(cur: Any, table: str, month: date) -> None:
+    qn = connection.ops.quote_name
+    for name, other, _attached in month_tables(cur, table):
+        if other >= month:
+            continue
+        cur.execute(f"SELECT count(*) FROM {qn(name)}")  # noqa: S608 - a catalogue name
+        if cur.fetchone()[0]:
+            raise PartitionArchiveError(
+                f"the audit log's {month:%Y-%m} cannot be archived while the older month {other:%Y-%m} is still in "
+                f"the database: the chain is archived from its oldest month on, and a month archived out of turn "
+                f"would leave a gap in it; nothing was changed")
+
+
+def _refuse_unless_intact(rows: list[dict[str, Any]], label: str) -> None:
+    for row in rows:
+        fields = {**row, "before": None if row["before"] is None else json.loads(row["before"]),
+                  "after": None if row["after"] is None else json.loads(row["after"])}
+        if row_hash(fields) != row["hash"]:
+            raise PartitionArchiveError(
+                f"row {row['id']} (place {row['seq']}) of the audit log's {label} does not match its hash: the "
+                f"chain is broken there (audit_verify names it); nothing was changed")
+
+
+def _anchor_plan(cur: Any, candidate: Any) -> _AnchorPlan | None:
+    """The anchor archiving `candidate` (a month of the audit log) would leave, after checking that the
+    chain can lose it: the oldest month still in the database, every row sealed and matching its hash,
+    and the month joining the months archived before it without a gap. None for an empty month (nothing
+    to bridge). Raises PartitionArchiveError, naming the problem, otherwise. `cur`: the owner's."""
+    from crm.models import AuditLog
+
+    table, month = AuditLog._meta.db_table, candidate.month
+    label = f"{month:%Y-%m}"
+    qn = connection.ops.quote_name
+    _refuse_unless_oldest(cur, table, month)
+    cur.execute(_ROW_SQL.format(qn(candidate.partition)))
+    rows = [dict(zip(_ROW_KEYS, r, strict=True)) for r in cur.fetchall()]
+    if not rows:
+        return None
+    unsealed = sum(1 for r in rows if r["seq"] is None)
+    if unsealed:
+        raise PartitionArchiveError(
+            f"{unsealed} rows of the audit log's {label} are not sealed into the chain yet: run `manage.py "
+            f"audit_verify` (it seals them) and archive again; nothing was changed")
+    cur.execute("SELECT month, first_seq, last_seq, last_hash, row_count, chain_seq, chain_hash, ghosts::text "
+                "FROM crm_auditarchiveanchor ORDER BY month")
+    anchors = [dict(zip(("month", "first_seq", "last_seq", "last_hash", "row_count", "chain_seq", "chain_hash",
+                         "ghosts"), a, strict=True)) for a in cur.fetchall()]
+    _refuse_unless_intact(rows, label)
+    first, last = rows[0], rows[-1]
+    mine = next((a for a in anchors if a["month"] == month), None)
+    if mine is not None:  # archived before and reattached: the same rows, or refused
+        if (mine["first_seq"], mine["last_seq"], mine["last_hash"], mine["row_count"]) != (
+                first["seq"], last["seq"], last["hash"], len(rows)):
+            raise PartitionArchiveError(
+                f"the audit log's {label} differs from the month archived before (its anchor records seq "
+                f"{mine['first_seq']} to {mine['last_seq']}, {mine['row_count']} rows, last hash "
+                f"{mine['last_hash']}): it was changed since it was reattached; nothing was changed")
+        return _AnchorPlan(month, first["seq"], last["seq"], last["hash"], len(rows), mine["chain_seq"],
+                           mine["chain_hash"], json.loads(mine["ghosts"]), existing=True)
+    later = [a["month"] for a in anchors if a["month"] > month]
+    if later:
+        raise PartitionArchiveError(
+            f"the audit log's {label} cannot be archived after {later[0]:%Y-%m}, a later month, was: the chain "
+            f"is archived from its oldest month on; nothing was changed")
+    before = anchors[-1] if anchors else None
+    base_seq, base_hash = (before["chain_seq"], before["chain_hash"]) if before else (0, GENESIS_HASH)
+    known: dict[int, tuple[str, str]] = {int(g[0]): (str(g[1]), str(g[2]))
+                                         for g in (json.loads(before["ghosts"]) if before else [])}
+    for row in rows:
+        if row["seq"] <= base_seq or row["seq"] in known:
+            raise PartitionArchiveError(
+                f"row {row['id']} of the audit log's {label} has place {row['seq']}, which the months archived "
+                f"before it already hold: the chain is broken there; nothing was changed")
+        known[row["seq"]] = (row["prev_hash"], row["hash"])
+    # The first place still in the table after this month goes: everything before it is archived.
+    next_month = add_months(month, 1)
+    cur.execute(f"SELECT min(seq) FROM {qn(table)} WHERE at >= %s AND seq IS NOT NULL",  # noqa: S608
+                [datetime(next_month.year, next_month.month, 1, tzinfo=UTC)])
+    following = cur.fetchone()[0]
+    end = max(base_seq, following - 1 if following is not None else max(known))
+    seq, running = base_seq, base_hash
+    while seq < end:
+        seq += 1
+        if seq not in known:
+            raise PartitionArchiveError(
+                f"the audit chain has no row at place {seq}: it is neither in {label} nor in the months archived "
+                f"before it, and the rows still in the database start at place {following}; the chain is broken "
+                f"there (audit_verify names it); nothing was changed")
+        link, value = known[seq]
+        if link != running:
+            raise PartitionArchiveError(
+                f"the audit chain's place {seq} in {label} does not point at the row before it: the chain is "
+                f"broken there (audit_verify names it); nothing was changed")
+        running = value
+    # Rows of this month (or of one before) sealed after the next month's first: the month boundary's
+    # interleaving, kept with their links so that the walk can pass through them.
+    ghosts = [[s, link, value] for s, (link, value) in sorted(known.items()) if s > end]
+    return _AnchorPlan(month, first["seq"], last["seq"], last["hash"], len(rows), end, running, ghosts)
+
+
+def audit_archive_check(cur: Any, candidate: Any) -> None:
+    """Before an audit month is detached (an ArchiveHook): seal what is committed, then refuse a
+    month the chain cannot lose (see `_anchor_plan`)."""
+    if candidate.attached:
+        audit_seal()
+    _anchor_plan(cur, candidate)
+
+
+def audit_archive_record(cur: Any, candidate: Any, manifest: dict[str, Any]) -> None:
+    """In the transaction that drops an audit month, once its file is verified (an ArchiveHook): its
+    anchor, signed. The sealer's lock is held to the end of it, so no row is sealed meanwhile."""
+    cur.execute("SET LOCAL lock_timeout = '60s'")  # a sealer in a transaction left open must not hang the pass
+    try:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", [_SEAL_LOCK])
+    except pg_errors.LockNotAvailable as exc:
+        raise PartitionArchiveError(
+            f"the audit log's {candidate.month:%Y-%m} was not dropped: the sealer's lock stayed taken for a "
+            f"minute; it is left detached, and the next archive pass takes it up") from exc
+    plan = _anchor_plan(cur, candidate)
+    if plan is None or plan.existing:
+        return
+    sha = str(manifest["sha256"])
+    message = _anchor_message(month=plan.month, first_seq=plan.first_seq, last_seq=plan.last_seq,
+                              last_hash=plan.last_hash, row_count=plan.row_count, file_sha256=sha,
+                              chain_seq=plan.chain_seq, chain_hash=plan.chain_hash, ghosts=plan.ghosts)
+    signature = _sign(message, _checkpoint_keys()[0], salt=_ANCHOR_SALT)
+    cur.execute("INSERT INTO crm_auditarchiveanchor (month, first_seq, last_seq, last_hash, row_count, file_sha256, "
+                "data_file, chain_seq, chain_hash, ghosts, at, signature) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, now(), %s)",
+                [plan.month, plan.first_seq, plan.last_seq, plan.last_hash, plan.row_count, sha,
+                 str(manifest["data_file"]), plan.chain_seq, plan.chain_hash, json.dumps(plan.ghosts), signature])
+    logger.info("audit month archived", extra={"month": f"{plan.month:%Y-%m}", "chain_seq": plan.chain_seq,
+                                               "chain_hash": plan.chain_hash, "ghosts": len(plan.ghosts),
+                                               "sha256": sha})
+
+
+def audit_archive_reattach(cur: Any, manifest: dict[str, Any]) -> None:
+    """Before an audit month is loaded back (an ArchiveHook): its file must be the one its anchor
+    recorded (a file and manifest made up together pass their own checksum)."""
+    cur.execute("SELECT file_sha256 FROM crm_auditarchiveanchor WHERE to_char(month, 'YYYY-MM') = %s",
+                [str(manifest["month"])])
+    row = cur.fetchone()
+    if row is not None and row[0] != manifest["sha256"]:
+        raise PartitionArchiveError(
+            f"{manifest['data_file']} is not the file the audit log's {manifest['month']} was archived to (its "
+            f"checksum is {manifest['sha256']}, the chain's anchor recorded {row[0]}); nothing was reattached")
 
 
 def model_snapshot(obj: Any, fields: list[str] | tuple[str, ...]) -> dict[str, Any]:

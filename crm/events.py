@@ -50,7 +50,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
@@ -59,6 +59,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
@@ -652,23 +653,22 @@ def delivery_retry_now(*, delivery_id: int, reason: str = "") -> bool:
     """An administrator's retry of a failed or dead delivery: runs it at once. Returns success.
 
     A dead delivery that fails again stays dead (with the new error); one that already
-    succeeded is left alone. Raises NotFound for an unknown id.
+    succeeded is left alone. Raises NotFound for an unknown id, Conflict when its event was archived.
     """
     from crm.audit import audit_record
-    from crm.exceptions import NotFound
+    from crm.exceptions import Conflict, NotFound
     from crm.models import DeliveryStatus, EventDelivery
 
     with transaction.atomic():
-        delivery = (
-            EventDelivery.objects.select_for_update(of=("self",))
-            .select_related("event", "event__actor", "event__client")
-            .filter(pk=delivery_id)
-            .first()
-        )
+        delivery = EventDelivery.objects.select_for_update(of=("self",)).filter(pk=delivery_id).first()
         if delivery is None:
             raise NotFound()
         if delivery.status == DeliveryStatus.SUCCEEDED:
             return True
+        if event_archived(delivery.event_id):
+            raise Conflict(gettext("This delivery's event was archived with its month (past the event retention): "
+                                   "its handler cannot run again unless that month is reattached."),
+                           code="event_archived")
         before = {"status": delivery.status, "attempts": delivery.attempts}
         ok = _retry(delivery, timezone.now())
         audit_record(action="event_delivery.retry", obj=delivery, before=before,
@@ -682,16 +682,20 @@ def delivery_retry_schedule(*, delivery_ids: Iterable[int], reason: str = "") ->
     For "retry all" on the administrators' page: the handlers run in the worker, not in the
     request. Returns how many deliveries were queued.
     """
+    from django.db.models import Exists, OuterRef
+
     from crm.audit import audit_record
-    from crm.models import DeliveryStatus, EventDelivery
+    from crm.models import DeliveryStatus, Event, EventDelivery
     from crm.tasks import events_retry_due
 
     ids = sorted(set(delivery_ids))
     now = timezone.now()
     with transaction.atomic():
+        # A delivery whose event was archived is left as it is: a retry would find no event.
         queued = list(
             EventDelivery.objects.select_for_update(of=("self",))
             .filter(pk__in=ids, status__in=[DeliveryStatus.FAILED, DeliveryStatus.DEAD])
+            .filter(Exists(Event.objects.filter(pk=OuterRef("event_id"))))
             .values_list("pk", flat=True)
         )
         if not queued:
@@ -723,7 +727,9 @@ def delivery_problems(*, status: str = "", handler: str = "") -> QuerySet[EventD
         qs = qs.filter(status=status)
     if handler:
         qs = qs.filter(handler=handler)
-    return qs.select_related("event", "event__client").order_by("-updated_at", "-id")
+    # Not joined to the event (a join would hide deliveries whose event was archived): the page
+    # loads the events of the rows it shows (deliveries_with_events).
+    return qs.order_by("-updated_at", "-id")
 
 
 def delivery_problem_handlers() -> list[str]:
@@ -735,3 +741,72 @@ def delivery_problem_handlers() -> list[str]:
         .order_by().values_list("handler", flat=True).distinct()
     )
     return sorted({*with_problems, *all_handler_names()})
+
+
+# --- archive of the outbox's months -------------------------------------------------------------
+
+def events_archive_check(cur: Any, candidate: Any) -> None:
+    """Before a month of the outbox goes to its file (a crm.partitions ArchiveHook): refused while
+    any of its events is still to be handed to the handlers, or a handler's delivery of one failed
+    and will be retried (that retry would find no event). Deliveries that gave up may go with it:
+    their pages then say the event is archived. A month detached already was checked then."""
+    from crm.models import DeliveryStatus, Event, EventDelivery
+    from crm.partitions import PartitionArchiveError, month_range
+
+    if not candidate.attached:
+        return
+    start, end = month_range(candidate.month)
+    undispatched = Event.objects.filter(occurred_at__gte=start, occurred_at__lt=end,
+                                        dispatched_at__isnull=True).count()
+    retrying = EventDelivery.objects.filter(status=DeliveryStatus.FAILED, event__occurred_at__gte=start,
+                                            event__occurred_at__lt=end).count()
+    under_way = [text for count, text in (
+        (undispatched, f"{undispatched} events not yet handed to their handlers"),
+        (retrying, f"{retrying} handler deliveries failing and due to be retried")) if count]
+    if under_way:
+        raise PartitionArchiveError(archive_refusal(candidate.month, under_way))
+
+
+def outbox_archive_guard(name: str, check: Callable[[Any, Any], None]) -> None:
+    """For an app whose rows point at events: `check(cur, candidate)` refuses to archive a month of
+    the outbox (raising crm.partitions.PartitionArchiveError) while that app's work on its events is
+    under way (see crm.partitions.ArchiveHook)."""
+    from crm.models import Event
+    from crm.partitions import ARCHIVE_HOOKS, ArchiveHook
+
+    ARCHIVE_HOOKS.register(ArchiveHook(table=Event._meta.db_table, name=name, check=check))
+
+
+def archive_refusal(month: date, under_way: list[str]) -> str:
+    """The message refusing to archive the outbox's `month` while `under_way` (what is still pending)."""
+    return (f"the event outbox's {month:%Y-%m} still has work under way ({'; '.join(under_way)}): it can be "
+            f"archived once that is delivered or given up; nothing was changed")
+
+
+def event_archived(event_id: int) -> bool:
+    """Whether the event `event_id` points at is gone from the outbox (its month archived to a file):
+    what follows such a reference says so instead of failing."""
+    from crm.models import Event
+
+    return not Event.objects.filter(pk=event_id).exists()
+
+
+def events_by_id(ids: Iterable[int]) -> dict[int, Event]:
+    """The events of `ids` still in the outbox (with their clients), in one query: for pages listing
+    rows that point at events, some of which may have gone to the archive with their month."""
+    from crm.models import Event
+
+    wanted = {int(i) for i in ids}
+    return Event.objects.select_related("client").in_bulk(wanted) if wanted else {}
+
+
+def deliveries_with_events(deliveries: list[EventDelivery]) -> list[EventDelivery]:
+    """Each delivery with its event (and client) in one query, and `event_archived` set: true where
+    the event's month was archived (no event to show, and none to retry)."""
+    events = events_by_id(d.event_id for d in deliveries)
+    for delivery in deliveries:
+        event = events.get(delivery.event_id)
+        delivery.event_archived = event is None  # type: ignore[attr-defined]  # for the page only
+        if event is not None:
+            delivery.event = event
+    return deliveries

@@ -25,6 +25,10 @@ interrupted pass is taken up again by the next one; its month's name stays reser
 (crm_month_partitions_ensure does not make it again). `manage.py partitions_reattach <manifest>`
 makes the month's table again from the file, after checking it, and attaches it back.
 
+The app owning a table, or one whose rows point at it, may refuse a month's archive or record something
+with it (ARCHIVE_HOOKS): the event outbox keeps a month while deliveries of its events are under way;
+the audit log is archived oldest month first, each month leaving an anchor that bridges its chain.
+
 This DDL needs the schema's owner (crm.lib.dbroles): every step here runs on a connection of its own
 as the owner.
 """
@@ -39,7 +43,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -83,6 +87,12 @@ def month_start(day: date | datetime) -> date:
 def add_months(month: date, months: int) -> date:
     index = month.year * 12 + month.month - 1 + months
     return date(index // 12, index % 12 + 1, 1)
+
+
+def month_range(month: date) -> tuple[datetime, datetime]:
+    """The UTC instants a month's partition holds: from its first (included) to the next month's (excluded)."""
+    after = add_months(month, 1)
+    return (datetime(month.year, month.month, 1, tzinfo=UTC), datetime(after.year, after.month, 1, tzinfo=UTC))
 
 
 def month_partitions_ensure(table: str, first: date | datetime, last: date | datetime) -> int:
@@ -167,6 +177,32 @@ class PartitionArchiveError(Exception):
 
 
 @dataclass(frozen=True)
+class ArchiveHook:
+    """What the app owning a table, or one pointing at its rows, must say about a month's archive.
+
+    `check(cur, candidate)` runs before the month is detached (`cur`: the owner's connection, in
+    autocommit) and refuses by raising PartitionArchiveError (the event outbox while deliveries of
+    the month are still under way; the audit log unless its oldest month). `record(cur, candidate,
+    manifest)` runs once the file is verified, in the transaction that drops the month: what it writes
+    (the audit chain's anchor) stands or falls with the drop. `reattach(cur, manifest)` runs before a
+    month is loaded back and may refuse the same way."""
+
+    table: str
+    name: str
+    check: Callable[[Any, ArchiveCandidate], None] | None = None
+    record: Callable[[Any, ArchiveCandidate, dict[str, Any]], None] | None = None
+    reattach: Callable[[Any, dict[str, Any]], None] | None = None
+
+
+ARCHIVE_HOOKS: Registry[ArchiveHook] = Registry("partition archive hooks", key=lambda h: (h.table, h.name),
+                                                order=lambda h: (h.table, h.name))
+
+
+def _hooks(table: str) -> list[ArchiveHook]:
+    return [h for h in ARCHIVE_HOOKS if h.table == table]
+
+
+@dataclass(frozen=True)
 class ArchiveCandidate:
     """A month past its table's retention, still in the database."""
 
@@ -246,6 +282,13 @@ def _month_tables(cur: Any, table: str) -> list[tuple[str, bool, bool]]:
         "AND c.relname ~ %s AND (i.inhrelid IS NOT NULL OR NOT c.relispartition) ORDER BY 1",
         [table, "^" + re.escape(table) + r"_p[0-9]{6}$"])
     return [(name, bool(attached), bool(pending)) for name, attached, pending in cur.fetchall()]
+
+
+def month_tables(cur: Any, table: str) -> list[tuple[str, date, bool]]:
+    """(partition, month, attached) of every month of `table` in the database, oldest first: its
+    partitions and the months left detached by an interrupted archive (for an ArchiveHook)."""
+    named = ((name, _month_of(name), attached) for name, attached, _p in _month_tables(cur, table))
+    return [(name, month, attached) for name, month, attached in named if month is not None]
 
 
 def partitions_due(*, today: date | None = None) -> list[ArchiveCandidate]:
@@ -364,6 +407,9 @@ def archive_partition(c: ArchiveCandidate, *, directory: Path, conn: Any = None)
         data_file = directory / f"{c.partition}.csv.gz"
         manifest_file = directory / f"{c.partition}.json"
         with conn.cursor() as cur:
+            for hook in _hooks(c.table):
+                if hook.check is not None:
+                    hook.check(cur, c)
             _detach(cur, c)
             columns = _columns(cur, c.partition)
             names = ", ".join(_qn(n) for n, _t in columns)
@@ -397,7 +443,11 @@ def archive_partition(c: ArchiveCandidate, *, directory: Path, conn: Any = None)
             cur.execute(f"SELECT count(*) FROM {_qn(c.partition)}")  # noqa: S608 - a catalogue name
             if int(cur.fetchone()[0]) != count:
                 raise PartitionArchiveError(f"{c.partition} changed while it was archived; it was left in the database")
-            cur.execute(f"DROP TABLE {_qn(c.partition)}")
+            with conn.transaction():
+                for hook in _hooks(c.table):
+                    if hook.record is not None:
+                        hook.record(cur, c, manifest)
+                cur.execute(f"DROP TABLE {_qn(c.partition)}")
         _known.difference_update({k for k in _known if k[1:] == (c.table, c.month)})
         logger.info("partition archived", extra={"partition": c.partition, "rows": count, "sha256": sha,
                                                   "file": str(data_file)})
@@ -457,6 +507,9 @@ def partition_reattach(path: Path) -> dict[str, Any]:
             if any(name == part for name, _a, _p in _month_tables(cur, table)):
                 raise PartitionArchiveError(f"{manifest['month']} of {table} is in the database already ({part}); "
                                             "nothing was reattached")
+            for hook in _hooks(table):
+                if hook.reattach is not None:
+                    hook.reattach(cur, manifest)
             present = {n for n, _t in _columns(cur, table)}
             lost = [c for c in manifest["columns"] if c not in present]
             if lost:

@@ -124,7 +124,7 @@ def subscriber_out(sub: WebhookSubscriber) -> dict[str, Any]:
 
 
 def delivery_out(d: WebhookDelivery) -> dict[str, Any]:
-    return {"delivery_id": d.delivery_id, "subscriber": d.subscriber.code, "event_id": d.event.uuid,
+    return {"delivery_id": d.delivery_id, "subscriber": d.subscriber.code, "event_id": outbound.delivery_event_uuid(d),
             "event_name": d.event_name, "status": d.status, "attempts": d.attempts,
             "last_status_code": d.last_status_code, "last_error": d.last_error, "last_response": d.last_response,
             "next_attempt_at": d.next_attempt_at if d.status in ("pending", "failed") else None,

@@ -1,5 +1,5 @@
 from crm.models.api import ApiKey
-from crm.models.audit import AccessEvent, AccessKind, AuditCheckpoint, AuditLog
+from crm.models.audit import AccessEvent, AccessKind, AuditArchiveAnchor, AuditCheckpoint, AuditLog
 from crm.models.clients import (
     Classification,
     Client,
@@ -23,7 +23,7 @@ from crm.models.staff import Brand, Desk, DeskKind, Role, RoleCode, StaffRestric
 from crm.models.webhooks import ReceivedWebhook
 
 __all__ = [
-    "AccessEvent", "AccessKind", "ApiKey", "AuditCheckpoint", "AuditLog", "Brand", "Classification", "Client",
+    "AccessEvent", "AccessKind", "ApiKey", "AuditArchiveAnchor", "AuditCheckpoint", "AuditLog", "Brand", "Classification", "Client",
     "ClientGroupObjectPermission", "ClientUserObjectPermission", "DeliveryStatus", "Desk", "DeskKind", "Event",
     "EventDelivery", "Job", "JobStatus", "Note", "Notification", "ReceivedWebhook", "Role", "RoleCode", "StaffRestriction", "Stage", "SubscriberStatus", "Task",
     "User", "WebhookAttempt", "WebhookDelivery", "WebhookDeliveryStatus", "WebhookSubscriber",

@@ -90,6 +90,40 @@ class AuditCheckpoint(models.Model):
         return f"checkpoint {self.at:%Y-%m-%d %H:%M} head {self.head_id}"
 
 
+class AuditArchiveAnchor(models.Model):
+    """Where the archived part of the audit chain ended: one row per audit month archived.
+
+    When a month of the audit log goes to its file (crm.partitions, `partitions_archive`), the
+    chain's first remaining row points at a row no longer in the table. The anchor records the month
+    (its first and last `seq`, the last row's hash, its row count, the SHA-256 of its file) and the
+    bridge: `chain_seq`/`chain_hash`, the end of the archived chain's unbroken run (every row up to
+    `chain_seq` is archived), and `ghosts`, the archived rows sealed after that point ([seq,
+    prev_hash, hash]: a row of the month's last seconds whose transaction committed after rows of the
+    next month were sealed). `audit_verify` starts from the newest anchor and walks through its
+    ghosts. Signed like a checkpoint; written in the transaction that drops the month; the application
+    may only read and append here, and triggers (crm migration 0031) refuse UPDATE, DELETE and TRUNCATE.
+    """
+
+    month = models.DateField(unique=True, help_text="The first day of the archived month.")
+    first_seq = models.BigIntegerField()
+    last_seq = models.BigIntegerField()
+    last_hash = models.CharField(max_length=64)
+    row_count = models.BigIntegerField()
+    file_sha256 = models.CharField(max_length=64)
+    data_file = models.CharField(max_length=200)
+    chain_seq = models.BigIntegerField()
+    chain_hash = models.CharField(max_length=64)
+    ghosts = models.JSONField(default=list, blank=True)
+    at = models.DateTimeField()
+    signature = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-month"]
+
+    def __str__(self) -> str:
+        return f"audit archive {self.month:%Y-%m} (seq {self.first_seq}-{self.last_seq})"
+
+
 class AccessKind(models.TextChoices):
     VIEW = "view", "Viewed profile"
     REVEAL_EMAIL = "reveal_email", "Revealed email"

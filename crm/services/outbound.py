@@ -59,7 +59,7 @@ import orjson
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 from kombu.exceptions import OperationalError as BrokerError
@@ -67,12 +67,13 @@ from redis.exceptions import RedisError
 
 from crm import event_catalogue
 from crm.audit import audit_record
-from crm.exceptions import NotAllowed, NotFound, ValidationFailed
+from crm.exceptions import Conflict, NotAllowed, NotFound, ValidationFailed
 from crm.lib.crypto import FieldCipher
 from crm.lib.validation import InvalidValue, text_clean
 from crm.lib.webhook_signature import DELIVERY_HEADER, EVENT_HEADER, HEADER, header_value
 from crm.models import (
     ApiKey,
+    Client,
     Event,
     SubscriberStatus,
     User,
@@ -839,6 +840,14 @@ def delivery_replay(*, actor: User | None, delivery: WebhookDelivery, caller_key
     row = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
     if row.status == WebhookDeliveryStatus.SENDING:
         return row
+    from crm.events import event_archived
+
+    if event_archived(row.event_id):
+        # No delivery of an archived event is left open (the archive refuses a month with one): the
+        # month is reattached first, and the replay is then sent as any other.
+        raise Conflict(gettext("This delivery's event was archived with its month (past the event retention): "
+                               "it cannot be sent again unless that month is reattached."),
+                       code="event_archived")
     before = {"status": row.status, "attempts": row.attempts}
     row.status, row.next_attempt_at, row.replay_requested = WebhookDeliveryStatus.PENDING, timezone.now(), True
     row.save(update_fields=["status", "next_attempt_at", "replay_requested", "updated_at"])
@@ -876,7 +885,10 @@ def deliveries_for(*, actor: User | None = None, api_key: ApiKey | None = None, 
                    status: str = "", event_name: str = "", client: Any = None) -> QuerySet[WebhookDelivery]:
     """The delivery log a caller may see, newest first, filtered."""
     subs = subscribers_for(actor=actor, api_key=api_key)
-    qs = WebhookDelivery.objects.filter(subscriber__in=subs).select_related("subscriber", "event", "event__client")
+    # Not joined to the event: a delivery whose event's month was archived stays in the log, marked
+    # `event_archived`; what the log shows of the event was copied into the delivery (name, body).
+    qs = (WebhookDelivery.objects.filter(subscriber__in=subs).select_related("subscriber")
+          .annotate(event_archived=~Exists(Event.objects.filter(pk=OuterRef("event_id")))))
     if subscriber:
         qs = qs.filter(subscriber__code=subscriber)
     if status:
@@ -884,8 +896,36 @@ def deliveries_for(*, actor: User | None = None, api_key: ApiKey | None = None, 
     if event_name:
         qs = qs.filter(event_name=event_name)
     if client:
-        qs = qs.filter(event__client__code=client)
+        # order_key is the event's client (its id), kept on the delivery.
+        qs = qs.filter(order_key__in=Client.objects.filter(code=client).values("pk"))
     return qs.order_by("-id")
+
+
+def delivery_event_uuid(delivery: WebhookDelivery) -> str | None:
+    """The id of the event the delivery carries, as the receiver saw it (read from the body it was
+    sent, so that a delivery whose event was archived still names it)."""
+    try:
+        return str(json.loads(delivery.body)["event"]["id"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def webhooks_archive_check(cur: Any, candidate: Any) -> None:
+    """Before a month of the event outbox is archived (a crm.partitions ArchiveHook): refused while
+    deliveries of its events to subscribers are still open (pending, being sent or failing), since
+    the log, a replay and the subscriber's queue would then point at an event no longer there."""
+    from crm.events import archive_refusal
+    from crm.models.outbound import OPEN_STATUSES
+    from crm.partitions import PartitionArchiveError, month_range
+
+    if not candidate.attached:
+        return
+    start, end = month_range(candidate.month)
+    open_count = WebhookDelivery.objects.filter(status__in=OPEN_STATUSES, event__occurred_at__gte=start,
+                                                event__occurred_at__lt=end).count()
+    if open_count:
+        raise PartitionArchiveError(archive_refusal(
+            candidate.month, [f"{open_count} webhook deliveries pending, being sent or failing"]))
 
 
 def delivery_get(*, delivery_id: Any, actor: User | None = None, api_key: ApiKey | None = None) -> WebhookDelivery:

@@ -67,7 +67,10 @@ def audit_verify(request: AuthedRequest) -> HttpResponse:
         }, partial="chain-status")
     if report.ok:
         messages.success(request, _("The audit chain is intact: %(count)d rows checked.") % {"count": report.checked})
-    elif report.checkpoint is not None:
+        if report.archived_months:
+            messages.info(request, _("It goes on from the anchors of the archived months %(months)s.") % {
+                "months": ", ".join(report.archived_months)})
+    elif report.checkpoint is not None or report.anchor is not None:
         messages.error(request, _("The audit chain is BROKEN: %(problem)s") % {"problem": _problem_text(report)})
     else:
         messages.error(request, _("The audit chain is BROKEN at row %(id)s: %(problem)s") % {

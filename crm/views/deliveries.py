@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from crm import events
-from crm.exceptions import NotFound
+from crm.exceptions import DomainError, NotFound
 from crm.lib.forms import form_field
 from crm.models import DeliveryStatus, EventDelivery
 from crm.permissions import AuthedRequest
@@ -80,7 +80,7 @@ def delivery_list(request: AuthedRequest) -> HttpResponse:
     form = DeliveryFilterForm(request.GET or None, handlers=events.delivery_problem_handlers())
     filters = form.values()
     page = Paginator(events.delivery_problems(**filters), PAGE_SIZE).get_page(request.GET.get("page"))
-    deliveries = [_with_excerpt(d) for d in page.object_list]
+    deliveries = [_with_excerpt(d) for d in events.deliveries_with_events(list(page.object_list))]
     context = {
         "form": form,
         "page_obj": page,
@@ -102,21 +102,28 @@ def _with_excerpt(delivery: EventDelivery) -> EventDelivery:
 
 
 def _delivery(delivery_id: int) -> EventDelivery:
-    delivery = EventDelivery.objects.select_related("event", "event__client").filter(pk=delivery_id).first()
+    delivery = EventDelivery.objects.filter(pk=delivery_id).first()
     if delivery is None:
         raise Http404
-    return _with_excerpt(delivery)
+    return _with_excerpt(events.deliveries_with_events([delivery])[0])
 
 
 @administrator_required
 @require_POST
 def delivery_retry(request: AuthedRequest, delivery_id: int) -> HttpResponse:
     """Run one delivery again now; htmx gets the refreshed row, a plain form post a redirect."""
+    next_url = safe_next(request, request.POST.get("next"), _list_url())
     try:
         ok = events.delivery_retry_now(delivery_id=delivery_id)
     except NotFound:
         raise Http404 from None
-    next_url = safe_next(request, request.POST.get("next"), _list_url())
+    except DomainError as exc:  # its event was archived
+        messages.error(request, exc.message)
+        if wants_partial(request):
+            return render_page(request, TEMPLATE, {
+                "d": _delivery(delivery_id), "next_url": next_url, "max_attempts": settings.CRM_EVENT_MAX_ATTEMPTS,
+            }, partial="delivery-row")
+        return redirect(next_url)
     if wants_partial(request):
         return render_page(request, TEMPLATE, {
             "d": _delivery(delivery_id), "retried": True, "retry_ok": ok, "next_url": next_url,

@@ -169,8 +169,12 @@ def webhook_delivery_replay(request: AuthedRequest, delivery_id: Any) -> HttpRes
         delivery = outbound.delivery_get(delivery_id=delivery_id, actor=request.user)
     except NotFound:
         raise Http404 from None
-    outbound.delivery_replay(actor=request.user, delivery=delivery)
-    messages.success(request, _("The delivery is queued to be sent again with the same delivery id."))
+    try:
+        outbound.delivery_replay(actor=request.user, delivery=delivery)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("The delivery is queued to be sent again with the same delivery id."))
     return redirect(safe_next(request, request.POST.get("next"), reverse("webhook_delivery_list")))
 
 

@@ -24,6 +24,7 @@ DOMAIN_APPS = {"crm", "emails", "automation", "leads", "trading", "kyc", "wallet
 NO_HISTORY = {
     "crm.auditlog": "append-only and hash-chained: it is the history",
     "crm.auditcheckpoint": "append-only signed anchors of the audit chain; rows are never changed",
+    "crm.auditarchiveanchor": "append-only signed anchors of the audit chain's archived months; never changed",
     "crm.accessevent": "append-only record of views and reveals",
     "crm.event": "append-only outbox; the timeline is read from it",
     "crm.eventdelivery": "operational delivery receipts, written in bulk by the dispatcher",

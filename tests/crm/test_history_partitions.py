@@ -24,6 +24,7 @@ from crm.lib import dbroles
 from crm.models import AuditLog, Event, EventDelivery
 from crm.partitions import (
     PARTITIONED_TABLES,
+    ArchiveResult,
     MonthlyTable,
     partition_reattach,
     retention_pass,
@@ -70,11 +71,12 @@ def test_an_events_month_past_retention_is_archived_and_reattached_identical(set
     for day in (1, 15):
         events.emit("test.partitioned_history", client=client, occurred_at=datetime(2012, 6, day, 12, tzinfo=UTC),
                     data={"day": day, "text": 'quote " and, comma'})
+    events.dispatch_pending()  # a month is kept while its events wait for their handlers
     old = list(Event.objects.filter(occurred_at__year=2012).order_by("id").values())
     with PARTITIONED_TABLES.temporarily(MonthlyTable(table="crm_event", column="occurred_at",
                                                      retention_setting="EVENT_RETENTION_YEARS")):
         done = retention_pass(apply=True, today=date(2026, 11, 27))
-    assert "crm_event_p201206" in [r.candidate.partition for r in done]
+    assert "crm_event_p201206" in [r.candidate.partition for r in done if isinstance(r, ArchiveResult)]
     assert not Event.objects.filter(occurred_at__year=2012).exists()
     partition_reattach(tmp_path / "crm_event_p201206.json")
     assert list(Event.objects.filter(occurred_at__year=2012).order_by("id").values()) == old

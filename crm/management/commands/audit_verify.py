@@ -33,8 +33,10 @@ class Command(BaseCommand):
             anchor = (f"; matches {report.checkpoints} checkpoints, the newest of "
                       f"{cp.at.isoformat(timespec='seconds')} (head id {cp.head_id}, {cp.row_count} rows)"
                       if cp else "; no checkpoint yet")
-            self.stdout.write(f"audit chain ok: {report.checked} rows{anchor}; {report.sealed_now} sealed by this "
-                              f"run, {report.unsealed} waiting to be sealed")
+            archived = (f"; bridged by the anchors of the archived months {', '.join(report.archived_months)}"
+                        if report.archived_months else "")
+            self.stdout.write(f"audit chain ok: {report.checked} rows{anchor}{archived}; {report.sealed_now} sealed "
+                              f"by this run, {report.unsealed} waiting to be sealed")
             return
         where = f" at row {report.first_bad_id}" if report.first_bad_id else ""
         self.stderr.write(f"audit chain BROKEN{where}: {report.describe()}")
