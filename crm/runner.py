@@ -543,28 +543,25 @@ def demo_faces(*, env: dict[str, str]) -> list[str]:
     return [face for face in SIMULATOR_FACES if face in named]
 
 
-def ib_demo_commissions(*, env: dict[str, str]) -> None:
-    """The demo partners' month of commissions, once the trading demo has opened their clients'
-    accounts (idempotent). A failure is reported and the CRM keeps running without it."""
+def demo_step(command: str, *, label: str, env: dict[str, str]) -> None:
+    """One idempotent demo command that needs the trading demo's accounts (run after
+    trading_demo_setup), its output printed. A failure is reported and the CRM keeps running
+    without that part of the demo."""
     try:
-        result = manage("ib_seed_demo_commissions", env=env, capture=True)
+        result = manage(command, env=env, capture=True)
     except StartupError as exc:
-        print(f"[run] partner commissions demo: not set up ({exc})", file=sys.stderr, flush=True)
+        print(f"[run] {label} demo: not set up ({exc})", file=sys.stderr, flush=True)
         return
     for line in result.stdout.splitlines():
         print(f"[run] {line}", flush=True)
 
 
-def prop_demo_setup(*, env: dict[str, str]) -> None:
-    """The demo prop challenges, once the trading demo's server answers (idempotent; the seed
-    command in SEED_COMMANDS runs before the simulator and only says so)."""
-    try:
-        result = manage("prop_seed_demo", env=env, capture=True)
-    except StartupError as exc:
-        print(f"[run] prop challenges demo: not set up ({exc})", file=sys.stderr, flush=True)
-        return
-    for line in result.stdout.splitlines():
-        print(f"[run] {line}", flush=True)
+# After the trading demo, in this order: the partners' month of commissions over their clients'
+# accounts; the prop challenges (their seed in SEED_COMMANDS runs before the simulator and only
+# says so); the platforms' groups' books and the dashboards' read models again (their seed ran
+# before any server existed, so no group had a book and no deal was counted).
+AFTER_TRADING_DEMO = (("ib_seed_demo_commissions", "partner commissions"), ("prop_seed_demo", "prop challenges"),
+                      ("reports_seed_demo", "reports"))
 
 
 def wallet_demo_setup(*, env: dict[str, str], port: int) -> None:
@@ -768,8 +765,8 @@ def _demo_setup(env: dict[str, str], *, mt5sim_port: int, pspsim_port: int, webh
     for face, port in (face_ports or {}).items():
         print(f"[run] trading demo: {SIMULATOR_FACES[face].label} simulator on https://127.0.0.1:{port}/", flush=True)
         trading_demo_setup(env=env, port=port, face=face, state_dir=(var_dir or BASE_DIR / "var") / f"{face}sim")
-    ib_demo_commissions(env=env)
-    prop_demo_setup(env=env)
+    for command, label in AFTER_TRADING_DEMO:
+        demo_step(command, label=label, env=env)
     print(f"[run] payments demo: PSP simulator on http://127.0.0.1:{pspsim_port}/", flush=True)
     wallet_demo_setup(env=env, port=pspsim_port)
 

@@ -433,6 +433,11 @@ def test_the_demo_set_up_prints_each_simulators_url_and_points_its_brand_at_it(m
     assert setups[1][setups[1].index("--face") + 1] == "ctrader" and "9444" in setups[1]
     assert setups[1][setups[1].index("--state-dir") + 1] == str(tmp_path / "ctradersim")
     assert setups[2][setups[2].index("--face") + 1] == "matchtrader" and "9445" in setups[2]
+    # What needs the trading demo's servers and accounts runs after them: the books of the
+    # platforms' groups and the dashboards' figures among them.
+    after = [c[0] for c in calls[calls.index(setups[-1]) + 1:]]
+    assert after.index("ib_seed_demo_commissions") < after.index("reports_seed_demo")
+    assert "prop_seed_demo" in after
     assert "trading_seed_demo_platforms" in runner.SEED_COMMANDS
     runner._announce(runner.WebAddress("127.0.0.1", 8000, "http://127.0.0.1:8000", "http://127.0.0.1:8000"),
                      url="http://127.0.0.1:8000/", var_dir=tmp_path, logins=[],
