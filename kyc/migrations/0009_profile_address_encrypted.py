@@ -53,7 +53,7 @@ def decrypt_existing(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("kyc", "0008_submission_encrypted"), ("crm", "0030_client_date_of_birth_encrypted")]
+    dependencies = [("kyc", "0008_submission_encrypted")]
 
     operations = [
         # The view reads the columns retyped below: dropped and made again around them.

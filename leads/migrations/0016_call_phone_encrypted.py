@@ -30,7 +30,7 @@ def decrypt_existing(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("leads", "0015_contact_keys_hashed"), ("crm", "0030_client_date_of_birth_encrypted")]
+    dependencies = [("leads", "0015_contact_keys_hashed")]
 
     operations = [
         migrations.AlterField(

@@ -27,7 +27,7 @@ def decrypt_existing(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("portal", "0004_notification_event_no_constraint"), ("crm", "0030_client_date_of_birth_encrypted")]
+    dependencies = [("portal", "0004_notification_event_no_constraint")]
 
     operations = [
         migrations.RemoveConstraint(model_name="clientlogin", name="portal_login_brand_email_uniq"),
