@@ -16,6 +16,7 @@ from django.utils.translation import gettext
 
 from crm.exceptions import NotFound
 from crm.lib.aggregates import PercentileCont
+from crm.lib.fieldcrypt import keyed_hashes
 from crm.lib.sqlviews import Column, PublishedView
 from crm.models import Brand, Client
 from crm.permissions import code_or_404
@@ -273,14 +274,16 @@ APPROVALS_VIEW = PublishedView(
 
 ADDRESSES_VIEW = PublishedView(
     name="kyc_public_addresses",
-    purpose="Clients' addresses of residence as KYC holds them, with comparison keys (lower case; spaces, "
+    purpose="Clients' addresses of residence as KYC holds them, as comparison keys (lower case; spaces, "
             "commas, dots and hyphens removed): two clients at one address have equal (line_key, "
-            "postcode_key, country), as clients_sharing_address compares them. One row per client with a "
-            "first address line and a postcode (kyc's migration 0006).",
+            "postcode_key, country), as clients_sharing_address compares them. The first line is "
+            "encrypted in its column: its key is a keyed hash, never the text. One row per client with a "
+            "first address line and a postcode (kyc's migrations 0006, 0009).",
     columns=(
         Column("client_id", "bigint", "the client (crm_public_clients.id)"),
         Column("country", "character varying(2)", "ISO 3166-1 alpha-2; empty when unknown"),
-        Column("line_key", "text", "the first address line, squeezed"),
+        Column("line_key", "character varying(64)", "the keyed hash (HMAC-SHA256, hex) of the first address "
+               "line, squeezed (crm.lib.fieldcrypt.address_line_key)"),
         Column("postcode_key", "text", "the postcode, squeezed"),
         Column("postcode", "character varying(20)", "the postcode as given (not personal enough to mask)"),
     ),
@@ -306,22 +309,25 @@ PUBLISHED_VIEWS = (APPROVALS_VIEW, ADDRESSES_VIEW, QUESTIONNAIRE_ANSWERS_VIEW)
 
 def clients_sharing_address(*, client: Client, limit: int = 20) -> list[tuple[int, str]]:
     """Other clients whose address of residence is this client's: the first line, postcode and
-    country, compared without case, spaces or punctuation. [(client id, "postcode, country")], in one
-    query (a compliance case shows them as related clients). Nothing for a client with no address."""
+    country, compared without case, spaces or punctuation (the first line by its keyed hash, under
+    every search key: rows not yet hashed again after a key change are still found). [(client id,
+    "postcode, country")], in one query (a compliance case shows them as related clients). Nothing
+    for a client with no address."""
     from django.db.models import Value
     from django.db.models.functions import Lower, Replace
 
     def squeezed(field: str) -> Any:
-        # Lower-case, then drop spaces, commas, dots and hyphens: "1 High St." == "1 high st"
+        # Lower-case, then drop spaces, commas, dots and hyphens: "SW1A 1AA" == "sw1a-1aa"
         expression: Any = Lower(field)
         for mark in (" ", ",", ".", "-"):
             expression = Replace(expression, Value(mark), Value(""))
         return expression
 
-    qs = KycProfile.objects.annotate(line_key=squeezed("address_line1"), postcode_key=squeezed("postcode"))
-    own = qs.filter(client=client).exclude(address_line1="").exclude(postcode="").first()
+    qs = KycProfile.objects.annotate(postcode_key=squeezed("postcode"))
+    own = qs.filter(client=client).exclude(address_hash="").exclude(postcode="").first()
     if own is None:
         return []
-    rows = (qs.filter(line_key=own.line_key, postcode_key=own.postcode_key, country=own.country)
+    rows = (qs.filter(address_hash__in=keyed_hashes(own.address_line1, kind="address"),
+                      postcode_key=own.postcode_key, country=own.country)
             .exclude(client=client).values_list("client_id", "postcode", "country").order_by("client_id")[:limit])
     return [(client_id, f"{postcode}, {country}") for client_id, postcode, country in rows]

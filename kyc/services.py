@@ -691,8 +691,18 @@ def kyc_profile_save(*, client: Client, actor: User | None, address_line1: str, 
     for name, value in values.items():
         setattr(profile, name, value)
     profile.save(update_fields=[*values, "updated_at"])
-    audit_record(action="kyc.profile_save", obj=client, before=before, after=values, actor=actor)
+    audit_record(action="kyc.profile_save", obj=client, before=_address_masked(before),
+                 after=_address_masked(values), actor=actor)
     return profile
+
+
+# Encrypted in their columns: the audit log (append-only, never encrypted) keeps only their first letter.
+_ADDRESS_PERSONAL = ("address_line1", "address_line2", "city")
+
+
+def _address_masked(values: dict[str, str]) -> dict[str, str]:
+    return {name: f"{value[:1]}***" if name in _ADDRESS_PERSONAL and value else value
+            for name, value in values.items()}
 
 
 def _codes(values: Iterable[str], *, length: int, field: str, errors: FieldErrors) -> list[str]:

@@ -8,7 +8,7 @@ specific to acquisition hangs off the client here.
 from __future__ import annotations
 
 import uuid
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from crm.lib.context import history_user
+from crm.lib.fieldcrypt import EncryptedJSONField, EncryptedTextField
 from crm.lib.money import CurrencyField, MoneyAmountField
 
 
@@ -495,7 +496,9 @@ class Call(models.Model):
     agent = models.ForeignKey("crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="calls")
     direction = models.CharField(max_length=8, choices=CallDirection.choices, default=CallDirection.OUTBOUND)
     outcome = models.CharField(max_length=16, choices=CallOutcome.choices, blank=True)
-    phone = models.CharField(max_length=20, blank=True)
+    # The number called or calling (E.164), encrypted in its column (crm.lib.fieldcrypt), here and in the
+    # history; nothing searches calls by it (a provider's call finds its client by the client's phone hash).
+    phone = EncryptedTextField(max_length=20, blank=True)
     started_at = models.DateTimeField(default=timezone.now)
     answered_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -563,7 +566,8 @@ class TelephonyEvent(models.Model):
     event_type = models.CharField(max_length=16)
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="telephony_events")
     occurred_at = models.DateTimeField()
-    payload = models.JSONField(default=dict)
+    # The event as the provider sent it (the caller's number in it): encrypted in its column.
+    payload: Any = EncryptedJSONField(default=dict)  # a dict (JSON), stored encrypted
     received_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -3,27 +3,30 @@
 from __future__ import annotations
 
 import uuid
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
-from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from crm.lib.context import history_user
+from crm.lib.fieldcrypt import EncryptedTextField, KeyedHashField, update_fields_with_hashes
 
 
 class ClientLogin(models.Model):
     """How one client signs in to the trader's room of their brand. The password is hashed with
     Django's hashers; the TOTP secret is encrypted at rest (portal.totp); recovery codes are kept as
-    hashes only. Never a staff account: request.user stays anonymous in a portal session."""
+    hashes only; the email address is encrypted in its column (crm.lib.fieldcrypt) and found, whatever
+    its case, by its keyed hash. Never a staff account: request.user stays anonymous in a portal
+    session."""
 
     code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
     client = models.OneToOneField("crm.Client", on_delete=models.CASCADE, related_name="portal_login")
     brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
-    email = models.EmailField()
+    email = EncryptedTextField(max_length=254)
+    email_hash = KeyedHashField(source="email", kind="email", db_default="")
     password = models.CharField(max_length=200)
     email_verified_at = models.DateTimeField(null=True, blank=True)
     totp_secret = models.TextField(blank=True)  # a FieldCipher token, "" when never set up
@@ -38,12 +41,18 @@ class ClientLogin(models.Model):
 
     class Meta:
         constraints: ClassVar = [
-            # One login per address and brand, whatever its case: the address is how they sign in.
-            models.UniqueConstraint(Lower("email"), "brand", name="portal_login_brand_email_uniq"),
+            # One login per address and brand, whatever its case (the hash is of the lower-cased
+            # address): the address is how they sign in.
+            models.UniqueConstraint(fields=["email_hash", "brand"], name="portal_login_brand_email_uniq"),
         ]
 
     def __str__(self) -> str:
         return self.email
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = update_fields_with_hashes(type(self), kwargs["update_fields"])
+        super().save(*args, **kwargs)
 
     @property
     def email_verified(self) -> bool:

@@ -9,13 +9,19 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from crm.lib.fieldcrypt import keyed_hashes
 from crm.models import Brand, Client
 from portal.models import ClientLogin, ConsentDocument, ConsentKind, ConsentRecord
 
 
 def login_find(*, brand: Brand, email: str) -> ClientLogin | None:
+    """The brand's login of `email`, whatever its case or surrounding spaces (by its keyed hash, under
+    every search key), or None."""
+    hashes = keyed_hashes(email, kind="email")
+    if not hashes:
+        return None
     return (ClientLogin.objects.select_related("client", "brand")
-            .filter(brand=brand, email__iexact=(email or "").strip()).first())
+            .filter(brand=brand, email_hash__in=hashes).first())
 
 
 def documents_current(*, brand: Brand, language: str) -> dict[str, ConsentDocument]:

@@ -9,9 +9,10 @@ still open, new writes use the new one, and `manage.py encryption_rotate` re-enc
 old key may leave the ring). The empty string and NULL are stored as they are.
 
 An encrypted column cannot be searched. What must be found by an exact value (a client by email or
-phone, another client's identity document by its number) gets a `KeyedHashField` beside it:
-HMAC-SHA256 of the normalised value (email trimmed and lower-cased, phone in E.164, a document number
-in upper-case letters and digits) under the "#search" scope's current key, hex. A lookup hashes the
+phone, another client's identity document by its number, the portal login by its email, clients at one
+address of residence) gets a `KeyedHashField` beside it: HMAC-SHA256 of the normalised value (email
+trimmed and lower-cased, phone in E.164, a document number in upper-case letters and digits, an address
+line lower-cased without spaces, commas, dots or hyphens) under the "#search" scope's current key, hex. A lookup hashes the
 wanted value under every key of that scope (`keyed_hashes`), so rows hashed before a key change are
 still found until the rotation has hashed them again.
 """
@@ -119,8 +120,14 @@ def document_number_key(value: str | None) -> str:
     return re.sub(r"[^0-9A-Z]", "", str(value or "").upper())
 
 
+def address_line_key(value: str | None) -> str:
+    """An address line as two clients at one address compare it: lower case, spaces, commas, dots and
+    hyphens dropped ("1, High St." == "1 high st")."""
+    return re.sub(r"[ ,.\-]", "", (value or "").lower())
+
+
 NORMALISERS: dict[str, Callable[[str | None], str]] = {
-    "email": email_key, "phone": phone_key, "document": document_number_key,
+    "email": email_key, "phone": phone_key, "document": document_number_key, "address": address_line_key,
 }
 
 

@@ -21,7 +21,12 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from crm.lib.context import history_user
-from crm.lib.fieldcrypt import EncryptedJSONField, EncryptedTextField, KeyedHashField
+from crm.lib.fieldcrypt import (
+    EncryptedJSONField,
+    EncryptedTextField,
+    KeyedHashField,
+    update_fields_with_hashes,
+)
 from crm.lib.states import StateMachine, history_writer
 from kyc.exceptions import KycTransitionRefused
 
@@ -135,19 +140,26 @@ class KycProfile(models.Model):
     verified_at = models.DateTimeField(null=True, blank=True)
     # The day the approval runs out (the identity document's expiry); the daily job expires it then.
     expires_on = models.DateField(null=True, blank=True)
-    address_line1 = models.CharField(max_length=200, blank=True)
-    address_line2 = models.CharField(max_length=200, blank=True)
-    city = models.CharField(max_length=100, blank=True)
+    # The street, its second line and the city are encrypted in their columns (crm.lib.fieldcrypt),
+    # here and in the history; the postcode and country stay in clear (an area, not a home: what the
+    # shared-address evidence shows). Two clients at one address are found by the first line's keyed
+    # hash (squeezed as address_line_key does) with the postcode and country.
+    address_line1 = EncryptedTextField(max_length=200, blank=True)
+    address_line2 = EncryptedTextField(max_length=200, blank=True)
+    city = EncryptedTextField(max_length=100, blank=True)
     postcode = models.CharField(max_length=20, blank=True)
     country = models.CharField(max_length=2, blank=True)
+    address_hash = KeyedHashField(source="address_line1", kind="address", db_default="")
     updated_at = models.DateTimeField(auto_now=True)
-    history = HistoricalRecords(get_user=history_user, excluded_fields=["updated_at"])
+    history = HistoricalRecords(get_user=history_user, excluded_fields=["updated_at", "address_hash"])
 
     class Meta:
         indexes: ClassVar = [
             # The daily expiry job: approved verifications by the day they run out.
             models.Index(fields=["expires_on"], name="kycprofile_expiry_idx",
                          condition=Q(status="approved")),
+            # The clients at one address (kyc.selectors.clients_sharing_address).
+            models.Index(fields=["address_hash"], name="kycprofile_address_hash_idx", condition=~Q(address_hash="")),
         ]
         constraints: ClassVar = [
             models.CheckConstraint(condition=Q(country="") | Q(country__regex=r"^[A-Z]{2}$"),
@@ -158,6 +170,11 @@ class KycProfile(models.Model):
 
     def __str__(self) -> str:
         return f"KYC of client {self.client_id}: {self.status}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = update_fields_with_hashes(type(self), kwargs["update_fields"])
+        super().save(*args, **kwargs)
 
     @property
     def address_text(self) -> str:

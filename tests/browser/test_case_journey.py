@@ -26,6 +26,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from compliance.models import Case, Restriction
+from crm.lib.fieldcrypt import keyed_hash
 from crm.models import RoleCode
 from tests.browser.support import MARKS, PASSWORD, login
 from tests.crm.subprocess_env import celery_worker_running
@@ -73,7 +74,7 @@ def officers(db, settings, tmp_path):
     portal_register(brand=brand, language="en", first_name="Yusuf", last_name="Demir", email=CLIENT_EMAIL,
                     phone="+442071838556", country="GB", date_of_birth=date(1985, 6, 2), password=CLIENT_PASSWORD,
                     accept_terms=True, accept_privacy=True)
-    login_row = ClientLogin.objects.get(email=CLIENT_EMAIL)
+    login_row = ClientLogin.objects.get(email_hash=keyed_hash(CLIENT_EMAIL, kind="email"))
     portal_email_verify(token=verification_token(login_row))
     client = login_row.client
     kyc_approve(client)

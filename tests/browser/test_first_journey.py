@@ -195,7 +195,7 @@ def test_a_new_client_goes_from_the_public_form_at_night_to_active_trader_and_ea
     prospect.check("input[name=accept_privacy]")
     prospect.click("button[type=submit]")
     prospect.wait_for_url(f"{base}/portal/{w.brand.code}/register/done/")
-    login_row = ClientLogin.objects.get(email="laila.rahman@example.com")
+    login_row = ClientLogin.objects.get(email_hash=keyed_hash("laila.rahman@example.com", kind="email"))
     client = login_row.client
     assert client.pk == lead.pk and client.owner == w.agent and client.stage == Stage.REGISTERED
 

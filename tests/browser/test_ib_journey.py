@@ -16,6 +16,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from crm.lib.fieldcrypt import keyed_hash
 from portal.models import ClientLogin, ConsentDocument, ConsentKind
 from tests.browser.support import MARKS
 from tests.factories import make_brand
@@ -158,7 +159,7 @@ def test_a_partners_prospect_registers_deposits_trades_and_the_partner_sees_the_
     page.check("input[name=accept_privacy]")
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/portal/{w.brand.code}/register/done/")
-    login_row = ClientLogin.objects.get(email="nadia.saleh@example.com")
+    login_row = ClientLogin.objects.get(email_hash=keyed_hash("nadia.saleh@example.com", kind="email"))
     client = login_row.client
     assert client.referrer_code == w.link.code
     events.dispatch_pending()  # as the dispatcher does after each commit: the attribution handler

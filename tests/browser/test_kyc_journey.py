@@ -20,6 +20,7 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
+from crm.lib.fieldcrypt import keyed_hash
 from crm.models import RoleCode
 from kyc.models import Submission, SubmissionStatus
 from portal.models import ClientLogin, ConsentDocument, ConsentKind
@@ -141,7 +142,7 @@ def _register(page, base, brand, *, first, last, email, birth):
     page.check("input[name=accept_privacy]")
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/portal/{brand.code}/register/done/")
-    login_row = ClientLogin.objects.get(email=email)
+    login_row = ClientLogin.objects.get(email_hash=keyed_hash(email, kind="email"))
     mail.outbox.clear()
     portal_mail_send_task.run("verify", login_row.pk)  # the mail, sent here to read its link
     [link] = re.findall(r"https?://\S+/portal/verify/\S+/", mail.outbox[-1].body)

@@ -17,6 +17,7 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
+from crm.lib.fieldcrypt import keyed_hash
 from portal.models import ClientLogin, ConsentDocument, ConsentKind
 from tests.browser.support import MARKS, PASSWORD, login
 from tests.factories import make_brand, make_user
@@ -152,7 +153,7 @@ def test_a_prospect_partner_applies_is_approved_sets_a_password_and_earns_a_cpa(
     page.check("input[name=accept_privacy]")
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/portal/{w.brand.code}/register/done/")
-    client = ClientLogin.objects.get(email="maya.khoury@example.com").client
+    client = ClientLogin.objects.get(email_hash=keyed_hash("maya.khoury@example.com", kind="email")).client
     events.dispatch_pending()  # as the dispatcher does after each commit: the attribution handler
     assert ClientAttribution.objects.get(client=client, effective_to__isnull=True).partner_id == partner.pk
 

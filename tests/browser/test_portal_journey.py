@@ -7,6 +7,7 @@ import re
 import pytest
 from django.core import mail
 
+from crm.lib.fieldcrypt import keyed_hash
 from portal.models import ClientLogin, ConsentDocument, ConsentKind
 from tests.browser.support import MARKS
 from tests.factories import make_brand
@@ -45,7 +46,7 @@ def test_a_client_registers_verifies_the_address_and_signs_in(live_server, brows
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/portal/{brand.code}/register/done/")
 
-    login = ClientLogin.objects.get(email="layla.karim@example.com")
+    login = ClientLogin.objects.get(email_hash=keyed_hash("layla.karim@example.com", kind="email"))
     assert login.client.referrer_code == "IB9"
     # The task the registration queued, run here (no worker in this test).
     portal_mail_send_task.run("verify", login.pk)

@@ -21,6 +21,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from crm.lib.fieldcrypt import keyed_hash
 from crm.lib.money import Money, money_format
 from crm.models import RoleCode
 from tests.browser.support import MARKS, PASSWORD, login
@@ -81,7 +82,7 @@ def prop_world(db, settings, tmp_path):
         portal_register(brand=brand, language="en", first_name="Nadia", last_name="Hassan", email=CLIENT_EMAIL,
                         phone="+442071838222", country="GB", date_of_birth=date(1990, 5, 2),
                         password=CLIENT_PASSWORD, accept_terms=True, accept_privacy=True)
-        login_row = ClientLogin.objects.get(email=CLIENT_EMAIL)
+        login_row = ClientLogin.objects.get(email_hash=keyed_hash(CLIENT_EMAIL, kind="email"))
         portal_email_verify(token=verification_token(login_row))
         kyc_approve(login_row.client)
         make_user(role_code=RoleCode.DEALER, brand=brand, full_name="Dan Dealer", email="dan@staff.example.com",

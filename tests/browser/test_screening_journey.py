@@ -17,6 +17,7 @@ from compliance.models import ScreeningHit
 from compliance.services import watchlist_load
 from compliance.watchlists.parsers import SourceFile
 from crm.celery import app as celery_app
+from crm.lib.fieldcrypt import keyed_hash
 from crm.models import RoleCode, Task
 from portal.models import ClientLogin
 from portal.services import portal_email_verify, portal_register, verification_token
@@ -48,7 +49,7 @@ def officers(db, settings):
     portal_register(brand=brand, language="en", first_name="Marek", last_name="Novák", email="marek@example.com",
                     phone="+420601123456", country="CZ", date_of_birth=date(1979, 3, 3), password=CLIENT_PASSWORD,
                     accept_terms=True, accept_privacy=True)
-    login_row = ClientLogin.objects.get(email="marek@example.com")
+    login_row = ClientLogin.objects.get(email_hash=keyed_hash("marek@example.com", kind="email"))
     portal_email_verify(token=verification_token(login_row))
     client = login_row.client
     build_world(brand=brand, client=client)

@@ -23,6 +23,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from crm.lib.fieldcrypt import keyed_hash
 from crm.models import RoleCode
 from tests.browser.support import MARKS, PASSWORD, login
 from tests.crm.subprocess_env import REPO_ROOT, celery_worker_running, child_env
@@ -81,7 +82,7 @@ def money(db, settings, tmp_path):
                                    email="laura.fischer@example.com", phone="+442071838555", country="GB",
                                    date_of_birth=date(1988, 3, 14), password=CLIENT_PASSWORD, accept_terms=True,
                                    accept_privacy=True)
-    login_row = ClientLogin.objects.get(email="laura.fischer@example.com")
+    login_row = ClientLogin.objects.get(email_hash=keyed_hash("laura.fischer@example.com", kind="email"))
     portal_email_verify(token=verification_token(login_row))
     client = login_row.client
     kyc_approve(client)

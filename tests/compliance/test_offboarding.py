@@ -15,6 +15,7 @@ from django.urls import reverse
 from compliance.models import Case, CaseDecision, CaseStatus
 from compliance.services import case_item_attach
 from crm.exceptions import ValidationFailed
+from crm.lib.fieldcrypt import keyed_hash
 from crm.lib.money import Money
 from crm.models import AuditLog, Event, RoleCode
 from portal.models import ClientLogin
@@ -55,7 +56,7 @@ def world(brand, register, http, quiet_sim, login_verified):
     simulator, an open case, two compliance officers, a sales agent and finance."""
     response = register(brand, email="nadia.hassan@example.com")
     assert response.status_code == 302, response.content.decode()[:1000]
-    login = ClientLogin.objects.get(email="nadia.hassan@example.com")
+    login = ClientLogin.objects.get(email_hash=keyed_hash("nadia.hassan@example.com", kind="email"))
     portal_email_verify(token=verification_token(login))
     w = build_world(brand=brand, client=login.client)
     w.login, w.sim = login, quiet_sim

@@ -17,6 +17,7 @@ from compliance.models import Restriction, RestrictionKind
 from compliance.selectors import restriction_in_force, restrictions_open
 from compliance.services import impose_restriction, jurisdiction_set, lift_restriction, restrictions_expire
 from crm.exceptions import NotAllowed, ValidationFailed
+from crm.lib.fieldcrypt import keyed_hash
 from crm.lib.money import Money
 from crm.models import AuditLog, Event, Notification, RoleCode
 from portal.models import ClientLogin
@@ -50,7 +51,7 @@ def _kyc_storage(settings, tmp_path):
 def world(brand, register, http):
     response = register(brand, email="nadia.hassan@example.com")
     assert response.status_code == 302, response.content.decode()[:1000]
-    login = ClientLogin.objects.get(email="nadia.hassan@example.com")
+    login = ClientLogin.objects.get(email_hash=keyed_hash("nadia.hassan@example.com", kind="email"))
     portal_email_verify(token=verification_token(login))
     world = build_world(brand=brand, client=login.client)
     world.officer = make_user(role_code=RoleCode.COMPLIANCE, brand=brand, full_name="Officer One")
@@ -177,7 +178,7 @@ def test_a_registration_from_a_sanctioned_country_is_refused_neutrally(brand, re
     page = response.content.decode()
     assert response.status_code == 400
     assert "We cannot open an account for you at the moment" in page and "sanction" not in page.lower()
-    assert not ClientLogin.objects.filter(email="khalid@example.com").exists()
+    assert not ClientLogin.objects.filter(email_hash=keyed_hash("khalid@example.com", kind="email")).exists()
 
 
 # --- who may impose and lift ------------------------------------------------------------------------------

@@ -209,3 +209,79 @@ def test_the_default_pipeline_status_reads_in_the_agents_language(world, client)
     page = client.get(reverse("client_detail", args=[lead.code]) + "?tab=calls").content.decode()
     current = page.split('id="pipeline-current">', 1)[1].split("<", 1)[0]
     assert current == "جديد"
+
+
+# --- encrypted at rest ---------------------------------------------------------------------------
+
+
+def _raw(sql: str, params: list) -> tuple:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def test_a_calls_number_and_the_providers_event_are_stored_encrypted(world, provider, client):
+    lead = _lead(world, 9)
+    digits = lead.phone.lstrip("+")
+    logged = call_log(actor=lead.owner, client=lead, outcome=CallOutcome.BUSY)
+    payload = {"call_id": "enc-1", "event": "ended", "phone": lead.phone, "duration": 40}
+    assert _post(client, "voipco", payload).json()["status"] == "applied"
+    reported = Call.objects.get(provider_call_id="enc-1")
+    for call in (logged, reported):
+        (phone,) = _raw("SELECT phone FROM leads_call WHERE id = %s", [call.pk])
+        (history,) = _raw("SELECT phone FROM leads_historicalcall WHERE id = %s ORDER BY history_id DESC LIMIT 1",
+                          [call.pk])
+        assert phone.startswith("enc1:") and history.startswith("enc1:") and digits not in phone + history
+    (event,) = _raw("SELECT payload FROM leads_telephonyevent WHERE call_id = %s", [reported.pk])
+    assert event.startswith("enc1:") and digits not in event
+    # Read back whole, and the provider's call still found its client by the client's phone hash.
+    assert (logged.phone, Call.objects.get(pk=reported.pk).phone, reported.client) == (lead.phone, lead.phone, lead)
+    assert TelephonyEvent.objects.get(call=reported).payload["phone"] == lead.phone
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_encrypts_existing_calls_and_events_and_decrypts_them_on_the_way_back():
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+    from django.utils import timezone
+
+    from crm.audit import app_privileges_grant
+    from crm.lib import dbroles
+
+    before, after = [("leads", "0015_contact_keys_hashed")], [("leads", "0016_call_phone_encrypted")]
+    number, raw = "+442071838750", {"call_id": "m-1", "event": "ended", "phone": "+442071838750"}
+    with dbroles.as_owner():  # migrations are the schema owner's work, as `manage.py migrate` does them
+        executor = MigrationExecutor(connection)
+        leaves = executor.loader.graph.leaf_nodes()
+        try:
+            executor.migrate(before)
+            state = executor.loader.project_state(before).apps
+            OldCall, OldHistory = state.get_model("leads", "Call"), state.get_model("leads", "HistoricalCall")
+            OldEvent = state.get_model("leads", "TelephonyEvent")
+            call = OldCall.objects.create(phone=number, provider="voipco", provider_call_id="m-1")
+            OldHistory.objects.create(id=call.pk, code=call.code, phone=number, started_at=timezone.now(),
+                                      created_at=timezone.now(), history_date=timezone.now(), history_type="+")
+            OldEvent.objects.create(provider="voipco", provider_call_id="m-1", event_type="ended", call_id=call.pk,
+                                    occurred_at=timezone.now(), payload=raw)
+
+            executor = MigrationExecutor(connection)
+            executor.migrate(after)
+            stored = [_raw("SELECT phone FROM leads_call WHERE id = %s", [call.pk])[0],
+                      _raw("SELECT phone FROM leads_historicalcall WHERE id = %s", [call.pk])[0],
+                      _raw("SELECT payload FROM leads_telephonyevent WHERE call_id = %s", [call.pk])[0]]
+            assert all(v.startswith("enc1:") and "2071838750" not in v for v in stored)
+            assert Call.objects.get(pk=call.pk).phone == number
+            assert TelephonyEvent.objects.get(call_id=call.pk).payload == raw
+
+            executor = MigrationExecutor(connection)
+            executor.migrate(before)  # and back: the plain values in their old columns
+            assert OldCall.objects.get(pk=call.pk).phone == number
+            assert OldEvent.objects.get(call_id=call.pk).payload == raw
+            executor = MigrationExecutor(connection)
+            executor.migrate(after)
+        finally:
+            executor = MigrationExecutor(connection)
+            executor.migrate(leaves)
+            app_privileges_grant()

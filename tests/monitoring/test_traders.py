@@ -78,6 +78,31 @@ def test_a_family_at_one_address_on_its_home_network_is_not_multi_accounting():
     assert detect_multi_accounting(day=w.day, brand_id=w.brand.pk) == []
 
 
+def test_one_address_written_two_ways_tips_a_pair_over_the_threshold_and_a_neighbour_does_not():
+    # The street is encrypted in its column: the detector compares its keyed hash, squeezed as before
+    # (case, spaces, commas, dots and hyphens ignored), with the postcode (squeezed too) and country.
+    from crm.lib.context import ActorContext, acting
+
+    def pair(first: str, second: str, n: int):
+        # An IP (1) and a browser (1) in common, never on one another's network with one browser.
+        a = person(w, ip=f"203.0.113.{n}", ua=f"ua-home-a{n}")
+        b = person(w, ip=f"203.0.113.{n}", ua=f"ua-home-b{n}")
+        with acting(ActorContext(ip=f"198.51.100.{n}", user_agent=f"ua-phone{n}", source="web")):
+            lives_at(a, first, postcode="10115")
+        with acting(ActorContext(ip=f"192.0.2.{n}", user_agent=f"ua-phone{n}", source="web")):
+            lives_at(b, second, postcode="101-15")
+        return a, b
+
+    w = world()
+    same = pair("7 Linden Street", "7, linden-street.", 61)
+    neighbours = pair("7 Linden Street", "9 Linden Street", 62)
+    findings = detect_multi_accounting(day=w.day, brand_id=w.brand.pk)
+    assert _found(findings) == {same[0].pk, same[1].pk}
+    reasons = next(f for f in findings if f.subject_id == same[0].pk).reasons
+    assert "an address of residence (10115, DE" in " ".join(reasons)
+    assert not {c.pk for c in neighbours} & _found(findings)
+
+
 def test_a_cafe_ip_links_nobody_but_two_of_its_crowd_on_one_browser_still_are():
     w = world()
     crowd = [person(w, ip="192.0.2.99", ua=f"ua-cafe-{i}") for i in range(8)]

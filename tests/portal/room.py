@@ -7,6 +7,7 @@ import re
 
 from django.test import Client as Browser
 
+from crm.lib.fieldcrypt import keyed_hash
 from tests.portal.conftest import PASSWORD, form_data, sign_in
 
 TOKEN_RE = re.compile(r'name="token" value="([0-9a-f-]{36})"')
@@ -19,7 +20,7 @@ def other_client(brand, register, *, email="omar.saleh@example.com", phone="+442
 
     response = register(brand, email=email, phone=phone, first_name="Omar", last_name="Saleh")
     assert response.status_code == 302
-    login = ClientLogin.objects.get(email=email)
+    login = ClientLogin.objects.get(email_hash=keyed_hash(email, kind="email"))
     portal_email_verify(token=verification_token(login))
     browser = Browser(REMOTE_ADDR="10.9.8.7")
     assert sign_in(browser, brand, email=email, password=PASSWORD).status_code == 302

@@ -8,6 +8,7 @@ from decimal import Decimal
 from django.core.management import call_command
 from django.test import Client as HttpClient
 
+from crm.lib.fieldcrypt import keyed_hash
 from crm.models import RoleCode
 from portal.management.commands.portal_seed_demo_funded import FUNDED_EMAIL, FUNDED_PASSWORD
 from portal.models import ClientLogin
@@ -35,7 +36,7 @@ def test_the_funded_demo_client_signs_in_to_a_verified_wallet_with_its_wires(db)
 
     assert f"LOGIN client_funded {FUNDED_EMAIL} {FUNDED_PASSWORD}" in first
     assert f"LOGIN client_funded {FUNDED_EMAIL} {FUNDED_PASSWORD}" in again
-    login = ClientLogin.objects.get(email=FUNDED_EMAIL)
+    login = ClientLogin.objects.get(email_hash=keyed_hash(FUNDED_EMAIL, kind="email"))
     client = login.client
     assert kyc_status(client=client) == KycStatus.APPROVED
     deposits = Deposit.objects.filter(client=client)

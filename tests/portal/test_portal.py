@@ -7,6 +7,7 @@ from django.core import mail
 from django.urls import reverse
 from django_otp.oath import TOTP
 
+from crm.lib.fieldcrypt import keyed_hash
 from crm.models import AuditLog, Client, Event, Stage
 from leads.models import Channel
 from leads.services.intake import lead_intake
@@ -310,7 +311,7 @@ def test_a_client_sees_only_their_own_accounts_and_details(registered, brand, re
     from tests.factories import make_brand
 
     register(brand, email="omar.saleh@example.com", phone="+442071838333", first_name="Omar")
-    other = ClientLogin.objects.get(email="omar.saleh@example.com")
+    other = ClientLogin.objects.get(email_hash=keyed_hash("omar.saleh@example.com", kind="email"))
     outsider_brand = make_brand(code="nova-t", name="Nova Test")
     publish(outsider_brand, ConsentKind.TERMS)
 

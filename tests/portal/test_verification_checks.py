@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from crm.lib.fieldcrypt import keyed_hash
 from kyc.models import KycStatus, Submission, SubmissionStatus
 from tests.portal.conftest import sign_in
 from tests.portal.kyc_docs import CITY, POSTCODE, STREET, bill_pdf, holder, passport_png
@@ -28,7 +29,7 @@ def laura(http, brand, register):
 
     register(brand, first_name="Laura", last_name="Fischer", email="laura.fischer@example.com",
              date_of_birth=BIRTH.isoformat())
-    login = ClientLogin.objects.get(email="laura.fischer@example.com")
+    login = ClientLogin.objects.get(email_hash=keyed_hash("laura.fischer@example.com", kind="email"))
     portal_email_verify(token=verification_token(login))
     assert sign_in(http, brand, email="laura.fischer@example.com").status_code == 302
     http.post(URL, {"action": "address", "address_line1": STREET, "city": CITY, "postcode": POSTCODE, "country": "GB"})

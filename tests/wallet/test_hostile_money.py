@@ -12,6 +12,7 @@ import pytest
 from django.test import Client as HttpClient
 from django.urls import reverse
 
+from crm.lib.fieldcrypt import keyed_hash
 from crm.lib.money import Money
 from kyc.models import VendorEvent
 from portal.models import ClientLogin
@@ -47,7 +48,7 @@ def _kyc_storage(settings, tmp_path):
 def world(brand, register, http):
     response = register(brand, email="nadia.hassan@example.com")
     assert response.status_code == 302
-    login = ClientLogin.objects.get(email="nadia.hassan@example.com")
+    login = ClientLogin.objects.get(email_hash=keyed_hash("nadia.hassan@example.com", kind="email"))
     portal_email_verify(token=verification_token(login))
     world = build_world(brand=brand, client=login.client)
     payment_method_save(brand=brand, method="card", direction="deposit", provider=world.provider, order=10,

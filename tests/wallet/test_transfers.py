@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from crm import events
 from crm.exceptions import Conflict
+from crm.lib.fieldcrypt import keyed_hash
 from crm.lib.money import Money
 from crm.models import Event
 from portal.models import ClientLogin
@@ -250,7 +251,7 @@ def test_a_deposit_made_for_a_trading_account_goes_on_to_it(funded):
 def _registered(register, brand, email, **fields):
     response = register(brand, email=email, **fields)
     assert response.status_code == 302, response.content.decode()[:1000]
-    login = ClientLogin.objects.get(email=email)
+    login = ClientLogin.objects.get(email_hash=keyed_hash(email, kind="email"))
     portal_email_verify(token=verification_token(login))
     return login
 

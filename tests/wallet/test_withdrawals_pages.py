@@ -8,6 +8,7 @@ import pytest
 from django.test import Client as HttpClient
 from django.urls import reverse
 
+from crm.lib.fieldcrypt import keyed_hash
 from crm.lib.money import Money
 from portal.models import ClientLogin
 from portal.services import portal_email_verify, verification_token
@@ -36,7 +37,7 @@ def _kyc_storage(settings, tmp_path):
 def _registered(register, brand, email, **fields):
     response = register(brand, email=email, **fields)
     assert response.status_code == 302, response.content.decode()[:1000]
-    login = ClientLogin.objects.get(email=email)
+    login = ClientLogin.objects.get(email_hash=keyed_hash(email, kind="email"))
     portal_email_verify(token=verification_token(login))
     return login
 

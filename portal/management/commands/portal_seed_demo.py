@@ -14,6 +14,7 @@ from django.db import transaction
 from crm.models import Brand
 from portal import services
 from portal.models import ClientLogin, ConsentDocument, ConsentKind
+from portal.selectors import login_find
 
 DEMO_EMAIL = "alex.morgan@demo-client.example"
 DEMO_PASSWORD = "lantern-orchard-6284"  # noqa: S105 - a demo password, printed on purpose
@@ -44,7 +45,7 @@ def demo_login_ensure(*, brand: Brand, first_name: str, last_name: str, email: s
                       password: str) -> tuple[ClientLogin | None, bool]:
     """The demo client's login of `brand`, registered (consents given, no marketing) and its e-mail
     verified unless it was already; and whether it was registered now."""
-    login = ClientLogin.objects.filter(brand=brand, email__iexact=email).first()
+    login = login_find(brand=brand, email=email)
     created = login is None
     if login is None:
         login = services.portal_register(
