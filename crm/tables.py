@@ -50,7 +50,7 @@ class ClientTable(ListTable):
     # the "client-assign" form above the table.
     select = Column(verbose_name=_("Select"), empty_values=(), attrs={"td": {"class": "col-select", "data-label": None},
                                                                      "th": {"class": "col-select"}})
-    name = Column(verbose_name=_("Name"), order_by=("last_name", "id"), empty_values=(), orderable=True,
+    name = Column(verbose_name=_("Name"), order_by=("last_name", "first_name", "id"), empty_values=(), orderable=True,
                          attrs={"td": {"class": "col-name", "data-label": None}})
     stage = Column(verbose_name=_("Stage"), order_by=("stage", "id"), empty_values=(), orderable=True)
     email = Column(verbose_name=_("Email"), empty_values=())

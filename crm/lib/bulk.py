@@ -357,12 +357,20 @@ def secondary_indexes_dropped(*models_loaded: type[models.Model]) -> Iterator[No
         _restore(indexes, keys)
 
 
+def index_definition_recursive(definition: str) -> str:
+    """`definition` (pg_get_indexdef) made to build the index on every partition too. The definition
+    of a partitioned table's index reads `CREATE INDEX ... ON ONLY <table>`: run as it is, that makes
+    the parent's index alone, left invalid and unused until each partition's index is attached,
+    and every partition without one (a seq scan of each month where the index was meant to be)."""
+    return definition.replace(" ON ONLY ", " ON ", 1)
+
+
 def _restore(indexes: Sequence[_Dropped], keys: Sequence[_Dropped]) -> None:
     qn = connection.ops.quote_name
     with connection.cursor() as cursor:
         # Each index is built by one sort; more memory for it spares spilling that sort to disk.
         cursor.execute("SELECT set_config('maintenance_work_mem', '512MB', %s)", [connection.in_atomic_block])
         for index in indexes:
-            cursor.execute(index.definition)
+            cursor.execute(index_definition_recursive(index.definition))
         for key in keys:
             cursor.execute(f"ALTER TABLE {qn(key.table)} ADD CONSTRAINT {qn(key.name)} {key.definition}")

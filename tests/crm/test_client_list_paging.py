@@ -165,3 +165,14 @@ def test_plain_select_writes_the_markup_of_djangos_select_template():
         for attrs in (None, {"id": "id_x", "required": True, "disabled": False, "data-x": 'q"uote'}):
             expected = forms.Select(choices=choices).render("name", value, attrs)
             assert PlainSelect(choices=choices).render("name", value, attrs) == expected
+
+
+def test_the_list_sorted_by_name_orders_a_shared_last_name_by_first_name(scene, client):
+    # Created in the opposite order: the name sort, not the age, decides.
+    for first in ("Zoe", "Mia", "Anna"):
+        make_client(actor=scene["owner"], first_name=first, last_name="Haddad", country="GB")
+    client.force_login(scene["owner"])
+    html = client.get(reverse("client_list") + "?sort=name").content.decode()
+    assert html.index("Amira Haddad") < html.index("Anna Haddad") < html.index("Mia Haddad") < html.index("Zoe Haddad")
+    html = client.get(reverse("client_list") + "?sort=-name").content.decode()
+    assert html.index("Zoe Haddad") < html.index("Mia Haddad") < html.index("Anna Haddad") < html.index("Amira Haddad")
