@@ -241,3 +241,66 @@ def test_fresh_state_writes_config_with_private_permissions(tmp_path):
     data = json.loads(config.read_text())
     assert data["managers"][0]["login"] == 1000
     assert Counter(g["trade_mode"] for g in data["groups"])["close_only"] >= 1
+
+
+def _window_reads(engine: Engine, login: int, reads: int = 200) -> float:
+    """Seconds for ``reads`` history reads of one login's window: the best of five tries, so that
+    a busy machine's pauses do not count."""
+    manager = engine.config.managers[0]
+    best = float("inf")
+    for _ in range(5):
+        began = time.perf_counter()
+        for _ in range(reads):
+            engine.deals_query(manager, logins=[login], from_srv=0, to_srv=2**40)
+        best = min(best, time.perf_counter() - began)
+    return best
+
+
+def test_reading_one_accounts_history_costs_the_same_however_long_the_others_histories_are(tmp_path):
+    # A platform's full history read is one request per login (and window): if each request walked
+    # the whole history, the read would grow with accounts x deals (the cTrader benchmark at 1,000
+    # accounts did not finish). One account's window must cost what its own deals cost.
+    engine = make_engine(tmp_path)
+    manager = engine.config.managers[0]
+    reader, busy = (engine.seed_account(group="real\\standard", persona="dormant", balance="1000", leverage=100,
+                                        name=name).login for name in ("reader", "busy"))
+    for _ in range(5):
+        engine.balance_op(manager, reader, 2, "10", "reader's own", False)
+    alone = _window_reads(engine, reader)
+    mine = engine.deals_query(manager, logins=[reader], from_srv=0, to_srv=2**40)
+    for _ in range(20_000):
+        engine.balance_op(manager, busy, 2, "1", "someone else's", False)
+    beside_a_long_history = _window_reads(engine, reader)
+    assert engine.deals_query(manager, logins=[reader], from_srv=0, to_srv=2**40) == mine
+    assert len(mine) == 6  # the seed deposit and five more
+    # Scanning the others' 20,000 deals per read would make it a hundred times slower or more.
+    assert beside_a_long_history < 5 * alone + 0.02, (alone, beside_a_long_history)
+
+
+def test_history_reads_by_login_and_window_match_the_whole_history_after_edits_deletes_and_a_reload(tmp_path):
+    engine = make_engine(tmp_path)
+    logins = populate(engine)
+    manager = engine.config.managers[0]
+    engine.advance(6 * 3600)
+    returned = [r.wire for r in engine.deals]
+    assert engine.mutate_after_read(returned[::3], "edit", 10) == 10
+    assert engine.mutate_after_read(returned[1::3], "delete", 10) == 10
+    engine.commit()
+    middle = engine.deals[len(engine.deals) // 2].time_srv
+
+    def expected(e: Engine, login: int, low: int, high: int) -> list[dict[str, str]]:
+        return [r.wire for r in e.deals if r.login == login and low <= r.time_srv <= high]
+
+    for current in (engine, make_engine(tmp_path)):  # as kept, and as the journal restores it
+        assert [r.id for r in current.deals] == [r.id for r in engine.deals]
+        for login in logins.values():
+            for low, high in ((0, 2**40), (0, middle), (middle, middle), (middle + 1, 2**40)):
+                got = current.deals_query(manager, logins=[login], from_srv=low, to_srv=high)
+                assert got == expected(current, login, low, high)
+        both = sorted(logins.values())[:2]
+        assert current.deals_query(manager, logins=both, from_srv=0, to_srv=2**40) == [
+            r.wire for r in current.deals if r.login in both]
+        closing = {r.wire["PositionID"] for r in current.deals if r.wire["Entry"] == "1"}
+        assert current.opening_deals(closing) == {
+            r.wire["PositionID"]: r.wire for r in current.deals
+            if r.wire["Entry"] == "0" and r.wire["Action"] in ("0", "1") and r.wire["PositionID"] in closing}

@@ -323,14 +323,7 @@ class MT4BridgeHandler(FaceHandler):
 
     def _openings(self, positions: set[str]) -> dict[str, dict[str, str]]:
         """The opening engine deal of each of ``positions``."""
-        out: dict[str, dict[str, str]] = {}
-        if not positions:
-            return out
-        for rec in self.app.engine.deals:
-            wire = rec.wire
-            if wire["Entry"] == "0" and wire["Action"] in ("0", "1") and wire["PositionID"] in positions:
-                out[wire["PositionID"]] = wire
-        return out
+        return self.app.engine.opening_deals(positions)
 
     def face_truth(self) -> list[dict[str, Any]]:
         engine = self.app.engine

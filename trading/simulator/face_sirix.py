@@ -226,15 +226,10 @@ class SirixHandler(FaceHandler):
         return out
 
     def _openings(self, positions: set[str] | None = None) -> dict[str, dict[str, str]]:
-        out: dict[str, dict[str, str]] = {}
-        if positions is not None and not positions:
-            return out
-        for rec in self.app.engine.deals:
-            wire = rec.wire
-            if wire["Entry"] == "0" and wire["Action"] in ("0", "1") and (
-                    positions is None or wire["PositionID"] in positions):
-                out[wire["PositionID"]] = wire
-        return out
+        engine = self.app.engine
+        if positions is None:
+            positions = {r.wire["PositionID"] for r in engine.deals}
+        return engine.opening_deals(positions)
 
     # ------------------------------------------------------------------ users
     def _create(self, manager: ManagerConfig, params: dict[str, str], query: dict[str, str],
@@ -327,9 +322,9 @@ class SirixHandler(FaceHandler):
         reply: dict[str, Any] = {"UserData": self.user_data(login)}
         if self._field(body, "GetOpenPositions"):
             reply["OpenPositions"] = self.open_positions(manager, login)
-        wires = [r.wire for r in engine.deals if int(r.wire["Login"]) == login]
+        wires = [r.wire for r in sorted(engine.login_deals(login), key=lambda r: r.id)]
         if self._field(body, "GetClosePositions"):
-            openings = self._openings()
+            openings = self._openings({w["PositionID"] for w in wires})
             reply["ClosedPositions"] = [sx_closed(openings.get(w["PositionID"]), w) for w in wires
                                         if w["Action"] in ("0", "1") and w["Entry"] == "1"]
         if self._field(body, "GetMonetaryTransactions"):

@@ -760,15 +760,10 @@ class MatchTraderHandler(FaceHandler):
 
     def _openings(self, positions: set[str] | None = None) -> dict[str, dict[str, str]]:
         """The opening deal of each position (of ``positions``, or all)."""
-        out: dict[str, dict[str, str]] = {}
-        if positions is not None and not positions:
-            return out
-        for rec in self.app.engine.deals:
-            wire = rec.wire
-            if wire["Entry"] == "0" and wire["Action"] in ("0", "1") and (
-                    positions is None or wire["PositionID"] in positions):
-                out[wire["PositionID"]] = wire
-        return out
+        engine = self.app.engine
+        if positions is None:
+            positions = {r.wire["PositionID"] for r in engine.deals}
+        return engine.opening_deals(positions)
 
     def _open_positions(self, manager: ManagerConfig, params: dict[str, str], query: dict[str, str],
                         body: dict[str, Any]) -> Reply:
