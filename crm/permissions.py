@@ -163,20 +163,66 @@ def client_queryset_for_user(user: Any) -> QuerySet[Client]:
         qs = qs.filter(brand_id__in=_brand_ids(user))
     if user_can(user, "crm.view_all_clients"):
         return qs
-    grants = ClientUserObjectPermission.objects.filter(
-        user_id=user.pk,
+    # `= ANY(ARRAY(subquery))` rather than `IN (subquery)`: PostgreSQL can combine it with the owner
+    # index in a bitmap OR, so a small book is found by index and a large one by the date index.
+    visible = Q(owner_id=user.pk) | Q(_any("pk", _granted_clients(user.pk)))
+    desks = _desks_managed(user)
+    if desks is not None:
+        visible |= Q(_any("desk_id", desks))
+    return qs.filter(visible)
+
+
+def _granted_clients(user_id: int) -> QuerySet[Any]:
+    """The ids of the clients shared with the user (object permissions)."""
+    return ClientUserObjectPermission.objects.filter(
+        user_id=user_id,
         permission__codename=SHARE_PERMISSION,
         permission__content_type__app_label="crm",
     ).order_by().values("content_object_id")
-    # `= ANY(ARRAY(subquery))` rather than `IN (subquery)`: PostgreSQL can combine it with the owner
-    # index in a bitmap OR, so a small book is found by index and a large one by the date index.
-    visible = Q(owner_id=user.pk) | Q(_any("pk", grants))
-    if user.role_code == RoleCode.DESK_MANAGER:
-        desk_filter = Q(manager_id=user.pk)
-        if user.desk_id:
-            desk_filter |= Q(pk=user.desk_id)
-        visible |= Q(_any("desk_id", Desk.objects.filter(desk_filter).order_by().values("pk")))
-    return qs.filter(visible)
+
+
+def _desks_managed(user: User) -> QuerySet[Any] | None:
+    """The ids of the desks whose clients a desk manager sees (theirs and those they run); None for
+    any other role."""
+    if user.role_code != RoleCode.DESK_MANAGER:
+        return None
+    desk_filter = Q(manager_id=user.pk)
+    if user.desk_id:
+        desk_filter |= Q(pk=user.desk_id)
+    return Desk.objects.filter(desk_filter).order_by().values("pk")
+
+
+@dataclasses.dataclass(frozen=True)
+class BookScope:
+    """A scope that is a book, not whole brands: the clients of `desk_ids` (a desk manager's desks)
+    and the user's own and shared clients, within `brand_ids` (None: every brand)."""
+
+    user_id: int
+    brand_ids: list[int] | None
+    desk_ids: list[int]
+
+    def q(self, *, client: str = "client_id", desk: str = "desk_id", brand: str = "brand_id") -> Q:
+        """The scope as a filter of rows that carry a client's id, desk and brand (a read model
+        keyed by client and kept with its desk): the desks' rows found by the desk's index, the
+        own and shared clients' by the client's."""
+        owned = Client.objects.filter(Q(owner_id=self.user_id) | Q(_any("pk", _granted_clients(self.user_id))))
+        found = Q(_any(client, owned.order_by().values("pk")))
+        if self.desk_ids:
+            found |= Q(**{f"{desk}__in": self.desk_ids})
+        if self.brand_ids is not None:
+            found &= Q(**{f"{brand}__in": self.brand_ids})
+        return found
+
+
+def client_scope_book(user: Any) -> BookScope | None:
+    """`user`'s client scope when it is a book (the same rule as client_queryset_for_user), None
+    when it is whole brands (client_scope_brand_wide) or the user sees nothing."""
+    if not _active(user) or client_scope_brand_wide(user) is not None:
+        return None
+    desks = _desks_managed(user)
+    return BookScope(user_id=user.pk,
+                     brand_ids=None if user.all_brands else sorted(_brand_ids(user).values_list("brand_id", flat=True)),
+                     desk_ids=sorted(desks.values_list("pk", flat=True)) if desks is not None else [])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -467,6 +467,8 @@ CLIENTS_VIEW = PublishedView(
         Column("tags", "character varying(50)[]", "the client's tags ('merged': merged into another client)"),
         Column("created_at", "timestamp with time zone", "when the client was created (registered); for a "
                                                          "client migrated from another CRM, its registration there"),
+        Column("desk_id", "bigint", "the client's desk; NULL when none (a move emits \"client.assigned\"): for "
+                                    "read models a desk manager's pages filter by desk"),
     ),
 )
 

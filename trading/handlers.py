@@ -9,6 +9,9 @@ first trade proves.
 - "trading.sync_lag": the brand's dealers and administrators.
 - "trading.balance_mismatch": the brand's dealers.
 
+- "client.assigned": a client moved to another desk has its retention row (trading.summaries)
+  computed again, so it leaves the old desk manager's workspace and joins the new one's.
+
 - "kyc.assessed": the appropriateness questionnaire's result becomes the client's own leverage
   limit (ClientLeverageLimit), applied on top of the brand's caps; the client's live accounts above
   it are lowered (services.client_leverage_limit_record). Trading reads the event, never kyc.
@@ -25,9 +28,17 @@ from crm.lib.payloads import client_url, event_data
 from crm.models import Event, RoleCode, User
 from crm.permissions import staff_of_brand
 from crm.services import client_stage_prove, notify_users
+from trading import summaries
 from trading.event_types import FIRST_TRADE
 from trading.models import ClientLeverageLimit, TradingAccount
 from trading.services import client_leverage_limit_record
+
+
+@subscribe("client.assigned")
+def retention_desk_follow(event: Event) -> None:
+    desk = event_data(event).get("desk") or {}
+    if event.client_id is not None and desk.get("from") != desk.get("to"):
+        summaries.retention_refresh(client_ids=[event.client_id])
 
 
 @subscribe("trading.margin_call_entered")

@@ -502,6 +502,10 @@ class RetentionSummary(models.Model):
 
     client = models.OneToOneField("crm.Client", on_delete=models.CASCADE, primary_key=True, related_name="+")
     brand = models.ForeignKey("crm.Brand", on_delete=models.CASCADE, related_name="+", db_index=False)
+    # The client's desk as crm publishes it (crm_public_clients), kept on "client.assigned": a desk
+    # manager's page reads their desks' rows by index instead of naming each of their clients.
+    # A plain id, not a foreign key: a desk's removal leaves the rows to the next refresh.
+    desk_id = models.BigIntegerField(null=True)
     last_trade_at = models.DateTimeField(null=True)
     last_activity = models.DateTimeField()  # the latest trade, else opening, of any live account
     margin_calls = models.PositiveIntegerField()  # live accounts under their server's margin-call level
@@ -515,6 +519,8 @@ class RetentionSummary(models.Model):
         indexes: ClassVar = [
             # A brand's traders (the workspace's brand filter, a brand-limited user's scope).
             models.Index(fields=["brand", "last_activity"], name="retention_brand_idx"),
+            # A desk's traders (a desk manager's scope).
+            models.Index(fields=["desk_id", "last_activity"], name="retention_desk_idx"),
             # The rows whose window moved past a peak, found each page view and by the beat.
             models.Index(fields=["drop_until"], name="retention_drop_until_idx"),
         ]

@@ -42,7 +42,7 @@ from django.utils import timezone
 
 from crm.lib.money import MoneyAmountField
 from crm.models import Client, Task
-from crm.permissions import client_queryset_for_user, client_scope_brand_wide, user_can
+from crm.permissions import client_scope_book, client_scope_brand_wide, user_can
 from crm.selectors import next_open_tasks
 from trading import summaries
 from trading.models import (
@@ -138,14 +138,17 @@ def retention_queryset(*, user: Any, filters: RetentionFilters) -> QuerySet[Any]
 
     Read from the per-trader read model (trading.summaries: the same figures as grouping the
     client's live accounts, kept by the writers), so a view costs one row per trader in scope, not
-    one per account and day. A brand-wide scope is the rows' own brand; a book is its clients."""
+    one per account and day. A brand-wide scope is the rows' own brand; a book is its desks' rows (the
+    row's desk, kept with the client's) and its own and shared clients."""
     if not user_can(user, "trading.view_tradingaccount"):
         return RetentionSummary.objects.none().values("client_id")
     now = timezone.now()
     rows = RetentionSummary.objects.all()
     scope = client_scope_brand_wide(user)
     if scope is None:
-        rows = rows.filter(client_id__in=client_queryset_for_user(user).order_by().values("pk"))
+        # A book: a desk manager's desks by the rows' desk, their own and shared clients by id.
+        book = client_scope_book(user)
+        rows = rows.filter(book.q()) if book is not None else rows.none()
     elif scope.brand_ids is not None:
         rows = rows.filter(brand_id__in=scope.brand_ids)
     if filters.brand_id is not None:

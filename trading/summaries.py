@@ -42,7 +42,7 @@ CHUNK = 2_000  # clients per transaction when many rows are recomputed at once (
 # Per client: the live accounts, each with its peak (the highest equity of the window's days, the
 # latest such day telling until when it stays in the window). {where} picks the clients.
 _RETENTION_SELECT = """
-SELECT a.client_id, c.brand_id,
+SELECT a.client_id, c.brand_id, c.desk_id,
        max(a.last_trade_at) AS last_trade_at,
        max(COALESCE(a.last_trade_at, a.opened_at, a.created_at)) AS last_activity,
        count(*) FILTER (WHERE a.margin > 0 AND a.margin_level IS NOT NULL
@@ -60,10 +60,10 @@ LEFT JOIN LATERAL (
     ORDER BY d.high DESC, d.day DESC LIMIT 1
 ) p ON true
 WHERE NOT a.is_demo AND NOT a.is_archived {where}
-GROUP BY a.client_id, c.brand_id
+GROUP BY a.client_id, c.brand_id, c.desk_id
 """
 
-_COLUMNS = "client_id, brand_id, last_trade_at, last_activity, margin_calls, max_drop, drop_until"
+_COLUMNS = "client_id, brand_id, desk_id, last_trade_at, last_activity, margin_calls, max_drop, drop_until"
 
 _RETENTION_REFRESH = """
 WITH fresh AS ({select}),
@@ -74,12 +74,12 @@ gone AS (
 INSERT INTO trading_retentionsummary AS t ({columns}, refreshed_at)
 SELECT {columns}, %(now)s FROM fresh
 ON CONFLICT (client_id) DO UPDATE SET
-    brand_id = EXCLUDED.brand_id, last_trade_at = EXCLUDED.last_trade_at, last_activity = EXCLUDED.last_activity,
-    margin_calls = EXCLUDED.margin_calls, max_drop = EXCLUDED.max_drop, drop_until = EXCLUDED.drop_until,
-    refreshed_at = EXCLUDED.refreshed_at
-WHERE (t.brand_id, t.last_trade_at, t.last_activity, t.margin_calls, t.max_drop, t.drop_until)
-      IS DISTINCT FROM (EXCLUDED.brand_id, EXCLUDED.last_trade_at, EXCLUDED.last_activity, EXCLUDED.margin_calls,
-                        EXCLUDED.max_drop, EXCLUDED.drop_until)
+    brand_id = EXCLUDED.brand_id, desk_id = EXCLUDED.desk_id, last_trade_at = EXCLUDED.last_trade_at,
+    last_activity = EXCLUDED.last_activity, margin_calls = EXCLUDED.margin_calls, max_drop = EXCLUDED.max_drop,
+    drop_until = EXCLUDED.drop_until, refreshed_at = EXCLUDED.refreshed_at
+WHERE (t.brand_id, t.desk_id, t.last_trade_at, t.last_activity, t.margin_calls, t.max_drop, t.drop_until)
+      IS DISTINCT FROM (EXCLUDED.brand_id, EXCLUDED.desk_id, EXCLUDED.last_trade_at, EXCLUDED.last_activity,
+                        EXCLUDED.margin_calls, EXCLUDED.max_drop, EXCLUDED.drop_until)
 """
 
 

@@ -31,7 +31,7 @@ from crm.forms import apply_domain_errors, visible_brands
 from crm.jobs import jobs_for
 from crm.lib.csp import NONE, csp_exception
 from crm.lib.pagination import Key
-from crm.lib.paginator import WindowCountPaginator
+from crm.lib.paginator import CappedPaginator
 from crm.listing import form_problems
 from crm.models import Client, RoleCode
 from crm.permissions import (
@@ -595,8 +595,9 @@ def retention_workspace(request: AuthedRequest) -> HttpResponse:
     # usually: the beat does it after midnight), so the list is as exact as a count over the raw rows.
     summaries.retention_expire()
     listed: QuerySet[Any] | list[Any] = retention.retention_queryset(user=request.user, filters=filters) if valid else []
-    # The rows and their number in one statement (a separate COUNT would read every listed row again).
-    page = (WindowCountPaginator(listed, RETENTION_PAGE) if valid else Paginator(listed, RETENTION_PAGE)).get_page(
+    # Counted up to a cap (a brokerage's every trader would be sorted whole just to be counted); the
+    # page itself is the first rows of the risk order.
+    page = (CappedPaginator(listed, RETENTION_PAGE) if valid else Paginator(listed, RETENTION_PAGE)).get_page(
         request.GET.get("page"))
     tabs = {tab.key for tab in tabs_for(request.user)}
     return render_page(request, "trading/retention.html", {

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, QuerySet, Window
+from django.db.models import QuerySet
 from django.utils.functional import cached_property
 
 COUNT_CAP = 10_000
@@ -92,31 +92,3 @@ def _page_rows(rows: Any, bottom: int, top: int) -> Any:
     page.query.deferred_loading = rows.query.deferred_loading
     page = page.order_by(*rows.query.order_by)
     return page if rows.query.standard_ordering else page.reverse()
-
-
-class WindowCountPaginator(Paginator[Any]):
-    """A Paginator over a grouped queryset of dicts (`values().annotate(...)`) that reads a page and
-    the number of rows in one statement: the rows carry `count(*) OVER ()`.
-
-    For lists whose every row is an aggregate (the retention workspace groups each client's
-    accounts): there a separate `COUNT(*)` computes every group a second time. A page past the last
-    one falls back to a count, to offer the last page as Paginator does.
-    """
-
-    TOTAL = "window_total"
-
-    def get_page(self, number: Any) -> Page[Any]:
-        if not isinstance(self.object_list, QuerySet):
-            return super().get_page(number)
-        try:
-            wanted = max(1, int(number))
-        except (TypeError, ValueError):
-            wanted = 1
-        bottom = (wanted - 1) * self.per_page
-        qs = self.object_list.annotate(**{self.TOTAL: Window(Count("*"))})
-        rows = list(qs[bottom : bottom + self.per_page])
-        if not rows and wanted > 1:
-            return super().get_page(wanted)  # counted separately: the last page is offered instead
-        self.__dict__["count"] = rows[0][self.TOTAL] if rows else 0  # the cached_property's value
-        page: Page[Any] = self._get_page(rows, wanted, self)  # type: ignore[attr-defined]
-        return page

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm import services as crm_services
+from crm.events import dispatch_pending
 from crm.lib.money import Money, money_format
 from crm.navigation import nav_items_for
 from tests.factories import make_brand, make_client, make_desk, make_user
@@ -189,6 +190,26 @@ def test_an_agent_sees_only_their_book_and_a_desk_manager_their_desk(desk, clien
     for someone in (w.owner, w.dealer):  # a sales agent, a dealer: not their page
         client.force_login(someone)
         assert client.get(url).status_code == 403
+
+
+def test_a_client_moved_to_another_desk_moves_to_that_desks_manager(desk, client):
+    w = desk
+    moved, _ = _trader(w, w.agent, "Moved", days_ago=40)
+    _trader(w, w.agent, "Stays", days_ago=40)
+    _sync(w)
+    other_manager = make_user(role_code="desk_manager", desk=w.other.desk)
+    url = reverse("trading_retention")
+    client.force_login(w.manager)
+    assert sorted(_rows(client.get(url).content.decode())) == ["Moved Trader", "Stays Trader"]
+    crm_services.client_assign(actor=None, client=moved, owner=w.other, reason="Arabic speaker")
+    dispatch_pending()  # "client.assigned" reaches trading's read model
+    assert _rows(client.get(url).content.decode()) == ["Stays Trader"]
+    client.force_login(other_manager)
+    assert _rows(client.get(url).content.decode()) == ["Moved Trader"]
+    # A client of another desk shared with a manager is in their workspace too.
+    crm_services.client_share(actor=None, client=moved, user=w.manager)
+    client.force_login(w.manager)
+    assert sorted(_rows(client.get(url).content.decode())) == ["Moved Trader", "Stays Trader"]
 
 
 def test_the_page_costs_the_same_queries_for_two_rows_or_five(desk, client):
