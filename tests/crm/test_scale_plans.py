@@ -262,15 +262,21 @@ def test_retention_and_exposure_find_their_rows_once_per_page_view(brokerage):
     captured_list = captured.captured_queries
     counts = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT COUNT(*)")
               and "trading_tradingaccount" in q["sql"]]
-    assert counts == []  # the number of traders comes with the page's rows
+    assert counts == []  # the traders are counted from their read model's rows, not every account
+    capped = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT COUNT(*)")
+              and "trading_retentionsummary" in q["sql"]]
+    assert len(capped) == 1 and "LIMIT" in capped[0]  # up to a cap: never every trader of a brokerage
     listed = retention_queryset(user=manager, filters=RetentionFilterForm(None, user=manager).filters()).count()
     assert listed > 50  # more than one page
     assert f"{listed:,} traders" in html or f"{listed} traders" in html
 
     # Both read their per-trader and per-brand read models (trading.summaries), not every account or
     # open position: the list is one statement over the retention rows, the exposure one over its rows.
-    lists = [q["sql"] for q in captured_list if "trading_retentionsummary" in q["sql"] and "window_total" in q["sql"]]
+    lists = [q["sql"] for q in captured_list if "trading_retentionsummary" in q["sql"]
+             and not q["sql"].startswith("SELECT COUNT(*)") and "ORDER BY" in q["sql"]]
     assert len(lists) == 1 and "trading_accountequityday" not in lists[0]
+    # A desk manager's desks by the rows' own desk (its index), not by naming each of their clients.
+    assert '"trading_retentionsummary"."desk_id" IN' in lists[0]
     with CaptureQueriesContext(connection) as captured:
         html = _http(dealer).get(reverse("trading_exposure")).content.decode()
     assert [q for q in captured.captured_queries if "trading_position" in q["sql"]] == []
