@@ -402,7 +402,11 @@ def refingerprint_deposits(fingerprint: str, earlier: Iterable[str]) -> int:
     earlier = [value for value in earlier if value and value != fingerprint]
     if not fingerprint or not earlier:
         return 0
-    return Deposit.objects.filter(instrument_fingerprint__in=earlier).update(instrument_fingerprint=fingerprint)
+    # A deposit another transaction holds (being refunded, say) is left for the next time: never waited
+    # for, so that this never closes a lock cycle with the wallet's lock its holder takes next.
+    ids = list(Deposit.objects.select_for_update(skip_locked=True).filter(instrument_fingerprint__in=earlier)
+               .values_list("pk", flat=True))
+    return Deposit.objects.filter(pk__in=ids).update(instrument_fingerprint=fingerprint) if ids else 0
 
 
 def _payer_record(deposit: Deposit, payer: PayerDetails) -> None:

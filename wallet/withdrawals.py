@@ -401,9 +401,10 @@ def withdrawal_request(*, client: Client, amount: Money, method: PaymentMethod, 
     w = Withdrawal(client=client, brand_id=client.brand_id, amount=amount.amount, currency=amount.currency,
                    destination_added_at=(first_asked[0] or first_asked[1]) if first_asked else now,
                    fee=method_fee(option, amount).amount, method=option.method, payment_method=method,
-                   provider=method.provider, destination=dict(destination), destination_masked=_mask(destination),
+                   provider=method.provider, destination_masked=_mask(destination),
                    requested_by=actor, requested_at=now, due_at=now + dt.timedelta(hours=policy.sla_hours),
                    needs_two_approvals=four_eyes is not None and amount.amount > four_eyes.amount)
+    w.destination = dict(destination)  # encrypted in its column; its fingerprint made on save
     w.merchant_ref = f"wd-{w.code.hex}"
     w.hold = ledger_hold(key=f"withdrawal:{w.code}", account=wallet, amount=amount, actor=actor,
                          memo=f"withdrawal {w.code}")

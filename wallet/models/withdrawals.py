@@ -108,7 +108,7 @@ class Withdrawal(models.Model):
     provider = models.ForeignKey("wallet.PaymentProvider", on_delete=models.PROTECT, related_name="withdrawals")
     # What the provider pays to ({method: a card token, an IBAN ...}), encrypted in its column
     # (crm.lib.fieldcrypt): finance sees it masked, the payout request gets it whole.
-    destination = EncryptedJSONField(default=dict)
+    destination: Any = EncryptedJSONField(default=dict)  # a dict (JSON), stored encrypted
     destination_masked = models.CharField(_("destination"), max_length=80)
     # The destination's keyed hash (kind "instrument", wallet.instruments: the same for the same card token
     # or IBAN however spaced or cased, and the same as a deposit's instrument fingerprint) and when this
