@@ -261,7 +261,8 @@ def application_approve(*, actor: User | None, application: PartnerApplication, 
                        % {"status": application.get_status_display()})
     errors = FieldErrors()
     _check_plan_and_parent(brand_id=application.brand_id, plan=plan, parent=parent, errors=errors)
-    if PartnerLogin.objects.filter(brand_id=application.brand_id, email__iexact=application.contact_email).exists():
+    if PartnerLogin.objects.filter(brand_id=application.brand_id,
+                                   email_hash__in=keyed_hashes(application.contact_email, kind="email")).exists():
         errors.add("contact_email", gettext("A partner with this email address already exists."))
     errors.raise_if_any()
     before = _snapshot(application)
