@@ -23,7 +23,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
@@ -36,6 +36,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from crm.lib.context import history_user
+from crm.lib.fieldcrypt import EncryptedTextField, KeyedHashField, update_fields_with_hashes
 from crm.lib.money import CurrencyField, Money, MoneyAmountField, UnroundedAmountField, money_fields
 from crm.lib.public_url import public_url
 
@@ -162,7 +163,9 @@ class PartnerLogin(models.Model):
 
     partner = models.OneToOneField(Partner, on_delete=models.CASCADE, related_name="login")
     brand = models.ForeignKey("crm.Brand", on_delete=models.PROTECT, related_name="+")
-    email = models.EmailField()
+    # Encrypted in its column (crm.lib.fieldcrypt); found by its keyed hash (trimmed, lower-cased).
+    email = EncryptedTextField(max_length=254)
+    email_hash = KeyedHashField(source="email", kind="email", db_default="")
     password = models.CharField(max_length=256)  # a Django password hash, never the password
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -171,12 +174,18 @@ class PartnerLogin(models.Model):
 
     class Meta:
         constraints: ClassVar = [
-            # One partner login per address and brand, whatever the letter case.
-            models.UniqueConstraint(Lower("email"), "brand", name="ib_partnerlogin_email_brand_uniq"),
+            # One partner login per address and brand, whatever the letter case (the hash is of the
+            # lower-cased address).
+            models.UniqueConstraint(fields=("email_hash", "brand"), name="ib_partnerlogin_email_brand_uniq"),
         ]
 
     def __str__(self) -> str:
         return self.email
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = update_fields_with_hashes(type(self), kwargs["update_fields"])
+        super().save(*args, **kwargs)
 
 
 class PartnerParentChange(models.Model):

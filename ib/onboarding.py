@@ -31,6 +31,7 @@ from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import FieldErrors
 from crm.lib.countries import country_name
+from crm.lib.fieldcrypt import keyed_hashes
 from crm.lib.phone import phone_normalise
 from crm.lib.public_url import public_url
 from crm.lib.ratelimit import rate_hit, rate_key
@@ -154,7 +155,7 @@ def _reach_clean(expected_clients: int | None, countries: Sequence[str], marketi
 
 def _email_free(brand: Brand, email: str, errors: FieldErrors) -> None:
     """An address that is a partner's login, or has an application waiting, cannot apply."""
-    if PartnerLogin.objects.filter(brand=brand, email__iexact=email).exists():
+    if PartnerLogin.objects.filter(brand=brand, email_hash__in=keyed_hashes(email, kind="email")).exists():
         errors.add("contact_email", gettext(
             "A partner with this email address already exists. Sign in to the partner portal instead."))
     elif PartnerApplication.objects.filter(brand=brand, contact_email__iexact=email,
@@ -260,7 +261,8 @@ def application_approve(*, actor: User | None, application: PartnerApplication, 
                        % {"status": application.get_status_display()})
     errors = FieldErrors()
     _check_plan_and_parent(brand_id=application.brand_id, plan=plan, parent=parent, errors=errors)
-    if PartnerLogin.objects.filter(brand_id=application.brand_id, email__iexact=application.contact_email).exists():
+    if PartnerLogin.objects.filter(brand_id=application.brand_id,
+                                   email_hash__in=keyed_hashes(application.contact_email, kind="email")).exists():
         errors.add("contact_email", gettext("A partner with this email address already exists."))
     errors.raise_if_any()
     before = _snapshot(application)
@@ -330,7 +332,7 @@ def partner_onboard(*, actor: User | None, brand: Brand, display_name: str, emai
     errors = FieldErrors()
     _check_plan_and_parent(brand_id=brand.pk, plan=plan, parent=parent, errors=errors)
     address = (email or "").strip()
-    if send_login and address and PartnerLogin.objects.filter(brand=brand, email__iexact=address).exists():
+    if send_login and address and PartnerLogin.objects.filter(brand=brand, email_hash__in=keyed_hashes(address, kind="email")).exists():
         errors.add("email", gettext("A partner with this email address already exists."))
     errors.raise_if_any()
     partner = services.partner_create(actor=actor, brand=brand, display_name=display_name, email=email, kind=kind,

@@ -26,6 +26,7 @@ from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from django.utils.translation import override
 
 from crm.audit import audit_record
+from crm.lib.fieldcrypt import keyed_hashes
 from crm.lib.public_url import public_url
 from crm.lib.ratelimit import rate_hit, rate_key
 from crm.models import Brand
@@ -66,7 +67,7 @@ def partner_password_reset_request(*, brand: Brand, email: str, ip: str | None) 
             or rate_hit(rate_key("ib:partner-reset", f"{brand.pk}:{address}"), settings.PASSWORD_RESET_RATE_LIMIT)):
         raise PartnerLoginThrottled()
     with transaction.atomic():
-        login = (PartnerLogin.objects.select_related("partner").filter(brand=brand, email__iexact=address).first()
+        login = (PartnerLogin.objects.select_related("partner").filter(brand=brand, email_hash__in=keyed_hashes(address, kind="email")).first()
                  if address else None)
         known = login is not None and _may_reset(login)
         audit_record(action="ib.partner_password_reset_requested", obj=login.partner if login else None,

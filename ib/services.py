@@ -29,6 +29,7 @@ from django.utils.translation import gettext
 
 from crm.audit import audit_record
 from crm.events import emit
+from crm.lib.fieldcrypt import keyed_hashes
 from crm.lib.ratelimit import rate_hit, rate_key, rate_spent
 from crm.locks import client_lock
 from crm.models import Brand, Client, User
@@ -180,7 +181,7 @@ def _check_password(password: str, field: str = "password") -> None:
 
 
 def _login_taken(brand_id: int, email: str, *, exclude_partner: int | None = None) -> bool:
-    qs = PartnerLogin.objects.filter(brand_id=brand_id, email__iexact=email)
+    qs = PartnerLogin.objects.filter(brand_id=brand_id, email_hash__in=keyed_hashes(email, kind="email"))
     if exclude_partner is not None:
         qs = qs.exclude(partner_id=exclude_partner)
     return qs.exists()
@@ -212,7 +213,7 @@ def partner_authenticate(*, brand: Brand, email: str, password: str) -> PartnerL
     partner may sign in (active login, partner active); else None. An unknown address costs the same
     hashing time as a wrong password, so the answer's timing does not tell which."""
     login = (PartnerLogin.objects.select_related("partner")
-             .filter(brand=brand, email__iexact=(email or "").strip()).first())
+             .filter(brand=brand, email_hash__in=keyed_hashes(email, kind="email")).first())
     if login is None:
         make_password(password)  # the same work as a check: no timing difference
         return None
@@ -247,7 +248,7 @@ def partner_login_check(*, brand: Brand, email: str, password: str, ip: str | No
             or rate_spent(failures, settings.PARTNER_LOGIN_FAILURE_LIMIT)):
         raise PartnerLoginThrottled()
     login = (PartnerLogin.objects.select_related("partner", "partner__brand", "brand")
-             .filter(brand=brand, email__iexact=address).first())
+             .filter(brand=brand, email_hash__in=keyed_hashes(address, kind="email")).first())
     if login is None:
         make_password(password)  # the same work as a check: no timing difference
         rate_hit(failures, settings.PARTNER_LOGIN_FAILURE_LIMIT)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -39,6 +39,7 @@ from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import NotAllowed, NotFound, ValidationFailed
 from crm.lib.hooks import HookPoint
+from crm.lib.iban import iban_normalise
 from crm.lib.money import Money
 from crm.models import Client
 from kyc.selectors import deposit_block
@@ -73,7 +74,6 @@ from wallet.provider_selectors import (
     methods_for,
     provider_webhook_url,
 )
-from wallet.providers.bank_wire import iban_normalise
 from wallet.providers.base import (
     BankInstructions,
     ClientFacts,
@@ -394,6 +394,21 @@ def _apply_payment(deposit: Deposit, *, outcome: str, sequence: int, event_id: s
         _move(deposit, S.PENDING, event_id=event_id)
 
 
+def refingerprint_deposits(fingerprint: str, earlier: Iterable[str]) -> int:
+    """Deposits from an instrument whose fingerprint is one of its `earlier` ones (wallet.instruments:
+    under a search key no longer current, or from before the key ring) brought to its current
+    `fingerprint`, now that its number is seen again: a deposit keeps no number to hash again, so this is
+    how its fingerprint follows a key change. Returns how many deposits changed."""
+    earlier = [value for value in earlier if value and value != fingerprint]
+    if not fingerprint or not earlier:
+        return 0
+    # A deposit another transaction holds (being refunded, say) is left for the next time: never waited
+    # for, so that this never closes a lock cycle with the wallet's lock its holder takes next.
+    ids = list(Deposit.objects.select_for_update(skip_locked=True).filter(instrument_fingerprint__in=earlier)
+               .values_list("pk", flat=True))
+    return Deposit.objects.filter(pk__in=ids).update(instrument_fingerprint=fingerprint) if ids else 0
+
+
 def _payer_record(deposit: Deposit, payer: PayerDetails) -> None:
     """Keep what the provider said of the payer and the instrument on the (locked) deposit, once: the
     first word that names them is kept (a later notification cannot change who paid), and whether the
@@ -407,6 +422,7 @@ def _payer_record(deposit: Deposit, payer: PayerDetails) -> None:
     deposit.instrument_country = payer.country
     deposit.instrument_fingerprint = payer.fingerprint
     deposit.instrument_last4 = payer.last4
+    refingerprint_deposits(payer.fingerprint, payer.earlier)
     deposit.save(update_fields=["payer_name", "payer_is_client", "instrument_country", "instrument_fingerprint",
                                 "instrument_last4", "updated_at"])
 

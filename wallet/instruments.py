@@ -1,8 +1,9 @@
 """Payment instruments: who paid (the card holder, the wire's sender), where the instrument was issued
 (the card's BIN country, the bank's country) and which instrument it was, as a stable fingerprint.
 
-The fingerprint is a keyed hash (HMAC-SHA256 under the installation's secret key) of the instrument's
-number as we get it: an IBAN for a wire (its electronic form), the provider's own card fingerprint for a
+The fingerprint is the keyed hash of every searchable personal value (crm.lib.fieldcrypt, kind
+"instrument": HMAC-SHA256 under the key ring's search key, from the environment or the key file) of the
+instrument's kind and number as we get it: an IBAN for a wire (its electronic form), the provider's own card fingerprint for a
 card (a PSP never sends the PAN; the simulator's fingerprint is a hash of it), a wallet's or address's
 identifier otherwise. The number itself is never stored: only the hash and the last four characters for
 display. The same card paid through the same provider, or the same IBAN, gives the same fingerprint for
@@ -24,11 +25,13 @@ from typing import Any
 
 from django.conf import settings
 
+from crm.lib.fieldcrypt import keyed_hash, keyed_hashes
+from crm.lib.iban import iban_normalise
 from crm.lib.names.documents import names_in_text
 
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _LAST4 = re.compile(r"^[A-Za-z0-9]{1,4}$")
-_SALT = b"wallet.instrument.v1"
+_LEGACY_SALT = b"wallet.instrument.v1"  # the fingerprint of before the key ring (earlier_fingerprints)
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class PayerDetails:
     name: str = ""
     country: str = ""  # ISO 3166-1 alpha-2 of the card's issuer (BIN) or the bank
     fingerprint: str = ""  # instrument_fingerprint(...) of the number: never the number
+    earlier: tuple[str, ...] = ()  # earlier_fingerprints(...) of it: what older deposits may hold
     last4: str = ""
 
     @property
@@ -48,12 +52,27 @@ class PayerDetails:
 
 def instrument_fingerprint(kind: str, number: str) -> str:
     """The keyed hash of an instrument's number ("iban", "card", "ewallet", ...): 64 hex characters, the
-    same for the same number under this installation's key; '' for no number."""
+    same for the same number (spaces, hyphens and case aside; any valid IBAN as "iban") under the key
+    ring's current search key, and the same as a payout destination's (Withdrawal.destination_fingerprint);
+    '' for no number."""
+    return keyed_hash(f"{kind}:{number or ''}", kind="instrument")
+
+
+def earlier_fingerprints(kind: str, number: str) -> list[str]:
+    """What the same instrument's fingerprint was before: its hashes under the search keys that are no
+    longer current, and the fingerprint of before the key ring (an HMAC under a key derived from
+    SECRET_KEY, of the number without spaces and hyphens, in upper case; an IBAN under the kind it came
+    with). A deposit keeps only the fingerprint, never the number, so a key change cannot hash it again:
+    its rows are brought to the current fingerprint when the instrument is next seen
+    (`refingerprint_deposits`), as a lookup by a keyed hash matches every key of the ring."""
+    current, *older = keyed_hashes(f"{kind}:{number or ''}", kind="instrument") or [""]
     cleaned = re.sub(r"[\s-]", "", number or "").upper()
     if not cleaned:
-        return ""
-    key = hashlib.sha256(_SALT + settings.SECRET_KEY.encode()).digest()
-    return hmac.new(key, f"{kind}:{cleaned}".encode(), hashlib.sha256).hexdigest()
+        return []
+    key = hashlib.sha256(_LEGACY_SALT + settings.SECRET_KEY.encode()).digest()
+    legacy_kind = "iban" if iban_normalise(cleaned) else kind
+    legacy = hmac.new(key, f"{legacy_kind}:{cleaned}".encode(), hashlib.sha256).hexdigest()
+    return [h for h in (*older, legacy) if h != current]
 
 
 def payer_details(*, kind: str, name: Any = "", country: Any = "", number: Any = "", last4: Any = "") -> PayerDetails:
@@ -65,6 +84,7 @@ def payer_details(*, kind: str, name: Any = "", country: Any = "", number: Any =
     last = str(last4 or "").strip() or re.sub(r"[\s-]", "", number_text)[-4:]
     return PayerDetails(name=name_text, country=country_text if _COUNTRY.match(country_text) else "",
                         fingerprint=instrument_fingerprint(kind, number_text),
+                        earlier=tuple(earlier_fingerprints(kind, number_text)),
                         last4=last if _LAST4.match(last or "-") else "")
 
 

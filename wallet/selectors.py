@@ -183,12 +183,14 @@ PAYOUT_DESTINATIONS_VIEW = PublishedView(
     name="wallet_public_payout_destinations",
     purpose="Where clients asked to be paid: one row per withdrawal that names a destination (a card "
             "token, an IBAN ...), whatever its state, with the destination as a comparable key and masked "
-            "(wallet's migration 0021). Two clients with one destination_key used one instrument.",
+            "(wallet's migrations 0021, 0023). Two clients with one destination_key used one instrument.",
     columns=(
         Column("withdrawal_id", "bigint", "the withdrawal's row id"),
         Column("withdrawal_code", "uuid", "its code (its page: /wallet/withdrawals/<code>/)"),
         Column("client_id", "bigint", "the client (crm_public_clients.id)"),
-        Column("destination_key", "text", "MD5 of the destination's canonical JSON: equal for one instrument"),
+        Column("destination_key", "text", "64 hex characters: the destination's keyed hash (the withdrawal's "
+               "destination fingerprint, as instrument_fingerprint in wallet_public_payment_instruments): equal "
+               "for one instrument however its number was spaced or cased"),
         Column("destination_masked", "character varying(80)", "the destination as staff see it (masked)"),
         Column("requested_at", _STAMP, "when the withdrawal was asked for"),
     ),

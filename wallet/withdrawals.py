@@ -32,14 +32,17 @@ from django.utils.translation import gettext
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import Conflict, NotFound, ValidationFailed
+from crm.lib.fieldcrypt import keyed_hashes
 from crm.lib.hooks import HookPoint
+from crm.lib.iban import iban_normalise
 from crm.lib.money import Money, money_format
 from crm.lib.validation import InvalidValue
 from crm.locks import client_lock
 from crm.models import Client
 from crm.permissions import client_queryset_for_user, code_or_404, user_can
+from wallet.deposits import refingerprint_deposits
 from wallet.exceptions import FourEyesRefused, MethodNotAvailable, ProviderError, WithdrawalBlocked
-from wallet.instruments import instrument_fingerprint
+from wallet.instruments import earlier_fingerprints, instrument_fingerprint
 from wallet.ledger import (
     Leg,
     available,
@@ -70,7 +73,6 @@ from wallet.provider_selectors import (
     methods_for,
     provider_webhook_url,
 )
-from wallet.providers.bank_wire import iban_normalise
 from wallet.providers.base import ClientFacts, Operation, Outcome, PayoutRequest, WebhookKind
 
 logger = logging.getLogger("wallet.withdrawals")
@@ -356,14 +358,6 @@ def _mask(destination: dict[str, str]) -> str:
     return f"…{value[-4:]}" if len(value) > 4 else value
 
 
-def _destination_fingerprint(method: str, destination: dict[str, str]) -> str:
-    """The destination's keyed hash (wallet.instruments): an IBAN as "iban" (whatever the method, so that
-    a wire's sender and a payout's account compare), anything else under the method's name."""
-    value = str(next(iter(destination.values()), "")) if destination else ""
-    iban = iban_normalise(value)
-    return instrument_fingerprint("iban", iban) if iban else instrument_fingerprint(method, value)
-
-
 @transaction.atomic
 def withdrawal_request(*, client: Client, amount: Money, method: PaymentMethod, destination: dict[str, str],
                        actor: Any = None, balance_return: bool = False) -> Withdrawal:
@@ -394,17 +388,23 @@ def withdrawal_request(*, client: Client, amount: Money, method: PaymentMethod, 
     policy = withdrawal_policy_for(brand=client.brand_id)
     four_eyes = policy.four_eyes_limit(amount.currency)
     now = timezone.now()
-    fingerprint = _destination_fingerprint(option.method, destination)
-    first_asked = (Withdrawal.objects.filter(client=client, destination_fingerprint=fingerprint)
+    # The destination's keyed hash (Withdrawal.destination_fingerprint: an IBAN as "iban" whatever the
+    # method, so that a wire's sender and a payout's account compare), under every search key: a
+    # withdrawal hashed before a key change is still this destination's.
+    fingerprints = keyed_hashes(destination, kind="instrument")
+    first_asked = (Withdrawal.objects.filter(client=client, destination_fingerprint__in=fingerprints)
                    .order_by("requested_at").values_list("destination_added_at", "requested_at").first()
-                   if fingerprint else None)
+                   if fingerprints else None)
+    kind, number = next(iter(destination.items()))
+    refingerprint_deposits(instrument_fingerprint(str(kind), str(number)),
+                           earlier_fingerprints(str(kind), str(number)))
     w = Withdrawal(client=client, brand_id=client.brand_id, amount=amount.amount, currency=amount.currency,
-                   destination_fingerprint=fingerprint,
                    destination_added_at=(first_asked[0] or first_asked[1]) if first_asked else now,
                    fee=method_fee(option, amount).amount, method=option.method, payment_method=method,
-                   provider=method.provider, destination=dict(destination), destination_masked=_mask(destination),
+                   provider=method.provider, destination_masked=_mask(destination),
                    requested_by=actor, requested_at=now, due_at=now + dt.timedelta(hours=policy.sla_hours),
                    needs_two_approvals=four_eyes is not None and amount.amount > four_eyes.amount)
+    w.destination = dict(destination)  # encrypted in its column; its fingerprint made on save
     w.merchant_ref = f"wd-{w.code.hex}"
     w.hold = ledger_hold(key=f"withdrawal:{w.code}", account=wallet, amount=amount, actor=actor,
                          memo=f"withdrawal {w.code}")
@@ -702,9 +702,9 @@ def withdrawal_webhook(provider: PaymentProvider, message: Any, delivery: Any) -
 
 def clients_sharing_payout_destinations(*, client: Client, limit: int = 20) -> list[tuple[int, str]]:
     """Other clients who were paid out (or asked to be) to a destination this client used too: a
-    card token or an account number, compared as the provider gets it. [(client id, the destination
+    card token or an account number, compared by its keyed hash (spaces and case aside). [(client id, the destination
     masked)], one row per pair, in one query (a compliance case shows them as related clients)."""
-    own = Withdrawal.objects.filter(client=client).exclude(destination={}).values("destination")
-    rows = (Withdrawal.objects.filter(destination__in=own).exclude(client=client)
+    own = Withdrawal.objects.filter(client=client).exclude(destination_fingerprint="").values("destination_fingerprint")
+    rows = (Withdrawal.objects.filter(destination_fingerprint__in=own).exclude(client=client)
             .values_list("client_id", "destination_masked").distinct().order_by("client_id", "destination_masked"))
     return list(rows[:limit])

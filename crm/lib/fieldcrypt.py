@@ -12,7 +12,8 @@ An encrypted column cannot be searched. What must be found by an exact value (a 
 phone, another client's identity document by its number, the portal login by its email, clients at one
 address of residence) gets a `KeyedHashField` beside it: HMAC-SHA256 of the normalised value (email
 trimmed and lower-cased, phone in E.164, a document number in upper-case letters and digits, an address
-line lower-cased without spaces, commas, dots or hyphens) under the "#search" scope's current key, hex. A lookup hashes the
+line lower-cased without spaces, commas, dots or hyphens, a payment instrument as "<kind>:<number>" with
+the number compacted and any IBAN in its electronic form) under the "#search" scope's current key, hex. A lookup hashes the
 wanted value under every key of that scope (`keyed_hashes`), so rows hashed before a key change are
 still found until the rotation has hashed them again.
 """
@@ -27,7 +28,7 @@ import hmac
 import json
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -39,6 +40,7 @@ from django.db import connection, models, transaction
 
 from crm.lib import envelope
 from crm.lib.envelope import DEFAULT_SCOPE, SEARCH_SCOPE, KeyError_
+from crm.lib.iban import iban_normalise
 
 PREFIX = "enc1:"
 
@@ -126,8 +128,28 @@ def address_line_key(value: str | None) -> str:
     return re.sub(r"[ ,.\-]", "", (value or "").lower())
 
 
-NORMALISERS: dict[str, Callable[[str | None], str]] = {
+def instrument_key(value: Any) -> str:
+    """A payment instrument as two payments to or from one instrument compare it: "<kind>:<number>" with
+    the number's spaces and hyphens dropped and in upper case, and "iban:<electronic form>" for any
+    valid IBAN whatever the kind it came under (a wire's sender and a payout's account compare). `value`
+    is that text ("card:4242 4242 ..."), or a payout destination ({kind: number}, as a mapping or its
+    JSON text: what an encrypted destination column holds); "" for no number."""
+    if isinstance(value, str) and value.startswith("{"):
+        value = json.loads(value)
+    if isinstance(value, Mapping):
+        kind, number = next(iter(value.items()), ("", ""))
+    else:
+        kind, _, number = str(value or "").partition(":")
+    cleaned = re.sub(r"[\s-]", "", str(number or "")).upper()
+    if not cleaned:
+        return ""
+    iban = iban_normalise(cleaned)
+    return f"iban:{iban}" if iban else f"{str(kind).strip().lower()}:{cleaned}"
+
+
+NORMALISERS: dict[str, Callable[[Any], str]] = {
     "email": email_key, "phone": phone_key, "document": document_number_key, "address": address_line_key,
+    "instrument": instrument_key,
 }
 
 
@@ -136,7 +158,7 @@ def _hmac(key: bytes, kind: str, value: str) -> str:
     return hmac.new(key, f"{kind}\x00{value}".encode(), hashlib.sha256).hexdigest()
 
 
-def keyed_hash(value: str | None, *, kind: str) -> str:
+def keyed_hash(value: Any, *, kind: str) -> str:
     """HMAC-SHA256 (hex) of the normalised `value` under the current search key; "" for a blank value."""
     normal = NORMALISERS[kind](value)
     if not normal:
@@ -145,12 +167,12 @@ def keyed_hash(value: str | None, *, kind: str) -> str:
     return _hmac(keys.keys[keys.current], kind, normal)
 
 
-def hasher(*, kind: str) -> Callable[[str | None], str]:
+def hasher(*, kind: str) -> Callable[[Any], str]:
     """keyed_hash for many values of one kind (a bulk writer's): the key looked up once."""
     normalise, keys = NORMALISERS[kind], _search_keys()
     base = hmac.new(keys.keys[keys.current], f"{kind}\x00".encode(), hashlib.sha256)
 
-    def hashed(value: str | None) -> str:
+    def hashed(value: Any) -> str:
         normal = normalise(value)
         if not normal:
             return ""
@@ -161,7 +183,7 @@ def hasher(*, kind: str) -> Callable[[str | None], str]:
     return hashed
 
 
-def keyed_hashes(value: str | None, *, kind: str) -> list[str]:
+def keyed_hashes(value: Any, *, kind: str) -> list[str]:
     """The hashes of `value` under every search key, the current one first: what a lookup matches, so
     that rows hashed before a key change are found until they are hashed again; [] for a blank value."""
     normal = NORMALISERS[kind](value)

@@ -69,6 +69,19 @@ def test_one_payout_instrument_links_clients_who_never_shared_a_network():
     assert "one payout instrument" in next(f for f in findings if f.subject_id == a.pk).reasons[1]
 
 
+def test_one_payout_destination_written_two_ways_still_links_the_clients():
+    # The destination is encrypted in its column: the detector compares its keyed hash, made of the
+    # number without its spaces and in one case.
+    w = world(with_payouts=True)
+    a = person(w, ip="203.0.113.21", ua="ua-21")
+    b = person(w, ip="198.51.100.21", ua="ua-22")
+    payout_to(w, a, "ann-lee@ewallet.example", line="1 Alpha Road")
+    payout_to(w, b, " Ann-Lee@EWallet.example", line="9 Beta Road")
+    findings = detect_multi_accounting(day=w.day, brand_id=w.brand.pk)
+    assert _found(findings) == {a.pk, b.pk}
+    assert "one payout instrument" in next(f for f in findings if f.subject_id == a.pk).reasons[1]
+
+
 def test_a_family_at_one_address_on_its_home_network_is_not_multi_accounting():
     w = world()
     parent = person(w, ip="203.0.113.30", ua="ua-parent")

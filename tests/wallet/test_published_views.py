@@ -94,5 +94,5 @@ def test_withdrawals_to_one_instrument_show_with_one_destination_key():
     rows = view_rows(selectors.PAYOUT_DESTINATIONS_VIEW, "withdrawal_id = ANY(%s)", [[first.pk, again.pk]])
     assert [(r["withdrawal_code"], r["client_id"]) for r in rows] == [(first.code, world.client.pk),
                                                                       (again.code, second.pk)]
-    assert rows[0]["destination_key"] == rows[1]["destination_key"] and len(rows[0]["destination_key"]) == 32
+    assert rows[0]["destination_key"] == rows[1]["destination_key"] and len(rows[0]["destination_key"]) == 64
     assert "ann.lee@wallet.example" not in rows[0]["destination_masked"]

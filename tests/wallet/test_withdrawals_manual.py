@@ -12,13 +12,13 @@ from django.test import Client as HttpClient
 from django.urls import reverse
 
 from crm.exceptions import Conflict, ValidationFailed
+from crm.lib.iban import iban_normalise
 from crm.lib.money import Money
 from crm.models import AuditLog, Event
 from tests.wallet.withdrawal_support import build_world, deposit
 from wallet.ledger import available, balance, clearing_account_for, ledger_verify, wallet_account_for
 from wallet.models import HoldState, LedgerHold, Withdrawal, WithdrawalState
 from wallet.provider_services import CurrencyRule, payment_method_save, payment_provider_save
-from wallet.providers.bank_wire import iban_normalise
 from wallet.withdrawals import (
     withdrawal_approve,
     withdrawal_mark_failed,

@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from crm.lib.context import history_user
+from crm.lib.fieldcrypt import EncryptedJSONField, KeyedHashField, update_fields_with_hashes
 from crm.lib.money import CurrencyField, Money, MoneyAmountField
 from crm.lib.states import StateMachine, history_writer
 from wallet.exceptions import WithdrawalTransitionRefused
@@ -105,12 +106,15 @@ class Withdrawal(models.Model):
     method = models.CharField(_("method"), max_length=20, choices=MethodKind.choices)
     payment_method = models.ForeignKey("wallet.PaymentMethod", on_delete=models.PROTECT, related_name="+")
     provider = models.ForeignKey("wallet.PaymentProvider", on_delete=models.PROTECT, related_name="withdrawals")
-    destination = models.JSONField(default=dict)  # what the provider pays to (a card token, an IBAN ...)
+    # What the provider pays to ({method: a card token, an IBAN ...}), encrypted in its column
+    # (crm.lib.fieldcrypt): finance sees it masked, the payout request gets it whole.
+    destination: Any = EncryptedJSONField(default=dict)  # a dict (JSON), stored encrypted
     destination_masked = models.CharField(_("destination"), max_length=80)
-    # The destination's keyed hash (wallet.instruments; the same for the same card token or IBAN) and
-    # when this client first asked for a payout to it: a destination added just before a withdrawal is
-    # an AML pattern (compliance.aml).
-    destination_fingerprint = models.CharField(max_length=64, blank=True)
+    # The destination's keyed hash (kind "instrument", wallet.instruments: the same for the same card token
+    # or IBAN however spaced or cased, and the same as a deposit's instrument fingerprint) and when this
+    # client first asked for a payout to it: a destination added just before a withdrawal is an AML
+    # pattern (compliance.aml); clients paid to one destination are linked (monitoring).
+    destination_fingerprint = KeyedHashField(source="destination", kind="instrument")
     destination_added_at = models.DateTimeField(null=True, blank=True)
     state = models.CharField(_("state"), max_length=12, choices=WithdrawalState.choices, default=S.REQUESTED)
     hold = models.OneToOneField("wallet.LedgerHold", on_delete=models.PROTECT, related_name="withdrawal")
@@ -164,6 +168,11 @@ class Withdrawal(models.Model):
 
     def __str__(self) -> str:
         return f"withdrawal {self.code}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = update_fields_with_hashes(type(self), kwargs["update_fields"])
+        super().save(*args, **kwargs)
 
     @property
     def money(self) -> Money:
