@@ -490,6 +490,7 @@ class _BatchWriter:
         closed, the closing one with its profit), evenly spaced from the first trade to the last; the
         symbol, volume and side of a position, and a closing deal's profit, are picked by mixing its
         ids (the same data set for the same seed)."""
+        from crm.lib.bulk import copy_columns
         from crm.partitions import month_partitions_span
         from trading.models import Deal
 
@@ -511,7 +512,7 @@ class _BatchWriter:
         columns = ("server_id", "account_id", "deal_id", "login", "time", "platform_time_msc", "kind", "action",
                    "entry", "side", "position_id", "order_id", "symbol", "volume", "price", "profit", "commission",
                    "swap", "fee", "comment", "reason", "content_hash", "raw", "first_seen_at", "updated_at")
-        names = ", ".join(qn(Deal._meta.get_field(c).column) for c in columns)
+        names = ", ".join(qn(c) for c in copy_columns(Deal, columns))
 
         def write() -> int:
             with connection.cursor() as cursor:

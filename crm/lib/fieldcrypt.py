@@ -263,6 +263,8 @@ class EncryptedJSONField(EncryptedTextField[_ST, _GT]):
     """A JSON value (what models.JSONField holds) stored encrypted as one text; NULL stays NULL."""
 
     description = "JSON encrypted at rest"
+    _pyi_private_set_type: Any
+    _pyi_private_get_type: Any
 
     def _encode(self, value: Any) -> str:
         return json.dumps(value, separators=(",", ":"), sort_keys=True)
