@@ -376,6 +376,11 @@ class _BatchWriter:
         self._write_events(clients)
         self._write_tasks(clients)
 
+    def _owner(self, n: int, desk: Staff) -> int:
+        """The agent of client number `n`: its desk's agents in turn. (Clients go to desks in turn,
+        so `n` alone would give each desk's clients all to one of its agents.)"""
+        return desk.owners[(n // len(self.desks)) % len(desk.owners)]
+
     def _account(self, client_id: int, desk: Staff, created: dt.datetime, *, demo: bool, stage: str) -> _Account:
         rng = self.rng
         self.login += 1
@@ -424,7 +429,7 @@ class _BatchWriter:
                        email_hash(email), phone_hash(phone), country, country,
                        LANGUAGES.get(country, "en"), "UTC",
                        birth_sealed((dt.date(1950, 1, 1) + dt.timedelta(days=rng.randrange(18_000))).isoformat()),
-                       desk.owners[n % len(desk.owners)], desk.desk_id, source, f"{source}-{n % 12}", source, "cpc",
+                       self._owner(n, desk), desk.desk_id, source, f"{source}-{n % 12}", source, "cpc",
                        f"spring-{n % 12}", "", "", "", ["vip"] if n % 20 == 0 else [], created, changed, changed,
                        "retail", changed if stage in VERIFIED_STAGES else None)
 
@@ -657,7 +662,7 @@ class _BatchWriter:
                 at = created + dt.timedelta(seconds=rng.randrange(max(1, int((self.now - created).total_seconds()))))
                 name = TIMELINE_EVENTS[rng.randrange(len(TIMELINE_EVENTS))]
                 data = json.dumps({"excerpt": "Called the client about the platform", "stage": stage, "n": n})
-                yield (_uuid(rng), name, pk, desk.brand_id, desk.owners[n % len(desk.owners)], data, at, at, at, "")
+                yield (_uuid(rng), name, pk, desk.brand_id, self._owner(n, desk), data, at, at, at, "")
 
         self.clock.write("crm_event", lambda: copy_rows(Event, (
             "uuid", "name", "client_id", "brand_id", "actor_id", "data", "occurred_at", "created_at", "dispatched_at",
@@ -667,7 +672,7 @@ class _BatchWriter:
             for pk, n, desk, _stage, created in rng.choices(clients, weights, k=views):
                 at = created + dt.timedelta(seconds=rng.randrange(max(1, int((self.now - created).total_seconds()))))
                 kind = ACCESS_KINDS[rng.randrange(len(ACCESS_KINDS))]
-                yield (desk.owners[n % len(desk.owners)], pk, kind, at, None, "", "", "",
+                yield (self._owner(n, desk), pk, kind, at, None, "", "", "",
                        1 if kind == "search" else None)
 
         self.clock.write("crm_accessevent", lambda: copy_rows(AccessEvent, (
@@ -678,8 +683,8 @@ class _BatchWriter:
         from crm.models import Task
 
         rng = self.rng
-        rows = [(_uuid(rng), pk, "Call back about the next deposit", "", desk.owners[n % len(desk.owners)],
-                 desk.owners[n % len(desk.owners)], self.now + dt.timedelta(hours=rng.randrange(-72, 240)),
+        rows = [(_uuid(rng), pk, "Call back about the next deposit", "", self._owner(n, desk),
+                 self._owner(n, desk), self.now + dt.timedelta(hours=rng.randrange(-72, 240)),
                  self.now - dt.timedelta(days=1))
                 for pk, n, desk, stage, _created in clients if stage in TRADER_STAGES and n % 3 == 0]
         self.clock.write("crm_task", lambda: copy_rows(Task, (

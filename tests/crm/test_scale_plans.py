@@ -244,6 +244,10 @@ def test_scale_seed_writes_the_sizes_asked_for_and_a_ledger_that_verifies():
             months, indexed = cursor.fetchone()
             assert months > 1 and indexed == months, (table, months, indexed)
     assert Position.objects.exists() and Task.objects.exists()
+    # Each desk's clients are shared among all its agents (not all given to one of them).
+    agents = User.objects.filter(role__code__in=("sales_agent", "retention_agent")).count()
+    shares = [row["n"] for row in Client.objects.values("owner_id").annotate(n=Count("id"))]
+    assert len(shares) == agents and max(shares) <= 2 * min(shares)
     call_command("audit_verify")  # the staff were made through the services; nothing else wrote audit rows
 
 
