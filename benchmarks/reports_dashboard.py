@@ -153,23 +153,34 @@ def build_world(*, clients: int, deals: int, events: int) -> dict[str, Any]:
             cs.instrument_save(actor=None, brand=brand, symbol=symbol, group=fx, contract_size="100000",
                                markup_per_lot="1")
     with connection.cursor() as cursor, timed(f"{events} money events"):
-        cursor.execute(
-            "INSERT INTO crm_event (uuid, name, client_id, brand_id, data, occurred_at, created_at, dispatched_at, "
-            "request_id) "
-            "SELECT gen_random_uuid(), x.name, c.id, c.brand_id, "
-            "jsonb_build_object('amount', (100 + g %% 900)::text, 'fee', '1.50', "
-            "'currency', CASE WHEN c.id %% 5 = 0 THEN 'EUR' ELSE 'USD' END, "
-            "'provider', (ARRAY['psp-a','psp-b','wire'])[1 + g %% 3], 'method', 'card', 'first', false), "
-            "now() - make_interval(secs => ((g * 104729) %% (%s * 86400))::int), now(), now(), '' "
-            "FROM generate_series(1::bigint, %s::bigint) g "
-            "JOIN crm_client c ON c.id = %s + (g * 37 %% %s) "
-            "CROSS JOIN LATERAL (SELECT (ARRAY['wallet.deposit_succeeded','wallet.deposit_succeeded',"
-            "'wallet.withdrawal_paid','wallet.first_deposit','client.created'])[1 + g %% 5] AS name) x",
-            [DAYS, events, first_client, clients])
+        _money_events_insert(cursor, first=1, last=events, first_client=first_client, clients=clients)
         cursor.execute("ANALYZE crm_client; ANALYZE trading_tradingaccount; ANALYZE trading_deal; ANALYZE crm_event; "
                        "ANALYZE trading_position")
     _rebuild_timed()
     return {"admin": admin, "manager": managers[0]}
+
+
+def _money_events_insert(cursor: Any, *, first: int, last: int, first_client: int, clients: int) -> None:
+    """Money events number `first`..`last` (in MONEY_EVENTS' mix) over the clients with ids
+    first_client..first_client + clients - 1, within the last DAYS days: what a number is depends
+    on the number alone, so a run stopped part-way is completed by inserting the rest. The event
+    table is partitioned by month: those months are made first."""
+    from django.utils import timezone
+
+    from crm.partitions import month_partitions_span
+
+    month_partitions_span("crm_event", timezone.now() - dt.timedelta(days=DAYS + 1), timezone.now())
+    cursor.execute(
+        "INSERT INTO crm_event (uuid, name, client_id, brand_id, data, occurred_at, created_at, dispatched_at, "
+        "request_id) "
+        "SELECT gen_random_uuid(), (%s::text[])[1 + g %% 5], c.id, c.brand_id, "
+        "jsonb_build_object('amount', (100 + g %% 900)::text, 'fee', '1.50', "
+        "'currency', CASE WHEN c.id %% 5 = 0 THEN 'EUR' ELSE 'USD' END, "
+        "'provider', (ARRAY['psp-a','psp-b','wire'])[1 + g %% 3], 'method', 'card', 'first', false), "
+        "now() - make_interval(secs => ((g * 104729) %% (%s * 86400))::int), now(), now(), '' "
+        "FROM generate_series(%s::bigint, %s::bigint) g "
+        "JOIN crm_client c ON c.id = %s + (g * 37 %% %s)",
+        [list(MONEY_EVENTS), DAYS, first, last, first_client, clients])
 
 
 def _rebuild_timed() -> None:
@@ -228,26 +239,13 @@ def scale_world(*, events: int) -> dict[str, Any]:
         cursor.execute("SELECT min(id), max(id) FROM crm_client")
         first_client, last_client = cursor.fetchone()
     if present < events:
-        from crm.partitions import month_partitions_span
-
-        month_partitions_span("crm_event", timezone.now() - dt.timedelta(days=DAYS + 1), timezone.now())
         chunk = 1_000_000
         with timed(f"{events - present} money events"):
             # From where an interrupted run stopped: each chunk is its own transaction.
             for start in range(present, events, chunk):
                 with transaction.atomic(), connection.cursor() as cursor:
-                    cursor.execute(
-                        "INSERT INTO crm_event (uuid, name, client_id, brand_id, data, occurred_at, created_at, "
-                        "dispatched_at, request_id) "
-                        "SELECT gen_random_uuid(), (%s::text[])[1 + g %% 5], c.id, c.brand_id, "
-                        "jsonb_build_object('amount', (100 + g %% 900)::text, 'fee', '1.50', "
-                        "'currency', CASE WHEN c.id %% 5 = 0 THEN 'EUR' ELSE 'USD' END, "
-                        "'provider', (ARRAY['psp-a','psp-b','wire'])[1 + g %% 3], 'method', 'card', 'first', false), "
-                        "now() - make_interval(secs => ((g * 104729) %% (%s * 86400))::int), now(), now(), '' "
-                        "FROM generate_series(%s::bigint, %s::bigint) g "
-                        "JOIN crm_client c ON c.id = %s + (g * 37 %% %s)",
-                        [list(MONEY_EVENTS), DAYS, start + 1, min(events, start + chunk), first_client,
-                         last_client - first_client + 1])
+                    _money_events_insert(cursor, first=start + 1, last=min(events, start + chunk),
+                                         first_client=first_client, clients=last_client - first_client + 1)
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE crm_event")
     # Idempotent: a group's book and an instrument are set, not added.

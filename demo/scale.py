@@ -251,7 +251,7 @@ def scale_seed(*, clients: int, deals: int, events: int, access: int | None = No
             result.seconds["commits"] = result.seconds.get("commits", 0.0) + time.perf_counter() - t0
             done = start + count
             elapsed = time.perf_counter() - started
-            say(f"{done:,} of {clients:,} clients, {result.rows.get('trading_deal', 0):,} deals "
+            say(f"{done:,} of {clients:,} clients, {result.rows.get(Deal._meta.db_table, 0):,} deals "
                 f"({elapsed:.0f} s)")
         t0 = time.perf_counter()
         with transaction.atomic():
@@ -547,7 +547,7 @@ class _BatchWriter:
                      len(SYMBOLS), PROFITS, len(PROFITS)])
                 return cursor.rowcount
 
-        self.clock.write("trading_deal", write)
+        self.clock.write(Deal._meta.db_table, write)
 
     def _write_positions(self, live: list[_Account]) -> None:
         from crm.lib.bulk import copy_rows

@@ -502,7 +502,7 @@ class RetentionSummary(models.Model):
 
     client = models.OneToOneField("crm.Client", on_delete=models.CASCADE, primary_key=True, related_name="+")
     brand = models.ForeignKey("crm.Brand", on_delete=models.CASCADE, related_name="+", db_index=False)
-    # The client's desk as crm publishes it (crm_public_clients), kept on "client.assigned": a desk
+    # The client's desk as crm publishes it (crm.selectors.CLIENTS_VIEW), kept on "client.assigned": a desk
     # manager's page reads their desks' rows by index instead of naming each of their clients.
     # A plain id, not a foreign key: a desk's removal leaves the rows to the next refresh.
     desk_id = models.BigIntegerField(null=True)
