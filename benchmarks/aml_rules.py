@@ -66,7 +66,7 @@ def build(clients: int, transactions: int, deals: int) -> object:
     from compliance.models import Jurisdiction
     from crm.models import Brand, Client
     from trading.models import PlatformServer, TradingAccount
-    from wallet.ledger import clearing_account_for
+    from wallet.ledger import clearing_account_for, ledger_balance_checks_paused
     from wallet.models import Deposit, LedgerAccount, LedgerLeg, LedgerTransaction, PaymentProvider
 
     brand = Brand.objects.create(code="bench", name="Bench")
@@ -109,52 +109,49 @@ def build(clients: int, transactions: int, deals: int) -> object:
 
     # The legs are partitioned by month: the day's month first.
     month_partitions_span("wallet_ledgerleg", DAY, DAY + dt.timedelta(days=1))
-    with timed(f"{transactions:,} wallet transactions in the day"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("ALTER TABLE wallet_ledgerleg DISABLE TRIGGER wallet_ledgerleg_balanced")
-            cursor.execute("ALTER TABLE wallet_ledgertransaction DISABLE TRIGGER wallet_ledgertransaction_has_legs")
-        at = f"%(day)s::timestamptz + make_interval(secs => g * 86400.0 / {transactions})"
-        insert_series(LedgerTransaction, transactions, {
-            "code": "gen_random_uuid()", "idempotency_key": "'bench:' || g", "fingerprint": "md5(g::text)",
-            "kind": "CASE WHEN g % 10 = 9 THEN 'withdrawal' ELSE 'deposit' END", "occurred_at": at, "recorded_at": at,
-            "metadata": "jsonb_build_object('method', 'card', 'provider', 'bench-psp')",
-            "ref_kind": "CASE WHEN g % 10 = 9 THEN 'withdrawal' ELSE 'deposit' END",
-            "ref_code": "gen_random_uuid()::text", "reverses_id": "NULL::bigint"}, {"day": DAY})
-        with connection.cursor() as cursor:
-            cursor.execute(f"""
-                INSERT INTO wallet_ledgerleg (transaction_id, account_id, currency, amount, recorded_at)
-                SELECT t.id, a.account_id, 'USD', a.amount, t.recorded_at
-                FROM (SELECT id, recorded_at, substr(idempotency_key, 7)::bigint AS g FROM wallet_ledgertransaction
-                      WHERE idempotency_key LIKE 'bench:%%') t
-                CROSS JOIN LATERAL (VALUES
-                    (%(w0)s + {client_of}, {amount_of}),
-                    (%(clearing)s, -{amount_of})) AS a(account_id, amount)
-            """, {"w0": first_wallet, "clearing": clearing.pk})  # noqa: S608 - fixed fragments
-    # Each deposit's record with its payer and instrument (wallet_public_payment_instruments): the client's
-    # own card mostly; one in two hundred paid by someone else, one in a hundred a card of another country,
-    # one in five hundred a card of a pool of a hundred that several clients share.
-    provider = PaymentProvider.objects.create(code="bench-psp", name="Bench PSP", kind="simulator")
-    with timed("deposits' payers and instruments"), transaction.atomic():
-        client_index = client_of.replace("t.g", "g").replace("%%", "%")
-        insert_series(Deposit, transactions, {
-            "code": "gen_random_uuid()", "client_id": f"%(c0)s + {client_index}", "brand_id": "%(brand)s",
-            "provider_id": "%(provider)s", "method": "'card'", "currency": "'USD'",
-            "amount": "abs(l.amount)", "status": "'succeeded'", "merchant_ref": "'bench-dep-' || g",
-            "credit_transaction_id": "t.id", "created_at": "t.occurred_at", "updated_at": "t.occurred_at",
-            "succeeded_at": "t.occurred_at", "is_first": "false",
-            "payer_name": "CASE WHEN g % 200 = 0 THEN 'Other Person' ELSE 'C ' || g END",
-            "payer_is_client": "g % 200 <> 0",
-            "instrument_country": "CASE WHEN g % 100 = 7 THEN 'GB' ELSE 'DE' END",
-            "instrument_fingerprint": f"CASE WHEN g % 500 = 11 THEN md5('shared' || (g / 500) % 100) "
-                                      f"ELSE md5('card' || {client_index}) END",
-            "instrument_last4": "lpad((g % 10000)::text, 4, '0')"},
-            {"c0": first_client, "brand": brand.pk, "provider": provider.pk},
-            joins="JOIN wallet_ledgertransaction t ON t.idempotency_key = 'bench:' || g "
-                  "JOIN wallet_ledgerleg l ON l.transaction_id = t.id AND l.account_id <> " + str(clearing.pk)
-                  + " WHERE g % 10 <> 9")
-    with connection.cursor() as cursor:  # after the commit: no trigger event may be pending
-        cursor.execute("ALTER TABLE wallet_ledgerleg ENABLE TRIGGER wallet_ledgerleg_balanced")
-        cursor.execute("ALTER TABLE wallet_ledgertransaction ENABLE TRIGGER wallet_ledgertransaction_has_legs")
+    # The per-row balance checks paused for the load, on again once it is committed (ledger_verify
+    # makes the same checks over every row).
+    with ledger_balance_checks_paused():
+        with timed(f"{transactions:,} wallet transactions in the day"), transaction.atomic():
+            at = f"%(day)s::timestamptz + make_interval(secs => g * 86400.0 / {transactions})"
+            insert_series(LedgerTransaction, transactions, {
+                "code": "gen_random_uuid()", "idempotency_key": "'bench:' || g", "fingerprint": "md5(g::text)",
+                "kind": "CASE WHEN g % 10 = 9 THEN 'withdrawal' ELSE 'deposit' END", "occurred_at": at, "recorded_at": at,
+                "metadata": "jsonb_build_object('method', 'card', 'provider', 'bench-psp')",
+                "ref_kind": "CASE WHEN g % 10 = 9 THEN 'withdrawal' ELSE 'deposit' END",
+                "ref_code": "gen_random_uuid()::text", "reverses_id": "NULL::bigint"}, {"day": DAY})
+            with connection.cursor() as cursor:
+                cursor.execute(f"""
+                    INSERT INTO wallet_ledgerleg (transaction_id, account_id, currency, amount, recorded_at)
+                    SELECT t.id, a.account_id, 'USD', a.amount, t.recorded_at
+                    FROM (SELECT id, recorded_at, substr(idempotency_key, 7)::bigint AS g FROM wallet_ledgertransaction
+                          WHERE idempotency_key LIKE 'bench:%%') t
+                    CROSS JOIN LATERAL (VALUES
+                        (%(w0)s + {client_of}, {amount_of}),
+                        (%(clearing)s, -{amount_of})) AS a(account_id, amount)
+                """, {"w0": first_wallet, "clearing": clearing.pk})  # noqa: S608 - fixed fragments
+        # Each deposit's record with its payer and instrument (wallet_public_payment_instruments): the client's
+        # own card mostly; one in two hundred paid by someone else, one in a hundred a card of another country,
+        # one in five hundred a card of a pool of a hundred that several clients share.
+        provider = PaymentProvider.objects.create(code="bench-psp", name="Bench PSP", kind="simulator")
+        with timed("deposits' payers and instruments"), transaction.atomic():
+            client_index = client_of.replace("t.g", "g").replace("%%", "%")
+            insert_series(Deposit, transactions, {
+                "code": "gen_random_uuid()", "client_id": f"%(c0)s + {client_index}", "brand_id": "%(brand)s",
+                "provider_id": "%(provider)s", "method": "'card'", "currency": "'USD'",
+                "amount": "abs(l.amount)", "status": "'succeeded'", "merchant_ref": "'bench-dep-' || g",
+                "credit_transaction_id": "t.id", "created_at": "t.occurred_at", "updated_at": "t.occurred_at",
+                "succeeded_at": "t.occurred_at", "is_first": "false",
+                "payer_name": "CASE WHEN g % 200 = 0 THEN 'Other Person' ELSE 'C ' || g END",
+                "payer_is_client": "g % 200 <> 0",
+                "instrument_country": "CASE WHEN g % 100 = 7 THEN 'GB' ELSE 'DE' END",
+                "instrument_fingerprint": f"CASE WHEN g % 500 = 11 THEN md5('shared' || (g / 500) % 100) "
+                                          f"ELSE md5('card' || {client_index}) END",
+                "instrument_last4": "lpad((g % 10000)::text, 4, '0')"},
+                {"c0": first_client, "brand": brand.pk, "provider": provider.pk},
+                joins="JOIN wallet_ledgertransaction t ON t.idempotency_key = 'bench:' || g "
+                      "JOIN wallet_ledgerleg l ON l.transaction_id = t.id AND l.account_id <> " + str(clearing.pk)
+                      + " WHERE g % 10 <> 9")
     # The deal table is partitioned by month: the months the deals fall in, first.
     month_partitions_span("trading_deal", DAY - dt.timedelta(seconds=MONTH), DAY + dt.timedelta(days=1))
     with timed(f"{deals:,} deals over the month and the day"), connection.cursor() as cursor:

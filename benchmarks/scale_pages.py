@@ -3,9 +3,10 @@
 Setup (not measured, but timed and reported): a fresh benchmark database filled by
 `manage.py scale_seed` (demo/scale.py: brands, desks, agents, clients across the funnel, trading
 accounts, deals, positions, the ledger, timeline and access events, written with COPY). Full size
-is 1,000,000 clients, 100,000,000 deals and 10,000,000 events (the seeding alone is meant to take under an hour: run
-it with `make bench SCALE=1`, or give smaller sizes); --quick: 5,000 clients, 50,000 deals, 20,000
-events. The seeding's own figures are reported too: rows/s and the minutes a brokerage of
+is 1,000,000 clients, 100,000,000 deals, 10,000,000 events and 10,000,000 ledger transactions (the
+reporting hub's size: benchmarks/reports_dashboard.py --reuse measures its dashboard over a kept
+database). The seeding alone is meant to take under an hour: run it with `make bench SCALE=1`, or
+give smaller sizes; --quick: 5,000 clients, 50,000 deals, 20,000 events, 20,000 ledger transactions. The seeding's own figures are reported too: rows/s and the minutes a brokerage of
 1,000,000 clients and 100,000,000 deals would take at that rate (goal: under 60).
 
 Measured, in process through Django's test Client with the whole middleware stack, the wall time of
@@ -24,7 +25,7 @@ psycopg connection. Goals: list, profile and timeline <= 50 ms; search <= 100 ms
 exposure <= 500 ms.
 
 Run: python benchmarks/scale_pages.py [--quick] [--keep] [--reuse] [--clients N] [--deals N] [--events N]
-[--requests N]. --reuse of a migrated database without clients seeds it first. `python -m benchmarks`
+[--ledger N] [--requests N]. --reuse of a migrated database without clients seeds it first. `python -m benchmarks`
 (make bench) runs it only with CRM_BENCH_SCALE=1 (make bench SCALE=1).
 """
 
@@ -138,14 +139,14 @@ def _users() -> dict[str, Any]:
             "manager": first("manager.scale-atlas.1@"), "dealer": first("dealer.scale-atlas@")}
 
 
-def seed(*, clients: int, deals: int, events: int) -> None:
+def seed(*, clients: int, deals: int, events: int, ledger: int) -> None:
     from demo.management.commands.scale_seed import extrapolate, report
     from demo.scale import scale_seed
 
-    result = scale_seed(clients=clients, deals=deals, events=events, progress=log)
+    result = scale_seed(clients=clients, deals=deals, events=events, ledger=ledger, progress=log)
     for line in report(result, clients=clients, deals=deals):
         log(line)
-    size = f"{clients} clients, {deals} deals, {events} events"
+    size = f"{clients} clients, {deals} deals, {events} events, {ledger} ledger transactions"
     record("scale_pages.seed.rows_per_s", value=result.total_rows / result.total_seconds, unit="rows/s", limit=None,
            goal="info", size=size, reason="no baseline: a generator")
     record("scale_pages.seed.deals_per_s", value=result.rows.get("trading_deal", 0) / max(
@@ -161,11 +162,14 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=None, help="clients (default 1,000,000; quick 5,000)")
     parser.add_argument("--deals", type=int, default=None, help="deals (default 100,000,000; quick 50,000)")
     parser.add_argument("--events", type=int, default=None, help="events (default 10,000,000; quick 20,000)")
+    parser.add_argument("--ledger", type=int, default=None,
+                        help="ledger transactions (default 10,000,000; quick 20,000; at least two per live account)")
     parser.add_argument("--requests", type=int, default=None, help="timed requests per page (default 100; quick 30)")
     args = parser.parse_args()
     clients = args.clients or (5_000 if args.quick else 1_000_000)
     deals = args.deals if args.deals is not None else (50_000 if args.quick else 100_000_000)
     events = args.events if args.events is not None else (20_000 if args.quick else 10_000_000)
+    ledger = args.ledger if args.ledger is not None else (20_000 if args.quick else 10_000_000)
     requests = args.requests or (30 if args.quick else 100)
 
     env = prepare(args)
@@ -176,7 +180,7 @@ def main() -> None:
         # seeds it: the minutes of migrating are then spent once.
         if not env.reused or not Client.objects.exists():
             with timed("scale_seed"):
-                seed(clients=clients, deals=deals, events=events)
+                seed(clients=clients, deals=deals, events=events, ledger=ledger)
         measure_all(env, requests=requests)
     finally:
         finish(env)

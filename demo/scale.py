@@ -1,4 +1,5 @@
-"""A brokerage at scale, for measuring pages: `manage.py scale_seed --clients N --deals M --events K`.
+"""A brokerage at scale, for measuring pages: `manage.py scale_seed --clients N --deals M --events K
+[--ledger L]`.
 
 What it writes: two brands, their desks (one per 100,000 clients a brand has, at least two), desk
 managers, sales and retention agents, a dealer and an administrator (through the services, as
@@ -12,19 +13,28 @@ staff are made); then, in batches of clients, each batch one transaction:
   accounts (the dealer's exposure);
 - the money in the ledger: per funded client a wallet and per live account its mirror, a deposit
   (the brand's PSP clearing account to the wallet) and a transfer (wallet to the account's mirror),
-  each a balanced ledger transaction; the balance rows equal to the sum of the legs;
+  each a balanced ledger transaction; with `ledger` given, further deposits (their fee to the
+  brand), transfers and withdrawals up to that many transactions in all; the deposits' and
+  withdrawals' events (wallet.deposit_succeeded, wallet.first_deposit, wallet.withdrawal_paid: the
+  reporting hub's money figures); the balance rows equal to the sum of the legs;
 - `events` timeline events (a few clients have long timelines), a quarter as many access events
   (profile views, reveals), and an open task for a third of the traders.
 
 Why COPY into several apps' tables from here: it is a load generator for an empty database (it
 refuses one that has clients), made to write a million clients and a hundred million deals within
 the hour, which no service that writes one client, posting or deal at a time can do. The rows are
-those the services would write; the database's own rules still hold over them: constraints and
-the ledger's triggers (balanced legs, at least two legs, checked at each batch's commit) run as for
-any INSERT, and `ledger_verify` is run at the end (the command fails if it finds a problem). It
-writes no audit rows besides those of the services that make the staff, so the audit chain stays
-whole. It leaves out what the pages measured do not read: model history rows of the generated
-clients and accounts, lead contact keys, KYC submissions, monitoring's activity partitions.
+those the services would write; the database's own rules still hold over them: constraints run as
+for any INSERT, and the ledger's rules (balanced legs, at least two legs per transaction, wallets
+never below zero, balances equal to their legs) are checked over every row by `ledger_verify` at
+the end (the command fails if it finds a problem). The ledger's per-row balance triggers are paused
+while the rows go in (wallet.ledger.ledger_balance_checks_paused: each leg would queue a check of
+its own, run at its batch's commit, a third of the whole load's time at ten million postings) and
+on again before that check, which also fails on a trigger left off. It writes no audit rows besides
+those of the services that make the staff, so the audit chain stays whole. It leaves out what the
+pages measured do not read: model history rows of the generated clients and accounts, lead
+contact keys, KYC submissions, monitoring's activity partitions, and the wallet's deposit and
+withdrawal records behind the ledger's postings and their events (the events name a deposit or
+withdrawal code no row holds).
 
 The plain indexes and the foreign keys of the big tables are dropped while the rows go in, and made
 again at the end: each index built once, each foreign key checked over every row by one join
@@ -40,6 +50,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -78,6 +89,9 @@ TIMELINE_EVENTS = ("client.updated", "note.added", "task.created", "task.complet
                    "client.stage_changed", "email.sent", "client.assigned")
 VOLUMES = [Decimal(v) for v in ("0.01", "0.05", "0.10", "0.20", "0.50", "1.00", "2.00")]
 PROFITS = [Decimal(p) for p in range(-300, 301, 7)]
+# What a client pays in at once (the movements after the first deposit, demo.scale._write_moves).
+DEPOSITS = [Decimal(d) for d in ("50", "100", "100", "200", "250", "300", "500", "500", "1000", "1500", "2500", "5000",
+                                 "10000")]
 ACCESS_KINDS = ("view", "view", "view", "view", "reveal_email", "reveal_phone", "search")
 
 
@@ -162,20 +176,21 @@ def _quota(total: int, done: int, count: int, whole: int) -> int:
 
 # --- staff ----------------------------------------------------------------------------------------
 
-def _staff(*, clients: int) -> tuple[list[Staff], dict[int, int], dict[int, int]]:
+def _staff(*, clients: int) -> tuple[list[Staff], dict[int, tuple[int, int]], dict[int, int]]:
     """Brands, desks and staff through the services; (desks with their agents, the PSP clearing
-    account and the platform server of each brand)."""
+    account and the fee account of each brand, and its platform server)."""
     from crm.roles import roles_sync
     from crm.services import brand_create, user_create
     from crm.staff_services import desk_create, desk_update
     from trading.services import platform_server_save
-    from wallet.ledger import clearing_account_for
+    from wallet.ledger import clearing_account_for, system_account_for
+    from wallet.models.ledger import AccountKind
 
     roles_sync()
     admin = user_create(actor=None, email="admin@scale.example", full_name="Scale Admin", role_code="admin",
                         all_brands=True)
     desks: list[Staff] = []
-    clearing: dict[int, int] = {}
+    clearing: dict[int, tuple[int, int]] = {}
     servers: dict[int, int] = {}
     per_brand = max(2, math.ceil(clients / 2 / CLIENTS_PER_DESK))
     for code, name in (("scale-atlas", "Atlas Scale"), ("scale-nova", "Nova Scale")):
@@ -187,7 +202,8 @@ def _staff(*, clients: int) -> tuple[list[Staff], dict[int, int], dict[int, int]
             host="mt5.scale.invalid", manager_login=1000, sync_enabled=False,
             account_types={"standard": {"group": "real\\standard", "leverages": [100, 200]}})
         servers[brand.pk] = server.pk
-        clearing[brand.pk] = clearing_account_for(provider=PSP, currency=CURRENCY, brand=brand).pk
+        clearing[brand.pk] = (clearing_account_for(provider=PSP, currency=CURRENCY, brand=brand).pk,
+                              system_account_for(kind=AccountKind.FEES, currency=CURRENCY, brand=brand).pk)
         for n in range(1, per_brand + 1):
             desk = desk_create(actor=admin, brand=brand, name=f"{name} desk {n}")
             manager = user_create(actor=admin, email=f"manager.{code}.{n}@scale.example",
@@ -205,21 +221,23 @@ def _staff(*, clients: int) -> tuple[list[Staff], dict[int, int], dict[int, int]
 
 # --- the generator -----------------------------------------------------------------------------------
 
-def scale_seed(*, clients: int, deals: int, events: int, access: int | None = None, seed: int = 1,
-               progress: Callable[[str], None] | None = None) -> ScaleResult:
+def scale_seed(*, clients: int, deals: int, events: int, access: int | None = None, ledger: int | None = None,
+               seed: int = 1, progress: Callable[[str], None] | None = None) -> ScaleResult:
     """Fill an empty database with `clients` clients, `deals` deals and `events` timeline events
-    (and `access` access events, a quarter of `events` unless given); see the module's docstring.
-    Raises ScaleRefused when the database already has clients or a size is out of range."""
+    (and `access` access events, a quarter of `events` unless given; `ledger` ledger transactions in
+    all, at least a deposit and a transfer per live account, which is what None gives); see the
+    module's docstring. Raises ScaleRefused when the database already has clients or a size is out
+    of range."""
     from crm.lib.bulk import secondary_indexes_dropped
     from crm.models import AccessEvent, Client, Event, Task
     from trading.models import Deal, TradingAccount
     from trading.services import trading_summaries_rebuild
-    from wallet.ledger import ledger_verify
+    from wallet.ledger import ledger_balance_checks_paused, ledger_verify
 
     if clients < 1:
         raise ScaleRefused("--clients must be at least 1")
-    if deals < 0 or events < 0 or (access is not None and access < 0):
-        raise ScaleRefused("--deals, --events and --access cannot be negative")
+    if deals < 0 or events < 0 or any(n is not None and n < 0 for n in (access, ledger)):
+        raise ScaleRefused("--deals, --events, --access and --ledger cannot be negative")
     if Client.objects.exists():
         raise ScaleRefused("the database already has clients: scale_seed fills an empty one (a new database, "
                            "migrated)")
@@ -238,10 +256,12 @@ def scale_seed(*, clients: int, deals: int, events: int, access: int | None = No
     say(f"staff: {len(desks)} desks in {result.seconds['staff (services)']:.1f} s")
 
     writer = _BatchWriter(rng=rng, now=now, desks=desks, clearing=clearing, servers=servers, clock=clock,
-                          totals=(clients, deals, events, access))
-    # Not the ledger's tables: its triggers, run at each batch's commit, find a transaction's legs
-    # through their indexes.
-    with secondary_indexes_dropped(Client, Event, AccessEvent, Task, TradingAccount, Deal):
+                          totals=(clients, deals, events, access), ledger=ledger)
+    # The ledger's per-row balance checks are paused for the load (outside a caller's transaction)
+    # and made over every row by ledger_verify at the end; in a caller's transaction they run at its
+    # commit. Its indexes stay: a posting's triggers find its legs through them.
+    paused = nullcontext() if connection.in_atomic_block else ledger_balance_checks_paused()
+    with paused, secondary_indexes_dropped(Client, Event, AccessEvent, Task, TradingAccount, Deal):
         for start in range(0, clients, BATCH_CLIENTS):
             count = min(BATCH_CLIENTS, clients - start)
             with transaction.atomic():
@@ -306,8 +326,9 @@ def _analyze() -> None:
 class _BatchWriter:
     """The rows of one batch of clients and what hangs off them, written with COPY."""
 
-    def __init__(self, *, rng: random.Random, now: dt.datetime, desks: list[Staff], clearing: dict[int, int],
-                 servers: dict[int, int], clock: _Clock, totals: tuple[int, int, int, int]) -> None:
+    def __init__(self, *, rng: random.Random, now: dt.datetime, desks: list[Staff], clearing: dict[int, tuple[int, int]],
+                 servers: dict[int, int], clock: _Clock, totals: tuple[int, int, int, int],
+                 ledger: int | None = None) -> None:
         self.rng = rng
         self.now = now
         self.desks = desks
@@ -315,12 +336,16 @@ class _BatchWriter:
         self.servers = servers
         self.clock = clock
         self.clients, self.deals, self.events, self.access = totals
+        self.ledger = ledger
+        self.carry_moves = 0
         self.login = 5_000_000
         self.deal_id = 0
         self.position_id = 10**12
         self.reference = 0
         self.carry_deals = 0
-        self.clearing_total: dict[int, Decimal] = dict.fromkeys(clearing.values(), Decimal(0))
+        # What every batch posted to the brands' clearing and fee accounts (their balances, at the end).
+        self.system_total: dict[int, Decimal] = dict.fromkeys((pk for pair in clearing.values() for pk in pair),
+                                                               Decimal(0))
         self.stages = [s for s, _w in STAGES]
         self.stage_weights = [w for _s, w in STAGES]
 
@@ -372,9 +397,19 @@ class _BatchWriter:
         self._write_accounts(accounts)
         self._write_deals(live)
         self._write_positions(live)
-        self._write_ledger(clients, live)
+        self._write_ledger(clients, live, self._moves_quota(start, count, live))
         self._write_events(clients)
         self._write_tasks(clients)
+
+    def _moves_quota(self, start: int, count: int, live: list[_Account]) -> int:
+        """The batch's money movements beyond each live account's deposit and transfer: its share of
+        `ledger` (the ledger transactions asked for in all), less the two per live account."""
+        if self.ledger is None:
+            return 0
+        quota = _quota(self.ledger, start, count, self.clients) + self.carry_moves
+        extra = max(0, quota - 2 * len(live))
+        self.carry_moves = extra if not live else 0
+        return 0 if not live else extra
 
     def _owner(self, n: int, desk: Staff) -> int:
         """The agent of client number `n`: its desk's agents in turn. (Clients go to desks in turn,
@@ -570,11 +605,15 @@ class _BatchWriter:
             "server_id", "account_id", "position_id", "symbol", "side", "volume", "price_open", "price_current",
             "profit", "swap", "opened_at", "comment", "observed_at"), rows()))
 
-    def _write_ledger(self, clients: list[tuple[int, int, Staff, str, dt.datetime]], live: list[_Account]) -> None:
+    def _write_ledger(self, clients: list[tuple[int, int, Staff, str, dt.datetime]], live: list[_Account],
+                      moves: int = 0) -> None:
         """Per client with live accounts: a wallet; per live account a mirror, a deposit into the
-        wallet and a transfer of most of it to the account. Balances are written with the accounts
-        (every posting of theirs is in this batch); the clearing accounts' at the end."""
+        wallet and a transfer of most of it to the account, with the deposit's events (and the
+        client's first deposit's); then `moves` further movements (_write_moves). Balances are
+        written with the accounts (every posting of theirs is in this batch); the clearing and fee
+        accounts' at the end."""
         from crm.lib.bulk import copy_rows, next_ids
+        from crm.models import Event
         from wallet.models import LedgerAccount, LedgerBalance, LedgerLeg, LedgerTransaction
         from wallet.models.ledger import DEBIT_NORMAL_KINDS, NON_NEGATIVE_KINDS, AccountKind, NormalSide
 
@@ -605,9 +644,11 @@ class _BatchWriter:
 
         transactions = []
         legs = []
+        events = []
+        funded: set[int] = set()
         balances: dict[int, Decimal] = {}
         for i, a in enumerate(live):
-            wallet, mirror, clearing = wallet_of[a.client_id], mirror_of[a.id], self.clearing[a.brand_id]
+            wallet, mirror, clearing = wallet_of[a.client_id], mirror_of[a.id], self.clearing[a.brand_id][0]
             deposit = a.deposit
             moved = _money(deposit, rng.choice((1.0, 1.0, 0.9, 0.75)))
             paid_at = a.opened_at + dt.timedelta(minutes=2)
@@ -621,23 +662,152 @@ class _BatchWriter:
                 for account_id, amount in pairs:
                     legs.append((tx_id, account_id, CURRENCY, amount, at))
                     if account_id == clearing:
-                        self.clearing_total[clearing] += amount
+                        self.system_total[clearing] += amount
                     else:
                         balances[account_id] = balances.get(account_id, Decimal(0)) + amount
+            # The deposit's events, as the wallet emits them (wallet.deposits): the client's first one
+            # also proves them funded.
+            code, first = str(_uuid(rng)), a.client_id not in funded
+            funded.add(a.client_id)
+            events.append((_uuid(rng), "wallet.deposit_succeeded", a.client_id, a.brand_id, json.dumps({
+                "deposit": code, "amount": str(deposit), "credited": str(deposit), "fee": "0.00", "currency": CURRENCY,
+                "method": "card", "provider": PSP, "first": first}), paid_at, paid_at, paid_at, ""))
+            if first:
+                events.append((_uuid(rng), "wallet.first_deposit", a.client_id, a.brand_id, json.dumps({
+                    "deposit": code, "amount": str(deposit), "currency": CURRENCY, "method": "card"}),
+                    paid_at, paid_at, paid_at, ""))
         if legs:
             from crm.partitions import month_partitions_span
 
-            # The legs are partitioned by month: the months of this batch's postings first.
-            month_partitions_span(LedgerLeg._meta.db_table, min(leg[4] for leg in legs), max(leg[4] for leg in legs))
+            # The legs and events are partitioned by month: the months of this batch's postings first.
+            for table in (LedgerLeg._meta.db_table, Event._meta.db_table):
+                month_partitions_span(table, min(leg[4] for leg in legs), max(leg[4] for leg in legs))
         self.clock.write("wallet_ledgertransaction", lambda: copy_rows(LedgerTransaction, (
             "id", "code", "idempotency_key", "fingerprint", "kind", "memo", "occurred_at", "recorded_at",
             "reverses_id", "rate", "rate_source", "actor_id", "metadata", "ref_kind", "ref_code"), transactions))
         self.clock.write("wallet_ledgerleg", lambda: copy_rows(LedgerLeg, (
             "transaction_id", "account_id", "currency", "amount", "recorded_at"), legs))
+        self.clock.write("crm_event (money)", lambda: copy_rows(Event, (
+            "uuid", "name", "client_id", "brand_id", "data", "occurred_at", "created_at", "dispatched_at",
+            "request_id"), events))
+        if moves:
+            for account_id, amount in self._write_moves(live, wallet_of, mirror_of, moves).items():
+                if account_id in self.system_total:
+                    self.system_total[account_id] += amount
+                else:
+                    balances[account_id] = balances.get(account_id, Decimal(0)) + amount
         negative = {pk: may for pk, *_rest, may, _at in accounts}
         self.clock.write("wallet_ledgerbalance", lambda: copy_rows(LedgerBalance, (
             "account_id", "currency", "may_go_negative", "balance", "held", "updated_at"),
             [(pk, CURRENCY, negative[pk], balances.get(pk, Decimal(0)), Decimal(0), self.now) for pk in negative]))
+
+    def _write_moves(self, live: list[_Account], wallet_of: dict[int, int], mirror_of: dict[int, int],
+                     moves: int) -> dict[int, Decimal]:
+        """`moves` ledger transactions over the batch's live accounts after their first deposit (a few
+        accounts move most), made by the database from one plan row per account, as the deals are
+        (ten million postings cannot be built one Python tuple at a time within the hour). Each
+        account's movements are evenly spaced from its opening to now, in cycles of four: a deposit
+        through the PSP (its fee to the brand's fee account) with its wallet.deposit_succeeded event;
+        a transfer of what was credited to the trading account; half of it transferred back; and that
+        half withdrawn through the PSP, with its wallet.withdrawal_paid event. A cycle leaves the
+        wallet as it found it, so no wallet goes below zero at any time. The amounts and methods
+        are picked by mixing the ids (the same data set for the same seed). Returns what the
+        movements added to each ledger account, for the balance rows."""
+        from crm.models import Event
+        from crm.partitions import month_partitions_span
+        from wallet.models import LedgerLeg, LedgerTransaction
+
+        rng = self.rng
+        plan = []
+        end = self.now.timestamp() - 60
+        for a, n in zip(live, _spread(moves, [rng.paretovariate(2.0) for _ in live]), strict=True):
+            if not n:
+                continue
+            first = (a.opened_at + dt.timedelta(minutes=30)).timestamp()
+            clearing, fees = self.clearing[a.brand_id]
+            plan.append((a.id, a.client_id, a.brand_id, wallet_of[a.client_id], mirror_of[a.id], clearing, fees, n,
+                         first, max(0.0, end - first) / n))
+        if not plan:
+            return {}
+        earliest = min(a.opened_at for a in live)
+        for table in (LedgerLeg._meta.db_table, Event._meta.db_table):
+            month_partitions_span(table, earliest, self.now)
+        qn = connection.ops.quote_name
+        tx_table, leg_table, event_table = (qn(m._meta.db_table) for m in (LedgerTransaction, LedgerLeg, Event))
+        totals: dict[int, Decimal] = {}
+
+        def write() -> int:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "CREATE TEMPORARY TABLE IF NOT EXISTS scale_money_plan (account_id bigint, client_id bigint, "
+                    "brand_id bigint, wallet_id bigint, mirror_id bigint, clearing_id bigint, fees_id bigint, "
+                    "moves integer, first_s double precision, gap double precision) ON COMMIT DELETE ROWS")
+                cursor.execute(
+                    "CREATE TEMPORARY TABLE IF NOT EXISTS scale_money_move (id bigint, at timestamptz, step integer, "
+                    "client_id bigint, brand_id bigint, method text, amount numeric, fee numeric, "
+                    "a1 bigint, x1 numeric, a2 bigint, x2 numeric, a3 bigint, x3 numeric) ON COMMIT DELETE ROWS")
+                with connection.connection.cursor() as raw, raw.copy("COPY scale_money_plan FROM STDIN") as copy:
+                    for row in plan:
+                        copy.write_row(row)
+                # Per cycle (k / 4): D paid in, its fee, C = D - fee credited and moved, R = C / 2 back
+                # and withdrawn.
+                cursor.execute(
+                    "INSERT INTO scale_money_move "
+                    "SELECT nextval(pg_get_serial_sequence(%s, 'id')), at, step, client_id, brand_id, method, "
+                    "       CASE step WHEN 0 THEN d WHEN 1 THEN c ELSE r END, CASE step WHEN 0 THEN fee ELSE 0 END, "
+                    "       CASE step WHEN 0 THEN clearing_id WHEN 1 THEN wallet_id WHEN 2 THEN mirror_id ELSE wallet_id END, "
+                    "       CASE step WHEN 0 THEN -d WHEN 1 THEN -c ELSE -r END, "
+                    "       CASE step WHEN 0 THEN wallet_id WHEN 1 THEN mirror_id WHEN 2 THEN wallet_id ELSE clearing_id END, "
+                    "       CASE step WHEN 0 THEN c WHEN 1 THEN c ELSE r END, "
+                    "       CASE WHEN step = 0 AND fee <> 0 THEN fees_id END, CASE WHEN step = 0 THEN fee END "
+                    "FROM (SELECT m.*, d - fee AS c, round((d - fee) / 2, 2) AS r FROM ("
+                    "  SELECT p.*, to_timestamp(p.first_s + p.gap * k) AS at, (k %% 4)::integer AS step, "
+                    "         (%s::numeric[])[1 + mix %% %s] AS d, "
+                    "         CASE WHEN (mix / 100) %% 4 = 3 THEN 0 ELSE round((%s::numeric[])[1 + mix %% %s] * 0.015, 2) END AS fee, "
+                    "         (ARRAY['card', 'card', 'ewallet', 'bank_wire'])[1 + (mix / 100) %% 4] AS method "
+                    "  FROM scale_money_plan p CROSS JOIN LATERAL generate_series(0, p.moves - 1) AS k "
+                    "  CROSS JOIN LATERAL (SELECT abs(hashint8(p.account_id * 1000003 + k / 4)::bigint) AS mix) h"
+                    ") m ORDER BY m.account_id, m.at) x",  # the account's cycles in time order
+                    [LedgerTransaction._meta.db_table, DEPOSITS, len(DEPOSITS), DEPOSITS, len(DEPOSITS)])
+                written = cursor.rowcount
+                cursor.execute(
+                    f"INSERT INTO {tx_table} (id, code, idempotency_key, fingerprint, kind, memo, occurred_at, "  # noqa: S608 - _meta names
+                    "recorded_at, reverses_id, rate, rate_source, actor_id, metadata, ref_kind, ref_code) "
+                    "SELECT id, md5('scale-tx:' || id)::uuid, 'scale:' || kind || ':' || id, lpad(to_hex(id), 64, '0'), "
+                    "kind, '', at, at, NULL, NULL, '', NULL, "
+                    "CASE WHEN kind IN ('deposit', 'withdrawal') THEN jsonb_build_object('method', method, "
+                    "'provider', %s::text) ELSE '{}'::jsonb END, '', '' "
+                    "FROM (SELECT *, (ARRAY['deposit', 'transfer', 'transfer', 'withdrawal'])[1 + step] AS kind "
+                    "      FROM scale_money_move) m", [PSP])
+                cursor.execute(
+                    f"INSERT INTO {leg_table} (transaction_id, account_id, currency, amount, recorded_at) "  # noqa: S608
+                    "SELECT m.id, l.account_id, %s, l.amount, m.at FROM scale_money_move m "
+                    "CROSS JOIN LATERAL (VALUES (m.a1, m.x1), (m.a2, m.x2), (m.a3, m.x3)) AS l(account_id, amount) "
+                    "WHERE l.account_id IS NOT NULL", [CURRENCY])
+                cursor.execute(
+                    f"INSERT INTO {event_table} (uuid, name, client_id, brand_id, data, occurred_at, created_at, "  # noqa: S608
+                    "dispatched_at, request_id) "
+                    "SELECT md5('scale-event:' || id)::uuid, "
+                    "CASE step WHEN 0 THEN 'wallet.deposit_succeeded' ELSE 'wallet.withdrawal_paid' END, "
+                    "client_id, brand_id, CASE step WHEN 0 THEN jsonb_build_object("
+                    "  'deposit', md5('scale-deposit:' || id)::uuid::text, 'amount', amount::text, "
+                    "  'credited', (amount - fee)::text, 'fee', fee::text, 'currency', %s::text, 'method', method, "
+                    "  'provider', %s::text, 'first', false) "
+                    "ELSE jsonb_build_object('withdrawal', md5('scale-withdrawal:' || id)::uuid::text, "
+                    "  'amount', amount::text, 'currency', %s::text, 'method', method, 'provider', %s::text, "
+                    "  'state', 'paid') END, at, at, at, '' "
+                    "FROM scale_money_move WHERE step IN (0, 3)", [CURRENCY, PSP, CURRENCY, PSP])
+                self.clock.result.rows["crm_event (money)"] = (
+                    self.clock.result.rows.get("crm_event (money)", 0) + cursor.rowcount)
+                cursor.execute(
+                    "SELECT l.account_id, sum(l.amount) FROM scale_money_move m "
+                    "CROSS JOIN LATERAL (VALUES (m.a1, m.x1), (m.a2, m.x2), (m.a3, m.x3)) AS l(account_id, amount) "
+                    "WHERE l.account_id IS NOT NULL GROUP BY 1")
+                totals.update(cursor.fetchall())
+            return written
+
+        self.clock.write("ledger movements", write)
+        return totals
 
     def _write_events(self, clients: list[tuple[int, int, Staff, str, dt.datetime]]) -> None:
         from crm.lib.bulk import copy_rows
@@ -692,8 +862,8 @@ class _BatchWriter:
             rows))
 
     def finish(self) -> None:
-        """The clearing accounts' balances: what every batch posted to them."""
+        """The clearing and fee accounts' balances: what every batch posted to them."""
         from wallet.models import LedgerBalance
 
-        for pk, total in self.clearing_total.items():
+        for pk, total in self.system_total.items():
             LedgerBalance.objects.filter(account_id=pk).update(balance=total, updated_at=self.now)

@@ -650,6 +650,46 @@ def ledger_verify() -> dict[str, list[Any]]:
     return problems
 
 
+# The per-row checks a bulk load may pause (ledger_balance_checks_paused): the rules they keep are
+# ledger_verify's "unbalanced_transactions" and "transactions_with_fewer_than_two_legs".
+BALANCE_TRIGGERS = ((LedgerLeg._meta.db_table, "wallet_ledgerleg_balanced"),
+                    (LedgerTransaction._meta.db_table, "wallet_ledgertransaction_has_legs"))
+
+
+@contextmanager
+def ledger_balance_checks_paused() -> Iterator[None]:
+    """For a bulk load into an empty database (a load generator, a benchmark's setup), as the
+    schema's owner: the ledger's per-row balance triggers switched off while the block writes
+    millions of postings, and on again after it. Each leg otherwise queues a check that runs at
+    its commit, one index probe per row; `ledger_verify` makes the same checks over every row in
+    one pass, and the caller must run it after the block (it also reports a trigger left off, as
+    a load killed inside the block would leave one). The immutability triggers stay on. Outside
+    any transaction only: the switch takes the tables' exclusive lock, and a caller's open
+    transaction holding rows of theirs would wait on it forever. Connects as the owner on a
+    connection of its own (crm.lib.dbroles)."""
+    from crm.lib import dbroles
+
+    if connection.in_atomic_block:
+        raise RuntimeError("ledger_balance_checks_paused() runs outside any transaction")
+    qn = connection.ops.quote_name
+
+    def switch(state: str) -> None:
+        owner = dbroles.connect_as_owner()
+        try:
+            owner.autocommit = True
+            with owner.cursor() as cursor:
+                for table, trigger in BALANCE_TRIGGERS:
+                    cursor.execute(f"ALTER TABLE {qn(table)} {state} TRIGGER {qn(trigger)}")
+        finally:
+            owner.close()
+
+    switch("DISABLE")
+    try:
+        yield
+    finally:
+        switch("ENABLE")
+
+
 def ledger_problem_rows(name: str, rows: Sequence[Any]) -> list[dict[str, Any]]:
     """The rows `ledger_verify` listed under `name`, each named as a person would look it up: a
     transaction by its code, kind and time, an account by its code, kind and currency."""

@@ -27,16 +27,19 @@ class Command(BaseCommand):
         parser.add_argument("--events", type=int, required=True, help="timeline events")
         parser.add_argument("--access", type=int, default=None,
                             help="access events (profile views, reveals); default a quarter of --events")
+        parser.add_argument("--ledger", type=int, default=None,
+                            help="ledger transactions in all (deposits, transfers and withdrawals over the live "
+                                 "accounts); default and least: a deposit and a transfer per live account")
         parser.add_argument("--seed", type=int, default=1, help="random seed (the same seed, the same data)")
 
-    def handle(self, *args: Any, clients: int, deals: int, events: int, access: int | None, seed: int,
-               verbosity: int = 1, **options: Any) -> None:
+    def handle(self, *args: Any, clients: int, deals: int, events: int, access: int | None, ledger: int | None,
+               seed: int, verbosity: int = 1, **options: Any) -> None:
         def progress(line: str) -> None:
             if verbosity >= 1:
                 self.stderr.write(f"scale_seed: {line}")
 
         try:
-            result = scale_seed(clients=clients, deals=deals, events=events, access=access, seed=seed,
+            result = scale_seed(clients=clients, deals=deals, events=events, access=access, ledger=ledger, seed=seed,
                                 progress=progress)
         except ScaleRefused as refused:
             raise CommandError(str(refused)) from None
