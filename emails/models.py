@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.core.validators import RegexValidator
 from django.db import models
@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from crm.lib.context import history_user
+from crm.lib.fieldcrypt import EncryptedTextField
 
 template_key_validator = RegexValidator(
     r"^[a-z][a-z0-9_]{0,59}$", _("Use lower-case letters, digits and underscores, starting with a letter."),
@@ -70,10 +71,12 @@ class OutboundEmail(models.Model):
     template = models.ForeignKey(EmailTemplate, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     template_key = models.CharField(max_length=60, blank=True)
     language = models.CharField(max_length=8, blank=True)
-    to_email = models.EmailField()
-    subject = models.CharField(max_length=255)
-    body_text = models.TextField()
-    body_html = models.TextField()
+    # The recipient and the message as sent (names, the client's own details) are encrypted in their
+    # columns (crm.lib.fieldcrypt): read whole, never searched.
+    to_email: Any = EncryptedTextField(max_length=254)
+    subject: Any = EncryptedTextField(max_length=255)
+    body_text: Any = EncryptedTextField()
+    body_html: Any = EncryptedTextField()
     status = models.CharField(max_length=8, choices=EmailStatus.choices, default=EmailStatus.QUEUED)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)

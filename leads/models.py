@@ -88,8 +88,9 @@ class LeadTouch(models.Model):
     consent_at = models.DateTimeField(null=True, blank=True)
     # What the person declared (experience, deposit intent, income...): scoring reads it.
     declared = models.JSONField(default=dict, blank=True)
-    # The input as received, for disputes with lead vendors.
-    payload = models.JSONField(default=dict, blank=True)
+    # The input as received, for disputes with lead vendors (the person's name, email and phone in
+    # it): encrypted in its column (crm.lib.fieldcrypt). Nothing queries into it.
+    payload: Any = EncryptedJSONField(default=dict, blank=True)  # a dict (JSON), stored encrypted
     api_key = models.ForeignKey("crm.ApiKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     lead_import = models.ForeignKey("leads.LeadImport", on_delete=models.SET_NULL, null=True, blank=True,
                                     related_name="touches")

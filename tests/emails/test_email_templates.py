@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 from django.core import mail
 from django.core.mail.backends.locmem import EmailBackend
+from django.db import connection
 
 from crm.celery import app as celery_app
 from crm.exceptions import NotAllowed, NotFound, ValidationFailed
@@ -185,6 +186,13 @@ def test_send_queues_after_commit_and_records_email_sent(shop, eager_celery, dja
     email = OutboundEmail.objects.get()
     assert (email.status, email.attempts, email.sent_at, email.sent_by) == (EmailStatus.SENT, 1, T0,
                                                                            "omar@alpha.example")
+    # What was sent, and to whom, is kept encrypted at rest: raw SQL reads ciphertext only.
+    assert (email.to_email, email.subject) == ("amira@example.com", "أهلاً Amira")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_email, subject, body_text, body_html FROM emails_outboundemail WHERE id = %s",
+                       [email.pk])
+        stored = cursor.fetchone()
+    assert all(v.startswith("enc1:") for v in stored) and not any("amira" in v.lower() for v in stored)
     event = Event.objects.get(name="email.sent", client=shop.client)
     assert event.data["subject"] == "أهلاً Amira"
     assert event.data["to"] != "amira@example.com"  # masked: events reach webhooks

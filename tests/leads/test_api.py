@@ -77,6 +77,21 @@ def test_what_postgresql_cannot_store_is_named_not_a_server_error(world, api):
     assert LeadTouch.objects.get(client__code=results[3]["client"]).payload["rank"] == "inf"
 
 
+def test_the_lead_as_received_is_kept_whole_and_encrypted_at_rest(world, api):
+    """The vendor's raw lead (kept for disputes) carries the person's contact details: the staff read
+    it back whole, and the database holds only its ciphertext."""
+    response = api.post("/leads", lead_data(11, note="called from the webinar"))
+    assert response.status_code == 201, response.content
+    touch = LeadTouch.objects.get(client__code=response.json()["client"])
+    assert touch.payload["email"] == "amira.11@example.com" and touch.payload["note"] == "called from the webinar"
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT payload FROM leads_leadtouch WHERE id = %s", [touch.pk])
+        stored = cursor.fetchone()[0]
+    assert stored.startswith("enc1:") and "amira" not in stored and "webinar" not in stored
+
+
 @pytest.mark.parametrize("envelope", [{"leads": []}, {"leads": "x"}, {"leads": [lead_data(1)] * 1001}, [lead_data(1)]])
 def test_a_bad_envelope_is_422(world, api, envelope):
     assert_error(api.post("/leads", envelope), 422, "invalid")
