@@ -218,15 +218,18 @@ SCALE_DAYS = 95  # the dashboard's 30 days, the 30 before them it compares with,
 
 def scale_world(*, events: int) -> dict[str, Any]:
     """The dashboard over scale_seed's brokerage (its clients, desks, accounts and deals over two
-    years): `events` money events are added over its clients within the last 90 days (as in
-    build_world: the deposits, withdrawals and first deposits the dashboard's money figures read;
-    up to `events` in all: a second --reuse adds only what is missing), one platform group per brand said A- or B-book, the
-    instruments priced; then the read models of the last SCALE_DAYS days rebuilt (timed: the
-    dashboard reads no older day) and the administrator and the first desk manager measured."""
+    years, and its ledger: `scale_seed --ledger N` writes the deposits, withdrawals and first
+    deposits with their events, which the dashboard's money figures read). A database seeded
+    without them (an older scale_seed) gets `events` money events over its clients within the last
+    90 days instead (as in build_world; up to `events` in all: a second --reuse adds only what is
+    missing). Then one platform group per brand said A- or B-book, the instruments priced, the read
+    models of the last SCALE_DAYS days rebuilt (timed: the dashboard reads no older day) and the
+    administrator and the first desk manager measured."""
     from django.db import connection, transaction
     from django.utils import timezone
 
     from crm.models import Brand, User
+    from demo.scale import PSP
     from ib import commissions as cs
     from reports.models import ReadModelMark
     from reports.readmodel import floating_refresh, rebuild
@@ -238,7 +241,11 @@ def scale_world(*, events: int) -> dict[str, Any]:
         present = cursor.fetchone()[0]
         cursor.execute("SELECT min(id), max(id) FROM crm_client")
         first_client, last_client = cursor.fetchone()
-    if present < events:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT EXISTS (SELECT 1 FROM crm_event WHERE name = 'wallet.deposit_succeeded' "
+                       "AND data->>'provider' = %s)", [PSP])
+        ledger_backed = cursor.fetchone()[0]
+    if not ledger_backed and present < events:
         chunk = 1_000_000
         with timed(f"{events - present} money events"):
             # From where an interrupted run stopped: each chunk is its own transaction.
@@ -271,7 +278,7 @@ def scale_world(*, events: int) -> dict[str, Any]:
             "manager": User.objects.filter(email__startswith="manager.scale-atlas.1@").get()}
 
 
-def _counts() -> tuple[int, int, int]:
+def _counts() -> tuple[int, int, int, int]:
     from django.db import connection
 
     with connection.cursor() as cursor:

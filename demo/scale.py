@@ -323,6 +323,16 @@ def _analyze() -> None:
         owner.close()
 
 
+def _plan_copy(table: str, columns: str, rows: list[tuple[Any, ...]]) -> None:
+    """`rows` into the temporary table `table` (made on first use with `columns`, emptied at each
+    batch's commit), with COPY: the plan the database expands into a batch's rows."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {table} ({columns}) ON COMMIT DELETE ROWS")
+    with connection.connection.cursor() as raw, raw.copy(f"COPY {table} FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
 class _BatchWriter:
     """The rows of one batch of clients and what hangs off them, written with COPY."""
 
@@ -555,15 +565,10 @@ class _BatchWriter:
         names = ", ".join(qn(c) for c in copy_columns(Deal, columns))
 
         def write() -> int:
+            _plan_copy("scale_deal_plan", "server_id bigint, account_id bigint, login bigint, deals integer, "
+                       "first_s double precision, step double precision, deal_start bigint, position_start bigint",
+                       plan)
             with connection.cursor() as cursor:
-                cursor.execute(
-                    "CREATE TEMPORARY TABLE IF NOT EXISTS scale_deal_plan (server_id bigint, account_id bigint, "
-                    "login bigint, deals integer, first_s double precision, step double precision, deal_start bigint, "
-                    "position_start bigint) ON COMMIT DELETE ROWS")
-                with connection.connection.cursor() as raw, raw.copy(
-                        "COPY scale_deal_plan FROM STDIN") as copy:
-                    for row in plan:
-                        copy.write_row(row)
                 cursor.execute(
                     f"INSERT INTO {qn(Deal._meta.db_table)} ({names}) "  # noqa: S608 - _meta names
                     "SELECT server_id, account_id, deal_id, login, to_timestamp(secs), secs * 1000, 'trade', "
@@ -737,18 +742,14 @@ class _BatchWriter:
         totals: dict[int, Decimal] = {}
 
         def write() -> int:
+            _plan_copy("scale_money_plan", "account_id bigint, client_id bigint, brand_id bigint, wallet_id bigint, "
+                       "mirror_id bigint, clearing_id bigint, fees_id bigint, moves integer, first_s double precision, "
+                       "gap double precision", plan)
             with connection.cursor() as cursor:
-                cursor.execute(
-                    "CREATE TEMPORARY TABLE IF NOT EXISTS scale_money_plan (account_id bigint, client_id bigint, "
-                    "brand_id bigint, wallet_id bigint, mirror_id bigint, clearing_id bigint, fees_id bigint, "
-                    "moves integer, first_s double precision, gap double precision) ON COMMIT DELETE ROWS")
                 cursor.execute(
                     "CREATE TEMPORARY TABLE IF NOT EXISTS scale_money_move (id bigint, at timestamptz, step integer, "
                     "client_id bigint, brand_id bigint, method text, amount numeric, fee numeric, "
                     "a1 bigint, x1 numeric, a2 bigint, x2 numeric, a3 bigint, x3 numeric) ON COMMIT DELETE ROWS")
-                with connection.connection.cursor() as raw, raw.copy("COPY scale_money_plan FROM STDIN") as copy:
-                    for row in plan:
-                        copy.write_row(row)
                 # Per cycle (k / 4): D paid in, its fee, C = D - fee credited and moved, R = C / 2 back
                 # and withdrawn.
                 cursor.execute(
