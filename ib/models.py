@@ -147,7 +147,7 @@ class Partner(models.Model):
             # Subtrees: `path @> ARRAY[id]` (ib.selectors.partner_subtree).
             GinIndex(fields=["path"], name="ib_partner_path_gin"),
             models.Index(fields=["brand", "status"], name="ib_partner_brand_status"),
-            # A partner by its whole contact email (the staff's search, imports, the demo's seed).
+            # A partner by its whole contact email (an import, the demo's seed).
             models.Index(fields=["contact_email_hash", "brand"], name="ib_partner_email_hash"),
         ]
         constraints: ClassVar = [
