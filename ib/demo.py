@@ -14,6 +14,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from crm.lib.fieldcrypt import keyed_hashes
 from crm.models import Brand, Client, Stage
 from ib import services
 from ib.demo_commissions import seed_commissions
@@ -48,8 +49,8 @@ class SeedResult:
 
 def partners_of_demo(brand: Brand) -> list[Partner]:
     """The demo tree's partners on `brand`, as seeded (root first)."""
-    emails = [f"{local}@{PARTNER_DOMAIN}" for local, _name, _parent in TREE]
-    return list(Partner.objects.filter(brand=brand, contact_email__in=emails).order_by("path"))
+    hashes = [h for local, _name, _parent in TREE for h in keyed_hashes(f"{local}@{PARTNER_DOMAIN}", kind="email")]
+    return list(Partner.objects.filter(brand=brand, contact_email_hash__in=hashes).order_by("path"))
 
 
 @transaction.atomic
@@ -77,7 +78,7 @@ def seed() -> SeedResult:
     partners: dict[str, Partner] = {}
     for local, name, parent in TREE:
         email = f"{local}@{PARTNER_DOMAIN}"
-        partner = Partner.objects.filter(brand=brand, contact_email=email).first()
+        partner = Partner.objects.filter(brand=brand, contact_email_hash__in=keyed_hashes(email, kind="email")).first()
         if partner is None:
             partner = services.partner_create(actor=None, brand=brand, display_name=name, email=email,
                                               parent=partners.get(parent or ""))
@@ -130,7 +131,8 @@ def _seed_applications(brand: Brand) -> int:
 
     made = 0
     for values in APPLICATIONS:
-        if PartnerApplication.objects.filter(brand=brand, contact_email=values["contact_email"]).exists():
+        if PartnerApplication.objects.filter(brand=brand, contact_email_hash__in=keyed_hashes(values["contact_email"],
+                                                                                              kind="email")).exists():
             continue
         partner_application_submit(brand=brand, agree=True, language="en", ip=f"demo-{made}", **values)
         made += 1

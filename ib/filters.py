@@ -7,6 +7,7 @@ from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from crm.forms import PlainSelect
+from crm.lib.fieldcrypt import keyed_hashes
 from crm.listing import ListFilterSet
 from ib.models import Partner, PartnerKind, PartnerStatus
 
@@ -19,4 +20,11 @@ class PartnerFilter(ListFilterSet):
                                        widget=PlainSelect)
 
     def search(self, queryset: QuerySet[Partner], name: str, value: str) -> QuerySet[Partner]:
-        return queryset.filter(Q(display_name__icontains=value) | Q(contact_email__icontains=value))
+        """Partners whose display name contains `value`, or whose contact email is `value` as a whole
+        address: the email is encrypted in its column and found by its keyed hash (of the address
+        lower-cased, so in any case), never by a part of it, as in the client search."""
+        value = " ".join(value.split())
+        condition = Q(display_name__icontains=value)
+        if "@" in value and " " not in value:
+            condition |= Q(contact_email_hash__in=keyed_hashes(value, kind="email"))
+        return queryset.filter(condition)

@@ -213,7 +213,8 @@ class _Import:
                 parent = self.partners.get(p["parent"])
                 if parent is None:
                     raise ImportFailed(f"{self.where}.parent", f"no partner {p['parent']!r} before this one")
-            partner = Partner.objects.filter(brand=self.brand, contact_email__iexact=email).first()
+            partner = Partner.objects.filter(brand=self.brand,
+                                             contact_email_hash__in=keyed_hashes(email, kind="email")).first()
             if partner is None:
                 partner = services.partner_create(actor=None, brand=self.brand,
                                                   display_name=_req(p, "name", self.where), email=email,

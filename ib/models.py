@@ -29,7 +29,6 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import F, Q
-from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -117,7 +116,12 @@ class Partner(models.Model):
     status = models.CharField(_("status"), max_length=10, choices=PartnerStatus.choices,
                               default=PartnerStatus.APPLIED)
     display_name = models.CharField(_("display name"), max_length=120)
-    contact_email = models.EmailField(_("contact email"))
+    # Encrypted in its column (crm.lib.fieldcrypt; the services check it is an address before it is
+    # written); found by its keyed hash (trimmed, lower-cased), which ib_public_partners publishes for
+    # the self-dealing detector to compare with the clients' in SQL. The history keeps the encrypted
+    # address and not the hash (nothing searches the history by address), as the client's does.
+    contact_email = EncryptedTextField(_("contact email"), max_length=254)
+    contact_email_hash = KeyedHashField(source="contact_email", kind="email", db_default="")
     country = models.CharField(_("country"), max_length=2, blank=True)
     payout_currency = CurrencyField(_("payout currency"), default="USD")
     schedule = models.CharField(_("payout schedule"), max_length=8, choices=PayoutSchedule.choices,
@@ -134,7 +138,7 @@ class Partner(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     approved_at = models.DateTimeField(null=True, blank=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
-    history = HistoricalRecords(get_user=history_user)
+    history = HistoricalRecords(get_user=history_user, excluded_fields=["contact_email_hash"])
 
     class Meta:
         ordering: ClassVar = ["display_name", "id"]
@@ -143,6 +147,8 @@ class Partner(models.Model):
             # Subtrees: `path @> ARRAY[id]` (ib.selectors.partner_subtree).
             GinIndex(fields=["path"], name="ib_partner_path_gin"),
             models.Index(fields=["brand", "status"], name="ib_partner_brand_status"),
+            # A partner by its whole contact email (an import, the demo's seed).
+            models.Index(fields=["contact_email_hash", "brand"], name="ib_partner_email_hash"),
         ]
         constraints: ClassVar = [
             # A partner is its own path's last element once saved; never its own parent.
@@ -151,6 +157,11 @@ class Partner(models.Model):
 
     def __str__(self) -> str:
         return self.display_name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = update_fields_with_hashes(type(self), kwargs["update_fields"])
+        super().save(*args, **kwargs)
 
     @property
     def depth(self) -> int:
@@ -218,7 +229,9 @@ class PartnerInvitation(models.Model):
 
     code = models.UUIDField(unique=True, editable=False, default=uuid.uuid4)
     brand = models.ForeignKey("crm.Brand", on_delete=models.CASCADE, related_name="+")
-    email = models.EmailField()
+    # Encrypted in its column; an open invitation to the same address is found by the keyed hash.
+    email = EncryptedTextField(max_length=254)
+    email_hash = KeyedHashField(source="email", kind="email", db_default="")
     kind = models.CharField(max_length=10, choices=PartnerKind.choices, default=PartnerKind.IB)
     parent = models.ForeignKey(Partner, on_delete=models.CASCADE, null=True, blank=True, related_name="invitations")
     invited_by = models.ForeignKey("crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
@@ -234,6 +247,11 @@ class PartnerInvitation(models.Model):
 
     def __str__(self) -> str:
         return f"invitation of {self.email}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = update_fields_with_hashes(type(self), kwargs["update_fields"])
+        super().save(*args, **kwargs)
 
 
 class MarketingMethod(models.TextChoices):
@@ -271,8 +289,12 @@ class PartnerApplication(models.Model):
                                    verbose_name=_("marketing methods"))
     marketing_note = models.TextField(_("how you will find clients"), blank=True)
     contact_name = models.CharField(_("contact name"), max_length=120)
-    contact_email = models.EmailField(_("contact email"))
-    contact_phone = models.CharField(_("contact phone"), max_length=20)
+    # Encrypted in their columns. The email is found by its keyed hash (one application waiting per
+    # address, earlier applications from it); nothing looks an application up by its phone, so the
+    # phone has no hash.
+    contact_email = EncryptedTextField(_("contact email"), max_length=254)
+    contact_email_hash = KeyedHashField(source="contact_email", kind="email", db_default="")
+    contact_phone = EncryptedTextField(_("contact phone"), max_length=20)
     language = models.CharField(max_length=12, blank=True)
     agreed_at = models.DateTimeField()  # when the applicant accepted the partner agreement
     ip_hash = models.CharField(max_length=64, blank=True)  # keyed hash: never the address itself
@@ -287,13 +309,19 @@ class PartnerApplication(models.Model):
         ordering: ClassVar = ["created_at", "id"]
         indexes: ClassVar = [models.Index(fields=["brand", "status", "created_at"], name="ib_application_queue")]
         constraints: ClassVar = [
-            # One application waiting per address and brand: a second one is refused, not queued twice.
-            models.UniqueConstraint(Lower("contact_email"), "brand", condition=Q(status="pending"),
+            # One application waiting per address and brand, whatever the letter case (the hash is of
+            # the lower-cased address): a second one is refused, not queued twice.
+            models.UniqueConstraint(fields=("contact_email_hash", "brand"), condition=Q(status="pending"),
                                     name="ib_application_one_pending"),
         ]
 
     def __str__(self) -> str:
         return f"application of {self.company}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = update_fields_with_hashes(type(self), kwargs["update_fields"])
+        super().save(*args, **kwargs)
 
 
 class LinkKind(models.TextChoices):

@@ -158,7 +158,7 @@ def _email_free(brand: Brand, email: str, errors: FieldErrors) -> None:
     if PartnerLogin.objects.filter(brand=brand, email_hash__in=keyed_hashes(email, kind="email")).exists():
         errors.add("contact_email", gettext(
             "A partner with this email address already exists. Sign in to the partner portal instead."))
-    elif PartnerApplication.objects.filter(brand=brand, contact_email__iexact=email,
+    elif PartnerApplication.objects.filter(brand=brand, contact_email_hash__in=keyed_hashes(email, kind="email"),
                                            status=ApplicationStatus.PENDING).exists():
         errors.add("contact_email", gettext(
             "An application from this address is already waiting for review. We will email you."))
@@ -364,7 +364,8 @@ def partner_invite_send(*, actor: User | None, brand: Brand, email: str, kind: s
     errors = FieldErrors()
     _check_plan_and_parent(brand_id=brand.pk, plan=plan, parent=parent, errors=errors)
     address = (email or "").strip()
-    if address and PartnerInvitation.objects.filter(brand=brand, email__iexact=address, status=InvitationStatus.SENT,
+    if address and PartnerInvitation.objects.filter(brand=brand, email_hash__in=keyed_hashes(address, kind="email"),
+                                                    status=InvitationStatus.SENT,
                                                     expires_at__gt=timezone.now()).exists():
         errors.add("email", gettext("An invitation to this address is still open."))
     errors.raise_if_any()
@@ -412,7 +413,8 @@ def sub_partner_invite(*, partner: Partner, email: str) -> PartnerInvitation:
         raise NotAllowed(gettext("Your plan allows %(limit)d sub-partners and you have %(used)d (open invitations "
                                  "count).") % {"limit": limit, "used": used})
     address = (email or "").strip()
-    if address and PartnerInvitation.objects.filter(brand_id=partner.brand_id, email__iexact=address,
+    if address and PartnerInvitation.objects.filter(brand_id=partner.brand_id,
+                                                    email_hash__in=keyed_hashes(address, kind="email"),
                                                     status=InvitationStatus.SENT,
                                                     expires_at__gt=timezone.now()).exists():
         raise ValidationFailed(fields={"email": gettext("An invitation to this address is still open.")})

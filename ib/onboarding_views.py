@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from crm.exceptions import DomainError, NotFound
 from crm.forms import apply_domain_errors, visible_brands
+from crm.lib.fieldcrypt import keyed_hashes
 from crm.permissions import AuthedRequest, page_permission_required
 from crm.views.ui import render_page
 from ib import onboarding, services
@@ -63,7 +64,8 @@ def _detail(request: AuthedRequest, application: PartnerApplication, *,
         "approve_form": approve_form or ApplicationApproveForm(brand_id=application.brand_id),
         "reject_form": reject_form or ApplicationRejectForm(),
         "earlier": list(application_queryset_for_user(request.user)
-                        .filter(contact_email__iexact=application.contact_email).exclude(pk=application.pk)
+                        .filter(contact_email_hash__in=keyed_hashes(application.contact_email, kind="email"))
+                        .exclude(pk=application.pk)
                         .order_by("-created_at")[:10]),
     }, status=status)
 

@@ -540,8 +540,9 @@ def partner_panels(*, request: Any, partner: Partner) -> list[dict[str, Any]]:
 
 
 # --- published views --------------------------------------------------------------------------------
-# What other apps' SQL may read of partners (crm.lib.sqlviews): created by ib's migration 0018, checked
-# by tests/ib/test_published_views.py. Nobody else names ib's tables.
+# What other apps' SQL may read of partners (crm.lib.sqlviews): created by ib's migration 0018 (0020
+# publishes the partner's contact email as its keyed hash), checked by tests/ib/test_published_views.py.
+# Nobody else names ib's tables.
 
 _IB_STAMP = "timestamp with time zone"
 
@@ -556,7 +557,9 @@ PARTNERS_VIEW = PublishedView(
         Column("status", "character varying(10)", "its status", values=("applied", "active", "suspended",
                                                                            "rejected", "closed")),
         Column("client_id", "bigint", "its own client record (crm_public_clients.id); NULL when none"),
-        Column("contact_email", "character varying(254)", "its contact address (match it lower-cased)"),
+        Column("contact_email_hash", "character varying(64)", "keyed hash of its contact email lower-cased "
+                                                              "(hex; the address itself is encrypted): compare "
+                                                              "it with crm_public_clients.email_hash"),
         Column("created_at", _IB_STAMP, "when it was created"),
     ),
 )

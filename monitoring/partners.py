@@ -6,7 +6,10 @@ attributed to it at some time in the window (ib_public_attributions).
   traded in SELF_DAYS and is the partner's own client record, has its contact email, or shares with
   the partner's own client record a link (monitoring.abuse: a payout instrument, the same browser on a
   small network, an IP, a browser or an address; any one counts here, the partner being paid on it), or
-  whose sign-ins came from where the partner's own actions did.
+  whose sign-ins came from where the partner's own actions did. Both emails are encrypted: they are
+  compared as their keyed hashes (of the address lower-cased), in SQL. After a new search key is made
+  current, a partner and a client hashed under different keys match again once
+  `encryption_rotate_columns` has hashed both anew.
 * client_ring: at least RING_MIN_CLIENTS of the partner's clients signed in from one IP or with one
   browser in RING_DAYS, and they are at least RING_MIN_SHARE of everyone who did (a café's or an
   office's crowd, most of them nobody's or another partner's, is not a ring).
@@ -27,7 +30,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from crm.lib.fieldcrypt import keyed_hashes
 from monitoring.abuse import (
     LINKS_CTE,
     POSITIONS_CTE,
@@ -102,7 +104,7 @@ traders AS (
     WHERE d.kind = 'trade' AND d.deleted_at IS NULL AND d.time >= %(since)s AND d.time < %(until)s
 ),
 own AS (
-    SELECT p.id AS partner_id, p.client_id, lower(p.contact_email) AS email, p.code::text AS code
+    SELECT p.id AS partner_id, p.client_id, p.contact_email_hash AS email_hash, p.code::text AS code
     FROM ib_public_partners p WHERE %(brand)s::bigint IS NULL OR p.brand_id = %(brand)s::bigint
 ),
 partner_origins AS (
@@ -114,10 +116,9 @@ matches AS (
     SELECT r.partner_id, r.client_id, 'own' AS via, '' AS value FROM referred r JOIN own ON own.partner_id = r.partner_id
     WHERE own.client_id = r.client_id
     UNION
-    SELECT r.partner_id, r.client_id, 'email', '' FROM referred r
-    JOIN unnest(%(email_partners)s::bigint[], %(email_hashes)s::text[]) AS oe(partner_id, hash)
-      ON oe.partner_id = r.partner_id
-    JOIN crm_public_clients c ON c.id = r.client_id WHERE c.email_hash = oe.hash
+    SELECT r.partner_id, r.client_id, 'email', '' FROM referred r JOIN own ON own.partner_id = r.partner_id
+    JOIN crm_public_clients c ON c.id = r.client_id
+    WHERE own.email_hash <> '' AND c.email_hash = own.email_hash
     UNION
     SELECT r.partner_id, r.client_id, s.via, s.value FROM referred r JOIN own ON own.partner_id = r.partner_id
     JOIN shared_best s ON (s.a = own.client_id AND s.b = r.client_id) OR (s.b = own.client_id AND s.a = r.client_id)
@@ -136,28 +137,9 @@ GROUP BY m.partner_id, r.brand_id
 """  # noqa: S608 - constant SQL
 
 
-# The partners' contact emails: the clients' are encrypted, and matched by their keyed hashes.
-PARTNER_EMAILS_SQL = """
-SELECT p.id, p.contact_email FROM ib_public_partners p
-WHERE p.contact_email <> '' AND (%(brand)s::bigint IS NULL OR p.brand_id = %(brand)s::bigint)
-"""
-
-
-def _partner_email_hashes(brand_id: int | None) -> dict[str, list[Any]]:
-    """Parameters of SELF_SQL: each partner's contact email as keyed hashes, under every search key."""
-    partners: list[int] = []
-    hashes: list[str] = []
-    for row in fetch(PARTNER_EMAILS_SQL, {"brand": brand_id}):
-        for value in keyed_hashes(row["contact_email"], kind="email"):
-            partners.append(row["id"])
-            hashes.append(value)
-    return {"email_partners": partners, "email_hashes": hashes}
-
-
 def detect_self_dealing(*, day: dt.date, brand_id: int | None = None) -> list[Finding]:
     since, until = window(day, SELF_DAYS)
-    rows = fetch(SELF_SQL, {**link_params(since=since, until=until, brand_id=brand_id),
-                            **_partner_email_hashes(brand_id)})
+    rows = fetch(SELF_SQL, link_params(since=since, until=until, brand_id=brand_id))
     pages, partners = _pages_for(rows, "clients")
     findings = []
     for row in rows:

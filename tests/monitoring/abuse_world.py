@@ -45,15 +45,15 @@ def world(*, with_payouts: bool = False) -> SimpleNamespace:
     return w
 
 
-def person(w: SimpleNamespace, *, ip: str, ua: str, referrer: str = "") -> Any:
+def person(w: SimpleNamespace, *, ip: str, ua: str, referrer: str = "", email: str = "") -> Any:
     """Someone registering in the trader's room from `ip` with browser `ua` (referred by a partner's
-    code when given): the client."""
+    code when given; with `email`, under that address): the client."""
     from portal.services import portal_register
 
     n = next(_n)
     with acting(ActorContext(ip=ip, user_agent=ua, source="web")):
         reg = portal_register(brand=w.brand, language="en", first_name=f"Trader{n}", last_name="Abuse",
-                              email=f"trader{n}-{uuid.uuid4().hex[:6]}@example.com", phone=f"+49151{n:08d}", country="DE",
+                              email=email or f"trader{n}-{uuid.uuid4().hex[:6]}@example.com", phone=f"+49151{n:08d}", country="DE",
                               date_of_birth=dt.date(1990, 1, 1), password=PASSWORD, accept_terms=True,
                               accept_privacy=True, attribution={"referrer_code": referrer} if referrer else None,
                               ip=ip, user_agent=ua)

@@ -26,8 +26,8 @@ def _busy_networks(settings):
     settings.PORTAL_REGISTER_RATE_LIMIT = "1000/h"
 
 
-def _referred(w, code, *, ip, ua):
-    client = person(w, ip=ip, ua=ua, referrer=code)
+def _referred(w, code, *, ip, ua, email=""):
+    client = person(w, ip=ip, ua=ua, referrer=code, email=email)
     dispatch_pending()  # the attribution follows the registration's event
     return client
 
@@ -54,6 +54,19 @@ def test_a_partner_trading_through_a_referred_account_on_its_own_browser_and_net
     assert finding.reasons[0].startswith("1 of the partner's clients who traded in the last 30 days")
     assert f"client {alias.pk} shares with the partner:" in finding.reasons[1]
     assert "the same browser on the same IP" in finding.reasons[1]
+    assert finding.evidence[0] == (f"Partner {p.display_name}", f"/ib/partners/{p.code}/")
+
+
+def test_a_partner_trading_through_a_referred_account_under_its_own_contact_email_is_self_dealing():
+    # Both addresses are encrypted: the detector compares their keyed hashes, whatever the case.
+    w = world()
+    p, code = partner(w)
+    alias = _referred(w, code, ip="198.51.100.90", ua="ua-alias", email=p.contact_email.upper())
+    honest = _referred(w, code, ip="198.51.100.91", ua="ua-honest")
+    store(w, _trades(w, account(w, alias)) + _trades(w, account(w, honest)))
+    [finding] = detect_self_dealing(day=w.day, brand_id=w.brand.pk)
+    assert (finding.subject_kind, finding.subject_id, finding.detector) == ("partner", p.pk, "self_dealing")
+    assert finding.reasons[1:] == [f"client {alias.pk} shares with the partner: its contact email address"]
     assert finding.evidence[0] == (f"Partner {p.display_name}", f"/ib/partners/{p.code}/")
 
 
