@@ -42,11 +42,13 @@ from benchmarks.common import (  # noqa: E402
     finish,
     insert_series,
     log,
+    logged_in_client,
     percentile,
     prepare,
     raw_connection,
     record,
     timed,
+    timed_pages,
     vacuum_analyze,
 )
 
@@ -211,38 +213,6 @@ def load_world() -> dict[str, Any]:
 
 # --- measuring ------------------------------------------------------------------------------------
 
-def _logged_in_client(user: Any) -> Any:
-    """A test Client logged in as `user`, with TOTP passed when the user's role requires it."""
-    from django.test import Client as HttpClient
-    from django_otp import DEVICE_ID_SESSION_KEY
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    http = HttpClient(HTTP_HOST="localhost", raise_request_exception=True)
-    http.force_login(user)
-    if user.requires_2fa:
-        device = TOTPDevice.objects.create(user=user, name="bench", confirmed=True)
-        session = http.session
-        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-        session.save()
-    return http
-
-
-def _timed_requests(http: Any, urls: list[str], count: int) -> list[float]:
-    for url in urls[:10]:  # warm-up: imports, template loading, connection, caches
-        response = http.get(url)
-        if response.status_code != 200:
-            raise RuntimeError(f"GET {url} answered {response.status_code}")
-    samples = []
-    for i in range(count):
-        url = urls[i % len(urls)]
-        start = time.perf_counter()
-        response = http.get(url)
-        samples.append((time.perf_counter() - start) * 1000)
-        if response.status_code != 200:
-            raise RuntimeError(f"GET {url} answered {response.status_code}")
-    return samples
-
-
 def _timed_sql(env: BenchEnv, queries: list[tuple[str, tuple[Any, ...]]], count: int) -> list[float]:
     samples = []
     with raw_connection(env) as conn, conn.cursor() as cursor:
@@ -288,14 +258,14 @@ def measure_user(env: BenchEnv, label: str, user: Any, *, requests: int, size: s
     from crm.tabs import TIMELINE_PAGE_SIZE
     from crm.views.clients import CLIENT_PAGE_SIZE
 
-    http = _logged_in_client(user)
+    http = logged_in_client(user)
     stage, country = _busiest_filter(user)
     list_url = f"{reverse('client_list')}?stage={stage}&country={country}&sort=name&page=3"
     page_qs = client_list(user=user, stage=stage, country=country, order="last_name")
     offset = 2 * CLIENT_PAGE_SIZE
     list_sql = page_qs[offset:offset + CLIENT_PAGE_SIZE].query.sql_with_params()
     log(f"{label}: list {list_url} ({page_qs.count()} rows)")
-    list_ms = _timed_requests(http, [list_url], requests)
+    list_ms = timed_pages(http, [list_url], requests, warm=10)
     list_sql_ms = _timed_sql(env, [list_sql], requests)
     emit(f"client_list.list.{label}", list_ms, list_sql_ms, size)
 
@@ -311,9 +281,9 @@ def measure_user(env: BenchEnv, label: str, user: Any, *, requests: int, size: s
     events = [c.n for c in clients]
     log(f"{label}: profile of {len(clients)} clients with {min(events)}-{max(events)} events")
     timeline_sql_ms = _timed_sql(env, timeline_sql, requests)
-    profile_ms = _timed_requests(http, profile_urls, requests)
+    profile_ms = timed_pages(http, profile_urls, requests, warm=10)
     emit(f"client_list.profile.{label}", profile_ms, timeline_sql_ms, size)
-    timeline_ms = _timed_requests(http, [f"{u}?tab=timeline" for u in profile_urls], requests)
+    timeline_ms = timed_pages(http, [f"{u}?tab=timeline" for u in profile_urls], requests, warm=10)
     emit(f"client_list.timeline.{label}", timeline_ms, timeline_sql_ms, size)
 
 

@@ -232,6 +232,54 @@ def timed(label: str) -> Iterator[None]:
     log(f"{label}: {time.perf_counter() - start:.1f} s")
 
 
+# --- timing pages ---------------------------------------------------------------------------------
+
+def logged_in_client(user: Any) -> Any:
+    """A test Client logged in as `user`, with TOTP passed when the user's role requires it."""
+    from django.test import Client as HttpClient
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    http = HttpClient(HTTP_HOST="localhost", raise_request_exception=True)
+    http.force_login(user)
+    if user.requires_2fa:
+        device = TOTPDevice.objects.create(user=user, name="bench", confirmed=True)
+        session = http.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+    return http
+
+
+_settled = False
+
+
+def timed_pages(http: Any, urls: Sequence[str], count: int, *, warm: int = 5) -> list[float]:
+    """Milliseconds of `count` GETs of `urls` in turn (each must answer 200), after `warm` untimed
+    ones (imports, templates, connection, caches). The process's garbage collector is settled first,
+    once, as a web worker's is once the application is loaded (crm.lib.heap, which
+    crm.gunicorn_conf calls): a page is timed with the collector its users' requests meet."""
+    global _settled
+    if not _settled:
+        from crm.lib.heap import settle_after_startup
+
+        settle_after_startup()
+        _settled = True
+
+    def get(url: str) -> None:
+        response = http.get(url)
+        if response.status_code != 200:
+            raise RuntimeError(f"GET {url} answered {response.status_code}")
+
+    for i in range(warm):
+        get(urls[i % len(urls)])
+    samples = []
+    for i in range(count):
+        start = time.perf_counter()
+        get(urls[i % len(urls)])
+        samples.append((time.perf_counter() - start) * 1000)
+    return samples
+
+
 def insert_series(
     model: Any,
     count: int,

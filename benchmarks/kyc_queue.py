@@ -31,11 +31,13 @@ from benchmarks.common import (  # noqa: E402
     finish,
     insert_series,
     log,
+    logged_in_client,
     percentile,
     prepare,
     raw_connection,
     record,
     timed,
+    timed_pages,
     vacuum_analyze,
 )
 
@@ -99,36 +101,6 @@ def build_world(*, waiting: int, decided: int) -> dict[str, Any]:
     return {"officer": officer, "admin": admin}
 
 
-def _logged_in_client(user: Any) -> Any:
-    from django.test import Client as HttpClient
-    from django_otp import DEVICE_ID_SESSION_KEY
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    http = HttpClient(HTTP_HOST="localhost", raise_request_exception=True)
-    http.force_login(user)
-    if user.requires_2fa:
-        device = TOTPDevice.objects.create(user=user, name="bench", confirmed=True)
-        session = http.session
-        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-        session.save()
-    return http
-
-
-def _timed_requests(http: Any, url: str, count: int) -> list[float]:
-    for _ in range(5):
-        response = http.get(url)
-        if response.status_code != 200:
-            raise RuntimeError(f"GET {url} answered {response.status_code}")
-    samples = []
-    for _ in range(count):
-        start = time.perf_counter()
-        response = http.get(url)
-        samples.append((time.perf_counter() - start) * 1000)
-        if response.status_code != 200:
-            raise RuntimeError(f"GET {url} answered {response.status_code}")
-    return samples
-
-
 def _timed_sql(env: BenchEnv, sql: str, params: tuple[Any, ...], count: int) -> list[float]:
     samples = []
     with raw_connection(env) as conn, conn.cursor() as cursor:
@@ -149,14 +121,14 @@ def measure(env: BenchEnv, label: str, user: Any, *, requests: int, size: str) -
     from kyc.permissions import REVIEW, submission_queryset_for_user
     from kyc.selectors import QUEUE_PAGE_SIZE, queue
 
-    http = _logged_in_client(user)
+    http = logged_in_client(user)
     rows = queue(submissions=submission_queryset_for_user(user, perm=REVIEW))
     log(f"{label}: {rows.count()} waiting in scope")
     for page in (1, 3):
         url = f"{reverse('kyc_queue')}?page={page}"
         offset = (page - 1) * QUEUE_PAGE_SIZE
         sql, params = rows[offset:offset + QUEUE_PAGE_SIZE].query.sql_with_params()
-        page_ms = _timed_requests(http, url, requests)
+        page_ms = timed_pages(http, [url], requests)
         sql_ms = _timed_sql(env, sql, params, requests)
         name = f"kyc_queue.page{page}.{label}"
         record(f"{name}.p95", value=percentile(page_ms, 95), unit="ms", limit=percentile(sql_ms, 95),

@@ -30,11 +30,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.client_list import _logged_in_client  # noqa: E402
 from benchmarks.common import (  # noqa: E402
     argument_parser,
     finish,
     log,
+    logged_in_client,
     percentile,
     prepare,
     raw_connection,
@@ -80,7 +80,7 @@ def main() -> None:
         from monitoring.recording import BUFFER_KEY, access_recorded, activity_flush, get_redis
 
         agent = _build(clients)
-        http = _logged_in_client(agent)
+        http = logged_in_client(agent)
         from crm.models import Client
 
         urls = [reverse("client_detail", args=[code]) for code in Client.objects.values_list("code", flat=True)]

@@ -7,7 +7,8 @@ generate_series; then the read models rebuilt (reports.readmodel.rebuild_all, ti
 Full size: 1,000,000 clients, 100,000,000 deals, 10,000,000 money events; --quick: 10,000 clients,
 200,000 deals, 50,000 money events.
 
-Measured, in process through Django's test Client with the whole middleware stack: the wall time of
+Measured, in process through Django's test Client with the whole middleware stack and the garbage
+collector settled as in a web worker (crm.lib.heap): the wall time of
 GET /reports/dashboard/ (30 days, every brand) for the administrator (TOTP passed) and for a desk
 manager (their desks only). `limit` is the plain SQL aggregate of the same figures over the raw
 rows (deposits and withdrawals per currency from the events, volume per symbol and closed P/L per
@@ -32,11 +33,13 @@ from benchmarks.common import (  # noqa: E402
     argument_parser,
     finish,
     log,
+    logged_in_client,
     percentile,
     prepare,
     raw_connection,
     record,
     timed,
+    timed_pages,
 )
 
 GOAL_MS = 200.0
@@ -289,36 +292,6 @@ def _counts() -> tuple[int, int, int, int]:
     return clients, deals, events, ledger
 
 
-def _logged_in_client(user: Any) -> Any:
-    from django.test import Client as HttpClient
-    from django_otp import DEVICE_ID_SESSION_KEY
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    http = HttpClient(HTTP_HOST="localhost", raise_request_exception=True)
-    http.force_login(user)
-    if user.requires_2fa:
-        device = TOTPDevice.objects.create(user=user, name="bench", confirmed=True)
-        session = http.session
-        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-        session.save()
-    return http
-
-
-def _timed_page(http: Any, url: str, count: int) -> list[float]:
-    for _ in range(5):
-        response = http.get(url)
-        if response.status_code != 200:
-            raise RuntimeError(f"GET {url} answered {response.status_code}")
-    samples = []
-    for _ in range(count):
-        start = time.perf_counter()
-        response = http.get(url)
-        samples.append((time.perf_counter() - start) * 1000)
-        if response.status_code != 200:
-            raise RuntimeError(f"GET {url} answered {response.status_code}")
-    return samples
-
-
 def _timed_raw(env: BenchEnv, count: int) -> list[float]:
     samples = []
     with raw_connection(env) as conn, conn.cursor() as cursor:
@@ -358,7 +331,7 @@ def main() -> None:
         from django.urls import reverse
 
         for label, user in users.items():
-            page = _timed_page(_logged_in_client(user), reverse("reports_dashboard"), requests)
+            page = timed_pages(logged_in_client(user), [reverse("reports_dashboard")], requests)
             record(f"reports_dashboard.{label}.p95", value=percentile(page, 95), unit="ms",
                    limit=percentile(raw, 95), goal=f"p95 <= {GOAL_MS:.0f} ms", size=size)
             record(f"reports_dashboard.{label}.p50", value=percentile(page, 50), unit="ms",

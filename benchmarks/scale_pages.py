@@ -9,8 +9,9 @@ database). The seeding alone is meant to take under an hour: run it with `make b
 give smaller sizes; --quick: 5,000 clients, 50,000 deals, 20,000 events, 20,000 ledger transactions. The seeding's own figures are reported too: rows/s and the minutes a brokerage of
 1,000,000 clients and 100,000,000 deals would take at that rate (goal: under 60).
 
-Measured, in process through Django's test Client with the whole middleware stack, the wall time of
-each request (administrator unless said otherwise):
+Measured, in process through Django's test Client with the whole middleware stack and the garbage
+collector settled as in a web worker (crm.lib.heap), the wall time of each request (administrator
+unless said otherwise):
 - list: /clients/ (newest first, the first page) for the administrator and an agent; page 3 of the
   list sorted by name for the administrator;
 - profile: /clients/<code>/ and timeline: /clients/<code>/?tab=timeline, rotating over the clients
@@ -44,31 +45,17 @@ from benchmarks.common import (  # noqa: E402
     argument_parser,
     finish,
     log,
+    logged_in_client,
     percentile,
     prepare,
     raw_connection,
     record,
     timed,
+    timed_pages,
 )
 
 GOALS = {"list": 50.0, "profile": 50.0, "timeline": 50.0, "search": 100.0, "retention": 500.0, "exposure": 500.0}
 SEED_GOAL_MINUTES = 60.0
-
-
-def _logged_in(user: Any) -> Any:
-    """A test Client logged in as `user`, with TOTP passed when the user's role requires it."""
-    from django.test import Client as HttpClient
-    from django_otp import DEVICE_ID_SESSION_KEY
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    http = HttpClient(HTTP_HOST="localhost", raise_request_exception=True)
-    http.force_login(user)
-    if user.requires_2fa:
-        device = TOTPDevice.objects.create(user=user, name="bench", confirmed=True)
-        session = http.session
-        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-        session.save()
-    return http
 
 
 def _page_selects(http: Any, url: str) -> list[str]:
@@ -82,20 +69,6 @@ def _page_selects(http: Any, url: str) -> list[str]:
         raise RuntimeError(f"GET {url} answered {response.status_code}")
     return [q["sql"] for q in captured.captured_queries if q["sql"].lstrip().upper().startswith(("SELECT", "WITH"))
             and "django_session" not in q["sql"]]
-
-
-def _time_pages(http: Any, urls: list[str], count: int) -> list[float]:
-    for url in urls[:5]:
-        http.get(url)  # warm-up: templates, imports, caches
-    samples = []
-    for i in range(count):
-        url = urls[i % len(urls)]
-        start = time.perf_counter()
-        response = http.get(url)
-        samples.append((time.perf_counter() - start) * 1000)
-        if response.status_code != 200:
-            raise RuntimeError(f"GET {url} answered {response.status_code}")
-    return samples
 
 
 def _time_sql(env: BenchEnv, pages: list[list[str]], count: int) -> list[float]:
@@ -116,10 +89,10 @@ def _time_sql(env: BenchEnv, pages: list[list[str]], count: int) -> list[float]:
 
 
 def measure(env: BenchEnv, name: str, user: Any, urls: list[str], *, requests: int, size: str) -> None:
-    http = _logged_in(user)
+    http = logged_in_client(user)
     statements = [_page_selects(http, url) for url in urls[:10]]
     log(f"{name}: {urls[0]} ({len(statements[0])} SELECTs)")
-    page_ms = _time_pages(http, urls, requests)
+    page_ms = timed_pages(http, urls, requests)
     sql_ms = _time_sql(env, statements, requests)
     goal = GOALS[name.split(".")[0]]
     record(f"scale_pages.{name}.p95", value=percentile(page_ms, 95), unit="ms", limit=percentile(sql_ms, 95),

@@ -10,7 +10,6 @@ WEB_THREADS (threads per worker), WEB_TIMEOUT (seconds), LOG_LEVEL, FORWARDED_AL
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 from datetime import timedelta
@@ -120,11 +119,8 @@ def post_fork(server: Any, worker: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    """Once the application is loaded: move what start-up allocated (Django, the URL conf, the
-    models) out of the collector's sight, and collect young objects less often. A batch of a
-    thousand leads allocates some million short-lived objects; with Python's defaults the
-    collector ran about sixty times per batch and now and then walked the whole heap, some 10%
-    of the request."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(10_000, 20, 20)
+    """Once the application is loaded: the collector settled for a long-running process
+    (crm.lib.heap: start-up's objects frozen out of its sight, young objects collected less often)."""
+    from crm.lib.heap import settle_after_startup
+
+    settle_after_startup()

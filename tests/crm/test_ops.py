@@ -635,3 +635,21 @@ def test_dead_holders_of_the_embedded_postgres_are_forgotten(tmp_path):
     runner._forget_dead_pg_handles(tmp_path)
 
     assert json.loads(handles.read_text()) == [os.getpid()]
+
+
+def test_a_web_worker_freezes_what_start_up_allocated_and_collects_young_objects_less_often():
+    """The collector a page's requests meet in a web worker (the page benchmarks settle their own
+    process the same way): start-up's objects out of the full collections' reach."""
+    import gc
+
+    import crm.gunicorn_conf as conf
+    from crm.lib.heap import GC_THRESHOLDS
+
+    saved = gc.get_threshold()
+    try:
+        conf.post_worker_init(None)
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert gc.get_freeze_count() > 10_000  # Django, the URL conf, the models...
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*saved)
