@@ -15,7 +15,8 @@ rows (deposits and withdrawals per currency from the events, volume per symbol a
 currency from the deals, 30 days), through psycopg: what the page would cost if it read raw rows.
 A ratio below 1 means the page is cheaper than even the bare aggregate.
 
-Run: python benchmarks/reports_dashboard.py [--quick] [--keep] [--reuse] [--clients N] [--deals N] [--events N] [--requests N]
+Run: python benchmarks/reports_dashboard.py [--quick] [--keep] [--reuse [--skip-rebuild]] [--clients N] [--deals N]
+[--events N] [--requests N] [--raw N]
 """
 
 from __future__ import annotations
@@ -200,15 +201,16 @@ def _rebuild_timed() -> None:
                        "ANALYZE reports_floatingfigure")
 
 
-def reused_world(*, events: int) -> dict[str, Any]:
+def reused_world(*, events: int, rebuild: bool = True) -> dict[str, Any]:
     """--reuse: the users an earlier --keep run made; the read models rebuilt again by this code.
     A database filled by `manage.py scale_seed` (benchmarks/scale_pages.py --keep) is taken too:
     see scale_world."""
     from crm.models import User
 
     if User.objects.filter(email="admin@scale.example").exists():
-        return scale_world(events=events)
-    _rebuild_timed()
+        return scale_world(events=events, rebuild=rebuild)
+    if rebuild:
+        _rebuild_timed()
     return {"admin": User.objects.get(email="admin@bench.example"),
             "manager": User.objects.get(email="manager.atlas1@bench.example")}
 
@@ -219,7 +221,7 @@ MONEY_EVENTS = ("wallet.deposit_succeeded", "wallet.deposit_succeeded", "wallet.
 SCALE_DAYS = 95  # the dashboard's 30 days, the 30 before them it compares with, and the month to date
 
 
-def scale_world(*, events: int) -> dict[str, Any]:
+def scale_world(*, events: int, rebuild: bool = True) -> dict[str, Any]:
     """The dashboard over scale_seed's brokerage (its clients, desks, accounts and deals over two
     years, and its ledger: `scale_seed --ledger N` writes the deposits, withdrawals and first
     deposits with their events, which the dashboard's money figures read). A database seeded
@@ -235,7 +237,8 @@ def scale_world(*, events: int) -> dict[str, Any]:
     from demo.scale import PSP
     from ib import commissions as cs
     from reports.models import ReadModelMark
-    from reports.readmodel import floating_refresh, rebuild
+    from reports.readmodel import floating_refresh
+    from reports.readmodel import rebuild as rebuild_days
     from trading.models import PlatformServer
     from trading.services import trading_group_book_set
 
@@ -267,16 +270,17 @@ def scale_world(*, events: int) -> dict[str, Any]:
                        "GER40", "USOIL", "EURGBP"):
             cs.instrument_save(actor=None, brand=brand, symbol=symbol, group=fx, contract_size="100000",
                                markup_per_lot="1")
-    now = timezone.now()
-    started = time.perf_counter()
-    days = rebuild(start=now.date() - dt.timedelta(days=SCALE_DAYS - 1), end=now.date())
-    floating_refresh(now=now)
-    ReadModelMark.objects.update_or_create(name="deals", defaults={"at": now})
-    record("reports_dashboard.rebuild", value=time.perf_counter() - started, unit="s", limit=None,
-           goal="info (nightly)", size=f"{days} days", reason="no raw baseline: it is the aggregation itself")
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE reports_dailyfigure; ANALYZE reports_dailytrader; ANALYZE reports_traderbitmap; "
-                       "ANALYZE reports_floatingfigure")
+    if rebuild:
+        now = timezone.now()
+        started = time.perf_counter()
+        days = rebuild_days(start=now.date() - dt.timedelta(days=SCALE_DAYS - 1), end=now.date())
+        floating_refresh(now=now)
+        ReadModelMark.objects.update_or_create(name="deals", defaults={"at": now})
+        record("reports_dashboard.rebuild", value=time.perf_counter() - started, unit="s", limit=None,
+               goal="info (nightly)", size=f"{days} days", reason="no raw baseline: it is the aggregation itself")
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE reports_dailyfigure; ANALYZE reports_dailytrader; ANALYZE reports_traderbitmap; "
+                           "ANALYZE reports_floatingfigure")
     return {"admin": User.objects.get(email="admin@scale.example"),
             "manager": User.objects.filter(email__startswith="manager.scale-atlas.1@").get()}
 
@@ -295,7 +299,7 @@ def _counts() -> tuple[int, int, int, int]:
 def _timed_raw(env: BenchEnv, count: int) -> list[float]:
     samples = []
     with raw_connection(env) as conn, conn.cursor() as cursor:
-        for i in range(count + 2):
+        for i in range(count + 1):  # the first run warms the cache, untimed
             start = time.perf_counter()
             cursor.execute(RAW_SQL)
             cursor.fetchall()
@@ -303,7 +307,7 @@ def _timed_raw(env: BenchEnv, count: int) -> list[float]:
             cursor.fetchall()
             cursor.execute(RAW_FLOATING_SQL)
             cursor.fetchall()
-            if i >= 2:
+            if i >= 1:
                 samples.append((time.perf_counter() - start) * 1000)
     return samples
 
@@ -314,6 +318,11 @@ def main() -> None:
     parser.add_argument("--deals", type=int, default=None)
     parser.add_argument("--events", type=int, default=None)
     parser.add_argument("--requests", type=int, default=None)
+    parser.add_argument("--raw", type=int, default=None,
+                        help="timed runs of the plain SQL aggregate (default: one per 20 requests, at least 3; "
+                             "at full size each run takes a minute or two)")
+    parser.add_argument("--skip-rebuild", action="store_true",
+                        help="with --reuse: the read models as the last run left them (no rebuild, no timing of it)")
     args = parser.parse_args()
     clients = args.clients or (10_000 if args.quick else 1_000_000)
     deals = args.deals or (200_000 if args.quick else 100_000_000)
@@ -322,12 +331,12 @@ def main() -> None:
     env = prepare(args)
     try:
         if env.reused:
-            users = reused_world(events=events)
+            users = reused_world(events=events, rebuild=not args.skip_rebuild)
         else:
             users = build_world(clients=clients, deals=deals, events=events)
         clients, deals, events, ledger = _counts()
         size = f"{clients} clients, {deals} deals, {events} money events, {ledger} ledger transactions, {requests} requests"
-        raw = _timed_raw(env, max(5, requests // 5))
+        raw = _timed_raw(env, args.raw or max(3, requests // 20))
         from django.urls import reverse
 
         for label, user in users.items():
