@@ -82,12 +82,16 @@ class ClientFilter(ListFilterSet):
 
     def __init__(self, data: Any = None, queryset: QuerySet[Client] | None = None, *, user: Any,
                  **kwargs: Any) -> None:
-        super().__init__(data, queryset if queryset is not None else selectors.client_list(user=user), **kwargs)
+        # The shares read once, up front: an agent's book is then read from the owner's index alone.
+        super().__init__(data, queryset if queryset is not None else selectors.client_list(user=user, shares_read=True),
+                         **kwargs)
         self.user = user
         # Only brands, desks and staff the user works with are offered (and accepted).
         brands = visible_brands(user)
-        desks = Desk.objects.select_related("brand").order_by("brand__name", "name")
-        staff = User.objects.filter(is_active=True, role__isnull=False).order_by("full_name")
+        # The options read a desk's name and brand's name, a person's code and name: only those.
+        desks = Desk.objects.select_related("brand").only("code", "name", "brand__name").order_by("brand__name", "name")
+        staff = User.objects.filter(is_active=True, role__isnull=False).only("code", "full_name", "email").order_by(
+            "full_name")
         if not (user.is_administrator or user.all_brands):
             desks = desks.filter(brand__in=brands)
             staff = staff.filter(Q(all_brands=True) | Q(brands__in=brands)).distinct()

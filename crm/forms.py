@@ -466,9 +466,11 @@ class ClientAssignForm(forms.Form):
         from crm.permissions import assignable_agents
 
         super().__init__(data, prefix=prefix)
-        agents = list(assignable_agents(user, brand_id=brand_id))
+        # (code, name, desk's name): the options' text only, not a hundred agents' rows with their
+        # desks and roles.
+        agents = list(assignable_agents(user, brand_id=brand_id).values_list("code", "full_name", "desk__name"))
         choices = [("", gettext("Choose an agent…"))]
-        choices += [(str(a.code), f"{a.full_name} ({a.desk.name})" if a.desk else a.full_name) for a in agents]
+        choices += [(str(code), f"{name} ({desk})" if desk else name) for code, name, desk in agents]
         self.fields["owner"].widget.choices = choices
         self.agents = agents
 

@@ -219,15 +219,17 @@ def client_list(
     language: str = "",
     tag: str = "",
     order: str = "-created_at",
+    shares_read: bool = False,
 ) -> QuerySet[Client]:
     """The clients `user` may see, filtered and ordered; blank filters are ignored.
 
     `brand`, `owner` and `desk` take an instance, a primary key or a code. `order` outside
     CLIENT_ORDERS falls back to "-created_at". Rows are ordered stably (id breaks ties) so that
-    cursor and page pagination do not skip or repeat rows.
+    cursor and page pagination do not skip or repeat rows. `shares_read`: see
+    crm.permissions.client_queryset_for_user.
     """
-    qs = client_filter(client_queryset_for_user(user), q=q, stage=stage, country=country, brand=brand, owner=owner,
-                       desk=desk, language=language, tag=tag)
+    qs = client_filter(client_queryset_for_user(user, shares_read=shares_read), q=q, stage=stage, country=country,
+                       brand=brand, owner=owner, desk=desk, language=language, tag=tag)
     if order not in CLIENT_ORDERS:
         order = "-created_at"
     tiebreak = "-id" if order.startswith("-") else "id"
