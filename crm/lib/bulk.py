@@ -97,6 +97,12 @@ def _same_everywhere(rows: Sequence[Mapping[str, Any]], name: str) -> bool:
     return all(type(value := row[name]) is kind and value == first for row in rows)
 
 
+def _stored(f: models.Field[Any, Any], value: Any) -> Any:
+    """A left-out column's default as the column stores it: encrypted for an encrypted column
+    (crm.lib.fieldcrypt), as it is."""
+    return f.get_db_prep_value(value, connection) if isinstance(f, EncryptedTextField) else value
+
+
 def _records(model: type[models.Model], rows: Sequence[Mapping[str, Any]], with_pk: bool
              ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """(per-row records, constant record), both keyed by column: a value every row shares (a
@@ -112,7 +118,7 @@ def _records(model: type[models.Model], rows: Sequence[Mapping[str, Any]], with_
     # A default that draws a value per row (uuid4, now) is drawn per row; others (a fixed default,
     # or none: "" or NULL) once.
     per_row = [f for f in missing if f.has_default() and callable(f.default)]
-    constant = {column(f): f.get_default() for f in missing if f not in per_row}
+    constant = {column(f): _stored(f, f.get_default()) for f in missing if f not in per_row}
     shared = {a for a in present if a in names and _same_everywhere(rows, a)} if len(rows) > 1 else set()
     constant.update((names[a], rows[0][a]) for a in shared)
     varying = [(a, names[a]) for a in present if a in names and a not in shared]
@@ -127,7 +133,7 @@ def _records(model: type[models.Model], rows: Sequence[Mapping[str, Any]], with_
         for attname, name, f in sealed_varying:
             record[name] = f.get_db_prep_value(row[attname], connection)
         for f in per_row:
-            record[column(f)] = f.get_default()
+            record[column(f)] = _stored(f, f.get_default())
         out.append(record)
     return out, constant
 

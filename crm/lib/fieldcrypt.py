@@ -267,7 +267,11 @@ class EncryptedJSONField(EncryptedTextField[_ST, _GT]):
     _pyi_private_get_type: Any
 
     def _encode(self, value: Any) -> str:
-        return json.dumps(value, separators=(",", ":"), sort_keys=True)
+        def refuse(item: Any) -> Any:
+            raise TypeError(f'cannot write {type(item).__name__} into "{self.name}": JSON holds text, numbers, '
+                            "true/false, null, lists and objects")
+
+        return json.dumps(value, separators=(",", ":"), sort_keys=True, default=refuse)
 
     def _decode(self, plaintext: str) -> Any:
         return json.loads(plaintext)
