@@ -92,6 +92,8 @@ PROFITS = [Decimal(p) for p in range(-300, 301, 7)]
 # What a client pays in at once (the movements after the first deposit, demo.scale._write_moves).
 DEPOSITS = [Decimal(d) for d in ("50", "100", "100", "200", "250", "300", "500", "500", "1000", "1500", "2500", "5000",
                                  "10000")]
+# The report's line for the deposits', withdrawals' and first deposits' events.
+MONEY_EVENTS_LABEL = "money events"
 ACCESS_KINDS = ("view", "view", "view", "view", "reveal_email", "reveal_phone", "search")
 
 
@@ -627,9 +629,9 @@ class _BatchWriter:
         rng = self.rng
         owners = {a.client_id for a in live}
         brand_of = {pk: desk.brand_id for pk, _n, desk, _s, _c in clients}
-        wallet_ids, tx_ids = next_ids((LedgerAccount, len(owners)), (LedgerTransaction, 2 * len(live)))
+        funds_ids, tx_ids = next_ids((LedgerAccount, len(owners)), (LedgerTransaction, 2 * len(live)))
         (mirror_ids,) = next_ids((LedgerAccount, len(live)))
-        wallet_of = dict(zip(sorted(owners), wallet_ids, strict=True))
+        funds_of = dict(zip(sorted(owners), funds_ids, strict=True))
         mirror_of = {a.id: pk for a, pk in zip(live, mirror_ids, strict=True)}
 
         wallet_kind, mirror_kind = AccountKind.CLIENT_WALLET, AccountKind.TRADING_MIRROR
@@ -640,7 +642,7 @@ class _BatchWriter:
         # Plain strings in the rows: an enum would be written by its name.
         accounts: list[tuple[Any, ...]] = [(pk, _uuid(rng), str(wallet_kind), CURRENCY, brand_of[client], client, None, "", "",
                      side(wallet_kind), wallet_kind not in NON_NEGATIVE_KINDS, self.now)
-                    for client, pk in wallet_of.items()]
+                    for client, pk in funds_of.items()]
         accounts += [(mirror_of[a.id], _uuid(rng), str(mirror_kind), CURRENCY, a.brand_id, None, a.id, "", "",
                       side(mirror_kind), mirror_kind not in NON_NEGATIVE_KINDS, self.now) for a in live]
         self.clock.write("wallet_ledgeraccount", lambda: copy_rows(LedgerAccount, (
@@ -653,7 +655,7 @@ class _BatchWriter:
         funded: set[int] = set()
         balances: dict[int, Decimal] = {}
         for i, a in enumerate(live):
-            wallet, mirror, clearing = wallet_of[a.client_id], mirror_of[a.id], self.clearing[a.brand_id][0]
+            wallet, mirror, clearing = funds_of[a.client_id], mirror_of[a.id], self.clearing[a.brand_id][0]
             deposit = a.deposit
             moved = _money(deposit, rng.choice((1.0, 1.0, 0.9, 0.75)))
             paid_at = a.opened_at + dt.timedelta(minutes=2)
@@ -692,11 +694,11 @@ class _BatchWriter:
             "reverses_id", "rate", "rate_source", "actor_id", "metadata", "ref_kind", "ref_code"), transactions))
         self.clock.write("wallet_ledgerleg", lambda: copy_rows(LedgerLeg, (
             "transaction_id", "account_id", "currency", "amount", "recorded_at"), legs))
-        self.clock.write("crm_event (money)", lambda: copy_rows(Event, (
+        self.clock.write(MONEY_EVENTS_LABEL, lambda: copy_rows(Event, (
             "uuid", "name", "client_id", "brand_id", "data", "occurred_at", "created_at", "dispatched_at",
             "request_id"), events))
         if moves:
-            for account_id, amount in self._write_moves(live, wallet_of, mirror_of, moves).items():
+            for account_id, amount in self._write_moves(live, funds_of, mirror_of, moves).items():
                 if account_id in self.system_total:
                     self.system_total[account_id] += amount
                 else:
@@ -706,7 +708,7 @@ class _BatchWriter:
             "account_id", "currency", "may_go_negative", "balance", "held", "updated_at"),
             [(pk, CURRENCY, negative[pk], balances.get(pk, Decimal(0)), Decimal(0), self.now) for pk in negative]))
 
-    def _write_moves(self, live: list[_Account], wallet_of: dict[int, int], mirror_of: dict[int, int],
+    def _write_moves(self, live: list[_Account], funds_of: dict[int, int], mirror_of: dict[int, int],
                      moves: int) -> dict[int, Decimal]:
         """`moves` ledger transactions over the batch's live accounts after their first deposit (a few
         accounts move most), made by the database from one plan row per account, as the deals are
@@ -730,7 +732,7 @@ class _BatchWriter:
                 continue
             first = (a.opened_at + dt.timedelta(minutes=30)).timestamp()
             clearing, fees = self.clearing[a.brand_id]
-            plan.append((a.id, a.client_id, a.brand_id, wallet_of[a.client_id], mirror_of[a.id], clearing, fees, n,
+            plan.append((a.id, a.client_id, a.brand_id, funds_of[a.client_id], mirror_of[a.id], clearing, fees, n,
                          first, max(0.0, end - first) / n))
         if not plan:
             return {}
@@ -742,7 +744,7 @@ class _BatchWriter:
         totals: dict[int, Decimal] = {}
 
         def write() -> int:
-            _plan_copy("scale_money_plan", "account_id bigint, client_id bigint, brand_id bigint, wallet_id bigint, "
+            _plan_copy("scale_money_plan", "account_id bigint, client_id bigint, brand_id bigint, funds_id bigint, "
                        "mirror_id bigint, clearing_id bigint, fees_id bigint, moves integer, first_s double precision, "
                        "gap double precision", plan)
             with connection.cursor() as cursor:
@@ -756,9 +758,9 @@ class _BatchWriter:
                     "INSERT INTO scale_money_move "
                     "SELECT nextval(pg_get_serial_sequence(%s, 'id')), at, step, client_id, brand_id, method, "
                     "       CASE step WHEN 0 THEN d WHEN 1 THEN c ELSE r END, CASE step WHEN 0 THEN fee ELSE 0 END, "
-                    "       CASE step WHEN 0 THEN clearing_id WHEN 1 THEN wallet_id WHEN 2 THEN mirror_id ELSE wallet_id END, "
+                    "       CASE step WHEN 0 THEN clearing_id WHEN 1 THEN funds_id WHEN 2 THEN mirror_id ELSE funds_id END, "
                     "       CASE step WHEN 0 THEN -d WHEN 1 THEN -c ELSE -r END, "
-                    "       CASE step WHEN 0 THEN wallet_id WHEN 1 THEN mirror_id WHEN 2 THEN wallet_id ELSE clearing_id END, "
+                    "       CASE step WHEN 0 THEN funds_id WHEN 1 THEN mirror_id WHEN 2 THEN funds_id ELSE clearing_id END, "
                     "       CASE step WHEN 0 THEN c WHEN 1 THEN c ELSE r END, "
                     "       CASE WHEN step = 0 AND fee <> 0 THEN fees_id END, CASE WHEN step = 0 THEN fee END "
                     "FROM (SELECT m.*, d - fee AS c, round((d - fee) / 2, 2) AS r FROM ("
@@ -798,8 +800,8 @@ class _BatchWriter:
                     "  'amount', amount::text, 'currency', %s::text, 'method', method, 'provider', %s::text, "
                     "  'state', 'paid') END, at, at, at, '' "
                     "FROM scale_money_move WHERE step IN (0, 3)", [CURRENCY, PSP, CURRENCY, PSP])
-                self.clock.result.rows["crm_event (money)"] = (
-                    self.clock.result.rows.get("crm_event (money)", 0) + cursor.rowcount)
+                self.clock.result.rows[MONEY_EVENTS_LABEL] = (
+                    self.clock.result.rows.get(MONEY_EVENTS_LABEL, 0) + cursor.rowcount)
                 cursor.execute(
                     "SELECT l.account_id, sum(l.amount) FROM scale_money_move m "
                     "CROSS JOIN LATERAL (VALUES (m.a1, m.x1), (m.a2, m.x2), (m.a3, m.x3)) AS l(account_id, amount) "
@@ -835,7 +837,7 @@ class _BatchWriter:
                 data = json.dumps({"excerpt": "Called the client about the platform", "stage": stage, "n": n})
                 yield (_uuid(rng), name, pk, desk.brand_id, self._owner(n, desk), data, at, at, at, "")
 
-        self.clock.write("crm_event", lambda: copy_rows(Event, (
+        self.clock.write(Event._meta.db_table, lambda: copy_rows(Event, (
             "uuid", "name", "client_id", "brand_id", "actor_id", "data", "occurred_at", "created_at", "dispatched_at",
             "request_id"), timeline()))
 
