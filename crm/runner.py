@@ -447,7 +447,10 @@ def parse_logins(lines: Iterable[str]) -> tuple[list[DemoLogin], list[str]]:
 
 
 def format_logins(logins: Sequence[DemoLogin]) -> str:
-    rows = [("role", "email", "password"), *((x.role, x.email, x.password) for x in logins)]
+    """The logins as a table, each once: several demos name the same user as theirs (the desk
+    manager of the dashboards and of the monitoring), who is listed where first named."""
+    unique = list(dict.fromkeys(logins))
+    rows = [("role", "email", "password"), *((x.role, x.email, x.password) for x in unique)]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

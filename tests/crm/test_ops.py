@@ -603,6 +603,7 @@ def test_demo_logins_are_read_from_seed_output_and_shown_as_a_table():
         "LOGIN admin admin@demo.example pass word 1",
         "LOGIN sales_agent agent@demo.example s3cret-Pass",
         "LOGIN broken-line",
+        "LOGIN admin admin@demo.example pass word 1",
     ]
 
     logins, other = runner.parse_logins(output)
@@ -610,12 +611,14 @@ def test_demo_logins_are_read_from_seed_output_and_shown_as_a_table():
     assert logins == [
         runner.DemoLogin("admin", "admin@demo.example", "pass word 1"),
         runner.DemoLogin("sales_agent", "agent@demo.example", "s3cret-Pass"),
+        runner.DemoLogin("admin", "admin@demo.example", "pass word 1"),
     ]
     assert other == ["Seeded 2 brands, 2000 clients", "LOGIN broken-line"]
     table = runner.format_logins(logins).splitlines()
     assert table[0].split() == ["role", "email", "password"]
     assert table[2].split() == ["admin", "admin@demo.example", "pass", "word", "1"]
     assert table[3].index("agent@") == table[2].index("admin@")  # columns line up
+    assert len(table) == 4  # a user two demos name is listed once
 
 
 def test_a_busy_port_is_detected_before_starting():

@@ -353,3 +353,21 @@ def test_the_sender_does_not_poll_a_queue_whose_head_is_in_flight_or_waiting_for
     assert wait is not None and 25 < wait <= 60  # the backoff, with its jitter
     assert queued == []  # beat's sweep sends it when due: nothing kicked meanwhile
     assert WebhookDelivery.objects.get(event=fourth, subscriber=world.sub).status == WebhookDeliveryStatus.PENDING
+
+
+def test_the_subscriber_list_says_every_event_type_instead_of_listing_them(world, receiver, client, login_verified):
+    from crm import event_catalogue
+
+    declared = [e.name for e in event_catalogue.declared()]
+    outbound.subscriber_create(actor=world.admin, api_key=world.key, name="Everything", url=receiver.url,
+                               event_types=declared)
+    outbound.subscriber_create(actor=world.admin, api_key=world.key, name="Money", url=receiver.url,
+                               event_types=declared[:9])
+    login_verified(client, world.admin)
+    page = client.get("/admin-tools/webhooks/").content.decode()
+    everything, money, bi = (page.index(f"<strong>{name}</strong>") for name in ("Everything", "Money", "BI"))
+    assert f"Every event type ({len(declared)})" in page[everything:]
+    assert page.count(declared[-1]) == 0  # the catalogue's names are not spelled out for it
+    assert "9 event types</summary>" in page[money:]  # a long choice folds, its names one click away
+    assert declared[8] in page[money:]
+    assert "client.created, note.added, task.completed" in page[bi:]  # a short one is read at a glance
