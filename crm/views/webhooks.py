@@ -90,7 +90,7 @@ def _subscriber(request: AuthedRequest, code: Any) -> WebhookSubscriber:
 @require_GET
 def webhook_subscriber_list(request: AuthedRequest) -> HttpResponse:
     subs = outbound.subscribers_for(actor=request.user)
-    # A subscriber taking every declared event is said so, not listed 130 names long.
+    # A subscriber taking every declared event type is said so, not listed name by name.
     declared = {e.name for e in event_catalogue.declared()}
     rows = [(s, declared <= set(s.event_types)) for s in subs]
     return render(request, "crm/webhooks/subscriber_list.html", {"rows": rows, "declared": len(declared)})
