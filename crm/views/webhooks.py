@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from crm import event_catalogue
 from crm.auth_forms import add_domain_errors
-from crm.exceptions import DomainError, NotFound
+from crm.exceptions import DomainError, NotFound, ValidationFailed
 from crm.lib.forms import form_field
 from crm.models import ApiKey, WebhookDelivery, WebhookDeliveryStatus, WebhookSubscriber
 from crm.permissions import AuthedRequest
@@ -57,6 +57,14 @@ class SubscriberForm(forms.Form):
             (e.name, f"{e.name}: {e.description}") for e in event_catalogue.declared()]
         form_field(self, "scopes", forms.ChoiceField).choices = [
             (code, f"{code}: {_(text)}") for code, text in outbound.SUBSCRIBER_SCOPES.items()]
+
+    def clean_url(self) -> str:
+        """The service's own check of the address, here too: its problem is shown beside the form's
+        others on the first submit, not only once they are all put right."""
+        try:
+            return outbound.url_clean(self.cleaned_data["url"])
+        except ValidationFailed as exc:
+            raise forms.ValidationError(exc.fields.get("url") or [exc.message]) from None
 
 
 class DeliveryFilterForm(forms.Form):

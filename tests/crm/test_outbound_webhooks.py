@@ -30,6 +30,7 @@ from crm.models import (
     WebhookAttempt,
     WebhookDelivery,
     WebhookDeliveryStatus,
+    WebhookSubscriber,
 )
 from crm.services import apikey_create, outbound
 from tests.factories import make_brand, make_client, make_user
@@ -371,3 +372,20 @@ def test_the_subscriber_list_says_every_event_type_instead_of_listing_them(world
     assert "9 event types</summary>" in page[money:]  # a long choice folds, its names one click away
     assert declared[8] in page[money:]
     assert "client.created, note.added, task.completed" in page[bi:]  # a short one is read at a glance
+
+
+def test_the_form_names_a_bad_address_with_the_other_problems_on_the_first_submit(world, client, login_verified,
+                                                                                   settings):
+    settings.CRM_WEBHOOK_ALLOW_HTTP_LOOPBACK = False
+    login_verified(client, world.admin)
+    before = WebhookSubscriber.objects.count()
+    page = client.post("/admin-tools/webhooks/new/", {"name": "", "url": "ftp://hooks.example.com/crm"})
+    assert page.status_code == 200
+    errors = page.context["form"].errors
+    assert set(errors) == {"name", "api_key", "url", "event_types"}
+    assert errors["url"] == ["Enter a full https:// address."]
+    page = client.post("/admin-tools/webhooks/new/", {"name": "Dialler", "api_key": world.key.prefix,
+                                                      "url": "http://hooks.example.com/crm",
+                                                      "event_types": ["client.created"]})
+    assert page.context["form"].errors == {"url": ["Webhooks are sent over https only."]}
+    assert WebhookSubscriber.objects.count() == before
