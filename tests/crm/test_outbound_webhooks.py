@@ -378,6 +378,12 @@ def test_the_form_names_a_bad_address_with_the_other_problems_on_the_first_submi
                                                                                    settings):
     settings.CRM_WEBHOOK_ALLOW_HTTP_LOOPBACK = False
     login_verified(client, world.admin)
+    from crm import event_catalogue
+
+    form = client.get("/admin-tools/webhooks/new/").content.decode()
+    for group in ("client", "compliance", "wallet"):  # the boxes under the app that emits them
+        assert f"<label>{group}</label>" in form
+    assert all(f'value="{e.name}"' in form for e in event_catalogue.declared())
     before = WebhookSubscriber.objects.count()
     page = client.post("/admin-tools/webhooks/new/", {"name": "", "url": "ftp://hooks.example.com/crm"})
     assert page.status_code == 200
