@@ -126,6 +126,7 @@ def test_a_desk_manager_sees_only_their_desks_numbers_and_a_brand_limited_user_o
     # Another brand's code is refused by name, not shown.
     response = http.get(reverse("reports_dashboard"), {"brand": w.brand.code})
     assert response.status_code == 400 and b'data-problem="brand"' in response.content
+    assert "Brand: Choose a brand from the list." in response.content.decode()  # the field as the form names it
 
 
 def _snapshot() -> tuple[list, list, list]:

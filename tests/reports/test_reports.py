@@ -88,6 +88,7 @@ def test_the_report_page_schedules_and_starts_an_export_job(world, login_verifie
     assert page.status_code == 200 and b"data-report-table" in page.content
     bad = http.get(reverse("reports_report", args=["daily_money"]), {"from": "yesterday"})
     assert bad.status_code == 400 and b'data-problem="from"' in bad.content
+    assert "From: Enter a date as YYYY-MM-DD." in bad.content.decode()
     response = http.post(reverse("reports_export", args=["daily_money"]), {"export_format": "csv"})
     assert response.status_code == 302
     assert Job.objects.filter(kind="reports.export", started_by=w.admin).count() == 1
