@@ -83,7 +83,8 @@ def params_from_url(url: str) -> dict[str, str]:
     return {k: v for k, v in params.items() if v}
 
 
-def _pg_env(params: dict[str, str]) -> dict[str, str]:
+def pg_env(params: dict[str, str]) -> dict[str, str]:
+    """The environment of a PG tool run on `params` (libpq reads its connection from PG* variables)."""
     names = {"dbname": "PGDATABASE", "user": "PGUSER", "password": "PGPASSWORD", "host": "PGHOST", "port": "PGPORT",
              "sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT", "sslkey": "PGSSLKEY"}
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
@@ -183,7 +184,7 @@ def backup(*, params: dict[str, str], out: Path) -> Backup:
         tool = pg_tool("pg_dump", server_major=version_num // 10000)
         result = subprocess.run(  # noqa: S603 - fixed argv
             [tool, "--format=custom", f"--snapshot={snapshot}", f"--file={dump}"],
-            env=_pg_env(params), capture_output=True, text=True, check=False)
+            env=pg_env(params), capture_output=True, text=True, check=False)
         conn.execute("ROLLBACK")
     if result.returncode != 0:
         raise BackupError(f"pg_dump failed: {result.stderr.strip()[-2000:]}")
@@ -263,7 +264,7 @@ def restore(*, directory: Path, params: dict[str, str], files_root: Path | None)
     result = subprocess.run(  # noqa: S603 - fixed argv
         [tool, "--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction",
          f"--dbname={params['dbname']}", str(directory / DUMP)],
-        env=_pg_env(params), capture_output=True, text=True, check=False)
+        env=pg_env(params), capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise BackupError(f"pg_restore failed: {result.stderr.strip()[-2000:]}")
     with psycopg.connect(make_conninfo(**params)) as conn:

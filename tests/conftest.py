@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 from hypothesis import HealthCheck
@@ -165,6 +166,9 @@ def _recorded_file_times() -> dict[str, float]:
     return {str(k): float(v) for k, v in data.items() if isinstance(v, int | float)} if isinstance(data, dict) else {}
 
 
+_STARTED = time.time()
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         path = _relative(report.fspath)
@@ -185,6 +189,13 @@ def pytest_terminal_summary(terminalreporter: object) -> None:
     except OSError:
         pass
     write_sep, write_line = terminalreporter.write_sep, terminalreporter.write_line  # type: ignore[attr-defined]
+    from tests.dbbackend.template import PROJECT, SNAPSHOTS
+
+    for written in sorted(SNAPSHOTS.glob("schema-*.dump.gz")):
+        if written.stat().st_mtime >= _STARTED:
+            write_sep("=", "schema snapshot")
+            write_line(f"This run migrated the test template and wrote {written.relative_to(PROJECT)}: commit it "
+                       "with the migrations, so that a fresh clone restores the template in seconds.")
     write_sep("=", f"slowest files (of {len(ranked)}; {sum(_FILE_TIMES.values()):.0f} s of tests in all)")
     for path, seconds in ranked[:10]:
         write_line(f"{seconds:8.1f} s  {path}")

@@ -64,15 +64,26 @@ class DatabaseCreation(creation.DatabaseCreation):
         with self._nodb_cursor() as cursor:
             cursor.execute("SHOW server_version")
             base = template.base_name(test_database_name)
-            name = template.template_name(base, template.digest(cursor.fetchone()[0]))
+            digest = template.digest(cursor.fetchone()[0])
+            name = template.template_name(base, digest)
             with template.held(cursor, name):
                 if not template.exists(cursor, name):
                     template.drop_stale(cursor, quote, base, keep=name)
-                    if verbosity >= 1:
-                        self.log(f"Migrating the test template {name}...")
-                    seconds = template.build(self, cursor, name, verbosity)
-                    if verbosity >= 1:
-                        self.log(f"Migrated the test template {name} in {seconds:.0f} s.")
+                    restored = template.restore(self, cursor, name, digest)
+                    if restored is not None:
+                        if verbosity >= 1:
+                            self.log(f"Restored the test template {name} from its schema snapshot "
+                                     f"in {restored:.0f} s.")
+                    else:
+                        if verbosity >= 1:
+                            self.log(f"Migrating the test template {name}...")
+                        seconds = template.build(self, cursor, name, verbosity)
+                        if verbosity >= 1:
+                            self.log(f"Migrated the test template {name} in {seconds:.0f} s.")
+                        written = template.save_snapshot(self, cursor, name, digest)
+                        if written is not None:
+                            self.log(f"Wrote the schema snapshot {written.relative_to(template.PROJECT)}: "
+                                     f"commit it with the migrations it was made from.")
                 if verbosity >= 1:
                     self.log(f"Creating test database {test_database_name} from {name}...")
                 cursor.execute(f"DROP DATABASE IF EXISTS {quote(test_database_name)}")

@@ -1,0 +1,100 @@
+"""The suite's test template (tests/dbbackend/template.py): restored from a committed schema snapshot
+when one matches, and migrated, never half-made, when the snapshot cannot be used."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from tests.dbbackend import template
+
+SCRATCH = "test_crm_snapshot_scratch"
+NAME = "test_crm_snapshot_check_tpl"
+
+
+def _databases(cursor: object) -> set[str]:
+    cursor.execute("SELECT datname FROM pg_database WHERE datname LIKE 'test\\_crm\\_snapshot\\_%'")  # type: ignore[attr-defined]
+    return {row[0] for row in cursor.fetchall()}  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def snapshots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, django_db_setup: None, django_db_blocker: Any):
+    """A directory of snapshots of its own; connected as the schema's owner, as the template's build
+    is (the tests' application role may not create databases)."""
+    from crm.lib import dbroles
+
+    monkeypatch.setattr(template, "SNAPSHOTS", tmp_path)
+    monkeypatch.setenv("CRM_EMBEDDED_PG", "1")
+    monkeypatch.delenv("CRM_TEST_SNAPSHOT", raising=False)
+    quote = connection.ops.quote_name
+    with django_db_blocker.unblock(), dbroles.as_owner():
+        yield tmp_path
+        with connection._nodb_cursor() as cursor:
+            for name in _databases(cursor):
+                cursor.execute(f"DROP DATABASE IF EXISTS {quote(name)}")
+
+
+def _owner_run(name: str, sql: str) -> list[tuple]:
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    params = template._owner_params(connection, name)
+    with psycopg.connect(make_conninfo(**params), autocommit=True) as conn:
+        cur = conn.execute(sql)
+        return cur.fetchall() if cur.description else []
+
+
+def test_a_snapshot_written_after_a_migration_restores_the_same_database(snapshots: Path) -> None:
+    stale = snapshots / "schema-0123456789abcdef.dump.gz"
+    stale.write_bytes(b"an earlier digest's snapshot")
+    with connection._nodb_cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE {SCRATCH}")
+    _owner_run(SCRATCH, "CREATE TABLE ledger_probe (id int PRIMARY KEY, memo text NOT NULL);"
+                        "INSERT INTO ledger_probe VALUES (1, 'first'), (2, 'second')")
+    with connection._nodb_cursor() as cursor:
+        written = template.save_snapshot(connection.creation, cursor, SCRATCH, "f" * 64)
+        assert written == snapshots / f"schema-{'f' * 16}.dump.gz"
+        assert not stale.exists(), "the snapshot of another digest is replaced, not kept beside it"
+        assert template.save_snapshot(connection.creation, cursor, SCRATCH, "f" * 64) is None, \
+            "an existing snapshot is never written over"
+
+        seconds = template.restore(connection.creation, cursor, NAME, "f" * 64)
+        assert seconds is not None
+        assert NAME in _databases(cursor) and f"{NAME}_partial" not in _databases(cursor)
+    assert _owner_run(NAME, "SELECT id, memo FROM ledger_probe ORDER BY id") == [(1, "first"), (2, "second")]
+
+
+def test_without_a_snapshot_of_this_digest_the_template_is_migrated(snapshots: Path) -> None:
+    (snapshots / f"schema-{'a' * 16}.dump.gz").write_bytes(gzip.compress(b"whatever"))
+    with connection._nodb_cursor() as cursor:
+        assert template.restore(connection.creation, cursor, NAME, "b" * 64) is None
+        assert _databases(cursor) == set()
+
+
+@pytest.mark.parametrize("content", [b"not gzip at all", gzip.compress(b"PGDMP but not really a dump")],
+                         ids=["unreadable", "not-a-dump"])
+def test_a_snapshot_that_cannot_be_restored_leaves_nothing_and_the_template_is_migrated(
+        snapshots: Path, content: bytes, capsys: pytest.CaptureFixture[str]) -> None:
+    path = snapshots / f"schema-{'c' * 16}.dump.gz"
+    path.write_bytes(content)
+    with connection._nodb_cursor() as cursor:
+        assert template.restore(connection.creation, cursor, NAME, "c" * 64) is None
+        assert _databases(cursor) == set(), "neither the template nor its partial copy is left"
+    assert f"The schema snapshot {path.name}" in capsys.readouterr().err
+
+
+def test_snapshots_are_written_only_from_the_embedded_server_and_can_be_switched_off(
+        snapshots: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with connection._nodb_cursor() as cursor:
+        monkeypatch.setenv("CRM_EMBEDDED_PG", "")
+        assert template.save_snapshot(connection.creation, cursor, "postgres", "d" * 64) is None
+        monkeypatch.setenv("CRM_EMBEDDED_PG", "1")
+        monkeypatch.setenv("CRM_TEST_SNAPSHOT", "0")
+        assert template.save_snapshot(connection.creation, cursor, "postgres", "d" * 64) is None
+        (snapshots / f"schema-{'d' * 16}.dump.gz").write_bytes(b"x")
+        assert template.restore(connection.creation, cursor, NAME, "d" * 64) is None
+    assert list(snapshots.iterdir()) == [snapshots / f"schema-{'d' * 16}.dump.gz"]
