@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.exceptions import DomainError
 from crm.lib.forms import form_field
+from crm.lib.markup import html_of
 from crm.lib.money import InvalidAmount, amount_parse, money_parse
 from crm.lib.validation import InvalidValue
 from crm.models import Brand, Client, Stage, User
@@ -132,8 +133,8 @@ class PlainSelect(forms.Select):
                 sub_value = "" if sub_value is None else sub_value
                 selected = not has_selected and str(sub_value) in values
                 has_selected |= selected
-                parts.append(format_html('\n  <option value="{}"{}>{}</option>\n', sub_value,
-                                         " selected" if selected else "", sub_label))
+                parts.append(f'\n  <option value="{html_of(sub_value)}"{" selected" if selected else ""}>'
+                             f'{html_of(sub_label)}</option>\n')
             if group:
                 parts.append("\n  </optgroup>")
         parts.append("\n</select>")

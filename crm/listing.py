@@ -73,6 +73,7 @@ from django_tables2.tables import TableOptions
 from django_tables2.utils import signature
 
 from crm.forms import ListedModelChoiceField
+from crm.lib.markup import html_of
 from crm.lib.pagination import InvalidCursor, Key, paginate
 from crm.lib.paginator import CappedPaginator
 from crm.templatetags.crm_ui import icon
@@ -314,7 +315,7 @@ class _CellPlan:
         self.empty_values = tuple(column.empty_values)
         # The value is read when the render method uses it or empty cells fall back to the default.
         self.accessor = bound.accessor if ("value" in self.wants or self.empty_values) else None
-        self.default = _html(bound.default)
+        self.default = html_of(bound.default)
         td = dict(column.attrs.get("td", column.attrs.get("cell", {})))
         label = td.pop("data-label", str(bound.header) if table.card_labels else None)
         # The opening tag as pieces: fixed text, and (name, function of the row) where a value is computed.
@@ -339,7 +340,7 @@ class _CellPlan:
 
     def cell(self, record: Any) -> str:
         if self.record_only:
-            return _html(self.render(record=record))
+            return html_of(self.render(record=record))
         value = None
         if self.accessor is not None:
             try:
@@ -349,7 +350,7 @@ class _CellPlan:
             if value in self.empty_values:
                 return self.default
         args = {"value": value, "record": record, **self.kwargs}
-        return _html(self.render(**{name: args[name] for name in self.wants}))
+        return html_of(self.render(**{name: args[name] for name in self.wants}))
 
 
 _SIGNATURES: dict[Any, tuple[tuple[str, ...], str | None]] = {}
@@ -362,19 +363,6 @@ def _signature(fn: Callable[..., Any]) -> tuple[tuple[str, ...], str | None]:
     if found is None:
         found = _SIGNATURES[key] = signature(fn)
     return found
-
-
-def esc(value: Any) -> str:
-    """`value` as HTML text (the escaping format_html does, for cells written with f-strings where
-    format_html's own cost, fifty rows at a time, shows)."""
-    return html.escape(str(value))
-
-
-def _html(value: Any) -> str:
-    """A cell's content as HTML: safe strings as they are, anything else escaped."""
-    if hasattr(value, "__html__"):
-        return value.__html__()
-    return html.escape(str(value)) if value is not None else ""
 
 
 def _attr(name: str, value: Any) -> str:

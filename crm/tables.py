@@ -10,8 +10,7 @@ from typing import Any
 
 from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.urls import reverse
-from django.utils import dateformat
-from django.utils.formats import date_format, get_format
+from django.utils.formats import get_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
@@ -21,7 +20,9 @@ from django.utils.translation import gettext_lazy as _
 
 from crm import selectors
 from crm.audit import DiffLine, audit_diff, audit_objects_named
-from crm.listing import Column, ListTable, esc
+from crm.lib.dates import date_formatter
+from crm.lib.markup import esc
+from crm.listing import Column, ListTable
 from crm.models import AuditLog, Stage
 from crm.templatetags.crm_ui import flag
 
@@ -117,11 +118,11 @@ class ClientTable(ListTable):
     def prepare_records(self, records: list[Any]) -> list[Any]:
         # Both dates of each row in the viewer's time zone and language, read once: (created, its
         # title, updated "3 hours ago", its title). The formats are looked up once per page.
-        short, full = get_format("SHORT_DATE_FORMAT"), get_format("DATETIME_FORMAT")
+        short, full = date_formatter(get_format("SHORT_DATE_FORMAT")), date_formatter(get_format("DATETIME_FORMAT"))
         for record in records:
-            created = dateformat.DateFormat(localtime(record.created_at))  # one formatter, two formats
-            record.list_dates = (created.format(short), created.format(full), str(naturaltime(record.updated_at)),
-                                 dateformat.format(localtime(record.updated_at), full))
+            created = localtime(record.created_at)
+            record.list_dates = (short(created), full(created), str(naturaltime(record.updated_at)),
+                                 full(localtime(record.updated_at)))
         return records
 
     def render_created(self, record: Any) -> str:
@@ -199,9 +200,12 @@ class AuditTable(ListTable):
 
     def render_when(self, record: AuditEntry) -> SafeString:
         at = localtime(record.row.at)
+        if not hasattr(self, "_when_formats"):
+            self._when_formats = (date_formatter(get_format("DATETIME_FORMAT")),
+                                  date_formatter(get_format("SHORT_DATETIME_FORMAT")))
+        full, short = self._when_formats
         return format_html('<span title="{}">{}</span>\n            <div class="subtle">#{}</div>',
-                           date_format(at, "DATETIME_FORMAT"), date_format(at, "SHORT_DATETIME_FORMAT"),
-                           record.row.pk)
+                           full(at), short(at), record.row.pk)
 
     def render_actor(self, record: AuditEntry) -> SafeString:
         row = record.row

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.utils.formats import date_format
+from django.utils.formats import date_format, get_format
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import localtime
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from crm.lib.dates import date_formatter
 from crm.lib.payloads import event_data
 from crm.registry import TIMELINE
 
@@ -92,6 +93,7 @@ def entries_html(items: Iterable[TimelineEntry]) -> SafeString:
     from crm.templatetags.crm_ui import icon
 
     system = conditional_escape(gettext("System"))
+    full, short = date_formatter(get_format("DATETIME_FORMAT")), date_formatter(get_format("SHORT_DATETIME_FORMAT"))
     parts = []
     for entry in items:
         actor = entry.actor
@@ -102,9 +104,9 @@ def entries_html(items: Iterable[TimelineEntry]) -> SafeString:
         parts.append(
             f'\n    <li>\n      <span class="t-icon">{icon(entry.icon, 14)}</span>\n      <div>\n'
             f'        <div class="t-head">\n          <span class="t-label">{conditional_escape(entry.label)}</span>\n'
-            f'          <span class="t-meta">{who} · <time datetime="{conditional_escape(date_format(at, "c"))}" '
-            f'title="{conditional_escape(date_format(at, "DATETIME_FORMAT"))}">'
-            f'{conditional_escape(date_format(at, "SHORT_DATETIME_FORMAT"))}</time></span>\n        </div>{summary}\n'
+            f'          <span class="t-meta">{who} · <time datetime="{conditional_escape(at.isoformat())}" '
+            f'title="{conditional_escape(full(at))}">'
+            f'{conditional_escape(short(at))}</time></span>\n        </div>{summary}\n'
             f'      </div>\n    </li>')
     return mark_safe("".join(parts))  # noqa: S308 - every value above is escaped
 
