@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Callable
+from typing import Any
 
 from django.utils.translation import get_language, gettext
 
@@ -91,14 +92,30 @@ def _compiled(format_string: str, language: str | None) -> tuple[str | Callable[
         elif piece in _NUMBERS:
             pieces.append(_NUMBERS[piece])
         elif piece in _MONTH_NAMES:
-            months = _names(piece)
-            pieces.append(lambda v, names=months: names[v.month - 1])
+            pieces.append(_by_month(_names(piece)))
         elif piece in _DAY_NAMES:
-            days = _names(piece)
-            pieces.append(lambda v, names=days: names[v.weekday()])
+            pieces.append(_by_weekday(_names(piece)))
         else:  # the rest (am/pm, time zones, ordinals...) as Django writes it, value by value
-            pieces.append(lambda v, spec=piece: str(getattr(DateFormat(v), spec)()))
+            pieces.append(_as_django(DateFormat, piece))
     return tuple(pieces)
+
+
+def _by_month(names: tuple[str, ...]) -> Callable[[dt.datetime], str]:
+    def piece(value: dt.datetime) -> str:
+        return names[value.month - 1]
+    return piece
+
+
+def _by_weekday(names: tuple[str, ...]) -> Callable[[dt.datetime], str]:
+    def piece(value: dt.datetime) -> str:
+        return names[value.weekday()]
+    return piece
+
+
+def _as_django(formatter: Any, spec: str) -> Callable[[dt.datetime], str]:
+    def piece(value: dt.datetime) -> str:
+        return str(getattr(formatter(value), spec)())
+    return piece
 
 
 def date_formatter(format_string: str) -> Callable[[dt.datetime], str]:
