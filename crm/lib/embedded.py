@@ -71,8 +71,26 @@ def ensure_postgres() -> tuple[str, str]:
             with contextlib.suppress(psycopg.errors.DuplicateDatabase):
                 conn.execute(f'CREATE DATABASE "{DB_NAME}" OWNER {OWNER_ROLE}')
         _hand_databases_to_owner(conn, psycopg, conn_kwargs)
+        _set_durability(conn, scratch=os.environ.get("CRM_EMBEDDED_PG_SCRATCH") == "1")
     return (f"postgresql://{APP_ROLE}@{where}/{DB_NAME}{query}",
             f"postgresql://{OWNER_ROLE}@{where}/{DB_NAME}{query}")
+
+
+# What a scratch server (the test suite's own, crm/settings/test.py) gives up: a commit does not wait
+# for its write to reach the disk, and nothing is flushed to it at all (so an operating-system crash
+# may ruin the data directory, which a test run throws away anyway). The suite's many commits,
+# emptied tables and copied databases then cost memory copies instead of disk flushes.
+_NOT_DURABLE = ("fsync", "synchronous_commit", "full_page_writes")
+
+
+def _set_durability(conn: Any, *, scratch: bool) -> None:
+    """Make the server scratch, or durable again (`make run` on a directory a test run used)."""
+    row = conn.execute("SELECT setting FROM pg_settings WHERE name = 'fsync'").fetchone()
+    if (row[0] == "off") == scratch:
+        return
+    for name in _NOT_DURABLE:  # all three are read again on a reload: no restart
+        conn.execute(f"ALTER SYSTEM SET {name} = off" if scratch else f"ALTER SYSTEM RESET {name}")
+    conn.execute("SELECT pg_reload_conf()")
 
 
 def _ensure_roles(conn: Any, psycopg: Any) -> None:

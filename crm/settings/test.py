@@ -7,6 +7,15 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+# The embedded services of a test run live in var/test (`make test` says so too), apart from those of
+# `make run` (var/): a running CRM's workers never pick up the tests' tasks, the tests never flush its
+# Redis, and its PostgreSQL stays durable while the tests' own is scratch (crm/lib/embedded.py: no
+# flushes to disk, so that the suite's many commits and emptied tables cost no disk waits).
+_own_var = Path(__file__).resolve().parents[2] / "var"
+os.environ.setdefault("CRM_VAR_DIR", str(_own_var / "test"))
+if Path(os.environ["CRM_VAR_DIR"]).resolve() != _own_var.resolve():
+    os.environ.setdefault("CRM_EMBEDDED_PG_SCRATCH", "1")
+
 # pytest-xdist runs the suite in several processes, on the servers the first one started or joined
 # (their URLs are inherited). pytest-django gives each process its own test database; here each gets
 # its own Redis database, so that one process's cache.clear() or emptied queue never reaches another's
@@ -16,8 +25,7 @@ _xdist = os.environ.get("PYTEST_XDIST_WORKER", "")
 if _xdist and os.environ.get("CRM_TEST_WORKER") != _xdist:
     os.environ["CRM_TEST_WORKER"] = _xdist
     if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
-        _var = Path(os.environ.get("CRM_VAR_DIR") or Path(__file__).resolve().parents[2] / "var")
-        os.environ["CRM_VAR_DIR"] = str(_var / _xdist)
+        os.environ["CRM_VAR_DIR"] = str(Path(os.environ["CRM_VAR_DIR"]) / _xdist)
     if os.environ.get("REDIS_URL"):
         _url = urlsplit(os.environ["REDIS_URL"])
         _db = int(_url.path.strip("/") or 0) + 1 + int(re.sub(r"\D", "", _xdist) or 0)
