@@ -22,7 +22,9 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.db.models import F, Lookup, Q, QuerySet, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext
@@ -47,23 +49,35 @@ def _active(user: Any) -> bool:
     return bool(user is not None and getattr(user, "is_authenticated", False) and user.is_active)
 
 
-def _held_permissions(user_id: int) -> QuerySet[Permission]:
-    """The permissions the user holds: through their role's group (member or not), their other
-    groups, or granted to them directly."""
-    groups = Q(group_id__in=User.groups.through.objects.filter(user_id=user_id).order_by().values("group_id"))
-    groups |= Q(group_id__in=Role.objects.filter(users=user_id).order_by().values("group_id"))
-    via_groups = Group.permissions.through.objects.filter(groups).order_by().values("permission_id")
-    direct = User.user_permissions.through.objects.filter(user_id=user_id).order_by().values("permission_id")
-    return Permission.objects.filter(Q(pk__in=via_groups) | Q(pk__in=direct))
+@functools.cache
+def _held_permissions_sql() -> str:
+    """The permissions a user holds: through their role's group (member or not), their other groups,
+    or granted to them directly; as "app_label", "codename" rows. Written once, as SQL: the same
+    query built through the ORM cost about 2 ms of Python on every staff request."""
+    def table(model: Any) -> str:
+        return connection.ops.quote_name(model._meta.db_table)
+
+    user_groups, user_perms = User.groups.through, User.user_permissions.through
+    group_perms = Group.permissions.through
+    return (  # the models' own table names only:
+        f"SELECT ct.app_label, p.codename FROM {table(Permission)} p "  # noqa: S608
+        f"JOIN {table(ContentType)} ct ON ct.id = p.content_type_id "
+        f"WHERE p.id IN (SELECT gp.permission_id FROM {table(group_perms)} gp "
+        f"               WHERE gp.group_id IN (SELECT ug.group_id FROM {table(user_groups)} ug WHERE ug.user_id = %(user)s)"
+        f"                  OR gp.group_id IN (SELECT r.group_id FROM {table(Role)} r "
+        f"                                     JOIN {table(User)} u ON u.role_id = r.id WHERE u.id = %(user)s))"
+        f"   OR p.id IN (SELECT up.permission_id FROM {table(user_perms)} up WHERE up.user_id = %(user)s)"
+    )
 
 
 def _perms(user: User) -> frozenset[str]:
-    """Every "app_label.codename" permission the user holds (see `_held_permissions`), read in one
-    query and cached on the instance."""
+    """Every "app_label.codename" permission the user holds (see `_held_permissions_sql`), read in
+    one query and cached on the instance."""
     cached = getattr(user, "_crm_perm_cache", None)
     if cached is None:
-        rows = _held_permissions(user.pk).values_list("content_type__app_label", "codename")
-        cached = frozenset(f"{app}.{codename}" for app, codename in rows)
+        with connection.cursor() as cursor:
+            cursor.execute(_held_permissions_sql(), {"user": user.pk})
+            cached = frozenset(f"{app}.{codename}" for app, codename in cursor.fetchall())
         user._crm_perm_cache = cached  # type: ignore[attr-defined]  # a cache on the instance
     return cached
 

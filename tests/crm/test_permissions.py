@@ -259,3 +259,20 @@ def test_roles_sync_command_reports_what_it_did():
     out = io.StringIO()
     call_command("roles_sync", stdout=out)
     assert "permissions changed: finance" in out.getvalue()
+
+
+def test_user_can_counts_a_permission_granted_directly_or_through_another_group():
+    from django.contrib.auth.models import Group
+
+    perm = Permission.objects.get(codename="view_auditlog", content_type__app_label="crm")
+    direct, grouped, neither = (make_user(role_code=RoleCode.SALES_AGENT) for _ in range(3))
+    direct.user_permissions.add(perm)
+    group = Group.objects.create(name="Audit readers")
+    group.permissions.add(perm)
+    grouped.groups.add(group)
+    fresh = {user.pk: type(user).objects.get(pk=user.pk) for user in (direct, grouped, neither)}
+    assert user_can(fresh[direct.pk], "crm.view_auditlog")
+    assert user_can(fresh[grouped.pk], "crm.view_auditlog")
+    assert not user_can(fresh[neither.pk], "crm.view_auditlog")
+    assert user_can(fresh[neither.pk], "crm.reveal_contact")  # the role's own, alongside
+    assert not user_can(fresh[direct.pk], "monitoring.no_such_permission")
