@@ -172,17 +172,35 @@ class ListedChoiceIterator(forms.models.ModelChoiceIterator):
     def __iter__(self) -> Any:
         if self.field.empty_label is not None:
             yield ("", self.field.empty_label)
+        columns = getattr(self.field, "option_columns", ())
+        if columns:
+            # The options' values and words only (a hundred staff on the client list's filter): no
+            # model instance per option. The value is the first column, the field's to_field_name.
+            for row in self.queryset.values_list(*columns):
+                yield (str(row[0]), self.field.label_from_row(row))
+            return
         for obj in self.queryset:
             yield self.choice(obj)
 
 
 class ListedModelChoiceField(forms.ModelChoiceField):
     iterator = ListedChoiceIterator
+    # With columns here (the first one the field's to_field_name), the options are read as those
+    # columns and labelled by label_from_row; a chosen value is still looked up in the queryset.
+    option_columns: tuple[str, ...] = ()
+
+    def label_from_row(self, row: tuple[Any, ...]) -> str:
+        raise NotImplementedError
 
 
 class UserCodeChoiceField(ListedModelChoiceField):
+    option_columns = ("code", "full_name", "email")
+
     def label_from_instance(self, obj: Any) -> str:
         return obj.full_name or obj.email
+
+    def label_from_row(self, row: tuple[Any, ...]) -> str:
+        return row[1] or row[2]
 
 
 class BrandedChoiceField(ListedModelChoiceField):
@@ -198,7 +216,10 @@ class BrandedChoiceField(ListedModelChoiceField):
 
 
 class DeskChoiceField(BrandedChoiceField):
-    pass
+    option_columns = ("code", "name", "brand__name")
+
+    def label_from_row(self, row: tuple[Any, ...]) -> str:
+        return f"{row[1]} ({row[2]})" if self.show_brand else row[1]
 
 
 # --- notes and tasks -----------------------------------------------------------------------------

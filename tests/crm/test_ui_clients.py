@@ -546,3 +546,29 @@ def test_client_profile_query_count(client, scene, django_assert_max_num_queries
         timeline = client.get(_detail(scene["client"], tab="timeline"))
     assert timeline.status_code == 200
     assert timeline.content.decode().count('<span class="t-label">Note added</span>') == 5
+
+
+def test_the_list_names_each_rows_brand_and_owner_and_its_filters_offer_staff_and_desks(client, scene,
+                                                                                        login_verified):
+    from html import unescape
+
+    admin = make_user(role_code=RoleCode.ADMIN, brand=scene["brand_a"])
+    make_client(brand=scene["brand_b"], first_name="Nobody's", last_name="Client")
+    login_verified(client, admin)
+
+    page = unescape(client.get(reverse("client_list")).content.decode())
+
+    row = page[page.index("Amira Haddad"):].split("</tr>")[0]
+    assert "Alpha Markets" in row and "Olivia Owner" in row
+    unassigned = page[page.index("Nobody's Client"):]
+    assert "Beta FX" in unassigned.split("</tr>")[0] and "Unassigned" in unassigned.split("</tr>")[0]
+    owners = page[page.index('name="owner"'):].split("</select>")[0]
+    assert f'<option value="{scene["owner"].code}">Olivia Owner</option>' in owners
+    desks = page[page.index('name="desk"'):].split("</select>")[0]
+    assert f'<option value="{scene["desk"].code}">London sales (Alpha Markets)</option>' in desks
+    assert f'<option value="{scene["desk_b"].code}">Dubai sales (Beta FX)</option>' in desks
+
+    chosen = unescape(client.get(reverse("client_list"), {"owner": str(scene["owner"].code)}).content.decode())
+    owners = chosen[chosen.index('name="owner"'):].split("</select>")[0]
+    assert f'<option value="{scene["owner"].code}" selected>Olivia Owner</option>' in owners
+    assert "Amira Haddad" in chosen and "Nobody" not in chosen.split('id="client-table"')[1]
