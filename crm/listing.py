@@ -439,12 +439,14 @@ class ListTable(tables.Table):
         # The filtered, ordered queryset (or list) under django-tables2's data wrapper.
         return getattr(self.data, "data", self.data)
 
-    def paginate_pages(self, request: HttpRequest, *, per_page: int, count_cap: int | None = None) -> None:
+    def paginate_pages(self, request: HttpRequest, *, per_page: int, count_cap: int | None = None,
+                       count_rows: Any = None) -> None:
         """Numbered pages: `?page=N` (out of range: the last page; not a number: the first). With
-        `count_cap`, the count reads at most that many rows (CappedPaginator) and says "N+"."""
+        `count_cap`, the count reads at most that many rows (CappedPaginator) and says "N+", from
+        `count_rows` when given (the same rows without the columns joined in for the cells)."""
         self._query = request.GET
         rows = self._rows()
-        paginator: Paginator = (CappedPaginator(rows, per_page, cap=count_cap) if count_cap
+        paginator: Paginator = (CappedPaginator(rows, per_page, cap=count_cap, count_rows=count_rows) if count_cap
                                 else Paginator(rows, per_page))
         page = paginator.get_page(request.GET.get(self.page_field))
         self.records = self.prepare_records(list(page.object_list))

@@ -30,14 +30,18 @@ class CappedPaginator(Paginator[Any]):
     The cap is rounded down to a whole number of pages, so the last page offered is a full one.
     """
 
-    def __init__(self, object_list: Any, per_page: int, *, cap: int = COUNT_CAP, **kwargs: Any) -> None:
+    def __init__(self, object_list: Any, per_page: int, *, cap: int = COUNT_CAP, count_rows: Any = None,
+                 **kwargs: Any) -> None:
         super().__init__(object_list, per_page, **kwargs)
         self.cap = max(int(per_page), int(cap) - int(cap) % int(per_page))
+        # The same rows without what only their display needs (names joined in for the cells): counted
+        # instead of object_list when given.
+        self.count_rows = count_rows
 
     @cached_property
     def _counted(self) -> int:
         """Rows found, reading at most cap + 1 of them."""
-        rows = self.object_list
+        rows = self.object_list if self.count_rows is None else self.count_rows
         if isinstance(rows, QuerySet):
             # A sliced queryset counts in a subquery: the LIMIT bounds the work, ORDER BY is not needed.
             return rows.order_by()[: self.cap + 1].count()

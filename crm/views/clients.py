@@ -72,8 +72,8 @@ def _list_context(request: AuthedRequest, *, record: bool = True, **extra: Any) 
     filters = ClientFilter(request.GET, user=request.user, request=request)
     # What the rows show, and no more: fifty rows of every column (the date of birth decrypted for
     # nothing) and the owners' and brands' whole rows cost more than the page's own SQL.
-    clients = (filters.qs.select_related(None).only(*CLIENT_ROW_COLUMNS)
-               .annotate(**{name: F(path) for name, path in ClientTable.ROW_NAMES.items()}))
+    found = filters.qs.select_related(None)
+    clients = found.only(*CLIENT_ROW_COLUMNS).annotate(**{name: F(path) for name, path in ClientTable.ROW_NAMES.items()})
     # len() reads the brands once; the brand filter's options reuse those rows.
     brand_field = filters.form.fields["brand"]
     show_brand = isinstance(brand_field, ModelChoiceField) and len(brand_field.queryset or ()) > 1
@@ -81,7 +81,7 @@ def _list_context(request: AuthedRequest, *, record: bool = True, **extra: Any) 
     exclude = tuple(name for name, shown in (("brand", show_brand), ("select", can_assign)) if not shown)
     table = ClientTable(clients, exclude=exclude)
     table.sort(request, default=CLIENT_DEFAULT_SORT)
-    table.paginate_pages(request, per_page=CLIENT_PAGE_SIZE, count_cap=CLIENT_COUNT_CAP)
+    table.paginate_pages(request, per_page=CLIENT_PAGE_SIZE, count_cap=CLIENT_COUNT_CAP, count_rows=found)
     if record:
         # A search of the list is recorded with the rows it matched (up to the count's cap).
         services.access_search_record(actor=request.user, where="clients", query=filters.values.get("q", ""),

@@ -64,6 +64,20 @@ def test_count_query_reads_at_most_cap_plus_one_rows(book):
     assert "LIMIT 11" in ctx.captured_queries[0]["sql"]
 
 
+def test_the_list_counts_its_clients_without_the_names_its_rows_show(client, book):
+    """The rows bring their brand's and owner's names along; the count reads the clients alone."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(book["owner"])
+    with CaptureQueriesContext(connection) as ctx:
+        html = client.get(reverse("client_list")).content.decode()
+    counts = [q["sql"] for q in ctx.captured_queries if q["sql"].startswith("SELECT COUNT(*)")]
+    assert len(counts) == 1
+    assert '"crm_brand"' not in counts[0] and "full_name" not in counts[0]
+    assert "13 clients" in html and _rows(html) == 13
+
+
 @pytest.mark.parametrize("order", ["last_name", "-last_name", "-created_at", "created_at"])
 def test_a_page_read_through_its_ids_has_the_same_rows_in_the_same_order(book, order):
     qs = client_list(user=book["owner"], order=order)
