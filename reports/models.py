@@ -65,6 +65,9 @@ class DailyTrader(models.Model):
 # Clients per bitmap row of TraderBitmap: a client's bit is `client_id % TRADER_CHUNK` of the row of
 # chunk `client_id // TRADER_CHUNK` (1 KiB of bits: stored inline, uncompressed, and cheap to OR).
 TRADER_CHUNK = 8192
+# The desk_id of a TraderBitmap row holding every desk of its brand (the OR of the brand's desk rows
+# of the day, written beside them): a reader of all desks ORs a sixth of the rows.
+ALL_DESKS = -1
 
 
 class BitStringField(models.Field):
@@ -91,7 +94,7 @@ class TraderBitmap(models.Model):
     period's rows and a bit_count: exact (a client trading on many days, or under two desks, is one
     bit) and as cheap at a million clients as at a thousand, where distinct client ids over
     DailyTrader's rows grow with clients x days. Written beside DailyTrader by the same refresh and
-    rebuild (reports.readmodel)."""
+    rebuild (reports.readmodel), with a row per brand, day and chunk for all its desks (ALL_DESKS)."""
 
     day = models.DateField()
     brand = models.ForeignKey("crm.Brand", on_delete=models.CASCADE, related_name="+", db_index=False)

@@ -39,7 +39,7 @@ from django.db.models.functions import Cast, Coalesce, Left, TruncDate
 from django.utils import timezone
 
 from crm.models import Client, Event
-from reports.models import TRADER_CHUNK, ReadModelMark
+from reports.models import ALL_DESKS, TRADER_CHUNK, ReadModelMark
 
 LOCK_KEY = 0x5245504F  # "REPO": the read models' advisory lock
 KEY_LENGTH = 100
@@ -270,7 +270,11 @@ INSERT INTO reports_traderbitmap (day, brand_id, desk_id, chunk, bits)
 SELECT day, brand_id, desk_id, (client_id / {chunk})::int,
        bit_or(set_bit(B'0'::bit({chunk}), (client_id %% {chunk})::int, 1))
 FROM traders GROUP BY day, brand_id, desk_id, (client_id / {chunk})::int
-"""  # noqa: S608 (constants only: the chunk size)
+UNION ALL
+SELECT day, brand_id, {all_desks}, (client_id / {chunk})::int,
+       bit_or(set_bit(B'0'::bit({chunk}), (client_id %% {chunk})::int, 1))
+FROM traders GROUP BY day, brand_id, (client_id / {chunk})::int
+"""  # noqa: S608 (constants only: the chunk size and the all-desks mark)
 
 
 def _day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -294,7 +298,7 @@ def _deals_days(cursor: Any, first: dt.date, last: dt.date, brand_ids: list[int]
     # transaction only).
     cursor.execute("SET LOCAL work_mem = '64MB'")
     for template in (_DEALS_FIGURES, _DEALS_TRADERS):
-        cursor.execute(template.format(clients=clients, chunk=TRADER_CHUNK),
+        cursor.execute(template.format(clients=clients, chunk=TRADER_CHUNK, all_desks=ALL_DESKS),
                        [*inst, *client_params, start, end, brand_ids, brand_ids])
 
 

@@ -17,7 +17,14 @@ from django.utils import timezone
 from crm.exceptions import NotAllowed
 from crm.models import Brand, RoleCode
 from crm.permissions import desks_run_by, user_can
-from reports.models import DailyFigure, FloatingFigure, ReportDelivery, ReportSchedule, TraderBitmap
+from reports.models import (
+    ALL_DESKS,
+    DailyFigure,
+    FloatingFigure,
+    ReportDelivery,
+    ReportSchedule,
+    TraderBitmap,
+)
 
 VIEW_PERMISSION = "reports.view_dailyfigure"
 SCHEDULE_PERMISSION = "reports.add_reportschedule"
@@ -120,8 +127,11 @@ def totals_by_currency(rows: list[Figure]) -> dict[str, Figure]:
 
 def active_traders(*, scope: Scope, period: Period, brand_id: int | None = None) -> int:
     """Distinct clients with a trade deal in the period: per chunk of client ids, the OR of the
-    period's trader bitmaps in scope, its bits counted (reports.models.TraderBitmap)."""
+    period's trader bitmaps in scope, its bits counted (reports.models.TraderBitmap). Every desk: the
+    brands' all-desks rows; some desks: theirs."""
     qs = TraderBitmap.objects.filter(scope.q(), day__gte=period.start, day__lte=period.end)
+    if scope.desk_ids is None:
+        qs = qs.filter(desk_id=ALL_DESKS)
     if brand_id is not None:
         qs = qs.filter(brand_id=brand_id)
     per_chunk = qs.order_by().values("chunk").annotate(

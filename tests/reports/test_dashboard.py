@@ -206,3 +206,17 @@ def test_ib_cost_and_performance_equal_the_partners_commission_lines(db):
                  "JOIN ib_commissionrun r ON r.id = l.run_id WHERE r.brand_id = %s GROUP BY 1, 2", [w.brand.pk])
     assert lines and {(f.key, f.currency): f.amount for f in board.ib_by_partner} == lines
     assert board.broker_pl["USD"]["ib_cost"] == -sum(lines.values())
+
+
+def test_the_migration_fills_the_all_desks_rows_as_the_refresh_writes_them(world):
+    """An installation upgraded with bitmaps already written gets the brands' all-desks rows from its
+    desk rows (reports 0004), the same rows the refresh writes."""
+    from importlib import import_module
+
+    migration = import_module("reports.migrations.0004_trader_bitmaps_all_desks")
+    written = _snapshot()[2]
+    assert any(desk == -1 for _day, _brand, desk, _ids in written)
+    with connection.cursor() as cursor:
+        cursor.execute(migration.EMPTY)
+        cursor.execute(migration.FILL)
+    assert _snapshot()[2] == written
