@@ -172,12 +172,12 @@ class ListedChoiceIterator(forms.models.ModelChoiceIterator):
     def __iter__(self) -> Any:
         if self.field.empty_label is not None:
             yield ("", self.field.empty_label)
-        columns = getattr(self.field, "option_columns", ())
-        if columns:
+        field = self.field
+        if isinstance(field, ListedModelChoiceField) and field.option_columns:
             # The options' values and words only (a hundred staff on the client list's filter): no
             # model instance per option. The value is the first column, the field's to_field_name.
-            for row in self.queryset.values_list(*columns):
-                yield (str(row[0]), self.field.label_from_row(row))
+            for row in self.queryset.values_list(*field.option_columns):
+                yield (str(row[0]), field.label_from_row(row))
             return
         for obj in self.queryset:
             yield self.choice(obj)
