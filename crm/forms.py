@@ -185,12 +185,13 @@ class ListedChoiceIterator(forms.models.ModelChoiceIterator):
 
 class ListedModelChoiceField(forms.ModelChoiceField):
     iterator = ListedChoiceIterator
-    # With columns here (the first one the field's to_field_name), the options are read as those
-    # columns and labelled by label_from_row; a chosen value is still looked up in the queryset.
+    # With columns here (the first one the field's to_field_name, the second its label), the options
+    # are read as those columns and labelled by label_from_row; a chosen value is still looked up in
+    # the queryset.
     option_columns: tuple[str, ...] = ()
 
     def label_from_row(self, row: tuple[Any, ...]) -> str:
-        raise NotImplementedError
+        return str(row[1])
 
 
 class UserCodeChoiceField(ListedModelChoiceField):

@@ -190,3 +190,17 @@ def test_the_list_sorted_by_name_orders_a_shared_last_name_by_first_name(scene, 
     assert html.index("Amira Haddad") < html.index("Anna Haddad") < html.index("Mia Haddad") < html.index("Zoe Haddad")
     html = client.get(reverse("client_list") + "?sort=-name").content.decode()
     assert html.index("Zoe Haddad") < html.index("Mia Haddad") < html.index("Anna Haddad") < html.index("Amira Haddad")
+
+
+def test_a_choice_field_read_by_columns_offers_values_and_labels_without_instances(scene, django_assert_num_queries):
+    from crm.forms import ListedModelChoiceField
+    from crm.models import Brand
+
+    class BrandByCode(ListedModelChoiceField):
+        option_columns = ("code", "name")  # the value, then the label
+
+    field = BrandByCode(Brand.objects.order_by("name"), to_field_name="code", empty_label="All brands")
+    with django_assert_num_queries(1):
+        choices = [choice for choice in field.choices]  # as a select reads them (no count first)
+    assert choices == [("", "All brands"), (scene["brand_a"].code, "Alpha Markets"), (scene["brand_b"].code, "Beta FX")]
+    assert field.clean(scene["brand_b"].code) == scene["brand_b"]
