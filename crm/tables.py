@@ -46,8 +46,8 @@ class ClientTable(ListTable):
     Sorting ends on the id, so that pages neither skip nor repeat rows."""
 
     capped_note = _("Narrow the filters to see further clients.")
-    # Names a row may carry as its own columns (the list annotates them: fifty clients then make fifty
-    # instances, not a hundred and fifty); without them the cells read the brand and the owner.
+    # The names each row carries as its own columns (the list annotates them: fifty clients then make
+    # fifty instances, not a hundred and fifty).
     ROW_NAMES = {"list_brand_name": "brand__name", "list_owner_name": "owner__full_name",
                  "list_owner_email": "owner__email"}
 
@@ -112,15 +112,12 @@ class ClientTable(ListTable):
                           f'{esc(record.country)}</span>')
 
     def render_brand(self, record: Any) -> str:
-        named = getattr(record, "list_brand_name", None)
-        return record.brand.name if named is None else named
+        return record.list_brand_name
 
     def render_owner(self, record: Any) -> SafeString | str:
         if not record.owner_id:
             return SafeString(self._unassigned)
-        if hasattr(record, "list_owner_name"):
-            return record.list_owner_name or record.list_owner_email
-        return record.owner.full_name or record.owner.email
+        return record.list_owner_name or record.list_owner_email
 
     def prepare_records(self, records: list[Any]) -> list[Any]:
         # Both dates of each row in the viewer's time zone and language, read once: (created, its
