@@ -98,3 +98,28 @@ def test_snapshots_are_written_only_from_the_embedded_server_and_can_be_switched
         (snapshots / f"schema-{'d' * 16}.dump.gz").write_bytes(b"x")
         assert template.restore(connection.creation, cursor, NAME, "d" * 64) is None
     assert list(snapshots.iterdir()) == [snapshots / f"schema-{'d' * 16}.dump.gz"]
+
+
+def test_the_digest_names_files_the_same_wherever_the_checkout_and_its_virtualenv_are() -> None:
+    """A fresh clone whose virtualenv lives outside the checkout must find the committed snapshot too:
+    a library's migration is named from its site-packages, not from where the virtualenv sits."""
+    migration = Path("django/contrib/auth/migrations/0001_initial.py")
+    inside = template.PROJECT / ".venv/lib/python3.12/site-packages" / migration
+    outside = Path("/elsewhere/venvs/crm/lib/python3.13/site-packages") / migration
+    debian = Path("/usr/lib/python3/dist-packages") / migration
+    assert template.file_key(inside) == template.file_key(outside) == template.file_key(debian) == migration.as_posix()
+    ours = template.PROJECT / "crm/migrations/0001_initial.py"
+    assert template.file_key(ours) == "crm/migrations/0001_initial.py"
+    assert template.file_key(Path("/somewhere/else/crm/migrations/0001_initial.py")) == "0001_initial.py"
+
+
+def test_the_digest_does_not_depend_on_the_order_the_files_were_found_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found files are ordered by their absolute paths, which sort differently when the virtualenv is
+    elsewhere: the digest reads them in the order of their names in it."""
+    files = [template.PROJECT / "crm/migrations/0001_initial.py", template.PROJECT / "ib/migrations/0001_initial.py",
+             template.PROJECT / "tests/dbbackend/template.py"]
+    monkeypatch.setattr(template, "_files_of_migrations", lambda: files)
+    forwards = template.digest("16")
+    monkeypatch.setattr(template, "_files_of_migrations", lambda: files[::-1])
+    assert template.digest("16") == forwards
+    assert template.digest("17") != forwards

@@ -81,12 +81,28 @@ def _ours(path: Path) -> bool:
     return path.is_relative_to(PROJECT) and "site-packages" not in path.parts
 
 
+_LIBRARY_DIRS = ("site-packages", "dist-packages")
+
+
+def file_key(path: Path) -> str:
+    """A file's name in the digest, the same wherever the checkout and its virtualenv are: a library's
+    relative to its site-packages (a virtualenv inside the checkout or outside it), ours relative to
+    the project."""
+    parts = path.parts
+    for index in range(len(parts) - 1, -1, -1):
+        if parts[index] in _LIBRARY_DIRS:
+            return "/".join(parts[index + 1:])
+    if path.is_relative_to(PROJECT):
+        return path.relative_to(PROJECT).as_posix()
+    return path.name
+
+
 def digest(server_version: str) -> str:
     import django
 
     h = hashlib.sha256(f"django {django.__version__}\npostgresql {server_version}\n".encode())
-    for path in _files_of_migrations():
-        h.update(str(path.relative_to(PROJECT) if path.is_relative_to(PROJECT) else path.name).encode())
+    for key, path in sorted((file_key(path), path) for path in _files_of_migrations()):
+        h.update(key.encode())
         h.update(path.read_bytes())
     return h.hexdigest()
 
