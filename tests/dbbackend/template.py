@@ -73,15 +73,15 @@ def _files_of_migrations() -> list[Path]:
     from crm.management.commands import migrate
 
     files.update({Path(__file__), Path(str(migrate.__file__))})
-    return sorted(p.resolve() for p in files)
+    return list({p.resolve() for p in files})  # in no order: the digest orders them by their names
+
+
+_LIBRARY_DIRS = ("site-packages", "dist-packages")
 
 
 def _ours(path: Path) -> bool:
     path = path.resolve()
-    return path.is_relative_to(PROJECT) and "site-packages" not in path.parts
-
-
-_LIBRARY_DIRS = ("site-packages", "dist-packages")
+    return path.is_relative_to(PROJECT) and not any(part in _LIBRARY_DIRS for part in path.parts)
 
 
 def file_key(path: Path) -> str:

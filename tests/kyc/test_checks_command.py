@@ -37,7 +37,7 @@ def kyc_check(*args):
         try:
             ManagementUtility(["manage.py", "kyc_check", *map(str, args)]).execute()
         except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else 1
+            code = 0 if exit_.code is None else exit_.code if isinstance(exit_.code, int) else 1  # as Python exits
     return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
