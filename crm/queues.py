@@ -8,9 +8,15 @@ their work apart by their default queue's name alone.
     default        event dispatch, automation, audit sealing, jobs sweep, anything else
     sync           trading platforms: deal and account sync, balance operations, reconciliation
     commissions    IB commission runs, settlements
-    scoring        AML rules, risk scores, screening, agent and trading-abuse monitoring
-    notifications  reminders, outbound webhooks, partner postbacks, email
+    scoring        AML rules, risk scores, agent and trading-abuse monitoring
+    screening      sanctions and PEP screening, watchlist re-screens (long: a whole list at a time)
+    notifications  reminders, email
+    deliveries     outbound webhooks, partner postbacks (external: a tenant's slow receiver waits here)
     reports        dashboards' read models, scheduled reports
+
+Screening and deliveries are isolated: a long re-screen or a receiver that answers slowly holds
+only a worker of its own queue, never the one that credits deposits, syncs platforms or runs beat's
+heartbeat (`make run` and the production compose give each its own worker process).
 
 A worker reads the queues it is given (`celery -A crm worker -Q ...`); `python -m crm.queues
 [WORKLOAD ...]` prints the list for the workloads named (all of them when none), so that
@@ -32,10 +38,10 @@ DEFAULT = "default"
 WORKLOADS: dict[str, tuple[str, ...]] = {
     "sync": ("trading.tasks.",),
     "commissions": ("ib.tasks.commissions", "ib.tasks.settlements"),
-    "scoring": ("compliance.tasks.aml", "compliance.tasks.risk", "compliance.tasks.screening",
-                "compliance.tasks.jurisdictions", "monitoring."),
-    "notifications": ("crm.tasks.task_reminders", "crm.tasks.webhooks", "ib.tasks.postbacks",
-                      "crm.email_templates."),
+    "scoring": ("compliance.tasks.aml", "compliance.tasks.risk", "compliance.tasks.jurisdictions", "monitoring."),
+    "screening": ("compliance.tasks.screening",),
+    "notifications": ("crm.tasks.task_reminders", "crm.email_templates."),
+    "deliveries": ("crm.tasks.webhooks", "ib.tasks.postbacks"),
     "reports": ("reports.",),
 }
 
