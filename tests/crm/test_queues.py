@@ -30,6 +30,7 @@ def test_each_workload_has_its_queue_and_the_rest_stays_on_the_default():
     assert queues.workload_of("compliance.tasks.aml_pass") == "scoring"
     assert queues.workload_of("crm.tasks.webhooks_send_due") == "deliveries"
     assert queues.workload_of("ib.tasks.postbacks_retry_due") == "deliveries"
+    assert queues.workload_of("ib.tasks.postback_send") == "deliveries"
     assert queues.workload_of("compliance.tasks.screening_rescreen_version") == "screening"
     assert queues.workload_of("crm.tasks.task_reminders_send") == "notifications"
     assert queues.workload_of("crm.email_templates.email_deliver") == "notifications"
