@@ -29,11 +29,12 @@ import csv
 import datetime as dt
 import io
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 from xml.etree.ElementTree import Element  # noqa: S405 - parsing goes through defusedxml below
 
-from defusedxml import ElementTree
+from defusedxml import DefusedXmlException, ElementTree
 
 from compliance.watchlists.countries import country_code
 from crm.lib.names.screen import DOB, ListedName
@@ -133,10 +134,36 @@ def _ofac_value(value: str) -> str:
 
 
 def _decode(src: SourceFile) -> str:
+    """The file's text: UTF-8, else Windows-1252 (what older list files are written in). A file that
+    is neither (a binary file, bytes Windows-1252 leaves undefined) or that holds a NUL or another
+    control character no list writes is refused, naming the file and its line."""
     try:
-        return src.data.decode("utf-8-sig")
+        text = src.data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return src.data.decode("cp1252")
+        try:
+            text = src.data.decode("cp1252")
+        except UnicodeDecodeError as exc:
+            line = src.data.count(b"\n", 0, exc.start) + 1
+            raise ListFormatError(src.name, line, "file", "neither UTF-8 nor Windows-1252 text "
+                                  f"(byte 0x{src.data[exc.start]:02x}); is it the list's file?") from None
+    bad = _CONTROL.search(text)
+    if bad:
+        line = text.count("\n", 0, bad.start()) + 1
+        raise ListFormatError(src.name, line, "file", f"a control character (U+{ord(bad.group()):04X}) "
+                              "no list file holds; is it the list's file?")
+    return text
+
+
+# NUL and the C0 controls but tab, line feed and carriage return (and control-Z, OFAC's end marker).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x19\x1b-\x1f\x7f]")
+
+
+def _csv_guarded(src: SourceFile, rows: Iterator[Any], line: Callable[[], int]) -> Iterator[Any]:
+    # csv's own faults (a field over its 131,072-character limit, a stray quote) as the file's fault.
+    try:
+        yield from rows
+    except csv.Error as exc:
+        raise ListFormatError(src.name, line() + 1, "file", f"not a CSV file this list reads ({exc})") from None
 
 
 def _csv_rows(src: SourceFile, columns: list[str]) -> Iterator[tuple[int, dict[str, str]]]:
@@ -144,7 +171,7 @@ def _csv_rows(src: SourceFile, columns: list[str]) -> Iterator[tuple[int, dict[s
     marker (a lone control-Z) is skipped."""
     reader = csv.reader(io.StringIO(_decode(src)))
     first = True
-    for row in reader:
+    for row in _csv_guarded(src, reader, lambda: reader.line_num):
         line = reader.line_num
         if not row or row == ["\x1a"] or all(not c.strip() for c in row):
             continue
@@ -271,10 +298,13 @@ def _owner(entries: dict[str, ParsedEntry], ent: str, src: str, line: int) -> Pa
 
 def _xml(src: SourceFile) -> Element:
     try:
-        root: Element = ElementTree.fromstring(src.data)
+        # No list has a DTD; one could only carry entities, which defusedxml refuses anyway.
+        root: Element = ElementTree.fromstring(src.data, forbid_dtd=True)
     except ElementTree.ParseError as exc:
         line = getattr(exc, "position", (None,))[0]
         raise ListFormatError(src.name, line, "xml", str(exc)) from exc
+    except DefusedXmlException:
+        raise ListFormatError(src.name, None, "xml", "a DTD or entity declaration, which no list has") from None
     return root
 
 
@@ -440,7 +470,7 @@ def _dict_rows(src: SourceFile, required: list[str], *, skip_until: str = "") ->
         if column not in header:
             raise ListFormatError(src.name, start + 1, column, "missing from the header")
     reader.fieldnames = header
-    for row in reader:
+    for row in _csv_guarded(src, reader, lambda: start + reader.line_num):
         if None in row:
             raise ListFormatError(src.name, start + reader.line_num, header[-1], "more fields than the header")
         yield start + reader.line_num, {k: (v or "").strip() for k, v in row.items()}

@@ -142,3 +142,24 @@ def test_the_load_command_prints_the_diff_and_refuses_bad_files() -> None:
     assert "version 1: 6 entries" in out.getvalue()
     with pytest.raises(CommandError, match=r"sdn_bad_dob.csv, line 2, field Remarks.*nothing was loaded"):
         call_command("sanctions_load", "--format", "ofac-csv", "--list", "OFAC SDN", str(FIXTURES / "sdn_bad_dob.csv"))
+
+
+EU_HEAD = b'<?xml version="1.0"?>'
+HOSTILE_FILES = {
+    "nul": ("ofac-csv", b'36,"AERO\x00CARIBBEAN","-0- ","CUBA","-0- ","-0- ","-0- ","-0- ","-0- ","-0- ","-0- ","-0- "\r\n'),
+    "undefined_byte": ("ofac-csv", b'36,"AERO\x81CARIBBEAN","-0- ","CUBA","-0- ","-0- ","-0- ","-0- ","-0- ","-0- ",'
+                                   b'"-0- ","-0- "\r\n'),
+    "binary": ("uk-csv", bytes(range(256)) * 8),
+    "huge_field": ("pep-csv", b'id,full_name\r\n1,"' + b"A" * 140_000 + b'"\r\n'),
+    "dtd": ("eu-xml", EU_HEAD + b'<!DOCTYPE export [<!ENTITY % p SYSTEM "http://127.0.0.1:9/p"> %p;]><export/>'),
+    "entities": ("un-xml", EU_HEAD + b'<!DOCTYPE x [<!ENTITY e "boom">]><CONSOLIDATED_LIST>&e;</CONSOLIDATED_LIST>'),
+}
+
+
+@pytest.mark.parametrize("hostile", sorted(HOSTILE_FILES))
+def test_a_hostile_file_is_refused_by_name_and_nothing_is_loaded(hostile: str) -> None:
+    fmt, data = HOSTILE_FILES[hostile]
+    with pytest.raises(WatchlistRefused) as refused:
+        watchlist_load(name="Probe", fmt=fmt, files=[SourceFile("probe.dat", data)])
+    assert refused.value.message.startswith("probe.dat") and refused.value.message.count("\n") == 0
+    assert not Watchlist.objects.exists()
