@@ -4,6 +4,10 @@ from typing import Any
 
 from django.apps import AppConfig
 
+# Who works cases (compliance officers and administrators) reads compliance's and monitoring's events
+# outside the pages and gives an API key the scopes that carry them.
+EVENTS_PERMISSION = "compliance.view_case"
+
 
 class ComplianceConfig(AppConfig):
     name = "compliance"
@@ -53,6 +57,13 @@ class ComplianceConfig(AppConfig):
 
         contribute("compliance.risk", permissions=_risk_permissions(), navigation=_risk_navigation(),
                    api_scopes=[ApiScope("compliance:risk", _("Read clients' risk scores and their history."), order=262)])
+        # Compliance's events (hits, cases, AML alerts, risk bands, restrictions with their reasons) reach an
+        # API key or its webhooks only with this scope, which only who works cases may give (tipping off).
+        contribute("compliance.events", api_scopes=[ApiScope(
+            "compliance:events", _("Receive compliance's events (screening hits, cases and their decisions, AML "
+                                   "alerts, risk bands, restrictions) in the event feed and webhooks. Given by a "
+                                   "compliance officer or an administrator."),
+            order=263, events=("compliance.",), permission=EVENTS_PERMISSION)])
         from crm.jobs import job_kind_register
 
         job_kind_register(TRAIL_JOB_KIND, label=_("Compliance trail export"),

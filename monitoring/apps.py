@@ -11,7 +11,7 @@ class MonitoringConfig(AppConfig):
         from django.utils.translation import gettext_lazy as _
 
         from crm.jobs import job_kind_register
-        from crm.registry import NavItem, contribute
+        from crm.registry import ApiScope, NavItem, contribute
         from crm.services import access_listener_register
         from monitoring.export import EXPORT_JOB_KIND
         from monitoring.recording import access_recorded
@@ -22,6 +22,13 @@ class MonitoringConfig(AppConfig):
             NavItem("monitoring_context", _("Monitoring context"), "monitoring_context_home", "check",
                     permission="monitoring.view_cover", order=311),
         ])
+        # Alerts about agents, traders and partners reach an API key or its webhooks only with this scope,
+        # given only by who works compliance cases (the reporting officer is one; compliance.apps).
+        contribute("monitoring.events", api_scopes=[ApiScope(
+            "monitoring:events", _("Receive monitoring's events (alerts about agents, traders and partners, their "
+                                   "decisions and escalations) in the event feed and webhooks. Given by a "
+                                   "compliance officer or an administrator."),
+            order=320, events=("monitoring.",), permission="compliance.view_case")])
         job_kind_register(EXPORT_JOB_KIND, label=_("Agent activity export"), counts={"events": _("Events")})
         # Every access the core logs (opens, reveals, exports, searches, logins) is activity.
         access_listener_register("monitoring", access_recorded)

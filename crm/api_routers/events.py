@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Query, Router
 
+from crm import event_access
 from crm.api import Caller, PageIn, caller_of, paginate, requires_scope
 from crm.api_routers.schemas import EventFilters, EventPage
 from crm.lib.pagination import ID_ASC
@@ -22,10 +23,21 @@ from crm.permissions import client_queryset_for_user
 router = Router(tags=["events"])
 
 
+def _guarded_families(caller: Caller) -> list[str]:
+    """The event families the caller may not read (crm.event_access): a key's without their scope,
+    a staff session's without the scope's permission."""
+    if caller.api_key is not None:
+        return event_access.guarded_families(held=caller.api_key.scopes)
+    return event_access.staff_guarded_families(caller.user)
+
+
 def _events_for(caller: Caller) -> QuerySet[Event]:
     """Events the caller may read: a key's brand's; for staff, those of clients they can see
-    (administrators: every event)."""
+    (administrators: every event); in either case none of a family the caller may not read
+    (compliance's matters: tipping off)."""
     qs = Event.objects.select_related("client", "brand", "actor")
+    for family in _guarded_families(caller):
+        qs = qs.exclude(name__startswith=family)
     if caller.api_key is not None:
         return qs.filter(brand_id=caller.api_key.brand_id)
     user = caller.user
@@ -34,7 +46,13 @@ def _events_for(caller: Caller) -> QuerySet[Event]:
     return qs.filter(client_id__in=client_queryset_for_user(user).values("pk"))
 
 
-def event_out(event: Event) -> dict[str, Any]:
+def _personal(caller: Caller) -> bool:
+    """Whether the caller reads events' personal fields: staff, and a key that reads clients in full."""
+    return caller.api_key is None or event_access.PERSONAL_FEED_SCOPE in caller.api_key.scopes
+
+
+def event_out(event: Event, *, personal: bool = True) -> dict[str, Any]:
+    data, redacted = event_access.data_redacted(event.name, event.data, personal=personal)
     return {
         "id": event.pk,
         "uuid": event.uuid,
@@ -42,7 +60,8 @@ def event_out(event: Event) -> dict[str, Any]:
         "client": event.client.code if event.client is not None else None,
         "brand": event.brand.code if event.brand is not None else None,
         "actor": event.actor.code if event.actor is not None else None,
-        "data": event.data,
+        "data": data,
+        "redacted": redacted,
         "occurred_at": event.occurred_at,
     }
 
@@ -52,7 +71,8 @@ def event_out(event: Event) -> dict[str, Any]:
 def list_events(request: HttpRequest, filters: Query[EventFilters], page: Query[PageIn]) -> dict[str, Any]:
     """Events oldest first (by `id`). When `next_cursor` is null you have caught up: poll again
     later with `after_id` set to the last `id` you processed."""
-    qs = _events_for(caller_of(request))
+    caller = caller_of(request)
+    qs = _events_for(caller)
     if filters.name:
         qs = qs.filter(name=filters.name)
     if filters.client is not None:
@@ -62,4 +82,5 @@ def list_events(request: HttpRequest, filters: Query[EventFilters], page: Query[
     if filters.after_id is not None:
         qs = qs.filter(pk__gt=filters.after_id)
     result = paginate(qs, page, keys=ID_ASC)
-    return {"items": [event_out(e) for e in result.items], "next_cursor": result.next_cursor}
+    personal = _personal(caller)
+    return {"items": [event_out(e, personal=personal) for e in result.items], "next_cursor": result.next_cursor}

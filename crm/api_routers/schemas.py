@@ -284,6 +284,8 @@ class EventOut(Schema):
     brand: str | None
     actor: UUID | None = Field(description="Code of the staff member who acted; null for API keys and the system.")
     data: dict[str, Any] = Field(description="The event's payload; personal data is masked.")
+    redacted: list[str] = Field(description="Personal fields left out of `data`: a key needs the clients:read "
+                                            "scope to read them.")
     occurred_at: datetime
 
 

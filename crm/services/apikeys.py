@@ -19,6 +19,7 @@ from crm.audit import audit_record
 from crm.exceptions import Conflict, FieldErrors, NotAllowed
 from crm.lib.validation import InvalidValue, text_clean
 from crm.models import ApiKey, Brand, User
+from crm.permissions import user_can
 from crm.registry import API_SCOPES
 from crm.services.common import _require, _text
 
@@ -52,6 +53,13 @@ def apikey_create(*, actor: User, brand: Brand, name: str, scopes: Iterable[str]
         errors.add("scopes", gettext("Unknown scopes: %(scopes)s.") % {"scopes": ", ".join(map(str, bad))})
     elif not requested:
         errors.add("scopes", gettext("Choose at least one scope."))
+    else:
+        # A scope that carries another team's matters (compliance's events) is that team's to give.
+        withheld = [str(s) for s in requested if (scope := API_SCOPES.get(s)) is not None
+                    and scope.permission is not None and not user_can(actor, scope.permission)]
+        if withheld:
+            errors.add("scopes", gettext("Only a compliance officer or an administrator may give a key these "
+                                         "scopes: %(scopes)s.") % {"scopes": ", ".join(withheld)})
     errors.raise_if_any()
 
     chosen = [str(code) for code in API_SCOPES.keys() if code in requested]

@@ -65,7 +65,7 @@ from django.utils.translation import gettext, gettext_noop
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
-from crm import event_catalogue
+from crm import event_access, event_catalogue
 from crm.audit import audit_record
 from crm.exceptions import Conflict, NotAllowed, NotFound, ValidationFailed
 from crm.lib.crypto import FieldCipher
@@ -159,13 +159,19 @@ def url_clean(url: str) -> str:
     return url
 
 
-def event_types_clean(names: Iterable[str]) -> list[str]:
-    """Declared event names, each once, sorted; refuses an empty list and names no app declares."""
+def event_types_clean(names: Iterable[str], api_key: ApiKey | None = None) -> list[str]:
+    """Declared event names, each once, sorted; refuses an empty list, names no app declares and
+    (given the key) events of a family guarded by a scope the key lacks (crm.event_access)."""
     chosen = [names] if isinstance(names, str) else list(names or [])
     unknown = [str(n) for n in chosen if not isinstance(n, str) or event_catalogue.event_type(n) is None]
     if unknown:
         raise ValidationFailed(fields={"event_types": [
             gettext("Not in the event catalogue: %(names)s.") % {"names": ", ".join(unknown[:10])}]})
+    refused = event_access.refused_for_key(chosen, held=api_key.scopes) if api_key is not None else {}
+    if refused:
+        raise ValidationFailed(fields={"event_types": [
+            gettext("The API key needs the %(scopes)s scope for %(names)s.") % {
+                "scopes": ", ".join(sorted(set(refused.values()))), "names": ", ".join(sorted(refused)[:10])}]})
     if not chosen:
         raise ValidationFailed(fields={"event_types": [gettext("Choose at least one event type.")]})
     return sorted(set(chosen))
@@ -219,7 +225,7 @@ def subscriber_create(*, actor: User | None, api_key: ApiKey, name: str, url: st
     errors: dict[str, list[str]] = {}
     cleaned: dict[str, Any] = {}
     for field, fn in (("name", lambda: _name_clean(name)), ("url", lambda: url_clean(url)),
-                      ("event_types", lambda: event_types_clean(event_types)),
+                      ("event_types", lambda: event_types_clean(event_types, api_key)),
                       ("scopes", lambda: scopes_clean(scopes, api_key))):
         try:
             cleaned[field] = fn()
@@ -252,7 +258,8 @@ def subscriber_update(*, actor: User | None, subscriber: WebhookSubscriber, name
     errors: dict[str, list[str]] = {}
     changes: dict[str, Any] = {}
     cleaners: tuple[tuple[str, Any, Callable[[Any], Any]], ...] = (
-        ("name", name, _name_clean), ("url", url, url_clean), ("event_types", event_types, event_types_clean),
+        ("name", name, _name_clean), ("url", url, url_clean),
+        ("event_types", event_types, lambda v: event_types_clean(v, sub.api_key)),
         ("scopes", scopes, lambda v: scopes_clean(v, sub.api_key)))
     for field, value, fn in cleaners:
         if value is _UNSET:
@@ -350,13 +357,7 @@ def payload_build(event: Event, subscriber: WebhookSubscriber, delivery_id: str)
     """The body, as JSON text: the event from the catalogue's point of view (its declared
     version), personal fields only with the personal-data scope."""
     declared = event_catalogue.event_type(event.name)
-    data = dict(event.data or {})
-    redacted: list[str] = []
-    if PERSONAL_SCOPE not in subscriber.scopes and declared is not None:
-        for field in sorted(declared.personal_fields()):
-            if field in data:
-                del data[field]
-                redacted.append(field)
+    data, redacted = event_access.data_redacted(event.name, event.data, personal=PERSONAL_SCOPE in subscriber.scopes)
     body = {
         "delivery_id": delivery_id,
         "event": {
@@ -403,7 +404,8 @@ def deliveries_for_events(events: Sequence[Event]) -> int:
         if event.brand_id not in by_brand:
             by_brand[event.brand_id] = _brand_subscribers(event.brand_id, version=version)
         for sub in by_brand[event.brand_id]:
-            if event.name not in sub.event_types:
+            # A guarded family (compliance's events) only while the key holds its scope (crm.event_access).
+            if event.name not in sub.event_types or not event_access.event_allowed(event.name, held=sub.api_key.scopes):
                 continue
             delivery_id = str(uuid.uuid4())
             rows.append({"delivery_id": delivery_id, "subscriber_id": sub.pk, "event_id": event.pk,
@@ -466,7 +468,7 @@ def _brand_subscribers(brand_id: int, *, version: str | None = _UNSET) -> list[W
     cached = _subscribers_cache.get(brand_id)
     if version is not None and cached is not None and cached[0] == version:
         return cached[1]
-    subs = list(WebhookSubscriber.objects.filter(brand_id=brand_id).select_related("brand").order_by("id"))
+    subs = list(WebhookSubscriber.objects.filter(brand_id=brand_id).select_related("brand", "api_key").order_by("id"))
     if version is not None:
         _subscribers_cache[brand_id] = (version, subs)
     return subs
