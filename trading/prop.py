@@ -48,6 +48,7 @@ from django.utils.translation import gettext
 from crm.audit import audit_record
 from crm.events import emit, emit_many
 from crm.exceptions import FieldErrors, NotAllowed, NotFound, ValidationFailed
+from crm.lib.lease import lease_hold
 from crm.lib.money import Money, UnknownCurrency, currency_normalise, money_format, to_decimal
 from crm.lib.validation import InvalidValue
 from crm.models import Brand, Client, User
@@ -82,6 +83,8 @@ logger = logging.getLogger(__name__)
 POINT_EVERY = dt.timedelta(minutes=1)
 HUNDRED = Decimal(100)
 MAX_PHASES = 5
+# The lease one opening of a challenge holds (renewed while it runs; a dead worker's lapses).
+OPEN_LEASE_SECONDS = 30.0
 
 
 class Rule:
@@ -565,47 +568,78 @@ def challenge_create(*, client: Client, product: ChallengeProduct, purchase_ref:
     return challenge
 
 
+def _open_lease_key(challenge_id: int) -> str:
+    return f"crm:trading:challenge-open:{challenge_id}"
+
+
 def challenge_open_account(*, challenge_id: int) -> Challenge:
     """Open the account of the challenge's current phase on the product's server (through the
     adapter registry, whatever the platform) and fund it with the account size; the phase starts
-    when the money is on the account. Safe to call again: a challenge with an account in this phase
-    is left alone. A platform failure leaves the challenge OPENING with the error (retried by
-    ``challenges_open_due``)."""
-    from trading.services import balance_operation_request, balance_operation_send, trading_account_open
+    when the money is on the account. Safe to call again, and from two places at once (the buyer's
+    request and beat's sweep take turns on a lease per challenge): a challenge with an account in
+    this phase gets no second account, and the account size is never sent twice. A platform failure
+    leaves the challenge OPENING with the error; ``challenges_open_due`` (beat) retries it. An
+    account size whose answer was lost (UNKNOWN) is looked up by its reference when its check is
+    due (``balance_operation_resolve``): found, the phase starts; proven not applied, a new one is
+    sent; not known yet, the challenge waits for the next sweep."""
+    from trading.services import (
+        balance_operation_request,
+        balance_operation_resolve,
+        balance_operation_send,
+        trading_account_open,
+    )
 
     challenge = Challenge.objects.select_related("product", "client", "product__server").get(pk=challenge_id)
     if challenge.state != ChallengeState.OPENING:
         return challenge
-    product = challenge.product
-    try:
-        account = challenge.account or trading_account_open(
-            actor=None, client=challenge.client, server=product.server, account_type=product.account_type,
-            leverage=None, send_credentials=True)
-        if challenge.account_id is None:
-            Challenge.objects.filter(pk=challenge.pk).update(account=account, updated_at=timezone.now())
-            challenge.account = account
-        reason = f"challenge {str(challenge.code)[:8]} phase {challenge.phase + 1}"
-        # An earlier attempt's operation (applied, or not yet known) is never sent a second time.
-        op = (BalanceOperation.objects.filter(account=account, reason=reason).exclude(state=BalanceState.FAILED)
-              .order_by("-created_at").first())
-        if op is None:
-            # Sent here and now (not after some outer commit): the phase starts when the money is on.
-            op = balance_operation_request(actor=None, account=account, kind="balance",
-                                           amount=product.account_size, reason=reason, send=False)
-        op = balance_operation_send(operation_id=op.pk)
-    except (PlatformFailed, ValidationFailed) as error:
-        Challenge.objects.filter(pk=challenge.pk).update(last_error=str(error.message)[:500],
-                                                         updated_at=timezone.now())
-        raise
-    if op.state != "applied":
-        Challenge.objects.filter(pk=challenge.pk).update(
-            last_error=gettext("The account size was not confirmed on the platform yet."), updated_at=timezone.now())
-        return challenge
-    return _phase_start(challenge, account=account, platform_start=op.platform_time_before)
+    with lease_hold(_open_lease_key(challenge.pk), ttl=OPEN_LEASE_SECONDS) as held:
+        if held is None:
+            return challenge  # being opened by another worker right now
+        challenge.refresh_from_db()
+        if challenge.state != ChallengeState.OPENING:
+            return challenge
+        product = challenge.product
+        try:
+            account = challenge.account or trading_account_open(
+                actor=None, client=challenge.client, server=product.server, account_type=product.account_type,
+                leverage=None, send_credentials=True)
+            if challenge.account_id is None:
+                Challenge.objects.filter(pk=challenge.pk).update(account=account, updated_at=timezone.now())
+                challenge.account = account
+            reason = f"challenge {str(challenge.code)[:8]} phase {challenge.phase + 1}"
+            # An earlier attempt's operation (applied, or not yet known) is never sent a second time.
+            op = (BalanceOperation.objects.filter(account=account, reason=reason).exclude(state=BalanceState.FAILED)
+                  .order_by("-created_at").first())
+            if op is not None and op.state == BalanceState.UNKNOWN and (
+                    op.next_check_at is None or op.next_check_at <= timezone.now()):
+                op = balance_operation_resolve(operation_id=op.pk)
+                if op.state == BalanceState.FAILED:  # proven not applied: a new operation is safe
+                    op = None
+            if op is None:
+                # Sent here and now (not after some outer commit): the phase starts when the money is on.
+                op = balance_operation_request(actor=None, account=account, kind="balance",
+                                               amount=product.account_size, reason=reason, send=False)
+            op = balance_operation_send(operation_id=op.pk)
+        except (PlatformFailed, ValidationFailed) as error:
+            Challenge.objects.filter(pk=challenge.pk).update(last_error=str(error.message)[:500],
+                                                             updated_at=timezone.now())
+            raise
+        if op.state != BalanceState.APPLIED:
+            Challenge.objects.filter(pk=challenge.pk).update(
+                last_error=gettext("The account size was not confirmed on the platform yet."),
+                updated_at=timezone.now())
+            return challenge
+        return _phase_start(challenge, account=account, platform_start=op.platform_time_before)
 
 
 @transaction.atomic
 def _phase_start(challenge: Challenge, *, account: TradingAccount, platform_start: dt.datetime | None) -> Challenge:
+    # Under the row lock and only from OPENING in the same phase: the phase starts once, whoever
+    # saw the money arrive first.
+    locked = Challenge.objects.select_for_update(of=("self",)).get(pk=challenge.pk)
+    if locked.state != ChallengeState.OPENING or locked.phase != challenge.phase:
+        challenge.refresh_from_db()
+        return challenge
     now = timezone.now()
     size = challenge.product.account_size
     funded = challenge.phase >= len(challenge.product.evaluation_phases)
@@ -622,16 +656,22 @@ def _phase_start(challenge: Challenge, *, account: TradingAccount, platform_star
     return challenge
 
 
-def challenges_open_due() -> int:
-    """Beat: retry opening the accounts of challenges still OPENING (a platform that failed)."""
-    done = 0
-    for pk in Challenge.objects.filter(state=ChallengeState.OPENING).values_list("pk", flat=True)[:100]:
+def challenges_open_due(*, limit: int = 100) -> dict[str, int]:
+    """Beat (``trading.tasks.challenges_open_due``): try again to open the challenges still OPENING
+    (a platform that failed, an account size whose answer was lost), oldest first. Returns how many
+    were tried, how many opened and how many still wait."""
+    counts = {"tried": 0, "opened": 0, "waiting": 0}
+    pks = list(Challenge.objects.filter(state=ChallengeState.OPENING).order_by("updated_at", "pk")
+               .values_list("pk", flat=True)[:limit])
+    for pk in pks:
+        counts["tried"] += 1
         try:
-            challenge_open_account(challenge_id=pk)
-            done += 1
+            challenge = challenge_open_account(challenge_id=pk)
         except (PlatformFailed, ValidationFailed):
+            counts["waiting"] += 1
             continue
-    return done
+        counts["opened" if challenge.state != ChallengeState.OPENING else "waiting"] += 1
+    return counts
 
 
 # --- the evaluator -------------------------------------------------------------------------------------

@@ -92,6 +92,15 @@ def balance_operations_resolve_due() -> dict[str, int]:
     return resolve()
 
 
+@shared_task(name="trading.tasks.challenges_open_due", ignore_result=True)
+def challenges_open_due() -> dict[str, int]:
+    """Beat: open the prop challenges left "opening" (a platform that failed, an account size whose
+    answer was lost and is looked up by its reference)."""
+    from trading.prop import challenges_open_due as open_due
+
+    return open_due()
+
+
 @shared_task(name="trading.tasks.password_links_purge", ignore_result=True)
 def password_links_purge() -> int:
     """Beat: wipe the passwords of trading password links that expired unrevealed."""

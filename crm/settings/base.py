@@ -364,6 +364,9 @@ CELERY_BEAT_SCHEDULE = {
     "trading-deals-sync": {"task": "trading.tasks.deals_sync_due", "schedule": 5.0},
     "trading-account-states-sync": {"task": "trading.tasks.account_states_sync_due", "schedule": 10.0},
     "trading-balance-resolve": {"task": "trading.tasks.balance_operations_resolve_due", "schedule": 30.0},
+    # Prop challenges left "opening" by a platform failure or a lost answer: tried again, an account size
+    # of unknown outcome looked up by its reference, never sent twice (trading.prop).
+    "trading-challenges-open": {"task": "trading.tasks.challenges_open_due", "schedule": 60.0},
     "trading-account-closes-resume": {"task": "trading.tasks.account_closes_resume", "schedule": 900.0},
     "trading-sync-health": {"task": "trading.tasks.sync_health_check", "schedule": 60.0},
     "trading-reconcile-nightly": {"task": "trading.tasks.deals_reconcile_all", "schedule": crontab(hour=3, minute=15)},
