@@ -9,17 +9,19 @@ AppConfig.ready, so compliance never imports it."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Count, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from compliance.cases import VIEW_PERMISSION
 from compliance.models import UNCLOSED_CASE_STATUSES, Case, CaseStatus
 from compliance.selectors import screening_hits_for_client
-from crm.exceptions import NotFound
+from crm.exceptions import NotFound, ValidationFailed
 from crm.lib.graphs import StarNode, star_graph
 from crm.lib.hooks import HookPoint
 from crm.models import Client
@@ -97,7 +99,10 @@ def case_queue(*, user: Any, status: str = "unclosed", assignee: str = "", prior
     elif assignee == "none":
         qs = qs.filter(assignee__isnull=True)
     elif assignee:
-        qs = qs.filter(assignee__code=assignee)
+        try:
+            qs = qs.filter(assignee__code=uuid.UUID(assignee))
+        except ValueError:
+            raise ValidationFailed(fields={"assignee": gettext("Enter me, none, or an officer's code.")}) from None
     if priority:
         qs = qs.filter(priority=priority)
     if overdue:

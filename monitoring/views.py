@@ -227,18 +227,19 @@ def agent_day(request: AuthedRequest, code: Any, day: str) -> HttpResponse:
     agent = User.objects.select_related("desk").filter(code=code_or_404(code)).first()
     try:
         when = date.fromisoformat(day)
-    except ValueError:
+        start = datetime.combine(when, time(0), tzinfo=UTC)
+        end = start + timedelta(days=1)  # the last day there is (9999-12-31) has no next day
+    except (ValueError, OverflowError):
         raise Http404("No such day.") from None
     if agent is None or agent.desk is None or not agent_activity_visible(request.user, agent):
         raise Http404("No such agent.")
     audit_record(action="monitoring.activity_view", obj=agent, actor=request.user, brand=agent.desk.brand_id,
                  after={"day": when.isoformat()})
-    start = datetime.combine(when, time(0), tzinfo=UTC)
     with connection.cursor() as cur:
         cur.execute("""SELECT id, time, kind, client_id, client_owner_id, client_high_value, rows, duration_s,
                               outcome, ip, device
                        FROM monitoring_activity WHERE agent_id = %s AND time >= %s AND time < %s
-                       ORDER BY time, id LIMIT 2000""", [agent.pk, start, start + timedelta(days=1)])
+                       ORDER BY time, id LIMIT 2000""", [agent.pk, start, end])
         rows = cur.fetchall()
     codes = dict(Client.objects.filter(pk__in={r[3] for r in rows if r[3]}).values_list("pk", "code"))
     owners = dict(User.objects.filter(pk__in={r[4] for r in rows if r[4]}).values_list("pk", "full_name"))

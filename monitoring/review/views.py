@@ -5,6 +5,7 @@ fetch-and-authorise, call a service, render."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.contrib import messages
@@ -91,11 +92,19 @@ def _desks_for(user: User) -> list[Desk]:
     return list(qs.filter(brand_id__in=user.brands.values("pk")))
 
 
+def _code_or_http404(text: str) -> uuid.UUID:
+    # A code that is no UUID names no desk or agent: the page's 404, like a code nobody has.
+    try:
+        return code_or_404(text)
+    except NotFound:
+        raise Http404 from None
+
+
 def _desk_from(request: AuthedRequest, desks: list[Desk]) -> Desk | None:
     wanted = request.GET.get("desk") or request.POST.get("desk")
     if not wanted:
         return desks[0] if desks else None
-    code = code_or_404(wanted)
+    code = _code_or_http404(wanted)
     for desk in desks:
         if desk.code == code:
             return desk
@@ -145,7 +154,7 @@ def performance_page(request: AuthedRequest) -> HttpResponse:
     if desk is not None:
         agent = None
         if request.GET.get("agent"):
-            agent = User.objects.filter(code=code_or_404(request.GET["agent"]), desk=desk).first()
+            agent = User.objects.filter(code=_code_or_http404(request.GET["agent"]), desk=desk).first()
             if agent is None:
                 raise Http404
         try:

@@ -165,3 +165,11 @@ def test_the_api_works_a_case_with_four_eyes(world, client, login_verified):
     done = post("/approval").json()
     assert (done["status"], done["decision"], done["approved_by"]) == ("closed", "report", str(world.officer2.code))
     assert Case.objects.get(pk=world.case.pk).status == "closed"
+
+
+@pytest.mark.parametrize("assignee", ["x", "1e3", "00000000-0000-0000-0000-00000000000g", "' OR 1=1 --"])
+def test_the_api_queue_refuses_an_assignee_that_is_no_code_by_name(world, client, login_verified, assignee):
+    login_verified(client, world.officer)
+    refused = client.get("/api/v1/compliance/cases", {"assignee": assignee})
+    assert refused.status_code == 422 and "assignee" in refused.json()["fields"]
+    assert client.get("/api/v1/compliance/cases", {"assignee": str(world.officer.code)}).json()["items"] == []

@@ -121,3 +121,18 @@ def test_the_evidence_page_of_ones_own_day_is_refused(client, desk):
     theirs = client.get(reverse("monitoring_agent_day", args=[desk["ana"].code, "2026-03-02"]))
     assert own.status_code == 404 and theirs.status_code == 200
     assert AuditLog.objects.filter(action="monitoring.activity_view", object_id=str(desk["ana"].code)).exists()
+
+
+def test_the_evidence_page_of_a_day_that_has_no_next_day_or_is_no_day_is_a_404(client, desk):
+    client.force_login(desk["manager"])
+    for day in ("9999-12-31", "0000-00-00", "2026-02-30", "x"):
+        assert client.get(reverse("monitoring_agent_day", args=[desk["ana"].code, day])).status_code == 404, day
+    assert client.get(reverse("monitoring_agent_day", args=[desk["ana"].code, "0001-01-01"])).status_code == 200
+
+
+@pytest.mark.parametrize(("page", "query"), [("monitoring_budget", "desk=x"), ("monitoring_performance", "desk=x"),
+                                           ("monitoring_performance", "agent=x"), ("monitoring_performance", "agent=1e3")])
+def test_a_desk_or_agent_that_is_no_code_is_a_404_on_the_desk_pages(client, desk, page, query):
+    client.force_login(desk["manager"])
+    assert client.get(f"{reverse(page)}?{query}").status_code == 404
+    assert client.get(f"{reverse(page)}?desk={desk['desk'].code}").status_code == 200
