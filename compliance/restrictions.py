@@ -52,6 +52,29 @@ CLIENT_MESSAGES = {
 }
 
 
+# What the sales floor reads (the client's timeline, a trading account's access change): that the client
+# is restricted and from what, never why (a reason names a case, a list or a country: tipping off). The
+# reason is on the Compliance tab, for those who may see restrictions.
+STAFF_IMPOSED = {
+    RestrictionKind.DEPOSIT: gettext_lazy("Deposits paused by compliance"),
+    RestrictionKind.WITHDRAWAL: gettext_lazy("Withdrawals paused by compliance"),
+    RestrictionKind.TRADING: gettext_lazy("Trading paused by compliance"),
+    RestrictionKind.LOGIN: gettext_lazy("Trader's room sign-in paused by compliance"),
+}
+STAFF_LIFTED = {
+    RestrictionKind.DEPOSIT: gettext_lazy("Deposits allowed again"),
+    RestrictionKind.WITHDRAWAL: gettext_lazy("Withdrawals allowed again"),
+    RestrictionKind.TRADING: gettext_lazy("Trading allowed again"),
+    RestrictionKind.LOGIN: gettext_lazy("Trader's room sign-in allowed again"),
+}
+
+
+def staff_message(kind: str, *, lifted: bool = False) -> str:
+    """The neutral words for staff outside compliance: what the client may not do (or may again)."""
+    words = STAFF_LIFTED if lifted else STAFF_IMPOSED
+    return str(words[RestrictionKind(kind)]) if kind in RestrictionKind.values else ""
+
+
 # What an offboarded client is told (compliance.offboarding): the relationship is over, not paused; still
 # nothing about why.
 CLOSED_MESSAGES = {
@@ -277,8 +300,9 @@ def restriction_trading_sync(*, restriction_id: int) -> dict[str, int]:
                 continue
             before = account.access
             try:
+                # The account's change is on the client's timeline: the neutral words, not the reason.
                 trading_account_set_access(actor=None, account=account, access="read_only",
-                                           reason=gettext("Trading restricted: %(reason)s") % {"reason": row.reason[:200]})
+                                           reason=staff_message(RestrictionKind.TRADING))
             except PlatformFailed as error:
                 counts["failed"] += 1
                 logger.warning("account %s not set read-only: %s", account.login, error.message)
@@ -297,7 +321,7 @@ def restriction_trading_sync(*, restriction_id: int) -> dict[str, int]:
             continue
         try:
             trading_account_set_access(actor=None, account=account, access=before,
-                                       reason=gettext("Trading restriction lifted"))
+                                       reason=staff_message(RestrictionKind.TRADING, lifted=True))
         except PlatformFailed as error:
             counts["failed"] += 1
             logger.warning("account %s not given back its access: %s", account.login, error.message)

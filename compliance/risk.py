@@ -434,9 +434,10 @@ def _officer_for(client: Client, actor: User | None) -> User | None:
 
 
 def _edd_open(client: Client, row: RiskScore, *, actor: User | None) -> Any:
-    """The enhanced due diligence task for an officer of the brand, in neutral words (a client's tasks
-    are listed on the profile); and, while a KYC submission is open, the request for source-of-funds
-    documents through KYC."""
+    """The enhanced due diligence task for an officer of the brand, linking the client's Compliance tab
+    but not attached to the client (a client's tasks are listed on the profile and its timeline for
+    everyone who sees the client: a high band is not for the sales floor); and, while a KYC submission
+    is open, the request for source-of-funds documents through KYC."""
     from crm.services import task_create
 
     officer = _officer_for(client, actor)
@@ -445,7 +446,7 @@ def _edd_open(client: Client, row: RiskScore, *, actor: User | None) -> Any:
                        client.brand_id, client.pk)
         return None
     url = f"{reverse('client_detail', args=[client.code])}?tab=compliance"
-    task = task_create(actor=actor if getattr(actor, "pk", None) else None, assignee=officer, client=client,
+    task = task_create(actor=actor if getattr(actor, "pk", None) else None, assignee=officer,
                        title=gettext("Enhanced due diligence: %(name)s") % {"name": client.full_name},
                        description=gettext("Review the client's source of funds and wealth, ask for the documents "
                                            "that prove them and record the outcome: %(url)s") % {"url": url},
@@ -514,7 +515,8 @@ def risk_reviews_raise(*, today: dt.date | None = None) -> int:
                 continue
             officer = _officer_for(row.client, None)
             if officer is not None:
-                task_create(actor=None, assignee=officer, client=row.client,
+                # Not attached to the client, as the due diligence task (its band is in the words).
+                task_create(actor=None, assignee=officer,
                             title=gettext("Periodic review: %(name)s") % {"name": row.client.full_name},
                             description=gettext("The client's periodic review (%(band)s risk) is due: review the "
                                                 "profile and record the risk again: %(url)s") % {

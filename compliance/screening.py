@@ -451,14 +451,14 @@ def _take_effect(hit: ScreeningHit, *, action: str, reason: str, decided_by: Use
 
 
 def _case_task_open(hit: ScreeningHit, *, by: User) -> None:
-    """The AML case for the confirmed hit: until the case queue exists, a compliance task about the
-    client for the officer who confirmed it. Its words are neutral (a client's tasks are listed on
-    the profile for everyone who sees the client); the hit's page, for officers only, has the rest."""
+    """The AML case for the confirmed hit: a compliance task for the officer who confirmed it. Not
+    attached to the client: a client's tasks are listed on the profile and its timeline for everyone
+    who sees the client (the sales floor: tipping off); it links the hit's page, for officers only."""
     from django.urls import reverse
 
     from crm.services import task_create
 
-    task_create(actor=by, assignee=by, client=hit.client,
+    task_create(actor=by, assignee=by,
                 title=gettext("Compliance case: %(name)s") % {"name": hit.client.full_name},
                 description=gettext("Open the case and keep the client restricted: %(url)s") % {
                     "url": reverse("compliance_screening_hit", args=[hit.code])},

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from compliance import selectors, services
 from compliance.models import JurisdictionStatus, Restriction, RestrictionKind
-from compliance.restrictions import IMPOSE_PERMISSION, LIFT_PERMISSION, VIEW_PERMISSION
+from compliance.restrictions import IMPOSE_PERMISSION, LIFT_PERMISSION, VIEW_PERMISSION, staff_message
 from crm.exceptions import DomainError
 from crm.forms import apply_domain_errors, visible_brands
 from crm.lib.countries import country_choices, country_name
@@ -219,10 +219,10 @@ def _compliance_tab_context(request: AuthedRequest, client: Client) -> dict[str,
 
 
 def _restriction_summary(event: Any) -> str:
+    """What the client may not do (or may again), never why: the timeline is the sales floor's (the
+    reason names a case, a list or a country; it is on the Compliance tab)."""
     data = event.data if isinstance(event.data, dict) else {}
-    kind = data.get("kind", "")
-    label = RestrictionKind(kind).label if kind in RestrictionKind.values else kind
-    return f"{label}: {data.get('reason', '')}"
+    return staff_message(str(data.get("kind", "")), lifted=event.name == "compliance.restriction_lifted")
 
 
 def ui_contributions() -> dict[str, Any]:

@@ -358,9 +358,13 @@ def test_the_sender_does_not_poll_a_queue_whose_head_is_in_flight_or_waiting_for
 
 def test_the_subscriber_list_says_every_event_type_instead_of_listing_them(world, receiver, client, login_verified):
     from crm import event_catalogue
+    from crm.registry import API_SCOPES
 
     declared = [e.name for e in event_catalogue.declared()]
-    outbound.subscriber_create(actor=world.admin, api_key=world.key, name="Everything", url=receiver.url,
+    # Every family: compliance's and monitoring's events need their own scopes (crm.event_access).
+    every_scope, _raw = apikey_create(actor=world.admin, brand=world.brand, name="All scopes",
+                                      scopes=[str(s) for s in API_SCOPES.keys()])
+    outbound.subscriber_create(actor=world.admin, api_key=every_scope, name="Everything", url=receiver.url,
                                event_types=declared)
     outbound.subscriber_create(actor=world.admin, api_key=world.key, name="Money", url=receiver.url,
                                event_types=declared[:9])
