@@ -12,8 +12,12 @@ batch handler given each dispatch batch) writes one `WebhookDelivery` per (subsc
 its body built once, in one INSERT per batch, and kicks a worker after commit. `send_due`
 (Celery, crm.tasks.webhooks_send_due) claims the due head of each queue (subscriber, client):
 a later event for a client waits while an earlier one is pending, being sent or
-failed-and-retrying; it goes once that one is delivered or dead. The claimed deliveries are POSTed concurrently (CRM_WEBHOOK_SEND_THREADS, keep-alive connections),
-each with CRM_WEBHOOK_TIMEOUT_SECONDS, then all outcomes are recorded in one transaction:
+failed-and-retrying; it goes once that one is delivered or dead. The claimed deliveries are POSTed
+concurrently (CRM_WEBHOOK_SEND_THREADS, keep-alive connections; a failing subscriber one at a time
+in a slow lane of its own threads) through crm.lib.egress: the host resolved and every address
+checked public at send time, the connection pinned to the checked address, and
+CRM_WEBHOOK_TIMEOUT_SECONDS for the whole POST, connect to last byte. Outcomes are recorded as they
+come, several in one statement:
 
     POST <url>
     Content-Type: application/json
@@ -22,8 +26,9 @@ each with CRM_WEBHOOK_TIMEOUT_SECONDS, then all outcomes are recorded in one tra
     X-CRM-Event: <event name>
 
 (crm.lib.webhook_signature has the signing and the receiver's `verify`.) A 2xx answer is
-delivered. Anything else (4xx, 5xx, 3xx, a timeout, a refused connection) is recorded with its
-code and an excerpt of the answer, and retried after an exponential pause with jitter
+delivered. Anything else (4xx, 5xx, 3xx, "timed out", "unreachable", "refused by policy": never
+the network's own error, which would make the log a port scanner) is recorded with its code and an
+excerpt of the answer, and retried after an exponential pause with jitter
 (CRM_WEBHOOK_BACKOFF_SECONDS doubling, at most CRM_WEBHOOK_BACKOFF_MAX_SECONDS, times a random
 factor in [0.5, 1]) until CRM_WEBHOOK_MAX_ATTEMPTS, then dead. A subscriber whose deliveries have
 failed without a success for CRM_WEBHOOK_PAUSE_AFTER_HOURS is paused (nothing more is sent; new
@@ -40,20 +45,18 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import http.client
-import ipaddress
 import json
 import logging
+import os
 import random
 import secrets as secrets_mod
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 from django.conf import settings
@@ -68,6 +71,7 @@ from redis.exceptions import RedisError
 from crm import event_access, event_catalogue
 from crm.audit import audit_record
 from crm.exceptions import Conflict, NotAllowed, NotFound, ValidationFailed
+from crm.lib import egress
 from crm.lib.crypto import FieldCipher
 from crm.lib.validation import InvalidValue, text_clean
 from crm.lib.webhook_signature import DELIVERY_HEADER, EVENT_HEADER, HEADER, header_value
@@ -91,7 +95,6 @@ PERSONAL_SCOPE = "personal_data"
 SUBSCRIBER_SCOPES: dict[str, str] = {
     PERSONAL_SCOPE: gettext_noop("Personal data in payloads (clients' names, emails, notes); needs clients:read."),
 }
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 USER_AGENT = "brokerage-crm-webhooks/1"
 EXCERPT = 500
 MANAGE_PERM = "crm.change_apikey"  # subscribers are part of administering API clients
@@ -126,37 +129,32 @@ def backoff(attempts: int, *, rand: random.Random | None = None) -> dt.timedelta
 # --- configuration ----------------------------------------------------------------------------
 
 def url_clean(url: str) -> str:
-    """An https URL with a host; http only to the loopback address where the setting allows it; no
-    credentials in it, no private address."""
+    """An https URL with a host as the sender reads it (crm.lib.egress): http only to the loopback
+    address where the setting allows it; no credentials in it, no private address in any form, no
+    special-use name. Where the name leads is checked again at every delivery."""
     url = (url or "").strip() if isinstance(url, str) else ""
-    allow_loopback = bool(getattr(settings, "CRM_WEBHOOK_ALLOW_HTTP_LOOPBACK", False))
     try:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        parts.port  # noqa: B018 - raises on a port out of range
-    except ValueError:
-        raise ValidationFailed(fields={"url": [gettext("Enter a full https:// address.")]}) from None
-    problem = None
-    if len(url) > 500:
-        problem = gettext("Keep the address within 500 characters.")
-    elif not host or parts.scheme not in ("https", "http"):
-        problem = gettext("Enter a full https:// address.")
-    elif parts.username or parts.password:
-        problem = gettext("Leave user names and passwords out of the address; the signature proves the sender.")
-    elif host in LOOPBACK_NAMES and allow_loopback:
-        pass
-    elif parts.scheme == "http":
-        problem = gettext("Webhooks are sent over https only.")
-    else:
-        try:
-            address = ipaddress.ip_address(host.strip("[]"))
-        except ValueError:
-            address = None
-        if host == "localhost" or host.endswith(".localhost") or (address is not None and not address.is_global):
-            problem = gettext("Webhooks go to a public server, not to a private address.")
-    if problem:
-        raise ValidationFailed(fields={"url": [problem]})
+        egress.target_parse(url, allow_loopback=_allow_loopback())
+    except egress.Refused as refused:
+        raise ValidationFailed(fields={"url": [_URL_PROBLEMS.get(refused.problem, _URL_PROBLEMS["host"])()]}) from None
     return url
+
+
+_URL_PROBLEMS: dict[str, Callable[[], str]] = {
+    "length": lambda: gettext("Keep the address within 500 characters."),
+    "host": lambda: gettext("Enter a full https:// address."),
+    "scheme": lambda: gettext("Enter a full https:// address."),
+    "port": lambda: gettext("Enter a valid port number."),
+    "credentials": lambda: gettext("Leave user names and passwords out of the address; the signature proves the sender."),
+    "http": lambda: gettext("Webhooks are sent over https only."),
+    "numeric_form": lambda: gettext("Write the server's name, or its address as four numbers (203.0.113.7)."),
+    "private": lambda: gettext("Webhooks go to a public server, not to a private address."),
+    "special_name": lambda: gettext("Webhooks go to a public server, not to a private address."),
+}
+
+
+def _allow_loopback() -> bool:
+    return bool(getattr(settings, "CRM_WEBHOOK_ALLOW_HTTP_LOOPBACK", False))
 
 
 def event_types_clean(names: Iterable[str], api_key: ApiKey | None = None) -> list[str]:
@@ -513,10 +511,16 @@ def _kick_after_commit() -> None:
 # 20,000-row backlog, during which nothing was sent.) One statement claims them: the heads are
 # marked as being sent and what a POST needs comes back as plain rows, no model instances (the
 # replay flag as it was before the claim cleared it).
+#
+# Two lanes. Subscribers that answer (no failure since their last delivery) give up to `limit`
+# heads. A failing subscriber (failing_since set: it timed out, refused or answered errors) gives
+# one head at a time, and only while none of its deliveries is being sent anywhere, up to
+# `slow_limit` of them in all: a receiver that hangs holds one sending thread of the slow lane
+# (its own thread pool), never the threads of the brands whose receivers answer.
 _CLAIM_SQL = """
-WITH c AS (
-  SELECT d.id, d.replay_requested FROM crm_webhookdelivery d
-  JOIN crm_webhooksubscriber s ON s.id = d.subscriber_id AND s.status = 'active'
+WITH fast AS (
+  SELECT d.id, d.replay_requested, false AS failing FROM crm_webhookdelivery d
+  JOIN crm_webhooksubscriber s ON s.id = d.subscriber_id AND s.status = 'active' AND s.failing_since IS NULL
   WHERE d.status IN ('pending', 'failed') AND d.next_attempt_at <= %(now)s
     AND NOT EXISTS (
       SELECT 1 FROM crm_webhookdelivery e
@@ -524,19 +528,43 @@ WITH c AS (
         AND e.status IN ('pending', 'sending', 'failed'))
   ORDER BY d.id
   LIMIT %(limit)s
-  FOR UPDATE OF d SKIP LOCKED)
+  FOR UPDATE OF d SKIP LOCKED),
+slow AS (
+  SELECT h.id, h.replay_requested, true AS failing FROM crm_webhooksubscriber s
+  CROSS JOIN LATERAL (
+    SELECT d.id, d.replay_requested FROM crm_webhookdelivery d
+    WHERE d.subscriber_id = s.id AND d.status IN ('pending', 'failed') AND d.next_attempt_at <= %(now)s
+      AND NOT EXISTS (
+        SELECT 1 FROM crm_webhookdelivery e
+        WHERE e.subscriber_id = d.subscriber_id AND e.order_key = d.order_key AND e.id < d.id
+          AND e.status IN ('pending', 'sending', 'failed'))
+    ORDER BY d.id
+    LIMIT 1
+    FOR UPDATE OF d SKIP LOCKED) h
+  WHERE s.status = 'active' AND s.failing_since IS NOT NULL
+    AND NOT EXISTS (SELECT 1 FROM crm_webhookdelivery f WHERE f.subscriber_id = s.id AND f.status = 'sending')
+  ORDER BY h.id
+  LIMIT %(slow_limit)s),
+c AS (SELECT * FROM fast UNION ALL SELECT * FROM slow)
 UPDATE crm_webhookdelivery d
 SET status = 'sending', claimed_until = %(until)s, replay_requested = false
 FROM c, crm_webhooksubscriber s
 WHERE d.id = c.id AND s.id = d.subscriber_id
 RETURNING d.id, d.subscriber_id, d.delivery_id, s.url, d.body, d.event_name, s.secret, s.previous_secret,
-          d.attempts, c.replay_requested
+          d.attempts, c.replay_requested, c.failing
 """
 # Claims that ran out (a worker died mid-send): the delivery goes back to the queue as failed.
 _EXPIRED_SQL = """
 UPDATE crm_webhookdelivery SET status = 'failed', claimed_until = NULL, next_attempt_at = %(now)s,
        last_error = 'the sending worker stopped; sent again'
 WHERE status = 'sending' AND claimed_until < %(now)s
+"""
+# Claims given back unsent (their subscriber turned out slow in this run, or their claim would run
+# out before the POST's deadline): back to the queue as they were, no attempt counted.
+_RELEASE_SQL = """
+UPDATE crm_webhookdelivery SET status = CASE WHEN attempts = 0 THEN 'pending' ELSE 'failed' END,
+       claimed_until = NULL, replay_requested = (id = ANY(%(replays)s))
+WHERE id = ANY(%(ids)s) AND status = 'sending'
 """
 
 
@@ -551,6 +579,8 @@ class Claimed:
     secrets: list[str]
     attempt: int
     replay: bool
+    failing: bool = False  # the subscriber's last attempts failed: sent in the slow lane
+    start_by: float = float("inf")  # time.monotonic() after which it is given back unsent
 
 
 @dataclass
@@ -560,6 +590,7 @@ class Outcome:
     response: str
     started_at: dt.datetime
     duration_ms: int
+    released: bool = False  # not sent: given back to the queue
 
     @property
     def ok(self) -> bool:
@@ -572,47 +603,39 @@ def _decrypted(secret: str, previous: str) -> tuple[str, ...]:
     return tuple(CIPHER.decrypt(s) for s in (secret, previous) if s)
 
 
-def _claim(limit: int, now: dt.datetime) -> list[Claimed]:
-    until = now + dt.timedelta(seconds=timeout_seconds() * 2 + 30)
+def _claim_seconds() -> float:
+    return timeout_seconds() * 2 + 30
+
+
+def _claim(limit: int, now: dt.datetime, *, slow_limit: int | None = None) -> list[Claimed]:
+    until = now + dt.timedelta(seconds=_claim_seconds())
+    # A claim not started within this is given back: its POST could outlast the claim.
+    start_by = time.monotonic() + _claim_seconds() - timeout_seconds() - 10
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute(_EXPIRED_SQL, {"now": now})
-        cur.execute(_CLAIM_SQL, {"now": now, "limit": limit, "until": until})
+        cur.execute(_CLAIM_SQL, {"now": now, "limit": limit, "until": until,
+                                 "slow_limit": _slow_threads() if slow_limit is None else slow_limit})
         rows = sorted(cur.fetchall())
     return [Claimed(pk, sub_id, str(delivery_id), url, body.encode(), event_name,
-                    list(_decrypted(secret, previous or "")), attempts + 1, bool(replay))
-            for pk, sub_id, delivery_id, url, body, event_name, secret, previous, attempts, replay in rows]
+                    list(_decrypted(secret, previous or "")), attempts + 1, bool(replay), bool(failing), start_by)
+            for pk, sub_id, delivery_id, url, body, event_name, secret, previous, attempts, replay, failing in rows]
 
 
 _local = threading.local()
 
 
-def _connection(url: str) -> tuple[http.client.HTTPConnection, str, bool]:
-    """A kept-alive connection of this thread to the URL's server, the request target, and whether
-    the connection was reused (a reused one may have been closed by the server meanwhile)."""
-    parts = urlsplit(url)
-    key = (parts.scheme, parts.hostname, parts.port)
-    pool: dict[Any, http.client.HTTPConnection] = getattr(_local, "pool", None) or {}
-    _local.pool = pool
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    conn = pool.get(key)
-    if conn is not None:
-        return conn, target, True
-    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    conn = cls(parts.hostname or "", parts.port, timeout=timeout_seconds())
-    pool[key] = conn
-    return conn, target, False
-
-
-def _drop(url: str) -> None:
-    parts = urlsplit(url)
-    pool = getattr(_local, "pool", {})
-    conn = pool.pop((parts.scheme, parts.hostname, parts.port), None)
-    if conn is not None:
-        conn.close()
+def _connections() -> egress.Pool:
+    """This thread's kept-alive connections (each opened to an address checked when it was opened)."""
+    pool: egress.Pool | None = getattr(_local, "pool", None)
+    if pool is None:
+        pool = _local.pool = egress.Pool()
+    return pool
 
 
 def post(claim: Claimed) -> Outcome:
-    """One POST of one delivery; never raises."""
+    """One POST of one delivery within CRM_WEBHOOK_TIMEOUT_SECONDS in all (crm.lib.egress: the
+    address checked and pinned); never raises. What the log shows of a failure is the answer's
+    status, or "refused by policy", "unreachable", "timed out": nothing of the network's own errors."""
     started = timezone.now()
     t0 = time.monotonic()
     headers = {
@@ -620,44 +643,36 @@ def post(claim: Claimed) -> Outcome:
         HEADER: header_value(claim.secrets, claim.body), DELIVERY_HEADER: claim.delivery_id,
         EVENT_HEADER: claim.event_name,
     }
-    for _try in range(2):
-        conn, target, reused = _connection(claim.url)
-        try:
-            conn.request("POST", target, body=claim.body, headers=headers)
-            response = conn.getresponse()
-            excerpt = response.read(64 * 1024)
-            if not response.isclosed():
-                _drop(claim.url)  # a longer answer than we read: do not reuse the connection
-            elif response.will_close:
-                _drop(claim.url)
-            text = excerpt[:EXCERPT].decode("utf-8", "replace").replace("\x00", "\ufffd")  # no NUL in text columns
-            return Outcome(response.status, "", text, started, int((time.monotonic() - t0) * 1000))
-        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
-            _drop(claim.url)
-            if reused:
-                continue  # the server closed an idle kept-alive connection: once more on a new one
-            error = f"connection error: {type(exc).__name__}"
-        except TimeoutError:
-            _drop(claim.url)
-            error = "timeout"
-        except (OSError, http.client.HTTPException) as exc:
-            _drop(claim.url)
-            error = f"connection error: {exc}"[:300]
-        return Outcome(None, error, "", started, int((time.monotonic() - t0) * 1000))
-    return Outcome(None, "connection error", "", started, int((time.monotonic() - t0) * 1000))
+    answer = egress.post(claim.url, body=claim.body, headers=headers, seconds=timeout_seconds(),
+                         allow_loopback=_allow_loopback(), pool=_connections())
+    text = answer.body[:EXCERPT].decode("utf-8", "replace").replace("\x00", "\ufffd")  # no NUL in text columns
+    return Outcome(answer.status, answer.error, text, started, int((time.monotonic() - t0) * 1000))
 
 
-_executor: ThreadPoolExecutor | None = None
+_executors: dict[str, ThreadPoolExecutor] = {}
 _executor_lock = threading.Lock()
 
 
-def _pool() -> ThreadPoolExecutor:
-    global _executor
+def _slow_threads() -> int:
+    return max(int(_setting("CRM_WEBHOOK_SEND_THREADS", 16)) // 4, 2)
+
+
+def _pool(lane: str = "fast") -> ThreadPoolExecutor:
     with _executor_lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=int(_setting("CRM_WEBHOOK_SEND_THREADS", 16)),
-                                           thread_name_prefix="webhook-send")
-        return _executor
+        executor = _executors.get(lane)
+        if executor is None:
+            threads = int(_setting("CRM_WEBHOOK_SEND_THREADS", 16)) if lane == "fast" else _slow_threads()
+            executor = _executors[lane] = ThreadPoolExecutor(max_workers=threads,
+                                                             thread_name_prefix=f"webhook-send-{lane}")
+        return executor
+
+
+def _after_fork() -> None:
+    # A forked worker process has none of its parent's threads: its pools start afresh.
+    _executors.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 # A round's outcomes in one statement: each delivery still being sent by this round is updated
@@ -687,7 +702,12 @@ RETURNING delivery_id
 
 def _record(claims: Sequence[Claimed], outcomes: Sequence[Outcome]) -> None:
     """Write every outcome of one round in one transaction (one statement, set-based: a round is
-    up to a thousand rows), and pause subscribers failing too long."""
+    up to a thousand rows), give back the claims released unsent, and pause subscribers failing
+    too long."""
+    released = [c for c, o in zip(claims, outcomes, strict=True) if o.released]
+    if released:
+        pairs = [(c, o) for c, o in zip(claims, outcomes, strict=True) if not o.released]
+        claims, outcomes = [c for c, _o in pairs], [o for _c, o in pairs]
     now = timezone.now()
     limit = max_attempts()
     rows: list[dict[str, Any]] = []
@@ -706,6 +726,11 @@ def _record(claims: Sequence[Claimed], outcomes: Sequence[Outcome]) -> None:
                      "attempt_error": outcome.error, "replay": claim.replay})
     with transaction.atomic():
         with connection.cursor() as cur:
+            if released:
+                cur.execute(_RELEASE_SQL, {"ids": [c.id for c in released],
+                                           "replays": [c.id for c in released if c.replay]})
+            if not rows:
+                return
             cur.execute(_RECORD_SQL, {"now": now, "rows": orjson.dumps(rows).decode()})
             recorded = {row[0] for row in cur.fetchall()}
         ok_subs = {c.subscriber_id for c, o in zip(claims, outcomes, strict=True) if o.ok and c.id in recorded}
@@ -784,25 +809,79 @@ def send_due(*, limit: int = 500, max_rounds: int | None = None) -> int:
 
 def send_rounds(*, limit: int = 500, max_rounds: int | None = None) -> tuple[int, bool]:
     """`send_due`, also telling whether it stopped because nothing was left to claim (True) rather
-    than at `max_rounds`.
+    than at `max_rounds` claims.
 
-    Each round first clears the kick flag, so that deliveries queued while it sends kick a fresh
-    task instead of waiting for beat. A round that records its deliveries is followed by another,
-    which claims the deliveries they held back (the next of each client): so a worker that finds
-    nothing to claim because the heads are being sent elsewhere can stop, as the worker sending
-    them goes on with what follows them."""
+    A pipeline, not rounds in lock step: claimed deliveries are POSTed by the lanes' threads, and
+    the outcomes are recorded as they come (in one statement per FLUSH_SECONDS, or when nothing is
+    left in flight), so a receiver that takes its whole deadline holds up only its own delivery.
+    After each record, and every FLUSH_SECONDS while POSTs are in flight, it claims again: the
+    deliveries the recorded ones held back (the next of each client) and new ones. Each claim first
+    clears the kick flag, so that deliveries queued meanwhile kick a fresh task too. A worker that
+    finds nothing to claim because the heads are being sent elsewhere can stop, as the worker
+    sending them goes on with what follows them.
+
+    A subscriber whose POST timed out in this run gets its other claims of the run given back
+    unsent (they go again through the slow lane, one at a time), as does a claim that waited for a
+    thread so long that its POST could outlast the claim."""
     total = 0
     rounds = 0
-    while max_rounds is None or rounds < max_rounds:
-        _rearm_kick()
-        claims = _claim(limit, timezone.now())
-        if not claims:
-            return total, True
-        outcomes = list(_pool().map(post, claims)) if len(claims) > 1 else [post(claims[0])]
-        _record(claims, outcomes)
-        total += len(claims)
-        rounds += 1
-    return total, False
+    in_flight: dict[Future[Outcome], Claimed] = {}
+    finished: list[tuple[Claimed, Outcome]] = []
+    first_finished = 0.0
+    last_claim = -FLUSH_SECONDS
+    claim_now = True
+    slow_subscribers: set[int] = set()
+    while True:
+        may_claim = max_rounds is None or rounds < max_rounds
+        if may_claim and len(in_flight) < limit and (
+                claim_now or not in_flight or time.monotonic() - last_claim >= FLUSH_SECONDS):
+            _rearm_kick()
+            slow_busy = sum(1 for c in in_flight.values() if c.failing)
+            claims = _claim(limit - len(in_flight), timezone.now(), slow_limit=max(_slow_threads() - slow_busy, 0))
+            last_claim, claim_now = time.monotonic(), False
+            if claims:
+                rounds += 1
+                for claim in claims:
+                    lane = _pool("slow" if claim.failing else "fast")
+                    in_flight[lane.submit(_post_in_run, claim, slow_subscribers)] = claim
+            elif not in_flight and not finished:
+                return total, True
+        if not in_flight and not finished:
+            return total, False
+        if finished:
+            done, _ = wait(in_flight, timeout=max(first_finished + FLUSH_SECONDS - time.monotonic(), 0),
+                           return_when=ALL_COMPLETED)
+        else:
+            done, _ = wait(in_flight, timeout=FLUSH_SECONDS, return_when=FIRST_COMPLETED)
+        for future in done:
+            claim = in_flight.pop(future)
+            if not finished:
+                first_finished = time.monotonic()
+            finished.append((claim, _result(future, claim)))
+        if finished and (not in_flight or time.monotonic() - first_finished >= FLUSH_SECONDS):
+            _record([c for c, _o in finished], [o for _c, o in finished])
+            total += sum(1 for _c, o in finished if not o.released)
+            finished, claim_now = [], True
+
+
+FLUSH_SECONDS = 0.2  # an outcome waits at most this long for the others claimed with it
+
+
+def _post_in_run(claim: Claimed, slow_subscribers: set[int]) -> Outcome:
+    if claim.subscriber_id in slow_subscribers or time.monotonic() > claim.start_by:
+        return Outcome(None, "", "", timezone.now(), 0, released=True)
+    outcome = post(claim)
+    if outcome.error == egress.TIMED_OUT:
+        slow_subscribers.add(claim.subscriber_id)
+    return outcome
+
+
+def _result(future: Future[Outcome], claim: Claimed) -> Outcome:
+    try:
+        return future.result()
+    except Exception:  # noqa: BLE001 - one delivery's failure is that delivery's, never the round's
+        logger.exception("webhook delivery %s could not be sent", claim.delivery_id)
+        return Outcome(None, egress.UNREACHABLE, "", timezone.now(), 0)
 
 
 # The soonest time a queue's head is due: heads that no worker is sending (a queue whose head is
@@ -815,6 +894,8 @@ WHERE d.status IN ('pending', 'failed')
     SELECT 1 FROM crm_webhookdelivery e
     WHERE e.subscriber_id = d.subscriber_id AND e.order_key = d.order_key AND e.id < d.id
       AND e.status IN ('pending', 'sending', 'failed'))
+  AND (s.failing_since IS NULL
+       OR NOT EXISTS (SELECT 1 FROM crm_webhookdelivery f WHERE f.subscriber_id = s.id AND f.status = 'sending'))
 """
 
 
