@@ -22,7 +22,7 @@ from compliance.api_aml import router as aml_router
 from compliance.api_cases import router as cases_router
 from compliance.api_restrictions import router as restrictions_router
 from compliance.api_risk import router as risk_router
-from compliance.exceptions import WatchlistRefused
+from compliance.exceptions import WatchlistGlobal, WatchlistRefused
 from compliance.models import ScreeningHit, WatchlistEntry, WatchlistVersion
 from compliance.screening import DECIDE_PERMISSION, VIEW_PERMISSION
 from compliance.watchlists.parsers import FORMATS, SourceFile
@@ -241,8 +241,11 @@ def version_load(request: HttpRequest, list_name: Form[str], fmt: Form[str],
                  files: File[list[UploadedFile]]) -> Status[dict[str, Any]]:
     """The same load as `manage.py sanctions_load` (multipart: `list_name`, `fmt`, one or more `files`).
     A file that does not follow its layout is refused whole (400 naming the file, line and field);
-    once loaded, every client is screened against the new and changed entries."""
+    once loaded, every client is screened against the new and changed entries. Lists are global:
+    staff who work for some brands only get 403 `watchlist_global`."""
     user = _officer(request, LOAD_LISTS)
+    if not selectors.watchlist_load_allowed(user):
+        raise WatchlistGlobal()  # 403 naming why, before the files are read
     if fmt not in FORMATS:
         raise ValidationFailed(fields={"fmt": [_("One of %(formats)s.") % {"formats": ", ".join(FORMATS)}]})
     if not list_name.strip() or len(list_name) > 80:

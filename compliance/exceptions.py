@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
+
+from crm.exceptions import NotAllowed
 from crm.lib.errors import DomainError
 
 
@@ -13,6 +16,17 @@ class WatchlistRefused(DomainError):
     def __init__(self, message: str, *, source: str = "", line: int | None = None, field: str = "") -> None:
         super().__init__(message)
         self.source, self.line, self.field = source, line, field
+
+
+class WatchlistGlobal(NotAllowed):
+    """A load of a watchlist by someone who works for some brands only: a list is global (its load
+    re-screens the clients of every brand), so it is an administrator's (or an all-brands officer's)."""
+
+    default_code = "watchlist_global"
+
+    def default_message(self) -> str:
+        return gettext("Watchlists apply to the clients of every brand: only an administrator, or an officer who "
+                       "works for every brand, can load one. Ask an administrator to load this version.")
 
 
 class WatchlistUnknown(DomainError):

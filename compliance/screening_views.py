@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from compliance import screening_forms as forms
 from compliance import selectors, services
-from compliance.exceptions import WatchlistRefused
+from compliance.exceptions import WatchlistGlobal, WatchlistRefused
 from compliance.models import HitStatus, ScreeningHit, WatchlistVersion
 from compliance.screening import DECIDE_PERMISSION, VIEW_PERMISSION, high_score
 from crm.exceptions import DomainError, NotAllowed, NotFound
@@ -138,12 +138,18 @@ def screening_hit_action(request: AuthedRequest, code: Any, action: str) -> Http
 @require_http_methods(["GET", "POST"])
 def watchlist_versions(request: AuthedRequest) -> HttpResponse:
     """Every list's versions, newest first, and (for those who may) the upload of a new version."""
-    can_load = user_can(request.user, LOAD_LISTS)
+    may_load = user_can(request.user, LOAD_LISTS)
+    # Lists are global: an officer of some brands only sees why there is no upload, and a POST says it.
+    can_load = may_load and selectors.watchlist_load_allowed(request.user)
     form = forms.WatchlistUploadForm()
     status = 200
     if request.method == "POST":
-        if not can_load:
+        if not may_load:
             raise Http404
+        if not can_load:
+            return render_page(request, "compliance/screening/versions.html", {
+                "versions": list(selectors.watchlist_versions()), "upload_form": form, "can_load": False,
+                "load_refusal": WatchlistGlobal().message}, status=403)
         form = forms.WatchlistUploadForm(request.POST, request.FILES)
         if form.is_valid():
             try:
@@ -161,6 +167,7 @@ def watchlist_versions(request: AuthedRequest) -> HttpResponse:
         status = 400
     return render_page(request, "compliance/screening/versions.html", {
         "versions": list(selectors.watchlist_versions()), "upload_form": form, "can_load": can_load,
+        "load_refusal": WatchlistGlobal().message if may_load and not can_load else "",
     }, status=status)
 
 

@@ -49,6 +49,13 @@ from crm.models import Client
 from crm.permissions import client_queryset_for_user, code_or_404, user_can
 
 
+def watchlist_load_allowed(user: Any) -> bool:
+    """Whether `user` may load a watchlist version: the permission, and work for every brand (a list
+    is global: its load re-screens the clients of every brand). An administrator may."""
+    return bool(user_can(user, "compliance.add_watchlistversion")
+                and (getattr(user, "is_administrator", False) or getattr(user, "all_brands", False)))
+
+
 def watchlist_current_versions(*, names: list[str] | None = None) -> list[WatchlistVersion]:
     """The latest version of each list (of the lists named, when `names` is given)."""
     lists = Watchlist.objects.all()

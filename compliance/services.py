@@ -34,7 +34,7 @@ from compliance.cases import (  # the case services
     case_sar_pdf,
     case_send_back,
 )
-from compliance.exceptions import WatchlistRefused
+from compliance.exceptions import WatchlistGlobal, WatchlistRefused
 from compliance.jurisdictions import (
     client_login_check,
     jurisdiction_set,
@@ -60,6 +60,7 @@ from compliance.screening import (  # the screening services are compliance's wr
     screening_hit_decide,
     screening_hit_send_back,
 )
+from compliance.selectors import watchlist_load_allowed
 from compliance.watchlists.parsers import FORMATS, ListFormatError, ParsedEntry, SourceFile, parse
 from crm.audit import audit_record
 
@@ -80,7 +81,11 @@ def watchlist_load(*, name: str, fmt: str, files: list[SourceFile], actor: Any =
     The whole input is parsed before anything is written, and everything is written in one
     transaction: a malformed file raises WatchlistRefused naming the file, line and field, and
     nothing of it is stored. The version keeps its diff against the previous one (entry numbers
-    added, removed, and changed in the details screening compares)."""
+    added, removed, and changed in the details screening compares). Lists are global: a staff
+    `actor` limited to some brands is refused (WatchlistGlobal, 403); None is the system (the
+    `sanctions_load` command)."""
+    if actor is not None and not watchlist_load_allowed(actor):
+        raise WatchlistGlobal()
     if fmt not in FORMATS:
         raise WatchlistRefused(f"Unknown format {fmt!r}; one of {', '.join(FORMATS)}.", field="format")
     try:

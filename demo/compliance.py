@@ -15,7 +15,7 @@ from pathlib import Path
 
 from django.db import transaction
 
-from compliance.selectors import watchlist_names
+from compliance.selectors import watchlist_load_allowed, watchlist_names
 from compliance.services import SourceFile, clients_rescreen_version, watchlist_load
 from crm.models import Brand, RoleCode, User
 
@@ -66,7 +66,9 @@ def compliance_seed_demo(*, brand: Brand, admin: User | None, officer: User | No
             client_create(actor=owner, brand=brand, first_name=person.first_name, last_name=person.last_name,
                           email=person.email, country=person.country, date_of_birth=person.born, stage="registered")
         files = [SourceFile(name, (DATA / name).read_bytes()) for name in ("sdn.csv", "alt.csv", "add.csv")]
-        version = watchlist_load(name=DEMO_LIST, fmt="ofac-csv", files=files, actor=officer)
+        # A list is global: loaded by the officer when they work for every brand, else by the administrator.
+        loader = officer if officer is not None and watchlist_load_allowed(officer) else admin
+        version = watchlist_load(name=DEMO_LIST, fmt="ofac-csv", files=files, actor=loader)
     # As the worker would after the load's commit; run here so that the hits are there when the CRM opens.
     report = clients_rescreen_version(version_id=version.pk)
     return {"entries": version.entry_count, "clients": report.clients, "hits": report.raised,

@@ -56,8 +56,11 @@ def officers(db, settings):
     saved = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
     celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = True, True
     staff = []
-    for name, email in (("Carla Compliance", "carla@staff.example.com"), ("Omar Officer", "omar@staff.example.com")):
-        user = make_user(role_code=RoleCode.COMPLIANCE, brand=brand, full_name=name, email=email, password=PASSWORD)
+    # Carla loads the list: lists are global, so she works for every brand; Omar for this one only.
+    for name, email, everywhere in (("Carla Compliance", "carla@staff.example.com", True),
+                                    ("Omar Officer", "omar@staff.example.com", False)):
+        user = make_user(role_code=RoleCode.COMPLIANCE, brand=brand, full_name=name, email=email, password=PASSWORD,
+                         all_brands=everywhere)
         device = otp_device_start(user=user)
         otp_setup_confirm(user=user, device=device, token=f"{totp(device.bin_key, drift=-1):06d}")
         staff.append(user)

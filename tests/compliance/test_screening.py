@@ -324,7 +324,8 @@ def test_the_clients_compliance_tab_lists_hits_and_decisions(world, client, logi
 def test_an_upload_loads_a_version_and_its_diff_is_shown(world, client, login_verified):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    login_verified(client, world.officer)
+    # Lists are global: loaded by an officer of every brand (tests/compliance/test_watchlist_global.py).
+    login_verified(client, make_user(role_code=RoleCode.COMPLIANCE, brand=world.brand, all_brands=True))
     uploads = [SimpleUploadedFile(n, (FIXTURES / n).read_bytes()) for n in ("sdn_v2.csv", "alt.csv", "add.csv")]
     answer = client.post(reverse("compliance_watchlist_versions"),
                          {"list_name": "OFAC SDN", "fmt": "ofac-csv", "files": uploads})
