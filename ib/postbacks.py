@@ -15,10 +15,12 @@ with
     X-CRM-Signature: sha256=<HMAC-SHA256 over "<timestamp>." + body, keyed with the secret>
     Idempotency-Key: <the domain event's uuid>          (also the body's event_id)
 
-(crm.lib.signatures, the scheme the CRM checks on inbound webhooks). 2xx: succeeded. A timeout, a
-connection error, 5xx, 408 or 429: tried again after a growing pause (beat's sweep,
+(crm.lib.signatures, the scheme the CRM checks on inbound webhooks), through crm.lib.egress: the
+host resolved and checked public at send time, the connection pinned to the checked address, one
+deadline (IB_POSTBACK_TIMEOUT_SECONDS) for the whole call. 2xx: succeeded. "timed out",
+"unreachable", 5xx, 408 or 429: tried again after a growing pause (beat's sweep,
 ib.tasks.postbacks_retry_due) until IB_POSTBACK_MAX_ATTEMPTS attempts, then dead. Any other
-answer: failed, not retried. An IB manager can retry a failed or dead delivery (audited).
+answer, or "refused by policy" (the name now leads to a private address): failed, not retried. An IB manager can retry a failed or dead delivery (audited).
 
 An attempt first claims the row (attempts + 1, next_attempt_at pushed past the timeout) and
 commits, then calls out, then records the outcome: two workers never send one delivery at once, and
@@ -32,15 +34,12 @@ client) and different for every partner, plus the click id and link code of the 
 from __future__ import annotations
 
 import datetime as dt
-import http.client
-import ipaddress
 import json
 import logging
 import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
@@ -51,6 +50,7 @@ from django.utils.translation import gettext
 from kombu.exceptions import OperationalError as BrokerError
 
 from crm.audit import audit_record
+from crm.lib import egress
 from crm.lib.crypto import FieldCipher
 from crm.lib.signatures import signature_for
 from crm.models import Client, Event, User
@@ -79,7 +79,6 @@ EVENT_NAMES: dict[str, str] = {
 }
 RETRY_STATUSES = frozenset({408, 429})
 USER_AGENT = "brokerage-crm-postback/1"
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 def _timeout() -> float:
@@ -98,37 +97,33 @@ def backoff(attempts: int) -> dt.timedelta:
 # --- configuration --------------------------------------------------------------------------------
 
 def postback_url_clean(url: str) -> str:
-    """An https URL with a host (http only to the loopback address where the setting allows it);
-    no credentials in it, and no address of a private network."""
-    url = (url or "").strip()
+    """An https URL with a host as the sender reads it (crm.lib.egress; http only to the loopback
+    address where the setting allows it); no credentials in it, no address of a private network in
+    any form, no special-use name. Where the name leads is checked again at every attempt."""
+    url = (url or "").strip() if isinstance(url, str) else ""
     try:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-    except ValueError:  # a broken [IPv6] literal
-        raise ValidationFailed(fields={"url": gettext("Enter a full https:// address.")}) from None
-    problem = None
-    if not host or parts.scheme not in ("https", "http"):
-        problem = gettext("Enter a full https:// address.")
-    elif parts.username or parts.password:
-        problem = gettext("Leave user names and passwords out of the address; the signature proves the sender.")
-    elif parts.scheme == "http" and not (host in LOOPBACK_NAMES
-                                         and getattr(settings, "IB_POSTBACK_ALLOW_HTTP_LOOPBACK", False)):
-        problem = gettext("Postbacks are sent over https only.")
-    elif host not in LOOPBACK_NAMES or not getattr(settings, "IB_POSTBACK_ALLOW_HTTP_LOOPBACK", False):
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            address = None
-        if host == "localhost" or (address is not None and not address.is_global):
-            problem = gettext("Postbacks go to the partner's public server, not to a private address.")
-    if problem is None:
-        try:
-            parts.port  # noqa: B018 - raises on a port out of range
-        except ValueError:
-            problem = gettext("Enter a valid port number.")
-    if problem:
-        raise ValidationFailed(fields={"url": problem})
+        egress.target_parse(url, allow_loopback=_allow_loopback())
+    except egress.Refused as refused:
+        raise ValidationFailed(fields={"url": _url_problem(refused.problem)}) from None
     return url
+
+
+def _url_problem(problem: str) -> str:
+    if problem == "credentials":
+        return gettext("Leave user names and passwords out of the address; the signature proves the sender.")
+    if problem == "http":
+        return gettext("Postbacks are sent over https only.")
+    if problem == "port":
+        return gettext("Enter a valid port number.")
+    if problem == "numeric_form":
+        return gettext("Write the server's name, or its address as four numbers (203.0.113.7).")
+    if problem in ("private", "special_name"):
+        return gettext("Postbacks go to the partner's public server, not to a private address.")
+    return gettext("Enter a full https:// address.")
+
+
+def _allow_loopback() -> bool:
+    return bool(getattr(settings, "IB_POSTBACK_ALLOW_HTTP_LOOPBACK", False))
 
 
 def _events_clean(events: list[str]) -> list[str]:
@@ -300,22 +295,15 @@ def signed_headers(*, secret: str, body: bytes, event_id: str, timestamp: str | 
 
 
 def http_post(url: str, *, body: bytes, headers: dict[str, str], timeout: float) -> Outcome:
-    """One POST with a timeout on the connection and on the answer; no redirects followed."""
-    parts = urlsplit(url)
-    conn_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    conn = conn_class(parts.hostname or "", parts.port, timeout=timeout)
-    try:
-        conn.request("POST", target, body=body, headers=headers)
-        response = conn.getresponse()
-        response.read(4096)
-    except TimeoutError:
-        return Outcome(None, f"No answer within {timeout:g} seconds.", True)
-    except (OSError, http.client.HTTPException) as exc:
-        return Outcome(None, f"Connection failed: {exc}"[:500], True)
-    finally:
-        conn.close()
-    status = response.status
+    """One POST within `timeout` seconds in all, through crm.lib.egress (the address checked at send
+    time and the connection pinned to it); no redirects followed. The partner reads the log: a
+    failure says "refused by policy", "unreachable" or "timed out", never the network's own error."""
+    answer = egress.post(url, body=body, headers=headers, seconds=timeout, allow_loopback=_allow_loopback(),
+                         read_limit=4096)
+    if answer.status is None:
+        # An address refused by policy is not tried again by itself; an IB manager can, once fixed.
+        return Outcome(None, answer.error, answer.error != egress.REFUSED)
+    status = answer.status
     if 200 <= status < 300:
         return Outcome(status, "", False)
     retry = status >= 500 or status in RETRY_STATUSES

@@ -49,9 +49,11 @@ TIMED_OUT = "timed out"
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 MAX_URL = 500
-# Names that never belong to a public server (RFC 6761, RFC 8375, ICANN's .internal, cloud metadata).
+# Names of private networks, never of a public server (RFC 6761's localhost, mDNS, RFC 8375, ICANN's
+# .internal for private use and cloud metadata, the usual intranet suffixes). (The documentation
+# names, .example and .test, resolve nowhere on the public DNS: the check at send time covers them.)
 SPECIAL_SUFFIXES = ("localhost", "local", "localdomain", "internal", "intranet", "lan", "home", "corp",
-                    "arpa", "invalid", "test", "onion", "example", "alt")
+                    "arpa", "onion", "alt")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _DOTTED_QUAD = re.compile(r"^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$")
 _NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|\d+)$")
