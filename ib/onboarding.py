@@ -34,8 +34,8 @@ from crm.lib.countries import country_name
 from crm.lib.fieldcrypt import keyed_hashes
 from crm.lib.phone import phone_normalise
 from crm.lib.public_url import public_url
-from crm.lib.ratelimit import rate_hit, rate_key
-from crm.lib.validation import COUNTRY_CODES, InvalidValue, email_normalise
+from crm.lib.ratelimit import rate_hit, rate_key, rate_spent
+from crm.lib.validation import COUNTRY_CODES, InvalidValue, email_normalise, name_problem
 from crm.models import Brand, User
 from ib import commissions, services
 from ib.exceptions import Conflict, NotAllowed, PartnerLoginThrottled, ValidationFailed
@@ -96,6 +96,8 @@ def _text_clean(value: str, field: str, missing: str, errors: FieldErrors) -> st
     value = (value or "").strip()
     if not value:
         errors.add(field, missing)
+    elif problem := name_problem(value):  # a company's or a person's name
+        errors.add(field, problem)
     elif len(value) > 120:
         errors.add(field, gettext("At most 120 characters."))
     return value
@@ -172,12 +174,14 @@ def partner_application_submit(*, brand: Brand, company: str, contact_name: str,
                                ip: str | None = None) -> PartnerApplication:
     """Take an application to become `brand`'s partner, for the IB manager's queue.
 
-    PartnerLoginThrottled beyond PARTNER_APPLY_RATE_LIMIT per IP. ValidationFailed naming every
+    PartnerLoginThrottled beyond PARTNER_APPLY_RATE_LIMIT applications taken per IP (a refused one
+    is not counted: a person correcting a typo is not throttled). ValidationFailed naming every
     bad field: company and contact name, email, phone (international form), expected clients per
     month (1 to 100 000), at least one known country, at least one marketing method, the agreement
     not accepted; an address that already has an application waiting, or is a partner's login, is
     refused (an applicant rejected before may apply again). Event "ib.partner_applied"."""
-    if rate_hit(rate_key("ib:partner-apply", ip or "unknown"), settings.PARTNER_APPLY_RATE_LIMIT):
+    budget = rate_key("ib:partner-apply", ip or "unknown")
+    if rate_spent(budget, settings.PARTNER_APPLY_RATE_LIMIT):
         raise PartnerLoginThrottled()
     errors = FieldErrors()
     if kind not in PartnerKind.values:
@@ -205,6 +209,7 @@ def partner_application_submit(*, brand: Brand, company: str, contact_name: str,
     except IntegrityError:  # the same address sent twice at once
         raise ValidationFailed(fields={"contact_email": gettext(
             "An application from this address is already waiting for review. We will email you.")}) from None
+    rate_hit(budget, settings.PARTNER_APPLY_RATE_LIMIT)  # counted once taken
     audit_record(action="ib.partner_applied", obj=application, actor=None, after=_snapshot(application))
     emit("ib.partner_application_received", brand=brand.pk, actor=None, data=_application_ref(application))
     if services.program_for(brand).auto_approve:

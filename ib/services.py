@@ -31,6 +31,7 @@ from crm.audit import audit_record
 from crm.events import emit
 from crm.lib.fieldcrypt import keyed_hashes
 from crm.lib.ratelimit import rate_hit, rate_key, rate_spent
+from crm.lib.validation import name_problem
 from crm.locks import client_lock
 from crm.models import Brand, Client, User
 from crm.permissions import user_can
@@ -285,6 +286,8 @@ def _partner_create(*, brand: Brand, kind: str, display_name: str, email: str, c
     display_name = (display_name or "").strip()
     if not display_name:
         errors["display_name"] = gettext("Enter the partner's name.")
+    elif problem := name_problem(display_name):
+        errors["display_name"] = problem
     elif len(display_name) > 120:
         errors["display_name"] = gettext("At most 120 characters.")
     country = (country or "").strip().upper()

@@ -162,26 +162,31 @@ def storable(value: str, *, replacement: str = "\ufffd") -> str:
 
 
 # Invisible characters that reorder the text around them (U+202E makes "evil" display as "live"):
-# marks, embeddings, overrides and isolates. No name needs them, so names lose them; longer text
+# marks, embeddings, overrides and isolates. No name needs them, so a name that holds one is refused
+# (the person sees which character, and the name shown in a queue is the name typed); longer text
 # (notes, descriptions) keeps them and the pages isolate it (dir="auto", <bdi>).
 _BIDI_CONTROLS_RE = re.compile("[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
 # Fields that are a person's or a thing's name, wherever they are cleaned.
-NAME_FIELDS = frozenset({"first_name", "last_name", "full_name", "name"})
+NAME_FIELDS = frozenset({"first_name", "last_name", "full_name", "name", "display_name", "contact_name", "company"})
 
 
-def bidi_controls_strip(value: str) -> str:
-    return _BIDI_CONTROLS_RE.sub("", value)
+def name_problem(value: str) -> str | None:
+    """Why `value` cannot be a name (a human sentence), or None: a bidirectional control, or what
+    no text may hold (`unstorable_problem`)."""
+    found = _BIDI_CONTROLS_RE.search(value)
+    if found is not None:
+        return gettext("Remove the invisible direction control (U+%(code)04X) from this name: it changes how "
+                       "the name reads.") % {"code": ord(found.group())}
+    return unstorable_problem(value)
 
 
 def text_clean(value: str | None, *, field: str, max_length: int, required: bool = False) -> str:
     """Trimmed text within `max_length`; "" allowed unless `required`. NUL and lone surrogates,
     which no text column can hold, and control characters are refused by name instead of failing
-    the write. A name (NAME_FIELDS) loses the bidirectional controls that could disguise it."""
-    value = value or ""
-    if field in NAME_FIELDS:
-        value = bidi_controls_strip(value)
-    value = value.strip()
-    problem = unstorable_problem(value)
+    the write. A name (NAME_FIELDS) holding a bidirectional control that could disguise it is
+    refused too."""
+    value = (value or "").strip()
+    problem = name_problem(value) if field in NAME_FIELDS else unstorable_problem(value)
     if problem:
         raise InvalidValue(field, problem)
     if required and not value:

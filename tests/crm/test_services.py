@@ -587,16 +587,19 @@ def test_unread_count_and_list(agent):
     assert notification_unread_count(user=agent) == 0
 
 
-def test_names_lose_the_invisible_characters_that_would_disguise_them(brand, agent):
+def test_names_with_the_invisible_characters_that_would_disguise_them_are_refused(brand, agent):
     # U+202E makes "live" display as "evil"; isolates and marks reorder what follows them.
-    created = client_create(actor=agent, brand=brand, first_name="\u202elive", last_name="Had\u2066dad\u2069")
-    assert (created.first_name, created.last_name) == ("live", "Haddad")
-    updated = client_update(actor=agent, client=created, first_name="\u200fأحمد\u202c")
-    assert updated.first_name == "أحمد"
-    staff = user_create(actor=make_user(role_code=RoleCode.ADMIN), email="new.agent@staff.example.com",
-                        full_name="\u202dEve Agent", role_code=RoleCode.SALES_AGENT, desk=agent.desk,
-                        brands=[brand])
-    assert staff.full_name == "Eve Agent"
+    for first, last in (("\u202elive", "Haddad"), ("Lina", "Had\u2066dad\u2069")):
+        with pytest.raises(ValidationFailed) as refused:
+            client_create(actor=agent, brand=brand, first_name=first, last_name=last)
+        assert "direction control" in " ".join(refused.value.fields["first_name" if "\u202e" in first else "last_name"])
+    created = client_create(actor=agent, brand=brand, first_name="Lina", last_name="Haddad")
+    with pytest.raises(ValidationFailed):
+        client_update(actor=agent, client=created, first_name="\u200fأحمد\u202c")
+    with pytest.raises(ValidationFailed) as refused:
+        user_create(actor=make_user(role_code=RoleCode.ADMIN), email="new.agent@staff.example.com",
+                    full_name="\u202dEve Agent", role_code=RoleCode.SALES_AGENT, desk=agent.desk, brands=[brand])
+    assert "full_name" in refused.value.fields
     # Longer text keeps them (a quoted Arabic sentence may need a mark); the pages isolate it instead.
     note = note_add(actor=agent, client=created, body="see \u202eabc")
     assert note.body == "see \u202eabc"

@@ -328,3 +328,37 @@ def test_the_ib_manager_sets_how_many_sub_partners_a_plan_allows(world):
     outsider.force_login(make_user(role_code="ib_manager", brand=make_brand()))
     assert outsider.post(url, {"max_sub_partners": "9"}).status_code == 404
     assert AuditLog.objects.filter(action="ib.plan_sub_partners_set").count() == 2
+
+
+@pytest.mark.parametrize("field", ["company", "contact_name"])
+@pytest.mark.parametrize("control", ["\u202e", "\u2067", "\u200f"], ids=["override", "isolate", "mark"])
+def test_a_name_with_a_direction_control_is_refused_by_name_and_nothing_is_stored(world, field, control):
+    # U+202E showed "Gulf Traders" as "sredarT fluG" in the IB manager's queue.
+    with pytest.raises(ValidationFailed) as refused:
+        apply(world.brand, **{field: f"{control}Gulf Traders"})
+    assert "direction control" in refused.value.fields[field][0]
+    with pytest.raises(ValidationFailed) as refused:
+        onboarding.partner_onboard(actor=world.manager, brand=world.brand, display_name=f"Desert{control} Signals",
+                                   email="desk@signals.example", plan=world.plan)
+    assert "display_name" in refused.value.fields
+    assert not onboarding.PartnerApplication.objects.exists()
+
+
+def test_only_applications_taken_count_towards_the_per_address_limit(world, settings):
+    import uuid
+
+    settings.PARTNER_APPLY_RATE_LIMIT = "2/h"
+    ip = f"test-{uuid.uuid4()}"  # a budget of this test's own
+
+    def submit(n, **overrides):
+        return onboarding.partner_application_submit(brand=world.brand, ip=ip, **application_data(
+            contact_email=f"p{n}@apply.example", **overrides))
+
+    for n in range(4):  # a person correcting their answers is not throttled
+        with pytest.raises(ValidationFailed):
+            submit(n, agree=False)
+    submit(10)
+    submit(11)
+    with pytest.raises(PartnerLoginThrottled):
+        submit(12)
+    assert onboarding.PartnerApplication.objects.count() == 2

@@ -58,6 +58,15 @@ def test_a_known_campaign_code_links_the_touch_to_the_campaign(world):
     assert Campaign.objects.count() == 1
 
 
+def test_a_campaign_name_with_a_direction_control_is_refused_by_name(world):
+    from crm.exceptions import ValidationFailed
+
+    with pytest.raises(ValidationFailed) as refused:
+        campaign_save(actor=world.admin, brand=world.brand, code="spring", name="Spring \u202eomorp")
+    assert "direction control" in refused.value.fields["name"][0]
+    assert not Campaign.objects.exists()
+
+
 @pytest.mark.parametrize(("overrides", "field", "message"), [
     ({"first_name": ""}, "first_name", "This field is required."),
     ({"last_name": "   "}, "last_name", "This field is required."),
