@@ -3,6 +3,7 @@ idle timeout, and the two-factor requirement for privileged roles."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import zoneinfo
 from collections.abc import Callable
@@ -21,6 +22,8 @@ from crm.lib import context
 from crm.lib.validation import storable
 
 Handler = Callable[[HttpRequest], HttpResponse]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 # Requests the browser makes by itself; they must not keep an idle session alive.
 BACKGROUND_HEADER = "HTTP_X_BACKGROUND"
@@ -29,13 +32,50 @@ LAST_ACTIVITY_SESSION_KEY = "crm_last_activity"
 OTP_REQUIRED_SESSION_KEY = "crm_otp_required"
 
 
+_trusted_seen: tuple[Any, tuple[IPNetwork, ...]] = (object(), ())  # the setting last seen, parsed
+
+
+def _trusted_proxies() -> tuple[IPNetwork, ...]:
+    # CRM_TRUSTED_PROXIES, parsed once per value of the setting (settings checked the entries).
+    global _trusted_seen  # noqa: PLW0603 - a one-entry cache
+    raw = getattr(settings, "CRM_TRUSTED_PROXIES", None) or []
+    if raw is not _trusted_seen[0]:
+        _trusted_seen = (raw, tuple(ipaddress.ip_network(str(entry), strict=False) for entry in raw))
+    return _trusted_seen[1]
+
+
+def _address(text: str) -> IPAddress | None:
+    try:
+        address = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:10.0.0.5 is 10.0.0.5
+    return mapped or address
+
+
 def client_ip(request: HttpRequest) -> str | None:
-    # Behind the production proxy, the first X-Forwarded-For hop is the client; the proxy must set it.
-    if getattr(settings, "USE_X_FORWARDED_FOR", False):
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip() or None
-    return request.META.get("REMOTE_ADDR") or None
+    """The address of whoever sent `request`: the connection's peer (REMOTE_ADDR), or, when that
+    peer is one of the configured proxies (CRM_TRUSTED_PROXIES), the hop X-Forwarded-For names
+    before the trusted proxies, read from the right: every hop left of that could have been written
+    by the client itself. Without the setting the header is ignored, so nobody picks their own
+    address for the per-address limits (logins, the lead form, partner applications). Axes reads
+    the login's address here too (AXES_CLIENT_IP_CALLABLE)."""
+    peer = request.META.get("REMOTE_ADDR") or None
+    trusted = _trusted_proxies()
+    if not trusted or peer is None:
+        return peer
+    hop = _address(peer)
+    if hop is None or not any(hop in network for network in trusted):
+        return peer
+    client = str(hop)
+    for text in reversed(str(request.META.get("HTTP_X_FORWARDED_FOR", "")).split(",")):
+        hop = _address(text)
+        if hop is None:  # a hop no proxy of ours wrote: stop at the last one we can believe
+            break
+        client = str(hop)
+        if not any(hop in network for network in trusted):
+            break
+    return client
 
 
 class RequestIdMiddleware:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from datetime import timedelta
@@ -252,6 +253,7 @@ PASSWORD_RESET_TIMEOUT = PASSWORD_RESET_MINUTES * 60
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "crm.lib.middleware.client_ip"  # the proxy's X-Forwarded-For, if trusted
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_USERNAME_CALLABLE = "crm.views.auth.axes_username"
 AXES_RESET_ON_SUCCESS = True
@@ -597,8 +599,16 @@ PORTAL_DEMO_BALANCE_MAX = env_int("PORTAL_DEMO_BALANCE_MAX", 100000)
 # until the window ends, whatever the password).
 PARTNER_LOGIN_RATE_LIMIT = env("PARTNER_LOGIN_RATE_LIMIT", "30/m")
 PARTNER_LOGIN_FAILURE_LIMIT = env("PARTNER_LOGIN_FAILURE_LIMIT", "10/h")
-# The public partner application form, per client IP.
+# The public partner application form, per client IP: applications taken (a refused one is not counted).
 PARTNER_APPLY_RATE_LIMIT = env("PARTNER_APPLY_RATE_LIMIT", "5/h")
+# The reverse proxies whose X-Forwarded-For names the client (crm.lib.middleware.client_ip), as
+# addresses or networks; empty: the connection's own address is the client's, whatever a header says.
+CRM_TRUSTED_PROXIES = env_list("CRM_TRUSTED_PROXIES", [])
+for _proxy in CRM_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"CRM_TRUSTED_PROXIES: {_proxy!r} is not an IP address or network.") from None
 for _name in ("CRM_API_RATE_LIMIT", "LEADS_API_RATE_LIMIT", "LEADS_FORM_RATE_LIMIT", "PASSWORD_RESET_RATE_LIMIT",
               "PASSWORD_RESET_IP_RATE_LIMIT", "PORTAL_REGISTER_RATE_LIMIT", "PORTAL_LOGIN_RATE_LIMIT",
               "PORTAL_MAIL_RATE_LIMIT", "PARTNER_LOGIN_RATE_LIMIT", "PARTNER_LOGIN_FAILURE_LIMIT",

@@ -52,6 +52,8 @@ def test_crm_processes_come_from_the_image_with_health_checks(services):
     assert services["mt5sim"]["profiles"] == ["simulators"] and services["pspsim"]["profiles"] == ["simulators"]
     env = services["web-1"]["environment"]
     assert "postgres-replica" in env["DATABASE_REPLICA_URL"]
+    # Behind `proxy`, the per-address limits read the client's address from the proxy's X-Forwarded-For.
+    assert "CRM_TRUSTED_PROXIES" in env and services["web-2"]["environment"] == env
 
 
 def test_secrets_come_from_the_environment_only():
