@@ -42,7 +42,7 @@ from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import DomainError, NotAllowed, ValidationFailed
 from crm.lib.payloads import user_ref
-from crm.models import Brand, Client, User
+from crm.models import Brand, Client, RoleCode, User
 from crm.permissions import staff_of_brand, user_can
 
 logger = logging.getLogger(__name__)
@@ -429,7 +429,10 @@ def risk_score_compute(*, client_id: int, trigger: str, actor: User | None = Non
 def _officer_for(client: Client, actor: User | None) -> User | None:
     if actor is not None and getattr(actor, "pk", None) and user_can(actor, RECOMPUTE_PERMISSION):
         return actor
-    officers = sorted(staff_of_brand(client.brand_id, permission=RECOMPUTE_PERMISSION), key=lambda u: u.pk)
+    # The brand's compliance officers first: an administrator holds the permission too, but does not
+    # work the compliance queue.
+    officers = sorted(staff_of_brand(client.brand_id, permission=RECOMPUTE_PERMISSION),
+                      key=lambda u: (u.role_code != RoleCode.COMPLIANCE, u.pk))
     return officers[0] if officers else None
 
 

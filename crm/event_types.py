@@ -3,9 +3,9 @@ event data are Refs ({"code", "name"}); times are ISO 8601 text; codes are UUIDs
 
 from __future__ import annotations
 
-from typing import Any, NotRequired, TypedDict
+from typing import Annotated, Any, NotRequired, TypedDict
 
-from crm.event_catalogue import CodeText, DateTimeText, PersonalText, Ref, declare
+from crm.event_catalogue import PERSONAL, CodeText, DateTimeText, PersonalText, Ref, declare
 
 # --- clients ------------------------------------------------------------------------------------
 
@@ -32,7 +32,8 @@ class Change(TypedDict):
 
 class ClientUpdated(TypedDict):
     fields: list[str]
-    changes: dict[str, Change]  # personal data masked
+    # Contact details masked, but names and the like in full: personal data (`fields` says what changed).
+    changes: Annotated[dict[str, Change], PERSONAL]
     reason: str
 
 
