@@ -11,7 +11,15 @@ the review queue, unless the same (client, list entry) pair
 When: at registration, at KYC submission and when the client's name, DOB or country changes (the
 handlers in compliance/handlers.py queue `client_screen`), after each list version loads against
 that version's added and changed entries only (`clients_rescreen_version`), and daily against
-everything (`clients_rescreen_all`).
+everything (`clients_rescreen_all`). A client whose name has no letter ("-1 -1", "123") has nothing
+to screen and costs nothing (no index is built for it).
+
+Memory. The two re-screens read the list entries in batches of settings.COMPLIANCE_SCREENING_ENTRY_BATCH
+(`listed_entry_batches`), build the matcher's index over one batch, run every client past it
+(CHUNK clients at a time, keyset pagination) and drop it before the next: a re-screen holds one
+batch's index and one chunk of clients, however long the list (a list of N entries costs N / batch
+passes over the clients instead). One client's screen (`client_screen`) uses the index of the
+current lists kept per process (`current_screener`): its latency is what registration waits on.
 
 Decisions: an officer confirms a hit or dismisses it with a reason. At or above
 settings.COMPLIANCE_SCREENING_HIGH_SCORE the first decision only proposes, and a second, different
@@ -53,11 +61,11 @@ from compliance.models import (
     WatchlistVersion,
 )
 from compliance.restrictions import impose_restriction
-from compliance.selectors import listed_entries, watchlist_current_versions
+from compliance.selectors import listed_entries, listed_entry_batches, watchlist_current_versions
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import NotAllowed, ValidationFailed
-from crm.lib.names import Hit, Query, Screener
+from crm.lib.names import Hit, ListedEntry, Query, Screener, has_letters
 from crm.lib.payloads import user_ref
 from crm.models import Client, User
 from crm.permissions import user_can
@@ -70,7 +78,14 @@ VIEW_PERMISSION = "compliance.view_screeninghit"
 SCREENED_FIELDS = frozenset({"first_name", "last_name", "date_of_birth", "country", "nationality"})
 CHUNK = 2000
 DEFAULT_HIGH_SCORE = Decimal("0.95")
+# List entries indexed at a time by a re-screen (about 12 KB of index each: 20,000 is some 250 MB).
+DEFAULT_ENTRY_BATCH = 20_000
 REASON_MAX = 2000
+
+
+def entry_batch() -> int:
+    """How many list entries a re-screen indexes at a time (its memory bound)."""
+    return max(1, int(getattr(settings, "COMPLIANCE_SCREENING_ENTRY_BATCH", DEFAULT_ENTRY_BATCH)))
 
 
 def high_score() -> Decimal:
@@ -122,7 +137,7 @@ _CLIENT_COLUMNS = ("pk", "first_name", "last_name", "date_of_birth", "country", 
 def _screened_clients(clients: Iterable[tuple[Any, ...]]) -> Iterator[Screened]:
     for row in clients:
         screened = Screened.of(*row)
-        if screened.name:
+        if has_letters(screened.name):  # no letter, no name: nothing on any list can match it
             yield screened
 
 
@@ -281,10 +296,11 @@ def clients_rescreen_version(*, version_id: int) -> ScreenReport:
     report = ScreenReport()
     if not numbers:
         return report
-    screener = Screener(listed_entries([version], ent_nums=numbers))
+    # A first load adds every entry: read them all in order rather than asking for each number.
+    wanted = None if len(numbers) == version.entry_count else numbers
     versions = {version.watchlist.name: version}
-    for chunk in _client_chunks():
-        report.add(_screen_chunk(screener, chunk, versions, trigger=ScreeningTrigger.LIST_UPDATE))
+    _rescreen_streamed(listed_entry_batches([version], ent_nums=wanted, size=entry_batch()), versions,
+                       trigger=ScreeningTrigger.LIST_UPDATE, report=report)
     logger.info("re-screened clients after a list version", extra={
         "list": version.watchlist.name, "version": version.number, "entries": len(numbers),
         "clients": report.clients, "raised": report.raised})
@@ -293,13 +309,27 @@ def clients_rescreen_version(*, version_id: int) -> ScreenReport:
 
 def clients_rescreen_all() -> ScreenReport:
     """The daily run: every client against the current version of every list."""
-    screener, versions = current_screener()
+    current = watchlist_current_versions()
+    versions = {v.watchlist.name: v for v in current}
     report = ScreenReport()
-    if not screener.entries:
-        return report
-    for chunk in _client_chunks():
-        report.add(_screen_chunk(screener, chunk, versions, trigger=ScreeningTrigger.DAILY))
+    _rescreen_streamed(listed_entry_batches(current, size=entry_batch()), versions, trigger=ScreeningTrigger.DAILY,
+                       report=report)
     return report
+
+
+def _rescreen_streamed(batches: Iterable[list[ListedEntry]], versions: dict[str, WatchlistVersion], *, trigger: str,
+                       report: ScreenReport) -> None:
+    """Every client against each batch of entries in turn, one batch's index in memory at a time.
+    `report.clients` counts the clients once (the passes of the first batch)."""
+    for n, batch in enumerate(batches):
+        screener = Screener(batch)
+        del batch
+        for chunk in _client_chunks():
+            chunk_report = _screen_chunk(screener, chunk, versions, trigger=trigger)
+            if n:
+                chunk_report.clients = 0
+            report.add(chunk_report)
+        del screener
 
 
 def rescreen_after_load(version: WatchlistVersion) -> None:

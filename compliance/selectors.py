@@ -69,20 +69,48 @@ def watchlist_current_versions(*, names: list[str] | None = None) -> list[Watchl
     return out
 
 
+_LISTED_COLUMNS = ("pk", "ent_num", "entry_type", "names", "dobs", "countries")
+
+
+def _listed_entry(version: WatchlistVersion, row: tuple[Any, ...]) -> ListedEntry:
+    _pk, ent_num, entry_type, names, dobs, countries = row
+    return ListedEntry(
+        key=ent_num, entry_type=entry_type, list_name=version.watchlist.name,
+        names=tuple(ListedName(n["text"], n.get("kind", "primary"), bool(n.get("weak"))) for n in names),
+        dobs=tuple(DOB(d["year"], d.get("month"), d.get("day"), bool(d.get("circa")), d.get("year_to"))
+                   for d in dobs),
+        countries=frozenset(countries),
+    )
+
+
 def listed_entries(versions: list[WatchlistVersion], *, ent_nums: list[str] | None = None) -> Iterator[ListedEntry]:
     """The entries of `versions` as the matcher's ListedEntry (all, or those numbered `ent_nums`)."""
+    for batch in listed_entry_batches(versions, ent_nums=ent_nums, size=2000):
+        yield from batch
+
+
+def listed_entry_batches(versions: list[WatchlistVersion], *, ent_nums: list[str] | None = None,
+                         size: int) -> Iterator[list[ListedEntry]]:
+    """The entries of `versions` (all, or those numbered `ent_nums`) as the matcher's ListedEntry, at
+    most `size` at a time, read from the database batch by batch (keyset pagination, or `size`
+    numbers per query): a caller that drops each batch before the next holds `size` entries at most,
+    however long the lists."""
     for version in versions:
-        rows = WatchlistEntry.objects.filter(version=version)
+        rows = WatchlistEntry.objects.filter(version=version).order_by("pk")
         if ent_nums is not None:
-            rows = rows.filter(ent_num__in=ent_nums)
-        for row in rows.iterator(chunk_size=2000):
-            yield ListedEntry(
-                key=row.ent_num, entry_type=row.entry_type, list_name=version.watchlist.name,
-                names=tuple(ListedName(n["text"], n.get("kind", "primary"), bool(n.get("weak"))) for n in row.names),
-                dobs=tuple(DOB(d["year"], d.get("month"), d.get("day"), bool(d.get("circa")), d.get("year_to"))
-                           for d in row.dobs),
-                countries=frozenset(row.countries),
-            )
+            for start in range(0, len(ent_nums), size):
+                wanted = rows.filter(ent_num__in=ent_nums[start:start + size]).values_list(*_LISTED_COLUMNS)
+                batch = [_listed_entry(version, row) for row in wanted]
+                if batch:
+                    yield batch
+            continue
+        last = 0
+        while True:
+            page = list(rows.filter(pk__gt=last).values_list(*_LISTED_COLUMNS)[:size])
+            if not page:
+                break
+            last = page[-1][0]
+            yield [_listed_entry(version, row) for row in page]
 
 
 # Screeners built in this process, by the list versions they hold: a version never changes (a new load

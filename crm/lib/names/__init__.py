@@ -3,6 +3,7 @@ sanctions screening (a client against the lists): see `screen.Screener` and `com
 
 from __future__ import annotations
 
+from crm.lib.names.normalise import has_letters
 from crm.lib.names.screen import DOB, Hit, ListedEntry, ListedName, Query, Screener
 
-__all__ = ["DOB", "Hit", "ListedEntry", "ListedName", "Query", "Screener"]
+__all__ = ["DOB", "Hit", "ListedEntry", "ListedName", "Query", "Screener", "has_letters"]

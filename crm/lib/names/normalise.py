@@ -198,6 +198,12 @@ def _pieces(part: str, alt_part: str) -> list[tuple[str, str]]:
     return list(zip(a, b, strict=True))
 
 
+def has_letters(name: str) -> bool:
+    """Whether `name` has a letter of any script. A name without one ("-1 -1", "123", "!!!") is no
+    name to screen: the matcher finds nothing for it, at once, whatever the lists' size."""
+    return any(unicodedata.category(char).startswith("L") for char in name)
+
+
 def tokenise(name: str, *, company: bool = False) -> tuple[Token, ...]:
     """The tokens of a name as typed or listed. Word order is not kept as meaning: "SURNAME, Given"
     and "Given Surname" give the same tokens (in another order)."""

@@ -24,7 +24,7 @@ from crm.lib.names.compare import (
     compare_names,
     token_similarity,
 )
-from crm.lib.names.normalise import Token, tokenise
+from crm.lib.names.normalise import Token, has_letters, tokenise
 
 DEFAULT_THRESHOLD = 0.8
 WEAK_ALIAS_THRESHOLD = 0.97
@@ -324,6 +324,8 @@ class Screener:
         return {n for n, count in seen.items() if count >= 2 or n in one_word}
 
     def screen(self, query: Query, *, threshold: float | None = None) -> list[Hit]:
+        if not has_letters(query.full_name):
+            return []  # digits and signs only: nothing to compare, whatever the entries
         limit = self.threshold if threshold is None else threshold
         company = query.client_type == "company"
         tokens = tokenise(query.full_name, company=company)
