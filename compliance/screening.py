@@ -78,7 +78,7 @@ VIEW_PERMISSION = "compliance.view_screeninghit"
 SCREENED_FIELDS = frozenset({"first_name", "last_name", "date_of_birth", "country", "nationality"})
 CHUNK = 2000
 DEFAULT_HIGH_SCORE = Decimal("0.95")
-# List entries indexed at a time by a re-screen (about 12 KB of index each: 20,000 is some 250 MB).
+# List entries indexed at a time by a re-screen (about 10 KB of index each: 20,000 is some 200 MB).
 DEFAULT_ENTRY_BATCH = 20_000
 REASON_MAX = 2000
 

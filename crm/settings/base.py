@@ -510,7 +510,7 @@ KYC_VENDOR_WEBHOOK_WAIT_MINUTES = env_int("KYC_VENDOR_WEBHOOK_WAIT_MINUTES", 10)
 KYC_VENDOR_RETRY_SECONDS = env_int("KYC_VENDOR_RETRY_SECONDS", 60)
 # Screening: a decision on a hit scoring at least this much (0 to 1) needs a second compliance officer.
 COMPLIANCE_SCREENING_HIGH_SCORE = env("COMPLIANCE_SCREENING_HIGH_SCORE", "0.95")
-# Screening: list entries a re-screen indexes at a time (its memory, about 12 KB an entry; a longer list
+# Screening: list entries a re-screen indexes at a time (its memory, about 10 KB an entry; a longer list
 # takes more passes over the clients, not more memory) (compliance.screening).
 COMPLIANCE_SCREENING_ENTRY_BATCH = env_int("COMPLIANCE_SCREENING_ENTRY_BATCH", 20_000)
 # /metrics (crm/metrics.py) answers with this bearer token; unset, only to requests from this machine.
