@@ -15,7 +15,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from crm import event_catalogue
+from crm import event_access, event_catalogue
 from crm.models import ApiKey, Brand, User, WebhookSubscriber
 from crm.services import apikey_create, outbound
 
@@ -43,7 +43,8 @@ def webhooks_seed_demo(*, brand: Brand, admin: User, port: int = DEFAULT_PORT) -
         key, _raw = apikey_create(actor=admin, brand=brand, name=KEY_NAME,
                                   scopes=["events:read", "clients:read", "webhooks:manage"])
     sub = WebhookSubscriber.objects.filter(api_key=key, name=SUBSCRIBER_NAME).first()
-    every_event = [e.name for e in event_catalogue.declared()]
+    # Every event the key may have: compliance's and monitoring's need scopes of their own (crm.event_access).
+    every_event = [e.name for e in event_catalogue.declared() if event_access.event_allowed(e.name, held=key.scopes)]
     if sub is None:
         saved = outbound.subscriber_create(actor=admin, api_key=key, name=SUBSCRIBER_NAME, url=url,
                                            event_types=every_event)
