@@ -19,7 +19,9 @@ Memory. The two re-screens read the list entries in batches of settings.COMPLIAN
 (CHUNK clients at a time, keyset pagination) and drop it before the next: a re-screen holds one
 batch's index and one chunk of clients, however long the list (a list of N entries costs N / batch
 passes over the clients instead). One client's screen (`client_screen`) uses the index of the
-current lists kept per process (`current_screener`): its latency is what registration waits on.
+current lists kept per process (`current_screener`), its latency being what registration waits on,
+while the lists hold no more entries than one batch; past that, it streams the batches as a
+re-screen does (bounded memory; each screen then builds every batch's index, slower).
 
 Decisions: an officer confirms a hit or dismisses it with a reason. At or above
 settings.COMPLIANCE_SCREENING_HIGH_SCORE the first decision only proposes, and a second, different
@@ -160,12 +162,13 @@ def _client_chunks(client_ids: Iterable[int] | None = None) -> Iterator[list[Scr
 _screener_cache: dict[str, tuple[tuple[int, ...], Screener, dict[str, WatchlistVersion]]] = {}
 
 
-def current_screener() -> tuple[Screener, dict[str, WatchlistVersion]]:
-    """The matcher over the current version of every list, and those versions by list name.
+def current_screener(versions: list[WatchlistVersion] | None = None) -> tuple[Screener, dict[str, WatchlistVersion]]:
+    """The matcher over the current version of every list (`versions`, when the caller has read
+    them), and those versions by list name.
 
     Building the index takes a while for a large list, so a process keeps it until a list gets a
     new version (the key is the set of current version ids, read on each call)."""
-    versions = watchlist_current_versions()
+    versions = watchlist_current_versions() if versions is None else versions
     key = tuple(sorted(v.pk for v in versions))
     cached = _screener_cache.get("current")
     if cached is not None and cached[0] == key:
@@ -281,9 +284,16 @@ def client_screen(*, client_id: int, trigger: str) -> list[ScreeningHit]:
     chunk = list(_screened_clients(rows))
     if not chunk:
         return []
-    screener, versions = current_screener()
-    found = [Found(chunk[0], hit, versions[hit.entry.list_name]) for hit in screener.screen(chunk[0].query())
-             if hit.entry.list_name in versions]
+    current = watchlist_current_versions()
+    query = chunk[0].query()
+    if sum(v.entry_count for v in current) <= entry_batch():
+        screener, versions = current_screener(current)
+        hits = screener.screen(query)
+    else:  # more than one batch: not kept in memory, streamed (see the module's docstring)
+        _screener_cache.clear()
+        versions = {v.watchlist.name: v for v in current}
+        hits = [hit for batch in listed_entry_batches(current, size=entry_batch()) for hit in Screener(batch).screen(query)]
+    found = [Found(chunk[0], hit, versions[hit.entry.list_name]) for hit in hits if hit.entry.list_name in versions]
     with transaction.atomic():
         return _record(found, trigger=trigger)
 

@@ -1,6 +1,7 @@
-"""Screening that cannot hold the worker (issue 57, item 7): a re-screen holds one batch of the list's
-index in memory, not the whole list's, and still finds the listed client; a client whose name has no
-letter ("-1 -1", "123", "!!!") is screened at once, however long the lists, without building any index.
+"""Screening that cannot hold the worker (issue 57, item 7): a re-screen, and one client's screen
+against lists longer than a batch, hold one batch of the list's index in memory, not the whole
+list's, and still find the listed client; a client whose name has no letter ("-1 -1", "123", "!!!")
+is screened at once, however long the lists, without building any index.
 
 Memory is measured with tracemalloc in this process: the raw limit is the index of the whole list,
 built in the same run (what a re-screen held before), and a re-screen must stay well under it."""
@@ -82,6 +83,20 @@ def test_a_rescreen_holds_one_batch_of_the_lists_index_not_the_whole_list(big, s
     # The raw limit is the whole list's index; one batch is under a seventh of it.
     assert after_load < whole / 3, (after_load, whole)
     assert daily < whole / 3, (daily, whole)
+
+
+def test_one_clients_screen_streams_lists_longer_than_a_batch_and_keeps_an_index_only_of_one(big, settings):
+    settings.COMPLIANCE_SCREENING_ENTRY_BATCH = BATCH
+    whole, _ = _peak(lambda: Screener(listed_entries([big.version])))
+    peak, hits = _peak(lambda: client_screen(client_id=big.listed.pk, trigger="details_changed"))
+    assert [hit.client for hit in hits] == [big.listed]
+    assert peak < whole / 3, (peak, whole)
+    assert not screening._screener_cache  # nothing of the list kept after the screen
+    settings.COMPLIANCE_SCREENING_ENTRY_BATCH = ENTRIES  # the lists fit one batch: their index is kept
+    other = make_client(actor=big.agent, first_name=big.listed.first_name, last_name=big.listed.last_name,
+                        email="again@example.com")
+    assert [hit.client for hit in client_screen(client_id=other.pk, trigger="details_changed")] == [other]
+    assert screening._screener_cache
 
 
 def test_a_name_without_letters_is_screened_at_once_without_building_an_index(big, django_assert_num_queries):
