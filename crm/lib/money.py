@@ -469,6 +469,16 @@ def money_format(money: Money, *, use_l10n: bool | None = None) -> str:
     return f"{number}\u00a0{money.currency}"
 
 
+def amount_format(amount: Decimal | int | str, currency: str, *, use_l10n: bool | None = None) -> str:
+    """`money_format` of a stored amount and its currency code (two columns of a row, a model's
+    ``__str__``): what a person reads of it. A code the table no longer knows (removed from
+    CRM_CURRENCY_EXPONENTS), or no amount yet, shows the stored figure with its code rather than failing."""
+    try:
+        return money_format(Money(amount, currency), use_l10n=use_l10n)
+    except MoneyError:
+        return f"{amount} {currency}"
+
+
 # --- model fields ------------------------------------------------------------------------------------
 
 def currency_validator(value: str) -> None:

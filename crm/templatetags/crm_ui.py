@@ -15,7 +15,7 @@ from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language_info
 
-from crm.lib.money import Money, MoneyError, money_format
+from crm.lib.money import Money, MoneyError, amount_format, money_format
 
 register = template.Library()
 
@@ -231,11 +231,8 @@ def money(amount: Any, currency: str | None = None) -> str:
         return money_format(amount)
     if currency is None:  # a bare number with no currency to place it by
         return str(amount)
-    try:
-        return money_format(Money(amount, currency))
-    except MoneyError:
-        # A stored value the table cannot place (a currency removed from the setting) still shows.
-        return f"{amount} {currency}"
+    # A stored value the table cannot place (a currency removed from the setting) still shows.
+    return amount_format(amount, currency)
 
 
 @register.filter

@@ -191,4 +191,4 @@ def test_messages_and_display_follow_arabic():
         with pytest.raises(ExcessPrecision) as caught:
             Money.exact("1000.5", "JPY")
         assert caught.value.message == "عملة JPY بلا كسور عشرية: أدخل مبلغًا صحيحًا."
-        assert money_format(Money("1234.5", "KWD")) == "1234,500\u00a0KWD"
+        assert money_format(Money("1234.5", "KWD")) == "1.234,500\u00a0KWD"

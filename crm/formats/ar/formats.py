@@ -17,8 +17,11 @@ MONTH_DAY_FORMAT = "j F"
 SHORT_DATE_FORMAT = "d/m/Y"  # 25/10/2006
 SHORT_DATETIME_FORMAT = "d/m/Y H:i"  # 25/10/2006 14:30
 FIRST_DAY_OF_WEEK = 1  # Monday, as in the English pages (Django's Arabic default is Saturday)
+# Amounts (crm.lib.money.money_format) in thousands with the marks of Django's Arabic locale
+# ("1.234.567,50 USD"): Django leaves Arabic ungrouped, and a balance of seven digits was misread.
+NUMBER_GROUPING = 3
 
 __all__ = [
     "DATETIME_FORMAT", "DATETIME_INPUT_FORMATS", "DATE_FORMAT", "DATE_INPUT_FORMATS", "FIRST_DAY_OF_WEEK",
-    "MONTH_DAY_FORMAT", "SHORT_DATETIME_FORMAT", "SHORT_DATE_FORMAT", "TIME_FORMAT", "YEAR_MONTH_FORMAT",
+    "MONTH_DAY_FORMAT", "NUMBER_GROUPING", "SHORT_DATETIME_FORMAT", "SHORT_DATE_FORMAT", "TIME_FORMAT", "YEAR_MONTH_FORMAT",
 ]
