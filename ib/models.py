@@ -36,7 +36,14 @@ from simple_history.models import HistoricalRecords
 
 from crm.lib.context import history_user
 from crm.lib.fieldcrypt import EncryptedTextField, KeyedHashField, update_fields_with_hashes
-from crm.lib.money import CurrencyField, Money, MoneyAmountField, UnroundedAmountField, money_fields
+from crm.lib.money import (
+    CurrencyField,
+    Money,
+    MoneyAmountField,
+    UnroundedAmountField,
+    amount_format,
+    money_fields,
+)
 from crm.lib.public_url import public_url
 
 
@@ -890,7 +897,7 @@ class CommissionShare(models.Model):
                                      db_index=False, related_name="+")
 
     def __str__(self) -> str:
-        return f"{self.beneficiary_id} L{self.level}: {self.amount}"
+        return f"{self.beneficiary_id} L{self.level}: {amount_format(self.amount, self.currency)}"
 
 
 LINE_ID_SHIFT = 2 ** 24  # a line's id: share id x LINE_ID_SHIFT + the source's place in its batch
@@ -935,7 +942,7 @@ class CommissionLine(models.Model):
         db_table = "ib_commissionline"
 
     def __str__(self) -> str:
-        return f"{self.source_kind} {self.source_id} -> {self.beneficiary_id}: {self.amount}"
+        return f"{self.source_kind} {self.source_id} -> {self.beneficiary_id}: {amount_format(self.amount, self.currency)}"
 
     @property
     def key(self) -> str:
@@ -1044,7 +1051,7 @@ class CommissionSettlement(models.Model):
         indexes: ClassVar = [models.Index(fields=["partner", "period"], name="ib_settlement_partner_period")]
 
     def __str__(self) -> str:
-        return f"{self.partner_id} {self.period}: {self.amount} {self.currency}"
+        return f"{self.partner_id} {self.period}: {amount_format(self.amount, self.currency)}"
 
 
 class LegacyCommissionTotal(models.Model):
@@ -1069,7 +1076,7 @@ class LegacyCommissionTotal(models.Model):
         indexes: ClassVar = [models.Index(fields=["brand", "period"], name="ib_legacy_total_period")]
 
     def __str__(self) -> str:
-        return f"{self.partner_id} {self.period}: {self.amount} {self.currency} (old CRM)"
+        return f"{self.partner_id} {self.period}: {amount_format(self.amount, self.currency)} (old CRM)"
 
 
 # --- CPA qualification and postbacks --------------------------------------------------------------
@@ -1207,7 +1214,7 @@ class PartnerPayout(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"payout {self.code}: {self.amount} {self.currency}"
+        return f"payout {self.code}: {amount_format(self.amount, self.currency)}"
 
     @property
     def money(self) -> Money:

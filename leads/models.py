@@ -20,7 +20,7 @@ from simple_history.models import HistoricalRecords
 
 from crm.lib.context import history_user
 from crm.lib.fieldcrypt import EncryptedJSONField, EncryptedTextField
-from crm.lib.money import CurrencyField, MoneyAmountField
+from crm.lib.money import CurrencyField, MoneyAmountField, amount_format
 
 
 class Channel(models.TextChoices):
@@ -676,7 +676,7 @@ class CampaignCost(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.campaign_id}: {self.amount} {self.currency}"
+        return f"{self.campaign_id}: {amount_format(self.amount, self.currency)}"
 
 
 # --- segments ----------------------------------------------------------------------------------

@@ -2,7 +2,10 @@
 a chart and exports. Each is built in the caller's scope (reports.selectors.dashboard_scope); the
 money ones read the read models, the client ones (top traders, dormant clients, cohorts) read
 trading's published views and the event stream once per build, as a job, never on a page view.
-Amounts are per currency: a currency is a column of the row, never summed into another."""
+Amounts are per currency: a currency is a column of the row, never summed into another. The rows
+keep the exact figures (the CSV and XLSX files, the charts); what a person reads, on the page and in
+the PDF, is `Result.shown_rows`: each amount a `Money` in its row's currency, which the templates
+write with the one formatter (the `money` filter: the currency's decimals, the language's marks)."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from django.db import connection
 from django.db.models import Max, Q, Sum
 from django.utils.translation import gettext_lazy as _
 
+from crm.lib.money import Money, MoneyError, amount_format
 from crm.models import Client, Event, User
 from crm.permissions import client_queryset_for_user
 from reports.models import DailyFigure, DailyTrader
@@ -55,6 +59,30 @@ class Result:
     rows: list[list[Any]]
     chart: dict[str, Any] = field(default_factory=dict)  # {"type", "labels", "datasets": [{label, data}]}
     notes: list[str] = field(default_factory=list)
+    money_columns: tuple[int, ...] = ()  # the columns holding an amount in the currency of the row's column 1
+
+    @property
+    def shown_rows(self) -> list[list[Any]]:
+        """The rows as a person reads them: each amount a Money in its row's currency (the
+        templates write it with the `money` filter), every other cell as built."""
+        if not self.money_columns:
+            return self.rows
+        shown = []
+        for row in self.rows:
+            cells = list(row)
+            for i in self.money_columns:
+                if i < len(cells) and isinstance(cells[i], Decimal | int) and not isinstance(cells[i], bool):
+                    try:
+                        cells[i] = Money(cells[i], str(cells[1]))
+                    except MoneyError:  # a currency no longer in the table: the figure as stored
+                        pass
+            shown.append(cells)
+        return shown
+
+
+def _amounts_text(amounts: dict[str, Decimal]) -> str:
+    """Amounts in several currencies for one cell ("1,000.00 USD; 500.00 EUR"), each by the one formatter."""
+    return "; ".join(amount_format(amount, currency) for currency, amount in sorted(amounts.items()))
 
 
 @dataclass(frozen=True)
@@ -108,7 +136,7 @@ def daily_money(scope: Scope, user: Any, p: Params) -> Result:
     chart = _chart_per_currency(rows, label_index=0, value_index=7, label=str(_("Net deposits")))
     return Result(str(_("Daily money report")), [str(x) for x in (
         _("Day"), _("Currency"), _("Deposits"), _("Deposited"), _("PSP fees"), _("Withdrawals"), _("Withdrawn"),
-        _("Net deposits"))], rows + list(totals.values()), chart)
+        _("Net deposits"))], rows + list(totals.values()), chart, money_columns=(3, 4, 6, 7))
 
 
 def _chart_per_currency(rows: list[list[Any]], *, label_index: int, value_index: int, label: str) -> dict[str, Any]:
@@ -136,7 +164,7 @@ def agent_league(scope: Scope, user: Any, p: Params) -> Result:
     rows = []
     for key, row in sorted(per.items(), key=lambda kv: (-kv[1]["ftds"], -kv[1]["new"], kv[0])):
         rate = (Decimal(100 * row["ftds"]) / row["new"]).quantize(Decimal("0.1")) if row["new"] else None
-        amounts = "; ".join(f"{a} {c}" for c, a in sorted(row["amounts"].items()))
+        amounts = _amounts_text(row["amounts"])
         rows.append([names.get(key, str(_("(no agent)")) if not key else key), row["new"], row["ftds"], rate, amounts])
     chart = {"type": "bar", "labels": [r[0] for r in rows[:20]],
              "datasets": [{"label": str(_("FTDs")), "data": [r[2] for r in rows[:20]]}]}
@@ -166,7 +194,7 @@ def top_traders(scope: Scope, user: Any, p: Params) -> Result:
     chart = {"type": "bar", "labels": [str(r[0]) for r in rows[:20]],
              "datasets": [{"label": str(_("Lots")), "data": [float(r[3]) for r in rows[:20]]}]}
     return Result(str(_("Top traders")), [str(x) for x in (
-        _("Client"), _("Currency"), _("Closed P/L"), _("Lots"), _("Deals"))], rows, chart)
+        _("Client"), _("Currency"), _("Closed P/L"), _("Lots"), _("Deals"))], rows, chart, money_columns=(2,))
 
 
 def dormant_clients(scope: Scope, user: Any, p: Params) -> Result:
@@ -218,7 +246,7 @@ def ftd_cohorts(scope: Scope, user: Any, p: Params) -> Result:
     for cohort in sorted(cohorts):
         size = len(cohorts[cohort])
         retention = [f"{round(100 * len(active[(cohort, k)]) / size)}%" for k in range(horizon)]
-        net = "; ".join(f"{a} {c}" for (m, c), a in sorted(money.items()) if m == cohort)
+        net = _amounts_text({c: a for (m, c), a in money.items() if m == cohort})
         rows.append([cohort.strftime("%Y-%m"), size, *retention, net])
     chart = {"type": "line", "labels": [f"M{k}" for k in range(horizon)], "datasets": [
         {"label": r[0], "data": [int(str(x).rstrip("%")) for x in r[2:2 + horizon]]} for r in rows]}
@@ -259,7 +287,8 @@ def _withdrawals_result(rows: list[list[Any]]) -> Result:
         r.append((100 * r[3] / totals[r[1]]).quantize(Decimal("0.1")) if totals[r[1]] else None)
     chart = _chart_per_currency(rows, label_index=0, value_index=3, label=str(_("Withdrawn")))
     return Result(str(_("Withdrawals by provider")), [str(x) for x in (
-        _("Provider"), _("Currency"), _("Withdrawals"), _("Withdrawn"), _("Share of the currency %"))], rows, chart)
+        _("Provider"), _("Currency"), _("Withdrawals"), _("Withdrawn"), _("Share of the currency %"))], rows, chart,
+        money_columns=(3,))
 
 
 def campaign_roi(scope: Scope, user: Any, p: Params) -> Result:
@@ -305,7 +334,7 @@ def campaign_roi(scope: Scope, user: Any, p: Params) -> Result:
         notes.append(str(_("Costs are the brand's; money and clients are your desks' only.")))
     return Result(str(_("Campaign ROI")), [str(x) for x in (
         _("Campaign"), _("Currency"), _("New clients"), _("FTDs"), _("Conversion %"), _("Deposits"), _("Withdrawals"),
-        _("Net deposits"), _("Cost"), _("ROI %"))], rows, chart, notes)
+        _("Net deposits"), _("Cost"), _("ROI %"))], rows, chart, notes, money_columns=(5, 6, 7, 8))
 
 
 # The broker's revenue from a client's deals, by book, in SQL over trading's published views: on
@@ -377,7 +406,7 @@ def ib_earnings(scope: Scope, user: Any, p: Params) -> Result:
         _("Left to the broker"), _("Earned / revenue %"))], rows, chart,
         [str(_("Revenue: commission and spread on every book; swap and the clients' closed P/L where the broker is "
                "their counterparty (B-book or no stated book). Earned: the partners' commission lines of the "
-               "period, as of the last rebuild. Each currency is its own row."))])
+               "period, as of the last rebuild. Each currency is its own row."))], money_columns=(3, 4, 5))
 
 
 REPORTS: dict[str, Report] = {r.name: r for r in [

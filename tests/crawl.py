@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
@@ -159,15 +159,15 @@ class Page:
     parsed: PageParser
 
 
-def crawl(http: HttpClient, depth: int = 2) -> Iterator[Page]:
+def crawl(http: HttpClient, depth: int = 2, *, skip: Mapping[str, str] | None = None) -> Iterator[Page]:
     """Every HTML page (200) `http` reaches: the URL conf's paths and the brands' public pages, then
-    the pages they link to, `depth` steps further."""
+    the pages they link to, `depth` steps further. `skip`: paths a sweep leaves out, each with why."""
     seen: set[tuple[str, tuple[str, ...]]] = set()
     linked: set[str] = set()
 
     def visit(link: str) -> Page | None:
         key = (resolve(urlsplit(link).path).route, tuple(parse_qs(urlsplit(link).query).get("tab", [])))
-        if key in seen:
+        if key in seen or urlsplit(link).path in (skip or {}):
             return None
         response = http.get(link)
         if response.status_code != 200 or "html" not in response.get("Content-Type", ""):

@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from crm.lib.context import history_user
-from crm.lib.money import CurrencyField, Money, MoneyAmountField
+from crm.lib.money import CurrencyField, Money, MoneyAmountField, amount_format
 from crm.models import Classification, Stage
 
 type _DecimalIn = str | float | Decimal | Combinable
@@ -713,7 +713,7 @@ class BalanceOperation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.reference} {self.amount} {self.currency} ({self.state})"
+        return f"{self.reference} {amount_format(self.amount, self.currency)} ({self.state})"
 
     @property
     def money(self) -> Money:

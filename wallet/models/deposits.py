@@ -23,7 +23,7 @@ from django.db.models import Q
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from crm.lib.money import CurrencyField, Money, MoneyAmountField
+from crm.lib.money import CurrencyField, Money, MoneyAmountField, amount_format
 from crm.lib.states import StateMachine, history_writer
 from wallet.exceptions import IllegalTransition
 from wallet.models.providers import MethodKind
@@ -130,7 +130,7 @@ class Deposit(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.amount} {self.currency} ({self.status})"
+        return f"{amount_format(self.amount, self.currency)} ({self.status})"
 
     @property
     def money(self) -> Money:
@@ -216,7 +216,7 @@ class DepositRefund(models.Model):
         constraints: ClassVar = [models.CheckConstraint(condition=Q(amount__gt=0), name="depositrefund_amount_positive")]
 
     def __str__(self) -> str:
-        return f"{self.amount} {self.currency} ({self.status})"
+        return f"{amount_format(self.amount, self.currency)} ({self.status})"
 
     @property
     def money(self) -> Money:

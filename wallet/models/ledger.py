@@ -31,7 +31,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from crm.lib.money import CurrencyField, Money, MoneyAmountField
+from crm.lib.money import CurrencyField, Money, MoneyAmountField, amount_format
 
 
 class AccountKind(models.TextChoices):
@@ -193,7 +193,7 @@ class LedgerLeg(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.amount} {self.currency}"
+        return amount_format(self.amount, self.currency)
 
     @property
     def money(self) -> Money:
@@ -266,7 +266,7 @@ class LedgerHold(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.amount} {self.currency} ({self.state})"
+        return f"{amount_format(self.amount, self.currency)} ({self.state})"
 
     @property
     def money(self) -> Money:

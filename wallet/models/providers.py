@@ -17,7 +17,7 @@ from simple_history.models import HistoricalRecords
 
 from crm.lib.context import history_user
 from crm.lib.crypto import FieldCipher, Undecryptable
-from crm.lib.money import CurrencyField, Money, MoneyAmountField
+from crm.lib.money import CurrencyField, Money, MoneyAmountField, amount_format
 from crm.lib.webhooks import accepted_once
 from crm.models import ReceivedWebhook
 from wallet.exceptions import ProviderNotConfigured
@@ -291,7 +291,7 @@ class BankWireIncoming(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.amount} {self.currency} {self.reference_text}"
+        return f"{amount_format(self.amount, self.currency)} {self.reference_text}"
 
     @property
     def money(self) -> Money:

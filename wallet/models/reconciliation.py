@@ -17,7 +17,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from crm.lib.money import CurrencyField, Money, MoneyAmountField
+from crm.lib.money import CurrencyField, Money, MoneyAmountField, amount_format
 
 
 class ImportStatus(models.TextChoices):
@@ -104,7 +104,7 @@ class SettlementFileLine(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.provider_ref} {self.amount} {self.currency}"
+        return f"{self.provider_ref} {amount_format(self.amount, self.currency)}"
 
     @property
     def money(self) -> Money:
