@@ -151,3 +151,10 @@ def test_make_runs_empty_database_gets_the_schema_from_the_snapshot_and_a_used_o
         assert _owner_run(empty, "SELECT id FROM ledger_probe ORDER BY id") == [(7,), (8,)]
     finally:
         target.close()
+
+
+def test_the_digest_leaves_out_the_apps_only_the_tests_install() -> None:
+    """`make run` (whose settings have no test app) finds the same snapshot as the tests."""
+    files = schema_snapshot._files_of_migrations()
+    assert not any(path.is_relative_to(schema_snapshot.PROJECT / "tests") for path in files)
+    assert "crm/migrations/0001_initial.py" in {schema_snapshot.file_key(path) for path in files}
