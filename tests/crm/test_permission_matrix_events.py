@@ -176,7 +176,7 @@ def test_the_event_feed_gives_each_scope_its_families_and_personal_data_only_wit
 
 
 def test_a_staff_sessions_feed_has_compliance_matters_only_for_who_works_cases(world, login_verified):
-    sessions = {RoleCode.ADMIN: world.admin, RoleCode.COMPLIANCE: world.officer,
+    sessions: dict[str, Any] = {RoleCode.ADMIN: world.admin, RoleCode.COMPLIANCE: world.officer,
                 RoleCode.DESK_MANAGER: world.manager, RoleCode.SALES_AGENT: world.agent,
                 RoleCode.RETENTION_AGENT: world.retention}
     for role in RoleCode.values:  # every role: those without a client of their own here see nothing of it
@@ -269,7 +269,8 @@ def test_only_a_compliance_officer_or_an_administrator_gives_a_key_the_complianc
 def test_the_sales_floor_sees_that_a_client_is_restricted_never_why(world, login_verified):
     from compliance.models import RiskScore
 
-    assert RiskScore.objects.filter(client=world.client).first().band == "high"  # the band the sales floor must not see
+    latest = RiskScore.objects.filter(client=world.client).first()
+    assert latest is not None and latest.band == "high"  # the band the sales floor must not see
     secrets = ["Compliance review", str(world.hit.code)[:8], str(world.case.code), "Compliance case",
                "Enhanced due diligence", "Periodic review", HIT_REASON, "OFAC", "data-band", "High risk"]
     for user in (world.agent, world.retention, world.manager):
@@ -289,6 +290,6 @@ def test_the_sales_floor_sees_that_a_client_is_restricted_never_why(world, login
     officer = HttpClient()
     login_verified(officer, world.officer)
     mine = officer.get(reverse("task_list"), {"status": "all"})
-    assert mine.status_code == 200, mine.content.decode()[-3000:]
-    mine = mine.content.decode()
-    assert "Compliance case: Sergey Petrov" in mine and "Enhanced due diligence" in mine
+    assert mine.status_code == 200
+    assert "Compliance case: Sergey Petrov" in mine.content.decode()
+    assert "Enhanced due diligence: Sergey Petrov" in mine.content.decode()
