@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from compliance.services import impose_restriction, lift_restriction
-from crm.models import RoleCode
+from crm.models import Event, RoleCode
 from tests.factories import make_user
 from tests.portal.conftest import eager_celery  # noqa: F401 - fixture
 from tests.trading.conftest import quiet_sim, shared_sim  # noqa: F401 - fixtures
@@ -37,12 +37,17 @@ def test_no_trading_makes_the_accounts_read_only_on_the_platform_and_lifting_res
         assert _rights(world, account) & TRADE_DISABLED
     row.refresh_from_db()
     assert row.trading_before == {str(full.code): "full", str(close_only.code): "close_only"}
+    # The accounts' changes are on the client's timeline, which the sales floor reads: what, never why.
+    changed = Event.objects.filter(client=world.client, name="trading.access_changed", data__to="read_only")
+    assert {e.data["reason"] for e in changed} == {"Trading paused by compliance"}
 
     with django_capture_on_commit_callbacks(execute=True):
         lift_restriction(restriction=row, reason="False positive", by=officer)
     full.refresh_from_db()
     close_only.refresh_from_db()
     assert (full.access, close_only.access) == ("full", "close_only")
+    given_back = Event.objects.filter(client=world.client, name="trading.access_changed").exclude(data__to="read_only")
+    assert "Trading allowed again" in {e.data["reason"] for e in given_back}
     assert not _rights(world, full) & TRADE_DISABLED
 
 
