@@ -52,7 +52,7 @@ from crm.audit import AuditEntry, audit_record, audit_record_many
 from crm.events import emit_many
 from crm.exceptions import NotAllowed, ValidationFailed
 from crm.lib.errors import DomainError
-from crm.lib.money import amount_in_range, currency_normalise, to_decimal
+from crm.lib.money import amount_in_range, amount_read, currency_normalise, to_decimal
 from crm.models import Client
 
 logger = logging.getLogger(__name__)
@@ -210,9 +210,10 @@ DEFAULT_PARAMETERS: dict[str, dict[str, Any]] = {
 
 
 def _decimal(value: Any) -> Decimal:
-    """crm.lib.money's exact decimal (a float, NaN or infinity refused) within what the columns hold."""
+    """crm.lib.money's exact decimal (a float, NaN or infinity refused) within what the columns hold;
+    text by the one grammar of amounts (crm.lib.money.amount_read)."""
     try:
-        return amount_in_range(to_decimal(value))
+        return amount_read(value) if isinstance(value, str) else amount_in_range(to_decimal(value))
     except DomainError as error:
         raise ValueError(error.message) from None
 

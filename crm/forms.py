@@ -59,9 +59,9 @@ def _html_attrs(attrs: dict[str, Any]) -> str:
 
 
 class AmountField(forms.CharField):
-    """An amount above zero (or zero too, with ``allow_zero``) as people type it
-    (crm.lib.money.amount_parse: "1,234.56", "250", Arabic digits and separators), cleaned to a
-    Decimal. With ``currency`` (set when the form knows it, such as the account's), it also holds at
+    """An amount above zero (or zero too, with ``allow_zero``) as people type it, by the one
+    grammar (crm.lib.money.amount_parse: "1234.56", "250"; no grouping, exponent or other
+    script's digits), cleaned to a Decimal. With ``currency`` (set when the form knows it, such as the account's), it also holds at
     most that currency's decimals (crm.lib.money.money_parse: "0.001" is refused for USD, eight
     decimals taken for BTC); otherwise that is the service's to say, with the currency."""
 
@@ -79,9 +79,9 @@ class AmountField(forms.CharField):
         if not text:
             return None
         if len(text) > self.MAX_LENGTH:
-            raise forms.ValidationError(gettext("Enter an amount such as 1234.56 or 1,234.56."), code="invalid")
+            raise forms.ValidationError(gettext("Enter an amount such as 1234.56."), code="invalid")
         try:
-            amount = amount_parse(text)
+            amount = amount_parse(text, signed=True)  # a "-" is this field's to refuse, with its own words
         except InvalidAmount as error:
             raise forms.ValidationError(error.message, code="invalid") from None
         if amount < 0 or (amount == 0 and not self.allow_zero):

@@ -11,7 +11,7 @@ from django.core import signing
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from crm.forms import visible_brands
+from crm.forms import AmountField, visible_brands
 from crm.lib.countries import country_choices
 from crm.lib.forms import form_field
 from crm.models import Brand, Desk, User
@@ -217,14 +217,14 @@ class ScoringRuleForm(forms.Form):
     countries = forms.CharField(label=_("Countries"), required=False, help_text=_("Country tier: GB, DE, CH"))
     levels = forms.MultipleChoiceField(label=_("Experience levels"), required=False, choices=Experience.CHOICES,
                                        widget=forms.CheckboxSelectMultiple)
-    min_amount = forms.DecimalField(label=_("Minimum deposit intent"), required=False, min_value=0)
-    max_amount = forms.DecimalField(label=_("Maximum deposit intent"), required=False, min_value=0)
+    min_amount = AmountField(label=_("Minimum deposit intent"), required=False, allow_zero=True)
+    max_amount = AmountField(label=_("Maximum deposit intent"), required=False, allow_zero=True)
     sources = forms.CharField(label=_("Sources"), required=False)
     campaigns = forms.CharField(label=_("Campaigns"), required=False)
     fields_wanted = forms.CharField(label=_("Fields for completeness"), required=False,
                                     help_text=_("phone, country, experience, deposit_intent…"))
-    min_annual_income = forms.DecimalField(label=_("Minimum annual income"), required=False, min_value=0)
-    min_net_worth = forms.DecimalField(label=_("Minimum net worth"), required=False, min_value=0)
+    min_annual_income = AmountField(label=_("Minimum annual income"), required=False, allow_zero=True)
+    min_net_worth = AmountField(label=_("Minimum net worth"), required=False, allow_zero=True)
     occupations = forms.CharField(label=_("Occupations"), required=False)
 
     def params(self) -> dict[str, Any]:

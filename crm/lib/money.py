@@ -23,15 +23,19 @@ Rules every app follows (wallet, IB and trading alike):
   (a commission line or share, summed and rounded once later) is an ``UnroundedAmountField``.
   ``Money`` refuses an amount of more than 20 integer digits (``AmountTooLarge``): no column holds it.
 * Every amount and currency that arrives from outside (forms, query strings, webhooks, files, the
-  API) is read by ``money_parse`` / ``amount_read`` / ``currency_normalise``, which refuse by name:
-  not a number, NaN or infinity, an exponent, too many digits for the columns or the currency,
-  a negative amount where none is allowed, an unknown currency, a metal or fund code (XAU, XDR ...).
+  API) is read by ``money_parse`` / ``amount_parse`` / ``amount_read`` / ``currency_normalise``,
+  with one grammar: an amount is ASCII digits with at most one decimal point, digits on both sides
+  of it ("1234.56", "0.5"), and a leading "-" only where the field allows a negative amount.
+  Nothing else is read as a number, so nothing is guessed: no exponent ("1E1"), no other script's
+  digits ("١", "１", "१०"), no "+", no grouping commas or spaces, no space around it, no ".5".
+  A currency is its ISO 4217 code in capitals ("USD", never "usd"). Each refusal names the field
+  and the problem: not a number, NaN or infinity, an exponent, too many digits for the columns or
+  the currency, a sign where none is allowed, an unknown currency, a metal or fund code (XAU ...).
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
@@ -165,17 +169,23 @@ def currency_table() -> dict[str, int]:
 
 
 def currency_normalise(value: str | None, *, field: str = "currency") -> str:
-    """The upper-case code of a known currency; UnknownCurrency (naming `field`) otherwise."""
-    code = (value or "").strip().upper() if isinstance(value, str) else ""
+    """`value` itself when it is the code of a known currency, in capitals as ISO 4217 writes it
+    ("USD"); UnknownCurrency (naming `field`) otherwise: "usd" or " USD" is refused, not corrected."""
+    text = value if isinstance(value, str) else ""
+    code = text.strip().upper()
     if not code:
         raise UnknownCurrency(field, gettext("Enter a currency code, such as USD or BTC."))
-    if code not in _exponents(_configured()):
-        if code in NON_CASH_CODES:
-            raise NotCashCurrency(field, gettext("%(code)s is not cash (a precious metal, fund or testing code): "
-                                                 "choose a currency such as USD or EUR.") % {"code": code})
+    if code in NON_CASH_CODES:
+        raise NotCashCurrency(field, gettext("%(code)s is not cash (a precious metal, fund or testing code): "
+                                             "choose a currency such as USD or EUR.") % {"code": code})
+    known = _exponents(_configured())
+    if text != code and code in known:
+        raise UnknownCurrency(field, gettext("Write the currency code in capitals, without spaces: %(code)s.")
+                              % {"code": code})
+    if text not in known:
         raise UnknownCurrency(field, gettext("“%(code)s” is not a currency this CRM knows (ISO 4217 or "
                                              "CRM_CURRENCY_EXPONENTS).") % {"code": code[:CURRENCY_MAX_LENGTH]})
-    return code
+    return text
 
 
 def currency_exponent(currency: str) -> int:
@@ -192,8 +202,15 @@ def _quantum(exponent: int) -> Decimal:
     return _QUANTA[exponent]
 
 
+# What code writes (str() of a Decimal, "1E-8" included): ASCII only, no space, no "_" grouping.
+_CODE_DECIMAL = re.compile(r"\A[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
+_NON_FINITE = re.compile(r"\A[+-]?(?:s?nan[0-9]*|inf|infinity)\Z", re.IGNORECASE)
+
+
 def to_decimal(value: Any, *, field: str = "amount") -> Decimal:
-    """A finite Decimal from a Decimal, an int or plain decimal text; a float or bool is refused."""
+    """A finite Decimal from a Decimal, an int or decimal text as code writes it (str() of a
+    Decimal: ASCII digits, exponent notation included); a float or bool is refused. For what
+    arrives from outside, read with `amount_parse` / `amount_read`: their grammar is stricter."""
     if isinstance(value, bool) or isinstance(value, float):
         # The float has already lost the exact value; accepting it would hide that.
         raise InvalidAmount(field, gettext("Amounts are exact decimals, never binary floating point."))
@@ -202,8 +219,8 @@ def to_decimal(value: Any, *, field: str = "amount") -> Decimal:
             result = value
         elif isinstance(value, int):
             result = Decimal(value)
-        elif isinstance(value, str):
-            result = Decimal(value.strip())
+        elif isinstance(value, str) and (_CODE_DECIMAL.match(value) or _NON_FINITE.match(value)):
+            result = Decimal(value)
         else:
             raise InvalidOperation
     except (InvalidOperation, ValueError):
@@ -239,60 +256,57 @@ def decimal_text(value: Decimal) -> str:
     return "0" if text in ("-0", "0") else text
 
 
-# --- parsing user text -------------------------------------------------------------------------------
+# --- parsing what arrives from outside -----------------------------------------------------------------
 
-# Separators people type besides ASCII: Arabic decimal and thousands signs, no-break and thin spaces,
-# the apostrophe Swiss users group with.
-_SEPARATORS = str.maketrans({"\u066b": ".", "\u066c": ",", "\u00a0": "", "\u202f": "", "\u2009": "", " ": "",
-                             "'": "", "\u2019": "", "\u2212": "-"})
-_GROUPED = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
-_PLAIN = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$")
+# The one grammar of an amount from outside: ASCII digits, at most one decimal point with digits on
+# both sides, a leading "-" where the field allows one. Python's \\d would take any script's digits.
+_AMOUNT = re.compile(r"\A(-?)[0-9]+(?:\.[0-9]+)?\Z")
+_EXPONENT = re.compile(r"\A[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)e[+-]?[0-9]+\Z", re.IGNORECASE)
 
 
-def _ascii_digits(text: str) -> str:
-    # Any script's decimal digits (Arabic-Indic ٠-٩, Eastern Arabic-Indic ۰-۹, Devanagari ...) as ASCII.
-    return "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() and not ch.isascii() else ch for ch in text)
-
-
-_NON_FINITE = re.compile(r"^[+-]?(?:s?nan\d*|inf|infinity)$", re.IGNORECASE)
-_EXPONENT = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)e[+-]?\d+$", re.IGNORECASE)
-
-
-def amount_parse(text: str, *, field: str = "amount") -> Decimal:
-    """A Decimal from what a person typed: "1,234.56", "1234.5", "١٬٢٣٤٫٥٦", "-20". Commas group
-    thousands only in threes (so "1,5" is refused, not read as 15 or 1.5); "." is the decimal mark.
-    Refused by name (InvalidAmount or a subclass, naming `field`): not a number, NaN or infinity,
-    exponent notation ("1e3": write it out), more digits than the columns hold."""
-    if not isinstance(text, str):
-        return amount_in_range(to_decimal(text, field=field), field=field)
+def _amount_text(text: str, *, field: str, signed: bool) -> Decimal:
+    """`text` read by the one grammar (see the module's docstring), each refusal by name."""
     if len(text) > MAX_TEXT_LENGTH:
         raise AmountTooLarge(field, gettext("The amount is too long to be one: enter it as 1234.56."))
-    cleaned = _ascii_digits(text.strip()).translate(_SEPARATORS)
-    if _GROUPED.match(cleaned):
-        cleaned = cleaned.replace(",", "")
-    elif _NON_FINITE.match(cleaned):
-        to_decimal(cleaned, field=field)  # raises, naming NaN or infinity
-        raise InvalidAmount(field, gettext("Enter an amount such as 1234.56 or 1,234.56."))
-    elif _EXPONENT.match(cleaned):
-        raise InvalidAmount(field, gettext("Write the amount out in digits, without an exponent (“1e3”)."))
-    elif not _PLAIN.match(cleaned):
-        raise InvalidAmount(field, gettext("Enter an amount such as 1234.56 or 1,234.56."))
-    return amount_in_range(to_decimal(cleaned, field=field), field=field)
+    match = _AMOUNT.match(text)
+    if match is None:
+        if _NON_FINITE.match(text):
+            to_decimal(text, field=field)  # raises, naming NaN or infinity
+        if _EXPONENT.match(text):
+            raise InvalidAmount(field, gettext("Write the amount out in digits, without an exponent (“1e3”)."))
+        if any(ch.isdigit() and not ch.isascii() for ch in text):
+            raise InvalidAmount(field, gettext("Write the amount in the digits 0-9, such as 1234.56."))
+        raise InvalidAmount(field, gettext("Enter an amount in the digits 0-9 with a point before any decimals, "
+                                           "such as 1234.56, without spaces, signs or grouping."))
+    if match.group(1) and not signed:
+        raise NegativeAmount(field, gettext("Enter an amount above zero."))
+    return amount_in_range(Decimal(text), field=field)
+
+
+def amount_parse(text: str, *, field: str = "amount", signed: bool = False) -> Decimal:
+    """A Decimal from what a person typed, by the one grammar: "1234.56", "250", "0.5" ("-20" too
+    with ``signed``). Refused by name (InvalidAmount or a subclass, naming `field`): anything else,
+    such as "1,234.56", "1e3", "+1", " 1", ".5", "١٠" or "１"; NaN or infinity; a sign where none is
+    allowed (NegativeAmount); more digits than the columns hold (AmountTooLarge). A Decimal or int
+    (already a number) is taken as it is, within the columns."""
+    if not isinstance(text, str):
+        amount = amount_in_range(to_decimal(text, field=field), field=field)
+        if amount < 0 and not signed:
+            raise NegativeAmount(field, gettext("Enter an amount above zero."))
+        return amount
+    return _amount_text(text, field=field, signed=signed)
 
 
 def amount_read(value: Any, *, field: str = "amount") -> Decimal:
     """An amount a machine sent (a PSP's webhook or answer, a settlement file, an API call): a
-    Decimal, an int, or decimal text, exponent notation included ("1.5E+3"), within what the columns
-    hold (at most 20 integer digits and 8 decimals). A float or bool is refused, and so are NaN,
-    infinity and anything that is not a number, each by name (InvalidAmount naming `field`)."""
+    Decimal, an int, or text by the same grammar as `amount_parse`, a leading "-" allowed ("1.5E+3"
+    and the like are refused: no exponent), within what the columns hold (at most 20 integer digits
+    and 8 decimals). A float or bool is refused, and so are NaN, infinity and anything that is not a
+    number, each by name (InvalidAmount naming `field`)."""
     if isinstance(value, str):
-        if len(value) > MAX_TEXT_LENGTH:
-            raise AmountTooLarge(field, gettext("The amount is too long to be one: enter it as 1234.56."))
-        text = value.strip()
-        if not (_PLAIN.match(text) or _EXPONENT.match(text) or _NON_FINITE.match(text)):
-            raise InvalidAmount(field, gettext("Enter an amount such as 1234.56."))
-        value = text
-    amount = amount_in_range(to_decimal(value, field=field), field=field)
+        amount = _amount_text(value, field=field, signed=True)
+    else:
+        amount = amount_in_range(to_decimal(value, field=field), field=field)
     if amount != amount.quantize(_quantum(MAX_DECIMALS), rounding=ROUNDING):
         raise ExcessPrecision(field, ngettext("An amount has at most %(count)d decimal.",
                                               "An amount has at most %(count)d decimals.", MAX_DECIMALS)
@@ -305,10 +319,10 @@ def money_parse(amount: Any, currency: Any, *, field: str = "amount", currency_f
     """The one reader of an amount and its currency from outside: the currency (`currency_normalise`:
     unknown codes, metals and funds refused), the amount (`amount_parse` for what a person typed,
     `amount_read` for what a machine sent when ``typed=False``), at most the currency's decimals
-    (`Money.exact`), and above zero unless ``positive=False``. Every refusal is an InvalidValue
+    (`Money.exact`), and above zero unless ``positive=False`` (which also lets a person type "-"). Every refusal is an InvalidValue
     (a MoneyError) naming `field` or `currency_field`; nothing else is raised."""
     code = currency_normalise(currency if isinstance(currency, str) else "", field=currency_field)
-    value = amount_parse(amount, field=field) if typed else amount_read(amount, field=field)
+    value = amount_parse(amount, field=field, signed=not positive) if typed else amount_read(amount, field=field)
     if positive and value <= 0:
         raise NegativeAmount(field, gettext("Enter an amount above zero."))
     return Money.exact(value, code, field=field)

@@ -155,7 +155,7 @@ def test_the_rule_edit_page_takes_answers_and_questions_as_written(client, login
     assert answer.status_code == 400 and "is not a questionnaire code" in answer.content.decode()
     assert r.versions.count() == 1
     good = client.post(reverse("compliance_aml_rule", args=[r.code]), {
-        "days": "60", "percent": "150", "questions": "annual_income, savings", "currency": "usd",
+        "days": "60", "percent": "150", "questions": "annual_income, savings", "currency": "USD",
         "ceilings": "under_15k 15000, 15k_50k 60000", "note": "wider"})
     assert good.status_code == 302
     latest = r.versions.order_by("-number").first()

@@ -194,7 +194,7 @@ def test_the_api_offboards_with_a_second_officer_and_returns_the_balance(
     assert w.account.closed_at is not None
     bad = post("/balance-return", {"currency": "USD", "method": str(w.ewallet.code), "destination": "", "reason": "x"})
     assert bad.status_code == 422
-    answer = post("/balance-return", {"currency": "usd", "method": str(w.card.code),
+    answer = post("/balance-return", {"currency": "USD", "method": str(w.card.code),
                                       "destination": "4242424242424242", "reason": "Back to the card"})
     assert answer.status_code == 200, answer.content
     assert answer.json()["state"] == "requested" and answer.json()["currency"] == "USD"

@@ -38,7 +38,8 @@ def test_iso_4217_exponents_are_known():
     for code in ("KWD", "BHD", "OMR", "JOD", "TND", "LYD", "IQD"):
         assert currency_exponent(code) == 3, code
     assert currency_exponent("CLF") == 4
-    assert currency_exponent("usd") == 2  # codes are matched case-insensitively
+    with pytest.raises(UnknownCurrency, match="in capitals"):
+        currency_exponent("usd")  # a code is written as ISO writes it, in capitals
     assert len([c for c in currency_table() if len(c) == 3]) > 150
 
 
@@ -113,15 +114,13 @@ def test_an_exact_amount_refuses_what_it_would_have_to_round():
     assert Money.exact("0.005", "BTC").text() == "0.00500000"
 
 
-def test_user_text_is_parsed_with_grouping_and_arabic_indic_digits():
-    assert amount_parse("1,234.56") == Decimal("1234.56")
-    assert amount_parse(" 1234.5 ") == Decimal("1234.5")
-    assert amount_parse("-20") == Decimal("-20")
-    assert amount_parse("١٬٢٣٤٫٥٦") == Decimal("1234.56")
-    assert amount_parse("۱۲۳۴") == Decimal("1234")
-    assert amount_parse("1\u00a0234.50") == Decimal("1234.50")
+def test_user_text_is_read_by_the_one_grammar_and_nothing_else_is_guessed():
+    assert amount_parse("1234.56") == Decimal("1234.56")
+    assert amount_parse("0.5") == Decimal("0.5")
+    assert amount_parse("-20", signed=True) == Decimal("-20")
     assert Money.parse("0.005", "BTC").amount == Decimal("0.00500000")
-    for bad in ("1,5", "12,34.5", "1.2.3", "1e5", "", "--1", "$5"):
+    for bad in ("1,5", "1,234.56", "12,34.5", "1.2.3", "1e5", "", "--1", "$5", " 1234.5 ", "١٬٢٣٤٫٥٦", "۱۲۳۴",
+                "1\u00a0234.50", ".5", "5.", "+1", "-20", "1_000"):
         with pytest.raises(InvalidAmount):
             amount_parse(bad)
 
@@ -180,10 +179,8 @@ def test_quantize_is_idempotent_and_moves_at_most_half_a_unit(a, currency):
 def test_text_and_minor_units_round_trip_exactly(a, currency):
     money = Money(a, currency).quantize()
     assert Money(money.text(), currency) == money
-    assert Money.parse(money.text(), currency) == money
+    assert amount_parse(money.text(), signed=True) == money.amount  # what is stored and sent reads back
     assert Money.from_minor(money.minor_units(), currency) == money
-    with translation.override("en"):
-        assert Money.parse(money_format(money).split("\u00a0")[0], currency) == money
 
 
 def test_messages_and_display_follow_arabic():

@@ -23,7 +23,7 @@ CURRENCY_TYPES = {
     "btc": {"label": "Bitcoin", "group": "real\\btc", "leverages": [100], "currency": "BTC"},
     "jpy": {"label": "Yen", "group": "real\\jpy", "leverages": [100], "currency": "JPY"},
     "kwd": {"label": "Dinar", "group": "real\\kwd", "leverages": [100], "currency": "KWD"},
-    "usdt": {"label": "Tether", "group": "real\\usdt", "leverages": [100], "currency": "usdt"},
+    "usdt": {"label": "Tether", "group": "real\\usdt", "leverages": [100], "currency": "USDT"},
 }
 
 
@@ -178,6 +178,7 @@ def test_the_balance_form_takes_each_currencys_own_decimals_and_refuses_more(wor
     assert post(bitcoin, "0.000000001").context["form"].errors == {"amount": ["BTC has at most 8 decimals."]}
 
     assert post(bitcoin, "0.00012345").status_code == 302
-    assert post(dollars, "1,250.50").status_code == 302
+    assert post(dollars, "1,250.50").status_code == 400  # one grammar: no grouping, nothing guessed
+    assert post(dollars, "1250.50").status_code == 302
     assert sorted((op.currency, op.amount) for op in BalanceOperation.objects.filter(account__in=[bitcoin, dollars])) == [
         ("BTC", Decimal("0.00012345")), ("USD", Decimal("1250.50"))]
