@@ -76,4 +76,7 @@ def _provider_permissions(role_code: Any) -> dict[str, list[str]]:
     # Finance signs off each provider's month; it is locked from then on.
     close = ["wallet.close_month", "wallet.view_monthclose"]
     everything = [*manage, *deposits, *withdrawals, *transfers, *reconciliation, *close]
-    return {role_code.ADMIN: everything, role_code.FINANCE: everything}
+    # Each brand's withdrawal policy (automatic approval, four eyes, daily limit): administrators set
+    # it; finance, who decide withdrawals by it, read it (approvers do not move their own thresholds).
+    return {role_code.ADMIN: [*everything, "wallet.view_withdrawalpolicy", "wallet.change_withdrawalpolicy"],
+            role_code.FINANCE: [*everything, "wallet.view_withdrawalpolicy"]}

@@ -11,14 +11,22 @@ from typing import Any
 from django.db import transaction
 
 from crm.lib.money import Money
-from crm.models import Client
+from crm.models import AuditLog, Brand, Client
 from wallet.deposits import deposit_create, deposit_webhook_apply
 from wallet.instruments import PayerDetails
-from wallet.models import Deposit, PaymentProvider
+from wallet.models import Deposit, PaymentProvider, WithdrawalPolicy
 from wallet.provider_services import CurrencyRule, payment_method_save, payment_provider_save
 from wallet.providers.base import WebhookKind, WebhookMessage
+from wallet.withdrawal_policy import SAVED_ACTION
+from wallet.withdrawals import withdrawal_policy_save
 
 WIRE_CODE = "bank-wire"  # the same provider wallet_demo_setup configures
+# The demo's withdrawal policy, per currency: a low-risk client's withdrawal up to 200 approves
+# itself; above 1,000 two people of finance approve (the finance officer and the administrator in
+# the demo), so four eyes can be tried with a 2,500 withdrawal; 10,000 a day per client.
+DEMO_WITHDRAWAL_POLICY = {"auto_approve_below": {"USD": "200", "EUR": "200"},
+                          "four_eyes_above": {"USD": "1000", "EUR": "1000"},
+                          "daily_limit": {"USD": "10000", "EUR": "10000"}}
 
 
 def demo_wire_provider() -> PaymentProvider:
@@ -52,3 +60,16 @@ def demo_wire_deposit(*, provider: PaymentProvider, client: Client, amount: Mone
     with transaction.atomic():
         deposit_webhook_apply(provider, message, None)
     return deposit
+
+
+def demo_withdrawal_policy(*, brand: Brand) -> bool:
+    """Give `brand` the demo's withdrawal policy (DEMO_WITHDRAWAL_POLICY) unless its policy was ever
+    saved (an administrator's own choice is kept at every start). True when set now."""
+    policy = WithdrawalPolicy.objects.filter(brand=brand).first()
+    if policy is not None and AuditLog.objects.filter(action=SAVED_ACTION, object_id=str(policy.pk),
+                                                      object_type=policy._meta.label_lower).exists():
+        return False
+    withdrawal_policy_save(brand=brand, actor=None, auto_approve_below=DEMO_WITHDRAWAL_POLICY["auto_approve_below"],
+                           four_eyes_above=DEMO_WITHDRAWAL_POLICY["four_eyes_above"],
+                           daily_limit=DEMO_WITHDRAWAL_POLICY["daily_limit"])
+    return True

@@ -8,6 +8,7 @@ from wallet import (
     close_views,
     deposit_views,
     flow_views,
+    policy_views,
     provider_views,
     reconciliation_views,
     transfer_views,
@@ -34,6 +35,10 @@ urlpatterns += [
 # Withdrawals: finance's queue (the client's own pages are in the portal).
 urlpatterns += [
     path("wallet/withdrawals/", withdrawal_views.withdrawal_queue, name="wallet_withdrawal_queue"),
+    # Each brand's withdrawal policy (automatic approval, four eyes, daily limit): administrators set it.
+    path("wallet/withdrawals/policy/", policy_views.policy_list, name="wallet_withdrawal_policy_list"),
+    path("wallet/withdrawals/policy/<slug:brand_code>/", policy_views.policy_edit,
+         name="wallet_withdrawal_policy_edit"),
     path("wallet/withdrawals/<str:code>/approve/", withdrawal_views.withdrawal_approve_view,
          name="wallet_withdrawal_approve"),
     path("wallet/withdrawals/<str:code>/reject/", withdrawal_views.withdrawal_reject_view,

@@ -28,6 +28,7 @@ from wallet.services import (
     withdrawal_mark_paid,
     withdrawal_reject,
 )
+from wallet.withdrawal_policy import POLICY_PERMISSION
 
 
 class QueueFilter(forms.Form):
@@ -59,7 +60,8 @@ def withdrawal_queue(request: AuthedRequest) -> HttpResponse:
     if form.is_valid() and form.cleaned_data.get("overdue"):
         qs = qs.filter(state=WithdrawalState.REQUESTED, due_at__lt=timezone.now())
     return render_page(request, "wallet/withdrawals/queue.html", {
-        "withdrawals": qs[:200], "filter": form, "reject_form": RejectForm(), "now": timezone.now()})
+        "withdrawals": qs[:200], "filter": form, "reject_form": RejectForm(), "now": timezone.now(),
+        "can_see_policy": user_can(request.user, POLICY_PERMISSION)})
 
 
 def _back() -> HttpResponseRedirect:

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from crm.models import Brand
-from wallet.demo import demo_wire_methods, demo_wire_provider
+from wallet.demo import demo_wire_methods, demo_wire_provider, demo_withdrawal_policy
 from wallet.provider_services import CurrencyRule, payment_method_save, payment_provider_save
 from wallet.psp_simulator.config import DEFAULT_FEES
 
@@ -74,4 +74,5 @@ class Command(BaseCommand):
             payment_method_save(brand=brand, method="card", direction="withdrawal", provider=sim, currencies=[
                 CurrencyRule(c, Decimal("20"), Decimal("10000"), payout_fixed, payout_percent) for c in ("USD", "EUR")])
             demo_wire_methods(brand=brand, wire=wire)
+            demo_withdrawal_policy(brand=brand)  # a brand made since the wallet's seed gets it too
         self.stdout.write(f"payments demo: PSP simulator on {base_url}, methods for {brands.count()} brand(s)")

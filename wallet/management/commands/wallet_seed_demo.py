@@ -26,7 +26,7 @@ from django.utils import timezone
 from crm.lib import context
 from crm.lib.money import Money
 from crm.models import Brand, Client, Stage
-from wallet.demo import demo_wire_deposit, demo_wire_methods, demo_wire_provider
+from wallet.demo import demo_wire_deposit, demo_wire_methods, demo_wire_provider, demo_withdrawal_policy
 from wallet.models import Deposit
 
 CLIENTS_PER_BRAND = 12
@@ -44,6 +44,7 @@ class Command(BaseCommand):
         made = 0
         now = timezone.now()
         for brand in Brand.objects.filter(is_active=True).order_by("pk"):
+            demo_withdrawal_policy(brand=brand)  # four eyes above 1,000: unless an administrator set one
             if Deposit.objects.filter(brand=brand).exists():
                 continue
             demo_wire_methods(brand=brand, wire=wire)
