@@ -1213,6 +1213,17 @@ def trading_summaries_rebuild() -> int:
     return summaries.rebuild()
 
 
+# The demo's deposits to live accounts (trading.demo_funding): the wallet registers how it funds one.
+from trading.demo_funding import (  # noqa: E402
+    balance_operation_send_now as balance_operation_send_now,
+)
+from trading.demo_funding import (  # noqa: E402
+    register_demo_funder as register_demo_funder,
+)
+from trading.demo_funding import (  # noqa: E402
+    unregister_demo_funder as unregister_demo_funder,
+)
+
 # Prop-trading challenges (trading.prop): the writes the wallet calls around a fee and a payout.
 from trading.prop import (  # noqa: E402 - trading.prop imports this module's services lazily
     challenge_create as challenge_create,

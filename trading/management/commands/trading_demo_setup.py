@@ -5,7 +5,8 @@ Run it after the simulator has started (`python -m trading.simulator --port 8443
 var/mt5sim --realtime 1`, which `make run` starts): it waits for the simulator to answer, reads its
 manager credentials, control token and certificate from the state directory, creates (or updates)
 one platform server per demo brand pointing at it, and opens accounts through the real services
-(`trading_account_open` over the MT5 Web API, a deposit through `balance_operation_request`),
+(`trading_account_open` over the MT5 Web API, a deposit into the client's wallet and a transfer
+from it to the account, as production funds one: trading.demo_funding),
 giving each account a trader persona through the simulator's control API. Beat's deal and account
 state polls bring their deals and balances into the CRM within a minute.
 
@@ -52,11 +53,10 @@ from django.utils import timezone
 from crm.exceptions import DomainError
 from crm.models import Brand, Classification, Client, Stage
 from crm.services import client_classification_set
+from trading.demo_funding import demo_account_deposit
 from trading.exceptions import PlatformFailed
 from trading.models import BalanceOperation, LeverageCap, PlatformServer, TradingAccount
 from trading.services import (
-    balance_operation_request,
-    balance_operation_send,
     brand_trading_policy_set,
     leverage_cap_save,
     platform_server_save,
@@ -372,9 +372,9 @@ class Command(BaseCommand):
                                                "volume": "1", "check_margin": False})
             margin = Decimal(wire["ContractSize"]) * Decimal(wire["RateMargin"]) / leverage
             deposit = (margin * (size or 1)).quantize(Decimal(1))
-        # Sent here and now (not after an enclosing transaction): the trades below need the money.
-        operation = balance_operation_send(operation_id=balance_operation_request(
-            actor=None, account=account, kind="balance", amount=deposit, reason="Demo deposit", send=False).pk)
+        # Through the client's wallet and a transfer, as production funds an account, so that the
+        # ledger mirrors it (trading.demo_funding); sent here and now: the trades below need the money.
+        operation = demo_account_deposit(account=account, amount=deposit)
         if days:
             # Demo history: the deposit is shown when the platform made it.
             when = timezone.now() - dt.timedelta(days=days)
@@ -416,6 +416,5 @@ class Command(BaseCommand):
         account = trading_account_open(actor=None, client=client, server=server, account_type=kind,
                                        leverage=leverage, send_credentials=False)
         amount = Decimal(rng.randrange(deposit[0], deposit[1], 50))
-        balance_operation_request(actor=None, account=account, kind="balance", amount=amount,
-                                  reason="Demo deposit")
+        demo_account_deposit(account=account, amount=amount)
         return account
