@@ -111,6 +111,13 @@ def test_deposits_list_with_status_filter_and_refund_amounts_read_by_the_money_p
     assert "status" in assert_error(api.get("/deposits", {"status": "paid"}), 422)["fields"]
     path = f"/deposits/{deposit.code}/refunds"
     assert "amount" in assert_error(api.post(path, {"amount": "1e3", "reason": "r"}), 422)["fields"]
+    # Issue 57: each of these was refunded. One grammar: ASCII digits, one point, no sign or exponent.
+    for amount in ("1E2", "\u0967\u0966", ".5", "+5", " 5", "5 ", "\uff15", "\u0665", "1,0"):
+        assert "amount" in assert_error(api.post(path, {"amount": amount, "reason": "r"}), 422)["fields"], amount
+    assert "currency" in assert_error(api.post(path, {"amount": "5", "currency": "usd", "reason": "r"}),
+                                      422)["fields"]
+    deposit.refresh_from_db()
+    assert deposit.refunded == 0
     assert "amount" in assert_error(api.post(path, {"amount": "10.001", "reason": "r"}), 422)["fields"]
     assert "amount" in assert_error(api.post(path, {"amount": "-5", "reason": "r"}), 422)["fields"]
     assert "amount" in assert_error(api.post(path, {"amount": "400", "reason": "r"}), 422)["fields"]  # above it
