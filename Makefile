@@ -19,7 +19,8 @@ help:
 	@echo "make bench     run every benchmark in benchmarks/ (QUICK=1 for a short run)"
 	@echo "make lint      ruff, import-linter on the layers of the design, and mypy (pyproject.toml)"
 	@echo "make install   create .venv and install (only when pyproject.toml changed)"
-	@echo "make migrate | seed | web | worker | beat | rqworker   one piece at a time"
+	@echo "make seed      load whatever demo data is missing (as make run does) and print the demo logins"
+	@echo "make migrate | web | worker | beat | rqworker   one piece at a time"
 	@echo "Python: found automatically (3.12+), or PYTHON=/path/to/python3.12"
 
 # The virtualenv is (re)created when missing or not a Python 3.12+ one; dependencies are
@@ -110,10 +111,10 @@ lint: install
 migrate: install
 	@$(MANAGE) migrate
 
+# make run's set-up alone (crm/runner.py --seed): every demo loader that has not finished on this
+# database (those needing the simulators with them running), the demo logins, then everything stops.
 seed: install
-	@$(MANAGE) seed_demo
-	@$(MANAGE) seed_sales_demo
-	@$(MANAGE) automation_seed_playbook
+	@$(PY) -m crm.runner --seed
 
 # One piece at a time, in the foreground (see the Procfile for the same commands).
 web: install

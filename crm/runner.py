@@ -1,17 +1,29 @@
-"""`make run`: the whole CRM on one machine, from one command.
+"""`make run`: the whole CRM on one machine, from one command; `make seed` is its set-up alone.
 
-    python -m crm.runner
+    python -m crm.runner            (make run)
+    python -m crm.runner --seed     (make seed: the same set-up, the logins, then stop)
 
 1. PostgreSQL and Redis: the servers named by DATABASE_URL / REDIS_URL, or, for each one left
    unset, an embedded server under var/ (crm.lib.embedded), whose address is then put into the
    environment that every child process inherits.
-2. migrate, collectstatic, and the demo data once (only while the database holds no brand).
-3. The processes of `default_processes()`: web (gunicorn), Celery worker, RQ worker, Celery beat,
-   the MT5 simulator, a cTrader, a Match-Trader, a Sirix and an MT4-bridge face of it for the demo
-   brands on those platforms (only when the demo has them), the PSP simulator and the webhook receiver.
-4. The URL and the demo logins, then wait. Ctrl-C, SIGTERM or SIGHUP stops the processes in list
-   order (web first, so no new work arrives; beat last), then Redis, then PostgreSQL. If a process
-   dies by itself, the supervisor says which one and stops everything with a non-zero exit.
+2. The database: an empty one first gets its schema from the committed schema snapshot of these
+   migrations (crm/schema_snapshot.py, seconds instead of minutes), then `migrate` applies whatever
+   is newer; collectstatic.
+3. The demo loaders (DEMO_LOADERS) that need only the database: each one that has not finished on
+   this database runs (`manage.py demo_load`, all in one process), and its finish is recorded in
+   var/demo_loaded.json with the logins it printed, so that a start interrupted halfway goes on
+   from where it stopped, whatever happened before.
+4. The processes of `default_processes()`: web (gunicorn), Celery workers (one for most workloads,
+   one each for outbound deliveries and screening, crm/queues.py), RQ worker, Celery beat, the MT5
+   simulator, a cTrader, a Match-Trader, a Sirix and an MT4-bridge face of it for the demo brands on
+   those platforms (only when the demo has them), the PSP simulator and the webhook receiver.
+5. The wait for the web server: as long as it makes progress (its processes use CPU or write their
+   log), saying what it waits for; then the demo loaders that need the running simulators.
+6. The URL and the demo logins, then wait. Ctrl-C, SIGTERM or SIGHUP stops the processes in list
+   order (web first, so no new work arrives; beat last), then Redis, then PostgreSQL. A process that
+   dies by itself is restarted after a pause that grows with each restart; one that dies too often
+   stops everything with a non-zero exit. A step of the set-up that fails says so in one line and
+   stops everything with a non-zero exit; the next start goes on from it.
 
 Each child runs in its own session, so a Ctrl-C in the terminal reaches only the supervisor,
 which then stops the children in order; on Linux a child is also sent SIGTERM if the supervisor
@@ -39,11 +51,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from crm.lib import public_url
-from crm.queues import worker_queues
+from crm.queues import DEFAULT, WORKLOADS, worker_queues
 
 BASE_DIR = Path(__file__).resolve().parents[1]
 LOGIN_PREFIX = "LOGIN "
-DEMO_LOGINS_FILE = "demo_logins.json"
 
 
 class StartupError(Exception):
@@ -101,13 +112,14 @@ def default_processes(
         ProcessSpec(
             "web", (python, "-m", "gunicorn", "-c", "python:crm.gunicorn_conf", "crm.wsgi:application")
         ),
-        ProcessSpec(
-            "worker",
-            # One worker serving every workload's queue (crm/queues.py; on several machines each
-            # worker is given the queues of its workloads).
-            (python, "-m", "celery", "-A", "crm", "worker", "--loglevel", "INFO", "--concurrency", "2",
-             "--queues", ",".join(worker_queues())),
-        ),
+        # One worker for most workloads' queues, and one each for the isolated ones (crm/queues.py),
+        # as the production compose has: a tenant's slow receiver or a whole list re-screened holds
+        # only its own worker, never the one crediting deposits, syncing platforms or running beat's
+        # heartbeat. Five pool processes in all, a sensible number for a 2-core laptop.
+        *(ProcessSpec(name, (python, "-m", "celery", "-A", "crm", "worker", "--loglevel", "INFO",
+                             "--concurrency", str(concurrency), "--hostname", f"{name}@%h",
+                             "--queues", ",".join(worker_queues(workloads))))
+          for name, workloads, concurrency in worker_processes()),
         ProcessSpec(
             "rqworker",
             (python, manage, "rqworker", "default", "--worker-class", "crm.rq_worker.HeartbeatWorker"),
@@ -142,6 +154,18 @@ def default_processes(
     ]
 
 
+# The workloads with a worker process of their own under `make run` (each, with its pool size); the
+# "worker" process serves every other workload.
+ISOLATED_WORKLOADS = {"deliveries": 2, "screening": 1}
+
+
+def worker_processes() -> list[tuple[str, list[str], int]]:
+    """(process name, workloads, pool size) of each Celery worker `make run` starts."""
+    isolated = [w for w in ISOLATED_WORKLOADS if w in WORKLOADS]
+    shared = [w for w in (DEFAULT, *WORKLOADS) if w not in isolated]
+    return [("worker", shared, 2), *((f"worker-{w}", [w], ISOLATED_WORKLOADS[w]) for w in isolated)]
+
+
 def _exit_with_parent() -> None:  # pragma: no cover - runs in the forked child
     """Ask Linux to SIGTERM this child when the supervisor dies, even by SIGKILL."""
     if not sys.platform.startswith("linux"):
@@ -153,8 +177,20 @@ def _exit_with_parent() -> None:  # pragma: no cover - runs in the forked child
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
+@dataclass(frozen=True)
+class RestartPolicy:
+    """How the supervisor treats a process that died by itself, as a production supervisor would:
+    restarted after `first_delay` seconds, doubling with each restart up to `max_delay`; a process that
+    dies more than `limit` times within `window` seconds is given up on (and everything stops)."""
+
+    limit: int = 5
+    window: float = 600.0
+    first_delay: float = 1.0
+    max_delay: float = 30.0
+
+
 class Supervisor:
-    """Starts a list of processes, notices when one dies, and stops them in order."""
+    """Starts a list of processes, restarts one that dies (RestartPolicy), and stops them in order."""
 
     def __init__(
         self,
@@ -162,8 +198,10 @@ class Supervisor:
         *,
         env: dict[str, str] | None = None,
         cwd: Path | str | None = None,
-        out: TextIO = sys.stdout,
+        out: TextIO | None = None,
         log_dir: Path | None = None,
+        restarts: RestartPolicy = RestartPolicy(),  # noqa: B008 - frozen, shared safely
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.specs = list(specs)
         names = [spec.name for spec in self.specs]
@@ -171,12 +209,16 @@ class Supervisor:
             raise ValueError(f"process names must be unique: {names}")
         self.env = env
         self.cwd = cwd
-        self.out = out
+        self.out = out or sys.stdout
         # Each process writes to log_dir/<name>.log (appended) instead of the console, which keeps
         # only the supervisor's own lines: the URL and the logins stay readable.
         self.log_dir = log_dir
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.force = False  # set by a second Ctrl-C: stop without waiting
+        self.restarts = restarts
+        self.clock = clock
+        self.restarted_at: dict[str, list[float]] = {}  # each process's restarts, recent ones
+        self.restart_due: dict[str, float] = {}  # dead processes waiting for their restart
 
     def say(self, message: str) -> None:
         print(f"[run] {message}", file=self.out, flush=True)
@@ -188,21 +230,25 @@ class Supervisor:
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
         for spec in self.specs:
+            self._start_one(spec)
             log_path = self.log_path(spec.name)
-            with contextlib.ExitStack() as files:
-                output = files.enter_context(log_path.open("ab")) if log_path is not None else None
-                self.procs[spec.name] = subprocess.Popen(  # noqa: S603 - argv built from our own list
-                    spec.argv,
-                    env=self.env,
-                    cwd=self.cwd,
-                    stdin=subprocess.DEVNULL,
-                    stdout=output,
-                    stderr=subprocess.STDOUT if output is not None else None,
-                    start_new_session=True,
-                    preexec_fn=_exit_with_parent,  # safe: the supervisor runs no threads
-                )
             where = f", log {log_path}" if log_path is not None else ""
             self.say(f"started {spec.name} (pid {self.procs[spec.name].pid}{where})")
+
+    def _start_one(self, spec: ProcessSpec) -> None:
+        log_path = self.log_path(spec.name)
+        with contextlib.ExitStack() as files:
+            output = files.enter_context(log_path.open("ab")) if log_path is not None else None
+            self.procs[spec.name] = subprocess.Popen(  # noqa: S603 - argv built from our own list
+                spec.argv,
+                env=self.env,
+                cwd=self.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT if output is not None else None,
+                start_new_session=True,
+                preexec_fn=_exit_with_parent,  # safe: the supervisor runs no threads
+            )
 
     def exited(self) -> tuple[str, int] | None:
         """The first process (in list order) that has exited, with its exit code."""
@@ -214,10 +260,44 @@ class Supervisor:
                     return spec.name, code
         return None
 
+    def check(self) -> tuple[str, int] | None:
+        """Restart what died (each after its pause) and what is due; return the process given up on
+        (its name and last exit code), if one died too often."""
+        now = self.clock()
+        for spec in self.specs:
+            proc = self.procs.get(spec.name)
+            if proc is None:
+                continue
+            due = self.restart_due.get(spec.name)
+            if due is not None:
+                if now >= due:
+                    del self.restart_due[spec.name]
+                    self._start_one(spec)
+                continue
+            code = proc.poll()
+            if code is None:
+                continue
+            # Whatever it left in its session goes with it (a Celery master's pool, gunicorn's workers).
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            policy = self.restarts
+            recent = [t for t in self.restarted_at.get(spec.name, []) if now - t < policy.window]
+            if len(recent) >= policy.limit:
+                self.say(f"{spec.name} exited (exit code {code}) after {len(recent)} restarts in "
+                         f"{policy.window / 60:g} min; giving up on it and stopping everything")
+                return spec.name, code
+            delay = min(policy.first_delay * 2 ** len(recent), policy.max_delay)
+            self.restarted_at[spec.name] = [*recent, now]
+            self.restart_due[spec.name] = now + delay
+            self.say(f"{spec.name} exited by itself (exit code {code}); restarting it in {delay:g} s "
+                     f"(restart {len(recent) + 1} of at most {policy.limit} in {policy.window / 60:g} min)")
+        return None
+
     def wait(self, stop_requested: Callable[[], bool], *, poll: float = 0.2) -> tuple[str, int] | None:
-        """Block until a stop is requested (None) or a process exits (its name and exit code)."""
+        """Block until a stop is requested (None) or a process died too often (its name and exit
+        code), restarting the processes that die meanwhile."""
         while not stop_requested():
-            dead = self.exited()
+            dead = self.check()
             if dead is not None:
                 return dead
             time.sleep(poll)
@@ -225,6 +305,7 @@ class Supervisor:
 
     def stop(self) -> dict[str, int | None]:
         """Stop every process still running, one after another in list order; return exit codes."""
+        self.restart_due.clear()
         codes: dict[str, int | None] = {}
         for spec in self.specs:
             proc = self.procs.get(spec.name)
@@ -247,7 +328,8 @@ class Supervisor:
             proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + spec.stop_timeout
         while proc.poll() is None and time.monotonic() < deadline and not self.force:
-            time.sleep(0.05)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=0.05)
         if proc.poll() is None:
             self.say(f"{spec.name} did not stop in time; killing it")
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -296,9 +378,9 @@ def stop_handler(stops: StopSignals, supervisor: Callable[[], Supervisor | None]
 class Services:
     """PostgreSQL and Redis for this run: external if their URL is set, embedded under var/ if not."""
 
-    def __init__(self, var_dir: Path, out: TextIO = sys.stdout) -> None:
+    def __init__(self, var_dir: Path, out: TextIO | None = None) -> None:
         self.var_dir = var_dir
-        self.out = out
+        self.out = out or sys.stdout
         self.embedded_pg = False
         self.embedded_redis = False
         self.started_redis = False
@@ -418,22 +500,64 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def manage(*args: str, env: dict[str, str], capture: bool = False) -> subprocess.CompletedProcess[str]:
+SETUP_LOG = "setup.log"  # under var/log: the set-up commands' own output (migrate, the demo loaders)
+
+
+def manage(*args: str, env: dict[str, str], log: Path | None = None,
+           on_line: Callable[[str], None] | None = None) -> list[str]:
+    """Run `manage.py <args>`; return its output lines (or hand each to `on_line` as it comes). Its
+    errors go to `log` (appended; stdout too when nothing reads it). A failure is a StartupError of one
+    line: the command, its exit code and the last line it wrote to stderr."""
     argv = [sys.executable, str(BASE_DIR / "manage.py"), *args]
-    result = subprocess.run(  # noqa: S603 - fixed command
-        argv, env=env, cwd=BASE_DIR, text=True, stdout=subprocess.PIPE if capture else None, check=False
-    )
-    if result.returncode != 0:
-        if capture and result.stdout:
-            print(result.stdout, end="", flush=True)
-        raise StartupError(
-            f"`manage.py {' '.join(args)}` failed (exit {result.returncode}); see its output above."
+    lines: list[str] = []
+    with contextlib.ExitStack() as files:
+        errors = files.enter_context(log.open("a", encoding="utf-8")) if log is not None else None
+        if errors is not None:
+            errors.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} manage.py {' '.join(args)}\n")
+            errors.flush()
+        start = errors.tell() if errors is not None else 0
+        proc = subprocess.Popen(  # noqa: S603 - fixed command
+            argv, env=env, cwd=BASE_DIR, text=True, stdout=subprocess.PIPE, stderr=errors,
+            bufsize=1,
         )
-    return result
+        try:
+            assert proc.stdout is not None
+            for raw in proc.stdout:
+                line = raw.rstrip("\n")
+                if on_line is not None:
+                    on_line(line)
+                else:
+                    lines.append(line)
+            code = proc.wait()
+        except BaseException:  # interrupted (a stop request): the command stops with us
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            proc.wait()
+            raise
+    if code != 0:
+        last = _last_line(log, start) if log is not None else ""
+        where = f"; its output is in {log}" if log is not None else ""
+        raise StartupError(f"`manage.py {' '.join(args)}` failed (exit {code}){': ' + last if last else ''}{where}")
+    if log is not None and lines and on_line is None:
+        with log.open("a", encoding="utf-8") as out:
+            out.write("\n".join(lines) + "\n")
+    return lines
+
+
+def _last_line(log: Path, start: int) -> str:
+    """The last non-empty line written to `log` after offset `start` (an exception's own line)."""
+    try:
+        with log.open("rb") as fh:
+            fh.seek(start)
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
 
 
 def parse_logins(lines: Iterable[str]) -> tuple[list[DemoLogin], list[str]]:
-    """Split seed_demo's output into `LOGIN <role> <email> <password>` lines and everything else."""
+    """Split a demo loader's output into `LOGIN <role> <email> <password>` lines and everything else."""
     logins: list[DemoLogin] = []
     other: list[str] = []
     for line in lines:
@@ -457,57 +581,305 @@ def format_logins(logins: Sequence[DemoLogin]) -> str:
     return "\n".join(f"    {line}" for line in lines)
 
 
-# After seed_demo, in this order: each is idempotent, and may print `LOGIN <role> <email> <password>`
-# lines for its own demo users (a client of the trader's room, a partner), shown with the staff's.
-SEED_COMMANDS = ("seed_sales_demo", "automation_seed_playbook", "portal_seed_demo", "kyc_questionnaire_seed",
-                 "kyc_seed_demo", "ib_seed_demo", "wallet_seed_demo", "portal_seed_demo_funded",
-                 "compliance_seed_demo", "compliance_seed_demo_restrictions", "compliance_seed_demo_aml",
-                 "compliance_seed_demo_risk", "compliance_seed_demo_cases", "webhooks_seed_demo", "prop_seed_demo",
-                 "reports_seed_demo", "monitoring_seed_demo", "monitoring_review_seed_demo_budget",
-                 "monitoring_seed_demo_trading", "trading_seed_demo_platforms")
+# --- the demo loaders ----------------------------------------------------------------------------
 
 
-def seed_demo_once(*, env: dict[str, str], var_dir: Path) -> list[DemoLogin]:
-    """Load the demo data unless the database already has a brand; return the demo logins."""
+@dataclass(frozen=True)
+class DemoLoader:
+    """One step of the demo: a management command, idempotent. Those marked `running` need the
+    simulators and the web server (they run once the processes answer); `every_start` ones point the
+    demo at this run's simulators and ports, so they run at every start; `per_face` ones run once for
+    each other platform's simulator face the demo uses ({face}, {port}, {state_dir}). The others run
+    once per database: until they have finished on it."""
+
+    command: str
+    args: tuple[str, ...] = ()
+    running: bool = False
+    every_start: bool = False
+    per_face: bool = False
+    name: str = ""  # its name in the record (the command's when unset)
+
+    @property
+    def key(self) -> str:
+        return self.name or self.command
+
+
+# Every loader of the demo, in order: `make run` and `make seed` both run them (crm.runner), each
+# one that has not finished on this database (and the every-start ones), whatever happened before.
+# Several print `LOGIN <role> <email> <password>` lines for their own demo users, kept with their
+# record and shown in the table of logins.
+DEMO_LOADERS: tuple[DemoLoader, ...] = (
+    DemoLoader("seed_demo"),  # brands, desks, staff and 2,000 clients: one transaction
+    *(DemoLoader(command) for command in (
+        "seed_sales_demo", "automation_seed_playbook", "portal_seed_demo", "kyc_questionnaire_seed", "kyc_seed_demo",
+        "ib_seed_demo", "wallet_seed_demo", "portal_seed_demo_funded", "compliance_seed_demo",
+        "compliance_seed_demo_restrictions", "compliance_seed_demo_aml", "compliance_seed_demo_risk",
+        "compliance_seed_demo_cases", "webhooks_seed_demo", "prop_seed_demo", "reports_seed_demo",
+        "monitoring_seed_demo", "monitoring_review_seed_demo_budget", "monitoring_seed_demo_trading",
+        "trading_seed_demo_platforms")),
+    # With the processes running: the demo webhook subscriber pointed at its receiver; the MT5
+    # simulator and each other platform's face given their demo brands' servers and funded accounts;
+    # the partners' month of commissions over those accounts; the prop challenges (their seed above
+    # ran before any server existed and only said so); the platforms' groups' books and the
+    # dashboards' read models again (their seed above counted no deal); the payment providers on
+    # the PSP simulator.
+    DemoLoader("webhooks_seed_demo", ("--port", "{webhooks_port}"), running=True, every_start=True,
+               name="webhooks_seed_demo --port"),
+    DemoLoader("trading_demo_setup", ("--port", "{mt5sim_port}", "--wait", "120"), running=True, every_start=True),
+    DemoLoader("trading_demo_setup", ("--face", "{face}", "--port", "{port}", "--state-dir", "{state_dir}",
+                                      "--wait", "120"), running=True, every_start=True, per_face=True,
+               name="trading_demo_setup --face {face}"),
+    DemoLoader("ib_seed_demo_commissions", running=True, every_start=True),
+    DemoLoader("prop_seed_demo", running=True, every_start=True, name="prop_seed_demo (trading)"),
+    DemoLoader("reports_seed_demo", running=True, every_start=True, name="reports_seed_demo (trading)"),
+    DemoLoader("wallet_demo_setup", ("--port", "{pspsim_port}", "--wait", "120"), running=True, every_start=True),
+)
+
+
+@dataclass(frozen=True)
+class DemoStep:
+    """A loader made concrete for this start: its record's name, the command line, when it runs."""
+
+    key: str
+    command: str
+    args: tuple[str, ...]
+    every_start: bool
+
+
+def demo_steps(*, running: bool, values: Mapping[str, str] | None = None,
+               faces: Mapping[str, tuple[int, str]] | None = None,
+               loaders: Sequence[DemoLoader] = DEMO_LOADERS) -> list[DemoStep]:
+    """The loaders of one phase (`running` or not), their arguments filled from `values` (the
+    simulators' and the receiver's ports) and those `per_face` once per face (face -> (port, state
+    directory))."""
+    steps: list[DemoStep] = []
+    for loader in loaders:
+        if loader.running != running:
+            continue
+        for extra in ([{"face": f, "port": str(p), "state_dir": d} for f, (p, d) in (faces or {}).items()]
+                      if loader.per_face else [{}]):
+            fill = {**(values or {}), **extra}
+            steps.append(DemoStep(loader.key.format(**fill), loader.command,
+                                  tuple(arg.format(**fill) for arg in loader.args), loader.every_start))
+    return steps
+
+
+DEMO_BOOK_FILE = "demo_loaded.jsonl"
+
+
+class DemoBook:
+    """Which demo loaders have finished on which database, with the logins each printed: a file under
+    var/ (readable by this user only: demo passwords), one JSON line appended as each loader finishes,
+    naming the database it is about (its server's system identifier, its oid and its name), so that a
+    new or re-created database starts with none. Appended, never rewritten: a line cut short by a
+    crash is skipped, and a loader not recorded runs again (each is idempotent)."""
+
+    def __init__(self, path: Path, database: str) -> None:
+        self.path = path
+        self.database = database
+        self.finished: dict[str, list[DemoLogin]] = {}
+        for entry in self._entries(path):
+            if entry.get("database") == database and isinstance(entry.get("loader"), str):
+                self.finished[entry["loader"]] = _logins_of(entry)
+
+    @staticmethod
+    def _entries(path: Path) -> list[dict[str, Any]]:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError:
+            return []
+        entries = []
+        for line in text.splitlines():
+            with contextlib.suppress(ValueError):
+                entry = json.loads(line)
+                if isinstance(entry, dict):
+                    entries.append(entry)
+        return entries
+
+    def done(self, key: str) -> bool:
+        return key in self.finished
+
+    def record(self, key: str, logins: Sequence[DemoLogin]) -> None:
+        self.finished[key] = list(logins)
+        entry = {"database": self.database, "loader": key, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                 "logins": [vars(login) for login in logins]}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "r+b") as fh:
+            cut_short = fh.seek(0, os.SEEK_END) > 0 and os.pread(fd, 1, fh.tell() - 1) != b"\n"
+            fh.write((b"\n" if cut_short else b"") + json.dumps(entry).encode() + b"\n")
+
+    def logins(self) -> list[DemoLogin]:
+        """Every recorded login, loader by loader in the order they first finished."""
+        return [login for logins in self.finished.values() for login in logins]
+
+    @classmethod
+    def read_logins(cls, path: Path) -> list[DemoLogin]:
+        """The logins recorded for the database named last in `path` (the runner reads them right after
+        the loaders ran on it)."""
+        entries = cls._entries(path)
+        return cls(path, str(entries[-1].get("database"))).logins() if entries else []
+
+
+def _logins_of(entry: Mapping[str, Any]) -> list[DemoLogin]:
+    found = []
+    for row in entry.get("logins") or []:
+        with contextlib.suppress(KeyError, TypeError):
+            found.append(DemoLogin(row["role"], row["email"], row["password"]))
+    return found
+
+
+class LoaderFailed(Exception):
+    def __init__(self, key: str, error: BaseException) -> None:
+        self.key = key
+        self.error = error
+        first = (str(error).strip().splitlines() or [""])[0]
+        super().__init__(f"{key}: {type(error).__name__}{': ' + first if first else ''}")
+
+
+def load_demo(steps: Sequence[DemoStep], *, book: DemoBook, call: Callable[[str, tuple[str, ...]], str],
+              say: Callable[[str], None]) -> int:
+    """Run each step that has not finished on this database (and every every-start one), in order,
+    recording each as it finishes; `call(command, args)` runs one and returns what it printed.
+    Returns how many ran; LoaderFailed names the one that failed (those before it stay recorded)."""
+    todo = [step for step in steps if step.every_start or not book.done(step.key)]
+    for number, step in enumerate(todo, 1):
+        say(f"demo data: {step.key} ({number} of {len(todo)})")
+        try:
+            output = call(step.command, step.args)
+        except (Exception, SystemExit) as error:
+            raise LoaderFailed(step.key, error) from error
+        logins, other = parse_logins(output.splitlines())
+        for line in other:
+            if line.strip():
+                say(line)
+        book.record(step.key, logins)
+        for login in logins:
+            say(f"{LOGIN_PREFIX}{login.role} {login.email} {login.password}")
+    return len(todo)
+
+
+FAILED_PREFIX = "FAILED "
+FACES_PREFIX = "FACES "
+
+
+def run_demo_loaders(*, env: dict[str, str], var_dir: Path, running: bool, values: Mapping[str, str] | None = None,
+                     faces: Mapping[str, tuple[int, str]] | None = None) -> list[str]:
+    """The demo loaders of one phase, in one `manage.py demo_load` process (one Django start-up for
+    all of them); their lines shown as they come, a failure as one line (StartupError). Returns the
+    simulator faces the demo uses (SIMULATOR_FACES order; named at the end of the first phase)."""
+    args = ["demo_load", "--book", str(var_dir / DEMO_BOOK_FILE)]
+    if running:
+        args.append("--running")
+    args += [f"--value={key}={value}" for key, value in (values or {}).items()]
+    args += [f"--face={face}={port}={state_dir}" for face, (port, state_dir) in (faces or {}).items()]
+    failed: list[str] = []
+    named: set[str] = set()
+
+    def on_line(line: str) -> None:
+        if line.startswith(LOGIN_PREFIX):
+            return  # recorded with its loader; the table comes at the end
+        if line.startswith(FAILED_PREFIX):
+            failed.append(line[len(FAILED_PREFIX):])
+            return
+        if line.startswith(FACES_PREFIX):
+            named.update(line[len(FACES_PREFIX):].split())
+            return
+        print(f"[run] {line}", flush=True)
+
+    log = var_dir / "log" / SETUP_LOG
+    log.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        manage(*args, env=env, log=log, on_line=on_line)
+    except StartupError as error:
+        if failed:
+            raise StartupError(f"demo loader {failed[-1]} (the loaders before it are kept; the next "
+                               f"`make run` or `make seed` goes on from it; details in {log})") from None
+        raise error from None
+    return [face for face in SIMULATOR_FACES if face in named]
+
+
+class Beside:
+    """A set-up command run beside the others (collectstatic, while the demo loads): its output in a
+    log of its own; `join()` waits for it and turns a failure into a StartupError of one line."""
+
+    def __init__(self, *args: str, env: dict[str, str], log: Path) -> None:
+        self.args = args
+        self.log = log
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as out:
+            self.proc = subprocess.Popen(  # noqa: S603 - fixed command
+                [sys.executable, str(BASE_DIR / "manage.py"), *args], env=env, cwd=BASE_DIR,
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+
+    def join(self) -> None:
+        code = self.proc.wait()
+        if code != 0:
+            last = _last_line(self.log, 0)
+            raise StartupError(f"`manage.py {' '.join(self.args)}` failed (exit {code}){': ' + last if last else ''}; "
+                               f"its output is in {self.log}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.terminate()
+            self.proc.wait()
+
+
+def collect_static(*, env: dict[str, str], var_dir: Path) -> Beside:
+    """collectstatic (compressing every file, a minute or two on a slow machine), beside the demo
+    loaders: the web server needs its manifest, the loaders do not."""
+    log = var_dir / "log" / "collectstatic.log"
+    with contextlib.suppress(OSError):
+        log.unlink()  # this start's output only
+    return Beside("collectstatic", "--noinput", "--verbosity", "0", env=env, log=log)
+
+
+def database_ready(*, env: dict[str, str], var_dir: Path) -> None:
+    """An empty database given its schema from the snapshot of these migrations, then `migrate`
+    (whatever is newer); each in one line, or a StartupError of one line."""
+    log = var_dir / "log" / SETUP_LOG
+    log.parent.mkdir(parents=True, exist_ok=True)
+    outcome = schema_from_snapshot(env=env)
+    if outcome is not None:
+        print(f"[run] database: empty; {outcome}", flush=True)
+    started = time.monotonic()
+    print(f"[run] database: migrating (output in {log})", flush=True)
+    applied = [line for line in manage("migrate", "--noinput", env=env, log=log) if "Applying " in line]
+    print(f"[run] database: {len(applied) or 'no'} migration{'s' if len(applied) != 1 else ''} applied "
+          f"({time.monotonic() - started:.0f} s)", flush=True)
+
+
+def schema_from_snapshot(*, env: Mapping[str, str]) -> str | None:
+    """On an empty database, its schema restored from the committed snapshot (crm/schema_snapshot.py);
+    what happened, or None when the database is not empty. Connects as the schema's owner."""
+    import psycopg
+
+    url = env.get("DATABASE_OWNER_URL") or env.get("DATABASE_URL") or ""
+    try:
+        with psycopg.connect(url, connect_timeout=30) as conn:
+            row = conn.execute("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                               "WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'").fetchone()
+    except psycopg.Error as error:
+        raise StartupError(f"database: cannot connect: {str(error).strip().splitlines()[0]}") from None
+    if row and row[0]:
+        return None
     import django
 
     django.setup()
-    from django.core.management import get_commands
     from django.db import connections
 
-    from crm.models import Brand
+    from crm import schema_snapshot
+    from crm.lib import dbroles
 
     try:
-        has_data = Brand.objects.exists()
+        with dbroles.as_owner():
+            restored = schema_snapshot.restore_if_empty(connections["default"])
     finally:
         connections.close_all()
-    logins_file = var_dir / DEMO_LOGINS_FILE
-    if has_data:
-        logins = _read_logins(logins_file)
-        note = (
-            "" if logins else " (its logins were printed when it was loaded; `make seed` prints them again)"
-        )
-        print(f"[run] demo data: already loaded{note}", flush=True)
-        return logins
-    if "seed_demo" not in get_commands():
-        print("[run] demo data: skipped (this version has no seed_demo command)", flush=True)
-        return []
-    print("[run] demo data: loading (first run only)...", flush=True)
-    result = manage("seed_demo", env=env, capture=True)
-    logins, other = parse_logins(result.stdout.splitlines())
-    for line in other:
-        print(line, flush=True)
-    for command in SEED_COMMANDS:
-        if command in get_commands():
-            result = manage(command, env=env, capture=True)
-            more, other = parse_logins(result.stdout.splitlines())
-            logins.extend(more)
-            for line in other:
-                print(f"[run] {line}", flush=True)
-    # Kept so that later runs can show them again; demo passwords only, readable by this user only.
-    logins_file.write_text(json.dumps([vars(x) for x in logins], indent=2))
-    logins_file.chmod(0o600)
-    return logins
+    if isinstance(restored, schema_snapshot.Restored):
+        return f"schema restored from its snapshot {restored.snapshot} in {restored.seconds:.0f} s"
+    return f"{restored}: migrating from the first migration (a few minutes)" if restored else None
 
 
 def pick_port(host: str, wanted: int) -> int:
@@ -517,86 +889,6 @@ def pick_port(host: str, wanted: int) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
-
-
-def trading_demo_setup(*, env: dict[str, str], port: int, face: str = "mt5", state_dir: Path | None = None) -> None:
-    """Point the demo brands' MT5 server (or, with `face`, that platform's demo brand's server) at
-    the simulator and open the demo accounts (idempotent). A failure is reported and the CRM keeps
-    running without that part of the trading demo."""
-    extra = ("--face", face, "--state-dir", str(state_dir)) if face != "mt5" and state_dir is not None else ()
-    try:
-        result = manage("trading_demo_setup", "--port", str(port), "--wait", "60", *extra, env=env, capture=True)
-    except StartupError as exc:
-        what = "trading demo" if face == "mt5" else f"{SIMULATOR_FACES[face].label} trading demo"
-        print(f"[run] {what}: not set up ({exc}); the CRM runs without it", file=sys.stderr, flush=True)
-        return
-    for line in result.stdout.splitlines():
-        print(f"[run] {line}", flush=True)
-
-
-def demo_faces(*, env: dict[str, str]) -> list[str]:
-    """The simulator faces the demo uses: those whose demo brand the database has (in
-    SIMULATOR_FACES order). A failure is reported and no face is started."""
-    try:
-        result = manage("trading_demo_setup", "--faces-in-use", env=env, capture=True)
-    except StartupError as exc:
-        print(f"[run] cTrader / Match-Trader demo: not started ({exc})", file=sys.stderr, flush=True)
-        return []
-    named = {line.strip() for line in result.stdout.splitlines()}
-    return [face for face in SIMULATOR_FACES if face in named]
-
-
-def demo_step(command: str, *, label: str, env: dict[str, str]) -> None:
-    """One idempotent demo command that needs the trading demo's accounts (run after
-    trading_demo_setup), its output printed. A failure is reported and the CRM keeps running
-    without that part of the demo."""
-    try:
-        result = manage(command, env=env, capture=True)
-    except StartupError as exc:
-        print(f"[run] {label} demo: not set up ({exc})", file=sys.stderr, flush=True)
-        return
-    for line in result.stdout.splitlines():
-        print(f"[run] {line}", flush=True)
-
-
-# After the trading demo, in this order: the partners' month of commissions over their clients'
-# accounts; the prop challenges (their seed in SEED_COMMANDS runs before the simulator and only
-# says so); the platforms' groups' books and the dashboards' read models again (their seed ran
-# before any server existed, so no group had a book and no deal was counted).
-AFTER_TRADING_DEMO = (("ib_seed_demo_commissions", "partner commissions"), ("prop_seed_demo", "prop challenges"),
-                      ("reports_seed_demo", "reports"))
-
-
-def wallet_demo_setup(*, env: dict[str, str], port: int) -> None:
-    """Point the demo payment providers at the PSP simulator (idempotent). A failure is reported
-    and the CRM keeps running without the payments demo."""
-    try:
-        result = manage("wallet_demo_setup", "--port", str(port), "--wait", "30", env=env, capture=True)
-    except StartupError as exc:
-        print(f"[run] payments demo: not set up ({exc}); the CRM runs without it", file=sys.stderr, flush=True)
-        return
-    for line in result.stdout.splitlines():
-        print(f"[run] {line}", flush=True)
-
-
-def webhooks_demo_setup(*, env: dict[str, str], port: int) -> None:
-    """Point the demo webhook subscriber at the receiver's port (idempotent). A failure is reported
-    and the CRM keeps running without the webhook demo."""
-    try:
-        result = manage("webhooks_seed_demo", "--port", str(port), env=env, capture=True)
-    except StartupError as exc:
-        print(f"[run] webhooks demo: not set up ({exc})", file=sys.stderr, flush=True)
-        return
-    for line in result.stdout.splitlines():
-        print(f"[run] {line}", flush=True)
-
-
-def _read_logins(path: Path) -> list[DemoLogin]:
-    try:
-        rows = json.loads(path.read_text())
-        return [DemoLogin(row["role"], row["email"], row["password"]) for row in rows]
-    except (OSError, ValueError, KeyError, TypeError):
-        return []
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -633,21 +925,101 @@ def web_address(environ: Mapping[str, str]) -> WebAddress:
     return WebAddress(host=host, port=port, local_url=local, public_url=public)
 
 
-def wait_for_http(url: str, *, timeout: float, abort: Callable[[], bool]) -> bool:
-    """True once `url` answers with any HTTP status; False on timeout or when `abort()` says so."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not abort():
-        try:
-            with urllib.request.urlopen(url, timeout=10):  # noqa: S310 - our own local URL
-                return True
-        except urllib.error.HTTPError:
-            return True  # it answered (e.g. 503 while workers start): the server is up
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.3)
+def answers(url: str) -> bool:
+    """Whether `url` answers with any HTTP status (a 503 while workers start is an answer too)."""
+    try:
+        with urllib.request.urlopen(url, timeout=10):  # noqa: S310 - our own local URL
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def activity(proc: subprocess.Popen[bytes] | None, log: Path | None) -> tuple[float, int]:
+    """What a starting process has done so far: the CPU seconds of it and its children, and the size
+    of its log. A change between two looks is progress."""
+    import psutil
+
+    cpu = 0.0
+    if proc is not None:
+        with contextlib.suppress(psutil.Error):
+            root = psutil.Process(proc.pid)
+            for each in (root, *root.children(recursive=True)):
+                with contextlib.suppress(psutil.Error):
+                    times = each.cpu_times()
+                    cpu += times.user + times.system
+    size = 0
+    if log is not None:
+        with contextlib.suppress(OSError):
+            size = log.stat().st_size
+    return round(cpu, 2), size
+
+
+def stall_seconds(environ: Mapping[str, str]) -> float:
+    """CRM_RUN_STALL_SECONDS: how long the web server may show no progress before `make run` gives up."""
+    raw = environ.get("CRM_RUN_STALL_SECONDS") or "180"
+    try:
+        value = float(raw)
+    except ValueError:
+        raise StartupError(f"CRM_RUN_STALL_SECONDS must be a number of seconds, not {raw!r}") from None
+    if value <= 0:
+        raise StartupError(f"CRM_RUN_STALL_SECONDS must be positive, not {raw!r}")
+    return value
+
+
+# Less CPU than this between two looks, and no log output, is no progress (an idle master wakes now and then).
+PROGRESS_CPU_SECONDS = 0.5
+
+
+def wait_for_web(url: str, *, sup: Supervisor, stall: float, stop_requested: Callable[[], bool],
+                 report_every: float = 15.0) -> bool:
+    """Wait for the web server to answer `url` for as long as it makes progress (its processes use
+    CPU or write their log), saying what it waits for now and then. True once it answers; False when
+    a stop is requested; a StartupError when it has shown no progress for `stall` seconds or died
+    too often."""
+    started = last_change = last_look = time.monotonic()
+    seen = activity(sup.procs.get("web"), sup.log_path("web"))
+    look_every = min(1.0, stall / 2)  # a look walks the process table: not at every poll
+    next_report = started + report_every
+    poll = 0.05  # quick at first (a warm start answers in a second or two), then every half second
+    print(f"[run] waiting for the web server to answer {url}", flush=True)
+    while not stop_requested():
+        dead = sup.check()
+        if dead is not None:
+            raise StartupError(f"{dead[0]} keeps exiting (exit code {dead[1]}); see {sup.log_path(dead[0])}")
+        if answers(url):
+            return True
+        now = time.monotonic()
+        if now - last_look < look_every:
+            time.sleep(poll)
+            poll = min(poll * 1.5, 0.5)
+            continue
+        last_look = now
+        cpu, size = activity(sup.procs.get("web"), sup.log_path("web"))
+        if size != seen[1] or abs(cpu - seen[0]) >= PROGRESS_CPU_SECONDS:
+            seen, last_change = (cpu, size), now
+        elif now - last_change > stall:
+            raise StartupError(
+                f"the web server has not answered {url} in {now - started:.0f} s and has made no progress (no CPU, "
+                f"no log output) for {stall:g} s; see {sup.log_path('web')} (CRM_RUN_STALL_SECONDS sets that wait)")
+        if now >= next_report:
+            next_report = now + report_every
+            print(f"[run] still waiting for the web server to answer {url} ({now - started:.0f} s; it is starting: "
+                  f"{cpu:.0f} s of CPU so far)", flush=True)
+        time.sleep(poll)
+        poll = min(poll * 1.5, 0.5)
     return False
 
 
-def run() -> int:
+def run(argv: Sequence[str] | None = None) -> int:
+    """`make run` (or, with --seed, `make seed`); returns the exit code."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m crm.runner", description=__doc__.split("\n")[0])
+    parser.add_argument("--seed", action="store_true",
+                        help="set up and load whatever demo data is missing, print the logins, then stop (make seed)")
+    seed_only = parser.parse_args(list(argv) if argv is not None else sys.argv[1:]).seed
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings.dev")
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     var_dir = Path(os.environ.get("CRM_VAR_DIR") or BASE_DIR / "var").resolve()
@@ -655,6 +1027,7 @@ def run() -> int:
     var_dir.mkdir(parents=True, exist_ok=True)
     try:
         address = web_address(os.environ)
+        stall = stall_seconds(os.environ)
     except StartupError as exc:
         print(f"[run] {exc}", file=sys.stderr)
         return 2
@@ -662,8 +1035,10 @@ def run() -> int:
     # Every child (web, workers, the demo set-up commands) builds its links and webhook addresses on it.
     os.environ["CRM_PUBLIC_URL"] = address.public_url
     if not port_is_free(host, port):
+        running = " (is `make run` running there? Its start-up already loads whatever demo data is missing)"
         print(
-            f"[run] {host}:{port} is already in use; stop what uses it or pick another: PORT=8001 make run",
+            f"[run] {host}:{port} is already in use{running if seed_only else ''}; stop what uses it or pick "
+            f"another: PORT=8001 make {'seed' if seed_only else 'run'}",
             file=sys.stderr,
         )
         return 2
@@ -679,7 +1054,9 @@ def run() -> int:
         if supervisor is None and not already:
             raise KeyboardInterrupt  # still setting up: unwind through the finally below
 
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    stop_signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.getsignal(sig) for sig in stop_signals}
+    for sig in stop_signals:
         signal.signal(sig, on_signal)
 
     services = Services(var_dir)
@@ -687,64 +1064,97 @@ def run() -> int:
     try:
         services.start()
         env = dict(os.environ)
-        print("[run] migrating the database", flush=True)
-        manage("migrate", "--noinput", env=env)
-        manage("collectstatic", "--noinput", "--verbosity", "0", env=env)
-        logins = seed_demo_once(env=env, var_dir=var_dir)
-
-        mt5sim_port = pick_port("127.0.0.1", int(os.environ.get("MT5SIM_PORT") or 8443))
-        env["MT5SIM_PORT"] = str(mt5sim_port)
-        pspsim_port = pick_port("127.0.0.1", int(os.environ.get("PSPSIM_PORT") or 8460))
-        env["PSPSIM_PORT"] = str(pspsim_port)
-        webhooks_port = pick_port("127.0.0.1", int(os.environ.get("WEBHOOKS_DEMO_PORT") or 8470))
-        face_ports = face_ports_pick(demo_faces(env=env), environ=os.environ)
-        for face, face_port in face_ports.items():
-            env[SIMULATOR_FACES[face].port_variable] = str(face_port)
-
+        database_ready(env=env, var_dir=var_dir)
+        static = collect_static(env=env, var_dir=var_dir)
+        try:
+            faces = run_demo_loaders(env=env, var_dir=var_dir, running=False)
+            ports = _ports(env, faces=faces)
+            static.join()
+        finally:
+            static.stop()
         # From here a signal no longer interrupts: it asks the supervisor to stop everything in order.
         supervisor = sup = Supervisor(
-            default_processes(mt5sim_port=mt5sim_port, pspsim_port=pspsim_port, var_dir=var_dir,
-                              webhooks_port=webhooks_port, face_ports=face_ports), env=env, cwd=BASE_DIR,
+            default_processes(mt5sim_port=ports.mt5sim, pspsim_port=ports.pspsim, var_dir=var_dir,
+                              webhooks_port=ports.webhooks, face_ports=ports.faces), env=env, cwd=BASE_DIR,
             log_dir=var_dir / "log",
         )
         sup.start()
-        url = address.local_url + "/"
-        up = wait_for_http(url + "healthz", timeout=90, abort=lambda: stops.requested or bool(sup.exited()))
-        if up and not stops.requested:
-            _demo_setup(env, mt5sim_port=mt5sim_port, pspsim_port=pspsim_port, webhooks_port=webhooks_port,
-                        face_ports=face_ports, var_dir=var_dir)
-        if up and not stops.requested and not sup.exited():
-            _announce(address, url=url, var_dir=var_dir, logins=logins, names=[spec.name for spec in sup.specs])
-        elif not stops.requested and not sup.exited():
-            print(
-                f"[run] {url} has not answered yet; the processes keep running (Ctrl-C stops them)",
-                flush=True,
-            )
-        dead = sup.wait(lambda: stops.requested)
-        if dead is not None:
-            name, code = dead
-            print(
-                f"[run] {name} exited unexpectedly (exit code {code}); stopping everything",
-                file=sys.stderr,
-                flush=True,
-            )
-            exit_code = 1
+        exit_code = _serve(sup, address=address, env=env, var_dir=var_dir, ports=ports, stall=stall,
+                           stop_requested=lambda: stops.requested, seed_only=seed_only)
     except KeyboardInterrupt:
         print("\n[run] interrupted during start-up; stopping", flush=True)
         exit_code = 130
     except StartupError as exc:
-        print(f"[run] {exc}", file=sys.stderr, flush=True)
-        exit_code = 1
+        if stops.requested:  # the step was stopped by the same Ctrl-C
+            print("\n[run] interrupted during start-up; stopping", flush=True)
+            exit_code = 130
+        else:
+            print(f"[run] {exc}", file=sys.stderr, flush=True)
+            exit_code = 1
     finally:
         # From here on a later Ctrl-C only hurries the shutdown along; it never skips a step, and
         # copies of the signal that stopped us (sent to the whole group) change nothing.
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        for sig in stop_signals:
             signal.signal(sig, note_stop)
         if supervisor is not None:
             supervisor.stop()
         services.stop()
         print("[run] stopped", flush=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return exit_code
+
+
+@dataclass(frozen=True)
+class Ports:
+    mt5sim: int
+    pspsim: int
+    webhooks: int
+    faces: dict[str, int]  # face -> its simulator's port, for the faces the demo uses
+
+
+def _ports(env: dict[str, str], *, faces: Sequence[str]) -> Ports:
+    """The simulators' and the webhook receiver's ports (the usual ones, or free ones when taken), also
+    put into `env` for the children."""
+    mt5sim = pick_port("127.0.0.1", int(os.environ.get("MT5SIM_PORT") or 8443))
+    env["MT5SIM_PORT"] = str(mt5sim)
+    pspsim = pick_port("127.0.0.1", int(os.environ.get("PSPSIM_PORT") or 8460))
+    env["PSPSIM_PORT"] = str(pspsim)
+    webhooks = pick_port("127.0.0.1", int(os.environ.get("WEBHOOKS_DEMO_PORT") or 8470))
+    face_ports = face_ports_pick(faces, environ=os.environ)
+    for face, face_port in face_ports.items():
+        env[SIMULATOR_FACES[face].port_variable] = str(face_port)
+    return Ports(mt5sim=mt5sim, pspsim=pspsim, webhooks=webhooks, faces=face_ports)
+
+
+def _serve(sup: Supervisor, *, address: WebAddress, env: dict[str, str], var_dir: Path, ports: Ports, stall: float,
+           stop_requested: Callable[[], bool], seed_only: bool) -> int:
+    """Once the processes are started: wait for the web server, run the loaders that need them, show
+    the URL and the logins, then (unless only seeding) keep the processes running until a stop is
+    requested or one dies too often. Returns the exit code."""
+    url = address.local_url + "/"
+    if not wait_for_web(url + "healthz", sup=sup, stall=stall, stop_requested=stop_requested):
+        return 0
+    _say_simulators(mt5sim_port=ports.mt5sim, pspsim_port=ports.pspsim, face_ports=ports.faces)
+    run_demo_loaders(env=env, var_dir=var_dir, running=True,
+                     values={"mt5sim_port": str(ports.mt5sim), "pspsim_port": str(ports.pspsim),
+                             "webhooks_port": str(ports.webhooks)},
+                     faces={face: (port, str(var_dir / f"{face}sim")) for face, port in ports.faces.items()})
+    dead = sup.check()
+    if dead is not None:
+        raise StartupError(f"{dead[0]} keeps exiting (exit code {dead[1]}); see {sup.log_path(dead[0])}")
+    logins = DemoBook.read_logins(var_dir / DEMO_BOOK_FILE)
+    if seed_only:
+        print("[run] demo data: every loader has finished on this database; stopping (make seed)", flush=True)
+        if logins:
+            print("[run] Demo logins:\n" + format_logins(logins) + "\n", flush=True)
+        return 0
+    _announce(address, url=url, var_dir=var_dir, logins=logins, names=[spec.name for spec in sup.specs])
+    dead = sup.wait(stop_requested)
+    if dead is not None:
+        print(f"[run] {dead[0]} keeps exiting (exit code {dead[1]}); stopping everything", file=sys.stderr, flush=True)
+        return 1
+    return 0
 
 
 def face_ports_pick(faces: Sequence[str], *, environ: Mapping[str, str]) -> dict[str, int]:
@@ -757,21 +1167,11 @@ def face_ports_pick(faces: Sequence[str], *, environ: Mapping[str, str]) -> dict
     return ports
 
 
-def _demo_setup(env: dict[str, str], *, mt5sim_port: int, pspsim_port: int, webhooks_port: int = 8470,
-                face_ports: Mapping[str, int] | None = None, var_dir: Path | None = None) -> None:
-    """The demo webhook subscriber pointed at its receiver, then the demo's trading accounts on the
-    MT5 simulator and on each other platform's simulator face, its commissions, and its payments
-    (whose events it receives)."""
-    webhooks_demo_setup(env=env, port=webhooks_port)
+def _say_simulators(*, mt5sim_port: int, pspsim_port: int, face_ports: Mapping[str, int]) -> None:
     print(f"[run] trading demo: MT5 simulator on https://127.0.0.1:{mt5sim_port}/", flush=True)
-    trading_demo_setup(env=env, port=mt5sim_port)
-    for face, port in (face_ports or {}).items():
+    for face, port in face_ports.items():
         print(f"[run] trading demo: {SIMULATOR_FACES[face].label} simulator on https://127.0.0.1:{port}/", flush=True)
-        trading_demo_setup(env=env, port=port, face=face, state_dir=(var_dir or BASE_DIR / "var") / f"{face}sim")
-    for command, label in AFTER_TRADING_DEMO:
-        demo_step(command, label=label, env=env)
     print(f"[run] payments demo: PSP simulator on http://127.0.0.1:{pspsim_port}/", flush=True)
-    wallet_demo_setup(env=env, port=pspsim_port)
 
 
 def _announce(address: WebAddress, *, url: str, var_dir: Path, logins: list[DemoLogin],

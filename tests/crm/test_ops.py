@@ -343,10 +343,12 @@ def test_make_run_starts_web_workers_beat_and_the_simulators_and_stops_web_first
     specs = runner.default_processes(python="/venv/bin/python", mt5sim_port=9443, pspsim_port=9460, var_dir=tmp_path,
                                      webhooks_port=9470)
 
-    assert [spec.name for spec in specs] == ["web", "worker", "rqworker", "beat", "mt5sim", "pspsim", "webhooks"]
-    web, worker, rqworker, beat, mt5sim, pspsim, webhooks = (spec.argv for spec in specs)
+    assert [spec.name for spec in specs] == ["web", "worker", "worker-deliveries", "worker-screening", "rqworker",
+                                             "beat", "mt5sim", "pspsim", "webhooks"]
+    web, worker, deliveries, screening, rqworker, beat, mt5sim, pspsim, webhooks = (spec.argv for spec in specs)
     assert web[1:] == ("-m", "gunicorn", "-c", "python:crm.gunicorn_conf", "crm.wsgi:application")
-    assert worker[1:6] == ("-m", "celery", "-A", "crm", "worker") and "--concurrency" in worker
+    for argv in (worker, deliveries, screening):
+        assert argv[1:6] == ("-m", "celery", "-A", "crm", "worker") and "--concurrency" in argv
     assert rqworker[2:] == ("rqworker", "default", "--worker-class", "crm.rq_worker.HeartbeatWorker")
     assert beat[1:6] == ("-m", "celery", "-A", "crm", "beat")
     assert mt5sim[1:3] == ("-m", "trading.simulator")
@@ -358,7 +360,33 @@ def test_make_run_starts_web_workers_beat_and_the_simulators_and_stops_web_first
     assert webhooks[1:3] == ("-m", "crm.webhook_receiver")
     assert webhooks[webhooks.index("--port") + 1] == "9470"
     assert webhooks[webhooks.index("--secrets-file") + 1] == str(tmp_path / "webhook-demo" / "secrets.json")
-    assert all(argv[0] == "/venv/bin/python" for argv in (web, worker, rqworker, beat, mt5sim, pspsim, webhooks))
+    assert all(argv[0] == "/venv/bin/python" for argv in (web, worker, deliveries, screening, rqworker, beat, mt5sim,
+                                                          pspsim, webhooks))
+
+
+def test_make_run_gives_outbound_deliveries_and_screening_a_worker_each_and_every_queue_a_worker(tmp_path):
+    """A tenant's receiver that drips, or a whole watchlist re-screened, holds only a worker of its own
+    queue: the worker crediting deposits, syncing platforms and running beat's heartbeat never reads
+    those queues (issue 57, item 4), and every workload's queue is read by exactly one worker."""
+    from crm import queues
+
+    specs = {spec.name: spec.argv for spec in runner.default_processes(var_dir=tmp_path)}
+
+    def read(name):
+        argv = specs[name]
+        return set(argv[argv.index("--queues") + 1].split(","))
+
+    assert read("worker-deliveries") == {queues.queue_name("deliveries")}
+    assert read("worker-screening") == {queues.queue_name("screening")}
+    shared = read("worker")
+    assert {queues.queue_name(w) for w in ("default", "sync", "commissions", "scoring")} <= shared
+    assert not shared & {queues.queue_name("deliveries"), queues.queue_name("screening")}
+    assert sorted([*shared, *read("worker-deliveries"), *read("worker-screening")]) == sorted(queues.worker_queues())
+    # Each has a node name of its own (one heartbeat each), and five pool processes in all on a laptop.
+    hostnames = [argv[argv.index("--hostname") + 1] for name, argv in specs.items() if name.startswith("worker")]
+    assert len(set(hostnames)) == 3
+    assert sum(int(argv[argv.index("--concurrency") + 1]) for name, argv in specs.items()
+               if name.startswith("worker")) == 5
 
 
 def test_make_run_starts_a_ctrader_and_a_match_trader_simulator_on_their_own_ports_only_when_asked(tmp_path):
@@ -369,8 +397,8 @@ def test_make_run_starts_a_ctrader_and_a_match_trader_simulator_on_their_own_por
                                      face_ports={"ctrader": 9444, "matchtrader": 9445})
     names = [spec.name for spec in specs]
     # Beside the MT5 simulator: stopped after the workers, like it.
-    assert names == ["web", "worker", "rqworker", "beat", "mt5sim", "ctradersim", "matchtradersim", "pspsim",
-                     "webhooks"]
+    assert names == ["web", "worker", "worker-deliveries", "worker-screening", "rqworker", "beat", "mt5sim",
+                     "ctradersim", "matchtradersim", "pspsim", "webhooks"]
     for name, face, port in (("ctradersim", "ctrader", "9444"), ("matchtradersim", "matchtrader", "9445")):
         argv = next(spec.argv for spec in specs if spec.name == name)
         assert argv[1:3] == ("-m", "trading.simulator") and argv[argv.index("--face") + 1] == face
@@ -381,16 +409,19 @@ def test_make_run_starts_a_ctrader_and_a_match_trader_simulator_on_their_own_por
     assert {sup.log_path(n).name for n in names} == {f"{n}.log" for n in names}
 
 
-def test_make_run_asks_the_demo_which_faces_it_uses_and_gives_each_a_free_port(monkeypatch):
-    calls = []
+def _loaders_naming_faces(*faces):
+    def fake_manage(*args, env, log=None, on_line=None):
+        assert args[0] == "demo_load" and "--running" not in args
+        on_line("demo data: seed_demo (1 of 1)")
+        on_line("FACES " + " ".join(faces))
+        return []
+    return fake_manage
 
-    def fake_manage(*args, env, capture=False):
-        calls.append(args)
-        return subprocess.CompletedProcess(args, 0, stdout="matchtrader\n")
 
-    monkeypatch.setattr(runner, "manage", fake_manage)
-    assert runner.demo_faces(env={}) == ["matchtrader"]
-    assert calls == [("trading_demo_setup", "--faces-in-use")]
+def test_make_run_asks_the_demo_which_faces_it_uses_and_gives_each_a_free_port(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(runner, "manage", _loaders_naming_faces("matchtrader"))
+    assert runner.run_demo_loaders(env={}, var_dir=tmp_path, running=False) == ["matchtrader"]
+    assert "FACES" not in capsys.readouterr().out
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -401,9 +432,8 @@ def test_make_run_asks_the_demo_which_faces_it_uses_and_gives_each_a_free_port(m
 
 
 def test_make_run_starts_a_sirix_and_an_mt4_bridge_simulator_for_their_demo_brands(monkeypatch, tmp_path):
-    monkeypatch.setattr(runner, "manage", lambda *args, env, capture=False: subprocess.CompletedProcess(
-        args, 0, stdout="mt4bridge\nsirix\nctrader\n"))
-    faces = runner.demo_faces(env={})
+    monkeypatch.setattr(runner, "manage", _loaders_naming_faces("mt4bridge", "sirix", "ctrader"))
+    faces = runner.run_demo_loaders(env={}, var_dir=tmp_path, running=False)
     assert faces == ["ctrader", "sirix", "mt4bridge"]  # in the table's order, whatever the demo printed
     ports = runner.face_ports_pick(faces, environ={"SIRIXSIM_PORT": str(_closed_port()),
                                                    "MT4SIM_PORT": str(_closed_port())})
@@ -414,31 +444,30 @@ def test_make_run_starts_a_sirix_and_an_mt4_bridge_simulator_for_their_demo_bran
         assert argv[argv.index("--state-dir") + 1] == str(tmp_path / name)
 
 
-def test_the_demo_set_up_prints_each_simulators_url_and_points_its_brand_at_it(monkeypatch, capsys, tmp_path):
-    calls = []
-
-    def fake_manage(*args, env, capture=False):
-        calls.append(args)
-        return subprocess.CompletedProcess(args, 0, stdout="")
-
-    monkeypatch.setattr(runner, "manage", fake_manage)
-    runner._demo_setup({}, mt5sim_port=9443, pspsim_port=9460, webhooks_port=9470,
-                       face_ports={"ctrader": 9444, "matchtrader": 9445}, var_dir=tmp_path)
+def test_the_demo_loaders_that_need_the_simulators_point_each_brand_at_its_simulator(capsys, tmp_path):
+    steps = runner.demo_steps(running=True, values={"mt5sim_port": "9443", "pspsim_port": "9460",
+                                                    "webhooks_port": "9470"},
+                              faces={"ctrader": (9444, str(tmp_path / "ctradersim")),
+                                     "matchtrader": (9445, str(tmp_path / "matchtradersim"))})
+    setups = [step.args for step in steps if step.command == "trading_demo_setup"]
+    assert setups[0][:2] == ("--port", "9443") and "--face" not in setups[0]
+    assert setups[1][setups[1].index("--face") + 1] == "ctrader" and "9444" in setups[1]
+    assert setups[1][setups[1].index("--state-dir") + 1] == str(tmp_path / "ctradersim")
+    assert setups[2][setups[2].index("--face") + 1] == "matchtrader" and "9445" in setups[2]
+    assert next(step.args for step in steps if step.command == "wallet_demo_setup")[:2] == ("--port", "9460")
+    assert next(step.args for step in steps if step.command == "webhooks_seed_demo")[:2] == ("--port", "9470")
+    # What needs the trading demo's servers and accounts runs after them: the books of the
+    # platforms' groups and the dashboards' figures among them.
+    commands = [step.command for step in steps]
+    after = commands[commands.index("trading_demo_setup") + 3:]
+    assert after.index("ib_seed_demo_commissions") < after.index("reports_seed_demo")
+    assert "prop_seed_demo" in after
+    assert "trading_seed_demo_platforms" in [step.command for step in runner.demo_steps(running=False)]
+    runner._say_simulators(mt5sim_port=9443, pspsim_port=9460, face_ports={"ctrader": 9444, "matchtrader": 9445})
     out = capsys.readouterr().out
     assert "MT5 simulator on https://127.0.0.1:9443/" in out
     assert "cTrader simulator on https://127.0.0.1:9444/" in out
     assert "Match-Trader simulator on https://127.0.0.1:9445/" in out
-    setups = [c for c in calls if c[0] == "trading_demo_setup"]
-    assert setups[0][:3] == ("trading_demo_setup", "--port", "9443") and "--face" not in setups[0]
-    assert setups[1][setups[1].index("--face") + 1] == "ctrader" and "9444" in setups[1]
-    assert setups[1][setups[1].index("--state-dir") + 1] == str(tmp_path / "ctradersim")
-    assert setups[2][setups[2].index("--face") + 1] == "matchtrader" and "9445" in setups[2]
-    # What needs the trading demo's servers and accounts runs after them: the books of the
-    # platforms' groups and the dashboards' figures among them.
-    after = [c[0] for c in calls[calls.index(setups[-1]) + 1:]]
-    assert after.index("ib_seed_demo_commissions") < after.index("reports_seed_demo")
-    assert "prop_seed_demo" in after
-    assert "trading_seed_demo_platforms" in runner.SEED_COMMANDS
     runner._announce(runner.WebAddress("127.0.0.1", 8000, "http://127.0.0.1:8000", "http://127.0.0.1:8000"),
                      url="http://127.0.0.1:8000/", var_dir=tmp_path, logins=[],
                      names=["web", "mt5sim", "ctradersim", "matchtradersim"])
@@ -503,23 +532,86 @@ def test_supervisor_stops_its_processes_one_by_one_in_list_order(tmp_path):
     assert codes == dict.fromkeys(names, 0)
 
 
-def test_supervisor_names_the_process_that_died_and_stops_the_rest(tmp_path):
+# A Celery master in miniature: forks a pool process, and records its own pid and its pool's.
+_MASTER = """
+import os, sys, time
+pids = sys.argv[1]
+child = os.fork()
+if child == 0:
+    while True:
+        time.sleep(0.05)
+with open(pids, "a") as f:
+    f.write(f"{os.getpid()} {child}\\n")
+while True:
+    time.sleep(0.05)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie is dead too
+        return stat.read().split(") ", 1)[1][0] != "Z"
+
+
+def test_a_killed_worker_master_is_restarted_alone_and_its_orphaned_pool_goes_with_it(tmp_path):
+    """Issue 57: a killed Celery master stopped the whole `make run`, web included. As a production
+    supervisor would, the runner restarts it (after a pause, saying so in one line) and leaves the
+    others running; the pool the dead master left behind does not linger."""
+    log, pids = tmp_path / "stopped.log", tmp_path / "worker.pids"
+    out = io.StringIO()
+    sup = runner.Supervisor([_dummy("web", log), runner.ProcessSpec("worker", (sys.executable, "-c", _MASTER, str(pids)))],
+                            out=out, restarts=runner.RestartPolicy(limit=3, first_delay=0.05))
+    sup.start()
+    try:
+        _wait_ready(log, ["web"])
+        started = time.monotonic()
+        while not pids.exists() or not pids.read_text().endswith("\n"):
+            assert time.monotonic() - started < scaled(10), "the worker did not start"
+            time.sleep(0.02)
+        web_pid = sup.procs["web"].pid
+        master, pool = map(int, pids.read_text().split())
+        os.kill(master, signal.SIGKILL)
+        while len(pids.read_text().splitlines()) < 2:
+            assert sup.check() is None
+            assert time.monotonic() - started < scaled(10), "the worker was not restarted"
+            time.sleep(0.02)
+        new_master, _ = map(int, pids.read_text().splitlines()[1].split())
+        assert new_master == sup.procs["worker"].pid != master
+        assert sup.procs["web"].pid == web_pid and sup.procs["web"].poll() is None, "web was left running"
+        assert not _alive(pool), "the dead master's pool was killed with it"
+    finally:
+        codes = sup.stop()
+    assert codes == {"web": 0, "worker": -15}
+    restarts = [line for line in out.getvalue().splitlines() if "worker exited" in line]
+    assert restarts == ["[run] worker exited by itself (exit code -9); restarting it in 0.05 s "
+                        "(restart 1 of at most 3 in 10 min)"]
+
+
+def test_a_process_that_keeps_dying_is_given_up_on_and_the_rest_are_stopped(tmp_path):
     log = tmp_path / "stopped.log"
     crasher = runner.ProcessSpec(
-        "crasher", (sys.executable, "-c", "import time, sys; time.sleep(0.3); sys.exit(3)")
+        "crasher", (sys.executable, "-c", "import time, sys; time.sleep(0.05); sys.exit(3)")
     )
     out = io.StringIO()
-    sup = runner.Supervisor([_dummy("web", log), crasher, _dummy("beat", log)], out=out)
+    sup = runner.Supervisor([_dummy("web", log), crasher, _dummy("beat", log)], out=out,
+                            restarts=runner.RestartPolicy(limit=2, first_delay=0.01))
     sup.start()
     try:
         _wait_ready(log, ["web", "beat"])
-        dead = sup.wait(lambda: False, poll=0.05)
+        dead = sup.wait(lambda: False, poll=0.02)
     finally:
         codes = sup.stop()
 
     assert dead == ("crasher", 3)
     assert codes == {"web": 0, "crasher": 3, "beat": 0}
     assert log.read_text().split() == ["web", "beat"]
+    lines = [line for line in out.getvalue().splitlines() if "crasher exited" in line]
+    assert lines == ["[run] crasher exited by itself (exit code 3); restarting it in 0.01 s (restart 1 of at most 2 in 10 min)",
+                     "[run] crasher exited by itself (exit code 3); restarting it in 0.02 s (restart 2 of at most 2 in 10 min)",
+                     "[run] crasher exited (exit code 3) after 2 restarts in 10 min; giving up on it and stopping everything"]
 
 
 def test_supervisor_returns_when_a_stop_is_requested(tmp_path):
