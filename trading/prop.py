@@ -315,16 +315,25 @@ class Progress:
     """Where a challenge stands against each rule, for the pages."""
 
     profit: Money
-    target: Money | None
+    target: Money | None  # the equity that passes the phase
     daily_loss: Money
     daily_limit: Money
     floor: Money
     trading_days: int
     min_trading_days: int
     deadline: dt.datetime | None
+    # The profit that passes the phase (the target less the starting balance), shown apart from the
+    # profit made so far.
+    target_profit: Money | None = None
+    # The platform has not reported the account since it was opened (or since this phase began): its
+    # equity here is not the account's yet, and figures from it would read as a blown account.
+    awaiting_update: bool = False
 
 
 def challenge_progress(challenge: Challenge) -> Progress | None:
+    """Where the challenge stands against each rule; None while it is opening. Until the platform has
+    reported the account (its state read since the phase began), ``awaiting_update`` is set and the
+    pages say so instead of showing figures from an equity nobody has read yet."""
     account = challenge.account
     if account is None or challenge.state == ChallengeState.OPENING:
         return None
@@ -339,8 +348,12 @@ def challenge_progress(challenge: Challenge) -> Progress | None:
     deadline = None
     if rules.get("time_limit_days") and challenge.phase_started_at:
         deadline = challenge.phase_started_at + dt.timedelta(days=int(rules["time_limit_days"]))
+    # As the rules read it (_ROLL_SQL): the account's state stored after the phase began.
+    synced = account.last_synced_at
+    awaiting = synced is None or (challenge.phase_started_at is not None and synced <= challenge.phase_started_at)
     return Progress(
         profit=Money(account.equity - start, cur), target=target,
+        target_profit=Money(target.amount - start, cur) if target is not None else None, awaiting_update=awaiting,
         daily_loss=Money(max(base - account.equity, Decimal(0)), cur),
         daily_limit=Money(base * p.daily_loss_pct / HUNDRED, cur),
         floor=Money(floor_from - start * p.max_loss_pct / HUNDRED, cur),
