@@ -20,6 +20,11 @@ class WalletConfig(AppConfig):
         from wallet.withdrawals import withdrawal_webhook
 
         register_webhook_handler(withdrawal_webhook)
+        from trading.services import register_demo_funder
+        from wallet.demo import demo_account_fund
+
+        # The demo funds live accounts through the client's wallet and a transfer, as production does.
+        register_demo_funder(demo_account_fund)
         from crm.partitions import PARTITIONED_TABLES, MonthlyTable
 
         # Ledger legs by month of their posting (migration 0022); wallet_ledger_post makes a missing month.

@@ -12,11 +12,14 @@ from django.db import transaction
 
 from crm.lib.money import Money
 from crm.models import AuditLog, Brand, Client
+from trading.services import balance_operation_send_now
 from wallet.deposits import deposit_create, deposit_webhook_apply
 from wallet.instruments import PayerDetails
+from wallet.ledger import Leg, clearing_account_for, ledger_post, wallet_account_for
 from wallet.models import Deposit, PaymentProvider, WithdrawalPolicy
 from wallet.provider_services import CurrencyRule, payment_method_save, payment_provider_save
 from wallet.providers.base import WebhookKind, WebhookMessage
+from wallet.transfers import transfer_operation_settled, transfer_request
 from wallet.withdrawal_policy import SAVED_ACTION
 from wallet.withdrawals import withdrawal_policy_save
 
@@ -73,3 +76,32 @@ def demo_withdrawal_policy(*, brand: Brand) -> bool:
                            four_eyes_above=DEMO_WITHDRAWAL_POLICY["four_eyes_above"],
                            daily_limit=DEMO_WITHDRAWAL_POLICY["daily_limit"])
     return True
+
+
+# The clearing account the demo's money for trading accounts comes from (demo.prop's too).
+DEMO_FUNDING_PROVIDER = "demo"
+
+
+def demo_account_fund(*, account: Any, amount: Decimal, reason: str = "Demo deposit") -> Any:
+    """Fund the demo's live trading `account` with `amount` the way a client's money reaches it: a
+    deposit into the client's wallet in the account's currency (a ledger deposit from the demo's
+    clearing account), then a transfer from the wallet to the account (wallet.transfers: held, the
+    platform's balance operation sent at once, posted into the account's ledger mirror once applied),
+    so that the platform reconciliation finds the account's balance in the ledger. Returns the
+    transfer's balance operation. Idempotent per account (keys "demo-fund:<account>"): trading's demo
+    loader calls it through trading.demo_funding."""
+    money = Money(amount, account.currency)
+    client = account.client
+    key = f"demo-fund:{account.code}"
+    ledger_post(key=f"{key}:deposit", kind="deposit", memo=reason[:200],
+                meta={"method": "bank_wire", "provider": DEMO_FUNDING_PROVIDER},
+                legs=[Leg(clearing_account_for(provider=DEMO_FUNDING_PROVIDER, currency=money.currency,
+                                               brand=client.brand_id), -money),
+                      Leg(wallet_account_for(client=client, currency=money.currency), money)])
+    transfer = transfer_request(actor=None, client=client, source=None, target=account, amount=money, key=key)
+    assert transfer.deposit_operation_id is not None  # noqa: S101 - a transfer to an account deposits to it
+    # Sent here and now, not by a worker later: the demo trades with the money next. A worker that
+    # claimed the operation first (make run's) is waited for.
+    operation = balance_operation_send_now(operation_id=transfer.deposit_operation_id)
+    transfer_operation_settled(operation=operation)
+    return operation
