@@ -362,10 +362,14 @@ def amounts_parse(text: str, *, keys_upper: bool = True) -> dict[str, str]:
 # the triggers recorded in (%(since)s, %(until)s] of the brand's clients (of one client when
 # %(client)s is not NULL) in the rule's risk class.
 
-def _amt(expr: str) -> str:
-    """An amount as people read it in an alert's summary: thousands separated, two decimals
-    ("25,000.00"), whatever the locale of the server."""
-    return f"to_char({expr}, 'FM999,999,999,999,990.00')"
+def _amt(expr: str, currency: str) -> str:
+    """An amount as people read it in an alert's summary: thousands separated, at the decimals of
+    its currency ("25,000.00" USD, "150,000" JPY, "0.05000000" BTC), whatever the locale of the
+    server. `currency`: the SQL expression of its code; the decimals are crm.lib.money's table,
+    given to each rule's query as %(exponents)s (see `_params`)."""
+    exponent = f"coalesce((%(exponents)s::jsonb ->> ({currency}))::int, 2)"
+    return (f"to_char({expr}, 'FM999,999,999,999,990' || CASE WHEN {exponent} > 0 "
+            f"THEN '.' || repeat('0', {exponent}) ELSE '' END)")
 
 
 _TX_JSON = ("jsonb_build_object('id', {a}.transaction_id, 'kind', {a}.kind, 'amount', {a}.amount::text, "
@@ -386,7 +390,8 @@ SELECT m.client_id, ARRAY[m.transaction_id] AS transaction_ids,
        least(100, greatest(1, round(50 * abs(m.amount) / th.amount::numeric)))::int AS score,
        jsonb_build_object('transactions', jsonb_build_array({_TX_JSON.format(a='m')}),
                           'threshold', th.amount, 'currency', m.currency) AS facts,
-       m.kind || ' of ' || {_amt('abs(m.amount)')} || ' ' || m.currency || ' (threshold ' || {_amt('th.amount::numeric')} || ')'
+       m.kind || ' of ' || {_amt('abs(m.amount)', 'm.currency')} || ' ' || m.currency || ' (threshold '
+         || {_amt('th.amount::numeric', 'm.currency')} || ')'
          AS summary
 FROM {_movements()}
 JOIN jsonb_each_text(%(p)s::jsonb -> 'amounts') th(currency, amount) ON th.currency = m.currency
@@ -425,8 +430,8 @@ SELECT h.client_id, h.transaction_ids,
        least(100, 40 + 20 * (h.n - (%(p)s::jsonb ->> 'min_count')::int + 1))::int AS score,
        jsonb_build_object('transactions', h.txs, 'count', h.n, 'total', h.total::text, 'currency', h.currency,
                           'threshold', th.amount::text) AS facts,
-       h.n::text || ' deposits totalling ' || {_amt('h.total')} || ' ' || h.currency || ', each just under '
-         || {_amt('th.amount')} || ', within ' || (%(p)s::jsonb ->> 'days') || ' days' AS summary
+       h.n::text || ' deposits totalling ' || {_amt('h.total', 'h.currency')} || ' ' || h.currency || ', each just under '
+         || {_amt('th.amount', 'h.currency')} || ', within ' || (%(p)s::jsonb ->> 'days') || ' days' AS summary
 FROM hits h JOIN th ON th.currency = h.currency
 """  # noqa: S608 (only this module's fragments; values are bound parameters)
 
@@ -466,7 +471,8 @@ SELECT h.client_id,
        jsonb_build_object('transactions', h.txs || jsonb_build_array({_TX_JSON.format(a='h')}),
                           'deposited', h.deposited::text, 'withdrawn', (-h.amount)::text, 'currency', h.currency,
                           'lots', h.lots::text) AS facts,
-       {_amt('-h.amount')} || ' ' || h.currency || ' withdrawn after deposits of ' || {_amt('h.deposited')}
+       {_amt('-h.amount', 'h.currency')} || ' ' || h.currency || ' withdrawn after deposits of '
+         || {_amt('h.deposited', 'h.currency')}
          || ' with ' || h.lots::text || ' lots traded' AS summary
 FROM hits h
 """  # noqa: S608 (only this module's fragments; values are bound parameters)
@@ -478,7 +484,7 @@ SELECT m.client_id, ARRAY[m.transaction_id] AS transaction_ids,
        (CASE j.status WHEN 'sanctioned' THEN 90 ELSE 60 END)::int AS score,
        jsonb_build_object('transactions', jsonb_build_array({_TX_JSON.format(a='m')}),
                           'country', c.country, 'status', j.status) AS facts,
-       m.kind || ' of ' || {_amt('abs(m.amount)')} || ' ' || m.currency || ' by a client in ' || c.country
+       m.kind || ' of ' || {_amt('abs(m.amount)', 'm.currency')} || ' ' || m.currency || ' by a client in ' || c.country
          || ' (' || j.status || ')' AS summary
 FROM {_movements()}
 JOIN compliance_jurisdiction j ON j.brand_id = c.brand_id AND j.country = c.country AND j.region = ''
@@ -501,7 +507,7 @@ SELECT m.client_id, ARRAY[m.transaction_id] AS transaction_ids,
                           'last_movement', (SELECT max(o.occurred_at) FROM wallet_public_client_movements o
                                             WHERE o.client_id = m.client_id AND o.occurred_at < m.occurred_at)
                           ) AS facts,
-       m.kind || ' of ' || {_amt('abs(m.amount)')} || ' ' || m.currency || ' after '
+       m.kind || ' of ' || {_amt('abs(m.amount)', 'm.currency')} || ' ' || m.currency || ' after '
          || (%(p)s::jsonb ->> 'inactive_days') || ' days or more without movement' AS summary
 FROM {_movements()}
 JOIN jsonb_each_text(%(p)s::jsonb -> 'amounts') th(currency, amount) ON th.currency = m.currency
@@ -543,7 +549,7 @@ SELECT i.client_id, ARRAY[i.transaction_id] AS transaction_ids,
                           'payer', i.payer_name, 'payer_is_client', i.payer_is_client,
                           'instrument_country', i.instrument_country, 'client_country', c.country,
                           'name_differs', d.name_differs, 'country_differs', d.country_differs) AS facts,
-       'deposit of ' || {_amt('i.amount')} || ' ' || i.currency
+       'deposit of ' || {_amt('i.amount', 'i.currency')} || ' ' || i.currency
          || CASE WHEN d.name_differs THEN ' paid by ' || i.payer_name || ', not the client' ELSE '' END
          || CASE WHEN d.name_differs AND d.country_differs THEN ' and' ELSE '' END
          || CASE WHEN d.country_differs THEN ' from a ' || i.method || ' of ' || i.instrument_country
@@ -601,7 +607,7 @@ SELECT i.client_id, ARRAY[i.transaction_id],
        jsonb_build_object('transactions', jsonb_build_array({_INSTRUMENT_JSON.format(a='i')}),
                           'destination_added_at', i.destination_added_at, 'pattern', 'new_destination',
                           'days', (%(p)s::jsonb ->> 'new_destination_days')::int),
-       'payout of ' || {_amt('i.amount')} || ' ' || i.currency || ' to ' || i.method || ' …' || i.instrument_last4
+       'payout of ' || {_amt('i.amount', 'i.currency')} || ' ' || i.currency || ' to ' || i.method || ' …' || i.instrument_last4
          || ', a destination added ' || to_char(i.destination_added_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')
          || ' UTC, less than ' || (%(p)s::jsonb ->> 'new_destination_days') || ' days before'
 FROM {_instruments()}
@@ -816,9 +822,9 @@ SELECT h.client_id, h.transaction_ids,
                           'currency', %(p)s::jsonb ->> 'currency', 'declared', h.declared::text,
                           'answers', h.answers, 'days', (%(p)s::jsonb ->> 'days')::int,
                           'percent', (%(p)s::jsonb ->> 'percent')::int, 'trigger_at', h.trigger_at) AS facts,
-       h.n::text || CASE WHEN h.n = 1 THEN ' deposit of ' ELSE ' deposits totalling ' END || {_amt('h.total')} || ' '
+       h.n::text || CASE WHEN h.n = 1 THEN ' deposit of ' ELSE ' deposits totalling ' END || {_amt('h.total', "%(p)s::jsonb ->> 'currency'")} || ' '
          || (%(p)s::jsonb ->> 'currency') || ' within ' || (%(p)s::jsonb ->> 'days') || ' days: '
-         || round(100 * h.total / h.declared)::text || '%% of the ' || {_amt('h.declared')} || ' '
+         || round(100 * h.total / h.declared)::text || '%% of the ' || {_amt('h.declared', "%(p)s::jsonb ->> 'currency'")} || ' '
          || (%(p)s::jsonb ->> 'currency') || ' the client declared (' || h.answers_text || '); the rule fires from '
          || (%(p)s::jsonb ->> 'percent') || '%%' AS summary
 FROM hits h
@@ -853,9 +859,12 @@ RETURNING id
 
 def _params(version: AmlRuleVersion, *, since: dt.datetime, until: dt.datetime,
             client_id: int | None) -> dict[str, Any]:
+    from crm.lib.money import currency_table
+
     rule = version.rule
     return {"brand": rule.brand_id, "rule": rule.pk, "version": version.pk, "client": client_id,
-            "risk_class": rule.risk_class, "p": json.dumps(version.parameters), "since": since, "until": until}
+            "risk_class": rule.risk_class, "p": json.dumps(version.parameters), "since": since, "until": until,
+            "exponents": json.dumps(currency_table())}
 
 
 def fingerprint_of(transaction_ids: list[int], key: str | None = None) -> str:

@@ -30,6 +30,7 @@ from crm.exceptions import DomainError, NotFound
 from crm.forms import apply_domain_errors, visible_brands
 from crm.jobs import jobs_for
 from crm.lib.csp import NONE, csp_exception
+from crm.lib.money import amount_format
 from crm.lib.pagination import Key
 from crm.lib.paginator import CappedPaginator
 from crm.listing import form_problems
@@ -99,7 +100,8 @@ def _change(event: Any) -> str:
 
 def _money(event: Any) -> str:
     data = _d(event)
-    return f"{data.get('login', '')} · {data.get('amount', '')} {data.get('currency', '')} · {data.get('reference', '')}"
+    amount = amount_format(str(data.get("amount", "")), str(data.get("currency", "")))
+    return f"{data.get('login', '')} · {amount} · {data.get('reference', '')}"
 
 
 def _margin(event: Any) -> str:

@@ -58,15 +58,9 @@ class Totals:
 
     def amounts_text(self) -> list[str]:
         """Each currency's deposits as people read them ("32,000.00 USD"), never summed across currencies."""
-        from crm.lib.money import Money, MoneyError, money_format
+        from crm.lib.money import amount_format
 
-        out = []
-        for currency, amount in sorted(self.amounts.items()):
-            try:
-                out.append(money_format(Money(amount, currency)))
-            except MoneyError:
-                out.append(f"{amount} {currency}")
-        return out
+        return [amount_format(amount, currency) for currency, amount in sorted(self.amounts.items())]
 
 
 @dataclass

@@ -33,7 +33,7 @@ def test_the_queue_and_the_alert_show_the_rule_version_and_the_linked_transactio
     other_rule = client.get(reverse("compliance_aml_alerts"), {"rule": "structuring"}).content.decode()
     assert str(fired.alert.code) not in other_rule
     page = client.get(reverse("compliance_aml_alert", args=[fired.alert.code])).content.decode()
-    assert f'data-transaction="{fired.tx.pk}"' in page and 'data-version="1"' in page and "25000.00" in page
+    assert f'data-transaction="{fired.tx.pk}"' in page and 'data-version="1"' in page and "25,000.00\u00a0USD" in page
 
 
 def test_the_queue_shows_alerts_still_to_decide_by_default_those_in_a_case_included(fired, client, login_verified):

@@ -66,8 +66,10 @@ def test_crypto_decimals_come_from_the_currency_table(settings):
 # An amount as the English pages write it, grouped or not: "2,000.00", "2000.00000000", "-12.5".
 _NUMBER = r"[-\u2212+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 _CODE = r"[A-Z][A-Z0-9]{1,9}"
-_NEAR = re.compile(rf"(?<![\w.,])(?P<n1>{_NUMBER})\s*(?P<c1>{_CODE})\b|\b(?P<c2>{_CODE})\s*(?P<n2>{_NUMBER})(?![\w.,])")
+_NEAR = re.compile(rf"(?<![\w.,/:-])(?P<n1>{_NUMBER})\s*(?P<c1>{_CODE})\b"
+                   rf"|\b(?P<c2>{_CODE})\s*(?P<n2>{_NUMBER})(?![\w.,/:-])")
 _ALONE = re.compile(rf"^{_NUMBER}$")
+_UNGROUPED = re.compile(r"^[-\u2212+]?\d{4,}")
 # Table columns that hold no amount although their row names a currency.
 _NOT_AMOUNT_HEADER = re.compile(r"%|\blots?\b|\bvolume\b|\brate\b|\bprice\b", re.IGNORECASE)
 
@@ -140,7 +142,8 @@ class _Text(HTMLParser):
 
 
 def too_precise(html: str) -> list[str]:
-    """Each amount in `html` (English marks) written with more decimals than its currency has."""
+    """Each amount in `html` (English marks) written with more decimals than its currency has, and
+    each written next to its code in thousands without grouping (not by the formatter: "1500.00 USD")."""
     table = currency_table()
     parser = _Text()
     parser.feed(html)
@@ -151,6 +154,8 @@ def too_precise(html: str) -> list[str]:
             number, code = (m["n1"], m["c1"]) if m["n1"] else (m["n2"], m["c2"])
             if code in table and _decimals(number) > table[code]:
                 found.append(f"{number} {code} (in “{run[:120]}”)")
+            elif code in table and _UNGROUPED.match(number):
+                found.append(f"{number} {code} not grouped by the formatter (in “{run[:120]}”)")
     for header, cells in parser.rows:
         codes = {cell for cell in cells if cell in table}
         if len(codes) != 1:
@@ -169,6 +174,8 @@ def test_the_checker_finds_amounts_beside_their_code_and_in_a_rows_currency():
     assert too_precise("<td>USD 12.345</td>")
     assert too_precise(f"<td>1,500{NBSP}JPY.</td><td>0.50000000 BTC</td><td>250.125 KWD</td>") == []
     assert too_precise("<td>150000.5 JPY</td>")
+    assert too_precise("<td>1500.00 USD</td>") == [
+        "1500.00 USD not grouped by the formatter (in “1500.00 USD”)"]
     table = ("<table><thead><tr><th>Day</th><th>Currency</th><th>Deposited</th><th>Share %</th></tr></thead>"
              "<tbody><tr><td>1 Mar</td><td>{code}</td><td>{amount}</td><td>12.5</td></tr></tbody></table>")
     assert too_precise(table.format(code="USD", amount="2000.00000000")) == [
@@ -176,7 +183,7 @@ def test_the_checker_finds_amounts_beside_their_code_and_in_a_rows_currency():
     assert too_precise(table.format(code="USD", amount="2,000.00")) == []
     assert too_precise(table.format(code="JPY", amount="2,000")) == []  # the share is no amount
     # Text that is not an amount: a symbol, a version, a time.
-    assert too_precise("<p>EURUSD 1.08565, v2.10.3, 12:30:15 UTC</p>") == []
+    assert too_precise("<p>EURUSD 1.08565, v2.10.3, 12:30:15 UTC, Bank wire BTC 2026-10</p>") == []
 
 
 # --- the sweep ------------------------------------------------------------------------------------
@@ -237,6 +244,15 @@ def _brokerage(settings, tmp_path) -> Any:
     client_attribution_import(actor=None, client=w.c1, partner=w.partner, touched_at=w.now - dt.timedelta(days=30))
     settle()
     w.officer = make_user(role_code=RoleCode.COMPLIANCE, brand=w.brand)
+    # A large-transaction rule that the JPY deposit trips: an AML alert with its transactions.
+    from compliance.aml import aml_evaluate, aml_rule_create
+    from compliance.models import AmlAlert, AmlRuleKind
+
+    aml_rule_create(brand=w.brand, kind=AmlRuleKind.LARGE_TRANSACTION, name="Large", actor=w.officer,
+                    parameters={"amounts": {"JPY": "100000"}, "direction": "both"},
+                    effective_from=w.now - dt.timedelta(days=400))
+    report = aml_evaluate(since=w.now - dt.timedelta(days=2), until=w.now + dt.timedelta(minutes=1), brand_id=w.brand.pk)
+    w.alert = AmlAlert.objects.get(pk__in=report.raised)
     case = case_item_attach(client=w.c1, kind="aml_alert", ref_id=7, summary="deposits in five currencies", score=80).case
     case = case_review_start(case=case, actor=w.officer)
     w.case = case_narrative_set(case=case, actor=w.officer, narrative="Deposits in five currencies in one day.")
@@ -267,6 +283,12 @@ def test_no_staff_page_or_pdf_shows_more_decimals_than_the_currency_has(db, sett
     login_verified(officer, w.officer)
     check("case page", officer.get(reverse("compliance_case_detail", args=[w.case.code])).content.decode())
     assert officer.get(reverse("compliance_case_sar", args=[w.case.code])).status_code == 200
+    check("AML alert page", officer.get(reverse("compliance_aml_alert", args=[w.alert.code])).content.decode())
+    # This month's close of the wires in USD, on its page and in its PDF; the client's wallet statement.
+    close = ["bank-wire", "USD", f"{w.now:%Y-%m}"]
+    check("close page", admin.get(reverse("wallet_close_detail", args=close)).content.decode())
+    assert admin.get(reverse("wallet_close_download", args=[*close, "pdf-now"])).status_code == 200
+    assert admin.get(reverse("wallet_client_statement", args=[w.c1.code]), {"currency": "USD"}).status_code == 200
     # Every report over the days the money moved, on its page and in its PDF.
     period = Period(w.now.date() - dt.timedelta(days=3), w.now.date())
     query = f"?from={period.start:%Y-%m-%d}&to={period.end:%Y-%m-%d}"
@@ -286,4 +308,6 @@ def test_no_staff_page_or_pdf_shows_more_decimals_than_the_currency_has(db, sett
             assert amount in text
     assert "150,000 JPY" in seen["report daily_money"] and "150,000 JPY" in seen["PDF Daily money report"]
     assert "1,000.00 USD" in seen["report agent_league"] and "-75.00 USD" in seen["report top_traders"]
+    assert "150,000 JPY" in seen["AML alert page"] and "1,950.00 USD" in seen["close page"]
+    assert any(where.startswith("PDF Wallet statement") and "1,000.00 USD" in text for where, text in seen.items())
     assert "Gulf Partners" in seen["report ib_earnings"] and "400.00 USD" in seen["report withdrawals_by_provider"]

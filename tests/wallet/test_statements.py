@@ -73,7 +73,7 @@ def test_the_client_downloads_their_statement_and_a_bad_period_is_named(funded, 
     response = http.get(reverse("portal:wallet_statement"), {"currency": "USD"})
     assert response["Content-Type"] == "application/pdf"
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(response.content)).pages)
-    assert "Wallet statement" in text and "750.00 USD" in text and "Withdrawal" in text
+    assert "Wallet statement" in text and "750.00\u00a0USD" in text and "Withdrawal" in text
     bad = http.get(reverse("portal:wallet_statement"), {"currency": "USD", "from": "2026-05-01", "to": "2026-04-01"})
     assert bad.status_code == 400 and "before its start" in bad.content.decode()
 
