@@ -48,6 +48,7 @@ urlpatterns = [
     path("portal/wallet/", wallet_views.wallet_home, name="wallet"),
     path("portal/wallet/deposit/", wallet_views.deposit_new, name="wallet_deposit_new"),
     path("portal/wallet/deposit/return/", wallet_views.deposit_return, name="wallet_deposit_return"),
+    path("portal/wallet/deposit/quote/", wallet_views.deposit_quote, name="wallet_deposit_quote"),
     path("portal/wallet/deposit/<str:code>/", wallet_views.deposit_detail, name="wallet_deposit"),
     path("portal/wallet/deposit/<str:code>/checkout/", wallet_views.deposit_checkout,
          name="wallet_deposit_checkout"),

@@ -44,7 +44,8 @@ class DepositForm(ServiceErrorsMixin, forms.Form):
         super().__init__(*args, **kwargs)
         currencies = wallet_selectors.deposit_currencies(client=client)
         self._choices("currency", [(c, c) for c in currencies])
-        self._choices("method", [(o.method_code, f"{o.label} ({o.minimum} – {o.maximum or '∞'})")
+        self._choices("method", [(o.method_code, f"{o.label} ({o.minimum} – {o.maximum or '∞'}; "
+                                                 f"{wallet_selectors.method_fee_text(o)})")
                                  for o in wallet_selectors.deposit_options(client=client, currency=currency)])
         self.accounts = {str(a.code): a for a in live_accounts_for_client(client=client)}
         self._choices("trading_account", [("", gettext("Wallet only"))] + [
@@ -98,8 +99,28 @@ def deposit_new(request: PortalRequest) -> HttpResponse:
     else:
         form = DepositForm(initial={"currency": currency}, client=client, currency=currency)
     return render(request, "portal/wallet/deposit.html", _ctx(
-        request, form=form, currency=currency, deposit_refused=wallet_selectors.deposit_refusal(client=client)),
+        request, form=form, currency=currency, deposit_refused=wallet_selectors.deposit_refusal(client=client),
+        quote=_quote(client, request.POST) if request.method == "POST" else None),
         status=status)
+
+
+def _quote(client: Any, data: Any) -> Any:
+    """The fee and the amount credited for what the deposit form holds so far (None before a valid
+    amount and an available method are entered)."""
+    try:
+        amount = money_parse(str(data.get("amount") or ""), str(data.get("currency") or ""))
+    except (InvalidValue, MoneyError):
+        return None
+    if amount.amount <= 0:
+        return None
+    return wallet_selectors.deposit_quote(client=client, amount=amount, method=str(data.get("method") or ""))
+
+
+@client_login_required
+@require_GET
+def deposit_quote(request: PortalRequest) -> HttpResponse:
+    """The fee and what is credited, for htmx as the client types the amount (before paying)."""
+    return render(request, "portal/wallet/_deposit_quote.html", {"quote": _quote(request.portal_client, request.GET)})
 
 
 @client_login_required

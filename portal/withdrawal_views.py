@@ -27,6 +27,7 @@ from wallet.selectors import (
     wallet_balances_for_client,
     withdrawal_blockers,
     withdrawal_methods_for,
+    withdrawal_quote,
     withdrawals_for_client,
 )
 from wallet.services import withdrawal_cancel, withdrawal_request
@@ -74,12 +75,26 @@ def _blockers(client: Any, data: Any) -> list[Blocker] | None:
     return withdrawal_blockers(client=client, amount=amount, method=method)
 
 
+def _quote(client: Any, data: Any) -> Any:
+    """The fee and what is paid out for what the form holds (None before a valid amount, currency
+    and method are entered)."""
+    method = _method(data.get("method") or "") if data.get("method") else None
+    if method is None:
+        return None
+    try:
+        amount = money_parse(str(data.get("amount") or ""), str(data.get("currency") or ""))
+    except InvalidValue:
+        return None
+    return withdrawal_quote(client=client, amount=amount, method=method)
+
+
 def _page(request: PortalRequest, form: WithdrawForm, blockers: list[Blocker] | None, status: int = 200) -> HttpResponse:
     client = request.portal_client
     login = request.portal_login
     return render(request, "portal/wallet/withdraw.html", {
         "brand": login.brand, "portal_login": login, "portal_client": client, "form": form, "blockers": blockers,
         "wallets": wallet_balances_for_client(client), "withdrawals": withdrawals_for_client(client=client)[:50],
+        "quote": _quote(client, request.POST) if blockers == [] else None,
     }, status=status)
 
 
@@ -119,7 +134,9 @@ def withdraw(request: PortalRequest) -> HttpResponse:
 def withdraw_check(request: PortalRequest) -> HttpResponse:
     """The blockers panel alone, for htmx as the client types."""
     client = request.portal_client
-    return render(request, "portal/wallet/_withdraw_blockers.html", {"blockers": _blockers(client, request.GET)})
+    blockers = _blockers(client, request.GET)
+    return render(request, "portal/wallet/_withdraw_blockers.html", {
+        "blockers": blockers, "quote": _quote(client, request.GET) if blockers == [] else None})
 
 
 @client_login_required

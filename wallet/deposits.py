@@ -68,9 +68,11 @@ from wallet.models import (
 )
 from wallet.models.deposits import CREDITED_STATUSES, DEPOSIT_STATES, OPEN_STATUSES
 from wallet.provider_selectors import (
+    FeeQuote,
     MethodOption,
     method_check_amount,
     method_fee,
+    method_quote,
     methods_for,
     provider_webhook_url,
 )
@@ -127,6 +129,15 @@ def _refund_locked(refund_id: int) -> DepositRefund:
 def deposit_options(*, client: Client, currency: str) -> list[MethodOption]:
     """The deposit methods the client may use in ``currency``."""
     return methods_for(brand=client.brand, country=client.country, currency=currency, direction="deposit")
+
+
+def deposit_quote(*, client: Client, amount: Money, method: str) -> FeeQuote | None:
+    """The fee of depositing ``amount`` by ``method`` (a method kind or a PaymentMethod code) and
+    what the wallet is credited, as deposit_create would book them; None when the method does not
+    take the amount's currency for the client. Shown before the client goes to pay."""
+    option = next((o for o in deposit_options(client=client, currency=amount.currency)
+                   if method in (o.method, o.method_code)), None)
+    return method_quote(option, amount) if option is not None else None
 
 
 def deposit_currencies(*, client: Client) -> list[str]:

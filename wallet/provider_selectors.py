@@ -64,6 +64,35 @@ def method_fee(option: MethodOption, amount: Money) -> Money:
     return (option.fee_fixed + amount * (option.fee_percent / Decimal(100))).quantize()
 
 
+@dataclass(frozen=True)
+class FeeQuote:
+    """What moving ``amount`` by a method costs the client, before they confirm: the method's
+    ``fee`` and the ``net`` left (credited to the wallet for a deposit, paid out for a withdrawal)."""
+
+    amount: Money
+    fee: Money
+    net: Money
+
+
+def method_quote(option: MethodOption, amount: Money) -> FeeQuote:
+    """The fee and what is left of ``amount`` (in the option's currency) by ``option``, as the
+    deposit or withdrawal made now would book them (method_fee)."""
+    money = amount.quantize()
+    fee = method_fee(option, money)
+    return FeeQuote(amount=money, fee=fee, net=(money - fee).quantize())
+
+
+def method_fee_text(option: MethodOption) -> str:
+    """The method's fee in words, as a choice list shows it: "no fee", "2.8% + 0.30 USD", "1.5%"."""
+    percent = option.fee_percent.normalize() if option.fee_percent else Decimal(0)
+    if not option.fee_fixed.amount and not percent:
+        return gettext("no fee")
+    parts = [f"{percent:f}%"] if percent else []
+    if option.fee_fixed.amount:
+        parts.append(str(option.fee_fixed))
+    return gettext("fee %(fee)s") % {"fee": " + ".join(parts)}
+
+
 def method_check_amount(option: MethodOption, amount: Money) -> None:
     """MethodNotAvailable (naming the amount) when ``amount`` is outside the method's limits."""
     if amount.currency != option.currency:

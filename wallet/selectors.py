@@ -28,6 +28,7 @@ from wallet.deposits import (
     deposit_figures_for_client,
     deposit_list_for_user,
     deposit_options,
+    deposit_quote,
     deposit_refusal,
     deposits_for_client,
     held_release_refusal,
@@ -52,9 +53,11 @@ from wallet.ledger import (
 from wallet.models.transfers import OPEN_STATES as TRANSFER_OPEN_STATES
 from wallet.models.withdrawals import OPEN_STATES as WITHDRAWAL_OPEN_STATES
 from wallet.provider_selectors import (
+    FeeQuote,
     MethodOption,
     method_check_amount,
     method_fee,
+    method_fee_text,
     method_get,
     method_list,
     methods_for,
@@ -83,6 +86,7 @@ from wallet.withdrawals import (
     withdrawal_methods_for,
     withdrawal_policy_for,
     withdrawal_queue_for_user,
+    withdrawal_quote,
     withdrawals_for_client,
 )
 
@@ -94,16 +98,16 @@ __all__ = [
     # the ledger's own checks
     "ledger_problem_rows", "ledger_verify",
     # deposits
-    "DepositFigures", "OwnerDepositDay", "deposit_currencies", "owner_deposit_days", "deposit_figures_for_client", "deposit_list_for_user", "deposit_options", "deposit_refusal", "deposits_for_client",
+    "DepositFigures", "OwnerDepositDay", "deposit_currencies", "owner_deposit_days", "deposit_figures_for_client", "deposit_list_for_user", "deposit_options", "deposit_quote", "deposit_refusal", "deposits_for_client",
     "held_release_refusal",
     # withdrawals (Blocker: one reason a withdrawal is refused, as withdrawal_blockers lists them)
     "WITHDRAWAL_OPEN_STATES", "Blocker", "deposited_by_source", "withdrawal_blockers", "withdrawal_methods_for",
-    "withdrawal_policy_for", "withdrawal_queue_for_user", "withdrawals_for_client",
+    "withdrawal_policy_for", "withdrawal_queue_for_user", "withdrawal_quote", "withdrawals_for_client",
     "clients_sharing_payout_destinations",
     # transfers
     "TRANSFER_OPEN_STATES", "transfer_accounts_for", "transfer_available", "transfers_for_client",
     # payment providers and their methods
-    "MethodOption", "method_check_amount", "method_fee", "method_get", "method_list", "methods_for", "provider_get",
+    "FeeQuote", "MethodOption", "method_check_amount", "method_fee", "method_fee_text", "method_get", "method_list", "methods_for", "provider_get",
     "provider_list", "provider_webhook_url", "providers_for_user",
     # reconciliation, money flows and the month's close
     "BREAK_RESOLUTIONS", "RematchResult", "breaks_for_queue", "imports_recent", "open_breaks_summary", "tolerances",

@@ -67,9 +67,11 @@ from wallet.models import (
 )
 from wallet.models.withdrawals import OPEN_STATES, PENDING_STATES
 from wallet.provider_selectors import (
+    FeeQuote,
     MethodOption,
     method_check_amount,
     method_fee,
+    method_quote,
     methods_for,
     provider_webhook_url,
 )
@@ -146,6 +148,13 @@ def deposited_by_source(*, client: Client, currency: str) -> list[SourceTotal]:
 def _option(*, client: Client, method: PaymentMethod, currency: str) -> MethodOption | None:
     options = methods_for(brand=client.brand, country=client.country or "", currency=currency, direction="withdrawal")
     return next((o for o in options if o.method_code == str(method.code)), None)
+
+
+def withdrawal_quote(*, client: Client, amount: Money, method: PaymentMethod) -> FeeQuote | None:
+    """The fee of withdrawing ``amount`` by ``method`` and what is paid out, as withdrawal_request
+    would book them; None when the method does not pay out the amount's currency to the client."""
+    option = _option(client=client, method=method, currency=amount.currency)
+    return method_quote(option, amount) if option is not None else None
 
 
 def withdrawal_methods_for(*, client: Client, currency: str) -> list[MethodOption]:

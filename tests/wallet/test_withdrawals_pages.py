@@ -66,6 +66,19 @@ def test_the_page_shows_the_form_and_the_htmx_check_names_what_blocks(world, htt
     assert b"Nothing stands in the way" in fine.content
 
 
+def test_the_fee_and_what_is_paid_out_are_shown_before_the_request_and_in_the_list(world, http):
+    # The card's payouts cost 1.00 USD: said while the client fills the form, then beside the request.
+    check = http.get(reverse("portal:withdraw_check"), {"currency": "USD", "amount": "100",
+                                                        "method": str(world.card.code)}).content.decode()
+    assert 'id="withdraw-quote"' in check and 'data-fee="1.00"' in check and 'data-net="99.00"' in check
+    assert "Paid out to you" in check and "99.00" in check
+    response = http.post(reverse("portal:withdraw"), {"currency": "USD", "amount": "100",
+                                                      "method": str(world.card.code), "destination": "4242424242424242"})
+    assert response.status_code == 302
+    row = http.get(reverse("portal:withdraw")).content.decode().split("<tbody>", 1)[1]
+    assert "100.00" in row and "1.00" in row and "99.00" in row
+
+
 def test_the_client_requests_and_cancels_a_withdrawal_from_the_page(world, http):
     response = http.post(reverse("portal:withdraw"), {"currency": "USD", "amount": "250",
                                                       "method": str(world.card.code), "destination": "4242424242424242"})

@@ -1,0 +1,62 @@
+# ruff: noqa: F811 - the portal tests' fixtures are imported as fixtures, then named as arguments
+"""The deposit's page once the provider has decided (issue 58, items 5 and 6): "Cancel this deposit" is in
+the part the page polls, so it goes when the deposit is paid; the fee and the amount credited are on the
+deposit's page (the receipt) and in the form before the client goes to pay."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from tests.portal.conftest import (  # noqa: F401
+    _portal_budgets,
+    brand,
+    eager_celery,
+    http,
+    ip,
+    register,
+    registered,
+    sign_in,
+)
+from tests.wallet.conftest import API_KEY, API_SECRET, WEBHOOK_SECRET
+from tests.wallet.support import checkout
+from tests.wallet.test_deposits_pages import _deliver
+from wallet.models import Deposit
+from wallet.provider_services import CurrencyRule, payment_method_save, payment_provider_save
+
+
+@pytest.fixture
+def card_with_fee(registered, psp, hooks, settings):
+    settings.CRM_PUBLIC_URL = hooks.url.removesuffix("/hooks")
+    provider = payment_provider_save(code="psp-sim", name="PSP simulator", kind="simulator", base_url=psp.base_url,
+                                     api_key=API_KEY, api_secret=API_SECRET, webhook_secret=WEBHOOK_SECRET)
+    method = payment_method_save(brand=registered.brand, method="card", direction="deposit", provider=provider,
+                                 currencies=[CurrencyRule("USD", Decimal("10"), Decimal("5000"), Decimal("0.30"),
+                                                          Decimal("2.8"))])
+    registered.method = method
+    return registered
+
+
+def test_the_fee_is_shown_before_paying_and_cancel_goes_once_the_deposit_is_paid(card_with_fee, http, hooks):
+    sign_in(http, card_with_fee.brand)
+    form = http.get(reverse("portal:wallet_deposit_new")).content.decode()
+    assert "fee 2.8% + 0.30" in form  # the method's fee, beside its name
+    quote = http.get(reverse("portal:wallet_deposit_quote"), {"currency": "USD", "amount": "1500",
+                                                             "method": str(card_with_fee.method.code)}).content.decode()
+    assert 'data-fee="42.30"' in quote and 'data-net="1457.70"' in quote and "Credited to your wallet" in quote
+    http.post(reverse("portal:wallet_deposit_new"), {"action": "pay", "currency": "USD", "amount": "1500",
+                                                      "method": str(card_with_fee.method.code)})
+    deposit = Deposit.objects.get()
+    status_url = reverse("portal:wallet_deposit_status", args=[deposit.code])
+    assert "Cancel this deposit" in http.get(status_url).content.decode()  # open: in the polled part
+
+    checkout(deposit.redirect_url, {"card_number": "4242424242424242"})
+    _deliver(hooks, deposit)
+    polled = http.get(status_url).content.decode()
+    assert 'data-status="succeeded"' in polled and "Cancel this deposit" not in polled
+    receipt = http.get(reverse("portal:wallet_deposit", args=[deposit.code])).content.decode()
+    assert "Cancel this deposit" not in receipt
+    facts = receipt.split('id="deposit-receipt"', 1)[1].split("</dl>", 1)[0]
+    assert "1,500.00" in facts and "42.30" in facts and "1,457.70" in facts
