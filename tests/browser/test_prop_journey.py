@@ -2,8 +2,10 @@
 checkout and signed webhooks to the CRM's live server) and the MT5 Web API simulator (the challenge's
 account, its trades and prices).
 
-The client finds the wallet empty on the challenges page, deposits by card through the checkout, buys
-the challenge with the wallet; the account is opened and funded on the simulator. The client trades
+The client finds the wallet empty on the challenges page, deposits by card through the checkout (the
+card's fee and the amount credited shown before paying, and on the receipt), buys the challenge with
+the wallet; the account is opened and funded on the simulator, and its page waits for the platform's
+first update instead of showing figures from an account nobody has read. The client trades
 there and the market turns: the state sync (as beat runs it) finds the day's loss beyond the limit,
 breaches the challenge and disables the account on the platform. The trader's room says why: which
 rule, its limit, the equity that crossed it and when, and what was done to the account. A dealer
@@ -42,7 +44,7 @@ SETTLED_MS = 60_000
 @pytest.fixture
 def prop_world(db, settings, tmp_path):
     """A brand selling a 10,000 USD challenge (daily loss 5% of the day's starting balance, overall
-    10% static) on the MT5 simulator, card deposits without fees on the PSP simulator, a verified
+    10% static) on the MT5 simulator, card deposits at 2.8% + 0.30 USD on the PSP simulator, a verified
     client with an empty wallet and a dealer."""
     from portal.models import ClientLogin, ConsentDocument, ConsentKind
     from portal.services import portal_email_verify, portal_register, verification_token
@@ -72,8 +74,8 @@ def prop_world(db, settings, tmp_path):
                                          base_url=psp.base_url, api_key=API_KEY, api_secret=API_SECRET,
                                          webhook_secret=WEBHOOK_SECRET)
         payment_method_save(brand=brand, method="card", direction="deposit", provider=provider, order=10,
-                            currencies=[CurrencyRule("USD", Decimal("10"), Decimal("5000"), Decimal("0"),
-                                                     Decimal("0"))])
+                            currencies=[CurrencyRule("USD", Decimal("10"), Decimal("5000"), Decimal("0.30"),
+                                                     Decimal("2.8"))])
         product = prop.challenge_product_save(
             actor=None, brand=brand, key="ten-k", name="10K Challenge", server=server, account_type="demo",
             currency="USD", account_size="10000", fee="99", daily_loss_pct="5", daily_loss_basis="balance",
@@ -131,6 +133,9 @@ def test_a_trader_breaches_the_daily_loss_and_sees_why_and_a_dealer_sees_it_too(
     room.click("a:has-text('Deposit to buy')")
     room.wait_for_url(re.compile(re.escape(reverse("portal:wallet_deposit_new"))))
     room.fill("input[name=amount]", "150")
+    # Before paying: the fee (2.8% of 150 + 0.30) and what the wallet gets.
+    room.wait_for_selector("#deposit-quote dl")
+    assert _text(room, "#deposit-fee") == _usd("4.50") and _text(room, "#deposit-net") == _usd("145.50")
     room.click("button:has-text('Continue to payment')")
     room.wait_for_selector("input[name=card_number]")
     assert room.url.startswith(w.psp.base_url)
@@ -139,6 +144,9 @@ def test_a_trader_breaches_the_daily_loss_and_sees_why_and_a_dealer_sees_it_too(
     deposit = Deposit.objects.get(client=w.client)
     room.wait_for_url(re.compile(re.escape(reverse("portal:wallet_deposit", args=[deposit.code]))))
     room.wait_for_selector("#deposit-status[data-status=succeeded]", timeout=scaled_ms(SETTLED_MS))
+    receipt = _text(room, "#deposit-receipt")
+    assert _usd("150") in receipt and _usd("4.50") in receipt and _usd("145.50") in receipt, receipt
+    assert room.locator("#deposit-cancel").count() == 0  # paid: nothing left to cancel
 
     # 2. Bought with the wallet: the fee leaves it, the account is opened and funded on the platform.
     room.goto(f"{base}{reverse('portal:challenges')}")
@@ -152,8 +160,12 @@ def test_a_trader_breaches_the_daily_loss_and_sees_why_and_a_dealer_sees_it_too(
     assert str(account.login) in _text(room, "main")
     on_platform = next(a for a in w.mt5.truth()["accounts"] if int(a["Login"]) == account.login)
     assert Decimal(str(on_platform["Balance"])) == Decimal("10000")
+    # Not read from the platform yet: no "Profit -10000.00", only that the first update is awaited.
+    waiting = _text(room, "#progress-waiting")
+    assert "Waiting for the first update" in waiting, waiting
+    assert room.locator("#progress-figures").count() == 0 and "-10" not in _text(room, "main")
     room.goto(f"{base}{reverse('portal:wallet')}")
-    assert _usd("51.00") in _text(room, "main")  # 150 deposited, 99 paid for the challenge
+    assert _usd("46.50") in _text(room, "main")  # 145.50 credited, 99 paid for the challenge
 
     # 3. The client buys a lot of EURUSD on the platform; the syncs (beat's work) bring it in.
     w.mt5.control("/_sim/trade", {"login": account.login, "symbol": "EURUSD", "action": "buy", "volume": "1.00",
@@ -165,6 +177,11 @@ def test_a_trader_breaches_the_daily_loss_and_sees_why_and_a_dealer_sees_it_too(
     room.goto(f"{base}{reverse('portal:challenge', args=[challenge.code])}")
     room.wait_for_selector("#challenge-state:has-text('In evaluation')")
     assert room.locator("#challenge-ended").count() == 0
+    # Read now: the profit so far and the target (1,000, for an equity of 11,000), each under its own label.
+    figures = _text(room, "#progress-figures")
+    assert room.locator("#progress-waiting").count() == 0
+    assert "Profit target " + _usd("1000") + " (equity of " + _usd("11000") + ")" in figures, figures
+    assert _usd("11000") not in _text(room, "#progress-figures dd:nth-of-type(1)")
 
     # 4. The market falls 60 pips: equity about 9,400, 6% below the day's starting balance of 10,000.
     w.mt5.control("/_sim/prices", {"quotes": {"EURUSD": {"bid": "1.09410", "ask": "1.09420"}}})
