@@ -60,7 +60,7 @@ def client_ip(request: HttpRequest) -> str | None:
     by the client itself. Without the setting the header is ignored, so nobody picks their own
     address for the per-address limits (logins, the lead form, partner applications). Axes reads
     the login's address here too (AXES_CLIENT_IP_CALLABLE)."""
-    peer = request.META.get("REMOTE_ADDR") or None
+    peer: str | None = request.META.get("REMOTE_ADDR") or None
     trusted = _trusted_proxies()
     if not trusted or peer is None:
         return peer
