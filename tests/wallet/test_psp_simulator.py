@@ -334,3 +334,15 @@ def test_the_simulator_keeps_its_state_across_a_restart(tmp_path):
         assert (tmp_path / "pspsim" / "config.json").exists()
     finally:
         stop_psp(again)
+
+
+def test_the_hosted_pages_say_which_test_cards_and_data_give_which_outcome(psp, hooks):
+    adapter = psp.adapter()
+    card = adapter.create_deposit(deposit_request(webhook_url=hooks.url))
+    _, _, page = checkout(card.redirect_url, {"card_number": "4242424242424242"})
+    hints = page.split("data-test-hints", 1)[1]
+    assert "4242 4242 4242 4242</code> succeeds" in hints and "4000 0000 0000 3220</code> asks for a 3-D Secure" in hints
+    assert "4000 0000 0000 0002</code> (or any other number) is declined" in hints and "GB <code>4000 0082" in hints
+    wallet = adapter.create_deposit(deposit_request(webhook_url=hooks.url, method="ewallet"))
+    _, _, page = checkout(wallet.redirect_url, {"email": "ann@example.com"})
+    assert "containing <code>decline</code> is declined" in page

@@ -16,7 +16,7 @@ from simkit.app import SimApp
 from simkit.http import SimHandler, SimHTTPServer
 
 from .config import SimConfig
-from .engine import Engine, SimError
+from .engine import CARD_3DS, CARD_COUNTRIES, CARD_DECLINE, CARD_SUCCESS, Engine, SimError
 from .faults import FaultPlan, parse
 
 MAX_BODY = 1024 * 1024
@@ -222,7 +222,31 @@ def _checkout_page(payment: dict[str, Any], *, error: str = "") -> str:
     }[payment["method"]]
     problem = f"<p role='alert'>{html.escape(error)}</p>" if error else ""
     return _page("Pay " + amount, f"{problem}<form method='post' action='/checkout/{html.escape(payment['id'])}'>"
-                 f"{fields}<button type='submit'>Pay {amount}</button></form>")
+                 f"{fields}<button type='submit'>Pay {amount}</button></form>{_test_hints(payment['method'])}")
+
+
+def _grouped(number: str) -> str:
+    return " ".join(number[i:i + 4] for i in range(0, len(number), 4))
+
+
+def _test_hints(method: str) -> str:
+    """What to type to get each outcome: this is a simulator, and testers should not have to read
+    its code to find the test cards (the README lists them too)."""
+    if method == "card":
+        countries = ", ".join(f"{country} <code>{_grouped(number)}</code>" for number, country in CARD_COUNTRIES.items()
+                              if number not in (CARD_SUCCESS, CARD_3DS))
+        items = (f"<li><code>{_grouped(CARD_SUCCESS)}</code> succeeds</li>"
+                 f"<li><code>{_grouped(CARD_3DS)}</code> asks for a 3-D Secure step: approve or fail it on the "
+                 "next page</li>"
+                 f"<li><code>{_grouped(CARD_DECLINE)}</code> (or any other number) is declined</li>"
+                 f"<li>Cards of a country (they succeed): {countries}</li>"
+                 "<li>Any holder, expiry and CVC.</li>")
+    elif method == "ewallet":
+        items = "<li>Any e-mail address succeeds; one containing <code>decline</code> is declined.</li>"
+    else:
+        items = ("<li>Any sending address: the payment waits for its confirmations, then succeeds; an address "
+                 "containing <code>fail</code> fails.</li>")
+    return f"<section data-test-hints><h2>Test data (simulator)</h2><ul>{items}</ul></section>"
 
 
 def _three_ds_page(payment: dict[str, Any]) -> str:
