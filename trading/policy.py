@@ -5,7 +5,10 @@ show them.
 Leverage: the brand's ceiling (BrandTradingPolicy, live or demo) and, for live accounts, the cap
 rules (LeverageCap) matching the client's country and classification: the most specific matching
 rule wins (country and classification over either alone); between equally specific rules the
-lowest; the ceiling applies on top; and a limit of the client's own (ClientLeverageLimit: the
+lowest; where the brand has no rule for a retail client's country, the regulator's default for
+that country (REGULATOR_RETAIL_CAPS: ESMA's 1:30 in the EU/EEA, the FCA's in the UK, ASIC's in
+Australia, ...) so that a brand without caps never opens a retail account above it; the ceiling
+applies on top; and a limit of the client's own (ClientLeverageLimit: the
 appropriateness questionnaire's result) on top of both. Every limit comes with the rule it comes
 from, in words, so that a refusal can name it ("Retail clients in GB: at most 1:30", "Appropriateness
 questionnaire: not appropriate, at most 1:5").
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
 from django.db.models import Case, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
-from django.db.models.functions import Least
+from django.db.models.functions import Coalesce, Least
 from django.utils.translation import gettext, pgettext
 
 from crm.models import Brand, Classification, Client, Stage
@@ -75,6 +78,31 @@ def live_account_refusal(*, client: Client, brand: Brand, policy: BrandTradingPo
 
 
 # --- leverage -----------------------------------------------------------------------------------------
+
+# The regulators' caps on retail clients' major currency pairs, by country: applied to a retail
+# client's live accounts where the brand has no cap rule of its own for them (a brand's rule, lower
+# or higher, is the brand's decision and wins). (regulator, cap).
+_EEA = ("AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV", "LT", "LU",
+        "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO")
+REGULATOR_RETAIL_CAPS: dict[str, tuple[str, int]] = {
+    **dict.fromkeys(_EEA, ("ESMA", 30)),
+    "GB": ("FCA", 30), "AU": ("ASIC", 30), "JP": ("JFSA", 25), "US": ("CFTC", 50), "SG": ("MAS", 20),
+    "HK": ("SFC", 20), "TR": ("CMB", 10),
+}
+
+
+def regulator_default(*, country: str, classification: str) -> tuple[str, int] | None:
+    """The regulator's default cap (regulator, cap) for a client in `country` of `classification`:
+    retail clients (a client not classified is treated as retail) of the countries listed only."""
+    if classification not in ("", Classification.RETAIL):
+        return None
+    return REGULATOR_RETAIL_CAPS.get((country or "").upper())
+
+
+def regulator_text(*, country: str, regulator: str, cap: int) -> str:
+    return gettext("Retail clients in %(country)s: at most 1:%(cap)s (the %(regulator)s default)") % {
+        "country": country, "cap": cap, "regulator": regulator}
+
 
 _WHO: dict[str, tuple[Callable[[], str], Callable[[], str]]] = {
     Classification.RETAIL: (lambda: gettext("Retail clients"), lambda: gettext("Retail clients in %(country)s")),
@@ -149,15 +177,21 @@ def client_limit(*, client: Client) -> ClientLeverageLimit | None:
 def leverage_limit(*, client: Client, brand: Brand, demo: bool,
                    policy: BrandTradingPolicy | None = None) -> LeverageLimit:
     """The leverage cap of `client`'s accounts of `brand` (live or demo) and the rule it comes from:
-    the lowest of the brand's ceiling, the matching cap rule and, for live accounts, the client's own
-    limit (the appropriateness questionnaire's result)."""
+    the lowest of the brand's ceiling, the matching cap rule (none: the regulator's default for a
+    retail client's country) and, for live accounts, the client's own limit (the appropriateness
+    questionnaire's result)."""
     policy = policy if policy is not None else BrandTradingPolicy.objects.filter(brand_id=brand.pk).first()
     ceiling = None if policy is None else (policy.max_leverage_demo if demo else policy.max_leverage_live)
     rule = None if demo else matching_rule(brand_id=brand.pk, country=client.country,
                                            classification=client.classification)
+    default = None if demo or rule is not None else regulator_default(country=client.country,
+                                                                      classification=client.classification)
     if rule is not None and (ceiling is None or rule.max_leverage <= ceiling):
         limit = LeverageLimit(cap=rule.max_leverage, source=rule, rule=rule_text(
             country=rule.country, classification=rule.classification, cap=rule.max_leverage))
+    elif default is not None and (ceiling is None or default[1] <= ceiling):
+        limit = LeverageLimit(cap=default[1], rule=regulator_text(country=client.country.upper(),
+                                                                  regulator=default[0], cap=default[1]))
     elif ceiling is not None:
         limit = LeverageLimit(cap=ceiling, rule=ceiling_text(brand=brand, demo=demo, cap=ceiling))
     else:
@@ -195,6 +229,14 @@ def with_leverage_cap(qs: QuerySet[TradingAccount]) -> AccountsWithCap:
         .annotate(rule_specificity=specificity).order_by("-rule_specificity", "max_leverage")
         .values("max_leverage")[:1],
         output_field=IntegerField())
+    # No rule of the brand for the client: the regulator's default for a retail client's country.
+    defaults: dict[int, list[str]] = {}
+    for country, (_regulator, cap) in REGULATOR_RETAIL_CAPS.items():
+        defaults.setdefault(cap, []).append(country)
+    regulator_cap = Case(*(When(Q(client__classification__in=["", Classification.RETAIL])
+                                & Q(client__country__in=countries), then=Value(cap))
+                           for cap, countries in sorted(defaults.items())),
+                         default=None, output_field=IntegerField())
     own_cap = Subquery(
         ClientLeverageLimit.objects.filter(client_id=OuterRef("client_id"), max_leverage__isnull=False)
         .order_by("max_leverage").values("max_leverage")[:1],
@@ -202,7 +244,8 @@ def with_leverage_cap(qs: QuerySet[TradingAccount]) -> AccountsWithCap:
     # PostgreSQL's LEAST skips NULLs: a missing rule, ceiling or client limit leaves the others.
     return qs.annotate(leverage_cap=Case(
         When(is_demo=True, then=F("server__brand__trading_policy__max_leverage_demo")),
-        default=Least(rule_cap, F("server__brand__trading_policy__max_leverage_live"), own_cap),
+        default=Least(Coalesce(rule_cap, regulator_cap), F("server__brand__trading_policy__max_leverage_live"),
+                      own_cap),
         output_field=IntegerField()))
 
 

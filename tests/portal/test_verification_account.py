@@ -30,9 +30,14 @@ def _kyc_storage(settings, tmp_path):
 
 @pytest.fixture
 def broker(registered, quiet_sim):  # noqa: F811
+    from crm.services import client_classification_set
     from trading.services import brand_trading_policy_set
 
     server = make_server(quiet_sim, registered.brand, account_types=TYPES)
+    # A professional client: the FCA's default for retail clients in GB (1:30) is not what these
+    # tests are about (tests/trading/test_leverage_caps.py is).
+    client_classification_set(actor=None, client=registered.client, classification="professional",
+                              reason="Opted up (test)")
     brand_trading_policy_set(actor=None, brand=registered.brand, max_leverage_live=500, max_leverage_demo=500,
                              live_min_stage="registered", live_requires_verification=True)
     save_address(registered.client)

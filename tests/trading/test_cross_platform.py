@@ -73,7 +73,8 @@ def _brokerage(name: str, sim: Simulator) -> SimpleNamespace:
                            min_hold_seconds=60)
     for partner in (master, sub):
         cs.plan_assign(actor=None, plan=plan, partner=partner, effective_from=BEFORE)
-    client = make_client(brand=brand, stage="registered", country="DE")
+    # Outside the EU: no regulator's default cap (ESMA's 1:30) below the 1:100 asked for.
+    client = make_client(brand=brand, stage="registered", country="AE")
     ib.client_attribution_import(actor=None, client=client, partner=sub, touched_at=BEFORE)
     world = SimpleNamespace(sim=sim, client=client, server=server)
     account = open_account(world, account_type="pro", leverage=100, deposit="50000")

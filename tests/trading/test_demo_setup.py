@@ -139,6 +139,12 @@ def test_the_demo_has_a_brand_on_each_other_platform_beside_mt5(sim, face_sims, 
     call_command("trading_seed_demo_platforms")
     assert ("Orion Trade (cTrader), Meridian Markets (Match-Trader), Halcyon Capital (Sirix), Granite FX (MT4)"
             in capsys.readouterr().out)
+    # Each carries its caps (retail clients in the EU, the EEA and the UK at most 1:30) and a questionnaire.
+    from kyc.models import Questionnaire
+
+    for code in ("orion", "meridian", "halcyon", "granite"):
+        assert LeverageCap.objects.get(brand__code=code, country="GB", classification="retail").max_leverage == 30
+        assert Questionnaire.objects.filter(brand__code=code).exists(), code
     call_command("trading_demo_setup", faces_in_use=True)
     assert capsys.readouterr().out.split() == ["ctrader", "matchtrader", "sirix", "mt4bridge"]  # what `make run` starts
     for face, simulator in face_sims.items():

@@ -278,6 +278,32 @@ def test_the_accounts_above_their_caps_follow_the_rules(esma, client, login_veri
     assert "#above-cap\">1</a>" in row_html
 
 
+def test_a_brand_without_caps_holds_retail_clients_to_their_regulators_default(world):
+    """Issue 58, item 4: a UK retail client on a brand with no caps (ceiling 1:500) got 1:500."""
+    from trading.policy import with_leverage_cap
+
+    brand_trading_policy_set(actor=world.admin, brand=world.brand, max_leverage_live=500, max_leverage_demo=500)
+    gb, au, ng = _client(world, "GB"), _client(world, "AU"), _client(world, "NG")
+    limit = leverage_limit(client=gb, brand=world.brand, demo=False)
+    assert (limit.cap, limit.rule) == (30, "Retail clients in GB: at most 1:30 (the FCA default)")
+    assert leverage_limit(client=au, brand=world.brand, demo=False).cap == 30  # ASIC
+    assert leverage_limit(client=ng, brand=world.brand, demo=False).cap == 500  # no regulator's default: the ceiling
+    assert leverage_limit(client=gb, brand=world.brand, demo=True).cap == 500  # demo accounts: the demo ceiling
+    with pytest.raises(LeverageAboveCap) as refused:
+        trading_account_open(actor=world.admin, client=gb, server=world.server, account_type="standard", leverage=500)
+    assert "the FCA default" in refused.value.message
+    # Not for a professional client, and the brand's own rule for the client wins over the default.
+    assert leverage_limit(client=_client(world, "GB", PRO), brand=world.brand, demo=False).cap == 500
+    leverage_cap_save(actor=world.admin, brand=world.brand, country="AU", classification=RETAIL, max_leverage=20)
+    assert leverage_limit(client=au, brand=world.brand, demo=False).cap == 20
+    # The list of accounts above their caps reads the same caps.
+    ng_account = open_account(world, ng, deposit=None, leverage=500)
+    capped = with_leverage_cap(TradingAccount.objects.filter(pk=ng_account.pk)).get()
+    assert capped.leverage_cap == 500
+    client_update(actor=world.admin, client=ng, country="DE", reason="moved")
+    assert with_leverage_cap(TradingAccount.objects.filter(pk=ng_account.pk)).get().leverage_cap == 30
+
+
 # --- the client's classification -------------------------------------------------------------------
 
 def test_classification_is_a_decision_of_compliance_with_a_reason_audited(world, client, login_verified):

@@ -49,12 +49,13 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from crm.exceptions import DomainError
 from crm.models import Brand, Classification, Client, Stage
 from crm.services import client_classification_set
 from trading.demo_funding import demo_account_deposit
-from trading.exceptions import PlatformFailed
+from trading.exceptions import LeverageAboveCap, PlatformFailed
 from trading.models import BalanceOperation, LeverageCap, PlatformServer, TradingAccount
 from trading.services import (
     brand_trading_policy_set,
@@ -88,13 +89,15 @@ DEMO_BRANDS = ("atlas", "nova")
 SEED = 20_260_302
 ACCOUNT_TYPES = {
     # The one a new client's first live account opens with unless they choose another: every demo
-    # client can open it (1:30 fits the caps of the EU and UK's retail clients).
-    "standard": {"label": "Standard", "group": "real\\standard", "leverages": [30, 50, 100, 200, 500],
+    # client can open it (1:30 fits the caps of the EU and UK's retail clients; 1:10 to 1:25 the
+    # regulators' defaults elsewhere, trading.policy.REGULATOR_RETAIL_CAPS).
+    "standard": {"label": "Standard", "group": "real\\standard", "leverages": [10, 20, 25, 30, 50, 100, 200, 500],
                  "currency": "USD", "default": True},
     "pro": {"label": "Pro (commission)", "group": "real\\pro", "leverages": [30, 50, 100, 200], "currency": "USD"},
     "cent": {"label": "Cent", "group": "real\\cent", "leverages": [100, 500, 1000], "currency": "USD"},
     "demo": {"label": "Demo", "group": "demo\\standard", "leverages": [100, 500], "demo": True, "currency": "USD"},
-    "jpy": {"label": "Standard (JPY)", "group": "real\\jpy", "leverages": [30, 50, 100, 200], "currency": "JPY"},
+    "jpy": {"label": "Standard (JPY)", "group": "real\\jpy", "leverages": [10, 20, 25, 30, 50, 100, 200],
+            "currency": "JPY"},
 }
 CLOSE_ONLY = {"real\\standard": "real\\standard-closeonly", "real\\pro": "real\\pro-closeonly"}
 # The brands' ceilings (live, demo). Nova FX is regulated in the EU: every retail client at most 1:30;
@@ -102,10 +105,12 @@ CLOSE_ONLY = {"real\\standard": "real\\standard-closeonly", "real\\pro": "real\\
 LEVERAGE_CAPS = {"atlas": (500, 1000), "nova": (200, 500)}
 EEA_AND_UK = ("AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV", "LT",
               "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO", "GB")
-# (country, classification, cap) per brand; "" is any.
+# (country, classification, cap) per brand; "" is any. The brands on the other platforms cap their
+# retail clients in the EU, the EEA and the UK as Atlas does.
 CAP_RULES = {
     "atlas": [*((c, Classification.RETAIL, 30) for c in EEA_AND_UK), ("GB", Classification.PROFESSIONAL, 200)],
     "nova": [("", Classification.RETAIL, 30)],
+    **{face.brand_code: [(c, Classification.RETAIL, 30) for c in EEA_AND_UK] for face in FACES.values()},
 }
 # Live accounts: the least stage, and whether a verification is needed.
 OPENING = {"atlas": (Stage.REGISTERED, False), "nova": (Stage.REGISTERED, True)}
@@ -133,6 +138,19 @@ PERSONAS = (
     ("latency_arb", 10, (5_000, 50_000)),
     ("hedger", 5, (10_000, 50_000)),
 )
+
+
+def brand_caps_seed(brand: Brand) -> None:
+    """The demo brand's trading policy (ceilings, who may get a live account) and its cap rules by
+    country and classification (CAP_RULES); the rules it has are left as they are."""
+    live, demo = LEVERAGE_CAPS.get(brand.code, (500, 1000))
+    stage, verified = OPENING.get(brand.code, (Stage.REGISTERED, False))
+    brand_trading_policy_set(actor=None, brand=brand, max_leverage_live=live, max_leverage_demo=demo,
+                             live_min_stage=stage, live_requires_verification=verified)
+    for country, classification, cap in CAP_RULES.get(brand.code, []):
+        if not LeverageCap.objects.filter(brand=brand, country=country, classification=classification).exists():
+            leverage_cap_save(actor=None, brand=brand, country=country, classification=classification,
+                              max_leverage=cap)
 
 
 class Simulator:
@@ -279,14 +297,7 @@ class Command(BaseCommand):
     def _policy(self, brand: Brand) -> None:
         """The brand's ceilings, who may get a live account, the caps by country and classification, and
         a few professional clients (opted up) in the capped markets."""
-        live, demo = LEVERAGE_CAPS.get(brand.code, (500, 1000))
-        stage, verified = OPENING.get(brand.code, (Stage.REGISTERED, False))
-        brand_trading_policy_set(actor=None, brand=brand, max_leverage_live=live, max_leverage_demo=demo,
-                                 live_min_stage=stage, live_requires_verification=verified)
-        for country, classification, cap in CAP_RULES.get(brand.code, []):
-            if not LeverageCap.objects.filter(brand=brand, country=country, classification=classification).exists():
-                leverage_cap_save(actor=None, brand=brand, country=country, classification=classification,
-                                  max_leverage=cap)
+        brand_caps_seed(brand)
         rng = random.Random(SEED)
         capped = {c for c, _cls, _cap in CAP_RULES.get(brand.code, []) if c}
         candidates = Client.objects.filter(brand=brand, stage__in=[Stage.FUNDED, Stage.ACTIVE],
@@ -412,6 +423,8 @@ class Command(BaseCommand):
         options = allowed_leverages(server, kind, client=client)
         if not options:  # no leverage of this type is within the client's cap
             kind, options = "standard", allowed_leverages(server, "standard", client=client)
+        if not options:  # a server made before the standard type had the low leverages
+            raise LeverageAboveCap(gettext("No leverage of the standard type is within this client's cap."))
         leverage = rng.choice([x for x in options if x <= 200] or options)
         account = trading_account_open(actor=None, client=client, server=server, account_type=kind,
                                        leverage=leverage, send_credentials=False)

@@ -4,8 +4,11 @@ One brand per platform besides MT5 (``trading_demo_setup.FACES``: Orion Trade on
 Markets on Match-Trader, Halcyon Capital on Sirix, Granite FX on MT4 through the bridge), each made with ``brand_create`` and given a few registered clients
 (``client_create``); the staff who work across the demo's brands (compliance, finance, the dealer)
 are given the new brands the way an administrator's staff page does (``user_update``), so that they
-see the accounts of every platform side by side. Needs no simulator: `make run` then starts a
-simulator face for each of these brands and ``trading_demo_setup --face ...`` opens their accounts.
+see the accounts of every platform side by side. Each brand gets its leverage caps (the EU, the EEA
+and the UK's retail clients at most 1:30, ``trading_demo_setup.CAP_RULES``) and the example
+appropriateness questionnaire (``kyc_questionnaire_seed``), as the MT5 brands have. Needs no
+simulator: `make run` then starts a simulator face for each of these brands and ``trading_demo_setup
+--face ...`` opens their accounts.
 Idempotent: a brand or client that exists is left as it is.
 """
 
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from crm.lib import context
@@ -20,7 +24,8 @@ from crm.lib.fieldcrypt import keyed_hashes
 from crm.models import Brand, Client, RoleCode, Stage, User
 from crm.services import brand_create, client_create
 from crm.staff_services import user_update
-from trading.management.commands.trading_demo_setup import FACES
+from trading.management.commands.trading_demo_setup import FACES, brand_caps_seed
+from trading.models import LeverageCap
 
 # (first name, last name, country) of each platform brand's demo clients.
 CLIENTS = {
@@ -54,7 +59,11 @@ class Command(BaseCommand):
                     if not Client.objects.filter(brand=brand, email_hash__in=keyed_hashes(email, kind="email")).exists():
                         client_create(actor=None, brand=brand, first_name=first, last_name=last, email=email,
                                       country=country, stage=Stage.REGISTERED, source="demo")
+                if not LeverageCap.objects.filter(brand=brand).exists():
+                    brand_caps_seed(brand)
                 self._staff_access(brand)
+            # The questionnaire is kyc's: its own loader, which gives one to every brand without.
+            call_command("kyc_questionnaire_seed", stdout=self.stdout)
         if made:
             self.stdout.write(f"platforms demo: {', '.join(made)} added with their clients")
         else:
