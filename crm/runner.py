@@ -827,12 +827,13 @@ class Beside:
 
 
 def collect_static(*, env: dict[str, str], var_dir: Path) -> Beside:
-    """collectstatic (compressing every file, a minute or two on a slow machine), beside the demo
-    loaders: the web server needs its manifest, the loaders do not."""
+    """collectstatic (compressing every file, a minute or two on a slow machine; nothing when the files
+    are unchanged since the last start), beside the demo loaders: the web server needs its manifest,
+    the loaders do not."""
     log = var_dir / "log" / "collectstatic.log"
     with contextlib.suppress(OSError):
         log.unlink()  # this start's output only
-    return Beside("collectstatic", "--noinput", "--verbosity", "0", env=env, log=log)
+    return Beside("collectstatic_if_changed", "--noinput", "--verbosity", "0", env=env, log=log)
 
 
 def database_ready(*, env: dict[str, str], var_dir: Path) -> None:

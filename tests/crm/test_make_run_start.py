@@ -282,3 +282,31 @@ def test_the_record_is_about_one_database_and_survives_a_line_cut_short(tmp_path
     assert runner.DemoBook(path, "a/1/crm").done("kyc_seed_demo"), "recorded after the line cut short"
     assert not runner.DemoBook(path, "a/2/crm").done("seed_demo"), "a re-created database starts with none"
     assert path.stat().st_mode & 0o077 == 0, "demo passwords: readable by this user only"
+
+
+def test_static_files_are_collected_again_only_when_one_changed(tmp_path: Path, settings: Any) -> None:
+    """A warm `make run` does not hash and compress every static file again (a minute or two on a slow
+    machine) when none changed; a changed one is collected."""
+    source, root = tmp_path / "static", tmp_path / "collected"
+    source.mkdir()
+    (source / "app.css").write_text("body { color: black }")
+    settings.STATICFILES_DIRS = [source]
+    settings.STATICFILES_FINDERS = ["django.contrib.staticfiles.finders.FileSystemFinder"]
+    settings.STATIC_ROOT = root
+    settings.STORAGES = {**settings.STORAGES, "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"}}
+
+    def collect() -> str:
+        out = io.StringIO()
+        call_command("collectstatic_if_changed", "--noinput", stdout=out)
+        return out.getvalue()
+
+    assert "1 static file copied" in collect()
+    assert collect().strip() == "Static files unchanged since the last collection."
+    (source / "app.css").write_text("body { color: navy }")
+    later = (root / "app.css").stat().st_mtime + 5  # edited after the last collection
+    os.utime(source / "app.css", (later, later))
+    assert "1 static file copied" in collect()
+    assert "navy" in (root / "app.css").read_text()
+    (root / "staticfiles.json").unlink()  # the manifest gone: collected again
+    assert "unchanged" not in collect()
