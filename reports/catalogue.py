@@ -3,9 +3,10 @@ a chart and exports. Each is built in the caller's scope (reports.selectors.dash
 money ones read the read models, the client ones (top traders, dormant clients, cohorts) read
 trading's published views and the event stream once per build, as a job, never on a page view.
 Amounts are per currency: a currency is a column of the row, never summed into another. The rows
-keep the exact figures (the CSV and XLSX files, the charts); what a person reads, on the page and in
-the PDF, is `Result.shown_rows`: each amount a `Money` in its row's currency, which the templates
-write with the one formatter (the `money` filter: the currency's decimals, the language's marks)."""
+keep the exact figures (the charts read them); what a person reads, on the page and in the PDF, is
+`Result.shown_rows`: each amount a `Money` in its row's currency, which the templates write with
+the one formatter (the `money` filter: the currency's decimals, the language's marks); the CSV and
+XLSX files get `Result.exported_rows`, the same amounts as plain numbers at the currency's decimals."""
 
 from __future__ import annotations
 
@@ -78,6 +79,13 @@ class Result:
                         pass
             shown.append(cells)
         return shown
+
+    @property
+    def exported_rows(self) -> list[list[Any]]:
+        """The rows for the CSV and XLSX files: each amount a plain number at its currency's
+        decimals (2000.00, 150000), as on the page, without the language's marks."""
+        return [[cell.quantize().amount if isinstance(cell, Money) else cell for cell in row]
+                for row in self.shown_rows]
 
 
 def _amounts_text(amounts: dict[str, Decimal]) -> str:
@@ -437,7 +445,7 @@ def result_csv(result: Result) -> bytes:
     out = io.StringIO()
     writer = SafeCsvWriter(out)
     writer.writerow(result.columns)
-    writer.writerows(result.rows)
+    writer.writerows(result.exported_rows)
     return out.getvalue().encode("utf-8")
 
 
@@ -446,7 +454,7 @@ def result_xlsx(result: Result) -> bytes:
 
     writer = SafeXlsxWriter(result.title)
     writer.writerow(result.columns)
-    writer.writerows(result.rows)
+    writer.writerows(result.exported_rows)
     out = io.BytesIO()
     writer.save(out)
     return out.getvalue()

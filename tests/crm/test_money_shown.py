@@ -261,7 +261,7 @@ def _brokerage(settings, tmp_path) -> Any:
 
 def test_no_staff_page_or_pdf_shows_more_decimals_than_the_currency_has(db, settings, tmp_path, login_verified,
                                                                        pdfs):
-    from reports.catalogue import REPORTS, Params, report_build, result_pdf
+    from reports.catalogue import REPORTS, Params, report_build, result_csv, result_pdf
     from reports.selectors import Period, dashboard_scope
     from tests.crawl import crawl
 
@@ -292,10 +292,11 @@ def test_no_staff_page_or_pdf_shows_more_decimals_than_the_currency_has(db, sett
     # Every report over the days the money moved, on its page and in its PDF.
     period = Period(w.now.date() - dt.timedelta(days=3), w.now.date())
     query = f"?from={period.start:%Y-%m-%d}&to={period.end:%Y-%m-%d}"
+    built = {}
     for name in REPORTS:
         check(f"report {name}", admin.get(reverse("reports_report", args=[name]) + query).content.decode())
-        result_pdf(report_build(name=name, user=w.admin, scope=dashboard_scope(w.admin), params=Params(period=period)),
-                   Params(period=period))
+        built[name] = report_build(name=name, user=w.admin, scope=dashboard_scope(w.admin), params=Params(period=period))
+        result_pdf(built[name], Params(period=period))
     for html in pdfs:
         title = re.search(r"<title>(.*?)</title>", html, re.S)
         check(f"PDF {unescape(title.group(1)).strip() if title else '?'}", html)
@@ -310,4 +311,7 @@ def test_no_staff_page_or_pdf_shows_more_decimals_than_the_currency_has(db, sett
     assert "1,000.00 USD" in seen["report agent_league"] and "-75.00 USD" in seen["report top_traders"]
     assert "150,000 JPY" in seen["AML alert page"] and "1,950.00 USD" in seen["close page"]
     assert any(where.startswith("PDF Wallet statement") and "1,000.00 USD" in text for where, text in seen.items())
+    # The files keep the amounts as plain numbers, at the currency's decimals too.
+    exported = result_csv(built["daily_money"]).decode()
+    assert ",150000," in exported and ",250.125," in exported and "00000000" not in exported
     assert "Gulf Partners" in seen["report ib_earnings"] and "400.00 USD" in seen["report withdrawals_by_provider"]
