@@ -218,10 +218,13 @@ def pdfs(monkeypatch) -> list[str]:
 
 def _brokerage(settings, tmp_path) -> Any:
     """The reporting world (USD and EUR wires, a withdrawal paid, deals) plus deposits in JPY, KWD,
-    BTC and USDT, a partner the first client is attributed to, a compliance case about that client
-    with its narrative, all through the services."""
+    BTC and USDT, a partner the first client is attributed to, an AML alert on the JPY deposit and a
+    compliance case about that client with its narrative, all through the services."""
+    from compliance.aml import aml_evaluate, aml_rule_create
     from compliance.cases import case_item_attach, case_narrative_set, case_review_start
+    from compliance.models import AmlAlert, AmlRuleKind
     from crm.models import RoleCode
+    from ib.services import client_attribution_import, partner_create
     from tests.factories import make_user
     from tests.reports.world import build, settle
     from wallet.demo import demo_wire_deposit, demo_wire_provider
@@ -238,16 +241,11 @@ def _brokerage(settings, tmp_path) -> Any:
     for amount in (Money("150000", "JPY"), Money("250.125", "KWD"), Money("0.05", "BTC"), Money("1500.5", "USDT")):
         demo_wire_deposit(provider=wire, client=w.c1, amount=amount, at=yesterday, n=1000 + next(_n))
     # A partner whose client trades: the IB earnings set the revenue the client brought against it.
-    from ib.services import client_attribution_import, partner_create
-
     w.partner = partner_create(actor=None, brand=w.brand, display_name="Gulf Partners", email="gulf@ib.example")
     client_attribution_import(actor=None, client=w.c1, partner=w.partner, touched_at=w.now - dt.timedelta(days=30))
     settle()
     w.officer = make_user(role_code=RoleCode.COMPLIANCE, brand=w.brand)
     # A large-transaction rule that the JPY deposit trips: an AML alert with its transactions.
-    from compliance.aml import aml_evaluate, aml_rule_create
-    from compliance.models import AmlAlert, AmlRuleKind
-
     aml_rule_create(brand=w.brand, kind=AmlRuleKind.LARGE_TRANSACTION, name="Large", actor=w.officer,
                     parameters={"amounts": {"JPY": "100000"}, "direction": "both"},
                     effective_from=w.now - dt.timedelta(days=400))
