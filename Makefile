@@ -91,9 +91,10 @@ test: install chromium
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing." >&2; exit 1; fi; \
 	exit $$rc
 
-# Every script in benchmarks/ (benchmarks/__main__.py finds them), each in its own process; SCALE=1 adds
-# scale_pages.py (it first generates a brokerage of a million clients and 100 million deals, about an
-# hour), which plain `make bench` leaves out.
+# Every script in benchmarks/ (benchmarks/__main__.py finds them), each in a process of its own with a
+# database of its own, then one summary line per figure (goal met or not); SCALE=1 adds scale_pages.py
+# (it first generates a brokerage of a million clients and 100 million deals, about an hour), which
+# plain `make bench` leaves out. QUICK=1 runs the small sizes.
 bench: install
 	@CRM_BENCH_SCALE=$(if $(filter 1 yes true,$(SCALE)),1,) $(PY) -m benchmarks $(if $(filter 1 yes true,$(QUICK)),--quick,)
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     argument_parser,
     finish,
     insert_series,
@@ -39,6 +39,7 @@ from benchmarks.common import (  # noqa: E402
     prepare,
     raw_connection,
     record,
+    sized,
     timed,
     vacuum_analyze,
 )
@@ -211,9 +212,9 @@ def main() -> None:
     parser.add_argument("--transactions", type=int, default=None)
     parser.add_argument("--deals", type=int, default=None)
     args = parser.parse_args()
-    clients = args.clients or (2_000 if args.quick else 100_000)
-    transactions = args.transactions or (20_000 if args.quick else 1_000_000)
-    deals = args.deals or (200_000 if args.quick else 10_000_000)
+    clients = args.clients or sized(args, 100_000, 2_000, 50)
+    transactions = args.transactions or sized(args, 1_000_000, 20_000, 200)
+    deals = args.deals or sized(args, 10_000_000, 200_000, 400)
     env = prepare(args)
     log_phases("compliance.aml")  # each rule's time
     try:

@@ -32,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import BenchEnv, argument_parser, finish, log, prepare, raw_connection, record  # noqa: E402
+from benchmarks.common import BenchEnv, argument_parser, finish, log, prepare, raw_connection, record, sized  # noqa: E402
 
 SHAPE_TABLES = """
 DROP TABLE IF EXISTS bench_audit_rows, bench_audit_head, bench_audit_work;
@@ -146,8 +146,8 @@ def main() -> None:
     parser.add_argument("--writes", type=int, default=0, help="transactions per writer (default 1000)")
     parser.add_argument("--writers", type=int, default=8)
     args = parser.parse_args()
-    writes = args.writes or (100 if args.quick else 1000)
-    writers = args.writers
+    writes = args.writes or sized(args, 1000, 100, 5)
+    writers = 2 if args.tiny else args.writers
     env = prepare(args)
     with raw_connection(env) as conn:
         conn.execute(SHAPE_TABLES)

@@ -36,7 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     BenchEnv,
     argument_parser,
     finish,
@@ -47,6 +47,7 @@ from benchmarks.common import (  # noqa: E402
     prepare,
     raw_connection,
     record,
+    sized,
     timed,
     timed_pages,
     vacuum_analyze,
@@ -164,6 +165,12 @@ def build_world(*, clients: int, events: int) -> dict[str, Any]:
     target = (f"{first_id} + CASE WHEN g % 10 = 0 THEN {_hash('g')} % {min(1000, clients)} "
               f"ELSE {_hash('g')} % {clients} END")
     join = f"JOIN crm_client c ON c.id = {target}"
+    from django.utils import timezone
+
+    from crm.partitions import month_partitions_span
+
+    # The events' months: the year of arrivals and the five weeks after.
+    month_partitions_span("crm_event", timezone.now() - dt.timedelta(days=366), timezone.now())
     with timed(f"{events} events"):
         insert_series(Event, events, {
             "uuid": "gen_random_uuid()",
@@ -294,9 +301,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=None, help="timed requests per page and user "
                                                                     "(default 200; quick 50)")
     args = parser.parse_args()
-    clients = args.clients or (10_000 if args.quick else 100_000)
-    events = args.events or (100_000 if args.quick else 1_000_000)
-    requests = args.requests or (50 if args.quick else 200)
+    clients = args.clients or sized(args, 100_000, 10_000, 50)
+    events = args.events or sized(args, 1_000_000, 100_000, 200)
+    requests = args.requests or sized(args, 200, 50, 3)
 
     env = prepare(args)
     try:

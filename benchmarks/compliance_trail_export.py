@@ -26,13 +26,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     argument_parser,
     finish,
     log,
     prepare,
     raw_connection,
     record,
+    sized,
     timed,
 )
 
@@ -54,9 +55,12 @@ def seed(client: object, brand: object, officer: object, count: int, start: dt.d
     )
     from crm.audit import AuditEntry, audit_record_many
     from crm.models import AccessEvent, Event
+    from crm.partitions import PARTITIONED_TABLES, month_partitions_span
 
     part = count // 6
     step = dt.timedelta(seconds=30)
+    for table in PARTITIONED_TABLES:  # the months of the rows below, in the past (events, reveals)
+        month_partitions_span(table.table, start, start + count * step)
     Event.objects.bulk_create([
         Event(name=KYC_NAMES[i % len(KYC_NAMES)], client=client, brand=brand, actor=officer,
               data={"reviewer": {"code": str(officer.code)}, "n": i}, occurred_at=start + i * step)  # type: ignore[attr-defined]
@@ -127,7 +131,7 @@ def main() -> None:
     parser = argument_parser(__doc__)
     parser.add_argument("--events", type=int, default=None, help="the client's events (default 10,000; quick 1,000)")
     args = parser.parse_args()
-    count = args.events or (1_000 if args.quick else 10_000)
+    count = args.events or sized(args, 10_000, 1_000, 20)
     env = prepare(args)
     try:
         from django.db import transaction

@@ -53,14 +53,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     BenchEnv,
     argument_parser,
+    die_with_parent,
     finish,
     log,
     prepare,
     raw_connection,
     record,
+    sized,
     vacuum_analyze,
 )
 
@@ -86,6 +88,7 @@ class Sim:
              "--start-time", SIM_START, "--server-tz-offset", tz, "--manager-login", "1000", "--face", face,
              "--manager-password", self.password, "--control-token", self.token],
             cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - prctl only
         )
         lines: queue.Queue[bytes] = queue.Queue()
         threading.Thread(target=lambda: lines.put(self.proc.stdout.readline()), daemon=True).start()  # type: ignore[union-attr]
@@ -238,8 +241,10 @@ def main() -> None:
                         help="simulator faces to ingest from (comma-separated)")
     args = parser.parse_args()
     platforms = [p.strip() for p in args.platforms.split(",") if p.strip()]
-    wanted = args.deals or (20_000 if args.quick else 200_000)
-    accounts = args.accounts or (300 if args.quick else 1_000)
+    wanted = args.deals or sized(args, 200_000, 20_000, 100)
+    accounts = args.accounts or sized(args, 1_000, 300, 5)
+    if args.tiny:
+        args.repeat = 1
 
     env = prepare(args)
     state = Path(tempfile.mkdtemp(prefix="crm-bench-mt5sim-"))

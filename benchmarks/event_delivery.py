@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     BenchEnv,
     CeleryWorker,
     argument_parser,
@@ -44,6 +44,7 @@ from benchmarks.common import (  # noqa: E402
     prepare,
     raw_connection,
     record,
+    sized,
 )
 
 GOAL_EVENTS_PER_S = 1000.0
@@ -126,7 +127,9 @@ def main() -> None:
     parser.add_argument("--each-batch", type=int, default=100, help="emit() calls per transaction")
     parser.add_argument("--concurrency", type=int, default=2, help="worker processes (celery -c)")
     args = parser.parse_args()
-    count = args.events or (2_000 if args.quick else 20_000)
+    count = args.events or sized(args, 20_000, 2_000, 20)
+    if args.tiny:
+        args.concurrency = 1
 
     env = prepare(args)
     try:

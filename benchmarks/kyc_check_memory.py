@@ -19,7 +19,7 @@ passport page scanned at 300 dpi and drawn on a 4900 pt square PDF page (the pic
 resolution); pdf_large (not with --quick), a 4900 pt square page with 4 MB of drawing operators, the
 edge of the PDF limits (rendered: the page's pixels are bounded by area, as an A4 page's).
 
-Run: python benchmarks/kyc_check_memory.py [--quick]
+Run: python benchmarks/kyc_check_memory.py [--quick | --tiny]   (--tiny: the passport page as drawn, once)
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def _run(program: str, *args: str, settings_module: str | None = None) -> dict:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def _inputs(quick: bool) -> dict[str, tuple[bytes, str, str]]:
+def _inputs(quick: bool, *, tiny: bool = False) -> dict[str, tuple[bytes, str, str]]:
     from django.conf import settings
 
     if not settings.configured:
@@ -104,6 +104,8 @@ def _inputs(quick: bool) -> dict[str, tuple[bytes, str, str]]:
     from tests.kyc import docgen
 
     page = docgen.identity_image(docgen.IdDoc("passport", docgen.ANNA))
+    if tiny:  # the page as drawn, no large picture: the measuring path only
+        return {"passport_photo": (docgen.encode(page, "jpeg"), "passport.jpg", "the generated passport page")}
     photo = docgen.encode(page.resize((4000, round(4000 * page.height / page.width)), Image.Resampling.BICUBIC), "jpeg")
     scan = Image.new("RGB", (6500, 9200), "white")
     scan.paste(page.resize((4960, 7016), Image.Resampling.BICUBIC), (770, 1092))
@@ -127,7 +129,7 @@ def _inputs(quick: bool) -> dict[str, tuple[bytes, str, str]]:
 
 def main() -> None:
     args = argument_parser(__doc__).parse_args()
-    inputs = _inputs(args.quick)
+    inputs = _inputs(args.quick or args.tiny, tiny=args.tiny)
     floor = float(_run(_FLOOR)["peak_mb"])
     log(f"the checks' floor (libraries and OCR engine loaded): {floor:.0f} MB")
     with tempfile.TemporaryDirectory() as tmp:
@@ -140,7 +142,7 @@ def main() -> None:
                    goal=GOAL, size=f"{size}; the check's own process")
             record(f"kyc_check_memory.{name}.worker_peak_mb", value=isolated["peak_mb"], unit="MB",
                    limit=isolated["floor_mb"], goal=GOAL, size=f"{size}; the worker (Django set up) that asked")
-            if not args.quick:
+            if not (args.quick or args.tiny):
                 inside = _run(_WORKER, str(path), filename, "inside", settings_module="benchmarks.settings")
                 record(f"kyc_check_memory.{name}.in_process_peak_mb", value=inside["peak_mb"], unit="MB",
                        limit=inside["floor_mb"], goal="", size=f"{size}; checked inside the worker, for comparison")

@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     BenchEnv,
     argument_parser,
     finish,
@@ -36,6 +36,7 @@ from benchmarks.common import (  # noqa: E402
     prepare,
     raw_connection,
     record,
+    sized,
     timed,
     timed_pages,
     vacuum_analyze,
@@ -142,8 +143,8 @@ def main() -> None:
     parser.add_argument("--waiting", type=int, default=None, help="submissions waiting (default 10,000; quick 2,000)")
     parser.add_argument("--requests", type=int, default=None, help="timed requests per page (default 200; quick 40)")
     args = parser.parse_args()
-    waiting = args.waiting or (2_000 if args.quick else 10_000)
-    requests = args.requests or (40 if args.quick else 200)
+    waiting = args.waiting or sized(args, 10_000, 2_000, 20)
+    requests = args.requests or sized(args, 200, 40, 3)
     env = prepare(args)
     try:
         users = build_world(waiting=waiting, decided=waiting)

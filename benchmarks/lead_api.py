@@ -40,16 +40,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     REPO_ROOT,
     BenchEnv,
     argument_parser,
+    die_with_parent,
     finish,
     log,
     percentile,
     prepare,
     raw_connection,
     record,
+    sized,
 )
 
 BATCH = 1000
@@ -128,7 +130,7 @@ class Gunicorn:
         self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
             [sys.executable, "-m", "gunicorn", "-c", "python:crm.gunicorn_conf", "crm.wsgi:application"],
             cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=self.log_file, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=die_with_parent,  # noqa: PLW1509 - prctl only
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -328,6 +330,7 @@ def check(expected: int) -> None:
 
 
 def main() -> None:
+    global BATCH  # noqa: PLW0603 - --tiny posts batches of a few leads
     parser = argument_parser(__doc__)
     parser.add_argument("--leads", type=int, default=None, help="single-lead requests (default 3,000; quick 400)")
     parser.add_argument("--batches", type=int, default=None, help="batches of 1,000 per batch phase (default 20; quick 2)")
@@ -337,9 +340,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "4")))
     parser.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", "4")))
     args = parser.parse_args()
-    singles = args.leads or (400 if args.quick else 3000)
-    batches = args.batches or (2 if args.quick else 20)
-    warmup = 16 * args.clients
+    singles = args.leads or sized(args, 3000, 400, 10)
+    batches = args.batches or sized(args, 20, 2, 1)
+    if args.tiny:
+        args.workers, args.threads, args.clients, args.batch_clients = 1, 2, 2, 1
+        BATCH = 10
+    warmup = (2 if args.tiny else 16) * args.clients
 
     env = prepare(args)
     try:

@@ -49,7 +49,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     REPO_ROOT,
     BenchEnv,
     _admin_connect,
@@ -59,6 +59,7 @@ from benchmarks.common import (  # noqa: E402
     percentile,
     prepare,
     record,
+    sized,
     timed,
     url_with_database,
 )
@@ -249,8 +250,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--no-hordak", action="store_true", help="leave the django-hordak comparison out")
     args = parser.parse_args(argv)
     env = prepare(args)
-    per_worker = args.postings or (150 if args.quick else 1500)
-    wallet_count = args.wallets or (200 if args.quick else 1000)
+    per_worker = args.postings or sized(args, 1500, 150, 5)
+    wallet_count = args.wallets or sized(args, 1000, 200, 20)
+    if args.tiny:
+        args.workers, args.no_hordak = 2, True  # no virtualenv of django-hordak built for a smoke run
     size = f"{args.workers} workers x {per_worker} postings, {wallet_count} wallets"
 
     with timed("setup"):

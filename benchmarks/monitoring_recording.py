@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     argument_parser,
     finish,
     log,
@@ -39,6 +39,7 @@ from benchmarks.common import (  # noqa: E402
     prepare,
     raw_connection,
     record,
+    sized,
 )
 
 BLOCK = 20
@@ -69,9 +70,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=None, help="timed requests per variant "
                                                                     "(default 600; quick 200)")
     args = parser.parse_args()
-    clients = 100 if args.quick else 300
-    requests = args.requests or (200 if args.quick else 600)
-    flush_rows = 20_000 if args.quick else 100_000
+    clients = sized(args, 300, 100, 10)
+    requests = args.requests or sized(args, 600, 200, 10)
+    flush_rows = sized(args, 100_000, 20_000, 200)
     env = prepare(args)
     try:
         from django.urls import reverse

@@ -19,7 +19,7 @@ The last day's activity is held back and written after the first pass, as a new 
 limit (both): one plain GROUP BY (agent, day, hour) over the window's rows with plain SQL, the least a
 from-scratch scoring must read; ratio = value / limit.
 
-Run: python benchmarks/monitoring_rescore.py [--quick] [--keep]   (--quick: 100 agents x 100 days)
+Run: python benchmarks/monitoring_rescore.py [--quick | --tiny] [--keep]   (--quick: 100 agents x 100 days; --tiny 4 x 90)
 """
 
 from __future__ import annotations
@@ -50,12 +50,12 @@ def main() -> None:
     args = argument_parser(__doc__).parse_args()
     env = prepare(args)
     try:
-        _run(env, quick=args.quick)
+        _run(env, agents_days=(4, 90) if args.tiny else (100, 100) if args.quick else (500, 180))
     finally:
         finish(env)
 
 
-def _run(env: BenchEnv, *, quick: bool) -> None:
+def _run(env: BenchEnv, *, agents_days: tuple[int, int]) -> None:
     from django.utils import timezone
 
     from crm.lib import context as actor_context
@@ -68,7 +68,7 @@ def _run(env: BenchEnv, *, quick: bool) -> None:
     from monitoring.pipeline import SCORING_WINDOW_DAYS, brand_rescore
     from monitoring.recording import activity_write
 
-    agents, days = (100, 100) if quick else (500, 180)
+    agents, days = agents_days
     today = timezone.now().date()
     # `days` days up to the day before yesterday for the first pass, then yesterday for the nightly one
     start = today - timedelta(days=days + 1)

@@ -42,7 +42,7 @@ def main() -> None:
     args = parser.parse_args()
     from monitoring import scenarios, scoring
 
-    agents, days, per_kind = (40, 120, 4) if args.quick else (80, 182, 8)
+    agents, days, per_kind = (10, 90, 1) if args.tiny else (40, 120, 4) if args.quick else (80, 182, 8)
     size = f"{agents} agents x {days} days, seed {args.seed}"
     log(f"generating {size}")
     scenario = scenarios.generate(agents=agents, days=days, seed=args.seed, injections_per_kind=per_kind)

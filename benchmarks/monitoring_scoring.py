@@ -30,7 +30,7 @@ def main() -> None:
     args = argument_parser(__doc__).parse_args()
     from monitoring import scenarios, scoring
 
-    agents, days = (20, 90) if args.quick else (80, 180)
+    agents, days = (20, 90) if args.quick or args.tiny else (80, 180)
     log(f"generating {agents} agents x {days} days")
     scenario = scenarios.generate(agents=agents, days=days, seed=3)
     context = scoring.context_from_dict(scenario.context)
@@ -52,7 +52,7 @@ def main() -> None:
            ratio=floor_rate / rate, goal=">= 5000", size=f"{len(events)} events, {len(scores)} agent-days")
 
     # the nightly rescore: 500 agents x 180 days of stored features (copies of the desk's agents)
-    target = 100 if args.quick else 500
+    target = 10 if args.tiny else 100 if args.quick else 500
     base = sorted(features)
     stored: dict[str, dict] = {}
     ctx = copy.deepcopy(scenario.context)

@@ -35,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     BenchEnv,
     argument_parser,
     finish,
@@ -45,6 +45,7 @@ from benchmarks.common import (  # noqa: E402
     prepare,
     raw_connection,
     record,
+    sized,
     timed,
     vacuum_analyze,
 )
@@ -195,7 +196,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--lines", type=int, default=None, help="settlement lines (1,000,000; --quick 20,000)")
     args = parser.parse_args(argv)
     env = prepare(args)
-    n = args.lines or (20_000 if args.quick else 1_000_000)
+    n = args.lines or sized(args, 1_000_000, 20_000, 200)
     # The import's phases (wallet.reconciliation logs each one's time) go to stderr with the progress.
     log_phases("wallet.reconciliation")
     size = f"{n:,} ledger movements, a file of as many lines"

@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     BenchEnv,
     argument_parser,
     finish,
@@ -39,6 +39,7 @@ from benchmarks.common import (  # noqa: E402
     prepare,
     raw_connection,
     record,
+    sized,
     timed,
     timed_pages,
 )
@@ -324,10 +325,10 @@ def main() -> None:
     parser.add_argument("--skip-rebuild", action="store_true",
                         help="with --reuse: the read models as the last run left them (no rebuild, no timing of it)")
     args = parser.parse_args()
-    clients = args.clients or (10_000 if args.quick else 1_000_000)
-    deals = args.deals or (200_000 if args.quick else 100_000_000)
-    events = args.events or (50_000 if args.quick else 10_000_000)
-    requests = args.requests or (30 if args.quick else 100)
+    clients = args.clients or sized(args, 1_000_000, 10_000, 50)
+    deals = args.deals or sized(args, 100_000_000, 200_000, 200)
+    events = args.events or sized(args, 10_000_000, 50_000, 200)
+    requests = args.requests or sized(args, 100, 30, 3)
     env = prepare(args)
     try:
         if env.reused:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     BenchEnv,
     argument_parser,
     finish,
@@ -43,6 +43,7 @@ from benchmarks.common import (  # noqa: E402
     prepare,
     raw_connection,
     record,
+    sized,
 )
 
 ONSETS = ["b", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "sh", "kh", "ch", "al", "y", "j"]
@@ -133,9 +134,9 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=None, help="listed entries (default 20,000; quick 2,000)")
     parser.add_argument("--clients", type=int, default=None, help="clients re-screened (default 200,000; quick 5,000)")
     args = parser.parse_args()
-    entries = args.entries or (2_000 if args.quick else 20_000)
-    count = args.clients or (5_000 if args.quick else 200_000)
-    sample_size = 300 if args.quick else 2_000
+    entries = args.entries or sized(args, 20_000, 2_000, 50)
+    count = args.clients or sized(args, 200_000, 5_000, 50)
+    sample_size = sized(args, 2_000, 300, 10)
     env = prepare(args)
     try:
         from compliance.selectors import screener_for_lists

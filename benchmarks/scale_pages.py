@@ -40,7 +40,7 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     BenchEnv,
     argument_parser,
     finish,
@@ -50,6 +50,7 @@ from benchmarks.common import (  # noqa: E402
     prepare,
     raw_connection,
     record,
+    sized,
     timed,
     timed_pages,
 )
@@ -139,11 +140,11 @@ def main() -> None:
                         help="ledger transactions (default 10,000,000; quick 20,000; at least two per live account)")
     parser.add_argument("--requests", type=int, default=None, help="timed requests per page (default 100; quick 30)")
     args = parser.parse_args()
-    clients = args.clients or (5_000 if args.quick else 1_000_000)
-    deals = args.deals if args.deals is not None else (50_000 if args.quick else 100_000_000)
-    events = args.events if args.events is not None else (20_000 if args.quick else 10_000_000)
-    ledger = args.ledger if args.ledger is not None else (20_000 if args.quick else 10_000_000)
-    requests = args.requests or (30 if args.quick else 100)
+    clients = args.clients or sized(args, 1_000_000, 5_000, 50)
+    deals = args.deals if args.deals is not None else sized(args, 100_000_000, 50_000, 200)
+    events = args.events if args.events is not None else sized(args, 10_000_000, 20_000, 200)
+    ledger = args.ledger if args.ledger is not None else sized(args, 10_000_000, 20_000, 200)
+    requests = args.requests or sized(args, 100, 30, 3)
 
     env = prepare(args)
     try:

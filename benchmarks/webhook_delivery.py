@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     CeleryWorker,
     argument_parser,
     finish,
@@ -41,6 +41,7 @@ from benchmarks.common import (  # noqa: E402
     prepare,
     raw_connection,
     record,
+    sized,
 )
 
 GOAL_EVENTS_PER_S = 1000.0
@@ -133,9 +134,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=None, help="paced phase length (default 10; quick 3)")
     parser.add_argument("--concurrency", type=int, default=2, help="worker processes (celery -c)")
     args = parser.parse_args()
-    count = args.events or (3_000 if args.quick else 20_000)
-    clients_n = args.clients or (1_000 if args.quick else 5_000)
-    seconds = args.seconds or (3.0 if args.quick else 10.0)
+    count = args.events or sized(args, 20_000, 3_000, 20)
+    clients_n = args.clients or sized(args, 5_000, 1_000, 10)
+    seconds = args.seconds or (0.5 if args.tiny else 3.0 if args.quick else 10.0)
+    if args.tiny:
+        args.concurrency = 1
 
     from tests.simulators import simulator_start, simulator_stop
 
