@@ -12,10 +12,12 @@ and at twice it, per scenario kind, since only there is it known which days were
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 from monitoring import scenarios, scoring
 
@@ -87,7 +89,23 @@ class SyntheticDay:
 
 @functools.cache
 def synthetic_history() -> tuple[SyntheticDay, ...]:
-    """The synthetic desk's agent-days, scored once per process (a second or two)."""
+    """The synthetic desk's agent-days, scored once per process. The budget page reads them through
+    monitoring.review.selectors.synthetic_days, which keeps them in the shared cache."""
+    return synthetic_history_compute()
+
+
+def synthetic_history_version() -> str:
+    """A digest of what the synthetic desk's scored days depend on: the scenarios' and the scoring's
+    code and SYNTHETIC. A kept copy is good while this is the same."""
+    digest = hashlib.sha256(repr(sorted(SYNTHETIC.items())).encode())
+    for module in (scenarios, scoring):
+        digest.update(Path(str(module.__file__)).read_bytes())
+    return digest.hexdigest()[:20]
+
+
+def synthetic_history_compute() -> tuple[SyntheticDay, ...]:
+    """Generate the synthetic desk (SYNTHETIC: 40 agents, 120 days, injected scenarios) and score
+    every agent-day: several seconds, 15 or more on a busy machine."""
     scenario = scenarios.generate(**SYNTHETIC)  # type: ignore[arg-type]
     scored = scoring.score_history(scenario.events, scoring.context_from_dict(scenario.context))
     return tuple(SyntheticDay(score=s.score, watched=s.watched,

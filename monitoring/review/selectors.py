@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from django.core.cache import cache
+
+from monitoring.review import budget as budget_math
 from monitoring.review.models import DeskAlertBudget
+
+SYNTHETIC_CACHE_KEY = "monitoring.review.synthetic_days:{version}"
 
 
 def desk_thresholds() -> dict[int, tuple[float, float]]:
@@ -13,3 +18,19 @@ def desk_thresholds() -> dict[int, tuple[float, float]]:
         if row.threshold is not None:
             out[row.desk_id] = (row.threshold, row.notice_threshold if row.notice_threshold is not None else row.threshold)
     return out
+
+
+
+def synthetic_days() -> tuple[budget_math.SyntheticDay, ...]:
+    """The synthetic desk's scored agent-days that the budget page reads its recall from. Scoring them
+    takes seconds (15 or more on a busy machine: the page's first load took that long in every new
+    web process), so they are kept in the shared cache under the version of the code that makes them,
+    for every process and restart; the nightly calibration and the demo's budget loader put them
+    there before anyone opens the page."""
+    key = SYNTHETIC_CACHE_KEY.format(version=budget_math.synthetic_history_version())
+    kept = cache.get(key)
+    if kept is not None:
+        return tuple(budget_math.SyntheticDay(score=score, watched=watched, kind=kind) for score, watched, kind in kept)
+    days = budget_math.synthetic_history_compute()
+    cache.set(key, [(d.score, d.watched, d.kind) for d in days], timeout=None)
+    return days

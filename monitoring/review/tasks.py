@@ -16,4 +16,15 @@ def budgets_calibrate() -> int:
     for budget in DeskAlertBudget.objects.select_related("desk"):
         desk_budget_calibrate(desk=budget.desk)
         done += 1
+    if done:
+        synthetic_days_keep.delay()  # the budget page's recall figures, scored by a worker, not on a visit
     return done
+
+
+@shared_task(name="monitoring.review.tasks.synthetic_days_keep", ignore_result=True)
+def synthetic_days_keep() -> int:
+    """Score the synthetic desk the budget page reads its recall from, unless the shared cache has it
+    for this version of the code (monitoring.review.selectors.synthetic_days). How many agent-days."""
+    from monitoring.review.selectors import synthetic_days
+
+    return len(synthetic_days())

@@ -22,7 +22,7 @@ from crm.permissions import AuthedRequest, code_or_404, desks_run_by, page_permi
 from monitoring.models import AlertStatus
 from monitoring.review import budget as budget_math
 from monitoring.review import performance as perf
-from monitoring.review import services
+from monitoring.review import selectors, services
 from monitoring.review.models import DeskAlertBudget
 from monitoring.review.permissions import alert_get_for_reviewer
 
@@ -132,7 +132,7 @@ def budget_page(request: AuthedRequest) -> HttpResponse:
         value = float(row.alerts_per_100) if row is not None else 0.5
         scores = services.desk_scores(desk)
         cost = budget_math.desk_cost(scores, value)
-        synthetic = budget_math.synthetic_cost(value)
+        synthetic = budget_math.synthetic_cost(value, selectors.synthetic_days())
         kinds = sorted(k for k in synthetic.recall if k != "all")
         context.update({
             "budget": row, "value": value, "double": 2 * value, "cost": cost,

@@ -135,3 +135,25 @@ def test_the_nightly_task_calibrates_again_on_the_latest_history(desk):
     again = DeskAlertBudget.objects.get(desk=desk["desk"])
     assert again.threshold is not None and first.threshold is not None and again.threshold > first.threshold
     assert desk_thresholds() == {desk["desk"].pk: (again.threshold, again.notice_threshold)}
+
+
+@pytest.mark.django_db
+def test_the_budget_page_reads_the_synthetic_desk_the_nightly_task_kept_instead_of_scoring_it_again(desk, monkeypatch):
+    """Scoring the synthetic desk took 15-20 s on a busy machine at the first visit of every web process."""
+    from monitoring.review.tasks import synthetic_days_keep
+
+    services.desk_budget_set(actor=desk["manager"], desk=desk["desk"], alerts_per_100="0.5")
+    days = (budget_math.SyntheticDay(score=5.0, watched=False, kind="departure"),
+            *(budget_math.SyntheticDay(score=1.0 + i / 1000, watched=False, kind="") for i in range(300)))
+    monkeypatch.setattr(budget_math, "synthetic_history_compute", lambda: days)
+    assert synthetic_days_keep() == 301  # by a worker after the nightly calibration: scored and kept
+
+    def scored_again() -> None:
+        raise AssertionError("the page scored the synthetic desk again")
+
+    monkeypatch.setattr(budget_math, "synthetic_history_compute", scored_again)
+    budget_math.synthetic_history.cache_clear()  # as in a web process started since
+    http = HttpClient()
+    http.force_login(desk["manager"])
+    page = http.get(f"{reverse('monitoring_budget')}?desk={desk['desk'].code}")
+    assert page.status_code == 200 and 'data-recall="departure"' in page.content.decode()

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand
 from crm.lib import context as actor_context
 from crm.models import Desk
 from monitoring.demo import DESK_NAME
+from monitoring.review.selectors import synthetic_days
 from monitoring.review.services import desk_budget_set
 
 BUDGET = "0.5"
@@ -27,5 +28,6 @@ class Command(BaseCommand):
             return
         with actor_context.acting_as(desk.manager, source="seed"):
             budget = desk_budget_set(actor=desk.manager, desk=desk, alerts_per_100=BUDGET)
+        synthetic_days()  # the budget page's recall figures, kept in the cache before its first visit
         self.stdout.write(f"monitoring budget demo: {desk.name}: {budget.alerts_per_100} alerts per 100 agent-days, "
                           f"threshold {budget.threshold} on {budget.agent_days} agent-days")
