@@ -11,13 +11,14 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.exceptions import FieldErrors
+from crm.lib.money import InvalidAmount, amount_parse
 from crm.lib.phone import phone_normalise
 from crm.lib.validation import (
     InvalidValue,
@@ -153,14 +154,16 @@ def _as_text(value: Any) -> str | None:
 
 
 def _amount(value: Any, name: str) -> str:
-    text = (_as_text(value) or "").strip().replace(",", "").replace(" ", "")
+    """A declared amount by the one grammar of amounts (crm.lib.money): "5000" or "5000.50";
+    "5,000", "5e3" or "٥٠٠٠" is refused by name, not guessed at."""
+    text = (_as_text(value) or "").strip()
     if not text:
         return ""
     try:
-        amount = Decimal(text)
-    except InvalidOperation:
+        amount = amount_parse(text, field=name)
+    except InvalidAmount:
         raise InvalidValue(name, gettext("Enter an amount, such as 5000.")) from None
-    if not amount.is_finite() or amount < 0 or amount > MAX_DECLARED_AMOUNT:
+    if amount > MAX_DECLARED_AMOUNT:
         raise InvalidValue(name, gettext("Enter an amount, such as 5000."))
     return format(amount.normalize(), "f")
 

@@ -49,7 +49,7 @@ from crm.audit import audit_record
 from crm.events import emit, emit_many
 from crm.exceptions import FieldErrors, NotAllowed, NotFound, ValidationFailed
 from crm.lib.lease import lease_hold
-from crm.lib.money import Money, UnknownCurrency, currency_normalise, money_format, to_decimal
+from crm.lib.money import Money, UnknownCurrency, currency_normalise, money_format, money_parse, to_decimal
 from crm.lib.validation import InvalidValue
 from crm.models import Brand, Client, User
 from crm.permissions import user_can
@@ -242,7 +242,8 @@ def money_or_error(value: Any, currency: str, field_name: str, errors: FieldErro
     if not currency:
         return Decimal(0)
     try:
-        amount = Money.exact(value, currency, field=field_name).amount
+        # The one grammar of amounts (crm.lib.money): "1E4" or "١٠٠٠٠" is refused, not read.
+        amount = money_parse(value, currency, field=field_name, positive=False).amount
     except InvalidValue as error:
         errors.add(error.field, error.message)
         return Decimal(0)

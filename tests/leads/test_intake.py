@@ -77,6 +77,9 @@ def test_a_campaign_name_with_a_direction_control_is_refused_by_name(world):
     ({"country": "Narnia"}, "country", "Enter a two-letter ISO country code, such as GB or DE."),
     ({"experience": "guru"}, "experience", "Choose one of: none, some, experienced, professional."),
     ({"deposit_intent": "lots"}, "deposit_intent", "Enter an amount, such as 5000."),
+    ({"deposit_intent": "5e3"}, "deposit_intent", "Enter an amount, such as 5000."),  # the one grammar of amounts
+    ({"deposit_intent": "\u0665\u0660\u0660\u0660"}, "deposit_intent", "Enter an amount, such as 5000."),
+    ({"deposit_intent": "5,000"}, "deposit_intent", "Enter an amount, such as 5000."),
 ])
 def test_bad_input_is_refused_field_by_field_and_nothing_is_written(world, overrides, field, message):
     with pytest.raises(ValidationFailed) as caught:

@@ -33,7 +33,7 @@ def rules(world):
 
 def test_the_score_adds_the_points_of_the_rules_that_hold_and_keeps_why(world, rules):
     result = lead_intake(brand=world.brand, channel=Channel.API, data=lead_data(
-        1, experience="Experienced", deposit_intent="10,000", source="google"))
+        1, experience="Experienced", deposit_intent="10000", source="google"))
     stored = LeadScore.objects.get(client=result.client)
     assert result.score == stored.score == 20 + 15 + 25 + 10 + 15  # completeness: 3 of 4 fields -> 15
     by_name = {row["name"]: row for row in stored.breakdown}

@@ -107,6 +107,9 @@ def test_a_product_with_a_bad_rule_is_refused_naming_the_field(world):
     with pytest.raises(ValidationFailed) as refused:
         product(world, daily_loss_pct="0", phases=[{"name": "", "profit_target_pct": "10"}])
     assert {"daily_loss_pct", "phases[0].name"} <= set(refused.value.fields)
+    with pytest.raises(ValidationFailed) as refused:
+        product(world, account_size="1E4", fee="\u0669\u0669")  # the one grammar of amounts: nothing guessed
+    assert {"account_size", "fee"} <= set(refused.value.fields)
 
 
 def test_saving_a_product_again_writes_a_new_version_and_old_challenges_keep_theirs(world):

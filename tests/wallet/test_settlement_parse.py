@@ -72,6 +72,14 @@ def test_a_bad_line_names_its_row_and_column(provider):
     assert "Row 3" in bad.value.message and "Gross" in bad.value.message and "ten euros" in bad.value.message
 
 
+@pytest.mark.parametrize("gross", ["1e2", "\u0661\u0660\u0660", "\uff11\uff10\uff10", "+100", "NaN"])
+def test_an_amount_outside_the_one_grammar_is_named_not_read(provider, gross):
+    data = SIM_CSV.replace(b"100.00", gross.encode())
+    with pytest.raises(SettlementParseError) as bad:
+        list(settlement_lines(provider=provider, data=data, filename="2026-03-02.csv"))
+    assert bad.value.row == 2 and bad.value.column == "amount"
+
+
 def test_a_bad_date_and_an_unknown_currency_are_named(provider):
     mapping = _acme_mapping(provider)
     head = "Transaction ID;Order;Type;Gross;Ccy;Commission;Value date;Payout batch\n"

@@ -13,12 +13,12 @@ import datetime as dt
 import io
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.utils.translation import gettext
 
-from crm.lib.money import Money, MoneyError, currency_normalise
+from crm.lib.money import Money, MoneyError, amount_read, currency_normalise
 from crm.lib.tables import TableUnreadable, text_decode, xlsx_rows
 from wallet.exceptions import SettlementParseError
 from wallet.providers.base import SettlementLine
@@ -205,10 +205,9 @@ def _decimal(text: str, mapping: ColumnMapping) -> Decimal | None:
     negative = value.startswith("(") and value.endswith(")")  # accountants' negatives
     value = value.strip("()")
     try:
-        number = Decimal(value)
-    except (InvalidOperation, ValueError):
-        return None
-    if not number.is_finite():
+        # Past the file's own separators, the one grammar of amounts: no exponent, no other digits.
+        number = amount_read(value)
+    except MoneyError:
         return None
     return -number if negative else number
 
@@ -244,6 +243,8 @@ def _cell_text(value: Any) -> str:
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, float):
-        # XLSX stores numbers as binary floats; the shortest repr is what the sheet showed.
-        return repr(value)
+        # XLSX stores numbers as binary floats; the shortest repr is what the sheet showed, written
+        # out in digits (1e-05 as 0.00001) for the one grammar of amounts.
+        text = repr(value)
+        return format(Decimal(text), "f") if "e" in text and value == value and abs(value) != float("inf") else text
     return str(value)
