@@ -55,7 +55,7 @@ def broker(db, sim):
     simulator, live accounts from "registered" on, and the staff of the journey."""
     from crm.staff_services import otp_device_start, otp_setup_confirm
     from leads.config import config_clear
-    from trading.services import brand_trading_policy_set, platform_server_save
+    from trading.services import brand_trading_policy_set, leverage_cap_save, platform_server_save
 
     config_clear()
     brand = make_brand(code="alpha", name="Alpha Markets")
@@ -81,6 +81,9 @@ def broker(db, sim):
     server = platform_server_save(actor=None, manager_password=MANAGER_PASSWORD, **server_values(sim, brand))
     brand_trading_policy_set(actor=None, brand=brand, max_leverage_live=500, max_leverage_demo=500,
                              live_min_stage=Stage.REGISTERED, live_requires_verification=False)
+    # The brand's own cap for its UK retail clients (a brand's rule wins over the FCA's default of 1:30):
+    # this journey is not about caps.
+    leverage_cap_save(actor=None, brand=brand, country="GB", classification="retail", max_leverage=500)
 
     finance = make_user(role_code=RoleCode.FINANCE, brand=brand, full_name="Fiona Finance",
                         email="fiona@staff.example.com", password=PASSWORD)

@@ -42,7 +42,7 @@ def ib_world(db, settings, tmp_path):
     from ib import commissions as cs
     from ib import services
     from trading.registry import adapters_reset
-    from trading.services import brand_trading_policy_set, platform_server_save
+    from trading.services import brand_trading_policy_set, leverage_cap_save, platform_server_save
     from wallet.provider_services import CurrencyRule, payment_method_save, payment_provider_save
 
     settings.PORTAL_REGISTER_RATE_LIMIT = "1000/m"
@@ -65,6 +65,9 @@ def ib_world(db, settings, tmp_path):
         live_min_stage="registered",
         live_requires_verification=True,
     )
+    # The brand's own cap for its UK retail clients (a brand's rule wins over the FCA's default of 1:30):
+    # this journey is not about caps.
+    leverage_cap_save(actor=None, brand=brand, country="GB", classification="retail", max_leverage=500)
     provider = payment_provider_save(
         code="psp-sim",
         name="PSP simulator",

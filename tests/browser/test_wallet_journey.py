@@ -56,7 +56,7 @@ def money(db, settings, tmp_path):
     )
     from tests.wallet.withdrawal_support import kyc_approve
     from trading.registry import adapters_reset
-    from trading.services import brand_trading_policy_set, platform_server_save
+    from trading.services import brand_trading_policy_set, leverage_cap_save, platform_server_save
     from wallet.provider_services import CurrencyRule, payment_method_save, payment_provider_save
 
     settings.PORTAL_REGISTER_RATE_LIMIT = "1000/m"
@@ -71,6 +71,9 @@ def money(db, settings, tmp_path):
                                   **server_values(mt5, brand, name="Atlas Live"))
     brand_trading_policy_set(actor=None, brand=brand, max_leverage_live=500, max_leverage_demo=500,
                              live_min_stage="registered", live_requires_verification=True)
+    # The brand's own cap for its UK retail clients (a brand's rule wins over the FCA's default of 1:30):
+    # this journey is not about caps.
+    leverage_cap_save(actor=None, brand=brand, country="GB", classification="retail", max_leverage=500)
     provider = payment_provider_save(code="psp-sim", name="PSP simulator", kind="simulator", base_url=psp.base_url,
                                      api_key=API_KEY, api_secret=API_SECRET, webhook_secret=WEBHOOK_SECRET)
     # The simulator's own fees (2.9 % + 0.30 a card payment, 1.00 a payout), as make run configures them.

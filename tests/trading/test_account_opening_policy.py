@@ -39,7 +39,7 @@ def atlas(world):
 
 def test_a_lead_gets_no_live_account_and_the_refusal_names_the_rule_and_the_stage(atlas):
     world = atlas
-    lead = make_client(actor=world.owner, email="lead@example.com", country="GB")
+    lead = make_client(actor=world.owner, email="lead@example.com", country="AE")  # no regulator's default cap
     before = _platform_logins(world)
     assert not BrandTradingPolicy.objects.filter(brand=world.brand).exists()  # the default applies
 

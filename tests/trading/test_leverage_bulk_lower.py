@@ -25,7 +25,7 @@ def _platform_leverage(world, login: int) -> int:
 
 
 def _gb(world, n: int):
-    return make_client(actor=world.owner, country="GB", stage="funded", email=f"gb{n}@example.com")
+    return make_client(actor=world.owner, country="AE", stage="funded", email=f"ae{n}@example.com")
 
 
 def _result_rows(job: Job) -> list[list[str]]:
@@ -35,8 +35,8 @@ def _result_rows(job: Job) -> list[list[str]]:
 
 @pytest.fixture
 def above(world):
-    """Three GB retail accounts at 1:500, 1:200 and 1:100 and a Nigerian one at 1:500; then a GB retail
-    cap of 1:50 leaves the three GB ones above it."""
+    """Three AE retail accounts at 1:500, 1:200 and 1:100 and a Nigerian one at 1:500 (countries without a
+    regulator's default cap); then an AE retail cap of 1:50 leaves the three AE ones above it."""
     brand_trading_policy_set(actor=world.admin, brand=world.brand, max_leverage_live=500, max_leverage_demo=500)
     accounts = [open_account(world, _gb(world, n), deposit=None, leverage=lev) for n, lev in enumerate((500, 200, 100))]
     ng = open_account(world, make_client(actor=world.owner, country="NG", stage="funded"), deposit=None, leverage=500)
@@ -47,7 +47,7 @@ def test_saving_a_lower_cap_offers_to_lower_the_accounts_above_it(above, client,
     world, accounts, ng = above
     login_verified(client, world.admin)
     response = client.post(reverse("trading_cap_create", args=[world.brand.code]),
-                           {"country": "GB", "classification": "retail", "max_leverage": "50"}, follow=True)
+                           {"country": "AE", "classification": "retail", "max_leverage": "50"}, follow=True)
     html = response.content.decode()
     assert "3 open accounts are above their caps" in html
     assert 'data-lower="live-50"' in html and "Lower 3 accounts to 1:50" in html
@@ -58,7 +58,7 @@ def test_saving_a_lower_cap_offers_to_lower_the_accounts_above_it(above, client,
 def test_the_job_lowers_each_account_and_a_platform_refusal_fails_only_that_one(above, client, login_verified,
                                                                                 django_capture_on_commit_callbacks):
     world, (first, second, third), ng = above
-    leverage_cap_save(actor=world.admin, brand=world.brand, country="GB", classification="retail", max_leverage=50)
+    leverage_cap_save(actor=world.admin, brand=world.brand, country="AE", classification="retail", max_leverage=50)
     login_verified(client, world.admin)
     empty()
     with django_capture_on_commit_callbacks(execute=True):
@@ -83,11 +83,11 @@ def test_the_job_lowers_each_account_and_a_platform_refusal_fails_only_that_one(
     rows = {row[0]: row for row in _result_rows(job)[1:]}
     assert rows[str(second.login)][5] == "failed" and "Invalid parameters" in rows[str(second.login)][6]
     assert rows[str(first.login)][3:6] == ["1:500", "1:50", "lowered"]
-    assert rows[str(first.login)][6] == "Retail clients in GB: at most 1:50"
+    assert rows[str(first.login)][6] == "Retail clients in AE: at most 1:50"
     changes = AuditLog.objects.filter(action="trading.leverage_change").order_by("id")
     assert [(c.actor, c.before["leverage"], c.after["leverage"]) for c in changes] == [
         (world.admin, 500, 50), (world.admin, 100, 50)]
-    assert all(c.reason == "Lowered to the cap: Retail clients in GB: at most 1:50" for c in changes)
+    assert all(c.reason == "Lowered to the cap: Retail clients in AE: at most 1:50" for c in changes)
     assert len(events("trading.leverage_changed")) == 2
     # The one left above is still offered, alone.
     page = client.get(reverse("trading_policy_edit", args=[world.brand.code]))
@@ -99,10 +99,10 @@ def test_the_job_lowers_each_account_and_a_platform_refusal_fails_only_that_one(
 def test_an_account_lowered_meanwhile_is_skipped_and_one_whose_type_has_no_leverage_within_the_cap_fails(
         above, client, login_verified, django_capture_on_commit_callbacks):
     world, (first, second, third), _ng = above
-    de = open_account(world, make_client(actor=world.owner, country="DE", stage="funded"), deposit=None, leverage=100)
-    leverage_cap_save(actor=world.admin, brand=world.brand, country="GB", classification="retail", max_leverage=50)
-    # 1:30 for retail clients in DE: the lowest leverage of the account's type is 1:50.
-    leverage_cap_save(actor=world.admin, brand=world.brand, country="DE", classification="retail", max_leverage=30)
+    de = open_account(world, make_client(actor=world.owner, country="ZA", stage="funded"), deposit=None, leverage=100)
+    leverage_cap_save(actor=world.admin, brand=world.brand, country="AE", classification="retail", max_leverage=50)
+    # 1:30 for retail clients in ZA: the lowest leverage of the account's type is 1:50.
+    leverage_cap_save(actor=world.admin, brand=world.brand, country="ZA", classification="retail", max_leverage=30)
     login_verified(client, world.dealer)  # dealers may lower leverage, not change the caps
     page = client.get(reverse("trading_policy_edit", args=[world.brand.code])).content.decode()
     assert "Lower 1 account to 1:30" in page and "Lower 3 accounts to 1:50" in page
@@ -123,13 +123,13 @@ def test_an_account_lowered_meanwhile_is_skipped_and_one_whose_type_has_no_lever
     assert de_job.counts == {"lowered": 0, "skipped": 0, "failed": 1}
     [(_header), (row)] = _result_rows(de_job)
     assert row[0] == str(de.login) and row[5] == "failed"
-    assert row[6] == "Its account type offers no leverage within the cap. Retail clients in DE: at most 1:30."
+    assert row[6] == "Its account type offers no leverage within the cap. Retail clients in ZA: at most 1:30."
     assert _platform_leverage(world, de.login) == 100
 
 
 def test_only_those_who_may_change_leverage_start_it_and_nothing_is_written_otherwise(above, client, login_verified):
     world, _accounts, _ng = above
-    leverage_cap_save(actor=world.admin, brand=world.brand, country="GB", classification="retail", max_leverage=50)
+    leverage_cap_save(actor=world.admin, brand=world.brand, country="AE", classification="retail", max_leverage=50)
     url = reverse("trading_leverage_lower", args=[world.brand.code])
     for user in (world.owner, world.finance):
         login_verified(client, user)
