@@ -46,7 +46,9 @@ def risk_tab_context(request: AuthedRequest, client: Client) -> dict[str, Any]:
         return {"risk_rows": None}
     rows = list(risk_history(client=client)[:HISTORY_SHOWN])
     return {"risk_rows": rows, "risk_current": rows[0] if rows else None,
-            "risk_can_review": user_can(request.user, RECOMPUTE_PERMISSION)}
+            "risk_can_review": user_can(request.user, RECOMPUTE_PERMISSION),
+            # The client's compliance trail is started from here (no code to copy into the export's page).
+            "trail_can_export": user_can(request.user, EXPORT_PERMISSION)}
 
 
 @page_permission_required(RECOMPUTE_PERMISSION)
@@ -162,7 +164,7 @@ def _trail_page(request: AuthedRequest, form: TrailForm, *, status: int = 200) -
 @require_GET
 def trail(request: AuthedRequest) -> HttpResponse:
     brands = list(visible_brands(request.user).order_by("name"))
-    initial = {"client": request.GET.get("client", "")}
+    initial = {"client": request.GET.get("client", ""), "brand": request.GET.get("brand", "")}
     return _trail_page(request, TrailForm(brands=brands, initial=initial))
 
 

@@ -207,3 +207,26 @@ def test_the_page_and_the_api_start_an_export_for_officers_only(world, client, d
     assert client.get(reverse("compliance_trail")).status_code in (403, 404)
     assert client.post("/api/v1/compliance/trail-exports", {"brand": world.brand.code, "start": today, "end": today},
                        content_type="application/json").status_code == 404
+
+
+def test_an_officer_starts_a_clients_trail_from_the_clients_compliance_tab(world, client, login_verified,
+                                                                           django_capture_on_commit_callbacks):
+    """Not by pasting the client's code into the export's page (issue 58, item 11)."""
+    import re
+
+    login_verified(client, world.officer)
+    tab = client.get(reverse("client_detail", args=[world.client.code]) + "?tab=compliance").content.decode()
+    form = re.search(r'<section[^>]*id="client-trail".*?</form>', tab, re.S)
+    assert form is not None and reverse("compliance_trail_start") in form.group(0)
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form.group(0)))
+    assert fields["client"] == str(world.client.code) and fields["brand"] == world.brand.code
+    with django_capture_on_commit_callbacks(execute=False):
+        assert client.post(reverse("compliance_trail_start"), fields).status_code == 302
+    export = TrailExport.objects.get()
+    assert export.client == world.client and export.last_day == timezone.localdate()
+    page = client.get(f"{reverse('compliance_trail')}?client={world.client.code}&brand={world.brand.code}")
+    assert f'value="{world.client.code}"' in page.content.decode()
+    client.logout()
+    login_verified(client, world.agent)  # sees the client, not the export
+    tab = client.get(reverse("client_detail", args=[world.client.code]) + "?tab=compliance").content.decode()
+    assert 'id="client-trail"' not in tab
