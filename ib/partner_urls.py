@@ -49,6 +49,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("partners/<slug:brand_code>/login/", views.login, name="login_brand"),
     # Public: the partner application form of a brand, and an invitation's link.
     path("partners/<slug:brand_code>/apply/", views.apply, name="apply"),
+    path("partners/<slug:brand_code>/agreement/", views.agreement, name="agreement"),
     path("partners/join/<str:token>/", views.join, name="join"),
     path("partners/<slug:brand_code>/password/reset/", views.password_reset, name="password_reset"),
     path("partners/password/reset/<str:uid>/<str:token>/", views.password_reset_confirm,

@@ -353,6 +353,13 @@ def banner_image(request: HttpRequest, code: Any, ext: str) -> HttpResponse:
 
 # --- onboarding: the public application, joining by invitation, links, sub-partners -----------------
 
+@require_GET
+@partner_page
+def agreement(request: HttpRequest, brand_code: str) -> HttpResponse:
+    """The partner agreement an applicant accepts, linked from the application form."""
+    return render(request, "ib/partner_portal/agreement.html", _ctx(request, _brand(brand_code)))
+
+
 @require_http_methods(["GET", "POST"])
 @partner_page
 def apply(request: HttpRequest, brand_code: str) -> HttpResponse:

@@ -362,3 +362,18 @@ def test_only_applications_taken_count_towards_the_per_address_limit(world, sett
     with pytest.raises(PartnerLoginThrottled):
         submit(12)
     assert onboarding.PartnerApplication.objects.count() == 2
+
+
+def test_the_application_form_links_the_partner_agreement_the_applicant_accepts(world):
+    """The agreement was named beside its checkbox but nowhere to be read (issue 58, item 11)."""
+    import re
+
+    http = HttpClient()
+    page = http.get(reverse("partners:apply", args=[world.brand.code])).content.decode()
+    link = re.search(r'<a href="([^"]+)"[^>]*data-agreement>partner agreement</a>', page)
+    assert link is not None and link.group(1) == reverse("partners:agreement", args=[world.brand.code])
+    agreement = http.get(link.group(1))
+    assert agreement.status_code == 200
+    text = agreement.content.decode()
+    assert f"Partner agreement of {world.brand.name}" in text and "Commission" in text and "Payment" in text
+    assert http.get(reverse("partners:agreement", args=["no-such-brand"])).status_code == 404
