@@ -128,6 +128,7 @@ def test_email_host_is_not_needed_when_mail_goes_through_another_backend():
         ("SECURE_HSTS_SECONDS", "a year"),
         ("CRM_WEBHOOK_ALLOW_HTTP_LOOPBACK", "1"),  # tenants' URLs reach public servers only
         ("IB_POSTBACK_ALLOW_HTTP_LOOPBACK", "true"),
+        ("CRM_TRUSTED_PROXIES", "10.0.0.2,proxy.internal"),  # addresses or networks, never a name
     ],
 )
 def test_production_refuses_a_bad_value_and_names_the_setting(name, value):
