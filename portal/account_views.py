@@ -48,6 +48,7 @@ def accounts_panel_context(request: PortalRequest) -> dict[str, Any]:
     client = request.portal_client
     setup = selectors.live_account_setup(client=client)
     context: dict[str, Any] = {"accounts": selectors.trading_accounts(client=client), "setup": setup,
+                               "brand": client.brand,
                                **account_choice_context(request)}
     context["verified"] = services.client_verified(client=client)
     context["refusal"] = selectors.live_account_refusal(client=client) if setup == selectors.REFUSED else ""

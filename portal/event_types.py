@@ -29,3 +29,13 @@ class LiveAccountRefused(TypedDict):
 declare("portal.live_account_refused", payload=LiveAccountRefused,
         description="A verified client's first live account was not opened: the brand's policy refused it. "
                     "The client is told why, the owner is notified and staff get a task.")
+
+
+class LiveAccountWaiting(TypedDict):
+    approval: str  # the uuid of the "kyc.approved" event it followed; "" when found otherwise
+
+
+declare("portal.live_account_waiting", payload=LiveAccountWaiting,
+        description="A verified client's first live account waits: the brand has no live trading server. "
+                    "It opens when a server is added (or at the next sweep); the owner is notified and "
+                    "staff get a task.")

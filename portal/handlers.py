@@ -20,6 +20,16 @@ def first_live_account(event: Event) -> None:
         portal_first_live_account_open(client=event.client, approval=event)
 
 
+@subscribe("trading.server_saved")
+def waiting_first_live_accounts(event: Event) -> None:
+    """A live server was saved: the brand's verified clients waiting for one get their first live
+    account now (portal.services.first_live_accounts_retry)."""
+    from portal.services import first_live_accounts_retry
+
+    if event.brand_id is not None:
+        first_live_accounts_retry(brand_id=event.brand_id)
+
+
 @subscribe(*NOTIFIED_EVENTS)
 def notify_client(event: Event) -> None:
     """Put the event in the client's trader's-room notifications (once per event)."""

@@ -199,13 +199,15 @@ def kyc_journey(*, client: Client) -> Journey:
 SETTING_UP = "setting_up"
 RETRYING = "retrying"
 REFUSED = "refused"
+WAITING = "waiting"
 
 
 def live_account_setup(*, client: Client) -> str | None:
     """Whether the client's first live account is on its way: SETTING_UP (verified, the account not
-    there yet), RETRYING (the platform failed it; the event delivery tries again), REFUSED (the
-    brand's policy refused it after the latest approval: live_account_refusal says why), or None
-    (they have a live account, or are not verified)."""
+    there yet), RETRYING (the platform failed it; the event delivery tries again), WAITING (the brand
+    has no live trading server yet; it opens when one is added), REFUSED (the brand's policy refused
+    it after the latest approval: live_account_refusal says why), or None (they have a live account,
+    or are not verified)."""
     from crm.models import DeliveryStatus, EventDelivery
     from portal.services import client_verified
     from trading.selectors import has_live_account
@@ -214,6 +216,10 @@ def live_account_setup(*, client: Client) -> str | None:
         return None
     if live_account_refusal(client=client) is not None:
         return REFUSED
+    from trading.selectors import account_offers
+
+    if not account_offers(brand_id=client.brand_id, demo=False):
+        return WAITING
     failed = EventDelivery.objects.filter(event__client=client, event__name="kyc.approved",
                                           handler="portal.handlers.first_live_account",
                                           status=DeliveryStatus.FAILED).exists()

@@ -611,8 +611,9 @@ def portal_first_live_account_open(*, client: Client, approval: Any = None) -> A
     at the highest leverage the type offers within the client's caps (the brand's, the cap rules' and
     the questionnaire's). A type the client cannot open (no leverage within their caps) is never
     used: the first one of the brand's types they can open is. Nothing when the client has a live
-    account already, the approval (`approval`) no longer stands, or the brand has no live server
-    (logged). Idempotent: the client's row is locked
+    account already or the approval (`approval`) no longer stands. The brand has no live server: the
+    client waits (live_account_waiting_record) and is tried again when one is saved and by the
+    sweep (first_live_accounts_retry). Idempotent: the client's row is locked
     while deciding, so two deliveries cannot both open one.
 
     A platform failure (PlatformFailed) is raised, for the event delivery to retry: the platform
@@ -635,8 +636,9 @@ def portal_first_live_account_open(*, client: Client, approval: Any = None) -> A
             # delivered (again): nothing to open, nothing to tell; a new approval opens it.
             return None
         if not account_offers(brand_id=client.brand_id, demo=False):
-            logger.warning("no live server for the first live account", extra={"client": str(client.code),
-                                                                                 "brand": client.brand.code})
+            # Not final: the account opens when a live server is added (trading.server_saved) or at
+            # the next sweep (first_live_accounts_retry); meanwhile client and staff are told.
+            live_account_waiting_record(client=client, approval=approval)
             return None
         offer = chosen_offer(client=client) or next(iter(offers_for(client=client, demo=False)), None)
         if offer is None:
@@ -650,6 +652,86 @@ def portal_first_live_account_open(*, client: Client, approval: Any = None) -> A
             live_account_refusal_record(client=client, reason=refused.message, approval=approval,
                                         account_type=offer.account_type)
             return None
+
+
+LIVE_ACCOUNT_WAITING = "portal.live_account_waiting"
+
+
+@transaction.atomic
+def live_account_waiting_record(*, client: Client, approval: Any = None) -> Any:
+    """A verified client's first live account cannot open yet: the brand has no live trading
+    server. The client's timeline says so (event "portal.live_account_waiting"; the dashboard says
+    what is happening), their owner is notified and staff get a task to add a server. Once per
+    approval (`approval`: the "kyc.approved" event); without one, once while the client waits."""
+    from django.utils import translation
+    from django.utils.translation import gettext_noop
+
+    from crm.lib.payloads import client_url
+    from crm.services import notify_user, task_create
+
+    approval_ref = str(getattr(approval, "uuid", "") or "")
+    if live_account_waiting_since(client=client) is not None:
+        return None
+    logger.warning("no live server for the first live account: the client waits", extra={
+        "client": str(client.code), "brand": client.brand.code})
+    event = emit(LIVE_ACCOUNT_WAITING, client=client, actor=None, data={"approval": approval_ref})
+    url = client_url(client, tab="trading")
+    notify_user(client.owner, kind="live_account_waiting",
+                title=gettext_noop("%(name)s is verified and waiting for a live account"),
+                params={"name": client.full_name}, body="", url=url)
+    assignee = _refusal_assignee(client)
+    if assignee is None:
+        return event
+    with translation.override(assignee.language or settings.LANGUAGE_CODE):
+        title = gettext("Add a live trading server for %(brand)s: %(name)s is waiting for a live account") % {
+            "brand": client.brand.name, "name": client.full_name}
+        description = gettext("The client is verified, but %(brand)s has no active trading server with live "
+                              "account types, so no live account could be opened. It opens by itself as soon "
+                              "as one is added.") % {"brand": client.brand.name}
+    task_create(actor=None, title=title[:200], assignee=assignee, client=client, description=description[:2000],
+                due_at=timezone.now() + timedelta(days=1))
+    return event
+
+
+def live_account_waiting_since(*, client: Client) -> Any:
+    """When the client began waiting for a live server (the "portal.live_account_waiting" event
+    after their latest approval), or None: not waiting, or approved again since."""
+    from crm.models import Event
+
+    latest = (Event.objects.filter(client_id=client.pk, name__in=("kyc.approved", LIVE_ACCOUNT_WAITING))
+              .order_by("-occurred_at", "-id").values_list("name", "occurred_at").first())
+    return latest[1] if latest is not None and latest[0] == LIVE_ACCOUNT_WAITING else None
+
+
+def first_live_accounts_retry(*, brand_id: int | None = None) -> int:
+    """Open the first live account of every verified client (of `brand_id`, or of every brand) who
+    is waiting for a live server (live_account_waiting_record) and has none yet, now that the brand
+    may have one. Returns how many were opened. A platform failure for one client is logged and
+    left to the next sweep; the others go on."""
+    from crm.models import Event
+    from trading.exceptions import PlatformFailed
+    from trading.selectors import account_offers
+
+    waiting = Event.objects.filter(name=LIVE_ACCOUNT_WAITING)
+    if brand_id is not None:
+        waiting = waiting.filter(client__brand_id=brand_id)
+    opened = 0
+    offered: dict[int, bool] = {}
+    for client in Client.objects.filter(pk__in=waiting.values("client_id")).select_related("brand").order_by("pk"):
+        if client.brand_id not in offered:
+            offered[client.brand_id] = bool(account_offers(brand_id=client.brand_id, demo=False))
+        if not offered[client.brand_id] or live_account_waiting_since(client=client) is None:
+            continue
+        approval = (Event.objects.filter(client_id=client.pk, name="kyc.approved")
+                    .order_by("-occurred_at", "-id").first())
+        try:
+            account = portal_first_live_account_open(client=client, approval=approval)
+        except PlatformFailed as failed:
+            logger.warning("the waiting client's first live account failed: %s", failed.message,
+                           extra={"client": str(client.code)})
+            continue
+        opened += account is not None
+    return opened
 
 
 def _no_type_reason(client: Client) -> str:

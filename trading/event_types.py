@@ -109,6 +109,12 @@ class SyncLag(TypedDict):
     last_error: str
 
 
+class ServerSaved(TypedDict):
+    server: int
+    server_name: str
+    live_types: int  # the live account types it offers (its mapped, non-demo types)
+
+
 declare("trading.account_opened", payload=AccountOpened, description="A trading account was opened on a platform.")
 declare("trading.leverage_changed", payload=LeverageChange, description="An account's leverage changed.")
 declare("trading.group_changed", payload=TextChange, description="An account moved to another platform group.")
@@ -174,3 +180,6 @@ declare("trading.challenge_funded", payload=ChallengeEvent,
         description="Every phase of a challenge was passed: its funded account was opened.")
 declare("trading.challenge_payout", payload=ChallengeEvent,
         description="A funded challenge's profit was taken off the account for a profit-split payout.")
+declare("trading.server_saved", payload=ServerSaved,
+        description="An active platform server offering live account types was added or changed: verified "
+                    "clients of its brand waiting for their first live account get it now.")

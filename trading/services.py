@@ -254,6 +254,13 @@ def platform_server_save(*, actor: User | None, server: PlatformServer | None = 
     audit_record(action="trading.server_create" if before is None else "trading.server_update", obj=server,
                  before=before, after=after | {"manager_password_changed": bool(manager_password)}, actor=actor)
     adapter_discard(server)
+    live_types = sum(1 for spec in (server.account_types or {}).values()
+                     if isinstance(spec, dict) and spec.get("group") and not spec.get("demo"))
+    if server.is_active and live_types:
+        # Verified clients of the brand may be waiting for a live server (the trader's room opens
+        # their first live account on this event).
+        emit("trading.server_saved", brand=server.brand_id, actor=actor, data={
+            "server": server.pk, "server_name": server.name, "live_types": live_types})
     return server
 
 

@@ -369,6 +369,9 @@ CELERY_BEAT_SCHEDULE = {
     # Prop challenges left "opening" by a platform failure or a lost answer: tried again, an account size
     # of unknown outcome looked up by its reference, never sent twice (trading.prop).
     "trading-challenges-open": {"task": "trading.tasks.challenges_open_due", "schedule": 60.0},
+    # Verified clients waiting for a live server (none when they were approved) get their first live
+    # account once the brand has one; a saved server does it at once (portal.handlers).
+    "portal-first-live-accounts": {"task": "portal.tasks.first_live_accounts_due", "schedule": 300.0},
     "trading-account-closes-resume": {"task": "trading.tasks.account_closes_resume", "schedule": 900.0},
     "trading-sync-health": {"task": "trading.tasks.sync_health_check", "schedule": 60.0},
     "trading-reconcile-nightly": {"task": "trading.tasks.deals_reconcile_all", "schedule": crontab(hour=3, minute=15)},

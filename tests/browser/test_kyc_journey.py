@@ -2,9 +2,12 @@
 MRZ of generated documents) and delivering the events (the first live account opens on the MT5 Web API
 simulator, a separate process):
 
-1. A client registers on a phone, verifies the address from the mail, answers the appropriateness
-   questionnaire, uploads a clean passport and a utility bill, watches the status turn to approved and
-   finds the new live account on the dashboard.
+1. A client in the UK registers on a phone, verifies the address from the mail, answers the
+   appropriateness questionnaire, uploads a clean passport and a utility bill and watches the status turn
+   to approved. The brand has no live server yet: the dashboard says the account waits for one and offers
+   the page to open one. An administrator adds the server: the worker opens the waiting account, and the
+   dashboard shows it at 1:30, the FCA's default for a retail client in the UK (the brand has no caps of
+   its own and a ceiling of 1:500).
 2. A second client uploads a passport in another name: it waits for review; a compliance officer (with
    the second factor) rejects it as retryable on the staff review page; the client reads why, sends a
    correct passport and is approved.
@@ -41,8 +44,9 @@ DECIDED_MS = 240_000  # OCR of two documents on a slow machine, in a worker of o
 
 @pytest.fixture
 def broker(db, settings, tmp_path):
-    """A brand with its consents, the example questionnaire, a live server on the simulator (live accounts
-    need a verified client) and a compliance officer with the second factor set up."""
+    """A brand with its consents, the example questionnaire, no cap rules (a ceiling of 1:500), no live
+    server yet (`add_server()` adds it on the simulator; live accounts need a verified client) and a
+    compliance officer with the second factor set up."""
     from django_otp.oath import totp
 
     from crm.staff_services import otp_device_start, otp_setup_confirm
@@ -59,9 +63,13 @@ def broker(db, settings, tmp_path):
     brand = make_brand(code="atlas-k", name="Atlas KYC", served_countries=["GB", "AE"])
     for kind in ConsentKind.values:
         ConsentDocument.objects.create(brand=brand, kind=kind, version="1", language="en", title=f"{kind} v1")
-    types = {**ACCOUNT_TYPES, "standard": {**ACCOUNT_TYPES["standard"], "default": True}}
-    server = platform_server_save(actor=None, manager_password=MANAGER_PASSWORD,
-                                  **server_values(sim, brand, account_types=types, name="Atlas Live"))
+    types = {**ACCOUNT_TYPES, "standard": {**ACCOUNT_TYPES["standard"], "default": True,
+                                           "leverages": [30, 50, 100, 200, 500]}}
+
+    def add_server():
+        return platform_server_save(actor=None, manager_password=MANAGER_PASSWORD,
+                                    **server_values(sim, brand, account_types=types, name="Atlas Live"))
+
     brand_trading_policy_set(actor=None, brand=brand, max_leverage_live=500, max_leverage_demo=500,
                              live_min_stage="registered", live_requires_verification=True)
     questionnaire_version_publish(actor=None, version=questionnaire_draft_save(actor=None, brand=brand,
@@ -71,7 +79,8 @@ def broker(db, settings, tmp_path):
     device = otp_device_start(user=officer)
     otp_setup_confirm(user=officer, device=device, token=f"{totp(device.bin_key, drift=-1):06d}")
     try:
-        yield type("Broker", (), {"brand": brand, "server": server, "officer": officer, "sim": sim})
+        yield type("Broker", (), {"brand": brand, "add_server": staticmethod(add_server), "officer": officer,
+                                  "sim": sim})
     finally:
         adapters_reset()
         stop_simulator(sim)
@@ -93,6 +102,7 @@ def _first_live_account(page, base, client, worker):
     account names the delivery's error and the worker's last lines."""
     from datetime import timedelta
 
+    from django.db.models import Q
     from django.utils import timezone
 
     from crm.events import retry_due
@@ -105,8 +115,8 @@ def _first_live_account(page, base, client, worker):
         page.goto(f"{base}/portal/")
         if page.locator("#accounts li.p-account").count():
             break
-        failed = EventDelivery.objects.filter(event__name="kyc.approved", event__client=client,
-                                              status=DeliveryStatus.FAILED)
+        failed = EventDelivery.objects.filter(Q(event__name="kyc.approved", event__client=client)
+                                              | Q(event__name="trading.server_saved"), status=DeliveryStatus.FAILED)
         if failed.exists() and not retried:
             retry_due(now=timezone.now() + timedelta(hours=7))
             retried = True
@@ -119,6 +129,16 @@ def _first_live_account(page, base, client, worker):
         tail = worker.log_path.read_text(errors="replace")[-3000:]
         pytest.fail(f"no live account for {client}: deliveries {deliveries}\nworker log:\n{tail}")
     return account
+
+
+def _delivered(client, name):
+    """Wait for the worker to have recorded event `name` for `client`."""
+    from crm.models import Event
+
+    started = time.monotonic()
+    while not Event.objects.filter(client=client, name=name).exists():
+        assert time.monotonic() - started < scaled(60), f"no {name} for {client}"
+        time.sleep(0.2)
 
 
 def _phone(browser):
@@ -208,10 +228,20 @@ def test_clients_are_verified_in_the_traders_room_and_get_a_live_account(live_se
     # The partial is polled every 2 s: the page turns to approved without a reload.
     page.wait_for_selector("#kyc-status[data-status=approved]", timeout=scaled_ms(DECIDED_MS))
     assert "You are verified" in page.inner_text("#kyc-status")
-    # The worker delivers kyc.approved: the first live account opens on the platform.
+    # No live server: the worker's delivery of kyc.approved records that Laura waits (staff see it), and
+    # the dashboard says so and offers the page to open one.
+    _delivered(laura, "portal.live_account_waiting")
+    page.goto(f"{base}/portal/")
+    waiting = page.inner_text("#account-setup[data-state=waiting]")
+    assert "no live trading server ready yet" in waiting and "opens by itself" in waiting, waiting
+    assert page.get_attribute("#open-live-account", "href") == reverse("portal:account_new")
+    # An administrator adds the live server: the worker opens the waiting account on the platform, at
+    # the FCA's 1:30 for a retail client in the UK although the brand allows 1:500 and has no caps.
+    broker.add_server()
     account = _first_live_account(page, base, laura, celery_worker)
     row = page.inner_text("#accounts li.p-account")
-    assert str(account.login) in row and "Atlas Live" in row and "1:500" in row and "USD" in row
+    assert str(account.login) in row and "Atlas Live" in row and "1:30" in row and "USD" in row
+    assert account.leverage == 30
     assert "Your identity is verified" in page.inner_text("#kyc-panel")
 
     # 2. Peter sends a passport in another name: review, rejected as retryable, resubmitted, approved.
