@@ -45,6 +45,17 @@ def test_the_first_live_account_opens_with_the_type_the_client_chose(broker, htt
     assert (account.account_type, account.leverage) == ("pro", 200)
 
 
+def test_the_polled_status_takes_the_type_chooser_away_once_approved(broker, http):  # noqa: F811
+    # Issue 58, item 6: the verification page, polled to "approved", still asked to "Save the account type".
+    sign_in(http, broker.brand)
+    assert 'id="account-choice-kyc"' in http.get(reverse("portal:kyc") + "?step=status").content.decode()
+    approve(broker.client)
+    polled = http.get(reverse("portal:kyc_status"), headers={"HX-Request": "true"}).content.decode()
+    assert 'data-status="approved"' in polled
+    assert '<div id="account-choice-kyc" hx-swap-oob="true" hidden></div>' in polled  # swapped in for the form
+    assert "Save the account type" not in http.get(reverse("portal:kyc") + "?step=status").content.decode()
+
+
 def test_a_demo_type_is_no_choice_for_the_live_account_and_the_default_opens(broker, http):  # noqa: F811
     sign_in(http, broker.brand)
     response = http.post(reverse("portal:account_choose"), {"offer": key(broker.server, "demo")}, follow=True)
