@@ -21,7 +21,7 @@ from __future__ import annotations
 import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import redis
@@ -117,6 +117,32 @@ def unavailable_reason(user: User, desk: Desk | None, now: datetime) -> str | No
     if desk is not None and not desk.is_open_at(now):
         return gettext("off shift (desk closed)")
     return None
+
+
+def desk_next_open(desk: Desk, now: datetime) -> datetime | None:
+    """When `desk` next opens after `now` (aware, in the desk's time zone), or None if it has no
+    working day."""
+    tz = _tz(desk.timezone)
+    local = now.astimezone(tz)
+    days = desk.work_days or [1, 2, 3, 4, 5]
+    for offset in range(8):
+        day = local.date() + timedelta(days=offset)
+        start = datetime.combine(day, desk.work_start, tzinfo=tz)
+        if day.isoweekday() in days and start > local:
+            return start
+    return None
+
+
+def desk_closed_text(desk: Desk, now: datetime) -> str | None:
+    """Why a lead for `desk` waits at `now`, in words, when the desk is closed ("the Sales desk is
+    closed until Mon 09:00 (Europe/London)"); None while it is open."""
+    if desk.is_open_at(now):
+        return None
+    opens = desk_next_open(desk, now)
+    if opens is None:
+        return gettext("the %(desk)s desk is closed") % {"desk": desk.name}
+    return gettext("the %(desk)s desk is closed until %(when)s (%(tz)s)") % {
+        "desk": desk.name, "when": opens.strftime("%a %H:%M"), "tz": desk.timezone or "UTC"}
 
 
 # --- conditions -------------------------------------------------------------------------------
@@ -435,7 +461,9 @@ class Router:
                 if chosen is not None:
                     return RoutingDecision(rule, chosen, desk, why + [_strategy_label(rule.strategy)], skipped)
             if queue is None and desk is not None:
-                queue = RoutingDecision(rule, None, desk, why + [gettext("nobody available: desk queue")], skipped)
+                closed = desk_closed_text(desk, self.now)  # the usual reason on a weekend or at night: say it
+                queue = RoutingDecision(rule, None, desk, why + [gettext("nobody available: desk queue")]
+                                        + ([closed] if closed else []), skipped)
             if not rule.fall_through:
                 break
         if queue is not None:

@@ -107,14 +107,21 @@ def scoring_rules(*, brand: Any) -> list[ScoringRule]:
     return list(ScoringRule.objects.filter(brand=brand).order_by("order", "id"))
 
 
-def agent_availability_list(*, user: Any) -> list[tuple[User, AgentAvailability | None]]:
-    agents = list(assignable_agents(user=user).select_related("lead_availability"))
-    out: list[tuple[User, AgentAvailability | None]] = []
+def agent_availability_list(*, user: Any) -> list[tuple[User, AgentAvailability | None, str | None]]:
+    """The agents `user` may assign to, each with their availability setting and why they cannot
+    take a lead right now (leads.routing.unavailable_reason: off shift, the desk closed, on leave),
+    None when they can: what routing would decide now, not only what was set."""
+    from leads.routing import unavailable_reason
+
+    agents = list(assignable_agents(user=user).select_related("lead_availability", "desk"))
+    now = timezone.now()
+    out: list[tuple[User, AgentAvailability | None, str | None]] = []
     for agent in agents:
         try:
-            out.append((agent, agent.lead_availability))
+            availability = agent.lead_availability
         except AgentAvailability.DoesNotExist:
-            out.append((agent, None))
+            availability = None
+        out.append((agent, availability, unavailable_reason(agent, agent.desk, now)))
     return out
 
 
