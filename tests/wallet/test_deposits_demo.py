@@ -102,3 +102,29 @@ def test_the_demo_funds_only_clients_verified_through_the_kyc_services_so_each_m
     [approval] = Submission.objects.filter(client=never_asked)
     assert approval.status == SubmissionStatus.APPROVED and approval.reviewer is None  # by the checks
     assert kyc_status(client=refused) == "rejected" and kyc_status(client=in_review) == "pending"
+
+
+def test_the_demos_deposits_count_on_the_day_the_bank_confirmed_them_in_the_daily_money_report(db):
+    """Not all on the day the demo was loaded (issue 58, item 11)."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from crm.lib.money import Money
+    from reports.models import DailyFigure
+    from reports.readmodel import rebuild
+    from wallet.demo import demo_wire_deposit, demo_wire_methods, demo_wire_provider
+
+    brand = make_brand()
+    client = make_client(brand=brand, country="DE")
+    wire = demo_wire_provider()
+    demo_wire_methods(brand=brand, wire=wire)
+    then = timezone.now() - dt.timedelta(days=12)
+    deposit = demo_wire_deposit(provider=wire, client=client, amount=Money("750", "USD"), at=then, n=0)
+    deposit.refresh_from_db()
+    assert deposit.succeeded_at == then
+    assert Event.objects.get(name="wallet.deposit_succeeded", client=client).occurred_at == then
+    rebuild(start=then.date() - dt.timedelta(days=1), end=timezone.localdate())
+    days = {row.day: row.amount for row in DailyFigure.objects.filter(metric="deposits", dimension="provider")}
+    assert days == {timezone.localtime(then).date(): Decimal("750")}
