@@ -210,7 +210,8 @@ def clients(request: PartnerRequest) -> HttpResponse:
     page = CappedPaginator(selectors.partner_client_attributions(partner), CLIENTS_PER_PAGE).get_page(
         request.GET.get("page"))
     return render(request, "ib/partner_portal/clients.html", _ctx(
-        request, page=page, rows=selectors.partner_client_rows(partner, page.object_list)))
+        request, page=page, rows=selectors.partner_client_rows(partner, page.object_list),
+        min_hold=selectors.partner_min_hold_seconds(partner)))
 
 
 def _earnings(request: PartnerRequest, *, period_error: str = "", status: int = 200) -> HttpResponse:
@@ -219,6 +220,7 @@ def _earnings(request: PartnerRequest, *, period_error: str = "", status: int = 
     last_month = period_before()
     return render(request, "ib/partner_portal/earnings.html", _ctx(
         request, page=page, totals=selectors.partner_earnings(partner), period_error=period_error,
+        min_hold=selectors.partner_min_hold_seconds(partner),
         period=request.GET.get("period") or f"{last_month:%Y-%m}"), status=status)
 
 

@@ -578,3 +578,21 @@ ATTRIBUTIONS_VIEW = PublishedView(
 )
 
 PUBLISHED_VIEWS = (PARTNERS_VIEW, ATTRIBUTIONS_VIEW)
+
+
+def partner_min_hold_seconds(partner: Partner, at: dt.datetime | None = None) -> int:
+    """The minimum holding time (seconds) of the plan version in force for `partner` at `at` (now):
+    a trade closed sooner earns no per-lot or spread commission, so the partner portal says so
+    beside the lines and the lots (0: no minimum, or no plan)."""
+    from django.utils import timezone
+
+    from ib.models import PlanVersion
+    from ib.onboarding import current_plan
+
+    at = at or timezone.now()
+    plan = current_plan(partner, at)
+    if plan is None:
+        return 0
+    version = (PlanVersion.objects.filter(plan=plan, effective_from__lte=at)
+               .order_by("-effective_from", "-recorded_at").first())
+    return int(version.min_hold_seconds) if version is not None else 0

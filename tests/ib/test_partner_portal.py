@@ -185,6 +185,13 @@ def test_earnings_list_and_a_line_explained_down_to_the_deal(world, partner_http
     assert re.search(r"data-level>2", text) and "Sub" in text and "Leaf" in text
 
 
+def test_the_plans_minimum_holding_time_is_said_where_a_short_trade_earns_nothing(world, partner_http):
+    # Issue 58, item 6: a deal held 5 s earned nothing, and nothing on the partner's pages said why.
+    for path in ("/partners/earnings/", "/partners/clients/"):
+        said = partner_http.get(path).content.decode().split('id="min-hold">', 1)[1].split("</p>", 1)[0]
+        assert "held at least 60 seconds" in said and "earns no commission" in said, (path, said)
+
+
 def test_a_line_or_a_link_of_another_partner_is_not_found(world, partner_http):
     theirs = CommissionLine.objects.filter(beneficiary=world.leaf).first()
     assert partner_http.get(f"/partners/earnings/{theirs.key}/").status_code == 404
