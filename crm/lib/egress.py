@@ -113,6 +113,8 @@ def target_parse(url: str, *, allow_loopback: bool = False) -> Target:
     if port == 0:
         raise Refused("port")
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if not path.isascii():
+        raise Refused("host")  # the request line is ASCII: such a path could never be sent
     return Target(parts.scheme, host, port or (443 if parts.scheme == "https" else 80), path, loopback)
 
 
