@@ -74,8 +74,10 @@ def bank():
 # --- the chart of accounts ---------------------------------------------------------------------------
 
 def test_a_client_has_one_wallet_per_currency(client):
-    first = wallet_account_for(client=client, currency="usd")
+    first = wallet_account_for(client=client, currency="USD")
     assert wallet_account_for(client=client, currency="USD") == first
+    with pytest.raises(ValidationFailed):  # a code as ISO writes it, in capitals
+        wallet_account_for(client=client, currency="usd")
     euro = wallet_account_for(client=client, currency="EUR")
     assert euro != first
     assert first.brand_id == client.brand_id
