@@ -24,10 +24,11 @@ if not env("CRM_ENCRYPTION_KEY_FILE") and not env("CRM_ENCRYPTION_KEYS"):
     ensure_key_file(VAR_DIR / "keys" / "encryption.json")
 
 if not env("EMAIL_BACKEND"):
-    # Mail from a local run is written to var/mail/ rather than sent.
+    # Mail from a local run is written to var/mail/ rather than sent: readable first (links whole),
+    # then as it would be sent (crm.lib.mail_files).
     MAILERS = {
         "default": {
-            "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "BACKEND": "crm.lib.mail_files.ReadableFileBackend",
             "OPTIONS": {"file_path": str(VAR_DIR / "mail")},
         }
     }
