@@ -300,14 +300,20 @@ def databases_of(base_url: str, pid: int) -> list[str]:
 
 def sweep_leftovers(base_url: str) -> list[str]:
     """Drop the per-process databases of benchmark processes that are gone (killed before they could
-    drop their own): their pid is not running here and no session is connected to them."""
+    drop their own): no session is connected to them, no session of the server names their pid (a
+    benchmark holds its lock session for its whole run, on whichever host it runs) and the pid is
+    not running here."""
     with _admin_connect(base_url) as conn:
         rows = conn.execute(
             "SELECT d.datname FROM pg_database d WHERE d.datname LIKE %s "
             "AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)",
             (DB_PREFIX.replace("_", r"\_") + r"\_%",)).fetchall()
+        live = {int(pid) for (name,) in conn.execute(
+            "SELECT application_name FROM pg_stat_activity WHERE application_name LIKE 'crm-bench %'").fetchall()
+            for pid in re.findall(r" pid (\d+)@", name)}
     stale = [name for (name,) in rows
-             if (m := _PER_PROCESS.match(name)) and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1)))]
+             if (m := _PER_PROCESS.match(name)) and (pid := int(m.group(1))) != os.getpid() and pid not in live
+             and not _pid_alive(pid)]
     dropped = drop_databases(base_url, stale) if stale else []
     if dropped:
         log(f"dropped {len(dropped)} database(s) left by benchmark processes that are gone: {', '.join(dropped)}")
