@@ -10,9 +10,9 @@ from typing import Any
 
 from django.db import transaction
 
+from crm.events import events_ready
 from crm.lib.money import Money
 from crm.models import AuditLog, Brand, Client, Event
-from crm.partitions import partitions_for
 from trading.services import balance_operation_send_now
 from wallet.deposits import deposit_create, deposit_webhook_apply
 from wallet.instruments import PayerDetails
@@ -67,7 +67,7 @@ def demo_wire_deposit(*, provider: PaymentProvider, client: Client, amount: Mone
         # events say so, so that the reports (the daily money report reads the events by day) spread
         # the demo's deposits over their weeks instead of the day the demo was loaded.
         Deposit.objects.filter(pk=deposit.pk, succeeded_at__isnull=False).update(succeeded_at=at)
-        partitions_for(Event._meta.db_table, [at])
+        events_ready([at])  # the outbox's partition of that month
         Event.objects.filter(client=client, name__startswith="wallet.", data__deposit=str(deposit.code)).update(
             occurred_at=at)
     return deposit
