@@ -18,8 +18,19 @@ class PortalConfig(AppConfig):
         from portal import handlers  # noqa: F401  (subscribes to kyc.approved)
 
         _lend_to_compliance_cases()
-        contribute("portal", timeline=[TimelineKind("portal.registered", _("Registered in the trader's room"), "plus",
-                                                    _registered_summary)])
+        contribute("portal", timeline=[
+            TimelineKind("portal.registered", _("Registered in the trader's room"), "plus", _registered_summary),
+            # Staff see a verified client waiting for a live server (issue 58, item 3).
+            TimelineKind("portal.live_account_waiting", _("Verified, waiting for a live trading server"), "clock",
+                         _waiting_summary),
+        ])
+
+
+def _waiting_summary(event: Any) -> str:
+    from django.utils.translation import gettext
+
+    return gettext("The brand has no active server with live account types: the first live account opens "
+                   "as soon as one is added.")
 
 
 def _lend_to_compliance_cases() -> None:
