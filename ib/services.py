@@ -30,8 +30,9 @@ from django.utils.translation import gettext
 from crm.audit import audit_record
 from crm.events import emit
 from crm.lib.fieldcrypt import keyed_hashes
+from crm.lib.money import currency_normalise
 from crm.lib.ratelimit import rate_hit, rate_key, rate_spent
-from crm.lib.validation import name_problem
+from crm.lib.validation import InvalidValue, name_problem
 from crm.locks import client_lock
 from crm.models import Brand, Client, User
 from crm.permissions import user_can
@@ -293,9 +294,10 @@ def _partner_create(*, brand: Brand, kind: str, display_name: str, email: str, c
     country = (country or "").strip().upper()
     if country and not re.fullmatch(r"[A-Z]{2}", country):
         errors["country"] = gettext("Use the two-letter country code (ISO 3166-1).")
-    payout_currency = (payout_currency or brand.default_currency).strip().upper()
-    if not re.fullmatch(r"[A-Z0-9]{3,8}", payout_currency):
-        errors["payout_currency"] = gettext("Enter a currency code such as USD.")
+    try:  # the one reader of currency codes: ISO 4217 in capitals, or a configured one
+        payout_currency = currency_normalise(payout_currency or brand.default_currency, field="payout_currency")
+    except InvalidValue as error:
+        errors["payout_currency"] = error.message
     if schedule not in PayoutSchedule.values:
         errors["schedule"] = gettext("Choose daily, weekly or monthly.")
     if parent is not None and parent.brand_id != brand.pk:

@@ -377,3 +377,16 @@ def test_the_application_form_links_the_partner_agreement_the_applicant_accepts(
     text = agreement.content.decode()
     assert f"Partner agreement of {world.brand.name}" in text and "Commission" in text and "Payment" in text
     assert http.get(reverse("partners:agreement", args=["no-such-brand"])).status_code == 404
+
+
+def test_a_partners_payout_currency_is_read_by_the_one_currency_reader(world):
+    from ib import services
+
+    for code in ("usd", "XAU", "DOLLARS"):
+        with pytest.raises(ValidationFailed) as refused:
+            services.partner_create(actor=None, brand=world.brand, display_name="Euro Partners",
+                                    email=f"{code.lower()}@partners.example", payout_currency=code)
+        assert "payout_currency" in refused.value.fields, code
+    partner = services.partner_create(actor=None, brand=world.brand, display_name="Euro Partners",
+                                      email="eur@partners.example", payout_currency="EUR")
+    assert partner.payout_currency == "EUR"
