@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import ipaddress
 import json
 import logging
 import time
@@ -51,6 +52,7 @@ from compliance.models import (
 from crm.audit import AuditEntry, audit_record, audit_record_many
 from crm.events import emit_many
 from crm.exceptions import NotAllowed, ValidationFailed
+from crm.lib.enqueue import task_named
 from crm.lib.errors import DomainError
 from crm.lib.money import amount_in_range, amount_read, currency_normalise, to_decimal
 from crm.models import Client
@@ -104,6 +106,13 @@ _DIRECTIONS = ("both", "deposit", "withdrawal")
 # partner were added names none of them: it compares instruments only (the SQL's defaults below).
 SHARED_SIGNALS = ("instruments", "ips", "devices", "partner")
 SHARED_DEFAULTS: dict[str, Any] = {"signals": ["instruments"], "max_clients_per_ip": 5, "max_clients_per_device": 5}
+# Addresses that say nothing about who a client is: loopback, private (RFC 1918), link-local, unique-local
+# IPv6, and the IPv4 ones written as IPv6. A sign-in or registration from one of them (testing from one
+# machine, a proxy that does not pass the client's address on) counts as no IP for the shared-IP and
+# partner patterns; its device (a non-empty user agent) still counts.
+NON_PUBLIC_NETWORKS = ("127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16",
+                       "::1/128", "fe80::/10", "fc00::/7", "::ffff:127.0.0.0/104", "::ffff:10.0.0.0/104",
+                       "::ffff:172.16.0.0/108", "::ffff:192.168.0.0/112", "::ffff:169.254.0.0/112")
 _STATUSES = ("high_risk", "sanctioned")
 
 RULE_PARAMS: dict[str, tuple[Param, ...]] = {
@@ -628,14 +637,20 @@ def _shared(name: str) -> str:
     return f"coalesce((%(p)s::jsonb ->> '{name}')::int, {int(default)})"
 
 
+def _public_ip(column: str) -> str:
+    """SQL: the text IP in `column`, NULL when it is in NON_PUBLIC_NETWORKS (a module constant, no input)."""
+    networks = ", ".join(f"'{ipaddress.ip_network(n)}'::inet" for n in NON_PUBLIC_NETWORKS)
+    return column
+
+
 def _sql_shared_instruments() -> str:
     # Three patterns, each on if the version's `signals` names it (a version without `signals`: instruments).
     # Instruments: each deposit or payout recorded in the window with an instrument that other clients of the
     # brand used in the days before it: fires when at least min_clients clients (this one included) share
     # it; the facts are the instrument's transactions of every client sharing it.
-    # IPs and devices: each client's latest sign-in or registration in the window (crm_public_origins) from an
-    # IP, or with a browser, that other clients of the brand used in the days before it: fires when at least
-    # min_clients and at most the cap of clients share it (more is a public network or a common browser).
+    # IPs and devices: each client's latest sign-in or registration in the window (crm_public_origins) from a
+    # public IP (not NON_PUBLIC_NETWORKS), or with a browser, that other clients of the brand used in the days
+    # before it: fires when at least min_clients and at most the cap of clients share it (more is a public network or a common browser).
     # Partner: a client attributed to a partner (ib_public_attributions) signing in from the partner's own
     # IP (within the cap) or browser (within the cap) of the partner's sign-ins (or its own client record's)
     # within the days, one of the two in the window. The origins' alerts carry no transactions: their
@@ -678,13 +693,14 @@ hits AS (
         AND s.occurred_at > t.occurred_at - {days}) agg
   WHERE agg.n >= {min_clients}),
 origins AS (  -- the brand's clients' sign-ins and registrations, as far back as the window's triggers look
-  SELECT o.id, o.at, o.client_id, o.ip, nullif(o.user_agent, '') AS ua
+  SELECT o.id, o.at, o.client_id, {_public_ip('o.ip')} AS ip, nullif(o.user_agent, '') AS ua
   FROM crm_public_origins o
   JOIN crm_public_clients oc ON oc.id = o.client_id AND oc.brand_id = %(brand)s AND NOT ('merged' = ANY(oc.tags))
   WHERE o.at > %(since)s::timestamptz - {days} AND o.at <= %(until)s
     AND ({signals} ?| array['ips', 'devices', 'partner'])),
 spots AS (
-  SELECT 'ip' AS via, o.ip AS value, o.client_id, o.id, o.at FROM origins o WHERE {signals} ? 'ips'
+  SELECT 'ip' AS via, o.ip AS value, o.client_id, o.id, o.at FROM origins o
+  WHERE o.ip IS NOT NULL AND {signals} ? 'ips'
   UNION ALL
   SELECT 'device', o.ua, o.client_id, o.id, o.at FROM origins o WHERE o.ua IS NOT NULL AND {signals} ? 'devices'),
 triggers AS (
@@ -693,7 +709,8 @@ triggers AS (
   WHERE s.at > %(since)s AND {in_class}
   ORDER BY s.client_id, s.via, s.value, s.at DESC),
 crowd AS (
-  SELECT 'ip' AS via, o.ip AS value, count(DISTINCT o.client_id) AS n FROM origins o GROUP BY o.ip
+  SELECT 'ip' AS via, o.ip AS value, count(DISTINCT o.client_id) AS n FROM origins o WHERE o.ip IS NOT NULL
+  GROUP BY o.ip
   UNION ALL
   SELECT 'device', o.ua, count(DISTINCT o.client_id) FROM origins o WHERE o.ua IS NOT NULL GROUP BY o.ua),
 uses AS (  -- joined and grouped (a lateral scan of a CTE per trigger is quadratic); crowded values left out first
@@ -716,7 +733,7 @@ partners AS (
   SELECT p.id, p.code::text AS code, p.client_id AS own_client
   FROM ib_public_partners p WHERE p.brand_id = %(brand)s AND {signals} ? 'partner'),
 partner_origins AS (  -- the partner's own sign-ins, and those of its own client record
-  SELECT pa.id AS partner_id, o.at, o.ip, nullif(o.user_agent, '') AS ua
+  SELECT pa.id AS partner_id, o.at, {_public_ip('o.ip')} AS ip, nullif(o.user_agent, '') AS ua
   FROM partners pa JOIN crm_public_origins o ON o.object_type = 'ib.partner' AND o.object_id = pa.code
   WHERE o.at > %(since)s::timestamptz - {days} AND o.at <= %(until)s
   UNION ALL
@@ -1112,10 +1129,8 @@ def aml_client_enqueue(*, client_id: int) -> None:
     def enqueue() -> None:
         from kombu.exceptions import OperationalError
 
-        from compliance.tasks import aml_client
-
         try:
-            aml_client.delay(client_id)
+            task_named("compliance.tasks.aml_client").delay(client_id)
         except OperationalError:
             logger.warning("could not queue a client's AML evaluation", extra={"client_id": client_id}, exc_info=True)
 

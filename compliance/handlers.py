@@ -9,6 +9,7 @@ from compliance.models import ScreeningTrigger
 from compliance.screening import SCREENED_FIELDS
 from compliance.services import client_screen_enqueue
 from crm.events import subscribe
+from crm.lib.enqueue import task_send_on_commit
 from crm.models import Event
 
 
@@ -86,19 +87,13 @@ def risk_on_screening_decision(event: Event) -> None:
 
 @subscribe("compliance.jurisdiction_changed")
 def risk_on_jurisdiction_changed(event: Event) -> None:
-    from django.db import transaction
 
     data = event.data or {}
     country, brand_id = data.get("country"), event.brand_id
     if not country or brand_id is None or data.get("region"):
         return
 
-    def enqueue() -> None:
-        from compliance.tasks import risk_rescore_country
-
-        risk_rescore_country.delay(brand_id, country, event.name)
-
-    transaction.on_commit(enqueue)
+    task_send_on_commit("compliance.tasks.risk_rescore_country", brand_id, country, event.name)
 
 
 @subscribe("compliance.alert_raised")

@@ -48,6 +48,7 @@ from compliance.watchlists.countries import country_code
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import NotAllowed, ValidationFailed
+from crm.lib.enqueue import task_send_on_commit
 from crm.lib.payloads import user_ref
 from crm.lib.validation import COUNTRY_CODES
 from crm.models import Brand, Client
@@ -167,10 +168,7 @@ def _save(*, brand: Brand, row: JurisdictionRow, source: str, by: Any) -> tuple[
 
 
 def _enforce_after_commit(brand: Brand) -> None:
-    from compliance.tasks import jurisdictions_enforce as task
-
-    brand_id = brand.pk
-    transaction.on_commit(lambda: task.delay(brand_id))
+    task_send_on_commit("compliance.tasks.jurisdictions_enforce", brand.pk)
 
 
 def _require(by: Any) -> None:

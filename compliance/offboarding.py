@@ -31,6 +31,7 @@ from compliance.models import Case, CaseDecision, CaseStatus, RestrictionKind, R
 from compliance.restrictions import impose_restriction
 from crm.audit import audit_record
 from crm.exceptions import DomainError, NotAllowed, ValidationFailed
+from crm.lib.enqueue import task_named
 from crm.lib.money import currency_normalise
 from crm.models import Client, Stage
 from crm.permissions import user_can
@@ -71,10 +72,8 @@ def offboarding_apply(*, case: Case, by: User | None, reason: str) -> None:
 def _enqueue_close(case_id: int) -> None:
     from kombu.exceptions import OperationalError
 
-    from compliance.tasks import offboarding_accounts_close as task
-
     try:
-        task.delay(case_id)
+        task_named("compliance.tasks.offboarding_accounts_close").delay(case_id)
     except OperationalError:  # the broker is down: logged for the operators, who run the task again
         logger.warning("could not queue the closing of an offboarded client's accounts", extra={"case": case_id},
                        exc_info=True)

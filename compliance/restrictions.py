@@ -28,6 +28,7 @@ from compliance.models import Restriction, RestrictionKind, RestrictionSource
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import NotAllowed, ValidationFailed
+from crm.lib.enqueue import task_send_on_commit
 from crm.lib.payloads import user_ref
 from crm.models import Client
 from crm.permissions import user_can
@@ -180,10 +181,7 @@ def _clean(kinds: Iterable[str], reason: str, until: dt.datetime | None, source:
 
 
 def _trading_sync_after_commit(restriction: Restriction) -> None:
-    from compliance.tasks import restriction_trading_sync
-
-    restriction_id = restriction.pk
-    transaction.on_commit(lambda: restriction_trading_sync.delay(restriction_id))
+    task_send_on_commit("compliance.tasks.restriction_trading_sync", restriction.pk)
 
 
 @transaction.atomic

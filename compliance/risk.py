@@ -41,6 +41,7 @@ from compliance.models import HitStatus, ListKind, RiskBand, RiskModel, RiskScor
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import DomainError, NotAllowed, ValidationFailed
+from crm.lib.enqueue import task_named
 from crm.lib.payloads import user_ref
 from crm.models import Brand, Client, RoleCode, User
 from crm.permissions import staff_of_brand, user_can
@@ -479,10 +480,8 @@ def risk_score_enqueue(*, client_id: int, trigger: str) -> None:
     def enqueue() -> None:
         from kombu.exceptions import OperationalError
 
-        from compliance.tasks import risk_score_client
-
         try:
-            risk_score_client.delay(client_id, trigger)
+            task_named("compliance.tasks.risk_score_client").delay(client_id, trigger)
         except OperationalError:
             logger.warning("could not queue the risk score of client %s", client_id, exc_info=True)
 

@@ -67,6 +67,7 @@ from compliance.selectors import listed_entries, listed_entry_batches, watchlist
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import NotAllowed, ValidationFailed
+from crm.lib.enqueue import task_named
 from crm.lib.names import Hit, ListedEntry, Query, Screener, has_letters
 from crm.lib.payloads import user_ref
 from crm.models import Client, User
@@ -349,10 +350,8 @@ def rescreen_after_load(version: WatchlistVersion) -> None:
     def enqueue() -> None:
         from kombu.exceptions import OperationalError
 
-        from compliance.tasks import screening_rescreen_version
-
         try:
-            screening_rescreen_version.delay(version_id)
+            task_named("compliance.tasks.screening_rescreen_version").delay(version_id)
         except OperationalError:  # the daily run screens against everything anyway
             logger.warning("could not queue the re-screening", extra={"version_id": version_id}, exc_info=True)
 
@@ -365,10 +364,8 @@ def client_screen_enqueue(*, client_id: int, trigger: str) -> None:
     def enqueue() -> None:
         from kombu.exceptions import OperationalError
 
-        from compliance.tasks import screening_client
-
         try:
-            screening_client.delay(client_id, trigger)
+            task_named("compliance.tasks.screening_client").delay(client_id, trigger)
         except OperationalError:
             logger.warning("could not queue a client's screening", extra={"client_id": client_id}, exc_info=True)
 

@@ -39,6 +39,7 @@ from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import NotFound
 from crm.lib import context
+from crm.lib.enqueue import task_named
 from crm.lib.public_url import public_url
 from crm.lib.ratelimit import rate_hit, rate_key
 from crm.models import User
@@ -124,10 +125,8 @@ def password_reset_request(*, email: str, ip: str | None) -> ResetRequest:
 
 
 def _enqueue(email: str, request_id: str) -> None:
-    from crm.tasks import password_reset_mail_send_task
-
     try:
-        password_reset_mail_send_task.apply_async(args=[email])
+        task_named("crm.tasks.password_reset_mail_send").apply_async(args=[email])
     except BrokerError:
         # Nothing to retry from: the person asks again (the page told them the link may not come).
         logger.warning("could not queue a password reset mail", exc_info=True, extra={"request_id": request_id})

@@ -31,6 +31,7 @@ from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import FieldErrors
 from crm.lib.countries import country_name
+from crm.lib.enqueue import task_named, task_send_on_commit
 from crm.lib.fieldcrypt import keyed_hashes
 from crm.lib.phone import phone_normalise
 from crm.lib.public_url import public_url
@@ -241,10 +242,7 @@ def _login_without_password(partner: Partner) -> PartnerLogin:
 
 
 def _welcome_mail_on_commit(login: PartnerLogin) -> None:
-    from ib.tasks import partner_welcome_mail
-
-    login_id = login.pk
-    transaction.on_commit(lambda: partner_welcome_mail.delay(login_id), robust=True)
+    task_send_on_commit("ib.tasks.partner_welcome_mail", login.pk, robust=True)
 
 
 def _assign(actor: User | None, partner: Partner, plan: CommissionPlan | None, at: dt.datetime) -> None:
@@ -320,9 +318,7 @@ def application_reject(*, actor: User | None, application: PartnerApplication, r
 
 
 def _rejection_mail_task(application_id: int) -> None:
-    from ib.tasks import partner_application_rejected_mail
-
-    partner_application_rejected_mail.delay(application_id)
+    task_named("ib.tasks.partner_application_rejected_mail").delay(application_id)
 
 
 # --- partners added or invited by staff ----------------------------------------------------------------
@@ -353,11 +349,8 @@ def invitation_token(invitation: PartnerInvitation) -> str:
 
 
 def _invitation_mail_on_commit(token: str) -> None:
-    from ib.tasks import partner_invitation_mail
-
     invitation = services.invitation_for_token(token)
-    invitation_id = invitation.pk
-    transaction.on_commit(lambda: partner_invitation_mail.delay(invitation_id), robust=True)
+    task_send_on_commit("ib.tasks.partner_invitation_mail", invitation.pk, robust=True)
 
 
 @transaction.atomic

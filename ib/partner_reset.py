@@ -26,6 +26,7 @@ from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from django.utils.translation import override
 
 from crm.audit import audit_record
+from crm.lib.enqueue import task_send_on_commit
 from crm.lib.fieldcrypt import keyed_hashes
 from crm.lib.public_url import public_url
 from crm.lib.ratelimit import rate_hit, rate_key
@@ -60,8 +61,6 @@ def partner_password_reset_request(*, brand: Brand, email: str, ip: str | None) 
     """Queue the reset mail when `email` is an active partner login of `brand`; the caller answers
     the same either way. PartnerLoginThrottled beyond PASSWORD_RESET_IP_RATE_LIMIT per IP or
     PASSWORD_RESET_RATE_LIMIT per address."""
-    from ib.tasks import partner_reset_mail
-
     address = (email or "").strip().lower()
     if (rate_hit(rate_key("ib:partner-reset-ip", ip or "unknown"), settings.PASSWORD_RESET_IP_RATE_LIMIT)
             or rate_hit(rate_key("ib:partner-reset", f"{brand.pk}:{address}"), settings.PASSWORD_RESET_RATE_LIMIT)):
@@ -73,8 +72,7 @@ def partner_password_reset_request(*, brand: Brand, email: str, ip: str | None) 
         audit_record(action="ib.partner_password_reset_requested", obj=login.partner if login else None,
                      object_type="ib.partner", actor=None, after={"brand": brand.code, "known": known})
         if login is not None and known:
-            login_id = login.pk
-            transaction.on_commit(lambda: partner_reset_mail.delay(login_id), robust=True)
+            task_send_on_commit("ib.tasks.partner_reset_mail", login.pk, robust=True)
 
 
 def partner_reset_mail_send(login_id: int) -> bool:

@@ -52,6 +52,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from crm.audit import audit_record
 from crm.lib import egress
 from crm.lib.crypto import FieldCipher
+from crm.lib.enqueue import task_named
 from crm.lib.signatures import signature_for
 from crm.models import Client, Event, User
 from ib.exceptions import Conflict, ValidationFailed
@@ -262,10 +263,8 @@ def send_after_commit(delivery_id: int) -> None:
 
 
 def _queue(delivery_id: int) -> None:
-    from ib.tasks import postback_send
-
     try:
-        postback_send.delay(delivery_id)
+        task_named("ib.tasks.postback_send").delay(delivery_id)
     except BrokerError:
         logger.warning("could not queue a postback; beat will send it", extra={"delivery": delivery_id})
 

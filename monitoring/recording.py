@@ -26,6 +26,7 @@ import redis
 from django.conf import settings
 from django.db import connection, transaction
 
+from crm.lib.enqueue import task_send_on_commit
 from crm.lib.redis import get_redis
 from crm.services import Access
 
@@ -88,9 +89,7 @@ def activity_record(row: ActivityRow) -> None:
         r = get_redis()
         length = r.rpush(BUFFER_KEY, row.to_line())
         if int(length) >= _flush_at() and r.set(FLUSH_KICK_KEY, "1", nx=True, ex=5):
-            from monitoring.tasks import activity_flush_task
-
-            transaction.on_commit(activity_flush_task.delay)
+            task_send_on_commit("monitoring.tasks.activity_flush_task")
     except redis.RedisError:
         logger.warning("monitoring: Redis unavailable, activity row written directly", exc_info=True)
         activity_write([row])

@@ -14,6 +14,7 @@ from django.utils.translation import gettext
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import ValidationFailed
+from crm.lib.enqueue import task_send_on_commit
 from crm.lib.payloads import user_ref
 from crm.models import Brand, Client, Desk, User
 from monitoring.models import (
@@ -226,12 +227,7 @@ def notice_enter(*, actor: User, agent: User | None, given_on: date | None, last
         "agent": str(agent.code), "given_on": str(given_on), "last_day": str(last_day)})
     agent_id = agent.pk
 
-    def rescore() -> None:
-        from monitoring.tasks import notice_rescore
-
-        notice_rescore.delay(agent_id)
-
-    transaction.on_commit(rescore, robust=True)
+    task_send_on_commit("monitoring.tasks.notice_rescore", agent_id, robust=True)
     return notice
 
 

@@ -73,6 +73,7 @@ from crm.audit import audit_record
 from crm.exceptions import Conflict, NotAllowed, NotFound, ValidationFailed
 from crm.lib import egress
 from crm.lib.crypto import FieldCipher
+from crm.lib.enqueue import task_named
 from crm.lib.validation import InvalidValue, text_clean
 from crm.lib.webhook_signature import DELIVERY_HEADER, EVENT_HEADER, HEADER, header_value
 from crm.models import (
@@ -482,10 +483,9 @@ KICK_PENDING_MS = 10_000
 def kick(*, countdown: float = 0.05) -> bool:
     """Queue a sender task unless one is already waiting. Returns whether one was queued."""
     from crm.lib.redis import queue_once
-    from crm.tasks import webhooks_send_due
 
     try:
-        return queue_once(KICK_KEY, webhooks_send_due, countdown=countdown, pending_ms=KICK_PENDING_MS)
+        return queue_once(KICK_KEY, task_named("crm.tasks.webhooks_send_due"), countdown=countdown, pending_ms=KICK_PENDING_MS)
     except (RedisError, BrokerError):
         logger.warning("could not kick the webhook sender; beat will send", exc_info=True)
         return False

@@ -12,6 +12,7 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from crm.audit import audit_record
 from crm.exceptions import FieldErrors, NotAllowed
+from crm.lib.enqueue import task_named
 from crm.models import Brand, Desk, RoleCode, User
 from leads.config import config_changed
 from leads.models import AgentAvailability, AvailabilityStatus
@@ -63,9 +64,7 @@ def agent_availability_set(*, actor: User | None, user: User, status: str, shift
 
 
 def _queue_route_soon() -> None:
-    from leads.tasks import lead_queue_route
-
     try:
-        lead_queue_route.apply_async()
+        task_named("leads.tasks.lead_queue_route").apply_async()
     except BrokerError:
         logger.warning("could not queue the desk queues' routing; the minute sweep will", exc_info=True)
