@@ -506,13 +506,11 @@ def rule_listeners_register(source: Callable[[], Iterable[tuple[str, RuleListene
         _rule_sources.append(source)
 
 
-def catalogue_overview() -> Catalogue:
-    """Every declared event with its payload and listeners (handlers, and the rules the registered
-    sources name: automation rules by brand), plus the names something listens to that no app
-    declares."""
-    from crm import events
-
-    handlers: dict[str, list[str]] = {name: sorted(h.name for h in hs) for name, hs in events._registry.items() if hs}
+def catalogue_overview(*, handlers: dict[str, list[str]], wildcard_handlers: list[str]) -> Catalogue:
+    """Every declared event with its payload and listeners (`handlers`: the handlers' names by event,
+    as crm.events registers them, and the rules the registered sources name: automation rules by
+    brand), plus the names something listens to that no app declares. The page asks crm.events'
+    catalogue_overview, which passes its registry's handlers."""
     rules: dict[str, list[RuleListener]] = {}
     for source in _rule_sources:
         for name, listener in source():
@@ -522,4 +520,4 @@ def catalogue_overview() -> Catalogue:
                          fields=_types[name].fields() if name in _types else [],
                          handlers=handlers.get(name, []), rules=rules.get(name, []))
             for name in names]
-    return Catalogue(rows=rows, wildcard_handlers=sorted(h.name for h in events._wildcard))
+    return Catalogue(rows=rows, wildcard_handlers=wildcard_handlers)

@@ -66,6 +66,7 @@ from redis.exceptions import RedisError
 from crm import event_catalogue
 from crm.event_catalogue import EventContractError, declare  # noqa: F401  (the apps' one import)
 from crm.lib import context
+from crm.lib.enqueue import task_named
 from crm.partitions import partitions_for
 
 if TYPE_CHECKING:
@@ -184,6 +185,13 @@ def subscriptions_check(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 obj=h.name, id="crm.E101",
             ))
     return errors
+
+
+def catalogue_overview() -> event_catalogue.Catalogue:
+    """The event catalogue (crm.event_catalogue.catalogue_overview) with the handlers registered here."""
+    return event_catalogue.catalogue_overview(
+        handlers={name: sorted(h.name for h in hs) for name, hs in _registry.items() if hs},
+        wildcard_handlers=sorted(h.name for h in _wildcard))
 
 
 def autodiscover_event_types() -> None:
@@ -320,10 +328,9 @@ def kick_dispatcher(*, countdown: float = 0.05) -> bool:
     queues one task, not one each, so the tasks that send what they queue are not starved).
     Returns whether a task was queued."""
     from crm.lib.redis import queue_once
-    from crm.tasks import events_dispatch_pending
 
     try:
-        return queue_once(KICK_KEY, events_dispatch_pending, countdown=countdown, pending_ms=KICK_PENDING_MS)
+        return queue_once(KICK_KEY, task_named("crm.tasks.events_dispatch_pending"), countdown=countdown, pending_ms=KICK_PENDING_MS)
     except (RedisError, BrokerError):
         # The beat sweep delivers anyway; a committed request must not fail over a kick.
         logger.warning("could not kick the event dispatcher; beat will deliver", exc_info=True)
@@ -686,7 +693,6 @@ def delivery_retry_schedule(*, delivery_ids: Iterable[int], reason: str = "") ->
 
     from crm.audit import audit_record
     from crm.models import DeliveryStatus, Event, EventDelivery
-    from crm.tasks import events_retry_due
 
     ids = sorted(set(delivery_ids))
     now = timezone.now()
@@ -705,7 +711,7 @@ def delivery_retry_schedule(*, delivery_ids: Iterable[int], reason: str = "") ->
         )
         audit_record(action="event_delivery.retry_scheduled", object_type="crm.eventdelivery",
                      after={"ids": queued}, reason=reason)
-        transaction.on_commit(lambda: _send_retry_task(events_retry_due), robust=True)
+        transaction.on_commit(lambda: _send_retry_task(task_named("crm.tasks.events_retry_due")), robust=True)
     return len(queued)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.http import HttpResponse
 from django.views.decorators.http import require_GET
 
-from crm.event_catalogue import catalogue_overview
+from crm.events import catalogue_overview
 from crm.permissions import AuthedRequest
 from crm.views.staff import administrator_required
 from crm.views.ui import render_page
