@@ -3,7 +3,7 @@
 - `submission_create`: the client sends documents (the portal calls it): every file is validated by
   content before anything is stored; the files go to private storage, the verification becomes
   pending (kyc.submitted) and the automatic checks are queued after commit.
-- `submission_checks_run` (the Celery task's service) runs the checks engine; `submission_checks_record`
+- `kyc.vendor_services.submission_checks_run` (the Celery task's service) runs the checks engine; `submission_checks_record`
   records its Report with the database's own checks (the same file or document number from another
   client) and acts on the decision: approve, reject as retryable, or queue for review.
 - The review: `submission_claim`, `submission_assign`, `submission_approve` (four eyes for high-risk
@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import IO, Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -31,6 +32,7 @@ from django.utils.translation import gettext, gettext_noop
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import FieldErrors, NotAllowed, NotFound, ValidationFailed
+from crm.lib.enqueue import task_named
 from crm.lib.fieldcrypt import keyed_hashes
 from crm.lib.payloads import user_ref
 from crm.locks import client_lock
@@ -228,8 +230,6 @@ def submission_create(*, client: Client, documents: Sequence[DocumentIn], actor:
     country = profile.country or client.country
     # The brand's vendor now checks it; an external one is looked at by the poller if the checks
     # task never gets to send it (kyc.vendor_services).
-    from kyc.vendor_services import vendor_first_look
-
     external = policy.vendor != BUILTIN_VENDOR
     submission = Submission.objects.create(
         client=client, brand_id=client.brand_id, submitted_at=now, due_at=now + timedelta(hours=policy.review_sla_hours),
@@ -277,23 +277,23 @@ def _submission_refusal(profile: KycProfile) -> str:
 def _enqueue_checks(submission_id: int) -> None:
     from kombu.exceptions import OperationalError
 
-    from kyc.tasks import submission_check
-
     try:
-        submission_check.delay(submission_id)
+        task_named("kyc.tasks.submission_check").delay(submission_id)
     except OperationalError:
         logger.warning("could not queue the KYC checks", extra={"submission_id": submission_id}, exc_info=True)
 
 
 # --- the automatic checks ------------------------------------------------------------------------
 
-def submission_checks_run(*, submission_id: int) -> Submission | None:
-    """Send a submission still being checked to its vendor (kyc.vendor_services): the built-in
-    checks' report is recorded at once; an external vendor's result comes later. None when there is
-    nothing to do (already recorded or sent, gone, or the vendor is down and it is tried again)."""
-    from kyc.vendor_services import submission_vendor_start
+def vendor_wait() -> timedelta:
+    """How long an external vendor's answer (its webhook) is waited for before the poller
+    (kyc.vendor_services) looks."""
+    return timedelta(minutes=int(getattr(settings, "KYC_VENDOR_WEBHOOK_WAIT_MINUTES", 10)))
 
-    return submission_vendor_start(submission_id=submission_id)
+
+def vendor_first_look(now: datetime) -> datetime:
+    """When the poller first looks at a new external check (sends it if the task never did)."""
+    return now + vendor_wait()
 
 
 def _normalise_number(value: Any) -> str:
@@ -785,5 +785,5 @@ def staff_reviewers(*, submission: Submission) -> list[User]:
 __all__ = [
     "DocumentIn", "ExpiryReport", "document_view_record", "ReviewRefused", "SubmissionRefused", "kyc_expiry_run", "kyc_policy_save",
     "kyc_profile_save", "questionnaire_submit", "staff_reviewers", "submission_approve", "submission_assign", "submission_checks_record",
-    "submission_checks_run", "submission_claim", "submission_create", "submission_reject", "submission_request_info",
+    "submission_claim", "submission_create", "submission_reject", "submission_request_info",
 ]

@@ -10,7 +10,7 @@ from celery import shared_task
 @shared_task(name="kyc.tasks.submission_check", ignore_result=True, acks_late=True)
 def submission_check(submission_id: int) -> str:
     """Run the automatic checks on a submission and record the report (a second run does nothing)."""
-    from kyc.services import submission_checks_run
+    from kyc.vendor_services import submission_checks_run
 
     submission = submission_checks_run(submission_id=submission_id)
     return "skipped" if submission is None else submission.status

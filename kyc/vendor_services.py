@@ -45,22 +45,13 @@ from kyc.models import (
     SubmissionStatus,
 )
 from kyc.selectors import kyc_policy_for, queue_figures_changed
-from kyc.services import submission_locked
+from kyc.services import submission_locked, vendor_wait
 from kyc.vendors import vendor_get
 from kyc.vendors.base import VendorDocument, VendorOutcome, VendorResult, VerificationRequest
 
 logger = logging.getLogger(__name__)
 
 RETRY_CAP = timedelta(hours=1)
-
-
-def _wait() -> timedelta:
-    return timedelta(minutes=int(getattr(settings, "KYC_VENDOR_WEBHOOK_WAIT_MINUTES", 10)))
-
-
-def vendor_first_look(now: datetime) -> datetime:
-    """When the poller first looks at a new external check (sends it if the task never did)."""
-    return now + _wait()
 
 
 def _retry_after(attempts: int) -> timedelta:
@@ -98,6 +89,13 @@ def verification_request(submission: Submission) -> VerificationRequest:
 
 # --- sending -------------------------------------------------------------------------------------
 
+def submission_checks_run(*, submission_id: int) -> Submission | None:
+    """Send a submission still being checked to its vendor (submission_vendor_start): the built-in
+    checks' report is recorded at once; an external vendor's result comes later. None when there is
+    nothing to do (already recorded or sent, gone, or the vendor is down and it is tried again)."""
+    return submission_vendor_start(submission_id=submission_id)
+
+
 def submission_vendor_start(*, submission_id: int) -> Submission | None:
     """Send a submission still being checked to its vendor; None when there is nothing to do (it was
     decided, already sent, is gone, or the vendor could not be reached: then it is tried again)."""
@@ -125,7 +123,7 @@ def submission_vendor_start(*, submission_id: int) -> Submission | None:
         locked = submission_locked(submission_id)
         if not locked.vendor_ref:
             locked.vendor_ref = start.reference[:100]
-            locked.vendor_next_at = timezone.now() + _wait()
+            locked.vendor_next_at = timezone.now() + vendor_wait()
             locked.save(update_fields=["vendor_ref", "vendor_next_at"])
             KycDecision.objects.create(submission=locked, action=DecisionAction.VENDOR_SENT,
                                        evidence={"vendor": locked.vendor, "reference": locked.vendor_ref,
@@ -181,7 +179,7 @@ def vendor_result_apply(*, submission: Submission, result: VendorResult) -> Subm
         submission.vendor_ref, fields = result.reference[:100], [*fields, "vendor_ref"]
     if not result.final:
         if submission.status == SubmissionStatus.CHECKING:
-            submission.vendor_next_at, fields = timezone.now() + _wait(), [*fields, "vendor_next_at"]
+            submission.vendor_next_at, fields = timezone.now() + vendor_wait(), [*fields, "vendor_next_at"]
         if fields:
             submission.save(update_fields=fields)
         return submission

@@ -14,11 +14,10 @@ Proof-of-address checks: legibility (images), document_type, document_date, name
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date
 
+from kyc.checks.inputs import Applicant, CheckPolicy, DocumentFile
 from kyc.checks.report import CheckResult, Decision, OnFail, Outcome, Report
-from kyc.uploads import Upload
 
 __all__ = ["Applicant", "CheckPolicy", "CheckResult", "Decision", "DocumentFile", "OnFail", "Outcome", "Report",
            "check_documents", "IDENTITY_KINDS", "ADDRESS_KINDS", "SLOTS"]
@@ -26,34 +25,6 @@ __all__ = ["Applicant", "CheckPolicy", "CheckResult", "Decision", "DocumentFile"
 IDENTITY_KINDS = ("passport", "id_card", "driving_licence")
 ADDRESS_KINDS = ("utility_bill", "bank_statement")
 SLOTS = {"identity": IDENTITY_KINDS, "address": ADDRESS_KINDS}
-
-
-@dataclass(frozen=True)
-class Applicant:
-    """What the client registered."""
-
-    first_name: str
-    last_name: str
-    middle_name: str = ""
-    date_of_birth: date | None = None
-    country: str = ""  # ISO alpha-2 of residence
-    address: str = ""  # free text, lines separated by newlines
-
-
-@dataclass(frozen=True)
-class CheckPolicy:
-    """The brand's rules."""
-
-    allowed_issuing_countries: frozenset[str] = frozenset()  # alpha-2; empty = any
-    poa_max_age_days: int = 90
-    expiry_warning_days: int = 30
-
-
-@dataclass(frozen=True)
-class DocumentFile:
-    upload: Upload
-    kind: str  # what the client said it is: passport | id_card | driving_licence | utility_bill | bank_statement
-    side: str = ""  # "front" / "back" for id cards and licences
 
 
 def check_documents(*, slot: str, files: Sequence[DocumentFile], applicant: Applicant, policy: CheckPolicy,

@@ -14,8 +14,8 @@ from django.utils.translation import gettext_noop as _
 
 from crm.lib.addresses import address_compare
 from crm.lib.names.documents import names_in_text
-from kyc.checks import Applicant, CheckPolicy, DocumentFile
 from kyc.checks.images import pages
+from kyc.checks.inputs import Applicant, CheckPolicy, DocumentFile
 from kyc.checks.kinds import other_kind_named, reads_well
 from kyc.checks.legibility import legibility_check
 from kyc.checks.ocr import Row, read_page

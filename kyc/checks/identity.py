@@ -13,8 +13,8 @@ from typing import Any
 from django.utils.translation import gettext_noop as _
 
 from crm.lib.names.documents import match_document_name
-from kyc.checks import Applicant, CheckPolicy, DocumentFile
 from kyc.checks.countries import alpha2
+from kyc.checks.inputs import Applicant, CheckPolicy, DocumentFile
 from kyc.checks.kinds import other_kind_named, reads_well
 from kyc.checks.legibility import legibility_check, page_reading
 from kyc.checks.mrz import Mrz, find_mrz

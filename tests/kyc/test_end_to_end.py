@@ -20,10 +20,10 @@ from kyc.models import KycProfile, KycStatus, SubmissionStatus
 from kyc.services import (
     DocumentIn,
     kyc_profile_save,
-    submission_checks_run,
     submission_create,
     submission_reject,
 )
+from kyc.vendor_services import submission_checks_run
 from tests.factories import make_client
 from tests.kyc import docgen
 

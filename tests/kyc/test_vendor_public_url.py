@@ -7,7 +7,8 @@ import uuid
 import pytest
 from django.urls import reverse
 
-from kyc.services import kyc_policy_save, kyc_profile_save, submission_checks_run
+from kyc.services import kyc_policy_save, kyc_profile_save
+from kyc.vendor_services import submission_checks_run
 from tests.factories import make_client
 from tests.kyc.conftest import submit
 from tests.waiting import wait_until

@@ -31,8 +31,8 @@ from kyc.models import (
     SubmissionStatus,
     VendorEvent,
 )
-from kyc.services import kyc_policy_save, kyc_profile_save, submission_checks_run, submission_reject
-from kyc.vendor_services import vendor_checks_resolve_due
+from kyc.services import kyc_policy_save, kyc_profile_save, submission_reject
+from kyc.vendor_services import submission_checks_run, vendor_checks_resolve_due
 from kyc.webhooks import vendor_webhook_receive
 from tests.factories import make_client
 from tests.kyc.conftest import submit
