@@ -14,13 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from compliance.cases import VIEW_PERMISSION
-from compliance.models import UNCLOSED_CASE_STATUSES, Case, CaseStatus
-from compliance.selectors import screening_hits_for_client
+from compliance.models import UNCLOSED_CASE_STATUSES, Case, CaseStatus, ScreeningDecision, ScreeningHit
 from crm.exceptions import NotFound, ValidationFailed
 from crm.lib.graphs import StarNode, star_graph
 from crm.lib.hooks import HookPoint
@@ -29,6 +28,14 @@ from crm.permissions import client_queryset_for_user, code_or_404, user_can
 
 CASE_PAGE_SIZE = 50
 HISTORY_ROWS = 50
+
+
+def screening_hits_for_client(*, client: Client) -> QuerySet[ScreeningHit]:
+    """A client's hits, newest first, with their decisions (for the profile's Compliance tab)."""
+    return (ScreeningHit.objects.filter(client=client)
+            .select_related("watchlist", "decided_by", "approved_by", "pending_by")
+            .prefetch_related(Prefetch("decisions", queryset=ScreeningDecision.objects.select_related("officer")))
+            .order_by("-created_at", "-pk"))
 
 
 @dataclass(frozen=True)

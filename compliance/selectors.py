@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, QuerySet
 
 from compliance.aml import DEFAULT_PARAMETERS as AML_DEFAULT_PARAMETERS
 from compliance.aml import DRY_RUN_PERIOD, RULE_PARAMS, aml_rule_dry_run, version_in_force
@@ -29,7 +29,6 @@ from compliance.models import (
     AmlAlertStatus,
     AmlRule,
     AmlRuleVersion,
-    ScreeningDecision,
     ScreeningHit,
     Watchlist,
     WatchlistEntry,
@@ -45,7 +44,6 @@ from compliance.restrictions import (
 )
 from crm.exceptions import NotFound
 from crm.lib.names import DOB, ListedEntry, ListedName, Screener
-from crm.models import Client
 from crm.permissions import client_queryset_for_user, code_or_404, user_can
 
 
@@ -173,14 +171,6 @@ def screening_queue(*, user: Any, status: str = "unresolved", list_name: str = "
     return qs.order_by("-score", "created_at", "pk")
 
 
-def screening_hits_for_client(*, client: Client) -> QuerySet[ScreeningHit]:
-    """A client's hits, newest first, with their decisions (for the profile's Compliance tab)."""
-    return (ScreeningHit.objects.filter(client=client)
-            .select_related("watchlist", "decided_by", "approved_by", "pending_by")
-            .prefetch_related(Prefetch("decisions", queryset=ScreeningDecision.objects.select_related("officer")))
-            .order_by("-created_at", "-pk"))
-
-
 def watchlist_names() -> list[str]:
     return list(Watchlist.objects.order_by("name").values_list("name", flat=True))
 
@@ -227,7 +217,7 @@ __all__ = [
 ]
 
 
-# The case selectors (compliance.case_selectors) read screening hits from here: imported last.
+# The case selectors (compliance.case_selectors), and a client's screening hits, which they read too.
 from compliance.case_selectors import (  # noqa: E402
     Link,
     LoginRow,
@@ -239,10 +229,11 @@ from compliance.case_selectors import (  # noqa: E402
     client_history,
     register_login_source,
     register_related_source,
+    screening_hits_for_client,
 )
 
 __all__ += ["Link", "LoginRow", "case_get_for_user", "case_queue", "cases_exist", "cases_for_client", "cases_for_user",
-            "client_history", "register_login_source", "register_related_source"]
+            "client_history", "register_login_source", "register_related_source", "screening_hits_for_client"]
 
 
 # --- AML monitoring: alerts, rules and versions ----------------------------------------------------------
