@@ -309,7 +309,7 @@ def build(b: Builder, *, size: int) -> dict[str, set[int]]:  # noqa: C901, PLR09
 
 def labelled_run(*, size: int = 40, seed: int = 7) -> list[KindScore]:
     """Build the set (a brand of its own) and score every detector on it, per kind."""
-    from monitoring.abuse import detectors
+    from monitoring.abuse_detectors import detectors
 
     with override_settings(PORTAL_REGISTER_RATE_LIMIT="100000/h",
                            PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):

@@ -41,7 +41,7 @@ def _register(brand: Brand, n: str, phone: str, *, ip: str, ua: str, referrer: s
 def monitoring_seed_demo_trading(*, brand: Brand) -> DemoResult:
     from crm.events import dispatch_pending
     from ib.services import partner_create, tracking_link_create
-    from monitoring.abuse import abuse_scan
+    from monitoring.abuse_detectors import abuse_scan
 
     created = not Client.objects.filter(brand=brand, email_hash__in=keyed_hashes(f"twin-a@{DOMAIN}", kind="email")).exists()
     if created:

@@ -252,28 +252,3 @@ def clients_links_among(*, client_ids: list[int], brand_id: int, day: dt.date | 
                  "SELECT a, b, weight, vias FROM links WHERE a = ANY(%(ids)s) AND b = ANY(%(ids)s) "
                  "ORDER BY weight DESC, a, b",
                  link_params(since=since, until=until, brand_id=brand_id) | {"ids": client_ids})
-
-
-HOURLY = ("multi_accounting", "hedging", "latency_arbitrage", "client_ring", "commission_farming")
-
-
-def detectors() -> dict[str, Any]:
-    """Every trading- and partner-abuse detector by name: detector(day=..., brand_id=...) -> [Finding]."""
-    from monitoring.partners import PARTNER_DETECTORS
-    from monitoring.traders import CLIENT_DETECTORS
-
-    return {**CLIENT_DETECTORS, **PARTNER_DETECTORS}
-
-
-def abuse_scan(*, day: dt.date, names: tuple[str, ...] | None = None, brand_id: int | None = None) -> dict[str, int]:
-    """Run the detectors `names` (all by default) for `day` and raise their findings as alerts:
-    {detector: findings raised}. Each detector is one query; an alert already raised for a subject,
-    detector and day is not raised twice (monitoring.services.raise_alert)."""
-    table = detectors()
-    unknown = sorted(set(names or ()) - set(table))
-    if unknown:
-        raise ValueError(f"unknown detectors: {', '.join(unknown)}")
-    out = {}
-    for name in names or tuple(table):
-        out[name] = findings_raise(table[name](day=day, brand_id=brand_id))
-    return out

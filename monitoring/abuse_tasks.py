@@ -13,14 +13,14 @@ from django.utils import timezone
 
 @shared_task(name="monitoring.abuse_tasks.abuse_scan_hourly", ignore_result=True)
 def abuse_scan_hourly() -> dict[str, int]:
-    from monitoring.abuse import HOURLY, abuse_scan
+    from monitoring.abuse_detectors import HOURLY, abuse_scan
 
     return abuse_scan(day=timezone.now().date(), names=HOURLY)
 
 
 @shared_task(name="monitoring.abuse_tasks.abuse_scan_nightly", ignore_result=True)
 def abuse_scan_nightly(day: str | None = None) -> dict[str, int]:
-    from monitoring.abuse import abuse_scan
+    from monitoring.abuse_detectors import abuse_scan
 
     when = dt.date.fromisoformat(day) if day else timezone.now().date() - dt.timedelta(days=1)
     return abuse_scan(day=when)

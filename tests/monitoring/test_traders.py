@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from monitoring.abuse import abuse_scan
+from monitoring.abuse_detectors import abuse_scan
 from monitoring.traders import (
     detect_bonus_abuse,
     detect_hedging,
