@@ -14,7 +14,7 @@ from pathlib import Path
 from simkit.run import arguments, serve_until_stopped
 
 from .config import CONFIG_NAME, load_or_create
-from .faces import FACES
+from .face_table import FACES
 from .server import App, serve
 from .tls import ensure_certificate, server_context
 

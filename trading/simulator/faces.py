@@ -822,13 +822,4 @@ def _mangle(body: Any, payload: bytes, mode: str) -> bytes:
     return b"<html><body>502 Bad Gateway</body></html>"
 
 
-FACES: dict[str, type[Handler]] = {"mt5": Handler, "ctrader": CTraderHandler, "matchtrader": MatchTraderHandler}
-from .face_sirix import SirixHandler  # noqa: E402 - it builds on FaceHandler above
-
-FACES["sirix"] = SirixHandler
-
-from .face_mt4bridge import MT4BridgeHandler  # noqa: E402 - built on the classes above
-
-FACES["mt4bridge"] = MT4BridgeHandler
-
-__all__ = ["FACES", "SYSTEM_UUID", "CTraderHandler", "MatchTraderHandler", "mt_offer_uuid"]
+__all__ = ["SYSTEM_UUID", "CTraderHandler", "MatchTraderHandler", "mt_offer_uuid"]
