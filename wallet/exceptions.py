@@ -8,17 +8,14 @@ never by sending it again blindly.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
+from django.db.models import Model
 from django.utils.translation import gettext
 
 from crm.exceptions import Conflict, ExternalCallFailed, NotFound, ValidationFailed, WebhookNotBelieved
 from crm.lib.money import Money, money_format
 from crm.lib.states import TransitionRefused
-
-if TYPE_CHECKING:
-    from wallet.models import LedgerAccount
-    from wallet.withdrawals import Blocker
 
 
 class ProviderError(ExternalCallFailed):
@@ -148,7 +145,7 @@ class InsufficientFunds(Conflict):
 
     default_code = "insufficient_funds"
 
-    def __init__(self, *, account: LedgerAccount, available: Money, requested: Money) -> None:
+    def __init__(self, *, account: Model, available: Money, requested: Money) -> None:  # a wallet.models.LedgerAccount
         self.account = account
         self.available = available
         self.requested = requested
@@ -165,6 +162,15 @@ class HoldNotOpen(Conflict):
 
 
 # --- withdrawals, transfers, the month's close, reconciliation ---------------------------------------
+
+@dataclass(frozen=True)
+class Blocker:
+    """One reason a withdrawal cannot be requested now, said to the client (wallet.withdrawals'
+    checks, compliance's rules through its hook point)."""
+
+    code: str
+    message: str
+
 
 class WithdrawalBlocked(Conflict):
     """A withdrawal the checks refuse; `blockers` says every reason, the first one is the message."""

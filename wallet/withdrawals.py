@@ -32,6 +32,7 @@ from django.utils.translation import gettext
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import Conflict, NotFound, ValidationFailed
+from crm.lib.enqueue import task_send_on_commit
 from crm.lib.fieldcrypt import keyed_hashes
 from crm.lib.hooks import HookPoint
 from crm.lib.iban import iban_normalise
@@ -41,7 +42,7 @@ from crm.locks import client_lock
 from crm.models import Client
 from crm.permissions import client_queryset_for_user, code_or_404, user_can
 from wallet.deposits import refingerprint_deposits
-from wallet.exceptions import FourEyesRefused, MethodNotAvailable, ProviderError, WithdrawalBlocked
+from wallet.exceptions import Blocker, FourEyesRefused, MethodNotAvailable, ProviderError, WithdrawalBlocked
 from wallet.instruments import earlier_fingerprints, instrument_fingerprint
 from wallet.ledger import (
     Leg,
@@ -85,14 +86,6 @@ MANUAL_PAYOUT_REASON = "to be paid from the bank by finance"
 
 
 # --- blockers and the compliance hook point ---------------------------------------------------------
-
-@dataclass(frozen=True)
-class Blocker:
-    """One reason a withdrawal cannot be requested now, said to the client."""
-
-    code: str
-    message: str
-
 
 WithdrawalCheck = Callable[..., list[Blocker]]
 # Compliance plugs its rules in here (called with client=, amount=, method=); each returns blockers.
@@ -460,10 +453,7 @@ def withdrawal_return_balance(*, client: Client, currency: str, method: PaymentM
 
 
 def _enqueue_payout(w: Withdrawal) -> None:
-    from wallet.tasks import withdrawal_payout
-
-    pk = w.pk
-    transaction.on_commit(lambda: withdrawal_payout.delay(pk))
+    task_send_on_commit("wallet.tasks.withdrawal_payout", w.pk)
 
 
 def _locked(withdrawal: Withdrawal) -> Withdrawal:
