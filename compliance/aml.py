@@ -640,7 +640,7 @@ def _shared(name: str) -> str:
 def _public_ip(column: str) -> str:
     """SQL: the text IP in `column`, NULL when it is in NON_PUBLIC_NETWORKS (a module constant, no input)."""
     networks = ", ".join(f"'{ipaddress.ip_network(n)}'::inet" for n in NON_PUBLIC_NETWORKS)
-    return column
+    return f"CASE WHEN {column}::inet <<= ANY (ARRAY[{networks}]) THEN NULL ELSE {column} END"
 
 
 def _sql_shared_instruments() -> str:
@@ -650,7 +650,8 @@ def _sql_shared_instruments() -> str:
     # it; the facts are the instrument's transactions of every client sharing it.
     # IPs and devices: each client's latest sign-in or registration in the window (crm_public_origins) from a
     # public IP (not NON_PUBLIC_NETWORKS), or with a browser, that other clients of the brand used in the days
-    # before it: fires when at least min_clients and at most the cap of clients share it (more is a public network or a common browser).
+    # before it: fires when at least min_clients and at most the cap of clients share it (more is a public
+    # network or a common browser).
     # Partner: a client attributed to a partner (ib_public_attributions) signing in from the partner's own
     # IP (within the cap) or browser (within the cap) of the partner's sign-ins (or its own client record's)
     # within the days, one of the two in the window. The origins' alerts carry no transactions: their

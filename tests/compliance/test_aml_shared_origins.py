@@ -121,3 +121,26 @@ def test_a_partner_on_its_own_clients_device_fires_naming_the_partner_and_a_stra
     assert honest.pk and stranger.pk
     assert not AmlAlert.objects.filter(client__in=[honest, stranger]).exists()
     assert run(w) == []
+
+
+
+def test_clients_registering_from_one_machine_or_a_private_network_share_no_ip_but_a_public_address_does():
+    """Testing from one machine: every client registers from the loopback (or a private network's) address,
+    which says nothing about who they are; the same public address still fires, and so does a shared browser."""
+    w = world()
+    shared(w, signals=["ips", "devices", "partner"])
+    p, code = partner(w)
+    _partner_signs_in(w, p, ip="127.0.0.1", ua="ua-partner-desk")
+    person(w, ip="127.0.0.1", ua="ua-tester-1")
+    _referred(w, code, ip="127.0.0.1", ua="ua-tester-2")
+    for address in ("192.168.1.20", "fd12:3456::7"):  # a home router's LAN, an IPv6 unique-local network
+        person(w, ip=address, ua=f"ua-{address}-1")
+        person(w, ip=address, ua=f"ua-{address}-2")
+    assert run(w) == []
+    first = person(w, ip="198.51.100.30", ua="ua-flat-a")
+    second = person(w, ip="198.51.100.30", ua="ua-flat-b")
+    third = person(w, ip="127.0.0.1", ua="ua-flat-b")  # the second's browser, from the machine
+    alerts = run(w)
+    assert sorted((a.client_id, a.facts["pattern"], a.facts["value"]) for a in alerts) == [
+        (second.pk, "ip", "198.51.100.30"), (third.pk, "device", "ua-flat-b")]
+    assert alerts[0].facts["other_clients"] in ([first.pk], [second.pk])
