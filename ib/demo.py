@@ -8,7 +8,6 @@ for the clients' trading accounts: `ib_seed_demo_commissions`, after `trading_de
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
@@ -18,6 +17,7 @@ from crm.lib.fieldcrypt import keyed_hashes
 from crm.models import Brand, Client, Stage
 from ib import services
 from ib.demo_commissions import seed_commissions
+from ib.demo_types import SeedResult
 from ib.models import Click, ClientAttribution, Partner, PartnerLogin, TrackingLink
 
 BRAND_CODE = "atlas"
@@ -38,13 +38,6 @@ LINKS = (  # (partner local part, code, campaign)
 )
 CLICKS_PER_LINK = 5
 CLIENTS_PER_PARTNER = 2
-
-
-@dataclass
-class SeedResult:
-    counts: dict[str, int] = field(default_factory=dict)
-    logins: list[tuple[str, str, str]] = field(default_factory=list)
-    note: str = ""
 
 
 def partners_of_demo(brand: Brand) -> list[Partner]:

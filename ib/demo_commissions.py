@@ -49,7 +49,7 @@ from trading.sync import deals_store
 
 if TYPE_CHECKING:
     from crm.models import Brand
-    from ib.demo import SeedResult
+    from ib.demo_types import SeedResult
 
 PLAN_NAME = "Demo IB rebate (3 levels)"
 GROUPS = (  # (code, name, units per standard lot)

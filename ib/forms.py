@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.forms import AmountField, ListedModelChoiceField, PlainSelect
+from crm.lib.fieldcrypt import keyed_hashes
 from crm.lib.forms import form_field
-from crm.models import Brand
-from ib.models import HedgeMode, Partner, PartnerStatus, PassUpBase, PostbackEvent, SplitMode
+from crm.models import Brand, Client
+from ib.models import HedgeMode, Partner, PartnerStatus, PassUpBase, PayoutSchedule, PostbackEvent, SplitMode
 
 
 class PartnerChoiceField(ListedModelChoiceField):
@@ -384,3 +387,36 @@ class JoinForm(PartnerNewPasswordForm):
 
     display_name = forms.CharField(label=_("Your name or company"), max_length=120)
     field_order = ["display_name", "password", "password2"]
+
+
+# --- a partner's settlement settings (the IB manager's, on the partner's page) ----------------------
+
+class SettlementForm(forms.Form):
+    schedule = forms.ChoiceField(label=_("Settlement schedule"), choices=PayoutSchedule.choices)
+    client = forms.CharField(label=_("Linked client (email or code)"), max_length=254, required=False,
+                             help_text=_("The partner's own client record: payouts go to its wallet. Leave "
+                                         "empty for payouts paid by finance."))
+
+    def __init__(self, *args: Any, partner: Partner, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.partner = partner
+
+    def clean_client(self) -> Client | None:
+        text = (self.cleaned_data.get("client") or "").strip()
+        if not text:
+            return None
+        clients = Client.objects.filter(brand_id=self.partner.brand_id)
+        try:
+            found = list(clients.filter(code=uuid.UUID(text))[:2])
+        except ValueError:
+            found = list(clients.filter(email_hash__in=keyed_hashes(text, kind="email"))[:2])
+        if not found:
+            raise forms.ValidationError(gettext("No client of this brand has this email address or code."))
+        if len(found) > 1:
+            raise forms.ValidationError(gettext("Several clients have this email address: give the client's code."))
+        return found[0]
+
+
+def settlement_form_for(partner: Partner) -> SettlementForm:
+    return SettlementForm(partner=partner, initial={
+        "schedule": partner.schedule, "client": partner.client.email if partner.client is not None else ""})

@@ -19,13 +19,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from crm.exceptions import DomainError, NotFound
 from crm.forms import apply_domain_errors, visible_brands
-from crm.lib.fieldcrypt import keyed_hashes
-from crm.models import Brand, Client
+from crm.models import Brand
 from crm.permissions import AuthedRequest, page_permission_required
 from crm.views.ui import render_page
 from ib import commissions, settlement
-from ib.forms import RunStartForm
-from ib.models import Partner, PartnerPayout, PayoutSchedule, PayoutState, PlanVersion, RunStatus
+from ib.forms import RunStartForm, SettlementForm
+from ib.models import Partner, PartnerPayout, PayoutState, PlanVersion, RunStatus
 from ib.partner_auth import PartnerRequest, partner_login_required
 from ib.views import MANAGE, _detail, _partner_or_404
 
@@ -209,37 +208,6 @@ def payout_reject(request: AuthedRequest, code: Any) -> HttpResponse:
 
 
 # --- the IB manager: a partner's settlement settings ---------------------------------------------------
-
-class SettlementForm(forms.Form):
-    schedule = forms.ChoiceField(label=_("Settlement schedule"), choices=PayoutSchedule.choices)
-    client = forms.CharField(label=_("Linked client (email or code)"), max_length=254, required=False,
-                             help_text=_("The partner's own client record: payouts go to its wallet. Leave "
-                                         "empty for payouts paid by finance."))
-
-    def __init__(self, *args: Any, partner: Partner, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.partner = partner
-
-    def clean_client(self) -> Client | None:
-        text = (self.cleaned_data.get("client") or "").strip()
-        if not text:
-            return None
-        clients = Client.objects.filter(brand_id=self.partner.brand_id)
-        try:
-            found = list(clients.filter(code=uuid.UUID(text))[:2])
-        except ValueError:
-            found = list(clients.filter(email_hash__in=keyed_hashes(text, kind="email"))[:2])
-        if not found:
-            raise forms.ValidationError(gettext("No client of this brand has this email address or code."))
-        if len(found) > 1:
-            raise forms.ValidationError(gettext("Several clients have this email address: give the client's code."))
-        return found[0]
-
-
-def settlement_form_for(partner: Partner) -> SettlementForm:
-    return SettlementForm(partner=partner, initial={
-        "schedule": partner.schedule, "client": partner.client.email if partner.client is not None else ""})
-
 
 @page_permission_required(MANAGE)
 @require_POST

@@ -145,7 +145,7 @@ def _detail(request: AuthedRequest, partner: Partner, *, move_form: MoveForm | N
             new_secret: str | None = None, settlement_form: Any = None, period_error: str = "",
             status: int = 200) -> HttpResponse:
     from ib import settlement
-    from ib.settlement_views import settlement_form_for
+    from ib.forms import settlement_form_for
 
     # Each partner below with its level under this one, for the template.
     subtree = [(node, node.depth - partner.depth) for node in selectors.partner_subtree(partner)]
