@@ -775,8 +775,10 @@ def run_demo_loaders(*, env: dict[str, str], var_dir: Path, running: bool, value
     args += [f"--face={face}={port}={state_dir}" for face, (port, state_dir) in (faces or {}).items()]
     failed: list[str] = []
     named: set[str] = set()
+    ran = False
 
     def on_line(line: str) -> None:
+        nonlocal ran
         if line.startswith(LOGIN_PREFIX):
             return  # recorded with its loader; the table comes at the end
         if line.startswith(FAILED_PREFIX):
@@ -785,6 +787,7 @@ def run_demo_loaders(*, env: dict[str, str], var_dir: Path, running: bool, value
         if line.startswith(FACES_PREFIX):
             named.update(line[len(FACES_PREFIX):].split())
             return
+        ran = True
         print(f"[run] {line}", flush=True)
 
     log = var_dir / "log" / SETUP_LOG
@@ -796,6 +799,8 @@ def run_demo_loaders(*, env: dict[str, str], var_dir: Path, running: bool, value
             raise StartupError(f"demo loader {failed[-1]} (the loaders before it are kept; the next "
                                f"`make run` or `make seed` goes on from it; details in {log})") from None
         raise error from None
+    if not ran:
+        print("[run] demo data: every loader has finished on this database already", flush=True)
     return [face for face in SIMULATOR_FACES if face in named]
 
 

@@ -264,6 +264,7 @@ def test_make_seed_runs_every_demo_loader_of_make_run_and_stops(start: Start) ->
 
     code, out, err = start.run("--seed")  # again: only the every-start ones, and the logins again
     assert (code, err) == (0, "")
+    assert "[run] demo data: every loader has finished on this database already" in out
     assert {command for command, _ in start.calls} == {step.command for step in _all_steps() if step.every_start}
     assert _logins_printed(out) == _expected_logins()
 
