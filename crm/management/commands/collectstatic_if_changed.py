@@ -39,7 +39,8 @@ class Command(collectstatic.Command):
         root = Path(settings.STATIC_ROOT)
         ignore = list(options.get("ignore_patterns") or [])
         if options.get("use_default_ignore_patterns", True):
-            ignore += apps.get_app_config("staticfiles").ignore_patterns  # as collectstatic itself does
+            # as collectstatic itself does (StaticFilesConfig.ignore_patterns)
+            ignore += getattr(apps.get_app_config("staticfiles"), "ignore_patterns", [])
         now = fingerprint(ignore)
         mark = root / MARK
         manifest = root / "staticfiles.json"
