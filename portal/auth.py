@@ -32,17 +32,16 @@ from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext
 from django_htmx.middleware import HtmxDetails
 
-from crm.lib.cookie_session import CookieSession, moment, page_language, password_hash_digest
+from crm.lib.cookie_session import moment, page_language, password_hash_digest
 from crm.models import Client
+from portal.cookies import LANG_KEY, SESSION
 from portal.models import ClientLogin
 
-PORTAL_SESSION_COOKIE = "crm_portal"
 BRAND_COOKIE = "crm_portal_brand"
 LOGIN_KEY = "portal_login"
 PENDING_KEY = "portal_pending"  # a login past its password, waiting for the two-factor code
 HASH_KEY = "portal_hash"
 SEEN_KEY = "portal_seen"
-LANG_KEY = "portal_lang"
 PENDING_MAX_AGE = timedelta(minutes=5)
 
 View = Callable[..., HttpResponse]
@@ -70,7 +69,6 @@ class PortalRequest(PortalPageRequest):
     portal_client: Client
 
 
-SESSION = CookieSession(PORTAL_SESSION_COOKIE, attr="_portal_session", kept=(LANG_KEY,))
 
 
 def portal_session(request: HttpRequest) -> SessionBase:

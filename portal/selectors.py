@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from crm.lib.fieldcrypt import keyed_hashes
 from crm.models import Brand, Client
-from portal.models import ClientLogin, ConsentDocument, ConsentKind, ConsentRecord
+from portal.models import AccountChoice, ClientLogin, ConsentDocument, ConsentKind, ConsentRecord
 
 
 def login_find(*, brand: Brand, email: str) -> ClientLogin | None:
@@ -209,7 +209,7 @@ def live_account_setup(*, client: Client) -> str | None:
     it after the latest approval: live_account_refusal says why), or None (they have a live account,
     or are not verified)."""
     from crm.models import DeliveryStatus, EventDelivery
-    from portal.services import client_verified
+    from crm.selectors import client_verified
     from trading.selectors import has_live_account
 
     if not client_verified(client=client) or has_live_account(client=client):
@@ -230,7 +230,6 @@ def live_account_refusal(*, client: Client) -> str | None:
     """Why the client's first live account was refused after their latest approval (the reason in
     their language), or None: not refused, or approved again since."""
     from crm.models import Event
-    from portal.services import LIVE_ACCOUNT_REFUSED
 
     latest = (Event.objects.filter(client_id=client.pk, name__in=("kyc.approved", LIVE_ACCOUNT_REFUSED))
               .order_by("-occurred_at", "-id").values_list("name", "data").first())
@@ -240,21 +239,15 @@ def live_account_refusal(*, client: Client) -> str | None:
 
 
 def live_offers(*, client: Client) -> list[Any]:
-    """The live account types the client can open (portal.services.offers_for)."""
-    from portal.services import offers_for
-
+    """The live account types the client can open (offers_for)."""
     return offers_for(client=client, demo=False)
 
 
 def demo_offers(*, client: Client) -> list[Any]:
-    from portal.services import offers_for
-
     return offers_for(client=client, demo=True)
 
 
 def account_choice(*, client: Client) -> Any:
-    from portal.services import chosen_offer
-
     return chosen_offer(client=client)
 
 
@@ -303,3 +296,50 @@ def clients_sharing_network(*, client: Client, limit: int = 20) -> list[tuple[in
                 .values_list("login__client_id", column).distinct().order_by("login__client_id")[:limit])
         out += [(client_id, via, str(value)) for client_id, value in rows]
     return out
+
+
+# --- the account types a client may open (the trader's room, and the writes that check them) ------
+
+LIVE_ACCOUNT_REFUSED = "portal.live_account_refused"
+
+
+def questionnaire_cap(client: Client) -> int | None:
+    """The leverage limit of the client's latest appropriateness result, or None (no questionnaire,
+    no answer, or no cap from it). Trading holds the client to it too (its own copy, written when the
+    result's event is delivered); reading it here as well keeps a late delivery from opening above it."""
+    try:
+        from kyc.selectors import questionnaire_latest_response
+    except ImportError:  # the questionnaire is not installed
+        return None
+    response = questionnaire_latest_response(client=client)
+    return response.max_leverage if response is not None else None
+
+
+def offers_for(*, client: Client, demo: bool) -> list[Any]:
+    """The account types (live, or demo with `demo`) the client may open: the brand's offers with at
+    least one leverage within all the client's caps (leverages_for). The trader's room offers only
+    these, so nobody chooses a type that cannot be opened for them."""
+    from trading.selectors import account_offers
+
+    return [o for o in account_offers(brand_id=client.brand_id, demo=demo, client=client)
+            if leverages_for(client=client, offer=o)]
+
+
+def chosen_offer(*, client: Client) -> Any:
+    """The live offer the client chose (portal_account_choose), while the brand still offers it and
+    the client can open it (offers_for)."""
+    choice = AccountChoice.objects.filter(client=client).first()
+    if choice is None:
+        return None
+    return next((o for o in offers_for(client=client, demo=False)
+                 if o.server.pk == choice.server_id and o.account_type == choice.account_type), None)
+
+
+def leverages_for(*, client: Client, offer: Any) -> list[int]:
+    """The leverages the client may pick for `offer`: the type's, within the brand's ceiling, the cap
+    rules and (live accounts) the questionnaire's limit."""
+    from trading.services import allowed_leverages
+
+    allowed = allowed_leverages(offer.server, offer.account_type, client=client)
+    cap = None if offer.spec.get("demo") else questionnaire_cap(client)
+    return [x for x in allowed if cap is None or x <= cap]

@@ -31,6 +31,7 @@ from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import DomainError, FieldErrors, NotFound, ValidationFailed
 from crm.lib.countries import country_name
+from crm.lib.enqueue import task_send_on_commit
 from crm.lib.money import money_parse
 from crm.lib.ratelimit import rate_hit, rate_key
 from crm.lib.validation import InvalidValue
@@ -39,6 +40,7 @@ from crm.models import Brand, Client, Stage
 from leads import services as leads_services
 from leads.services import Channel, IntakeMeta, lead_clean, lead_intake
 from portal import totp
+from portal.cookies import SESSION
 from portal.models import (
     AccountChoice,
     AccountRequest,
@@ -49,7 +51,15 @@ from portal.models import (
     Notification,
     PortalSession,
 )
-from portal.selectors import documents_current, login_find
+from portal.selectors import (
+    LIVE_ACCOUNT_REFUSED,
+    chosen_offer,
+    documents_current,
+    leverages_for,
+    login_find,
+    offers_for,
+    questionnaire_cap,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -81,9 +91,7 @@ def _rate(bucket: str, subject: str, rate: str) -> None:
 
 
 def _on_commit_mail(kind: str, login_id: int) -> None:
-    from portal.tasks import portal_mail_send_task
-
-    transaction.on_commit(lambda: portal_mail_send_task.delay(kind, login_id), robust=True)
+    task_send_on_commit("portal.tasks.portal_mail_send", kind, login_id, robust=True)
 
 
 # --- registration ---------------------------------------------------------------------------------
@@ -590,21 +598,6 @@ def portal_profile_update(*, login: ClientLogin, phone: str, language: str) -> C
 # --- the first live account after verification ---------------------------------------------------
 
 
-def _questionnaire_cap(client: Client) -> int | None:
-    """The leverage limit of the client's latest appropriateness result, or None (no questionnaire,
-    no answer, or no cap from it). Trading holds the client to it too (its own copy, written when the
-    result's event is delivered); reading it here as well keeps a late delivery from opening above it."""
-    try:
-        from kyc.selectors import questionnaire_latest_response
-    except ImportError:  # the questionnaire is not installed
-        return None
-    response = questionnaire_latest_response(client=client)
-    return response.max_leverage if response is not None else None
-
-
-LIVE_ACCOUNT_REFUSED = "portal.live_account_refused"
-
-
 def portal_first_live_account_open(*, client: Client, approval: Any = None) -> Any:
     """Open the client's first live trading account with the account type they chose
     (portal_account_choose; else the brand's default live type, trading.selectors.default_live_offer),
@@ -740,7 +733,7 @@ def _no_type_reason(client: Client) -> str:
     from trading.selectors import leverage_limit
 
     limit = leverage_limit(client=client, brand=client.brand, demo=False)
-    cap = _questionnaire_cap(client)
+    cap = questionnaire_cap(client)
     if cap is not None and (limit.cap is None or cap < limit.cap):
         rule = gettext("Appropriateness questionnaire: at most 1:%(cap)s") % {"cap": cap}
     else:
@@ -827,26 +820,6 @@ def offer_find(*, client: Client, key: str, demo: bool) -> Any:
     return next((o for o in offers_for(client=client, demo=demo) if offer_key(o) == key), None)
 
 
-def offers_for(*, client: Client, demo: bool) -> list[Any]:
-    """The account types (live, or demo with `demo`) the client may open: the brand's offers with at
-    least one leverage within all the client's caps (leverages_for). The trader's room offers only
-    these, so nobody chooses a type that cannot be opened for them."""
-    from trading.selectors import account_offers
-
-    return [o for o in account_offers(brand_id=client.brand_id, demo=demo, client=client)
-            if leverages_for(client=client, offer=o)]
-
-
-def chosen_offer(*, client: Client) -> Any:
-    """The live offer the client chose (portal_account_choose), while the brand still offers it and
-    the client can open it (offers_for)."""
-    choice = AccountChoice.objects.filter(client=client).first()
-    if choice is None:
-        return None
-    return next((o for o in offers_for(client=client, demo=False)
-                 if o.server.pk == choice.server_id and o.account_type == choice.account_type), None)
-
-
 @transaction.atomic
 def portal_account_choose(*, login: ClientLogin, key: str) -> AccountChoice:
     """Remember the live account type the client wants for their first live account (one of the
@@ -864,16 +837,6 @@ def portal_account_choose(*, login: ClientLogin, key: str) -> AccountChoice:
 def client_verified(*, client: Client) -> bool:
     """The core's one answer (crm.selectors.client_verified), as trading's policy and withdrawals read it."""
     return crm_selectors.client_verified(client=client)
-
-
-def leverages_for(*, client: Client, offer: Any) -> list[int]:
-    """The leverages the client may pick for `offer`: the type's, within the brand's ceiling, the cap
-    rules and (live accounts) the questionnaire's limit."""
-    from trading.services import allowed_leverages
-
-    allowed = allowed_leverages(offer.server, offer.account_type, client=client)
-    cap = None if offer.spec.get("demo") else _questionnaire_cap(client)
-    return [x for x in allowed if cap is None or x <= cap]
 
 
 def _cap_refusal(leverage: int, cap: int) -> Any:
@@ -929,7 +892,7 @@ def portal_account_open(*, login: ClientLogin, token: uuid.UUID, key: str, demo:
         done = AccountRequest.objects.select_related("account__server").filter(token=token, client=client).first()
         if done is not None:
             return done.account
-        if not demo and (cap := _questionnaire_cap(client)) is not None and leverage > cap:
+        if not demo and (cap := questionnaire_cap(client)) is not None and leverage > cap:
             raise _cap_refusal(leverage, cap)
         try:
             account = trading_account_open(actor=None, client=client, server=offer.server,
@@ -956,7 +919,7 @@ def portal_account_leverage_set(*, login: ClientLogin, code: str, leverage: int)
     account = trading_account_for_client(client=login.client, code=code)
     if account is None:
         raise NotFound()
-    if not account.is_demo and (cap := _questionnaire_cap(account.client)) is not None and leverage > cap:
+    if not account.is_demo and (cap := questionnaire_cap(account.client)) is not None and leverage > cap:
         raise _cap_refusal(leverage, cap)
     try:
         return trading_account_set_leverage(actor=None, account=account, leverage=leverage,
@@ -996,8 +959,6 @@ def portal_session_end(*, login: ClientLogin, code: str, current_key: str | None
     """Sign out the login's session named `code` (NotFound for another login's, or an unknown code),
     or with code "others" every session of the login except `current_key`. Their stores are deleted:
     their cookies open nothing any more. Returns how many ended. Audited."""
-    from portal.auth import SESSION
-
     rows = PortalSession.objects.filter(login=login)
     if code == "others":
         rows = rows.exclude(session_key=current_key or "")
