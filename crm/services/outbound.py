@@ -814,7 +814,7 @@ def send_rounds(*, limit: int = 500, max_rounds: int | None = None) -> tuple[int
     A pipeline, not rounds in lock step: claimed deliveries are POSTed by the lanes' threads, and
     the outcomes are recorded as they come (in one statement per FLUSH_SECONDS, or when nothing is
     left in flight), so a receiver that takes its whole deadline holds up only its own delivery.
-    After each record, and every FLUSH_SECONDS while POSTs are in flight, it claims again: the
+    After each record, and every POLL_SECONDS while POSTs are in flight, it claims again: the
     deliveries the recorded ones held back (the next of each client) and new ones. Each claim first
     clears the kick flag, so that deliveries queued meanwhile kick a fresh task too. A worker that
     finds nothing to claim because the heads are being sent elsewhere can stop, as the worker
@@ -828,13 +828,13 @@ def send_rounds(*, limit: int = 500, max_rounds: int | None = None) -> tuple[int
     in_flight: dict[Future[Outcome], Claimed] = {}
     finished: list[tuple[Claimed, Outcome]] = []
     first_finished = 0.0
-    last_claim = -FLUSH_SECONDS
+    last_claim = -POLL_SECONDS
     claim_now = True
     slow_subscribers: set[int] = set()
     while True:
         may_claim = max_rounds is None or rounds < max_rounds
         if may_claim and len(in_flight) < limit and (
-                claim_now or not in_flight or time.monotonic() - last_claim >= FLUSH_SECONDS):
+                claim_now or not in_flight or time.monotonic() - last_claim >= POLL_SECONDS):
             _rearm_kick()
             slow_busy = sum(1 for c in in_flight.values() if c.failing)
             claims = _claim(limit - len(in_flight), timezone.now(), slow_limit=max(_slow_threads() - slow_busy, 0))
@@ -852,7 +852,7 @@ def send_rounds(*, limit: int = 500, max_rounds: int | None = None) -> tuple[int
             done, _ = wait(in_flight, timeout=max(first_finished + FLUSH_SECONDS - time.monotonic(), 0),
                            return_when=ALL_COMPLETED)
         else:
-            done, _ = wait(in_flight, timeout=FLUSH_SECONDS, return_when=FIRST_COMPLETED)
+            done, _ = wait(in_flight, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
         for future in done:
             claim = in_flight.pop(future)
             if not finished:
@@ -864,7 +864,8 @@ def send_rounds(*, limit: int = 500, max_rounds: int | None = None) -> tuple[int
             finished, claim_now = [], True
 
 
-FLUSH_SECONDS = 0.2  # an outcome waits at most this long for the others claimed with it
+FLUSH_SECONDS = 0.05  # an outcome waits at most this long for others to be recorded with it
+POLL_SECONDS = 0.2  # while POSTs are in flight and nothing was recorded, a claim this often
 
 
 def _post_in_run(claim: Claimed, slow_subscribers: set[int]) -> Outcome:
