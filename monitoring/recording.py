@@ -89,7 +89,7 @@ def activity_record(row: ActivityRow) -> None:
         r = get_redis()
         length = r.rpush(BUFFER_KEY, row.to_line())
         if int(length) >= _flush_at() and r.set(FLUSH_KICK_KEY, "1", nx=True, ex=5):
-            task_send_on_commit("monitoring.tasks.activity_flush_task")
+            task_send_on_commit("monitoring.tasks.activity_flush")
     except redis.RedisError:
         logger.warning("monitoring: Redis unavailable, activity row written directly", exc_info=True)
         activity_write([row])

@@ -40,6 +40,7 @@ from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import DomainError, FieldErrors, NotAllowed, ValidationFailed
 from crm.jobs import JobHandle, job_start
+from crm.lib.enqueue import task_named, task_send_on_commit
 from crm.lib.money import Money, UnknownCurrency, currency_normalise
 from crm.lib.payloads import user_ref
 from crm.lib.validation import InvalidValue, country_normalise
@@ -680,10 +681,7 @@ def client_leverage_limit_record(*, client: Client, source: str, max_leverage: i
     audit_record(action="trading.client_leverage_limit", obj=client, before=before, after={
         "source": source, "max_leverage": max_leverage, "reason": row.reason, "reference": row.reference})
     if max_leverage is not None:
-        from trading.tasks import client_accounts_lower as task
-
-        client_id = client.pk
-        transaction.on_commit(lambda: task.delay(client_id))
+        task_send_on_commit("trading.tasks.client_accounts_lower", client.pk)
     return row
 
 
@@ -807,10 +805,8 @@ def trading_account_close(*, actor: User | None, account: TradingAccount, reason
 def _close_retry_enqueue(account_id: int, countdown: int) -> None:
     from kombu.exceptions import OperationalError
 
-    from trading.tasks import account_close_attempt
-
     try:
-        account_close_attempt.apply_async(args=[account_id], countdown=countdown)
+        task_named("trading.tasks.account_close_attempt").apply_async(args=[account_id], countdown=countdown)
     except OperationalError:  # the broker is down: the beat sweep (account_closes_resume) picks it up
         logger.warning("could not queue the next attempt to close account %s", account_id, exc_info=True)
 
@@ -998,10 +994,7 @@ def balance_operation_request(*, actor: User | None, account: TradingAccount, ki
                                           reason=(reason or "").strip()[:200])
     if send:
         if connection.in_atomic_block:
-            from trading.tasks import balance_operation_send_task
-
-            pk = operation.pk
-            transaction.on_commit(lambda: balance_operation_send_task.delay(pk))
+            task_send_on_commit("trading.tasks.balance_operation_send", operation.pk)
         else:
             operation = balance_operation_send(operation_id=operation.pk)
     return operation
