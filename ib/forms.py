@@ -282,8 +282,11 @@ class PartnerApplicationForm(forms.Form):
                              initial="ib", widget=forms.RadioSelect)
     expected_clients = forms.IntegerField(label=_("Clients you expect to bring per month"), required=False,
                                           widget=forms.NumberInput(attrs={"min": 1, "inputmode": "numeric"}))
-    countries = forms.MultipleChoiceField(label=_("Countries where you find clients"), required=False,
-                                          widget=forms.SelectMultiple(attrs={"size": 8}))
+    # A list of checkboxes (templates/ib/partner_portal/_countries.html, filtered as one types by
+    # static/js/checklist-filter.js), not a select of every country; a code not in the list is named.
+    countries = forms.MultipleChoiceField(
+        label=_("Countries where you find clients"), required=False, widget=forms.CheckboxSelectMultiple,
+        error_messages={"invalid_choice": _("Unknown country code: %(value)s. Choose the countries from the list.")})
     marketing_methods = forms.MultipleChoiceField(label=_("How you find clients"), required=False,
                                                   widget=forms.CheckboxSelectMultiple)
     marketing_note = forms.CharField(label=_("Tell us more (optional)"), required=False, max_length=2000,

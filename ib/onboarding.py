@@ -140,7 +140,8 @@ def _reach_clean(expected_clients: int | None, countries: Sequence[str], marketi
     codes = list(dict.fromkeys((c or "").strip().upper() for c in countries if (c or "").strip()))
     unknown = [c for c in codes if c not in COUNTRY_CODES]
     if unknown:
-        errors.add("countries", gettext("Choose the countries from the list."))
+        errors.add("countries", gettext("Unknown country code: %(value)s. Choose the countries from the list.")
+                   % {"value": ", ".join(unknown)})
     elif not codes:
         errors.add("countries", gettext("Choose at least one country where you find clients."))
     elif len(codes) > MAX_COUNTRIES:

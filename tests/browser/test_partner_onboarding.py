@@ -83,7 +83,12 @@ def test_a_prospect_partner_applies_is_approved_sets_a_password_and_earns_a_cpa(
     partner_page.fill("input[name=website]", "levant-academy.example")
     partner_page.check("input[name=kind][value=ib]")
     partner_page.fill("input[name=expected_clients]", "40")
-    partner_page.select_option("select[name=countries]", ["AE", "GB"])
+    partner_page.fill("#id_countries-find", "emirates")  # the search box narrows the 250 countries
+    partner_page.check("input[name=countries][value=AE]")
+    partner_page.fill("#id_countries-find", "united k")
+    assert partner_page.locator("input[name=countries][value=AE]").is_visible()  # a chosen one stays shown
+    partner_page.check("input[name=countries][value=GB]")
+    assert partner_page.inner_text("[data-checklist-chosen]") == "Chosen: United Arab Emirates, United Kingdom"
     partner_page.check("input[name=marketing_methods][value=education]")
     partner_page.check("input[name=marketing_methods][value=social]")
     partner_page.fill("input[name=contact_name]", "Rami Haddad")
@@ -184,3 +189,27 @@ def test_a_prospect_partner_applies_is_approved_sets_a_password_and_earns_a_cpa(
     row_link = partner_page.locator(f"a[href='{reverse('partners:line', args=[line.key])}']")
     assert row_link.count() == 1
     assert "first_deposit" in partner_page.inner_text("main")
+
+
+def test_the_countries_of_the_application_are_found_by_typing_on_a_phone_in_arabic(live_server, browser, db):
+    """The countries field was a 250-option multi-select (issue 58, item 11): a list of checkboxes that a
+    search box narrows, usable on a 390px phone right to left, and typing Enter in it sends nothing."""
+    brand = make_brand(code="dune-ib", name="Dune Markets")
+    page = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    page.set_default_timeout(scaled_ms(20_000))
+    page.goto(f"{live_server.url}/partners/{brand.code}/apply/?lang=ar")
+    assert page.locator("html").get_attribute("dir") == "rtl"
+    find = page.get_by_label("ابحث عن دولة (بالاسم أو بالرمز)")
+    find.fill("DE")
+    find.press("Enter")
+    assert page.locator("input[name=countries][value=DE]").is_visible()
+    assert not page.locator("input[name=countries][value=FR]").is_visible()
+    page.get_by_label("Germany").check()
+    find.fill("zzz")
+    assert page.locator("[data-checklist-none]").is_visible()
+    assert page.locator("input[name=countries][value=DE]").is_visible()  # chosen: still shown
+    assert page.inner_text("[data-checklist-chosen]") == "المختارة: Germany"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    box = page.locator("#id_countries-options").bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+    assert page.url.endswith("/apply/?lang=ar")  # Enter in the search box sent no form

@@ -390,3 +390,28 @@ def test_a_partners_payout_currency_is_read_by_the_one_currency_reader(world):
     partner = services.partner_create(actor=None, brand=world.brand, display_name="Euro Partners",
                                       email="eur@partners.example", payout_currency="EUR")
     assert partner.payout_currency == "EUR"
+
+
+def test_the_application_lists_countries_as_checkboxes_and_names_an_unknown_code(world):
+    """The countries were one 250-option <select multiple> (issue 58, item 11): now a list of checkboxes
+    with a search box; codes of the list are taken, an unknown one is refused by name (form and service)."""
+    http = HttpClient()
+    url = reverse("partners:apply", args=[world.brand.code])
+    page = http.get(url, HTTP_ACCEPT_LANGUAGE="ar").content.decode()
+    assert not re.search(r"<select[^>]*\bmultiple\b", page)
+    boxes = re.findall(r'<input type="checkbox" name="countries" value="([A-Z]{2})"', page)
+    assert len(boxes) > 240 and {"AE", "GB", "SA"} <= set(boxes)
+    assert "data-checklist" in page and "js/checklist-filter.js" in page and 'dir="rtl"' in page
+    assert "ابحث عن دولة (بالاسم أو بالرمز)" in page  # the search box, shown by the script, in Arabic
+    form = application_data(countries=["AE", "GB"], marketing_methods=["website"], kind="ib", agree="on")
+    refused = http.post(url, {**form, "countries": ["AE", "QQ"]})
+    assert refused.status_code == 400
+    assert "Unknown country code: QQ. Choose the countries from the list." in refused.content.decode()
+    assert re.search(r'value="AE" id="id_countries_\d+" aria-invalid="true" checked>', refused.content.decode())
+    assert not onboarding.PartnerApplication.objects.exists()
+    with pytest.raises(ValidationFailed) as caught:
+        apply(world.brand, countries=["AE", "ZZ", "qq"])
+    assert caught.value.fields["countries"] == ["Unknown country code: ZZ, QQ. Choose the countries from the list."]
+    sent = http.post(url, form)
+    assert sent.status_code == 200 and "Thank you for applying" in sent.content.decode()
+    assert onboarding.PartnerApplication.objects.get().countries == ["AE", "GB"]
