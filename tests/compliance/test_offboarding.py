@@ -34,7 +34,7 @@ from tests.trading.conftest import quiet_sim, shared_sim  # noqa: F401 - fixture
 from tests.trading.crm_fixtures import _fresh_adapters, make_server, open_account  # noqa: F401 - fixtures
 from tests.wallet.withdrawal_support import build_world
 from trading.exceptions import AccountClosed
-from trading.services import balance_operation_request
+from trading.services import balance_operation_request, leverage_cap_save
 from wallet.models import Withdrawal
 from wallet.services import deposit_create
 
@@ -61,6 +61,8 @@ def world(brand, register, http, quiet_sim, login_verified):
     w = build_world(brand=brand, client=login.client)
     w.login, w.sim = login, quiet_sim
     w.server = make_server(quiet_sim, brand)
+    # The brand's own cap for UK retail clients (without one, the FCA default 1:30 applies).
+    leverage_cap_save(actor=None, brand=brand, country="GB", classification="retail", max_leverage=500)
     w.account = open_account(w, deposit="500")
     w.officer = make_user(role_code=RoleCode.COMPLIANCE, brand=brand, full_name="Officer One")
     w.officer2 = make_user(role_code=RoleCode.COMPLIANCE, brand=brand, full_name="Officer Two")

@@ -35,7 +35,7 @@ from tests.trading.conftest import quiet_sim, shared_sim  # noqa: F401 - fixture
 from tests.trading.crm_fixtures import _fresh_adapters, make_server, open_account, world  # noqa: F401 - fixtures
 from tests.wallet.withdrawal_support import deposit
 from trading.models import BalanceOperation, BalanceState
-from trading.services import balance_operation_resolve, balance_operation_send
+from trading.services import balance_operation_resolve, balance_operation_send, leverage_cap_save
 from wallet.ledger import available, balance, ledger_verify, mirror_account_for, wallet_account_for
 from wallet.models import LedgerTransaction, Transfer, TransferState
 from wallet.transfers import TransferRefused, transfer_operation_settled, transfer_request
@@ -261,6 +261,8 @@ def test_the_transfer_page_serves_its_owner_only(brand, register, http, quiet_si
     other = _registered(register, brand, "omar.other@example.com", first_name="Omar", last_name="Other",
                         phone="+442071838222")
     server = make_server(quiet_sim, brand)
+    # The brand's own cap for UK retail clients (without one, the FCA default 1:30 applies).
+    leverage_cap_save(actor=None, brand=brand, country="GB", classification="retail", max_leverage=500)
     world = SimpleNamespace(client=owner.client, server=server, sim=quiet_sim)
     mine = open_account(world, deposit=None)
     theirs = open_account(world, other.client, deposit=None)
