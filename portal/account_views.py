@@ -88,7 +88,7 @@ def account_new(request: PortalRequest) -> HttpResponse:
     data = request.POST if request.method == "POST" else None
     key = (data or request.GET).get("offer") or (services.offer_key(offers[0]) if offers else "")
     offer = next((o for o in offers if services.offer_key(o) == key), offers[0] if offers else None)
-    leverages = services.leverages_for(client=client, offer=offer) if offer is not None else []
+    leverages = selectors.leverages_for(client=client, offer=offer) if offer is not None else []
     low, high = services.demo_balance_limits()
     form = AccountOpenForm(data, offers=_choices(offers), leverages=leverages, demo=demo, initial={
         "token": uuid.uuid4(), "offer": key, "leverage": max(leverages) if leverages else None,
@@ -122,7 +122,7 @@ def account_leverage(request: PortalRequest, code: str) -> HttpResponse:
         raise Http404
     offers = [o for o in selectors.live_offers(client=client) + selectors.demo_offers(client=client)
               if o.server.pk == account.server_id and o.account_type == account.account_type]
-    leverages = services.leverages_for(client=client, offer=offers[0]) if offers else []
+    leverages = selectors.leverages_for(client=client, offer=offers[0]) if offers else []
     form = LeverageForm(request.POST if request.method == "POST" else None, leverages=leverages,
                         initial={"leverage": account.leverage})
     status = 200
