@@ -1,6 +1,7 @@
 """Workload queues and the one-beat guard: each kind of background work is routed to a queue of its
-own, a worker given some queues runs only their tasks (two real workers), and of two real beats only
-one sends while the other waits, taking over when the first stops."""
+own, a worker given some queues runs only their tasks (two real workers), deliveries stuck on slow
+receivers hold only the deliveries worker while the default and sync queues keep their pace, and of
+two real beats only one sends while the other waits, taking over when the first stops."""
 
 from __future__ import annotations
 
@@ -177,3 +178,67 @@ def test_of_two_beats_one_sends_and_the_other_takes_over_when_it_stops(tmp_path,
         for proc in procs:
             _stop(proc)
         get_redis().delete("crm:celery-beat:leader")
+
+
+@pytest.mark.worker
+def test_deliveries_stuck_on_slow_receivers_hold_only_their_own_worker(transactional_db, tmp_path, settings,
+                                                                       private_default):
+    """Issue 57, item 4: a receiver that drips one byte a second and one that never answers hold the
+    deliveries worker up to the delivery deadline; meanwhile the worker of the other queues
+    dispatches a new event (the default queue) and runs the platforms' health check (sync) at once."""
+    from crm.events import KICK_KEY, emit
+    from crm.models import Event, WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus
+    from crm.services import outbound
+    from tests.crm.test_outbound_egress import Listener, _subscriber, _tenant
+    from tests.factories import make_client
+
+    settings.CELERY_WORKLOAD_QUEUES = True
+    settings.CELERY_TASK_DEFAULT_QUEUE = private_default
+    deadline = round(max(4.0, scaled(3)), 1)  # the whole-delivery deadline of the worker processes
+    env = {"CELERY_TASK_DEFAULT_QUEUE": private_default, "CELERY_WORKLOAD_QUEUES": "1",
+           "CRM_WEBHOOK_TIMEOUT_SECONDS": str(deadline), "CRM_WEBHOOK_BACKOFF_SECONDS": "600"}
+    others = [w for w in (queues.DEFAULT, *queues.WORKLOADS) if w != "deliveries"]
+    roles = {"deliveries": ["deliveries"], "others": others}
+    logs = {role: tmp_path / f"{role}.log" for role in roles}
+    procs = [_start(["worker", "--queues", ",".join(queues.worker_queues(workloads, default=private_default)),
+                     "--hostname", f"{role}-{private_default}@localhost", "--pool", "solo", "--without-gossip",
+                     "--without-mingle", "--loglevel", "INFO"], logs[role], **env)
+             for role, workloads in roles.items()]
+    listeners = [Listener("drip", drip=1.0).start(), Listener("silent").start()]
+    previous = celery_app.conf.task_default_queue
+    celery_app.conf.task_default_queue = private_default
+    get_redis().delete(KICK_KEY, outbound.KICK_KEY)
+    try:
+        for log in logs.values():
+            _wait_for("the worker to be ready", lambda log=log: "ready." in log.read_text(), *logs.values())
+        slow, calm = _tenant(), _tenant()
+        subs = [_subscriber(slow, f"http://127.0.0.1:{listener.port}/x") for listener in listeners]
+        emit("task.completed", client=make_client(brand=slow.brand), data={"task": str(uuid.uuid4()), "title": "Call"})
+        # The deliveries worker is now stuck: both receivers hold a connection open.
+        _wait_for("the slow receivers to be reached", lambda: all(listener.connections for listener in listeners),
+                  *logs.values())
+        stuck = WebhookDelivery.objects.filter(subscriber__in=subs)
+
+        event = emit("task.completed", client=make_client(brand=calm.brand), data={"task": str(uuid.uuid4()),
+                                                                                    "title": "Call back"})
+        health = celery_app.send_task("trading.tasks.sync_health_check")
+
+        def done() -> bool:
+            return (Event.objects.filter(pk=event.pk, dispatched_at__isnull=False).exists()
+                    and f"trading.tasks.sync_health_check[{health.id}] succeeded" in logs["others"].read_text())
+
+        _wait_for("the other queues' work", done, *logs.values(), seconds=2)  # within a couple of seconds
+        # ... while the deliveries were still in flight: their worker had not come back.
+        assert stuck.filter(status=WebhookDeliveryStatus.SENDING).count() == 2
+        # The slow ones end at the deadline, each attempted once and recorded "timed out".
+        _wait_for("the slow deliveries to time out", lambda: not stuck.filter(status=WebhookDeliveryStatus.SENDING)
+                  .exists(), *logs.values(), seconds=deadline + 5)
+        assert list(WebhookAttempt.objects.filter(delivery__in=stuck).values_list("error", flat=True)) == [
+            "timed out", "timed out"]
+    finally:
+        celery_app.conf.task_default_queue = previous
+        for listener in listeners:
+            listener.close()
+        for proc in procs:
+            _stop(proc)
+        get_redis().delete(KICK_KEY, outbound.KICK_KEY)
