@@ -109,7 +109,7 @@ def _observe_wait(task: Any) -> None:
 class HeartbeatStep(bootsteps.StartStopStep):
     """Beat `celery-worker:<hostname>` every INTERVAL_SECONDS from the worker's timer."""
 
-    requires = {"celery.worker.components:Timer"}
+    requires = ("celery.worker.components:Timer",)
 
     def __init__(self, parent: Any, **kwargs: Any) -> None:
         super().__init__(parent, **kwargs)

@@ -510,7 +510,10 @@ def email_queue(*, client: Client, rendered: RenderedEmail, template: EmailTempl
 
 def _enqueue(email_id: int, countdown: float | None = None) -> None:
     try:
-        email_deliver_task.apply_async(args=[email_id], countdown=countdown)
+        if countdown is None:
+            email_deliver_task.apply_async(args=(email_id,))
+        else:
+            email_deliver_task.apply_async(args=(email_id,), countdown=countdown)
     except BrokerError:
         # The message stays queued; the minute sweep (email_requeue_stale) sends it later.
         logger.warning("could not queue an email; the sweep will", exc_info=True, extra={"email_id": email_id})
@@ -580,7 +583,7 @@ def email_deliver(*, email_id: int, last_attempt: bool = False) -> str:
     raise EmailTemporaryFailure(str(error))
 
 
-@shared_task(name="crm.email_templates.email_deliver", bind=True, ignore_result=True,  # type: ignore[untyped-decorator]
+@shared_task(name="crm.email_templates.email_deliver", bind=True, ignore_result=True,
              max_retries=EMAIL_MAX_ATTEMPTS - 1)
 def email_deliver_task(self: Any, email_id: int) -> str:
     """Thin: send one queued email; retry SMTP failures with backoff."""
