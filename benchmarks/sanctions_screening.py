@@ -1,5 +1,5 @@
 """Sanctions screening: re-screening clients against a list of 20,000 entries with their aliases,
-and the latency of one screen (crm.lib.names through compliance.selectors).
+and the latency of one screen (matching through compliance.selectors).
 
 The list (20,000 entries, a third with an alias; --quick 2,000) is made of synthetic names in OFAC's
 CSV layout and loaded through the CRM's loader (not measured). Clients are synthetic names of the
@@ -142,7 +142,7 @@ def main() -> None:
         from compliance.selectors import screener_for_lists
         from compliance.services import watchlist_load
         from compliance.watchlists.parsers import SourceFile
-        from crm.lib.names import Query
+        from matching import Query
 
         rng = random.Random(34)
         given, surnames = _pools(rng)

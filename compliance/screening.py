@@ -1,6 +1,6 @@
 """Screening clients against the watchlists, and the officers' decisions on what it finds.
 
-Screening: a client's name, date of birth and country go to the matcher (crm.lib.names.Screener) over
+Screening: a client's name, date of birth and country go to the matcher (matching.Screener) over
 the current version of every list; each hit above the matcher's threshold becomes a ScreeningHit in
 the review queue, unless the same (client, list entry) pair
 - already waits for review (one unresolved hit per pair, enforced by a partial unique index), or
@@ -68,10 +68,10 @@ from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import NotAllowed, ValidationFailed
 from crm.lib.enqueue import task_named
-from crm.lib.names import Hit, ListedEntry, Query, Screener, has_letters
 from crm.lib.payloads import user_ref
 from crm.models import Client, User
 from crm.permissions import user_can
+from matching import Hit, ListedEntry, Query, Screener, has_letters
 
 logger = logging.getLogger(__name__)
 

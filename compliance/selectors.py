@@ -43,8 +43,8 @@ from compliance.restrictions import (
     restrictions_open,
 )
 from crm.exceptions import NotFound
-from crm.lib.names import DOB, ListedEntry, ListedName, Screener
 from crm.permissions import client_queryset_for_user, code_or_404, user_can
+from matching import DOB, ListedEntry, ListedName, Screener
 
 
 def watchlist_load_allowed(user: Any) -> bool:

@@ -30,7 +30,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import cache
 
-from crm.lib.locale_names import locale_data
+from matching.locale_names import locale_data
 
 # Street-type words by kind, upper case without diacritics; abbreviations lose their dot.
 STREET_TYPES: dict[str, frozenset[str]] = {

@@ -18,7 +18,7 @@ from functools import lru_cache
 
 from rapidfuzz.distance import DamerauLevenshtein, Levenshtein
 
-from crm.lib.names.normalise import _VOWEL_RUNS, Token
+from matching.normalise import _VOWEL_RUNS, Token
 
 SAME = 1.0
 SPELLING = 0.93
@@ -158,12 +158,12 @@ def listed_particle(match: TokenMatch, listed: tuple[Token, ...]) -> bool:
 
 @lru_cache(maxsize=200_000)
 def _join(tokens: tuple[Token, ...]) -> Token:
-    from crm.lib.names.normalise import skeleton, vowel_form
+    from matching.normalise import skeleton, vowel_form
 
     ascii_ = "".join(t.ascii for t in tokens)
     alt = "".join(t.alt for t in tokens)
     skel = skeleton(ascii_)
-    from crm.lib.names.normalise import _VOICING
+    from matching.normalise import _VOICING
 
     return Token(raw=" ".join(t.raw for t in tokens), ascii=ascii_, alt=alt, skeleton=skel,
                  loose=skel.translate(_VOICING), vowels=vowel_form(ascii_), foreign=any(t.foreign for t in tokens))

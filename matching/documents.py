@@ -30,9 +30,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from crm.lib.names.compare import SAME, abjad, units
-from crm.lib.names.compare import token_similarity as _similarity
-from crm.lib.names.normalise import _DIGRAPHS, _INNER_PUNCT, _SPLIT, _VOWELS, Token, tokenise
+from matching.compare import SAME, abjad, units
+from matching.compare import token_similarity as _similarity
+from matching.normalise import _DIGRAPHS, _INNER_PUNCT, _SPLIT, _VOWELS, Token, tokenise
 
 # How two tokens met, in the words of `compare.token_similarity`, that a document check accepts.
 _ACCEPTED = frozenset({"transliteration variant", "spelling variant", "same consonants (script without vowels)"})

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from crm.lib.names.compare import (
+from matching.compare import (
     _LIQUID,
     _VOICED,
     NameComparison,
@@ -24,7 +24,7 @@ from crm.lib.names.compare import (
     compare_names,
     token_similarity,
 )
-from crm.lib.names.normalise import Token, has_letters, tokenise
+from matching.normalise import Token, has_letters, tokenise
 
 DEFAULT_THRESHOLD = 0.8
 WEAK_ALIAS_THRESHOLD = 0.97

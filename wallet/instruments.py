@@ -10,7 +10,7 @@ display. The same card paid through the same provider, or the same IBAN, gives t
 every client, which is what AML monitoring looks for (compliance.aml: shared and many instruments).
 
 Whether the payer is the client is decided once, when the payer is recorded, with the name matcher KYC and
-screening use (crm.lib.names): a transliteration, a dropped diacritic or particle is the same person; a
+screening use (matching): a transliteration, a dropped diacritic or particle is the same person; a
 different given name is not. AML rules read the stored answer set-based.
 """
 
@@ -27,7 +27,7 @@ from django.conf import settings
 
 from crm.lib.fieldcrypt import keyed_hash, keyed_hashes
 from crm.lib.iban import iban_normalise
-from crm.lib.names.documents import names_in_text
+from matching.documents import names_in_text
 
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _LAST4 = re.compile(r"^[A-Za-z0-9]{1,4}$")

@@ -10,7 +10,7 @@ from functools import cache
 
 from anyascii import anyascii
 
-from crm.lib.locale_names import locale_data
+from matching.locale_names import locale_data
 
 # The lists' names that the locale data spells otherwise.
 LIST_NAMES = {

@@ -37,7 +37,7 @@ from xml.etree.ElementTree import Element  # noqa: S405 - parsing goes through d
 from defusedxml import DefusedXmlException, ElementTree
 
 from compliance.watchlists.countries import country_code
-from crm.lib.names.screen import DOB, ListedName
+from matching.screen import DOB, ListedName
 
 FORMATS = ("ofac-csv", "eu-xml", "un-xml", "uk-csv", "pep-csv")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from functools import cache
 
-from crm.lib.locale_names import locale_data
 from crm.lib.validation import COUNTRY_CODES
+from matching.locale_names import locale_data
 
 
 def country_name(code: str, language: str = "en") -> str:

@@ -12,14 +12,14 @@ from typing import Any
 
 from django.utils.translation import gettext_noop as _
 
-from crm.lib.addresses import address_compare
-from crm.lib.names.documents import names_in_text
 from kyc.checks.images import pages
 from kyc.checks.inputs import Applicant, CheckPolicy, DocumentFile
 from kyc.checks.kinds import other_kind_named, reads_well
 from kyc.checks.legibility import legibility_check
 from kyc.checks.ocr import Row, read_page
 from kyc.checks.report import CheckResult, OnFail, Outcome, Report, hinted
+from matching.addresses import address_compare
+from matching.documents import names_in_text
 
 UTILITY_WORDS = ("ELECTRICITY", "GAS", "WATER", "ENERGY", "POWER", "TELEPHONE", "BROADBAND", "INTERNET",
                  "COUNCIL TAX", "UTILITY", "BILL", "INVOICE", "METER",
@@ -173,7 +173,7 @@ def issue_date(text: str, as_of: date) -> tuple[date | None, str]:
 
 
 def address_match(registered: str, text: str, *, country: str = "") -> dict[str, Any]:
-    """The registered address on the document (crm.lib.addresses): the evidence, with "matched"."""
+    """The registered address on the document (matching.addresses): the evidence, with "matched"."""
     return address_compare(registered, text, country=country).as_evidence(registered)
 
 

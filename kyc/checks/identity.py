@@ -12,7 +12,6 @@ from typing import Any
 
 from django.utils.translation import gettext_noop as _
 
-from crm.lib.names.documents import match_document_name
 from kyc.checks.countries import alpha2
 from kyc.checks.inputs import Applicant, CheckPolicy, DocumentFile
 from kyc.checks.kinds import other_kind_named, reads_well
@@ -20,6 +19,7 @@ from kyc.checks.legibility import legibility_check, page_reading
 from kyc.checks.mrz import Mrz, find_mrz
 from kyc.checks.ocr import Reading
 from kyc.checks.report import CheckResult, OnFail, Outcome, Report, hinted
+from matching.documents import match_document_name
 
 IDENTITY_WORDS = ("PASSPORT", "PASSEPORT", "REISEPASS", "PASAPORTE", "PASSAPORTO", "IDENTITY", "IDENTITE",
                   "IDENTIDAD", "PERSONALAUSWEIS", "DRIVING", "DRIVER", "LICENCE", "LICENSE", "PERMIS", "CONDUIRE",

@@ -2,7 +2,7 @@
 diacritics expanded (Ä -> AE, Ø -> OE, ß -> SS), Cyrillic by the ICAO table (Ю -> IU, Я -> IA, Ж -> ZH,
 Щ -> SHCH...), spaces and hyphens as filler, and a name longer than the field cut at the field's width.
 
-Comparing the registered name with the document's is crm.lib.names.documents (shared with
+Comparing the registered name with the document's is matching.documents (shared with
 screening's matcher): this module only spells names the MRZ way.
 """
 

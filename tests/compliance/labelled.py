@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from compliance.watchlists.parsers import SourceFile, parse  # noqa: E402
-from crm.lib.names import ListedEntry, Query, Screener  # noqa: E402
+from matching import ListedEntry, Query, Screener  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
 NON_LATIN = "script"

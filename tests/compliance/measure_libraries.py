@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from crm.lib.names import compare, normalise  # noqa: E402
+from matching import compare, normalise  # noqa: E402
 from tests.compliance.labelled import evaluate, labelled_queries, labelled_screener, table  # noqa: E402
 
 

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from crm.lib.names import DOB, ListedEntry, ListedName, Query, Screener
+from matching import DOB, ListedEntry, ListedName, Query, Screener
 
 ENTRIES = [
     ListedEntry("1", "person", (ListedName("PUTIN, Vladimir Vladimirovich"),), (DOB(1952, 10, 7),), frozenset({"RU"})),
@@ -120,7 +120,7 @@ def test_each_hit_explains_which_token_met_which_and_how(screener: Screener) -> 
 
 
 def test_candidates_come_from_the_index_not_the_whole_list(screener: Screener) -> None:
-    from crm.lib.names.normalise import tokenise
+    from matching.normalise import tokenise
 
     assert screener.candidates(tokenise("Vladimir Putin")) == {0}
     assert screener.candidates(tokenise("Nobody Inparticular")) == set()

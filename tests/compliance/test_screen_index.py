@@ -1,13 +1,13 @@
 """The screening index finds every listed spelling the matcher can match a typed word to: it is what
 keeps the candidate search from missing a listed person, so a new way for two words to meet in
-crm/lib/names/compare.py needs its key in crm/lib/names/screen.py, and this test says which pair
+matching/compare.py needs its key in matching/screen.py, and this test says which pair
 lacks one."""
 
 from __future__ import annotations
 
-from crm.lib.names.compare import TYPO_1, token_similarity
-from crm.lib.names.normalise import tokenise
-from crm.lib.names.screen import _listed_keys, _typed_keys, _word_units
+from matching.compare import TYPO_1, token_similarity
+from matching.normalise import tokenise
+from matching.screen import _listed_keys, _typed_keys, _word_units
 from tests.compliance.labelled import labelled_queries, labelled_screener
 
 

@@ -22,8 +22,8 @@ from compliance.models import ScreeningHit
 from compliance.selectors import listed_entries
 from compliance.services import client_screen, clients_rescreen_all, clients_rescreen_version, watchlist_load
 from compliance.watchlists.parsers import SourceFile
-from crm.lib.names import Screener
 from crm.models import RoleCode
+from matching import Screener
 from tests.factories import make_brand, make_client, make_desk, make_user
 
 pytestmark = pytest.mark.django_db

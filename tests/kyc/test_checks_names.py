@@ -1,12 +1,12 @@
 """Names on identity documents: the ICAO 9303 spelling of an MRZ, and the registered name compared
-with what a document carries (crm.lib.names.documents): middle names, truncation, bills' free text."""
+with what a document carries (matching.documents): middle names, truncation, bills' free text."""
 
 from __future__ import annotations
 
 import pytest
 
-from crm.lib.names.documents import match_document_name, names_in_text
 from kyc.checks.names import icao, mrz_name_field
+from matching.documents import match_document_name, names_in_text
 
 
 @pytest.mark.parametrize(("typed", "mrz"), [

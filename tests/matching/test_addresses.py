@@ -1,4 +1,4 @@
-"""A registered address against a document's text (crm.lib.addresses), kind by kind: the same
+"""A registered address against a document's text (matching.addresses), kind by kind: the same
 address written another way matches, with the evidence saying how; another number, postcode, street
 or country does not."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from crm.lib.addresses import address_compare, country_of, postcode_in
+from matching.addresses import address_compare, country_of, postcode_in
 
 BUCHAREST = "Bulevardul Unirii 106, București, 030833, RO"
 COLOGNE = "Hauptstraße 5, Köln, 50667, DE"

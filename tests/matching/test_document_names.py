@@ -1,4 +1,4 @@
-"""The registered name against a document's (crm.lib.names.documents), kind by kind: each way of
+"""The registered name against a document's (matching.documents), kind by kind: each way of
 writing the same name passes, with evidence saying which word matched which and how; each way of
 being another person fails (a different given name or surname is a different person)."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from crm.lib.names.documents import match_document_name, names_in_text
+from matching.documents import match_document_name, names_in_text
 
 
 def match(first, last, surname, given, middle="", **kw):

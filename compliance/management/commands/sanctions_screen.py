@@ -15,7 +15,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from compliance.selectors import screener_for_lists
-from crm.lib.names import Query
+from matching import Query
 
 OUTPUT = ["query_id", "matched_ent_num", "score", "explanation", "list", "matched_name"]
 
