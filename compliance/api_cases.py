@@ -20,12 +20,13 @@ from compliance import cases as services
 from compliance import offboarding
 from compliance.cases import VIEW_PERMISSION, WORK_PERMISSION
 from compliance.models import Case
+from compliance.permissions import case_assignable
 from crm.api import ApiError, PageIn, caller_of, paginate
 from crm.api_routers.schemas import Text10k, Text80
 from crm.exceptions import NotFound, ValidationFailed
 from crm.lib.pagination import Key
 from crm.models import User
-from crm.permissions import client_queryset_for_user, user_can
+from crm.permissions import user_can
 
 router = Router(tags=["compliance"])
 DUE_ASC = (Key("due_at", False, "datetime"), Key("id", False, "int"))
@@ -200,8 +201,8 @@ def case_assign(request: HttpRequest, code: UUID, payload: CaseAssignIn) -> dict
     case = _case(user, code)
     assignee = None
     if payload.assignee is not None:
-        assignee = User.objects.filter(code=payload.assignee, is_active=True).first()
-        if assignee is None or not client_queryset_for_user(assignee).filter(pk=case.client_id).exists():
+        assignee = User.objects.filter(code=payload.assignee).first()
+        if assignee is None or not case_assignable(case=case, user=assignee):
             raise ValidationFailed(fields={"assignee": [_("Choose an officer who works compliance cases.")]})
     return _fresh(user, services.case_assign(case=case, assignee=assignee, actor=user))
 

@@ -14,8 +14,10 @@ an event that names the client in its data only (tipping off):
                                                     pending_approval --send back (another officer)--> in_review
     closed --reopen (within COMPLIANCE_CASE_REOPEN_DAYS, no other unclosed case)--> in_review
 
-Anything else is refused with CaseRefused and nothing is written. Closing with a report or an offboarding
-needs a second officer (four-eyes, also a database constraint). Offboarding ends the client's relationship
+The table is compliance.models.CASE_STATES (crm.lib.states): anything else is refused with CaseRefused
+(CaseTransitionRefused, naming both statuses) and nothing is written. Closing with a report or an
+offboarding needs a second officer (CASE_DECISION, crm.lib.approvals: four-eyes, also a database
+constraint). Offboarding ends the client's relationship
 as it closes (compliance.offboarding: no deposits or sign-in, the stage closed, the trading accounts
 closed on the platform after commit; the balance goes back through the withdrawal queue). The suspicious-activity report is drafted
 as a PDF from the case (its items, the linked transactions, the officer's narrative); the officer
@@ -32,11 +34,12 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
-from compliance import case_storage
+from compliance import case_storage, permissions
 from compliance.exceptions import CaseRefused
 from compliance.models import (
+    CASE_STATES,
     SECOND_OFFICER_DECISIONS,
     UNCLOSED_CASE_STATUSES,
     Case,
@@ -54,6 +57,7 @@ from compliance.restrictions import impose_restriction
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import NotAllowed, ValidationFailed
+from crm.lib.approvals import FourEyes
 from crm.lib.payloads import user_ref
 from crm.models import Client
 from crm.permissions import user_can
@@ -61,8 +65,8 @@ from crm.permissions import user_can
 if TYPE_CHECKING:
     from crm.models import User
 
-VIEW_PERMISSION = "compliance.view_case"
-WORK_PERMISSION = "compliance.change_case"
+VIEW_PERMISSION = permissions.CASE_VIEW
+WORK_PERMISSION = permissions.CASE_WORK
 TEXT_MAX = 10_000
 REFERENCE_MAX = 100
 
@@ -80,6 +84,21 @@ def sla_hours() -> dict[str, int]:
 
 def reopen_days() -> int:
     return int(getattr(settings, "COMPLIANCE_CASE_REOPEN_DAYS", DEFAULT_REOPEN_DAYS))
+
+
+# Report and offboard take effect only once a second, different officer approves (SECOND_OFFICER_DECISIONS);
+# the proposal waits on the case's own fields.
+CASE_DECISION = FourEyes(
+    name="compliance case decision", proposer_field="proposed_by",
+    value_fields=("proposed_decision", "proposed_reason"), approver_field="approved_by", error=CaseRefused,
+    audit=audit_record, same_person_code="second_officer_required",
+    # The approval is audited by the closing row ("compliance.case_closed", naming the approver).
+    actions={"proposed": "compliance.case_decision_proposed", "sent_back": "compliance.case_sent_back"},
+    needed=lambda case, values: values.get("proposed_decision") in SECOND_OFFICER_DECISIONS,
+    same_person_approve=gettext_lazy("A second, different officer must approve this decision."),
+    same_person_send_back=gettext_lazy("A second, different officer must review this decision."),
+    not_pending=gettext_lazy("This case is not waiting for a second officer."),
+)
 
 
 def priority_for_score(score: int | None) -> str:
@@ -129,6 +148,18 @@ def _step(case: Case, action: str, *, before: str, actor: Any, reason: str = "",
                  after={"status": case.status, "client": str(case.client.code), **after})
 
 
+def _move(case: Case, to: str, action: str, *, actor: Any, reason: str = "", via: str | None = None,
+          also: dict[str, Any] | None = None, **after: Any) -> str:
+    """Move the case along CASE_STATES (refused before anything is written), saving the status and
+    the fields of `also`, with its CaseStep row and its audit row; returns the status it left."""
+    before = case.status
+    CASE_STATES.move(case, to, via=via, also=also, save=(), action=action, actor=actor, reason=reason)
+    audit_record(action=f"compliance.case_{action}", obj=case, actor=actor, reason=reason,
+                 before={"status": before},
+                 after={"status": case.status, "client": str(case.client.code), **after})
+    return before
+
+
 def _event(name: str, case: Case, *, by: Any) -> None:
     # Not the client's event: the client's timeline is read by the sales floor (tipping off).
     emit(name, brand=case.client.brand_id, actor=by, data={
@@ -137,6 +168,7 @@ def _event(name: str, case: Case, *, by: Any) -> None:
 
 
 def _refuse_unless(case: Case, *statuses: str) -> None:
+    """For the work on a case that does not move it (assigning, the narrative): the statuses it is done in."""
     if case.status not in statuses:
         raise CaseRefused(gettext("This case cannot do that now (it is %(status)s).")
                           % {"status": case.get_status_display()})
@@ -183,9 +215,10 @@ def case_item_attach(*, client: Client | int, kind: str, ref_id: str | int, summ
 
 @transaction.atomic
 def case_assign(*, case: Case, assignee: User | None, actor: User) -> Case:
-    """Give the case to an officer (one who may work cases), or take it back to the queue (None)."""
+    """Give the case to an officer (compliance.permissions.case_assignable: may work cases and sees
+    the case's client), or take it back to the queue (None)."""
     _require(actor)
-    if assignee is not None and (not assignee.is_active or not user_can(assignee, WORK_PERMISSION)):
+    if assignee is not None and not permissions.case_assignable(case=case, user=assignee):
         raise ValidationFailed(fields={"assignee": [gettext("Choose an officer who works compliance cases.")]})
     case = _locked(case)
     _refuse_unless(case, *UNCLOSED_CASE_STATUSES)
@@ -204,12 +237,8 @@ def case_review_start(*, case: Case, actor: User) -> Case:
     """An officer starts working an open case; it is theirs if nobody has it."""
     _require(actor)
     case = _locked(case)
-    _refuse_unless(case, CaseStatus.OPEN)
-    case.status = CaseStatus.IN_REVIEW
-    if case.assignee_id is None:
-        case.assignee = actor
-    case.save(update_fields=["status", "assignee"])
-    _step(case, "review_started", before=CaseStatus.OPEN, actor=actor)
+    _move(case, CaseStatus.IN_REVIEW, "review_started", actor=actor,
+          also={"assignee": case.assignee if case.assignee_id is not None else actor})
     return case
 
 
@@ -238,18 +267,19 @@ def case_decide(*, case: Case, actor: User, decision: str, reason: str,
         raise ValidationFailed(fields={"decision": [gettext("Choose a decision.")]})
     text = _text(reason, field="reason", required=True, message=gettext("Give the reason for the decision."))
     case = _locked(case)
-    _refuse_unless(case, CaseStatus.IN_REVIEW)
-    if decision in SECOND_OFFICER_DECISIONS:
+    values = {"proposed_decision": decision, "proposed_reason": text}
+    if CASE_DECISION.needed(case, values):
+        CASE_STATES.check(case, CaseStatus.PENDING_APPROVAL)
         if decision == CaseDecision.REPORT and not case.narrative.strip():
             raise ValidationFailed(fields={"narrative": [gettext("Write the narrative before reporting.")]})
-        case.status, case.proposed_decision, case.proposed_by, case.proposed_reason = (
-            CaseStatus.PENDING_APPROVAL, decision, actor, text)
-        case.save(update_fields=["status", "proposed_decision", "proposed_by", "proposed_reason"])
-        _step(case, "decision_proposed", before=CaseStatus.IN_REVIEW, actor=actor, reason=text, proposed=decision)
+        CASE_STATES.move(case, CaseStatus.PENDING_APPROVAL, save=(), action="decision_proposed", actor=actor,
+                         reason=text)
+        CASE_DECISION.propose(case, actor=actor, values=values, reason=text, before={"status": CaseStatus.IN_REVIEW},
+                              after={"status": case.status, "client": str(case.client.code), "proposed": decision})
         return case
+    CASE_STATES.check(case, CaseStatus.CLOSED)
     kinds = list(restrict_kinds or DEFAULT_RESTRICT_KINDS) if decision == CaseDecision.RESTRICT else []
-    return _close(case, decision=decision, reason=text, decided_by=actor, approved_by=None,
-                  before=CaseStatus.IN_REVIEW, restrict_kinds=kinds)
+    return _close(case, decision=decision, reason=text, decided_by=actor, approved_by=None, restrict_kinds=kinds)
 
 
 @transaction.atomic
@@ -258,12 +288,12 @@ def case_approve(*, case: Case, actor: User) -> Case:
     it cannot approve it (CaseRefused, code second_officer_required)."""
     _require(actor)
     case = _locked(case)
-    _refuse_unless(case, CaseStatus.PENDING_APPROVAL)
-    if case.proposed_by_id == actor.pk:
-        raise CaseRefused(gettext("A second, different officer must approve this decision."),
-                          code="second_officer_required")
-    return _close(case, decision=case.proposed_decision, reason=case.proposed_reason, decided_by=case.proposed_by,
-                  approved_by=actor, before=CaseStatus.PENDING_APPROVAL, restrict_kinds=[])
+    CASE_STATES.check(case, CaseStatus.CLOSED, via="approve")
+    proposal = CASE_DECISION.approve(case, actor=actor, reason=case.proposed_reason,
+                                     before={"status": CaseStatus.PENDING_APPROVAL},
+                                     after={"client": str(case.client.code), "proposed": case.proposed_decision})
+    return _close(case, decision=proposal.values["proposed_decision"], reason=proposal.values["proposed_reason"],
+                  decided_by=proposal.by, approved_by=actor, restrict_kinds=[])
 
 
 @transaction.atomic
@@ -272,29 +302,27 @@ def case_send_back(*, case: Case, actor: User, reason: str) -> Case:
     _require(actor)
     text = _text(reason, field="reason", required=True, message=gettext("Say why the decision is sent back."))
     case = _locked(case)
-    _refuse_unless(case, CaseStatus.PENDING_APPROVAL)
-    if case.proposed_by_id == actor.pk:
-        raise CaseRefused(gettext("A second, different officer must review this decision."),
-                          code="second_officer_required")
-    proposed = case.proposed_decision
-    case.status, case.proposed_decision, case.proposed_by, case.proposed_reason = CaseStatus.IN_REVIEW, "", None, ""
-    case.save(update_fields=["status", "proposed_decision", "proposed_by", "proposed_reason"])
-    _step(case, "sent_back", before=CaseStatus.PENDING_APPROVAL, actor=actor, reason=text, proposed=proposed)
+    CASE_STATES.check(case, CaseStatus.IN_REVIEW)
+    proposal = CASE_DECISION.check_second(case, actor=actor, sending_back=True)
+    CASE_STATES.move(case, CaseStatus.IN_REVIEW, save=(), action="sent_back", actor=actor, reason=text)
+    CASE_DECISION.send_back(case, actor=actor, reason=text, before={"status": CaseStatus.PENDING_APPROVAL},
+                            after={"status": case.status, "client": str(case.client.code),
+                                   "proposed": proposal.values["proposed_decision"]})
     return case
 
 
 def _close(case: Case, *, decision: str, reason: str, decided_by: User | None, approved_by: User | None,
-           before: str, restrict_kinds: list[str]) -> Case:
+           restrict_kinds: list[str]) -> Case:
     actor = approved_by or decided_by
     if decision == CaseDecision.RESTRICT:
         # Neutral words: restriction events reach the client's timeline, which the sales floor reads.
         impose_restriction(client=case.client, kinds=restrict_kinds, by=actor,
                            reason=gettext("Compliance review, case %(case)s") % {"case": str(case.code)[:8]})
-    case.status, case.decision, case.decision_reason = CaseStatus.CLOSED, decision, reason
-    case.decided_by, case.approved_by, case.closed_at = decided_by, approved_by, timezone.now()
-    case.save(update_fields=["status", "decision", "decision_reason", "decided_by", "approved_by", "closed_at"])
-    _step(case, "closed", before=before, actor=actor, reason=reason, decision=decision,
-          decided_by=str(decided_by.code) if decided_by else "",
+    _move(case, CaseStatus.CLOSED, "closed", actor=actor, reason=reason,
+          via="approve" if approved_by is not None else None,
+          also={"decision": decision, "decision_reason": reason, "decided_by": decided_by, "approved_by": approved_by,
+                "closed_at": timezone.now()},
+          decision=decision, decided_by=str(decided_by.code) if decided_by else "",
           approved_by=str(approved_by.code) if approved_by else "", restricted=restrict_kinds)
     if decision == CaseDecision.OFFBOARD:
         from compliance.offboarding import offboarding_apply
@@ -312,7 +340,7 @@ def case_reopen(*, case: Case, actor: User, reason: str) -> Case:
     _require(actor)
     text = _text(reason, field="reason", required=True, message=gettext("Say why the case is reopened."))
     case = _locked(case)
-    _refuse_unless(case, CaseStatus.CLOSED)
+    CASE_STATES.check(case, CaseStatus.IN_REVIEW, via="reopen")
     assert case.closed_at is not None
     if timezone.now() - case.closed_at > dt.timedelta(days=reopen_days()):
         raise CaseRefused(gettext("This case was closed more than %(days)s days ago: open a new one.")
@@ -320,12 +348,10 @@ def case_reopen(*, case: Case, actor: User, reason: str) -> Case:
     if Case.objects.filter(client_id=case.client_id, status__in=UNCLOSED_CASE_STATUSES).exclude(pk=case.pk).exists():
         raise CaseRefused(gettext("The client has another open case: work that one."), code="other_case_open")
     previous = case.decision
-    case.status, case.decision, case.decision_reason, case.closed_at = CaseStatus.IN_REVIEW, "", "", None
-    case.decided_by = case.approved_by = case.proposed_by = None
-    case.proposed_decision = case.proposed_reason = ""
-    case.save(update_fields=["status", "decision", "decision_reason", "closed_at", "decided_by", "approved_by",
-                             "proposed_by", "proposed_decision", "proposed_reason"])
-    _step(case, "reopened", before=CaseStatus.CLOSED, actor=actor, reason=text, previous_decision=previous)
+    _move(case, CaseStatus.IN_REVIEW, "reopened", actor=actor, reason=text, via="reopen",
+          also={"decision": "", "decision_reason": "", "closed_at": None, "decided_by": None, "approved_by": None,
+                "proposed_by": None, "proposed_decision": "", "proposed_reason": ""},
+          previous_decision=previous)
     _event("compliance.case_reopened", case, by=actor)
     return case
 

@@ -22,9 +22,9 @@ from compliance import cases_forms as forms
 from compliance.cases import VIEW_PERMISSION, WORK_PERMISSION
 from compliance.models import Case, CaseAttachment, CaseDecision, CaseStatus
 from compliance.offboarding import case_balance_return
+from compliance.permissions import case_officers_for
 from crm.exceptions import DomainError, NotAllowed, NotFound
 from crm.forms import apply_domain_errors
-from crm.models import User
 from crm.permissions import AuthedRequest, page_permission_required, user_can
 from crm.views.ui import raise_for_domain_error, render_page
 
@@ -34,18 +34,6 @@ def _case_or_404(request: AuthedRequest, code: Any) -> Case:
         return selectors.case_get_for_user(request.user, code)
     except NotFound:
         raise Http404 from None
-
-
-def officers_for(case: Case) -> list[User]:
-    """The officers who may be given the case: active staff of a role that works cases, who see
-    the case's client."""
-    from crm.models import RoleCode
-    from crm.permissions import client_queryset_for_user
-
-    candidates = (User.objects.filter(is_active=True, role__code__in=[RoleCode.COMPLIANCE, RoleCode.ADMIN])
-                  .select_related("role").order_by("full_name", "email")[:100])
-    return [u for u in candidates if user_can(u, WORK_PERMISSION)
-            and client_queryset_for_user(u).filter(pk=case.client_id).exists()]
 
 
 @page_permission_required(VIEW_PERMISSION)
@@ -87,7 +75,7 @@ def _case_context(request: AuthedRequest, case: Case, **given: Any) -> dict[str,
         "can_file": can_work and "report" in (case.decision, case.proposed_decision),
         "can_return_balance": can_work and case.is_closed and case.decision == CaseDecision.OFFBOARD,
         "assign_form": given.get("assign_form") or forms.AssignForm(
-            officers=officers_for(case), initial={"assignee": str(case.assignee.code) if case.assignee else ""}),
+            officers=case_officers_for(case), initial={"assignee": str(case.assignee.code) if case.assignee else ""}),
         "narrative_form": given.get("narrative_form") or forms.NarrativeForm(initial={"narrative": case.narrative}),
         "decision_form": given.get("decision_form") or forms.DecisionForm(),
         "reason_form": given.get("reason_form") or forms.ReasonForm(),
@@ -129,7 +117,7 @@ def _no_form(call: Any) -> Any:
 
 
 def _assign(request: AuthedRequest, case: Case) -> tuple[str, Any]:
-    officers = officers_for(case)
+    officers = case_officers_for(case)
     form = forms.AssignForm(request.POST, officers=officers)
     if not form.is_valid():
         return "assign_form", form
