@@ -41,6 +41,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from compliance.models import (
+    AML_ALERT_STATES,
     AmlAlert,
     AmlAlertStatus,
     AmlRiskClass,
@@ -51,7 +52,7 @@ from compliance.models import (
 )
 from crm.audit import AuditEntry, audit_record, audit_record_many
 from crm.events import emit_many
-from crm.exceptions import NotAllowed, ValidationFailed
+from crm.exceptions import ValidationFailed
 from crm.lib.enqueue import task_named
 from crm.lib.errors import DomainError
 from crm.lib.money import amount_in_range, amount_read, currency_normalise, to_decimal
@@ -1100,11 +1101,8 @@ def aml_alert_dismiss(*, alert: AmlAlert, actor: Any, reason: str) -> AmlAlert:
     if not reason.strip():
         raise ValidationFailed(fields={"reason": gettext("Say why the alert is dismissed.")})
     alert = AmlAlert.objects.select_for_update().get(pk=alert.pk)
-    if alert.status != AmlAlertStatus.OPEN:
-        raise NotAllowed(gettext("Only an open alert can be dismissed."))
-    alert.status, alert.status_reason = AmlAlertStatus.DISMISSED, reason.strip()
-    alert.status_by, alert.status_at = actor, timezone.now()
-    alert.save(update_fields=["status", "status_reason", "status_by", "status_at"])
+    AML_ALERT_STATES.move(alert, AmlAlertStatus.DISMISSED, save=(),
+                          also={"status_reason": reason.strip(), "status_by": actor, "status_at": timezone.now()})
     audit_record(action="compliance.alert_dismissed", obj=alert, actor=actor, brand=alert.brand_id,
                  before={"status": AmlAlertStatus.OPEN}, after={"status": alert.status}, reason=alert.status_reason)
     return alert
@@ -1114,11 +1112,10 @@ def aml_alert_dismiss(*, alert: AmlAlert, actor: Any, reason: str) -> AmlAlert:
 def aml_alert_mark_in_case(*, alert_id: int, actor: Any = None, case_ref: str = "") -> AmlAlert:
     """An open alert taken into a case (for the cases part of compliance)."""
     alert = AmlAlert.objects.select_for_update().get(pk=alert_id)
-    if alert.status == AmlAlertStatus.OPEN:
-        alert.status, alert.status_reason = AmlAlertStatus.IN_CASE, case_ref[:300]
-        alert.status_by = actor if getattr(actor, "pk", None) else None
-        alert.status_at = timezone.now()
-        alert.save(update_fields=["status", "status_reason", "status_by", "status_at"])
+    if AML_ALERT_STATES.allows(alert.status, AmlAlertStatus.IN_CASE):  # taken once; a repeat changes nothing
+        AML_ALERT_STATES.move(alert, AmlAlertStatus.IN_CASE, save=(), also={
+            "status_reason": case_ref[:300], "status_by": actor if getattr(actor, "pk", None) else None,
+            "status_at": timezone.now()})
         audit_record(action="compliance.alert_in_case", obj=alert, actor=actor, brand=alert.brand_id,
                      before={"status": AmlAlertStatus.OPEN}, after={"status": alert.status, "case": case_ref})
     return alert

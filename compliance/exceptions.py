@@ -6,6 +6,7 @@ from django.utils.translation import gettext
 
 from crm.exceptions import NotAllowed
 from crm.lib.errors import DomainError
+from crm.lib.states import TransitionRefused
 
 
 class WatchlistRefused(DomainError):
@@ -40,6 +41,14 @@ class HitDecisionRefused(DomainError):
 
     default_code = "hit_decision_refused"
     status_code = 409
+
+
+class HitTransitionRefused(HitDecisionRefused, TransitionRefused):
+    """A screening hit's status may not move this way (compliance.models.HIT_STATES)."""
+
+    default_code = "hit_decision_refused"
+
+
 class JurisdictionFileRefused(DomainError):
     """A jurisdictions file that does not follow its layout: nothing of it was loaded."""
 
@@ -56,3 +65,15 @@ class CaseRefused(DomainError):
 
     default_code = "case_refused"
     status_code = 409
+
+
+class CaseTransitionRefused(CaseRefused, TransitionRefused):
+    """A case's status may not move this way (compliance.models.CASE_STATES)."""
+
+    default_code = "case_refused"
+
+
+class AmlAlertTransitionRefused(TransitionRefused):
+    """An AML alert's status may not move this way (compliance.models.AML_ALERT_STATES)."""
+
+    default_code = "aml_alert_refused"

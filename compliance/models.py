@@ -13,10 +13,13 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from compliance.exceptions import AmlAlertTransitionRefused, CaseTransitionRefused, HitTransitionRefused
 from crm.lib.context import history_user
+from crm.lib.states import StateMachine, history_writer
 
 
 class ListFormat(models.TextChoices):
@@ -216,6 +219,29 @@ class ScreeningDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step} {self.action} on hit {self.hit_id}"
+
+
+def _labels(states: type[models.TextChoices], old: str, new: str) -> dict[str, str]:
+    return {"from": str(states(old).label).lower(), "to": str(states(new).label).lower()}
+
+
+# A hit's life: an officer's decision takes effect at once (confirmed, dismissed) or, at and above the
+# high score, waits for a second officer (pending), who approves it (route "approve": only the
+# second officer's approval decides a pending hit) or sends it back (open). A decided hit stays
+# decided: a change on either side raises a new hit.
+HIT_STATES = StateMachine(
+    name="screening hit", states=HitStatus, error=HitTransitionRefused,
+    transitions={
+        HitStatus.OPEN: frozenset({HitStatus.PENDING, HitStatus.CONFIRMED, HitStatus.DISMISSED}),
+        HitStatus.PENDING: frozenset({HitStatus.OPEN}),
+        HitStatus.CONFIRMED: frozenset(),
+        HitStatus.DISMISSED: frozenset(),
+    },
+    routes={"approve": {HitStatus.PENDING: frozenset({HitStatus.CONFIRMED, HitStatus.DISMISSED})}},
+    terminal=frozenset({HitStatus.CONFIRMED, HitStatus.DISMISSED}),
+    message=lambda old, new: gettext("A screening hit that is %(from)s cannot become %(to)s.")
+    % _labels(HitStatus, old, new),
+)
 # --- jurisdictions and restrictions ------------------------------------------------------------------
 # A brand's jurisdictions (country, or a region of one) with their status over time, and the
 # restrictions on clients (what a client may not do, who decided it, why and until when). Lifting
@@ -575,6 +601,25 @@ class CaseStep(models.Model):
         return f"{self.action}: {self.from_status} -> {self.to_status}"
 
 
+# A case's life (the diagram in compliance.cases): closing from pending approval is the second
+# officer's approval only (route "approve"), and a closed case goes back to review only by reopening
+# (route "reopen", within its days). Each move writes its CaseStep row.
+CASE_STATES = StateMachine(
+    name="compliance case", states=CaseStatus, error=CaseTransitionRefused,
+    transitions={
+        CaseStatus.OPEN: frozenset({CaseStatus.IN_REVIEW}),
+        CaseStatus.IN_REVIEW: frozenset({CaseStatus.PENDING_APPROVAL, CaseStatus.CLOSED}),
+        CaseStatus.PENDING_APPROVAL: frozenset({CaseStatus.IN_REVIEW}),
+        CaseStatus.CLOSED: frozenset(),
+    },
+    routes={"approve": {CaseStatus.PENDING_APPROVAL: frozenset({CaseStatus.CLOSED})},
+            "reopen": {CaseStatus.CLOSED: frozenset({CaseStatus.IN_REVIEW})}},
+    terminal=frozenset(),
+    record=history_writer(CaseStep, owner="case", stamp=None),
+    message=lambda old, new: gettext("A case that is %(from)s cannot become %(to)s.") % _labels(CaseStatus, old, new),
+)
+
+
 class CaseNote(models.Model):
     """An officer's note on a case; notes are added, never edited."""
 
@@ -733,6 +778,20 @@ class AmlAlert(models.Model):
 
     def __str__(self) -> str:
         return f"alert {self.code}: client {self.client_id} by {self.rule_id}"
+
+
+# An alert is open until an officer dismisses it (with a reason) or it is taken into a case.
+AML_ALERT_STATES = StateMachine(
+    name="aml alert", states=AmlAlertStatus, error=AmlAlertTransitionRefused,
+    transitions={
+        AmlAlertStatus.OPEN: frozenset({AmlAlertStatus.IN_CASE, AmlAlertStatus.DISMISSED}),
+        AmlAlertStatus.IN_CASE: frozenset(),
+        AmlAlertStatus.DISMISSED: frozenset(),
+    },
+    terminal=frozenset({AmlAlertStatus.IN_CASE, AmlAlertStatus.DISMISSED}),
+    message=lambda old, new: gettext("An AML alert that is %(from)s cannot become %(to)s.")
+    % _labels(AmlAlertStatus, old, new),
+)
 
 
 class AmlRun(models.Model):

@@ -46,10 +46,11 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from compliance.exceptions import HitDecisionRefused
 from compliance.models import (
+    HIT_STATES,
     UNRESOLVED_HIT_STATUSES,
     HitAction,
     HitStatus,
@@ -67,6 +68,7 @@ from compliance.selectors import listed_entries, listed_entry_batches, watchlist
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import NotAllowed, ValidationFailed
+from crm.lib.approvals import FourEyes
 from crm.lib.enqueue import task_named
 from crm.lib.payloads import user_ref
 from crm.models import Client, User
@@ -393,11 +395,28 @@ def _reason(reason: str, *, required: bool) -> str:
     return text
 
 
+def _audit_after(hit: ScreeningHit) -> dict[str, Any]:
+    return {"status": hit.status, "client": str(hit.client.code), "list": hit.watchlist.name,
+            "ent_num": hit.ent_num, "score": str(hit.score)}
+
+
 def _audit(hit: ScreeningHit, action: str, *, actor: User, before: str, reason: str, **after: Any) -> None:
     audit_record(action=f"compliance.{action}", obj=hit, actor=actor, reason=reason,
-                 before={"status": before},
-                 after={"status": hit.status, "client": str(hit.client.code), "list": hit.watchlist.name,
-                        "ent_num": hit.ent_num, "score": str(hit.score), **after})
+                 before={"status": before}, after={**_audit_after(hit), **after})
+
+
+# At and above the high score (high_score(), a setting) a decision waits for a second, different
+# officer; the proposal waits on the hit's own fields (pending_action, pending_reason, pending_by).
+HIT_DECISION = FourEyes(
+    name="screening hit decision", proposer_field="pending_by", value_fields=("pending_action", "pending_reason"),
+    error=HitDecisionRefused, audit=audit_record, same_person_code="second_officer_required",
+    # The approval is audited by the decision's row ("compliance.hit_confirmed", naming the approver).
+    actions={"proposed": "compliance.hit_decision_proposed", "sent_back": "compliance.hit_sent_back"},
+    needed=lambda hit, values: hit.score >= high_score(),
+    same_person_approve=gettext_lazy("A second, different officer must approve this decision."),
+    same_person_send_back=gettext_lazy("A second, different officer must review this decision."),
+    not_pending=gettext_lazy("This hit is not waiting for a second officer."),
+)
 
 
 @transaction.atomic
@@ -411,15 +430,16 @@ def screening_hit_decide(*, hit: ScreeningHit, actor: User, action: str, reason:
         raise ValidationFailed(fields={"action": [gettext("Confirm or dismiss.")]})
     text = _reason(reason, required=action == HitAction.DISMISS)
     hit = _locked(hit)
-    if hit.status != HitStatus.OPEN:
-        raise HitDecisionRefused(gettext("This hit is not waiting for a decision (it is %(status)s).")
-                                 % {"status": hit.get_status_display()})
-    if hit.score >= high_score():
-        hit.status, hit.pending_action, hit.pending_reason, hit.pending_by = HitStatus.PENDING, action, text, actor
-        hit.save(update_fields=["status", "pending_action", "pending_reason", "pending_by"])
+    values = {"pending_action": action, "pending_reason": text}
+    needs_second = HIT_DECISION.needed(hit, values)
+    decided = HitStatus.CONFIRMED if action == HitAction.CONFIRM else HitStatus.DISMISSED
+    HIT_STATES.check(hit, HitStatus.PENDING if needs_second else decided)  # decided, or waiting: refused
+    if needs_second:
+        HIT_STATES.move(hit, HitStatus.PENDING, save=())
         ScreeningDecision.objects.create(hit=hit, step=ScreeningDecision.Step.PROPOSED, action=action,
                                          officer=actor, reason=text)
-        _audit(hit, "hit_decision_proposed", actor=actor, before=HitStatus.OPEN, reason=text, proposed=action)
+        HIT_DECISION.propose(hit, actor=actor, values=values, reason=text, before={"status": HitStatus.OPEN},
+                             after={**_audit_after(hit), "proposed": action})
         return hit
     ScreeningDecision.objects.create(hit=hit, step=ScreeningDecision.Step.DECIDED, action=action, officer=actor,
                                      reason=text)
@@ -432,15 +452,15 @@ def screening_hit_approve(*, hit: ScreeningHit, actor: User) -> ScreeningHit:
     officer who decided first cannot approve it (HitDecisionRefused)."""
     _require_officer(actor)
     hit = _locked(hit)
-    if hit.status != HitStatus.PENDING or hit.pending_by is None:
-        raise HitDecisionRefused(gettext("This hit is not waiting for a second officer."))
-    if hit.pending_by_id == actor.pk:
-        raise HitDecisionRefused(gettext("A second, different officer must approve this decision."),
-                                 code="second_officer_required")
-    ScreeningDecision.objects.create(hit=hit, step=ScreeningDecision.Step.APPROVED, action=hit.pending_action,
-                                     officer=actor, reason=hit.pending_reason)
-    return _take_effect(hit, action=hit.pending_action, reason=hit.pending_reason, decided_by=hit.pending_by,
-                        approved_by=actor, before=HitStatus.PENDING)
+    if hit.status != HitStatus.PENDING:
+        raise HitDecisionRefused(str(HIT_DECISION.not_pending))
+    proposal = HIT_DECISION.approve(hit, actor=actor, reason=hit.pending_reason, before={"status": HitStatus.PENDING},
+                                    after={**_audit_after(hit), "proposed": hit.pending_action})
+    action, reason = proposal.values["pending_action"], proposal.values["pending_reason"]
+    ScreeningDecision.objects.create(hit=hit, step=ScreeningDecision.Step.APPROVED, action=action,
+                                     officer=actor, reason=reason)
+    return _take_effect(hit, action=action, reason=reason, decided_by=proposal.by, approved_by=actor,
+                        before=HitStatus.PENDING)
 
 
 @transaction.atomic
@@ -451,26 +471,23 @@ def screening_hit_send_back(*, hit: ScreeningHit, actor: User, reason: str) -> S
     text = _reason(reason, required=True)
     hit = _locked(hit)
     if hit.status != HitStatus.PENDING:
-        raise HitDecisionRefused(gettext("This hit is not waiting for a second officer."))
-    if hit.pending_by_id == actor.pk:
-        raise HitDecisionRefused(gettext("A second, different officer must review this decision."),
-                                 code="second_officer_required")
-    ScreeningDecision.objects.create(hit=hit, step=ScreeningDecision.Step.SENT_BACK, action=hit.pending_action,
-                                     officer=actor, reason=text)
-    proposed = hit.pending_action
-    hit.status, hit.pending_action, hit.pending_reason, hit.pending_by = HitStatus.OPEN, "", "", None
-    hit.save(update_fields=["status", "pending_action", "pending_reason", "pending_by"])
-    _audit(hit, "hit_sent_back", actor=actor, before=HitStatus.PENDING, reason=text, proposed=proposed)
+        raise HitDecisionRefused(str(HIT_DECISION.not_pending))
+    proposal = HIT_DECISION.check_second(hit, actor=actor, sending_back=True)
+    ScreeningDecision.objects.create(hit=hit, step=ScreeningDecision.Step.SENT_BACK,
+                                     action=proposal.values["pending_action"], officer=actor, reason=text)
+    HIT_STATES.move(hit, HitStatus.OPEN, save=())
+    HIT_DECISION.send_back(hit, actor=actor, reason=text, before={"status": HitStatus.PENDING},
+                           after={**_audit_after(hit), "proposed": proposal.values["pending_action"]})
     return hit
 
 
 def _take_effect(hit: ScreeningHit, *, action: str, reason: str, decided_by: User | None, approved_by: User | None,
                  before: str) -> ScreeningHit:
     confirmed = action == HitAction.CONFIRM
-    hit.status = HitStatus.CONFIRMED if confirmed else HitStatus.DISMISSED
-    hit.decided_by, hit.approved_by, hit.decision_reason, hit.decided_at = \
-        decided_by, approved_by, reason, timezone.now()
-    hit.save(update_fields=["status", "decided_by", "approved_by", "decision_reason", "decided_at"])
+    HIT_STATES.move(hit, HitStatus.CONFIRMED if confirmed else HitStatus.DISMISSED, save=(),
+                    via="approve" if approved_by is not None else None,
+                    also={"decided_by": decided_by, "approved_by": approved_by, "decision_reason": reason,
+                          "decided_at": timezone.now()})
     actor = approved_by or decided_by
     assert actor is not None
     _audit(hit, "hit_confirmed" if confirmed else "hit_dismissed", actor=actor, before=before, reason=reason,
