@@ -230,7 +230,7 @@ def _labels(states: type[models.TextChoices], old: str, new: str) -> dict[str, s
 # second officer's approval decides a pending hit) or sends it back (open). A decided hit stays
 # decided: a change on either side raises a new hit.
 HIT_STATES = StateMachine(
-    name="screening hit", states=HitStatus, error=HitTransitionRefused,
+    name="screening hit", model="compliance.ScreeningHit", states=HitStatus, error=HitTransitionRefused,
     transitions={
         HitStatus.OPEN: frozenset({HitStatus.PENDING, HitStatus.CONFIRMED, HitStatus.DISMISSED}),
         HitStatus.PENDING: frozenset({HitStatus.OPEN}),
@@ -605,7 +605,7 @@ class CaseStep(models.Model):
 # officer's approval only (route "approve"), and a closed case goes back to review only by reopening
 # (route "reopen", within its days). Each move writes its CaseStep row.
 CASE_STATES = StateMachine(
-    name="compliance case", states=CaseStatus, error=CaseTransitionRefused,
+    name="compliance case", model="compliance.Case", states=CaseStatus, error=CaseTransitionRefused,
     transitions={
         CaseStatus.OPEN: frozenset({CaseStatus.IN_REVIEW}),
         CaseStatus.IN_REVIEW: frozenset({CaseStatus.PENDING_APPROVAL, CaseStatus.CLOSED}),
@@ -782,7 +782,7 @@ class AmlAlert(models.Model):
 
 # An alert is open until an officer dismisses it (with a reason) or it is taken into a case.
 AML_ALERT_STATES = StateMachine(
-    name="aml alert", states=AmlAlertStatus, error=AmlAlertTransitionRefused,
+    name="aml alert", model="compliance.AmlAlert", states=AmlAlertStatus, error=AmlAlertTransitionRefused,
     transitions={
         AmlAlertStatus.OPEN: frozenset({AmlAlertStatus.IN_CASE, AmlAlertStatus.DISMISSED}),
         AmlAlertStatus.IN_CASE: frozenset(),

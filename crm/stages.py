@@ -176,7 +176,7 @@ class _Routes(Mapping[str, Mapping[str, frozenset[str]]]):
 # The client's stage. The table holds the ordinary moves; a proof moves a client only along its own
 # route (from its sources to its stage), and an administrator's override from any stage to any other.
 CLIENT_STAGES = StateMachine(
-    name="client stage", states=Stage, state_field="stage", transitions=ORDINARY_MOVES,
+    name="client stage", model="crm.Client", states=Stage, state_field="stage", transitions=ORDINARY_MOVES,
     terminal=frozenset(),  # none: a closed client can be reopened
     routes=_Routes(),
     record=_stage_record, error=StageRefused, message=_move_refused, error_field="stage",

@@ -22,7 +22,10 @@ in one transaction: if the row cannot be written, the database keeps neither and
 fields are put back. Where the caller saves the object itself (it changes other fields in the same
 step), it does so in its own transaction, which the move joins.
 
-Every machine registers itself by name (``machines()``), so that the tests walk each table.
+Every machine registers itself by name (``machines()``), so that the tests walk each table, and names
+the model field it guards (``model``, "app_label.Model", with ``state_field``): tests/test_architecture.py
+fails for a status, state or stage field with choices that no machine guards (or that a short list
+names as not a lifecycle, with the reason).
 """
 
 from __future__ import annotations
@@ -85,6 +88,8 @@ class StateMachine:
     error: type[TransitionRefused] = TransitionRefused
     # The input the refusal is reported on (the error's `fields`), for a form or an API caller.
     error_field: str = ""
+    # The model whose `state_field` this machine guards ("wallet.Withdrawal").
+    model: str = ""
     register: bool = True
 
     def __post_init__(self) -> None:
@@ -150,3 +155,8 @@ class StateMachine:
 def machines() -> list[StateMachine]:
     """Every registered state machine (each model's declares itself when its module is imported)."""
     return list(_MACHINES.values())
+
+
+def machine_for(model: str, field: str) -> StateMachine | None:
+    """The registered machine guarding `model`'s (its label, "wallet.Withdrawal") `field`, if any."""
+    return next((m for m in _MACHINES.values() if m.model == model and m.state_field == field), None)

@@ -241,7 +241,7 @@ def _refused(old: str, new: str) -> str:
 
 
 KYC_STATES = StateMachine(
-    name="verification", states=KycStatus, transitions=TRANSITIONS, terminal=TERMINAL,
+    name="verification", model="kyc.KycProfile", states=KycStatus, transitions=TRANSITIONS, terminal=TERMINAL,
     routes={REOPEN_ROUTE: REOPEN}, guard=_may_leave,
     record=history_writer(KycStatusChange, owner="profile"),
     error=KycTransitionRefused, message=_refused,

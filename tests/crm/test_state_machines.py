@@ -1,5 +1,6 @@
 """Every model with a life moves through one guarded state machine (crm.lib.states): deposits,
-withdrawals, transfers, KYC verifications and clients' stages. Each table is complete against its
+withdrawals, transfers, KYC verifications, clients' stages, compliance cases, screening hits and AML
+alerts (tests/test_architecture.py fails for a status field that no machine guards). Each table is complete against its
 model's choices; every move a table (or a route) lists is made through the helper and recorded,
 every other one is refused with the model's domain error naming both states, and a refused or
 failed move leaves nothing written."""
@@ -14,6 +15,8 @@ import pytest
 from django.db import models
 from django.utils import timezone
 
+from compliance.exceptions import AmlAlertTransitionRefused, CaseTransitionRefused, HitTransitionRefused
+from compliance.models import AmlAlert, Case, ScreeningHit
 from crm.exceptions import StageRefused
 from crm.lib.states import StateMachine, TransitionRefused, machines
 from crm.models import Client, Stage
@@ -33,6 +36,9 @@ MODELS: dict[str, tuple[Callable[[str], Any], type[TransitionRefused]]] = {
     "transfer": (lambda s: Transfer(state=s), TransferTransitionRefused),
     "verification": (lambda s: KycProfile(status=s), KycTransitionRefused),
     "client stage": (lambda s: Client(stage=s), StageRefused),
+    "compliance case": (lambda s: Case(status=s), CaseTransitionRefused),
+    "screening hit": (lambda s: ScreeningHit(status=s), HitTransitionRefused),
+    "aml alert": (lambda s: AmlAlert(status=s), AmlAlertTransitionRefused),
 }
 NAMES = sorted(MODELS)
 

@@ -188,7 +188,7 @@ def _refused(old: str, new: str) -> str:
 
 
 DEPOSIT_STATES = StateMachine(
-    name="deposit", states=DepositStatus, transitions=TRANSITIONS, terminal=TERMINAL,
+    name="deposit", model="wallet.Deposit", states=DepositStatus, transitions=TRANSITIONS, terminal=TERMINAL,
     record=history_writer(DepositStatusChange, owner="deposit", stamp=None),  # `at`: auto_now_add
     error=IllegalTransition, message=_refused,
 )

@@ -151,7 +151,8 @@ def _refused(old: str, new: str) -> str:
 
 
 TRANSFER_STATES = StateMachine(
-    name="transfer", states=TransferState, state_field="state", transitions=TRANSITIONS, terminal=TERMINAL,
+    name="transfer", model="wallet.Transfer", states=TransferState, state_field="state", transitions=TRANSITIONS,
+    terminal=TERMINAL,
     record=history_writer(TransferStatusChange, owner="transfer", from_field="from_state", to_field="to_state"),
     error=TransferTransitionRefused, message=_refused,
 )

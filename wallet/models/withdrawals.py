@@ -229,7 +229,8 @@ def _refused(old: str, new: str) -> str:
 
 
 WITHDRAWAL_STATES = StateMachine(
-    name="withdrawal", states=WithdrawalState, state_field="state", transitions=TRANSITIONS, terminal=TERMINAL,
+    name="withdrawal", model="wallet.Withdrawal", states=WithdrawalState, state_field="state", transitions=TRANSITIONS,
+    terminal=TERMINAL,
     record=history_writer(WithdrawalStatusChange, owner="withdrawal", from_field="from_state", to_field="to_state"),
     error=WithdrawalTransitionRefused, message=_refused,
 )
