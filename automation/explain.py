@@ -70,7 +70,7 @@ def run_explanation(run: AutomationRun) -> str:
             "depth": params.get("depth", "?")},
         "stopped_by": gettext("Skipped: rule “%(rule)s” stops processing.") % {"rule": params.get("rule", "")},
     }
-    return messages.get(reason, reason)
+    return str(messages.get(reason, reason))
 
 
 def action_status_label(status: str) -> str:

@@ -84,7 +84,7 @@ _relevant: dict[str, Any] = {"pairs": None, "version": None, "checked": 0.0}
 
 def _relevant_pairs() -> frozenset[tuple[int, str]]:
     now = time.monotonic()
-    pairs = _relevant["pairs"]
+    pairs: frozenset[tuple[int, str]] | None = _relevant["pairs"]
     if pairs is not None and now - _relevant["checked"] < RULES_VERSION_CHECK_SECONDS:
         return pairs
     try:

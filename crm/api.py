@@ -277,7 +277,7 @@ class StaffSession(APIKeyCookie):
             return None
         if user.requires_2fa and not user.is_verified():
             return None
-        return user
+        return user if isinstance(user, User) else None
 
 
 def caller_auth(scope: str | None = None) -> list[Any]:
@@ -337,7 +337,7 @@ class OneValueParser(Parser):
     """A parameter given more than once where the schema takes one value reaches validation as the
     list it is (and is refused, naming the parameter), instead of its last value being used."""
 
-    def parse_querydict(self, data: MultiValueDict, list_fields: list[str],
+    def parse_querydict(self, data: MultiValueDict[str, str], list_fields: list[str],
                         request: HttpRequest) -> dict[str, Any]:
         result = super().parse_querydict(data, list_fields, request)
         for key in data:

@@ -114,7 +114,7 @@ def _normalise_ip(ip: str | None) -> str | None:
 
 def _actor_label(actor: Any, ctx: context.ActorContext) -> str:
     if actor is not None:
-        return actor.email
+        return str(actor.email)
     if ctx.label:
         return ctx.label
     if ctx.api_key_id is not None:
@@ -847,7 +847,8 @@ def model_snapshot(obj: Any, fields: list[str] | tuple[str, ...]) -> dict[str, A
     for name in fields:
         field = obj._meta.get_field(name)
         out[name] = getattr(obj, field.attname)
-    return _normalise(out)
+    normalised: dict[str, Any] = _normalise(out)
+    return normalised
 
 
 def audit_log_rows(*, user: Any) -> QuerySet[AuditLog]:

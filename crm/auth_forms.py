@@ -71,7 +71,7 @@ class LoginForm(forms.Form):
         super().__init__(*args, **kwargs)
 
     def clean_username(self) -> str:
-        return self.cleaned_data["username"].strip().lower()
+        return str(self.cleaned_data["username"]).strip().lower()
 
     def clean(self) -> dict[str, Any]:
         super().clean()
@@ -135,7 +135,7 @@ class PasswordResetRequestForm(forms.Form):
     )
 
     def clean_email(self) -> str:
-        return self.cleaned_data["email"].strip().lower()
+        return str(self.cleaned_data["email"]).strip().lower()
 
 
 class PasswordResetForm(NewPasswordForm):
@@ -174,12 +174,12 @@ class StaffFilterForm(forms.Form):
         return {"active": True, "inactive": False}.get(self.cleaned_data.get("status") or "")
 
 
-class _RoleChoiceField(forms.ModelChoiceField):
+class _RoleChoiceField(forms.ModelChoiceField[Role]):
     def label_from_instance(self, obj: Role) -> str:
         return obj.name
 
 
-class _ManagerChoiceField(forms.ModelChoiceField):
+class _ManagerChoiceField(forms.ModelChoiceField[User]):
     def label_from_instance(self, obj: User) -> str:
         return f"{obj.full_name} ({obj.role.name if obj.role else '-'})"
 
@@ -213,7 +213,7 @@ class _StaffFieldsForm(forms.Form):
         form_field(self, "timezone", forms.ChoiceField).choices = timezone_choices()
 
     def clean_email(self) -> str:
-        return self.cleaned_data["email"].strip().lower()
+        return str(self.cleaned_data["email"]).strip().lower()
 
     def clean(self) -> dict[str, Any]:
         super().clean()

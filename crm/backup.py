@@ -236,7 +236,7 @@ def read_manifest(directory: Path) -> dict[str, Any]:
             raise BackupError(f"{name} is missing from the backup")
         if _sha256(directory / name) != manifest["sha256"][name]:
             raise BackupError(f"{name} does not match its checksum in {MANIFEST}: the backup is damaged")
-    return manifest
+    return dict(manifest)
 
 
 def restore(*, directory: Path, params: dict[str, str], files_root: Path | None) -> Restored:

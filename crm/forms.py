@@ -164,7 +164,7 @@ class DateTimeLocalInput(forms.DateTimeInput):
 
 # --- choices of rows ----------------------------------------------------------------------------
 
-class ListedChoiceIterator(forms.models.ModelChoiceIterator):
+class ListedChoiceIterator(forms.models.ModelChoiceIterator[Any]):
     """Choices read by evaluating the field's queryset (one ordinary query, its rows cached on the
     queryset) rather than through `.iterator()`, which on PostgreSQL opens a server-side cursor:
     three round trips for a list of a few dozen staff, desks or brands."""
@@ -183,7 +183,7 @@ class ListedChoiceIterator(forms.models.ModelChoiceIterator):
             yield self.choice(obj)
 
 
-class ListedModelChoiceField(forms.ModelChoiceField):
+class ListedModelChoiceField(forms.ModelChoiceField[Any]):
     iterator = ListedChoiceIterator
     # With columns here (the first one the field's to_field_name, the second its label), the options
     # are read as those columns and labelled by label_from_row; a chosen value is still looked up in
@@ -198,10 +198,10 @@ class UserCodeChoiceField(ListedModelChoiceField):
     option_columns = ("code", "full_name", "email")
 
     def label_from_instance(self, obj: Any) -> str:
-        return obj.full_name or obj.email
+        return str(obj.full_name or obj.email)
 
     def label_from_row(self, row: tuple[Any, ...]) -> str:
-        return row[1] or row[2]
+        return str(row[1] or row[2])
 
 
 class BrandedChoiceField(ListedModelChoiceField):

@@ -70,7 +70,7 @@ logconfig_dict: dict[str, Any] = {
 }
 
 
-class JsonAccessLogger(glogging.Logger):
+class JsonAccessLogger(glogging.Logger):  # type: ignore[misc]  # gunicorn ships no types
     """One structured access line per request.
 
     The query string is left out on purpose: searches put names, emails and phone numbers there.

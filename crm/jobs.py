@@ -37,6 +37,7 @@ from typing import IO, Any
 
 from django.core.files import File
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.module_loading import import_string
@@ -391,7 +392,7 @@ def jobs_sweep() -> int:
 # --- reading --------------------------------------------------------------------------------------
 
 
-def jobs_for(*, user: Any) -> Any:
+def jobs_for(*, user: Any) -> QuerySet[Job]:
     """The jobs `user` started, newest first ("My jobs")."""
     return Job.objects.filter(started_by=user).select_related("brand").order_by("-created_at", "-id")
 

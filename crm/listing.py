@@ -141,7 +141,7 @@ class ListFilterForm(forms.Form):
         return data
 
 
-class DayFilter(django_filters.DateFilter):
+class DayFilter(django_filters.DateFilter):  # type: ignore[misc]  # django-filter ships no types
     """A calendar day in the viewer's time zone: rows from the start of that day, or (`until=True`)
     rows before the start of the next one, so that "from 2 March to 2 March" is the whole day.
     `after` names the filter this one must not come before ("To" after "From")."""
@@ -160,18 +160,18 @@ class DayFilter(django_filters.DateFilter):
         return qs.filter(**{f"{self.field_name}__{'lt' if self.until else 'gte'}": moment})
 
 
-class IntegerFilter(django_filters.NumberFilter):
+class IntegerFilter(django_filters.NumberFilter):  # type: ignore[misc]  # django-filter ships no types
     """A whole number (a login, a ticket): "Enter a whole number." for anything else."""
 
     field_class = forms.IntegerField
 
 
-class ModelChoiceFilter(django_filters.ModelChoiceFilter):
+class ModelChoiceFilter(django_filters.ModelChoiceFilter):  # type: ignore[misc]  # django-filter ships no types
     """A choice of rows read in one ordinary query (crm.forms.ListedModelChoiceField), chosen by
     `to_field_name` (a code, never a database id). `field_class` can name a subclass that labels
     the rows (UserCodeChoiceField, DeskChoiceField)."""
 
-    def __init__(self, *args: Any, field_class: type[forms.ModelChoiceField] = ListedModelChoiceField,
+    def __init__(self, *args: Any, field_class: type[forms.ModelChoiceField[Any]] = ListedModelChoiceField,
                  **kwargs: Any) -> None:
         self.field_class = field_class
         super().__init__(*args, **kwargs)
@@ -186,7 +186,7 @@ def _filter_copy(declared: django_filters.Filter) -> django_filters.Filter:
     return clone
 
 
-class ListFilterSet(django_filters.FilterSet):
+class ListFilterSet(django_filters.FilterSet):  # type: ignore[misc]  # django-filter ships no types
     """Filters of a staff list, read from the query string (see the module docstring)."""
 
     lenient: ClassVar[bool] = False
@@ -216,13 +216,14 @@ class ListFilterSet(django_filters.FilterSet):
         # Built once per filter set class (a new form class and its fields on every request cost
         # more than the filtering); what is per request (the choices and rows a user may pick) is
         # set on each form's own fields in `form`.
-        form_class = type(self).__dict__.get("_form_class")
+        form_class: Any = type(self).__dict__.get("_form_class")
         if form_class is None:
             form_class = super().get_form_class()
             form_class.day_ranges = [(f.after, name) for name, f in self.filters.items()
                                      if isinstance(f, DayFilter) and f.after]
             type(self)._form_class = form_class
-        return form_class
+        built: type[forms.Form] = form_class
+        return built
 
     @property
     def form(self) -> forms.Form:
@@ -373,7 +374,7 @@ def _attr(name: str, value: Any) -> str:
     return f' {name}="{html.escape(str(value))}"'
 
 
-class Column(tables.Column):
+class Column(tables.Column):  # type: ignore[misc]  # django-tables2 ships no types
     """django-tables2's Column, copied shallowly: every table instance copies its class's columns,
     and a deep copy of each (its attrs, callables, labels) costs more than the rest of the table's
     set-up. A column's settings are never changed in place; a table changes its copy's attributes."""
@@ -384,7 +385,7 @@ class Column(tables.Column):
         return clone
 
 
-class ListTable(tables.Table):
+class ListTable(tables.Table):  # type: ignore[misc]  # django-tables2 ships no types
     """A staff list's table: `.table .table-cards` (a card per row on a phone, each cell labelled by
     its column), htmx sort links in the header, and our pager below (see the module docstring)."""
 
@@ -446,7 +447,7 @@ class ListTable(tables.Table):
         `count_rows` when given (the same rows without the columns joined in for the cells)."""
         self._query = request.GET
         rows = self._rows()
-        paginator: Paginator = (CappedPaginator(rows, per_page, cap=count_cap, count_rows=count_rows) if count_cap
+        paginator: Paginator[Any] = (CappedPaginator(rows, per_page, cap=count_cap, count_rows=count_rows) if count_cap
                                 else Paginator(rows, per_page))
         page = paginator.get_page(request.GET.get(self.page_field))
         self.records = self.prepare_records(list(page.object_list))

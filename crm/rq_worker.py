@@ -47,7 +47,7 @@ class HeartbeatWorker(Worker):
             logger.warning("rq worker heartbeat failed", exc_info=True)
 
     def register_death(self) -> None:
-        super().register_death()
+        super().register_death()  # type: ignore[no-untyped-call]  # rq leaves it unannotated
         try:
             heartbeat.forget(heartbeat.RQ_WORKER, self.name)
         except RedisError:

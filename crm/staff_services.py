@@ -463,7 +463,7 @@ def otp_device_for(user: User) -> TOTPDevice | None:
 
 
 def otp_enabled(user: User) -> bool:
-    return TOTPDevice.objects.devices_for_user(user, confirmed=True).exists()
+    return bool(TOTPDevice.objects.devices_for_user(user, confirmed=True).exists())
 
 
 def otp_verified(user: User) -> bool:
@@ -479,7 +479,7 @@ def otp_user_ids(users: Iterable[User]) -> set[int]:
 
 
 def otp_backup_codes_left(user: User) -> int:
-    return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
+    return int(StaticToken.objects.filter(device__user=user, device__confirmed=True).count())
 
 
 def _throttled_until(device: Any) -> datetime | None:
@@ -599,7 +599,7 @@ def otp_backup_codes_regenerate(*, user: User) -> list[str]:
 
 
 def _otp_devices_delete(user: User) -> int:
-    removed = TOTPDevice.objects.filter(user=user).delete()[0]
+    removed: int = TOTPDevice.objects.filter(user=user).delete()[0]
     removed += StaticDevice.objects.filter(user=user).delete()[0]
     return removed
 

@@ -34,11 +34,11 @@ _NO_CODE = uuid.UUID(int=0)
 
 
 def _created_title(record: Any) -> str:
-    return record.list_dates[1]
+    return str(record.list_dates[1])
 
 
 def _updated_title(record: Any) -> str:
-    return record.list_dates[3]
+    return str(record.list_dates[3])
 
 
 class ClientTable(ListTable):
@@ -112,12 +112,12 @@ class ClientTable(ListTable):
                           f'{esc(record.country)}</span>')
 
     def render_brand(self, record: Any) -> str:
-        return record.list_brand_name
+        return str(record.list_brand_name)
 
     def render_owner(self, record: Any) -> SafeString | str:
         if not record.owner_id:
             return SafeString(self._unassigned)
-        return record.list_owner_name or record.list_owner_email
+        return str(record.list_owner_name or record.list_owner_email)
 
     def prepare_records(self, records: list[Any]) -> list[Any]:
         # Both dates of each row in the viewer's time zone and language, read once: (created, its
@@ -130,10 +130,10 @@ class ClientTable(ListTable):
         return records
 
     def render_created(self, record: Any) -> str:
-        return record.list_dates[0]
+        return str(record.list_dates[0])
 
     def render_updated(self, record: Any) -> str:
-        return record.list_dates[2]
+        return str(record.list_dates[2])
 
 
 # --- the audit log -------------------------------------------------------------------------------

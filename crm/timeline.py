@@ -52,7 +52,8 @@ class TimelineEntry:
 
     @property
     def occurred_at(self) -> datetime:
-        return self.event.occurred_at
+        occurred: datetime = self.event.occurred_at
+        return occurred
 
     @property
     def actor(self) -> Any:
@@ -60,7 +61,7 @@ class TimelineEntry:
 
 
 def kind_for(name: str) -> TimelineKind:
-    kind = TIMELINE.get(name)
+    kind: TimelineKind | None = TIMELINE.get(name)
     if kind is not None:
         return kind
     return TimelineKind(name=name, label=name, icon="dot")

@@ -238,7 +238,7 @@ class Planner:
     def _age_days(self, final: str) -> float:
         # More recent clients than old ones: marketing spend grew over the period.
         low = MIN_AGE_DAYS[final]
-        return low + (HISTORY_DAYS - low) * (self.rng.random() ** 1.35)
+        return float(low + (HISTORY_DAYS - low) * (self.rng.random() ** 1.35))
 
     def _created_at(self, days: float) -> datetime:
         moment = self.now - timedelta(days=days)

@@ -587,7 +587,7 @@ class _BatchWriter:
                     "  FROM scale_deal_plan p CROSS JOIN LATERAL generate_series(0, p.deals - 1) AS k) g) d",
                     [[s for s, _p in SYMBOLS], len(SYMBOLS), VOLUMES, len(VOLUMES), [p for _s, p in SYMBOLS],
                      len(SYMBOLS), PROFITS, len(PROFITS)])
-                return cursor.rowcount
+                return int(cursor.rowcount)
 
         self.clock.write(Deal._meta.db_table, write)
 
@@ -772,7 +772,7 @@ class _BatchWriter:
                     "  CROSS JOIN LATERAL (SELECT abs(hashint8(p.account_id * 1000003 + k / 4)::bigint) AS mix) h"
                     ") m ORDER BY m.account_id, m.at) x",  # the account's cycles in time order
                     [LedgerTransaction._meta.db_table, DEPOSITS, len(DEPOSITS), DEPOSITS, len(DEPOSITS)])
-                written = cursor.rowcount
+                written = int(cursor.rowcount)
                 cursor.execute(
                     f"INSERT INTO {tx_table} (id, code, idempotency_key, fingerprint, kind, memo, occurred_at, "  # noqa: S608 - _meta names
                     "recorded_at, reverses_id, rate, rate_source, actor_id, metadata, ref_kind, ref_code) "

@@ -731,7 +731,8 @@ def _context(params: dict[str, Any], lookback: int) -> dt.datetime:
     start: dt.datetime = params["start"] - dt.timedelta(seconds=lookback)
     if params["from"] == params["start"]:
         return start
-    return max(start, params["from"] - dt.timedelta(seconds=max(lookback, 86400)))
+    day_before: dt.datetime = params["from"] - dt.timedelta(seconds=max(lookback, 86400))
+    return max(start, day_before)
 
 
 def increment_settings() -> None:

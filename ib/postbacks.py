@@ -11,11 +11,11 @@ Delivery (`PostbackDelivery`, the log): ib.handlers gives each of the four domai
 asks a worker to send it after commit (ib.tasks.postback_send). Each attempt POSTs the JSON body
 with
 
-    X-CRM-Timestamp: <unix seconds>
-    X-CRM-Signature: sha256=<HMAC-SHA256 over "<timestamp>." + body, keyed with the secret>
+    X-CRM-Signature: t=<unix seconds>,v1=<HMAC-SHA256 over "<t>." + body, keyed with the secret>
     Idempotency-Key: <the domain event's uuid>          (also the body's event_id)
 
-(crm.lib.signatures, the scheme the CRM checks on inbound webhooks), through crm.lib.egress: the
+(crm.lib.signatures: the one X-CRM-Signature, the same as the CRM's outbound webhooks, which a
+partner verifies with that module's `verify`), through crm.lib.egress: the
 host resolved and checked public at send time, the connection pinned to the checked address, one
 deadline (IB_POSTBACK_TIMEOUT_SECONDS) for the whole call. 2xx: succeeded. "timed out",
 "unreachable", 5xx, 408 or 429: tried again after a growing pause (beat's sweep,
@@ -37,7 +37,6 @@ import datetime as dt
 import json
 import logging
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +52,7 @@ from crm.audit import audit_record
 from crm.lib import egress
 from crm.lib.crypto import FieldCipher
 from crm.lib.enqueue import task_named
-from crm.lib.signatures import signature_for
+from crm.lib.signatures import HEADER, header_value
 from crm.models import Client, Event, User
 from ib.exceptions import Conflict, ValidationFailed
 from ib.models import (
@@ -282,13 +281,11 @@ def body_bytes(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
 
 
-def signed_headers(*, secret: str, body: bytes, event_id: str, timestamp: str | None = None) -> dict[str, str]:
-    timestamp = timestamp or str(int(time.time()))
+def signed_headers(*, secret: str, body: bytes, event_id: str, timestamp: int | None = None) -> dict[str, str]:
     return {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        "X-CRM-Timestamp": timestamp,
-        "X-CRM-Signature": "sha256=" + signature_for(secret, timestamp, body),
+        HEADER: header_value([secret], body, timestamp=timestamp),
         "Idempotency-Key": event_id,
     }
 

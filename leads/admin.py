@@ -20,40 +20,40 @@ from leads.models import (
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(admin.ModelAdmin[Campaign]):
     list_display = ("name", "code", "brand", "source", "is_active")
     list_filter = ("brand", "is_active")
     search_fields = ("name", "code")
 
 
 @admin.register(ScoringRule)
-class ScoringRuleAdmin(admin.ModelAdmin):
+class ScoringRuleAdmin(admin.ModelAdmin[ScoringRule]):
     list_display = ("name", "brand", "kind", "points", "is_active", "order")
     list_filter = ("brand", "kind", "is_active")
 
 
 @admin.register(RoutingRule)
-class RoutingRuleAdmin(admin.ModelAdmin):
+class RoutingRuleAdmin(admin.ModelAdmin[RoutingRule]):
     list_display = ("name", "brand", "order", "is_fallback", "target_kind", "strategy", "is_active")
     list_filter = ("brand", "is_active")
     raw_id_fields = ("target_agent", "target_desk")
 
 
 @admin.register(DeskSla)
-class DeskSlaAdmin(admin.ModelAdmin):
+class DeskSlaAdmin(admin.ModelAdmin[DeskSla]):
     list_display = ("desk", "minutes_to_first_contact", "escalate_to", "auto_reassign", "is_active")
     raw_id_fields = ("desk", "escalate_to")
 
 
 @admin.register(AgentAvailability)
-class AgentAvailabilityAdmin(admin.ModelAdmin):
+class AgentAvailabilityAdmin(admin.ModelAdmin[AgentAvailability]):
     list_display = ("user", "status", "shift_start", "shift_end")
     list_filter = ("status",)
     raw_id_fields = ("user", "updated_by")
 
 
 @admin.register(LeadTouch)
-class LeadTouchAdmin(admin.ModelAdmin):
+class LeadTouchAdmin(admin.ModelAdmin[LeadTouch]):
     list_display = ("created_at", "brand", "channel", "source", "campaign_code", "is_repeat")
     list_filter = ("brand", "channel", "is_repeat")
     raw_id_fields = ("client", "campaign", "api_key", "lead_import")
@@ -63,7 +63,7 @@ class LeadTouchAdmin(admin.ModelAdmin):
 
 
 @admin.register(ClientMerge)
-class ClientMergeAdmin(admin.ModelAdmin):
+class ClientMergeAdmin(admin.ModelAdmin[ClientMerge]):
     list_display = ("created_at", "kept_code", "merged_code", "actor")
     raw_id_fields = ("kept", "merged", "actor")
 
@@ -72,7 +72,7 @@ class ClientMergeAdmin(admin.ModelAdmin):
 
 
 @admin.register(LeadImport)
-class LeadImportAdmin(admin.ModelAdmin):
+class LeadImportAdmin(admin.ModelAdmin[LeadImport]):
     list_display = ("filename", "brand", "status", "total", "created", "duplicates", "failed", "created_at")
     list_filter = ("status", "brand")
     exclude = ("content",)

@@ -7,11 +7,12 @@ reports its end) and, if somebody answered, is the lead's first contact
 
 The webhook (POST /hooks/telephony/<provider>/):
 
-    X-CRM-Timestamp: <unix seconds>            must be within five minutes of our clock
-    X-CRM-Signature: sha256=<hex>              HMAC-SHA256 over "<timestamp>." + raw body, keyed
+    X-CRM-Signature: t=<unix seconds>,v1=<hex> the timestamp within five minutes of our clock;
+                                               v1 the HMAC-SHA256 over "<t>." + raw body, keyed
                                                with the provider's secret (leads.telephony keeps
-                                               it encrypted and decrypts it here); the check is
-                                               crm.lib.signatures, shared with other webhooks
+                                               it encrypted and decrypts it here); the one
+                                               X-CRM-Signature of the CRM (crm.lib.signatures),
+                                               the same as its outbound webhooks and postbacks
     {"event": "started" | "answered" | "ended", "call_id": "...", "direction": "outbound",
      "extension": "101", "phone": "+442071838750", "occurred_at": "2026-01-05T10:00:00Z",
      "duration": 95, "talk_seconds": 80, "recording_url": "https://...", "outcome": "interested"}

@@ -50,7 +50,7 @@ def _version_key(brand_id: int) -> str:
 
 def _load(brand: Brand) -> IntakeConfig:
     from leads.models import Campaign, DeskSla, RoutingRule, RoutingTarget
-    from leads.routing import AGENT_ROLES
+    from crm.permissions import AGENT_ROLES
     from leads.scoring import active_rules
 
     rules = list(

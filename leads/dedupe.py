@@ -18,6 +18,8 @@ are the normalised values; only what is written or looked up is hashed.
 
 from __future__ import annotations
 
+from typing import Any
+
 import hashlib
 from collections.abc import Iterable
 
@@ -115,7 +117,7 @@ def _lookup_params(wanted: set[Key]) -> tuple[dict[tuple[str, str], Key], list[s
     return by_hash, emails, phones
 
 
-def _found(brand_id: int, by_hash: dict[tuple[str, str], Key], rows: list[tuple], *,
+def _found(brand_id: int, by_hash: dict[tuple[str, str], Key], rows: list[tuple[Any, ...]], *,
            backfill: bool) -> dict[Key, int]:
     found: dict[Key, int] = {}
     for source, kind, value, client_id, _created in rows:

@@ -286,7 +286,7 @@ class RoutingRuleForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from leads.routing import AGENT_ROLES
+        from crm.permissions import AGENT_ROLES
 
         form_field(self, "target_agent", forms.ModelChoiceField).queryset = User.objects.filter(is_active=True, role__code__in=AGENT_ROLES)
         form_field(self, "target_desk", forms.ModelChoiceField).queryset = Desk.objects.filter(is_active=True).select_related("brand")

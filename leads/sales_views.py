@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from crm import services as crm_services
 from crm.exceptions import DomainError, NotAllowed, NotFound, ValidationFailed
 from crm.forms import apply_domain_errors
-from crm.lib.signatures import SignatureInvalid, signature_check
+from crm.lib.signatures import HEADER, SignatureError, verify
 from crm.models import Client, RoleCode
 from crm.permissions import AuthedRequest, contact_reveal_remember, contact_revealed, user_can
 from crm.views.staff import administrator_required
@@ -146,9 +146,8 @@ def telephony_webhook(request: HttpRequest, provider: str) -> JsonResponse:
     row, secret = calls.provider_secret(provider)
     body = request.body
     try:
-        signature_check(secret=secret, timestamp=request.headers.get("X-CRM-Timestamp", ""),
-                        signature=request.headers.get("X-CRM-Signature", ""), body=body)
-    except SignatureInvalid as error:
+        verify(body=body, header=request.headers.get(HEADER, ""), secrets=[secret])
+    except SignatureError as error:
         logger.warning("telephony webhook %s refused: %s", provider, error)
         return JsonResponse({"error": "invalid_signature", "message": str(error)}, status=401)
     try:

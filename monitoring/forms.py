@@ -12,7 +12,7 @@ from crm.models import Brand, Desk, User
 DATE = forms.DateInput(attrs={"type": "date"})
 
 
-class _AgentChoice(forms.ModelChoiceField):
+class _AgentChoice(forms.ModelChoiceField[User]):
     def label_from_instance(self, obj: Any) -> str:
         desk = obj.desk.name if obj.desk_id else ""
         return f"{obj.full_name or obj.email} ({desk})" if desk else str(obj.full_name or obj.email)

@@ -27,7 +27,7 @@ import gc
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -232,7 +232,7 @@ def history_start() -> datetime | None:
             day = datetime.strptime(name.rsplit("_p", 1)[1], "%Y%m%d").replace(tzinfo=UTC)
             cur.execute("SELECT min(time) FROM monitoring_activity WHERE time >= %s AND time < %s",
                         [day, day + timedelta(days=1)])
-            found = cur.fetchone()[0]
+            found: datetime | None = cur.fetchone()[0]
             if found is not None:
                 return found
     return None
@@ -336,7 +336,7 @@ def _features_build(brand_id: int, *, agent_ids: Sequence[int], first: date, las
                            WHERE (agent_id, day) IN (SELECT * FROM unnest(%s::bigint[], %s::date[]))""",
                         [params["t_agents"], params["t_days"]])
             cur.execute(_STORE_SQL.format(targets=_TARGETS), params)
-        return cur.rowcount
+        return int(cur.rowcount)
 
 
 def _features_changed(*, agent_ids: Sequence[int], first: date, before: date,
@@ -688,7 +688,7 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _timed(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+def _timed[T](what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     started = timezone.now()
     out = fn(*args, **kwargs)
     logger.info("%s in %.1f s", what, (timezone.now() - started).total_seconds())

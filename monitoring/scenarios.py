@@ -326,7 +326,7 @@ def evaluate(scenario: Scenario, scores: list[Any], *, threshold: float | None =
     def alerted(s: Any) -> bool:
         if threshold is None:
             return bool(s.alerted)
-        return s.score >= (threshold - watched_drop if s.watched else threshold)
+        return bool(s.score >= (threshold - watched_drop if s.watched else threshold))
 
     hits: dict[str, list[int]] = {}
     false = total = nf = nt = 0

@@ -71,8 +71,10 @@ def _kind(key: str) -> ContextKind:
 
 def _form(kind: ContextKind, user: Any, data: Any = None) -> forms.Form:
     form_class: Any = kind.form
-    return form_class(data, agents=agents_managed_by(user), desks=desks_managed_by(user).select_related("brand"),
-                     brands=brands_for(user).filter(desks__in=desks_managed_by(user)).distinct())
+    form: forms.Form = form_class(
+        data, agents=agents_managed_by(user), desks=desks_managed_by(user).select_related("brand"),
+        brands=brands_for(user).filter(desks__in=desks_managed_by(user)).distinct())
+    return form
 
 
 def _rows(kind: ContextKind, user: Any) -> list[dict[str, Any]]:

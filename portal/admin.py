@@ -6,6 +6,6 @@ from portal.models import ConsentDocument
 
 
 @admin.register(ConsentDocument)
-class ConsentDocumentAdmin(admin.ModelAdmin):
+class ConsentDocumentAdmin(admin.ModelAdmin[ConsentDocument]):
     list_display = ("brand", "kind", "version", "language", "title", "published_at")
     list_filter = ("brand", "kind", "language")

@@ -55,7 +55,7 @@ def _brand(code: str) -> Brand:
 
 
 def _ua(request: HttpRequest) -> str:
-    return request.META.get("HTTP_USER_AGENT", "")[:300]
+    return str(request.META.get("HTTP_USER_AGENT", ""))[:300]
 
 
 def _ctx(request: HttpRequest, brand: Brand | None = None, **more: Any) -> dict[str, Any]:
@@ -338,7 +338,7 @@ def profile(request: PortalRequest) -> HttpResponse:
 def _qr_svg(data: str) -> SafeString:
     image = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=8, border=2)
     # The markup comes from the qrcode library and our own otpauth URL, not from user input.
-    return mark_safe(image.to_string(encoding="unicode"))  # noqa: S308
+    return mark_safe(str(image.to_string(encoding="unicode")))  # noqa: S308
 
 
 @client_login_required

@@ -70,7 +70,7 @@ TRADER_CHUNK = 8192
 ALL_DESKS = -1
 
 
-class BitStringField(models.Field):
+class BitStringField(models.Field[Any, Any]):
     """A fixed-length PostgreSQL bit string (`bit(n)`), read and written only by SQL (bit_or,
     bit_count, set_bit): Python never holds one."""
 

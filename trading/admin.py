@@ -20,7 +20,7 @@ from trading.models import (
 )
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(admin.ModelAdmin[Any]):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -32,7 +32,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(PlatformServer)
-class PlatformServerAdmin(SimpleHistoryAdmin):
+class PlatformServerAdmin(SimpleHistoryAdmin):  # type: ignore[misc]  # simple-history ships no types
     list_display = ("name", "brand", "kind", "host", "port", "is_active", "sync_enabled", "last_deal_sync_ok_at",
                     "sync_lag_seconds", "consecutive_failures")
     list_filter = ("kind", "is_active", "brand")
@@ -44,12 +44,12 @@ class PlatformServerAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(BrandTradingPolicy)
-class BrandTradingPolicyAdmin(SimpleHistoryAdmin):
+class BrandTradingPolicyAdmin(SimpleHistoryAdmin):  # type: ignore[misc]  # simple-history ships no types
     list_display = ("brand", "max_leverage_live", "max_leverage_demo")
 
 
 @admin.register(TradingAccount)
-class TradingAccountAdmin(SimpleHistoryAdmin, ReadOnlyAdmin):
+class TradingAccountAdmin(SimpleHistoryAdmin, ReadOnlyAdmin):  # type: ignore[misc]  # simple-history ships no types
     list_display = ("login", "server", "client", "is_demo", "group", "leverage", "access", "balance", "equity",
                     "margin_level", "last_synced_at")
     list_filter = ("server", "is_demo", "access")

@@ -19,6 +19,7 @@ import datetime as dt
 import hashlib
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formataddr, parseaddr
 
@@ -173,7 +174,7 @@ class Revealed:
     language: str
 
 
-_REFUSALS = {
+_REFUSALS: dict[str, tuple[str, Callable[[], str]]] = {
     USED: ("password_link_used", lambda: gettext("This link was already used: the password was shown once.")),
     EXPIRED: ("password_link_expired", lambda: gettext("This link has expired.")),
     REPLACED: ("password_link_replaced", lambda: gettext("A newer link replaced this one.")),

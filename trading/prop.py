@@ -462,7 +462,7 @@ def decision_text(decision: ChallengeDecision) -> str:
     if decision.kind == DecisionKind.PURCHASED:
         return gettext("Bought %(product)s for %(fee)s at %(at)s UTC.") % {
             "product": p.get("product", ""), "fee": _money_text(p["fee"], cur), "at": at}
-    return p.get("text", "")
+    return str(p.get("text", ""))
 
 
 @dataclass(frozen=True)

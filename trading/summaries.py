@@ -212,7 +212,7 @@ def rebuild(*, now: dt.datetime | None = None) -> int:
         cursor.execute("DELETE FROM trading_retentionsummary")
         cursor.execute(f"INSERT INTO trading_retentionsummary ({_COLUMNS}, refreshed_at) "  # noqa: S608 (constants)
                        f"SELECT {_COLUMNS}, %(now)s FROM ({_select('')}) fresh", _params(now))
-        rows = cursor.rowcount
+        rows = int(cursor.rowcount)
     brands = list(Brand.objects.values_list("pk", flat=True))
     exposure_refresh(brand_ids=brands, now=now)
     return rows

@@ -359,7 +359,7 @@ def _server(server_id: int) -> PlatformServer | None:
 
 
 def _backoff_seconds(failures: int) -> int:
-    return min(BACKOFF_BASE_SECONDS * 2 ** max(0, failures - 1), BACKOFF_MAX_SECONDS)
+    return min(int(BACKOFF_BASE_SECONDS * 2 ** max(0, failures - 1)), BACKOFF_MAX_SECONDS)
 
 
 def _record_failure(server: PlatformServer, error: PlatformError | CredentialsUnreadable, *, what: str) -> None:

@@ -38,7 +38,7 @@ PAYOUTS_REF = "prop challenge payouts"  # owner_ref of the brand's equity accoun
 def challenge_fee_affordable(*, client: Client, product: Any) -> bool:
     """Whether the client's wallet in the product's currency can pay its fee now."""
     wallet = wallet_account_for(client=client, currency=product.currency)
-    return available(wallet).amount >= product.fee
+    return bool(available(wallet).amount >= product.fee)
 
 
 def challenge_buy(*, client: Client, product: Any, actor: Any = None) -> Any:

@@ -78,8 +78,8 @@ from wallet.reconciliation import (
 )
 from wallet.statements import Statement, kind_label, statement_build, statement_pdf, statement_period
 from wallet.transfers import transfer_accounts_for, transfer_available, transfers_for_client
+from wallet.exceptions import Blocker
 from wallet.withdrawals import (
-    Blocker,
     clients_sharing_payout_destinations,
     deposited_by_source,
     withdrawal_blockers,

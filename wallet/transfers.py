@@ -40,9 +40,8 @@ from crm.models import Client
 from crm.permissions import code_or_404
 from trading.models import BalanceKind, BalanceOperation, BalanceState, TradingAccount
 from trading.services import balance_operation_request
-from wallet.exceptions import TransferRefused
+from wallet.exceptions import InsufficientFunds, TransferRefused
 from wallet.ledger import (
-    InsufficientFunds,
     Leg,
     available,
     ledger_hold,

@@ -47,12 +47,12 @@ def ensure_services() -> None:
 def ensure_postgres() -> tuple[str, str]:
     """Start (or join) the embedded server; return the application's and the owner's URLs."""
     global _pg_server
-    import pgserver  # imported lazily: production never needs it
+    from pgserver.postgres_server import get_server  # imported lazily: production never needs it
 
     pgdata = VAR_DIR / "pg"
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     # "stop" means: the last process holding the server stops it when it exits.
-    _pg_server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    _pg_server = get_server(pgdata, cleanup_mode="stop")
     # pgserver puts the socket in pgdata unless that path is too long for a Unix socket,
     # in which case it picks a short directory of its own: ask it where it went.
     info = _pg_server.get_postmaster_info()

@@ -25,7 +25,7 @@ come, several in one statement:
     X-CRM-Delivery: <delivery id>      (also the body's delivery_id; the same on retries and replays)
     X-CRM-Event: <event name>
 
-(crm.lib.webhook_signature has the signing and the receiver's `verify`.) A 2xx answer is
+(crm.lib.signatures has the signing and the receiver's `verify`.) A 2xx answer is
 delivered. Anything else (4xx, 5xx, 3xx, "timed out", "unreachable", "refused by policy": never
 the network's own error, which would make the log a port scanner) is recorded with its code and an
 excerpt of the answer, and retried after an exponential pause with jitter
@@ -74,8 +74,8 @@ from crm.exceptions import Conflict, NotAllowed, NotFound, ValidationFailed
 from crm.lib import egress
 from crm.lib.crypto import FieldCipher
 from crm.lib.enqueue import task_named
+from crm.lib.signatures import DELIVERY_HEADER, EVENT_HEADER, HEADER, header_value
 from crm.lib.validation import InvalidValue, text_clean
-from crm.lib.webhook_signature import DELIVERY_HEADER, EVENT_HEADER, HEADER, header_value
 from crm.models import (
     ApiKey,
     Client,

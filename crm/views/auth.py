@@ -171,7 +171,7 @@ def _qr_svg(data: str) -> SafeString:
     image = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=8, border=2)
     svg = image.to_string(encoding="unicode")
     # The markup comes from the qrcode library and our own otpauth URL, not from user input.
-    return mark_safe(svg)  # noqa: S308
+    return mark_safe(str(svg))  # noqa: S308
 
 
 def _secret_for_humans(hex_key: str) -> str:

@@ -44,7 +44,7 @@ def _back_url(request: HttpRequest) -> str:
     parts = urlsplit(referer)
     if not referer or parts.netloc != request.get_host() or parts.path == request.path:
         return ""
-    return referer
+    return str(referer)
 
 
 def _answer(request: HttpRequest, status: int, *, message: str = "") -> HttpResponse:

@@ -184,7 +184,7 @@ def _pdf_pages(upload: Upload) -> list[Page]:
 
 def render_scale(width: float, height: float) -> float:
     """Pixels a point for rendering a page of `width` x `height` points (PDF_RENDER_SIDE, PDF_RENDER_PIXELS)."""
-    return min(PDF_RENDER_SIDE / max(width, height, 1), (PDF_RENDER_PIXELS / max(width * height, 1)) ** 0.5)
+    return min(PDF_RENDER_SIDE / max(width, height, 1), float((PDF_RENDER_PIXELS / max(width * height, 1)) ** 0.5))
 
 
 def _embedded(page: PdfPage, width: float, height: float,

@@ -96,7 +96,7 @@ DET_AREA = 679 * 960
 
 def det_scale(width: int, height: int) -> float:
     """The factor a page of `width` x `height` pixels is reduced by for text detection (at most 1)."""
-    return min(1.0, DET_SIDE / max(width, height, 1), (DET_AREA / max(width * height, 1)) ** 0.5)
+    return min(1.0, DET_SIDE / max(width, height, 1), float((DET_AREA / max(width * height, 1)) ** 0.5))
 LONG = 8.0  # a box this many times wider than high is a long line (an MRZ line, an address line)
 
 

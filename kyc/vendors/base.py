@@ -10,8 +10,8 @@ every adapter's (crm.lib.adapters). What the KYC services need from a vendor:
 * ``start``: send the applicant and documents. Our submission's code is the vendor's external id,
   so sending it again gives the same applicant (safe to retry). A synchronous vendor (the built-in
   checks) answers with the final result at once; an external one with its reference.
-* ``verify_webhook``: signature (HMAC-SHA256 over "<timestamp>." + body, crm.lib.signatures) and
-  freshness checked, the body parsed into a ``VendorNotification``; or ``VendorWebhookRefused``.
+* ``verify_webhook``: signature (HMAC-SHA256 over "<timestamp>." + body,
+  crm.lib.signatures.verify_parts) and freshness checked, the body parsed into a ``VendorNotification``; or ``VendorWebhookRefused``.
 * ``fetch_result``: the current result by the vendor's reference (a webhook that never came).
 
 A result carries a ``sequence``: the vendor numbers the results of one applicant, so a late copy of

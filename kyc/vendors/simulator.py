@@ -9,10 +9,9 @@ import base64
 import datetime as dt
 import json
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 
-from crm.lib.signatures import SignatureInvalid, signature_check
+from crm.lib.signatures import SignatureError, verify_parts
 from kyc.checks.report import Outcome
 from kyc.exceptions import VendorProtocolError, VendorWebhookRefused
 from kyc.vendors.base import (
@@ -80,10 +79,10 @@ class SimulatorVendor(KycVendor):
             VendorNotification:
         lower = {k.lower(): v for k, v in headers.items()}
         try:
-            signature_check(secret=self.config.webhook_secret, timestamp=lower.get("x-kyc-timestamp", ""),
-                            signature=lower.get("x-kyc-signature", ""), body=body, now=now,
-                            tolerance=timedelta(seconds=self.config.webhook_tolerance_seconds))
-        except SignatureInvalid as exc:
+            verify_parts(secret=self.config.webhook_secret, timestamp=lower.get("x-kyc-timestamp", ""),
+                         signature=lower.get("x-kyc-signature", ""), body=body, now=now,
+                         tolerance=self.config.webhook_tolerance_seconds)
+        except SignatureError as exc:
             reason = "stale" if exc.reason == "stale" else "bad_signature"
             raise VendorWebhookRefused(reason, str(exc)) from None
         try:

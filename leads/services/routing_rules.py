@@ -12,9 +12,9 @@ from crm.audit import audit_record
 from crm.exceptions import FieldErrors, ValidationFailed
 from crm.lib.validation import InvalidValue, country_normalise, language_normalise
 from crm.models import Brand, Desk, User
+from crm.permissions import AGENT_ROLES
 from leads.config import config_changed
 from leads.models import RoutingPointer, RoutingRule, RoutingStrategy, RoutingTarget
-from leads.routing import AGENT_ROLES
 from leads.services.common import _require_admin, _snapshot, text_field
 
 

@@ -154,4 +154,5 @@ def _add(target: Totals, row: Totals) -> None:
 
 
 def latest_score_day(desk: Desk) -> date | None:
-    return AgentDayScore.objects.filter(agent__desk=desk).aggregate(d=Max("day"))["d"]
+    latest: date | None = AgentDayScore.objects.filter(agent__desk=desk).aggregate(d=Max("day"))["d"]
+    return latest

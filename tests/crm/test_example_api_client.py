@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from crm.events import deliver_event, emit
-from crm.lib.webhook_signature import header_value
+from crm.lib.signatures import header_value
 from crm.models import RoleCode, WebhookDelivery, WebhookDeliveryStatus
 from crm.services import apikey_create, outbound
 from tests.factories import make_brand, make_client, make_user

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from crm.events import deliver_event, emit
 from crm.exceptions import ValidationFailed
-from crm.lib.webhook_signature import SignatureError, header_value, verify
+from crm.lib.signatures import SignatureError, header_value, verify
 from crm.models import (
     Event,
     Notification,

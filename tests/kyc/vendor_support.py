@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from crm.lib.signatures import signature_for
+from crm.lib.signatures import sign
 from tests.simulators import HttpSim, simulator_start, simulator_stop
 
 API_KEY = "kyck_test"
@@ -50,4 +50,4 @@ def signed(body: bytes | str, *, secret: str = WEBHOOK_SECRET, at: float | None 
     timestamp = str(int(time.time() if at is None else at))
     event_id = str(json.loads(data).get("id", ""))
     return {"Content-Type": "application/json", "X-Kyc-Event-Id": event_id, "X-Kyc-Timestamp": timestamp,
-            "X-Kyc-Signature": "sha256=" + signature_for(secret, timestamp, data)}, data
+            "X-Kyc-Signature": "sha256=" + sign(secret, timestamp, data)}, data

@@ -11,7 +11,7 @@ from django.test import override_settings
 from django.urls import reverse
 
 from crm.exceptions import NotAllowed, ValidationFailed
-from crm.lib.signatures import signature_for
+from crm.lib.signatures import header_value, sign
 from crm.models import AccessEvent, Event, RoleCode
 from leads.calls import call_log, click_to_call_template, click_to_call_url, provider_secret
 from leads.models import Call, CallOutcome, Channel, LeadContactState, TelephonyEvent
@@ -32,9 +32,9 @@ def _post(client, provider, payload, *, secret=None, ts=None, raw=None):
     """Signed with `secret`, by default the provider's own (as the CRM stores it)."""
     secret = provider_secret(provider)[1] if secret is None else secret
     body = raw if raw is not None else json.dumps(payload).encode()
-    ts = str(int(time.time()) if ts is None else ts)
+    ts = int(time.time()) if ts is None else ts
     return client.post(reverse("telephony_webhook", args=[provider]), data=body, content_type="application/json",
-                       HTTP_X_CRM_TIMESTAMP=ts, HTTP_X_CRM_SIGNATURE="sha256=" + signature_for(secret, ts, body))
+                       HTTP_X_CRM_SIGNATURE=header_value([secret], body, timestamp=ts))
 
 
 @pytest.fixture
@@ -174,6 +174,22 @@ def test_a_bad_signature_or_stale_timestamp_is_refused_with_401(world, provider,
     assert stale.status_code == 401 and stale.json()["error"] == "invalid_signature"
     assert _post(client, "nobody", payload).status_code == 401
     assert not Call.objects.exists()
+
+
+def test_the_signature_is_the_crms_one_x_crm_signature_and_no_other(world, provider, client):
+    """Telephony providers sign as the CRM signs its own webhooks (crm.lib.signatures): t= and v1= in
+    X-CRM-Signature. The two-header form (X-CRM-Timestamp, X-CRM-Signature: sha256=) is not taken."""
+    secret = provider_secret("voipco")[1]
+    body = json.dumps({"event": "started", "call_id": "c-two-headers"}).encode()
+    ts = str(int(time.time()))
+    refused = client.post(reverse("telephony_webhook", args=["voipco"]), data=body, content_type="application/json",
+                          HTTP_X_CRM_TIMESTAMP=ts, HTTP_X_CRM_SIGNATURE="sha256=" + sign(secret, ts, body))
+    assert refused.status_code == 401 and refused.json()["error"] == "invalid_signature"
+    # During a key change the provider may sign with the old and the new secret: either is enough.
+    both = header_value(["an older secret", secret], body, timestamp=int(ts))
+    taken = client.post(reverse("telephony_webhook", args=["voipco"]), data=body, content_type="application/json",
+                        HTTP_X_CRM_SIGNATURE=both)
+    assert taken.status_code == 200 and taken.json()["status"] != "duplicate"
 
 
 def test_a_bad_body_is_refused_with_400_naming_the_field(world, provider, client):

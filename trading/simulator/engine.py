@@ -1249,7 +1249,7 @@ class Engine:
                 handler(account, dt_s)
 
     def _p(self, per_minute: float, dt_s: int) -> bool:
-        return self.rng.random() < 1.0 - (1.0 - per_minute) ** (dt_s / 60.0)
+        return bool(self.rng.random() < 1.0 - (1.0 - per_minute) ** (dt_s / 60.0))
 
     def _lots(self, account: Account, choices: tuple[str, ...]) -> Decimal:
         equity = self.account_state(account)["equity"]

@@ -232,7 +232,8 @@ class Handler(simkit.http.SimHandler):
     # -- plumbing ----------------------------------------------------------------------------
     @property
     def app(self) -> App:
-        return self.server.app
+        app: App = self.server.app
+        return app
 
     def extra_headers(self) -> dict[str, str]:
         extra: dict[str, str] = {}

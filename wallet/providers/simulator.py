@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from crm.lib.money import Money, money_parse
-from crm.lib.signatures import signature_for
+from crm.lib.signatures import sign
 from crm.lib.validation import InvalidValue
 from wallet.exceptions import ProviderError, ProviderProtocolError, ProviderRejected, WebhookRefused
 from wallet.instruments import payer_from_provider
@@ -106,8 +106,8 @@ class SimulatorProvider(PaymentProvider):
         given = lower.get("x-psp-signature", "")
         if not timestamp or not given:
             raise WebhookRefused("bad_signature", "The signature headers are missing.")
-        # The same scheme as every signed webhook we take (crm.lib.signatures): "<timestamp>." + body.
-        expected = signature_for(self.config.webhook_secret, timestamp, body)
+        # The PSP's own headers over the text the CRM signs too (crm.lib.signatures): "<timestamp>." + body.
+        expected = sign(self.config.webhook_secret, timestamp, body)
         if not hmac.compare_digest(given.removeprefix("sha256=").strip().lower(), expected):
             raise WebhookRefused("bad_signature", "The signature does not match.")
         try:

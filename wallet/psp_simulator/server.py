@@ -13,10 +13,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from simkit.app import SimApp
-from simkit.http import SimHandler, SimHTTPServer
+from simkit.http import SimError, SimHandler, SimHTTPServer
 
 from .config import SimConfig
-from .engine import CARD_3DS, CARD_COUNTRIES, CARD_DECLINE, CARD_SUCCESS, Engine, SimError
+from .engine import CARD_3DS, CARD_COUNTRIES, CARD_DECLINE, CARD_SUCCESS, Engine
 from .faults import FaultPlan, parse
 
 MAX_BODY = 1024 * 1024
@@ -58,7 +58,8 @@ class Handler(SimHandler):
 
     @property
     def app(self) -> App:
-        return self.server.app
+        app: App = self.server.app
+        return app
 
     def handle_request(self, method: str) -> None:
         url = urlsplit(self.path)

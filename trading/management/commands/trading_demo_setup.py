@@ -191,7 +191,8 @@ class Simulator:
 
     @property
     def manager(self) -> dict[str, Any]:
-        return self.config["managers"][0]
+        manager: dict[str, Any] = self.config["managers"][0]
+        return manager
 
 
 class Command(BaseCommand):

@@ -85,7 +85,8 @@ class Command(BaseCommand):
     def _close_last_month(self, wire: Any) -> None:
         """The previous month closed for the wire provider's currencies, by the demo finance officer."""
         from crm.models import RoleCode, User
-        from wallet.close import MonthNotClosable, close_currencies, last_closed, month_close
+        from wallet.close import close_currencies, last_closed, month_close
+        from wallet.exceptions import MonthNotClosable
 
         finance = User.objects.filter(role__code=RoleCode.FINANCE, is_active=True).order_by("pk").first()
         if finance is None:
