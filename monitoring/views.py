@@ -6,12 +6,12 @@ about themselves (monitoring.permissions)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.db import connection
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -22,18 +22,16 @@ from django.views.decorators.http import require_POST
 from crm.audit import audit_record
 from crm.exceptions import DomainError
 from crm.forms import apply_domain_errors
-from crm.models import Client, User
-from crm.permissions import AuthedRequest, code_or_404, page_permission_required
+from crm.models import User
+from crm.permissions import AuthedRequest, page_permission_required
 from crm.views.ui import render_page
 from monitoring import forms as mforms
-from monitoring import services
+from monitoring import selectors, services
 from monitoring.export import activity_export_allowed, activity_export_request
-from monitoring.models import AlertStatus, CampaignDay, Cover, Holiday, Leave, Notice, Shift, SubjectKind
+from monitoring.models import AlertStatus, SubjectKind
 from monitoring.permissions import (
-    agent_activity_visible,
     agents_managed_by,
     alert_get_for_user,
-    alert_queryset_for_user,
     brands_for,
     desks_managed_by,
 )
@@ -77,38 +75,32 @@ def _form(kind: ContextKind, user: Any, data: Any = None) -> forms.Form:
     return form
 
 
-def _rows(kind: ContextKind, user: Any) -> list[dict[str, Any]]:
-    agents = agents_managed_by(user).values("pk")
+def _rows(kind: ContextKind, records: list[Any]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    if kind.key == "cover":
-        for c in Cover.objects.filter(agent__in=agents).select_related("agent", "covered")[:200]:
-            rows.append({"cells": [c.agent, c.covered, c.starts_on, c.ends_on, c.note]})
-    elif kind.key == "leave":
-        for lv in Leave.objects.filter(agent__in=agents).select_related("agent")[:200]:
-            rows.append({"cells": [lv.agent, lv.starts_on, lv.ends_on, lv.note]})
-    elif kind.key == "notice":
-        for n in Notice.objects.filter(agent__in=agents).select_related("agent")[:200]:
-            status = gettext("withdrawn") if n.withdrawn_at else gettext("standing")
-            rows.append({"cells": [n.agent, n.given_on, n.last_day, n.note, status],
-                         "withdraw": None if n.withdrawn_at else n.code})
-    elif kind.key == "shifts":
-        for s in Shift.objects.filter(agent__in=agents).select_related("agent")[:200]:
-            rows.append({"cells": [s.agent, f"{s.start_hour:02d}:00–{s.end_hour:02d}:00", s.starts_on]})
-    elif kind.key == "campaigns":
-        for day in CampaignDay.objects.filter(desk__in=desks_managed_by(user)).select_related("desk")[:200]:
-            rows.append({"cells": [day.desk.name, day.day, day.note]})
-    else:
-        brands = desks_managed_by(user).values("brand_id")
-        for h in Holiday.objects.filter(brand_id__in=brands).select_related("brand")[:200]:
-            rows.append({"cells": [h.day, h.name, h.country or "—", h.brand.name]})
+    for r in records:
+        if kind.key == "cover":
+            rows.append({"cells": [r.agent, r.covered, r.starts_on, r.ends_on, r.note]})
+        elif kind.key == "leave":
+            rows.append({"cells": [r.agent, r.starts_on, r.ends_on, r.note]})
+        elif kind.key == "notice":
+            status = gettext("withdrawn") if r.withdrawn_at else gettext("standing")
+            rows.append({"cells": [r.agent, r.given_on, r.last_day, r.note, status],
+                         "withdraw": None if r.withdrawn_at else r.code})
+        elif kind.key == "shifts":
+            rows.append({"cells": [r.agent, f"{r.start_hour:02d}:00–{r.end_hour:02d}:00", r.starts_on]})
+        elif kind.key == "campaigns":
+            rows.append({"cells": [r.desk.name, r.day, r.note]})
+        else:
+            rows.append({"cells": [r.day, r.name, r.country or "—", r.brand.name]})
     return rows
 
 
 def _context_page(request: AuthedRequest, kind: ContextKind, form: forms.Form | None = None,
                   status: int = 200) -> HttpResponse:
+    cut = selectors.context_rows(user=request.user, kind=kind.key)
     return render_page(request, "monitoring/context.html", {
         "kind": kind, "kinds": KINDS.values(), "form": form or _form(kind, request.user),
-        "rows": _rows(kind, request.user), "can_edit": desks_managed_by(request.user).exists(),
+        "rows": _rows(kind, cut.rows), "cut": cut, "can_edit": desks_managed_by(request.user).exists(),
     }, status=status)
 
 
@@ -152,7 +144,7 @@ def context_page(request: AuthedRequest, kind: str) -> HttpResponse:
 @page_permission_required(VIEW_CONTEXT)
 @require_POST
 def notice_withdraw(request: AuthedRequest, code: Any) -> HttpResponse:
-    notice = Notice.objects.filter(code=code_or_404(code), agent__in=agents_managed_by(request.user)).first()
+    notice = selectors.notice_get_for_user(request.user, code)
     if notice is None:
         raise Http404("No such notice.")
     try:
@@ -170,13 +162,13 @@ def notice_withdraw(request: AuthedRequest, code: Any) -> HttpResponse:
 @page_permission_required(VIEW_ALERTS)
 def alert_list(request: AuthedRequest) -> HttpResponse:
     status = request.GET.get("status", AlertStatus.OPEN)
-    qs = alert_queryset_for_user(request.user)
-    if status in AlertStatus.values:
-        qs = qs.filter(status=status)
-    else:
+    if status not in AlertStatus.values:
         status = ""
+    page = Paginator(selectors.alerts_for_user(request.user, status=status), ALERTS_PER_PAGE).get_page(
+        request.GET.get("page"))
     return render_page(request, "monitoring/alert_list.html", {
-        "alerts": list(qs[:ALERTS_PER_PAGE]), "status": status, "statuses": AlertStatus.choices,
+        "alerts": list(page.object_list), "page_obj": page, "status": status, "statuses": AlertStatus.choices,
+        "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
         "export_brands": list(brands_for(request.user)) if activity_export_allowed(request.user) else [],
     }, partial="alert-table")
 
@@ -202,7 +194,7 @@ def alert_detail(request: AuthedRequest, code: Any) -> HttpResponse:
     audit_record(action="monitoring.alert_view", obj=alert, actor=request.user, brand=alert.brand_id)
     return render_page(request, "monitoring/alert_detail.html", {
         "alert": alert, "subject": _subject_label(alert),
-        "history": _agent_days(alert) if alert.subject_kind == SubjectKind.AGENT else [],
+        "history": selectors.alert_score_history(user=request.user, alert=alert),
     })
 
 
@@ -216,40 +208,22 @@ def _subject_label(alert: Any) -> str:
     return "—"
 
 
-def _agent_days(alert: Any) -> list[Any]:
-    from monitoring.models import AgentDayScore
-
-    return list(AgentDayScore.objects.filter(agent_id=alert.agent_id, day__lte=alert.day,
-                                             day__gte=alert.day - timedelta(days=13)).order_by("-day"))
-
-
 @page_permission_required(VIEW_ALERTS)
 def agent_day(request: AuthedRequest, code: Any, day: str) -> HttpResponse:
     """Every activity row of an agent on a day (the evidence behind an alert), audited."""
-    agent = User.objects.select_related("desk").filter(code=code_or_404(code)).first()
     try:
         when = date.fromisoformat(day)
-        start = datetime.combine(when, time(0), tzinfo=UTC)
-        end = start + timedelta(days=1)  # the last day there is (9999-12-31) has no next day
+        when + timedelta(days=1)  # the last day there is (9999-12-31) has no next day
     except (ValueError, OverflowError):
         raise Http404("No such day.") from None
-    if agent is None or agent.desk is None or not agent_activity_visible(request.user, agent):
+    agent = selectors.agent_for_activity(request.user, code)
+    if agent is None or agent.desk is None:
         raise Http404("No such agent.")
     audit_record(action="monitoring.activity_view", obj=agent, actor=request.user, brand=agent.desk.brand_id,
                  after={"day": when.isoformat()})
-    with connection.cursor() as cur:
-        cur.execute("""SELECT id, time, kind, client_id, client_owner_id, client_high_value, rows, duration_s,
-                              outcome, ip, device
-                       FROM monitoring_activity WHERE agent_id = %s AND time >= %s AND time < %s
-                       ORDER BY time, id LIMIT 2000""", [agent.pk, start, end])
-        rows = cur.fetchall()
-    codes = dict(Client.objects.filter(pk__in={r[3] for r in rows if r[3]}).values_list("pk", "code"))
-    owners = dict(User.objects.filter(pk__in={r[4] for r in rows if r[4]}).values_list("pk", "full_name"))
-    events = [{"id": r[0], "time": r[1], "kind": r[2], "client_code": codes.get(r[3]), "client_id": r[3],
-               "owner": owners.get(r[4], ""), "own_book": r[4] == agent.pk, "high_value": r[5], "rows": r[6],
-               "duration_s": r[7], "outcome": r[8], "ip": r[9], "device": r[10]} for r in rows]
-    return render_page(request, "monitoring/agent_day.html", {"agent": agent, "day": when, "events": events,
-                                                               "capped": len(rows) >= 2000})
+    cut = selectors.agent_day_activity(user=request.user, agent=agent, day=when)
+    return render_page(request, "monitoring/agent_day.html", {"agent": agent, "day": when, "events": cut.rows,
+                                                               "cut": cut})
 
 
 def alerts_url() -> str:
