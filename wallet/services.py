@@ -66,6 +66,7 @@ from wallet.withdrawals import (
     unregister_withdrawal_check,
     withdrawal_approve,
     withdrawal_cancel,
+    withdrawal_first_approval_send_back,
     withdrawal_mark_failed,
     withdrawal_mark_paid,
     withdrawal_payout_send,
@@ -91,6 +92,7 @@ __all__ = [
     "register_deposit_check", "unregister_deposit_check",
     # withdrawals (register_withdrawal_check: how a higher app adds a reason to refuse one)
     "register_withdrawal_check", "unregister_withdrawal_check", "withdrawal_approve", "withdrawal_cancel",
+    "withdrawal_first_approval_send_back",
     "withdrawal_mark_failed", "withdrawal_mark_paid", "withdrawal_payout_send", "withdrawal_policy_save",
     "withdrawal_reject", "withdrawal_request", "withdrawal_resolve", "withdrawal_webhook", "withdrawals_resolve_due",
     # compliance returning an offboarded client's balance through the withdrawal queue

@@ -27,11 +27,12 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import Conflict, NotFound, ValidationFailed
+from crm.lib.approvals import FourEyes
 from crm.lib.enqueue import task_send_on_commit
 from crm.lib.fieldcrypt import keyed_hashes
 from crm.lib.hooks import HookPoint
@@ -460,25 +461,43 @@ def _locked(withdrawal: Withdrawal) -> Withdrawal:
     return Withdrawal.objects.select_for_update().get(pk=withdrawal.pk)
 
 
-@transaction.atomic
-def withdrawal_approve(*, withdrawal: Withdrawal, actor: Any) -> Withdrawal:
-    """Finance approves. Above the four-eyes threshold the first approval is recorded and a second,
-    by another person, approves (FourEyesRefused for the same person twice). The payout is sent
-    after commit."""
-    w = _locked(withdrawal)
+# Above the brand's four-eyes amount (WithdrawalPolicy.four_eyes_above, read into needs_two_approvals when
+# the withdrawal is requested) the first approval waits for a second, different approver; the proposal
+# waits on the withdrawal's own fields (first_approved_by/at; the second in second_approved_by).
+WITHDRAWAL_APPROVAL = FourEyes(
+    name="withdrawal approval", proposer_field="first_approved_by", value_fields=("first_approved_at",),
+    approver_field="second_approved_by", error=FourEyesRefused, audit=audit_record,
+    same_person_code=FourEyesRefused.default_code,
+    # The approval is audited by "wallet.withdrawal_approved", written with the state it moves to.
+    actions={"proposed": "wallet.withdrawal_first_approval", "sent_back": "wallet.withdrawal_first_approval_sent_back"},
+    needed=lambda w, values: bool(w.needs_two_approvals),
+    same_person_approve=gettext_lazy("A second person must approve this withdrawal."),
+    same_person_send_back=gettext_lazy("A second person must review this first approval."),
+    not_pending=gettext_lazy("This withdrawal has no first approval waiting for a second person."),
+)
+
+
+def _requested(w: Withdrawal) -> None:
     if w.state != S.REQUESTED:
         raise Conflict(gettext("Only a requested withdrawal can be approved; this one is %(state)s.")
                        % {"state": w.get_state_display().lower()}, code="withdrawal_not_requested")
+
+
+@transaction.atomic
+def withdrawal_approve(*, withdrawal: Withdrawal, actor: Any) -> Withdrawal:
+    """Finance approves. Above the four-eyes threshold the first approval is recorded and a second,
+    by another person, approves (WITHDRAWAL_APPROVAL; FourEyesRefused for the same person twice).
+    The payout is sent after commit."""
+    w = _locked(withdrawal)
+    _requested(w)
     now = timezone.now()
-    if w.needs_two_approvals and w.first_approved_by_id is None:
-        w.first_approved_by, w.first_approved_at = actor, now
-        w.save(update_fields=["first_approved_by", "first_approved_at", "updated_at"])
-        audit_record(action="wallet.withdrawal_first_approval", obj=w, actor=actor, after=_payload(w))
+    if WITHDRAWAL_APPROVAL.needed(w, {}) and WITHDRAWAL_APPROVAL.pending(w) is None:
+        WITHDRAWAL_APPROVAL.propose(w, actor=actor, values={"first_approved_at": now}, save=("updated_at",),
+                                    after=_payload(w))
         return w
-    if w.needs_two_approvals:
-        if w.first_approved_by_id == actor.pk:
-            raise FourEyesRefused(gettext("A second person must approve this withdrawal."))
-        w.second_approved_by, w.second_approved_at = actor, now
+    if WITHDRAWAL_APPROVAL.needed(w, {}):
+        w.second_approved_at = now
+        WITHDRAWAL_APPROVAL.approve(w, actor=actor, save=("second_approved_at", "updated_at"))
     else:
         w.first_approved_by, w.first_approved_at = actor, now
     w.state_set(S.APPROVED, actor=actor)
@@ -486,6 +505,20 @@ def withdrawal_approve(*, withdrawal: Withdrawal, actor: Any) -> Withdrawal:
     audit_record(action="wallet.withdrawal_approved", obj=w, actor=actor, after=_payload(w))
     emit("wallet.withdrawal_approved", client=w.client, actor=actor, data=_payload(w))
     _enqueue_payout(w)
+    return w
+
+
+@transaction.atomic
+def withdrawal_first_approval_send_back(*, withdrawal: Withdrawal, actor: Any, reason: str) -> Withdrawal:
+    """A second approver disagrees with the first approval of a withdrawal above the four-eyes amount:
+    the first approval is withdrawn, with the reason, and the withdrawal waits for two approvals again
+    (still requested; turning it down is withdrawal_reject). Not by the first approver (FourEyesRefused)."""
+    text = reason.strip()
+    if not text:
+        raise ValidationFailed(fields={"reason": gettext("Say why the first approval is sent back.")})
+    w = _locked(withdrawal)
+    _requested(w)
+    WITHDRAWAL_APPROVAL.send_back(w, actor=actor, reason=text, save=("updated_at",), after=_payload(w))
     return w
 
 

@@ -22,6 +22,7 @@ from wallet.withdrawals import (
     withdrawal_approve,
     withdrawal_blockers,
     withdrawal_cancel,
+    withdrawal_first_approval_send_back,
     withdrawal_policy_save,
     withdrawal_queue_for_user,
     withdrawal_reject,
@@ -177,6 +178,28 @@ def test_above_the_four_eyes_threshold_the_same_approver_twice_is_refused(world)
         withdrawal_approve(withdrawal=w, actor=world.finance)
     w = withdrawal_approve(withdrawal=w, actor=world.finance2)
     assert w.state == S.APPROVED and w.second_approved_by == world.finance2
+
+
+def test_a_second_approver_sends_a_first_approval_back_and_two_approvals_are_needed_again(world):
+    withdrawal_policy_save(brand=world.brand, actor=None, four_eyes_above={"USD": "500"})
+    w = withdrawal_approve(withdrawal=withdrawal_request(client=world.client, amount=usd("600"), method=world.card,
+                                                         destination=CARD), actor=world.finance)
+    with pytest.raises(FourEyesRefused) as own:
+        withdrawal_first_approval_send_back(withdrawal=w, actor=world.finance, reason="second thoughts")
+    assert own.value.code == "withdrawal_four_eyes"
+    w.refresh_from_db()
+    assert w.first_approved_by == world.finance
+    w = withdrawal_first_approval_send_back(withdrawal=w, actor=world.finance2, reason="Destination looks new")
+    w.refresh_from_db()
+    assert (w.state, w.first_approved_by, w.first_approved_at) == (S.REQUESTED, None, None)
+    row = AuditLog.objects.filter(action="wallet.withdrawal_first_approval_sent_back").get()
+    assert row.actor == world.finance2 and row.reason == "Destination looks new"
+    assert row.after["proposed_by"] == str(world.finance.code)
+    # Two approvals again, and the one who sent it back may now approve first.
+    w = withdrawal_approve(withdrawal=w, actor=world.finance2)
+    assert w.state == S.REQUESTED and w.first_approved_by == world.finance2
+    w = withdrawal_approve(withdrawal=w, actor=world.finance)
+    assert w.state == S.APPROVED and w.second_approved_by == world.finance
 
 
 def test_the_database_refuses_one_person_as_both_approvers(world):
