@@ -1,4 +1,5 @@
-"""Every amount a person reads, on every staff page and in every PDF, at its currency's decimals.
+"""Every amount a person reads, on every staff page, page of the trader's room and of the partner
+portal, and in every PDF, at its currency's decimals.
 
 The one formatter (crm.lib.money.money_format, the `money` template filter) places the amount by the
 currency's minor unit and the language's marks. The sweep below builds a small brokerage through the
@@ -6,7 +7,9 @@ services (deposits in USD, EUR, JPY, KWD, BTC and USDT, a withdrawal paid, deals
 with its report to the regulator, a partner's commission), crawls every staff page an administrator
 reaches (tests/crawl.py), renders every report on its page and as the HTML its PDF is laid out from,
 and fails naming the page and the amount wherever a number next to a currency code, or in a table
-row whose currency is named in a cell, shows more decimals than that currency has.
+row whose currency is named in a cell, shows more decimals than that currency has. A second sweep
+signs that brokerage's first client into the trader's room and a partner into the partner portal,
+crawls their pages and downloads their statements the same way.
 """
 
 from __future__ import annotations
@@ -70,6 +73,10 @@ _NEAR = re.compile(rf"(?<![\w.,/:-])(?P<n1>{_NUMBER})\s*(?P<c1>{_CODE})\b"
                    rf"|\b(?P<c2>{_CODE})\s*(?P<n2>{_NUMBER})(?![\w.,/:-])")
 _ALONE = re.compile(rf"^{_NUMBER}$")
 _UNGROUPED = re.compile(r"^[-\u2212+]?\d{4,}")
+# Rates, not amounts (a plan's "7.5000 USD per lot", an exchange rate "1 EUR = 1.085650 USD"): a
+# rate keeps the decimals it was set with.
+_PER_UNIT = re.compile(r"\s+per\s")
+_RATE_OF_ONE = re.compile(rf"\b1\s*{_CODE}\s*=\s*$")
 # Table columns that hold no amount although their row names a currency.
 _NOT_AMOUNT_HEADER = re.compile(r"%|\blots?\b|\bvolume\b|\brate\b|\bprice\b", re.IGNORECASE)
 
@@ -152,6 +159,8 @@ def too_precise(html: str) -> list[str]:
     for run in parser.runs:
         for m in _NEAR.finditer(run):
             number, code = (m["n1"], m["c1"]) if m["n1"] else (m["n2"], m["c2"])
+            if _PER_UNIT.match(run, m.end()) or _RATE_OF_ONE.search(run[:m.start()]):
+                continue
             if code in table and _decimals(number) > table[code]:
                 found.append(f"{number} {code} (in “{run[:120]}”)")
             elif code in table and _UNGROUPED.match(number):
@@ -182,6 +191,9 @@ def test_the_checker_finds_amounts_beside_their_code_and_in_a_rows_currency():
         "2000.00000000 in a USD row (column “Deposited”)"]
     assert too_precise(table.format(code="USD", amount="2,000.00")) == []
     assert too_precise(table.format(code="JPY", amount="2,000")) == []  # the share is no amount
+    # Rates are no amounts: per lot, and one unit of a currency in another; the amount beside them is.
+    assert too_precise("<dd>7.5000 USD per lot</dd><dd>1 EUR = 1.085650 USD</dd>") == []
+    assert too_precise("<dd>2 × 7.5000 = 15.0000 USD</dd>") == ["15.0000 USD (in “2 × 7.5000 = 15.0000 USD”)"]
     # Text that is not an amount: a symbol, a version, a time.
     assert too_precise("<p>EURUSD 1.08565, v2.10.3, 12:30:15 UTC, Bank wire BTC 2026-10</p>") == []
 
@@ -313,3 +325,126 @@ def test_no_staff_page_or_pdf_shows_more_decimals_than_the_currency_has(db, sett
     exported = result_csv(built["daily_money"]).decode()
     assert ",150000," in exported and ",250.125," in exported and "00000000" not in exported
     assert "Gulf Partners" in seen["report ib_earnings"] and "400.00 USD" in seen["report withdrawals_by_provider"]
+
+
+# --- the trader's room and the partner portal -----------------------------------------------------
+
+PASSWORD = "Quiet-Harbour-9174"  # noqa: S105 - a test password
+# The rooms' own pages: a client's or partner's session reaches no staff page (they redirect to a login).
+ROOMS = ("/portal/", "/partners/")
+
+
+def _trader(w: Any, settings: Any) -> HttpClient:
+    """The brokerage's first client (deposits in six currencies, a withdrawal paid, two accounts with
+    deals) registers in the trader's room with the address the brokerage knows, has bought a prop
+    challenge (waiting for its account), and signs in."""
+    from crm.services import client_update
+    from portal.services import portal_email_verify, portal_register, verification_token
+    from trading.prop import challenge_create, challenge_product_save
+
+    for limit in ("PORTAL_REGISTER_RATE_LIMIT", "PORTAL_LOGIN_RATE_LIMIT", "PORTAL_MAIL_RATE_LIMIT"):
+        setattr(settings, limit, "1000/m")
+    client_update(actor=None, client=w.c1, email="ada.k@example.com", reason="the client's address")
+    login = portal_register(brand=w.brand, language="en", first_name="Ada", last_name="Kovacs",
+                            email="ada.k@example.com", phone="+442071838111", country="DE",
+                            date_of_birth=dt.date(1990, 4, 2), password=PASSWORD, accept_terms=True,
+                            accept_privacy=True).login
+    assert login is not None and login.client_id == w.c1.pk
+    portal_email_verify(token=verification_token(login))
+    product = challenge_product_save(
+        actor=None, brand=w.brand, key="ten-k", name="10K Challenge", server=w.server, account_type="standard",
+        currency="USD", account_size="10000", fee="99.5", daily_loss_pct="5", daily_loss_basis="balance",
+        max_loss_pct="10", max_loss_mode="static",
+        phases=[{"name": "Phase 1", "profit_target_pct": "10", "min_trading_days": 0, "time_limit_days": 30}])
+    challenge_create(client=w.c1, product=product, purchase_ref="sweep-challenge-1")
+    trader = HttpClient(REMOTE_ADDR="10.20.30.40")
+    signed = trader.post(reverse("portal:login_brand", args=[w.brand.code]),
+                         {"email": "ada.k@example.com", "password": PASSWORD})
+    assert signed.status_code == 302, signed.content.decode()[:2000]
+    return trader
+
+
+def _partner() -> tuple[Any, HttpClient]:
+    """The partner portal's world (tests.ib: a partner tree, commission lines computed and settled
+    in USD), its partner's own client depositing in JPY and KWD too, the partner signed in."""
+    from ib import commissions
+    from tests.ib.test_partner_portal import portal_world, sign_in
+
+    w = portal_world()
+    commissions.deposit_record(client=w.own, amount=Money("150000", "JPY"), at=dt.datetime(2024, 3, 3, tzinfo=dt.UTC),
+                               reference="dep-maria-jpy")
+    commissions.deposit_record(client=w.own, amount=Money("250.125", "KWD"), at=dt.datetime(2024, 3, 3, tzinfo=dt.UTC),
+                               reference="dep-maria-kwd")
+    http, response = sign_in(w)
+    assert response.status_code == 302
+    return w, http
+
+
+def rooms_sweep(trader: HttpClient, partner: HttpClient, *, period: str) -> tuple[dict[str, list[str]],
+                                                                                    dict[str, str]]:
+    """Crawl the trader's room as `trader` and the partner portal as `partner`, download the
+    client's wallet statements in each currency and the partner's statement of `period` (their PDFs
+    captured by the `pdfs` fixture), and check each page: what was shown wrong, and each page's text."""
+    from tests.crawl import crawl
+
+    wrong: dict[str, list[str]] = {}
+    seen: dict[str, str] = {}
+
+    def check(where: str, html: str) -> None:
+        seen[where] = unescape(html).replace(NBSP, " ")
+        if found := too_precise(html):
+            wrong[where] = found
+
+    for http in (trader, partner):
+        for page in crawl(http, skip={"/portal/logout/": "ends the session", "/partners/logout/": "ends the session"}):
+            if page.link.startswith(ROOMS):
+                check(page.link, page.response.content.decode())
+    for currency in ("USD", "EUR", "JPY", "KWD", "BTC", "USDT"):
+        response = trader.get(reverse("portal:wallet_statement"), {"currency": currency})
+        assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+    assert partner.get("/partners/earnings/statement/", {"period": period}).status_code == 200
+    return wrong, seen
+
+
+def test_no_page_of_the_trader_or_the_partner_shows_more_decimals_than_the_currency_has(db, settings, tmp_path,
+                                                                                      pdfs):
+    w = _brokerage(settings, tmp_path)
+    trader = _trader(w, settings)
+    _ib, partner = _partner()
+    wrong, seen = rooms_sweep(trader, partner, period="2024-03")
+    for html in pdfs:
+        title = re.search(r"<title>(.*?)</title>", html, re.S)
+        where = f"PDF {unescape(title.group(1)).strip() if title else '?'} #{pdfs.index(html)}"
+        seen[where] = unescape(html).replace(NBSP, " ")
+        if found := too_precise(html):
+            wrong[where] = found
+    assert not wrong, "\n".join(f"{where}: {'; '.join(found)}" for where, found in sorted(wrong.items()))
+    # The sweep read what it was meant to: the rooms' pages, their amounts in every currency, the PDFs.
+    pages = sorted(seen)
+    assert sum(p.startswith("/portal/") for p in pages) > 10, pages
+    assert sum(p.startswith("/partners/") for p in pages) > 6, pages
+    room = "\n".join(text for where, text in seen.items() if where.startswith("/portal/"))
+    for amount in ("1,000.00 USD", "150,000 JPY", "250.125 KWD", "0.05000000 BTC", "1,500.500000 USDT", "400.00 USD",
+                   "10,000.00 USD"):
+        assert amount in room, amount
+    partners = "\n".join(text for where, text in seen.items() if where.startswith("/partners/"))
+    for amount in ("150,000 JPY", "250.125 KWD", "250.00 USD", "3.00 USD"):
+        assert amount in partners, (amount, re.findall(r"[\d,.]+ [A-Z]{3,4}", partners))
+    statements = [text for where, text in seen.items() if where.startswith("PDF")]
+    assert len(statements) >= 7 and any("150,000 JPY" in text for text in statements)
+    # And it fails on an amount written past its decimals: the formatter planted to write every
+    # amount as "2000.00000000 USD", the rooms' pages and statements are found wrong.
+    planted = f"2000.00000000{NBSP}USD"
+    import crm.lib.money
+    import crm.templatetags.crm_ui
+
+    with pytest.MonkeyPatch.context() as patch:
+        for module in (crm.lib.money, crm.templatetags.crm_ui):
+            patch.setattr(module, "money_format", lambda money, **_: planted)
+        pdfs.clear()
+        for link, http in (("/portal/wallet/", trader), ("/portal/wallet/withdraw/", trader),
+                           ("/portal/challenges/", trader), ("/partners/earnings/", partner),
+                           ("/partners/clients/", partner)):
+            assert "2000.00000000 USD" in "; ".join(too_precise(http.get(link).content.decode())), link
+        trader.get(reverse("portal:wallet_statement"), {"currency": "JPY"})
+        assert "2000.00000000 USD" in "; ".join(too_precise(pdfs[0]))
