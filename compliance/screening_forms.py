@@ -66,7 +66,7 @@ class WatchlistUploadForm(forms.Form):
                                 help_text=_("An existing list gets its next version; a new name starts a list."))
     fmt = forms.ChoiceField(label=_("Format"), choices=ListFormat.choices)
     # A declared field, not the form's `files` (the metaclass moves it into `fields`).
-    files = _MultipleFileField(label=_("Files"), help_text=_FILES_HELP)  # type: ignore[assignment]
+    files = _MultipleFileField(label=_("Files"), help_text=_FILES_HELP)  # type: ignore[assignment]  # a declared field, see above
 
     def clean_files(self) -> list[SourceFile]:
         out = []

@@ -277,7 +277,7 @@ class ListFilterSet(django_filters.FilterSet):  # type: ignore[misc]  # django-f
         if isinstance(field, forms.ChoiceField):
             # Django hands back the normalised [(value, label), ...]; django-stubs types the getter as
             # anything the setter accepts.
-            pairs: Iterable[tuple[Any, Any]] = field.choices  # type: ignore[assignment]
+            pairs: Iterable[tuple[Any, Any]] = field.choices  # type: ignore[assignment]  # the getter's type, see above
             return str(dict((str(k), v) for k, v in pairs if not isinstance(v, list | tuple)).get(str(value), value))
         return str(value)
 

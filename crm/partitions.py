@@ -364,7 +364,7 @@ def _read_back(path: Path) -> tuple[str, int]:
     rows = 0
     with gzip.open(path, "rb") as raw:
         hashed = _Hashing(raw, digest)
-        for _row in csv.reader(io.TextIOWrapper(hashed, encoding="utf-8", newline="")):  # type: ignore[type-var]
+        for _row in csv.reader(io.TextIOWrapper(hashed, encoding="utf-8", newline="")):  # type: ignore[type-var]  # _Hashing reads like a binary file; typeshed wants its buffer type
             rows += 1
         hashed.read()  # anything after the last row still counts in the checksum
     return digest.hexdigest(), rows

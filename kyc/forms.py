@@ -29,7 +29,7 @@ class RequestInfoForm(forms.Form):
 class AssignForm(forms.Form):
     assignee = forms.ChoiceField(label=_("Officer"), required=False)
 
-    def __init__(self, *args: Any, reviewers: list[Any] = (), **kwargs: Any) -> None:  # type: ignore[assignment]
+    def __init__(self, *args: Any, reviewers: list[Any] = (), **kwargs: Any) -> None:  # type: ignore[assignment]  # a tuple default, only read
         super().__init__(*args, **kwargs)
         self.reviewers = {str(u.code): u for u in reviewers}
         field = self.fields["assignee"]

@@ -66,11 +66,11 @@ def _clean_alert_input(*, subject_kind: str, detector: str, score: float, reason
                        evidence: Sequence[dict[str, str]], agent: User | None, client: Client | None,
                        partner_id: int | None) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
-    subjects = {SubjectKind.AGENT: agent, SubjectKind.CLIENT: client, SubjectKind.PARTNER: partner_id}
+    subjects: dict[str, object] = {SubjectKind.AGENT: agent, SubjectKind.CLIENT: client, SubjectKind.PARTNER: partner_id}
     if subject_kind not in subjects:
         errors["subject_kind"] = [gettext("Choose agent, client or partner.")]
     else:
-        if subjects[subject_kind] is None:  # type: ignore[index]
+        if subjects[subject_kind] is None:
             errors[subject_kind] = [gettext("An alert about a %(kind)s names the %(kind)s.") % {"kind": subject_kind}]
         extra = [k for k, v in subjects.items() if k != subject_kind and v is not None]
         if extra:

@@ -39,7 +39,7 @@ class PayoutForm(forms.Form):
 
     def __init__(self, *args: Any, client: Any, currency: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["method"].choices = [  # type: ignore[attr-defined]
+        self.fields["method"].choices = [  # type: ignore[attr-defined]  # a ChoiceField, typed as Field
             (o.method_code, o.label) for o in withdrawal_methods_for(client=client, currency=currency)]
 
 

@@ -502,3 +502,59 @@ def test_the_lifecycle_scan_finds_status_fields_with_choices_and_not_their_histo
     assert found == {"wallet.Withdrawal.state": {"requested", "approved", "processing", "unknown", "paid", "failed",
                                                  "cancelled", "rejected"},
                      "compliance.Case.status": {"open", "in_review", "pending_approval", "closed"}}
+
+# --- type: ignore -----------------------------------------------------------------------------------
+# mypy checks every module of every app strictly ([tool.mypy] files, migrations excluded). Where it is
+# told to look away, the comment names the error it silences (so that another error on the same line
+# still shows) and says why, on the same line: `# type: ignore[attr-defined]  # for the template only`.
+IGNORE_COMMENT = re.compile(r"type:\s*ignore\b(?P<rest>.*)", re.IGNORECASE)
+IGNORE_WELL_FORMED = re.compile(r"^\[[a-z-]+(?:,\s*[a-z-]+)*\]\s+#\s*(?P<reason>\S.*)$")
+
+
+def typed_sources(root: Path = REPO_ROOT) -> list[Path]:
+    """The files mypy checks: [tool.mypy] files of pyproject.toml, without migrations."""
+    import tomllib
+
+    config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["mypy"]
+    found: list[Path] = []
+    for entry in config["files"]:
+        base = root / entry
+        paths = [base] if base.suffix == ".py" else sorted(base.rglob("*.py"))
+        found.extend(p for p in paths if "migrations" not in p.relative_to(root).parts)
+    return found
+
+
+def bad_type_ignores(source: str) -> Iterator[tuple[int, str]]:
+    """(line, comment) of each `type: ignore` without an error code or without a reason after it."""
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type != tokenize.COMMENT:
+            continue
+        found = IGNORE_COMMENT.search(token.string)
+        if found is None:
+            continue
+        well_formed = IGNORE_WELL_FORMED.match(found["rest"])
+        if well_formed is None or len(well_formed["reason"].split()) < 2:
+            yield token.start[0], token.string
+
+
+def test_every_type_ignore_names_its_error_and_says_why():
+    files = typed_sources()
+    assert len(files) > 500  # every app, not a path that moved
+    bad = [f"{path.relative_to(REPO_ROOT)}:{line}: {comment}"
+           for path in files for line, comment in bad_type_ignores(path.read_text(encoding="utf-8"))]
+    assert not bad, ("a type: ignore must name its error code and say why on the same line "
+                     "(`# type: ignore[attr-defined]  # for the template only`):\n" + "\n".join(bad))
+
+
+def test_the_type_ignore_scan_finds_bare_and_unexplained_ignores_and_not_strings():
+    source = (
+        "a = f()  # type: ignore\n"
+        "b = f()  # type: ignore[attr-defined]\n"
+        "c = f()  # type: ignore[attr-defined] # x\n"
+        "d = f()  # type:ignore  # no code given\n"
+        "e = f()  # type: ignore[arg-type, misc]  # the stubs lag the library\n"
+        "g = f()  # type: ignore[misc]  # gunicorn ships no types\n"
+        "h = '# type: ignore'  # a string is not a comment\n"
+        "i = f()  # noqa: S308 - type: ignore is not needed here\n"
+    )
+    assert [line for line, _comment in bad_type_ignores(source)] == [1, 2, 3, 4, 8]

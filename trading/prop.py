@@ -760,7 +760,7 @@ WHERE r.base - r.equity > r.base * r.daily_loss_pct / 100
 def _amount(value: Decimal) -> str:
     """Decimal text without the column's trailing zeros, at least to the cent ("9499.99", "10000.00")."""
     number = value.quantize(Decimal("0.00000001")).normalize()
-    if number.as_tuple().exponent > -2:  # type: ignore[operator]
+    if number.as_tuple().exponent > -2:  # type: ignore[operator]  # a finite number's exponent is an int
         number = number.quantize(Decimal("0.01"))
     return format(number, "f")
 

@@ -85,7 +85,7 @@ class ProductForm(forms.Form):
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["server"].queryset = platform_server_queryset_for_user(user)  # type: ignore[attr-defined]
+        self.fields["server"].queryset = platform_server_queryset_for_user(user)  # type: ignore[attr-defined]  # a ModelChoiceField, typed as Field
 
     def clean_phases(self) -> Any:
         try:

@@ -871,10 +871,11 @@ def _legs(brk: ReconciliationBreak, resolution: str) -> list[Leg]:
         # posted with what the provider confirmed, so there is nothing more to post.
         return []
     assert brk.provider is not None
+    provider_code = brk.provider.code
     brand = _brand_of(brk)
 
     def clearing(currency: str) -> Any:
-        return clearing_account_for(provider=brk.provider.code, currency=currency, brand=brand)  # type: ignore[union-attr]
+        return clearing_account_for(provider=provider_code, currency=currency, brand=brand)
 
     if resolution == Resolution.POST_FEE:
         # The provider kept `diff` more than the ledger booked: less is owed to us, the fee costs it.

@@ -52,7 +52,7 @@ class ImportForm(forms.Form):
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Finance limited to brands imports the files of providers serving only their brands.
-        self.fields["provider"].queryset = selectors.providers_for_user(user).filter(is_enabled=True)  # type: ignore[attr-defined]
+        self.fields["provider"].queryset = selectors.providers_for_user(user).filter(is_enabled=True)  # type: ignore[attr-defined]  # a ModelChoiceField, typed as Field
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -77,7 +77,7 @@ class QueueFilter(forms.Form):
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["provider"].queryset = selectors.providers_for_user(user)  # type: ignore[attr-defined]
+        self.fields["provider"].queryset = selectors.providers_for_user(user)  # type: ignore[attr-defined]  # a ModelChoiceField, typed as Field
 
     def clean_currency(self) -> str:
         value = self.cleaned_data.get("currency") or ""
@@ -220,7 +220,7 @@ def recon_breaks(request: AuthedRequest) -> HttpResponse:
     breaks = list(qs[:QUEUE_SIZE])
     today = timezone.localdate()
     for brk in breaks:
-        brk.age = (today - brk.occurred_on).days  # type: ignore[attr-defined]
+        brk.age = (today - brk.occurred_on).days  # type: ignore[attr-defined]  # for the template only
     return render_page(request, "wallet/reconciliation/breaks.html", {
         "filter": form, "breaks": breaks, "more": len(breaks) == QUEUE_SIZE,
         "allowed": {kind: [(r, Resolution(r).label) for r in rs] for kind, rs in selectors.BREAK_RESOLUTIONS.items()}},

@@ -218,7 +218,7 @@ def write(plan: Sequence[tuple[type[models.Model], Rows, bool]],
     # one statement is, through Django's own wrapper so that error translation and the debug log
     # still apply; _prepare_cursor is that wrapper, which django-stubs does not declare.)
     connection.ensure_connection()
-    prepare_cursor = connection._prepare_cursor  # type: ignore[attr-defined]
+    prepare_cursor = connection._prepare_cursor  # type: ignore[attr-defined]  # not declared by django-stubs, see above
     with connection.wrap_database_errors, prepare_cursor(psycopg.Cursor(connection.connection)) as cursor:
         cursor.execute(f"WITH {', '.join(parts)} SELECT 1", params)
 

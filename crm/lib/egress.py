@@ -323,7 +323,7 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         watch = _watchdog.watch(sock, self._deadline)  # a handshake answered byte by byte
         try:
             # The certificate must name the URL's host (SNI and its check), not the address.
-            self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+            self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]  # HTTPSConnection's own context, private in typeshed
         except OSError:
             sock.close()
             if _watchdog.done(watch):

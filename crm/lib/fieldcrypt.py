@@ -289,8 +289,8 @@ class EncryptedDateField(EncryptedTextField[_ST, _GT]):
 
     description = "Date encrypted at rest"
     # What django-stubs types the attribute as (a date), as for models.DateField.
-    _pyi_private_set_type: str | datetime.date | models.expressions.Combinable  # type: ignore[assignment]
-    _pyi_private_get_type: datetime.date  # type: ignore[assignment]
+    _pyi_private_set_type: str | datetime.date | models.expressions.Combinable  # type: ignore[assignment]  # django-stubs' hook, as DateField's
+    _pyi_private_get_type: datetime.date  # type: ignore[assignment]  # django-stubs' hook, as DateField's
 
     def _encode(self, value: Any) -> str:
         value = self.to_python(value)

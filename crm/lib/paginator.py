@@ -63,7 +63,7 @@ class CappedPaginator(Paginator[Any]):
         if top + self.orphans >= self.count:
             top = self.count
         # _get_page is Paginator's documented hook for the page class; django-stubs leaves it out.
-        page: Page[Any] = self._get_page(_page_rows(self.object_list, bottom, top), number, self)  # type: ignore[attr-defined]
+        page: Page[Any] = self._get_page(_page_rows(self.object_list, bottom, top), number, self)  # type: ignore[attr-defined]  # left out by django-stubs, see above
         return page
 
 

@@ -149,7 +149,7 @@ class StateMachine:
                 setattr(obj, name, value)
             raise
 
-    move.alters_data = True  # type: ignore[attr-defined]
+    move.alters_data = True  # type: ignore[attr-defined]  # Django's mark for templates, unknown to typeshed
 
 
 def machines() -> list[StateMachine]:

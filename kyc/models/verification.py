@@ -205,7 +205,7 @@ class KycProfile(models.Model):
             at=now, actor=actor, reason=reason[:500], submission=submission)
         return change
 
-    status_set.alters_data = True  # type: ignore[attr-defined]
+    status_set.alters_data = True  # type: ignore[attr-defined]  # Django's mark for templates, unknown to typeshed
 
 
 class KycStatusChange(models.Model):

@@ -106,7 +106,7 @@ def synthetic_history_version() -> str:
 def synthetic_history_compute() -> tuple[SyntheticDay, ...]:
     """Generate the synthetic desk (SYNTHETIC: 40 agents, 120 days, injected scenarios) and score
     every agent-day: several seconds, 15 or more on a busy machine."""
-    scenario = scenarios.generate(**SYNTHETIC)  # type: ignore[arg-type]
+    scenario = scenarios.generate(**SYNTHETIC)  # type: ignore[arg-type]  # SYNTHETIC's values fit generate's parameters
     scored = scoring.score_history(scenario.events, scoring.context_from_dict(scenario.context))
     return tuple(SyntheticDay(score=s.score, watched=s.watched,
                               kind=(scenario.labels.get((s.agent, s.day)) or ("",))[0]) for s in scored)

@@ -260,7 +260,7 @@ class FaceHandler(Handler):
         raise NotImplementedError
 
     # Called on a FaceHandler only, which the base class's mapping type cannot say.
-    _CONTROL_ROUTES = {**Handler._CONTROL_ROUTES, "/_sim/face_truth": _sim_face_truth}  # type: ignore[dict-item]
+    _CONTROL_ROUTES = {**Handler._CONTROL_ROUTES, "/_sim/face_truth": _sim_face_truth}  # type: ignore[dict-item]  # a FaceHandler's route, see above
 
 
 def _route(method: str, template: str, func: Callable[..., Reply]) -> tuple[str, re.Pattern[str], str, Callable[..., Reply]]:

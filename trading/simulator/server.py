@@ -207,7 +207,7 @@ class SimHTTPServer(simkit.http.SimHTTPServer):
         self.app.track(tls)
         try:
             # typeshed types the attribute with Self, which mypy leaves unbound on access.
-            self.RequestHandlerClass(tls, client_address, self)  # type: ignore[arg-type]
+            self.RequestHandlerClass(tls, client_address, self)  # type: ignore[arg-type]  # typeshed's unbound Self, see above
         except (ssl.SSLError, OSError):
             pass
         finally:

@@ -81,7 +81,7 @@ class PaymentProvider(models.Model):
         if webhook_secret is not None:
             self.webhook_secret_encrypted = CIPHER.encrypt(webhook_secret) if webhook_secret else ""
 
-    set_secrets.alters_data = True  # type: ignore[attr-defined]
+    set_secrets.alters_data = True  # type: ignore[attr-defined]  # Django's mark for templates, unknown to typeshed
 
     def config(self) -> ProviderConfig:
         """The adapter's configuration with the secrets decrypted."""

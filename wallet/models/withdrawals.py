@@ -204,7 +204,7 @@ class Withdrawal(models.Model):
             self, to, actor=actor if getattr(actor, "pk", None) else None, reason=reason[:500])
         return change
 
-    state_set.alters_data = True  # type: ignore[attr-defined]
+    state_set.alters_data = True  # type: ignore[attr-defined]  # Django's mark for templates, unknown to typeshed
 
 
 class WithdrawalStatusChange(models.Model):

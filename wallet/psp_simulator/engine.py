@@ -52,7 +52,7 @@ def parse_amount(value: Any, currency: str, field: str = "amount") -> Decimal:
         raise SimError(400, "invalid_amount", f"{field} is not a number") from None
     if not amount.is_finite() or amount <= 0:
         raise SimError(400, "invalid_amount", f"{field} must be positive")
-    if -amount.as_tuple().exponent > exponent(currency):  # type: ignore[operator]
+    if -amount.as_tuple().exponent > exponent(currency):  # type: ignore[operator]  # a finite number's exponent is an int
         raise SimError(400, "invalid_amount", f"{field} has more decimals than {currency} allows")
     return amount
 
