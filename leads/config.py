@@ -49,8 +49,8 @@ def _version_key(brand_id: int) -> str:
 
 
 def _load(brand: Brand) -> IntakeConfig:
-    from leads.models import Campaign, DeskSla, RoutingRule, RoutingTarget
     from crm.permissions import AGENT_ROLES
+    from leads.models import Campaign, DeskSla, RoutingRule, RoutingTarget
     from leads.scoring import active_rules
 
     rules = list(

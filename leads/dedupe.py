@@ -18,10 +18,9 @@ are the normalised values; only what is written or looked up is hashed.
 
 from __future__ import annotations
 
-from typing import Any
-
 import hashlib
 from collections.abc import Iterable
+from typing import Any
 
 from django.db import connection
 

@@ -34,6 +34,7 @@ from wallet.deposits import (
     held_release_refusal,
     owner_deposit_days,
 )
+from wallet.exceptions import Blocker
 from wallet.flows import MAX_DAYS as FLOWS_MAX_DAYS
 from wallet.flows import money_flows, open_breaks_by_age
 from wallet.instruments import PayerDetails, payer_details
@@ -78,7 +79,6 @@ from wallet.reconciliation import (
 )
 from wallet.statements import Statement, kind_label, statement_build, statement_pdf, statement_period
 from wallet.transfers import transfer_accounts_for, transfer_available, transfers_for_client
-from wallet.exceptions import Blocker
 from wallet.withdrawals import (
     clients_sharing_payout_destinations,
     deposited_by_source,
