@@ -181,11 +181,11 @@ def _deals_in_month(server_id: int) -> int:
 
 
 def baseline(env: object, start: dt.datetime, end: dt.datetime) -> float:
-    from ib.engine import BENCH_BASELINE_SQL
+    from crm.lib.sqlfiles import sql_file
 
     with raw_connection(env) as conn:  # type: ignore[arg-type]
         began = time.perf_counter()
-        conn.execute(BENCH_BASELINE_SQL, {"start": start, "end": end}).fetchall()
+        conn.execute(sql_file("ib", "engine/bench_baseline"), {"start": start, "end": end}).fetchall()
         return time.perf_counter() - began
 
 

@@ -122,7 +122,15 @@ def test_a_failure_on_the_second_connection_fails_the_run_and_keeps_nothing(sett
 def test_a_failure_on_the_callers_connection_stops_the_second_and_keeps_nothing(settings, monkeypatch):
     w = _month()
     settings.IB_ENGINE_PARALLEL_DEALS = 1
-    monkeypatch.setattr(engine, "CPA_SQL", "SELECT 1 / 0")
+    execute = engine._execute
+
+    def cpa_fails(name, params, db=None, **parts):
+        if name == "cpa":  # a step of the caller's connection only, while the second one computes its half
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1 / 0")
+        return execute(name, params, db, **parts)
+
+    monkeypatch.setattr(engine, "_execute", cpa_fails)
     with pytest.raises(Exception, match="division by zero"):
         cs.commission_run(actor=None, brand=w.brand, period=MARCH)
     assert not CommissionRun.objects.exists()
