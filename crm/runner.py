@@ -613,7 +613,10 @@ DEMO_LOADERS: tuple[DemoLoader, ...] = (
     *(DemoLoader(command) for command in (
         "seed_sales_demo", "automation_seed_playbook", "portal_seed_demo", "kyc_questionnaire_seed", "kyc_seed_demo",
         "ib_seed_demo", "wallet_seed_demo", "portal_seed_demo_funded", "compliance_seed_demo",
-        "compliance_seed_demo_restrictions", "compliance_seed_demo_aml", "compliance_seed_demo_risk",
+        "compliance_seed_demo_restrictions", "compliance_seed_demo_aml")),
+    # 2,000 risk scores, in a few processes at once (each waits on PostgreSQL much of the time).
+    DemoLoader("compliance_seed_demo_risk", ("--jobs", "0")),
+    *(DemoLoader(command) for command in (
         "compliance_seed_demo_cases", "webhooks_seed_demo", "prop_seed_demo", "reports_seed_demo",
         "monitoring_seed_demo", "monitoring_review_seed_demo_budget", "monitoring_seed_demo_trading",
         "trading_seed_demo_platforms")),
@@ -625,7 +628,9 @@ DEMO_LOADERS: tuple[DemoLoader, ...] = (
     # the PSP simulator.
     DemoLoader("webhooks_seed_demo", ("--port", "{webhooks_port}"), running=True, every_start=True,
                name="webhooks_seed_demo --port"),
-    DemoLoader("trading_demo_setup", ("--port", "{mt5sim_port}", "--wait", "120"), running=True, every_start=True),
+    # About 500 accounts opened and funded over the simulator's API, in a few processes at once.
+    DemoLoader("trading_demo_setup", ("--port", "{mt5sim_port}", "--wait", "120", "--jobs", "0"), running=True,
+               every_start=True),
     DemoLoader("trading_demo_setup", ("--face", "{face}", "--port", "{port}", "--state-dir", "{state_dir}",
                                       "--wait", "120"), running=True, every_start=True, per_face=True,
                name="trading_demo_setup --face {face}"),
@@ -699,10 +704,13 @@ class DemoBook:
     def done(self, key: str) -> bool:
         return key in self.finished
 
-    def record(self, key: str, logins: Sequence[DemoLogin]) -> None:
+    def record(self, key: str, logins: Sequence[DemoLogin], *, seconds: float | None = None) -> None:
         self.finished[key] = list(logins)
-        entry = {"database": self.database, "loader": key, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                 "logins": [vars(login) for login in logins]}
+        entry: dict[str, Any] = {"database": self.database, "loader": key,
+                                 "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                 "logins": [vars(login) for login in logins]}
+        if seconds is not None:
+            entry["seconds"] = round(seconds, 1)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(fd, "r+b") as fh:
@@ -738,22 +746,27 @@ class LoaderFailed(Exception):
 
 
 def load_demo(steps: Sequence[DemoStep], *, book: DemoBook, call: Callable[[str, tuple[str, ...]], str],
-              say: Callable[[str], None]) -> int:
+              say: Callable[[str], None], note: Callable[[str], None] | None = None) -> int:
     """Run each step that has not finished on this database (and every every-start one), in order,
-    recording each as it finishes; `call(command, args)` runs one and returns what it printed.
-    Returns how many ran; LoaderFailed names the one that failed (those before it stay recorded)."""
+    recording each as it finishes, with the seconds it took (also handed to `note`: the set-up log);
+    `call(command, args)` runs one and returns what it printed. Returns how many ran; LoaderFailed
+    names the one that failed (those before it stay recorded)."""
     todo = [step for step in steps if step.every_start or not book.done(step.key)]
     for number, step in enumerate(todo, 1):
         say(f"demo data: {step.key} ({number} of {len(todo)})")
+        started, cpu = time.monotonic(), time.process_time()
         try:
             output = call(step.command, step.args)
         except (Exception, SystemExit) as error:
             raise LoaderFailed(step.key, error) from error
+        seconds = time.monotonic() - started
+        if note is not None:  # on a busy machine the CPU time of this process says more than the clock
+            note(f"demo data: {step.key} finished in {seconds:.1f} s ({time.process_time() - cpu:.1f} s of CPU here)")
         logins, other = parse_logins(output.splitlines())
         for line in other:
             if line.strip():
                 say(line)
-        book.record(step.key, logins)
+        book.record(step.key, logins, seconds=seconds)
         for login in logins:
             say(f"{LOGIN_PREFIX}{login.role} {login.email} {login.password}")
     return len(todo)
@@ -1135,17 +1148,18 @@ def _ports(env: dict[str, str], *, faces: Sequence[str]) -> Ports:
 
 def _serve(sup: Supervisor, *, address: WebAddress, env: dict[str, str], var_dir: Path, ports: Ports, stall: float,
            stop_requested: Callable[[], bool], seed_only: bool) -> int:
-    """Once the processes are started: wait for the web server, run the loaders that need them, show
-    the URL and the logins, then (unless only seeding) keep the processes running until a stop is
-    requested or one dies too often. Returns the exit code."""
+    """Once the processes are started: run the loaders that need the simulators (each waits for its
+    simulator to answer) while the web server starts, wait for the web server, show the URL and the
+    logins, then (unless only seeding) keep the processes running until a stop is requested or one
+    dies too often. Returns the exit code."""
     url = address.local_url + "/"
-    if not wait_for_web(url + "healthz", sup=sup, stall=stall, stop_requested=stop_requested):
-        return 0
     _say_simulators(mt5sim_port=ports.mt5sim, pspsim_port=ports.pspsim, face_ports=ports.faces)
     run_demo_loaders(env=env, var_dir=var_dir, running=True,
                      values={"mt5sim_port": str(ports.mt5sim), "pspsim_port": str(ports.pspsim),
                              "webhooks_port": str(ports.webhooks)},
                      faces={face: (port, str(var_dir / f"{face}sim")) for face, port in ports.faces.items()})
+    if not wait_for_web(url + "healthz", sup=sup, stall=stall, stop_requested=stop_requested):
+        return 0
     dead = sup.check()
     if dead is not None:
         raise StartupError(f"{dead[0]} keeps exiting (exit code {dead[1]}); see {sup.log_path(dead[0])}")

@@ -17,7 +17,7 @@ from demo.plan import Planner, _local_day_end
 from demo.via_services import _ViaServices
 
 DEFAULT_CLIENTS = 2_000
-DEFAULT_VIA_SERVICES = 200
+DEFAULT_VIA_SERVICES = 50  # enough to exercise the services; the rest look the same (tests/demo)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from crm import events
 from crm.celery import app as celery_app
 from crm.exceptions import NotAllowed, ValidationFailed
 from crm.lib.money import Money
-from crm.models import AuditLog, Event, RoleCode, Task
+from crm.models import AuditLog, Client, Event, RoleCode, Task
 from crm.services import client_update
 from tests.factories import make_brand, make_client, make_desk, make_user
 
@@ -340,6 +340,29 @@ def test_the_demo_scores_every_client_once_and_makes_one_high_risk_with_its_due_
     assert RiskScore.objects.filter(client=world.client, band="low").count() == 1
     call_command("compliance_seed_demo_risk", stdout=out)
     assert "already scored" in out.getvalue() and RiskScore.objects.filter(brand=world.brand).count() == 2
+
+
+def test_the_demo_scores_split_in_parts_score_each_client_once_and_a_worker_score_is_kept(world):
+    """`make run` scores the demo in a few processes (--jobs), each its part of the clients by id; a
+    client a worker scored first (on an event) is not scored again, and the others still are."""
+    import io
+
+    for n in range(4):
+        make_client(actor=world.agent, brand=world.brand, email=f"part{n}@example.com", stage="funded")
+    clients = set(Client.objects.values_list("pk", flat=True))
+    first = min(clients)
+    risk_score_compute(client_id=first, trigger="kyc.approved")  # a worker, before the demo loader
+
+    out = io.StringIO()
+    call_command("compliance_seed_demo_risk", "--shard", "1/2", stdout=out)
+    assert set(RiskScore.objects.filter(trigger="demo").values_list("client_id", flat=True)) == {
+        pk for pk in clients if pk % 2 == 1 and pk != first}
+    call_command("compliance_seed_demo_risk", "--shard", "0/2", stdout=out)
+    scored = list(RiskScore.objects.values_list("client_id", flat=True))
+    assert sorted(scored) == sorted(clients), "every client once"
+    assert RiskScore.objects.get(client_id=first).trigger == "kyc.approved"
+    call_command("compliance_seed_demo_risk", stdout=out)
+    assert RiskScore.objects.count() == len(clients)
 
 
 def test_an_api_key_reads_its_brands_clients_risk_with_the_risk_scope_but_does_not_review_it(world):

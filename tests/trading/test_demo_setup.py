@@ -57,6 +57,35 @@ def test_every_funded_or_active_client_gets_a_funded_account_once(sim, capsys):
     assert "0 account(s) opened now" in out
 
 
+def test_accounts_opened_in_parts_give_every_funded_client_one_as_one_process_does(sim, capsys):
+    """`make run` opens the accounts in a few processes (--jobs), each the clients of its part (by id)
+    over its own connection: together they open one account for each client (a hedger two), each
+    funded, and a part run again opens nothing."""
+    brand = make_brand(code="atlas", name="Atlas Markets")
+    agent = make_user(role_code=RoleCode.SALES_AGENT, desk=make_desk(brand=brand))
+    traders = [make_client(actor=agent, brand=brand, stage="funded", email=f"p{i}@example.com", country="NG")
+               for i in range(6)]
+    # The servers first (as part 0 makes them before the other parts start), with no account yet.
+    call_command("trading_demo_setup", port=sim.port, state_dir=str(sim.state_dir), wait=10, accounts=0)
+    server = PlatformServer.objects.get(brand=brand)
+    common = ["--port", str(sim.port), "--state-dir", str(sim.state_dir), "--wait", "10"]
+
+    call_command("trading_demo_setup", *common, "--shard", "1/2")
+    assert "part 1 of 2: " in capsys.readouterr().out
+    opened = set(TradingAccount.objects.filter(server=server).values_list("client_id", flat=True))
+    assert opened == {c.pk for c in traders if c.pk % 2 == 1}
+    call_command("trading_demo_setup", *common, "--shard", "0/2")
+    for client in traders:
+        accounts = TradingAccount.objects.filter(client=client, server=server)
+        assert 1 <= accounts.count() <= 2, client
+        assert BalanceOperation.objects.filter(account__in=accounts, amount__gt=0).count() == accounts.count()
+    before = TradingAccount.objects.count()
+    capsys.readouterr()
+    call_command("trading_demo_setup", *common, "--shard", "0/2")  # again: nothing left to open
+    assert "part 0 of 2: 0 account(s) opened" in capsys.readouterr().out
+    assert TradingAccount.objects.count() == before
+
+
 def test_without_a_simulator_it_says_so_and_changes_nothing(tmp_path, capsys):
     from django.core.management.base import CommandError
 

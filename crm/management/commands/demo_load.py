@@ -76,8 +76,12 @@ class Command(BaseCommand):
             self.stdout.write(line)
             self.stdout.flush()
 
+        def note(line: str) -> None:  # the set-up log (make run sends this command's stderr there)
+            self.stderr.write(line)
+            self.stderr.flush()
+
         try:
-            load_demo(steps, book=record, call=call_loader, say=say)
+            load_demo(steps, book=record, call=call_loader, say=say, note=note)
         except LoaderFailed as failed:
             self.stderr.write("".join(traceback.format_exception(failed.error)))
             say(f"{FAILED_PREFIX}{failed}")

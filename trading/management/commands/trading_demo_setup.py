@@ -39,6 +39,7 @@ import http.client
 import json
 import os
 import random
+import re
 import ssl
 import time
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from crm.exceptions import DomainError
+from crm.lib.demo_parts import Shards, demo_jobs, shard_parse
 from crm.models import Brand, Classification, Client, Stage
 from crm.services import client_classification_set
 from trading.demo_funding import demo_account_deposit
@@ -210,6 +212,13 @@ class Command(BaseCommand):
                                  "platform's demo brand)")
         parser.add_argument("--faces-in-use", action="store_true",
                             help="print the other platforms whose demo brand exists, one a line, and stop")
+        parser.add_argument("--jobs", type=int, default=1,
+                            help="open the MT5 demo's accounts in this many processes (0: one more than the "
+                                 "cores, at most 4); each opens those of its clients (by id) over its own "
+                                 "connection to the simulator")
+        parser.add_argument("--shard", type=shard_parse, default=None, metavar="K/N",
+                            help="open only the accounts of part K of N (of --jobs; the servers and the "
+                                 "retention stories are made by part 0 first)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["faces_in_use"]:
@@ -222,12 +231,19 @@ class Command(BaseCommand):
         sim = Simulator(options["host"], options["port"], Path(options["state_dir"]).resolve())
         sim.wait(options["wait"])
         if options["face"] != "mt5":
-            self._face(sim, options["face"], random.Random(SEED))
+            self._face(sim, options["face"])
             return
         brands = list(Brand.objects.filter(code__in=DEMO_BRANDS, is_active=True)) or list(
             Brand.objects.filter(is_active=True).exclude(code__in=[f.brand_code for f in FACES.values()])[:2])
         if not brands:
             self.stdout.write("trading demo: no brand yet (load the demo data first); nothing to do")
+            return
+        if options["shard"] is not None:
+            # One part of a run with --jobs: the servers are made; open this part's accounts only.
+            number, count = options["shard"]
+            servers = list(PlatformServer.objects.filter(brand__in=brands, name=SERVER_NAME))
+            opened = sum(self._accounts(sim, server, part=options["shard"]) for server in servers)
+            self.stdout.write(f"trading demo: part {number} of {count}: {opened} account(s) opened")
             return
         servers = [self._server(sim, brand) for brand in brands]
         have = TradingAccount.objects.filter(server__in=servers).count()
@@ -235,22 +251,22 @@ class Command(BaseCommand):
         rng = random.Random(SEED + have)
         if options["accounts"] is None:
             # Every funded or active client gets an account (a hedger two), so no funded client
-            # of the demo is without one; on a fresh setup the first ones tell the retention stories.
+            # of the demo is without one; on a fresh setup the first ones tell the retention stories
+            # (before any other account: they turn the simulator's clock back).
             for server in servers:
                 if not TradingAccount.objects.filter(server=server).exists():
                     opened += self._retention_scenarios(sim, server, rng)
-                missing = self._eligible(server).count()
-                opened += self._accounts(sim, server, 2 * missing, rng, clients_wanted=missing)
+            opened += self._accounts_in_parts(sim, servers, jobs=demo_jobs(options["jobs"]), options=options)
         else:
             wanted = max(0, options["accounts"] - have)
             for index, server in enumerate(servers):
                 share = wanted // len(servers) + (1 if index < wanted % len(servers) else 0)
-                opened += self._accounts(sim, server, share, rng)
+                opened += self._accounts(sim, server, share)
         total = TradingAccount.objects.filter(server__in=servers).count()
         self.stdout.write(f"trading demo: {len(servers)} server(s) on the simulator at {sim.host}:{sim.port}; "
                           f"{opened} account(s) opened now, {total} in all")
 
-    def _face(self, sim: Simulator, name: str, rng: random.Random) -> None:
+    def _face(self, sim: Simulator, name: str) -> None:
         """The face's demo brand on its server, and an account for each of its clients (registered
         or further) that has none there yet."""
         face = FACES[name]
@@ -260,8 +276,7 @@ class Command(BaseCommand):
                               "first); nothing to do")
             return
         server = self._server(sim, brand, face=name)
-        missing = self._eligible(server).count()
-        opened = self._accounts(sim, server, 2 * missing, rng, clients_wanted=missing)
+        opened = self._accounts(sim, server)
         total = TradingAccount.objects.filter(server=server).count()
         self.stdout.write(f"trading demo: {face.label} server of {brand.name} on the simulator at {sim.host}:{sim.port}; "
                           f"{opened} account(s) opened now, {total} in all")
@@ -318,12 +333,42 @@ class Command(BaseCommand):
                   else [Stage.REGISTERED, Stage.VERIFIED, Stage.FUNDED, Stage.ACTIVE])
         return Client.objects.filter(brand=server.brand, stage__in=stages).exclude(trading_accounts__server=server)
 
-    def _accounts(self, sim: Simulator, server: PlatformServer, count: int, rng: random.Random,
-                  clients_wanted: int | None = None) -> int:
-        if count <= 0:
+    def _accounts_in_parts(self, sim: Simulator, servers: list[PlatformServer], *, jobs: int,
+                           options: dict[str, Any]) -> int:
+        """An account for every eligible client of `servers`, opened by `jobs` processes at once
+        (this one and jobs - 1 more, each with its part of the clients, by id): opening one waits on
+        the simulator and on PostgreSQL most of the time, so that several keep the machine busy."""
+        if jobs <= 1 or sum(self._eligible(server).count() for server in servers) < 2 * jobs:
+            return sum(self._accounts(sim, server) for server in servers)
+        args = ["--host", sim.host, "--port", str(sim.port), "--state-dir", str(sim.state_dir),
+                "--wait", str(options["wait"])]
+        with Shards("trading_demo_setup", args, count=jobs) as parts:
+            opened = sum(self._accounts(sim, server, part=(0, jobs)) for server in servers)
+            try:
+                outputs = parts.join()
+            except RuntimeError as error:
+                raise CommandError(str(error)) from None
+        for printed, errors in outputs:
+            opened += sum(int(n) for n in re.findall(r"part \d+ of \d+: (\d+) account", printed))
+            for line in errors.splitlines():
+                if line.strip():
+                    self.stderr.write(line)
+        return opened
+
+    def _accounts(self, sim: Simulator, server: PlatformServer, count: int | None = None,
+                  part: tuple[int, int] | None = None) -> int:
+        """Accounts for the eligible clients of `server` (each its own, a hedger two), at most `count`
+        (None: every eligible client); with `part` (K, N) only those whose id is K modulo N. Each
+        client's persona, account type, leverage and deposit come from a random generator seeded by
+        the client, so that they are the same however the clients are split."""
+        if count is not None and count <= 0:
             return 0
         clients = list(self._eligible(server).select_related("brand").order_by("created_at", "id")
-                       [:clients_wanted if clients_wanted is not None else count])
+                       [:count])
+        if part is not None:
+            clients = [client for client in clients if client.pk % part[1] == part[0]]
+        if count is None:
+            count = 2 * len(clients)
         opened = 0
         names = [p[0] for p in PERSONAS]
         weights = [p[1] for p in PERSONAS]
@@ -331,6 +376,7 @@ class Command(BaseCommand):
         for client in clients:
             if opened >= count:
                 break
+            rng = random.Random(f"{SEED}:{server.pk}:{client.pk}")
             persona = rng.choices(names, weights)[0]
             try:
                 if persona == "hedger" and count - opened >= 2:
