@@ -33,6 +33,7 @@ from crm.permissions import code_or_404, user_can
 from ib import selectors
 from ib.commissions import MANAGE
 from ib.models import (
+    DISPUTE_STATES,
     LINE_ID_SHIFT,
     CommissionDispute,
     CommissionLine,
@@ -118,14 +119,8 @@ def dispute_decide(*, actor: User, dispute: CommissionDispute, upheld: bool, ans
         raise NotFound()
     text = _text(answer, "answer", gettext("Write the answer the partner will read."))
     dispute = CommissionDispute.objects.select_for_update(of=("self",)).select_related("partner").get(pk=dispute.pk)
-    if dispute.state != DisputeState.OPEN:
-        raise Conflict(gettext("This dispute was answered already (%(state)s).")
-                       % {"state": dispute.get_state_display()}, code="dispute_decided")
-    dispute.state = DisputeState.UPHELD if upheld else DisputeState.REJECTED
-    dispute.answer = text
-    dispute.decided_at = timezone.now()
-    dispute.decided_by = actor
-    dispute.save(update_fields=["state", "answer", "decided_at", "decided_by"])
+    DISPUTE_STATES.move(dispute, DisputeState.UPHELD if upheld else DisputeState.REJECTED, save=(),
+                        also={"answer": text, "decided_at": timezone.now(), "decided_by": actor})
     audit_record(action="ib.dispute_decided", obj=dispute, actor=actor, before={"state": DisputeState.OPEN},
                  after={"state": dispute.state, "answer": text})
     _announce("ib.dispute_decided", dispute, actor=actor)

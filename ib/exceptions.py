@@ -5,9 +5,12 @@ from __future__ import annotations
 from django.utils.translation import gettext
 
 from crm.exceptions import Conflict, DomainError, NotAllowed, NotFound, ValidationFailed
+from crm.lib.states import TransitionRefused
 
-__all__ = ["Conflict", "DomainError", "HierarchyCycle", "InvitationUnusable", "NotAllowed", "NotFound",
-           "PartnerLoginRefused", "PartnerLoginThrottled", "PartnerNotActive", "ValidationFailed"]
+__all__ = ["ApplicationTransitionRefused", "Conflict", "DisputeTransitionRefused", "DomainError", "HierarchyCycle",
+           "InvitationUnusable", "NotAllowed", "NotFound", "PartnerLoginRefused", "PartnerLoginThrottled",
+           "PartnerNotActive", "PartnerTransitionRefused", "PayoutTransitionRefused", "ValidationFailed",
+           "InvitationTransitionRefused", "AttributionConflictTransitionRefused"]
 
 
 class HierarchyCycle(ValidationFailed):
@@ -60,3 +63,39 @@ class ResetLinkRefused(NotFound):
 
     def default_message(self) -> str:
         return gettext("This password reset link is no longer valid. Ask for a new one.")
+
+
+class PartnerTransitionRefused(TransitionRefused):
+    """A partner's status may not move this way (ib.models.PARTNER_STATES)."""
+
+    default_code = "partner_transition_refused"
+
+
+class ApplicationTransitionRefused(TransitionRefused):
+    """A partner application was decided already (ib.models.APPLICATION_STATES)."""
+
+    default_code = "application_decided"
+
+
+class PayoutTransitionRefused(TransitionRefused):
+    """A partner payout was decided already (ib.models.PAYOUT_STATES)."""
+
+    default_code = "payout_decided"
+
+
+class DisputeTransitionRefused(TransitionRefused):
+    """A commission dispute was answered already (ib.models.DISPUTE_STATES)."""
+
+    default_code = "dispute_decided"
+
+
+class InvitationTransitionRefused(InvitationUnusable, TransitionRefused):
+    """An invitation used or withdrawn already (ib.models.INVITATION_STATES): unusable, as the link is."""
+
+    default_code = "invitation_unusable"
+
+
+class AttributionConflictTransitionRefused(TransitionRefused):
+    """An attribution conflict resolved already (ib.models.ATTRIBUTION_CONFLICT_STATES)."""
+
+    default_code = "attribution_conflict_resolved"

@@ -31,6 +31,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -45,6 +46,15 @@ from crm.lib.money import (
     money_fields,
 )
 from crm.lib.public_url import public_url
+from crm.lib.states import StateMachine
+from ib.exceptions import (
+    ApplicationTransitionRefused,
+    AttributionConflictTransitionRefused,
+    DisputeTransitionRefused,
+    InvitationTransitionRefused,
+    PartnerTransitionRefused,
+    PayoutTransitionRefused,
+)
 
 
 class PartnerKind(models.TextChoices):
@@ -1298,3 +1308,94 @@ class CommissionDispute(models.Model):
         """The key of the questioned line (ib.models.line_key), in whichever run holds it now."""
         return line_key(source_kind=self.source_kind, source_id=self.source_id, beneficiary_id=self.partner_id,
                         rule_code=self.rule_code)
+
+
+# --- lifecycles (crm.lib.states) ----------------------------------------------------------------------
+
+def _labels(states: type[models.TextChoices], old: str, new: str) -> dict[str, str]:
+    return {"from": str(states(old).label).lower(), "to": str(states(new).label).lower()}
+
+
+# A partner who applied is approved (active) or rejected by the IB manager; an active partner may be
+# suspended and reinstated; closing ends it.
+PARTNER_STATES = StateMachine(
+    name="partner", model="ib.Partner", states=PartnerStatus, error=PartnerTransitionRefused,
+    transitions={
+        PartnerStatus.APPLIED: frozenset({PartnerStatus.ACTIVE, PartnerStatus.REJECTED}),
+        PartnerStatus.ACTIVE: frozenset({PartnerStatus.SUSPENDED, PartnerStatus.CLOSED}),
+        PartnerStatus.SUSPENDED: frozenset({PartnerStatus.ACTIVE, PartnerStatus.CLOSED}),
+        PartnerStatus.REJECTED: frozenset(),
+        PartnerStatus.CLOSED: frozenset(),
+    },
+    terminal=frozenset({PartnerStatus.REJECTED, PartnerStatus.CLOSED}),
+    message=lambda old, new: gettext("A partner that is %(from)s cannot become %(to)s.")
+    % _labels(PartnerStatus, old, new),
+)
+
+# An application from the public form is decided once (a rejected applicant applies again: a new row).
+APPLICATION_STATES = StateMachine(
+    name="partner application", model="ib.PartnerApplication", states=ApplicationStatus,
+    error=ApplicationTransitionRefused,
+    transitions={
+        ApplicationStatus.PENDING: frozenset({ApplicationStatus.APPROVED, ApplicationStatus.REJECTED}),
+        ApplicationStatus.APPROVED: frozenset(),
+        ApplicationStatus.REJECTED: frozenset(),
+    },
+    terminal=frozenset({ApplicationStatus.APPROVED, ApplicationStatus.REJECTED}),
+    message=lambda old, new: gettext("This application was decided already (%(from)s): it cannot be %(to)s.")
+    % _labels(ApplicationStatus, old, new),
+)
+
+# A payout request is paid (at once to the partner's client wallet, or by finance from the bank) or
+# rejected by finance, once.
+PAYOUT_STATES = StateMachine(
+    name="partner payout", model="ib.PartnerPayout", states=PayoutState, state_field="state",
+    error=PayoutTransitionRefused,
+    transitions={
+        PayoutState.REQUESTED: frozenset({PayoutState.PAID, PayoutState.REJECTED}),
+        PayoutState.PAID: frozenset(),
+        PayoutState.REJECTED: frozenset(),
+    },
+    terminal=frozenset({PayoutState.PAID, PayoutState.REJECTED}),
+    message=lambda old, new: gettext("This payout was decided already (%(from)s): it cannot become %(to)s.")
+    % _labels(PayoutState, old, new),
+)
+
+# A partner's question about a commission line gets one answer: upheld or rejected.
+DISPUTE_STATES = StateMachine(
+    name="commission dispute", model="ib.CommissionDispute", states=DisputeState, state_field="state",
+    error=DisputeTransitionRefused,
+    transitions={
+        DisputeState.OPEN: frozenset({DisputeState.UPHELD, DisputeState.REJECTED}),
+        DisputeState.UPHELD: frozenset(),
+        DisputeState.REJECTED: frozenset(),
+    },
+    terminal=frozenset({DisputeState.UPHELD, DisputeState.REJECTED}),
+    message=lambda old, new: gettext("This dispute was answered already (%(from)s): it cannot become %(to)s.")
+    % _labels(DisputeState, old, new),
+)
+
+
+# An invitation is used once (accepted) or withdrawn; an expired one stays sent and is refused by its date.
+INVITATION_STATES = StateMachine(
+    name="partner invitation", model="ib.PartnerInvitation", states=InvitationStatus,
+    error=InvitationTransitionRefused,
+    transitions={
+        InvitationStatus.SENT: frozenset({InvitationStatus.ACCEPTED, InvitationStatus.REVOKED}),
+        InvitationStatus.ACCEPTED: frozenset(),
+        InvitationStatus.REVOKED: frozenset(),
+    },
+    terminal=frozenset({InvitationStatus.ACCEPTED, InvitationStatus.REVOKED}),
+    message=lambda old, new: gettext("An invitation that is %(from)s cannot become %(to)s: it has already been used.")
+    % _labels(InvitationStatus, old, new),
+)
+
+# A client claimed by several partners waits (open) until the IB manager chooses one, once.
+ATTRIBUTION_CONFLICT_STATES = StateMachine(
+    name="attribution conflict", model="ib.AttributionConflict", states=ConflictStatus,
+    error=AttributionConflictTransitionRefused,
+    transitions={ConflictStatus.OPEN: frozenset({ConflictStatus.RESOLVED}), ConflictStatus.RESOLVED: frozenset()},
+    terminal=frozenset({ConflictStatus.RESOLVED}),
+    message=lambda old, new: gettext("A conflict that is %(from)s cannot become %(to)s: it has already been resolved.")
+    % _labels(ConflictStatus, old, new),
+)

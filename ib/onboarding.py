@@ -39,8 +39,9 @@ from crm.lib.ratelimit import rate_hit, rate_key, rate_spent
 from crm.lib.validation import COUNTRY_CODES, InvalidValue, email_normalise, name_problem
 from crm.models import Brand, User
 from ib import commissions, services
-from ib.exceptions import Conflict, NotAllowed, PartnerLoginThrottled, ValidationFailed
+from ib.exceptions import NotAllowed, PartnerLoginThrottled, ValidationFailed
 from ib.models import (
+    APPLICATION_STATES,
     ApplicationStatus,
     CommissionPlan,
     InvitationStatus,
@@ -260,9 +261,7 @@ def application_approve(*, actor: User | None, application: PartnerApplication, 
     and the brand ("missing" otherwise); Conflict when the application was decided already."""
     services._require(actor, application.brand_id)
     application = _locked(application)
-    if application.status != ApplicationStatus.PENDING:
-        raise Conflict(gettext("This application was decided already: %(status)s.")
-                       % {"status": application.get_status_display()})
+    APPLICATION_STATES.check(application, ApplicationStatus.APPROVED)
     errors = FieldErrors()
     _check_plan_and_parent(brand_id=application.brand_id, plan=plan, parent=parent, errors=errors)
     if PartnerLogin.objects.filter(brand_id=application.brand_id,
@@ -277,9 +276,8 @@ def application_approve(*, actor: User | None, application: PartnerApplication, 
     now = partner.created_at
     _assign(actor, partner, plan, now)
     login = _login_without_password(partner)
-    application.status, application.decided_at, application.decided_by = ApplicationStatus.APPROVED, now, actor
-    application.partner, application.reason = partner, (reason or "").strip()[:500]
-    application.save(update_fields=["status", "decided_at", "decided_by", "partner", "reason"])
+    APPLICATION_STATES.move(application, ApplicationStatus.APPROVED, save=(), also={
+        "decided_at": now, "decided_by": actor, "partner": partner, "reason": (reason or "").strip()[:500]})
     audit_record(action="ib.application_approved", obj=application, actor=actor, before=before,
                  after={**_snapshot(application), "plan": plan.name if plan else None,
                         "parent": parent.pk if parent else None}, reason=application.reason)
@@ -301,14 +299,9 @@ def application_reject(*, actor: User | None, application: PartnerApplication, r
     if len(reason) > 500:
         raise ValidationFailed(fields={"reason": gettext("At most 500 characters.")})
     application = _locked(application)
-    if application.status != ApplicationStatus.PENDING:
-        raise Conflict(gettext("This application was decided already: %(status)s.")
-                       % {"status": application.get_status_display()})
     before = _snapshot(application)
-    application.status, application.decided_at, application.decided_by = (ApplicationStatus.REJECTED,
-                                                                           timezone.now(), actor)
-    application.reason = reason
-    application.save(update_fields=["status", "decided_at", "decided_by", "reason"])
+    APPLICATION_STATES.move(application, ApplicationStatus.REJECTED, save=(),
+                            also={"decided_at": timezone.now(), "decided_by": actor, "reason": reason})
     audit_record(action="ib.application_rejected", obj=application, actor=actor, before=before,
                  after=_snapshot(application), reason=reason)
     emit("ib.partner_application_decided", brand=application.brand_id, actor=actor,

@@ -48,6 +48,9 @@ from ib.exceptions import (
     ValidationFailed,
 )
 from ib.models import (
+    ATTRIBUTION_CONFLICT_STATES,
+    INVITATION_STATES,
+    PARTNER_STATES,
     AttributionConflict,
     AttributionModel,
     AttributionPolicy,
@@ -363,13 +366,9 @@ def partner_create(*, actor: User | None, brand: Brand, display_name: str, email
 def partner_approve(*, actor: User | None, partner: Partner, reason: str = "") -> Partner:
     _require(actor, partner.brand_id)
     partner = _locked(partner)
-    if partner.status != PartnerStatus.APPLIED:
-        raise Conflict(gettext("Only an application can be approved; this partner is %(status)s.")
-                       % {"status": partner.get_status_display()})
     before = _snapshot(partner)
     now = timezone.now()
-    partner.status, partner.approved_at, partner.status_changed_at = PartnerStatus.ACTIVE, now, now
-    partner.save(update_fields=["status", "approved_at", "status_changed_at"])
+    PARTNER_STATES.move(partner, PartnerStatus.ACTIVE, also={"approved_at": now, "status_changed_at": now}, save=())
     audit_record(action="ib.partner_approved", obj=partner, actor=actor, before=before, after=_snapshot(partner),
                  reason=reason)
     _partner_event("ib.partner_approved", partner, actor=actor)
@@ -383,12 +382,8 @@ def partner_reject(*, actor: User | None, partner: Partner, reason: str) -> Part
     if not reason:
         raise ValidationFailed(fields={"reason": gettext("Say why the application is rejected.")})
     partner = _locked(partner)
-    if partner.status != PartnerStatus.APPLIED:
-        raise Conflict(gettext("Only an application can be rejected; this partner is %(status)s.")
-                       % {"status": partner.get_status_display()})
     before = _snapshot(partner)
-    partner.status, partner.status_changed_at = PartnerStatus.REJECTED, timezone.now()
-    partner.save(update_fields=["status", "status_changed_at"])
+    PARTNER_STATES.move(partner, PartnerStatus.REJECTED, also={"status_changed_at": timezone.now()}, save=())
     audit_record(action="ib.partner_rejected", obj=partner, actor=actor, before=before, after=_snapshot(partner),
                  reason=reason)
     _partner_event("ib.partner_rejected", partner, actor=actor, reason=reason)
@@ -456,8 +451,7 @@ def partner_accept_invitation(*, token: str, display_name: str, password: str, c
     invitation = invitation_for_token(token)
     invitation = (PartnerInvitation.objects.select_for_update(of=("self",)).select_related("brand", "parent")
                   .get(pk=invitation.pk))
-    if invitation.status != InvitationStatus.SENT:
-        raise InvitationUnusable(gettext("This invitation has already been used."))
+    INVITATION_STATES.check(invitation, InvitationStatus.ACCEPTED)  # accepted by a concurrent request first
     _check_password(password)
     if _login_taken(invitation.brand_id, invitation.email):
         raise ValidationFailed(fields={"email": gettext("A partner with this email address already exists.")})
@@ -466,8 +460,8 @@ def partner_accept_invitation(*, token: str, display_name: str, password: str, c
                               schedule=schedule, parent=invitation.parent, status=PartnerStatus.ACTIVE,
                               joined_via=JoinedVia.INVITATION)
     partner_login_set_password(partner=partner, password=password)
-    invitation.status, invitation.accepted_at, invitation.partner = InvitationStatus.ACCEPTED, timezone.now(), partner
-    invitation.save(update_fields=["status", "accepted_at", "partner"])
+    INVITATION_STATES.move(invitation, InvitationStatus.ACCEPTED, save=(),
+                           also={"accepted_at": timezone.now(), "partner": partner})
     audit_record(action="ib.invitation_accepted", obj=partner, actor=None, after=_snapshot(partner))
     _partner_event("ib.partner_approved", partner, actor=None)
     return partner
@@ -921,8 +915,7 @@ def attribution_conflict_resolve(*, actor: User | None, conflict: AttributionCon
     # The client first, then its conflict (crm.locks), as attribution_apply takes them.
     client = client_lock(conflict.client_id)
     conflict = AttributionConflict.objects.select_for_update(of=("self",)).select_related("client").get(pk=conflict.pk)
-    if conflict.status != ConflictStatus.OPEN:
-        raise Conflict(gettext("This conflict has already been resolved."))
+    ATTRIBUTION_CONFLICT_STATES.check(conflict, ConflictStatus.RESOLVED)
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed(fields={"reason": gettext("Say why this partner gets the client.")})
@@ -937,9 +930,8 @@ def attribution_conflict_resolve(*, actor: User | None, conflict: AttributionCon
         source = claim["source"] if claim["source"] in AttributionSource.values else AttributionSource.MANUAL
         _attribute(client=client, partner=partner, source=source, touched_at=touched, effective_from=start,
                    actor=actor, reason=reason, link_id=claim.get("link"), click_id=claim.get("click"))
-    conflict.status, conflict.chosen, conflict.reason = ConflictStatus.RESOLVED, partner, reason
-    conflict.resolved_at, conflict.resolved_by = timezone.now(), actor
-    conflict.save(update_fields=["status", "chosen", "reason", "resolved_at", "resolved_by"])
+    ATTRIBUTION_CONFLICT_STATES.move(conflict, ConflictStatus.RESOLVED, save=(), also={
+        "chosen": partner, "reason": reason, "resolved_at": timezone.now(), "resolved_by": actor})
     audit_record(action="ib.attribution_conflict_resolved", obj=conflict, actor=actor,
                  after={"chosen": partner.pk}, reason=reason)
     emit("ib.attribution_conflict_resolved", client=client, actor=actor, data={

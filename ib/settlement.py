@@ -49,6 +49,7 @@ from crm.models import Brand, Client, User
 from crm.permissions import code_or_404, user_can
 from ib.commissions import RUN, commission_run_settle
 from ib.models import (
+    PAYOUT_STATES,
     CommissionRun,
     CommissionSettlement,
     Partner,
@@ -276,7 +277,7 @@ def payout_request(*, partner: Partner, amount: Money | str, currency: str) -> P
             key=f"ib-payout:{payout.code}", kind="ib_payout", legs=[Leg(payable, -money), Leg(wallet, money)],
             memo=f"Partner payout {payout.code}", ref_kind="ib_payout", ref_code=str(payout.code),
             meta={"partner": str(partner.code)})
-        payout.state, payout.decided_at = PayoutState.PAID, timezone.now()
+        PAYOUT_STATES.move(payout, PayoutState.PAID, also={"decided_at": timezone.now()})  # saved below
     else:
         payout.hold = ledger_hold(key=f"ib-payout:{payout.code}:hold", account=payable, amount=money,
                                   memo=f"Partner payout {payout.code}")
@@ -288,10 +289,10 @@ def payout_request(*, partner: Partner, amount: Money | str, currency: str) -> P
     return payout
 
 
-def _locked_open(payout: PartnerPayout) -> PartnerPayout:
+def _locked_open(payout: PartnerPayout, to: str) -> PartnerPayout:
+    """The payout, locked, if it may move `to` (PAYOUT_STATES: PayoutTransitionRefused once decided)."""
     row = PartnerPayout.objects.select_for_update(of=("self",)).select_related("partner", "hold").get(pk=payout.pk)
-    if row.state != PayoutState.REQUESTED:
-        raise Conflict(gettext("This payout was %(state)s already.") % {"state": row.get_state_display().lower()})
+    PAYOUT_STATES.check(row, to)
     return row
 
 
@@ -307,15 +308,15 @@ def payout_pay(*, actor: User, payout: PartnerPayout) -> PartnerPayout:
     """Finance paid the request (by bank): the hold is captured into the brand's partner-payouts
     bank account."""
     _require_decider(actor, payout.brand_id)
-    row = _locked_open(payout)
+    row = _locked_open(payout, PayoutState.PAID)
     assert row.hold is not None  # noqa: S101 - a requested bank payout always holds its amount
     bank = system_account_for(kind=AccountKind.BANK, currency=row.currency, brand=row.brand_id,
                               owner_ref=PAYOUT_BANK_REF)
     row.transaction = ledger_hold_capture(hold=row.hold, key=f"ib-payout:{row.code}", to_account=bank,
                                           kind="ib_payout", memo=f"Partner payout {row.code}", actor=actor,
                                           ref_kind="ib_payout", ref_code=str(row.code))
-    row.state, row.decided_at, row.decided_by = PayoutState.PAID, timezone.now(), actor
-    row.save(update_fields=["transaction", "state", "decided_at", "decided_by"])
+    PAYOUT_STATES.move(row, PayoutState.PAID, also={"decided_at": timezone.now(), "decided_by": actor},
+                       save=("transaction",))
     audit_record(action="ib.payout_paid", obj=row, actor=actor,
                  before={"state": PayoutState.REQUESTED}, after={"state": row.state, "amount": row.money.text()})
     _payout_event("ib.payout_decided", row, actor=actor)
@@ -329,11 +330,11 @@ def payout_reject(*, actor: User, payout: PartnerPayout, reason: str) -> Partner
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed(fields={"reason": gettext("Say why the payout is rejected.")})
-    row = _locked_open(payout)
+    row = _locked_open(payout, PayoutState.REJECTED)
     if row.hold is not None:
         ledger_release(hold=row.hold, reason=reason)
-    row.state, row.decided_at, row.decided_by, row.reason = PayoutState.REJECTED, timezone.now(), actor, reason[:500]
-    row.save(update_fields=["state", "decided_at", "decided_by", "reason"])
+    PAYOUT_STATES.move(row, PayoutState.REJECTED, save=(),
+                       also={"decided_at": timezone.now(), "decided_by": actor, "reason": reason[:500]})
     audit_record(action="ib.payout_rejected", obj=row, actor=actor, reason=reason,
                  before={"state": PayoutState.REQUESTED}, after={"state": row.state})
     _payout_event("ib.payout_decided", row, actor=actor)
