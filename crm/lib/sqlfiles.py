@@ -48,12 +48,22 @@ def _placeholders(text: str) -> set[str]:
 
 def _compose(app: str, name: str, text: str, parts: dict[str, sql.Composable]) -> sql.Composed:
     used.add((app, name))
+    for line in text.splitlines():
+        if line.lstrip().startswith("--") and _placeholders(line):
+            # Filled, a part of several lines would end the comment and leave SQL after it.
+            raise ValueError(f"{app}/sql/{name}.sql: a placeholder in a comment: {line.strip()}")
     folder = name.rpartition("/")[0]
     filled = dict(parts)
     for part in _placeholders(text) - parts.keys():
         fragment = f"{folder}/_{part}" if folder else f"_{part}"
         filled[part] = _compose(app, fragment, _text(app, fragment), parts)
     return sql.SQL(text).format(**filled)
+
+
+def orm_sql(text: str) -> sql.SQL:
+    """A query the ORM wrote (``QuerySet.query.sql_with_params()``) as a part: Django's own text,
+    its values bound by the params that came with it (passed on with the statement's)."""
+    return sql.SQL(text)
 
 
 def sql_file(app: str, name: str, **parts: sql.Composable) -> sql.Composed:

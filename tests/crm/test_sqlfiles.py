@@ -71,3 +71,20 @@ def test_the_statement_files_are_listed_without_fragments_and_each_use_is_record
         ("plantedsql", "eng/_over"),
         ("plantedsql", "eng/_also"),
     }
+
+
+def test_a_placeholder_in_a_comment_is_refused_naming_the_file(planted: Path) -> None:
+    (planted / "sql" / "commented.sql").write_text("-- the {columns} of it\nSELECT {columns}")
+    with pytest.raises(ValueError, match="plantedsql/sql/commented.sql: a placeholder in a comment"):
+        sqlfiles.sql_text("plantedsql", "commented", columns=sql.SQL("1"))
+
+
+@pytest.mark.django_db
+def test_the_orm_s_own_query_fills_a_part_with_its_params(planted: Path) -> None:
+    from crm.models import Brand
+
+    (planted / "sql" / "counted.sql").write_text("SELECT count(*) FROM ({brands}) b WHERE %s")
+    text, params = Brand.objects.filter(code="nobody-has-this").values("id").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sqlfiles.sql_text("plantedsql", "counted", brands=sqlfiles.orm_sql(text)), [*params, True])
+        assert cursor.fetchone() == (0,)
