@@ -40,6 +40,7 @@ from crm.exceptions import NotFound, ValidationFailed
 from crm.lib.csvsafe import SafeCsvWriter, SafeXlsxWriter
 from crm.lib.money import Money, currency_normalise
 from crm.lib.pdf import pdf_render
+from crm.lib.sqlfiles import sql_text
 from wallet.exceptions import MonthNotClosable
 from wallet.models import AccountKind, LedgerAccount, MonthClose, PaymentProvider
 
@@ -58,32 +59,6 @@ CATEGORIES: tuple[tuple[str, Any], ...] = (
     ("other", gettext_lazy("Other movements and adjustments")),
     ("late", gettext_lazy("Late entries for earlier months")),
 )
-
-# A transaction's category by its kind (and, for a reversal, by the kind it reverses). Late
-# entries (business time before the month) are their own line whatever their kind.
-_CATEGORY_SQL = """
-    CASE
-        WHEN t.occurred_at < %(start)s THEN 'late'
-        WHEN t.kind = 'deposit' THEN 'deposits'
-        WHEN t.kind = 'deposit_refund' OR (t.kind = 'reversal' AND o.kind = 'deposit') THEN 'refunds'
-        WHEN t.kind = 'withdrawal' OR (t.kind = 'reversal' AND o.kind = 'withdrawal') THEN 'withdrawals'
-        WHEN t.kind IN ('chargeback', 'chargeback_fee') THEN 'chargebacks'
-        ELSE 'other'
-    END
-"""
-
-# The legs of the month: known by the cutoff, before the month's end, and not already in an
-# earlier close (which holds everything before this month known by its own close).
-_MONTH_LEGS_SQL = """
-    FROM wallet_ledgerleg l
-    JOIN wallet_ledgertransaction t ON t.id = l.transaction_id
-    LEFT JOIN wallet_ledgertransaction o ON o.id = t.reverses_id
-    WHERE l.account_id = ANY(%(accounts)s)
-      AND l.recorded_at <= %(cutoff)s
-      AND t.occurred_at < %(end)s
-      AND NOT (t.occurred_at < %(start)s AND l.recorded_at <= %(previous_cutoff)s)
-"""
-
 
 @dataclass(frozen=True)
 class CloseLine:
@@ -191,25 +166,16 @@ def _sums(params: dict[str, Any]) -> tuple[dict[str, tuple[Decimal, int]], Decim
     """Per category: the clearing legs' signed sum and the number of transactions; and the fees
     charged to clients in the same transactions."""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {_CATEGORY_SQL} AS category, sum(l.amount), count(DISTINCT t.id) "
-                       f"{_MONTH_LEGS_SQL} GROUP BY 1", params)
+        cursor.execute(sql_text("wallet", "close/sums"), params)
         sums = {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
-        cursor.execute(
-            "SELECT coalesce(sum(f.amount), 0) FROM wallet_ledgerleg f "  # noqa: S608 - constants; values bound
-            "JOIN wallet_ledgeraccount fa ON fa.id = f.account_id "
-            "WHERE fa.kind = %(fees_kind)s AND f.currency = %(currency)s AND f.recorded_at <= %(cutoff)s "
-            f"AND f.transaction_id IN (SELECT t.id {_MONTH_LEGS_SQL})",
-            {**params, "fees_kind": AccountKind.FEES})
+        cursor.execute(sql_text("wallet", "close/fees"), {**params, "fees_kind": AccountKind.FEES})
         fees = cursor.fetchone()[0]
     return sums, fees
 
 
 def _balance_before(accounts: list[int], *, end: dt.datetime, cutoff: dt.datetime) -> Decimal:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT coalesce(sum(l.amount), 0) FROM wallet_ledgerleg l "
-                       "JOIN wallet_ledgertransaction t ON t.id = l.transaction_id "
-                       "WHERE l.account_id = ANY(%s) AND l.recorded_at <= %s AND t.occurred_at < %s",
-                       [accounts, cutoff, end])
+        cursor.execute(sql_text("wallet", "close/balance_before"), {"accounts": accounts, "cutoff": cutoff, "end": end})
         total: Decimal = cursor.fetchone()[0]
     return total
 

@@ -60,11 +60,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from psycopg import sql
 
 from crm.audit import audit_record
 from crm.exceptions import Conflict, NotAllowed, NotFound, ValidationFailed
 from crm.jobs import JobCancelled, JobHandle, job_start
 from crm.lib.money import Money
+from crm.lib.sqlfiles import sql_statements, sql_text
 from crm.permissions import user_can
 from wallet.exceptions import ProviderBusy, SettlementParseError
 from wallet.ledger import Leg, clearing_account_for, ledger_post, mirror_account_for, system_account_for
@@ -181,7 +183,8 @@ def _provider_lock(provider_id: int, *, wait: bool, session: bool = False) -> bo
     kind = "" if session else "_xact"
     verb = "pg_advisory" if wait else "pg_try_advisory"
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {verb}{kind}_lock(hashtext(%s))", [f"wallet.recon:{provider_id}"])  # noqa: S608 - fixed names
+        cursor.execute(sql_text("wallet", "recon/provider_lock", lock=sql.Identifier(f"{verb}{kind}_lock")),
+                       {"key": f"wallet.recon:{provider_id}"})
         row = cursor.fetchone()
     return wait or bool(row[0])
 
@@ -292,9 +295,6 @@ def _mapping(imp: SettlementImport) -> ColumnMapping:
     return imp.mapping.column_mapping() if imp.mapping is not None else SIMULATOR_MAPPING
 
 
-_TEMP_TABLES = ("recon_batch", "recon_pairs", "recon_ledger", "recon_lines")
-
-
 def _drop_temp() -> None:
     """The work tables live in the worker's session (each step commits, so that the progress shows):
     dropped before and after each import. In a transaction that failed there is nothing to drop."""
@@ -302,7 +302,7 @@ def _drop_temp() -> None:
         return
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {', '.join(_TEMP_TABLES)}")  # noqa: S608 - fixed names
+            cursor.execute("DROP TABLE IF EXISTS recon_batch, recon_pairs, recon_ledger, recon_lines")
     except DatabaseError:
         logger.warning("the reconciliation's work tables could not be dropped", exc_info=True)
 
@@ -372,22 +372,15 @@ class _Steps:
             self.handle.progress(self.done, self.total)
 
 
-_LINE_COLUMNS = ("row", "provider_ref", "merchant_ref", "kind", "amount", "fee", "currency", "value_date", "batch_id")
-
-
-_LINES_TABLE = ("CREATE TEMP TABLE recon_lines (id bigint NOT NULL DEFAULT nextval(pg_get_serial_sequence("
-                "'wallet_settlementfileline', 'id')), row integer, provider_ref text, merchant_ref text, kind text, "
-                "amount numeric, fee numeric, currency text, value_date date, batch_id text, "
-                "state text NOT NULL DEFAULT 'open', settlement_id bigint NOT NULL DEFAULT {settlement}, "
-                "brand_id bigint DEFAULT {brand})")
+def _lines_table(settlement: int, brand: int | None) -> str:
+    return sql_text("wallet", "recon/lines_table", settlement=sql.Literal(settlement), brand=sql.Literal(brand))
 
 
 def _copy_lines(data: bytes, imp: SettlementImport, handle: JobHandle | None, total: int) -> int:
     """Parse and COPY the lines into recon_lines (ids from the lines table's sequence; each line
     of this import, its brand the import's)."""
     with connection.cursor() as cursor:
-        cursor.execute(_LINES_TABLE.format(settlement=int(imp.pk),
-                                           brand="NULL" if imp.brand_id is None else int(imp.brand_id)))
+        cursor.execute(_lines_table(imp.pk, imp.brand_id))
     count = 0
     chunk: list[tuple[Any, ...]] = []
     for row, provider_ref, merchant_ref, kind, amount, fee, currency, value_date, batch_id in settlement_rows(
@@ -410,7 +403,7 @@ def _copy_lines(data: bytes, imp: SettlementImport, handle: JobHandle | None, to
 def _copy(rows: list[tuple[Any, ...]]) -> int:
     if rows:
         with connection.connection.cursor() as cursor, cursor.copy(
-                f"COPY recon_lines ({', '.join(_LINE_COLUMNS)}) FROM STDIN") as copy:  # noqa: S608 - fixed names
+                sql_text("wallet", "recon/copy_lines")) as copy:
             for row in rows:
                 copy.write_row(row)
     return len(rows)
@@ -465,12 +458,6 @@ def _ledger_table(provider: PaymentProvider, *, since: dt.date) -> None:
         cursor.execute("ANALYZE recon_ledger")
 
 
-# Unmatched lines and movements, as the passes see them.
-_OPEN_LINES = ("(SELECT * FROM recon_lines x WHERE x.state = 'open' "
-               "AND NOT EXISTS (SELECT 1 FROM recon_pairs p WHERE p.line_id = x.id))")
-_OPEN_LEDGER = "(SELECT * FROM recon_ledger y WHERE NOT EXISTS (SELECT 1 FROM recon_pairs p WHERE p.tx_id = y.tx_id))"
-
-
 class _Matcher:
     """The matching passes over recon_lines and recon_ledger, and the writes of what they found. An
     import writes its lines and every kind of break; a re-match (`settlement_rematch`) takes lines
@@ -502,54 +489,23 @@ class _Matcher:
 
     def by_reference(self, field: str) -> None:
         """Pairs whose reference (`field`: provider_ref or merchant_ref) is equal, one to one."""
-        self.cursor.execute(f"""
-            INSERT INTO recon_pairs
-            SELECT line_id, tx_id, 'reference' FROM (
-                SELECT l.id AS line_id, r.tx_id,
-                       row_number() OVER (PARTITION BY l.id ORDER BY r.tx_id) AS rl,
-                       row_number() OVER (PARTITION BY r.tx_id ORDER BY l.row) AS rt
-                FROM {_OPEN_LINES} l JOIN {_OPEN_LEDGER} r ON r.{field} = l.{field}
-                WHERE l.{field} <> '') c
-            WHERE rl = 1 AND rt = 1""")  # noqa: S608 - field is one of two fixed names
+        if field not in ("provider_ref", "merchant_ref"):
+            raise ValueError(field)
+        self.cursor.execute(sql_text("wallet", "recon/by_reference", line_ref=sql.Identifier("l", field),
+                                     ledger_ref=sql.Identifier("r", field)))
         self._pairs_added()
 
     def batches(self) -> None:
         """One line, many payouts: the payouts of its batch id (or, without one, of its day and the
         days before within the tolerance) whose total is the line's amount."""
-        self.cursor.execute(f"""
-            CREATE TEMP TABLE recon_batch AS
-            SELECT l.id AS line_id, l.amount AS line_amount, r.tx_id, r.amount
-            FROM {_OPEN_LINES} l JOIN {_OPEN_LEDGER} r
-              ON r.currency = l.currency AND sign(r.amount) = sign(l.amount)
-             AND (r.batch_id = l.batch_id OR (r.batch_id = '' AND r.kind = 'withdrawal'
-                  AND r.day BETWEEN l.value_date - %(days)s AND l.value_date))
-            WHERE l.batch_id <> ''""", {"days": self.tol.days})  # noqa: S608 - fixed fragments
-        # A payout two batch lines could claim belongs to neither: a person decides.
-        self.cursor.execute("DELETE FROM recon_batch WHERE tx_id IN "
-                            "(SELECT tx_id FROM recon_batch GROUP BY tx_id HAVING count(*) > 1)")
-        self.cursor.execute("""
-            INSERT INTO recon_pairs
-            SELECT b.line_id, b.tx_id, 'batch' FROM recon_batch b WHERE b.line_id IN (
-                SELECT line_id FROM recon_batch GROUP BY line_id, line_amount
-                HAVING count(*) > 1 AND abs(sum(amount) - line_amount) <= %(tol)s)""", {"tol": self.tol.amount})
+        for statement in sql_statements("wallet", "recon/batches"):
+            self.cursor.execute(statement, {"days": self.tol.days, "tol": self.tol.amount})
         self._pairs_added()
 
     def by_tolerance(self) -> None:
         """Mutual best candidates: the same currency, the amount and the day within the tolerances,
         and no reference on the ledger's side that says it is something else."""
-        self.cursor.execute(f"""
-            INSERT INTO recon_pairs
-            SELECT line_id, tx_id, 'tolerance' FROM (
-                SELECT l.id AS line_id, r.tx_id,
-                       row_number() OVER (PARTITION BY l.id ORDER BY abs(l.amount - r.amount),
-                                          abs(l.value_date - r.day), r.tx_id) AS rl,
-                       row_number() OVER (PARTITION BY r.tx_id ORDER BY abs(l.amount - r.amount),
-                                          abs(l.value_date - r.day), l.row) AS rt
-                FROM {_OPEN_LINES} l JOIN {_OPEN_LEDGER} r
-                  ON r.currency = l.currency AND abs(l.amount - r.amount) <= %(tol)s
-                 AND r.day BETWEEN l.value_date - %(days)s AND l.value_date + %(days)s
-                 AND (r.provider_ref = '' OR r.provider_ref = l.provider_ref)) c
-            WHERE rl = 1 AND rt = 1""", {"tol": self.tol.amount, "days": self.tol.days})  # noqa: S608
+        self.cursor.execute(sql_text("wallet", "recon/by_tolerance"), {"tol": self.tol.amount, "days": self.tol.days})
         self._pairs_added()
 
     def prepare_write(self) -> None:
@@ -582,73 +538,24 @@ class _Matcher:
         matched: int = self.cursor.fetchone()[0]
         return matched
 
-    _INSERT = ("INSERT INTO wallet_reconciliationbreak (code, kind, status, provider_id, brand_id, settlement_id, "
-               "line_id, transaction_id, currency, provider_currency, provider_amount, ledger_amount, difference, "
-               "provider_fee, ledger_fee, occurred_on, created_at, resolution, note) ")
-
     def write_pair_breaks(self) -> int:
         """Currency, amount and fee differences of the pairs (one to one), and of the batches' totals."""
-        params = {"provider": self.provider_id}
         created = 0
-        pairs = """
-            FROM recon_pairs p JOIN recon_lines l ON l.id = p.line_id JOIN recon_ledger r ON r.tx_id = p.tx_id
-            WHERE p.method <> 'batch' AND """
-        # A fee break's difference is the fees' (what the provider kept more than the ledger booked).
-        amounts = "CASE WHEN l.currency = r.currency THEN l.amount - r.amount ELSE 0 END"
-        for kind, condition, difference in (
-                ("currency_mismatch", "l.currency <> r.currency", amounts),
-                ("amount_mismatch", "l.currency = r.currency AND l.amount <> r.amount", amounts),
-                ("fee_mismatch", "l.currency = r.currency AND l.fee <> r.fee", "l.fee - r.fee")):
-            self.cursor.execute(self._INSERT + f"""
-                SELECT gen_random_uuid(), '{kind}', 'open', %(provider)s, coalesce(r.brand_id, l.brand_id),
-                       l.settlement_id, l.id, r.tx_id, r.currency, l.currency, l.amount, r.amount,
-                       {difference},
-                       l.fee, r.fee, l.value_date, now(), '', ''
-                """ + pairs + condition, params)  # noqa: S608 - fixed fragments
-            created += self.cursor.rowcount
-        # Batches (one line, many payouts): the total and the fees; the brand of the payouts when
-        # they are all of one.
-        batch = """
-            FROM (SELECT p.line_id, sum(r.amount) AS amount, sum(r.fee) AS fee,
-                         CASE WHEN count(DISTINCT r.brand_id) = 1 THEN min(r.brand_id) END AS brand_id
-                  FROM recon_pairs p JOIN recon_ledger r ON r.tx_id = p.tx_id WHERE p.method = 'batch'
-                  GROUP BY p.line_id) s
-            JOIN recon_lines l ON l.id = s.line_id WHERE """
-        for kind, condition, difference in (("amount_mismatch", "l.amount <> s.amount", "l.amount - s.amount"),
-                                            ("fee_mismatch", "l.fee <> s.fee", "l.fee - s.fee")):
-            self.cursor.execute(self._INSERT + f"""
-                SELECT gen_random_uuid(), '{kind}', 'open', %(provider)s, coalesce(s.brand_id, l.brand_id),
-                       l.settlement_id, l.id, NULL, l.currency, l.currency, l.amount, s.amount, {difference},
-                       l.fee, s.fee, l.value_date, now(), '', ''
-                """ + batch + condition, params)  # noqa: S608 - fixed fragments
+        for statement in sql_statements("wallet", "recon/pair_breaks"):
+            self.cursor.execute(statement, {"provider": self.provider_id})
             created += self.cursor.rowcount
         return created
 
     def write_line_breaks(self) -> int:
         """Duplicates, and the lines nothing in the ledger matched; such a line is of the brand of
         the deposit or withdrawal its merchant reference names, when it names one of ours."""
-        # The few lines first (materialised), then their merchant references looked up one by one.
-        self.cursor.execute(self._INSERT + """
-            WITH l AS MATERIALIZED (
-                SELECT * FROM recon_lines x
-                WHERE x.state = 'duplicate' OR NOT EXISTS (SELECT 1 FROM recon_pairs p WHERE p.line_id = x.id))
-            SELECT gen_random_uuid(), CASE WHEN l.state = 'duplicate' THEN 'duplicate' ELSE 'missing_in_ledger' END,
-                   'open', %(provider)s, coalesce(d.brand_id, w.brand_id, l.brand_id), l.settlement_id, l.id, NULL,
-                   l.currency, l.currency, l.amount, NULL, l.amount, l.fee, NULL, l.value_date, now(), '', ''
-            FROM l
-            LEFT JOIN wallet_deposit d ON l.merchant_ref <> '' AND d.merchant_ref = l.merchant_ref
-            LEFT JOIN wallet_withdrawal w ON l.merchant_ref <> '' AND w.merchant_ref = l.merchant_ref""",  # noqa: S608
-                            {"provider": self.provider_id})
+        self.cursor.execute(sql_text("wallet", "recon/line_breaks"), {"provider": self.provider_id})
         created: int = self.cursor.rowcount
         return created
 
     def write_missing_at_provider(self, import_id: int, date_from: dt.date, date_to: dt.date) -> int:
         """The provider's movements of the file's days that no file settled (once while open)."""
-        self.cursor.execute(self._INSERT + f"""
-            SELECT gen_random_uuid(), 'missing_at_provider', 'open', %(provider)s, r.brand_id, %(import)s, NULL,
-                   r.tx_id, r.currency, '', NULL, r.amount, -r.amount, NULL, r.fee, r.day, now(), '', ''
-            FROM {_OPEN_LEDGER} r WHERE r.day BETWEEN %(from)s AND %(to)s
-            ON CONFLICT (transaction_id, kind) WHERE status = 'open' AND line_id IS NULL DO NOTHING""",  # noqa: S608
+        self.cursor.execute(sql_text("wallet", "recon/missing_at_provider"),
                             {"provider": self.provider_id, "import": import_id, "from": date_from, "to": date_to})
         created: int = self.cursor.rowcount
         return created
@@ -730,7 +637,7 @@ def _rematch_locked(provider: PaymentProvider, actor: Any, *, settlement_id: int
                     break_id: int | None) -> RematchResult:
     tol = tolerances()
     with connection.cursor() as cursor:
-        cursor.execute(_LINES_TABLE.format(settlement=0, brand="NULL"))
+        cursor.execute(_lines_table(0, None))
         cursor.execute("""
             INSERT INTO recon_lines (id, row, provider_ref, merchant_ref, kind, amount, fee, currency, value_date,
                                      batch_id, state, settlement_id, brand_id)
