@@ -37,7 +37,9 @@ from django.db.models.aggregates import Count, Sum
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, Left, TruncDate
 from django.utils import timezone
+from psycopg import sql as psql
 
+from crm.lib.sqlfiles import orm_sql, sql_statements, sql_text
 from crm.models import Client, Event
 from reports.models import ALL_DESKS, TRADER_CHUNK, ReadModelMark
 
@@ -161,14 +163,9 @@ def _events_insert(start: dt.datetime, end: dt.datetime) -> None:
             for figure in figures:
                 for dimension in figure.dimensions:
                     sql, params = _figure_query(name, figure, dimension, start, end).query.sql_with_params()
-                    cursor.execute(
-                        "INSERT INTO reports_dailyfigure (day, brand_id, desk_id, currency, metric, dimension, key, "  # noqa: S608 (the ORM's own SQL)
-                        "amount, count) SELECT r_day, r_brand, r_desk, r_currency, r_metric, r_dimension, r_key, "
-                        f"r_amount, r_count FROM ({sql}) figures",
-                        params)
+                    cursor.execute(sql_text("reports", "readmodel/event_figures", figures=orm_sql(sql)), params)
         sql, params = _events_in(list(EVENT_FIGURES), start, end).values("id").query.sql_with_params()
-        cursor.execute(f"INSERT INTO reports_appliedevent (event_id) SELECT id FROM ({sql}) counted "  # noqa: S608
-                       "ON CONFLICT DO NOTHING", params)
+        cursor.execute(sql_text("reports", "readmodel/events_applied", counted=orm_sql(sql)), params)
 
 
 # --- deals -------------------------------------------------------------------------------------------------
@@ -178,103 +175,9 @@ def _client_desks() -> tuple[str, tuple[Any, ...]]:
     return sql, tuple(params)
 
 
-# The brands' instruments as the commission engine values a spread (ib.selectors.instrument_specs),
-# passed in as arrays (the CTE inst): reports names no table of ib's.
-_DEALS_BASE = """
-WITH
-inst AS (
-    SELECT * FROM unnest(%s::bigint[], %s::text[], %s::numeric[], %s::numeric[], %s::text[], %s::numeric[])
-        AS i(brand_id, symbol, contract_size, units_per_lot, profit_currency, markup_per_lot)
-), base AS (
-    SELECT (d.time AT TIME ZONE 'UTC')::date AS day, s.brand_id, COALESCE(c.desk_id, 0) AS desk_id,
-           a.currency, a.client_id, d.server_id, d.symbol, d.entry, d.volume, d.profit, d.commission, d.swap,
-           a.book, d.market_ask - d.market_bid AS spread
-    FROM trading_public_deals d
-    JOIN trading_public_accounts a ON a.id = d.account_id
-    JOIN trading_public_servers s ON s.id = d.server_id
-    LEFT JOIN ({clients}) c ON c.id = a.client_id
-    WHERE d.kind = 'trade' AND d.deleted_at IS NULL AND NOT a.is_demo
-      AND d.time >= %s AND d.time < %s AND (%s::bigint[] IS NULL OR s.brand_id = ANY(%s::bigint[]))
-)
-"""
-
-# One pass over the deals: summed per day, brand, desk, account currency, symbol, server, book and
-# whether the deal closes, the few thousand rows every figure below is read from (the figures then
-# cost nothing beside the pass, where each reading the deals again cost as much as the pass).
-_AGG = """, agg AS (
-    SELECT day, brand_id, desk_id, currency, symbol, server_id, book,
-           entry IN ('out', 'inout', 'out_by') AS closing,
-           SUM(volume) AS volume, SUM(profit) AS profit, SUM(commission) AS commission, SUM(swap) AS swap,
-           COUNT(*) AS n,
-           SUM(spread * volume) AS spread_lots, COUNT(spread) AS n_spread,
-           SUM(volume) FILTER (WHERE spread IS NULL) AS lots_unquoted, COUNT(*) - COUNT(spread) AS n_unquoted
-    FROM base GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
-)
-"""
-
-# The broker's spread on the closing deals of a known instrument, in the instrument's profit
-# currency, as the commission engine values it (ib.engine's spread basis): the market's spread at
-# the deal x lots x contract size, else (no quote with the deal) the symbol's markup per standard
-# lot x standard lots; deals with neither are not counted.
-_SPREADS = """, spreads AS (
-    SELECT g.day, g.brand_id, g.desk_id, g.symbol, g.book, i.profit_currency,
-           COALESCE(g.spread_lots * i.contract_size, 0)
-           + COALESCE(g.lots_unquoted * i.contract_size / i.units_per_lot * i.markup_per_lot, 0) AS value,
-           g.n_spread + CASE WHEN i.markup_per_lot IS NULL THEN 0 ELSE g.n_unquoted END AS n
-    FROM agg g JOIN inst i ON i.brand_id = g.brand_id AND i.symbol = g.symbol
-    WHERE g.closing
-)
-"""
-
-_DEALS_FIGURES = _DEALS_BASE + _AGG + _SPREADS + """
-INSERT INTO reports_dailyfigure (day, brand_id, desk_id, currency, metric, dimension, key, amount, count)
-SELECT day, brand_id, desk_id, '', 'volume', 'symbol', symbol, SUM(volume), SUM(n)
-  FROM agg GROUP BY day, brand_id, desk_id, symbol
-UNION ALL
-SELECT day, brand_id, desk_id, '', 'volume', 'platform', server_id::text, SUM(volume), SUM(n)
-  FROM agg GROUP BY day, brand_id, desk_id, server_id
-UNION ALL
-SELECT day, brand_id, desk_id, currency, 'closed_pl', 'symbol', symbol, SUM(profit), SUM(n)
-  FROM agg WHERE closing GROUP BY day, brand_id, desk_id, currency, symbol
-UNION ALL
-SELECT day, brand_id, desk_id, currency, 'commission', 'symbol', symbol, SUM(commission), SUM(n)
-  FROM agg GROUP BY day, brand_id, desk_id, currency, symbol
-UNION ALL
-SELECT day, brand_id, desk_id, currency, 'swap', 'symbol', symbol, SUM(swap), SUM(n)
-  FROM agg GROUP BY day, brand_id, desk_id, currency, symbol
-UNION ALL
-SELECT day, brand_id, desk_id, currency, 'closed_pl', 'book', book, SUM(profit), SUM(n)
-  FROM agg WHERE closing GROUP BY day, brand_id, desk_id, currency, book
-UNION ALL
-SELECT day, brand_id, desk_id, currency, 'commission', 'book', book, SUM(commission), SUM(n)
-  FROM agg GROUP BY day, brand_id, desk_id, currency, book
-UNION ALL
-SELECT day, brand_id, desk_id, currency, 'swap', 'book', book, SUM(swap), SUM(n)
-  FROM agg GROUP BY day, brand_id, desk_id, currency, book
-UNION ALL
-SELECT day, brand_id, desk_id, profit_currency, 'spread', dimension, key, SUM(value), SUM(n)
-  FROM spreads CROSS JOIN LATERAL (VALUES ('symbol', symbol), ('book', book)) k(dimension, key)
-  WHERE n > 0
-  GROUP BY day, brand_id, desk_id, profit_currency, dimension, key
-"""
-
-_DEALS_TRADERS = _DEALS_BASE + """, traders AS (
-    -- A client's desk is one value (the client's, when computed): grouping by it keeps one row.
-    SELECT day, brand_id, client_id, MIN(desk_id) AS desk_id
-    FROM base WHERE client_id IS NOT NULL GROUP BY day, brand_id, client_id
-), kept AS (
-    INSERT INTO reports_dailytrader (day, brand_id, desk_id, client_id)
-    SELECT day, brand_id, desk_id, client_id FROM traders
-)
-INSERT INTO reports_traderbitmap (day, brand_id, desk_id, chunk, bits)
-SELECT day, brand_id, desk_id, (client_id / {chunk})::int,
-       bit_or(set_bit(B'0'::bit({chunk}), (client_id %% {chunk})::int, 1))
-FROM traders GROUP BY day, brand_id, desk_id, (client_id / {chunk})::int
-UNION ALL
-SELECT day, brand_id, {all_desks}, (client_id / {chunk})::int,
-       bit_or(set_bit(B'0'::bit({chunk}), (client_id %% {chunk})::int, 1))
-FROM traders GROUP BY day, brand_id, (client_id / {chunk})::int
-"""  # noqa: S608 (constants only: the chunk size and the all-desks mark)
+# The deal figures and the active traders (reports/sql/readmodel/deals_*.sql): the brands'
+# instruments as the commission engine values a spread (ib.selectors.instrument_specs) are passed in
+# as arrays, so that reports names no table of ib's.
 
 
 def _day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -286,19 +189,16 @@ def _deals_days(cursor: Any, first: dt.date, last: dt.date, brand_ids: list[int]
     """Replace the deal figures and active traders of the UTC days [first, last] (of `brand_ids`, or
     every brand): one pass over the deals of the whole range, grouped by day."""
     start, end = _day_bounds(first)[0], _day_bounds(last)[1]
-    brands = " AND brand_id = ANY(%s)" if brand_ids is not None else ""
-    extra = [brand_ids] if brand_ids is not None else []
-    cursor.execute(f"DELETE FROM reports_dailyfigure WHERE day BETWEEN %s AND %s AND metric = ANY(%s){brands}",  # noqa: S608
-                   [first, last, list(DEAL_METRICS), *extra])
-    for table in ("reports_dailytrader", "reports_traderbitmap"):
-        cursor.execute(f"DELETE FROM {table} WHERE day BETWEEN %s AND %s{brands}", [first, last, *extra])  # noqa: S608
+    for statement in sql_statements("reports", "readmodel/deals_days_delete"):
+        cursor.execute(statement, {"first": first, "last": last, "metrics": list(DEAL_METRICS), "brands": brand_ids})
     clients, client_params = _client_desks()
     inst = _instrument_arrays()
     # The grouping of a week of deals sorts and hashes in memory rather than on disk (this
     # transaction only).
     cursor.execute("SET LOCAL work_mem = '64MB'")
-    for template in (_DEALS_FIGURES, _DEALS_TRADERS):
-        cursor.execute(template.format(clients=clients, chunk=TRADER_CHUNK, all_desks=ALL_DESKS),
+    for name in ("deals_figures", "deals_traders"):
+        cursor.execute(sql_text("reports", f"readmodel/{name}", clients=orm_sql(clients), chunk=psql.Literal(TRADER_CHUNK),
+                                all_desks=psql.Literal(ALL_DESKS)),
                        [*inst, *client_params, start, end, brand_ids, brand_ids])
 
 
@@ -381,10 +281,7 @@ def _ib_insert(cursor: Any, day: dt.date) -> None:
         sql, params = qs.query.sql_with_params()
     except EmptyResultSet:  # no finished commission run yet: no lines
         return
-    cursor.execute(
-        "INSERT INTO reports_dailyfigure (day, brand_id, desk_id, currency, metric, dimension, key, amount, count) "  # noqa: S608 (the ORM's own SQL)
-        f"SELECT %s, r_brand, r_desk, currency, 'ib_cost', 'partner', r_key, r_amount, r_count FROM ({sql}) lines",
-        [day, *params])
+    cursor.execute(sql_text("reports", "readmodel/ib_cost", lines=orm_sql(sql)), [day, *params])
 
 
 # A rebuild recomputes this many days per transaction: each pass over the deals joins the clients'
