@@ -12,6 +12,7 @@ from django.db.models import Max
 from django.utils.translation import gettext
 
 from automation import actions as registry
+from automation import permissions
 from automation.conditions import conditions_clean
 from automation.models import AutomationRule
 from automation.runner import _rules_changed
@@ -206,7 +207,7 @@ def automation_rule_save(
 ) -> AutomationRule:
     """Create (`rule` None: placed last in its brand's order) or change a rule, after checking
     every field (see rule_validate). Audited with before/after."""
-    _require(actor, "automation.change_automationrule" if rule else "automation.add_automationrule")
+    _require(actor, permissions.RULE_CHANGE if rule else permissions.RULE_ADD)
     if rule is not None:
         rule.refresh_from_db(from_queryset=AutomationRule.objects.select_for_update(of=("self",)))
         if rule.brand_id != getattr(brand, "pk", None):
@@ -235,7 +236,7 @@ def automation_rule_save(
 @transaction.atomic
 def automation_rule_set_active(*, actor: User | None, rule: AutomationRule, active: bool) -> AutomationRule:
     """Switch a rule on or off. Runs it already scheduled are cancelled when they come due."""
-    _require(actor, "automation.change_automationrule")
+    _require(actor, permissions.RULE_CHANGE)
     rule.refresh_from_db(from_queryset=AutomationRule.objects.select_for_update(of=("self",)))
     if rule.is_active == bool(active):
         return rule
@@ -250,7 +251,7 @@ def automation_rule_set_active(*, actor: User | None, rule: AutomationRule, acti
 @transaction.atomic
 def automation_rule_reorder(*, actor: User | None, brand: Brand, codes: Sequence[str]) -> None:
     """Put the brand's rules in the order of `codes` (rules not named keep their place after them)."""
-    _require(actor, "automation.change_automationrule")
+    _require(actor, permissions.RULE_CHANGE)
     rules = list(AutomationRule.objects.select_for_update().filter(brand=brand).order_by("order", "id"))
     by_code = {str(r.code): r for r in rules}
     named = [by_code[c] for c in dict.fromkeys(str(c) for c in codes) if c in by_code]
@@ -281,7 +282,7 @@ def automation_rule_move(*, actor: User | None, rule: AutomationRule, direction:
 @transaction.atomic
 def automation_rule_delete(*, actor: User | None, rule: AutomationRule) -> None:
     """Delete a rule with its run log (the audit trail keeps what it was)."""
-    _require(actor, "automation.delete_automationrule")
+    _require(actor, permissions.RULE_DELETE)
     audit_record(action="automation_rule.delete", obj=rule, before=_rule_snapshot(rule), actor=actor)
     rule.delete()
     _rules_changed()

@@ -30,6 +30,7 @@ from crm.lib.validation import InvalidValue, language_normalise, text_clean
 from crm.models import Client, Event, User
 from crm.permissions import user_can
 from crm.selectors import mask_email
+from emails import permissions
 from emails.models import EmailTemplate, OutboundEmail
 from emails.services import (
     BODY_MAX,
@@ -44,7 +45,7 @@ from emails.services import (
     template_problems,
 )
 
-COMPOSE_PERMISSION = "crm.email_client"
+COMPOSE_PERMISSION = permissions.COMPOSE
 # A line break in a subject would start a new mail header; Unicode's own line separators too.
 _LINE_BREAK_RE = re.compile("[\r\n\x85\u2028\u2029]")
 # How many of a client's emails the profile lists.

@@ -58,6 +58,7 @@ from crm.models import Brand, Client, Event, Stage, User
 from crm.permissions import user_can
 from crm.selectors import mask_email
 from crm.timeline import TimelineKind
+from emails import permissions
 from emails.models import EmailStatus, EmailTemplate, OutboundEmail, template_key_validator
 
 if TYPE_CHECKING:
@@ -416,7 +417,7 @@ def email_template_save(
 ) -> EmailTemplate:
     """Create (`template` None) or change an email template. Validation names each problem,
     syntax errors with their line; nothing is written unless everything is valid."""
-    _require_admin(actor, "emails.change_emailtemplate" if template else "emails.add_emailtemplate")
+    _require_admin(actor, permissions.TEMPLATE_CHANGE if template else permissions.TEMPLATE_ADD)
     values = email_template_validate(brand=brand, key=key, language=language, subject=subject, body=body,
                                      description=description, instance=template)
     values["is_active"] = bool(is_active)

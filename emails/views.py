@@ -23,13 +23,14 @@ from django.views.decorators.http import require_GET, require_POST
 from crm.exceptions import Conflict, NotFound, ValidationFailed
 from crm.lib.forms import form_field
 from crm.models import Client
-from crm.permissions import AuthedRequest, user_can
+from crm.permissions import AuthedRequest
 from crm.selectors import mask_email
 from crm.templatetags.crm_ui import language_name
 from crm.views.clients import tab_response
 from crm.views.ui import client_or_404, form_submit, wants_partial
 from emails import composer
 from emails.models import EmailTemplate
+from emails.permissions import may_compose
 from emails.preview import preview_frame_policy, preview_html, preview_keep
 from emails.services import BODY_MAX, SUBJECT_MAX
 
@@ -83,7 +84,7 @@ def email_tab_context(request: HttpRequest, client: Client) -> dict[str, Any]:
 
 def _authorised(request: HttpRequest, code: Any) -> Client:
     client = client_or_404(request, code)
-    if not user_can(request.user, composer.COMPOSE_PERMISSION):
+    if not may_compose(request.user):
         raise PermissionDenied
     return client
 

@@ -17,9 +17,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 from crm.exceptions import ValidationFailed
 from crm.forms import apply_domain_errors
 from crm.models import Brand
-from crm.permissions import AuthedRequest, user_can
+from crm.permissions import AuthedRequest
 from leads import segments
 from leads.models import Segment
+from leads.permissions import may_assign_leads
 from leads.sales_forms import SegmentForm
 
 
@@ -27,7 +28,7 @@ def segment_manager_required(view: Callable[..., HttpResponse]) -> Callable[...,
     @login_required
     @wraps(view)
     def wrapper(request: AuthedRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not user_can(request.user, "crm.assign_client"):
+        if not may_assign_leads(request.user):
             raise Http404
         return view(request, *args, **kwargs)
 

@@ -42,7 +42,7 @@ from crm.lib.middleware import client_ip
 from crm.lib.public_url import public_url
 from crm.lib.ratelimit import rate_hit, rate_key
 from crm.models import Brand, Desk
-from crm.permissions import AuthedRequest, client_queryset_for_user, user_can
+from crm.permissions import AuthedRequest, client_queryset_for_user
 from crm.services import access_export_record, access_search_record
 from crm.views.jobs import job_context
 from crm.views.staff import administrator_required
@@ -84,6 +84,7 @@ from leads.models import (
     ScoringRule,
     TelephonyProvider,
 )
+from leads.permissions import may_assign_leads
 from leads.telephony import (
     ProviderWithSecret,
     telephony_provider_create,
@@ -190,7 +191,7 @@ def assigner_required(view: Callable[..., HttpResponseBase]) -> Callable[..., Ht
     @functools.wraps(view)
     @login_required
     def wrapper(request: AuthedRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if not user_can(request.user, "crm.assign_client"):
+        if not may_assign_leads(request.user):
             raise Http404
         return view(request, *args, **kwargs)
 
@@ -573,7 +574,7 @@ def desk_sla_edit(request: AuthedRequest, code: Any) -> HttpResponse:
 
 @login_required
 def availability_list(request: AuthedRequest) -> HttpResponse:
-    if not user_can(request.user, "crm.assign_client"):
+    if not may_assign_leads(request.user):
         raise Http404
     rows = selectors.agent_availability_list(user=request.user)
     return _admin_page(request, "leads/settings/availability.html", {"rows": rows}, tab="availability")

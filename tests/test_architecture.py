@@ -558,3 +558,87 @@ def test_the_type_ignore_scan_finds_bare_and_unexplained_ignores_and_not_strings
         "i = f()  # noqa: S308 - type: ignore is not needed here\n"
     )
     assert [line for line, _comment in bad_type_ignores(source)] == [1, 2, 3, 4, 8]
+
+
+# --- permissions and selectors (issue 59, item 5) ------------------------------------------------------
+
+# Views that still read their own app's models directly although the app has selectors, with how many
+# such reads each holds: the count may only go down (a new view reads through the app's selectors),
+# and the test fails when an entry is no longer needed, so that it is lowered or removed.
+DIRECT_READS_LEFT = {
+    "automation/views.py": 1, "compliance/cases_views.py": 1, "compliance/views_restrictions.py": 1,
+    "compliance/views_risk.py": 1, "crm/views/deliveries.py": 1, "crm/views/jobs.py": 1,
+    "crm/views/notifications.py": 1, "crm/views/restrictions.py": 1, "crm/views/staff.py": 4,
+    "ib/plan_views.py": 3, "ib/settlement_views.py": 2, "ib/views.py": 5, "kyc/questionnaire_views.py": 5,
+    "kyc/views.py": 2, "leads/sales_views.py": 5, "leads/views.py": 9, "portal/security_views.py": 1,
+    "portal/views.py": 1, "trading/views.py": 2, "wallet/close_views.py": 1, "wallet/deposit_views.py": 1,
+    "wallet/policy_views.py": 1, "wallet/provider_views.py": 2, "wallet/reconciliation_views.py": 3,
+}
+
+
+def view_modules(folder: Path) -> list[Path]:
+    """An app's page modules: views.py, *_views.py, views_*.py and the modules of a views/ package."""
+    return sorted(p for p in folder.rglob("*.py") if "migrations" not in p.parts and (
+        p.name == "views.py" or p.stem.endswith("_views") or p.stem.startswith("views_")
+        or p.parent.name == "views"))
+
+
+def own_model_reads(source: str, app_module: str) -> list[tuple[int, str]]:
+    """Each `<Model>.objects` of a model imported from `<app_module>.models` (at module level or in a
+    function): (line, model)."""
+    tree = ast.parse(source)
+    models = {alias.asname or alias.name for node in ast.walk(tree)
+              if isinstance(node, ast.ImportFrom) and node.module == f"{app_module}.models" and not node.level
+              for alias in node.names}
+    return sorted((node.lineno, node.value.id) for node in ast.walk(tree)
+                  if isinstance(node, ast.Attribute) and node.attr == "objects" and isinstance(node.value, ast.Name)
+                  and node.value.id in models)
+
+
+def app_packages() -> dict[str, tuple[str, Path]]:
+    """Each of the project's apps: label -> (module, folder)."""
+    return {config.label: (config.name, Path(config.path).resolve()) for config in apps.get_app_configs()
+            if config.label in project_apps()}
+
+
+# Apps with pages still without a permissions module, and why: the test fails once one has it.
+PERMISSIONS_PENDING = {
+    "integrations": "being assembled out of crm (issue 59, item 2); the API keys' rights are in integrations.apikeys",
+}
+
+
+def test_every_app_with_pages_has_a_permissions_module_saying_who_may_do_what() -> None:
+    missing = [module for module, folder in app_packages().values()
+               if view_modules(folder) and not (folder / "permissions.py").is_file()]
+    assert sorted(missing) == sorted(m for m in PERMISSIONS_PENDING if m in missing), (
+        f"apps with pages and no permissions.py: {missing}")
+    done = [m for m in PERMISSIONS_PENDING if (REPO_ROOT / m / "permissions.py").is_file()]
+    assert not done, f"PERMISSIONS_PENDING lists apps that have one now (remove them): {done}"
+    for module, folder in app_packages().values():
+        if (folder / "permissions.py").is_file():
+            assert ast.get_docstring(ast.parse((folder / "permissions.py").read_text(encoding="utf-8"))), module
+
+
+def test_pages_read_their_own_apps_models_through_its_selectors() -> None:
+    found: dict[str, list[tuple[int, str]]] = {}
+    for module, folder in app_packages().values():
+        if not (folder / "selectors.py").is_file():
+            continue
+        for path in view_modules(folder):
+            reads = own_model_reads(path.read_text(encoding="utf-8"), module)
+            if reads:
+                found[path.relative_to(REPO_ROOT).as_posix()] = reads
+    over = {path: reads for path, reads in found.items() if len(reads) > DIRECT_READS_LEFT.get(path, 0)}
+    assert not over, ("pages reading their app's models directly (read through its selectors, which scope "
+                      f"them by the app's permissions): {over}")
+    stale = {path: (allowed, len(found.get(path, []))) for path, allowed in DIRECT_READS_LEFT.items()
+             if len(found.get(path, [])) < allowed}
+    assert not stale, f"DIRECT_READS_LEFT allows more than is left (lower or remove them): {stale}"
+
+
+def test_the_scan_of_direct_reads_finds_them_in_functions_and_not_other_apps_models() -> None:
+    source = ("from monitoring.models import Cover, Notice as N\nfrom crm.models import User\n"
+              "def page():\n    from monitoring.models import Shift\n"
+              "    return Cover.objects.all(), N.objects.first(), Shift.objects, User.objects.all()\n")
+    assert own_model_reads(source, "monitoring") == [(5, "Cover"), (5, "N"), (5, "Shift")]
+    assert own_model_reads(source, "crm") == [(5, "User")]

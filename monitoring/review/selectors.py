@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from django.core.cache import cache
 
+from crm.models import Desk
 from monitoring.review import budget as budget_math
 from monitoring.review.models import DeskAlertBudget
 
+DEFAULT_BUDGET = 0.5         # alerts per 100 agent-days of a desk without a budget of its own
 SYNTHETIC_CACHE_KEY = "monitoring.review.synthetic_days:{version}"
 
 
@@ -19,6 +21,11 @@ def desk_thresholds() -> dict[int, tuple[float, float]]:
             out[row.desk_id] = (row.threshold, row.notice_threshold if row.notice_threshold is not None else row.threshold)
     return out
 
+
+
+def desk_budget(desk: Desk) -> DeskAlertBudget | None:
+    """The desk's own alert budget, if it has one (DEFAULT_BUDGET holds otherwise)."""
+    return DeskAlertBudget.objects.filter(desk=desk).first()
 
 
 def synthetic_days() -> tuple[budget_math.SyntheticDay, ...]:

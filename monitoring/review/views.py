@@ -23,7 +23,6 @@ from monitoring.models import AlertStatus
 from monitoring.review import budget as budget_math
 from monitoring.review import performance as perf
 from monitoring.review import selectors, services
-from monitoring.review.models import DeskAlertBudget
 from monitoring.review.permissions import alert_get_for_reviewer
 
 VIEW_DESKS = "monitoring_review.view_deskalertbudget"
@@ -128,8 +127,8 @@ def budget_page(request: AuthedRequest) -> HttpResponse:
         return redirect(f"{reverse('monitoring_budget')}?desk={desk.code}")
     context: dict[str, Any] = {"desks": desks, "desk": desk}
     if desk is not None:
-        row = DeskAlertBudget.objects.filter(desk=desk).first()
-        value = float(row.alerts_per_100) if row is not None else 0.5
+        row = selectors.desk_budget(desk)
+        value = float(row.alerts_per_100) if row is not None else selectors.DEFAULT_BUDGET
         scores = services.desk_scores(desk)
         cost = budget_math.desk_cost(scores, value)
         synthetic = budget_math.synthetic_cost(value, selectors.synthetic_days())
