@@ -288,22 +288,9 @@ def features_aggregate(*, agent_ids: Sequence[int], start: datetime, end: dateti
                 if refs and room > 0:
                     f.refs[signal].extend(str(r) for r in refs[:room])
     for per_agent in out.values():
-        for f in per_agent.values():
-            _finish(f)
+        for features in per_agent.values():
+            features.finish()
     return out
-
-
-def _finish(f: scoring.DayFeatures) -> None:
-    """The busiest three hours of opens and the day's total, as scoring.extract_features computes them."""
-    best, start = 0, 0
-    oh = f.open_hours
-    for h in range(22):
-        window = oh[h] + oh[h + 1] + oh[h + 2]
-        if window > best:
-            best, start = window, h
-    f.counts["burst"] = best
-    f.counts["total"] = float(sum(f.hours))
-    f.burst_start = start
 
 
 # --- stored features ----------------------------------------------------------------------------------
@@ -423,7 +410,7 @@ def _features_from_json(stored: Mapping[str, Any] | str) -> scoring.DayFeatures:
     f.exports, f.export_rows = int(data["exports"]), int(data["export_rows"])
     f.oob_clients = set(data["oob_clients"])
     f.money_near = int(data["money_near"])
-    _finish(f)
+    f.finish()
     return f
 
 
@@ -477,10 +464,10 @@ def brand_context(brand: Brand | int, *, agents: Sequence[User] | None = None,
     first_seen = agents_first_seen(ids)
     notices = {n.agent_id: n for n in Notice.objects.filter(agent_id__in=ids, withdrawn_at__isnull=True)}
     shifts: dict[int, Shift] = {}
-    history: dict[int, list[tuple[date, int, int]]] = defaultdict(list)
+    history: dict[int, list[scoring.ShiftChange]] = defaultdict(list)
     for s in Shift.objects.filter(agent_id__in=ids, starts_on__lte=as_of).order_by("agent_id", "starts_on", "pk"):
         shifts[s.agent_id] = s
-        history[s.agent_id].append((s.starts_on, s.start_hour, s.end_hour % 24))
+        history[s.agent_id].append(scoring.ShiftChange(since=s.starts_on, start=s.start_hour, end=s.end_hour % 24))
     infos: dict[str, scoring.AgentInfo] = {}
     for a in agents:
         notice = notices.get(a.pk)
@@ -494,9 +481,10 @@ def brand_context(brand: Brand | int, *, agents: Sequence[User] | None = None,
             shift_end=shift.end_hour if shift is not None else None,
             shifts=tuple(history.get(a.pk, ())),
         )
-    cover = [(str(c.agent_id), str(c.covered_id), c.starts_on, c.ends_on)
+    cover = [scoring.CoverPeriod(agent=str(c.agent_id), covers=str(c.covered_id), start=c.starts_on, end=c.ends_on)
              for c in Cover.objects.filter(agent_id__in=ids)]
-    leave = [(str(lv.agent_id), lv.starts_on, lv.ends_on) for lv in Leave.objects.filter(agent_id__in=ids)]
+    leave = [scoring.LeavePeriod(agent=str(lv.agent_id), start=lv.starts_on, end=lv.ends_on)
+             for lv in Leave.objects.filter(agent_id__in=ids)]
     campaigns = {(c.desk.name, c.day) for c in CampaignDay.objects.filter(brand_id=brand_id).select_related("desk")}
     holidays = set(Holiday.objects.filter(brand_id=brand_id).values_list("day", flat=True))
     return scoring.Context(agents=infos, cover=cover, leave=leave, campaign_days=campaigns, holidays=holidays)

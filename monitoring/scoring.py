@@ -35,7 +35,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 KINDS = ("client_open", "pii_reveal", "export", "search", "call", "login")
 ACCESS_KINDS = frozenset({"client_open", "pii_reveal"})
@@ -58,13 +58,160 @@ FAMILIES = ("access", "timing", "relationship", "calls")
 SUBGROUP = {"opens": "opens", "burst": "opens", "stale": "stale", "reveals": "reveals", "export_rows": "exports",
             "searches": "searches", "offhours": "offhours", "oob_hv": "oob_hv", "short_calls": "calls",
             "short_ratio": "calls", "brief_calls": "calls"}
-_FAMILY_SUBGROUPS = {f: sorted({SUBGROUP[s] for s in SIGNALS if FAMILY[s] == f}) for f in FAMILIES}
-_FAMILY_SIZE = {f: sum(1 for s in SIGNALS if FAMILY[s] == f) for f in FAMILIES}
+_FAMILY_SUBGROUPS = {family: sorted({SUBGROUP[s] for s in SIGNALS if FAMILY[s] == family}) for family in FAMILIES}
+_FAMILY_SIZE = {family: sum(1 for s in SIGNALS if FAMILY[s] == family) for family in FAMILIES}
 # Signals whose exposure is learnt from the peers' history (the others are built while scoring).
 _PEER_SIGNALS = ("opens", "burst", "stale", "reveals", "export_rows", "searches", "oob_hv", "short_calls", "brief_calls", "total")
 _ALL = (*SIGNALS, "total")
-OFF_DAYTYPE = 7                 # holidays and leave: a day type of their own
-_MIN_MEAN = 0.03
+OFF_DAYTYPE = 7                 # holidays and leave: a day type of their own (0-6 are the weekdays)
+DAYTYPES = 8
+_MIN_MEAN = 0.03                # the smallest expected count: a signal never seen still has a finite tail
+BURST_WIDTH_HOURS = 3           # the busiest window of opens is this many consecutive hours
+
+
+@dataclass(frozen=True, slots=True)
+class ScoringParameters:
+    """The model's tuning. Each number says what it means and where it comes from; most were set on
+    the synthetic desk (monitoring.scenarios: its labelled agent-days, at the default alert budget)
+    and hold on the labelled set of tests/monitoring/test_scenarios.py. Changing one changes scores:
+    run that check and the backtest before and after."""
+
+    # --- the agent's own hours ------------------------------------------------------------------
+    shift_seed_weight: float = 3.0
+    """Weight of each hour inside the recorded shift in a new hour profile: about three days' worth
+    of a day's activity, so the shift sets the usual hours until the agent's own days outweigh it."""
+    off_shift_seed_weight: float = 0.05
+    """Weight of each hour outside the shift in a new hour profile: small, never zero."""
+    default_day: tuple[int, int] = (7, 20)
+    """The usual working hours (from, to) of an agent without a recorded shift."""
+    shift_margin_hours: int = 1
+    """An hour this close to the shift is not outside the agent's hours (a slightly early start)."""
+    shift_change_moved_share: float = 0.7
+    """On a recorded shift change, this share of the profile's whole weight is put on the new hours at
+    once, so the first day of the new shift is not judged against the old one."""
+    shift_change_kept_share: float = 0.3
+    """On a recorded shift change, the share of each hour's weight kept: the old hours fade out."""
+    off_hour_share: float = 0.012
+    """An hour outside the shift is outside the agent's own hours while it holds less than this share
+    of their hour profile (a quarter of an hour's share if they worked all 24 hours evenly)."""
+    usual_hour_share: float = 0.03
+    """An hour holding at least this share of the profile is one of the agent's usual hours."""
+    overtime_reach_hours: int = 3
+    """Off-hours activity joined to the usual hours by active hours, within this many hours of them, is
+    overtime (the working day carried on)."""
+    overtime_weight: float = 0.25
+    """Each action of overtime counts this much off the agent's hours (a return at night counts 1)."""
+    profile_learn_weight: float = 3.0
+    """A day's hour shape is added to the (decaying) hour profile at this weight..."""
+    anomalous_profile_learn_weight: float = 0.6
+    """...and at this weight when its off-hours score is anomalous, so that a night of copying does
+    not become the agent's hours while a lasting change is learnt within weeks."""
+    anomalous_offhours_score: float = 2.0
+    """An off-hours score (-log10 tail probability) at or above this is an anomalous day for learning."""
+
+    # --- the agent's working days -----------------------------------------------------------------
+    worked_prior_weekday: float = 0.9
+    """Share of Mondays to Fridays worked, before the peer group's own share is known."""
+    worked_prior_weekend: float = 0.1
+    """Share of Saturdays, Sundays and days off worked, before the peer group's own share is known."""
+    newcomer_worked_floor: float = 0.5
+    """A newcomer's working weekdays are not known: each is taken as worked at least half the time."""
+    worked_prior_days: float = 4.0
+    """The prior share of days worked counts as this many days of the agent's own."""
+    worked_decay: float = 0.97
+    """Per day of that type: what the agent worked on a day type is forgotten with a half-life of
+    about 23 such days (five months of Saturdays)."""
+    anomalous_worked_step: float = 0.3
+    """An anomalous day counts this much of a day when learning whether the agent works that day."""
+    active_day_min_actions: int = 2
+    """A day with more actions than this was worked."""
+    day_off_worked_share: float = 0.25
+    """A day type the agent works less often than this is a day off for them (like a holiday)."""
+
+    # --- expected off-hours activity ----------------------------------------------------------------
+    offhours_exposure_workday: float = 0.15
+    """Expected actions outside the agent's hours on a day they work (a little overtime is usual)."""
+    offhours_exposure_day_off: float = 0.05
+    """Expected actions on a day off (all of them count as off hours), at the least..."""
+    offhours_exposure_day_off_slope: float = 0.3
+    """...plus this times the share of such days the agent does not work: 0.05 + 0.3 x (1 - share)."""
+    moved_day_share: float = 0.7
+    """A working day whose in-hours activity falls short of this share of the agent's usual total was
+    moved, not added to: the off-hours count is reduced by the shortfall."""
+
+    # --- levels -----------------------------------------------------------------------------------------
+    newcomer_prior_widening: float = 2.0
+    """A newcomer's level is less sure to be their peers': the prior's weight is divided by this."""
+    day_level_prior: float = 1.5
+    """Weight (in days) of the prior that the agent works a day type like their peers."""
+    ramp_up_extra_days: int = 15
+    """For this many days after the newcomer period the agent's level is not taken below the peers'
+    (while ramping up, working like a peer is not surprising)."""
+    learn_cap_sd: float = 3.0
+    """A day teaches the level at most its expected count plus this many standard deviations
+    (winsorised), so an anomaly does not become the new normal."""
+
+    # --- reasons -------------------------------------------------------------------------------------------
+    reason_min_score: float = 1.3
+    """A signal scoring at least this (a tail probability of 5 %) is a reason and has evidence."""
+    reason_also_score: float = 2.5
+    """Besides the strongest, a signal is named among the reasons from this score."""
+    near_threshold: float = 0.5
+    """Days within this of their threshold get their reasons written too (for the review of near misses)."""
+
+    # --- calibration ---------------------------------------------------------------------------------------
+    calibration_min_days: int = 50
+    """With fewer benign agent-days than this, the default thresholds hold."""
+    default_threshold: float = 3.0
+    """The threshold without enough history: a tail probability of 1 in 1,000."""
+    default_watched_threshold: float = 2.0
+    """The threshold under notice without enough history."""
+    tail_fit_quantiles: tuple[float, float] = (0.95, 0.99)
+    """The two quantiles of the benign scores the exponential tail is fitted through."""
+    min_threshold: float = 1.5
+    """The threshold is never below this, whatever the budget."""
+    min_watched_threshold: float = 1.0
+    """The threshold under notice is never below this."""
+    max_budget_share: float = 0.5
+    """The alert budget is read as at most this share of agent-days."""
+
+
+PARAMETERS = ScoringParameters()
+
+
+@dataclass(frozen=True, slots=True)
+class PeerFitParameters:
+    """How the peers' history is read (`fit_peers`)."""
+
+    min_days: int = 20
+    """Peer means need this many agent-days of a group and day type; a smaller group takes its role's,
+    then everyone's. The agent's own level is estimated from this many days at least."""
+    trim: float = 0.01
+    """Share of the highest days left out of a peer mean (an injected anomaly must not set it)."""
+    context_min_expected: float = 5.0
+    """A campaign or cover factor is fitted once the expected count on such days exceeds this."""
+    context_factor_max: float = 6.0
+    """A context factor lies between 1 (no more work than usual) and this."""
+    level_min_expected: float = 5.0
+    """An agent's level and dispersion are estimated once their history expects this many events."""
+    dispersion_bounds: tuple[float, float] = (0.02, 5.0)
+    """Bounds of the fitted overdispersion (excess variance over the Poisson's, relative to the mean
+    squared); the NB size is its inverse."""
+    level_variance_bounds: tuple[float, float] = (0.02, 2.0)
+    """Bounds of the between-agent variance of levels; the prior's concentration is its inverse."""
+    default_size: float = 2.0
+    """The NB size before the history says otherwise."""
+    default_prior: float = 4.0
+    """The prior's concentration before the history says otherwise (four days' worth)."""
+    default_short_ratio: float = 0.1
+    """Short calls per real call before the history says otherwise."""
+    offhours_size: float = 0.7
+    """The off-hours count is built while scoring, not learnt from the peers: a wide, fixed spread..."""
+    offhours_prior: float = 1.0
+    """...and a weak prior (one day's worth)."""
+
+
+PEER_FIT = PeerFitParameters()
 
 
 class ScoringInputError(ValueError):
@@ -92,6 +239,32 @@ class Event:
     money_near: bool = False
 
 
+class ShiftChange(NamedTuple):
+    """From day `since`, the agent works from hour `start` to hour `end` (UTC; past midnight when
+    `end` < `start`)."""
+
+    since: date
+    start: int
+    end: int
+
+
+class CoverPeriod(NamedTuple):
+    """`agent` covers `covers`'s book from `start` to `end` (both days included)."""
+
+    agent: str
+    covers: str
+    start: date
+    end: date
+
+
+class LeavePeriod(NamedTuple):
+    """`agent` is away from `start` to `end` (both days included)."""
+
+    agent: str
+    start: date
+    end: date
+
+
 @dataclass(slots=True)
 class AgentInfo:
     id: str
@@ -102,46 +275,48 @@ class AgentInfo:
     notice_given: date | None = None
     shift_start: int | None = None
     shift_end: int | None = None
-    # the shift's recorded changes, oldest first: (from the day, start hour, end hour); a day before
-    # the first change keeps the first shift recorded, and with none the agent's shift above holds
-    shifts: tuple[tuple[date, int, int], ...] = ()
+    # the shift's recorded changes, oldest first; a day before the first change keeps the first shift
+    # recorded, and with none the agent's shift above holds
+    shifts: tuple[ShiftChange, ...] = ()
 
     def shift_on(self, day: date) -> tuple[int | None, int | None]:
-        """The agent's shift hours on that day."""
+        """The agent's shift hours (start, end) on that day."""
         if not self.shifts:
             return self.shift_start, self.shift_end
         current = self.shifts[0]
         for change in self.shifts:
-            if change[0] > day:
+            if change.since > day:
                 break
             current = change
-        return current[1], current[2]
+        return current.start, current.end
 
 
 @dataclass
 class Context:
     agents: dict[str, AgentInfo] = field(default_factory=dict)
-    cover: list[tuple[str, str, date, date]] = field(default_factory=list)
-    leave: list[tuple[str, date, date]] = field(default_factory=list)
+    cover: list[CoverPeriod] = field(default_factory=list)
+    leave: list[LeavePeriod] = field(default_factory=list)
     campaign_days: set[tuple[str, date]] = field(default_factory=set)
     holidays: set[date] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        self._cover_by_agent: dict[str, list[tuple[str, date, date]]] = defaultdict(list)
-        for agent, covers, start, end in self.cover:
-            self._cover_by_agent[agent].append((covers, start, end))
-        self._leave_by_agent: dict[str, list[tuple[date, date]]] = defaultdict(list)
-        for agent, start, end in self.leave:
-            self._leave_by_agent[agent].append((start, end))
+        self._cover_by_agent: dict[str, list[CoverPeriod]] = defaultdict(list)
+        for cover in self.cover:
+            self._cover_by_agent[cover.agent].append(cover)
+        self._leave_by_agent: dict[str, list[LeavePeriod]] = defaultdict(list)
+        for leave in self.leave:
+            self._leave_by_agent[leave.agent].append(leave)
 
     def covers(self, agent: str, owner: str, day: date) -> bool:
-        return any(c == owner and s <= day <= e for c, s, e in self._cover_by_agent.get(agent, ()))
+        """Whether `agent` covers `owner`'s book on `day`."""
+        return any(c.covers == owner and c.start <= day <= c.end for c in self._cover_by_agent.get(agent, ()))
 
     def covering_on(self, agent: str, day: date) -> bool:
-        return any(s <= day <= e for _, s, e in self._cover_by_agent.get(agent, ()))
+        """Whether `agent` covers anyone's book on `day`."""
+        return any(c.start <= day <= c.end for c in self._cover_by_agent.get(agent, ()))
 
     def on_leave(self, agent: str, day: date) -> bool:
-        return any(s <= day <= e for s, e in self._leave_by_agent.get(agent, ()))
+        return any(leave.start <= day <= leave.end for leave in self._leave_by_agent.get(agent, ()))
 
     def info(self, agent: str) -> AgentInfo:
         found = self.agents.get(agent)
@@ -175,13 +350,19 @@ def _parse_date(value: Any, where: str, *, required: bool = False) -> date | Non
         raise ScoringInputError(f"{where} is not a date (YYYY-MM-DD): {value!r}") from exc
 
 
-def _parse_shifts(value: Any, where: str) -> tuple[tuple[date, int, int], ...]:
+def _required_date(value: Any, where: str) -> date:
+    parsed = _parse_date(value, where, required=True)
+    assert parsed is not None  # noqa: S101 - required=True raises instead
+    return parsed
+
+
+def _parse_shifts(value: Any, where: str) -> tuple[ShiftChange, ...]:
     """An agent's dated shifts: [{"from": "2026-03-02", "start": 13, "end": 22}, ...], in any order."""
     if value in (None, ""):
         return ()
     if not isinstance(value, list):
         raise ScoringInputError(f"{where} must be a list of {{from, start, end}}")
-    out: list[tuple[date, int, int]] = []
+    out: list[ShiftChange] = []
     for i, item in enumerate(value):
         at = f"{where}[{i}]"
         if not isinstance(item, Mapping):
@@ -189,9 +370,7 @@ def _parse_shifts(value: Any, where: str) -> tuple[tuple[date, int, int], ...]:
         start, end = _parse_hour(item.get("start"), f"{at}.start"), _parse_hour(item.get("end"), f"{at}.end")
         if start is None or end is None:
             raise ScoringInputError(f"{at}: start and end are required")
-        since = _parse_date(item.get("from"), f"{at}.from", required=True)
-        assert since is not None  # noqa: S101 - required=True raises instead
-        out.append((since, start, end))
+        out.append(ShiftChange(since=_required_date(item.get("from"), f"{at}.from"), start=start, end=end))
     return tuple(sorted(out))
 
 
@@ -243,48 +422,47 @@ def context_from_dict(data: Mapping[str, Any]) -> Context:
     if not isinstance(data, Mapping):
         raise ScoringInputError("context: not a JSON object")
     agents: dict[str, AgentInfo] = {}
-    for i, a in enumerate(data.get("agents") or []):
+    for i, item in enumerate(data.get("agents") or []):
         where = f"agents[{i}]"
-        if not isinstance(a, Mapping) or a.get("id") in (None, ""):
+        if not isinstance(item, Mapping) or item.get("id") in (None, ""):
             raise ScoringInputError(f"{where}.id is required")
-        raw_shift = a.get("shift")
+        raw_shift = item.get("shift")
         shift: Mapping[str, Any] = raw_shift if isinstance(raw_shift, Mapping) else {}
-        agents[str(a["id"])] = AgentInfo(
-            id=str(a["id"]), role=str(a.get("role") or ""), desk=str(a.get("desk") or ""),
-            joined=_parse_date(a.get("joined"), f"{where}.joined"),
-            left=_parse_date(a.get("left"), f"{where}.left"),
-            notice_given=_parse_date(a.get("notice_given"), f"{where}.notice_given"),
-            shift_start=_parse_hour(a.get("shift_start", shift.get("start")), f"{where}.shift_start"),
-            shift_end=_parse_hour(a.get("shift_end", shift.get("end")), f"{where}.shift_end"),
-            shifts=_parse_shifts(a.get("shifts"), f"{where}.shifts"),
+        agents[str(item["id"])] = AgentInfo(
+            id=str(item["id"]), role=str(item.get("role") or ""), desk=str(item.get("desk") or ""),
+            joined=_parse_date(item.get("joined"), f"{where}.joined"),
+            left=_parse_date(item.get("left"), f"{where}.left"),
+            notice_given=_parse_date(item.get("notice_given"), f"{where}.notice_given"),
+            shift_start=_parse_hour(item.get("shift_start", shift.get("start")), f"{where}.shift_start"),
+            shift_end=_parse_hour(item.get("shift_end", shift.get("end")), f"{where}.shift_end"),
+            shifts=_parse_shifts(item.get("shifts"), f"{where}.shifts"),
         )
-    cover = []
-    for i, c in enumerate(data.get("cover") or []):
+    cover: list[CoverPeriod] = []
+    for i, item in enumerate(data.get("cover") or []):
         where = f"cover[{i}]"
-        if not isinstance(c, Mapping) or not c.get("agent") or not c.get("covers"):
+        if not isinstance(item, Mapping) or not item.get("agent") or not item.get("covers"):
             raise ScoringInputError(f"{where}: 'agent' and 'covers' are required")
-        cover.append((str(c["agent"]), str(c["covers"]),
-                      _parse_date(c.get("from"), f"{where}.from", required=True),
-                      _parse_date(c.get("to"), f"{where}.to", required=True)))
-    leave = []
+        cover.append(CoverPeriod(agent=str(item["agent"]), covers=str(item["covers"]),
+                                 start=_required_date(item.get("from"), f"{where}.from"),
+                                 end=_required_date(item.get("to"), f"{where}.to")))
+    leave: list[LeavePeriod] = []
     for i, item in enumerate(data.get("leave") or []):
         where = f"leave[{i}]"
         if not isinstance(item, Mapping) or not item.get("agent"):
             raise ScoringInputError(f"{where}.agent is required")
-        leave.append((str(item["agent"]), _parse_date(item.get("from"), f"{where}.from", required=True),
-                      _parse_date(item.get("to"), f"{where}.to", required=True)))
-    campaigns = set()
+        leave.append(LeavePeriod(agent=str(item["agent"]), start=_required_date(item.get("from"), f"{where}.from"),
+                                 end=_required_date(item.get("to"), f"{where}.to")))
+    campaigns: set[tuple[str, date]] = set()
     for i, item in enumerate(data.get("campaign_days") or []):
         where = f"campaign_days[{i}]"
         if not isinstance(item, Mapping):
             raise ScoringInputError(f"{where}: expected an object with desk and date")
-        campaigns.add((str(item.get("desk") or ""), _parse_date(item.get("date"), f"{where}.date", required=True)))
-    holidays = set()
+        campaigns.add((str(item.get("desk") or ""), _required_date(item.get("date"), f"{where}.date")))
+    holidays: set[date] = set()
     for i, item in enumerate(data.get("holidays") or []):
         value = item.get("date") if isinstance(item, Mapping) else item
-        holidays.add(_parse_date(value, f"holidays[{i}]", required=True))
-    return Context(agents=agents, cover=cover, leave=leave,  # type: ignore[arg-type]
-                   campaign_days=campaigns, holidays=holidays)  # type: ignore[arg-type]
+        holidays.add(_required_date(value, f"holidays[{i}]"))
+    return Context(agents=agents, cover=cover, leave=leave, campaign_days=campaigns, holidays=holidays)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -293,20 +471,41 @@ def context_from_dict(data: Mapping[str, Any]) -> Context:
 
 @dataclass(slots=True)
 class DayFeatures:
+    """What one agent did on one day, as the scoring reads it: built from the events
+    (`extract_features`) or from the activity table (monitoring.pipeline), then `finish`ed."""
+
     counts: dict[str, float] = field(default_factory=lambda: dict.fromkeys((*SIGNALS, "total"), 0.0))
-    hours: list[int] = field(default_factory=lambda: [0] * 24)
-    open_hours: list[int] = field(default_factory=lambda: [0] * 24)
-    stale_hours: list[int] = field(default_factory=lambda: [0] * 24)
-    hour_refs: list[list[str]] = field(default_factory=lambda: [[] for _ in range(24)])
-    refs: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    hours: list[int] = field(default_factory=lambda: [0] * 24)         # actions per hour (UTC)
+    open_hours: list[int] = field(default_factory=lambda: [0] * 24)    # client records opened per hour
+    stale_hours: list[int] = field(default_factory=lambda: [0] * 24)   # of which untouched for STALE_DAYS
+    hour_refs: list[list[str]] = field(default_factory=lambda: [[] for _ in range(24)])  # first events per hour
+    refs: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  # evidence per signal
     calls: int = 0
-    long_calls: int = 0
+    long_calls: int = 0               # calls longer than SHORT_CALL_S
     exports: int = 0
     export_rows: int = 0
-    oob_clients: set[str] = field(default_factory=set)
-    burst_start: int = 0
-    stale_known: bool = False
+    oob_clients: set[str] = field(default_factory=set)   # high-value clients of other books opened
+    burst_start: int = 0              # the first hour of the busiest window of opens
+    stale_known: bool = False         # the history reaches back far enough to know untouched records
     money_near: int = 0               # accesses near the client's large deposit or withdrawal
+
+    def finish(self) -> None:
+        """The day's busiest window of opens and its total, once every action of the day is counted."""
+        busiest, start = busiest_window(self.open_hours)
+        self.counts["burst"] = busiest
+        self.counts["total"] = float(sum(self.hours))
+        self.burst_start = start
+
+
+def busiest_window(per_hour: Sequence[int], width: int = BURST_WIDTH_HOURS) -> tuple[int, int]:
+    """The busiest `width` consecutive hours of a day (not across midnight) as (count, first hour):
+    the earliest of equal windows, and (0, 0) for a day without any."""
+    busiest, start = 0, 0
+    for first in range(24 - width + 1):
+        window = sum(per_hour[first:first + width])
+        if window > busiest:
+            busiest, start = window, first
+    return busiest, start
 
 
 def _add_ref(refs: list[str], ref: str) -> None:
@@ -318,7 +517,7 @@ def extract_features(  # noqa: C901 - one branch per kind of event, in one pass
     events: Iterable[Event], context: Context,
 ) -> tuple[dict[str, dict[date, DayFeatures]], date, date]:
     """Daily features per agent, from events in any order. Returns (features, first day, last day)."""
-    ordered = sorted(events, key=lambda e: e.time)
+    ordered = sorted(events, key=lambda event: event.time)
     if not ordered:
         raise ScoringInputError("no events")
     stream_start = ordered[0].time
@@ -326,73 +525,65 @@ def extract_features(  # noqa: C901 - one branch per kind of event, in one pass
     last_touch: dict[str, datetime] = {}
     stale_delta = timedelta(days=STALE_DAYS)
     out: dict[str, dict[date, DayFeatures]] = defaultdict(dict)
-    for e in ordered:
-        day = e.time.date()
-        per_agent = out[e.agent]
-        f = per_agent.get(day)
-        if f is None:
-            f = per_agent[day] = DayFeatures(stale_known=e.time >= stale_after)
-        hour = e.time.hour
-        c = f.counts
-        f.hours[hour] += 1
-        if len(f.hour_refs[hour]) < 20:
-            f.hour_refs[hour].append(e.ref)
-        kind = e.kind
-        if kind in ACCESS_KINDS and e.client:
-            if e.untouched_days is not None:
-                stale = e.untouched_days >= STALE_DAYS
-                f.stale_known = True
+    for event in ordered:
+        day = event.time.date()
+        per_agent = out[event.agent]
+        features = per_agent.get(day)
+        if features is None:
+            features = per_agent[day] = DayFeatures(stale_known=event.time >= stale_after)
+        hour = event.time.hour
+        counts = features.counts
+        features.hours[hour] += 1
+        if len(features.hour_refs[hour]) < 20:
+            features.hour_refs[hour].append(event.ref)
+        kind = event.kind
+        if kind in ACCESS_KINDS and event.client:
+            if event.untouched_days is not None:
+                stale = event.untouched_days >= STALE_DAYS
+                features.stale_known = True
             else:
-                previous = last_touch.get(e.client)
-                stale = (e.time - previous >= stale_delta) if previous is not None else e.time >= stale_after
+                previous = last_touch.get(event.client)
+                stale = (event.time - previous >= stale_delta) if previous is not None else event.time >= stale_after
             if kind == "client_open":
-                c["opens"] += 1
-                f.open_hours[hour] += 1
-                _add_ref(f.refs["opens"], e.ref)
+                counts["opens"] += 1
+                features.open_hours[hour] += 1
+                _add_ref(features.refs["opens"], event.ref)
             else:
-                c["reveals"] += 1
-                _add_ref(f.refs["reveals"], e.ref)
-            if e.money_near:
-                f.money_near += 1
+                counts["reveals"] += 1
+                _add_ref(features.refs["reveals"], event.ref)
+            if event.money_near:
+                features.money_near += 1
                 stale = False
             if stale:
-                c["stale"] += 1
-                f.stale_hours[hour] += 1
-                _add_ref(f.refs["stale"], e.ref)
-            if (e.client_high_value and e.client_owner and e.client_owner != e.agent and not e.money_near
-                    and not context.covers(e.agent, e.client_owner, day)):
-                c["oob_hv"] += 1
-                f.oob_clients.add(e.client)
-                _add_ref(f.refs["oob_hv"], e.ref)
+                counts["stale"] += 1
+                features.stale_hours[hour] += 1
+                _add_ref(features.refs["stale"], event.ref)
+            if (event.client_high_value and event.client_owner and event.client_owner != event.agent
+                    and not event.money_near and not context.covers(event.agent, event.client_owner, day)):
+                counts["oob_hv"] += 1
+                features.oob_clients.add(event.client)
+                _add_ref(features.refs["oob_hv"], event.ref)
         elif kind == "export":
-            c["export_rows"] += e.rows / EXPORT_UNIT
-            f.export_rows += e.rows
-            f.exports += 1
-            _add_ref(f.refs["export_rows"], e.ref)
+            counts["export_rows"] += event.rows / EXPORT_UNIT
+            features.export_rows += event.rows
+            features.exports += 1
+            _add_ref(features.refs["export_rows"], event.ref)
         elif kind == "search":
-            c["searches"] += 1
+            counts["searches"] += 1
         elif kind == "call":
-            f.calls += 1
-            if e.duration_s <= BRIEF_CALL_S:
-                c["brief_calls"] += 1
-            if e.duration_s <= SHORT_CALL_S:
-                c["short_calls"] += 1
-                _add_ref(f.refs["short_calls"], e.ref)
+            features.calls += 1
+            if event.duration_s <= BRIEF_CALL_S:
+                counts["brief_calls"] += 1
+            if event.duration_s <= SHORT_CALL_S:
+                counts["short_calls"] += 1
+                _add_ref(features.refs["short_calls"], event.ref)
             else:
-                f.long_calls += 1
-        if e.client:
-            last_touch[e.client] = e.time
+                features.long_calls += 1
+        if event.client:
+            last_touch[event.client] = event.time
     for per_agent in out.values():
-        for f in per_agent.values():
-            best, start = 0, 0
-            oh = f.open_hours
-            for h in range(22):
-                window = oh[h] + oh[h + 1] + oh[h + 2]
-                if window > best:
-                    best, start = window, h
-            f.counts["burst"] = best
-            f.counts["total"] = float(sum(f.hours))
-            f.burst_start = start
+        for features in per_agent.values():
+            features.finish()
     return out, ordered[0].time.date(), ordered[-1].time.date()
 
 
@@ -401,7 +592,8 @@ def extract_features(  # noqa: C901 - one branch per kind of event, in one pass
 
 
 def _log_betainc_cf(a: float, b: float, x: float) -> float:
-    """log of the continued fraction of the regularised incomplete beta (modified Lentz)."""
+    """log of the continued fraction of the regularised incomplete beta (modified Lentz; the names are
+    the textbook's: c and d the Lentz ratios, h the product so far, aa the fraction's terms)."""
     tiny = 1e-300
     qab, qap, qam = a + b, a + 1.0, a - 1.0
     c = 1.0
@@ -463,6 +655,7 @@ def nb_quantile(prob: float, mean: float, size: float, *, cap: int = 1_000_000) 
     total, k = pmf, 0
     if mean > 200:     # normal approximation: the pmf walk would be long
         sd = math.sqrt(mean + mean * mean / size)
+        # the standard normal's 95th and 99th percentiles (only those two are asked for)
         return int(round(mean + 1.645 * sd)) if prob == 0.95 else int(round(mean + 2.33 * sd))
     while total < prob and k < cap:
         pmf *= (k + size) / (k + 1) * (1.0 - p)
@@ -487,17 +680,21 @@ def _chi2_even_sf(x: float, dof: int) -> float:
 
 @dataclass
 class PeerModel:
+    """What the peers' history says to expect of an agent, fitted once per pass (`fit_peers`)."""
+
     means: dict[tuple[str, str], dict[str, list[float]]]     # (role, desk) -> signal -> 8 day types
-    role_means: dict[str, dict[str, list[float]]]
-    global_means: dict[str, list[float]]
-    worked: dict[tuple[str, str], list[float]]                 # share of days active per day type
-    campaign_factor: dict[str, float]
-    cover_factor: dict[str, float]
+    role_means: dict[str, dict[str, list[float]]]            # role -> signal -> 8 day types (a desk too small)
+    global_means: dict[str, list[float]]                     # signal -> 8 day types (a role too small)
+    worked: dict[tuple[str, str], list[float]]               # share of days active per day type
+    campaign_factor: dict[str, float]   # observed / expected on campaign days, per signal (1 to 6)
+    cover_factor: dict[str, float]      # observed / expected while covering a colleague's book
     size: dict[str, float]          # day-to-day overdispersion (NB size) per signal
     prior: dict[str, float]         # between-agent concentration of the level (Gamma shape = rate)
-    short_ratio: float
+    short_ratio: float              # short calls per real call, over everyone's history
 
     def exposure(self, role: str, desk: str, signal: str, daytype: int) -> float:
+        """The peers' mean count of `signal` on `daytype`: the (role, desk) group's, else the role's,
+        else everyone's."""
         per_group = self.means.get((role, desk))
         if per_group is not None:
             return per_group[signal][daytype]
@@ -508,12 +705,14 @@ class PeerModel:
 
 
 def daytype_of(agent: str, day: date, context: Context) -> int:
+    """The weekday (0 Monday to 6 Sunday), or OFF_DAYTYPE on a holiday or the agent's leave."""
     if day in context.holidays or context.on_leave(agent, day):
         return OFF_DAYTYPE
     return day.weekday()
 
 
-def _trimmed_mean(values: list[float], trim: float = 0.01) -> float:
+def _trimmed_mean(values: list[float], trim: float) -> float:
+    """The mean without the highest `trim` share of the values."""
     if not values:
         return 0.0
     values = sorted(values)
@@ -532,123 +731,148 @@ def _agent_span(info: AgentInfo, first: date, last: date, days: Mapping[date, Da
 
 
 def _days(start: date, end: date) -> Iterable[date]:
-    d = start
+    day = start
     one = timedelta(days=1)
-    while d <= end:
-        yield d
-        d += one
+    while day <= end:
+        yield day
+        day += one
+
+
+@dataclass(frozen=True, slots=True)
+class _ContextDay:
+    """An agent-day on a campaign or while covering: kept out of the plain means, it measures the
+    context factors."""
+
+    role: str
+    desk: str
+    daytype: int
+    campaign: bool
+    covering: bool
+    features: DayFeatures
 
 
 def fit_peers(  # noqa: C901 - three passes over the same history: means, context factors, dispersion
     features: Mapping[str, Mapping[date, DayFeatures]], context: Context, first: date, last: date,
 ) -> PeerModel:
     """Peer means per (role, desk) and day type, context factors and overdispersion, from all history."""
+    fit = PEER_FIT
     empty = DayFeatures()
-    # signal -> group -> daytype -> values (plain days only: no campaign, no cover)
+    # group -> signal -> daytype -> values (plain days only: no campaign, no cover)
     values: dict[tuple[str, str], dict[str, list[list[float]]]] = {}
     role_values: dict[str, dict[str, list[list[float]]]] = {}
-    global_values: dict[str, list[list[float]]] = {s: [[] for _ in range(8)] for s in _PEER_SIGNALS}
-    worked_counts: dict[tuple[str, str], list[list[int]]] = {}
-    special: list[tuple[str, str, str, int, bool, bool, DayFeatures]] = []
+    global_values: dict[str, list[list[float]]] = {s: [[] for _ in range(DAYTYPES)] for s in _PEER_SIGNALS}
+    worked_counts: dict[tuple[str, str], list[list[int]]] = {}   # group -> daytype -> [worked, days]
+    context_days: list[_ContextDay] = []
     for agent, days in features.items():
         info = context.info(agent)
         key = (info.role, info.desk)
-        group = values.setdefault(key, {s: [[] for _ in range(8)] for s in _PEER_SIGNALS})
-        rgroup = role_values.setdefault(info.role, {s: [[] for _ in range(8)] for s in _PEER_SIGNALS})
-        wc = worked_counts.setdefault(key, [[0, 0] for _ in range(8)])
+        group = values.setdefault(key, {s: [[] for _ in range(DAYTYPES)] for s in _PEER_SIGNALS})
+        role_group = role_values.setdefault(info.role, {s: [[] for _ in range(DAYTYPES)] for s in _PEER_SIGNALS})
+        group_worked = worked_counts.setdefault(key, [[0, 0] for _ in range(DAYTYPES)])
         start, end = _agent_span(info, first, last, days)
         for day in _days(start, end):
-            f = days.get(day, empty)
-            dt = daytype_of(agent, day, context)
+            day_features = days.get(day, empty)
+            daytype = daytype_of(agent, day, context)
             campaign = (info.desk, day) in context.campaign_days
             covering = context.covering_on(agent, day)
-            wc[dt][0] += 1 if day in days else 0
-            wc[dt][1] += 1
+            group_worked[daytype][0] += 1 if day in days else 0
+            group_worked[daytype][1] += 1
             if campaign or covering:
-                special.append((agent, info.role, info.desk, dt, campaign, covering, f))
+                context_days.append(_ContextDay(role=info.role, desk=info.desk, daytype=daytype, campaign=campaign,
+                                                covering=covering, features=day_features))
                 continue
-            for s in _PEER_SIGNALS:
-                if s == "stale" and not f.stale_known and day in days:
+            for signal in _PEER_SIGNALS:
+                if signal == "stale" and not day_features.stale_known and day in days:
                     continue
-                v = f.counts[s]
-                group[s][dt].append(v)
-                rgroup[s][dt].append(v)
-                global_values[s][dt].append(v)
+                value = day_features.counts[signal]
+                group[signal][daytype].append(value)
+                role_group[signal][daytype].append(value)
+                global_values[signal][daytype].append(value)
 
     def reduce(per: dict[str, list[list[float]]]) -> dict[str, list[float]]:
-        return {s: [_trimmed_mean(per[s][dt]) if len(per[s][dt]) >= 20 else _trimmed_mean(global_values[s][dt])
-                    for dt in range(8)] for s in _PEER_SIGNALS}
+        return {s: [_trimmed_mean(per[s][dt], fit.trim) if len(per[s][dt]) >= fit.min_days
+                    else _trimmed_mean(global_values[s][dt], fit.trim)
+                    for dt in range(DAYTYPES)] for s in _PEER_SIGNALS}
 
-    global_means = {s: [_trimmed_mean(global_values[s][dt]) for dt in range(8)] for s in _PEER_SIGNALS}
+    global_means = {s: [_trimmed_mean(global_values[s][dt], fit.trim) for dt in range(DAYTYPES)]
+                    for s in _PEER_SIGNALS}
     means = {k: reduce(v) for k, v in values.items()}
     role_means = {k: reduce(v) for k, v in role_values.items()}
-    worked = {k: [(w + 1) / (n + 2) for w, n in wc] for k, wc in worked_counts.items()}
+    # the share of days worked per day type, with one worked and one idle day of prior (Laplace)
+    worked = {k: [(n_worked + 1) / (n_days + 2) for n_worked, n_days in per_daytype]
+              for k, per_daytype in worked_counts.items()}
     model = PeerModel(means=means, role_means=role_means, global_means=global_means, worked=worked,
                       campaign_factor=dict.fromkeys(_ALL, 1.0), cover_factor=dict.fromkeys(_ALL, 1.0),
-                      size=dict.fromkeys(_ALL, 2.0), prior=dict.fromkeys(_ALL, 4.0), short_ratio=0.1)
+                      size=dict.fromkeys(_ALL, fit.default_size), prior=dict.fromkeys(_ALL, fit.default_prior),
+                      short_ratio=fit.default_short_ratio)
 
-    # Context factors: observed / expected on campaign and cover days.
+    # Context factors: observed / expected on campaign days (not covering) and cover days (no campaign).
     for which, factors in (("campaign", model.campaign_factor), ("cover", model.cover_factor)):
-        for s in _PEER_SIGNALS:
-            obs = exp = 0.0
-            for _agent, role, desk, dt, campaign, covering, f in special:
-                if (which == "campaign" and campaign and not covering) or (which == "cover" and covering and not campaign):
-                    obs += f.counts[s]
-                    exp += model.exposure(role, desk, s, dt)
-            if exp > 5:
-                factors[s] = min(max(obs / exp, 1.0), 6.0)
+        for signal in _PEER_SIGNALS:
+            seen = foreseen = 0.0
+            for row in context_days:
+                if (which == "campaign" and row.campaign and not row.covering) or (
+                        which == "cover" and row.covering and not row.campaign):
+                    seen += row.features.counts[signal]
+                    foreseen += model.exposure(row.role, row.desk, signal, row.daytype)
+            if foreseen > fit.context_min_expected:
+                factors[signal] = min(max(seen / foreseen, 1.0), fit.context_factor_max)
 
     # Short calls relative to real calls, and overdispersion / between-agent spread per signal.
     short = long = 0.0
-    levels: dict[str, list[float]] = defaultdict(list)
-    excess: dict[str, list[float]] = defaultdict(list)
+    levels: dict[str, list[float]] = defaultdict(list)      # signal -> each agent's level (observed / expected)
+    excess: dict[str, list[float]] = defaultdict(list)      # signal -> each agent's excess dispersion
     for agent, days in features.items():
         info = context.info(agent)
         start, end = _agent_span(info, first, last, days)
-        xs: dict[str, list[float]] = defaultdict(list)
-        es: dict[str, list[float]] = defaultdict(list)
+        observed_by: dict[str, list[float]] = defaultdict(list)
+        expected_by: dict[str, list[float]] = defaultdict(list)
         for day in _days(start, end):
-            f = days.get(day, empty)
-            short += f.counts["short_calls"]
-            long += f.long_calls
-            dt = daytype_of(agent, day, context)
+            day_features = days.get(day, empty)
+            short += day_features.counts["short_calls"]
+            long += day_features.long_calls
+            daytype = daytype_of(agent, day, context)
             campaign = (info.desk, day) in context.campaign_days
             covering = context.covering_on(agent, day)
-            for s in _PEER_SIGNALS:
-                e = model.exposure(info.role, info.desk, s, dt)
+            for signal in _PEER_SIGNALS:
+                exposure = model.exposure(info.role, info.desk, signal, daytype)
                 if campaign:
-                    e *= model.campaign_factor[s]
+                    exposure *= model.campaign_factor[signal]
                 if covering:
-                    e *= model.cover_factor[s]
-                xs[s].append(f.counts[s])
-                es[s].append(max(e, _MIN_MEAN))
-        for s in _PEER_SIGNALS:
-            sx, se = sum(xs[s]), sum(es[s])
-            if se < 5 or len(xs[s]) < 20:
+                    exposure *= model.cover_factor[signal]
+                observed_by[signal].append(day_features.counts[signal])
+                expected_by[signal].append(max(exposure, _MIN_MEAN))
+        for signal in _PEER_SIGNALS:
+            observed, expected = observed_by[signal], expected_by[signal]
+            total_observed, total_expected = sum(observed), sum(expected)
+            if total_expected < fit.level_min_expected or len(observed) < fit.min_days:
                 continue
-            theta = sx / se
-            levels[s].append(theta)
+            theta = total_observed / total_expected
+            levels[signal].append(theta)
             if theta <= 0:
                 continue
-            # trim the agent's two most extreme days: an injected anomaly must not set the dispersion
-            resid = sorted(((x - theta * e) ** 2 - theta * e, (theta * e) ** 2) for x, e in zip(xs[s], es[s], strict=True))
+            # method of moments per day: (x - mean)^2 - mean over mean^2 estimates the excess dispersion;
+            # the agent's two most extreme days are left out (an injected anomaly must not set it)
+            resid = sorted(((x - theta * e) ** 2 - theta * e, (theta * e) ** 2)
+                           for x, e in zip(observed, expected, strict=True))
             resid = resid[:-2]
             num = sum(r for r, _ in resid)
             den = sum(m for _, m in resid)
             if den > 0:
-                excess[s].append(num / den)
+                excess[signal].append(num / den)
+    # one short call and ten real calls of prior
     model.short_ratio = (short + 1) / (long + 10)
-    for s in _PEER_SIGNALS:
-        if excess[s]:
-            ex = sorted(excess[s])[len(excess[s]) // 2]
-            model.size[s] = 1.0 / min(max(ex, 0.02), 5.0)
-        if len(levels[s]) >= 5:
-            mean = sum(levels[s]) / len(levels[s])
+    for signal in _PEER_SIGNALS:
+        if excess[signal]:
+            median = sorted(excess[signal])[len(excess[signal]) // 2]
+            model.size[signal] = 1.0 / min(max(median, fit.dispersion_bounds[0]), fit.dispersion_bounds[1])
+        if len(levels[signal]) >= 5:
+            mean = sum(levels[signal]) / len(levels[signal])
             if mean > 0:
-                var = sum((v / mean - 1) ** 2 for v in levels[s]) / (len(levels[s]) - 1)
-                model.prior[s] = 1.0 / min(max(var, 0.02), 2.0)
-    model.size["offhours"] = 0.7
-    model.prior["offhours"] = 1.0
+                var = sum((v / mean - 1) ** 2 for v in levels[signal]) / (len(levels[signal]) - 1)
+                model.prior[signal] = 1.0 / min(max(var, fit.level_variance_bounds[0]), fit.level_variance_bounds[1])
+    model.size["offhours"] = fit.offhours_size
+    model.prior["offhours"] = fit.offhours_prior
     model.size["short_ratio"] = model.size["short_calls"]
     model.prior["short_ratio"] = model.prior["short_calls"]
     return model
@@ -687,7 +911,7 @@ class DayScore:
         """Event references behind each signal that scored."""
         out: dict[str, list[str]] = {}
         for name, result in self.signals.items():
-            if result.score < 1.3:
+            if result.score < PARAMETERS.reason_min_score:
                 continue
             if name == "offhours":
                 out[name] = list(self.offhours_refs)
@@ -700,52 +924,68 @@ class DayScore:
         return out
 
 
-class _Level:
-    """Gamma posterior of an agent's level relative to the peer exposure, with forgetting."""
+class Predictive(NamedTuple):
+    """The negative binomial a day's count is expected to follow."""
 
-    __slots__ = ("a", "a0", "b", "b0", "last")
+    mean: float
+    size: float        # NB size (dispersion): the smaller, the wider
+
+
+class _Level:
+    """Gamma posterior of an agent's level relative to the peer exposure, with forgetting: shape
+    `prior + seen_count`, rate `prior + seen_exposure`, both `seen_*` decaying by DECAY a day."""
+
+    __slots__ = ("last", "prior", "seen_count", "seen_exposure")
 
     def __init__(self, prior: float) -> None:
-        self.a0 = self.b0 = prior
-        self.a = self.b = 0.0
+        self.prior = prior                # weight of the peers' level, in units of exposure
+        self.seen_count = 0.0             # the agent's own (decayed, winsorised, weighted) counts
+        self.seen_exposure = 0.0          # and the exposure they were seen at
         self.last: date | None = None
 
     def decay_to(self, day: date) -> None:
         if self.last is not None:
             gap = (day - self.last).days
             if gap > 0:
-                w = DECAY ** gap
-                self.a *= w
-                self.b *= w
+                kept = DECAY ** gap
+                self.seen_count *= kept
+                self.seen_exposure *= kept
         self.last = day
 
     def mean(self) -> float:
-        return (self.a0 + self.a) / (self.b0 + self.b)
+        return (self.prior + self.seen_count) / (self.prior + self.seen_exposure)
 
     def shape(self) -> float:
-        return self.a0 + self.a
+        return self.prior + self.seen_count
 
     def predictive(self, exposure: float, size: float, other: _Level | None = None,
-                   floor: float = 0.0) -> tuple[float, float]:
-        shape = self.a0 + self.a
-        level = shape / (self.b0 + self.b)
+                   floor: float = 0.0) -> Predictive:
+        """The day's count at `exposure`: the level's uncertainty and the day-to-day overdispersion
+        (`size`) combined, times the day type's level (`other`), the level not below `floor`."""
+        shape = self.prior + self.seen_count
+        level = shape / (self.prior + self.seen_exposure)
         spread = (1.0 + 1.0 / shape) * (1.0 + 1.0 / size)
         if other is not None:
             level *= other.mean()
             spread *= 1.0 + 1.0 / other.shape()
-        return max(exposure * max(level, floor), _MIN_MEAN), 1.0 / (spread - 1.0)
+        return Predictive(max(exposure * max(level, floor), _MIN_MEAN), 1.0 / (spread - 1.0))
 
-    def learn(self, x: float, exposure: float, mean: float, size: float, nb_size: float) -> None:
-        cap = mean + 3.0 * math.sqrt(mean + mean * mean / nb_size) + 1.0
-        w = size / (size + mean)
-        self.a += w * min(x, cap)
-        self.b += w * exposure
+    def learn(self, observed: float, exposure: float, expected: Predictive, size: float) -> None:
+        """Add the day: its count winsorised at the expected mean plus PARAMETERS.learn_cap_sd standard
+        deviations, weighted for the information it carries given the overdispersion `size`."""
+        mean = expected.mean
+        cap = mean + PARAMETERS.learn_cap_sd * math.sqrt(mean + mean * mean / expected.size) + 1.0
+        weight = size / (size + mean)
+        self.seen_count += weight * min(observed, cap)
+        self.seen_exposure += weight * exposure
 
 
 def _in_shift(hour: int, shift: tuple[int | None, int | None], margin: int) -> bool:
+    """Whether `hour` is within the shift (start, end), widened by `margin` hours each side; without a
+    shift, within PARAMETERS.default_day."""
     shift_start, shift_end = shift
     if shift_start is None or shift_end is None:
-        return 7 <= hour < 20
+        return PARAMETERS.default_day[0] <= hour < PARAMETERS.default_day[1]
     start, end = (shift_start - margin) % 24, (shift_end + margin) % 24
     if shift_start == shift_end:
         return True
@@ -754,15 +994,16 @@ def _in_shift(hour: int, shift: tuple[int | None, int | None], margin: int) -> b
     return hour >= start or hour < end
 
 
-def _contiguous(hours: list[int], h: int, profile: list[float], total: float) -> bool:
-    """Whether hour `h` joins the day's usual hours through active hours, within three hours of them."""
+def _contiguous(hours: list[int], hour: int, profile: list[float], total: float) -> bool:
+    """Whether `hour` joins the day's usual hours through active hours, within
+    PARAMETERS.overtime_reach_hours of them."""
     for step in (-1, 1):
-        k = h
-        for _ in range(3):
-            k = (k + step) % 24
-            if profile[k] / total >= 0.03:
+        other = hour
+        for _ in range(PARAMETERS.overtime_reach_hours):
+            other = (other + step) % 24
+            if profile[other] / total >= PARAMETERS.usual_hour_share:
                 return True
-            if not hours[k]:
+            if not hours[other]:
                 break
     return False
 
@@ -785,26 +1026,85 @@ def score_features(features: Mapping[str, Mapping[date, DayFeatures]], context: 
     return out
 
 
-def _score_agent(agent: str, days: Mapping[date, DayFeatures], context: Context, peers: PeerModel,
-                 first: date, last: date) -> list[DayScore]:
+# An agent first seen this many days after the history starts is a newcomer (an account without a
+# recorded joining day).
+LATE_FIRST_SEEN_DAYS = 7
+# Real calls of prior in the expected share of short calls (a day with no real call still expects some).
+SHORT_RATIO_PRIOR_CALLS = 2
+
+
+@dataclass(slots=True)
+class OffHours:
+    """Actions outside the agent's own hours on a day."""
+
+    count: int                     # every such action
+    weighted: float                # overtime weighing PARAMETERS.overtime_weight, the rest 1
+    hours: list[int]               # the hours they fell in
+
+
+class _WorkedDays:
+    """How often the agent works each day type: decayed counts of days worked and of days, seeded
+    with the peers' share (PARAMETERS.worked_prior_days days' worth)."""
+
+    __slots__ = ("days", "worked")
+
+    def __init__(self, peer_share: Sequence[float] | None, *, newcomer: bool) -> None:
+        params = PARAMETERS
+        share = peer_share or [params.worked_prior_weekday] * 5 + [params.worked_prior_weekend] * 3
+        self.worked = [max(share[daytype], params.newcomer_worked_floor if newcomer and daytype < OFF_DAYTYPE
+                           else 0.0) * params.worked_prior_days for daytype in range(DAYTYPES)]
+        self.days = [params.worked_prior_days] * DAYTYPES
+
+    def share(self, daytype: int) -> float:
+        return self.worked[daytype] / self.days[daytype]
+
+    def learn(self, daytype: int, *, active: bool, weight: float) -> None:
+        decay = PARAMETERS.worked_decay
+        self.worked[daytype] = self.worked[daytype] * decay + (1.0 if active else 0.0) * weight
+        self.days[daytype] = self.days[daytype] * decay + weight
+
+
+def offhours_expected(*, day_off: bool, worked_share: float) -> float:
+    """The expected number of actions outside the agent's hours: a little on a working day, more on a
+    day off the less often the agent works that day type."""
+    params = PARAMETERS
+    if not day_off:
+        return params.offhours_exposure_workday
+    return params.offhours_exposure_day_off_slope * (1 - worked_share) + params.offhours_exposure_day_off
+
+
+def _move_profile_to_shift(profile: list[float], shift: tuple[int | None, int | None]) -> None:
+    """A recorded shift change: the new hours are the agent's from that day, the old ones fade."""
+    params = PARAMETERS
+    inside = [hour for hour in range(24) if _in_shift(hour, shift, 0)]
+    moved_weight = params.shift_change_moved_share * sum(profile) / max(len(inside), 1)
+    for hour in range(24):
+        profile[hour] = profile[hour] * params.shift_change_kept_share + (moved_weight if hour in inside else 0.0)
+
+
+def _score_agent(  # noqa: C901 - one day after another, each signal against the agent's level
+    agent: str, days: Mapping[date, DayFeatures], context: Context, peers: PeerModel, first: date, last: date,
+) -> list[DayScore]:
+    params = PARAMETERS
     info = context.info(agent)
     start, end = _agent_span(info, first, last, days)
     agent_first = min(days) if days else start
     # a newcomer: joined within the data, or first seen well after it starts
-    began = info.joined if info.joined is not None and info.joined >= first - timedelta(days=NEWCOMER_DAYS + 15) else (
-        agent_first if info.joined is None and agent_first > first + timedelta(days=7) else None)
+    recent = first - timedelta(days=NEWCOMER_DAYS + params.ramp_up_extra_days)
+    began = info.joined if info.joined is not None and info.joined >= recent else (
+        agent_first if info.joined is None and agent_first > first + timedelta(days=LATE_FIRST_SEEN_DAYS) else None)
     # a newcomer's level is less sure to be the peers' (wider prior), and their working days unknown
-    levels = {s: _Level(peers.prior[s] / (2.0 if began is not None else 1.0)) for s in SIGNALS}
+    widening = params.newcomer_prior_widening if began is not None else 1.0
+    levels = {signal: _Level(peers.prior[signal] / widening) for signal in SIGNALS}
     # the agent's own weekday profile relative to the peers' (a Saturday worker, a Friday-light agent)
     # one per day type, shared by all signals, learnt from the day's total activity
-    day_levels = [_Level(1.5) for _ in range(8)]
+    day_levels = [_Level(params.day_level_prior) for _ in range(DAYTYPES)]
     total_level = _Level(peers.prior["total"])
     # hour profile on working days (decayed), seeded by the shift
     shift = info.shift_on(start)
-    profile = [3.0 if _in_shift(h, shift, 0) else 0.05 for h in range(24)]
-    worked_prior = peers.worked.get((info.role, info.desk)) or [0.9] * 5 + [0.1] * 3
-    worked = [[max(worked_prior[dt], 0.5 if began is not None and dt < OFF_DAYTYPE else 0.0) * 4, 4.0]
-              for dt in range(8)]
+    profile = [params.shift_seed_weight if _in_shift(hour, shift, 0) else params.off_shift_seed_weight
+               for hour in range(24)]
+    worked = _WorkedDays(peers.worked.get((info.role, info.desk)), newcomer=began is not None)
     notice_from = None
     if info.notice_given is not None:
         notice_from = info.notice_given - timedelta(days=NOTICE_LOOKBACK_DAYS)
@@ -813,140 +1113,143 @@ def _score_agent(agent: str, days: Mapping[date, DayFeatures], context: Context,
     empty = DayFeatures()
     results: list[DayScore] = []
     for day in _days(start, end):
-        f = days.get(day, empty)
-        dt = daytype_of(agent, day, context)
+        features = days.get(day, empty)
+        daytype = daytype_of(agent, day, context)
         day_shift = info.shift_on(day)
         if day_shift != shift:
-            # a recorded shift change: the new hours are the agent's from that day, the old ones fade
             shift = day_shift
-            inside = [h for h in range(24) if _in_shift(h, shift, 0)]
-            moved_weight = 0.7 * sum(profile) / max(len(inside), 1)
-            for h in range(24):
-                profile[h] = profile[h] * 0.3 + (moved_weight if h in inside else 0.0)
+            _move_profile_to_shift(profile, shift)
         campaign = (info.desk, day) in context.campaign_days
         covering = context.covering_on(agent, day)
         # -- off-hours count from the own hour profile and own working days
-        total_prof = sum(profile)
-        w_share = worked[dt][0] / worked[dt][1]
-        day_off = dt == OFF_DAYTYPE or w_share < 0.25
-        off, off_weighted, off_hours = _off_hours(f, profile, total_prof, shift, day_off)
-        off_refs = [r for h in off_hours for r in f.hour_refs[h]]
+        worked_share = worked.share(daytype)
+        day_off = daytype == OFF_DAYTYPE or worked_share < params.day_off_worked_share
+        off = _off_hours(features, profile, sum(profile), shift, day_off)
+        off_refs = [ref for hour in off.hours for ref in features.hour_refs[hour]]
         tenure = (day - began).days if began is not None else 10_000
         newcomer = tenure < NEWCOMER_DAYS
         # while ramping up, the own level lags behind: a newcomer is not surprising for working like a peer
-        floor = 1.0 if tenure < NEWCOMER_DAYS + 15 else 0.0
+        floor = 1.0 if tenure < NEWCOMER_DAYS + params.ramp_up_extra_days else 0.0
         # the day type's level (does this agent work Saturdays?) from the day's total activity
-        dlevel = day_levels[dt]
-        dlevel.decay_to(day)
+        day_level = day_levels[daytype]
+        day_level.decay_to(day)
         total_level.decay_to(day)
-        t_exposure = max(peers.exposure(info.role, info.desk, "total", dt), _MIN_MEAN)
-        t_mean, t_size = total_level.predictive(t_exposure, peers.size["total"], dlevel)
+        total_exposure = max(peers.exposure(info.role, info.desk, "total", daytype), _MIN_MEAN)
+        total_expected = total_level.predictive(total_exposure, peers.size["total"], day_level)
         # a shifted day (activity moved, not added): the off-hours block replaces the usual hours
-        in_hours = f.counts["total"] - off
-        moved = max(0.0, 0.7 * t_mean - in_hours) if not day_off else 0.0
-        counts = dict(f.counts)
-        counts["offhours"] = max(0.0, off_weighted - moved)
-        short_exposure = peers.short_ratio * (f.long_calls + 2)
+        in_hours = features.counts["total"] - off.count
+        moved = max(0.0, params.moved_day_share * total_expected.mean - in_hours) if not day_off else 0.0
+        counts = dict(features.counts)
+        counts["offhours"] = max(0.0, off.weighted - moved)
+        short_exposure = peers.short_ratio * (features.long_calls + SHORT_RATIO_PRIOR_CALLS)
         signals: dict[str, SignalResult] = {}
-        for s in SIGNALS:
-            if s == "stale" and not f.stale_known:
+        for signal in SIGNALS:
+            if signal == "stale" and not features.stale_known:
                 continue
-            level = levels[s]
+            level = levels[signal]
             level.decay_to(day)
-            dlevel = day_levels[dt]
-            if s == "offhours":
-                exposure = 0.15 if not day_off else 0.3 * (1 - w_share) + 0.05
-            elif s == "short_ratio":
+            if signal == "offhours":
+                exposure = offhours_expected(day_off=day_off, worked_share=worked_share)
+            elif signal == "short_ratio":
                 exposure = short_exposure
             else:
-                exposure = (peers.exposure(info.role, info.desk, s, dt)
-                            * (peers.campaign_factor[s] if campaign else 1.0)
-                            * (peers.cover_factor[s] if covering else 1.0))
-            x = counts["short_calls"] if s == "short_ratio" else counts[s]
-            size = peers.size[s]
+                exposure = (peers.exposure(info.role, info.desk, signal, daytype)
+                            * (peers.campaign_factor[signal] if campaign else 1.0)
+                            * (peers.cover_factor[signal] if covering else 1.0))
+            observed = counts["short_calls"] if signal == "short_ratio" else counts[signal]
+            size = peers.size[signal]
             exposure = max(exposure, _MIN_MEAN)
-            mean, nb_size = level.predictive(exposure, size, dlevel, floor)
-            score = nb_tail_score(x, mean, nb_size)
-            signals[s] = SignalResult(s, x, mean, nb_size, score)
-            level.learn(x, exposure * dlevel.mean(), mean, size, nb_size)
-        dlevel.learn(f.counts["total"], t_exposure * total_level.mean(), t_mean, peers.size["total"], t_size)
-        total_level.learn(f.counts["total"], t_exposure * dlevel.mean(), t_mean, peers.size["total"], t_size)
+            expected = level.predictive(exposure, size, day_level, floor)
+            score = nb_tail_score(observed, expected.mean, expected.size)
+            signals[signal] = SignalResult(signal, observed, expected.mean, expected.size, score)
+            level.learn(observed, exposure * day_level.mean(), expected, size)
+        day_total = features.counts["total"]
+        day_level.learn(day_total, total_exposure * total_level.mean(), total_expected, peers.size["total"])
+        total_level.learn(day_total, total_exposure * day_level.mean(), total_expected, peers.size["total"])
         score = _combine(signals)
         watched = notice_from is not None and day >= notice_from
+        money_near = features.money_near
         notes = [text for cond, text in (
             (campaign, f"campaign day for desk {info.desk}"),
             (covering, "covering a colleague's book"),
-            (dt == OFF_DAYTYPE, "holiday or leave"),
+            (daytype == OFF_DAYTYPE, "holiday or leave"),
             (newcomer, f"newcomer (day {tenure + 1}): baseline mostly from peers"),
-            (f.money_near, f"{f.money_near} record{'s' if f.money_near != 1 else ''} opened near the client's large "
-                           "deposit or withdrawal: not counted as out-of-book or untouched"),
+            (money_near, f"{money_near} record{'s' if money_near != 1 else ''} opened near the client's large "
+                         "deposit or withdrawal: not counted as out-of-book or untouched"),
             (watched, f"under notice (given {info.notice_given or '-'}, last day {info.left or '-'}): lower threshold"),
         ) if cond]
         results.append(DayScore(agent=agent, day=day, score=round(score, 3), signals=signals, watched=watched,
-                                newcomer=newcomer, notes=notes, features=f, offhours_refs=off_refs[:EVIDENCE_CAP],
-                                offhours_hours=off_hours,
-                                info=info))
-        _learn_hours(f, dt, signals["offhours"].score, profile, worked)
+                                newcomer=newcomer, notes=notes, features=features,
+                                offhours_refs=off_refs[:EVIDENCE_CAP], offhours_hours=off.hours, info=info))
+        _learn_hours(features, daytype, signals["offhours"].score, profile, worked)
     return results
 
 
-def _off_hours(f: DayFeatures, profile: list[float], total_prof: float, shift: tuple[int | None, int | None],
-               day_off: bool) -> tuple[int, float, list[int]]:
-    """Actions outside the agent's own hours: (count, weighted count, the hours off)."""
-    off = 0
+def _off_hours(features: DayFeatures, profile: list[float], profile_total: float,
+               shift: tuple[int | None, int | None], day_off: bool) -> OffHours:
+    """Actions outside the agent's own hours: every action on a day off; else those in an hour that is
+    neither near the shift nor usual for the agent (PARAMETERS.off_hour_share of the profile)."""
+    params = PARAMETERS
+    count = 0
     weighted = 0.0
     hours: list[int] = []
-    for h in range(24):
-        n = f.hours[h]
-        if not n:
+    for hour in range(24):
+        actions = features.hours[hour]
+        if not actions:
             continue
-        if day_off or (profile[h] / total_prof < 0.012 and not _in_shift(h, shift, 1)):
-            off += n
-            hours.append(h)
+        if day_off or (profile[hour] / profile_total < params.off_hour_share
+                       and not _in_shift(hour, shift, params.shift_margin_hours)):
+            count += actions
+            hours.append(hour)
             # overtime: the working day carried on without a break; weighs less than a return at night
-            weighted += n * (0.25 if not day_off and _contiguous(f.hours, h, profile, total_prof) else 1.0)
-    return off, weighted, hours
+            overtime = not day_off and _contiguous(features.hours, hour, profile, profile_total)
+            weighted += actions * (params.overtime_weight if overtime else 1.0)
+    return OffHours(count=count, weighted=weighted, hours=hours)
 
 
-def _learn_hours(f: DayFeatures, dt: int, off_score: float, profile: list[float], worked: list[list[float]]) -> None:
+def _learn_hours(features: DayFeatures, daytype: int, offhours_score: float, profile: list[float],
+                 worked: _WorkedDays) -> None:
     """Learn the hour profile and working days from the day; an anomalous day at a fraction of its
     weight (a lasting change is learnt in a few weeks, a night of copying does not become the
     agent's hours)."""
-    weight = 3.0 if off_score < 2.0 else 0.6
-    n_day = sum(f.hours)
-    for h in range(24):
-        profile[h] = profile[h] * DECAY + f.hours[h] / max(n_day, 1) * weight
-    active = 1.0 if n_day > 2 else 0.0
-    step = 1.0 if off_score < 2.0 else 0.3
-    worked[dt][0] = worked[dt][0] * 0.97 + active * step
-    worked[dt][1] = worked[dt][1] * 0.97 + step
+    params = PARAMETERS
+    anomalous = offhours_score >= params.anomalous_offhours_score
+    weight = params.anomalous_profile_learn_weight if anomalous else params.profile_learn_weight
+    actions = sum(features.hours)
+    for hour in range(24):
+        profile[hour] = profile[hour] * DECAY + features.hours[hour] / max(actions, 1) * weight
+    worked.learn(daytype, active=actions > params.active_day_min_actions,
+                 weight=params.anomalous_worked_step if anomalous else 1.0)
+
+
+def _fisher(scores: Sequence[float]) -> float:
+    """Fisher's combination of independent -log10 tail probabilities, as a -log10 tail probability."""
+    chi = 2.0 * math.log(10) * sum(scores)
+    return -math.log10(max(_chi2_even_sf(chi, 2 * len(scores)), 1e-300))
 
 
 def _combine(signals: Mapping[str, SignalResult]) -> float:
     """The day's score from its signals: the best family (corrected for their number) or Fisher's
     combination across families, whichever is larger."""
-    fam_best = dict.fromkeys(FAMILIES, 0.0)
-    sub_best: dict[str, float] = {}
-    for s, r in signals.items():
-        fam = FAMILY[s]
-        adj = r.score - math.log10(_FAMILY_SIZE[fam])
-        if adj > fam_best[fam]:
-            fam_best[fam] = adj
-        sub = SUBGROUP[s]
-        sub_best[sub] = max(sub_best.get(sub, 0.0), r.score)
+    family_best = dict.fromkeys(FAMILIES, 0.0)
+    subgroup_best: dict[str, float] = {}
+    for name, result in signals.items():
+        family = FAMILY[name]
+        # the best of a family's signals, corrected for the number of them (Bonferroni in -log10)
+        corrected = result.score - math.log10(_FAMILY_SIZE[family])
+        if corrected > family_best[family]:
+            family_best[family] = corrected
+        subgroup = SUBGROUP[name]
+        subgroup_best[subgroup] = max(subgroup_best.get(subgroup, 0.0), result.score)
     # within a family, signals that count different events add up (Fisher); those counting the
     # same events (opens and their busiest window; short calls as a count and as a share) do not
-    for fam in FAMILIES:
-        subs = _FAMILY_SUBGROUPS[fam]
-        if len(subs) > 1:
-            total = sum(sub_best.get(g, 0.0) for g in subs)
-            chi_f = 2.0 * math.log(10) * total
-            joint = -math.log10(max(_chi2_even_sf(chi_f, 2 * len(subs)), 1e-300))
-            fam_best[fam] = max(fam_best[fam], joint)
-    best = max(fam_best.values()) - math.log10(len(FAMILIES))
-    chi = 2.0 * math.log(10) * sum(fam_best.values())
-    fisher = -math.log10(max(_chi2_even_sf(chi, 2 * len(FAMILIES)), 1e-300))
-    return max(best, fisher, 0.0)
+    for family in FAMILIES:
+        subgroups = _FAMILY_SUBGROUPS[family]
+        if len(subgroups) > 1:
+            joint = _fisher([subgroup_best.get(g, 0.0) for g in subgroups])
+            family_best[family] = max(family_best[family], joint)
+    best = max(family_best.values()) - math.log10(len(FAMILIES))
+    return max(best, _fisher(list(family_best.values())), 0.0)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -964,104 +1267,115 @@ def calibrate(scores: Sequence[DayScore], budget: float) -> Thresholds:
     """The threshold that alerts `budget` benign agent-days per 100 on this history.
 
     The empirical quantile would spend the budget on whatever anomalies the history holds (and
-    miss the rest whenever there are more of them than the budget); so the benign tail is fitted on
-    the upper-middle scores (the 90th to 98th percentiles: nearly all benign) as an exponential tail,
-    which is how -log10 tail probabilities behave, and extrapolated to the budget. The empirical
-    quantile at a tenth of the budget bounds it from above, the one at the budget from below."""
+    miss the rest whenever there are more of them than the budget); so the benign tail is fitted
+    through two upper quantiles of the scores (PARAMETERS.tail_fit_quantiles: nearly all benign) as an
+    exponential tail, which is how -log10 tail probabilities behave, and extrapolated to the budget.
+    The empirical quantile at a tenth of the budget bounds it from above, the one at twice the budget
+    from below."""
+    params = PARAMETERS
     if budget <= 0:
         raise ScoringInputError("budget must be positive")
-    values = sorted(s.score for s in scores if not s.watched)
-    if len(values) < 50:
-        return Thresholds(normal=3.0, watched=2.0, budget=budget)
+    values = sorted(day.score for day in scores if not day.watched)
+    if len(values) < params.calibration_min_days:
+        return Thresholds(normal=params.default_threshold, watched=params.default_watched_threshold, budget=budget)
     n = len(values)
-    share = min(budget / 100.0, 0.5)
+    share = min(budget / 100.0, params.max_budget_share)
 
     def quantile(q: float) -> float:
         return values[min(int(q * n), n - 1)]
 
-    q1, q2 = 0.95, 0.99
+    q1, q2 = params.tail_fit_quantiles
     s1, s2 = quantile(q1), quantile(q2)
     if s2 - s1 > 1e-6:
         slope = (s2 - s1) / (math.log10(1 - q1) - math.log10(1 - q2))
         fitted = s2 + slope * (math.log10(1 - q2) - math.log10(share))
     else:
         fitted = quantile(1 - share)
-    low, high = quantile(1 - min(2 * share, 0.5)), quantile(1 - share / 10)
+    low, high = quantile(1 - min(2 * share, params.max_budget_share)), quantile(1 - share / 10)
     threshold = min(max(fitted, low), max(high, low))
-    threshold = max(threshold, 1.5)
-    return Thresholds(normal=round(threshold, 3), watched=round(max(threshold - NOTICE_THRESHOLD_DROP, 1.0), 3),
-                      budget=budget)
+    threshold = max(threshold, params.min_threshold)
+    watched = max(threshold - NOTICE_THRESHOLD_DROP, params.min_watched_threshold)
+    return Thresholds(normal=round(threshold, 3), watched=round(watched, 3), budget=budget)
 
 
 def apply_thresholds(scores: Iterable[DayScore], thresholds: Thresholds,
                      per_agent: Mapping[str, Thresholds] | None = None) -> None:
     """Alert each agent-day at or over its threshold: the agent's own (`per_agent`: their desk's
-    alert budget) or the brand's; the lower one while under notice."""
-    for s in scores:
-        limit = threshold_of(s, thresholds, per_agent)
-        s.alerted = s.score >= limit
-        s.reasons = reasons_for(s) if s.alerted or s.score >= limit - 0.5 else []
+    alert budget) or the brand's; the lower one while under notice. Days alerted or near their
+    threshold (PARAMETERS.near_threshold) get their reasons."""
+    for day in scores:
+        limit = threshold_of(day, thresholds, per_agent)
+        day.alerted = day.score >= limit
+        near = day.score >= limit - PARAMETERS.near_threshold
+        day.reasons = reasons_for(day) if day.alerted or near else []
 
 
-def threshold_of(s: DayScore, thresholds: Thresholds, per_agent: Mapping[str, Thresholds] | None = None) -> float:
-    own = (per_agent or {}).get(s.agent, thresholds)
-    return own.watched if s.watched else own.normal
+def threshold_of(day: DayScore, thresholds: Thresholds, per_agent: Mapping[str, Thresholds] | None = None) -> float:
+    """The threshold the agent-day is alerted at."""
+    own = (per_agent or {}).get(day.agent, thresholds)
+    return own.watched if day.watched else own.normal
 
 
-def _hours(start: int, width: int = 3) -> str:
+def _hours(start: int, width: int = BURST_WIDTH_HOURS) -> str:
     return f"{start:02d}:00 and {(start + width) % 24:02d}:00"
 
 
-def reasons_for(s: DayScore) -> list[str]:
+def reasons_for(day: DayScore) -> list[str]:  # noqa: C901 - one sentence per signal
     """The day's reasons in words with numbers, strongest first."""
+    params = PARAMETERS
     out: list[str] = []
-    f = s.features
-    ranked = sorted((r for r in s.signals.values() if r.score >= 1.3), key=lambda r: -r.score)
+    features = day.features
+    ranked = sorted((r for r in day.signals.values() if r.score >= params.reason_min_score), key=lambda r: -r.score)
     # the strongest signal, and the others that are strong in their own right
-    ranked = [r for i, r in enumerate(ranked) if i == 0 or r.score >= 2.5]
-    seen_calls = False
-    for r in ranked:
-        q95 = nb_quantile(0.95, r.expected, r.size)
-        v = int(r.value)
-        if r.signal == "burst":
-            stale_in = sum(f.stale_hours[f.burst_start:f.burst_start + 3])
-            text = f"opened {v} records between {_hours(f.burst_start)}; own 95th percentile {q95}"
+    ranked = [r for rank, r in enumerate(ranked) if rank == 0 or r.score >= params.reason_also_score]
+    calls_said = False
+    for result in ranked:
+        q95 = nb_quantile(0.95, result.expected, result.size)
+        value = int(result.value)
+        signal = result.signal
+        if signal == "burst":
+            start = features.burst_start
+            stale_in = sum(features.stale_hours[start:start + BURST_WIDTH_HOURS])
+            text = f"opened {value} records between {_hours(start)}; own 95th percentile {q95}"
             if stale_in:
                 text += f"; {stale_in} of them untouched for {STALE_DAYS} days"
             out.append(text)
-        elif r.signal == "opens":
-            out.append(f"opened {v} client records in the day; own 95th percentile {q95}")
-        elif r.signal == "stale":
-            out.append(f"opened {v} records untouched for {STALE_DAYS} days or more; own 95th percentile {q95}")
-        elif r.signal == "reveals":
-            out.append(f"revealed personal data {v} times; own 95th percentile {q95}")
-        elif r.signal == "export_rows":
-            out.append(f"exported {f.export_rows} rows in {f.exports} export{'s' if f.exports != 1 else ''}; "
+        elif signal == "opens":
+            out.append(f"opened {value} client records in the day; own 95th percentile {q95}")
+        elif signal == "stale":
+            out.append(f"opened {value} records untouched for {STALE_DAYS} days or more; own 95th percentile {q95}")
+        elif signal == "reveals":
+            out.append(f"revealed personal data {value} times; own 95th percentile {q95}")
+        elif signal == "export_rows":
+            exports = features.exports
+            out.append(f"exported {features.export_rows} rows in {exports} export{'s' if exports != 1 else ''}; "
                        f"own 95th percentile {int(q95 * EXPORT_UNIT)} rows")
-        elif r.signal == "searches":
-            out.append(f"ran {v} searches; own 95th percentile {q95}")
-        elif r.signal == "offhours":
-            hours = [h for h in range(24) if f.hours[h]]
-            day_shift = s.info.shift_on(s.day)
+        elif signal == "searches":
+            out.append(f"ran {value} searches; own 95th percentile {q95}")
+        elif signal == "offhours":
+            active = [hour for hour in range(24) if features.hours[hour]]
+            day_shift = day.info.shift_on(day.day)
             shift = (f"shift {day_shift[0]:02d}:00-{day_shift[1]:02d}:00" if day_shift[0] is not None
                      and day_shift[1] is not None else "no shift recorded")
-            when = "on a day the agent does not usually work" if any("holiday" in n for n in s.notes) or not any(
-                _in_shift(h, day_shift, 1) for h in hours) else f"between {min(hours):02d}:00 and {max(hours) + 1:02d}:00"
-            out.append(f"{v} actions outside own hours ({shift}), {when}; own 95th percentile {q95}")
-        elif r.signal == "oob_hv":
-            out.append(f"opened high-value clients of other agents' books {v} times ({len(f.oob_clients)} clients) "
-                       f"without recorded cover; own 95th percentile {q95}")
-        elif r.signal == "brief_calls" and not seen_calls:
-            seen_calls = True
-            out.append(f"logged {v} calls of {int(BRIEF_CALL_S)} seconds or less out of {f.calls} calls; "
+            day_off = any("holiday" in note for note in day.notes) or not any(
+                _in_shift(hour, day_shift, params.shift_margin_hours) for hour in active)
+            when = ("on a day the agent does not usually work" if day_off
+                    else f"between {min(active):02d}:00 and {max(active) + 1:02d}:00")
+            out.append(f"{value} actions outside own hours ({shift}), {when}; own 95th percentile {q95}")
+        elif signal == "oob_hv":
+            out.append(f"opened high-value clients of other agents' books {value} times "
+                       f"({len(features.oob_clients)} clients) without recorded cover; own 95th percentile {q95}")
+        elif signal == "brief_calls" and not calls_said:
+            calls_said = True
+            out.append(f"logged {value} calls of {int(BRIEF_CALL_S)} seconds or less out of {features.calls} calls; "
                        f"own 95th percentile {q95}")
-        elif r.signal in ("short_calls", "short_ratio") and not seen_calls:
-            seen_calls = True
-            q = q95 if r.signal == "short_calls" else nb_quantile(0.95, s.signals["short_calls"].expected,
-                                                                   s.signals["short_calls"].size)
-            out.append(f"logged {int(f.counts['short_calls'])} calls of {int(SHORT_CALL_S)} seconds or less out of "
-                       f"{f.calls} calls; own 95th percentile {q}")
-    out.extend(s.notes)
+        elif signal in ("short_calls", "short_ratio") and not calls_said:
+            calls_said = True
+            short = day.signals["short_calls"]
+            q = q95 if signal == "short_calls" else nb_quantile(0.95, short.expected, short.size)
+            out.append(f"logged {int(features.counts['short_calls'])} calls of {int(SHORT_CALL_S)} seconds or less "
+                       f"out of {features.calls} calls; own 95th percentile {q}")
+    out.extend(day.notes)
     return out
 
 
