@@ -79,7 +79,7 @@ def build_world(clients: int) -> tuple[list[str], str]:
     from datetime import time as dtime
 
     from crm.models import RoleCode
-    from crm.services import apikey_create
+    from integrations.services import apikey_create
     from leads.models import RoutingStrategy, RoutingTarget, ScoringKind
     from leads.services import desk_sla_save, routing_rule_save, scoring_rule_save
     from tests.factories import make_brand, make_desk, make_user

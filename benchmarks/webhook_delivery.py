@@ -4,7 +4,7 @@ One brand with a subscriber for `task.completed`, N clients (generated in SQL), 
 `python -m crm.webhook_receiver` on the loopback address, which verifies every signature. Events
 are emitted with crm.events.emit_many (one event per client and round, as a busy brand's stream
 looks: many clients, a few events each); nothing but the post-commit kicks moves them: the worker's
-event dispatcher queues one delivery each (crm.handlers -> crm.services.outbound), the sender claims the
+event dispatcher queues one delivery each (integrations.handlers -> integrations.services), the sender claims the
 head of each (subscriber, client) queue and POSTs them signed over kept-alive connections.
 
 Figures (one JSON line each):
@@ -53,7 +53,9 @@ EVENT = "task.completed"
 def _world(clients: int, port: int) -> tuple[Any, str]:
     from crm.models import Brand, Client
     from crm.roles import roles_sync
-    from crm.services import apikey_create, outbound, user_create
+    from crm.services import user_create
+    from integrations import services as outbound
+    from integrations.services import apikey_create
 
     roles_sync()
     brand = Brand.objects.create(code="atlas", name="Atlas")
@@ -87,7 +89,7 @@ def _emit(clients: list[Any], count: int, *, start: int) -> None:
 
 
 def _delivered_count(cursor: Any) -> int:
-    cursor.execute("SELECT count(*) FROM crm_webhookdelivery WHERE status = 'delivered'")
+    cursor.execute("SELECT count(*) FROM integrations_webhookdelivery WHERE status = 'delivered'")
     return int(cursor.fetchone()[0])
 
 
@@ -99,7 +101,7 @@ def _wait_for(cursor: Any, expected: int, *, timeout: float) -> float:
         if got >= expected:
             return now
         if now > deadline:
-            cursor.execute("SELECT status, count(*), max(last_error) FROM crm_webhookdelivery GROUP BY status")
+            cursor.execute("SELECT status, count(*), max(last_error) FROM integrations_webhookdelivery GROUP BY status")
             raise RuntimeError(f"only {got} of {expected} deliveries within {timeout:.0f} s: {cursor.fetchall()}")
         time.sleep(0.01)
 
@@ -185,12 +187,12 @@ def main() -> None:
                 time.sleep(max(0.0, t0 + (sent / RATE) - time.perf_counter()))
             _wait_for(cursor, base + paced, timeout=120 + paced / 50)
             cursor.execute(
-                "SELECT extract(epoch FROM d.delivered_at - e.created_at) * 1000 FROM crm_webhookdelivery d "
+                "SELECT extract(epoch FROM d.delivered_at - e.created_at) * 1000 FROM integrations_webhookdelivery d "
                 "JOIN crm_event e ON e.id = d.event_id WHERE e.id > %s", (first_id,))
             delays = [float(r[0]) for r in cursor.fetchall()]
-            cursor.execute("SELECT body FROM crm_webhookdelivery ORDER BY id LIMIT %s", (count,))
+            cursor.execute("SELECT body FROM integrations_webhookdelivery ORDER BY id LIMIT %s", (count,))
             bodies = [r[0] for r in cursor.fetchall()]
-            cursor.execute("SELECT count(*) FROM crm_webhookattempt WHERE status_code <> 200 OR status_code IS NULL")
+            cursor.execute("SELECT count(*) FROM integrations_webhookattempt WHERE status_code <> 200 OR status_code IS NULL")
             failed_attempts = int(cursor.fetchone()[0])
         if failed_attempts:
             log(f"warning: {failed_attempts} attempts were not answered 200")

@@ -60,22 +60,12 @@ class CrmConfig(AppConfig):
         from crm.audit import audit_archive_check, audit_archive_reattach, audit_archive_record
         from crm.events import events_archive_check, outbox_archive_guard
         from crm.partitions import ARCHIVE_HOOKS, ArchiveHook
-        from crm.services.outbound import webhooks_archive_check
 
         ARCHIVE_HOOKS.register(ArchiveHook(table="crm_auditlog", name="audit chain", check=audit_archive_check,
                                            record=audit_archive_record, reattach=audit_archive_reattach))
         outbox_archive_guard("event deliveries", events_archive_check)
-        outbox_archive_guard("webhook deliveries", webhooks_archive_check)
         # A freshly migrated (or flushed) database always has every role and its permissions.
         post_migrate.connect(roles_sync_after_migrate, sender=self, dispatch_uid="crm.roles_sync")
-        # API keys cached by the processes are dropped when a key or a brand changes.
-        from django.db.models.signals import post_save
-
-        from crm import apikey_cache
-        from crm.models import ApiKey, Brand
-
-        for model in (ApiKey, Brand):
-            post_save.connect(apikey_cache.on_saved, sender=model, dispatch_uid=f"crm.apikey_cache.{model.__name__}")
 
 
 def _contribute_core() -> None:

@@ -4,11 +4,11 @@ An app guards a family of its events ("compliance.", "monitoring.") with an API 
 (crm.registry.ApiScope `events`): such an event reaches an API key, through the feed or a webhook
 subscriber, only when the key holds that scope, and a staff session only when the user holds the
 scope's `permission` (administrators hold every one). A compliance matter that reaches anyone else
-is tipping off. Who may give a key such a scope is the same permission's holder (crm.services.apikeys).
+is tipping off. Who may give a key such a scope is the same permission's holder (integrations.apikeys).
 
 Personal data in any event (the fields the catalogue marks PERSONAL, crm.event_catalogue) is left
 out unless the reader may have it: a key with `clients:read` in the feed, a subscriber with the
-`personal_data` scope (crm.services.outbound); the names left out are listed in `redacted`.
+`personal_data` scope (integrations.services); the names left out are listed in `redacted`.
 """
 
 from __future__ import annotations

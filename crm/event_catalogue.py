@@ -101,7 +101,7 @@ DateTimeText = Annotated[str, Format("datetime", _is_datetime)]
 class Personal:
     """Marks a payload field as a person's personal data (a client's name, an email address):
     Annotated[T, PERSONAL]. Outbound webhooks leave such fields out unless the subscriber holds the
-    personal-data scope (crm.services.outbound); the checkers ignore the mark."""
+    personal-data scope (integrations.services); the checkers ignore the mark."""
 
 
 PERSONAL = Personal()

@@ -8,7 +8,7 @@ What is measured, and where it is kept:
   recorded by the worker's signals (crm/celery.py);
 - login failures (a counter, from Django's `user_login_failed` signal: staff, clients and partners);
 - queue depths (each workload's Celery queue and the RQ queue), the domain-event outbox's backlog and
-  the outbound webhooks' open deliveries, read when scraped;
+  the outbound webhooks' open deliveries (integrations.metrics contributes them), read when scraped;
 - what the apps register: `register_gauge(name, help, collect)`, e.g. trading's sync lag per server.
 
 Counters and histograms live in Redis, not in a process: the web tier and the workers run as many
@@ -155,23 +155,9 @@ def _outbox_backlog() -> Iterable[tuple[Labels, float]]:
     yield {"measure": "oldest_seconds"}, age
 
 
-def _webhook_backlog() -> Iterable[tuple[Labels, float]]:
-    from django.db.models import Count
-
-    from crm.models.outbound import OPEN_STATUSES, WebhookDelivery
-
-    rows = (WebhookDelivery.objects.filter(status__in=OPEN_STATUSES).values("status")
-            .annotate(n=Count("pk")).order_by())
-    counted = {row["status"]: row["n"] for row in rows}
-    for status in OPEN_STATUSES:
-        yield {"status": status}, float(counted.get(status, 0))
-
-
 register_gauge("crm_queue_depth", "Messages waiting in each Celery queue and RQ queue.", _queue_depths)
 register_gauge("crm_event_outbox_backlog", "Domain events not yet delivered to every handler, and the oldest's age.",
                _outbox_backlog)
-register_gauge("crm_webhook_deliveries_open", "Outbound webhook deliveries not yet delivered, by status.",
-               _webhook_backlog)
 
 
 # --- the exposition -----------------------------------------------------------------------------

@@ -71,8 +71,6 @@ CORE_NAVIGATION = [
     NavItem("deliveries", _("Event deliveries"), "delivery_list", "alert", admin_only=True, order=820),
     NavItem("event_catalogue", _("Event catalogue"), "event_catalogue", "note", admin_only=True, order=830),
     NavItem("audit", _("Audit log"), "audit_list", "shield", permission="crm.view_auditlog", order=840),
-    NavItem("apikeys", _("API keys"), "apikey_list", "key", admin_only=True, order=850),
-    NavItem("webhooks", _("Webhooks"), "webhook_subscriber_list", "key", admin_only=True, order=855),
     NavItem("staff", _("Staff"), "staff_list", "user", admin_only=True, order=860),
     NavItem("roles", _("Roles"), "role_list", "shield", admin_only=True, order=870),
 ]

@@ -41,7 +41,7 @@ WORKLOADS: dict[str, tuple[str, ...]] = {
     "scoring": ("compliance.tasks.aml", "compliance.tasks.risk", "compliance.tasks.jurisdictions", "monitoring."),
     "screening": ("compliance.tasks.screening",),
     "notifications": ("crm.tasks.task_reminders", "crm.email_templates."),
-    "deliveries": ("crm.tasks.webhooks", "ib.tasks.postback"),  # postback_send, postbacks_retry_due
+    "deliveries": ("integrations.tasks.webhooks", "ib.tasks.postback"),  # postback_send, postbacks_retry_due
     "reports": ("reports.",),
 }
 

@@ -19,9 +19,9 @@ The core knows no app by name. An app hands its pieces to `contribute()`:
 
 Every registry is a `Registry`: items keyed by name, a second item under one key replaces the
 first (so a reload or a test's override is harmless), read back sorted by each item's `order`.
-The app's URLs (`<app>/urls.py`) and API routers (`<app>/api.py`) are found by crm.urls and crm.api
-themselves; its events are declared in `<app>/event_types.py` and its handlers in
-`<app>/handlers.py` (crm.events autodiscovery).
+The app's URLs (`<app>/urls.py`) and API routers (`<app>/api.py`) are found by crm.urls and the
+API's assembly (integrations.assembly) themselves; its events are declared in
+`<app>/event_types.py` and its handlers in `<app>/handlers.py` (crm.events autodiscovery).
 """
 
 from __future__ import annotations

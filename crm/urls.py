@@ -9,8 +9,8 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path, re_path
 
-from crm.api import api
-from crm.api import not_found as api_not_found
+from integrations.assembly import api
+from integrations.assembly import not_found as api_not_found
 
 
 def project_url_modules() -> list[str]:

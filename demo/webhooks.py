@@ -16,8 +16,10 @@ from pathlib import Path
 from django.conf import settings
 
 from crm import event_access, event_catalogue
-from crm.models import ApiKey, Brand, User, WebhookSubscriber
-from crm.services import apikey_create, outbound
+from crm.models import ApiKey, Brand, User
+from integrations import services as outbound
+from integrations.selectors import subscriber_named
+from integrations.services import apikey_create
 
 KEY_NAME = "Demo webhook receiver"
 SUBSCRIBER_NAME = "Demo receiver (make run)"
@@ -42,7 +44,7 @@ def webhooks_seed_demo(*, brand: Brand, admin: User, port: int = DEFAULT_PORT) -
     if key is None:
         key, _raw = apikey_create(actor=admin, brand=brand, name=KEY_NAME,
                                   scopes=["events:read", "clients:read", "webhooks:manage"])
-    sub = WebhookSubscriber.objects.filter(api_key=key, name=SUBSCRIBER_NAME).first()
+    sub = subscriber_named(api_key=key, name=SUBSCRIBER_NAME)
     # Every event the key may have: compliance's and monitoring's need scopes of their own (crm.event_access).
     every_event = [e.name for e in event_catalogue.declared() if event_access.event_allowed(e.name, held=key.scopes)]
     if sub is None:

@@ -1,4 +1,4 @@
-"""The core's API routers (clients and notes, tasks, the event feed, webhooks), mounted by crm.api."""
+"""The core's API routers (clients and notes, tasks, the event feed), mounted by integrations.assembly."""
 
 from __future__ import annotations
 
@@ -15,6 +15,4 @@ CORE_API_SCOPES = [
     ApiScope("tasks:read", _("List and read tasks about the brand's clients."), order=50),
     ApiScope("tasks:write", _("Create tasks, complete and reopen them."), order=60),
     ApiScope("events:read", _("Read the brand's event feed."), order=70),
-    ApiScope("webhooks:manage", _("Subscribe to events as outbound webhooks; read the delivery log and replay."),
-             order=80),
 ]

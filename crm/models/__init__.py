@@ -12,19 +12,12 @@ from crm.models.clients import (
 )
 from crm.models.events import DeliveryStatus, Event, EventDelivery
 from crm.models.jobs import Job, JobStatus
-from crm.models.outbound import (
-    SubscriberStatus,
-    WebhookAttempt,
-    WebhookDelivery,
-    WebhookDeliveryStatus,
-    WebhookSubscriber,
-)
 from crm.models.staff import Brand, Desk, DeskKind, Role, RoleCode, StaffRestriction, User
 from crm.models.webhooks import ReceivedWebhook
 
 __all__ = [
     "AccessEvent", "AccessKind", "ApiKey", "AuditArchiveAnchor", "AuditCheckpoint", "AuditLog", "Brand", "Classification", "Client",
     "ClientGroupObjectPermission", "ClientUserObjectPermission", "DeliveryStatus", "Desk", "DeskKind", "Event",
-    "EventDelivery", "Job", "JobStatus", "Note", "Notification", "ReceivedWebhook", "Role", "RoleCode", "StaffRestriction", "Stage", "SubscriberStatus", "Task",
-    "User", "WebhookAttempt", "WebhookDelivery", "WebhookDeliveryStatus", "WebhookSubscriber",
+    "EventDelivery", "Job", "JobStatus", "Note", "Notification", "ReceivedWebhook", "Role", "RoleCode", "StaffRestriction", "Stage", "Task",
+    "User",
 ]

@@ -9,7 +9,6 @@
     notes.py           note_add
     tasks.py           task_create, task_complete, task_reopen, task_reschedule, task_reminders_send
     notifications.py   notification_send, notification_mark_read; notify_user(s): in the recipient's language
-    apikeys.py         apikey_create, apikey_revoke, apikey_authenticate
     users.py           user_create, user_update_preferences, brand_create
     restrictions.py    staff_restrict, staff_restriction_lift: no reveals, no exports, read-only
     common.py          what they share: permission checks, text and links
@@ -36,7 +35,6 @@ from crm.services.access import (
     client_contact_reveal,
     client_view_record,
 )
-from crm.services.apikeys import apikey_authenticate, apikey_create, apikey_revoke
 from crm.services.client_creation import (
     ClientsCreation,
     NewClient,
@@ -70,7 +68,7 @@ __all__ = [
     "CLASSIFY_PERMISSION", "client_classification_set",
     "Access", "ClientsCreation", "NewClient", "access_export_record", "access_listener_register",
     "access_login_record", "access_search_record",
-    "apikey_authenticate", "apikey_create", "apikey_revoke", "brand_create", "client_assign", "client_assign_bulk",
+    "brand_create", "client_assign", "client_assign_bulk",
     "client_contact_reveal",
     "client_create", "client_from_row", "client_share", "client_stage_change", "client_stage_override",
     "client_stage_prove", "client_verification_set", "client_unshare", "client_update", "client_view_record",

@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "monitoring.review.apps.MonitoringReviewConfig",
     "portal.apps.PortalConfig",
     "reports.apps.ReportsConfig",
+    "integrations.apps.IntegrationsConfig",
     # the demo brokerage, built through the apps above (manage.py seed_demo)
     "demo.apps.DemoConfig",
 ]
@@ -415,9 +416,9 @@ CELERY_BEAT_SCHEDULE = {
     # Partner postbacks: retries whose pause is over, and first tries whose kick was lost (ib.postbacks).
     "ib-postbacks-retry-due": {"task": "ib.tasks.postbacks_retry_due", "schedule": 30.0},
     # Outbound webhooks: retries whose pause is over and sends whose kick was lost; subscribers
-    # failing for CRM_WEBHOOK_PAUSE_AFTER_HOURS paused (crm.services.outbound).
-    "crm-webhooks-send-due": {"task": "crm.tasks.webhooks_send_due", "schedule": 5.0},
-    "crm-webhooks-pause-failing": {"task": "crm.tasks.webhooks_pause_failing", "schedule": 600.0},
+    # failing for CRM_WEBHOOK_PAUSE_AFTER_HOURS paused (integrations.services).
+    "crm-webhooks-send-due": {"task": "integrations.tasks.webhooks_send_due", "schedule": 5.0},
+    "crm-webhooks-pause-failing": {"task": "integrations.tasks.webhooks_pause_failing", "schedule": 600.0},
     # Compliance: clients of a sanctioned jurisdiction restricted (also one whose start date came), the
     # officers told; restrictions past their end date closed (compliance.jurisdictions, .restrictions).
     "compliance-jurisdictions-enforce": {"task": "compliance.tasks.jurisdictions_enforce", "schedule": 3600.0},
@@ -456,7 +457,7 @@ IB_POSTBACK_MAX_ATTEMPTS = env_int("IB_POSTBACK_MAX_ATTEMPTS", 8)
 # database connections, half the partners each (ib.engine); 0 (or less): always on one.
 IB_ENGINE_PARALLEL_DEALS = env_int("IB_ENGINE_PARALLEL_DEALS", 200_000)
 IB_POSTBACK_ALLOW_HTTP_LOOPBACK = env_bool("IB_POSTBACK_ALLOW_HTTP_LOOPBACK", DEBUG)
-# Outbound webhooks (crm.services.outbound): the receiver's time to answer, attempts before a delivery is
+# Outbound webhooks (integrations.services): the receiver's time to answer, attempts before a delivery is
 # dead, the first retry's pause (doubling up to the cap, with jitter), how long a subscriber may
 # fail before it is paused, parallel POSTs per worker, and plain http to the loopback address
 # (DEBUG, tests and the demo receiver of `make run`; https only otherwise).
@@ -588,6 +589,9 @@ for _item in env_list("CRM_CURRENCY_EXPONENTS", []):
 CRM_TELEPHONY_SECRETS = dict(item.split("=", 1) for item in env_list("CRM_TELEPHONY_SECRETS", []) if "=" in item)
 # Requests per API key (or staff user) per window on the JSON API: "<count>/<s|m|h|d>".
 CRM_API_RATE_LIMIT = env("CRM_API_RATE_LIMIT", "1200/m")
+# The API's authentication (API key or staff session), which every router's requires_scope uses: the
+# assembly above the domain apps provides it (crm.api.caller_auth reads this name).
+CRM_API_AUTHENTICATION = "integrations.assembly.caller_auth"
 # Lead intake: POST /api/v1/leads per API key, and the public lead form per client IP.
 LEADS_API_RATE_LIMIT = env("LEADS_API_RATE_LIMIT", "6000/m")
 LEADS_FORM_RATE_LIMIT = env("LEADS_FORM_RATE_LIMIT", "10/m")

@@ -1,10 +1,11 @@
-"""Administrators' tools: failed event deliveries, the event catalogue, the audit log, API keys, webhooks."""
+"""Administrators' tools: failed event deliveries, the event catalogue, the audit log (API keys and webhooks:
+integrations.urls)."""
 
 from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from crm.views import apikeys, audit, deliveries, events, webhooks
+from crm.views import audit, deliveries, events
 
 urlpatterns: list[URLPattern | URLResolver] = [
     # event deliveries (administrators)
@@ -16,19 +17,4 @@ urlpatterns: list[URLPattern | URLResolver] = [
     # audit log (administrators and compliance)
     path("admin-tools/audit/", audit.audit_list, name="audit_list"),
     path("admin-tools/audit/verify/", audit.audit_verify, name="audit_verify"),
-    # API keys (administrators)
-    path("admin-tools/api-keys/", apikeys.apikey_list, name="apikey_list"),
-    path("admin-tools/api-keys/new/", apikeys.apikey_create, name="apikey_create"),
-    path("admin-tools/api-keys/<str:prefix>/revoke/", apikeys.apikey_revoke, name="apikey_revoke"),
-    # outbound webhooks (administrators)
-    path("admin-tools/webhooks/", webhooks.webhook_subscriber_list, name="webhook_subscriber_list"),
-    path("admin-tools/webhooks/new/", webhooks.webhook_subscriber_create, name="webhook_subscriber_create"),
-    path("admin-tools/webhooks/deliveries/", webhooks.webhook_delivery_list, name="webhook_delivery_list"),
-    path("admin-tools/webhooks/deliveries/<uuid:delivery_id>/", webhooks.webhook_delivery_detail,
-         name="webhook_delivery_detail"),
-    path("admin-tools/webhooks/deliveries/<uuid:delivery_id>/replay/", webhooks.webhook_delivery_replay,
-         name="webhook_delivery_replay"),
-    path("admin-tools/webhooks/<uuid:code>/", webhooks.webhook_subscriber_detail, name="webhook_subscriber_detail"),
-    path("admin-tools/webhooks/<uuid:code>/<slug:action>/", webhooks.webhook_subscriber_action,
-         name="webhook_subscriber_action"),
 ]

@@ -10,7 +10,7 @@ from django.test import Client as HttpClient
 
 from crm.models import RoleCode
 from crm.registry import API_SCOPES
-from crm.services import apikey_create
+from integrations.services import apikey_create
 from tests.factories import make_brand, make_client, make_desk, make_user
 
 API = "/api/v1"

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client as HttpClient
 
 from crm.models import AuditLog, Event, RoleCode
-from crm.services import apikey_revoke
+from integrations.services import apikey_revoke
 from tests.crm.api_support import API, KeyClient, assert_error, new_key, post_json, session_client, world
 from tests.factories import make_user
 from tests.writes import written

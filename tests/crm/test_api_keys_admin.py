@@ -11,7 +11,7 @@ from django.test import Client as HttpClient
 from django.urls import reverse
 
 from crm.models import ApiKey, AuditLog, RoleCode
-from crm.services import apikey_create
+from integrations.services import apikey_create
 from tests.crm.api_support import API, KeyClient, assert_error
 from tests.factories import make_brand, make_client, make_user
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from crm.api import api, scopes
+from crm.api import scopes
 from crm.models import RoleCode
+from integrations.assembly import api
 from tests.factories import make_user
 
 API = "/api/v1"

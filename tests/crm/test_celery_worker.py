@@ -22,7 +22,7 @@ from crm import events, tasks
 from crm.celery import app as celery_app
 from crm.lib.redis import get_redis
 from crm.models import DeliveryStatus, Event, EventDelivery, Notification
-from crm.services import outbound
+from integrations import services as outbound
 from tests.crm import worker_handlers
 from tests.crm.subprocess_env import celery_worker_running
 from tests.factories import make_user

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm import events
-from crm.models import DeliveryStatus, Event, EventDelivery, RoleCode, WebhookDelivery, WebhookDeliveryStatus
+from crm.models import DeliveryStatus, Event, EventDelivery, RoleCode
 from crm.partitions import (
     PARTITIONED_TABLES,
     ArchiveResult,
@@ -24,7 +24,9 @@ from crm.partitions import (
     PartitionArchiveError,
     retention_pass,
 )
-from crm.services import apikey_create, outbound
+from integrations import services as outbound
+from integrations.models import WebhookDelivery, WebhookDeliveryStatus
+from integrations.services import apikey_create
 from tests.crm.api_support import KeyClient, assert_error, new_key
 from tests.factories import make_brand, make_client, make_user
 

@@ -34,9 +34,9 @@ from django.http import HttpResponse
 from django.test import Client as HttpClient
 from django.urls import resolve
 
-from crm.api import api
 from crm.models import RoleCode
 from crm.services import note_add, task_create
+from integrations.assembly import api
 from tests.crawl import PageParser, brand_pages, is_page, page_paths
 from tests.crm.api_support import new_key
 from tests.factories import make_brand, make_client, make_desk, make_user

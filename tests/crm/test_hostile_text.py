@@ -17,8 +17,8 @@ import pytest
 from django.db import connection
 from django.test import Client as HttpClient
 
-from crm.api import api
 from crm.models import AuditLog, RoleCode
+from integrations.assembly import api
 from tests.crawl import page_paths
 from tests.crm.api_support import new_key
 from tests.factories import make_brand, make_client, make_desk, make_user

@@ -21,8 +21,10 @@ from django.urls import reverse
 
 from crm.events import deliver_event, emit
 from crm.exceptions import ValidationFailed
-from crm.models import RoleCode, WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus, WebhookSubscriber
-from crm.services import apikey_create, outbound
+from crm.models import RoleCode
+from integrations import services as outbound
+from integrations.models import WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus, WebhookSubscriber
+from integrations.services import apikey_create
 from tests.factories import make_brand, make_client, make_user
 from tests.waiting import scaled
 

@@ -22,17 +22,16 @@ from django.utils import timezone
 from crm.events import deliver_event, emit
 from crm.exceptions import ValidationFailed
 from crm.lib.signatures import SignatureError, header_value, verify
-from crm.models import (
-    Event,
-    Notification,
-    RoleCode,
+from crm.models import Event, Notification, RoleCode
+from integrations import services as outbound
+from integrations.models import (
     SubscriberStatus,
     WebhookAttempt,
     WebhookDelivery,
     WebhookDeliveryStatus,
     WebhookSubscriber,
 )
-from crm.services import apikey_create, outbound
+from integrations.services import apikey_create
 from tests.factories import make_brand, make_client, make_user
 from tests.simulators import simulator_start, simulator_stop
 
@@ -326,7 +325,7 @@ def test_a_subscriber_added_or_changed_after_events_flowed_gets_exactly_what_it_
 
 def test_the_sender_does_not_poll_a_queue_whose_head_is_in_flight_or_waiting_for_its_retry(
         world, receiver, settings, monkeypatch):
-    from crm import tasks
+    from integrations import tasks
 
     settings.CRM_WEBHOOK_BACKOFF_SECONDS = settings.CRM_WEBHOOK_BACKOFF_MAX_SECONDS = 60
     queued: list[str] = []

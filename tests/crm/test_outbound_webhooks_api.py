@@ -8,10 +8,11 @@ import uuid
 
 import pytest
 
-from crm.api import api
 from crm.events import deliver_event, emit
-from crm.models import ApiKey, RoleCode, WebhookDelivery, WebhookDeliveryStatus
-from crm.services import outbound
+from crm.models import ApiKey, RoleCode
+from integrations import services as outbound
+from integrations.assembly import api
+from integrations.models import WebhookDelivery, WebhookDeliveryStatus
 from tests.crm.api_support import KeyClient, assert_error, new_key
 from tests.factories import make_brand, make_client, make_user
 

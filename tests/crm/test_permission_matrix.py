@@ -20,9 +20,9 @@ import pytest
 from django.test import Client as HttpClient
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from crm.api import api
 from crm.models import Client, Event, Note, Notification, RoleCode, Task, User
 from crm.services import note_add, task_create
+from integrations.assembly import api
 from tests.factories import make_brand, make_client, make_desk, make_user
 
 pytestmark = pytest.mark.django_db

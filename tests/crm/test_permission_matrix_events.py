@@ -31,7 +31,7 @@ from crm.celery import app as celery_app
 from crm.exceptions import ValidationFailed
 from crm.models import RoleCode
 from crm.registry import API_SCOPES
-from crm.services import apikey_create
+from integrations.services import apikey_create
 from tests.crm.api_support import KeyClient, assert_error
 from tests.factories import make_brand, make_client, make_desk, make_user
 

@@ -29,7 +29,7 @@ def test_each_workload_has_its_queue_and_the_rest_stays_on_the_default():
     assert queues.workload_of("trading.tasks.deals_sync_due") == "sync"
     assert queues.workload_of("ib.tasks.commissions_daily") == "commissions"
     assert queues.workload_of("compliance.tasks.aml_pass") == "scoring"
-    assert queues.workload_of("crm.tasks.webhooks_send_due") == "deliveries"
+    assert queues.workload_of("integrations.tasks.webhooks_send_due") == "deliveries"
     assert queues.workload_of("ib.tasks.postbacks_retry_due") == "deliveries"
     assert queues.workload_of("ib.tasks.postback_send") == "deliveries"
     assert queues.workload_of("compliance.tasks.screening_rescreen_version") == "screening"
@@ -187,8 +187,9 @@ def test_deliveries_stuck_on_slow_receivers_hold_only_their_own_worker(transacti
     deliveries worker up to the delivery deadline; meanwhile the worker of the other queues
     dispatches a new event (the default queue) and runs the platforms' health check (sync) at once."""
     from crm.events import KICK_KEY, emit
-    from crm.models import Event, WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus
-    from crm.services import outbound
+    from crm.models import Event
+    from integrations import services as outbound
+    from integrations.models import WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus
     from tests.crm.test_outbound_egress import Listener, _subscriber, _tenant
     from tests.factories import make_client
 

@@ -13,7 +13,7 @@ from crm.events import emit
 from crm.models import Event, RoleCode
 from crm.navigation import nav_items_for
 from crm.permissions import user_can
-from crm.services import apikey_create
+from integrations.services import apikey_create
 from tests.factories import make_brand, make_client, make_user
 
 pytestmark = pytest.mark.django_db

@@ -18,9 +18,6 @@ from crm.lib.validation import InvalidValue
 from crm.models import AccessEvent, ApiKey, AuditLog, Client, Event, Notification, RoleCode, Stage, Task
 from crm.registry import API_SCOPES
 from crm.services import (
-    apikey_authenticate,
-    apikey_create,
-    apikey_revoke,
     client_assign,
     client_contact_reveal,
     client_create,
@@ -38,6 +35,7 @@ from crm.services import (
     user_create,
     user_update_preferences,
 )
+from integrations.services import apikey_authenticate, apikey_create, apikey_revoke
 from tests.factories import make_brand, make_client, make_desk, make_user
 
 pytestmark = pytest.mark.django_db

@@ -103,7 +103,7 @@ def test_the_kyc_tab_shows_status_submissions_checks_and_history_and_the_timelin
 
 
 def test_api_returns_the_report_and_the_status(kyc_world, client, login_verified):
-    from crm.services import apikey_create
+    from integrations.services import apikey_create
 
     submission = submit_for_review(kyc_world.client)
     created = apikey_create(actor=kyc_world.admin, brand=kyc_world.brand, name="kyc", scopes=["kyc:read"])

@@ -1,4 +1,4 @@
-"""API keys: create, revoke and authenticate."""
+"""API keys: create, revoke and authenticate (the API's assembly, integrations.assembly, asks who a key is)."""
 
 from __future__ import annotations
 
@@ -14,19 +14,29 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from crm import apikey_cache
 from crm.audit import audit_record
 from crm.exceptions import Conflict, FieldErrors, NotAllowed
 from crm.lib.validation import InvalidValue, text_clean
 from crm.models import ApiKey, Brand, User
 from crm.permissions import user_can
 from crm.registry import API_SCOPES
-from crm.services.common import _require, _text
+from integrations import apikey_cache
 
 API_KEY_PREFIX_LENGTH = 8
 _PREFIX_ALPHABET = string.ascii_letters + string.digits
 # A key is used on every API call; writing last_used_at each time would turn reads into writes.
 API_KEY_TOUCH_INTERVAL = timedelta(minutes=1)
+
+
+def _require(actor: User | None, perm: str) -> None:
+    if actor is not None and not user_can(actor, perm):
+        raise NotAllowed()
+
+
+def _text(value: object, field: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise InvalidValue(field, gettext("Enter text."))
 
 
 def _key_hash(raw: str) -> str:

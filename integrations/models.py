@@ -1,5 +1,5 @@
 """Outbound webhooks: integrators' subscribers to the domain event stream and the delivery log
-(crm.services.outbound sends them)."""
+(integrations.services sends them). Moved from crm with their rows (crm 0034 renamed the tables)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ class SubscriberStatus(models.TextChoices):
 class WebhookSubscriber(models.Model):
     """An API client's (an ApiKey's) wish to receive events of some types at a URL.
 
-    Signing secrets are stored encrypted (crm.services.outbound.CIPHER). During a key change both the new
+    Signing secrets are stored encrypted (integrations.services.CIPHER). During a key change both the new
     `secret` and the `previous_secret` sign every delivery until the previous one is retired.
     `failing_since` is the first failed attempt since the last delivered one: a subscriber that
     has failed for CRM_WEBHOOK_PAUSE_AFTER is paused and its owner told.

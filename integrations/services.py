@@ -7,10 +7,10 @@ tests) and its scopes. Payload fields the catalogue marks PERSONAL (a client's n
 note's text) are sent only with the `personal_data` scope, which needs a key with `clients:read`;
 without it they are left out and listed in `redacted`.
 
-Delivering. One more subscriber of the event stream: `deliveries_for_events` (crm.handlers, a
+Delivering. One more subscriber of the event stream: `deliveries_for_events` (integrations.handlers, a
 batch handler given each dispatch batch) writes one `WebhookDelivery` per (subscriber, event),
 its body built once, in one INSERT per batch, and kicks a worker after commit. `send_due`
-(Celery, crm.tasks.webhooks_send_due) claims the due head of each queue (subscriber, client):
+(Celery, integrations.tasks.webhooks_send_due) claims the due head of each queue (subscriber, client):
 a later event for a client waits while an earlier one is pending, being sent or
 failed-and-retrying; it goes once that one is delivered or dead. The claimed deliveries are POSTed
 concurrently (CRM_WEBHOOK_SEND_THREADS, keep-alive connections; a failing subscriber one at a time
@@ -63,6 +63,7 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 from kombu.exceptions import OperationalError as BrokerError
@@ -76,19 +77,21 @@ from crm.lib.crypto import FieldCipher
 from crm.lib.enqueue import task_named
 from crm.lib.signatures import DELIVERY_HEADER, EVENT_HEADER, HEADER, header_value
 from crm.lib.validation import InvalidValue, text_clean
-from crm.models import (
-    ApiKey,
-    Client,
-    Event,
-    SubscriberStatus,
-    User,
-    WebhookDelivery,
-    WebhookDeliveryStatus,
-    WebhookSubscriber,
-)
-from crm.services.common import _require
+from crm.models import ApiKey, Client, Event, User
+from crm.permissions import user_can
+
+# API keys, the API clients that subscribe, are this app's too (integrations.apikeys).
+from integrations.apikeys import apikey_authenticate as apikey_authenticate
+from integrations.apikeys import apikey_create as apikey_create
+from integrations.apikeys import apikey_revoke as apikey_revoke
+from integrations.models import SubscriberStatus, WebhookDelivery, WebhookDeliveryStatus, WebhookSubscriber
 
 logger = logging.getLogger(__name__)
+
+
+def _require(actor: User | None, perm: str) -> None:
+    if actor is not None and not user_can(actor, perm):
+        raise NotAllowed()
 
 CIPHER = FieldCipher(salt=b"brokerage-crm/crm.services.outbound", info=b"outbound webhook signing secrets v1",
                      what="webhook secrets")
@@ -378,7 +381,7 @@ def payload_build(event: Event, subscriber: WebhookSubscriber, delivery_id: str)
 # writes it in C; arrays were quoted element by element in Python); the rest of each row is what
 # a new delivery starts with.
 _QUEUE_SQL = """
-INSERT INTO crm_webhookdelivery (delivery_id, subscriber_id, event_id, event_name, order_key, body, status, attempts,
+INSERT INTO integrations_webhookdelivery (delivery_id, subscriber_id, event_id, event_name, order_key, body, status, attempts,
                                  next_attempt_at, claimed_until, replay_requested, last_status_code, last_error,
                                  last_response, created_at, delivered_at, updated_at)
 SELECT v.delivery_id, v.subscriber_id, v.event_id, v.event_name, v.order_key, v.body, %(status)s, 0,
@@ -485,7 +488,7 @@ def kick(*, countdown: float = 0.05) -> bool:
     from crm.lib.redis import queue_once
 
     try:
-        return queue_once(KICK_KEY, task_named("crm.tasks.webhooks_send_due"), countdown=countdown, pending_ms=KICK_PENDING_MS)
+        return queue_once(KICK_KEY, task_named("integrations.tasks.webhooks_send_due"), countdown=countdown, pending_ms=KICK_PENDING_MS)
     except (RedisError, BrokerError):
         logger.warning("could not kick the webhook sender; beat will send", exc_info=True)
         return False
@@ -519,50 +522,50 @@ def _kick_after_commit() -> None:
 # (its own thread pool), never the threads of the brands whose receivers answer.
 _CLAIM_SQL = """
 WITH fast AS (
-  SELECT d.id, d.replay_requested, false AS failing FROM crm_webhookdelivery d
-  JOIN crm_webhooksubscriber s ON s.id = d.subscriber_id AND s.status = 'active' AND s.failing_since IS NULL
+  SELECT d.id, d.replay_requested, false AS failing FROM integrations_webhookdelivery d
+  JOIN integrations_webhooksubscriber s ON s.id = d.subscriber_id AND s.status = 'active' AND s.failing_since IS NULL
   WHERE d.status IN ('pending', 'failed') AND d.next_attempt_at <= %(now)s
     AND NOT EXISTS (
-      SELECT 1 FROM crm_webhookdelivery e
+      SELECT 1 FROM integrations_webhookdelivery e
       WHERE e.subscriber_id = d.subscriber_id AND e.order_key = d.order_key AND e.id < d.id
         AND e.status IN ('pending', 'sending', 'failed'))
   ORDER BY d.id
   LIMIT %(limit)s
   FOR UPDATE OF d SKIP LOCKED),
 slow AS (
-  SELECT h.id, h.replay_requested, true AS failing FROM crm_webhooksubscriber s
+  SELECT h.id, h.replay_requested, true AS failing FROM integrations_webhooksubscriber s
   CROSS JOIN LATERAL (
-    SELECT d.id, d.replay_requested FROM crm_webhookdelivery d
+    SELECT d.id, d.replay_requested FROM integrations_webhookdelivery d
     WHERE d.subscriber_id = s.id AND d.status IN ('pending', 'failed') AND d.next_attempt_at <= %(now)s
       AND NOT EXISTS (
-        SELECT 1 FROM crm_webhookdelivery e
+        SELECT 1 FROM integrations_webhookdelivery e
         WHERE e.subscriber_id = d.subscriber_id AND e.order_key = d.order_key AND e.id < d.id
           AND e.status IN ('pending', 'sending', 'failed'))
     ORDER BY d.id
     LIMIT 1
     FOR UPDATE OF d SKIP LOCKED) h
   WHERE s.status = 'active' AND s.failing_since IS NOT NULL
-    AND NOT EXISTS (SELECT 1 FROM crm_webhookdelivery f WHERE f.subscriber_id = s.id AND f.status = 'sending')
+    AND NOT EXISTS (SELECT 1 FROM integrations_webhookdelivery f WHERE f.subscriber_id = s.id AND f.status = 'sending')
   ORDER BY h.id
   LIMIT %(slow_limit)s),
 c AS (SELECT * FROM fast UNION ALL SELECT * FROM slow)
-UPDATE crm_webhookdelivery d
+UPDATE integrations_webhookdelivery d
 SET status = 'sending', claimed_until = %(until)s, replay_requested = false
-FROM c, crm_webhooksubscriber s
+FROM c, integrations_webhooksubscriber s
 WHERE d.id = c.id AND s.id = d.subscriber_id
 RETURNING d.id, d.subscriber_id, d.delivery_id, s.url, d.body, d.event_name, s.secret, s.previous_secret,
           d.attempts, c.replay_requested, c.failing
 """
 # Claims that ran out (a worker died mid-send): the delivery goes back to the queue as failed.
 _EXPIRED_SQL = """
-UPDATE crm_webhookdelivery SET status = 'failed', claimed_until = NULL, next_attempt_at = %(now)s,
+UPDATE integrations_webhookdelivery SET status = 'failed', claimed_until = NULL, next_attempt_at = %(now)s,
        last_error = 'the sending worker stopped; sent again'
 WHERE status = 'sending' AND claimed_until < %(now)s
 """
 # Claims given back unsent (their subscriber turned out slow in this run, or their claim would run
 # out before the POST's deadline): back to the queue as they were, no attempt counted.
 _RELEASE_SQL = """
-UPDATE crm_webhookdelivery SET status = CASE WHEN attempts = 0 THEN 'pending' ELSE 'failed' END,
+UPDATE integrations_webhookdelivery SET status = CASE WHEN attempts = 0 THEN 'pending' ELSE 'failed' END,
        claimed_until = NULL, replay_requested = (id = ANY(%(replays)s))
 WHERE id = ANY(%(ids)s) AND status = 'sending'
 """
@@ -685,7 +688,7 @@ WITH v AS (
     AS v(id bigint, status text, attempts int, code int, response text, error text, next_at timestamptz,
          started timestamptz, duration int, attempt_error text, replay boolean)),
 u AS (
-  UPDATE crm_webhookdelivery d
+  UPDATE integrations_webhookdelivery d
   SET status = v.status, attempts = v.attempts, claimed_until = NULL, last_status_code = v.code,
       last_response = v.response, last_error = v.error,
       delivered_at = CASE WHEN v.status = 'delivered' THEN %(now)s ELSE d.delivered_at END,
@@ -693,7 +696,7 @@ u AS (
   FROM v
   WHERE d.id = v.id AND d.status = 'sending'
   RETURNING d.id)
-INSERT INTO crm_webhookattempt (delivery_id, number, started_at, duration_ms, status_code, error, response, replay)
+INSERT INTO integrations_webhookattempt (delivery_id, number, started_at, duration_ms, status_code, error, response, replay)
 SELECT v.id, v.attempts, v.started, v.duration, v.code, v.attempt_error, v.response, v.replay
 FROM v JOIN u ON u.id = v.id
 RETURNING delivery_id
@@ -747,7 +750,7 @@ def _record(claims: Sequence[Claimed], outcomes: Sequence[Outcome]) -> None:
 def subscribers_pause_failing(*, now: dt.datetime | None = None, ids: Iterable[int] | None = None) -> int:
     """Pause active subscribers failing since longer than CRM_WEBHOOK_PAUSE_AFTER_HOURS and tell
     their owners (notification + email). Returns how many were paused."""
-    from crm.services.notifications import notify_user
+    from crm.services import notify_user
 
     now = now or timezone.now()
     qs = WebhookSubscriber.objects.select_for_update().filter(
@@ -787,9 +790,10 @@ def _send_mail(message: EmailMessage) -> None:
 
 
 def _subscriber_url(sub: WebhookSubscriber) -> str:
-    from crm.services.common import _url
-
-    return _url("webhook_subscriber_detail", sub.code)
+    try:
+        return reverse("webhook_subscriber_detail", args=[sub.code])
+    except NoReverseMatch:
+        return ""
 
 
 def _rearm_kick() -> None:
@@ -888,15 +892,15 @@ def _result(future: Future[Outcome], claim: Claimed) -> Outcome:
 # The soonest time a queue's head is due: heads that no worker is sending (a queue whose head is
 # being sent is that worker's to go on with). The same NOT EXISTS as the claim's.
 _NEXT_DUE_SQL = """
-SELECT min(d.next_attempt_at) FROM crm_webhookdelivery d
-JOIN crm_webhooksubscriber s ON s.id = d.subscriber_id AND s.status = 'active'
+SELECT min(d.next_attempt_at) FROM integrations_webhookdelivery d
+JOIN integrations_webhooksubscriber s ON s.id = d.subscriber_id AND s.status = 'active'
 WHERE d.status IN ('pending', 'failed')
   AND NOT EXISTS (
-    SELECT 1 FROM crm_webhookdelivery e
+    SELECT 1 FROM integrations_webhookdelivery e
     WHERE e.subscriber_id = d.subscriber_id AND e.order_key = d.order_key AND e.id < d.id
       AND e.status IN ('pending', 'sending', 'failed'))
   AND (s.failing_since IS NULL
-       OR NOT EXISTS (SELECT 1 FROM crm_webhookdelivery f WHERE f.subscriber_id = s.id AND f.status = 'sending'))
+       OR NOT EXISTS (SELECT 1 FROM integrations_webhookdelivery f WHERE f.subscriber_id = s.id AND f.status = 'sending'))
 """
 
 
@@ -999,8 +1003,8 @@ def webhooks_archive_check(cur: Any, candidate: Any) -> None:
     deliveries of its events to subscribers are still open (pending, being sent or failing), since
     the log, a replay and the subscriber's queue would then point at an event no longer there."""
     from crm.events import archive_refusal
-    from crm.models.outbound import OPEN_STATUSES
     from crm.partitions import PartitionArchiveError, month_range
+    from integrations.models import OPEN_STATUSES
 
     if not candidate.attached:
         return

@@ -18,7 +18,6 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from crm import services
 from crm.api import scopes
 from crm.auth_forms import add_domain_errors
 from crm.exceptions import DomainError
@@ -26,6 +25,7 @@ from crm.lib.forms import form_field
 from crm.models import ApiKey, Brand
 from crm.permissions import AuthedRequest
 from crm.views.staff import administrator_required
+from integrations import apikeys as services
 
 
 class ApiKeyForm(forms.Form):
@@ -57,7 +57,7 @@ def _keys() -> QuerySet[ApiKey]:
 
 @administrator_required
 def apikey_list(request: AuthedRequest) -> HttpResponse:
-    return render(request, "crm/apikeys/list.html", {"keys": _keys(), "scopes": scopes()})
+    return render(request, "integrations/apikeys/list.html", {"keys": _keys(), "scopes": scopes()})
 
 
 @never_cache
@@ -74,8 +74,8 @@ def apikey_create(request: AuthedRequest) -> HttpResponse:
             add_domain_errors(form, exc)
         else:
             # Rendered, not redirected: the secret is not stored anywhere it could be shown from later.
-            return render(request, "crm/apikeys/created.html", {"key": key, "raw_key": raw})
-    return render(request, "crm/apikeys/form.html", {"form": form})
+            return render(request, "integrations/apikeys/created.html", {"key": key, "raw_key": raw})
+    return render(request, "integrations/apikeys/form.html", {"form": form})
 
 
 @administrator_required

@@ -1,4 +1,4 @@
-"""Outbound webhooks over the API: subscribers, their delivery log and replays (crm.services.outbound).
+"""Outbound webhooks over the API: subscribers, their delivery log and replays (integrations.services).
 
 An API key with `webhooks:manage` manages its own subscribers (it is their API client); a staff
 session needs the right to administer API keys and names the key (`api_key`, its prefix) when it
@@ -20,8 +20,9 @@ from crm.api import ApiError, Caller, PageIn, caller_of, paginate, requires_scop
 from crm.api_routers.schemas import Code, InputSchema, Name100, Text16, Text80, Text500
 from crm.exceptions import ValidationFailed
 from crm.lib.pagination import Key
-from crm.models import ApiKey, WebhookDelivery, WebhookSubscriber
-from crm.services import outbound
+from crm.models import ApiKey
+from integrations import services as outbound
+from integrations.models import WebhookDelivery, WebhookSubscriber
 
 router = Router(tags=["webhooks"])
 SCOPE = "webhooks:manage"

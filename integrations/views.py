@@ -1,4 +1,4 @@
-"""Outbound webhook subscribers and their delivery log, for administrators (crm.services.outbound).
+"""Outbound webhook subscribers and their delivery log, for administrators (integrations.services).
 
 Subscribers and deliveries are addressed by their UUIDs. Everyone else gets 404, as for the
 other administration pages. New and rotated signing secrets are rendered once, never stored in
@@ -24,14 +24,15 @@ from crm import event_catalogue
 from crm.auth_forms import add_domain_errors
 from crm.exceptions import DomainError, NotFound, ValidationFailed
 from crm.lib.forms import form_field
-from crm.models import ApiKey, WebhookDelivery, WebhookDeliveryStatus, WebhookSubscriber
+from crm.models import ApiKey
 from crm.permissions import AuthedRequest
-from crm.services import outbound
 from crm.views.staff import administrator_required
 from crm.views.ui import render_page, safe_next
+from integrations import services as outbound
+from integrations.models import WebhookDelivery, WebhookDeliveryStatus, WebhookSubscriber
 
 PAGE_SIZE = 50
-LOG_TEMPLATE = "crm/webhooks/delivery_list.html"
+LOG_TEMPLATE = "integrations/webhooks/delivery_list.html"
 
 
 class SubscriberForm(forms.Form):
@@ -105,7 +106,7 @@ def webhook_subscriber_list(request: AuthedRequest) -> HttpResponse:
     # A subscriber taking every declared event type is said so, not listed name by name.
     declared = {e.name for e in event_catalogue.declared()}
     rows = [(s, declared <= set(s.event_types)) for s in subs]
-    return render(request, "crm/webhooks/subscriber_list.html", {"rows": rows, "declared": len(declared)})
+    return render(request, "integrations/webhooks/subscriber_list.html", {"rows": rows, "declared": len(declared)})
 
 
 @never_cache
@@ -121,9 +122,9 @@ def webhook_subscriber_create(request: AuthedRequest) -> HttpResponse:
         except DomainError as exc:
             add_domain_errors(form, exc)
         else:
-            return render(request, "crm/webhooks/secret.html", {"subscriber": saved.subscriber,
+            return render(request, "integrations/webhooks/secret.html", {"subscriber": saved.subscriber,
                                                                 "secret": saved.secret, "created": True})
-    return render(request, "crm/webhooks/subscriber_form.html", {"form": form})
+    return render(request, "integrations/webhooks/subscriber_form.html", {"form": form})
 
 
 @administrator_required
@@ -131,7 +132,7 @@ def webhook_subscriber_create(request: AuthedRequest) -> HttpResponse:
 def webhook_subscriber_detail(request: AuthedRequest, code: Any) -> HttpResponse:
     sub = _subscriber(request, code)
     recent = outbound.deliveries_for(actor=request.user, subscriber=sub.code)[:20]
-    return render(request, "crm/webhooks/subscriber_detail.html", {"sub": sub, "recent": recent})
+    return render(request, "integrations/webhooks/subscriber_detail.html", {"sub": sub, "recent": recent})
 
 
 @never_cache
@@ -146,7 +147,7 @@ def webhook_subscriber_action(request: AuthedRequest, code: Any, action: str) ->
         except DomainError as exc:
             messages.error(request, exc.message)
         else:
-            return render(request, "crm/webhooks/secret.html", {"subscriber": sub, "secret": secret,
+            return render(request, "integrations/webhooks/secret.html", {"subscriber": sub, "secret": secret,
                                                                 "created": False})
     elif action == "retire":
         if outbound.subscriber_retire_secret(actor=request.user, subscriber=sub):
@@ -201,4 +202,4 @@ def webhook_delivery_detail(request: AuthedRequest, delivery_id: Any) -> HttpRes
     except NotFound:
         raise Http404 from None
     attempts = delivery.attempt_log.order_by("number")
-    return render(request, "crm/webhooks/delivery_detail.html", {"d": delivery, "attempts": attempts})
+    return render(request, "integrations/webhooks/delivery_detail.html", {"d": delivery, "attempts": attempts})
