@@ -30,11 +30,6 @@ class ComplianceConfig(AppConfig):
         # Each part contributes under its own name: one "compliance" contribution would replace the
         # other's permissions. The client's Compliance tab (ui_contributions) holds both parts' sections.
         contribute("compliance.aml", permissions=_aml_permissions(), navigation=_aml_navigation())
-        # The AML rules of a risk class apply to the clients whose latest risk score is of that band.
-        from compliance.aml import aml_register_risk_class_sql
-
-        aml_register_risk_class_sql("SELECT rs.band FROM compliance_riskscore rs WHERE rs.client_id = c.id "
-                                    "ORDER BY rs.computed_at DESC, rs.id DESC LIMIT 1")
         contribute("compliance.screening", permissions=_screening_permissions(), navigation=_screening_navigation())
         contribute("compliance.cases", permissions=_case_permissions(), navigation=[
             NavItem("compliance_dashboard", _("Compliance"), "compliance_dashboard", "chart",
