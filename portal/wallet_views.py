@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from crm.exceptions import DomainError, NotFound
 from crm.forms import AmountField
-from crm.lib.money import MoneyError, money_parse
+from crm.lib.money import MoneyError, money_format, money_parse
 from crm.lib.public_url import public_url
 from crm.lib.validation import InvalidValue
 from portal.auth import PortalRequest, client_login_required
@@ -44,7 +44,8 @@ class DepositForm(ServiceErrorsMixin, forms.Form):
         super().__init__(*args, **kwargs)
         currencies = wallet_selectors.deposit_currencies(client=client)
         self._choices("currency", [(c, c) for c in currencies])
-        self._choices("method", [(o.method_code, f"{o.label} ({o.minimum} – {o.maximum or '∞'}; "
+        self._choices("method", [(o.method_code, f"{o.label} ({money_format(o.minimum)} – "
+                                                 f"{money_format(o.maximum) if o.maximum is not None else '∞'}; "
                                                  f"{wallet_selectors.method_fee_text(o)})")
                                  for o in wallet_selectors.deposit_options(client=client, currency=currency)])
         self.accounts = {str(a.code): a for a in live_accounts_for_client(client=client)}

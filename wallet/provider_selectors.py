@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils.translation import gettext
 
-from crm.lib.money import Money, currency_normalise
+from crm.lib.money import Money, currency_normalise, money_format
 from crm.lib.public_url import public_url
 from crm.models import Brand
 from wallet.exceptions import MethodNotAvailable
@@ -89,7 +89,7 @@ def method_fee_text(option: MethodOption) -> str:
         return gettext("no fee")
     parts = [f"{percent:f}%"] if percent else []
     if option.fee_fixed.amount:
-        parts.append(str(option.fee_fixed))
+        parts.append(money_format(option.fee_fixed))
     return gettext("fee %(fee)s") % {"fee": " + ".join(parts)}
 
 
@@ -100,10 +100,10 @@ def method_check_amount(option: MethodOption, amount: Money) -> None:
                                          % {"method": option.label, "currency": amount.currency}})
     if amount.amount < option.minimum.amount:
         raise MethodNotAvailable(fields={"amount": gettext("The minimum for %(method)s is %(min)s.")
-                                         % {"method": option.label, "min": option.minimum}})
+                                         % {"method": option.label, "min": money_format(option.minimum)}})
     if option.maximum is not None and amount.amount > option.maximum.amount:
         raise MethodNotAvailable(fields={"amount": gettext("The maximum for %(method)s is %(max)s.")
-                                         % {"method": option.label, "max": option.maximum}})
+                                         % {"method": option.label, "max": money_format(option.maximum)}})
 
 
 def provider_list() -> QuerySet[PaymentProvider]:

@@ -110,7 +110,7 @@ class _Text(HTMLParser):
         self._run = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "style", "textarea", "select"):
+        if tag in ("script", "style", "textarea"):
             self._skip += 1
         if tag == "thead":
             self._in_head, self._header = True, []
@@ -122,7 +122,7 @@ class _Text(HTMLParser):
             self._flush()
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style", "textarea", "select"):
+        if tag in ("script", "style", "textarea"):
             self._skip = max(0, self._skip - 1)
         if tag in ("td", "th") and self._cell is not None and self._cells is not None:
             self._cells.append(" ".join("".join(self._cell).replace(NBSP, " ").split()))
@@ -191,6 +191,9 @@ def test_the_checker_finds_amounts_beside_their_code_and_in_a_rows_currency():
         "2000.00000000 in a USD row (column “Deposited”)"]
     assert too_precise(table.format(code="USD", amount="2,000.00")) == []
     assert too_precise(table.format(code="JPY", amount="2,000")) == []  # the share is no amount
+    # A choice's text is read too (a payment method's limits).
+    assert too_precise("<select><option>Card (10.00 EUR – 20000.00 EUR)</option></select>") == [
+        "20000.00 EUR not grouped by the formatter (in “Card (10.00 EUR – 20000.00 EUR)”)"]
     # Rates are no amounts: per lot, and one unit of a currency in another; the amount beside them is.
     assert too_precise("<dd>7.5000 USD per lot</dd><dd>1 EUR = 1.085650 USD</dd>") == []
     assert too_precise("<dd>2 × 7.5000 = 15.0000 USD</dd>") == ["15.0000 USD (in “2 × 7.5000 = 15.0000 USD”)"]
@@ -246,8 +249,9 @@ def _brokerage(settings, tmp_path) -> Any:
     w = build()
     wire = demo_wire_provider()
     payment_method_save(brand=w.brand, method="bank_wire", direction="deposit", provider=wire, currencies=[
-        CurrencyRule(c, Decimal(minimum), None) for c, minimum in (
-            ("USD", "100"), ("EUR", "100"), ("JPY", "1000"), ("KWD", "10"), ("BTC", "0.001"), ("USDT", "10"))],
+        CurrencyRule(c, Decimal(minimum), Decimal(maximum)) for c, minimum, maximum in (
+            ("USD", "100", "20000"), ("EUR", "100", "20000"), ("JPY", "1000", "5000000"), ("KWD", "10", "5000"),
+            ("BTC", "0.001", "5"), ("USDT", "10", "20000"))],
         order=200)
     yesterday = w.now - dt.timedelta(days=1)
     for amount in (Money("150000", "JPY"), Money("250.125", "KWD"), Money("0.05", "BTC"), Money("1500.5", "USDT")):
@@ -400,6 +404,8 @@ def rooms_sweep(trader: HttpClient, partner: HttpClient, *, period: str) -> tupl
             if page.link.startswith(ROOMS):
                 check(page.link, page.response.content.decode())
     for currency in ("USD", "EUR", "JPY", "KWD", "BTC", "USDT"):
+        check(f"deposit form in {currency}",
+              trader.get(reverse("portal:wallet_deposit_new"), {"currency": currency}).content.decode())
         response = trader.get(reverse("portal:wallet_statement"), {"currency": currency})
         assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
     assert partner.get("/partners/earnings/statement/", {"period": period}).status_code == 200
@@ -423,9 +429,9 @@ def test_no_page_of_the_trader_or_the_partner_shows_more_decimals_than_the_curre
     pages = sorted(seen)
     assert sum(p.startswith("/portal/") for p in pages) > 10, pages
     assert sum(p.startswith("/partners/") for p in pages) > 6, pages
-    room = "\n".join(text for where, text in seen.items() if where.startswith("/portal/"))
+    room = "\n".join(text for where, text in seen.items() if where.startswith(("/portal/", "deposit form")))
     for amount in ("1,000.00 USD", "150,000 JPY", "250.125 KWD", "0.05000000 BTC", "1,500.500000 USDT", "400.00 USD",
-                   "10,000.00 USD"):
+                   "10,000.00 USD", "20,000.00 USD", "5,000,000 JPY"):
         assert amount in room, amount
     partners = "\n".join(text for where, text in seen.items() if where.startswith("/partners/"))
     for amount in ("150,000 JPY", "250.125 KWD", "250.00 USD", "3.00 USD"):
