@@ -50,12 +50,15 @@ def test_the_fee_is_shown_before_paying_and_cancel_goes_once_the_deposit_is_paid
                                                       "method": str(card_with_fee.method.code)})
     deposit = Deposit.objects.get()
     status_url = reverse("portal:wallet_deposit_status", args=[deposit.code])
-    assert "Cancel this deposit" in http.get(status_url).content.decode()  # open: in the polled part
+    opened = http.get(status_url).content.decode()
+    assert "Cancel this deposit" in opened and "To be credited to your wallet" in opened  # open: polled
 
     checkout(deposit.redirect_url, {"card_number": "4242424242424242"})
     _deliver(hooks, deposit)
     polled = http.get(status_url).content.decode()
     assert 'data-status="succeeded"' in polled and "Cancel this deposit" not in polled
+    # The receipt is in the polled part: a page opened before the payment says "credited" once paid.
+    assert "Credited to your wallet" in polled and "To be credited" not in polled
     receipt = http.get(reverse("portal:wallet_deposit", args=[deposit.code])).content.decode()
     assert "Cancel this deposit" not in receipt
     facts = receipt.split('id="deposit-receipt"', 1)[1].split("</dl>", 1)[0]
