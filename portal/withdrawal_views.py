@@ -108,8 +108,10 @@ def withdraw(request: PortalRequest) -> HttpResponse:
         # What the form already says beside a field is not said again in the blockers panel.
         said = {str(message) for messages in form.errors.values() for message in messages}
         blockers = _blockers(client, request.POST)
-        return _page(request, form, None if blockers is None else [b for b in blockers if b.message not in said],
-                     status=400)
+        # The panel says nothing when every blocker is already said beside its field: never "Nothing
+        # stands in the way" under a refused amount.
+        unsaid = [b for b in blockers or [] if b.message not in said]
+        return _page(request, form, unsaid or None, status=400)
     data = form.cleaned_data
     method = _method(data["method"])
     if method is None:

@@ -107,6 +107,7 @@ def test_a_negative_amount_is_refused_once_beside_its_field(world, http):
                                                       "method": str(world.card.code), "destination": "4242"})
     page = response.content.decode()
     assert response.status_code == 400 and page.count("Enter an amount above zero.") == 1
+    assert "Nothing stands in the way" not in page  # the panel does not contradict the field
     assert not Withdrawal.objects.filter(client=world.client).exists()
 
 
