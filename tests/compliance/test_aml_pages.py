@@ -47,6 +47,20 @@ def test_the_queue_shows_alerts_still_to_decide_by_default_those_in_a_case_inclu
                                                           {"status": "in_case"}).content.decode()
 
 
+def test_an_alert_taken_into_a_case_links_to_the_case_not_its_code_as_a_reason(fired, client, login_verified):
+    from compliance.models import Case
+    from crm.events import dispatch_pending
+
+    dispatch_pending()  # the alert's event: the alert joins the client's case
+    fired.alert.refresh_from_db()
+    case = Case.objects.get(client=fired.client)
+    assert fired.alert.status == "in_case"
+    login_verified(client, fired.officer)
+    page = client.get(reverse("compliance_aml_alert", args=[fired.alert.code])).content.decode()
+    assert f'href="{reverse("compliance_case_detail", args=[case.code])}" data-case' in page
+    assert f"<dd>{case.code}" not in page  # the case's code shown as the reason, as the walk found it
+
+
 def test_an_officer_dismisses_with_a_reason_only(fired, client, login_verified):
     login_verified(client, fired.officer)
     url = reverse("compliance_aml_alert_dismiss", args=[fired.alert.code])
