@@ -30,6 +30,9 @@ def test_every_partner_page_fits_a_phone_in_arabic(live_server, browser):
     # The lines are there, in a table that scrolls inside its card; a line's explanation fits too.
     page.goto(f"{base}/partners/earnings/")
     assert page.locator("[data-lines] tbody tr").count() == 2
+    # Each line's amount is in sight without scrolling the table (right to left: from the right edge).
+    amount = page.locator("[data-lines] tbody [data-amount]").first.bounding_box()
+    assert amount is not None and amount["x"] >= 0 and amount["x"] + amount["width"] <= 390, amount
     page.locator("[data-lines] tbody a").first.click()
     page.wait_for_url(f"{base}/partners/earnings/*/")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
