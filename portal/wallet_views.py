@@ -68,11 +68,21 @@ def wallet_home(request: PortalRequest) -> HttpResponse:
         deposits=list(wallet_selectors.deposits_for_client(client=client)[:50])))
 
 
+def _first_currency(client: Any, currencies: list[str]) -> str:
+    """The currency the deposit form opens in: a wallet the client holds (the brand's currency first),
+    else the brand's currency, else the first the brand takes (not EUR for a USD client because it
+    sorts first)."""
+    default = client.brand.default_currency
+    held = sorted({b.balance.currency for b in wallet_selectors.wallet_balances_for_client(client)},
+                  key=lambda code: code != default)
+    return next((code for code in [*held, default] if code in currencies), currencies[0] if currencies else default)
+
+
 @client_login_required
 def deposit_new(request: PortalRequest) -> HttpResponse:
     client = request.portal_client
     currencies = wallet_selectors.deposit_currencies(client=client)
-    currency = (request.POST.get("currency") or request.GET.get("currency") or (currencies[0] if currencies else "USD"))
+    currency = request.POST.get("currency") or request.GET.get("currency") or _first_currency(client, currencies)
     if currency not in currencies:  # the choice field names an unknown or metal code; the methods are the first's
         currency = currencies[0] if currencies else client.brand.default_currency
     status = 200

@@ -63,3 +63,17 @@ def test_the_fee_is_shown_before_paying_and_cancel_goes_once_the_deposit_is_paid
     assert "Cancel this deposit" not in receipt
     facts = receipt.split('id="deposit-receipt"', 1)[1].split("</dl>", 1)[0]
     assert "1,500.00" in facts and "42.30" in facts and "1,457.70" in facts
+
+
+def test_the_deposit_form_opens_in_the_brands_currency_not_the_first_in_the_alphabet(card_with_fee, http):
+    wire = payment_provider_save(code="wire-eur", name="Bank wire", kind="bank_wire", settings={
+        "beneficiary": "Test Brokerage Ltd", "iban": "CY17002001280000001200527600", "bic": "BCYPCY2N",
+        "bank_name": "Test Bank", "bank_address": "1 Test Street"})
+    payment_method_save(brand=card_with_fee.brand, method="bank_wire", direction="deposit", provider=wire,
+                        currencies=[CurrencyRule("EUR", Decimal("100"), None)], order=20)
+    assert card_with_fee.brand.default_currency == "USD"
+    sign_in(http, card_with_fee.brand)
+    form = http.get(reverse("portal:wallet_deposit_new")).content.decode()
+    assert '<option value="USD" selected>' in form and "Card (10.00" in form  # the USD card, not the EUR wire
+    chosen = http.get(reverse("portal:wallet_deposit_new"), {"currency": "EUR"}).content.decode()
+    assert '<option value="EUR" selected>' in chosen and "Bank wire (100.00" in chosen
