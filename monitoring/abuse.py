@@ -32,6 +32,8 @@ from typing import Any
 
 from django.db import connection
 
+from crm.lib.sqlfiles import sql_text
+
 LOOKBACK_DAYS = 90  # sign-ins read for links
 MAX_IP_CLIENTS = 5
 MAX_DEVICE_CLIENTS = 5
@@ -83,97 +85,14 @@ def fetch(sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
 
 def link_params(*, since: dt.datetime, until: dt.datetime, brand_id: int | None,
                 focus: int | None = None) -> dict[str, Any]:
-    """The LINKS_CTE's parameters; `focus`: only the pairs of that client (a client's page)."""
+    """The parameters of sql/abuse/_links.sql; `focus`: only the pairs of that client (a client's page)."""
     return {"since": since, "until": until, "brand": brand_id, "focus": focus, "max_ip": MAX_IP_CLIENTS,
             "max_device": MAX_DEVICE_CLIENTS, "max_combo": MAX_COMBO_CLIENTS, "threshold": LINK_THRESHOLD,
             "w_instrument": WEIGHTS["instrument"], "w_combo": WEIGHTS["ip+device"], "w_ip": WEIGHTS["ip"],
             "w_device": WEIGHTS["device"], "w_address": WEIGHTS["address"]}
 
 
-# The CTEs `origins` (distinct client, ip, browser), `shared` (one row per pair and what they share,
-# client a < b, both of one brand) and `links` (pairs whose weights reach the threshold). Parameters:
-# link_params().
-LINKS_CTE = """
-clients AS (
-    SELECT id, brand_id FROM crm_public_clients
-    WHERE (%(brand)s::bigint IS NULL OR brand_id = %(brand)s::bigint) AND NOT ('merged' = ANY(tags))
-),
-origins AS (
-    SELECT DISTINCT o.client_id, c.brand_id, o.ip, nullif(o.user_agent, '') AS ua
-    FROM crm_public_origins o JOIN clients c ON c.id = o.client_id
-    WHERE o.at >= %(since)s - interval '90 days' AND o.at < %(until)s
-),
-ip_pop AS (SELECT ip, count(DISTINCT client_id) AS n FROM origins GROUP BY ip),
-ua_pop AS (SELECT ua, count(DISTINCT client_id) AS n FROM origins WHERE ua IS NOT NULL GROUP BY ua),
-combo_pop AS (SELECT ip, ua, count(DISTINCT client_id) AS n FROM origins WHERE ua IS NOT NULL GROUP BY ip, ua),
-shared AS (
-    SELECT DISTINCT a.client_id AS a, b.client_id AS b, 'ip' AS via, a.ip AS value, p.n AS crowd
-    FROM origins a JOIN origins b ON b.ip = a.ip AND b.brand_id = a.brand_id AND a.client_id < b.client_id
-    JOIN ip_pop p ON p.ip = a.ip WHERE p.n <= %(max_ip)s
-      AND (%(focus)s::bigint IS NULL OR %(focus)s::bigint IN (a.client_id, b.client_id))
-    UNION
-    SELECT DISTINCT a.client_id, b.client_id, 'device', a.ua, p.n
-    FROM origins a JOIN origins b ON b.ua = a.ua AND b.brand_id = a.brand_id AND a.client_id < b.client_id
-    JOIN ua_pop p ON p.ua = a.ua WHERE p.n <= %(max_device)s
-      AND (%(focus)s::bigint IS NULL OR %(focus)s::bigint IN (a.client_id, b.client_id))
-    UNION
-    SELECT DISTINCT a.client_id, b.client_id, 'ip+device', a.ip, p.n
-    FROM origins a JOIN origins b ON b.ip = a.ip AND b.ua = a.ua AND b.brand_id = a.brand_id
-         AND a.client_id < b.client_id
-    JOIN combo_pop p ON p.ip = a.ip AND p.ua = a.ua WHERE p.n <= %(max_combo)s
-      AND (%(focus)s::bigint IS NULL OR %(focus)s::bigint IN (a.client_id, b.client_id))
-    UNION
-    SELECT DISTINCT a.client_id, b.client_id, 'instrument', a.destination_masked, 0
-    FROM wallet_public_payout_destinations a
-    JOIN wallet_public_payout_destinations b ON b.destination_key = a.destination_key AND a.client_id < b.client_id
-    JOIN clients ca ON ca.id = a.client_id JOIN clients cb ON cb.id = b.client_id AND cb.brand_id = ca.brand_id
-    WHERE (%(focus)s::bigint IS NULL OR %(focus)s::bigint IN (a.client_id, b.client_id))
-    UNION
-    SELECT DISTINCT a.client_id, b.client_id, 'address', a.postcode || ', ' || a.country, 0
-    FROM kyc_public_addresses a
-    JOIN kyc_public_addresses b ON b.line_key = a.line_key AND b.postcode_key = a.postcode_key
-         AND b.country = a.country AND a.client_id < b.client_id
-    JOIN clients ca ON ca.id = a.client_id JOIN clients cb ON cb.id = b.client_id AND cb.brand_id = ca.brand_id
-    WHERE (%(focus)s::bigint IS NULL OR %(focus)s::bigint IN (a.client_id, b.client_id))
-),
-shared_best AS (
-    SELECT DISTINCT ON (a, b, via) a, b, via, value, crowd FROM shared ORDER BY a, b, via, value
-),
-links AS (
-    SELECT s.a, s.b, c.brand_id,
-           sum(CASE s.via WHEN 'instrument' THEN %(w_instrument)s WHEN 'ip+device' THEN %(w_combo)s
-                          WHEN 'ip' THEN %(w_ip)s WHEN 'device' THEN %(w_device)s ELSE %(w_address)s END) AS weight,
-           jsonb_agg(jsonb_build_object('via', s.via, 'value', s.value, 'crowd', s.crowd) ORDER BY s.via) AS vias
-    FROM shared_best s JOIN clients c ON c.id = s.a
-    GROUP BY s.a, s.b, c.brand_id
-    HAVING sum(CASE s.via WHEN 'instrument' THEN %(w_instrument)s WHEN 'ip+device' THEN %(w_combo)s
-                          WHEN 'ip' THEN %(w_ip)s WHEN 'device' THEN %(w_device)s ELSE %(w_address)s END)
-           >= %(threshold)s
-)
-"""
 
-# The CTE `positions`: one row per position of a live account opened in [since, until): its client,
-# symbol, side, lots, opening and closing times (closed NULL while open), profit (of its closing
-# deals) and the account's currency.
-POSITIONS_CTE = """
-positions AS (
-    SELECT acc.client_id, d.account_id, d.position_id, d.symbol, acc.currency,
-           min(d.time) FILTER (WHERE d.entry = 'in') AS opened,
-           max(d.time) FILTER (WHERE d.entry IN ('out', 'out_by')) AS closed,
-           (array_agg(d.side ORDER BY d.time) FILTER (WHERE d.entry = 'in'))[1] AS side,
-           sum(d.volume) FILTER (WHERE d.entry = 'in') AS volume,
-           coalesce(sum(d.profit) FILTER (WHERE d.entry <> 'in'), 0) AS profit
-    FROM trading_public_deals d
-    JOIN trading_public_accounts acc ON acc.id = d.account_id AND NOT acc.is_demo
-    JOIN trading_public_servers srv ON srv.id = d.server_id
-    WHERE d.kind = 'trade' AND d.deleted_at IS NULL AND d.position_id <> 0
-      AND d.time >= %(since)s AND d.time < %(until)s + interval '1 day'
-      AND (%(brand)s::bigint IS NULL OR srv.brand_id = %(brand)s::bigint)
-    GROUP BY acc.client_id, d.account_id, d.position_id, d.symbol, acc.currency
-    HAVING min(d.time) FILTER (WHERE d.entry = 'in') >= %(since)s
-       AND min(d.time) FILTER (WHERE d.entry = 'in') < %(until)s
-)
-"""
 
 
 def client_pages(ids: set[int]) -> dict[int, tuple[str, str]]:
@@ -239,16 +158,12 @@ def client_links(*, client_id: int, brand_id: int, day: dt.date | None = None) -
     """The clients linked to `client_id` (weights at least LINK_THRESHOLD), strongest first:
     [{"other", "weight", "vias": [{"via", "value", "crowd"}]}]. One query; for a client's page."""
     since, until = window(day or dt.datetime.now(dt.UTC).date(), 1)
-    return fetch(f"WITH {LINKS_CTE} "  # noqa: S608 - constant SQL
-                 "SELECT CASE WHEN a = %(focus)s THEN b ELSE a END AS other, weight, vias FROM links "
-                 "WHERE %(focus)s IN (a, b) ORDER BY weight DESC, 1",
+    return fetch(sql_text("monitoring", "abuse/client_links"),
                  link_params(since=since, until=until, brand_id=brand_id, focus=client_id))
 
 
 def clients_links_among(*, client_ids: list[int], brand_id: int, day: dt.date | None = None) -> list[dict[str, Any]]:
     """The links between the clients `client_ids` (a partner's clients): [{"a", "b", "weight", "vias"}]."""
     since, until = window(day or dt.datetime.now(dt.UTC).date(), 1)
-    return fetch(f"WITH {LINKS_CTE} "  # noqa: S608 - constant SQL
-                 "SELECT a, b, weight, vias FROM links WHERE a = ANY(%(ids)s) AND b = ANY(%(ids)s) "
-                 "ORDER BY weight DESC, a, b",
+    return fetch(sql_text("monitoring", "abuse/links_among"),
                  link_params(since=since, until=until, brand_id=brand_id) | {"ids": client_ids})

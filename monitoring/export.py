@@ -16,9 +16,10 @@ from django.utils.translation import gettext
 from crm.audit import audit_record
 from crm.exceptions import NotAllowed, ValidationFailed
 from crm.jobs import JobHandle, job_start
+from crm.lib.sqlfiles import sql_text
 from crm.models import Brand, Job, RoleCode, User
 from crm.permissions import user_can
-from monitoring.pipeline import MONEY_DAYS_CTE, MONEY_NEAR, brand_agents, brand_context
+from monitoring.pipeline import brand_agents, brand_context
 from monitoring.recording import large_movement_threshold
 
 EXPORT_JOB_KIND = "monitoring.activity_export"
@@ -46,18 +47,6 @@ def context_as_dict(brand: Brand | int) -> dict[str, Any]:
     }
 
 
-# The access's client had a large deposit or withdrawal from the day before to three days after (as the
-# scoring's aggregation reads it).
-_EVENTS_SQL = """
-WITH """ + MONEY_DAYS_CTE + """
-SELECT a.id, a.time, a.agent_id, a.kind, a.client_id, a.client_owner_id, a.client_high_value, a.rows, a.duration_s,
-       """ + MONEY_NEAR + """
-FROM monitoring_activity a
-WHERE a.agent_id = ANY(%(agents)s) AND a.time >= %(start)s AND a.time < %(end)s
-ORDER BY a.time, a.id
-"""
-
-
 def events_write(out: IO[str], *, brand: Brand | int, start: date | None = None, end: date | None = None,
                  handle: JobHandle | None = None) -> int:
     """EVENTS.jsonl of the brand's agents, in time order (ties by id), `start` to `end` inclusive
@@ -67,7 +56,7 @@ def events_write(out: IO[str], *, brand: Brand | int, start: date | None = None,
     hi = datetime.combine(end + timedelta(days=1), time(0), tzinfo=UTC) if end else datetime(9999, 1, 1, tzinfo=UTC)
     written = 0
     with transaction.atomic(), connection.chunked_cursor() as cur:
-        cur.execute(_EVENTS_SQL, {"agents": agent_ids, "start": lo, "end": hi, "large": large_movement_threshold()})
+        cur.execute(sql_text("monitoring", "features/export_events"), {"agents": agent_ids, "start": lo, "end": hi, "large": large_movement_threshold()})
         while True:
             rows = cur.fetchmany(CHUNK)
             if not rows:

@@ -1,7 +1,7 @@
 """The product's scoring: the activity table and the context models through monitoring.scoring.
 
 - Features per agent-day are aggregated once, set-based, from the activity table into
-  AgentDayFeatures (`_STORE_SQL`, one INSERT ... SELECT per pass): counts per kind, records untouched
+  AgentDayFeatures (sql/features/store.sql, one INSERT ... SELECT per pass): counts per kind, records untouched
   for 90 days (the client's previous touch by anyone: a window function over the period's rows, and
   each client's last touch in the 90 days before the period), out-of-book high-value accesses net of
   recorded cover, accesses near a client's large deposit or withdrawal, short calls, per hour.
@@ -36,7 +36,9 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from psycopg import sql
 
+from crm.lib.sqlfiles import sql_text
 from crm.models import Brand, RoleCode, User
 from monitoring import scoring
 from monitoring.models import (
@@ -59,165 +61,12 @@ NOTICE_RESCORE_DAYS = scoring.NOTICE_LOOKBACK_DAYS
 AGENT_ROLES = (RoleCode.SALES_AGENT, RoleCode.RETENTION_AGENT)
 EVIDENCE_LINKS = 8
 
-# The activity of [start, end) as the scoring reads it, one row per action of the agents aggregated
-# (`ev`), set-based:
-# - `stale`: an access whose client nobody (any agent, any brand) touched in the 90 days before, once
-#   the history reaches back 90 days. The touch before each row is a window function over the period's
-#   rows (`lag` per client, ties in time ordered by id, as the export orders its lines); a client's
-#   first row of the period takes its last touch in the 90 days before the period, one grouped scan
-#   (`before`), instead of a probe of the client index per row.
-# - `money_near`: an access on one of the days around its client's large deposit or withdrawal (the
-#   day before to three days after): neither stale nor out-of-book; a join, not a probe per row.
-# - `oob`: a high-value client of another agent's book without recorded cover that day.
-# `targets` (optional) narrows the agents' rows to some agent-days (a cover recorded for past days).
-MONEY_DAYS_CTE = """money AS (
-    SELECT DISTINCT m.client_id, (m.occurred_at AT TIME ZONE 'UTC')::date + g AS day
-    FROM wallet_public_client_movements m, generate_series(-1, 3) AS g
-    WHERE m.kind IN ('deposit', 'withdrawal') AND abs(m.amount) >= %(large)s
-      AND m.occurred_at >= %(start)s - interval '3 days' AND m.occurred_at < %(end)s + interval '1 day'
-)"""  # noqa: S608 - constants only
-ACCESS = "a.kind IN ('client_open', 'pii_reveal') AND a.client_id IS NOT NULL"
-# Whether the access `a` falls on one of its client's money days (the export writes it per line).
-MONEY_NEAR = """(a.kind IN ('client_open', 'pii_reveal') AND a.client_id IS NOT NULL
-     AND EXISTS (SELECT 1 FROM money n WHERE n.client_id = a.client_id AND n.day = (a.time AT TIME ZONE 'UTC')::date))"""
-
-_EV_CTES = """
-WITH """ + MONEY_DAYS_CTE + """,
-batch AS (
-    SELECT a.id, a.time, a.agent_id, a.kind, a.client_id, a.client_owner_id, a.client_high_value, a.rows,
-           a.duration_s, (a.time AT TIME ZONE 'UTC')::date AS day,
-           lag(a.time) OVER (PARTITION BY a.client_id ORDER BY a.time, a.id) AS prev_touch
-    FROM monitoring_activity a
-    WHERE a.time >= %(start)s AND a.time < %(end)s AND (a.client_id IS NOT NULL OR a.agent_id = ANY(%(agents)s))
-),
-before AS (
-    SELECT p.client_id, max(p.time) AS last_touch
-    FROM monitoring_activity p
-    WHERE p.time >= %(start)s - interval '90 days' AND p.time < %(start)s AND p.client_id IS NOT NULL
-      AND p.client_id IN (SELECT a.client_id FROM batch a WHERE a.agent_id = ANY(%(agents)s) AND """ + ACCESS + """)
-    GROUP BY p.client_id
-),
-flagged AS (
-    SELECT a.id, a.time, a.agent_id, a.day, extract(hour FROM a.time AT TIME ZONE 'UTC')::int AS hour, a.kind,
-           a.client_id, a.client_owner_id, a.client_high_value, a.rows, a.duration_s,
-           coalesce(a.prev_touch, b.last_touch) AS prev_touch, n.client_id IS NOT NULL AS money_near
-    FROM batch a
-    LEFT JOIN money n ON """ + ACCESS + """ AND n.client_id = a.client_id AND n.day = a.day
-    LEFT JOIN before b ON """ + ACCESS + """ AND a.prev_touch IS NULL AND b.client_id = a.client_id
-    WHERE a.agent_id = ANY(%(agents)s) {targets}
-),
-ev AS (
-    SELECT a.*,
-           (""" + ACCESS + """ AND NOT a.money_near AND a.time >= %(stale_after)s
-            AND (a.prev_touch IS NULL OR a.prev_touch <= a.time - interval '90 days')) AS stale,
-           (""" + ACCESS + """ AND a.client_high_value AND a.client_owner_id IS NOT NULL
-            AND a.client_owner_id <> a.agent_id AND NOT a.money_near
-            AND NOT EXISTS (SELECT 1 FROM monitoring_cover c
-                            WHERE c.agent_id = a.agent_id AND c.covered_id = a.client_owner_id
-                              AND a.day BETWEEN c.starts_on AND c.ends_on)) AS oob
-    FROM flagged a
-)"""  # noqa: S608 - constants only
-_TARGETS = "AND (a.agent_id, a.day) IN (SELECT * FROM unnest(%(t_agents)s::bigint[], %(t_days)s::date[]))"
-
-# The agents covered by agent `{agent}` on day `{day}`, as AgentDayFeatures.cover_key keeps them.
-COVER_KEY = """coalesce((SELECT string_agg(x.covered_id::text, ',' ORDER BY x.covered_id)
-                         FROM (SELECT DISTINCT c.covered_id FROM monitoring_cover c
-                               WHERE c.agent_id = {agent} AND {day} BETWEEN c.starts_on AND c.ends_on) x), '')"""
-
-# Per agent-hour, with the first references per signal (the evidence of the days alerted).
-_HOURLY_SQL = _EV_CTES + """
-SELECT agent_id, day, hour,
-       min(time) AS first_time,
-       count(*) AS total,
-       count(*) FILTER (WHERE kind = 'client_open' AND client_id IS NOT NULL) AS opens,
-       count(*) FILTER (WHERE kind = 'pii_reveal' AND client_id IS NOT NULL) AS reveals,
-       count(*) FILTER (WHERE stale) AS stale,
-       count(*) FILTER (WHERE oob) AS oob_hv,
-       coalesce(array_agg(DISTINCT client_id) FILTER (WHERE oob), '{{}}') AS oob_clients,
-       count(*) FILTER (WHERE kind = 'export') AS exports,
-       coalesce(sum(coalesce(rows, 0)) FILTER (WHERE kind = 'export'), 0) AS export_rows,
-       count(*) FILTER (WHERE kind = 'search') AS searches,
-       count(*) FILTER (WHERE kind = 'call') AS calls,
-       count(*) FILTER (WHERE kind = 'call' AND coalesce(duration_s, 0) <= %(brief)s) AS brief_calls,
-       count(*) FILTER (WHERE kind = 'call' AND coalesce(duration_s, 0) <= %(short)s) AS short_calls,
-       (array_agg(id ORDER BY time, id))[1:20] AS hour_refs,
-       (array_agg(id ORDER BY time, id) FILTER (WHERE kind = 'client_open' AND client_id IS NOT NULL))[1:%(cap)s]
-           AS open_refs,
-       (array_agg(id ORDER BY time, id) FILTER (WHERE kind = 'pii_reveal' AND client_id IS NOT NULL))[1:%(cap)s]
-           AS reveal_refs,
-       (array_agg(id ORDER BY time, id) FILTER (WHERE stale))[1:%(cap)s] AS stale_refs,
-       (array_agg(id ORDER BY time, id) FILTER (WHERE oob))[1:%(cap)s] AS oob_refs,
-       (array_agg(id ORDER BY time, id) FILTER (WHERE kind = 'export'))[1:%(cap)s] AS export_refs,
-       (array_agg(id ORDER BY time, id) FILTER (WHERE kind = 'call' AND coalesce(duration_s, 0) <= %(short)s))
-           [1:%(cap)s] AS short_refs,
-       count(*) FILTER (WHERE money_near) AS money_near
-FROM ev
-GROUP BY 1, 2, 3
-ORDER BY 1, 2, 3
-"""  # noqa: S608 - constants only
-
-# The daily features of the agent-days aggregated, written in one statement (the rows of those
-# agent-days are deleted first: `_features_build`). Counts only: the references are looked up again
-# for the few days that alert (`_with_refs`).
-_STORE_SQL = _EV_CTES + """,
-hourly AS (
-    SELECT agent_id, day, hour, count(*) AS total,
-           count(*) FILTER (WHERE kind = 'client_open' AND client_id IS NOT NULL) AS opens,
-           count(*) FILTER (WHERE stale) AS stale
-    FROM ev GROUP BY 1, 2, 3
-),
-hours AS (
-    SELECT agent_id, day, jsonb_object_agg(hour, total) AS hours,
-           coalesce(jsonb_object_agg(hour, opens) FILTER (WHERE opens > 0), '{{}}') AS open_hours,
-           coalesce(jsonb_object_agg(hour, stale) FILTER (WHERE stale > 0), '{{}}') AS stale_hours
-    FROM hourly GROUP BY 1, 2
-),
-daily AS (
-    SELECT agent_id, day, min(time) AS first_time,
-           count(*) FILTER (WHERE kind = 'client_open' AND client_id IS NOT NULL) AS opens,
-           count(*) FILTER (WHERE kind = 'pii_reveal' AND client_id IS NOT NULL) AS reveals,
-           count(*) FILTER (WHERE stale) AS stale,
-           count(*) FILTER (WHERE oob) AS oob_hv,
-           coalesce(array_agg(DISTINCT client_id::text) FILTER (WHERE oob), '{{}}') AS oob_clients,
-           count(*) FILTER (WHERE kind = 'export') AS exports,
-           coalesce(sum(coalesce(rows, 0)) FILTER (WHERE kind = 'export'), 0) AS export_rows,
-           count(*) FILTER (WHERE kind = 'search') AS searches,
-           count(*) FILTER (WHERE kind = 'call') AS calls,
-           count(*) FILTER (WHERE kind = 'call' AND coalesce(duration_s, 0) <= %(brief)s) AS brief_calls,
-           count(*) FILTER (WHERE kind = 'call' AND coalesce(duration_s, 0) <= %(short)s) AS short_calls,
-           count(*) FILTER (WHERE money_near) AS money_near
-    FROM ev GROUP BY 1, 2
-)
-INSERT INTO monitoring_agentdayfeatures (brand_id, agent_id, day, data, cover_key)
-SELECT %(brand)s, d.agent_id, d.day,
-       jsonb_build_object('opens', d.opens, 'reveals', d.reveals, 'stale', d.stale, 'oob_hv', d.oob_hv,
-                          'oob_clients', to_jsonb(d.oob_clients), 'exports', d.exports, 'export_rows', d.export_rows,
-                          'searches', d.searches, 'calls', d.calls, 'brief_calls', d.brief_calls,
-                          'short_calls', d.short_calls, 'money_near', d.money_near,
-                          'stale_known', d.first_time >= %(stale_after)s,
-                          'hours', h.hours, 'open_hours', h.open_hours, 'stale_hours', h.stale_hours),
-       """ + COVER_KEY.format(agent="d.agent_id", day="d.day") + """
-FROM daily d JOIN hours h USING (agent_id, day)
-"""  # noqa: S608 - constants only
-
-# The agent-days whose stored features no longer match what they were computed from: a cover
-# recorded, changed or removed for the day, or a large deposit or withdrawal recorded since
-# `since` for a client the agent opened around it (the day before to three days after).
-_CHANGED_SQL = """
-SELECT f.agent_id, f.day FROM monitoring_agentdayfeatures f
-WHERE f.agent_id = ANY(%(agents)s) AND f.day >= %(first)s AND f.day < %(before)s
-  AND f.cover_key <> """ + COVER_KEY.format(agent="f.agent_id", day="f.day") + """
-UNION
-SELECT a.agent_id, (a.time AT TIME ZONE 'UTC')::date
-FROM (SELECT DISTINCT m.client_id, (m.occurred_at AT TIME ZONE 'UTC')::date AS day
-      FROM wallet_public_client_movements m
-      WHERE m.kind IN ('deposit', 'withdrawal') AND abs(m.amount) >= %(large)s AND m.recorded_at >= %(since)s) mv
-JOIN monitoring_activity a
-  ON a.client_id = mv.client_id AND a.time >= ((mv.day - 1)::timestamp AT TIME ZONE 'UTC')
-     AND a.time < ((mv.day + 4)::timestamp AT TIME ZONE 'UTC')
-WHERE a.agent_id = ANY(%(agents)s) AND """ + ACCESS + """
-  AND a.time >= (%(first)s::timestamp AT TIME ZONE 'UTC') AND a.time < (%(before)s::timestamp AT TIME ZONE 'UTC')
-"""  # noqa: S608 - constants only
+# The statements that aggregate the activity table (features/hourly, features/store: the rows as
+# the scoring reads them, set-based; features/changed: the stored agent-days whose context changed)
+# are monitoring/sql/features/*.sql, each saying what it does and why it is written so.
+STORE_PARTS = {"agent": sql.SQL("d.agent_id"), "day": sql.SQL("d.day")}
+CHANGED_PARTS = {"agent": sql.SQL("f.agent_id"), "day": sql.SQL("f.day")}
+ALL_AGENT_DAYS = sql.SQL("")
 
 
 def history_start() -> datetime | None:
@@ -250,7 +99,7 @@ def features_aggregate(*, agent_ids: Sequence[int], start: datetime, end: dateti
         return out
     stale_after = stream_start + timedelta(days=scoring.STALE_DAYS)
     with connection.cursor() as cur:
-        cur.execute(_HOURLY_SQL.format(targets=""), {
+        cur.execute(sql_text("monitoring", "features/hourly", targets=ALL_AGENT_DAYS), {
             "start": start, "end": end, "agents": list(agent_ids), "stale_after": stale_after,
             "brief": scoring.BRIEF_CALL_S, "short": scoring.SHORT_CALL_S, "cap": scoring.EVIDENCE_CAP,
             "large": large_movement_threshold(),
@@ -315,25 +164,25 @@ def _features_build(brand_id: int, *, agent_ids: Sequence[int], first: date, las
         if targets is None:
             cur.execute("DELETE FROM monitoring_agentdayfeatures WHERE agent_id = ANY(%s) AND day BETWEEN %s AND %s",
                         [list(agent_ids), first, last])
-            cur.execute(_STORE_SQL.format(targets=""), params)
+            cur.execute(sql_text("monitoring", "features/store", targets=ALL_AGENT_DAYS, **STORE_PARTS), params)
         else:
             params["t_agents"] = [a for a, _ in targets]
             params["t_days"] = [d for _, d in targets]
             cur.execute("""DELETE FROM monitoring_agentdayfeatures
                            WHERE (agent_id, day) IN (SELECT * FROM unnest(%s::bigint[], %s::date[]))""",
                         [params["t_agents"], params["t_days"]])
-            cur.execute(_STORE_SQL.format(targets=_TARGETS), params)
+            cur.execute(sql_text("monitoring", "features/store", **STORE_PARTS), params)  # with _targets.sql
         return int(cur.rowcount)
 
 
 def _features_changed(*, agent_ids: Sequence[int], first: date, before: date,
                       since: datetime | None) -> list[tuple[int, date]]:
     """The stored agent-days of [first, before) whose context changed since they were aggregated
-    (_CHANGED_SQL)."""
+    (sql/features/changed.sql)."""
     if not agent_ids or before <= first:
         return []
     with connection.cursor() as cur:
-        cur.execute(_CHANGED_SQL, {
+        cur.execute(sql_text("monitoring", "features/changed", **CHANGED_PARTS), {
             "agents": list(agent_ids), "first": first, "before": before, "large": large_movement_threshold(),
             # a movement committed by a transaction that began before the last pass is still seen
             "since": (since - RECORDING_LAG) if since is not None else datetime.min.replace(tzinfo=UTC),
@@ -359,7 +208,7 @@ def features_refresh(brand_id: int, agents: Sequence[User], *, first: date, last
     """Bring the stored daily features of the brand's agents for [first, last] up to date, aggregating
     only what is not final: every day from the first not yet final (normally yesterday and today), an
     agent's whole window the first time they are scored, and the agent-days whose context changed
-    since (_CHANGED_SQL). Everything again when `rebuild`, on the first pass, or when the history's
+    since (sql/features/changed.sql). Everything again when `rebuild`, on the first pass, or when the history's
     start moved (old partitions dropped: records untouched for 90 days count from it).
     The result equals aggregating the whole window from scratch."""
     ids = [a.pk for a in agents]

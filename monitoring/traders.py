@@ -26,9 +26,8 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from crm.lib.sqlfiles import sql_text
 from monitoring.abuse import (
-    LINKS_CTE,
-    POSITIONS_CTE,
     VIA_WORDS,
     Finding,
     client_pages,
@@ -74,9 +73,7 @@ def _via_words(vias: list[dict[str, Any]]) -> str:
 
 def detect_multi_accounting(*, day: dt.date, brand_id: int | None = None) -> list[Finding]:
     since, until = window(day, 1)
-    rows = fetch(f"WITH {LINKS_CTE} "  # noqa: S608 - constant SQL
-                 "SELECT a AS client_id, b AS other, brand_id, weight, vias FROM links "
-                 "UNION ALL SELECT b, a, brand_id, weight, vias FROM links ORDER BY 1, 4 DESC, 2",
+    rows = fetch(sql_text("monitoring", "abuse/multi_accounting"),
                  link_params(since=since, until=until, brand_id=brand_id))
     by_client: dict[int, list[dict[str, Any]]] = {}
     for row in rows:
@@ -100,29 +97,13 @@ LINK_WORDS = "an instrument or the same browser on one small network weighs 3, a
 
 # --- hedging across linked accounts -----------------------------------------------------------------
 
-HEDGING_SQL = f"""
-WITH {LINKS_CTE}, {POSITIONS_CTE},
-hedges AS (
-    SELECT l.a, l.b, l.brand_id, pa.symbol, pa.position_id AS pos_a, pb.position_id AS pos_b,
-           pa.volume AS lots_a, pb.volume AS lots_b, pa.opened
-    FROM links l
-    JOIN positions pa ON pa.client_id = l.a
-    JOIN positions pb ON pb.client_id = l.b AND pb.symbol = pa.symbol AND pb.side <> pa.side
-         AND abs(extract(epoch FROM pb.opened - pa.opened)) <= %(open_seconds)s
-         AND least(pa.volume, pb.volume) >= %(ratio)s * greatest(pa.volume, pb.volume)
-         AND coalesce(pa.closed, 'infinity') > pb.opened AND coalesce(pb.closed, 'infinity') > pa.opened
-)
-SELECT a, b, brand_id, count(*) AS pairs, sum(least(lots_a, lots_b)) AS lots,
-       array_agg(DISTINCT symbol ORDER BY symbol) AS symbols, min(opened) AS first_at, max(opened) AS last_at
-FROM hedges GROUP BY a, b, brand_id HAVING count(*) >= %(min_pairs)s
-"""  # noqa: S608 - constant SQL
 
 
 def detect_hedging(*, day: dt.date, brand_id: int | None = None) -> list[Finding]:
     since, until = window(day, HEDGE_DAYS)
     params = link_params(since=since, until=until, brand_id=brand_id) | {
         "open_seconds": HEDGE_OPEN_SECONDS, "ratio": HEDGE_VOLUME_RATIO, "min_pairs": HEDGE_MIN_PAIRS}
-    rows = fetch(HEDGING_SQL, params)
+    rows = fetch(sql_text("monitoring", "abuse/hedging"), params)
     pages = client_pages({r["a"] for r in rows} | {r["b"] for r in rows})
     findings = []
     for row in rows:
@@ -139,33 +120,11 @@ def detect_hedging(*, day: dt.date, brand_id: int | None = None) -> list[Finding
 
 # --- latency arbitrage ------------------------------------------------------------------------------
 
-ARBITRAGE_SQL = f"""
-WITH {POSITIONS_CTE},
-short AS (
-    SELECT p.*, extract(epoch FROM p.closed - p.opened) AS hold, p.profit / nullif(p.volume, 0) AS per_lot
-    FROM positions p
-    WHERE p.closed IS NOT NULL AND p.closed - p.opened <= make_interval(secs => %(max_hold)s)
-),
-typical AS (
-    SELECT symbol, currency, percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(per_lot)) AS typical
-    FROM short GROUP BY symbol, currency
-),
-per_client AS (
-    SELECT s.client_id, count(*) AS trades, count(*) FILTER (WHERE s.profit > 0) AS wins,
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY s.per_lot / nullif(t.typical, 0)) AS edge,
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY s.hold) AS median_hold,
-           sum(s.profit) AS profit, array_agg(DISTINCT s.currency) AS currencies
-    FROM short s JOIN typical t ON t.symbol = s.symbol AND t.currency = s.currency
-    GROUP BY s.client_id
-)
-SELECT pc.*, c.brand_id FROM per_client pc JOIN crm_public_clients c ON c.id = pc.client_id
-WHERE pc.trades >= %(min_trades)s AND pc.wins >= %(win_share)s * pc.trades AND pc.edge >= %(edge)s
-"""  # noqa: S608 - constant SQL
 
 
 def detect_latency_arbitrage(*, day: dt.date, brand_id: int | None = None) -> list[Finding]:
     since, until = window(day, ARB_DAYS)
-    rows = fetch(ARBITRAGE_SQL, {"since": since, "until": until, "brand": brand_id, "max_hold": ARB_MAX_HOLD_SECONDS,
+    rows = fetch(sql_text("monitoring", "abuse/latency_arbitrage"), {"since": since, "until": until, "brand": brand_id, "max_hold": ARB_MAX_HOLD_SECONDS,
                                  "min_trades": ARB_MIN_TRADES, "win_share": ARB_MIN_WIN_SHARE, "edge": ARB_EDGE})
     pages = client_pages({r["client_id"] for r in rows})
     findings = []
