@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from django.db.models import Model
+from psycopg import sql
 
 from crm.partitions import PARTITIONED_TABLES, month_partitions_cover
 
@@ -70,24 +71,23 @@ def _update_rows(model: type[Model], key: str, columns: Sequence[str], rows: Seq
     if not rows:
         return
     table = model._meta.db_table
-    qn = connection.ops.quote_name
     arrays: list[list[Any]] = [[row[i] for row in rows] for i in range(len(columns) + 1)]
-    casts = ["bigint[]"] + ["timestamptz[]"] * len(columns)
+    casts = [sql.SQL("%s::bigint[]")] + [sql.SQL("%s::timestamptz[]")] * len(columns)
     # Identifiers come from model metadata, values travel as parameters.
-    sql = (
-        f"UPDATE {qn(table)} AS t SET "  # noqa: S608
-        + ", ".join(f"{qn(c)} = v.{qn(c)}" for c in columns)
-        + " FROM unnest(" + ", ".join(f"%s::{cast}" for cast in casts) + ") AS v("
-        + ", ".join([qn(key), *(qn(c) for c in columns)]) + ")"
-        + f" WHERE t.{qn(key)} = v.{qn(key)}"
-    )
+    statement = sql.SQL("UPDATE {table} AS t SET {assignments} FROM unnest({arrays}) AS v({names}) "
+                        "WHERE t.{key} = v.{key}").format(
+        table=sql.Identifier(table),
+        assignments=sql.SQL(", ").join(sql.SQL("{c} = v.{c}").format(c=sql.Identifier(c)) for c in columns),
+        arrays=sql.SQL(", ").join(casts),
+        names=sql.SQL(", ").join(sql.Identifier(c) for c in (key, *columns)),
+        key=sql.Identifier(key))
     # A history table partitioned by month (crm.partitions): the months the rows move back into exist
     # first, or PostgreSQL finds no partition for them.
     declared = PARTITIONED_TABLES.get(table)
     if declared is not None and declared.column in columns:
         month_partitions_cover(table, arrays[list(columns).index(declared.column) + 1])
     with connection.cursor() as cursor:
-        cursor.execute(sql, arrays)
+        cursor.execute(statement.as_string(None), arrays)
 
 
 def _sync_history_copies(model: Any, ids: list[int], *, created: str, **columns: str) -> None:
@@ -96,14 +96,14 @@ def _sync_history_copies(model: Any, ids: list[int], *, created: str, **columns:
 
     if not ids:
         return
-    qn = connection.ops.quote_name
     table, history_table = model._meta.db_table, model.history.model._meta.db_table
     assignments = {"created_at": created, **columns}
-    # Identifiers come from model metadata and expressions from this module; ids travel as parameters.
-    sql = (
-        f"UPDATE {qn(history_table)} AS h SET "  # noqa: S608
-        + ", ".join(f"{qn(c)} = {expr}" for c, expr in assignments.items())
-        + f" FROM {qn(table)} AS o WHERE h.id = o.id AND o.id = ANY(%s)"
-    )
+    # Identifiers come from model metadata and expressions from the callers (this package's SQL over h
+    # and o); ids travel as parameters.
+    statement = sql.SQL("UPDATE {history} AS h SET {assignments} FROM {table} AS o "
+                        "WHERE h.id = o.id AND o.id = ANY(%s)").format(
+        history=sql.Identifier(history_table), table=sql.Identifier(table),
+        assignments=sql.SQL(", ").join(sql.SQL("{c} = {e}").format(c=sql.Identifier(c), e=sql.SQL(expression))
+                                       for c, expression in assignments.items()))
     with connection.cursor() as cursor:
-        cursor.execute(sql, [ids])
+        cursor.execute(statement.as_string(None), [ids])

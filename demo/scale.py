@@ -57,6 +57,9 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
+from psycopg import sql
+
+from crm.lib.sqlfiles import sql_text
 
 BATCH_CLIENTS = 20_000
 CLIENTS_PER_DESK = 100_000
@@ -560,11 +563,10 @@ class _BatchWriter:
         # The deal table is partitioned by month: the months of this batch's deals first.
         month_partitions_span(Deal._meta.db_table, min(a.first_trade for a in live if a.deals and a.first_trade),
                               max(a.last_trade for a in live if a.deals and a.last_trade))
-        qn = connection.ops.quote_name
-        columns = ("server_id", "account_id", "deal_id", "login", "time", "platform_time_msc", "kind", "action",
+        names = ("server_id", "account_id", "deal_id", "login", "time", "platform_time_msc", "kind", "action",
                    "entry", "side", "position_id", "order_id", "symbol", "volume", "price", "profit", "commission",
                    "swap", "fee", "comment", "reason", "content_hash", "raw", "first_seen_at", "updated_at")
-        names = ", ".join(qn(c) for c in copy_columns(Deal, columns))
+        columns = sql.SQL(", ").join(sql.Identifier(c) for c in copy_columns(Deal, names))
 
         def write() -> int:
             _plan_copy("scale_deal_plan", "server_id bigint, account_id bigint, login bigint, deals integer, "
@@ -572,19 +574,7 @@ class _BatchWriter:
                        plan)
             with connection.cursor() as cursor:
                 cursor.execute(
-                    f"INSERT INTO {qn(Deal._meta.db_table)} ({names}) "  # noqa: S608 - _meta names
-                    "SELECT server_id, account_id, deal_id, login, to_timestamp(secs), secs * 1000, 'trade', "
-                    "CASE WHEN opening = buying THEN 0 ELSE 1 END, CASE WHEN opening THEN 'in' ELSE 'out' END, "
-                    "CASE WHEN opening = buying THEN 'buy' ELSE 'sell' END, position_id, deal_id, "
-                    "(%s::text[])[1 + mix %% %s], (%s::numeric[])[1 + (mix / 100) %% %s], (%s::numeric[])[1 + mix %% %s], "
-                    "CASE WHEN opening THEN 0 ELSE (%s::numeric[])[1 + abs(hashint8(deal_id)::bigint) %% %s] END, 0, 0, 0, '', 0, "
-                    "lpad(to_hex(deal_id), 64, '0'), '{}'::jsonb, to_timestamp(secs), to_timestamp(secs) "
-                    "FROM (SELECT g.*, (mix / 1000) %% 100 < 55 AS buying FROM ("
-                    "  SELECT p.server_id, p.account_id, p.login, p.deal_start + k AS deal_id, "
-                    "         p.position_start + k / 2 AS position_id, k %% 2 = 0 AS opening, "
-                    "         floor(p.first_s + p.step * k)::bigint AS secs, "
-                    "         abs(hashint8(p.position_start + k / 2)::bigint) AS mix "
-                    "  FROM scale_deal_plan p CROSS JOIN LATERAL generate_series(0, p.deals - 1) AS k) g) d",
+                    sql_text("demo", "scale/deals", deals=sql.Identifier(Deal._meta.db_table), columns=columns),
                     [[s for s, _p in SYMBOLS], len(SYMBOLS), VOLUMES, len(VOLUMES), [p for _s, p in SYMBOLS],
                      len(SYMBOLS), PROFITS, len(PROFITS)])
                 return int(cursor.rowcount)
@@ -739,8 +729,8 @@ class _BatchWriter:
         earliest = min(a.opened_at for a in live)
         for table in (LedgerLeg._meta.db_table, Event._meta.db_table):
             month_partitions_span(table, earliest, self.now)
-        qn = connection.ops.quote_name
-        tx_table, leg_table, event_table = (qn(m._meta.db_table) for m in (LedgerTransaction, LedgerLeg, Event))
+        tx_table, leg_table, event_table = (sql.Identifier(m._meta.db_table)
+                                            for m in (LedgerTransaction, LedgerLeg, Event))
         totals: dict[int, Decimal] = {}
 
         def write() -> int:
@@ -773,33 +763,10 @@ class _BatchWriter:
                     ") m ORDER BY m.account_id, m.at) x",  # the account's cycles in time order
                     [LedgerTransaction._meta.db_table, DEPOSITS, len(DEPOSITS), DEPOSITS, len(DEPOSITS)])
                 written = int(cursor.rowcount)
-                cursor.execute(
-                    f"INSERT INTO {tx_table} (id, code, idempotency_key, fingerprint, kind, memo, occurred_at, "  # noqa: S608 - _meta names
-                    "recorded_at, reverses_id, rate, rate_source, actor_id, metadata, ref_kind, ref_code) "
-                    "SELECT id, md5('scale-tx:' || id)::uuid, 'scale:' || kind || ':' || id, lpad(to_hex(id), 64, '0'), "
-                    "kind, '', at, at, NULL, NULL, '', NULL, "
-                    "CASE WHEN kind IN ('deposit', 'withdrawal') THEN jsonb_build_object('method', method, "
-                    "'provider', %s::text) ELSE '{}'::jsonb END, '', '' "
-                    "FROM (SELECT *, (ARRAY['deposit', 'transfer', 'transfer', 'withdrawal'])[1 + step] AS kind "
-                    "      FROM scale_money_move) m", [PSP])
-                cursor.execute(
-                    f"INSERT INTO {leg_table} (transaction_id, account_id, currency, amount, recorded_at) "  # noqa: S608
-                    "SELECT m.id, l.account_id, %s, l.amount, m.at FROM scale_money_move m "
-                    "CROSS JOIN LATERAL (VALUES (m.a1, m.x1), (m.a2, m.x2), (m.a3, m.x3)) AS l(account_id, amount) "
-                    "WHERE l.account_id IS NOT NULL", [CURRENCY])
-                cursor.execute(
-                    f"INSERT INTO {event_table} (uuid, name, client_id, brand_id, data, occurred_at, created_at, "  # noqa: S608
-                    "dispatched_at, request_id) "
-                    "SELECT md5('scale-event:' || id)::uuid, "
-                    "CASE step WHEN 0 THEN 'wallet.deposit_succeeded' ELSE 'wallet.withdrawal_paid' END, "
-                    "client_id, brand_id, CASE step WHEN 0 THEN jsonb_build_object("
-                    "  'deposit', md5('scale-deposit:' || id)::uuid::text, 'amount', amount::text, "
-                    "  'credited', (amount - fee)::text, 'fee', fee::text, 'currency', %s::text, 'method', method, "
-                    "  'provider', %s::text, 'first', false) "
-                    "ELSE jsonb_build_object('withdrawal', md5('scale-withdrawal:' || id)::uuid::text, "
-                    "  'amount', amount::text, 'currency', %s::text, 'method', method, 'provider', %s::text, "
-                    "  'state', 'paid') END, at, at, at, '' "
-                    "FROM scale_money_move WHERE step IN (0, 3)", [CURRENCY, PSP, CURRENCY, PSP])
+                cursor.execute(sql_text("demo", "scale/money_transactions", transactions=tx_table), [PSP])
+                cursor.execute(sql_text("demo", "scale/money_legs", legs=leg_table), [CURRENCY])
+                cursor.execute(sql_text("demo", "scale/money_events", events=event_table),
+                               [CURRENCY, PSP, CURRENCY, PSP])
                 self.clock.result.rows[MONEY_EVENTS_LABEL] = (
                     self.clock.result.rows.get(MONEY_EVENTS_LABEL, 0) + cursor.rowcount)
                 cursor.execute(

@@ -479,7 +479,6 @@ class Router:
     def save_statements(self) -> list[tuple[str, list[Any]]]:
         """The UPDATEs that save() would run, for a caller that sends them with other writes
         (crm.lib.bulk.write); the state counts as saved once they are handed over."""
-        table = connection.ops.quote_name(RoutingPointer._meta.db_table)
         statements = []
         for rule_id in sorted(self._dirty):
             pointer = self._pointers.get(rule_id)
@@ -492,18 +491,19 @@ class Router:
             if pointer is None:
                 # Routed by ticket: only "who was picked last" is shown, so a row that another
                 # intake is updating right now is left to it rather than waited for.
-                statements.append((
-                    f"UPDATE {table} SET last_agent_id = %s, updated_at = %s WHERE id = "  # noqa: S608
-                    f"(SELECT id FROM {table} WHERE rule_id = %s FOR UPDATE SKIP LOCKED)",
-                    [self._last[rule_id], self.now, rule_id],
-                ))
+                statements.append((_POINTER_LAST_SAVE, [self._last[rule_id], self.now, rule_id]))
                 continue
-            statements.append((
-                f"UPDATE {table} SET last_agent_id = %s, state = %s, updated_at = %s WHERE id = %s",  # noqa: S608
-                [pointer.last_agent_id, Jsonb(pointer.state or {}), self.now, pointer.pk],
-            ))
+            statements.append((_POINTER_SAVE, [pointer.last_agent_id, Jsonb(pointer.state or {}), self.now,
+                                               pointer.pk]))
         self._dirty.clear()
         return statements
+
+
+# A rule's rotation state written back (RoutingPointer's table, leads' own).
+_POINTER_SAVE = "UPDATE leads_routingpointer SET last_agent_id = %s, state = %s, updated_at = %s WHERE id = %s"
+# Only who was picked last, unless another intake holds the row.
+_POINTER_LAST_SAVE = ("UPDATE leads_routingpointer SET last_agent_id = %s, updated_at = %s "
+                      "WHERE id = (SELECT id FROM leads_routingpointer WHERE rule_id = %s FOR UPDATE SKIP LOCKED)")
 
 
 # Set KEYS[1] to ARGV[2] if it still holds ARGV[1] ("" standing for no key): 1, or what it holds.
