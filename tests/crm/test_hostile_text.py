@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.test import Client as HttpClient
+from psycopg import sql
 
 from crm.models import AuditLog, RoleCode
 from integrations.assembly import api
@@ -83,8 +84,9 @@ def _row_counts() -> dict[str, int]:
                        "AND relkind IN ('r', 'p') AND NOT relispartition AND relname NOT IN "
                        "('crm_auditlog', 'django_session', 'axes_accessattempt', 'axes_accesslog')")
         tables = [row[0] for row in cursor.fetchall()]
-        union = " UNION ALL ".join(f"SELECT '{t}', count(*) FROM \"{t}\"" for t in tables)  # noqa: S608
-        cursor.execute(union)
+        union = sql.SQL(" UNION ALL ").join(sql.SQL("SELECT {name}, count(*) FROM {table}").format(
+            name=sql.Literal(t), table=sql.Identifier(t)) for t in tables)
+        cursor.execute(union.as_string(None))
         return dict(cursor.fetchall())
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection, transaction
+from psycopg import sql
 
 from crm import selectors
 from crm.lib.fieldcrypt import keyed_hash, keyed_hashes
@@ -41,14 +42,15 @@ def test_a_client_created_and_changed_through_the_services_shows_as_declared():
     assert view_rows(selectors.CLIENTS_VIEW, "phone_hash = ANY(%s)", [hashes])[0]["id"] == client.pk
 
 
-@pytest.mark.parametrize(("where", "index"), [("email_hash = 'ab12' AND email_hash <> ''", "client_email_hash_idx"),
-                                              ("phone_hash = 'cd34' AND phone_hash <> ''", "client_phone_hash_idx")])
-def test_the_lookups_readers_make_are_served_by_the_client_indexes(where, index):
+@pytest.mark.parametrize(("column", "index"), [("email_hash", "client_email_hash_idx"),
+                                               ("phone_hash", "client_phone_hash_idx")])
+def test_the_lookups_readers_make_are_served_by_the_client_indexes(column, index):
     """The dedupe lookup probes clients by keyed hash, one index probe a key: the view keeps those
     indexes usable (it is inlined, its columns are the table's)."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute(f"EXPLAIN SELECT id FROM {selectors.CLIENTS_VIEW.name} WHERE {where}")  # noqa: S608
+        cursor.execute(sql.SQL("EXPLAIN SELECT id FROM {view} WHERE {column} = %s AND {column} <> ''").format(
+            view=sql.Identifier(selectors.CLIENTS_VIEW.name), column=sql.Identifier(column)).as_string(None), ["ab12"])
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert index in plan, plan
 

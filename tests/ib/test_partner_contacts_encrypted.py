@@ -12,6 +12,7 @@ from django.core import mail
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
+from psycopg import sql
 
 from crm.audit import app_privileges_grant
 from crm.lib import dbroles
@@ -26,8 +27,9 @@ WAITING = "An application from this address is already waiting for review. We wi
 
 def _stored(table: str, pk: int, *columns: str, key: str = "id") -> list[tuple]:
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE {key} = %s ORDER BY 1",  # noqa: S608
-                       [pk])
+        cursor.execute(sql.SQL("SELECT {columns} FROM {table} WHERE {key} = %s ORDER BY 1").format(
+            columns=sql.SQL(", ").join(map(sql.Identifier, columns)), table=sql.Identifier(table),
+            key=sql.Identifier(key)).as_string(None), [pk])
         return cursor.fetchall()
 
 

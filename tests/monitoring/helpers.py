@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.db import connection
+from psycopg import sql
 
 from crm.models import Brand, Desk, User
 from monitoring import scenarios
@@ -43,10 +44,10 @@ def desk_with_history(*, agents: int = 6, days: int = 90, end: date, seed: int =
 def activity_rows(**where: Any) -> list[dict[str, Any]]:
     """The activity table's rows matching `where` (column = value), oldest first."""
     activity_flush()
-    clauses = " AND ".join(f"{k} = %s" for k in where) or "TRUE"
+    clauses = sql.SQL(" AND ").join([sql.SQL("{} = %s").format(sql.Identifier(k)) for k in where] or [sql.SQL("TRUE")])
+    statement = sql.SQL("SELECT * FROM monitoring_activity WHERE {clauses} ORDER BY time, id").format(clauses=clauses)
     with connection.cursor() as cur:
-        cur.execute(f"SELECT * FROM monitoring_activity WHERE {clauses} ORDER BY time, id",  # noqa: S608
-                    list(where.values()))
+        cur.execute(statement.as_string(None), list(where.values()))
         names = [c.name for c in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 

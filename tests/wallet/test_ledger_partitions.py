@@ -11,6 +11,7 @@ import pytest
 import time_machine
 from django.core.management import call_command
 from django.db import DatabaseError, IntegrityError, connection, transaction
+from psycopg import sql
 
 from tests.factories import make_client
 from tests.wallet.ledger_support import deposit, usd
@@ -67,11 +68,13 @@ def test_legs_cannot_be_updated_or_deleted_in_any_months_partition(wallet):
     for tx in txs:
         (partition,) = _partitions_of_legs(tx)
         leg = LedgerLeg.objects.filter(transaction=tx).first()
-        for sql in (f"UPDATE {partition} SET amount = amount * 2 WHERE id = %s",  # noqa: S608 - a partition's name
-                    f"DELETE FROM {partition} WHERE id = %s",  # noqa: S608
-                    "UPDATE wallet_ledgerleg SET recorded_at = recorded_at + interval '1 month' WHERE id = %s"):
+        table = sql.Identifier(partition)
+        for statement in (sql.SQL("UPDATE {} SET amount = amount * 2 WHERE id = %s").format(table),
+                          sql.SQL("DELETE FROM {} WHERE id = %s").format(table),
+                          sql.SQL("UPDATE wallet_ledgerleg SET recorded_at = recorded_at + interval '1 month' "
+                                  "WHERE id = %s")):
             with pytest.raises(DatabaseError, match=REFUSED), transaction.atomic(), connection.cursor() as cur:
-                cur.execute(sql, [leg.pk])
+                cur.execute(statement.as_string(None), [leg.pk])
         assert LedgerLeg.objects.get(pk=leg.pk).amount == leg.amount
 
 
