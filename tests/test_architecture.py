@@ -157,6 +157,14 @@ def foreign_tables(app_dirs: dict[str, Path], owners: dict[str, str], pages: set
                                                 match.group(1), owner))
             for line, expression, owner in foreign_model_tables(ast.parse(source), label, packages):
                 findings.append(Finding(relative, line, expression, owner))
+        # The app's SQL files (crm.lib.sqlfiles): every line but its comments.
+        for path in sorted(folder.rglob("*.sql")):
+            relative = path.relative_to(root).as_posix()
+            for line, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+                for match in word.finditer(text.split("--", 1)[0]):
+                    owner = owners[match.group(1)]
+                    if owner != label:
+                        findings.append(Finding(relative, line, match.group(1), owner))
     return sorted(findings, key=lambda f: (f.path, f.line))
 
 
@@ -197,11 +205,15 @@ def test_the_scan_finds_a_foreign_table_in_sql_and_nothing_in_page_names(tmp_pat
         'SQL2 = f"SELECT 1 FROM {Client._meta.db_table}, {Partner._meta.db_table}, {Click._meta.db_table}"\n'
         'model = Partner\nHISTORY = Client.history.model._meta.db_table, model._meta.db_table\n',
         encoding="utf-8")
+    (folders["ib"] / "sql").mkdir()
+    (folders["ib"] / "sql" / "run.sql").write_text(
+        "-- reads trading_deal through trading_public_deals\nSELECT 1 FROM ib_partner p\nJOIN trading_deal d ON true\n",
+        encoding="utf-8")
     owners = {"trading_deal": "trading", "crm_client": "crm", "ib_partner": "ib", "wallet_deposit": "wallet"}
     found = [(f.path, f.line, f.table) for f in foreign_tables(folders, owners, {"wallet_deposit"}, tmp_path)]
     assert found == [("ib/engine.py", 5, "trading_deal"), ("ib/engine.py", 6, "crm_client"),
                      ("ib/engine.py", 10, "Client._meta.db_table"),
-                     ("ib/engine.py", 12, "Client.history.model._meta.db_table")]
+                     ("ib/engine.py", 12, "Client.history.model._meta.db_table"), ("ib/sql/run.sql", 3, "trading_deal")]
 
 
 # --- no circle in the import graph ------------------------------------------------------------------
@@ -558,6 +570,90 @@ def test_the_type_ignore_scan_finds_bare_and_unexplained_ignores_and_not_strings
         "i = f()  # noqa: S308 - type: ignore is not needed here\n"
     )
     assert [line for line, _comment in bad_type_ignores(source)] == [1, 2, 3, 4, 8]
+
+
+# --- SQL as code, not strings -----------------------------------------------------------------------
+# SQL that is more than a lookup lives in an app's named .sql files (crm.lib.sqlfiles) or is composed
+# with psycopg.sql (Identifier, Literal, SQL), never in a Python f-string, nor by % or str.format, and no
+# linter is told to look away from one (a noqa comment for S608, or S608 in ruff's per-file ignores). A
+# statement is known by its first word (SELECT, INSERT, UPDATE, DELETE, WITH, in capitals as this code
+# writes SQL).
+#
+# Issue 59, item 4 moves the apps' SQL out in turn: the folders below are those already clean, and the
+# list grows until it is every folder of the repository (then it becomes REPO_ROOT itself).
+SQL_CLEAN = ("compliance", "leads", "kyc", "automation", "emails", "portal", "demo", "matching", "simkit",
+             "tests")
+SQL_START = re.compile(r"\s*\(?\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\s")
+SUPPRESSED = re.compile(r"\bnoqa\s*:[\sA-Z0-9,]*\bS608\b")
+
+
+def formatted_sql(source: str) -> Iterator[tuple[int, str]]:
+    """(line, how) of each SQL statement `source` builds by formatting a string: an f-string, `%` or
+    `.format` whose text starts as a statement does."""
+    for node in ast.walk(ast.parse(source)):
+        text, how = None, ""
+        if isinstance(node, ast.JoinedStr):
+            text = "".join(part.value if isinstance(part, ast.Constant) else "{}" for part in node.values)
+            how = "an f-string"
+        elif (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and isinstance(node.left, ast.Constant)
+              and isinstance(node.left.value, str)):
+            text, how = node.left.value, "% formatting"
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format"
+              and isinstance(node.func.value, ast.Constant) and isinstance(node.func.value.value, str)):
+            text, how = node.func.value.value, "str.format"
+        if text is not None and SQL_START.match(text):
+            yield node.lineno, how
+
+
+def suppressed_sql_checks(source: str) -> Iterator[int]:
+    """The lines of `source` whose comment tells ruff not to look at SQL built from strings (S608)."""
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT and SUPPRESSED.search(token.string):
+            yield token.start[0]
+
+
+def sql_sources(folders: Iterable[str], root: Path = REPO_ROOT) -> list[Path]:
+    return sorted(path for folder in folders for path in (root / folder).rglob("*.py")
+                  if "migrations" not in path.parts)
+
+
+def test_no_sql_is_built_from_strings_nor_its_check_silenced():
+    files = sql_sources(SQL_CLEAN)
+    assert {path.relative_to(REPO_ROOT).parts[0] for path in files} == set(SQL_CLEAN)  # none moved away
+    found = [f"{path.relative_to(REPO_ROOT)}:{line}: SQL built with {how}"
+             for path in files for line, how in formatted_sql(path.read_text(encoding="utf-8"))]
+    found += [f"{path.relative_to(REPO_ROOT)}:{line}: noqa: S608"
+              for path in files for line in suppressed_sql_checks(path.read_text(encoding="utf-8"))]
+    assert not found, ("SQL goes in the app's sql/ files (crm.lib.sqlfiles) or is composed with psycopg.sql, "
+                       "never built from strings:\n" + "\n".join(found))
+
+
+def test_no_file_is_spared_ruffs_check_of_sql_built_from_strings():
+    import tomllib
+
+    ignores = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["ruff"]["lint"][
+        "per-file-ignores"]
+    spared = sorted(pattern for pattern, codes in ignores.items() if "S608" in codes
+                    and pattern.split("/")[0] in SQL_CLEAN)
+    assert not spared, f"S608 ignored for {spared}: move their SQL to sql/ files or psycopg.sql"
+
+
+def test_the_sql_scan_finds_formatted_statements_and_silenced_checks_and_not_text():
+    source = (
+        'a = f"SELECT * FROM {table} WHERE id = %s"\n'
+        'b = f"""\n  WITH x AS (SELECT 1) SELECT * FROM x WHERE {c}"""\n'
+        'c = "UPDATE t SET a = %s" % value\n'
+        'd = "DELETE FROM {t}".format(t=name)\n'
+        'e = f"Select a client from {brand}"  # words, not SQL\n'
+        'g = "SELECT 1 FROM t WHERE a = %s"  # a constant, with a bound value\n'
+        'h = f"{n} rows"  # noqa: E501\n'
+        'i = sql.SQL("INSERT INTO {} VALUES (%s)").format(sql.Identifier(t))  # psycopg.sql composes it\n'
+        'j = build(x)  # noqa: E501, S' '608 - no longer allowed\n'
+        'k = "noqa: S' '608 in a string is not a comment"\n'
+    )
+    assert list(formatted_sql(source)) == [(1, "an f-string"), (2, "an f-string"), (4, "% formatting"),
+                                           (5, "str.format")]
+    assert list(suppressed_sql_checks(source)) == [10]
 
 
 # --- permissions and selectors (issue 59, item 5) ------------------------------------------------------
