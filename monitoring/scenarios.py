@@ -286,7 +286,7 @@ def _inject(rng: random.Random, what: tuple[str, str], a: _Agent, day: date, shi
                  rng.choice(a.hot))
     elif kind == "oob_high_value":
         covered = {c for c, _s, _e in covering.get(a.id, [])}
-        pool = [c for c in high_value if not c.startswith(f"c-{a.id[-3:]}") and
+        pool = [c for c in sorted(high_value) if not c.startswith(f"c-{a.id[-3:]}") and
                 f"agent-{c[2:5]}" not in covered]
         targets = rng.sample(pool, k=8 if high else 4)
         for _ in range(22 if high else 9):
