@@ -17,8 +17,9 @@
    one each for outbound deliveries and screening, crm/queues.py), RQ worker, Celery beat, the MT5
    simulator, a cTrader, a Match-Trader, a Sirix and an MT4-bridge face of it for the demo brands on
    those platforms (only when the demo has them), the PSP simulator and the webhook receiver.
-5. The wait for the web server: as long as it makes progress (its processes use CPU or write their
-   log), saying what it waits for; then the demo loaders that need the running simulators.
+5. The demo loaders that need the running simulators (not the web server), while the web server
+   starts; then the wait for the web server: as long as it makes progress (its processes use CPU or
+   write their log), saying what it waits for.
 6. The URL and the demo logins, then wait. Ctrl-C, SIGTERM or SIGHUP stops the processes in list
    order (web first, so no new work arrives; beat last), then Redis, then PostgreSQL. A process that
    dies by itself is restarted after a pause that grows with each restart; one that dies too often
