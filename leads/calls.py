@@ -25,6 +25,7 @@ timestamp. Each (provider, call_id, event) is applied once: a retry or replay an
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,12 +43,15 @@ from django.utils.translation import gettext
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import NotAllowed, ValidationFailed
+from crm.lib import signatures
 from crm.lib.fieldcrypt import keyed_hashes
 from crm.lib.payloads import user_ref
 from crm.lib.phone import phone_normalise
 from crm.lib.validation import InvalidValue, json_problem
+from crm.lib.webhooks import Finding, Receipt, WebhookInbox
 from crm.models import Client, User
 from crm.permissions import user_can
+from leads.exceptions import TelephonyWebhookRefused
 from leads.models import (
     ANSWERED_OUTCOMES,
     Call,
@@ -57,6 +61,8 @@ from leads.models import (
     ContactKind,
     TelephonyEvent,
     TelephonyProvider,
+    TelephonyWebhook,
+    TelephonyWebhookOutcome,
 )
 from leads.pipeline import pipeline_follow_call
 from leads.services import lead_mark_contacted
@@ -258,10 +264,9 @@ def _match_client(phone: str, brand_id: int | None) -> Client | None:
     return clients.order_by("-created_at").first()
 
 
-@transaction.atomic
-def telephony_event_receive(*, provider: str, brand_id: int | None, data: TelephonyInput) -> WebhookResult:
-    """Apply one provider event to its call (created on the first event seen, in any order).
-    Idempotent per (provider, call id, event)."""
+def _call_for(*, provider: str, brand_id: int | None, data: TelephonyInput) -> Call:
+    """The provider's call `data` is about, locked; created on the first event seen, in any order.
+    Under the caller's transaction."""
     call = Call.objects.select_for_update().filter(provider=provider, provider_call_id=data.call_id).first()
     if call is None:
         agent = (User.objects.filter(phone_extension=data.extension, is_active=True).order_by("id").first()
@@ -277,6 +282,14 @@ def telephony_event_receive(*, provider: str, brand_id: int | None, data: Teleph
         except IntegrityError:
             # A concurrent delivery of another event of this call created it first.
             call = Call.objects.select_for_update().get(provider=provider, provider_call_id=data.call_id)
+    return call
+
+
+@transaction.atomic
+def telephony_event_receive(*, provider: str, brand_id: int | None, data: TelephonyInput) -> WebhookResult:
+    """Apply one provider event to its call (created on the first event seen, in any order).
+    Idempotent per (provider, call id, event)."""
+    call = _call_for(provider=provider, brand_id=brand_id, data=data)
     if TelephonyEvent.objects.filter(provider=provider, provider_call_id=data.call_id, event_type=data.event).exists():
         return WebhookResult("duplicate", call)
     TelephonyEvent.objects.create(provider=provider, provider_call_id=data.call_id, event_type=data.event, call=call,
@@ -317,3 +330,96 @@ def _call_ended(call: Call, data: TelephonyInput) -> None:
         call.outcome = data.outcome
     elif not call.outcome:
         call.outcome = CallOutcome.CONNECTED if call.answered_at is not None else CallOutcome.NO_ANSWER
+
+
+# --- the webhook inbox ---------------------------------------------------------------------------
+# Every delivery to /hooks/telephony/<provider>/ goes through crm.lib.webhooks' inbox, as the PSPs'
+# and the KYC vendors' do: stored (leads.TelephonyWebhook, the body encrypted), its signature
+# checked, deduplicated by the provider and "<call id>:<event>" (a repeated event is kept as a
+# duplicate and changes nothing), and applied in the transaction that stores it as accepted.
+
+
+@dataclass(frozen=True)
+class TelephonySender:
+    """A provider as the webhook knows it: its code in the URL, its row (None for one configured in
+    settings, or for nobody) and its secret ("" for nobody: no signature passes)."""
+
+    code: str
+    row: TelephonyProvider | None
+    secret: str
+
+    @property
+    def brand_id(self) -> int | None:
+        return self.row.brand_id if self.row is not None else None
+
+
+def _header(headers: Mapping[str, str], name: str) -> str:
+    return next((value for key, value in headers.items() if key.lower() == name.lower()), "")
+
+
+class TelephonyInbox(WebhookInbox[TelephonyWebhook, TelephonySender, TelephonyInput]):
+    def sender(self, code: str) -> TelephonySender | Finding:
+        # A provider nobody configured is not told apart from a bad signature (401 either way): the
+        # answer does not say which provider codes exist.
+        row, secret = provider_secret(code)
+        return TelephonySender(code=code, row=row, secret=secret)
+
+    def verify(self, sender: TelephonySender, headers: Mapping[str, str], body: bytes,
+               now: Any) -> TelephonyInput:
+        try:
+            signatures.verify(body=body, header=_header(headers, signatures.HEADER), secrets=[sender.secret],
+                              now=now)
+        except signatures.SignatureError as exc:
+            raise TelephonyWebhookRefused("stale" if exc.reason == "stale" else "bad_signature", str(exc)) from None
+        try:
+            return telephony_parse(body)
+        except ValidationFailed as exc:
+            raise TelephonyWebhookRefused("malformed", exc.message, fields=exc.fields) from None
+
+    def texts(self, note: TelephonyInput) -> Mapping[str, object]:
+        return {"call_id": note.call_id, "event": note.event, "extension": note.extension}
+
+    def facts(self, note: TelephonyInput) -> dict[str, Any]:
+        return {"event_id": f"{note.call_id}:{note.event}"[:200], "kind": note.event}
+
+    def locate(self, sender: TelephonySender, note: TelephonyInput) -> dict[str, Any] | Finding:
+        return {"call": _call_for(provider=sender.code, brand_id=sender.brand_id, data=note)}
+
+    def apply(self, sender: TelephonySender, note: TelephonyInput, row: TelephonyWebhook) -> Finding | None:
+        result = telephony_event_receive(provider=sender.code, brand_id=sender.brand_id, data=note)
+        if result.status == "duplicate":
+            # Applied before the inbox kept its rows (the call's own record of its events says so).
+            return Finding(TelephonyWebhookOutcome.DUPLICATE, "this event of the call was applied already",
+                           "telephony webhook: event applied already", {"call_id": note.call_id})
+        return None
+
+
+INBOX = TelephonyInbox(TelephonyWebhook, TelephonyWebhookOutcome, TelephonyWebhookRefused, sender_field="provider",
+                       log_key="provider", label="telephony webhook", header_prefix="x-telephony-",
+                       logger=logging.getLogger("leads.telephony"))
+TelephonyReceipt = Receipt[TelephonyWebhook, TelephonyInput]
+
+
+def telephony_webhook_receive(*, provider: str, headers: Mapping[str, str], body: bytes,
+                              remote_addr: str | None = None, now: float | None = None) -> TelephonyReceipt:
+    """Store, check and apply one delivery of a provider's webhook (see the section's comment)."""
+    return INBOX.receive(sender=provider, headers=headers, body=body, remote_addr=remote_addr, now=now)
+
+
+def telephony_webhook_answer(receipt: TelephonyReceipt, body: bytes) -> tuple[int, dict[str, Any]]:
+    """The status and JSON the provider gets: the call for an accepted or repeated event; the
+    signature's refusal (401); for a malformed body, each bad field (400)."""
+    row = receipt.row
+    if receipt.status_code == 200:
+        status = "applied" if row.outcome == TelephonyWebhookOutcome.ACCEPTED else "duplicate"
+        call = row.call
+        return 200, {"status": status, "call": str(call.code) if call else None,
+                     "client": str(call.client.code) if call and call.client else None}
+    if receipt.status_code == 401:
+        return 401, {"error": "invalid_signature", "message": row.detail}
+    try:
+        telephony_parse(body)
+        fields = {"body": [row.detail]}  # the body itself (a NUL byte), refused before it was read
+    except ValidationFailed as exc:
+        fields = exc.fields
+    return 400, {"error": ValidationFailed.default_code, "message": row.detail, "fields": fields}

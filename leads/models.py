@@ -21,6 +21,8 @@ from simple_history.models import HistoricalRecords
 from crm.lib.context import history_user
 from crm.lib.fieldcrypt import EncryptedJSONField, EncryptedTextField
 from crm.lib.money import CurrencyField, MoneyAmountField, amount_format
+from crm.lib.webhooks import accepted_once
+from crm.models import ReceivedWebhook
 
 
 class Channel(models.TextChoices):
@@ -580,6 +582,33 @@ class TelephonyEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider}:{self.provider_call_id}:{self.event_type}"
+
+
+class TelephonyWebhookOutcome(models.TextChoices):
+    ACCEPTED = "accepted", _("Accepted")
+    DUPLICATE = "duplicate", _("Duplicate (already received)")
+    REFUSED_BAD_SIGNATURE = "refused_bad_signature", _("Refused: bad signature")
+    REFUSED_STALE = "refused_stale", _("Refused: stale timestamp")
+    REFUSED_MALFORMED = "refused_malformed", _("Refused: malformed")
+
+
+class TelephonyWebhook(ReceivedWebhook):
+    """One webhook delivery from a telephony provider (leads.calls, through crm.lib.webhooks' inbox).
+    Accepted ones are unique per provider and event id (the call's id and the event: "abc-1:ended"):
+    a repeated delivery changes nothing and is kept as a duplicate. The body holds the caller's
+    number, so it is stored encrypted, as the call's number and the applied event's payload are."""
+
+    provider = models.CharField(max_length=40)  # as in the URL, also for a provider nobody configured
+    kind = models.CharField(max_length=16, blank=True)  # the event: started, answered or ended
+    call = models.ForeignKey(Call, on_delete=models.SET_NULL, null=True, blank=True, related_name="webhooks")
+    outcome = models.CharField(max_length=30, choices=TelephonyWebhookOutcome.choices)
+    body: Any = EncryptedTextField(blank=True)  # the raw body, the caller's number in it
+
+    class Meta(ReceivedWebhook.Meta):
+        constraints: ClassVar = [accepted_once("provider", name="leads_telephony_webhook_accepted_once")]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.event_id} {self.outcome}"
 
 
 class PipelineStatus(models.Model):

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from crm import services as crm_services
 from crm.exceptions import DomainError, NotAllowed, NotFound, ValidationFailed
 from crm.forms import apply_domain_errors
-from crm.lib.signatures import HEADER, SignatureError, verify
+from crm.lib.webhooks import webhook_request
 from crm.models import Client, RoleCode
 from crm.permissions import AuthedRequest, contact_reveal_remember, contact_revealed, user_can
 from crm.views.staff import administrator_required
@@ -143,20 +143,11 @@ def pipeline_move_view(request: AuthedRequest, code: Any) -> HttpResponse:
 @csrf_exempt
 @require_POST
 def telephony_webhook(request: HttpRequest, provider: str) -> JsonResponse:
-    row, secret = calls.provider_secret(provider)
-    body = request.body
-    try:
-        verify(body=body, header=request.headers.get(HEADER, ""), secrets=[secret])
-    except SignatureError as error:
-        logger.warning("telephony webhook %s refused: %s", provider, error)
-        return JsonResponse({"error": "invalid_signature", "message": str(error)}, status=401)
-    try:
-        data = calls.telephony_parse(body)
-        result = calls.telephony_event_receive(provider=provider, brand_id=row.brand_id if row else None, data=data)
-    except ValidationFailed as error:
-        return JsonResponse({"error": error.code, "message": error.message, "fields": error.fields}, status=400)
-    return JsonResponse({"status": result.status, "call": str(result.call.code),
-                         "client": str(result.call.client.code) if result.call.client else None})
+    """A provider's call event, through the webhook inbox (leads.calls: stored, signature-checked,
+    deduplicated, applied)."""
+    receipt = calls.telephony_webhook_receive(provider=provider, **webhook_request(request))
+    status, answer = calls.telephony_webhook_answer(receipt, request.body)
+    return JsonResponse(answer, status=status)
 
 
 # --- the agent's workspace -----------------------------------------------------------------------

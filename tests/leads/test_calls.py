@@ -14,7 +14,7 @@ from crm.exceptions import NotAllowed, ValidationFailed
 from crm.lib.signatures import header_value, sign
 from crm.models import AccessEvent, Event, RoleCode
 from leads.calls import call_log, click_to_call_template, click_to_call_url, provider_secret
-from leads.models import Call, CallOutcome, Channel, LeadContactState, TelephonyEvent
+from leads.models import Call, CallOutcome, Channel, LeadContactState, TelephonyEvent, TelephonyWebhook
 from leads.services import lead_intake
 from leads.telephony import telephony_provider_create
 from tests.factories import make_user
@@ -205,6 +205,47 @@ def test_a_bad_body_is_refused_with_400_naming_the_field(world, provider, client
     surrogate = _post(client, "voipco", None, raw=b'{"call_id": "c-9", "event": "started", "extension": "1\\ud800"}')
     assert surrogate.status_code == 400 and "surrogate" in surrogate.json()["fields"]["extension"][0]
     assert not Call.objects.exists()
+
+
+def _inbox():
+    return [(w.provider, w.event_id, w.outcome, w.signature_ok, w.call_id)
+            for w in TelephonyWebhook.objects.order_by("id")]
+
+
+def test_a_repeated_call_event_goes_through_the_inbox_once_and_is_kept_as_a_duplicate(world, provider, client):
+    lead = _lead(world, 10)
+    payload = {"call_id": "rep-1", "event": "ended", "phone": lead.phone, "duration": 30, "outcome": "interested"}
+    first = _post(client, "voipco", payload)
+    again = _post(client, "voipco", payload)
+    call = Call.objects.get()
+    assert (first.json()["status"], again.json()["status"]) == ("applied", "duplicate")
+    assert again.json()["call"] == str(call.code) and again.json()["client"] == str(lead.code)
+    assert _inbox() == [("voipco", "rep-1:ended", "accepted", True, call.pk),
+                        ("voipco", "rep-1:ended", "duplicate", True, call.pk)]
+    assert Event.objects.filter(name="call.logged", client=lead).count() == 1 and TelephonyEvent.objects.count() == 1
+    # Another event of the same call is another notification, not a copy.
+    assert _post(client, "voipco", {**payload, "event": "answered"}).json()["status"] == "applied"
+    # The delivery is kept as it came, the caller's number in it encrypted, as the call's is.
+    (body,) = _raw("SELECT body FROM leads_telephonywebhook WHERE outcome = 'accepted' ORDER BY id LIMIT 1", [])
+    assert body.startswith("enc1:") and lead.phone.lstrip("+") not in body
+    assert json.loads(TelephonyWebhook.objects.order_by("id").first().body)["call_id"] == "rep-1"
+
+
+def test_a_badly_signed_or_stale_call_event_is_kept_as_refused_and_changes_nothing(world, provider, client):
+    lead = _lead(world, 11)
+    payload = {"call_id": "sig-1", "event": "ended", "phone": lead.phone, "duration": 30}
+    assert _post(client, "voipco", payload, secret="not the provider's").status_code == 401
+    assert _post(client, "voipco", payload, ts=int(time.time()) - 6 * 60).status_code == 401
+    assert _post(client, "nobody", payload).status_code == 401  # a provider nobody configured: the same answer
+    assert _post(client, "voipco", {**payload, "event": "hung"}).status_code == 400
+    assert not Call.objects.exists() and not TelephonyEvent.objects.exists()
+    assert not Event.objects.filter(name="call.logged").exists()
+    assert [(p, outcome, ok) for p, _e, outcome, ok, _c in _inbox()] == [
+        ("voipco", "refused_bad_signature", False), ("voipco", "refused_stale", True),
+        ("nobody", "refused_bad_signature", False), ("voipco", "refused_malformed", True)]
+    # The genuine event still applies afterwards: refusals claim nothing.
+    assert _post(client, "voipco", payload).json()["status"] == "applied"
+    assert _inbox()[-1][2] == "accepted" and Call.objects.get().client == lead
 
 
 @override_settings(CRM_TELEPHONY_SECRETS={"envprov": "from-settings"})
