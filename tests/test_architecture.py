@@ -580,9 +580,10 @@ def test_the_type_ignore_scan_finds_bare_and_unexplained_ignores_and_not_strings
 # writes SQL).
 #
 # Issue 59, item 4 moves the apps' SQL out in turn: the folders below are those already clean, and the
-# list grows until it is every folder of the repository (then it becomes REPO_ROOT itself).
-SQL_CLEAN = ("compliance", "leads", "kyc", "automation", "emails", "portal", "demo", "matching", "simkit",
-             "tests")
+# list grows until it is every folder of the repository (then it becomes REPO_ROOT itself). Not yet:
+# crm, trading, ib and benchmarks.
+SQL_CLEAN = ("automation", "compliance", "demo", "emails", "examples", "integrations", "kyc", "leads", "matching",
+             "monitoring", "portal", "reports", "simkit", "tests", "wallet")
 SQL_START = re.compile(r"\s*\(?\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\s")
 SUPPRESSED = re.compile(r"\bnoqa\s*:[\sA-Z0-9,]*\bS608\b")
 
