@@ -90,9 +90,11 @@ class DisputeTransitionRefused(TransitionRefused):
 
 
 class InvitationTransitionRefused(InvitationUnusable, TransitionRefused):
-    """An invitation used or withdrawn already (ib.models.INVITATION_STATES): unusable, as the link is."""
+    """An invitation used or withdrawn already (ib.models.INVITATION_STATES): unusable, as the link is,
+    and (a refused move) a conflict with its state."""
 
     default_code = "invitation_unusable"
+    status_code = 409
 
 
 class AttributionConflictTransitionRefused(TransitionRefused):
