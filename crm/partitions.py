@@ -51,6 +51,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
+from psycopg import sql
 
 from crm.lib import dbroles, partition_swap
 from crm.registry import Registry
@@ -168,7 +169,6 @@ _ARCHIVE_LOCK = 0x5041525441524348  # "PARTARCH"
 # What the CSV's text looks like must not depend on the session: dates in ISO, UTC, floats exact.
 _SESSION = ("SET DateStyle = 'ISO, YMD'", "SET TimeZone = 'UTC'", "SET IntervalStyle = 'postgres'",
             "SET extra_float_digits = 3", "SET bytea_output = 'hex'")
-_COPY_OPTIONS = "(FORMAT csv)"
 _PARTITION_MONTH = re.compile(r"_p(\d{4})(\d{2})$")
 
 
@@ -254,8 +254,10 @@ def _owner_connection() -> Any:
     return conn
 
 
-def _qn(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+def _count(cur: Any, table: str) -> int:
+    """The rows of `table` (a name from the catalogue)."""
+    cur.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
+    return int(cur.fetchone()[0])
 
 
 def _month_of(partition: str) -> date | None:
@@ -304,8 +306,7 @@ def partitions_due(*, today: date | None = None) -> list[ArchiveCandidate]:
                     month = _month_of(name)
                     if month is None or add_months(month, 1) > cutoff:
                         continue
-                    cur.execute(f"SELECT count(*) FROM {_qn(name)}")  # noqa: S608 - a catalogue name
-                    due.append(ArchiveCandidate(t.table, name, month, attached, int(cur.fetchone()[0])))
+                    due.append(ArchiveCandidate(t.table, name, month, attached, _count(cur, name)))
     finally:
         conn.close()
     return due
@@ -343,19 +344,19 @@ def _columns(cur: Any, table: str) -> list[tuple[str, str]]:
 
 def _detach(cur: Any, c: ArchiveCandidate) -> None:
     """Detach without blocking the table's readers and writers where PostgreSQL can, else plainly."""
-    parent, part = _qn(c.table), _qn(c.partition)
+    detach = sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(sql.Identifier(c.table), sql.Identifier(c.partition))
     cur.execute("SELECT inhdetachpending FROM pg_inherits WHERE inhrelid = to_regclass(%s)", [c.partition])
     row = cur.fetchone()
     if row is None:
         return
     if row[0]:  # a concurrent detach that was interrupted
-        cur.execute(f"ALTER TABLE {parent} DETACH PARTITION {part} FINALIZE")
+        cur.execute(detach + sql.SQL(" FINALIZE"))
         return
     try:
-        cur.execute(f"ALTER TABLE {parent} DETACH PARTITION {part} CONCURRENTLY")
+        cur.execute(detach + sql.SQL(" CONCURRENTLY"))
     except Exception as exc:  # noqa: BLE001 - e.g. a default partition: the plain detach says if it cannot
         logger.info("partition %s detached plainly: %s", c.partition, exc)
-        cur.execute(f"ALTER TABLE {parent} DETACH PARTITION {part}")
+        cur.execute(detach)
 
 
 def _read_back(path: Path) -> tuple[str, int]:
@@ -412,13 +413,12 @@ def archive_partition(c: ArchiveCandidate, *, directory: Path, conn: Any = None)
                     hook.check(cur, c)
             _detach(cur, c)
             columns = _columns(cur, c.partition)
-            names = ", ".join(_qn(n) for n, _t in columns)
-            cur.execute(f"SELECT count(*) FROM {_qn(c.partition)}")  # noqa: S608 - a catalogue name
-            count = int(cur.fetchone()[0])
+            names = sql.SQL(", ").join(sql.Identifier(n) for n, _t in columns)
+            count = _count(cur, c.partition)
             digest = hashlib.sha256()
             tmp = data_file.with_name(data_file.name + ".tmp")
             with gzip.open(tmp, "wb") as out, cur.copy(
-                    f"COPY {_qn(c.partition)} ({names}) TO STDOUT {_COPY_OPTIONS}") as copy:
+                    sql.SQL("COPY {} ({}) TO STDOUT (FORMAT csv)").format(sql.Identifier(c.partition), names)) as copy:
                 for block in copy:
                     digest.update(block)
                     out.write(block)
@@ -440,14 +440,13 @@ def archive_partition(c: ArchiveCandidate, *, directory: Path, conn: Any = None)
                 raise PartitionArchiveError(
                     f"{data_file.name} read back {read_rows} rows with checksum {read_sha}, the table has {count} "
                     f"rows and the copy's checksum was {sha}: {c.partition} was left (detached) in the database")
-            cur.execute(f"SELECT count(*) FROM {_qn(c.partition)}")  # noqa: S608 - a catalogue name
-            if int(cur.fetchone()[0]) != count:
+            if _count(cur, c.partition) != count:
                 raise PartitionArchiveError(f"{c.partition} changed while it was archived; it was left in the database")
             with conn.transaction():
                 for hook in _hooks(c.table):
                     if hook.record is not None:
                         hook.record(cur, c, manifest)
-                cur.execute(f"DROP TABLE {_qn(c.partition)}")
+                cur.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(c.partition)))
         _known.difference_update({k for k in _known if k[1:] == (c.table, c.month)})
         logger.info("partition archived", extra={"partition": c.partition, "rows": count, "sha256": sha,
                                                   "file": str(data_file)})
@@ -471,8 +470,8 @@ def _manifest(path: Path) -> tuple[dict[str, Any], Path]:
     return manifest, path.with_name(str(manifest["data_file"]))
 
 
-def _copy_rows_in(cur: Any, part: str, names: str, data_file: Path) -> int:
-    with cur.copy(f"COPY {_qn(part)} ({names}) FROM STDIN {_COPY_OPTIONS}") as copy, \
+def _copy_rows_in(cur: Any, part: str, names: sql.Composable, data_file: Path) -> int:
+    with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(sql.Identifier(part), names)) as copy, \
             gzip.open(data_file, "rb") as fh:
         while block := fh.read(1 << 20):
             copy.write(block)
@@ -515,17 +514,19 @@ def partition_reattach(path: Path) -> dict[str, Any]:
             if lost:
                 raise PartitionArchiveError(f"{table} no longer has the column(s) {', '.join(lost)} the file holds; "
                                             "nothing was reattached")
-            names = ", ".join(_qn(str(c)) for c in manifest["columns"])
+            names = sql.SQL(", ").join(sql.Identifier(str(c)) for c in manifest["columns"])
             with conn.transaction():
-                cur.execute(f"CREATE TABLE {_qn(part)} (LIKE {_qn(table)} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+                cur.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)").format(
+                    sql.Identifier(part), sql.Identifier(table)))
                 loaded = _copy_rows_in(cur, part, names, data_file)
                 if loaded != manifest["rows"]:
                     raise PartitionArchiveError(f"{loaded} rows loaded from {data_file.name}, its manifest says "
                                                 f"{manifest['rows']}; nothing was reattached")
                 # Attaching checks every row lies in the month, and gives the table the parent's
                 # indexes, constraints and triggers.
-                cur.execute(f"ALTER TABLE {_qn(table)} ATTACH PARTITION {_qn(part)} "
-                            f"FOR VALUES FROM ('{_bound(month)}') TO ('{_bound(add_months(month, 1))}')")
+                cur.execute(sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
+                    sql.Identifier(table), sql.Identifier(part), sql.Literal(_bound(month)),
+                    sql.Literal(_bound(add_months(month, 1)))))
     except PartitionArchiveError:
         raise
     except Exception as exc:

@@ -28,6 +28,7 @@ from typing import Any
 
 import psycopg
 from django.db import connection, models
+from psycopg import sql as psql
 from psycopg.types.json import Jsonb
 
 from crm.lib.fieldcrypt import EncryptedTextField
@@ -51,14 +52,17 @@ def next_ids(*models_counts: tuple[type[models.Model], int]) -> list[list[int]]:
         return [[] for _ in wanted]
     # Each sequence is looked up once (in s; OFFSET 0 keeps the planner from copying the lookup
     # into every row), not once per id: the lookup costs several times what nextval does.
-    sequences = ", ".join(f"pg_get_serial_sequence(%s, %s)::regclass AS s{i}" for i in range(len(wanted)))
-    selects = ", ".join(f"CASE WHEN g <= %s THEN nextval(s.s{i}) END" for i in range(len(wanted)))
+    sequences = psql.SQL(", ").join(psql.SQL("pg_get_serial_sequence(%s, %s)::regclass AS {}").format(
+        psql.Identifier(f"s{i}")) for i in range(len(wanted)))
+    selects = psql.SQL(", ").join(psql.SQL("CASE WHEN g <= %s THEN nextval({}) END").format(
+        psql.Identifier("s", f"s{i}")) for i in range(len(wanted)))
+    statement = psql.SQL("SELECT {} FROM (SELECT {} OFFSET 0) AS s, generate_series(1, %s) AS g").format(
+        selects, sequences)
     params: list[Any] = [count for _model, count in wanted]
     for model, _count in wanted:
         params += [model._meta.db_table, model._meta.pk.column]
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {selects} FROM (SELECT {sequences} OFFSET 0) AS s, generate_series(1, %s) AS g",  # noqa: S608
-                       [*params, most])
+        cursor.execute(statement.as_string(None), [*params, most])
         rows = cursor.fetchall()
     return [[row[i] for row in rows if row[i] is not None] for i in range(len(wanted))]
 
@@ -172,46 +176,46 @@ def write(plan: Sequence[tuple[type[models.Model], Rows, bool]],
     plan = [(m, rows, pk) for m, rows, pk in plan if isinstance(rows, AsInserted) or rows]
     if not plan and not updates:
         return
-    qn = connection.ops.quote_name
     encode = _JsonValues()
-    parts: list[str] = []
+    parts: list[psql.Composable] = []
     params: list[Any] = []
     copied = {rows.source for _m, rows, _pk in plan if isinstance(rows, AsInserted)}
     aliases: dict[type[models.Model], tuple[str, set[str]]] = {}
     for i, (model, rows, with_pk) in enumerate(plan):
-        table = qn(model._meta.db_table)
+        table = psql.Identifier(model._meta.db_table)
         fields = _columns(model, with_pk=with_pk)
-        columns = ", ".join(qn(column(f)) for f in fields)
-        # Names come from the models' _meta; every value is in a parameter.
+        columns = psql.SQL(", ").join(psql.Identifier(column(f)) for f in fields)
+        # Names come from the models' _meta (and types from Django's fields); every value is in a parameter.
         if isinstance(rows, AsInserted):
             alias, source_columns = aliases[rows.source]
-            values = []
+            values: list[psql.Composable] = []
             for f in fields:
                 if f.attname in rows.extra:
-                    values.append(f"%s::{f.cast_db_type(connection)}")
+                    values.append(psql.SQL("%s::{}").format(psql.SQL(str(f.cast_db_type(connection)))))
                     params.append(rows.extra[f.attname])
                 elif column(f) in source_columns:
-                    values.append(qn(column(f)))
+                    values.append(psql.Identifier(column(f)))
                 else:
                     raise ValueError(f"{model.__name__}.{f.name} is neither a column of {rows.source.__name__} "
                                      "nor given in AsInserted.extra")
-            parts.append(f"i{i} AS (INSERT INTO {table} ({columns}) "  # noqa: S608
-                         f"SELECT {', '.join(values)} FROM {alias})")
+            parts.append(psql.SQL("{} AS (INSERT INTO {} ({}) SELECT {} FROM {})").format(
+                psql.Identifier(f"i{i}"), table, columns, psql.SQL(", ").join(values), psql.Identifier(alias)))
             continue
-        returning = " RETURNING *" if model in copied else ""
+        returning = psql.SQL(" RETURNING *" if model in copied else "")
         aliases[model] = (f"i{i}", {column(f) for f in model._meta.concrete_fields})
         records, constant = _records(model, rows, with_pk)
-        selected = ", ".join(f"{'c' if column(f) in constant else 'r'}.{qn(column(f))}" for f in fields)
-        source = f"jsonb_populate_recordset(NULL::{table}, %s::jsonb) AS r"
+        selected = psql.SQL(", ").join(psql.Identifier("c" if column(f) in constant else "r", column(f)) for f in fields)
+        source = psql.SQL("jsonb_populate_recordset(NULL::{}, %s::jsonb) AS r").format(table)
         params.append(json.dumps(records, default=encode, ensure_ascii=False, check_circular=False))
         if constant:
-            source += f", jsonb_populate_record(NULL::{table}, %s::jsonb) AS c"
+            source = psql.SQL("{}, jsonb_populate_record(NULL::{}, %s::jsonb) AS c").format(source, table)
             params.append(json.dumps(constant, default=encode, ensure_ascii=False, check_circular=False))
-        parts.append(f"i{i} AS (INSERT INTO {table} ({columns}) "  # noqa: S608
-                     f"SELECT {selected} FROM {source}{returning})")
-    for j, (sql, sql_params) in enumerate(updates):
-        parts.append(f"u{j} AS ({sql})")
-        params.extend(sql_params)
+        parts.append(psql.SQL("{} AS (INSERT INTO {} ({}) SELECT {} FROM {}{})").format(
+            psql.Identifier(f"i{i}"), table, columns, selected, source, returning))
+    for j, (statement, statement_params) in enumerate(updates):
+        # The caller's UPDATE (its own text, its values in its parameters).
+        parts.append(psql.SQL("{} AS ({})").format(psql.Identifier(f"u{j}"), psql.SQL(statement)))
+        params.extend(statement_params)
     # Bound on the server: the documents travel beside the statement instead of being quoted into
     # it, which spares both sides handling them as part of a query text of megabytes. (Django's
     # cursors bind on the client unless the whole connection is set to bind on the server; this
@@ -220,7 +224,7 @@ def write(plan: Sequence[tuple[type[models.Model], Rows, bool]],
     connection.ensure_connection()
     prepare_cursor = connection._prepare_cursor  # type: ignore[attr-defined]  # not declared by django-stubs, see above
     with connection.wrap_database_errors, prepare_cursor(psycopg.Cursor(connection.connection)) as cursor:
-        cursor.execute(f"WITH {', '.join(parts)} SELECT 1", params)
+        cursor.execute(psql.SQL("WITH {} SELECT 1").format(psql.SQL(", ").join(parts)), params)
 
 
 # What a pipelined block may have on its way to PostgreSQL at once: a few chunks of a batch.
@@ -301,12 +305,12 @@ def copy_rows(model: type[models.Model], columns: Sequence[str], rows: Iterator[
     """COPY `rows` (tuples in the order of `columns`) into `model`'s table through Django's
     connection, in the caller's transaction; the number of rows written. Triggers and
     constraints apply as to any INSERT (deferred ones at commit)."""
-    qn = connection.ops.quote_name
     names = copy_columns(model, columns)
     connection.ensure_connection()
     count = 0
-    sql = f"COPY {qn(model._meta.db_table)} ({', '.join(qn(n) for n in names)}) FROM STDIN"  # noqa: S608 - _meta names
-    with connection.wrap_database_errors, connection.connection.cursor() as cursor, cursor.copy(sql) as copy:
+    statement = psql.SQL("COPY {} ({}) FROM STDIN").format(psql.Identifier(model._meta.db_table),
+                                                           psql.SQL(", ").join(psql.Identifier(n) for n in names))
+    with connection.wrap_database_errors, connection.connection.cursor() as cursor, cursor.copy(statement) as copy:
         for row in rows:
             copy.write_row(row)
             count += 1
@@ -352,11 +356,11 @@ def secondary_indexes_dropped(*models_loaded: type[models.Model]) -> Iterator[No
             "JOIN pg_class t ON t.oid = c.conrelid WHERE c.contype = 'f' AND c.conrelid = ANY(%s::regclass[]) "
             "AND pg_has_role(current_user, t.relowner, 'USAGE') ORDER BY t.relname, c.conname", [tables])
         keys = [_Dropped(*row) for row in cursor.fetchall()]
-        qn = connection.ops.quote_name
         for index in indexes:
-            cursor.execute(f"DROP INDEX {qn(index.name)}")
+            cursor.execute(psql.SQL("DROP INDEX {}").format(psql.Identifier(index.name)).as_string(None))
         for key in keys:
-            cursor.execute(f"ALTER TABLE {qn(key.table)} DROP CONSTRAINT {qn(key.name)}")
+            cursor.execute(psql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
+                psql.Identifier(key.table), psql.Identifier(key.name)).as_string(None))
     try:
         yield
     finally:
@@ -372,11 +376,12 @@ def index_definition_recursive(definition: str) -> str:
 
 
 def _restore(indexes: Sequence[_Dropped], keys: Sequence[_Dropped]) -> None:
-    qn = connection.ops.quote_name
     with connection.cursor() as cursor:
         # Each index is built by one sort; more memory for it spares spilling that sort to disk.
         cursor.execute("SELECT set_config('maintenance_work_mem', '512MB', %s)", [connection.in_atomic_block])
         for index in indexes:
             cursor.execute(index_definition_recursive(index.definition))
         for key in keys:
-            cursor.execute(f"ALTER TABLE {qn(key.table)} ADD CONSTRAINT {qn(key.name)} {key.definition}")
+            # The constraint as the catalogue printed it (pg_get_constraintdef) before it was dropped.
+            cursor.execute(psql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+                psql.Identifier(key.table), psql.Identifier(key.name), psql.SQL(key.definition)).as_string(None))

@@ -105,6 +105,10 @@ def _ensure_roles(conn: Any, psycopg: Any) -> None:
 def _hand_databases_to_owner(conn: Any, psycopg: Any, conn_kwargs: dict[str, Any]) -> None:
     """Data made before the two roles belongs to the superuser: hand the CRM's database, its tables,
     sequences, views and functions, and any test database left behind, to OWNER_ROLE."""
+    from psycopg import sql
+
+    from crm.lib.sqlfiles import sql_file
+
     stale = conn.execute(
         "SELECT datname FROM pg_database WHERE pg_get_userbyid(datdba) = 'postgres' AND NOT datistemplate "
         r"AND (datname = %s OR datname LIKE 'test\_%%')", [DB_NAME]).fetchall()
@@ -113,32 +117,9 @@ def _hand_databases_to_owner(conn: Any, psycopg: Any, conn_kwargs: dict[str, Any
         if name != DB_NAME:
             continue  # a test database is dropped and made afresh by the next test run
         with psycopg.connect(user="postgres", dbname=name, autocommit=True, **conn_kwargs) as db:
-            db.execute(_HAND_OVER_OBJECTS)
+            db.execute(sql_file("crm", "hand_over_objects", owner=sql.Literal(OWNER_ROLE)))
 
 
-_HAND_OVER_OBJECTS = f"""
-DO $$
-DECLARE r record;
-BEGIN
-    FOR r IN SELECT c.relkind, format('%I.%I', n.nspname, c.relname) AS name FROM pg_class c
-             JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname = 'public' AND pg_get_userbyid(c.relowner) = 'postgres'
-               AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
-               -- a sequence owned by a column moves with its table
-               AND NOT (c.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid
-                                                     AND d.deptype IN ('a', 'i')))
-    LOOP
-        EXECUTE format('ALTER %s %s OWNER TO {OWNER_ROLE}',
-                       CASE r.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
-                                      WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, r.name);
-    END LOOP;
-    FOR r IN SELECT p.oid::regprocedure AS name FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-             WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) = 'postgres'
-    LOOP
-        EXECUTE format('ALTER ROUTINE %s OWNER TO {OWNER_ROLE}', r.name);
-    END LOOP;
-END $$;
-"""  # noqa: S608 - fixed names only
 
 
 def _redis_state_file() -> Path:

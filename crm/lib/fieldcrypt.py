@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.apps import apps
 from django.core import checks, exceptions
 from django.db import connection, models, transaction
+from psycopg import sql
 
 from crm.lib import envelope
 from crm.lib.envelope import DEFAULT_SCOPE, SEARCH_SCOPE, KeyError_
@@ -375,10 +376,6 @@ class Rotated:
     rows: int = 0
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _reencrypted(field: EncryptedTextField[Any, Any], token: str | None) -> str | None:
     """The value under the current key, or None when it already is (or is blank)."""
     if not token or is_current(token):
@@ -396,14 +393,15 @@ def rotate_model(model: type[models.Model], *, batch: int = 500) -> Rotated:
     done = Rotated(model=model._meta.label)
     if not encrypted and not hashed:
         return done
-    table, key = _quote(model._meta.db_table), _quote(str(model._meta.pk.column))
-    selected = ", ".join(_quote(str(f.column)) for f in [*encrypted, *sources, *hashed])
+    table, key = sql.Identifier(model._meta.db_table), sql.Identifier(str(model._meta.pk.column))
+    selected = sql.SQL(", ").join(sql.Identifier(str(f.column)) for f in [*encrypted, *sources, *hashed])
+    # The next batch in key order (the first: from the start), its rows locked while rewritten.
+    select = sql.SQL("SELECT {key}, {selected} FROM {table} WHERE %(first)s OR {key} > %(after)s "
+                     "ORDER BY {key} LIMIT %(batch)s FOR UPDATE").format(key=key, selected=selected, table=table)
     last: Any = None
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
-            after = f"WHERE {key} > %s " if last is not None else ""
-            cursor.execute(f"SELECT {key}, {selected} FROM {table} {after}"  # noqa: S608 - names from the model
-                           f"ORDER BY {key} LIMIT %s FOR UPDATE", [*([last] if last is not None else []), batch])
+            cursor.execute(select.as_string(None), {"first": last is None, "after": last, "batch": batch})
             rows = cursor.fetchall()
             for pk, *values in rows:
                 done.rows += 1
@@ -422,9 +420,11 @@ def rotate_model(model: type[models.Model], *, batch: int = 500) -> Rotated:
                         changes[str(hash_field.column)] = wanted
                         done.rehashed += 1
                 if changes:
-                    assignments = ", ".join(f"{_quote(column)} = %s" for column in changes)
-                    cursor.execute(f"UPDATE {table} SET {assignments} WHERE {key} = %s",  # noqa: S608
-                                   [*changes.values(), pk])
+                    assignments = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(column))
+                                                     for column in changes)
+                    update = sql.SQL("UPDATE {table} SET {assignments} WHERE {key} = %s").format(
+                        table=table, assignments=assignments, key=key)
+                    cursor.execute(update.as_string(None), [*changes.values(), pk])
         if len(rows) < batch:
             return done
         last = rows[-1][0]
@@ -437,13 +437,21 @@ def encrypt_in_place(table: str, columns: Iterable[str], *, key: str = "id", dec
     or with `decrypt` opened again; blank values and values already so are left. Batch by batch
     in key order, one UPDATE per batch. Returns the rows written."""
     names = list(columns)
-    table_q, key_q = _quote(table), _quote(key)
+    table_q, key_q = sql.Identifier(table), sql.Identifier(key)
+    columns_q = [sql.Identifier(c) for c in names]
+    select = sql.SQL("SELECT {key}, {columns} FROM {table} WHERE %(first)s OR {key} > %(after)s "
+                     "ORDER BY {key} LIMIT %(batch)s").format(key=key_q, columns=sql.SQL(", ").join(columns_q),
+                                                              table=table_q)
+    # One batch's new values, one array per column, matched to their rows by key.
+    update = sql.SQL("UPDATE {table} t SET {assignments} FROM unnest({arrays}) AS v(pk, {columns}) "
+                     "WHERE t.{key} = v.pk").format(
+        table=table_q, key=key_q, columns=sql.SQL(", ").join(columns_q),
+        assignments=sql.SQL(", ").join(sql.SQL("{} = v.{}").format(c, c) for c in columns_q),
+        arrays=sql.SQL(", ").join([sql.SQL("%s"), *[sql.SQL("%s::text[]")] * len(names)]))
     written, last = 0, None
     with connection.cursor() as cursor:
         while True:
-            after = f"WHERE {key_q} > %s " if last is not None else ""
-            cursor.execute(f"SELECT {key_q}, {', '.join(_quote(c) for c in names)} FROM {table_q} {after}"  # noqa: S608
-                           f"ORDER BY {key_q} LIMIT %s", [*([last] if last is not None else []), batch])
+            cursor.execute(select.as_string(None), {"first": last is None, "after": last, "batch": batch})
             rows = cursor.fetchall()
             changed: list[list[Any]] = []
             for pk, *values in rows:
@@ -458,12 +466,8 @@ def encrypt_in_place(table: str, columns: Iterable[str], *, key: str = "id", dec
                 if fresh != values:
                     changed.append([pk, *fresh])
             if changed:
-                columns_q = [_quote(c) for c in names]
-                arrays = ", ".join(["%s"] + ["%s::text[]"] * len(names))
-                cursor.execute(
-                    f"UPDATE {table_q} t SET {', '.join(f'{c} = v.{c}' for c in columns_q)} "  # noqa: S608
-                    f"FROM unnest({arrays}) AS v(pk, {', '.join(columns_q)}) WHERE t.{key_q} = v.pk",
-                    [[r[0] for r in changed], *([r[i + 1] for r in changed] for i in range(len(names)))])
+                cursor.execute(update.as_string(None),
+                               [[r[0] for r in changed], *([r[i + 1] for r in changed] for i in range(len(names)))])
                 written += len(changed)
             if len(rows) < batch:
                 return written

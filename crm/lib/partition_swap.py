@@ -37,6 +37,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from psycopg import sql as psql
+
 # Partitions from last month to this many months ahead of the current one: made by the conversion,
 # then kept so by the daily task (crm.partitions).
 MONTHS_AHEAD = 3
@@ -99,8 +101,9 @@ def table_repartition(schema_editor: Any, table: str, column: str | None, *, key
                     f"INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMPRESSION INCLUDING COMMENTS){partitioned}")
         if column:
             _months_make(cur, table, column, old, months_ahead, qn)
-        names = ", ".join(qn(name) for name, generated in columns if not generated)
-        cur.execute(f"INSERT INTO {qn(table)} ({names}) OVERRIDING SYSTEM VALUE SELECT {names} FROM {old}")  # noqa: S608 - catalogue names
+        names = psql.SQL(", ").join(psql.Identifier(name) for name, generated in columns if not generated)
+        cur.execute(psql.SQL("INSERT INTO {table} ({names}) OVERRIDING SYSTEM VALUE SELECT {names} FROM {old}").format(
+            table=psql.Identifier(table), names=names, old=psql.Identifier(f"{table}__unpartitioned")).as_string(None))
         carried = int(cur.rowcount)
         for seq in sequences:
             if not seq.identity:  # a serial's default names the old sequence: the new table takes it over
@@ -148,7 +151,8 @@ def _refuse_what_cannot_be_carried(cur: Any, table: str, column: str | None, key
     if found is None:
         raise RepartitionRefused(f"{table} has no column {column} to be partitioned by; nothing was changed")
     if not found[0]:
-        cur.execute(f"SELECT count(*) FROM {qn(table)} WHERE {qn(column)} IS NULL")  # noqa: S608 - catalogue names
+        cur.execute(psql.SQL("SELECT count(*) FROM {} WHERE {} IS NULL").format(
+            psql.Identifier(table), psql.Identifier(column)).as_string(None))
         nulls = int(cur.fetchone()[0])
         if nulls:
             raise RepartitionRefused(f"{nulls} row(s) of {table} have no {column}: no month's partition could hold "
@@ -169,7 +173,9 @@ def _sequences(cur: Any, table: str, columns: list[tuple[str, bool]], qn: Callab
         sequence = cur.fetchone()[0]
         if sequence is None:
             continue
-        cur.execute(f"SELECT last_value, is_called FROM {sequence}")  # noqa: S608 - a catalogue name
+        cur.execute("SELECT parse_ident(%s)", [sequence])  # its schema and name, as the catalogue quoted them
+        cur.execute(psql.SQL("SELECT last_value, is_called FROM {}").format(
+            psql.Identifier(*cur.fetchone()[0])).as_string(None))
         last_value, is_called = cur.fetchone()
         cur.execute("SELECT c.relname, a.attidentity <> '', format('AS %%s INCREMENT BY %%s MINVALUE %%s MAXVALUE %%s "
                     "START WITH %%s CACHE %%s %%s', format_type(s.seqtypid, NULL), s.seqincrement, s.seqmin, "
@@ -201,9 +207,9 @@ def _identity_carry(cur: Any, table: str, seq: _Sequence, as_sequence: bool, qn:
 
 def _months_make(cur: Any, table: str, column: str, old: str, months_ahead: int, qn: Callable[[str], str]) -> None:
     """The partitions of every month the rows fall in, and from last month to `months_ahead` ahead."""
-    cur.execute(f"SELECT crm_month_partitions_ensure(%s::regclass, m, m) FROM (SELECT DISTINCT "  # noqa: S608
-                f"date_trunc('month', {qn(column)} AT TIME ZONE 'UTC')::date AS m FROM {old}) months ORDER BY m",
-                [table])
+    cur.execute(psql.SQL("SELECT crm_month_partitions_ensure(%s::regclass, m, m) FROM (SELECT DISTINCT "
+                        "date_trunc('month', {column} AT TIME ZONE 'UTC')::date AS m FROM {old}) months ORDER BY m").format(
+        column=psql.Identifier(column), old=psql.Identifier(f"{table}__unpartitioned")).as_string(None), [table])
     cur.execute("SELECT crm_month_partitions_ensure(%s::regclass, (m - interval '1 month')::date, "
                 "(m + make_interval(months => %s))::date) "
                 "FROM (SELECT date_trunc('month', now() AT TIME ZONE 'UTC')::date AS m) this_month",
