@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.utils.translation import gettext
 
 from crm.exceptions import Conflict, DomainError, ValidationFailed
+from crm.lib.states import TransitionRefused
 
 
 class PlatformFailed(DomainError):
@@ -91,3 +92,15 @@ class AccountClosed(Conflict):
 
     def default_message(self) -> str:
         return gettext("This trading account is closed: it takes no more deposits.")
+
+
+class BalanceOperationTransitionRefused(TransitionRefused):
+    """A balance operation's state may not move this way (trading.models.BALANCE_STATES)."""
+
+    default_code = "balance_operation_transition_refused"
+
+
+class ChallengeTransitionRefused(TransitionRefused):
+    """A prop challenge's state may not move this way (trading.prop_models.CHALLENGE_STATES)."""
+
+    default_code = "challenge_transition_refused"

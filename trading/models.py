@@ -18,12 +18,15 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.expressions import Combinable
 from django.db.models.functions import Now
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from crm.lib.context import history_user
 from crm.lib.money import CurrencyField, Money, MoneyAmountField, amount_format
+from crm.lib.states import StateMachine
 from crm.models import Classification, Stage
+from trading.exceptions import BalanceOperationTransitionRefused
 
 type _DecimalIn = str | float | Decimal | Combinable
 type DecimalColumn = models.DecimalField[_DecimalIn, Decimal]
@@ -799,3 +802,25 @@ class TradingGroup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_book_display()})"
+
+
+# --- lifecycles (crm.lib.states) ----------------------------------------------------------------------
+
+def _balance_refused(old: str, new: str) -> str:
+    return gettext("A balance operation that is %(from)s cannot become %(to)s.") % {
+        "from": str(BalanceState(old).label).lower(), "to": str(BalanceState(new).label).lower()}
+
+
+# PENDING until the platform answers: APPLIED (a ticket), FAILED (refused: nothing applied) or UNKNOWN
+# (no answer), which only a look-up of the reference settles, as APPLIED or FAILED. Never sent twice.
+BALANCE_STATES = StateMachine(
+    name="balance operation", model="trading.BalanceOperation", states=BalanceState, state_field="state",
+    transitions={
+        BalanceState.PENDING: frozenset({BalanceState.APPLIED, BalanceState.FAILED, BalanceState.UNKNOWN}),
+        BalanceState.UNKNOWN: frozenset({BalanceState.APPLIED, BalanceState.FAILED}),
+        BalanceState.APPLIED: frozenset(),
+        BalanceState.FAILED: frozenset(),
+    },
+    terminal=frozenset({BalanceState.APPLIED, BalanceState.FAILED}),
+    error=BalanceOperationTransitionRefused, message=_balance_refused,
+)

@@ -69,6 +69,7 @@ from trading.models import (
 from trading.models import Deal as DealRow
 from trading.models import Position as PositionRow
 from trading.prop_models import (
+    CHALLENGE_STATES,
     LIVE_STATES,
     BreachAction,
     ChallengeState,
@@ -657,8 +658,10 @@ def _phase_start(challenge: Challenge, *, account: TradingAccount, platform_star
     now = timezone.now()
     size = challenge.product.account_size
     funded = challenge.phase >= len(challenge.product.evaluation_phases)
+    started = ChallengeState.FUNDED if funded else ChallengeState.ACTIVE
+    CHALLENGE_STATES.check(locked, started)  # the row is written in one statement below
     Challenge.objects.filter(pk=challenge.pk).update(
-        account=account, state=ChallengeState.FUNDED if funded else ChallengeState.ACTIVE, start_balance=size,
+        account=account, state=started, start_balance=size,
         phase_started_at=now, platform_started_at=platform_start or now, day=now.astimezone(dt.UTC).date(), day_start_balance=size, day_start_equity=size, high_equity=size,
         trading_days=0, last_error="", updated_at=now, last_balance=size, last_equity=size)
     challenge.refresh_from_db()
@@ -848,6 +851,7 @@ def _record(rows: Iterable[Mapping[str, Any]], now: dt.datetime, result: Evaluat
         decisions.append(decision)
         result.decisions[rule] = result.decisions.get(rule, 0) + 1
         if kind in new_state:
+            CHALLENGE_STATES.check(challenge, new_state[kind])  # written set-based below, one update per state
             challenge.state = new_state[kind]
             ended.setdefault(challenge.state, []).append(pk)
             if kind == DecisionKind.BREACH:
@@ -980,6 +984,7 @@ def challenge_advance(*, challenge_id: int) -> Challenge:
     old = challenge.account
     if old is not None and old.access == AccessLevel.FULL:
         _restrict(old, wanted=AccessLevel.CLOSE_ONLY, reason=decision_text(last))
+    CHALLENGE_STATES.check(challenge, ChallengeState.OPENING)  # the next phase opens from the one passed
     with transaction.atomic():
         Challenge.objects.filter(pk=challenge.pk).update(phase=challenge.phase + 1, state=ChallengeState.OPENING,
                                                          account=None, updated_at=timezone.now())

@@ -13,9 +13,12 @@ from typing import Any, ClassVar
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.lib.money import CurrencyField, Money, MoneyAmountField
+from crm.lib.states import StateMachine
+from trading.exceptions import ChallengeTransitionRefused
 
 
 class DailyLossBasis(models.TextChoices):
@@ -214,3 +217,27 @@ class ChallengeEquityPoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.challenge_id} {self.at}: {self.equity}"
+
+
+# --- lifecycle (crm.lib.states) -----------------------------------------------------------------------
+
+def _challenge_refused(old: str, new: str) -> str:
+    return gettext("A challenge that is %(from)s cannot become %(to)s.") % {
+        "from": str(ChallengeState(old).label).lower(), "to": str(ChallengeState(new).label).lower()}
+
+
+# OPENING until its account holds the account size: then in evaluation (ACTIVE), or FUNDED after the
+# last phase. A passed phase opens the next (back to OPENING, a new account); a broken rule BREACHED,
+# the time limit FAILED: both end it.
+CHALLENGE_STATES = StateMachine(
+    name="prop challenge", model="trading.Challenge", states=ChallengeState, state_field="state",
+    transitions={
+        ChallengeState.OPENING: frozenset({ChallengeState.ACTIVE, ChallengeState.FUNDED}),
+        ChallengeState.ACTIVE: frozenset({ChallengeState.OPENING, ChallengeState.BREACHED, ChallengeState.FAILED}),
+        ChallengeState.FUNDED: frozenset({ChallengeState.BREACHED, ChallengeState.FAILED}),
+        ChallengeState.BREACHED: frozenset(),
+        ChallengeState.FAILED: frozenset(),
+    },
+    terminal=frozenset({ChallengeState.BREACHED, ChallengeState.FAILED}),
+    error=ChallengeTransitionRefused, message=_challenge_refused,
+)

@@ -60,6 +60,7 @@ from trading.exceptions import (
     PlatformUnsupportedAction,
 )
 from trading.models import (
+    BALANCE_STATES,
     OPENING_STAGES,
     AccessLevel,
     BalanceOperation,
@@ -1051,14 +1052,10 @@ def _settle(operation_id: int, *, from_states: tuple[str, ...], state: str, even
         if op is None or op.state not in from_states:
             return None
         before = _operation_snapshot(op)
-        op.state = state
-        if ticket is not None:
-            op.platform_ticket = ticket
-        op.error = error[:2000]
-        op.next_check_at = next_check_at
-        if state in (BalanceState.APPLIED, BalanceState.FAILED):
-            op.resolved_at = timezone.now()
-        op.save(update_fields=["state", "platform_ticket", "error", "next_check_at", "resolved_at", "updated_at"])
+        BALANCE_STATES.move(op, state, save=("updated_at",), also={
+            "platform_ticket": ticket if ticket is not None else op.platform_ticket, "error": error[:2000],
+            "next_check_at": next_check_at,
+            "resolved_at": timezone.now() if state in BALANCE_STATES.terminal else op.resolved_at})
         # The event first: its row takes a key-share lock on the client before the audit chain's
         # lock is held, so a sync that changed the client and waits for the chain cannot deadlock here.
         emit(event, client=op.account.client, data=_operation_data(op, op.account))
