@@ -22,6 +22,7 @@ from django.utils.translation import gettext
 
 from crm.lib.hooks import HookPoint
 from crm.lib.money import Money, money_round
+from crm.lib.sqlfiles import sql_text
 from crm.lib.sqlviews import Column, PublishedView
 from crm.models import Client
 from crm.selectors import mask_email, mask_phone
@@ -56,10 +57,8 @@ def partner_subtree(partner: Partner, *, include_self: bool = True) -> QuerySet[
 def partner_ancestors(partner: Partner) -> QuerySet[Partner]:
     """The partners above `partner`, from the top down, read from its stored path (one query, not
     the in-memory one, so a move made meanwhile is seen)."""
-    table = Partner._meta.db_table
     return (Partner.objects
-            .filter(id__in=RawSQL(f"SELECT unnest(path) FROM {table} WHERE id = %s",  # noqa: S608, S611 - fixed table
-                                  [partner.pk]))
+            .filter(id__in=RawSQL(sql_text("ib", "partner_path"), [partner.pk]))  # noqa: S611 - a file's statement, its value bound
             .exclude(pk=partner.pk)
             .annotate(depth_in_path=F("path__len"))
             .order_by("depth_in_path"))
@@ -84,13 +83,9 @@ def partners_of_clients_at(pairs: Sequence[tuple[int, dt.datetime]]) -> dict[tup
     to attributions has the same shape)."""
     if not pairs:
         return {}
-    table = ClientAttribution._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT q.client_id, q.at, a.partner_id FROM unnest(%s::bigint[], %s::timestamptz[]) AS q(client_id, at) "  # noqa: S608
-            f"JOIN {table} a ON a.client_id = q.client_id AND a.effective_from <= q.at "
-            "AND (a.effective_to IS NULL OR a.effective_to > q.at)",
-            [[c for c, _t in pairs], [t for _c, t in pairs]])
+        cursor.execute(sql_text("ib", "partners_of_clients_at"),
+                       {"clients": [c for c, _t in pairs], "times": [t for _c, t in pairs]})
         return {(client_id, at): partner_id for client_id, at, partner_id in cursor.fetchall()}
 
 

@@ -32,6 +32,7 @@ from crm.events import emit
 from crm.lib.fieldcrypt import keyed_hashes
 from crm.lib.money import currency_normalise
 from crm.lib.ratelimit import rate_hit, rate_key, rate_spent
+from crm.lib.sqlfiles import sql_text
 from crm.lib.validation import InvalidValue, name_problem
 from crm.locks import client_lock
 from crm.models import Brand, Client, User
@@ -509,15 +510,10 @@ def partner_move(*, actor: User | None, partner: Partner, new_parent: Partner | 
     old_parent = Partner.objects.filter(pk=partner.parent_id).first() if partner.parent_id else None
     before = _snapshot(partner)
     prefix = list(new_parent.path) if new_parent is not None else []
-    table = Partner._meta.db_table
     with connection.cursor() as cursor:
-        # One statement re-paths the partner and every descendant: each path keeps its part from
-        # the partner down and gets the new parent's path in front of it.
-        cursor.execute(
-            f"UPDATE {table} SET path = %s::bigint[] || path[%s:], "  # noqa: S608 - fixed identifiers
-            "parent_id = CASE WHEN id = %s THEN %s ELSE parent_id END "
-            "WHERE path @> ARRAY[%s]::bigint[]",
-            [prefix, len(partner.path), partner.pk, new_parent.pk if new_parent else None, partner.pk])
+        cursor.execute(sql_text("ib", "partner_move"), {"prefix": prefix, "depth": len(partner.path),
+                                                        "partner": partner.pk,
+                                                        "parent": new_parent.pk if new_parent else None})
         moved = cursor.rowcount
     change = PartnerParentChange.objects.create(partner=partner, old_parent=old_parent, new_parent=new_parent,
                                                 effective_at=effective_at, actor=actor, reason=reason, created_at=now)
