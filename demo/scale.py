@@ -322,7 +322,7 @@ def _analyze() -> None:
             # all visible, a list's capped count reads the owner's index alone instead of every
             # row's page. (The deals are left to autovacuum: a pass over a hundred million rows is
             # not the generator's to wait for.)
-            cursor.execute(f"VACUUM (ANALYZE) {connection.ops.quote_name(Client._meta.db_table)}")
+            cursor.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(Client._meta.db_table)))
             cursor.execute("ANALYZE")
     finally:
         owner.close()
@@ -332,8 +332,11 @@ def _plan_copy(table: str, columns: str, rows: list[tuple[Any, ...]]) -> None:
     """`rows` into the temporary table `table` (made on first use with `columns`, emptied at each
     batch's commit), with COPY: the plan the database expands into a batch's rows."""
     with connection.cursor() as cursor:
-        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {table} ({columns}) ON COMMIT DELETE ROWS")
-    with connection.connection.cursor() as raw, raw.copy(f"COPY {table} FROM STDIN") as copy:
+        # `columns`: the callers' column definitions (this module's constants).
+        cursor.execute(sql.SQL("CREATE TEMPORARY TABLE IF NOT EXISTS {} ({}) ON COMMIT DELETE ROWS").format(
+            sql.Identifier(table), sql.SQL(columns)).as_string(None))
+    with connection.connection.cursor() as raw, raw.copy(sql.SQL("COPY {} FROM STDIN").format(
+            sql.Identifier(table))) as copy:
         for row in rows:
             copy.write_row(row)
 

@@ -21,7 +21,9 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import Count, F, Q, QuerySet, Sum
+from psycopg import sql
 
+from crm.lib.sqlfiles import orm_sql, sql_file
 from crm.models import Client
 from crm.permissions import client_queryset_for_user, client_scope_brand_wide
 from trading.adapters.base import Side
@@ -136,62 +138,18 @@ def position_queryset_for_user(*, user: Any, server: PlatformServer | None = Non
     return qs
 
 
-# Every figure of the page from one statement: `g` is the user's open positions summed per account
-# and symbol (built by the ORM, scope included, read once), and each part of the page is a small
-# grouped read of it, tagged by `part`. Only the rows the page shows leave the database.
-_REPORT_SQL = """
-WITH g AS MATERIALIZED ({grouped}),
-accounts AS (
-    SELECT account_id, login, server, currency, client_id, sum(n) AS n, sum(buy) AS buy, sum(sell) AS sell,
-           sum(pnl) AS pnl
-    FROM g GROUP BY account_id, login, server, currency, client_id
-),
-top_clients AS (
-    SELECT client_id, sum(n) AS n, sum(buy) AS buy, sum(sell) AS sell, count(DISTINCT account_id) AS accounts
-    FROM g GROUP BY client_id ORDER BY sum(buy) + sum(sell) DESC, client_id LIMIT {top_clients}
-)
-SELECT 'symbol', symbol, NULL, NULL::bigint, NULL::bigint, NULL::bigint, NULL, sum(n), sum(buy), sum(sell), NULL::numeric,
-       count(DISTINCT client_id)
-FROM g GROUP BY symbol
-UNION ALL
-SELECT 'symbol_pnl', symbol, currency, NULL, NULL, NULL, NULL, NULL, NULL, NULL, sum(pnl), NULL
-FROM g GROUP BY symbol, currency
-UNION ALL
-SELECT 'clients', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, count(DISTINCT client_id) FROM g
-UNION ALL
-(SELECT 'client', NULL, NULL, client_id, NULL, NULL, NULL, n, buy, sell, NULL, accounts FROM top_clients
- ORDER BY buy + sell DESC, client_id)
-UNION ALL
-SELECT 'client_symbol', symbol, NULL, client_id, NULL, NULL, NULL, NULL, sum(buy), sum(sell), NULL, NULL
-FROM g WHERE client_id IN (SELECT client_id FROM top_clients) GROUP BY client_id, symbol
-UNION ALL
-SELECT 'client_pnl', NULL, currency, client_id, NULL, NULL, NULL, NULL, NULL, NULL, sum(pnl), NULL
-FROM g WHERE client_id IN (SELECT client_id FROM top_clients) GROUP BY client_id, currency
-UNION ALL
-(SELECT 'volume', NULL, currency, client_id, account_id, login, server, n, buy, sell, pnl, NULL FROM accounts
- ORDER BY buy + sell DESC, account_id LIMIT {top_accounts})
-UNION ALL
-(SELECT 'winner', NULL, currency, client_id, account_id, login, server, n, buy, sell, pnl, NULL FROM (
-    SELECT *, row_number() OVER (PARTITION BY currency ORDER BY pnl DESC, account_id) AS rank
-    FROM accounts WHERE pnl > 0) ranked
- WHERE rank <= {top_accounts} ORDER BY currency, rank)
-"""
-
-
-def _statement(positions: QuerySet[Position]) -> tuple[str, list[Any]]:
-    """_REPORT_SQL over `positions` (summed per account and symbol; its columns, in order: part,
-    symbol, currency, client_id, account_id, login, server, n, buy, sell, pnl, count)."""
+def _statement(positions: QuerySet[Position]) -> tuple[sql.Composed, list[Any]]:
+    """trading/sql/exposure/report.sql over `positions` (summed per account and symbol by the ORM,
+    its values parameters; the report's columns, in order: part, symbol, currency, client_id,
+    account_id, login, server, n, buy, sell, pnl, count)."""
     grouped = positions.order_by().values(
         "account_id", "symbol", g_login=F("account__login"), g_server=F("server__name"),
         g_currency=F("account__currency"), g_client=F("account__client_id"),
     ).annotate(n=Count("id"), buy=_BUY_LOTS, sell=_SELL_LOTS, pnl=Sum(_FLOATING, default=ZERO))
-    sql, params = grouped.query.sql_with_params()
-    # The ORM's statement (its values are parameters) read by column name; the rest is constants.
-    statement = _REPORT_SQL.format(
-        grouped="SELECT account_id, g_login AS login, g_server AS server, g_currency AS currency, "  # noqa: S608
-                f"g_client AS client_id, symbol, n, buy, sell, pnl FROM ({sql}) AS q",
-        top_clients=TOP_CLIENTS, top_accounts=TOP_ACCOUNTS)
-    return statement, list(params)
+    text, params = grouped.query.sql_with_params()
+    report = sql_file("trading", "exposure/report", positions=orm_sql(text), top_clients=sql.Literal(TOP_CLIENTS),
+                      top_accounts=sql.Literal(TOP_ACCOUNTS))
+    return report, list(params)
 
 
 def brand_positions(*, brand_id: int, server_id: int | None = None) -> QuerySet[Position]:
@@ -253,7 +211,7 @@ def exposure_for_user(*, user: Any, server: PlatformServer | None = None) -> Exp
 
     A scope of whole brands reads the read model (ExposureRow: the report of each brand as of the
     last poll, merged); a book of clients is summed from its open positions in one statement
-    (_REPORT_SQL). One more query names the clients.
+    (trading/sql/exposure/report.sql). One more query names the clients.
     """
     scope = client_scope_brand_wide(user)
     if scope is None:
@@ -271,9 +229,9 @@ def exposure_for_user(*, user: Any, server: PlatformServer | None = None) -> Exp
 
 def exposure_from_positions(*, user: Any, server: PlatformServer | None = None) -> ExposureReport:
     """The report summed from the open positions `user` may see, now (one statement)."""
-    statement, params = _statement(position_queryset_for_user(user=user, server=server))
+    report, params = _statement(position_queryset_for_user(user=user, server=server))
     with connection.cursor() as cursor:
-        cursor.execute(statement, params)
+        cursor.execute(report.as_string(None), params)
         return _report(cursor.fetchall())
 
 

@@ -50,6 +50,7 @@ from crm.events import emit, emit_many
 from crm.exceptions import FieldErrors, NotAllowed, NotFound, ValidationFailed
 from crm.lib.lease import lease_hold
 from crm.lib.money import Money, UnknownCurrency, currency_normalise, money_format, money_parse, to_decimal
+from crm.lib.sqlfiles import sql_text
 from crm.lib.validation import InvalidValue
 from crm.models import Brand, Client, User
 from crm.permissions import user_can
@@ -66,8 +67,6 @@ from trading.models import (
     PlatformServer,
     TradingAccount,
 )
-from trading.models import Deal as DealRow
-from trading.models import Position as PositionRow
 from trading.prop_models import (
     CHALLENGE_STATES,
     LIVE_STATES,
@@ -701,63 +700,9 @@ class EvaluationResult:
     passed: list[int] = field(default_factory=list)
 
 
-_T = Challenge._meta.db_table
-_A = TradingAccount._meta.db_table
-_P = ChallengeProduct._meta.db_table
-_PTS = ChallengeEquityPoint._meta.db_table
-_POS = PositionRow._meta.db_table
-_DEALS = DealRow._meta.db_table
-
-# One statement: roll the day (its start is the last figure seen before it), raise the high, store
-# the last figures, and add a curve point at most once a minute. Only challenges whose account was
-# observed after the phase began (the account size is on it) take part.
-_ROLL_SQL = f"""
-WITH src AS (
-    SELECT c.id, a.balance, a.equity
-    FROM {_T} c JOIN {_A} a ON a.id = c.account_id
-    WHERE c.state IN ('active', 'funded') AND a.server_id = ANY(%(servers)s)
-      AND a.last_synced_at > c.phase_started_at
-), upd AS (
-    UPDATE {_T} c SET
-        day_start_balance = CASE WHEN c.day < %(today)s THEN c.last_balance ELSE c.day_start_balance END,
-        day_start_equity = CASE WHEN c.day < %(today)s THEN c.last_equity ELSE c.day_start_equity END,
-        day = GREATEST(c.day, %(today)s),
-        high_equity = GREATEST(c.high_equity, src.equity),
-        last_balance = src.balance, last_equity = src.equity,
-        last_point_at = CASE WHEN c.last_point_at IS NULL OR c.last_point_at <= %(point_before)s
-                             THEN %(now)s ELSE c.last_point_at END
-    FROM src WHERE c.id = src.id
-    RETURNING c.id, src.balance, src.equity, c.last_point_at = %(now)s AS point
-)
-INSERT INTO {_PTS} (challenge_id, at, equity, balance)
-SELECT id, %(now)s, equity, balance FROM upd WHERE point
-"""  # noqa: S608
-
-# Then the rules, over the same challenges; only those with something to decide come back.
-_RULES_SQL = f"""
-SELECT * FROM (
-    SELECT c.id, c.phase, a.balance, a.equity, a.login, c.start_balance, c.high_equity, c.trading_days,
-        c.day_start_balance, c.day_start_equity, c.phase_started_at, p.daily_loss_pct, p.daily_loss_basis,
-        p.max_loss_pct, p.max_loss_mode, p.weekend_holding_allowed, ph,
-        CASE WHEN p.daily_loss_basis = 'equity' THEN c.day_start_equity ELSE c.day_start_balance END AS base,
-        CASE WHEN p.max_loss_mode = 'trailing' THEN c.high_equity ELSE c.start_balance END
-            - c.start_balance * p.max_loss_pct / 100 AS floor,
-        c.start_balance * (1 + (ph->>'profit_target_pct')::numeric / 100) AS target,
-        c.phase_started_at + make_interval(days => (ph->>'time_limit_days')::int) AS deadline,
-        CASE WHEN %(weekend)s AND NOT p.weekend_holding_allowed
-             THEN (SELECT count(*) FROM {_POS} x WHERE x.account_id = a.id) ELSE 0 END AS open_positions
-    FROM {_T} c JOIN {_A} a ON a.id = c.account_id JOIN {_P} p ON p.id = c.product_id
-    LEFT JOIN LATERAL (SELECT p.phases -> c.phase AS ph) phase ON true
-    WHERE c.state IN ('active', 'funded') AND a.server_id = ANY(%(servers)s)
-      AND a.last_synced_at > c.phase_started_at
-) r
-WHERE r.base - r.equity > r.base * r.daily_loss_pct / 100
-   OR r.equity < r.floor
-   OR r.open_positions > 0
-   OR (r.ph IS NOT NULL AND r.ph->>'time_limit_days' IS NOT NULL AND %(now)s > r.deadline)
-   OR (r.ph IS NOT NULL AND r.ph->>'profit_target_pct' IS NOT NULL AND r.balance >= r.target
-       AND r.equity >= r.target AND r.trading_days >= COALESCE((r.ph->>'min_trading_days')::int, 0))
-"""  # noqa: S608
+# The day's roll and the rules (trading/sql/prop/roll.sql, rules.sql), over the same challenges.
+_ROLL_SQL = sql_text("trading", "prop/roll")
+_RULES_SQL = sql_text("trading", "prop/rules")
 
 
 def _amount(value: Decimal) -> str:
@@ -876,22 +821,8 @@ def challenges_deals_learn(*, server_id: int, account_ids: Sequence[int], now: d
     if not account_ids:
         return result
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {_T} c SET trading_days = d.days FROM ("  # noqa: S608
-            f"  SELECT c2.id, count(DISTINCT (x.time AT TIME ZONE 'UTC')::date) AS days "
-            f"  FROM {_T} c2 JOIN {_DEALS} x ON x.account_id = c2.account_id AND x.time >= c2.platform_started_at "
-            "   AND x.kind = 'trade' AND x.deleted_at IS NULL "
-            "  WHERE c2.account_id = ANY(%s) AND c2.state IN ('active', 'funded') GROUP BY c2.id) d "
-            "WHERE c.id = d.id AND c.trading_days IS DISTINCT FROM d.days",
-            [list(account_ids)])
-        cursor.execute(
-            f"SELECT DISTINCT ON (c.id) c.id, x.symbol, x.time, p.allowed_symbols "  # noqa: S608
-            f"FROM {_T} c JOIN {_P} p ON p.id = c.product_id "
-            f"JOIN {_DEALS} x ON x.account_id = c.account_id AND x.time >= c.platform_started_at "
-            "  AND x.kind = 'trade' AND x.deleted_at IS NULL AND x.entry = 'in' "
-            "WHERE c.account_id = ANY(%s) AND c.state IN ('active', 'funded') "
-            "  AND jsonb_array_length(p.allowed_symbols) > 0 AND NOT (p.allowed_symbols ? x.symbol) "
-            "ORDER BY c.id, x.time", [list(account_ids)])
+        cursor.execute(sql_text("trading", "prop/trading_days"), {"accounts": list(account_ids)})
+        cursor.execute(sql_text("trading", "prop/instrument_breaches"), {"accounts": list(account_ids)})
         rows = [{"id": pk, "symbol": symbol, "time": when, "allowed": _json(allowed)}
                 for pk, symbol, when, allowed in cursor.fetchall()]
         judged = {r["id"]: (DecisionKind.BREACH, Rule.INSTRUMENT,

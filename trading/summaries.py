@@ -31,68 +31,22 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from crm.lib.sqlfiles import sql_text
 from crm.models import Brand
-from crm.selectors import CLIENTS_VIEW
 
 PEAK_DAYS = 30
 LOCK_CLASS = 0x52455445  # "RETE": the retention summaries' advisory locks, one per bucket of clients
 LOCK_BUCKETS = 256
 CHUNK = 2_000  # clients per transaction when many rows are recomputed at once (a server's, expired ones)
 
-# Per client: the live accounts, each with its peak (the highest equity of the window's days, the
-# latest such day telling until when it stays in the window). {where} picks the clients.
-_RETENTION_SELECT = """
-SELECT a.client_id, c.brand_id, c.desk_id,
-       max(a.last_trade_at) AS last_trade_at,
-       max(COALESCE(a.last_trade_at, a.opened_at, a.created_at)) AS last_activity,
-       count(*) FILTER (WHERE a.margin > 0 AND a.margin_level IS NOT NULL
-                        AND a.margin_level < s.margin_call_enter_level) AS margin_calls,
-       COALESCE(max(CASE WHEN p.high > 0 AND p.high > a.equity THEN (p.high - a.equity) * 100 / p.high
-                    ELSE 0 END), 0) AS max_drop,
-       -- Only a peak above the equity makes a drop: when it leaves the window the drop changes.
-       min(p.day + {peak_days}) FILTER (WHERE p.high > 0 AND p.high > a.equity) AS drop_until
-FROM trading_tradingaccount a
-JOIN trading_platformserver s ON s.id = a.server_id
-JOIN {clients_view} c ON c.id = a.client_id
-LEFT JOIN LATERAL (
-    SELECT d.high, d.day FROM trading_accountequityday d
-    WHERE d.account_id = a.id AND d.day >= %(since)s
-    ORDER BY d.high DESC, d.day DESC LIMIT 1
-) p ON true
-WHERE NOT a.is_demo AND NOT a.is_archived {where}
-GROUP BY a.client_id, c.brand_id, c.desk_id
-"""
-
-_COLUMNS = "client_id, brand_id, desk_id, last_trade_at, last_activity, margin_calls, max_drop, drop_until"
-
-_RETENTION_REFRESH = """
-WITH fresh AS ({select}),
-gone AS (
-    DELETE FROM trading_retentionsummary r WHERE r.client_id = ANY(%(clients)s)
-    AND NOT EXISTS (SELECT 1 FROM fresh f WHERE f.client_id = r.client_id)
-)
-INSERT INTO trading_retentionsummary AS t ({columns}, refreshed_at)
-SELECT {columns}, %(now)s FROM fresh
-ON CONFLICT (client_id) DO UPDATE SET
-    brand_id = EXCLUDED.brand_id, desk_id = EXCLUDED.desk_id, last_trade_at = EXCLUDED.last_trade_at,
-    last_activity = EXCLUDED.last_activity, margin_calls = EXCLUDED.margin_calls, max_drop = EXCLUDED.max_drop,
-    drop_until = EXCLUDED.drop_until, refreshed_at = EXCLUDED.refreshed_at
-WHERE (t.brand_id, t.desk_id, t.last_trade_at, t.last_activity, t.margin_calls, t.max_drop, t.drop_until)
-      IS DISTINCT FROM (EXCLUDED.brand_id, EXCLUDED.desk_id, EXCLUDED.last_trade_at, EXCLUDED.last_activity,
-                        EXCLUDED.margin_calls, EXCLUDED.max_drop, EXCLUDED.drop_until)
-"""
-
-
 def _today(now: dt.datetime) -> dt.date:
     return now.astimezone(dt.UTC).date()
 
 
-def _params(now: dt.datetime) -> dict[str, Any]:
-    return {"since": _today(now) - dt.timedelta(days=PEAK_DAYS), "now": now}
-
-
-def _select(where: str) -> str:
-    return _RETENTION_SELECT.format(peak_days=PEAK_DAYS, where=where, clients_view=CLIENTS_VIEW.name)
+def _params(now: dt.datetime, clients: list[int] | None = None) -> dict[str, Any]:
+    """The retention statements' values (trading/sql/summaries/): the clients (None: every client)."""
+    return {"since": _today(now) - dt.timedelta(days=PEAK_DAYS), "now": now, "peak_days": PEAK_DAYS,
+            "every_client": clients is None, "clients": clients}
 
 
 @transaction.atomic
@@ -109,9 +63,7 @@ def retention_refresh(*, client_ids: Iterable[int], now: dt.datetime | None = No
         # refreshes never wait on each other in a circle.
         cursor.execute("SELECT pg_advisory_xact_lock(%s, b) FROM (SELECT DISTINCT (id %% %s)::int AS b "
                        "FROM unnest(%s::bigint[]) AS u(id)) buckets ORDER BY b", [LOCK_CLASS, LOCK_BUCKETS, ids])
-        cursor.execute(_RETENTION_REFRESH.format(select=_select("AND a.client_id = ANY(%(clients)s)"),
-                                                 columns=_COLUMNS),
-                       {**_params(now), "clients": ids})
+        cursor.execute(sql_text("trading", "summaries/retention_refresh"), _params(now, ids))
 
 
 def retention_refresh_accounts(*, account_ids: Iterable[int], now: dt.datetime | None = None) -> None:
@@ -150,9 +102,6 @@ def retention_expire(*, now: dt.datetime | None = None) -> int:
 
 EXPOSURE_LOCK = 0x4558504F  # "EXPO": a brand's exposure rows, replaced whole by one refresh at a time
 
-_EXPOSURE_COLUMNS = ("part, symbol, currency, client_id, account_id, login, server_name, positions, buy, sell, pnl, "
-                     "count")
-
 
 @transaction.atomic
 def exposure_refresh(*, brand_ids: Iterable[int], now: dt.datetime | None = None) -> int:
@@ -171,20 +120,12 @@ def exposure_refresh(*, brand_ids: Iterable[int], now: dt.datetime | None = None
                                  .distinct()))
             # A brand on one server: that server's report is the brand's, summed once and copied.
             for server_key in [0, *servers] if len(servers) > 1 else [0]:
-                statement, params = _statement(brand_positions(brand_id=brand_id, server_id=server_key or None))
-                cursor.execute(
-                    f"INSERT INTO trading_exposurerow (brand_id, server_key, {_EXPOSURE_COLUMNS}, refreshed_at) "  # noqa: S608
-                    "SELECT %s, %s, r.part, COALESCE(r.symbol, ''), COALESCE(r.currency, ''), r.client_id, "
-                    "r.account_id, r.login, COALESCE(r.server, ''), r.n, r.buy, r.sell, r.pnl, r.count, %s "
-                    f"FROM ({statement}) AS r(part, symbol, currency, client_id, account_id, login, server, n, buy, "
-                    "sell, pnl, count)",
-                    [brand_id, server_key, now, *params])
+                report, params = _statement(brand_positions(brand_id=brand_id, server_id=server_key or None))
+                cursor.execute(sql_text("trading", "summaries/exposure_insert", report=report),
+                               [brand_id, server_key, now, *params])
                 written += cursor.rowcount
             if len(servers) == 1:
-                cursor.execute(
-                    f"INSERT INTO trading_exposurerow (brand_id, server_key, {_EXPOSURE_COLUMNS}, refreshed_at) "  # noqa: S608
-                    f"SELECT brand_id, %s, {_EXPOSURE_COLUMNS}, refreshed_at FROM trading_exposurerow "
-                    "WHERE brand_id = %s AND server_key = 0", [servers[0], brand_id])
+                cursor.execute(sql_text("trading", "summaries/exposure_copy"), {"server": servers[0], "brand": brand_id})
                 written += cursor.rowcount
     return written
 
@@ -210,8 +151,7 @@ def rebuild(*, now: dt.datetime | None = None) -> int:
     with connection.cursor() as cursor:
         cursor.execute("LOCK TABLE trading_retentionsummary IN EXCLUSIVE MODE")
         cursor.execute("DELETE FROM trading_retentionsummary")
-        cursor.execute(f"INSERT INTO trading_retentionsummary ({_COLUMNS}, refreshed_at) "  # noqa: S608 (constants)
-                       f"SELECT {_COLUMNS}, %(now)s FROM ({_select('')}) fresh", _params(now))
+        cursor.execute(sql_text("trading", "summaries/retention_rebuild"), _params(now))
         rows = int(cursor.rowcount)
     brands = list(Brand.objects.values_list("pk", flat=True))
     exposure_refresh(brand_ids=brands, now=now)

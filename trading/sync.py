@@ -76,6 +76,7 @@ from django.utils import timezone
 
 from crm.events import emit_many
 from crm.lib.lease import Lease, LeaseInfo, LeaseLost, lease_hold, leases_info
+from crm.lib.sqlfiles import sql_text
 from crm.partitions import month_partitions_cover
 from trading import summaries
 from trading.adapters.base import (
@@ -90,7 +91,6 @@ from trading.exceptions import CredentialsUnreadable
 from trading.models import AccountEquityDay as EquityDay
 from trading.models import Deal as DealRow
 from trading.models import PlatformServer, TradingAccount
-from trading.models import Position as PositionRow
 from trading.registry import adapter_discard, adapter_for
 
 logger = logging.getLogger(__name__)
@@ -152,6 +152,7 @@ def server_leases(server_ids: Sequence[int]) -> dict[int, dict[str, LeaseInfo]]:
 
 # --- the bulk deal upsert --------------------------------------------------------------------------
 
+# The columns of a chunk of deals (deal_columns), one array each in trading/sql/sync/_deal_upsert.sql.
 DEAL_COLUMNS: tuple[tuple[str, str], ...] = (
     ("deal_id", "bigint"), ("login", "bigint"), ("time", "timestamptz"), ("platform_time_msc", "bigint"),
     ("kind", "text"), ("action", "smallint"), ("entry", "text"), ("side", "text"), ("position_id", "bigint"),
@@ -160,90 +161,10 @@ DEAL_COLUMNS: tuple[tuple[str, str], ...] = (
     ("comment", "text"), ("reason", "smallint"), ("market_bid", "numeric"), ("market_ask", "numeric"),
     ("raw", "text"),
 )
-_UPDATABLE = [name for name, _type in DEAL_COLUMNS if name != "deal_id"] + ["content_hash"]
-
-# trading.adapters.base.deal_content_hash, computed by the database (on its own core, while the
-# worker parses the next chunk): SHA-256 of the same fields joined by U+001F, each decimal in its
-# shortest plain form (trim_scale(x)::text is Decimal.normalize() formatted "f"; zero is "0").
-# tests/trading/test_sync_deals.py checks that both give the same digest.
-CONTENT_HASH_SQL = (
-    "encode(sha256(convert_to(concat_ws(chr(31), u.deal_id, u.login, u.platform_time_msc, u.action, u.entry, "
-    "u.position_id, u.order_id, u.symbol, trim_scale(u.volume), trim_scale(u.price), trim_scale(u.profit), "
-    "trim_scale(u.commission), trim_scale(u.swap), trim_scale(u.fee), u.comment, u.reason), 'UTF8')), 'hex')"
-)
-
-
-def _upsert_sql() -> str:
-    table = DealRow._meta.db_table
-    accounts = TradingAccount._meta.db_table
-    # Binary parameters (%b): a text-format array must escape every quote of every raw JSON record,
-    # which costs more than the whole insert; binary arrays carry lengths and no escaping.
-    unnest_args = ", ".join(f"%({name})b::{kind}[]" for name, kind in DEAL_COLUMNS)
-    names = ", ".join(name for name, _kind in DEAL_COLUMNS)
-    selects = ", ".join("u.raw::jsonb" if name == "raw" else f"u.{name}" for name, _kind in DEAL_COLUMNS)
-    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in _UPDATABLE)
-    return (
-        f"INSERT INTO {table} AS d (server_id, account_id, {names}, content_hash, first_seen_at) "  # noqa: S608
-        f"SELECT %(server_id)s, a.id, {selects}, u.content_hash, statement_timestamp() "
-        f"FROM (SELECT u.*, {CONTENT_HASH_SQL} AS content_hash "
-        f"FROM unnest({unnest_args}) AS u({names})) AS u "
-        f"JOIN {accounts} a ON a.server_id = %(server_id)s AND a.login = u.login "
-        # A replay of a stored, unchanged deal is dropped here, before the insert is attempted: an
-        # index probe, no row lock, nothing written.
-        # The time names the month's partition, the only one probed.
-        f"WHERE NOT EXISTS (SELECT 1 FROM {table} s WHERE s.server_id = %(server_id)s "
-        f"AND s.deal_id = u.deal_id AND s.time = u.time AND s.content_hash = u.content_hash "
-        f"AND s.deleted_at IS NULL) "
-        f"ON CONFLICT (server_id, deal_id, time) DO UPDATE SET account_id = EXCLUDED.account_id, {updates}, "
-        f"updated_at = now(), deleted_at = NULL "
-        f"WHERE d.content_hash IS DISTINCT FROM EXCLUDED.content_hash OR d.deleted_at IS NOT NULL "
-        # A row this statement inserted was first seen at its start; an updated one earlier. (The
-        # usual xmax = 0 cannot be read from a partitioned table's RETURNING.)
-        f"RETURNING d.first_seen_at = statement_timestamp() AS inserted, d.id, d.deal_id, d.account_id, d.kind, "
-        f"d.time"
-    )
-
-
-def _upsert_summary_sql() -> str:
-    # Still one statement: the upsert's RETURNING rows are summed up where they are, so a chunk
-    # of new deals sends back one row per (account, kind) instead of one per deal. Edits come
-    # back one by one (each becomes an event).
-    return (
-        f"WITH written AS ({_upsert_sql()}) "  # noqa: S608 - fixed identifiers
-        "SELECT true, account_id, kind, NULL::bigint, count(*), min(time), max(time) FROM written "
-        "WHERE inserted GROUP BY account_id, kind "
-        "UNION ALL SELECT false, account_id, kind, deal_id, 1, time, time FROM written WHERE NOT inserted"
-    )
-
-
-UPSERT_SQL = _upsert_summary_sql()
-
-
-def _moved_sql() -> str:
-    # Deals stored at another time than the platform now gives them. Each deal is first looked for
-    # at its own time (one partition, found for every replay and in-place edit); only a deal not
-    # found there (a new one, or one whose time the platform edited) is looked for in every month.
-    # The CASE keeps that order (the planner may reorder the conditions of a WHERE), and its
-    # subqueries are evaluated row by row, so that the first is pruned to the deal's month.
-    table = DealRow._meta.db_table
-    return (
-        f"SELECT k.deal_id, k.stored, k.time FROM (SELECT u.deal_id, u.time, "  # noqa: S608 - fixed identifiers
-        f"CASE WHEN (SELECT true FROM {table} e WHERE e.server_id = %(server_id)s AND e.deal_id = u.deal_id "
-        f"AND e.time = u.time) IS NULL THEN (SELECT s.time FROM {table} s WHERE s.server_id = %(server_id)s "
-        f"AND s.deal_id = u.deal_id AND s.time <> u.time LIMIT 1) END AS stored "
-        f"FROM unnest(%(deal_id)b::bigint[], %(time)b::timestamptz[]) AS u(deal_id, time) OFFSET 0) AS k "
-        f"WHERE k.stored IS NOT NULL"
-    )
-
-
-MOVED_SQL = _moved_sql()
-# The stored row moves to its new time (PostgreSQL moves it to the new month's partition, keeping
-# its id); the upsert that follows then finds it there and writes the platform's new content.
-MOVE_SQL = (f"UPDATE {DealRow._meta.db_table} SET time = m.time "  # noqa: S608 - fixed identifiers
-            "FROM unnest(%(deal_id)s::bigint[], %(stored)s::timestamptz[], %(time)s::timestamptz[]) "
-            "AS m(deal_id, stored, time) "
-            f"WHERE {DealRow._meta.db_table}.server_id = %(server_id)s AND {DealRow._meta.db_table}.deal_id = m.deal_id "
-            f"AND {DealRow._meta.db_table}.time = m.stored")
+# The statements of the upsert (trading/sql/sync/): the deals' new time first, then the deals.
+UPSERT_SQL = sql_text("trading", "sync/deals_upsert")
+MOVED_SQL = sql_text("trading", "sync/deals_moved")
+MOVE_SQL = sql_text("trading", "sync/deals_move")
 
 
 def deal_columns(deals: Iterable[Deal]) -> dict[str, list[Any]]:
@@ -251,7 +172,7 @@ def deal_columns(deals: Iterable[Deal]) -> dict[str, list[Any]]:
 
     Money, prices and volumes travel as decimal text (the server casts them to numeric): dumping
     Decimal objects one by one costs several times more than their text. The content hash is
-    computed by the database (CONTENT_HASH_SQL)."""
+    computed by the database (trading/sql/sync/_content_hash.sql)."""
     unique = list({deal.deal_id: deal for deal in deals}.values())
     dumps = orjson.dumps  # about ten times the standard library's speed on these 45-field records
     return {
@@ -566,21 +487,9 @@ def _learn_from_deals(server: PlatformServer, upserted: UpsertResult) -> dict[st
     events: list[dict[str, Any]] = []
     if first:
         ids = list(first)
-        table = TradingAccount._meta.db_table
         with connection.cursor() as cursor:
-            # One statement: the first trade is set once (the locked old row tells whether it was
-            # unset), the last trade only moves forward, and a new trade ends an inactivity episode.
-            cursor.execute(
-                f"WITH old AS (SELECT id, first_trade_at FROM {table} WHERE id = ANY(%s) FOR UPDATE) "  # noqa: S608
-                f"UPDATE {table} AS t SET "
-                "first_trade_at = COALESCE(t.first_trade_at, u.first), "
-                "last_trade_at = GREATEST(t.last_trade_at, u.last), "
-                "inactive_since = NULL, updated_at = now() "
-                "FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS u(id, first, last), old "
-                "WHERE t.id = u.id AND old.id = t.id "
-                "RETURNING t.id, old.first_trade_at IS NULL",
-                [ids, ids, [first[i] for i in ids], [last[i] for i in ids]],
-            )
+            cursor.execute(sql_text("trading", "sync/first_trades"),
+                           {"ids": ids, "first": [first[i] for i in ids], "last": [last[i] for i in ids]})
             newly_first = [pk for pk, is_first in cursor.fetchall() if is_first]
         summaries.retention_refresh_accounts(account_ids=ids)  # their last trades moved
         accounts = TradingAccount.objects.select_related("client").in_bulk(newly_first)
@@ -818,23 +727,13 @@ def _store_states(server: PlatformServer, states: Sequence[AccountState]) -> Non
     if not states:
         return
     now = timezone.now()
-    days = EquityDay._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH stored AS (UPDATE {TradingAccount._meta.db_table} AS t SET balance = u.balance, "  # noqa: S608
-            "credit = u.credit, equity = u.equity, margin = u.margin, free_margin = u.free_margin, "
-            "margin_level = u.level, state_observed_at = u.observed, last_synced_at = %s, updated_at = %s "
-            "FROM unnest(%s::bigint[], %s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[], "
-            "%s::numeric[], %s::timestamptz[]) AS u(login, balance, credit, equity, margin, free_margin, level, observed) "
-            "WHERE t.server_id = %s AND t.login = u.login RETURNING t.id, t.equity) "
-            f"INSERT INTO {days} AS d (account_id, day, high) SELECT id, %s::date, equity FROM stored "
-            # A row changes only when the day's high rises: most polls write nothing here.
-            "ON CONFLICT (account_id, day) DO UPDATE SET high = EXCLUDED.high WHERE d.high < EXCLUDED.high",
-            [now, now, [s.login for s in states], [s.balance for s in states], [s.credit for s in states],
-             [s.equity for s in states], [s.margin for s in states], [s.free_margin for s in states],
-             [s.margin_level for s in states], [s.observed_at for s in states], server.pk,
-             now.astimezone(dt.UTC).date()],
-        )
+        cursor.execute(sql_text("trading", "sync/account_states"), {
+            "now": now, "logins": [s.login for s in states], "balances": [s.balance for s in states],
+            "credits": [s.credit for s in states], "equities": [s.equity for s in states],
+            "margins": [s.margin for s in states], "free_margins": [s.free_margin for s in states],
+            "levels": [s.margin_level for s in states], "observed": [s.observed_at for s in states],
+            "server": server.pk, "day": now.astimezone(dt.UTC).date()})
 
 
 def _store_positions(server: PlatformServer, accounts: Sequence[TradingAccount],
@@ -842,30 +741,17 @@ def _store_positions(server: PlatformServer, accounts: Sequence[TradingAccount],
     account_of = {a.login: a.pk for a in accounts}
     rows = [p for p in positions if p.login in account_of]
     now = timezone.now()
-    table = PositionRow._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"DELETE FROM {table} WHERE account_id = ANY(%s) AND NOT (position_id = ANY(%s))",  # noqa: S608
-            [list(account_of.values()), [p.position_id for p in rows]],
-        )
+        cursor.execute(sql_text("trading", "sync/positions_delete"),
+                       {"accounts": list(account_of.values()), "positions": [p.position_id for p in rows]})
         if rows:
-            cursor.execute(
-                f"INSERT INTO {table} (server_id, account_id, position_id, symbol, side, volume, price_open, "  # noqa: S608
-                "price_current, profit, swap, opened_at, comment, observed_at) "
-                "SELECT %s, u.account_id, u.position_id, u.symbol, u.side, u.volume, u.price_open, u.price_current, "
-                "u.profit, u.swap, u.opened_at, u.comment, %s FROM unnest(%s::bigint[], %s::bigint[], %s::text[], "
-                "%s::text[], %s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[], "
-                "%s::timestamptz[], %s::text[]) AS u(account_id, position_id, symbol, side, volume, price_open, "
-                "price_current, profit, swap, opened_at, comment) "
-                "ON CONFLICT (server_id, position_id) DO UPDATE SET account_id = EXCLUDED.account_id, "
-                "volume = EXCLUDED.volume, price_open = EXCLUDED.price_open, price_current = EXCLUDED.price_current, "
-                "profit = EXCLUDED.profit, swap = EXCLUDED.swap, comment = EXCLUDED.comment, "
-                "observed_at = EXCLUDED.observed_at",
-                [server.pk, now, [account_of[p.login] for p in rows], [p.position_id for p in rows],
-                 [p.symbol for p in rows], [p.side.value for p in rows], [p.volume for p in rows],
-                 [p.price_open for p in rows], [p.price_current for p in rows], [p.profit for p in rows],
-                 [p.swap for p in rows], [p.opened_at for p in rows], [p.comment[:64] for p in rows]],
-            )
+            cursor.execute(sql_text("trading", "sync/positions_upsert"), {
+                "server": server.pk, "now": now, "accounts": [account_of[p.login] for p in rows],
+                "positions": [p.position_id for p in rows], "symbols": [p.symbol for p in rows],
+                "sides": [p.side.value for p in rows], "volumes": [p.volume for p in rows],
+                "prices_open": [p.price_open for p in rows], "prices_current": [p.price_current for p in rows],
+                "profits": [p.profit for p in rows], "swaps": [p.swap for p in rows],
+                "opened": [p.opened_at for p in rows], "comments": [p.comment[:64] for p in rows]})
 
 
 def _margin_episodes(server: PlatformServer, states: Sequence[AccountState]) -> dict[str, int]:
