@@ -199,3 +199,9 @@ class MonthNotClosable(Conflict):
 
 class ProviderBusy(Conflict):
     default_code = "reconciliation_busy"
+
+
+class ReconciliationBreakTransitionRefused(TransitionRefused):
+    """A reconciliation break was resolved already (wallet.models.reconciliation.BREAK_STATES)."""
+
+    default_code = "recon_break_resolved"

@@ -71,6 +71,7 @@ from crm.permissions import user_can
 from wallet.exceptions import ProviderBusy, SettlementParseError
 from wallet.ledger import Leg, clearing_account_for, ledger_post, mirror_account_for, system_account_for
 from wallet.models import (
+    BREAK_STATES,
     AccountKind,
     BreakKind,
     BreakStatus,
@@ -593,9 +594,8 @@ def settlement_rematch(*, actor: Any, settlement: SettlementImport | None = None
         raise ValidationFailed(fields={"break": gettext("Only a line missing in the ledger can be matched again.")})
     if not (_in_scope(actor, brk.brand_id) if brk is not None else _in_scope(actor, target.brand_id)):
         raise NotFound()
-    if brk is not None and brk.status != BreakStatus.OPEN:
-        raise Conflict(gettext("This break was resolved already (%(resolution)s).") % {
-            "resolution": brk.get_resolution_display()})
+    if brk is not None:
+        BREAK_STATES.check(brk, BreakStatus.RESOLVED)
     result = _rematch(provider=target.provider, actor=actor, wait=False,
                       settlement_id=target.pk, break_id=brk.pk if brk is not None else None)
     if result is None:
@@ -815,9 +815,7 @@ def break_resolve(*, actor: Any, brk: ReconciliationBreak, resolution: str, note
               .get(pk=brk.pk))
     if not _in_scope(actor, locked.brand_id):
         raise NotFound(gettext("No such break."))
-    if locked.status != BreakStatus.OPEN:
-        raise Conflict(gettext("This break was resolved already (%(resolution)s).") % {
-            "resolution": locked.get_resolution_display()})
+    BREAK_STATES.check(locked, BreakStatus.RESOLVED)
     if resolution not in ALLOWED.get(locked.kind, ()):
         raise ValidationFailed(fields={"resolution": gettext("This resolution does not fit a break of this kind.")})
     note = (note or "").strip()
@@ -831,13 +829,9 @@ def break_resolve(*, actor: Any, brk: ReconciliationBreak, resolution: str, note
                                      actor=actor, memo=note or str(Resolution(resolution).label),
                                      ref_kind="recon_break", ref_code=str(locked.code),
                                      meta={"break": locked.kind, "resolution": resolution})
-    locked.status = BreakStatus.RESOLVED
-    locked.resolution = resolution
-    locked.note = note
-    locked.resolved_by = actor
-    locked.resolved_at = timezone.now()
-    locked.adjustment = adjustment
-    locked.save(update_fields=["status", "resolution", "note", "resolved_by", "resolved_at", "adjustment"])
+    BREAK_STATES.move(locked, BreakStatus.RESOLVED, save=(), also={
+        "resolution": resolution, "note": note, "resolved_by": actor, "resolved_at": timezone.now(),
+        "adjustment": adjustment})
     audit_record(action="wallet.recon_break_resolved", obj=locked, actor=actor, reason=note,
                  before={"status": BreakStatus.OPEN},
                  after={"status": locked.status, "kind": locked.kind, "resolution": resolution,
@@ -907,9 +901,9 @@ def platform_reconcile(*, actor: Any = None) -> PlatformResult:
     now = timezone.now()
     for account_id, brk in open_breaks.items():
         if account_id not in rows:
-            brk.status, brk.resolution, brk.resolved_at = BreakStatus.RESOLVED, Resolution.CLEARED, now
-            brk.note = gettext("The platform and the ledger agree again.")
-            brk.save(update_fields=["status", "resolution", "resolved_at", "note"])
+            BREAK_STATES.move(brk, BreakStatus.RESOLVED, save=(), also={
+                "resolution": Resolution.CLEARED, "resolved_at": now,
+                "note": gettext("The platform and the ledger agree again.")})
             cleared += 1
     if actor is not None or opened or cleared:
         audit_record(action="wallet.platform_reconciled", actor=actor, object_type="wallet.reconciliationbreak",

@@ -30,6 +30,7 @@ from wallet.models.providers import (
     WebhookOutcome,
 )
 from wallet.models.reconciliation import (
+    BREAK_STATES,
     BreakKind,
     BreakStatus,
     ImportStatus,
@@ -56,7 +57,7 @@ __all__ = [
     "BankWireIncoming",
     "BankWireStatus",
     "BreakKind",
-    "BreakStatus",
+    "BREAK_STATES", "BreakStatus",
     "Deposit",
     "DepositRefund",
     "DepositStatus",

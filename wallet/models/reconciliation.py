@@ -15,9 +15,12 @@ from typing import ClassVar
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.lib.money import CurrencyField, Money, MoneyAmountField, amount_format
+from crm.lib.states import StateMachine
+from wallet.exceptions import ReconciliationBreakTransitionRefused
 
 
 class ImportStatus(models.TextChoices):
@@ -232,3 +235,18 @@ class ReconciliationBreak(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.code}"
+
+
+def _break_refused(old: str, new: str) -> str:
+    return gettext("A break that is %(from)s cannot become %(to)s: it was resolved already.") % {
+        "from": str(BreakStatus(old).label).lower(), "to": str(BreakStatus(new).label).lower()}
+
+
+# A break is open until finance resolves it (wallet.reconciliation.break_resolve) or a later import or
+# platform pass clears it; resolved is final (a new difference is a new break). The set-based passes
+# (matching again, clearing) resolve in SQL with the same guard: `WHERE status = 'open'`.
+BREAK_STATES = StateMachine(
+    name="reconciliation break", model="wallet.ReconciliationBreak", states=BreakStatus,
+    transitions={BreakStatus.OPEN: frozenset({BreakStatus.RESOLVED}), BreakStatus.RESOLVED: frozenset()},
+    terminal=frozenset({BreakStatus.RESOLVED}), error=ReconciliationBreakTransitionRefused, message=_break_refused,
+)
