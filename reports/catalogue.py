@@ -13,17 +13,17 @@ from __future__ import annotations
 import datetime as dt
 import io
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection
 from django.db.models import Max, Q, Sum
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from crm.lib.money import Money, MoneyError, amount_format
-from crm.lib.sqlfiles import orm_sql, sql_text
 from crm.models import Client, Event, User
 from crm.permissions import client_queryset_for_user
 from reports.models import DailyFigure, DailyTrader
@@ -58,7 +58,7 @@ class Params:
 class Result:
     title: str
     columns: list[str]
-    rows: list[list[Any]]
+    rows: Sequence[tuple[Any, ...]]  # each report's typed rows (NamedTuples below), in the columns' order
     chart: dict[str, Any] = field(default_factory=dict)  # {"type", "labels", "datasets": [{label, data}]}
     notes: list[str] = field(default_factory=list)
     money_columns: tuple[int, ...] = ()  # the columns holding an amount in the currency of the row's column 1
@@ -68,7 +68,7 @@ class Result:
         """The rows as a person reads them: each amount a Money in its row's currency (the
         templates write it with the `money` filter), every other cell as built."""
         if not self.money_columns:
-            return self.rows
+            return [list(row) for row in self.rows]
         shown = []
         for row in self.rows:
             cells = list(row)
@@ -89,7 +89,14 @@ class Result:
                 for row in self.shown_rows]
 
 
-def _amounts_text(amounts: dict[str, Decimal]) -> str:
+def _money_columns(row_type: type[tuple[Any, ...]], *names: str) -> tuple[int, ...]:
+    """The positions of a row type's money fields: amounts in the currency of the row's `currency`."""
+    fields: tuple[str, ...] = getattr(row_type, "_fields")  # noqa: B009 - a NamedTuple's own field names
+    assert fields[1] == "currency", row_type
+    return tuple(fields.index(name) for name in names)
+
+
+def _amounts_text(amounts: Mapping[str, Decimal]) -> str:
     """Amounts in several currencies for one cell ("1,000.00 USD; 500.00 EUR"), each by the one formatter."""
     return "; ".join(amount_format(amount, currency) for currency, amount in sorted(amounts.items()))
 
@@ -124,6 +131,23 @@ def _clients(user: Any, scope: Scope, p: Params) -> Any:
     return qs
 
 
+class DailyMoneyRow(NamedTuple):
+    day: dt.date | Promise  # "Total" on a currency's total row
+    currency: str
+    deposits: int  # how many
+    deposited: Decimal  # money, in `currency`
+    psp_fees: Decimal
+    withdrawals: int
+    withdrawn: Decimal
+    net_deposits: Decimal
+
+    def plus(self, other: DailyMoneyRow) -> DailyMoneyRow:
+        return self._replace(deposits=self.deposits + other.deposits, deposited=self.deposited + other.deposited,
+                             psp_fees=self.psp_fees + other.psp_fees, withdrawals=self.withdrawals + other.withdrawals,
+                             withdrawn=self.withdrawn + other.withdrawn,
+                             net_deposits=self.net_deposits + other.net_deposits)
+
+
 def daily_money(scope: Scope, user: Any, p: Params) -> Result:
     """Per day and currency: deposits (count, amount), PSP fees, withdrawals paid, net deposits."""
     qs = _figures(scope, p).filter(Q(metric="deposits", dimension="provider") | Q(metric="withdrawals", dimension="method")
@@ -133,53 +157,78 @@ def daily_money(scope: Scope, user: Any, p: Params) -> Result:
         cell = cells[(r["day"], r["currency"])]
         cell[r["metric"]] += r["a"]
         cell[f"{r['metric']}_n"] += r["n"]
-    rows = []
-    for (day, currency), c in sorted(cells.items()):
-        rows.append([day, currency, int(c["deposits_n"]), c["deposits"], c["psp_fees"], int(c["withdrawals_n"]),
-                     c["withdrawals"], c["deposits"] - c["withdrawals"]])
-    totals: dict[str, list[Any]] = {}
+    rows = [DailyMoneyRow(day, currency, deposits=int(c["deposits_n"]), deposited=c["deposits"],
+                          psp_fees=c["psp_fees"], withdrawals=int(c["withdrawals_n"]), withdrawn=c["withdrawals"],
+                          net_deposits=c["deposits"] - c["withdrawals"])
+            for (day, currency), c in sorted(cells.items())]
+    totals: dict[str, DailyMoneyRow] = {}
     for row in rows:
-        t = totals.setdefault(row[1], [_("Total"), row[1], 0, Decimal(0), Decimal(0), 0, Decimal(0), Decimal(0)])
-        for i in range(2, 8):
-            t[i] += row[i]
-    chart = _chart_per_currency(rows, label_index=0, value_index=7, label=str(_("Net deposits")))
+        total = totals.get(row.currency)
+        totals[row.currency] = row._replace(day=_("Total")) if total is None else total.plus(row)
+    chart = _chart_per_currency(((r.day, r.currency, r.net_deposits) for r in rows), label=str(_("Net deposits")))
     return Result(str(_("Daily money report")), [str(x) for x in (
         _("Day"), _("Currency"), _("Deposits"), _("Deposited"), _("PSP fees"), _("Withdrawals"), _("Withdrawn"),
-        _("Net deposits"))], rows + list(totals.values()), chart, money_columns=(3, 4, 6, 7))
+        _("Net deposits"))], [*rows, *totals.values()], chart,
+        money_columns=_money_columns(DailyMoneyRow, "deposited", "psp_fees", "withdrawn", "net_deposits"))
 
 
-def _chart_per_currency(rows: list[list[Any]], *, label_index: int, value_index: int, label: str) -> dict[str, Any]:
-    labels = sorted({str(r[label_index]) for r in rows})
-    by: dict[str, dict[str, Any]] = defaultdict(dict)
-    for r in rows:
-        by[r[1]][str(r[label_index])] = r[value_index]
+def _chart_per_currency(points: Iterable[tuple[object, str, Decimal]], *, label: str) -> dict[str, Any]:
+    """A bar per label and currency: `points` are (label, currency, amount)."""
+    points = list(points)
+    labels = sorted({str(x) for x, _currency, _amount in points})
+    by: dict[str, dict[str, Decimal]] = defaultdict(dict)
+    for x, currency, amount in points:
+        by[currency][str(x)] = amount
     return {"type": "bar", "labels": labels, "datasets": [
         {"label": f"{label} {currency}", "data": [str(values.get(x, 0)) for x in labels]}  # Chart.js reads decimal strings
         for currency, values in sorted(by.items())]}
 
 
+@dataclass
+class _AgentTally:
+    new: int = 0  # clients created in the period
+    ftds: int = 0
+    amounts: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))  # currency -> FTD money
+
+
+class AgentLeagueRow(NamedTuple):
+    agent: str
+    new_clients: int
+    ftds: int
+    conversion: Decimal | None  # percent
+    ftd_amounts: str  # each currency's amount by the one formatter
+
+
 def agent_league(scope: Scope, user: Any, p: Params) -> Result:
     """Agents by FTDs in the period: new clients, FTDs, conversion and FTD amounts per currency."""
     qs = _figures(scope, p).filter(metric__in=["ftds", "new_clients"], dimension="agent")
-    per: dict[str, dict[str, Any]] = defaultdict(lambda: {"new": 0, "ftds": 0, "amounts": defaultdict(Decimal)})
+    per: dict[str, _AgentTally] = defaultdict(_AgentTally)
     for r in qs.values("key", "metric", "currency").annotate(a=Sum("amount"), n=Sum("count")).order_by():
-        row = per[r["key"]]
+        tally = per[r["key"]]
         if r["metric"] == "new_clients":
-            row["new"] += r["n"]
+            tally.new += r["n"]
         else:
-            row["ftds"] += r["n"]
-            row["amounts"][r["currency"]] += r["a"]
+            tally.ftds += r["n"]
+            tally.amounts[r["currency"]] += r["a"]
     names = {str(u.pk): u.full_name or u.email for u in User.objects.filter(pk__in=[k for k in per if k.isdigit()])}
     rows = []
-    for key, row in sorted(per.items(), key=lambda kv: (-kv[1]["ftds"], -kv[1]["new"], kv[0])):
-        rate = (Decimal(100 * row["ftds"]) / row["new"]).quantize(Decimal("0.1")) if row["new"] else None
-        amounts = _amounts_text(row["amounts"])
-        rows.append([names.get(key, str(_("(no agent)")) if not key else key), row["new"], row["ftds"], rate, amounts])
-    chart = {"type": "bar", "labels": [r[0] for r in rows[:20]],
-             "datasets": [{"label": str(_("FTDs")), "data": [r[2] for r in rows[:20]]}]}
+    for key, tally in sorted(per.items(), key=lambda kv: (-kv[1].ftds, -kv[1].new, kv[0])):
+        rate = (Decimal(100 * tally.ftds) / tally.new).quantize(Decimal("0.1")) if tally.new else None
+        rows.append(AgentLeagueRow(names.get(key, str(_("(no agent)")) if not key else key), tally.new, tally.ftds,
+                                   rate, _amounts_text(tally.amounts)))
+    chart = {"type": "bar", "labels": [r.agent for r in rows[:20]],
+             "datasets": [{"label": str(_("FTDs")), "data": [r.ftds for r in rows[:20]]}]}
     return Result(str(_("Agent league table")), [str(x) for x in (
         _("Agent"), _("New clients"), _("FTDs"), _("Conversion %"), _("FTD amounts"))], rows, chart,
         [str(_("Conversion: FTDs in the period over clients created in the period, per agent owning them."))])
+
+
+class TopTraderRow(NamedTuple):
+    client: str | int  # the client's name (their id if they are no longer readable)
+    currency: str  # the account's
+    closed_pl: Decimal  # money, in `currency`
+    lots: Decimal
+    deals: int
 
 
 def top_traders(scope: Scope, user: Any, p: Params) -> Result:
@@ -189,15 +238,32 @@ def top_traders(scope: Scope, user: Any, p: Params) -> Result:
     start = dt.datetime.combine(p.period.start, dt.time.min, tzinfo=dt.UTC)
     end = dt.datetime.combine(p.period.end + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
     with connection.cursor() as cursor:
-        cursor.execute(sql_text("reports", "catalogue/top_traders", clients=orm_sql(client_sql)),
-                       [*client_params, start, end, TOP_N])
+        cursor.execute(
+            "SELECT a.client_id, a.currency, "  # noqa: S608 (the ORM's own SQL for the client ids)
+            "SUM(d.profit) FILTER (WHERE d.entry IN ('out', 'inout', 'out_by')), SUM(d.volume), COUNT(*) "
+            "FROM trading_public_deals d JOIN trading_public_accounts a ON a.id = d.account_id "
+            f"WHERE d.kind = 'trade' AND d.deleted_at IS NULL AND NOT a.is_demo AND a.client_id IN ({client_sql}) "
+            "AND d.time >= %s AND d.time < %s "
+            "GROUP BY a.client_id, a.currency ORDER BY 3 DESC NULLS LAST, 4 DESC LIMIT %s",
+            [*client_params, start, end, TOP_N])
         found = cursor.fetchall()
-    names = {c.pk: c for c in Client.objects.filter(pk__in=[r[0] for r in found]).only("first_name", "last_name", "code")}
-    rows = [[str(names[r[0]]) if r[0] in names else r[0], r[1], r[2] or Decimal(0), r[3], r[4]] for r in found]
-    chart = {"type": "bar", "labels": [str(r[0]) for r in rows[:20]],
-             "datasets": [{"label": str(_("Lots")), "data": [float(r[3]) for r in rows[:20]]}]}
+    ids = [client_id for client_id, *_rest in found]
+    names = {c.pk: c for c in Client.objects.filter(pk__in=ids).only("first_name", "last_name", "code")}
+    rows = [TopTraderRow(str(names[client_id]) if client_id in names else client_id, currency,
+                         closed_pl or Decimal(0), lots, deals)
+            for client_id, currency, closed_pl, lots, deals in found]
+    chart = {"type": "bar", "labels": [str(r.client) for r in rows[:20]],
+             "datasets": [{"label": str(_("Lots")), "data": [float(r.lots) for r in rows[:20]]}]}
     return Result(str(_("Top traders")), [str(x) for x in (
-        _("Client"), _("Currency"), _("Closed P/L"), _("Lots"), _("Deals"))], rows, chart, money_columns=(2,))
+        _("Client"), _("Currency"), _("Closed P/L"), _("Lots"), _("Deals"))], rows, chart,
+        money_columns=_money_columns(TopTraderRow, "closed_pl"))
+
+
+class DormantRow(NamedTuple):
+    client: str
+    country: str
+    stage: str
+    last_trade_day: dt.date | None
 
 
 def dormant_clients(scope: Scope, user: Any, p: Params) -> Result:
@@ -210,7 +276,7 @@ def dormant_clients(scope: Scope, user: Any, p: Params) -> Result:
     for c in clients.only("first_name", "last_name", "country", "stage", "brand_id").order_by("id")[:5000]:
         seen = last.get(c.pk)
         if seen is None or seen < since:
-            rows.append([str(c), c.country, c.stage, seen])
+            rows.append(DormantRow(str(c), c.country, c.stage, seen))
     chart = {"type": "bar", "labels": [str(_("Dormant"))], "datasets": [{"label": str(_("Clients")), "data": [len(rows)]}]}
     return Result(str(_("Dormant clients")), [str(x) for x in (
         _("Client"), _("Country"), _("Stage"), _("Last trade day"))], rows, chart)
@@ -218,6 +284,25 @@ def dormant_clients(scope: Scope, user: Any, p: Params) -> Result:
 
 def _month(day: dt.date) -> dt.date:
     return day.replace(day=1)
+
+
+class CohortRow(NamedTuple):
+    month: str  # of the first deposits, YYYY-MM
+    clients: int
+    m0: str  # the share of the cohort trading in the k-th month after its FTD month ("40%")
+    m1: str
+    m2: str
+    m3: str
+    m4: str
+    m5: str
+    net_deposits: str  # each currency's amount by the one formatter
+
+    @property
+    def retention(self) -> tuple[str, ...]:
+        return (self.m0, self.m1, self.m2, self.m3, self.m4, self.m5)
+
+
+COHORT_HORIZON = len(CohortRow.__annotations__) - 3  # the months m0... a cohort is followed
 
 
 def ftd_cohorts(scope: Scope, user: Any, p: Params) -> Result:
@@ -244,18 +329,26 @@ def ftd_cohorts(scope: Scope, user: Any, p: Params) -> Result:
                .values("client_id", "name", "data")):
         sign = 1 if ev["name"] == "wallet.deposit_succeeded" else -1
         money[(ftd[ev["client_id"]], ev["data"].get("currency", ""))] += sign * Decimal(str(ev["data"].get("amount") or 0))
-    horizon = 6
-    rows: list[list[Any]] = []
+    horizon = COHORT_HORIZON
+    rows: list[CohortRow] = []
     for cohort in sorted(cohorts):
         size = len(cohorts[cohort])
-        retention = [f"{round(100 * len(active[(cohort, k)]) / size)}%" for k in range(horizon)]
+        m0, m1, m2, m3, m4, m5 = (f"{round(100 * len(active[(cohort, k)]) / size)}%" for k in range(horizon))
         net = _amounts_text({c: a for (m, c), a in money.items() if m == cohort})
-        rows.append([cohort.strftime("%Y-%m"), size, *retention, net])
+        rows.append(CohortRow(cohort.strftime("%Y-%m"), size, m0, m1, m2, m3, m4, m5, net))
     chart = {"type": "line", "labels": [f"M{k}" for k in range(horizon)], "datasets": [
-        {"label": r[0], "data": [int(str(x).rstrip("%")) for x in r[2:2 + horizon]]} for r in rows]}
+        {"label": r.month, "data": [int(x.rstrip("%")) for x in r.retention]} for r in rows]}
     return Result(str(_("FTD cohorts")), [str(_("FTD month")), str(_("Clients")),
                                            *[f"M{k}" for k in range(horizon)], str(_("Net deposits"))], rows, chart,
                   [str(_("Mk: share of the cohort with a trade in the k-th month after its FTD month."))])
+
+
+class WithdrawalsRow(NamedTuple):
+    provider: str
+    currency: str
+    withdrawals: int  # how many
+    withdrawn: Decimal  # money, in `currency`
+    share: Decimal | None = None  # percent of the currency's withdrawn total
 
 
 def withdrawals_by_provider(scope: Scope, user: Any, p: Params) -> Result:
@@ -264,7 +357,7 @@ def withdrawals_by_provider(scope: Scope, user: Any, p: Params) -> Result:
     qs = _figures(scope, p).filter(metric="withdrawals", dimension="provider")
     if p.country or p.campaign:  # the read model keys one dimension a row: these filter the events
         return _withdrawals_from_events(user, scope, p)
-    rows = [[r["key"] or "—", r["currency"], r["n"], r["a"]] for r in
+    rows = [WithdrawalsRow(r["key"] or "—", r["currency"], r["n"], r["a"]) for r in
             qs.values("key", "currency").annotate(a=Sum("amount"), n=Sum("count")).order_by("currency", "-a", "key")]
     return _withdrawals_result(rows)
 
@@ -272,26 +365,39 @@ def withdrawals_by_provider(scope: Scope, user: Any, p: Params) -> Result:
 def _withdrawals_from_events(user: Any, scope: Scope, p: Params) -> Result:
     start = dt.datetime.combine(p.period.start, dt.time.min, tzinfo=dt.UTC)
     end = dt.datetime.combine(p.period.end + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
-    per: dict[tuple[str, str], list[Any]] = {}
+    per: dict[tuple[str, str], WithdrawalsRow] = {}
     for ev in Event.objects.filter(name="wallet.withdrawal_paid", occurred_at__gte=start, occurred_at__lt=end,
                                    client__in=_clients(user, scope, p)).values("data"):
         key = (str(ev["data"].get("provider") or "—"), str(ev["data"].get("currency") or ""))
-        row = per.setdefault(key, [key[0], key[1], 0, Decimal(0)])
-        row[2] += 1
-        row[3] += Decimal(str(ev["data"].get("amount") or 0))
-    return _withdrawals_result(sorted(per.values(), key=lambda r: (r[1], -r[3], r[0])))
+        row = per.get(key, WithdrawalsRow(key[0], key[1], 0, Decimal(0)))
+        per[key] = row._replace(withdrawals=row.withdrawals + 1,
+                                withdrawn=row.withdrawn + Decimal(str(ev["data"].get("amount") or 0)))
+    return _withdrawals_result(sorted(per.values(), key=lambda r: (r.currency, -r.withdrawn, r.provider)))
 
 
-def _withdrawals_result(rows: list[list[Any]]) -> Result:
+def _withdrawals_result(rows: list[WithdrawalsRow]) -> Result:
     totals: dict[str, Decimal] = defaultdict(Decimal)
     for r in rows:
-        totals[r[1]] += r[3]
-    for r in rows:
-        r.append((100 * r[3] / totals[r[1]]).quantize(Decimal("0.1")) if totals[r[1]] else None)
-    chart = _chart_per_currency(rows, label_index=0, value_index=3, label=str(_("Withdrawn")))
+        totals[r.currency] += r.withdrawn
+    shared = [r._replace(share=(100 * r.withdrawn / totals[r.currency]).quantize(Decimal("0.1"))
+                         if totals[r.currency] else None) for r in rows]
+    chart = _chart_per_currency(((r.provider, r.currency, r.withdrawn) for r in shared), label=str(_("Withdrawn")))
     return Result(str(_("Withdrawals by provider")), [str(x) for x in (
-        _("Provider"), _("Currency"), _("Withdrawals"), _("Withdrawn"), _("Share of the currency %"))], rows, chart,
-        money_columns=(3,))
+        _("Provider"), _("Currency"), _("Withdrawals"), _("Withdrawn"), _("Share of the currency %"))], shared, chart,
+        money_columns=_money_columns(WithdrawalsRow, "withdrawn"))
+
+
+class CampaignRoiRow(NamedTuple):
+    campaign: str
+    currency: str
+    new_clients: int
+    ftds: int
+    conversion: Decimal | None  # percent
+    deposits: Decimal  # money, in `currency`
+    withdrawals: Decimal
+    net_deposits: Decimal
+    cost: Decimal | str  # "" without a cost in this currency
+    roi: Decimal | None  # percent
 
 
 def campaign_roi(scope: Scope, user: Any, p: Params) -> Result:
@@ -326,10 +432,10 @@ def campaign_roi(scope: Scope, user: Any, p: Params) -> Result:
         net = m.get("deposits", Decimal(0)) - m.get("withdrawals", Decimal(0))
         roi = ((net - cost) * 100 / cost).quantize(Decimal("0.1")) if cost else None
         rate = (Decimal(100 * c["ftds"]) / c["new"]).quantize(Decimal("0.1")) if c["new"] else None
-        rows.append([key or str(_("(no campaign)")), currency, c["new"], c["ftds"], rate,
-                     m.get("deposits", Decimal(0)), m.get("withdrawals", Decimal(0)), net,
-                     cost if cost is not None else "", roi])
-    chart = _chart_per_currency(rows, label_index=0, value_index=7, label=str(_("Net deposits")))
+        rows.append(CampaignRoiRow(key or str(_("(no campaign)")), currency, c["new"], c["ftds"], rate,
+                                   m.get("deposits", Decimal(0)), m.get("withdrawals", Decimal(0)), net,
+                                   cost if cost is not None else "", roi))
+    chart = _chart_per_currency(((r.campaign, r.currency, r.net_deposits) for r in rows), label=str(_("Net deposits")))
     notes = [str(_("Cost: the campaign costs recorded in leads whose period overlaps, prorated by its days in the "
                    "report's period. ROI = (net deposits - cost) / cost, in one currency; no cost, no ROI.")),
              str(_("Clients and FTDs count once per campaign; amounts are per currency."))]
@@ -337,7 +443,8 @@ def campaign_roi(scope: Scope, user: Any, p: Params) -> Result:
         notes.append(str(_("Costs are the brand's; money and clients are your desks' only.")))
     return Result(str(_("Campaign ROI")), [str(x) for x in (
         _("Campaign"), _("Currency"), _("New clients"), _("FTDs"), _("Conversion %"), _("Deposits"), _("Withdrawals"),
-        _("Net deposits"), _("Cost"), _("ROI %"))], rows, chart, notes, money_columns=(5, 6, 7, 8))
+        _("Net deposits"), _("Cost"), _("ROI %"))], rows, chart, notes,
+        money_columns=_money_columns(CampaignRoiRow, "deposits", "withdrawals", "net_deposits", "cost"))
 
 
 # The broker's revenue from a client's deals, by book, in SQL over trading's published views: on
@@ -370,6 +477,23 @@ SELECT b.partner_id, i.profit_currency, SUM(COALESCE(b.spread * b.volume * i.con
 """
 
 
+@dataclass
+class _IbCell:
+    revenue: Decimal = Decimal(0)  # money, in the row's currency
+    earned: Decimal = Decimal(0)
+    lots: Decimal = Decimal(0)
+
+
+class IbEarningsRow(NamedTuple):
+    partner: str
+    currency: str
+    lots: Decimal
+    revenue: Decimal  # money, in `currency`
+    earned: Decimal
+    left: Decimal  # to the broker
+    share: Decimal | None  # earned over revenue, percent
+
+
 def ib_earnings(scope: Scope, user: Any, p: Params) -> Result:
     """Per partner and currency: the commission earned in the period (the counting runs' lines, as
     the dashboard's IB cost) against the revenue their attributed clients' trading brought the
@@ -382,10 +506,10 @@ def ib_earnings(scope: Scope, user: Any, p: Params) -> Result:
     clients = _clients(user, scope, p)
     pairs = list(attributions_at(end - dt.timedelta(microseconds=1)).filter(client__in=clients)
                  .values_list("client_id", "partner_id"))
-    cells: dict[tuple[str, str], dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    cells: dict[tuple[str, str], _IbCell] = defaultdict(_IbCell)
     earned = _figures(scope, p).filter(metric="ib_cost", dimension="partner")
     for r in earned.values("key", "currency").annotate(a=Sum("amount")).order_by():
-        cells[(r["key"], r["currency"])]["earned"] += r["a"]
+        cells[(r["key"], r["currency"])].earned += r["a"]
     if pairs:
         specs = instrument_specs()
         with connection.cursor() as cursor:
@@ -393,23 +517,24 @@ def ib_earnings(scope: Scope, user: Any, p: Params) -> Result:
                                              [c for c, _p in pairs], [q for _c, q in pairs], start, end])
             for partner_id, currency, revenue, lots in cursor.fetchall():
                 cell = cells[(str(partner_id), currency)]
-                cell["revenue"] += revenue or Decimal(0)
-                cell["lots"] += lots or Decimal(0)
+                cell.revenue += revenue or Decimal(0)
+                cell.lots += lots or Decimal(0)
     names = partner_names(int(k) for k, _c in cells if k.isdigit())
     rows = []
-    for (key, currency), c in sorted(cells.items(), key=lambda kv: (kv[0][1], -kv[1]["revenue"], kv[0][0])):
-        share = (100 * c["earned"] / c["revenue"]).quantize(Decimal("0.1")) if c["revenue"] > 0 else None
-        rows.append([names.get(key, key), currency, c["lots"], c["revenue"], c["earned"], c["revenue"] - c["earned"],
-                     share])
-    chart = {"type": "bar", "labels": [f"{r[0]} {r[1]}" for r in rows[:20]], "datasets": [
-        {"label": str(_("Revenue")), "data": [str(r[3]) for r in rows[:20]]},
-        {"label": str(_("Earned")), "data": [str(r[4]) for r in rows[:20]]}]}
+    for (key, currency), c in sorted(cells.items(), key=lambda kv: (kv[0][1], -kv[1].revenue, kv[0][0])):
+        share = (100 * c.earned / c.revenue).quantize(Decimal("0.1")) if c.revenue > 0 else None
+        rows.append(IbEarningsRow(names.get(key, key), currency, c.lots, c.revenue, c.earned, c.revenue - c.earned,
+                                  share))
+    chart = {"type": "bar", "labels": [f"{r.partner} {r.currency}" for r in rows[:20]], "datasets": [
+        {"label": str(_("Revenue")), "data": [str(r.revenue) for r in rows[:20]]},
+        {"label": str(_("Earned")), "data": [str(r.earned) for r in rows[:20]]}]}
     return Result(str(_("IB earnings against revenue")), [str(x) for x in (
         _("Partner"), _("Currency"), _("Lots"), _("Revenue from their clients"), _("Commission earned"),
         _("Left to the broker"), _("Earned / revenue %"))], rows, chart,
         [str(_("Revenue: commission and spread on every book; swap and the clients' closed P/L where the broker is "
                "their counterparty (B-book or no stated book). Earned: the partners' commission lines of the "
-               "period, as of the last rebuild. Each currency is its own row."))], money_columns=(3, 4, 5))
+               "period, as of the last rebuild. Each currency is its own row."))],
+        money_columns=_money_columns(IbEarningsRow, "revenue", "earned", "left"))
 
 
 REPORTS: dict[str, Report] = {r.name: r for r in [

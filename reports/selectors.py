@@ -68,10 +68,20 @@ def brands_in_scope(scope: Scope) -> QuerySet[Brand]:
 
 @dataclass
 class Figure:
+    """One key's figure: `count` events and their `amount`, which is money in `currency` for a
+    money metric (deposits, withdrawals, fees, commission) and lots for volume (no currency): read
+    the volume's through `lots`, which refuses a figure in a currency."""
+
     key: str
     currency: str
     amount: Decimal
     count: int
+
+    @property
+    def lots(self) -> Decimal:
+        if self.currency:
+            raise ValueError(f"a figure in {self.currency} is money, not lots")
+        return self.amount
 
 
 @dataclass
