@@ -12,10 +12,13 @@ from typing import ClassVar
 
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from crm.lib.context import history_user
+from crm.lib.states import StateMachine
+from monitoring.exceptions import AlertTransitionRefused
 
 # --- context -----------------------------------------------------------------------------------
 
@@ -392,3 +395,20 @@ class Activity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} by {self.agent_id} at {self.time:%Y-%m-%d %H:%M}"
+
+
+# --- the alert's lifecycle (crm.lib.states) -------------------------------------------------------------
+
+def _alert_refused(old: str, new: str) -> str:
+    return gettext("This alert was decided already (%(from)s): it cannot become %(to)s.") % {
+        "from": str(AlertStatus(old).label).lower(), "to": str(AlertStatus(new).label).lower()}
+
+
+# An alert is open until a reviewer decides it, once: benign, coaching, escalated to compliance, or the
+# agent restricted (monitoring.review.services). A pattern raised again is a new alert.
+_DECIDED = frozenset({AlertStatus.BENIGN, AlertStatus.COACHING, AlertStatus.ESCALATED, AlertStatus.RESTRICTED})
+ALERT_STATES = StateMachine(
+    name="monitoring alert", model="monitoring.MonitoringAlert", states=AlertStatus,
+    transitions={AlertStatus.OPEN: _DECIDED, **{state: frozenset() for state in _DECIDED}},
+    terminal=_DECIDED, error=AlertTransitionRefused, message=_alert_refused,
+)

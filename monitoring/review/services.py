@@ -25,13 +25,13 @@ from django.utils.translation import gettext
 
 from crm.audit import audit_record
 from crm.events import emit
-from crm.exceptions import Conflict, NotAllowed, ValidationFailed
+from crm.exceptions import NotAllowed, ValidationFailed
 from crm.lib.payloads import user_ref
 from crm.lib.validation import InvalidValue, text_clean
 from crm.models import Desk, User
 from crm.permissions import desks_run_by, user_can
 from crm.services import staff_restrict, task_create
-from monitoring.models import AgentDayScore, AlertStatus, MonitoringAlert, SubjectKind
+from monitoring.models import ALERT_STATES, AgentDayScore, AlertStatus, MonitoringAlert, SubjectKind
 from monitoring.review.budget import BUDGET_MAX, BUDGET_MIN, threshold_for_budget
 from monitoring.review.models import DeskAlertBudget
 from monitoring.review.permissions import alert_queryset_for_reviewer
@@ -49,26 +49,21 @@ def _reason(value: str, *, field: str = "reason") -> str:
         raise ValidationFailed(fields={exc.field: [exc.message]}) from None
 
 
-def _locked_for(actor: User, alert: MonitoringAlert) -> MonitoringAlert:
+def _locked_for(actor: User, alert: MonitoringAlert, to: str) -> MonitoringAlert:
+    """The alert, locked, if `actor` may decide it and it may become `to` (ALERT_STATES: decided once)."""
     locked = (alert_queryset_for_reviewer(actor).select_for_update(of=("self",))
               .select_related("agent", "agent__desk", "client").filter(pk=alert.pk).first())
     if locked is None:
         raise NotAllowed(gettext("You may not decide this alert."))
-    if locked.status != AlertStatus.OPEN:
-        raise Conflict(gettext("This alert was decided already (%(status)s).") % {
-            "status": locked.get_status_display()})
+    ALERT_STATES.check(locked, to)
     return locked
 
 
 def _decided(alert: MonitoringAlert, *, actor: User, status: str, reason: str, quiet_until: date | None = None,
              **audit_after: object) -> MonitoringAlert:
     before = {"status": alert.status}
-    alert.status = status
-    alert.decided_by = actor
-    alert.decided_at = timezone.now()
-    alert.decision_reason = reason
-    alert.quiet_until = quiet_until
-    alert.save(update_fields=["status", "decided_by", "decided_at", "decision_reason", "quiet_until"])
+    ALERT_STATES.move(alert, status, save=(), also={"decided_by": actor, "decided_at": timezone.now(),
+                                                    "decision_reason": reason, "quiet_until": quiet_until})
     audit_record(action="monitoring.alert_decided", obj=alert, actor=actor, reason=reason, before=before,
                  after={"status": status, "quiet_until": quiet_until.isoformat() if quiet_until else None,
                         **audit_after})
@@ -88,7 +83,7 @@ def alert_decide_benign(*, actor: User, alert: MonitoringAlert, reason: str,
     if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= QUIET_DAYS_MAX:
         raise ValidationFailed(fields={"quiet_days": [gettext("Give a whole number of days from 0 to %(max)s.")
                                                       % {"max": QUIET_DAYS_MAX}]})
-    locked = _locked_for(actor, alert)
+    locked = _locked_for(actor, alert, AlertStatus.BENIGN)
     quiet_until = max(timezone.localdate(), locked.day) + timedelta(days=days)
     return _decided(locked, actor=actor, status=AlertStatus.BENIGN, reason=reason, quiet_until=quiet_until,
                     quiet_days=days)
@@ -108,7 +103,7 @@ def alert_decide_coaching(*, actor: User, alert: MonitoringAlert, note: str) -> 
     """Coaching, with a note: a task for the agent's desk manager (the reviewer when the desk has
     none) to coach the agent, holding the note and the alert's reasons. Agent alerts only."""
     note = _reason(note, field="note")
-    locked = _locked_for(actor, alert)
+    locked = _locked_for(actor, alert, AlertStatus.COACHING)
     if locked.subject_kind != SubjectKind.AGENT or locked.agent is None:
         raise ValidationFailed(fields={"decision": [gettext("Coaching is for an alert about an agent.")]})
     coach = _coach(locked, actor)
@@ -127,7 +122,7 @@ def alert_escalate(*, actor: User, alert: MonitoringAlert, reason: str) -> Monit
     """Escalate to compliance, with a reason: event "monitoring.alert_escalated", after which
     compliance's handler opens the officers' task (or case item)."""
     reason = _reason(reason)
-    locked = _locked_for(actor, alert)
+    locked = _locked_for(actor, alert, AlertStatus.ESCALATED)
     settings = monitoring_settings_for(locked.brand_id)
     officer = settings.reporting_officer if settings.reporting_officer_id else None
     _decided(locked, actor=actor, status=AlertStatus.ESCALATED, reason=reason)
@@ -147,7 +142,7 @@ def alert_restrict_now(*, actor: User, alert: MonitoringAlert, reason: str) -> M
     request until it is lifted (crm.services.staff_restrict, which also checks that `actor` may
     restrict them). Agent alerts only."""
     reason = _reason(reason)
-    locked = _locked_for(actor, alert)
+    locked = _locked_for(actor, alert, AlertStatus.RESTRICTED)
     if locked.subject_kind != SubjectKind.AGENT or locked.agent is None:
         raise ValidationFailed(fields={"decision": [gettext("Only an agent can be restricted.")]})
     restriction = staff_restrict(actor=actor, user=locked.agent, reason=reason,
