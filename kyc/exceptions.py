@@ -30,6 +30,14 @@ class KycTransitionRefused(TransitionRefused, KycError):
     status_code = 409
 
 
+class QuestionnaireVersionTransitionRefused(TransitionRefused, KycError):
+    """A questionnaire version may not move this way (kyc.models.questionnaire.VERSION_STATES): only a
+    draft is published, only the published one retired."""
+
+    default_code = "version_not_draft"
+    status_code = 409
+
+
 class QuestionnaireRetakeRefused(KycError):
     """The client answered the questionnaire too recently (kyc.questionnaire.RETAKE_RULE)."""
 

@@ -48,6 +48,7 @@ from crm.models import Brand, Client, User
 from crm.permissions import user_can
 from kyc.exceptions import KycError, QuestionnaireRetakeRefused
 from kyc.models import (
+    VERSION_STATES,
     AppropriatenessLevel,
     Questionnaire,
     QuestionnaireResponse,
@@ -457,19 +458,16 @@ def questionnaire_version_publish(*, actor: User | None, version: QuestionnaireV
     _require(actor, MANAGE_PERMISSION)
     Questionnaire.objects.select_for_update().get(pk=version.questionnaire_id)
     version = QuestionnaireVersion.objects.select_for_update().get(pk=version.pk)
-    if not version.is_draft:
-        raise KycError(gettext("Version %(number)s is not a draft.") % {"number": version.number},
-                       code="version_not_draft")
+    VERSION_STATES.check(version, VersionStatus.PUBLISHED)
     content_clean(version.content)  # drafts are saved clean; this guards rows written any other way
     now = timezone.now()
     for old in QuestionnaireVersion.objects.filter(questionnaire_id=version.questionnaire_id,
                                                    status=VersionStatus.PUBLISHED):
-        old.status, old.retired_at = VersionStatus.RETIRED, now
-        old.save(update_fields=["status", "retired_at", "updated_at"])
+        VERSION_STATES.move(old, VersionStatus.RETIRED, also={"retired_at": now}, save=("updated_at",))
         audit_record(action="kyc.questionnaire_retire", obj=old, before={"status": VersionStatus.PUBLISHED},
                      after={"status": VersionStatus.RETIRED}, actor=actor)
-    version.status, version.published_at, version.published_by = VersionStatus.PUBLISHED, now, actor
-    version.save(update_fields=["status", "published_at", "published_by", "updated_at"])
+    VERSION_STATES.move(version, VersionStatus.PUBLISHED, also={"published_at": now, "published_by": actor},
+                        save=("updated_at",))
     audit_record(action="kyc.questionnaire_publish", obj=version, before={"status": VersionStatus.DRAFT},
                  after={"status": VersionStatus.PUBLISHED, "number": version.number}, actor=actor)
     return version

@@ -27,11 +27,12 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import FieldErrors, NotAllowed, NotFound, ValidationFailed
+from crm.lib.approvals import FourEyes
 from crm.lib.enqueue import task_named
 from crm.lib.fieldcrypt import keyed_hashes
 from crm.lib.payloads import user_ref
@@ -473,6 +474,20 @@ def _nationality_record(submission: Submission) -> None:
                       reason="read from the identity document approved by KYC")
 
 
+# A high-risk client's verification needs two different officers (the second holding
+# "kyc.approve_high_risk"); the first approval waits on the submission's own fields.
+KYC_APPROVAL = FourEyes(
+    name="kyc high-risk approval", proposer_field="first_approval_by", value_fields=("first_approved_at",),
+    error=ReviewRefused, audit=audit_record, same_person_code="kyc_four_eyes",
+    # The approval is audited by the approval's own row (kyc.submission_approve, with the reviewer).
+    actions={"proposed": "kyc.submission_first_approval", "sent_back": "kyc.submission_first_approval_sent_back"},
+    needed=lambda submission, values: bool(submission.high_risk),
+    same_person_approve=gettext_lazy("You gave the first approval: a second, different officer must approve."),
+    same_person_send_back=gettext_lazy("You gave the first approval: a second, different officer must review it."),
+    not_pending=gettext_lazy("This verification has no first approval waiting for a second officer."),
+)
+
+
 @transaction.atomic
 def submission_approve(*, submission: Submission, actor: User, note: str = "") -> Submission:
     """Approve the verification. A high-risk client's needs two different officers: the first
@@ -481,18 +496,15 @@ def submission_approve(*, submission: Submission, actor: User, note: str = "") -
     submission = _open_for(actor, submission)
     _take(actor, submission)
     evidence = {"problems": submission.problems, "note": note[:1000]}
-    if submission.high_risk:
-        if submission.first_approval_by_id is None:
-            submission.first_approval_by, submission.first_approved_at = actor, timezone.now()
-            submission.claimed_by = None
-            submission.save(update_fields=["first_approval_by", "first_approved_at", "claimed_by"])
+    if KYC_APPROVAL.needed(submission, {}):
+        if KYC_APPROVAL.pending(submission) is None:
+            submission.claimed_by = None  # released to the queue for the second officer
+            KYC_APPROVAL.propose(submission, actor=actor, values={"first_approved_at": timezone.now()},
+                                 save=("claimed_by",), after=evidence)
             KycDecision.objects.create(submission=submission, action="first_approval", officer=actor, reason=note,
                                        evidence=evidence)
-            audit_record(action="kyc.submission_first_approval", obj=submission, after=evidence, actor=actor)
             return submission
-        if submission.first_approval_by_id == actor.pk:
-            raise ReviewRefused(gettext("You gave the first approval: a second, different officer must approve."),
-                                code="kyc_four_eyes")
+        KYC_APPROVAL.check_second(submission, actor=actor)
         if not user_can(actor, APPROVE_HIGH_RISK):
             raise NotAllowed(gettext("The second approval of a high-risk client needs the high-risk approval "
                                      "permission."))

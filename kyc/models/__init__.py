@@ -2,6 +2,7 @@
 decisions, policies) and the appropriateness questionnaire."""
 
 from kyc.models.questionnaire import (
+    VERSION_STATES,
     AppropriatenessLevel,
     Questionnaire,
     QuestionnaireResponse,
@@ -58,4 +59,5 @@ __all__ = [
     "VendorEvent",
     "VendorEventOutcome",
     "VersionStatus",
+    "VERSION_STATES",
 ]

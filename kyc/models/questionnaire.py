@@ -15,10 +15,13 @@ from typing import ClassVar
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from crm.lib.context import history_user
+from crm.lib.states import StateMachine
+from kyc.exceptions import QuestionnaireVersionTransitionRefused
 
 
 class VersionStatus(models.TextChoices):
@@ -119,3 +122,18 @@ class QuestionnaireResponse(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client_id}: {self.level} ({self.score})"
+
+
+def _version_refused(old: str, new: str) -> str:
+    return gettext("A questionnaire version that is %(from)s cannot become %(to)s.") % {
+        "from": str(VersionStatus(old).label).lower(), "to": str(VersionStatus(new).label).lower()}
+
+
+# A draft is edited until it is published; publishing the next one retires it. Never back.
+VERSION_STATES = StateMachine(
+    name="questionnaire version", model="kyc.QuestionnaireVersion", states=VersionStatus,
+    transitions={VersionStatus.DRAFT: frozenset({VersionStatus.PUBLISHED}),
+                 VersionStatus.PUBLISHED: frozenset({VersionStatus.RETIRED}), VersionStatus.RETIRED: frozenset()},
+    terminal=frozenset({VersionStatus.RETIRED}), error=QuestionnaireVersionTransitionRefused,
+    message=_version_refused,
+)
