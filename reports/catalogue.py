@@ -24,6 +24,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from crm.lib.money import Money, MoneyError, amount_format
+from crm.lib.sqlfiles import orm_sql, sql_text
 from crm.models import Client, Event, User
 from crm.permissions import client_queryset_for_user
 from reports.models import DailyFigure, DailyTrader
@@ -238,14 +239,8 @@ def top_traders(scope: Scope, user: Any, p: Params) -> Result:
     start = dt.datetime.combine(p.period.start, dt.time.min, tzinfo=dt.UTC)
     end = dt.datetime.combine(p.period.end + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT a.client_id, a.currency, "  # noqa: S608 (the ORM's own SQL for the client ids)
-            "SUM(d.profit) FILTER (WHERE d.entry IN ('out', 'inout', 'out_by')), SUM(d.volume), COUNT(*) "
-            "FROM trading_public_deals d JOIN trading_public_accounts a ON a.id = d.account_id "
-            f"WHERE d.kind = 'trade' AND d.deleted_at IS NULL AND NOT a.is_demo AND a.client_id IN ({client_sql}) "
-            "AND d.time >= %s AND d.time < %s "
-            "GROUP BY a.client_id, a.currency ORDER BY 3 DESC NULLS LAST, 4 DESC LIMIT %s",
-            [*client_params, start, end, TOP_N])
+        cursor.execute(sql_text("reports", "catalogue/top_traders", clients=orm_sql(client_sql)),
+                       [*client_params, start, end, TOP_N])
         found = cursor.fetchall()
     ids = [client_id for client_id, *_rest in found]
     names = {c.pk: c for c in Client.objects.filter(pk__in=ids).only("first_name", "last_name", "code")}
