@@ -1,11 +1,13 @@
 """The one four-eyes component (crm.lib.approvals.FourEyes): a proposal waits on the owning object's
 fields, a second, different person approves or sends it back, the threshold is data, and every step
-is one audit row. The decisions that use it (compliance cases and screening hits, withdrawals) are
+is one audit row. The decisions that use it (compliance cases and screening hits, withdrawals, high-risk
+KYC approvals) are
 tested through their services in their apps; here the component alone, and that each use is
 registered and declares its audit actions."""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,11 +159,11 @@ def test_approving_or_sending_back_where_nothing_waits_is_refused(audit):
 
 
 def test_every_four_eyes_decision_of_the_house_is_registered_with_its_audit_actions():
-    import compliance.cases
-    import compliance.screening  # noqa: F401 - each use registers itself when its module is imported
-
+    for module in ("compliance.cases", "compliance.screening", "kyc.services", "wallet.withdrawals"):
+        importlib.import_module(module)  # each use registers itself when its module is imported
     uses = {use.name: use for use in approvals()}
-    assert {"compliance case decision", "screening hit decision"} <= set(uses)
+    assert {"compliance case decision", "screening hit decision", "withdrawal approval",
+            "kyc high-risk approval"} <= set(uses)
     for use in uses.values():
         assert issubclass(use.error, DomainError)
         assert {"proposed", "sent_back"} <= set(use.actions)

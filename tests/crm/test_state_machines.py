@@ -1,6 +1,7 @@
 """Every model with a life moves through one guarded state machine (crm.lib.states): deposits,
 withdrawals, transfers, KYC verifications, clients' stages, compliance cases, screening hits and AML
-alerts (tests/test_architecture.py fails for a status field that no machine guards). Each table is complete against its
+alerts, partners, their invitations, applications, payouts, commission disputes and attribution conflicts, trading balance operations, prop
+challenges, reconciliation breaks and monitoring alerts (tests/test_architecture.py fails for a status field that no machine guards). Each table is complete against its
 model's choices; every move a table (or a route) lists is made through the helper and recorded,
 every other one is refused with the model's domain error naming both states, and a refused or
 failed move leaves nothing written."""
@@ -21,13 +22,39 @@ from crm.exceptions import StageRefused
 from crm.lib.states import StateMachine, TransitionRefused, machines
 from crm.models import Client, Stage
 from crm.stages import CLIENT_STAGES
-from kyc.exceptions import KycError, KycTransitionRefused
-from kyc.models import KycProfile, KycStatus
+from ib.exceptions import (
+    ApplicationTransitionRefused,
+    AttributionConflictTransitionRefused,
+    DisputeTransitionRefused,
+    InvitationTransitionRefused,
+    PartnerTransitionRefused,
+    PayoutTransitionRefused,
+)
+from ib.models import (
+    AttributionConflict,
+    CommissionDispute,
+    Partner,
+    PartnerApplication,
+    PartnerInvitation,
+    PartnerPayout,
+)
+from kyc.exceptions import KycError, KycTransitionRefused, QuestionnaireVersionTransitionRefused
+from kyc.models import KycProfile, KycStatus, QuestionnaireVersion
+from monitoring.exceptions import AlertTransitionRefused
+from monitoring.models import MonitoringAlert
 from tests.factories import make_client
 from tests.states import assert_table_complete, table_problems
 from tests.writes import written
-from wallet.exceptions import IllegalTransition, TransferTransitionRefused, WithdrawalTransitionRefused
-from wallet.models import Deposit, Transfer, Withdrawal
+from trading.exceptions import BalanceOperationTransitionRefused, ChallengeTransitionRefused
+from trading.models import BalanceOperation
+from trading.prop_models import Challenge
+from wallet.exceptions import (
+    IllegalTransition,
+    ReconciliationBreakTransitionRefused,
+    TransferTransitionRefused,
+    WithdrawalTransitionRefused,
+)
+from wallet.models import Deposit, ReconciliationBreak, Transfer, Withdrawal
 
 # Each machine: an unsaved object of its model at a given state, and the error a refused move raises.
 MODELS: dict[str, tuple[Callable[[str], Any], type[TransitionRefused]]] = {
@@ -36,9 +63,20 @@ MODELS: dict[str, tuple[Callable[[str], Any], type[TransitionRefused]]] = {
     "transfer": (lambda s: Transfer(state=s), TransferTransitionRefused),
     "verification": (lambda s: KycProfile(status=s), KycTransitionRefused),
     "client stage": (lambda s: Client(stage=s), StageRefused),
+    "questionnaire version": (lambda s: QuestionnaireVersion(status=s), QuestionnaireVersionTransitionRefused),
     "compliance case": (lambda s: Case(status=s), CaseTransitionRefused),
     "screening hit": (lambda s: ScreeningHit(status=s), HitTransitionRefused),
     "aml alert": (lambda s: AmlAlert(status=s), AmlAlertTransitionRefused),
+    "partner": (lambda s: Partner(status=s), PartnerTransitionRefused),
+    "partner application": (lambda s: PartnerApplication(status=s), ApplicationTransitionRefused),
+    "partner payout": (lambda s: PartnerPayout(state=s), PayoutTransitionRefused),
+    "commission dispute": (lambda s: CommissionDispute(state=s), DisputeTransitionRefused),
+    "partner invitation": (lambda s: PartnerInvitation(status=s), InvitationTransitionRefused),
+    "attribution conflict": (lambda s: AttributionConflict(status=s), AttributionConflictTransitionRefused),
+    "balance operation": (lambda s: BalanceOperation(state=s), BalanceOperationTransitionRefused),
+    "prop challenge": (lambda s: Challenge(state=s), ChallengeTransitionRefused),
+    "reconciliation break": (lambda s: ReconciliationBreak(status=s), ReconciliationBreakTransitionRefused),
+    "monitoring alert": (lambda s: MonitoringAlert(status=s), AlertTransitionRefused),
 }
 NAMES = sorted(MODELS)
 
