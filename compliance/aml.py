@@ -45,6 +45,7 @@ from django.utils.translation import gettext_lazy as _
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from compliance import permissions
 from compliance.models import (
     AML_ALERT_STATES,
     AmlAlert,
@@ -66,10 +67,10 @@ from crm.models import Client
 
 logger = logging.getLogger(__name__)
 
-VIEW_PERMISSION = "compliance.view_amlalert"
-DECIDE_PERMISSION = "compliance.change_amlalert"
-RULES_VIEW_PERMISSION = "compliance.view_amlrule"
-RULES_EDIT_PERMISSION = "compliance.change_amlrule"
+VIEW_PERMISSION = permissions.AML_ALERT_VIEW
+DECIDE_PERMISSION = permissions.AML_ALERT_DECIDE
+RULES_VIEW_PERMISSION = permissions.AML_RULE_VIEW
+RULES_EDIT_PERMISSION = permissions.AML_RULE_EDIT
 
 # How far back the client's own evaluation (on its deposit or withdrawal event) looks for triggers; the
 # periodic pass covers everything recorded since its previous run.

@@ -35,6 +35,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy, gettext_noop
 
+from compliance import permissions
 from compliance.exceptions import JurisdictionFileRefused
 from compliance.models import (
     Jurisdiction,
@@ -54,7 +55,7 @@ from crm.lib.validation import COUNTRY_CODES
 from crm.models import Brand, Client
 from crm.permissions import staff_of_brand, user_can
 
-MANAGE_PERMISSION = "compliance.change_jurisdiction"
+MANAGE_PERMISSION = permissions.JURISDICTION_MANAGE
 JURISDICTION_KINDS = (RestrictionKind.DEPOSIT, RestrictionKind.WITHDRAWAL, RestrictionKind.TRADING)
 REGISTRATION_REFUSED = gettext_lazy("We cannot open an account for you at the moment. Please contact support "
                                     "if you have any questions.")

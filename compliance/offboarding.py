@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 from django.utils.translation import gettext
 
+from compliance import permissions
 from compliance.exceptions import CaseRefused
 from compliance.models import Case, CaseDecision, CaseStatus, RestrictionKind, RestrictionSource
 from compliance.restrictions import impose_restriction
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("compliance.offboarding")
 
-WORK_PERMISSION = "compliance.change_case"
+WORK_PERMISSION = permissions.CASE_WORK
 OFFBOARD_KINDS = (RestrictionKind.DEPOSIT, RestrictionKind.LOGIN)
 
 

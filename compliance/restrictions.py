@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
 
+from compliance import permissions
 from compliance.models import Restriction, RestrictionKind, RestrictionSource
 from crm.audit import audit_record
 from crm.events import emit
@@ -35,9 +36,9 @@ from crm.permissions import user_can
 
 logger = logging.getLogger("compliance.restrictions")
 
-IMPOSE_PERMISSION = "compliance.add_restriction"
-LIFT_PERMISSION = "compliance.change_restriction"
-VIEW_PERMISSION = "compliance.view_restriction"
+IMPOSE_PERMISSION = permissions.RESTRICTION_IMPOSE
+LIFT_PERMISSION = permissions.RESTRICTION_LIFT
+VIEW_PERMISSION = permissions.RESTRICTION_VIEW
 EXPIRED = "expired"
 MAX_REASON = 2000
 

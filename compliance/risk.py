@@ -36,6 +36,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from compliance import permissions
 from compliance.jurisdictions import jurisdiction_in_effect
 from compliance.models import HitStatus, ListKind, RiskBand, RiskModel, RiskScore, ScreeningHit
 from crm.audit import audit_record
@@ -48,9 +49,9 @@ from crm.permissions import staff_of_brand, user_can
 
 logger = logging.getLogger(__name__)
 
-VIEW_PERMISSION = "compliance.view_riskscore"
-RECOMPUTE_PERMISSION = "compliance.change_riskscore"
-CONFIGURE_PERMISSION = "compliance.change_riskmodel"
+VIEW_PERMISSION = permissions.RISK_VIEW
+RECOMPUTE_PERMISSION = permissions.RISK_RECOMPUTE
+CONFIGURE_PERMISSION = permissions.RISK_CONFIGURE
 
 DEFAULT_MEDIUM_FROM = 30
 DEFAULT_HIGH_FROM = 60

@@ -48,6 +48,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
 
+from compliance import permissions
 from compliance.exceptions import HitDecisionRefused
 from compliance.models import (
     HIT_STATES,
@@ -77,8 +78,8 @@ from matching import Hit, ListedEntry, Query, Screener, has_letters
 
 logger = logging.getLogger(__name__)
 
-DECIDE_PERMISSION = "compliance.change_screeninghit"
-VIEW_PERMISSION = "compliance.view_screeninghit"
+DECIDE_PERMISSION = permissions.HIT_DECIDE
+VIEW_PERMISSION = permissions.HIT_VIEW
 # The client's details screening compares: a change of any of them screens the client again.
 SCREENED_FIELDS = frozenset({"first_name", "last_name", "date_of_birth", "country", "nationality"})
 CHUNK = 2000

@@ -33,6 +33,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from compliance import permissions
 from compliance.models import (
     AmlAlert,
     CaseStep,
@@ -52,7 +53,7 @@ from crm.models import Brand, Client, User
 from crm.permissions import user_can
 
 TRAIL_JOB_KIND = "compliance.trail_export"
-EXPORT_PERMISSION = "compliance.add_trailexport"
+EXPORT_PERMISSION = permissions.TRAIL_EXPORT
 MAX_PERIOD_DAYS = 3660
 PROGRESS_EVERY = 2000
 
