@@ -102,10 +102,7 @@ def build(clients: int, transactions: int, deals: int) -> object:
         cursor.execute("SELECT min(id), min(login) FROM trading_tradingaccount WHERE server_id = %s", [server.pk])
         first_account, first_login = cursor.fetchone()
     # Transaction g (1..N): its client (the three 9,500 deposits of a thousand go to one client), kind, amount.
-    client_of = (f"(CASE WHEN t.g %% 1000 BETWEEN 1 AND 3 THEN (t.g / 1000) %% {clients} "
-                 f"ELSE t.g %% {clients} END)")
-    amount_of = ("(CASE WHEN t.g %% 10 = 9 THEN -1 ELSE 1 END) * (CASE WHEN t.g %% 1000 = 0 THEN 15000 "
-                 "WHEN t.g %% 1000 BETWEEN 1 AND 3 THEN 9500 ELSE 20 + (t.g * 7919) %% 2000 END)")
+    client_of = f"(CASE WHEN g % 1000 BETWEEN 1 AND 3 THEN (g / 1000) % {clients} ELSE g % {clients} END)"
     from crm.partitions import month_partitions_span
 
     # The legs are partitioned by month: the day's month first.
@@ -122,21 +119,27 @@ def build(clients: int, transactions: int, deals: int) -> object:
                 "ref_kind": "CASE WHEN g % 10 = 9 THEN 'withdrawal' ELSE 'deposit' END",
                 "ref_code": "gen_random_uuid()::text", "reverses_id": "NULL::bigint"}, {"day": DAY})
             with connection.cursor() as cursor:
-                cursor.execute(f"""
+                # Each transaction's client (as client_of) and amount: withdrawals (one in ten) negative.
+                cursor.execute("""
                     INSERT INTO wallet_ledgerleg (transaction_id, account_id, currency, amount, recorded_at)
                     SELECT t.id, a.account_id, 'USD', a.amount, t.recorded_at
-                    FROM (SELECT id, recorded_at, substr(idempotency_key, 7)::bigint AS g FROM wallet_ledgertransaction
-                          WHERE idempotency_key LIKE 'bench:%%') t
+                    FROM (SELECT id, recorded_at,
+                                 CASE WHEN g %% 1000 BETWEEN 1 AND 3 THEN (g / 1000) %% %(clients)s
+                                      ELSE g %% %(clients)s END AS client,
+                                 (CASE WHEN g %% 10 = 9 THEN -1 ELSE 1 END) * (CASE WHEN g %% 1000 = 0 THEN 15000
+                                  WHEN g %% 1000 BETWEEN 1 AND 3 THEN 9500 ELSE 20 + (g * 7919) %% 2000 END) AS amount
+                          FROM (SELECT id, recorded_at, substr(idempotency_key, 7)::bigint AS g
+                                FROM wallet_ledgertransaction WHERE idempotency_key LIKE 'bench:%%') k) t
                     CROSS JOIN LATERAL (VALUES
-                        (%(w0)s + {client_of}, {amount_of}),
-                        (%(clearing)s, -{amount_of})) AS a(account_id, amount)
-                """, {"w0": first_wallet, "clearing": clearing.pk})  # noqa: S608 - fixed fragments
+                        (%(w0)s + t.client, t.amount),
+                        (%(clearing)s, -t.amount)) AS a(account_id, amount)
+                """, {"w0": first_wallet, "clearing": clearing.pk, "clients": clients})
         # Each deposit's record with its payer and instrument (wallet_public_payment_instruments): the client's
         # own card mostly; one in two hundred paid by someone else, one in a hundred a card of another country,
         # one in five hundred a card of a pool of a hundred that several clients share.
         provider = PaymentProvider.objects.create(code="bench-psp", name="Bench PSP", kind="simulator")
         with timed("deposits' payers and instruments"), transaction.atomic():
-            client_index = client_of.replace("t.g", "g").replace("%%", "%")
+            client_index = client_of
             insert_series(Deposit, transactions, {
                 "code": "gen_random_uuid()", "client_id": f"%(c0)s + {client_index}", "brand_id": "%(brand)s",
                 "provider_id": "%(provider)s", "method": "'card'", "currency": "'USD'",

@@ -40,8 +40,12 @@ CREATE TABLE bench_audit_rows (LIKE crm_auditlog INCLUDING ALL);
 CREATE TABLE bench_audit_head (id int PRIMARY KEY, hash text NOT NULL);
 CREATE TABLE bench_audit_work (id int PRIMARY KEY, n bigint NOT NULL DEFAULT 0);
 """
-COLUMNS = "at, actor_label, action, object_type, object_id, after, reason, user_agent, request_id, source"
-VALUES = "now(), 'bench', 'bench.write', 'crm.client', %s, %s::jsonb, '', '', '', 'bench'"
+# A row as the audit log writes one (its object id and after given), without and with its chain.
+INSERT_ROW = ("INSERT INTO bench_audit_rows (at, actor_label, action, object_type, object_id, after, reason, user_agent, "
+              "request_id, source) VALUES (now(), 'bench', 'bench.write', 'crm.client', %s, %s::jsonb, '', '', '', 'bench')")
+INSERT_CHAINED = ("INSERT INTO bench_audit_rows (at, actor_label, action, object_type, object_id, after, reason, "
+                  "user_agent, request_id, source, prev_hash, hash) VALUES (now(), 'bench', 'bench.write', "
+                  "'crm.client', %s, %s::jsonb, '', '', '', 'bench', %s, %s)")
 WORK = "UPDATE bench_audit_work SET n = n + 1 WHERE id = %s"
 
 
@@ -74,8 +78,7 @@ def _raw(env: BenchEnv, writers: int, writes: int) -> float:
         with raw_connection(env) as conn:
             for i in range(writes):
                 with conn.transaction():
-                    conn.execute(f"INSERT INTO bench_audit_rows ({COLUMNS}) VALUES ({VALUES})",  # noqa: S608
-                                 (f"{n}-{i}", '{"n": 1}'))
+                    conn.execute(INSERT_ROW, (f"{n}-{i}", '{"n": 1}'))
                     conn.execute(WORK, (n,))
 
     return _run_writers(writers, work)
@@ -88,8 +91,7 @@ def _global_lock(env: BenchEnv, writers: int, writes: int) -> float:
                 with conn.transaction():
                     prev = conn.execute("SELECT hash FROM bench_audit_head WHERE id = 1 FOR UPDATE").fetchone()[0]
                     digest = hashlib.sha256(f"{prev}|{n}-{i}".encode()).hexdigest()
-                    conn.execute(f"INSERT INTO bench_audit_rows ({COLUMNS}, prev_hash, hash) "  # noqa: S608
-                                 f"VALUES ({VALUES}, %s, %s)", (f"{n}-{i}", '{"n": 1}', prev, digest))
+                    conn.execute(INSERT_CHAINED, (f"{n}-{i}", '{"n": 1}', prev, digest))
                     conn.execute("UPDATE bench_audit_head SET hash = %s WHERE id = 1", (digest,))
                     conn.execute(WORK, (n,))
 

@@ -571,25 +571,25 @@ def insert_series(
     """
     from django.db import connection
     from django.db.models import AutoField, BigAutoField, SmallAutoField
+    from psycopg import sql as psql
 
-    qn = connection.ops.quote_name
     values = dict(params or {})
     values["_count"] = count
-    columns: list[str] = []
-    selects: list[str] = []
+    columns: list[psql.Composable] = []
+    selects: list[psql.Composable] = []  # the caller's expressions are SQL of the benchmark's own
     for f in model._meta.concrete_fields:
         if isinstance(f, AutoField | BigAutoField | SmallAutoField):
             continue
         if f.column in expressions:
-            columns.append(qn(f.column))
-            selects.append(_escape_modulo(expressions[f.column]))
+            columns.append(psql.Identifier(f.column))
+            selects.append(psql.SQL(_escape_modulo(expressions[f.column])))
         elif f.has_db_default() and not f.has_default():
             continue  # the database fills it (a DatabaseDefault cannot be sent as a parameter)
         elif not f.unique and (f.has_default() or (f.empty_strings_allowed and not f.null)):
             key = f"_default_{f.column}"
             values[key] = f.get_db_prep_save(f.get_default(), connection)
-            columns.append(qn(f.column))
-            selects.append(f"%({key})s::{f.db_type(connection)}")
+            columns.append(psql.Identifier(f.column))
+            selects.append(psql.SQL("{}::{}").format(psql.Placeholder(key), psql.SQL(str(f.db_type(connection)))))
         elif f.null and not f.unique:
             continue
         else:
@@ -597,12 +597,12 @@ def insert_series(
     unknown = set(expressions) - {f.column for f in model._meta.concrete_fields}
     if unknown:
         raise ValueError(f"{model.__name__} has no column(s) {sorted(unknown)}")
-    sql = (
-        f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608 - generated, trusted
-        f"SELECT {', '.join(selects)} FROM generate_series(1::bigint, %(_count)s::bigint) AS g {_escape_modulo(joins)}"
-    )
+    statement = psql.SQL("INSERT INTO {table} ({columns}) SELECT {selects} "
+                         "FROM generate_series(1::bigint, %(_count)s::bigint) AS g {joins}").format(
+        table=psql.Identifier(model._meta.db_table), columns=psql.SQL(", ").join(columns),
+        selects=psql.SQL(", ").join(selects), joins=psql.SQL(_escape_modulo(joins)))
     with connection.cursor() as cursor:
-        cursor.execute(sql, values)
+        cursor.execute(statement.as_string(None), values)
         return int(cursor.rowcount)
 
 

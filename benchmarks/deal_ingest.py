@@ -51,6 +51,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from psycopg import sql as psql
+from psycopg.adapt import PyFormat
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import (
@@ -195,13 +198,19 @@ def _baseline(env: BenchEnv, server_id: int, columns: dict[str, list[Any]], acco
     from trading.sync import DEAL_COLUMNS
 
     names = [name for name, _kind in DEAL_COLUMNS] + ["content_hash"]
-    args = ", ".join(f"%({n})b::{k}[]" for n, k in [*DEAL_COLUMNS, ("content_hash", "text")])  # binary, as the sync
-    selects = ", ".join("u.raw::jsonb" if n == "raw" else f"u.{n}" for n in names)
-    updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in names if n != "deal_id")
-    sql = (f"INSERT INTO trading_deal (server_id, account_id, {', '.join(names)}) "  # noqa: S608
-           f"SELECT %(server_id)s, u.account_id, {selects} FROM unnest(%(account_id)b::bigint[], {args}) "
-           f"AS u(account_id, {', '.join(names)}) "
-           f"ON CONFLICT (server_id, deal_id, time) DO UPDATE SET account_id = EXCLUDED.account_id, {updates}")
+    columns_q = psql.SQL(", ").join(map(psql.Identifier, names))
+    args = psql.SQL(", ").join(  # binary, as the sync
+        psql.SQL("{}::{}[]").format(psql.Placeholder(n, PyFormat.BINARY), psql.SQL(k))
+        for n, k in [*DEAL_COLUMNS, ("content_hash", "text")])
+    selects = psql.SQL(", ").join(psql.SQL("u.raw::jsonb") if n == "raw" else psql.Identifier("u", n) for n in names)
+    updates = psql.SQL(", ").join(psql.SQL("{0} = EXCLUDED.{0}").format(psql.Identifier(n))
+                                  for n in names if n != "deal_id")
+    sql = psql.SQL(
+        "INSERT INTO trading_deal (server_id, account_id, {columns}) "
+        "SELECT %(server_id)s, u.account_id, {selects} FROM unnest(%(account_id)b::bigint[], {args}) "
+        "AS u(account_id, {columns}) "
+        "ON CONFLICT (server_id, deal_id, time) DO UPDATE SET account_id = EXCLUDED.account_id, {updates}"
+    ).format(columns=columns_q, selects=selects, args=args, updates=updates)
     total = len(account_ids)
     chunks = []
     for start in range(0, total, CHUNK):

@@ -70,9 +70,7 @@ def _emit(count: int, batch: int, *, each: bool, start: int = 0) -> None:
 
 
 def _delivered(cursor: object) -> int:
-    from benchmarks.handlers import DELIVERY_TABLE
-
-    cursor.execute(f"SELECT count(*) FROM {DELIVERY_TABLE}")  # type: ignore[attr-defined]
+    cursor.execute("SELECT count(*) FROM bench_delivery")  # type: ignore[attr-defined]
     return int(cursor.fetchone()[0])  # type: ignore[attr-defined]
 
 
@@ -90,22 +88,18 @@ def _wait_for(cursor: object, expected: int, *, timeout: float) -> float:
 
 
 def _baseline_rows_per_s(env: BenchEnv, count: int) -> float:
-    from benchmarks.handlers import BASELINE_TABLE
-
     with raw_connection(env) as conn:
-        conn.execute(f"TRUNCATE {BASELINE_TABLE}")
+        conn.execute("TRUNCATE bench_baseline")
         start = time.perf_counter()
         with conn.transaction(), conn.cursor() as cursor:
-            cursor.executemany(f"INSERT INTO {BASELINE_TABLE} (event_id) VALUES (%s)",  # noqa: S608
+            cursor.executemany("INSERT INTO bench_baseline (event_id) VALUES (%s)",
                                [(i,) for i in range(1, count + 1)])
         return count / (time.perf_counter() - start)
 
 
 def _measure(cursor: object, count: int, batch: int, *, each: bool) -> tuple[float, float, list[float]]:
     """(events/s end to end, events/s emitted, per-event latencies in ms) for one style."""
-    from benchmarks.handlers import DELIVERY_TABLE
-
-    cursor.execute(f"TRUNCATE {DELIVERY_TABLE}")  # type: ignore[attr-defined]
+    cursor.execute("TRUNCATE bench_delivery")  # type: ignore[attr-defined]
     start = time.perf_counter()
     _emit(count, batch, each=each)
     emitted = time.perf_counter()
@@ -113,8 +107,8 @@ def _measure(cursor: object, count: int, batch: int, *, each: bool) -> tuple[flo
         "waiting for delivery")
     finished = _wait_for(cursor, count, timeout=120 + count / 50)
     cursor.execute(  # type: ignore[attr-defined]
-        f"SELECT extract(epoch FROM d.delivered_at - e.created_at) * 1000 "  # noqa: S608
-        f"FROM {DELIVERY_TABLE} d JOIN crm_event e ON e.id = d.event_id"
+        "SELECT extract(epoch FROM d.delivered_at - e.created_at) * 1000 "
+        "FROM bench_delivery d JOIN crm_event e ON e.id = d.event_id"
     )
     latencies = [float(row[0]) for row in cursor.fetchall()]  # type: ignore[attr-defined]
     return count / (finished - start), count / (emitted - start), latencies

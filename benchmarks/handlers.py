@@ -35,4 +35,4 @@ declare(BENCH_EVENT, payload=Tick)
 def bench_delivery_record(event: Any) -> None:
     """The trivial handler: one row per event (the primary key would refuse a second effect)."""
     with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {DELIVERY_TABLE} (event_id) VALUES (%s)", [event.pk])  # noqa: S608
+        cursor.execute("INSERT INTO bench_delivery (event_id) VALUES (%s)", [event.pk])

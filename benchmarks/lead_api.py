@@ -38,6 +38,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from psycopg import sql as psql
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import (
@@ -256,7 +258,9 @@ def baseline_table(env: BenchEnv) -> None:
                      + ", created_at timestamptz NOT NULL DEFAULT now())")
 
 
-_INSERT = f"INSERT INTO {BASELINE_TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"  # noqa: S608
+_INSERT = psql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+    psql.Identifier(BASELINE_TABLE), psql.SQL(", ").join(map(psql.Identifier, COLUMNS)),
+    psql.SQL(", ").join(psql.Placeholder() for _ in COLUMNS))
 
 
 def _row(n: int) -> tuple[str, ...]:

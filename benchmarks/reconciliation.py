@@ -57,12 +57,6 @@ AMOUNT_EVERY, FEE_EVERY, UNKNOWN_EVERY, LEFT_OUT_EVERY = 10_000, 20_000, 50_000,
 DUPLICATES = 2
 
 
-def _amount_sql(g: str) -> str:
-    """Movement g's amount as the provider sees it: 10.50 .. 1009.50, payouts (every third) negative.
-    Its modulo is written for a statement with parameters (%% for the driver)."""
-    return f"(10.5 + ({g} %% 1000)) * (CASE WHEN {g} %% 3 = 0 THEN -1 ELSE 1 END)"
-
-
 def _setup(n: int) -> dict[str, Any]:
     """The ledger's N movements, written in bulk (balanced by construction; the per-row balance
     trigger is paused meanwhile, as for any bulk load by the schema's owner)."""
@@ -99,17 +93,19 @@ def _setup(n: int) -> dict[str, Any]:
             "ref_code": "gen_random_uuid()::text", "reverses_id": "NULL::bigint",
         }, {"day": day})
         with connection.cursor() as cursor:
-            # g is recovered from the key; clearing: -amount; fees: +1.00; the wallet the rest.
-            cursor.execute(f"""
+            # g is recovered from the key; its amount as the provider sees it: 10.50 .. 1009.50, payouts
+            # (every third) negative; clearing: -amount; fees: +1.00; the wallet the rest.
+            cursor.execute("""
                 INSERT INTO wallet_ledgerleg (transaction_id, account_id, currency, amount, recorded_at)
                 SELECT t.id, a.account_id, 'USD', a.amount, t.recorded_at
-                FROM (SELECT id, recorded_at, substr(idempotency_key, 7)::bigint AS g FROM wallet_ledgertransaction
-                      WHERE idempotency_key LIKE 'bench:%%') t
+                FROM (SELECT id, recorded_at, (10.5 + (g %% 1000)) * (CASE WHEN g %% 3 = 0 THEN -1 ELSE 1 END) AS amount
+                      FROM (SELECT id, recorded_at, substr(idempotency_key, 7)::bigint AS g
+                            FROM wallet_ledgertransaction WHERE idempotency_key LIKE 'bench:%%') k) t
                 CROSS JOIN LATERAL (VALUES
-                    (%(clearing)s, -({_amount_sql("t.g")})),
+                    (%(clearing)s, -t.amount),
                     (%(fees)s, 1.00),
-                    (%(wallet)s, ({_amount_sql("t.g")}) - 1.00)) AS a(account_id, amount)
-            """, {"clearing": clearing.pk, "fees": fees.pk, "wallet": wallet.pk})  # noqa: S608 - fixed fragments
+                    (%(wallet)s, t.amount - 1.00)) AS a(account_id, amount)
+            """, {"clearing": clearing.pk, "fees": fees.pk, "wallet": wallet.pk})
     with connection.cursor() as cursor:  # after the commit: no trigger event may be pending
         cursor.execute("ALTER TABLE wallet_ledgerleg ENABLE TRIGGER wallet_ledgerleg_balanced")
         cursor.execute("ALTER TABLE wallet_ledgertransaction ENABLE TRIGGER wallet_ledgertransaction_has_legs")

@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 from django.core.exceptions import ImproperlyConfigured
@@ -43,6 +43,7 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, 
 from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext
+from psycopg import sql as psql
 
 from crm.audit import audit_record
 from crm.events import emit
@@ -671,15 +672,14 @@ def ledger_balance_checks_paused() -> Iterator[None]:
 
     if connection.in_atomic_block:
         raise RuntimeError("ledger_balance_checks_paused() runs outside any transaction")
-    qn = connection.ops.quote_name
-
-    def switch(state: str) -> None:
+    def switch(state: Literal["DISABLE", "ENABLE"]) -> None:
         owner = dbroles.connect_as_owner()
         try:
             owner.autocommit = True
             with owner.cursor() as cursor:
                 for table, trigger in BALANCE_TRIGGERS:
-                    cursor.execute(f"ALTER TABLE {qn(table)} {state} TRIGGER {qn(trigger)}")
+                    cursor.execute(psql.SQL("ALTER TABLE {} {} TRIGGER {}").format(
+                        psql.Identifier(table), psql.SQL(state), psql.Identifier(trigger)))
         finally:
             owner.close()
 
