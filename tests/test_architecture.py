@@ -512,6 +512,7 @@ def test_the_lifecycle_scan_finds_status_fields_with_choices_and_not_their_histo
                                                  "cancelled", "rejected"},
                      "compliance.Case.status": {"open", "in_review", "pending_approval", "closed"}}
 
+
 # --- type: ignore -----------------------------------------------------------------------------------
 # mypy checks every module of every app strictly ([tool.mypy] files, migrations excluded). Where it is
 # told to look away, the comment names the error it silences (so that another error on the same line
