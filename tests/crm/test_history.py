@@ -18,7 +18,7 @@ events.declare("test.history", payload=None)  # a throwaway event without data, 
 
 pytestmark = pytest.mark.django_db
 
-DOMAIN_APPS = {"crm", "emails", "automation", "leads", "trading", "kyc", "wallet", "ib", "compliance", "monitoring", "portal", "reports"}
+DOMAIN_APPS = {"crm", "emails", "automation", "leads", "trading", "kyc", "wallet", "ib", "compliance", "monitoring", "portal", "reports", "integrations"}
 
 # Models without history, each for a reason. Anything else in a domain app must keep history.
 NO_HISTORY = {
@@ -30,8 +30,8 @@ NO_HISTORY = {
     "crm.eventdelivery": "operational delivery receipts, written in bulk by the dispatcher",
     "crm.notification": "a user's own inbox; not business state",
     "crm.job": "a background job's progress record; its start and cancel are audited",
-    "crm.webhookdelivery": "outbound webhook delivery log, written in bulk by the sender; replays are audited",
-    "crm.webhookattempt": "append-only: each POST of a delivery is its own row",
+    "integrations.webhookdelivery": "outbound webhook delivery log, written in bulk by the sender; replays are audited",
+    "integrations.webhookattempt": "append-only: each POST of a delivery is its own row",
     "automation.automationrun": "the automation run log: each row is itself the record of a verdict",
     "emails.outboundemail": "an email's delivery record; sending shows as email.sent / email.failed events",
     "crm.clientuserobjectpermission": "grants are audited by client_share / client_unshare",
@@ -52,6 +52,7 @@ NO_HISTORY = {
     "leads.leadimport": "a job's progress record; the import's outcome is audited",
     "leads.leadimportrowerror": "append-only per-row report of an import",
     "leads.telephonyevent": "append-only webhook receipts, unique per provider event",
+    "leads.telephonywebhook": "append-only inbox: every telephony provider's delivery received, kept (encrypted)",
     "leads.savedview": "a user's own saved filters; not business state",
     "leads.segmentmember": "materialised membership, recomputed from the segment's definition",
     "trading.accountequityday": "each day's equity high, written by the account-state sync; derived from the "

@@ -96,7 +96,7 @@ def test_amounts_outside_the_limits_are_refused_naming_the_amount(setup):
     with pytest.raises(MethodNotAvailable) as below:
         method_check_amount(card_de, Money("9.99", "USD"))
 
-    assert "1000" in above.value.fields["amount"][0] and "10" in below.value.fields["amount"][0]
+    assert "1,000.00" in above.value.fields["amount"][0] and "10.00" in below.value.fields["amount"][0]
 
 
 def test_a_method_rule_with_bad_limits_is_refused_and_nothing_is_written(setup):
