@@ -22,6 +22,10 @@ in one transaction: if the row cannot be written, the database keeps neither and
 fields are put back. Where the caller saves the object itself (it changes other fields in the same
 step), it does so in its own transaction, which the move joins.
 
+A set-based update (many rows in one statement, where a row each would be too slow) moves only the
+rows the table allows: its WHERE clause is ``sources(new)``, the states that may move to ``new``,
+and a row in any other state is left as it is.
+
 Every machine registers itself by name (``machines()``), so that the tests walk each table, and names
 the model field it guards (``model``, "app_label.Model", with ``state_field``): tests/test_architecture.py
 fails for a status, state or stage field with choices that no machine guards (or that a short list
@@ -104,6 +108,12 @@ class StateMachine:
                 raise KeyError(f"{self.name}: no route {via!r}")
             allowed = allowed | self.routes[via].get(state, frozenset())
         return allowed
+
+    def sources(self, new: str, *, via: str | None = None) -> list[str]:
+        """The states that may move to `new` (by the table, and the route `via`), sorted: the WHERE
+        clause of a set-based update (``filter(status__in=...)``, ``status = ANY(%s)``), which moves
+        only the rows the table allows and leaves the others as they are. A guard is not applied."""
+        return sorted(str(old) for old in self.states.values if new in self.targets(old, via=via))
 
     def allows(self, old: str, new: str, *, via: str | None = None, obj: Any = None) -> bool:
         """Whether the table (and the route `via`) allows old -> new; with `obj`, its guard too."""

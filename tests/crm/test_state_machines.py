@@ -186,6 +186,16 @@ def test_a_route_is_taken_only_when_named():
         machine.targets(KycStatus.APPROVED, via="no such route")
 
 
+def test_the_sources_of_a_state_are_read_from_the_table_and_the_route_named():
+    machine = _machine("verification")
+    for via in (None, *machine.routes):
+        for new in machine.states.values:
+            assert machine.sources(new, via=via) == sorted(old for old in machine.states.values
+                                                           if _listed(machine, via, old, new)), (via, new)
+    assert KycStatus.APPROVED not in machine.sources(KycStatus.PENDING)
+    assert KycStatus.APPROVED in machine.sources(KycStatus.PENDING, via="reopen")
+
+
 @pytest.mark.django_db
 def test_a_move_whose_record_fails_leaves_nothing_written():
     client = make_client(first_name="Nadia")
