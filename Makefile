@@ -60,7 +60,7 @@ pango:
 	fi
 
 run: install
-	@$(PY) -m crm.runner
+	@$(PY) -m demo.runner
 
 # Browser tests drive Debian's Chromium. Install it when we can (root with apt); otherwise those
 # tests skip and say why.
@@ -112,10 +112,10 @@ lint: install
 migrate: install
 	@$(MANAGE) migrate
 
-# make run's set-up alone (crm/runner.py --seed): every demo loader that has not finished on this
+# make run's set-up alone (demo/runner.py --seed): every demo loader that has not finished on this
 # database (those needing the simulators with them running), the demo logins, then everything stops.
 seed: install
-	@$(PY) -m crm.runner --seed
+	@$(PY) -m demo.runner --seed
 
 # One piece at a time, in the foreground (see the Procfile for the same commands).
 web: install

@@ -1,7 +1,7 @@
 """Outbound webhooks, emit to delivered, through a real Celery worker to a local receiver process.
 
 One brand with a subscriber for `task.completed`, N clients (generated in SQL), and the receiver
-`python -m crm.webhook_receiver` on the loopback address, which verifies every signature. Events
+`python -m integrations.webhook_receiver` on the loopback address, which verifies every signature. Events
 are emitted with crm.events.emit_many (one event per client and round, as a busy brand's stream
 looks: many clients, a few events each); nothing but the post-commit kicks moves them: the worker's
 event dispatcher queues one delivery each (integrations.handlers -> integrations.services), the sender claims the
@@ -144,7 +144,7 @@ def main() -> None:
 
     from tests.simulators import simulator_start, simulator_stop
 
-    receiver, info = simulator_start("crm.webhook_receiver", what="webhook receiver")
+    receiver, info = simulator_start("integrations.webhook_receiver", what="webhook receiver")
     port = int(info["port"])
     env = prepare(args)
     try:

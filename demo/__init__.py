@@ -52,23 +52,8 @@ The modules, by area:
     in_bulk.py          path 2: clients written in bulk
     rows.py             history rows and one-statement backdating
     checksums.py        plan_checksum, database_checksum: the same clients every run
+
+The package itself imports none of them: make run's supervisor (demo.runner) and the schema
+snapshot (demo.schema_snapshot) live here too and start before Django, so the seed is imported
+from its modules (`from demo.writer import seed`).
 """
-
-from demo.checksums import clients_checksum, database_checksum, plan_checksum
-from demo.organisation import BRANDS, DEMO_BRAND_CODES, DESKS, STAFF, staff_sorted
-from demo.plan import SEED, ClientPlan, Planner
-from demo.writer import (
-    DEFAULT_CLIENTS,
-    DEFAULT_VIA_SERVICES,
-    Login,
-    SeedResult,
-    demo_logins,
-    demo_present,
-    seed,
-)
-
-__all__ = [
-    "BRANDS", "DEFAULT_CLIENTS", "DEFAULT_VIA_SERVICES", "DEMO_BRAND_CODES", "DESKS", "SEED", "STAFF", "ClientPlan",
-    "Login", "Planner", "SeedResult", "clients_checksum", "database_checksum", "demo_logins", "demo_present",
-    "plan_checksum", "seed", "staff_sorted",
-]

@@ -1,5 +1,5 @@
 """The demo webhook subscriber: an API client of the demo brand whose subscriber receives every
-event at the receiver process `make run` starts (crm.webhook_receiver, logging to
+event at the receiver process `make run` starts (integrations.webhook_receiver, logging to
 var/log/webhooks.log). The receiver reads the signing secret from var/webhook-demo/secrets.json,
 which only this seed writes.
 

@@ -21,7 +21,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 LINES_GOAL = 20_000
-LINES_CEILING = 26_500
+LINES_CEILING = 24_500
 FACE_GOAL = 8
 FACE_CEILING = 16
 

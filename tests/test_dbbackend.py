@@ -1,4 +1,4 @@
-"""The schema snapshot (crm/schema_snapshot.py) as the suite's test template (tests/dbbackend/template.py)
+"""The schema snapshot (demo/schema_snapshot.py) as the suite's test template (tests/dbbackend/template.py)
 and `make run`'s empty database use it: restored when one matches, and migrated, never half-made, when
 the snapshot cannot be used."""
 
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.db import connection, connections
 
-from crm import schema_snapshot
+from demo import schema_snapshot
 
 SCRATCH = "test_crm_snapshot_scratch"
 NAME = "test_crm_snapshot_check_tpl"
@@ -118,7 +118,7 @@ def test_the_digest_does_not_depend_on_the_order_the_files_were_found_in(monkeyp
     """Found files are ordered by their absolute paths, which sort differently when the virtualenv is
     elsewhere: the digest reads them in the order of their names in it."""
     files = [schema_snapshot.PROJECT / "crm/migrations/0001_initial.py", schema_snapshot.PROJECT / "ib/migrations/0001_initial.py",
-             schema_snapshot.PROJECT / "crm/schema_snapshot.py"]
+             schema_snapshot.PROJECT / "demo/schema_snapshot.py"]
     monkeypatch.setattr(schema_snapshot, "_files_of_migrations", lambda: files)
     forwards = schema_snapshot.digest("16")
     monkeypatch.setattr(schema_snapshot, "_files_of_migrations", lambda: files[::-1])

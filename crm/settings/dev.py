@@ -33,5 +33,5 @@ if not env("EMAIL_BACKEND"):
         }
     }
 
-# The demo webhook receiver of `make run` listens on plain http at 127.0.0.1 (crm.webhook_receiver).
+# The demo webhook receiver of `make run` listens on plain http at 127.0.0.1 (integrations.webhook_receiver).
 CRM_WEBHOOK_ALLOW_HTTP_LOOPBACK = env_bool("CRM_WEBHOOK_ALLOW_HTTP_LOOPBACK", True)  # noqa: F405

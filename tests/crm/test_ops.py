@@ -25,12 +25,12 @@ from django.db.backends.postgresql.base import DatabaseWrapper
 from rq import Queue
 
 from crm import celery as crm_celery
-from crm import runner
 from crm.lib import context, heartbeat
 from crm.lib.logging import JsonFormatter, RequestIdFilter
 from crm.lib.redis import get_redis
 from crm.rq_worker import HeartbeatWorker
 from crm.views import ops
+from demo import runner
 from tests.waiting import scaled
 
 
@@ -357,7 +357,7 @@ def test_make_run_starts_web_workers_beat_and_the_simulators_and_stops_web_first
     assert pspsim[1:3] == ("-m", "wallet.psp_simulator")
     assert pspsim[pspsim.index("--port") + 1] == "9460"
     assert pspsim[pspsim.index("--state-dir") + 1] == str(tmp_path / "pspsim")
-    assert webhooks[1:3] == ("-m", "crm.webhook_receiver")
+    assert webhooks[1:3] == ("-m", "integrations.webhook_receiver")
     assert webhooks[webhooks.index("--port") + 1] == "9470"
     assert webhooks[webhooks.index("--secrets-file") + 1] == str(tmp_path / "webhook-demo" / "secrets.json")
     assert all(argv[0] == "/venv/bin/python" for argv in (web, worker, deliveries, screening, rqworker, beat, mt5sim,
@@ -656,7 +656,7 @@ def test_copies_of_one_stop_signal_are_one_orderly_stop_and_a_later_one_hurries_
 _DRIVER = """
 import json, signal, sys
 from pathlib import Path
-from crm import runner
+from demo import runner
 log, logs, dummy = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 sup = runner.Supervisor([runner.ProcessSpec(name, (sys.executable, "-c", dummy, name, str(log), "obey", "0.6"))
                          for name in ("web", "beat")], log_dir=logs)

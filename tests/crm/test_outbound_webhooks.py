@@ -1,4 +1,4 @@
-"""Outbound webhooks against a real receiver process on the loopback address (crm.webhook_receiver,
+"""Outbound webhooks against a real receiver process on the loopback address (integrations.webhook_receiver,
 started as `make run` starts it): signed deliveries its verify accepts, stale or forged ones it
 refuses; retries after 500s and timeouts; order per client; replay from the log; key rotation; a
 subscriber failing for a day paused and its owner told; personal data only with the scope."""
@@ -67,7 +67,7 @@ class ReceiverProc:
 
 @pytest.fixture(scope="module")
 def receiver_proc() -> Iterator[tuple[Any, int]]:
-    proc, info = simulator_start("crm.webhook_receiver", what="webhook receiver")
+    proc, info = simulator_start("integrations.webhook_receiver", what="webhook receiver")
     try:
         yield proc, int(info["port"])
     finally:

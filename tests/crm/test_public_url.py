@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from crm import runner
 from crm.lib.public_url import PublicUrlError, public_url_check
+from demo import runner
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BAD_URLS = ["8622", "ftp://x", "http://", "http://host/path?x", "http://host/crm", "https://host?x=1",

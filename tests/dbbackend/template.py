@@ -5,7 +5,7 @@ every pytest-xdist process doing it on its own multiplied that. Instead the firs
 a database migrates a template database, and each process's test database is a copy of it
 (`CREATE DATABASE ... TEMPLATE ...`, a file copy inside PostgreSQL, about a second).
 
-- The template is named after the digest of what a migration run depends on (crm/schema_snapshot.py:
+- The template is named after the digest of what a migration run depends on (demo/schema_snapshot.py:
   every migration file of the installed apps, ours and the libraries', the project modules they
   import, the module that makes snapshots, the migrate command, Django's version and the server's).
   A changed migration gives a new name, and the old template is dropped; an unchanged one is reused
@@ -14,7 +14,7 @@ a database migrates a template database, and each process's test database is a c
   builds; the next finds it built). It is migrated under a temporary name and renamed when
   complete, so a run stopped halfway leaves nothing that looks finished.
 - On a server with no template yet (a fresh clone, CI), the template is restored from the schema
-  snapshot committed in crm/schema_snapshots/ when its digest is this run's: seconds instead of
+  snapshot committed in demo/schema_snapshots/ when its digest is this run's: seconds instead of
   minutes (`make run` restores its empty database from the same snapshot).
   The snapshot is pg_dump's copy of a template that was migrated from exactly these files, so it
   is what migrating would make, as Rails' structure.sql is. A digest without a snapshot (a new
@@ -35,8 +35,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from crm.schema_snapshot import MAX_NAME as _MAX_NAME
-from crm.schema_snapshot import PROJECT, SNAPSHOTS, build, digest, restore, save_snapshot
+from demo.schema_snapshot import MAX_NAME as _MAX_NAME
+from demo.schema_snapshot import PROJECT, SNAPSHOTS, build, digest, restore, save_snapshot
 
 __all__ = ["PROJECT", "SNAPSHOTS", "base_name", "build", "digest", "drop_stale", "exists", "held", "restore",
            "save_snapshot", "template_name"]

@@ -17,9 +17,11 @@ from django.db import transaction
 from django.test import RequestFactory
 from django.utils import timezone
 
-import demo
 from crm.models import Brand, Client, Desk, Event, EventDelivery, Note, Role, RoleCode, Stage, Task, User
+from demo.checksums import database_checksum, plan_checksum
 from demo.management.commands.seed_demo import Command
+from demo.plan import Planner
+from demo.writer import DEFAULT_CLIENTS
 from emails.models import EmailTemplate, OutboundEmail
 
 CLIENTS = 200
@@ -47,7 +49,7 @@ def seeded() -> str:
 def test_the_command_loads_2000_clients_unless_told_otherwise() -> None:
     parser = Command().create_parser("manage.py", "seed_demo")
     assert parser.parse_args([]).clients == 2000
-    assert demo.DEFAULT_CLIENTS == 2000
+    assert DEFAULT_CLIENTS == 2000
 
 
 def test_seed_demo_builds_two_brands_three_desks_and_staff_in_every_role(seeded: str) -> None:
@@ -115,15 +117,15 @@ def test_seed_demo_writes_the_same_clients_every_time() -> None:
 
     with pytest.raises(Undo), transaction.atomic():
         run_seed()
-        first = demo.database_checksum()
+        first = database_checksum()
         raise Undo
     assert not Client.objects.exists()
 
     run_seed()
-    assert demo.database_checksum() == first
+    assert database_checksum() == first
     # ...which is the plan the seed draws from its fixed seed, whatever the time of the run.
     later = timezone.now() + timedelta(hours=7)
-    assert demo.plan_checksum(demo.Planner(clients=CLIENTS, now=later).plan()) == first
+    assert plan_checksum(Planner(clients=CLIENTS, now=later).plan()) == first
 
 
 def test_every_printed_login_authenticates(seeded: str) -> None:
@@ -184,7 +186,7 @@ def test_bulk_made_clients_have_the_same_timeline_and_history_as_service_made_on
 
 
 def test_stage_counts_follow_a_brokerage_funnel() -> None:
-    plans = demo.Planner(clients=2000, now=timezone.now()).plan()
+    plans = Planner(clients=2000, now=timezone.now()).plan()
     stages = Counter(plan.stage for plan in plans)
     assert stages[Stage.LEAD] > stages[Stage.REGISTERED] > stages[Stage.VERIFIED]
     assert stages[Stage.CLOSED] > 0 and stages[Stage.DORMANT] > 0

@@ -2,7 +2,7 @@
 of that size (demo/scale.py says what and how), then print rows/s per table and how long a
 brokerage of 1,000,000 clients and 100,000,000 deals would take at the rates measured.
 
-Not one of the demo's seed commands (crm.runner.SEED_COMMANDS): it is for measuring pages at
+Not one of the demo's seed commands (demo.runner.SEED_COMMANDS): it is for measuring pages at
 size, on a database made for it, not for `make run`.
 """
 

@@ -11,18 +11,18 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-import demo
+from demo.writer import DEFAULT_CLIENTS, DEFAULT_VIA_SERVICES, seed
 
 
 class Command(BaseCommand):
     help = "Load demo brands, desks, staff and clients (once); print the demo logins."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--clients", type=int, default=demo.DEFAULT_CLIENTS,
-                            help=f"how many clients (default {demo.DEFAULT_CLIENTS})")
-        parser.add_argument("--via-services", type=int, default=demo.DEFAULT_VIA_SERVICES,
+        parser.add_argument("--clients", type=int, default=DEFAULT_CLIENTS,
+                            help=f"how many clients (default {DEFAULT_CLIENTS})")
+        parser.add_argument("--via-services", type=int, default=DEFAULT_VIA_SERVICES,
                             help="how many of them go through the services one by one; the rest are "
-                                 f"written in bulk (default {demo.DEFAULT_VIA_SERVICES})")
+                                 f"written in bulk (default {DEFAULT_VIA_SERVICES})")
 
     def handle(self, *args: Any, clients: int, via_services: int, verbosity: int = 1, **options: Any) -> None:
         if clients < 0 or via_services < 0:
@@ -33,7 +33,7 @@ class Command(BaseCommand):
             if verbosity >= 2:
                 self.stderr.write(f"seed_demo: {message}")
 
-        result = demo.seed(clients=clients, via_services=via_services, progress=progress)
+        result = seed(clients=clients, via_services=via_services, progress=progress)
         if result.created:
             counts = ", ".join(f"{value} {name}" for name, value in result.counts.items())
             self.stdout.write(f"Demo data loaded in {result.seconds:.1f} s: {counts} "

@@ -1,7 +1,7 @@
 """The trader's room's demo: consent documents (terms, privacy, marketing v1 in English and Arabic),
 the countries each demo brand serves, and one client login with a verified address. Idempotent.
 
-Prints `LOGIN client <email> <password>` (crm.runner shows it with the staff logins)."""
+Prints `LOGIN client <email> <password>` (demo.runner shows it with the staff logins)."""
 
 from __future__ import annotations
 

@@ -1,13 +1,13 @@
 """`make run`: the whole CRM on one machine, from one command; `make seed` is its set-up alone.
 
-    python -m crm.runner            (make run)
-    python -m crm.runner --seed     (make seed: the same set-up, the logins, then stop)
+    python -m demo.runner            (make run)
+    python -m demo.runner --seed     (make seed: the same set-up, the logins, then stop)
 
 1. PostgreSQL and Redis: the servers named by DATABASE_URL / REDIS_URL, or, for each one left
    unset, an embedded server under var/ (crm.lib.embedded), whose address is then put into the
    environment that every child process inherits.
 2. The database: an empty one first gets its schema from the committed schema snapshot of these
-   migrations (crm/schema_snapshot.py, seconds instead of minutes), then `migrate` applies whatever
+   migrations (demo/schema_snapshot.py, seconds instead of minutes), then `migrate` applies whatever
    is newer; collectstatic.
 3. The demo loaders (DEMO_LOADERS) that need only the database: each one that has not finished on
    this database runs (`manage.py demo_load`, all in one process), and its finish is recorded in
@@ -149,7 +149,7 @@ def default_processes(
         # (var/log/webhooks.log); the demo subscriber is set up by webhooks_seed_demo.
         ProcessSpec(
             "webhooks",
-            (python, "-m", "crm.webhook_receiver", "--host", "127.0.0.1", "--port", str(webhooks_port),
+            (python, "-m", "integrations.webhook_receiver", "--host", "127.0.0.1", "--port", str(webhooks_port),
              "--secrets-file", str(webhook_secrets)),
         ),
     ]
@@ -605,7 +605,7 @@ class DemoLoader:
         return self.name or self.command
 
 
-# Every loader of the demo, in order: `make run` and `make seed` both run them (crm.runner), each
+# Every loader of the demo, in order: `make run` and `make seed` both run them (demo.runner), each
 # one that has not finished on this database (and the every-start ones), whatever happened before.
 # Several print `LOGIN <role> <email> <password>` lines for their own demo users, kept with their
 # record and shown in the table of logins.
@@ -871,7 +871,7 @@ def database_ready(*, env: dict[str, str], var_dir: Path) -> None:
 
 
 def schema_from_snapshot(*, env: Mapping[str, str]) -> str | None:
-    """On an empty database, its schema restored from the committed snapshot (crm/schema_snapshot.py);
+    """On an empty database, its schema restored from the committed snapshot (demo/schema_snapshot.py);
     what happened, or None when the database is not empty. Connects as the schema's owner."""
     import psycopg
 
@@ -889,8 +889,8 @@ def schema_from_snapshot(*, env: Mapping[str, str]) -> str | None:
     django.setup()
     from django.db import connections
 
-    from crm import schema_snapshot
     from crm.lib import dbroles
+    from demo import schema_snapshot
 
     try:
         with dbroles.as_owner():
@@ -1036,7 +1036,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     """`make run` (or, with --seed, `make seed`); returns the exit code."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m crm.runner", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m demo.runner", description=__doc__.split("\n")[0])
     parser.add_argument("--seed", action="store_true",
                         help="set up and load whatever demo data is missing, print the logins, then stop (make seed)")
     seed_only = parser.parse_args(list(argv) if argv is not None else sys.argv[1:]).seed

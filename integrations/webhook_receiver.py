@@ -2,7 +2,7 @@
 receiver process of the tests. Standard library plus crm.lib.signatures only; nothing of
 Django or the CRM's data, since a receiver is an outside system reached over a socket.
 
-    python -m crm.webhook_receiver --port 8470 --secrets-file var/webhook-demo/secrets.json
+    python -m integrations.webhook_receiver --port 8470 --secrets-file var/webhook-demo/secrets.json
 
 It checks each POST's signature and timestamp with `verify` against the secrets in the file
 (a JSON list, re-read on every request so that a key change needs no restart), dedupes by the
@@ -155,7 +155,7 @@ class ReceiverServer(ThreadingHTTPServer):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m crm.webhook_receiver", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m integrations.webhook_receiver", description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8470, help="0 picks a free port (printed on start)")
     parser.add_argument("--secret", action="append", default=[], help="a signing secret (repeat for two)")

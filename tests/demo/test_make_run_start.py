@@ -1,4 +1,4 @@
-"""`make run`'s start (crm/runner.py run()) on a slow machine and after an interrupted first start
+"""`make run`'s start (demo/runner.py run()) on a slow machine and after an interrupted first start
 (issue 58): each demo loader records that it finished, every start runs the ones that have not, the
 web server is waited for as long as it makes progress, and a step that fails says so in one line
 with a non-zero exit. `make seed` runs the same loaders.
@@ -25,8 +25,8 @@ import pytest
 from django.core.management import call_command, get_commands
 from django.core.management.base import CommandError
 
-from crm import runner
-from crm.management.commands import demo_load
+from demo import runner
+from demo.management.commands import demo_load
 
 pytestmark = pytest.mark.django_db  # demo_load names the database its record is about
 
@@ -255,7 +255,7 @@ def test_a_loader_that_fails_says_so_in_one_line_and_the_next_start_goes_on_from
 
 def test_make_seed_runs_every_demo_loader_of_make_run_and_stops(start: Start) -> None:
     recipe = Path(runner.BASE_DIR / "Makefile").read_text().split("\nseed: install\n", 1)[1].split("\n\n", 1)[0]
-    assert recipe.strip() == "@$(PY) -m crm.runner --seed"
+    assert recipe.strip() == "@$(PY) -m demo.runner --seed"
     code, out, err = start.run("--seed")
     assert (code, err) == (0, "")
     assert [command for command, _ in start.calls] == [step.command for step in _all_steps()]

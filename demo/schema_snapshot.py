@@ -1,11 +1,11 @@
 """The schema snapshot: pg_dump's copy of a database migrated from exactly this checkout's migrations,
-committed in crm/schema_snapshots/, so that an empty database gets its schema in seconds instead of
+committed in demo/schema_snapshots/, so that an empty database gets its schema in seconds instead of
 the minutes of CPU that migrating costs (Django renders the model states of every migration).
 
 Two users, one logic:
 - the test suite's template database (tests/dbbackend/template.py): restored from the snapshot,
   or migrated and, on the embedded server, written as the snapshot of its digest;
-- `make run` on an empty database (crm.runner): restored from the snapshot, then `migrate` applies
+- `make run` on an empty database (demo.runner): restored from the snapshot, then `migrate` applies
   whatever is newer (nothing, when the snapshot is current).
 
 A snapshot is named after a digest of what a migration run depends on: every migration file of the

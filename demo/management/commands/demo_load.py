@@ -1,8 +1,8 @@
 """`manage.py demo_load --book FILE [--running --value KEY=VALUE ... --face FACE=PORT=STATE_DIR ...]`:
-the demo loaders of one phase (crm.runner.DEMO_LOADERS), in this one process, each one that has not
+the demo loaders of one phase (demo.runner.DEMO_LOADERS), in this one process, each one that has not
 finished on this database and every every-start one, each recorded in FILE as it finishes.
 
-`make run` and `make seed` run it (crm.runner): first the loaders that need only the database, then,
+`make run` and `make seed` run it (demo.runner): first the loaders that need only the database, then,
 with the simulators running, the others (`--running`, given the simulators' and the receiver's ports
 as `--value mt5sim_port=8443` and each other platform's face as `--face ctrader=8444=<state dir>`).
 Prints `demo data: <loader> (n of N)` before each, then what it printed (its `LOGIN` lines too); a
@@ -21,7 +21,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
-from crm.runner import FACES_PREFIX, FAILED_PREFIX, DemoBook, LoaderFailed, demo_steps, load_demo
+from demo.runner import FACES_PREFIX, FAILED_PREFIX, DemoBook, LoaderFailed, demo_steps, load_demo
 
 
 def database_identity() -> str:
