@@ -48,7 +48,6 @@ from django.utils.translation import gettext
 from crm.audit import audit_record
 from crm.events import emit, emit_many
 from crm.exceptions import FieldErrors, NotAllowed, NotFound, ValidationFailed
-from crm.lib.lease import lease_hold
 from crm.lib.money import Money, UnknownCurrency, currency_normalise, money_format, money_parse, to_decimal
 from crm.lib.sqlfiles import sql_text
 from crm.lib.validation import InvalidValue
@@ -56,6 +55,7 @@ from crm.models import Brand, Client, User
 from crm.permissions import user_can
 from trading.adapters.base import AccessLevel as PlatformAccess
 from trading.exceptions import PlatformFailed
+from trading.lease import lease_hold
 from trading.models import (
     AccessLevel,
     BalanceOperation,

@@ -15,10 +15,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from redis.exceptions import RedisError
 
-from crm.lib.lease import LeaseInfo
 from crm.lib.sqlviews import Column, PublishedView
 from crm.models import Client
 from crm.permissions import client_queryset_for_user
+from trading.lease import LeaseInfo
 from trading.models import (
     BalanceOperation,
     BalanceState,

@@ -1,6 +1,6 @@
 """Keeping the CRM in step with the trading platforms: deals, account states, positions, signals.
 
-Every entry point takes a server id, holds a lease for that server and job (crm.lib.lease: two
+Every entry point takes a server id, holds a lease for that server and job (trading.lease: two
 workers never sync the same server at once), talks to the platform through the server's adapter
 (trading.registry) and writes in bulk. Celery tasks (trading.tasks) are thin wrappers.
 
@@ -75,7 +75,6 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from crm.events import emit_many
-from crm.lib.lease import Lease, LeaseInfo, LeaseLost, lease_hold, leases_info
 from crm.lib.sqlfiles import sql_text
 from crm.partitions import month_partitions_cover
 from trading import summaries
@@ -88,6 +87,7 @@ from trading.adapters.base import (
 )
 from trading.adapters.base import Position as PlatformPosition
 from trading.exceptions import CredentialsUnreadable
+from trading.lease import Lease, LeaseInfo, LeaseLost, lease_hold, leases_info
 from trading.models import AccountEquityDay as EquityDay
 from trading.models import Deal as DealRow
 from trading.models import PlatformServer, TradingAccount

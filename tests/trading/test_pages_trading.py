@@ -11,7 +11,6 @@ import re
 import pytest
 from django.urls import reverse
 
-from crm.lib.lease import lease_hold
 from crm.lib.money import Money, money_format
 from tests.factories import make_brand, make_user
 from tests.trading.crm_fixtures import (  # noqa: F401 - fixtures
@@ -25,6 +24,7 @@ from tests.trading.crm_fixtures import (  # noqa: F401 - fixtures
 from tests.writes import written
 from trading import sync
 from trading.crypto import decrypt
+from trading.lease import lease_hold
 from trading.models import Deal, PlatformServer, TradingAccount, deal_reason_label
 
 

@@ -14,7 +14,6 @@ from django.utils import timezone
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from crm.lib.lease import Lease, LeaseLost, lease_info
 from crm.lib.redis import get_redis
 from tests.trading.conftest import start_simulator, stop_simulator
 from tests.trading.crm_fixtures import (  # noqa: F401 - fixtures
@@ -28,6 +27,7 @@ from tests.trading.crm_fixtures import (  # noqa: F401 - fixtures
     world,
 )
 from trading import sync
+from trading.lease import Lease, LeaseLost, lease_info
 from trading.models import Deal, PlatformServer, TradingAccount
 
 DEALS = "/api/deal/get_batch"

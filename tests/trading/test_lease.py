@@ -1,4 +1,4 @@
-"""Leases (crm.lib.lease) against the real Redis: short, renewed while held, taken over safely once
+"""Leases (trading.lease) against the real Redis: short, renewed while held, taken over safely once
 their holder stops renewing, and a stale holder can neither renew, release nor keep writing."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from crm.lib.lease import Lease, LeaseLost, lease_hold, lease_info
 from tests.waiting import scaled, wait_until
+from trading.lease import Lease, LeaseLost, lease_hold, lease_info
 
 
 @pytest.fixture
