@@ -28,6 +28,7 @@ from crm.permissions import user_can
 from ib import engine
 from ib.exceptions import Conflict, NotAllowed, NotFound, ValidationFailed
 from ib.models import (
+    RUN_STATES,
     ClawbackScope,
     ClientChargeback,
     ClientDeposit,
@@ -642,9 +643,7 @@ def _run_finish(run: CommissionRun) -> CommissionRun:
     run.stats = _compute(run, drafts=list((run.what_if or {}).get("versions") or []))
     _write_totals(run)
     _qualifications_record(run)
-    run.status = RunStatus.DONE
-    run.finished_at = timezone.now()
-    run.save(update_fields=["stats", "status", "finished_at"])
+    RUN_STATES.move(run, RunStatus.DONE, also={"finished_at": timezone.now()}, save=("stats",))
     audit_record(action="ib.commission_run", obj=run, actor=run.actor,
                  after={"period": f"{run.period:%Y-%m}", "number": run.number, "kind": run.kind,
                         "as_of": run.as_of.isoformat(), **run.stats})
@@ -710,7 +709,7 @@ def commission_run_job(handle: Any, *, run_id: int) -> None:
 def run_fail(run: CommissionRun, reason: str) -> None:
     """Mark a run that is still running as failed, with `reason`. It has no lines: a run is
     computed in one transaction, which a failure or a dead worker rolls back."""
-    CommissionRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+    CommissionRun.objects.filter(pk=run.pk, status__in=RUN_STATES.sources(RunStatus.FAILED)).update(
         status=RunStatus.FAILED, finished_at=timezone.now(), stats={"error": str(reason)})
 
 

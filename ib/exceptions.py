@@ -10,7 +10,8 @@ from crm.lib.states import TransitionRefused
 __all__ = ["ApplicationTransitionRefused", "Conflict", "DisputeTransitionRefused", "DomainError", "HierarchyCycle",
            "InvitationUnusable", "NotAllowed", "NotFound", "PartnerLoginRefused", "PartnerLoginThrottled",
            "PartnerNotActive", "PartnerTransitionRefused", "PayoutTransitionRefused", "ValidationFailed",
-           "InvitationTransitionRefused", "AttributionConflictTransitionRefused"]
+           "InvitationTransitionRefused", "AttributionConflictTransitionRefused", "CommissionRunTransitionRefused",
+           "PostbackTransitionRefused"]
 
 
 class HierarchyCycle(ValidationFailed):
@@ -101,3 +102,15 @@ class AttributionConflictTransitionRefused(TransitionRefused):
     """An attribution conflict resolved already (ib.models.ATTRIBUTION_CONFLICT_STATES)."""
 
     default_code = "attribution_conflict_resolved"
+
+
+class CommissionRunTransitionRefused(TransitionRefused):
+    """A commission run finished (done or failed) already (ib.models.RUN_STATES)."""
+
+    default_code = "commission_run_finished"
+
+
+class PostbackTransitionRefused(TransitionRefused):
+    """A postback delivery's status may not move this way (ib.models.POSTBACK_STATES)."""
+
+    default_code = "postback_transition_refused"

@@ -50,10 +50,12 @@ from crm.lib.states import StateMachine
 from ib.exceptions import (
     ApplicationTransitionRefused,
     AttributionConflictTransitionRefused,
+    CommissionRunTransitionRefused,
     DisputeTransitionRefused,
     InvitationTransitionRefused,
     PartnerTransitionRefused,
     PayoutTransitionRefused,
+    PostbackTransitionRefused,
 )
 
 
@@ -1398,4 +1400,37 @@ ATTRIBUTION_CONFLICT_STATES = StateMachine(
     terminal=frozenset({ConflictStatus.RESOLVED}),
     message=lambda old, new: gettext("A conflict that is %(from)s cannot become %(to)s: it has already been resolved.")
     % _labels(ConflictStatus, old, new),
+)
+
+
+# A run is computed in one transaction (ib.commissions._run_finish): running until it is done, or
+# failed with the reason when its job stops (ib.commissions.run_fail, set-based: `WHERE status =
+# ANY(RUN_STATES.sources(FAILED))`, so that a run done meanwhile stays done). A recalculation is a new run.
+RUN_STATES = StateMachine(
+    name="commission run", model="ib.CommissionRun", states=RunStatus, error=CommissionRunTransitionRefused,
+    transitions={RunStatus.RUNNING: frozenset({RunStatus.DONE, RunStatus.FAILED}),
+                 RunStatus.DONE: frozenset(), RunStatus.FAILED: frozenset()},
+    terminal=frozenset({RunStatus.DONE, RunStatus.FAILED}),
+    message=lambda old, new: gettext("A commission run that is %(from)s cannot become %(to)s: it has finished.")
+    % _labels(RunStatus, old, new),
+)
+
+# A delivery is pending until an attempt succeeds, is refused by the partner's server (failed) or has
+# used every attempt (dead); an attempt that may be tried again leaves it pending (no move: its next
+# time changes, ib.postbacks._record). Only an IB manager sends a failed or dead one again (route "retry",
+# ib.postbacks.delivery_retry); a delivered one is final.
+POSTBACK_STATES = StateMachine(
+    name="postback delivery", model="ib.PostbackDelivery", states=PostbackStatus,
+    error=PostbackTransitionRefused,
+    transitions={
+        PostbackStatus.PENDING: frozenset({PostbackStatus.SUCCEEDED, PostbackStatus.FAILED, PostbackStatus.DEAD}),
+        PostbackStatus.SUCCEEDED: frozenset(),
+        PostbackStatus.FAILED: frozenset(),
+        PostbackStatus.DEAD: frozenset(),
+    },
+    routes={"retry": {PostbackStatus.FAILED: frozenset({PostbackStatus.PENDING}),
+                      PostbackStatus.DEAD: frozenset({PostbackStatus.PENDING})}},
+    terminal=frozenset({PostbackStatus.SUCCEEDED}),
+    message=lambda old, new: gettext("A postback that is %(from)s cannot become %(to)s: only a failed or dead one "
+                                     "is sent again, and a delivered one never.") % _labels(PostbackStatus, old, new),
 )

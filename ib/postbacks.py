@@ -54,8 +54,9 @@ from crm.lib.crypto import FieldCipher
 from crm.lib.enqueue import task_named
 from crm.lib.signatures import HEADER, header_value
 from crm.models import Client, Event, User
-from ib.exceptions import Conflict, ValidationFailed
+from ib.exceptions import ValidationFailed
 from ib.models import (
+    POSTBACK_STATES,
     ClientAttribution,
     Partner,
     Postback,
@@ -326,17 +327,23 @@ def _claim(delivery_id: int, now: dt.datetime) -> tuple[PostbackDelivery, Postba
 
 
 def _record(delivery: PostbackDelivery, outcome: Outcome) -> None:
+    """The attempt's outcome on the (claimed, pending) delivery: delivered, pending again with its next
+    time, or failed or dead (POSTBACK_STATES)."""
     now = timezone.now()
     fields: dict[str, Any] = {"last_status": outcome.status, "last_error": outcome.error[:500]}
     if not outcome.error:
-        fields.update(status=PostbackStatus.SUCCEEDED, delivered_at=now, next_attempt_at=None)
+        status, fields["delivered_at"], fields["next_attempt_at"] = PostbackStatus.SUCCEEDED, now, None
     elif outcome.retry and delivery.attempts < _max_attempts():
-        fields.update(status=PostbackStatus.PENDING, next_attempt_at=now + backoff(delivery.attempts))
+        status, fields["next_attempt_at"] = PostbackStatus.PENDING, now + backoff(delivery.attempts)
     else:
-        fields.update(status=PostbackStatus.DEAD if outcome.retry else PostbackStatus.FAILED, next_attempt_at=None)
-    PostbackDelivery.objects.filter(pk=delivery.pk).update(**fields, updated_at=now)
-    for key, value in fields.items():
-        setattr(delivery, key, value)
+        status = PostbackStatus.DEAD if outcome.retry else PostbackStatus.FAILED
+        fields["next_attempt_at"] = None
+    if status == delivery.status:  # pending, to be tried again later: not a move
+        for key, value in fields.items():
+            setattr(delivery, key, value)
+        delivery.save(update_fields=[*fields, "updated_at"])
+    else:
+        POSTBACK_STATES.move(delivery, status, also=fields, save=("updated_at",))
 
 
 def delivery_send(*, delivery_id: int, now: dt.datetime | None = None) -> PostbackDelivery | None:
@@ -373,11 +380,10 @@ def delivery_retry(*, actor: User | None, delivery: PostbackDelivery, reason: st
     goes on: a retryable failure of a dead delivery leaves it dead again."""
     delivery = PostbackDelivery.objects.select_for_update(of=("self",)).select_related("partner").get(pk=delivery.pk)
     _require(actor, delivery.partner)
-    if delivery.status not in (PostbackStatus.FAILED, PostbackStatus.DEAD):
-        raise Conflict(gettext("Only a failed or dead postback can be retried."))
     before = {"status": delivery.status, "attempts": delivery.attempts}
-    delivery.status, delivery.next_attempt_at = PostbackStatus.PENDING, timezone.now()
-    delivery.save(update_fields=["status", "next_attempt_at", "updated_at"])
+    # Only a failed or dead delivery is sent again (PostbackTransitionRefused otherwise, naming both states).
+    POSTBACK_STATES.move(delivery, PostbackStatus.PENDING, via="retry", also={"next_attempt_at": timezone.now()},
+                         save=("updated_at",))
     audit_record(action="ib.postback_retried", obj=delivery.partner, actor=actor, before=before,
                  after={"delivery": str(delivery.code), "event": delivery.event_name, "status": delivery.status},
                  reason=reason)

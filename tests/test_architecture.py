@@ -459,9 +459,7 @@ NOT_LIFECYCLES = {
 NOT_YET = {
     "crm.EventDelivery.status", "crm.Job.status", "integrations.WebhookDelivery.status", "emails.OutboundEmail.status",
     "automation.AutomationRun.status", "kyc.Submission.status",
-    "leads.LeadImport.status", "wallet.BankWireIncoming.status", "wallet.LedgerHold.state",
-    "wallet.SettlementImport.status", "wallet.SettlementFileLine.state", "ib.CommissionRun.status",
-    "ib.PostbackDelivery.status",
+    "leads.LeadImport.status",
 }
 
 

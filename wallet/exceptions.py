@@ -157,7 +157,9 @@ class AlreadyReversed(Conflict):
     default_code = "ledger_already_reversed"
 
 
-class HoldNotOpen(Conflict):
+class HoldNotOpen(TransitionRefused):
+    """A hold released or captured already (wallet.models.ledger.HOLD_STATES): nothing was written."""
+
     default_code = "ledger_hold_not_open"
 
 
@@ -205,3 +207,21 @@ class ReconciliationBreakTransitionRefused(TransitionRefused):
     """A reconciliation break was resolved already (wallet.models.reconciliation.BREAK_STATES)."""
 
     default_code = "recon_break_resolved"
+
+
+class SettlementImportTransitionRefused(TransitionRefused):
+    """A settlement import's status may not move this way (wallet.models.reconciliation.IMPORT_STATES)."""
+
+    default_code = "recon_import_transition_refused"
+
+
+class SettlementLineTransitionRefused(TransitionRefused):
+    """A settlement line was matched or found a duplicate already (wallet.models.reconciliation.LINE_STATES)."""
+
+    default_code = "recon_line_transition_refused"
+
+
+class BankWireTransitionRefused(TransitionRefused):
+    """An incoming wire was matched or returned already (wallet.models.providers.WIRE_STATES)."""
+
+    default_code = "bank_wire_transition_refused"

@@ -53,12 +53,12 @@ from crm.lib.validation import InvalidValue
 from crm.models import Client
 from wallet.exceptions import (
     AlreadyReversed,
-    HoldNotOpen,
     IdempotencyConflict,
     InsufficientFunds,
     UnbalancedTransaction,
 )
 from wallet.models import (
+    HOLD_STATES,
     AccountKind,
     HoldState,
     LedgerAccount,
@@ -316,6 +316,8 @@ def ledger_post(
         return existing
     tx = LedgerTransaction.from_db(db.alias, _TX_FIELDS, [tx_id, *values])
     for hold in consume_holds:
+        # The statement captured them (refusing any hold not in HOLD_STATES.sources(CAPTURED)): the
+        # objects in memory follow.
         hold.state, hold.capture_id, hold.resolved_at = HoldState.CAPTURED, tx_id, now
     return tx
 
@@ -345,9 +347,8 @@ def _post_statement(db: Any, params: list[Any], checked: list[tuple[LedgerAccoun
             account = next(account for account, _money in checked if account.pk == int(account_id))
             raise InsufficientFunds(account=account, available=Money(Decimal(available), account.currency).quantize(),
                                     requested=Money(Decimal(requested), account.currency).quantize()) from None
-        if sqlstate == "WLH01":
-            raise HoldNotOpen(gettext("This hold was already %(state)s.")
-                              % {"state": HoldState(detail).label}) from None
+        if sqlstate == "WLH01":  # a hold the table does not let become captured (released or captured)
+            raise HOLD_STATES.refusal(detail, HoldState.CAPTURED) from None
         raise
     return row[0] if row else None
 
@@ -400,20 +401,17 @@ def ledger_hold(*, key: str, account: LedgerAccount, amount: Money, memo: str = 
 @transaction.atomic
 def ledger_release(*, hold: LedgerHold, reason: str = "") -> LedgerHold:
     """Give a held amount back to available. Releasing a released hold does nothing; a captured
-    one raises HoldNotOpen."""
+    one raises HoldNotOpen (HOLD_STATES' refusal, naming both states)."""
     _lock_balances([hold.account_id])
     current = LedgerHold.objects.select_for_update().get(pk=hold.pk)
     if current.state == HoldState.RELEASED:
         return current
-    if current.state != HoldState.HELD:
-        raise HoldNotOpen(gettext("This hold was already %(state)s.") % {"state": current.get_state_display()})
+    HOLD_STATES.check(current, HoldState.RELEASED)
     now = timezone.now()
     LedgerBalance.objects.filter(account_id=current.account_id).update(held=F("held") - current.amount,
                                                                        updated_at=now)
-    current.state, current.resolved_at = HoldState.RELEASED, now
-    if reason:
-        current.memo = f"{current.memo}\n{reason}".strip()
-    current.save(update_fields=["state", "resolved_at", "memo"])
+    memo = f"{current.memo}\n{reason}".strip() if reason else current.memo
+    HOLD_STATES.move(current, HoldState.RELEASED, also={"resolved_at": now, "memo": memo}, save=())
     return current
 
 

@@ -72,12 +72,15 @@ from wallet.exceptions import ProviderBusy, SettlementParseError
 from wallet.ledger import Leg, clearing_account_for, ledger_post, mirror_account_for, system_account_for
 from wallet.models import (
     BREAK_STATES,
+    IMPORT_STATES,
+    LINE_STATES,
     AccountKind,
     BreakKind,
     BreakStatus,
     ImportStatus,
     LedgerAccount,
     LedgerTransaction,
+    LineState,
     PaymentMethod,
     PaymentProvider,
     ReconciliationBreak,
@@ -270,26 +273,32 @@ def settlement_import_run(*, handle: JobHandle | None, import_id: int) -> dict[s
     imp = SettlementImport.objects.select_related("provider", "mapping").get(pk=import_id)
     if imp.status not in (ImportStatus.QUEUED, ImportStatus.RUNNING):
         return {"lines": imp.line_count, "matched": imp.matched_count, "breaks": imp.break_count}
-    SettlementImport.objects.filter(pk=imp.pk).update(status=ImportStatus.RUNNING)
+    if imp.status == ImportStatus.QUEUED:  # running already: a job run again after its worker died
+        IMPORT_STATES.move(imp, ImportStatus.RUNNING, save=())
     _drop_temp()
     # Another import (or a re-match) of the provider finishes first: both would claim the same movements.
     _provider_lock(imp.provider_id, wait=True, session=True)
     try:
         counts = _import_file(imp, handle)
     except SettlementParseError as error:
-        SettlementImport.objects.filter(pk=imp.pk).update(status=ImportStatus.FAILED, error=str(error.message),
-                                                          finished_at=timezone.now())
+        _import_fail(imp, str(error.message))
         raise
     except JobCancelled:
-        SettlementImport.objects.filter(pk=imp.pk).update(
-            status=ImportStatus.FAILED, error=gettext("The import was cancelled; nothing of the file was stored."),
-            finished_at=timezone.now())
+        _import_fail(imp, gettext("The import was cancelled; nothing of the file was stored."))
         raise
     finally:
         _drop_temp()
         if not (connection.in_atomic_block and connection.needs_rollback):
             _provider_unlock(imp.provider_id)
     return counts
+
+
+def _import_fail(imp: SettlementImport, reason: str) -> None:
+    """Mark a running import failed with `reason`, in one statement whose WHERE is the table's
+    (IMPORT_STATES.sources(FAILED)): an import done already (a cancel that came after its write
+    committed) stays done, and the error that stopped the job is the one raised."""
+    SettlementImport.objects.filter(pk=imp.pk, status__in=IMPORT_STATES.sources(ImportStatus.FAILED)).update(
+        status=ImportStatus.FAILED, error=reason, finished_at=timezone.now())
 
 
 def _mapping(imp: SettlementImport) -> ColumnMapping:
@@ -344,9 +353,9 @@ def _import_file(imp: SettlementImport, handle: JobHandle | None) -> dict[str, i
             breaks = run.write_pair_breaks() + run.write_line_breaks()
             breaks += run.write_missing_at_provider(imp.pk, date_from, date_to)
             run.clear_settled(gettext("Settled by the file %(file)s.") % {"file": imp.file_name})
-            SettlementImport.objects.filter(pk=imp.pk).update(
-                status=ImportStatus.DONE, line_count=lines, matched_count=matched, break_count=breaks,
-                date_from=date_from, date_to=date_to, finished_at=timezone.now(), error="")
+            IMPORT_STATES.move(imp, ImportStatus.DONE, save=(), also={
+                "line_count": lines, "matched_count": matched, "break_count": breaks, "date_from": date_from,
+                "date_to": date_to, "finished_at": timezone.now(), "error": ""})
             audit_record(action="wallet.settlement_imported", obj=imp, actor=imp.created_by, after={
                 "lines": lines, "matched": matched, "breaks": breaks, "from": date_from.isoformat(),
                 "to": date_to.isoformat()})
@@ -667,8 +676,9 @@ def _rematch_locked(provider: PaymentProvider, actor: Any, *, settlement_id: int
         matched = run.write_matches()
         if not matched:
             return RematchResult(lines=lines, matched=0, breaks=0)
-        cursor.execute("UPDATE wallet_settlementfileline SET state = 'matched' "
-                       "WHERE id IN (SELECT line_id FROM recon_pairs)")
+        cursor.execute("UPDATE wallet_settlementfileline SET state = %(matched)s "
+                       "WHERE id IN (SELECT line_id FROM recon_pairs) AND state = ANY(%(sources)s)",
+                       {"matched": LineState.MATCHED, "sources": LINE_STATES.sources(LineState.MATCHED)})
         breaks = run.write_pair_breaks()
         cursor.execute("""
             UPDATE wallet_reconciliationbreak b SET status = 'resolved', resolution = 'matched', resolved_at = now(),

@@ -1,7 +1,8 @@
 """Every model with a life moves through one guarded state machine (crm.lib.states): deposits,
 withdrawals, transfers, KYC verifications, clients' stages, compliance cases, screening hits and AML
-alerts, partners, their invitations, applications, payouts, commission disputes and attribution conflicts, trading balance operations, prop
-challenges, reconciliation breaks and monitoring alerts (tests/test_architecture.py fails for a status field that no machine guards). Each table is complete against its
+alerts, partners, their invitations, applications, payouts, commission disputes and attribution conflicts, commission runs and
+postback deliveries, trading balance operations, prop challenges, ledger holds, incoming wires, settlement imports and
+their lines, reconciliation breaks and monitoring alerts (tests/test_architecture.py fails for a status field that no machine guards). Each table is complete against its
 model's choices; every move a table (or a route) lists is made through the helper and recorded,
 every other one is refused with the model's domain error naming both states, and a refused or
 failed move leaves nothing written."""
@@ -25,18 +26,22 @@ from crm.stages import CLIENT_STAGES
 from ib.exceptions import (
     ApplicationTransitionRefused,
     AttributionConflictTransitionRefused,
+    CommissionRunTransitionRefused,
     DisputeTransitionRefused,
     InvitationTransitionRefused,
     PartnerTransitionRefused,
     PayoutTransitionRefused,
+    PostbackTransitionRefused,
 )
 from ib.models import (
     AttributionConflict,
     CommissionDispute,
+    CommissionRun,
     Partner,
     PartnerApplication,
     PartnerInvitation,
     PartnerPayout,
+    PostbackDelivery,
 )
 from kyc.exceptions import KycError, KycTransitionRefused, QuestionnaireVersionTransitionRefused
 from kyc.models import KycProfile, KycStatus, QuestionnaireVersion
@@ -49,12 +54,25 @@ from trading.exceptions import BalanceOperationTransitionRefused, ChallengeTrans
 from trading.models import BalanceOperation
 from trading.prop_models import Challenge
 from wallet.exceptions import (
+    BankWireTransitionRefused,
+    HoldNotOpen,
     IllegalTransition,
     ReconciliationBreakTransitionRefused,
+    SettlementImportTransitionRefused,
+    SettlementLineTransitionRefused,
     TransferTransitionRefused,
     WithdrawalTransitionRefused,
 )
-from wallet.models import Deposit, ReconciliationBreak, Transfer, Withdrawal
+from wallet.models import (
+    BankWireIncoming,
+    Deposit,
+    LedgerHold,
+    ReconciliationBreak,
+    SettlementFileLine,
+    SettlementImport,
+    Transfer,
+    Withdrawal,
+)
 
 # Each machine: an unsaved object of its model at a given state, and the error a refused move raises.
 MODELS: dict[str, tuple[Callable[[str], Any], type[TransitionRefused]]] = {
@@ -77,6 +95,12 @@ MODELS: dict[str, tuple[Callable[[str], Any], type[TransitionRefused]]] = {
     "prop challenge": (lambda s: Challenge(state=s), ChallengeTransitionRefused),
     "reconciliation break": (lambda s: ReconciliationBreak(status=s), ReconciliationBreakTransitionRefused),
     "monitoring alert": (lambda s: MonitoringAlert(status=s), AlertTransitionRefused),
+    "ledger hold": (lambda s: LedgerHold(state=s), HoldNotOpen),
+    "incoming wire": (lambda s: BankWireIncoming(status=s), BankWireTransitionRefused),
+    "settlement import": (lambda s: SettlementImport(status=s), SettlementImportTransitionRefused),
+    "settlement line": (lambda s: SettlementFileLine(state=s), SettlementLineTransitionRefused),
+    "commission run": (lambda s: CommissionRun(status=s), CommissionRunTransitionRefused),
+    "postback delivery": (lambda s: PostbackDelivery(status=s), PostbackTransitionRefused),
 }
 NAMES = sorted(MODELS)
 

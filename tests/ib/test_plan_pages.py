@@ -15,7 +15,16 @@ from django.test import Client as HttpClient
 from crm.jobs import job_cancel
 from crm.models import AuditLog, RoleCode
 from ib import commissions as cs
-from ib.models import CommissionLine, CommissionRun, PlanAssignment, PlanVersion, RunKind, RunStatus
+from ib.exceptions import CommissionRunTransitionRefused
+from ib.models import (
+    RUN_STATES,
+    CommissionLine,
+    CommissionRun,
+    PlanAssignment,
+    PlanVersion,
+    RunKind,
+    RunStatus,
+)
 from tests.factories import make_user
 from tests.ib.engine_world import MARCH, make_world, round_trip, store, t
 from tests.rq import empty, work
@@ -143,6 +152,18 @@ def test_a_run_that_cannot_be_computed_or_whose_job_stopped_is_failed_with_the_r
     # A failed run does not stand in the way of settling the period's finished run.
     first = CommissionRun.objects.get(number=1)
     assert cs.commission_run_settle(actor=None, run=first)
+
+
+def test_a_finished_run_stays_finished_a_late_failure_changing_nothing(world):
+    done = CommissionRun.objects.get(number=1)
+    finished_at, stats = done.finished_at, done.stats
+    cs.run_fail(done, "the worker's late word")  # set-based: only a running run becomes failed
+    done.refresh_from_db()
+    assert (done.status, done.finished_at, done.stats) == (RunStatus.DONE, finished_at, stats)
+    with pytest.raises(CommissionRunTransitionRefused, match="done cannot become failed"):
+        RUN_STATES.move(done, RunStatus.FAILED, save=())
+    done.refresh_from_db()
+    assert done.status == RunStatus.DONE and cs.commission_run_settle(actor=None, run=done)
 
 
 def test_a_version_for_the_day_of_an_earlier_one_corrects_it_from_its_exact_start(world):

@@ -26,6 +26,7 @@ from crm.lib.money import Money
 from crm.lib.signatures import verify
 from crm.models import AuditLog, Event
 from ib import postbacks, tasks
+from ib.exceptions import PostbackTransitionRefused
 from ib.handlers import postback_queue
 from ib.models import Postback, PostbackDelivery, PostbackEvent, PostbackStatus
 from ib.services import Touch
@@ -277,6 +278,20 @@ def test_the_manager_retries_a_dead_delivery_audited(client, world, server, sett
     assert tasks.postback_send(delivery.pk) == PostbackStatus.SUCCEEDED
     assert client.post(url).status_code == 302  # a succeeded one is not retried
     assert len(server.received) == 2
+
+
+def test_a_delivered_postback_is_not_sent_again_the_refusal_naming_both_states(world, server):
+    delivery = _delivery_for(_first_deposit(world.person))
+    with pytest.raises(PostbackTransitionRefused, match="pending cannot become pending"):
+        postbacks.delivery_retry(actor=world.manager, delivery=delivery)  # waiting for its first try
+    assert tasks.postback_send(delivery.pk) == PostbackStatus.SUCCEEDED
+    with pytest.raises(PostbackTransitionRefused) as refused:
+        postbacks.delivery_retry(actor=world.manager, delivery=delivery)
+    assert "succeeded cannot become pending" in refused.value.message
+    assert (refused.value.from_state, refused.value.to_state) == (PostbackStatus.SUCCEEDED, PostbackStatus.PENDING)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, delivery.next_attempt_at) == (PostbackStatus.SUCCEEDED, 1, None)
+    assert not AuditLog.objects.filter(action="ib.postback_retried").exists() and len(server.received) == 1
 
 
 # --- the settings form: the permission trio ------------------------------------------------------------

@@ -16,9 +16,9 @@ from crm.lib.money import Money
 from crm.models import AuditLog, Event
 from tests.factories import make_client
 from tests.wallet.ledger_support import deposit, funded_wallet, new_key, usd
+from wallet.exceptions import HoldNotOpen
 from wallet.ledger import (
     AlreadyReversed,
-    HoldNotOpen,
     IdempotencyConflict,
     InsufficientFunds,
     Leg,
@@ -299,8 +299,11 @@ def test_capturing_a_hold_posts_it_and_consumes_it(client, bank):
     assert hold.state == HoldState.CAPTURED and hold.capture_id == tx.pk
     assert (balance(wallet), available(wallet)) == (usd(60), usd(60))
     assert balance(bank) == usd(40)
-    with pytest.raises(HoldNotOpen):
+    with pytest.raises(HoldNotOpen, match="already captured: it cannot be released") as refused:
         ledger_release(hold=hold)
+    assert (refused.value.from_state, refused.value.to_state) == (HoldState.CAPTURED, HoldState.RELEASED)
+    hold.refresh_from_db()
+    assert hold.state == HoldState.CAPTURED and (balance(wallet), available(wallet)) == (usd(60), usd(60))
 
 
 def test_a_hold_captured_already_is_named_when_captured_again_even_on_an_emptied_wallet(client, bank):
@@ -310,7 +313,7 @@ def test_a_hold_captured_already_is_named_when_captured_again_even_on_an_emptied
     hold = ledger_hold(key="wd-all", account=wallet, amount=usd(3))
     stale = LedgerHold.objects.get(pk=hold.pk)
     ledger_hold_capture(hold=hold, key="wd-all-paid", to_account=bank)
-    with pytest.raises(HoldNotOpen, match="Captured"):
+    with pytest.raises(HoldNotOpen, match="already captured: it cannot be captured"):
         ledger_hold_capture(hold=stale, key="wd-all-paid-again", to_account=bank)
     assert not LedgerTransaction.objects.filter(idempotency_key="wd-all-paid-again").exists()
     assert (balance(wallet), available(wallet), balance(bank)) == (usd(0), usd(0), usd(3))
@@ -457,7 +460,7 @@ def test_a_hold_released_before_its_capture_refuses_the_capture_and_posts_nothin
     hold = ledger_hold(key="wd-released", account=wallet, amount=usd(40))
     stale = LedgerHold.objects.get(pk=hold.pk)  # what a second request still holds in memory
     ledger_release(hold=hold, reason="cancelled by the client")
-    with pytest.raises(HoldNotOpen, match="Released"):
+    with pytest.raises(HoldNotOpen, match="already released: it cannot be captured"):
         ledger_hold_capture(hold=stale, key="wd-released-paid", to_account=bank)
     assert not LedgerTransaction.objects.filter(idempotency_key="wd-released-paid").exists()
     assert (balance(wallet), available(wallet), balance(bank)) == (usd(100), usd(100), usd(0))

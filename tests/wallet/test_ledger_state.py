@@ -24,9 +24,9 @@ from hypothesis.stateful import (
 from crm.exceptions import Conflict
 from crm.lib.money import Money
 from tests.factories import make_brand, make_client
+from wallet.exceptions import HoldNotOpen
 from wallet.ledger import (
     AlreadyReversed,
-    HoldNotOpen,
     InsufficientFunds,
     Leg,
     clearing_account_for,

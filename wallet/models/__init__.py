@@ -5,6 +5,7 @@
 from wallet.models.close import MonthClose
 from wallet.models.deposits import Deposit, DepositRefund, DepositStatus, DepositStatusChange
 from wallet.models.ledger import (
+    HOLD_STATES,
     AccountKind,
     HoldState,
     LedgerAccount,
@@ -15,6 +16,7 @@ from wallet.models.ledger import (
     NormalSide,
 )
 from wallet.models.providers import (
+    WIRE_STATES,
     AdapterKind,
     BankWireIncoming,
     BankWireStatus,
@@ -31,6 +33,8 @@ from wallet.models.providers import (
 )
 from wallet.models.reconciliation import (
     BREAK_STATES,
+    IMPORT_STATES,
+    LINE_STATES,
     BreakKind,
     BreakStatus,
     ImportStatus,
@@ -55,7 +59,7 @@ __all__ = [
     "AccountKind",
     "AdapterKind",
     "BankWireIncoming",
-    "BankWireStatus",
+    "BankWireStatus", "WIRE_STATES",
     "BreakKind",
     "BREAK_STATES", "BreakStatus",
     "Deposit",
@@ -63,14 +67,14 @@ __all__ = [
     "DepositStatus",
     "DepositStatusChange",
     "Direction",
-    "HoldState",
-    "ImportStatus",
+    "HOLD_STATES", "HoldState",
+    "IMPORT_STATES", "ImportStatus",
     "LedgerAccount",
     "LedgerBalance",
     "LedgerHold",
     "LedgerLeg",
     "LedgerTransaction",
-    "LineState",
+    "LINE_STATES", "LineState",
     "LowRiskRule",
     "MatchMethod",
     "MethodKind",

@@ -29,9 +29,12 @@ from typing import ClassVar
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.lib.money import CurrencyField, Money, MoneyAmountField, amount_format
+from crm.lib.states import StateMachine
+from wallet.exceptions import HoldNotOpen
 
 
 class AccountKind(models.TextChoices):
@@ -271,3 +274,20 @@ class LedgerHold(models.Model):
     @property
     def money(self) -> Money:
         return Money(self.amount, self.currency).quantize()
+
+
+def _hold_refused(old: str, new: str) -> str:
+    return gettext("This hold was already %(from)s: it cannot be %(to)s.") % {
+        "from": str(HoldState(old).label).lower(), "to": str(HoldState(new).label).lower()}
+
+
+# A hold is held until it is released (wallet.ledger.ledger_release) or captured by the posting that
+# consumes it, once. The capture is written by the posting statement (wallet_ledger_post, migration
+# 0022), which refuses a hold in any state but HOLD_STATES.sources(CAPTURED) (held) with the
+# machine's error (wallet.ledger._post_statement).
+HOLD_STATES = StateMachine(
+    name="ledger hold", model="wallet.LedgerHold", states=HoldState, state_field="state",
+    transitions={HoldState.HELD: frozenset({HoldState.RELEASED, HoldState.CAPTURED}),
+                 HoldState.RELEASED: frozenset(), HoldState.CAPTURED: frozenset()},
+    terminal=frozenset({HoldState.RELEASED, HoldState.CAPTURED}), error=HoldNotOpen, message=_hold_refused,
+)

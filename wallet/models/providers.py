@@ -18,9 +18,10 @@ from simple_history.models import HistoricalRecords
 from crm.lib.context import history_user
 from crm.lib.crypto import FieldCipher, Undecryptable
 from crm.lib.money import CurrencyField, Money, MoneyAmountField, amount_format
+from crm.lib.states import StateMachine
 from crm.lib.webhooks import accepted_once
 from crm.models import ReceivedWebhook
-from wallet.exceptions import ProviderNotConfigured
+from wallet.exceptions import BankWireTransitionRefused, ProviderNotConfigured
 from wallet.providers.base import ProviderConfig
 from wallet.providers.settlement import ColumnMapping
 
@@ -296,3 +297,19 @@ class BankWireIncoming(models.Model):
     @property
     def money(self) -> Money:
         return Money(self.amount, self.currency)
+
+
+def _wire_refused(old: str, new: str) -> str:
+    return gettext("A wire that is %(from)s cannot be %(to)s: it was settled already.") % {
+        "from": str(BankWireStatus(old).label).lower(), "to": str(BankWireStatus(new).label).lower()}
+
+
+# A wire finance recorded is unmatched until it is matched to the deposit it pays or returned to the
+# payer, once (a wire matched by mistake is returned by the bank as a new movement, not unmatched).
+WIRE_STATES = StateMachine(
+    name="incoming wire", model="wallet.BankWireIncoming", states=BankWireStatus,
+    transitions={BankWireStatus.UNMATCHED: frozenset({BankWireStatus.MATCHED, BankWireStatus.RETURNED}),
+                 BankWireStatus.MATCHED: frozenset(), BankWireStatus.RETURNED: frozenset()},
+    terminal=frozenset({BankWireStatus.MATCHED, BankWireStatus.RETURNED}), error=BankWireTransitionRefused,
+    message=_wire_refused,
+)

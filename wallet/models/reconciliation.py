@@ -20,7 +20,11 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.lib.money import CurrencyField, Money, MoneyAmountField, amount_format
 from crm.lib.states import StateMachine
-from wallet.exceptions import ReconciliationBreakTransitionRefused
+from wallet.exceptions import (
+    ReconciliationBreakTransitionRefused,
+    SettlementImportTransitionRefused,
+    SettlementLineTransitionRefused,
+)
 
 
 class ImportStatus(models.TextChoices):
@@ -249,4 +253,39 @@ BREAK_STATES = StateMachine(
     name="reconciliation break", model="wallet.ReconciliationBreak", states=BreakStatus,
     transitions={BreakStatus.OPEN: frozenset({BreakStatus.RESOLVED}), BreakStatus.RESOLVED: frozenset()},
     terminal=frozenset({BreakStatus.RESOLVED}), error=ReconciliationBreakTransitionRefused, message=_break_refused,
+)
+
+
+def _import_refused(old: str, new: str) -> str:
+    return gettext("A settlement import that is %(from)s cannot become %(to)s.") % {
+        "from": str(ImportStatus(old).label).lower(), "to": str(ImportStatus(new).label).lower()}
+
+
+# An import is queued until its job runs it (a job run again after its worker died finds it running
+# and runs it again, without a move); it ends done, or failed with the reason and nothing of the file
+# kept (the same file may then be imported again: a new import). wallet.reconciliation.settlement_import_run.
+IMPORT_STATES = StateMachine(
+    name="settlement import", model="wallet.SettlementImport", states=ImportStatus,
+    transitions={ImportStatus.QUEUED: frozenset({ImportStatus.RUNNING}),
+                 ImportStatus.RUNNING: frozenset({ImportStatus.DONE, ImportStatus.FAILED}),
+                 ImportStatus.DONE: frozenset(), ImportStatus.FAILED: frozenset()},
+    terminal=frozenset({ImportStatus.DONE, ImportStatus.FAILED}), error=SettlementImportTransitionRefused,
+    message=_import_refused,
+)
+
+
+def _line_refused(old: str, new: str) -> str:
+    return gettext("A settlement line that is %(from)s cannot become %(to)s.") % {
+        "from": str(LineState(old).label).lower(), "to": str(LineState(new).label).lower()}
+
+
+# A line is written by its import as matched, duplicate or unmatched (open); an unmatched one is
+# matched later when its movement reaches the ledger (wallet.reconciliation._rematch_locked, set-based:
+# `WHERE state = ANY(LINE_STATES.sources(MATCHED))`). Matched and duplicate lines stay so.
+LINE_STATES = StateMachine(
+    name="settlement line", model="wallet.SettlementFileLine", states=LineState, state_field="state",
+    transitions={LineState.OPEN: frozenset({LineState.MATCHED}), LineState.MATCHED: frozenset(),
+                 LineState.DUPLICATE: frozenset()},
+    terminal=frozenset({LineState.MATCHED, LineState.DUPLICATE}), error=SettlementLineTransitionRefused,
+    message=_line_refused,
 )
