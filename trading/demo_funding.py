@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from crm.lib.hooks import HookPoint
+from trading.accounts import balance_operation_request, balance_operation_send
 from trading.models import BalanceOperation, BalanceState
 
 # Called with account=, amount= (Decimal, the account's currency), reason=; returns the applied
@@ -30,8 +31,6 @@ def demo_account_deposit(*, account: Any, amount: Decimal, reason: str = "Demo d
     """Put `amount` on the demo's live `account` now, as the first registered funder does it (the
     wallet: through the client's wallet and a transfer); a demo account, or with none registered, a
     balance operation sent at once."""
-    from trading.services import balance_operation_request
-
     # A demo account's money is play money, put on the platform as the trader's room does it.
     for fund in [] if account.is_demo else demo_funders:
         return fund(account=account, amount=amount, reason=reason)
@@ -44,8 +43,6 @@ def balance_operation_send_now(*, operation_id: int, wait_seconds: float = 30) -
     """Send a committed operation here and now (`balance_operation_send`) rather than leave it to the
     worker its request queued it for; if a worker claimed it first, wait up to `wait_seconds` for its
     answer. Returns the operation as it then stands (still pending only past the wait)."""
-    from trading.services import balance_operation_send
-
     operation = balance_operation_send(operation_id=operation_id)
     deadline = time.monotonic() + wait_seconds
     while operation.state == BalanceState.PENDING and time.monotonic() < deadline:

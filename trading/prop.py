@@ -53,6 +53,13 @@ from crm.lib.sqlfiles import sql_text
 from crm.lib.validation import InvalidValue
 from crm.models import Brand, Client, User
 from crm.permissions import user_can
+from trading.accounts import (
+    balance_operation_request,
+    balance_operation_resolve,
+    balance_operation_send,
+    trading_account_open,
+    trading_account_set_access,
+)
 from trading.adapters.base import AccessLevel as PlatformAccess
 from trading.exceptions import PlatformFailed
 from trading.lease import lease_hold
@@ -596,13 +603,6 @@ def challenge_open_account(*, challenge_id: int) -> Challenge:
     account size whose answer was lost (UNKNOWN) is looked up by its reference when its check is
     due (``balance_operation_resolve``): found, the phase starts; proven not applied, a new one is
     sent; not known yet, the challenge waits for the next sweep."""
-    from trading.services import (
-        balance_operation_request,
-        balance_operation_resolve,
-        balance_operation_send,
-        trading_account_open,
-    )
-
     challenge = Challenge.objects.select_related("product", "client", "product__server").get(pk=challenge_id)
     if challenge.state != ChallengeState.OPENING:
         return challenge
@@ -876,8 +876,6 @@ def challenge_enforce(*, challenge_id: int) -> Challenge:
 def _restrict(account: TradingAccount, *, wanted: str, reason: str) -> TradingAccount:
     """Set `wanted` access through the account's adapter (whatever its platform); close-only where
     the platform cannot give it to this account (no close-only group for it) falls back to disabled."""
-    from trading.services import trading_account_set_access
-
     levels = adapter_for(account.server).capabilities.access_levels
     if wanted == AccessLevel.CLOSE_ONLY and PlatformAccess.CLOSE_ONLY in levels:
         try:
@@ -947,8 +945,6 @@ def challenge_payout_take(*, challenge: Challenge, actor: User | None = None) ->
     """Take the funded account's profit off the platform (a balance operation, never applied twice)
     and record the payout decision; returns the trader's share for the wallet to pay out. Call inside
     the wallet's transaction: the platform operation is sent after it commits."""
-    from trading.services import balance_operation_request
-
     locked = Challenge.objects.select_for_update(of=("self",)).select_related("product", "account", "client").get(pk=challenge.pk)
     profit, share = challenge_payable(locked)
     if profit.amount <= 0:
@@ -967,11 +963,3 @@ def challenge_payout_take(*, challenge: Challenge, actor: User | None = None) ->
     emit("trading.challenge_payout", client=locked.client, actor=actor, data=_event_data(
         locked, profit=str(profit.amount), share=str(share.amount), currency=share.currency))
     return PayoutTake(challenge=locked, profit=profit, share=share, operation_code=str(op.code))
-
-
-def challenges_refresh(*, server_id: int) -> None:
-    """Poll the server's account states now (the evaluator and its platform actions follow, as after
-    every poll): for the demo seed and for staff who want a decision without waiting for beat."""
-    from trading import sync
-
-    sync.account_states_sync(server_id, force=True)

@@ -14,7 +14,7 @@ from django.urls import reverse
 from crm.exceptions import ValidationFailed
 from tests.trading.crm_fixtures import ACCOUNT_TYPES, _fresh_adapters, make_server, world  # noqa: F401
 from tests.trading.fake_mt5_module import FakeMetaTrader5
-from trading import services, sync
+from trading import accounts, services, sync
 from trading.adapters.mt5_terminal import MT5TerminalAdapter, MT5TerminalConfig
 from trading.adapters.mt5_web import MT5WebAdapter, MT5WebConfig
 from trading.models import BalanceOperation, BalanceState, Deal, TradingAccount
@@ -111,7 +111,7 @@ def test_a_reference_collision_draws_another_reference(world, monkeypatch):
     account = _open(world, "btc")
     first = _move(world, account, "0.001")
     draws = iter([first.reference, "ZZZZZZZZZZ"])
-    monkeypatch.setattr(services, "new_reference", lambda: next(draws))
+    monkeypatch.setattr(accounts, "new_reference", lambda: next(draws))
     second = _move(world, account, "0.002")
     assert second.reference == "ZZZZZZZZZZ"
     assert second.state == BalanceState.APPLIED
@@ -122,7 +122,7 @@ def test_an_error_other_than_a_reference_collision_surfaces_as_itself(world):
     # Validation keeps zero out of the service; below it, the database's own check still refuses it,
     # and that refusal must be what the caller sees, not "could not draw a unique reference".
     with pytest.raises(IntegrityError, match="balanceop_amount_nonzero"):
-        services._balance_operation_create(actor=None, account=account, kind="balance", amount=Decimal(0),
+        accounts._balance_operation_create(actor=None, account=account, kind="balance", amount=Decimal(0),
                                            reason="")
     assert not BalanceOperation.objects.filter(account=account).exists()
 

@@ -23,8 +23,8 @@ from crm.lib import csp
 from crm.models import AuditLog, Event
 from tests.factories import make_client
 from tests.trading.crm_fixtures import _fresh_adapters, open_account, world  # noqa: F401 - fixtures
+from trading import accounts as trading_accounts
 from trading import password_links
-from trading import services as trading_services
 from trading.models import TradingPasswordLink
 from trading.services import trading_account_open, trading_account_reset_password
 
@@ -35,8 +35,8 @@ LINK = re.compile(r"https?://[^\s\"<]+/trading-password/([^/\s\"<]+)/")
 def made(monkeypatch) -> list[str]:
     """Every trading password the services generate, in order."""
     passwords: list[str] = []
-    generate = trading_services.generate_trading_password
-    monkeypatch.setattr(trading_services, "generate_trading_password",
+    generate = trading_accounts.generate_trading_password
+    monkeypatch.setattr(trading_accounts, "generate_trading_password",
                         lambda: passwords.append(generate()) or passwords[-1])
     return passwords
 

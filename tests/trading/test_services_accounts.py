@@ -16,8 +16,8 @@ from django.core import mail
 from crm.exceptions import NotAllowed, ValidationFailed
 from crm.models import AuditLog, Event
 from tests.trading.crm_fixtures import _fresh_adapters, events, open_account, world  # noqa: F401 - fixtures
+from trading import accounts as trading_accounts
 from trading import registry
-from trading import services as trading_services
 from trading.adapters.base import PlatformRejected
 from trading.exceptions import PlatformFailed, PlatformOutcomeUnknown
 from trading.models import TradingAccount
@@ -122,8 +122,8 @@ def test_password_reset_sets_a_strong_password_on_the_platform_and_only_the_clie
         world, caplog, monkeypatch, django_capture_on_commit_callbacks):
     account = open_account(world, deposit=None)
     made: list[str] = []
-    generate = trading_services.generate_trading_password
-    monkeypatch.setattr(trading_services, "generate_trading_password", lambda: made.append(generate()) or made[-1])
+    generate = trading_accounts.generate_trading_password
+    monkeypatch.setattr(trading_accounts, "generate_trading_password", lambda: made.append(generate()) or made[-1])
     caplog.set_level(logging.DEBUG)
     with django_capture_on_commit_callbacks(execute=True):
         trading_account_reset_password(actor=world.owner, account=account, reason="forgot it")
