@@ -24,8 +24,8 @@ from crm.exceptions import DomainError
 from crm.lib.forms import form_field
 from crm.models import ApiKey, Brand
 from crm.permissions import AuthedRequest
-from crm.views.staff import administrator_required
 from integrations import apikeys as services
+from integrations.permissions import api_clients_page
 
 
 class ApiKeyForm(forms.Form):
@@ -55,13 +55,13 @@ def _keys() -> QuerySet[ApiKey]:
     return ApiKey.objects.select_related("brand", "created_by").order_by("revoked_at", "-created_at")
 
 
-@administrator_required
+@api_clients_page
 def apikey_list(request: AuthedRequest) -> HttpResponse:
     return render(request, "integrations/apikeys/list.html", {"keys": _keys(), "scopes": scopes()})
 
 
 @never_cache
-@administrator_required
+@api_clients_page
 def apikey_create(request: AuthedRequest) -> HttpResponse:
     form = ApiKeyForm(request.POST if request.method == "POST" else None)
     if form.is_valid():
@@ -78,7 +78,7 @@ def apikey_create(request: AuthedRequest) -> HttpResponse:
     return render(request, "integrations/apikeys/form.html", {"form": form})
 
 
-@administrator_required
+@api_clients_page
 @require_POST
 def apikey_revoke(request: AuthedRequest, prefix: str) -> HttpResponse:
     key = ApiKey.objects.filter(prefix=prefix).first()

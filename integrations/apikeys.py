@@ -1,4 +1,5 @@
-"""API keys: create, revoke and authenticate (the API's assembly, integrations.assembly, asks who a key is)."""
+"""API keys: create, revoke and authenticate (the API's assembly, integrations.assembly, asks who a key is).
+Who may create and revoke them, and give them which scopes: integrations.permissions."""
 
 from __future__ import annotations
 
@@ -18,19 +19,13 @@ from crm.audit import audit_record
 from crm.exceptions import Conflict, FieldErrors, NotAllowed
 from crm.lib.validation import InvalidValue, text_clean
 from crm.models import ApiKey, Brand, User
-from crm.permissions import user_can
 from crm.registry import API_SCOPES
-from integrations import apikey_cache
+from integrations import apikey_cache, permissions
 
 API_KEY_PREFIX_LENGTH = 8
 _PREFIX_ALPHABET = string.ascii_letters + string.digits
 # A key is used on every API call; writing last_used_at each time would turn reads into writes.
 API_KEY_TOUCH_INTERVAL = timedelta(minutes=1)
-
-
-def _require(actor: User | None, perm: str) -> None:
-    if actor is not None and not user_can(actor, perm):
-        raise NotAllowed()
 
 
 def _text(value: object, field: str) -> str | None:
@@ -49,7 +44,7 @@ def apikey_create(*, actor: User, brand: Brand, name: str, scopes: Iterable[str]
     never stored ("crm_<prefix>_<secret>"; only its SHA-256 is kept)."""
     if actor is None:
         raise NotAllowed()
-    _require(actor, "crm.add_apikey")
+    permissions.require(actor, permissions.APIKEY_CREATE)
     errors = FieldErrors()
     try:
         name = text_clean(_text(name, "name"), field="name", max_length=120, required=True)
@@ -65,8 +60,7 @@ def apikey_create(*, actor: User, brand: Brand, name: str, scopes: Iterable[str]
         errors.add("scopes", gettext("Choose at least one scope."))
     else:
         # A scope that carries another team's matters (compliance's events) is that team's to give.
-        withheld = [str(s) for s in requested if (scope := API_SCOPES.get(s)) is not None
-                    and scope.permission is not None and not user_can(actor, scope.permission)]
+        withheld = permissions.scopes_withheld(actor, requested)
         if withheld:
             errors.add("scopes", gettext("Only a compliance officer or an administrator may give a key these "
                                          "scopes: %(scopes)s.") % {"scopes": ", ".join(withheld)})
@@ -93,7 +87,7 @@ def apikey_revoke(*, actor: User, key: ApiKey) -> ApiKey:
     """Revoke `key`: it stops working at once. Revoking a revoked key changes nothing."""
     if actor is None:
         raise NotAllowed()
-    _require(actor, "crm.change_apikey")
+    permissions.require(actor, permissions.APIKEY_REVOKE)
     key.refresh_from_db(from_queryset=ApiKey.objects.select_for_update())
     if key.revoked_at is not None:
         return key

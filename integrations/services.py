@@ -81,6 +81,7 @@ from crm.models import ApiKey, Client, Event, User
 from crm.permissions import user_can
 
 # API keys, the API clients that subscribe, are this app's too (integrations.apikeys).
+from integrations import permissions
 from integrations.apikeys import apikey_authenticate as apikey_authenticate
 from integrations.apikeys import apikey_create as apikey_create
 from integrations.apikeys import apikey_revoke as apikey_revoke
@@ -101,7 +102,7 @@ SUBSCRIBER_SCOPES: dict[str, str] = {
 }
 USER_AGENT = "brokerage-crm-webhooks/1"
 EXCERPT = 500
-MANAGE_PERM = "crm.change_apikey"  # subscribers are part of administering API clients
+MANAGE_PERM = permissions.WEBHOOKS_MANAGE  # who may manage subscribers: integrations.permissions
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix of generated secrets, not one
 
 
@@ -203,10 +204,8 @@ def _new_secret() -> str:
 
 def _authorise(actor: User | None, api_key: ApiKey | None, subscriber_key_id: int) -> None:
     """Staff need the API-key administration permission; an API client may act on its own
-    subscribers only."""
-    if actor is not None:
-        _require(actor, MANAGE_PERM)
-    elif api_key is None or api_key.pk != subscriber_key_id:
+    subscribers only (integrations.permissions)."""
+    if permissions.subscriber_manage_refused(actor, api_key, subscriber_key_id):
         raise NotAllowed()
 
 

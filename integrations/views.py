@@ -26,10 +26,10 @@ from crm.exceptions import DomainError, NotFound, ValidationFailed
 from crm.lib.forms import form_field
 from crm.models import ApiKey
 from crm.permissions import AuthedRequest
-from crm.views.staff import administrator_required
 from crm.views.ui import render_page, safe_next
 from integrations import services as outbound
 from integrations.models import WebhookDelivery, WebhookDeliveryStatus, WebhookSubscriber
+from integrations.permissions import api_clients_page
 
 PAGE_SIZE = 50
 LOG_TEMPLATE = "integrations/webhooks/delivery_list.html"
@@ -99,7 +99,7 @@ def _subscriber(request: AuthedRequest, code: Any) -> WebhookSubscriber:
         raise Http404 from None
 
 
-@administrator_required
+@api_clients_page
 @require_GET
 def webhook_subscriber_list(request: AuthedRequest) -> HttpResponse:
     subs = outbound.subscribers_for(actor=request.user)
@@ -110,7 +110,7 @@ def webhook_subscriber_list(request: AuthedRequest) -> HttpResponse:
 
 
 @never_cache
-@administrator_required
+@api_clients_page
 def webhook_subscriber_create(request: AuthedRequest) -> HttpResponse:
     form = SubscriberForm(request.POST if request.method == "POST" else None)
     if form.is_valid():
@@ -127,7 +127,7 @@ def webhook_subscriber_create(request: AuthedRequest) -> HttpResponse:
     return render(request, "integrations/webhooks/subscriber_form.html", {"form": form})
 
 
-@administrator_required
+@api_clients_page
 @require_GET
 def webhook_subscriber_detail(request: AuthedRequest, code: Any) -> HttpResponse:
     sub = _subscriber(request, code)
@@ -136,7 +136,7 @@ def webhook_subscriber_detail(request: AuthedRequest, code: Any) -> HttpResponse
 
 
 @never_cache
-@administrator_required
+@api_clients_page
 @require_POST
 def webhook_subscriber_action(request: AuthedRequest, code: Any, action: str) -> HttpResponse:
     """rotate (a new secret beside the old, shown once), retire (the old secret), pause, resume."""
@@ -163,7 +163,7 @@ def webhook_subscriber_action(request: AuthedRequest, code: Any, action: str) ->
     return redirect("webhook_subscriber_detail", sub.code)
 
 
-@administrator_required
+@api_clients_page
 @require_GET
 def webhook_delivery_list(request: AuthedRequest) -> HttpResponse:
     subs = list(outbound.subscribers_for(actor=request.user))
@@ -177,7 +177,7 @@ def webhook_delivery_list(request: AuthedRequest) -> HttpResponse:
     }, partial="webhook-delivery-table")
 
 
-@administrator_required
+@api_clients_page
 @require_POST
 def webhook_delivery_replay(request: AuthedRequest, delivery_id: Any) -> HttpResponse:
     """Queue the delivery to be sent again with the same delivery id (a new attempt)."""
@@ -194,7 +194,7 @@ def webhook_delivery_replay(request: AuthedRequest, delivery_id: Any) -> HttpRes
     return redirect(safe_next(request, request.POST.get("next"), reverse("webhook_delivery_list")))
 
 
-@administrator_required
+@api_clients_page
 @require_GET
 def webhook_delivery_detail(request: AuthedRequest, delivery_id: Any) -> HttpResponse:
     try:

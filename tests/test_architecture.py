@@ -695,9 +695,7 @@ def app_packages() -> dict[str, tuple[str, Path]]:
 
 
 # Apps with pages still without a permissions module, and why: the test fails once one has it.
-PERMISSIONS_PENDING = {
-    "integrations": "being assembled out of crm (issue 59, item 2); the API keys' rights are in integrations.apikeys",
-}
+PERMISSIONS_PENDING: dict[str, str] = {}
 
 
 def test_every_app_with_pages_has_a_permissions_module_saying_who_may_do_what() -> None:
