@@ -12,7 +12,7 @@ class AutomationConfig(AppConfig):
         from django.utils.translation import gettext_lazy as _
 
         from automation.selectors import catalogue_rule_listeners
-        from crm.event_catalogue import rule_listeners_register
+        from crm.events.catalogue import rule_listeners_register
         from crm.models import RoleCode
         from crm.registry import NavItem, contribute
 

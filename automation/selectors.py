@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from automation.models import AutomationRule, AutomationRun, RunStatus
 from automation.playbook import playbook_events
 from automation.rules import EVENT_NAME_RE
-from crm.event_catalogue import RuleListener
+from crm.events.catalogue import RuleListener
 from crm.models import Brand
 
 
@@ -31,7 +31,7 @@ def automation_run_list() -> QuerySet[AutomationRun]:
 def known_event_names() -> list[str]:
     """Event names a trigger can be chosen from: the event catalogue, the timeline's registry and
     those rules already use."""
-    from crm.event_catalogue import declared
+    from crm.events.catalogue import declared
     from crm.timeline import registered_names
 
     names = set(registered_names()) | {event.name for event in declared()}

@@ -1,4 +1,4 @@
-"""The events of compliance (see crm.event_catalogue): screening hits raised and decided, restrictions
+"""The events of compliance (see crm.events.catalogue): screening hits raised and decided, restrictions
 imposed and lifted, jurisdictions changed.
 
 Screening events name the client in their data (`client`, its code) and are written without the
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-from crm.event_catalogue import CodeText, DateTimeText, PersonalText, Ref, UserRef, declare
+from crm.events.catalogue import CodeText, DateTimeText, PersonalText, Ref, UserRef, declare
 
 
 class HitRaised(TypedDict):

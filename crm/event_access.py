@@ -6,7 +6,7 @@ subscriber, only when the key holds that scope, and a staff session only when th
 scope's `permission` (administrators hold every one). A compliance matter that reaches anyone else
 is tipping off. Who may give a key such a scope is the same permission's holder (integrations.apikeys).
 
-Personal data in any event (the fields the catalogue marks PERSONAL, crm.event_catalogue) is left
+Personal data in any event (the fields the catalogue marks PERSONAL, crm.events.catalogue) is left
 out unless the reader may have it: a key with `clients:read` in the feed, a subscriber with the
 `personal_data` scope (integrations.services); the names left out are listed in `redacted`.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from crm import event_catalogue
+from crm.events import catalogue
 from crm.registry import API_SCOPES, ApiScope
 
 PERSONAL_FEED_SCOPE = "clients:read"  # a key that reads clients in full reads their names in events too
@@ -69,7 +69,7 @@ def data_redacted(name: str, data: Mapping[str, Any] | None, *, personal: bool) 
     out = dict(data or {})
     if personal:
         return out, []
-    declared = event_catalogue.event_type(name)
+    declared = catalogue.event_type(name)
     if declared is None:
         return out, []
     redacted = [field for field in sorted(declared.personal_fields()) if field in out]

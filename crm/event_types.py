@@ -1,11 +1,11 @@
-"""The core's events and their payloads (see crm.event_catalogue). Names of staff and desks in
+"""The core's events and their payloads (see crm.events.catalogue). Names of staff and desks in
 event data are Refs ({"code", "name"}); times are ISO 8601 text; codes are UUIDs as text."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, NotRequired, TypedDict
 
-from crm.event_catalogue import PERSONAL, CodeText, DateTimeText, PersonalText, Ref, declare
+from crm.events.catalogue import PERSONAL, CodeText, DateTimeText, PersonalText, Ref, declare
 
 # --- clients ------------------------------------------------------------------------------------
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from django.conf import settings
 
-from crm import event_access, event_catalogue
+from crm import event_access
+from crm.events import catalogue
 from crm.models import ApiKey, Brand, User
 from integrations import services as outbound
 from integrations.selectors import subscriber_named
@@ -46,7 +47,7 @@ def webhooks_seed_demo(*, brand: Brand, admin: User, port: int = DEFAULT_PORT) -
                                   scopes=["events:read", "clients:read", "webhooks:manage"])
     sub = subscriber_named(api_key=key, name=SUBSCRIBER_NAME)
     # Every event the key may have: compliance's and monitoring's need scopes of their own (crm.event_access).
-    every_event = [e.name for e in event_catalogue.declared() if event_access.event_allowed(e.name, held=key.scopes)]
+    every_event = [e.name for e in catalogue.declared() if event_access.event_allowed(e.name, held=key.scopes)]
     if sub is None:
         saved = outbound.subscriber_create(actor=admin, api_key=key, name=SUBSCRIBER_NAME, url=url,
                                            event_types=every_event)

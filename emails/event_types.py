@@ -1,10 +1,10 @@
-"""The emails' events and their payloads (see crm.event_catalogue)."""
+"""The emails' events and their payloads (see crm.events.catalogue)."""
 
 from __future__ import annotations
 
 from typing import TypedDict
 
-from crm.event_catalogue import CodeText, declare
+from crm.events.catalogue import CodeText, declare
 
 
 class EmailSent(TypedDict):

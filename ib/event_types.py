@@ -1,4 +1,4 @@
-"""The events the partner programme emits, and their payloads (see crm.event_catalogue).
+"""The events the partner programme emits, and their payloads (see crm.events.catalogue).
 
 Partner events carry the brand and no client; attribution events carry the client, so they show
 on its timeline."""
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import NotRequired, TypedDict
 
-from crm.event_catalogue import CodeText, DateTimeText, DecimalText, PersonalText, Ref, declare
+from crm.events.catalogue import CodeText, DateTimeText, DecimalText, PersonalText, Ref, declare
 
 
 class PartnerStatusEvent(TypedDict):

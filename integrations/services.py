@@ -1,7 +1,7 @@
 """Outbound webhooks: API clients subscribe to domain events and receive them, signed, at their URL.
 
 Subscribing. A subscriber (`WebhookSubscriber`) belongs to an API key (the API client) and so to
-its brand; it names event types from the catalogue (crm.event_catalogue), an https URL (plain
+its brand; it names event types from the catalogue (crm.events.catalogue), an https URL (plain
 http only to the loopback address where CRM_WEBHOOK_ALLOW_HTTP_LOOPBACK allows it: DEBUG and
 tests) and its scopes. Payload fields the catalogue marks PERSONAL (a client's name, an email, a
 note's text) are sent only with the `personal_data` scope, which needs a key with `clients:read`;
@@ -69,8 +69,9 @@ from django.utils.translation import gettext, gettext_noop
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
-from crm import event_access, event_catalogue
+from crm import event_access
 from crm.audit import audit_record
+from crm.events import catalogue
 from crm.exceptions import Conflict, NotAllowed, NotFound, ValidationFailed
 from crm.lib import egress
 from crm.lib.crypto import FieldCipher
@@ -166,7 +167,7 @@ def event_types_clean(names: Iterable[str], api_key: ApiKey | None = None) -> li
     """Declared event names, each once, sorted; refuses an empty list, names no app declares and
     (given the key) events of a family guarded by a scope the key lacks (crm.event_access)."""
     chosen = [names] if isinstance(names, str) else list(names or [])
-    unknown = [str(n) for n in chosen if not isinstance(n, str) or event_catalogue.event_type(n) is None]
+    unknown = [str(n) for n in chosen if not isinstance(n, str) or catalogue.event_type(n) is None]
     if unknown:
         raise ValidationFailed(fields={"event_types": [
             gettext("Not in the event catalogue: %(names)s.") % {"names": ", ".join(unknown[:10])}]})
@@ -357,7 +358,7 @@ def subscriber_secrets(subscriber: WebhookSubscriber) -> list[str]:
 def payload_build(event: Event, subscriber: WebhookSubscriber, delivery_id: str) -> str:
     """The body, as JSON text: the event from the catalogue's point of view (its declared
     version), personal fields only with the personal-data scope."""
-    declared = event_catalogue.event_type(event.name)
+    declared = catalogue.event_type(event.name)
     data, redacted = event_access.data_redacted(event.name, event.data, personal=PERSONAL_SCOPE in subscriber.scopes)
     body = {
         "delivery_id": delivery_id,

@@ -20,8 +20,8 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from crm import event_catalogue
 from crm.auth_forms import add_domain_errors
+from crm.events import catalogue
 from crm.exceptions import DomainError, NotFound, ValidationFailed
 from crm.lib.forms import form_field
 from crm.models import ApiKey
@@ -57,7 +57,7 @@ class SubscriberForm(forms.Form):
         # Grouped by the app that emits them (the name's first part): a hundred boxes in one block
         # were a wall to search through.
         groups: dict[str, list[tuple[str, str]]] = {}
-        for e in event_catalogue.declared():
+        for e in catalogue.declared():
             groups.setdefault(e.name.split(".", 1)[0], []).append((e.name, f"{e.name}: {e.description}"))
         form_field(self, "event_types", forms.ChoiceField).choices = list(groups.items())
         form_field(self, "scopes", forms.ChoiceField).choices = [
@@ -104,7 +104,7 @@ def _subscriber(request: AuthedRequest, code: Any) -> WebhookSubscriber:
 def webhook_subscriber_list(request: AuthedRequest) -> HttpResponse:
     subs = outbound.subscribers_for(actor=request.user)
     # A subscriber taking every declared event type is said so, not listed name by name.
-    declared = {e.name for e in event_catalogue.declared()}
+    declared = {e.name for e in catalogue.declared()}
     rows = [(s, declared <= set(s.event_types)) for s in subs]
     return render(request, "integrations/webhooks/subscriber_list.html", {"rows": rows, "declared": len(declared)})
 

@@ -8,7 +8,7 @@ from typing import TypedDict
 
 from django.utils.translation import gettext_lazy as _
 
-from crm.event_catalogue import CodeText, DateTimeText, Ref, declare
+from crm.events.catalogue import CodeText, DateTimeText, Ref, declare
 from crm.models import Stage
 from crm.stages import register_stage_proof
 

@@ -1,10 +1,10 @@
-"""The events leads emits, and their payloads (see crm.event_catalogue)."""
+"""The events leads emits, and their payloads (see crm.events.catalogue)."""
 
 from __future__ import annotations
 
 from typing import NotRequired, TypedDict
 
-from crm.event_catalogue import CodeText, DateTimeText, Ref, declare
+from crm.events.catalogue import CodeText, DateTimeText, Ref, declare
 
 
 class LeadTouched(TypedDict):

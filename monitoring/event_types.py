@@ -1,4 +1,4 @@
-"""The events of agent monitoring (see crm.event_catalogue).
+"""The events of agent monitoring (see crm.events.catalogue).
 
 Alerts are written without a client: a client's own events make its timeline, which the sales floor
 reads, and the agent under review must not learn of an alert about them from there."""
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-from crm.event_catalogue import CodeText, Ref, declare
+from crm.events.catalogue import CodeText, Ref, declare
 
 
 class AlertRaised(TypedDict):

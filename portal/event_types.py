@@ -1,10 +1,10 @@
-"""The events the trader's room emits (see crm.event_catalogue)."""
+"""The events the trader's room emits (see crm.events.catalogue)."""
 
 from __future__ import annotations
 
 from typing import TypedDict
 
-from crm.event_catalogue import CodeText, declare
+from crm.events.catalogue import CodeText, declare
 
 
 class Registered(TypedDict):

@@ -1,4 +1,4 @@
-"""The events trading emits, and their payloads (see crm.event_catalogue). Every one names the
+"""The events trading emits, and their payloads (see crm.events.catalogue). Every one names the
 trading account: its code, platform login and server; amounts are decimal text."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from typing import TypedDict
 
 from django.utils.translation import gettext_lazy as _
 
-from crm.event_catalogue import CodeText, DateTimeText, DecimalText, Ref, declare
+from crm.events.catalogue import CodeText, DateTimeText, DecimalText, Ref, declare
 from crm.models import Stage
 from crm.stages import register_stage_proof
 

@@ -9,7 +9,7 @@ from typing import NotRequired, TypedDict
 
 from django.utils.translation import gettext_lazy as _
 
-from crm.event_catalogue import CodeText, DecimalText, declare
+from crm.events.catalogue import CodeText, DecimalText, declare
 from crm.models import Stage
 from crm.stages import register_stage_proof
 

@@ -546,7 +546,7 @@ CRM_SITE_NAME = env("CRM_SITE_NAME", "Brokerage CRM")
 CRM_EVENT_MAX_ATTEMPTS = env_int("CRM_EVENT_MAX_ATTEMPTS", 8)
 # Extra modules with @subscribe handlers, imported after every app's handlers.py (comma-separated).
 CRM_EXTRA_HANDLER_MODULES = env_list("CRM_EXTRA_HANDLER_MODULES", [])
-# An event that does not fit its declaration (crm.event_catalogue) raises when strict; otherwise it
+# An event that does not fit its declaration (crm.events.catalogue) raises when strict; otherwise it
 # is logged as an error and still recorded. Strict in tests and under DEBUG.
 CRM_EVENTS_STRICT = env_bool("CRM_EVENTS_STRICT", DEBUG)
 # The base of every absolute URL the CRM hands out (crm.lib.public_url): mails, webhook addresses

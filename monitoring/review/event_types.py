@@ -1,11 +1,11 @@
-"""The events of alert review (see crm.event_catalogue). Written without a client: a client's own
+"""The events of alert review (see crm.events.catalogue). Written without a client: a client's own
 events make its timeline, which the sales floor (and the agent under review) reads."""
 
 from __future__ import annotations
 
 from typing import TypedDict
 
-from crm.event_catalogue import CodeText, Ref, declare
+from crm.events.catalogue import CodeText, Ref, declare
 
 
 class AlertEscalated(TypedDict):

@@ -13,8 +13,8 @@ from django.db import transaction
 from django.urls import reverse
 
 from automation.services import automation_rule_save
-from crm import event_catalogue, events
-from crm.events import EventContractError
+from crm import events
+from crm.events import EventContractError, catalogue
 from crm.models import Event
 from crm.registry import PLAYBOOK
 from tests import event_payloads as payloads
@@ -129,7 +129,7 @@ def test_optional_fields_may_be_left_out_but_not_mistyped(db):
             events.emit("test.optional_fields", data={"count": 1})
         assert _refused("test.optional_fields", {"count": 1, "note": 3}).field == "data.note"
     finally:
-        event_catalogue.undeclare("test.optional_fields")
+        catalogue.undeclare("test.optional_fields")
 
 
 def test_outside_strict_mode_a_mismatch_is_logged_loudly_and_the_event_kept(db, settings, caplog):
@@ -155,16 +155,16 @@ def test_an_event_cannot_be_declared_twice_with_another_payload():
 
     with pytest.raises(ValueError, match="already declared by kyc"):
         events.declare("kyc.submitted", payload=Other)
-    assert event_catalogue.event_type("kyc.submitted").payload.__name__ == "KycSubmitted"
+    assert catalogue.event_type("kyc.submitted").payload.__name__ == "KycSubmitted"
 
 
 def test_the_contracts_the_next_apps_must_honour_are_declared_by_their_owners():
-    owners = {name: event_catalogue.event_type(name).app for name in (
+    owners = {name: catalogue.event_type(name).app for name in (
         "kyc.submitted", "kyc.approved", "kyc.rejected", "kyc.expired", "wallet.first_deposit")}
 
     assert owners == {"kyc.submitted": "kyc", "kyc.approved": "kyc", "kyc.rejected": "kyc", "kyc.expired": "kyc",
                       "wallet.first_deposit": "wallet"}
-    deposit = {f.name for f in event_catalogue.event_type("wallet.first_deposit").fields()}
+    deposit = {f.name for f in catalogue.event_type("wallet.first_deposit").fields()}
     assert {"amount", "currency"} <= deposit  # what the sales KPIs and the playbook read
 
 
@@ -173,10 +173,10 @@ def test_every_playbook_rule_listens_to_declared_events_and_reads_declared_field
     assert {r["trigger"] for r in rules} >= {"lead.routed", "client.stage_changed", "wallet.first_deposit",
                                              "trading.account_inactive"}
     for rule in rules:
-        declared = event_catalogue.event_type(rule["trigger"])
+        declared = catalogue.event_type(rule["trigger"])
         assert declared is not None, rule["trigger"]
         for name in rule.get("cancel_on", []):
-            assert event_catalogue.event_type(name) is not None, name
+            assert catalogue.event_type(name) is not None, name
         fields = {f.name for f in declared.fields()}
         for condition in rule["conditions"]:
             if condition["field"].startswith("data."):

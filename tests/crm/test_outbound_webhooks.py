@@ -356,10 +356,10 @@ def test_the_sender_does_not_poll_a_queue_whose_head_is_in_flight_or_waiting_for
 
 
 def test_the_subscriber_list_says_every_event_type_instead_of_listing_them(world, receiver, client, login_verified):
-    from crm import event_catalogue
+    from crm.events import catalogue
     from crm.registry import API_SCOPES
 
-    declared = [e.name for e in event_catalogue.declared()]
+    declared = [e.name for e in catalogue.declared()]
     # Every family: compliance's and monitoring's events need their own scopes (crm.event_access).
     every_scope, _raw = apikey_create(actor=world.admin, brand=world.brand, name="All scopes",
                                       scopes=[str(s) for s in API_SCOPES.keys()])
@@ -381,12 +381,12 @@ def test_the_form_names_a_bad_address_with_the_other_problems_on_the_first_submi
                                                                                    settings):
     settings.CRM_WEBHOOK_ALLOW_HTTP_LOOPBACK = False
     login_verified(client, world.admin)
-    from crm import event_catalogue
+    from crm.events import catalogue
 
     form = client.get("/admin-tools/webhooks/new/").content.decode()
     for group in ("client", "compliance", "wallet"):  # the boxes under the app that emits them
         assert f"<label>{group}</label>" in form
-    assert all(f'value="{e.name}"' in form for e in event_catalogue.declared())
+    assert all(f'value="{e.name}"' in form for e in catalogue.declared())
     before = WebhookSubscriber.objects.count()
     page = client.post("/admin-tools/webhooks/new/", {"name": "", "url": "ftp://hooks.example.com/crm"})
     assert page.status_code == 200

@@ -26,8 +26,9 @@ import pytest
 from django.test import Client as HttpClient
 from django.urls import reverse
 
-from crm import event_catalogue, events
+from crm import events
 from crm.celery import app as celery_app
+from crm.events import catalogue
 from crm.exceptions import ValidationFailed
 from crm.models import RoleCode
 from crm.registry import API_SCOPES
@@ -92,7 +93,7 @@ def world(db, settings, tmp_path, eager_celery, django_capture_on_commit_callbac
     # Subscribers exist before anything happens: what each receives is what its key may have. Paused, so
     # that deliveries queue and stay in the log (nothing is sent from a test).
     w.hooks = {}
-    declared = [e.name for e in event_catalogue.declared()]
+    declared = [e.name for e in catalogue.declared()]
     for label, scopes in (("plain", ("webhooks:manage",)),
                           ("compliance", ("webhooks:manage", "compliance:events"))):
         api = _key(w, *scopes)
@@ -200,7 +201,7 @@ def test_a_staff_sessions_feed_has_compliance_matters_only_for_who_works_cases(w
 def test_a_subscription_takes_a_guarded_family_only_with_its_scope(db):
     brand = make_brand(code="subs", name="Subs Markets")
     w = SimpleNamespace(brand=brand, admin=make_user(role_code=RoleCode.ADMIN))
-    declared = [e.name for e in event_catalogue.declared()]
+    declared = [e.name for e in catalogue.declared()]
     families = {n.split(".")[0] for n in declared}
     assert {"compliance", "monitoring", "client", "wallet", "trading"} <= families
     for scope in [None, *[str(s) for s in API_SCOPES.keys()]]:

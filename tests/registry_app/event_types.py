@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-from crm.event_catalogue import declare
+from crm.events.catalogue import declare
 
 
 class GadgetPolished(TypedDict):

@@ -35,7 +35,7 @@ row. If the call fails, the savepoint is rolled back and the handler is given ea
 batch alone, so one bad event fails (and is retried) alone, as it would for a per-event handler.
 Retries and `deliver_event` give a batch handler a list of one.
 
-Every event is declared, with its typed payload, in the catalogue (crm.event_catalogue,
+Every event is declared, with its typed payload, in the catalogue (crm.events.catalogue,
 `<app>/event_types.py`); emit refuses or logs an event that does not fit its declaration.
 """
 
@@ -63,8 +63,8 @@ from django.utils.translation import gettext
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
-from crm import event_catalogue
-from crm.event_catalogue import EventContractError, declare  # noqa: F401  (the apps' one import)
+from crm.events import catalogue
+from crm.events.catalogue import EventContractError, declare  # noqa: F401  (the apps' one import)
 from crm.lib import context
 from crm.lib.enqueue import task_named
 from crm.partitions import partitions_for
@@ -175,7 +175,7 @@ def subscriptions_check(app_configs: Any = None, **kwargs: Any) -> list[Any]:
 
     errors = []
     for name, handlers in sorted(_registry.items()):
-        if event_catalogue.event_type(name) is not None:
+        if catalogue.event_type(name) is not None:
             continue
         for h in handlers:
             errors.append(Error(
@@ -187,16 +187,16 @@ def subscriptions_check(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     return errors
 
 
-def catalogue_overview() -> event_catalogue.Catalogue:
-    """The event catalogue (crm.event_catalogue.catalogue_overview) with the handlers registered here."""
-    return event_catalogue.catalogue_overview(
+def catalogue_overview() -> catalogue.Catalogue:
+    """The event catalogue (crm.events.catalogue.catalogue_overview) with the handlers registered here."""
+    return catalogue.catalogue_overview(
         handlers={name: sorted(h.name for h in hs) for name, hs in _registry.items() if hs},
         wildcard_handlers=sorted(h.name for h in _wildcard))
 
 
 def autodiscover_event_types() -> None:
     """Import `<app>.event_types` for every installed app (before the handlers: CrmConfig.ready)."""
-    event_catalogue.autodiscover()
+    catalogue.autodiscover()
 
 
 def contract_check(name: str, data: Any) -> None:
@@ -207,7 +207,7 @@ def contract_check(name: str, data: Any) -> None:
     service's change (a deposit, say) has happened and its record must not be lost; the log and
     the catalogue page show the drift to fix.
     """
-    problem = event_catalogue.payload_problem(name, data)
+    problem = catalogue.payload_problem(name, data)
     if problem is None:
         return
     field, message = problem
