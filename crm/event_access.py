@@ -4,7 +4,8 @@ An app guards a family of its events ("compliance.", "monitoring.") with an API 
 (crm.registry.ApiScope `events`): such an event reaches an API key, through the feed or a webhook
 subscriber, only when the key holds that scope, and a staff session only when the user holds the
 scope's `permission` (administrators hold every one). A compliance matter that reaches anyone else
-is tipping off. Who may give a key such a scope is the same permission's holder (integrations.apikeys).
+is tipping off. Who may give a key such a scope is the same permission's holder
+(integrations.permissions.scopes_withheld).
 
 Personal data in any event (the fields the catalogue marks PERSONAL, crm.events.catalogue) is left
 out unless the reader may have it: a key with `clients:read` in the feed, a subscriber with the
