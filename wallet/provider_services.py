@@ -27,6 +27,7 @@ from wallet.models import (
 )
 from wallet.providers.bank_wire import reference_normalise, references_in
 from wallet.providers.base import SettlementLine
+from wallet.providers.praxis import BASE_URLS as PRAXIS_BASE_URLS
 from wallet.providers.settlement import FIELDS, REQUIRED, ColumnMapping, parse_settlement
 
 
@@ -43,6 +44,16 @@ def payment_provider_save(*, code: str, name: str, kind: str, base_url: str = ""
         errors.add("name", gettext("Enter a name."))
     if kind == AdapterKind.SIMULATOR and not base_url:
         errors.add("base_url", gettext("Enter the provider's API address."))
+    if kind == AdapterKind.PRAXIS:
+        # The sandbox or live address Praxis documents, unless one is given (a simulator's).
+        environment = str((settings or {}).get("environment") or "sandbox")
+        if environment not in PRAXIS_BASE_URLS:
+            errors.add("environment", gettext("Choose sandbox or live."))
+        base_url = base_url or PRAXIS_BASE_URLS.get(environment, "")
+        if not str((settings or {}).get("application_key") or "").strip():
+            errors.add("application_key", gettext("Enter the application key Praxis gave for this website."))
+        if not api_key:
+            errors.add("api_key", gettext("Enter the merchant id Praxis gave."))
     if not 1 <= timeout_seconds <= 120:
         errors.add("timeout_seconds", gettext("Between 1 and 120 seconds."))
     errors.raise_if_any()

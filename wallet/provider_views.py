@@ -11,6 +11,7 @@ from crm.lib.webhooks import webhook_answer, webhook_request
 from crm.permissions import AuthedRequest, user_can
 from crm.views.ui import render_page
 from wallet import selectors, services
+from wallet.exceptions import ProviderNotConfigured
 from wallet.models import BankWireIncoming, WebhookDelivery
 
 MANAGE = "wallet.manage_providers"
@@ -19,7 +20,19 @@ MANAGE = "wallet.manage_providers"
 @csrf_exempt  # a provider's server has no CSRF token: the HMAC signature authenticates it
 @require_POST
 def webhook(request: HttpRequest, provider_code: str) -> HttpResponse:
-    return webhook_answer(services.webhook_receive(provider_code=provider_code, **webhook_request(request)))
+    receipt = services.webhook_receive(provider_code=provider_code, **webhook_request(request))
+    provider = getattr(receipt.row, "provider", None)
+    if provider is not None:
+        # A provider that expects an answer of its own (Praxis: a signed {"status": 0}) gets it.
+        try:
+            adapter = provider.adapter()
+        except ProviderNotConfigured:
+            adapter = None
+        reply = adapter.webhook_reply(status_code=receipt.status_code) if adapter is not None else None
+        if reply is not None:
+            status, body, headers = reply
+            return HttpResponse(body, status=status, headers=headers)
+    return webhook_answer(receipt)
 
 
 @login_required

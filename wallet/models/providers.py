@@ -32,6 +32,7 @@ CIPHER = FieldCipher(salt=b"brokerage-crm/wallet.providers", info=b"payment prov
 class AdapterKind(models.TextChoices):
     SIMULATOR = "simulator", _("PSP simulator")
     BANK_WIRE = "bank_wire", _("Bank wire")
+    PRAXIS = "praxis", _("Praxis Cashier")
 
 
 class MethodKind(models.TextChoices):

@@ -1,6 +1,6 @@
 """Payment provider adapters, by adapter kind, and the hooks accepted webhooks are handed to.
 
-``ADAPTERS`` (a crm.registry.Registry of crm.lib.adapters.AdapterEntry, as the KYC vendors are)
+``ADAPTERS`` (a crm.lib.hooks.Registry of crm.lib.adapters.AdapterEntry, as the KYC vendors are)
 holds one entry per kind (wallet.models.AdapterKind); ``adapter_build(kind, config)`` builds one
 from a configured provider. ``webhook_handlers`` is where the deposit and withdrawal code
 registers what to do with an accepted notification (see wallet.webhooks).
@@ -12,9 +12,10 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.lib import adapters
 from crm.lib.adapters import AdapterEntry
-from crm.registry import Registry
+from crm.lib.hooks import Registry
 from wallet.providers.bank_wire import BankWireProvider
 from wallet.providers.base import PaymentProvider, ProviderConfig
+from wallet.providers.praxis import PraxisProvider
 from wallet.providers.simulator import SimulatorProvider
 from wallet.providers.webhook_handlers import register_webhook_handler, webhook_handlers
 
@@ -23,6 +24,7 @@ ProviderEntry = AdapterEntry[PaymentProvider]
 ADAPTERS: Registry[ProviderEntry] = Registry("Payment provider adapters", key=lambda a: a.code,
                                              order=lambda a: (a.order, a.code))
 ADAPTERS.register(ProviderEntry(SimulatorProvider.kind, _("PSP simulator"), SimulatorProvider, order=0),
+                  ProviderEntry(PraxisProvider.kind, _("Praxis Cashier"), PraxisProvider, order=10),
                   ProviderEntry(BankWireProvider.kind, _("Bank wire"), BankWireProvider, order=100))
 
 

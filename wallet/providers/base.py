@@ -14,6 +14,7 @@ deposit and withdrawal state machines are built on top of them; what they need f
 * ``refund`` and ``payout``: a timeout after the request left gives ``Outcome.UNKNOWN``, never an
   exception the caller might "retry" blindly.
 * ``parse_settlement``: the provider's daily file as ``SettlementLine``s.
+* ``webhook_reply``: the answer to a notification, for a provider that expects its own (signed).
 """
 
 from __future__ import annotations
@@ -226,3 +227,9 @@ class PaymentProvider(Adapter[ProviderConfig], abc.ABC):
 
     def parse_settlement(self, data: bytes, filename: str) -> Iterator[SettlementLine]:
         raise ProviderUnsupported()
+
+    def webhook_reply(self, *, status_code: int) -> tuple[int, bytes, dict[str, str]] | None:
+        """The answer to a notification when the provider expects one of its own (a signed body):
+        its status, body and headers; None for the inbox's plain JSON answer. ``status_code`` is the
+        inbox's answer (crm.lib.webhooks.STATUS)."""
+        return None
