@@ -41,7 +41,7 @@ def automation_seed_playbook(*, brand: Brand, actor: User | None = None) -> Play
     from emails.services import email_template_save
 
     # Serialise concurrent seeds of one brand: the existence checks below must not race.
-    # (FOR NO KEY UPDATE: the brand's other writers insert rows that refer to it meanwhile; crm.locks.)
+    # (FOR NO KEY UPDATE: the brand's other writers insert rows that refer to it meanwhile; crm.models.locks.)
     Brand.objects.select_for_update(no_key=True).filter(pk=brand.pk).first()
     templates: list[str] = []
     for template in PLAYBOOK_TEMPLATES:

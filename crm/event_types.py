@@ -37,7 +37,7 @@ class ClientUpdated(TypedDict):
     reason: str
 
 
-# "from" is a keyword: the functional form. `via` (crm.stages): "move" (an ordinary move by staff, the
+# "from" is a keyword: the functional form. `via` (crm.models.stages): "move" (an ordinary move by staff, the
 # API or the system), "override" (an administrator's correction) or the name of the proof's event
 # (as the app that emits it registered it); absent on events written before it.
 ClientStageChanged = TypedDict("ClientStageChanged", {"from": str, "to": str, "reason": str,

@@ -60,7 +60,7 @@ class ValidationFailed(DomainError):
 
 
 class StageRefused(TransitionRefused):
-    """A client's stage may not move this way (crm.stages): the message names the move and what
+    """A client's stage may not move this way (crm.models.stages): the message names the move and what
     would make it. Nothing has been written."""
 
     default_code = "stage_refused"

@@ -406,8 +406,8 @@ class ClientCreateForm(ClientForm):
                                 required=False, empty_label=_("Unassigned"), widget=PlainSelect)
 
     def __init__(self, data: Any = None, *, user: Any) -> None:
+        from crm.models.stages import CREATABLE_STAGES, stage_label
         from crm.permissions import user_can
-        from crm.stages import CREATABLE_STAGES, stage_label
 
         super().__init__(data)
         form_field(self, "brand", forms.ModelChoiceField).queryset = visible_brands(user).filter(is_active=True).order_by("name")
@@ -448,14 +448,14 @@ class ClientEditForm(ClientForm):
 # --- stage ---------------------------------------------------------------------------------------
 
 class StageChangeForm(forms.Form):
-    """An ordinary move (crm.stages.ORDINARY_MOVES): only the moves allowed from the current stage."""
+    """An ordinary move (crm.models.stages.ORDINARY_MOVES): only the moves allowed from the current stage."""
 
     stage = forms.ChoiceField(label=_("Move to"), widget=PlainSelect)
     reason = forms.CharField(label=_("Reason"), max_length=500, required=False,
                              help_text=_("Needed to reopen a closed client."))
 
     def __init__(self, data: Any = None, *, client: Client) -> None:
-        from crm.stages import stage_label, stage_moves_from
+        from crm.models.stages import stage_label, stage_moves_from
 
         super().__init__(data)
         form_field(self, "stage", forms.ChoiceField).choices = [(s, stage_label(s)) for s in stage_moves_from(client.stage)]

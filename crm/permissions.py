@@ -298,7 +298,7 @@ def client_get_for_user(user: Any, code: Any, *, for_update: bool = False) -> Cl
     With `for_update`, the row is locked until the end of the caller's transaction.
     """
     qs = client_queryset_for_user(user).select_related("brand", "owner", "desk")
-    if for_update:  # the client's lock (crm.locks): its row alone, not blocking inserts that refer to it
+    if for_update:  # the client's lock (crm.models.locks): its row alone, not blocking inserts that refer to it
         qs = qs.select_for_update(of=("self",), no_key=True)
     try:
         return qs.get(code=code_or_404(code))

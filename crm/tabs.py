@@ -89,8 +89,8 @@ def _overview_context(request: AuthedRequest, client: Client) -> dict[str, Any]:
     """The forms the user may use: giving the client to an agent (those who may assign), the
     ordinary stage moves, and the override for administrators."""
     from crm.forms import ClientAssignForm, StageChangeForm, StageOverrideForm
+    from crm.models.stages import OVERRIDE_PERMISSION
     from crm.permissions import user_can
-    from crm.stages import OVERRIDE_PERMISSION
 
     out: dict[str, Any] = {}
     if user_can(request.user, "crm.assign_client"):

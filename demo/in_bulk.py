@@ -18,8 +18,8 @@ class _InBulk(WriterState):
         from crm.audit import audit_record
         from crm.events import events_ready
         from crm.models import Client, Event, Note, Task
+        from crm.models.stages import proof_reason, stage_proof_for
         from crm.services.common import _excerpt
-        from crm.stages import proof_reason, stage_proof_for
 
         if not plans:
             return

@@ -14,9 +14,9 @@ class _ViaServices(WriterState):
     """The first `via_services` clients (part of demo.writer._Writer, whose state it uses)."""
 
     def _via_services(self, plans: list[ClientPlan]) -> None:
-        from crm import services, stages
+        from crm import services
         from crm.lib import context
-        from crm.models import Client, Event
+        from crm.models import Client, Event, stages
 
         made: list[tuple[ClientPlan, Any, list[Any], list[Any]]] = []
         for plan in plans:

@@ -630,7 +630,7 @@ def _run_open(*, actor: User | None, brand: Brand, period: dt.date, as_of: dt.da
     number = None
     if kind == RunKind.REGULAR:
         # Runs of one period are numbered in order: lock the brand's row for the count.
-        # (FOR NO KEY UPDATE, crm.locks: the brand's events and rows are inserted meanwhile.)
+        # (FOR NO KEY UPDATE, crm.models.locks: the brand's events and rows are inserted meanwhile.)
         Brand.objects.select_for_update(no_key=True).get(pk=brand.pk)
         number = (CommissionRun.objects.filter(brand=brand, period=period, kind=RunKind.REGULAR)
                   .aggregate(n=Max("number"))["n"] or 0) + 1

@@ -34,8 +34,8 @@ from crm.lib.money import currency_normalise
 from crm.lib.ratelimit import rate_hit, rate_key, rate_spent
 from crm.lib.sqlfiles import sql_text
 from crm.lib.validation import InvalidValue, name_problem
-from crm.locks import client_lock
 from crm.models import Brand, Client, User
+from crm.models.locks import client_lock
 from crm.permissions import user_can
 from ib.exceptions import (
     Conflict,
@@ -908,7 +908,7 @@ def attribution_conflict_resolve(*, actor: User | None, conflict: AttributionCon
     partner is attributed from its earliest claim by that partner; a client with another partner is
     re-attributed from `effective_from` (default now); the same partner changes nothing. Audited."""
     _require(actor, conflict.brand_id)
-    # The client first, then its conflict (crm.locks), as attribution_apply takes them.
+    # The client first, then its conflict (crm.models.locks), as attribution_apply takes them.
     client = client_lock(conflict.client_id)
     conflict = AttributionConflict.objects.select_for_update(of=("self",)).select_related("client").get(pk=conflict.pk)
     ATTRIBUTION_CONFLICT_STATES.check(conflict, ConflictStatus.RESOLVED)

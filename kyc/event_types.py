@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.events.catalogue import CodeText, DateTimeText, Ref, declare
 from crm.models import Stage
-from crm.stages import register_stage_proof
+from crm.models.stages import register_stage_proof
 
 
 class KycSubmitted(TypedDict):
@@ -37,7 +37,7 @@ declare("kyc.submitted", payload=KycSubmitted,
         description="A client sent documents for verification; cancels the playbook's KYC reminder.")
 declare("kyc.approved", payload=KycApproved,
         description="A client's verification was approved; the client becomes verified.")
-# An approved review proves the client verified (crm.stages), from the start of the funnel.
+# An approved review proves the client verified (crm.models.stages), from the start of the funnel.
 KYC_APPROVAL = register_stage_proof(stage=Stage.VERIFIED, event_type="kyc.approved", label=_("KYC approval"),
                                     sources=frozenset({Stage.LEAD, Stage.REGISTERED}))
 declare("kyc.rejected", payload=KycRejected, description="A client's verification was rejected.")

@@ -1,4 +1,4 @@
-"""The KYC approval is the proof that makes a client verified (crm.stages)."""
+"""The KYC approval is the proof that makes a client verified (crm.models.stages)."""
 
 from __future__ import annotations
 

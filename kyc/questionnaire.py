@@ -43,8 +43,8 @@ from django.utils.translation import gettext
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import FieldErrors, NotAllowed, ValidationFailed
-from crm.locks import client_lock
 from crm.models import Brand, Client, User
+from crm.models.locks import client_lock
 from crm.permissions import user_can
 from kyc.exceptions import KycError, QuestionnaireRetakeRefused
 from kyc.models import (
@@ -514,7 +514,7 @@ def questionnaire_submit(*, actor: User | None, client: Client, version: Questio
     (ValidationFailed naming the question); RETAKE_RULE applies (QuestionnaireRetakeRefused saying
     when). Event "kyc.assessed" (trading applies the leverage limit from it)."""
     _require(actor, SUBMIT_PERMISSION)
-    client_lock(client)  # one submission of a client at a time (crm.locks)
+    client_lock(client)  # one submission of a client at a time (crm.models.locks)
     current = questionnaire_current_for(client=client)
     if current is None or current.pk != version.pk:
         raise ValidationFailed(fields={"version": gettext(

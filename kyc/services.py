@@ -36,8 +36,8 @@ from crm.lib.approvals import FourEyes
 from crm.lib.enqueue import task_named
 from crm.lib.fieldcrypt import keyed_hashes
 from crm.lib.payloads import user_ref
-from crm.locks import client_lock
 from crm.models import Brand, Client, User
+from crm.models.locks import client_lock
 from crm.permissions import client_visible_to, user_can
 from crm.services import client_update, client_verification_set
 from kyc import storage
@@ -84,7 +84,7 @@ class ReviewRefused(KycError):
 # --- the verification status ---------------------------------------------------------------------
 
 def _profile_locked(client: Client) -> KycProfile:
-    """The client's profile, locked after the client's row (crm.locks: the client, then its KYC
+    """The client's profile, locked after the client's row (crm.models.locks: the client, then its KYC
     rows); a caller that locked a submission first went through `submission_locked`, which took
     the client's row before it."""
     KycProfile.objects.get_or_create(client=client)
@@ -94,7 +94,7 @@ def _profile_locked(client: Client) -> KycProfile:
 
 
 def submission_locked(submission_id: int, *, related: tuple[str, ...] = ("client", "client__brand")) -> Submission:
-    """The submission locked after its client's row (crm.locks), with `related` loaded (not locked):
+    """The submission locked after its client's row (crm.models.locks), with `related` loaded (not locked):
     every KYC write about a client takes the client first, then the submission, then the profile."""
     client_id = Submission.objects.values_list("client_id", flat=True).get(pk=submission_id)
     client_lock(client_id)

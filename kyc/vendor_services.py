@@ -163,7 +163,7 @@ def submission_for_vendor_ref(*, vendor: str, reference: str, external_ref: str 
                  .filter(Q(vendor_ref="") | Q(vendor_ref=reference)).values_list("pk", flat=True).first())
     if found is None:
         return None
-    locked = submission_locked(found, related=())  # after its client's row (crm.locks)
+    locked = submission_locked(found, related=())  # after its client's row (crm.models.locks)
     return locked if locked.vendor_ref in {"", reference} else None
 
 

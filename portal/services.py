@@ -35,8 +35,8 @@ from crm.lib.enqueue import task_send_on_commit
 from crm.lib.money import money_parse
 from crm.lib.ratelimit import rate_hit, rate_key
 from crm.lib.validation import InvalidValue
-from crm.locks import client_lock
 from crm.models import Brand, Client, Stage
+from crm.models.locks import client_lock
 from leads import services as leads_services
 from leads.services import Channel, IntakeMeta, lead_clean, lead_intake
 from portal import totp

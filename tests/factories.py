@@ -10,6 +10,7 @@ import itertools
 from typing import Any
 
 from crm.models import Brand, Client, Desk, RoleCode, Stage, User
+from crm.models.stages import CREATABLE_STAGES, Proof
 from crm.services import (
     client_create,
     client_stage_change,
@@ -17,7 +18,6 @@ from crm.services import (
     client_verification_set,
     user_create,
 )
-from crm.stages import CREATABLE_STAGES, Proof
 from kyc.event_types import KYC_APPROVAL
 from trading.event_types import FIRST_TRADE
 from wallet.event_types import FIRST_DEPOSIT

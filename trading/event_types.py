@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.events.catalogue import CodeText, DateTimeText, DecimalText, Ref, declare
 from crm.models import Stage
-from crm.stages import register_stage_proof
+from crm.models.stages import register_stage_proof
 
 
 class Account(TypedDict):
@@ -131,7 +131,7 @@ declare("trading.balance_unknown", payload=BalanceOperation,
         description="Whether the platform applied a balance operation is not known yet; it will be looked up.")
 declare("trading.balance_failed", payload=BalanceOperation, description="A balance operation was not applied.")
 declare("trading.first_trade", payload=FirstTrade, description="An account's first trade deal was synchronised.")
-# A first trade on a live account proves the client active (crm.stages), from any stage before it;
+# A first trade on a live account proves the client active (crm.models.stages), from any stage before it;
 # on a new account it also brings a dormant client back.
 FIRST_TRADE = register_stage_proof(stage=Stage.ACTIVE, event_type="trading.first_trade", label=_("first trade"),
                                    sources=frozenset({Stage.LEAD, Stage.REGISTERED, Stage.VERIFIED, Stage.FUNDED,

@@ -2,7 +2,7 @@
 first trade proves.
 
 - "trading.first_trade": the first trade on a live account is the proof that makes the client active
-  (crm.stages); a demo account's trades prove nothing.
+  (crm.models.stages); a demo account's trades prove nothing.
 
 - "trading.margin_call_entered": the client's owner and the brand's dealers (one alert per
   episode, because the sync emits one event per episode and delivery runs a handler once).

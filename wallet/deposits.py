@@ -109,13 +109,13 @@ def _move(deposit: Deposit, to: str, *, note: str = "", event_id: str = "", acto
 
 def _locked(deposit: Deposit | int) -> Deposit:
     """The deposit's row locked (its alone: not the provider's, which every deposit of the provider
-    shares, nor the client's; crm.locks), with its provider and client loaded."""
+    shares, nor the client's; crm.models.locks), with its provider and client loaded."""
     pk = deposit if isinstance(deposit, int) else deposit.pk
     return Deposit.objects.select_for_update(of=("self",)).select_related("provider", "client").get(pk=pk)
 
 
 def _refund_locked(refund_id: int) -> DepositRefund:
-    """A refund locked after its deposit (crm.locks: a deposit before its refunds, as deposit_refund
+    """A refund locked after its deposit (crm.models.locks: a deposit before its refunds, as deposit_refund
     and deposit_refuse take them); the deposit, locked, is the refund's."""
     deposit_id = DepositRefund.objects.values_list("deposit_id", flat=True).get(pk=refund_id)
     deposit = _locked(deposit_id)

@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.events.catalogue import CodeText, DecimalText, declare
 from crm.models import Stage
-from crm.stages import register_stage_proof
+from crm.models.stages import register_stage_proof
 
 
 class FirstDeposit(TypedDict):
@@ -23,7 +23,7 @@ class FirstDeposit(TypedDict):
 
 declare("wallet.first_deposit", payload=FirstDeposit,
         description="A client's first confirmed deposit: the client becomes funded, the owner gets an FTD.")
-# A first deposit proves the client funded (crm.stages), from any stage before it.
+# A first deposit proves the client funded (crm.models.stages), from any stage before it.
 FIRST_DEPOSIT = register_stage_proof(stage=Stage.FUNDED, event_type="wallet.first_deposit", label=_("first deposit"),
                                      sources=frozenset({Stage.LEAD, Stage.REGISTERED, Stage.VERIFIED}))
 

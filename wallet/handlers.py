@@ -1,5 +1,5 @@
 """Reactions of the wallet to events: the first confirmed deposit is the proof that makes a client
-funded (crm.stages); a deposit made for a trading account goes on to it as a transfer; trading's
+funded (crm.models.stages); a deposit made for a trading account goes on to it as a transfer; trading's
 answers about balance operations move internal transfers on (wallet.transfers: the ledger moves
 only when the platform has applied an operation)."""
 

@@ -39,8 +39,8 @@ from crm.lib.hooks import HookPoint
 from crm.lib.iban import iban_normalise
 from crm.lib.money import Money, money_format
 from crm.lib.validation import InvalidValue
-from crm.locks import client_lock
 from crm.models import Client
+from crm.models.locks import client_lock
 from crm.permissions import client_queryset_for_user, code_or_404, user_can
 from wallet.deposits import refingerprint_deposits
 from wallet.exceptions import Blocker, FourEyesRefused, MethodNotAvailable, ProviderError, WithdrawalBlocked
@@ -378,7 +378,7 @@ def withdrawal_request(*, client: Client, amount: Money, method: PaymentMethod, 
     except InvalidValue as error:
         raise ValidationFailed(fields={"amount": error.message}) from None
     wallet = wallet_account_for(client=client, currency=amount.currency)
-    # The client's lock first (crm.locks): a KYC change of the client (an expiry, an approval
+    # The client's lock first (crm.models.locks): a KYC change of the client (an expiry, an approval
     # withdrawn) commits before the blockers below read the verification, or waits for this.
     client_lock(client)
     # The wallet's lock: requests of one client and currency are checked and held one at a time.
@@ -593,7 +593,7 @@ def withdrawal_payout_send(*, withdrawal_id: int) -> Withdrawal:
 @transaction.atomic
 def _apply_outcome(*, withdrawal_id: int, outcome: str, provider_ref: str = "", reason: str = "",
                    fee: Money | None = None, batch_id: str = "", actor: Any = None) -> Withdrawal:
-    # The withdrawal's row alone (crm.locks): the ledger locks the balances, then the hold, itself.
+    # The withdrawal's row alone (crm.models.locks): the ledger locks the balances, then the hold, itself.
     w = Withdrawal.objects.select_for_update(of=("self",)).select_related("client", "provider", "hold").get(
         pk=withdrawal_id)
     ref_learned = bool(provider_ref) and not w.provider_ref

@@ -23,7 +23,6 @@ from django.apps import apps
 from django.db import models, transaction
 from django.utils.translation import gettext, gettext_noop
 
-from crm import stages
 from crm.audit import AuditEntry, audit_record_many
 from crm.events import event_row, event_rows_ready, kick_after_commit
 from crm.exceptions import FieldErrors, StageRefused
@@ -31,7 +30,7 @@ from crm.lib import bulk, context
 from crm.lib.fieldcrypt import keyed_hash
 from crm.lib.meta import model_field
 from crm.lib.payloads import client_url, desk_ref, user_ref
-from crm.models import Brand, Client, Desk, Stage, User
+from crm.models import Brand, Client, Desk, Stage, User, stages
 from crm.services.clients import (
     CLIENT_AUDIT_FIELDS,
     TAG_MAX_LENGTH,

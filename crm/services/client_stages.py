@@ -9,12 +9,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from crm import stages
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import FieldErrors, NotAllowed, ValidationFailed
 from crm.lib.validation import InvalidValue, text_clean
-from crm.models import Classification, Client, Stage, User
+from crm.models import Classification, Client, Stage, User, stages
 from crm.permissions import user_can
 from crm.services.clients import _lock_client
 from crm.services.common import _require
@@ -22,7 +21,7 @@ from crm.services.common import _require
 
 def _stage_write(*, actor: User | None, client: Client, stage: str, reason: str, action: str,
                  route: str | None = None, evidence: dict[str, Any] | None = None) -> Client:
-    """Make a move through the stage machine (crm.stages.CLIENT_STAGES; `route`: a proof's or the
+    """Make a move through the stage machine (crm.models.stages.CLIENT_STAGES; `route`: a proof's or the
     override's, None for an ordinary move): the row, its audit row and "client.stage_changed" (via
     the route, or "move"), or StageRefused and nothing written."""
     stages.CLIENT_STAGES.move(client, stage, via=route, also={"stage_changed_at": timezone.now()},
@@ -51,7 +50,7 @@ def _valid_stage(stage: Any) -> str:
 
 @transaction.atomic
 def client_stage_change(*, actor: User | None, client: Client, stage: str, reason: str = "") -> Client:
-    """Make an ordinary move (crm.stages.ORDINARY_MOVES). Event "client.stage_changed" (from, to,
+    """Make an ordinary move (crm.models.stages.ORDINARY_MOVES). Event "client.stage_changed" (from, to,
     reason, via "move").
 
     Verified, funded and active are reached only through their proofs (client_stage_prove), and
@@ -75,7 +74,7 @@ def client_stage_change(*, actor: User | None, client: Client, stage: str, reaso
 @transaction.atomic
 def client_stage_prove(*, client: Client, proof: str | stages.Proof, actor: User | None = None,
                        evidence: dict[str, Any] | None = None) -> Client:
-    """Move the client to the stage `proof` establishes (crm.stages.PROOFS, registered by the apps
+    """Move the client to the stage `proof` establishes (crm.models.stages.PROOFS, registered by the apps
     that hold the evidence: verified by a KYC approval, funded by a first deposit, active by a first
     trade). Event "client.stage_changed" with
     via = the proof's event name; `evidence` (e.g. the event's uuid) is kept in the audit row.

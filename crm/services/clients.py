@@ -25,8 +25,8 @@ from crm.lib.validation import (
     text_clean,
     timezone_normalise,
 )
-from crm.locks import client_lock_queryset
 from crm.models import Client, Desk, User
+from crm.models.locks import client_lock_queryset
 from crm.permissions import assignment_refusal
 from crm.selectors import mask_email, mask_phone
 from crm.services.common import _require, _text, _user_in_brand

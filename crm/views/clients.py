@@ -1,5 +1,5 @@
 """Client pages: the list, the profile with its tabs, contact reveal, notes and tasks on a client,
-creating and editing a client, and moving it between stages (crm.stages)."""
+creating and editing a client, and moving it between stages (crm.models.stages)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from crm.forms import (
     TaskForm,
 )
 from crm.models import Client
+from crm.models.stages import OVERRIDE_PERMISSION, stage_label
 from crm.permissions import (
     AuthedRequest,
     client_queryset_for_user,
@@ -40,7 +41,6 @@ from crm.permissions import (
     contact_revealed,
     user_can,
 )
-from crm.stages import OVERRIDE_PERMISSION, stage_label
 from crm.tables import CLIENT_DEFAULT_SORT, ClientTable
 from crm.tabs import ClientTab, tab_context, tabs_for
 from crm.views.ui import client_or_404, form_submit, raise_for_domain_error, render_page, wants_partial
@@ -367,7 +367,7 @@ def _stage_post(request: AuthedRequest, code: Any, *, permission: str, form_clas
 @login_required
 @require_POST
 def client_stage_change(request: AuthedRequest, code: Any) -> HttpResponse:
-    """An ordinary move (crm.stages). A refused one is a form error naming the move; nothing changes."""
+    """An ordinary move (crm.models.stages). A refused one is a form error naming the move; nothing changes."""
     return _stage_post(request, code, permission="crm.change_client", form_class=StageChangeForm,
                        service=services.client_stage_change, form_key="stage_form")
 

@@ -12,8 +12,8 @@ from crm import services as crm_services
 from crm.events import emit
 from crm.exceptions import NotAllowed, ValidationFailed
 from crm.lib.payloads import desk_ref, user_ref
-from crm.locks import client_lock_queryset
 from crm.models import Client, Desk, Stage, User
+from crm.models.locks import client_lock_queryset
 from crm.permissions import assignment_refusal, user_can
 from leads.models import LeadContactState
 from leads.services.common import _require_reason

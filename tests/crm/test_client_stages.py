@@ -1,4 +1,4 @@
-"""The client's stage is a guarded state machine (crm.stages): ordinary moves for staff and the API,
+"""The client's stage is a guarded state machine (crm.models.stages): ordinary moves for staff and the API,
 verified / funded / active only through their proofs (KYC approval, first deposit, first trade), and an
 administrator's override with a reason, audited. A refused move names itself and changes nothing."""
 
@@ -13,8 +13,8 @@ from crm import events
 from crm.events import emit
 from crm.exceptions import NotAllowed, StageRefused, ValidationFailed
 from crm.models import AuditLog, Client, Event, RoleCode, Stage
+from crm.models.stages import CREATABLE_STAGES, ORDINARY_MOVES, stage_label
 from crm.services import client_stage_change, client_stage_override, client_stage_prove
-from crm.stages import CREATABLE_STAGES, ORDINARY_MOVES, stage_label
 from tests import event_payloads as payloads
 from tests.crm.api_support import KeyClient, assert_error, new_key, session_client
 from tests.factories import client_reach_stage, make_brand, make_client, make_desk, make_user
@@ -230,7 +230,7 @@ def test_an_override_moves_anywhere_and_is_audited_with_its_reason(world):
 def test_the_apps_register_what_proves_each_stage_and_the_core_names_none_of_them():
     from pathlib import Path
 
-    from crm import stages
+    from crm.models import stages
 
     proven = {stage: proof.proof.value for stage, proof in stages.PROVEN_STAGES.items()}
     assert proven == {Stage.VERIFIED: "kyc.approved", Stage.FUNDED: "wallet.first_deposit",
@@ -242,7 +242,7 @@ def test_the_apps_register_what_proves_each_stage_and_the_core_names_none_of_the
 
 
 def test_a_stage_already_proven_by_one_event_refuses_a_second(monkeypatch):
-    from crm import stages
+    from crm.models import stages
 
     monkeypatch.setattr(stages, "PROOFS", dict(stages.PROOFS))
     monkeypatch.setattr(stages, "PROVEN_STAGES", dict(stages.PROVEN_STAGES))

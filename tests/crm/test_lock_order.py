@@ -1,5 +1,5 @@
 # ruff: noqa: F811 - the portal tests' fixtures are imported as fixtures, then named as arguments
-"""The CRM's lock order (crm.locks) on the shapes that meet on one client: a KYC change (the daily
+"""The CRM's lock order (crm.models.locks) on the shapes that meet on one client: a KYC change (the daily
 expiry), a withdrawal request and a portal login at once; and the row locks of a client's money
 and KYC flows, which name their own rows only.
 

@@ -22,7 +22,7 @@ from compliance.models import AmlAlert, Case, ScreeningHit
 from crm.exceptions import StageRefused
 from crm.lib.states import StateMachine, TransitionRefused, machines
 from crm.models import Client, Stage
-from crm.stages import CLIENT_STAGES
+from crm.models.stages import CLIENT_STAGES
 from ib.exceptions import (
     ApplicationTransitionRefused,
     AttributionConflictTransitionRefused,

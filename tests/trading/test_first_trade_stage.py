@@ -1,4 +1,4 @@
-"""The first trade synchronised from a live account makes the client active (crm.stages); a demo
+"""The first trade synchronised from a live account makes the client active (crm.models.stages); a demo
 account's trades prove nothing."""
 # ruff: noqa: F811 - pytest fixtures imported from crm_fixtures are redefined as test arguments
 
