@@ -1,4 +1,4 @@
-"""Filters of the automation run log (django-filter, on crm.listing's base)."""
+"""Filters of the automation run log (django-filter, on crm.views.ui.listing's base)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from django.utils.translation import gettext_lazy as _
 
 from automation.models import RunStatus
 from automation.services import automation_rules
-from crm.forms import ListedModelChoiceField, PlainSelect
-from crm.listing import ListFilterForm, ListFilterSet, ModelChoiceFilter
 from crm.models import Brand, Client
+from crm.views.ui.forms import ListedModelChoiceField, PlainSelect
+from crm.views.ui.listing import ListFilterForm, ListFilterSet, ModelChoiceFilter
 
 
 class RuleChoiceField(ListedModelChoiceField):

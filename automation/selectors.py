@@ -32,9 +32,9 @@ def known_event_names() -> list[str]:
     """Event names a trigger can be chosen from: the event catalogue, the timeline's registry and
     those rules already use."""
     from crm.events.catalogue import declared
-    from crm.timeline import registered_names
+    from crm.registry import TIMELINE
 
-    names = set(registered_names()) | {event.name for event in declared()}
+    names = {str(name) for name in TIMELINE.keys()} | {event.name for event in declared()}
     names.update(AutomationRule.objects.values_list("trigger", flat=True).distinct())
     names.update(playbook_events())
     return sorted(n for n in names if EVENT_NAME_RE.match(n))

@@ -1,4 +1,4 @@
-"""The automation run log's table (django-tables2, on crm.listing's base). Cells are formatted
+"""The automation run log's table (django-tables2, on crm.views.ui.listing's base). Cells are formatted
 here, once per row, so templates only place the table."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from django.utils.translation import gettext_lazy as _
 
 from automation import services as automation
 from crm.events import events_by_id
-from crm.listing import Column, ListTable
 from crm.templatetags.crm_ui import icon
+from crm.views.ui.listing import Column, ListTable
 
 
 @dataclass

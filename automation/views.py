@@ -31,12 +31,12 @@ from automation.filters import RunFilter
 from automation.models import AutomationRule
 from automation.tables import RunTable
 from crm.exceptions import ValidationFailed
-from crm.forms import apply_domain_errors
 from crm.lib.forms import form_field
 from crm.models import Brand, Client
 from crm.permissions import AuthedRequest
 from crm.views.staff import administrator_required
 from crm.views.ui import render_page
+from crm.views.ui.forms import apply_domain_errors
 from emails.models import EmailTemplate
 from emails.preview import preview_frame_policy, preview_html, preview_keep
 from emails.services import (

@@ -262,8 +262,8 @@ def measure_user(env: BenchEnv, label: str, user: Any, *, requests: int, size: s
 
     from crm.models import Event
     from crm.selectors import client_list
-    from crm.tabs import TIMELINE_PAGE_SIZE
     from crm.views.clients import CLIENT_PAGE_SIZE
+    from crm.views.ui.tabs import TIMELINE_PAGE_SIZE
 
     http = logged_in_client(user)
     stage, country = _busiest_filter(user)

@@ -18,9 +18,9 @@ from compliance import selectors, services
 from compliance.aml import DECIDE_PERMISSION, RULES_EDIT_PERMISSION, RULES_VIEW_PERMISSION, VIEW_PERMISSION
 from compliance.models import AmlAlert, AmlAlertStatus, AmlRule
 from crm.exceptions import DomainError, NotAllowed, NotFound
-from crm.forms import apply_domain_errors, visible_brands
-from crm.permissions import AuthedRequest, page_permission_required, user_can
+from crm.permissions import AuthedRequest, page_permission_required, user_can, visible_brands
 from crm.views.ui import raise_for_domain_error, render_page
+from crm.views.ui.forms import apply_domain_errors
 
 
 def _alert_or_404(request: AuthedRequest, code: Any) -> AmlAlert:

@@ -31,9 +31,8 @@ from crm.api import ApiError, caller_of, requires_scope
 from crm.api_routers.clients import client_for
 from crm.api_routers.schemas import Text64, Text500
 from crm.exceptions import NotFound
-from crm.forms import visible_brands
 from crm.models import Brand, Client, User
-from crm.permissions import client_get_for_user, client_queryset_for_user, user_can
+from crm.permissions import client_get_for_user, client_queryset_for_user, user_can, visible_brands
 
 router = Router(tags=["compliance"])
 

@@ -24,9 +24,9 @@ from compliance.models import Case, CaseAttachment, CaseDecision, CaseStatus
 from compliance.offboarding import case_balance_return
 from compliance.permissions import case_officers_for
 from crm.exceptions import DomainError, NotAllowed, NotFound
-from crm.forms import apply_domain_errors
 from crm.permissions import AuthedRequest, page_permission_required, user_can
 from crm.views.ui import raise_for_domain_error, render_page
+from crm.views.ui.forms import apply_domain_errors
 
 
 def _case_or_404(request: AuthedRequest, code: Any) -> Case:

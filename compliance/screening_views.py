@@ -20,10 +20,10 @@ from compliance.exceptions import WatchlistGlobal, WatchlistRefused
 from compliance.models import HitStatus, ScreeningHit, WatchlistVersion
 from compliance.screening import DECIDE_PERMISSION, VIEW_PERMISSION, high_score
 from crm.exceptions import DomainError, NotAllowed, NotFound
-from crm.forms import apply_domain_errors
 from crm.models import Client
 from crm.permissions import AuthedRequest, page_permission_required, user_can
 from crm.views.ui import raise_for_domain_error, render_page
+from crm.views.ui.forms import apply_domain_errors
 
 VIEW_LISTS = "compliance.view_watchlistversion"
 LOAD_LISTS = "compliance.add_watchlistversion"

@@ -305,7 +305,7 @@ def aml_rules_for_user(user: Any) -> QuerySet[AmlRule]:
     """The rules of the brands `user` works in (all brands for a user of all brands)."""
     if not user_can(user, AML_RULES_VIEW_PERMISSION):
         return AmlRule.objects.none()
-    from crm.forms import visible_brands
+    from crm.permissions import visible_brands
 
     return (AmlRule.objects.select_related("brand").filter(brand__in=visible_brands(user))
             .order_by("brand__name", "kind", "risk_class"))

@@ -20,11 +20,11 @@ from compliance import selectors, services
 from compliance.models import JurisdictionStatus, Restriction, RestrictionKind
 from compliance.restrictions import IMPOSE_PERMISSION, LIFT_PERMISSION, VIEW_PERMISSION, staff_message
 from crm.exceptions import DomainError
-from crm.forms import apply_domain_errors, visible_brands
 from crm.lib.countries import country_choices, country_name
 from crm.models import Brand, Client
-from crm.permissions import AuthedRequest, page_permission_required, user_can
+from crm.permissions import AuthedRequest, page_permission_required, user_can, visible_brands
 from crm.views.ui import client_or_404, render_page
+from crm.views.ui.forms import apply_domain_errors
 
 VIEW_JURISDICTION = "compliance.view_jurisdiction"
 MANAGE_JURISDICTION = "compliance.change_jurisdiction"
@@ -228,8 +228,7 @@ def _restriction_summary(event: Any) -> str:
 def ui_contributions() -> dict[str, Any]:
     """The client's Compliance tab (the restrictions part; the screening part sits beside it) and the
     timeline labels of the restriction events."""
-    from crm.tabs import ClientTab
-    from crm.timeline import TimelineKind
+    from crm.registry import ClientTab, TimelineKind
 
     return {
         "tabs": [ClientTab(key="compliance", label=_("Compliance"), template="compliance/client_tab.html",

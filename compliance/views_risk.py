@@ -30,10 +30,16 @@ from compliance.risk import (
 )
 from compliance.trail import EXPORT_PERMISSION, SECTIONS, trail_export_request, trail_exports_for
 from crm.exceptions import DomainError
-from crm.forms import apply_domain_errors, visible_brands
 from crm.models import Brand, Client
-from crm.permissions import AuthedRequest, client_queryset_for_user, page_permission_required, user_can
+from crm.permissions import (
+    AuthedRequest,
+    client_queryset_for_user,
+    page_permission_required,
+    user_can,
+    visible_brands,
+)
 from crm.views.ui import client_or_404, render_page
+from crm.views.ui.forms import apply_domain_errors
 
 HISTORY_SHOWN = 50
 

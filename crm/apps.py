@@ -74,8 +74,8 @@ def _contribute_core() -> None:
     from crm.navigation import CORE_NAVIGATION
     from crm.registry import contribute
     from crm.roles import CORE_CUSTOM_PERMISSIONS, CORE_PERMISSIONS
-    from crm.tabs import CORE_TABS
-    from crm.timeline import CORE_TIMELINE
+    from crm.views.ui.tabs import CORE_TABS
+    from crm.views.ui.timeline import CORE_TIMELINE
 
     contribute("crm", permissions=CORE_PERMISSIONS, custom_permissions=CORE_CUSTOM_PERMISSIONS,
                navigation=CORE_NAVIGATION, api_scopes=CORE_API_SCOPES, tabs=CORE_TABS, timeline=CORE_TIMELINE)

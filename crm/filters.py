@@ -1,4 +1,4 @@
-"""Filters of crm's lists (django-filter, on crm.listing's base): the client list and the audit log."""
+"""Filters of crm's lists (django-filter, on crm.views.ui.listing's base): the client list and the audit log."""
 
 from __future__ import annotations
 
@@ -11,15 +11,10 @@ from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from crm import selectors
-from crm.forms import (
-    DeskChoiceField,
-    PlainSelect,
-    PlainTextInput,
-    UserCodeChoiceField,
-    visible_brands,
-)
-from crm.listing import DayFilter, ListFilterForm, ListFilterSet, ModelChoiceFilter
 from crm.models import Brand, Client, Desk, Stage, User
+from crm.permissions import visible_brands
+from crm.views.ui.forms import DeskChoiceField, PlainSelect, PlainTextInput, UserCodeChoiceField
+from crm.views.ui.listing import DayFilter, ListFilterForm, ListFilterSet, ModelChoiceFilter
 
 # --- the client list -----------------------------------------------------------------------------
 

@@ -33,7 +33,18 @@ from psycopg import sql
 
 from crm.exceptions import NotFound
 from crm.lib.sqlfiles import sql_text
-from crm.models import AuditLog, Client, ClientUserObjectPermission, Desk, Note, Role, RoleCode, Task, User
+from crm.models import (
+    AuditLog,
+    Brand,
+    Client,
+    ClientUserObjectPermission,
+    Desk,
+    Note,
+    Role,
+    RoleCode,
+    Task,
+    User,
+)
 
 SHARE_PERMISSION = "view_client"
 
@@ -439,6 +450,13 @@ def contact_revealed(*, session: Any, user: Any, client: Client) -> dict[str, st
 
 
 # --- who may give work to whom -------------------------------------------------------------------
+
+
+def visible_brands(user: Any) -> QuerySet[Brand]:
+    """The brands a user works with: all of them for administrators and all-brand users."""
+    if user.is_administrator or user.all_brands:
+        return Brand.objects.all()
+    return Brand.objects.filter(staff=user)
 
 
 def desks_run_by(user: Any) -> QuerySet[Desk]:

@@ -29,7 +29,11 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from crm.models import Client
+    from crm.permissions import AuthedRequest
 
 
 class Registry[T]:
@@ -167,6 +171,31 @@ class PlaybookTemplate:
     values: Mapping[str, str] = field(default_factory=dict)  # description, subject, body
 
 
+@dataclass(frozen=True)
+class TimelineKind:
+    """How the events named `name` look on a client's timeline (crm.views.ui.timeline): a label, an
+    icon and a one-line summary of the Event (plain text: the page escapes it)."""
+
+    name: str
+    label: Any  # a lazy translation
+    icon: str = "dot"
+    summary: Callable[[Any], str] | None = None
+
+
+@dataclass(frozen=True)
+class ClientTab:
+    """A tab of the client profile (crm.views.ui.tabs): `context(request, client)` gives the extra
+    template context it needs, and runs only when the tab is shown."""
+
+    key: str
+    label: Any  # a lazy translation
+    template: str
+    permission: str | None = None  # "app_label.codename" the user needs to see the tab
+    order: int = 100
+    context: Callable[[AuthedRequest, Client], dict[str, Any]] | None = None
+    icon: str = ""
+
+
 def _ordered(item: Any) -> tuple[int, str]:
     return (getattr(item, "order", 500), str(getattr(item, "key", None) or getattr(item, "code", "")
                                              or getattr(item, "name", "")))
@@ -178,9 +207,8 @@ NAVIGATION: Registry[NavItem] = Registry("navigation", key=lambda i: i.key, orde
 API_SCOPES: Registry[ApiScope] = Registry("API scopes", key=lambda s: s.code, order=_ordered)
 PLAYBOOK: Registry[PlaybookRule] = Registry("playbook rules", key=lambda r: r.name, order=_ordered)
 PLAYBOOK_TEMPLATES: Registry[PlaybookTemplate] = Registry("playbook templates", key=lambda t: (t.key, t.language))
-# Items of crm.timeline.TimelineKind and crm.tabs.ClientTab (typed there; those modules import models).
-TIMELINE: Registry[Any] = Registry("timeline labels", key=lambda k: k.name)
-PROFILE_TABS: Registry[Any] = Registry("profile tabs", key=lambda t: t.key, order=lambda t: (t.order, t.key))
+TIMELINE: Registry[TimelineKind] = Registry("timeline labels", key=lambda k: k.name)
+PROFILE_TABS: Registry[ClientTab] = Registry("profile tabs", key=lambda t: t.key, order=lambda t: (t.order, t.key))
 
 
 def contribute(
@@ -192,8 +220,8 @@ def contribute(
     api_scopes: Iterable[ApiScope] = (),
     playbook: Iterable[PlaybookRule] = (),
     playbook_templates: Iterable[PlaybookTemplate] = (),
-    timeline: Iterable[Any] = (),
-    tabs: Iterable[Any] = (),
+    timeline: Iterable[TimelineKind] = (),
+    tabs: Iterable[ClientTab] = (),
 ) -> None:
     """Register what `app` adds to the core. Call it from the app's AppConfig.ready()."""
     for role, perms in (permissions or {}).items():

@@ -1,4 +1,4 @@
-"""Tables of crm's lists (django-tables2, on crm.listing's base): the client list and the audit log.
+"""Tables of crm's lists (django-tables2, on crm.views.ui.listing's base): the client list and the audit log.
 Cells are formatted here, once per row, so templates only place the table."""
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from crm import selectors
 from crm.audit import DiffLine, audit_diff, audit_objects_named
 from crm.lib.dates import date_formatter
 from crm.lib.markup import esc
-from crm.listing import Column, ListTable
 from crm.models import AuditLog, Stage
 from crm.templatetags.crm_ui import flag
+from crm.views.ui.listing import Column, ListTable
 
 # --- the client list -----------------------------------------------------------------------------
 

@@ -13,8 +13,7 @@ class EmailsConfig(AppConfig):
 
         # The delivery task, and the composer's notice of a failed email to its author.
         from crm.models import RoleCode
-        from crm.registry import contribute
-        from crm.tabs import ClientTab
+        from crm.registry import ClientTab, contribute
         from emails import composer  # noqa: F401
         from emails.services import EMAIL_TIMELINE
         from emails.views import email_tab_context

@@ -56,8 +56,8 @@ from crm.lib import context as actor_context
 from crm.lib.validation import InvalidValue, language_normalise, text_clean
 from crm.models import Brand, Client, Event, Stage, User
 from crm.permissions import user_can
+from crm.registry import TimelineKind
 from crm.selectors import mask_email
-from crm.timeline import TimelineKind
 from emails import permissions
 from emails.models import EmailStatus, EmailTemplate, OutboundEmail, template_key_validator
 

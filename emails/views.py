@@ -1,6 +1,6 @@
 """The profile's Email tab (emails.composer): write or pick a template, preview, send.
 
-The tab itself is registered in crm.tabs; picking a template reloads it with `?template=<key>`.
+The tab itself is registered in crm.views.ui.tabs; picking a template reloads it with `?template=<key>`.
 Out of scope is 404; without crm.email_client the tab is not there and the posts are 403.
 """
 

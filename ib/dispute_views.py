@@ -15,10 +15,10 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from crm.exceptions import DomainError, NotFound
-from crm.forms import PlainSelect, apply_domain_errors
 from crm.lib.paginator import CappedPaginator
 from crm.permissions import AuthedRequest, page_permission_required
 from crm.views.ui import render_page
+from crm.views.ui.forms import PlainSelect, apply_domain_errors
 from ib import disputes
 from ib.commissions import MANAGE
 from ib.forms import DisputeDecideForm

@@ -27,9 +27,8 @@ from django.utils.translation import gettext
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import Conflict, NotFound, ValidationFailed
-from crm.forms import visible_brands
 from crm.models import User
-from crm.permissions import code_or_404, user_can
+from crm.permissions import code_or_404, user_can, visible_brands
 from ib import selectors
 from ib.commissions import MANAGE
 from ib.models import (

@@ -1,4 +1,4 @@
-"""Filters of the partner list (django-filter, on crm.listing's base)."""
+"""Filters of the partner list (django-filter, on crm.views.ui.listing's base)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import django_filters
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from crm.forms import PlainSelect
 from crm.lib.fieldcrypt import keyed_hashes
-from crm.listing import ListFilterSet
+from crm.views.ui.forms import PlainSelect
+from crm.views.ui.listing import ListFilterSet
 from ib.models import Partner, PartnerKind, PartnerStatus
 
 

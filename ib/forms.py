@@ -9,10 +9,10 @@ from django import forms
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from crm.forms import AmountField, ListedModelChoiceField, PlainSelect
 from crm.lib.fieldcrypt import keyed_hashes
 from crm.lib.forms import form_field
 from crm.models import Brand, Client
+from crm.views.ui.forms import AmountField, ListedModelChoiceField, PlainSelect
 from ib.models import HedgeMode, Partner, PartnerStatus, PassUpBase, PayoutSchedule, PostbackEvent, SplitMode
 
 

@@ -31,13 +31,12 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext
 
 from crm.exceptions import DomainError, NotFound, ValidationFailed
-from crm.forms import visible_brands
 from crm.jobs import job_start
 from crm.lib.fieldcrypt import keyed_hashes
 from crm.lib.money import Money, money_parse
 from crm.lib.validation import InvalidValue
 from crm.models import Brand, Client
-from crm.permissions import user_can
+from crm.permissions import user_can, visible_brands
 from ib import commissions as cs
 from ib import services
 from ib.models import (

@@ -14,10 +14,10 @@ from django.utils.translation import get_language, gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm.exceptions import DomainError, NotFound
-from crm.forms import apply_domain_errors, visible_brands
 from crm.lib.fieldcrypt import keyed_hashes
-from crm.permissions import AuthedRequest, page_permission_required
+from crm.permissions import AuthedRequest, page_permission_required, visible_brands
 from crm.views.ui import render_page
+from crm.views.ui.forms import apply_domain_errors
 from ib import onboarding, services
 from ib.forms import ApplicationApproveForm, ApplicationRejectForm, LinkForm, PartnerNewForm
 from ib.models import ApplicationStatus, MarketingMethod, PartnerApplication

@@ -21,11 +21,11 @@ from django.utils.translation import get_language, gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm.exceptions import DomainError, NotFound
-from crm.forms import apply_domain_errors
 from crm.lib.middleware import client_ip
 from crm.lib.paginator import CappedPaginator
 from crm.lib.public_url import public_url
 from crm.models import Brand
+from crm.views.ui.forms import apply_domain_errors
 from ib import disputes, onboarding, partner_reset, postbacks, selectors, services
 from ib.commissions import period_before
 from ib.forms import (

@@ -8,8 +8,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from crm.exceptions import NotFound
-from crm.forms import visible_brands
-from crm.permissions import code_or_404, user_can
+from crm.permissions import code_or_404, user_can, visible_brands
 from ib.models import AttributionConflict, CommissionPlan, Partner, PartnerApplication
 
 

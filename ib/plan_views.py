@@ -20,10 +20,10 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm.exceptions import DomainError, NotFound
-from crm.forms import apply_domain_errors, visible_brands
-from crm.listing import form_problems
-from crm.permissions import AuthedRequest, code_or_404, page_permission_required, user_can
+from crm.permissions import AuthedRequest, code_or_404, page_permission_required, user_can, visible_brands
 from crm.views.ui import render_page
+from crm.views.ui.forms import apply_domain_errors
+from crm.views.ui.listing import form_problems
 from ib import commissions
 from ib.forms import ImportForm, PlanAssignForm, PlanVersionForm, RunStartForm, WhatIfForm
 from ib.importer import ib_import_start

@@ -42,11 +42,10 @@ from django.utils.translation import gettext
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import Conflict, NotAllowed, NotFound, ValidationFailed
-from crm.forms import visible_brands
 from crm.lib.money import Money, currency_normalise, money_parse
 from crm.lib.validation import InvalidValue
 from crm.models import Brand, Client, User
-from crm.permissions import code_or_404, user_can
+from crm.permissions import code_or_404, user_can, visible_brands
 from ib.commissions import RUN, commission_run_settle
 from ib.models import (
     PAYOUT_STATES,

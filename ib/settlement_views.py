@@ -18,10 +18,10 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm.exceptions import DomainError, NotFound
-from crm.forms import apply_domain_errors, visible_brands
 from crm.models import Brand
-from crm.permissions import AuthedRequest, page_permission_required
+from crm.permissions import AuthedRequest, page_permission_required, visible_brands
 from crm.views.ui import render_page
+from crm.views.ui.forms import apply_domain_errors
 from ib import commissions, settlement
 from ib.forms import RunStartForm, SettlementForm
 from ib.models import Partner, PartnerPayout, PayoutState, PlanVersion, RunStatus

@@ -1,4 +1,4 @@
-"""The partner list's table (django-tables2, on crm.listing's base)."""
+"""The partner list's table (django-tables2, on crm.views.ui.listing's base)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from django.utils.safestring import SafeString
 from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 
-from crm.listing import Column, ListTable
+from crm.views.ui.listing import Column, ListTable
 from ib.models import Partner
 
 

@@ -26,12 +26,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm.exceptions import DomainError, NotFound
-from crm.forms import apply_domain_errors, visible_brands
 from crm.lib.middleware import client_ip
-from crm.listing import form_problems
 from crm.models import Client
-from crm.permissions import AuthedRequest, page_permission_required, user_can
+from crm.permissions import AuthedRequest, page_permission_required, user_can, visible_brands
 from crm.views.ui import client_or_404, render_page
+from crm.views.ui.forms import apply_domain_errors
+from crm.views.ui.listing import form_problems
 from ib import postbacks, selectors, services
 from ib.commissions import period_before
 from ib.filters import PartnerFilter
@@ -89,8 +89,7 @@ def _resolved(event: Any) -> str:
 
 
 def ui_contributions() -> dict[str, Any]:
-    from crm.tabs import ClientTab
-    from crm.timeline import TimelineKind
+    from crm.registry import ClientTab, TimelineKind
 
     return {
         "tabs": [ClientTab(key="partner", label=_("Partner"), template="ib/client_tab.html", order=60,

@@ -18,9 +18,8 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm.exceptions import DomainError, ValidationFailed
-from crm.forms import visible_brands
 from crm.models import Brand, Client
-from crm.permissions import AuthedRequest, page_permission_required, user_can
+from crm.permissions import AuthedRequest, page_permission_required, user_can, visible_brands
 from crm.views.ui import render_page
 from kyc import questionnaire as services
 from kyc.models import Questionnaire, QuestionnaireVersion
@@ -195,9 +194,7 @@ def questionnaire_contribute() -> None:
     from django.utils.translation import gettext_lazy as _
 
     from crm.models import RoleCode
-    from crm.registry import NavItem, contribute
-    from crm.tabs import ClientTab
-    from crm.timeline import TimelineKind
+    from crm.registry import ClientTab, NavItem, TimelineKind, contribute
 
     view = ["kyc.view_questionnaireresponse"]
     manage = [*view, services.MANAGE_PERMISSION, services.SUBMIT_PERMISSION]

@@ -24,12 +24,12 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm.exceptions import DomainError, NotAllowed, NotFound
-from crm.forms import apply_domain_errors, visible_brands
 from crm.lib.csp import SELF, csp_exception
 from crm.lib.webhooks import webhook_answer, webhook_request
 from crm.models import Client
-from crm.permissions import AuthedRequest, page_permission_required, user_can
+from crm.permissions import AuthedRequest, page_permission_required, user_can, visible_brands
 from crm.views.ui import client_or_404, render_page
+from crm.views.ui.forms import apply_domain_errors
 from kyc import forms, selectors, services
 from kyc.checks.report import Report
 from kyc.models import KycStatus, SubmissionStatus
@@ -335,8 +335,7 @@ def _warned(event: Any) -> str:
 
 def ui_contributions() -> dict[str, Any]:
     """The KYC tab of the client profile and the timeline labels of kyc's events."""
-    from crm.tabs import ClientTab
-    from crm.timeline import TimelineKind
+    from crm.registry import ClientTab, TimelineKind
 
     return {
         "tabs": [ClientTab(key="kyc", label=_("KYC"), template="kyc/client_tab.html", order=22,

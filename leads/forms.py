@@ -1,6 +1,6 @@
 """Forms of lead acquisition: the public lead form, imports, reassignment, merge and the
 administrators' configuration. Forms check shape and presence; the services validate the rest
-and their field errors are put back on the form (crm.forms.apply_domain_errors)."""
+and their field errors are put back on the form (crm.views.ui.forms.apply_domain_errors)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from django.core import signing
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from crm.forms import AmountField, visible_brands
 from crm.lib.countries import country_choices
 from crm.lib.forms import form_field
 from crm.models import Brand, Desk, User
+from crm.permissions import visible_brands
+from crm.views.ui.forms import AmountField
 from leads.intake import LEAD_FIELDS, Experience
 from leads.models import (
     AvailabilityStatus,

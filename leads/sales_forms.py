@@ -8,10 +8,10 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from crm.forms import AmountField
 from crm.lib.forms import form_field
 from crm.lib.money import CURRENCY_MAX_LENGTH
 from crm.models import Brand, Stage
+from crm.views.ui.forms import AmountField
 from leads.calls import DURATION_MAX, NOTES_MAX
 from leads.models import CallDirection, CallOutcome, Campaign
 

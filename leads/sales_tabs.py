@@ -10,8 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from crm.lib.payloads import event_data
 from crm.models import Client
 from crm.permissions import AuthedRequest
-from crm.tabs import ClientTab
-from crm.timeline import TimelineKind
+from crm.registry import ClientTab, TimelineKind
 
 
 def _call(event: Any) -> str:

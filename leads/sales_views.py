@@ -20,12 +20,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from crm import services as crm_services
 from crm.exceptions import DomainError, NotAllowed, NotFound, ValidationFailed
-from crm.forms import apply_domain_errors
 from crm.lib.webhooks import webhook_request
 from crm.models import Client, RoleCode
 from crm.permissions import AuthedRequest, contact_reveal_remember, contact_revealed, user_can
 from crm.views.staff import administrator_required
 from crm.views.ui import client_or_404, raise_for_domain_error, render_page
+from crm.views.ui.forms import apply_domain_errors
 from leads import calls, kpis, pipeline, workspace
 from leads.models import Call, CallOutcome, Campaign, PipelineStatus
 from leads.sales_forms import (

@@ -15,9 +15,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from crm.exceptions import ValidationFailed
-from crm.forms import apply_domain_errors
 from crm.models import Brand
 from crm.permissions import AuthedRequest
+from crm.views.ui.forms import apply_domain_errors
 from leads import segments
 from leads.models import Segment
 from leads.permissions import may_assign_leads

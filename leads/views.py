@@ -35,7 +35,6 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from crm import jobs
 from crm.exceptions import DomainError, ValidationFailed
-from crm.forms import apply_domain_errors
 from crm.lib.csp import csp_exception
 from crm.lib.csvsafe import SafeCsvWriter
 from crm.lib.middleware import client_ip
@@ -47,6 +46,7 @@ from crm.services import access_export_record, access_search_record
 from crm.views.jobs import job_context
 from crm.views.staff import administrator_required
 from crm.views.ui import client_or_404, render_page
+from crm.views.ui.forms import apply_domain_errors
 from leads import selectors, services
 from leads.forms import (
     CONSENT_TEXT_VERSION,

@@ -61,8 +61,7 @@ def partner_panel(*, request: Any, partner: Any) -> dict[str, Any] | None:
 
 def register() -> None:
     """Called from monitoring's AppConfig.ready()."""
-    from crm.registry import contribute
-    from crm.tabs import ClientTab
+    from crm.registry import ClientTab, contribute
     from ib.selectors import register_partner_panel
 
     contribute("monitoring_abuse", tabs=[ClientTab(key="linked", label=_("Linked accounts"),

@@ -21,10 +21,10 @@ from django.views.decorators.http import require_POST
 
 from crm.audit import audit_record
 from crm.exceptions import DomainError
-from crm.forms import apply_domain_errors
 from crm.models import User
 from crm.permissions import AuthedRequest, page_permission_required
 from crm.views.ui import render_page
+from crm.views.ui.forms import apply_domain_errors
 from monitoring import forms as mforms
 from monitoring import selectors, services
 from monitoring.export import activity_export_allowed, activity_export_request

@@ -13,8 +13,7 @@ class PortalConfig(AppConfig):
     def ready(self) -> None:
         from django.utils.translation import gettext_lazy as _
 
-        from crm.registry import contribute
-        from crm.timeline import TimelineKind
+        from crm.registry import TimelineKind, contribute
         from portal import handlers  # noqa: F401  (subscribes to kyc.approved)
 
         _lend_to_compliance_cases()

@@ -9,8 +9,8 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from crm.exceptions import DomainError
-from crm.forms import AmountField
 from crm.lib.countries import country_choices
+from crm.views.ui.forms import AmountField
 
 # The landing page's attribution, carried through the form in hidden fields: query name -> client field.
 # A partner's tracking link (/r/<code>/) sends the visitor on with ref and click; a landing page may

@@ -14,9 +14,9 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.exceptions import DomainError
-from crm.forms import AmountField
 from crm.lib.money import money_parse
 from crm.lib.validation import InvalidValue
+from crm.views.ui.forms import AmountField
 from portal.auth import PortalRequest, client_login_required
 from portal.forms import ServiceErrorsMixin
 from trading.permissions import trading_account_for_client

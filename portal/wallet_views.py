@@ -14,10 +14,10 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.exceptions import DomainError, NotFound
-from crm.forms import AmountField
 from crm.lib.money import MoneyError, money_format, money_parse
 from crm.lib.public_url import public_url
 from crm.lib.validation import InvalidValue
+from crm.views.ui.forms import AmountField
 from portal.auth import PortalRequest, client_login_required
 from portal.forms import ServiceErrorsMixin
 from trading.selectors import live_accounts_for_client

@@ -14,9 +14,9 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.exceptions import DomainError, NotFound
-from crm.forms import AmountField
 from crm.lib.money import money_parse
 from crm.lib.validation import InvalidValue
+from crm.views.ui.forms import AmountField
 from portal.auth import PortalRequest, client_login_required
 from portal.forms import ServiceErrorsMixin
 from wallet.exceptions import WithdrawalBlocked

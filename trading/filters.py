@@ -1,4 +1,4 @@
-"""Filters of trading's lists (django-filter, on crm.listing's base): the dealer's deals."""
+"""Filters of trading's lists (django-filter, on crm.views.ui.listing's base): the dealer's deals."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from django import forms
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from crm.forms import BrandedChoiceField, PlainSelect, visible_brands
 from crm.lib.forms import form_field
-from crm.listing import DayFilter, IntegerFilter, ListFilterSet, ModelChoiceFilter
+from crm.permissions import visible_brands
+from crm.views.ui.forms import BrandedChoiceField, PlainSelect
+from crm.views.ui.listing import DayFilter, IntegerFilter, ListFilterSet, ModelChoiceFilter
 from trading.models import Deal, DealKind, PlatformServer
 
 

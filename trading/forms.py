@@ -10,10 +10,11 @@ from django import forms
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from crm.forms import AmountField, BrandedChoiceField, visible_brands
 from crm.lib.forms import form_field
 from crm.lib.validation import json_problem
 from crm.models import Brand, Classification, Client
+from crm.permissions import visible_brands
+from crm.views.ui.forms import AmountField, BrandedChoiceField
 from trading import retention
 from trading.models import (
     DEFAULT_LIVE_MIN_STAGE,

@@ -16,9 +16,9 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from crm.exceptions import DomainError, NotFound
-from crm.forms import apply_domain_errors
 from crm.permissions import AuthedRequest, page_permission_or_403, user_can
 from crm.views.ui import render_page
+from crm.views.ui.forms import apply_domain_errors
 from trading import prop
 from trading.permissions import platform_server_queryset_for_user
 from trading.prop_models import BreachAction, ChallengeState, DailyLossBasis, MaxLossMode

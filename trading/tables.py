@@ -1,4 +1,4 @@
-"""Tables of trading's lists (django-tables2, on crm.listing's base): the dealer's deals."""
+"""Tables of trading's lists (django-tables2, on crm.views.ui.listing's base): the dealer's deals."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from django.utils.timezone import localtime
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from crm.listing import Column, ListTable
 from crm.templatetags.crm_ui import money
+from crm.views.ui.listing import Column, ListTable
 from trading.models import Deal, DealEntry
 
 NUM = {"cell": {"class": "num"}}

@@ -27,13 +27,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from crm import services as crm_services
 from crm.exceptions import DomainError, NotFound
-from crm.forms import apply_domain_errors, visible_brands
 from crm.jobs import jobs_for
 from crm.lib.csp import NONE, csp_exception
 from crm.lib.money import amount_format
 from crm.lib.pagination import Key
 from crm.lib.paginator import CappedPaginator
-from crm.listing import form_problems
 from crm.models import Client, RoleCode
 from crm.permissions import (
     AuthedRequest,
@@ -41,10 +39,13 @@ from crm.permissions import (
     page_permission_or_403,
     page_permission_required,
     user_can,
+    visible_brands,
 )
 from crm.services import CLASSIFY_PERMISSION
-from crm.tabs import tabs_for
 from crm.views.ui import client_or_404, render_page
+from crm.views.ui.forms import apply_domain_errors
+from crm.views.ui.listing import form_problems
+from crm.views.ui.tabs import tabs_for
 from trading import exposure, forms, password_links, retention, selectors, services, summaries
 from trading.exceptions import PasswordLinkUnusable
 from trading.filters import DealFilter
@@ -136,8 +137,7 @@ def _opened(event: Any) -> str:
 
 def ui_contributions() -> dict[str, Any]:
     """The Trading tab of the client profile and the timeline labels of trading's events."""
-    from crm.tabs import ClientTab
-    from crm.timeline import TimelineKind
+    from crm.registry import ClientTab, TimelineKind
 
     return {
         "tabs": [ClientTab(key="trading", label=_("Trading"), template="trading/client_tab.html", order=25,

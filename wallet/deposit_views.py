@@ -15,13 +15,13 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from crm.exceptions import DomainError, NotFound
-from crm.forms import AmountField, apply_domain_errors
 from crm.lib.dates import date_parse
 from crm.lib.money import Money, money_format
 from crm.lib.validation import InvalidValue
 from crm.models import Client
 from crm.permissions import AuthedRequest, user_can
 from crm.views.ui import render_page
+from crm.views.ui.forms import AmountField, apply_domain_errors
 from wallet import permissions, selectors, services
 from wallet.exceptions import HeldDepositDecided
 from wallet.models import Deposit, DepositStatus, PaymentProvider
@@ -232,7 +232,7 @@ def _tab_context(request: AuthedRequest, client: Client) -> dict[str, Any]:
 
 
 def ui_contributions() -> dict[str, Any]:
-    from crm.tabs import ClientTab
+    from crm.registry import ClientTab
 
     return {"tabs": [ClientTab(key="wallet", label=_("Wallet"), template="wallet/deposits/client_tab.html",
                                order=40, permission=VIEW, context=_tab_context)]}

@@ -18,9 +18,9 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from crm.exceptions import DomainError
-from crm.forms import AmountField, apply_domain_errors, visible_brands
-from crm.permissions import AuthedRequest, page_permission_required, user_can
+from crm.permissions import AuthedRequest, page_permission_required, user_can, visible_brands
 from crm.views.ui import render_page
+from crm.views.ui.forms import AmountField, apply_domain_errors
 from wallet.models import LowRiskRule, WithdrawalPolicy
 from wallet.services import withdrawal_policy_save
 from wallet.withdrawal_policy import (

@@ -15,12 +15,12 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.exceptions import DomainError, NotFound
-from crm.forms import AmountField
 from crm.lib.money import money_parse
 from crm.lib.payloads import client_url
 from crm.lib.validation import InvalidValue
 from crm.models import Client
 from crm.permissions import AuthedRequest, client_get_for_user, user_can
+from crm.views.ui.forms import AmountField
 from wallet.selectors import transfer_accounts_for, transfers_for_client
 from wallet.services import transfer_request
 

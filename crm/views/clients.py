@@ -22,15 +22,6 @@ from crm import services
 from crm.exceptions import NotAllowed, NotFound, ValidationFailed
 from crm.exports import EXPORT_PERMISSION, client_export_request
 from crm.filters import ClientFilter
-from crm.forms import (
-    ClientAssignForm,
-    ClientCreateForm,
-    ClientEditForm,
-    NoteForm,
-    StageChangeForm,
-    StageOverrideForm,
-    TaskForm,
-)
 from crm.models import Client
 from crm.models.stages import OVERRIDE_PERMISSION, stage_label
 from crm.permissions import (
@@ -41,9 +32,19 @@ from crm.permissions import (
     contact_revealed,
     user_can,
 )
+from crm.registry import ClientTab
 from crm.tables import CLIENT_DEFAULT_SORT, ClientTable
-from crm.tabs import ClientTab, tab_context, tabs_for
 from crm.views.ui import client_or_404, form_submit, raise_for_domain_error, render_page, wants_partial
+from crm.views.ui.forms import (
+    ClientAssignForm,
+    ClientCreateForm,
+    ClientEditForm,
+    NoteForm,
+    StageChangeForm,
+    StageOverrideForm,
+    TaskForm,
+)
+from crm.views.ui.tabs import tab_context, tabs_for
 
 CLIENT_PAGE_SIZE = 50
 # The list counts its rows up to here; beyond, it says "10,000+" and offers the first 200 pages.

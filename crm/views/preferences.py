@@ -11,9 +11,9 @@ from django.views.decorators.http import require_http_methods
 
 from crm import services
 from crm.exceptions import ValidationFailed
-from crm.forms import UserSettingsForm, apply_domain_errors
 from crm.lib.middleware import activate_user_language
 from crm.permissions import AuthedRequest
+from crm.views.ui.forms import UserSettingsForm, apply_domain_errors
 
 
 @login_required

@@ -14,9 +14,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from crm import selectors, services
 from crm.exceptions import DomainError, NotAllowed, NotFound
-from crm.forms import TASK_STATUS_CHOICES
 from crm.permissions import AuthedRequest, task_get_for_user
 from crm.views.ui import raise_for_domain_error, render_page, safe_next, wants_partial
+from crm.views.ui.forms import TASK_STATUS_CHOICES
 
 TASK_PAGE_SIZE = 50
 TASK_STATUSES = tuple(key for key, _label in TASK_STATUS_CHOICES)

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django import forms
 
-from crm.forms import AmountField
+from crm.views.ui.forms import AmountField
 
 
 class _Form(forms.Form):

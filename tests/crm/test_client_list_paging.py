@@ -10,10 +10,10 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.formats import date_format
 
-from crm.forms import PlainSelect
 from crm.lib.paginator import CappedPaginator
 from crm.models import Client, Stage
 from crm.selectors import client_list
+from crm.views.ui.forms import PlainSelect
 from tests.crm.ui_fixtures import htmx_headers
 from tests.factories import make_client
 
@@ -193,8 +193,8 @@ def test_the_list_sorted_by_name_orders_a_shared_last_name_by_first_name(scene, 
 
 
 def test_a_choice_field_read_by_columns_offers_values_and_labels_without_instances(scene, django_assert_num_queries):
-    from crm.forms import ListedModelChoiceField
     from crm.models import Brand
+    from crm.views.ui.forms import ListedModelChoiceField
 
     class BrandByCode(ListedModelChoiceField):
         option_columns = ("code", "name")  # the value, then the label

@@ -1,4 +1,4 @@
-"""The staff lists on the shared filters and tables (crm.listing): what a user notices of filtering,
+"""The staff lists on the shared filters and tables (crm.views.ui.listing): what a user notices of filtering,
 sorting and paging on the client list, the audit log and the automation run log, and what a bad
 filter value gets (a message naming it, never a 500). The dealer's deals are in
 tests/trading/test_pages_trading.py."""

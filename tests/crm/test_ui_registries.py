@@ -7,9 +7,9 @@ from types import SimpleNamespace
 import pytest
 from django.urls import reverse
 
-from crm import tabs, timeline
 from crm.models import RoleCode
 from crm.registry import PROFILE_TABS, TIMELINE, contribute
+from crm.views.ui import tabs, timeline
 from tests.factories import make_user
 
 pytest_plugins = ["tests.crm.ui_fixtures"]

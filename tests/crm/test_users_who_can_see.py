@@ -112,7 +112,7 @@ def test_it_is_one_query(trio, staff, django_assert_num_queries):
 
 
 def test_task_assignee_choices_come_from_one_scope_query(trio, staff, django_assert_max_num_queries):
-    from crm.forms import assignee_queryset
+    from crm.views.ui.forms import assignee_queryset
 
     with django_assert_max_num_queries(1):
         names = _names(staff, assignee_queryset(trio.client, trio.owner))

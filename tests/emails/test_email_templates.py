@@ -15,7 +15,7 @@ from django.db import connection
 from crm.celery import app as celery_app
 from crm.exceptions import NotAllowed, NotFound, ValidationFailed
 from crm.models import AuditLog, Event, RoleCode
-from crm.timeline import describe
+from crm.views.ui.timeline import describe
 from emails.models import EmailStatus, EmailTemplate, OutboundEmail
 from emails.services import (
     EMAIL_MAX_ATTEMPTS,

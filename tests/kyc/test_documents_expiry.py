@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from crm.exceptions import ValidationFailed
 from crm.models import ApiKey, Event
-from crm.timeline import kind_for
+from crm.views.ui.timeline import kind_for
 from emails.models import OutboundEmail
 from kyc.exceptions import UploadRefused
 from kyc.models import Document, KycProfile, KycStatus, Submission

@@ -46,7 +46,7 @@ def test_a_client_verified_without_a_live_server_waits_and_gets_the_account_when
     assert Event.objects.filter(client=no_server.client, name="portal.live_account_waiting").count() == 1
     [task] = Task.objects.filter(client=no_server.client)
     assert task.assignee == no_server.dealer and "Add a live trading server for Atlas Test" in task.title
-    from crm.timeline import describe
+    from crm.views.ui.timeline import describe
 
     entry = describe(Event.objects.get(client=no_server.client, name="portal.live_account_waiting"))
     assert entry.label == "Verified, waiting for a live trading server" and "no active server" in entry.summary

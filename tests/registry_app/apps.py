@@ -19,9 +19,7 @@ class RegistryAppConfig(AppConfig):
 
     def ready(self) -> None:
         from crm.models import RoleCode
-        from crm.registry import ApiScope, NavItem, PlaybookRule, contribute
-        from crm.tabs import ClientTab
-        from crm.timeline import TimelineKind
+        from crm.registry import ApiScope, ClientTab, NavItem, PlaybookRule, TimelineKind, contribute
 
         contribute(
             "registry_app",

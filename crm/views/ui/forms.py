@@ -25,6 +25,7 @@ from crm.lib.markup import html_of
 from crm.lib.money import InvalidAmount, amount_parse, money_parse
 from crm.lib.validation import InvalidValue
 from crm.models import Brand, Client, Stage, User
+from crm.permissions import visible_brands
 
 # --- helpers ---------------------------------------------------------------------------------------
 
@@ -41,13 +42,6 @@ def apply_domain_errors(form: forms.BaseForm, error: DomainError, aliases: dict[
             placed = True
     if not placed:
         form.add_error(None, error.message)
-
-
-def visible_brands(user: Any) -> QuerySet[Brand]:
-    """The brands a user works with: all of them for administrators and all-brand users."""
-    if user.is_administrator or user.all_brands:
-        return Brand.objects.all()
-    return Brand.objects.filter(staff=user)
 
 
 def _html_attrs(attrs: dict[str, Any]) -> str:

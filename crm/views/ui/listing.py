@@ -72,11 +72,11 @@ from django_tables2.rows import BoundRows
 from django_tables2.tables import TableOptions
 from django_tables2.utils import signature
 
-from crm.forms import ListedModelChoiceField
 from crm.lib.markup import html_of
 from crm.lib.pagination import InvalidCursor, Key, paginate
 from crm.lib.paginator import CappedPaginator
 from crm.templatetags.crm_ui import icon
+from crm.views.ui.forms import ListedModelChoiceField
 
 SORT_PARAM = "sort"
 PAGE_PARAM = "page"
@@ -167,7 +167,7 @@ class IntegerFilter(django_filters.NumberFilter):  # type: ignore[misc]  # djang
 
 
 class ModelChoiceFilter(django_filters.ModelChoiceFilter):  # type: ignore[misc]  # django-filter ships no types
-    """A choice of rows read in one ordinary query (crm.forms.ListedModelChoiceField), chosen by
+    """A choice of rows read in one ordinary query (crm.views.ui.forms.ListedModelChoiceField), chosen by
     `to_field_name` (a code, never a database id). `field_class` can name a subclass that labels
     the rows (UserCodeChoiceField, DeskChoiceField)."""
 

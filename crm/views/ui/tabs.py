@@ -10,32 +10,17 @@ link to ?tab=<key> renders the whole page with that tab open.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Client
 from crm.permissions import AuthedRequest
-from crm.registry import PROFILE_TABS
-
-TabContext = Callable[[AuthedRequest, Client], dict[str, Any]]
+from crm.registry import PROFILE_TABS, ClientTab
 
 TIMELINE_PAGE_SIZE = 30
 NOTES_SHOWN = 100
 TASKS_SHOWN = 100
-
-
-@dataclass(frozen=True)
-class ClientTab:
-    key: str
-    label: Any  # a lazy translation
-    template: str
-    permission: str | None = None  # "app_label.codename" the user needs to see the tab
-    order: int = 100
-    context: TabContext | None = None
-    icon: str = ""
 
 
 def tabs_for(user: Any) -> list[ClientTab]:
@@ -52,7 +37,7 @@ def tab_context(tab: ClientTab, request: AuthedRequest, client: Client) -> dict[
 
 def _timeline_context(request: AuthedRequest, client: Client) -> dict[str, Any]:
     from crm.selectors import client_timeline
-    from crm.timeline import entries, entries_html
+    from crm.views.ui.timeline import entries, entries_html
 
     before = request.GET.get("before", "")
     before_id = int(before) if before.isdigit() else None
@@ -69,15 +54,15 @@ def _timeline_context(request: AuthedRequest, client: Client) -> dict[str, Any]:
 
 
 def _notes_context(request: AuthedRequest, client: Client) -> dict[str, Any]:
-    from crm.forms import NoteForm
     from crm.selectors import note_list
+    from crm.views.ui.forms import NoteForm
 
     return {"notes": list(note_list(client=client)[:NOTES_SHOWN]), "note_form": NoteForm()}
 
 
 def _tasks_context(request: AuthedRequest, client: Client) -> dict[str, Any]:
-    from crm.forms import TaskForm
     from crm.selectors import task_list_for_client
+    from crm.views.ui.forms import TaskForm
 
     return {
         "client_tasks": list(task_list_for_client(client=client, status="all")[:TASKS_SHOWN]),
@@ -88,9 +73,9 @@ def _tasks_context(request: AuthedRequest, client: Client) -> dict[str, Any]:
 def _overview_context(request: AuthedRequest, client: Client) -> dict[str, Any]:
     """The forms the user may use: giving the client to an agent (those who may assign), the
     ordinary stage moves, and the override for administrators."""
-    from crm.forms import ClientAssignForm, StageChangeForm, StageOverrideForm
     from crm.models.stages import OVERRIDE_PERMISSION
     from crm.permissions import user_can
+    from crm.views.ui.forms import ClientAssignForm, StageChangeForm, StageOverrideForm
 
     out: dict[str, Any] = {}
     if user_can(request.user, "crm.assign_client"):

@@ -65,7 +65,7 @@ def raise_for_domain_error(error: DomainError) -> None:
 def form_submit(form: Any, call: Callable[[], Any], *, aliases: dict[str, str] | None = None) -> tuple[bool, Any]:
     """Run a service for a valid form: (True, its result), or (False, None) with the service's
     refusal shown on the form. An access error becomes the HTTP answer (404 or 403)."""
-    from crm.forms import apply_domain_errors
+    from crm.views.ui.forms import apply_domain_errors
 
     try:
         return True, call()

@@ -12,7 +12,7 @@ nobody registered still show, labelled with their name, so nothing disappears fr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,17 +26,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.lib.dates import date_formatter
 from crm.lib.payloads import event_data
-from crm.registry import TIMELINE
-
-SummaryFn = Callable[[Any], str]
-
-
-@dataclass(frozen=True)
-class TimelineKind:
-    name: str
-    label: Any  # a lazy translation
-    icon: str = "dot"
-    summary: SummaryFn | None = None
+from crm.registry import TIMELINE, TimelineKind
 
 
 @dataclass(frozen=True)
@@ -65,10 +55,6 @@ def kind_for(name: str) -> TimelineKind:
     if kind is not None:
         return kind
     return TimelineKind(name=name, label=name, icon="dot")
-
-
-def registered_names() -> list[str]:
-    return sorted(str(k) for k in TIMELINE.keys())
 
 
 def describe(event: Any) -> TimelineEntry:
