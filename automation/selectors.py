@@ -50,10 +50,10 @@ def catalogue_rule_listeners() -> Iterator[tuple[str, RuleListener]]:
 
 
 def automation_archive_check(cur: Any, candidate: Any) -> None:
-    """Before a month of the event outbox is archived (a crm.partitions ArchiveHook): refused while
+    """Before a month of the event outbox is archived (a crm.lib.partitions ArchiveHook): refused while
     runs waiting on its events are scheduled (firing one reads its event)."""
     from crm.events import archive_refusal
-    from crm.partitions import PartitionArchiveError, month_range
+    from crm.lib.partitions import PartitionArchiveError, month_range
 
     if not candidate.attached:
         return

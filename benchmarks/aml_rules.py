@@ -103,7 +103,7 @@ def build(clients: int, transactions: int, deals: int) -> object:
         first_account, first_login = cursor.fetchone()
     # Transaction g (1..N): its client (the three 9,500 deposits of a thousand go to one client), kind, amount.
     client_of = f"(CASE WHEN g % 1000 BETWEEN 1 AND 3 THEN (g / 1000) % {clients} ELSE g % {clients} END)"
-    from crm.partitions import month_partitions_span
+    from crm.lib.partitions import month_partitions_span
 
     # The legs are partitioned by month: the day's month first.
     month_partitions_span("wallet_ledgerleg", DAY, DAY + dt.timedelta(days=1))

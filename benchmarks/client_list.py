@@ -167,7 +167,7 @@ def build_world(*, clients: int, events: int) -> dict[str, Any]:
     join = f"JOIN crm_client c ON c.id = {target}"
     from django.utils import timezone
 
-    from crm.partitions import month_partitions_span
+    from crm.lib.partitions import month_partitions_span
 
     # The events' months: the year of arrivals and the five weeks after.
     month_partitions_span("crm_event", timezone.now() - dt.timedelta(days=366), timezone.now())

@@ -397,7 +397,7 @@ def _refresh_from_code() -> None:
     from django.core.management.sql import emit_post_migrate_signal
 
     from crm.audit import app_privileges_grant
-    from crm.partitions import partitions_ensure_ahead
+    from crm.lib.partitions import partitions_ensure_ahead
 
     app_privileges_grant(alias="default")
     emit_post_migrate_signal(verbosity=0, interactive=False, db="default")

@@ -54,8 +54,8 @@ def seed(client: object, brand: object, officer: object, count: int, start: dt.d
         WatchlistVersion,
     )
     from crm.audit import AuditEntry, audit_record_many
+    from crm.lib.partitions import PARTITIONED_TABLES, month_partitions_span
     from crm.models import AccessEvent, Event
-    from crm.partitions import PARTITIONED_TABLES, month_partitions_span
 
     part = count // 6
     step = dt.timedelta(seconds=30)

@@ -218,7 +218,7 @@ def _baseline(env: BenchEnv, server_id: int, columns: dict[str, list[Any]], acco
         params["account_id"] = account_ids[start:start + CHUNK]
         params["server_id"] = server_id
         chunks.append(params)
-    from crm.partitions import month_partitions_cover
+    from crm.lib.partitions import month_partitions_cover
 
     month_partitions_cover("trading_deal", columns["time"])  # the table is partitioned by month
     with raw_connection(env) as conn:

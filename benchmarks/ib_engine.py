@@ -130,7 +130,7 @@ def deals_insert(server_id: int, first: int, count: int, *, accounts: int, day_s
     day an increment picks up)."""
     from django.db import connection
 
-    from crm.partitions import month_partitions_span
+    from crm.lib.partitions import month_partitions_span
 
     start = day_start or START
     # The deal table is partitioned by month: the months the deals fall in, first.

@@ -120,7 +120,7 @@ def build_world(*, clients: int, deals: int, events: int) -> dict[str, Any]:
         first_client = cursor.fetchone()[0]
     from datetime import UTC, datetime, timedelta
 
-    from crm.partitions import month_partitions_span
+    from crm.lib.partitions import month_partitions_span
 
     # The deal table is partitioned by month: the months the deals fall in, first.
     month_partitions_span("trading_deal", datetime.now(UTC) - timedelta(days=DAYS + 1), datetime.now(UTC))
@@ -172,7 +172,7 @@ def _money_events_insert(cursor: Any, *, first: int, last: int, first_client: in
     table is partitioned by month: those months are made first."""
     from django.utils import timezone
 
-    from crm.partitions import month_partitions_span
+    from crm.lib.partitions import month_partitions_span
 
     month_partitions_span("crm_event", timezone.now() - dt.timedelta(days=DAYS + 1), timezone.now())
     cursor.execute(

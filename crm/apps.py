@@ -47,8 +47,8 @@ class CrmConfig(AppConfig):
         from crm.jobs import job_kind_register
 
         job_kind_register(EXPORT_JOB_KIND, label=_("Client list export"), counts={"rows": _("Rows written")})
-        # The history tables partitioned by month (crm.partitions): made ahead daily, archived past retention.
-        from crm.partitions import PARTITIONED_TABLES, MonthlyTable
+        # The history tables partitioned by month (crm.lib.partitions): made ahead daily, archived past retention.
+        from crm.lib.partitions import PARTITIONED_TABLES, MonthlyTable
 
         PARTITIONED_TABLES.register(
             MonthlyTable(table="crm_event", column="occurred_at", retention_setting="EVENT_RETENTION_YEARS"),
@@ -59,7 +59,7 @@ class CrmConfig(AppConfig):
         # the outbox keeps a month while deliveries of its events are still under way.
         from crm.audit import audit_archive_check, audit_archive_reattach, audit_archive_record
         from crm.events import events_archive_check, outbox_archive_guard
-        from crm.partitions import ARCHIVE_HOOKS, ArchiveHook
+        from crm.lib.partitions import ARCHIVE_HOOKS, ArchiveHook
 
         ARCHIVE_HOOKS.register(ArchiveHook(table="crm_auditlog", name="audit chain", check=audit_archive_check,
                                            record=audit_archive_record, reattach=audit_archive_reattach))

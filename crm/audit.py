@@ -35,7 +35,7 @@ chain from its sealing (seconds after commit) and against a rewrite of the whole
 who can switch the triggers off from the next checkpoint (minutes): before, with the lock, the
 newest rows were equally open to such a rewrite until the next checkpoint.
 
-Archived months (crm.partitions, past AUDIT_RETENTION_YEARS): a month goes only when it is the oldest
+Archived months (crm.lib.partitions, past AUDIT_RETENTION_YEARS): a month goes only when it is the oldest
 left in the database, every row sealed and matching its hash and joining the months archived before
 it. In the transaction that drops it, an anchor is written (AuditArchiveAnchor, signed, append-only):
 the month's seq range, last hash, row count and file checksum, and where the archived chain's unbroken
@@ -67,7 +67,7 @@ from psycopg import errors as pg_errors
 from psycopg import sql as psql
 
 from crm.lib import context
-from crm.partitions import PartitionArchiveError, add_months, month_tables, partitions_for
+from crm.lib.partitions import PartitionArchiveError, add_months, month_tables, partitions_for
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -380,7 +380,7 @@ def verify_chain(*, chunk: int = 5000, seal: bool = True) -> ChainReport:
     by id and its place in the chain by the row count. Rows committed after the sealing are not
     covered; the report counts them (`unsealed`).
 
-    Months archived to files (crm.partitions) are bridged by their anchors (AuditArchiveAnchor,
+    Months archived to files (crm.lib.partitions) are bridged by their anchors (AuditArchiveAnchor,
     signed): where rows are missing below the next row in the table, the walk goes on from the
     anchor that ends just before it (its hash must be the row's prev_hash) and through the archived
     rows sealed after that point (each anchor's `ghosts`), and names the months it relied on. A month
@@ -635,7 +635,7 @@ def audit_checkpoint_write() -> AuditCheckpoint:
 
 
 # --- archived months: the chain's anchors -------------------------------------------------------
-# A month of the audit log past its retention goes to a file (crm.partitions). The hooks below,
+# A month of the audit log past its retention goes to a file (crm.lib.partitions). The hooks below,
 # registered for crm_auditlog in CrmConfig.ready, refuse a month the chain cannot lose yet and write
 # the month's anchor (AuditArchiveAnchor) in the transaction that drops it.
 

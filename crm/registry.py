@@ -17,7 +17,7 @@ The core knows no app by name. An app hands its pieces to `contribute()`:
                 tabs=[ClientTab(key="kyc", label=_("KYC"), template="kyc/client_tab.html", order=50)],
             )
 
-Every registry is a `Registry`: items keyed by name, a second item under one key replaces the
+Every registry is a `Registry` (crm.lib.hooks): items keyed by name, a second item under one key replaces the
 first (so a reload or a test's override is harmless), read back sorted by each item's `order`.
 The app's URLs (`<app>/urls.py`) and API routers (`<app>/api.py`) are found by crm.urls and the
 API's assembly (integrations.assembly) themselves; its events are declared in
@@ -26,68 +26,15 @@ API's assembly (integrations.assembly) themselves; its events are declared in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from crm.lib.hooks import Registry
 
 if TYPE_CHECKING:
     from crm.models import Client
     from crm.permissions import AuthedRequest
-
-
-class Registry[T]:
-    """Items apps contribute, keyed by `key(item)` and read back sorted by `order(item)`."""
-
-    def __init__(self, name: str, *, key: Callable[[T], Hashable],
-                 order: Callable[[T], Any] | None = None) -> None:
-        self.name = name
-        self._key = key
-        self._order = order
-        self._items: dict[Hashable, T] = {}
-        self._sorted: list[T] = []
-
-    def register(self, *items: T) -> None:
-        for item in items:
-            self._items[self._key(item)] = item
-        self._resort()
-
-    def unregister(self, key: Hashable) -> None:
-        self._items.pop(key, None)
-        self._resort()
-
-    def _resort(self) -> None:
-        values = list(self._items.values())
-        self._sorted = sorted(values, key=self._order) if self._order is not None else values
-
-    def get(self, key: Hashable) -> T | None:
-        return self._items.get(key)
-
-    def keys(self) -> list[Hashable]:
-        return [self._key(item) for item in self._sorted]
-
-    def __iter__(self) -> Iterator[T]:
-        return iter(list(self._sorted))
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._items
-
-    @contextmanager
-    def temporarily(self, *items: T) -> Iterator[None]:
-        """Register `items` for the duration of a block (tests), restoring what they replaced."""
-        saved = dict(self._items)
-        self.register(*items)
-        try:
-            yield
-        finally:
-            self._items = saved
-            self._resort()
-
-    def __repr__(self) -> str:
-        return f"<Registry {self.name}: {len(self)} items>"
 
 
 # --- the items the core's registries hold ------------------------------------------------------------

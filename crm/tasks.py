@@ -32,8 +32,8 @@ def events_dispatch_pending() -> int:
 
 @shared_task(name="crm.tasks.partitions_ahead", ignore_result=True)
 def partitions_ahead() -> dict[str, int]:
-    """Daily: every monthly partitioned table (crm.partitions) has its partitions months ahead."""
-    from crm.partitions import partitions_ensure_ahead
+    """Daily: every monthly partitioned table (crm.lib.partitions) has its partitions months ahead."""
+    from crm.lib.partitions import partitions_ensure_ahead
 
     return partitions_ensure_ahead()
 
@@ -41,8 +41,8 @@ def partitions_ahead() -> dict[str, int]:
 @shared_task(name="crm.tasks.partitions_archive", ignore_result=True)
 def partitions_archive() -> list[str]:
     """Monthly: the months past their table's retention written to verified files, then dropped
-    (crm.partitions.retention_pass; a month whose file does not verify stays in the database)."""
-    from crm.partitions import ArchiveResult, retention_pass
+    (crm.lib.partitions.retention_pass; a month whose file does not verify stays in the database)."""
+    from crm.lib.partitions import ArchiveResult, retention_pass
 
     done = [r for r in retention_pass(apply=True) if isinstance(r, ArchiveResult)]
     return [f"{r.candidate.partition}: {r.rows} rows to {r.data_file.name}" for r in done]

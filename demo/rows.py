@@ -10,7 +10,7 @@ from typing import Any
 from django.db.models import Model
 from psycopg import sql
 
-from crm.partitions import PARTITIONED_TABLES, month_partitions_cover
+from crm.lib.partitions import PARTITIONED_TABLES, month_partitions_cover
 
 
 def _model(name: str) -> Any:
@@ -81,7 +81,7 @@ def _update_rows(model: type[Model], key: str, columns: Sequence[str], rows: Seq
         arrays=sql.SQL(", ").join(casts),
         names=sql.SQL(", ").join(sql.Identifier(c) for c in (key, *columns)),
         key=sql.Identifier(key))
-    # A history table partitioned by month (crm.partitions): the months the rows move back into exist
+    # A history table partitioned by month (crm.lib.partitions): the months the rows move back into exist
     # first, or PostgreSQL finds no partition for them.
     declared = PARTITIONED_TABLES.get(table)
     if declared is not None and declared.column in columns:

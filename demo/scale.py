@@ -549,7 +549,7 @@ class _BatchWriter:
         symbol, volume and side of a position, and a closing deal's profit, are picked by mixing its
         ids (the same data set for the same seed)."""
         from crm.lib.bulk import copy_columns
-        from crm.partitions import month_partitions_span
+        from crm.lib.partitions import month_partitions_span
         from trading.models import Deal
 
         plan = []
@@ -677,7 +677,7 @@ class _BatchWriter:
                     "deposit": code, "amount": str(deposit), "currency": CURRENCY, "method": "card"}),
                     paid_at, paid_at, paid_at, ""))
         if legs:
-            from crm.partitions import month_partitions_span
+            from crm.lib.partitions import month_partitions_span
 
             # The legs and events are partitioned by month: the months of this batch's postings first.
             for table in (LedgerLeg._meta.db_table, Event._meta.db_table):
@@ -713,8 +713,8 @@ class _BatchWriter:
         wallet as it found it, so no wallet goes below zero at any time. The amounts and methods
         are picked by mixing the ids (the same data set for the same seed). Returns what the
         movements added to each ledger account, for the balance rows."""
+        from crm.lib.partitions import month_partitions_span
         from crm.models import Event
-        from crm.partitions import month_partitions_span
         from wallet.models import LedgerLeg, LedgerTransaction
 
         rng = self.rng
@@ -784,8 +784,8 @@ class _BatchWriter:
 
     def _write_events(self, clients: list[tuple[int, int, Staff, str, dt.datetime]]) -> None:
         from crm.lib.bulk import copy_rows
+        from crm.lib.partitions import PARTITIONED_TABLES, month_partitions_ensure
         from crm.models import AccessEvent, Event
-        from crm.partitions import PARTITIONED_TABLES, month_partitions_ensure
 
         rng = self.rng
         start = clients[0][1]
@@ -794,7 +794,7 @@ class _BatchWriter:
         views = _quota(self.access, start, count, self.clients)
         # A few clients have long timelines (one in fifty holds a third of the events).
         weights = [30.0 if n % 50 == 0 else 1.0 for _pk, n, *_rest in clients]
-        # The history's months (the tables are partitioned by month, crm.partitions).
+        # The history's months (the tables are partitioned by month, crm.lib.partitions).
         first = min(created for *_rest, created in clients)
         for model in (Event, AccessEvent):
             if model._meta.db_table in PARTITIONED_TABLES:

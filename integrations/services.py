@@ -999,11 +999,11 @@ def delivery_event_uuid(delivery: WebhookDelivery) -> str | None:
 
 
 def webhooks_archive_check(cur: Any, candidate: Any) -> None:
-    """Before a month of the event outbox is archived (a crm.partitions ArchiveHook): refused while
+    """Before a month of the event outbox is archived (a crm.lib.partitions ArchiveHook): refused while
     deliveries of its events to subscribers are still open (pending, being sent or failing), since
     the log, a replay and the subscriber's queue would then point at an event no longer there."""
     from crm.events import archive_refusal
-    from crm.partitions import PartitionArchiveError, month_range
+    from crm.lib.partitions import PartitionArchiveError, month_range
     from integrations.models import OPEN_STATUSES
 
     if not candidate.attached:

@@ -2,9 +2,11 @@
 
 Issue 59 found the core grown back from 19,132 lines to 27,761, with a public face of 19 modules:
 outbound webhooks, API keys and the API's assembly went to `integrations`, name and address
-matching to `matching`. The goal is under 20,000 lines and a face of at most 8 modules; until it is
-reached the ceilings below are where the core stands (with room for this round's work under way),
-and they are lowered as the core shrinks, never raised: a change that grows the core past them fails
+matching to `matching`. The goal is under 20,000 lines and a face of at most 8 modules. The face is
+there: the event catalogue went into crm.events, the client's stages and the lock order into
+crm.models, the pages' forms, lists, tabs and timeline into crm.views.ui, the monthly partitions into
+crm.lib. Until the lines reach theirs, the ceilings below are where the core stands (with room for
+this round's work under way), and they are lowered as the core shrinks, never raised: a change that grows the core past them fails
 here and belongs in the app whose business it is.
 
 Lines are counted as `find crm -name '*.py' -not -path '*/migrations/*' | xargs wc -l` counts them.
@@ -21,9 +23,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 LINES_GOAL = 20_000
-LINES_CEILING = 24_500
+LINES_CEILING = 23_943
 FACE_GOAL = 8
-FACE_CEILING = 9
+FACE_CEILING = 8
 
 FACE_ENTRY = re.compile(r"^\*\* -> crm\.([\w.]+?)(?:\.\*\*)?$")
 

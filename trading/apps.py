@@ -28,7 +28,7 @@ class TradingConfig(AppConfig):
 
         audit_object_links_register("trading.tradingaccount", account_audit_links)
         _register_job_kinds()
-        from crm.partitions import PARTITIONED_TABLES, MonthlyTable
+        from crm.lib.partitions import PARTITIONED_TABLES, MonthlyTable
 
         # Deals by month of their time (migration 0016); the sync makes an older month when it stores one.
         PARTITIONED_TABLES.register(MonthlyTable(table="trading_deal", column="time",

@@ -571,7 +571,7 @@ class Deal(models.Model):
     changes when the platform edits the deal; ``deleted_at`` is set when reconciliation finds it gone.
 
     Written only by trading.sync's bulk upsert (one SQL statement per chunk). Partitioned by month
-    on ``time`` (migration 0016; crm.partitions): the database's primary key is (id, time)."""
+    on ``time`` (migration 0016; crm.lib.partitions): the database's primary key is (id, time)."""
 
     # Each write pays for every index: the FKs are covered by the composite indexes below.
     server = models.ForeignKey(PlatformServer, on_delete=models.PROTECT, related_name="deals", db_index=False)

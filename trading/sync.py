@@ -75,8 +75,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from crm.events import emit_many
+from crm.lib.partitions import month_partitions_cover
 from crm.lib.sqlfiles import sql_text
-from crm.partitions import month_partitions_cover
 from trading import summaries
 from trading.adapters.base import (
     AccountState,

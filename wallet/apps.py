@@ -25,7 +25,7 @@ class WalletConfig(AppConfig):
 
         # The demo funds live accounts through the client's wallet and a transfer, as production does.
         register_demo_funder(demo_account_fund)
-        from crm.partitions import PARTITIONED_TABLES, MonthlyTable
+        from crm.lib.partitions import PARTITIONED_TABLES, MonthlyTable
 
         # Ledger legs by month of their posting (migration 0022); wallet_ledger_post makes a missing month.
         PARTITIONED_TABLES.register(MonthlyTable(table="wallet_ledgerleg", column="recorded_at",

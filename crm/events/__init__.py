@@ -67,7 +67,7 @@ from crm.events import catalogue
 from crm.events.catalogue import EventContractError, declare  # noqa: F401  (the apps' one import)
 from crm.lib import context
 from crm.lib.enqueue import task_named
-from crm.partitions import partitions_for
+from crm.lib.partitions import partitions_for
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -309,7 +309,7 @@ def event_rows_ready(rows: Iterable[dict[str, Any]]) -> None:
 
 def events_ready(moments: Iterable[datetime]) -> None:
     """Before events of these times are written in bulk: the outbox's monthly partitions for them exist
-    (crm.partitions; the months ahead are made daily, older ones when history is loaded)."""
+    (crm.lib.partitions; the months ahead are made daily, older ones when history is loaded)."""
     from crm.models import Event
 
     partitions_for(Event._meta.db_table, set(moments))
@@ -752,12 +752,12 @@ def delivery_problem_handlers() -> list[str]:
 # --- archive of the outbox's months -------------------------------------------------------------
 
 def events_archive_check(cur: Any, candidate: Any) -> None:
-    """Before a month of the outbox goes to its file (a crm.partitions ArchiveHook): refused while
+    """Before a month of the outbox goes to its file (a crm.lib.partitions ArchiveHook): refused while
     any of its events is still to be handed to the handlers, or a handler's delivery of one failed
     and will be retried (that retry would find no event). Deliveries that gave up may go with it:
     their pages then say the event is archived. A month detached already was checked then."""
+    from crm.lib.partitions import PartitionArchiveError, month_range
     from crm.models import DeliveryStatus, Event, EventDelivery
-    from crm.partitions import PartitionArchiveError, month_range
 
     if not candidate.attached:
         return
@@ -775,10 +775,10 @@ def events_archive_check(cur: Any, candidate: Any) -> None:
 
 def outbox_archive_guard(name: str, check: Callable[[Any, Any], None]) -> None:
     """For an app whose rows point at events: `check(cur, candidate)` refuses to archive a month of
-    the outbox (raising crm.partitions.PartitionArchiveError) while that app's work on its events is
-    under way (see crm.partitions.ArchiveHook)."""
+    the outbox (raising crm.lib.partitions.PartitionArchiveError) while that app's work on its events is
+    under way (see crm.lib.partitions.ArchiveHook)."""
+    from crm.lib.partitions import ARCHIVE_HOOKS, ArchiveHook
     from crm.models import Event
-    from crm.partitions import ARCHIVE_HOOKS, ArchiveHook
 
     ARCHIVE_HOOKS.register(ArchiveHook(table=Event._meta.db_table, name=name, check=check))
 

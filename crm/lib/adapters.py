@@ -8,7 +8,7 @@ and fails with the app's own errors (``Adapter.errors``), which say what a failu
 write; an idempotent call (a lookup, a create keyed by our reference) is retried with backoff, any
 other only when it provably was not applied.
 
-Each app keeps its adapters in a crm.registry.Registry of ``AdapterEntry`` by code (the KYC
+Each app keeps its adapters in a crm.lib.hooks.Registry of ``AdapterEntry`` by code (the KYC
 vendors by vendor code, the payment providers by adapter kind); ``adapter_build`` makes a
 configured one, or raises the app's "not configured" error for a code nobody registered.
 """

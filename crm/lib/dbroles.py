@@ -77,7 +77,7 @@ def grant_app_privileges(*, alias: str = "default", append_only: Sequence[str],
     `append_only` ones, which it may only read and append to, and UPDATE the `sealable` columns of
     (table -> columns; the audit log's seal, which its trigger allows once per row). Runs after
     every migrate, so that tables added later are covered; revoking first makes it correct
-    whatever was granted before. A partition made later (crm.partitions) is granted nothing: the
+    whatever was granted before. A partition made later (crm.lib.partitions) is granted nothing: the
     role reaches its rows through the partitioned table."""
     if owner_params() is None:
         return

@@ -40,7 +40,7 @@ from typing import Any
 from psycopg import sql as psql
 
 # Partitions from last month to this many months ahead of the current one: made by the conversion,
-# then kept so by the daily task (crm.partitions).
+# then kept so by the daily task (crm.lib.partitions).
 MONTHS_AHEAD = 3
 
 

@@ -15,7 +15,7 @@ class AuditLog(models.Model):
     UPDATE and DELETE, except that one sealing update of an unsealed row, and `manage.py
     audit_verify` walks the chain and names the first row that does not match.
 
-    The table is partitioned by month on `at` (crm migration 0027, crm.partitions): the database's
+    The table is partitioned by month on `at` (crm migration 0027, crm.lib.partitions): the database's
     keys hold `at` ((id, at), (seq, at), (hash, at)); one place per row in the chain is kept by the
     sealer, which alone numbers rows, under its lock, and `verify_chain` names rows sharing a place.
     `id` stays the model's key.
@@ -93,7 +93,7 @@ class AuditCheckpoint(models.Model):
 class AuditArchiveAnchor(models.Model):
     """Where the archived part of the audit chain ended: one row per audit month archived.
 
-    When a month of the audit log goes to its file (crm.partitions, `partitions_archive`), the
+    When a month of the audit log goes to its file (crm.lib.partitions, `partitions_archive`), the
     chain's first remaining row points at a row no longer in the table. The anchor records the month
     (its first and last `seq`, the last row's hash, its row count, the SHA-256 of its file) and the
     bridge: `chain_seq`/`chain_hash`, the end of the archived chain's unbroken run (every row up to
@@ -135,7 +135,7 @@ class AccessKind(models.TextChoices):
 class AccessEvent(models.Model):
     """A staff member looked at personal data. High volume; agent monitoring reads it.
 
-    The table is partitioned by month on `at` (crm migration 0028, crm.partitions): its primary key
+    The table is partitioned by month on `at` (crm migration 0028, crm.lib.partitions): its primary key
     in the database is (id, at); `id` stays the model's key."""
 
     user = models.ForeignKey("crm.User", on_delete=models.PROTECT, related_name="access_events")

@@ -14,7 +14,7 @@ class Event(models.Model):
     Rows are never changed except `dispatched_at`, set once every registered handler has been
     given the event. A client's timeline is read from these rows.
 
-    The table is partitioned by month on `occurred_at` (crm migration 0026, crm.partitions): its
+    The table is partitioned by month on `occurred_at` (crm migration 0026, crm.lib.partitions): its
     primary key in the database is (id, occurred_at) and the uuid is unique with occurred_at (a
     partitioned table's unique keys hold its partition key). `id` stays the model's key: ids come
     from one sequence. Other tables' foreign keys to it are db_constraint=False; their cascades are

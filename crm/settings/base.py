@@ -345,9 +345,9 @@ CELERY_BEAT_SCHEDULER = "crm.beat:GuardedScheduler"
 CELERY_BEAT_SCHEDULE = {
     "events-dispatch-pending": {"task": "crm.tasks.events_dispatch_pending", "schedule": 5.0},
     "events-retry-due": {"task": "crm.tasks.events_retry_due", "schedule": 30.0},
-    # Monthly partitioned history (crm.partitions): next months' partitions exist before they are needed.
+    # Monthly partitioned history (crm.lib.partitions): next months' partitions exist before they are needed.
     "partitions-ahead": {"task": "crm.tasks.partitions_ahead", "schedule": crontab(hour=0, minute=25)},
-    # Monthly: the months past their table's retention archived to files and dropped (crm.partitions).
+    # Monthly: the months past their table's retention archived to files and dropped (crm.lib.partitions).
     "partitions-archive": {"task": "crm.tasks.partitions_archive",
                            "schedule": crontab(day_of_month=2, hour=1, minute=40)},
     "tasks-send-reminders": {"task": "crm.tasks.task_reminders_send", "schedule": 60.0},
@@ -475,13 +475,13 @@ TRADING_SYNC_LEASE_SECONDS = env_int("TRADING_SYNC_LEASE_SECONDS", 30)
 TRADING_PASSWORD_LINK_HOURS = env_int("TRADING_PASSWORD_LINK_HOURS", 48)
 # Failed attempts to close an account on its platform before staff get a task to do it by hand.
 TRADING_ACCOUNT_CLOSE_MAX_ATTEMPTS = env_int("TRADING_ACCOUNT_CLOSE_MAX_ATTEMPTS", 6)
-# Years of history kept in the monthly partitioned tables (crm.partitions) before a month may leave
+# Years of history kept in the monthly partitioned tables (crm.lib.partitions) before a month may leave
 # for the archive: the platform deals (declared by trading's AppConfig) and the wallet's
 # ledger legs (declared by wallet's). Regulatory minimums: never set below your
 # jurisdiction's record-keeping period (five to seven years for most).
 TRADING_HISTORY_RETENTION_YEARS = env_int("TRADING_HISTORY_RETENTION_YEARS", 7)
 WALLET_LEDGER_RETENTION_YEARS = env_int("WALLET_LEDGER_RETENTION_YEARS", 7)
-# Monthly partitioned history (crm.partitions): how many years each table keeps (a regulatory minimum;
+# Monthly partitioned history (crm.lib.partitions): how many years each table keeps (a regulatory minimum;
 # a table without a setting of its own keeps HISTORY_RETENTION_YEARS), and where the months past it are
 # archived to (gzipped CSV and a JSON manifest each, which `manage.py partitions_reattach` loads back).
 HISTORY_RETENTION_YEARS = env_int("HISTORY_RETENTION_YEARS", 7)

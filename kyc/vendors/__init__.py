@@ -1,6 +1,6 @@
 """Verification vendors: the registry, and the adapter of each (kyc.vendors.base is the interface).
 
-``VENDORS`` (a crm.registry.Registry) holds one ``VendorEntry`` (crm.lib.adapters.AdapterEntry) per
+``VENDORS`` (a crm.lib.hooks.Registry) holds one ``VendorEntry`` (crm.lib.adapters.AdapterEntry) per
 vendor code: the built-in checks
 ("builtin", every brand's default) and the KYC vendor simulator ("kycsim"); another app or a
 deployment registers more the same way. A brand's KYC policy names the vendor its submissions go to;
@@ -14,7 +14,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from crm.lib.adapters import AdapterEntry, adapter_build
-from crm.registry import Registry
+from crm.lib.hooks import Registry
 from kyc.exceptions import KycError
 from kyc.vendors.base import KycVendor, VendorConfig
 

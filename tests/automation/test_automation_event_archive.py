@@ -14,14 +14,14 @@ from automation.models import AutomationRun, RunStatus
 from automation.runner import automation_fire_due
 from automation.services import automation_rule_save
 from crm import events
-from crm.models import RoleCode
-from crm.partitions import (
+from crm.lib.partitions import (
     PARTITIONED_TABLES,
     ArchiveResult,
     MonthlyTable,
     PartitionArchiveError,
     retention_pass,
 )
+from crm.models import RoleCode
 from tests.factories import make_brand, make_client, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,4 +1,4 @@
-"""The audit log's oldest months archived to files (crm.partitions) without breaking its hash chain: each
+"""The audit log's oldest months archived to files (crm.lib.partitions) without breaking its hash chain: each
 month leaves a signed anchor (crm.models.AuditArchiveAnchor) that `audit_verify` starts from; a month is
 archived only when it is the oldest left; the month boundary, where the sealer can place a row of the
 month after rows of the next, is carried by the anchor; a month reattached is walked again."""
@@ -26,8 +26,7 @@ from crm.audit import (
     verify_chain,
 )
 from crm.lib import context, dbroles
-from crm.models import AuditArchiveAnchor, AuditLog, RoleCode
-from crm.partitions import (
+from crm.lib.partitions import (
     PARTITIONED_TABLES,
     ArchiveResult,
     MonthlyTable,
@@ -37,6 +36,7 @@ from crm.partitions import (
     partitions_due,
     retention_pass,
 )
+from crm.models import AuditArchiveAnchor, AuditLog, RoleCode
 from tests.crm.owner_sql import as_owner
 from tests.factories import make_user
 

@@ -1,4 +1,4 @@
-"""A month of the event outbox archived (crm.partitions) while rows elsewhere still point at its events:
+"""A month of the event outbox archived (crm.lib.partitions) while rows elsewhere still point at its events:
 refused while their work is under way (a webhook delivery open, a handler's delivery due for a retry);
 once settled and archived, the pages that follow those references say "event archived" instead of
 failing, and a replay or retry is refused with a message saying why."""
@@ -16,14 +16,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm import events
-from crm.models import DeliveryStatus, Event, EventDelivery, RoleCode
-from crm.partitions import (
+from crm.lib.partitions import (
     PARTITIONED_TABLES,
     ArchiveResult,
     MonthlyTable,
     PartitionArchiveError,
     retention_pass,
 )
+from crm.models import DeliveryStatus, Event, EventDelivery, RoleCode
 from integrations import services as outbound
 from integrations.models import WebhookDelivery, WebhookDeliveryStatus
 from integrations.services import apikey_create

@@ -1,4 +1,4 @@
-"""The CRM's history tables partitioned by month (crm.partitions): the event outbox, the audit log and the
+"""The CRM's history tables partitioned by month (crm.lib.partitions): the event outbox, the audit log and the
 access events working on their partitions (the migrations' converter: tests/crm/test_partition_swap.py)."""
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from crm.audit import (
     verify_chain,
 )
 from crm.lib import dbroles
-from crm.models import AuditLog, Event, EventDelivery
-from crm.partitions import (
+from crm.lib.partitions import (
     PARTITIONED_TABLES,
     ArchiveResult,
     MonthlyTable,
     partition_reattach,
     retention_pass,
 )
+from crm.models import AuditLog, Event, EventDelivery
 from tests.factories import make_client
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,4 +1,4 @@
-"""Monthly partitions (crm.partitions, crm migration 0025): made ahead, idempotent, refused where wrong."""
+"""Monthly partitions (crm.lib.partitions, crm migration 0025): made ahead, idempotent, refused where wrong."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from crm.lib import dbroles
-from crm.partitions import (
+from crm.lib.partitions import (
     PARTITIONED_TABLES,
     MonthlyTable,
     add_months,

@@ -1,4 +1,4 @@
-"""Retention of monthly partitioned history (crm.partitions): months past retention archived to checked
+"""Retention of monthly partitioned history (crm.lib.partitions): months past retention archived to checked
 files and dropped, and loaded back from them; refused where the file or the database says no."""
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from crm import partitions
-from crm.lib import dbroles
-from crm.partitions import (
+from crm.lib import dbroles, partitions
+from crm.lib.partitions import (
     PARTITIONED_TABLES,
     ArchiveResult,
     MonthlyTable,

@@ -12,7 +12,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from crm.lib import dbroles
 from crm.lib.partition_swap import RepartitionRefused, table_repartition
-from crm.partitions import add_months, month_start
+from crm.lib.partitions import add_months, month_start
 from tests.crm.owner_sql import as_owner
 
 # The tables are made and converted by the owner, as a migration would (the tests run as the

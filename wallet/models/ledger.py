@@ -182,7 +182,7 @@ class LedgerLeg(models.Model):
     currency = CurrencyField(_("currency"))  # the account's, held to it by a composite foreign key
     amount = MoneyAmountField(_("amount"))
     # The transaction's, copied so that as-of sums read one index; the table is partitioned by month
-    # on it (migration 0022; crm.partitions), and its primary key in the database is (id, recorded_at).
+    # on it (migration 0022; crm.lib.partitions), and its primary key in the database is (id, recorded_at).
     recorded_at = models.DateTimeField()
 
     class Meta:

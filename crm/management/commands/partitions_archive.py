@@ -1,5 +1,5 @@
 """`manage.py partitions_archive [--apply] [--out DIR]`: the months of the monthly partitioned tables
-that are past their retention (crm.partitions). Without --apply it only lists them; with it each is
+that are past their retention (crm.lib.partitions). Without --apply it only lists them; with it each is
 detached, written to a gzipped CSV and a JSON manifest, read back and checked, and only then dropped."""
 
 from __future__ import annotations
@@ -10,7 +10,13 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from crm.partitions import ArchiveCandidate, ArchiveResult, PartitionArchiveError, archive_dir, retention_pass
+from crm.lib.partitions import (
+    ArchiveCandidate,
+    ArchiveResult,
+    PartitionArchiveError,
+    archive_dir,
+    retention_pass,
+)
 
 
 class Command(BaseCommand):

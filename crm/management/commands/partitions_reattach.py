@@ -1,4 +1,4 @@
-"""`manage.py partitions_reattach <manifest or data file>`: an archived month (crm.partitions) loaded
+"""`manage.py partitions_reattach <manifest or data file>`: an archived month (crm.lib.partitions) loaded
 back into its table and attached again, after its file was checked against its manifest. Refused, with
 nothing changed, when the checksum fails or the month is in the database already."""
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from crm.partitions import PartitionArchiveError, partition_reattach
+from crm.lib.partitions import PartitionArchiveError, partition_reattach
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@
 An app whose history grows without end (deals, ledger legs, the audit log, the event outbox) declares
 its table here from its AppConfig.ready():
 
-    from crm.partitions import MonthlyTable, PARTITIONED_TABLES
+    from crm.lib.partitions import MonthlyTable, PARTITIONED_TABLES
 
     PARTITIONED_TABLES.register(MonthlyTable(table="<app>_<model>", column="<timestamptz column>", retention_setting=...))
 
@@ -54,7 +54,7 @@ from django.db import connection
 from psycopg import sql
 
 from crm.lib import dbroles, partition_swap
-from crm.registry import Registry
+from crm.lib.hooks import Registry
 
 logger = logging.getLogger(__name__)
 
