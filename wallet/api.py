@@ -37,6 +37,7 @@ from crm.lib.pagination import Key
 from crm.models import Client
 from crm.permissions import user_can
 from wallet import selectors, services
+from wallet.exceptions import RefundFourEyesRefused
 from wallet.models import Deposit, DepositRefund, DepositStatus, Transfer, Withdrawal, WithdrawalState
 from wallet.permissions import APPROVE_PERMISSION, deposit_get_for_user, withdrawal_get_for_user
 
@@ -139,7 +140,15 @@ class RefundOut(Schema):
     deposit: UUID
     amount: str
     currency: str
-    status: str = Field(..., description="succeeded, failed, unknown (the provider's answer is awaited) or requested")
+    status: str = Field(..., description="succeeded, failed, unknown (the provider's answer is awaited), requested, "
+                                         "pending_approval (above the brand's refund threshold: waits for a second "
+                                         "person, nothing asked of the provider yet) or sent_back (not made)")
+    proposed_by: UUID | None = Field(None, description="Who asked for a refund that needs a second person.")
+    approved_by: UUID | None = Field(None, description="The second person who approved it.")
+
+
+class SendBackIn(InputSchema):
+    reason: Text500 = Field(..., min_length=1, description="Why the refund is not made; kept in the audit log.")
 
 
 class TransferIn(InputSchema):
@@ -181,7 +190,8 @@ def withdrawal_out(w: Withdrawal) -> dict[str, Any]:
 
 def refund_out(r: DepositRefund) -> dict[str, Any]:
     return {"code": r.code, "deposit": r.deposit.code, "amount": decimal_text(r.amount), "currency": r.currency,
-            "status": r.status}
+            "status": r.status, "proposed_by": r.proposed_by.code if r.proposed_by else None,
+            "approved_by": r.approved_by.code if r.approved_by else None}
 
 
 def transfer_out(t: Transfer) -> dict[str, Any]:
@@ -345,9 +355,13 @@ def withdrawal_reject(request: HttpRequest, code: UUID, payload: RejectIn) -> di
              summary="Refund a deposit")
 @requires_scope("wallet:write")
 def deposit_refund(request: HttpRequest, code: UUID, payload: RefundIn) -> Status[dict[str, Any]]:
-    """Give (part of) a succeeded deposit back through its provider. The amount is at most what is
-    left to refund and what the wallet still has available (**422** naming `amount` otherwise); the
-    provider's answer is in `status`. A provider that fails is **400** `provider_failed`."""
+    """Give (part of) a succeeded deposit back through its provider, to the method it was paid with. The
+    amount is at most what is left to refund and what the wallet still has available (**422** naming
+    `amount` otherwise); the provider's answer is in `status`. A provider that fails is **400**
+    `provider_failed`. Above the brand's refund threshold (its withdrawal policy) the refund waits for
+    a second person: `status` is `pending_approval` and nothing is asked of the provider until another
+    member of finance approves it (`.../approval`) or sends it back; an API key may not ask for such a
+    refund (**403** `four_eyes_needs_staff`), as four eyes count people."""
     caller = caller_of(request)
     _staff_may(caller, REFUND_PERMISSION)
     deposit = _deposit(caller, code)
@@ -355,8 +369,46 @@ def deposit_refund(request: HttpRequest, code: UUID, payload: RefundIn) -> Statu
     if money.currency != deposit.currency:
         raise ValidationFailed(fields={"currency": [_("Refund in the deposit's currency, %(currency)s.")
                                                     % {"currency": deposit.currency}]})
-    refund = services.deposit_refund(deposit=deposit, amount=money, actor=caller.user, reason=payload.reason)
+    try:
+        refund = services.deposit_refund(deposit=deposit, amount=money, actor=caller.user, reason=payload.reason)
+    except RefundFourEyesRefused as error:
+        if error.code == "four_eyes_needs_staff":
+            raise ApiError(403, error.code, error.message) from None
+        raise
     return Status(201, refund_out(refund))
+
+
+def _refund_for_second(caller: Caller, code: UUID, refund: UUID) -> DepositRefund:
+    """A refund of a deposit in scope, for a staff session with the refund permission: four eyes
+    count people, so an API key neither approves nor sends back (**403** `four_eyes_needs_staff`)."""
+    if caller.api_key is not None:
+        raise ApiError(403, "four_eyes_needs_staff", _(
+            "A refund above the brand's threshold is approved or sent back by a second member of finance."))
+    _staff_may(caller, REFUND_PERMISSION)
+    return selectors.refund_get_for_deposit(deposit=_deposit(caller, code), code=refund)
+
+
+@router.post("/deposits/{uuid:code}/refunds/{uuid:refund}/approval", response=RefundOut,
+             url_name="api_deposit_refund_approve", summary="Approve a refund waiting for a second person")
+@requires_scope("wallet:write")
+def deposit_refund_approve(request: HttpRequest, code: UUID, refund: UUID) -> dict[str, Any]:
+    """A second person approves a refund in `pending_approval`: it is asked of the provider at once
+    (`status` as for a refund below the threshold). Its proposer: **409** `refund_four_eyes`; not
+    waiting: **409** `refund_not_pending`; the money spent since: **422** naming `amount`."""
+    caller = caller_of(request)
+    found = _refund_for_second(caller, code, refund)
+    return refund_out(services.deposit_refund_approve(refund=found, actor=caller.user))
+
+
+@router.post("/deposits/{uuid:code}/refunds/{uuid:refund}/sending-back", response=RefundOut,
+             url_name="api_deposit_refund_send_back", summary="Send back a refund waiting for a second person")
+@requires_scope("wallet:write")
+def deposit_refund_send_back(request: HttpRequest, code: UUID, refund: UUID, payload: SendBackIn) -> dict[str, Any]:
+    """A second person sends a refund in `pending_approval` back, saying why: `status` `sent_back`,
+    nothing refunded. Its proposer: **409** `refund_four_eyes`; not waiting: **409** `refund_not_pending`."""
+    caller = caller_of(request)
+    found = _refund_for_second(caller, code, refund)
+    return refund_out(services.deposit_refund_send_back(refund=found, actor=caller.user, reason=payload.reason))
 
 
 @router.post("/clients/{uuid:code}/transfers", response={201: TransferOut}, url_name="api_transfer_create",

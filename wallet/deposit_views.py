@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext
@@ -24,7 +25,8 @@ from crm.views.ui import render_page
 from crm.views.ui.forms import AmountField, apply_domain_errors
 from wallet import permissions, selectors, services
 from wallet.exceptions import HeldDepositDecided
-from wallet.models import Deposit, DepositStatus, PaymentProvider
+from wallet.models import Deposit, DepositRefund, DepositStatus, PaymentProvider
+from wallet.models.deposits import REFUND_PENDING_APPROVAL
 
 VIEW = "wallet.view_deposit"
 REFUND = "wallet.refund_deposit"
@@ -89,10 +91,12 @@ def _deposit_or_404(request: AuthedRequest, code: str) -> Deposit:
 
 def _refundable(deposit: Deposit) -> Money | None:
     """What is left to refund of a succeeded deposit; None when it cannot be refunded."""
-    if deposit.status not in {DepositStatus.SUCCEEDED, DepositStatus.PARTIALLY_REFUNDED}:
-        return None
-    left = (deposit.money - deposit.refunded_money).quantize()
-    return left if left.amount > 0 else None
+    return selectors.deposit_refundable(deposit)
+
+
+class RefundSendBackForm(forms.Form):
+    reason = forms.CharField(label=_("Why it is sent back"), max_length=2000,
+                             help_text=_("Kept in the audit log with the refund that was proposed."))
 
 
 class HeldDecisionForm(forms.Form):
@@ -130,7 +134,9 @@ def _detail(request: AuthedRequest, deposit: Deposit, form: RefundForm | None, *
     return render_page(request, "wallet/deposits/detail.html", {
         "deposit": deposit, "refundable": refundable,
         "refund_form": form if refundable is not None else None,
-        "refunds": deposit.refunds.select_related("actor").order_by("-created_at", "-id"),
+        "refunds": deposit.refunds.select_related("actor", "proposed_by", "approved_by").order_by("-created_at", "-id"),
+        # A refund waiting for a second person: who may approve or send it back (not its proposer).
+        "may_second": user_can(request.user, REFUND), "send_back_form": RefundSendBackForm(),
         "status_changes": deposit.status_changes.order_by("-id")[:50],
         **context,
     }, status=status)
@@ -205,7 +211,16 @@ def deposit_refund_view(request: AuthedRequest, code: str) -> HttpResponse:
         apply_domain_errors(form, error)
         deposit.refresh_from_db()
         return _detail(request, deposit, form, status=400)
-    if refund.status == "succeeded":
+    _refund_message(request, deposit, refund)
+    return HttpResponseRedirect(reverse("wallet_deposit_detail", args=[deposit.code]))
+
+
+def _refund_message(request: AuthedRequest, deposit: Deposit, refund: DepositRefund) -> None:
+    if refund.status == REFUND_PENDING_APPROVAL:
+        messages.info(request, gettext("The refund of %(amount)s waits for a second person's approval; nothing is "
+                                       "asked of %(provider)s until then.") % {
+            "amount": money_format(refund.money), "provider": deposit.provider.name})
+    elif refund.status == "succeeded":
         messages.success(request, gettext("Refunded %(amount)s to the client through %(provider)s.") % {
             "amount": money_format(refund.money), "provider": deposit.provider.name})
     elif refund.status == "failed":
@@ -215,6 +230,49 @@ def deposit_refund_view(request: AuthedRequest, code: str) -> HttpResponse:
         messages.info(request, gettext("The refund of %(amount)s is asked of %(provider)s; the wallet is debited "
                                        "once it confirms.") % {"amount": money_format(refund.money),
                                                                "provider": deposit.provider.name})
+
+
+def _refund_or_404(request: AuthedRequest, code: str, refund_code: str) -> tuple[Deposit, DepositRefund]:
+    if not user_can(request.user, REFUND):
+        raise Http404
+    deposit = _deposit_or_404(request, code)
+    try:
+        return deposit, selectors.refund_get_for_deposit(deposit=deposit, code=refund_code)
+    except (NotFound, ValueError, DjangoValidationError):
+        raise Http404 from None
+
+
+@login_required
+@require_http_methods(["POST"])
+def deposit_refund_approve_view(request: AuthedRequest, code: str, refund_code: str) -> HttpResponse:
+    """A second person (with the refund permission, not the one who asked for it) approves a refund that
+    waits for one: it is asked of the provider at once."""
+    deposit, refund = _refund_or_404(request, code, refund_code)
+    try:
+        refund = services.deposit_refund_approve(refund=refund, actor=request.user)
+    except DomainError as error:
+        messages.error(request, " ".join(m for msgs in error.fields.values() for m in msgs) or error.message)
+    else:
+        _refund_message(request, deposit, refund)
+    return HttpResponseRedirect(reverse("wallet_deposit_detail", args=[deposit.code]))
+
+
+@login_required
+@require_http_methods(["POST"])
+def deposit_refund_send_back_view(request: AuthedRequest, code: str, refund_code: str) -> HttpResponse:
+    """A second person sends a waiting refund back, saying why: it is not made."""
+    deposit, refund = _refund_or_404(request, code, refund_code)
+    form = RefundSendBackForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, gettext("Say why the refund is sent back."))
+        return HttpResponseRedirect(reverse("wallet_deposit_detail", args=[deposit.code]))
+    try:
+        services.deposit_refund_send_back(refund=refund, actor=request.user, reason=form.cleaned_data["reason"])
+    except DomainError as error:
+        messages.error(request, " ".join(m for msgs in error.fields.values() for m in msgs) or error.message)
+    else:
+        messages.success(request, gettext("The refund of %(amount)s was sent back; nothing was refunded.")
+                         % {"amount": money_format(refund.money)})
     return HttpResponseRedirect(reverse("wallet_deposit_detail", args=[deposit.code]))
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -33,17 +33,24 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, QuerySet, Sum, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import NotAllowed, NotFound, ValidationFailed
+from crm.lib.approvals import FourEyes
 from crm.lib.hooks import HookPoint
 from crm.lib.iban import iban_normalise
 from crm.lib.money import Money
 from crm.models import Client
 from kyc.selectors import deposit_block
-from wallet.exceptions import HeldDepositDecided, IllegalTransition, MethodNotAvailable, ProviderError
+from wallet.exceptions import (
+    HeldDepositDecided,
+    IllegalTransition,
+    MethodNotAvailable,
+    ProviderError,
+    RefundFourEyesRefused,
+)
 from wallet.instruments import PayerDetails, payer_details, payer_is_client
 from wallet.ledger import (
     Leg,
@@ -65,8 +72,15 @@ from wallet.models import (
     MethodKind,
     PaymentProvider,
     ReconciliationBreak,
+    WithdrawalPolicy,
 )
-from wallet.models.deposits import CREDITED_STATUSES, DEPOSIT_STATES, OPEN_STATUSES
+from wallet.models.deposits import (
+    CREDITED_STATUSES,
+    DEPOSIT_STATES,
+    OPEN_STATUSES,
+    REFUND_PENDING_APPROVAL,
+    REFUND_SENT_BACK,
+)
 from wallet.provider_selectors import (
     FeeQuote,
     MethodOption,
@@ -737,33 +751,127 @@ def _refused_returned(deposit: Deposit, refund: DepositRefund) -> None:
 
 
 # --- refunds ---------------------------------------------------------------------------------------------
+# A refund goes back to the deposit's own method, through its provider. Above the brand's refund threshold
+# (WithdrawalPolicy.refund_four_eyes_above, per currency: data, set on the policy page) it waits for a
+# second person first: the refund row is kept "pending_approval" with who asked for it (REFUND_APPROVAL's
+# proposal), nothing is asked of the provider; a second, different person with the refund permission
+# approves it (it is asked of the provider at once) or sends it back ("sent_back", the proposal cleared).
+#
+#   pending_approval -> requested (approved) | sent_back;  requested -> succeeded | failed | unknown
+
+
+def _refund_needs_two(refund: DepositRefund, values: Mapping[str, Any]) -> bool:
+    policy = WithdrawalPolicy.objects.filter(brand_id=refund.deposit.brand_id).first()
+    limit = policy.refund_four_eyes_limit(refund.currency) if policy is not None else None
+    return limit is not None and refund.money.amount > limit.amount
+
+
+REFUND_APPROVAL = FourEyes(
+    name="deposit refund", proposer_field="proposed_by", value_fields=("proposed_at",),
+    approver_field="approved_by", error=RefundFourEyesRefused, audit=audit_record,
+    same_person_code=RefundFourEyesRefused.default_code,
+    actions={"proposed": "wallet.deposit_refund_proposed", "approved": "wallet.deposit_refund_approved",
+             "sent_back": "wallet.deposit_refund_sent_back"},
+    needed=_refund_needs_two,
+    same_person_approve=gettext_lazy("A second person must approve this refund."),
+    same_person_send_back=gettext_lazy("A second person must review this refund."),
+    not_pending=gettext_lazy("This refund is not waiting for a second person."),
+)
+
+
+def _waiting(deposit: Deposit) -> Money:
+    """What refunds waiting for a second person would give back of `deposit`."""
+    total = (DepositRefund.objects.filter(deposit=deposit, status=REFUND_PENDING_APPROVAL)
+             .aggregate(total=Sum("amount"))["total"])
+    return Money(total or Decimal(0), deposit.currency)
+
+
+def _refund_check(deposit: Deposit, money: Money, *, waiting_besides: Money | None = None) -> None:
+    """Refusals of refunding `money` of the locked `deposit` now: only a succeeded deposit, at most what
+    is left (less what other refunds wait to give back), and what the client's wallet still has."""
+    if deposit.status not in {S.SUCCEEDED, S.PARTIALLY_REFUNDED}:
+        raise IllegalTransition(gettext("Only a succeeded deposit can be refunded."))
+    waiting = waiting_besides if waiting_besides is not None else _waiting(deposit)
+    left = (deposit.money - deposit.refunded_money - waiting).quantize()
+    if money.currency != deposit.currency or money.amount <= 0 or money.amount > left.amount:
+        raise ValidationFailed(fields={"amount": gettext("Enter an amount above zero and at most %(left)s.")
+                                       % {"left": left}})
+    wallet, _clearing, _fees = _accounts(deposit)
+    debit = deposit.credited if _is_full(deposit, money) else money
+    if available(wallet).amount < debit.amount:
+        raise ValidationFailed(fields={"amount": gettext(
+            "The client's wallet has only %(available)s available; the money has been spent.")
+            % {"available": available(wallet)}})
+
 
 def deposit_refund(*, deposit: Deposit, amount: Money, actor: Any, reason: str) -> DepositRefund:
-    """Give (part of) a succeeded deposit back through its provider. The wallet must still hold
-    the money (InsufficientFunds otherwise, nothing asked of the provider)."""
+    """Give (part of) a succeeded deposit back through its provider (the deposit's own method). The
+    wallet must still hold the money (nothing asked of the provider otherwise). Above the brand's
+    refund threshold the refund waits for a second person (status "pending_approval", REFUND_APPROVAL;
+    `actor` must then be a person: RefundFourEyesRefused for none) and nothing is asked of the
+    provider until deposit_refund_approve."""
     if not reason.strip():
         raise ValidationFailed(fields={"reason": gettext("Say why the deposit is refunded.")})
     money = amount.quantize()
     with transaction.atomic():
         deposit = _locked(deposit)
-        if deposit.status not in {S.SUCCEEDED, S.PARTIALLY_REFUNDED}:
-            raise IllegalTransition(gettext("Only a succeeded deposit can be refunded."))
-        left = (deposit.money - deposit.refunded_money).quantize()
-        if money.currency != deposit.currency or money.amount <= 0 or money.amount > left.amount:
-            raise ValidationFailed(fields={"amount": gettext("Enter an amount above zero and at most %(left)s.")
-                                           % {"left": left}})
-        wallet, _clearing, _fees = _accounts(deposit)
-        debit = deposit.credited if _is_full(deposit, money) else money
-        if available(wallet).amount < debit.amount:
-            raise ValidationFailed(fields={"amount": gettext(
-                "The client's wallet has only %(available)s available; the money has been spent.")
-                % {"available": available(wallet)}})
-        refund = DepositRefund.objects.create(deposit=deposit, merchant_ref=f"rf-{uuid.uuid4().hex[:24]}",
-                                              amount=money.amount, currency=money.currency, actor=actor,
-                                              reason=reason[:300])
+        _refund_check(deposit, money)
+        refund = DepositRefund(deposit=deposit, merchant_ref=f"rf-{uuid.uuid4().hex[:24]}", amount=money.amount,
+                               currency=money.currency, actor=actor, reason=reason[:300])
+        if REFUND_APPROVAL.needed(refund, {}):
+            if actor is None:
+                raise RefundFourEyesRefused(gettext(
+                    "This refund needs the approval of two people; members of finance ask for it in the pages."),
+                    code="four_eyes_needs_staff")
+            refund.status = REFUND_PENDING_APPROVAL
+            refund.save()
+            REFUND_APPROVAL.propose(refund, actor=actor, values={"proposed_at": timezone.now()}, reason=reason,
+                                    after=_refund_payload(refund))
+            return refund
+        refund.save()
         audit_record(action="wallet.deposit_refund_requested", obj=deposit, actor=actor, reason=reason,
                      after={"amount": money.text(), "refund": refund.merchant_ref})
     return _refund_send(deposit, refund)
+
+
+def _refund_payload(refund: DepositRefund) -> dict[str, Any]:
+    return {"deposit": str(refund.deposit.code), "refund": refund.merchant_ref, "amount": refund.money.text(),
+            "currency": refund.currency, "status": refund.status}
+
+
+def _refund_waiting_locked(refund: DepositRefund) -> DepositRefund:
+    locked = _refund_locked(refund.pk)
+    if locked.status != REFUND_PENDING_APPROVAL:
+        raise RefundFourEyesRefused(str(REFUND_APPROVAL.not_pending), code="refund_not_pending")
+    return locked
+
+
+def deposit_refund_approve(*, refund: DepositRefund, actor: Any) -> DepositRefund:
+    """A second person approves a refund waiting for one (not its proposer: RefundFourEyesRefused, nothing
+    written): the wallet's checks again (the money may have been spent since: nothing approved), then the
+    refund is asked of the provider at once, like one below the threshold."""
+    with transaction.atomic():
+        locked = _refund_waiting_locked(refund)
+        REFUND_APPROVAL.check_second(locked, actor=actor)
+        deposit = locked.deposit
+        _refund_check(deposit, locked.money, waiting_besides=_waiting(deposit) - locked.money)
+        locked.status, locked.approved_at = "requested", timezone.now()
+        REFUND_APPROVAL.approve(locked, actor=actor, save=("status", "approved_at"), after=_refund_payload(locked))
+    return _refund_send(deposit, locked)
+
+
+@transaction.atomic
+def deposit_refund_send_back(*, refund: DepositRefund, actor: Any, reason: str) -> DepositRefund:
+    """A second person disagrees with a refund waiting for one, saying why: it is not made ("sent_back",
+    its proposal cleared; the audit row keeps who proposed it). Not by its proposer (RefundFourEyesRefused)."""
+    text = reason.strip()
+    if not text:
+        raise ValidationFailed(fields={"reason": gettext("Say why the refund is sent back.")})
+    locked = _refund_waiting_locked(refund)
+    REFUND_APPROVAL.check_second(locked, actor=actor, sending_back=True)
+    locked.status = REFUND_SENT_BACK
+    REFUND_APPROVAL.send_back(locked, actor=actor, reason=text, save=("status",), after=_refund_payload(locked))
+    return locked
 
 
 def _refund_send(deposit: Deposit, refund: DepositRefund) -> DepositRefund:
@@ -834,6 +942,23 @@ def _refund_outcome(refund: DepositRefund, outcome: str, *, provider_ref: str = 
 
 
 # --- selectors ---------------------------------------------------------------------------------------------
+
+def deposit_refundable(deposit: Deposit) -> Money | None:
+    """What is left to refund of a succeeded deposit (less what refunds waiting for a second person would
+    give back); None when it cannot be refunded or nothing is left."""
+    if deposit.status not in {S.SUCCEEDED, S.PARTIALLY_REFUNDED}:
+        return None
+    left = (deposit.money - deposit.refunded_money - _waiting(deposit)).quantize()
+    return left if left.amount > 0 else None
+
+
+def refund_get_for_deposit(*, deposit: Deposit, code: Any) -> DepositRefund:
+    """One refund of `deposit` (already authorised by the caller) by its code, else NotFound."""
+    found = DepositRefund.objects.filter(deposit=deposit, code=code).select_related("deposit").first()
+    if found is None:
+        raise NotFound()
+    return found
+
 
 def deposits_for_client(*, client: Client) -> QuerySet[Deposit]:
     return Deposit.objects.filter(client=client).select_related("provider", "trading_account").order_by("-created_at", "-id")

@@ -189,6 +189,12 @@ class FourEyesRefused(Conflict):
     default_code = "withdrawal_four_eyes"
 
 
+class RefundFourEyesRefused(Conflict):
+    """A refund's second person refused: the proposer themselves, nothing waiting, or no person at all."""
+
+    default_code = "refund_four_eyes"
+
+
 class TransferRefused(ValidationFailed):
     """A transfer that may not be made; `code` says why and `fields` names the input at fault."""
 

@@ -32,12 +32,13 @@ from wallet.withdrawal_policy import (
 )
 
 # (form field prefix, the policy's table, the service's argument)
-TABLES = (("auto", "auto_approve_below"), ("four_eyes", "four_eyes_above"), ("daily", "daily_limit"))
+TABLES = (("auto", "auto_approve_below"), ("four_eyes", "four_eyes_above"), ("daily", "daily_limit"),
+          ("refund_four_eyes", "refund_four_eyes_above"))
 
 
 class WithdrawalPolicyForm(forms.Form):
-    """Three amounts per currency (each optional: blank means no automatic approval, no four eyes, no
-    limit in that currency), the SLA in hours and the low-risk rule."""
+    """Four amounts per currency (each optional: blank means no automatic approval, no four eyes, no
+    limit, no four eyes on refunds in that currency), the SLA in hours and the low-risk rule."""
 
     sla_hours = forms.IntegerField(label=_("Hours to decide (SLA)"), min_value=1, max_value=24 * 14)
     low_risk_rule = forms.ChoiceField(label=_("Automatic approval for"), choices=LowRiskRule.choices)
@@ -55,6 +56,9 @@ class WithdrawalPolicyForm(forms.Form):
             self.fields[f"daily_{currency}"] = AmountField(
                 label=gettext("%(currency)s: daily limit per client") % {"currency": currency}, currency=currency,
                 required=False)
+            self.fields[f"refund_four_eyes_{currency}"] = AmountField(
+                label=gettext("%(currency)s: a deposit's refund needs two people above") % {"currency": currency},
+                currency=currency, required=False)
 
     def rows(self) -> list[tuple[str, list[forms.BoundField]]]:
         return [(c, [self[f"{prefix}_{c}"] for prefix, _table in TABLES]) for c in self.currencies]

@@ -29,10 +29,12 @@ from wallet.deposits import (
     deposit_list_for_user,
     deposit_options,
     deposit_quote,
+    deposit_refundable,
     deposit_refusal,
     deposits_for_client,
     held_release_refusal,
     owner_deposit_days,
+    refund_get_for_deposit,
 )
 from wallet.exceptions import Blocker
 from wallet.flows import MAX_DAYS as FLOWS_MAX_DAYS
@@ -98,7 +100,8 @@ __all__ = [
     # the ledger's own checks
     "ledger_problem_rows", "ledger_verify",
     # deposits
-    "DepositFigures", "OwnerDepositDay", "deposit_currencies", "owner_deposit_days", "deposit_figures_for_client", "deposit_list_for_user", "deposit_options", "deposit_quote", "deposit_refusal", "deposits_for_client",
+    "DepositFigures", "OwnerDepositDay", "deposit_currencies", "owner_deposit_days", "deposit_figures_for_client", "deposit_list_for_user", "deposit_options", "deposit_quote", "deposit_refundable", "deposit_refusal", "deposits_for_client",
+    "refund_get_for_deposit",
     "held_release_refusal",
     # withdrawals (Blocker: one reason a withdrawal is refused, as withdrawal_blockers lists them)
     "WITHDRAWAL_OPEN_STATES", "Blocker", "deposited_by_source", "withdrawal_blockers", "withdrawal_methods_for",

@@ -18,6 +18,8 @@ from wallet.deposits import (
     deposit_create,
     deposit_payer_record,
     deposit_refund,
+    deposit_refund_approve,
+    deposit_refund_send_back,
     deposit_refuse,
     deposit_release,
     deposit_status_refresh,
@@ -86,7 +88,8 @@ __all__ = [
     "ledger_convert", "ledger_hold", "ledger_hold_capture", "ledger_post", "ledger_release", "ledger_reverse",
     "mirror_account_for", "system_account_for", "wallet_account_for",
     # deposits
-    "deposit_cancel", "deposit_create", "deposit_payer_record", "deposit_refund", "deposit_refuse", "deposit_release", "deposit_status_refresh",
+    "deposit_cancel", "deposit_create", "deposit_payer_record", "deposit_refund", "deposit_refund_approve",
+    "deposit_refund_send_back", "deposit_refuse", "deposit_release", "deposit_status_refresh",
     "deposit_webhook_apply", "deposits_refresh_due",
     # register_deposit_check: how a higher app adds a reason to refuse every deposit of a client
     "register_deposit_check", "unregister_deposit_check",

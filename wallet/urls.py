@@ -26,6 +26,10 @@ urlpatterns += [
     path("wallet/deposits/", deposit_views.deposit_list, name="wallet_deposit_list"),
     path("wallet/deposits/<str:code>/", deposit_views.deposit_detail, name="wallet_deposit_detail"),
     path("wallet/deposits/<str:code>/refund/", deposit_views.deposit_refund_view, name="wallet_deposit_refund"),
+    path("wallet/deposits/<str:code>/refunds/<uuid:refund_code>/approve/", deposit_views.deposit_refund_approve_view,
+         name="wallet_deposit_refund_approve"),
+    path("wallet/deposits/<str:code>/refunds/<uuid:refund_code>/send-back/",
+         deposit_views.deposit_refund_send_back_view, name="wallet_deposit_refund_send_back"),
     # A deposit held because the provider took another currency: finance releases or refuses it.
     path("wallet/deposits/<str:code>/release/", deposit_views.deposit_release_view, name="wallet_deposit_release"),
     path("wallet/deposits/<str:code>/refuse/", deposit_views.deposit_refuse_view, name="wallet_deposit_refuse"),

@@ -23,7 +23,8 @@ def withdrawal_policy_currencies(*, brand: Brand, policy: WithdrawalPolicy | Non
                 .order_by("currency").values_list("currency", flat=True).distinct())
     kept: list[str] = []
     if policy is not None:
-        for table in (policy.auto_approve_below, policy.four_eyes_above, policy.daily_limit):
+        for table in (policy.auto_approve_below, policy.four_eyes_above, policy.daily_limit,
+                      policy.refund_four_eyes_above):
             kept.extend(sorted((table or {}).keys()))
     out: list[str] = []
     for currency in (brand.default_currency, *paid_out, *kept):

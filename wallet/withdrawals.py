@@ -310,8 +310,10 @@ def _amounts(table: dict[str, Any] | None, field: str) -> dict[str, str]:
 def withdrawal_policy_save(*, brand: Any, actor: Any, auto_approve_below: dict[str, Any] | None = None,
                            four_eyes_above: dict[str, Any] | None = None, daily_limit: dict[str, Any] | None = None,
                            sla_hours: int = 24, low_risk_rule: str = LowRiskRule.KYC_APPROVED_NO_FLAGS,
+                           refund_four_eyes_above: dict[str, Any] | None = None,
                            ) -> WithdrawalPolicy:
-    """Set the brand's withdrawal thresholds (per currency), SLA and low-risk rule."""
+    """Set the brand's withdrawal thresholds (per currency), SLA and low-risk rule, and the amount above
+    which a deposit's refund needs a second person (wallet.deposits.REFUND_APPROVAL)."""
     if low_risk_rule not in LowRiskRule.values:
         raise ValidationFailed(fields={"low_risk_rule": gettext("Choose who counts as low risk.")})
     if not 1 <= sla_hours <= 24 * 14:
@@ -319,14 +321,17 @@ def withdrawal_policy_save(*, brand: Any, actor: Any, auto_approve_below: dict[s
     policy = WithdrawalPolicy.objects.select_for_update().filter(brand_id=getattr(brand, "pk", brand)).first()
     policy = policy or WithdrawalPolicy(brand_id=getattr(brand, "pk", brand))
     before = {"auto": policy.auto_approve_below, "four_eyes": policy.four_eyes_above, "daily": policy.daily_limit,
+              "refund_four_eyes": policy.refund_four_eyes_above,
               "sla_hours": policy.sla_hours, "low_risk": policy.low_risk_rule} if policy.pk else None
     policy.auto_approve_below = _amounts(auto_approve_below, "auto_approve_below")
     policy.four_eyes_above = _amounts(four_eyes_above, "four_eyes_above")
     policy.daily_limit = _amounts(daily_limit, "daily_limit")
+    policy.refund_four_eyes_above = _amounts(refund_four_eyes_above, "refund_four_eyes_above")
     policy.sla_hours, policy.low_risk_rule = sla_hours, low_risk_rule
     policy.save()
     audit_record(action="wallet.withdrawal_policy_saved", obj=policy, actor=actor, before=before, after={
         "auto": policy.auto_approve_below, "four_eyes": policy.four_eyes_above, "daily": policy.daily_limit,
+        "refund_four_eyes": policy.refund_four_eyes_above,
         "sla_hours": policy.sla_hours, "low_risk": policy.low_risk_rule})
     return policy
 

@@ -194,6 +194,10 @@ DEPOSIT_STATES = StateMachine(
 )
 
 
+REFUND_PENDING_APPROVAL = "pending_approval"  # above the brand's threshold: waits for a second person
+REFUND_SENT_BACK = "sent_back"  # the second person did not agree: never asked of the provider
+
+
 class DepositRefund(models.Model):
     """A refund of (part of) a deposit asked of the provider; merchant_ref is its own reference there."""
 
@@ -203,17 +207,33 @@ class DepositRefund(models.Model):
     provider_ref = models.CharField(max_length=200, blank=True)
     amount = MoneyAmountField(_("amount"))
     currency = CurrencyField(_("currency"))
-    status = models.CharField(max_length=12, default="requested")  # requested | succeeded | failed | unknown
+    # pending_approval | sent_back (four eyes, before the provider) | requested | succeeded | failed | unknown
+    status = models.CharField(max_length=16, default="requested")
     transaction = models.ForeignKey("wallet.LedgerTransaction", on_delete=models.PROTECT, null=True, blank=True,
                                     related_name="+")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
                               related_name="+")
     reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Four eyes (wallet.deposits.REFUND_APPROVAL): above the brand's refund threshold the refund waits
+    # ("pending_approval") with who asked for it, until a second, different person approves it (then it
+    # is asked of the provider) or sends it back ("sent_back", the proposal cleared).
+    proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                    related_name="+")
+    proposed_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                    related_name="+")
+    approved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering: ClassVar = ["created_at", "id"]
-        constraints: ClassVar = [models.CheckConstraint(condition=Q(amount__gt=0), name="depositrefund_amount_positive")]
+        constraints: ClassVar = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="depositrefund_amount_positive"),
+            # Two people: whoever approves a refund is not whoever proposed it.
+            models.CheckConstraint(condition=Q(approved_by__isnull=True) | Q(proposed_by__isnull=True)
+                                   | ~Q(approved_by=models.F("proposed_by")),
+                                   name="depositrefund_approver_not_proposer"),
+        ]
 
     def __str__(self) -> str:
         return f"{amount_format(self.amount, self.currency)} ({self.status})"

@@ -38,6 +38,9 @@ class WithdrawalPolicy(models.Model):
     brand = models.OneToOneField("crm.Brand", on_delete=models.CASCADE, related_name="withdrawal_policy")
     auto_approve_below = models.JSONField(_("automatic approval up to (per currency)"), default=dict, blank=True)
     four_eyes_above = models.JSONField(_("two approvers above (per currency)"), default=dict, blank=True)
+    # A deposit's refund above this amount waits for a second person (wallet.deposits.REFUND_APPROVAL).
+    refund_four_eyes_above = models.JSONField(_("refunds: two people above (per currency)"), default=dict,
+                                              blank=True)
     daily_limit = models.JSONField(_("daily limit per client (per currency)"), default=dict, blank=True)
     sla_hours = models.PositiveSmallIntegerField(_("hours to decide"), default=24)
     low_risk_rule = models.CharField(_("low-risk clients"), max_length=30, choices=LowRiskRule.choices,
@@ -61,6 +64,9 @@ class WithdrawalPolicy(models.Model):
 
     def four_eyes_limit(self, currency: str) -> Money | None:
         return self._limit(self.four_eyes_above, currency)
+
+    def refund_four_eyes_limit(self, currency: str) -> Money | None:
+        return self._limit(self.refund_four_eyes_above, currency)
 
     def daily_limit_for(self, currency: str) -> Money | None:
         return self._limit(self.daily_limit, currency)
