@@ -8,10 +8,13 @@ from typing import ClassVar
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from automation.exceptions import RunTransitionRefused
 from crm.lib.context import history_user
+from crm.lib.states import StateMachine
 
 
 class AutomationRule(models.Model):
@@ -111,4 +114,29 @@ class AutomationRun(models.Model):
         return f"{self.rule_id}:{self.event_id} {self.status}"
 
 
-__all__ = ["AutomationRule", "AutomationRun", "RunStatus"]
+# --- the run's lifecycle (crm.lib.states) --------------------------------------------------------------
+
+def _run_refused(old: str, new: str) -> str:
+    return gettext("An automation run that is %(from)s cannot become %(to)s.") % {
+        "from": str(RunStatus(old).label).lower(), "to": str(RunStatus(new).label).lower()}
+
+
+# A run is written with the rule's verdict (automation.runner): fired (its actions run at once),
+# skipped, or scheduled. A fired run whose action fails becomes failed (its actions rolled back). A
+# scheduled run is settled once when it is due: fired (then failed if an action fails), skipped (its
+# conditions no longer hold) or cancelled (a cancelling event, the rule switched off, the client gone).
+RUN_STATES = StateMachine(
+    name="automation run", model="automation.AutomationRun", states=RunStatus,
+    transitions={
+        RunStatus.SCHEDULED: frozenset({RunStatus.FIRED, RunStatus.FAILED, RunStatus.SKIPPED, RunStatus.CANCELLED}),
+        RunStatus.FIRED: frozenset({RunStatus.FAILED}),
+        RunStatus.FAILED: frozenset(),
+        RunStatus.SKIPPED: frozenset(),
+        RunStatus.CANCELLED: frozenset(),
+    },
+    terminal=frozenset({RunStatus.FAILED, RunStatus.SKIPPED, RunStatus.CANCELLED}),
+    error=RunTransitionRefused, message=_run_refused,
+)
+
+
+__all__ = ["RUN_STATES", "AutomationRule", "AutomationRun", "RunStatus"]

@@ -31,7 +31,7 @@ from redis.exceptions import RedisError
 
 from automation import actions as registry
 from automation.conditions import conditions_evaluate
-from automation.models import AutomationRule, AutomationRun, RunStatus
+from automation.models import RUN_STATES, AutomationRule, AutomationRun, RunStatus
 from crm.exceptions import DomainError
 from crm.lib import context as actor_context
 from crm.models import Client, Event
@@ -192,10 +192,9 @@ def _cancel_waiting(event: Event, *, client_id: int) -> int:
     for run in waiting:
         if (run.event.occurred_at, run.event_id) >= (event.occurred_at, event.pk):
             continue  # the cancelling event came before the trigger: it does not count
-        run.status = RunStatus.CANCELLED
-        run.why = {**run.why, **_why("cancelled_by_event", event=event.name, event_id=event.pk,
-                                      at=event.occurred_at.isoformat())}
-        run.save(update_fields=["status", "why", "updated_at"])
+        RUN_STATES.move(run, RunStatus.CANCELLED, save=("updated_at",), also={"why": {
+            **run.why, **_why("cancelled_by_event", event=event.name, event_id=event.pk,
+                              at=event.occurred_at.isoformat())}})
         cancelled += 1
     return cancelled
 
@@ -238,12 +237,14 @@ def _run_actions(run: AutomationRun, *, rule: AutomationRule, event: Event, clie
                            for j, spec in enumerate(rule.actions) if j > index)
     run.fired_at = now
     if failed is not None:
-        run.status = RunStatus.FAILED
+        status = RunStatus.FAILED
         run.why = {**run.why, "reason": "action_failed", "actions": results,
                    "params": {"action": failed["index"] + 1, "type": failed["type"]}}
     else:
-        run.status = RunStatus.FIRED
+        status = RunStatus.FIRED
         run.why = {**run.why, "reason": "fired", "actions": results}
+    if run.status != status:  # a run written as fired stays so: only its actions' results are added
+        RUN_STATES.move(run, status)
     run.save(update_fields=["status", "why", "fired_at", "updated_at"])
 
 
@@ -267,27 +268,26 @@ def _cancelling_event(run: AutomationRun, rule: AutomationRule) -> Event | None:
 def _fire_scheduled(run: AutomationRun) -> None:
     rule = run.rule
     if not rule.is_active:
-        run.status, run.why = RunStatus.CANCELLED, {**run.why, **_why("rule_inactive")}
+        status, why = RunStatus.CANCELLED, _why("rule_inactive")
     elif (cancel := _cancelling_event(run, rule)) is not None:
-        run.status = RunStatus.CANCELLED
-        run.why = {**run.why, **_why("cancelled_by_event", event=cancel.name, event_id=cancel.pk,
-                                      at=cancel.occurred_at.isoformat())}
+        status, why = RunStatus.CANCELLED, _why("cancelled_by_event", event=cancel.name, event_id=cancel.pk,
+                                                at=cancel.occurred_at.isoformat())
     else:
         client = _client_for_actions(run.client_id)
         if client is None:
-            run.status, run.why = RunStatus.CANCELLED, {**run.why, **_why("no_client")}
+            status, why = RunStatus.CANCELLED, _why("no_client")
         else:
             # The client may have changed while the run waited: its conditions must still hold.
             ok, checks = conditions_evaluate(rule.conditions, event=run.event, client=client)
             if not ok:
-                run.status = RunStatus.SKIPPED
-                run.why = {**run.why, **_why("conditions_failed_later", conditions=checks)}
+                status, why = RunStatus.SKIPPED, _why("conditions_failed_later", conditions=checks)
             else:
+                RUN_STATES.check(run, RunStatus.FIRED)  # settled once: refused before any action runs
                 run.why = {**run.why, "conditions": checks}
                 _run_actions(run, rule=rule, event=run.event, client=client)
                 return
-    run.fired_at = timezone.now()
-    run.save(update_fields=["status", "why", "fired_at", "updated_at"])
+    RUN_STATES.move(run, status, save=("updated_at",), also={"why": {**run.why, **why},
+                                                             "fired_at": timezone.now()})
 
 
 def automation_fire_due(*, now: datetime | None = None, batch_size: int = FIRE_BATCH) -> int:

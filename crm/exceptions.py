@@ -69,6 +69,20 @@ class StageRefused(TransitionRefused):
         return gettext("This change of stage is not allowed.")
 
 
+class EventDeliveryTransitionRefused(TransitionRefused):
+    """An event delivery's status may not move this way (crm.models.events.EVENT_DELIVERY_STATES):
+    one that succeeded is never run again. Nothing has been written."""
+
+    default_code = "event_delivery_refused"
+
+
+class JobTransitionRefused(TransitionRefused):
+    """A background job's status may not move this way (crm.models.jobs.JOB_STATES): a finished
+    job never runs or finishes again. Nothing has been written."""
+
+    default_code = "job_refused"
+
+
 class NotAllowed(DomainError):
     """The user can see the object but may not do this to it (or lacks the permission to act)."""
 

@@ -49,7 +49,7 @@ from crm.audit import audit_record
 from crm.exceptions import DomainError, NotAllowed
 from crm.lib.csvsafe import SafeCsvWriter, SafeXlsxWriter
 from crm.lib.redis import get_redis
-from crm.models import Job, JobStatus, User
+from crm.models import JOB_STATES, Job, JobStatus, User
 from crm.permissions import restriction_message, staff_restricted, user_can
 
 logger = logging.getLogger(__name__)
@@ -157,8 +157,7 @@ def job_cancel(*, actor: User, job: Job) -> Job:
     if locked.is_finished:
         return locked
     if locked.status == JobStatus.QUEUED:
-        locked.status, locked.finished_at = JobStatus.CANCELLED, timezone.now()
-        locked.failure_reason = ""
+        JOB_STATES.move(locked, JobStatus.CANCELLED, also={"finished_at": timezone.now(), "failure_reason": ""})
     locked.cancel_requested = True
     locked.save(update_fields=["status", "finished_at", "cancel_requested", "failure_reason"])
     audit_record(action="job.cancel", obj=locked, actor=actor, after={"status": locked.status})
@@ -289,9 +288,11 @@ class _Heartbeat:
         self.forget()
 
 
-def _finish(job_id: int, status: str, reason: str = "",
-            only_from: tuple[str, ...] = (JobStatus.QUEUED, JobStatus.RUNNING)) -> bool:
-    return bool(Job.objects.filter(pk=job_id, status__in=only_from).update(
+def _finish(job_id: int, status: str, reason: str = "", only_from: tuple[str, ...] | None = None) -> bool:
+    """End the job as `status` if it may end so (JOB_STATES: its sources, narrowed to `only_from`,
+    are the WHERE clause); False when it had left them (cancelled, finished, taken by a worker)."""
+    sources = [s for s in JOB_STATES.sources(status) if only_from is None or s in only_from]
+    return bool(Job.objects.filter(pk=job_id, status__in=sources).update(
         status=status, failure_reason=reason[:2000], finished_at=timezone.now()))
 
 
@@ -300,8 +301,8 @@ def job_execute(job_id: int) -> str:
     before it started, or delivered twice) is left alone."""
     heartbeat = _Heartbeat(job_id)
     heartbeat.beat()  # before the row says running, so no view ever sees a running job without it
-    started = Job.objects.filter(pk=job_id, status=JobStatus.QUEUED, cancel_requested=False).update(
-        status=JobStatus.RUNNING, started_at=timezone.now())
+    started = Job.objects.filter(pk=job_id, status__in=JOB_STATES.sources(JobStatus.RUNNING),
+                                 cancel_requested=False).update(status=JobStatus.RUNNING, started_at=timezone.now())
     if not started:
         heartbeat.forget()
         return "skipped"

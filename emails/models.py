@@ -8,11 +8,14 @@ from typing import Any, ClassVar
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from crm.lib.context import history_user
 from crm.lib.fieldcrypt import EncryptedTextField
+from crm.lib.states import StateMachine
+from emails.exceptions import EmailTransitionRefused
 
 template_key_validator = RegexValidator(
     r"^[a-z][a-z0-9_]{0,59}$", _("Use lower-case letters, digits and underscores, starting with a letter."),
@@ -101,4 +104,25 @@ class OutboundEmail(models.Model):
         return f"{self.subject} → {self.to_email}"
 
 
-__all__ = ["EmailStatus", "EmailTemplate", "OutboundEmail"]
+# --- the email's lifecycle (crm.lib.states) ------------------------------------------------------------
+
+def _email_refused(old: str, new: str) -> str:
+    return gettext("An email that is %(from)s cannot become %(to)s.") % {
+        "from": str(EmailStatus(old).label).lower(), "to": str(EmailStatus(new).label).lower()}
+
+
+# Queued until the worker sends it (sent) or gives up on it (failed: a permanent refusal, or the last
+# attempt); the attempts in between leave it queued. Neither end is left: an email is sent once.
+EMAIL_STATES = StateMachine(
+    name="outbound email", model="emails.OutboundEmail", states=EmailStatus,
+    transitions={
+        EmailStatus.QUEUED: frozenset({EmailStatus.SENT, EmailStatus.FAILED}),
+        EmailStatus.SENT: frozenset(),
+        EmailStatus.FAILED: frozenset(),
+    },
+    terminal=frozenset({EmailStatus.SENT, EmailStatus.FAILED}),
+    error=EmailTransitionRefused, message=_email_refused,
+)
+
+
+__all__ = ["EMAIL_STATES", "EmailStatus", "EmailTemplate", "OutboundEmail"]

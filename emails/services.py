@@ -59,7 +59,7 @@ from crm.permissions import user_can
 from crm.registry import TimelineKind
 from crm.selectors import mask_email
 from emails import permissions
-from emails.models import EmailStatus, EmailTemplate, OutboundEmail, template_key_validator
+from emails.models import EMAIL_STATES, EmailStatus, EmailTemplate, OutboundEmail, template_key_validator
 
 if TYPE_CHECKING:
     from django.template.base import Template
@@ -564,16 +564,16 @@ def email_deliver(*, email_id: int, last_attempt: bool = False) -> str:
         with actor_context.acting_as(None, source="task", request_id=email.request_id or None,
                                      label=email.sent_by if email.sent_by.startswith("automation:") else ""):
             if error is None:
-                email.status, email.sent_at, email.last_error, email.next_attempt_at = EmailStatus.SENT, now, "", None
-                email.save(update_fields=["status", "sent_at", "last_error", "next_attempt_at", "attempts"])
+                EMAIL_STATES.move(email, EmailStatus.SENT, save=("attempts",),
+                                  also={"sent_at": now, "last_error": "", "next_attempt_at": None})
                 emit("email.sent", client=email.client, brand=email.brand_id, actor=email.author,
                      data=_event_data(email))
                 return email.status
             email.last_error = f"{type(error).__name__}: {error}"[:2000]
             permanent = isinstance(error, _PERMANENT_SMTP)
             if last_attempt or permanent or email.attempts >= EMAIL_MAX_ATTEMPTS:
-                email.status, email.next_attempt_at = EmailStatus.FAILED, None
-                email.save(update_fields=["status", "last_error", "next_attempt_at", "attempts"])
+                EMAIL_STATES.move(email, EmailStatus.FAILED, save=("last_error", "attempts"),
+                                  also={"next_attempt_at": None})
                 emit("email.failed", client=email.client, brand=email.brand_id, actor=email.author,
                      data=_event_data(email, error=email.last_error[:300], attempts=email.attempts))
                 return email.status

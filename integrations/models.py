@@ -9,10 +9,13 @@ from typing import ClassVar
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from crm.lib.context import history_user
+from crm.lib.states import StateMachine
+from integrations.exceptions import WebhookDeliveryTransitionRefused
 
 
 class SubscriberStatus(models.TextChoices):
@@ -114,6 +117,38 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_name} -> {self.subscriber_id} ({self.status})"
+
+
+# --- the delivery's lifecycle (crm.lib.states) ---------------------------------------------------------
+
+def _delivery_refused(old: str, new: str) -> str:
+    return gettext("A webhook delivery that is %(from)s cannot become %(to)s.") % {
+        "from": str(WebhookDeliveryStatus(old).label).lower(), "to": str(WebhookDeliveryStatus(new).label).lower()}
+
+
+REPLAY_ROUTE = "replay"
+# Pending until a sender claims it (sending); the attempt's outcome makes it delivered, failed (tried
+# again after a backoff, claimed again) or dead (out of attempts). A claim that runs out (the worker
+# died) goes back as failed; one given back unsent goes back as it was (pending before its first
+# attempt, failed after). A person's replay (the route) queues any delivery not being sent again,
+# delivered and dead ones too, so no state is an end. integrations.services moves them set-based:
+# each statement's WHERE is the sources of its new status (WEBHOOK_DELIVERY_STATES.sources).
+WEBHOOK_DELIVERY_STATES = StateMachine(
+    name="webhook delivery", model="integrations.WebhookDelivery", states=WebhookDeliveryStatus,
+    transitions={
+        WebhookDeliveryStatus.PENDING: frozenset({WebhookDeliveryStatus.SENDING}),
+        WebhookDeliveryStatus.SENDING: frozenset({WebhookDeliveryStatus.DELIVERED, WebhookDeliveryStatus.FAILED,
+                                                  WebhookDeliveryStatus.DEAD, WebhookDeliveryStatus.PENDING}),
+        WebhookDeliveryStatus.FAILED: frozenset({WebhookDeliveryStatus.SENDING}),
+        WebhookDeliveryStatus.DELIVERED: frozenset(),
+        WebhookDeliveryStatus.DEAD: frozenset(),
+    },
+    routes={REPLAY_ROUTE: {state: frozenset({WebhookDeliveryStatus.PENDING}) for state in (
+        WebhookDeliveryStatus.PENDING, WebhookDeliveryStatus.FAILED, WebhookDeliveryStatus.DELIVERED,
+        WebhookDeliveryStatus.DEAD)}},
+    terminal=frozenset(),  # none: a replay sends a delivered or dead delivery again
+    error=WebhookDeliveryTransitionRefused, message=_delivery_refused,
+)
 
 
 class WebhookAttempt(models.Model):

@@ -86,7 +86,14 @@ from integrations import permissions
 from integrations.apikeys import apikey_authenticate as apikey_authenticate
 from integrations.apikeys import apikey_create as apikey_create
 from integrations.apikeys import apikey_revoke as apikey_revoke
-from integrations.models import SubscriberStatus, WebhookDelivery, WebhookDeliveryStatus, WebhookSubscriber
+from integrations.models import (
+    REPLAY_ROUTE,
+    WEBHOOK_DELIVERY_STATES,
+    SubscriberStatus,
+    WebhookDelivery,
+    WebhookDeliveryStatus,
+    WebhookSubscriber,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -524,7 +531,7 @@ _CLAIM_SQL = """
 WITH fast AS (
   SELECT d.id, d.replay_requested, false AS failing FROM integrations_webhookdelivery d
   JOIN integrations_webhooksubscriber s ON s.id = d.subscriber_id AND s.status = 'active' AND s.failing_since IS NULL
-  WHERE d.status IN ('pending', 'failed') AND d.next_attempt_at <= %(now)s
+  WHERE d.status = ANY(%(claimable)s) AND d.next_attempt_at <= %(now)s
     AND NOT EXISTS (
       SELECT 1 FROM integrations_webhookdelivery e
       WHERE e.subscriber_id = d.subscriber_id AND e.order_key = d.order_key AND e.id < d.id
@@ -536,7 +543,7 @@ slow AS (
   SELECT h.id, h.replay_requested, true AS failing FROM integrations_webhooksubscriber s
   CROSS JOIN LATERAL (
     SELECT d.id, d.replay_requested FROM integrations_webhookdelivery d
-    WHERE d.subscriber_id = s.id AND d.status IN ('pending', 'failed') AND d.next_attempt_at <= %(now)s
+    WHERE d.subscriber_id = s.id AND d.status = ANY(%(claimable)s) AND d.next_attempt_at <= %(now)s
       AND NOT EXISTS (
         SELECT 1 FROM integrations_webhookdelivery e
         WHERE e.subscriber_id = d.subscriber_id AND e.order_key = d.order_key AND e.id < d.id
@@ -552,7 +559,7 @@ c AS (SELECT * FROM fast UNION ALL SELECT * FROM slow)
 UPDATE integrations_webhookdelivery d
 SET status = 'sending', claimed_until = %(until)s, replay_requested = false
 FROM c, integrations_webhooksubscriber s
-WHERE d.id = c.id AND s.id = d.subscriber_id
+WHERE d.id = c.id AND s.id = d.subscriber_id AND d.status = ANY(%(claimable)s)
 RETURNING d.id, d.subscriber_id, d.delivery_id, s.url, d.body, d.event_name, s.secret, s.previous_secret,
           d.attempts, c.replay_requested, c.failing
 """
@@ -560,15 +567,25 @@ RETURNING d.id, d.subscriber_id, d.delivery_id, s.url, d.body, d.event_name, s.s
 _EXPIRED_SQL = """
 UPDATE integrations_webhookdelivery SET status = 'failed', claimed_until = NULL, next_attempt_at = %(now)s,
        last_error = 'the sending worker stopped; sent again'
-WHERE status = 'sending' AND claimed_until < %(now)s
+WHERE status = ANY(%(expirable)s) AND claimed_until < %(now)s
 """
 # Claims given back unsent (their subscriber turned out slow in this run, or their claim would run
 # out before the POST's deadline): back to the queue as they were, no attempt counted.
 _RELEASE_SQL = """
 UPDATE integrations_webhookdelivery SET status = CASE WHEN attempts = 0 THEN 'pending' ELSE 'failed' END,
        claimed_until = NULL, replay_requested = (id = ANY(%(replays)s))
-WHERE id = ANY(%(ids)s) AND status = 'sending'
+WHERE id = ANY(%(ids)s) AND status = ANY(%(releasable)s)
 """
+
+
+# Each statement moves only the deliveries its new status may come from (WEBHOOK_DELIVERY_STATES):
+# its WHERE is those sources, so that nothing moves a delivery the table does not allow.
+_CLAIMABLE = WEBHOOK_DELIVERY_STATES.sources(WebhookDeliveryStatus.SENDING)
+_EXPIRABLE = WEBHOOK_DELIVERY_STATES.sources(WebhookDeliveryStatus.FAILED)
+_RELEASABLE = sorted(set(WEBHOOK_DELIVERY_STATES.sources(WebhookDeliveryStatus.PENDING))
+                     & set(WEBHOOK_DELIVERY_STATES.sources(WebhookDeliveryStatus.FAILED)))
+_RECORDABLE = sorted(set.intersection(*(set(WEBHOOK_DELIVERY_STATES.sources(outcome)) for outcome in (
+    WebhookDeliveryStatus.DELIVERED, WebhookDeliveryStatus.FAILED, WebhookDeliveryStatus.DEAD))))
 
 
 @dataclass
@@ -615,8 +632,8 @@ def _claim(limit: int, now: dt.datetime, *, slow_limit: int | None = None) -> li
     # A claim not started within this is given back: its POST could outlast the claim.
     start_by = time.monotonic() + _claim_seconds() - timeout_seconds() - 10
     with transaction.atomic(), connection.cursor() as cur:
-        cur.execute(_EXPIRED_SQL, {"now": now})
-        cur.execute(_CLAIM_SQL, {"now": now, "limit": limit, "until": until,
+        cur.execute(_EXPIRED_SQL, {"now": now, "expirable": _EXPIRABLE})
+        cur.execute(_CLAIM_SQL, {"now": now, "limit": limit, "until": until, "claimable": _CLAIMABLE,
                                  "slow_limit": _slow_threads() if slow_limit is None else slow_limit})
         rows = sorted(cur.fetchall())
     return [Claimed(pk, sub_id, str(delivery_id), url, body.encode(), event_name,
@@ -694,7 +711,7 @@ u AS (
       delivered_at = CASE WHEN v.status = 'delivered' THEN %(now)s ELSE d.delivered_at END,
       next_attempt_at = coalesce(v.next_at, d.next_attempt_at), updated_at = %(now)s
   FROM v
-  WHERE d.id = v.id AND d.status = 'sending'
+  WHERE d.id = v.id AND d.status = ANY(%(recordable)s)
   RETURNING d.id)
 INSERT INTO integrations_webhookattempt (delivery_id, number, started_at, duration_ms, status_code, error, response, replay)
 SELECT v.id, v.attempts, v.started, v.duration, v.code, v.attempt_error, v.response, v.replay
@@ -730,11 +747,11 @@ def _record(claims: Sequence[Claimed], outcomes: Sequence[Outcome]) -> None:
     with transaction.atomic():
         with connection.cursor() as cur:
             if released:
-                cur.execute(_RELEASE_SQL, {"ids": [c.id for c in released],
+                cur.execute(_RELEASE_SQL, {"ids": [c.id for c in released], "releasable": _RELEASABLE,
                                            "replays": [c.id for c in released if c.replay]})
             if not rows:
                 return
-            cur.execute(_RECORD_SQL, {"now": now, "rows": orjson.dumps(rows).decode()})
+            cur.execute(_RECORD_SQL, {"now": now, "rows": orjson.dumps(rows).decode(), "recordable": _RECORDABLE})
             recorded = {row[0] for row in cur.fetchall()}
         ok_subs = {c.subscriber_id for c, o in zip(claims, outcomes, strict=True) if o.ok and c.id in recorded}
         failed_subs = {c.subscriber_id for c, o in zip(claims, outcomes, strict=True)
@@ -937,8 +954,8 @@ def delivery_replay(*, actor: User | None, delivery: WebhookDelivery, caller_key
                                "it cannot be sent again unless that month is reattached."),
                        code="event_archived")
     before = {"status": row.status, "attempts": row.attempts}
-    row.status, row.next_attempt_at, row.replay_requested = WebhookDeliveryStatus.PENDING, timezone.now(), True
-    row.save(update_fields=["status", "next_attempt_at", "replay_requested", "updated_at"])
+    WEBHOOK_DELIVERY_STATES.move(row, WebhookDeliveryStatus.PENDING, via=REPLAY_ROUTE, save=("updated_at",),
+                                 also={"next_attempt_at": timezone.now(), "replay_requested": True})
     audit_record(action="webhook_delivery.replay", obj=row, actor=actor, before=before,
                  after={"status": row.status, "delivery_id": str(row.delivery_id)})
     _kick_after_commit()

@@ -30,6 +30,14 @@ class KycTransitionRefused(TransitionRefused, KycError):
     status_code = 409
 
 
+class SubmissionTransitionRefused(TransitionRefused, KycError):
+    """A submission's status may not move this way (kyc.models.SUBMISSION_STATES): a decided one is
+    decided once (only a vendor's later result reopens it for review). Nothing was written."""
+
+    default_code = "kyc_submission_refused"
+    status_code = 409
+
+
 class QuestionnaireVersionTransitionRefused(TransitionRefused, KycError):
     """A questionnaire version may not move this way (kyc.models.questionnaire.VERSION_STATES): only a
     draft is published, only the published one retired."""

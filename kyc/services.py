@@ -48,6 +48,7 @@ from kyc.exceptions import KycError, UploadRefused
 from kyc.models import (
     BUILTIN_VENDOR,
     SLOT_OF_KIND,
+    SUBMISSION_STATES,
     Document,
     DocumentKind,
     ExpiryHold,
@@ -369,8 +370,7 @@ def submission_checks_record(*, submission: Submission, report: Report) -> Submi
         reason = "; ".join(c.name for c in failing)
         KycDecision.objects.create(submission=submission, action="auto_reject", reason=reason, evidence=evidence)
         return _reject(submission, reviewer=None, reason=reason, can_resubmit=True, hints=hints, evidence=evidence)
-    submission.status = SubmissionStatus.REVIEW
-    submission.save(update_fields=["status"])
+    SUBMISSION_STATES.move(submission, SubmissionStatus.REVIEW, save=())
     transaction.on_commit(queue_figures_changed)
     KycDecision.objects.create(submission=submission, action="queued", evidence=evidence)
     return submission
@@ -446,9 +446,8 @@ def _approve(submission: Submission, *, reviewer: User | None, evidence: dict[st
     now = timezone.now()
     expires = submission.documents.filter(slot=Slot.IDENTITY, expires_on__isnull=False).order_by("expires_on") \
         .values_list("expires_on", flat=True).first()
-    submission.status, submission.decided_at, submission.reviewer = SubmissionStatus.APPROVED, now, reviewer
-    submission.claimed_by = None
-    submission.save(update_fields=["status", "decided_at", "reviewer", "claimed_by"])
+    SUBMISSION_STATES.move(submission, SubmissionStatus.APPROVED, save=(),
+                           also={"decided_at": now, "reviewer": reviewer, "claimed_by": None})
     transaction.on_commit(queue_figures_changed)
     profile.level, profile.verified_at, profile.expires_on, profile.can_resubmit = LEVEL, now, expires, True
     _status_set(profile, KycStatus.APPROVED, actor=reviewer,
@@ -520,9 +519,9 @@ def _reject(submission: Submission, *, reviewer: User | None, reason: str, can_r
     # A hint is a message id and its parameters (a bill's age, the allowed countries), translated
     # before it is filled in.
     translated = [in_client_language(client, message, params) for message, params in hints]
-    submission.status, submission.decided_at, submission.reviewer = SubmissionStatus.REJECTED, timezone.now(), reviewer
-    submission.reason, submission.client_hints, submission.claimed_by = reason, translated, None
-    submission.save(update_fields=["status", "decided_at", "reviewer", "reason", "client_hints", "claimed_by"])
+    SUBMISSION_STATES.move(submission, SubmissionStatus.REJECTED, save=(), also={
+        "decided_at": timezone.now(), "reviewer": reviewer, "reason": reason, "client_hints": translated,
+        "claimed_by": None})
     transaction.on_commit(queue_figures_changed)
     profile.can_resubmit = can_resubmit
     _status_set(profile, KycStatus.REJECTED, actor=reviewer, reason=reason or "rejected", submission=submission)
@@ -570,10 +569,8 @@ def submission_request_info(*, submission: Submission, actor: User, message: str
         raise ValidationFailed(fields={"message": [gettext("Say what the client should send.")]})
     submission = _open_for(actor, submission)
     _take(actor, submission)
-    submission.status, submission.decided_at, submission.reviewer = (SubmissionStatus.INFO_REQUESTED, timezone.now(),
-                                                                     actor)
-    submission.reason, submission.claimed_by = message[:2000], None
-    submission.save(update_fields=["status", "decided_at", "reviewer", "reason", "claimed_by"])
+    SUBMISSION_STATES.move(submission, SubmissionStatus.INFO_REQUESTED, save=(), also={
+        "decided_at": timezone.now(), "reviewer": actor, "reason": message[:2000], "claimed_by": None})
     transaction.on_commit(queue_figures_changed)
     KycDecision.objects.create(submission=submission, action="request_info", officer=actor, reason=message,
                                evidence={"problems": submission.problems})

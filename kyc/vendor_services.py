@@ -36,6 +36,8 @@ from kyc import storage
 from kyc.exceptions import KycError, VendorError
 from kyc.models import (
     BUILTIN_VENDOR,
+    REOPEN_ROUTE,
+    SUBMISSION_STATES,
     DecisionAction,
     KycDecision,
     KycProfile,
@@ -219,16 +221,13 @@ def _result_changed(submission: Submission, result: VendorResult) -> Submission:
         before = {"submission": submission.status, "kyc_status": profile.status}
         now = timezone.now()
         policy = kyc_policy_for(brand=client.brand)
-        submission.status, submission.decided_at, submission.reviewer = SubmissionStatus.REVIEW, None, None
-        submission.claimed_by, submission.claimed_at = None, None
-        submission.first_approval_by, submission.first_approved_at = None, None  # two officers again if high-risk
-        submission.due_at = now + timedelta(hours=policy.review_sla_hours)
-        submission.report, submission.auto_decision = report.as_dict(), str(report.decision)
-        submission.problems = [c.name for c in report.problems][:50]
-        submission.reason = result.reason[:2000]
-        submission.save(update_fields=["status", "decided_at", "reviewer", "claimed_by", "claimed_at",
-                                       "first_approval_by", "first_approved_at", "due_at", "report", "auto_decision",
-                                       "problems", "reason"])
+        SUBMISSION_STATES.move(submission, SubmissionStatus.REVIEW, via=REOPEN_ROUTE, save=(), also={
+            "decided_at": None, "reviewer": None, "claimed_by": None, "claimed_at": None,
+            # Two officers again if high-risk.
+            "first_approval_by": None, "first_approved_at": None,
+            "due_at": now + timedelta(hours=policy.review_sla_hours),
+            "report": report.as_dict(), "auto_decision": str(report.decision),
+            "problems": [c.name for c in report.problems][:50], "reason": result.reason[:2000]})
         transaction.on_commit(queue_figures_changed)
         reason = f"vendor {submission.vendor}: {result.outcome}" + (f" ({result.reason})" if result.reason else "")
         _status_set(profile, KycStatus.PENDING, actor=None, reason=reason, submission=submission, reopen=withdrawn)

@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 from crm.exceptions import WebhookNotBelieved
+from crm.lib.states import TransitionRefused
+
+
+class LeadImportTransitionRefused(TransitionRefused):
+    """A lead import's status may not move this way (leads.models.IMPORT_STATES): a finished import
+    is not run again, only a failed or cancelled one started again. Nothing was written."""
+
+    default_code = "lead_import_refused"
 
 
 class TelephonyWebhookRefused(WebhookNotBelieved):

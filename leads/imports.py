@@ -35,7 +35,7 @@ from crm.models import Brand, User
 from crm.permissions import user_can
 from leads import dedupe
 from leads.intake import LEAD_FIELDS, REQUIRED_FIELDS, IntakeMeta, lead_clean
-from leads.models import Channel, ImportStatus, LeadImport, LeadImportRowError
+from leads.models import IMPORT_STATES, Channel, ImportStatus, LeadImport, LeadImportRowError
 
 MAX_IMPORT_BYTES = 10 * 1024 * 1024
 MAX_IMPORT_ROWS = 100_000
@@ -363,11 +363,19 @@ def lead_import_start(*, actor: User, lead_import: LeadImport) -> LeadImport:
                            title=gettext("Import of %(file)s") % {"file": locked.filename},
                            func="leads.jobs.lead_import", kwargs={"import_id": locked.pk}, total=locked.total,
                            link=reverse("lead_import_detail", args=[locked.code]))
-    locked.status = ImportStatus.QUEUED
+    if locked.status != ImportStatus.QUEUED:  # one whose job was lost or cancelled before it ran stays queued
+        IMPORT_STATES.move(locked, ImportStatus.QUEUED)
     locked.save(update_fields=["status", "job"])
     audit_record(action="lead_import.start", obj=locked, actor=actor,
                  after={"rows": locked.total, "job": str(locked.job.code)})
     return locked
+
+
+def _move(import_id: int, status: str, **fields: Any) -> bool:
+    """Move the import to `status` in one UPDATE whose WHERE is the status's sources (IMPORT_STATES);
+    False when it was in none of them (nothing is written then)."""
+    return bool(LeadImport.objects.filter(pk=import_id, status__in=IMPORT_STATES.sources(status)).update(
+        status=status, **fields))
 
 
 def lead_import_run(*, handle: JobHandle, import_id: int) -> LeadImport:
@@ -377,10 +385,10 @@ def lead_import_run(*, handle: JobHandle, import_id: int) -> LeadImport:
     from leads.services import lead_intake_batch
 
     lead_import = LeadImport.objects.select_related("brand", "created_by").get(pk=import_id)
-    if lead_import.status in (ImportStatus.DONE, ImportStatus.UPLOADED):
+    # Only a queued import is run (IMPORT_STATES): one done, still being mapped, or already taken by
+    # another run is left as it is.
+    if not _move(import_id, ImportStatus.RUNNING, started_at=lead_import.started_at or timezone.now()):
         return lead_import
-    LeadImport.objects.filter(pk=import_id).update(status=ImportStatus.RUNNING,
-                                                   started_at=lead_import.started_at or timezone.now())
     handle.progress(lead_import.processed, lead_import.total, force=True, created=lead_import.created,
                     duplicates=lead_import.duplicates, failed=lead_import.failed)
     meta = _meta(lead_import)
@@ -399,13 +407,13 @@ def lead_import_run(*, handle: JobHandle, import_id: int) -> LeadImport:
             if chunk:
                 _write_chunk(lead_import, chunk, meta, lead_intake_batch, handle)
     except JobCancelled:
-        LeadImport.objects.filter(pk=import_id).update(status=ImportStatus.CANCELLED, finished_at=timezone.now())
+        _move(import_id, ImportStatus.CANCELLED, finished_at=timezone.now())
         raise
     except Exception as exc:  # recorded for the import's page, then re-raised: the job fails with it
-        LeadImport.objects.filter(pk=import_id).update(status=ImportStatus.FAILED, finished_at=timezone.now(),
-                                                       error_message=f"{type(exc).__name__}: {exc}"[:2000])
+        _move(import_id, ImportStatus.FAILED, finished_at=timezone.now(),
+              error_message=f"{type(exc).__name__}: {exc}"[:2000])
         raise
-    LeadImport.objects.filter(pk=import_id).update(status=ImportStatus.DONE, finished_at=timezone.now())
+    _move(import_id, ImportStatus.DONE, finished_at=timezone.now())
     lead_import.refresh_from_db()
     return lead_import
 

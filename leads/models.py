@@ -21,8 +21,10 @@ from simple_history.models import HistoricalRecords
 from crm.lib.context import history_user
 from crm.lib.fieldcrypt import EncryptedJSONField, EncryptedTextField
 from crm.lib.money import CurrencyField, MoneyAmountField, amount_format
+from crm.lib.states import StateMachine
 from crm.lib.webhooks import accepted_once
 from crm.models import ReceivedWebhook
+from leads.exceptions import LeadImportTransitionRefused
 
 
 class Channel(models.TextChoices):
@@ -441,6 +443,31 @@ class LeadImport(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in {ImportStatus.DONE, ImportStatus.FAILED, ImportStatus.CANCELLED}
+
+
+def _import_refused(old: str, new: str) -> str:
+    return gettext("An import that is %(from)s cannot become %(to)s.") % {
+        "from": str(ImportStatus(old).label).lower(), "to": str(ImportStatus(new).label).lower()}
+
+
+# Uploaded (its mapping still editable) until started: queued as a background job, running when the
+# job takes it, then done, failed or cancelled. A failed or cancelled import, or a running one whose
+# job's worker died, is started again (queued) and goes on after its last written chunk. A done one
+# stays done. leads.imports moves it with one UPDATE whose WHERE is the new status's sources.
+IMPORT_STATES = StateMachine(
+    name="lead import", model="leads.LeadImport", states=ImportStatus,
+    transitions={
+        ImportStatus.UPLOADED: frozenset({ImportStatus.QUEUED}),
+        ImportStatus.QUEUED: frozenset({ImportStatus.RUNNING}),
+        ImportStatus.RUNNING: frozenset({ImportStatus.DONE, ImportStatus.FAILED, ImportStatus.CANCELLED,
+                                         ImportStatus.QUEUED}),
+        ImportStatus.FAILED: frozenset({ImportStatus.QUEUED}),
+        ImportStatus.CANCELLED: frozenset({ImportStatus.QUEUED}),
+        ImportStatus.DONE: frozenset(),
+    },
+    terminal=frozenset({ImportStatus.DONE}),
+    error=LeadImportTransitionRefused, message=_import_refused,
+)
 
 
 class LeadImportRowError(models.Model):

@@ -608,15 +608,15 @@ def dispatch_pending(*, batch_size: int = 500, max_batches: int | None = None) -
 
 def _retry(delivery: EventDelivery, now: datetime) -> bool:
     """Run a failed or dead delivery's handler again, updating its row. Returns success."""
-    from crm.models import DeliveryStatus
+    from crm.models import EVENT_DELIVERY_STATES, DeliveryStatus
 
     handler = handler_by_name(delivery.handler)
     if handler is None:
-        delivery.status = DeliveryStatus.DEAD
-        delivery.next_attempt_at = None
-        delivery.last_error = f"handler {delivery.handler} is no longer registered"
-        delivery.save(update_fields=["status", "next_attempt_at", "last_error", "updated_at"])
+        EVENT_DELIVERY_STATES.move(delivery, DeliveryStatus.DEAD, save=("updated_at",), also={
+            "next_attempt_at": None, "last_error": f"handler {delivery.handler} is no longer registered"})
         return False
+    # Refused before the handler runs: a delivery that succeeded is never run again.
+    EVENT_DELIVERY_STATES.check(delivery, DeliveryStatus.SUCCEEDED)
     error = _attempt(handler, delivery.event)
     if error is None:
         fields: dict[str, Any] = {
@@ -625,9 +625,8 @@ def _retry(delivery: EventDelivery, now: datetime) -> bool:
         }
     else:
         fields = _failure_fields(delivery.attempts + 1, error, now)
-    for key, value in fields.items():
-        setattr(delivery, key, value)
-    delivery.save(update_fields=[*fields, "updated_at"])
+    status = fields.pop("status")
+    EVENT_DELIVERY_STATES.move(delivery, status, also=fields, save=("updated_at",))
     return error is None
 
 
@@ -692,21 +691,24 @@ def delivery_retry_schedule(*, delivery_ids: Iterable[int], reason: str = "") ->
     from django.db.models import Exists, OuterRef
 
     from crm.audit import audit_record
-    from crm.models import DeliveryStatus, Event, EventDelivery
+    from crm.models import EVENT_DELIVERY_STATES, DeliveryStatus, Event, EventDelivery
 
     ids = sorted(set(delivery_ids))
     now = timezone.now()
+    # Set-based: only the deliveries that may become failed (EVENT_DELIVERY_STATES) are queued; one
+    # that succeeded meanwhile is left as it is.
+    retryable = EVENT_DELIVERY_STATES.sources(DeliveryStatus.FAILED)
     with transaction.atomic():
         # A delivery whose event was archived is left as it is: a retry would find no event.
         queued = list(
             EventDelivery.objects.select_for_update(of=("self",))
-            .filter(pk__in=ids, status__in=[DeliveryStatus.FAILED, DeliveryStatus.DEAD])
+            .filter(pk__in=ids, status__in=retryable)
             .filter(Exists(Event.objects.filter(pk=OuterRef("event_id"))))
             .values_list("pk", flat=True)
         )
         if not queued:
             return 0
-        EventDelivery.objects.filter(pk__in=queued).update(
+        EventDelivery.objects.filter(pk__in=queued, status__in=retryable).update(
             status=DeliveryStatus.FAILED, next_attempt_at=now, updated_at=now,
         )
         audit_record(action="event_delivery.retry_scheduled", object_type="crm.eventdelivery",

@@ -5,7 +5,11 @@ from typing import ClassVar
 
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+
+from crm.exceptions import EventDeliveryTransitionRefused
+from crm.lib.states import StateMachine
 
 
 class Event(models.Model):
@@ -81,3 +85,26 @@ class EventDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.handler} ({self.status})"
+
+
+# --- the delivery's lifecycle (crm.lib.states) -----------------------------------------------------
+
+def _delivery_refused(old: str, new: str) -> str:
+    return gettext("An event delivery that is %(from)s cannot become %(to)s.") % {
+        "from": str(DeliveryStatus(old).label).lower(), "to": str(DeliveryStatus(new).label).lower()}
+
+
+# A delivery row is written with its first attempt's outcome (crm.events: succeeded, failed, or dead
+# when the attempts are used up). A failed one is tried again until it succeeds or gives up; an
+# administrator may run a dead one again (it stays dead if it fails) or queue it for a retry
+# (failed again, due now), many in one statement. One that succeeded is never run again.
+EVENT_DELIVERY_STATES = StateMachine(
+    name="event delivery", model="crm.EventDelivery", states=DeliveryStatus,
+    transitions={
+        DeliveryStatus.FAILED: frozenset({DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED, DeliveryStatus.DEAD}),
+        DeliveryStatus.DEAD: frozenset({DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED, DeliveryStatus.DEAD}),
+        DeliveryStatus.SUCCEEDED: frozenset(),
+    },
+    terminal=frozenset({DeliveryStatus.SUCCEEDED}),
+    error=EventDeliveryTransitionRefused, message=_delivery_refused,
+)

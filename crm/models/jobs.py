@@ -6,7 +6,11 @@ from typing import ClassVar
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+
+from crm.exceptions import JobTransitionRefused
+from crm.lib.states import StateMachine
 
 
 class JobStatus(models.TextChoices):
@@ -81,3 +85,26 @@ class Job(models.Model):
         if self.status == JobStatus.DONE:
             return 100
         return min(100, int(self.done * 100 / self.total)) if self.total else 0
+
+
+# --- the job's lifecycle (crm.lib.states) -----------------------------------------------------------
+
+def _job_refused(old: str, new: str) -> str:
+    return gettext("A job that is %(from)s cannot become %(to)s.") % {
+        "from": str(JobStatus(old).label).lower(), "to": str(JobStatus(new).label).lower()}
+
+
+# Queued until a worker takes it (running), or until it is cancelled or found lost (failed) first; a
+# running job ends done, failed (its error, or its worker died) or cancelled. A finished job stays as
+# it is: starting the work again is a new job. crm.jobs moves it set-based (one UPDATE whose WHERE
+# is the sources of the new status), since a worker and the person cancelling race for the row.
+JOB_STATES = StateMachine(
+    name="job", model="crm.Job", states=JobStatus,
+    transitions={
+        JobStatus.QUEUED: frozenset({JobStatus.RUNNING, JobStatus.FAILED, JobStatus.CANCELLED}),
+        JobStatus.RUNNING: frozenset({JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED}),
+        **{status: frozenset() for status in FINISHED_STATUSES},
+    },
+    terminal=FINISHED_STATUSES,
+    error=JobTransitionRefused, message=_job_refused,
+)

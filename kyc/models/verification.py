@@ -28,7 +28,7 @@ from crm.lib.fieldcrypt import (
     update_fields_with_hashes,
 )
 from crm.lib.states import StateMachine, history_writer
-from kyc.exceptions import KycTransitionRefused
+from kyc.exceptions import KycTransitionRefused, SubmissionTransitionRefused
 
 
 class KycStatus(models.TextChoices):
@@ -342,6 +342,33 @@ class Submission(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_SUBMISSION
+
+
+def _submission_refused(old: str, new: str) -> str:
+    return gettext("A submission that is %(from)s cannot become %(to)s.") % {
+        "from": str(SubmissionStatus(old).label).lower(), "to": str(SubmissionStatus(new).label).lower()}
+
+
+# Checking until the automatic checks (or the vendor) decide: approved, rejected, or queued for review;
+# an officer decides a reviewed one: approved, rejected or more information requested (the client's
+# next documents are a new submission, so that is an end). Only a vendor's later result reopens a
+# decision (the route): an approval it withdraws, a retryable rejection it clears, back to review.
+SUBMISSION_STATES = StateMachine(
+    name="kyc submission", model="kyc.Submission", states=SubmissionStatus,
+    transitions={
+        SubmissionStatus.CHECKING: frozenset({SubmissionStatus.REVIEW, SubmissionStatus.APPROVED,
+                                              SubmissionStatus.REJECTED}),
+        SubmissionStatus.REVIEW: frozenset({SubmissionStatus.APPROVED, SubmissionStatus.REJECTED,
+                                            SubmissionStatus.INFO_REQUESTED}),
+        SubmissionStatus.APPROVED: frozenset(),
+        SubmissionStatus.REJECTED: frozenset(),
+        SubmissionStatus.INFO_REQUESTED: frozenset(),
+    },
+    routes={REOPEN_ROUTE: {SubmissionStatus.APPROVED: frozenset({SubmissionStatus.REVIEW}),
+                           SubmissionStatus.REJECTED: frozenset({SubmissionStatus.REVIEW})}},
+    terminal=frozenset({SubmissionStatus.INFO_REQUESTED}),
+    error=SubmissionTransitionRefused, message=_submission_refused,
+)
 
 
 class Document(models.Model):

@@ -2,7 +2,8 @@
 withdrawals, transfers, KYC verifications, clients' stages, compliance cases, screening hits and AML
 alerts, partners, their invitations, applications, payouts, commission disputes and attribution conflicts, commission runs and
 postback deliveries, trading balance operations, prop challenges, ledger holds, incoming wires, settlement imports and
-their lines, reconciliation breaks and monitoring alerts (tests/test_architecture.py fails for a status field that no machine guards). Each table is complete against its
+their lines, reconciliation breaks and monitoring alerts, KYC submissions, lead imports, automation runs, outgoing emails,
+event and webhook deliveries and background jobs (tests/test_architecture.py fails for a status field that no machine guards). Each table is complete against its
 model's choices; every move a table (or a route) lists is made through the helper and recorded,
 every other one is refused with the model's domain error naming both states, and a refused or
 failed move leaves nothing written."""
@@ -17,12 +18,16 @@ import pytest
 from django.db import models
 from django.utils import timezone
 
+from automation.exceptions import RunTransitionRefused
+from automation.models import AutomationRun
 from compliance.exceptions import AmlAlertTransitionRefused, CaseTransitionRefused, HitTransitionRefused
 from compliance.models import AmlAlert, Case, ScreeningHit
-from crm.exceptions import StageRefused
+from crm.exceptions import EventDeliveryTransitionRefused, JobTransitionRefused, StageRefused
 from crm.lib.states import StateMachine, TransitionRefused, machines
-from crm.models import Client, Stage
+from crm.models import Client, EventDelivery, Job, Stage
 from crm.models.stages import CLIENT_STAGES
+from emails.exceptions import EmailTransitionRefused
+from emails.models import OutboundEmail
 from ib.exceptions import (
     ApplicationTransitionRefused,
     AttributionConflictTransitionRefused,
@@ -43,8 +48,17 @@ from ib.models import (
     PartnerPayout,
     PostbackDelivery,
 )
-from kyc.exceptions import KycError, KycTransitionRefused, QuestionnaireVersionTransitionRefused
-from kyc.models import KycProfile, KycStatus, QuestionnaireVersion
+from integrations.exceptions import WebhookDeliveryTransitionRefused
+from integrations.models import WebhookDelivery
+from kyc.exceptions import (
+    KycError,
+    KycTransitionRefused,
+    QuestionnaireVersionTransitionRefused,
+    SubmissionTransitionRefused,
+)
+from kyc.models import KycProfile, KycStatus, QuestionnaireVersion, Submission
+from leads.exceptions import LeadImportTransitionRefused
+from leads.models import LeadImport
 from monitoring.exceptions import AlertTransitionRefused
 from monitoring.models import MonitoringAlert
 from tests.factories import make_client
@@ -95,6 +109,13 @@ MODELS: dict[str, tuple[Callable[[str], Any], type[TransitionRefused]]] = {
     "prop challenge": (lambda s: Challenge(state=s), ChallengeTransitionRefused),
     "reconciliation break": (lambda s: ReconciliationBreak(status=s), ReconciliationBreakTransitionRefused),
     "monitoring alert": (lambda s: MonitoringAlert(status=s), AlertTransitionRefused),
+    "event delivery": (lambda s: EventDelivery(status=s), EventDeliveryTransitionRefused),
+    "job": (lambda s: Job(status=s), JobTransitionRefused),
+    "webhook delivery": (lambda s: WebhookDelivery(status=s), WebhookDeliveryTransitionRefused),
+    "outbound email": (lambda s: OutboundEmail(status=s), EmailTransitionRefused),
+    "automation run": (lambda s: AutomationRun(status=s), RunTransitionRefused),
+    "kyc submission": (lambda s: Submission(status=s), SubmissionTransitionRefused),
+    "lead import": (lambda s: LeadImport(status=s), LeadImportTransitionRefused),
     "ledger hold": (lambda s: LedgerHold(state=s), HoldNotOpen),
     "incoming wire": (lambda s: BankWireIncoming(status=s), BankWireTransitionRefused),
     "settlement import": (lambda s: SettlementImport(status=s), SettlementImportTransitionRefused),
