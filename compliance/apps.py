@@ -19,12 +19,18 @@ class ComplianceConfig(AppConfig):
         from compliance.jurisdictions import registration_refusal
         from compliance.restrictions import deposit_check, withdrawal_check
         from compliance.views_restrictions import ui_contributions
+        from compliance.withdrawal_holds import withdrawal_hold_flags
         from crm.registry import ApiScope, NavItem, contribute
         from leads.services import register_intake_check
-        from wallet.services import register_deposit_check, register_withdrawal_check
+        from wallet.services import (
+            register_deposit_check,
+            register_risk_flag_check,
+            register_withdrawal_check,
+        )
 
         # The hook points of the apps below: each asks compliance without importing it.
         register_withdrawal_check(withdrawal_check)
+        register_risk_flag_check(withdrawal_hold_flags)
         register_deposit_check(deposit_check)
         register_intake_check(registration_refusal)
         # Each part contributes under its own name: one "compliance" contribution would replace the

@@ -28,6 +28,7 @@ from wallet.selectors import (
     withdrawal_blockers,
     withdrawal_methods_for,
     withdrawal_quote,
+    withdrawal_under_review,
     withdrawals_for_client,
 )
 from wallet.services import withdrawal_cancel, withdrawal_request
@@ -91,9 +92,13 @@ def _quote(client: Any, data: Any) -> Any:
 def _page(request: PortalRequest, form: WithdrawForm, blockers: list[Blocker] | None, status: int = 200) -> HttpResponse:
     client = request.portal_client
     login = request.portal_login
+    withdrawals = list(withdrawals_for_client(client=client)[:50])
+    for w in withdrawals:
+        # A held withdrawal reads "Under review": never why (no tipping off).
+        w.under_review = withdrawal_under_review(withdrawal=w)  # type: ignore[attr-defined]
     return render(request, "portal/wallet/withdraw.html", {
         "brand": login.brand, "portal_login": login, "portal_client": client, "form": form, "blockers": blockers,
-        "wallets": wallet_balances_for_client(client), "withdrawals": withdrawals_for_client(client=client)[:50],
+        "wallets": wallet_balances_for_client(client), "withdrawals": withdrawals,
         "quote": _quote(client, request.POST) if blockers == [] else None,
     }, status=status)
 

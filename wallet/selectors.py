@@ -81,6 +81,16 @@ from wallet.reconciliation import (
 )
 from wallet.statements import Statement, kind_label, statement_build, statement_pdf, statement_period
 from wallet.transfers import transfer_accounts_for, transfer_available, transfers_for_client
+from wallet.withdrawal_flags import (
+    FlagShown,
+    RiskFlag,
+    client_risk_flags,
+    flags_shown,
+    withdrawal_flags,
+    withdrawal_flags_for_queue,
+    withdrawal_holds,
+    withdrawal_under_review,
+)
 from wallet.withdrawals import (
     clients_sharing_payout_destinations,
     deposited_by_source,
@@ -107,6 +117,9 @@ __all__ = [
     "WITHDRAWAL_OPEN_STATES", "Blocker", "deposited_by_source", "withdrawal_blockers", "withdrawal_methods_for",
     "withdrawal_policy_for", "withdrawal_queue_for_user", "withdrawal_quote", "withdrawals_for_client",
     "clients_sharing_payout_destinations",
+    # what flags or holds a withdrawal (RiskFlag, as registered checks return them) and who sees what of it
+    "FlagShown", "RiskFlag", "client_risk_flags", "flags_shown", "withdrawal_flags", "withdrawal_flags_for_queue",
+    "withdrawal_holds", "withdrawal_under_review",
     # transfers
     "TRANSFER_OPEN_STATES", "transfer_accounts_for", "transfer_available", "transfers_for_client",
     # payment providers and their methods

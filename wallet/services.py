@@ -63,6 +63,7 @@ from wallet.reconciliation import (
 )
 from wallet.transfers import transfer_operation_settled, transfer_request
 from wallet.webhooks import webhook_receive
+from wallet.withdrawal_flags import register_risk_flag_check, unregister_risk_flag_check
 from wallet.withdrawals import (
     register_withdrawal_check,
     unregister_withdrawal_check,
@@ -98,6 +99,9 @@ __all__ = [
     "withdrawal_first_approval_send_back",
     "withdrawal_mark_failed", "withdrawal_mark_paid", "withdrawal_payout_send", "withdrawal_policy_save",
     "withdrawal_reject", "withdrawal_request", "withdrawal_resolve", "withdrawal_webhook", "withdrawals_resolve_due",
+    # register_risk_flag_check: how a higher app holds or flags a client's withdrawals (its checks return
+    # wallet.selectors.RiskFlag rows; a holding flag stops automatic and manual approval while it lasts)
+    "register_risk_flag_check", "unregister_risk_flag_check",
     # compliance returning an offboarded client's balance through the withdrawal queue
     "withdrawal_return_balance",
     # transfers between the wallet and trading accounts

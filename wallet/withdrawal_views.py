@@ -21,7 +21,7 @@ from crm.views.ui import render_page
 from wallet.models import WithdrawalState
 from wallet.permissions import APPROVE_PERMISSION, withdrawal_get_for_user
 from wallet.selectors import WITHDRAWAL_OPEN_STATES as OPEN_STATES
-from wallet.selectors import withdrawal_queue_for_user
+from wallet.selectors import withdrawal_flags_for_queue, withdrawal_queue_for_user
 from wallet.services import (
     withdrawal_approve,
     withdrawal_mark_failed,
@@ -59,8 +59,13 @@ def withdrawal_queue(request: AuthedRequest) -> HttpResponse:
         qs = qs.filter(state=state)
     if form.is_valid() and form.cleaned_data.get("overdue"):
         qs = qs.filter(state=WithdrawalState.REQUESTED, due_at__lt=timezone.now())
+    rows = list(qs[:200])
+    # Each flag as this user may see it: its kind always, its reason and link only with its permission.
+    flags = withdrawal_flags_for_queue(user=request.user, withdrawals=rows)
+    for w in rows:
+        w.flags_shown = flags.get(w.pk, [])  # type: ignore[attr-defined]
     return render_page(request, "wallet/withdrawals/queue.html", {
-        "withdrawals": qs[:200], "filter": form, "reject_form": RejectForm(), "now": timezone.now(),
+        "withdrawals": rows, "filter": form, "reject_form": RejectForm(), "now": timezone.now(),
         "can_see_policy": user_can(request.user, POLICY_PERMISSION)})
 
 

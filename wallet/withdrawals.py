@@ -8,7 +8,9 @@ The pipeline (wallet.models.withdrawals.TRANSITIONS):
   failed (the hold is released). A pending withdrawal (requested, approved) is cancelled by the
   client or rejected by finance; both release the hold. A payout whose answer was lost is "unknown":
   only a status lookup by our merchant reference (`withdrawals_resolve_due`, on beat) moves it on,
-  never a second blind send.
+  never a second blind send. A withdrawal a flag holds (wallet.withdrawal_flags: compliance's checks,
+  a recent chargeback) is approved neither automatically nor by finance until the flag is gone; any
+  flag keeps it from automatic approval.
 
 Return to source reads the client's deposits from the ledger: transactions of kind "deposit"
 crediting the client's wallet, with meta {"method", "provider", "card_fingerprint"?} (the deposit
@@ -78,6 +80,12 @@ from wallet.provider_selectors import (
     provider_webhook_url,
 )
 from wallet.providers.base import ClientFacts, Operation, Outcome, PayoutRequest, WebhookKind
+from wallet.withdrawal_flags import (
+    RiskFlag,
+    flag_kinds,
+    withdrawal_flags,
+    withdrawal_holds,
+)
 
 logger = logging.getLogger("wallet.withdrawals")
 S = WithdrawalState
@@ -93,8 +101,8 @@ WithdrawalCheck = Callable[..., list[Blocker]]
 withdrawal_checks: HookPoint[WithdrawalCheck] = HookPoint("wallet.withdrawal")
 register_withdrawal_check = withdrawal_checks.register
 unregister_withdrawal_check = withdrawal_checks.unregister
-# Compliance plugs in here what makes a client not low-risk (called with client=; True: a flag is open).
-risk_flag_checks: list[Callable[..., bool]] = []
+# What holds or flags a withdrawal (wallet.withdrawal_flags): the wallet's payment flags and what
+# compliance registers at `risk_flag_checks` (register_risk_flag_check, called with client= and at=).
 
 
 # --- selectors ---------------------------------------------------------------------------------------
@@ -336,10 +344,12 @@ def withdrawal_policy_save(*, brand: Any, actor: Any, auto_approve_below: dict[s
     return policy
 
 
-def _low_risk(client: Client, policy: WithdrawalPolicy) -> bool:
+def _low_risk(client: Client, policy: WithdrawalPolicy, flags: list[RiskFlag]) -> bool:
+    """Low risk, as the brand's rule says: verified and no flag at all (a payment flag that only
+    informs finance still keeps the withdrawal from being approved without a person)."""
     if policy.low_risk_rule != LowRiskRule.KYC_APPROVED_NO_FLAGS:
         return False
-    return _kyc_blocker(client) is None and not any(check(client=client) for check in list(risk_flag_checks))
+    return _kyc_blocker(client) is None and not flags
 
 
 def _payload(w: Withdrawal) -> dict[str, Any]:
@@ -419,9 +429,15 @@ def withdrawal_request(*, client: Client, amount: Money, method: PaymentMethod, 
     w.save()
     audit_record(action="wallet.withdrawal_requested", obj=w, actor=actor, after=_payload(w))
     emit("wallet.withdrawal_requested", client=client, actor=actor, data=_payload(w))
+    # What was known when it was asked for decides the automatic approval; the kinds of what holds it
+    # are audited (never the reasons, nor an event the client's side could read: tipping off).
+    flags = withdrawal_flags(withdrawal=w, at=now)
+    holds = [f for f in flags if f.holds]
+    if holds:
+        audit_record(action="wallet.withdrawal_held", obj=w, actor=None, after={"holds": flag_kinds(holds)})
     auto = policy.auto_limit(amount.currency)
     if (auto is not None and amount.amount <= auto.amount and not w.needs_two_approvals and not balance_return
-            and _low_risk(client, policy)):
+            and _low_risk(client, policy, flags)):
         w.state_set(S.APPROVED, reason="automatic")
         w.auto_approved = True
         w.save(update_fields=["state", "auto_approved", "updated_at"])
@@ -488,14 +504,25 @@ def _requested(w: Withdrawal) -> None:
                        % {"state": w.get_state_display().lower()}, code="withdrawal_not_requested")
 
 
+def _not_held(w: Withdrawal, now: dt.datetime) -> None:
+    """Conflict "withdrawal_held" while a flag holds the withdrawal (read now: a hold whose cause
+    compliance closed is gone), naming the kinds of hold, which finance may know."""
+    holds = withdrawal_holds(withdrawal=w, at=now)
+    if holds:
+        raise Conflict(gettext("This withdrawal is held (%(holds)s); it can be approved once the hold is lifted.")
+                       % {"holds": ", ".join(dict.fromkeys(f.label for f in holds))}, code="withdrawal_held")
+
+
 @transaction.atomic
 def withdrawal_approve(*, withdrawal: Withdrawal, actor: Any) -> Withdrawal:
     """Finance approves. Above the four-eyes threshold the first approval is recorded and a second,
     by another person, approves (WITHDRAWAL_APPROVAL; FourEyesRefused for the same person twice).
-    The payout is sent after commit."""
+    Neither while a flag holds it (wallet.withdrawal_flags; Conflict "withdrawal_held"). The payout
+    is sent after commit."""
     w = _locked(withdrawal)
     _requested(w)
     now = timezone.now()
+    _not_held(w, now)
     if WITHDRAWAL_APPROVAL.needed(w, {}) and WITHDRAWAL_APPROVAL.pending(w) is None:
         WITHDRAWAL_APPROVAL.propose(w, actor=actor, values={"first_approved_at": now}, save=("updated_at",),
                                     after=_payload(w))

@@ -566,6 +566,18 @@ if not env("ALLOWED_HOSTS"):
 # provider, is expired (wallet.deposits.deposit_status_refresh). Lookups start after the minimum age.
 WALLET_DEPOSIT_EXPIRY_MINUTES = env_int("WALLET_DEPOSIT_EXPIRY_MINUTES", 24 * 60)
 WALLET_DEPOSIT_REFRESH_AFTER_MINUTES = env_int("WALLET_DEPOSIT_REFRESH_AFTER_MINUTES", 10)
+# The payment flags finance sees on a withdrawal (wallet.withdrawal_flags): this many failed deposit
+# attempts in a row; this many different cards within WALLET_FLAG_CARDS_DAYS; a payout destination first
+# used within WALLET_FLAG_NEW_DESTINATION_DAYS after a deposit; a deposit charged back within
+# WALLET_CHARGEBACK_HOLD_DAYS holds the client's withdrawals. 0 turns a flag off. A payment flag only
+# informs (it keeps a withdrawal from automatic approval) unless its kind is in WALLET_FLAGS_THAT_HOLD
+# (failed_attempts, card_velocity, new_destination, third_party_funding).
+WALLET_FLAG_FAILED_DEPOSITS_IN_A_ROW = env_int("WALLET_FLAG_FAILED_DEPOSITS_IN_A_ROW", 3)
+WALLET_FLAG_CARDS = env_int("WALLET_FLAG_CARDS", 3)
+WALLET_FLAG_CARDS_DAYS = env_int("WALLET_FLAG_CARDS_DAYS", 7)
+WALLET_FLAG_NEW_DESTINATION_DAYS = env_int("WALLET_FLAG_NEW_DESTINATION_DAYS", 3)
+WALLET_CHARGEBACK_HOLD_DAYS = env_int("WALLET_CHARGEBACK_HOLD_DAYS", 120)
+WALLET_FLAGS_THAT_HOLD = env_list("WALLET_FLAGS_THAT_HOLD", [])
 # Keys for secrets stored encrypted (crm.lib.crypto: platform credentials, telephony webhook secrets):
 # the first encrypts, all decrypt; empty: a key derived from SECRET_KEY (and SECRET_KEY_FALLBACKS).
 # After putting a new key first: manage.py trading_rotate_credentials and leads_reencrypt_telephony_secrets.
