@@ -4,8 +4,8 @@ from django.apps import AppConfig
 
 
 class IntegrationsConfig(AppConfig):
-    """The CRM to other systems: the API keys' pages, outbound webhooks (subscribers, sending, the
-    delivery log) and their API. Above every domain app: it reads their events, none imports it."""
+    """The CRM to other systems: the API keys' pages, the event feed, outbound webhooks (subscribers,
+    sending, the delivery log) and their API. Above every domain app: it reads their events, none imports it."""
 
     name = "integrations"
     verbose_name = "Integrations"
@@ -25,6 +25,7 @@ class IntegrationsConfig(AppConfig):
                 NavItem("webhooks", _("Webhooks"), "webhook_subscriber_list", "key", admin_only=True, order=855),
             ],
             api_scopes=[
+                ApiScope("events:read", _("Read the brand's event feed."), order=70),
                 ApiScope("webhooks:manage",
                          _("Subscribe to events as outbound webhooks; read the delivery log and replay."), order=80),
             ],

@@ -402,11 +402,11 @@ def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
     return api.error_response(request, 404, "not_found", _("There is no API endpoint at this address."))
 
 
-# The core's routers, then each installed app's `<app>.api.router`.
+# The core's routers and the event feed, then each installed app's `<app>.api.router`.
 CORE_ROUTERS: tuple[tuple[str, str], ...] = (
     ("", "crm.api_routers.clients.router"),
     ("", "crm.api_routers.tasks.router"),
-    ("", "crm.api_routers.events.router"),
+    ("", "integrations.event_feed.router"),
 )
 
 

@@ -1,4 +1,4 @@
-"""The core's API routers (clients and notes, tasks, the event feed), mounted by integrations.assembly."""
+"""The core's API routers (clients and notes, tasks), mounted by integrations.assembly."""
 
 from __future__ import annotations
 
@@ -14,5 +14,4 @@ CORE_API_SCOPES = [
     ApiScope("notes:write", _("Add notes to clients."), order=40),
     ApiScope("tasks:read", _("List and read tasks about the brand's clients."), order=50),
     ApiScope("tasks:write", _("Create tasks, complete and reopen them."), order=60),
-    ApiScope("events:read", _("Read the brand's event feed."), order=70),
 ]

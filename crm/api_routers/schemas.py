@@ -271,31 +271,3 @@ class TaskPatch(InputSchema):
 
 class TaskFilters(Schema):
     status: TaskStatus = Field("open", description="open, done, overdue (open and past due) or all.")
-
-
-# --- events -------------------------------------------------------------------------------------
-
-
-class EventOut(Schema):
-    id: int = Field(description="Increasing; the feed is in this order.")
-    uuid: UUID
-    name: str
-    client: UUID | None
-    brand: str | None
-    actor: UUID | None = Field(description="Code of the staff member who acted; null for API keys and the system.")
-    data: dict[str, Any] = Field(description="The event's payload; personal data is masked.")
-    redacted: list[str] = Field(description="Personal fields left out of `data`: a key needs the clients:read "
-                                            "scope to read them.")
-    occurred_at: datetime
-
-
-class EventPage(Schema):
-    items: list[EventOut]
-    next_cursor: str | None
-
-
-class EventFilters(Schema):
-    name: Text80 | None = Field(None, description="Only events with this name, e.g. client.created.")
-    client: Code | None = Field(None, description="Only events of this client.")
-    since: IsoDatetime | None = Field(None, description="Only events that occurred at or after this time.")
-    after_id: int | None = Field(None, ge=0, le=2**63 - 1, description="Only events after this `id` (to follow the feed).")

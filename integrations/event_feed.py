@@ -1,4 +1,5 @@
-"""The event feed: domain events in the order they were recorded, for integrations to follow.
+"""The event feed: domain events in the order they were recorded, for integrations to follow (the
+pull side of outbound webhooks, integrations.services).
 
 Pages run oldest first by `id`; `next_cursor` is null once the caller has caught up. To follow
 the feed, an integration remembers the `id` of the last event it processed and later asks again
@@ -7,20 +8,48 @@ with `after_id` set to it.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Query, Router, Schema
+from pydantic import Field
 
 from crm import event_access
 from crm.api import Caller, PageIn, caller_of, paginate, requires_scope
-from crm.api_routers.schemas import EventFilters, EventPage
+from crm.api_routers.schemas import Code, IsoDatetime, Text80
 from crm.lib.pagination import ID_ASC
 from crm.models import Event
 from crm.permissions import client_queryset_for_user
 
 router = Router(tags=["events"])
+
+
+class EventOut(Schema):
+    id: int = Field(description="Increasing; the feed is in this order.")
+    uuid: UUID
+    name: str
+    client: UUID | None
+    brand: str | None
+    actor: UUID | None = Field(description="Code of the staff member who acted; null for API keys and the system.")
+    data: dict[str, Any] = Field(description="The event's payload; personal data is masked.")
+    redacted: list[str] = Field(description="Personal fields left out of `data`: a key needs the clients:read "
+                                            "scope to read them.")
+    occurred_at: datetime
+
+
+class EventPage(Schema):
+    items: list[EventOut]
+    next_cursor: str | None
+
+
+class EventFilters(Schema):
+    name: Text80 | None = Field(None, description="Only events with this name, e.g. client.created.")
+    client: Code | None = Field(None, description="Only events of this client.")
+    since: IsoDatetime | None = Field(None, description="Only events that occurred at or after this time.")
+    after_id: int | None = Field(None, ge=0, le=2**63 - 1, description="Only events after this `id` (to follow the feed).")
 
 
 def _guarded_families(caller: Caller) -> list[str]:
