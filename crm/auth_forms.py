@@ -2,7 +2,7 @@
 
 Forms parse and normalise input; the rules that protect the data live in crm/staff_services.py
 and crm/services.py, whose ValidationFailed errors are put back onto the form's fields with
-`add_domain_errors`.
+crm.views.ui.forms.apply_domain_errors.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from crm.exceptions import DomainError
 from crm.lib.forms import form_field
 from crm.models import Brand, Desk, DeskKind, Role, User
 from crm.staff_services import countries_normalise, languages_normalise, password_check
+from crm.views.ui.forms import apply_domain_errors
 
 INPUT = {"class": "input"}
 WEEKDAYS = [
@@ -32,18 +33,6 @@ WEEKDAYS = [
 @functools.cache
 def timezone_choices() -> list[tuple[str, str]]:
     return [(name, name.replace("_", " ")) for name in sorted(zoneinfo.available_timezones())]
-
-
-def add_domain_errors(form: forms.Form, exc: DomainError) -> None:
-    """Show a service's error on the form: on the named fields when the form has them, else at the top."""
-    placed = False
-    for name, messages in exc.fields.items():
-        target = name if name in form.fields else None
-        for message in messages:
-            form.add_error(target, message)
-            placed = True
-    if not placed:
-        form.add_error(None, exc.message)
 
 
 # --- login and two-factor -----------------------------------------------------------------------
@@ -248,7 +237,7 @@ class UserCreateForm(_StaffFieldsForm):
             try:
                 password_check(password=password, user=probe)
             except DomainError as exc:
-                add_domain_errors(self, exc)
+                apply_domain_errors(self, exc)
         return cleaned
 
 

@@ -19,11 +19,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from crm.api import scopes
-from crm.auth_forms import add_domain_errors
 from crm.exceptions import DomainError
 from crm.lib.forms import form_field
 from crm.models import ApiKey, Brand
 from crm.permissions import AuthedRequest
+from crm.views.ui.forms import apply_domain_errors
 from integrations import apikeys as services
 from integrations.permissions import api_clients_page
 
@@ -71,7 +71,7 @@ def apikey_create(request: AuthedRequest) -> HttpResponse:
                 actor=request.user, brand=data["brand"], name=data["name"], scopes=data["scopes"],
             )
         except DomainError as exc:
-            add_domain_errors(form, exc)
+            apply_domain_errors(form, exc)
         else:
             # Rendered, not redirected: the secret is not stored anywhere it could be shown from later.
             return render(request, "integrations/apikeys/created.html", {"key": key, "raw_key": raw})

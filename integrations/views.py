@@ -20,13 +20,13 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from crm.auth_forms import add_domain_errors
 from crm.events import catalogue
 from crm.exceptions import DomainError, NotFound, ValidationFailed
 from crm.lib.forms import form_field
 from crm.models import ApiKey
 from crm.permissions import AuthedRequest
 from crm.views.ui import render_page, safe_next
+from crm.views.ui.forms import apply_domain_errors
 from integrations import services as outbound
 from integrations.models import WebhookDelivery, WebhookDeliveryStatus, WebhookSubscriber
 from integrations.permissions import api_clients_page
@@ -120,7 +120,7 @@ def webhook_subscriber_create(request: AuthedRequest) -> HttpResponse:
                                                url=data["url"], event_types=data["event_types"],
                                                scopes=data["scopes"])
         except DomainError as exc:
-            add_domain_errors(form, exc)
+            apply_domain_errors(form, exc)
         else:
             return render(request, "integrations/webhooks/secret.html", {"subscriber": saved.subscriber,
                                                                 "secret": saved.secret, "created": True})

@@ -35,7 +35,6 @@ from crm.auth_forms import (
     PasswordChangeForm,
     PasswordResetForm,
     PasswordResetRequestForm,
-    add_domain_errors,
 )
 from crm.exceptions import DomainError, NotFound, ValidationFailed
 from crm.lib.middleware import LAST_ACTIVITY_SESSION_KEY, OTP_REQUIRED_SESSION_KEY, client_ip
@@ -61,6 +60,7 @@ from crm.staff_services import (
     password_rules,
     user_password_change,
 )
+from crm.views.ui.forms import apply_domain_errors
 
 BACKUP_CODES_SESSION_KEY = "crm_otp_backup_codes"
 # The reset link's token moves from the URL into the session, and the form lives at a URL without
@@ -200,7 +200,7 @@ def otp_setup(request: AuthedRequest) -> HttpResponse:
         try:
             codes = otp_setup_confirm(user=user, device=device, token=form.cleaned_data["token"])
         except DomainError as exc:
-            add_domain_errors(form, exc)
+            apply_domain_errors(form, exc)
         else:
             device.refresh_from_db()
             otp_login(request, device)
@@ -279,7 +279,7 @@ def otp_disable_view(request: AuthedRequest) -> HttpResponse:
         try:
             otp_disable(user=user, token=form.cleaned_data["token"])
         except DomainError as exc:
-            add_domain_errors(form, exc)
+            apply_domain_errors(form, exc)
         else:
             request.session[OTP_REQUIRED_SESSION_KEY] = False
             messages.success(request, _("Two-factor authentication is off."))
@@ -305,7 +305,7 @@ def password_change(request: AuthedRequest) -> HttpResponse:
                 new_password=form.cleaned_data["new_password1"],
             )
         except DomainError as exc:
-            add_domain_errors(form, exc)
+            apply_domain_errors(form, exc)
         else:
             # Keep this session logged in (other sessions of the user end: their hash no longer matches).
             update_session_auth_hash(request, user)
@@ -363,7 +363,7 @@ def password_reset_confirm(request: HttpRequest, code: str, token: str) -> HttpR
     except NotFound:
         return _reset_link_refused(request)
     except ValidationFailed as exc:
-        add_domain_errors(form, exc)
+        apply_domain_errors(form, exc)
     else:
         if form.is_bound and form.is_valid():
             # Whoever was logged in in this browser is not any more; the next login is a full one.

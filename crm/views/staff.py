@@ -30,7 +30,6 @@ from crm.auth_forms import (
     StaffFilterForm,
     UserCreateForm,
     UserEditForm,
-    add_domain_errors,
 )
 from crm.exceptions import DomainError
 from crm.models import Desk, Role, User
@@ -49,6 +48,7 @@ from crm.staff_services import (
     user_set_active,
     user_update,
 )
+from crm.views.ui.forms import apply_domain_errors
 
 PAGE_SIZE = 50
 
@@ -109,7 +109,7 @@ def staff_create(request: AuthedRequest) -> HttpResponse:
                 language=data["language"], timezone=data["timezone"],
             )
         except DomainError as exc:
-            add_domain_errors(form, exc)
+            apply_domain_errors(form, exc)
         else:
             # Rendered, not redirected: a generated password is never stored anywhere to show it later.
             return render(request, "crm/admin/staff_created.html", {
@@ -134,7 +134,7 @@ def staff_edit(request: AuthedRequest, code: Any) -> HttpResponse:
                 language=data["language"], timezone=data["timezone"], phone_extension=data["phone_extension"],
             )
         except DomainError as exc:
-            add_domain_errors(form, exc)
+            apply_domain_errors(form, exc)
         else:
             messages.success(request, _("Saved %(name)s.") % {"name": data["full_name"]})
             return redirect("staff_edit", code=member.code)
@@ -255,7 +255,7 @@ def desk_create_view(request: AuthedRequest) -> HttpResponse:
         try:
             desk = desk_create(actor=request.user, **_desk_changes(form.cleaned_data))
         except DomainError as exc:
-            add_domain_errors(form, exc)
+            apply_domain_errors(form, exc)
         else:
             messages.success(request, _("Desk %(name)s created.") % {"name": desk.name})
             return redirect("desk_list")
@@ -271,7 +271,7 @@ def desk_edit(request: AuthedRequest, code: Any) -> HttpResponse:
             desk_update(actor=request.user, desk=desk, is_active=form.cleaned_data["is_active"],
                         **_desk_changes(form.cleaned_data))
         except DomainError as exc:
-            add_domain_errors(form, exc)
+            apply_domain_errors(form, exc)
         else:
             messages.success(request, _("Desk %(name)s saved.") % {"name": form.cleaned_data["name"]})
             return redirect("desk_list")
