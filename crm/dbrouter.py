@@ -27,6 +27,8 @@ from django.conf import settings
 from django.db import connections
 from django.http import HttpRequest, HttpResponse
 
+from crm.lib.middleware import Middleware
+
 logger = logging.getLogger(__name__)
 
 REPLICA = "replica"
@@ -124,11 +126,8 @@ class ReplicaRouter:
         return db != REPLICA and None
 
 
-class ReplicaMiddleware:
+class ReplicaMiddleware(Middleware):
     """Per request: which reads may go to the replica, and the read-your-writes cookie."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not replica_configured():

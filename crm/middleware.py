@@ -11,7 +11,7 @@ from django.template.loader import render_to_string
 from django.utils.translation import gettext
 
 from crm.audit import audit_record
-from crm.lib.middleware import Handler
+from crm.lib.middleware import Middleware
 from crm.lib.validation import storable, unstorable_problem
 
 
@@ -40,15 +40,12 @@ def _fields_with_unstorable_text(request: HttpRequest) -> dict[str, list[str]]:
     return found
 
 
-class UnstorableTextMiddleware:
+class UnstorableTextMiddleware(Middleware):
     """Text PostgreSQL cannot store, sent in a query string or a form, is refused before any view
     sees it, with the one error shape naming each field: JSON under /api/, a page elsewhere (a 422
     either way), and an audit row, so a probe (a failed login with a NUL in the username, say) is
     on record. JSON bodies are checked by the API's schemas and the services' text_clean, field by
     field, so that a batch refuses only its bad items."""
-
-    def __init__(self, get_response: Handler) -> None:
-        self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         fields = _fields_with_unstorable_text(request)
@@ -65,7 +62,7 @@ class UnstorableTextMiddleware:
         return HttpResponse(html, status=422)
 
 
-class StaffRestrictionMiddleware:
+class StaffRestrictionMiddleware(Middleware):
     """A restricted member of staff (crm.permissions.staff_restricted) is read-only: every request
     that could change something (any method but GET, HEAD, OPTIONS) is refused with a 403 saying why,
     on the pages and on the session-authenticated API alike, except signing out and choosing the
@@ -74,12 +71,6 @@ class StaffRestrictionMiddleware:
 
     ALLOWED_URL_NAMES = frozenset({"logout", "set_language", "otp_verify"})
     SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-    def __init__(self, get_response: Handler) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
 
     def process_view(self, request: HttpRequest, view_func: Callable[..., HttpResponse], view_args: Any,
                      view_kwargs: Any) -> HttpResponse | None:

@@ -84,10 +84,6 @@ def password_reset_minutes() -> int:
     return int(settings.PASSWORD_RESET_MINUTES)
 
 
-def _email_normalise(email: str) -> str:
-    return email.strip().lower()
-
-
 @dataclass(frozen=True)
 class ResetRequest:
     """What password_reset_request did. Only for the caller's tests and logs: the page shows the
@@ -107,7 +103,7 @@ def password_reset_request(*, email: str, ip: str | None) -> ResetRequest:
     queues the mail task after commit, for every address alike: the task finds out whether there
     is someone to write to, so the request takes the same time either way.
     """
-    email = _email_normalise(email)
+    email = email.strip().lower()
     over_address = rate_hit(rate_key("crm:pwreset:addr", email), settings.PASSWORD_RESET_RATE_LIMIT)
     over_ip = rate_hit(rate_key("crm:pwreset:ip", ip or "unknown"), settings.PASSWORD_RESET_IP_RATE_LIMIT)
     throttled = bool(over_address or over_ip)
@@ -142,7 +138,7 @@ def password_reset_link(user: User) -> str:
 def password_reset_mail_send(*, email: str) -> bool:
     """Send the reset link to the active user whose address is `email`; False (nothing sent) when
     there is none. Plain text, in the user's language."""
-    user = User.objects.filter(email__iexact=_email_normalise(email), is_active=True).first()
+    user = User.objects.filter(email__iexact=email.strip().lower(), is_active=True).first()
     if user is None:
         return False
     language = user.language or settings.LANGUAGE_CODE

@@ -128,10 +128,6 @@ def password_generate(*, length: int = 16) -> str:
             return candidate
 
 
-def _email_normalise(email: str) -> str:
-    return email.strip().lower()
-
-
 def _brands_check(*, all_brands: bool, brands: list[Brand], desk: Desk | None) -> None:
     if not all_brands and not brands:
         raise ValidationFailed(
@@ -234,7 +230,7 @@ def user_update(*, actor: User, user: User, reason: str = "", **changes: Any) ->
 def _user_names_apply(user: User, changes: Mapping[str, Any]) -> None:
     """The email (nobody else's) and the full name, if changed; neither may be blank."""
     if "email" in changes:
-        email = _email_normalise(changes["email"])
+        email = changes["email"].strip().lower()
         if not email:
             raise ValidationFailed(_("Email is required."), fields={"email": [_("This field is required.")]})
         if User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists():

@@ -78,10 +78,18 @@ def client_ip(request: HttpRequest) -> str | None:
     return client
 
 
-class RequestIdMiddleware:
+class Middleware:
+    """The base of the CRM's middleware: keeps the next handler; on its own it passes the request on
+    (a middleware that only looks at the view, in `process_view`, needs nothing more)."""
+
     def __init__(self, get_response: Handler) -> None:
         self.get_response = get_response
 
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+
+class RequestIdMiddleware(Middleware):
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.META.get("HTTP_X_REQUEST_ID", "")
         request_id = incoming if _REQUEST_ID_RE.match(incoming) else context.new_request_id()
@@ -98,11 +106,8 @@ class RequestIdMiddleware:
         return response
 
 
-class ActorContextMiddleware:
+class ActorContextMiddleware(Middleware):
     """Put the logged-in user into the acting context (API keys set it in the API's auth)."""
-
-    def __init__(self, get_response: Handler) -> None:
-        self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
@@ -114,11 +119,8 @@ class ActorContextMiddleware:
         return self.get_response(request)
 
 
-class UserLanguageMiddleware:
+class UserLanguageMiddleware(Middleware):
     """Staff choose their language in settings; it is kept in the session for LocaleMiddleware."""
-
-    def __init__(self, get_response: Handler) -> None:
-        self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         lang = request.session.get("crm_language") if hasattr(request, "session") else None
@@ -127,10 +129,7 @@ class UserLanguageMiddleware:
         return self.get_response(request)
 
 
-class UserTimezoneMiddleware:
-    def __init__(self, get_response: Handler) -> None:
-        self.get_response = get_response
-
+class UserTimezoneMiddleware(Middleware):
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
         tzname = getattr(user, "timezone", None) if user is not None and user.is_authenticated else None
@@ -147,15 +146,12 @@ class UserTimezoneMiddleware:
 ACTIVITY_GRANULARITY = timedelta(minutes=1)
 
 
-class IdleTimeoutMiddleware:
+class IdleTimeoutMiddleware(Middleware):
     """Log out a session after SESSION_IDLE_TIMEOUT without a user action.
 
     Requests the browser makes by itself (polls marked with the X-Background header) are let
     through but do not count as activity, so a tab left open does not keep a session alive.
     """
-
-    def __init__(self, get_response: Handler) -> None:
-        self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
@@ -192,7 +188,7 @@ def _parse_moment(value: object) -> datetime | None:
     return moment if timezone.is_aware(moment) else None
 
 
-class TwoFactorRequiredMiddleware:
+class TwoFactorRequiredMiddleware(Middleware):
     """Until the second factor is proven in this session, a user who needs it reaches only login,
     logout and the two-factor pages; everything else redirects there (or answers 401 on the API).
 
@@ -206,12 +202,6 @@ class TwoFactorRequiredMiddleware:
         # Public pages: a half-logged-in browser reaches them like any other.
         "password_reset_request", "password_reset_sent", "password_reset_confirm",
     })
-
-    def __init__(self, get_response: Handler) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
 
     def process_view(
         self, request: HttpRequest, view_func: Callable[..., HttpResponse], view_args: Any, view_kwargs: Any
@@ -265,15 +255,12 @@ def language_on_login(sender: object, request: HttpRequest | None, user: object,
 # --- text PostgreSQL cannot store ------------------------------------------------------------------
 
 
-class HeaderScrubMiddleware:
+class HeaderScrubMiddleware(Middleware):
     """First in the chain: request headers lose what the CRM will not store (NUL and control
     characters, crm.lib.validation.unstorable_problem) before anything reads them. Headers are kept
     as evidence (the user agent in the audit log and on lead touches, the session and CSRF cookies
     looked up in the database), never as something a user asked to save, so they are cleaned rather
     than refused."""
-
-    def __init__(self, get_response: Handler) -> None:
-        self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         meta = request.META

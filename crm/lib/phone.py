@@ -2,7 +2,7 @@
 
 Staff and lead forms give numbers in every shape ("020 7183 8750", "+44 (0)20 7183 8750",
 "0044 20 7183 8750"); the client's country is the hint for numbers written without a country
-code. Search matches numbers by their last digits, so `phone_digits` gives the comparable form.
+code.
 """
 
 from __future__ import annotations
@@ -85,16 +85,3 @@ def _valid_in_region(parsed: phonenumbers.PhoneNumber, region: str) -> bool:
             return True
     return phonenumbers.is_valid_number_for_region(parsed, region)
 
-
-def phone_digits(value: str | None) -> str:
-    """Only the digits of `value`, without leading zeros (trunk or "00" prefixes), for suffix search."""
-    return "".join(ch for ch in (value or "") if ch.isdigit()).lstrip("0")
-
-
-def phone_format_international(value: str) -> str:
-    """E.164 shown the international way ("+44 20 7183 8750"); the input unchanged if unparsable."""
-    try:
-        parsed = phonenumbers.parse(value, None)
-    except phonenumbers.NumberParseException:
-        return value
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
