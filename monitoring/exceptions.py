@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from crm.exceptions import Conflict
 from crm.lib.states import TransitionRefused
 
 
@@ -9,3 +10,9 @@ class AlertTransitionRefused(TransitionRefused):
     """A monitoring alert was decided already (monitoring.models.ALERT_STATES)."""
 
     default_code = "alert_decided"
+
+
+class RestrictionFourEyesRefused(Conflict):
+    """A restriction's second reviewer refused: its proposer, or nothing waiting (crm.lib.approvals)."""
+
+    default_code = "restriction_four_eyes"

@@ -188,6 +188,11 @@ class RouteTo(models.TextChoices):
     REPORTING_OFFICER = "reporting_officer", _("The brand's reporting officer")
 
 
+def four_eyes_kinds_default() -> list[str]:
+    """Every subject kind: restricting anyone from monitoring takes two reviewers unless a brand says otherwise."""
+    return ["agent", "client", "partner"]
+
+
 class MonitoringSettings(models.Model):
     """Per brand: where alerts go and how many the desks can review (absent: desk managers, 0.5)."""
 
@@ -200,6 +205,12 @@ class MonitoringSettings(models.Model):
     alert_budget = models.DecimalField(_("alert budget"), max_digits=6, decimal_places=2, default=0.5)
     # Days a "benign" decision keeps the same pattern quiet for that agent.
     quiet_days = models.PositiveSmallIntegerField(_("quiet days after a benign decision"), default=14)
+    # Whose restriction needs two reviewers (subject kinds: "agent", "client", "partner"; monitoring
+    # restricts agents today, compliance the others): the first proposes it, a second, different reviewer
+    # approves it (monitoring.review.services.RESTRICTION_APPROVAL). A kind not listed is restricted by
+    # one reviewer at once. Absent settings: every kind needs two.
+    restriction_four_eyes = models.JSONField(_("restrictions that need two reviewers"),
+                                             default=four_eyes_kinds_default, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey("crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
 
@@ -250,6 +261,13 @@ class MonitoringAlert(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_reason = models.TextField(blank=True)
     quiet_until = models.DateField(null=True, blank=True)
+    # A restriction waiting for a second reviewer (monitoring.review.services.RESTRICTION_APPROVAL): who
+    # proposed it, when and why. The alert stays open; the second reviewer's approval decides it
+    # (decided_by, never the proposer) and sending it back clears these fields.
+    restriction_proposed_by = models.ForeignKey("crm.User", on_delete=models.SET_NULL, null=True, blank=True,
+                                                related_name="+")
+    restriction_proposed_at = models.DateTimeField(null=True, blank=True)
+    restriction_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     history = HistoricalRecords(get_user=history_user)
@@ -258,6 +276,11 @@ class MonitoringAlert(models.Model):
         ordering = ["-day", "-score", "-id"]
         permissions: ClassVar = [("review_monitoringalert", "Can review monitoring alerts")]
         constraints: ClassVar = [
+            # Two reviewers: whoever decides a proposed restriction is not whoever proposed it.
+            models.CheckConstraint(
+                condition=(Q(restriction_proposed_by__isnull=True) | Q(decided_by__isnull=True)
+                           | ~Q(decided_by=models.F("restriction_proposed_by"))),
+                name="monitoring_alert_restriction_second_reviewer"),
             # The subject is the one field its kind names, and only that one.
             models.CheckConstraint(
                 condition=(Q(subject_kind="agent", agent__isnull=False, client__isnull=True, partner__isnull=True)

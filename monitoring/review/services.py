@@ -7,30 +7,40 @@
 - escalate to compliance, with a reason: event "monitoring.alert_escalated", on which compliance opens
   a task for an officer (or adds a client's alert to the client's case): the apps are siblings and
   the event is the bridge;
-- restrict now, with a reason: the core's staff restriction (no reveals, no exports, read-only) from
-  the agent's next request until it is lifted (on the core's restriction page).
+- restrict, with a reason: the agent, by the core's staff restriction (no reveals, no exports,
+  read-only from their next request until it is lifted on the core's restriction page). A client or a
+  partner is restricted by compliance (a sibling app: escalate the alert). Four eyes (RESTRICTION_APPROVAL, crm.lib.approvals): for the subject kinds the brand's settings list
+  (MonitoringSettings.restriction_four_eyes; every kind when the brand has none) the first reviewer only
+  proposes the restriction, the alert stays open with the proposal on it, and a second, different
+  reviewer approves it (it takes effect, the alert is decided by them) or sends it back with a reason
+  (the proposal is cleared, the alert open again for any decision). While a restriction waits, the
+  alert takes no other decision.
 
 Every look at an alert and its evidence is audited by monitoring's own pages.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from crm.audit import audit_record
 from crm.events import emit
-from crm.exceptions import NotAllowed, ValidationFailed
+from crm.exceptions import Conflict, NotAllowed, ValidationFailed
+from crm.lib.approvals import FourEyes
 from crm.lib.payloads import user_ref
 from crm.lib.validation import InvalidValue, text_clean
 from crm.models import Desk, User
-from crm.permissions import desks_run_by, user_can
+from crm.permissions import desks_run_by, staff_restriction_refusal, user_can
 from crm.services import staff_restrict, task_create
+from monitoring.exceptions import RestrictionFourEyesRefused
 from monitoring.models import ALERT_STATES, AgentDayScore, AlertStatus, MonitoringAlert, SubjectKind
 from monitoring.review.budget import BUDGET_MAX, BUDGET_MIN, threshold_for_budget
 from monitoring.review.models import DeskAlertBudget
@@ -49,13 +59,17 @@ def _reason(value: str, *, field: str = "reason") -> str:
         raise ValidationFailed(fields={exc.field: [exc.message]}) from None
 
 
-def _locked_for(actor: User, alert: MonitoringAlert, to: str) -> MonitoringAlert:
-    """The alert, locked, if `actor` may decide it and it may become `to` (ALERT_STATES: decided once)."""
+def _locked_for(actor: User, alert: MonitoringAlert, to: str, *, restriction_step: bool = False) -> MonitoringAlert:
+    """The alert, locked, if `actor` may decide it and it may become `to` (ALERT_STATES: decided once).
+    While a restriction waits for its second reviewer only that proposal's steps are taken."""
     locked = (alert_queryset_for_reviewer(actor).select_for_update(of=("self",))
               .select_related("agent", "agent__desk", "client").filter(pk=alert.pk).first())
     if locked is None:
         raise NotAllowed(gettext("You may not decide this alert."))
     ALERT_STATES.check(locked, to)
+    if not restriction_step and RESTRICTION_APPROVAL.pending(locked) is not None:
+        raise Conflict(gettext("A restriction of this alert's subject waits for a second reviewer: approve it or "
+                               "send it back first."), code="restriction_pending")
     return locked
 
 
@@ -136,19 +150,94 @@ def alert_escalate(*, actor: User, alert: MonitoringAlert, reason: str) -> Monit
     return locked
 
 
+# --- restrictions, with four eyes ----------------------------------------------------------------------
+# Monitoring restricts an agent (the core's staff restriction). A client's or a partner's restriction is
+# compliance's (a sibling app, reached by escalating the alert), so those kinds are refused here.
+RESTRICTABLE = (SubjectKind.AGENT,)
+
+
+def _restriction_needs_two(alert: MonitoringAlert, values: Mapping[str, Any]) -> bool:
+    """The threshold as data: the brand's settings list the subject kinds whose restriction takes two
+    reviewers (every kind for a brand without settings)."""
+    kinds = monitoring_settings_for(alert.brand_id).restriction_four_eyes or []
+    return alert.subject_kind in kinds
+
+
+RESTRICTION_APPROVAL = FourEyes(
+    name="monitoring restriction", proposer_field="restriction_proposed_by",
+    value_fields=("restriction_proposed_at", "restriction_reason"), error=RestrictionFourEyesRefused,
+    audit=audit_record, same_person_code=RestrictionFourEyesRefused.default_code,
+    # The approval is audited by "monitoring.alert_decided" (the approver its actor, the proposer named in it),
+    # written with the restriction it imposes.
+    actions={"proposed": "monitoring.restriction_proposed", "sent_back": "monitoring.restriction_sent_back"},
+    needed=_restriction_needs_two,
+    same_person_approve=gettext_lazy("A second reviewer must approve this restriction."),
+    same_person_send_back=gettext_lazy("A second reviewer must review this restriction."),
+    not_pending=gettext_lazy("No restriction of this alert waits for a second reviewer."),
+)
+
+
+def _restrictable(actor: User, alert: MonitoringAlert) -> User:
+    """The agent `actor` may restrict (crm.permissions.staff_restriction_refusal), checked before anything
+    is written; ValidationFailed for a client's or partner's alert (escalate those to compliance)."""
+    if alert.subject_kind not in RESTRICTABLE or alert.agent is None:
+        raise ValidationFailed(fields={"decision": [gettext(
+            "Only an agent can be restricted here; escalate a client's or a partner's alert to compliance.")]})
+    refusal = staff_restriction_refusal(actor, alert.agent)
+    if refusal:
+        raise NotAllowed(refusal)
+    return alert.agent
+
+
+def _restrict(alert: MonitoringAlert, agent: User, *, actor: User, reason: str,
+              proposed_by: User | None = None) -> MonitoringAlert:
+    """Restrict the agent (by `actor`, who decides the alert) and decide the alert as restricted."""
+    restriction = staff_restrict(actor=actor, user=agent, reason=reason, origin=f"monitoring alert {alert.code}")
+    extra: dict[str, Any] = {"proposed_by": user_ref(proposed_by)} if proposed_by is not None else {}
+    return _decided(alert, actor=actor, status=AlertStatus.RESTRICTED, reason=reason,
+                    restriction=str(restriction.code), **extra)
+
+
 @transaction.atomic
 def alert_restrict_now(*, actor: User, alert: MonitoringAlert, reason: str) -> MonitoringAlert:
-    """Restrict the agent now, with a reason: no reveals, no exports, read-only from their next
-    request until it is lifted (crm.services.staff_restrict, which also checks that `actor` may
-    restrict them). Agent alerts only."""
+    """Restrict the agent, with a reason: no reveals, no exports, read-only from their next request
+    until it is lifted (crm.services.staff_restrict; `actor` must be allowed to restrict them). Agent
+    alerts only. Where the brand's settings want two reviewers for agents, this only proposes it
+    (RESTRICTION_APPROVAL): the alert stays open with the proposal until a second reviewer approves
+    (alert_restriction_approve) or sends it back."""
     reason = _reason(reason)
     locked = _locked_for(actor, alert, AlertStatus.RESTRICTED)
-    if locked.subject_kind != SubjectKind.AGENT or locked.agent is None:
-        raise ValidationFailed(fields={"decision": [gettext("Only an agent can be restricted.")]})
-    restriction = staff_restrict(actor=actor, user=locked.agent, reason=reason,
-                                 origin=f"monitoring alert {locked.code}")
-    return _decided(locked, actor=actor, status=AlertStatus.RESTRICTED, reason=reason,
-                    restriction=str(restriction.code))
+    agent = _restrictable(actor, locked)
+    if RESTRICTION_APPROVAL.needed(locked, {}):
+        RESTRICTION_APPROVAL.propose(locked, actor=actor, reason=reason, values={
+            "restriction_proposed_at": timezone.now(), "restriction_reason": reason},
+            after={"alert": str(locked.code), "subject_kind": locked.subject_kind})
+        return locked
+    return _restrict(locked, agent, actor=actor, reason=reason)
+
+
+@transaction.atomic
+def alert_restriction_approve(*, actor: User, alert: MonitoringAlert) -> MonitoringAlert:
+    """A second reviewer (who may decide the alert and restrict its subject; never the proposer:
+    RestrictionFourEyesRefused, nothing written) approves the waiting restriction: it takes effect with
+    the proposal's reason and the alert is decided as restricted by them."""
+    locked = _locked_for(actor, alert, AlertStatus.RESTRICTED, restriction_step=True)
+    proposal = RESTRICTION_APPROVAL.check_second(locked, actor=actor)
+    agent = _restrictable(actor, locked)
+    RESTRICTION_APPROVAL.approve(locked, actor=actor)
+    return _restrict(locked, agent, actor=actor, reason=str(proposal.values["restriction_reason"]),
+                     proposed_by=proposal.by)
+
+
+@transaction.atomic
+def alert_restriction_send_back(*, actor: User, alert: MonitoringAlert, reason: str) -> MonitoringAlert:
+    """A second reviewer disagrees with the waiting restriction, saying why: nothing is restricted, the
+    proposal is cleared (the audit row keeps it) and the alert is open for any decision again. Never the
+    proposer (RestrictionFourEyesRefused)."""
+    reason = _reason(reason)
+    locked = _locked_for(actor, alert, AlertStatus.RESTRICTED, restriction_step=True)
+    RESTRICTION_APPROVAL.send_back(locked, actor=actor, reason=reason, after={"alert": str(locked.code)})
+    return locked
 
 
 # --- the desk's alert budget ---------------------------------------------------------------------

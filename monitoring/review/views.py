@@ -26,6 +26,9 @@ from monitoring.review import selectors, services
 from monitoring.review.permissions import alert_get_for_reviewer
 
 VIEW_DESKS = "monitoring_review.view_deskalertbudget"
+# The second reviewer's steps on a restriction proposed by another (services.RESTRICTION_APPROVAL).
+APPROVE_RESTRICTION = "approve_restriction"
+SEND_BACK_RESTRICTION = "send_back_restriction"
 
 
 def _alert_or_404(request: AuthedRequest, code: Any) -> Any:
@@ -58,9 +61,13 @@ def alert_decide(request: AuthedRequest, code: Any) -> HttpResponse:
             services.alert_escalate(actor=request.user, alert=alert, reason=reason)
             done = gettext("Escalated to compliance.")
         elif decision == AlertStatus.RESTRICTED:
-            services.alert_restrict_now(actor=request.user, alert=alert, reason=reason)
-            done = gettext("%(agent)s is restricted from their next request: no reveals, no exports, read-only.") % {
-                "agent": alert.agent}
+            decided = services.alert_restrict_now(actor=request.user, alert=alert, reason=reason)
+            done = _restricted_message(decided)
+        elif decision == APPROVE_RESTRICTION:
+            done = _restricted_message(services.alert_restriction_approve(actor=request.user, alert=alert))
+        elif decision == SEND_BACK_RESTRICTION:
+            services.alert_restriction_send_back(actor=request.user, alert=alert, reason=reason)
+            done = gettext("The restriction was sent back: nothing is restricted and the alert is open again.")
         else:
             raise ValidationFailed(fields={"decision": [gettext("Choose a decision.")]})
     except ValidationFailed as error:
@@ -71,6 +78,13 @@ def alert_decide(request: AuthedRequest, code: Any) -> HttpResponse:
         messages.success(request, done)
     target = request.POST.get("next") or ""
     return redirect(target if _local(target) else reverse("monitoring_alert", args=[alert.code]))
+
+
+def _restricted_message(alert: Any) -> str:
+    if alert.status != AlertStatus.RESTRICTED:
+        return gettext("Restriction proposed: it takes effect once a second reviewer approves it.")
+    return gettext("%(agent)s is restricted from their next request: no reveals, no exports, read-only.") % {
+        "agent": alert.agent}
 
 
 def _local(url: str | None) -> bool:

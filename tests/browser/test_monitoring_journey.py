@@ -20,7 +20,7 @@ from crm import events
 from crm.models import AuditLog, Job, RoleCode, User
 from crm.services import client_share
 from monitoring import scenarios
-from monitoring.models import MonitoringAlert
+from monitoring.models import MonitoringAlert, MonitoringSettings
 from monitoring.pipeline import brand_rescore
 from monitoring.recording import ActivityRow, activity_flush, activity_write_many
 from monitoring.services import notice_enter
@@ -74,6 +74,9 @@ def desk(db):
         client_share(actor=manager, client=client, user=leaver)
     notice_enter(actor=manager, agent=leaver, given_on=today - timedelta(days=2), last_day=today + timedelta(days=14),
                  note="Resigned: joining a competitor.")
+    # This brokerage lets the desk manager restrict an agent alone (the brand's data; by default a second
+    # reviewer approves it: tests/monitoring/test_restriction_four_eyes.py).
+    MonitoringSettings.objects.create(brand=brand, restriction_four_eyes=["client", "partner"])
     return type("Desk", (), {"brand": brand, "manager": manager, "leaver": leaver, "book": book, "today": today})
 
 

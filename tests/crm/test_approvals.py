@@ -159,11 +159,12 @@ def test_approving_or_sending_back_where_nothing_waits_is_refused(audit):
 
 
 def test_every_four_eyes_decision_of_the_house_is_registered_with_its_audit_actions():
-    for module in ("compliance.cases", "compliance.screening", "kyc.services", "wallet.withdrawals"):
+    for module in ("compliance.cases", "compliance.screening", "kyc.services", "wallet.withdrawals", "wallet.deposits",
+                   "monitoring.review.services"):
         importlib.import_module(module)  # each use registers itself when its module is imported
     uses = {use.name: use for use in approvals()}
     assert {"compliance case decision", "screening hit decision", "withdrawal approval",
-            "kyc high-risk approval"} <= set(uses)
+            "kyc high-risk approval", "deposit refund", "monitoring restriction"} <= set(uses)
     for use in uses.values():
         assert issubclass(use.error, DomainError)
         assert {"proposed", "sent_back"} <= set(use.actions)
