@@ -183,6 +183,9 @@ def test_earnings_list_and_a_line_explained_down_to_the_deal(world, partner_http
     assert f"#{deal.deal_id}" in text and "EURUSD" in text and "Standard, version 1" in text
     assert "fx_rebate" in text and "Rebate per lot" in text and "per lot" in text
     assert re.search(r"data-level>2", text) and "Sub" in text and "Leaf" in text
+    # A rebate paid in the deal's own currency has no exchange rate to explain: no "1 USD = 1.000000 USD".
+    assert line.currency == line.basis_currency == "USD"
+    assert "data-fx" not in text and "1.000000" not in text and "Exchange rate" not in text
 
 
 def test_the_plans_minimum_holding_time_is_said_where_a_short_trade_earns_nothing(world, partner_http):
