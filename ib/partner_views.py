@@ -149,6 +149,9 @@ def password_reset_confirm(request: PartnerPageRequest, uid: str, token: str) ->
     except DomainError as error:
         return render(request, "ib/partner_portal/message.html", _ctx(
             request, title=gettext("Link not valid"), text=error.message), status=404)
+    # A partner made by the IB manager or approved from an application comes here from the welcome
+    # mail to choose a first password: the page says so rather than "a new password".
+    first = login.password_changed_at is None
     form = PartnerNewPasswordForm(request.POST or None)
     status = 200
     if request.method == "POST":
@@ -166,12 +169,13 @@ def password_reset_confirm(request: PartnerPageRequest, uid: str, token: str) ->
                     status = error.status_code
             else:
                 return render(request, "ib/partner_portal/message.html", _ctx(
-                    request, login.brand, title=gettext("Password changed"),
-                    text=gettext("Your new password is set. Sign in with it."),
+                    request, login.brand, title=gettext("Password set") if first else gettext("Password changed"),
+                    text=gettext("Your password is set. Sign in with it.") if first
+                    else gettext("Your new password is set. Sign in with it."),
                     action_url=reverse("partners:login_brand", args=[login.brand.code]),
                     action_label=gettext("Sign in")))
-    return render(request, "ib/partner_portal/password_reset_confirm.html", _ctx(request, login.brand, form=form),
-                  status=status)
+    return render(request, "ib/partner_portal/password_reset_confirm.html",
+                  _ctx(request, login.brand, form=form, first=first, partner=login.partner), status=status)
 
 
 @require_POST

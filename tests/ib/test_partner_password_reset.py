@@ -63,7 +63,9 @@ def test_the_link_sets_a_new_password_once_and_ends_the_other_sessions(world, dj
     path = link_path(message)
 
     http = HttpClient()
-    assert http.get(path).status_code == 200
+    form = http.get(path)
+    assert form.status_code == 200 and "Set a new password" in form.content.decode()
+    assert "Choose your password" not in form.content.decode()  # that is a new partner's first one
     mismatch = http.post(path, {"password": NEW_PASSWORD, "password2": NEW_PASSWORD + "x"})
     assert mismatch.status_code == 400 and "The two passwords differ." in mismatch.content.decode()
     weak = http.post(path, {"password": "password", "password2": "password"})
