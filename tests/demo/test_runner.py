@@ -28,11 +28,15 @@ def _closed_port() -> int:
 
 def test_make_run_starts_web_workers_beat_and_the_simulators_and_stops_web_first_and_the_simulators_last(tmp_path):
     specs = runner.default_processes(python="/venv/bin/python", mt5sim_port=9443, pspsim_port=9460, var_dir=tmp_path,
-                                     webhooks_port=9470)
+                                     webhooks_port=9470, praxissim_port=9480)
 
     assert [spec.name for spec in specs] == ["web", "worker", "worker-deliveries", "worker-screening", "rqworker",
-                                             "beat", "mt5sim", "pspsim", "webhooks"]
-    web, worker, deliveries, screening, rqworker, beat, mt5sim, pspsim, webhooks = (spec.argv for spec in specs)
+                                             "beat", "mt5sim", "pspsim", "praxissim", "webhooks"]
+    web, worker, deliveries, screening, rqworker, beat, mt5sim, pspsim, praxissim, webhooks = (
+        spec.argv for spec in specs)
+    assert praxissim[1:3] == ("-m", "wallet.praxis_simulator")
+    assert praxissim[praxissim.index("--port") + 1] == "9480"
+    assert praxissim[praxissim.index("--state-dir") + 1] == str(tmp_path / "praxissim")
     assert web[1:] == ("-m", "gunicorn", "-c", "python:crm.gunicorn_conf", "crm.wsgi:application")
     for argv in (worker, deliveries, screening):
         assert argv[1:6] == ("-m", "celery", "-A", "crm", "worker") and "--concurrency" in argv
@@ -85,7 +89,7 @@ def test_make_run_starts_a_ctrader_and_a_match_trader_simulator_on_their_own_por
     names = [spec.name for spec in specs]
     # Beside the MT5 simulator: stopped after the workers, like it.
     assert names == ["web", "worker", "worker-deliveries", "worker-screening", "rqworker", "beat", "mt5sim",
-                     "ctradersim", "matchtradersim", "pspsim", "webhooks"]
+                     "ctradersim", "matchtradersim", "pspsim", "praxissim", "webhooks"]
     for name, face, port in (("ctradersim", "ctrader", "9444"), ("matchtradersim", "matchtrader", "9445")):
         argv = next(spec.argv for spec in specs if spec.name == name)
         assert argv[1:3] == ("-m", "trading.simulator") and argv[argv.index("--face") + 1] == face
@@ -131,9 +135,14 @@ def test_make_run_starts_a_sirix_and_an_mt4_bridge_simulator_for_their_demo_bran
         assert argv[argv.index("--state-dir") + 1] == str(tmp_path / name)
 
 
+def commands_of(steps: list[runner.DemoStep]) -> list[str]:
+    return [step.command for step in steps]
+
+
 def test_the_demo_loaders_that_need_the_simulators_point_each_brand_at_its_simulator(capsys, tmp_path):
     steps = runner.demo_steps(running=True, values={"mt5sim_port": "9443", "pspsim_port": "9460",
-                                                    "webhooks_port": "9470"},
+                                                    "webhooks_port": "9470", "praxissim_port": "9480",
+                                                    "praxissim_state_dir": str(tmp_path / "praxissim")},
                               faces={"ctrader": (9444, str(tmp_path / "ctradersim")),
                                      "matchtrader": (9445, str(tmp_path / "matchtradersim"))})
     setups = [step.args for step in steps if step.command == "trading_demo_setup"]
@@ -142,6 +151,10 @@ def test_the_demo_loaders_that_need_the_simulators_point_each_brand_at_its_simul
     assert setups[1][setups[1].index("--state-dir") + 1] == str(tmp_path / "ctradersim")
     assert setups[2][setups[2].index("--face") + 1] == "matchtrader" and "9445" in setups[2]
     assert next(step.args for step in steps if step.command == "wallet_demo_setup")[:2] == ("--port", "9460")
+    # Praxis takes the brands' card deposits over from the PSP simulator: its set-up comes after.
+    praxis = next(step.args for step in steps if step.command == "wallet_praxis_demo_setup")
+    assert praxis[:4] == ("--port", "9480", "--state-dir", str(tmp_path / "praxissim"))
+    assert commands_of(steps).index("wallet_praxis_demo_setup") > commands_of(steps).index("wallet_demo_setup")
     assert next(step.args for step in steps if step.command == "webhooks_seed_demo")[:2] == ("--port", "9470")
     # What needs the trading demo's servers and accounts runs after them: the books of the
     # platforms' groups and the dashboards' figures among them.
@@ -417,3 +430,45 @@ def test_dead_holders_of_the_embedded_postgres_are_forgotten(tmp_path):
     runner._forget_dead_pg_handles(tmp_path)
 
     assert json.loads(handles.read_text()) == [os.getpid()]
+
+
+@pytest.mark.django_db
+def test_the_demo_loaders_and_only_they_commit_without_waiting_for_the_disk(monkeypatch):
+    """Issue 58's first start: the loaders' sessions commit with synchronous_commit off (their
+    environment's PGOPTIONS, which libpq reads under the project's connection settings); the web
+    server's and the workers' environment is left as it is, durable."""
+    import psycopg
+    from django.db import connection
+
+    env = {"PGOPTIONS": "-c work_mem=8MB", "PATH": os.environ.get("PATH", "")}
+    loaders = runner.loader_env(env)
+    assert loaders["PGOPTIONS"] == "-c work_mem=8MB -c synchronous_commit=off"
+    assert env["PGOPTIONS"] == "-c work_mem=8MB"  # the caller's (the processes') environment unchanged
+    assert runner.loader_env({})["PGOPTIONS"] == "-c synchronous_commit=off"
+
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    params.pop("prepare_threshold", None)
+    # The setting as the session got it: "off" from the client's start-up options (the test server
+    # is scratch and commits without waiting anyway, so where it came from is what tells).
+    asked = "SELECT setting, source FROM pg_settings WHERE name = 'synchronous_commit'"
+    monkeypatch.setenv("PGOPTIONS", loaders["PGOPTIONS"])
+    with psycopg.connect(**params) as session:
+        assert session.execute(asked).fetchone() == ("off", "client")
+    monkeypatch.setenv("PGOPTIONS", env["PGOPTIONS"])
+    with psycopg.connect(**params) as session:
+        assert session.execute(asked).fetchone()[1] != "client"
+
+
+def test_the_demo_load_and_its_parts_skip_the_checks_migrate_has_just_run(monkeypatch, tmp_path):
+    seen: list[tuple[str, ...]] = []
+
+    def manage(*args: str, env: dict[str, str], log: Path | None = None, on_line=None) -> list[str]:
+        seen.append(args)
+        assert "synchronous_commit=off" in env["PGOPTIONS"]
+        return []
+
+    monkeypatch.setattr(runner, "manage", manage)
+    runner.run_demo_loaders(env={}, var_dir=tmp_path, running=False)
+    assert seen and seen[0][0] == "demo_load" and "--skip-checks" in seen[0]

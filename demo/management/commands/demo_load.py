@@ -19,7 +19,7 @@ from typing import Any
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import connection
+from django.db import connection, transaction
 
 from demo.runner import FACES_PREFIX, FAILED_PREFIX, DemoBook, LoaderFailed, demo_steps, load_demo
 
@@ -43,10 +43,22 @@ def faces_in_use() -> list[str]:
     return call_loader("trading_demo_setup", ("--faces-in-use",)).split()
 
 
+def durable() -> None:
+    """Wait until everything committed so far, by this session and any other, is on disk. The
+    loaders commit without waiting for the disk (demo.runner.loader_env); one durable commit of a
+    transaction with an id flushes the write-ahead log up to its own record, and so every commit
+    before it (the loader's shards' too)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit TO on")
+        cursor.execute("SELECT pg_current_xact_id()")
+
+
 def call_loader(command: str, args: tuple[str, ...]) -> str:
-    """Run one loader's command in this process; return what it printed."""
+    """Run one loader's command in this process; return what it printed once what it wrote is on
+    disk (it is recorded as finished next)."""
     out = io.StringIO()
     call_command(command, *args, stdout=out)
+    durable()
     return out.getvalue()
 
 
