@@ -469,7 +469,7 @@ CRM_WEBHOOK_PAUSE_AFTER_HOURS = float(env("CRM_WEBHOOK_PAUSE_AFTER_HOURS", "24")
 CRM_WEBHOOK_SEND_THREADS = env_int("CRM_WEBHOOK_SEND_THREADS", 16)
 CRM_WEBHOOK_ALLOW_HTTP_LOOPBACK = env_bool("CRM_WEBHOOK_ALLOW_HTTP_LOOPBACK", DEBUG)
 # A deal or account-state sync holds a lease on its server for this long, renewed while it runs:
-# a worker killed mid-sync blocks its server for at most this long (crm.lib.lease).
+# a worker killed mid-sync blocks its server for at most this long (trading.lease).
 TRADING_SYNC_LEASE_SECONDS = env_int("TRADING_SYNC_LEASE_SECONDS", 30)
 # How long a link to see a new trading password works (once) before it expires (trading.password_links).
 TRADING_PASSWORD_LINK_HOURS = env_int("TRADING_PASSWORD_LINK_HOURS", 48)
