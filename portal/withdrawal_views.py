@@ -95,7 +95,7 @@ def _page(request: PortalRequest, form: WithdrawForm, blockers: list[Blocker] | 
     withdrawals = list(withdrawals_for_client(client=client)[:50])
     for w in withdrawals:
         # A held withdrawal reads "Under review": never why (no tipping off).
-        w.under_review = withdrawal_under_review(withdrawal=w)  # type: ignore[attr-defined]
+        w.under_review = withdrawal_under_review(withdrawal=w)  # type: ignore[attr-defined]  # for the template only
     return render(request, "portal/wallet/withdraw.html", {
         "brand": login.brand, "portal_login": login, "portal_client": client, "form": form, "blockers": blockers,
         "wallets": wallet_balances_for_client(client), "withdrawals": withdrawals,

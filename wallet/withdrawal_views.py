@@ -63,7 +63,7 @@ def withdrawal_queue(request: AuthedRequest) -> HttpResponse:
     # Each flag as this user may see it: its kind always, its reason and link only with its permission.
     flags = withdrawal_flags_for_queue(user=request.user, withdrawals=rows)
     for w in rows:
-        w.flags_shown = flags.get(w.pk, [])  # type: ignore[attr-defined]
+        w.flags_shown = flags.get(w.pk, [])  # type: ignore[attr-defined]  # for the template only
     return render_page(request, "wallet/withdrawals/queue.html", {
         "withdrawals": rows, "filter": form, "reject_form": RejectForm(), "now": timezone.now(),
         "can_see_policy": user_can(request.user, POLICY_PERMISSION)})
