@@ -128,7 +128,7 @@ def test_a_prospect_partner_applies_is_approved_sets_a_password_and_earns_a_cpa(
     partner_page.fill("input[name=password]", PARTNER_PASSWORD)
     partner_page.fill("input[name=password2]", PARTNER_PASSWORD)
     partner_page.click("button[type=submit]")
-    partner_page.wait_for_selector("text=Your new password is set")
+    partner_page.wait_for_selector("text=Your password is set")
     partner_page.goto(f"{base}/partners/{w.brand.code}/login/")
     partner_page.fill("input[name=email]", "rami@levant-academy.example")
     partner_page.fill("input[name=password]", PARTNER_PASSWORD)

@@ -30,6 +30,7 @@ from hypothesis.stateful import (
 
 from crm import events
 from crm.exceptions import ValidationFailed
+from crm.lib.errors import Conflict
 from crm.lib.money import Money
 from tests.trading.conftest import quiet_sim, shared_sim  # noqa: F401 - fixtures
 from tests.trading.crm_fixtures import _fresh_adapters, open_account, world  # noqa: F401 - fixtures
@@ -82,6 +83,7 @@ class WalletMachine(RuleBasedStateMachine):
         self.withdrawals: list[Withdrawal] = []
         self.accounts: list[Any] = []
         self.charged_back = Decimal(0)  # total taken back from the client (wallet and debt together)
+        self.charged_back_deposit = False
 
     def teardown(self) -> None:
         self.w.sim.control("/_sim/faults/clear", {})
@@ -200,6 +202,7 @@ class WalletMachine(RuleBasedStateMachine):
             assert deposit_webhook_apply(self.w.provider, message, None)
         made.refresh_from_db()
         assert made.status == DepositStatus.CHARGED_BACK
+        self.charged_back_deposit = True  # from now on the client's withdrawals are held (issue 60)
         after = self.snapshot()
         taken = (before[0] - after[0]).amount
         assert after[0] - after[1] == before[0] - before[1]  # what is held for withdrawals stays held
@@ -236,6 +239,13 @@ class WalletMachine(RuleBasedStateMachine):
             st.sampled_from([w for w in self.withdrawals if w.state == WithdrawalState.REQUESTED])
         )
         before = self.snapshot()
+        if self.charged_back_deposit:
+            # A deposit charged back holds the client's withdrawals: finance's approval is refused and
+            # nothing moves (the hold's own journeys: tests/compliance/test_withdrawal_holds.py).
+            with pytest.raises(Conflict) as held:
+                withdrawal_approve(withdrawal=made, actor=self.w.finance)
+            assert held.value.code == "withdrawal_held" and self.snapshot() == before
+            return
         made = withdrawal_approve(withdrawal=made, actor=self.w.finance)
         assert made.state == WithdrawalState.APPROVED and self.snapshot() == before
         made = withdrawal_payout_send(withdrawal_id=made.pk)
