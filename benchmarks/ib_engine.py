@@ -181,7 +181,7 @@ def _deals_in_month(server_id: int) -> int:
 
 
 def baseline(env: object, start: dt.datetime, end: dt.datetime) -> float:
-    from crm.lib.sqlfiles import sql_file
+    from plumbing.sqlfiles import sql_file
 
     with raw_connection(env) as conn:  # type: ignore[arg-type]
         began = time.perf_counter()

@@ -8,7 +8,7 @@ Full size: 1,000,000 clients, 100,000,000 deals, 10,000,000 money events; --quic
 200,000 deals, 50,000 money events.
 
 Measured, in process through Django's test Client with the whole middleware stack and the garbage
-collector settled as in a web worker (crm.lib.heap): the wall time of
+collector settled as in a web worker (plumbing.heap): the wall time of
 GET /reports/dashboard/ (30 days, every brand) for the administrator (TOTP passed) and for a desk
 manager (their desks only). `limit` is the plain SQL aggregate of the same figures over the raw
 rows (deposits and withdrawals per currency from the events, volume per symbol and closed P/L per

@@ -10,7 +10,7 @@ give smaller sizes; --quick: 5,000 clients, 50,000 deals, 20,000 events, 20,000 
 1,000,000 clients and 100,000,000 deals would take at that rate (goal: under 60).
 
 Measured, in process through Django's test Client with the whole middleware stack and the garbage
-collector settled as in a web worker (crm.lib.heap), the wall time of each request (administrator
+collector settled as in a web worker (plumbing.heap), the wall time of each request (administrator
 unless said otherwise):
 - list: /clients/ (newest first, the first page) for the administrator and an agent; page 3 of the
   list sorted by name for the administrator;

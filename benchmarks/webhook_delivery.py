@@ -108,7 +108,7 @@ def _wait_for(cursor: Any, expected: int, *, timeout: float) -> float:
 
 def _plain_loop(port: int, secret: str, bodies: list[str]) -> tuple[float, list[float]]:
     """The same signed POSTs from a plain loop over one kept-alive connection: (per s, ms each)."""
-    from crm.lib.signatures import DELIVERY_HEADER, HEADER, header_value
+    from plumbing.signatures import DELIVERY_HEADER, HEADER, header_value
 
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     times = []

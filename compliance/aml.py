@@ -21,7 +21,7 @@ A client's risk class is the band of its latest client risk score (another part 
 compliance/sql/aml/_risk_class.sql); a client not yet scored has none, and only the rules for all
 clients apply to it.
 
-The queries are SQL files (compliance/sql/aml/, crm.lib.sqlfiles): one per kind, the INSERT and the dry
+The queries are SQL files (compliance/sql/aml/, plumbing.sqlfiles): one per kind, the INSERT and the dry
 run around it, and the fragments they share (the movements and the instruments of the brand's clients in
 the rule's risk class).
 """
@@ -62,8 +62,8 @@ from crm.exceptions import ValidationFailed
 from crm.lib.enqueue import task_named
 from crm.lib.errors import DomainError
 from crm.lib.money import amount_in_range, amount_read, currency_normalise, currency_table, to_decimal
-from crm.lib.sqlfiles import sql_file, sql_text
 from crm.models import Client
+from plumbing.sqlfiles import sql_file, sql_text
 
 logger = logging.getLogger(__name__)
 
@@ -366,7 +366,7 @@ def amounts_parse(text: str, *, keys_upper: bool = True) -> dict[str, str]:
 
 
 # --- the queries, per kind ----------------------------------------------------------------------------
-# Each kind's query is compliance/sql/aml/<kind>.sql (crm.lib.sqlfiles). It gives rows (client_id,
+# Each kind's query is compliance/sql/aml/<kind>.sql (plumbing.sqlfiles). It gives rows (client_id,
 # transaction_ids bigint[] sorted, score int, facts jsonb, summary text) for the triggers recorded in
 # (since, until] of the brand's clients (of one client when `client` is not NULL) in the rule's risk
 # class. Its parameters are the version's, each by its name (`_params`), and the run's: brand, rule,

@@ -21,10 +21,10 @@ from django.utils.translation import gettext
 from compliance.cases import VIEW_PERMISSION
 from compliance.models import UNCLOSED_CASE_STATUSES, Case, CaseStatus, ScreeningDecision, ScreeningHit
 from crm.exceptions import NotFound, ValidationFailed
-from crm.lib.graphs import StarNode, star_graph
-from crm.lib.hooks import HookPoint
 from crm.models import Client
 from crm.permissions import client_queryset_for_user, code_or_404, user_can
+from plumbing.graphs import StarNode, star_graph
+from plumbing.hooks import HookPoint
 
 CASE_PAGE_SIZE = 50
 HISTORY_ROWS = 50
@@ -191,7 +191,7 @@ def related_clients(*, client: Client, user: Any, limit: int = 20) -> list[dict[
 
 
 def related_graph(client: Client, related: list[dict[str, Any]], *, size: int = 320) -> dict[str, Any]:
-    """The related clients as a small star graph (crm.lib.graphs) for a server-rendered SVG: the client in
+    """The related clients as a small star graph (plumbing.graphs) for a server-rendered SVG: the client in
     the middle, the others on a circle, each edge labelled with what they share."""
     from django.urls import reverse
     from django.utils.translation import gettext

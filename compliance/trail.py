@@ -47,10 +47,10 @@ from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import NotAllowed, ValidationFailed
 from crm.jobs import JobHandle, job_start
-from crm.lib.csvsafe import SafeCsvWriter
 from crm.lib.payloads import user_ref
 from crm.models import Brand, Client, User
 from crm.permissions import user_can
+from plumbing.csvsafe import SafeCsvWriter
 
 TRAIL_JOB_KIND = "compliance.trail_export"
 EXPORT_PERMISSION = permissions.TRAIL_EXPORT

@@ -120,12 +120,12 @@ def post_fork(server: Any, worker: Any) -> None:
 
 def post_worker_init(worker: Any) -> None:
     """Once the application is loaded: the collector settled for a long-running process
-    (crm.lib.heap: start-up's objects frozen out of its sight, young objects collected less often),
+    (plumbing.heap: start-up's objects frozen out of its sight, young objects collected less often),
     and the PDF engine loaded in the background (crm.lib.pdf.pdf_warm)."""
     import threading
 
-    from crm.lib.heap import settle_after_startup
     from crm.lib.pdf import pdf_warm
+    from plumbing.heap import settle_after_startup
 
     settle_after_startup()
     # The PDF engine loaded beside the first requests rather than in the first PDF's (seconds).

@@ -47,10 +47,10 @@ from redis.exceptions import RedisError
 
 from crm.audit import audit_record
 from crm.exceptions import DomainError, NotAllowed
-from crm.lib.csvsafe import SafeCsvWriter, SafeXlsxWriter
 from crm.lib.redis import get_redis
 from crm.models import JOB_STATES, Job, JobStatus, User
 from crm.permissions import restriction_message, staff_restricted, user_can
+from plumbing.csvsafe import SafeCsvWriter, SafeXlsxWriter
 
 logger = logging.getLogger(__name__)
 
@@ -237,7 +237,7 @@ class JobHandle:
 
     @contextlib.contextmanager
     def csv_result(self, filename: str) -> Iterator[SafeCsvWriter]:
-        """A CSV result written through the one CSV-safe cell writer (crm.lib.csvsafe)."""
+        """A CSV result written through the one CSV-safe cell writer (plumbing.csvsafe)."""
         with self.result_file(filename) as stream:
             yield SafeCsvWriter(stream)
 

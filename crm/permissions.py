@@ -32,7 +32,6 @@ from django_htmx.middleware import HtmxDetails
 from psycopg import sql
 
 from crm.exceptions import NotFound
-from crm.lib.sqlfiles import sql_text
 from crm.models import (
     AuditLog,
     Brand,
@@ -45,6 +44,7 @@ from crm.models import (
     Task,
     User,
 )
+from plumbing.sqlfiles import sql_text
 
 SHARE_PERMISSION = "view_client"
 

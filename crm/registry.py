@@ -17,7 +17,7 @@ The core knows no app by name. An app hands its pieces to `contribute()`:
                 tabs=[ClientTab(key="kyc", label=_("KYC"), template="kyc/client_tab.html", order=50)],
             )
 
-Every registry is a `Registry` (crm.lib.hooks): items keyed by name, a second item under one key replaces the
+Every registry is a `Registry` (plumbing.hooks): items keyed by name, a second item under one key replaces the
 first (so a reload or a test's override is harmless), read back sorted by each item's `order`.
 The app's URLs (`<app>/urls.py`) and API routers (`<app>/api.py`) are found by crm.urls and the
 API's assembly (integrations.assembly) themselves; its events are declared in
@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from crm.lib.hooks import Registry
+from plumbing.hooks import Registry
 
 if TYPE_CHECKING:
     from crm.models import Client

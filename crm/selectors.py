@@ -21,7 +21,6 @@ from django.utils import timezone
 
 from crm.lib.fieldcrypt import keyed_hashes
 from crm.lib.phone import phone_normalise
-from crm.lib.sqlviews import Column, PublishedView
 from crm.lib.validation import InvalidValue
 from crm.models import (
     AccessEvent,
@@ -37,6 +36,7 @@ from crm.models import (
     User,
 )
 from crm.permissions import client_queryset_for_user
+from plumbing.sqlviews import Column, PublishedView
 
 CLIENT_ORDERS: tuple[str, ...] = (
     "created_at", "-created_at", "last_name", "-last_name", "stage", "country", "-updated_at",
@@ -449,7 +449,7 @@ def trail_reveals(*, brand_id: int, client_id: int | None, start: datetime, end:
 
 
 # --- published views --------------------------------------------------------------------------------
-# What other apps' SQL may read of the core (crm.lib.sqlviews): created by crm's migrations 0017 and 0021,
+# What other apps' SQL may read of the core (plumbing.sqlviews): created by crm's migrations 0017 and 0021,
 # checked by tests/crm/test_published_views.py. Nobody else names the core's tables.
 
 CLIENTS_VIEW = PublishedView(

@@ -21,10 +21,10 @@ from django.utils.translation import gettext_lazy as _
 from crm import selectors
 from crm.audit import DiffLine, audit_diff, audit_objects_named
 from crm.lib.dates import date_formatter
-from crm.lib.markup import esc
 from crm.models import AuditLog, Stage
 from crm.templatetags.crm_ui import flag
 from crm.views.ui.listing import Column, ListTable
+from plumbing.markup import esc
 
 # --- the client list -----------------------------------------------------------------------------
 

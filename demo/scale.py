@@ -59,7 +59,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from psycopg import sql
 
-from crm.lib.sqlfiles import sql_text
+from plumbing.sqlfiles import sql_text
 
 BATCH_CLIENTS = 20_000
 CLIENTS_PER_DESK = 100_000

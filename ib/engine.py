@@ -88,7 +88,7 @@ from django.db import connection, connections
 from psycopg import sql
 
 from crm.lib.money import money_round
-from crm.lib.sqlfiles import sql_file, sql_statements, sql_text
+from plumbing.sqlfiles import sql_file, sql_statements, sql_text
 
 ZERO = Decimal("0")
 logger = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ def _params(scope: Scope) -> dict[str, Any]:
 
 # The statements are ib/sql/engine/<name>.sql, each file's comments saying what it computes and why
 # it is written so; fragments shared by several (the scope's deals, a source's basis, an
-# attribution as known at as_of) are the _<name>.sql files beside them (crm.lib.sqlfiles).
+# attribution as known at as_of) are the _<name>.sql files beside them (plumbing.sqlfiles).
 def _sql(name: str, **parts: sql.Composable) -> str:
     """The engine's statement `name` as text (one statement)."""
     return sql_text("ib", f"engine/{name}", **parts)

@@ -14,8 +14,8 @@ with
     X-CRM-Signature: t=<unix seconds>,v1=<HMAC-SHA256 over "<t>." + body, keyed with the secret>
     Idempotency-Key: <the domain event's uuid>          (also the body's event_id)
 
-(crm.lib.signatures: the one X-CRM-Signature, the same as the CRM's outbound webhooks, which a
-partner verifies with that module's `verify`), through crm.lib.egress: the
+(plumbing.signatures: the one X-CRM-Signature, the same as the CRM's outbound webhooks, which a
+partner verifies with that module's `verify`), through plumbing.egress: the
 host resolved and checked public at send time, the connection pinned to the checked address, one
 deadline (IB_POSTBACK_TIMEOUT_SECONDS) for the whole call. 2xx: succeeded. "timed out",
 "unreachable", 5xx, 408 or 429: tried again after a growing pause (beat's sweep,
@@ -49,10 +49,8 @@ from django.utils.translation import gettext
 from kombu.exceptions import OperationalError as BrokerError
 
 from crm.audit import audit_record
-from crm.lib import egress
 from crm.lib.crypto import FieldCipher
 from crm.lib.enqueue import task_named
-from crm.lib.signatures import HEADER, header_value
 from crm.models import Client, Event, User
 from ib.exceptions import ValidationFailed
 from ib.models import (
@@ -65,6 +63,8 @@ from ib.models import (
     PostbackStatus,
 )
 from ib.services import _require as require_manager
+from plumbing import egress
+from plumbing.signatures import HEADER, header_value
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def backoff(attempts: int) -> dt.timedelta:
 # --- configuration --------------------------------------------------------------------------------
 
 def postback_url_clean(url: str) -> str:
-    """An https URL with a host as the sender reads it (crm.lib.egress; http only to the loopback
+    """An https URL with a host as the sender reads it (plumbing.egress; http only to the loopback
     address where the setting allows it); no credentials in it, no address of a private network in
     any form, no special-use name. Where the name leads is checked again at every attempt."""
     url = (url or "").strip() if isinstance(url, str) else ""
@@ -292,7 +292,7 @@ def signed_headers(*, secret: str, body: bytes, event_id: str, timestamp: int | 
 
 
 def http_post(url: str, *, body: bytes, headers: dict[str, str], timeout: float) -> Outcome:
-    """One POST within `timeout` seconds in all, through crm.lib.egress (the address checked at send
+    """One POST within `timeout` seconds in all, through plumbing.egress (the address checked at send
     time and the connection pinned to it); no redirects followed. The partner reads the log: a
     failure says "refused by policy", "unreachable" or "timed out", never the network's own error."""
     answer = egress.post(url, body=body, headers=headers, seconds=timeout, allow_loopback=_allow_loopback(),

@@ -20,10 +20,7 @@ from django.db.models.functions import TruncMonth
 from django.utils.functional import cached_property
 from django.utils.translation import gettext
 
-from crm.lib.hooks import HookPoint
 from crm.lib.money import Money, money_round
-from crm.lib.sqlfiles import sql_text
-from crm.lib.sqlviews import Column, PublishedView
 from crm.models import Client
 from crm.selectors import mask_email, mask_phone
 from ib.models import (
@@ -44,6 +41,9 @@ from ib.models import (
     line_key_parse,
     rule_digest,
 )
+from plumbing.hooks import HookPoint
+from plumbing.sqlfiles import sql_text
+from plumbing.sqlviews import Column, PublishedView
 from trading.models import Deal
 
 
@@ -535,7 +535,7 @@ def partner_panels(*, request: Any, partner: Partner) -> list[dict[str, Any]]:
 
 
 # --- published views --------------------------------------------------------------------------------
-# What other apps' SQL may read of partners (crm.lib.sqlviews): created by ib's migration 0018 (0020
+# What other apps' SQL may read of partners (plumbing.sqlviews): created by ib's migration 0018 (0020
 # publishes the partner's contact email as its keyed hash), checked by tests/ib/test_published_views.py.
 # Nobody else names ib's tables.
 

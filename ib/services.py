@@ -32,7 +32,6 @@ from crm.events import emit
 from crm.lib.fieldcrypt import keyed_hashes
 from crm.lib.money import currency_normalise
 from crm.lib.ratelimit import rate_hit, rate_key, rate_spent
-from crm.lib.sqlfiles import sql_text
 from crm.lib.validation import InvalidValue, name_problem
 from crm.models import Brand, Client, User
 from crm.models.locks import client_lock
@@ -73,6 +72,7 @@ from ib.models import (
     Precedence,
     TrackingLink,
 )
+from plumbing.sqlfiles import sql_text
 
 MANAGE = "ib.manage_partners"
 INVITATION_SALT = "ib.invitation"

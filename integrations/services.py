@@ -14,7 +14,7 @@ its body built once, in one INSERT per batch, and kicks a worker after commit. `
 a later event for a client waits while an earlier one is pending, being sent or
 failed-and-retrying; it goes once that one is delivered or dead. The claimed deliveries are POSTed
 concurrently (CRM_WEBHOOK_SEND_THREADS, keep-alive connections; a failing subscriber one at a time
-in a slow lane of its own threads) through crm.lib.egress: the host resolved and every address
+in a slow lane of its own threads) through plumbing.egress: the host resolved and every address
 checked public at send time, the connection pinned to the checked address, and
 CRM_WEBHOOK_TIMEOUT_SECONDS for the whole POST, connect to last byte. Outcomes are recorded as they
 come, several in one statement:
@@ -25,7 +25,7 @@ come, several in one statement:
     X-CRM-Delivery: <delivery id>      (also the body's delivery_id; the same on retries and replays)
     X-CRM-Event: <event name>
 
-(crm.lib.signatures has the signing and the receiver's `verify`.) A 2xx answer is
+(plumbing.signatures has the signing and the receiver's `verify`.) A 2xx answer is
 delivered. Anything else (4xx, 5xx, 3xx, "timed out", "unreachable", "refused by policy": never
 the network's own error, which would make the log a port scanner) is recorded with its code and an
 excerpt of the answer, and retried after an exponential pause with jitter
@@ -73,10 +73,8 @@ from crm import event_access
 from crm.audit import audit_record
 from crm.events import catalogue
 from crm.exceptions import Conflict, NotAllowed, NotFound, ValidationFailed
-from crm.lib import egress
 from crm.lib.crypto import FieldCipher
 from crm.lib.enqueue import task_named
-from crm.lib.signatures import DELIVERY_HEADER, EVENT_HEADER, HEADER, header_value
 from crm.lib.validation import InvalidValue, text_clean
 from crm.models import ApiKey, Client, Event, User
 from crm.permissions import user_can
@@ -94,6 +92,8 @@ from integrations.models import (
     WebhookDeliveryStatus,
     WebhookSubscriber,
 )
+from plumbing import egress
+from plumbing.signatures import DELIVERY_HEADER, EVENT_HEADER, HEADER, header_value
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ def backoff(attempts: int, *, rand: random.Random | None = None) -> dt.timedelta
 # --- configuration ----------------------------------------------------------------------------
 
 def url_clean(url: str) -> str:
-    """An https URL with a host as the sender reads it (crm.lib.egress): http only to the loopback
+    """An https URL with a host as the sender reads it (plumbing.egress): http only to the loopback
     address where the setting allows it; no credentials in it, no private address in any form, no
     special-use name. Where the name leads is checked again at every delivery."""
     url = (url or "").strip() if isinstance(url, str) else ""
@@ -653,7 +653,7 @@ def _connections() -> egress.Pool:
 
 
 def post(claim: Claimed) -> Outcome:
-    """One POST of one delivery within CRM_WEBHOOK_TIMEOUT_SECONDS in all (crm.lib.egress: the
+    """One POST of one delivery within CRM_WEBHOOK_TIMEOUT_SECONDS in all (plumbing.egress: the
     address checked and pinned); never raises. What the log shows of a failure is the answer's
     status, or "refused by policy", "unreachable", "timed out": nothing of the network's own errors."""
     started = timezone.now()

@@ -1,5 +1,5 @@
 """A small receiver of the CRM's outbound webhooks: the demo subscriber of `make run` and the
-receiver process of the tests. Standard library plus crm.lib.signatures only; nothing of
+receiver process of the tests. Standard library plus plumbing.signatures only; nothing of
 Django or the CRM's data, since a receiver is an outside system reached over a socket.
 
     python -m integrations.webhook_receiver --port 8470 --secrets-file var/webhook-demo/secrets.json
@@ -27,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from crm.lib.signatures import DELIVERY_HEADER, EVENT_HEADER, HEADER, SignatureError, verify
+from plumbing.signatures import DELIVERY_HEADER, EVENT_HEADER, HEADER, SignatureError, verify
 
 MAX_BODY = 1024 * 1024
 

@@ -17,7 +17,6 @@ from django.utils.translation import gettext
 from crm.exceptions import NotFound
 from crm.lib.aggregates import PercentileCont
 from crm.lib.fieldcrypt import keyed_hashes
-from crm.lib.sqlviews import Column, PublishedView
 from crm.models import Brand, Client
 from crm.permissions import code_or_404
 from kyc.models import (
@@ -32,6 +31,7 @@ from kyc.models import (
 from kyc.questionnaire import questionnaire_current_for as questionnaire_current_for  # re-exported
 from kyc.questionnaire import questionnaire_latest_response as questionnaire_latest_response  # re-exported
 from kyc.questionnaire import text_in as text_in  # re-exported: a questionnaire text in the reader's language
+from plumbing.sqlviews import Column, PublishedView
 
 QUEUE_PAGE_SIZE = 50
 FIGURE_PERIODS = (7, 30, 90)
@@ -258,7 +258,7 @@ def queue_figures(*, submissions: QuerySet[Submission], days: int, counts: Queue
 
 
 # --- published views --------------------------------------------------------------------------------
-# What other apps' SQL may read of KYC (crm.lib.sqlviews): created by kyc's migration 0005, checked
+# What other apps' SQL may read of KYC (plumbing.sqlviews): created by kyc's migration 0005, checked
 # by tests/kyc/test_published_views.py. Nobody else names KYC's tables.
 
 APPROVALS_VIEW = PublishedView(

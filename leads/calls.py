@@ -11,7 +11,7 @@ The webhook (POST /hooks/telephony/<provider>/):
                                                v1 the HMAC-SHA256 over "<t>." + raw body, keyed
                                                with the provider's secret (leads.telephony keeps
                                                it encrypted and decrypts it here); the one
-                                               X-CRM-Signature of the CRM (crm.lib.signatures),
+                                               X-CRM-Signature of the CRM (plumbing.signatures),
                                                the same as its outbound webhooks and postbacks
     {"event": "started" | "answered" | "ended", "call_id": "...", "direction": "outbound",
      "extension": "101", "phone": "+442071838750", "occurred_at": "2026-01-05T10:00:00Z",
@@ -43,7 +43,6 @@ from django.utils.translation import gettext
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import NotAllowed, ValidationFailed
-from crm.lib import signatures
 from crm.lib.fieldcrypt import keyed_hashes
 from crm.lib.payloads import user_ref
 from crm.lib.phone import phone_normalise
@@ -67,6 +66,7 @@ from leads.models import (
 from leads.pipeline import pipeline_follow_call
 from leads.services import lead_mark_contacted
 from leads.telephony import provider_secret_read
+from plumbing import signatures
 
 NOTES_MAX = 5000
 DURATION_MAX = 24 * 3600

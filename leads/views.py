@@ -36,7 +36,6 @@ from django.views.decorators.http import require_http_methods, require_POST
 from crm import jobs
 from crm.exceptions import DomainError, ValidationFailed
 from crm.lib.csp import csp_exception
-from crm.lib.csvsafe import SafeCsvWriter
 from crm.lib.middleware import client_ip
 from crm.lib.public_url import public_url
 from crm.lib.ratelimit import rate_hit, rate_key
@@ -92,6 +91,7 @@ from leads.telephony import (
     telephony_provider_set_active,
     telephony_provider_update,
 )
+from plumbing.csvsafe import SafeCsvWriter
 
 logger = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from django.db import connection
 
-from crm.lib.sqlfiles import sql_text
+from plumbing.sqlfiles import sql_text
 
 LOOKBACK_DAYS = 90  # sign-ins read for links
 MAX_IP_CLIENTS = 5

@@ -1,5 +1,5 @@
 """The linked-accounts graph on the client's page (a profile tab) and on the partner's page (a panel
-ib lends a hook for), drawn with the core's star graph (crm.lib.graphs, as compliance's case page
+ib lends a hook for), drawn with the core's star graph (plumbing.graphs, as compliance's case page
 draws related clients). Only clients within the viewer's scope are drawn."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from typing import Any
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from crm.lib.graphs import StarNode, star_graph
 from crm.models import Client
 from crm.permissions import client_queryset_for_user, user_can
 from monitoring.abuse import VIA_WORDS, client_links, clients_links_among
+from plumbing.graphs import StarNode, star_graph
 
 VIEW_PERMISSION = "monitoring.view_monitoringalert"
 SHOWN = 12

@@ -16,11 +16,11 @@ from django.utils.translation import gettext
 from crm.audit import audit_record
 from crm.exceptions import NotAllowed, ValidationFailed
 from crm.jobs import JobHandle, job_start
-from crm.lib.sqlfiles import sql_text
 from crm.models import Brand, Job, RoleCode, User
 from crm.permissions import user_can
 from monitoring.pipeline import brand_agents, brand_context
 from monitoring.recording import large_movement_threshold
+from plumbing.sqlfiles import sql_text
 
 EXPORT_JOB_KIND = "monitoring.activity_export"
 CHUNK = 5000

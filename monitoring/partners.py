@@ -30,7 +30,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from crm.lib.sqlfiles import sql_text
 from monitoring.abuse import (
     VIA_WORDS,
     Finding,
@@ -39,6 +38,7 @@ from monitoring.abuse import (
     link_params,
     window,
 )
+from plumbing.sqlfiles import sql_text
 
 SELF_DAYS = 30
 RING_DAYS = 30

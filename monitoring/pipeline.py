@@ -38,7 +38,6 @@ from django.urls import reverse
 from django.utils import timezone
 from psycopg import sql
 
-from crm.lib.sqlfiles import sql_text
 from crm.models import Brand, RoleCode, User
 from monitoring import scoring
 from monitoring.models import (
@@ -53,6 +52,7 @@ from monitoring.models import (
 )
 from monitoring.recording import large_movement_threshold
 from monitoring.services import monitoring_settings_for, raise_alert
+from plumbing.sqlfiles import sql_text
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,6 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from crm.lib.sqlfiles import sql_text
 from monitoring.abuse import (
     VIA_WORDS,
     Finding,
@@ -35,6 +34,7 @@ from monitoring.abuse import (
     link_params,
     window,
 )
+from plumbing.sqlfiles import sql_text
 
 HEDGE_DAYS = 7
 HEDGE_OPEN_SECONDS = 120

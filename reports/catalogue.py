@@ -24,9 +24,9 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from crm.lib.money import Money, MoneyError, amount_format
-from crm.lib.sqlfiles import orm_sql, sql_text
 from crm.models import Client, Event, User
 from crm.permissions import client_queryset_for_user
+from plumbing.sqlfiles import orm_sql, sql_text
 from reports.models import DailyFigure, DailyTrader
 from reports.selectors import Period, Scope
 
@@ -555,7 +555,7 @@ def report_build(*, name: str, user: Any, scope: Scope, params: Params) -> Resul
 
 
 def result_csv(result: Result) -> bytes:
-    from crm.lib.csvsafe import SafeCsvWriter
+    from plumbing.csvsafe import SafeCsvWriter
 
     out = io.StringIO()
     writer = SafeCsvWriter(out)
@@ -565,7 +565,7 @@ def result_csv(result: Result) -> bytes:
 
 
 def result_xlsx(result: Result) -> bytes:
-    from crm.lib.csvsafe import SafeXlsxWriter
+    from plumbing.csvsafe import SafeXlsxWriter
 
     writer = SafeXlsxWriter(result.title)
     writer.writerow(result.columns)

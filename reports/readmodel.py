@@ -39,8 +39,8 @@ from django.db.models.functions import Cast, Coalesce, Left, TruncDate
 from django.utils import timezone
 from psycopg import sql as psql
 
-from crm.lib.sqlfiles import orm_sql, sql_statements, sql_text
 from crm.models import Client, Event
+from plumbing.sqlfiles import orm_sql, sql_statements, sql_text
 from reports.models import ALL_DESKS, TRADER_CHUNK, ReadModelMark
 
 LOCK_KEY = 0x5245504F  # "REPO": the read models' advisory lock

@@ -1,4 +1,4 @@
-"""Checks of a view an app publishes for other apps' SQL (crm.lib.sqlviews) against the database: the
+"""Checks of a view an app publishes for other apps' SQL (plumbing.sqlviews) against the database: the
 owning app's tests use them, so that a change of the app that breaks what readers were promised
 fails there, in the app that made it."""
 
@@ -9,7 +9,7 @@ from typing import Any
 from django.db import connection
 from psycopg import sql
 
-from crm.lib.sqlviews import PublishedView
+from plumbing.sqlviews import PublishedView
 
 
 def catalogue_columns(name: str) -> list[tuple[str, str]]:

@@ -1,7 +1,7 @@
 """Apps meet through their public faces: no app's SQL names another app's tables.
 
 Where one app reads another's rows with set-based SQL (the commission engine reading deals), the
-owning app publishes a view (crm.lib.sqlviews; declared in its selectors, created by its
+owning app publishes a view (plumbing.sqlviews; declared in its selectors, created by its
 migrations, checked by its own tests) and the reader names only that. A table named in another
 app's SQL is invisible to import-linter and to a rename: this test finds it.
 
@@ -157,7 +157,7 @@ def foreign_tables(app_dirs: dict[str, Path], owners: dict[str, str], pages: set
                                                 match.group(1), owner))
             for line, expression, owner in foreign_model_tables(ast.parse(source), label, packages):
                 findings.append(Finding(relative, line, expression, owner))
-        # The app's SQL files (crm.lib.sqlfiles): every line but its comments.
+        # The app's SQL files (plumbing.sqlfiles): every line but its comments.
         for path in sorted(folder.rglob("*.sql")):
             relative = path.relative_to(root).as_posix()
             for line, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
@@ -563,7 +563,7 @@ def test_the_type_ignore_scan_finds_bare_and_unexplained_ignores_and_not_strings
 
 
 # --- SQL as code, not strings -----------------------------------------------------------------------
-# SQL that is more than a lookup lives in an app's named .sql files (crm.lib.sqlfiles) or is composed
+# SQL that is more than a lookup lives in an app's named .sql files (plumbing.sqlfiles) or is composed
 # with psycopg.sql (Identifier, Literal, SQL), never in a Python f-string, nor by % or str.format, and no
 # linter is told to look away from one (a noqa comment for S608, or S608 in ruff's per-file ignores). A
 # statement is known by its first word (SELECT, INSERT, UPDATE, DELETE, WITH, in capitals as this code
@@ -618,7 +618,7 @@ def test_no_sql_is_built_from_strings_nor_its_check_silenced():
              for path in files for line, how in formatted_sql(path.read_text(encoding="utf-8"))]
     found += [f"{path.relative_to(REPO_ROOT)}:{line}: noqa: S608"
               for path in files for line in suppressed_sql_checks(path.read_text(encoding="utf-8"))]
-    assert not found, ("SQL goes in the app's sql/ files (crm.lib.sqlfiles) or is composed with psycopg.sql, "
+    assert not found, ("SQL goes in the app's sql/ files (plumbing.sqlfiles) or is composed with psycopg.sql, "
                        "never built from strings:\n" + "\n".join(found))
 
 

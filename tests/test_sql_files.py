@@ -1,4 +1,4 @@
-"""SQL as code (DESIGN, "SQL"; crm.lib.sqlfiles): the statements of the apps below live in their
+"""SQL as code (DESIGN, "SQL"; plumbing.sqlfiles): the statements of the apps below live in their
 `<app>/sql/` files or are composed with psycopg.sql, never in f-strings.
 
 * No `noqa: S608` is left in them, and no per-file ignore of S608 in pyproject: ruff's check of
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from crm.lib import sqlfiles
+from plumbing import sqlfiles
 from tests.test_architecture import REPO_ROOT, Finding, project_apps, table_owners
 
 # The apps whose SQL has moved into files and psycopg.sql (issue 59, item 4); the others follow.

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from crm.lib.tables import text_decode
+from plumbing.tables import text_decode
 from trading.adapters.base import Deal, DealEntry, DealKind, ServerClock, Side
 from trading.adapters.mt5_web import ACTION_KIND
 
@@ -95,7 +95,7 @@ class ReportUnreadable(Exception):
 
 
 def decode(data: bytes) -> str:
-    """The report as text: UTF-16 by its byte-order mark (MT5's exports often are), else UTF-8 (crm.lib.tables)."""
+    """The report as text: UTF-16 by its byte-order mark (MT5's exports often are), else UTF-8 (plumbing.tables)."""
     return text_decode(data)
 
 

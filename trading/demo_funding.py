@@ -15,7 +15,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from crm.lib.hooks import HookPoint
+from plumbing.hooks import HookPoint
 from trading.accounts import balance_operation_request, balance_operation_send
 from trading.models import BalanceOperation, BalanceState
 

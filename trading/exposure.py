@@ -23,9 +23,9 @@ from django.db import connection
 from django.db.models import Count, F, Q, QuerySet, Sum
 from psycopg import sql
 
-from crm.lib.sqlfiles import orm_sql, sql_file
 from crm.models import Client
 from crm.permissions import client_queryset_for_user, client_scope_brand_wide
+from plumbing.sqlfiles import orm_sql, sql_file
 from trading.adapters.base import Side
 from trading.models import ExposureRow, PlatformServer, Position
 

@@ -49,10 +49,10 @@ from crm.audit import audit_record
 from crm.events import emit, emit_many
 from crm.exceptions import FieldErrors, NotAllowed, NotFound, ValidationFailed
 from crm.lib.money import Money, UnknownCurrency, currency_normalise, money_format, money_parse, to_decimal
-from crm.lib.sqlfiles import sql_text
 from crm.lib.validation import InvalidValue
 from crm.models import Brand, Client, User
 from crm.permissions import user_can
+from plumbing.sqlfiles import sql_text
 from trading.accounts import (
     balance_operation_request,
     balance_operation_resolve,

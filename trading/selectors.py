@@ -15,9 +15,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from redis.exceptions import RedisError
 
-from crm.lib.sqlviews import Column, PublishedView
 from crm.models import Client
 from crm.permissions import client_queryset_for_user
+from plumbing.sqlviews import Column, PublishedView
 from trading.lease import LeaseInfo
 from trading.models import (
     BalanceOperation,
@@ -283,7 +283,7 @@ def account_offers(*, brand_id: int, demo: bool, client: Client | None = None) -
 
 
 # --- published views --------------------------------------------------------------------------------
-# What other apps' SQL may read of trading (crm.lib.sqlviews): created by trading's migration 0007,
+# What other apps' SQL may read of trading (plumbing.sqlviews): created by trading's migration 0007,
 # checked by tests/trading/test_published_views.py. Nobody else names trading's tables.
 
 _STAMP = "timestamp with time zone"

@@ -31,8 +31,8 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from crm.lib.sqlfiles import sql_text
 from crm.models import Brand
+from plumbing.sqlfiles import sql_text
 
 PEAK_DAYS = 30
 LOCK_CLASS = 0x52455445  # "RETE": the retention summaries' advisory locks, one per bucket of clients

@@ -76,7 +76,7 @@ from django.utils import timezone
 
 from crm.events import emit_many
 from crm.lib.partitions import month_partitions_cover
-from crm.lib.sqlfiles import sql_text
+from plumbing.sqlfiles import sql_text
 from trading import summaries
 from trading.adapters.base import (
     AccountState,

@@ -37,10 +37,10 @@ from django.utils.translation import gettext, gettext_lazy, pgettext_lazy
 
 from crm.audit import audit_record
 from crm.exceptions import NotFound, ValidationFailed
-from crm.lib.csvsafe import SafeCsvWriter, SafeXlsxWriter
 from crm.lib.money import Money, currency_normalise
 from crm.lib.pdf import pdf_render
-from crm.lib.sqlfiles import sql_text
+from plumbing.csvsafe import SafeCsvWriter, SafeXlsxWriter
+from plumbing.sqlfiles import sql_text
 from wallet.exceptions import MonthNotClosable
 from wallet.models import AccountKind, LedgerAccount, MonthClose, PaymentProvider
 

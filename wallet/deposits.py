@@ -39,11 +39,11 @@ from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import NotAllowed, NotFound, ValidationFailed
 from crm.lib.approvals import FourEyes
-from crm.lib.hooks import HookPoint
-from crm.lib.iban import iban_normalise
 from crm.lib.money import Money
 from crm.models import Client
 from kyc.selectors import deposit_block
+from plumbing.hooks import HookPoint
+from plumbing.iban import iban_normalise
 from wallet.exceptions import (
     HeldDepositDecided,
     IllegalTransition,

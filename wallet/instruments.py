@@ -26,8 +26,8 @@ from typing import Any
 from django.conf import settings
 
 from crm.lib.fieldcrypt import keyed_hash, keyed_hashes
-from crm.lib.iban import iban_normalise
 from matching.documents import names_in_text
+from plumbing.iban import iban_normalise
 
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _LAST4 = re.compile(r"^[A-Za-z0-9]{1,4}$")

@@ -66,8 +66,8 @@ from crm.audit import audit_record
 from crm.exceptions import Conflict, NotAllowed, NotFound, ValidationFailed
 from crm.jobs import JobCancelled, JobHandle, job_start
 from crm.lib.money import Money
-from crm.lib.sqlfiles import sql_statements, sql_text
 from crm.permissions import user_can
+from plumbing.sqlfiles import sql_statements, sql_text
 from wallet.exceptions import ProviderBusy, SettlementParseError
 from wallet.ledger import Leg, clearing_account_for, ledger_post, mirror_account_for, system_account_for
 from wallet.models import (

@@ -8,7 +8,7 @@ it is asked for. Writes are in wallet.services, fetch-and-authorise helpers in w
 
 from __future__ import annotations
 
-from crm.lib.sqlviews import Column, PublishedView
+from plumbing.sqlviews import Column, PublishedView
 from wallet.close import (
     CloseFigures,
     breaks_url,
@@ -138,7 +138,7 @@ __all__ = [
 
 
 # --- published views ----------------------------------------------------------------------------------
-# What other apps' SQL may read of the wallet (crm.lib.sqlviews): created by wallet's migrations 0019 and 0020,
+# What other apps' SQL may read of the wallet (plumbing.sqlviews): created by wallet's migrations 0019 and 0020,
 # checked by tests/wallet/test_published_views.py. Nobody else names the wallet's tables.
 
 _STAMP = "timestamp with time zone"

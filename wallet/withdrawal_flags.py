@@ -33,9 +33,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 
-from crm.lib.hooks import HookPoint
 from crm.lib.money import money_format
 from crm.permissions import user_can
+from plumbing.hooks import HookPoint
 from wallet.models import Deposit, DepositStatus, MethodKind, Withdrawal, WithdrawalState
 from wallet.models.deposits import DepositStatusChange
 

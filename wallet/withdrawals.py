@@ -37,13 +37,13 @@ from crm.exceptions import Conflict, NotFound, ValidationFailed
 from crm.lib.approvals import FourEyes
 from crm.lib.enqueue import task_send_on_commit
 from crm.lib.fieldcrypt import keyed_hashes
-from crm.lib.hooks import HookPoint
-from crm.lib.iban import iban_normalise
 from crm.lib.money import Money, money_format
 from crm.lib.validation import InvalidValue
 from crm.models import Client
 from crm.models.locks import client_lock
 from crm.permissions import client_queryset_for_user, code_or_404, user_can
+from plumbing.hooks import HookPoint
+from plumbing.iban import iban_normalise
 from wallet.deposits import refingerprint_deposits
 from wallet.exceptions import Blocker, FourEyesRefused, MethodNotAvailable, ProviderError, WithdrawalBlocked
 from wallet.instruments import earlier_fingerprints, instrument_fingerprint

@@ -107,7 +107,7 @@ def _hand_databases_to_owner(conn: Any, psycopg: Any, conn_kwargs: dict[str, Any
     sequences, views and functions, and any test database left behind, to OWNER_ROLE."""
     from psycopg import sql
 
-    from crm.lib.sqlfiles import sql_file
+    from plumbing.sqlfiles import sql_file
 
     stale = conn.execute(
         "SELECT datname FROM pg_database WHERE pg_get_userbyid(datdba) = 'postgres' AND NOT datistemplate "

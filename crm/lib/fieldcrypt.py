@@ -41,7 +41,7 @@ from psycopg import sql
 
 from crm.lib import envelope
 from crm.lib.envelope import DEFAULT_SCOPE, SEARCH_SCOPE, KeyError_
-from crm.lib.iban import iban_normalise
+from plumbing.iban import iban_normalise
 
 PREFIX = "enc1:"
 

@@ -8,7 +8,7 @@ its table here from its AppConfig.ready():
     PARTITIONED_TABLES.register(MonthlyTable(table="<app>_<model>", column="<timestamptz column>", retention_setting=...))
 
 The table itself is made `PARTITION BY RANGE (<column>)` by the app's own migration (an existing one
-with its rows and all it carries: crm.lib.partition_swap.table_repartition); its monthly
+with its rows and all it carries: plumbing.partition_swap.table_repartition); its monthly
 partitions (`<table>_pYYYYMM`, one UTC calendar month each) are created by the SQL function
 `crm_month_partitions_ensure` (crm migration 0025): by the daily task, months ahead, and by a writer
 before a batch whose rows fall in a month not yet there (an old deal from a platform's history).
@@ -53,8 +53,9 @@ from django.conf import settings
 from django.db import connection
 from psycopg import sql
 
-from crm.lib import dbroles, partition_swap
-from crm.lib.hooks import Registry
+from crm.lib import dbroles
+from plumbing import partition_swap
+from plumbing.hooks import Registry
 
 logger = logging.getLogger(__name__)
 

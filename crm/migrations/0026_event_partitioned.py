@@ -11,7 +11,7 @@ the months past their retention (EVENT_RETENTION_YEARS) can be archived to files
 - The uuid, made by uuid4 when the event is written and what receivers dedupe by, is unique with
   occurred_at (a partitioned table's unique keys hold the partition key); no code looks events up
   by it.
-- The table is made again partitioned (crm.lib.partition_swap.table_repartition): partitions for every
+- The table is made again partitioned (plumbing.partition_swap.table_repartition): partitions for every
   month with events and from last month to three months ahead, the rows copied, the id sequence going
   on where it was, the indexes made again; the primary key becomes (id, occurred_at), while the model
   keeps `id` as its key.
@@ -26,7 +26,7 @@ from django.db import migrations, models
 
 
 def partition(apps, schema_editor):
-    from crm.lib.partition_swap import table_repartition
+    from plumbing.partition_swap import table_repartition
 
     table_repartition(schema_editor, "crm_event", "occurred_at")
 

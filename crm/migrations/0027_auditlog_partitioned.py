@@ -8,7 +8,7 @@ the append-only triggers rightly refuse row by row.
   per row in the chain stays the sealer's doing (it alone numbers rows, under its own lock, reading
   the head after taking it: crm.audit), and `audit_verify` now also names rows that share a place
   (a fork the database no longer refuses by itself).
-- The table is made again partitioned (crm.lib.partition_swap.table_repartition): every sealed and
+- The table is made again partitioned (plumbing.partition_swap.table_repartition): every sealed and
   unsealed row copied as it is (no trigger fires on the copy: the triggers are made again after it),
   the id sequence going on, the indexes made again; the triggers of migrations 0002, 0009 and 0016
   (UPDATE and DELETE refused but for the seal, no row inserted sealed, TRUNCATE refused) are made
@@ -24,7 +24,7 @@ from django.db import migrations, models
 
 
 def partition(apps, schema_editor):
-    from crm.lib.partition_swap import table_repartition
+    from plumbing.partition_swap import table_repartition
 
     table_repartition(schema_editor, "crm_auditlog", "at")
 

@@ -31,7 +31,7 @@ _require("DEFAULT_FROM_EMAIL")
 # Links in mails and the webhook addresses given to PSPs must reach the public site, not the address
 # the container binds (base checks that it is a URL).
 _require("CRM_PUBLIC_URL")
-# Tenants' webhook and postback URLs reach public servers only (crm.lib.egress): the loopback
+# Tenants' webhook and postback URLs reach public servers only (plumbing.egress): the loopback
 # allowance is the tests' and development's, never production's, whatever the environment says.
 if CRM_WEBHOOK_ALLOW_HTTP_LOOPBACK or IB_POSTBACK_ALLOW_HTTP_LOOPBACK:  # noqa: F405
     raise ImproperlyConfigured("CRM_WEBHOOK_ALLOW_HTTP_LOOPBACK and IB_POSTBACK_ALLOW_HTTP_LOOPBACK must be off in "

@@ -1,6 +1,6 @@
 """Verification vendors: the registry, and the adapter of each (kyc.vendors.base is the interface).
 
-``VENDORS`` (a crm.lib.hooks.Registry) holds one ``VendorEntry`` (crm.lib.adapters.AdapterEntry) per
+``VENDORS`` (a plumbing.hooks.Registry) holds one ``VendorEntry`` (plumbing.adapters.AdapterEntry) per
 vendor code: the built-in checks
 ("builtin", every brand's default) and the KYC vendor simulator ("kycsim"); another app or a
 deployment registers more the same way. A brand's KYC policy names the vendor its submissions go to;
@@ -13,10 +13,10 @@ from __future__ import annotations
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from crm.lib.adapters import AdapterEntry, adapter_build
-from crm.lib.hooks import Registry
 from kyc.exceptions import KycError
 from kyc.vendors.base import KycVendor, VendorConfig
+from plumbing.adapters import AdapterEntry, adapter_build
+from plumbing.hooks import Registry
 
 VendorEntry = AdapterEntry[KycVendor]
 

@@ -5,13 +5,13 @@ with per-check results and their evidence. The built-in checks (kyc.checks) are 
 external one (kyc.vendors.simulator) is reached over HTTP and answers later, by a signed webhook.
 Adapters know nothing of the database: they get a ``VendorConfig`` and a ``VerificationRequest``
 and give back these dataclasses; their configuration, calls (timeouts, retries) and registration are
-every adapter's (crm.lib.adapters). What the KYC services need from a vendor:
+every adapter's (plumbing.adapters). What the KYC services need from a vendor:
 
 * ``start``: send the applicant and documents. Our submission's code is the vendor's external id,
   so sending it again gives the same applicant (safe to retry). A synchronous vendor (the built-in
   checks) answers with the final result at once; an external one with its reference.
 * ``verify_webhook``: signature (HMAC-SHA256 over "<timestamp>." + body,
-  crm.lib.signatures.verify_parts) and freshness checked, the body parsed into a ``VendorNotification``; or ``VendorWebhookRefused``.
+  plumbing.signatures.verify_parts) and freshness checked, the body parsed into a ``VendorNotification``; or ``VendorWebhookRefused``.
 * ``fetch_result``: the current result by the vendor's reference (a webhook that never came).
 
 A result carries a ``sequence``: the vendor numbers the results of one applicant, so a late copy of
@@ -31,8 +31,6 @@ from typing import Any
 
 from django.utils.translation import gettext_noop
 
-from crm.lib.adapters import Adapter, AdapterConfig
-from crm.lib.http import HttpErrors
 from kyc.checks import Applicant, CheckPolicy
 from kyc.checks.report import CheckResult, OnFail, Outcome, Report
 from kyc.exceptions import (
@@ -43,6 +41,8 @@ from kyc.exceptions import (
     VendorUnavailable,
     VendorWebhookRefused,
 )
+from plumbing.adapters import Adapter, AdapterConfig
+from plumbing.http import HttpErrors
 
 VENDOR_DECISION = "vendor_decision"
 REJECT_HINT = gettext_noop("Send clear photos of valid documents that are yours and match your registration.")

@@ -11,7 +11,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from crm.lib.signatures import SignatureError, verify_parts
 from kyc.checks.report import Outcome
 from kyc.exceptions import VendorProtocolError, VendorWebhookRefused
 from kyc.vendors.base import (
@@ -23,6 +22,7 @@ from kyc.vendors.base import (
     VendorStart,
     VerificationRequest,
 )
+from plumbing.signatures import SignatureError, verify_parts
 
 OUTCOMES = {"approved": VendorOutcome.APPROVE, "declined": VendorOutcome.REJECT,
             "manual_review": VendorOutcome.REVIEW}

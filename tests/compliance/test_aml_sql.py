@@ -1,4 +1,4 @@
-"""Compliance's SQL files (compliance/sql/, crm.lib.sqlfiles) each run here, and the AML rules' queries
+"""Compliance's SQL files (compliance/sql/, plumbing.sqlfiles) each run here, and the AML rules' queries
 read the big tables through their indexes.
 
 The rules run over every movement of a brand (the periodic pass) and over one client's (on its deposit
@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from compliance import aml
 from compliance.models import AmlAlert, AmlRuleKind
-from crm.lib.sqlfiles import sql_names, sql_text
+from plumbing.sqlfiles import sql_names, sql_text
 from tests.compliance.aml_support import ago, deposit, rule, world
 
 pytestmark = pytest.mark.django_db

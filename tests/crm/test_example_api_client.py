@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 from crm.events import deliver_event, emit
-from crm.lib.signatures import header_value
 from crm.models import RoleCode
 from integrations import services as outbound
 from integrations.models import WebhookDelivery, WebhookDeliveryStatus
 from integrations.services import apikey_create
+from plumbing.signatures import header_value
 from tests.factories import make_brand, make_client, make_user
 from tests.trading.test_api_trading_reads import AT, deal_at, platform_server
 from trading.services import trading_account_register

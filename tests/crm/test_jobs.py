@@ -18,9 +18,9 @@ from django.urls import reverse
 from rq import SimpleWorker
 
 from crm import jobs
-from crm.lib.csvsafe import SafeCsvWriter, csv_cell
 from crm.lib.redis import get_redis
 from crm.models import AccessEvent, Job, RoleCode
+from plumbing.csvsafe import SafeCsvWriter, csv_cell
 from tests.crm import job_funcs
 from tests.crm.subprocess_env import REPO_ROOT, child_env
 from tests.factories import make_brand, make_client, make_user

@@ -337,7 +337,7 @@ def test_a_web_worker_freezes_what_start_up_allocated_and_collects_young_objects
     import gc
 
     import crm.gunicorn_conf as conf
-    from crm.lib.heap import GC_THRESHOLDS
+    from plumbing.heap import GC_THRESHOLDS
 
     saved = gc.get_threshold()
     try:

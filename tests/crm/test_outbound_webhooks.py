@@ -21,7 +21,6 @@ from django.utils import timezone
 
 from crm.events import deliver_event, emit
 from crm.exceptions import ValidationFailed
-from crm.lib.signatures import SignatureError, header_value, verify
 from crm.models import Event, Notification, RoleCode
 from integrations import services as outbound
 from integrations.models import (
@@ -32,6 +31,7 @@ from integrations.models import (
     WebhookSubscriber,
 )
 from integrations.services import apikey_create
+from plumbing.signatures import SignatureError, header_value, verify
 from tests.factories import make_brand, make_client, make_user
 from tests.simulators import simulator_start, simulator_stop
 

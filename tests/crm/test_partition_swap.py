@@ -1,4 +1,4 @@
-"""The migrations' converter (crm.lib.partition_swap.table_repartition): an existing table made partitioned by
+"""The migrations' converter (plumbing.partition_swap.table_repartition): an existing table made partitioned by
 month with everything it carries, and made a plain table again; what it cannot carry is refused by name,
 nothing changed."""
 
@@ -11,8 +11,8 @@ import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from crm.lib import dbroles
-from crm.lib.partition_swap import RepartitionRefused, table_repartition
 from crm.lib.partitions import add_months, month_start
+from plumbing.partition_swap import RepartitionRefused, table_repartition
 from tests.crm.owner_sql import as_owner
 
 # The tables are made and converted by the owner, as a migration would (the tests run as the

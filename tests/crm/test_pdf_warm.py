@@ -6,13 +6,13 @@ from __future__ import annotations
 import threading
 
 import crm.gunicorn_conf as conf
-import crm.lib.heap
 import crm.lib.pdf
+import plumbing.heap
 
 
 def test_a_web_worker_loads_the_pdf_engine_in_the_background_as_it_starts(monkeypatch):
     warmed = threading.Event()
-    monkeypatch.setattr(crm.lib.heap, "settle_after_startup", lambda: None)
+    monkeypatch.setattr(plumbing.heap, "settle_after_startup", lambda: None)
     monkeypatch.setattr(crm.lib.pdf, "pdf_warm", warmed.set)
     conf.post_worker_init(object())
     assert warmed.wait(10)

@@ -1,4 +1,4 @@
-"""crm.lib.signatures: the one X-CRM-Signature (t=<unix seconds>,v1=<hex>), signed by the CRM on its
+"""plumbing.signatures: the one X-CRM-Signature (t=<unix seconds>,v1=<hex>), signed by the CRM on its
 webhooks and postbacks and by telephony providers on theirs; and the two-header form of vendors'
 own schemes (verify_parts)."""
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from crm.lib.signatures import (
+from plumbing.signatures import (
     TOLERANCE_SECONDS,
     SignatureError,
     header_value,
@@ -82,6 +82,6 @@ def test_a_vendors_two_headers_are_checked_the_same_way():
 def test_the_readme_documents_this_module_and_this_format():
     """What integrators copy: the README's receiver imports this module and shows this header."""
     text = README.read_text(encoding="utf-8")
-    assert "from crm.lib.signatures import SignatureError, verify" in text
+    assert "from plumbing.signatures import SignatureError, verify" in text
     assert re.search(r"X-CRM-Signature: t=\d+,v1=", text)
     assert "X-CRM-Timestamp" not in text and "webhook_signature" not in text

@@ -1,4 +1,4 @@
-"""crm.lib.sqlfiles: an app's statements read from its sql/ folder, composed with psycopg.sql."""
+"""plumbing.sqlfiles: an app's statements read from its sql/ folder, composed with psycopg.sql."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from psycopg import sql
 
-from crm.lib import sqlfiles
+from plumbing import sqlfiles
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The commission engine's SQL (ib/sql/engine/, crm.lib.sqlfiles): a month whose plan reaches every
+"""The commission engine's SQL (ib/sql/engine/, plumbing.sqlfiles): a month whose plan reaches every
 branch runs every statement file of the engine, split over two connections and then incremented;
 and the plans of the heavy statements keep what their comments promise."""
 
@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from crm.lib import sqlfiles
 from crm.lib.money import Money
 from ib import commissions as cs
 from ib import engine
+from plumbing import sqlfiles
 from tests.ib.engine_world import (
     MARCH,
     add_account,

@@ -23,13 +23,13 @@ from django.utils import timezone
 from crm.celery import app as celery_app
 from crm.events import deliver_event, emit
 from crm.lib.money import Money
-from crm.lib.signatures import verify
 from crm.models import AuditLog, Event
 from ib import postbacks, tasks
 from ib.exceptions import PostbackTransitionRefused
 from ib.handlers import postback_queue
 from ib.models import Postback, PostbackDelivery, PostbackEvent, PostbackStatus
 from ib.services import Touch
+from plumbing.signatures import verify
 from tests.factories import make_brand, make_client, make_user
 
 ALL_EVENTS = list(PostbackEvent.values)

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from crm.lib.signatures import sign
+from plumbing.signatures import sign
 from tests.simulators import HttpSim, simulator_start, simulator_stop
 
 API_KEY = "kyck_test"

@@ -11,12 +11,12 @@ from django.test import override_settings
 from django.urls import reverse
 
 from crm.exceptions import NotAllowed, ValidationFailed
-from crm.lib.signatures import header_value, sign
 from crm.models import AccessEvent, Event, RoleCode
 from leads.calls import call_log, click_to_call_template, click_to_call_url, provider_secret
 from leads.models import Call, CallOutcome, Channel, LeadContactState, TelephonyEvent, TelephonyWebhook
 from leads.services import lead_intake
 from leads.telephony import telephony_provider_create
+from plumbing.signatures import header_value, sign
 from tests.factories import make_user
 from tests.leads.conftest import lead_data, uk_phone
 from tests.writes import written
@@ -177,7 +177,7 @@ def test_a_bad_signature_or_stale_timestamp_is_refused_with_401(world, provider,
 
 
 def test_the_signature_is_the_crms_one_x_crm_signature_and_no_other(world, provider, client):
-    """Telephony providers sign as the CRM signs its own webhooks (crm.lib.signatures): t= and v1= in
+    """Telephony providers sign as the CRM signs its own webhooks (plumbing.signatures): t= and v1= in
     X-CRM-Signature. The two-header form (X-CRM-Timestamp, X-CRM-Signature: sha256=) is not taken."""
     secret = provider_secret("voipco")[1]
     body = json.dumps({"event": "started", "call_id": "c-two-headers"}).encode()

@@ -17,7 +17,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm.exceptions import NotAllowed, ValidationFailed
-from crm.lib.signatures import header_value
 from crm.models import AuditLog
 from leads.models import TelephonyProvider
 from leads.telephony import (
@@ -25,6 +24,7 @@ from leads.telephony import (
     telephony_provider_rotate_secret,
     telephony_provider_set_active,
 )
+from plumbing.signatures import header_value
 
 pytestmark = pytest.mark.django_db
 LIST = "/leads/settings/telephony/"

@@ -1,4 +1,4 @@
-"""monitoring's SQL files (crm.lib.sqlfiles): each statement runs, through the function that owns it,
+"""monitoring's SQL files (plumbing.sqlfiles): each statement runs, through the function that owns it,
 against the database (the aggregation's equality with the pure-Python scoring is tested in
 test_pipeline.py); the abuse detectors' behaviour on real data is tested in test_traders.py,
 test_partners.py and test_abuse_labelled.py."""
@@ -10,8 +10,8 @@ import io
 
 import pytest
 
-from crm.lib import sqlfiles
 from monitoring import abuse, export, partners, pipeline, traders
+from plumbing import sqlfiles
 from tests.factories import make_brand, make_client, make_desk, make_user
 
 pytestmark = pytest.mark.django_db

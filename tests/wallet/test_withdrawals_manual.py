@@ -12,9 +12,9 @@ from django.test import Client as HttpClient
 from django.urls import reverse
 
 from crm.exceptions import Conflict, ValidationFailed
-from crm.lib.iban import iban_normalise
 from crm.lib.money import Money
 from crm.models import AuditLog, Event
+from plumbing.iban import iban_normalise
 from tests.wallet.withdrawal_support import build_world, deposit
 from wallet.ledger import available, balance, clearing_account_for, ledger_verify, wallet_account_for
 from wallet.models import HoldState, LedgerHold, Withdrawal, WithdrawalState

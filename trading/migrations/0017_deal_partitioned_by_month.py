@@ -5,7 +5,7 @@ commission engine's increments): one partition per UTC month (`trading_deal_pYYY
 crm_month_partitions_ensure, crm migration 0025) keeps each month's rows and indexes together, so
 that a window reads the months it covers only, and a month past its retention can be detached and
 archived whole instead of deleted row by row. The rows, indexes, foreign keys, the published view
-and the id sequence's position are carried over (crm.lib.partition_swap.table_repartition; the id
+and the id sequence's position are carried over (plumbing.partition_swap.table_repartition; the id
 draws from a sequence that the partitions' default names too); the months of the stored deals are
 made, and the current one with three ahead (the daily task crm.tasks.partitions_ahead keeps that
 up; the sync makes the month of an older deal before storing it).
@@ -20,7 +20,7 @@ primary key: ids stay unique (one sequence), and every reader names a deal by id
 
 from django.db import migrations, models
 
-from crm.lib.partition_swap import table_repartition
+from plumbing.partition_swap import table_repartition
 
 
 def partition(apps, schema_editor):

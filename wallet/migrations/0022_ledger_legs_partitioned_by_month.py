@@ -7,7 +7,7 @@ month past its retention can be archived whole. A leg's time is its transaction'
 which it already carried (copied by wallet_ledger_post); the primary key becomes (id, recorded_at).
 
 What the database holds the ledger to is carried over to every partition, present and future
-(crm.lib.partition_swap recreates them on the partitioned table, which gives them to each
+(plumbing.partition_swap recreates them on the partitioned table, which gives them to each
 partition): the immutability trigger (UPDATE and DELETE refused), the deferred balance check, the
 composite foreign key to the account's currency. And it gains one: a leg's recorded_at is its
 transaction's, held by a composite foreign key (transaction, recorded_at) that replaces the one on
@@ -20,7 +20,7 @@ ahead; a posting never fails for a partition), before it writes them.
 
 from django.db import migrations, models
 
-from crm.lib.partition_swap import table_repartition
+from plumbing.partition_swap import table_repartition
 
 FUNCTIONS = """
 CREATE OR REPLACE FUNCTION wallet_ledger_post(

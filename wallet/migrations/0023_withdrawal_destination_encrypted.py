@@ -27,7 +27,7 @@ from django.db import connection, migrations
 
 import crm.lib.fieldcrypt
 from crm.lib.fieldcrypt import encrypt_in_place, keyed_hash, rotate_model
-from crm.lib.iban import iban_normalise
+from plumbing.iban import iban_normalise
 
 OLD_VIEW = """
 CREATE VIEW wallet_public_payout_destinations AS

@@ -1,6 +1,6 @@
 """Payment provider adapters, by adapter kind, and the hooks accepted webhooks are handed to.
 
-``ADAPTERS`` (a crm.lib.hooks.Registry of crm.lib.adapters.AdapterEntry, as the KYC vendors are)
+``ADAPTERS`` (a plumbing.hooks.Registry of plumbing.adapters.AdapterEntry, as the KYC vendors are)
 holds one entry per kind (wallet.models.AdapterKind); ``adapter_build(kind, config)`` builds one
 from a configured provider. ``webhook_handlers`` is where the deposit and withdrawal code
 registers what to do with an accepted notification (see wallet.webhooks).
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 
-from crm.lib import adapters
-from crm.lib.adapters import AdapterEntry
-from crm.lib.hooks import Registry
+from plumbing import adapters
+from plumbing.adapters import AdapterEntry
+from plumbing.hooks import Registry
 from wallet.providers.bank_wire import BankWireProvider
 from wallet.providers.base import PaymentProvider, ProviderConfig
 from wallet.providers.praxis import PraxisProvider

@@ -2,7 +2,7 @@
 
 Adapters know nothing of the database: they get a ``ProviderConfig`` (decrypted credentials, base
 URL, timeouts) and speak ``Money`` (crm.lib.money), aware UTC datetimes and these dataclasses; their
-configuration, calls (timeouts, retries) and registration are every adapter's (crm.lib.adapters). The
+configuration, calls (timeouts, retries) and registration are every adapter's (plumbing.adapters). The
 deposit and withdrawal state machines are built on top of them; what they need from a provider is:
 
 * ``create_deposit``: a redirect (hosted checkout) or instructions (bank wire); the merchant
@@ -26,9 +26,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from crm.lib.adapters import Adapter, AdapterConfig
-from crm.lib.http import HttpErrors
 from crm.lib.money import Money
+from plumbing.adapters import Adapter, AdapterConfig
+from plumbing.http import HttpErrors
 from wallet.exceptions import (
     ProviderError,
     ProviderProtocolError,

@@ -19,7 +19,7 @@ from typing import Any
 from django.utils.translation import gettext
 
 from crm.lib.money import Money, MoneyError, amount_read, currency_normalise
-from crm.lib.tables import TableUnreadable, text_decode, xlsx_rows
+from plumbing.tables import TableUnreadable, text_decode, xlsx_rows
 from wallet.exceptions import SettlementParseError
 from wallet.providers.base import SettlementLine
 

@@ -11,8 +11,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from crm.lib.money import Money, money_parse
-from crm.lib.signatures import sign
 from crm.lib.validation import InvalidValue
+from plumbing.signatures import sign
 from wallet.exceptions import ProviderError, ProviderProtocolError, ProviderRejected, WebhookRefused
 from wallet.instruments import payer_from_provider
 from wallet.providers.base import (
@@ -106,7 +106,7 @@ class SimulatorProvider(PaymentProvider):
         given = lower.get("x-psp-signature", "")
         if not timestamp or not given:
             raise WebhookRefused("bad_signature", "The signature headers are missing.")
-        # The PSP's own headers over the text the CRM signs too (crm.lib.signatures): "<timestamp>." + body.
+        # The PSP's own headers over the text the CRM signs too (plumbing.signatures): "<timestamp>." + body.
         expected = sign(self.config.webhook_secret, timestamp, body)
         if not hmac.compare_digest(given.removeprefix("sha256=").strip().lower(), expected):
             raise WebhookRefused("bad_signature", "The signature does not match.")

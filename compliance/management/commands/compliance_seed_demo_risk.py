@@ -21,9 +21,9 @@ from compliance.models import RiskBand, RiskScore
 from compliance.risk import risk_score_compute
 from crm.exceptions import DomainError
 from crm.lib import context
-from crm.lib.demo_parts import Shards, demo_jobs, shard_parse
 from crm.lib.fieldcrypt import keyed_hashes
 from crm.models import Brand, Client, RoleCode, Stage, User
+from plumbing.demo_parts import Shards, demo_jobs, shard_parse
 
 OFFICER_EMAIL = "priya.raman@demo-broker.example"
 PORTAL_DEMO_EMAIL = "alex.morgan@demo-client.example"  # the trader's-room demo login keeps an ordinary profile

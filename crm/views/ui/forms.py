@@ -21,11 +21,11 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.exceptions import DomainError
 from crm.lib.forms import form_field
-from crm.lib.markup import html_of
 from crm.lib.money import InvalidAmount, amount_parse, money_parse
 from crm.lib.validation import InvalidValue
 from crm.models import Brand, Client, Stage, User
 from crm.permissions import visible_brands
+from plumbing.markup import html_of
 
 # --- helpers ---------------------------------------------------------------------------------------
 

@@ -72,11 +72,11 @@ from django_tables2.rows import BoundRows
 from django_tables2.tables import TableOptions
 from django_tables2.utils import signature
 
-from crm.lib.markup import html_of
 from crm.lib.pagination import InvalidCursor, Key, paginate
 from crm.lib.paginator import CappedPaginator
 from crm.templatetags.crm_ui import icon
 from crm.views.ui.forms import ListedModelChoiceField
+from plumbing.markup import html_of
 
 SORT_PARAM = "sort"
 PAGE_PARAM = "page"

@@ -53,9 +53,9 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from crm.exceptions import DomainError
-from crm.lib.demo_parts import Shards, demo_jobs, shard_parse
 from crm.models import Brand, Classification, Client, Stage
 from crm.services import client_classification_set
+from plumbing.demo_parts import Shards, demo_jobs, shard_parse
 from trading.demo_funding import demo_account_deposit
 from trading.exceptions import LeverageAboveCap, PlatformFailed
 from trading.models import BalanceOperation, LeverageCap, PlatformServer, TradingAccount

@@ -20,7 +20,7 @@ Who uses it:
 Outside vendors' own schemes (the PSP's X-Psp-*, the KYC vendor's X-Kyc-*) sign the same text but
 put the timestamp and the signature in two headers of their own: `sign` and `verify_parts`.
 
-    from crm.lib.signatures import SignatureError, verify
+    from plumbing.signatures import SignatureError, verify
     try:
         verify(body=raw_body, header=request.headers["X-CRM-Signature"], secrets=["whsec_..."])
     except SignatureError as exc:

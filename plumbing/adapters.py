@@ -3,12 +3,12 @@ wallet.providers, a verification vendor in kyc.vendors): its configuration, its 
 timeout and retries, and the entry it is registered with.
 
 Adapters know nothing of the database: they get an ``AdapterConfig`` (credentials decrypted, base
-URL, how patient to be) and answer with their app's value types. A call goes through crm.lib.http
+URL, how patient to be) and answer with their app's value types. A call goes through plumbing.http
 and fails with the app's own errors (``Adapter.errors``), which say what a failure proves about a
 write; an idempotent call (a lookup, a create keyed by our reference) is retried with backoff, any
 other only when it provably was not applied.
 
-Each app keeps its adapters in a crm.lib.hooks.Registry of ``AdapterEntry`` by code (the KYC
+Each app keeps its adapters in a plumbing.hooks.Registry of ``AdapterEntry`` by code (the KYC
 vendors by vendor code, the payment providers by adapter kind); ``adapter_build`` makes a
 configured one, or raises the app's "not configured" error for a code nobody registered.
 """
@@ -24,8 +24,8 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, Self
 
-from crm.lib import http
-from crm.lib.http import DEFAULT_ERRORS, Answer, CallFailed, CallRejected, HttpErrors
+from plumbing import http
+from plumbing.http import DEFAULT_ERRORS, Answer, CallFailed, CallRejected, HttpErrors
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class Adapter[C: AdapterConfig]:
     def call(self, method: str, target: str, payload: Mapping[str, Any] | None = None, *, idempotent: bool,
              sleep: Callable[[float], None] = time.sleep) -> Answer:
         """One JSON request to the API (signed by ``signed_headers``), within the config's timeout;
-        retried ``retries`` times as crm.lib.http.with_retries allows. A 2xx answer comes back."""
+        retried ``retries`` times as plumbing.http.with_retries allows. A 2xx answer comes back."""
         body = json.dumps(payload, separators=(",", ":")).encode() if payload is not None else b""
 
         def once() -> Answer:
