@@ -26,8 +26,7 @@ from compliance.exceptions import WatchlistGlobal, WatchlistRefused
 from compliance.models import ScreeningHit, WatchlistEntry, WatchlistVersion
 from compliance.screening import DECIDE_PERMISSION, VIEW_PERMISSION
 from compliance.watchlists.parsers import FORMATS, SourceFile
-from crm.api import ApiError, PageIn, caller_of, paginate
-from crm.api_routers.schemas import Text10k
+from crm.api import ApiError, PageIn, Text10k, caller_of, paginate
 from crm.exceptions import NotFound, ValidationFailed
 from crm.models import User
 from crm.permissions import user_can

@@ -17,8 +17,7 @@ from pydantic import Field
 from compliance import selectors, services
 from compliance.aml import DECIDE_PERMISSION, RULES_EDIT_PERMISSION, RULES_VIEW_PERMISSION, VIEW_PERMISSION
 from compliance.models import AmlAlert, AmlRule, AmlRuleVersion
-from crm.api import ApiError, PageIn, caller_of, paginate
-from crm.api_routers.schemas import Text10k
+from crm.api import ApiError, PageIn, Text10k, caller_of, paginate
 from crm.exceptions import NotFound
 from crm.models import User
 from crm.permissions import user_can

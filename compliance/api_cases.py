@@ -21,8 +21,7 @@ from compliance import offboarding
 from compliance.cases import VIEW_PERMISSION, WORK_PERMISSION
 from compliance.models import Case
 from compliance.permissions import case_assignable
-from crm.api import ApiError, PageIn, caller_of, paginate
-from crm.api_routers.schemas import Text10k, Text80
+from crm.api import ApiError, PageIn, Text10k, Text80, caller_of, paginate
 from crm.exceptions import NotFound, ValidationFailed
 from crm.lib.pagination import Key
 from crm.models import User

@@ -19,8 +19,7 @@ from pydantic import Field
 from compliance import selectors, services
 from compliance.models import Restriction
 from compliance.restrictions import VIEW_PERMISSION
-from crm.api import Caller, caller_of, requires_scope
-from crm.api_routers.schemas import Text10k, Text16, Text40, Text64, Text80, Text500
+from crm.api import Caller, Text10k, Text16, Text40, Text64, Text80, Text500, caller_of, requires_scope
 from crm.exceptions import NotAllowed, NotFound
 from crm.models import Brand, Client
 from crm.permissions import client_get_for_user, user_can, visible_brands

@@ -27,9 +27,7 @@ from compliance.risk import (
     risk_score_compute,
 )
 from compliance.trail import EXPORT_PERMISSION, trail_export_request, trail_exports_for
-from crm.api import ApiError, caller_of, requires_scope
-from crm.api_routers.clients import client_for
-from crm.api_routers.schemas import Text64, Text500
+from crm.api import ApiError, Text64, Text500, caller_of, client_for, requires_scope
 from crm.exceptions import NotFound
 from crm.models import Brand, Client, User
 from crm.permissions import client_get_for_user, client_queryset_for_user, user_can, visible_brands

@@ -1,10 +1,12 @@
-"""The kit every app's API router uses: who is calling, scopes, errors, throttling and pagination.
+"""The kit every app's API router uses: who is calling, scopes, errors, throttling, pagination, the
+checked input types and the client within the caller's scope.
 
 The JSON API under /api/v1/ is assembled above the domain apps (integrations.assembly: the NinjaAPI
 instance, authentication by API key or staff session, the one error shape, router discovery);
 apps only write routers. Any installed app adds its own by defining `router = Router(...)` in
 `<app>/api.py` (optionally `API_PREFIX = "/leads"`); it is mounted when the URLs are first built.
-Routers use `Caller`, `caller_of`, `requires_scope`, `ApiError`, `PageIn` and `paginate` from here.
+Routers use `Caller`, `caller_of`, `requires_scope`, `ApiError`, `PageIn` and `paginate` from here,
+the input types (`InputSchema`, `Text80`, `Code`, `IsoDatetime`...) and `client_for`.
 
 Every 4xx answer has one shape, `{"code", "message", "fields"}` (`error_body`), whatever raised it.
 """
@@ -14,9 +16,12 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Annotated, Any
+from uuid import UUID
 
 from django.conf import settings
 from django.db.models import Model, QuerySet
@@ -27,11 +32,15 @@ from django.utils.translation import gettext as _
 from ninja import Schema
 from ninja.throttling import BaseThrottle
 from ninja.utils import contribute_operation_callback
-from pydantic import Field
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, ConfigDict, Field, StringConstraints
 
+from crm.exceptions import NotFound
 from crm.lib.pagination import CREATED_DESC, DEFAULT_LIMIT, MAX_LIMIT, Key, Page
 from crm.lib.pagination import paginate as _paginate
 from crm.lib.ratelimit import rate_hit, rate_key
+from crm.lib.validation import unstorable_problem
+from crm.models import Client
+from crm.permissions import client_get_for_user
 from crm.registry import API_SCOPES
 
 if TYPE_CHECKING:
@@ -43,8 +52,8 @@ logger = logging.getLogger(__name__)
 
 # --- scopes -----------------------------------------------------------------------------------
 
-# The API-key scopes are registered by the apps (crm.registry.API_SCOPES; the core's are in
-# crm.api_routers.CORE_API_SCOPES).
+# The API-key scopes are registered by the apps (crm.registry.API_SCOPES; those of the core's
+# resources by integrations, with their routers: integrations.core_api.CORE_API_SCOPES).
 
 
 def scopes() -> dict[str, Promise]:
@@ -187,7 +196,105 @@ def paginate[M: Model](queryset: QuerySet[M], page: PageIn, *, keys: Sequence[Ke
     return _paginate(queryset, cursor=page.cursor, limit=page.limit, keys=keys)
 
 
+# --- input types ------------------------------------------------------------------------------
+# Input schemas check shape and size only (types, lengths, no NUL characters, which PostgreSQL
+# cannot store); the services validate meaning (E.164 phones, ISO country codes, brand rules) and
+# their ValidationFailed becomes a 422 naming the field. Unknown input fields are rejected, so a
+# typo is an error rather than a silently ignored change.
+
+
+def _storable(value: str) -> str:
+    """Text that PostgreSQL can store (no NUL), refused in words rather than by a pattern."""
+    problem = unstorable_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+Storable = AfterValidator(_storable)
+
+
+def _text(max_length: int, *, min_length: int = 0) -> StringConstraints:
+    return StringConstraints(max_length=max_length, min_length=min_length)
+
+
+Text2 = Annotated[str, _text(2), Storable]
+Text16 = Annotated[str, _text(16), Storable]
+Text40 = Annotated[str, _text(40), Storable]
+Text50 = Annotated[str, _text(50), Storable]
+Text64 = Annotated[str, _text(64), Storable]
+Text80 = Annotated[str, _text(80), Storable]
+Text100 = Annotated[str, _text(100), Storable]
+Text254 = Annotated[str, _text(254), Storable]
+Text500 = Annotated[str, _text(500), Storable]
+Text10k = Annotated[str, _text(10_000), Storable]
+Name100 = Annotated[str, _text(100, min_length=1), Storable]
+Title200 = Annotated[str, _text(200, min_length=1), Storable]
+Body20k = Annotated[str, _text(20_000, min_length=1), Storable]
+Tag = Annotated[str, _text(50, min_length=1), Storable]
+
+# Pydantic's lax mode would also take Unix timestamps for times and dates, and UUIDs without
+# dashes; the schema promises ISO 8601 and canonical UUIDs, so only those are accepted.
+_ISO_DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+_ISO_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def _format_check(pattern: re.Pattern[str], message: str) -> BeforeValidator:
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and pattern.match(value):
+            return value
+        if isinstance(value, str) or isinstance(value, int | float):
+            raise ValueError(message)
+        return value  # already a date/datetime/UUID (defaults), or a type error pydantic reports
+
+    return BeforeValidator(check)
+
+
+def _to_utc(value: datetime) -> datetime:
+    # PostgreSQL takes offsets up to ±15:59 only; ISO 8601 allows more. UTC is what is stored anyway.
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("This date and time is out of range.") from None
+
+
+IsoDatetime = Annotated[AwareDatetime, _format_check(
+    _ISO_DATETIME_RE, "Give an ISO 8601 date and time with a time zone, e.g. 2025-01-31T09:30:00Z."),
+    AfterValidator(_to_utc)]
+IsoDate = Annotated[date, _format_check(_ISO_DATE_RE, "Give a date as YYYY-MM-DD.")]
+Code = Annotated[UUID, _format_check(_UUID_RE, "Give a code such as 8c4f7ef6-0a43-4f5a-9d40-2f7b1d7f6a10.")]
+
+
+class InputSchema(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- the client in the caller's scope -------------------------------------------------------------
+# An API key sees every client of its brand and nothing else; a staff session sees what the user sees
+# in the pages (crm.permissions). A client outside the caller's scope is 404, exactly like one that
+# does not exist. The apps' routers that nest under a client (trading, wallet, KYC, risk) find it here.
+
+
+def key_clients(caller: Caller) -> QuerySet[Client]:
+    """The clients of the caller's API key's brand."""
+    assert caller.api_key is not None
+    return Client.objects.filter(brand_id=caller.api_key.brand_id).select_related("brand", "owner", "desk")
+
+
+def client_for(caller: Caller, code: UUID | str) -> Client:
+    """The client with `code` within the caller's scope, else NotFound (missing == forbidden)."""
+    if caller.api_key is None:
+        return client_get_for_user(caller.user, code)
+    client = key_clients(caller).filter(code=code).first()
+    if client is None:
+        raise NotFound()
+    return client
+
+
 __all__ = [
-    "ApiError", "Caller", "CallerRateThrottle", "PageIn", "caller_auth", "caller_of", "error_body", "paginate",
-    "requires_scope", "scopes",
+    "ApiError", "Body20k", "Caller", "CallerRateThrottle", "Code", "InputSchema", "IsoDate", "IsoDatetime", "Name100",
+    "PageIn", "Storable", "Tag", "Text2", "Text10k", "Text16", "Text40", "Text50", "Text64", "Text80", "Text100",
+    "Text254", "Text500", "Title200", "caller_auth", "caller_of", "client_for", "error_body", "key_clients",
+    "paginate", "requires_scope", "scopes",
 ]

@@ -69,8 +69,8 @@ class CrmConfig(AppConfig):
 
 
 def _contribute_core() -> None:
-    """The core registers its own roles, menu, tabs and timeline the way every app does."""
-    from crm.api_routers import CORE_API_SCOPES
+    """The core registers its own roles, menu, tabs and timeline the way every app does (the scopes of
+    its resources' API come with their routers, from integrations)."""
     from crm.navigation import CORE_NAVIGATION
     from crm.registry import contribute
     from crm.roles import CORE_CUSTOM_PERMISSIONS, CORE_PERMISSIONS
@@ -78,4 +78,4 @@ def _contribute_core() -> None:
     from crm.views.ui.timeline import CORE_TIMELINE
 
     contribute("crm", permissions=CORE_PERMISSIONS, custom_permissions=CORE_CUSTOM_PERMISSIONS,
-               navigation=CORE_NAVIGATION, api_scopes=CORE_API_SCOPES, tabs=CORE_TABS, timeline=CORE_TIMELINE)
+               navigation=CORE_NAVIGATION, tabs=CORE_TABS, timeline=CORE_TIMELINE)

@@ -20,8 +20,7 @@ from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema
 from pydantic import Field
 
-from crm.api import Caller, PageIn, caller_of, paginate, requires_scope
-from crm.api_routers.schemas import Code, Text16
+from crm.api import Caller, Code, PageIn, Text16, caller_of, paginate, requires_scope
 from crm.exceptions import NotFound, ValidationFailed
 from crm.lib.money import decimal_text
 from crm.lib.pagination import Key

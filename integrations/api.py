@@ -16,8 +16,20 @@ from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
-from crm.api import ApiError, Caller, PageIn, caller_of, paginate, requires_scope
-from crm.api_routers.schemas import Code, InputSchema, Name100, Text16, Text80, Text500
+from crm.api import (
+    ApiError,
+    Caller,
+    Code,
+    InputSchema,
+    Name100,
+    PageIn,
+    Text16,
+    Text80,
+    Text500,
+    caller_of,
+    paginate,
+    requires_scope,
+)
 from crm.exceptions import ValidationFailed
 from crm.lib.pagination import Key
 from crm.models import ApiKey

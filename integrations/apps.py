@@ -4,8 +4,9 @@ from django.apps import AppConfig
 
 
 class IntegrationsConfig(AppConfig):
-    """The CRM to other systems: the API keys' pages, the event feed, outbound webhooks (subscribers,
-    sending, the delivery log) and their API. Above every domain app: it reads their events, none imports it."""
+    """The CRM to other systems: the API keys' pages, the API of the core's resources (clients, notes,
+    tasks), the event feed, outbound webhooks (subscribers, sending, the delivery log) and their API.
+    Above every domain app: it reads their events, none imports it."""
 
     name = "integrations"
     verbose_name = "Integrations"
@@ -16,6 +17,7 @@ class IntegrationsConfig(AppConfig):
 
         from crm.events import outbox_archive_guard
         from crm.registry import ApiScope, NavItem, contribute
+        from integrations.core_api import CORE_API_SCOPES
         from integrations.services import webhooks_archive_check
 
         contribute(
@@ -25,6 +27,7 @@ class IntegrationsConfig(AppConfig):
                 NavItem("webhooks", _("Webhooks"), "webhook_subscriber_list", "key", admin_only=True, order=855),
             ],
             api_scopes=[
+                *CORE_API_SCOPES,
                 ApiScope("events:read", _("Read the brand's event feed."), order=70),
                 ApiScope("webhooks:manage",
                          _("Subscribe to events as outbound webhooks; read the delivery log and replay."), order=80),

@@ -12,7 +12,7 @@ Every 4xx answer has one shape, `{"code", "message", "fields"}` (see ERROR_SCHEM
 raised it: schema validation, a service's DomainError, authentication, an unknown path or a
 disallowed method.
 
-Routers: the core's live in crm/api_routers/; any other installed app adds its own as `router` in
+Routers: those of the core's resources live in integrations/core_api/; any other installed app adds its own as `router` in
 `<app>/api.py` (crm.api says how). They are built from the kit in crm.api (Caller, caller_of,
 requires_scope, ApiError, PageIn, paginate); `requires_scope` takes its authentication from here
 (settings.CRM_API_AUTHENTICATION names `caller_auth`). crm.urls mounts `api` and `not_found`.
@@ -402,10 +402,10 @@ def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
     return api.error_response(request, 404, "not_found", _("There is no API endpoint at this address."))
 
 
-# The core's routers and the event feed, then each installed app's `<app>.api.router`.
+# The core's resources and the event feed, then each installed app's `<app>.api.router`.
 CORE_ROUTERS: tuple[tuple[str, str], ...] = (
-    ("", "crm.api_routers.clients.router"),
-    ("", "crm.api_routers.tasks.router"),
+    ("", "integrations.core_api.clients.router"),
+    ("", "integrations.core_api.tasks.router"),
     ("", "integrations.event_feed.router"),
 )
 

@@ -18,8 +18,7 @@ from ninja import Query, Router, Schema
 from pydantic import Field
 
 from crm import event_access
-from crm.api import Caller, PageIn, caller_of, paginate, requires_scope
-from crm.api_routers.schemas import Code, IsoDatetime, Text80
+from crm.api import Caller, Code, IsoDatetime, PageIn, Text80, caller_of, paginate, requires_scope
 from crm.lib.pagination import ID_ASC
 from crm.models import Event
 from crm.permissions import client_queryset_for_user

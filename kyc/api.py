@@ -14,8 +14,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema
 from pydantic import Field
 
-from crm.api import caller_of, requires_scope
-from crm.api_routers.clients import client_for
+from crm.api import caller_of, client_for, requires_scope
 from crm.exceptions import NotFound
 from crm.permissions import user_can
 from kyc import selectors

@@ -24,9 +24,18 @@ from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
-from crm.api import Caller, PageIn, caller_of, paginate, requires_scope
-from crm.api_routers.clients import client_for
-from crm.api_routers.schemas import Code, IsoDatetime, Text40, Text254
+from crm.api import (
+    Caller,
+    Code,
+    IsoDatetime,
+    PageIn,
+    Text40,
+    Text254,
+    caller_of,
+    client_for,
+    paginate,
+    requires_scope,
+)
 from crm.exceptions import NotFound, ValidationFailed
 from crm.lib.money import decimal_text
 from crm.lib.pagination import Key

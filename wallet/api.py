@@ -28,9 +28,22 @@ from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
-from crm.api import ApiError, Caller, PageIn, caller_of, paginate, requires_scope
-from crm.api_routers.clients import client_for
-from crm.api_routers.schemas import Code, InputSchema, IsoDatetime, Text16, Text40, Text100, Text500
+from crm.api import (
+    ApiError,
+    Caller,
+    Code,
+    InputSchema,
+    IsoDatetime,
+    PageIn,
+    Text16,
+    Text40,
+    Text100,
+    Text500,
+    caller_of,
+    client_for,
+    paginate,
+    requires_scope,
+)
 from crm.exceptions import NotFound, ValidationFailed
 from crm.lib.money import Money, decimal_text, money_parse
 from crm.lib.pagination import Key

@@ -1,104 +1,45 @@
-"""Input and output schemas of the core's API.
+"""Input and output schemas of the API of the core's resources: clients, their notes, tasks.
 
-Input schemas check shape and size only (types, lengths, no NUL characters, which PostgreSQL
-cannot store); the services validate meaning (E.164 phones, ISO country codes, brand rules) and
-their ValidationFailed becomes a 422 naming the field. Unknown input fields are rejected, so a
-typo is an error rather than a silently ignored change.
+Built from the API's checked input types (crm.api: lengths, no NUL characters, ISO times, canonical
+codes; unknown input fields are rejected); the services validate meaning and their ValidationFailed
+becomes a 422 naming the field.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal, get_args
+from datetime import date, datetime
+from typing import Literal, get_args
 from uuid import UUID
 
 from ninja import Schema
-from pydantic import (
-    AfterValidator,
-    AwareDatetime,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StringConstraints,
+from pydantic import Field, StrictBool
+
+from crm.api import (
+    Body20k,
+    Code,
+    InputSchema,
+    IsoDate,
+    IsoDatetime,
+    Name100,
+    Tag,
+    Text2,
+    Text10k,
+    Text16,
+    Text40,
+    Text50,
+    Text64,
+    Text100,
+    Text254,
+    Text500,
+    Title200,
 )
-
-from crm.lib.validation import unstorable_problem
 from crm.models import Stage
-
-
-def _storable(value: str) -> str:
-    """Text that PostgreSQL can store (no NUL), refused in words rather than by a pattern."""
-    problem = unstorable_problem(value)
-    if problem:
-        raise ValueError(problem)
-    return value
-
-
-Storable = AfterValidator(_storable)
-
-
-def _text(max_length: int, *, min_length: int = 0) -> StringConstraints:
-    return StringConstraints(max_length=max_length, min_length=min_length)
-
-
-Text2 = Annotated[str, _text(2), Storable]
-Text16 = Annotated[str, _text(16), Storable]
-Text40 = Annotated[str, _text(40), Storable]
-Text50 = Annotated[str, _text(50), Storable]
-Text64 = Annotated[str, _text(64), Storable]
-Text80 = Annotated[str, _text(80), Storable]
-Text100 = Annotated[str, _text(100), Storable]
-Text254 = Annotated[str, _text(254), Storable]
-Text500 = Annotated[str, _text(500), Storable]
-Text10k = Annotated[str, _text(10_000), Storable]
-Name100 = Annotated[str, _text(100, min_length=1), Storable]
-Title200 = Annotated[str, _text(200, min_length=1), Storable]
-Body20k = Annotated[str, _text(20_000, min_length=1), Storable]
-Tag = Annotated[str, _text(50, min_length=1), Storable]
-
-# Pydantic's lax mode would also take Unix timestamps for times and dates, and UUIDs without
-# dashes; the schema promises ISO 8601 and canonical UUIDs, so only those are accepted.
-_ISO_DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
-_ISO_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-
-
-def _format_check(pattern: re.Pattern[str], message: str) -> BeforeValidator:
-    def check(value: Any) -> Any:
-        if isinstance(value, str) and pattern.match(value):
-            return value
-        if isinstance(value, str) or isinstance(value, int | float):
-            raise ValueError(message)
-        return value  # already a date/datetime/UUID (defaults), or a type error pydantic reports
-
-    return BeforeValidator(check)
-
-
-def _to_utc(value: datetime) -> datetime:
-    # PostgreSQL takes offsets up to ±15:59 only; ISO 8601 allows more. UTC is what is stored anyway.
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("This date and time is out of range.") from None
-
-
-IsoDatetime = Annotated[AwareDatetime, _format_check(
-    _ISO_DATETIME_RE, "Give an ISO 8601 date and time with a time zone, e.g. 2025-01-31T09:30:00Z."),
-    AfterValidator(_to_utc)]
-IsoDate = Annotated[date, _format_check(_ISO_DATE_RE, "Give a date as YYYY-MM-DD.")]
-Code = Annotated[UUID, _format_check(_UUID_RE, "Give a code such as 8c4f7ef6-0a43-4f5a-9d40-2f7b1d7f6a10.")]
 
 StageName = Literal["lead", "registered", "verified", "funded", "active", "dormant", "closed"]
 # The API's stage names are the model's: a new stage must be added here too.
 assert set(get_args(StageName)) == set(Stage.values)
 
 TaskStatus = Literal["open", "done", "overdue", "all"]
-
-
-class InputSchema(Schema):
-    model_config = ConfigDict(extra="forbid")
 
 
 # --- clients ------------------------------------------------------------------------------------

@@ -14,14 +14,20 @@ from ninja import Query, Router, Status
 
 from crm import services
 from crm.api import Caller, PageIn, caller_of, paginate, requires_scope
-from crm.api_routers.clients import _staff_by_code, client_for
-from crm.api_routers.schemas import TaskFilters, TaskIn, TaskOut, TaskPage, TaskPatch
 from crm.exceptions import NotFound, ValidationFailed
 from crm.models import Task
 from crm.permissions import task_get_for_user
 from crm.selectors import task_list_for_user
+from integrations.core_api.clients import _staff_by_code, client_for
+from integrations.core_api.schemas import TaskFilters, TaskIn, TaskOut, TaskPage, TaskPatch
 
 router = Router(tags=["tasks"])
+
+# Each operation keeps the id the API has published since this router lived in the core (as
+# crm.api_routers.tasks): clients generated from the schema name their methods by it.
+def _op(name: str) -> str:
+    return f"crm_api_routers_tasks_{name}"
+
 
 
 def _key_tasks(caller: Caller) -> QuerySet[Task]:
@@ -67,7 +73,8 @@ def task_out(task: Task) -> dict[str, Any]:
     }
 
 
-@router.get("/tasks", response=TaskPage, url_name="api_task_list", summary="List tasks")
+@router.get("/tasks", response=TaskPage, url_name="api_task_list", summary="List tasks",
+            operation_id=_op("list_tasks"))
 @requires_scope("tasks:read")
 def list_tasks(request: HttpRequest, filters: Query[TaskFilters], page: Query[PageIn]) -> dict[str, Any]:
     """A staff session's own tasks (assigned to them); for an API key, the tasks about its brand's
@@ -81,13 +88,15 @@ def list_tasks(request: HttpRequest, filters: Query[TaskFilters], page: Query[Pa
     return {"items": [task_out(t) for t in result.items], "next_cursor": result.next_cursor}
 
 
-@router.get("/tasks/{uuid:code}", response=TaskOut, url_name="api_task_detail", summary="Get a task")
+@router.get("/tasks/{uuid:code}", response=TaskOut, url_name="api_task_detail", summary="Get a task",
+            operation_id=_op("get_task"))
 @requires_scope("tasks:read")
 def get_task(request: HttpRequest, code: UUID) -> dict[str, Any]:
     return task_out(task_for(caller_of(request), code))
 
 
-@router.post("/tasks", response={201: TaskOut}, url_name="api_task_create", summary="Create a task")
+@router.post("/tasks", response={201: TaskOut}, url_name="api_task_create", summary="Create a task",
+             operation_id=_op("create_task"))
 @requires_scope("tasks:write")
 def create_task(request: HttpRequest, payload: TaskIn) -> Status[dict[str, Any]]:
     """Create a task for `assignee`, who must be able to see the client. Event `task.created`.
@@ -118,7 +127,8 @@ def create_task(request: HttpRequest, payload: TaskIn) -> Status[dict[str, Any]]
     return Status(201, task_out(task))
 
 
-@router.patch("/tasks/{uuid:code}", response=TaskOut, url_name="api_task_update", summary="Complete, reopen or reschedule a task")
+@router.patch("/tasks/{uuid:code}", response=TaskOut, url_name="api_task_update", summary="Complete, reopen or reschedule a task",
+              operation_id=_op("update_task"))
 @requires_scope("tasks:write")
 def update_task(request: HttpRequest, code: UUID, payload: TaskPatch) -> dict[str, Any]:
     """`done: true` completes the task (event `task.completed`), `done: false` reopens it

@@ -2,7 +2,7 @@
 
 Scope: an API key sees every client of its brand and nothing else; a staff session sees what the
 user sees in the pages (crm.permissions). A client outside the caller's scope is 404, exactly
-like one that does not exist.
+like one that does not exist (crm.api.client_for, which the apps' routers nested under a client use too).
 """
 
 from __future__ import annotations
@@ -17,8 +17,11 @@ from django.utils.translation import gettext as _
 from ninja import Query, Router, Status
 
 from crm import services
-from crm.api import Caller, PageIn, caller_of, paginate, requires_scope
-from crm.api_routers.schemas import (
+from crm.api import Caller, PageIn, caller_of, client_for, key_clients, paginate, requires_scope
+from crm.exceptions import ValidationFailed
+from crm.models import Brand, Client, Desk, Note, User
+from crm.selectors import client_filter, client_list, mask_email, mask_phone, note_list
+from integrations.core_api.schemas import (
     ClientFilters,
     ClientIn,
     ClientOut,
@@ -28,12 +31,14 @@ from crm.api_routers.schemas import (
     NoteOut,
     NotePage,
 )
-from crm.exceptions import NotFound, ValidationFailed
-from crm.models import Brand, Client, Desk, Note, User
-from crm.permissions import client_get_for_user
-from crm.selectors import client_filter, client_list, mask_email, mask_phone, note_list
 
 router = Router(tags=["clients"])
+
+# Each operation keeps the id the API has published since this router lived in the core (as
+# crm.api_routers.clients): clients generated from the schema name their methods by it.
+def _op(name: str) -> str:
+    return f"crm_api_routers_clients_{name}"
+
 
 # Text fields a PATCH may clear by sending null (stored as "").
 _CLEARABLE_TEXT = frozenset({
@@ -45,24 +50,9 @@ _CLEARABLE_TEXT = frozenset({
 # --- access ---------------------------------------------------------------------------------------
 
 
-def _key_clients(caller: Caller) -> QuerySet[Client]:
-    assert caller.api_key is not None
-    return Client.objects.filter(brand_id=caller.api_key.brand_id).select_related("brand", "owner", "desk")
-
-
-def client_for(caller: Caller, code: UUID | str) -> Client:
-    """The client with `code` within the caller's scope, else NotFound (missing == forbidden)."""
-    if caller.api_key is None:
-        return client_get_for_user(caller.user, code)
-    client = _key_clients(caller).filter(code=code).first()
-    if client is None:
-        raise NotFound()
-    return client
-
-
 def _filtered_for_key(caller: Caller, f: ClientFilters) -> QuerySet[Client]:
     """The key's brand's clients with the same filters, and the same meaning, as selectors.client_list."""
-    return client_filter(_key_clients(caller), q=f.q or "", stage=f.stage or "", country=f.country or "",
+    return client_filter(key_clients(caller), q=f.q or "", stage=f.stage or "", country=f.country or "",
                          language=f.language or "", tag=f.tag or "", owner=f.owner, desk=f.desk)
 
 
@@ -152,7 +142,8 @@ def note_out(note: Note, client: Client) -> dict[str, Any]:
 # --- clients --------------------------------------------------------------------------------------
 
 
-@router.get("/clients", response=ClientPage, url_name="api_client_list", summary="List clients")
+@router.get("/clients", response=ClientPage, url_name="api_client_list", summary="List clients",
+            operation_id=_op("list_clients"))
 @requires_scope("clients:read")
 def list_clients(request: HttpRequest, filters: Query[ClientFilters], page: Query[PageIn]) -> dict[str, Any]:
     """Clients in the caller's scope, newest first, with optional filters (all combined with AND)."""
@@ -176,7 +167,8 @@ def list_clients(request: HttpRequest, filters: Query[ClientFilters], page: Quer
     return {"items": [client_out(c, caller) for c in result.items], "next_cursor": result.next_cursor}
 
 
-@router.get("/clients/{uuid:code}", response=ClientOut, url_name="api_client_detail", summary="Get a client")
+@router.get("/clients/{uuid:code}", response=ClientOut, url_name="api_client_detail", summary="Get a client",
+            operation_id=_op("get_client"))
 @requires_scope("clients:read")
 def get_client(request: HttpRequest, code: UUID) -> dict[str, Any]:
     """One client. A staff session's read is recorded as a view of the client's record."""
@@ -187,7 +179,8 @@ def get_client(request: HttpRequest, code: UUID) -> dict[str, Any]:
     return client_out(client, caller)
 
 
-@router.post("/clients", response={201: ClientOut}, url_name="api_client_create", summary="Create a client")
+@router.post("/clients", response={201: ClientOut}, url_name="api_client_create", summary="Create a client",
+             operation_id=_op("create_client"))
 @requires_scope("clients:write")
 def create_client(request: HttpRequest, payload: ClientIn) -> Status[dict[str, Any]]:
     """Create a client. The phone is stored in E.164 (national numbers need `country`); an agent
@@ -205,7 +198,8 @@ def create_client(request: HttpRequest, payload: ClientIn) -> Status[dict[str, A
     return Status(201, client_out(client, caller))
 
 
-@router.patch("/clients/{uuid:code}", response=ClientOut, url_name="api_client_update", summary="Update a client")
+@router.patch("/clients/{uuid:code}", response=ClientOut, url_name="api_client_update", summary="Update a client",
+              operation_id=_op("update_client"))
 @requires_scope("clients:write")
 def update_client(request: HttpRequest, code: UUID, payload: ClientPatch) -> dict[str, Any]:
     """Change the fields sent, all or nothing. Events `client.updated`, `client.assigned` (owner,
@@ -242,7 +236,7 @@ def update_client(request: HttpRequest, code: UUID, payload: ClientPatch) -> dic
 
 
 @router.get("/clients/{uuid:code}/notes", response=NotePage, url_name="api_note_list", tags=["notes"],
-            summary="List a client's notes")
+            summary="List a client's notes", operation_id=_op("list_notes"))
 @requires_scope("notes:read")
 def list_notes(request: HttpRequest, code: UUID, page: Query[PageIn]) -> dict[str, Any]:
     """The client's notes, newest first."""
@@ -252,7 +246,7 @@ def list_notes(request: HttpRequest, code: UUID, page: Query[PageIn]) -> dict[st
 
 
 @router.post("/clients/{uuid:code}/notes", response={201: NoteOut}, url_name="api_note_create", tags=["notes"],
-             summary="Add a note to a client")
+             summary="Add a note to a client", operation_id=_op("create_note"))
 @requires_scope("notes:write")
 def create_note(request: HttpRequest, code: UUID, payload: NoteIn) -> Status[dict[str, Any]]:
     """Add a note. Event `note.added`. Notes written with an API key have no author."""

@@ -1,4 +1,5 @@
-"""The core's API routers (clients and notes, tasks), mounted by integrations.assembly."""
+"""The API of the core's resources (clients and their notes, tasks): routers over crm's services and
+selectors, mounted by integrations.assembly first, and the scopes they need."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.registry import ApiScope
 
-# Registered by CrmConfig.ready() (crm.registry.contribute); other apps register theirs the same way.
+# Registered by IntegrationsConfig.ready() (crm.registry.contribute), first in the key form's order.
 CORE_API_SCOPES = [
     ApiScope("clients:read", _("List and read clients, with email and phone in full."), order=10),
     ApiScope("clients:write", _("Create and update clients."), order=20),
