@@ -922,6 +922,9 @@ def schema_from_snapshot(*, env: Mapping[str, str]) -> str | None:
     finally:
         connections.close_all()
     if isinstance(restored, schema_snapshot.Restored):
+        if restored.older:
+            return (f"schema restored from the snapshot of earlier migrations {restored.snapshot} in "
+                    f"{restored.seconds:.0f} s; migrating only those added since")
         return f"schema restored from its snapshot {restored.snapshot} in {restored.seconds:.0f} s"
     return f"{restored}: migrating from the first migration (a few minutes)" if restored else None
 

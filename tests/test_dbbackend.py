@@ -137,7 +137,9 @@ def test_make_runs_empty_database_gets_the_schema_from_the_snapshot_and_a_used_o
         cursor.execute(f"CREATE DATABASE {empty}")
     _owner_run(SCRATCH, "CREATE TABLE ledger_probe (id int PRIMARY KEY); INSERT INTO ledger_probe VALUES (7)")
     with connection._nodb_cursor() as cursor:
-        assert schema_snapshot.save_snapshot(connection.creation, cursor, SCRATCH, "e" * 64) is not None
+        written = schema_snapshot.save_snapshot(connection.creation, cursor, SCRATCH, "e" * 64)
+        assert written is not None
+    schema_snapshot.manifest_path(written).unlink()  # a snapshot of other migrations than these (below)
     target = type(connections["default"])({**connection.settings_dict, "NAME": empty}, alias="default")  # its own
     monkeypatch.setattr(schema_snapshot, "digest", lambda server_version: "9" * 64)
     try:
@@ -151,6 +153,52 @@ def test_make_runs_empty_database_gets_the_schema_from_the_snapshot_and_a_used_o
         assert _owner_run(empty, "SELECT id FROM ledger_probe ORDER BY id") == [(7,), (8,)]
     finally:
         target.close()
+
+
+def test_after_a_new_migration_make_run_restores_the_earlier_snapshot_and_migrates_only_the_new_one(
+        snapshots: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer has just written a migration: no snapshot has this checkout's digest, but the
+    committed one holds every other migration unchanged, so `make run` restores it (and `migrate`
+    applies the new one) instead of migrating from the first. A snapshot one of whose migrations has
+    been edited since, or made by another Django, is not used."""
+    empties = ["test_crm_snapshot_empty", "test_crm_snapshot_empty_edited", "test_crm_snapshot_empty_django"]
+    with connection._nodb_cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE {SCRATCH}")
+        for name in empties:
+            cursor.execute(f"CREATE DATABASE {name}")
+    _owner_run(SCRATCH, "CREATE TABLE ledger_probe (id int PRIMARY KEY); INSERT INTO ledger_probe VALUES (7)")
+    with connection._nodb_cursor() as cursor:
+        written = schema_snapshot.save_snapshot(connection.creation, cursor, SCRATCH, "e" * 64)
+    assert written is not None and schema_snapshot.manifest_path(written).is_file()
+    held = schema_snapshot.manifest("16.0")["migrations"]
+    assert "crm/migrations/0001_initial.py" in held and "django/contrib/auth/migrations/0001_initial.py" in held
+
+    real = schema_snapshot.manifest
+    monkeypatch.setattr(schema_snapshot, "digest", lambda server_version: "9" * 64)
+
+    def checkout(server_version: str, *, edited: str = "", django: str = "") -> dict[str, Any]:
+        now = real(server_version)
+        migrations = {**now["migrations"], "wallet/migrations/9999_written_just_now.py": "0" * 64}
+        if edited:
+            migrations[edited] = "1" * 64
+        return {**now, "migrations": migrations, **({"django": django} if django else {})}
+
+    cases = [(empties[0], {}), (empties[1], {"edited": "crm/migrations/0001_initial.py"}),
+             (empties[2], {"django": "5.2"})]
+    for name, change in cases:
+        monkeypatch.setattr(schema_snapshot, "manifest", lambda v, change=change: checkout(v, **change))
+        target = type(connections["default"])({**connection.settings_dict, "NAME": name}, alias="default")
+        try:
+            restored = schema_snapshot.restore_if_empty(target)
+        finally:
+            target.close()
+        if not change:
+            assert isinstance(restored, schema_snapshot.Restored) and restored.older
+            assert restored.snapshot == written.name
+            assert _owner_run(name, "SELECT id FROM ledger_probe") == [(7,)]
+        else:
+            assert restored == f"no snapshot of these migrations (schema-{'9' * 16}.dump.gz)", change
+            assert _owner_run(name, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == [(0,)]
 
 
 def test_the_digest_leaves_out_the_apps_only_the_tests_install() -> None:

@@ -45,7 +45,9 @@ def balance_operation_send_now(*, operation_id: int, wait_seconds: float = 30) -
     answer. Returns the operation as it then stands (still pending only past the wait)."""
     operation = balance_operation_send(operation_id=operation_id)
     deadline = time.monotonic() + wait_seconds
+    pause = 0.01  # a worker's send takes tens of milliseconds: look soon, then less often
     while operation.state == BalanceState.PENDING and time.monotonic() < deadline:
-        time.sleep(0.2)
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
         operation = BalanceOperation.objects.get(pk=operation_id)
     return operation

@@ -160,6 +160,7 @@ class Simulator:
         self.host, self.port, self.state_dir = host, port, state_dir
         self.ca_file = str(state_dir / "cert.pem")
         self.config: dict[str, Any] = {}
+        self._conn: http.client.HTTPSConnection | None = None
 
     def wait(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -176,20 +177,41 @@ class Simulator:
                            f"within {seconds:.0f} s: {last}")
 
     def control(self, path: str, body: Any = None) -> Any:
-        context = ssl.create_default_context(cafile=self.ca_file)
-        conn = http.client.HTTPSConnection(self.host, self.port, timeout=30, context=context)
-        try:
-            payload = json.dumps(body).encode() if body is not None else None
-            conn.request("POST" if payload is not None else "GET", path, body=payload,
-                         headers={"X-Sim-Token": str(self.config["control_token"]),
-                                  "Content-Type": "application/json"})
-            response = conn.getresponse()
-            data = json.loads(response.read())
-        finally:
-            conn.close()
+        """One call of the simulator's control API, over a kept-alive connection (a handshake per call
+        cost a few hundred of them per demo); a connection the simulator has closed meanwhile is
+        opened again once, which is safe because only a request that was never answered is resent."""
+        payload = json.dumps(body).encode() if body is not None else None
+        headers = {"X-Sim-Token": str(self.config["control_token"]), "Content-Type": "application/json"}
+        for attempt in (1, 2):
+            conn = self._connection()
+            try:
+                conn.request("POST" if payload is not None else "GET", path, body=payload, headers=headers)
+                response = conn.getresponse()
+                data = json.loads(response.read())
+                break
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self.close()
+                if attempt == 2:
+                    raise
+            except BaseException:
+                self.close()
+                raise
+        if response.getheader("Connection", "").lower() == "close":
+            self.close()
         if response.status != 200:
             raise CommandError(f"simulator {path}: HTTP {response.status} {data}")
         return data
+
+    def _connection(self) -> http.client.HTTPSConnection:
+        if self._conn is None:
+            context = ssl.create_default_context(cafile=self.ca_file)
+            self._conn = http.client.HTTPSConnection(self.host, self.port, timeout=30, context=context)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     @property
     def manager(self) -> dict[str, Any]:
