@@ -1,1 +1,0 @@
-"""Benchmarks: one script per measured workload (`make bench` runs them all). See common.py."""

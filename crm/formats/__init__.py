@@ -1,1 +1,0 @@
-"""Locale formats overriding Django's (FORMAT_MODULE_PATH = "crm.formats"): one package per language."""

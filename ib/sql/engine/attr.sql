@@ -1,2 +1,0 @@
-CREATE TEMP TABLE _attr ON COMMIT DROP AS {attr_select};
-ANALYZE _attr
