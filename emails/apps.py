@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class EmailsConfig(AppConfig):
+    name = "emails"
+    verbose_name = "Emails"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.utils.translation import gettext_lazy as _
+
+        # The delivery task, and the composer's notice of a failed email to its author.
+        from crm.models import RoleCode
+        from crm.registry import ClientTab, contribute
+        from emails import composer  # noqa: F401
+        from emails.services import EMAIL_TIMELINE
+        from emails.views import email_tab_context
+
+        contribute(
+            "emails",
+            permissions={RoleCode.ADMIN: ["emails.view_emailtemplate", "emails.add_emailtemplate",
+                                          "emails.change_emailtemplate"]},
+            timeline=EMAIL_TIMELINE,
+            tabs=[ClientTab(key="email", label=_("Email"), template="emails/client_tab.html", order=35,
+                            permission="crm.email_client", context=email_tab_context)],
+        )

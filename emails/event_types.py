@@ -1,0 +1,25 @@
+"""The emails' events and their payloads (see crm.events.catalogue)."""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+from crm.events.catalogue import CodeText, declare
+
+
+class EmailSent(TypedDict):
+    email: CodeText
+    template: str
+    language: str
+    subject: str
+    to: str  # masked
+    sent_by: str  # a user's code or "automation:<rule>"
+
+
+class EmailFailed(EmailSent):
+    error: str
+    attempts: int
+
+
+declare("email.sent", payload=EmailSent, description="An email to a client was sent.")
+declare("email.failed", payload=EmailFailed, description="An email to a client could not be sent (gave up).")

@@ -1,0 +1,645 @@
+"""Email templates: a restricted template language, rendering with language fallback, sending.
+
+Templates are written by administrators, so they are rendered by a sandboxed engine: the
+builtin tags that only shape text (if, for, with, firstof, cycle, now, ...) and the builtin
+filters except those that mark text safe or dump objects; no {% load %}, {% include %},
+{% extends %}, {% url %} or {% debug %}; no loaders. The context holds plain values only
+(dicts, lists, text, numbers, dates), never model instances, so a template can read data but
+never call into the application:
+
+    client.first_name  client.last_name  client.full_name  client.email  client.country
+    client.language  client.stage  client.code
+    brand.name  brand.code          owner.name  owner.email  owner.first_name
+    event.name  event.data.<key>    (when sent for a domain event)
+    plus whatever the caller passes as `context` (plain values only)
+
+The text version is rendered without escaping and wrapped in templates/emails/base.txt; the
+HTML version is the same text escaped, with links and line breaks, wrapped in
+templates/emails/base.html. Sending picks the template in the client's language, then the
+brand's default language, then English.
+
+`email_send_templated` renders in the caller's transaction and writes an OutboundEmail row;
+after commit a Celery task sends it and emits "email.sent" (SMTP errors are retried with
+backoff; the last failure emits "email.failed"). A client without an email address is skipped,
+and the result says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import smtplib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
+
+from celery import shared_task
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.template import Context, Engine, Library, TemplateSyntaxError, defaultfilters, defaulttags
+from django.template.defaultfilters import linebreaks_filter, urlize
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from kombu.exceptions import OperationalError as BrokerError
+
+from crm.audit import audit_record
+from crm.events import emit
+from crm.exceptions import FieldErrors, NotFound, ValidationFailed
+from crm.lib import context as actor_context
+from crm.lib.validation import InvalidValue, language_normalise, text_clean
+from crm.models import Brand, Client, Event, Stage, User
+from crm.permissions import user_can
+from crm.registry import TimelineKind
+from crm.selectors import mask_email
+from emails import permissions
+from emails.models import EMAIL_STATES, EmailStatus, EmailTemplate, OutboundEmail, template_key_validator
+
+if TYPE_CHECKING:
+    from django.template.base import Template
+
+logger = logging.getLogger(__name__)
+
+SUBJECT_MAX = 255
+BODY_MAX = 20_000
+FALLBACK_LANGUAGE = "en"
+EMAIL_MAX_ATTEMPTS = 6
+# A queued message whose task was lost (broker down at commit) is queued again after this long.
+EMAIL_STALE_AFTER = timedelta(minutes=10)
+
+# --- the sandbox ---------------------------------------------------------------------------------
+
+ALLOWED_TAGS: frozenset[str] = frozenset({
+    "autoescape", "comment", "cycle", "filter", "firstof", "for", "if", "ifchanged", "now", "regroup",
+    "resetcycle", "spaceless", "templatetag", "verbatim", "widthratio", "with",
+})
+# Filters that would let text through unescaped into the HTML version, or print object internals.
+BLOCKED_FILTERS: frozenset[str] = frozenset({"safe", "safeseq", "pprint", "json_script"})
+# Top-level names a template may use; others exist only when a caller passes them.
+KNOWN_ROOTS: frozenset[str] = frozenset({"client", "brand", "owner", "event"})
+_INVALID = "\x00INVALID:%s\x00"
+
+
+def _sandbox_library() -> Library:
+    library = Library()
+    for name in ALLOWED_TAGS:
+        library.tags[name] = defaulttags.register.tags[name]
+    for name, fn in defaultfilters.register.filters.items():
+        if name not in BLOCKED_FILTERS:
+            library.filters[name] = fn
+    return library
+
+
+class _SandboxEngine(Engine):
+    # Engine always adds these to `builtins`: the sandbox replaces them with its own library.
+    default_builtins: ClassVar[list[str]] = []
+
+    def __init__(self, *, string_if_invalid: str = "") -> None:
+        super().__init__(dirs=[], loaders=[], libraries={}, builtins=[], autoescape=False, debug=True,
+                         string_if_invalid=string_if_invalid)
+        self.template_builtins = [_sandbox_library()]
+
+
+_engine = _SandboxEngine()
+# Renders unknown variables as a marker, so that validation can name them.
+_checking_engine = _SandboxEngine(string_if_invalid=_INVALID)
+
+
+@dataclass(frozen=True)
+class TemplateProblem:
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        if self.line is None:
+            return self.message
+        return gettext("Line %(line)d: %(message)s") % {"line": self.line, "message": self.message}
+
+
+def _compile(source: str, engine: Engine = _engine) -> Template:
+    return engine.from_string(source)
+
+
+def template_syntax_problem(source: str) -> TemplateProblem | None:
+    """The first syntax error in `source` with its line, or None."""
+    try:
+        _compile(source)
+    except TemplateSyntaxError as exc:
+        info = getattr(exc, "template_debug", None) or {}
+        message = str(exc.args[0]) if exc.args else str(exc)
+        return TemplateProblem(message=_syntax_message(message), line=info.get("line"))
+    return None
+
+
+# Django's own wording suggests {% load %}, which the sandbox does not have.
+_LOAD_HINT = " Did you forget to register or load this tag?"
+_BAD_TAG_RE = re.compile(r"^Invalid block tag on line \d+: '(?P<name>[^']+)'")
+_BAD_FILTER_RE = re.compile(r"^Invalid filter: '(?P<name>[^']+)'")
+_CLOSING_TAGS = frozenset({"else", "elif", "empty"})
+
+
+def _syntax_message(message: str) -> str:
+    message = message.replace(_LOAD_HINT, "")
+    if (tag := _BAD_TAG_RE.match(message)) is not None:
+        name = tag["name"]
+        if name.startswith("end") or name in _CLOSING_TAGS:
+            return message  # a misplaced closing tag: Django says what was expected instead
+        return gettext("The tag “%(tag)s” is not available in email templates.") % {"tag": name}
+    if (bad_filter := _BAD_FILTER_RE.match(message)) is not None:
+        return gettext("The filter “%(filter)s” is not available in email templates.") % {"filter": bad_filter["name"]}
+    return message
+
+
+def template_unknown_variables(source: str, context: Mapping[str, Any]) -> list[str]:
+    """Variables of `source` that do not resolve against `context` and that a template could
+    never have (misspelt client, brand or owner fields, unknown top-level names)."""
+    try:
+        rendered = _compile(source, _checking_engine).render(Context(dict(context), autoescape=False))
+    except TemplateSyntaxError:
+        return []
+    except (ValueError, TypeError, ArithmeticError, AttributeError, KeyError, IndexError):
+        return []  # reported by template_render_problem
+    names: list[str] = []
+    for chunk in rendered.split("\x00")[1::2]:
+        name = chunk.removeprefix("INVALID:")
+        root = name.split(".", 1)[0].split("|", 1)[0]
+        flag = root in {"client", "brand", "owner"} or root not in KNOWN_ROOTS | set(context)
+        if flag and name not in names:
+            names.append(name)
+    return names
+
+
+def template_render_problem(source: str, context: Mapping[str, Any]) -> str | None:
+    """An error that rendering `source` with `context` raises (a filter given the wrong kind of value)."""
+    try:
+        _compile(source).render(Context(dict(context), autoescape=False))
+    except TemplateSyntaxError:
+        return None  # reported by template_syntax_problem
+    except (ValueError, TypeError, ArithmeticError, AttributeError, KeyError, IndexError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def template_problems(source: str, *, context: Mapping[str, Any] | None = None) -> list[str]:
+    """Everything wrong with `source` as human messages: syntax (with its line), unknown
+    variables, and errors rendering it with the sample context."""
+    syntax = template_syntax_problem(source)
+    if syntax is not None:
+        return [str(syntax)]
+    sample = context if context is not None else sample_context()
+    problems = [gettext("Unknown variable “%(name)s”.") % {"name": name}
+                for name in template_unknown_variables(source, sample)]
+    render_error = template_render_problem(source, sample)
+    if render_error:
+        problems.append(gettext("It cannot be rendered: %(error)s") % {"error": render_error})
+    return problems
+
+
+def render_text(source: str, context: Mapping[str, Any]) -> str:
+    """`source` rendered by the sandbox, without HTML escaping (for text and subjects)."""
+    return _compile(source).render(Context(dict(context), autoescape=False))
+
+
+# --- the context ---------------------------------------------------------------------------------
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """`value` as plain data a template may read: no model instances, no callables."""
+    if depth > 8:
+        return ""
+    if value is None or isinstance(value, str | bool | int | float | Decimal | datetime | date):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v, depth + 1) for k, v in value.items() if not str(k).startswith("_")}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain(v, depth + 1) for v in value]
+    return str(value)
+
+
+def _stage_label(stage: str) -> str:
+    try:
+        return str(Stage(stage).label)
+    except ValueError:
+        return stage
+
+
+def _user_values(user: User | None) -> dict[str, str]:
+    if user is None:
+        return {"name": "", "first_name": "", "email": ""}
+    name = user.full_name or user.email
+    return {"name": name, "first_name": name.split(" ", 1)[0], "email": user.email}
+
+
+def template_context(*, client: Client, event: Event | None = None,
+                     extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The variables a template sees for `client` (and the event that caused the email)."""
+    values: dict[str, Any] = {
+        "client": {
+            "first_name": client.first_name, "last_name": client.last_name, "full_name": client.full_name,
+            "email": client.email, "country": client.country, "language": client.language,
+            "stage": _stage_label(client.stage), "code": str(client.code),
+        },
+        "brand": {"name": client.brand.name, "code": client.brand.code},
+        "owner": _user_values(client.owner),
+    }
+    if event is not None:
+        values["event"] = {"name": event.name, "data": _plain(event.data), "occurred_at": event.occurred_at}
+    for key, value in (extra or {}).items():
+        if key not in values and key.isidentifier() and not key.startswith("_"):
+            values[key] = _plain(value)
+    return values
+
+
+def sample_context(*, brand: Brand | None = None) -> dict[str, Any]:
+    """Made-up values with every variable, for validation and for previews without a client."""
+    return {
+        "client": {
+            "first_name": "Layla", "last_name": "Haddad", "full_name": "Layla Haddad", "email": "layla@example.com",
+            "country": "AE", "language": "ar", "stage": str(Stage.REGISTERED.label),
+            "code": "00000000-0000-0000-0000-000000000000",
+        },
+        "brand": {"name": brand.name if brand else "Example Markets", "code": brand.code if brand else "example"},
+        "owner": {"name": "Omar Farouk", "first_name": "Omar", "email": "omar@example.com"},
+        "event": {"name": "client.stage_changed", "data": {"from": "lead", "to": "registered"},
+                  "occurred_at": timezone.now()},
+    }
+
+
+# --- rendering -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    template: EmailTemplate
+    language: str
+    subject: str
+    text: str
+    html: str
+
+
+def language_chain(*, client_language: str, brand: Brand) -> list[str]:
+    """Languages to try, best first: the client's (then its base language), the brand's default, English."""
+    chain: list[str] = []
+    for code in (client_language, brand.default_language, FALLBACK_LANGUAGE):
+        code = (code or "").strip().lower()
+        for candidate in (code, code.split("-", 1)[0]):
+            if candidate and candidate not in chain:
+                chain.append(candidate)
+    return chain
+
+
+def email_template_pick(*, brand: Brand, key: str, language: str) -> EmailTemplate | None:
+    """The active template `key` of `brand` in the best language of the fallback chain."""
+    chain = language_chain(client_language=language, brand=brand)
+    found = {t.language: t for t in EmailTemplate.objects.filter(brand=brand, key=key, is_active=True,
+                                                                 language__in=chain)}
+    return next((found[code] for code in chain if code in found), None)
+
+
+def _is_rtl(language: str) -> bool:
+    try:
+        return bool(translation.get_language_info(language)["bidi"])
+    except KeyError:
+        return language.split("-", 1)[0] in {"ar", "fa", "he", "ur", "ps", "yi"}
+
+
+def email_render(*, template: EmailTemplate, context: Mapping[str, Any]) -> RenderedEmail:
+    """Subject, text and HTML of `template` with `context` (see template_context).
+
+    Raises ValidationFailed when the stored template no longer renders (it was valid when saved).
+    """
+    try:
+        subject = " ".join(render_text(template.subject, context).split())[:SUBJECT_MAX]
+        body = render_text(template.body, context).strip()
+    except (TemplateSyntaxError, ValueError, TypeError, ArithmeticError, AttributeError, KeyError,
+            IndexError) as exc:
+        raise ValidationFailed(
+            gettext("The email template “%(key)s” (%(language)s) cannot be rendered: %(error)s")
+            % {"key": template.key, "language": template.language, "error": exc},
+            fields={"template": [str(exc)]},
+        ) from None
+    brand = context.get("brand") or {}
+    layout = {
+        "subject": subject, "brand_name": brand.get("name", ""), "language": template.language,
+        "rtl": _is_rtl(template.language),
+    }
+    with translation.override(template.language):
+        text = render_to_string("emails/base.txt", {**layout, "body": body})
+        # Everything in the body is escaped once (variables and the template's own text alike),
+        # then links and paragraphs are added: the HTML says exactly what the text says.
+        body_html = linebreaks_filter(urlize(body, autoescape=True), autoescape=True)
+        html = render_to_string("emails/base.html", {**layout, "body_html": mark_safe(body_html)})  # noqa: S308
+    return RenderedEmail(template=template, language=template.language, subject=subject, text=text.strip() + "\n",
+                         html=html)
+
+
+# --- templates: services -------------------------------------------------------------------------
+
+def _require_admin(actor: User | None, perm: str) -> None:
+    from crm.exceptions import NotAllowed
+
+    if actor is not None and not user_can(actor, perm):
+        raise NotAllowed()
+
+
+def _template_snapshot(t: EmailTemplate) -> dict[str, Any]:
+    return {"brand": t.brand.code, "key": t.key, "language": t.language, "subject": t.subject, "body": t.body,
+            "description": t.description, "is_active": t.is_active}
+
+
+def email_template_validate(*, brand: Any, key: Any, language: Any, subject: Any, body: Any,
+                            description: Any = "", instance: EmailTemplate | None = None) -> dict[str, Any]:
+    """Cleaned values, or ValidationFailed naming each problem (template errors with their line)."""
+    errors = FieldErrors()
+    cleaned: dict[str, Any] = {}
+    if not isinstance(brand, Brand):
+        errors.add("brand", gettext("Choose a brand."))
+    key = (key or "").strip().lower() if isinstance(key, str) else ""
+    if not key:
+        errors.add("key", gettext("This field is required."))
+    else:
+        try:
+            template_key_validator(key)
+        except ValidationError as exc:
+            errors.add("key", " ".join(exc.messages))
+    try:
+        cleaned["language"] = language_normalise(language if isinstance(language, str) else "", field="language")
+        if not cleaned["language"]:
+            errors.add("language", gettext("This field is required."))
+    except InvalidValue as exc:
+        errors.add(exc.field, exc.message)
+    for name, value, limit in (("subject", subject, SUBJECT_MAX), ("body", body, BODY_MAX),
+                               ("description", description, 200)):
+        try:
+            cleaned[name] = text_clean(value if isinstance(value, str) else None, field=name, max_length=limit,
+                                       required=name != "description")
+        except InvalidValue as exc:
+            errors.add(exc.field, exc.message)
+    sample = sample_context(brand=brand if isinstance(brand, Brand) else None)
+    for name in ("subject", "body"):
+        if name in cleaned:
+            for problem in template_problems(cleaned[name], context=sample):
+                errors.add(name, problem)
+    if isinstance(brand, Brand) and key and "language" in cleaned and "language" not in errors:
+        clash = EmailTemplate.objects.filter(brand=brand, key=key, language=cleaned["language"])
+        if instance is not None:
+            clash = clash.exclude(pk=instance.pk)
+        if clash.exists():
+            errors.add("language", gettext("This brand already has “%(key)s” in this language.") % {"key": key})
+    errors.raise_if_any()
+    return {"brand": brand, "key": key, **cleaned}
+
+
+@transaction.atomic
+class TemplateText(TypedDict):
+    """A template's words as seed data holds them: ``email_template_save(..., **text)``."""
+
+    subject: str
+    body: str
+    description: str
+
+
+def email_template_save(
+    *,
+    actor: User | None,
+    template: EmailTemplate | None = None,
+    brand: Brand,
+    key: str,
+    language: str,
+    subject: str,
+    body: str,
+    description: str = "",
+    is_active: bool = True,
+) -> EmailTemplate:
+    """Create (`template` None) or change an email template. Validation names each problem,
+    syntax errors with their line; nothing is written unless everything is valid."""
+    _require_admin(actor, permissions.TEMPLATE_CHANGE if template else permissions.TEMPLATE_ADD)
+    values = email_template_validate(brand=brand, key=key, language=language, subject=subject, body=body,
+                                     description=description, instance=template)
+    values["is_active"] = bool(is_active)
+    before = None
+    if template is None:
+        template = EmailTemplate(**values)
+    else:
+        template.refresh_from_db(from_queryset=EmailTemplate.objects.select_for_update())
+        before = _template_snapshot(template)
+        for name, value in values.items():
+            setattr(template, name, value)
+    template.save()
+    after = _template_snapshot(template)
+    if before != after:
+        audit_record(action="email_template.create" if before is None else "email_template.update", obj=template,
+                     before=before, after=after, actor=actor)
+    return template
+
+
+# --- sending -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EmailSendResult:
+    """What email_send_templated did: queued `email`, or skipped for `skipped_reason`."""
+
+    email: OutboundEmail | None
+    skipped_reason: str = ""
+
+    @property
+    def queued(self) -> bool:
+        return self.email is not None
+
+
+def _sender_label(actor: User | None) -> str:
+    if actor is not None:
+        return actor.email
+    ctx = actor_context.current()
+    return ctx.label or f"system:{ctx.source}"
+
+
+@transaction.atomic
+def email_send_templated(
+    *,
+    template_key: str,
+    client: Client,
+    context: Mapping[str, Any] | None = None,
+    actor: User | None,
+    event: Event | None = None,
+) -> EmailSendResult:
+    """Render template `template_key` for `client` in the best language and queue it.
+
+    The message is sent by a Celery task after commit, which emits "email.sent" (the timeline
+    entry, with the subject). A client without an email address is skipped: the result says why
+    and nothing is written. Raises NotFound when the brand has no active template by that key in
+    any language of the fallback chain, ValidationFailed when it cannot be rendered.
+    """
+    if not client.email:
+        return EmailSendResult(email=None, skipped_reason=gettext("The client has no email address."))
+    brand = client.brand
+    template = email_template_pick(brand=brand, key=template_key, language=client.language)
+    if template is None:
+        raise NotFound(gettext("The brand %(brand)s has no active email template “%(key)s” in %(languages)s.") % {
+            "brand": brand.name, "key": template_key,
+            "languages": ", ".join(language_chain(client_language=client.language, brand=brand)),
+        })
+    rendered = email_render(template=template, context=template_context(client=client, event=event, extra=context))
+    return EmailSendResult(email=email_queue(client=client, rendered=rendered, template=template, actor=actor))
+
+
+def email_queue(*, client: Client, rendered: RenderedEmail, template: EmailTemplate | None, actor: User | None,
+                author: User | None = None, audit_action: str = "email.queue",
+                audit_extra: Mapping[str, Any] | None = None) -> OutboundEmail:
+    """Write the OutboundEmail of `rendered` for `client` (who has an address) and hand it to the
+    Celery task after commit. `author` is the member of staff who wrote it, if one did: the
+    "email.sent" or "email.failed" event is theirs on the timeline. Audited as `audit_action`."""
+    email = OutboundEmail.objects.create(
+        brand=client.brand, client=client, template=template if template is not None and template.pk else None,
+        template_key=template.key if template is not None else "", language=rendered.language,
+        to_email=client.email, subject=rendered.subject, body_text=rendered.text, body_html=rendered.html,
+        status=EmailStatus.QUEUED, next_attempt_at=timezone.now(), sent_by=_sender_label(actor)[:200],
+        author=author, request_id=actor_context.current().request_id[:64],
+    )
+    audit_record(action=audit_action, obj=email, after={
+        "client": str(client.code), "template": email.template_key, "language": rendered.language,
+        "to": mask_email(client.email), "subject": rendered.subject, **(audit_extra or {}),
+    }, actor=actor)
+    email_id = email.pk
+    transaction.on_commit(lambda: _enqueue(email_id), robust=True)
+    return email
+
+
+def _enqueue(email_id: int, countdown: float | None = None) -> None:
+    try:
+        if countdown is None:
+            email_deliver_task.apply_async(args=(email_id,))
+        else:
+            email_deliver_task.apply_async(args=(email_id,), countdown=countdown)
+    except BrokerError:
+        # The message stays queued; the minute sweep (email_requeue_stale) sends it later.
+        logger.warning("could not queue an email; the sweep will", exc_info=True, extra={"email_id": email_id})
+
+
+class EmailTemporaryFailure(Exception):  # noqa: N818 - a signal to the task to retry, not an error to show
+    """SMTP failed in a way that may pass; the task retries with backoff."""
+
+
+# Refusals that will not change by trying again.
+_PERMANENT_SMTP = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused)
+
+
+def email_backoff(attempt: int) -> int:
+    """Seconds before retry number `attempt` (1-based): 1, 2, 4, 8, 16 minutes, at most an hour."""
+    return int(min(60 * 2 ** max(attempt - 1, 0), 3600))
+
+
+def _event_data(email: OutboundEmail, **more: Any) -> dict[str, Any]:
+    return {"email": str(email.code), "template": email.template_key, "language": email.language,
+            "subject": email.subject, "to": mask_email(email.to_email), "sent_by": email.sent_by, **more}
+
+
+def email_deliver(*, email_id: int, last_attempt: bool = False) -> str:
+    """Send queued email `email_id` once; returns its status afterwards.
+
+    The row is locked while sending, so two workers given the same message send it once. An SMTP
+    failure records the attempt; unless it is `last_attempt` (or a permanent refusal) it raises
+    EmailTemporaryFailure after committing, for the task to retry. Events are emitted with the
+    request id the sender had, so automation sees them as part of the same chain.
+    """
+    with transaction.atomic():
+        email = (OutboundEmail.objects.select_for_update(of=("self",))
+                 .select_related("client", "brand", "author").filter(pk=email_id).first())
+        if email is None or email.status != EmailStatus.QUEUED:
+            return email.status if email is not None else "missing"
+        message = EmailMultiAlternatives(email.subject, email.body_text, settings.DEFAULT_FROM_EMAIL, [email.to_email])
+        message.attach_alternative(email.body_html, "text/html")
+        message.extra_headers["X-CRM-Email"] = str(email.code)
+        now = timezone.now()
+        email.attempts += 1
+        error: Exception | None = None
+        try:
+            message.send()
+        except (smtplib.SMTPException, OSError) as exc:
+            error = exc
+        with actor_context.acting_as(None, source="task", request_id=email.request_id or None,
+                                     label=email.sent_by if email.sent_by.startswith("automation:") else ""):
+            if error is None:
+                EMAIL_STATES.move(email, EmailStatus.SENT, save=("attempts",),
+                                  also={"sent_at": now, "last_error": "", "next_attempt_at": None})
+                emit("email.sent", client=email.client, brand=email.brand_id, actor=email.author,
+                     data=_event_data(email))
+                return email.status
+            email.last_error = f"{type(error).__name__}: {error}"[:2000]
+            permanent = isinstance(error, _PERMANENT_SMTP)
+            if last_attempt or permanent or email.attempts >= EMAIL_MAX_ATTEMPTS:
+                EMAIL_STATES.move(email, EmailStatus.FAILED, save=("last_error", "attempts"),
+                                  also={"next_attempt_at": None})
+                emit("email.failed", client=email.client, brand=email.brand_id, actor=email.author,
+                     data=_event_data(email, error=email.last_error[:300], attempts=email.attempts))
+                return email.status
+            email.next_attempt_at = now + timedelta(seconds=email_backoff(email.attempts))
+            email.save(update_fields=["last_error", "next_attempt_at", "attempts"])
+            attempts = email.attempts
+    logger.warning("email send failed; will retry", extra={"email_id": email_id, "attempts": attempts})
+    raise EmailTemporaryFailure(str(error))
+
+
+@shared_task(name="crm.email_templates.email_deliver", bind=True, ignore_result=True,
+             max_retries=EMAIL_MAX_ATTEMPTS - 1)
+def email_deliver_task(self: Any, email_id: int) -> str:
+    """Thin: send one queued email; retry SMTP failures with backoff."""
+    try:
+        return email_deliver(email_id=email_id, last_attempt=self.request.retries >= self.max_retries)
+    except EmailTemporaryFailure as exc:
+        raise self.retry(exc=exc, countdown=email_backoff(self.request.retries + 1)) from exc
+
+
+def email_requeue_stale(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Queue again messages whose task was lost (their next attempt is long overdue)."""
+    now = now or timezone.now()
+    ids = list(OutboundEmail.objects.filter(status=EmailStatus.QUEUED, next_attempt_at__lt=now - EMAIL_STALE_AFTER)
+               .order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
+    if ids:
+        # Pushed forward first, so that the next sweep does not queue them yet again.
+        OutboundEmail.objects.filter(pk__in=ids).update(next_attempt_at=now)
+        for email_id in ids:
+            _enqueue(email_id)
+    return len(ids)
+
+
+def email_templates_for_brand(*, brand: Brand | None = None) -> Iterable[EmailTemplate]:
+    qs = EmailTemplate.objects.select_related("brand").order_by("brand__name", "key", "language")
+    return qs.filter(brand=brand) if brand is not None else qs
+
+
+def email_template_keys(*, brand: Brand) -> list[str]:
+    """The distinct template keys a brand has (any language)."""
+    return sorted(set(EmailTemplate.objects.filter(brand=brand).values_list("key", flat=True)))
+
+
+# --- timeline ------------------------------------------------------------------------------------
+
+def _email_summary(event: Any) -> str:
+    data = event.data if isinstance(event.data, Mapping) else {}
+    return str(data.get("subject") or "")
+
+
+def _email_failed_summary(event: Any) -> str:
+    data = event.data if isinstance(event.data, Mapping) else {}
+    subject = str(data.get("subject") or "")
+    error = str(data.get("error") or "")
+    return f"{subject} · {error}" if subject and error else subject or error
+
+
+# Registered by EmailsConfig.ready() (crm.registry.contribute).
+EMAIL_TIMELINE = [
+    TimelineKind("email.sent", _("Email sent"), "mail", _email_summary),
+    TimelineKind("email.failed", _("Email not delivered"), "alert", _email_failed_summary),
+]
+
+
+__all__ = [
+    "EmailSendResult", "RenderedEmail", "email_deliver", "email_queue", "email_render", "email_requeue_stale",
+    "email_send_templated", "email_template_pick", "email_template_save", "email_template_validate",
+    "language_chain", "render_text", "sample_context", "template_context", "template_problems",
+]

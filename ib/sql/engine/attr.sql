@@ -1,0 +1,2 @@
+CREATE TEMP TABLE _attr ON COMMIT DROP AS {attr_select};
+ANALYZE _attr

@@ -1,0 +1,285 @@
+"""Two names compared token by token, the way an analyst reads them.
+
+`compare_names` aligns the typed tokens with the listed ones (each used once; two or three
+neighbouring tokens may stand for one written together: "Abdul Rahman" / "Abdulrahman", "Jin Ping" /
+"Jinping"), then decides:
+
+- a typed token and a listed token that both found no partner are a different given name, surname,
+  patronymic or distinctive company word: a different party, whatever else agrees;
+- a listed token with no partner is allowed (missing middle name, patronymic, second surname), and
+  lowers the score a little; so is a typed one (the list may not know a middle name);
+- a person needs two matched tokens unless the listed name has one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from rapidfuzz.distance import DamerauLevenshtein, Levenshtein
+
+from matching.normalise import _VOWEL_RUNS, Token
+
+SAME = 1.0
+SPELLING = 0.93
+TYPO_1 = 0.9
+TYPO_2 = 0.84
+TRANSLIT = 0.9
+INITIAL = 0.78
+
+
+@dataclass(frozen=True, slots=True)
+class TokenMatch:
+    typed: str
+    listed: str
+    score: float
+    how: str
+
+
+@dataclass(frozen=True, slots=True)
+class NameComparison:
+    score: float
+    matches: tuple[TokenMatch, ...]
+    unmatched_typed: tuple[str, ...]
+    unmatched_listed: tuple[str, ...]
+    conflict: str = ""
+
+
+def _typo_budget(length: int) -> int:
+    if length <= 3:
+        return 0
+    if length <= 9:
+        return 1
+    return 2
+
+
+def token_similarity(q: Token, other: Token) -> tuple[float, str]:
+    """How close two tokens are, and the words for how they met (cached: names repeat)."""
+    return _similarity(q.ascii, q.alt, q.foreign, other.ascii, other.alt, other.foreign, q, other)
+
+
+_SIMILARITY: dict[tuple[str, str, bool, str, str, bool], tuple[float, str]] = {}
+
+
+def _similarity(q_ascii: str, q_alt: str, q_foreign: bool, l_ascii: str, l_alt: str, l_foreign: bool,
+                q: Token, other: Token) -> tuple[float, str]:
+    key = (q_ascii, q_alt, q_foreign, l_ascii, l_alt, l_foreign)
+    found = _SIMILARITY.get(key)
+    if found is None:
+        if len(_SIMILARITY) > 500_000:
+            _SIMILARITY.clear()
+        found = _SIMILARITY[key] = _token_similarity(q, other)
+    return found
+
+
+def _token_similarity(q: Token, lt: Token) -> tuple[float, str]:  # noqa: PLR0911, C901 - one rule per way of meeting
+    """How close two tokens are, and the words for how they met.
+
+    Vowels carry the difference between many names whose consonants agree (Mahmoud and Muhammad,
+    Hussein and Hassan), so a spelling variant must agree in consonants *and* nearly in vowels; only a
+    name transliterated from a script that writes no vowels (Arabic, Persian) is compared on its
+    consonants alone.
+    """
+    if q.ascii == lt.ascii:
+        return SAME, "same after transliteration" if (q.foreign or lt.foreign) else "same"
+    if q.alt == lt.alt or q.alt == lt.ascii or q.ascii == lt.alt:
+        return SAME, "same (umlaut written out)"
+    if q.initial or lt.initial:
+        if q.ascii[0] == lt.ascii[0] and not (q.initial and lt.initial):
+            return INITIAL, "initial"
+        return 0.0, ""
+    foreign = q.foreign or lt.foreign
+    shortest = min(len(q.ascii), len(lt.ascii))
+    if q.vowels == lt.vowels and (shortest > 4 or _vowel_runs(q.ascii) == _vowel_runs(lt.ascii)):
+        # Short syllables (Zhou and Zhu, Vo and Vu) must agree in their very vowels.
+        return SPELLING, "transliteration variant" if foreign else "spelling variant"
+    vowel_distance = Levenshtein.distance(q.vowels, lt.vowels)
+    if (q.skeleton == lt.skeleton and vowel_distance <= 1 and min(len(q.vowels), len(lt.vowels)) >= 4
+            and _same_frame(q.vowels, lt.vowels)):
+        return SPELLING, "transliteration variant" if foreign else "spelling variant"
+    dist = DamerauLevenshtein.distance(q.ascii, lt.ascii)
+    budget = _typo_budget(shortest)
+    if dist <= budget and (q.ascii[0] == lt.ascii[0] or (dist == 1 and shortest >= 6)):
+        return (TYPO_1 if dist == 1 else TYPO_2), f"{dist} letter{'s' if dist > 1 else ''} apart"
+    if q.vowels.translate(_VOICED) == lt.vowels.translate(_VOICED) and min(len(q.vowels), len(lt.vowels)) >= 3:
+        return TRANSLIT, "transliteration variant (voiced/unvoiced)"
+    if abjad(q) or abjad(lt):
+        # Written without vowels: the consonants are all there is to compare.
+        if q.skeleton == lt.skeleton and len(q.skeleton) >= 2:
+            return TRANSLIT, "same consonants (script without vowels)"
+        if q.skeleton == lt.skeleton and q.skeleton and max(len(q.ascii), len(lt.ascii)) <= 4:
+            return TRANSLIT - 0.05, "same consonants (script without vowels)"
+        if q.loose == lt.loose and len(q.loose) >= 2:
+            return TRANSLIT - 0.03, "similar consonants (script without vowels)"
+        if DamerauLevenshtein.distance(q.loose, lt.loose) == 1 and min(len(q.loose), len(lt.loose)) >= 2 \
+                and q.loose[0] == lt.loose[0]:
+            # One consonant apart: letters such as ض, ظ, ذ are romanised d, z or dh as the language has it.
+            return TYPO_2, "similar consonants (script without vowels)"
+    elif foreign and q.vowels.translate(_LIQUID) == lt.vowels.translate(_LIQUID):
+        return TRANSLIT, "transliteration variant (l/r, voiced/unvoiced)"
+    elif foreign and q.loose == lt.loose and len(q.loose) >= 2 and vowel_distance <= 1:
+        return TYPO_2, "transliteration variant"
+    return 0.0, ""
+
+
+def _vowel_runs(word: str) -> str:
+    for run, vowel in _VOWEL_RUNS:
+        word = word.replace(run, vowel)
+    return word
+
+
+def _first_vowel(form: str) -> str:
+    return next((c for c in form if c in "aiu"), "")
+
+
+def _same_frame(a: str, b: str) -> bool:
+    """Two vowel forms one vowel apart are one name only if they start with the same vowel
+    (Shevchenko is not Savchenko) and, when one is longer, agree at both ends (Qasim is not Kazemi)."""
+    if _first_vowel(a) != _first_vowel(b):
+        return False
+    return len(a) == len(b) or (a[0] == b[0] and a[-1] == b[-1])
+
+
+_VOICED = str.maketrans({"g": "k", "d": "t", "b": "p", "j": "c", "z": "s", "v": "f"})
+_LIQUID = str.maketrans({"g": "k", "d": "t", "b": "p", "j": "c", "z": "s", "v": "f", "l": "r"})
+
+
+def abjad(tok: Token) -> bool:
+    """A token transliterated from a script that writes few vowels: its ASCII form has (almost) none."""
+    if not tok.foreign:
+        return False
+    vowels = sum(1 for c in tok.ascii if c in "aeiou")
+    return vowels * 4 < len(tok.ascii)
+
+
+def listed_particle(match: TokenMatch, listed: tuple[Token, ...]) -> bool:
+    return any(t.raw == match.listed and t.particle for t in listed)
+
+
+@lru_cache(maxsize=200_000)
+def _join(tokens: tuple[Token, ...]) -> Token:
+    from matching.normalise import skeleton, vowel_form
+
+    ascii_ = "".join(t.ascii for t in tokens)
+    alt = "".join(t.alt for t in tokens)
+    skel = skeleton(ascii_)
+    from matching.normalise import _VOICING
+
+    return Token(raw=" ".join(t.raw for t in tokens), ascii=ascii_, alt=alt, skeleton=skel,
+                 loose=skel.translate(_VOICING), vowels=vowel_form(ascii_), foreign=any(t.foreign for t in tokens))
+
+
+Units = list[tuple[tuple[int, ...], Token]]
+
+
+@lru_cache(maxsize=100_000)
+def units(tokens: tuple[Token, ...]) -> Units:
+    """Each token, and each run of two or three neighbours written together."""
+    return _units(tokens)
+
+
+def _units(tokens: tuple[Token, ...]) -> Units:
+    units: list[tuple[tuple[int, ...], Token]] = [((i,), t) for i, t in enumerate(tokens)]
+    for size in (2, 3):
+        for i in range(len(tokens) - size + 1):
+            group = tokens[i:i + size]
+            if any(t.initial for t in group):
+                continue
+            units.append((tuple(range(i, i + size)), _join(group)))
+    return units
+
+
+Pair = tuple[float, int, tuple[int, ...], tuple[int, ...], str, Token, Token]
+
+
+def _pairs(q_units: Units, l_units: Units, *, joined: bool = False) -> list[Pair]:
+    pairs: list[Pair] = []
+    for qi, qt in q_units:
+        for li, lt in l_units:
+            if len(qi) > 1 and len(li) > 1:
+                continue
+            score, how = token_similarity(qt, lt)
+            if score <= 0:
+                continue
+            if joined and score < TYPO_1:
+                continue
+            if (qt.particle or lt.particle) and score < SAME:
+                continue
+            pairs.append((score, len(qi) + len(li), qi, li, how, qt, lt))
+    return pairs
+
+
+def _taken(pairs: list[Pair]) -> tuple[set[int], set[int]]:
+    used_q: set[int] = set()
+    used_l: set[int] = set()
+    for _score, _, qi, li, *_ in sorted(pairs, key=lambda p: (-p[0], -p[1])):
+        if used_q.intersection(qi) or used_l.intersection(li):
+            continue
+        used_q.update(qi)
+        used_l.update(li)
+    return used_q, used_l
+
+
+def compare_names(typed: tuple[Token, ...], listed: tuple[Token, ...], *, company: bool) -> NameComparison:
+    """Align and judge two tokenised names; see the module's docstring for the rules."""
+    singles_q: Units = [((i,), t) for i, t in enumerate(typed)]
+    singles_l: Units = [((i,), t) for i, t in enumerate(listed)]
+    pairs = _pairs(singles_q, singles_l)
+    first_q, first_l = _taken(pairs)
+    if len(first_q) < len(typed) and len(first_l) < len(listed):
+        # Words left over on both sides: maybe written together on one side ("Abdulrahman",
+        # "Jinping", "Albaghdadi"); only then are the neighbours joined and compared.
+        pairs = pairs + _pairs(units(typed), [u for u in units(listed) if len(u[0]) > 1], joined=True) \
+            + _pairs([u for u in units(typed) if len(u[0]) > 1], singles_l, joined=True)
+    pairs.sort(key=lambda p: (-p[0], -p[1]))
+    used_q: set[int] = set()
+    used_l: set[int] = set()
+    matches: list[tuple[TokenMatch, int, int, bool]] = []
+    for score, _, qi, li, how, qt, lt in pairs:
+        if used_q.intersection(qi) or used_l.intersection(li):
+            continue
+        used_q.update(qi)
+        used_l.update(li)
+        counts_for_name = not all(typed[i].particle or typed[i].generic for i in qi)
+        if len(qi) > 1 or len(li) > 1:
+            how = f"{how}, written {'together' if len(qi) < len(li) else 'apart'}" if how else how
+        matches.append((TokenMatch(qt.raw, lt.raw, score, how), len(qi), len(li), counts_for_name))
+
+    def counts(tok: Token) -> bool:
+        return not tok.particle and not tok.generic
+
+    free_q = tuple(t.raw for i, t in enumerate(typed) if i not in used_q and counts(t) and not t.initial)
+    free_l = tuple(t.raw for i, t in enumerate(listed) if i not in used_l and counts(t) and not t.initial)
+    token_matches = tuple(m for m, *_ in matches)
+    decisive = [m for m, _, _, d in matches if d and m.how != "initial"]
+    listed_count = sum(1 for t in listed if counts(t))
+    typed_count = sum(1 for t in typed if counts(t))
+
+    def refused(reason: str) -> NameComparison:
+        return NameComparison(0.0, token_matches, free_q, free_l, reason)
+
+    if not decisive:
+        return refused("no word in common")
+    if free_q and free_l:
+        return refused(f"'{', '.join(free_q)}' typed where the list has '{', '.join(free_l)}'")
+    if company and free_q:
+        return refused(f"distinctive word '{', '.join(free_q)}' not in the listed name")
+    matched_listed = sum(n for m, _, n, d in matches if d)
+    if not company and listed_count >= 2 and len(decisive) + sum(1 for m in token_matches if m.how == "initial") < 2:
+        return refused("only one word in common")
+    surname = [i for i, t in enumerate(listed) if t.surname and counts(t)]
+    if surname and not used_l.intersection(surname) and not company:
+        return refused("the listed surname is not in the typed name")
+    typos = sum(1 for m in token_matches if "apart" in m.how or m.how.startswith("similar"))
+    exact = sum(1 for m in token_matches if m.score >= SAME and not listed_particle(m, listed))
+    if typos >= 2 and not exact:
+        return refused("every word only approximately alike")
+    if not exact and free_l:
+        return refused("no word alike exactly and listed words missing")
+    weights = [(m.score, max(a, b)) for m, a, b, d in matches if d or m.how == "initial"]
+    total = sum(w for _, w in weights)
+    mean = sum(s * w for s, w in weights) / total if total else 0.0
+    cover_l = min(1.0, matched_listed / listed_count) if listed_count else 1.0
+    cover_q = min(1.0, (typed_count - len(free_q)) / typed_count) if typed_count else 1.0
+    score = mean * (0.82 + 0.18 * cover_l) * (0.92 + 0.08 * cover_q)
+    return NameComparison(round(score, 4), token_matches, free_q, free_l)

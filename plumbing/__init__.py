@@ -1,0 +1,11 @@
+"""Plumbing without Django: the helpers the CRM's apps share that know nothing of its models, settings or
+requests (DESIGN, the lowest floor beside simkit and matching).
+
+Outbound HTTP and its adapters' base (http, adapters), POSTs to addresses tenants type in (egress), the
+HMAC signature of webhooks (signatures), SQL kept in files and the views apps publish (sqlfiles,
+sqlviews), a table made partitioned by month in a migration (partition_swap), a database's and its file
+stores' backup and restore (backup), hook points and registries (hooks), files read and written for
+people (tables, csvsafe), HTML text (markup), a star graph's layout (graphs), IBANs (iban), the web
+worker's garbage collector (heap), and a demo loader's work in parts (demo_parts). Standard library and
+psycopg only: the `pure-packages` import contract keeps Django and every app of the CRM out, so each is
+tested alone and loaded by a simulator or an integrator's receiver without starting Django."""

@@ -1,0 +1,15 @@
+"""What the simulators of outside systems share: the MT5 trade server (trading.simulator), the
+payment provider (wallet.psp_simulator) and the KYC vendor (kyc.vendor_simulator).
+
+Each simulator is its own process, started beside the CRM and reached only over a socket, as the
+real system would be. So this package is standard library only and imports nothing of Django or
+the CRM (an import-linter contract in pyproject.toml holds it and the simulators to that):
+
+* http.py    the threaded HTTP server, the request handler's plumbing (body, JSON answers, the
+             injected latency and HTTP errors) and the one POST of a signed webhook
+* faults.py  fault rules: parsed from the control API's JSON, matched by path, counted as they fire
+* app.py     the state a simulator's handlers share (lock, wake-up, stop) and the thread that
+             delivers its webhooks with retries
+* run.py     the command line's common options and the ``__main__`` loop: print one "listening"
+             JSON line, serve until SIGTERM or SIGINT, then close
+"""

@@ -1,0 +1,336 @@
+"""The permission matrix: every write endpoint there is (every page a form can post to, every API
+operation that is not a GET), for every role, against targets in and out of the caller's scope.
+
+The endpoints come from the URL conf and the OpenAPI schema, so one added later is walked the day
+it is added. A path naming an object (`clients/<code>/...`) gets the code of an object of another
+brand: the answer must look like "not found" and nothing may be written. Every body names staff the
+caller may not give work to (an agent of another brand, an agent of a desk the caller does not
+run), and afterwards no client, task or notification of ours may have reached them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from django.test import Client as HttpClient
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from crm.models import Client, Event, Note, Notification, RoleCode, Task, User
+from crm.services import note_add, task_create
+from integrations.assembly import api
+from tests.factories import make_brand, make_client, make_desk, make_user
+
+pytestmark = pytest.mark.django_db
+
+ROLES = [r for r in RoleCode.values if r != RoleCode.ADMIN]  # administrators have no "out of scope"
+# Which object a path's code names, by the path segment before it. A path with a code whose segment
+# is not here fails the matrix: declare what it names, so the matrix can aim at a foreign one.
+SEGMENT_MODEL = {
+    "clients": "client", "tasks": "task", "staff": "user", "desks": "desk", "automation": "other",
+    "email-templates": "other", "imports": "other", "segments": "other", "jobs": "other",
+    "availability": "user", "routing": "other", "scoring": "other", "sla": "desk", "servers": "other",
+    "accounts": "other", "leverage-caps": "other", "trading-accounts": "other",
+    "conflicts": "other", "partners": "other", "links": "other", "submissions": "other", "documents": "other",
+    "policies": "other", "questionnaires": "other", "versions": "other", "deposits": "other", "withdrawals": "other",
+    "runs": "other", "payouts": "other", "banners": "other", "disputes": "other", "plans": "other",
+    "applications": "other", "hits": "other", "restrictions": "other", "webhooks": "other", "subscribers": "other",
+    "deliveries": "other", "challenges": "other", "cases": "other", "files": "other", "schedules": "other",
+    "alerts": "other", "rules": "other", "agents": "user", "notice": "other",
+}
+# Pages the matrix does not post to, each with why.
+SKIPPED = {
+    "logout/": "ends the session the matrix runs in",
+}
+SKIPPED_PREFIXES = ("admin/", "django-rq/", "static/", "media/")  # Django's and django-rq's own, superusers only
+
+
+def _walk(patterns: list[Any], prefix: str = "") -> list[str]:
+    out: list[str] = []
+    for pattern in patterns:
+        route = prefix + str(pattern.pattern)
+        if isinstance(pattern, URLResolver):
+            out += _walk(pattern.url_patterns, route)
+        elif isinstance(pattern, URLPattern) and not route.startswith("^"):
+            out.append(route)
+    return out
+
+
+def page_routes() -> list[str]:
+    return sorted({r for r in _walk(get_resolver().url_patterns)
+                   if not r.startswith(("api/", *SKIPPED_PREFIXES)) and r not in SKIPPED})
+
+
+def api_writes() -> list[tuple[str, str]]:
+    schema = api.get_openapi_schema()
+    return sorted((method.upper(), path) for path, item in schema["paths"].items() for method in item
+                  if method.upper() in {"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _model_of(route: str, name: str) -> str:
+    before = re.split(r"[<{]", route.split(f"<uuid:{name}>")[0].split(f"{{{name}}}")[0])[0].rstrip("/")
+    segment = before.rsplit("/", 1)[-1]
+    assert segment in SEGMENT_MODEL, f"declare in SEGMENT_MODEL what the code after '{segment}/' in {route} names"
+    return SEGMENT_MODEL[segment]
+
+
+@pytest.fixture
+def world(db):
+    home = make_brand(code="home", name="Home Markets")
+    away = make_brand(code="away", name="Away Markets")
+    manager = make_user(role_code=RoleCode.DESK_MANAGER, brand=home)
+    desk = make_desk(brand=home, name="Home desk", manager=manager)
+    other_desk = make_desk(brand=home, name="Someone else's desk")
+    agent = make_user(role_code=RoleCode.SALES_AGENT, desk=desk)
+    stranger_here = make_user(role_code=RoleCode.SALES_AGENT, desk=other_desk)  # same brand, unmanaged desk
+    away_desk = make_desk(brand=away, name="Away desk")
+    stranger = make_user(role_code=RoleCode.SALES_AGENT, desk=away_desk)
+    mine = make_client(actor=agent, first_name="Mine", phone="+442071838750", email="mine@example.com")
+    foreign = make_client(actor=stranger, first_name="Foreign", phone="+442071838751", email="away@example.com")
+    foreign_task = task_create(actor=stranger, title="Theirs", assignee=stranger, client=foreign)
+    note_add(actor=stranger, client=foreign, body="their note")
+    staff = {role: (manager if role == RoleCode.DESK_MANAGER else agent if role == RoleCode.SALES_AGENT
+                    else make_user(role_code=role, brand=home, desk=desk if "agent" in role else None))
+             for role in ROLES}
+    return SimpleNamespace(home=home, away=away, desk=desk, other_desk=other_desk, away_desk=away_desk,
+                           agent=agent, stranger=stranger, stranger_here=stranger_here, mine=mine,
+                           foreign=foreign, foreign_task=foreign_task, staff=staff)
+
+
+def _foreign_code(world: Any, model: str) -> str:
+    return str({"client": world.foreign.code, "task": world.foreign_task.code, "user": world.stranger.code,
+                "desk": world.away_desk.code}.get(model) or "00000000-0000-4000-8000-000000000000")
+
+
+def _concrete(world: Any, route: str) -> str:
+    def fill(match: re.Match[str]) -> str:
+        converter, name = match.group(1) or "str", match.group(2)
+        if converter in {"uuid", "uuidstr"}:
+            return _foreign_code(world, _model_of(route, name))
+        return {"int": "1", "slug": "away" if "brand" in name else "x"}.get(converter, "x")
+
+    path = re.sub(r"<(?:(\w+):)?(\w+)>", fill, route)
+    return "/" + re.sub(r"\{(\w+)\}", lambda m: _foreign_code(world, _model_of(route, m.group(1))), path).lstrip("/")
+
+
+def _foreign_state(world: Any) -> str:
+    """A fingerprint of everything of the other brand, and of where our own clients and tasks point."""
+    rows = [
+        list(Client.objects.filter(brand=world.away).order_by("pk").values()),
+        list(Task.objects.filter(client__brand=world.away).order_by("pk").values()),
+        list(Note.objects.filter(client__brand=world.away).order_by("pk").values("pk", "body")),
+        Event.objects.filter(client__brand=world.away).count(),
+        list(User.objects.filter(pk=world.stranger.pk).values()),
+        Notification.objects.filter(user=world.stranger).count(),
+        # Our clients stay on the desks and brand they were (a colleague of another desk of the brand
+        # may be given a task, not a client).
+        list(Client.objects.filter(brand=world.home).order_by("pk").values("pk", "owner_id", "desk_id", "brand_id")),
+        list(Task.objects.filter(assignee=world.stranger).values("pk")),
+    ]
+    return hashlib.sha256(json.dumps(rows, default=str, sort_keys=True).encode()).hexdigest()
+
+
+def _bodies(world: Any) -> list[dict[str, Any]]:
+    """What a caller might send to move work where it may not go: a client to an agent of a desk
+    the caller does not run, a task to staff of another brand."""
+    return [{"owner": str(world.stranger_here.code), "assignee": str(world.stranger.code), "title": "Over the wall",
+             "body": "note", "desk": str(world.other_desk.code), "reason": "probe", "client": str(world.mine.code),
+             "user": str(world.stranger.code), "field": "phone", "brand": world.away.code, "stage": "funded"}]
+
+
+def _session(user: User, login_verified: Any) -> HttpClient:
+    http = HttpClient()
+    login_verified(http, user)
+    return http
+
+
+def test_the_matrix_finds_the_write_endpoints_there_are():
+    pages, writes = page_routes(), api_writes()
+    assert "clients/<uuid:code>/tasks/" in pages and "leads/assign/" in pages
+    assert ("PATCH", "/api/v1/clients/{code}") in writes and ("POST", "/api/v1/tasks") in writes
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_no_page_lets_a_role_write_outside_its_scope(world, role, login_verified):
+    http = _session(world.staff[role], login_verified)
+    before = _foreign_state(world)
+    for route in page_routes():
+        path = _concrete(world, route)
+        for body in _bodies(world):
+            response = http.post(path, {k: v for k, v in body.items() if not (k == "client" and "clients/" in route)})
+            assert response.status_code < 500, (role, path, response.status_code)
+            if "<uuid:" in route and _model_of(route, re.search(r"<uuid:(\w+)>", route).group(1)) != "other":
+                # A foreign object: "not found", like a missing one (or no page at all for the role).
+                assert response.status_code in {302, 403, 404, 405}, (role, path, response.status_code)
+        assert _foreign_state(world) == before, (role, path)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_no_api_operation_lets_a_role_write_outside_its_scope(world, role, login_verified):
+    http = _session(world.staff[role], login_verified)
+    home_task = task_create(actor=world.agent, title="Ours", assignee=world.agent, client=world.mine)
+    before = _foreign_state(world)
+    for method, route in api_writes():
+        targets = [(_concrete(world, route), "foreign")]
+        if "{code}" in route:  # and the caller's own object, which it may change but not give away
+            own = {"client": world.mine.code, "task": home_task.code}.get(_model_of(route, "code"))
+            if own is not None:
+                targets.append((route.replace("{code}", str(own)), "own"))
+        for path, target in targets:
+            for payload in ({"owner": str(world.stranger_here.code)}, {"owner": str(world.stranger.code)},
+                            {"desk": str(world.other_desk.code)}, {"assignee": str(world.stranger.code), "title": "t"},
+                            {"assignee": str(world.stranger.code), "title": "t", "client": str(world.mine.code)}):
+                response = http.generic(method, path, json.dumps(payload), content_type="application/json")
+                assert response.status_code < 500, (role, method, path, payload, response.status_code)
+                if target == "foreign" and "{code}" in route and _model_of(route, "code") != "other":
+                    # Not found, or input refused before the object is looked up (the same answer a
+                    # code nobody has gets, so it tells nothing either).
+                    assert response.status_code in {401, 403, 404, 405, 422}, (role, method, path,
+                                                                               response.status_code)
+            # Whatever was answered: nothing of ours went to someone the caller may not give work
+            # to, and nothing of the other brand changed.
+            assert _foreign_state(world) == before, (role, method, path)
+
+
+# --- the two holes the probe found, as a user would meet them ------------------------------------------
+
+
+def test_a_desk_manager_cannot_move_a_client_to_another_desk_through_the_api(world, login_verified):
+    http = _session(world.staff[RoleCode.DESK_MANAGER], login_verified)
+    response = http.patch(f"/api/v1/clients/{world.mine.code}", json.dumps({"owner": str(world.stranger_here.code)}),
+                          content_type="application/json")
+    assert response.status_code == 422 and "owner" in response.json()["fields"]
+    world.mine.refresh_from_db()
+    assert (world.mine.owner, world.mine.desk) == (world.agent, world.desk)
+    assert not Event.objects.filter(client=world.mine, name="client.assigned").exists()
+
+
+def test_the_same_move_is_refused_on_the_assignment_page_with_the_same_words(world, login_verified):
+    from crm.exceptions import ValidationFailed
+    from leads.services import lead_reassign
+
+    with pytest.raises(ValidationFailed) as caught:
+        lead_reassign(actor=world.staff[RoleCode.DESK_MANAGER], client=world.mine, owner=world.stranger_here,
+                      reason="probe")
+    http = _session(world.staff[RoleCode.DESK_MANAGER], login_verified)
+    api_words = http.patch(f"/api/v1/clients/{world.mine.code}", json.dumps({"owner": str(world.stranger_here.code)}),
+                           content_type="application/json").json()["fields"]["owner"]
+    assert caught.value.fields["owner"] == api_words
+
+
+def test_a_desk_manager_still_moves_clients_between_the_desks_they_run(world, login_verified):
+    run_too = make_desk(brand=world.home, name="Second desk", manager=world.staff[RoleCode.DESK_MANAGER])
+    colleague = make_user(role_code=RoleCode.SALES_AGENT, desk=run_too)
+    http = _session(world.staff[RoleCode.DESK_MANAGER], login_verified)
+    response = http.patch(f"/api/v1/clients/{world.mine.code}", json.dumps({"owner": str(colleague.code)}),
+                          content_type="application/json")
+    assert response.status_code == 200
+    world.mine.refresh_from_db()
+    assert (world.mine.owner, world.mine.desk) == (colleague, run_too)
+
+
+def test_an_agent_cannot_give_a_task_to_staff_of_another_brand(world, login_verified):
+    http = _session(world.agent, login_verified)
+    response = http.post("/api/v1/tasks", json.dumps({"title": "Call them", "assignee": str(world.stranger.code)}),
+                         content_type="application/json")
+    assert response.status_code == 422 and "assignee" in response.json()["fields"]
+    assert not Task.objects.filter(assignee=world.stranger, title="Call them").exists()
+    assert not Notification.objects.filter(user=world.stranger, kind="task_assigned").exclude(
+        body="Theirs").exists()
+
+
+def test_an_agent_still_gives_tasks_to_colleagues_of_their_brand(world, login_verified):
+    http = _session(world.agent, login_verified)
+    response = http.post("/api/v1/tasks", json.dumps({"title": "Cover me", "assignee": str(world.stranger_here.code)}),
+                         content_type="application/json")
+    assert response.status_code == 201
+    assert Task.objects.get(title="Cover me").assignee == world.stranger_here
+
+
+# --- tipping off: nothing of a compliance case reaches anyone who does not work cases ---------------------
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_nothing_of_a_compliance_case_reaches_a_role_that_does_not_work_cases(world, role, login_verified):
+    from django.urls import reverse
+
+    from compliance.cases import case_item_attach, case_narrative_set
+
+    officer = make_user(role_code=RoleCode.COMPLIANCE, brand=world.home)
+    case = case_item_attach(client=world.mine, kind="aml_alert", ref_id=991, summary="Structuring rule v3",
+                            score=80).case
+    case_narrative_set(case=case, actor=officer, narrative="Nine deposits under the threshold")
+    http = _session(world.staff[role], login_verified)
+    pages = [reverse("compliance_case_queue"), reverse("compliance_case_detail", args=[case.code]),
+             reverse("compliance_case_sar", args=[case.code]), "/api/v1/compliance/cases",
+             f"/api/v1/compliance/cases/{case.code}"]
+    answers = {path: http.get(path) for path in pages}
+    profile = http.get(reverse("client_detail", args=[world.mine.code]) + "?tab=compliance").content.decode()
+    timeline = http.get(reverse("client_detail", args=[world.mine.code])).content.decode()
+    if role == RoleCode.COMPLIANCE:
+        assert all(r.status_code == 200 for r in answers.values()), {p: r.status_code for p, r in answers.items()}
+        return
+    assert all(r.status_code in {403, 404} for r in answers.values()), {p: r.status_code for p, r in answers.items()}
+    for page in (profile, timeline):
+        assert "Structuring rule v3" not in page and "Nine deposits" not in page and str(case.code) not in page
+    post = http.post(reverse("compliance_case_action", args=[case.code, "review"]))
+    assert post.status_code in {403, 404}
+    case.refresh_from_db()
+    assert case.status == "open"
+
+
+# --- agent monitoring: the agent under review never sees the alert ------------------------------------
+
+
+def test_a_monitoring_alert_is_seen_and_decided_only_by_its_reviewers(world, login_verified):
+    """An alert about an agent, routed to their desk manager: the manager and compliance open it and
+    its evidence; the agent it is about, another agent and a client (their trader's-room session)
+    get nothing, not even a sign it exists, and cannot decide it."""
+    from datetime import date
+
+    from django.urls import reverse
+
+    from monitoring.models import AlertStatus
+    from monitoring.services import raise_alert
+    from portal.services import portal_email_verify, portal_register, verification_token
+
+    alert = raise_alert(brand=world.home, subject_kind="agent", detector="bulk_access", day=date(2026, 3, 2),
+                        score=7.5, reasons=["opened 150 records between 14:00 and 17:00; own 95th percentile 22"],
+                        evidence=[{"label": "opens", "url": reverse("client_detail", args=[world.mine.code])}],
+                        agent=world.agent)
+    assert alert is not None and alert.routed_to == world.staff[RoleCode.DESK_MANAGER]
+    pages = [reverse("monitoring_alert", args=[alert.code]), reverse("monitoring_alerts"),
+             reverse("monitoring_agent_day", args=[world.agent.code, "2026-03-02"])]
+    decide = reverse("monitoring_review_decide", args=[alert.code])
+
+    compliance = make_user(role_code=RoleCode.COMPLIANCE, brand=world.home)
+    reviewers = {"manager": world.staff[RoleCode.DESK_MANAGER], "compliance": compliance}
+    for who, user in reviewers.items():
+        http = _session(user, login_verified)
+        assert all(http.get(p).status_code == 200 for p in pages), who
+
+    registration = portal_register(brand=world.home, language="en", first_name="Nadia", last_name="Hassan",
+                                   email="nadia.hassan@example.com", phone="+442071838111", country="GB",
+                                   date_of_birth=date(1990, 4, 2), password="quiet-lagoon-7319", accept_terms=True,
+                                   accept_privacy=True)
+    portal_email_verify(token=verification_token(registration.login))
+    trader = HttpClient()
+    trader.post(reverse("portal:login_brand", args=[world.home.code]),
+                {"email": "nadia.hassan@example.com", "password": "quiet-lagoon-7319"})
+    outsiders = {"the agent under review": _session(world.agent, login_verified),
+                 "another agent": _session(world.stranger_here, login_verified), "a client": trader}
+    for who, http in outsiders.items():
+        for path in pages:
+            response = http.get(path)
+            assert response.status_code in {302, 404}, (who, path, response.status_code)
+            if response.status_code == 302:  # the trader: sent to the staff login, as for any staff page
+                assert response["Location"].startswith(reverse("login")), who
+            assert "150 records" not in response.content.decode() and str(alert.code) not in response.content.decode(), who
+        response = http.post(decide, {"decision": "benign", "reason": "nothing", "quiet_days": "30"})
+        assert response.status_code in {302, 404}, (who, response.status_code)
+        alert.refresh_from_db()
+        assert alert.status == AlertStatus.OPEN, who

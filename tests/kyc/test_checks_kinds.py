@@ -1,0 +1,55 @@
+"""`document_type` refuses a document only when its text reads well and names another kind of
+document; a page the OCR could not make sense of goes to a person (unreadable), never "wrong type"."""
+
+from __future__ import annotations
+
+from PIL import Image, ImageDraw
+
+from kyc.checks import DocumentFile, Outcome, check_documents
+from kyc.checks.kinds import other_kind_named, reads_well
+from kyc.checks.ocr import Line, Row
+from kyc.uploads import upload_validate
+from tests.kyc import docgen
+
+NONSENSE = ["VORTEL KASMIR QUANDO", "Plenti arbo sukor melvi", "TRASKO 4417 VEMBRA", "Olvina durset kramp",
+            "Hestro palvy monure", "Quibble frantic moss", "ZENTRO LUVIA 22", "Morsel tandy crewe"]
+
+
+def _page(lines: list[str]) -> bytes:
+    img = Image.new("RGB", (1240, 1754), (255, 255, 255))
+    d = ImageDraw.Draw(img)
+    for i, line in enumerate(lines):
+        d.text((100, 100 + i * 70), line, font=docgen.font(36), fill=(20, 20, 20))
+    return docgen.encode(img, "png")
+
+
+def _row(text: str, score: float) -> Row:
+    return Row((Line(text, score, ((0, 0), (100, 0), (100, 20), (0, 20))),))
+
+
+def test_other_kind_named_only_when_no_accepted_kind_is_named():
+    assert other_kind_named("CITY PUBLIC LIBRARY\nLibrary card - members only", slot="identity") == \
+        ["LIBRARY", "LIBRARY CARD", "MEMBERS ONLY"]
+    assert other_kind_named("PASSPORT PASSEPORT\nLIBRARY", slot="identity") == []
+    assert other_kind_named("Quibble frantic moss", slot="identity") == []
+    assert other_kind_named("PASSPORT  P UTO L898902C3", slot="address") == ["PASSPORT"]
+    assert other_kind_named("Electricity and gas bill\nPASSPORT", slot="address") == []
+
+
+def test_reads_well_wants_enough_confident_lines():
+    assert reads_well([_row(t, 0.95) for t in NONSENSE])
+    assert not reads_well([_row(t, 0.95) for t in NONSENSE[:3]])
+    assert not reads_well([_row(t, 0.6) for t in NONSENSE])
+    assert not reads_well([_row("1234", 0.99)] * 8)
+
+
+def test_a_legible_page_naming_no_document_kind_goes_to_review_in_both_slots():
+    applicant = docgen.applicant_for(docgen.ANNA)
+    data = _page(NONSENSE)
+    for slot, kind in (("identity", "passport"), ("address", "utility_bill")):
+        report = check_documents(slot=slot, files=[DocumentFile(upload_validate(data, filename="p.png"), kind)],
+                                 applicant=applicant, policy=docgen.CheckPolicy(), as_of=docgen.AS_OF)
+        checks = {c.name: c for c in report.checks}
+        assert checks["legibility"].outcome is Outcome.PASS, report.as_dict()
+        assert checks["document_type"].outcome is Outcome.UNREADABLE, report.as_dict()
+        assert str(report.decision) == "review"

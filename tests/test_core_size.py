@@ -1,0 +1,84 @@
+"""The core (crm) stays small: its lines and its public face are counted, and may only shrink.
+
+Issue 59 found the core grown back from 19,132 lines to 27,761, with a public face of 19 modules:
+outbound webhooks, API keys and the API's assembly went to `integrations`, name and address
+matching to `matching`. The goal is under 20,000 lines and a face of at most 8 modules. The face is
+there: the event catalogue went into crm.events, the client's stages and the lock order into
+crm.models, the pages' forms, lists, tabs and timeline into crm.views.ui, the monthly partitions into
+crm.lib. Until the lines reach theirs, the ceilings below are where the core stands (with room for
+this round's work under way), and they are lowered as the core shrinks, never raised: a change that
+grows the core past them fails here and belongs in the app whose business it is.
+
+Lines are counted as `find crm -name '*.py' -not -path '*/migrations/*' | xargs wc -l` counts them.
+The public face is what the `public-faces` import contract (pyproject.toml) lets every other app
+import of the core beyond each app's own face (services, selectors, permissions, exceptions, event
+types): its `** -> crm.<module>` entries, a module and its submodules counted once."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+LINES_GOAL = 20_000
+LINES_CEILING = 23_943
+FACE_GOAL = 8
+FACE_CEILING = 8
+
+FACE_ENTRY = re.compile(r"^\*\* -> crm\.([\w.]+?)(?:\.\*\*)?$")
+
+
+def package_lines(package: Path) -> int:
+    """The lines of the package's Python files, migrations apart (newlines, as wc -l counts)."""
+    return sum(path.read_bytes().count(b"\n") for path in package.rglob("*.py") if "migrations" not in path.parts)
+
+
+def core_face(pyproject: Path = REPO_ROOT / "pyproject.toml") -> set[str]:
+    """The core's modules that the public-faces contract opens to every app, beyond each app's face."""
+    contracts = tomllib.loads(pyproject.read_text(encoding="utf-8"))["tool"]["importlinter"]["contracts"]
+    [faces] = [c for c in contracts if c["id"] == "public-faces"]
+    return {match.group(1) for entry in faces["ignore_imports"] if (match := FACE_ENTRY.match(entry))}
+
+
+def test_the_core_does_not_grow_past_its_line_ceiling():
+    lines = package_lines(REPO_ROOT / "crm")
+    assert lines <= LINES_CEILING, (
+        f"crm has {lines:,} lines, above its ceiling of {LINES_CEILING:,} (goal: under {LINES_GOAL:,}): "
+        "put what is one app's business in that app, or a package without Django beside simkit and matching")
+
+
+def test_the_cores_public_face_does_not_grow():
+    face = core_face()
+    assert {"lib", "models", "events"} <= face  # what every app builds on, read from the contract
+    for module in face:  # an entry for a module that is gone would count for nothing
+        path = REPO_ROOT / "crm" / Path(*module.split("."))
+        assert path.with_suffix(".py").exists() or (path / "__init__.py").exists(), f"crm.{module} does not exist"
+    assert len(face) <= FACE_CEILING, (
+        f"the core's public face is {len(face)} modules ({', '.join(sorted(face))}), above its ceiling of "
+        f"{FACE_CEILING} (goal: at most {FACE_GOAL}): offer it through crm.services, crm.selectors or "
+        "crm.permissions, or move it to the app that uses it")
+
+
+def test_the_counters_count_as_wc_and_the_contract_say(tmp_path):
+    package = tmp_path / "pkg"
+    (package / "migrations").mkdir(parents=True)
+    (package / "a.py").write_text("one\ntwo\n")
+    (package / "b.py").write_text("three")  # no newline at the end: wc -l does not count the line
+    (package / "migrations" / "0001_initial.py").write_text("x\n" * 50)
+    (package / "notes.txt").write_text("x\n" * 50)
+    assert package_lines(package) == 2
+
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('''
+[[tool.importlinter.contracts]]
+id = "other"
+ignore_imports = ["** -> crm.other"]
+
+[[tool.importlinter.contracts]]
+id = "public-faces"
+ignore_imports = ["** -> *.services", "** -> crm.lib", "** -> crm.lib.**", "** -> crm.views.ui",
+                  "leads.views -> crm.views.staff", "** -> emails.models"]
+''')
+    assert core_face(pyproject) == {"lib", "views.ui"}

@@ -1,0 +1,114 @@
+"""What trading promises other apps' SQL (trading.selectors.PUBLISHED_VIEWS: deals, accounts, servers):
+the commission engine and the platform reconciliation read only these. A change of trading that
+breaks the promise fails here."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from tests.factories import make_brand, make_client
+from tests.published_views import assert_as_declared, view_rows
+from trading import selectors
+from trading.adapters.base import Deal, DealEntry, DealKind, Side
+from trading.models import DealEntry as StoredEntry
+from trading.models import DealKind as StoredKind
+from trading.services import platform_server_save, trading_account_register
+from trading.sync import deals_store
+
+pytestmark = pytest.mark.django_db
+
+TYPES = {"standard": {"label": "Standard", "group": "real\\standard", "leverages": [100], "currency": "EUR"},
+         "demo": {"label": "Demo", "group": "demo\\standard", "leverages": [100], "demo": True}}
+AT = dt.datetime(2024, 3, 4, 9, 30, tzinfo=dt.UTC)
+
+
+def _account(*, account_type: str = "standard"):
+    brand = make_brand()
+    server = platform_server_save(actor=None, manager_password="x-secret-1", brand=brand, name=f"MT5 {brand.code}",
+                                  kind="mt5_web", is_active=True, host="127.0.0.1", port=1, manager_login=1000,
+                                  account_types=TYPES)
+    client = make_client(brand=brand)
+    account = trading_account_register(actor=None, client=client, server=server, login=7001,
+                                       account_type=account_type)
+    return brand, server, client, account
+
+
+def _deal(account, **fields) -> Deal:
+    values = {"deal_id": 90001, "login": account.login, "time": AT, "platform_time_msc": int(AT.timestamp() * 1000),
+              "kind": DealKind.TRADE, "action": 1, "entry": DealEntry.OUT, "side": Side.SELL, "position_id": 555,
+              "order_id": 0, "symbol": "EURUSD", "volume": Decimal("1.25"), "price": Decimal("1.1"),
+              "profit": Decimal("-12.5"), "commission": Decimal("-3.5"), "swap": Decimal("-0.25"),
+              "fee": Decimal("-0.1"), "comment": "", "reason": 0, "market_bid": Decimal("1.08501"),
+              "market_ask": Decimal("1.08512"), "raw": {}}
+    return Deal(**{**values, **fields})
+
+
+def test_each_view_has_exactly_its_declared_columns_and_types():
+    assert [v.name for v in selectors.PUBLISHED_VIEWS] == [
+        "trading_public_deals", "trading_public_accounts", "trading_public_servers"]
+    for view in selectors.PUBLISHED_VIEWS:
+        assert_as_declared(view)
+
+
+def test_the_deal_codes_readers_filter_on_are_the_ones_trading_stores():
+    """The engine selects trade deals by kind and closing deals by entry, the reconciliation balance
+    deals: a new code (or a renamed one) is a change readers must hear of."""
+    view = selectors.DEALS_VIEW
+    assert set(view.column("kind").values) == set(StoredKind.values)
+    assert set(view.column("entry").values) == set(StoredEntry.values)
+    assert set(view.column("side").values) == {s.value for s in Side} | {""}
+
+
+def test_a_deal_the_sync_stores_shows_in_the_deals_view_as_declared():
+    _brand, server, _client, account = _account()
+    deals_store(server, [_deal(account),
+                         _deal(account, deal_id=90002, kind=DealKind.BALANCE, entry=DealEntry.NONE, side=None,
+                               position_id=0, symbol="", volume=Decimal("0"), profit=Decimal("500"),
+                               commission=Decimal("0"), swap=Decimal("0"), fee=Decimal("0"), market_bid=None,
+                               market_ask=None)])
+    trade, balance = view_rows(selectors.DEALS_VIEW, "account_id = %s", [account.pk])
+    stamps = {k: trade.pop(k) for k in ("id", "first_seen_at", "updated_at")}
+    assert trade == {
+        "server_id": server.pk, "account_id": account.pk, "position_id": 555, "time": AT, "kind": "trade",
+        "entry": "out", "side": "sell", "symbol": "EURUSD", "volume": Decimal("1.25"), "profit": Decimal("-12.5"),
+        "commission": Decimal("-3.5"), "swap": Decimal("-0.25"), "fee": Decimal("-0.1"),
+        "market_bid": Decimal("1.08501"), "market_ask": Decimal("1.08512"), "deleted_at": None}
+    assert stamps["first_seen_at"] is not None and stamps["updated_at"] is not None
+    assert (balance["kind"], balance["entry"], balance["side"], balance["profit"]) == ("balance", "none", "", 500)
+    assert balance["market_bid"] is None and balance["market_ask"] is None
+
+
+def test_an_account_and_its_server_show_in_their_views_with_the_brand():
+    brand, server, client, account = _account()
+    assert view_rows(selectors.ACCOUNTS_VIEW, "id = %s", [account.pk]) == [
+        {"id": account.pk, "server_id": server.pk, "client_id": client.pk, "account_type": "standard",
+         "currency": "EUR", "is_demo": False, "book": ""}]
+    assert view_rows(selectors.SERVERS_VIEW, "id = %s", [server.pk]) == [{"id": server.pk, "brand_id": brand.pk}]
+    demo = trading_account_register(actor=None, client=client, server=server, login=7002, account_type="demo")
+    assert view_rows(selectors.ACCOUNTS_VIEW, "id = %s", [demo.pk])[0]["is_demo"] is True
+
+
+def test_the_book_an_administrator_sets_on_a_group_shows_on_its_accounts_and_only_theirs():
+    from crm.exceptions import NotAllowed, ValidationFailed
+    from crm.models import AuditLog, RoleCode
+    from tests.factories import make_user
+    from trading.services import trading_group_book_set
+
+    _brand, server, client, account = _account()
+    demo = trading_account_register(actor=None, client=client, server=server, login=7002, account_type="demo")
+    admin = make_user(role_code=RoleCode.ADMIN)
+    trading_group_book_set(actor=admin, server=server, group="real\\standard", book="a")
+    rows = {r["id"]: r["book"] for r in view_rows(selectors.ACCOUNTS_VIEW, "server_id = %s", [server.pk])}
+    assert rows == {account.pk: "a", demo.pk: ""}  # one row per account; the other group has no book
+    trading_group_book_set(actor=admin, server=server, group="real\\standard", book="b")
+    assert view_rows(selectors.ACCOUNTS_VIEW, "id = %s", [account.pk])[0]["book"] == "b"
+    assert AuditLog.objects.filter(action="trading.group_book_set").count() == 2
+    with pytest.raises(ValidationFailed):
+        trading_group_book_set(actor=admin, server=server, group="real\\standard", book="c")
+    with pytest.raises(NotAllowed):
+        trading_group_book_set(actor=make_user(role_code=RoleCode.DEALER), server=server, group="x", book="a")
+    trading_group_book_set(actor=admin, server=server, group="real\\standard", book="")
+    assert view_rows(selectors.ACCOUNTS_VIEW, "id = %s", [account.pk])[0]["book"] == ""

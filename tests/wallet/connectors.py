@@ -1,0 +1,197 @@
+"""The payment connectors the conformance suite (test_provider_conformance.py) holds to the same
+scenarios: each is a running simulator of the provider (its own process, over a socket), the
+provider configured to reach it, and what differs from one provider to the next (its test cards,
+how a notification names our reference, how to make it speak of an order nobody asked for).
+
+Adding a connector: a subclass of ``Connector`` and a session fixture that starts its simulator,
+named in ``CONNECTORS``."""
+
+from __future__ import annotations
+
+import abc
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+
+import pytest
+
+from tests.simulators import HttpSim, simulator_start, simulator_stop
+from tests.waiting import wait_until
+from tests.wallet.conftest import API_KEY, API_SECRET, WEBHOOK_SECRET, PspSim
+from tests.wallet.support import checkout, signed_webhook
+from wallet.models import PaymentProvider
+from wallet.provider_services import CurrencyRule, payment_method_save, payment_provider_save
+
+PRAXIS_MERCHANT = "API-Test-Merchant"
+PRAXIS_APP = "test-application"
+PRAXIS_SECRET = "praxis-merchant-secret"
+PRAXIS_CONTROL = "praxis-control"
+
+
+@dataclass
+class Captured:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Capture:
+    """The CRM's public address as the simulators see it: records every notification, answers 200."""
+
+    server: ThreadingHTTPServer
+    received: list[Captured] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def about(self, ref_of: Any, ref: str) -> list[Captured]:
+        with self.lock:
+            return [c for c in self.received if ref_of(c.body) == ref]
+
+    def wait_about(self, ref_of: Any, ref: str, count: int, timeout: float = 10.0) -> list[Captured]:
+        def enough() -> list[Captured] | None:
+            got = self.about(ref_of, ref)
+            return got if len(got) >= count else None
+
+        return wait_until(enough, timeout=timeout, interval=0.02, what=f"{count} notifications about {ref}")
+
+
+@pytest.fixture
+def capture() -> Iterator[Capture]:
+    box: dict[str, Capture] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            with box["c"].lock:
+                box["c"].received.append(Captured(self.path, dict(self.headers), body))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    box["c"] = Capture(server=server)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield box["c"]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class Connector(abc.ABC):
+    """One provider as the suite drives it."""
+
+    code: ClassVar[str]
+    cards: ClassVar[dict[str, str]]  # approve, decline, 3ds: a test card of each
+
+    def __init__(self, sim: HttpSim) -> None:
+        self.sim = sim
+
+    @abc.abstractmethod
+    def provider(self) -> PaymentProvider:
+        """The provider saved (through the configuration service) to reach the simulator."""
+
+    def methods(self, brand: Any) -> PaymentProvider:
+        provider = self.provider()
+        payment_method_save(brand=brand, method="card", direction="deposit", provider=provider, currencies=[
+            CurrencyRule("USD", Decimal("10"), Decimal("5000"))], order=10)
+        return provider
+
+    def pay(self, redirect_url: str, card: str) -> None:
+        checkout(redirect_url, {"card_number": self.cards[card], "card_holder": "Ann Smith"})
+
+    def three_ds(self, redirect_url: str, *, approve: bool) -> None:
+        checkout(redirect_url, {"decision": "approve" if approve else "fail"}, suffix="/3ds")
+
+    def fault(self, **rule: Any) -> None:
+        self.sim.faults(rule)
+
+    @staticmethod
+    @abc.abstractmethod
+    def ref_of(body: bytes) -> str:
+        """Our reference a notification is about."""
+
+    @abc.abstractmethod
+    def unknown_order(self, capture: Capture) -> Captured:
+        """A correctly signed notification about an order nobody asked for."""
+
+
+class PspConnector(Connector):
+    code = "psp-sim"
+    cards: ClassVar = {"approve": "4242424242424242", "decline": "4000000000000002", "3ds": "4000000000003220"}
+
+    def provider(self) -> PaymentProvider:
+        return payment_provider_save(code=self.code, name="PSP simulator", kind="simulator", base_url=self.sim.base_url,
+                                     api_key=API_KEY, api_secret=API_SECRET, webhook_secret=WEBHOOK_SECRET)
+
+    @staticmethod
+    def ref_of(body: bytes) -> str:
+        return str(json.loads(body)["data"]["merchant_ref"])
+
+    def unknown_order(self, capture: Capture) -> Captured:
+        headers, body = signed_webhook(WEBHOOK_SECRET, merchant_ref="dep-nobody-asked")
+        return Captured(f"/wallet/webhooks/{self.code}/", headers, body)
+
+
+class PraxisConnector(Connector):
+    code = "praxis"
+    cards: ClassVar = {"approve": "4111111111111111", "decline": "4000000000000002", "3ds": "4000000000003220",
+                       "timeout": "4000000000000259"}
+
+    def provider(self) -> PaymentProvider:
+        return payment_provider_save(code=self.code, name="Praxis Cashier", kind="praxis", base_url=self.sim.base_url,
+                                     api_key=PRAXIS_MERCHANT, api_secret=PRAXIS_SECRET,
+                                     settings={"application_key": PRAXIS_APP, "environment": "sandbox"})
+
+    @staticmethod
+    def ref_of(body: bytes) -> str:
+        return str(json.loads(body)["session"]["order_id"])
+
+    def unknown_order(self, capture: Capture) -> Captured:
+        sent = self.sim.control("/_sim/notify_unknown", {"url": f"{capture.base}/wallet/webhooks/{self.code}/"})
+        [got] = capture.wait_about(self.ref_of, sent["session"]["order_id"], 1)
+        return got
+
+
+@dataclass
+class PraxisSim(HttpSim):
+    control_token: ClassVar[str] = PRAXIS_CONTROL
+
+
+def start_praxis() -> PraxisSim:
+    proc, listening = simulator_start(
+        "wallet.praxis_simulator", "--merchant-id", PRAXIS_MERCHANT, "--application-key", PRAXIS_APP,
+        "--merchant-secret", PRAXIS_SECRET, "--control-token", PRAXIS_CONTROL, "--webhook-backoff", "0.1",
+        "--webhook-attempts", "5", what="Praxis simulator")
+    return PraxisSim(proc=proc, port=int(listening["port"]))
+
+
+@pytest.fixture(scope="session")
+def praxis_session() -> Iterator[PraxisSim]:
+    sim = start_praxis()
+    try:
+        yield sim
+    finally:
+        simulator_stop(sim.proc)
+
+
+# The connectors every scenario runs against: the fixture starting the simulator, and the class.
+CONNECTORS: dict[str, tuple[str, type[Connector]]] = {
+    "psp-sim": ("psp_session", PspConnector),
+    "praxis": ("praxis_session", PraxisConnector),
+}
+
+__all__ = ["CONNECTORS", "Capture", "Captured", "Connector", "PraxisSim", "PspSim", "capture", "praxis_session",
+           "start_praxis"]
