@@ -81,7 +81,7 @@ class ApiScope:
     """An API-key scope: what a key with it may do, shown when a key is made and in the API docs.
 
     `events`: the event families ("compliance.") whose events reach a key (the event feed) or its
-    webhook subscribers only with this scope (crm.event_access). `permission`: the staff permission
+    webhook subscribers only with this scope (integrations.event_access). `permission`: the staff permission
     that stands for the scope: a person needs it to give a key the scope, and a staff session needs
     it to read those events in the feed (compliance's matters: a compliance officer's or an
     administrator's).

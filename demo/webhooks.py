@@ -15,9 +15,9 @@ from pathlib import Path
 
 from django.conf import settings
 
-from crm import event_access
 from crm.events import catalogue
 from crm.models import ApiKey, Brand, User
+from integrations import event_access
 from integrations import services as outbound
 from integrations.selectors import subscriber_named
 from integrations.services import apikey_create
@@ -46,7 +46,7 @@ def webhooks_seed_demo(*, brand: Brand, admin: User, port: int = DEFAULT_PORT) -
         key, _raw = apikey_create(actor=admin, brand=brand, name=KEY_NAME,
                                   scopes=["events:read", "clients:read", "webhooks:manage"])
     sub = subscriber_named(api_key=key, name=SUBSCRIBER_NAME)
-    # Every event the key may have: compliance's and monitoring's need scopes of their own (crm.event_access).
+    # Every event the key may have: compliance's and monitoring's need scopes of their own (integrations.event_access).
     every_event = [e.name for e in catalogue.declared() if event_access.event_allowed(e.name, held=key.scopes)]
     if sub is None:
         saved = outbound.subscriber_create(actor=admin, api_key=key, name=SUBSCRIBER_NAME, url=url,

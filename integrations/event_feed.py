@@ -17,11 +17,11 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema
 from pydantic import Field
 
-from crm import event_access
 from crm.api import Caller, Code, IsoDatetime, PageIn, Text80, caller_of, paginate, requires_scope
 from crm.lib.pagination import ID_ASC
 from crm.models import Event
 from crm.permissions import client_queryset_for_user
+from integrations import event_access
 
 router = Router(tags=["events"])
 
@@ -52,7 +52,7 @@ class EventFilters(Schema):
 
 
 def _guarded_families(caller: Caller) -> list[str]:
-    """The event families the caller may not read (crm.event_access): a key's without their scope,
+    """The event families the caller may not read (integrations.event_access): a key's without their scope,
     a staff session's without the scope's permission."""
     if caller.api_key is not None:
         return event_access.guarded_families(held=caller.api_key.scopes)

@@ -69,7 +69,6 @@ from django.utils.translation import gettext, gettext_noop
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
-from crm import event_access
 from crm.audit import audit_record
 from crm.events import catalogue
 from crm.exceptions import Conflict, NotAllowed, NotFound, ValidationFailed
@@ -80,7 +79,7 @@ from crm.models import ApiKey, Client, Event, User
 from crm.permissions import user_can
 
 # API keys, the API clients that subscribe, are this app's too (integrations.apikeys).
-from integrations import permissions
+from integrations import event_access, permissions
 from integrations.apikeys import apikey_authenticate as apikey_authenticate
 from integrations.apikeys import apikey_create as apikey_create
 from integrations.apikeys import apikey_revoke as apikey_revoke
@@ -172,7 +171,7 @@ def _allow_loopback() -> bool:
 
 def event_types_clean(names: Iterable[str], api_key: ApiKey | None = None) -> list[str]:
     """Declared event names, each once, sorted; refuses an empty list, names no app declares and
-    (given the key) events of a family guarded by a scope the key lacks (crm.event_access)."""
+    (given the key) events of a family guarded by a scope the key lacks (integrations.event_access)."""
     chosen = [names] if isinstance(names, str) else list(names or [])
     unknown = [str(n) for n in chosen if not isinstance(n, str) or catalogue.event_type(n) is None]
     if unknown:
@@ -413,7 +412,7 @@ def deliveries_for_events(events: Sequence[Event]) -> int:
         if event.brand_id not in by_brand:
             by_brand[event.brand_id] = _brand_subscribers(event.brand_id, version=version)
         for sub in by_brand[event.brand_id]:
-            # A guarded family (compliance's events) only while the key holds its scope (crm.event_access).
+            # A guarded family (compliance's events) only while the key holds its scope (integrations.event_access).
             if event.name not in sub.event_types or not event_access.event_allowed(event.name, held=sub.api_key.scopes):
                 continue
             delivery_id = str(uuid.uuid4())

@@ -360,7 +360,7 @@ def test_the_subscriber_list_says_every_event_type_instead_of_listing_them(world
     from crm.registry import API_SCOPES
 
     declared = [e.name for e in catalogue.declared()]
-    # Every family: compliance's and monitoring's events need their own scopes (crm.event_access).
+    # Every family: compliance's and monitoring's events need their own scopes (integrations.event_access).
     every_scope, _raw = apikey_create(actor=world.admin, brand=world.brand, name="All scopes",
                                       scopes=[str(s) for s in API_SCOPES.keys()])
     outbound.subscriber_create(actor=world.admin, api_key=every_scope, name="Everything", url=receiver.url,
