@@ -4,8 +4,9 @@ requests (DESIGN, the lowest floor beside simkit and matching).
 Outbound HTTP and its adapters' base (http, adapters), POSTs to addresses tenants type in (egress), the
 HMAC signature of webhooks (signatures), SQL kept in files and the views apps publish (sqlfiles,
 sqlviews), a table made partitioned by month in a migration (partition_swap), a database's and its file
-stores' backup and restore (backup), hook points and registries (hooks), files read and written for
-people (tables, csvsafe), HTML text (markup), a star graph's layout (graphs), IBANs (iban), the web
-worker's garbage collector (heap), and a demo loader's work in parts (demo_parts). Standard library and
-psycopg only: the `pure-packages` import contract keeps Django and every app of the CRM out, so each is
-tested alone and loaded by a simulator or an integrator's receiver without starting Django."""
+stores' backup and restore (backup), hook points and registries (hooks), JSON data checked against a
+TypedDict (typedcheck), files read and written for people (tables, csvsafe), HTML text (markup), a star
+graph's layout (graphs), IBANs (iban), the web worker's garbage collector (heap), and a demo loader's
+work in parts (demo_parts). Standard library and psycopg only: the `pure-packages` import contract keeps
+Django and every app of the CRM out, so each is tested alone and loaded by a simulator or an
+integrator's receiver without starting Django."""

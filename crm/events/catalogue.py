@@ -15,8 +15,8 @@ field (settings.CRM_EVENTS_STRICT, on in tests and under DEBUG) or logged as an 
 mismatch must not fail a committed money movement, and the row is kept for the record). The
 payload is checked as it is stored: JSON types, so decimals, dates and codes are text.
 
-A payload type is compiled once, on first use, into a checker of plain isinstance tests, so that
-the bulk paths (lead intake, platform sync) pay a few microseconds per event.
+A payload type is compiled once, on first use, into a checker of plain isinstance tests
+(plumbing.typedcheck), so that the bulk paths (lead intake, platform sync) pay a few microseconds per event.
 
 The declarations are contracts between apps: a handler or automation rule may rely on every
 required field of the version it was written for. A change that removes or retypes a field is a
@@ -28,14 +28,23 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import re
-import types
-import typing
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Literal, NotRequired, Required, TypedDict, get_args, get_origin
+from typing import Annotated, Any, TypedDict, get_args, get_origin
 
 from django.apps import apps
+
+from plumbing.typedcheck import (
+    Compiled,
+    Format,
+    compile_record,
+    compile_type,
+    fields_of,
+    is_datetime,
+    is_decimal,
+    is_typeddict,
+    is_uuid,
+)
 
 __all__ = [
     "PERSONAL", "CodeText", "DateTimeText", "DecimalText", "EventContractError", "EventType", "PersonalText", "Ref",
@@ -57,44 +66,12 @@ class EventContractError(Exception):
 
 # --- formats of text fields ------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Format:
-    """A text field's format, checked after its type: Annotated[str, Format("decimal", ...)]."""
-
-    name: str
-    valid: Callable[[str], bool]
-
-
-def _is_decimal(text: str) -> bool:
-    try:
-        return Decimal(text).is_finite()
-    except InvalidOperation:
-        return False
-
-
-_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
-
-
-def _is_uuid(text: str) -> bool:
-    return _UUID_RE.match(text) is not None
-
-
-def _is_datetime(text: str) -> bool:
-    from datetime import datetime
-
-    try:
-        datetime.fromisoformat(text)
-    except ValueError:
-        return False
-    return True
-
-
 # An amount as stored in event data: a decimal number as text ("250.00"), never a float.
-DecimalText = Annotated[str, Format("decimal", _is_decimal)]
+DecimalText = Annotated[str, Format("decimal", is_decimal)]
 # A public code (a UUID as text): events name objects by code, never by database id.
-CodeText = Annotated[str, Format("uuid", _is_uuid)]
+CodeText = Annotated[str, Format("uuid", is_uuid)]
 # An ISO 8601 date and time as text.
-DateTimeText = Annotated[str, Format("datetime", _is_datetime)]
+DateTimeText = Annotated[str, Format("datetime", is_datetime)]
 
 
 @dataclass(frozen=True)
@@ -119,218 +96,12 @@ class Ref(TypedDict):
 UserRef = Ref  # a member of staff: code and full name (or email)
 
 
-# --- compiled checkers ---------------------------------------------------------------------------
-
-# A checker returns None when the value fits, else (path below the value, what is wrong): the path
-# is built only on the way out of a failure, so a payload that fits costs no string formatting.
-Problem = tuple[str, str]
-Checker = Callable[[Any], "Problem | None"]
-
-_SCALARS: dict[Any, tuple[str, tuple[type, ...]]] = {
-    str: ("text", (str,)),
-    int: ("integer", (int,)),
-    float: ("number", (int, float)),
-    bool: ("true/false", (bool,)),
-}
-
-
-def _got(value: Any) -> str:
-    return "null" if value is None else type(value).__name__
-
-
-def _is_typeddict(tp: Any) -> bool:
-    return isinstance(tp, type) and issubclass(tp, dict) and hasattr(tp, "__total__")
-
-
-@dataclass
-class _Compiled:
-    check: Checker
-    text: str  # the type as shown to administrators
-    nullable: bool = False
-
-
-def _any(v: Any) -> Problem | None:
-    return None
-
-
-def _compile(tp: Any, owner: str) -> _Compiled:
-    """A checker for type `tp` (str, int, float, bool, None, Any, Literal, list[T], dict[str, T],
-    unions, a nested TypedDict, Annotated[T, Format])."""
-    if tp is Any:
-        return _Compiled(_any, "any", nullable=True)
-    if tp is None or tp is type(None):
-        return _Compiled(lambda v: None if v is None else ("", f"expected null, got {_got(v)}"), "null", nullable=True)
-    if tp in _SCALARS:
-        return _compile_scalar(tp)
-    if _is_typeddict(tp):
-        return _compile_record(tp)
-    origin, args = get_origin(tp), get_args(tp)
-    if origin is Annotated:
-        return _compile_annotated(args, owner)
-    if origin is Literal:
-        return _compile_literal(args)
-    if origin in (typing.Union, types.UnionType):
-        return _compile_union(args, owner)
-    if origin in (list, tuple) or tp in (list, tuple):
-        return _compile_sequence(args, owner)
-    if origin in (dict, Mapping) or tp is dict:
-        return _compile_mapping(args, owner)
-    raise TypeError(f"{owner}: the payload type {tp!r} cannot be checked; use JSON types")
-
-
-def _compile_scalar(tp: Any) -> _Compiled:
-    label, kinds = _SCALARS[tp]
-    # bool is an int to Python, never to a reader of the payload.
-    exclude_bool = tp is not bool
-
-    def scalar(v: Any) -> Problem | None:
-        if isinstance(v, kinds) and not (exclude_bool and isinstance(v, bool)):
-            return None
-        return "", f"expected {label}, got {_got(v)}"
-
-    return _Compiled(scalar, label)
-
-
-def _compile_annotated(args: tuple[Any, ...], owner: str) -> _Compiled:
-    inner = _compile(args[0], owner)
-    formats = [m for m in args[1:] if isinstance(m, Format)]
-    if not formats:
-        return inner
-    fmt, inner_check = formats[0], inner.check
-
-    def formatted(v: Any) -> Problem | None:
-        problem = inner_check(v)
-        if problem is None and not fmt.valid(v):
-            return "", f"expected {fmt.name} text, got {str(v)[:40]!r}"
-        return problem
-
-    return _Compiled(formatted, fmt.name)
-
-
-def _compile_literal(args: tuple[Any, ...]) -> _Compiled:
-    allowed = [(type(a), a) for a in args]
-
-    def literal(v: Any) -> Problem | None:
-        if any(isinstance(v, t) and isinstance(v, bool) == (t is bool) and v == a for t, a in allowed):
-            return None
-        return "", f"expected one of {', '.join(repr(a) for a in args)}, got {v!r}"[:200]
-
-    return _Compiled(literal, " | ".join(repr(a) for a in args))
-
-
-def _compile_union(args: tuple[Any, ...], owner: str) -> _Compiled:
-    options = [_compile(a, owner) for a in args]
-    nullable = any(o.nullable for o in options)
-    real = [o for o in options if o.text != "null"]
-    checks = [o.check for o in real]
-    text = " | ".join(o.text for o in options)
-
-    def union(v: Any) -> Problem | None:
-        if v is None and nullable:
-            return None
-        problem: Problem | None = None
-        for check in checks:
-            problem = check(v)
-            if problem is None:
-                return None
-        # A single non-null option says exactly what is wrong inside it.
-        if len(checks) == 1 and problem is not None:
-            return problem
-        return "", f"expected {text}, got {_got(v)}"
-
-    return _Compiled(union, text, nullable=nullable)
-
-
-def _compile_sequence(args: tuple[Any, ...], owner: str) -> _Compiled:
-    item = _compile(args[0] if args else Any, owner)
-    item_check = item.check
-
-    def sequence(v: Any) -> Problem | None:
-        if not isinstance(v, list | tuple):
-            return "", f"expected a list, got {_got(v)}"
-        if item_check is not _any:
-            for i, x in enumerate(v):
-                problem = item_check(x)
-                if problem is not None:
-                    return f".{i}{problem[0]}", problem[1]
-        return None
-
-    return _Compiled(sequence, f"list of {item.text}")
-
-
-def _compile_mapping(args: tuple[Any, ...], owner: str) -> _Compiled:
-    value = _compile(args[1] if len(args) == 2 else Any, owner)
-    value_check = value.check
-
-    def mapping(v: Any) -> Problem | None:
-        if not isinstance(v, dict):
-            return "", f"expected an object, got {_got(v)}"
-        for k, x in v.items():
-            if not isinstance(k, str):
-                return "", f"keys must be text, got {_got(k)}"
-            problem = value_check(x)
-            if problem is not None:
-                return f".{k}{problem[0]}", problem[1]
-        return None
-
-    return _Compiled(mapping, f"object of {value.text}")
-
-
 @dataclass(frozen=True)
 class PayloadField:
     name: str
     type_text: str
     required: bool
     description: str = ""
-
-
-def _fields_of(tp: type) -> list[tuple[str, Any, bool]]:
-    """(name, type, required) of a TypedDict, from its resolved annotations. Required-ness is
-    read from the hints themselves: with postponed annotations Python cannot see NotRequired."""
-    hints = typing.get_type_hints(tp, include_extras=True)
-    total = getattr(tp, "__total__", True)
-    out = []
-    for name, hint in hints.items():
-        required = total
-        while get_origin(hint) in (NotRequired, Required):
-            required = get_origin(hint) is Required
-            hint = get_args(hint)[0]
-        out.append((name, hint, required))
-    return out
-
-
-def _compile_record(tp: type) -> _Compiled:
-    owner = f"{tp.__module__}.{tp.__qualname__}"
-    fields = [(name, hint, _compile(hint, owner), required) for name, hint, required in _fields_of(tp)]
-    required = frozenset(name for name, _, _, req in fields if req)
-    allowed = frozenset(name for name, *_ in fields)
-    # The bulk paths check thousands of payloads: plain text, integer and true/false fields are
-    # tested inline (a call per field would double the cost); fields of any type not at all.
-    plain = {str: str, int: int, bool: bool}
-    inline = [(name, plain[hint]) for name, hint, _, _ in fields if hint in plain]
-    nested = [(name, compiled.check) for name, hint, compiled, _ in fields
-              if hint not in plain and compiled.check is not _any]
-
-    def record(v: Any) -> Problem | None:
-        if not isinstance(v, dict):
-            return "", f"expected an object, got {_got(v)}"
-        keys = v.keys()
-        if not required <= keys:
-            return f".{sorted(required - keys)[0]}", "required field missing"
-        if not keys <= allowed:
-            return f".{sorted(str(k) for k in keys - allowed)[0]}", "not a field of this event"
-        for k, kind in inline:
-            x = v.get(k, kind)  # an optional field left out stands in as its type, which passes
-            if x is not kind and (not isinstance(x, kind) or (kind is int and isinstance(x, bool))):
-                return f".{k}", f"expected {_SCALARS[kind][0]}, got {_got(x)}"
-        for k, check in nested:
-            if k in v:
-                problem = check(v[k])
-                if problem is not None:
-                    return f".{k}{problem[0]}", problem[1]
-        return None
-
-    return _Compiled(record, tp.__name__)
 
 
 # --- the catalogue --------------------------------------------------------------------------------
@@ -342,16 +113,16 @@ class EventType:
     payload: type | None
     description: str
     app: str
-    _compiled: _Compiled | None = field(default=None, repr=False)
+    _compiled: Compiled | None = field(default=None, repr=False)
     _personal: frozenset[str] | None = field(default=None, repr=False)
 
-    def _checker(self) -> _Compiled:
+    def _checker(self) -> Compiled:
         if self._compiled is None:
             if self.payload is None:
-                self._compiled = _Compiled(
+                self._compiled = Compiled(
                     lambda v: None if not v else (f".{sorted(v)[0]}", "this event has no data"), "none")
             else:
-                self._compiled = _compile_record(self.payload)
+                self._compiled = compile_record(self.payload)
         return self._compiled
 
     def problem(self, data: Any) -> tuple[str, str] | None:
@@ -372,7 +143,7 @@ class EventType:
         (the webhook sender asks for every event)."""
         if self._personal is None:
             self._personal = frozenset() if self.payload is None else frozenset(
-                name for name, hint, _ in _fields_of(self.payload)
+                name for name, hint, _ in fields_of(self.payload)
                 if get_origin(hint) is Annotated and any(isinstance(m, Personal) for m in get_args(hint)[1:]))
         return self._personal
 
@@ -383,11 +154,11 @@ class EventType:
 
 def _describe(tp: type, prefix: str) -> Iterable[PayloadField]:
     owner = f"{tp.__module__}.{tp.__qualname__}"
-    for name, hint, required in _fields_of(tp):
-        yield PayloadField(name=prefix + name, type_text=_compile(hint, owner).text, required=required)
+    for name, hint, required in fields_of(tp):
+        yield PayloadField(name=prefix + name, type_text=compile_type(hint, owner).text, required=required)
         inner = get_args(hint)[0] if get_origin(hint) is Annotated else hint
         is_list = get_origin(inner) is list
-        nested = [a for a in (inner, *get_args(inner)) if _is_typeddict(a)]
+        nested = [a for a in (inner, *get_args(inner)) if is_typeddict(a)]
         if nested and nested[0] is not Ref:  # a Ref is always {code, name}: the page says so once
             yield from _describe(nested[0], f"{prefix}{name}{'[]' if is_list else ''}.")
 
@@ -408,7 +179,7 @@ def declare(name: str, *, payload: type | None, version: int = 1, description: s
     one owner and one contract."""
     if not EVENT_NAME_RE.match(name):
         raise ValueError(f"{name!r} is not an event name (like client.created)")
-    if payload is not None and not _is_typeddict(payload):
+    if payload is not None and not is_typeddict(payload):
         raise TypeError(f"{name}: the payload must be a TypedDict, got {payload!r}")
     module = payload.__module__ if payload is not None else _caller_module()
     event = EventType(name=name, version=version, payload=payload, description=description, app=_app_of(module))
