@@ -38,7 +38,7 @@ withdrawal code no row holds).
 
 The plain indexes and the foreign keys of the big tables are dropped while the rows go in, and made
 again at the end: each index built once, each foreign key checked over every row by one join
-(crm.lib.bulk.secondary_indexes_dropped).
+(demo.copying.secondary_indexes_dropped).
 """
 
 from __future__ import annotations
@@ -233,8 +233,8 @@ def scale_seed(*, clients: int, deals: int, events: int, access: int | None = No
     all, at least a deposit and a transfer per live account, which is what None gives); see the
     module's docstring. Raises ScaleRefused when the database already has clients or a size is out
     of range."""
-    from crm.lib.bulk import secondary_indexes_dropped
     from crm.models import AccessEvent, Client, Event, Task
+    from demo.copying import secondary_indexes_dropped
     from trading.models import Deal, TradingAccount
     from trading.services import trading_summaries_rebuild
     from wallet.ledger import ledger_balance_checks_paused, ledger_verify
@@ -454,9 +454,9 @@ class _BatchWriter:
     # the tables ------------------------------------------------------------------------------------------
 
     def _write_clients(self, clients: list[tuple[int, int, Staff, str, dt.datetime]]) -> None:
-        from crm.lib.bulk import copy_rows
         from crm.lib.fieldcrypt import hasher, text_encrypter
         from crm.models import Client
+        from demo.copying import copy_rows
 
         rng = self.rng
         # The contact details encrypted and hashed as the model's fields would (crm.lib.fieldcrypt).
@@ -489,7 +489,7 @@ class _BatchWriter:
         self.clock.write("crm_client", lambda: copy_rows(Client, columns, rows()))
 
     def _write_accounts(self, accounts: list[_Account]) -> None:
-        from crm.lib.bulk import copy_rows
+        from demo.copying import copy_rows
         from trading.models import AccountEquityDay, BalanceOperation, TradingAccount
 
         rng = self.rng
@@ -548,8 +548,8 @@ class _BatchWriter:
         closed, the closing one with its profit), evenly spaced from the first trade to the last; the
         symbol, volume and side of a position, and a closing deal's profit, are picked by mixing its
         ids (the same data set for the same seed)."""
-        from crm.lib.bulk import copy_columns
         from crm.lib.partitions import month_partitions_span
+        from demo.copying import copy_columns
         from trading.models import Deal
 
         plan = []
@@ -585,7 +585,7 @@ class _BatchWriter:
         self.clock.write(Deal._meta.db_table, write)
 
     def _write_positions(self, live: list[_Account]) -> None:
-        from crm.lib.bulk import copy_rows
+        from demo.copying import copy_rows
         from trading.models import Position
 
         rng = self.rng
@@ -612,8 +612,9 @@ class _BatchWriter:
         client's first deposit's); then `moves` further movements (_write_moves). Balances are
         written with the accounts (every posting of theirs is in this batch); the clearing and fee
         accounts' at the end."""
-        from crm.lib.bulk import copy_rows, next_ids
+        from crm.lib.bulk import next_ids
         from crm.models import Event
+        from demo.copying import copy_rows
         from wallet.models import LedgerAccount, LedgerBalance, LedgerLeg, LedgerTransaction
         from wallet.models.ledger import DEBIT_NORMAL_KINDS, NON_NEGATIVE_KINDS, AccountKind, NormalSide
 
@@ -783,9 +784,9 @@ class _BatchWriter:
         return totals
 
     def _write_events(self, clients: list[tuple[int, int, Staff, str, dt.datetime]]) -> None:
-        from crm.lib.bulk import copy_rows
         from crm.lib.partitions import PARTITIONED_TABLES, month_partitions_ensure
         from crm.models import AccessEvent, Event
+        from demo.copying import copy_rows
 
         rng = self.rng
         start = clients[0][1]
@@ -822,8 +823,8 @@ class _BatchWriter:
             "user_id", "client_id", "kind", "at", "ip", "user_agent", "request_id", "detail", "rows"), looks()))
 
     def _write_tasks(self, clients: list[tuple[int, int, Staff, str, dt.datetime]]) -> None:
-        from crm.lib.bulk import copy_rows
         from crm.models import Task
+        from demo.copying import copy_rows
 
         rng = self.rng
         rows = [(_uuid(rng), pk, "Call back about the next deposit", "", self._owner(n, desk),
