@@ -5,9 +5,14 @@ outbound webhooks, API keys and the API's assembly went to `integrations`, name 
 matching to `matching`. The goal is under 20,000 lines and a face of at most 8 modules. The face is
 there: the event catalogue went into crm.events, the client's stages and the lock order into
 crm.models, the pages' forms, lists, tabs and timeline into crm.views.ui, the monthly partitions into
-crm.lib. Until the lines reach theirs, the ceilings below are where the core stands (with room for
-this round's work under way), and they are lowered as the core shrinks, never raised: a change that
-grows the core past them fails here and belongs in the app whose business it is.
+crm.lib. The lines came down from 23,557 to 20,559: the helpers that need no Django (outbound HTTP and
+adapters, egress, webhook signatures, SQL files and published views, the partition converter, hook
+points, CSV and import files, IBANs, the backup, the payload checker of the event catalogue) went to
+`plumbing`, the API of the core's resources (clients, notes, tasks) and who may read which events to
+`integrations`, the scale generator's COPY to `demo`. Until the lines reach their goal, the ceiling
+below is where the core stands, and it is lowered as the core shrinks, never raised: a change that
+grows the core past it fails here and belongs in the app whose business it is, or in `plumbing` when
+it needs no Django.
 
 Lines are counted as `find crm -name '*.py' -not -path '*/migrations/*' | xargs wc -l` counts them.
 The public face is what the `public-faces` import contract (pyproject.toml) lets every other app
@@ -23,7 +28,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 LINES_GOAL = 20_000
-LINES_CEILING = 23_943
+LINES_CEILING = 20_559
 FACE_GOAL = 8
 FACE_CEILING = 8
 
@@ -46,7 +51,7 @@ def test_the_core_does_not_grow_past_its_line_ceiling():
     lines = package_lines(REPO_ROOT / "crm")
     assert lines <= LINES_CEILING, (
         f"crm has {lines:,} lines, above its ceiling of {LINES_CEILING:,} (goal: under {LINES_GOAL:,}): "
-        "put what is one app's business in that app, or a package without Django beside simkit and matching")
+        "put what is one app's business in that app, or what needs no Django in plumbing")
 
 
 def test_the_cores_public_face_does_not_grow():
