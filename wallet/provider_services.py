@@ -27,6 +27,8 @@ from wallet.models import (
 )
 from wallet.providers.bank_wire import reference_normalise, references_in
 from wallet.providers.base import SettlementLine
+from wallet.providers.paysafe import BASE_URLS as PAYSAFE_BASE_URLS
+from wallet.providers.paysafe import PAYMENT_TYPES as PAYSAFE_PAYMENT_TYPES
 from wallet.providers.praxis import BASE_URLS as PRAXIS_BASE_URLS
 from wallet.providers.settlement import FIELDS, REQUIRED, ColumnMapping, parse_settlement
 
@@ -54,6 +56,8 @@ def payment_provider_save(*, code: str, name: str, kind: str, base_url: str = ""
             errors.add("application_key", gettext("Enter the application key Praxis gave for this website."))
         if not api_key:
             errors.add("api_key", gettext("Enter the merchant id Praxis gave."))
+    if kind == AdapterKind.PAYSAFE:
+        base_url = _paysafe_check(settings or {}, api_key=api_key, base_url=base_url, errors=errors)
     if not 1 <= timeout_seconds <= 120:
         errors.add("timeout_seconds", gettext("Between 1 and 120 seconds."))
     errors.raise_if_any()
@@ -69,6 +73,18 @@ def payment_provider_save(*, code: str, name: str, kind: str, base_url: str = ""
     audit_record(action="wallet.provider_saved", obj=provider, before=before, after=_provider_facts(provider),
                  actor=actor)
     return provider
+
+
+def _paysafe_check(settings: Mapping[str, Any], *, api_key: str, base_url: str, errors: FieldErrors) -> str:
+    """Paysafe's settings checked; its base URL: the one given (a simulator's) or the test or live one."""
+    environment = str(settings.get("environment") or "sandbox")
+    if environment not in PAYSAFE_BASE_URLS:
+        errors.add("environment", gettext("Choose sandbox or live."))
+    if str(settings.get("payment_type") or "SKRILL").upper() not in PAYSAFE_PAYMENT_TYPES:
+        errors.add("payment_type", gettext("Choose Skrill or Neteller."))
+    if not api_key:
+        errors.add("api_key", gettext("Enter the API key's user name Paysafe gave."))
+    return base_url or PAYSAFE_BASE_URLS.get(environment, "")
 
 
 def _provider_facts(provider: PaymentProvider) -> dict[str, Any]:

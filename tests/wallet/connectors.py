@@ -30,6 +30,10 @@ PRAXIS_MERCHANT = "API-Test-Merchant"
 PRAXIS_APP = "test-application"
 PRAXIS_SECRET = "praxis-merchant-secret"
 PRAXIS_CONTROL = "praxis-control"
+PAYSAFE_USER = "paysafe-test-merchant"
+PAYSAFE_PASSWORD = "B-paysafe-test-password"
+PAYSAFE_HMAC = "paysafe-webhook-hmac-key"
+PAYSAFE_CONTROL = "paysafe-control"
 
 
 @dataclass
@@ -95,6 +99,7 @@ class Connector(abc.ABC):
 
     code: ClassVar[str]
     cards: ClassVar[dict[str, str]]  # approve, decline, 3ds: a test card of each
+    method: ClassVar[str] = "card"  # the method kind its deposits are made with
 
     def __init__(self, sim: HttpSim) -> None:
         self.sim = sim
@@ -165,6 +170,71 @@ class PraxisConnector(Connector):
         return got
 
 
+class PaysafeConnector(Connector):
+    """Skrill through Paysafe: the client logs in to the wallet on its redirect page (the test
+    accounts stand for the cards); the wallet's second step stands for 3-D Secure. Paysafe's
+    webhook address is a setting of the merchant's account, so the provider's is given to the
+    simulator when it is configured."""
+
+    code = "paysafe"
+    method: ClassVar[str] = "skrill"
+    cards: ClassVar = {"approve": "approve@wallet.test", "decline": "decline@wallet.test",
+                       "3ds": "verify@wallet.test", "timeout": "pending@wallet.test"}
+
+    def provider(self) -> PaymentProvider:
+        from wallet.provider_selectors import provider_webhook_url
+
+        provider = payment_provider_save(code=self.code, name="Paysafe", kind="paysafe",
+                                         base_url=self.sim.base_url + "/paymenthub/v1", api_key=PAYSAFE_USER,
+                                         api_secret=PAYSAFE_PASSWORD, webhook_secret=PAYSAFE_HMAC,
+                                         settings={"environment": "sandbox"})
+        self.sim.control("/_sim/config", {"webhook_url": provider_webhook_url(provider)})
+        return provider
+
+    def methods(self, brand: Any) -> PaymentProvider:
+        provider = self.provider()
+        payment_method_save(brand=brand, method=self.method, direction="deposit", provider=provider, currencies=[
+            CurrencyRule("USD", Decimal("10"), Decimal("5000"))], order=10)
+        return provider
+
+    def pay(self, redirect_url: str, card: str) -> None:
+        checkout(redirect_url, {"account": self.cards[card], "password": "any"})
+
+    def three_ds(self, redirect_url: str, *, approve: bool) -> None:
+        checkout(redirect_url, {"decision": "approve" if approve else "fail"}, suffix="/verify")
+
+    @staticmethod
+    def ref_of(body: bytes) -> str:
+        return str(json.loads(body)["payload"]["merchantRefNum"])
+
+    def unknown_order(self, capture: Capture) -> Captured:
+        sent = self.sim.control("/_sim/notify_unknown", {"url": f"{capture.base}/wallet/webhooks/{self.code}/"})
+        [got] = capture.wait_about(self.ref_of, sent["payload"]["merchantRefNum"], 1)
+        return got
+
+
+@dataclass
+class PaysafeSim(HttpSim):
+    control_token: ClassVar[str] = PAYSAFE_CONTROL
+
+
+def start_paysafe() -> PaysafeSim:
+    proc, listening = simulator_start(
+        "wallet.paysafe_simulator", "--api-user", PAYSAFE_USER, "--api-password", PAYSAFE_PASSWORD, "--hmac-key",
+        PAYSAFE_HMAC, "--control-token", PAYSAFE_CONTROL, "--webhook-backoff", "0.1", "--webhook-attempts", "5",
+        what="Paysafe simulator")
+    return PaysafeSim(proc=proc, port=int(listening["port"]))
+
+
+@pytest.fixture(scope="session")
+def paysafe_session() -> Iterator[PaysafeSim]:
+    sim = start_paysafe()
+    try:
+        yield sim
+    finally:
+        simulator_stop(sim.proc)
+
+
 @dataclass
 class PraxisSim(HttpSim):
     control_token: ClassVar[str] = PRAXIS_CONTROL
@@ -191,7 +261,8 @@ def praxis_session() -> Iterator[PraxisSim]:
 CONNECTORS: dict[str, tuple[str, type[Connector]]] = {
     "psp-sim": ("psp_session", PspConnector),
     "praxis": ("praxis_session", PraxisConnector),
+    "paysafe": ("paysafe_session", PaysafeConnector),
 }
 
-__all__ = ["CONNECTORS", "Capture", "Captured", "Connector", "PraxisSim", "PspSim", "capture", "praxis_session",
-           "start_praxis"]
+__all__ = ["CONNECTORS", "Capture", "Captured", "Connector", "PaysafeConnector", "PaysafeSim", "PraxisSim", "PspSim",
+           "capture", "paysafe_session", "praxis_session", "start_paysafe", "start_praxis"]

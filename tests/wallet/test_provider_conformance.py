@@ -1,5 +1,5 @@
-"""The conformance suite: every payment connector (tests/wallet/connectors.py: the PSP simulator's
-and Praxis Cashier's), every scenario its simulator plays, through the public path (the client pays
+"""The conformance suite: every payment connector (tests/wallet/connectors.py: the PSP simulator's,
+Praxis Cashier's and Paysafe's), every scenario its simulator plays, through the public path (the client pays
 on the simulator's hosted page, the simulator's notifications are posted to the webhook endpoint),
 and the ledger checked after each: nothing credited twice, nothing on a bad signature, a different
 amount credited as the provider confirmed it with the difference open in reconciliation, another
@@ -17,7 +17,15 @@ from django.urls import reverse
 from crm.lib.money import Money
 from crm.models import Event, Stage
 from tests.factories import make_brand, make_client
-from tests.wallet.connectors import CONNECTORS, Capture, Captured, Connector, capture, praxis_session  # noqa: F401
+from tests.wallet.connectors import (  # noqa: F401 - fixtures
+    CONNECTORS,
+    Capture,
+    Captured,
+    Connector,
+    capture,
+    paysafe_session,
+    praxis_session,
+)
 from wallet.deposits import deposit_create, deposit_status_refresh
 from wallet.ledger import balance, ledger_verify, wallet_account_for
 from wallet.models import BreakKind, Deposit, DepositStatus, ReconciliationBreak, WebhookDelivery
@@ -36,7 +44,8 @@ class World:
         self.http = HttpClient()
 
     def deposit(self, card: str = "approve", amount: str = "100.00") -> Deposit:
-        deposit = deposit_create(client=self.client, amount=Money(amount, "USD"), method="card", return_url=RETURN)
+        deposit = deposit_create(client=self.client, amount=Money(amount, "USD"), method=self.connector.method,
+                                 return_url=RETURN)
         assert deposit.status == DepositStatus.PENDING and deposit.redirect_url
         self.connector.pay(deposit.redirect_url, card)
         return deposit

@@ -33,6 +33,7 @@ class AdapterKind(models.TextChoices):
     SIMULATOR = "simulator", _("PSP simulator")
     BANK_WIRE = "bank_wire", _("Bank wire")
     PRAXIS = "praxis", _("Praxis Cashier")
+    PAYSAFE = "paysafe", _("Paysafe (Skrill, Neteller)")
 
 
 class MethodKind(models.TextChoices):
@@ -40,6 +41,9 @@ class MethodKind(models.TextChoices):
     EWALLET = "ewallet", _("E-wallet")
     CRYPTO = "crypto", _("Crypto")
     BANK_WIRE = "bank_wire", _("Bank wire")
+    # The e-wallets a client picks by name (through Paysafe: wallet.providers.paysafe).
+    SKRILL = "skrill", _("Skrill")
+    NETELLER = "neteller", _("Neteller")
 
 
 class Direction(models.TextChoices):
