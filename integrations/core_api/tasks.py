@@ -13,12 +13,12 @@ from django.utils.translation import gettext as _
 from ninja import Query, Router, Status
 
 from crm import services
-from crm.api import Caller, PageIn, caller_of, paginate, requires_scope
+from crm.api import Caller, PageIn, caller_of, client_for, paginate, requires_scope
 from crm.exceptions import NotFound, ValidationFailed
 from crm.models import Task
 from crm.permissions import task_get_for_user
 from crm.selectors import task_list_for_user
-from integrations.core_api.clients import _staff_by_code, client_for
+from integrations.core_api.clients import _staff_by_code
 from integrations.core_api.schemas import TaskFilters, TaskIn, TaskOut, TaskPage, TaskPatch
 
 router = Router(tags=["tasks"])
