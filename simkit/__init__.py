@@ -1,5 +1,5 @@
 """What the simulators of outside systems share: the MT5 trade server (trading.simulator), the
-payment provider (wallet.psp_simulator) and the KYC vendor (kyc.vendor_simulator).
+payment providers (wallet.psp_simulator, wallet.praxis_simulator) and the KYC vendor (kyc.vendor_simulator).
 
 Each simulator is its own process, started beside the CRM and reached only over a socket, as the
 real system would be. So this package is standard library only and imports nothing of Django or
@@ -11,5 +11,10 @@ the CRM (an import-linter contract in pyproject.toml holds it and the simulators
 * app.py     the state a simulator's handlers share (lock, wake-up, stop) and the thread that
              delivers its webhooks with retries
 * run.py     the command line's common options and the ``__main__`` loop: print one "listening"
-             JSON line, serve until SIGTERM or SIGINT, then close
+             JSON line, serve until SIGTERM or SIGINT, then close; and how a set-up command
+             waits for a simulator to answer (``wait_for_health``)
+* provider.py the skeleton of a payment provider's simulator (the PSP's, Praxis's): an app around
+             an engine that keeps its notifications, a handler that answers the health check
+             and the control API and leaves the provider's own paths to the simulator, the
+             hosted pages' HTML
 """

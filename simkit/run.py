@@ -11,6 +11,9 @@ import argparse
 import json
 import signal
 import threading
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from http.server import HTTPServer
 from types import FrameType
@@ -60,3 +63,18 @@ def serve_until_stopped(httpd: HTTPServer, *, announce: dict[str, Any] | None = 
             on_exit()
         httpd.server_close()
     return 0
+
+
+def wait_for_health(base_url: str, *, timeout: float, interval: float = 0.5) -> bool:
+    """Whether the simulator at ``base_url`` answers ``GET /healthz`` within ``timeout`` seconds
+    (asked at once, then every ``interval``): how a set-up command waits for a simulator that
+    ``make run`` has just started."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(base_url.rstrip("/") + "/healthz", timeout=2).close()  # noqa: S310 - our loopback
+            return True
+        except (urllib.error.URLError, OSError):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(interval)

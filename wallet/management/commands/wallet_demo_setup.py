@@ -6,9 +6,6 @@ limits and fees for the demo brands. Reads the simulator's credentials from its 
 from __future__ import annotations
 
 import json
-import time
-import urllib.error
-import urllib.request
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,6 +14,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from crm.models import Brand
+from simkit.run import wait_for_health
 from wallet.demo import demo_wire_methods, demo_wire_provider, demo_withdrawal_policy
 from wallet.provider_services import CurrencyRule, payment_method_save, payment_provider_save
 from wallet.psp_simulator.config import DEFAULT_FEES
@@ -39,15 +37,8 @@ class Command(BaseCommand):
         port = int(options["port"])
         state_dir = Path(options["state_dir"] or Path(settings.VAR_DIR) / "pspsim")
         base_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + float(options["wait"])
-        while True:
-            try:
-                urllib.request.urlopen(base_url + "/healthz", timeout=2).close()  # noqa: S310 - our loopback
-                break
-            except (urllib.error.URLError, OSError):
-                if time.monotonic() >= deadline:
-                    raise CommandError(f"The PSP simulator does not answer at {base_url}.") from None
-                time.sleep(0.5)
+        if not wait_for_health(base_url, timeout=float(options["wait"])):
+            raise CommandError(f"The PSP simulator does not answer at {base_url}.")
         try:
             config = json.loads((state_dir / "config.json").read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:

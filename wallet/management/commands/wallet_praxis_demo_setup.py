@@ -4,15 +4,13 @@ that is through the Praxis simulator (`python -m wallet.praxis_simulator --port 
 
 from __future__ import annotations
 
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from simkit.run import wait_for_health
 from wallet.praxis_demo import praxis_demo_configure, praxis_simulator_credentials
 
 
@@ -27,15 +25,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         base_url = f"http://127.0.0.1:{int(options['port'])}"
         state_dir = Path(options["state_dir"] or Path(settings.VAR_DIR) / "praxissim")
-        deadline = time.monotonic() + float(options["wait"])
-        while True:
-            try:
-                urllib.request.urlopen(base_url + "/healthz", timeout=2).close()  # noqa: S310 - our loopback
-                break
-            except (urllib.error.URLError, OSError):
-                if time.monotonic() >= deadline:
-                    raise CommandError(f"The Praxis simulator does not answer at {base_url}.") from None
-                time.sleep(0.5)
+        if not wait_for_health(base_url, timeout=float(options["wait"])):
+            raise CommandError(f"The Praxis simulator does not answer at {base_url}.")
         try:
             config = praxis_simulator_credentials(state_dir)
         except (OSError, ValueError) as exc:
