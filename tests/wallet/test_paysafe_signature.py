@@ -86,7 +86,7 @@ def test_a_bad_signature_is_refused(tamper):
     with pytest.raises(WebhookRefused) as refused:
         verifier.verify_webhook(headers, body)
 
-    assert refused.value.code == "bad_signature"
+    assert refused.value.reason == "bad_signature"
 
 
 def test_the_signature_covers_the_raw_bytes_not_the_parsed_json():
@@ -94,7 +94,7 @@ def test_the_signature_covers_the_raw_bytes_not_the_parsed_json():
 
     with pytest.raises(WebhookRefused) as refused:
         adapter().verify_webhook({"Signature": DOCUMENTED_SIGNATURE}, reformatted)
-    assert refused.value.code == "bad_signature"
+    assert refused.value.reason == "bad_signature"
     # Signed as it is sent, the same event in other bytes is believed.
     assert adapter().verify_webhook({"Signature": hand_signed(reformatted)}, reformatted).amount == Money("14.07", "USD")
 
