@@ -52,6 +52,7 @@ def read_only_while_restricted(event: Event) -> None:
 RISK_CLIENT_EVENTS = (
     "client.created", "kyc.submitted", "kyc.approved", "kyc.rejected", "kyc.expired", "kyc.assessed",
     "wallet.deposit_succeeded", "wallet.deposit_refunded", "wallet.deposit_charged_back",
+    "wallet.dispute_opened", "wallet.dispute_decided",
 )
 RISK_FIELDS = frozenset({"country", "nationality"})
 

@@ -210,6 +210,17 @@ def _alerts(inp: RiskInput, params: Mapping[str, Any]) -> FactorResult:
     return FactorResult(gettext("%(n)s AML alerts") % {"n": count}, points)
 
 
+def _chargebacks(inp: RiskInput, params: Mapping[str, Any]) -> FactorResult:
+    """Chargebacks of the client's deposits over the last `days`, as known now (a chargeback won later
+    still counts: acquirers count it, and so does fraud screening)."""
+    from wallet.selectors import chargebacks_for_client
+
+    count = chargebacks_for_client(client_id=inp.client.pk, since=inp.now - dt.timedelta(days=_int(params, "days") or 365),
+                                   until=inp.now)
+    points = min(_int(params, "max") or 10**6, count * _int(params, "per_chargeback"))
+    return FactorResult(gettext("%(n)s chargebacks") % {"n": count}, points)
+
+
 for _factor in (
     RiskFactor("country", _("Country risk"), _country, {"sanctioned": 100, "high_risk": 40, "unknown": 10}, order=10),
     RiskFactor("nationality", _("Nationality risk"), _nationality, {"sanctioned": 60, "high_risk": 25, "unknown": 0},
@@ -228,6 +239,8 @@ for _factor in (
     RiskFactor("payment_methods", _("Payment methods"), _payment_methods,
                {"more_than": 2, "per_extra": 10, "max": 30}, order=60),
     RiskFactor("alerts", _("AML alerts"), _alerts, {"per_alert": 10, "max": 40, "days": 365}, order=65),
+    RiskFactor("chargebacks", _("Chargebacks"), _chargebacks, {"per_chargeback": 20, "max": 40, "days": 365},
+               order=67),
     RiskFactor("account_age", _("Account age"), _account_age, {"days_under": 30, "points": 10}, order=70),
 ):
     risk_factor_register(_factor)

@@ -217,6 +217,24 @@ def _case_rows(scope: TrailScope) -> Iterator[Sequence[Any]]:
         yield at, str(client), str(case), action, before, after, by or "", reason
 
 
+DISPUTE_EVENTS = ["wallet.dispute_opened", "wallet.dispute_updated", "wallet.dispute_decided"]
+
+
+def _dispute_rows(scope: TrailScope) -> Iterator[Sequence[Any]]:
+    """Each step of the client's payment disputes (retrieval requests, chargebacks), as the wallet's
+    events tell it: opened, evidence added, representment sent, escalated, accepted, won, lost."""
+    from crm.selectors import trail_events
+
+    qs = trail_events(brand_id=scope.brand_id, client_id=scope.client_id, names=DISPUTE_EVENTS, start=scope.start,
+                      end=scope.end)
+    for at, client, actor, data in qs.values_list("occurred_at", "client__code", "actor__email", "data").iterator(
+            chunk_size=5000):
+        d = data or {}
+        yield (at, str(client or ""), d.get("dispute", ""), d.get("deposit", ""), d.get("kind", ""),
+               d.get("action", ""), d.get("status", ""), d.get("reason_code", ""), d.get("amount", ""),
+               d.get("currency", ""), d.get("due", ""), actor or "", d.get("note", ""))
+
+
 def _document_path(doc: Any) -> str:
     ext = {"image/png": "png", "image/jpeg": "jpg", "application/pdf": "pdf"}.get(doc.content_type, "bin")
     return f"documents/{doc.client.code}/{doc.code}.{ext}"
@@ -236,6 +254,9 @@ for _section in (
                   "decided_by", "reason"), _alert_rows, order=35),
     TrailSection("case_actions", _("Case actions"),
                  ("at", "client", "case", "action", "from_status", "to_status", "by", "reason"), _case_rows, order=40),
+    TrailSection("payment_disputes", _("Payment disputes (retrieval requests and chargebacks)"),
+                 ("at", "client", "dispute", "deposit", "kind", "action", "status", "reason_code", "amount", "currency",
+                  "deadline", "by", "note"), _dispute_rows, order=45),
     TrailSection("consents", _("Consents"), ("at", "client", "action", "details", "by", "audit_seq"),
                  _consent_rows, order=50),
     TrailSection("risk_scores", _("Risk score changes"),

@@ -52,6 +52,8 @@ class WalletConfig(AppConfig):
                                 permission="wallet.view_deposit", order=770),
                         NavItem("withdrawals", _("Withdrawals"), "wallet_withdrawal_queue", "up",
                                 permission="wallet.approve_withdrawal", order=775),
+                        NavItem("disputes", _("Disputes"), "wallet_dispute_queue", "scale",
+                                permission="wallet.manage_dispute", order=774),
                         NavItem("money_flow", _("Money flow"), "wallet_money_flow", "chart",
                                 permission="wallet.view_deposit", order=772),
                         NavItem("reconciliation", _("Reconciliation"), "wallet_recon_home", "scale",
@@ -80,7 +82,9 @@ def _provider_permissions(role_code: Any) -> dict[str, list[str]]:
     reconciliation = ["wallet.reconcile", "wallet.view_settlementimport", "wallet.view_reconciliationbreak"]
     # Finance signs off each provider's month; it is locked from then on.
     close = ["wallet.close_month", "wallet.view_monthclose"]
-    everything = [*manage, *deposits, *withdrawals, *transfers, *reconciliation, *close]
+    # Finance works the providers' disputes (retrieval requests, chargebacks): evidence, representment, outcome.
+    disputes = ["wallet.manage_dispute", "wallet.view_dispute"]
+    everything = [*manage, *deposits, *disputes, *withdrawals, *transfers, *reconciliation, *close]
     # Each brand's withdrawal policy (automatic approval, four eyes, daily limit): administrators set
     # it; finance, who decide withdrawals by it, read it (approvers do not move their own thresholds).
     return {role_code.ADMIN: [*everything, "wallet.view_withdrawalpolicy", "wallet.change_withdrawalpolicy"],

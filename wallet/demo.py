@@ -73,6 +73,36 @@ def demo_wire_deposit(*, provider: PaymentProvider, client: Client, amount: Mone
     return deposit
 
 
+# The demo's disputes: (kind, reason code, reason, days left to answer; negative: overdue).
+DEMO_DISPUTES = [("chargeback", "10.4", "Other fraud: card-absent environment", 5),
+                 ("retrieval_request", "28", "Request for copy: the cardholder does not recognise the payment", -1)]
+
+
+def demo_disputes(*, provider: PaymentProvider, brand: Brand) -> int:
+    """Open the demo's disputes on the brand's newest credited deposits, each through the provider's
+    notification and the webhook handlers as a real one arrives (a chargeback holds its amount on the
+    client's wallet). Idempotent: a brand with disputes already is left alone. Returns how many."""
+    from wallet.disputes import dispute_webhook_apply
+    from wallet.models import DepositStatus, Dispute
+
+    if Dispute.objects.filter(brand=brand).exists():
+        return 0
+    deposits = list(Deposit.objects.filter(brand=brand, provider=provider, status=DepositStatus.SUCCEEDED)
+                    .order_by("-succeeded_at", "-pk")[:len(DEMO_DISPUTES)])
+    now = dt.datetime.now(dt.UTC)
+    for (kind, code, reason, days), deposit in zip(DEMO_DISPUTES, deposits, strict=False):
+        message = WebhookMessage(
+            kind=WebhookKind.CHARGEBACK if kind == "chargeback" else WebhookKind.RETRIEVAL_REQUEST,
+            event_id=f"demo-dispute-{deposit.merchant_ref}", provider_ref=f"demo-{kind}-{deposit.pk}",
+            merchant_ref=deposit.merchant_ref, amount=deposit.money, fee=None, occurred_at=now,
+            raw={"data": {"reason_code": code, "reason_text": reason,
+                          "respond_by": (now + dt.timedelta(days=days)).isoformat()}})
+        with transaction.atomic():
+            if not deposit_webhook_apply(provider, message, None):
+                dispute_webhook_apply(provider, message, None)
+    return min(len(DEMO_DISPUTES), len(deposits))
+
+
 def demo_withdrawal_policy(*, brand: Brand) -> bool:
     """Give `brand` the demo's withdrawal policy (DEMO_WITHDRAWAL_POLICY) unless its policy was ever
     saved (an administrator's own choice is kept at every start). True when set now."""

@@ -10,7 +10,8 @@ A success posts: the provider's clearing account debited the amount (the provide
 the client's wallet credited the amount less the method's fee, the brand's fees account credited
 the fee; then ``wallet.deposit_succeeded`` and, for the client's first successful deposit,
 ``wallet.first_deposit``, in the same transaction. A refund's success emits
-``wallet.deposit_refunded`` and a deposit's chargeback ``wallet.deposit_charged_back`` (once), so
+``wallet.deposit_refunded``; a chargeback opens a dispute (wallet.disputes), and one lost emits
+``wallet.deposit_charged_back`` (once), so
 that the IB engine's CPA sees the deposit and claws it back (ib.handlers).
 
 Calls to the provider are made outside a database transaction: the deposit row is committed as
@@ -56,7 +57,6 @@ from wallet.ledger import (
     Leg,
     available,
     clearing_account_for,
-    ledger_chargeback,
     ledger_post,
     ledger_reverse,
     system_account_for,
@@ -526,29 +526,17 @@ def _failure_text(code: str) -> str:
 
 
 def _chargeback(deposit: Deposit, message: WebhookMessage) -> None:
+    """A provider's chargeback opens (or finds) the deposit's dispute (wallet.disputes): the amount is
+    held on the client's wallet until finance's case is decided; losing it debits the wallet and
+    charges the deposit back, winning it releases the hold."""
+    from wallet.disputes import dispute_receive, message_dispute_facts
+
     if deposit.status not in {S.SUCCEEDED, S.PARTIALLY_REFUNDED, S.CHARGED_BACK}:
         logger.warning("chargeback of a deposit not credited", extra={"deposit": str(deposit.code)})
         return
-    remaining = (deposit.money - deposit.refunded_money).quantize()
-    amount = message.amount.quantize() if message.amount is not None else remaining
-    taken = amount
-    wallet, clearing, fees = _accounts(deposit)
-    # The client got the amount less the fee: the fee, kept by the brokerage, goes back first
-    # (not after a partial refund, whose own posting already charged the client in full).
-    fee = deposit.fee_money if not deposit.refunded_money else Money.zero(deposit.currency)
-    if fee:
-        ledger_post(key=_key(deposit, "chargeback-fee"), kind="chargeback_fee", legs=[
-            Leg(fees, -fee), Leg(clearing, fee)], ref_kind="deposit", ref_code=str(deposit.code))
-        amount = (amount - fee).quantize()
-    ledger_chargeback(key=_key(deposit, "chargeback"), wallet=wallet, clearing=clearing, amount=amount,
-                      memo=f"Chargeback {message.provider_ref}", ref_kind="deposit", ref_code=str(deposit.code))
-    if deposit.status != S.CHARGED_BACK:
-        _move(deposit, S.CHARGED_BACK, event_id=message.event_id, note=gettext("The payment was charged back."))
-        audit_record(action="wallet.deposit_charged_back", obj=deposit, after={"amount": amount.text(),
-                                                                              "chargeback": message.provider_ref})
-        emit("wallet.deposit_charged_back", client=deposit.client, actor=None, data={
-            "deposit": str(deposit.code), "reversal": message.provider_ref, "amount": taken.text(),
-            "currency": taken.currency, "method": deposit.method, "provider": deposit.provider.code})
+    code, text, due = message_dispute_facts(message)
+    dispute_receive(deposit=deposit, kind="chargeback", amount=message.amount, reason_code=code, reason=text,
+                    provider_ref=message.provider_ref, due_at=due)
 
 
 # --- lookups and expiry ------------------------------------------------------------------------------------

@@ -47,6 +47,9 @@ class DepositSucceeded(TypedDict):
     amount: DecimalText  # what the client paid (as the provider confirmed it), in `currency`
     asked: NotRequired[DecimalText]  # what the client asked to pay (differs when the provider confirmed another amount)
     asked_currency: NotRequired[str]  # the currency asked, when finance released money confirmed in another one
+    # The provider's risk score of the money, 0-1 (a crypto deposit's, from its blockchain analysis),
+    # for compliance: the deposit keeps it too.
+    risk_score: NotRequired[DecimalText]
     credited: DecimalText  # what reached the wallet (amount - fee)
     fee: DecimalText
     currency: str
@@ -142,3 +145,29 @@ declare("wallet.transfer_completed", payload=TransferChange,
 declare("wallet.transfer_failed", payload=TransferChange,
         description="An internal transfer failed and was undone: the wallet's hold released or the money "
                     "returned; nothing is left half done.")
+
+
+class DisputeChange(TypedDict):
+    dispute: CodeText  # the dispute's code
+    deposit: CodeText  # the disputed deposit's code
+    kind: str  # retrieval_request | chargeback | pre_arbitration
+    action: str  # opened | escalated | evidence_added | represented | accepted | won | lost
+    status: str  # the dispute's status after the change
+    reason_code: str  # the provider's (the card scheme's) reason code, or ""
+    amount: DecimalText  # disputed, in `currency`
+    currency: str
+    provider: str  # the provider's code
+    method: str  # card | ewallet | crypto | bank_wire
+    due: str  # the provider's deadline (ISO 8601)
+    note: str  # why (finance's words), or what was added
+
+
+declare("wallet.dispute_opened", payload=DisputeChange,
+        description="A provider disputed a deposit (a retrieval request or a chargeback): a case for finance; a "
+                    "chargeback's amount is held on the client's wallet until it is decided.")
+declare("wallet.dispute_updated", payload=DisputeChange,
+        description="Finance worked a payment dispute (evidence added, representment sent) or the provider "
+                    "escalated it (a chargeback after a retrieval request).")
+declare("wallet.dispute_decided", payload=DisputeChange,
+        description="A payment dispute ended: won (the held amount released), lost or accepted (the wallet "
+                    "debited; wallet.deposit_charged_back is emitted beside it).")

@@ -231,3 +231,9 @@ class BankWireTransitionRefused(TransitionRefused):
     """An incoming wire was matched or returned already (wallet.models.providers.WIRE_STATES)."""
 
     default_code = "bank_wire_transition_refused"
+
+
+class DisputeRefused(TransitionRefused):
+    """A payment dispute may not move this way or do this now (wallet.models.disputes.DISPUTE_STATES)."""
+
+    default_code = "dispute_refused"

@@ -36,6 +36,14 @@ from wallet.deposits import (
     owner_deposit_days,
     refund_get_for_deposit,
 )
+from wallet.disputes import (
+    chargeback_ratios,
+    chargebacks_for_client,
+    dispute_generated_evidence,
+    dispute_list_for_user,
+    dispute_queue_for_user,
+    open_disputes_of_client,
+)
 from wallet.exceptions import Blocker
 from wallet.flows import MAX_DAYS as FLOWS_MAX_DAYS
 from wallet.flows import money_flows, open_breaks_by_age
@@ -113,6 +121,9 @@ __all__ = [
     "DepositFigures", "OwnerDepositDay", "deposit_currencies", "owner_deposit_days", "deposit_figures_for_client", "deposit_list_for_user", "deposit_options", "deposit_quote", "deposit_refundable", "deposit_refusal", "deposits_for_client",
     "refund_get_for_deposit",
     "held_release_refusal",
+    # payment disputes (retrieval requests, chargebacks)
+    "chargeback_ratios", "chargebacks_for_client", "dispute_generated_evidence", "dispute_list_for_user",
+    "dispute_queue_for_user", "open_disputes_of_client",
     # withdrawals (Blocker: one reason a withdrawal is refused, as withdrawal_blockers lists them)
     "WITHDRAWAL_OPEN_STATES", "Blocker", "deposited_by_source", "withdrawal_blockers", "withdrawal_methods_for",
     "withdrawal_policy_for", "withdrawal_queue_for_user", "withdrawal_quote", "withdrawals_for_client",

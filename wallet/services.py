@@ -28,6 +28,13 @@ from wallet.deposits import (
     register_deposit_check,
     unregister_deposit_check,
 )
+from wallet.disputes import (
+    dispute_accept,
+    dispute_evidence_add,
+    dispute_open,
+    dispute_outcome_record,
+    dispute_represent,
+)
 from wallet.ledger import (
     Leg,
     account_for,
@@ -92,6 +99,8 @@ __all__ = [
     "deposit_cancel", "deposit_create", "deposit_payer_record", "deposit_refund", "deposit_refund_approve",
     "deposit_refund_send_back", "deposit_refuse", "deposit_release", "deposit_status_refresh",
     "deposit_webhook_apply", "deposits_refresh_due",
+    # payment disputes: finance's work on a retrieval request or chargeback (wallet.disputes)
+    "dispute_accept", "dispute_evidence_add", "dispute_open", "dispute_outcome_record", "dispute_represent",
     # register_deposit_check: how a higher app adds a reason to refuse every deposit of a client
     "register_deposit_check", "unregister_deposit_check",
     # withdrawals (register_withdrawal_check: how a higher app adds a reason to refuse one)

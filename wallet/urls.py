@@ -7,6 +7,7 @@ from django.urls import URLPattern, URLResolver, path
 from wallet import (
     close_views,
     deposit_views,
+    dispute_views,
     flow_views,
     policy_views,
     provider_views,
@@ -36,6 +37,20 @@ urlpatterns += [
     path("wallet/flow/", flow_views.money_flow, name="wallet_money_flow"),
 ]
 
+# Payment disputes (retrieval requests, chargebacks): finance's queue, a case, the chargeback ratio.
+urlpatterns += [
+    path("wallet/disputes/", dispute_views.dispute_queue, name="wallet_dispute_queue"),
+    path("wallet/disputes/ratio/", dispute_views.chargeback_ratio, name="wallet_chargeback_ratio"),
+    path("wallet/disputes/<str:code>/", dispute_views.dispute_detail, name="wallet_dispute_detail"),
+    path("wallet/disputes/<str:code>/evidence/", dispute_views.dispute_evidence_view, name="wallet_dispute_evidence"),
+    path("wallet/disputes/<str:code>/evidence/<uuid:evidence_code>/", dispute_views.dispute_evidence_file,
+         name="wallet_dispute_evidence_file"),
+    path("wallet/disputes/<str:code>/represent/", dispute_views.dispute_represent_view,
+         name="wallet_dispute_represent"),
+    path("wallet/disputes/<str:code>/accept/", dispute_views.dispute_accept_view, name="wallet_dispute_accept"),
+    path("wallet/disputes/<str:code>/outcome/", dispute_views.dispute_outcome_view, name="wallet_dispute_outcome"),
+]
+
 # Withdrawals: finance's queue (the client's own pages are in the portal).
 urlpatterns += [
     path("wallet/withdrawals/", withdrawal_views.withdrawal_queue, name="wallet_withdrawal_queue"),
@@ -43,8 +58,11 @@ urlpatterns += [
     path("wallet/withdrawals/policy/", policy_views.policy_list, name="wallet_withdrawal_policy_list"),
     path("wallet/withdrawals/policy/<slug:brand_code>/", policy_views.policy_edit,
          name="wallet_withdrawal_policy_edit"),
+    path("wallet/withdrawals/<str:code>/", withdrawal_views.withdrawal_detail, name="wallet_withdrawal_detail"),
     path("wallet/withdrawals/<str:code>/approve/", withdrawal_views.withdrawal_approve_view,
          name="wallet_withdrawal_approve"),
+    path("wallet/withdrawals/<str:code>/send-back/", withdrawal_views.withdrawal_send_back_view,
+         name="wallet_withdrawal_send_back"),
     path("wallet/withdrawals/<str:code>/reject/", withdrawal_views.withdrawal_reject_view,
          name="wallet_withdrawal_reject"),
     path("wallet/withdrawals/<str:code>/paid/", withdrawal_views.withdrawal_mark_paid_view,

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
@@ -36,7 +37,16 @@ from django.utils.translation import gettext, ngettext
 from crm.lib.money import money_format
 from crm.permissions import user_can
 from plumbing.hooks import HookPoint
-from wallet.models import Deposit, DepositStatus, MethodKind, Withdrawal, WithdrawalState
+from wallet.models import (
+    OPEN_DISPUTE_STATUSES,
+    Deposit,
+    DepositStatus,
+    Dispute,
+    DisputeKind,
+    MethodKind,
+    Withdrawal,
+    WithdrawalState,
+)
 from wallet.models.deposits import DepositStatusChange
 
 
@@ -143,19 +153,31 @@ def _third_party(client_id: int, at: dt.datetime) -> list[RiskFlag]:
 
 
 def _chargebacks(client_id: int, at: dt.datetime) -> list[RiskFlag]:
-    """Deposits charged back within WALLET_CHARGEBACK_HOLD_DAYS before `at`: the acquirer's dispute
-    may still be open, and money paid out now may be owed back. A chargeback always holds."""
+    """A chargeback still disputed (wallet.disputes: the amount may yet be debited), and deposits whose
+    chargeback was lost within WALLET_CHARGEBACK_HOLD_DAYS before `at` (money paid out now may be owed
+    back, or the acquirer may come again). A chargeback always holds; a retrieval request does not."""
+    disputes = (Dispute.objects.filter(client_id=client_id, received_at__lte=at)
+                .exclude(kind=DisputeKind.RETRIEVAL_REQUEST)
+                .filter(Q(status__in=OPEN_DISPUTE_STATUSES) | Q(decided_at__gt=at))
+                .select_related("deposit").order_by("-received_at", "-id")[:3])
+    flags = [RiskFlag(kind=CHARGEBACK, label=gettext("Chargeback"), holds=True,
+                      reason=gettext("The deposit of %(amount)s was charged back on %(day)s; the dispute is open "
+                                     "until %(due)s.")
+                      % {"amount": money_format(d.deposit.money), "day": timezone.localdate(d.received_at).isoformat(),
+                         "due": timezone.localdate(d.due_at).isoformat()},
+                      url=reverse("wallet_dispute_detail", args=[d.code]), permission="wallet.manage_dispute",
+                      since=d.received_at) for d in disputes]
     days = _setting("WALLET_CHARGEBACK_HOLD_DAYS", 120)
     if days <= 0:
-        return []
+        return flags
     changes = (DepositStatusChange.objects.filter(deposit__client_id=client_id, to_status=DepositStatus.CHARGED_BACK,
                                                   at__lte=at, at__gt=at - dt.timedelta(days=days))
                .select_related("deposit").order_by("-at", "-id")[:3])
-    return [RiskFlag(kind=CHARGEBACK, label=gettext("Chargeback"), holds=True,
-                     reason=gettext("The deposit of %(amount)s was charged back on %(day)s.")
-                     % {"amount": money_format(c.deposit.money), "day": timezone.localdate(c.at).isoformat()},
-                     url=_deposit_url(c.deposit), permission="wallet.view_deposit", since=c.at)
-            for c in changes]
+    return [*flags, *[RiskFlag(kind=CHARGEBACK, label=gettext("Chargeback"), holds=True,
+                               reason=gettext("The deposit of %(amount)s was charged back on %(day)s.")
+                               % {"amount": money_format(c.deposit.money), "day": timezone.localdate(c.at).isoformat()},
+                               url=_deposit_url(c.deposit), permission="wallet.view_deposit", since=c.at)
+                      for c in changes]]
 
 
 def _new_destination(withdrawal: Withdrawal, at: dt.datetime) -> list[RiskFlag]:

@@ -76,7 +76,7 @@ def test_a_new_client_of_an_ordinary_country_is_low_risk_with_each_factor_listed
     row = score(world)
     assert row.band == "low" and row.score == points(row)["account_age"] + points(row)["source_of_funds"]
     assert set(points(row)) == {"country", "nationality", "screening", "occupation", "source_of_funds",
-                                "deposits_vs_declared", "payment_methods", "alerts", "account_age"}
+                                "deposits_vs_declared", "payment_methods", "alerts", "chargebacks", "account_age"}
     assert points(row)["nationality"] == 0 and found(row, "nationality") == "Not recorded"
     assert points(row)["country"] == 0 and found(row, "country").startswith("DE")
     assert points(row)["account_age"] == 10  # a new account

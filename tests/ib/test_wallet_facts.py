@@ -23,7 +23,8 @@ from tests.wallet import conftest as wallet_fixtures
 from tests.wallet.conftest import API_KEY, API_SECRET, WEBHOOK_SECRET
 from tests.wallet.support import checkout
 from wallet.deposits import deposit_create, deposit_refund
-from wallet.models import DepositStatus
+from wallet.disputes import dispute_outcome_record
+from wallet.models import DepositStatus, Dispute
 from wallet.provider_services import CurrencyRule, payment_method_save, payment_provider_save
 from wallet.webhooks import webhook_receive
 
@@ -103,6 +104,10 @@ def test_a_card_deposit_paid_through_the_simulator_earns_the_cpa_and_its_chargeb
     # The simulator charges the payment back: its signed webhook, then the engine claws the CPA back.
     w.psp.control("/_sim/chargeback", {"payment_id": deposit.provider_ref, "reason": "fraud"})
     assert _deliver(w, deposit, 1) == "accepted"
+    assert not ClientChargeback.objects.filter(client=w.client).exists()  # disputed: nothing clawed back yet
+    # Finance loses the dispute the chargeback opened (wallet.disputes): then the engine hears of it.
+    dispute_outcome_record(dispute=Dispute.objects.get(deposit=deposit), outcome="lost", note="", actor=None)
+    dispatch_pending()
     deposit.refresh_from_db()
     assert deposit.status == DepositStatus.CHARGED_BACK
     [chargeback] = ClientChargeback.objects.filter(client=w.client)

@@ -27,6 +27,7 @@ from wallet.deposits import (
     deposit_status_refresh,
     deposits_refresh_due,
 )
+from wallet.disputes import dispute_outcome_record
 from wallet.ledger import (
     Leg,
     available,
@@ -38,7 +39,7 @@ from wallet.ledger import (
     system_account_for,
     wallet_account_for,
 )
-from wallet.models import AccountKind, Deposit, DepositStatus, WebhookDelivery
+from wallet.models import AccountKind, Deposit, DepositStatus, Dispute, WebhookDelivery
 from wallet.provider_services import CurrencyRule, payment_method_save, payment_provider_save
 from wallet.webhooks import webhook_receive
 
@@ -254,11 +255,17 @@ def test_a_full_refund_reverses_the_credit_and_a_partial_one_debits_the_part(wor
     assert "amount" in too_much.value.fields
 
 
-def test_a_chargeback_debits_the_wallet_and_after_spending_makes_client_debt(world):
+def _lose(deposit):
+    """Finance loses the dispute the chargeback opened (wallet.disputes): the wallet is debited."""
+    dispute_outcome_record(dispute=Dispute.objects.get(deposit=deposit), outcome="lost", note="", actor=None)
+
+
+def test_a_lost_chargeback_debits_the_wallet_and_after_spending_makes_client_debt(world):
     unspent = _pay(world)
     world.deliver(unspent)
     world.psp.control("/_sim/chargeback", {"payment_id": unspent.provider_ref, "reason": "fraud"})
     world.deliver(unspent, 1, start=1)
+    _lose(unspent)
     unspent.refresh_from_db()
     assert unspent.status == DepositStatus.CHARGED_BACK and balance(world.wallet()) == Money("0", "USD")
 
@@ -269,6 +276,7 @@ def test_a_chargeback_debits_the_wallet_and_after_spending_makes_client_debt(wor
                                                         Leg(bank, Money("250", "USD"))])
     world.psp.control("/_sim/chargeback", {"payment_id": spent.provider_ref, "reason": "fraud"})
     world.deliver(spent, 1, start=1)
+    _lose(spent)
 
     debt = client_debt_account_for(client=world.client, currency="USD")
     assert balance(world.wallet()) == Money("0", "USD")

@@ -22,8 +22,9 @@ from tests.wallet.connectors import (  # noqa: F401 - fixtures
 )
 from tests.wallet.support import checkout
 from wallet.deposits import deposit_create, deposit_refund, deposit_status_refresh
+from wallet.disputes import dispute_outcome_record
 from wallet.ledger import balance, ledger_verify, wallet_account_for
-from wallet.models import DepositStatus
+from wallet.models import DepositStatus, Dispute
 from wallet.providers.base import ClientFacts, Outcome, PayoutRequest
 
 SKIPPED = {"host", "content-length", "content-type", "connection", "accept-encoding", "user-agent"}
@@ -92,11 +93,14 @@ def test_a_card_the_processor_never_answers_for_stays_pending_until_the_look_up_
     assert ledger_verify() == {}
 
 
-def test_a_chargeback_notification_takes_the_money_back(praxis):
+def test_a_chargeback_notification_opens_a_dispute_whose_loss_takes_the_money_back(praxis):
     deposit = _paid(praxis)
 
     praxis.sim.control("/_sim/chargeback", {"order_id": deposit.merchant_ref})
     [answer] = praxis.deliver(deposit.merchant_ref, start=1)
+    dispute = Dispute.objects.get(deposit=deposit)
+    assert dispute.kind == "chargeback" and dispute.is_open
+    dispute_outcome_record(dispute=dispute, outcome="lost", note="", actor=None)
 
     deposit.refresh_from_db()
     assert answer.status_code == 200 and deposit.status == DepositStatus.CHARGED_BACK

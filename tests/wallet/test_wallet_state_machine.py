@@ -39,6 +39,7 @@ from tests.wallet.withdrawal_support import CARD, build_world
 from trading.models import BalanceOperation, BalanceState
 from trading.services import balance_operation_resolve, balance_operation_send
 from wallet.deposits import IllegalTransition, deposit_create, deposit_refund, deposit_webhook_apply
+from wallet.disputes import dispute_outcome_record
 from wallet.ledger import (
     available,
     balance,
@@ -47,7 +48,15 @@ from wallet.ledger import (
     mirror_account_for,
     wallet_account_for,
 )
-from wallet.models import Deposit, DepositStatus, Transfer, TransferState, Withdrawal, WithdrawalState
+from wallet.models import (
+    Deposit,
+    DepositStatus,
+    Dispute,
+    Transfer,
+    TransferState,
+    Withdrawal,
+    WithdrawalState,
+)
 from wallet.provider_services import CurrencyRule, payment_method_save
 from wallet.providers.base import WebhookKind, WebhookMessage
 from wallet.transfers import TransferRefused, transfer_request
@@ -200,6 +209,8 @@ class WalletMachine(RuleBasedStateMachine):
         message = self.message(WebhookKind.CHARGEBACK, made, sequence=0)
         for _ in range(2 if again else 1):
             assert deposit_webhook_apply(self.w.provider, message, None)
+        # The chargeback opened a dispute (the amount held meanwhile): finance loses it, the wallet is debited.
+        dispute_outcome_record(dispute=Dispute.objects.get(deposit=made), outcome="lost", note="", actor=None)
         made.refresh_from_db()
         assert made.status == DepositStatus.CHARGED_BACK
         self.charged_back_deposit = True  # from now on the client's withdrawals are held (issue 60)

@@ -19,7 +19,8 @@ from tests.wallet.conftest import API_KEY, API_SECRET, WEBHOOK_SECRET
 from tests.wallet.support import checkout
 from tests.wallet.withdrawal_support import kyc_approve
 from wallet.deposits import deposit_create
-from wallet.models import DepositStatus, WithdrawalState
+from wallet.disputes import dispute_outcome_record
+from wallet.models import DepositStatus, Dispute, WithdrawalState
 from wallet.provider_services import CurrencyRule, payment_method_save, payment_provider_save
 from wallet.selectors import withdrawal_flags, withdrawal_holds
 from wallet.services import (
@@ -147,6 +148,8 @@ def test_an_open_chargeback_holds_the_clients_withdrawals(world, settings):
     world.psp.control("/_sim/chargeback", {"payment_id": first.provider_ref, "reason": "fraud"})
     [_, hook] = world.hooks.wait_of(first.merchant_ref, 2)
     webhook_receive(provider_code="psp-sim", headers=hook.headers, body=hook.body)
+    # Finance loses the dispute the chargeback opened (while it is open, it holds too: tests/wallet/test_disputes.py).
+    dispute_outcome_record(dispute=Dispute.objects.get(deposit=first), outcome="lost", note="", actor=None)
     first.refresh_from_db()
     assert first.status == DepositStatus.CHARGED_BACK
     w = world.withdraw()

@@ -4,6 +4,15 @@
 
 from wallet.models.close import MonthClose
 from wallet.models.deposits import Deposit, DepositRefund, DepositStatus, DepositStatusChange
+from wallet.models.disputes import (
+    DISPUTE_STATES,
+    OPEN_DISPUTE_STATUSES,
+    Dispute,
+    DisputeEvidence,
+    DisputeKind,
+    DisputeStatus,
+    DisputeStep,
+)
 from wallet.models.ledger import (
     HOLD_STATES,
     AccountKind,
@@ -67,6 +76,8 @@ __all__ = [
     "DepositStatus",
     "DepositStatusChange",
     "Direction",
+    "DISPUTE_STATES", "OPEN_DISPUTE_STATUSES", "Dispute", "DisputeEvidence", "DisputeKind", "DisputeStatus",
+    "DisputeStep",
     "HOLD_STATES", "HoldState",
     "IMPORT_STATES", "ImportStatus",
     "LedgerAccount",

@@ -65,6 +65,7 @@ class WebhookKind(enum.StrEnum):
     PAYOUT_SUCCEEDED = "payout_succeeded"
     PAYOUT_FAILED = "payout_failed"
     CHARGEBACK = "chargeback"
+    RETRIEVAL_REQUEST = "retrieval_request"  # the issuer asks for the payment's records: a dispute, no money yet
 
 
 @dataclass(frozen=True)

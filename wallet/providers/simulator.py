@@ -39,6 +39,7 @@ EVENT_KINDS = {
     "payout.succeeded": WebhookKind.PAYOUT_SUCCEEDED,
     "payout.failed": WebhookKind.PAYOUT_FAILED,
     "chargeback.created": WebhookKind.CHARGEBACK,
+    "retrieval.created": WebhookKind.RETRIEVAL_REQUEST,
 }
 STATUS_OUTCOME = {
     "created": Outcome.PENDING, "pending": Outcome.PENDING, "succeeded": Outcome.SUCCEEDED,

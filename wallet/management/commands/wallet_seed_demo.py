@@ -26,7 +26,13 @@ from django.utils import timezone
 from crm.lib import context
 from crm.lib.money import Money
 from crm.models import Brand, Client, Stage
-from wallet.demo import demo_wire_deposit, demo_wire_methods, demo_wire_provider, demo_withdrawal_policy
+from wallet.demo import (
+    demo_disputes,
+    demo_wire_deposit,
+    demo_wire_methods,
+    demo_wire_provider,
+    demo_withdrawal_policy,
+)
 from wallet.models import Deposit
 
 CLIENTS_PER_BRAND = 12
@@ -59,6 +65,11 @@ class Command(BaseCommand):
                                       asked_minutes_before=rng.randint(5, 90), succeeded=rng.random() < 0.85)
                     made += 1
         self.stdout.write(f"wallet demo: {made} deposit(s)")
+        # A chargeback and a retrieval request for finance's disputes queue, in the first brand only.
+        first = Brand.objects.filter(is_active=True).order_by("pk").first()
+        if first is not None:
+            with context.acting_as(None, source="seed"):
+                self.stdout.write(f"wallet demo: {demo_disputes(provider=wire, brand=first)} dispute(s)")
         # The bank's statement first: the month is closed knowing the breaks it left open.
         self._reconcile_last_month(wire)
         self._close_last_month(wire)

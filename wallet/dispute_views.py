@@ -1,0 +1,179 @@
+"""Finance's payment disputes: the queue by deadline, a dispute's page (evidence, representment,
+outcome) and the chargeback ratio per provider and method per month."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_GET, require_POST
+
+from crm.exceptions import DomainError, NotFound, ValidationFailed
+from crm.permissions import AuthedRequest, user_can
+from crm.views.ui import render_page
+from wallet.disputes import (
+    MANAGE_PERMISSION,
+    chargeback_ratios,
+    dispute_accept,
+    dispute_evidence_add,
+    dispute_generated_evidence,
+    dispute_get_for_user,
+    dispute_outcome_record,
+    dispute_queue_for_user,
+    dispute_represent,
+    dispute_steps,
+    evidence_content,
+)
+from wallet.models import Dispute
+
+
+class EvidenceForm(forms.Form):
+    title = forms.CharField(label=_("What it shows"), max_length=200)
+    file = forms.FileField(label=_("File (PDF, PNG or JPEG)"))
+
+
+class NoteForm(forms.Form):
+    note = forms.CharField(label=_("Note"), max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class OutcomeForm(forms.Form):
+    outcome = forms.ChoiceField(label=_("Outcome"), choices=[("won", _("Won")), ("lost", _("Lost"))])
+    note = forms.CharField(label=_("Note"), max_length=500, required=False)
+
+
+def _require(request: AuthedRequest) -> None:
+    if not user_can(request.user, MANAGE_PERMISSION):
+        raise PermissionDenied
+
+
+def _dispute(request: AuthedRequest, code: str) -> Dispute:
+    _require(request)
+    try:
+        return dispute_get_for_user(user=request.user, code=code)
+    except NotFound:
+        raise Http404 from None
+
+
+def _error_text(error: DomainError) -> str:
+    if isinstance(error, ValidationFailed) and error.fields:
+        parts = []
+        for messages_ in error.fields.values():
+            parts.extend([str(m) for m in messages_] if isinstance(messages_, list | tuple) else [str(messages_)])
+        return " ".join(parts)
+    return error.message
+
+
+@login_required
+@require_GET
+def dispute_queue(request: AuthedRequest) -> HttpResponse:
+    _require(request)
+    closed = request.GET.get("show") == "all"
+    return render_page(request, "wallet/disputes/queue.html", {
+        "disputes": dispute_queue_for_user(user=request.user, include_closed=closed), "closed": closed},
+        partial="dispute-table")
+
+
+def _page(request: AuthedRequest, dispute: Dispute, *, evidence_form: EvidenceForm | None = None,
+          status: int = 200) -> HttpResponse:
+    return render_page(request, "wallet/disputes/detail.html", {
+        "dispute": dispute, "deposit": dispute.deposit, "steps": list(dispute_steps(dispute)),
+        "evidence": list(dispute.evidence.select_related("added_by")),
+        "generated": dispute_generated_evidence(dispute), "evidence_form": evidence_form or EvidenceForm(),
+        "note_form": NoteForm(), "outcome_form": OutcomeForm()}, partial="dispute-evidence", status=status)
+
+
+@login_required
+@require_GET
+def dispute_detail(request: AuthedRequest, code: str) -> HttpResponse:
+    return _page(request, _dispute(request, code))
+
+
+@login_required
+@require_POST
+def dispute_evidence_view(request: AuthedRequest, code: str) -> HttpResponse:
+    """Attach a file; an upload without a file (or a bad one) is answered on the page with the reason."""
+    dispute = _dispute(request, code)
+    form = EvidenceForm(request.POST, request.FILES)
+    if not form.is_valid():
+        if "file" in form.errors:
+            form.errors["file"] = form.error_class([gettext("Choose a file to attach (PDF, PNG or JPEG).")])
+        return _page(request, dispute, evidence_form=form, status=400)
+    upload = form.cleaned_data["file"]
+    try:
+        dispute_evidence_add(dispute=dispute, title=form.cleaned_data["title"], data=upload.read(),
+                             actor=request.user)
+    except ValidationFailed as error:
+        for field, problems in error.fields.items():
+            form.add_error(field if field in form.fields else None, problems)
+        return _page(request, dispute, evidence_form=form, status=400)
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, gettext("Evidence attached."))
+    return HttpResponseRedirect(reverse("wallet_dispute_detail", args=[dispute.code]))
+
+
+@login_required
+@require_GET
+def dispute_evidence_file(request: AuthedRequest, code: str, evidence_code: str) -> HttpResponse:
+    dispute = _dispute(request, code)
+    evidence = dispute.evidence.filter(code=evidence_code).first()
+    if evidence is None:
+        raise Http404
+    response = HttpResponse(evidence_content(evidence), content_type=evidence.content_type)
+    response["Content-Disposition"] = f'attachment; filename="evidence-{evidence.code}.{evidence.content_type[-3:]}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _act(request: AuthedRequest, code: str, form_class: type[forms.Form], done: str, act: Any) -> HttpResponse:
+    dispute = _dispute(request, code)
+    form = form_class(request.POST)
+    if not form.is_valid():
+        problems = {f: " ".join(str(m) for m in e) for f, e in form.errors.items()}
+        messages.error(request, " ".join(f"{form.fields[f].label}: {text}" if f in form.fields else text
+                                         for f, text in problems.items()))
+        return HttpResponseRedirect(reverse("wallet_dispute_detail", args=[dispute.code]))
+    try:
+        act(dispute, form.cleaned_data)
+    except DomainError as error:
+        messages.error(request, _error_text(error))
+    else:
+        messages.success(request, done)
+    return HttpResponseRedirect(reverse("wallet_dispute_detail", args=[dispute.code]))
+
+
+@login_required
+@require_POST
+def dispute_represent_view(request: AuthedRequest, code: str) -> HttpResponse:
+    return _act(request, code, NoteForm, gettext("Representment recorded as sent; the provider decides."),
+                lambda d, data: dispute_represent(dispute=d, note=data["note"], actor=request.user))
+
+
+@login_required
+@require_POST
+def dispute_accept_view(request: AuthedRequest, code: str) -> HttpResponse:
+    return _act(request, code, NoteForm, gettext("Accepted: the amount is debited from the client's wallet."),
+                lambda d, data: dispute_accept(dispute=d, reason=data["note"], actor=request.user))
+
+
+@login_required
+@require_POST
+def dispute_outcome_view(request: AuthedRequest, code: str) -> HttpResponse:
+    return _act(request, code, OutcomeForm, gettext("Outcome recorded."),
+                lambda d, data: dispute_outcome_record(dispute=d, outcome=data["outcome"], note=data["note"],
+                                                       actor=request.user))
+
+
+@login_required
+@require_GET
+def chargeback_ratio(request: AuthedRequest) -> HttpResponse:
+    _require(request)
+    return render_page(request, "wallet/disputes/ratio.html", {"rows": chargeback_ratios(user=request.user)})
