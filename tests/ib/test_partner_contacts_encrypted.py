@@ -3,21 +3,19 @@ email are encrypted in their columns, the emails found by their keyed hashes: th
 partner's history) hold no address, a second application waiting from one address in another case is
 refused as before, an invitation still open to an address is found whatever its case, the mails still
 reach the address, the staff's partner search finds a partner by its whole email in any case and by
-part of its name, and the migration encrypts existing rows (and decrypts them on the way back)."""
+part of its name. The migration that encrypts existing rows (and decrypts them on the way back) is walked
+in test_encryption_migrations.py."""
 
 from __future__ import annotations
 
 import pytest
 from django.core import mail
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 from psycopg import sql
 
-from crm.audit import app_privileges_grant
-from crm.lib import dbroles
 from crm.lib.fieldcrypt import keyed_hash
-from ib import onboarding, services, tasks
+from ib import onboarding, tasks
 from ib.exceptions import ValidationFailed
 from ib.models import Partner, PartnerApplication, PartnerInvitation
 from tests.factories import make_brand
@@ -131,59 +129,3 @@ def test_the_staff_partner_search_finds_a_whole_email_in_any_case_and_part_of_a_
     # A part of an address finds nothing: the address is encrypted, only its whole hash is kept.
     assert found("ib.example") == set()
     assert found("leaf@") == set()
-
-
-@pytest.mark.django_db(transaction=True)
-def test_the_migration_encrypts_existing_contacts_and_decrypts_them_on_the_way_back(settings):
-    settings.PARTNER_APPLY_RATE_LIMIT = "1000/m"
-    before, after = [("ib", "0019_partner_login_email_encrypted")], [("ib", "0020_partner_contacts_encrypted")]
-    brand = make_brand()
-    partner = services.partner_create(actor=None, brand=brand, display_name="Mo", email="Mo@IB.example")
-    application = _apply(brand)
-    invitation = onboarding.partner_invite_send(actor=None, brand=brand, email="Ina@IB.example")
-    plain = {("ib_partner", partner.pk, "contact_email"): "Mo@IB.example",
-             ("ib_historicalpartner", partner.pk, "contact_email"): "Mo@IB.example",
-             ("ib_partnerapplication", application.pk, "contact_email"): "layla@gulftraders.example",
-             ("ib_partnerapplication", application.pk, "contact_phone"): "+971501234567",
-             ("ib_partnerinvitation", invitation.pk, "email"): "Ina@IB.example"}
-
-    def stored() -> dict[tuple[str, int, str], str]:
-        return {(table, pk, column): value for table, pk, column in plain
-                for (value,) in _stored(table, pk, column)}
-
-    with dbroles.as_owner():  # migrations are the schema owner's work, as `manage.py migrate` does them
-        executor = MigrationExecutor(connection)
-        leaves = executor.loader.graph.leaf_nodes()
-        try:
-            executor.migrate(before)
-            assert stored() == plain
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT contact_email FROM ib_public_partners WHERE id = %s", [partner.pk])
-                assert cursor.fetchone() == ("Mo@IB.example",)
-
-            executor = MigrationExecutor(connection)
-            executor.migrate(after)
-            assert all(value.startswith("enc1:") and plain[where] not in value for where, value in stored().items())
-            assert _stored("ib_partner", partner.pk, "contact_email_hash") == [(keyed_hash("mo@ib.example",
-                                                                                          kind="email"),)]
-            assert _stored("ib_partnerapplication", application.pk, "contact_email_hash") == [
-                (keyed_hash("layla@gulftraders.example", kind="email"),)]
-            assert _stored("ib_partnerinvitation", invitation.pk, "email_hash") == [
-                (keyed_hash("ina@ib.example", kind="email"),)]
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT contact_email_hash FROM ib_public_partners WHERE id = %s", [partner.pk])
-                assert cursor.fetchone() == (keyed_hash("mo@ib.example", kind="email"),)
-            assert Partner.objects.get(pk=partner.pk).contact_email == "Mo@IB.example"
-            assert PartnerApplication.objects.get(pk=application.pk).contact_phone == "+971501234567"
-            assert PartnerInvitation.objects.get(pk=invitation.pk).email == "Ina@IB.example"
-
-            executor = MigrationExecutor(connection)
-            executor.migrate(before)  # and back: the plain values in their old columns
-            assert stored() == plain
-            executor = MigrationExecutor(connection)
-            executor.migrate(after)
-            assert Partner.objects.get(pk=partner.pk).contact_email == "Mo@IB.example"
-        finally:
-            executor = MigrationExecutor(connection)
-            executor.migrate(leaves)
-            app_privileges_grant()

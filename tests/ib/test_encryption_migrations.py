@@ -1,0 +1,135 @@
+"""ib's two encryption migrations, forward and back, in one walk of the schema: 0019 encrypts the
+partner portal logins' addresses, 0020 the partners', applications' and invitations' contact details,
+and each decrypts its own on the way back, leaving the other's columns as they were.
+
+One walk instead of one per migration: each step of the executor renders the project's model states
+again (most of the time of such a test), and the two migrations are neighbours, so the stops of
+both round trips (0018, 0019, 0020, 0019, 0018, then the newest again) are the steps of one."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from psycopg import sql
+
+from crm.audit import app_privileges_grant
+from crm.lib import dbroles
+from crm.lib.fieldcrypt import keyed_hash
+from ib import onboarding, services
+from ib.models import Partner, PartnerApplication, PartnerInvitation, PartnerLogin
+from tests.factories import make_brand
+from tests.ib.engine_world import make_world
+
+PASSWORD = "Quiet-Harbour-9174"  # noqa: S105 - a test password
+BEFORE_LOGINS = [("ib", "0018_published_views")]
+LOGINS = [("ib", "0019_partner_login_email_encrypted")]  # and the contacts still plain
+CONTACTS = [("ib", "0020_partner_contacts_encrypted")]
+
+
+def _stored(table: str, pk: int, *columns: str) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql.SQL("SELECT {columns} FROM {table} WHERE id = %s ORDER BY 1")
+            .format(columns=sql.SQL(", ").join(map(sql.Identifier, columns)), table=sql.Identifier(table))
+            .as_string(None),
+            [pk],
+        )
+        return cursor.fetchall()
+
+
+def _migrate(target: list[tuple[str, str]]) -> None:
+    MigrationExecutor(connection).migrate(target)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migrations_encrypt_existing_logins_and_contacts_and_decrypt_them_on_the_way_back(settings):
+    settings.PARTNER_APPLY_RATE_LIMIT = "1000/m"
+    w = make_world()
+    login = w.services.partner_login_set_password(partner=w.master, password=PASSWORD, email="Mo@IB.example")
+    brand = make_brand()
+    partner = services.partner_create(actor=None, brand=brand, display_name="Mo", email="Mo@IB.example")
+    application = onboarding.partner_application_submit(
+        brand=brand,
+        ip="203.0.113.9",
+        company="Gulf Traders LLC",
+        expected_clients=25,
+        countries=["AE"],
+        marketing_methods=["social"],
+        contact_name="Layla Nasser",
+        contact_email="layla@gulftraders.example",
+        contact_phone="+971 50 123 4567",
+        agree=True,
+    )
+    invitation = onboarding.partner_invite_send(actor=None, brand=brand, email="Ina@IB.example")
+    plain = {
+        ("ib_partner", partner.pk, "contact_email"): "Mo@IB.example",
+        ("ib_historicalpartner", partner.pk, "contact_email"): "Mo@IB.example",
+        ("ib_partnerapplication", application.pk, "contact_email"): "layla@gulftraders.example",
+        ("ib_partnerapplication", application.pk, "contact_phone"): "+971501234567",
+        ("ib_partnerinvitation", invitation.pk, "email"): "Ina@IB.example",
+    }
+
+    def contacts() -> dict[tuple[str, int, str], str]:
+        return {
+            (table, pk, column): value
+            for table, pk, column in plain
+            for (value,) in _stored(table, pk, column)
+        }
+
+    def login_encrypted() -> None:
+        [(email, email_hash)] = _stored("ib_partnerlogin", login.pk, "email", "email_hash")
+        assert email.startswith("enc1:") and "ib.example" not in email.lower()
+        assert email_hash == keyed_hash("mo@ib.example", kind="email")
+        assert PartnerLogin.objects.get(pk=login.pk).email == "Mo@IB.example"
+
+    with dbroles.as_owner():  # migrations are the schema owner's work, as `manage.py migrate` does them
+        leaves = MigrationExecutor(connection).loader.graph.leaf_nodes()
+        try:
+            _migrate(BEFORE_LOGINS)
+            assert _stored("ib_partnerlogin", login.pk, "email") == [("Mo@IB.example",)]
+            assert contacts() == plain
+
+            _migrate(LOGINS)  # 0019: the logins encrypted, the contacts not yet
+            login_encrypted()
+            assert contacts() == plain
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT contact_email FROM ib_public_partners WHERE id = %s", [partner.pk])
+                assert cursor.fetchone() == ("Mo@IB.example",)
+
+            _migrate(CONTACTS)  # 0020: the contacts encrypted, beside their keyed hashes
+            assert all(
+                value.startswith("enc1:") and plain[where] not in value for where, value in contacts().items()
+            )
+            assert _stored("ib_partner", partner.pk, "contact_email_hash") == [
+                (keyed_hash("mo@ib.example", kind="email"),)
+            ]
+            assert _stored("ib_partnerapplication", application.pk, "contact_email_hash") == [
+                (keyed_hash("layla@gulftraders.example", kind="email"),)
+            ]
+            assert _stored("ib_partnerinvitation", invitation.pk, "email_hash") == [
+                (keyed_hash("ina@ib.example", kind="email"),)
+            ]
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT contact_email_hash FROM ib_public_partners WHERE id = %s", [partner.pk]
+                )
+                assert cursor.fetchone() == (keyed_hash("mo@ib.example", kind="email"),)
+            assert Partner.objects.get(pk=partner.pk).contact_email == "Mo@IB.example"
+            assert PartnerApplication.objects.get(pk=application.pk).contact_phone == "+971501234567"
+            assert PartnerInvitation.objects.get(pk=invitation.pk).email == "Ina@IB.example"
+            login_encrypted()
+
+            _migrate(LOGINS)  # 0020 back: the plain contacts in their old columns, the logins untouched
+            assert contacts() == plain
+            login_encrypted()
+
+            _migrate(BEFORE_LOGINS)  # 0019 back: the plain address in the login's old column
+            assert _stored("ib_partnerlogin", login.pk, "email") == [("Mo@IB.example",)]
+            assert contacts() == plain
+        finally:
+            _migrate(leaves)  # and forward again, to the newest
+            app_privileges_grant()
+    login_encrypted()
+    assert Partner.objects.get(pk=partner.pk).contact_email == "Mo@IB.example"
+    assert PartnerInvitation.objects.get(pk=invitation.pk).email == "Ina@IB.example"
