@@ -505,6 +505,21 @@ def test_the_lifecycle_scan_finds_status_fields_with_choices_and_not_their_histo
                      "compliance.Case.status": {"open", "in_review", "pending_approval", "closed"}}
 
 
+def test_every_status_field_has_choices_so_that_its_machine_is_checked():
+    """A status kept as free text (no choices) escapes the scan above: every text or integer field named
+    status, state or stage of a model (not its history copy) declares its choices."""
+    loose = []
+    for model in apps.get_models():
+        if getattr(model, "instance_type", None) is not None:
+            continue
+        for field in model._meta.concrete_fields:
+            if (field.name in LIFECYCLE_FIELDS and not field.choices and not field.is_relation
+                    and field.get_internal_type() in {"CharField", "TextField", "IntegerField", "SmallIntegerField",
+                                                      "PositiveSmallIntegerField", "PositiveIntegerField"}):
+                loose.append(f"{model._meta.label}.{field.name}")
+    assert not loose, f"status fields without choices (give them TextChoices and a StateMachine): {sorted(loose)}"
+
+
 # --- type: ignore -----------------------------------------------------------------------------------
 # mypy checks every module of every app strictly ([tool.mypy] files, migrations excluded). Where it is
 # told to look away, the comment names the error it silences (so that another error on the same line

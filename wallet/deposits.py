@@ -78,8 +78,8 @@ from wallet.models.deposits import (
     CREDITED_STATUSES,
     DEPOSIT_STATES,
     OPEN_STATUSES,
-    REFUND_PENDING_APPROVAL,
-    REFUND_SENT_BACK,
+    REFUND_STATES,
+    RefundStatus,
 )
 from wallet.provider_selectors import (
     FeeQuote,
@@ -675,7 +675,7 @@ def deposit_refuse(*, deposit: Deposit, actor: Any, reason: str) -> Deposit:
     reason = _decision_check(deposit, actor=actor, reason=reason)
     with transaction.atomic():
         deposit = _locked(deposit)
-        retry = deposit.status == S.REFUSED and not deposit.refunds.exclude(status="failed").exists()
+        retry = deposit.status == S.REFUSED and not deposit.refunds.exclude(status=RefundStatus.FAILED).exists()
         if deposit.status != S.HELD and not retry:
             raise _not_held(deposit)
         if not deposit.held_with_money and not retry:
@@ -728,8 +728,7 @@ def _refused_returned(deposit: Deposit, refund: DepositRefund) -> None:
     tx = ledger_post(key=_key(deposit, f"refund:{refund.merchant_ref}"), kind="deposit_refund",
                      legs=[Leg(suspense, -money), Leg(clearing, money)], actor=refund.actor, memo=refund.reason,
                      ref_kind="deposit", ref_code=str(deposit.code))
-    refund.status, refund.transaction = "succeeded", tx
-    refund.save(update_fields=["status", "transaction", "provider_ref"])
+    REFUND_STATES.move(refund, RefundStatus.SUCCEEDED, also={"transaction": tx}, save=("provider_ref",))
     deposit.refunded = money.amount
     deposit.save(update_fields=["refunded", "updated_at"])
     _move(deposit, S.REFUNDED, actor=refund.actor, note=gettext("Returned %(amount)s to the payer.") % {"amount": money})
@@ -746,6 +745,7 @@ def _refused_returned(deposit: Deposit, refund: DepositRefund) -> None:
 # approves it (it is asked of the provider at once) or sends it back ("sent_back", the proposal cleared).
 #
 #   pending_approval -> requested (approved) | sent_back;  requested -> succeeded | failed | unknown
+#   (wallet.models.deposits.REFUND_STATES: every move goes through it)
 
 
 def _refund_needs_two(refund: DepositRefund, values: Mapping[str, Any]) -> bool:
@@ -769,7 +769,7 @@ REFUND_APPROVAL = FourEyes(
 
 def _waiting(deposit: Deposit) -> Money:
     """What refunds waiting for a second person would give back of `deposit`."""
-    total = (DepositRefund.objects.filter(deposit=deposit, status=REFUND_PENDING_APPROVAL)
+    total = (DepositRefund.objects.filter(deposit=deposit, status=RefundStatus.PENDING_APPROVAL)
              .aggregate(total=Sum("amount"))["total"])
     return Money(total or Decimal(0), deposit.currency)
 
@@ -811,7 +811,7 @@ def deposit_refund(*, deposit: Deposit, amount: Money, actor: Any, reason: str) 
                 raise RefundFourEyesRefused(gettext(
                     "This refund needs the approval of two people; members of finance ask for it in the pages."),
                     code="four_eyes_needs_staff")
-            refund.status = REFUND_PENDING_APPROVAL
+            refund.status = RefundStatus.PENDING_APPROVAL  # created waiting: not a move
             refund.save()
             REFUND_APPROVAL.propose(refund, actor=actor, values={"proposed_at": timezone.now()}, reason=reason,
                                     after=_refund_payload(refund))
@@ -829,7 +829,7 @@ def _refund_payload(refund: DepositRefund) -> dict[str, Any]:
 
 def _refund_waiting_locked(refund: DepositRefund) -> DepositRefund:
     locked = _refund_locked(refund.pk)
-    if locked.status != REFUND_PENDING_APPROVAL:
+    if locked.status != RefundStatus.PENDING_APPROVAL:
         raise RefundFourEyesRefused(str(REFUND_APPROVAL.not_pending), code="refund_not_pending")
     return locked
 
@@ -843,8 +843,8 @@ def deposit_refund_approve(*, refund: DepositRefund, actor: Any) -> DepositRefun
         REFUND_APPROVAL.check_second(locked, actor=actor)
         deposit = locked.deposit
         _refund_check(deposit, locked.money, waiting_besides=_waiting(deposit) - locked.money)
-        locked.status, locked.approved_at = "requested", timezone.now()
-        REFUND_APPROVAL.approve(locked, actor=actor, save=("status", "approved_at"), after=_refund_payload(locked))
+        REFUND_STATES.move(locked, RefundStatus.REQUESTED, also={"approved_at": timezone.now()}, save=())
+        REFUND_APPROVAL.approve(locked, actor=actor, after=_refund_payload(locked))
     return _refund_send(deposit, locked)
 
 
@@ -857,8 +857,8 @@ def deposit_refund_send_back(*, refund: DepositRefund, actor: Any, reason: str) 
         raise ValidationFailed(fields={"reason": gettext("Say why the refund is sent back.")})
     locked = _refund_waiting_locked(refund)
     REFUND_APPROVAL.check_second(locked, actor=actor, sending_back=True)
-    locked.status = REFUND_SENT_BACK
-    REFUND_APPROVAL.send_back(locked, actor=actor, reason=text, save=("status",), after=_refund_payload(locked))
+    REFUND_STATES.move(locked, RefundStatus.SENT_BACK, save=())
+    REFUND_APPROVAL.send_back(locked, actor=actor, reason=text, after=_refund_payload(locked))
     return locked
 
 
@@ -889,17 +889,26 @@ def _is_full(deposit: Deposit, money: Money) -> bool:
     return not deposit.refunded_money and money == deposit.money
 
 
+_REFUND_OUTCOMES: dict[str, str] = {Outcome.SUCCEEDED: RefundStatus.SUCCEEDED, Outcome.FAILED: RefundStatus.FAILED,
+                                    Outcome.UNKNOWN: RefundStatus.UNKNOWN}
+
+
 def _refund_outcome(refund: DepositRefund, outcome: str, *, provider_ref: str = "") -> None:
-    """Apply a refund's outcome (locked refund): the ledger posting once, the deposit's status."""
+    """Apply a refund's outcome (locked refund) through REFUND_STATES: the ledger posting once, the
+    deposit's status. An outcome the refund has already (a repeated notification), one that says less
+    than what is known (unknown after failed), or one for a refund never asked of the provider (waiting
+    for a second person, sent back: logged) changes nothing but the provider's reference."""
     if provider_ref and not refund.provider_ref:
         refund.provider_ref = provider_ref[:200]
-    if refund.status == "succeeded" or outcome not in {Outcome.SUCCEEDED, Outcome.FAILED, Outcome.UNKNOWN}:
+    target = _REFUND_OUTCOMES.get(outcome)
+    if target is None or target == refund.status or not REFUND_STATES.allows(refund.status, target):
+        if target is not None and refund.status in {RefundStatus.PENDING_APPROVAL, RefundStatus.SENT_BACK}:
+            logger.warning("a refund's outcome for a refund never asked of the provider, ignored",
+                           extra={"refund": refund.merchant_ref, "status": refund.status, "outcome": outcome})
         refund.save(update_fields=["provider_ref"])
         return
-    if outcome != Outcome.SUCCEEDED:
-        if refund.status == "requested" or outcome == Outcome.FAILED:
-            refund.status = "failed" if outcome == Outcome.FAILED else "unknown"
-        refund.save(update_fields=["status", "provider_ref"])
+    if target != RefundStatus.SUCCEEDED:
+        REFUND_STATES.move(refund, target, save=("provider_ref",))
         return
     deposit = _locked(refund.deposit)
     if deposit.status == S.REFUSED:
@@ -914,8 +923,7 @@ def _refund_outcome(refund: DepositRefund, outcome: str, *, provider_ref: str = 
         tx = ledger_post(key=_key(deposit, f"refund:{refund.merchant_ref}"), kind="deposit_refund",
                          legs=[Leg(wallet, -money), Leg(clearing, money)], actor=refund.actor,
                          memo=refund.reason, ref_kind="deposit", ref_code=str(deposit.code))
-    refund.status, refund.transaction = "succeeded", tx
-    refund.save(update_fields=["status", "transaction", "provider_ref"])
+    REFUND_STATES.move(refund, RefundStatus.SUCCEEDED, also={"transaction": tx}, save=("provider_ref",))
     deposit.refunded = (deposit.refunded_money + money).amount
     deposit.save(update_fields=["refunded", "updated_at"])
     whole = deposit.refunded_money == deposit.money

@@ -122,6 +122,12 @@ class TransferTransitionRefused(TransitionRefused):
     default_code = "transfer_transition_refused"
 
 
+class RefundTransitionRefused(TransitionRefused):
+    """A deposit refund's status may not move this way (wallet.models.deposits.REFUND_STATES)."""
+
+    default_code = "refund_transition_refused"
+
+
 class HeldDepositDecided(IllegalTransition):
     """Finance's release or refusal of a deposit that is no longer held."""
 

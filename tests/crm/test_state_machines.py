@@ -2,7 +2,7 @@
 withdrawals, transfers, KYC verifications, clients' stages, compliance cases, screening hits and AML
 alerts, partners, their invitations, applications, payouts, commission disputes and attribution conflicts, commission runs and
 postback deliveries, trading balance operations, prop challenges, ledger holds, incoming wires, settlement imports and
-their lines, reconciliation breaks and monitoring alerts, KYC submissions, lead imports, automation runs, outgoing emails,
+their lines, reconciliation breaks and monitoring alerts, deposit refunds, KYC submissions, lead imports, automation runs, outgoing emails,
 event and webhook deliveries and background jobs (tests/test_architecture.py fails for a status field that no machine guards). Each table is complete against its
 model's choices; every move a table (or a route) lists is made through the helper and recorded,
 every other one is refused with the model's domain error naming both states, and a refused or
@@ -72,6 +72,7 @@ from wallet.exceptions import (
     HoldNotOpen,
     IllegalTransition,
     ReconciliationBreakTransitionRefused,
+    RefundTransitionRefused,
     SettlementImportTransitionRefused,
     SettlementLineTransitionRefused,
     TransferTransitionRefused,
@@ -80,6 +81,7 @@ from wallet.exceptions import (
 from wallet.models import (
     BankWireIncoming,
     Deposit,
+    DepositRefund,
     LedgerHold,
     ReconciliationBreak,
     SettlementFileLine,
@@ -91,6 +93,7 @@ from wallet.models import (
 # Each machine: an unsaved object of its model at a given state, and the error a refused move raises.
 MODELS: dict[str, tuple[Callable[[str], Any], type[TransitionRefused]]] = {
     "deposit": (lambda s: Deposit(status=s), IllegalTransition),
+    "deposit refund": (lambda s: DepositRefund(status=s), RefundTransitionRefused),
     "withdrawal": (lambda s: Withdrawal(state=s), WithdrawalTransitionRefused),
     "transfer": (lambda s: Transfer(state=s), TransferTransitionRefused),
     "verification": (lambda s: KycProfile(status=s), KycTransitionRefused),

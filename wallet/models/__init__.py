@@ -3,7 +3,7 @@
 (transfers.py) and reconciliation (reconciliation.py)."""
 
 from wallet.models.close import MonthClose
-from wallet.models.deposits import Deposit, DepositRefund, DepositStatus, DepositStatusChange
+from wallet.models.deposits import Deposit, DepositRefund, DepositStatus, DepositStatusChange, RefundStatus
 from wallet.models.disputes import (
     DISPUTE_STATES,
     OPEN_DISPUTE_STATUSES,
@@ -75,6 +75,7 @@ __all__ = [
     "DepositRefund",
     "DepositStatus",
     "DepositStatusChange",
+    "RefundStatus",
     "Direction",
     "DISPUTE_STATES", "OPEN_DISPUTE_STATUSES", "Dispute", "DisputeEvidence", "DisputeKind", "DisputeStatus",
     "DisputeStep",

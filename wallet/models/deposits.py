@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.lib.money import CurrencyField, Money, MoneyAmountField, amount_format
 from crm.lib.states import StateMachine, history_writer
-from wallet.exceptions import IllegalTransition
+from wallet.exceptions import IllegalTransition, RefundTransitionRefused
 from wallet.models.providers import MethodKind
 
 
@@ -194,8 +194,33 @@ DEPOSIT_STATES = StateMachine(
 )
 
 
-REFUND_PENDING_APPROVAL = "pending_approval"  # above the brand's threshold: waits for a second person
-REFUND_SENT_BACK = "sent_back"  # the second person did not agree: never asked of the provider
+class RefundStatus(models.TextChoices):
+    PENDING_APPROVAL = "pending_approval", _("Waiting for a second person")
+    SENT_BACK = "sent_back", _("Sent back")
+    REQUESTED = "requested", _("Asked of the provider")
+    SUCCEEDED = "succeeded", _("Refunded")
+    FAILED = "failed", _("Refused by the provider")
+    UNKNOWN = "unknown", _("Unknown: being looked up")
+
+
+R = RefundStatus
+REFUND_PENDING_APPROVAL = R.PENDING_APPROVAL  # above the brand's threshold: waits for a second person
+REFUND_SENT_BACK = R.SENT_BACK  # the second person did not agree: never asked of the provider
+# A refund is created requested (asked of the provider at once) or, above the brand's refund threshold,
+# pending_approval (wallet.deposits.REFUND_APPROVAL): a second person approves it (requested) or sends it
+# back (sent_back, never asked of the provider). The provider's answer ends a requested one: succeeded,
+# failed (refused there) or unknown (the answer was lost: its webhook or a look-up decides). The
+# provider's word is final: a success reported after a failure still gives the money back. Only
+# wallet.deposits moves it (REFUND_STATES.move).
+REFUND_TRANSITIONS: dict[str, frozenset[str]] = {
+    R.PENDING_APPROVAL: frozenset({R.REQUESTED, R.SENT_BACK}),
+    R.SENT_BACK: frozenset(),
+    R.REQUESTED: frozenset({R.SUCCEEDED, R.FAILED, R.UNKNOWN}),
+    R.UNKNOWN: frozenset({R.SUCCEEDED, R.FAILED}),
+    R.FAILED: frozenset({R.SUCCEEDED}),
+    R.SUCCEEDED: frozenset(),
+}
+REFUND_TERMINAL = frozenset({R.SENT_BACK, R.SUCCEEDED})
 
 
 class DepositRefund(models.Model):
@@ -207,8 +232,9 @@ class DepositRefund(models.Model):
     provider_ref = models.CharField(max_length=200, blank=True)
     amount = MoneyAmountField(_("amount"))
     currency = CurrencyField(_("currency"))
-    # pending_approval | sent_back (four eyes, before the provider) | requested | succeeded | failed | unknown
-    status = models.CharField(max_length=16, default="requested")
+    # REFUND_STATES guards it: pending_approval | sent_back (four eyes, before the provider) | requested |
+    # succeeded | failed | unknown.
+    status = models.CharField(_("status"), max_length=16, choices=RefundStatus.choices, default=RefundStatus.REQUESTED)
     transaction = models.ForeignKey("wallet.LedgerTransaction", on_delete=models.PROTECT, null=True, blank=True,
                                     related_name="+")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
@@ -241,3 +267,14 @@ class DepositRefund(models.Model):
     @property
     def money(self) -> Money:
         return Money(self.amount, self.currency).quantize()
+
+
+def _refund_refused(old: str, new: str) -> str:
+    return gettext("A refund that is %(now)s cannot become %(to)s.") % {
+        "now": str(RefundStatus(old).label).lower(), "to": str(RefundStatus(new).label).lower()}
+
+
+REFUND_STATES = StateMachine(
+    name="deposit refund", model="wallet.DepositRefund", states=RefundStatus, transitions=REFUND_TRANSITIONS,
+    terminal=REFUND_TERMINAL, error=RefundTransitionRefused, message=_refund_refused,
+)
