@@ -101,6 +101,19 @@ class DepositPage(Schema):
     next_cursor: str | None
 
 
+class FlagOut(Schema):
+    kind: str = Field(..., description="A stable code of the flag's kind: compliance's (aml_alert, sanctions_hit, "
+                                       "pep_hit, risk_band, restriction, an open case's) or the wallet's "
+                                       "(chargeback, failed_attempts, card_velocity, new_destination, "
+                                       "third_party_funding).")
+    label: str = Field(..., description="The kind in words.")
+    holds: bool = Field(..., description="True: nobody approves the withdrawal, and its payout is not sent, "
+                                         "until the flag is gone. False: it only informs finance.")
+    reason: str = Field(..., description="The detail, or \"Under compliance review\" where the caller may not read "
+                                         "it (a compliance object: staff need the permission that reads it; an API "
+                                         "key reads the wallet's own flags only).")
+
+
 class WithdrawalOut(Schema):
     code: UUID
     client: UUID
@@ -117,6 +130,11 @@ class WithdrawalOut(Schema):
     requested_at: str
     due_at: str = Field(..., description="The SLA: finance decides by then.")
     completed_at: str | None
+    flags: list[FlagOut] | None = Field(None, description=(
+        "Finance only: what finance should know before the money leaves, holds first, while the withdrawal "
+        "waits for a decision (requested or approved; empty otherwise). Null for a caller without finance's "
+        "permission (staff: wallet.approve_withdrawal; an API key: the wallet:approve scope). Never shown to "
+        "the client."))
 
 
 class WithdrawalPage(Schema):
@@ -192,9 +210,9 @@ def deposit_out(d: Deposit) -> dict[str, Any]:
             "created_at": _utc(d.created_at), "succeeded_at": _utc(d.succeeded_at)}
 
 
-def withdrawal_out(w: Withdrawal) -> dict[str, Any]:
+def withdrawal_out(w: Withdrawal, flags: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     approvals = int(w.first_approved_at is not None) + int(w.second_approved_at is not None)
-    return {"code": w.code, "client": w.client.code, "state": w.state, "amount": decimal_text(w.amount),
+    return {"flags": flags, "code": w.code, "client": w.client.code, "state": w.state, "amount": decimal_text(w.amount),
             "currency": w.currency, "fee": decimal_text(w.fee), "method": w.method, "provider": w.provider.code,
             "destination": w.destination_masked, "needs_two_approvals": w.needs_two_approvals,
             "approvals": approvals, "reason": w.reason, "requested_at": _utc(w.requested_at),
@@ -261,6 +279,41 @@ def _withdrawal(caller: Caller, code: UUID) -> Withdrawal:
     return found
 
 
+WALLET_PERMISSION_PREFIX = "wallet."
+
+
+def _flags_for(caller: Caller, withdrawals: list[Withdrawal]) -> dict[int, list[dict[str, Any]]] | None:
+    """Each withdrawal's flags for a finance caller, by id ({}: none waits for a decision), or None for
+    any other. Staff read them as finance's queue shows them to that user; an API key with the
+    wallet:approve scope reads the reasons of the wallet's own flags and "Under compliance review" for
+    compliance's (a key holds no compliance permission: no tipping off through the API)."""
+    if caller.api_key is None:
+        if not user_can(caller.user, APPROVE_PERMISSION):
+            return None
+        shown = selectors.withdrawal_flags_for_queue(user=caller.user, withdrawals=withdrawals)
+        return {pk: [{"kind": f.kind, "label": f.label, "holds": f.holds, "reason": f.reason} for f in flags]
+                for pk, flags in shown.items()}
+    if not caller.has_scope("wallet:approve"):
+        return None
+    out: dict[int, list[dict[str, Any]]] = {}
+    by_client: dict[int, list[Any]] = {}
+    for w in withdrawals:
+        if w.state not in (WithdrawalState.REQUESTED, WithdrawalState.APPROVED):
+            continue
+        if w.client_id not in by_client:
+            by_client[w.client_id] = selectors.client_risk_flags(client=w.client)
+        out[w.pk] = [{"kind": f.kind, "label": f.label, "holds": f.holds,
+                      "reason": f.reason if not f.permission or f.permission.startswith(WALLET_PERMISSION_PREFIX)
+                      else _("Under compliance review")}
+                     for f in selectors.withdrawal_flags(withdrawal=w, client_flags=by_client[w.client_id])]
+    return out
+
+
+def _withdrawals_out(caller: Caller, withdrawals: list[Withdrawal]) -> list[dict[str, Any]]:
+    flags = _flags_for(caller, withdrawals)
+    return [withdrawal_out(w, None if flags is None else flags.get(w.pk, [])) for w in withdrawals]
+
+
 def _period(qs: QuerySet[Any], f: PeriodFilters, field: str) -> QuerySet[Any]:
     if f.since is not None and f.until is not None and f.until <= f.since:
         raise ValidationFailed(fields={"until": [_("Give a time after `since`.")]})
@@ -320,14 +373,17 @@ def withdrawal_list(request: HttpRequest, filters: Query[WithdrawalFilters], pag
     if state:
         qs = qs.filter(state=state)
     result = paginate(qs, page, keys=REQUESTED_NEWEST_FIRST)
-    return {"items": [withdrawal_out(w) for w in result.items], "next_cursor": result.next_cursor}
+    return {"items": _withdrawals_out(caller_of(request), list(result.items)), "next_cursor": result.next_cursor}
 
 
 @router.get("/withdrawals/{uuid:code}", response=WithdrawalOut, url_name="api_withdrawal_detail",
             summary="Get a withdrawal")
 @requires_scope("wallet:read")
 def withdrawal_get(request: HttpRequest, code: UUID) -> dict[str, Any]:
-    return withdrawal_out(_withdrawal(caller_of(request), code))
+    """One withdrawal; for finance (wallet.approve_withdrawal, or a key's wallet:approve scope) with its
+    flags (`flags`: their codes, whether they hold it, and the reasons the caller may read)."""
+    caller = caller_of(request)
+    return _withdrawals_out(caller, [_withdrawal(caller, code)])[0]
 
 
 # --- decisions and movements ------------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""Finance's withdrawal queue: ordered by SLA, with first/second approval and rejection."""
+"""Finance's withdrawal queue: ordered by SLA, with first/second approval and rejection; and one
+withdrawal's page: the client, the method and destination, each flag (its reason and link as far as the
+user's permissions allow), the decision trail and the same decisions."""
 
 from __future__ import annotations
 
@@ -24,11 +26,13 @@ from wallet.selectors import WITHDRAWAL_OPEN_STATES as OPEN_STATES
 from wallet.selectors import withdrawal_flags_for_queue, withdrawal_queue_for_user
 from wallet.services import (
     withdrawal_approve,
+    withdrawal_first_approval_send_back,
     withdrawal_mark_failed,
     withdrawal_mark_paid,
     withdrawal_reject,
 )
 from wallet.withdrawal_policy import POLICY_PERMISSION
+from wallet.withdrawals import withdrawal_trail
 
 
 class QueueFilter(forms.Form):
@@ -69,8 +73,25 @@ def withdrawal_queue(request: AuthedRequest) -> HttpResponse:
         "can_see_policy": user_can(request.user, POLICY_PERMISSION)})
 
 
-def _back() -> HttpResponseRedirect:
+def _back(request: AuthedRequest | None = None, code: str = "") -> HttpResponseRedirect:
+    """Back to where the decision was made: the withdrawal's page when it was posted from there, else the queue."""
+    if request is not None and code and request.POST.get("back") == "detail":
+        return HttpResponseRedirect(reverse("wallet_withdrawal_detail", args=[code]))
     return HttpResponseRedirect(reverse("wallet_withdrawal_queue"))
+
+
+@login_required
+@require_GET
+def withdrawal_detail(request: AuthedRequest, code: str) -> HttpResponse:
+    """One withdrawal for finance: 404 for a user who may not decide withdrawals or see its client."""
+    w = _finance_withdrawal(request, code)
+    flags = withdrawal_flags_for_queue(user=request.user, withdrawals=[w]).get(w.pk, [])
+    first_waiting = (w.state == WithdrawalState.REQUESTED and w.needs_two_approvals
+                     and w.first_approved_by_id is not None)
+    return render_page(request, "wallet/withdrawals/detail.html", {
+        "w": w, "flags": flags, "trail": withdrawal_trail(withdrawal=w),
+        "first_waiting": first_waiting,
+        "may_second": first_waiting and w.first_approved_by_id != request.user.pk})
 
 
 def _finance_withdrawal(request: AuthedRequest, code: str) -> Any:
@@ -92,7 +113,7 @@ def withdrawal_approve_view(request: AuthedRequest, code: str) -> HttpResponse:
     else:
         messages.success(request, gettext("Approved.") if w.state == WithdrawalState.APPROVED
                          else gettext("First approval recorded; a second person must approve."))
-    return _back()
+    return _back(request, code)
 
 
 def _decide(request: AuthedRequest, code: str, form_class: type[forms.Form], *, invalid: str, done: str,
@@ -103,14 +124,14 @@ def _decide(request: AuthedRequest, code: str, form_class: type[forms.Form], *, 
     form = form_class(request.POST)
     if not form.is_valid():
         messages.error(request, invalid)
-        return _back()
+        return _back(request, code)
     try:
         act(w, form.cleaned_data)
     except DomainError as error:
         messages.error(request, error.message)
     else:
         messages.success(request, done)
-    return _back()
+    return _back(request, code)
 
 
 @login_required
@@ -119,6 +140,16 @@ def withdrawal_reject_view(request: AuthedRequest, code: str) -> HttpResponse:
     return _decide(request, code, RejectForm, invalid=gettext("Reason: say why the withdrawal is rejected."),
                    done=gettext("Rejected; the amount is available to the client again."),
                    act=lambda w, data: withdrawal_reject(withdrawal=w, actor=request.user, reason=data["reason"]))
+
+
+@login_required
+@require_POST
+def withdrawal_send_back_view(request: AuthedRequest, code: str) -> HttpResponse:
+    """A second approver disagrees with the first approval: it is withdrawn, the withdrawal waits again."""
+    return _decide(request, code, RejectForm, invalid=gettext("Reason: say why the first approval is sent back."),
+                   done=gettext("First approval sent back; the withdrawal waits for two approvals again."),
+                   act=lambda w, data: withdrawal_first_approval_send_back(withdrawal=w, actor=request.user,
+                                                                           reason=data["reason"]))
 
 
 @login_required

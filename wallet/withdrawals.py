@@ -298,6 +298,55 @@ def withdrawal_get_for_user(*, user: Any, code: Any) -> Withdrawal:
     return found
 
 
+@dataclass(frozen=True)
+class TrailStep:
+    """One step of a withdrawal's decision trail, as finance reads it: when, who ("" : the system) and what."""
+
+    at: dt.datetime
+    who: str
+    what: str
+    reason: str
+
+
+def _trail_words() -> dict[str, str]:
+    return {
+        "wallet.withdrawal_requested": gettext("Requested"),
+        "wallet.balance_return_requested": gettext("Balance return requested by compliance"),
+        "wallet.withdrawal_held": gettext("Held"),
+        "wallet.withdrawal_first_approval": gettext("First approval"),
+        "wallet.withdrawal_first_approval_sent_back": gettext("First approval sent back"),
+        "wallet.withdrawal_approved": gettext("Approved"),
+        "wallet.withdrawal_rejected": gettext("Rejected"),
+        "wallet.withdrawal_cancelled": gettext("Cancelled"),
+        "wallet.withdrawal_payout_manual": gettext("Waiting to be paid from the bank"),
+        "wallet.withdrawal_paid": gettext("Paid"),
+        "wallet.withdrawal_failed": gettext("Failed"),
+    }
+
+
+def withdrawal_trail(*, withdrawal: Withdrawal) -> list[TrailStep]:
+    """The withdrawal's decisions in order, from its audit rows: requested, held (the kinds of hold;
+    before the payout too), each approval and sending back with who made it, rejected, paid or failed.
+    The caller has authorised the withdrawal (withdrawal_get_for_user)."""
+    from crm.models import AuditLog
+
+    words = _trail_words()
+    rows = (AuditLog.objects.filter(object_type="wallet.withdrawal", object_id=str(withdrawal.code),
+                                    action__in=list(words)).select_related("actor").order_by("at", "id"))
+    steps = []
+    for row in rows:
+        what = words[row.action]
+        after = row.after or {}
+        if row.action == "wallet.withdrawal_held":
+            what = (gettext("Held before the payout; its approvals withdrawn") if after.get("before_payout")
+                    else what) + f" ({', '.join(after.get('holds') or [])})"
+        elif row.action == "wallet.withdrawal_approved" and after.get("automatic"):
+            what = gettext("Approved automatically")
+        who = (row.actor.full_name or row.actor.email) if row.actor is not None else row.actor_label
+        steps.append(TrailStep(at=row.at, who=who, what=what, reason=row.reason))
+    return steps
+
+
 # --- services ----------------------------------------------------------------------------------------
 
 def _amounts(table: dict[str, Any] | None, field: str) -> dict[str, str]:
@@ -588,14 +637,40 @@ def _facts(client: Client) -> ClientFacts:
                        last_name=client.last_name or "", country=client.country or "")
 
 
+def _held_before_payout(w: Withdrawal, holds: list[RiskFlag]) -> Withdrawal:
+    """A hold that appeared after the withdrawal was approved (an AML alert raised, a case opened, a
+    chargeback ...): nothing is sent. The withdrawal goes back to finance's queue (requested, route
+    "held"), its approvals withdrawn, so that finance decides again once the hold is lifted; the amount
+    stays held. Audited "wallet.withdrawal_held" with the kinds of hold (never their reasons) and who
+    had approved it; no event (the client's side reads "Under review", never why). The caller holds the
+    row's lock."""
+    approved = {"automatic": w.auto_approved,
+                "first_approved_by": str(w.first_approved_by.code) if w.first_approved_by else None,
+                "second_approved_by": str(w.second_approved_by.code) if w.second_approved_by else None}
+    w.state_set(S.REQUESTED, via="held", reason="held before the payout: " + ", ".join(flag_kinds(holds)))
+    w.auto_approved = False
+    w.first_approved_by = w.second_approved_by = None
+    w.first_approved_at = w.second_approved_at = None
+    w.save(update_fields=["state", "auto_approved", "first_approved_by", "first_approved_at", "second_approved_by",
+                          "second_approved_at", "updated_at"])
+    audit_record(action="wallet.withdrawal_held", obj=w, actor=None, before={"state": S.APPROVED, **approved},
+                 after={"holds": flag_kinds(holds), "before_payout": True, "state": w.state})
+    return w
+
+
 def withdrawal_payout_send(*, withdrawal_id: int) -> Withdrawal:
     """Send an approved withdrawal's payout (the Celery task's body). The row is claimed first
     (processing, committed) so that a second worker does nothing; the answer then moves it on. A
-    lost answer leaves it unknown for `withdrawals_resolve_due`."""
+    lost answer leaves it unknown for `withdrawals_resolve_due`. The holds are read again just before
+    (what appeared since the approval counts): a held withdrawal is not paid but goes back to finance
+    (`_held_before_payout`)."""
     with transaction.atomic():
         w = Withdrawal.objects.select_for_update(of=("self",)).select_related("client", "provider").get(pk=withdrawal_id)
         if w.state != S.APPROVED:
             return w
+        holds = withdrawal_holds(withdrawal=w, at=timezone.now())
+        if holds:
+            return _held_before_payout(w, holds)
         if w.provider.manual_payout:
             # No payout API: the withdrawal waits in finance's queue to be paid from the bank.
             w.state_set(S.PROCESSING, reason=MANUAL_PAYOUT_REASON)

@@ -98,6 +98,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.REJECTED: frozenset(),
 }
 TERMINAL = frozenset({S.PAID, S.FAILED, S.CANCELLED, S.REJECTED})
+# A hold (wallet.withdrawal_flags) found when an approved payout is about to be sent: the withdrawal goes
+# back to finance's queue, its approvals withdrawn (wallet.withdrawals.withdrawal_payout_send), never paid.
+ROUTES: dict[str, dict[str, frozenset[str]]] = {"held": {S.APPROVED: frozenset({S.REQUESTED})}}
 OPEN_STATES = (S.REQUESTED, S.APPROVED, S.PROCESSING, S.UNKNOWN)
 PENDING_STATES = (S.REQUESTED, S.APPROVED)  # the client may still cancel
 
@@ -202,12 +205,13 @@ class Withdrawal(models.Model):
     def is_overdue(self) -> bool:
         return self.state == S.REQUESTED and self.due_at < timezone.now()
 
-    def state_set(self, to: str, *, actor: Any = None, reason: str = "") -> WithdrawalStatusChange:
-        """Move along the pipeline (WITHDRAWAL_STATES; WithdrawalTransitionRefused outside it, nothing
-        written) and record the change as a row. The caller holds the row's lock and saves the state
-        with the other fields it changed."""
+    def state_set(self, to: str, *, actor: Any = None, reason: str = "", via: str | None = None,
+                  ) -> WithdrawalStatusChange:
+        """Move along the pipeline (WITHDRAWAL_STATES, and its route `via`; WithdrawalTransitionRefused
+        outside it, nothing written) and record the change as a row. The caller holds the row's lock and
+        saves the state with the other fields it changed."""
         change: WithdrawalStatusChange = WITHDRAWAL_STATES.move(
-            self, to, actor=actor if getattr(actor, "pk", None) else None, reason=reason[:500])
+            self, to, via=via, actor=actor if getattr(actor, "pk", None) else None, reason=reason[:500])
         return change
 
     state_set.alters_data = True  # type: ignore[attr-defined]  # Django's mark for templates, unknown to typeshed
@@ -236,7 +240,7 @@ def _refused(old: str, new: str) -> str:
 
 WITHDRAWAL_STATES = StateMachine(
     name="withdrawal", model="wallet.Withdrawal", states=WithdrawalState, state_field="state", transitions=TRANSITIONS,
-    terminal=TERMINAL,
+    terminal=TERMINAL, routes=ROUTES,
     record=history_writer(WithdrawalStatusChange, owner="withdrawal", from_field="from_state", to_field="to_state"),
     error=WithdrawalTransitionRefused, message=_refused,
 )
