@@ -21,6 +21,8 @@ class MonitoringConfig(AppConfig):
                     permission="monitoring.view_monitoringalert", order=310),
             NavItem("monitoring_context", _("Monitoring context"), "monitoring_context_home", "check",
                     permission="monitoring.view_cover", order=311),
+            NavItem("monitoring_settings", _("Monitoring settings"), "monitoring_settings", "check",
+                    permission="monitoring.change_monitoringsettings", order=312),
         ])
         # Alerts about agents, traders and partners reach an API key or its webhooks only with this scope,
         # given only by who works compliance cases (the reporting officer is one; compliance.apps).

@@ -315,3 +315,29 @@ def holiday_set(*, actor: User, brand: Brand | None, day: date | None, name: str
     audit_record(action="monitoring.holiday_set", obj=row, actor=actor, brand=brand.pk,
                  after={"day": str(day), "country": country, "name": row.name})
     return row
+
+
+SETTINGS_PERMISSION = "monitoring.change_monitoringsettings"
+
+
+@transaction.atomic
+def monitoring_four_eyes_save(*, brand: Brand, kinds: Sequence[str], actor: User) -> MonitoringSettings:
+    """Set whose restriction from monitoring needs two reviewers in `brand` (subject kinds: agent, client,
+    partner; none: one reviewer restricts at once), by a monitoring administrator (SETTINGS_PERMISSION,
+    checked by the caller). An unknown kind is refused naming the field. Audited
+    "monitoring.restriction_four_eyes_saved" with before and after; the brand's other settings are kept."""
+    chosen = list(dict.fromkeys(str(k) for k in kinds))
+    unknown = [k for k in chosen if k not in SubjectKind.values]
+    if unknown:
+        raise ValidationFailed(fields={"kinds": gettext("Choose among: %(kinds)s.")
+                                       % {"kinds": ", ".join(SubjectKind.values)}})
+    chosen = [k for k in SubjectKind.values if k in chosen]  # the choices' order, whatever was sent
+    settings = MonitoringSettings.objects.select_for_update().filter(brand=brand).first()
+    before = list(settings.restriction_four_eyes or []) if settings is not None else None
+    settings = settings or MonitoringSettings(brand=brand)
+    settings.restriction_four_eyes, settings.updated_by = chosen, actor
+    settings.save()
+    audit_record(action="monitoring.restriction_four_eyes_saved", obj=settings, actor=actor, brand=brand,
+                 before={"restriction_four_eyes": before} if before is not None else None,
+                 after={"restriction_four_eyes": chosen})
+    return settings
