@@ -69,6 +69,7 @@ from trading.models import BalanceOperation
 from trading.prop_models import Challenge
 from wallet.exceptions import (
     BankWireTransitionRefused,
+    DisputeRefused,
     HoldNotOpen,
     IllegalTransition,
     ReconciliationBreakTransitionRefused,
@@ -82,6 +83,7 @@ from wallet.models import (
     BankWireIncoming,
     Deposit,
     DepositRefund,
+    Dispute,
     LedgerHold,
     ReconciliationBreak,
     SettlementFileLine,
@@ -94,6 +96,7 @@ from wallet.models import (
 MODELS: dict[str, tuple[Callable[[str], Any], type[TransitionRefused]]] = {
     "deposit": (lambda s: Deposit(status=s), IllegalTransition),
     "deposit refund": (lambda s: DepositRefund(status=s), RefundTransitionRefused),
+    "dispute": (lambda s: Dispute(status=s), DisputeRefused),
     "withdrawal": (lambda s: Withdrawal(state=s), WithdrawalTransitionRefused),
     "transfer": (lambda s: Transfer(state=s), TransferTransitionRefused),
     "verification": (lambda s: KycProfile(status=s), KycTransitionRefused),
