@@ -98,7 +98,7 @@ class DemoLogin:
 def default_processes(
     *, python: str = sys.executable, mt5sim_port: int = 8443, pspsim_port: int = 8460, var_dir: Path | None = None,
     webhooks_port: int = 8470, face_ports: Mapping[str, int] | None = None, praxissim_port: int = 8480,
-    paysafesim_port: int = 8490,
+    paysafesim_port: int = 8490, coinspaidsim_port: int = 8500,
 ) -> list[ProcessSpec]:
     """The long-running processes, in start order; they are stopped in the same order.
 
@@ -158,6 +158,13 @@ def default_processes(
             "paysafesim",
             (python, "-m", "wallet.paysafe_simulator", "--host", "127.0.0.1", "--port", str(paysafesim_port),
              "--state-dir", str((var_dir or BASE_DIR / "var") / "paysafesim")),
+            stop_timeout=10.0,
+        ),
+        # CoinsPaid's simulator: the demo brands' crypto deposits get their addresses from it.
+        ProcessSpec(
+            "coinspaidsim",
+            (python, "-m", "wallet.coinspaid_simulator", "--host", "127.0.0.1", "--port", str(coinspaidsim_port),
+             "--state-dir", str((var_dir or BASE_DIR / "var") / "coinspaidsim")),
             stop_timeout=10.0,
         ),
         # The demo webhook subscriber's receiver: verifies each delivery's signature and logs it
@@ -660,6 +667,10 @@ DEMO_LOADERS: tuple[DemoLoader, ...] = (
     # Skrill and Neteller through Paysafe, its webhooks pointed at the CRM.
     DemoLoader("wallet_paysafe_demo_setup", ("--port", "{paysafesim_port}", "--state-dir", "{paysafesim_state_dir}",
                                              "--wait", "120"), running=True, every_start=True),
+    # Crypto through CoinsPaid, its callbacks pointed at the CRM (a configuration only: a second or two).
+    DemoLoader("wallet_coinspaid_demo_setup", ("--port", "{coinspaidsim_port}", "--state-dir",
+                                               "{coinspaidsim_state_dir}", "--wait", "120"),
+               running=True, every_start=True),
 )
 
 
@@ -1133,7 +1144,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         # From here a signal no longer interrupts: it asks the supervisor to stop everything in order.
         supervisor = sup = Supervisor(
             default_processes(mt5sim_port=ports.mt5sim, pspsim_port=ports.pspsim, praxissim_port=ports.praxissim,
-                              paysafesim_port=ports.paysafesim, var_dir=var_dir,
+                              paysafesim_port=ports.paysafesim, coinspaidsim_port=ports.coinspaidsim, var_dir=var_dir,
                               webhooks_port=ports.webhooks, face_ports=ports.faces), env=env, cwd=BASE_DIR,
             log_dir=var_dir / "log",
         )
@@ -1170,6 +1181,7 @@ class Ports:
     pspsim: int
     praxissim: int
     paysafesim: int
+    coinspaidsim: int
     webhooks: int
     faces: dict[str, int]  # face -> its simulator's port, for the faces the demo uses
 
@@ -1185,11 +1197,14 @@ def _ports(env: dict[str, str], *, faces: Sequence[str]) -> Ports:
     env["PRAXISSIM_PORT"] = str(praxissim)
     paysafesim = pick_port("127.0.0.1", int(os.environ.get("PAYSAFESIM_PORT") or 8490))
     env["PAYSAFESIM_PORT"] = str(paysafesim)
+    coinspaidsim = pick_port("127.0.0.1", int(os.environ.get("COINSPAIDSIM_PORT") or 8500))
+    env["COINSPAIDSIM_PORT"] = str(coinspaidsim)
     webhooks = pick_port("127.0.0.1", int(os.environ.get("WEBHOOKS_DEMO_PORT") or 8470))
     face_ports = face_ports_pick(faces, environ=os.environ)
     for face, face_port in face_ports.items():
         env[SIMULATOR_FACES[face].port_variable] = str(face_port)
-    return Ports(mt5sim=mt5sim, pspsim=pspsim, praxissim=praxissim, paysafesim=paysafesim, webhooks=webhooks,
+    return Ports(mt5sim=mt5sim, pspsim=pspsim, praxissim=praxissim, paysafesim=paysafesim, coinspaidsim=coinspaidsim,
+                 webhooks=webhooks,
                  faces=face_ports)
 
 
@@ -1201,12 +1216,15 @@ def _serve(sup: Supervisor, *, address: WebAddress, env: dict[str, str], var_dir
     dies too often. Returns the exit code."""
     url = address.local_url + "/"
     _say_simulators(mt5sim_port=ports.mt5sim, pspsim_port=ports.pspsim, face_ports=ports.faces,
-                    praxissim_port=ports.praxissim, paysafesim_port=ports.paysafesim)
+                    praxissim_port=ports.praxissim, paysafesim_port=ports.paysafesim,
+                    coinspaidsim_port=ports.coinspaidsim)
     run_demo_loaders(env=env, var_dir=var_dir, running=True,
                      values={"mt5sim_port": str(ports.mt5sim), "pspsim_port": str(ports.pspsim),
                              "webhooks_port": str(ports.webhooks), "praxissim_port": str(ports.praxissim),
                              "praxissim_state_dir": str(var_dir / "praxissim"),
-                             "paysafesim_port": str(ports.paysafesim), "paysafesim_state_dir": str(var_dir / "paysafesim")},
+                             "paysafesim_port": str(ports.paysafesim), "paysafesim_state_dir": str(var_dir / "paysafesim"),
+                             "coinspaidsim_port": str(ports.coinspaidsim),
+                             "coinspaidsim_state_dir": str(var_dir / "coinspaidsim")},
                      faces={face: (port, str(var_dir / f"{face}sim")) for face, port in ports.faces.items()})
     if not wait_for_web(url + "healthz", sup=sup, stall=stall, stop_requested=stop_requested):
         return 0
@@ -1238,7 +1256,8 @@ def face_ports_pick(faces: Sequence[str], *, environ: Mapping[str, str]) -> dict
 
 
 def _say_simulators(*, mt5sim_port: int, pspsim_port: int, face_ports: Mapping[str, int],
-                    praxissim_port: int | None = None, paysafesim_port: int | None = None) -> None:
+                    praxissim_port: int | None = None, paysafesim_port: int | None = None,
+                    coinspaidsim_port: int | None = None) -> None:
     print(f"[run] trading demo: MT5 simulator on https://127.0.0.1:{mt5sim_port}/", flush=True)
     for face, port in face_ports.items():
         print(f"[run] trading demo: {SIMULATOR_FACES[face].label} simulator on https://127.0.0.1:{port}/", flush=True)
@@ -1248,10 +1267,14 @@ def _say_simulators(*, mt5sim_port: int, pspsim_port: int, face_ports: Mapping[s
     if paysafesim_port is not None:
         print(f"[run] payments demo: Paysafe (Skrill, Neteller) simulator on http://127.0.0.1:{paysafesim_port}/",
               flush=True)
+    if coinspaidsim_port is not None:
+        print(f"[run] payments demo: CoinsPaid (crypto) simulator on http://127.0.0.1:{coinspaidsim_port}/ "
+              f"(test wallet: /wallet)", flush=True)
 
 
 def _announce(address: WebAddress, *, url: str, var_dir: Path, logins: list[DemoLogin],
               names: Sequence[str] = ("web", "worker", "rqworker", "beat", "mt5sim", "pspsim", "praxissim", "paysafesim",
+                                     "coinspaidsim",
                                      "webhooks")) -> None:
     """Where the running CRM is, its logs and its forms; the logins come last, so they are what is
     on screen when start-up is done."""

@@ -93,6 +93,7 @@ from wallet.provider_selectors import (
 from wallet.providers.base import (
     BankInstructions,
     ClientFacts,
+    CryptoAddress,
     DepositRequest,
     Operation,
     Outcome,
@@ -254,6 +255,8 @@ def deposit_create(*, client: Client, amount: Money, method: str, actor: Any = N
         deposit.redirect_url = (start.redirect_url or "")[:1000]
         if start.instructions is not None:
             deposit.instructions = _instructions(start.instructions)
+        elif start.crypto is not None:
+            deposit.instructions = _crypto_instructions(start.crypto)
         deposit.save(update_fields=["provider_ref", "redirect_url", "instructions", "updated_at"])
         if deposit.status == S.CREATED:
             if start.outcome == Outcome.FAILED:
@@ -269,6 +272,22 @@ def _instructions(value: BankInstructions) -> dict[str, str]:
     return {"reference": value.reference, "amount": value.amount.text(), "currency": value.amount.currency,
             "beneficiary": value.beneficiary, "iban": value.iban, "bic": value.bic, "bank_name": value.bank_name,
             "bank_address": value.bank_address}
+
+
+def _crypto_instructions(value: CryptoAddress) -> dict[str, str]:
+    """A crypto deposit's address as the client is shown it (``kind`` tells it from a wire's)."""
+    return {"kind": "crypto", "address": value.address, "tag": value.tag, "currency": value.currency,
+            "convert_to": value.convert_to, "reference": value.reference, "amount": value.amount.text(),
+            "amount_currency": value.amount.currency}
+
+
+def _risk_record(deposit: Deposit, message: WebhookMessage) -> None:
+    """Keep the provider's risk score of the money (a crypto deposit's, 0-1) on the (locked)
+    deposit; its wallet.deposit_succeeded event carries it on to compliance."""
+    score = str((message.raw.get("data") or {}).get("risk_score") or "") if message.raw else ""
+    if score and deposit.instructions.get("risk_score") != score:
+        deposit.instructions = {**deposit.instructions, "risk_score": score}
+        deposit.save(update_fields=["instructions", "updated_at"])
 
 
 # --- what the provider says ------------------------------------------------------------------------------
@@ -383,6 +402,8 @@ def _credit(deposit: Deposit, *, event_id: str, occurred_at: dt.datetime | None,
             "provider": deposit.provider.code, "first": first}
     if deposit.requested_currency:  # released by finance in the currency the provider took
         data["asked_currency"] = deposit.requested_currency
+    if deposit.instructions.get("risk_score"):  # the provider's score of the money (crypto)
+        data["risk_score"] = str(deposit.instructions["risk_score"])
     creator = deposit.created_by
     emit("wallet.deposit_succeeded", client=deposit.client, actor=creator, data=data)
     if first:
@@ -501,6 +522,7 @@ def deposit_webhook_apply(provider: PaymentProvider, message: WebhookMessage, de
             reason = str((message.raw.get("data") or {}).get("failure_reason") or "") if message.raw else ""
             if message.payer is not None and message.kind == WebhookKind.DEPOSIT_SUCCEEDED:
                 _payer_record(found, message.payer)
+            _risk_record(found, message)
             _apply_payment(found, outcome=_PAYMENT_KINDS[message.kind], sequence=message.sequence,
                            event_id=message.event_id, amount=message.amount, occurred_at=message.occurred_at,
                            provider_ref=message.provider_ref,

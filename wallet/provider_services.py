@@ -27,6 +27,7 @@ from wallet.models import (
 )
 from wallet.providers.bank_wire import reference_normalise, references_in
 from wallet.providers.base import SettlementLine
+from wallet.providers.coinspaid import BASE_URLS as COINSPAID_BASE_URLS
 from wallet.providers.paysafe import BASE_URLS as PAYSAFE_BASE_URLS
 from wallet.providers.paysafe import PAYMENT_TYPES as PAYSAFE_PAYMENT_TYPES
 from wallet.providers.praxis import BASE_URLS as PRAXIS_BASE_URLS
@@ -56,6 +57,14 @@ def payment_provider_save(*, code: str, name: str, kind: str, base_url: str = ""
             errors.add("application_key", gettext("Enter the application key Praxis gave for this website."))
         if not api_key:
             errors.add("api_key", gettext("Enter the merchant id Praxis gave."))
+    if kind == AdapterKind.COINSPAID:
+        # The sandbox or live address CoinsPaid documents, unless one is given (a simulator's).
+        environment = str((settings or {}).get("environment") or "sandbox")
+        if environment not in COINSPAID_BASE_URLS:
+            errors.add("environment", gettext("Choose sandbox or live."))
+        base_url = base_url or COINSPAID_BASE_URLS.get(environment, "")
+        if not api_key:
+            errors.add("api_key", gettext("Enter the API key CoinsPaid gave."))
     if kind == AdapterKind.PAYSAFE:
         base_url = _paysafe_check(settings or {}, api_key=api_key, base_url=base_url, errors=errors)
     if not 1 <= timeout_seconds <= 120:

@@ -167,7 +167,9 @@ def _all_steps() -> list[runner.DemoStep]:
     return [*runner.demo_steps(running=False),
             *runner.demo_steps(running=True, values={"mt5sim_port": "0", "pspsim_port": "0", "webhooks_port": "0",
                                                                 "praxissim_port": "0", "praxissim_state_dir": "",
-                                                                "paysafesim_port": "0", "paysafesim_state_dir": ""},
+                                                                "paysafesim_port": "0", "paysafesim_state_dir": "",
+                                                                "coinspaidsim_port": "0",
+                                                                "coinspaidsim_state_dir": ""},
                                faces={face: (0, "") for face in FACES})]
 
 

@@ -34,6 +34,9 @@ PAYSAFE_USER = "paysafe-test-merchant"
 PAYSAFE_PASSWORD = "B-paysafe-test-password"
 PAYSAFE_HMAC = "paysafe-webhook-hmac-key"
 PAYSAFE_CONTROL = "paysafe-control"
+COINSPAID_KEY = "coinspaid-test-key"
+COINSPAID_SECRET = "coinspaid-api-secret"
+COINSPAID_CONTROL = "coinspaid-control"
 
 
 @dataclass
@@ -117,6 +120,12 @@ class Connector(abc.ABC):
     def pay(self, redirect_url: str, card: str) -> None:
         checkout(redirect_url, {"card_number": self.cards[card], "card_holder": "Ann Smith"})
 
+    def start(self, deposit: Any, card: str) -> None:
+        """The client pays ``deposit`` as ``card`` says (a hosted page here; a provider without one
+        says how)."""
+        assert deposit.redirect_url
+        self.pay(deposit.redirect_url, card)
+
     def three_ds(self, redirect_url: str, *, approve: bool) -> None:
         checkout(redirect_url, {"decision": "approve" if approve else "fail"}, suffix="/3ds")
 
@@ -168,6 +177,81 @@ class PraxisConnector(Connector):
         sent = self.sim.control("/_sim/notify_unknown", {"url": f"{capture.base}/wallet/webhooks/{self.code}/"})
         [got] = capture.wait_about(self.ref_of, sent["session"]["order_id"], 1)
         return got
+
+
+class CoinsPaidConnector(Connector):
+    """Crypto: the deposit is an address (no hosted page); the client's wallet sends to it through
+    the simulator's control API. The card scenarios map to what the network does: approve is a
+    deposit confirmed at once, decline one the network cancels, 3ds one first reported not
+    confirmed and then confirmed or cancelled."""
+
+    code = "coinspaid"
+    method: ClassVar[str] = "crypto"
+    cards: ClassVar = {"approve": "confirm", "decline": "cancel", "3ds": "slow", "timeout": "stuck"}
+    rate: ClassVar[Decimal] = Decimal("50000")  # the simulator's BTC price in USD
+
+    def __init__(self, sim: HttpSim) -> None:
+        super().__init__(sim)
+        self.address = ""
+
+    def provider(self) -> PaymentProvider:
+        from wallet.provider_selectors import provider_webhook_url
+
+        provider = payment_provider_save(code=self.code, name="CoinsPaid", kind="coinspaid", base_url=self.sim.base_url
+                                         + "/api/v2", api_key=COINSPAID_KEY, api_secret=COINSPAID_SECRET,
+                                         settings={"environment": "sandbox", "deposit_currency": "BTC"})
+        # The callback URL is a setting of the merchant's account at CoinsPaid, not of a request.
+        self.sim.control("/_sim/settings", {"callback_url": provider_webhook_url(provider)})
+        return provider
+
+    def methods(self, brand: Any) -> PaymentProvider:
+        provider = self.provider()
+        payment_method_save(brand=brand, method="crypto", direction="deposit", provider=provider, currencies=[
+            CurrencyRule("USD", Decimal("10"), Decimal("5000"))], order=10)
+        return provider
+
+    def start(self, deposit: Any, card: str) -> None:
+        assert deposit.instructions.get("kind") == "crypto" and not deposit.redirect_url
+        self.address = deposit.instructions["address"]
+        self.sim.control("/_sim/pay", {"address": self.address, "amount": str(deposit.amount / self.rate),
+                                       "scenario": self.cards[card]})
+
+    def three_ds(self, redirect_url: str, *, approve: bool) -> None:
+        self.sim.control("/_sim/confirm", {"address": self.address, "approve": approve})
+
+    @staticmethod
+    def ref_of(body: bytes) -> str:
+        doc = json.loads(body)
+        if str(doc.get("type", "")).startswith("deposit"):
+            return str(doc["crypto_address"]["foreign_id"])
+        return str(doc.get("foreign_id") or "")
+
+    def unknown_order(self, capture: Capture) -> Captured:
+        sent = self.sim.control("/_sim/notify_unknown", {"url": f"{capture.base}/wallet/webhooks/{self.code}/"})
+        [got] = capture.wait_about(self.ref_of, sent["crypto_address"]["foreign_id"], 1)
+        return got
+
+
+@dataclass
+class CoinsPaidSim(HttpSim):
+    control_token: ClassVar[str] = COINSPAID_CONTROL
+
+
+def start_coinspaid() -> CoinsPaidSim:
+    proc, listening = simulator_start(
+        "wallet.coinspaid_simulator", "--api-key", COINSPAID_KEY, "--api-secret", COINSPAID_SECRET,
+        "--control-token", COINSPAID_CONTROL, "--webhook-backoff", "0.1", "--webhook-attempts", "5",
+        what="CoinsPaid simulator")
+    return CoinsPaidSim(proc=proc, port=int(listening["port"]))
+
+
+@pytest.fixture(scope="session")
+def coinspaid_session() -> Iterator[CoinsPaidSim]:
+    sim = start_coinspaid()
+    try:
+        yield sim
+    finally:
+        simulator_stop(sim.proc)
 
 
 class PaysafeConnector(Connector):
@@ -261,8 +345,10 @@ def praxis_session() -> Iterator[PraxisSim]:
 CONNECTORS: dict[str, tuple[str, type[Connector]]] = {
     "psp-sim": ("psp_session", PspConnector),
     "praxis": ("praxis_session", PraxisConnector),
+    "coinspaid": ("coinspaid_session", CoinsPaidConnector),
     "paysafe": ("paysafe_session", PaysafeConnector),
 }
 
-__all__ = ["CONNECTORS", "Capture", "Captured", "Connector", "PaysafeConnector", "PaysafeSim", "PraxisSim", "PspSim",
-           "capture", "paysafe_session", "praxis_session", "start_paysafe", "start_praxis"]
+__all__ = ["CONNECTORS", "Capture", "Captured", "CoinsPaidConnector", "CoinsPaidSim", "Connector", "PraxisSim",
+           "PaysafeConnector", "PaysafeSim", "PspSim", "capture", "coinspaid_session", "paysafe_session", "praxis_session",
+           "start_coinspaid", "start_paysafe", "start_praxis"]

@@ -1,5 +1,5 @@
 """The conformance suite: every payment connector (tests/wallet/connectors.py: the PSP simulator's,
-Praxis Cashier's and Paysafe's), every scenario its simulator plays, through the public path (the client pays
+Praxis Cashier's, Paysafe's and CoinsPaid's), every scenario its simulator plays, through the public path (the client pays
 on the simulator's hosted page, the simulator's notifications are posted to the webhook endpoint),
 and the ledger checked after each: nothing credited twice, nothing on a bad signature, a different
 amount credited as the provider confirmed it with the difference open in reconciliation, another
@@ -23,6 +23,7 @@ from tests.wallet.connectors import (  # noqa: F401 - fixtures
     Captured,
     Connector,
     capture,
+    coinspaid_session,
     paysafe_session,
     praxis_session,
 )
@@ -46,8 +47,8 @@ class World:
     def deposit(self, card: str = "approve", amount: str = "100.00") -> Deposit:
         deposit = deposit_create(client=self.client, amount=Money(amount, "USD"), method=self.connector.method,
                                  return_url=RETURN)
-        assert deposit.status == DepositStatus.PENDING and deposit.redirect_url
-        self.connector.pay(deposit.redirect_url, card)
+        assert deposit.status == DepositStatus.PENDING
+        self.connector.start(deposit, card)
         return deposit
 
     def post(self, got: Captured) -> Any:

@@ -33,6 +33,7 @@ class AdapterKind(models.TextChoices):
     SIMULATOR = "simulator", _("PSP simulator")
     BANK_WIRE = "bank_wire", _("Bank wire")
     PRAXIS = "praxis", _("Praxis Cashier")
+    COINSPAID = "coinspaid", _("CoinsPaid")
     PAYSAFE = "paysafe", _("Paysafe (Skrill, Neteller)")
 
 

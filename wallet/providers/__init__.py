@@ -15,6 +15,7 @@ from plumbing.adapters import AdapterEntry
 from plumbing.hooks import Registry
 from wallet.providers.bank_wire import BankWireProvider
 from wallet.providers.base import PaymentProvider, ProviderConfig
+from wallet.providers.coinspaid import CoinsPaidProvider
 from wallet.providers.paysafe import PaysafeProvider
 from wallet.providers.praxis import PraxisProvider
 from wallet.providers.simulator import SimulatorProvider
@@ -26,6 +27,7 @@ ADAPTERS: Registry[ProviderEntry] = Registry("Payment provider adapters", key=la
                                              order=lambda a: (a.order, a.code))
 ADAPTERS.register(ProviderEntry(SimulatorProvider.kind, _("PSP simulator"), SimulatorProvider, order=0),
                   ProviderEntry(PraxisProvider.kind, _("Praxis Cashier"), PraxisProvider, order=10),
+                  ProviderEntry(CoinsPaidProvider.kind, _("CoinsPaid"), CoinsPaidProvider, order=20),
                   ProviderEntry(PaysafeProvider.kind, _("Paysafe (Skrill, Neteller)"), PaysafeProvider, order=30),
                   ProviderEntry(BankWireProvider.kind, _("Bank wire"), BankWireProvider, order=100))
 

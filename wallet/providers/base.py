@@ -5,7 +5,7 @@ URL, timeouts) and speak ``Money`` (crm.lib.money), aware UTC datetimes and thes
 configuration, calls (timeouts, retries) and registration are every adapter's (plumbing.adapters). The
 deposit and withdrawal state machines are built on top of them; what they need from a provider is:
 
-* ``create_deposit``: a redirect (hosted checkout) or instructions (bank wire); the merchant
+* ``create_deposit``: a redirect (hosted checkout), instructions (bank wire) or an address (crypto); the merchant
   reference is the idempotency reference: sending it twice gives the same deposit.
 * ``verify_webhook``: signature and freshness checked, the body parsed into a ``WebhookMessage``,
   or ``WebhookRefused(reason)``; it never looks at the database (the inbox does: wallet.webhooks).
@@ -111,10 +111,25 @@ class BankInstructions:
 
 
 @dataclass(frozen=True)
+class CryptoAddress:
+    """Where the client sends crypto: the address (and tag or memo) of ``currency``, the asset,
+    which the provider converts into ``convert_to`` when set; ``amount`` is what the client asked
+    to deposit (they may send any amount: what arrives is credited)."""
+
+    address: str
+    currency: str
+    amount: Money
+    reference: str
+    tag: str = ""
+    convert_to: str = ""
+
+
+@dataclass(frozen=True)
 class DepositStart:
     provider_ref: str
     redirect_url: str | None = None
     instructions: BankInstructions | None = None
+    crypto: CryptoAddress | None = None  # a crypto deposit's address, shown to the client
     outcome: Outcome = Outcome.PENDING
     raw: Mapping[str, Any] = field(default_factory=dict)
 
