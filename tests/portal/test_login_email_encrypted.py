@@ -103,9 +103,7 @@ def test_the_migration_encrypts_existing_logins_and_decrypts_them_on_the_way_bac
             executor = MigrationExecutor(connection)
             executor.migrate(before)  # and back: the plain address in its old column
             assert Old.objects.get(pk=old.pk).email == "Nadia.Hassan@Example.com"
-            executor = MigrationExecutor(connection)
-            executor.migrate(after)
-        finally:
+        finally:  # and forward again (the step after `before` is `after`), to the newest
             executor = MigrationExecutor(connection)
             executor.migrate(leaves)
             app_privileges_grant()
