@@ -50,9 +50,6 @@ class DepositSucceeded(TypedDict):
     # The provider's risk score of the money, 0-1 (a crypto deposit's, from its blockchain analysis),
     # for compliance: the deposit keeps it too.
     risk_score: NotRequired[DecimalText]
-    # The provider's risk score of the money, 0-1 (a crypto deposit's, from its blockchain analysis),
-    # for compliance: the deposit keeps it too.
-    risk_score: NotRequired[DecimalText]
     credited: DecimalText  # what reached the wallet (amount - fee)
     fee: DecimalText
     currency: str
