@@ -335,3 +335,17 @@ def test_an_upload_without_a_file_and_an_outcome_on_a_closed_dispute_are_refused
     assert dispute.status == DisputeStatus.ACCEPTED and balance(world.wallet()) == usd("0")
     represent = browser.post(reverse("wallet_dispute_represent", args=[dispute.code]), {"note": ""}, follow=True)
     assert "Note" in represent.content.decode() and "This field is required" in represent.content.decode()
+
+
+def test_the_demo_opens_a_chargeback_and_a_retrieval_request_once(db):
+    from django.core.management import call_command
+
+    brand = make_brand()
+    for _ in range(3):
+        make_client(brand=brand, country="DE")
+    call_command("wallet_seed_demo")
+    call_command("wallet_seed_demo")
+    disputes = Dispute.objects.filter(brand=brand).order_by("due_at")
+    assert [(d.kind, d.status) for d in disputes] == [("retrieval_request", "open"), ("chargeback", "open")]
+    assert disputes[0].due_at < timezone.now() < disputes[1].due_at  # one overdue, one with days left
+    assert disputes[1].hold is not None and ledger_verify() == {}

@@ -33,7 +33,7 @@ from wallet.demo import (
     demo_wire_provider,
     demo_withdrawal_policy,
 )
-from wallet.models import Deposit
+from wallet.models import Deposit, Dispute
 
 CLIENTS_PER_BRAND = 12
 
@@ -65,11 +65,15 @@ class Command(BaseCommand):
                                       asked_minutes_before=rng.randint(5, 90), succeeded=rng.random() < 0.85)
                     made += 1
         self.stdout.write(f"wallet demo: {made} deposit(s)")
-        # A chargeback and a retrieval request for finance's disputes queue, in the first brand only.
-        first = Brand.objects.filter(is_active=True).order_by("pk").first()
-        if first is not None:
-            with context.acting_as(None, source="seed"):
-                self.stdout.write(f"wallet demo: {demo_disputes(provider=wire, brand=first)} dispute(s)")
+        # A chargeback and a retrieval request for finance's disputes queue, in the first brand with deposits.
+        with context.acting_as(None, source="seed"):
+            for brand in Brand.objects.filter(is_active=True).order_by("pk"):
+                if Dispute.objects.filter(brand=brand).exists():
+                    break
+                opened = demo_disputes(provider=wire, brand=brand)
+                if opened:
+                    self.stdout.write(f"wallet demo: {opened} dispute(s) in {brand.code}")
+                    break
         # The bank's statement first: the month is closed knowing the breaks it left open.
         self._reconcile_last_month(wire)
         self._close_last_month(wire)
