@@ -1,7 +1,7 @@
 """Payment notifications through the whole intake path, per connector of the provider registry.
 
 For each connector in CONNECTORS (one entry per provider that sends webhooks: the PSP simulator's,
-Praxis Cashier's and Paysafe's; adding one is one entry), N deposits are first asked for through the deposit service (wallet.deposits
+Praxis Cashier's, Paysafe's and CoinsPaid's; adding one is one entry), N deposits are first asked for through the deposit service (wallet.deposits
 .deposit_create: the provider saved through the configuration service, its simulator running as its
 own process, one hosted checkout each; not measured). Then the provider's "approved" notification of
 each deposit, signed as the provider documents it, is POSTed to the webhook endpoint
@@ -11,7 +11,8 @@ check, the one webhook inbox (crm.lib.webhooks: stored, deduplicated), the statu
 adapter's message, the deposit's state machine) and the ledger posting (the deposit credited, fee
 to the brand), each notification committed on its own, answered as the provider expects (Praxis: a
 signed {"status": 0}). Paysafe's is PAYMENT_COMPLETED (the payment settled; its handle's PAYABLE
-event would first make the CRM call Paysafe). Every answer must be 200 and every deposit succeeded afterwards, with the
+event would first make the CRM call Paysafe); CoinsPaid's a confirmed deposit_exchange callback
+(BTC converted into the deposit's currency). Every answer must be 200 and every deposit succeeded afterwards, with the
 ledger balanced.
 
 The limit, in the same run: the same inbox rows (those the path stored, their event ids marked so
@@ -24,7 +25,7 @@ Figures (one JSON line each):
 - payment_webhooks.<connector>_per_s: notifications per second through the intake path; limit: the
   plain SQL inserts per second of the same rows. Goal: >= 500 notifications/s and ratio >= 0.3.
 
-Run: python benchmarks/payment_webhooks.py [--quick] [--keep] [--deposits N] [--only psp_sim,praxis,paysafe]
+Run: python benchmarks/payment_webhooks.py [--quick] [--keep] [--deposits N] [--only psp_sim,praxis,paysafe,coinspaid]
      [--profile]
 """
 
@@ -190,6 +191,37 @@ def _paysafe_approved(deposit: Any, n: int) -> tuple[dict[str, str], bytes]:
     return {"Signature": signature}, body
 
 
+COINSPAID_KEY, COINSPAID_SECRET = "coinspaid-bench-key", "coinspaid-bench-secret"
+
+
+def _coinspaid_save(base_url: str) -> Any:
+    from wallet.provider_services import payment_provider_save
+
+    return payment_provider_save(code="coinspaid", name="CoinsPaid", kind="coinspaid", base_url=base_url + "/api/v2",
+                                 api_key=COINSPAID_KEY, api_secret=COINSPAID_SECRET,
+                                 settings={"environment": "sandbox", "deposit_currency": "BTC"})
+
+
+def _coinspaid_approved(deposit: Any, n: int) -> tuple[dict[str, str], bytes]:
+    """A confirmed deposit_exchange callback (BTC sent to the deposit's address, converted into the
+    deposit's currency) as CoinsPaid documents it: X-Processing-Signature, hex HMAC-SHA512 of the raw
+    body with the API secret, and X-Processing-Key."""
+    address = str(deposit.instructions.get("address") or "")
+    body = json.dumps({
+        "id": 500_000 + n, "type": "deposit_exchange",
+        "crypto_address": {"id": 600_000 + n, "currency": "BTC", "address": address,
+                           "foreign_id": deposit.merchant_ref, "tag": None},
+        "currency_sent": {"currency": "BTC", "amount": "0.00150000"},
+        "currency_received": {"currency": CURRENCY, "amount": AMOUNT, "amount_minus_fee": "99.00"},
+        "transactions": [{"id": 700_000 + n, "currency": "BTC", "transaction_type": "blockchain", "type": "deposit",
+                          "address": address, "tag": None, "amount": "0.00150000", "txid": uuid.uuid4().hex * 2,
+                          "riskscore": "0.1", "confirmations": 3}],
+        "fees": [{"type": "deposit", "currency": CURRENCY, "amount": "1.00"}], "error": "", "status": "confirmed",
+    }, separators=(",", ":")).encode()
+    signature = hmac.new(COINSPAID_SECRET.encode(), body, hashlib.sha512).hexdigest()
+    return {"X-Processing-Key": COINSPAID_KEY, "X-Processing-Signature": signature}, body
+
+
 CONNECTORS = (
     Connector("psp_sim", "psp-sim", "card", "wallet.psp_simulator",
               ("--api-key", PSP_KEY, "--api-secret", PSP_SECRET, "--webhook-secret", PSP_WEBHOOK,
@@ -200,6 +232,9 @@ CONNECTORS = (
     Connector("paysafe", "paysafe", "skrill", "wallet.paysafe_simulator",
               ("--api-user", PAYSAFE_USER, "--api-password", PAYSAFE_PASSWORD, "--hmac-key", PAYSAFE_HMAC,
                "--control-token", "bench-control"), _paysafe_save, _paysafe_approved),
+    Connector("coinspaid", "coinspaid", "crypto", "wallet.coinspaid_simulator",
+              ("--api-key", COINSPAID_KEY, "--api-secret", COINSPAID_SECRET, "--control-token", "bench-control"),
+              _coinspaid_save, _coinspaid_approved),
 )
 
 
