@@ -95,6 +95,7 @@ from wallet.providers.base import (
     ClientFacts,
     CryptoAddress,
     DepositRequest,
+    DepositStart,
     Operation,
     Outcome,
     WebhookKind,
@@ -253,10 +254,7 @@ def deposit_create(*, client: Client, amount: Money, method: str, actor: Any = N
         deposit = _locked(deposit)
         deposit.provider_ref = start.provider_ref[:200]
         deposit.redirect_url = (start.redirect_url or "")[:1000]
-        if start.instructions is not None:
-            deposit.instructions = _instructions(start.instructions)
-        elif start.crypto is not None:
-            deposit.instructions = _crypto_instructions(start.crypto)
+        deposit.instructions = _start_instructions(start) or deposit.instructions
         deposit.save(update_fields=["provider_ref", "redirect_url", "instructions", "updated_at"])
         if deposit.status == S.CREATED:
             if start.outcome == Outcome.FAILED:
@@ -272,6 +270,13 @@ def _instructions(value: BankInstructions) -> dict[str, str]:
     return {"reference": value.reference, "amount": value.amount.text(), "currency": value.amount.currency,
             "beneficiary": value.beneficiary, "iban": value.iban, "bic": value.bic, "bank_name": value.bank_name,
             "bank_address": value.bank_address}
+
+
+def _start_instructions(start: DepositStart) -> dict[str, str]:
+    """What the client is shown to pay with: a wire's bank details or a crypto address ({}: neither)."""
+    if start.instructions is not None:
+        return _instructions(start.instructions)
+    return _crypto_instructions(start.crypto) if start.crypto is not None else {}
 
 
 def _crypto_instructions(value: CryptoAddress) -> dict[str, str]:
