@@ -120,8 +120,11 @@ def test_an_officer_confirms_a_hit_from_a_list_update_with_a_second_officer(live
     hit.refresh_from_db()
     assert (hit.status, hit.decided_by, hit.approved_by) == ("confirmed", officers.first, officers.second)
     # Compliance's task goes to the approving officer, not onto the client (whose tasks the sales floor reads).
-    task = Task.objects.get(title__contains="Marek Novák")
-    assert task.assignee == officers.second and task.client is None
+    # (A confirmed hit also raises the client's risk band, whose due-diligence task may land beside it.)
+    tasks = Task.objects.filter(title__contains="Marek Novák")
+    assert tasks.exists() and not tasks.filter(client__isnull=False).exists()
+    task = tasks.get(title__startswith="Compliance case")
+    assert task.assignee == officers.second
 
     # The client is frozen at once: the withdrawal is refused in neutral words, nothing is requested.
     room = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
