@@ -13,8 +13,8 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from automation.exceptions import RunTransitionRefused
-from crm.lib.context import history_user
 from crm.lib.states import StateMachine
+from plumbing.context import history_user
 
 
 class AutomationRule(models.Model):

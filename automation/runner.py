@@ -33,8 +33,8 @@ from automation import actions as registry
 from automation.conditions import conditions_evaluate
 from automation.models import RUN_STATES, AutomationRule, AutomationRun, RunStatus
 from crm.exceptions import DomainError
-from crm.lib import context as actor_context
 from crm.models import Client, Event
+from plumbing import context as actor_context
 
 logger = logging.getLogger(__name__)
 

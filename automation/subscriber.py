@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from automation.services import automation_handle_event, automation_tick  # noqa: F401  (the beat task)
 from crm.events import subscribe
-from crm.lib import context
 from crm.models import Event
 from emails import services as email_templates  # noqa: F401  (its Celery task and timeline entries)
+from plumbing import context
 
 
 @subscribe("*", batch=True, client_fields=[])  # reads the client itself when a rule concerns it

@@ -58,7 +58,6 @@ def main() -> None:
 def _run(env: BenchEnv, *, agents_days: tuple[int, int]) -> None:
     from django.utils import timezone
 
-    from crm.lib import context as actor_context
     from crm.models import Brand
     from crm.roles import roles_sync
     from crm.services import user_create
@@ -67,6 +66,7 @@ def _run(env: BenchEnv, *, agents_days: tuple[int, int]) -> None:
     from monitoring.demo import scenario_context_record, scenario_rows
     from monitoring.pipeline import SCORING_WINDOW_DAYS, brand_rescore
     from monitoring.recording import activity_write
+    from plumbing import context as actor_context
 
     agents, days = agents_days
     today = timezone.now().date()

@@ -18,8 +18,8 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from compliance.exceptions import AmlAlertTransitionRefused, CaseTransitionRefused, HitTransitionRefused
-from crm.lib.context import history_user
 from crm.lib.states import StateMachine, history_writer
+from plumbing.context import history_user
 
 
 class ListFormat(models.TextChoices):

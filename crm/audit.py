@@ -66,8 +66,8 @@ from django.utils.translation import gettext as _
 from psycopg import errors as pg_errors
 from psycopg import sql as psql
 
-from crm.lib import context
 from crm.lib.partitions import PartitionArchiveError, add_months, month_tables, partitions_for
+from plumbing import context
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet

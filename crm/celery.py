@@ -43,7 +43,7 @@ def _use_django_logging(**_: Any) -> None:
 # --- request ids across the broker -------------------------------------------------------------
 @signals.before_task_publish.connect
 def _attach_request_id(headers: dict[str, Any] | None = None, **_: Any) -> None:
-    from crm.lib import context
+    from plumbing import context
 
     request_id = context.current().request_id
     if headers is not None and request_id:
@@ -58,7 +58,7 @@ _task_contexts: dict[str, contextlib.ExitStack] = {}
 
 @signals.task_prerun.connect
 def _restore_request_id(task_id: str | None = None, task: Any = None, **_: Any) -> None:
-    from crm.lib import context
+    from plumbing import context
 
     incoming = getattr(getattr(task, "request", None), REQUEST_ID_HEADER, None)
     stack = contextlib.ExitStack()

@@ -2,7 +2,7 @@
 
 Threaded workers (gthread): most of a request's time is spent waiting on PostgreSQL and Redis,
 so a few processes with several threads each serve many requests at once with little memory.
-Every log line, the access log included, is JSON in the format of crm.lib.logging.
+Every log line, the access log included, is JSON in the format of plumbing.jsonlog.
 
 Environment: HOST (127.0.0.1), PORT (8000), WEB_CONCURRENCY (worker processes),
 WEB_THREADS (threads per worker), WEB_TIMEOUT (seconds), LOG_LEVEL, FORWARDED_ALLOW_IPS.
@@ -50,8 +50,8 @@ _LEVEL = loglevel.upper()
 logconfig_dict: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "crm.lib.logging.RequestIdFilter"}},
-    "formatters": {"json": {"()": "crm.lib.logging.JsonFormatter"}},
+    "filters": {"request_id": {"()": "plumbing.jsonlog.RequestIdFilter"}},
+    "formatters": {"json": {"()": "plumbing.jsonlog.JsonFormatter"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",

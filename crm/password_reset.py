@@ -38,12 +38,12 @@ from kombu.exceptions import OperationalError as BrokerError
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import NotFound
-from crm.lib import context
 from crm.lib.enqueue import task_named
 from crm.lib.public_url import public_url
 from crm.lib.ratelimit import rate_hit, rate_key
 from crm.models import User
 from crm.staff_services import password_check
+from plumbing import context
 
 logger = logging.getLogger(__name__)
 

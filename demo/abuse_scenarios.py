@@ -26,8 +26,8 @@ from typing import Any
 
 from django.test import override_settings
 
-from crm.lib.context import ActorContext, acting
 from crm.lib.money import Money
+from plumbing.context import ActorContext, acting
 
 KINDS = ("multi_accounting", "hedging", "latency_arbitrage", "bonus_abuse", "self_dealing", "client_ring",
          "commission_farming", "volume_spike")

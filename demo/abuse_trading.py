@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 
-from crm.lib.context import ActorContext, acting
 from crm.lib.fieldcrypt import keyed_hashes
 from crm.models import Brand, Client
+from plumbing.context import ActorContext, acting
 
 DOMAIN = "abuse-demo.example"
 PASSWORD = "Demo-abuse-2026!"  # noqa: S105 - demo clients' trader's-room password

@@ -15,8 +15,8 @@ class _ViaServices(WriterState):
 
     def _via_services(self, plans: list[ClientPlan]) -> None:
         from crm import services
-        from crm.lib import context
         from crm.models import Client, Event, stages
+        from plumbing import context
 
         made: list[tuple[ClientPlan, Any, list[Any], list[Any]]] = []
         for plan in plans:

@@ -63,7 +63,7 @@ def seed(*, clients: int = DEFAULT_CLIENTS, via_services: int = DEFAULT_VIA_SERV
     """
     from django.db import connection, transaction
 
-    from crm.lib import context
+    from plumbing import context
 
     started = monotonic()
     say = progress or (lambda _msg: None)
@@ -235,10 +235,10 @@ class _Writer(_ViaServices, _InBulk):
     def _emails(self) -> None:
         """The composer's templates for each brand, and one email each agent wrote from one of them
         (queued: a running worker sends it into var/mail/, and the profile's Email tab lists it)."""
-        from crm.lib import context
         from crm.models import Client
         from emails.composer import client_email_send, composer_template
         from emails.services import email_template_save
+        from plumbing import context
 
         for brand in self.brands.values():
             for (key, language), values in COMPOSER_TEMPLATES.items():

@@ -12,10 +12,10 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from crm.lib.context import history_user
 from crm.lib.fieldcrypt import EncryptedTextField
 from crm.lib.states import StateMachine
 from emails.exceptions import EmailTransitionRefused
+from plumbing.context import history_user
 
 template_key_validator = RegexValidator(
     r"^[a-z][a-z0-9_]{0,59}$", _("Use lower-case letters, digits and underscores, starting with a letter."),

@@ -52,7 +52,6 @@ from kombu.exceptions import OperationalError as BrokerError
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import FieldErrors, NotFound, ValidationFailed
-from crm.lib import context as actor_context
 from crm.lib.validation import InvalidValue, language_normalise, text_clean
 from crm.models import Brand, Client, Event, Stage, User
 from crm.permissions import user_can
@@ -60,6 +59,7 @@ from crm.registry import TimelineKind
 from crm.selectors import mask_email
 from emails import permissions
 from emails.models import EMAIL_STATES, EmailStatus, EmailTemplate, OutboundEmail, template_key_validator
+from plumbing import context as actor_context
 
 if TYPE_CHECKING:
     from django.template.base import Template

@@ -35,7 +35,6 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from crm.lib.context import history_user
 from crm.lib.fieldcrypt import EncryptedTextField, KeyedHashField, update_fields_with_hashes
 from crm.lib.money import (
     CurrencyField,
@@ -57,6 +56,7 @@ from ib.exceptions import (
     PayoutTransitionRefused,
     PostbackTransitionRefused,
 )
+from plumbing.context import history_user
 
 
 class PartnerKind(models.TextChoices):

@@ -45,11 +45,11 @@ from ninja.utils import check_csrf
 
 from crm.api import ApiError, Caller, CallerRateThrottle, error_body
 from crm.exceptions import DomainError, ValidationFailed
-from crm.lib import context
 from crm.lib.pagination import DEFAULT_LIMIT, MAX_LIMIT, InvalidCursor
 from crm.lib.validation import InvalidValue
 from crm.models import User
 from integrations.apikeys import apikey_authenticate
+from plumbing import context
 
 # --- errors -----------------------------------------------------------------------------------
 

@@ -13,9 +13,9 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from crm.lib.context import history_user
 from crm.lib.states import StateMachine
 from integrations.exceptions import WebhookDeliveryTransitionRefused
+from plumbing.context import history_user
 
 
 class SubscriberStatus(models.TextChoices):

@@ -19,7 +19,6 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from crm.lib import context
 from crm.lib.fieldcrypt import keyed_hashes
 from crm.models import Brand, Client, Desk, Event, RoleCode
 from leads.calls import call_log
@@ -40,6 +39,7 @@ from leads.models import (
 )
 from leads.pipeline import pipeline_defaults_ensure, pipeline_move
 from leads.services import campaign_save, lead_intake, routing_rule_save
+from plumbing import context
 
 SEED = 20_251_122
 CLIENTS_PER_BRAND = 40

@@ -28,13 +28,13 @@ from django.utils.translation import gettext
 from crm.audit import audit_record
 from crm.exceptions import Conflict, FieldErrors, NotAllowed, ValidationFailed
 from crm.jobs import JobCancelled, JobHandle, job_start
-from crm.lib import context
 from crm.lib.validation import storable
 from crm.models import Brand, User
 from crm.permissions import user_can
 from leads import dedupe
 from leads.intake import LEAD_FIELDS, REQUIRED_FIELDS, IntakeMeta, lead_clean
 from leads.models import IMPORT_STATES, Channel, ImportStatus, LeadImport, LeadImportRowError
+from plumbing import context
 from plumbing.tables import TableUnreadable, cell_date_text, text_decode, xlsx_rows
 
 MAX_IMPORT_BYTES = 10 * 1024 * 1024

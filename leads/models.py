@@ -18,13 +18,13 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from crm.lib.context import history_user
 from crm.lib.fieldcrypt import EncryptedJSONField, EncryptedTextField
 from crm.lib.money import CurrencyField, MoneyAmountField, amount_format
 from crm.lib.states import StateMachine
 from crm.lib.webhooks import accepted_once
 from crm.models import ReceivedWebhook
 from leads.exceptions import LeadImportTransitionRefused
+from plumbing.context import history_user
 
 
 class Channel(models.TextChoices):

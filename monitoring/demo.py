@@ -14,7 +14,6 @@ from datetime import UTC, date, datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from crm.lib import context as actor_context
 from crm.models import Brand, Desk, RoleCode, User
 from crm.services import user_create
 from crm.staff_services import desk_create
@@ -22,6 +21,7 @@ from monitoring import scenarios, services
 from monitoring.models import MonitoringAlert, Notice
 from monitoring.pipeline import brand_rescore
 from monitoring.recording import ActivityRow, activity_write_many
+from plumbing import context as actor_context
 
 DESK_NAME = "Atlas Monitoring Demo"
 AGENTS = 12

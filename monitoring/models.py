@@ -16,9 +16,9 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from crm.lib.context import history_user
 from crm.lib.states import StateMachine
 from monitoring.exceptions import AlertTransitionRefused
+from plumbing.context import history_user
 
 # --- context -----------------------------------------------------------------------------------
 

@@ -6,7 +6,8 @@ HMAC signature of webhooks (signatures), SQL kept in files and the views apps pu
 sqlviews), a table made partitioned by month in a migration (partition_swap), a database's and its file
 stores' backup and restore (backup), hook points and registries (hooks), JSON data checked against a
 TypedDict (typedcheck), files read and written for people (tables, csvsafe), HTML text (markup), a star
-graph's layout (graphs), IBANs (iban), the web worker's garbage collector (heap), and a demo loader's
-work in parts (demo_parts). Standard library and psycopg only: the `pure-packages` import contract keeps
+graph's layout (graphs), IBANs (iban), the web worker's garbage collector (heap), a demo loader's work in
+parts (demo_parts), who is acting (context: the actor the audit log, history and events read) and JSON
+log lines carrying it (jsonlog). Standard library and psycopg only: the `pure-packages` import contract keeps
 Django and every app of the CRM out, so each is tested alone and loaded by a simulator or an
 integrator's receiver without starting Django."""

@@ -11,8 +11,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from crm.lib.context import history_user
 from crm.lib.fieldcrypt import EncryptedTextField, KeyedHashField, update_fields_with_hashes
+from plumbing.context import history_user
 
 
 class ClientLogin(models.Model):

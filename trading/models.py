@@ -22,10 +22,10 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from crm.lib.context import history_user
 from crm.lib.money import CurrencyField, Money, MoneyAmountField, amount_format
 from crm.lib.states import StateMachine
 from crm.models import Classification, Stage
+from plumbing.context import history_user
 from trading.exceptions import BalanceOperationTransitionRefused
 
 type _DecimalIn = str | float | Decimal | Combinable

@@ -65,9 +65,9 @@ from redis.exceptions import RedisError
 
 from crm.events import catalogue
 from crm.events.catalogue import EventContractError, declare  # noqa: F401  (the apps' one import)
-from crm.lib import context
 from crm.lib.enqueue import task_named
 from crm.lib.partitions import partitions_for
+from plumbing import context
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet

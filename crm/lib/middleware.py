@@ -18,8 +18,8 @@ from django.shortcuts import resolve_url
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
-from crm.lib import context
 from crm.lib.validation import storable
+from plumbing import context
 
 Handler = Callable[[HttpRequest], HttpResponse]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address

@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
-from crm.lib.context import history_user
+from plumbing.context import history_user
 
 
 class ApiKey(models.Model):

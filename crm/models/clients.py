@@ -12,13 +12,13 @@ from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 from simple_history.models import HistoricalRecords
 
-from crm.lib.context import history_user
 from crm.lib.fieldcrypt import (
     EncryptedDateField,
     EncryptedTextField,
     KeyedHashField,
     update_fields_with_hashes,
 )
+from plumbing.context import history_user
 
 
 class Stage(models.TextChoices):

@@ -13,7 +13,7 @@ from django.utils.timezone import now as tz_now
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from crm.lib.context import history_user
+from plumbing.context import history_user
 
 
 class Brand(models.Model):

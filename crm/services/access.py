@@ -14,10 +14,10 @@ from django.utils.translation import gettext
 
 from crm.audit import audit_record
 from crm.exceptions import NotAllowed, ValidationFailed
-from crm.lib import context
 from crm.lib.partitions import partitions_for
 from crm.models import AccessEvent, AccessKind, Client, User
 from crm.permissions import restriction_message, staff_restricted, user_can
+from plumbing import context
 
 
 def _clean_ip(ip: str | None) -> str | None:

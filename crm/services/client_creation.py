@@ -26,7 +26,7 @@ from django.utils.translation import gettext, gettext_noop
 from crm.audit import AuditEntry, audit_record_many
 from crm.events import event_row, event_rows_ready, kick_after_commit
 from crm.exceptions import FieldErrors, StageRefused
-from crm.lib import bulk, context
+from crm.lib import bulk
 from crm.lib.fieldcrypt import keyed_hash
 from crm.lib.meta import model_field
 from crm.lib.payloads import client_url, desk_ref, user_ref
@@ -41,6 +41,7 @@ from crm.services.clients import (
 )
 from crm.services.common import _now, _require, _user_in_brand
 from crm.services.notifications import notify_user
+from plumbing import context
 
 
 @dataclass(frozen=True)

@@ -526,8 +526,8 @@ LOG_LEVEL = env("LOG_LEVEL", "INFO")
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "crm.lib.logging.RequestIdFilter"}},
-    "formatters": {"json": {"()": "crm.lib.logging.JsonFormatter"}},
+    "filters": {"request_id": {"()": "plumbing.jsonlog.RequestIdFilter"}},
+    "formatters": {"json": {"()": "plumbing.jsonlog.JsonFormatter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {

@@ -19,9 +19,9 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from crm.lib.context import history_user
 from crm.lib.states import StateMachine
 from kyc.exceptions import QuestionnaireVersionTransitionRefused
+from plumbing.context import history_user
 
 
 class VersionStatus(models.TextChoices):

@@ -20,7 +20,6 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from crm.lib.context import history_user
 from crm.lib.fieldcrypt import (
     EncryptedJSONField,
     EncryptedTextField,
@@ -29,6 +28,7 @@ from crm.lib.fieldcrypt import (
 )
 from crm.lib.states import StateMachine, history_writer
 from kyc.exceptions import KycTransitionRefused, SubmissionTransitionRefused
+from plumbing.context import history_user
 
 
 class KycStatus(models.TextChoices):

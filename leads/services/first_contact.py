@@ -12,13 +12,13 @@ from crm import services as crm_services
 from crm.audit import audit_record
 from crm.events import emit
 from crm.exceptions import ValidationFailed
-from crm.lib import context
 from crm.lib.payloads import client_url, desk_ref, user_ref
 from crm.models import Client, Desk, Note, User
 from crm.services import notify_user
 from leads.models import DeskSla, LeadContactState, LeadScore, LeadTouch
 from leads.routing import Router
 from leads.scoring import LeadFacts
+from plumbing import context
 
 
 def _state_reset(client: Client, *, owner: User | None, desk: Desk | None, now: datetime) -> LeadContactState:

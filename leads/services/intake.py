@@ -25,7 +25,7 @@ from crm import services as crm_services
 from crm.audit import AuditEntry, audit_record_many
 from crm.events import emit
 from crm.exceptions import ValidationFailed
-from crm.lib import bulk, context
+from crm.lib import bulk
 from crm.models import Brand, Client, Stage, User
 from crm.selectors import mask_email, mask_phone
 from leads import dedupe
@@ -37,6 +37,7 @@ from leads.scoring import LeadFacts, score_facts
 from leads.services.first_contact import _state_reset
 from leads.services.intake_notifications import _Notifications
 from leads.services.intake_rows import IntakeResult, _New, _new_lead_models, _touch_values, _write_new
+from plumbing import context
 from plumbing.hooks import HookPoint
 
 MAX_BATCH = 1000

@@ -12,12 +12,12 @@ from django.utils.translation import gettext
 
 from crm import services as crm_services
 from crm.events import emit
-from crm.lib import context
 from crm.models import Brand, Client, Stage
 from leads.models import LeadContactState
 from leads.routing import Router
 from leads.scoring import LeadFacts
 from leads.services.first_contact import _latest_score, _latest_touch, _state_reset
+from plumbing import context
 
 QUEUE_BATCH = 50
 

@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from crm.lib.context import history_user
+from plumbing.context import history_user
 
 
 class DeskAlertBudget(models.Model):

@@ -11,7 +11,7 @@ import pytest
 from compliance.aml import aml_rule_version_add
 from compliance.models import AmlAlert, AmlRuleKind
 from crm.events import dispatch_pending
-from crm.lib.context import ActorContext, acting
+from plumbing.context import ActorContext, acting
 from tests.compliance.aml_support import rule, run
 from tests.monitoring.abuse_world import partner, person
 from tests.monitoring.abuse_world import world as abuse_world

@@ -20,8 +20,9 @@ from django.urls import reverse
 from psycopg.errors import InsufficientPrivilege
 
 from crm.audit import GENESIS_HASH, audit_checkpoint_write, audit_record, audit_seal, row_hash, verify_chain
-from crm.lib import context, dbroles
+from crm.lib import dbroles
 from crm.models import AuditCheckpoint, AuditLog
+from plumbing import context
 from tests.crm.subprocess_env import REPO_ROOT, child_env
 from tests.factories import make_user
 from tests.waiting import scaled

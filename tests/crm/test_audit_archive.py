@@ -25,7 +25,7 @@ from crm.audit import (
     audit_seal,
     verify_chain,
 )
-from crm.lib import context, dbroles
+from crm.lib import dbroles
 from crm.lib.partitions import (
     PARTITIONED_TABLES,
     ArchiveResult,
@@ -37,6 +37,7 @@ from crm.lib.partitions import (
     retention_pass,
 )
 from crm.models import AuditArchiveAnchor, AuditLog, RoleCode
+from plumbing import context
 from tests.crm.owner_sql import as_owner
 from tests.factories import make_user
 

@@ -14,9 +14,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm import events
-from crm.lib import context
 from crm.lib.redis import get_redis
 from crm.models import AuditLog, DeliveryStatus, Event, EventDelivery, Notification
+from plumbing import context
 from tests.factories import make_user
 
 T0 = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)

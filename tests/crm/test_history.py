@@ -10,9 +10,9 @@ from django.db.models.signals import post_save
 from django.urls import reverse
 
 from crm import events
-from crm.lib.context import acting_as, history_user
 from crm.models import AuditLog, Client, Note
 from crm.services import client_stage_change, client_update
+from plumbing.context import acting_as, history_user
 
 events.declare("test.history", payload=None)  # a throwaway event without data, for the handler below
 

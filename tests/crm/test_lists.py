@@ -15,9 +15,9 @@ from django.urls import reverse
 from automation.services import automation_rule_save
 from crm import events
 from crm.audit import audit_record
-from crm.lib import context
 from crm.models import AccessEvent, AuditLog, Client, RoleCode, Stage
 from crm.services import client_stage_change, client_update
+from plumbing import context
 from tests.crm.ui_fixtures import htmx_headers
 from tests.factories import make_client, make_user
 

@@ -20,11 +20,12 @@ from django.db.backends.postgresql.base import DatabaseWrapper
 from rq import Queue
 
 from crm import celery as crm_celery
-from crm.lib import context, heartbeat
-from crm.lib.logging import JsonFormatter, RequestIdFilter
+from crm.lib import heartbeat
 from crm.lib.redis import get_redis
 from crm.rq_worker import HeartbeatWorker
 from crm.views import ops
+from plumbing import context
+from plumbing.jsonlog import JsonFormatter, RequestIdFilter
 
 
 def _closed_port() -> int:

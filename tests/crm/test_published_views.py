@@ -58,7 +58,7 @@ def test_the_lookups_readers_make_are_served_by_the_client_indexes(column, index
 def test_a_clients_own_registration_shows_where_it_came_from_and_staff_actions_do_not():
     """crm_public_origins: what monitoring's multi-accounting and partner detectors read."""
     from crm.audit import audit_record
-    from crm.lib.context import ActorContext, acting
+    from plumbing.context import ActorContext, acting
     from tests.factories import make_user
 
     assert_as_declared(selectors.ORIGINS_VIEW)

@@ -12,7 +12,6 @@ from django.utils import timezone
 
 from crm.audit import verify_chain
 from crm.exceptions import NotAllowed, ValidationFailed
-from crm.lib import context
 from crm.lib.phone import phone_normalise
 from crm.lib.validation import InvalidValue
 from crm.models import AccessEvent, ApiKey, AuditLog, Client, Event, Notification, RoleCode, Stage, Task
@@ -36,6 +35,7 @@ from crm.services import (
     user_update_preferences,
 )
 from integrations.services import apikey_authenticate, apikey_create, apikey_revoke
+from plumbing import context
 from tests.factories import make_brand, make_client, make_desk, make_user
 
 pytestmark = pytest.mark.django_db

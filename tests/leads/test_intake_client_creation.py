@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 
 from crm.audit import verify_chain
-from crm.lib.context import acting_as
 from crm.models import AuditLog, Client, Event, Notification
 from crm.services import client_create
 from leads.intake import IntakeMeta
 from leads.models import Channel
 from leads.services import lead_intake, lead_intake_batch
+from plumbing.context import acting_as
 from tests.leads.conftest import lead_data
 
 pytestmark = pytest.mark.django_db

@@ -12,9 +12,9 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
-from crm.lib.context import ActorContext, acting
 from crm.lib.money import Money
 from demo.abuse_scenarios import bonus_deal, position_deals
+from plumbing.context import ActorContext, acting
 from tests.factories import make_brand
 
 ACCOUNT_TYPES = {"standard": {"label": "Standard", "group": "real\\standard", "leverages": [100], "currency": "USD"}}

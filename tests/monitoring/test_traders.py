@@ -94,7 +94,7 @@ def test_a_family_at_one_address_on_its_home_network_is_not_multi_accounting():
 def test_one_address_written_two_ways_tips_a_pair_over_the_threshold_and_a_neighbour_does_not():
     # The street is encrypted in its column: the detector compares its keyed hash, squeezed as before
     # (case, spaces, commas, dots and hyphens ignored), with the postcode (squeezed too) and country.
-    from crm.lib.context import ActorContext, acting
+    from plumbing.context import ActorContext, acting
 
     def pair(first: str, second: str, n: int):
         # An IP (1) and a browser (1) in common, never on one another's network with one browser.

@@ -15,12 +15,12 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from crm.lib.context import history_user
 from crm.lib.crypto import FieldCipher, Undecryptable
 from crm.lib.money import CurrencyField, Money, MoneyAmountField, amount_format
 from crm.lib.states import StateMachine
 from crm.lib.webhooks import accepted_once
 from crm.models import ReceivedWebhook
+from plumbing.context import history_user
 from wallet.exceptions import BankWireTransitionRefused, ProviderNotConfigured
 from wallet.providers.base import ProviderConfig
 from wallet.providers.settlement import ColumnMapping

@@ -16,10 +16,10 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from crm.lib.context import history_user
 from crm.lib.fieldcrypt import EncryptedJSONField, KeyedHashField, update_fields_with_hashes
 from crm.lib.money import CurrencyField, Money, MoneyAmountField
 from crm.lib.states import StateMachine, history_writer
+from plumbing.context import history_user
 from wallet.exceptions import WithdrawalTransitionRefused
 from wallet.models.providers import MethodKind
 

@@ -11,8 +11,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from automation.services import automation_seed_playbook
-from crm.lib.context import acting_as
 from crm.models import Brand
+from plumbing.context import acting_as
 
 
 class Command(BaseCommand):

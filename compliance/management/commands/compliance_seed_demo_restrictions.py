@@ -16,9 +16,9 @@ from django.db import transaction
 
 from compliance.models import Jurisdiction, RestrictionKind
 from compliance.services import impose_restriction, jurisdictions_load
-from crm.lib import context
 from crm.lib.fieldcrypt import keyed_hashes
 from crm.models import Brand, Client, RoleCode, Stage, User
+from plumbing import context
 
 DEMO_FILE = Path(__file__).resolve().parents[2] / "data" / "demo_jurisdictions.csv"
 OFFICER_EMAIL = "priya.raman@demo-broker.example"

@@ -20,9 +20,9 @@ from django.db.models import Count
 from compliance.models import RiskBand, RiskScore
 from compliance.risk import risk_score_compute
 from crm.exceptions import DomainError
-from crm.lib import context
 from crm.lib.fieldcrypt import keyed_hashes
 from crm.models import Brand, Client, RoleCode, Stage, User
+from plumbing import context
 from plumbing.demo_parts import Shards, demo_jobs, shard_parse
 
 OFFICER_EMAIL = "priya.raman@demo-broker.example"

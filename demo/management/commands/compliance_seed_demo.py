@@ -7,9 +7,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from crm.lib import context
 from crm.models import Brand, RoleCode, User
 from demo.compliance import SECOND_OFFICER, compliance_seed_demo
+from plumbing import context
 
 
 class Command(BaseCommand):

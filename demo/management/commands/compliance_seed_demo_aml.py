@@ -8,8 +8,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from crm.lib import context
 from crm.models import Brand, RoleCode, User
+from plumbing import context
 
 
 class Command(BaseCommand):

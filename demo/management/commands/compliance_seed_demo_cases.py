@@ -7,10 +7,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from crm.lib import context
 from crm.models import Brand, RoleCode, User
 from demo.compliance import SECOND_OFFICER
 from demo.compliance_cases import compliance_seed_demo_cases
+from plumbing import context
 
 
 class Command(BaseCommand):

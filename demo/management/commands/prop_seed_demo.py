@@ -8,8 +8,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from crm.lib import context
 from crm.models import Brand
+from plumbing import context
 from trading.exceptions import PlatformFailed
 from trading.selectors import server_list_for_system
 

@@ -8,9 +8,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from crm.lib import context
 from crm.models import Brand, RoleCode, User
 from demo.webhooks import DEFAULT_PORT, webhooks_seed_demo
+from plumbing import context
 
 
 class Command(BaseCommand):

@@ -19,10 +19,10 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from crm.lib import context
 from crm.models import Brand, Client, RoleCode, Stage, User
 from kyc.demo import demo_submission
 from kyc.models import KycPolicy, Submission
+from plumbing import context
 
 OFFICER_EMAIL = "priya.raman@demo-broker.example"
 WAITING = 12

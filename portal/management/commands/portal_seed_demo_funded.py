@@ -20,10 +20,10 @@ from django.core.management.base import BaseCommand
 from django.db.models import Q
 from django.utils import timezone
 
-from crm.lib import context
 from crm.lib.money import Money
 from crm.models import Brand, RoleCode, User
 from kyc.demo import demo_submission
+from plumbing import context
 from portal.management.commands.portal_seed_demo import DEMO_BRAND, demo_login_ensure
 from wallet.demo import demo_wire_deposit, demo_wire_provider
 from wallet.models import Direction, MethodKind, PaymentMethod, Withdrawal, WithdrawalState

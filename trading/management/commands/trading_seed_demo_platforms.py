@@ -19,11 +19,11 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from crm.lib import context
 from crm.lib.fieldcrypt import keyed_hashes
 from crm.models import Brand, Client, RoleCode, Stage, User
 from crm.services import brand_create, client_create
 from crm.staff_services import user_update
+from plumbing import context
 from trading.management.commands.trading_demo_setup import FACES, brand_caps_seed
 from trading.models import LeverageCap
 

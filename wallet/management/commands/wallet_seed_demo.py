@@ -23,9 +23,9 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from crm.lib import context
 from crm.lib.money import Money
 from crm.models import Brand, Client, Stage
+from plumbing import context
 from wallet.demo import (
     demo_disputes,
     demo_wire_deposit,

@@ -9,11 +9,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from crm.lib import context as actor_context
 from crm.models import Desk
 from monitoring.demo import DESK_NAME
 from monitoring.review.selectors import synthetic_days
 from monitoring.review.services import desk_budget_set
+from plumbing import context as actor_context
 
 BUDGET = "0.5"
 

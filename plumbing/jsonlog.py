@@ -6,7 +6,7 @@ import json
 import logging
 from datetime import UTC, datetime
 
-from crm.lib import context
+from plumbing import context
 
 _RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "request_id", "actor"}
 
