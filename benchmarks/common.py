@@ -193,7 +193,7 @@ def base_database_url() -> str:
     the embedded services started (or joined) when DATABASE_URL / REDIS_URL are unset."""
     if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
         log("DATABASE_URL / REDIS_URL unset: using the embedded PostgreSQL / Redis under var/")
-        from crm.lib.embedded import ensure_services
+        from plumbing.embedded import ensure_services
 
         ensure_services()
     owner = os.environ.pop("DATABASE_OWNER_URL", "")

@@ -4,7 +4,7 @@
     python -m demo.runner --seed     (make seed: the same set-up, the logins, then stop)
 
 1. PostgreSQL and Redis: the servers named by DATABASE_URL / REDIS_URL, or, for each one left
-   unset, an embedded server under var/ (crm.lib.embedded), whose address is then put into the
+   unset, an embedded server under var/ (plumbing.embedded), whose address is then put into the
    environment that every child process inherits.
 2. The database: an empty one first gets its schema from the committed schema snapshot of these
    migrations (demo/schema_snapshot.py, seconds instead of minutes), then `migrate` applies whatever
@@ -429,7 +429,7 @@ class Services:
         # XDG_RUNTIME_DIR (pgserver falls back to /tmp, which is fine).
         logging.getLogger("pgserver").setLevel(logging.WARNING)
         warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
-        from crm.lib import embedded
+        from plumbing import embedded
 
         if self.embedded_pg:
             _forget_dead_pg_handles(self.var_dir / "pg")
@@ -453,7 +453,7 @@ class Services:
     def stop(self) -> None:
         if not (self.embedded_pg or self.embedded_redis):
             return
-        from crm.lib import embedded
+        from plumbing import embedded
 
         if self.embedded_redis and self.started_redis:
             print("[run] stopping Redis", file=self.out, flush=True)

@@ -158,7 +158,7 @@ TEMPLATES = [
 # --- data stores -------------------------------------------------------------------------------
 if not env("DATABASE_URL") or not env("REDIS_URL"):
     if env_bool("CRM_ALLOW_EMBEDDED", True):
-        from crm.lib.embedded import ensure_services
+        from plumbing.embedded import ensure_services
 
         ensure_services()
     else:

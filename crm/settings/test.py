@@ -9,7 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 # The embedded services of a test run live in var/test (`make test` says so too), apart from those of
 # `make run` (var/): a running CRM's workers never pick up the tests' tasks, the tests never flush its
-# Redis, and its PostgreSQL stays durable while the tests' own is scratch (crm/lib/embedded.py: no
+# Redis, and its PostgreSQL stays durable while the tests' own is scratch (plumbing/embedded.py: no
 # flushes to disk, so that the suite's many commits and emptied tables cost no disk waits).
 _own_var = Path(__file__).resolve().parents[2] / "var"
 os.environ.setdefault("CRM_VAR_DIR", str(_own_var / "test"))

@@ -9,7 +9,7 @@ import time
 import psycopg
 import pytest
 
-from crm.lib import embedded
+from plumbing import embedded
 from plumbing.backup import params_from_url
 
 DURABILITY = ("fsync", "synchronous_commit", "full_page_writes")
