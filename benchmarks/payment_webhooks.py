@@ -318,7 +318,7 @@ def _intake(connector: Connector, notes: list[tuple[dict[str, str], bytes]], *, 
         profiler.disable()
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
-        slowest = sorted(statements.items(), key=lambda item: -sum(item[1]))[:15]
+        slowest = sorted(statements.items(), key=lambda item: -sum(item[1]))[:60]
         lines = "\n".join(f"{sum(t) * 1000:8.0f} ms {len(t):5d}x  {sql}" for sql, t in slowest)
         log(f"profile of {connector.code}'s intake:\n{out.getvalue()}\nits SQL, slowest in all:\n{lines}")
     return elapsed

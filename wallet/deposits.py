@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -55,12 +56,12 @@ from wallet.exceptions import (
 from wallet.instruments import PayerDetails, payer_details, payer_is_client
 from wallet.ledger import (
     Leg,
+    accounts_for,
     available,
     clearing_account_for,
     ledger_post,
     ledger_reverse,
     system_account_for,
-    wallet_account_for,
 )
 from wallet.models import (
     AccountKind,
@@ -113,14 +114,22 @@ S = DepositStatus
 # --- the state machine ---------------------------------------------------------------------------------
 
 def _move(deposit: Deposit, to: str, *, note: str = "", event_id: str = "", actor: Any = None,
-          staff_note: str = "") -> None:
+          staff_note: str = "", changed: Iterable[str] = ()) -> None:
     """Change the (locked) deposit's status through DEPOSIT_STATES (IllegalTransition, nothing
     written, for what the machine does not allow) and leave its DepositStatusChange row. `note` is
-    the deposit's message (the client reads it); `staff_note` is added on the history row only."""
+    the deposit's message (the client reads it); `staff_note` is added on the history row only.
+    `changed`: other fields the caller set on the deposit, written in the same UPDATE."""
     history = f"{note} {staff_note}".strip() if staff_note else note
     DEPOSIT_STATES.move(deposit, to, also={"status_message": note[:300]} if note else None,
-                        save=("status_message", "updated_at"), note=history[:300], event_id=event_id[:200],
-                        actor=actor if getattr(actor, "pk", None) else None)
+                        save=(*dict.fromkeys(changed), "status_message", "updated_at"), note=history[:300],
+                        event_id=event_id[:200], actor=actor if getattr(actor, "pk", None) else None)
+
+
+def _save_changed(deposit: Deposit, changed: Iterable[str]) -> None:
+    """Write the fields a caller set on the (locked) deposit and left for one UPDATE, if any."""
+    fields = list(dict.fromkeys(changed))
+    if fields:
+        deposit.save(update_fields=[*fields, "updated_at"])
 
 
 def _locked(deposit: Deposit | int) -> Deposit:
@@ -184,6 +193,17 @@ def deposit_refusal(*, client: Client) -> str | None:
     return None
 
 
+def _return_naming(return_url: str, merchant_ref: str) -> str:
+    """``return_url`` with the deposit's reference in its query (``merchant_ref=...``): not every
+    provider says which payment it sends the client back from (Paysafe's return links come back as
+    given, Praxis adds its own ``order_id``), and the page the client lands on must find the deposit."""
+    if not return_url:
+        return ""
+    parts = urlsplit(return_url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "merchant_ref"]
+    return urlunsplit(parts._replace(query=urlencode([*query, ("merchant_ref", merchant_ref)])))
+
+
 def deposit_create(*, client: Client, amount: Money, method: str, actor: Any = None,
                    trading_account: TradingAccount | None = None, return_url: str = "") -> Deposit:
     """Start a deposit of ``amount`` by ``method`` (a method kind such as "card", or a PaymentMethod
@@ -232,7 +252,7 @@ def deposit_create(*, client: Client, amount: Money, method: str, actor: Any = N
         merchant_ref=deposit.merchant_ref, amount=money, method=option.method,
         client=ClientFacts(reference=str(client.code), email=client.email, first_name=client.first_name,
                            last_name=client.last_name, country=client.country, language=client.language),
-        return_url=return_url, webhook_url=provider_webhook_url(provider))
+        return_url=_return_naming(return_url, deposit.merchant_ref), webhook_url=provider_webhook_url(provider))
     adapter = provider.adapter()
     try:
         start = adapter.create_deposit(request)
@@ -286,13 +306,15 @@ def _crypto_instructions(value: CryptoAddress) -> dict[str, str]:
             "amount_currency": value.amount.currency}
 
 
-def _risk_record(deposit: Deposit, message: WebhookMessage) -> None:
+def _risk_record(deposit: Deposit, message: WebhookMessage) -> list[str]:
     """Keep the provider's risk score of the money (a crypto deposit's, 0-1) on the (locked)
-    deposit; its wallet.deposit_succeeded event carries it on to compliance."""
+    deposit; its wallet.deposit_succeeded event carries it on to compliance. Returns the fields
+    set, for the caller to write."""
     score = str((message.raw.get("data") or {}).get("risk_score") or "") if message.raw else ""
     if score and deposit.instructions.get("risk_score") != score:
         deposit.instructions = {**deposit.instructions, "risk_score": score}
-        deposit.save(update_fields=["instructions", "updated_at"])
+        return ["instructions"]
+    return []
 
 
 # --- what the provider says ------------------------------------------------------------------------------
@@ -302,9 +324,13 @@ def _key(deposit: Deposit, what: str) -> str:
 
 
 def _accounts(deposit: Deposit) -> tuple[Any, Any, Any]:
-    wallet = wallet_account_for(client=deposit.client, currency=deposit.currency)
-    clearing = clearing_account_for(provider=deposit.provider.code, currency=deposit.currency, brand=deposit.brand_id)
-    fees = system_account_for(kind=AccountKind.FEES, currency=deposit.currency, brand=deposit.brand_id)
+    """The client's wallet, the provider's clearing account and the brand's fees in the deposit's
+    currency (those of wallet_account_for, clearing_account_for and system_account_for), read together."""
+    wallet, clearing, fees = accounts_for(
+        {"kind": AccountKind.CLIENT_WALLET, "currency": deposit.currency, "client": deposit.client},
+        {"kind": AccountKind.PSP_CLEARING, "currency": deposit.currency, "brand": deposit.brand_id,
+         "owner_ref": deposit.provider.code},
+        {"kind": AccountKind.FEES, "currency": deposit.currency, "brand": deposit.brand_id})
     return wallet, clearing, fees
 
 
@@ -351,14 +377,18 @@ def _open_amount_break(deposit: Deposit, *, asked: Money, tx: Any) -> None:
         ledger_amount=asked.amount, difference=deposit.amount - asked.amount, occurred_on=timezone.localdate())
 
 
-def _succeed(deposit: Deposit, *, event_id: str, amount: Money | None, occurred_at: dt.datetime | None) -> None:
+def _succeed(deposit: Deposit, *, event_id: str, amount: Money | None, occurred_at: dt.datetime | None,
+             changed: Iterable[str] = ()) -> None:
     """Credit the (locked) deposit with what the provider confirmed: one ledger posting, the
     status, the events. Another amount than asked is credited, with the difference open in
-    reconciliation; another currency (or nothing) holds the deposit for finance."""
+    reconciliation; another currency (or nothing) holds the deposit for finance. `changed`: fields
+    the caller set on the deposit, written with the status (or alone when nothing is credited)."""
     if deposit.status in CREDITED_STATUSES or deposit.status in {S.HELD, S.REFUSED}:
+        _save_changed(deposit, changed)
         return  # credited already, or finance decides
     paid = amount.quantize() if amount is not None else None
     if paid is not None and (paid.currency != deposit.currency or paid.amount <= 0):
+        _save_changed(deposit, changed)
         _hold(deposit, event_id=event_id, paid=paid)
         return
     note = ""
@@ -367,16 +397,17 @@ def _succeed(deposit: Deposit, *, event_id: str, amount: Money | None, occurred_
         asked = _confirm_amount(deposit, paid)
         note = gettext("The provider confirmed %(paid)s for a deposit of %(asked)s: %(paid)s was credited and "
                        "the difference is open in reconciliation.") % {"paid": paid, "asked": asked}
-    tx = _credit(deposit, event_id=event_id, occurred_at=occurred_at, note=note)
+    tx = _credit(deposit, event_id=event_id, occurred_at=occurred_at, note=note, changed=changed)
     if asked is not None:
         _open_amount_break(deposit, asked=asked, tx=tx)
 
 
 def _credit(deposit: Deposit, *, event_id: str, occurred_at: dt.datetime | None, note: str,
-            actor: Any = None, staff_note: str = "") -> Any:
+            actor: Any = None, staff_note: str = "", changed: Iterable[str] = ()) -> Any:
     """Post the (locked) deposit's money to the client's wallet in its currency (the fee to the
     brand), mark it succeeded (and the client's first deposit, once) and emit. ``actor``: the
-    member of finance who released a held deposit (None: the provider's word). Returns the posting."""
+    member of finance who released a held deposit (None: the provider's word); ``changed``: fields
+    the caller set on the deposit, written with the status. Returns the posting."""
     wallet, clearing, fees = _accounts(deposit)
     legs = [Leg(clearing, -deposit.money), Leg(wallet, deposit.credited)]
     if deposit.fee_money:
@@ -399,8 +430,9 @@ def _credit(deposit: Deposit, *, event_id: str, occurred_at: dt.datetime | None,
     deposit.is_first = first
     deposit.credit_transaction = tx
     deposit.succeeded_at = timezone.now()
-    deposit.save(update_fields=["is_first", "credit_transaction", "succeeded_at", "updated_at"])
-    _move(deposit, S.SUCCEEDED, note=note, event_id=event_id, actor=actor, staff_note=staff_note)
+    # One UPDATE: the posting, the status and what the caller changed.
+    _move(deposit, S.SUCCEEDED, note=note, event_id=event_id, actor=actor, staff_note=staff_note,
+          changed=[*changed, "is_first", "credit_transaction", "succeeded_at"])
     data = {"deposit": str(deposit.code), "amount": deposit.money.text(), "asked": deposit.requested_money.text(),
             "credited": deposit.credited.text(),
             "fee": deposit.fee_money.text(), "currency": deposit.currency, "method": deposit.method,
@@ -419,30 +451,40 @@ def _credit(deposit: Deposit, *, event_id: str, occurred_at: dt.datetime | None,
     return tx
 
 
-def _fail(deposit: Deposit, *, event_id: str, reason: str) -> None:
+def _fail(deposit: Deposit, *, event_id: str, reason: str, changed: Iterable[str] = ()) -> None:
     if deposit.status in OPEN_STATUSES:
-        _move(deposit, S.FAILED, note=reason or gettext("The payment did not go through."), event_id=event_id)
-    elif deposit.status in CREDITED_STATUSES:
+        _move(deposit, S.FAILED, note=reason or gettext("The payment did not go through."), event_id=event_id,
+              changed=changed)
+        return
+    _save_changed(deposit, changed)
+    if deposit.status in CREDITED_STATUSES:
         logger.warning("failure reported for a credited deposit", extra={"deposit": str(deposit.code)})
 
 
 def _apply_payment(deposit: Deposit, *, outcome: str, sequence: int, event_id: str, amount: Money | None,
-                   reason: str = "", occurred_at: dt.datetime | None = None, provider_ref: str = "") -> None:
-    """Apply what the provider says of the payment to the locked ``deposit``; sequence 0: a lookup."""
+                   reason: str = "", occurred_at: dt.datetime | None = None, provider_ref: str = "",
+                   changed: Iterable[str] = ()) -> None:
+    """Apply what the provider says of the payment to the locked ``deposit``; sequence 0: a lookup.
+    ``changed``: fields the caller set on the deposit from the same message, written in the same
+    UPDATE as what this changes (one UPDATE of the deposit per notification, nearly always)."""
+    changed = list(changed)
     if sequence and sequence <= deposit.provider_sequence:
+        _save_changed(deposit, changed)
         return  # older than what was applied: reordered or repeated
     if provider_ref and not deposit.provider_ref:
         deposit.provider_ref = provider_ref[:200]
-        deposit.save(update_fields=["provider_ref", "updated_at"])
+        changed.append("provider_ref")
     if sequence:
         deposit.provider_sequence = sequence
-        deposit.save(update_fields=["provider_sequence", "updated_at"])
+        changed.append("provider_sequence")
     if outcome == Outcome.SUCCEEDED:
-        _succeed(deposit, event_id=event_id, amount=amount, occurred_at=occurred_at)
+        _succeed(deposit, event_id=event_id, amount=amount, occurred_at=occurred_at, changed=changed)
     elif outcome == Outcome.FAILED:
-        _fail(deposit, event_id=event_id, reason=reason)
+        _fail(deposit, event_id=event_id, reason=reason, changed=changed)
     elif outcome == Outcome.PENDING and deposit.status in {S.CREATED, S.UNKNOWN}:
-        _move(deposit, S.PENDING, event_id=event_id)
+        _move(deposit, S.PENDING, event_id=event_id, changed=changed)
+    else:
+        _save_changed(deposit, changed)
 
 
 def refingerprint_deposits(fingerprint: str, earlier: Iterable[str]) -> int:
@@ -460,12 +502,14 @@ def refingerprint_deposits(fingerprint: str, earlier: Iterable[str]) -> int:
     return Deposit.objects.filter(pk__in=ids).update(instrument_fingerprint=fingerprint) if ids else 0
 
 
-def _payer_record(deposit: Deposit, payer: PayerDetails) -> None:
+def _payer_record(deposit: Deposit, payer: PayerDetails, *, save: bool = True) -> list[str]:
     """Keep what the provider said of the payer and the instrument on the (locked) deposit, once: the
     first word that names them is kept (a later notification cannot change who paid), and whether the
-    payer is the client is decided now with the name matcher (wallet.instruments)."""
+    payer is the client is decided now with the name matcher (wallet.instruments). Returns the fields
+    set; ``save=False`` leaves writing them to the caller."""
+    fields = ["payer_name", "payer_is_client", "instrument_country", "instrument_fingerprint", "instrument_last4"]
     if deposit.payer_name or deposit.instrument_fingerprint or deposit.instrument_country:
-        return
+        return []
     client = deposit.client
     deposit.payer_name = payer.name
     deposit.payer_is_client = payer_is_client(payer_name=payer.name, first_name=client.first_name,
@@ -474,8 +518,9 @@ def _payer_record(deposit: Deposit, payer: PayerDetails) -> None:
     deposit.instrument_fingerprint = payer.fingerprint
     deposit.instrument_last4 = payer.last4
     refingerprint_deposits(payer.fingerprint, payer.earlier)
-    deposit.save(update_fields=["payer_name", "payer_is_client", "instrument_country", "instrument_fingerprint",
-                                "instrument_last4", "updated_at"])
+    if save:
+        deposit.save(update_fields=[*fields, "updated_at"])
+    return fields
 
 
 @transaction.atomic
@@ -525,13 +570,12 @@ def deposit_webhook_apply(provider: PaymentProvider, message: WebhookMessage, de
             _chargeback(found, message)
         else:
             reason = str((message.raw.get("data") or {}).get("failure_reason") or "") if message.raw else ""
+            changed = _risk_record(found, message)
             if message.payer is not None and message.kind == WebhookKind.DEPOSIT_SUCCEEDED:
-                _payer_record(found, message.payer)
-            _risk_record(found, message)
+                changed += _payer_record(found, message.payer, save=False)
             _apply_payment(found, outcome=_PAYMENT_KINDS[message.kind], sequence=message.sequence,
                            event_id=message.event_id, amount=message.amount, occurred_at=message.occurred_at,
-                           provider_ref=message.provider_ref,
-                           reason=_failure_text(reason))
+                           provider_ref=message.provider_ref, reason=_failure_text(reason), changed=changed)
         return True
     if message.kind in {WebhookKind.REFUND_SUCCEEDED, WebhookKind.REFUND_FAILED}:
         refund_id = (DepositRefund.objects.filter(deposit__provider=provider, merchant_ref=message.merchant_ref)

@@ -26,8 +26,10 @@ Callers in other apps (deposits, withdrawals, IB commissions, bonuses) use the a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import operator
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -40,7 +42,7 @@ from typing import Any, Literal
 import psycopg
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
-from django.db.models import F, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext
 from psycopg import sql as psql
@@ -82,10 +84,9 @@ def _normal_side(kind: str) -> str:
     return NormalSide.DEBIT if kind in DEBIT_NORMAL_KINDS else NormalSide.CREDIT
 
 
-def account_for(*, kind: str, currency: str, brand: Any = None, client: Any = None, trading_account: Any = None,
-                owner_ref: str = "", name: str = "") -> LedgerAccount:
-    """The account of `kind` for this owner and currency, opened (with its balance row) if missing.
-    Safe under concurrency: the owner constraint makes a second opener find the first one's row."""
+def _lookup(*, kind: str, currency: str, brand: Any = None, client: Any = None, trading_account: Any = None,
+            owner_ref: str = "") -> dict[str, Any]:
+    """What tells an account apart: its kind, currency and owner (ValidationFailed for a currency that is none)."""
     kind = AccountKind(kind)
     try:
         code = currency_normalise(currency)
@@ -95,20 +96,46 @@ def account_for(*, kind: str, currency: str, brand: Any = None, client: Any = No
         # A client's accounts are always in the client's brand, whatever the caller passed.
         brand = client.brand_id if hasattr(client, "brand_id") else (
             Client.objects.values_list("brand_id", flat=True).get(pk=client))
-    lookup = {"kind": kind, "currency": code, "brand_id": _pk(brand), "client_id": _pk(client),
-              "trading_account_id": _pk(trading_account), "owner_ref": owner_ref}
-    account = LedgerAccount.objects.filter(**lookup).first()
-    if account is None:
-        with transaction.atomic():
-            LedgerAccount.objects.bulk_create(
-                [LedgerAccount(**lookup, name=name, normal_side=_normal_side(kind),
-                               may_go_negative=kind not in NON_NEGATIVE_KINDS)],
-                ignore_conflicts=True)
-            account = LedgerAccount.objects.get(**lookup)
-            LedgerBalance.objects.bulk_create(
-                [LedgerBalance(account=account, currency=code, may_go_negative=account.may_go_negative)],
-                ignore_conflicts=True)
+    return {"kind": kind, "currency": code, "brand_id": _pk(brand), "client_id": _pk(client),
+            "trading_account_id": _pk(trading_account), "owner_ref": owner_ref}
+
+
+def _open(lookup: dict[str, Any], name: str) -> LedgerAccount:
+    """Open the account of `lookup` with its balance row. Safe under concurrency: the owner constraint
+    makes a second opener find the first one's row."""
+    with transaction.atomic():
+        LedgerAccount.objects.bulk_create(
+            [LedgerAccount(**lookup, name=name, normal_side=_normal_side(lookup["kind"]),
+                           may_go_negative=lookup["kind"] not in NON_NEGATIVE_KINDS)],
+            ignore_conflicts=True)
+        account = LedgerAccount.objects.get(**lookup)
+        LedgerBalance.objects.bulk_create(
+            [LedgerBalance(account=account, currency=lookup["currency"], may_go_negative=account.may_go_negative)],
+            ignore_conflicts=True)
     return account
+
+
+def account_for(*, kind: str, currency: str, brand: Any = None, client: Any = None, trading_account: Any = None,
+                owner_ref: str = "", name: str = "") -> LedgerAccount:
+    """The account of `kind` for this owner and currency, opened (with its balance row) if missing."""
+    lookup = _lookup(kind=kind, currency=currency, brand=brand, client=client, trading_account=trading_account,
+                     owner_ref=owner_ref)
+    return LedgerAccount.objects.filter(**lookup).order_by("pk").first() or _open(lookup, name)
+
+
+_OWNER = ("kind", "currency", "brand_id", "client_id", "trading_account_id", "owner_ref")
+
+
+def accounts_for(*specs: Mapping[str, Any]) -> list[LedgerAccount]:
+    """Several accounts at once, each `spec` holding account_for's arguments: read in one query (a
+    posting's legs, say), any missing opened as account_for opens it. In the order of `specs`."""
+    lookups = [_lookup(**{key: value for key, value in spec.items() if key != "name"}) for spec in specs]
+    found: dict[tuple[Any, ...], LedgerAccount] = {}
+    query = functools.reduce(operator.or_, (Q(**lookup) for lookup in lookups))
+    for account in LedgerAccount.objects.filter(query).order_by("pk"):
+        found.setdefault(tuple(getattr(account, field) for field in _OWNER), account)
+    return [found.get(tuple(lookup[field] for field in _OWNER)) or _open(lookup, str(spec.get("name", "")))
+            for lookup, spec in zip(lookups, specs, strict=True)]
 
 
 def _pk(value: Any) -> int | None:
