@@ -43,4 +43,4 @@ RUN SECRET_KEY=build-only-placeholder-never-used-at-runtime-0123456789 \
 
 USER crm
 EXPOSE 8000
-CMD ["python", "-m", "gunicorn", "-c", "python:crm.gunicorn_conf", "crm.wsgi:application"]
+CMD ["python", "-m", "gunicorn", "-c", "python:deploy.gunicorn_conf", "crm.wsgi:application"]

@@ -120,7 +120,7 @@ seed: install
 # One piece at a time, in the foreground (see the Procfile for the same commands).
 web: install
 	@$(MANAGE) collectstatic --noinput --verbosity 0
-	@$(PY) -m gunicorn -c python:crm.gunicorn_conf crm.wsgi:application
+	@$(PY) -m gunicorn -c python:deploy.gunicorn_conf crm.wsgi:application
 
 # Serves every workload's queue; CELERY_WORKER_QUEUES=sync,scoring serves those only (crm/queues.py).
 worker: install

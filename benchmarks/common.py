@@ -531,7 +531,7 @@ def timed_pages(http: Any, urls: Sequence[str], count: int, *, warm: int = 5) ->
     """Milliseconds of `count` GETs of `urls` in turn (each must answer 200), after `warm` untimed
     ones (imports, templates, connection, caches). The process's garbage collector is settled first,
     once, as a web worker's is once the application is loaded (plumbing.heap, which
-    crm.gunicorn_conf calls): a page is timed with the collector its users' requests meet."""
+    deploy.gunicorn_conf calls): a page is timed with the collector its users' requests meet."""
     global _settled
     if not _settled:
         from plumbing.heap import settle_after_startup

@@ -130,7 +130,7 @@ class Gunicorn:
         env = self.env.worker_env(HOST="127.0.0.1", PORT=str(self.port), WEB_CONCURRENCY=str(self.workers),
                                   WEB_THREADS=str(self.threads), LOG_LEVEL="warning")
         self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
-            [sys.executable, "-m", "gunicorn", "-c", "python:crm.gunicorn_conf", "crm.wsgi:application"],
+            [sys.executable, "-m", "gunicorn", "-c", "python:deploy.gunicorn_conf", "crm.wsgi:application"],
             cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=self.log_file, stderr=subprocess.STDOUT,
             start_new_session=True, preexec_fn=die_with_parent,  # noqa: PLW1509 - prctl only
         )

@@ -112,7 +112,7 @@ def default_processes(
     webhook_secrets = (var_dir or BASE_DIR / "var") / "webhook-demo" / "secrets.json"
     return [
         ProcessSpec(
-            "web", (python, "-m", "gunicorn", "-c", "python:crm.gunicorn_conf", "crm.wsgi:application")
+            "web", (python, "-m", "gunicorn", "-c", "python:deploy.gunicorn_conf", "crm.wsgi:application")
         ),
         # One worker for most workloads' queues, and one each for the isolated ones (crm/queues.py),
         # as the production compose has: a tenant's slow receiver or a whole list re-screened holds

@@ -1,5 +1,5 @@
 """How a long-running web process treats Python's garbage collector: one function, which the web
-server calls in each worker once the application is loaded (crm.gunicorn_conf.post_worker_init)
+server calls in each worker once the application is loaded (deploy.gunicorn_conf.post_worker_init)
 and the page benchmarks call in their own process before they measure, so that a page is timed
 with the collector its users' requests meet."""
 

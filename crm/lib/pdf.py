@@ -53,7 +53,7 @@ def pdf_warm() -> None:
     """Load weasyprint and lay out one line, so that the process's first real PDF does not pay for
     it: the import alone (fontTools, cairo and pango through cffi, whose library look-ups run
     subprocesses) took 3.5 of a first suspicious-activity report's 4.8 s, the next one 0.4 s. The web
-    workers call it in the background as they start (crm.gunicorn_conf)."""
+    workers call it in the background as they start (deploy.gunicorn_conf)."""
     from weasyprint import HTML
 
     HTML(string="<p>.</p>", url_fetcher=_fetcher).write_pdf()

@@ -7,7 +7,7 @@ guessed port.
 
 The setting is an absolute http(s) URL with a host and nothing after it ("https://crm.example.com",
 "http://127.0.0.1:8622"). When it is not set, it is the address the web server listens on (HOST and
-PORT, as crm.gunicorn_conf and `make run` bind them), so `PORT=8622 make run` links to port 8622.
+PORT, as deploy.gunicorn_conf and `make run` bind them), so `PORT=8622 make run` links to port 8622.
 """
 
 from __future__ import annotations

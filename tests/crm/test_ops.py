@@ -279,7 +279,7 @@ def test_a_task_published_outside_a_request_gets_a_fresh_request_id():
 def test_gunicorn_writes_one_json_access_line_without_the_query_string():
     from gunicorn.config import Config
 
-    from crm.gunicorn_conf import JsonAccessLogger
+    from deploy.gunicorn_conf import JsonAccessLogger
 
     cfg = Config()
     cfg.set("accesslog", "-")
@@ -317,7 +317,7 @@ def test_gunicorn_writes_one_json_access_line_without_the_query_string():
 def test_gunicorn_binds_to_localhost_by_default_and_follows_host_and_port(monkeypatch):
     import importlib
 
-    import crm.gunicorn_conf as conf
+    import deploy.gunicorn_conf as conf
 
     monkeypatch.delenv("HOST", raising=False)
     monkeypatch.delenv("PORT", raising=False)
@@ -337,7 +337,7 @@ def test_a_web_worker_freezes_what_start_up_allocated_and_collects_young_objects
     process the same way): start-up's objects out of the full collections' reach."""
     import gc
 
-    import crm.gunicorn_conf as conf
+    import deploy.gunicorn_conf as conf
     from plumbing.heap import GC_THRESHOLDS
 
     saved = gc.get_threshold()

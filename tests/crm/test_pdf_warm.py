@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import threading
 
-import crm.gunicorn_conf as conf
 import crm.lib.pdf
+import deploy.gunicorn_conf as conf
 import plumbing.heap
 
 

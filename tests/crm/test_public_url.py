@@ -101,7 +101,7 @@ def test_every_settings_module_refuses_a_bad_public_url_and_names_it(module, val
 
 
 def test_make_web_without_a_public_url_links_to_the_port_it_serves_on(tmp_path):
-    # `make web` runs gunicorn on HOST/PORT directly (crm.gunicorn_conf); the settings follow them.
+    # `make web` runs gunicorn on HOST/PORT directly (deploy.gunicorn_conf); the settings follow them.
     result = _load("crm.settings.dev", {**BASE_ENV, "HOST": "0.0.0.0", "PORT": "8622"}, tmp_path)  # noqa: S104
 
     assert result.returncode == 0, result.stderr

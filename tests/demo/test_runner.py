@@ -45,7 +45,7 @@ def test_make_run_starts_web_workers_beat_and_the_simulators_and_stops_web_first
     assert paysafesim[1:3] == ("-m", "wallet.paysafe_simulator")
     assert paysafesim[paysafesim.index("--port") + 1] == "9490"
     assert paysafesim[paysafesim.index("--state-dir") + 1] == str(tmp_path / "paysafesim")
-    assert web[1:] == ("-m", "gunicorn", "-c", "python:crm.gunicorn_conf", "crm.wsgi:application")
+    assert web[1:] == ("-m", "gunicorn", "-c", "python:deploy.gunicorn_conf", "crm.wsgi:application")
     for argv in (worker, deliveries, screening):
         assert argv[1:6] == ("-m", "celery", "-A", "crm", "worker") and "--concurrency" in argv
     assert rqworker[2:] == ("rqworker", "default", "--worker-class", "crm.rq_worker.HeartbeatWorker")

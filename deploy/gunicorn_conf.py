@@ -1,4 +1,4 @@
-"""Gunicorn settings: `gunicorn -c python:crm.gunicorn_conf crm.wsgi:application`.
+"""Gunicorn settings: `gunicorn -c python:deploy.gunicorn_conf crm.wsgi:application`.
 
 Threaded workers (gthread): most of a request's time is spent waiting on PostgreSQL and Redis,
 so a few processes with several threads each serve many requests at once with little memory.
