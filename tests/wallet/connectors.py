@@ -117,8 +117,9 @@ class Connector(abc.ABC):
             CurrencyRule("USD", Decimal("10"), Decimal("5000"))], order=10)
         return provider
 
-    def pay(self, redirect_url: str, card: str) -> None:
-        checkout(redirect_url, {"card_number": self.cards[card], "card_holder": "Ann Smith"})
+    def pay(self, redirect_url: str, card: str) -> tuple[int, str, str]:
+        """Pay on the hosted page: its answer (status, where it sends the client back, page text)."""
+        return checkout(redirect_url, {"card_number": self.cards[card], "card_holder": "Ann Smith"})
 
     def start(self, deposit: Any, card: str) -> None:
         """The client pays ``deposit`` as ``card`` says (a hosted page here; a provider without one
@@ -281,8 +282,8 @@ class PaysafeConnector(Connector):
             CurrencyRule("USD", Decimal("10"), Decimal("5000"))], order=10)
         return provider
 
-    def pay(self, redirect_url: str, card: str) -> None:
-        checkout(redirect_url, {"account": self.cards[card], "password": "any"})
+    def pay(self, redirect_url: str, card: str) -> tuple[int, str, str]:
+        return checkout(redirect_url, {"account": self.cards[card], "password": "any"})
 
     def three_ds(self, redirect_url: str, *, approve: bool) -> None:
         checkout(redirect_url, {"decision": "approve" if approve else "fail"}, suffix="/verify")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.test import Client as HttpClient
@@ -97,6 +98,20 @@ def test_an_approved_card_is_credited_once_however_often_its_notification_is_rep
     world.settled(deposit, DepositStatus.SUCCEEDED, "100.00")
     assert world.outcomes(deposit) == ["accepted", "duplicate"]
     assert Event.objects.filter(name="wallet.deposit_succeeded").count() == 1
+
+
+def test_the_client_comes_back_to_the_return_address_naming_the_deposit(world):
+    """Whatever the provider adds to the return address (Praxis its order_id, Paysafe nothing), the
+    client lands on it with the deposit's reference, which the trader's room looks the deposit up by."""
+    deposit = deposit_create(client=world.client, amount=Money("100.00", "USD"), method=world.connector.method,
+                             return_url=RETURN)
+    if not deposit.redirect_url:
+        pytest.skip("no hosted page: the client pays from a wallet of its own")
+
+    status, location, _ = world.connector.pay(deposit.redirect_url, "approve")
+
+    assert status == 303 and location.startswith(RETURN), (status, location)
+    assert set(parse_qs(urlsplit(location).query)["merchant_ref"]) == {deposit.merchant_ref}
 
 
 def test_a_declined_card_fails_and_moves_no_money(world):
