@@ -555,6 +555,9 @@ def deposit_payer_record(*, deposit: Deposit, payer_name: str, iban: str = "", c
 
 _PAYMENT_KINDS = {WebhookKind.DEPOSIT_PENDING: Outcome.PENDING, WebhookKind.DEPOSIT_SUCCEEDED: Outcome.SUCCEEDED,
                   WebhookKind.DEPOSIT_FAILED: Outcome.FAILED}
+# A pending refund is acknowledged and changes nothing but the provider's reference (_refund_outcome).
+_REFUND_KINDS = {WebhookKind.REFUND_PENDING: Outcome.PENDING, WebhookKind.REFUND_SUCCEEDED: Outcome.SUCCEEDED,
+                 WebhookKind.REFUND_FAILED: Outcome.FAILED}
 
 
 @register_webhook_handler
@@ -562,10 +565,16 @@ def deposit_webhook_apply(provider: PaymentProvider, message: WebhookMessage, de
     """The inbox's handler for deposits, their refunds and chargebacks: True when the message is
     about one of them (and it was applied), False otherwise. Runs in the inbox's transaction."""
     if message.kind in _PAYMENT_KINDS or message.kind == WebhookKind.CHARGEBACK:
-        found = (Deposit.objects.select_for_update(of=("self",)).select_related("provider", "client")
-                 .filter(provider=provider, merchant_ref=message.merchant_ref).first())
+        deposits = Deposit.objects.select_for_update(of=("self",)).select_related("provider", "client")
+        standing = provider.standing_addresses and bool(message.provider_ref)
+        found = (deposits.filter(provider=provider, provider_ref=message.provider_ref[:200]).first()
+                 if standing else None)
         if found is None:
-            return False
+            found = deposits.filter(provider=provider, merchant_ref=message.merchant_ref).first()
+            if found is None:
+                return False
+            if standing and found.provider_ref and message.kind in _PAYMENT_KINDS:
+                found = _deposit_again(found, message)  # another payment to the deposit's address
         if message.kind == WebhookKind.CHARGEBACK:
             _chargeback(found, message)
         else:
@@ -577,16 +586,42 @@ def deposit_webhook_apply(provider: PaymentProvider, message: WebhookMessage, de
                            event_id=message.event_id, amount=message.amount, occurred_at=message.occurred_at,
                            provider_ref=message.provider_ref, reason=_failure_text(reason), changed=changed)
         return True
-    if message.kind in {WebhookKind.REFUND_SUCCEEDED, WebhookKind.REFUND_FAILED}:
+    if message.kind in _REFUND_KINDS:
         refund_id = (DepositRefund.objects.filter(deposit__provider=provider, merchant_ref=message.merchant_ref)
                      .values_list("pk", flat=True).first())
         if refund_id is None:
             return False
         refund = _refund_locked(refund_id)
-        _refund_outcome(refund, Outcome.SUCCEEDED if message.kind == WebhookKind.REFUND_SUCCEEDED else Outcome.FAILED,
-                        provider_ref=message.provider_ref)
+        _refund_outcome(refund, _REFUND_KINDS[message.kind], provider_ref=message.provider_ref)
         return True
     return False
+
+
+def _deposit_again(first: Deposit, message: WebhookMessage) -> Deposit:
+    """A further payment to the (locked) ``first`` deposit's standing address (a crypto address
+    takes any number): a deposit of its own for the client, by the same method and address, known
+    by the provider's transaction reference; what the provider confirms is credited on it (the
+    method's fee for that amount when the method still takes it). Returns it, locked."""
+    currency = first.currency
+    paid = message.amount.quantize() if message.amount is not None else None
+    money = paid if paid is not None and paid.currency == currency and paid.amount > 0 else first.money
+    option = next((o for o in deposit_options(client=first.client, currency=currency)
+                   if o.method_code == first.method_code), None)
+    fee = min(method_fee(option, money).amount, money.amount) if option is not None else Decimal(0)
+    instructions = {key: value for key, value in first.instructions.items() if key != "risk_score"}
+    deposit = Deposit.objects.create(
+        client=first.client, brand_id=first.brand_id, provider=first.provider, method=first.method,
+        method_code=first.method_code, currency=currency, amount=money.amount, fee=fee,
+        merchant_ref=f"dep-{uuid.uuid4().hex[:24]}", provider_ref=message.provider_ref[:200],
+        instructions={**instructions, "address_of": str(first.code)}, trading_account=first.trading_account,
+        created_by_client=first.created_by_client)
+    DepositStatusChange.objects.create(deposit=deposit, to_status=S.CREATED, event_id=message.event_id[:200],
+                                       note=gettext("Another payment to the address of deposit %(code)s.")
+                                       % {"code": first.code})
+    audit_record(action="wallet.deposit_created", obj=deposit, after={
+        "amount": money.text(), "currency": currency, "method": first.method, "provider": first.provider.code,
+        "client": str(first.client.code), "address_of": str(first.code)})
+    return _locked(deposit)
 
 
 def _failure_text(code: str) -> str:

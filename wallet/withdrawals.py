@@ -825,15 +825,18 @@ def withdrawals_resolve_due(*, now: dt.datetime | None = None) -> int:
 
 
 def withdrawal_webhook(provider: PaymentProvider, message: Any, delivery: Any) -> bool:
-    """The webhook handler of payouts: payout_succeeded / payout_failed of one of our withdrawals."""
-    if message.kind not in (WebhookKind.PAYOUT_SUCCEEDED, WebhookKind.PAYOUT_FAILED):
+    """The webhook handler of payouts: payout_succeeded / payout_failed of one of our withdrawals, and
+    payout_pending (on its way at the provider: acknowledged; a payout whose outcome was unknown is
+    known to be processing again)."""
+    outcomes = {WebhookKind.PAYOUT_SUCCEEDED: Outcome.SUCCEEDED, WebhookKind.PAYOUT_FAILED: Outcome.FAILED,
+                WebhookKind.PAYOUT_PENDING: Outcome.PENDING}
+    if message.kind not in outcomes:
         return False
     w = Withdrawal.objects.filter(provider=provider).filter(
         Q(merchant_ref=message.merchant_ref) | Q(provider_ref=message.provider_ref, provider_ref__gt="")).first()
     if w is None:
         return False
-    outcome = Outcome.SUCCEEDED if message.kind == WebhookKind.PAYOUT_SUCCEEDED else Outcome.FAILED
-    _apply_outcome(withdrawal_id=w.pk, outcome=outcome, provider_ref=message.provider_ref,
+    _apply_outcome(withdrawal_id=w.pk, outcome=outcomes[message.kind], provider_ref=message.provider_ref,
                    reason=str(message.raw.get("data", {}).get("failure_reason", "")) if message.raw else "",
                    batch_id=message.batch_id)
     return True

@@ -112,3 +112,34 @@ def test_a_withdrawal_goes_to_the_saved_address_and_one_the_network_cancels_fail
     assert adapter.fetch_status(merchant_ref="wd-c2", operation=PAYOUT).outcome == Outcome.FAILED
     assert cancelled.outcome == Outcome.PENDING
     assert adapter.fetch_status(merchant_ref="wd-nobody", operation=PAYOUT).outcome == Outcome.NOT_FOUND
+
+
+def test_a_second_payment_to_the_same_address_is_a_deposit_of_its_own_and_credited_once(coinspaid):
+    deposit = deposit_create(client=coinspaid.client, amount=Money("100.00", "USD"), method="crypto")
+    address = deposit.instructions["address"]
+    coinspaid.sim.control("/_sim/pay", {"address": address, "amount": "0.002"})
+    coinspaid.deliver(deposit.merchant_ref)
+    # A week later the client sends to the address kept in their own wallet again.
+    coinspaid.sim.control("/_sim/pay", {"address": address, "amount": "0.001", "riskscore": "0.2"})
+    [again] = coinspaid.deliver(deposit.merchant_ref, start=1)
+    [repeated] = coinspaid.deliver(deposit.merchant_ref, start=1)  # the provider says it once more
+
+    assert again.status_code == 200 and repeated.status_code == 200
+    deposits = list(coinspaid.client.deposits.order_by("created_at"))
+    assert [d.status for d in deposits] == [DepositStatus.SUCCEEDED, DepositStatus.SUCCEEDED]
+    second = deposits[1]
+    assert second.money == Money("50.00", "USD") and second.instructions["address"] == address
+    assert second.instructions["address_of"] == str(deposit.code) and second.instructions["risk_score"] == "0.2"
+    assert balance(wallet_account_for(client=coinspaid.client, currency="USD")) == Money("150.00", "USD")
+    assert ledger_verify() == {}
+
+
+def test_a_pending_payout_callback_is_acknowledged_and_leaves_the_withdrawal_processing():
+    from wallet.providers.base import ProviderConfig
+    from wallet.providers.coinspaid import CoinsPaidProvider
+
+    adapter = CoinsPaidProvider(ProviderConfig(code="coinspaid", api_key="k", api_secret="s"))
+    message = adapter.message({"id": 9, "type": "withdrawal_exchange", "status": "processing", "foreign_id": "wd-1",
+                               "currency_sent": {"currency": "USD", "amount": "25.00"}})
+
+    assert message.kind == WebhookKind.PAYOUT_PENDING and message.merchant_ref == "wd-1"

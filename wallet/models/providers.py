@@ -110,6 +110,14 @@ class PaymentProvider(models.Model):
         cls = adapter_class(self.kind)
         return bool(cls is not None and cls.manual_payout)
 
+    @property
+    def standing_addresses(self) -> bool:
+        """A deposit's address takes further payments, each a deposit of its own (crypto)."""
+        from wallet.providers import adapter_class
+
+        cls = adapter_class(self.kind)
+        return bool(cls is not None and cls.standing_addresses)
+
     def adapter(self) -> Any:
         from wallet.providers import adapter_build
 

@@ -60,8 +60,10 @@ class WebhookKind(enum.StrEnum):
     DEPOSIT_PENDING = "deposit_pending"
     DEPOSIT_SUCCEEDED = "deposit_succeeded"
     DEPOSIT_FAILED = "deposit_failed"
+    REFUND_PENDING = "refund_pending"  # the provider has the refund, not yet done: acknowledged, nothing moves
     REFUND_SUCCEEDED = "refund_succeeded"
     REFUND_FAILED = "refund_failed"
+    PAYOUT_PENDING = "payout_pending"  # the payout is on its way at the provider: acknowledged, nothing moves
     PAYOUT_SUCCEEDED = "payout_succeeded"
     PAYOUT_FAILED = "payout_failed"
     CHARGEBACK = "chargeback"
@@ -220,6 +222,9 @@ class PaymentProvider(Adapter[ProviderConfig], abc.ABC):
     rejected = ProviderRejected
     kind: str = ""
     hosted_checkout: bool = False  # deposits redirect the client to the provider's page
+    # A deposit's address stays the client's: every further payment to it is a deposit of its own,
+    # told apart by the provider's transaction reference (a crypto address).
+    standing_addresses: bool = False
     # No payout API: finance pays an approved withdrawal from the bank itself and records it (the
     # bank's reference, or why it could not be paid); ``payout`` is never called.
     manual_payout: bool = False

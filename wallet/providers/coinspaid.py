@@ -127,7 +127,7 @@ def _kind(kind: str, status: str) -> WebhookKind | None:
                 if status in FAILED else WebhookKind.DEPOSIT_PENDING if status in PENDING else None)
     if kind in WITHDRAWAL_TYPES:
         return (WebhookKind.PAYOUT_SUCCEEDED if status in CONFIRMED else WebhookKind.PAYOUT_FAILED
-                if status in FAILED else None)
+                if status in FAILED else WebhookKind.PAYOUT_PENDING if status in PENDING else None)
     return None
 
 
@@ -148,6 +148,7 @@ def _foreign_id(doc: Mapping[str, Any]) -> str:
 
 
 class CoinsPaidProvider(PaymentProvider):
+    standing_addresses = True  # the client may send to the address again: each transaction is a deposit
     kind = "coinspaid"
 
     @property

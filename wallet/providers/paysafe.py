@@ -124,8 +124,10 @@ def _reason(status: str, payload: Mapping[str, Any]) -> str:
 # What each event says of which object, by its prefix (the rest of eventType is the status).
 _DEPOSIT_KINDS = {Outcome.PENDING: WebhookKind.DEPOSIT_PENDING, Outcome.SUCCEEDED: WebhookKind.DEPOSIT_SUCCEEDED,
                   Outcome.FAILED: WebhookKind.DEPOSIT_FAILED}
-_REFUND_KINDS = {Outcome.SUCCEEDED: WebhookKind.REFUND_SUCCEEDED, Outcome.FAILED: WebhookKind.REFUND_FAILED}
-_PAYOUT_KINDS = {Outcome.SUCCEEDED: WebhookKind.PAYOUT_SUCCEEDED, Outcome.FAILED: WebhookKind.PAYOUT_FAILED}
+_REFUND_KINDS = {Outcome.PENDING: WebhookKind.REFUND_PENDING, Outcome.SUCCEEDED: WebhookKind.REFUND_SUCCEEDED,
+                 Outcome.FAILED: WebhookKind.REFUND_FAILED}
+_PAYOUT_KINDS = {Outcome.PENDING: WebhookKind.PAYOUT_PENDING, Outcome.SUCCEEDED: WebhookKind.PAYOUT_SUCCEEDED,
+                 Outcome.FAILED: WebhookKind.PAYOUT_FAILED}
 
 
 class PaysafeProvider(PaymentProvider):

@@ -146,10 +146,12 @@ def _kind(transaction_type: str, status: str) -> WebhookKind | None:
         return WebhookKind.DEPOSIT_PENDING
     if transaction_type == "refund":
         return (WebhookKind.REFUND_SUCCEEDED if status in APPROVED
-                else WebhookKind.REFUND_FAILED if status in FAILED else None)
+                else WebhookKind.REFUND_FAILED if status in FAILED
+                else WebhookKind.REFUND_PENDING if status in PENDING else None)
     if transaction_type == "payout":
         return (WebhookKind.PAYOUT_SUCCEEDED if status in APPROVED
-                else WebhookKind.PAYOUT_FAILED if status in FAILED else None)
+                else WebhookKind.PAYOUT_FAILED if status in FAILED
+                else WebhookKind.PAYOUT_PENDING if status in PENDING else None)
     return None
 
 
