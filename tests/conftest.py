@@ -207,7 +207,7 @@ def key_ring(settings, tmp_path):
     make it current, drop one) without touching the other tests' ring. Returns its path."""
     from pathlib import Path
 
-    from crm.lib.envelope import keyring
+    from crm.lib.keyring import keyring
 
     source = settings.CRM_ENCRYPTION_KEYS or Path(settings.CRM_ENCRYPTION_KEY_FILE).read_text()
     keyring()  # the run's ring is valid before it is copied

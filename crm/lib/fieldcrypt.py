@@ -2,7 +2,7 @@
 
 `EncryptedTextField` and `EncryptedJSONField` store each value as ``enc1:<key id>:<base64>``: AES-256-GCM
 (authenticated: a changed byte does not open) under the current key of the key ring's "default"
-scope (crm/lib/envelope.py: keys from the environment or a key file, never from the database), with
+scope (plumbing/envelope.py: keys from the environment or a key file, never from the database), with
 the column's name bound in as associated data, so a value copied into another column does not open
 there. The key id travels with the value: after a new key is made current, values under the old key
 still open, new writes use the new one, and `manage.py encryption_rotate` re-encrypts the rows (then the
@@ -39,8 +39,9 @@ from django.core import checks, exceptions
 from django.db import connection, models, transaction
 from psycopg import sql
 
-from crm.lib import envelope
-from crm.lib.envelope import DEFAULT_SCOPE, SEARCH_SCOPE, KeyError_
+from crm.lib.keyring import keyring
+from plumbing import envelope
+from plumbing.envelope import DEFAULT_SCOPE, SEARCH_SCOPE, KeyError_
 from plumbing.iban import iban_normalise
 
 PREFIX = "enc1:"
@@ -49,11 +50,11 @@ PREFIX = "enc1:"
 # --- values ------------------------------------------------------------------------------------------
 
 def _column_keys() -> envelope.ScopeKeys:
-    return envelope.keyring()[DEFAULT_SCOPE]
+    return keyring()[DEFAULT_SCOPE]
 
 
 def _search_keys() -> envelope.ScopeKeys:
-    ring = envelope.keyring()
+    ring = keyring()
     if SEARCH_SCOPE not in ring:
         raise KeyError_(f'the key ring has no "{SEARCH_SCOPE}" entry: the keys of the keyed hashes that find '
                         "clients by email and phone (add one with a current key, 32 bytes base64)")
@@ -211,7 +212,7 @@ def check_keys(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessa
     """Startup check: without its keys the CRM could neither read nor write clients' personal data."""
     return [checks.Critical(f"Encrypted personal data cannot be read or written: {problem}.",
                             hint="Set CRM_ENCRYPTION_KEY_FILE (a JSON key file) or CRM_ENCRYPTION_KEYS; see "
-                                 "crm/lib/envelope.py for its form.", id="crm.E100")
+                                 "plumbing/envelope.py for its form.", id="crm.E100")
             for problem in keys_problems()]
 
 

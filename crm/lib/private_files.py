@@ -4,7 +4,7 @@ two characters (the name a person gave a file is never part of a path); written 
 synced, and never overwritten (O_EXCL). KYC documents and compliance case files are kept this way.
 
 Files are encrypted at rest with a data key of their own, wrapped by their brand's key
-(crm.lib.envelope): the wrapped key sits beside the file as `<name>.key`, and a key rotation
+(plumbing.envelope): the wrapped key sits beside the file as `<name>.key`, and a key rotation
 rewrites only those (`rewrap_all`). A file written before encryption was switched on is read as it
 is. CRM_ENCRYPT_FILES=0 stores new files in plain (not for production)."""
 
@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from crm.lib import envelope
+from crm.lib.keyring import keyring
+from plumbing import envelope
 
 KEY_SUFFIX = ".key"
 
@@ -68,7 +69,7 @@ class PrivateStore:
         if not _encrypting():
             _write_new(path, data)
             return
-        body, sidecar = envelope.encrypt(name, data, scope=scope)
+        body, sidecar = envelope.encrypt(name, data, scope=scope, ring=keyring())
         key_path = path.with_name(name + KEY_SUFFIX)
         _write_new(key_path, sidecar)  # first: a body never exists without its key
         try:
@@ -87,7 +88,7 @@ class PrivateStore:
         body = path.read_bytes()
         if not envelope.is_encrypted(body):
             return body
-        return envelope.decrypt(name, body, path.with_name(name + KEY_SUFFIX).read_bytes())
+        return envelope.decrypt(name, body, path.with_name(name + KEY_SUFFIX).read_bytes(), ring=keyring())
 
     def exists(self, name: str) -> bool:
         return self.path(name).exists()
@@ -99,9 +100,10 @@ class PrivateStore:
         root = self.root()
         if not root.is_dir():
             return done
+        ring = keyring()
         for key_path in sorted(root.rglob(f"*{KEY_SUFFIX}")):
             name = key_path.name[: -len(KEY_SUFFIX)]
-            new = envelope.rewrap(name, key_path.read_bytes())
+            new = envelope.rewrap(name, key_path.read_bytes(), ring=ring)
             if new is None:
                 done.current += 1
                 continue

@@ -492,7 +492,7 @@ PARTITION_ARCHIVE_DIR = Path(os.environ.get("PARTITION_ARCHIVE_DIR") or VAR_DIR 
 # KYC documents: private files, never under MEDIA_ROOT; served to staff only through a permission check.
 KYC_STORAGE_DIR = Path(os.environ.get("KYC_STORAGE_DIR") or VAR_DIR / "kyc-documents")
 # Private files (KYC documents, case files) are encrypted with per-brand keys kept outside the database
-# (crm/lib/envelope.py): a JSON key file, or the JSON itself. Development and tests make a key file
+# (plumbing/envelope.py): a JSON key file, or the JSON itself. Development and tests make a key file
 # under var/ on first use; production requires one.
 CRM_ENCRYPTION_KEY_FILE = env("CRM_ENCRYPTION_KEY_FILE", "")
 CRM_ENCRYPTION_KEYS = env("CRM_ENCRYPTION_KEYS", "")

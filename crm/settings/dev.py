@@ -18,7 +18,7 @@ if not SECRET_KEY:
 
 if not env("CRM_ENCRYPTION_KEY_FILE") and not env("CRM_ENCRYPTION_KEYS"):
     # A key ring made once per checkout under var/ (never in the database), like the secret key.
-    from crm.lib.envelope import ensure_key_file
+    from plumbing.envelope import ensure_key_file
 
     CRM_ENCRYPTION_KEY_FILE = str(VAR_DIR / "keys" / "encryption.json")
     ensure_key_file(VAR_DIR / "keys" / "encryption.json")

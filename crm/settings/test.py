@@ -57,7 +57,7 @@ DATABASES["default"]["ENGINE"] = "tests.dbbackend"
 AXES_ENABLED = True
 # Private files are encrypted in tests too, with a key ring made under this run's var/ directory.
 if not env("CRM_ENCRYPTION_KEY_FILE") and not env("CRM_ENCRYPTION_KEYS"):
-    from crm.lib.envelope import ensure_key_file
+    from plumbing.envelope import ensure_key_file
 
     from .base import VAR_DIR
 

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from crm.lib import envelope
-from crm.lib.envelope import KeyError_, new_key, parse_keyring
+from crm.lib.keyring import keyring
 from crm.lib.private_files import KEY_SUFFIX, PrivateStore
+from plumbing import envelope
+from plumbing.envelope import KeyError_, new_key, parse_keyring
 
 PLAIN = b"%PDF-1.4 passport of Omar Saleh, P1234567\n" * 20
 
@@ -122,4 +123,4 @@ def test_no_key_ring_at_all_is_named(settings):
     settings.CRM_ENCRYPTION_KEYS = ""
     settings.CRM_ENCRYPTION_KEY_FILE = ""
     with pytest.raises(KeyError_, match="set CRM_ENCRYPTION_KEY_FILE"):
-        envelope.keyring()
+        keyring()

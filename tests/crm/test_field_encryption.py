@@ -14,12 +14,13 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.db import connection
 
-from crm.lib.envelope import SEARCH_SCOPE, keyring, new_key
 from crm.lib.fieldcrypt import EncryptedTextField, check_keys, keyed_hash
+from crm.lib.keyring import keyring
 from crm.models import RoleCode
 from crm.selectors import client_search
 from crm.services import client_update
 from leads.selectors import merge_candidates
+from plumbing.envelope import SEARCH_SCOPE, new_key
 from tests.crm.api_support import API, KeyClient, session_client, world
 from tests.crm.api_support import new_key as api_key
 from tests.factories import make_client, make_desk, make_user

@@ -47,8 +47,8 @@ def test_files_are_stored_privately_named_by_uuid_with_their_hash(kyc_world, _ky
         assert path.exists() and oct(path.stat().st_mode & 0o777) == "0o600"
         import hashlib
 
-        from crm.lib.envelope import MAGIC
         from kyc import storage
+        from plumbing.envelope import MAGIC
 
         # Encrypted at rest with the brand's key (its wrapped data key beside it, as private), and
         # read back whole.

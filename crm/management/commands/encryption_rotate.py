@@ -1,7 +1,7 @@
 """`manage.py encryption_rotate`: after a brand's (or the default) key is changed in the key ring,
 re-wrap every private file's data key with its scope's current key. Only the small `.key` files are
 rewritten (each atomically); the documents are not read or rewritten. Then the old key can leave the
-key ring (crm/lib/envelope.py)."""
+key ring (plumbing/envelope.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from crm.lib.envelope import KeyError_
 from crm.lib.private_files import PrivateStore, file_stores
+from plumbing.envelope import KeyError_
 
 
 def _root(path: Path) -> Callable[[], Path]:

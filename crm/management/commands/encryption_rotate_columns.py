@@ -9,8 +9,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from crm.lib.envelope import KeyError_
 from crm.lib.fieldcrypt import rotate_all
+from plumbing.envelope import KeyError_
 
 
 class Command(BaseCommand):

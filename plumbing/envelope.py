@@ -7,7 +7,8 @@ wrapped (encrypted) with the key-encryption key of the file's scope (the brand's
 never touches the documents themselves: `manage.py encryption_rotate`.
 
 The key-encryption keys never live in the database: CRM_ENCRYPTION_KEY_FILE names a JSON file, or
-CRM_ENCRYPTION_KEYS holds the JSON itself:
+CRM_ENCRYPTION_KEYS holds the JSON itself (the settings of the same names, which crm.lib.keyring reads
+and hands to each call here as the ring):
 
     {"default": {"current": "2026-11", "keys": {"2026-11": "<32 bytes, base64>"}},
      "atlas":   {"current": "2027-01", "keys": {"2026-11": "...", "2027-01": "..."}}}
@@ -15,7 +16,7 @@ CRM_ENCRYPTION_KEYS holds the JSON itself:
 A scope without an entry uses "default". Old keys stay in `keys` until a rotation has re-wrapped
 everything they wrapped. `make run` and the tests make a key file under var/ on first use.
 
-The same ring holds the keys of encrypted database columns (crm/lib/fieldcrypt.py: the "default"
+The same ring holds the keys of encrypted database columns (crm.lib.fieldcrypt: the "default"
 scope's keys) and, under the scope "#search" (no brand code can start with "#"), the keys of the
 keyed hashes that find an email, phone or document number without storing it in clear.
 """
@@ -93,16 +94,12 @@ def _parse_cached(identity: tuple[Any, ...], read: Any, source: str) -> dict[str
     return ring
 
 
-def keyring() -> dict[str, ScopeKeys]:
-    """The configured key ring (settings CRM_ENCRYPTION_KEYS or CRM_ENCRYPTION_KEY_FILE), looked up at
-    each call (the file by its modification time and size) so that a rotation's new key file is
-    picked up without a restart."""
-    from django.conf import settings
-
-    text = getattr(settings, "CRM_ENCRYPTION_KEYS", "") or ""
+def load_keyring(*, text: str, path: str) -> dict[str, ScopeKeys]:
+    """The key ring from its JSON `text` (CRM_ENCRYPTION_KEYS) or else the key file at `path`
+    (CRM_ENCRYPTION_KEY_FILE), the file looked up at each call by its modification time and size so
+    that a rotation's new key file is picked up without a restart."""
     if text:
         return _parse_cached(("env", text), lambda: text, "CRM_ENCRYPTION_KEYS")
-    path = getattr(settings, "CRM_ENCRYPTION_KEY_FILE", "") or ""
     if not path:
         raise KeyError_("no encryption keys: set CRM_ENCRYPTION_KEY_FILE (a JSON key file) or CRM_ENCRYPTION_KEYS")
     try:
@@ -154,9 +151,8 @@ def _unwrap(kek: bytes, wrapped: str, aad: bytes) -> bytes:
     return AESGCM(kek).decrypt(blob[:NONCE], blob[NONCE:], aad)
 
 
-def encrypt(name: str, data: bytes, *, scope: str) -> tuple[bytes, bytes]:
+def encrypt(name: str, data: bytes, *, scope: str, ring: dict[str, ScopeKeys]) -> tuple[bytes, bytes]:
     """(the file's encrypted bytes, its key file's bytes) for `data` stored as `name` in `scope`."""
-    ring = keyring()
     used, keys = _scope_keys(ring, scope or DEFAULT_SCOPE)
     dek = AESGCM.generate_key(bit_length=256)
     nonce = os.urandom(NONCE)
@@ -170,10 +166,9 @@ def is_encrypted(body: bytes) -> bool:
     return body.startswith(MAGIC)
 
 
-def decrypt(name: str, body: bytes, sidecar: bytes) -> bytes:
+def decrypt(name: str, body: bytes, sidecar: bytes, *, ring: dict[str, ScopeKeys]) -> bytes:
     """The plain bytes of an encrypted file; KeyError_ when its key is gone or it was tampered with."""
     meta: dict[str, Any] = json.loads(sidecar)
-    ring = keyring()
     scope, kid = str(meta["scope"]), str(meta["kid"])
     keys = ring.get(scope)
     if keys is None or kid not in keys.keys:
@@ -186,10 +181,9 @@ def decrypt(name: str, body: bytes, sidecar: bytes) -> bytes:
         raise KeyError_(f"{name} does not open with its key: the file or its key file was changed") from error
 
 
-def rewrap(name: str, sidecar: bytes) -> bytes | None:
+def rewrap(name: str, sidecar: bytes, *, ring: dict[str, ScopeKeys]) -> bytes | None:
     """The key file re-wrapped with its scope's current key; None when it already is."""
     meta: dict[str, Any] = json.loads(sidecar)
-    ring = keyring()
     scope, kid = str(meta["scope"]), str(meta["kid"])
     keys = ring.get(scope) or ring[DEFAULT_SCOPE]
     if kid == keys.current:
