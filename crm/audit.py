@@ -581,15 +581,6 @@ def _newer(a: AuditCheckpoint | None, b: AuditCheckpoint) -> AuditCheckpoint:
     return b if a is None or (b.at, b.pk) > (a.at, a.pk) else a
 
 
-def _checkpoint_problem(cp: AuditCheckpoint, *, row_id: int, row_hash: str) -> str:
-    """What is wrong with `cp` against the chain's row number cp.row_count (id `row_id`)."""
-    if not checkpoint_signature_ok(cp):
-        return PROBLEM_SIGNATURE
-    if cp.head_id != row_id or cp.head_hash != row_hash:
-        return PROBLEM_CHECKPOINT
-    return ""
-
-
 # --- checkpoints --------------------------------------------------------------------------------
 
 def _checkpoint_keys() -> list[str | bytes]:

@@ -43,7 +43,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -537,11 +537,3 @@ def partition_reattach(path: Path) -> dict[str, Any]:
     logger.info("partition reattached", extra={"partition": part, "rows": manifest["rows"]})
     return manifest
 
-
-def archived_manifests(directory: Path | None = None) -> Iterator[dict[str, Any]]:
-    """The manifests of the archive directory, by name."""
-    for path in sorted((directory or archive_dir()).glob("*.json")):
-        try:
-            yield json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue

@@ -130,13 +130,6 @@ def _move_refused(old: str, new: str) -> str:
                    "with a reason can do that.") % move
 
 
-def stage_refusal(old: str, new: str) -> str | None:
-    """Why an ordinary move from `old` to `new` is refused (naming the move), or None if allowed."""
-    if CLIENT_STAGES.allows(old, new):
-        return None
-    return _move_refused(old, new)
-
-
 def _stage_record(client: Client, old: str, new: str, *, actor: Any, reason: str, action: str, event_via: str,
                   evidence: dict[str, Any] | None = None) -> None:
     """A move's trail: its audit row (`action`) and "client.stage_changed" (from, to, reason, via)."""
