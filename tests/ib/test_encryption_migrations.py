@@ -2,15 +2,14 @@
 partner portal logins' addresses, 0020 the partners', applications' and invitations' contact details,
 and each decrypts its own on the way back, leaving the other's columns as they were.
 
-One walk instead of one per migration: each step of the executor renders the project's model states
-again (most of the time of such a test), and the two migrations are neighbours, so the stops of
+One walk instead of one per migration: each step renders the models of its migration's ancestors
+again (most of the time of such a test; tests/migrating.py), and the two migrations are neighbours, so the stops of
 both round trips (0018, 0019, 0020, 0019, 0018, then the newest again) are the steps of one."""
 
 from __future__ import annotations
 
 import pytest
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from psycopg import sql
 
 from crm.audit import app_privileges_grant
@@ -20,6 +19,7 @@ from ib import onboarding, services
 from ib.models import Partner, PartnerApplication, PartnerInvitation, PartnerLogin
 from tests.factories import make_brand
 from tests.ib.engine_world import make_world
+from tests.migrating import leaves, migrate
 
 PASSWORD = "Quiet-Harbour-9174"  # noqa: S105 - a test password
 BEFORE_LOGINS = [("ib", "0018_published_views")]
@@ -36,10 +36,6 @@ def _stored(table: str, pk: int, *columns: str) -> list[tuple]:
             [pk],
         )
         return cursor.fetchall()
-
-
-def _migrate(target: list[tuple[str, str]]) -> None:
-    MigrationExecutor(connection).migrate(target)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -84,20 +80,20 @@ def test_the_migrations_encrypt_existing_logins_and_contacts_and_decrypt_them_on
         assert PartnerLogin.objects.get(pk=login.pk).email == "Mo@IB.example"
 
     with dbroles.as_owner():  # migrations are the schema owner's work, as `manage.py migrate` does them
-        leaves = MigrationExecutor(connection).loader.graph.leaf_nodes()
+        newest = leaves()
         try:
-            _migrate(BEFORE_LOGINS)
+            migrate(BEFORE_LOGINS)
             assert _stored("ib_partnerlogin", login.pk, "email") == [("Mo@IB.example",)]
             assert contacts() == plain
 
-            _migrate(LOGINS)  # 0019: the logins encrypted, the contacts not yet
+            migrate(LOGINS)  # 0019: the logins encrypted, the contacts not yet
             login_encrypted()
             assert contacts() == plain
             with connection.cursor() as cursor:
                 cursor.execute("SELECT contact_email FROM ib_public_partners WHERE id = %s", [partner.pk])
                 assert cursor.fetchone() == ("Mo@IB.example",)
 
-            _migrate(CONTACTS)  # 0020: the contacts encrypted, beside their keyed hashes
+            migrate(CONTACTS)  # 0020: the contacts encrypted, beside their keyed hashes
             assert all(
                 value.startswith("enc1:") and plain[where] not in value for where, value in contacts().items()
             )
@@ -120,15 +116,15 @@ def test_the_migrations_encrypt_existing_logins_and_contacts_and_decrypt_them_on
             assert PartnerInvitation.objects.get(pk=invitation.pk).email == "Ina@IB.example"
             login_encrypted()
 
-            _migrate(LOGINS)  # 0020 back: the plain contacts in their old columns, the logins untouched
+            migrate(LOGINS)  # 0020 back: the plain contacts in their old columns, the logins untouched
             assert contacts() == plain
             login_encrypted()
 
-            _migrate(BEFORE_LOGINS)  # 0019 back: the plain address in the login's old column
+            migrate(BEFORE_LOGINS)  # 0019 back: the plain address in the login's old column
             assert _stored("ib_partnerlogin", login.pk, "email") == [("Mo@IB.example",)]
             assert contacts() == plain
         finally:
-            _migrate(leaves)  # and forward again, to the newest
+            migrate(newest)  # and forward again, to the newest
             app_privileges_grant()
     login_encrypted()
     assert Partner.objects.get(pk=partner.pk).contact_email == "Mo@IB.example"

@@ -300,21 +300,19 @@ def test_a_calls_number_and_the_providers_event_are_stored_encrypted(world, prov
 
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_encrypts_existing_calls_and_events_and_decrypts_them_on_the_way_back():
-    from django.db import connection
-    from django.db.migrations.executor import MigrationExecutor
     from django.utils import timezone
 
     from crm.audit import app_privileges_grant
     from crm.lib import dbroles
+    from tests.migrating import apps_at, leaves, migrate
 
     before, after = [("leads", "0015_contact_keys_hashed")], [("leads", "0016_call_phone_encrypted")]
     number, raw = "+442071838750", {"call_id": "m-1", "event": "ended", "phone": "+442071838750"}
     with dbroles.as_owner():  # migrations are the schema owner's work, as `manage.py migrate` does them
-        executor = MigrationExecutor(connection)
-        leaves = executor.loader.graph.leaf_nodes()
+        newest = leaves()
         try:
-            executor.migrate(before)
-            state = executor.loader.project_state(before).apps
+            migrate(before)
+            state = apps_at(before)
             OldCall, OldHistory = state.get_model("leads", "Call"), state.get_model("leads", "HistoricalCall")
             OldEvent = state.get_model("leads", "TelephonyEvent")
             call = OldCall.objects.create(phone=number, provider="voipco", provider_call_id="m-1")
@@ -323,8 +321,7 @@ def test_the_migration_encrypts_existing_calls_and_events_and_decrypts_them_on_t
             OldEvent.objects.create(provider="voipco", provider_call_id="m-1", event_type="ended", call_id=call.pk,
                                     occurred_at=timezone.now(), payload=raw)
 
-            executor = MigrationExecutor(connection)
-            executor.migrate(after)
+            migrate(after)
             stored = [_raw("SELECT phone FROM leads_call WHERE id = %s", [call.pk])[0],
                       _raw("SELECT phone FROM leads_historicalcall WHERE id = %s", [call.pk])[0],
                       _raw("SELECT payload FROM leads_telephonyevent WHERE call_id = %s", [call.pk])[0]]
@@ -332,11 +329,9 @@ def test_the_migration_encrypts_existing_calls_and_events_and_decrypts_them_on_t
             assert Call.objects.get(pk=call.pk).phone == number
             assert TelephonyEvent.objects.get(call_id=call.pk).payload == raw
 
-            executor = MigrationExecutor(connection)
-            executor.migrate(before)  # and back: the plain values in their old columns
+            migrate(before)  # and back: the plain values in their old columns
             assert OldCall.objects.get(pk=call.pk).phone == number
             assert OldEvent.objects.get(call_id=call.pk).payload == raw
         finally:  # and forward again (the step after `before` is `after`), to the newest
-            executor = MigrationExecutor(connection)
-            executor.migrate(leaves)
+            migrate(newest)
             app_privileges_grant()
