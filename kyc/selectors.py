@@ -283,7 +283,7 @@ ADDRESSES_VIEW = PublishedView(
         Column("client_id", "bigint", "the client (crm_public_clients.id)"),
         Column("country", "character varying(2)", "ISO 3166-1 alpha-2; empty when unknown"),
         Column("line_key", "character varying(64)", "the keyed hash (HMAC-SHA256, hex) of the first address "
-               "line, squeezed (crm.lib.fieldcrypt.address_line_key)"),
+               "line, squeezed (plumbing.search_keys.address_line_key)"),
         Column("postcode_key", "text", "the postcode, squeezed"),
         Column("postcode", "character varying(20)", "the postcode as given (not personal enough to mask)"),
     ),

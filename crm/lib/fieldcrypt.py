@@ -13,7 +13,8 @@ phone, another client's identity document by its number, the portal login by its
 address of residence) gets a `KeyedHashField` beside it: HMAC-SHA256 of the normalised value (email
 trimmed and lower-cased, phone in E.164, a document number in upper-case letters and digits, an address
 line lower-cased without spaces, commas, dots or hyphens, a payment instrument as "<kind>:<number>" with
-the number compacted and any IBAN in its electronic form) under the "#search" scope's current key, hex. A lookup hashes the
+the number compacted and any IBAN in its electronic form: plumbing.search_keys) under the "#search"
+scope's current key, hex. A lookup hashes the
 wanted value under every key of that scope (`keyed_hashes`), so rows hashed before a key change are
 still found until the rotation has hashed them again.
 """
@@ -27,8 +28,7 @@ import hashlib
 import hmac
 import json
 import os
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -42,7 +42,7 @@ from psycopg import sql
 from crm.lib.keyring import keyring
 from plumbing import envelope
 from plumbing.envelope import DEFAULT_SCOPE, SEARCH_SCOPE, KeyError_
-from plumbing.iban import iban_normalise
+from plumbing.search_keys import NORMALISERS
 
 PREFIX = "enc1:"
 
@@ -109,50 +109,6 @@ def decrypt_text(token: str, *, purpose: str) -> str:
 def is_current(token: str) -> bool:
     """Whether a stored value is under the current column key (nothing for a rotation to do)."""
     return not token.startswith(PREFIX) or token[len(PREFIX):].rpartition(":")[0] == _column_keys().current
-
-
-def email_key(value: str | None) -> str:
-    return (value or "").strip().lower()
-
-
-def phone_key(value: str | None) -> str:
-    """The E.164 form of an already valid number ("" for blank): what a phone hash is made of."""
-    return re.sub(r"[^0-9+]", "", value or "")
-
-
-def document_number_key(value: str | None) -> str:
-    return re.sub(r"[^0-9A-Z]", "", str(value or "").upper())
-
-
-def address_line_key(value: str | None) -> str:
-    """An address line as two clients at one address compare it: lower case, spaces, commas, dots and
-    hyphens dropped ("1, High St." == "1 high st")."""
-    return re.sub(r"[ ,.\-]", "", (value or "").lower())
-
-
-def instrument_key(value: Any) -> str:
-    """A payment instrument as two payments to or from one instrument compare it: "<kind>:<number>" with
-    the number's spaces and hyphens dropped and in upper case, and "iban:<electronic form>" for any
-    valid IBAN whatever the kind it came under (a wire's sender and a payout's account compare). `value`
-    is that text ("card:4242 4242 ..."), or a payout destination ({kind: number}, as a mapping or its
-    JSON text: what an encrypted destination column holds); "" for no number."""
-    if isinstance(value, str) and value.startswith("{"):
-        value = json.loads(value)
-    if isinstance(value, Mapping):
-        kind, number = next(iter(value.items()), ("", ""))
-    else:
-        kind, _, number = str(value or "").partition(":")
-    cleaned = re.sub(r"[\s-]", "", str(number or "")).upper()
-    if not cleaned:
-        return ""
-    iban = iban_normalise(cleaned)
-    return f"iban:{iban}" if iban else f"{str(kind).strip().lower()}:{cleaned}"
-
-
-NORMALISERS: dict[str, Callable[[Any], str]] = {
-    "email": email_key, "phone": phone_key, "document": document_number_key, "address": address_line_key,
-    "instrument": instrument_key,
-}
 
 
 def _hmac(key: bytes, kind: str, value: str) -> str:
