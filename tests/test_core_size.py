@@ -9,10 +9,12 @@ crm.lib. The lines came down from 23,557 to 20,559: the helpers that need no Dja
 adapters, egress, webhook signatures, SQL files and published views, the partition converter, hook
 points, CSV and import files, IBANs, the backup, the payload checker of the event catalogue) went to
 `plumbing`, the API of the core's resources (clients, notes, tasks) and who may read which events to
-`integrations`, the scale generator's COPY to `demo`. Until the lines reach their goal, the ceiling
-below is where the core stands, and it is lowered as the core shrinks, never raised: a change that
-grows the core past it fails here and belongs in the app whose business it is, or in `plumbing` when
-it needs no Django.
+`integrations`, the scale generator's COPY to `demo`. Then to 19,861, under the goal: the actor
+context, the JSON log lines, the embedded PostgreSQL and Redis, the envelope encryption and the normal
+forms of keyed hashes went to `plumbing`, the web server's configuration to `deploy`, and three
+functions nobody called were removed. The ceiling below is where the core stands, and it is lowered as
+the core shrinks, never raised: a change that grows the core past it fails here and belongs in the app
+whose business it is, or in `plumbing` when it needs no Django.
 
 Lines are counted as `find crm -name '*.py' -not -path '*/migrations/*' | xargs wc -l` counts them.
 The public face is what the `public-faces` import contract (pyproject.toml) lets every other app
@@ -28,7 +30,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 LINES_GOAL = 20_000
-LINES_CEILING = 20_559
+LINES_CEILING = 19_861
 FACE_GOAL = 8
 FACE_CEILING = 8
 
