@@ -242,6 +242,7 @@ def test_a_client_pays_by_card_crypto_and_skrill_and_a_lost_chargeback_reaches_l
     assert re.search(r"\(300\.00\sUSD set aside\)", held), held
     row = fiona.locator(f"tr[data-dispute='{dispute.code}']")
     assert "Inès Moreau" in row.inner_text() and "300.00" in row.inner_text() and "Praxis" in row.inner_text()
+    assert "Chargeback: fraud (reason 10.4)" in row.inner_text()  # Praxis's words for the reason
     row.locator("a").click()
     fiona.wait_for_selector(f"[data-dispute='{dispute.code}']")
     evidence = tmp_path / "terms.pdf"

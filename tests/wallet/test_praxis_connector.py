@@ -100,6 +100,7 @@ def test_a_chargeback_notification_opens_a_dispute_whose_loss_takes_the_money_ba
     [answer] = praxis.deliver(deposit.merchant_ref, start=1)
     dispute = Dispute.objects.get(deposit=deposit)
     assert dispute.kind == "chargeback" and dispute.is_open
+    assert dispute.reason == "Chargeback: fraud (reason 10.4)"  # Praxis's status_details, shown on the case
     dispute_outcome_record(dispute=dispute, outcome="lost", note="", actor=None)
 
     deposit.refresh_from_db()

@@ -155,6 +155,15 @@ def _kind(transaction_type: str, status: str) -> WebhookKind | None:
     return None
 
 
+def _facts(kind: WebhookKind, status: str, reason: str, transaction: Mapping[str, Any]) -> dict[str, str]:
+    """What the wallet reads from a notification beyond its status: a refusal's reason code, and a
+    chargeback's reason as Praxis words it in ``status_details`` (the dispute case shows it)."""
+    facts = {"failure_reason": _reason_code(status, reason)}
+    if kind == WebhookKind.CHARGEBACK and transaction.get("status_details"):
+        facts["reason_text"] = str(transaction["status_details"])[:300]
+    return facts
+
+
 def _outcome(status: str) -> Outcome:
     if status in APPROVED or status in AFTER:
         return Outcome.SUCCEEDED
@@ -314,7 +323,7 @@ class PraxisProvider(PaymentProvider):
                               amount=amount, fee=fee, occurred_at=occurred, sequence=self._sequence(sent, _STAGE.get(status, 0)),
                               payment_ref=payment_ref,
                               payer=_payer(transaction) if kind == WebhookKind.DEPOSIT_SUCCEEDED else None,
-                              raw={**doc, "data": {"failure_reason": _reason_code(status, reason)}})
+                              raw={**doc, "data": _facts(kind, status, reason, transaction)})
 
     @staticmethod
     def _sequence(sent: int, stage: int) -> int:
