@@ -238,7 +238,8 @@ def main() -> None:
         value = time.perf_counter() - began
         log(f"{len(report.raised):,} alerts by {report.rules} rules")
         for kind in ("large_transaction", "structuring", "rapid_in_out", "high_risk_jurisdiction", "dormant_account",
-                     "third_party_funding", "many_instruments", "shared_instruments", "over_declared"):
+                     "third_party_funding", "many_instruments", "shared_instruments", "over_declared",
+                     "provider_risk"):
             log(f"  {kind}: {AmlAlert.objects.filter(rule__kind=kind).count():,}")
         record("aml_rules.daily_increment", value=value, unit="s", limit=limit, goal="<= 60 s",
                size=f"{transactions:,} wallet transactions in the day, {deals:,} deals, {clients:,} clients, "

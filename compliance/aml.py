@@ -192,6 +192,12 @@ RULE_PARAMS: dict[str, tuple[Param, ...]] = {
         Param("currency", "currency", _("Currency"),
               _("The currency of the amounts; deposits in it are counted.")),
     ),
+    AmlRuleKind.PROVIDER_RISK: (
+        Param("min_score", "decimal", _("Risk score from"),
+              _("A deposit the provider scores at least this fires: 0 clean, 1 the riskiest (CoinsPaid's "
+                "score of the addresses the coins came from)."), minimum=Decimal("0"), maximum=Decimal("1")),
+        Param("min_amounts", "amounts", _("Smallest deposit per currency"), minimum=Decimal("0")),
+    ),
 }
 
 DEFAULT_PARAMETERS: dict[str, dict[str, Any]] = {
@@ -214,6 +220,8 @@ DEFAULT_PARAMETERS: dict[str, dict[str, Any]] = {
                                              "over_100k": "250000", "under_5k": "5000", "5k_25k": "25000",
                                              "25k_100k": "100000"},
                                 "currency": "USD"},
+    # CoinsPaid's own guidance reads a score from 0.7 as high risk.
+    AmlRuleKind.PROVIDER_RISK: {"min_score": "0.7", "min_amounts": {"USD": "0", "EUR": "0"}},
 }
 
 

@@ -673,6 +673,7 @@ class AmlRuleKind(models.TextChoices):
     SHARED_INSTRUMENTS = "shared_instruments", _("Payment instruments, IPs or devices shared with other clients "
                                                  "or with their partner")
     OVER_DECLARED = "over_declared", _("Deposits out of line with the declared income and savings")
+    PROVIDER_RISK = "provider_risk", _("Deposit whose money the payment provider scores as risky (crypto)")
 
 
 class AmlRiskClass(models.TextChoices):

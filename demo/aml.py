@@ -32,6 +32,7 @@ NAMES = {
     "many_instruments": "Many cards or accounts, or a payout to a new destination",
     "shared_instruments": "Cards or accounts shared with other clients",
     "over_declared": "Deposits beyond what the client declared",
+    "provider_risk": "Crypto deposits the provider scores as risky",
 }
 
 

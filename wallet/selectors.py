@@ -207,6 +207,9 @@ PAYMENT_INSTRUMENTS_VIEW = PublishedView(
         Column("instrument_last4", "text", "its last four characters, for display"),
         Column("destination_added_at", _STAMP, "a withdrawal's: when the client first asked for a payout to "
                "this destination; NULL for deposits"),
+        Column("provider_risk_score", "numeric", "a deposit's: the provider's risk score of the money, 0 (clean) "
+               "to 1 (a crypto provider's score of the sending addresses, wallet 0030); NULL when the provider "
+               "gave none, and for withdrawals"),
     ),
 )
 

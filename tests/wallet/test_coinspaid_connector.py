@@ -143,3 +143,30 @@ def test_a_pending_payout_callback_is_acknowledged_and_leaves_the_withdrawal_pro
                                "currency_sent": {"currency": "USD", "amount": "25.00"}})
 
     assert message.kind == WebhookKind.PAYOUT_PENDING and message.merchant_ref == "wd-1"
+
+
+def test_compliance_is_alerted_to_a_deposit_the_provider_scores_risky_and_not_to_a_clean_one(coinspaid):
+    from compliance.aml import DEFAULT_PARAMETERS, aml_evaluate_client, aml_rule_create
+    from compliance.models import AmlAlert, AmlRuleKind
+    from crm.models import RoleCode
+    from tests.factories import make_user
+
+    officer = make_user(role_code=RoleCode.COMPLIANCE, brand=coinspaid.brand)
+    aml_rule_create(brand=coinspaid.brand, kind=AmlRuleKind.PROVIDER_RISK, name="Risky crypto", actor=officer,
+                    parameters=DEFAULT_PARAMETERS[AmlRuleKind.PROVIDER_RISK])  # from a score of 0.7
+    clean = deposit_create(client=coinspaid.client, amount=Money("100.00", "USD"), method="crypto")
+    coinspaid.sim.control("/_sim/pay", {"address": clean.instructions["address"], "amount": "0.002",
+                                        "riskscore": "0.12"})
+    coinspaid.deliver(clean.merchant_ref)
+    aml_evaluate_client(client_id=coinspaid.client.pk)  # what the deposit's event has the worker do
+    assert not AmlAlert.objects.filter(client=coinspaid.client).exists()
+
+    risky = deposit_create(client=coinspaid.client, amount=Money("100.00", "USD"), method="crypto")
+    coinspaid.sim.control("/_sim/pay", {"address": risky.instructions["address"], "amount": "0.002",
+                                        "riskscore": "0.81"})
+    coinspaid.deliver(risky.merchant_ref)
+    aml_evaluate_client(client_id=coinspaid.client.pk)
+
+    [alert] = AmlAlert.objects.filter(client=coinspaid.client)
+    assert alert.rule.kind == AmlRuleKind.PROVIDER_RISK and alert.score == 81
+    assert "scored 0.81 by its provider" in alert.summary and "100.00 USD by crypto" in alert.summary
