@@ -1,9 +1,9 @@
-"""The busiest staff pages read the big tables through their indexes, and scale_seed writes a
-brokerage whose ledger and audit chain hold.
+"""The busiest staff pages read the big tables through their indexes (what scale_seed itself
+writes: tests/crm/test_scale_seed.py).
 
 The data set is made by demo.scale.scale_seed (the generator behind `manage.py scale_seed` and
-benchmarks/scale_pages.py) at a modest size, committed and analysed as the generator leaves a
-database; each page is requested as a member of staff would, and every SELECT it ran is EXPLAINed:
+benchmarks/scale_pages.py) at a modest size, once for the module, committed and analysed as the
+generator leaves a database; each page is requested as a member of staff would, and every SELECT it ran is EXPLAINed:
 each must be one an index can serve, with no big table read whole (a Seq Scan).
 """
 
@@ -12,22 +12,19 @@ from __future__ import annotations
 import functools
 import itertools
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.db import connection
-from django.db.models import Count, Q
 from django.db.models.functions import Collate, Lower
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from crm.models import AccessEvent, Client, Event, Task, User
+from crm.models import Client, Event, User
 from crm.selectors import client_search
 from demo.scale import ScaleRefused, scale_seed
-from trading.models import Deal, Position, TradingAccount
-from wallet.ledger import ledger_verify
-from wallet.models import LedgerTransaction
 
 CLIENTS = 6_000
 DEALS = 60_000
@@ -85,27 +82,37 @@ def _user(prefix: str) -> User:
     return User.objects.filter(email__startswith=prefix).order_by("id")[:1].get()
 
 
-@pytest.fixture
-def brokerage(db: Any) -> None:
-    """The brokerage in the test's transaction: for what the pages show and how many queries they run."""
-    scale_seed(clients=CLIENTS, deals=DEALS, events=EVENTS)
-
-
-@pytest.fixture
-def analysed_brokerage(transactional_db: Any) -> None:
+@pytest.fixture(scope="module")
+def _seeded(django_db_setup: Any, django_db_blocker: Any) -> Iterator[None]:
     """The brokerage as `manage.py scale_seed` leaves a database: committed, and analysed by the
     tables' owner. For the plans: the tests run as the application's role, whose ANALYZE skips the
-    tables another role owns, and rows in the test's transaction are seen by no other connection. So
-    the planner had no statistics of these rows: it planned on none, or on those autovacuum had last
-    taken (of an empty table, or of an earlier test's rows), and its choice depended on which."""
-    scale_seed(clients=CLIENTS, deals=DEALS, events=EVENTS)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT relname, reltuples FROM pg_class WHERE relname IN ('crm_client', 'crm_event')")
-        estimated = dict(cursor.fetchall())
-    assert estimated["crm_client"] >= CLIENTS and estimated["crm_event"] >= EVENTS, estimated
+    tables another role owns, and rows in a test's transaction are seen by no other connection. So
+    the planner would have no statistics of these rows: it would plan on none, or on those autovacuum
+    had last taken (of an empty table, or of an earlier test's rows), and its choice would depend on
+    which.
+
+    Made once for the module (seeding was most of its time when each test seeded its own) and
+    emptied after it; each test reads it in a transaction of its own, rolled back, so what one test writes
+    (a client shared with an agent) no other sees."""
+    with django_db_blocker.unblock():
+        scale_seed(clients=CLIENTS, deals=DEALS, events=EVENTS)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT relname, reltuples FROM pg_class WHERE relname IN ('crm_client', 'crm_event')")
+            estimated = dict(cursor.fetchall())
+        assert estimated["crm_client"] >= CLIENTS and estimated["crm_event"] >= EVENTS, estimated
+    try:
+        yield
+    finally:
+        with django_db_blocker.unblock():  # as a transactional test's end empties the database
+            call_command("flush", verbosity=0, interactive=False, reset_sequences=False)
 
 
-def test_the_busiest_pages_read_the_big_tables_through_indexes(analysed_brokerage):
+@pytest.fixture
+def brokerage(_seeded: None, db: Any) -> None:
+    """The seeded brokerage, in the test's own transaction."""
+
+
+def test_the_busiest_pages_read_the_big_tables_through_indexes(brokerage):
     admin, agent = _user("admin@scale"), _user("agent.scale-atlas.1.0@")
     manager, dealer = _user("manager.scale-atlas.1@"), _user("dealer.scale-atlas@")
     client = Client.objects.filter(pk__in=Event.objects.filter(client__isnull=False).values("client_id")[:1]).get()
@@ -175,7 +182,7 @@ def _whole_index_walks(http: Any, url: str) -> list[str]:
     return found
 
 
-def test_search_reads_a_range_of_an_index_whatever_the_name(analysed_brokerage):
+def test_search_reads_a_range_of_an_index_whatever_the_name(brokerage):
     # The regression this guards: one OR of every way to match, sorted by name, had PostgreSQL walk
     # the name index from "A" filtering each client, seconds for a common last name late in the
     # alphabet. Each way to match must be a range of an index.
@@ -197,84 +204,6 @@ def test_search_finds_a_common_last_name_in_name_order(brokerage):
     found = [c.pk for c in client_search(user=admin, q=last.upper(), limit=10)]
     assert len(expected) == 10
     assert found == expected
-
-
-@pytest.mark.django_db(transaction=True)
-def test_scale_seed_writes_the_sizes_asked_for_and_a_ledger_that_verifies():
-    result = scale_seed(clients=2_000, deals=10_001, events=5_000, access=700, ledger=6_000)
-    assert Client.objects.count() == 2_000
-    assert Deal.objects.count() == 10_001
-    assert Event.objects.filter(client__isnull=False, name__in=(
-        "client.updated", "note.added", "task.created", "task.completed", "call.logged", "client.stage_changed",
-        "email.sent", "client.assigned")).count() == 5_000
-    assert AccessEvent.objects.count() == 700
-    assert result.rows["trading_deal"] == 10_001
-    # The deals are positions opened and closed: per position one deal in and at most one out, on
-    # the other side, of the same symbol and volume; only a closing deal carries a profit; each
-    # deal id once per server; a spread of symbols and both sides.
-    pairs = list(Deal.objects.values("position_id").annotate(
-        n=Count("id"), ins=Count("id", filter=Q(entry="in")), symbols=Count("symbol", distinct=True),
-        volumes=Count("volume", distinct=True), sides=Count("side", distinct=True)))
-    assert all(p["ins"] == 1 and p["symbols"] == 1 and p["volumes"] == 1 and p["sides"] == p["n"] for p in pairs)
-    assert {p["n"] for p in pairs} <= {1, 2}
-    assert not Deal.objects.filter(entry="in").exclude(profit=0).exists()
-    assert Deal.objects.filter(entry="out").exclude(profit=0).count() > 0.9 * Deal.objects.filter(entry="out").count()
-    assert Deal.objects.values("server_id", "deal_id").distinct().count() == 10_001
-    assert Deal.objects.values("symbol").distinct().count() >= 10
-    assert {"buy", "sell"} == set(Deal.objects.filter(entry="in").values_list("side", flat=True).distinct())
-    # The ledger's own triggers ran at each batch's commit, and its invariants hold over all of it:
-    # as many transactions as asked for, every live account funded and its money moved on.
-    assert ledger_verify() == {}
-    assert LedgerTransaction.objects.count() == 6_000
-    live = TradingAccount.objects.filter(is_demo=False)
-    with connection.cursor() as cursor:
-        # No wallet is ever below zero: each one's legs summed in the order they were posted.
-        cursor.execute("SELECT min(running) FROM (SELECT sum(l.amount) OVER (PARTITION BY l.account_id "
-                       "ORDER BY l.recorded_at, l.transaction_id) AS running FROM wallet_ledgerleg l "
-                       "JOIN wallet_ledgeraccount a ON a.id = l.account_id WHERE a.kind = 'client_wallet') w")
-        assert cursor.fetchone()[0] >= 0
-        # Every trading account's mirror received money; the deposits, fees and withdrawals through
-        # the PSP are the ones their events tell (what the dashboard's money figures read).
-        cursor.execute("SELECT count(*) FROM wallet_ledgeraccount a WHERE a.kind = 'trading_mirror' AND NOT EXISTS "
-                       "(SELECT 1 FROM wallet_ledgerleg l WHERE l.account_id = a.id AND l.amount > 0)")
-        assert cursor.fetchone()[0] == 0
-        cursor.execute("SELECT t.kind, count(DISTINCT t.id), -sum(l.amount) FILTER (WHERE a.kind = 'psp_clearing') "
-                       "FROM wallet_ledgertransaction t JOIN wallet_ledgerleg l ON l.transaction_id = t.id "
-                       "JOIN wallet_ledgeraccount a ON a.id = l.account_id GROUP BY t.kind")
-        posted = {kind: (n, total) for kind, n, total in cursor.fetchall()}
-        cursor.execute("SELECT name, count(*), sum((data->>'amount')::numeric), sum((data->>'fee')::numeric) "
-                       "FROM crm_event WHERE name LIKE 'wallet.%%' GROUP BY name")
-        told = {name: (n, total, fee) for name, n, total, fee in cursor.fetchall()}
-        cursor.execute("SELECT sum(l.amount) FROM wallet_ledgerleg l JOIN wallet_ledgeraccount a ON a.id = l.account_id "
-                       "WHERE a.kind = 'fees'")
-        fees = cursor.fetchone()[0]
-    assert set(posted) == {"deposit", "transfer", "withdrawal"}
-    assert told["wallet.deposit_succeeded"][:2] == posted["deposit"]
-    assert told["wallet.withdrawal_paid"][:2] == (posted["withdrawal"][0], -posted["withdrawal"][1])
-    assert told["wallet.deposit_succeeded"][2] == fees > 0
-    assert told["wallet.first_deposit"][0] == live.values("client_id").distinct().count()
-    # The dropped indexes are back.
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
-                       "WHERE x.indisvalid AND i.relname IN ('deal_account_time_idx', 'event_client_timeline_idx', "
-                       "'client_owner_recent_idx', 'ledgerleg_account_time_idx')")
-        assert cursor.fetchone()[0] == 4
-        # Rebuilt on every month of the partitioned tables, not on the parent alone (which PostgreSQL
-        # leaves invalid and unused: each month read whole).
-        cursor.execute("SELECT count(*) FROM pg_index WHERE NOT indisvalid")
-        assert cursor.fetchone()[0] == 0
-        for table, index in (("trading_deal", "deal_account_time_idx"), ("crm_event", "event_client_timeline_idx"),
-                             ("crm_accessevent", "access_client_recent_idx")):
-            cursor.execute("SELECT (SELECT count(*) FROM pg_inherits WHERE inhparent = %s::regclass), "
-                           "(SELECT count(*) FROM pg_inherits WHERE inhparent = %s::regclass)", [table, index])
-            months, indexed = cursor.fetchone()
-            assert months > 1 and indexed == months, (table, months, indexed)
-    assert Position.objects.exists() and Task.objects.exists()
-    # Each desk's clients are shared among all its agents (not all given to one of them).
-    agents = User.objects.filter(role__code__in=("sales_agent", "retention_agent")).count()
-    shares = [row["n"] for row in Client.objects.values("owner_id").annotate(n=Count("id"))]
-    assert len(shares) == agents and max(shares) <= 2 * min(shares)
-    call_command("audit_verify")  # the staff were made through the services; nothing else wrote audit rows
 
 
 def test_scale_seed_refuses_a_database_that_has_clients(brokerage):
@@ -315,7 +244,7 @@ def test_retention_and_exposure_find_their_rows_once_per_page_view(brokerage):
 
 
 def test_an_agents_list_reads_the_book_from_the_owners_index_alone_and_still_shows_what_is_shared(
-    analysed_brokerage,
+    brokerage,
 ):
     """An agent's capped count and first page are read from the owner's index alone (its brand
     carried in it), never by fetching each client of the book; a client shared with the agent is
