@@ -28,7 +28,7 @@ from django.utils import timezone
 from compliance.models import Case, Restriction
 from crm.lib.fieldcrypt import keyed_hash
 from crm.models import RoleCode
-from tests.browser.support import MARKS, PASSWORD, login
+from tests.browser.support import MARKS, PASSWORD, login, trail_export
 from tests.crm.subprocess_env import celery_worker_running
 from tests.crm.test_celery_worker import worker_queue  # noqa: F401  (fixture)
 from tests.factories import make_brand, make_desk, make_user
@@ -134,8 +134,6 @@ def _rows(zf: zipfile.ZipFile, name: str) -> list[dict[str, str]]:
 
 def test_a_clients_deposits_fire_an_alert_worked_to_a_report_by_two_officers_and_the_trail_holds_it_all(
         live_server, browser, officers, celery_worker, settings):
-    import django_rq
-    from rq import SimpleWorker
 
     from wallet.models import Deposit
 
@@ -218,22 +216,8 @@ def test_a_clients_deposits_fire_an_alert_worked_to_a_report_by_two_officers_and
     assert (case.sar_reference, case.sar_filed_on) == ("FIU-2026-0099", timezone.localdate())
 
     # 5. The officer exports the client's trail (an RQ job, run here as the RQ worker would).
-    queue = django_rq.get_queue("default")
-    today = timezone.localdate().isoformat()
-    first.goto(f"{base}{reverse('compliance_trail')}")
-    form = first.locator("#trail-form")
-    form.locator("select[name=brand]").select_option(officers.brand.code)
-    form.locator("input[name=client]").fill(str(officers.client.code))
-    form.locator("input[name=start]").fill(today)
-    form.locator("input[name=end]").fill(today)
-    form.locator("button[type=submit]").click()
-    first.wait_for_url(re.compile(r"/jobs/[0-9a-f-]{36}/"))  # the job's page, with its progress
-    SimpleWorker([queue], connection=queue.connection).work(burst=True)
-    first.goto(f"{base}{reverse('compliance_trail')}")
-    with first.expect_download() as download:
-        first.click("#trail-exports tr[data-export] a:has-text('Download')")
-    with open(download.value.path(), "rb") as handle:
-        zf = zipfile.ZipFile(io.BytesIO(handle.read()))
+    zf = trail_export(first, base, brand=officers.brand.code, client=str(officers.client.code),
+                      day=timezone.localdate().isoformat())
     code, karim, lea = str(officers.client.code), officers.first.email, officers.second.email
     [alert] = _rows(zf, "aml_alerts")
     assert (alert["client"], alert["rule"], alert["rule_version"]) == (code, "structuring", "1")

@@ -25,7 +25,6 @@ import datetime as dt
 import io
 import re
 import time
-import zipfile
 from datetime import date
 from decimal import Decimal
 
@@ -35,7 +34,7 @@ from django.utils import timezone
 
 from crm.lib.fieldcrypt import keyed_hash
 from crm.models import Role, RoleCode
-from tests.browser.support import MARKS, PASSWORD, login
+from tests.browser.support import MARKS, PASSWORD, login, trail_export
 from tests.factories import make_brand, make_user
 from tests.waiting import scaled, scaled_ms
 
@@ -160,8 +159,6 @@ def _until(page, url: str, selector: str, what: str) -> None:
 
 def test_a_client_pays_by_card_crypto_and_skrill_and_a_lost_chargeback_reaches_ledger_ib_and_trail(
         live_server, browser, pay_world, tmp_path):
-    import django_rq
-    from rq import SimpleWorker
 
     from crm.events import dispatch_pending
     from ib import commissions
@@ -275,22 +272,8 @@ def test_a_client_pays_by_card_crypto_and_skrill_and_a_lost_chargeback_reaches_l
     # The compliance officer's trail export of the client holds the case's whole history.
     olga = _page(browser)
     login(olga, base, "olga@staff.example.com")
-    today = timezone.localdate().isoformat()
-    olga.goto(f"{base}{reverse('compliance_trail')}")
-    form = olga.locator("#trail-form")
-    form.locator("select[name=brand]").select_option(w.brand.code)
-    form.locator("input[name=client]").fill(str(w.client.code))
-    form.locator("input[name=start]").fill(today)
-    form.locator("input[name=end]").fill(today)
-    form.locator("button[type=submit]").click()
-    olga.wait_for_url(re.compile(r"/jobs/[0-9a-f-]{36}/"))
-    queue = django_rq.get_queue("default")
-    SimpleWorker([queue], connection=queue.connection).work(burst=True)
-    olga.goto(f"{base}{reverse('compliance_trail')}")
-    with olga.expect_download() as download:
-        olga.click("#trail-exports tr[data-export] a:has-text('Download')")
-    with open(download.value.path(), "rb") as handle:
-        zf = zipfile.ZipFile(io.BytesIO(handle.read()))
+    zf = trail_export(olga, base, brand=w.brand.code, client=str(w.client.code),
+                      day=timezone.localdate().isoformat())
     rows = list(csv.DictReader(io.StringIO(zf.read("payment_disputes.csv").decode())))
     assert [(r["dispute"], r["action"], r["status"]) for r in rows] == [
         (str(dispute.code), "opened", "open"), (str(dispute.code), "evidence_added", "evidence_gathering"),
