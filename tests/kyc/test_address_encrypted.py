@@ -11,19 +11,19 @@ import json
 import pytest
 from django.core.management import call_command
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 
 from crm.audit import app_privileges_grant
 from crm.lib import dbroles
-from crm.lib.envelope import DEFAULT_SCOPE, SEARCH_SCOPE, new_key
 from crm.lib.fieldcrypt import keyed_hash
 from crm.models import AuditLog
 from kyc import selectors
 from kyc.models import KycProfile
 from kyc.selectors import clients_sharing_address
 from kyc.services import kyc_profile_save
+from plumbing.envelope import DEFAULT_SCOPE, SEARCH_SCOPE, new_key
 from tests.factories import make_brand, make_client
+from tests.migrating import apps_at, leaves, migrate
 
 pytestmark = pytest.mark.django_db
 
@@ -130,11 +130,10 @@ def test_the_migration_encrypts_existing_addresses_and_their_history_and_decrypt
     before, after = [("kyc", "0008_submission_encrypted")], [("kyc", "0009_profile_address_encrypted")]
     me, flatmate = make_client(), make_client()
     with dbroles.as_owner():  # migrations are the schema owner's work, as `manage.py migrate` does them
-        executor = MigrationExecutor(connection)
-        leaves = executor.loader.graph.leaf_nodes()
+        newest = leaves()
         try:
-            executor.migrate(before)
-            state = executor.loader.project_state(before).apps
+            migrate(before)
+            state = apps_at(before)
             Old, OldHistory = state.get_model("kyc", "KycProfile"), state.get_model("kyc", "HistoricalKycProfile")
             for client, line in ((me, STREET), (flatmate, "221b, baker street")):
                 old = Old.objects.create(client_id=client.pk, address_line1=line, address_line2=FLAT, city=CITY,
@@ -144,8 +143,7 @@ def test_the_migration_encrypts_existing_addresses_and_their_history_and_decrypt
                                           can_resubmit=True, level="", history_date="2026-01-01T00:00:00Z",
                                           history_type="+")
 
-            executor = MigrationExecutor(connection)
-            executor.migrate(after)
+            migrate(after)
             line1, line2, city, _postcode, _country, address_hash = _stored(me)
             assert all(v.startswith("enc1:") for v in (line1, line2, city)) and "baker" not in line1.lower()
             assert address_hash == keyed_hash(STREET, kind="address")
@@ -155,13 +153,11 @@ def test_the_migration_encrypts_existing_addresses_and_their_history_and_decrypt
             assert KycProfile.objects.get(client=me).address_text == f"{STREET}, {FLAT}, {CITY}, NW1 6XE, GB"
             assert [pk for pk, _ in clients_sharing_address(client=me)] == [flatmate.pk]
 
-            executor = MigrationExecutor(connection)
-            executor.migrate(before)  # and back: the plain values in their old columns
+            migrate(before)  # and back: the plain values in their old columns
             assert _raw("SELECT address_line1, city FROM kyc_kycprofile WHERE client_id = %s", [me.pk]) == (
                 STREET, CITY)
             assert _raw("SELECT address_line1 FROM kyc_historicalkycprofile WHERE client_id = %s",
                         [me.pk]) == (STREET,)
         finally:  # and forward again (the step after `before` is `after`), to the newest
-            executor = MigrationExecutor(connection)
-            executor.migrate(leaves)
+            migrate(newest)
             app_privileges_grant()

@@ -12,16 +12,16 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from crm.audit import app_privileges_grant
 from crm.lib import dbroles
-from crm.lib.envelope import DEFAULT_SCOPE, KeyError_, new_key
 from kyc.models import Submission, SubmissionStatus
 from kyc.services import submission_checks_record, submission_create
+from plumbing.envelope import DEFAULT_SCOPE, KeyError_, new_key
 from tests.factories import make_client
 from tests.kyc.conftest import documents, report, submit
+from tests.migrating import apps_at, leaves, migrate
 
 NUMBER = "P1234567"
 
@@ -106,17 +106,15 @@ def test_the_migration_encrypts_existing_rows_and_decrypts_them_on_the_way_back(
     before, after = [("kyc", "0007_published_questionnaire_answers")], [("kyc", "0008_submission_encrypted")]
     facts = {"facts": {"document_number": NUMBER, "surname": "ERIKSSON"}}
     with dbroles.as_owner():  # migrations are the schema owner's work, as `manage.py migrate` does them
-        executor = MigrationExecutor(connection)
-        leaves = executor.loader.graph.leaf_nodes()
+        newest = leaves()
         try:
-            executor.migrate(before)
-            Old = executor.loader.project_state(before).apps.get_model("kyc", "Submission")
+            migrate(before)
+            Old = apps_at(before).get_model("kyc", "Submission")
             old = Old.objects.create(client_id=kyc_world.client.pk, brand_id=kyc_world.brand.pk,
                                      due_at=timezone.now() + timedelta(days=1), document_number=NUMBER,
                                      report=facts, vendor_result={"ref": "v-1", "number": NUMBER})
 
-            executor = MigrationExecutor(connection)
-            executor.migrate(after)
+            migrate(after)
             raw = _raw(old)
             assert all(raw[c].startswith("enc1:") and NUMBER not in raw[c]
                        for c in ("document_number", "report", "vendor_result"))
@@ -124,11 +122,9 @@ def test_the_migration_encrypts_existing_rows_and_decrypts_them_on_the_way_back(
             assert (new.document_number, new.report, new.vendor_result["number"]) == (NUMBER, facts, NUMBER)
             assert Submission.objects.filter(document_number_hash=raw["hash"]).count() == 1
 
-            executor = MigrationExecutor(connection)
-            executor.migrate(before)  # and back: the plain values in their old columns
+            migrate(before)  # and back: the plain values in their old columns
             back = Old.objects.get(pk=old.pk)
             assert (back.document_number, back.report, back.vendor_result["ref"]) == (NUMBER, facts, "v-1")
         finally:  # and forward again (the step after `before` is `after`), to the newest
-            executor = MigrationExecutor(connection)
-            executor.migrate(leaves)
+            migrate(newest)
             app_privileges_grant()

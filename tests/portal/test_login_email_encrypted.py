@@ -12,15 +12,15 @@ import pytest
 from django.contrib.auth.hashers import make_password
 from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
-from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 
 from crm.audit import app_privileges_grant
 from crm.lib import dbroles
-from crm.lib.envelope import DEFAULT_SCOPE, SEARCH_SCOPE, new_key
 from crm.lib.fieldcrypt import keyed_hash
+from plumbing.envelope import DEFAULT_SCOPE, SEARCH_SCOPE, new_key
 from portal.models import ClientLogin
 from tests.factories import make_client
+from tests.migrating import apps_at, leaves, migrate
 from tests.portal.conftest import sign_in
 
 EMAIL = "nadia.hassan@example.com"
@@ -85,25 +85,21 @@ def test_the_migration_encrypts_existing_logins_and_decrypts_them_on_the_way_bac
     before, after = [("portal", "0004_notification_event_no_constraint")], [("portal", "0005_login_email_encrypted")]
     client = make_client()
     with dbroles.as_owner():  # migrations are the schema owner's work, as `manage.py migrate` does them
-        executor = MigrationExecutor(connection)
-        leaves = executor.loader.graph.leaf_nodes()
+        newest = leaves()
         try:
-            executor.migrate(before)
-            Old = executor.loader.project_state(before).apps.get_model("portal", "ClientLogin")
+            migrate(before)
+            Old = apps_at(before).get_model("portal", "ClientLogin")
             old = Old.objects.create(client_id=client.pk, brand_id=client.brand_id, email="Nadia.Hassan@Example.com",
                                      password=make_password("x-Unused-pw-1"))
 
-            executor = MigrationExecutor(connection)
-            executor.migrate(after)
+            migrate(after)
             email, email_hash = _stored(old)
             assert email.startswith("enc1:") and "nadia" not in email.lower()
             assert email_hash == keyed_hash(EMAIL, kind="email")
             assert ClientLogin.objects.get(pk=old.pk).email == "Nadia.Hassan@Example.com"
 
-            executor = MigrationExecutor(connection)
-            executor.migrate(before)  # and back: the plain address in its old column
+            migrate(before)  # and back: the plain address in its old column
             assert Old.objects.get(pk=old.pk).email == "Nadia.Hassan@Example.com"
         finally:  # and forward again (the step after `before` is `after`), to the newest
-            executor = MigrationExecutor(connection)
-            executor.migrate(leaves)
+            migrate(newest)
             app_privileges_grant()

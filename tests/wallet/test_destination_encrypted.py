@@ -19,19 +19,19 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.test import Client as HttpClient
 from django.urls import reverse
 from django.utils import timezone
 
 from crm.audit import app_privileges_grant
 from crm.lib import dbroles
-from crm.lib.envelope import DEFAULT_SCOPE, SEARCH_SCOPE, new_key
 from crm.lib.fieldcrypt import keyed_hash
 from crm.lib.money import Money
+from plumbing.envelope import DEFAULT_SCOPE, SEARCH_SCOPE, new_key
 from portal.models import ClientLogin
 from portal.services import portal_email_verify, verification_token
 from tests.factories import make_client
+from tests.migrating import leaves, migrate
 from tests.portal.conftest import (  # noqa: F401 - fixtures
     _portal_budgets,
     brand,
@@ -211,10 +211,9 @@ def test_the_migration_encrypts_existing_destinations_and_decrypts_them_on_the_w
                                 destination={"bank_wire": "gb82 west 1234 5698 7654 32"})
     card = withdrawal_request(client=w.client, amount=Money("50", "USD"), method=w.ewallet, destination=EWALLET)
     with dbroles.as_owner():  # migrations are the schema owner's work, as `manage.py migrate` does them
-        executor = MigrationExecutor(connection)
-        leaves = executor.loader.graph.leaf_nodes()
+        newest = leaves()
         try:
-            executor.migrate(before)
+            migrate(before)
             with connection.cursor() as cursor:
                 cursor.execute("SELECT destination, destination_fingerprint FROM wallet_withdrawal "
                                "WHERE id = ANY(%s) ORDER BY id", [[payout.pk, card.pk]])
@@ -228,8 +227,7 @@ def test_the_migration_encrypts_existing_destinations_and_decrypts_them_on_the_w
             assert [r[1] for r in rows] == [_legacy("iban", IBAN), _legacy("ewallet", "ANN.LEE@WALLET.EXAMPLE")]
             assert deposit_fp == _legacy("iban", IBAN) and len(md5) == 32
 
-            executor = MigrationExecutor(connection)
-            executor.migrate(after)
+            migrate(after)
             stored = _stored(payout)
             assert stored[0].startswith("enc1:") and IBAN not in stored[0]
             assert stored[1] == keyed_hash({"bank_wire": IBAN}, kind="instrument")
@@ -240,13 +238,10 @@ def test_the_migration_encrypts_existing_destinations_and_decrypts_them_on_the_w
                                [card.pk])
                 assert cursor.fetchone()[0] == keyed_hash(EWALLET, kind="instrument")
 
-            executor = MigrationExecutor(connection)
-            executor.migrate(before)  # and back again, then forward
-            executor = MigrationExecutor(connection)
-            executor.migrate(after)
+            migrate(before)  # and back again, then forward
+            migrate(after)
             assert Withdrawal.objects.get(pk=payout.pk).destination == {"bank_wire": IBAN}
             assert _stored(payout)[1] == Deposit.objects.get(pk=paid_in.pk).instrument_fingerprint
         finally:
-            executor = MigrationExecutor(connection)
-            executor.migrate(leaves)
+            migrate(newest)
             app_privileges_grant()
