@@ -1,5 +1,6 @@
 """What the simulators of outside systems share: the MT5 trade server (trading.simulator), the
-payment providers (wallet.psp_simulator, wallet.praxis_simulator) and the KYC vendor (kyc.vendor_simulator).
+payment providers (wallet.psp_simulator, wallet.praxis_simulator, wallet.paysafe_simulator,
+wallet.coinspaid_simulator) and the KYC vendor (kyc.vendor_simulator).
 
 Each simulator is its own process, started beside the CRM and reached only over a socket, as the
 real system would be. So this package is standard library only and imports nothing of Django or
@@ -13,8 +14,10 @@ the CRM (an import-linter contract in pyproject.toml holds it and the simulators
 * run.py     the command line's common options and the ``__main__`` loop: print one "listening"
              JSON line, serve until SIGTERM or SIGINT, then close; and how a set-up command
              waits for a simulator to answer (``wait_for_health``)
-* provider.py the skeleton of a payment provider's simulator (the PSP's, Praxis's): an app around
-             an engine that keeps its notifications, a handler that answers the health check
+* provider.py the skeleton of a payment provider's simulator (the PSP's, Praxis's, Paysafe's,
+             CoinsPaid's): an app around an engine that keeps its notifications (and the
+             outbox that keeps them: queued as the fault plan says, retried with backoff), a
+             handler that answers the health check
              and the control API and leaves the provider's own paths to the simulator, the
              hosted pages' HTML
 """

@@ -1,13 +1,16 @@
 """The skeleton every payment provider's simulator shares (wallet.psp_simulator,
-wallet.praxis_simulator, and the next one): an app around an engine that keeps its notifications, a
-request handler that routes the health check and the control API and leaves the provider's own
-paths to the simulator, and the hosted pages' HTML.
+wallet.praxis_simulator, wallet.paysafe_simulator, wallet.coinspaid_simulator, and the next one):
+an app around an engine that keeps its notifications, a request handler that routes the health
+check and the control API and leaves the provider's own paths to the simulator, and the hosted
+pages' HTML.
 
 A provider simulator is three pieces:
 
 * an engine (the simulator's own module, no HTTP) that keeps the notifications as dicts in
   ``webhooks`` (each with its ``id`` and ``url``) and answers ``due_webhooks()``,
   ``signed(hook)``, ``webhook_result(hook, status)`` and ``release_held()`` (``WebhookEngine``);
+  ``WebhookOutbox`` is all of that but ``signed``: the engine queues a notification with
+  ``webhook_add`` and the webhook fault rules (drop aside) are applied there;
 * a ``ProviderApp`` subclass that makes the engine and says what its control token is;
 * a ``ProviderHandler`` subclass whose ``route`` answers the provider's API and hosted pages, and
   whose ``control`` answers the control paths of its own (a chargeback, say). The handler answers
@@ -25,11 +28,12 @@ import abc
 import hmac
 import html
 import json
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from simkit.app import SimApp
+from simkit.app import SimApp, delivered, retry_delay
 from simkit.faults import Fault, FaultPlan
 from simkit.http import SimError, SimHandler, SimHTTPServer
 
@@ -48,6 +52,60 @@ class WebhookEngine(Protocol):
     def webhook_result(self, hook: dict[str, Any], status: int | None) -> None: ...
 
     def release_held(self) -> int: ...
+
+
+class WebhookOutbox:
+    """The notifications of a simulator's engine, as ``ProviderApp`` wants them kept (``WebhookEngine``):
+    dicts in ``webhooks``, each with its ``id``, ``url``, ``body`` (the JSON text), ``state``
+    (pending, held, delivered, failed), ``attempts``, ``next_at`` and ``last_status``. The engine
+    sets ``faults``, ``webhook_attempts`` and ``webhook_backoff`` and queues with ``webhook_add``."""
+
+    faults: FaultPlan
+    webhooks: list[dict[str, Any]]
+    webhook_attempts: int
+    webhook_backoff: float
+
+    def webhook_add(self, hook_id: str, url: str, body: str, **fields: Any) -> None:
+        """Queue ``body`` for ``url`` as the fault plan says (the caller has taken ``drop_webhooks``):
+        signed with a wrong secret (``webhook_bad_signature``), sent more than once
+        (``duplicate_webhooks``, ``copies``), held back until the rule has fired ``count`` times or
+        the control API flushes it, then sent newest first (``reorder_webhooks``). ``fields`` are
+        kept on the notification (its type, event id, reference: what ``GET /_sim/webhooks`` shows)."""
+        bad = self.faults.take("webhook_bad_signature") is not None
+        duplicate = self.faults.take("duplicate_webhooks")
+        copies = 1 + (int(duplicate.params.get("copies", 1)) if duplicate is not None else 0)
+        reorder = self.faults.take("reorder_webhooks")
+        for n in range(copies):
+            self.webhooks.append({"id": f"{hook_id}#{n}", "url": url, "body": body, "bad_signature": bad, **fields,
+                                  "attempts": 0, "next_at": 0.0, "state": "held" if reorder is not None else "pending",
+                                  "last_status": None})
+        if reorder is not None and reorder.count is not None and reorder.fired >= reorder.count:
+            self.release_held()
+
+    def release_held(self) -> int:
+        """The held notifications go out, newest first."""
+        held = [h for h in self.webhooks if h["state"] == "held"]
+        base = time.time()
+        for offset, hook in enumerate(reversed(held)):
+            hook["state"], hook["next_at"] = "pending", base + offset * 0.05
+        return len(held)
+
+    def due_webhooks(self) -> list[dict[str, Any]]:
+        now = time.time()
+        return sorted((h for h in self.webhooks if h["state"] == "pending" and h["next_at"] <= now),
+                      key=lambda h: h["next_at"])
+
+    def webhook_result(self, hook: dict[str, Any], status: int | None) -> None:
+        """One attempt's answer: delivered on a 2xx, failed for good after ``webhook_attempts``, else
+        due again after the backoff (doubling)."""
+        hook["attempts"] += 1
+        hook["last_status"] = status
+        if delivered(status):
+            hook["state"] = "delivered"
+        elif hook["attempts"] >= self.webhook_attempts:
+            hook["state"] = "failed"
+        else:
+            hook["next_at"] = time.time() + retry_delay(self.webhook_backoff, hook["attempts"])
 
 
 class ProviderApp(SimApp):

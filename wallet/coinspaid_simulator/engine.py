@@ -8,13 +8,13 @@ import hashlib
 import hmac
 import json
 import secrets
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 from simkit.http import SimError
+from simkit.provider import WebhookOutbox
 
 from .faults import FaultPlan
 
@@ -57,7 +57,7 @@ class Merchant:
     control_token: str
 
 
-class Engine:
+class Engine(WebhookOutbox):
     def __init__(self, merchant: Merchant, faults: FaultPlan, *, webhook_attempts: int = 8,
                  webhook_backoff: float = 1.0, callback_url: str = "") -> None:
         self.merchant, self.faults = merchant, faults
@@ -232,48 +232,15 @@ class Engine:
     def send(self, url: str, doc: dict[str, Any]) -> None:
         if self.faults.take("drop_webhooks") is not None:
             return
-        body = json.dumps(doc, separators=(",", ":"))
-        bad = self.faults.take("webhook_bad_signature") is not None
-        duplicate = self.faults.take("duplicate_webhooks")
-        copies = 1 + (int(duplicate.params.get("copies", 1)) if duplicate is not None else 0)
-        reorder = self.faults.take("reorder_webhooks")
-        for n in range(copies):
-            self.webhooks.append({"id": f"cb_{secrets.token_hex(6)}#{n}", "url": url, "body": body,
-                                  "bad_signature": bad, "type": f"{doc.get('type')}.{doc.get('status')}",
-                                  "event_id": f"{doc.get('id')}:{doc.get('status')}", "foreign_id": _foreign(doc),
-                                  "attempts": 0, "next_at": 0.0, "state": "held" if reorder is not None else "pending",
-                                  "last_status": None})
-        if reorder is not None and reorder.count is not None and reorder.fired >= reorder.count:
-            self.release_held()
-
-    def release_held(self) -> int:
-        """The held callbacks go out, newest first."""
-        held = [h for h in self.webhooks if h["state"] == "held"]
-        base = time.time()
-        for offset, hook in enumerate(reversed(held)):
-            hook["state"], hook["next_at"] = "pending", base + offset * 0.05
-        return len(held)
-
-    def due_webhooks(self) -> list[dict[str, Any]]:
-        now = time.time()
-        return sorted((h for h in self.webhooks if h["state"] == "pending" and h["next_at"] <= now),
-                      key=lambda h: h["next_at"])
+        self.webhook_add(f"cb_{secrets.token_hex(6)}", url, json.dumps(doc, separators=(",", ":")),
+                         type=f"{doc.get('type')}.{doc.get('status')}", event_id=f"{doc.get('id')}:{doc.get('status')}",
+                         foreign_id=_foreign(doc))
 
     def signed(self, hook: Mapping[str, Any]) -> tuple[bytes, dict[str, str]]:
         secret = self.merchant.api_secret if not hook.get("bad_signature") else "not-the-secret"
         body = hook["body"].encode()
         return body, {"Content-Type": "application/json", "X-Processing-Key": self.merchant.api_key,
                       "X-Processing-Signature": signature(body, secret)}
-
-    def webhook_result(self, hook: dict[str, Any], status: int | None) -> None:
-        hook["attempts"] += 1
-        hook["last_status"] = status
-        if status is not None and 200 <= status < 300:
-            hook["state"] = "delivered"
-        elif hook["attempts"] >= self.webhook_attempts:
-            hook["state"] = "failed"
-        else:
-            hook["next_at"] = time.time() + self.webhook_backoff * (2 ** (hook["attempts"] - 1))
 
     def notify_unknown(self, url: str = "") -> dict[str, Any]:
         """A correctly signed confirmed deposit to an address nobody asked for."""

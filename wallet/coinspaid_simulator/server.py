@@ -1,50 +1,40 @@
 """HTTP front of the CoinsPaid simulator: the merchant API (``/api/v2/``), the client's test wallet
 page (``/wallet``), the control API (``/_sim/``) and the thread that delivers callbacks (see
-__init__.py)."""
+__init__.py); the skeleton is every provider simulator's (simkit.provider)."""
 
 from __future__ import annotations
 
-import hmac
 import html
-import json
 import time
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
-from simkit.app import SimApp
-from simkit.http import SimError, SimHandler, SimHTTPServer
+from simkit.http import SimError, SimHTTPServer
+from simkit.provider import ProviderApp, ProviderHandler, json_object
 
 from .engine import SCENARIOS, Engine, Merchant
-from .faults import FaultPlan, parse
+from .faults import parse
 
-MAX_BODY = 256 * 1024
 API = "/api/v2"
 ROUTES = {("POST", "/addresses/take"), ("POST", "/withdrawal/crypto"), ("GET", "/transactions/info"),
           ("POST", "/transactions/info")}
 
 
-class App(SimApp):
+class App(ProviderApp):
     name = "coinspaidsim"
+    engine: Engine
 
     def __init__(self, merchant: Merchant, *, verbose: bool = False, **engine_options: Any) -> None:
-        super().__init__(verbose=verbose)
+        super().__init__(parse_fault=parse, verbose=verbose)
         self.merchant = merchant
-        self.faults = FaultPlan()
         self.engine = Engine(merchant, self.faults, **engine_options)
 
-    def due_webhooks(self) -> list[dict[str, Any]]:
-        return [dict(h) for h in self.engine.due_webhooks()]
-
-    def signed(self, hook: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
-        return self.engine.signed(hook)
-
-    def webhook_result(self, hook: dict[str, Any], status: int | None) -> None:
-        live = next((h for h in self.engine.webhooks if h["id"] == hook["id"]), None)
-        if live is not None:
-            self.engine.webhook_result(live, status)
+    @property
+    def control_token(self) -> str:
+        return self.merchant.control_token
 
 
-class Handler(SimHandler):
+class Handler(ProviderHandler):
     server_version = "CoinsPaidSimulator"
     log_name = "coinspaidsim"
 
@@ -57,32 +47,22 @@ class Handler(SimHandler):
         # CoinsPaid's error answer: {"errors": {"<field or code>": "<message>"}}.
         self.send_json(status, {"errors": {code: message}})
 
-    def handle_request(self, method: str) -> None:
-        path = urlsplit(self.path).path.rstrip("/") or "/"
-        raw = self.read_body(MAX_BODY)
-        if raw is None:
-            return
-        if path.startswith("/_sim/"):
-            self._control(method, path, raw)
-        elif path == "/wallet":
+    def route(self, method: str, path: str, query: str, raw: bytes) -> bool:
+        if path == "/wallet":
             self._wallet(method, raw)
         elif path.startswith(API + "/") and (method, path[len(API):]) in ROUTES:
             self._merchant(path[len(API):], raw)
-        elif path in ("/healthz", API + "/ping"):
+        elif path == API + "/ping":
             self.send_json(200, {"ok": True})
         else:
-            raise SimError(404, "not_found", "no such path")
+            return False
+        return True
 
     # -- merchant API -----------------------------------------------------------------------------
     def _merchant(self, route: str, raw: bytes) -> None:
         engine = self.app.engine
         engine.check(self.headers.get("X-Processing-Key", ""), self.headers.get("X-Processing-Signature", ""), raw)
-        try:
-            doc = json.loads(raw) if raw else {}
-        except ValueError:
-            raise SimError(400, "bad_json", "the body is not JSON") from None
-        if not isinstance(doc, dict):
-            raise SimError(400, "bad_json", "the body must be a JSON object")
+        doc = json_object(raw) if raw else {}
         faults = self.app.faults
         if self.injected(faults, route):
             return
@@ -133,40 +113,21 @@ class Handler(SimHandler):
         self.send(200, page.encode(), "text/html; charset=utf-8")
 
     # -- control API ------------------------------------------------------------------------------
-    def _control(self, method: str, path: str, raw: bytes) -> None:
-        if not hmac.compare_digest(self.headers.get("X-Sim-Token", ""), self.app.merchant.control_token):
-            raise SimError(403, "forbidden", "X-Sim-Token is wrong")
-        try:
-            body = json.loads(raw) if raw else {}
-        except ValueError:
-            raise SimError(400, "bad_json", "the body is not JSON") from None
+    def control(self, method: str, path: str, body: dict[str, Any]) -> Any:
         engine = self.app.engine
-        with self.app.lock:
-            listed = self.faults_route(self.app.faults, method, path, body, parse)
-            if listed is not None:
-                result: Any = listed
-            elif path == "/_sim/settings":
-                if method == "POST" and "callback_url" in body:
-                    engine.callback_url = str(body.get("callback_url") or "")
-                result = {"callback_url": engine.callback_url}
-            elif path == "/_sim/pay":
-                result = engine.pay(str(body.get("address", "")), body.get("amount"),
-                                    currency=str(body.get("currency") or ""),
-                                    scenario=str(body.get("scenario") or "confirm"),
-                                    riskscore=str(body.get("riskscore") or "0.12"))
-            elif path == "/_sim/confirm":
-                result = engine.confirm(str(body.get("address", "")), bool(body.get("approve", True)))
-            elif path == "/_sim/notify_unknown":
-                result = engine.notify_unknown(str(body.get("url", "")))
-            elif path == "/_sim/webhooks/flush":
-                result = {"released": engine.release_held()}
-            elif path == "/_sim/webhooks":
-                result = {"webhooks": [{k: v for k, v in h.items() if k != "body"} | {"body": json.loads(h["body"])}
-                                       for h in engine.webhooks]}
-            else:
-                raise SimError(404, "not_found", f"unknown control path {path}")
-        self.app.wake.set()
-        self.send_json(200, result)
+        if path == "/_sim/settings":
+            if method == "POST" and "callback_url" in body:
+                engine.callback_url = str(body.get("callback_url") or "")
+            return {"callback_url": engine.callback_url}
+        if path == "/_sim/pay":
+            return engine.pay(str(body.get("address", "")), body.get("amount"), currency=str(body.get("currency") or ""),
+                              scenario=str(body.get("scenario") or "confirm"),
+                              riskscore=str(body.get("riskscore") or "0.12"))
+        if path == "/_sim/confirm":
+            return engine.confirm(str(body.get("address", "")), bool(body.get("approve", True)))
+        if path == "/_sim/notify_unknown":
+            return engine.notify_unknown(str(body.get("url", "")))
+        return super().control(method, path, body)
 
 
 def serve(app: App, host: str, port: int) -> SimHTTPServer:

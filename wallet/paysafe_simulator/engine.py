@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from simkit.app import retry_delay
 from simkit.http import SimError
+from simkit.provider import WebhookOutbox
 
 from .faults import FaultPlan
 
@@ -54,7 +54,7 @@ class Merchant:
     control_token: str
 
 
-class Engine:
+class Engine(WebhookOutbox):
     def __init__(self, merchant: Merchant, faults: FaultPlan, *, webhook_attempts: int = 8,
                  webhook_backoff: float = 1.0, base_url: str = "", webhook_url: str = "") -> None:
         self.merchant, self.faults = merchant, faults
@@ -239,48 +239,18 @@ class Engine:
         url = url or self.webhook_url
         if not url or self.faults.take("drop_webhooks") is not None:
             return None
-        event = {"id": str(uuid.uuid4()), "type": event_type.rsplit("_", 1)[0], "eventType": event_type,
+        event_id = str(uuid.uuid4())
+        event = {"id": event_id, "type": event_type.rsplit("_", 1)[0], "eventType": event_type,
                  "resourceId": obj.get("id"), "mode": "test", "eventDate": _now(), "attemptNumber": 1,
                  "payload": self.public(obj)}
-        body = json.dumps(event, separators=(",", ":"))
-        bad = self.faults.take("webhook_bad_signature") is not None
-        duplicate = self.faults.take("duplicate_webhooks")
-        copies = 1 + (int(duplicate.params.get("copies", 1)) if duplicate is not None else 0)
-        reorder = self.faults.take("reorder_webhooks")
-        for n in range(copies):
-            self.webhooks.append({"id": f"{event['id']}#{n}", "url": url, "body": body, "bad_signature": bad,
-                                  "type": event_type, "event_id": event["id"], "merchant_ref": obj.get("merchantRefNum"),
-                                  "attempts": 0, "next_at": 0.0, "state": "held" if reorder is not None else "pending",
-                                  "last_status": None})
-        if reorder is not None and reorder.count is not None and reorder.fired >= reorder.count:
-            self.release_held()
+        self.webhook_add(event_id, url, json.dumps(event, separators=(",", ":")), type=event_type,
+                         event_id=event_id, merchant_ref=obj.get("merchantRefNum"))
         return event
-
-    def release_held(self, now: float = 0.0) -> int:
-        """The held webhooks go out, newest first."""
-        held = [h for h in self.webhooks if h["state"] == "held"]
-        for offset, hook in enumerate(reversed(held)):
-            hook["state"], hook["next_at"] = "pending", now + offset * 0.05
-        return len(held)
-
-    def due_webhooks(self, now: float) -> list[dict[str, Any]]:
-        return sorted((h for h in self.webhooks if h["state"] == "pending" and h["next_at"] <= now),
-                      key=lambda h: h["next_at"])
 
     def signed(self, hook: Mapping[str, Any]) -> tuple[bytes, dict[str, str]]:
         key = self.merchant.hmac_key if not hook.get("bad_signature") else "not-the-hmac-key"
         body = str(hook["body"]).encode()
         return body, {"Content-Type": "application/json", "Signature": hmac_signature(body, key)}
-
-    def webhook_result(self, hook: dict[str, Any], status: int | None, now: float) -> None:
-        hook["attempts"] += 1
-        hook["last_status"] = status
-        if status is not None and 200 <= status < 300:
-            hook["state"] = "delivered"
-        elif hook["attempts"] >= self.webhook_attempts:
-            hook["state"] = "failed"
-        else:
-            hook["next_at"] = now + retry_delay(self.webhook_backoff, hook["attempts"])
 
     def notify_unknown(self, url: str = "") -> dict[str, Any]:
         """A correctly signed PAYMENT_COMPLETED for a reference nobody asked for."""

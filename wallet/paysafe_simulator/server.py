@@ -1,48 +1,39 @@
 """HTTP front of the Paysafe simulator: the Payments API (``/paymenthub/v1/``), the wallet's
 redirect page (``/wallet/``), the control API (``/_sim/``) and the thread that delivers webhooks
-(see __init__.py)."""
+(see __init__.py); the skeleton is every provider simulator's (simkit.provider)."""
 
 from __future__ import annotations
 
-import hmac
 import html
 import json
 import time
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
-from simkit.app import SimApp
-from simkit.http import SimError, SimHandler, SimHTTPServer
+from simkit.http import SimError, SimHTTPServer
+from simkit.provider import ProviderApp, ProviderHandler, html_page
 
 from .engine import ACCOUNT_APPROVE, ACCOUNT_DECLINE, ACCOUNT_PENDING, ACCOUNT_VERIFY, Engine, Merchant
-from .faults import FaultPlan, parse
+from .faults import parse
 
-MAX_BODY = 256 * 1024
 API = "/paymenthub/v1"
 
 
-class App(SimApp):
+class App(ProviderApp):
     name = "paysafesim"
+    engine: Engine
 
     def __init__(self, merchant: Merchant, *, verbose: bool = False, **engine_options: Any) -> None:
-        super().__init__(verbose=verbose)
+        super().__init__(parse_fault=parse, verbose=verbose)
         self.merchant = merchant
-        self.faults = FaultPlan()
         self.engine = Engine(merchant, self.faults, **engine_options)
 
-    def due_webhooks(self) -> list[dict[str, Any]]:
-        return [dict(h) for h in self.engine.due_webhooks(time.time())]
-
-    def signed(self, hook: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
-        return self.engine.signed(hook)
-
-    def webhook_result(self, hook: dict[str, Any], status: int | None) -> None:
-        live = next((h for h in self.engine.webhooks if h["id"] == hook["id"]), None)
-        if live is not None:
-            self.engine.webhook_result(live, status, time.time())
+    @property
+    def control_token(self) -> str:
+        return self.merchant.control_token
 
 
-class Handler(SimHandler):
+class Handler(ProviderHandler):
     server_version = "PaysafeSimulator"
     log_name = "paysafesim"
 
@@ -51,22 +42,14 @@ class Handler(SimHandler):
         app: App = self.server.app
         return app
 
-    def handle_request(self, method: str) -> None:
-        url = urlsplit(self.path)
-        path = url.path.rstrip("/") or "/"
-        raw = self.read_body(MAX_BODY)
-        if raw is None:
-            return
-        if path.startswith("/_sim/"):
-            self._control(method, path, raw)
-        elif path.startswith("/wallet/"):
+    def route(self, method: str, path: str, query: str, raw: bytes) -> bool:
+        if path.startswith("/wallet/"):
             self._page(method, path, raw)
         elif path.startswith(API + "/"):
-            self._api(method, path[len(API):], url.query, raw)
-        elif path == "/healthz":
-            self.send_json(200, {"ok": True})
+            self._api(method, path[len(API):], query, raw)
         else:
-            raise SimError(404, "not_found", "no such path")
+            return False
+        return True
 
     # -- the Payments API -------------------------------------------------------------------------
     def _api(self, method: str, path: str, query: str, raw: bytes) -> None:
@@ -140,40 +123,17 @@ class Handler(SimHandler):
         self.send(303, b"", "text/plain", {"Location": str(back)})
 
     # -- control API ------------------------------------------------------------------------------
-    def _control(self, method: str, path: str, raw: bytes) -> None:
-        if not hmac.compare_digest(self.headers.get("X-Sim-Token", ""), self.app.merchant.control_token):
-            raise SimError(403, "forbidden", "X-Sim-Token is wrong")
-        try:
-            body = json.loads(raw) if raw else {}
-        except ValueError:
-            raise SimError(400, "bad_json", "the body is not JSON") from None
+    def control(self, method: str, path: str, body: dict[str, Any]) -> Any:
         engine = self.app.engine
-        with self.app.lock:
-            listed = self.faults_route(self.app.faults, method, path, body, parse)
-            if listed is not None:
-                result: Any = listed
-            elif path == "/_sim/config":
-                if method == "POST" and "webhook_url" in body:
-                    engine.webhook_url = str(body["webhook_url"] or "")
-                result = {"webhook_url": engine.webhook_url}
-            elif path == "/_sim/complete":
-                result = engine.complete(str(body.get("merchantRefNum", "")), bool(body.get("approve", True)))
-            elif path == "/_sim/notify_unknown":
-                result = engine.notify_unknown(str(body.get("url", "")))
-            elif path == "/_sim/webhooks/flush":
-                result = {"released": engine.release_held(time.time())}
-            elif path == "/_sim/webhooks":
-                result = {"webhooks": [{k: v for k, v in h.items() if k != "body"} | {"body": json.loads(h["body"])}
-                                       for h in engine.webhooks]}
-            else:
-                raise SimError(404, "not_found", f"unknown control path {path}")
-        self.app.wake.set()
-        self.send_json(200, result)
-
-
-def _html_page(title: str, inner: str) -> str:
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
-            f"<body><main><h1>{html.escape(title)}</h1>{inner}</main></body></html>")
+        if path == "/_sim/config":
+            if method == "POST" and "webhook_url" in body:
+                engine.webhook_url = str(body["webhook_url"] or "")
+            return {"webhook_url": engine.webhook_url}
+        if path == "/_sim/complete":
+            return engine.complete(str(body.get("merchantRefNum", "")), bool(body.get("approve", True)))
+        if path == "/_sim/notify_unknown":
+            return engine.notify_unknown(str(body.get("url", "")))
+        return super().control(method, path, body)
 
 
 def _amount(handle: dict[str, Any]) -> str:
@@ -185,7 +145,7 @@ def _amount(handle: dict[str, Any]) -> str:
 def _login_page(handle: dict[str, Any], *, error: str = "") -> str:
     wallet = "Skrill" if handle["paymentType"] == "SKRILL" else "Neteller"
     if handle["status"] != "INITIATED":
-        return _html_page(f"{wallet} (simulator)", "<p>This payment is finished already.</p>")
+        return html_page(f"{wallet} (simulator)", "<p>This payment is finished already.</p>")
     given = (handle.get(handle["paymentType"].lower()) or {}).get("consumerId", "")
     problem = f"<p role='alert'>{html.escape(error)}</p>" if error else ""
     hints = (f"<section data-test-hints><h2>Test accounts (simulator)</h2><ul>"
@@ -194,7 +154,7 @@ def _login_page(handle: dict[str, Any], *, error: str = "") -> str:
              f"<li><code>{ACCOUNT_VERIFY}</code> asks for a second step: approve or fail it on the next page</li>"
              f"<li><code>{ACCOUNT_PENDING}</code> pays, the payment stays pending</li>"
              "<li>Any password.</li></ul></section>")
-    return _html_page(f"Pay {_amount(handle)} with {wallet}", (
+    return html_page(f"Pay {_amount(handle)} with {wallet}", (
         f"{problem}<form method='post' action='/wallet/{html.escape(handle['paymentHandleToken'])}'>"
         f"<label>E-mail <input name='account' type='email' autocomplete='email' value='{html.escape(given)}' required>"
         "</label><label>Password <input name='password' type='password'></label>"
@@ -203,7 +163,7 @@ def _login_page(handle: dict[str, Any], *, error: str = "") -> str:
 
 def _verify_page(handle: dict[str, Any]) -> str:
     action = f"/wallet/{html.escape(handle['paymentHandleToken'])}/verify"
-    return _html_page("Confirm the payment", f"<p>Your wallet asks you to confirm this payment.</p>"
+    return html_page("Confirm the payment", f"<p>Your wallet asks you to confirm this payment.</p>"
                       f"<form method='post' action='{action}'>"
                       "<button name='decision' value='approve'>Approve</button>"
                       "<button name='decision' value='fail'>Fail</button></form>")

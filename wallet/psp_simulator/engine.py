@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from simkit.http import SimError, sign
+from simkit.provider import WebhookOutbox
 
 from .config import SimConfig
 from .faults import FaultPlan
@@ -57,7 +58,7 @@ def parse_amount(value: Any, currency: str, field: str = "amount") -> Decimal:
     return amount
 
 
-class Engine:
+class Engine(WebhookOutbox):
     def __init__(self, config: SimConfig, faults: FaultPlan, *, state_dir: Path | None, today: dt.date,
                  webhook_attempts: int = 8, webhook_backoff: float = 1.0, crypto_confirm_seconds: float = 2.0,
                  base_url: str = "") -> None:
@@ -433,11 +434,6 @@ class Engine:
         self.held = []
         return len(held)
 
-    def due_webhooks(self) -> list[dict[str, Any]]:
-        now = time.time()
-        due = [h for h in self.webhooks if h["state"] == "pending" and h["next_at"] <= now]
-        return sorted(due, key=lambda h: h["next_at"])
-
     def signed(self, hook: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
         timestamp = str(int(time.time()))
         secret = self.config.webhook_secret if not hook.get("bad_signature") else "not-the-secret"
@@ -448,16 +444,6 @@ class Engine:
             "X-Psp-Signature": sign(secret, f"{timestamp}.{hook['body']}"),
         }
         return hook["body"].encode(), headers
-
-    def webhook_result(self, hook: dict[str, Any], status: int | None) -> None:
-        hook["attempts"] += 1
-        hook["last_status"] = status
-        if status is not None and 200 <= status < 300:
-            hook["state"] = "delivered"
-        elif hook["attempts"] >= self.webhook_attempts:
-            hook["state"] = "failed"
-        else:
-            hook["next_at"] = time.time() + self.webhook_backoff * (2 ** (hook["attempts"] - 1))
 
     def status(self) -> dict[str, Any]:
         counts: dict[str, int] = {}
