@@ -9,6 +9,7 @@ one that answers 403 or 404, fails here.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -47,8 +48,18 @@ def _opens(http: HttpClient, path: str) -> bool:
     return response.status_code == 200 and "html" in response.get("Content-Type", "")
 
 
-def reachable(http: HttpClient, pages: set[str]) -> set[str]:
-    """The top-level pages reached from the dashboard by following links, page by page."""
+def opened(http: HttpClient, paths: list[str]) -> dict[str, str]:
+    """The HTML of each of `paths` that opens (200, an HTML page) for the session: the pages it may open."""
+    pages = {}
+    for path in paths:
+        response = http.get(path)
+        if response.status_code == 200 and "html" in response.get("Content-Type", ""):
+            pages[path] = response.content.decode()
+    return pages
+
+
+def reachable(pages: dict[str, str]) -> set[str]:
+    """The pages of `pages` (path: its HTML) reached from the dashboard by following links, page by page."""
     seen: set[str] = set()
     todo = ["/"]
     while todo:
@@ -56,11 +67,10 @@ def reachable(http: HttpClient, pages: set[str]) -> set[str]:
         if path in seen:
             continue
         seen.add(path)
-        response = http.get(path)
-        if response.status_code != 200:
+        if path not in pages:
             continue
         parsed = PageParser(path)
-        parsed.feed(response.content.decode())
+        parsed.feed(pages[path])
         for link in parsed.links:
             target = urlsplit(link).path
             if target in pages and target not in seen:
@@ -84,34 +94,37 @@ def people(login_verified):
 
 
 @pytest.mark.parametrize("role", list(RoleCode.values))
-def test_every_page_a_role_may_open_is_reachable_from_its_navigation(people, role):
+def test_every_page_a_role_may_open_is_reachable_and_every_menu_entry_opens_for_the_role_it_is_shown_to(
+    people: dict[str, tuple[Any, HttpClient]], role: str,
+) -> None:
+    """One sweep of the role's pages for both (each page requested once, its HTML kept for the crawl
+    and the menu): they were two tests requesting the same pages three times over."""
+    from django.urls import reverse
+
     user, http = people[role]
-    pages = set(top_level_pages())
-    may_open = {p for p in pages if _opens(http, p)}
+    pages = top_level_pages()
+    may_open = opened(http, pages)
     assert "/" in may_open and "/clients/" in may_open
-    reached = reachable(http, may_open)
-    missing = sorted(may_open - reached)
+    reached = reachable(may_open)
+    missing = sorted(set(may_open) - reached)
     assert not missing, f"{role} may open these pages but no link leads to them: {missing}"
 
+    def opens(url: str) -> bool:  # a top-level page was requested above; any other is requested now
+        return url in may_open if url in pages else _opens(http, url)
 
-@pytest.mark.parametrize("role", list(RoleCode.values))
-def test_every_menu_entry_opens_for_the_role_it_is_shown_to(people, role):
-    user, http = people[role]
     items = nav_items_for(user)
     assert items, role
     shown = {item["key"] for item in items}
     for item in items:
-        assert _opens(http, item["url"]), f"{role} is shown {item['key']} ({item['url']}) but it does not open"
+        assert opens(item["url"]), f"{role} is shown {item['key']} ({item['url']}) but it does not open"
     # And the menu is the one the pages show.
-    html = http.get("/").content.decode()
+    html = may_open["/"]
     for item in items:
         assert f'href="{item["url"]}"' in html
     hidden = [i for i in NAVIGATION if i.key not in shown]
-    for item in hidden:
-        from django.urls import reverse
-
-        url = reverse(item.url_name)
-        assert not _opens(http, url), f"{role} may open {url} but its menu entry {item.key} is hidden"
+    for hidden_item in hidden:
+        url = reverse(hidden_item.url_name)
+        assert not opens(url), f"{role} may open {url} but its menu entry {hidden_item.key} is hidden"
 
 
 def test_the_menu_entries_name_pages_that_exist():
