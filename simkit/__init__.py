@@ -12,7 +12,8 @@ the CRM (an import-linter contract in pyproject.toml holds it and the simulators
 * app.py     the state a simulator's handlers share (lock, wake-up, stop) and the thread that
              delivers its webhooks with retries
 * run.py     the command line's common options and the ``__main__`` loop: print one "listening"
-             JSON line, serve until SIGTERM or SIGINT, then close; and how a set-up command
+             JSON line, serve until SIGTERM or SIGINT, then close; the credentials a simulator
+             keeps in its state directory (``state_credentials``); and how a set-up command
              waits for a simulator to answer (``wait_for_health``)
 * provider.py the skeleton of a payment provider's simulator (the PSP's, Praxis's, Paysafe's,
              CoinsPaid's): an app around an engine that keeps its notifications (and the

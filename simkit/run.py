@@ -3,12 +3,17 @@
 On start a simulator prints one JSON line, ``{"event": "listening", "host": ..., "port": ...}``
 and what else it wants known (a certificate, where its config is), so that a supervisor or a test
 learns the port (``--port 0`` picks a free one). SIGTERM and SIGINT stop it cleanly.
+
+A simulator with credentials keeps them in ``config.json`` in its ``--state-dir``
+(``state_credentials``: made on the first start, read as-is afterwards, options given winning for
+one run), where a set-up command reads them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import threading
 import time
@@ -16,8 +21,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from http.server import HTTPServer
+from pathlib import Path
 from types import FrameType
 from typing import Any
+
+CONFIG_NAME = "config.json"
 
 
 def arguments(prog: str, description: str | None, *, port: int) -> argparse.ArgumentParser:
@@ -38,6 +46,43 @@ def webhook_arguments(parser: argparse.ArgumentParser) -> None:
 def address(httpd: HTTPServer) -> tuple[str, int]:
     """The host and port the server listens on (the port the system picked for ``--port 0``)."""
     return str(httpd.server_address[0]), int(httpd.server_address[1])
+
+
+def public_url(httpd: HTTPServer, given: str) -> str:
+    """The base URL of the simulator's pages: ``given`` (``--public-url``), else ``http://host:port``."""
+    host, port = address(httpd)
+    return given.rstrip("/") or f"http://{host}:{port}"
+
+
+def state_dir_of(value: str) -> Path | None:
+    """The ``--state-dir`` given, resolved; None when none was (the simulator keeps all in memory)."""
+    return Path(value).resolve() if value else None
+
+
+def config_file(state_dir: Path | None) -> str:
+    """Where the credentials are, as the "listening" line says it ("" when in memory only)."""
+    return str(state_dir / CONFIG_NAME) if state_dir is not None else ""
+
+
+def state_credentials(state_dir: Path | None, fresh: Callable[[], dict[str, Any]], **given: str | None) -> dict[str, Any]:
+    """A simulator's credentials: ``config.json`` in ``state_dir`` as the first start wrote it from
+    ``fresh()`` (readable by its owner only), then the options ``given`` that are not empty, for
+    this run only. Without a state directory, ``fresh()`` in memory."""
+    path = state_dir / CONFIG_NAME if state_dir is not None else None
+    data: dict[str, Any] = {}
+    if path is not None and path.exists():
+        data = json.loads(path.read_text(encoding="utf-8"))
+    if not data:
+        data = fresh()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(data, fh, indent=2)
+            os.replace(tmp, path)
+    data.update({k: v for k, v in given.items() if v})
+    return data
 
 
 def serve_until_stopped(httpd: HTTPServer, *, announce: dict[str, Any] | None = None,

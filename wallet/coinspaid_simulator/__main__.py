@@ -7,38 +7,34 @@ Prints one JSON line, ``{"event": "listening", "host": ..., "port": ..., "api_ke
 
 from __future__ import annotations
 
-import json
-import os
 import secrets
 import sys
 from pathlib import Path
 from typing import Any
 
-from simkit.run import arguments, serve_until_stopped, webhook_arguments
+from simkit.run import (
+    arguments,
+    config_file,
+    serve_until_stopped,
+    state_credentials,
+    state_dir_of,
+    webhook_arguments,
+)
 
 from .engine import Merchant
 from .server import App, serve
 
-CONFIG_NAME = "config.json"
+
+def fresh_credentials() -> dict[str, Any]:
+    """The credentials of a first start."""
+    return {"api_key": "demo-" + secrets.token_hex(8), "api_secret": secrets.token_urlsafe(32),
+            "control_token": secrets.token_urlsafe(24)}
 
 
 def merchant_config(state_dir: Path | None, **given: str | None) -> Merchant:
     """The merchant's credentials: ``config.json`` in ``state_dir`` (made on first start), the
     options given winning for this run."""
-    path = state_dir / CONFIG_NAME if state_dir is not None else None
-    data: dict[str, Any] = {}
-    if path is not None and path.exists():
-        data = json.loads(path.read_text(encoding="utf-8"))
-    if not data:
-        data = {"api_key": "demo-" + secrets.token_hex(8), "api_secret": secrets.token_urlsafe(32),
-                "control_token": secrets.token_urlsafe(24)}
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, indent=2)
-            os.replace(path.with_suffix(".tmp"), path)
-    data.update({k: v for k, v in given.items() if v})
+    data = state_credentials(state_dir, fresh_credentials, **given)
     return Merchant(api_key=str(data["api_key"]), api_secret=str(data["api_secret"]),
                     control_token=str(data["control_token"]))
 
@@ -52,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--callback-url", default="", help="the merchant's callback URL (also set by /_sim/settings)")
     webhook_arguments(parser)
     args = parser.parse_args(argv)
-    state_dir = Path(args.state_dir).resolve() if args.state_dir else None
+    state_dir = state_dir_of(args.state_dir)
     merchant = merchant_config(state_dir, api_key=args.api_key, api_secret=args.api_secret,
                                control_token=args.control_token)
     app = App(merchant, verbose=args.verbose, webhook_attempts=args.webhook_attempts,
@@ -60,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     httpd = serve(app, args.host, args.port)
     app.start_background()
     return serve_until_stopped(httpd, on_stop=app.stopping.set, announce={
-        "api_key": merchant.api_key, "config": str(state_dir / CONFIG_NAME) if state_dir else ""})
+        "api_key": merchant.api_key, "config": config_file(state_dir)})
 
 
 if __name__ == "__main__":

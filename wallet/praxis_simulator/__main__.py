@@ -7,38 +7,35 @@ Prints one JSON line, ``{"event": "listening", "host": ..., "port": ..., "mercha
 
 from __future__ import annotations
 
-import json
-import os
 import secrets
 import sys
 from pathlib import Path
 from typing import Any
 
-from simkit.run import address, arguments, serve_until_stopped, webhook_arguments
+from simkit.run import (
+    arguments,
+    config_file,
+    public_url,
+    serve_until_stopped,
+    state_credentials,
+    state_dir_of,
+    webhook_arguments,
+)
 
 from .engine import Merchant
 from .server import App, serve
 
-CONFIG_NAME = "config.json"
+
+def fresh_credentials() -> dict[str, Any]:
+    """The credentials of a first start."""
+    return {"merchant_id": "API-Demo-Merchant", "application_key": "demo-app-" + secrets.token_hex(4),
+            "merchant_secret": secrets.token_urlsafe(24), "control_token": secrets.token_urlsafe(24)}
 
 
 def merchant_config(state_dir: Path | None, **given: str | None) -> Merchant:
     """The merchant's credentials: ``config.json`` in ``state_dir`` (made on first start), the
     options given winning for this run."""
-    path = state_dir / CONFIG_NAME if state_dir is not None else None
-    data: dict[str, Any] = {}
-    if path is not None and path.exists():
-        data = json.loads(path.read_text(encoding="utf-8"))
-    if not data:
-        data = {"merchant_id": "API-Demo-Merchant", "application_key": "demo-app-" + secrets.token_hex(4),
-                "merchant_secret": secrets.token_urlsafe(24), "control_token": secrets.token_urlsafe(24)}
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, indent=2)
-            os.replace(path.with_suffix(".tmp"), path)
-    data.update({k: v for k, v in given.items() if v})
+    data = state_credentials(state_dir, fresh_credentials, **given)
     return Merchant(merchant_id=str(data["merchant_id"]), application_key=str(data["application_key"]),
                     merchant_secret=str(data["merchant_secret"]), control_token=str(data["control_token"]))
 
@@ -53,17 +50,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--control-token", default=None)
     webhook_arguments(parser)
     args = parser.parse_args(argv)
-    state_dir = Path(args.state_dir).resolve() if args.state_dir else None
+    state_dir = state_dir_of(args.state_dir)
     merchant = merchant_config(state_dir, merchant_id=args.merchant_id, application_key=args.application_key,
                                merchant_secret=args.merchant_secret, control_token=args.control_token)
     app = App(merchant, verbose=args.verbose, webhook_attempts=args.webhook_attempts,
               webhook_backoff=args.webhook_backoff)
     httpd = serve(app, args.host, args.port)
-    host, port = address(httpd)
-    app.engine.base_url = args.public_url.rstrip("/") or f"http://{host}:{port}"
+    app.engine.base_url = public_url(httpd, args.public_url)
     app.start_background()
     return serve_until_stopped(httpd, on_stop=app.stopping.set, announce={
-        "merchant_id": merchant.merchant_id, "config": str(state_dir / CONFIG_NAME) if state_dir else ""})
+        "merchant_id": merchant.merchant_id, "config": config_file(state_dir)})
 
 
 if __name__ == "__main__":

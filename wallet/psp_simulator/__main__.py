@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from pathlib import Path
 
-from simkit.run import address, arguments, serve_until_stopped, webhook_arguments
+from simkit.run import (
+    arguments,
+    config_file,
+    public_url,
+    serve_until_stopped,
+    state_dir_of,
+    webhook_arguments,
+)
 
-from .config import CONFIG_NAME, load_or_create
+from .config import load_or_create
 from .server import App, serve
 
 
@@ -30,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crypto-confirm-seconds", type=float, default=2.0)
     args = parser.parse_args(argv)
 
-    state_dir = Path(args.state_dir).resolve() if args.state_dir else None
+    state_dir = state_dir_of(args.state_dir)
     config = load_or_create(state_dir, api_key=args.api_key, api_secret=args.api_secret,
                             webhook_secret=args.webhook_secret, control_token=args.control_token)
     today = dt.date.fromisoformat(args.business_date) if args.business_date else dt.datetime.now(dt.UTC).date()
@@ -38,8 +44,7 @@ def main(argv: list[str] | None = None) -> int:
               webhook_attempts=args.webhook_attempts, webhook_backoff=args.webhook_backoff,
               crypto_confirm_seconds=args.crypto_confirm_seconds)
     httpd = serve(app, args.host, args.port)
-    host, port = address(httpd)
-    app.engine.base_url = args.public_url.rstrip("/") or f"http://{host}:{port}"
+    app.engine.base_url = public_url(httpd, args.public_url)
     app.start_background()
 
     def save() -> None:
@@ -48,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
     return serve_until_stopped(httpd, on_stop=app.stopping.set, on_exit=save, announce={
         "api_key": config.api_key, "state_dir": str(state_dir or ""),
-        "config": str(state_dir / CONFIG_NAME) if state_dir else ""})
+        "config": config_file(state_dir)})
 
 
 if __name__ == "__main__":
