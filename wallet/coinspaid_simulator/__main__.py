@@ -12,14 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from simkit.run import (
-    arguments,
-    config_file,
-    serve_until_stopped,
-    state_credentials,
-    state_dir_of,
-    webhook_arguments,
-)
+from simkit import run
 
 from .engine import Merchant
 from .server import App, serve
@@ -34,29 +27,29 @@ def fresh_credentials() -> dict[str, Any]:
 def merchant_config(state_dir: Path | None, **given: str | None) -> Merchant:
     """The merchant's credentials: ``config.json`` in ``state_dir`` (made on first start), the
     options given winning for this run."""
-    data = state_credentials(state_dir, fresh_credentials, **given)
+    data = run.state_credentials(state_dir, fresh_credentials, **given)
     return Merchant(api_key=str(data["api_key"]), api_secret=str(data["api_secret"]),
                     control_token=str(data["control_token"]))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = arguments("python -m wallet.coinspaid_simulator", __doc__, port=8500)
+    parser = run.arguments("python -m wallet.coinspaid_simulator", __doc__, port=8500)
     parser.add_argument("--state-dir", default="", help="where config.json is kept (none: credentials in memory)")
     parser.add_argument("--api-key", default=None)
     parser.add_argument("--api-secret", default=None)
     parser.add_argument("--control-token", default=None)
     parser.add_argument("--callback-url", default="", help="the merchant's callback URL (also set by /_sim/settings)")
-    webhook_arguments(parser)
+    run.webhook_arguments(parser)
     args = parser.parse_args(argv)
-    state_dir = state_dir_of(args.state_dir)
+    state_dir = run.state_dir_of(args.state_dir)
     merchant = merchant_config(state_dir, api_key=args.api_key, api_secret=args.api_secret,
                                control_token=args.control_token)
     app = App(merchant, verbose=args.verbose, webhook_attempts=args.webhook_attempts,
               webhook_backoff=args.webhook_backoff, callback_url=args.callback_url)
     httpd = serve(app, args.host, args.port)
     app.start_background()
-    return serve_until_stopped(httpd, on_stop=app.stopping.set, announce={
-        "api_key": merchant.api_key, "config": config_file(state_dir)})
+    return run.serve_until_stopped(httpd, on_stop=app.stopping.set, announce={
+        "api_key": merchant.api_key, "config": run.config_file(state_dir)})
 
 
 if __name__ == "__main__":

@@ -12,15 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from simkit.run import (
-    arguments,
-    config_file,
-    public_url,
-    serve_until_stopped,
-    state_credentials,
-    state_dir_of,
-    webhook_arguments,
-)
+from simkit import run
 
 from .engine import Merchant
 from .server import App, serve
@@ -35,31 +27,31 @@ def fresh_credentials() -> dict[str, Any]:
 def merchant_config(state_dir: Path | None, **given: str | None) -> Merchant:
     """The merchant's credentials: ``config.json`` in ``state_dir`` (made on first start), the
     options given winning for this run."""
-    data = state_credentials(state_dir, fresh_credentials, **given)
+    data = run.state_credentials(state_dir, fresh_credentials, **given)
     return Merchant(merchant_id=str(data["merchant_id"]), application_key=str(data["application_key"]),
                     merchant_secret=str(data["merchant_secret"]), control_token=str(data["control_token"]))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = arguments("python -m wallet.praxis_simulator", __doc__, port=8480)
+    parser = run.arguments("python -m wallet.praxis_simulator", __doc__, port=8480)
     parser.add_argument("--state-dir", default="", help="where config.json is kept (none: credentials in memory)")
     parser.add_argument("--public-url", default="", help="base URL of the hosted pages (default http://host:port)")
     parser.add_argument("--merchant-id", default=None)
     parser.add_argument("--application-key", default=None)
     parser.add_argument("--merchant-secret", default=None)
     parser.add_argument("--control-token", default=None)
-    webhook_arguments(parser)
+    run.webhook_arguments(parser)
     args = parser.parse_args(argv)
-    state_dir = state_dir_of(args.state_dir)
+    state_dir = run.state_dir_of(args.state_dir)
     merchant = merchant_config(state_dir, merchant_id=args.merchant_id, application_key=args.application_key,
                                merchant_secret=args.merchant_secret, control_token=args.control_token)
     app = App(merchant, verbose=args.verbose, webhook_attempts=args.webhook_attempts,
               webhook_backoff=args.webhook_backoff)
     httpd = serve(app, args.host, args.port)
-    app.engine.base_url = public_url(httpd, args.public_url)
+    app.engine.base_url = run.public_url(httpd, args.public_url)
     app.start_background()
-    return serve_until_stopped(httpd, on_stop=app.stopping.set, announce={
-        "merchant_id": merchant.merchant_id, "config": config_file(state_dir)})
+    return run.serve_until_stopped(httpd, on_stop=app.stopping.set, announce={
+        "merchant_id": merchant.merchant_id, "config": run.config_file(state_dir)})
 
 
 if __name__ == "__main__":
