@@ -5,26 +5,18 @@ brand (``manage.py wallet_coinspaid_demo_setup``, which ``make run`` calls once 
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from crm.models import Brand
 from wallet.models import PaymentProvider
 from wallet.provider_selectors import provider_webhook_url
 from wallet.provider_services import CurrencyRule, payment_method_save, payment_provider_save
+from wallet.simulator_setup import simulator_control
 
 COINSPAID_CODE = "coinspaid"
 # What the demo brands take in crypto through CoinsPaid, per currency credited: from 20 to 50,000.
 CRYPTO_CURRENCIES = [CurrencyRule(c, Decimal("20"), Decimal("50000")) for c in ("USD", "EUR")]
-
-
-def coinspaid_simulator_credentials(state_dir: Path) -> dict[str, Any]:
-    """The simulator's API key, secret and control token, as it wrote them in ``<state_dir>/config.json``."""
-    data: dict[str, Any] = json.loads((state_dir / "config.json").read_text(encoding="utf-8"))
-    return data
 
 
 def coinspaid_demo_configure(*, base_url: str, api_key: str, api_secret: str, actor: Any = None) -> PaymentProvider:
@@ -46,9 +38,5 @@ def coinspaid_simulator_point(*, sim_url: str, control_token: str, provider: Pay
     """Set the simulator's callback URL (a merchant setting at CoinsPaid) to the CRM's webhook
     endpoint of ``provider``; returns it."""
     url = provider_webhook_url(provider)
-    request = urllib.request.Request(  # noqa: S310 - our loopback simulator
-        sim_url + "/_sim/settings", data=json.dumps({"callback_url": url}).encode(),
-        headers={"X-Sim-Token": control_token, "Content-Type": "application/json"}, method="POST")
-    with urllib.request.urlopen(request, timeout=5) as answer:  # noqa: S310 - our loopback simulator
-        answer.read()
+    simulator_control(sim_url, "/_sim/settings", {"callback_url": url}, control_token=control_token)
     return url

@@ -5,26 +5,18 @@ and Skrill and Neteller deposits and withdrawals in USD and EUR routed to it for
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from crm.models import Brand
 from wallet.models import PaymentProvider
 from wallet.provider_selectors import provider_webhook_url
 from wallet.provider_services import CurrencyRule, payment_method_save, payment_provider_save
+from wallet.simulator_setup import simulator_control
 
 PAYSAFE_CODE = "paysafe"
 # What the demo brands take and pay by e-wallet through Paysafe, per currency: from 10 to 10,000, no fee.
 EWALLET_CURRENCIES = [CurrencyRule(c, Decimal("10"), Decimal("10000")) for c in ("USD", "EUR")]
-
-
-def paysafe_simulator_credentials(state_dir: Path) -> dict[str, Any]:
-    """The simulator's credentials, as it wrote them in ``<state_dir>/config.json``."""
-    data: dict[str, Any] = json.loads((state_dir / "config.json").read_text(encoding="utf-8"))
-    return data
 
 
 def paysafe_demo_configure(*, base_url: str, api_user: str, api_password: str, hmac_key: str,
@@ -48,8 +40,5 @@ def paysafe_simulator_point(*, sim_url: str, control_token: str, provider: Payme
     """Tell the simulator where its webhooks go (what a merchant sets in Paysafe's Business Portal):
     the provider's webhook address. Returns it."""
     url = provider_webhook_url(provider)
-    request = urllib.request.Request(sim_url.rstrip("/") + "/_sim/config", method="POST",  # noqa: S310 - our loopback
-                                     data=json.dumps({"webhook_url": url}).encode(),
-                                     headers={"X-Sim-Token": control_token, "Content-Type": "application/json"})
-    urllib.request.urlopen(request, timeout=5).close()  # noqa: S310 - our loopback
+    simulator_control(sim_url, "/_sim/config", {"webhook_url": url}, control_token=control_token)
     return url

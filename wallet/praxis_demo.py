@@ -5,9 +5,7 @@ simulator listens)."""
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from crm.models import Brand
@@ -17,12 +15,6 @@ from wallet.provider_services import CurrencyRule, payment_method_save, payment_
 PRAXIS_CODE = "praxis"
 # What the demo brands take by card through Praxis, per currency: from 10 to 20,000, no fee.
 CARD_CURRENCIES = [CurrencyRule(c, Decimal("10"), Decimal("20000")) for c in ("USD", "EUR")]
-
-
-def praxis_simulator_credentials(state_dir: Path) -> dict[str, Any]:
-    """The simulator's merchant credentials, as it wrote them in ``<state_dir>/config.json``."""
-    data: dict[str, Any] = json.loads((state_dir / "config.json").read_text(encoding="utf-8"))
-    return data
 
 
 def praxis_demo_configure(*, base_url: str, merchant_id: str, application_key: str, merchant_secret: str,

@@ -4,46 +4,21 @@ that is through the CoinsPaid simulator (`python -m wallet.coinspaid_simulator -
 
 from __future__ import annotations
 
-import time
 import urllib.error
-import urllib.request
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError
 
-from wallet.coinspaid_demo import (
-    coinspaid_demo_configure,
-    coinspaid_simulator_credentials,
-    coinspaid_simulator_point,
-)
+from wallet.coinspaid_demo import coinspaid_demo_configure, coinspaid_simulator_point
+from wallet.simulator_setup import SimulatorSetupCommand
 
 
-class Command(BaseCommand):
+class Command(SimulatorSetupCommand):
     help = "Point the demo's CoinsPaid provider at the CoinsPaid simulator and give the brands crypto deposits."
-
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--port", type=int, default=8500)
-        parser.add_argument("--state-dir", default="", help="the simulator's state directory (default var/coinspaidsim)")
-        parser.add_argument("--wait", type=float, default=0, help="seconds to wait for the simulator to answer")
+    simulator, default_port, state_name = "CoinsPaid", 8500, "coinspaidsim"
 
     def handle(self, *args: Any, **options: Any) -> None:
-        sim_url = f"http://127.0.0.1:{int(options['port'])}"
-        state_dir = Path(options["state_dir"] or Path(settings.VAR_DIR) / "coinspaidsim")
-        deadline = time.monotonic() + float(options["wait"])
-        while True:
-            try:
-                urllib.request.urlopen(sim_url + "/healthz", timeout=2).close()  # noqa: S310 - our loopback
-                break
-            except (urllib.error.URLError, OSError):
-                if time.monotonic() >= deadline:
-                    raise CommandError(f"The CoinsPaid simulator does not answer at {sim_url}.") from None
-                time.sleep(0.5)
-        try:
-            config = coinspaid_simulator_credentials(state_dir)
-        except (OSError, ValueError) as exc:
-            raise CommandError(f"Cannot read the CoinsPaid simulator's config in {state_dir}: {exc}") from None
+        sim_url, config = self.simulator_ready(options)
         provider = coinspaid_demo_configure(base_url=sim_url + "/api/v2", api_key=config["api_key"],
                                             api_secret=config["api_secret"])
         try:

@@ -5,19 +5,14 @@ limits and fees for the demo brands. Reads the simulator's credentials from its 
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
-
 from crm.models import Brand
-from simkit.run import wait_for_health
 from wallet.demo import demo_wire_methods, demo_wire_provider, demo_withdrawal_policy
 from wallet.provider_services import CurrencyRule, payment_method_save, payment_provider_save
 from wallet.psp_simulator.config import DEFAULT_FEES
+from wallet.simulator_setup import SimulatorSetupCommand
 
 SIM_CODE = "psp-sim"
 
@@ -25,24 +20,12 @@ CARD = [CurrencyRule("USD", Decimal("10"), Decimal("10000"), Decimal("0"), Decim
         CurrencyRule("EUR", Decimal("10"), Decimal("10000"), Decimal("0"), Decimal("0"))]
 
 
-class Command(BaseCommand):
+class Command(SimulatorSetupCommand):
     help = "Point the demo payment providers at the PSP simulator and give the demo brands their methods."
-
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--port", type=int, default=8460)
-        parser.add_argument("--state-dir", default="", help="the simulator's state directory (default var/pspsim)")
-        parser.add_argument("--wait", type=float, default=0, help="seconds to wait for the simulator to answer")
+    simulator, default_port, state_name = "PSP", 8460, "pspsim"
 
     def handle(self, *args: Any, **options: Any) -> None:
-        port = int(options["port"])
-        state_dir = Path(options["state_dir"] or Path(settings.VAR_DIR) / "pspsim")
-        base_url = f"http://127.0.0.1:{port}"
-        if not wait_for_health(base_url, timeout=float(options["wait"])):
-            raise CommandError(f"The PSP simulator does not answer at {base_url}.")
-        try:
-            config = json.loads((state_dir / "config.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise CommandError(f"Cannot read the simulator's config in {state_dir}: {exc}") from None
+        base_url, config = self.simulator_ready(options)
         sim = payment_provider_save(code=SIM_CODE, name="PSP simulator", kind="simulator", base_url=base_url,
                                     api_key=config["api_key"], api_secret=config["api_secret"],
                                     webhook_secret=config["webhook_secret"])
