@@ -24,6 +24,10 @@ What a run does (``compute_lines``), inside the caller's transaction:
    segment (client, partner at the deal's time, plan, version at the deal's time), its instrument
    (group, contract size) and two flags: held (open at least the version's minimum holding time)
    and hedged (its position's); a closing deal of a position not kept was held and not hedged.
+   Under a version paying only the volume not offset (``hedge_mode`` net), the closing deals on
+   the accounts and symbols with a hedged position get their net_factor (net_hedge.sql): the
+   smallest share of their side's open volume left unoffset by the other side's, from their
+   position's opening to just before the deal (0 to 1: hedging never makes a line negative).
 3. Lines, as batches (ib.models.CommissionBatch: the sources of one client's partner, rule and
    business day, one array element each) and their shares (one per level of the partner's chain with a rate),
    in two INSERT ... SELECT statements. The sources:
@@ -69,6 +73,10 @@ Limits (documented): the chain is the partners' paths at run time (moves recorde
 PartnerParentChange are not replayed into older chains); a deal edited after ``as_of`` is read in
 its latest content (the deal table keeps no older content); an increment looks for the opening of
 a position closed on its first day at most a day before it (a full run: back to the period start).
+Net hedging reads an account and symbol's offsets only when a position with a deal in the period
+(an increment: from its first day) was opened against an opposite one still open: an earlier leg
+closing in the period whose later opposite legs all closed before the period (an increment: its
+first day) can earn on its whole volume.
 """
 
 from __future__ import annotations
@@ -243,9 +251,9 @@ def _deal_sources(params: dict[str, Any], db: Any = None) -> int:
     _execute("inst", params, db)
     _execute("seg", params, db)
     _execute("pos", params, db)
+    _execute("src", params, db)
     if net_hedge:
         _execute("net_hedge", params, db)
-    _execute("src", params, db)
     return _tiers_apply(params, db)
 
 

@@ -101,7 +101,8 @@ HEDGE_RULES = [{"code": "lot", "kind": "per_lot", "group": "fx", "level_rates": 
     (None, {"Leaf": D("25.00"), "Sub": D("10.00"), "Master": D("5.00")}),
     # both legs: 8 lots → 40, 16, 8;
     ("both", {"Leaf": D("40.00"), "Sub": D("16.00"), "Master": D("8.00")}),
-    # only the volume not offset: 5 - 3 = 2 lots → 10, 4, 2 (the sell's line is 3 x (1 - 2 x 3/3) = -3 lots).
+    # only the volume not offset: 5 - 3 = 2 lots → 10, 4, 2 (the buy earns on 5 x 2/5, the sell on 0:
+    # tests/ib/test_engine_net_hedge.py).
     ("net", {"Leaf": D("10.00"), "Sub": D("4.00"), "Master": D("2.00")}),
 ])
 def test_a_hedged_pair_under_each_choice(mode, expected):
@@ -114,7 +115,8 @@ def test_a_hedged_pair_under_each_choice(mode, expected):
 @pytest.mark.django_db
 def test_net_hedging_pays_the_volume_not_offset_when_the_later_leg_is_the_larger():
     w = make_world(plan_rules=HEDGE_RULES, hedge_mode="net")
-    # A 3-lot buy, then a 5-lot sell opened against it: 3 + 5 x (1 - 2 x 3/5) = 2 lots → 10, 4, 2.
+    # A 3-lot buy, then a 5-lot sell opened against it: the buy is offset whole (0), the sell earns
+    # on 5 x (5 - 3) / 5 = 2 lots → 10, 4, 2.
     store(w, [*round_trip(w.account, opened=t(3, 10), closed=t(3, 13), side="buy", volume="3"),
               *round_trip(w.account, opened=t(3, 11), closed=t(3, 12), side="sell", volume="5")])
     assert totals(cs.commission_run(actor=None, brand=w.brand, period=MARCH)) == {

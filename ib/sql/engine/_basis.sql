@@ -12,7 +12,8 @@ SELECT s.deal_pk, s.account_id, s.client_id, s.time, s.partner_id, s.version_id,
                       ELSE -(s.net - CASE WHEN r.net_with_commission THEN 0 ELSE s.commission END
                                    - CASE WHEN r.net_with_swap THEN 0 ELSE s.swap END
                                    - CASE WHEN r.net_with_fee THEN 0 ELSE s.fee END) END
-       * CASE WHEN k.formula <= 2 AND s.hedged AND k.hedge_mode = 'net' THEN COALESCE(s.net_factor, 0) ELSE 1 END
+       * CASE WHEN k.formula <= 2 AND k.hedge_mode = 'net'
+              THEN COALESCE(s.net_factor, CASE WHEN s.hedged THEN 0 ELSE 1 END) ELSE 1 END
        AS basis,
        {basis_currency} AS basis_currency,
        CASE WHEN k.formula = 1 THEN 1 ELSE 0.01 END AS unit

@@ -2,7 +2,7 @@
 -- `r`); per-lot and spread rules only on closing deals held long enough (the rule's own minimum
 -- holding time, else the version's), of a known instrument (spread: with the market's bid and ask,
 -- or the symbol's markup per lot), and not hedged unless the version pays hedged legs (both, or
--- the volume not offset: see NET_HEDGE_SQL).
+-- the volume not offset: see net_hedge.sql).
 JOIN _pick k ON k.version_id = s.version_id AND k.group_id IS NOT DISTINCT FROM s.group_id
      AND k.account_type = s.account_type
 JOIN ib_planrule r ON r.id = k.rule_id

@@ -1,26 +1,49 @@
--- Hedged positions under a version paying only the volume not offset ("net"): each hedged (later
--- opened) position's closing deals earn on their volume x (1 - 2 x offset / its volume), where the
--- offset is the smaller of its volume and the opposite positions' still open when it opened; the
--- earlier legs earn in full. A 5-lot buy and a later 3-lot sell: 5 + 3 x (1 - 2) = 2 lots; a 3-lot
--- buy and a later 5-lot sell: 3 + 5 x (1 - 6/5) = 2 lots. Run only when a version in force says
--- so: it reads the hedged positions' accounts' deals of their symbol (few).
-UPDATE _pos p SET net_factor = 1 - 2 * least(x.own, x.opposite) / x.own
+-- Hedged positions under a version paying only the volume not offset ("net"), run after _src.
+-- On an account and symbol, at each moment, the buys' open volume B and the sells' S offset each
+-- other: of B only max(B - S, 0) is not offset, a share max(B - S, 0) / B of every open buy (the
+-- sells alike). A closing deal earns on its volume x the smallest such share of its position's side
+-- from the position's opening to just before the deal (its net_factor, between 0 and 1: hedging
+-- never makes a line negative). A 1-lot buy open 08:00-18:00 and two 0.6-lot sells (09:00-10:00,
+-- 13:00-14:00): the buy's share is 0.4 at its lowest, so it earns on 0.4 lot; each sell's share is
+-- 0 (0.6 against 1), so they earn nothing: 0.4 lot in all. A 5-lot buy and a 3-lot sell opened
+-- while it was open: 5 x 2/5 + 0 = 2 lots; a 3-lot buy and a later 5-lot sell: 0 + 5 x 2/5 = 2.
+-- The factor of a deal reads only deals before it (what was known when it closed). Computed for
+-- the closing deals on the accounts and symbols with a hedged position in _pos (few); it reads
+-- those accounts' deals of those symbols, all their history up to the period's end (the open
+-- volumes are running sums from the first deal).
+UPDATE _src s SET net_factor = x.factor
 FROM (
-    SELECT p2.account_id, p2.position_id,
-           (SELECT sum(d.volume) FROM trading_public_deals d
-            WHERE d.account_id = p2.account_id AND d.position_id = p2.position_id AND d.entry = 'in'
-              AND d.kind = 'trade' AND d.deleted_at IS NULL AND d.first_seen_at <= %(as_of)s) AS own,
-           (SELECT COALESCE(sum(q.vol), 0) FROM (
-                SELECT sum(d.volume) FILTER (WHERE d.entry = 'in') AS vol,
-                       min(d.time) FILTER (WHERE d.entry = 'in') AS opened,
-                       max(d.time) FILTER (WHERE d.entry IN ('out', 'inout', 'out_by')) AS closed,
-                       min(d.side COLLATE "C") FILTER (WHERE d.entry = 'in') AS side
-                FROM trading_public_deals d
-                WHERE d.account_id = p2.account_id AND d.symbol = p2.symbol AND d.position_id <> p2.position_id
-                  AND d.kind = 'trade' AND d.deleted_at IS NULL AND d.first_seen_at <= %(as_of)s AND d.time < %(end)s
-                GROUP BY d.position_id) q
-            WHERE q.opened < p2.open_t AND q.side <> p2.open_side AND (q.closed IS NULL OR q.closed > p2.open_t))
-           AS opposite
-    FROM _pos p2 WHERE p2.hedged
+    WITH pairs AS (
+        SELECT DISTINCT account_id, symbol FROM _pos WHERE hedged
+    ), deals AS (
+        SELECT d.id, d.account_id, d.symbol, d.position_id, d.time, d.entry, d.side, d.volume
+        FROM trading_public_deals d JOIN pairs USING (account_id, symbol)
+        WHERE d.kind = 'trade' AND d.deleted_at IS NULL AND d.first_seen_at <= %(as_of)s AND d.time < %(end)s
+    ), moments AS (
+        -- The open volume of each side after each moment's deals: an opening deal adds to its own
+        -- side, a closing deal (on the other side) takes from the side it closes.
+        SELECT account_id, symbol, time,
+               sum(sum(CASE WHEN entry = 'in' THEN (side = 'buy')::int ELSE -(side = 'sell')::int END * volume))
+                   OVER w AS buys,
+               sum(sum(CASE WHEN entry = 'in' THEN (side = 'sell')::int ELSE -(side = 'buy')::int END * volume))
+                   OVER w AS sells
+        FROM deals GROUP BY account_id, symbol, time
+        WINDOW w AS (PARTITION BY account_id, symbol ORDER BY time)
+    ), shares AS (
+        SELECT account_id, symbol, time,
+               CASE WHEN buys > 0 THEN greatest(buys - sells, 0) / buys ELSE 1 END AS buy_share,
+               CASE WHEN sells > 0 THEN greatest(sells - buys, 0) / sells ELSE 1 END AS sell_share
+        FROM moments
+    ), opened AS (
+        SELECT account_id, position_id, min(time) AS open_t, min(side COLLATE "C") AS open_side
+        FROM deals WHERE entry = 'in' GROUP BY account_id, position_id
+    )
+    SELECT c.id AS deal_id,
+           (SELECT COALESCE(min(CASE o.open_side WHEN 'buy' THEN m.buy_share ELSE m.sell_share END), 1)
+            FROM shares m
+            WHERE m.account_id = c.account_id AND m.symbol = c.symbol AND m.time >= o.open_t AND m.time < c.time)
+           AS factor
+    FROM deals c JOIN opened o ON o.account_id = c.account_id AND o.position_id = c.position_id
+    WHERE c.entry IN ('out', 'inout', 'out_by') AND c.time >= %(from)s
 ) x
-WHERE p.account_id = x.account_id AND p.position_id = x.position_id AND x.own > 0
+WHERE s.deal_pk = x.deal_id

@@ -21,7 +21,7 @@ WITH pos AS (
     GROUP BY d.account_id, d.position_id
     HAVING max(d.time) >= %(from)s
 )
-SELECT account_id, position_id, open_t, hedged, symbol, open_side, NULL::numeric AS net_factor FROM (
+SELECT account_id, position_id, open_t, hedged, symbol, open_side FROM (
     SELECT account_id, position_id, open_t, first_close_t, symbol, open_side,
            open_t IS NOT NULL AND close_t IS NOT NULL AND open_t < COALESCE(
                CASE open_side WHEN 'sell' THEN max(CASE WHEN open_side = 'buy' THEN close_t END) OVER w

@@ -14,7 +14,8 @@ SELECT d.id AS deal_pk, d.account_id, g.client_id, d.time, d.entry IN ('out', 'i
        g.account_currency, i.group_id, i.contract_size, i.units_per_lot, i.profit_currency, i.markup_per_lot,
        g.partner_id, g.version_id, g.plan_currency,
        (o.open_t IS NULL OR d.time - o.open_t >= make_interval(secs => g.min_hold_seconds)) AS held,
-       COALESCE(o.hedged, false) AS hedged, o.open_t, o.net_factor
+       COALESCE(o.hedged, false) AS hedged, o.open_t,
+       NULL::numeric AS net_factor  -- under net hedging: see net_hedge.sql
 FROM trading_public_deals d
 LEFT JOIN _pos o ON o.account_id = d.account_id AND o.position_id = d.position_id
 LEFT JOIN _inst i ON i.symbol = d.symbol
