@@ -15,6 +15,11 @@ deposit and withdrawal state machines are built on top of them; what they need f
   exception the caller might "retry" blindly.
 * ``parse_settlement``: the provider's daily file as ``SettlementLine``s.
 * ``webhook_reply``: the answer to a notification, for a provider that expects its own (signed).
+
+What the adapters of the REST providers share is here too: reading a notification's signature
+header and JSON body and its amounts in minor units (``signature_header``, ``webhook_json``,
+``minor_money``: WebhookRefused for what cannot be read), and sending a write that moves money
+once (``PaymentProvider.sent_once``: a refusal is FAILED, a lost answer UNKNOWN).
 """
 
 from __future__ import annotations
@@ -22,11 +27,12 @@ from __future__ import annotations
 import abc
 import datetime as dt
 import enum
-from collections.abc import Iterator, Mapping
+import json
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from crm.lib.money import Money
+from crm.lib.money import Money, MoneyError
 from plumbing.adapters import Adapter, AdapterConfig
 from plumbing.http import HttpErrors
 from wallet.exceptions import (
@@ -36,6 +42,7 @@ from wallet.exceptions import (
     ProviderTimeout,
     ProviderUnavailable,
     ProviderUnsupported,
+    WebhookRefused,
 )
 from wallet.instruments import PayerDetails
 
@@ -213,6 +220,43 @@ class SettlementLine:
     raw: Mapping[str, str] = field(default_factory=dict)
 
 
+def header_value(headers: Mapping[str, str], name: str) -> str:
+    """The header ``name``, whatever its case, stripped ("" when absent)."""
+    return {k.lower(): v for k, v in headers.items()}.get(name.lower(), "").strip()
+
+
+def signature_header(headers: Mapping[str, str], name: str) -> str:
+    """A notification's signature header ``name``; WebhookRefused "bad_signature" when it is missing."""
+    given = header_value(headers, name)
+    if not given:
+        raise WebhookRefused("bad_signature", f"The {name} header is missing.")
+    return given
+
+
+def webhook_json(body: bytes, **options: Any) -> dict[str, Any]:
+    """A notification's body, a JSON object (``options`` for json.loads: ``parse_float=str``);
+    WebhookRefused "malformed" for anything else."""
+    try:
+        doc = json.loads(body, **options)
+    except ValueError:
+        raise WebhookRefused("malformed", "The body is not JSON.") from None
+    if not isinstance(doc, dict):
+        raise WebhookRefused("malformed", "The body is not a JSON object.")
+    return doc
+
+
+def minor_money(units: Any, currency: Any, what: str) -> Money | None:
+    """An amount in the currency's minor units as Money (None when either is absent); WebhookRefused
+    "malformed", naming ``what``, for one that is not a whole number of a known currency's units."""
+    if units is None or currency in (None, ""):
+        return None
+    try:
+        return Money.from_minor(units, str(currency))
+    except MoneyError:
+        raise WebhookRefused("malformed", f"The {what} is not a whole number of minor units in a known "
+                                          f"currency.") from None
+
+
 class PaymentProvider(Adapter[ProviderConfig], abc.ABC):
     """A payment provider's adapter. Subclasses set ``kind`` and implement what they support."""
 
@@ -231,6 +275,22 @@ class PaymentProvider(Adapter[ProviderConfig], abc.ABC):
 
     @abc.abstractmethod
     def create_deposit(self, request: DepositRequest) -> DepositStart: ...
+
+    def sent_once(self, operation: Operation, merchant_ref: str,
+                  send: Callable[[], dict[str, Any]]) -> dict[str, Any] | OperationResult:
+        """A write that moves money (a refund, a payout): the provider's answer to ``send()``, which
+        never resends it after it left; or the result when the provider refused it (FAILED, with its
+        code) or the answer was lost (UNKNOWN: look it up with ``fetch_status``)."""
+        try:
+            return send()
+        except ProviderRejected as exc:
+            return OperationResult(operation=operation, outcome=Outcome.FAILED, merchant_ref=merchant_ref,
+                                   reason=exc.code or exc.message)
+        except ProviderError as exc:
+            if exc.outcome_unknown:
+                return OperationResult(operation=operation, outcome=Outcome.UNKNOWN, merchant_ref=merchant_ref,
+                                       reason=exc.code)
+            raise
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes, *,
                        now: dt.datetime | None = None) -> WebhookMessage:

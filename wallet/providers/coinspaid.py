@@ -40,14 +40,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 from crm.lib.money import ISO_4217_EXPONENTS, Money, MoneyError, amount_parse, decimal_text
 from crm.lib.validation import InvalidValue
-from wallet.exceptions import ProviderError, ProviderProtocolError, ProviderRejected, WebhookRefused
+from wallet.exceptions import ProviderProtocolError, ProviderRejected, WebhookRefused
 from wallet.providers.base import (
     CryptoAddress,
     DepositRequest,
@@ -60,6 +59,9 @@ from wallet.providers.base import (
     StatusResult,
     WebhookKind,
     WebhookMessage,
+    header_value,
+    signature_header,
+    webhook_json,
 )
 
 API_VERSION = "v2"
@@ -196,22 +198,13 @@ class CoinsPaidProvider(PaymentProvider):
     # -- callbacks --------------------------------------------------------------------------------
     def verify_webhook(self, headers: Mapping[str, str], body: bytes, *,
                        now: dt.datetime | None = None) -> WebhookMessage:
-        lower = {k.lower(): v for k, v in headers.items()}
-        given = lower.get(SIGNATURE_HEADER.lower(), "").strip().lower()
-        if not given:
-            raise WebhookRefused("bad_signature", "The X-Processing-Signature header is missing.")
+        given = signature_header(headers, SIGNATURE_HEADER).lower()
         if not hmac.compare_digest(given, signature(body, self.callback_secret)):
             raise WebhookRefused("bad_signature", "The signature does not match.")
-        key = lower.get(KEY_HEADER.lower(), "").strip()
+        key = header_value(headers, KEY_HEADER)
         if key and key != self.config.api_key:
             raise WebhookRefused("bad_signature", "The callback is for another API key.")
-        try:
-            doc = json.loads(body, parse_float=str)
-        except ValueError:
-            raise WebhookRefused("malformed", "The body is not JSON.") from None
-        if not isinstance(doc, dict):
-            raise WebhookRefused("malformed", "The body is not a JSON object.")
-        return self.message(doc, now=now)
+        return self.message(webhook_json(body, parse_float=str), now=now)
 
     def message(self, doc: Mapping[str, Any], *, now: dt.datetime | None = None) -> WebhookMessage:
         """A verified callback as the wallet's message (WebhookRefused "malformed" for one it cannot read)."""
@@ -280,15 +273,9 @@ class CoinsPaidProvider(PaymentProvider):
             doc["convert_to"] = asset
         if request.destination.get("tag"):
             doc["tag"] = str(request.destination["tag"])
-        try:
-            data = self._data("POST", WITHDRAW, doc, idempotent=False)
-        except ProviderRejected as exc:
-            return OperationResult(operation=Operation.PAYOUT, outcome=Outcome.FAILED, merchant_ref=request.merchant_ref,
-                                   reason=exc.code or exc.message)
-        except ProviderError as exc:
-            if exc.outcome_unknown:
-                return OperationResult(operation=Operation.PAYOUT, outcome=Outcome.UNKNOWN,
-                                       merchant_ref=request.merchant_ref, reason=exc.code)
-            raise
+        data = self.sent_once(Operation.PAYOUT, request.merchant_ref,
+                              lambda: self._data("POST", WITHDRAW, doc, idempotent=False))
+        if isinstance(data, OperationResult):
+            return data
         return OperationResult(operation=Operation.PAYOUT, outcome=_outcome(str(data.get("status") or "").lower()),
                                merchant_ref=request.merchant_ref, provider_ref=str(data.get("id") or ""), raw=data)

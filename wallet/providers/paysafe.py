@@ -41,12 +41,11 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from crm.lib.money import Money, MoneyError
+from crm.lib.money import Money
 from wallet.exceptions import ProviderError, ProviderProtocolError, ProviderRejected, WebhookRefused
 from wallet.instruments import payer_details
 from wallet.providers.base import (
@@ -60,6 +59,9 @@ from wallet.providers.base import (
     StatusResult,
     WebhookKind,
     WebhookMessage,
+    minor_money,
+    signature_header,
+    webhook_json,
 )
 
 API_VERSION = "v1"
@@ -82,16 +84,6 @@ _EPOCH = 1_704_067_200  # 2024-01-01T00:00:00Z: a notification's seconds times t
 def signature(body: bytes, key: str) -> str:
     """The ``Signature`` header of ``body``: base64 of HMAC-SHA256 of the raw body with the HMAC key."""
     return base64.b64encode(hmac.new(key.encode(), body, hashlib.sha256).digest()).decode()
-
-
-def _money(units: Any, currency: Any, what: str) -> Money | None:
-    if units is None or currency in (None, ""):
-        return None
-    try:
-        return Money.from_minor(units, str(currency))
-    except MoneyError:
-        raise WebhookRefused("malformed", f"The {what} is not a whole number of minor units in a known "
-                                          f"currency.") from None
 
 
 def _when(value: Any) -> dt.datetime:
@@ -189,19 +181,13 @@ class PaysafeProvider(PaymentProvider):
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes, *,
                        now: dt.datetime | None = None) -> WebhookMessage:
-        lower = {k.lower(): v for k, v in headers.items()}
-        given = lower.get(HEADER.lower(), "").strip()
-        if not given:
-            raise WebhookRefused("bad_signature", "The Signature header is missing.")
+        given = signature_header(headers, HEADER)
         if not self.config.webhook_secret:
             raise WebhookRefused("bad_signature", "No webhook HMAC key is configured for this provider.")
         if not hmac.compare_digest(given.encode(), signature(body, self.config.webhook_secret).encode()):
             raise WebhookRefused("bad_signature", "The signature does not match.")
-        try:
-            doc = json.loads(body)
-        except ValueError:
-            raise WebhookRefused("malformed", "The body is not JSON.") from None
-        if not isinstance(doc, dict) or not isinstance(doc.get("payload"), Mapping):
+        doc = webhook_json(body)
+        if not isinstance(doc.get("payload"), Mapping):
             raise WebhookRefused("malformed", "The body is not an event with a payload object.")
         return self.message(doc)
 
@@ -225,7 +211,7 @@ class PaysafeProvider(PaymentProvider):
         kind = kinds.get(_outcome(status)) if kinds is not None else None
         if kind is None or not payload.get("id"):
             raise WebhookRefused("malformed", f"A {event:.40} event is not one we take.")
-        amount = _money(payload.get("amount"), payload.get("currencyCode"), "amount")
+        amount = minor_money(payload.get("amount"), payload.get("currencyCode"), "amount")
         return self._message(kind, f"{resource.lower()}:{payload['id']}:{status}", str(payload["id"]), ref, amount,
                              when, status, doc, payload)
 
@@ -250,7 +236,7 @@ class PaysafeProvider(PaymentProvider):
             return self._message(WebhookKind.DEPOSIT_PENDING, f"handle:{handle.get('id')}:PAYABLE", "", ref, None,
                                  when, "PAYABLE", doc, handle)
         status = str(payment.get("status") or "").upper()
-        amount = _money(payment.get("amount"), payment.get("currencyCode"), "payment's amount")
+        amount = minor_money(payment.get("amount"), payment.get("currencyCode"), "payment's amount")
         return self._message(_DEPOSIT_KINDS[_outcome(status)], f"payment:{payment.get('id')}:{status}",
                              str(payment.get("id") or ""), ref, amount, when, status, doc, {**handle, **payment})
 
@@ -295,7 +281,7 @@ class PaysafeProvider(PaymentProvider):
         newest = found[-1]
         status = str(newest.get("status") or "").upper()
         try:
-            amount = _money(newest.get("amount"), newest.get("currencyCode"), "amount")
+            amount = minor_money(newest.get("amount"), newest.get("currencyCode"), "amount")
         except WebhookRefused as exc:
             raise ProviderProtocolError(exc.message, request_sent=True) from None
         return StatusResult(operation=operation, outcome=_outcome(status), provider_ref=str(newest.get("id") or ""),
@@ -303,16 +289,9 @@ class PaysafeProvider(PaymentProvider):
 
     def _operation(self, operation: Operation, target: str, merchant_ref: str, doc: Mapping[str, Any]) -> OperationResult:
         """A write that moves money: never resent after it left; a lost answer is UNKNOWN."""
-        try:
-            data = self._post(target, doc, idempotent=False)
-        except ProviderRejected as exc:
-            return OperationResult(operation=operation, outcome=Outcome.FAILED, merchant_ref=merchant_ref,
-                                   reason=exc.code or exc.message)
-        except ProviderError as exc:
-            if exc.outcome_unknown:
-                return OperationResult(operation=operation, outcome=Outcome.UNKNOWN, merchant_ref=merchant_ref,
-                                       reason=exc.code)
-            raise
+        data = self.sent_once(operation, merchant_ref, lambda: self._post(target, doc, idempotent=False))
+        if isinstance(data, OperationResult):
+            return data
         status = str(data.get("status") or "").upper()
         return OperationResult(operation=operation, outcome=_outcome(status), merchant_ref=merchant_ref,
                                provider_ref=str(data.get("id") or ""), reason=_reason(status, data), raw=data)

@@ -42,8 +42,8 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from crm.lib.money import Money, MoneyError
-from wallet.exceptions import ProviderError, ProviderProtocolError, ProviderRejected, WebhookRefused
+from crm.lib.money import Money
+from wallet.exceptions import ProviderProtocolError, ProviderRejected, WebhookRefused
 from wallet.instruments import PayerDetails, payer_details
 from wallet.providers.base import (
     DepositRequest,
@@ -56,6 +56,9 @@ from wallet.providers.base import (
     StatusResult,
     WebhookKind,
     WebhookMessage,
+    minor_money,
+    signature_header,
+    webhook_json,
 )
 
 API_VERSION = "1.3"
@@ -121,16 +124,6 @@ def signature(doc: Mapping[str, Any], fields: Iterable[str], secret: str) -> str
     null or missing one skipped) followed by the merchant secret."""
     text = "".join(_text(v) for v in (value_at(doc, f) for f in fields) if v is not None)
     return hashlib.sha384((text + secret).encode()).hexdigest()
-
-
-def _money(units: Any, currency: Any, what: str) -> Money | None:
-    if units is None or currency in (None, ""):
-        return None
-    try:
-        return Money.from_minor(units, str(currency))
-    except MoneyError:
-        raise WebhookRefused("malformed", f"The notification's {what} is not a whole number of minor units "
-                                          f"in a known currency.") from None
 
 
 def _kind(transaction_type: str, status: str) -> WebhookKind | None:
@@ -266,16 +259,8 @@ class PraxisProvider(PaymentProvider):
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes, *,
                        now: dt.datetime | None = None) -> WebhookMessage:
-        lower = {k.lower(): v for k, v in headers.items()}
-        given = lower.get(HEADER.lower(), "").strip().lower()
-        if not given:
-            raise WebhookRefused("bad_signature", "The GT-Authentication header is missing.")
-        try:
-            doc = json.loads(body)
-        except ValueError:
-            raise WebhookRefused("malformed", "The body is not JSON.") from None
-        if not isinstance(doc, dict):
-            raise WebhookRefused("malformed", "The body is not a JSON object.")
+        given = signature_header(headers, HEADER).lower()
+        doc = webhook_json(body)
         if not hmac.compare_digest(given, signature(doc, NOTIFICATION_FIELDS, self.notification_secret)):
             raise WebhookRefused("bad_signature", "The signature does not match.")
         if str(doc.get("merchant_id") or "") != self.config.api_key:
@@ -313,8 +298,8 @@ class PraxisProvider(PaymentProvider):
             raise WebhookRefused("malformed", f"A {transaction.get('transaction_type')!s:.30} notification with "
                                               f"status {status:.30} is not one we take.")
         currency = transaction.get("currency")
-        amount = _money(transaction.get("amount"), currency, "amount")
-        fee = _money(transaction.get("fee"), currency, "fee") if transaction.get("fee") else None
+        amount = minor_money(transaction.get("amount"), currency, "notification's amount")
+        fee = minor_money(transaction.get("fee"), currency, "notification's fee") if transaction.get("fee") else None
         payment_ref = ""
         if kind in (WebhookKind.REFUND_SUCCEEDED, WebhookKind.REFUND_FAILED, WebhookKind.CHARGEBACK):
             payment_ref = str(transaction.get("reference_id") or tid)
@@ -356,7 +341,7 @@ class PraxisProvider(PaymentProvider):
             raise ProviderProtocolError("Praxis's order holds a transaction that is not an object.", request_sent=True)
         status = str(newest.get("transaction_status") or "").lower()
         try:
-            amount = _money(newest.get("amount"), newest.get("currency"), "amount")
+            amount = minor_money(newest.get("amount"), newest.get("currency"), "notification's amount")
         except WebhookRefused as exc:
             raise ProviderProtocolError(exc.message, request_sent=True) from None
         return StatusResult(operation=operation, outcome=_outcome(status), provider_ref=str(newest.get("tid") or ""),
@@ -365,16 +350,9 @@ class PraxisProvider(PaymentProvider):
 
     def _operation(self, operation: Operation, target: str, merchant_ref: str, doc: dict[str, Any]) -> OperationResult:
         """A write that moves money: never resent after it left; a lost answer is UNKNOWN."""
-        try:
-            data = self._post(target, doc, idempotent=False)
-        except ProviderRejected as exc:
-            return OperationResult(operation=operation, outcome=Outcome.FAILED, merchant_ref=merchant_ref,
-                                   reason=exc.code or exc.message)
-        except ProviderError as exc:
-            if exc.outcome_unknown:
-                return OperationResult(operation=operation, outcome=Outcome.UNKNOWN, merchant_ref=merchant_ref,
-                                       reason=exc.code)
-            raise
+        data = self.sent_once(operation, merchant_ref, lambda: self._post(target, doc, idempotent=False))
+        if isinstance(data, OperationResult):
+            return data
         given = data.get("transaction")
         transaction: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
         status = str(transaction.get("transaction_status") or "").lower()

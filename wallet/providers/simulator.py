@@ -162,16 +162,10 @@ class SimulatorProvider(PaymentProvider):
 
     def _operation(self, operation: Operation, merchant_ref: str, payload: Mapping[str, Any]) -> OperationResult:
         """A write that moves money: never resent after it left; a lost answer is UNKNOWN."""
-        try:
-            data = self._call("POST", PATHS[operation], payload, idempotent=False)
-        except ProviderRejected as exc:
-            return OperationResult(operation=operation, outcome=Outcome.FAILED, merchant_ref=merchant_ref,
-                                   reason=exc.code or exc.message)
-        except ProviderError as exc:
-            if exc.outcome_unknown:
-                return OperationResult(operation=operation, outcome=Outcome.UNKNOWN, merchant_ref=merchant_ref,
-                                       reason=exc.code)
-            raise
+        data = self.sent_once(operation, merchant_ref,
+                              lambda: self._call("POST", PATHS[operation], payload, idempotent=False))
+        if isinstance(data, OperationResult):
+            return data
         return OperationResult(operation=operation, outcome=STATUS_OUTCOME.get(str(data.get("status")), Outcome.PENDING),
                                merchant_ref=merchant_ref, provider_ref=str(data.get("id", "")),
                                fee=self._money(data, "fee"), reason=str(data.get("failure_reason") or ""),
