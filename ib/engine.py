@@ -199,7 +199,7 @@ def _step_name(statement: str) -> str:
 
 def _drop_temps() -> None:
     with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS _ver, _asg, _pick, _attr, _inst, _seg, _pos, _src, _tierdeal, _tiermetric, _tier, _cpa, _fx")
+        cursor.execute("DROP TABLE IF EXISTS _ver, _asg, _pick, _attr, _inst, _seg, _pos, _src, _netdeal, _netshare, _tierdeal, _tiermetric, _tier, _cpa, _fx")
 
 
 def _fx_check(rows: list[tuple[str, str, dt.date]]) -> None:

@@ -10,40 +10,46 @@
 -- The factor of a deal reads only deals before it (what was known when it closed). Computed for
 -- the closing deals on the accounts and symbols with a hedged position in _pos (few); it reads
 -- those accounts' deals of those symbols, all their history up to the period's end (the open
--- volumes are running sums from the first deal).
+-- volumes are running sums from the first deal). Two small analysed tables (_netdeal, _netshare)
+-- so that the planner knows their sizes: over CTEs it guessed one row and looped.
+CREATE TEMP TABLE _netdeal ON COMMIT DROP AS
+SELECT d.id, d.account_id, d.symbol, d.position_id, d.time, d.entry, d.side, d.volume
+FROM trading_public_deals d JOIN (SELECT DISTINCT account_id, symbol FROM _pos WHERE hedged) p USING (account_id, symbol)
+WHERE d.kind = 'trade' AND d.deleted_at IS NULL AND d.first_seen_at <= %(as_of)s AND d.time < %(end)s;
+ANALYZE _netdeal;
+-- Each moment of an account and symbol, numbered in order, with the open volume of each side after
+-- its deals (an opening deal adds to its own side, a closing deal, on the other side, takes from the
+-- side it closes) and the share of each side left unoffset.
+CREATE TEMP TABLE _netshare ON COMMIT DROP AS
+SELECT account_id, symbol, time, row_number() OVER (PARTITION BY account_id, symbol ORDER BY time) AS n,
+       CASE WHEN buys > 0 THEN greatest(buys - sells, 0) / buys ELSE 1 END AS buy_share,
+       CASE WHEN sells > 0 THEN greatest(sells - buys, 0) / sells ELSE 1 END AS sell_share
+FROM (
+    SELECT account_id, symbol, time,
+           sum(sum(CASE WHEN entry = 'in' THEN (side = 'buy')::int ELSE -(side = 'sell')::int END * volume))
+               OVER w AS buys,
+           sum(sum(CASE WHEN entry = 'in' THEN (side = 'sell')::int ELSE -(side = 'buy')::int END * volume))
+               OVER w AS sells
+    FROM _netdeal GROUP BY account_id, symbol, time
+    WINDOW w AS (PARTITION BY account_id, symbol ORDER BY time)
+) m;
+ANALYZE _netshare;
+-- A closing deal's moments: from its position's opening (moment f) to the one before its own
+-- (moment t): equality joins on the moments' numbers, as many rows as moments in the position's
+-- life (a join on the time range would pair every closing deal with every moment of its account).
 UPDATE _src s SET net_factor = x.factor
 FROM (
-    WITH pairs AS (
-        SELECT DISTINCT account_id, symbol FROM _pos WHERE hedged
-    ), deals AS (
-        SELECT d.id, d.account_id, d.symbol, d.position_id, d.time, d.entry, d.side, d.volume
-        FROM trading_public_deals d JOIN pairs USING (account_id, symbol)
-        WHERE d.kind = 'trade' AND d.deleted_at IS NULL AND d.first_seen_at <= %(as_of)s AND d.time < %(end)s
-    ), moments AS (
-        -- The open volume of each side after each moment's deals: an opening deal adds to its own
-        -- side, a closing deal (on the other side) takes from the side it closes.
-        SELECT account_id, symbol, time,
-               sum(sum(CASE WHEN entry = 'in' THEN (side = 'buy')::int ELSE -(side = 'sell')::int END * volume))
-                   OVER w AS buys,
-               sum(sum(CASE WHEN entry = 'in' THEN (side = 'sell')::int ELSE -(side = 'buy')::int END * volume))
-                   OVER w AS sells
-        FROM deals GROUP BY account_id, symbol, time
-        WINDOW w AS (PARTITION BY account_id, symbol ORDER BY time)
-    ), shares AS (
-        SELECT account_id, symbol, time,
-               CASE WHEN buys > 0 THEN greatest(buys - sells, 0) / buys ELSE 1 END AS buy_share,
-               CASE WHEN sells > 0 THEN greatest(sells - buys, 0) / sells ELSE 1 END AS sell_share
-        FROM moments
-    ), opened AS (
-        SELECT account_id, position_id, min(time) AS open_t, min(side COLLATE "C") AS open_side
-        FROM deals WHERE entry = 'in' GROUP BY account_id, position_id
-    )
     SELECT c.id AS deal_id,
-           (SELECT COALESCE(min(CASE o.open_side WHEN 'buy' THEN m.buy_share ELSE m.sell_share END), 1)
-            FROM shares m
-            WHERE m.account_id = c.account_id AND m.symbol = c.symbol AND m.time >= o.open_t AND m.time < c.time)
-           AS factor
-    FROM deals c JOIN opened o ON o.account_id = c.account_id AND o.position_id = c.position_id
+           COALESCE(min(CASE o.open_side WHEN 'buy' THEN m.buy_share ELSE m.sell_share END), 1) AS factor
+    FROM _netdeal c
+    JOIN (SELECT account_id, position_id, min(time) AS open_t, min(side COLLATE "C") AS open_side
+          FROM _netdeal WHERE entry = 'in' GROUP BY account_id, position_id) o
+         ON o.account_id = c.account_id AND o.position_id = c.position_id
+    JOIN _netshare f ON f.account_id = c.account_id AND f.symbol = c.symbol AND f.time = o.open_t
+    JOIN _netshare t ON t.account_id = c.account_id AND t.symbol = c.symbol AND t.time = c.time
+    LEFT JOIN LATERAL generate_series(f.n, t.n - 1) k ON true
+    LEFT JOIN _netshare m ON m.account_id = c.account_id AND m.symbol = c.symbol AND m.n = k
     WHERE c.entry IN ('out', 'inout', 'out_by') AND c.time >= %(from)s
+    GROUP BY c.id
 ) x
 WHERE s.deal_pk = x.deal_id
