@@ -194,8 +194,8 @@ RULE_PARAMS: dict[str, tuple[Param, ...]] = {
     ),
     AmlRuleKind.PROVIDER_RISK: (
         Param("min_score", "decimal", _("Risk score from"),
-              _("A deposit the provider scores at least this fires: 0 clean, 1 the riskiest (CoinsPaid's "
-                "score of the addresses the coins came from)."), minimum=Decimal("0"), maximum=Decimal("1")),
+              _("Fires on a deposit the provider scores this high or higher: 0 is clean, 1 the riskiest "
+                "(CoinsPaid scores the addresses the coins came from)."), minimum=Decimal("0"), maximum=Decimal("1")),
         Param("min_amounts", "amounts", _("Smallest deposit per currency"), minimum=Decimal("0")),
     ),
 }
