@@ -117,7 +117,7 @@ def _hand_databases_to_owner(conn: Any, psycopg: Any, conn_kwargs: dict[str, Any
         if name != DB_NAME:
             continue  # a test database is dropped and made afresh by the next test run
         with psycopg.connect(user="postgres", dbname=name, autocommit=True, **conn_kwargs) as db:
-            db.execute(sql_file("crm", "hand_over_objects", owner=sql.Literal(OWNER_ROLE)))
+            db.execute(sql_file("plumbing", "hand_over_objects", owner=sql.Literal(OWNER_ROLE)))
 
 
 

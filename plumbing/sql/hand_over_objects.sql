@@ -1,5 +1,5 @@
 -- The objects of the public schema that the superuser owns (tables, partitions, views, sequences not
--- owned by a column, routines) handed over to the owner role (crm.lib.dbroles).
+-- owned by a column, routines) handed over to the owner role (crm.lib.dbroles; run by plumbing.embedded).
 DO $$
 DECLARE r record;
 BEGIN
