@@ -19,6 +19,8 @@ from urllib.parse import quote, urlencode
 from django.conf import settings
 from django.db import connection
 
+from tests.waiting import wait_until
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -91,6 +93,12 @@ def celery_worker_running(queue: str, log: Path, **env: str) -> Iterator[subproc
         )
     proc.log_path = log  # type: ignore[attr-defined]
     try:
+        # Ready before the test goes on: on a loaded machine the worker takes minutes to start, which
+        # a test's own wait for its work (scaled for the load then) must not have to cover as well.
+        wait_until(lambda: proc.poll() is not None or b" ready." in log.read_bytes(), timeout=90,
+                   what=f"the Celery worker of {queue} to be ready", interval=0.2)
+        if proc.poll() is not None:
+            raise AssertionError(f"the Celery worker of {queue} stopped at start:\n{log.read_text()[-3000:]}")
         yield proc
     finally:
         stop_group(proc)
