@@ -50,11 +50,13 @@ from crm.lib.pagination import Key
 from crm.models import Client
 from crm.permissions import user_can
 from wallet import selectors, services
+from wallet.dispute_api import router as dispute_router
 from wallet.exceptions import RefundFourEyesRefused
 from wallet.models import Deposit, DepositRefund, DepositStatus, Transfer, Withdrawal, WithdrawalState
 from wallet.permissions import APPROVE_PERMISSION, deposit_get_for_user, withdrawal_get_for_user
 
 router = Router(tags=["wallet"])
+router.add_router("", dispute_router)
 
 VIEW_PERMISSION = "wallet.view_deposit"
 REFUND_PERMISSION = "wallet.refund_deposit"

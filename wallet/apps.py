@@ -65,7 +65,9 @@ class WalletConfig(AppConfig):
                 ApiScope("wallet:write", _("Refund deposits and transfer money between a client's wallet and "
                                            "trading accounts."), order=310),
                 ApiScope("wallet:approve", _("Approve and reject withdrawals (one approval only: those needing "
-                                             "two are approved by two people of finance)."), order=320)],
+                                             "two are approved by two people of finance)."), order=320),
+                ApiScope("wallet:disputes", _("Read and work payment disputes: attach evidence, record the "
+                                              "representment, accept, record the provider's outcome."), order=330)],
             **ui_contributions())
 
 

@@ -100,6 +100,11 @@ def _max_bytes() -> int:
     return int(getattr(settings, "WALLET_DISPUTE_MAX_UPLOAD_BYTES", 20 * 1024 * 1024))
 
 
+def dispute_evidence_limit() -> int:
+    """The largest evidence file accepted, in bytes (WALLET_DISPUTE_MAX_UPLOAD_BYTES, 20 MB by default)."""
+    return _max_bytes()
+
+
 def _content_type(data: bytes) -> str:
     """PNG, JPEG or PDF by the file's first bytes (never its name); ValidationFailed on "file" else."""
     if not data:
@@ -615,6 +620,7 @@ def dispute_steps(dispute: Dispute) -> Iterable[DisputeStep]:
 
 
 __all__ = ["MANAGE_PERMISSION", "VIEW_PERMISSION", "chargeback_ratios", "chargebacks_for_client", "dispute_accept", "dispute_evidence_add",
+           "dispute_evidence_limit",
            "dispute_generated_evidence", "dispute_get_for_user", "dispute_list_for_user", "dispute_open",
            "dispute_outcome_record", "dispute_queue_for_user", "dispute_receive", "dispute_represent",
            "dispute_steps", "dispute_webhook_apply", "evidence_content", "open_disputes_of_client"]
