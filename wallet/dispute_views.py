@@ -3,6 +3,7 @@ outcome) and the chargeback ratio per provider and method per month."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from django import forms
@@ -13,11 +14,12 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm.exceptions import DomainError, NotFound, ValidationFailed
 from crm.permissions import AuthedRequest, user_can
 from crm.views.ui import render_page
+from wallet.dispute_reports import DisputeReport, dispute_report_check, dispute_report_import
 from wallet.disputes import (
     MANAGE_PERMISSION,
     chargeback_ratios,
@@ -31,7 +33,7 @@ from wallet.disputes import (
     dispute_steps,
     evidence_content,
 )
-from wallet.models import Dispute
+from wallet.models import Dispute, PaymentProvider
 
 
 class EvidenceForm(forms.Form):
@@ -177,3 +179,66 @@ def dispute_outcome_view(request: AuthedRequest, code: str) -> HttpResponse:
 def chargeback_ratio(request: AuthedRequest) -> HttpResponse:
     _require(request)
     return render_page(request, "wallet/disputes/ratio.html", {"rows": chargeback_ratios(user=request.user)})
+
+
+# --- a provider's dispute report ------------------------------------------------------------------------
+
+REPORT_SESSION_KEY = "wallet_dispute_report"
+REPORT_MAX_BYTES = 5 * 1024 * 1024
+
+
+class ReportForm(forms.Form):
+    provider = forms.ModelChoiceField(label=_("Provider"), queryset=PaymentProvider.objects.none(), to_field_name="code")
+    file = forms.FileField(label=_("The provider's dispute report (CSV or XLSX)"))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["provider"].queryset = PaymentProvider.objects.order_by("name")  # type: ignore[attr-defined]  # a ModelChoiceField's queryset
+
+
+def _report_page(request: AuthedRequest, form: ReportForm, report: DisputeReport | None = None, *,
+                 status: int = 200) -> HttpResponse:
+    return render_page(request, "wallet/disputes/report.html", {"form": form, "report": report}, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def dispute_report_view(request: AuthedRequest) -> HttpResponse:
+    """Upload a provider's dispute report: "Check" reads every row and shows what importing would do
+    (or every problem, by row and column), keeping the file in the session; "Import" opens the cases."""
+    _require(request)
+    if request.method == "GET":
+        request.session.pop(REPORT_SESSION_KEY, None)
+        return _report_page(request, ReportForm())
+    if request.POST.get("action") == "import":
+        kept = request.session.get(REPORT_SESSION_KEY)
+        provider = PaymentProvider.objects.filter(code=(kept or {}).get("provider")).first()
+        if not kept or provider is None:
+            messages.error(request, gettext("Check the report again before importing it."))
+            return HttpResponseRedirect(reverse("wallet_dispute_report"))
+        try:
+            report = dispute_report_import(provider=provider, data=base64.b64decode(kept["data"]), actor=request.user,
+                                           file_name=kept["name"], user=request.user)
+        except ValidationFailed as error:
+            messages.error(request, _error_text(error))
+            return HttpResponseRedirect(reverse("wallet_dispute_report"))
+        request.session.pop(REPORT_SESSION_KEY, None)
+        messages.success(request, gettext("Report imported: %(opened)d disputes opened, %(escalated)d escalated, "
+                                          "%(known)d already known.") % {
+            "opened": report.count("open"), "escalated": report.count("escalate"), "known": report.count("known")})
+        return HttpResponseRedirect(reverse("wallet_dispute_queue"))
+    form = ReportForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _report_page(request, form, status=400)
+    upload = form.cleaned_data["file"]
+    if upload.size > REPORT_MAX_BYTES:
+        form.add_error("file", gettext("The file is larger than 5 MB: split the report."))
+        return _report_page(request, form, status=400)
+    data, provider = upload.read(), form.cleaned_data["provider"]
+    report = dispute_report_check(provider=provider, data=data, file_name=upload.name or "", user=request.user)
+    if report.problems:
+        request.session.pop(REPORT_SESSION_KEY, None)
+        return _report_page(request, form, report, status=400)
+    request.session[REPORT_SESSION_KEY] = {"provider": provider.code, "name": (upload.name or "")[:200],
+                                           "data": base64.b64encode(data).decode("ascii")}
+    return _report_page(request, form, report)

@@ -41,6 +41,7 @@ urlpatterns += [
 urlpatterns += [
     path("wallet/disputes/", dispute_views.dispute_queue, name="wallet_dispute_queue"),
     path("wallet/disputes/ratio/", dispute_views.chargeback_ratio, name="wallet_chargeback_ratio"),
+    path("wallet/disputes/report/", dispute_views.dispute_report_view, name="wallet_dispute_report"),
     path("wallet/disputes/<str:code>/", dispute_views.dispute_detail, name="wallet_dispute_detail"),
     path("wallet/disputes/<str:code>/evidence/", dispute_views.dispute_evidence_view, name="wallet_dispute_evidence"),
     path("wallet/disputes/<str:code>/evidence/<uuid:evidence_code>/", dispute_views.dispute_evidence_file,
