@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from functools import cache
 from typing import Any
 
 import pytest
@@ -34,9 +35,16 @@ CONTROL = "a\x01\x08\x1b[31m\u202eb"
 # --- what exists ------------------------------------------------------------------------------
 
 
+@cache
+def _schema() -> dict[str, Any]:
+    """The OpenAPI schema, made once per test process: making it takes seconds, and the JSON sweeps
+    read it for every operation."""
+    return api.get_openapi_schema()
+
+
 def api_operations() -> list[tuple[str, str, dict[str, Any]]]:
     """(method, path, operation) for every operation of the OpenAPI schema."""
-    schema = api.get_openapi_schema()
+    schema = _schema()
     out = []
     for path, item in schema["paths"].items():
         for method, operation in item.items():
@@ -53,7 +61,7 @@ def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
 
 def string_properties(operation: dict[str, Any]) -> list[str]:
     """The request body's string properties (top level), as the caller names them."""
-    schema = api.get_openapi_schema()
+    schema = _schema()
     body = (operation.get("requestBody") or {}).get("content", {}).get("application/json", {}).get("schema")
     if not body:
         return []

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from functools import cache
 from types import SimpleNamespace
 from typing import Any
 
@@ -66,7 +67,9 @@ def page_routes() -> list[str]:
                    if not r.startswith(("api/", *SKIPPED_PREFIXES)) and r not in SKIPPED})
 
 
+@cache
 def api_writes() -> list[tuple[str, str]]:
+    """Made once per test process (the OpenAPI schema takes seconds to make)."""
     schema = api.get_openapi_schema()
     return sorted((method.upper(), path) for path, item in schema["paths"].items() for method in item
                   if method.upper() in {"POST", "PUT", "PATCH", "DELETE"})
