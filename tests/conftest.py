@@ -81,6 +81,21 @@ def django_db_setup(django_db_setup):
     dbroles.use_role("owner")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _synthetic_desk_scored_once():
+    """The alert budget page's synthetic desk (monitoring.review.budget) scored once per test process.
+    Its scores follow from the code alone (a fixed seed); the page keeps them in the shared cache,
+    which every test empties (below), so each sweep that opened the page scored them again: seconds
+    each time. (A test that replaces the scoring, as the budget's own do, still can.)"""
+    import functools
+
+    from monitoring.review import budget
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(budget, "synthetic_history_compute", functools.cache(budget.synthetic_history_compute))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _media_and_cache(settings, tmp_path):
     """Media under the test's own directory; the cache emptied after it; and the language a request
