@@ -18,6 +18,20 @@ alternatives in brackets are accepted too):
     Direction           in, out, in/out, out by (or 0-3); required for buy and sell  [Entry]
     Order, Position, Symbol, Volume (lots) [Lots], Price, Commission, Swap [Storage], Fee,
     Comment, Reason     optional (0 or empty when absent)
+    Market Bid [Bid], Market Ask [Ask]
+                        optional: the market's bid and ask when the deal was made (MT5's
+                        IMTDeal::MarketBid and MarketAsk, the columns of its deal exports); both
+                        or neither on a row, the ask not below the bid
+    Spread              optional: the market's spread (ask - bid) at the deal in price units
+                        (0.00012 on EURUSD at 1.08500), below the deal's price
+    Spread Points       optional instead of Spread: the spread in points [Spread (points)],
+                        with the symbol's Digits column (5 on EURUSD: 12 points = 0.00012)
+
+A row's spread (Spread, Spread Points, or Market Ask - Market Bid; when both are given they must
+agree) is what the commission engine's spread basis reads for the deal (ask - bid x volume x
+contract size); a deal without one falls back to the symbol's markup per lot. Re-importing a file
+with these columns over deals imported without them fills them in (the deals' content is
+otherwise unchanged); a file without them never clears them.
 
 Numbers may use spaces as thousands separators (as MT5 reports do). Times are the server's
 wall clock, converted to UTC with the server's time zone (or fixed offset), as the sync does.
@@ -55,13 +69,19 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "fee": ("fee", "fees"),
     "comment": ("comment", "comments"),
     "reason": ("reason",),
+    "bid": ("marketbid", "bid"),
+    "ask": ("marketask", "ask"),
+    "spread": ("spread", "marketspread"),
+    "spread_points": ("spreadpoints", "spread(points)", "spreadinpoints", "spreadpts"),
+    "digits": ("digits",),
 }
 REQUIRED = ("time", "deal", "login", "type", "profit")
 # The labels the files use, for messages: the header as the file wrote it wins.
 LABELS = {"time": "Time", "deal": "Deal", "login": "Login", "type": "Type", "profit": "Profit",
           "entry": "Direction", "order": "Order", "position": "Position", "symbol": "Symbol", "volume": "Volume",
           "price": "Price", "commission": "Commission", "swap": "Swap", "fee": "Fee", "comment": "Comment",
-          "reason": "Reason"}
+          "reason": "Reason", "bid": "Market Bid", "ask": "Market Ask", "spread": "Spread",
+          "spread_points": "Spread Points", "digits": "Digits"}
 
 TYPES = {
     "buy": 0, "sell": 1, "balance": 2, "credit": 3, "charge": 4, "correction": 5, "bonus": 6,
@@ -77,6 +97,9 @@ TIME_FORMATS = ("%Y.%m.%d %H:%M:%S.%f", "%Y.%m.%d %H:%M:%S", "%Y.%m.%d %H:%M", "
                 "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M")
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 MAX_ROWS = 2_000_000
+PRICE_DECIMALS = 10  # trading_deal's prices: NUMERIC(24, 10)
+PRICE_LIMIT = Decimal(10) ** 14
+PRICE_QUANTUM = Decimal(1).scaleb(-PRICE_DECIMALS)
 
 
 def _key(header: str) -> str:
@@ -113,6 +136,15 @@ def _columns(header: list[str]) -> tuple[dict[str, int], dict[str, str], list[st
             problems.append(f"columns {labels[name]!r} and {title.strip()!r} both give {LABELS[name]}")
             continue
         found[name], labels[name] = index, title.strip()
+    if "spread" in found and "spread_points" in found:
+        problems.append(f"columns {labels['spread']!r} and {labels['spread_points']!r} both give the spread: "
+                        "keep one")
+    if "spread_points" in found and "digits" not in found:
+        problems.append(f"column {labels['spread_points']!r} is in points: the file needs a Digits column (the "
+                        "symbol's decimals) to read it as a price")
+    if ("bid" in found) != ("ask" in found):
+        given, other = ("bid", "ask") if "bid" in found else ("ask", "bid")
+        problems.append(f"column {labels[given]!r} needs its {LABELS[other]} column too")
     missing = [LABELS[n] for n in REQUIRED if n not in found]
     if missing:
         problems.append(f"missing column(s): {', '.join(missing)} (found: {', '.join(h.strip() for h in header)})")
@@ -210,6 +242,7 @@ def _row(row: list[str], line: int, found: dict[str, int], labels: dict[str, str
     kind = ACTION_KIND.get(action, DealKind.OTHER) if action is not None else None
     entry = _row_entry(cells) if kind is DealKind.TRADE else DealEntry.NONE
     _row_limits(cells, values)
+    bid, ask, spread = _row_market(cells, values.get("price"))
     if cells.errors or server_time is None or action is None or kind is None:
         return None, cells.errors
     platform_msc = int((server_time - EPOCH).total_seconds() * 1000)
@@ -222,7 +255,7 @@ def _row(row: list[str], line: int, found: dict[str, int], labels: dict[str, str
         position_id=values["position"], order_id=values["order"], symbol=cell("symbol"),
         volume=values["volume"], price=values["price"], profit=values["profit"], commission=values["commission"],
         swap=values["swap"], fee=values["fee"], comment=cell("comment"), reason=values["reason"],
-        market_bid=None, market_ask=None, raw=raw,
+        market_bid=bid, market_ask=ask, raw=raw, market_spread=spread,
     ), []
 
 
@@ -294,6 +327,102 @@ def _row_limits(cells: _Cells, values: dict[str, Any]) -> None:
         cells.bad("reason", "too large")
     if values.get("login") == 0 and cells.cell("login"):
         cells.bad("login", "0 is not a login")
+
+
+def _price(cells: _Cells, name: str) -> Decimal | None:
+    """A price cell (None when empty): a number the deals table holds, not negative."""
+    text = cells.cell(name)
+    if not text:
+        return None
+    try:
+        value = _number(text)
+    except (InvalidOperation, ValueError):
+        cells.bad(name, f"{text!r} is not a number")
+        return None
+    if value < 0:
+        cells.bad(name, f"{text!r} is negative")
+    elif value >= PRICE_LIMIT:
+        cells.bad(name, f"{text!r} is too large")
+    elif value != value.quantize(PRICE_QUANTUM):
+        cells.bad(name, f"{text!r} has more than {PRICE_DECIMALS} decimals")
+    else:
+        return value
+    return None
+
+
+def _row_market(cells: _Cells, price: Decimal | None) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
+    """The row's market bid, ask and spread (price units). A bid and ask of 0 both are unknown (as
+    MT5 reports them on balance deals); the spread is kept only when the bid and ask are not given
+    (they say it); given both ways, they must agree."""
+    if bool(cells.cell("bid")) != bool(cells.cell("ask")):
+        given, other = ("bid", "ask") if cells.cell("bid") else ("ask", "bid")
+        cells.bad(other, f"empty while {cells.labels[given]} is given: give both or neither")
+        return None, None, None
+    bid, ask = _price(cells, "bid"), _price(cells, "ask")
+    if bid == 0 and ask == 0:
+        bid = ask = None
+    if bid is not None and ask is not None:
+        if bid == 0 or ask == 0:
+            cells.bad("bid" if bid == 0 else "ask", "0 beside a market price that is not 0")
+        elif ask < bid:
+            cells.bad("ask", f"{cells.cell('ask')!r} is below the bid {cells.cell('bid')!r}")
+    spread = _row_spread(cells, price)
+    if spread is not None and bid is not None and ask is not None and spread != ask - bid:
+        name = "spread" if "spread" in cells.found else "spread_points"
+        cells.bad(name, f"{cells.cell(name)!r} is not the ask minus the bid ({format(ask - bid, 'f')})")
+    if bid is not None and ask is not None:
+        return bid, ask, None
+    return None, None, spread
+
+
+def _row_spread(cells: _Cells, price: Decimal | None) -> Decimal | None:
+    """The row's spread in price units, from Spread, or from Spread Points and Digits."""
+    if "spread_points" in cells.found:
+        points = _price(cells, "spread_points")
+        if points is None:
+            return None
+        digits_text = cells.cell("digits")
+        if not re.fullmatch(r"\d{1,2}", digits_text) or int(digits_text) > PRICE_DECIMALS:
+            why = (f"{digits_text!r} is not the symbol's decimals (0 to {PRICE_DECIMALS})" if digits_text
+                   else "empty")
+            cells.bad("digits", f"{why}: the spread in points needs the symbol's decimals")
+            return None
+        in_price = points.scaleb(-int(digits_text))
+        if in_price != in_price.quantize(PRICE_QUANTUM):
+            cells.bad("spread_points", f"{cells.cell('spread_points')!r} points of {digits_text} digits have more "
+                      f"than {PRICE_DECIMALS} decimals")
+            return None
+        return in_price
+    spread = _price(cells, "spread")
+    if spread is not None and price is not None and price > 0 and spread >= price:
+        cells.bad("spread", f"{cells.cell('spread')!r} is not below the deal's price {cells.cell('price')!r}: the "
+                  "Spread column is in price units (a spread in points goes in a Spread Points column, with Digits)")
+        return None
+    return spread
+
+
+def market_prices_fill(server_id: int, deals: Iterable[Deal]) -> int:
+    """The file's market bid, ask and spread on its deals already stored with the same content
+    (the content hash leaves them out, as a platform never edits them): a report giving them for
+    deals imported before without them fills them in. Only deals the file gives them for; how many
+    deals changed (their updated_at moves, so the commission engine's increments recompute them)."""
+    from django.db import connection
+
+    from plumbing.sqlfiles import sql_text
+
+    given = [d for d in deals if d.market_bid is not None or d.market_spread is not None]
+    if not given:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(sql_text("trading", "deal_import/market_fill"), {
+            "server_id": server_id, "deal_id": [d.deal_id for d in given], "time": [d.time for d in given],
+            "market_bid": [_text(d.market_bid) for d in given], "market_ask": [_text(d.market_ask) for d in given],
+            "market_spread": [_text(d.market_spread) for d in given]})
+        return int(cursor.rowcount)
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, "f")
 
 
 def known_logins(server_id: int, logins: Iterable[int]) -> set[int]:

@@ -597,6 +597,9 @@ class Deal(models.Model):
     reason = models.SmallIntegerField(default=0)
     market_bid = price_field(null=True)
     market_ask = price_field(null=True)
+    # The market's spread (ask - bid) at the deal, in price units, when a source gives the spread
+    # but not the bid and ask (a deal report's Spread column): the commission engine's spread basis.
+    market_spread = price_field(null=True)
     content_hash = models.CharField(max_length=64)
     raw = models.JSONField(default=dict)
     first_seen_at = models.DateTimeField(db_default=Now())

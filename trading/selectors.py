@@ -319,6 +319,8 @@ DEALS_VIEW = PublishedView(
         Column("first_seen_at", _STAMP, "when the CRM first stored it (what an as-of run reads by)"),
         Column("updated_at", _STAMP, "the last time the sync inserted, edited or deleted it (indexed)"),
         Column("deleted_at", _STAMP, "when reconciliation found it gone from the platform; NULL while it exists"),
+        Column("market_spread", _PRICE, "the market's spread (ask - bid, in price units) when the deal was made, "
+               "as a source gave it without the bid and ask (a deal report's Spread column); NULL when unknown"),
     ),
 )
 

@@ -159,7 +159,7 @@ DEAL_COLUMNS: tuple[tuple[str, str], ...] = (
     ("order_id", "bigint"), ("symbol", "text"), ("volume", "numeric"), ("price", "numeric"),
     ("profit", "numeric"), ("commission", "numeric"), ("swap", "numeric"), ("fee", "numeric"),
     ("comment", "text"), ("reason", "smallint"), ("market_bid", "numeric"), ("market_ask", "numeric"),
-    ("raw", "text"),
+    ("raw", "text"), ("market_spread", "numeric"),
 )
 # The statements of the upsert (trading/sql/sync/): the deals' new time first, then the deals.
 UPSERT_SQL = sql_text("trading", "sync/deals_upsert")
@@ -198,6 +198,7 @@ def deal_columns(deals: Iterable[Deal]) -> dict[str, list[Any]]:
         "market_bid": [None if d.market_bid is None else str(d.market_bid) for d in unique],
         "market_ask": [None if d.market_ask is None else str(d.market_ask) for d in unique],
         "raw": [dumps(d.raw).decode() for d in unique],
+        "market_spread": [None if d.market_spread is None else str(d.market_spread) for d in unique],
     }
 
 

@@ -74,7 +74,8 @@ def add_account(world: SimpleNamespace, client: Any, account_type: str = "standa
 
 def deal(account: Any, *, time: dt.datetime, entry: str, side: str, position: int, volume: str,
          symbol: str = "EURUSD", profit: str = "0", commission: str = "0", deal_id: int | None = None,
-         bid: str | None = None, ask: str | None = None, swap: str = "0", fee: str = "0") -> Any:
+         bid: str | None = None, ask: str | None = None, swap: str = "0", fee: str = "0",
+         spread: str | None = None) -> Any:
     from trading.adapters.base import Deal, DealEntry, DealKind, Side
 
     return Deal(deal_id=deal_id or next(_ids), login=account.login, time=time,
@@ -82,7 +83,8 @@ def deal(account: Any, *, time: dt.datetime, entry: str, side: str, position: in
                 entry=DealEntry(entry), side=Side(side), position_id=position, order_id=0, symbol=symbol,
                 volume=Decimal(volume), price=Decimal("1.1"), profit=Decimal(profit), commission=Decimal(commission),
                 swap=Decimal(swap), fee=Decimal(fee), comment="", reason=0,
-                market_bid=Decimal(bid) if bid else None, market_ask=Decimal(ask) if ask else None, raw={})
+                market_bid=Decimal(bid) if bid else None, market_ask=Decimal(ask) if ask else None, raw={},
+                market_spread=Decimal(spread) if spread else None)
 
 
 def round_trip(account: Any, *, opened: dt.datetime, closed: dt.datetime, side: str = "buy", volume: str = "1",

@@ -75,7 +75,8 @@ def test_a_deal_the_sync_stores_shows_in_the_deals_view_as_declared():
         "server_id": server.pk, "account_id": account.pk, "position_id": 555, "time": AT, "kind": "trade",
         "entry": "out", "side": "sell", "symbol": "EURUSD", "volume": Decimal("1.25"), "profit": Decimal("-12.5"),
         "commission": Decimal("-3.5"), "swap": Decimal("-0.25"), "fee": Decimal("-0.1"),
-        "market_bid": Decimal("1.08501"), "market_ask": Decimal("1.08512"), "deleted_at": None}
+        "market_bid": Decimal("1.08501"), "market_ask": Decimal("1.08512"), "deleted_at": None,
+        "market_spread": None}
     assert stamps["first_seen_at"] is not None and stamps["updated_at"] is not None
     assert (balance["kind"], balance["entry"], balance["side"], balance["profit"]) == ("balance", "none", "", 500)
     assert balance["market_bid"] is None and balance["market_ask"] is None

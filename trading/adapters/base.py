@@ -263,6 +263,9 @@ class Deal:
     market_bid: Decimal | None
     market_ask: Decimal | None
     raw: Mapping[str, Any] = field(repr=False, compare=False)
+    # The market's spread (ask - bid, in price units) when the source gives it without the bid and
+    # ask (a deal report's Spread column); None when unknown or when market_bid and market_ask say it.
+    market_spread: Decimal | None = None
 
     @property
     def money_effect(self) -> Decimal:

@@ -2,7 +2,9 @@
 -- (and that partner's plan: the account's override, else the partner's; the version at the deal's
 -- time: its account's segment), its instrument and two flags: held (open at least the version's
 -- minimum holding time) and hedged (its position's; a closing deal of a position not in _pos was
--- held and not hedged; the flags are read on closing deals only). Every
+-- held and not hedged; the flags are read on closing deals only). Its spread is the market's at
+-- the deal: ask - bid, else the spread a deal report gave (market_spread), else NULL (the basis then
+-- takes the symbol's markup). Every
 -- join is a hash join of the deals to a small table, in this order: the planner's guesses of the
 -- range joins' sizes are far too small, and with them it would hash the deals, or loop over them.
 SET LOCAL enable_nestloop = off;
@@ -10,7 +12,7 @@ SET LOCAL join_collapse_limit = 1;
 CREATE TEMP TABLE _src ON COMMIT DROP AS
 SELECT d.id AS deal_pk, d.account_id, g.client_id, d.time, d.entry IN ('out', 'inout', 'out_by') AS is_close,
        d.volume, d.commission, d.profit + d.swap + d.commission + d.fee AS net, d.swap, d.fee,
-       d.market_ask - d.market_bid AS spread, g.account_type,
+       COALESCE(d.market_ask - d.market_bid, d.market_spread) AS spread, g.account_type,
        g.account_currency, i.group_id, i.contract_size, i.units_per_lot, i.profit_currency, i.markup_per_lot,
        g.partner_id, g.version_id, g.plan_currency,
        (o.open_t IS NULL OR d.time - o.open_t >= make_interval(secs => g.min_hold_seconds)) AS held,

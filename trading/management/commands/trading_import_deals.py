@@ -25,7 +25,9 @@ class Command(BaseCommand):
         "Type [Action] (buy, sell, balance, credit, charge, correction, bonus, commission, ... or the MT5 "
         "action number) and Profit are required; Direction [Entry] (in, out, in/out, out by) is required for "
         "buy and sell; Order, Position, Symbol, Volume [Lots], Price, Commission, Swap [Storage], Fee, Comment "
-        "and Reason are optional. Times are the server's clock (its time zone or offset converts them). "
+        "and Reason are optional, and so are the market's prices at the deal for the commission engine's spread "
+        "basis: Market Bid [Bid] and Market Ask [Ask], or Spread (ask - bid, in price units), or Spread Points "
+        "with Digits (the symbol's decimals). Times are the server's clock (its time zone or offset converts them). "
         "Every row is checked first: a bad row is reported with its row number and column and nothing is "
         "written. Deals of logins without a trading account on the server are skipped and listed."
     )
@@ -61,14 +63,16 @@ class Command(BaseCommand):
         unknown = sorted({d.login for d in parsed.deals} - known)
         with transaction.atomic():
             result = deals_store(platform, deals)
+            filled = deal_import.market_prices_fill(platform.pk, deals)
             if known_since_deal_time:
                 deal_import.deals_known_since_own_time(platform.pk, (d.deal_id for d in deals))
             if dry_run:
                 transaction.set_rollback(True)
-        unchanged = len(deals) - result.inserted - result.edited
+        unchanged = len(deals) - result.inserted - result.edited - filled
         self.stdout.write(
             f"{'Dry run: ' if dry_run else ''}{len(parsed.deals)} deals read from {parsed.rows} rows: "
-            f"inserted {result.inserted}, updated {result.edited}, unchanged {unchanged}, "
+            f"inserted {result.inserted}, updated {result.edited}, "
+            f"{f'market prices filled in {filled}, ' if filled else ''}unchanged {unchanged}, "
             f"skipped {len(parsed.deals) - len(deals)}.")
         if unknown:
             shown = ", ".join(str(x) for x in unknown[:20])
