@@ -351,6 +351,43 @@ def _tiers_clean(tiers: Any, where: str, kind: str) -> list[dict[str, str]]:
     return out
 
 
+PASS_UP_CHAIN_MAX = 10
+
+
+def pass_up_chain_clean(values: Any, *, split_mode: str, pass_up_percent: Decimal = Decimal(0)) -> list[Decimal]:
+    """A version's pass-up chain (`pass_up_percents`): a list of percentages, each above 0 and
+    under 100 (a 0 would end the chain: what follows it could never be reached), at most
+    PASS_UP_CHAIN_MAX, with the pass-up split only and not beside a single `pass_up_percent`.
+    Empty (or None): no chain. Each problem is named by the entry's path (pass_up_percents[1])."""
+    if values is None or values == []:
+        return []
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+        raise ValidationFailed(fields={"pass_up_percents": gettext(
+            "Give a list of percentages, the first what the client's partner passes to its parent.")})
+    if split_mode != SplitMode.PASS_UP:
+        raise ValidationFailed(fields={"pass_up_percents": gettext(
+            "A pass-up chain needs split_mode pass_up.")})
+    if pass_up_percent:
+        raise ValidationFailed(fields={"pass_up_percents": gettext(
+            "Give either pass_up_percent (one percentage for every level) or pass_up_percents (one per level), "
+            "not both.")})
+    if len(values) > PASS_UP_CHAIN_MAX:
+        raise ValidationFailed(fields={"pass_up_percents": gettext(
+            "At most %(n)s levels.") % {"n": PASS_UP_CHAIN_MAX}})
+    chain = []
+    for i, value in enumerate(values):
+        where = f"pass_up_percents[{i}]"
+        if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+            raise ValidationFailed(fields={where: gettext("Enter a number.")})
+        percent = _dec(repr(value) if isinstance(value, float) else value, where, positive=True)
+        if percent == 0 or percent >= 100:
+            raise ValidationFailed(fields={where: gettext("Enter a percentage above 0 and under 100.")})
+        if percent != percent.quantize(Decimal("0.000001")):
+            raise ValidationFailed(fields={where: gettext("At most 6 decimals.")})
+        chain.append(percent)
+    return chain
+
+
 @transaction.atomic
 def plan_version_record(*, actor: User | None, plan: CommissionPlan, effective_from: dt.datetime,
                         rules: Sequence[Mapping[str, Any]], min_hold_seconds: int = 0,
@@ -359,10 +396,12 @@ def plan_version_record(*, actor: User | None, plan: CommissionPlan, effective_f
                         period_cap: Decimal | str | None = None, period_minimum: Decimal | str | None = None,
                         note: str = "", draft: bool = False, recorded_at: dt.datetime | None = None,
                         pass_up_base: str = PassUpBase.OUT_OF, hedge_mode: str = HedgeMode.LATER_UNPAID,
-                        client_cap: Decimal | str | None = None) -> PlanVersion:
+                        client_cap: Decimal | str | None = None,
+                        pass_up_percents: Sequence[Decimal | str] | None = None) -> PlanVersion:
     """Record a version of `plan` applying from `effective_from` (a correction when another version
     has the same effective_from: runs as of after `recorded_at` see this one). Rules are validated
-    together; nothing is written when one is bad."""
+    together; nothing is written when one is bad. `pass_up_percents` (pass_up only): the chain, the
+    k-th what level k - 1 passes to level k, instead of `pass_up_percent` at every level."""
     _require(actor, plan.brand_id)
     if split_mode not in SplitMode.values:
         raise ValidationFailed(fields={"split_mode": gettext("Choose %(choices)s.")
@@ -372,6 +411,7 @@ def plan_version_record(*, actor: User | None, plan: CommissionPlan, effective_f
     pass_up = _dec(pass_up_percent, "pass_up_percent", positive=True)
     if pass_up >= 100:
         raise ValidationFailed(fields={"pass_up_percent": gettext("Enter a percentage under 100.")})
+    chain = pass_up_chain_clean(pass_up_percents, split_mode=split_mode, pass_up_percent=pass_up)
     if not rules:
         raise ValidationFailed(fields={"rules": gettext("Give at least one rule.")})
     groups = {g.code: g for g in InstrumentGroup.objects.filter(brand_id=plan.brand_id)}
@@ -388,7 +428,7 @@ def plan_version_record(*, actor: User | None, plan: CommissionPlan, effective_f
         period_cap=_money_opt(period_cap, plan.currency, "period_cap"),
         period_minimum=_money_opt(period_minimum, plan.currency, "period_minimum"),
         client_cap=_money_opt(client_cap, plan.currency, "client_cap"), pass_up_base=pass_up_base,
-        hedge_mode=hedge_mode, note=note, is_draft=draft, actor=actor)
+        pass_up_percents=chain, hedge_mode=hedge_mode, note=note, is_draft=draft, actor=actor)
     for rule in cleaned:
         rule.version = version
     PlanRule.objects.bulk_create(cleaned)

@@ -33,15 +33,17 @@ What a run does (``compute_lines``), inside the caller's transaction:
    in two INSERT ... SELECT statements. The sources:
      - per_lot: closing deals that were held and not hedged: lots = volume x contract size /
        group's units per standard lot, times the level's amount per lot;
-     - revshare: spread (closing deals, held, not hedged: (ask - bid) x volume x contract size, in
-       the instrument's profit currency), commission (-commission of every trade deal) or net loss
+     - revshare: spread (closing deals, held, not hedged: the deal's spread, ask - bid or else the
+       spread a deal report gave, x volume x contract size, else the symbol's markup x lots, in the
+       instrument's profit currency), commission (-commission of every trade deal) or net loss
        (-(profit + swap + commission + fee) of every trade deal), times the level's percentage;
      - cpa: a client qualifies at the moment the last condition is met (first deposit of at least
        X; Y lots within Z days of it; KYC approved; country allowed); the line is in the period of
        that moment, so it is paid once;
      - chargeback: the first chargeback or refund after a qualification claws the CPA back, as
        negative lines in the chargeback's period.
-   Each level's rate (per-level rates, or the pass-up split) is the share's; amounts are converted
+   Each level's rate (per-level rates, the pass-up split by one percentage or by a chain of
+   them, one per level: _ver's pass_up_reach, or the differential) is the share's; amounts are converted
    to the plan's currency with ``_fx`` (the rate of the source's own day, else the latest before; a
    missing rate stops the run and names the pair and day). A line (the view ``ib_commissionline``)
    is one source of a batch under one share: basis x rate (x tier factor) x unit x FX, never

@@ -188,6 +188,9 @@ class PlanVersionForm(forms.Form):
     pass_up_percent = forms.DecimalField(label=_("Pass-up percentage"), required=False, min_value=0, max_value=99)
     pass_up_base = forms.ChoiceField(label=_("Pass-up"), widget=PlainSelect, choices=PassUpBase.choices,
                                      required=False)
+    pass_up_percents = forms.CharField(label=_("Pass-up chain (%)"), required=False, max_length=200,
+                                       help_text=_("Instead of one percentage: one per level, comma separated "
+                                                   "(25, 10: the client's partner passes 25 %, its parent 10 %)."))
     hedge_mode = forms.ChoiceField(label=_("Hedged positions"), widget=PlainSelect, choices=HedgeMode.choices,
                                    required=False)
     # In the plan's currency, at most its decimals (ib.commissions.plan_version_record holds to it too).
@@ -203,6 +206,11 @@ class PlanVersionForm(forms.Form):
         super().__init__(*args, **kwargs)
         for name in ("period_cap", "period_minimum", "client_cap"):
             form_field(self, name, AmountField).currency = currency  # the plan's: at most its decimals
+
+    def clean_pass_up_percents(self) -> list[str]:
+        """The chain as its entries' text (ib.commissions.pass_up_chain_clean checks them)."""
+        text = self.cleaned_data["pass_up_percents"].strip()
+        return [part.strip() for part in text.split(",")] if text else []
 
     def clean_rules(self) -> Any:
         import json

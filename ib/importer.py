@@ -246,7 +246,7 @@ class _Import:
             pass_up_percent=v.get("pass_up_percent", "0"), period_cap=v.get("period_cap"),
             period_minimum=v.get("period_minimum"), note=v.get("note", ""),
             pass_up_base=v.get("pass_up_base") or "out_of", hedge_mode=v.get("hedge_mode") or "later_unpaid",
-            client_cap=v.get("client_cap"))
+            client_cap=v.get("client_cap"), pass_up_percents=v.get("pass_up_percents"))
         self.counts["plan versions"] += 1
 
     def _clients(self) -> None:

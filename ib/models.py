@@ -614,6 +614,10 @@ class PlanVersion(models.Model):
     # pass_up on_top: the client's partner earns the whole rate, and each level above p% of the level
     # below's amount on top of it (out_of: the levels share the rate, as above).
     pass_up_base = models.CharField(max_length=8, choices=PassUpBase.choices, default=PassUpBase.OUT_OF)
+    # pass_up as a chain, instead of one percentage for every level: the k-th percentage is what
+    # level k - 1 passes to level k (out_of: of what reaches it; on_top: of its amount, on top);
+    # past the chain's end nothing more goes up. Empty: pass_up_percent at every level.
+    pass_up_percents = ArrayField(models.DecimalField(max_digits=9, decimal_places=6), default=list, blank=True)
     # Of two opposite positions on one account and symbol open together, what earns per-lot and spread.
     hedge_mode = models.CharField(max_length=12, choices=HedgeMode.choices, default=HedgeMode.LATER_UNPAID)
     # Per partner, client and period, in the plan's currency: at most this is earned from one client.

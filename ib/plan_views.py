@@ -20,6 +20,7 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm.exceptions import DomainError, NotFound
+from crm.lib.money import decimal_text
 from crm.permissions import AuthedRequest, code_or_404, page_permission_required, user_can, visible_brands
 from crm.views.ui import render_page
 from crm.views.ui.forms import apply_domain_errors
@@ -74,6 +75,7 @@ def _detail(request: AuthedRequest, plan: CommissionPlan, *, version_form: PlanV
                 split_mode=latest.split_mode, min_hold_seconds=latest.min_hold_seconds,
                 effective_from=latest.effective_from.astimezone(dt.UTC).date(),
                 pass_up_percent=latest.pass_up_percent or None, period_cap=latest.period_cap,
+                pass_up_percents=", ".join(decimal_text(p) for p in latest.pass_up_percents),
                 period_minimum=latest.period_minimum, pass_up_base=latest.pass_up_base, hedge_mode=latest.hedge_mode,
                 client_cap=latest.client_cap)
         version_form = PlanVersionForm(initial=initial, currency=plan.currency)
@@ -110,7 +112,8 @@ def plan_version_new(request: AuthedRequest, code: Any) -> HttpResponse:
                 pass_up_percent=data["pass_up_percent"] if data["pass_up_percent"] is not None else "0",
                 period_cap=data["period_cap"], period_minimum=data["period_minimum"], note=data["note"],
                 draft=data["draft"], pass_up_base=data["pass_up_base"] or PassUpBase.OUT_OF,
-                hedge_mode=data["hedge_mode"] or HedgeMode.LATER_UNPAID, client_cap=data["client_cap"])
+                hedge_mode=data["hedge_mode"] or HedgeMode.LATER_UNPAID, client_cap=data["client_cap"],
+                pass_up_percents=data["pass_up_percents"])
         except NotFound:
             raise Http404 from None
         except DomainError as error:
@@ -119,6 +122,8 @@ def plan_version_new(request: AuthedRequest, code: Any) -> HttpResponse:
                 for problem in problems:
                     if name in form.fields:
                         form.add_error(name, problem)
+                    elif name.startswith("pass_up_percents["):
+                        form.add_error("pass_up_percents", f"{name}: {problem}")
                     else:
                         form.add_error("rules", f"{name}: {problem}")
             if not error.fields:

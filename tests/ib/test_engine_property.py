@@ -91,6 +91,14 @@ SHAPES = {
          {"code": "rs", "kind": "revshare", "basis": "spread", "rate": "40", "negative_owed": True}],
         {"hedge_mode": "both", "split_mode": "pass_up", "pass_up_percent": "15", "pass_up_base": "on_top"}),
     "differential": ([{"code": "r", "kind": "per_lot", "rate": "3.3"}], {"split_mode": "differential"}),
+    # Issue 61, items 3 and 4: a pass-up chain, and the spread of each deal (the buys' closes carry one).
+    "pass-up chain out of, spread per deal": (
+        [{"code": "r", "kind": "per_lot", "rate": "3.3"}, {"code": "rs", "kind": "revshare", "basis": "spread",
+                                                         "rate": "40"}],
+        {"split_mode": "pass_up", "pass_up_percents": ["25", "10"]}),
+    "pass-up chain on top": (
+        [{"code": "r", "kind": "per_lot", "rate": "3.3"}],
+        {"split_mode": "pass_up", "pass_up_base": "on_top", "pass_up_percents": ["10", "5"]}),
 }
 
 
@@ -111,8 +119,10 @@ def test_rerunning_the_engine_under_each_plan_shape_never_changes_the_totals(sha
         cs.plan_assign(actor=None, plan=sub_plan, partner=w.sub, effective_from=t(1, 0, month=2))
     deals = []
     for day, hour, minutes, volume, side in trades:
+        spread = {"spread": "0.00013"} if "spread per deal" in shape and side == "buy" else {}
         deals += round_trip(w.account, opened=t(day, hour), closed=t(day, hour, minutes % 60, minutes // 60 * 30),
-                            side=side, volume=volume, commission="-3.5", profit="-2" if side == "buy" else "1.5")
+                            side=side, volume=volume, commission="-3.5", profit="-2" if side == "buy" else "1.5",
+                            **spread)
     store(w, deals)
     first = totals(cs.commission_run(actor=None, brand=w.brand, period=MARCH))
     assert totals(cs.commission_run(actor=None, brand=w.brand, period=MARCH)) == first

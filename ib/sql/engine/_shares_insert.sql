@@ -5,6 +5,7 @@ SELECT b.id, b.run_id, b.chain[cardinality(b.chain) - k.k], k.k, lr.rate, b.weig
        b.n, b.currency, b.plan_version_id
 FROM (SELECT bt.id, bt.run_id, bt.chain, bt.unit, bt.fx_rate, bt.weighted_basis, bt.currency, bt.plan_version_id,
              cardinality(bt.source_ids) AS n, r.rate, r.level_rates, v.split_mode, v.pass_up, v.pass_up_base,
+             v.pass_up_reach,
              bt.rule_code, bt.times[1] AS at
       FROM ib_commissionbatch bt JOIN ib_planrule r ON r.id = bt.rule_id JOIN _ver v ON v.id = bt.plan_version_id
       WHERE bt.run_id = %(run)s AND bt.id > %(after)s) b

@@ -1,7 +1,15 @@
 CREATE TEMP TABLE _ver ON COMMIT DROP AS
 WITH seen AS (
     SELECT DISTINCT ON (v.plan_id, v.effective_from) v.id, v.plan_id, v.effective_from, v.min_hold_seconds,
-           v.split_mode, v.pass_up_percent / 100 AS pass_up, p.currency, v.pass_up_base, v.hedge_mode
+           v.split_mode, v.pass_up_percent / 100 AS pass_up, p.currency, v.pass_up_base, v.hedge_mode,
+           -- A pass-up chain (pass_up_percents p1, p2, ...) as what reaches each level, level 0
+           -- first: 1, p1, p1 x p2, ... (exact numeric products; empty without a chain).
+           (WITH RECURSIVE c(k, reach) AS (
+                SELECT 0, 1::numeric WHERE cardinality(v.pass_up_percents) > 0
+                UNION ALL
+                SELECT c.k + 1, c.reach * v.pass_up_percents[c.k + 1] / 100 FROM c
+                WHERE c.k < cardinality(v.pass_up_percents))
+            SELECT COALESCE(array_agg(c.reach ORDER BY c.k), ARRAY[]::numeric[]) FROM c) AS pass_up_reach
     FROM ib_planversion v JOIN ib_commissionplan p ON p.id = v.plan_id AND p.brand_id = %(brand)s
     WHERE (v.recorded_at <= %(as_of)s AND NOT v.is_draft) OR v.id = ANY(%(drafts)s)
     ORDER BY v.plan_id, v.effective_from, (v.id = ANY(%(drafts)s)) DESC, v.recorded_at DESC, v.id DESC
