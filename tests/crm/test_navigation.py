@@ -79,29 +79,27 @@ def reachable(pages: dict[str, str]) -> set[str]:
 
 
 @pytest.fixture
-def people(login_verified):
+def person(login_verified, role: str) -> tuple[Any, HttpClient]:
+    """A member of staff of the test's role, logged in (only that role's: each test sweeps one)."""
     brand = make_brand(name="Navigation Markets")
     desk = make_desk(brand=brand, name="Nav desk")
-    out = {}
-    for code in RoleCode.values:
-        user = make_user(role_code=code, desk=desk if code in {RoleCode.SALES_AGENT, RoleCode.RETENTION_AGENT,
-                                                               RoleCode.DESK_MANAGER} else None,
-                         brand=brand, full_name=f"Nav {code}")
-        http = HttpClient()
-        login_verified(http, user)
-        out[code] = (user, http)
-    return out
+    user = make_user(role_code=role, desk=desk if role in {RoleCode.SALES_AGENT, RoleCode.RETENTION_AGENT,
+                                                           RoleCode.DESK_MANAGER} else None,
+                     brand=brand, full_name=f"Nav {role}")
+    http = HttpClient()
+    login_verified(http, user)
+    return user, http
 
 
 @pytest.mark.parametrize("role", list(RoleCode.values))
 def test_every_page_a_role_may_open_is_reachable_and_every_menu_entry_opens_for_the_role_it_is_shown_to(
-    people: dict[str, tuple[Any, HttpClient]], role: str,
+    person: tuple[Any, HttpClient], role: str,
 ) -> None:
     """One sweep of the role's pages for both (each page requested once, its HTML kept for the crawl
     and the menu): they were two tests requesting the same pages three times over."""
     from django.urls import reverse
 
-    user, http = people[role]
+    user, http = person
     pages = top_level_pages()
     may_open = opened(http, pages)
     assert "/" in may_open and "/clients/" in may_open
