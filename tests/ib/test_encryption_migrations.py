@@ -2,9 +2,12 @@
 partner portal logins' addresses, 0020 the partners', applications' and invitations' contact details,
 and each decrypts its own on the way back, leaving the other's columns as they were.
 
-One walk instead of one per migration: each step renders the models of its migration's ancestors
-again (most of the time of such a test; tests/migrating.py), and the two migrations are neighbours, so the stops of
-both round trips (0018, 0019, 0020, 0019, 0018, then the newest again) are the steps of one."""
+One walk instead of one per migration, and each migration run once each way: every step renders the models of
+its migration's ancestors again and re-renders the models related to each field it changes (most of the time of
+such a test; tests/migrating.py). The rows are written at the newest migration, where the code encrypts them, so the
+walk goes back first (0020, 0019, 0018: each migration decrypts its own columns on the way back) and then forward
+(0019, 0020: each encrypts them again, and the code reads what it wrote), then to the newest again: six migration
+steps where a walk from 0018 and back took twelve."""
 
 from __future__ import annotations
 
@@ -79,10 +82,41 @@ def test_the_migrations_encrypt_existing_logins_and_contacts_and_decrypt_them_on
         assert email_hash == keyed_hash("mo@ib.example", kind="email")
         assert PartnerLogin.objects.get(pk=login.pk).email == "Mo@IB.example"
 
+    def contacts_encrypted() -> None:
+        assert all(
+            value.startswith("enc1:") and plain[where] not in value for where, value in contacts().items()
+        )
+        assert _stored("ib_partner", partner.pk, "contact_email_hash") == [
+            (keyed_hash("mo@ib.example", kind="email"),)
+        ]
+        assert _stored("ib_partnerapplication", application.pk, "contact_email_hash") == [
+            (keyed_hash("layla@gulftraders.example", kind="email"),)
+        ]
+        assert _stored("ib_partnerinvitation", invitation.pk, "email_hash") == [
+            (keyed_hash("ina@ib.example", kind="email"),)
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT contact_email_hash FROM ib_public_partners WHERE id = %s", [partner.pk])
+            assert cursor.fetchone() == (keyed_hash("mo@ib.example", kind="email"),)
+        assert Partner.objects.get(pk=partner.pk).contact_email == "Mo@IB.example"
+        assert PartnerApplication.objects.get(pk=application.pk).contact_phone == "+971501234567"
+        assert PartnerInvitation.objects.get(pk=invitation.pk).email == "Ina@IB.example"
+
     with dbroles.as_owner():  # migrations are the schema owner's work, as `manage.py migrate` does them
         newest = leaves()
         try:
-            migrate(BEFORE_LOGINS)
+            migrate(CONTACTS)  # back to 0020: what the code wrote is still encrypted
+            contacts_encrypted()
+            login_encrypted()
+
+            migrate(LOGINS)  # 0020 back: the plain contacts in their old columns, the logins untouched
+            assert contacts() == plain
+            login_encrypted()
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT contact_email FROM ib_public_partners WHERE id = %s", [partner.pk])
+                assert cursor.fetchone() == ("Mo@IB.example",)
+
+            migrate(BEFORE_LOGINS)  # 0019 back: the plain address in the login's old column
             assert _stored("ib_partnerlogin", login.pk, "email") == [("Mo@IB.example",)]
             assert contacts() == plain
 
@@ -94,35 +128,8 @@ def test_the_migrations_encrypt_existing_logins_and_contacts_and_decrypt_them_on
                 assert cursor.fetchone() == ("Mo@IB.example",)
 
             migrate(CONTACTS)  # 0020: the contacts encrypted, beside their keyed hashes
-            assert all(
-                value.startswith("enc1:") and plain[where] not in value for where, value in contacts().items()
-            )
-            assert _stored("ib_partner", partner.pk, "contact_email_hash") == [
-                (keyed_hash("mo@ib.example", kind="email"),)
-            ]
-            assert _stored("ib_partnerapplication", application.pk, "contact_email_hash") == [
-                (keyed_hash("layla@gulftraders.example", kind="email"),)
-            ]
-            assert _stored("ib_partnerinvitation", invitation.pk, "email_hash") == [
-                (keyed_hash("ina@ib.example", kind="email"),)
-            ]
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT contact_email_hash FROM ib_public_partners WHERE id = %s", [partner.pk]
-                )
-                assert cursor.fetchone() == (keyed_hash("mo@ib.example", kind="email"),)
-            assert Partner.objects.get(pk=partner.pk).contact_email == "Mo@IB.example"
-            assert PartnerApplication.objects.get(pk=application.pk).contact_phone == "+971501234567"
-            assert PartnerInvitation.objects.get(pk=invitation.pk).email == "Ina@IB.example"
+            contacts_encrypted()
             login_encrypted()
-
-            migrate(LOGINS)  # 0020 back: the plain contacts in their old columns, the logins untouched
-            assert contacts() == plain
-            login_encrypted()
-
-            migrate(BEFORE_LOGINS)  # 0019 back: the plain address in the login's old column
-            assert _stored("ib_partnerlogin", login.pk, "email") == [("Mo@IB.example",)]
-            assert contacts() == plain
         finally:
             migrate(newest)  # and forward again, to the newest
             app_privileges_grant()
