@@ -58,12 +58,16 @@ def token_similarity(q: Token, other: Token) -> tuple[float, str]:
     return _similarity(q.ascii, q.alt, q.foreign, other.ascii, other.alt, other.foreign, q, other)
 
 
-_SIMILARITY: dict[tuple[str, str, bool, str, str, bool], tuple[float, str]] = {}
+def _kind(tok: Token) -> int:
+    return tok.foreign + 2 * tok.abjad + 4 * tok.syllabic
+
+
+_SIMILARITY: dict[tuple[str, str, int, str, str, int], tuple[float, str]] = {}
 
 
 def _similarity(q_ascii: str, q_alt: str, q_foreign: bool, l_ascii: str, l_alt: str, l_foreign: bool,
                 q: Token, other: Token) -> tuple[float, str]:
-    key = (q_ascii, q_alt, q_foreign, l_ascii, l_alt, l_foreign)
+    key = (q_ascii, q_alt, _kind(q), l_ascii, l_alt, _kind(other))
     found = _SIMILARITY.get(key)
     if found is None:
         if len(_SIMILARITY) > 500_000:
@@ -84,6 +88,8 @@ def _token_similarity(q: Token, lt: Token) -> tuple[float, str]:  # noqa: PLR091
         return SAME, "same after transliteration" if (q.foreign or lt.foreign) else "same"
     if q.alt == lt.alt or q.alt == lt.ascii or q.ascii == lt.alt:
         return SAME, "same (umlaut written out)"
+    if q.roman and q.roman == lt.roman:
+        return TRANSLIT, "romanisation variant"
     if q.initial or lt.initial:
         if q.ascii[0] == lt.ascii[0] and not (q.initial and lt.initial):
             return INITIAL, "initial"
@@ -94,7 +100,9 @@ def _token_similarity(q: Token, lt: Token) -> tuple[float, str]:  # noqa: PLR091
         # Short syllables (Zhou and Zhu, Vo and Vu) must agree in their very vowels.
         return SPELLING, "transliteration variant" if foreign else "spelling variant"
     vowel_distance = Levenshtein.distance(q.vowels, lt.vowels)
-    if (q.skeleton == lt.skeleton and vowel_distance <= 1 and min(len(q.vowels), len(lt.vowels)) >= 4
+    # A syllable read from Han, Hangul or kana is exact in its vowels: yang is not yong, qing not kang.
+    syllabic = q.syllabic or lt.syllabic
+    if (not syllabic and q.skeleton == lt.skeleton and vowel_distance <= 1 and min(len(q.vowels), len(lt.vowels)) >= 4
             and _same_frame(q.vowels, lt.vowels)):
         return SPELLING, "transliteration variant" if foreign else "spelling variant"
     dist = DamerauLevenshtein.distance(q.ascii, lt.ascii)
@@ -112,14 +120,20 @@ def _token_similarity(q: Token, lt: Token) -> tuple[float, str]:  # noqa: PLR091
         if q.loose == lt.loose and len(q.loose) >= 2:
             return TRANSLIT - 0.03, "similar consonants (script without vowels)"
         if DamerauLevenshtein.distance(q.loose, lt.loose) == 1 and min(len(q.loose), len(lt.loose)) >= 2 \
-                and q.loose[0] == lt.loose[0]:
+                and q.loose[0] == lt.loose[0] and (min(len(q.loose), len(lt.loose)) >= 3 or _dental(q.loose, lt.loose)):
             # One consonant apart: letters such as ض, ظ, ذ are romanised d, z or dh as the language has it.
             return TYPO_2, "similar consonants (script without vowels)"
-    elif foreign and q.vowels.translate(_LIQUID) == lt.vowels.translate(_LIQUID):
+    elif foreign and not syllabic and q.vowels.translate(_LIQUID) == lt.vowels.translate(_LIQUID):
         return TRANSLIT, "transliteration variant (l/r, voiced/unvoiced)"
-    elif foreign and q.loose == lt.loose and len(q.loose) >= 2 and vowel_distance <= 1:
+    elif foreign and not syllabic and q.loose == lt.loose and len(q.loose) >= 2 and vowel_distance <= 1:
         return TYPO_2, "transliteration variant"
     return 0.0, ""
+
+
+def _dental(a: str, b: str) -> bool:
+    """Two consonant skeletons of two letters apart only in a d, t, z or s (Reza / رضا): with so few
+    letters, any other difference (Tamimi / Than) is another name."""
+    return len(a) == len(b) and all(x == y or {x, y} <= set("ts") for x, y in zip(a, b, strict=True))
 
 
 def _vowel_runs(word: str) -> str:
@@ -145,11 +159,9 @@ _LIQUID = str.maketrans({"g": "k", "d": "t", "b": "p", "j": "c", "z": "s", "v": 
 
 
 def abjad(tok: Token) -> bool:
-    """A token transliterated from a script that writes few vowels: its ASCII form has (almost) none."""
-    if not tok.foreign:
-        return False
-    vowels = sum(1 for c in tok.ascii if c in "aeiou")
-    return vowels * 4 < len(tok.ascii)
+    """A token transliterated from a script that writes few vowels (Arabic, Hebrew): not a romanised
+    Chinese or Korean syllable, which merely has few vowels ("zheng")."""
+    return tok.abjad
 
 
 def listed_particle(match: TokenMatch, listed: tuple[Token, ...]) -> bool:
@@ -158,7 +170,7 @@ def listed_particle(match: TokenMatch, listed: tuple[Token, ...]) -> bool:
 
 @lru_cache(maxsize=200_000)
 def _join(tokens: tuple[Token, ...]) -> Token:
-    from matching.normalise import skeleton, vowel_form
+    from matching.normalise import roman_key, skeleton, vowel_form
 
     ascii_ = "".join(t.ascii for t in tokens)
     alt = "".join(t.alt for t in tokens)
@@ -166,7 +178,9 @@ def _join(tokens: tuple[Token, ...]) -> Token:
     from matching.normalise import _VOICING
 
     return Token(raw=" ".join(t.raw for t in tokens), ascii=ascii_, alt=alt, skeleton=skel,
-                 loose=skel.translate(_VOICING), vowels=vowel_form(ascii_), foreign=any(t.foreign for t in tokens))
+                 loose=skel.translate(_VOICING), vowels=vowel_form(ascii_), foreign=any(t.foreign for t in tokens),
+                 abjad=any(t.abjad for t in tokens), syllabic=any(t.syllabic for t in tokens),
+                 roman=roman_key(ascii_) if not any(t.abjad for t in tokens) else "")
 
 
 Units = list[tuple[tuple[int, ...], Token]]
@@ -265,7 +279,9 @@ def compare_names(typed: tuple[Token, ...], listed: tuple[Token, ...], *, compan
     if company and free_q:
         return refused(f"distinctive word '{', '.join(free_q)}' not in the listed name")
     matched_listed = sum(n for m, _, n, d in matches if d)
-    if not company and listed_count >= 2 and len(decisive) + sum(1 for m in token_matches if m.how == "initial") < 2:
+    # A word matching two or three listed ones written together (a Myanmar name written solid) counts for each.
+    decisive_words = sum(max(a, n) for m, a, n, d in matches if d and m.how != "initial")
+    if not company and listed_count >= 2 and decisive_words + sum(1 for m in token_matches if m.how == "initial") < 2:
         return refused("only one word in common")
     surname = [i for i, t in enumerate(listed) if t.surname and counts(t)]
     if surname and not used_l.intersection(surname) and not company:
@@ -274,8 +290,8 @@ def compare_names(typed: tuple[Token, ...], listed: tuple[Token, ...], *, compan
     exact = sum(1 for m in token_matches if m.score >= SAME and not listed_particle(m, listed))
     if typos >= 2 and not exact:
         return refused("every word only approximately alike")
-    if not exact and free_l:
-        return refused("no word alike exactly and listed words missing")
+    if not exact and (free_l or free_q) and typos:
+        return refused("no word alike exactly, one only approximately, and listed words missing")
     weights = [(m.score, max(a, b)) for m, a, b, d in matches if d or m.how == "initial"]
     total = sum(w for _, w in weights)
     mean = sum(s * w for s, w in weights) / total if total else 0.0

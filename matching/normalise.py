@@ -23,6 +23,8 @@ from functools import lru_cache
 from anyascii import anyascii
 from confusable_homoglyphs import confusables
 
+from matching.scripts import kana_to_latin, romanise_script
+
 # Particles join or split freely ("al-Hassan", "Alhassan", "van der Berg"); they never decide.
 PARTICLES = frozenset({
     "al", "el", "ul", "bin", "ibn", "bint", "ben", "binti", "van", "der", "den", "de", "da", "di", "del",
@@ -77,10 +79,14 @@ class Token:
     particle: bool = False
     generic: bool = False  # a company's legal form or generic word: not distinctive
     surname: bool = False  # written before the comma of a listed "SURNAME, Given Names"
+    abjad: bool = False  # from a script that writes few vowels (Arabic, Hebrew, Syriac): consonants decide
+    syllabic: bool = False  # read from Han, Hangul or kana: its romanisation is exact, vowels and all
+    roman: str = ""  # the romanisation key (`roman_key`): one for every system's spelling of a syllable
 
     @property
     def initial(self) -> bool:
-        return len(self.ascii) == 1
+        # A syllable of another script ("우", "이") is a word, not an initial, even as one Latin letter.
+        return len(self.ascii) == 1 and not self.foreign
 
 
 def _script(char: str) -> str:
@@ -124,16 +130,20 @@ def skeleton(ascii_word: str) -> str:
     return "".join(out)
 
 
-_VOWEL_RUNS = (("eo", "o"), ("eu", "u"), ("ee", "i"), ("oo", "u"), ("ou", "u"), ("ei", "i"), ("ey", "i"),
+_VOWEL_RUNS = (("aw", "o"), ("eo", "o"), ("eu", "u"), ("ee", "i"), ("oo", "u"), ("ou", "u"), ("ei", "i"), ("ey", "i"),
                ("ie", "i"), ("ue", "u"), ("ae", "a"), ("oe", "o"))
 _VOWEL_CLASS = {"a": "a", "e": "i", "i": "i", "y": "i", "o": "u", "u": "u"}
+
+
+# "Abd al-" written as Arabic names are: Abdul Rahman, Abdel Rahman, Abdurrahman, Abd al-Rahman, Abdullah.
+_ABD = re.compile(r"^abd(?:[aeiou][lr]?|[lr])?(?=[a-z]{3})")
 
 
 def vowel_form(ascii_word: str) -> str:
     """The spelling as heard: transliteration digraphs folded (kh/h, sh/s, x/ks, ...), common vowel
     digraphs folded (ee/i, ou/u, eo/o), and each vowel as its class (a; e, i, y; o, u), repeats
     collapsed. Mohammed and Muhammad differ by one class; Mahmoud and Muhammad by more."""
-    word = ascii_word
+    word = _ABD.sub("abdal", ascii_word)
     for digraph, sound in _DIGRAPHS:
         word = word.replace(digraph, sound)
     for run, vowel in _VOWEL_RUNS:
@@ -161,15 +171,83 @@ def _romanise(word: str) -> list[str]:
         return [transliterate(word)]
     if scripts & {"cjk", "hangul"}:
         return [part for chunk in transliterate(word).split() for part in _CAMEL.findall(chunk)]
+    if scripts and scripts <= {"hiragana", "katakana"}:
+        return [kana_to_latin(word, transliterate)]
+    if scripts & {"thai", "myanmar"}:
+        return [romanise_script(word) or transliterate(word)]
+    if "arabic" in scripts and word.endswith("ة"):
+        word = word[:-1]  # the ta marbuta is written a or ah, if at all: Hamza, Usama, Fatimah
     if "arabic" in scripts and word.startswith("ال") and len(word) > 3:
         return ["al", transliterate(word[2:])]
     return [transliterate(word)]
 
 
+# Scripts that write few vowels: a word from them is compared on its consonants.
+ABJADS = frozenset({"arabic", "hebrew", "syriac", "thaana"})
+SYLLABARIES = frozenset({"cjk", "hangul", "hiragana", "katakana"})
+
+# Surnames whose spellings share no rule: each spelling -> the key they share (Korean surnames in Revised
+# Romanization, McCune-Reischauer and the spellings passports use; a few Chinese ones in Cantonese and
+# older spellings). Compared on the key as romanisation variants.
+_SURNAME_SPELLINGS = (
+    ("i", "yi", "lee", "ri", "rhee", "li", "rhie", "ree"), ("bak", "pak", "park", "bahk"), ("choe", "choi", "chey"),
+    ("jeong", "jung", "chung", "cheong", "chong", "joung"), ("gim", "kim"), ("im", "lim", "rim"),
+    ("ryu", "yu", "yoo", "ryoo", "rew"), ("no", "noh", "roh", "ro"), ("seo", "suh", "so", "seoh"),
+    ("sin", "shin", "shinn"), ("jo", "cho", "joe"), ("o", "oh"), ("an", "ahn"), ("gwon", "kwon", "kwun"),
+    ("jeon", "chon", "chun", "jun", "jeun"), ("gang", "kang"), ("jang", "chang"), ("yun", "yoon"),
+    ("gu", "koo", "ku", "goo"), ("u", "woo", "wu"), ("nam", "nahm"), ("hyeon", "hyun", "hyon"),
+    ("yeom", "yum", "yom"), ("heo", "hur", "huh"), ("seong", "sung", "song"),
+)
+_SURNAME_KEY = {spelling: group[0] for group in _SURNAME_SPELLINGS for spelling in group}
+
+# Romanisation systems written over one another: each rewrite turns one system's spelling into a form
+# they share (applied to both sides, so it only ever adds equivalences): Kunrei-shiki into Hepburn (si/shi,
+# ti/chi, tu/tsu, hu/fu, zi/ji, sy/sh), Japanese long vowels (Satoh, Satou, Sato), Wade-Giles into pinyin
+# (hs/x, ts/z, ch/zh/j/q, ieh/ie, ien/ian, ung/ong, ih/i, kuo/guo), McCune-Reischauer into Revised
+# Romanization (ŏ/eo, ŭ/eu), and the voicing neither system agrees on (k/g, t/d, p/b).
+_ROMAN_REWRITES = (
+    (re.compile(r"hs"), "x"),
+    # Burmese and Thai names as clients spell them: Htun / Tun, Swar / Swa, Htay / Htei, Phyo / Pyo,
+    # Vichai / Wichai, Nattapol / Nattaphon.
+    (re.compile(r"^ht"), "t"), (re.compile(r"(?<=[^aeiou])ar$"), "a"), (re.compile(r"(?:ay|ae|ei)$"), "e"),
+    (re.compile(r"v"), "w"), (re.compile(r"(?<=[tpk])h"), ""),
+    (re.compile(r"([aeiou])h(?=[^aeiouy]|$)"), r"\1"), (re.compile(r"(?<=[^aeiou])u(?=u)|(?<=o)[ou]"), ""),
+    (re.compile(r"sy"), "sh"), (re.compile(r"ty"), "ch"), (re.compile(r"zy"), "j"),
+    (re.compile(r"hui"), "hi"), (re.compile(r"(?<![cs])hu(?![aeiou])"), "fu"), (re.compile(r"(?<![cst])si"), "shi"), (re.compile(r"(?<![cs])ti"), "chi"),
+    (re.compile(r"tu(?!n)"), "tsu"), (re.compile(r"[zd]i"), "ji"),
+    (re.compile(r"t[sz]"), "z"), (re.compile(r"zh|ch|q"), "j"), (re.compile(r"c"), "z"),
+    (re.compile(r"ieh"), "ie"), (re.compile(r"ien"), "ian"), (re.compile(r"ung"), "ong"), (re.compile(r"ih"), "i"),
+    (re.compile(r"uo"), "o"), (re.compile(r"eo"), "o"), (re.compile(r"eu"), "u"), (re.compile(r"ee"), "i"),
+    (re.compile(r"oo"), "u"), (re.compile(r"b"), "p"), (re.compile(r"d"), "t"), (re.compile(r"g"), "k"),
+    (re.compile(r"shi"), "si"), (re.compile(r"sh"), "s"), (re.compile(r"(.)\1+"), r"\1"),
+)
+# A word built of syllables (an optional initial, a vowel, an optional n, ng or r): the shape of every
+# Chinese, Korean and Japanese romanisation. Only such words get a romanisation key.
+_SYLLABIC = re.compile(r"(?:(?:ch|sh|zh|hs|ts|tz|ss|ph|th|kh|ht|[bcdfghjklmnpqrstvwxyz])?[wy]?[aeiou]{1,3}(?:ng|nt|n|r|m|k|p|l|t|h|y|w)?)+")
+
+
+@lru_cache(maxsize=200_000)
+def roman_key(ascii_word: str) -> str:
+    """The spelling of a romanised Chinese, Korean or Japanese word (or any word of that syllable shape)
+    folded so that its romanisations meet: Zhang / Chang, Jianguo / Chienkuo, Shuichi / Syuiti, Satoh /
+    Sato, Yeong / Yong, Gim / Kim, Lee / Yi. Empty for a word of another shape."""
+    word = _SURNAME_KEY.get(ascii_word, "")
+    if not word:
+        if len(ascii_word) < 3 or not _SYLLABIC.fullmatch(ascii_word):
+            return ""
+        word = ascii_word
+    for pattern, replacement in _ROMAN_REWRITES:
+        word = pattern.sub(replacement, word)
+    return word
+
+
 @lru_cache(maxsize=200_000)
 def _tokens_of_word(word: str, company: bool) -> tuple[Token, ...]:
     word = _fix_lookalikes(word)
-    foreign = any(_script(c) not in ("latin", "other") for c in word if c.isalpha())
+    scripts = {_script(c) for c in word if c.isalpha()}
+    foreign = bool(scripts - {"latin", "other"})
+    abjad = bool(scripts & ABJADS)
+    syllabic = bool(scripts & SYLLABARIES)
     alt_word = word.translate(_UMLAUTS)
     out: list[Token] = []
     for part, alt_part in zip(_romanise(word), _romanise(alt_word) if alt_word != word else _romanise(word), strict=False):
@@ -186,6 +264,7 @@ def _tokens_of_word(word: str, company: bool) -> tuple[Token, ...]:
                 loose=skel.translate(_VOICING), vowels=vowel_form(piece), foreign=foreign,
                 particle=particle,
                 generic=company and (piece in LEGAL_FORMS or piece in GENERIC_WORDS),
+                abjad=abjad, syllabic=syllabic, roman="" if company else roman_key(piece),
             ))
     return tuple(out)
 
@@ -211,9 +290,14 @@ def tokenise(name: str, *, company: bool = False) -> tuple[Token, ...]:
     tokens: list[Token] = []
     surname_part, comma, _ = text.partition(",")
     surname_words = len([w for w in _SPLIT.split(surname_part) if w]) if comma and not company else 0
+    surname_tokens = [t for w in _SPLIT.split(surname_part)[:surname_words] if w for t in _tokens_of_word(w, company)] \
+        if surname_words else []
+    # A particle that is the whole listed surname is the surname: the Vietnamese "LE, Thanh Tung".
+    whole = bool(surname_tokens) and all(t.particle for t in surname_tokens)
     for n, word in enumerate(w for w in _SPLIT.split(text) if w):
         if n < surname_words:
-            tokens.extend(replace(t, surname=True) for t in _tokens_of_word(word, company))
+            tokens.extend(replace(t, surname=True, particle=t.particle and not whole)
+                          for t in _tokens_of_word(word, company))
         else:
             tokens.extend(_tokens_of_word(word, company))
     if company:

@@ -31,10 +31,18 @@ WEAK_ALIAS_THRESHOLD = 0.97
 PERSON_TYPES = frozenset({"person", "individual", ""})
 
 
+CIRCA_YEARS = 2  # a listed "circa 1971" agrees with 1969 to 1973
+DOB_AGREES_EXACT = 0.06  # a birth date agreeing with a listed day
+DOB_AGREES = 0.03  # agreeing with a listed month, year, range or circa year
+DOB_SLIP = 0.04  # one typing slip from a listed date: most likely that date mistyped
+DOB_CONTRADICTS = 0.25  # contradicting every listed date by more than a slip: even the whole
+# listed name falls below the default threshold (a namesake), but stays a hit below it
+
+
 @dataclass(frozen=True, slots=True)
 class DOB:
     """A listed date of birth at the precision the list gives: a day, a month, a year, a range of
-    years (`year_to`), or circa a year (taken as two years either way)."""
+    years (`year_to`), or circa a year (taken as `CIRCA_YEARS` either way)."""
 
     year: int
     month: int | None = None
@@ -42,10 +50,14 @@ class DOB:
     circa: bool = False
     year_to: int | None = None
 
-    def agrees(self, born: dt.date) -> bool:
+    def _years(self) -> tuple[int, int]:
         low, high = self.year, self.year_to or self.year
         if self.circa:
-            low, high = low - 2, high + 2
+            low, high = low - CIRCA_YEARS, high + CIRCA_YEARS
+        return low, high
+
+    def agrees(self, born: dt.date) -> bool:
+        low, high = self._years()
         if not low <= born.year <= high:
             return False
         if self.circa or self.year_to:
@@ -53,6 +65,27 @@ class DOB:
         if self.month is not None and self.month != born.month:
             return False
         return self.day is None or self.day == born.day
+
+    def slip(self, born: dt.date) -> bool:
+        """Whether `born`, contradicting this date, is one typing slip from it: one digit of the date
+        changed, two neighbouring digits swapped, day and month swapped, or the year one out; for a
+        listed year, range or circa year, a year one beyond it."""
+        if self.circa or self.year_to or self.month is None:
+            low, high = self._years()
+            return low - 1 <= born.year <= high + 1
+        listed = f"{self.year:04d}{self.month:02d}{self.day or 0:02d}"
+        typed = f"{born.year:04d}{born.month:02d}{born.day:02d}"
+        if self.day is None:
+            listed, typed = listed[:6], typed[:6]
+        differ = [i for i, (a, b) in enumerate(zip(listed, typed, strict=True)) if a != b]
+        if len(differ) == 1:
+            return True
+        if len(differ) == 2 and differ[1] == differ[0] + 1 and listed[differ[0]] == typed[differ[1]] \
+                and listed[differ[1]] == typed[differ[0]]:
+            return True  # neighbouring digits swapped
+        if (born.month, born.day) == (self.month, self.day or born.day) and abs(born.year - self.year) == 1:
+            return True  # 1989-05-02 for 1990-05-02
+        return bool(self.day) and (born.year, born.month, born.day) == (self.year, self.day, self.month)
 
     def __str__(self) -> str:
         if self.year_to:
@@ -64,6 +97,20 @@ class DOB:
         else:
             text = str(self.year)
         return f"circa {text}" if self.circa else text
+
+
+def dob_effect(born: dt.date, dobs: tuple[DOB, ...]) -> tuple[float, str]:
+    """What a client's birth date does to a hit's score, and the words for it: agreeing with a listed
+    date raises it; one slip of the keyboard from one lowers it a little (a mistyped date must not hide
+    a listed person); contradicting every listed date lowers it further (a namesake), never to nothing."""
+    agreeing = [d for d in dobs if d.agrees(born)]
+    if agreeing:
+        exact = any(d.day for d in agreeing)
+        return (DOB_AGREES_EXACT if exact else DOB_AGREES), f"DOB {born.isoformat()} agrees with listed {agreeing[0]}"
+    listed = ", ".join(str(d) for d in dobs)
+    if any(d.slip(born) for d in dobs):
+        return -DOB_SLIP, f"DOB {born.isoformat()} one slip from listed {listed}"
+    return -DOB_CONTRADICTS, f"DOB {born.isoformat()} contradicts listed {listed}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +185,8 @@ def _neighbours(word: str, letters: str) -> set[str]:
 
 # Each way `compare.token_similarity` lets two tokens meet (initials aside) has keys here, so that the
 # index finds every listed spelling a typed word can meet:
-# - `a:` the spelling and its umlaut form (the same name, "Müller" / "Mueller");
+# - `a:` the spelling and its umlaut form (the same name, "Müller" / "Mueller"); `k:` the romanisation key
+#   (`normalise.roman_key`: Zhang / Chang, Shuichi / Syuiti, Lee / Yi);
 # - `v:` the vowel form (spelling variants), `w:` the same with voicing folded; `s:` the consonant skeleton;
 # - a typing error within the budget: `p:` / `q:` the halves of any unit (`_halves`) for one edit
 #   (all that joined words may differ by); `d:` the spelling and it less one or two letters for single
@@ -154,6 +202,8 @@ def _neighbours(word: str, letters: str) -> set[str]:
 def _common_keys(tok: Token, *, single: bool) -> set[str]:
     ascii_, vowels = tok.ascii, tok.vowels
     keys = {"a:" + ascii_, "a:" + tok.alt, "v:" + vowels, "w:" + vowels.translate(_VOICED), "s:" + tok.skeleton}
+    if tok.roman:
+        keys.add("k:" + tok.roman)
     if single and len(ascii_) >= 10:  # one edit apart: the halves
         keys.add("d:" + ascii_)
         keys.update("d:" + k for k in _deletions(ascii_, 2))
@@ -207,12 +257,12 @@ def _word_units(tokens: tuple[Token, ...]) -> list[list[Token]]:
     return out
 
 
-Form = tuple[str, str, bool]
+Form = tuple[str, str, bool, bool, bool]
 
 
 def _form(tok: Token) -> Form:
     """What a token's likeness to another depends on (compare.token_similarity caches on the same)."""
-    return tok.ascii, tok.alt, tok.foreign
+    return tok.ascii, tok.alt, tok.foreign, tok.abjad, tok.syllabic
 
 
 _UNIT_CACHE_LIMIT = 400_000
@@ -356,12 +406,9 @@ class Screener:
         score, name, result = best
         notes: list[str] = []
         if query.dob and entry.dobs:
-            agreeing = [d for d in entry.dobs if d.agrees(query.dob)]
-            if not agreeing:
-                return None  # a DOB contradicting every listed DOB clears the hit
-            exact = any(d.day for d in agreeing)
-            score = min(1.0, score + (0.06 if exact else 0.03))
-            notes.append(f"DOB {query.dob.isoformat()} agrees with listed {agreeing[0]}")
+            change, note = dob_effect(query.dob, entry.dobs)
+            score = min(1.0, score + change)
+            notes.append(note)
         elif entry.dobs:
             notes.append("no DOB given to compare with " + ", ".join(str(d) for d in entry.dobs))
         for label, code in (("country", query.country), ("nationality", query.nationality)):

@@ -82,14 +82,57 @@ def test_a_weak_alias_alerts_only_when_typed_nearly_exactly(screener: Screener) 
     assert alerts(screener, "Abu Duaa") == []
 
 
-def test_a_dob_contradicting_every_listed_dob_clears_the_hit(screener: Screener) -> None:
-    assert alerts(screener, "Vladimir Putin", dob=dt.date(1952, 10, 7)) == ["1"]
-    assert alerts(screener, "Vladimir Putin", dob=dt.date(1970, 10, 7)) == []
+def scored(screener: Screener, name: str, born: dt.date, *, threshold: float | None = None) -> list[tuple[str, float, str]]:
+    return [(h.entry.key, h.score, h.explanation.split(". ", 1)[1])
+            for h in screener.screen(Query(name, dob=born), threshold=threshold)]
+
+
+def test_a_dob_agreeing_with_a_listed_one_raises_the_score(screener: Screener) -> None:
+    # "Vladimir Putin" against "PUTIN, Vladimir Vladimirovich": both typed words exact, the patronymic
+    # missing: 1.0 x (0.82 + 0.18 x 2/3) = 0.94; a listed day agreeing adds 0.06.
+    assert scored(screener, "Vladimir Putin", dt.date(1952, 10, 7)) == [("1", 1.0, "DOB 1952-10-07 agrees with listed 1952-10-07")]
     assert alerts(screener, "Kim Jong Un", dob=dt.date(1983, 1, 8)) == ["3"]  # the alt. DOB
-    assert alerts(screener, "Kim Jong Un", dob=dt.date(1985, 1, 8)) == []
-    assert alerts(screener, "Abu Bakr al-Baghdadi", dob=dt.date(1972, 6, 1)) == ["2"]  # circa 1971
-    assert alerts(screener, "Abu Bakr al-Baghdadi", dob=dt.date(1980, 6, 1)) == []
     assert alerts(screener, "Jurgen Muller", dob=dt.date(1966, 3, 3)) == ["5"]  # year only
+
+
+def test_a_mistyped_dob_lowers_the_score_and_still_alerts(screener: Screener) -> None:
+    # 0.94 less 0.04 for a date one slip of the keyboard from the listed 1952-10-07.
+    for slip in (dt.date(1952, 10, 8), dt.date(1952, 7, 10), dt.date(1925, 10, 7), dt.date(1953, 10, 7)):
+        assert scored(screener, "Vladimir Putin", slip) == [("1", 0.9, f"DOB {slip} one slip from listed 1952-10-07")]
+    # "Kim Jong Un" is the whole listed name (1.0): 1985-01-08 is a digit from the listed 1984-01-08.
+    assert scored(screener, "Kim Jong Un", dt.date(1985, 1, 8)) == [
+        ("3", 0.96, "DOB 1985-01-08 one slip from listed 1984-01-08, 1983-01-08")]
+
+
+def test_the_year_one_out_is_a_slip_across_a_decade() -> None:
+    entry = ListedEntry("1", "person", (ListedName("ORTEGA, Ramon"),), (DOB(1990, 5, 2),))
+    screener = Screener([entry])
+    assert scored(screener, "Ramon Ortega", dt.date(1989, 5, 2)) == [("1", 0.96, "DOB 1989-05-02 one slip from listed 1990-05-02")]
+    assert scored(screener, "Ramon Ortega", dt.date(1989, 5, 3)) == []  # four digits and the day: another date
+
+
+def test_a_dob_contradicting_every_listed_dob_lowers_the_score_below_the_threshold(screener: Screener) -> None:
+    # 0.94 less 0.25: no alert at the default threshold (0.8), but the hit is still there below it.
+    assert alerts(screener, "Vladimir Putin", dob=dt.date(1970, 10, 7)) == []
+    assert scored(screener, "Vladimir Putin", dt.date(1970, 10, 7), threshold=0.6) == [
+        ("1", 0.69, "DOB 1970-10-07 contradicts listed 1952-10-07")]
+    assert alerts(screener, "Kim Jong Un", dob=dt.date(1990, 1, 8)) == []  # two digits from both listed dates
+    assert scored(screener, "Jurgen Muller", dt.date(1968, 3, 3), threshold=0.5)[0][1:] == (
+        0.75, "DOB 1968-03-03 contradicts listed 1966")  # diacritics folded, the whole name: 1.0 less 0.25
+
+
+def test_the_circa_year_tolerance_is_two_years_either_way(screener: Screener) -> None:
+    # "circa 1971": 1969 to 1973 agree (1.0 + 0.03, capped at 1.0), one year beyond is a slip (1.0 - 0.04),
+    # two years beyond contradicts (1.0 - 0.25). Fails if the tolerance becomes one year or three.
+    name = "Abu Bakr al-Baghdadi"
+    for year in (1969, 1973):
+        assert scored(screener, name, dt.date(year, 6, 1)) == [("2", 1.0, f"DOB {year}-06-01 agrees with listed circa 1971")]
+    for year in (1968, 1974):
+        assert scored(screener, name, dt.date(year, 6, 1)) == [("2", 0.96, f"DOB {year}-06-01 one slip from listed circa 1971")]
+    for year in (1967, 1975):
+        assert scored(screener, name, dt.date(year, 6, 1), threshold=0.7) == [
+            ("2", 0.75, f"DOB {year}-06-01 contradicts listed circa 1971")]
+        assert alerts(screener, name, dob=dt.date(year, 6, 1)) == []
 
 
 def test_a_country_never_decides_alone(screener: Screener) -> None:

@@ -38,7 +38,7 @@ def test_it_writes_one_row_per_alert_and_an_empty_row_for_a_clear_query(tmp_path
     assert by_query["2"]["matched_ent_num"] == ""
     assert by_query["3"]["matched_ent_num"] == "140"
     assert by_query["4"]["matched_ent_num"] == "15002"
-    assert by_query["5"]["matched_ent_num"] == ""  # the DOB contradicts every listed one
+    assert by_query["5"]["matched_ent_num"] == ""  # the DOB contradicts every listed one: below the threshold
     only_eu = tmp_path / "eu.csv"
     call_command("sanctions_screen", str(source), "--out", str(only_eu), "--list", "EU")
     assert [r["matched_ent_num"] for r in csv.DictReader(only_eu.open(encoding="utf-8"))] == ["", "", "140", "", ""]

@@ -6,10 +6,11 @@ is the ent_num that must alert, empty when nothing may.
 Kinds with a listed party to find: exact (word order as the client types it), case_punct,
 particles, diacritics, script (the name in its own script), translit (another Latin
 transliteration), missing_part (middle name, patronymic or second surname left out), initials,
-typo, lookalike (letters of another script inside the Latin name), alias, company_form.
+typo, lookalike (letters of another script inside the Latin name), alias, company_form, dob_slip (the
+name with its birth date mistyped: a digit of the day, day and month swapped, or the year one out).
 Kinds where nothing may alert: neg_surname (a listed surname with another given name),
 neg_patronymic, neg_company (another distinctive word), neg_dob (the name, but a DOB that
-contradicts every listed one), neg_weak_alias (a weak alias's words inside a longer other name),
+contradicts every listed one by more than a slip of the keyboard), neg_weak_alias (a weak alias's words inside a longer other name),
 ordinary (1,000 clients of the same cultures who are not listed).
 
 Native-script names are written here by hand, each with the spelling the lists use for it; the
@@ -370,8 +371,29 @@ def _given(p: Person) -> str:
     return " ".join(g for g, _ in p.given)
 
 
+def _one_slip(listed: dt.date, typed: dt.date) -> bool:
+    """One digit of the date changed, or two neighbouring digits swapped (the dates as YYYYMMDD)."""
+    a, b = listed.strftime("%Y%m%d"), typed.strftime("%Y%m%d")
+    differ = [i for i in range(8) if a[i] != b[i]]
+    return len(differ) == 1 or (len(differ) == 2 and differ[1] == differ[0] + 1 and a[differ[0]] == b[differ[1]])
+
+
+def _slipped(rng: random.Random, born: dt.date) -> dt.date:
+    """The birth date as a client mistypes it: a digit of the day, day and month swapped, or the year one out."""
+    how = rng.choice(["day", "swap", "year"])
+    if how == "swap" and born.day <= 12 and born.day != born.month:
+        return born.replace(month=born.day, day=born.month)
+    if how == "day":
+        digit = (born.day % 10 + rng.choice([1, 2, 3])) % 10
+        day = born.day // 10 * 10 + digit
+        if 1 <= day <= 28 and day != born.day:
+            return born.replace(day=day)
+    return born.replace(year=born.year + rng.choice([-1, 1]))
+
+
 def queries(rng: random.Random, persons: list[Person], companies: list[Company]) -> list[Q]:  # noqa: C901 - one branch per kind of labelled case, in the order the seeded generator draws them
     out: list[Q] = []
+    slips = random.Random(SEED + 1)  # the mistyped birth dates draw apart, leaving the other draws as they were
     for p in persons:
         given, sur = _given(p), p.surname[0]
         out.append(Q(f"{given} {sur}", "exact", p.ent, _dob_for(p, rng), p.country))
@@ -438,7 +460,10 @@ def queries(rng: random.Random, persons: list[Person], companies: list[Company])
         out.append(Q(f"{rng.choice(others)} {sur}", "neg_surname", "", (p.dob_value or dt.date(1970, 1, 1)).isoformat()))
         if p.dob_value and not any("circa" in d or "alt." in d for d in p.dobs):
             wrong = p.dob_value.replace(year=p.dob_value.year + rng.choice([-9, -6, 5, 8]))
+            while _one_slip(p.dob_value, wrong):  # a slip of the keyboard is the same person (dob_slip)
+                wrong = wrong.replace(year=wrong.year + 11)
             out.append(Q(f"{given} {sur}", "neg_dob", "", wrong.isoformat(), p.country))
+            out.append(Q(f"{given} {sur}", "dob_slip", p.ent, _slipped(slips, p.dob_value).isoformat(), p.country))
     for c in companies:
         words = " ".join(c.words)
         forms = next(f for legal, f in LEGAL if legal == c.legal)
