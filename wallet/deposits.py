@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, QuerySet, Sum, Value
+from django.db.models import Count, Exists, OuterRef, QuerySet, Sum, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
@@ -118,9 +118,10 @@ def _move(deposit: Deposit, to: str, *, note: str = "", event_id: str = "", acto
     """Change the (locked) deposit's status through DEPOSIT_STATES (IllegalTransition, nothing
     written, for what the machine does not allow) and leave its DepositStatusChange row. `note` is
     the deposit's message (the client reads it); `staff_note` is added on the history row only.
-    `changed`: other fields the caller set on the deposit, written in the same UPDATE."""
+    `changed`: other fields the caller set on the deposit, written in the same UPDATE. No savepoint:
+    every caller holds the deposit's lock in a transaction that a failure here ends."""
     history = f"{note} {staff_note}".strip() if staff_note else note
-    DEPOSIT_STATES.move(deposit, to, also={"status_message": note[:300]} if note else None,
+    DEPOSIT_STATES.move(deposit, to, also={"status_message": note[:300]} if note else None, savepoint=False,
                         save=(*dict.fromkeys(changed), "status_message", "updated_at"), note=history[:300],
                         event_id=event_id[:200], actor=actor if getattr(actor, "pk", None) else None)
 
@@ -418,9 +419,14 @@ def _credit(deposit: Deposit, *, event_id: str, occurred_at: dt.datetime | None,
                      actor=actor,
                      # method and provider: where a withdrawal must return the money first (wallet.withdrawals).
                      meta={"provider_event": event_id, "provider_ref": deposit.provider_ref,
-                           "method": deposit.method, "provider": deposit.provider.code})
+                           "method": deposit.method, "provider": deposit.provider.code},
+                     savepoint=False)  # a refusal fails the caller's whole transaction anyway
     first = False
-    if not Deposit.objects.filter(client_id=deposit.client_id, is_first=True).exists():
+    # Read with the deposit's lock by the webhook's handler (_FIRST_KNOWN), else asked here.
+    has_first = getattr(deposit, _FIRST_KNOWN, None)
+    if has_first is None:
+        has_first = Deposit.objects.filter(client_id=deposit.client_id, is_first=True).exists()
+    if not has_first:
         try:
             with transaction.atomic():  # the partial unique index settles a race between two first deposits
                 Deposit.objects.filter(pk=deposit.pk).update(is_first=True)
@@ -560,12 +566,19 @@ _REFUND_KINDS = {WebhookKind.REFUND_PENDING: Outcome.PENDING, WebhookKind.REFUND
                  WebhookKind.REFUND_FAILED: Outcome.FAILED}
 
 
+# The annotation the webhook's handler reads with the deposit's lock: whether its client has a first
+# deposit already (_credit asks otherwise).
+_FIRST_KNOWN = "client_has_first"
+
+
 @register_webhook_handler
 def deposit_webhook_apply(provider: PaymentProvider, message: WebhookMessage, delivery: Any = None) -> bool:
     """The inbox's handler for deposits, their refunds and chargebacks: True when the message is
     about one of them (and it was applied), False otherwise. Runs in the inbox's transaction."""
     if message.kind in _PAYMENT_KINDS or message.kind == WebhookKind.CHARGEBACK:
-        deposits = Deposit.objects.select_for_update(of=("self",)).select_related("provider", "client")
+        first = Deposit.objects.filter(client_id=OuterRef("client_id"), is_first=True)
+        deposits = (Deposit.objects.select_for_update(of=("self",)).select_related("provider", "client")
+                    .annotate(**{_FIRST_KNOWN: Exists(first)}))
         standing = provider.standing_addresses and bool(message.provider_ref)
         found = (deposits.filter(provider=provider, provider_ref=message.provider_ref[:200]).first()
                  if standing else None)

@@ -290,6 +290,7 @@ def ledger_post(
     rate: Decimal | None = None,
     rate_source: str = "",
     consume_holds: Sequence[LedgerHold] = (),
+    savepoint: bool = True,
 ) -> LedgerTransaction:
     """Post one balanced transaction (see the module's docstring for the rules). `consume_holds`:
     holds this posting captures (their amounts leave `held` as the legs leave the balance).
@@ -297,7 +298,9 @@ def ledger_post(
     InsufficientFunds (naming what is available), AlreadyReversed, HoldNotOpen.
 
     Outside any transaction the posting is one statement, committed on its own; inside one it is
-    a savepoint of it, so that a refusal leaves the caller's transaction usable."""
+    a savepoint of it, so that a refusal leaves the caller's transaction usable. ``savepoint=False``
+    (a caller whose whole transaction fails with a refusal, as a webhook's does): no savepoint, two
+    round trips fewer; a refusal then leaves the caller's transaction to be rolled back."""
     key = _check_key(key)
     if not kind:
         raise ValidationFailed(fields={"kind": gettext("Say what kind of posting this is.")})
@@ -328,7 +331,7 @@ def ledger_post(
               _array(held_deltas.get(i, 0) for i in lock_ids), _array(hold.pk for hold in consume_holds)]
     db = connections[DEFAULT_DB_ALIAS]
     if db.in_atomic_block or not db.get_autocommit():
-        with transaction.atomic():
+        with transaction.atomic(savepoint=savepoint):
             tx_id = _post_statement(db, params, checked)
     else:
         tx_id = _post_statement(db, params, checked)

@@ -13,6 +13,7 @@ from crm.views.ui import render_page
 from wallet import selectors, services
 from wallet.exceptions import ProviderNotConfigured
 from wallet.models import BankWireIncoming, WebhookDelivery
+from wallet.webhooks import provider_adapter
 
 MANAGE = "wallet.manage_providers"
 
@@ -25,7 +26,7 @@ def webhook(request: HttpRequest, provider_code: str) -> HttpResponse:
     if provider is not None:
         # A provider that expects an answer of its own (Praxis: a signed {"status": 0}) gets it.
         try:
-            adapter = provider.adapter()
+            adapter = provider_adapter(provider)
         except ProviderNotConfigured:
             adapter = None
         reply = adapter.webhook_reply(status_code=receipt.status_code) if adapter is not None else None

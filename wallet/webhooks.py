@@ -17,8 +17,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.db.models.signals import post_delete, post_save
 
 from crm.lib.webhooks import Finding, Receipt, WebhookInbox
 from wallet.exceptions import ProviderUnsupported, WebhookRefused
@@ -26,10 +32,69 @@ from wallet.models import PaymentProvider, WebhookDelivery, WebhookOutcome
 from wallet.providers.base import WebhookMessage
 from wallet.providers.webhook_handlers import webhook_handlers
 
+# --- the providers this process knows --------------------------------------------------------------
+# A notification needs its provider's row and its adapter (the secrets decrypted) before anything
+# else: both are kept per process for WALLET_PROVIDER_CACHE_SECONDS, so that a stream of
+# notifications reads and decrypts them once, not once each. A provider saved or deleted in this
+# process is forgotten at once; another process's change is seen within those seconds, and a
+# changed secret at once: a signature the kept secret refuses is checked again against the row
+# read afresh. Only what was read outside any transaction block is kept (inside one, the row may be
+# one its transaction, or a test's, rolls back).
+
+@dataclass(frozen=True)
+class _Known:
+    provider: PaymentProvider
+    adapter: Any
+    read_at: float
+
+
+_known: dict[tuple[str, str], _Known] = {}
+
+
+def _cache_key(code: str) -> tuple[str, str]:
+    return str(connection.settings_dict.get("NAME")), code
+
+
+def providers_forget(**_: Any) -> None:
+    """Forget every provider kept (a provider was saved or deleted)."""
+    _known.clear()
+
+
+post_save.connect(providers_forget, sender=PaymentProvider, dispatch_uid="wallet.webhooks.providers_forget")
+post_delete.connect(providers_forget, sender=PaymentProvider, dispatch_uid="wallet.webhooks.providers_forget")
+
+
+def _provider_read(code: str) -> PaymentProvider | None:
+    provider = PaymentProvider.objects.filter(code=code, is_enabled=True).first()
+    if provider is not None and not connection.in_atomic_block:
+        _known[_cache_key(code)] = _Known(provider, None, time.monotonic())
+    return provider
+
+
+def _provider(code: str) -> PaymentProvider | None:
+    """The enabled provider of this code, kept or read."""
+    known = _known.get(_cache_key(code))
+    seconds = float(getattr(settings, "WALLET_PROVIDER_CACHE_SECONDS", 30))
+    if known is not None and time.monotonic() - known.read_at < seconds and not connection.in_atomic_block:
+        return known.provider
+    return _provider_read(code)
+
+
+def provider_adapter(provider: PaymentProvider) -> Any:
+    """The provider's adapter, built (its secrets decrypted) once for the provider kept."""
+    key = _cache_key(provider.code)
+    known = _known.get(key)
+    if known is None or known.provider is not provider:
+        return provider.adapter()
+    if known.adapter is None:
+        known = _Known(provider, provider.adapter(), known.read_at)
+        _known[key] = known
+    return known.adapter
+
 
 class ProviderInbox(WebhookInbox[WebhookDelivery, PaymentProvider, WebhookMessage]):
     def sender(self, code: str) -> PaymentProvider | Finding:
-        provider = PaymentProvider.objects.filter(code=code, is_enabled=True).first()
+        provider = _provider(code)
         if provider is None:
             return Finding(WebhookOutcome.UNKNOWN_PROVIDER, "no enabled provider with this code",
                            "webhook refused: unknown provider")
@@ -41,7 +106,18 @@ class ProviderInbox(WebhookInbox[WebhookDelivery, PaymentProvider, WebhookMessag
     def verify(self, sender: PaymentProvider, headers: Mapping[str, str], body: bytes,
                now: Any) -> WebhookMessage | Finding:
         try:
-            message: WebhookMessage = sender.adapter().verify_webhook(headers, body, now=now)
+            try:
+                message: WebhookMessage = provider_adapter(sender).verify_webhook(headers, body, now=now)
+            except WebhookRefused as exc:
+                kept = _known.get(_cache_key(sender.code))
+                if exc.reason != "bad_signature" or kept is None or kept.provider is not sender:
+                    raise
+                # Kept: its secret may have changed since. Checked again against the row as it is now.
+                _known.pop(_cache_key(sender.code), None)
+                fresh = _provider_read(sender.code)
+                if fresh is None or fresh.pk != sender.pk:
+                    raise
+                message = fresh.adapter().verify_webhook(headers, body, now=now)
         except ProviderUnsupported:
             return Finding(WebhookOutcome.REFUSED_MALFORMED, f"{sender.kind} providers send no webhooks",
                            "webhook for a provider that sends none")

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from psycopg import sql
 
 from crm.lib import dbroles
@@ -106,9 +106,11 @@ def month_partitions_ensure(table: str, first: date | datetime, last: date | dat
     return made
 
 
-# Months whose partition this process saw committed: (database, table, month). Only a look taken
-# outside any transaction block counts: inside one, a partition seen may be one this very transaction
-# (or a savepoint of it) made, gone again if it rolls back.
+# Months whose partition this process saw committed: (database, table, month). A look taken inside a
+# transaction block counts once that transaction commits (a partition seen may be one this very
+# transaction, or a savepoint of it, made, gone again if it rolls back; Django drops the callback of
+# a savepoint rolled back), so that a write inside a transaction (a webhook's event and audit row)
+# looks the month up once per process, not once per write.
 _known: set[tuple[str, str, date]] = set()
 
 
@@ -122,9 +124,18 @@ def partitions_for(table: str, moments: Iterable[date | datetime | None]) -> int
     if not unknown:
         return 0
     made = month_partitions_cover(table, unknown)
+    seen = {(db, table, m) for m in unknown}
     if not connection.in_atomic_block:
-        _known.update((db, table, m) for m in unknown)
+        _known.update(seen)
+    else:
+        transaction.on_commit(lambda: _remember(seen))
     return made
+
+
+def _remember(seen: set[tuple[str, str, date]]) -> None:
+    # Outside any block once committed; a test running the callbacks inside its own block does not count.
+    if not connection.in_atomic_block:
+        _known.update(seen)
 
 
 def partitions_ensure_ahead(*, today: date | None = None, months: int = MONTHS_AHEAD) -> dict[str, int]:

@@ -6,14 +6,16 @@ from datetime import UTC, date, datetime
 
 import pytest
 from django.db import DatabaseError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
-from crm.lib import dbroles
+from crm.lib import dbroles, partitions
 from crm.lib.partitions import (
     PARTITIONED_TABLES,
     MonthlyTable,
     add_months,
     month_partitions_ensure,
     partitions_ensure_ahead,
+    partitions_for,
 )
 from tests.crm.owner_sql import as_owner
 
@@ -79,3 +81,28 @@ def test_month_arithmetic_crosses_years():
     assert add_months(date(2026, 11, 1), 3) == date(2027, 2, 1)
     assert add_months(date(2026, 1, 1), -1) == date(2025, 12, 1)
     assert add_months(datetime(2026, 1, 1, tzinfo=UTC).date(), -13) == date(2024, 12, 1)
+
+
+def test_a_month_made_in_a_transaction_rolled_back_is_made_again_by_the_next_write(history_table):
+    # A month seen inside a transaction is remembered (no look-up by later writes) only once it commits.
+    class Undone(Exception):
+        pass
+
+    may = datetime(2031, 5, 4, 12, tzinfo=UTC)
+    try:
+        with pytest.raises(Undone), transaction.atomic():
+            assert partitions_for(history_table, [may]) == 1
+            raise Undone
+        assert _partitions(history_table) == []
+
+        with transaction.atomic():
+            assert partitions_for(history_table, [may]) == 1
+            with connection.cursor() as cur:
+                cur.execute("INSERT INTO test_history VALUES (1, %s)", [may])
+        with CaptureQueriesContext(connection) as looked, transaction.atomic():
+            assert partitions_for(history_table, [datetime(2031, 5, 31, tzinfo=UTC)]) == 0
+
+        assert _partitions(history_table) == ["test_history_p203105"]
+        assert [q["sql"] for q in looked.captured_queries] == ["BEGIN", "COMMIT"]  # no catalogue look-up
+    finally:
+        partitions._known.discard((str(connection.settings_dict["NAME"]), history_table, date(2031, 5, 1)))

@@ -15,7 +15,7 @@ from tests.factories import make_user
 from tests.waiting import wait_until
 from tests.wallet.conftest import WEBHOOK_SECRET
 from tests.wallet.support import checkout, deposit_request, signed_webhook
-from wallet.models import WebhookDelivery, WebhookOutcome
+from wallet.models import PaymentProvider, WebhookDelivery, WebhookOutcome
 from wallet.provider_services import payment_provider_save
 from wallet.providers.base import WebhookKind
 from wallet.providers.webhook_handlers import register_webhook_handler, unregister_webhook_handler
@@ -206,3 +206,42 @@ def test_the_providers_page_is_for_finance_and_administrators(provider, login_ve
     outsider.force_login(agent)
     assert outsider.get("/wallet/providers/").status_code == 404
     assert HttpClient().get("/wallet/providers/").status_code == 302
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_secret_changed_by_another_process_is_taken_at_once_and_the_old_one_refused(known):
+    # This process keeps the provider between notifications (wallet.webhooks): a change it did not
+    # make itself (another process's, here a row update without signals) must not refuse a good one.
+    payment_provider_save(code="psp-sim", name="PSP simulator", kind="simulator", base_url="http://127.0.0.1:9",
+                          api_key="pk_test", api_secret="sk", webhook_secret=WEBHOOK_SECRET)
+    headers, body = signed_webhook(WEBHOOK_SECRET, merchant_ref="dep-1")
+    assert webhook_receive(provider_code="psp-sim", headers=headers, body=body).outcome == "accepted"
+    provider = PaymentProvider.objects.get(code="psp-sim")
+    provider.set_secrets(webhook_secret="whsec-rotated")
+    PaymentProvider.objects.filter(pk=provider.pk).update(webhook_secret_encrypted=provider.webhook_secret_encrypted)
+
+    headers, body = signed_webhook("whsec-rotated", merchant_ref="dep-1")
+    rotated = webhook_receive(provider_code="psp-sim", headers=headers, body=body)
+    headers, body = signed_webhook(WEBHOOK_SECRET, merchant_ref="dep-1")
+    old = webhook_receive(provider_code="psp-sim", headers=headers, body=body)
+
+    assert (rotated.outcome, rotated.status_code) == ("accepted", 200)
+    assert (old.outcome, old.status_code) == ("refused:bad_signature", 401)
+    assert len(known.applied) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_provider_disabled_here_refuses_the_next_notification_at_once(known):
+    payment_provider_save(code="psp-sim", name="PSP simulator", kind="simulator", base_url="http://127.0.0.1:9",
+                          api_key="pk_test", api_secret="sk", webhook_secret=WEBHOOK_SECRET)
+    headers, body = signed_webhook(WEBHOOK_SECRET, merchant_ref="dep-1")
+    assert webhook_receive(provider_code="psp-sim", headers=headers, body=body).outcome == "accepted"
+    provider = PaymentProvider.objects.get(code="psp-sim")
+    provider.is_enabled = False
+    provider.save(update_fields=["is_enabled", "updated_at"])
+
+    headers, body = signed_webhook(WEBHOOK_SECRET, merchant_ref="dep-1")
+    answer = webhook_receive(provider_code="psp-sim", headers=headers, body=body)
+
+    assert (answer.outcome, answer.status_code) == ("unknown_provider", 404)
+    assert len(known.applied) == 1
