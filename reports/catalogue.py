@@ -453,7 +453,7 @@ WITH inst AS (
     SELECT * FROM unnest(%s::bigint[], %s::bigint[]) AS t(client_id, partner_id)
 ), base AS (
     SELECT t.partner_id, a.currency, a.book, s.brand_id, d.symbol, d.entry, d.volume, d.profit, d.commission, d.swap,
-           d.market_ask - d.market_bid AS spread
+           COALESCE(d.market_ask - d.market_bid, d.market_spread) AS spread
     FROM trading_public_deals d
     JOIN trading_public_accounts a ON a.id = d.account_id
     JOIN trading_public_servers s ON s.id = d.server_id

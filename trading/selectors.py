@@ -414,6 +414,7 @@ def deals_of_clients(*, client_ids: Any, start: dt.datetime, end: dt.datetime, s
         qs = qs.annotate(book=_book_of_account()).filter(book=book)
     return [dict(row) for row in qs.order_by("-time", "-id").values(
         "id", "time", "symbol", "side", "entry", "volume", "profit", "commission", "swap", "market_bid", "market_ask",
+        "market_spread",
         brand_id=F("server__brand_id"), client_id=F("account__client_id"), currency=F("account__currency"))[:limit]]
 
 

@@ -85,6 +85,21 @@ def test_spread_revenue_equals_plain_sql_over_closing_deals_and_instruments(worl
     assert {c: r["spread"] for c, r in board.broker_pl.items() if r["spread"]} == spread
 
 
+def test_a_deal_reports_spread_without_prices_counts_as_its_spread(world):
+    """A deal imported from a report that gives the spread but not the bid and ask (trading_import_deals'
+    Spread column) is valued by that spread, before the symbol's markup, as the commission engine does."""
+    from trading.sync import deals_store
+
+    w = world
+    t = w.now.replace(microsecond=0) - dt.timedelta(hours=1)
+    closing = deal(w.a2, time=t, entry="out", side="sell", position=4343, volume="1", profit="5")
+    deals_store(w.server, [dataclasses.replace(closing, market_spread=Decimal("0.00030"))])
+    settle()
+    board = dashboard(scope=dashboard_scope(w.admin), period=_period(w), brand_id=w.brand.pk)
+    # 40 and 0.25 as before, and 0.0003 x 1 lot x 100 000 = 30 from the reported spread.
+    assert {c: r["spread"] for c, r in board.broker_pl.items() if r["spread"]} == {"USD": Decimal("70.25")}
+
+
 def test_the_book_split_equals_plain_sql_and_an_a_book_result_leaves_out_the_clients_pl(world):
     w = world
     board = dashboard(scope=dashboard_scope(w.admin), period=_period(w), brand_id=w.brand.pk)

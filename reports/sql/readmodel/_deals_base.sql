@@ -7,7 +7,7 @@ inst AS (
 ), base AS (
     SELECT (d.time AT TIME ZONE 'UTC')::date AS day, s.brand_id, COALESCE(c.desk_id, 0) AS desk_id,
            a.currency, a.client_id, d.server_id, d.symbol, d.entry, d.volume, d.profit, d.commission, d.swap,
-           a.book, d.market_ask - d.market_bid AS spread
+           a.book, COALESCE(d.market_ask - d.market_bid, d.market_spread) AS spread
     FROM trading_public_deals d
     JOIN trading_public_accounts a ON a.id = d.account_id
     JOIN trading_public_servers s ON s.id = d.server_id
