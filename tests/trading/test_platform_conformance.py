@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,18 @@ class Platform:
     sim: Simulator
     deals_path: str  # the route its trade history is read from
     balance_path: str  # the route a deposit is sent to
+    trading: list[int] = field(default_factory=list)  # logins a test set trading, put to rest after it
+
+    def trade_as(self, login: int, persona: str) -> None:
+        """Let ``login`` trade as ``persona`` until the test ends (then it rests: the module's simulator
+        would otherwise go on trading for every test's accounts in every later test's clock advances, and
+        its truth would carry all their deals)."""
+        self.sim.control("/_sim/persona", {"login": login, "persona": persona})
+        self.trading.append(login)
+
+    def rest(self) -> None:
+        while self.trading:
+            self.sim.control("/_sim/persona", {"login": self.trading.pop(), "persona": "dormant"})
 
     def adapter(self, timeout: float = 3.0) -> PlatformAdapter:
         adapter: PlatformAdapter
@@ -140,6 +152,7 @@ def platform(request: pytest.FixtureRequest, platforms: dict[str, Platform]) -> 
         yield chosen
     finally:
         chosen.sim.control("/_sim/faults/clear", {})
+        chosen.rest()
         for adapter in chosen.sim.adapters[made:]:
             adapter.close()
         del chosen.sim.adapters[made:]
@@ -253,8 +266,8 @@ def test_deal_reads_equal_what_the_platform_shows_over_a_long_window(platform):
     since = _now(platform) - dt.timedelta(seconds=1)
     for login in logins:
         adapter.apply_balance_operation(login, BalanceKind.BALANCE, Decimal("20000"), "CRM REFSEED")
-        platform.sim.control("/_sim/persona", {"login": login, "persona": "scalper"})
-    platform.sim.advance(seconds=3 * 86_400)  # past cTrader's two-day limit: read in two chunks
+        platform.trade_as(login, "scalper")
+    platform.sim.advance(seconds=2 * 86_400 + 3600)  # past cTrader's two-day limit: read in two chunks
     end = _now(platform) + dt.timedelta(minutes=1)
     read = {d.deal_id: d.content_hash for d in adapter.deals(start=since, end=end, logins=logins)}
     truth = platform.truth(adapter, set(logins))
@@ -310,7 +323,7 @@ def test_reads_and_money_converge_to_the_platforms_truth_under_each_fault(platfo
     since = _now(platform) - dt.timedelta(seconds=1)
     for login in logins:
         adapter.apply_balance_operation(login, BalanceKind.BALANCE, Decimal("20000"), "CRM REFSEED")
-        platform.sim.control("/_sim/persona", {"login": login, "persona": "scalper"})
+        platform.trade_as(login, "scalper")
     faults = FAULTS[fault](platform)
     if faults:
         platform.sim.faults(*faults)
