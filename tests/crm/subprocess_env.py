@@ -77,11 +77,25 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+def celery_worker_ready(proc: subprocess.Popen[bytes], queue: str) -> None:
+    """Wait until the worker `celery_worker_running` started says it is ready (or fail with its log)."""
+    log: Path = proc.log_path  # type: ignore[attr-defined]
+    # Ready before the test goes on: on a loaded machine the worker takes minutes to start, which
+    # a test's own wait for its work (scaled for the load then) must not have to cover as well.
+    wait_until(lambda: proc.poll() is not None or b" ready." in log.read_bytes(), timeout=90,
+               what=f"the Celery worker of {queue} to be ready", interval=0.2)
+    if proc.poll() is not None:
+        raise AssertionError(f"the Celery worker of {queue} stopped at start:\n{log.read_text()[-3000:]}")
+
+
 @contextmanager
-def celery_worker_running(queue: str, log: Path, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+def celery_worker_running(queue: str, log: Path, *, ready: bool = True,
+                          **env: str) -> Iterator[subprocess.Popen[bytes]]:
     """`celery -A crm worker` on the test database, consuming only `queue` (one prefork child), its
     output in `log` (as `proc.log_path`); stopped with its whole process group when the block ends.
-    `env` adds to the child's environment (the queue's name is its default queue)."""
+    `env` adds to the child's environment (the queue's name is its default queue). `ready=False`:
+    the block starts at once, and the test calls celery_worker_ready before it needs the worker
+    (doing other work while it starts)."""
     cmd = [sys.executable, "-m", "celery", "-A", "crm", "worker", "--queues", queue,
            "--hostname", f"{queue}@localhost", "--pool", "prefork", "--concurrency", "1",
            "--without-gossip", "--without-mingle", "--loglevel", "INFO"]
@@ -93,12 +107,8 @@ def celery_worker_running(queue: str, log: Path, **env: str) -> Iterator[subproc
         )
     proc.log_path = log  # type: ignore[attr-defined]
     try:
-        # Ready before the test goes on: on a loaded machine the worker takes minutes to start, which
-        # a test's own wait for its work (scaled for the load then) must not have to cover as well.
-        wait_until(lambda: proc.poll() is not None or b" ready." in log.read_bytes(), timeout=90,
-                   what=f"the Celery worker of {queue} to be ready", interval=0.2)
-        if proc.poll() is not None:
-            raise AssertionError(f"the Celery worker of {queue} stopped at start:\n{log.read_text()[-3000:]}")
+        if ready:
+            celery_worker_ready(proc, queue)
         yield proc
     finally:
         stop_group(proc)
