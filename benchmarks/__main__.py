@@ -8,7 +8,9 @@ without .py), opted in or not. Every other argument is passed to each script.
 
 Django (with the benchmark settings) and the embedded services are set up once, here; each script
 then runs in a process of its own forked from this one, as `__main__`, with its own database
-(benchmarks/common.py): it starts in about a second instead of importing every app again. Its JSON
+(benchmarks/common.py): it starts in about a second instead of importing every app again. The
+scripts' databases are copies of one made here from the migrated template, with what migrate makes
+from the code (content types, permissions, roles, partitions) done once rather than in every script. Its JSON
 figure lines are passed through to stdout as they come, its progress goes to stderr. A script that
 fails or is killed does not stop the others: its databases are dropped as soon as it has ended, and
 the summary says so.
@@ -101,9 +103,10 @@ def summary_line(figure: dict[str, Any]) -> str:
 
 # --- running the scripts -------------------------------------------------------------------------
 
-def _set_up(argv: list[str]) -> str:
+def _set_up(argv: list[str]) -> tuple[str, str]:
     """Django with the benchmark settings, on the server and Redis database every script will use
-    (each points it at its own database when it starts)."""
+    (each points it at its own database when it starts); returns the server's URL and the name of the
+    base database the scripts' own are copied from ("" with --reuse)."""
     from benchmarks import common
 
     parser = common.argument_parser(None, reusable=True)
@@ -122,12 +125,14 @@ def _set_up(argv: list[str]) -> str:
     except ImportError as error:  # the scripts that request pages will say so; the others still run
         common.log(f"the URLconf does not import: {error}")
     common.sweep_leftovers(base)
+    copied_from = ""
     if not getattr(known, "reuse", False):
-        common.template_ensure(base)  # made once here rather than waited for in the first script
+        template = common.template_ensure(base)  # made once here rather than waited for in the first script
+        copied_from = common.refreshed_base(base, template)
     from django.db import connections
 
     connections.close_all()  # nothing connected may be shared with the forked scripts
-    return base
+    return base, copied_from
 
 
 def _run_one(path: Path, argv: list[str]) -> tuple[int, str, list[dict[str, Any]]]:
@@ -223,17 +228,21 @@ def main(argv: list[str]) -> int:
     from benchmarks import common
 
     started = time.monotonic()
-    base = _set_up(rest)
+    base, copied_from = _set_up(rest)
     results: list[tuple[str, str, list[dict[str, Any]]]] = []
-    for script in chosen:
-        common.log(f"== benchmarks/{script} {' '.join(rest)}")
-        began = time.monotonic()
-        pid, ended, figures = _run_one(here / script, rest)
-        if ended != "ok":
-            _leftovers_dropped(base, pid)
-        common.log(f"== benchmarks/{script} (pid {pid}): {ended}, {len(figures)} figure(s) in "
-                   f"{time.monotonic() - began:.1f} s")
-        results.append((script, ended, figures))
+    try:
+        for script in chosen:
+            common.log(f"== benchmarks/{script} {' '.join(rest)}")
+            began = time.monotonic()
+            pid, ended, figures = _run_one(here / script, rest)
+            if ended != "ok":
+                _leftovers_dropped(base, pid)
+            common.log(f"== benchmarks/{script} (pid {pid}): {ended}, {len(figures)} figure(s) in "
+                       f"{time.monotonic() - began:.1f} s")
+            results.append((script, ended, figures))
+    finally:
+        if copied_from:
+            common.drop_databases(base, [copied_from])
     print(f"== summary ({len(chosen)} benchmark scripts, {time.monotonic() - started:.0f} s)", file=sys.stderr)
     for script, ended, figures in results:
         for figure in figures:

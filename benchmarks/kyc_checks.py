@@ -25,7 +25,7 @@ each with the decision it must get. No database: the checks are pure.
   inflates to 100 MB): refused at upload. Goal < 300 MB (before the limits: 1.4 GB, accepted).
 
 Run: python benchmarks/kyc_checks.py [--quick | --tiny] [--documents N] [--workers N]
-(--tiny: 2 documents, one worker; the ordinary passport PDF stands in for the large page)
+(--tiny: 1 document, one worker; the ordinary passport PDF stands in for the large page)
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=0, help="documents in the generated set (default 320)")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    n = args.documents or (2 if args.tiny else 40 if args.quick else 320)
+    n = args.documents or (1 if args.tiny else 40 if args.quick else 320)
     if args.tiny:
         args.workers = 1
     _django()

@@ -18,6 +18,7 @@ over --workers processes (each loads the OCR engine once).
   start included. Goal >= 60.
 
 Run: python benchmarks/kyc_labelled_set.py [--quick | --tiny] [--workers N] [--only KIND] [--match REGEX] [--verbose]
+(--tiny: two documents, one of a hard kind and one ordinary, in one process)
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ def main() -> None:
 
     started = time.perf_counter()
     labelled = _chosen(args)
-    args.workers = max(1, min(args.workers, len(labelled)))
+    # --tiny: one process (it proves the path; a second would only start Django and the OCR engine again)
+    args.workers = 1 if args.tiny else max(1, min(args.workers, len(labelled)))
     log(f"generated {len(labelled)} documents in {time.perf_counter() - started:.1f} s")
     with tempfile.TemporaryDirectory(prefix="kyc-labelled-") as tmp:
         manifests: list[list[str]] = [[] for _ in range(args.workers)]
