@@ -3,9 +3,11 @@ the alert budget, false alert-days, newcomers' false alerts.
 
 The desk: 80 agents over 182 days with benign confounders (campaign days, overtime evenings, leave
 with recorded cover, holidays, newcomers ramping up, shift changes, reporting-heavy agents, retention
-agents opening other books), and agent-days injected of each detector's kind at two intensities. The
-whole history goes through the backtest (thresholds calibrated to a budget of 0.5 alerts per 100
-agent-days on the history itself, without the labels).
+agents opening other books, large deposits worked by their owners), and agent-days injected of each
+detector's kind at two intensities. The whole history goes through the backtest: a replay, each day
+scored and alerted with what was known by its end (thresholds calibrated to a budget of 0.5 alerts
+per 100 agent-days on the days before, without the labels; the first 28 days learnt from only, and
+not counted).
 
 - monitoring_scenarios.recall: share of injected agent-days alerted. Goal >= 0.85.
   limit: the recall of an oracle threshold set with the labels at exactly 0.5 false alert-days per
@@ -15,6 +17,9 @@ agent-days on the history itself, without the labels).
   Goal <= 0.5.
 - monitoring_scenarios.newcomer_false_alerts_per_100: the same over agents' first 30 days. Goal: no
   more than the average agent's (limit = false_alerts_per_100).
+- monitoring_scenarios.no_departure_context.recall(.<kind>(.<intensity>)) / .false_alerts_per_100:
+  the same desk with no notice and no last day in the context (no future context at all); limit: the
+  figure with them.
 - monitoring_scenarios.shift_history.recall / .false_alerts_per_100: the same desk with the shift
   changes given with their dates (`shifts` in CONTEXT.json, as the product's records give them);
   limit: the figure with only the last shift known.
@@ -61,6 +66,18 @@ def main() -> None:
            limit=args.budget, goal="<= 0.5", size=f"{size}, {result.agent_days} agent-days")
     record("monitoring_scenarios.newcomer_false_alerts_per_100", value=result.newcomer_false_per_100,
            unit="per 100 agent-days", limit=result.false_per_100, goal="<= the average agent's", size=size)
+
+    # The same desk with no word of any departure: no notice, no last day.
+    bare = scoring.context_from_dict(scenarios.without_departure_context(scenario.context))
+    scores, _ = scoring.backtest(scenario.events, bare, budget=args.budget)
+    blind = scenarios.evaluate(scenario, scores)
+    for key, value in blind.recall.items():
+        name = "monitoring_scenarios.no_departure_context.recall" + ("" if key == "all" else "." + key.replace("/", "."))
+        record(name, value=value, unit="share", limit=result.recall.get(key), goal=">= 0.85",
+               size=f"{size}, no notice or last day (limit: with them)")
+    record("monitoring_scenarios.no_departure_context.false_alerts_per_100", value=blind.false_per_100,
+           unit="per 100 agent-days", limit=result.false_per_100, goal="<= 0.5",
+           size=f"{size}, {blind.agent_days} agent-days, no notice or last day")
 
     # The same desk with the shift changes recorded with their dates (as the product's own records give
     # them): each day judged against that day's hours.

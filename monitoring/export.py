@@ -34,15 +34,20 @@ def context_as_dict(brand: Brand | int) -> dict[str, Any]:
     def d(value: date | None) -> str | None:
         return value.isoformat() if value is not None else None
 
+    # each fact with the day it was entered (`known_from`): the backtest replays the history with what
+    # was known each day; `--context-known-at-end` reads them as the nightly rescore does
     return {
         "agents": [{"id": a.id, "role": a.role, "desk": a.desk, "joined": d(a.joined), "left": d(a.left),
-                    "notice_given": d(a.notice_given), "shift_start": a.shift_start, "shift_end": a.shift_end,
+                    "notice_given": d(a.notice_given), "notice_known_from": d(a.notice_known_on),
+                    "shift_start": a.shift_start, "shift_end": a.shift_end,
                     "shifts": [{"from": d(since), "start": start, "end": end} for since, start, end in a.shifts]}
                    for a in ctx.agents.values()],
-        "cover": [{"agent": agent, "covers": covers, "from": d(start), "to": d(end)}
-                  for agent, covers, start, end in ctx.cover],
-        "leave": [{"agent": agent, "from": d(start), "to": d(end)} for agent, start, end in ctx.leave],
-        "campaign_days": [{"desk": desk, "date": d(day)} for desk, day in sorted(ctx.campaign_days)],
+        "cover": [{"agent": c.agent, "covers": c.covers, "from": d(c.start), "to": d(c.end), "known_from": d(c.known_on)}
+                  for c in ctx.cover],
+        "leave": [{"agent": lv.agent, "from": d(lv.start), "to": d(lv.end), "known_from": d(lv.known_on)}
+                  for lv in ctx.leave],
+        "campaign_days": [{"desk": desk, "date": d(day), "known_from": d(ctx.campaign_days[(desk, day)])}
+                          for desk, day in sorted(ctx.campaign_days)],
         "holidays": [d(day) for day in sorted(ctx.holidays)],
     }
 

@@ -102,12 +102,12 @@ def features_aggregate(*, agent_ids: Sequence[int], start: datetime, end: dateti
         cur.execute(sql_text("monitoring", "features/hourly", targets=ALL_AGENT_DAYS), {
             "start": start, "end": end, "agents": list(agent_ids), "stale_after": stale_after,
             "brief": scoring.BRIEF_CALL_S, "short": scoring.SHORT_CALL_S, "cap": scoring.EVIDENCE_CAP,
-            "large": large_movement_threshold(),
+            "large": large_movement_threshold(), "near_weight": scoring.MONEY_NEAR_OOB_WEIGHT,
         })
         for row in cur.fetchall():
             (agent_id, day, hour, first_time, total, opens, reveals, stale, oob_hv, oob_clients, exports,
              export_rows, searches, calls, brief, short, hour_refs, open_refs, reveal_refs, stale_refs, oob_refs,
-             export_refs, short_refs, money_near) = row
+             export_refs, short_refs, money_near, oob_money_near) = row
             per_agent = out[str(agent_id)]
             f = per_agent.get(day)
             if f is None:
@@ -116,7 +116,7 @@ def features_aggregate(*, agent_ids: Sequence[int], start: datetime, end: dateti
             c["opens"] += opens
             c["reveals"] += reveals
             c["stale"] += stale
-            c["oob_hv"] += oob_hv
+            c["oob_hv"] += float(oob_hv)
             c["export_rows"] += float(export_rows) / scoring.EXPORT_UNIT
             c["searches"] += searches
             c["brief_calls"] += brief
@@ -129,6 +129,7 @@ def features_aggregate(*, agent_ids: Sequence[int], start: datetime, end: dateti
             f.long_calls += calls - short
             f.exports += exports
             f.money_near += money_near
+            f.oob_money_near += oob_money_near
             f.export_rows += int(export_rows)
             f.oob_clients.update(str(cid) for cid in oob_clients)
             for signal, refs in (("opens", open_refs), ("reveals", reveal_refs), ("stale", stale_refs),
@@ -156,6 +157,7 @@ def _features_build(brand_id: int, *, agent_ids: Sequence[int], first: date, las
         "brand": brand_id, "start": _day_start(first), "end": _day_start(last + timedelta(days=1)),
         "agents": list(agent_ids), "stale_after": stream_start + timedelta(days=scoring.STALE_DAYS),
         "brief": scoring.BRIEF_CALL_S, "short": scoring.SHORT_CALL_S, "large": large_movement_threshold(),
+        "near_weight": scoring.MONEY_NEAR_OOB_WEIGHT,
     }
     with connection.cursor() as cur:
         # the window function and the per-day grouping sort every row of the period: in memory, not
@@ -259,6 +261,7 @@ def _features_from_json(stored: Mapping[str, Any] | str) -> scoring.DayFeatures:
     f.exports, f.export_rows = int(data["exports"]), int(data["export_rows"])
     f.oob_clients = set(data["oob_clients"])
     f.money_near = int(data["money_near"])
+    f.oob_money_near = int(data.get("oob_money_near", 0))
     f.finish()
     return f
 
@@ -326,17 +329,26 @@ def brand_context(brand: Brand | int, *, agents: Sequence[User] | None = None,
             joined=_joined(a, first_seen.get(a.pk)),
             left=notice.last_day if notice is not None else None,
             notice_given=notice.given_on if notice is not None else None,
+            notice_known_on=_recorded_on(notice.created_at) if notice is not None else None,
             shift_start=shift.start_hour if shift is not None else None,
             shift_end=shift.end_hour if shift is not None else None,
             shifts=tuple(history.get(a.pk, ())),
         )
-    cover = [scoring.CoverPeriod(agent=str(c.agent_id), covers=str(c.covered_id), start=c.starts_on, end=c.ends_on)
+    cover = [scoring.CoverPeriod(agent=str(c.agent_id), covers=str(c.covered_id), start=c.starts_on, end=c.ends_on,
+                                 known_on=_recorded_on(c.created_at))
              for c in Cover.objects.filter(agent_id__in=ids)]
-    leave = [scoring.LeavePeriod(agent=str(lv.agent_id), start=lv.starts_on, end=lv.ends_on)
+    leave = [scoring.LeavePeriod(agent=str(lv.agent_id), start=lv.starts_on, end=lv.ends_on,
+                                 known_on=_recorded_on(lv.created_at))
              for lv in Leave.objects.filter(agent_id__in=ids)]
-    campaigns = {(c.desk.name, c.day) for c in CampaignDay.objects.filter(brand_id=brand_id).select_related("desk")}
+    campaigns: dict[tuple[str, date], date | None] = {(c.desk.name, c.day): _recorded_on(c.created_at)
+                 for c in CampaignDay.objects.filter(brand_id=brand_id).select_related("desk")}
     holidays = set(Holiday.objects.filter(brand_id=brand_id).values_list("day", flat=True))
     return scoring.Context(agents=infos, cover=cover, leave=leave, campaign_days=campaigns, holidays=holidays)
+
+
+def _recorded_on(created_at: datetime) -> date:
+    """The UTC day a record was entered: the day its fact became known."""
+    return created_at.astimezone(UTC).date()
 
 
 def agents_first_seen(agent_ids: Sequence[int]) -> dict[int, date]:
@@ -538,10 +550,13 @@ def _score_and_persist(brand_id: int, agents: Sequence[User], features: Mapping[
                        stream_start: datetime) -> PassReport:
     if not features:
         return PassReport(brand=brand_id)
-    context = brand_context(brand_id, agents=agents, as_of=last)
+    # the records as known now, for every day of the window (the rescore of the window as of today; the
+    # days raised are today's and yesterday's, and a notice's re-review)
+    context = brand_context(brand_id, agents=agents, as_of=last).all_known()
     scores = _timed("scored", scoring.score_features, features, context, first, last)
     if calibrate or state.threshold is None:
-        thresholds = scoring.calibrate(scores, _budget(brand_id))
+        # on the days before the last: the day still running is not calibrated on
+        thresholds = scoring.calibrate([s for s in scores if s.day < last] or scores, _budget(brand_id))
         state.threshold, state.notice_threshold = thresholds.normal, thresholds.watched
     else:
         thresholds = scoring.Thresholds(normal=state.threshold, watched=state.notice_threshold or state.threshold,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -81,6 +82,9 @@ def generate(*, agents: int = 80, days: int = 182, seed: int = 7, injections_per
     """`shift_history`: the context also holds each shift change with its date (as the product's own
     records give it); without, only the shift in force at the end, as a bare CONTEXT.json may."""
     rng = random.Random(seed)
+    # the times facts became known and the clients' large movements: a stream of their own, so the
+    # activity drawn from `rng` stays what it was
+    known_rng = random.Random(seed * 7919 + 1)
     desks = [f"desk-{i}" for i in range(1, max(2, agents // 20) + 1)]
     end = start + timedelta(days=days - 1)
     holidays = {start + timedelta(days=d) for d in (26, 95, 140) if d < days}
@@ -112,6 +116,12 @@ def generate(*, agents: int = 80, days: int = 182, seed: int = 7, injections_per
                 high_value.add(cid)
         a.hot = a.book[:60]
         roster.append(a)
+    # large deposits and withdrawals: a few clients of each book, on a day of the period
+    movements: dict[str, list[date]] = {}
+    for a in roster:
+        for cid in a.book:
+            if known_rng.random() < 0.03:
+                movements[cid] = [start + timedelta(days=known_rng.randrange(days))]
     by_desk: dict[str, list[_Agent]] = {}
     for a in roster:
         by_desk.setdefault(a.desk, []).append(a)
@@ -142,8 +152,11 @@ def generate(*, agents: int = 80, days: int = 182, seed: int = 7, injections_per
         nonlocal ref
         ref += 1
         owner = client_owner.get(client, "")
+        day = t.date()
+        near = any(moved - timedelta(days=1) <= day <= moved + timedelta(days=3) for moved in movements.get(client, ()))
         events.append(Event(time=t, agent=agent.id, kind=kind, client=client, client_owner=owner,
-                            client_high_value=client in high_value, rows=rows, duration_s=duration, ref=str(ref)))
+                            client_high_value=client in high_value, rows=rows, duration_s=duration, ref=str(ref),
+                            money_near=near))
 
     def at(day: date, hour: float) -> datetime:
         hour = max(0.0, min(hour, 23.999))
@@ -181,6 +194,10 @@ def generate(*, agents: int = 80, days: int = 182, seed: int = 7, injections_per
                 plan[(a.id, d)] = (kind, intensity)
                 break
 
+    moved_today: dict[tuple[str, date], list[str]] = defaultdict(list)
+    for cid in sorted(movements):
+        for moved in movements[cid]:
+            moved_today[(client_owner[cid], moved + timedelta(days=known_rng.randint(0, 1)))].append(cid)
     for a in roster:
         first = a.joined or start
         last = a.left or end
@@ -235,28 +252,51 @@ def generate(*, agents: int = 80, days: int = 182, seed: int = 7, injections_per
                 emit(at(day, shift[0] + rng.random() * 0.5), a, "login")
                 if rng.random() < 0.1:   # rotate the working set slowly
                     a.hot[rng.randrange(len(a.hot))] = rng.choice(a.book)
+                # the agent works their own clients after a large deposit or withdrawal (ordinary)
+                for client in moved_today.get((a.id, day), ()):
+                    for _ in range(known_rng.randint(1, 3)):
+                        emit(at(day, shift[0] + known_rng.random() * hours_len), a, "client_open", client)
             elif rng.random() < 0.03:   # a glance from home on a day off
                 emit(at(day, rng.uniform(9, 20)), a, "login")
                 emit(at(day, rng.uniform(9, 20)), a, "client_open", rng.choice(a.hot))
             if injected:
-                _inject(rng, injected, a, day, shift, emit, at, roster, high_value, covering)
+                near_movement = sorted(cid for cid, moved in movements.items() if client_owner[cid] != a.id
+                                       and any(m - timedelta(days=3) <= day <= m + timedelta(days=1) for m in moved))
+                _inject(rng, injected, a, day, shift, emit, at, roster, high_value, covering,
+                        near_movement=near_movement, known_rng=known_rng)
                 labels[(a.id, day)] = injected
             day += timedelta(days=1)
 
+    def known(day: date, hour: int) -> str:
+        return f"{day.isoformat()}T{hour:02d}:00:00Z"
+
+    def recorded_before(day: date) -> str:
+        """A cover or leave is recorded up to ten days ahead, one in seven the morning after it began."""
+        if known_rng.random() < 1 / 7:
+            return known(day + timedelta(days=1), 9)
+        return known(day - timedelta(days=known_rng.randint(0, 10)), 10)
+
+    cover_known = [recorded_before(s) for _x, _y, s, _e in cover]
     context = {
         "agents": [{"id": a.id, "role": a.role, "desk": a.desk,
                     "joined": (a.joined or start - timedelta(days=400)).isoformat(),
                     "left": a.left.isoformat() if a.left else None,
                     "notice_given": a.notice.isoformat() if a.notice else None,
+                    # a notice is recorded the day it is given; a departure without one on the last day
+                    "notice_known_from": known(a.notice, 16) if a.notice else None,
+                    "left_known_from": known(a.left, 17) if a.left and not a.notice else None,
                     "shift_start": (a.shift_change[1] if a.shift_change else a.shift)[0],
                     "shift_end": (a.shift_change[1] if a.shift_change else a.shift)[1],
                     **({"shifts": [{"from": start.isoformat(), "start": a.shift[0], "end": a.shift[1]}]
                         + ([{"from": a.shift_change[0].isoformat(), "start": a.shift_change[1][0],
                              "end": a.shift_change[1][1]}] if a.shift_change else [])} if shift_history else {})}
                    for a in roster],
-        "cover": [{"agent": x, "covers": y, "from": s.isoformat(), "to": e.isoformat()} for x, y, s, e in cover],
-        "leave": [{"agent": x, "from": s.isoformat(), "to": e.isoformat()} for x, s, e in leave],
-        "campaign_days": [{"desk": d, "date": day.isoformat()} for d, day in sorted(campaign_days)],
+        "cover": [{"agent": x, "covers": y, "from": s.isoformat(), "to": e.isoformat(), "known_from": k}
+                  for (x, y, s, e), k in zip(cover, cover_known, strict=True)],
+        "leave": [{"agent": x, "from": s.isoformat(), "to": e.isoformat(), "known_from": k}
+                  for (x, s, e), k in zip(leave, cover_known, strict=True)],
+        "campaign_days": [{"desk": d, "date": day.isoformat(), "known_from": known(day - timedelta(days=3), 10)}
+                          for d, day in sorted(campaign_days)],
         "holidays": [h.isoformat() for h in sorted(holidays)],
     }
     return Scenario(events=events, context=context, labels=labels, newcomer_days=newcomer_days,
@@ -264,7 +304,8 @@ def generate(*, agents: int = 80, days: int = 182, seed: int = 7, injections_per
 
 
 def _inject(rng: random.Random, what: tuple[str, str], a: _Agent, day: date, shift: tuple[int, int], emit: Any,
-            at: Any, roster: list[_Agent], high_value: set[str], covering: dict[str, Any]) -> None:
+            at: Any, roster: list[_Agent], high_value: set[str], covering: dict[str, Any], *,
+            near_movement: list[str], known_rng: random.Random) -> None:
     kind, intensity = what
     high = intensity == "high"
     if kind == "bulk_access":
@@ -289,6 +330,9 @@ def _inject(rng: random.Random, what: tuple[str, str], a: _Agent, day: date, shi
         pool = [c for c in sorted(high_value) if not c.startswith(f"c-{a.id[-3:]}") and
                 f"agent-{c[2:5]}" not in covered]
         targets = rng.sample(pool, k=8 if high else 4)
+        # other books' clients just after their large deposit or withdrawal draw the poacher too
+        covered_pool = [c for c in near_movement if f"agent-{c[2:5]}" not in covered]
+        targets += known_rng.sample(covered_pool, k=min(len(covered_pool), 2 if high else 1))
         for _ in range(22 if high else 9):
             emit(at(day, rng.uniform(shift[0], shift[1])), a, rng.choice(["client_open", "pii_reveal"]),
                  rng.choice(targets))
@@ -302,7 +346,7 @@ def events_as_dicts(events: list[Event]) -> Iterator[dict[str, Any]]:
     for e in events:
         out: dict[str, Any] = {"id": e.ref, "time": e.time.isoformat().replace("+00:00", "Z"), "agent": e.agent,
                                "kind": e.kind, "client": e.client or None, "client_owner": e.client_owner or None,
-                               "client_high_value": e.client_high_value}
+                               "client_high_value": e.client_high_value, "client_money_near": e.money_near}
         if e.kind == "export":
             out["rows"] = e.rows
         if e.kind == "call":
@@ -322,7 +366,8 @@ class Evaluation:
 def evaluate(scenario: Scenario, scores: list[Any], *, threshold: float | None = None,
              watched_drop: float = 1.0) -> Evaluation:
     """Recall per injected kind and false alert-days per 100 agent-days, at the scores' own alert
-    marks or at `threshold` (watched days at threshold - watched_drop)."""
+    marks (an alert raised on a later day, by a notice's review, counts) or at `threshold` (watched
+    days at threshold - watched_drop); the replay's learning days are left out."""
     def alerted(s: Any) -> bool:
         if threshold is None:
             return bool(s.alerted)
@@ -331,6 +376,8 @@ def evaluate(scenario: Scenario, scores: list[Any], *, threshold: float | None =
     hits: dict[str, list[int]] = {}
     false = total = nf = nt = 0
     for s in scores:
+        if getattr(s, "learning", False):
+            continue     # the replay's first weeks: never alerted, not counted
         key = (s.agent, s.day)
         label = scenario.labels.get(key)
         a = alerted(s)
@@ -355,6 +402,14 @@ def threshold_at_false_rate(scenario: Scenario, scores: list[Any], rate_per_100:
                             watched_drop: float = 1.0) -> float:
     """The lowest threshold whose false alert-days stay within `rate_per_100` (an oracle, for tuning)."""
     benign = sorted((s.score + (watched_drop if s.watched else 0.0) for s in scores
-                     if (s.agent, s.day) not in scenario.labels), reverse=True)
+                     if (s.agent, s.day) not in scenario.labels and not getattr(s, "learning", False)), reverse=True)
     allowed = int(len(benign) * rate_per_100 / 100.0)
     return benign[allowed] + 1e-9 if allowed < len(benign) else 0.0
+
+
+def without_departure_context(context: dict[str, Any]) -> dict[str, Any]:
+    """The same context without notices and last days: what the scoring finds with no word of a
+    departure (the agents' days then end with their activity)."""
+    departure_keys = ("left", "notice_given", "notice_known_from", "left_known_from")
+    return {**context, "agents": [{key: value for key, value in agent.items() if key not in departure_keys}
+                                  for agent in context["agents"]]}

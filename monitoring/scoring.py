@@ -24,6 +24,13 @@ The model, per agent-day:
   of the families, so that moderate deviations in several families together also score.
 - Thresholds are calibrated to an alert budget on the scored history (see `calibrate`). An agent under
   notice (and their 30 days before the notice, rescored) is held to a lower threshold.
+- Nothing of a day is learnt before the day is scored: the nightly rescore fits the peers and the
+  thresholds on the days before its last; the backtest (`replay_features`) replays a history day after
+  day, each day with the peers, spreads and thresholds of the days before it and the context facts
+  known by its end (each carries the day it became known); a notice known on day K reviews the days
+  before it again on K, their alerts raised then.
+- Out-of-book access to a client near their large deposit or withdrawal weighs more (in book it is
+  ordinary); a covering agent's access to the covered colleague's book is expected.
 
 Each scored day keeps its reasons in words with numbers and the evidence (event references).
 """
@@ -31,9 +38,10 @@ Each scored day keeps its reasons in words with numbers and the evidence (event 
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -63,6 +71,10 @@ _FAMILY_SIZE = {family: sum(1 for s in SIGNALS if FAMILY[s] == family) for famil
 # Signals whose exposure is learnt from the peers' history (the others are built while scoring).
 _PEER_SIGNALS = ("opens", "burst", "stale", "reveals", "export_rows", "searches", "oob_hv", "short_calls", "brief_calls", "total")
 _ALL = (*SIGNALS, "total")
+# Signals judged by the agent's own day-to-day spread once it is known: exports come in a few lumps of
+# hundreds of rows, whose spread is the agent's habit (a reporting agent's days vary tenfold); the counts
+# of many small actions keep the peers' spread, so that a doubled day stands out.
+OWN_SPREAD_SIGNALS = frozenset({"export_rows"})
 OFF_DAYTYPE = 7                 # holidays and leave: a day type of their own (0-6 are the weekdays)
 DAYTYPES = 8
 _MIN_MEAN = 0.03                # the smallest expected count: a signal never seen still has a finite tail
@@ -150,6 +162,10 @@ class ScoringParameters:
     learn_cap_sd: float = 3.0
     """A day teaches the level at most its expected count plus this many standard deviations
     (winsorised), so an anomaly does not become the new normal."""
+    own_spread_min_days: float = 20.0
+    """An agent's own day-to-day spread widens their expectation once this many (decayed) days show it."""
+    own_spread_max_excess: float = 2.0
+    """The own spread (excess variance over the mean squared) is read as at most this."""
 
     # --- reasons -------------------------------------------------------------------------------------------
     reason_min_score: float = 1.3
@@ -249,20 +265,29 @@ class ShiftChange(NamedTuple):
 
 
 class CoverPeriod(NamedTuple):
-    """`agent` covers `covers`'s book from `start` to `end` (both days included)."""
+    """`agent` covers `covers`'s book from `start` to `end` (both days included), recorded on
+    `known_on` (None: known all along, as the product's nightly rescore reads its own records)."""
 
     agent: str
     covers: str
     start: date
     end: date
+    known_on: date | None = None
 
 
 class LeavePeriod(NamedTuple):
-    """`agent` is away from `start` to `end` (both days included)."""
+    """`agent` is away from `start` to `end` (both days included), recorded on `known_on`."""
 
     agent: str
     start: date
     end: date
+    known_on: date | None = None
+
+
+def known_by(known_on: date | None, day: date) -> bool:
+    """Whether a fact recorded on `known_on` was known by the end of `day` (None: known all along).
+    A fact holds for a day only once known: a cover recorded late never excuses the days before."""
+    return known_on is None or known_on <= day
 
 
 @dataclass(slots=True)
@@ -273,11 +298,30 @@ class AgentInfo:
     joined: date | None = None
     left: date | None = None
     notice_given: date | None = None
+    # the days the notice (with its last day) and a departure without notice were recorded; None:
+    # known all along (the nightly rescore's reading of the product's own records)
+    notice_known_on: date | None = None
+    left_known_on: date | None = None
     shift_start: int | None = None
     shift_end: int | None = None
     # the shift's recorded changes, oldest first; a day before the first change keeps the first shift
     # recorded, and with none the agent's shift above holds
     shifts: tuple[ShiftChange, ...] = ()
+
+    def left_known(self, day: date) -> date | None:
+        """The last day, if known by the end of `day`."""
+        if self.left is None:
+            return None
+        known_on = self.notice_known_on if self.notice_given is not None else self.left_known_on
+        return self.left if known_by(known_on, day) else None
+
+    def watch(self) -> Watch | None:
+        """From which day the agent is held to the lower threshold, and since when that is known."""
+        if self.notice_given is not None:
+            return Watch(since=self.notice_given - timedelta(days=NOTICE_LOOKBACK_DAYS), known_on=self.notice_known_on)
+        if self.left is not None:
+            return Watch(since=self.left - timedelta(days=NOTICE_LOOKBACK_DAYS), known_on=self.left_known_on)
+        return None
 
     def shift_on(self, day: date) -> tuple[int | None, int | None]:
         """The agent's shift hours (start, end) on that day."""
@@ -291,13 +335,23 @@ class AgentInfo:
         return current.start, current.end
 
 
+class Watch(NamedTuple):
+    """An agent under notice (or leaving) is held to the lower threshold from `since` (30 days before
+    the notice, or the last day); `known_on` is the day that became known (None: all along). The
+    days from `since` before `known_on` are reviewed again on `known_on`, their alerts raised then."""
+
+    since: date
+    known_on: date | None
+
+
 @dataclass
 class Context:
     agents: dict[str, AgentInfo] = field(default_factory=dict)
     cover: list[CoverPeriod] = field(default_factory=list)
     leave: list[LeavePeriod] = field(default_factory=list)
-    campaign_days: set[tuple[str, date]] = field(default_factory=set)
-    holidays: set[date] = field(default_factory=set)
+    # (desk, day) -> the day the campaign was recorded (None: known all along)
+    campaign_days: dict[tuple[str, date], date | None] = field(default_factory=dict)
+    holidays: set[date] = field(default_factory=set)     # a calendar: known in advance
 
     def __post_init__(self) -> None:
         self._cover_by_agent: dict[str, list[CoverPeriod]] = defaultdict(list)
@@ -308,15 +362,33 @@ class Context:
             self._leave_by_agent[leave.agent].append(leave)
 
     def covers(self, agent: str, owner: str, day: date) -> bool:
-        """Whether `agent` covers `owner`'s book on `day`."""
-        return any(c.covers == owner and c.start <= day <= c.end for c in self._cover_by_agent.get(agent, ()))
+        """Whether `agent` covers `owner`'s book on `day`, as known by the end of that day."""
+        return any(c.covers == owner and c.start <= day <= c.end and known_by(c.known_on, day)
+                   for c in self._cover_by_agent.get(agent, ()))
 
     def covering_on(self, agent: str, day: date) -> bool:
-        """Whether `agent` covers anyone's book on `day`."""
-        return any(c.start <= day <= c.end for c in self._cover_by_agent.get(agent, ()))
+        """Whether `agent` covers anyone's book on `day`, as known by the end of that day."""
+        return any(c.start <= day <= c.end and known_by(c.known_on, day) for c in self._cover_by_agent.get(agent, ()))
 
     def on_leave(self, agent: str, day: date) -> bool:
-        return any(leave.start <= day <= leave.end for leave in self._leave_by_agent.get(agent, ()))
+        """Whether `agent` is on leave on `day`, as known by the end of that day."""
+        return any(leave.start <= day <= leave.end and known_by(leave.known_on, day)
+                   for leave in self._leave_by_agent.get(agent, ()))
+
+    def campaign_on(self, desk: str, day: date) -> bool:
+        """Whether `desk` has a campaign on `day`, as known by the end of that day."""
+        key = (desk, day)
+        return key in self.campaign_days and known_by(self.campaign_days[key], day)
+
+    def all_known(self) -> Context:
+        """The same facts read as known all along: the nightly rescore's view of its window, and the
+        backtest's with `--context-known-at-end` (README)."""
+        return Context(
+            agents={agent_id: replace(info, notice_known_on=None, left_known_on=None)
+                    for agent_id, info in self.agents.items()},
+            cover=[cover._replace(known_on=None) for cover in self.cover],
+            leave=[leave._replace(known_on=None) for leave in self.leave],
+            campaign_days=dict.fromkeys(self.campaign_days), holidays=set(self.holidays))
 
     def info(self, agent: str) -> AgentInfo:
         found = self.agents.get(agent)
@@ -417,10 +489,29 @@ def event_from_dict(obj: Mapping[str, Any], *, ref: str = "") -> Event:
     )
 
 
-def context_from_dict(data: Mapping[str, Any]) -> Context:
-    """CONTEXT.json: agents, cover, leave, campaign_days, holidays (see the README)."""
+def _parse_known(value: Any, where: str, *, required: bool) -> date | None:
+    """When a fact became known (`known_from`: an ISO 8601 time, UTC, or a date), as the day by whose
+    end it was known; without it, an error when `required`, else None (known all along)."""
+    if value in (None, ""):
+        if required:
+            raise ScoringInputError(
+                f"{where} is required: the time the fact became known (ISO 8601), so that no day is scored "
+                "with what was learnt after it; or run with --context-known-at-end to read every fact as "
+                "known at the end of the period (a rescore of the whole period as of its last day)")
+        return None
+    if isinstance(value, str) and len(value) > 10:
+        return _parse_time(value, where).date()
+    return _parse_date(value, where)
+
+
+def context_from_dict(data: Mapping[str, Any], *, known_from_required: bool = True) -> Context:
+    """CONTEXT.json: agents, cover, leave, campaign_days, holidays (see the README). Every notice,
+    departure, cover, leave and campaign day says when it became known (`known_from`; for an agent
+    `notice_known_from` and, for a departure without notice, `left_known_from`); a fact without it is
+    refused unless `known_from_required` is False (then it is known all along: see Context.all_known)."""
     if not isinstance(data, Mapping):
         raise ScoringInputError("context: not a JSON object")
+    required = known_from_required
     agents: dict[str, AgentInfo] = {}
     for i, item in enumerate(data.get("agents") or []):
         where = f"agents[{i}]"
@@ -428,11 +519,16 @@ def context_from_dict(data: Mapping[str, Any]) -> Context:
             raise ScoringInputError(f"{where}.id is required")
         raw_shift = item.get("shift")
         shift: Mapping[str, Any] = raw_shift if isinstance(raw_shift, Mapping) else {}
+        left = _parse_date(item.get("left"), f"{where}.left")
+        notice_given = _parse_date(item.get("notice_given"), f"{where}.notice_given")
         agents[str(item["id"])] = AgentInfo(
             id=str(item["id"]), role=str(item.get("role") or ""), desk=str(item.get("desk") or ""),
             joined=_parse_date(item.get("joined"), f"{where}.joined"),
-            left=_parse_date(item.get("left"), f"{where}.left"),
-            notice_given=_parse_date(item.get("notice_given"), f"{where}.notice_given"),
+            left=left, notice_given=notice_given,
+            notice_known_on=_parse_known(item.get("notice_known_from"), f"{where}.notice_known_from",
+                                         required=required) if notice_given is not None else None,
+            left_known_on=_parse_known(item.get("left_known_from"), f"{where}.left_known_from",
+                                       required=required) if left is not None and notice_given is None else None,
             shift_start=_parse_hour(item.get("shift_start", shift.get("start")), f"{where}.shift_start"),
             shift_end=_parse_hour(item.get("shift_end", shift.get("end")), f"{where}.shift_end"),
             shifts=_parse_shifts(item.get("shifts"), f"{where}.shifts"),
@@ -444,20 +540,25 @@ def context_from_dict(data: Mapping[str, Any]) -> Context:
             raise ScoringInputError(f"{where}: 'agent' and 'covers' are required")
         cover.append(CoverPeriod(agent=str(item["agent"]), covers=str(item["covers"]),
                                  start=_required_date(item.get("from"), f"{where}.from"),
-                                 end=_required_date(item.get("to"), f"{where}.to")))
+                                 end=_required_date(item.get("to"), f"{where}.to"),
+                                 known_on=_parse_known(item.get("known_from"), f"{where}.known_from",
+                                                       required=required)))
     leave: list[LeavePeriod] = []
     for i, item in enumerate(data.get("leave") or []):
         where = f"leave[{i}]"
         if not isinstance(item, Mapping) or not item.get("agent"):
             raise ScoringInputError(f"{where}.agent is required")
         leave.append(LeavePeriod(agent=str(item["agent"]), start=_required_date(item.get("from"), f"{where}.from"),
-                                 end=_required_date(item.get("to"), f"{where}.to")))
-    campaigns: set[tuple[str, date]] = set()
+                                 end=_required_date(item.get("to"), f"{where}.to"),
+                                 known_on=_parse_known(item.get("known_from"), f"{where}.known_from",
+                                                       required=required)))
+    campaigns: dict[tuple[str, date], date | None] = {}
     for i, item in enumerate(data.get("campaign_days") or []):
         where = f"campaign_days[{i}]"
         if not isinstance(item, Mapping):
             raise ScoringInputError(f"{where}: expected an object with desk and date")
-        campaigns.add((str(item.get("desk") or ""), _required_date(item.get("date"), f"{where}.date")))
+        key = (str(item.get("desk") or ""), _required_date(item.get("date"), f"{where}.date"))
+        campaigns[key] = _parse_known(item.get("known_from"), f"{where}.known_from", required=required)
     holidays: set[date] = set()
     for i, item in enumerate(data.get("holidays") or []):
         value = item.get("date") if isinstance(item, Mapping) else item
@@ -487,7 +588,8 @@ class DayFeatures:
     oob_clients: set[str] = field(default_factory=set)   # high-value clients of other books opened
     burst_start: int = 0              # the first hour of the busiest window of opens
     stale_known: bool = False         # the history reaches back far enough to know untouched records
-    money_near: int = 0               # accesses near the client's large deposit or withdrawal
+    money_near: int = 0               # own or covered book's accesses near the client's large deposit or withdrawal
+    oob_money_near: int = 0           # out-of-book accesses near one (counted MONEY_NEAR_OOB_WEIGHT times)
 
     def finish(self) -> None:
         """The day's busiest window of opens and its total, once every action of the day is counted."""
@@ -511,6 +613,19 @@ def busiest_window(per_hour: Sequence[int], width: int = BURST_WIDTH_HOURS) -> t
 def _add_ref(refs: list[str], ref: str) -> None:
     if len(refs) < EVIDENCE_CAP:
         refs.append(ref)
+
+
+OWN_BOOK, COVERED_BOOK, OTHER_BOOK = "own", "covered", "other"
+# An out-of-book access to a client near their large deposit or withdrawal counts this many times.
+MONEY_NEAR_OOB_WEIGHT = 2.0
+
+
+def book_of_access(*, agent: str, owner: str, day: date, context: Context) -> str:
+    """Whose book an access falls in: the agent's own (or a client without an owner), a colleague's
+    they cover that day (known by then), or another's."""
+    if not owner or owner == agent:
+        return OWN_BOOK
+    return COVERED_BOOK if context.covers(agent, owner, day) else OTHER_BOOK
 
 
 def extract_features(  # noqa: C901 - one branch per kind of event, in one pass
@@ -551,16 +666,22 @@ def extract_features(  # noqa: C901 - one branch per kind of event, in one pass
             else:
                 counts["reveals"] += 1
                 _add_ref(features.refs["reveals"], event.ref)
-            if event.money_near:
-                features.money_near += 1
-                stale = False
+            book = book_of_access(agent=event.agent, owner=event.client_owner, day=day, context=context)
+            if book != OTHER_BOOK:
+                # the own client after their deposit is ordinary; the covered colleague's records
+                # (untouched by their owner for months) are what a cover is for
+                if event.money_near:
+                    features.money_near += 1
+                if event.money_near or book == COVERED_BOOK:
+                    stale = False
             if stale:
                 counts["stale"] += 1
                 features.stale_hours[hour] += 1
                 _add_ref(features.refs["stale"], event.ref)
-            if (event.client_high_value and event.client_owner and event.client_owner != event.agent
-                    and not event.money_near and not context.covers(event.agent, event.client_owner, day)):
-                counts["oob_hv"] += 1
+            if book == OTHER_BOOK and (event.client_high_value or event.money_near):
+                # out of book near the client's large deposit or withdrawal weighs more, not less
+                counts["oob_hv"] += MONEY_NEAR_OOB_WEIGHT if event.money_near else 1.0
+                features.oob_money_near += int(event.money_near)
                 features.oob_clients.add(event.client)
                 _add_ref(features.refs["oob_hv"], event.ref)
         elif kind == "export":
@@ -722,12 +843,15 @@ def _trimmed_mean(values: list[float], trim: float) -> float:
 
 
 def _agent_span(info: AgentInfo, first: date, last: date, days: Mapping[date, DayFeatures]) -> tuple[date, date]:
+    """The agent's days within [first, last]: from joining (or their first activity) to their last day
+    if known by `last` (else to `last`, or their last activity)."""
+    left = info.left_known(last)
     start = max(info.joined or first, first)
-    end = min(info.left or last, last)
+    end = min(left or last, last)
     if days:
         start = min(start, min(days))
-        end = max(end, max(days)) if info.left is None else end
-    return start, end
+        end = max(end, max(days)) if left is None else end
+    return max(start, first), min(end, last)
 
 
 def _days(start: date, end: date) -> Iterable[date]:
@@ -754,7 +878,8 @@ class _ContextDay:
 def fit_peers(  # noqa: C901 - three passes over the same history: means, context factors, dispersion
     features: Mapping[str, Mapping[date, DayFeatures]], context: Context, first: date, last: date,
 ) -> PeerModel:
-    """Peer means per (role, desk) and day type, context factors and overdispersion, from all history."""
+    """Peer means per (role, desk) and day type, context factors and overdispersion, from the days of
+    [first, last] (the replay fits on the days before the one scored: `PeerSchedule`)."""
     fit = PEER_FIT
     empty = DayFeatures()
     # group -> signal -> daytype -> values (plain days only: no campaign, no cover)
@@ -773,7 +898,7 @@ def fit_peers(  # noqa: C901 - three passes over the same history: means, contex
         for day in _days(start, end):
             day_features = days.get(day, empty)
             daytype = daytype_of(agent, day, context)
-            campaign = (info.desk, day) in context.campaign_days
+            campaign = context.campaign_on(info.desk, day)
             covering = context.covering_on(agent, day)
             group_worked[daytype][0] += 1 if day in days else 0
             group_worked[daytype][1] += 1
@@ -832,7 +957,7 @@ def fit_peers(  # noqa: C901 - three passes over the same history: means, contex
             short += day_features.counts["short_calls"]
             long += day_features.long_calls
             daytype = daytype_of(agent, day, context)
-            campaign = (info.desk, day) in context.campaign_days
+            campaign = context.campaign_on(info.desk, day)
             covering = context.covering_on(agent, day)
             for signal in _PEER_SIGNALS:
                 exposure = model.exposure(info.role, info.desk, signal, daytype)
@@ -897,7 +1022,7 @@ class DayScore:
     day: date
     score: float
     signals: dict[str, SignalResult]
-    watched: bool                     # under notice (or its 30 days before): lower threshold
+    watched: bool                     # under notice (or its 30 days before), known that day: lower threshold
     newcomer: bool
     notes: list[str]
     features: DayFeatures
@@ -906,6 +1031,10 @@ class DayScore:
     alerted: bool = False
     reasons: list[str] = field(default_factory=list)
     offhours_hours: list[int] = field(default_factory=list)  # the hours counted off (for the references)
+    review_on: date | None = None     # reviewed again under notice on this later day, when the notice became known
+    learning: bool = False            # in the replay's first days: scored, never alerted (REPLAY.warmup_days)
+    threshold: float | None = None    # the threshold the day was alerted at (the replay's, as of the day raised)
+    raised_on: date | None = None     # the day its alert was raised: the day itself, or a re-review's day
 
     def evidence(self) -> dict[str, list[str]]:
         """Event references behind each signal that scored."""
@@ -935,13 +1064,20 @@ class _Level:
     """Gamma posterior of an agent's level relative to the peer exposure, with forgetting: shape
     `prior + seen_count`, rate `prior + seen_exposure`, both `seen_*` decaying by DECAY a day."""
 
-    __slots__ = ("last", "prior", "seen_count", "seen_exposure")
+    __slots__ = ("last", "own_spread", "prior", "seen_count", "seen_days", "seen_exposure", "spread_excess",
+                 "spread_scale")
 
-    def __init__(self, prior: float) -> None:
+    def __init__(self, prior: float, *, own_spread: bool = False) -> None:
         self.prior = prior                # weight of the peers' level, in units of exposure
         self.seen_count = 0.0             # the agent's own (decayed, winsorised, weighted) counts
         self.seen_exposure = 0.0          # and the exposure they were seen at
         self.last: date | None = None
+        # the agent's own day-to-day spread (decayed moments: squared excess over the Poisson's, and
+        # the squared means), so that an agent whose days vary more than their peers' is judged by it
+        self.own_spread = own_spread
+        self.spread_excess = 0.0
+        self.spread_scale = 0.0
+        self.seen_days = 0.0
 
     def decay_to(self, day: date) -> None:
         if self.last is not None:
@@ -950,6 +1086,9 @@ class _Level:
                 kept = DECAY ** gap
                 self.seen_count *= kept
                 self.seen_exposure *= kept
+                self.spread_excess *= kept
+                self.spread_scale *= kept
+                self.seen_days *= kept
         self.last = day
 
     def mean(self) -> float:
@@ -964,20 +1103,34 @@ class _Level:
         (`size`) combined, times the day type's level (`other`), the level not below `floor`."""
         shape = self.prior + self.seen_count
         level = shape / (self.prior + self.seen_exposure)
-        spread = (1.0 + 1.0 / shape) * (1.0 + 1.0 / size)
+        spread = (1.0 + 1.0 / shape) * (1.0 + 1.0 / self.own_size(size))
         if other is not None:
             level *= other.mean()
             spread *= 1.0 + 1.0 / other.shape()
         return Predictive(max(exposure * max(level, floor), _MIN_MEAN), 1.0 / (spread - 1.0))
+
+    def own_size(self, peer_size: float) -> float:
+        """The NB size for the agent: the peers' (`peer_size`), widened to the agent's own spread once
+        PARAMETERS.own_spread_min_days days show it (never narrowed: a steady agent keeps the peers')."""
+        params = PARAMETERS
+        if not self.own_spread or self.seen_days < params.own_spread_min_days or self.spread_scale <= 0:
+            return peer_size
+        own_excess = min(self.spread_excess / self.spread_scale, params.own_spread_max_excess)
+        return 1.0 / max(1.0 / peer_size, own_excess)
 
     def learn(self, observed: float, exposure: float, expected: Predictive, size: float) -> None:
         """Add the day: its count winsorised at the expected mean plus PARAMETERS.learn_cap_sd standard
         deviations, weighted for the information it carries given the overdispersion `size`."""
         mean = expected.mean
         cap = mean + PARAMETERS.learn_cap_sd * math.sqrt(mean + mean * mean / expected.size) + 1.0
+        kept = min(observed, cap)
+        size = self.own_size(size)
         weight = size / (size + mean)
-        self.seen_count += weight * min(observed, cap)
+        self.seen_count += weight * kept
         self.seen_exposure += weight * exposure
+        self.spread_excess += (kept - mean) ** 2 - mean
+        self.spread_scale += mean * mean
+        self.seen_days += 1.0
 
 
 def _in_shift(hour: int, shift: tuple[int | None, int | None], margin: int) -> bool:
@@ -1016,14 +1169,108 @@ def score_history(events: Iterable[Event], context: Context) -> list[DayScore]:
     return score_features(features, context, first, last)
 
 
+class PeerSchedule:
+    """The peer models of a pass, each used from its day on: the nightly rescore has one (fitted on the
+    days before its last), the replay one per refit (each on the days before it)."""
+
+    __slots__ = ("_days", "_models")
+
+    def __init__(self, fits: Sequence[tuple[date, PeerModel]]) -> None:
+        self._days = [day for day, _model in fits]
+        self._models = [model for _day, model in fits]
+
+    def on(self, day: date) -> PeerModel:
+        """The model fitted last before `day` (the first one for earlier days)."""
+        return self._models[max(bisect_right(self._days, day) - 1, 0)]
+
+
 def score_features(features: Mapping[str, Mapping[date, DayFeatures]], context: Context, first: date,
                    last: date) -> list[DayScore]:
-    """The nightly rescore: every agent-day again from the stored daily features."""
-    peers = fit_peers(features, context, first, last)
+    """The nightly rescore: every agent-day again from the stored daily features, the peers fitted on
+    the days before `last` (the day still running is not learnt from), the context as given."""
+    fitted_until = last - timedelta(days=1) if last > first else last
+    peers = PeerSchedule([(first, fit_peers(features, context, first, fitted_until))])
     out: list[DayScore] = []
     for agent in sorted(features):
         out.extend(_score_agent(agent, features[agent], context, peers, first, last))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayParameters:
+    """How the backtest replays a history day after day (`replay_features`)."""
+
+    warmup_days: int = 28
+    """The history's first days only teach the model: scored against what was known, never alerted,
+    and not calibrated on (the peers are fitted on a few days then)."""
+    peer_refit_days: int = 7
+    """After the warm-up the peers are fitted again every this many days, on the days before (during
+    the warm-up every day)."""
+
+
+REPLAY = ReplayParameters()
+
+
+def peer_fit_days(first: date, last: date) -> list[date]:
+    """The days the replay fits the peers again (each on the days before it): the first day (on
+    nothing: the defaults), every day of the warm-up, then every REPLAY.peer_refit_days."""
+    out = [first]
+    day = first + timedelta(days=1)
+    settled = first + timedelta(days=REPLAY.warmup_days)
+    while day <= last:
+        out.append(day)
+        day += timedelta(days=1 if day < settled else REPLAY.peer_refit_days)
+    return out
+
+
+def replay_features(features: Mapping[str, Mapping[date, DayFeatures]], context: Context, first: date,
+                    last: date, *, budget: float) -> tuple[list[DayScore], Thresholds]:
+    """The backtest as the hourly pass would have run it, day after day: each day scored with the peers
+    fitted on the days before it, the context known by its end, alerted at the thresholds calibrated on
+    the days before it; a notice re-reviews the days before it when it becomes known (raised then).
+    Returns the scores and the thresholds in force on the last day."""
+    schedule = PeerSchedule([(day, fit_peers(features, context, first, day - timedelta(days=1)))
+                             for day in peer_fit_days(first, last)])
+    scores: list[DayScore] = []
+    for agent in sorted(features):
+        scores.extend(_score_agent(agent, features[agent], context, schedule, first, last))
+    return scores, replay_thresholds(scores, budget=budget, first=first, last=last)
+
+
+def replay_thresholds(scores: Sequence[DayScore], *, budget: float, first: date, last: date) -> Thresholds:
+    """Alert the replay's days in time order, each at the thresholds calibrated (to `budget`) on the
+    scores of the days before it (after the warm-up), the lower one when under notice known that day;
+    then the re-reviews: a day before a notice, not alerted in time, is alerted on the day the notice
+    became known if it reaches that day's lower threshold. Returns the last day's thresholds."""
+    by_day: dict[date, list[DayScore]] = defaultdict(list)
+    for day_score in scores:
+        by_day[day_score.day].append(day_score)
+    calibrated_from = first + timedelta(days=REPLAY.warmup_days)
+    benign: list[float] = []
+    thresholds_on: dict[date, Thresholds] = {}
+    for day in _days(first, last):
+        thresholds = calibrate_values(benign, budget)
+        thresholds_on[day] = thresholds
+        todays = by_day.get(day, [])
+        for day_score in todays:
+            day_score.learning = day < calibrated_from
+            day_score.threshold = thresholds.watched if day_score.watched else thresholds.normal
+            day_score.alerted = not day_score.learning and day_score.score >= day_score.threshold
+            day_score.raised_on = day if day_score.alerted else None
+        if day >= calibrated_from:
+            benign.extend(day_score.score for day_score in todays if not day_score.watched)
+            benign.sort()
+    for day_score in scores:
+        review_on = day_score.review_on
+        if day_score.alerted or day_score.learning or review_on is None or review_on > last:
+            continue
+        limit = thresholds_on[review_on].watched
+        if day_score.score >= limit:
+            day_score.alerted, day_score.raised_on, day_score.threshold = True, review_on, limit
+    for day_score in scores:
+        near = day_score.threshold is not None and day_score.score >= day_score.threshold - PARAMETERS.near_threshold
+        day_score.reasons = reasons_for(day_score) if day_score.alerted or near else []
+    return thresholds_on[last]
 
 
 # An agent first seen this many days after the history starts is a newcomer (an account without a
@@ -1083,11 +1330,12 @@ def _move_profile_to_shift(profile: list[float], shift: tuple[int | None, int | 
 
 
 def _score_agent(  # noqa: C901 - one day after another, each signal against the agent's level
-    agent: str, days: Mapping[date, DayFeatures], context: Context, peers: PeerModel, first: date, last: date,
+    agent: str, days: Mapping[date, DayFeatures], context: Context, schedule: PeerSchedule, first: date, last: date,
 ) -> list[DayScore]:
     params = PARAMETERS
     info = context.info(agent)
     start, end = _agent_span(info, first, last, days)
+    peers = schedule.on(start)
     agent_first = min(days) if days else start
     # a newcomer: joined within the data, or first seen well after it starts
     recent = first - timedelta(days=NEWCOMER_DAYS + params.ramp_up_extra_days)
@@ -1095,7 +1343,8 @@ def _score_agent(  # noqa: C901 - one day after another, each signal against the
         agent_first if info.joined is None and agent_first > first + timedelta(days=LATE_FIRST_SEEN_DAYS) else None)
     # a newcomer's level is less sure to be the peers' (wider prior), and their working days unknown
     widening = params.newcomer_prior_widening if began is not None else 1.0
-    levels = {signal: _Level(peers.prior[signal] / widening) for signal in SIGNALS}
+    levels = {signal: _Level(peers.prior[signal] / widening, own_spread=signal in OWN_SPREAD_SIGNALS)
+              for signal in SIGNALS}
     # the agent's own weekday profile relative to the peers' (a Saturday worker, a Friday-light agent)
     # one per day type, shared by all signals, learnt from the day's total activity
     day_levels = [_Level(params.day_level_prior) for _ in range(DAYTYPES)]
@@ -1105,21 +1354,24 @@ def _score_agent(  # noqa: C901 - one day after another, each signal against the
     profile = [params.shift_seed_weight if _in_shift(hour, shift, 0) else params.off_shift_seed_weight
                for hour in range(24)]
     worked = _WorkedDays(peers.worked.get((info.role, info.desk)), newcomer=began is not None)
-    notice_from = None
-    if info.notice_given is not None:
-        notice_from = info.notice_given - timedelta(days=NOTICE_LOOKBACK_DAYS)
-    elif info.left is not None:
-        notice_from = info.left - timedelta(days=NOTICE_LOOKBACK_DAYS)
+    watch = info.watch()
     empty = DayFeatures()
     results: list[DayScore] = []
     for day in _days(start, end):
+        refitted = schedule.on(day)
+        if refitted is not peers:
+            # the peers fitted again (the replay): their spread between agents is the levels' prior
+            peers = refitted
+            for signal, level in levels.items():
+                level.prior = peers.prior[signal] / widening
+            total_level.prior = peers.prior["total"]
         features = days.get(day, empty)
         daytype = daytype_of(agent, day, context)
         day_shift = info.shift_on(day)
         if day_shift != shift:
             shift = day_shift
             _move_profile_to_shift(profile, shift)
-        campaign = (info.desk, day) in context.campaign_days
+        campaign = context.campaign_on(info.desk, day)
         covering = context.covering_on(agent, day)
         # -- off-hours count from the own hour profile and own working days
         worked_share = worked.share(daytype)
@@ -1167,20 +1419,24 @@ def _score_agent(  # noqa: C901 - one day after another, each signal against the
         day_level.learn(day_total, total_exposure * total_level.mean(), total_expected, peers.size["total"])
         total_level.learn(day_total, total_exposure * day_level.mean(), total_expected, peers.size["total"])
         score = _combine(signals)
-        watched = notice_from is not None and day >= notice_from
+        watched = watch is not None and day >= watch.since and known_by(watch.known_on, day)
+        review_on = watch.known_on if watch is not None and day >= watch.since and not watched else None
         money_near = features.money_near
         notes = [text for cond, text in (
             (campaign, f"campaign day for desk {info.desk}"),
             (covering, "covering a colleague's book"),
             (daytype == OFF_DAYTYPE, "holiday or leave"),
             (newcomer, f"newcomer (day {tenure + 1}): baseline mostly from peers"),
-            (money_near, f"{money_near} record{'s' if money_near != 1 else ''} opened near the client's large "
-                         "deposit or withdrawal: not counted as out-of-book or untouched"),
+            (money_near, f"{money_near} record{'s' if money_near != 1 else ''} of the own or covered book opened "
+                         "near the client's large deposit or withdrawal: ordinary, not counted as untouched"),
             (watched, f"under notice (given {info.notice_given or '-'}, last day {info.left or '-'}): lower threshold"),
+            (review_on, f"reviewed again on {review_on} under notice (given {info.notice_given or '-'}, last day "
+                        f"{info.left or '-'}), at the lower threshold"),
         ) if cond]
         results.append(DayScore(agent=agent, day=day, score=round(score, 3), signals=signals, watched=watched,
                                 newcomer=newcomer, notes=notes, features=features,
-                                offhours_refs=off_refs[:EVIDENCE_CAP], offhours_hours=off.hours, info=info))
+                                offhours_refs=off_refs[:EVIDENCE_CAP], offhours_hours=off.hours, info=info,
+                                review_on=review_on))
         _learn_hours(features, daytype, signals["offhours"].score, profile, worked)
     return results
 
@@ -1272,10 +1528,14 @@ def calibrate(scores: Sequence[DayScore], budget: float) -> Thresholds:
     exponential tail, which is how -log10 tail probabilities behave, and extrapolated to the budget.
     The empirical quantile at a tenth of the budget bounds it from above, the one at twice the budget
     from below."""
+    return calibrate_values(sorted(day.score for day in scores if not day.watched), budget)
+
+
+def calibrate_values(values: Sequence[float], budget: float) -> Thresholds:
+    """`calibrate` on the benign scores, sorted."""
     params = PARAMETERS
     if budget <= 0:
         raise ScoringInputError("budget must be positive")
-    values = sorted(day.score for day in scores if not day.watched)
     if len(values) < params.calibration_min_days:
         return Thresholds(normal=params.default_threshold, watched=params.default_watched_threshold, budget=budget)
     n = len(values)
@@ -1305,6 +1565,7 @@ def apply_thresholds(scores: Iterable[DayScore], thresholds: Thresholds,
     threshold (PARAMETERS.near_threshold) get their reasons."""
     for day in scores:
         limit = threshold_of(day, thresholds, per_agent)
+        day.threshold = limit
         day.alerted = day.score >= limit
         near = day.score >= limit - PARAMETERS.near_threshold
         day.reasons = reasons_for(day) if day.alerted or near else []
@@ -1379,9 +1640,18 @@ def reasons_for(day: DayScore) -> list[str]:  # noqa: C901 - one sentence per si
     return out
 
 
-def backtest(events: Iterable[Event], context: Context, *, budget: float = 0.5) -> tuple[list[DayScore], Thresholds]:
-    """Score the history, calibrate the thresholds to the budget, mark the alerts."""
-    scores = score_history(events, context)
-    thresholds = calibrate(scores, budget)
-    apply_thresholds(scores, thresholds)
-    return scores, thresholds
+def backtest(events: Iterable[Event], context: Context, *, budget: float = 0.5,
+             known_at_end: bool = False) -> tuple[list[DayScore], Thresholds]:
+    """The history replayed day after day (`replay_features`): what the hourly pass would have raised,
+    each day with what was known by its end. With `known_at_end`, every fact is read as known at the
+    end of the period instead: the whole period rescored as the nightly rescore would on its last day
+    (thresholds calibrated on the days before it), every alert raised on that day."""
+    features, first, last = extract_features(events, context.all_known() if known_at_end else context)
+    if known_at_end:
+        scores = score_features(features, context.all_known(), first, last)
+        thresholds = calibrate([day for day in scores if day.day < last] or scores, budget)
+        apply_thresholds(scores, thresholds)
+        for day_score in scores:
+            day_score.raised_on = last if day_score.alerted else None
+        return scores, thresholds
+    return replay_features(features, context, first, last, budget=budget)

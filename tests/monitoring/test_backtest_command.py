@@ -34,7 +34,7 @@ def _run(events: Path, context: Path, out: Path, *extra: str) -> list[dict[str, 
 def test_it_writes_one_row_per_agent_day_with_score_alerted_and_reasons(history, tmp_path: Path) -> None:
     events, context, scenario = history
     rows = _run(events, context, tmp_path / "alerts.csv")
-    assert list(rows[0]) == ["agent", "day", "score", "alerted", "reasons"]
+    assert list(rows[0]) == ["agent", "day", "score", "alerted", "reasons", "raised_on"]
     assert len({(r["agent"], r["day"]) for r in rows}) == len(rows)
     alerted = [r for r in rows if r["alerted"] == "true"]
     assert alerted and all(r["reasons"] for r in alerted)

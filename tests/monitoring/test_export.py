@@ -33,8 +33,13 @@ def test_the_export_through_the_backtest_gives_the_products_scores(tmp_path):
     events_path, context_path, alerts_path = tmp_path / "EVENTS.jsonl", tmp_path / "CONTEXT.json", tmp_path / "A.csv"
     events_path.write_text(out.getvalue(), encoding="utf-8")
     context_path.write_text(json.dumps(context), encoding="utf-8")
+    assert all(c["known_from"] for c in context["cover"] + context["leave"] + context["campaign_days"])
+    # the export's facts carry the day they were entered: the replay reads them as known from then
     call_command("monitoring_backtest", str(events_path), "--context", str(context_path), "--budget", "0.5",
                  "--out", str(alerts_path), stdout=io.StringIO())
+    # read as known at the end of the period, the backtest is the product's nightly rescore of the window
+    call_command("monitoring_backtest", str(events_path), "--context", str(context_path), "--budget", "0.5",
+                 "--context-known-at-end", "--out", str(alerts_path), stdout=io.StringIO())
     with alerts_path.open(encoding="utf-8") as handle:
         backtest = {(r["agent"], r["day"]): r for r in csv.DictReader(handle)}
     product = {(str(s.agent_id), s.day.isoformat()): s for s in AgentDayScore.objects.filter(agent__in=history.agents)}

@@ -95,9 +95,10 @@ def test_a_desk_with_its_own_budget_is_alerted_at_its_own_threshold():
     assert scores.filter(alerted=True).count() > brand_alerts
 
 
-def test_opening_other_books_clients_around_their_large_deposit_is_context_not_out_of_book():
+def test_opening_other_books_clients_around_their_large_deposit_weighs_more_out_of_book():
     """Five high-value clients of colleagues had a large deposit yesterday, five did not: the agent's
-    opens of the first five today are expected (the deposit is a reason), only the others count."""
+    opens of the first five today weigh twice (out of book near a large movement is the stronger
+    signal), the others once."""
     from tests.factories import make_client
     from tests.monitoring.abuse_world import deposit
 
@@ -115,7 +116,8 @@ def test_opening_other_books_clients_around_their_large_deposit_is_context_not_o
         rescore_nightly()
     today = AgentDayScore.objects.get(agent=agent, day=NOW.date())
     assert today.signals["opens"] >= 10
-    assert today.signals["oob_hv"] == 5
+    # out of book near the client's large deposit weighs more, not less: 5 accesses x 2, and 5 x 1
+    assert today.signals["oob_hv"] == 15
 
 
 # --- the stored daily features: aggregated once, again only when their context changed -----------------
@@ -197,8 +199,8 @@ def test_the_incremental_rescores_equal_a_rebuild_from_scratch():
     night = datetime(NOW.year, NOW.month, NOW.day, 3, tzinfo=UTC) + timedelta(days=1)
     with time_machine.travel(night, tick=False):
         # what arrived since: the rest of yesterday (out-of-book access), a cover recorded for past
-        # days, and a large deposit of a client the agent opened the day before it (a reason: no longer
-        # out-of-book)
+        # days, and a large deposit of a client the agent opened the day before it (out of book, that
+        # access now weighs twice)
         activity_write(_out_of_book(agent, owner, NOW.date(), owner_before=timedelta(hours=1)))
         cover_set(actor=history.manager, agent=history.agents[0], covered=owner,
                   starts_on=NOW.date() - timedelta(days=20), ends_on=NOW.date() - timedelta(days=15))
@@ -209,4 +211,4 @@ def test_the_incremental_rescores_equal_a_rebuild_from_scratch():
         rebuilt = brand_rescore(history.brand.pk, rebuild=True)
     assert rebuilt.aggregated_days == 92
     assert _outcomes(history) == stepwise
-    assert stepwise[(agent.pk, (NOW - timedelta(days=5)).date())][2]["oob_hv"] == 0
+    assert stepwise[(agent.pk, (NOW - timedelta(days=5)).date())][2]["oob_hv"] == 2

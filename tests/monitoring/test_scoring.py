@@ -63,7 +63,7 @@ class Desk:
             self.add(agent, day, r.uniform(9, 18), "export", rows=r.randint(10, 40))
 
     def score(self, agent: str, day: date) -> scoring.DayScore:
-        scores = scoring.score_history(self.events, scoring.context_from_dict(self.context))
+        scores = scoring.score_history(self.events, scoring.context_from_dict(self.context, known_from_required=False))
         found = next(s for s in scores if s.agent == agent and s.day == day)
         found.reasons = scoring.reasons_for(found)
         return found
@@ -248,16 +248,33 @@ def test_a_dated_shift_without_its_hours_or_day_is_refused_by_name() -> None:
     assert info.shift_on(date(2026, 3, 2)) == (12, 22)
 
 
-def test_opens_around_the_clients_large_deposit_are_context_and_said_so() -> None:
+def test_out_of_book_access_near_a_large_deposit_weighs_more_and_in_book_stays_ordinary() -> None:
     desk = Desk()
     for i in range(15):
         desk.add("a6", DAY, 10 + i * 0.3, "client_open", f"a7-c{i % 6}", owner="a7", high_value=True)
+    plain = desk.score("a6", DAY)
+    assert plain.signals["oob_hv"].value == 15
     for e in desk.events[-15:]:
         e.money_near = True
-    s = desk.score("a6", DAY)
-    assert s.signals["oob_hv"].value == 0 and s.features.money_near == 15
-    assert "15 records opened near the client's large deposit or withdrawal: not counted as out-of-book or " \
-           "untouched" in s.notes
+    near = desk.score("a6", DAY)
+    # each out-of-book access near the client's large movement counts twice: 15 accesses, 30
+    assert near.signals["oob_hv"].value == 30 and near.features.oob_money_near == 15
+    assert near.score > plain.score
+    # a client who is not high-value counts out of book too when near a large movement (twice)
+    desk = Desk()
+    desk.add("a6", DAY, 11, "client_open", "a9-c1", owner="a9")
+    desk.events[-1].money_near = True
+    assert desk.score("a6", DAY).signals["oob_hv"].value == 2
+    # the agent's own clients after their deposit: ordinary, never untouched, and said so
+    desk = Desk()
+    for i in range(15):
+        desk.add("a6", DAY, 10 + i * 0.3, "client_open", f"a6-new{i}")     # never touched before
+    for e in desk.events[-15:]:
+        e.money_near = True
+    own = desk.score("a6", DAY)
+    assert own.signals["oob_hv"].value == 0 and own.signals["stale"].value == 0 and own.features.money_near == 15
+    assert ("15 records of the own or covered book opened near the client's large deposit or withdrawal: ordinary, "
+            "not counted as untouched") in own.notes
     event = scoring.event_from_dict({"time": "2026-03-02T10:00:00Z", "agent": "a6", "kind": "client_open",
                                      "client": "c1", "client_money_near": True})
     assert event.money_near

@@ -6,8 +6,12 @@
 --   first row of the period takes its last touch in the 90 days before the period, one grouped scan
 --   (`before`), instead of a probe of the client index per row.
 -- - `money_near`: an access on one of the days around its client's large deposit or withdrawal (the
---   day before to three days after): neither stale nor out-of-book; a join, not a probe per row.
--- - `oob`: a high-value client of another agent's book without recorded cover that day.
+--   day before to three days after); a join, not a probe per row. In the own or a covered book
+--   (`booked_near`) it is ordinary and not stale; out of book it is out-of-book even for a client who
+--   is not high-value, and weighs monitoring.scoring.MONEY_NEAR_OOB_WEIGHT accesses.
+-- - `covered`: a colleague's client the agent covers that day: expected, never stale.
+-- - `oob`: a high-value client (or one near a large movement) of another agent's book without
+--   recorded cover that day.
 -- `targets` narrows the agents' rows to some agent-days (_targets.sql), or is empty.
 {money},
 batch AS (
@@ -33,14 +37,23 @@ flagged AS (
     LEFT JOIN before b ON {access} AND a.prev_touch IS NULL AND b.client_id = a.client_id
     WHERE a.agent_id = ANY(%(agents)s) {targets}
 ),
+booked AS (
+    -- whose book the access falls in: another agent's, covered that day (a recorded cover), or the own
+    SELECT a.*,
+           ({access} AND a.client_owner_id IS NOT NULL AND a.client_owner_id <> a.agent_id) AS not_own,
+           CASE WHEN {access} AND a.client_owner_id IS NOT NULL AND a.client_owner_id <> a.agent_id
+                THEN EXISTS (SELECT 1 FROM monitoring_cover c
+                             WHERE c.agent_id = a.agent_id AND c.covered_id = a.client_owner_id
+                               AND a.day BETWEEN c.starts_on AND c.ends_on)
+                ELSE false END AS covered
+    FROM flagged a
+),
 ev AS (
     SELECT a.*,
-           ({access} AND NOT a.money_near AND a.time >= %(stale_after)s
+           ({access} AND NOT (a.money_near AND NOT (a.not_own AND NOT a.covered)) AND NOT a.covered
+            AND a.time >= %(stale_after)s
             AND (a.prev_touch IS NULL OR a.prev_touch <= a.time - interval '90 days')) AS stale,
-           ({access} AND a.client_high_value AND a.client_owner_id IS NOT NULL
-            AND a.client_owner_id <> a.agent_id AND NOT a.money_near
-            AND NOT EXISTS (SELECT 1 FROM monitoring_cover c
-                            WHERE c.agent_id = a.agent_id AND c.covered_id = a.client_owner_id
-                              AND a.day BETWEEN c.starts_on AND c.ends_on)) AS oob
-    FROM flagged a
+           (a.not_own AND NOT a.covered AND (a.client_high_value OR a.money_near)) AS oob,
+           ({access} AND a.money_near AND NOT (a.not_own AND NOT a.covered)) AS booked_near
+    FROM booked a
 )

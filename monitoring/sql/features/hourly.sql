@@ -6,7 +6,7 @@ SELECT agent_id, day, hour,
        count(*) FILTER (WHERE kind = 'client_open' AND client_id IS NOT NULL) AS opens,
        count(*) FILTER (WHERE kind = 'pii_reveal' AND client_id IS NOT NULL) AS reveals,
        count(*) FILTER (WHERE stale) AS stale,
-       count(*) FILTER (WHERE oob) AS oob_hv,
+       coalesce(sum(CASE WHEN money_near THEN %(near_weight)s ELSE 1 END) FILTER (WHERE oob), 0) AS oob_hv,
        coalesce(array_agg(DISTINCT client_id) FILTER (WHERE oob), '{{}}') AS oob_clients,
        count(*) FILTER (WHERE kind = 'export') AS exports,
        coalesce(sum(coalesce(rows, 0)) FILTER (WHERE kind = 'export'), 0) AS export_rows,
@@ -24,7 +24,8 @@ SELECT agent_id, day, hour,
        (array_agg(id ORDER BY time, id) FILTER (WHERE kind = 'export'))[1:%(cap)s] AS export_refs,
        (array_agg(id ORDER BY time, id) FILTER (WHERE kind = 'call' AND coalesce(duration_s, 0) <= %(short)s))
            [1:%(cap)s] AS short_refs,
-       count(*) FILTER (WHERE money_near) AS money_near
+       count(*) FILTER (WHERE booked_near) AS money_near,
+       count(*) FILTER (WHERE oob AND money_near) AS oob_money_near
 FROM ev
 GROUP BY 1, 2, 3
 ORDER BY 1, 2, 3

@@ -19,7 +19,7 @@ daily AS (
            count(*) FILTER (WHERE kind = 'client_open' AND client_id IS NOT NULL) AS opens,
            count(*) FILTER (WHERE kind = 'pii_reveal' AND client_id IS NOT NULL) AS reveals,
            count(*) FILTER (WHERE stale) AS stale,
-           count(*) FILTER (WHERE oob) AS oob_hv,
+           coalesce(sum(CASE WHEN money_near THEN %(near_weight)s ELSE 1 END) FILTER (WHERE oob), 0) AS oob_hv,
            coalesce(array_agg(DISTINCT client_id::text) FILTER (WHERE oob), '{{}}') AS oob_clients,
            count(*) FILTER (WHERE kind = 'export') AS exports,
            coalesce(sum(coalesce(rows, 0)) FILTER (WHERE kind = 'export'), 0) AS export_rows,
@@ -27,7 +27,8 @@ daily AS (
            count(*) FILTER (WHERE kind = 'call') AS calls,
            count(*) FILTER (WHERE kind = 'call' AND coalesce(duration_s, 0) <= %(brief)s) AS brief_calls,
            count(*) FILTER (WHERE kind = 'call' AND coalesce(duration_s, 0) <= %(short)s) AS short_calls,
-           count(*) FILTER (WHERE money_near) AS money_near
+           count(*) FILTER (WHERE booked_near) AS money_near,
+       count(*) FILTER (WHERE oob AND money_near) AS oob_money_near
     FROM ev GROUP BY 1, 2
 )
 INSERT INTO monitoring_agentdayfeatures (brand_id, agent_id, day, data, cover_key)
@@ -35,7 +36,7 @@ SELECT %(brand)s, d.agent_id, d.day,
        jsonb_build_object('opens', d.opens, 'reveals', d.reveals, 'stale', d.stale, 'oob_hv', d.oob_hv,
                           'oob_clients', to_jsonb(d.oob_clients), 'exports', d.exports, 'export_rows', d.export_rows,
                           'searches', d.searches, 'calls', d.calls, 'brief_calls', d.brief_calls,
-                          'short_calls', d.short_calls, 'money_near', d.money_near,
+                          'short_calls', d.short_calls, 'money_near', d.money_near, 'oob_money_near', d.oob_money_near,
                           'stale_known', d.first_time >= %(stale_after)s,
                           'hours', h.hours, 'open_hours', h.open_hours, 'stale_hours', h.stale_hours),
        {cover_key}
