@@ -68,6 +68,7 @@ def test_a_name_written_another_way_approves_and_another_name_does_not(kind):
     assert name.evidence["reason"]
 
 
+@pytest.mark.django_db  # the command's system checks read the database (the server's version)
 def test_the_issues_particle_and_middle_name_through_the_command(tmp_path):
     path = tmp_path / "passport.png"
     path.write_bytes(passport("van_dijk"))
@@ -143,6 +144,7 @@ def test_a_bill_names_the_client_with_the_particle_and_not_someone_else():
     assert [c.name for c in report.problems] == ["name_match"]
 
 
+@pytest.mark.django_db  # the command's system checks read the database (the server's version)
 def test_the_issues_cologne_bill_through_the_command(tmp_path):
     applicant = resident("Hauptstraße 5\n50667 Köln", "DE")
     bill = docgen.Bill("utility_bill", "Anna Eriksson", "HAUPTSTR. 5\n50667 KOELN\nDEUTSCHLAND",
