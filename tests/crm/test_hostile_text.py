@@ -39,7 +39,8 @@ CONTROL = "a\x01\x08\x1b[31m\u202eb"
 def _schema() -> dict[str, Any]:
     """The OpenAPI schema, made once per test process: making it takes seconds, and the JSON sweeps
     read it for every operation."""
-    return api.get_openapi_schema()
+    schema: dict[str, Any] = api.get_openapi_schema()
+    return schema
 
 
 def api_operations() -> list[tuple[str, str, dict[str, Any]]]:
