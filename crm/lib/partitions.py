@@ -36,6 +36,7 @@ as the owner.
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import hashlib
 import io
@@ -128,12 +129,14 @@ def partitions_for(table: str, moments: Iterable[date | datetime | None]) -> int
     if not connection.in_atomic_block:
         _known.update(seen)
     else:
-        transaction.on_commit(lambda: _remember(seen))
+        transaction.on_commit(functools.partial(remember_months, seen))
     return made
 
 
-def _remember(seen: set[tuple[str, str, date]]) -> None:
-    # Outside any block once committed; a test running the callbacks inside its own block does not count.
+def remember_months(seen: set[tuple[str, str, date]]) -> None:
+    """partitions_for's bookkeeping on commit (one callback per look inside a transaction block: a
+    savepoint rolled back drops its own). Outside any block once committed; a test running the
+    callbacks inside its own block does not count."""
     if not connection.in_atomic_block:
         _known.update(seen)
 

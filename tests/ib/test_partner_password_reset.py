@@ -12,6 +12,7 @@ from django.test import Client as HttpClient
 from crm.models import AuditLog
 from ib import tasks
 from ib.models import PartnerStatus
+from tests.commits import queued
 from tests.ib.engine_world import make_world
 
 PASSWORD = "Quiet-Harbour-9174"  # noqa: S105 - test passwords
@@ -31,12 +32,12 @@ def ask(w, email: str, capture, http: HttpClient | None = None):
     http = http or HttpClient()
     with capture() as callbacks:
         response = http.post(f"/partners/{w.brand.code}/password/reset/", {"email": email})
-    queued = len(callbacks)
-    for callback in callbacks:
+    tasks_queued = queued(callbacks)
+    for callback in tasks_queued:
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(tasks.partner_reset_mail, "delay", lambda login_id: tasks.partner_reset_mail(login_id))
             callback()
-    return response, queued
+    return response, len(tasks_queued)
 
 
 def link_path(message) -> str:

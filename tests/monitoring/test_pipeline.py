@@ -9,6 +9,7 @@ from monitoring.models import AgentDayScore, AlertStatus, MonitoringAlert, Scori
 from monitoring.recording import ActivityRow, activity_record, activity_write
 from monitoring.services import notice_enter
 from monitoring.tasks import notice_rescore, rescore_nightly, score_hourly
+from tests.commits import queued
 from tests.monitoring.helpers import desk_with_history
 
 pytestmark = pytest.mark.django_db
@@ -71,8 +72,8 @@ def test_entering_a_notice_rescores_the_last_30_days_at_the_lower_threshold(djan
                          last_day=NOW.date() + timedelta(days=20))
         # The rescore is queued once the notice is committed (beside it, at most the partitions' own
         # bookkeeping of the months this transaction looked up: crm.lib.partitions).
-        queued = [c for c in callbacks if "partitions_for" not in c.__qualname__]
-        assert len(queued) == 1 and "task_send_on_commit" in queued[0].__qualname__, callbacks
+        tasks = queued(callbacks)
+        assert len(tasks) == 1 and "task_send_on_commit" in tasks[0].__qualname__, callbacks
         notice_rescore(agent.pk)
     alert = MonitoringAlert.objects.get(agent=agent)
     assert alert.day == ten_days_ago and alert.detector == "agent.departure"
