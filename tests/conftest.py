@@ -20,6 +20,11 @@ hypothesis_settings.register_profile("ci", parent=hypothesis_settings.get_profil
                                      derandomize=True, database=None)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "suite"))
 
+# OCR (kyc.checks.ocr) takes one ONNX Runtime thread per call in the suite and in the processes its tests
+# start: by default it takes a thread per core, which spin while they wait, burning the cores the other
+# test processes need (three workers on two cores). The same documents, the same readings.
+os.environ.setdefault("KYC_OCR_THREADS", "1")
+
 
 _DB_FIXTURES = frozenset({"db", "transactional_db", "live_server", "django_db_setup"})
 
