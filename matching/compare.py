@@ -90,6 +90,10 @@ def _token_similarity(q: Token, lt: Token) -> tuple[float, str]:  # noqa: PLR091
         return SAME, "same (umlaut written out)"
     if q.roman and q.roman == lt.roman:
         return TRANSLIT, "romanisation variant"
+    if (q.wade_r and q.wade_r == lt.roman) or (lt.wade_r and lt.wade_r == q.roman):
+        return TRANSLIT, "romanisation variant (Wade-Giles j for r)"
+    if q.thai and q.thai == lt.thai:
+        return TRANSLIT, "romanisation variant" + OLDER_THAI
     if q.initial or lt.initial:
         if q.ascii[0] == lt.ascii[0] and not (q.initial and lt.initial):
             return INITIAL, "initial"
@@ -108,7 +112,14 @@ def _token_similarity(q: Token, lt: Token) -> tuple[float, str]:  # noqa: PLR091
     dist = DamerauLevenshtein.distance(q.ascii, lt.ascii)
     budget = _typo_budget(shortest)
     if dist <= budget and (q.ascii[0] == lt.ascii[0] or (dist == 1 and shortest >= 6)):
-        return (TYPO_1 if dist == 1 else TYPO_2), f"{dist} letter{'s' if dist > 1 else ''} apart"
+        return (TYPO_1 if dist == 1 else TYPO_2), f"{dist} letter{'s' if dist > 1 else ''} apart{_slip(q.ascii, lt.ascii)}"
+    if dist == 1 and _vowel_dropped(q.ascii, lt.ascii):
+        return TYPO_1, "1 letter apart (vowel dropped)"
+    if dist == 2 and shortest >= SHORT_TWO_EDITS and q.ascii[0] == lt.ascii[0] and q.ascii[-1] == lt.ascii[-1] \
+            and _first_vowel(q.vowels) == _first_vowel(lt.vowels):
+        # Two edits in a word of eight or nine letters, inside the same frame (first letter and vowel, last
+        # letter: Shevchenko is not Savchenko): counted only beside other words alike exactly (`compare_names`).
+        return TYPO_2, TWO_EDITS_SHORT
     if q.vowels.translate(_VOICED) == lt.vowels.translate(_VOICED) and min(len(q.vowels), len(lt.vowels)) >= 3:
         return TRANSLIT, "transliteration variant (voiced/unvoiced)"
     if abjad(q) or abjad(lt):
@@ -128,6 +139,39 @@ def _token_similarity(q: Token, lt: Token) -> tuple[float, str]:  # noqa: PLR091
     elif foreign and not syllabic and q.loose == lt.loose and len(q.loose) >= 2 and vowel_distance <= 1:
         return TYPO_2, "transliteration variant"
     return 0.0, ""
+
+
+OLDER_THAI = " (older Thai spelling)"
+SHORT_TWO_EDITS = 8
+TWO_EDITS_SHORT = "2 letters apart (short word)"
+SWAPPED = " (neighbours swapped)"
+DOUBLED = " (letter doubled)"
+
+
+def _slip(a: str, b: str) -> str:
+    """How two words one edit apart differ when the edit is a slip of the keyboard that keeps the
+    letters: two neighbours swapped (Yoshdia / Yoshida), or a letter typed twice or once (Zhhang /
+    Zhang); "" for any other edit (a letter changed, added or dropped)."""
+    if len(a) == len(b) and Levenshtein.distance(a, b) == 2:
+        return SWAPPED
+    longer, shorter = (a, b) if len(a) > len(b) else (b, a)
+    if len(longer) == len(shorter) + 1:
+        for i in range(1, len(longer)):
+            if longer[i] == longer[i - 1] and longer[:i] + longer[i + 1:] == shorter:
+                return DOUBLED
+    return ""
+
+
+_PLAIN_VOWELS = frozenset("aeiou")
+
+
+def _vowel_dropped(a: str, b: str) -> bool:
+    """A word of three letters without a vowel typed for one of four with it (Chn / Chen, Yng / Yang,
+    Khn / Khin): no name is written so, the vowel was dropped."""
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    if len(short) != 3 or len(long_) != 4 or _PLAIN_VOWELS.intersection(short) or short[0] != long_[0]:
+        return False
+    return any(long_[i] in _PLAIN_VOWELS and long_[:i] + long_[i + 1:] == short for i in range(1, 4))
 
 
 def _dental(a: str, b: str) -> bool:
@@ -170,7 +214,7 @@ def listed_particle(match: TokenMatch, listed: tuple[Token, ...]) -> bool:
 
 @lru_cache(maxsize=200_000)
 def _join(tokens: tuple[Token, ...]) -> Token:
-    from matching.normalise import roman_key, skeleton, vowel_form
+    from matching.normalise import roman_key, skeleton, thai_key, vowel_form, wade_giles_r_key
 
     ascii_ = "".join(t.ascii for t in tokens)
     alt = "".join(t.alt for t in tokens)
@@ -180,7 +224,9 @@ def _join(tokens: tuple[Token, ...]) -> Token:
     return Token(raw=" ".join(t.raw for t in tokens), ascii=ascii_, alt=alt, skeleton=skel,
                  loose=skel.translate(_VOICING), vowels=vowel_form(ascii_), foreign=any(t.foreign for t in tokens),
                  abjad=any(t.abjad for t in tokens), syllabic=any(t.syllabic for t in tokens),
-                 roman=roman_key(ascii_) if not any(t.abjad for t in tokens) else "")
+                 roman=roman_key(ascii_) if not any(t.abjad for t in tokens) else "",
+                 wade_r=wade_giles_r_key(ascii_) if not any(t.abjad for t in tokens) else "",
+                 thai=thai_key(ascii_) if not any(t.abjad for t in tokens) else "")
 
 
 Units = list[tuple[tuple[int, ...], Token]]
@@ -288,7 +334,14 @@ def compare_names(typed: tuple[Token, ...], listed: tuple[Token, ...], *, compan
         return refused("the listed surname is not in the typed name")
     typos = sum(1 for m in token_matches if "apart" in m.how or m.how.startswith("similar"))
     exact = sum(1 for m in token_matches if m.score >= SAME and not listed_particle(m, listed))
-    if typos >= 2 and not exact:
+    two_edits = sum(1 for m in token_matches if m.how.startswith(TWO_EDITS_SHORT))
+    if two_edits and (two_edits > 1 or free_q or free_l or exact < len(decisive) - 1 or len(decisive) < 2):
+        # A short word two letters apart is that word only beside others alike exactly, all of them.
+        return refused("a short word two letters apart beside words not alike exactly")
+    # Slips that keep the letters (two neighbours swapped, a letter doubled) in every word but one are
+    # typing, not another name, when every word of both names is there.
+    slips = sum(1 for m in token_matches if m.how.endswith((SWAPPED, DOUBLED)))
+    if typos >= 2 and not exact and not (typos - slips <= 1 and not free_q and not free_l and not two_edits):
         return refused("every word only approximately alike")
     if not exact and (free_l or free_q) and typos:
         return refused("no word alike exactly, one only approximately, and listed words missing")

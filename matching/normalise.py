@@ -23,7 +23,7 @@ from functools import lru_cache
 from anyascii import anyascii
 from confusable_homoglyphs import confusables
 
-from matching.scripts import kana_to_latin, romanise_script
+from matching.scripts import japanese_reading, kana_to_latin, romanise_script
 
 # Particles join or split freely ("al-Hassan", "Alhassan", "van der Berg"); they never decide.
 PARTICLES = frozenset({
@@ -82,6 +82,8 @@ class Token:
     abjad: bool = False  # from a script that writes few vowels (Arabic, Hebrew, Syriac): consonants decide
     syllabic: bool = False  # read from Han, Hangul or kana: its romanisation is exact, vowels and all
     roman: str = ""  # the romanisation key (`roman_key`): one for every system's spelling of a syllable
+    wade_r: str = ""  # the romanisation key with Wade-Giles j read as pinyin r (`wade_giles_r_key`)
+    thai: str = ""  # the key older Thai spellings share with RTGS (`thai_key`)
 
     @property
     def initial(self) -> bool:
@@ -241,6 +243,46 @@ def roman_key(ascii_word: str) -> str:
     return word
 
 
+# Wade-Giles writes pinyin r as j (Jung / Rong, Jen / Ren, Jao / Rao); pinyin's own j comes only before i
+# and u (Jian, Jun), so a j before a, e, o, ung, ui or ih is Wade-Giles.
+_WADE_J = re.compile(r"j(?=[aeo]|ung|ui|ih)")
+
+
+@lru_cache(maxsize=200_000)
+def wade_giles_r_key(ascii_word: str) -> str:
+    """The romanisation key of a word read with its Wade-Giles j as pinyin r (taojung -> taorong), or
+    "" for a word without such a j: compared with the other word's `roman_key`."""
+    if not _WADE_J.search(ascii_word):
+        return ""
+    key = roman_key(_WADE_J.sub("r", ascii_word))
+    return key if key != roman_key(ascii_word) else ""
+
+
+# Thai names as older (Sanskrit-based) spellings and passports write them, folded into what RTGS writes:
+# doubled letters (Chinnawat / Shinawatra), v for w, bh and dh (Abhisit), j, sh and tch for ch (Vejjajiva /
+# Wetchachiwa), the aspirate h (Thanaphon / Tanapol), the silent tra written at the end (Shinawatra), an r
+# written after a vowel and not sounded (Charn / Chan, Prasert / Prasoet), oe for e, a final l sounded n
+# (Nattapol / Nattaphon, Charnvirakul / Chanwirakun).
+_THAI_OLDER = (
+    (re.compile(r"(.)\1+"), r"\1"), (re.compile(r"v"), "w"), (re.compile(r"bh"), "ph"), (re.compile(r"dh"), "th"),
+    (re.compile(r"tch|sh|j"), "ch"), (re.compile(r"(?<=[ptk])h"), ""), (re.compile(r"tra$"), "t"),
+    (re.compile(r"(?<=[aeiou])r(?=[^aeiouy]|$)"), ""), (re.compile(r"oe"), "e"), (re.compile(r"l$"), "n"),
+)
+THAI_KEY_LENGTH = 6
+
+
+@lru_cache(maxsize=200_000)
+def thai_key(ascii_word: str) -> str:
+    """The spelling of a (Thai) name of six letters or more with the differences between the older
+    spellings and RTGS folded (Vejjajiva and Wetchachiwa -> wechachiwa); "" for a shorter word."""
+    if len(ascii_word) < THAI_KEY_LENGTH or not ascii_word.isalpha():
+        return ""
+    word = ascii_word
+    for pattern, replacement in _THAI_OLDER:
+        word = pattern.sub(replacement, word)
+    return word
+
+
 @lru_cache(maxsize=200_000)
 def _tokens_of_word(word: str, company: bool) -> tuple[Token, ...]:
     word = _fix_lookalikes(word)
@@ -265,6 +307,7 @@ def _tokens_of_word(word: str, company: bool) -> tuple[Token, ...]:
                 particle=particle,
                 generic=company and (piece in LEGAL_FORMS or piece in GENERIC_WORDS),
                 abjad=abjad, syllabic=syllabic, roman="" if company else roman_key(piece),
+                wade_r="" if company else wade_giles_r_key(piece), thai="" if company or abjad else thai_key(piece),
             ))
     return tuple(out)
 
@@ -305,6 +348,20 @@ def tokenise(name: str, *, company: bool = False) -> tuple[Token, ...]:
         # single letters so they meet the legal form.
         tokens = _join_letter_runs(tokens, company)
     return tuple(tokens)
+
+
+def readings(name: str, *, company: bool = False) -> tuple[tuple[Token, ...], ...]:
+    """The tokens of a name (`tokenise`), and for a person's name in Han that looks Japanese
+    (`scripts.looks_japanese`) also those of its Japanese reading: 吉田翔太 is Ji Tian Xiang Tai as Chinese
+    and Yoshida Shota as Japanese, and the matcher takes whichever meets the listed name."""
+    first = tokenise(name, company=company)
+    if company:
+        return (first,)
+    japanese = japanese_reading(unicodedata.normalize("NFKC", name))
+    if japanese is None:
+        return (first,)
+    second = tokenise(japanese)
+    return (first, second) if second and second != first else (first,)
 
 
 def _join_letter_runs(tokens: list[Token], company: bool) -> list[Token]:

@@ -24,7 +24,7 @@ from matching.compare import (
     compare_names,
     token_similarity,
 )
-from matching.normalise import Token, has_letters, tokenise
+from matching.normalise import Token, has_letters, readings
 
 DEFAULT_THRESHOLD = 0.8
 WEAK_ALIAS_THRESHOLD = 0.97
@@ -186,11 +186,14 @@ def _neighbours(word: str, letters: str) -> set[str]:
 # Each way `compare.token_similarity` lets two tokens meet (initials aside) has keys here, so that the
 # index finds every listed spelling a typed word can meet:
 # - `a:` the spelling and its umlaut form (the same name, "Müller" / "Mueller"); `k:` the romanisation key
-#   (`normalise.roman_key`: Zhang / Chang, Shuichi / Syuiti, Lee / Yi);
+#   (`normalise.roman_key`: Zhang / Chang, Shuichi / Syuiti, Lee / Yi; also read with a Wade-Giles j as r,
+#   `normalise.wade_giles_r_key`); `t:` the older Thai spelling's key (`normalise.thai_key`);
 # - `v:` the vowel form (spelling variants), `w:` the same with voicing folded; `s:` the consonant skeleton;
 # - a typing error within the budget: `p:` / `q:` the halves of any unit (`_halves`) for one edit
 #   (all that joined words may differ by); `d:` the spelling and it less one or two letters for single
-#   words of ten letters and more, which may be two edits apart (symmetric deletion);
+#   words of ten letters and more, which may be two edits apart (symmetric deletion). A word of eight or
+#   nine letters two edits apart (compare's `TWO_EDITS_SHORT`, beside words alike exactly) is found only
+#   when both edits fall in one half of it: its deletion keys would make re-screening half as slow again;
 # - the rules for a word from another script (`r:` the vowel form with l/r and voicing folded, `l:` the
 #   voicing-folded skeleton) and for a script without vowels (that skeleton one edit apart) apply when
 #   either side is such a word: every listed unit is indexed under the small keys, such a listed unit
@@ -204,7 +207,11 @@ def _common_keys(tok: Token, *, single: bool) -> set[str]:
     keys = {"a:" + ascii_, "a:" + tok.alt, "v:" + vowels, "w:" + vowels.translate(_VOICED), "s:" + tok.skeleton}
     if tok.roman:
         keys.add("k:" + tok.roman)
-    if single and len(ascii_) >= 10:  # one edit apart: the halves
+    if tok.wade_r:
+        keys.add("k:" + tok.wade_r)
+    if tok.thai:
+        keys.add("t:" + tok.thai)
+    if single and len(ascii_) >= 10:  # two edits apart (the halves find one edit)
         keys.add("d:" + ascii_)
         keys.update("d:" + k for k in _deletions(ascii_, 2))
     return keys
@@ -302,14 +309,14 @@ class Screener:
         company = entry.entry_type not in PERSON_TYPES
         names = []
         for name in entry.names:
-            tokens = tokenise(name.text, company=company)
-            names.append((name, tokens))
-            words = _word_units(tokens)
-            if len(words) <= 1 or any(t.initial for t in tokens):
-                self._one_word.add(number)
-            for word in words:
-                for n, unit in enumerate(word):
-                    self._unit_entries[self._unit_id(unit, single=n == 0)].add(number)
+            for tokens in readings(name.text, company=company):  # a Japanese name in kanji: both readings
+                names.append((name, tokens))
+                words = _word_units(tokens)
+                if len(words) <= 1 or any(t.initial for t in tokens):
+                    self._one_word.add(number)
+                for word in words:
+                    for n, unit in enumerate(word):
+                        self._unit_entries[self._unit_id(unit, single=n == 0)].add(number)
         self._names.append(names)
 
     def _unit_id(self, unit: Token, *, single: bool) -> int:
@@ -378,17 +385,17 @@ class Screener:
             return []  # digits and signs only: nothing to compare, whatever the entries
         limit = self.threshold if threshold is None else threshold
         company = query.client_type == "company"
-        tokens = tokenise(query.full_name, company=company)
-        hits: list[Hit] = []
-        for number in self.candidates(tokens):
-            entry = self.entries[number]
-            if company == (entry.entry_type in PERSON_TYPES) and entry.entry_type:
-                continue
-            hit = self._judge(query, tokens, entry, self._names[number], company)
-            if hit is not None and hit.score >= limit:
-                hits.append(hit)
-        hits.sort(key=lambda h: (-h.score, h.entry.key))
-        return hits
+        best: dict[int, Hit] = {}
+        # One reading of the name, or two for a Japanese name in kanji (Chinese and Japanese): the best hit.
+        for tokens in readings(query.full_name, company=company):
+            for number in self.candidates(tokens):
+                entry = self.entries[number]
+                if company == (entry.entry_type in PERSON_TYPES) and entry.entry_type:
+                    continue
+                hit = self._judge(query, tokens, entry, self._names[number], company)
+                if hit is not None and hit.score >= limit and (number not in best or hit.score > best[number].score):
+                    best[number] = hit
+        return sorted(best.values(), key=lambda h: (-h.score, h.entry.key))
 
     def _judge(self, query: Query, tokens: tuple[Token, ...], entry: ListedEntry,
                names: list[tuple[ListedName, tuple[Token, ...]]], company: bool) -> Hit | None:

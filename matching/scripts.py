@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
 
 # --- Thai -------------------------------------------------------------------------------------------
 
@@ -242,6 +244,64 @@ def kana_to_latin(word: str, letters: Callable[[str], str]) -> str:
         double = False
         out += latin
     return out
+
+
+# --- Japanese names in kanji ---------------------------------------------------------------------------
+# Kanji read as Chinese (anyascii: 吉田翔太 -> Ji Tian Xiang Tai) share nothing with the Hepburn a list
+# writes (YOSHIDA, Shota). A name in Han that looks Japanese (kana in it, or a word starting with one of
+# the commonest Japanese surnames, which Chinese does not write) is also read as Japanese (pykakasi's
+# dictionary, into kana, which `kana_to_latin` reads as it reads typed kana). The surnames are those of
+# two kanji or more: one kanji (林, 森) is as often a Chinese surname (Lin, Sen).
+JAPANESE_SURNAMES = frozenset("""
+佐藤 鈴木 高橋 田中 伊藤 渡辺 渡邊 渡邉 山本 中村 小林 加藤 吉田 山田 佐々木 山口 松本 井上 木村 斎藤 斉藤 齋藤
+清水 山崎 森田 池田 橋本 阿部 石川 山下 中島 石井 小川 前田 岡田 長谷川 藤田 後藤 近藤 村上 遠藤 青木 坂本
+福田 太田 西村 藤井 金子 岡本 藤原 中野 三浦 原田 中川 松田 竹内 小野 田村 中山 和田 石田 上田 森本 内田
+柴田 酒井 宮崎 横山 高木 安藤 宮本 大野 小島 谷口 今井 工藤 高田 増田 丸山 杉山 村田 大塚 新井 小山 平野
+藤本 河野 上野 野口 武田 松井 千葉 岩崎 菅原 木下 久保 佐野 野村 松尾 市川 菊地 杉本 古川 大西 島田 水野
+桜井 高野 渡部 吉川 山内 西田 飯田 菊池 西川 小松 北村 安田 五十嵐 川口 平田 中田 久保田 服部 岩田 土屋
+川崎 福島 本田 樋口 秋山 田口 永井 山中 中西 吉村 川上 石原 大橋 松岡 馬場 浜田 星野 矢野 浅野 大久保 松下
+荒木 大島 小池 野田 熊谷 松村 西山 大谷 平井 中井 今村 岡崎 片山 辻本 関口 堀 北川 宮田 須藤 小西 榎本
+""".split())
+_KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_HAN_OR_KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3005]+")
+
+
+@lru_cache(maxsize=1)
+def _kakasi() -> Any:  # noqa: ANN401 - pykakasi ships no types
+    import pykakasi  # noqa: PLC0415 - its dictionary takes most of a second: loaded on the first kanji name only
+
+    return pykakasi.kakasi()  # type: ignore[no-untyped-call]  # pykakasi leaves its constructor unannotated
+
+
+def looks_japanese(name: str) -> bool:
+    """Whether a name with Han in it reads as Japanese: kana in it, or a word of Han or kana
+    starting with a common Japanese surname (吉田翔太, 佐々木 恵)."""
+    if not _HAN.search(name):
+        return False
+    if _KANA.search(name):
+        return True
+    return any(run[:n] in JAPANESE_SURNAMES for run in _HAN_OR_KANA.findall(name) for n in (2, 3, 4))
+
+
+@lru_cache(maxsize=20_000)
+def japanese_reading(name: str) -> str | None:
+    """A name written in Han that looks Japanese (`looks_japanese`) with its Han and kana in kana, word
+    by word (吉田翔太 -> よしだ しょうた, 大野 純一郎 -> おおの じゅんいちろう); None for any other name.
+    A leading common surname is read alone, so that the given name after it is a word of its own."""
+    if not looks_japanese(name):
+        return None
+
+    def kana(word: str) -> list[str]:
+        return [k for item in _kakasi().convert(word) if (k := item["hira"].strip())]
+
+    def read(run: str) -> str:
+        for n in (4, 3, 2):
+            if run[:n] in JAPANESE_SURNAMES and len(run) > n:
+                return "".join(kana(run[:n])) + " " + "".join(kana(run[n:]))
+        return " ".join(kana(run))
+
+    return _HAN_OR_KANA.sub(lambda m: f" {read(m.group())} ", name)
 
 
 _THAI = re.compile(r"[\u0e00-\u0e7f]")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from matching import ListedEntry, ListedName, Query, Screener
+from matching.scripts import japanese_reading, looks_japanese
 
 ENTRIES = [
     ListedEntry("1", "person", (ListedName("ZHANG, Jianguo"),)),
@@ -27,6 +28,13 @@ ENTRIES = [
     ListedEntry("16", "person", (ListedName("LE, Thanh Tung"),)),
     ListedEntry("17", "person", (ListedName("SEIN THAN"),)),
     ListedEntry("18", "person", (ListedName("AL-TAMIMI, Yasin Ahmad"),)),
+    ListedEntry("19", "person", (ListedName("WATANABE, Kenji"),)),
+    ListedEntry("20", "person", (ListedName("SASAKI, Hiroshi"),)),
+    ListedEntry("21", "person", (ListedName("REN, Zhengfei"),)),
+    ListedEntry("22", "person", (ListedName("WETCHACHIWA, Aphisit"),)),
+    ListedEntry("23", "person", (ListedName("KOBAYASHI, Hiroyuki"),)),
+    ListedEntry("24", "person", (ListedName("SAVCHENKO, Mykola"),)),
+    ListedEntry("25", "person", (ListedName("MARTINEZ, Fernando"),)),
 ]
 
 
@@ -112,3 +120,51 @@ def test_a_particle_that_is_the_whole_listed_surname_is_the_surname(screener: Sc
 
 def test_an_arabic_name_does_not_meet_a_burmese_one_on_two_consonants(screener: Screener) -> None:
     assert alerts(screener, "ياسين التميمي") == ["18"]
+
+
+def test_a_japanese_name_in_kanji_is_also_read_as_japanese(screener: Screener) -> None:
+    # Read as Chinese, 渡辺健二 is Du Bian Jian Er; a leading Japanese surname gives it its Japanese reading too.
+    assert alerts(screener, "渡辺健二") == ["19"]
+    assert alerts(screener, "渡辺 健二") == ["19"]
+    assert alerts(screener, "佐々木ひろし") == ["20"]  # kana in the name
+    assert "わたなべ (watanabe)" in how(screener, "渡辺健二")
+    assert alerts(screener, "渡辺誠") == []  # Watanabe Makoto: another given name
+    assert alerts(screener, "张建国") == ["1"]  # a Chinese name keeps its pinyin reading
+
+
+def test_only_a_name_that_looks_japanese_gets_a_japanese_reading() -> None:
+    assert japanese_reading("王建国") is None  # read in Japanese it would be Ou Ken Kuni
+    assert not looks_japanese("林建国")  # one kanji: Lin as often as Hayashi
+    assert looks_japanese("林けんじ")
+    assert japanese_reading("吉田翔太") == " よしだ しょうた "
+
+
+def test_wade_giles_j_is_pinyin_r(screener: Screener) -> None:
+    assert alerts(screener, "Jen Cheng-fei") == ["21"]
+    assert "Wade-Giles j for r" in how(screener, "Jen Cheng-fei")
+    assert alerts(screener, "Jen Cheng-hui") == []  # another given name
+    assert alerts(screener, "Jun Zhengfei") == []  # pinyin j before u is j, not r
+
+
+def test_older_thai_spellings_meet_rtgs(screener: Screener) -> None:
+    assert alerts(screener, "Abhisit Vejjajiva") == ["22"]  # bh, v, jj for ph, w, tch
+    assert alerts(screener, "Thaksin Shinawatra") == ["8"]  # sh for ch, the silent tra written
+    assert "older Thai spelling" in how(screener, "Thaksin Shinawatra")
+    assert alerts(screener, "Yingluck Shinawatra") == []  # another given name
+
+
+def test_two_slips_that_keep_the_letters_are_typing(screener: Screener) -> None:
+    assert alerts(screener, "Hiroyuik Kobayahsi") == ["23"]  # neighbours swapped in both words
+    assert alerts(screener, "Hirotuki Kobayahsi") == ["23"]  # one letter changed, two neighbours swapped
+    assert alerts(screener, "Hirotuki Kobayasgi") == []  # a letter changed in each word: no word alike
+
+
+def test_a_dropped_vowel_leaves_no_name(screener: Screener) -> None:
+    assert alerts(screener, "Chn Junying") == ["14"]  # no name is written chn
+    assert alerts(screener, "Chn Junxing") == []  # and the other word only approximately alike
+
+
+def test_two_edits_in_a_word_of_eight_letters_beside_exact_words(screener: Screener) -> None:
+    assert alerts(screener, "Fernando Mratinnez") == ["25"]
+    assert alerts(screener, "Fernanda Mratinnez") == []  # the other word only one letter apart
+    assert alerts(screener, "Mykola Shevchenko") == []  # another surname: its first vowel differs
