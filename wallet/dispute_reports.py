@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -101,6 +101,15 @@ class DisputeReport:
 
     def count(self, effect: str) -> int:
         return sum(1 for r in self.rows if r.effect == effect)
+
+
+def report_providers() -> QuerySet[PaymentProvider]:
+    """The providers a report may come from, by name (the page's choice)."""
+    return PaymentProvider.objects.order_by("name")
+
+
+def report_provider(code: str) -> PaymentProvider | None:
+    return PaymentProvider.objects.filter(code=code).first()
 
 
 def _records(data: bytes, file_name: str) -> Iterator[tuple[int, list[str]]]:
@@ -307,4 +316,5 @@ def _summary(report: DisputeReport, file_name: str) -> dict[str, Any]:
             "escalated": report.count("escalate"), "known": report.count("known"), "at": timezone.now().isoformat()}
 
 
-__all__ = ["COLUMNS", "DisputeReport", "ReportProblem", "ReportRow", "dispute_report_check", "dispute_report_import"]
+__all__ = ["COLUMNS", "DisputeReport", "ReportProblem", "ReportRow", "dispute_report_check", "dispute_report_import",
+           "report_provider", "report_providers"]

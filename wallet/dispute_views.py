@@ -19,7 +19,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from crm.exceptions import DomainError, NotFound, ValidationFailed
 from crm.permissions import AuthedRequest, user_can
 from crm.views.ui import render_page
-from wallet.dispute_reports import DisputeReport, dispute_report_check, dispute_report_import
+from wallet.dispute_reports import (
+    DisputeReport,
+    dispute_report_check,
+    dispute_report_import,
+    report_provider,
+    report_providers,
+)
 from wallet.disputes import (
     MANAGE_PERMISSION,
     chargeback_ratios,
@@ -33,7 +39,7 @@ from wallet.disputes import (
     dispute_steps,
     evidence_content,
 )
-from wallet.models import Dispute, PaymentProvider
+from wallet.models import Dispute
 
 
 class EvidenceForm(forms.Form):
@@ -188,12 +194,12 @@ REPORT_MAX_BYTES = 5 * 1024 * 1024
 
 
 class ReportForm(forms.Form):
-    provider = forms.ModelChoiceField(label=_("Provider"), queryset=PaymentProvider.objects.none(), to_field_name="code")
+    provider = forms.ModelChoiceField(label=_("Provider"), queryset=report_providers(), to_field_name="code")
     file = forms.FileField(label=_("The provider's dispute report (CSV or XLSX)"))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["provider"].queryset = PaymentProvider.objects.order_by("name")  # type: ignore[attr-defined]  # a ModelChoiceField's queryset
+        self.fields["provider"].queryset = report_providers()  # type: ignore[attr-defined]  # a ModelChoiceField's queryset, read afresh
 
 
 def _report_page(request: AuthedRequest, form: ReportForm, report: DisputeReport | None = None, *,
@@ -212,7 +218,7 @@ def dispute_report_view(request: AuthedRequest) -> HttpResponse:
         return _report_page(request, ReportForm())
     if request.POST.get("action") == "import":
         kept = request.session.get(REPORT_SESSION_KEY)
-        provider = PaymentProvider.objects.filter(code=(kept or {}).get("provider")).first()
+        provider = report_provider(str((kept or {}).get("provider") or ""))
         if not kept or provider is None:
             messages.error(request, gettext("Check the report again before importing it."))
             return HttpResponseRedirect(reverse("wallet_dispute_report"))
