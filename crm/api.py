@@ -34,7 +34,7 @@ from ninja.throttling import BaseThrottle
 from ninja.utils import contribute_operation_callback
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, ConfigDict, Field, StringConstraints
 
-from crm.exceptions import NotFound
+from crm.exceptions import NotFound, ValidationFailed
 from crm.lib.pagination import CREATED_DESC, DEFAULT_LIMIT, MAX_LIMIT, Key, Page
 from crm.lib.pagination import paginate as _paginate
 from crm.lib.ratelimit import rate_hit, rate_key
@@ -196,6 +196,18 @@ def paginate[M: Model](queryset: QuerySet[M], page: PageIn, *, keys: Sequence[Ke
     return _paginate(queryset, cursor=page.cursor, limit=page.limit, keys=keys)
 
 
+def one_of(value: str | None, choices: Sequence[str], field: str) -> str | None:
+    """A filter's value when it is one of `choices` (None stays None); 422 naming `field` otherwise."""
+    if value is not None and value not in choices:
+        raise ValidationFailed(fields={field: [_("Choose one of: %(choices)s.") % {"choices": ", ".join(choices)}]})
+    return value
+
+
+def utc_text(value: datetime | None) -> str | None:
+    """A time as the API writes it: ISO 8601 in UTC; None stays None."""
+    return value.astimezone(UTC).isoformat() if value is not None else None
+
+
 # --- input types ------------------------------------------------------------------------------
 # Input schemas check shape and size only (types, lengths, no NUL characters, which PostgreSQL
 # cannot store); the services validate meaning (E.164 phones, ISO country codes, brand rules) and
@@ -296,5 +308,5 @@ __all__ = [
     "ApiError", "Body20k", "Caller", "CallerRateThrottle", "Code", "InputSchema", "IsoDate", "IsoDatetime", "Name100",
     "PageIn", "Storable", "Tag", "Text2", "Text10k", "Text16", "Text40", "Text50", "Text64", "Text80", "Text100",
     "Text254", "Text500", "Title200", "caller_auth", "caller_of", "client_for", "error_body", "key_clients",
-    "paginate", "requires_scope", "scopes",
+    "one_of", "paginate", "requires_scope", "scopes", "utc_text",
 ]

@@ -10,18 +10,16 @@ settlements at the currency's minor unit); times are UTC.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 from uuid import UUID
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema
 from pydantic import Field
 
-from crm.api import Caller, Code, PageIn, Text16, caller_of, paginate, requires_scope
-from crm.exceptions import NotFound, ValidationFailed
+from crm.api import Caller, Code, PageIn, Text16, caller_of, one_of, paginate, requires_scope, utc_text
+from crm.exceptions import NotFound
 from crm.lib.money import decimal_text
 from crm.lib.pagination import Key
 from crm.models import Client
@@ -44,9 +42,6 @@ SINCE_NEWEST_FIRST = (Key("effective_from", True, "datetime"), Key("id", True, "
 LINES_NEWEST_FIRST = (Key("business_time", True, "datetime"), Key("id", True, "int"))
 SETTLED_NEWEST_FIRST = (Key("settled_at", True, "datetime"), Key("id", True, "int"))
 
-
-def _utc(value: dt.datetime | None) -> str | None:
-    return value.astimezone(dt.UTC).isoformat() if value is not None else None
 
 
 class PartnerOut(Schema):
@@ -130,8 +125,8 @@ def partner_out(p: Partner) -> dict[str, Any]:
     return {"code": p.code, "display_name": p.display_name, "kind": p.kind, "status": p.status,
             "country": p.country, "contact_email": p.contact_email, "payout_currency": p.payout_currency,
             "schedule": p.schedule, "parent": p.parent.code if p.parent else None,
-            "client": p.client.code if p.client else None, "created_at": _utc(p.created_at),
-            "approved_at": _utc(p.approved_at)}
+            "client": p.client.code if p.client else None, "created_at": utc_text(p.created_at),
+            "approved_at": utc_text(p.approved_at)}
 
 
 def _partners(caller: Caller) -> QuerySet[Partner]:
@@ -149,19 +144,14 @@ def _partner(caller: Caller, code: UUID) -> Partner:
     return found
 
 
-def _choice(value: str | None, choices: list[str], field: str) -> str | None:
-    if value is not None and value not in choices:
-        raise ValidationFailed(fields={field: [_("Choose one of: %(choices)s.") % {"choices": ", ".join(choices)}]})
-    return value
-
 
 @router.get("/partners", response=PartnerPage, url_name="api_partner_list", summary="List partners")
 @requires_scope("ib:read")
 def partner_list(request: HttpRequest, filters: Query[PartnerFilters], page: Query[PageIn]) -> dict[str, Any]:
     """Partners (introducing brokers and affiliates) within your scope, newest first."""
     qs = _partners(caller_of(request))
-    status = _choice(filters.status, list(PartnerStatus.values), "status")
-    kind = _choice(filters.kind, list(PartnerKind.values), "kind")
+    status = one_of(filters.status, list(PartnerStatus.values), "status")
+    kind = one_of(filters.kind, list(PartnerKind.values), "kind")
     if status:
         qs = qs.filter(status=status)
     if kind:
@@ -186,7 +176,7 @@ def partner_client_list(request: HttpRequest, code: UUID, page: Query[PageIn]) -
     partner = _partner(caller_of(request), code)
     result = paginate(selectors.partner_client_attributions(partner), page, keys=SINCE_NEWEST_FIRST)
     items: list[ClientAttribution] = result.items
-    return {"items": [{"client": a.client.code, "source": a.source, "since": _utc(a.effective_from)} for a in items],
+    return {"items": [{"client": a.client.code, "source": a.source, "since": utc_text(a.effective_from)} for a in items],
             "next_cursor": result.next_cursor}
 
 
@@ -206,7 +196,7 @@ def partner_line_list(request: HttpRequest, code: UUID, filters: Query[LineFilte
                    .values_list("pk", "code"))
     logins = account_logins(ln.account_id for ln in lines if ln.account_id)
     items = [{"key": ln.key, "source_kind": ln.source_kind, "client": clients.get(ln.client_id or 0),
-              "login": logins.get(ln.account_id or 0), "business_time": _utc(ln.business_time), "level": ln.level,
+              "login": logins.get(ln.account_id or 0), "business_time": utc_text(ln.business_time), "level": ln.level,
               "rule_code": ln.rule_code, "basis": decimal_text(ln.basis), "basis_currency": ln.basis_currency,
               "rate": decimal_text(ln.rate), "amount": decimal_text(ln.amount), "currency": ln.currency,
               "payable": bool(getattr(ln, "is_payable", False))} for ln in lines]
@@ -222,6 +212,6 @@ def partner_settlement_list(request: HttpRequest, code: UUID, page: Query[PageIn
     result = paginate(CommissionSettlement.objects.filter(partner=partner), page, keys=SETTLED_NEWEST_FIRST)
     settlements: list[CommissionSettlement] = result.items
     return {"items": [{"period": s.period.strftime("%Y-%m"), "currency": s.currency, "amount": decimal_text(s.amount),
-                       "payable": decimal_text(s.payable), "settled_at": _utc(s.settled_at),
-                       "posted_at": _utc(s.posted_at)} for s in settlements],
+                       "payable": decimal_text(s.payable), "settled_at": utc_text(s.settled_at),
+                       "posted_at": utc_text(s.posted_at)} for s in settlements],
             "next_cursor": result.next_cursor}

@@ -18,7 +18,6 @@ permissions the pages need: wallet.view_deposit (balances, deposits), wallet.app
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 from uuid import UUID
 
@@ -41,8 +40,10 @@ from crm.api import (
     Text500,
     caller_of,
     client_for,
+    one_of,
     paginate,
     requires_scope,
+    utc_text,
 )
 from crm.exceptions import NotFound, ValidationFailed
 from crm.lib.money import Money, decimal_text, money_parse
@@ -63,9 +64,6 @@ REFUND_PERMISSION = "wallet.refund_deposit"
 TRANSFER_PERMISSION = "wallet.transfer_funds"
 REQUESTED_NEWEST_FIRST = (Key("requested_at", True, "datetime"), Key("id", True, "int"))
 
-
-def _utc(value: dt.datetime | None) -> str | None:
-    return value.astimezone(dt.UTC).isoformat() if value is not None else None
 
 
 def _money(money: Money) -> str:
@@ -209,7 +207,7 @@ def deposit_out(d: Deposit) -> dict[str, Any]:
     return {"code": d.code, "client": d.client.code, "status": d.status, "amount": decimal_text(d.amount),
             "currency": d.currency, "fee": decimal_text(d.fee), "refunded": decimal_text(d.refunded),
             "method": d.method, "provider": d.provider.code, "is_first": d.is_first,
-            "created_at": _utc(d.created_at), "succeeded_at": _utc(d.succeeded_at)}
+            "created_at": utc_text(d.created_at), "succeeded_at": utc_text(d.succeeded_at)}
 
 
 def withdrawal_out(w: Withdrawal, flags: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -217,8 +215,8 @@ def withdrawal_out(w: Withdrawal, flags: list[dict[str, Any]] | None = None) -> 
     return {"flags": flags, "code": w.code, "client": w.client.code, "state": w.state, "amount": decimal_text(w.amount),
             "currency": w.currency, "fee": decimal_text(w.fee), "method": w.method, "provider": w.provider.code,
             "destination": w.destination_masked, "needs_two_approvals": w.needs_two_approvals,
-            "approvals": approvals, "reason": w.reason, "requested_at": _utc(w.requested_at),
-            "due_at": _utc(w.due_at), "completed_at": _utc(w.completed_at)}
+            "approvals": approvals, "reason": w.reason, "requested_at": utc_text(w.requested_at),
+            "due_at": utc_text(w.due_at), "completed_at": utc_text(w.completed_at)}
 
 
 def refund_out(r: DepositRefund) -> dict[str, Any]:
@@ -232,7 +230,7 @@ def transfer_out(t: Transfer) -> dict[str, Any]:
             "amount": decimal_text(t.amount), "currency": t.currency,
             "source": t.source_account.code if t.source_account else None,
             "target": t.target_account.code if t.target_account else None,
-            "requested_at": _utc(t.requested_at), "reason": t.reason}
+            "requested_at": utc_text(t.requested_at), "reason": t.reason}
 
 
 # --- access -------------------------------------------------------------------------------------------
@@ -328,11 +326,6 @@ def _period(qs: QuerySet[Any], f: PeriodFilters, field: str) -> QuerySet[Any]:
     return qs
 
 
-def _choice(value: str | None, choices: list[str], field: str) -> str | None:
-    if value is not None and value not in choices:
-        raise ValidationFailed(fields={field: [_("Choose one of: %(choices)s.") % {"choices": ", ".join(choices)}]})
-    return value
-
 
 # --- reads ----------------------------------------------------------------------------------------
 
@@ -352,7 +345,7 @@ def balance_list(request: HttpRequest, code: UUID) -> list[dict[str, Any]]:
 def deposit_list(request: HttpRequest, filters: Query[DepositFilters], page: Query[PageIn]) -> dict[str, Any]:
     """Deposits of the clients within your scope, newest first."""
     qs = _period(_deposits(caller_of(request)), filters, "created_at")
-    status = _choice(filters.status, list(DepositStatus.values), "status")
+    status = one_of(filters.status, list(DepositStatus.values), "status")
     if status:
         qs = qs.filter(status=status)
     result = paginate(qs, page)
@@ -371,7 +364,7 @@ def withdrawal_list(request: HttpRequest, filters: Query[WithdrawalFilters], pag
     """Withdrawals of the clients within your scope, the newest request first. Staff need finance's
     withdrawal queue (wallet.approve_withdrawal)."""
     qs = _period(_withdrawals(caller_of(request)), filters, "requested_at")
-    state = _choice(filters.state, list(WithdrawalState.values), "state")
+    state = one_of(filters.state, list(WithdrawalState.values), "state")
     if state:
         qs = qs.filter(state=state)
     result = paginate(qs, page, keys=REQUESTED_NEWEST_FIRST)

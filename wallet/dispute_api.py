@@ -11,7 +11,6 @@ takes is a step of the dispute, an audit row and an event (`wallet.dispute_updat
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 from uuid import UUID
 
@@ -32,8 +31,10 @@ from crm.api import (
     Text40,
     Text500,
     caller_of,
+    one_of,
     paginate,
     requires_scope,
+    utc_text,
 )
 from crm.exceptions import NotFound, ValidationFailed
 from crm.lib.money import decimal_text
@@ -58,9 +59,6 @@ router = Router(tags=["wallet"])
 SCOPE = "wallet:disputes"
 URGENT_FIRST = (Key("due_at", False, "datetime"), Key("id", False, "int"))
 
-
-def _utc(value: Any) -> str | None:
-    return value.astimezone(dt.UTC).isoformat() if value is not None else None
 
 
 # --- schemas --------------------------------------------------------------------------------------
@@ -161,20 +159,20 @@ def dispute_out(d: Dispute) -> dict[str, Any]:
     return {"code": d.code, "deposit": d.deposit.code, "client": d.client.code, "provider": d.provider.code,
             "method": d.method, "kind": d.kind, "status": d.status, "amount": decimal_text(d.amount),
             "currency": d.currency, "reason_code": d.reason_code, "reason": d.reason, "provider_ref": d.provider_ref,
-            "received_at": _utc(d.received_at), "due_at": _utc(d.due_at),
-            "overdue": is_open and d.due_at < timezone.now(), "represented_at": _utc(d.represented_at),
-            "decided_at": _utc(d.decided_at), "outcome_note": d.outcome_note}
+            "received_at": utc_text(d.received_at), "due_at": utc_text(d.due_at),
+            "overdue": is_open and d.due_at < timezone.now(), "represented_at": utc_text(d.represented_at),
+            "decided_at": utc_text(d.decided_at), "outcome_note": d.outcome_note}
 
 
 def _evidence_out(e: DisputeEvidence) -> dict[str, Any]:
     return {"code": e.code, "title": e.title, "content_type": e.content_type, "size": e.size, "sha256": e.sha256,
-            "added_at": _utc(e.added_at)}
+            "added_at": utc_text(e.added_at)}
 
 
 def _detail(d: Dispute) -> dict[str, Any]:
     return {**dispute_out(d), "evidence": [_evidence_out(e) for e in d.evidence.order_by("added_at", "id")],
             "steps": [{"action": s.action, "from_status": s.from_status, "to_status": s.to_status, "note": s.note,
-                       "at": _utc(s.at)} for s in dispute_steps(d)]}
+                       "at": utc_text(s.at)} for s in dispute_steps(d)]}
 
 
 # --- access ---------------------------------------------------------------------------------------
@@ -197,11 +195,6 @@ def _dispute(caller: Caller, code: UUID) -> Dispute:
     return found
 
 
-def _choice(value: str | None, choices: list[str], field: str) -> str | None:
-    if value is not None and value not in choices:
-        raise ValidationFailed(fields={field: [_("Choose one of: %(choices)s.") % {"choices": ", ".join(choices)}]})
-    return value
-
 
 # --- operations -----------------------------------------------------------------------------------
 
@@ -213,12 +206,12 @@ def dispute_list(request: HttpRequest, filters: Query[DisputeFilters], page: Que
     qs = _disputes(caller_of(request))
     if filters.since is not None and filters.until is not None and filters.until <= filters.since:
         raise ValidationFailed(fields={"until": [_("Give a time after `since`.")]})
-    status = _choice(filters.status, ["open", *DisputeStatus.values], "status")
+    status = one_of(filters.status, ["open", *DisputeStatus.values], "status")
     if status == "open":
         qs = qs.filter(status__in=OPEN_DISPUTE_STATUSES)
     elif status:
         qs = qs.filter(status=status)
-    kind = _choice(filters.kind, list(DisputeKind.values), "kind")
+    kind = one_of(filters.kind, list(DisputeKind.values), "kind")
     if kind:
         qs = qs.filter(kind=kind)
     if filters.provider:
