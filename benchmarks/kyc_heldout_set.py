@@ -2,7 +2,10 @@
 own `manage.py kyc_check --manifest` and report per category (document kind x capture kind): right,
 sent to review, false approvals, false rejections.
 
-    python benchmarks/kyc_heldout_set.py [--split heldout|tune] [-n 102] [--keep DIR] [--json]
+    python benchmarks/kyc_heldout_set.py [--split heldout|tune] [-n 102] [--quick | --tiny] [--keep-docs DIR] [--json]
+
+(--quick: 30 documents, --tiny: 2; the table goes to stderr, the figures as JSON lines to stdout:
+kyc_heldout_set.<split>.decision_accuracy (goal >= 98 %), .false_approvals (goal 0), .false_rejections.)
 
 A clean document is right when approved; a document with a defect is right when not approved (sent to
 review or rejected), and an approval of it is a false approval. Only the "tune" split may guide a
@@ -12,7 +15,6 @@ Exits 1 on any false approval.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -24,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import argument_parser, print_figures, record, sized  # noqa: E402
 from tests.kyc.heldout import Sample, generate  # noqa: E402
 
 MANIFEST_KEYS = ("file", "slot", "name", "dob", "country", "address", "as_of", "kind")
@@ -67,33 +70,43 @@ def tally(samples: list[Sample], reports: list[dict[str, object]]) -> dict[str, 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--split", choices=("heldout", "tune"), default="heldout")
-    parser.add_argument("-n", type=int, default=102)
-    parser.add_argument("--keep", default="", help="write the documents here and keep them")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("-n", type=int, default=None, help="documents (default 102; --quick 30, --tiny 2)")
+    parser.add_argument("--keep-docs", default="", help="write the documents here and keep them")
+    parser.add_argument("--json", action="store_true", help="also print the whole table as one JSON line (stderr)")
     args = parser.parse_args()
+    n = args.n if args.n is not None else sized(args, 102, 30, 2)
     with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(args.keep or tmp)
-        samples = generate(workdir, args.split, args.n)
+        workdir = Path(args.keep_docs or tmp)
+        samples = generate(workdir, args.split, n)
         reports = run_checks(samples, workdir)
     table = tally(samples, reports)
     total = {k: sum(row.get(k, 0) for row in table.values())
              for k in ("n", "right", "review", "false_approval", "false_rejection", "refused")}
+    err = sys.stderr
     if args.json:
-        print(json.dumps({"split": args.split, "total": total, "categories": table}))
+        print(json.dumps({"split": args.split, "total": total, "categories": table}), file=err)
     else:
-        print(f"{'category':34} {'n':>3} {'right':>5} {'review':>6} {'f.appr':>6} {'f.rej':>5} {'refused':>7}")
+        print(f"{'category':34} {'n':>3} {'right':>5} {'review':>6} {'f.appr':>6} {'f.rej':>5} {'refused':>7}", file=err)
         for cat, row in table.items():
             print(f"{cat:34} {row['n']:>3} {row.get('right', 0):>5} {row.get('review', 0):>6} "
-                  f"{row.get('false_approval', 0):>6} {row.get('false_rejection', 0):>5} {row.get('refused', 0):>7}")
+                  f"{row.get('false_approval', 0):>6} {row.get('false_rejection', 0):>5} {row.get('refused', 0):>7}", file=err)
         print(f"{'total':34} {total['n']:>3} {total['right']:>5} {total['review']:>6} "
               f"{total['false_approval']:>6} {total['false_rejection']:>5} {total['refused']:>7}   "
-              f"{100 * total['right'] / max(1, total['n']):.1f}% right")
+              f"{100 * total['right'] / max(1, total['n']):.1f}% right", file=err)
         for sample, report in zip(samples, reports, strict=True):
             v = verdict(sample, report)
             if v != "right" and args.split == "tune":
-                print(f"  {Path(sample.file).name}: {report.get('decision')} {failed_checks(report)}")
+                print(f"  {Path(sample.file).name}: {report.get('decision')} {failed_checks(report)}", file=err)
+    size = f"{total['n']} documents of the {args.split} split through manage.py kyc_check"
+    record(f"kyc_heldout_set.{args.split}.decision_accuracy", value=100.0 * total["right"] / max(1, total["n"]),
+           unit="%", limit=None, goal=">= 98", size=size)
+    record(f"kyc_heldout_set.{args.split}.false_approvals", value=total["false_approval"], unit="documents",
+           limit=None, goal="0", size=size)
+    record(f"kyc_heldout_set.{args.split}.false_rejections", value=total["false_rejection"], unit="documents",
+           limit=None, goal="", size=size)
+    print_figures()
     return 1 if total["false_approval"] else 0
 
 
