@@ -92,8 +92,6 @@ def _token_similarity(q: Token, lt: Token) -> tuple[float, str]:  # noqa: PLR091
         return TRANSLIT, "romanisation variant"
     if (q.wade_r and q.wade_r == lt.roman) or (lt.wade_r and lt.wade_r == q.roman):
         return TRANSLIT, "romanisation variant (Wade-Giles j for r)"
-    if q.thai and q.thai == lt.thai:
-        return TRANSLIT, "romanisation variant" + OLDER_THAI
     if q.initial or lt.initial:
         if q.ascii[0] == lt.ascii[0] and not (q.initial and lt.initial):
             return INITIAL, "initial"
@@ -109,6 +107,10 @@ def _token_similarity(q: Token, lt: Token) -> tuple[float, str]:  # noqa: PLR091
     if (not syllabic and q.skeleton == lt.skeleton and vowel_distance <= 1 and min(len(q.vowels), len(lt.vowels)) >= 4
             and _same_frame(q.vowels, lt.vowels)):
         return SPELLING, "transliteration variant" if foreign else "spelling variant"
+    if q.thai and q.thai == lt.thai:
+        # After the spelling rules: the folded key (doubled letters, v/w, ...) must not rename what they
+        # already call a spelling variant (Mohammed / Mohamed), which a document's name check accepts.
+        return TRANSLIT, "romanisation variant" + OLDER_THAI
     dist = DamerauLevenshtein.distance(q.ascii, lt.ascii)
     budget = _typo_budget(shortest)
     if dist <= budget and (q.ascii[0] == lt.ascii[0] or (dist == 1 and shortest >= 6)):
