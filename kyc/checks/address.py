@@ -26,10 +26,22 @@ UTILITY_WORDS = ("ELECTRICITY", "GAS", "WATER", "ENERGY", "POWER", "TELEPHONE", 
                  # the same in the languages of the brand's countries (written without diacritics)
                  "RECHNUNG", "STROM", "STROMRECHNUNG", "ENERGIE", "FACTURE", "ELECTRICITE", "FACTURA",
                  "ELECTRICIDAD", "ENERGIA", "BOLLETTA", "LUCE", "FACTUUR", "ENERGIEREKENING",
-                 "FATURA", "ELETRICIDADE", "ENERGIE ELECTRICA", "FAKTURA", "ENERGIA ELEKTRYCZNA", "GAZ")
+                 "FATURA", "ELETRICIDADE", "ENERGIE ELECTRICA", "FAKTURA", "ENERGIA ELEKTRYCZNA", "GAZ",
+                 # a bill's title and its services (water, gas, electricity, heating, telephone) by language
+                 "FATTURA", "ELETTRICITA", "ACQUA", "SERVIZIO IDRICO", "IDRICO", "TELEFONO", "WASSER",
+                 "WASSERRECHNUNG", "GASRECHNUNG", "ABRECHNUNG", "NEBENKOSTEN", "HEIZUNG", "EAU", "FACTURE D'EAU",
+                 "CHAUFFAGE", "AGUA", "SUMINISTRO", "ELEKTRICITEIT", "WATERBEDRIJF", "GAS EN LICHT",
+                 "AGUAS", "WODA", "WODOCIAGI", "OGRZEWANIE", "RACHUNEK", "GAZE", "APA",
+                 "AMOUNT DUE", "TOTAL DUE", "TOTALE DA PAGARE", "MONTANT A PAYER", "TOTAL A PAGAR",
+                 "TE BETALEN", "DO ZAPLATY", "RECHNUNGSBETRAG")
 BANK_WORDS = ("BANK", "STATEMENT", "IBAN", "BALANCE", "SORT CODE", "ACCOUNT STATEMENT",
               "KONTOAUSZUG", "SPARKASSE", "BANQUE", "RELEVE DE COMPTE", "BANCO", "EXTRACTO", "BANCA",
-              "ESTRATTO CONTO", "REKENINGAFSCHRIFT", "EXTRATO", "EXTRAS DE CONT", "WYCIAG", "RACHUNKU", "SALDO")
+              "ESTRATTO CONTO", "REKENINGAFSCHRIFT", "EXTRATO", "EXTRAS DE CONT", "WYCIAG", "RACHUNKU", "SALDO",
+              # a statement's title and its words by language
+              "RELEVE", "RELEVE BANCAIRE", "COMPTE", "KONTOSTAND", "KONTONUMMER", "ESTRATTO", "CONTO CORRENTE",
+              "EXTRACTO DE CUENTA", "CUENTA", "MOVIMIENTOS", "BANKAFSCHRIFT", "AFSCHRIFT", "REKENING", "EXTRATO DE CONTA",
+              "MOVIMENTOS", "NUMER RACHUNKU", "WYCIAG BANKOWY", "SWIFT",
+              "OPENING BALANCE", "CLOSING BALANCE", "ANFANGSSALDO", "ENDSALDO", "SOLDE", "SALDO INICIAL", "SALDO FINAL")
 # The issue date's label, most specific first; matched as whole words on the folded text.
 ISSUE_LABELS = ("BILL DATE", "STATEMENT DATE", "DATE OF ISSUE", "ISSUE DATE", "INVOICE DATE", "ISSUED",
                 "RECHNUNGSDATUM", "AUSSTELLUNGSDATUM", "DATE DE FACTURE", "DATE DU RELEVE", "DATE D'EMISSION",

@@ -5,6 +5,7 @@ driving licence (its numbered fields: 1 surname, 2 given names, 3 birth date, 4a
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -24,8 +25,13 @@ from matching.documents import match_document_name
 IDENTITY_WORDS = ("PASSPORT", "PASSEPORT", "REISEPASS", "PASAPORTE", "PASSAPORTO", "IDENTITY", "IDENTITE",
                   "IDENTIDAD", "PERSONALAUSWEIS", "DRIVING", "DRIVER", "LICENCE", "LICENSE", "PERMIS", "CONDUIRE",
                   "FUHRERSCHEIN", "NATIONAL ID")
+# The EU model licence's title in the member states' languages (written without diacritics, as the
+# folded text is compared), and the English ones.
 LICENCE_WORDS = ("DRIVING LICENCE", "DRIVING LICENSE", "DRIVER LICENSE", "DRIVER'S LICENSE", "PERMIS DE CONDUIRE",
-                 "FUHRERSCHEIN", "PATENTE DI GUIDA", "PERMISO DE CONDUCCION")
+                 "FUHRERSCHEIN", "PATENTE DI GUIDA", "PERMISO DE CONDUCCION", "PRAWO JAZDY", "RIJBEWIJS",
+                 "CARTA DE CONDUCAO", "KORKORT", "KOREKORT", "AJOKORTTI", "CEADUNAS TIOMANA", "PERMIS DE CONDUCERE",
+                 "RIDICSKY PRUKAZ", "VODICSKY PREUKAZ", "VEZETOI ENGEDELY", "VOZNISKO DOVOLJENJE", "VOZACKA DOZVOLA",
+                 "JUHILUBA", "VADITAJA APLIECIBA", "VAIRUOTOJO PAZYMEJIMAS", "LICENZJA TAS-SEWQAN")
 HINT_TYPE = _("Upload your passport, national identity card or driving licence.")
 HINT_EXPIRED = _("This document has expired. Upload a valid passport, identity card or driving licence.")
 HINT_COUNTRY = _("Documents issued by this country are not accepted. Upload a document issued by one of: %(list)s.")
@@ -54,7 +60,8 @@ def _dmy(text: str) -> date | None:
 
 def _fields(text: str) -> dict[str, str]:
     out: dict[str, str] = {}
-    pattern = re.compile(r"(?:^|\s)(1|2|3|4a|4b|4c|5)\s*[.,:]\s*(.*?)(?=\s(?:1|2|3|4a|4b|4c|5|9)\s*[.,:]|$)",
+    # A field's number starts the line or follows a space or a slash (4a. 15.04.2021/4b. 14.04.2031).
+    pattern = re.compile(r"(?:^|[\s/])(1|2|3|4a|4b|4c|5)\s*[.,:]\s*(.*?)(?=[\s/](?:1|2|3|4a|4b|4c|5|9)\s*[.,:]|$)",
                          re.IGNORECASE)
     for line in text.splitlines():
         for m in pattern.finditer(line):
@@ -62,10 +69,16 @@ def _fields(text: str) -> dict[str, str]:
     return out
 
 
+def _fold(text: str) -> str:
+    """Capitals without diacritics (FÜHRERSCHEIN -> FUHRERSCHEIN, CONDUÇÃO -> CONDUCAO)."""
+    text = text.upper().replace("ß", "SS").replace("Ł", "L")
+    return "".join(ch for ch in unicodedata.normalize("NFD", text) if not unicodedata.combining(ch))
+
+
 def read_licence(reading: Reading) -> Licence | None:
     text = reading.text
-    upper = text.upper()
-    if not any(w.replace(" ", "") in upper.replace(" ", "") for w in LICENCE_WORDS):
+    letters = re.sub(r"[^A-Z]", "", _fold(text))
+    if not any(re.sub(r"[^A-Z]", "", w) in letters for w in LICENCE_WORDS):
         return None
     f = _fields(text)
     country = ""
@@ -78,8 +91,13 @@ def read_licence(reading: Reading) -> Licence | None:
 
 
 def _mrz_wanted(rows: Sequence[Any]) -> bool:
+    """What a page of an identity document must give: an MRZ whose check digits hold, or a driving
+    licence's fields (surname, birth and expiry dates, number) all read."""
     found = find_mrz([r.text for r in rows])
-    return bool(found and found.digits_valid)
+    if found and found.digits_valid:
+        return True
+    licence = read_licence(Reading(tuple(rows), 0, 1.0, len(rows), True))
+    return bool(licence and licence.surname and licence.birth_date and licence.expiry_date and licence.number)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ faint bill must not be refused.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 
 from kyc.checks.ocr import Row
@@ -17,7 +18,8 @@ IDENTITY_NAMES = ("PASSPORT", "PASSEPORT", "REISEPASS", "PASAPORTE", "PASSAPORTO
 ADDRESS_NAMES = ("UTILITY BILL", "ELECTRICITY", "GAS BILL", "WATER BILL", "COUNCIL TAX", "BANK STATEMENT",
                  "ACCOUNT STATEMENT", "IBAN", "SORT CODE", "INVOICE", "METER READING", "RECHNUNG", "KONTOAUSZUG",
                  "FACTURE", "FACTURA", "BOLLETTA", "FACTUUR", "FATURA", "FAKTURA", "EXTRACTO", "ESTRATTO CONTO",
-                 "REKENINGAFSCHRIFT", "EXTRATO", "EXTRAS DE CONT")
+                 "REKENINGAFSCHRIFT", "EXTRATO", "EXTRAS DE CONT", "FATTURA", "RELEVE DE COMPTE", "WYCIAG",
+                 "EXTRACTO DE CUENTA", "BANKAFSCHRIFT", "EXTRATO DE CONTA")
 OTHER_NAMES = ("LIBRARY", "LIBRARY CARD", "MEMBERSHIP CARD", "MEMBER CARD", "MEMBERS ONLY", "LOYALTY CARD",
                "STUDENT CARD", "GIFT CARD", "BOARDING PASS", "BUSINESS CARD", "TICKET", "PAYSLIP", "RECEIPT")
 
@@ -37,7 +39,9 @@ def reads_well(rows: Iterable[Row]) -> bool:
 
 def _named(text: str, names: Sequence[str]) -> list[str]:
     # OCR often drops the spaces between words ("CITYPUBLICLIBRARY"): compared without them.
-    compact = re.sub(r"[^A-Z]", "", text.upper())
+    # Diacritics are dropped first (RELEVÉ -> RELEVE, WYCIĄG -> WYCIAG), as the names are written.
+    folded = unicodedata.normalize("NFD", text.upper().replace("Ł", "L"))
+    compact = re.sub(r"[^A-Z]", "", "".join(ch for ch in folded if not unicodedata.combining(ch)))
     return [n for n in names if re.sub(r"[^A-Z]", "", n) in compact]
 
 

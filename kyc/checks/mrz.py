@@ -221,13 +221,13 @@ TD3_NAME_LINE = re.compile(r"P[A-Z<][A-Z0-9]{3}[A-Z]+<<[A-Z<]*<$")
 TD1_FIRST_LINE = re.compile(r"[IAC][A-Z<][A-Z0-9]{3}[A-Z0-9<]{10}<{4,}$")
 
 
-def _candidates(lines: Sequence[str]) -> list[str]:
+def _candidates(lines: Sequence[str], *, repaired: bool = False) -> list[str]:
     out = []
     for text in lines:
         s = _norm_line(text)
         if len(s) >= 26 and (s.count("<") >= 2 or re.search(r"\d{6}", s)):
             out.append(s)
-        elif TD3_NAME_LINE.match(s):
+        elif TD3_NAME_LINE.match(s) or (repaired and TD3_NAME_LINE.match("P" + s)):
             # A passport's first line whose trailing fillers OCR ran together ("SARA<<<<<<" for
             # twenty-odd of them): it carries no check digit, and _fit pads it back to 44.
             out.append(s)
@@ -248,15 +248,75 @@ def _split_rows(lines: Sequence[str]) -> list[str]:
     return out
 
 
+# A piece of an MRZ line that detection boxed apart and that landed in a row of its own (a smaller box
+# whose centre is off the line's): fillers and figures only, or a short run of letters and fillers.
+_FRAGMENT = re.compile(r"[A-Z0-9<]{1,16}")
+
+
+def _is_fragment(raw: str) -> bool:
+    s = _norm_line(raw)
+    compact = raw.replace(" ", "")
+    return bool(_FRAGMENT.fullmatch(s)) and len(compact) == len(s) and ("<" in s or s.isdigit()) \
+        and sum(ch.isalpha() for ch in compact if ch != "<") <= 4
+
+
+def _joined_fragments(lines: Sequence[str]) -> list[str]:
+    """The rows with a fragment of an MRZ line (see _FRAGMENT) put back at the end of the MRZ-like row
+    before it. Only tried when the rows as read give no MRZ whose check digits hold."""
+    out: list[str] = []
+    for text in lines:
+        if out and _is_fragment(text):
+            before = _norm_line(out[-1])
+            if len(before) >= 20 and "<" in before and len(before) + len(_norm_line(text)) <= 46:
+                out[-1] = before + _norm_line(text)
+                continue
+        out.append(text)
+    return out
+
+
+# A first line whose leading letter OCR lost ("<UTOERIKSSON<<ANNA..." for "P<UTO..."): the document code
+# put back (P before a passport's 44-character second line, I before an identity card's 30-character
+# one). A second line whose fillers OCR ran together is padded back (_fit) from 34 characters. A passport's first line carries no check digit: its second line's digits must all hold for it
+# to be kept; an identity card's first line holds the document number, whose digit must hold.
+_HEADLESS = re.compile(r"<[A-Z][A-Z<]{2}[A-Z0-9<]+")
+
+
+def _with_code(cand: list[str], i: int) -> str:
+    first = cand[i]
+    if not _HEADLESS.fullmatch(first) or i + 1 >= len(cand):
+        return first
+    nxt = len(cand[i + 1])
+    if 34 <= nxt <= 48 and "<<" in first:
+        return "P" + first
+    if 26 <= nxt <= 33 and i + 2 < len(cand):
+        return "I" + first
+    return first
+
+
 def find_mrz(lines: Sequence[str]) -> Mrz | None:
-    """The MRZ among OCR'd lines (in reading order), or None when there is none to read."""
-    cand = _candidates(_split_rows(lines))
+    """The MRZ among OCR'd lines (in reading order), or None when there is none to read. When the rows
+    as read give none whose check digits hold, the rows are tried again with split-off fragments of a
+    line joined back and a first line's lost document code put back; that reading is kept only when
+    every check digit then holds."""
+    found = _find_mrz(lines, repaired=False)
+    if found is not None and found.digits_valid:
+        return found
+    again = _find_mrz(_joined_fragments(lines), repaired=True)
+    if again is not None and again.digits_valid:
+        return again
+    return found
+
+
+def _find_mrz(lines: Sequence[str], *, repaired: bool) -> Mrz | None:
+    cand = _candidates(_split_rows(lines), repaired=repaired)
     best: Mrz | None = None
     for i, first in enumerate(cand):
+        if repaired:
+            first = _with_code(cand, i)
         if not re.match(r"[PIAC][A-Z<][A-Z0-9<]{3}", first) or "<" not in first:
             continue
         if first[:1] == "P" and i + 1 < len(cand) and (30 <= len(first) <= 48 or TD3_NAME_LINE.match(first)) \
-                and 40 <= len(cand[i + 1]) <= 48 and "<<" in first:
+                and (34 if repaired else 40) <= len(cand[i + 1]) <= 48 and "<<" in first:
             found = parse_td3(first, cand[i + 1])
         elif first[:1] in "IAC" and i + 2 < len(cand) and (26 <= len(first) <= 33 or TD1_FIRST_LINE.match(first)) \
                 and 26 <= len(cand[i + 1]) <= 33:

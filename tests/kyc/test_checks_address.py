@@ -21,3 +21,15 @@ def test_the_kind_of_bill_is_found_in_words_run_together():
     assert detect_kind("NORTHERNPOWER&GAS\nElectricityandgasbill\nAmount due:84.17 GBP") == "utility_bill"
     assert detect_kind("UTOPIASAVINGSBANK\nCurrentaccountstatement\nClosingbalance:986.12GBP") == "bank_statement"
     assert detect_kind("CITY PUBLIC LIBRARY\nMember since 2019") == "unknown"
+
+
+def test_bills_and_statements_are_known_by_their_titles_in_each_language():
+    # An Italian water bill names neither "bill" nor a word of English: its title and service do.
+    assert detect_kind("Brightgrid Energy\nFattura servizio idrico\nTotale da pagare 214,43 EUR") == "utility_bill"
+    assert detect_kind("Stadtwerke\nWasserrechnung\nRechnungsbetrag 81,20 EUR") == "utility_bill"
+    assert detect_kind("Facture d'eau\nMontant à payer 42,10 EUR") == "utility_bill"
+    assert detect_kind("Crédit Mutuel\nRelevé de compte\nSolde 1 204,33 EUR") == "bank_statement"
+    assert detect_kind("Estratto conto corrente\nSaldo finale 3.201,44") == "bank_statement"
+    assert detect_kind("Wyciąg bankowy\nNumer rachunku PL61 1090") == "bank_statement"
+    # A street named like a word of one (Calle del Prado) and a library card are still not bills.
+    assert detect_kind("CITY PUBLIC LIBRARY\nCalle del Prado 4\nMember since 2019") == "unknown"

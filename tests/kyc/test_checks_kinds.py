@@ -34,6 +34,9 @@ def test_other_kind_named_only_when_no_accepted_kind_is_named():
     assert other_kind_named("Quibble frantic moss", slot="identity") == []
     assert other_kind_named("PASSPORT  P UTO L898902C3", slot="address") == ["PASSPORT"]
     assert other_kind_named("Electricity and gas bill\nPASSPORT", slot="address") == []
+    # Names written with their diacritics are known as well.
+    assert other_kind_named("Relevé de compte\nSolde 1 204,33 EUR", slot="identity") == ["RELEVE DE COMPTE"]
+    assert other_kind_named("Wyciąg z rachunku", slot="identity") == ["WYCIAG"]
 
 
 def test_reads_well_wants_enough_confident_lines():
@@ -53,3 +56,19 @@ def test_a_legible_page_naming_no_document_kind_goes_to_review_in_both_slots():
         assert checks["legibility"].outcome is Outcome.PASS, report.as_dict()
         assert checks["document_type"].outcome is Outcome.UNREADABLE, report.as_dict()
         assert str(report.decision) == "review"
+
+
+def test_a_driving_licence_is_known_by_its_title_in_the_issuers_language():
+    from kyc.checks.identity import read_licence
+    from kyc.checks.ocr import Reading
+
+    def reading(*texts: str) -> Reading:
+        return Reading(tuple(_row(t, 0.97) for t in texts), 0, 1.0, len(texts), True)
+
+    polish = read_licence(reading("PRAWO JAZDY", "PL", "1.WÓJCIK", "2.WOJCIECH", "3.02.12.1966 WARSZAWA",
+                                  "4a.03.07.2025", "4b.04.07.2035", "5.722384123"))
+    assert polish is not None and (polish.surname, polish.given_names) == ("WÓJCIK", "WOJCIECH")
+    assert str(polish.birth_date) == "1966-12-02" and str(polish.expiry_date) == "2035-07-04"
+    assert read_licence(reading("FÜHRERSCHEIN", "1. MÜLLER", "3. 04.04.1952")) is not None
+    assert read_licence(reading("CARTA DE CONDUÇÃO", "1. ARAÚJO")) is not None
+    assert read_licence(reading("CITY PUBLIC LIBRARY", "1. MEMBER")) is None

@@ -140,3 +140,33 @@ def test_an_identity_cards_first_line_whose_fillers_ran_together_is_read():
     assert m is None or not m.digits_valid
     # Nor is a short line of text that merely starts like one.
     assert find_mrz(["IDENTITY CARD<<<<<<<", "DATE OF BIRTH 15 JAN 1992", "ROSSI JAMES"]) is None
+
+
+def test_a_line_split_off_in_a_row_of_its_own_is_joined_back_when_every_digit_then_holds():
+    lines = str(TD3CodeGenerator("P", "CYP", "NICOLAOU", "CHRISTOS", "849668274", "CYP", "610420", "M",
+                                 "310725")).split("\n")
+    # A card scanned small on an A4 page: the fillers ran together and the line's end came as its own row.
+    head, tail = lines[1][:33], lines[1][-5:]
+    m = find_mrz(["REPUBLIC OF CYPRUS", "P<CYPNICOLA0U<<CHRISTOS<<<<<<<<<", head, tail])
+    assert m is not None and m.digits_valid and m.lines == tuple(lines)
+    assert (m.surname, m.given_names, m.document_number) == ("NICOLAOU", "CHRISTOS", "849668274")
+    # The same split with its composite digit altered gives no reading whose digits hold.
+    altered = tail[:-1] + str((int(tail[-1]) + 1) % 10)
+    m = find_mrz(["REPUBLIC OF CYPRUS", "P<CYPNICOLA0U<<CHRISTOS<<<<<<<<<", head, altered])
+    assert m is None or not m.digits_valid
+
+
+def test_a_first_line_whose_document_code_was_lost_is_read():
+    td1 = str(TD1CodeGenerator("I", "D", "186RZKL08", "500718", "F", "280110", "D", "SCHROEDER",
+                               "ANNELIESE")).split("\n")
+    m = find_mrz([td1[0][1:], td1[1], td1[2]])
+    assert m is not None and m.digits_valid and m.document_type == "id_card"
+    assert (m.document_number, m.surname, m.given_names) == ("186RZKL08", "SCHROEDER", "ANNELIESE")
+    # Its document number altered by hand: its check digit fails, nothing valid is read.
+    m = find_mrz([td1[0][1:].replace("186RZ", "187RZ"), td1[1], td1[2]])
+    assert m is None or not m.digits_valid
+    td3 = str(TD3CodeGenerator("P", "UTO", "ERIKSSON", "ANNA MARIA", "L898902C3", "UTO", "740812", "F",
+                               "340415")).split("\n")
+    m = find_mrz(["PASSPORT", td3[0][1:], td3[1]])
+    assert m is not None and m.digits_valid and m.document_type == "passport"
+    assert (m.surname, m.given_names) == ("ERIKSSON", "ANNA MARIA")

@@ -13,7 +13,7 @@ import pytest
 
 from kyc.checks import DocumentFile, check_documents, images
 from kyc.checks.address import detect_kind, issue_date
-from kyc.checks.ocr import stretched
+from kyc.checks.ocr import document_box, stretched
 from kyc.uploads import upload_validate
 from tests.kyc import docgen, hardset
 from tests.kyc.docgen import AS_OF, Bill
@@ -201,3 +201,21 @@ def test_a_faded_passport_is_read_and_a_faded_blurred_one_is_not_approved():
     blurred = docgen.encode(docgen.blurred(img, 6.0), "png")
     report = run(replace(case, files=((blurred, "blurred.png", "passport", ""),)))
     assert str(report.decision) == "review" and outcome(report, "legibility") == "fail", report.as_dict()
+
+
+def test_a_card_small_on_a_large_page_is_found_for_a_closer_reading():
+    # A card (86 x 54 mm) scanned on an A4 page at 170 dpi, with scanner noise: the box holds it and
+    # little more; a document that fills the page, or an empty page, gives no box.
+    rng = np.random.default_rng(7)
+    page = np.clip(rng.normal(236, 3, (1988, 1406, 3)), 0, 255).astype(np.uint8)
+    page[300:660, 200:776] = (150, 170, 200)
+    page[600:620, 230:740] = (20, 20, 20)
+    box = document_box(page)
+    assert box is not None
+    left, top, right, bottom = box
+    assert left <= 200 and top <= 300 and right >= 776 and bottom >= 660
+    assert (right - left) * (bottom - top) < 0.2 * 1406 * 1988
+    full = page.copy()
+    full[40:1950, 40:1370] = (150, 170, 200)
+    assert document_box(full) is None
+    assert document_box(np.full((1988, 1406, 3), 236, np.uint8)) is None
