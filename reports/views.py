@@ -40,10 +40,13 @@ def _scope(request: AuthedRequest) -> Scope:
 
 
 def _date(value: str | None) -> dt.date | None:
+    """A report's date, or None for one that is not YYYY-MM-DD or lies outside the years 1900 to 2999
+    (0001-01-01 would leave no room for the period before it)."""
     try:
-        return dt.date.fromisoformat(value) if value else None
+        day = dt.date.fromisoformat(value) if value else None
     except ValueError:
         return None
+    return day if day is None or 1900 <= day.year <= 2999 else None
 
 
 def _period(request: AuthedRequest, problems: dict[str, str], default_days: int = 30) -> Period:

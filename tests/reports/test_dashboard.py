@@ -184,6 +184,19 @@ def test_the_dashboard_page_links_a_number_to_the_rows_behind_it(world, login_ve
     assert deals.status_code == 200 and deals.content.decode().count("data-amount") == 2
 
 
+def test_dates_at_the_calendars_ends_are_refused_by_name_not_a_server_error(world, login_verified):
+    """The fuzz found it: to=0001-01-01 left no room for the 30 days before it (OverflowError, a 500)."""
+    http = HttpClient()
+    login_verified(http, world.admin)
+    for query in ({"to": "0001-01-01"}, {"from": "9999-12-31"}, {"to": "0001-01-01", "from": "0001-01-01"}):
+        page = http.get(reverse("reports_dashboard"), {"brand": world.brand.code, **query})
+        assert page.status_code in (200, 400), (query, page.status_code)
+        assert "Enter a date as YYYY-MM-DD." in page.content.decode(), query
+        drill = http.get(reverse("reports_drill"), {"metric": "deposits", "dimension": "country", "key": "DE",
+                                                    "currency": "USD", **query})
+        assert drill.status_code < 500, (query, drill.status_code)
+
+
 def test_ib_cost_and_performance_equal_the_partners_commission_lines(db):
     """The partners' commission (a finished regular run's lines) is the broker's IB cost, per
     partner and currency, as plain SQL over the lines gives it."""
