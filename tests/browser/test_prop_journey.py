@@ -218,7 +218,10 @@ def test_a_trader_breaches_the_daily_loss_and_sees_why_and_a_dealer_sees_it_too(
     login(staff, base, "dan@staff.example.com")
     staff.click("#sidenav a:has-text('Prop challenges')")
     staff.wait_for_url(re.compile(re.escape(reverse("trading_challenge_list"))))
-    staff.select_option("select[name=state]", ChallengeState.BREACHED)
+    # The rows are swapped in by htmx: wait for them, or the click lands on the rows being replaced.
+    with staff.expect_response(lambda r: f"state={ChallengeState.BREACHED}" in r.url):
+        staff.select_option("select[name=state]", ChallengeState.BREACHED)
+    staff.wait_for_load_state("networkidle")
     row = staff.locator("#challenge-rows tr", has_text="Nadia Hassan")
     row.locator(".badge", has_text="Breached").wait_for()
     row.locator("a", has_text="Nadia Hassan").click()
