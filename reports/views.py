@@ -203,7 +203,7 @@ def _spread_value(deal: dict[str, Any], spec: tuple[Any, ...] | None) -> tuple[D
     _brand, _symbol, contract, units, profit_currency, markup = spec
     if deal["market_bid"] is not None and deal["market_ask"] is not None:
         return (deal["market_ask"] - deal["market_bid"]) * deal["volume"] * contract, profit_currency
-    if deal.get("market_spread") is not None:  # a deal report's spread, without the prices (trading_import_deals)
+    if deal.get("market_spread") is not None:  # the spread a deal report gave, without the prices (the deal import's Spread column)
         return deal["market_spread"] * deal["volume"] * contract, profit_currency
     if markup is not None:
         return deal["volume"] * contract / units * markup, profit_currency
