@@ -115,9 +115,10 @@ def test_finance_checks_then_imports_a_report_on_the_page(world, login_verified)
     assert bad.status_code == 400 and "row 2, column kind" in bad.content.decode()
     assert "value=\"import\"" not in bad.content.decode()
 
-    checked = upload(f"reference,kind,reason_code\n{paid.provider_ref},chargeback,13.1\n")
+    checked = upload(f"reference,kind,reason_code,due_date\n{paid.provider_ref},chargeback,13.1,2030-03-15\n")
     page = checked.content.decode()
     assert checked.status_code == 200 and 'data-effect="open"' in page and "opens a case" in page
+    assert "2030-03-15 23:59 UTC" in page  # the day the provider gave, shown as the CRM reads it
     assert not Dispute.objects.exists()
 
     done = browser.post(url, {"action": "import"}, follow=True)
