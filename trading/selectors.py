@@ -418,6 +418,15 @@ def deals_of_clients(*, client_ids: Any, start: dt.datetime, end: dt.datetime, s
         brand_id=F("server__brand_id"), client_id=F("account__client_id"), currency=F("account__currency"))[:limit]]
 
 
+def active_client_count(*, brand_id: int, start: dt.datetime, end: dt.datetime) -> int:
+    """How many distinct clients of the brand made a live trade deal (not deleted, not on a demo
+    account) in [start, end): the "active clients" of a period in the regulator's monthly forms (the
+    complaints register's export reads it here, never the deals themselves)."""
+    return (Deal.objects.filter(kind=DealKind.TRADE, deleted_at__isnull=True, account__is_demo=False,
+                                server__brand_id=brand_id, time__gte=start, time__lt=end)
+            .order_by().values("account__client_id").distinct().count())
+
+
 def _book_of_account() -> Any:
     from django.db.models import OuterRef, Subquery, Value
     from django.db.models.functions import Coalesce
