@@ -50,6 +50,7 @@ class RoleCode(models.TextChoices):
     FINANCE = "finance", _("Finance officer")
     IB_MANAGER = "ib_manager", _("IB manager")
     DEALER = "dealer", _("Dealer / risk")
+    SUPPORT_AGENT = "support_agent", _("Support agent")
 
 
 class Role(models.Model):

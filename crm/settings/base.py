@@ -98,6 +98,7 @@ INSTALLED_APPS = [
     "compliance.apps.ComplianceConfig",
     "monitoring.apps.MonitoringConfig",
     "monitoring.review.apps.MonitoringReviewConfig",
+    "support.apps.SupportConfig",
     "portal.apps.PortalConfig",
     "reports.apps.ReportsConfig",
     "integrations.apps.IntegrationsConfig",

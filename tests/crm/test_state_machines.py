@@ -61,6 +61,8 @@ from leads.exceptions import LeadImportTransitionRefused
 from leads.models import LeadImport
 from monitoring.exceptions import AlertTransitionRefused
 from monitoring.models import MonitoringAlert
+from support.exceptions import ComplaintTransitionRefused, TicketTransitionRefused
+from support.models import Complaint, Ticket
 from tests.factories import make_client
 from tests.states import assert_table_complete, table_problems
 from tests.writes import written
@@ -128,6 +130,8 @@ MODELS: dict[str, tuple[Callable[[str], Any], type[TransitionRefused]]] = {
     "settlement line": (lambda s: SettlementFileLine(state=s), SettlementLineTransitionRefused),
     "commission run": (lambda s: CommissionRun(status=s), CommissionRunTransitionRefused),
     "postback delivery": (lambda s: PostbackDelivery(status=s), PostbackTransitionRefused),
+    "support ticket": (lambda s: Ticket(status=s), TicketTransitionRefused),
+    "support complaint": (lambda s: Complaint(status=s), ComplaintTransitionRefused),
 }
 NAMES = sorted(MODELS)
 

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import AppConfig
+
+
+class SupportConfig(AppConfig):
+    name = "support"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from crm.registry import contribute
+
+        contribute("support", permissions=_permissions(), timeline=_timeline())
+
+
+def _permissions() -> dict[str, list[str]]:
+    """Who works tickets and complaints.
+
+    Support agents, desk managers and the sales floor answer the tickets of the clients they see
+    (support.permissions scopes them); finance and IB managers read them (a withdrawal's question, a
+    partner's). Desk managers and administrators set desks, SLA policies, canned answers and rules.
+    Compliance officers read and answer tickets, and alone (with administrators) close complaints
+    and export the register. Support agents see every client of their brands (the tickets come from
+    anyone) and their notes, not their contact details."""
+    from crm.models import RoleCode
+
+    read = ["support.view_ticket", "support.view_ticketmessage"]
+    work = [*read, "support.change_ticket", "support.add_ticket", "support.view_complaint"]
+    complaints = ["support.view_complaint", "support.add_complaint", "support.change_complaint"]
+    manage = ["support.manage_desk", "support.view_supportdesk", "support.view_slapolicy",
+              "support.view_cannedanswer", "support.view_assignmentrule"]
+    officer = [*work, *complaints, "support.close_complaint", "support.export_complaint"]
+    return {
+        RoleCode.ADMIN: [*officer, *manage],
+        RoleCode.COMPLIANCE: officer,
+        RoleCode.DESK_MANAGER: [*work, *complaints, *manage],
+        RoleCode.SUPPORT_AGENT: [*work, *complaints, "crm.view_client", "crm.view_all_clients", "crm.view_note",
+                                 "crm.add_note", "crm.view_task", "crm.add_task", "crm.change_task",
+                                 "crm.view_notification"],
+        RoleCode.SALES_AGENT: work,
+        RoleCode.RETENTION_AGENT: work,
+        RoleCode.FINANCE: read,
+        RoleCode.IB_MANAGER: read,
+    }
+
+
+def _timeline() -> list[Any]:
+    from django.utils.translation import gettext_lazy as _
+
+    from crm.registry import TimelineKind
+
+    def summary(event: Any) -> str:
+        data = event.data or {}
+        return f"{data.get('ticket', '')} {data.get('subject', '')}".strip()
+
+    return [
+        TimelineKind("support.ticket.opened", _("Ticket opened"), "inbox", summary),
+        TimelineKind("support.ticket.answered", _("Ticket answered"), "mail", summary),
+        TimelineKind("support.ticket.client_replied", _("Client wrote on a ticket"), "mail", summary),
+        TimelineKind("support.ticket.breached", _("Ticket missed its SLA"), "alert", summary),
+        TimelineKind("support.ticket.closed", _("Ticket closed"), "check", summary),
+        TimelineKind("support.ticket.reopened", _("Ticket reopened"), "inbox", summary),
+        TimelineKind("support.ticket.rated", _("Ticket rated"), "check", summary),
+        TimelineKind("support.complaint.registered", _("Complaint registered"), "flag",
+                     lambda event: str((event.data or {}).get("complaint", ""))),
+        TimelineKind("support.complaint.closed", _("Complaint closed"), "check",
+                     lambda event: str((event.data or {}).get("complaint", ""))),
+    ]
