@@ -148,7 +148,7 @@ def header_text(message: EmailMessage | Message, name: str) -> str:
 
 def _ids(value: str) -> tuple[str, ...]:
     """Message ids in a header, without angle brackets, in order, each once."""
-    found = re.findall(r"<([^<>\s]+)>", value) or value.split()
+    found = re.findall(r"<([^<>\s\x00]+)>", value) or value.replace("\x00", " ").split()
     seen: dict[str, None] = {}
     for one in found:
         one = one.strip().strip("<>")[:MESSAGE_ID_LENGTH]
@@ -159,7 +159,7 @@ def _ids(value: str) -> tuple[str, ...]:
 
 def _address(email: str, name: str) -> Address | None:
     email = email.strip().lower()
-    if "@" not in email or len(email) > ADDRESS_LENGTH or any(c.isspace() or c in "<>\"" for c in email):
+    if "@" not in email or len(email) > ADDRESS_LENGTH or any(c.isspace() or ord(c) < 32 or c in "<>\"" for c in email):
         return None
     return Address(email=email, name=" ".join(name.split())[:200])
 
