@@ -795,4 +795,6 @@ __all__ = [
     "DocumentIn", "ExpiryReport", "document_view_record", "ReviewRefused", "SubmissionRefused", "kyc_expiry_run", "kyc_policy_save",
     "kyc_profile_save", "questionnaire_submit", "staff_reviewers", "submission_approve", "submission_assign", "submission_checks_record",
     "submission_claim", "submission_create", "submission_reject", "submission_request_info",
+    # The upload checks, which support's attachments pass too (one safe-file rule for every upload).
+    "upload_read", "upload_validate",
 ]
