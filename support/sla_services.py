@@ -30,6 +30,7 @@ LOCKED, so two sweeps at once never act twice; it never loops over every open ti
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +43,7 @@ from django.utils.translation import gettext_noop
 
 from crm.events import emit
 from crm.lib.payloads import user_ref
+from crm.lib.validation import InvalidValue
 from crm.services import notify_user
 from support.models import DeskHoliday, SLAPolicy, SupportDesk, Ticket, TicketStatus
 from support.sla import BusinessCalendar
@@ -52,6 +54,7 @@ CLOCK_RUNNING = frozenset({TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.ON_
 FIRST_RESPONSE_RUNNING = frozenset({TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.PENDING_CLIENT,
                                     TicketStatus.ON_HOLD})
 SWEEP_BATCH = 200
+logger = logging.getLogger(__name__)
 
 FIRST_RESPONSE = "first_response"
 RESOLUTION = "resolution"
@@ -190,13 +193,21 @@ def _warning_horizons(now: dt.datetime) -> list[tuple[int, str, dt.datetime]]:
     any closed hours after it, so a due time at the next opening is warned about with the others."""
     policies = (SLAPolicy.objects.filter(warn_before_minutes__gt=0, desk__active=True)
                 .select_related("desk").order_by("desk_id", "priority"))
-    calendars: dict[int, BusinessCalendar] = {}
+    calendars: dict[int, BusinessCalendar | None] = {}
     horizons = []
     for policy in policies:
         desk = policy.desk
         if desk.pk not in calendars:
-            calendars[desk.pk] = calendar_for_desk(desk)
+            try:
+                calendars[desk.pk] = calendar_for_desk(desk)
+            except InvalidValue:
+                # Saved desks are checked (support.services.desk_save); one changed behind its back
+                # must not stop the warnings of every other desk.
+                logger.exception("support desk %s has no valid calendar: no SLA warnings for it", desk.pk)
+                calendars[desk.pk] = None
         calendar = calendars[desk.pk]
+        if calendar is None:
+            continue
         horizon = calendar.add_business_minutes(calendar.add_business_minutes(now, policy.warn_before_minutes), 0)
         horizons.append((desk.pk, policy.priority, horizon))
     return horizons

@@ -21,7 +21,7 @@ from automation.services import automation_rule_save
 from crm import events
 from crm.models import Event, Notification, RoleCode
 from support import services
-from support.models import Ticket, TicketStatus
+from support.models import SupportDesk, Ticket, TicketStatus
 from support.sla_services import calendar_for_desk, sla_sweep, ticket_sla_dues
 from tests.factories import make_brand, make_client, make_user
 
@@ -207,6 +207,17 @@ def test_the_sweep_reads_only_the_tickets_it_acts_on(world):
     assert len(with_thirty_three) == len(with_three)
     # Missed warnings are not sent late: a clock already due is breached instead.
     assert at(world, cy(30, 9, 55)) == {"warned": 30, "breached": 3, "escalated": 3}
+
+
+def test_a_desk_whose_hours_were_broken_behind_its_back_does_not_stop_the_others(world, caplog):
+    ticket = open_ticket(world)
+    other = services.desk_save(actor=world.manager, brand=world.brand, name="Night desk", code="night",
+                               time_zone="Asia/Tokyo", business_hours=NINE_TO_SIX, manager=world.manager)
+    policy(world.manager, other)
+    SupportDesk.objects.filter(pk=other.pk).update(business_hours={"mon": [["18:00", "09:00"]]})
+    assert at(world, cy(30, 9, 40))["warned"] == 1
+    assert ticket.reference in notes(world.agent, "support_sla_warning")[0]
+    assert "has no valid calendar" in caplog.text
 
 
 def test_beat_runs_the_sweep_every_minute():
