@@ -317,3 +317,32 @@ def test_a_midnight_that_never_happens_joins_the_late_shift_to_the_early_one():
     assert calendar.business_minutes_between(saturday, saturday + dt.timedelta(days=1)) == 300
     assert calendar.add_business_minutes(saturday, 270) == dt.datetime(2026, 9, 6, 1, 30, tzinfo=santiago)
     assert calendar.add_working_days(saturday, 0) == dt.datetime(2026, 9, 6, 4, 0, tzinfo=UTC)
+
+
+pause_spans = st.lists(st.tuples(st.integers(0, 10 * 24 * 60), st.integers(1, 3 * 24 * 60)), max_size=4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(start=instants, minutes=st.integers(1, 5000), spans=pause_spans)
+def test_a_paused_clock_counts_exactly_its_minutes_outside_the_pauses(start, minutes, spans):
+    calendar = CALENDARS["split week in Cyprus with holidays"]
+    pauses = [(start + dt.timedelta(minutes=offset), start + dt.timedelta(minutes=offset + length))
+              for offset, length in spans]
+    due = calendar.add_business_minutes_paused(start, minutes, pauses)
+    assert due is not None
+
+    def counted(until: dt.datetime) -> dt.timedelta:
+        # Business time from start to `until` outside the (merged) pauses, second by second of overlap.
+        total = calendar.business_time_between(start, until)
+        covered: list[tuple[dt.datetime, dt.datetime]] = []
+        for begin, end in sorted((max(b, start), min(e, until)) for b, e in pauses):
+            if end <= begin:
+                continue
+            if covered and begin <= covered[-1][1]:
+                covered[-1] = (covered[-1][0], max(covered[-1][1], end))
+            else:
+                covered.append((begin, end))
+        return total - sum((calendar.business_time_between(b, e) for b, e in covered), dt.timedelta(0))
+
+    assert counted(due) == dt.timedelta(minutes=minutes)
+    assert counted(due - dt.timedelta(seconds=1)) < dt.timedelta(minutes=minutes)

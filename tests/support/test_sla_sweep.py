@@ -21,6 +21,7 @@ from automation.services import automation_rule_save
 from crm import events
 from crm.models import Event, Notification, RoleCode
 from support import services
+from support import tasks as support_tasks
 from support.models import SupportDesk, Ticket, TicketStatus
 from support.sla_services import calendar_for_desk, sla_sweep, ticket_sla_dues
 from tests.factories import make_brand, make_client, make_user
@@ -220,6 +221,9 @@ def test_a_desk_whose_hours_were_broken_behind_its_back_does_not_stop_the_others
     assert "has no valid calendar" in caplog.text
 
 
-def test_beat_runs_the_sweep_every_minute():
+def test_beat_runs_the_sweep_every_minute(world):
+    open_ticket(world)
+    world.time.move_to(cy(30, 9, 55), tick=False)
+    assert support_tasks.sla_sweep() == {"warned": 0, "breached": 1, "escalated": 1}
     entries = [e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == "support.tasks.sla_sweep"]
     assert [e["schedule"] for e in entries] == [60.0]
