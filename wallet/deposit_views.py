@@ -138,6 +138,7 @@ def _detail(request: AuthedRequest, deposit: Deposit, form: RefundForm | None, *
         # A refund waiting for a second person: who may approve or send it back (not its proposer).
         "may_second": user_can(request.user, REFUND), "send_back_form": RefundSendBackForm(),
         "status_changes": deposit.status_changes.order_by("-id")[:50],
+        "three_ds": selectors.deposit_three_ds(deposit), "three_ds_text": selectors.three_ds_text(deposit),
         **context,
     }, status=status)
 

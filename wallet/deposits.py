@@ -103,6 +103,7 @@ from wallet.providers.base import (
     WebhookMessage,
 )
 from wallet.providers.webhook_handlers import register_webhook_handler
+from wallet.three_ds import THREE_DS_FACTS
 
 if TYPE_CHECKING:
     from trading.models import TradingAccount  # for annotations only
@@ -316,6 +317,20 @@ def _risk_record(deposit: Deposit, message: WebhookMessage) -> list[str]:
         deposit.instructions = {**deposit.instructions, "risk_score": score}
         return ["instructions"]
     return []
+
+
+def _three_ds_record(deposit: Deposit, message: WebhookMessage) -> list[str]:
+    """Keep the provider's word on the (locked) deposit's 3-D Secure (wallet.three_ds.THREE_DS_FACTS:
+    a stronger word over a weaker one, whatever order they come in). Returns the fields set, for the
+    caller to write."""
+    fact = str((message.raw.get("data") or {}).get("three_ds") or "") if message.raw else ""
+    if fact not in THREE_DS_FACTS:
+        return []
+    known = str(deposit.instructions.get("three_ds") or "")
+    if known in THREE_DS_FACTS and THREE_DS_FACTS.index(known) >= THREE_DS_FACTS.index(fact):
+        return []
+    deposit.instructions = {**deposit.instructions, "three_ds": fact}
+    return ["instructions"]
 
 
 # --- what the provider says ------------------------------------------------------------------------------
@@ -592,7 +607,7 @@ def deposit_webhook_apply(provider: PaymentProvider, message: WebhookMessage, de
             _chargeback(found, message)
         else:
             reason = str((message.raw.get("data") or {}).get("failure_reason") or "") if message.raw else ""
-            changed = _risk_record(found, message)
+            changed = list(dict.fromkeys(_risk_record(found, message) + _three_ds_record(found, message)))
             if message.payer is not None and message.kind == WebhookKind.DEPOSIT_SUCCEEDED:
                 changed += _payer_record(found, message.payer, save=False)
             _apply_payment(found, outcome=_PAYMENT_KINDS[message.kind], sequence=message.sequence,
@@ -621,7 +636,7 @@ def _deposit_again(first: Deposit, message: WebhookMessage) -> Deposit:
     option = next((o for o in deposit_options(client=first.client, currency=currency)
                    if o.method_code == first.method_code), None)
     fee = min(method_fee(option, money).amount, money.amount) if option is not None else Decimal(0)
-    instructions = {key: value for key, value in first.instructions.items() if key != "risk_score"}
+    instructions = {key: value for key, value in first.instructions.items() if key not in ("risk_score", "three_ds")}
     deposit = Deposit.objects.create(
         client=first.client, brand_id=first.brand_id, provider=first.provider, method=first.method,
         method_code=first.method_code, currency=currency, amount=money.amount, fee=fee,

@@ -76,6 +76,7 @@ from wallet.models import (
 from wallet.models.deposits import DEPOSIT_STATES
 from wallet.providers.base import WebhookKind, WebhookMessage
 from wallet.providers.webhook_handlers import register_webhook_handler
+from wallet.three_ds import three_ds_text
 
 MANAGE_PERMISSION = "wallet.manage_dispute"
 VIEW_PERMISSION = "wallet.view_dispute"
@@ -598,7 +599,7 @@ def dispute_generated_evidence(dispute: Dispute) -> list[GeneratedEvidence]:
     if deposit.instrument_last4:
         payer.append(gettext("Instrument ending %(last4)s, issued in %(country)s")
                      % {"last4": deposit.instrument_last4, "country": deposit.instrument_country or "?"})
-    payer.append(gettext("3-D Secure: not reported by the provider for this payment."))
+    payer.append(gettext("3-D Secure: %(result)s") % {"result": three_ds_text(deposit)})
     out.append(GeneratedEvidence(gettext("Payment and 3-D Secure"), payer))
     terms = list(trail_audit_rows(brand_id=deposit.brand_id, actions=["portal.register", "portal.consent_accepted"],
                                   start=client.created_at - dt.timedelta(days=1), end=timezone.now(),

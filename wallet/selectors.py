@@ -88,6 +88,7 @@ from wallet.reconciliation import (
     tolerances,
 )
 from wallet.statements import Statement, kind_label, statement_build, statement_pdf, statement_period
+from wallet.three_ds import deposit_three_ds, three_ds_text
 from wallet.transfers import transfer_accounts_for, transfer_available, transfers_for_client
 from wallet.withdrawal_flags import (
     FlagShown,
@@ -120,7 +121,7 @@ __all__ = [
     # deposits
     "DepositFigures", "OwnerDepositDay", "deposit_currencies", "owner_deposit_days", "deposit_figures_for_client", "deposit_list_for_user", "deposit_options", "deposit_quote", "deposit_refundable", "deposit_refusal", "deposits_for_client",
     "refund_get_for_deposit",
-    "held_release_refusal",
+    "held_release_refusal", "deposit_three_ds", "three_ds_text",
     # payment disputes (retrieval requests, chargebacks)
     "chargeback_ratios", "chargebacks_for_client", "dispute_generated_evidence", "dispute_list_for_user",
     "dispute_queue_for_user", "open_disputes_of_client",

@@ -31,8 +31,11 @@ from tests.wallet.connectors import (  # noqa: F401 - fixtures
 from wallet.deposits import deposit_create, deposit_status_refresh
 from wallet.ledger import balance, ledger_verify, wallet_account_for
 from wallet.models import BreakKind, Deposit, DepositStatus, ReconciliationBreak, WebhookDelivery
+from wallet.three_ds import deposit_three_ds
 
 RETURN = "https://crm.example.com/portal/wallet/deposit/return/"
+# The 3-D Secure result each connector's deposit keeps after the 3-D Secure scenario (approved, failed).
+THREE_DS = {"praxis": {True: "challenge", False: "not_authenticated"}}
 SKIPPED_HEADERS = {"host", "content-length", "content-type", "connection", "accept-encoding", "user-agent"}
 
 
@@ -133,9 +136,12 @@ def test_a_3ds_step_waits_pending_then_ends_as_the_client_answered(world, approv
     world.deliver(deposit, start=1)
 
     if approve:
-        world.settled(deposit, DepositStatus.SUCCEEDED, "100.00")
+        deposit = world.settled(deposit, DepositStatus.SUCCEEDED, "100.00")
     else:
-        world.settled(deposit, DepositStatus.FAILED, "0")
+        deposit = world.settled(deposit, DepositStatus.FAILED, "0")
+    # What the provider reported of 3-D Secure is kept on the deposit (Praxis: the sale's pending_async
+    # sent the card to the challenge; the others' simulators report nothing of it).
+    assert deposit_three_ds(deposit) == THREE_DS.get(world.connector.code, {}).get(approve, "")
 
 
 def test_a_notification_that_never_comes_is_resolved_by_the_status_lookup_once(world):
@@ -200,6 +206,7 @@ def test_an_older_status_arriving_after_a_newer_one_changes_nothing(world):
 
     deposit = world.settled(deposit, DepositStatus.SUCCEEDED, "100.00")
     assert world.outcomes(deposit) == ["accepted", "accepted"]
+    assert deposit_three_ds(deposit) == THREE_DS.get(world.connector.code, {}).get(True, "")  # kept all the same
 
 
 def test_a_notification_about_an_unknown_order_is_refused_for_a_retry_and_moves_no_money(world):

@@ -29,6 +29,11 @@ processor never answers: a time-out, which only a look-up or ``/_sim/complete`` 
 withdrawal session asks for the amount's destination card and is approved (a card token
 containing "fail" is rejected).
 
+The 3-D Secure card's sale is notified as Praxis documents it: ``pending_async`` (the status of a
+card's client sent to 3-D Secure verification), then ``approved`` or ``rejected`` with
+``status_details`` "3D Secure authentication failed". API 1.3 documents no field with the
+authentication's result (no authenticated flag, ECI or liability shift), so none is sent.
+
 Notifications: a POST of the documented notification to the session's ``notification_url``
 with ``GT-Authentication`` over merchant_id, application_key, timestamp,
 customer.customer_token, session.order_id, transaction.tid, transaction.currency,

@@ -148,10 +148,33 @@ def _kind(transaction_type: str, status: str) -> WebhookKind | None:
     return None
 
 
+def _three_ds(status: str, reason: str, transaction: Mapping[str, Any]) -> str:
+    """What a card sale's notification says of 3-D Secure, in the wallet's words (wallet.three_ds:
+    THREE_DS_FACTS): "challenge", "failed" or "" (nothing said).
+
+    Praxis's API 1.3 documents no field with the authentication's result in the notification: its
+    transaction object (objects/transaction) and card object (objects/card) carry no authenticated
+    flag, ECI or liability shift. What it documents is the deposit status ``pending_async``, "customer
+    is sent to 3DSecure verification or EWallet to finalize the transaction": on a card transaction
+    (one with a ``card`` object) that is the issuer's 3-D Secure challenge, and the same sale approved
+    afterwards passed it. A sale refused with a 3-D Secure failure in ``status_details`` did not
+    authenticate. A card sale approved with no such step leaves it unsaid (frictionless, or no 3-D
+    Secure at all: Praxis does not tell them apart)."""
+    if not isinstance(transaction.get("card"), Mapping):
+        return ""
+    if status == "pending_async":
+        return "challenge"
+    return "failed" if _reason_code(status, reason) == "3ds_failed" else ""
+
+
 def _facts(kind: WebhookKind, status: str, reason: str, transaction: Mapping[str, Any]) -> dict[str, str]:
-    """What the wallet reads from a notification beyond its status: a refusal's reason code, and a
-    chargeback's reason as Praxis words it in ``status_details`` (the dispute case shows it)."""
+    """What the wallet reads from a notification beyond its status: a refusal's reason code, a card
+    sale's 3-D Secure step (``_three_ds``), and a chargeback's reason as Praxis words it in
+    ``status_details`` (the dispute case shows it)."""
     facts = {"failure_reason": _reason_code(status, reason)}
+    three_ds = _three_ds(status, reason, transaction) if kind != WebhookKind.CHARGEBACK else ""
+    if three_ds:
+        facts["three_ds"] = three_ds
     if kind == WebhookKind.CHARGEBACK and transaction.get("status_details"):
         facts["reason_text"] = str(transaction["status_details"])[:300]
     return facts
