@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
@@ -126,14 +126,25 @@ class ParsedMail:
     size: int
     headers: EmailMessage | Message = field(repr=False, compare=False)
     headers_only: bool = False  # too large to be decoded: bodies and attachments are empty
+    # Every header as it came (unfolded, not decoded), by lower-case name: the checks read these
+    # (parsing each through policy.default again would cost more than the rest of the reading).
+    raw_headers: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False, compare=False)
 
     def header(self, name: str) -> str:
-        """One header's text, unfolded, "" when absent or unreadable."""
-        return header_text(self.headers, name)
+        """One header's text as it came, unfolded; "" when absent."""
+        values = self.raw_headers.get(name.lower())
+        return values[0] if values else ""
 
     def header_all(self, name: str) -> list[str]:
-        values = self.headers.get_all(name) or []
-        return [" ".join(str(value).split()) for value in values]
+        return list(self.raw_headers.get(name.lower(), ()))
+
+
+def _raw_headers(message: EmailMessage | Message) -> dict[str, tuple[str, ...]]:
+    found: dict[str, list[str]] = {}
+    for name, value in message.raw_items():
+        text = value if isinstance(value, str) else str(value)
+        found.setdefault(name.lower(), []).append(" ".join(text.split()))
+    return {name: tuple(values) for name, values in found.items()}
 
 
 def header_text(message: EmailMessage | Message, name: str) -> str:
@@ -180,8 +191,7 @@ def _addresses(message: EmailMessage | Message, name: str) -> tuple[Address, ...
     return tuple(found)
 
 
-def _date(message: EmailMessage | Message) -> datetime | None:
-    text = header_text(message, "Date")
+def _date(text: str) -> datetime | None:
     if not text:
         return None
     try:
@@ -237,16 +247,21 @@ def _walk(message: Message) -> tuple[str, str, tuple[Attachment, ...]]:
 
 
 def _record(message: EmailMessage | Message, raw: bytes, *, headers_only: bool) -> ParsedMail:
-    given = _ids(header_text(message, "Message-ID"))
+    plain = _raw_headers(message)
+
+    def first(name: str) -> str:
+        return plain.get(name, ("",))[0]
+
+    given = _ids(first("message-id"))
     message_id = given[0] if given else f"sha256-{hashlib.sha256(raw).hexdigest()}@missing"
     senders = _addresses(message, "From")
     text, html, attachments = ("", "", ()) if headers_only else _walk(message)
     return ParsedMail(
         message_id=message_id, message_id_given=bool(given),
-        in_reply_to=_ids(header_text(message, "In-Reply-To")), references=_ids(header_text(message, "References")),
+        in_reply_to=_ids(first("in-reply-to")), references=_ids(first("references")),
         sender=senders[0] if senders else None, to=_addresses(message, "To"), cc=_addresses(message, "Cc"),
-        subject=header_text(message, "Subject")[:SUBJECT_LENGTH], date=_date(message), text=text, html=html,
-        attachments=attachments, size=len(raw), headers=message, headers_only=headers_only)
+        subject=header_text(message, "Subject")[:SUBJECT_LENGTH], date=_date(first("date")), text=text, html=html,
+        attachments=attachments, size=len(raw), headers=message, headers_only=headers_only, raw_headers=plain)
 
 
 def parse(raw: bytes) -> ParsedMail:
