@@ -137,8 +137,14 @@ def imap_new_messages(account: ImapAccount, *, after_uid: int, max_bytes: int,
         _ok(client.select(_quoted(account.folder), readonly=True), f"the folder {account.folder}")
         found = _ok(client.uid("SEARCH", f"UID {after_uid + 1}:*"), "SEARCH")
         # "n:*" names the last message even when its UID is below n (RFC 3501): filtered here.
-        uids = sorted(int(u) for u in b" ".join(d for d in found if isinstance(d, bytes)).split() if int(u) > after_uid)
-        uids = uids[:limit]
+        listed = sorted(int(u) for u in b" ".join(d for d in found if isinstance(d, bytes)).split())
+        if listed and listed[-1] < after_uid:
+            # The folder's newest UID is below the last one taken: its UIDs were renumbered (a new
+            # UIDVALIDITY) or its newest messages deleted. Nothing is skipped silently: staff see why.
+            raise MailboxUnreachable(f"the folder's newest UID ({listed[-1]}) is below the last one read "
+                                     f"({after_uid}): its UIDs were renumbered; read it again from the start "
+                                     f"(manage.py support_mailbox ... --imap --reread)")
+        uids = [uid for uid in listed if uid > after_uid][:limit]
         sizes = _sizes(client, uids) if uids else {}
         for uid in uids:
             size = sizes.get(uid, 0)

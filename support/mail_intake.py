@@ -134,10 +134,10 @@ def mail_receive(*, mailbox: InboundMailbox, raw: bytes, size: int | None = None
     too_big = headers_only or size > max_message_bytes()
     parsed = mail.parse_headers(raw) if too_big else mail.parse(raw)
     parsed = _with_size(parsed, size)
-    # The unique Message-ID refuses a second row: a repeated message is taken again and rolled back,
-    # its first row returned. Looked up first only when it has attachments, whose files a rolled-back
-    # copy would leave in the store (one round trip fewer for every other new message).
-    if parsed.attachments and (found := _existing(parsed.message_id)) is not None:
+    # A message taken before is answered by its row at once: it counts nothing again (the sender's
+    # rate), writes no file and opens nothing. Two copies at the same moment: the unique Message-ID
+    # refuses the second row, whose transaction is rolled back (below).
+    if (found := _existing(parsed.message_id)) is not None:
         return found
     now = now or timezone.now()
     try:
@@ -355,11 +355,12 @@ def webhook_mailbox(*, code: Any) -> InboundMailbox | None:
 @transaction.atomic
 def mailbox_save(*, actor: User | None, desk: SupportDesk, kind: str, imap_host: str = "", imap_port: int = 993,
                  imap_username: str = "", imap_password: str | None = None, folder: str = "INBOX",
-                 webhook_secret: str | None = None, active: bool = True,
-                 mailbox: InboundMailbox | None = None) -> InboundMailbox:
+                 webhook_secret: str | None = None, active: bool = True, mailbox: InboundMailbox | None = None,
+                 reread: bool = False) -> InboundMailbox:
     """Create or change a desk's mailbox. An IMAP mailbox needs its host, user and (when created)
     password; a webhook mailbox gets a new random secret when created without one. Secrets are
-    stored encrypted and never audited. ``actor`` None: an operator at the command line
+    stored encrypted and never audited. ``reread``: the IMAP folder is read again from its first
+    message (after its UIDs were renumbered; what was taken is known by its Message-ID). ``actor`` None: an operator at the command line
     (manage.py support_mailbox); staff need the desks' permission and the desk's brand."""
     if actor is not None:
         if not user_can(actor, MANAGE_DESK):
@@ -384,7 +385,7 @@ def mailbox_save(*, actor: User | None, desk: SupportDesk, kind: str, imap_host:
             row.set_secrets(imap_password=str(imap_password))
     elif webhook_secret or not row.webhook_secret_encrypted:
         row.set_secrets(webhook_secret=str(webhook_secret or f"whsec_{secrets.token_urlsafe(32)}"))
-    if row.pk is not None and before is not None and before["kind"] != kind:
+    if reread or (before is not None and before["kind"] != kind):
         row.last_uid = 0
     row.save()
     audit_record(action="support.mailbox_saved", obj=row, actor=actor, brand=desk.brand_id, before=before or {},

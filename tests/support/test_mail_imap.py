@@ -184,3 +184,21 @@ def test_beat_queues_one_poll_per_active_imap_mailbox(imap_mailbox: object, monk
     queued: list[int] = []
     monkeypatch.setattr(imap.mail_poll_task, "apply_async", lambda args: queued.append(args[0]))
     assert imap.mail_poll_due() == 1 and queued == [imap_mailbox.pk]  # type: ignore[attr-defined]
+
+
+def test_a_folder_whose_uids_were_renumbered_is_reported_not_skipped(imap_mailbox: object,
+                                                                     server: ImapServer) -> None:
+    from support.imap import mail_poll
+    from support.mail_intake import mailbox_save
+    from support.models import InboundEmail, InboundMailbox
+
+    inbox = server.state.folders["INBOX"]
+    inbox.add(message(1))
+    InboundMailbox.objects.filter(pk=imap_mailbox.pk).update(last_uid=50)  # type: ignore[attr-defined]
+    result = mail_poll(mailbox_id=imap_mailbox.pk)  # type: ignore[attr-defined]
+    assert result.taken == 0 and "renumbered" in result.error
+    stored = InboundMailbox.objects.get(pk=imap_mailbox.pk)  # type: ignore[attr-defined]
+    mailbox_save(actor=None, desk=stored.desk, kind=stored.kind, imap_host=stored.imap_host,
+                 imap_port=stored.imap_port, imap_username=stored.imap_username, mailbox=stored, reread=True)
+    assert mail_poll(mailbox_id=imap_mailbox.pk).taken == 1  # type: ignore[attr-defined]
+    assert InboundEmail.objects.count() == 1

@@ -3,7 +3,7 @@
     manage.py support_mailbox BRAND DESK --webhook            # prints the URL and the secret, once
     manage.py support_mailbox BRAND DESK --webhook --rotate   # a new secret (the relay must change too)
     manage.py support_mailbox BRAND DESK --imap --host imap.example.com --user support@broker.example \\
-        [--port 993] [--folder INBOX]                         # password from SUPPORT_IMAP_PASSWORD or asked
+        [--port 993] [--folder INBOX] [--reread]              # password from SUPPORT_IMAP_PASSWORD or asked
     manage.py support_mailbox BRAND DESK --disable
     manage.py support_mailbox --list
 """
@@ -39,6 +39,9 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=993)
         parser.add_argument("--user", default="")
         parser.add_argument("--folder", default="INBOX")
+        parser.add_argument("--reread", action="store_true",
+                            help="read the IMAP folder again from its first message (messages taken before are "
+                                 "recognised by their Message-ID and not taken twice)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["list"]:
@@ -64,7 +67,7 @@ class Command(BaseCommand):
                     None if existing is not None and existing.imap_password_encrypted else getpass.getpass())
                 box = mailbox_save(actor=None, desk=desk, kind=MailboxKind.IMAP, imap_host=options["host"],
                                    imap_port=options["port"], imap_username=options["user"], imap_password=password,
-                                   folder=options["folder"], mailbox=existing)
+                                   folder=options["folder"], mailbox=existing, reread=options["reread"])
                 self.stdout.write(self.style.SUCCESS(
                     f"IMAP mailbox {box.imap_username}@{box.imap_host}:{box.imap_port} ({box.folder}) is read "
                     f"every minute from UID {box.last_uid}."))
