@@ -356,6 +356,8 @@ CELERY_BEAT_SCHEDULE = {
     "leads-sla-sweep": {"task": "leads.tasks.lead_sla_sweep", "schedule": 60.0},
     # Leads queued while nobody was on shift go to the first agent who is (leads.services.queue).
     "leads-queue-route": {"task": "leads.tasks.lead_queue_route", "schedule": 60.0},
+    # Support: each active IMAP mailbox read for new mail, one task per mailbox (support.imap).
+    "support-mail-poll": {"task": "support.tasks.mail_poll_due", "schedule": 60.0},
     "heartbeat-beat": {"task": "crm.tasks.beat_heartbeat", "schedule": 30.0},
     # Background jobs (django-rq) whose worker died are shown failed (crm.jobs).
     "jobs-sweep": {"task": "crm.tasks.jobs_sweep", "schedule": 60.0},
@@ -443,7 +445,7 @@ CELERY_BEAT_SCHEDULE = {
                                  "schedule": crontab(hour=3, minute=35)},
 }
 # Task modules beyond each app's tasks.py.
-CELERY_IMPORTS = ("monitoring.abuse_tasks",)
+CELERY_IMPORTS = ("monitoring.abuse_tasks", "support.imap", "support.mail_intake")
 # Agent monitoring (monitoring.recording): buffered activity lines that trigger a flush at once; a
 # client whose deposits in one currency reach this amount is a high-value client.
 MONITORING_ACTIVITY_FLUSH_AT = env_int("MONITORING_ACTIVITY_FLUSH_AT", 1000)
