@@ -235,8 +235,10 @@ def _breach_candidates(clock: str, now: dt.datetime) -> QuerySet[Ticket]:
 
 
 def _ticket_url(ticket: Ticket) -> str:
+    """The staff page of the ticket ("support_ticket", by reference, like "support_complaint"), or ""
+    while there is none."""
     try:
-        return reverse("support_ticket_detail", args=[ticket.reference])
+        return reverse("support_ticket", args=[ticket.reference])
     except NoReverseMatch:
         return ""
 
