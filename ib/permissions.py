@@ -10,6 +10,11 @@ from django.db.models import QuerySet
 from crm.exceptions import NotFound
 from crm.permissions import code_or_404, user_can, visible_brands
 from ib.models import AttributionConflict, CommissionPlan, Partner, PartnerApplication
+from ib.partner_auth import PartnerRequest as PartnerRequest  # re-exported (below)
+from ib.partner_auth import partner_login_required as partner_login_required  # re-exported (below)
+
+# PartnerRequest and partner_login_required: the partner portal's session, re-exported for the pages
+# other apps add to the portal (support's tickets), as portal.permissions offers the trader's room's.
 
 
 def partner_queryset_for_user(user: Any) -> QuerySet[Partner]:

@@ -11,8 +11,10 @@ class SupportConfig(AppConfig):
 
     def ready(self) -> None:
         from crm.registry import contribute
+        from support.complaints import TEMPLATES as COMPLAINT_EMAILS
 
-        contribute("support", permissions=_permissions(), timeline=_timeline())
+        contribute("support", permissions=_permissions(), timeline=_timeline(), navigation=_navigation(),
+                   playbook_templates=COMPLAINT_EMAILS)
 
 
 def _permissions() -> dict[str, list[str]]:
@@ -44,6 +46,15 @@ def _permissions() -> dict[str, list[str]]:
         RoleCode.FINANCE: read,
         RoleCode.IB_MANAGER: read,
     }
+
+
+def _navigation() -> list[Any]:
+    from django.utils.translation import gettext_lazy as _
+
+    from crm.registry import NavItem
+
+    return [NavItem("support_complaints", _("Complaints"), "support_complaints", "flag",
+                    permission="support.view_complaint", order=620)]
 
 
 def _timeline() -> list[Any]:

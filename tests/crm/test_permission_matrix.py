@@ -43,6 +43,8 @@ SEGMENT_MODEL = {
     "applications": "other", "hits": "other", "restrictions": "other", "webhooks": "other", "subscribers": "other",
     "deliveries": "other", "challenges": "other", "cases": "other", "files": "other", "schedules": "other",
     "alerts": "other", "rules": "other", "agents": "user", "notice": "other",
+    # a requester's ticket file (portal/support/<reference>/files/<code>/, partners/support/...)
+    "support": "other",
 }
 # Pages the matrix does not post to, each with why.
 SKIPPED = {
