@@ -6,6 +6,7 @@ from django.urls import path
 
 from support import mail_views
 
+# The code follows "webhooks/" (the permission matrix's segment for the codes of webhook senders).
 urlpatterns = [
-    path("support/mail/inbound/<uuid:code>/", mail_views.inbound_webhook, name="support_mail_inbound"),
+    path("support/mail/webhooks/<uuid:code>/", mail_views.inbound_webhook, name="support_mail_inbound"),
 ]

@@ -3,7 +3,7 @@ received at a support address, raw, and the CRM takes it (support.mail_intake).
 
 The format (documented for whoever sets the relay up)::
 
-    POST /support/mail/inbound/<mailbox code>/
+    POST /support/mail/webhooks/<mailbox code>/
     Content-Type: message/rfc822
     X-CRM-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>." + body, keyed with the mailbox's secret>
 

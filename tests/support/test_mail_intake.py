@@ -314,7 +314,6 @@ def test_a_webhook_mailbox_gets_a_secret_and_an_imap_one_needs_its_server(world:
                                  kind=MailboxKind.WEBHOOK)
 
 
-@pytest.mark.urls("support.mail_urls")
 def test_the_command_sets_a_webhook_mailbox_up_and_lists_it(world: SimpleNamespace) -> None:
     from io import StringIO
 
@@ -323,7 +322,7 @@ def test_the_command_sets_a_webhook_mailbox_up_and_lists_it(world: SimpleNamespa
     out = StringIO()
     call_command("support_mailbox", world.brand.code, world.desk.code, "--webhook", stdout=out)
     box = InboundMailbox.objects.filter(desk=world.desk).order_by("pk").first()
-    assert box is not None and f"/support/mail/inbound/{box.code}/" in out.getvalue()
+    assert box is not None and f"/support/mail/webhooks/{box.code}/" in out.getvalue()
     assert box.webhook_secret() in out.getvalue()
     listed = StringIO()
     call_command("support_mailbox", "--list", stdout=listed)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -95,6 +94,3 @@ def test_a_message_over_the_intake_limit_is_answered_and_recorded_too_large(mail
 def test_the_endpoint_takes_only_post(mailbox: InboundMailbox) -> None:
     assert HttpClient().get(reverse("support_mail_inbound", args=[mailbox.code])).status_code == 405
 
-
-pytestmark = pytest.mark.urls("support.mail_urls")
-_ = SimpleNamespace
