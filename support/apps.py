@@ -15,6 +15,9 @@ class SupportConfig(AppConfig):
 
         contribute("support", permissions=_permissions(), timeline=_timeline(), navigation=_navigation(),
                    playbook_templates=COMPLAINT_EMAILS)
+        # The staff desk's pages and the client profile's Tickets tab (under their own name: one
+        # "support" contribution would replace the other's).
+        contribute("support.desk", **_desk_contributions())
 
 
 def _permissions() -> dict[str, list[str]]:
@@ -79,3 +82,23 @@ def _timeline() -> list[Any]:
         TimelineKind("support.complaint.closed", _("Complaint closed"), "check",
                      lambda event: str((event.data or {}).get("complaint", ""))),
     ]
+
+
+def _desk_contributions() -> dict[str, Any]:
+    from django.utils.translation import gettext_lazy as _
+
+    from crm.registry import ClientTab, NavItem
+    from support.desk_views import client_tab_context
+
+    return {
+        "navigation": [
+            NavItem("support_queue", _("Support"), "support_queue", "inbox", permission="support.view_ticket",
+                    order=240),
+            NavItem("support_desks", _("Support desks"), "support_desks", "settings",
+                    permission="support.manage_desk", order=241),
+            NavItem("support_canned", _("Canned answers"), "support_canned", "mail",
+                    permission="support.manage_desk", order=242),
+        ],
+        "tabs": [ClientTab(key="tickets", label=_("Tickets"), template="support/desk/client_tab.html", order=45,
+                           permission="support.view_ticket", context=client_tab_context, icon="inbox")],
+    }

@@ -8,4 +8,5 @@ from django.urls import URLPattern, URLResolver, include, path
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("support.complaint_urls")),
     path("", include("support.mail_urls")),  # the inbound-mail webhook (public, signed)
+    path("", include("support.desk_urls")),
 ]
