@@ -100,12 +100,15 @@ def test_staff_mark_a_ticket_as_a_complaint_with_the_category_it_suggests(client
     ticket = open_ticket(world)
     _as(client, world.agent)
     url = reverse("support_ticket_mark_complaint", args=[ticket.reference])
+    assert f'href="{url}"' in client.get(reverse("support_ticket", args=[ticket.reference])).content.decode()
     page = client.get(url).content.decode()
     assert 'value="withdrawals" selected' in page
     response = client.post(url, {"category": "withdrawals"})
     complaint = Complaint.objects.get(ticket=ticket)
     assert response.status_code == 302 and response["Location"].endswith(f"/{complaint.reference}/")
     assert client.post(url, {"category": "withdrawals"}).status_code == 302  # already one: its page
+    desk_page = client.get(reverse("support_ticket", args=[ticket.reference])).content.decode()
+    assert reverse("support_complaint", args=[complaint.reference]) in desk_page
     assert Complaint.objects.filter(ticket=ticket).count() == 1
     assert _as(client, world.finance).get(url).status_code == 404
 
