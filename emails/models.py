@@ -89,6 +89,9 @@ class OutboundEmail(models.Model):
     # The member of staff who wrote it (the composer on the profile); none for automation's emails.
     author = models.ForeignKey("crm.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     request_id = models.CharField(max_length=64, blank=True)
+    # Extra headers to send with it, name -> value (email_queue's `headers`: a support answer's
+    # Message-ID, In-Reply-To/References and loop marker); the pipeline's X-CRM-Email is set over them.
+    headers = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 

@@ -487,22 +487,38 @@ def email_send_templated(
     return EmailSendResult(email=email_queue(client=client, rendered=rendered, template=template, actor=actor))
 
 
-def email_queue(*, client: Client, rendered: RenderedEmail, template: EmailTemplate | None, actor: User | None,
-                author: User | None = None, audit_action: str = "email.queue",
-                audit_extra: Mapping[str, Any] | None = None) -> OutboundEmail:
+def email_queue(*, client: Client | None, rendered: RenderedEmail, template: EmailTemplate | None,
+                actor: User | None, author: User | None = None, audit_action: str = "email.queue",
+                audit_extra: Mapping[str, Any] | None = None, brand: Brand | None = None, to_email: str = "",
+                headers: Mapping[str, str] | None = None) -> OutboundEmail:
     """Write the OutboundEmail of `rendered` for `client` (who has an address) and hand it to the
     Celery task after commit. `author` is the member of staff who wrote it, if one did: the
-    "email.sent" or "email.failed" event is theirs on the timeline. Audited as `audit_action`."""
+    "email.sent" or "email.failed" event is theirs on the timeline. Audited as `audit_action`.
+
+    Without a client (`client` None: a partner, an email sender who is nobody's client) `brand` and
+    `to_email` say whose and to whom. `headers` are sent with it as given (a Message-ID among them
+    replaces the one Django would make)."""
+    brand = brand if brand is not None else (client.brand if client is not None else None)
+    to_email = to_email or (client.email if client is not None else "")
+    if brand is None or not to_email:
+        raise ValidationFailed(gettext("An email needs a brand and an address to send to."),
+                               fields={"to_email": [gettext("Give the address to send to.")]})
+    extra = {str(name): str(value) for name, value in (headers or {}).items()}
+    for name, value in extra.items():
+        if not name or any(c in name for c in ":\r\n ") or "\n" in value or "\r" in value:
+            raise ValidationFailed(gettext("The email header “%(name)s” cannot be sent.") % {"name": name[:60]},
+                                   fields={"headers": [name[:60]]})
     email = OutboundEmail.objects.create(
-        brand=client.brand, client=client, template=template if template is not None and template.pk else None,
+        brand=brand, client=client, template=template if template is not None and template.pk else None,
         template_key=template.key if template is not None else "", language=rendered.language,
-        to_email=client.email, subject=rendered.subject, body_text=rendered.text, body_html=rendered.html,
+        to_email=to_email, subject=rendered.subject, body_text=rendered.text, body_html=rendered.html,
         status=EmailStatus.QUEUED, next_attempt_at=timezone.now(), sent_by=_sender_label(actor)[:200],
-        author=author, request_id=actor_context.current().request_id[:64],
+        author=author, request_id=actor_context.current().request_id[:64], headers=extra,
     )
     audit_record(action=audit_action, obj=email, after={
-        "client": str(client.code), "template": email.template_key, "language": rendered.language,
-        "to": mask_email(client.email), "subject": rendered.subject, **(audit_extra or {}),
+        "client": str(client.code) if client is not None else "", "template": email.template_key,
+        "language": rendered.language, "to": mask_email(to_email), "subject": rendered.subject,
+        **(audit_extra or {}),
     }, actor=actor)
     email_id = email.pk
     transaction.on_commit(lambda: _enqueue(email_id), robust=True)
@@ -553,6 +569,7 @@ def email_deliver(*, email_id: int, last_attempt: bool = False) -> str:
             return email.status if email is not None else "missing"
         message = EmailMultiAlternatives(email.subject, email.body_text, settings.DEFAULT_FROM_EMAIL, [email.to_email])
         message.attach_alternative(email.body_html, "text/html")
+        message.extra_headers.update(email.headers or {})
         message.extra_headers["X-CRM-Email"] = str(email.code)
         now = timezone.now()
         email.attempts += 1

@@ -12,9 +12,10 @@ class SupportConfig(AppConfig):
     def ready(self) -> None:
         from crm.registry import contribute
         from support.complaints import TEMPLATES as COMPLAINT_EMAILS
+        from support.outbound import TEMPLATES as ANSWER_EMAILS
 
         contribute("support", permissions=_permissions(), timeline=_timeline(), navigation=_navigation(),
-                   playbook_templates=COMPLAINT_EMAILS)
+                   playbook_templates=[*COMPLAINT_EMAILS, *ANSWER_EMAILS])
         # The staff desk's pages and the client profile's Tickets tab (under their own name: one
         # "support" contribution would replace the other's).
         contribute("support.desk", **_desk_contributions())

@@ -40,7 +40,7 @@ from crm.lib.payloads import user_ref
 from crm.models import Brand, Client
 from crm.permissions import client_queryset_for_user, user_can
 from support import attachments as files
-from support import permissions, sla_services
+from support import outbound, permissions, sla_services
 from support.exceptions import DeskMissing, TicketRefused, TicketUnknown
 from support.models import (
     PRIORITY_RANK,
@@ -300,6 +300,8 @@ def ticket_reply_staff(*, ticket: Ticket, actor: User, body: str, attachments: I
     _event("support.ticket.answered", ticket, by=actor)
     if status == TicketStatus.RESOLVED and before != TicketStatus.RESOLVED:
         _event("support.ticket.closed", ticket, by=actor)
+    # Mailed to the requester after commit, with our Message-ID (their reply threads by it).
+    outbound.answer_mail(ticket=ticket, message=message, actor=actor)
     return message
 
 

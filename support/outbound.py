@@ -1,0 +1,134 @@
+"""Staff answers mailed to the requester, so that the client can reply by email and the reply threads.
+
+A staff answer (never an internal note) on a ticket with a requester address (the client's, else
+the ticket's requester_email: a partner, an email sender who is nobody's client) is rendered
+through the brand's email template ``support_ticket_answer`` in the ticket's language and queued
+on the emails pipeline (emails.services.email_queue: sent by its Celery task after commit, once).
+The subject carries "[T001234]" (support.mail.subject_with_reference); the headers are
+support.mail.outbound_headers: our Message-ID with the ticket inside, In-Reply-To/References of the
+requester's last mail on the ticket, our loop marker. The Message-ID is stored on the answer's
+TicketMessage (``email_message_id``): support.mail_intake threads the client's reply by it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.utils import timezone
+
+from crm.models import Event
+from crm.registry import PlaybookTemplate
+from support import mail
+from support.models import MessageKind, Ticket, TicketMessage
+
+ANSWER_TEMPLATE = "support_ticket_answer"
+
+_TEMPLATES: dict[tuple[str, str], dict[str, str]] = {
+    (ANSWER_TEMPLATE, "en"): {
+        "description": "A staff answer on a support ticket, mailed to the requester",
+        "subject": "{{ event.data.subject }}",
+        "body": ("{{ event.data.body }}\n\n{{ event.data.agent }}\n{{ brand.name }}\n\n"
+                 "Reply to this email to write on your request {{ event.data.reference }}."),
+    },
+    (ANSWER_TEMPLATE, "ar"): {
+        "description": "رد الموظف على تذكرة دعم، مرسل إلى صاحب الطلب",
+        "subject": "{{ event.data.subject }}",
+        "body": ("{{ event.data.body }}\n\n{{ event.data.agent }}\n{{ brand.name }}\n\n"
+                 "للرد على طلبك {{ event.data.reference }} أجب على هذه الرسالة."),
+    },
+}
+
+TEMPLATES = [PlaybookTemplate(key, language, values) for (key, language), values in _TEMPLATES.items()]
+
+
+def answer_recipient(ticket: Ticket) -> str:
+    """Where an answer on `ticket` is mailed: the client's address, else the requester's; "" for none."""
+    client = ticket.client
+    if client is not None and client.email:
+        return str(client.email)
+    return (ticket.requester_email or "").strip()
+
+
+def _language(ticket: Ticket) -> str:
+    client = ticket.client
+    code = (client.language if client is not None and client.language else ticket.language) or "en"
+    return code.split("-", 1)[0].lower()
+
+
+def _ensure_template(brand: Any, language: str) -> Any:
+    """The brand's answer template in the best language of `language`'s chain; ours is given to a
+    brand lacking it (administrators may reword it)."""
+    from emails.services import email_template_pick, email_template_save
+
+    found = email_template_pick(brand=brand, key=ANSWER_TEMPLATE, language=language)
+    if found is not None and found.language == language:
+        return found
+    values = _TEMPLATES.get((ANSWER_TEMPLATE, language))
+    if values is not None:
+        return email_template_save(actor=None, brand=brand, key=ANSWER_TEMPLATE, language=language,
+                                   subject=values["subject"], body=values["body"],
+                                   description=values["description"])
+    if found is not None:
+        return found
+    values = _TEMPLATES[(ANSWER_TEMPLATE, "en")]
+    email_template_save(actor=None, brand=brand, key=ANSWER_TEMPLATE, language="en", subject=values["subject"],
+                        body=values["body"], description=values["description"])
+    return email_template_pick(brand=brand, key=ANSWER_TEMPLATE, language=language)
+
+
+def _last_requester_message_id(ticket: Ticket) -> str:
+    return (TicketMessage.objects.filter(ticket=ticket, kind__in=(MessageKind.CLIENT_REPLY, MessageKind.PARTNER_REPLY))
+            .exclude(email_message_id=None).order_by("-created_at", "-pk")
+            .values_list("email_message_id", flat=True).first()) or ""
+
+
+def _context(ticket: Ticket, data: dict[str, Any]) -> dict[str, Any]:
+    from emails.services import template_context
+
+    event = Event(name="support.email.answer", client=ticket.client, data=data, occurred_at=timezone.now())
+    if ticket.client is not None:
+        return template_context(client=ticket.client, event=event)
+    name = ticket.requester_name or ""
+    return {
+        "client": {"first_name": name.split(" ", 1)[0], "last_name": name.partition(" ")[2], "full_name": name,
+                   "email": ticket.requester_email, "country": "", "language": ticket.language, "stage": "",
+                   "code": ""},
+        "brand": {"name": ticket.brand.name, "code": ticket.brand.code},
+        "owner": {"name": "", "first_name": "", "email": ""},
+        "event": {"name": event.name, "data": data, "occurred_at": event.occurred_at},
+    }
+
+
+def answer_mail(*, ticket: Ticket, message: TicketMessage, actor: Any) -> str | None:
+    """Queue `message` (a staff answer on `ticket`) to the requester by email, in the caller's
+    transaction; returns the Message-ID it is sent with, or None when nothing is mailed (not a staff
+    answer, no address, or mailed already). Call inside the answer's transaction."""
+    from emails.services import email_queue, email_render
+
+    if message.kind != MessageKind.STAFF_REPLY or message.email_message_id:
+        return None
+    to_email = answer_recipient(ticket)
+    if not to_email:
+        return None
+    from support.mail_intake import message_id_domain
+
+    language = _language(ticket)
+    template = _ensure_template(ticket.brand, language)
+    agent = (getattr(actor, "full_name", "") or "") if actor is not None else ""
+    data = {"reference": ticket.reference, "subject": mail.subject_with_reference(ticket.subject, ticket.reference),
+            "body": message.body_text, "agent": agent}
+    rendered = email_render(template=template, context=_context(ticket, data))
+    headers = mail.outbound_headers(reference=ticket.reference, domain=message_id_domain(), token=uuid.uuid4().hex,
+                                    in_reply_to=_last_requester_message_id(ticket))
+    desk_address = ticket.desk.support_address if ticket.desk_id else None
+    if desk_address:
+        headers["Reply-To"] = desk_address
+    email_queue(client=ticket.client if ticket.client is not None and ticket.client.email else None,
+                brand=ticket.brand, to_email=to_email, rendered=rendered, template=template, actor=actor,
+                author=actor, audit_action="support.ticket.answer_mailed",
+                audit_extra={"ticket": ticket.reference}, headers=headers)
+    message_id = headers["Message-ID"].strip("<>")
+    message.email_message_id = message_id
+    message.save(update_fields=["email_message_id"])
+    return message_id
