@@ -66,6 +66,7 @@ from django.utils.translation import gettext as _
 from psycopg import errors as pg_errors
 from psycopg import sql as psql
 
+from crm.lib.bulk import gather
 from crm.lib.partitions import PartitionArchiveError, add_months, month_tables, partitions_for
 from plumbing import context
 
@@ -158,9 +159,12 @@ def audit_record(
         object_id = object_id or str(getattr(obj, "code", None) or obj.pk)
     at = timezone.now()
     partitions_for(AuditLog._meta.db_table, [at])
-    return AuditLog.objects.create(brand_id=audit_brand_id(obj, brand), **_row_fields(
+    row = AuditLog(brand_id=audit_brand_id(obj, brand), **_row_fields(
         ctx, at, actor=actor, action=action, object_type=object_type, object_id=object_id,
         before=_normalise(before), after=_normalise(after), reason=reason))
+    if not gather(row):  # within crm.lib.bulk.rows_gathered: written with the others, unsaved until then
+        row.save(force_insert=True)
+    return row
 
 
 def audit_brand_id(obj: Any, brand: Any = None) -> int | None:

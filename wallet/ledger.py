@@ -34,6 +34,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -128,14 +129,40 @@ _OWNER = ("kind", "currency", "brand_id", "client_id", "trading_account_id", "ow
 
 def accounts_for(*specs: Mapping[str, Any]) -> list[LedgerAccount]:
     """Several accounts at once, each `spec` holding account_for's arguments: read in one query (a
-    posting's legs, say), any missing opened as account_for opens it. In the order of `specs`."""
+    posting's legs, say), any missing opened as account_for opens it. In the order of `specs`.
+    Within ``accounts_known``, those it read are not asked for again."""
     lookups = [_lookup(**{key: value for key, value in spec.items() if key != "name"}) for spec in specs]
+    known = _known_accounts.get()
+    if known is not None:
+        kept = [known.get(tuple(lookup[field] for field in _OWNER)) for lookup in lookups]
+        if all(account is not None for account in kept):
+            return [account for account in kept if account is not None]
     found: dict[tuple[Any, ...], LedgerAccount] = {}
     query = functools.reduce(operator.or_, (Q(**lookup) for lookup in lookups))
     for account in LedgerAccount.objects.filter(query).order_by("pk"):
         found.setdefault(tuple(getattr(account, field) for field in _OWNER), account)
     return [found.get(tuple(lookup[field] for field in _OWNER)) or _open(lookup, str(spec.get("name", "")))
             for lookup, spec in zip(lookups, specs, strict=True)]
+
+
+# The accounts a batch of postings reads once (accounts_known): owner -> account. An account's row
+# never changes once opened (its balance is another row, locked by each posting), so it may be kept.
+_known_accounts: ContextVar[dict[tuple[Any, ...], LedgerAccount] | None] = ContextVar("ledger_known_accounts",
+                                                                                      default=None)
+
+
+@contextmanager
+def accounts_known(*specs: Mapping[str, Any]) -> Iterator[list[LedgerAccount]]:
+    """Read the accounts of ``specs`` (accounts_for's) in one query, opening any missing, and within
+    the block answer accounts_for from them (a batch of postings over the same accounts, each asking
+    for its own). Yields them in the order of ``specs``."""
+    accounts = accounts_for(*specs) if specs else []
+    token = _known_accounts.set({tuple(getattr(account, field) for field in _OWNER): account
+                                 for account in accounts})
+    try:
+        yield accounts
+    finally:
+        _known_accounts.reset(token)
 
 
 def _pk(value: Any) -> int | None:

@@ -44,3 +44,19 @@ def settlement_rematch_open() -> int:
     from wallet.reconciliation import settlement_rematch_open as rematch
 
     return rematch()["matched"]
+
+
+@shared_task(name="wallet.tasks.webhook_batches_apply", ignore_result=True)
+def webhook_batches_apply() -> int:
+    """Queued once a payment notification is stored: apply the stored ones in batches."""
+    from wallet.webhook_batches import webhook_batches_run
+
+    return webhook_batches_run()
+
+
+@shared_task(name="wallet.tasks.webhook_batches_sweep", ignore_result=True)
+def webhook_batches_sweep() -> int:
+    """Beat: apply whatever notification is still stored (a queued run lost, one that failed before)."""
+    from wallet.webhook_batches import webhook_batches_sweep as sweep
+
+    return sweep()

@@ -4,7 +4,9 @@ what we made of it (crm.lib.webhooks: the steps, the idempotency, the answers).
 ``webhook_receive`` verifies (the adapter's ``verify_webhook``), stores, deduplicates by the
 provider's event id and hands an accepted message to the registered handlers
 (wallet.providers.webhook_handlers), all in one transaction: the accepted row and what a handler
-changed commit together or not at all.
+changed commit together or not at all. A deposit's payment notification (of a deposit the CRM has)
+is only stored, as accepted and pending, before the provider is answered; the worker applies such
+rows in batches (wallet.webhook_batches).
 
 Answers: 200 accepted or duplicate; 401 bad signature or stale timestamp; 400 malformed (a NUL
 byte in the body, text no column can hold, an amount the one parser refuses, a provider that sends
@@ -31,6 +33,7 @@ from wallet.exceptions import ProviderUnsupported, WebhookRefused
 from wallet.models import PaymentProvider, WebhookDelivery, WebhookOutcome
 from wallet.providers.base import WebhookMessage
 from wallet.providers.webhook_handlers import webhook_handlers
+from wallet.webhook_batches import webhook_batch_columns, webhook_batch_stored
 
 # --- the providers this process knows --------------------------------------------------------------
 # A notification needs its provider's row and its adapter (the secrets decrypted) before anything
@@ -138,6 +141,12 @@ class ProviderInbox(WebhookInbox[WebhookDelivery, PaymentProvider, WebhookMessag
         # Not ours (yet): refused so that the provider sends it again.
         return Finding(WebhookOutcome.UNKNOWN_PAYMENT, "no deposit, refund or payout knows this reference",
                        "webhook for an unknown payment", {"merchant_ref": note.merchant_ref})
+
+    def later(self, sender: PaymentProvider, note: WebhookMessage) -> dict[str, Any] | None:
+        return webhook_batch_columns(sender, note)
+
+    def stored(self, row: WebhookDelivery) -> None:
+        webhook_batch_stored(row)
 
 
 INBOX = ProviderInbox(WebhookDelivery, WebhookOutcome, WebhookRefused, sender_field="provider_code",

@@ -65,6 +65,7 @@ from redis.exceptions import RedisError
 
 from crm.events import catalogue
 from crm.events.catalogue import EventContractError, declare  # noqa: F401  (the apps' one import)
+from crm.lib.bulk import gather
 from crm.lib.enqueue import task_named
 from crm.lib.partitions import partitions_for
 from plumbing import context
@@ -253,7 +254,7 @@ def emit(
     contract_check(name, stored)
     occurred_at = occurred_at or timezone.now()
     partitions_for(Event._meta.db_table, [occurred_at])
-    event = Event.objects.create(
+    event = Event(
         name=name,
         client=client,
         brand_id=_pk(brand),
@@ -262,6 +263,8 @@ def emit(
         occurred_at=occurred_at,
         request_id=ctx.request_id,
     )
+    if not gather(event):  # within crm.lib.bulk.rows_gathered: written with the others, unsaved until then
+        event.save(force_insert=True)
     kick_after_commit()
     return event
 

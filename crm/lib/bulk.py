@@ -16,6 +16,7 @@ Ids that other rows refer to are drawn from their sequences first (next_ids).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
 import json
 import os
@@ -276,3 +277,32 @@ def pipelined(*models_written: type[models.Model]) -> Iterator[None]:
     if names:
         with connection.cursor() as cursor:
             cursor.execute(f"SET CONSTRAINTS {names} DEFERRED")
+
+
+# --- rows gathered for one write at the end of a block ----------------------------------------------
+_gathered: contextvars.ContextVar[dict[type[models.Model], list[models.Model]] | None] = contextvars.ContextVar(
+    "bulk_gathered", default=None)
+
+
+@contextlib.contextmanager
+def rows_gathered() -> Iterator[None]:
+    """Within: the rows handed to ``gather`` (events, audit rows) are written when the block ends,
+    each model's in one INSERT, in the order given; left by an exception, nothing. For many writes in
+    one transaction whose rows nobody reads back before it ends (a batch of payment notifications)."""
+    gathered: dict[type[models.Model], list[models.Model]] = {}
+    token = _gathered.set(gathered)
+    try:
+        yield
+        for model, rows in gathered.items():
+            model._default_manager.bulk_create(rows)
+    finally:
+        _gathered.reset(token)
+
+
+def gather(row: models.Model) -> bool:
+    """Keep the unsaved ``row`` for the open ``rows_gathered`` block: False when none is open."""
+    gathered = _gathered.get()
+    if gathered is None:
+        return False
+    gathered.setdefault(type(row), []).append(row)
+    return True

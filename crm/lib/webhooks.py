@@ -21,6 +21,10 @@ this order; each refusal is logged, stored and answered:
    "accepted" and the rest "duplicate": a repeated notification changes nothing. When ``apply``
    does not know the notification, its finding replaces "accepted" on the row, which releases the
    claim: a later copy is looked at afresh.
+6. instead of 5, when the app says so (``later``: the sender is answered before the notification
+   is applied), the row alone is claimed as accepted with the app's columns marking it, committed
+   on its own (the same ``accepted_once`` claim: a copy is a duplicate), and the app told
+   (``stored``); the app applies such rows later, each exactly once (wallet.webhook_batches).
 
 An app subclasses ``WebhookInbox`` with its model, its outcome choices (named as ``STATUS`` says,
 which gives each its HTTP answer) and the hooks that know its senders; its view answers with
@@ -163,6 +167,15 @@ class WebhookInbox[R: models.Model, S, N](abc.ABC):
     def apply(self, sender: S, note: N, row: R) -> Finding | None:
         """Act on an accepted notification (in its transaction); a Finding when it cannot."""
 
+    def later(self, sender: S, note: N) -> dict[str, Any] | None:
+        """Columns marking the row of a notification the app applies later, in a batch (None: now,
+        in step 5). Asked after the signature held; the row is then claimed on its own."""
+        return None
+
+    def stored(self, row: R) -> None:
+        """A row ``later`` marked is stored (committed unless the caller holds a transaction)."""
+        return None
+
     # -- the steps ------------------------------------------------------------------------------------
     def receive(self, *, sender: str, headers: Mapping[str, str], body: bytes, remote_addr: str | None = None,
                 now: Any = None) -> Receipt[R, N]:
@@ -194,6 +207,13 @@ class WebhookInbox[R: models.Model, S, N](abc.ABC):
             finding = Finding(malformed, problem[:300], f"{self.label} refused: unstorable text")
             return self._refuse(finding, sender, fields, signature_ok=True)
         fields.update(self.facts(note), signature_ok=True)
+        later = self.later(known, note)
+        if later is not None:  # step 6: stored now, applied in a batch (``later``)
+            claimed = self._claim({**fields, **later})
+            if claimed is None:
+                return self._store(self.outcomes["DUPLICATE"], note=note, **fields)
+            self.stored(claimed)
+            return self._receipt(claimed, note)
         with transaction.atomic():
             located = self.locate(known, note)
             if isinstance(located, Finding):

@@ -394,6 +394,8 @@ CELERY_BEAT_SCHEDULE = {
                                   "schedule": crontab(hour=4, minute=40)},
     # Wallet: deposits stuck open are looked up at their provider, and expired after WALLET_DEPOSIT_EXPIRY_MINUTES.
     "wallet-deposits-refresh": {"task": "wallet.tasks.deposits_refresh_due", "schedule": 120.0},
+    # Wallet: payment notifications stored and not yet applied (a queued run lost, one that failed).
+    "wallet-webhook-batches-sweep": {"task": "wallet.tasks.webhook_batches_sweep", "schedule": 30.0},
     # Partner commissions: the daily incremental run of the open period(s) (ib.tasks).
     "ib-commissions-daily": {"task": "ib.tasks.commissions_daily", "schedule": crontab(hour=3, minute=45)},
     # Reporting hub: the days whose deals the sync changed, recomputed; the last 35 days rebuilt nightly;
@@ -569,6 +571,11 @@ if not env("ALLOWED_HOSTS"):
 # provider, is expired (wallet.deposits.deposit_status_refresh). Lookups start after the minimum age.
 WALLET_DEPOSIT_EXPIRY_MINUTES = env_int("WALLET_DEPOSIT_EXPIRY_MINUTES", 24 * 60)
 WALLET_DEPOSIT_REFRESH_AFTER_MINUTES = env_int("WALLET_DEPOSIT_REFRESH_AFTER_MINUTES", 10)
+# A deposit's payment notification is stored before its provider is answered and applied afterwards
+# by the worker, this many per transaction (wallet.webhook_batches); off: applied in the request.
+WALLET_WEBHOOK_BATCHES = env_bool("WALLET_WEBHOOK_BATCHES", True)
+WALLET_WEBHOOK_BATCH_SIZE = env_int("WALLET_WEBHOOK_BATCH_SIZE", 200)
+WALLET_WEBHOOK_BATCH_INLINE = False  # the stored ones applied in the request, by the batch code (tests)
 # The payment flags finance sees on a withdrawal (wallet.withdrawal_flags): this many failed deposit
 # attempts in a row; this many different cards within WALLET_FLAG_CARDS_DAYS; a payout destination first
 # used within WALLET_FLAG_NEW_DESTINATION_DAYS after a deposit; a deposit charged back within

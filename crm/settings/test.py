@@ -66,6 +66,10 @@ if not env("CRM_ENCRYPTION_KEY_FILE") and not env("CRM_ENCRYPTION_KEYS"):
 # Every task on the default queue: a test's worker reads only its own private default queue
 # (tests/crm/test_queues.py switches the workload queues on to test them).
 CELERY_WORKLOAD_QUEUES = env_bool("CELERY_WORKLOAD_QUEUES", False)
+# A payment notification stored for the worker's batches (wallet.webhook_batches) is applied by the
+# same batch code right after it is stored, in the request, so that a test sees the deposit credited
+# when its POST returns; tests/wallet/test_webhook_batches.py runs it as the worker does.
+WALLET_WEBHOOK_BATCH_INLINE = env_bool("WALLET_WEBHOOK_BATCH_INLINE", True)
 # Addresses the CRM gives out (webhook URLs handed to the simulators, links in mails) point nowhere
 # unless a test names its own server: a simulator a test started must never post to a CRM that
 # happens to run on this machine's usual port. (A worker a browser test starts gets the live

@@ -203,10 +203,16 @@ class WebhookDelivery(ReceivedWebhook):
     provider_ref = models.CharField(max_length=200, blank=True)
     merchant_ref = models.CharField(max_length=200, blank=True)
     outcome = models.CharField(max_length=40, choices=WebhookOutcome.choices)
+    # An accepted notification stored to be applied later, in a batch (wallet.webhook_batches): True
+    # until it is applied; ``message`` keeps what its adapter read from it (the signature held).
+    pending = models.BooleanField(default=False, db_default=False)
+    message = models.JSONField(null=True, blank=True)
 
     class Meta(ReceivedWebhook.Meta):
         constraints = [accepted_once("provider", name="wallet_webhook_accepted_once")]
-        indexes = [models.Index(fields=["provider", "merchant_ref"], name="wallet_webhook_merchant_ref")]
+        indexes = [models.Index(fields=["provider", "merchant_ref"], name="wallet_webhook_merchant_ref"),
+                   # The batches' and the sweep's look-up: only rows still to apply are in it.
+                   models.Index(fields=["id"], condition=Q(pending=True), name="wallet_webhook_pending")]
 
     def __str__(self) -> str:
         return f"{self.provider_code} {self.event_id} {self.outcome}"
