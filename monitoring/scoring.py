@@ -19,7 +19,13 @@ The model, per agent-day:
   overdispersion, and is winsorised, so an anomaly does not become the new normal).
 - The predictive distribution of the day's count is negative binomial (agent level uncertainty x
   day-to-day overdispersion estimated from all agents); a signal's score is -log10 of its upper tail
-  probability. Signals are grouped in families (access, timing, relationship, calls); the day's score
+  probability. Exported rows are a sum of exports of the agent's habitual size (a compound: their
+  number from the level, each one's rows Gamma around the habit with the shape the peers' single
+  exports show), so that one ordinary export on a quiet agent's day says little and one ten times
+  the habit says much. Short calls against the day's real calls keep their own spread, fitted on the
+  peers (narrower than their count's: a busy day has more of both). An evening running on from the
+  shift counts in hours at the day's own pace. Records untouched for 90 days are not scored on a day
+  type the peers' history has not yet shown them on (the history's first days reaching back 90 days). Signals are grouped in families (access, timing, relationship, calls); the day's score
   is the larger of the best family (corrected for the number of families) and Fisher's combination
   of the families, so that moderate deviations in several families together also score.
 - Thresholds are calibrated to an alert budget on the scored history (see `calibrate`). An agent under
@@ -71,12 +77,14 @@ _FAMILY_SIZE = {family: sum(1 for s in SIGNALS if FAMILY[s] == family) for famil
 # Signals whose exposure is learnt from the peers' history (the others are built while scoring).
 _PEER_SIGNALS = ("opens", "burst", "stale", "reveals", "export_rows", "searches", "oob_hv", "short_calls", "brief_calls", "total")
 _ALL = (*SIGNALS, "total")
-# Signals judged by the agent's own day-to-day spread once it is known: exports come in a few lumps of
-# hundreds of rows, whose spread is the agent's habit (a reporting agent's days vary tenfold); the counts
-# of many small actions keep the peers' spread, so that a doubled day stands out.
+# Signals whose level learns at the agent's own day-to-day spread once it is known: exports come in a few
+# lumps of hundreds of rows, whose spread is the agent's habit (a reporting agent's days vary tenfold; the
+# day's rows are then scored as a sum of exports, `export_score`); the counts of many small actions keep
+# the peers' spread, so that a doubled day stands out.
 OWN_SPREAD_SIGNALS = frozenset({"export_rows"})
 OFF_DAYTYPE = 7                 # holidays and leave: a day type of their own (0-6 are the weekdays)
 DAYTYPES = 8
+_EXPORT_SIZE_MIN_EXPORTS = 3     # an agent's rows per export join the peers' habit from this many exports
 _MIN_MEAN = 0.03                # the smallest expected count: a signal never seen still has a finite tail
 BURST_WIDTH_HOURS = 3           # the busiest window of opens is this many consecutive hours
 
@@ -112,7 +120,9 @@ class ScoringParameters:
     """Off-hours activity joined to the usual hours by active hours, within this many hours of them, is
     overtime (the working day carried on)."""
     overtime_weight: float = 0.25
-    """Each action of overtime counts this much off the agent's hours (a return at night counts 1)."""
+    """Each action of overtime counts this much off the agent's hours (a return at night counts 1);
+    after a full day (begun by the shift's start) an hour of overtime at the day's own pace (actions
+    per active hour within the agent's hours) counts this much."""
     profile_learn_weight: float = 3.0
     """A day's hour shape is added to the (decaying) hour profile at this weight..."""
     anomalous_profile_learn_weight: float = 0.6
@@ -166,6 +176,19 @@ class ScoringParameters:
     """An agent's own day-to-day spread widens their expectation once this many (decayed) days show it."""
     own_spread_max_excess: float = 2.0
     """The own spread (excess variance over the mean squared) is read as at most this."""
+    export_size_shape: float = 2.0
+    """Exported rows are a few exports a day of the agent's habitual size each: the day's rows are
+    judged as a sum of that many exports (their number negative binomial, from the agent's level), each
+    export's rows Gamma distributed around the agent's habitual size with the shape the peers' single
+    exports show (`fit_peers`), this one before they show it (2: an export three times the habitual size
+    is a 1-in-60 export; the smaller, the less a single large one says)."""
+    export_size_shape_bounds: tuple[float, float] = (1.0, 5.0)
+    """The fitted shape of export sizes lies between these."""
+    export_size_prior_exports: float = 3.0
+    """The peers' rows per export count as this many exports of the agent's own habit."""
+    export_size_learn_cap: float = 4.0
+    """A day teaches the habitual size at most this many times the habit per export (an anomalous
+    export does not become the habit)."""
 
     # --- reasons -------------------------------------------------------------------------------------------
     reason_min_score: float = 1.3
@@ -785,6 +808,67 @@ def nb_quantile(prob: float, mean: float, size: float, *, cap: int = 1_000_000) 
     return k
 
 
+def log_gamma_sf(a: float, x: float) -> float:
+    """Natural log of the regularised upper incomplete gamma Q(a, x) = P(Gamma(a, 1) >= x), accurate far
+    into the small tail (series below a + 1, Lentz's continued fraction above; the textbook's names)."""
+    if x <= 0.0:
+        return 0.0
+    front = a * math.log(x) - x - math.lgamma(a)
+    if x < a + 1.0:
+        term = total = 1.0 / a
+        n = a
+        for _ in range(500):
+            n += 1.0
+            term *= x / n
+            total += term
+            if abs(term) < abs(total) * 1e-12:
+                break
+        lower = math.exp(front + math.log(total))
+        return math.log(max(1.0 - lower, 1e-300))
+    tiny = 1e-300
+    b = x + 1.0 - a
+    c = 1.0 / tiny
+    d = 1.0 / b
+    h = d
+    for i in range(1, 500):
+        an = -i * (i - a)
+        b += 2.0
+        d = an * d + b
+        d = tiny if abs(d) < tiny else d
+        c = b + an / c
+        c = tiny if abs(c) < tiny else c
+        d = 1.0 / d
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-12:
+            break
+    return front + math.log(h)
+
+
+def compound_tail_score(x: float, *, count: float, count_size: float, size_mean: float, size_shape: float) -> float:
+    """-log10 P(S >= x) for S the sum of N sizes, N negative binomial (mean `count`, size `count_size`)
+    and each size Gamma (mean `size_mean`, shape `size_shape`): a day's exported rows, a few exports
+    of a habitual size each. 0 at or below the mean."""
+    if x <= 0 or x <= count * size_mean:
+        return 0.0
+    count = max(count, 1e-6)
+    p = count / (count + count_size)
+    log_pmf = count_size * math.log1p(-p)          # P(N = 0)
+    scaled = x * size_shape / size_mean
+    terms: list[float] = []
+    top = -math.inf
+    log_p = math.log(p)
+    for n in range(1, 400):
+        log_pmf += math.log((n - 1 + count_size) / n) + log_p
+        term = log_pmf + log_gamma_sf(n * size_shape, scaled)
+        terms.append(term)
+        top = max(top, term)
+        if n > count + 2 and term < top - 30:     # past the peak, the rest adds less than e^-30 of the sum
+            break
+    total = top + math.log(sum(math.exp(t - top) for t in terms))
+    return max(0.0, -total / math.log(10))
+
+
 def _chi2_even_sf(x: float, dof: int) -> float:
     """Survival function of chi-squared with an even number of degrees of freedom."""
     half = x / 2.0
@@ -812,6 +896,13 @@ class PeerModel:
     size: dict[str, float]          # day-to-day overdispersion (NB size) per signal
     prior: dict[str, float]         # between-agent concentration of the level (Gamma shape = rate)
     short_ratio: float              # short calls per real call, over everyone's history
+    export_size: float = 40.0 / EXPORT_UNIT    # the middle agent's rows per export, in EXPORT_UNITs
+    export_shape: float = 2.0       # the Gamma shape of one export's rows around the agent's habit
+    # (signal, day type) the peers' history has not shown on enough worked days (PEER_FIT.min_days, or
+    # one per agent in a smaller history): not scored on such a day. The first days on which "untouched
+    # for 90 days" is known (the history reaching back that far) have no peer level to hold them to:
+    # every record first touched then would be a surprise
+    unseen: frozenset[tuple[str, int]] = frozenset()
 
     def exposure(self, role: str, desk: str, signal: str, daytype: int) -> float:
         """The peers' mean count of `signal` on `daytype`: the (role, desk) group's, else the role's,
@@ -888,6 +979,9 @@ def fit_peers(  # noqa: C901 - three passes over the same history: means, contex
     global_values: dict[str, list[list[float]]] = {s: [[] for _ in range(DAYTYPES)] for s in _PEER_SIGNALS}
     worked_counts: dict[tuple[str, str], list[list[int]]] = {}   # group -> daytype -> [worked, days]
     context_days: list[_ContextDay] = []
+    export_sizes: list[float] = []   # each agent's rows per export (with a few exports), for the habit's prior
+    single_spread = [0.0, 0.0]       # single exports' squared relative deviations from their agent's mean, dof
+    stale_seen = [0] * DAYTYPES      # worked days of each day type whose untouched records are known
     for agent, days in features.items():
         info = context.info(agent)
         key = (info.role, info.desk)
@@ -895,6 +989,8 @@ def fit_peers(  # noqa: C901 - three passes over the same history: means, contex
         role_group = role_values.setdefault(info.role, {s: [[] for _ in range(DAYTYPES)] for s in _PEER_SIGNALS})
         group_worked = worked_counts.setdefault(key, [[0, 0] for _ in range(DAYTYPES)])
         start, end = _agent_span(info, first, last, days)
+        export_units = exports = 0.0
+        singles: list[float] = []        # the rows of the days with one export (in EXPORT_UNITs)
         for day in _days(start, end):
             day_features = days.get(day, empty)
             daytype = daytype_of(agent, day, context)
@@ -906,6 +1002,12 @@ def fit_peers(  # noqa: C901 - three passes over the same history: means, contex
                 context_days.append(_ContextDay(role=info.role, desk=info.desk, daytype=daytype, campaign=campaign,
                                                 covering=covering, features=day_features))
                 continue
+            if day in days and day_features.stale_known:
+                stale_seen[daytype] += 1
+            export_units += day_features.counts["export_rows"]
+            exports += day_features.exports
+            if day_features.exports == 1:
+                singles.append(day_features.counts["export_rows"])
             for signal in _PEER_SIGNALS:
                 if signal == "stale" and not day_features.stale_known and day in days:
                     continue
@@ -913,6 +1015,16 @@ def fit_peers(  # noqa: C901 - three passes over the same history: means, contex
                 group[signal][daytype].append(value)
                 role_group[signal][daytype].append(value)
                 global_values[signal][daytype].append(value)
+        if exports >= _EXPORT_SIZE_MIN_EXPORTS:
+            export_sizes.append(export_units / exports)
+        if len(singles) >= _EXPORT_SIZE_MIN_EXPORTS + 2:
+            # the spread of one export's rows around the agent's own mean, their largest left out (an
+            # injected anomaly must not set it)
+            singles = sorted(singles)[:-1]
+            mean_single = sum(singles) / len(singles)
+            if mean_single > 0:
+                single_spread[0] += sum((x / mean_single - 1) ** 2 for x in singles)
+                single_spread[1] += len(singles) - 1
 
     def reduce(per: dict[str, list[list[float]]]) -> dict[str, list[float]]:
         return {s: [_trimmed_mean(per[s][dt], fit.trim) if len(per[s][dt]) >= fit.min_days
@@ -929,7 +1041,18 @@ def fit_peers(  # noqa: C901 - three passes over the same history: means, contex
     model = PeerModel(means=means, role_means=role_means, global_means=global_means, worked=worked,
                       campaign_factor=dict.fromkeys(_ALL, 1.0), cover_factor=dict.fromkeys(_ALL, 1.0),
                       size=dict.fromkeys(_ALL, fit.default_size), prior=dict.fromkeys(_ALL, fit.default_prior),
-                      short_ratio=fit.default_short_ratio)
+                      short_ratio=fit.default_short_ratio,
+                      # the middle agent's habit: a few agents exporting hundreds of rows at a time
+                      # must not make everyone's large export ordinary
+                      export_size=(sorted(export_sizes)[len(export_sizes) // 2] if len(export_sizes) >= 5
+                                   else 40.0 / EXPORT_UNIT),
+                      # a Gamma's shape is its mean squared over its variance
+                      export_shape=(min(max(single_spread[1] / single_spread[0], PARAMETERS.export_size_shape_bounds[0]),
+                                        PARAMETERS.export_size_shape_bounds[1])
+                                    if single_spread[1] >= fit.min_days and single_spread[0] > 0
+                                    else PARAMETERS.export_size_shape),
+                      unseen=frozenset(("stale", dt) for dt in range(DAYTYPES)
+                                       if stale_seen[dt] < min(fit.min_days, max(len(features), 1))))
 
     # Context factors: observed / expected on campaign days (not covering) and cover days (no campaign).
     for which, factors in (("campaign", model.campaign_factor), ("cover", model.cover_factor)):
@@ -967,7 +1090,11 @@ def fit_peers(  # noqa: C901 - three passes over the same history: means, contex
                     exposure *= model.cover_factor[signal]
                 observed_by[signal].append(day_features.counts[signal])
                 expected_by[signal].append(max(exposure, _MIN_MEAN))
-        for signal in _PEER_SIGNALS:
+            # short calls against the day's real calls: their spread given the calls made, which is
+            # narrower than the day-to-day spread of their count (a busy day has more of both)
+            observed_by["short_ratio"].append(day_features.counts["short_calls"])
+            expected_by["short_ratio"].append(float(day_features.long_calls + SHORT_RATIO_PRIOR_CALLS))
+        for signal in (*_PEER_SIGNALS, "short_ratio"):
             observed, expected = observed_by[signal], expected_by[signal]
             total_observed, total_expected = sum(observed), sum(expected)
             if total_expected < fit.level_min_expected or len(observed) < fit.min_days:
@@ -987,7 +1114,7 @@ def fit_peers(  # noqa: C901 - three passes over the same history: means, contex
                 excess[signal].append(num / den)
     # one short call and ten real calls of prior
     model.short_ratio = (short + 1) / (long + 10)
-    for signal in _PEER_SIGNALS:
+    for signal in (*_PEER_SIGNALS, "short_ratio"):
         if excess[signal]:
             median = sorted(excess[signal])[len(excess[signal]) // 2]
             model.size[signal] = 1.0 / min(max(median, fit.dispersion_bounds[0]), fit.dispersion_bounds[1])
@@ -998,8 +1125,10 @@ def fit_peers(  # noqa: C901 - three passes over the same history: means, contex
                 model.prior[signal] = 1.0 / min(max(var, fit.level_variance_bounds[0]), fit.level_variance_bounds[1])
     model.size["offhours"] = fit.offhours_size
     model.prior["offhours"] = fit.offhours_prior
-    model.size["short_ratio"] = model.size["short_calls"]
-    model.prior["short_ratio"] = model.prior["short_calls"]
+    if not excess["short_ratio"]:
+        model.size["short_ratio"] = model.size["short_calls"]
+    if len(levels["short_ratio"]) < 5:
+        model.prior["short_ratio"] = model.prior["short_calls"]
     return model
 
 
@@ -1329,6 +1458,49 @@ def _move_profile_to_shift(profile: list[float], shift: tuple[int | None, int | 
         profile[hour] = profile[hour] * params.shift_change_kept_share + (moved_weight if hour in inside else 0.0)
 
 
+class _ExportHabit:
+    """The agent's habitual rows per export (in EXPORT_UNITs): decayed sums of their rows and exports,
+    with the peers' size as PARAMETERS.export_size_prior_exports exports of prior."""
+
+    __slots__ = ("exports", "last", "prior_size", "units")
+
+    def __init__(self, prior_size: float) -> None:
+        self.prior_size = prior_size
+        self.units = 0.0
+        self.exports = 0.0
+        self.last: date | None = None
+
+    def size(self) -> float:
+        prior = PARAMETERS.export_size_prior_exports
+        return max((prior * self.prior_size + self.units) / (prior + self.exports), 1.0 / EXPORT_UNIT)
+
+    def learn(self, day: date, units: float, exports: int) -> None:
+        if self.last is not None:
+            kept = DECAY ** max((day - self.last).days, 0)
+            self.units *= kept
+            self.exports *= kept
+        self.last = day
+        if exports > 0:
+            self.units += min(units, exports * self.size() * PARAMETERS.export_size_learn_cap)
+            self.exports += exports
+
+
+def export_score(observed: float, expected: Predictive, habit_size: float, count_size: float,
+                 shape: float) -> tuple[float, float]:
+    """The day's exported rows (in EXPORT_UNITs) against the agent's expectation: a sum of exports of
+    the habitual size (`compound_tail_score`), their number negative binomial of size `count_size`
+    (the agent's level's certainty: the lumps are the sizes', not the number's). Returns (score, the
+    negative binomial size with the same mean and variance, for the reasons' percentile); `shape`: of
+    one export's rows (PeerModel.export_shape)."""
+    count = expected.mean / habit_size
+    score = compound_tail_score(observed, count=count, count_size=count_size, size_mean=habit_size,
+                                size_shape=shape)
+    variance = (count * habit_size * habit_size * (1.0 + 1.0 / shape)
+                + (count * habit_size) ** 2 / count_size)
+    excess = variance - expected.mean
+    return score, (expected.mean ** 2 / excess if excess > 0 else expected.size)
+
+
 def _score_agent(  # noqa: C901 - one day after another, each signal against the agent's level
     agent: str, days: Mapping[date, DayFeatures], context: Context, schedule: PeerSchedule, first: date, last: date,
 ) -> list[DayScore]:
@@ -1349,6 +1521,7 @@ def _score_agent(  # noqa: C901 - one day after another, each signal against the
     # one per day type, shared by all signals, learnt from the day's total activity
     day_levels = [_Level(params.day_level_prior) for _ in range(DAYTYPES)]
     total_level = _Level(peers.prior["total"])
+    export_habit = _ExportHabit(peers.export_size)
     # hour profile on working days (decayed), seeded by the shift
     shift = info.shift_on(start)
     profile = [params.shift_seed_weight if _in_shift(hour, shift, 0) else params.off_shift_seed_weight
@@ -1365,6 +1538,7 @@ def _score_agent(  # noqa: C901 - one day after another, each signal against the
             for signal, level in levels.items():
                 level.prior = peers.prior[signal] / widening
             total_level.prior = peers.prior["total"]
+            export_habit.prior_size = peers.export_size
         features = days.get(day, empty)
         daytype = daytype_of(agent, day, context)
         day_shift = info.shift_on(day)
@@ -1396,7 +1570,7 @@ def _score_agent(  # noqa: C901 - one day after another, each signal against the
         short_exposure = peers.short_ratio * (features.long_calls + SHORT_RATIO_PRIOR_CALLS)
         signals: dict[str, SignalResult] = {}
         for signal in SIGNALS:
-            if signal == "stale" and not features.stale_known:
+            if signal == "stale" and (not features.stale_known or ("stale", daytype) in peers.unseen):
                 continue
             level = levels[signal]
             level.decay_to(day)
@@ -1412,8 +1586,14 @@ def _score_agent(  # noqa: C901 - one day after another, each signal against the
             size = peers.size[signal]
             exposure = max(exposure, _MIN_MEAN)
             expected = level.predictive(exposure, size, day_level, floor)
-            score = nb_tail_score(observed, expected.mean, expected.size)
-            signals[signal] = SignalResult(signal, observed, expected.mean, expected.size, score)
+            if signal == "export_rows":
+                score, equivalent_size = export_score(observed, expected, export_habit.size(), level.shape(),
+                                                      peers.export_shape)
+                signals[signal] = SignalResult(signal, observed, expected.mean, equivalent_size, score)
+                export_habit.learn(day, observed, features.exports)
+            else:
+                score = nb_tail_score(observed, expected.mean, expected.size)
+                signals[signal] = SignalResult(signal, observed, expected.mean, expected.size, score)
             level.learn(observed, exposure * day_level.mean(), expected, size)
         day_total = features.counts["total"]
         day_level.learn(day_total, total_exposure * total_level.mean(), total_expected, peers.size["total"])
@@ -1446,20 +1626,27 @@ def _off_hours(features: DayFeatures, profile: list[float], profile_total: float
     """Actions outside the agent's own hours: every action on a day off; else those in an hour that is
     neither near the shift nor usual for the agent (PARAMETERS.off_hour_share of the profile)."""
     params = PARAMETERS
-    count = 0
+    hours = [hour for hour in range(24) if features.hours[hour] and (
+        day_off or (profile[hour] / profile_total < params.off_hour_share
+                    and not _in_shift(hour, shift, params.shift_margin_hours)))]
+    count = sum(features.hours[hour] for hour in hours)
+    # the day's own pace: actions per active hour within the agent's hours
+    in_hours = [hour for hour in range(24) if features.hours[hour] and hour not in hours]
+    pace = max(1.0, (sum(features.hours) - count) / max(len(in_hours), 1))
+    # a full day: begun by the shift's start (within the margin); after a late start the evening is
+    # the day moved, not carried on, and each of its actions counts
+    start = shift[0] if shift[0] is not None else params.default_day[0]
+    full_day = bool(in_hours) and (in_hours[0] - start + params.shift_margin_hours) % 24 <= 2 * params.shift_margin_hours
     weighted = 0.0
-    hours: list[int] = []
-    for hour in range(24):
+    for hour in hours:
         actions = features.hours[hour]
-        if not actions:
-            continue
-        if day_off or (profile[hour] / profile_total < params.off_hour_share
-                       and not _in_shift(hour, shift, params.shift_margin_hours)):
-            count += actions
-            hours.append(hour)
-            # overtime: the working day carried on without a break; weighs less than a return at night
-            overtime = not day_off and _contiguous(features.hours, hour, profile, profile_total)
-            weighted += actions * (params.overtime_weight if overtime else 1.0)
+        # overtime: the working day carried on without a break; weighs less than a return at night
+        # (every action 1), and after a full day it counts in hours at the day's pace (a busy agent's
+        # evening is not more of a return at night than a quiet one's)
+        if not day_off and _contiguous(features.hours, hour, profile, profile_total):
+            weighted += actions * params.overtime_weight / (pace if full_day else 1.0)
+        else:
+            weighted += actions
     return OffHours(count=count, weighted=weighted, hours=hours)
 
 

@@ -40,7 +40,9 @@ def test_it_writes_one_row_per_agent_day_with_score_alerted_and_reasons(history,
     assert alerted and all(r["reasons"] for r in alerted)
     found = {(r["agent"], r["day"]) for r in alerted}
     injected = {(a, d.isoformat()) for a, d in scenario.labels}
-    assert len(found & injected) >= 0.7 * len(injected)
+    # a small desk (13 injected agent-days): most found, and few benign days alerted (within the budget)
+    assert len(found & injected) >= 0.65 * len(injected)
+    assert 100 * len(found - injected) / (len(rows) - len(injected)) <= 0.5
 
 
 def test_a_larger_budget_alerts_more(history, tmp_path: Path) -> None:

@@ -42,7 +42,9 @@ def test_the_nightly_rescore_scores_every_agent_day_and_calibrates():
 
 def test_the_hourly_pass_scores_new_activity_and_raises_the_alert_once():
     with time_machine.travel(NOW, tick=False):
-        history = desk_with_history(agents=6, days=90, end=YESTERDAY)
+        # a history reaching back 90 days and a week more: records untouched for 90 days are known, and
+        # the peers' level of them too (on the history's first such days they are not scored)
+        history = desk_with_history(agents=6, days=98, end=YESTERDAY)
         rescore_nightly()
         agent, others = history.agents[1], [a for a in history.agents if a != history.agents[1]]
         for row in _copying(agent, others, NOW.date()):
