@@ -18,7 +18,7 @@ from functools import lru_cache
 
 from rapidfuzz.distance import DamerauLevenshtein, Levenshtein
 
-from matching.normalise import _VOWEL_RUNS, Token
+from matching.normalise import _VOWEL_RUNS, Token, unlinked_key
 
 SAME = 1.0
 SPELLING = 0.93
@@ -111,18 +111,29 @@ def _token_similarity(q: Token, lt: Token) -> tuple[float, str]:  # noqa: PLR091
         # After the spelling rules: the folded key (doubled letters, v/w, ...) must not rename what they
         # already call a spelling variant (Mohammed / Mohamed), which a document's name check accepts.
         return TRANSLIT, "romanisation variant" + OLDER_THAI
+    if q.thai and lt.thai and linking_script(q) != linking_script(lt) and unlinked_key(q.thai) == unlinked_key(lt.thai):
+        return TYPO_1, "romanisation variant (linking vowel not written)"
     dist = DamerauLevenshtein.distance(q.ascii, lt.ascii)
     budget = _typo_budget(shortest)
     if dist <= budget and (q.ascii[0] == lt.ascii[0] or (dist == 1 and shortest >= 6)):
         return (TYPO_1 if dist == 1 else TYPO_2), f"{dist} letter{'s' if dist > 1 else ''} apart{_slip(q.ascii, lt.ascii)}"
     if dist == 1 and _vowel_dropped(q.ascii, lt.ascii):
         return TYPO_1, "1 letter apart (vowel dropped)"
-    if dist == 2 and shortest >= SHORT_TWO_EDITS and q.ascii[0] == lt.ascii[0] and q.ascii[-1] == lt.ascii[-1] \
-            and _first_vowel(q.vowels) == _first_vowel(lt.vowels):
-        # Two edits in a word of eight or nine letters, inside the same frame (first letter and vowel, last
-        # letter: Shevchenko is not Savchenko): counted only beside other words alike exactly (`compare_names`).
+    if dist == 1 and q.vowels != lt.vowels and _inner_dropped(q.ascii, lt.ascii):
+        # A word of three letters typed for one of four less a letter inside it (Hok / Hyok, Sag / Sang,
+        # Ang / Aung): counted only beside other words alike exactly, every word there (`compare_names`).
+        return TYPO_1, ONE_EDIT_SHORT
+    if dist == 2 and shortest >= KEYBOARD_TWO_EDITS and q.ascii[0] == lt.ascii[0] and q.ascii[-1] == lt.ascii[-1] \
+            and _keyboard_typing(q, lt):
+        # Two edits in a word of six to nine letters (longer ones have the typo budget above) inside its
+        # first and last letters that are slips of the keyboard (a neighbouring key, two letters swapped, a
+        # letter typed twice: Hignbin / Hongbin, Mratinnez / Martinez), or one slip and a letter left out in
+        # a word that keeps its first vowel (Huying / Huayong); other pairs are other names (Haitao / Huatao,
+        # Prayut / Prawit, Shuichi / Shinichi, Yingping / Yongming, Shevchenko / Savchenko). Counted only
+        # beside other words alike exactly (`compare_names`).
         return TYPO_2, TWO_EDITS_SHORT
-    if q.vowels.translate(_VOICED) == lt.vowels.translate(_VOICED) and min(len(q.vowels), len(lt.vowels)) >= 3:
+    sounds = q.vowels != lt.vowels or dist == 1 or q.ascii.translate(_NO_VOWELS) == lt.ascii.translate(_NO_VOWELS)
+    if sounds and q.vowels.translate(_VOICED) == lt.vowels.translate(_VOICED) and min(len(q.vowels), len(lt.vowels)) >= 3:
         return TRANSLIT, "transliteration variant (voiced/unvoiced)"
     if abjad(q) or abjad(lt):
         # Written without vowels: the consonants are all there is to compare.
@@ -136,7 +147,9 @@ def _token_similarity(q: Token, lt: Token) -> tuple[float, str]:  # noqa: PLR091
                 and q.loose[0] == lt.loose[0] and (min(len(q.loose), len(lt.loose)) >= 3 or _dental(q.loose, lt.loose)):
             # One consonant apart: letters such as ض, ظ, ذ are romanised d, z or dh as the language has it.
             return TYPO_2, "similar consonants (script without vowels)"
-    elif foreign and not syllabic and q.vowels.translate(_LIQUID) == lt.vowels.translate(_LIQUID):
+    elif not syllabic and shortest >= EGYPTIAN_G_LENGTH and _egyptian_g(q.ascii, lt.ascii):
+        return TYPO_2, "transliteration variant (Egyptian g for j)"
+    elif foreign and not syllabic and sounds and q.vowels.translate(_LIQUID) == lt.vowels.translate(_LIQUID):
         return TRANSLIT, "transliteration variant (l/r, voiced/unvoiced)"
     elif foreign and not syllabic and q.loose == lt.loose and len(q.loose) >= 2 and vowel_distance <= 1:
         return TYPO_2, "transliteration variant"
@@ -144,8 +157,81 @@ def _token_similarity(q: Token, lt: Token) -> tuple[float, str]:  # noqa: PLR091
 
 
 OLDER_THAI = " (older Thai spelling)"
-SHORT_TWO_EDITS = 8
+KEYBOARD_TWO_EDITS = 6
+EGYPTIAN_G_LENGTH = 5  # Gamal / Jamal, Naggar / Najjar; not a Korean syllable (Gang / Jang)
 TWO_EDITS_SHORT = "2 letters apart (short word)"
+ONE_EDIT_SHORT = "1 letter apart (three-letter word)"
+LONG_WORD = 6  # a word of this length or more with a letter left out or added inside is that word mistyped
+
+
+def _inner_dropped(a: str, b: str) -> bool:
+    """A word of three letters that is one of four less a letter inside it, first and last kept."""
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    if len(short) != 3 or len(long_) != 4 or short[0] != long_[0] or short[-1] != long_[-1]:
+        return False
+    return long_[0] + long_[2:] == short or long_[:2] + long_[3:] == short
+
+
+_KEY_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+_KEY_AT = {c: (row, col + offset) for row, (keys, offset) in enumerate(zip(_KEY_ROWS, (0.0, 0.25, 0.75), strict=True))
+           for col, c in enumerate(keys)}
+
+
+def _neighbour_keys(a: str, b: str) -> bool:
+    """Whether two letters are neighbouring keys of a QWERTY keyboard (i / o, u / y, a / s)."""
+    if a not in _KEY_AT or b not in _KEY_AT:
+        return False
+    (ra, ca), (rb, cb) = _KEY_AT[a], _KEY_AT[b]
+    return (ra == rb and abs(ca - cb) == 1) or (abs(ra - rb) == 1 and abs(ca - cb) <= 0.75)
+
+
+def _keyboard_slips(a: str, b: str) -> int:
+    """How many of the fewest edits from `a` to `b` are slips of the keyboard (a neighbouring key for
+    the right one, two neighbours swapped, a letter typed twice or once where it is doubled), taking
+    the alignment with the most slips among the cheapest (Damerau's optimal string alignment)."""
+    rows, cols = len(a) + 1, len(b) + 1
+    # Each cell: (edits, -slips), the smaller the better.
+    cell = [[(0, 0)] * cols for _ in range(rows)]
+    for i in range(1, rows):
+        cell[i][0] = (i, 0)
+    for j in range(1, cols):
+        cell[0][j] = (j, 0)
+    for i in range(1, rows):
+        for j in range(1, cols):
+            x, y = a[i - 1], b[j - 1]
+            if x == y:
+                best = cell[i - 1][j - 1]
+            else:
+                e, s = cell[i - 1][j - 1]
+                best = (e + 1, s - _neighbour_keys(x, y))
+            e, s = cell[i - 1][j]  # a letter of `a` left out of `b`
+            doubled = (i > 1 and a[i - 2] == x) or (i < len(a) and a[i] == x)
+            best = min(best, (e + 1, s - doubled))
+            e, s = cell[i][j - 1]  # a letter of `b` not in `a`
+            doubled = (j > 1 and b[j - 2] == y) or (j < len(b) and b[j] == y)
+            best = min(best, (e + 1, s - doubled))
+            if i > 1 and j > 1 and x == b[j - 2] and a[i - 2] == y and x != y:
+                e, s = cell[i - 2][j - 2]
+                best = min(best, (e + 1, s - 1))
+            cell[i][j] = best
+    return -cell[-1][-1][1]
+
+
+def _keyboard_typing(q: Token, lt: Token) -> bool:
+    slips = _keyboard_slips(q.ascii, lt.ascii)
+    return slips == 2 or (slips == 1 and len(q.ascii) != len(lt.ascii)
+                          and _first_vowel(q.vowels) == _first_vowel(lt.vowels))
+
+
+_EGYPTIAN_G = str.maketrans({"j": "g"})
+
+
+def _egyptian_g(a: str, b: str) -> bool:
+    """Two spellings of an Arabic name apart only in a g written for j, as Egyptians say the letter
+    (Gamal / Jamal, Ragab / Rajab, Gaber / Jaber); a gh is another letter."""
+    if "j" not in a + b or "gh" in a + b:
+        return False
+    return a != b and a.translate(_EGYPTIAN_G) == b.translate(_EGYPTIAN_G)
 SWAPPED = " (neighbours swapped)"
 DOUBLED = " (letter doubled)"
 
@@ -200,8 +286,17 @@ def _same_frame(a: str, b: str) -> bool:
     return len(a) == len(b) or (a[0] == b[0] and a[-1] == b[-1])
 
 
+# A short syllable whose vowels sound alike (above) differing in a consonant as well is another name: Tin is
+# not Thein; the vowels alone may be written two ways (Cheol / Chul, Seok / Suk).
+_NO_VOWELS = str.maketrans("", "", "aeiou")
 _VOICED = str.maketrans({"g": "k", "d": "t", "b": "p", "j": "c", "z": "s", "v": "f"})
 _LIQUID = str.maketrans({"g": "k", "d": "t", "b": "p", "j": "c", "z": "s", "v": "f", "l": "r"})
+
+
+def linking_script(tok: Token) -> bool:
+    """A word read from a script of another alphabet (Thai, Myanmar), which may leave out the linking
+    vowels a Latin spelling writes (`normalise.unlinked_key`)."""
+    return tok.foreign and not tok.abjad and not tok.syllabic
 
 
 def abjad(tok: Token) -> bool:
@@ -245,8 +340,9 @@ def _units(tokens: tuple[Token, ...]) -> Units:
     for size in (2, 3):
         for i in range(len(tokens) - size + 1):
             group = tokens[i:i + size]
-            if any(t.initial for t in group):
-                continue
+            if any(t.initial and (t.ascii not in _PLAIN_VOWELS or n or t.surname != group[-1].surname)
+                   for n, t in enumerate(group)):
+                continue  # a vowel alone may be a syllable of the name ("KIM, U Chol"): it joins the one after it
             units.append((tuple(range(i, i + size)), _join(group)))
     return units
 
@@ -288,7 +384,7 @@ def compare_names(typed: tuple[Token, ...], listed: tuple[Token, ...], *, compan
     singles_l: Units = [((i,), t) for i, t in enumerate(listed)]
     pairs = _pairs(singles_q, singles_l)
     first_q, first_l = _taken(pairs)
-    if len(first_q) < len(typed) and len(first_l) < len(listed):
+    if len(first_l) < len(listed) and (len(first_q) < len(typed) or any(t.initial for t in listed)):
         # Words left over on both sides: maybe written together on one side ("Abdulrahman",
         # "Jinping", "Albaghdadi"); only then are the neighbours joined and compared.
         pairs = pairs + _pairs(units(typed), [u for u in units(listed) if len(u[0]) > 1], joined=True) \
@@ -297,6 +393,7 @@ def compare_names(typed: tuple[Token, ...], listed: tuple[Token, ...], *, compan
     used_q: set[int] = set()
     used_l: set[int] = set()
     matches: list[tuple[TokenMatch, int, int, bool]] = []
+    long_slips = 0  # a letter left out or added inside a long word (a letter changed may make another name)
     for score, _, qi, li, how, qt, lt in pairs:
         if used_q.intersection(qi) or used_l.intersection(li):
             continue
@@ -306,6 +403,9 @@ def compare_names(typed: tuple[Token, ...], listed: tuple[Token, ...], *, compan
         if len(qi) > 1 or len(li) > 1:
             how = f"{how}, written {'together' if len(qi) < len(li) else 'apart'}" if how else how
         matches.append((TokenMatch(qt.raw, lt.raw, score, how), len(qi), len(li), counts_for_name))
+        long_slips += how.startswith("1 letter apart") and not how.endswith((SWAPPED, DOUBLED)) \
+            and min(len(qt.ascii), len(lt.ascii)) >= LONG_WORD and abs(len(qt.ascii) - len(lt.ascii)) == 1 \
+            and qt.ascii[0] == lt.ascii[0] and qt.ascii[-1] == lt.ascii[-1]
 
     def counts(tok: Token) -> bool:
         return not tok.particle and not tok.generic
@@ -334,19 +434,9 @@ def compare_names(typed: tuple[Token, ...], listed: tuple[Token, ...], *, compan
     surname = [i for i, t in enumerate(listed) if t.surname and counts(t)]
     if surname and not used_l.intersection(surname) and not company:
         return refused("the listed surname is not in the typed name")
-    typos = sum(1 for m in token_matches if "apart" in m.how or m.how.startswith("similar"))
-    exact = sum(1 for m in token_matches if m.score >= SAME and not listed_particle(m, listed))
-    two_edits = sum(1 for m in token_matches if m.how.startswith(TWO_EDITS_SHORT))
-    if two_edits and (two_edits > 1 or free_q or free_l or exact < len(decisive) - 1 or len(decisive) < 2):
-        # A short word two letters apart is that word only beside others alike exactly, all of them.
-        return refused("a short word two letters apart beside words not alike exactly")
-    # Slips that keep the letters (two neighbours swapped, a letter doubled) in every word but one are
-    # typing, not another name, when every word of both names is there.
-    slips = sum(1 for m in token_matches if m.how.endswith((SWAPPED, DOUBLED)))
-    if typos >= 2 and not exact and not (typos - slips <= 1 and not free_q and not free_l and not two_edits):
-        return refused("every word only approximately alike")
-    if not exact and (free_l or free_q) and typos:
-        return refused("no word alike exactly, one only approximately, and listed words missing")
+    reason = _approximate(token_matches, listed, len(decisive), free_q=free_q, free_l=free_l, long_slips=long_slips)
+    if reason:
+        return refused(reason)
     weights = [(m.score, max(a, b)) for m, a, b, d in matches if d or m.how == "initial"]
     total = sum(w for _, w in weights)
     mean = sum(s * w for s, w in weights) / total if total else 0.0
@@ -354,3 +444,28 @@ def compare_names(typed: tuple[Token, ...], listed: tuple[Token, ...], *, compan
     cover_q = min(1.0, (typed_count - len(free_q)) / typed_count) if typed_count else 1.0
     score = mean * (0.82 + 0.18 * cover_l) * (0.92 + 0.08 * cover_q)
     return NameComparison(round(score, 4), token_matches, free_q, free_l)
+
+
+def _approximate(token_matches: tuple[TokenMatch, ...], listed: tuple[Token, ...], decisive: int, *,
+                 free_q: tuple[str, ...], free_l: tuple[str, ...], long_slips: int) -> str:
+    """Why words alike only approximately do not make the names one (`decisive` words matched,
+    `long_slips` of them one letter apart inside a long word), or "" when they may."""
+    typos = sum(1 for m in token_matches if "apart" in m.how or m.how.startswith("similar"))
+    exact = sum(1 for m in token_matches if m.score >= SAME and not listed_particle(m, listed))
+    two_edits = sum(1 for m in token_matches if m.how.startswith(TWO_EDITS_SHORT))
+    if two_edits and (two_edits > 1 or free_q or free_l or exact < decisive - 1 or decisive < 2):
+        # A short word two letters apart is that word only beside others alike exactly, all of them.
+        return "a short word two letters apart beside words not alike exactly"
+    short = sum(1 for m in token_matches if m.how == ONE_EDIT_SHORT)
+    if short and (short > 1 or free_q or free_l or not exact or decisive < 2 + short):
+        # A word of three letters one letter apart counts only beside a word alike exactly and one more
+        # word matched, every word of both names there.
+        return "a word of three letters one letter apart without the rest of the name alike"
+    # Slips that keep the letters (two neighbours swapped, a letter doubled, one letter off inside a long
+    # word) in every word but one are typing, not another name, when every word of both names is there.
+    slips = sum(1 for m in token_matches if m.how.endswith((SWAPPED, DOUBLED))) + long_slips
+    if typos >= 2 and not exact and not (typos - slips <= 1 and not free_q and not free_l and not two_edits):
+        return "every word only approximately alike"
+    if not exact and (free_l or free_q) and typos:
+        return "no word alike exactly, one only approximately, and listed words missing"
+    return ""

@@ -283,6 +283,17 @@ def thai_key(ascii_word: str) -> str:
     return word
 
 
+_LINKING_A = re.compile(r"(?<=[^aeiou])a(?=[^aeiou])")
+
+
+@lru_cache(maxsize=200_000)
+def unlinked_key(thai: str) -> str:
+    """A Thai name's key (`thai_key`) without the a between two consonants: Pali and Sanskrit compounds
+    sound a linking a that the Thai script does not write (ณัฐพล read natphon, listed Nattapol; ชินวัตร
+    read chinwat, listed Shinawatra), so a word read from Thai script meets its listed spelling on this."""
+    return _LINKING_A.sub("", thai)
+
+
 @lru_cache(maxsize=200_000)
 def _tokens_of_word(word: str, company: bool) -> tuple[Token, ...]:
     word = _fix_lookalikes(word)
@@ -326,6 +337,9 @@ def has_letters(name: str) -> bool:
     return any(unicodedata.category(char).startswith("L") for char in name)
 
 
+_MIDDLE_NAME_PARTICLES = frozenset({"van"})
+
+
 def tokenise(name: str, *, company: bool = False) -> tuple[Token, ...]:
     """The tokens of a name as typed or listed. Word order is not kept as meaning: "SURNAME, Given"
     and "Given Surname" give the same tokens (in another order)."""
@@ -337,10 +351,15 @@ def tokenise(name: str, *, company: bool = False) -> tuple[Token, ...]:
         if surname_words else []
     # A particle that is the whole listed surname is the surname: the Vietnamese "LE, Thanh Tung".
     whole = bool(surname_tokens) and all(t.particle for t in surname_tokens)
-    for n, word in enumerate(w for w in _SPLIT.split(text) if w):
+    words = [w for w in _SPLIT.split(text) if w]
+    for n, word in enumerate(words):
         if n < surname_words:
             tokens.extend(replace(t, surname=True, particle=t.particle and not whole)
                           for t in _tokens_of_word(word, company))
+        elif n == surname_words and surname_words and n + 1 < len(words) and word.lower() in _MIDDLE_NAME_PARTICLES:
+            # "NGUYEN, Van Thanh": a Dutch van goes with the surname, before the comma; leading the given
+            # names it is the Vietnamese middle name Văn, a word of the name.
+            tokens.extend(replace(t, particle=False) for t in _tokens_of_word(word, company))
         else:
             tokens.extend(_tokens_of_word(word, company))
     if company:

@@ -22,9 +22,10 @@ from matching.compare import (
     _join,
     abjad,
     compare_names,
+    linking_script,
     token_similarity,
 )
-from matching.normalise import Token, has_letters, readings
+from matching.normalise import Token, has_letters, readings, unlinked_key
 
 DEFAULT_THRESHOLD = 0.8
 WEAK_ALIAS_THRESHOLD = 0.97
@@ -191,9 +192,12 @@ def _neighbours(word: str, letters: str) -> set[str]:
 # - `v:` the vowel form (spelling variants), `w:` the same with voicing folded; `s:` the consonant skeleton;
 # - a typing error within the budget: `p:` / `q:` the halves of any unit (`_halves`) for one edit
 #   (all that joined words may differ by); `d:` the spelling and it less one or two letters for single
-#   words of ten letters and more, which may be two edits apart (symmetric deletion). A word of eight or
-#   nine letters two edits apart (compare's `TWO_EDITS_SHORT`, beside words alike exactly) is found only
-#   when both edits fall in one half of it: its deletion keys would make re-screening half as slow again;
+#   words of ten letters and more, which may be two edits apart (symmetric deletion). A word of six to
+#   nine letters two edits apart inside its first and last letters (compare's `TWO_EDITS_SHORT`, beside
+#   words alike exactly) has `e:` keys: its inside less up to two letters, framed by the first and last
+#   (`_framed_deletions`; they cost re-screening about a quarter more time, measured on the benchmark);
+# - `u:` / `T:` a Thai key without linking vowels (`normalise.unlinked_key`): a listed Latin word under
+#   `u:`, a listed word from Thai or Myanmar script under `T:`; each looks up the other's;
 # - the rules for a word from another script (`r:` the vowel form with l/r and voicing folded, `l:` the
 #   voicing-folded skeleton) and for a script without vowels (that skeleton one edit apart) apply when
 #   either side is such a word: every listed unit is indexed under the small keys, such a listed unit
@@ -214,7 +218,19 @@ def _common_keys(tok: Token, *, single: bool) -> set[str]:
     if single and len(ascii_) >= 10:  # two edits apart (the halves find one edit)
         keys.add("d:" + ascii_)
         keys.update("d:" + k for k in _deletions(ascii_, 2))
+    if single and FRAMED_TWO_EDITS[0] <= len(ascii_) <= FRAMED_TWO_EDITS[1]:
+        keys.update(_framed_deletions(ascii_))
     return keys
+
+
+FRAMED_TWO_EDITS = (6, 9)  # the lengths of words compared two edits apart inside their first and last letters
+
+
+def _framed_deletions(word: str) -> set[str]:
+    """`e:` keys of a word two edits from another inside the same first and last letters (compare's
+    keyboard slips: Hignbin / Hongbin, Pongong / Pingrong): its inside less up to two letters, framed."""
+    head, inside, tail = word[0], word[1:-1], word[-1]
+    return {f"e:{head}{k}{tail}" for k in _deletions(inside, 2) | {inside}}
 
 
 def _listed_keys(tok: Token, *, single: bool) -> set[str]:
@@ -224,6 +240,8 @@ def _listed_keys(tok: Token, *, single: bool) -> set[str]:
         keys.update(_halves(tok.ascii, len(tok.ascii)))
     foreign = {"r:" + tok.vowels.translate(_LIQUID), "l:" + tok.loose}
     keys |= foreign
+    if tok.thai:
+        keys.add(("T:" if linking_script(tok) else "u:") + unlinked_key(tok.thai))
     if tok.foreign:
         keys.update(k.upper() for k in foreign)
     if abjad(tok) and len(tok.loose) >= 2:
@@ -240,6 +258,8 @@ def _typed_keys(tok: Token, *, single: bool, letters: str) -> set[str]:
             keys.update(_halves(tok.ascii, length))
     foreign = {"r:" + tok.vowels.translate(_LIQUID), "l:" + tok.loose}
     keys.update(foreign if tok.foreign else (k.upper() for k in foreign))
+    if tok.thai:  # a word from Thai or Myanmar script meets listed Latin ones without linking vowels, and back
+        keys.add(("u:" if linking_script(tok) else "T:") + unlinked_key(tok.thai))
     if abjad(tok):
         keys.update("l:" + k for k in _neighbours(tok.loose, letters))
     elif len(tok.loose) >= 2:

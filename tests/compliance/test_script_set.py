@@ -2,7 +2,7 @@
 make_script_set.py, split by listed party into a tuning half and a held-out half): the committed files
 are the script's output, and the matcher keeps what it scores on each half (a floor, not the goal:
 the issue's goal is F1 >= 0.97 and cross-script recall >= 0.90: met on the tuning half, the held-out
-half's F1 is still short, mostly two-edit typos and Arabic transliterations)."""
+half's F1 is still short, 0.963, mostly two-edit typos and Korean spellings)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def test_the_set_covers_every_script_and_both_halves() -> None:
             assert any(not r["expected"] for r in mine), (script, half)
 
 
-@pytest.mark.parametrize(("half", "f1", "cross_script"), [("tune", 0.98, 0.98), ("held", 0.94, 0.94)])
+@pytest.mark.parametrize(("half", "f1", "cross_script"), [("tune", 0.99, 0.98), ("held", 0.95, 0.95)])
 def test_the_matcher_keeps_its_scores_on_each_half(half: str, f1: float, cross_script: float) -> None:
     scores = evaluate(half)
     assert scores["all"].f1 >= f1, scores["all"]
