@@ -6,24 +6,32 @@ public part of a thread (never an internal note nor a system line: support.model
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.db.models import QuerySet
 from django.http import HttpResponse
+from django.utils.translation import gettext
 
-from crm.exceptions import NotFound
-from crm.models import Client
+from crm.exceptions import NotFound, ValidationFailed
+from crm.models import Client, User
+from crm.permissions import user_can
+from plumbing.sqlfiles import sql_text
 from support.models import (
     PUBLIC_MESSAGE_KINDS,
     Complaint,
     ComplaintCategory,
+    SupportDesk,
     Ticket,
     TicketAttachment,
     TicketCategory,
     TicketMessage,
     TicketStatus,
 )
+from support.permissions import VIEW_TICKET
 
 LIST_LIMIT = 200
 REFERENCE_MAX = 16
@@ -122,3 +130,93 @@ def attachment_response(attachment: TicketAttachment) -> HttpResponse:
     response["X-Content-Type-Options"] = "nosniff"
     return response
 
+
+
+# --- KPIs ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class KpiRow:
+    """One agent's or one desk's support figures over a period. Times are wall-clock minutes from
+    the ticket's opening (not business minutes); None where no ticket has one yet."""
+
+    kind: str  # "agent" or "desk"
+    key: int | None  # the assignee's id (None: unassigned) or the desk's id
+    name: str
+    code: str  # the agent's or the desk's code, for the queue's filter links
+    handled: int
+    first_response_median: float | None
+    first_response_p90: float | None
+    resolution_median: float | None
+    reopened: int
+    rating_average: Decimal | None
+    rated: int
+    rated_good: int  # ratings of 4 or 5
+    breached: int
+
+    @property
+    def reopen_rate(self) -> Decimal | None:
+        return _share(self.reopened, self.handled)
+
+    @property
+    def satisfied_share(self) -> Decimal | None:
+        return _share(self.rated_good, self.rated)
+
+
+def _share(part: int, whole: int) -> Decimal | None:
+    if not whole:
+        return None
+    return (Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001"))
+
+
+@dataclass(frozen=True)
+class SupportKpis:
+    agents: list[KpiRow]
+    desks: list[KpiRow]  # empty for who sees only their own tickets
+
+
+def _minutes(value: Any) -> float | None:
+    return None if value is None else round(float(value), 1)
+
+
+def support_kpis(*, user: Any, date_from: dt.date, date_to: dt.date, brand_id: int | None = None,
+                 desk_id: int | None = None) -> SupportKpis:
+    """First response (median, p90), resolution (median), reopen rate, satisfaction and SLA breaches
+    of the tickets opened from `date_from` to `date_to` (UTC days, both included), per agent and per
+    desk, in one SQL pass (support/sql/kpis.sql). Scope: an administrator every ticket; a support
+    desk's manager the tickets of their desks (and their own); anyone else who sees tickets only the
+    tickets given to them, as their own row and no desk rows. Nobody else sees any figure."""
+    if date_from > date_to:
+        raise ValidationFailed(fields={"date_from": [gettext("The start is after the end.")]})
+    if not (getattr(user, "is_authenticated", False) and user.is_active) or not user_can(user, VIEW_TICKET):
+        return SupportKpis(agents=[], desks=[])
+    everything = bool(user.is_administrator)
+    desks = [] if everything else list(SupportDesk.objects.filter(manager_id=user.pk).values_list("pk", flat=True))
+    with_desks = everything or bool(desks)
+    start = dt.datetime.combine(date_from, dt.time.min, tzinfo=dt.UTC)
+    end = dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
+    with connection.cursor() as cursor:
+        cursor.execute(sql_text("support", "kpis"), {
+            "start": start, "end": end, "brand": brand_id, "desk": desk_id, "everything": everything,
+            "desks": desks, "user": user.pk, "with_desks": with_desks})
+        rows = cursor.fetchall()
+    agent_ids = [r[1] for r in rows if r[0] == "agent" and r[1] is not None]
+    people = {u.pk: u for u in User.objects.filter(pk__in=agent_ids)}
+    desk_rows = {d.pk: d for d in SupportDesk.objects.filter(pk__in=[r[1] for r in rows if r[0] == "desk"])}
+    agents: list[KpiRow] = []
+    desk_list: list[KpiRow] = []
+    for (kind, key, handled, fr_median, fr_p90, _responded, res_median, _resolved, reopened, rating_avg, rated,
+         rated_good, breached) in rows:
+        if kind == "agent":
+            person = people.get(key)
+            name = (person.full_name or person.email) if person is not None else gettext("Unassigned")
+            code = str(person.code) if person is not None else "none"
+        else:
+            desk = desk_rows[key]
+            name, code = desk.name, desk.code
+        row = KpiRow(kind=kind, key=key, name=name, code=code, handled=handled,
+                     first_response_median=_minutes(fr_median), first_response_p90=_minutes(fr_p90),
+                     resolution_median=_minutes(res_median), reopened=reopened,
+                     rating_average=None if rating_avg is None else Decimal(rating_avg).quantize(Decimal("0.01")),
+                     rated=rated, rated_good=rated_good, breached=breached)
+        (agents if kind == "agent" else desk_list).append(row)
+    return SupportKpis(agents=agents, desks=desk_list)
