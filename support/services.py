@@ -140,7 +140,8 @@ def _move(ticket: Ticket, to: str, *, via: str | None = None, at: dt.datetime | 
 
 def _message(ticket: Ticket, *, kind: str, body: str, channel: str, author: Any = None, from_email: str = "",
              body_html: str = "", email_message_id: str | None = None, in_reply_to: str = "",
-             attachments: Iterable[Any] = (), at: dt.datetime | None = None) -> TicketMessage:
+             attachments: Iterable[Any] = (), at: dt.datetime | None = None, touch: bool = True) -> TicketMessage:
+    """`touch` False: the caller has just saved the ticket with last_message_at = `at` (an opening)."""
     skip = channel == TicketChannel.EMAIL
     taken, refused = files.attachments_check(attachments, skip_refused=skip)
     message = TicketMessage.objects.create(
@@ -155,8 +156,9 @@ def _message(ticket: Ticket, *, kind: str, body: str, channel: str, author: Any 
         lines = "\n".join(f"- {name}: {why}" for name, why in refused)
         TicketMessage.objects.create(ticket=ticket, kind=MessageKind.SYSTEM, channel=channel,
                                      body_text=gettext("Attachments not taken:") + "\n" + lines)
-    ticket.last_message_at = at or timezone.now()
-    ticket.save(update_fields=["last_message_at"])
+    if touch or ticket.last_message_at != at:
+        ticket.last_message_at = at or timezone.now()
+        ticket.save(update_fields=["last_message_at"])
     return message
 
 
@@ -254,7 +256,7 @@ def ticket_open(*, brand: Brand, category: str, subject: str, body: str, channel
     if staff is not None and channel == TicketChannel.STAFF:
         kind = MessageKind.STAFF_REPLY
     _message(ticket, kind=kind, body=body, channel=channel, author=staff, from_email=email, body_html=body_html,
-             email_message_id=email_message_id, attachments=attachments, at=now)
+             email_message_id=email_message_id, attachments=attachments, at=now, touch=False)
     _audit("opened", ticket, actor=staff, desk=desk.code, category=category, channel=channel,
            assignee=str(ticket.assignee.code) if ticket.assignee else "",
            client=str(client.code) if client else "")
