@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from crm.exceptions import NotAllowed
 from crm.models import Desk, Event, User
-from crm.permissions import AuthedRequest, client_queryset_for_user, page_permission_required
+from crm.permissions import AuthedRequest, client_queryset_for_user, page_permission_required, user_can
 from crm.views.ui import render_page
 from reports import selectors, services
 from reports.catalogue import REPORTS, Params, report_build
@@ -83,6 +83,17 @@ def _agent_names(keys: list[str]) -> dict[str, str]:
     return {str(u.pk): u.full_name or u.email for u in User.objects.filter(pk__in=ids)}
 
 
+def _support_kpis(request: AuthedRequest, period: Period, brand_id: int | None) -> Any:
+    """The support desk's KPIs over the dashboard's period and brand, in the user's support scope
+    (support.selectors.support_kpis); None for who does not see tickets."""
+    from support.permissions import VIEW_TICKET
+    from support.selectors import support_kpis
+
+    if not user_can(request.user, VIEW_TICKET):
+        return None
+    return support_kpis(user=request.user, date_from=period.start, date_to=period.end, brand_id=brand_id)
+
+
 @page_permission_required(VIEW_PERMISSION)
 @require_GET
 def dashboard(request: AuthedRequest) -> HttpResponse:
@@ -106,7 +117,7 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
         "board": board, "brands": selectors.brands_in_scope(scope), "problems": problems, "query": query,
         "agents": _agent_names(agent_keys), "platforms": platforms, "partners": partners, "chart_json": json.dumps(chart),
         "ops": selectors.operations(user=request.user), "scoped_desks": scope.desk_ids is not None,
-        "now": timezone.now(),
+        "support": _support_kpis(request, period, brand_id), "now": timezone.now(),
     }, partial="dashboard-figures", status=400 if problems else 200)
 
 

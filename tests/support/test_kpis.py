@@ -14,7 +14,7 @@ from crm.models import RoleCode
 from plumbing import sqlfiles
 from support import services, sla_services
 from support.selectors import support_kpis
-from tests.factories import make_user
+from tests.factories import make_client, make_user
 from tests.support.desk_world import build_desk_world, open_ticket
 
 pytestmark = pytest.mark.django_db
@@ -30,6 +30,9 @@ def at(minutes: int) -> time_machine.travel:
 def world():
     w = build_desk_world()
     w.ben = make_user(role_code=RoleCode.SUPPORT_AGENT, brand=w.brand, full_name="Ben Agent")
+    # An Arabic-speaking client: the answers are mailed in Arabic (support.outbound gives the brand its template).
+    w.client = make_client(brand=w.brand, first_name="Layla", last_name="Haddad", email="layla@helios.example.com",
+                           language="ar", owner=w.sales)
     with time_machine.travel(MONDAY - dt.timedelta(days=7), tick=False):  # last week: outside the period
         old = open_ticket(w, subject="Old one")
         services.ticket_reply_staff(ticket=old, actor=w.agent, body="Done.", status="resolved")
