@@ -57,23 +57,17 @@ def _language(ticket: Ticket) -> str:
 
 
 def _ensure_template(brand: Any, language: str) -> Any:
-    """The brand's answer template in the best language of `language`'s chain; ours is given to a
-    brand lacking it (administrators may reword it)."""
-    from emails.services import email_template_pick, email_template_save
+    """The brand's active answer template in the best language of `language`'s chain, or None when
+    the brand switched it off. Ours is given to a brand that never had it in that language (or in
+    English); administrators may reword it or deactivate it."""
+    from emails.services import email_template_pick, email_template_save, email_templates_for_brand
 
-    found = email_template_pick(brand=brand, key=ANSWER_TEMPLATE, language=language)
-    if found is not None and found.language == language:
-        return found
-    values = _TEMPLATES.get((ANSWER_TEMPLATE, language))
-    if values is not None:
-        return email_template_save(actor=None, brand=brand, key=ANSWER_TEMPLATE, language=language,
-                                   subject=values["subject"], body=values["body"],
-                                   description=values["description"])
-    if found is not None:
-        return found
-    values = _TEMPLATES[(ANSWER_TEMPLATE, "en")]
-    email_template_save(actor=None, brand=brand, key=ANSWER_TEMPLATE, language="en", subject=values["subject"],
-                        body=values["body"], description=values["description"])
+    had = {t.language for t in email_templates_for_brand(brand=brand) if t.key == ANSWER_TEMPLATE}
+    for code in dict.fromkeys((language, "en")):
+        values = _TEMPLATES.get((ANSWER_TEMPLATE, code))
+        if values is not None and code not in had:
+            email_template_save(actor=None, brand=brand, key=ANSWER_TEMPLATE, language=code, subject=values["subject"],
+                                body=values["body"], description=values["description"])
     return email_template_pick(brand=brand, key=ANSWER_TEMPLATE, language=language)
 
 
@@ -115,6 +109,8 @@ def answer_mail(*, ticket: Ticket, message: TicketMessage, actor: Any) -> str | 
 
     language = _language(ticket)
     template = _ensure_template(ticket.brand, language)
+    if template is None:  # the brand switched its answer mail off
+        return None
     agent = (getattr(actor, "full_name", "") or "") if actor is not None else ""
     data = {"reference": ticket.reference, "subject": mail.subject_with_reference(ticket.subject, ticket.reference),
             "body": message.body_text, "agent": agent}

@@ -136,3 +136,20 @@ def test_a_ticket_without_any_address_is_answered_without_mail(
     with django_capture_on_commit_callbacks(execute=True):
         answer = services.ticket_reply_staff(ticket=ticket, actor=world.agent, body="Done.")
     assert django_mail.outbox == [] and answer.email_message_id is None
+
+
+def test_a_brand_that_switched_the_answer_mail_off_sends_none(
+        world: SimpleNamespace, django_capture_on_commit_callbacks: Any) -> None:
+    from emails.models import EmailTemplate
+    from support.outbound import ANSWER_TEMPLATE
+
+    client = make_client(brand=world.brand, email=f"omar.{uuid.uuid4().hex[:6]}@client.example", language="en")
+    ticket = services.ticket_open(brand=world.brand, category="withdrawal", subject="Withdrawal", body="Help",
+                                  channel="portal", client=client)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.ticket_reply_staff(ticket=ticket, actor=world.agent, body="First.", status=TicketStatus.OPEN)
+    assert len(django_mail.outbox) == 1
+    EmailTemplate.objects.filter(brand=world.brand, key=ANSWER_TEMPLATE).update(is_active=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        second = services.ticket_reply_staff(ticket=ticket, actor=world.agent, body="Second.")
+    assert len(django_mail.outbox) == 1 and second.email_message_id is None
