@@ -28,6 +28,7 @@ The evidence pairs each registered word with the document word it matched and ho
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field, replace
 
 from matching.compare import SAME, abjad, units
@@ -153,10 +154,26 @@ def _long_vowels_agree(arabic: Token, latin: Token) -> bool:
     return True
 
 
+# ICAO 9303's transliteration of the Latin letters that an MRZ writes as two (part 3, 6.A): Å as AA,
+# Æ as AE, Ø as OE, Þ as TH, Ĳ as IJ, Œ as OE (the umlauts are the tokens' `alt`).
+_ICAO_DIGRAPHS = str.maketrans({"å": "aa", "æ": "ae", "ø": "oe", "þ": "th", "ĳ": "ij", "œ": "oe"})
+
+
+def _icao(word: str) -> str:
+    return _NON_LETTER.sub("", unicodedata.normalize("NFKD", word.lower().translate(_ICAO_DIGRAPHS)).encode(
+        "ascii", "ignore").decode())
+
+
+_NON_LETTER = re.compile(r"[^a-z]")
+
+
 def word_similarity(registered: Token, document: Token) -> str:
     """How a registered word and a document word are the same name, or '' when they are not (the
     strict reading: see the module's docstring)."""
     score, how = _similarity(registered, document)
+    if score < SAME and not (registered.initial or document.initial) and document.raw.isascii() \
+            and not registered.raw.isascii() and _icao(registered.raw) == _icao(document.raw) != "":
+        return "same, as ICAO 9303 transliterates it"
     if registered.initial or document.initial:
         return "initial" if how == "initial" else ""
     if score >= SAME:
@@ -205,6 +222,9 @@ def _tokens(text: str) -> tuple[Token, ...]:
 
 def _side(surname: str, given: str, middle: str = "") -> _Side:
     sur, first, mid = _tokens(surname), _tokens(given), _tokens(middle)
+    # Particles typed as the middle name belong to the surname (Pieter, van der, Merwe: VANDERMERWE).
+    while mid and mid[-1].particle and sur:
+        sur, mid = (mid[-1], *sur), mid[:-1]
     parts = ("surname",) * len(sur) + ("given",) * (len(first) + len(mid))
     first_idx = frozenset(range(len(sur), len(sur) + len(first)))
     return _Side(sur + first + mid, parts, first_idx)
@@ -255,8 +275,21 @@ def match_document_name(*, first_name: str, last_name: str, middle_name: str = "
     """The registered name (first, middle, last) against the document's surname and given names (an
     MRZ's fields with '<' as spaces, a licence's fields, or a bill's name line split by the caller).
     `field_full`: the document's name field had no room left, so its last word may be cut short."""
-    reg = _side(last_name, first_name, middle_name)
-    doc = _side(document_surname, document_given_names)
+    found = _document_name(_side(last_name, first_name, middle_name), _side(document_surname, document_given_names),
+                           field_full)
+    middle = middle_name.split()
+    if not found.matched and middle:
+        # A second surname typed as the middle name (Íñigo, Sánchez, Ibáñez: SANCHEZ IBANEZ or
+        # SANCHEZIBANEZ): the name is tried again with it as the surname's first word.
+        again = _document_name(_side(f"{middle[-1]} {last_name}", first_name, " ".join(middle[:-1])),
+                               _side(document_surname, document_given_names), field_full)
+        if again.matched and any(w.part == "surname" and middle[-1] in w.registered for w in again.words):
+            return replace(again, notes=(*again.notes, f"'{middle[-1]}' typed as a middle name, on the document "
+                                                       "as a surname"))
+    return found
+
+
+def _document_name(reg: _Side, doc: _Side, field_full: bool) -> DocumentNameMatch:
     if not any(p == "surname" for p in reg.parts) or not doc.tokens:
         return DocumentNameMatch(False, missing=tuple(t.raw for t in reg.tokens), reason="no name to compare")
     used_r: set[int] = set()
@@ -325,6 +358,9 @@ def _cut_after_match(reg: _Side, used_r: set[int], doc: _Side, used_d: set[int])
 _BILL_SPLIT = re.compile(r"[^\w'’-]+")
 
 
+_OCR_ESZETT = re.compile(r"(?<=[a-zäöü])B(?![A-Z])")
+
+
 def _ocr_folded(text: str) -> str:
     return text.replace("j", "i")
 
@@ -334,6 +370,8 @@ def names_in_text(text: str, *, first_name: str, last_name: str, middle_name: st
     name and every surname word must be there; a middle name may be. Each line is tried as a name (in
     either order), then the whole text read without spaces (OCR that lost them)."""
     best: DocumentNameMatch | None = None
+    if "ß" in first_name + middle_name + last_name:
+        text = _OCR_ESZETT.sub("ß", text)  # OCR reads a printed ß as B (WeiB for Weiß)
     # A label before the name ("Account holder: ANNA ERIKSSON") is left out.
     lines = [ln.rpartition(":")[2].strip() for ln in text.splitlines()]
     surname_tokens = [t for t in _tokens(last_name) if not t.particle]

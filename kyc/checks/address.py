@@ -33,22 +33,30 @@ UTILITY_WORDS = ("ELECTRICITY", "GAS", "WATER", "ENERGY", "POWER", "TELEPHONE", 
                  "CHAUFFAGE", "AGUA", "SUMINISTRO", "ELEKTRICITEIT", "WATERBEDRIJF", "GAS EN LICHT",
                  "AGUAS", "WODA", "WODOCIAGI", "OGRZEWANIE", "RACHUNEK", "GAZE", "APA",
                  "AMOUNT DUE", "TOTAL DUE", "TOTALE DA PAGARE", "MONTANT A PAYER", "TOTAL A PAGAR",
-                 "TE BETALEN", "DO ZAPLATY", "RECHNUNGSBETRAG")
-BANK_WORDS = ("BANK", "STATEMENT", "IBAN", "BALANCE", "SORT CODE", "ACCOUNT STATEMENT",
+                 "TE BETALEN", "DO ZAPLATY", "RECHNUNGSBETRAG",
+                 # Nordic, Finnish and Czech
+                 "ELRAKNING", "ELRAKNINGEN", "ELREGNING", "STROMREGNING", "REGNING", "VATTEN", "VAND", "VANN",
+                 "FJARRVARME", "FJERNVARME", "ATT BETALA", "AT BETALE", "A BETALE", "LASKU", "SAHKO", "SAHKOLASKU",
+                 "VESI", "MAKSETTAVA", "FAKTURA ZA ELEKTRINU", "ELEKTRINA", "VODA", "K UHRADE")
+BANK_WORDS = ("BANK", "STATEMENT", "IBAN", "BALANCE", "SORT CODE", "ACCOUNT STATEMENT", "STATEMENT OF ACCOUNT",
               "KONTOAUSZUG", "SPARKASSE", "BANQUE", "RELEVE DE COMPTE", "BANCO", "EXTRACTO", "BANCA",
               "ESTRATTO CONTO", "REKENINGAFSCHRIFT", "EXTRATO", "EXTRAS DE CONT", "WYCIAG", "RACHUNKU", "SALDO",
               # a statement's title and its words by language
               "RELEVE", "RELEVE BANCAIRE", "COMPTE", "KONTOSTAND", "KONTONUMMER", "ESTRATTO", "CONTO CORRENTE",
               "EXTRACTO DE CUENTA", "CUENTA", "MOVIMIENTOS", "BANKAFSCHRIFT", "AFSCHRIFT", "REKENING", "EXTRATO DE CONTA",
               "MOVIMENTOS", "NUMER RACHUNKU", "WYCIAG BANKOWY", "SWIFT",
-              "OPENING BALANCE", "CLOSING BALANCE", "ANFANGSSALDO", "ENDSALDO", "SOLDE", "SALDO INICIAL", "SALDO FINAL")
+              "OPENING BALANCE", "CLOSING BALANCE", "ANFANGSSALDO", "ENDSALDO", "SOLDE", "SALDO INICIAL", "SALDO FINAL",
+              # the Nordic, Finnish, Czech and Greek (Latin letters) titles and words
+              "KONTOUTDRAG", "KONTOUDTOG", "KONTOUTSKRIFT", "TILIOTE", "KONTO", "KONTONUMMER", "TILINUMERO",
+              "VYPIS Z UCTU", "VYPIS", "ZUSTATEK", "KIVOTIO", "LOGARIASMOS", "YPOLOIPO")
 # The issue date's label, most specific first; matched as whole words on the folded text.
 ISSUE_LABELS = ("BILL DATE", "STATEMENT DATE", "DATE OF ISSUE", "ISSUE DATE", "INVOICE DATE", "ISSUED",
                 "RECHNUNGSDATUM", "AUSSTELLUNGSDATUM", "DATE DE FACTURE", "DATE DU RELEVE", "DATE D'EMISSION",
                 "FECHA DE EMISION", "FECHA DE FACTURA", "FECHA DEL EXTRACTO", "DATA EMISSIONE",
                 "DATA DI EMISSIONE", "DATA ESTRATTO", "FACTUURDATUM", "DATUM AFSCHRIFT", "DATA DE EMISSAO",
                 "DATA DO EXTRATO", "DATA FACTURII", "DATA EMITERII", "DATA EXTRASULUI", "DATA WYSTAWIENIA",
-                "DATA WYCIAGU", "DATUM", "FECHA", "DATA", "DATE")
+                "DATA WYCIAGU", "ERSTELLT AM", "UTSKRIFTSDATUM", "FAKTURADATUM", "FAKTURADATO", "UDSTEDELSESDATO",
+                "UTSTEDT", "LASKUN PAIVAYS", "PAIVAYS", "DATUM VYSTAVENI", "DATUM", "FECHA", "DATA", "DATE")
 HINT_TYPE = _("Upload a utility bill or a bank statement showing your name and address.")
 HINT_OLD = _("This document is older than %(days)s days. Upload a utility bill or bank statement issued in the "
              "last %(days)s days.")
@@ -184,6 +192,29 @@ def issue_date(text: str, as_of: date) -> tuple[date | None, str]:
     return (max(past), "latest date") if past else (None, "")
 
 
+# OCR of a street line that lost its spaces runs the house number into the street's name and reads its
+# leading 1 as a small l or a capital I (AvenidadelaConstitucionl40 for "... Constitución 140"): the
+# number is cut off the name and its 1 put back. Only an OCR'd text is read so.
+_RUN_IN_NUMBER = re.compile(r"\b([^\W\d_]{3,}?)([lI]\d{1,3}|\d{1,4})\b")
+_ONE_READ_AS_L = re.compile(r"\b[lI](?=\d{1,3}\b)")
+
+
+def ocr_numbers(text: str) -> str:
+    """An OCR'd text with house numbers cut off the words they were run into and their 1 read as l or
+    I put back (see _RUN_IN_NUMBER)."""
+    return _ONE_READ_AS_L.sub("1", _RUN_IN_NUMBER.sub(r"\1 \2", text))
+
+
+_ESZETT_READ_AS_B = re.compile(r"(?<=[a-zäöü])B(?![A-Z])")
+
+
+def ocr_address(text: str, registered: str) -> str:
+    """An OCR'd text as the address is compared in it: house numbers put back (ocr_numbers), and for a
+    registered address with a ß, the B that OCR reads for it (HauptstraBe) made a ß again."""
+    text = ocr_numbers(text)
+    return _ESZETT_READ_AS_B.sub("ß", text) if "ß" in registered else text
+
+
 def address_match(registered: str, text: str, *, country: str = "") -> dict[str, Any]:
     """The registered address on the document (matching.addresses): the evidence, with "matched"."""
     return address_compare(registered, text, country=country).as_evidence(registered)
@@ -263,6 +294,7 @@ def check_address(*, files: Sequence[DocumentFile], applicant: Applicant, policy
     if not applicant.address.strip():
         checks.append(CheckResult("address_match", Outcome.UNREADABLE, {"reason": "no address registered"}, document))
     else:
-        am = address_match(applicant.address, text, country=applicant.country)
+        am = address_match(applicant.address, ocr_address(text, applicant.address) if source == "ocr" else text,
+                           country=applicant.country)
         checks.append(CheckResult("address_match", Outcome.PASS if am["matched"] else Outcome.FAIL, am, document))
     return Report(tuple(checks), facts=facts)

@@ -4,6 +4,7 @@ driving licence (its numbered fields: 1 surname, 2 given names, 3 birth date, 4a
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -75,6 +76,18 @@ def _fold(text: str) -> str:
     return "".join(ch for ch in unicodedata.normalize("NFD", text) if not unicodedata.combining(ch))
 
 
+# A small letter the recogniser puts inside a name printed in capitals is a capital it did not know:
+# Ł (with its stroke) read as t (MAtGORZATA, PAWEt).
+_SMALL_IN_CAPITALS = re.compile(r"(?<=[A-Z])t|t(?=[A-Z]{2})")
+
+
+def _capitals(field: str) -> str:
+    """A licence's name field with the recogniser's slips in capitals undone (see _SMALL_IN_CAPITALS)."""
+    if sum(ch.isupper() for ch in field) < 3 * sum(ch.islower() for ch in field):
+        return field  # printed in mixed case: its small letters are letters
+    return _SMALL_IN_CAPITALS.sub("L", field)
+
+
 def read_licence(reading: Reading) -> Licence | None:
     text = reading.text
     letters = re.sub(r"[^A-Z]", "", _fold(text))
@@ -85,17 +98,26 @@ def read_licence(reading: Reading) -> Licence | None:
     for row in reading.rows:
         if re.fullmatch(r"[A-Z]{3}|D|F|I|[A-Z]{2}", row.text.strip()):
             country = row.text.strip()
-    return Licence(surname=f.get("1", ""), given_names=f.get("2", ""), birth_date=_dmy(f.get("3", "")),
+    return Licence(surname=_capitals(f.get("1", "")), given_names=_capitals(f.get("2", "")),
+                   birth_date=_dmy(f.get("3", "")),
                    issue_date=_dmy(f.get("4a", "")), expiry_date=_dmy(f.get("4b", "")),
                    number=f.get("5", "").replace(" ", ""), country=country)
 
 
-def _mrz_wanted(rows: Sequence[Any]) -> bool:
+def _mrz_wanted(rows: Sequence[Any], applicant: Applicant | None = None) -> bool:
     """What a page of an identity document must give: an MRZ whose check digits hold, or a driving
-    licence's fields (surname, birth and expiry dates, number) all read."""
+    licence's fields (surname, birth and expiry dates, number) all read. With the applicant, an MRZ
+    must also carry their name: the check digits do not cover the name line, whose letters the
+    recogniser may drop (OLOMBO for COLOMBO) and which is then read again (kyc.checks.ocr: cleaned
+    long lines). A document of another person is read to the end and its name still compared."""
     found = find_mrz([r.text for r in rows])
     if found and found.digits_valid:
-        return True
+        if applicant is None:
+            return True
+        return match_document_name(first_name=applicant.first_name, middle_name=applicant.middle_name,
+                                   last_name=applicant.last_name, document_surname=found.surname,
+                                   document_given_names=found.given_names,
+                                   field_full=found.name_field_full).matched
     licence = read_licence(Reading(tuple(rows), 0, 1.0, len(rows), True))
     return bool(licence and licence.surname and licence.birth_date and licence.expiry_date and licence.number)
 
@@ -116,7 +138,7 @@ class _DocumentFields:
 def check_identity(*, files: Sequence[DocumentFile], applicant: Applicant, policy: CheckPolicy,
                    as_of: date) -> Report:
     checks: list[CheckResult] = []
-    readings, legible = _read_pages(files, checks)
+    readings, legible = _read_pages(files, checks, applicant)
     mrz, mrz_file, licence = _best_reads(readings)
     declared = files[0].kind if files else ""
     document = mrz_file or (files[0].upload.filename if files else "")
@@ -142,14 +164,15 @@ def check_identity(*, files: Sequence[DocumentFile], applicant: Applicant, polic
     return Report(tuple(checks), facts=facts)
 
 
-def _read_pages(files: Sequence[DocumentFile],
-                checks: list[CheckResult]) -> tuple[list[tuple[DocumentFile, Reading]], bool]:
+def _read_pages(files: Sequence[DocumentFile], checks: list[CheckResult],
+                applicant: Applicant | None = None) -> tuple[list[tuple[DocumentFile, Reading]], bool]:
     """Every page of every file read, each page's legibility check added to `checks`; and whether
     every page was legible."""
     readings: list[tuple[DocumentFile, Reading]] = []
     legible = True
+    enough = functools.partial(_mrz_wanted, applicant=applicant)
     for file in files:
-        for page, reading in page_reading(file.upload, enough=_mrz_wanted):
+        for page, reading in page_reading(file.upload, enough=enough):
             readings.append((file, reading))
             result = legibility_check(file.upload.filename, page, reading)
             legible = legible and result.passed

@@ -13,7 +13,11 @@ from kyc.checks.report import CheckResult, OnFail, Outcome
 from kyc.uploads import Upload
 
 MIN_SIDE = 600  # pixels: the shorter side of an image below this is too small to read a document from
+# ... unless it is a card scanned alone (an ID-1 card at 200 dpi is 674 x 425 pixels): a shorter side
+# of MIN_CARD_SIDE or more whose text lines were read at least LARGE_TEXT_HEIGHT pixels high is legible.
+MIN_CARD_SIDE = 400
 MIN_TEXT_HEIGHT = 14  # pixels (in the upload): the median height of the text lines read
+LARGE_TEXT_HEIGHT = 18  # pixels: well above MIN_TEXT_HEIGHT
 MIN_SHARPNESS = 0.45  # images.sharpness(): crisp print scores ~1, a blurred photo ~0.2
 HINT = _("The picture is too blurred or too small to read. Take a sharp photo or scan of the whole document in "
          "good light.")
@@ -38,7 +42,7 @@ def legibility_check(document: str, page: images.Page, reading: ocr.Reading) -> 
                 "min_sharpness": MIN_SHARPNESS, "text_height_px": round(text_height, 1),
                 "min_text_height_px": MIN_TEXT_HEIGHT, "rotation": reading.rotation, "text_lines": len(reading.rows)}
     problems = []
-    if min(source) < MIN_SIDE:
+    if min(source) < MIN_SIDE and not (min(source) >= MIN_CARD_SIDE and text_height >= LARGE_TEXT_HEIGHT):
         problems.append("resolution")
     if heights and text_height < MIN_TEXT_HEIGHT:
         problems.append("text_too_small")

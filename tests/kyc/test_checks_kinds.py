@@ -72,3 +72,16 @@ def test_a_driving_licence_is_known_by_its_title_in_the_issuers_language():
     assert read_licence(reading("FÜHRERSCHEIN", "1. MÜLLER", "3. 04.04.1952")) is not None
     assert read_licence(reading("CARTA DE CONDUÇÃO", "1. ARAÚJO")) is not None
     assert read_licence(reading("CITY PUBLIC LIBRARY", "1. MEMBER")) is None
+
+
+def test_a_small_letter_read_inside_a_licence_name_in_capitals_is_the_capital_l_it_stands_for():
+    from kyc.checks.identity import read_licence
+    from kyc.checks.ocr import Reading
+
+    def reading(*texts: str) -> Reading:
+        return Reading(tuple(_row(t, 0.97) for t in texts), 0, 1.0, len(texts), True)
+
+    licence = read_licence(reading("PRAWO JAZDY", "1. DABROWSKI", "2. PAWEt MAtGORZATA", "3. 18.11.1962"))
+    assert licence is not None and licence.given_names == "PAWEL MALGORZATA"
+    mixed = read_licence(reading("DRIVING LICENCE", "1. Whitfield", "2. Peter", "3. 18.11.1962"))
+    assert mixed is not None and (mixed.surname, mixed.given_names) == ("Whitfield", "Peter")

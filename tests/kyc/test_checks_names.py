@@ -88,3 +88,42 @@ def test_a_name_read_without_spaces_with_its_j_read_as_an_i_is_found_and_another
     assert not names_in_text(bill.replace("TOMAS", "PIETER"), first_name="Tomas", middle_name="Karel",
                              last_name="Jansen").matched
     assert not names_in_text(bill, first_name="Tomas", middle_name="Karel", last_name="Hansen").matched
+
+
+def test_letters_the_mrz_writes_as_two_by_icao_9303_match_and_another_name_does_not():
+    assert match_document_name(first_name="Örjan", last_name="Åkesson", document_surname="AAKESSON",
+                               document_given_names="OERJAN").matched
+    assert match_document_name(first_name="Søren", last_name="Kierkegård", document_surname="KIERKEGAARD",
+                               document_given_names="SOEREN").matched
+    assert not match_document_name(first_name="Åsa", last_name="Lund", document_surname="LUND",
+                                   document_given_names="AASE").matched
+    assert not match_document_name(first_name="Örjan", last_name="Åkesson", document_surname="AAKERMAN",
+                                   document_given_names="OERJAN").matched
+
+
+def test_particles_typed_as_the_middle_name_are_part_of_the_surname_written_together_or_apart():
+    for surname in ("VANDERMERWE", "VAN DER MERWE"):
+        assert match_document_name(first_name="Pieter", middle_name="van der", last_name="Merwe",
+                                   document_surname=surname, document_given_names="PIETER").matched
+    assert not match_document_name(first_name="Pieter", middle_name="van der", last_name="Merwe",
+                                   document_surname="VANDERBERG", document_given_names="PIETER").matched
+
+
+def test_a_bills_eszett_read_as_a_b_is_the_registered_name_and_only_for_a_name_with_one():
+    assert names_in_text("Bjorn WeiB 25.10.2026", first_name="Björn", last_name="Weiß").matched
+    assert not names_in_text("Bjorn WeiB 25.10.2026", first_name="Björn", last_name="Weis").matched
+    assert not names_in_text("Bjorn WeiL 25.10.2026", first_name="Björn", last_name="Weiß").matched
+
+
+def test_a_second_surname_typed_as_the_middle_name_is_found_in_the_documents_surname():
+    for surname in ("SANCHEZIBANEZ", "SANCHEZ IBANEZ"):
+        assert match_document_name(first_name="Íñigo", middle_name="Sánchez", last_name="Ibáñez",
+                                   document_surname=surname, document_given_names="INIGO").matched
+    together = match_document_name(first_name="Íñigo", middle_name="Sánchez", last_name="Ibáñez",
+                                   document_surname="SANCHEZIBANEZ", document_given_names="INIGO")
+    assert "'Sánchez' typed as a middle name, on the document as a surname" in together.notes
+    # the surname typed as the last name must still be on the document
+    assert not match_document_name(first_name="Íñigo", middle_name="Sánchez", last_name="Ibáñez",
+                                   document_surname="SANCHEZ", document_given_names="INIGO").matched
+    assert not match_document_name(first_name="Íñigo", middle_name="Sánchez", last_name="Ibáñez",
+                                   document_surname="SANCHEZ GARCIA", document_given_names="INIGO").matched

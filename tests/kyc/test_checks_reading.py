@@ -79,6 +79,32 @@ def test_an_issue_label_read_without_spaces_or_with_a_figure_for_a_letter_still_
     assert issue_date("Rechnung\n01.02.2025\n14.03.2025", date(2025, 6, 1)) == (date(2025, 3, 14), "latest date")
 
 
+@pytest.mark.parametrize(("text", "kind", "issued"), [
+    ("Kontoutdrag\nUtskriftsdatum: 2026-09-30\nSaldo 1 974,43", "bank_statement", date(2026, 9, 30)),
+    ("Kontoudtog\nUdstedelsesdato: 30.09.2026\nKontonummer 1234", "bank_statement", date(2026, 9, 30)),
+    ("Tiliote\nTilinumero FI12 3456\nPäiväys 30.09.2026", "bank_statement", date(2026, 9, 30)),
+    ("Kontoauszug\nErstellt am: 25.10.2026\nAbrechnungszeitraum: 20.07.2026 - 19.10.2026", "bank_statement",
+     date(2026, 10, 25)),
+    ("Elräkning\nFakturadatum 2026-10-01\nAtt betala 812 kr", "utility_bill", date(2026, 10, 1)),
+    ("Sähkölasku\nMaksettava 84,17 EUR\n01.10.2026", "utility_bill", date(2026, 10, 1)),
+])
+def test_nordic_finnish_statements_and_bills_and_a_statements_creation_date_are_read(text, kind, issued):
+    assert detect_kind(text) == kind
+    assert issue_date(text, date(2026, 11, 15))[0] == issued
+
+
+def test_an_ocr_d_house_number_run_into_its_street_or_an_eszett_read_as_b_is_the_registered_address():
+    from kyc.checks.address import address_match, ocr_address
+
+    registered = "Avenida de la Constitución 140\n41004 Sevilla"
+    read = "AvenidadelaConstitucionl40 Fecha de emisi6n: 3 de noviembre de 2026\n41004 Sevilla"
+    assert address_match(registered, ocr_address(read, registered), country="ES")["matched"]
+    assert not address_match(registered.replace("140", "141"), ocr_address(read, registered), country="ES")["matched"]
+    german = "Hauptstraße 127\n01067 Dresden"
+    assert address_match(german, ocr_address("HauptstraBe 127\n01067 Dresden", german), country="DE")["matched"]
+    assert not address_match(german, ocr_address("HauptstraBe 121\n01067 Dresden", german), country="DE")["matched"]
+
+
 @pytest.mark.parametrize("language", sorted(docgen.WORDINGS))
 def test_bills_and_statements_are_recognised_in_each_language(language):
     for kind in ("utility_bill", "bank_statement"):
@@ -219,3 +245,19 @@ def test_a_card_small_on_a_large_page_is_found_for_a_closer_reading():
     full[40:1950, 40:1370] = (150, 170, 200)
     assert document_box(full) is None
     assert document_box(np.full((1988, 1406, 3), 236, np.uint8)) is None
+
+
+def test_a_card_scanned_alone_at_200_dpi_is_legible_when_its_print_is_large_and_a_small_picture_is_not():
+    from kyc.checks.legibility import legibility_check
+    from kyc.checks.ocr import Line, Reading, Row
+
+    def problems(width: int, height: int, text_px: float) -> list[str]:
+        rng = np.random.default_rng(0)
+        image = rng.choice(np.array([0, 255], dtype=np.uint8), size=(height, width, 3))  # crisp edges
+        line = Line("DRIVING LICENCE", 0.97, ((0, 0), (200, 0), (200, text_px), (0, text_px)))
+        reading = Reading(tuple(Row((line,)) for _ in range(6)), 0, 1.0, 6, True)
+        return legibility_check("card.png", images.Page(image, "", (width, height)), reading).evidence["problems"]
+
+    assert problems(763, 518, 23) == []  # an ID-1 card at 200 dpi, its text read 23 pixels high
+    assert problems(763, 518, 16) == ["resolution"]
+    assert problems(560, 380, 23) == ["resolution"]

@@ -57,3 +57,32 @@ def test_a_sample_of_the_generator_gets_the_answers_its_labels_ask_for(tmp_path)
     decisions = [r["decision"] for r in reports]
     assert decisions[0] != "approve"
     assert decisions[1:] == ["approve", "approve"]
+
+
+def _checked(tmp_path, samples, **changes):
+    manifest = tmp_path / "manifest.jsonl"
+    keys = ("file", "slot", "name", "dob", "country", "address", "as_of", "kind")
+    manifest.write_text("".join(json.dumps({k: s.options[k] for k in keys} | changes) + "\n" for s in samples))
+    return _kyc_check_manifest(manifest)
+
+
+# the tune split's documents: a photographed German identity card whose MRZ the recogniser reads with
+# letters dropped until its lines are widened, and a scanned passport with a broken check digit
+PHOTOGRAPHED_CARD, BROKEN_DIGIT = 3, 18
+
+
+@pytest.mark.django_db  # the command's system checks read the database
+def test_a_photographed_cards_mrz_is_read_again_from_cleaned_lines_and_a_forgery_still_fails(tmp_path):
+    card, broken = heldout.generate(tmp_path, "tune", indices=[PHOTOGRAPHED_CARD, BROKEN_DIGIT])
+    assert (card.kind, card.capture, card.defect) == ("id_card", "photo", "")
+    assert (broken.kind, broken.defect) == ("passport", "mrz_digit")
+    report, forged = _checked(tmp_path, [card, broken])
+    assert report["decision"] == "approve", report
+    assert report["facts"]["surname"] == "WEISS" and report["facts"]["birth_date"] == card.options["dob"]
+    # the cleaned readings never make a broken check digit hold: the passport goes to an officer
+    assert forged["decision"] == "review"
+    assert {c["name"] for c in forged["checks"] if c["outcome"] != "pass"} & {"mrz_check_digits", "mrz_found"}
+    # the same card for another applicant: every reading is tried for their name, none gives it
+    other = _checked(tmp_path, [card], name="Lena Weber")[0]
+    assert other["decision"] == "review"
+    assert [c["outcome"] for c in other["checks"] if c["name"] == "name_match"] != ["pass"]
