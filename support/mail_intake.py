@@ -69,6 +69,7 @@ from support.models import (
     TicketMessage,
     TicketStatus,
 )
+from support.outbound import message_id_domain
 from support.permissions import MANAGE_DESK
 
 logger = logging.getLogger(__name__)
@@ -91,13 +92,6 @@ def reopen_days() -> int:
 
 def sender_rate() -> str:
     return str(getattr(settings, "SUPPORT_MAIL_SENDER_RATE", "30/h"))
-
-
-def message_id_domain() -> str:
-    """The domain of our own Message-IDs (support.mail.outbound_headers): SUPPORT_MAIL_DOMAIN, else
-    the domain of DEFAULT_FROM_EMAIL."""
-    configured = str(getattr(settings, "SUPPORT_MAIL_DOMAIN", "") or "")
-    return (configured or str(settings.DEFAULT_FROM_EMAIL).rpartition("@")[2].strip(" >") or "localhost").lower()
 
 
 _ADDRESSES_FOR = 60.0  # seconds a process keeps the desks' addresses (a new desk's loops stop within a minute)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
 from crm.models import Event
@@ -40,6 +41,13 @@ _TEMPLATES: dict[tuple[str, str], dict[str, str]] = {
 }
 
 TEMPLATES = [PlaybookTemplate(key, language, values) for (key, language), values in _TEMPLATES.items()]
+
+
+def message_id_domain() -> str:
+    """The domain of our own Message-IDs (support.mail.outbound_headers): SUPPORT_MAIL_DOMAIN, else
+    the domain of DEFAULT_FROM_EMAIL."""
+    configured = str(getattr(settings, "SUPPORT_MAIL_DOMAIN", "") or "")
+    return (configured or str(settings.DEFAULT_FROM_EMAIL).rpartition("@")[2].strip(" >") or "localhost").lower()
 
 
 def answer_recipient(ticket: Ticket) -> str:
@@ -105,7 +113,6 @@ def answer_mail(*, ticket: Ticket, message: TicketMessage, actor: Any) -> str | 
     to_email = answer_recipient(ticket)
     if not to_email:
         return None
-    from support.mail_intake import message_id_domain
 
     language = _language(ticket)
     template = _ensure_template(ticket.brand, language)
