@@ -45,6 +45,8 @@ SEGMENT_MODEL = {
     "alerts": "other", "rules": "other", "agents": "user", "notice": "other",
     # a requester's ticket file (portal/support/<reference>/files/<code>/, partners/support/...)
     "support": "other",
+    # a ticket's file on the staff desk (support/tickets/<reference>/files/<code>/)
+    "tickets": "other",
 }
 # Pages the matrix does not post to, each with why.
 SKIPPED = {
