@@ -24,7 +24,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -448,6 +451,8 @@ def _credit(deposit: Deposit, *, event_id: str, occurred_at: dt.datetime | None,
             first = True
         except IntegrityError:
             first = False
+        if first:
+            _first_known(deposit)
     deposit.is_first = first
     deposit.credit_transaction = tx
     deposit.succeeded_at = timezone.now()
@@ -495,6 +500,7 @@ def _apply_payment(deposit: Deposit, *, outcome: str, sequence: int, event_id: s
     if provider_ref and not deposit.provider_ref:
         deposit.provider_ref = provider_ref[:200]
         changed.append("provider_ref")
+        _known_add(deposit)
     if sequence:
         deposit.provider_sequence = sequence
         changed.append("provider_sequence")
@@ -586,19 +592,86 @@ _REFUND_KINDS = {WebhookKind.REFUND_PENDING: Outcome.PENDING, WebhookKind.REFUND
 _FIRST_KNOWN = "client_has_first"
 
 
+def deposits_for_webhooks() -> QuerySet[Deposit]:
+    """Deposits as the webhook's handler takes them: locked (their rows alone), with provider and
+    client, and whether their client has a first deposit already (``_FIRST_KNOWN``)."""
+    first = Deposit.objects.filter(client_id=OuterRef("client_id"), is_first=True)
+    return (Deposit.objects.select_for_update(of=("self",)).select_related("provider", "client")
+            .annotate(**{_FIRST_KNOWN: Exists(first)}))
+
+
+@dataclass
+class _Known:
+    """Deposits a caller locked for many notifications (``deposits_known``), by reference."""
+
+    by_merchant_ref: dict[tuple[int, str], Deposit]
+    by_provider_ref: dict[tuple[int, str], Deposit]
+    by_client: dict[int, list[Deposit]]
+    complete: bool
+
+    def add(self, deposit: Deposit) -> None:
+        # The first of a reference (in id order), as the look-up of one would find.
+        self.by_merchant_ref.setdefault((deposit.provider_id, deposit.merchant_ref), deposit)
+        if deposit.provider_ref:
+            self.by_provider_ref.setdefault((deposit.provider_id, deposit.provider_ref), deposit)
+        if deposit not in self.by_client[deposit.client_id]:
+            self.by_client[deposit.client_id].append(deposit)
+
+
+_known: ContextVar[_Known | None] = ContextVar("wallet_deposits_known", default=None)
+
+
+@contextmanager
+def deposits_known(deposits: Iterable[Deposit], *, complete: bool = False) -> Iterator[None]:
+    """Within: ``deposit_webhook_apply`` takes the deposit a notification names from ``deposits``
+    (read with ``deposits_for_webhooks`` in the caller's transaction, so locked until it ends)
+    instead of reading and locking it again, one statement fewer per notification of a batch.
+    A deposit not among them is read as usual; with ``complete`` (the caller read every deposit
+    the notifications name, by merchant reference and, for a provider of standing addresses, by
+    the provider's reference), a reference none of them has is known to name none. A reference
+    given to a deposit within (the provider's, a further payment's deposit) is added."""
+    known = _Known({}, {}, defaultdict(list), complete)
+    for deposit in deposits:
+        known.add(deposit)
+    token = _known.set(known)
+    try:
+        yield
+    finally:
+        _known.reset(token)
+
+
+def _first_known(deposit: Deposit) -> None:
+    """The client of ``deposit`` has its first deposit now: the other deposits of the client that
+    ``deposits_known`` holds say so too."""
+    known = _known.get()
+    for other in known.by_client.get(deposit.client_id, ()) if known is not None else ():
+        setattr(other, _FIRST_KNOWN, True)
+
+
+def _known_add(deposit: Deposit) -> None:
+    """A deposit within ``deposits_known`` was given a reference, or made: found by it from now on."""
+    known = _known.get()
+    if known is not None:
+        known.add(deposit)
+
+
 @register_webhook_handler
 def deposit_webhook_apply(provider: PaymentProvider, message: WebhookMessage, delivery: Any = None) -> bool:
     """The inbox's handler for deposits, their refunds and chargebacks: True when the message is
     about one of them (and it was applied), False otherwise. Runs in the inbox's transaction."""
     if message.kind in _PAYMENT_KINDS or message.kind == WebhookKind.CHARGEBACK:
-        first = Deposit.objects.filter(client_id=OuterRef("client_id"), is_first=True)
-        deposits = (Deposit.objects.select_for_update(of=("self",)).select_related("provider", "client")
-                    .annotate(**{_FIRST_KNOWN: Exists(first)}))
+        known = _known.get()
         standing = provider.standing_addresses and bool(message.provider_ref)
-        found = (deposits.filter(provider=provider, provider_ref=message.provider_ref[:200]).first()
-                 if standing else None)
+        found: Deposit | None = None
+        if standing:
+            ref = message.provider_ref[:200]
+            found = known.by_provider_ref.get((provider.pk, ref)) if known is not None else None
+            if found is None and (known is None or not known.complete):
+                found = deposits_for_webhooks().filter(provider=provider, provider_ref=ref).first()
         if found is None:
-            found = deposits.filter(provider=provider, merchant_ref=message.merchant_ref).first()
+            found = known.by_merchant_ref.get((provider.pk, message.merchant_ref)) if known is not None else None
+            if found is None and (known is None or not known.complete):
+                found = deposits_for_webhooks().filter(provider=provider, merchant_ref=message.merchant_ref).first()
             if found is None:
                 return False
             if standing and found.provider_ref and message.kind in _PAYMENT_KINDS:
@@ -649,7 +722,9 @@ def _deposit_again(first: Deposit, message: WebhookMessage) -> Deposit:
     audit_record(action="wallet.deposit_created", obj=deposit, after={
         "amount": money.text(), "currency": currency, "method": first.method, "provider": first.provider.code,
         "client": str(first.client.code), "address_of": str(first.code)})
-    return _locked(deposit)
+    again = _locked(deposit)
+    _known_add(again)
+    return again
 
 
 def _failure_text(code: str) -> str:

@@ -51,7 +51,7 @@ from django.db.models import Q
 from crm.lib.bulk import rows_gathered
 from crm.lib.enqueue import task_named
 from crm.lib.money import Money
-from wallet.deposits import deposit_webhook_apply
+from wallet.deposits import deposit_webhook_apply, deposits_for_webhooks, deposits_known
 from wallet.instruments import PayerDetails
 from wallet.ledger import accounts_known
 from wallet.models import AccountKind, Deposit, PaymentProvider, WebhookDelivery, WebhookOutcome
@@ -201,7 +201,8 @@ def _rows_locked(size: int, *, retry_failed: bool, without: Sequence[int] = ()) 
 
 
 def _deposits_locked(notes: Sequence[tuple[WebhookDelivery, WebhookMessage]]) -> list[Deposit]:
-    """The deposits the notifications name, locked in one statement, in id order."""
+    """The deposits the notifications name, locked in one statement, in id order, as the deposits'
+    handler takes them (wallet.deposits.deposits_for_webhooks: it reads none of them again)."""
     merchant: dict[int, set[str]] = defaultdict(set)
     standing: dict[int, set[str]] = defaultdict(set)
     for row, note in notes:
@@ -217,8 +218,7 @@ def _deposits_locked(notes: Sequence[tuple[WebhookDelivery, WebhookMessage]]) ->
     query = refs[0]
     for more in refs[1:]:
         query |= more
-    return list(Deposit.objects.select_for_update(of=("self",)).select_related("client", "provider")
-                .filter(query).order_by("pk"))
+    return list(deposits_for_webhooks().filter(query).order_by("pk"))
 
 
 def _accounts(deposits: Sequence[Deposit]) -> list[dict[str, Any]]:
@@ -257,7 +257,7 @@ def _apply_rows(rows: Sequence[WebhookDelivery]) -> None:
     notes = _earlier_dropped([(row, message_load(row.message or {})) for row in rows])
     deposits = _deposits_locked(notes)
     unknown: list[int] = []
-    with accounts_known(*_accounts(deposits)), rows_gathered():
+    with accounts_known(*_accounts(deposits)), deposits_known(deposits, complete=True), rows_gathered():
         for row, note in notes:
             try:
                 if row.provider is None or not deposit_webhook_apply(row.provider, note, row):

@@ -41,6 +41,7 @@ from typing import Any
 from django.db import models, transaction
 from django.utils import timezone
 
+from crm.lib.bulk import gather
 from crm.lib.errors import Conflict
 
 Table = Mapping[str, frozenset[str]]
@@ -56,16 +57,23 @@ class TransitionRefused(Conflict):
 
 
 def history_writer(model: type[models.Model], *, owner: str, from_field: str = "from_status",
-                   to_field: str = "to_status", stamp: str | None = "at") -> Callable[..., Any]:
+                   to_field: str = "to_status", stamp: str | None = "at", gathered: bool = False,
+                   ) -> Callable[..., Any]:
     """A ``record`` that creates one row of the history `model`: `owner` (the foreign key to the
     object), the old and new state in `from_field` / `to_field`, `stamp` set to now (unless the
-    caller gives it), and the caller's details as the other columns."""
+    caller gives it), and the caller's details as the other columns. ``gathered``: inside a
+    crm.lib.bulk.rows_gathered block (many moves in one transaction, a batch of payment
+    notifications), the row is written with the block's others when it ends, unsaved until then."""
 
     def write(obj: models.Model, old: str, new: str, **details: Any) -> Any:
         values: dict[str, Any] = {owner: obj, from_field: old, to_field: new}
         if stamp is not None:
             values[stamp] = timezone.now()
         values.update(details)
+        if gathered:
+            row = model(**values)
+            if gather(row):
+                return row
         return model._default_manager.create(**values)
 
     return write

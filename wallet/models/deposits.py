@@ -189,7 +189,8 @@ def _refused(old: str, new: str) -> str:
 
 DEPOSIT_STATES = StateMachine(
     name="deposit", model="wallet.Deposit", states=DepositStatus, transitions=TRANSITIONS, terminal=TERMINAL,
-    record=history_writer(DepositStatusChange, owner="deposit", stamp=None),  # `at`: auto_now_add
+    # `at`: auto_now_add; in a batch of notifications (wallet.webhook_batches), written with the batch
+    record=history_writer(DepositStatusChange, owner="deposit", stamp=None, gathered=True),
     error=IllegalTransition, message=_refused,
 )
 
