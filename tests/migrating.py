@@ -29,9 +29,15 @@ def apps_at(targets: list[tuple[str, str]]) -> Any:
     return MigrationExecutor(connection).loader.project_state(targets).apps
 
 
-def migrate(targets: list[tuple[str, str]]) -> None:
+def migrate(targets: list[tuple[str, str]], *, only: frozenset[str] | None = None) -> None:
+    """Migrate to `targets`. With `only` (app labels), the plan's migrations of other apps are left
+    as they are: a later app's migrations that merely come after the walked ones in the graph (their
+    tables do not touch what the walked migrations change) stay applied, instead of dropping and
+    making again that app's tables at each end of the walk."""
     executor = MigrationExecutor(connection)
     for migration, backwards in executor.migration_plan(targets):
+        if only is not None and migration.app_label not in only:
+            continue
         state = executor.loader.project_state((migration.app_label, migration.name), at_end=False)
         state.apps  # noqa: B018 - rendered once, as the executor does before a migration runs
         if backwards:
