@@ -18,7 +18,7 @@ from django.utils import timezone
 from crm.models import Brand, Client, RoleCode, User
 from crm.services import user_create
 from support import services, sla_services
-from support.models import SupportDesk, Ticket
+from support.models import SupportDesk, Ticket, TicketMessage
 
 AGENT_EMAIL = "sam.okafor@demo-broker.example"
 AGENT_PASSWORD = "harbour-ticket-5830"  # noqa: S105 - a published demo login
@@ -136,7 +136,10 @@ def _tickets(brand: Brand, agent: User) -> list[Ticket]:
 def _breach(ticket: Ticket) -> None:
     """Move the ticket's opening two working days back (as the seed backdates the past) and let the
     sweep find it past its first-response due time."""
-    Ticket.objects.filter(pk=ticket.pk).update(created_at=timezone.now() - dt.timedelta(days=4))
+    opened = timezone.now() - dt.timedelta(days=4)
+    Ticket.objects.filter(pk=ticket.pk).update(created_at=opened)
+    # Its opening message moves with it: the thread must not read as written days after the ticket.
+    TicketMessage.objects.filter(ticket=ticket).update(created_at=opened)
     ticket.refresh_from_db()
     changed = sla_services.ticket_sla_apply(ticket)
     if changed:

@@ -30,7 +30,10 @@ def test_the_demo_loads_desks_tickets_and_a_breach_once():
     assert set(CannedAnswer.objects.values_list("language", flat=True)) == {"en", "de", "ar"}
     statuses = set(Ticket.objects.values_list("status", flat=True))
     assert {"new", "pending_client", "open", "resolved", "on_hold", "closed"} <= statuses
-    assert Ticket.objects.filter(first_response_breached_at__isnull=False).count() == 2  # one per brand
+    breached = Ticket.objects.filter(first_response_breached_at__isnull=False)
+    assert breached.count() == 2  # one per brand
+    for ticket in breached:  # its thread opens when the ticket did, not days later
+        assert ticket.messages.earliest("created_at").created_at == ticket.created_at
     assert Ticket.objects.filter(client__isnull=True).count() == 2
     assert Ticket.objects.filter(rating=5).exists()
     tickets = Ticket.objects.count()
