@@ -1,8 +1,10 @@
 """The support demo: a desk per demo brand (business hours in its own time zone, a holiday, SLA
 policies for every priority), canned answers in English and in the brand's other language,
 assignment rules, the demo support agent, and tickets across the brands and statuses, one of them
-past its first-response SLA (breached by the sweep, as in production). Everything is written
-through support.services; only the breached ticket's opening time is moved into the past, as the
+past its first-response SLA (breached by the sweep, as in production), and the complaints register: a
+client's withdrawal complaint acknowledged and running, a fees complaint answered, refunded and
+closed by a compliance officer. Everything is written
+through support.services and support.complaints; only the breached ticket's opening time is moved into the past, as the
 demo's seed backdates what "happened" before. Idempotent: a brand that has a support desk is left
 as it is."""
 
@@ -17,8 +19,8 @@ from django.utils import timezone
 
 from crm.models import Brand, Client, RoleCode, User
 from crm.services import user_create
-from support import services, sla_services
-from support.models import SupportDesk, Ticket, TicketMessage
+from support import complaints, services, sla_services
+from support.models import Complaint, SupportDesk, Ticket, TicketMessage
 
 AGENT_EMAIL = "sam.okafor@demo-broker.example"
 AGENT_PASSWORD = "harbour-ticket-5830"  # noqa: S105 - a published demo login
@@ -67,6 +69,7 @@ class SupportDemo:
     created: bool = False
     desks: list[SupportDesk] = field(default_factory=list)
     tickets: list[Ticket] = field(default_factory=list)
+    complaints: list[Complaint] = field(default_factory=list)
     agent: Any = None
 
 
@@ -146,6 +149,34 @@ def _breach(ticket: Ticket) -> None:
         ticket.save(update_fields=changed)
 
 
+def _complaints(brand: Brand, tickets: list[Ticket], agent: User) -> list[Complaint]:
+    """The register's demo: a client's complaint about a withdrawal, filed in the trader's room and
+    acknowledged (its 2-month clock running); and the swap ticket marked a complaint by the agent,
+    answered (partially upheld, an amount refunded) and closed by a compliance officer."""
+    made: list[Complaint] = []
+    withdrawal = next((t for t in tickets if t.category == "withdrawal" and t.client is not None), None)
+    if withdrawal is not None:
+        client = withdrawal.client
+        made.append(complaints.complaint_file(
+            brand=brand, category="withdrawals", subject="My withdrawal is two weeks late",
+            body="I asked for my withdrawal two weeks ago and it has still not arrived. I want it paid now.",
+            channel="portal", language=client.language or "en", requester_email=client.email,
+            requester_name=client.full_name, client=client))
+    swap = Ticket.objects.filter(pk__in=[t.pk for t in tickets], status="on_hold").order_by("pk").first()
+    officer = (User.objects.filter(is_active=True, role__code=RoleCode.COMPLIANCE, brands=brand).order_by("pk").first()
+               or User.objects.filter(is_active=True, role__code=RoleCode.ADMIN).order_by("pk").first())
+    if swap is not None:
+        complaint = complaints.complaint_register(ticket=swap, category="fees_charges", actor=agent)
+        complaint = complaints.complaint_final_response(
+            complaint=complaint, actor=agent, outcome="partially_upheld", amount_paid="12.40", currency="USD",
+            response="The swap-free flag was missing on your account for three nights; we have refunded the "
+                     "swaps charged and set the flag again.")
+        if officer is not None:
+            complaint = complaints.complaint_close(complaint=complaint, actor=officer)
+        made.append(complaint)
+    return made
+
+
 def support_seed_demo(*, admin: User) -> SupportDemo:
     """Load the support demo for the demo brands (see the module docstring)."""
     result = SupportDemo()
@@ -163,6 +194,7 @@ def support_seed_demo(*, admin: User) -> SupportDemo:
             result.tickets += tickets
             if len(tickets) > 2:
                 _breach(tickets[2])  # the MT5 login: urgent, never answered
+            result.complaints += _complaints(brand, tickets, result.agent)
     if result.created:
         sla_services.sla_sweep()
     return result

@@ -1,6 +1,6 @@
 """The support demo (make run): desks per demo brand with hours and a holiday, SLA policies, canned
-answers in two languages, tickets across statuses with one breached SLA, the support agent's login;
-loaded once."""
+answers in two languages, tickets across statuses with one breached SLA, complaints in the register, the support agent's
+login; loaded once."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 
 from crm.models import RoleCode
-from support.models import CannedAnswer, DeskHoliday, SLAPolicy, SupportDesk, Ticket
+from support.models import CannedAnswer, Complaint, DeskHoliday, SLAPolicy, SupportDesk, Ticket
 from tests.factories import make_brand, make_client, make_user
 
 pytestmark = pytest.mark.django_db
@@ -36,6 +36,11 @@ def test_the_demo_loads_desks_tickets_and_a_breach_once():
         assert ticket.messages.earliest("created_at").created_at == ticket.created_at
     assert Ticket.objects.filter(client__isnull=True).count() == 2
     assert Ticket.objects.filter(rating=5).exists()
+    # The register: per brand, a withdrawal complaint running and a fees complaint closed.
+    register = {(c.brand.code, c.category, c.status) for c in Complaint.objects.select_related("brand")}
+    assert register == {(code, category, status) for code in ("atlas", "nova")
+                        for category, status in (("withdrawals", "acknowledged"), ("fees_charges", "closed"))}
+    assert "4 complaints in the register" in out.getvalue()
     tickets = Ticket.objects.count()
     again = io.StringIO()
     call_command("support_seed_demo", stdout=again)

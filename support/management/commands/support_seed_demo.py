@@ -14,7 +14,7 @@ from support.demo import AGENT_EMAIL, AGENT_PASSWORD, support_seed_demo
 
 
 class Command(BaseCommand):
-    help = "Load the support demo: a desk per demo brand, SLA policies, canned answers and tickets (idempotent)."
+    help = "Load the support demo: a desk per demo brand, SLA policies, canned answers, tickets and complaints (idempotent)."
 
     def handle(self, *args: Any, **options: Any) -> None:
         admin = User.objects.filter(is_active=True, role__code=RoleCode.ADMIN).order_by("id").first()
@@ -24,7 +24,8 @@ class Command(BaseCommand):
         with context.acting_as(None, source="seed"):
             result = support_seed_demo(admin=admin)
         if result.created:
-            self.stdout.write(f"support demo: {len(result.desks)} desks, {len(result.tickets)} tickets")
+            self.stdout.write(f"support demo: {len(result.desks)} desks, {len(result.tickets)} tickets, "
+                              f"{len(result.complaints)} complaints in the register")
         else:
             self.stdout.write("support demo: already loaded (or no demo brands)")
         if User.objects.filter(email=AGENT_EMAIL, is_active=True).exists():
