@@ -155,8 +155,8 @@ def _complaints(brand: Brand, tickets: list[Ticket], agent: User) -> list[Compla
     answered (partially upheld, an amount refunded) and closed by a compliance officer."""
     made: list[Complaint] = []
     withdrawal = next((t for t in tickets if t.category == "withdrawal" and t.client is not None), None)
-    if withdrawal is not None:
-        client = withdrawal.client
+    client = withdrawal.client if withdrawal is not None else None
+    if client is not None:
         made.append(complaints.complaint_file(
             brand=brand, category="withdrawals", subject="My withdrawal is two weeks late",
             body="I asked for my withdrawal two weeks ago and it has still not arrived. I want it paid now.",
