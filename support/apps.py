@@ -10,12 +10,17 @@ class SupportConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from crm.registry import contribute
+        from django.utils.translation import gettext_lazy as _
+
+        from crm.registry import ApiScope, contribute
         from support.complaints import TEMPLATES as COMPLAINT_EMAILS
         from support.outbound import TEMPLATES as ANSWER_EMAILS
 
         contribute("support", permissions=_permissions(), timeline=_timeline(), navigation=_navigation(),
-                   playbook_templates=[*COMPLAINT_EMAILS, *ANSWER_EMAILS])
+                   playbook_templates=[*COMPLAINT_EMAILS, *ANSWER_EMAILS], api_scopes=[
+                       ApiScope("support:read", _("Read the brand's support tickets and their threads."), order=340),
+                       ApiScope("support:write", _("Open tickets for the brand's clients and write the requester's "
+                                                   "messages on them."), order=341)])
         # The staff desk's pages and the client profile's Tickets tab (under their own name: one
         # "support" contribution would replace the other's).
         contribute("support.desk", **_desk_contributions())

@@ -212,6 +212,8 @@ class Ticket(models.Model):
     reopen_count = models.PositiveIntegerField(default=0)
     compliance_sensitive = models.BooleanField(_("touches a compliance matter"), default=False)
     last_message_at = models.DateTimeField(null=True, blank=True)
+    # The API caller's idempotency key ("api:<caller>:<key>"): the same key opens no second ticket.
+    idempotency_key = models.CharField(max_length=200, unique=True, null=True, blank=True, editable=False)
 
     class Meta:
         ordering: ClassVar = ["-created_at", "-pk"]
@@ -319,6 +321,8 @@ class TicketMessage(models.Model):
     # the threading key of later replies.
     email_message_id = models.CharField(max_length=998, unique=True, null=True, blank=True)
     in_reply_to = models.TextField(blank=True)
+    # The API caller's idempotency key ("api:<caller>:<key>"): the same key writes no second message.
+    idempotency_key = models.CharField(max_length=200, unique=True, null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

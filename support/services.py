@@ -140,14 +140,16 @@ def _move(ticket: Ticket, to: str, *, via: str | None = None, at: dt.datetime | 
 
 def _message(ticket: Ticket, *, kind: str, body: str, channel: str, author: Any = None, from_email: str = "",
              body_html: str = "", email_message_id: str | None = None, in_reply_to: str = "",
-             attachments: Iterable[Any] = (), at: dt.datetime | None = None, touch: bool = True) -> TicketMessage:
-    """`touch` False: the caller has just saved the ticket with last_message_at = `at` (an opening)."""
+             attachments: Iterable[Any] = (), at: dt.datetime | None = None, touch: bool = True,
+             idempotency_key: str | None = None) -> TicketMessage:
+    """`touch` False: the caller has just saved the ticket with last_message_at = `at` (an opening).
+    `idempotency_key`: an API caller's key (support.api), unique among messages."""
     skip = channel == TicketChannel.EMAIL
     taken, refused = files.attachments_check(attachments, skip_refused=skip)
     message = TicketMessage.objects.create(
         ticket=ticket, kind=kind, author=author if getattr(author, "pk", None) else None, from_email=from_email,
         body_text=body, body_html=body_html, channel=channel, email_message_id=email_message_id or None,
-        in_reply_to=in_reply_to)
+        in_reply_to=in_reply_to, idempotency_key=idempotency_key or None)
     for checked in taken:
         name = files.attachment_store(checked, scope=ticket.brand.code)
         TicketAttachment.objects.create(message=message, name=checked.name, size=len(checked.data),
@@ -216,7 +218,7 @@ def ticket_open(*, brand: Brand, category: str, subject: str, body: str, channel
                 partner: Any = None, requester_email: str = "", requester_name: str = "", language: str = "",
                 priority: str | None = None, attachments: Iterable[Any] = (), actor: User | None = None,
                 desk: SupportDesk | None = None, body_html: str = "", email_message_id: str | None = None,
-                compliance_sensitive: bool = False) -> Ticket:
+                compliance_sensitive: bool = False, idempotency_key: str | None = None) -> Ticket:
     """Open a ticket with its first message (the requester's, or staff's on their behalf) and its
     attachments (the KYC upload checks; refused files are named on "attachments", or, for mail,
     noted on the ticket). It lands in `desk` or the brand's desk for the category, is given by the
@@ -247,7 +249,8 @@ def ticket_open(*, brand: Brand, category: str, subject: str, body: str, channel
                     priority=priority, channel=channel, client=client, partner=partner, requester_email=email,
                     requester_name=name, language=(language or (client.language if client else "")
                                                    or brand.default_language)[:8].lower(),
-                    created_at=now, last_message_at=now, compliance_sensitive=bool(compliance_sensitive))
+                    created_at=now, last_message_at=now, compliance_sensitive=bool(compliance_sensitive),
+                    idempotency_key=idempotency_key or None)
     # The desk's dues (business minutes of its calendar), computed before the first save.
     sla_services.ticket_sla_apply(ticket)
     ticket.assignee = assignee_for(ticket)
@@ -268,7 +271,8 @@ def ticket_open(*, brand: Brand, category: str, subject: str, body: str, channel
 
 @transaction.atomic
 def ticket_reply_staff(*, ticket: Ticket, actor: User, body: str, attachments: Iterable[Any] = (),
-                       status: str = TicketStatus.PENDING_CLIENT, canned: CannedAnswer | None = None) -> TicketMessage:
+                       status: str = TicketStatus.PENDING_CLIENT, canned: CannedAnswer | None = None,
+                       idempotency_key: str | None = None) -> TicketMessage:
     """Staff answer the requester. The first answer stops the first-response clock; the ticket then
     waits for the client (or moves to `status`: open, on hold, resolved). An unassigned ticket
     becomes the answerer's. Emits support.ticket.answered."""
@@ -282,7 +286,7 @@ def ticket_reply_staff(*, ticket: Ticket, actor: User, body: str, attachments: I
                             % {"status": ticket.get_status_display().lower()})
     now = timezone.now()
     message = _message(ticket, kind=MessageKind.STAFF_REPLY, body=body, channel=TicketChannel.STAFF, author=actor,
-                       attachments=attachments, at=now)
+                       attachments=attachments, at=now, idempotency_key=idempotency_key)
     also: dict[str, Any] = {}
     if ticket.first_response_at is None:
         also["first_response_at"] = now
@@ -314,7 +318,7 @@ def via_reopen(ticket: Ticket, status: str) -> bool:
 
 
 @transaction.atomic
-def ticket_note(*, ticket: Ticket, body: str, actor: User | None) -> TicketMessage:
+def ticket_note(*, ticket: Ticket, body: str, actor: User | None, idempotency_key: str | None = None) -> TicketMessage:
     """An internal note on the ticket: staff see it, the requester never does. A note on a
     compliance-sensitive ticket is read only by who sees compliance's reasons
     (support.permissions.sees_compliance_reasons). `actor` None: the system's note (mail intake)."""
@@ -326,13 +330,14 @@ def ticket_note(*, ticket: Ticket, body: str, actor: User | None) -> TicketMessa
         raise TicketRefused(gettext("This ticket was merged into %(target)s: write there.")
                             % {"target": ticket.merged_into.reference if ticket.merged_into else ""})
     message = TicketMessage.objects.create(ticket=ticket, kind=MessageKind.INTERNAL_NOTE, author=actor, body_text=body,
-                                           channel=TicketChannel.STAFF)
+                                           channel=TicketChannel.STAFF, idempotency_key=idempotency_key or None)
     _audit("noted", ticket, actor=actor, message=message.pk)
     return message
 
 
 def _requester_reply(ticket: Ticket, *, kind: str, body: str, channel: str, from_email: str, body_html: str,
-                     email_message_id: str | None, in_reply_to: str, attachments: Iterable[Any]) -> TicketMessage:
+                     email_message_id: str | None, in_reply_to: str, attachments: Iterable[Any],
+                     idempotency_key: str | None = None) -> TicketMessage:
     body = _text(body, field="body", message=gettext("Write your message."))
     ticket = _locked(ticket)
     if ticket.status == TicketStatus.MERGED:
@@ -342,7 +347,8 @@ def _requester_reply(ticket: Ticket, *, kind: str, body: str, channel: str, from
         raise TicketRefused(gettext("This ticket is closed: open a new one."))
     now = timezone.now()
     message = _message(ticket, kind=kind, body=body, channel=channel, from_email=from_email, body_html=body_html,
-                       email_message_id=email_message_id, in_reply_to=in_reply_to, attachments=attachments, at=now)
+                       email_message_id=email_message_id, in_reply_to=in_reply_to, attachments=attachments, at=now,
+                       idempotency_key=idempotency_key)
     before = ticket.status
     reopened = False
     if before in (TicketStatus.PENDING_CLIENT, TicketStatus.ON_HOLD):
@@ -362,7 +368,7 @@ def _requester_reply(ticket: Ticket, *, kind: str, body: str, channel: str, from
 def ticket_reply_client(*, ticket: Ticket, body: str, client: Client | None = None,
                         channel: str = TicketChannel.PORTAL, from_email: str = "", body_html: str = "",
                         email_message_id: str | None = None, in_reply_to: str = "",
-                        attachments: Iterable[Any] = ()) -> TicketMessage:
+                        attachments: Iterable[Any] = (), idempotency_key: str | None = None) -> TicketMessage:
     """The client (trader's room) or an email sender writes on their ticket. A ticket waiting for
     them goes back to open; a resolved one reopens (an email to a closed one too: mail intake decides
     before whether it is within its days). Emits support.ticket.client_replied."""
@@ -372,7 +378,7 @@ def ticket_reply_client(*, ticket: Ticket, body: str, client: Client | None = No
     return _requester_reply(ticket, kind=MessageKind.CLIENT_REPLY, body=body, channel=channel,
                             from_email=from_email or (client.email if client is not None else ""),
                             body_html=body_html, email_message_id=email_message_id, in_reply_to=in_reply_to,
-                            attachments=attachments)
+                            attachments=attachments, idempotency_key=idempotency_key)
 
 
 @transaction.atomic

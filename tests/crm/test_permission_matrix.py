@@ -401,3 +401,93 @@ def test_a_monitoring_alert_is_seen_and_decided_only_by_its_reviewers(world, log
         assert response.status_code in {302, 404}, (who, response.status_code)
         alert.refresh_from_db()
         assert alert.status == AlertStatus.OPEN, who
+
+
+# --- the support API: every operation, every role, a ticket of ours and one of the other brand -----------
+
+# Per role, for a ticket about our client (`mine`, the sales agent's, on the managed desk): whether the
+# role reads it, and whether it may answer and move it. The other brand's ticket is missing for all.
+SUPPORT_API_READS = {RoleCode.DESK_MANAGER, RoleCode.SALES_AGENT, RoleCode.SUPPORT_AGENT, RoleCode.COMPLIANCE,
+                     RoleCode.FINANCE, RoleCode.IB_MANAGER}
+SUPPORT_API_WORKS = {RoleCode.DESK_MANAGER, RoleCode.SALES_AGENT, RoleCode.SUPPORT_AGENT, RoleCode.COMPLIANCE}
+# Who reads a compliance-sensitive ticket's internal notes (those who work compliance cases).
+SUPPORT_API_REASONS = {RoleCode.COMPLIANCE}
+
+
+@cache
+def support_api_operations() -> list[tuple[str, str]]:
+    schema = api.get_openapi_schema()
+    return sorted((method.upper(), path) for path, item in schema["paths"].items() for method in item
+                  if path.startswith("/api/v1/support/"))
+
+
+def _support_world(world: Any) -> SimpleNamespace:
+    from support import services as support
+
+    admin = make_user(role_code=RoleCode.ADMIN)
+    for brand in (world.home, world.away):
+        support.desk_save(actor=admin, brand=brand, name=f"{brand.name} support", code="main", time_zone="UTC",
+                          business_hours={d: [["09:00", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri")})
+    ours = support.ticket_open(brand=world.home, category="withdrawal", subject="Where is my money", channel="portal",
+                               body="Ten days now.", client=world.mine)
+    theirs = support.ticket_open(brand=world.away, category="withdrawal", subject="Away money", channel="portal",
+                                 body="Twelve days now.", client=world.foreign)
+    officer = make_user(role_code=RoleCode.COMPLIANCE, brand=world.home)
+    support.ticket_mark_sensitive(ticket=ours, sensitive=True, actor=officer)
+    support.ticket_note(ticket=ours, body="Frozen under case C-17 (structuring)", actor=officer)
+    return SimpleNamespace(ours=ours, theirs=theirs)
+
+
+def _support_state(brand: Any) -> str:
+    from support.models import Ticket, TicketMessage
+
+    rows = [list(Ticket.objects.filter(brand=brand).order_by("pk").values()),
+            list(TicketMessage.objects.filter(ticket__brand=brand).order_by("pk").values("pk", "kind", "body_text"))]
+    return hashlib.sha256(json.dumps(rows, default=str, sort_keys=True).encode()).hexdigest()
+
+
+def test_the_matrix_finds_the_support_api_operations():
+    assert set(support_api_operations()) >= {
+        ("GET", "/api/v1/support/tickets"), ("POST", "/api/v1/support/tickets"),
+        ("GET", "/api/v1/support/tickets/{reference}"), ("PATCH", "/api/v1/support/tickets/{reference}"),
+        ("POST", "/api/v1/support/tickets/{reference}/messages")}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_support_api_operation_keeps_each_role_to_its_tickets(world, role, login_verified):
+    tickets = _support_world(world)
+    http = _session(world.staff[role], login_verified)
+    away_before = _support_state(world.away)
+    reads, works = role in SUPPORT_API_READS, role in SUPPORT_API_WORKS
+    bodies = {"POST": {"body": "Matrix probe", "key": f"matrix-{role}"}, "PATCH": {"status": "on_hold"}}
+    for method, route in support_api_operations():
+        if route == "/api/v1/support/tickets":
+            if method == "GET":  # the list: our ticket for who reads it, never theirs
+                response = http.get(route)
+                listed = {t["reference"] for t in response.json().get("items", [])}
+                assert tickets.theirs.reference not in listed, role
+                assert (tickets.ours.reference in listed) == reads, (role, response.status_code)
+            else:  # opening, for the other brand's client: refused naming it, nothing opened
+                body = {"client": str(world.foreign.code), "category": "other", "subject": "Probe", "body": "x",
+                        "key": f"open-{role}"}
+                response = http.post(route, json.dumps(body), content_type="application/json")
+                assert response.status_code in {404, 422}, (role, response.status_code)
+            assert "C-17" not in response.content.decode() or role in SUPPORT_API_REASONS, role
+            continue
+        foreign = route.replace("{reference}", tickets.theirs.reference)
+        response = http.generic(method, foreign, json.dumps(bodies.get(method, {})), content_type="application/json")
+        assert response.status_code == 404, (role, method, foreign, response.status_code)
+        own = route.replace("{reference}", tickets.ours.reference)
+        response = http.generic(method, own, json.dumps(bodies.get(method, {})), content_type="application/json")
+        if method == "GET":
+            assert response.status_code == (200 if reads else 404), (role, own, response.status_code)
+        else:
+            expected = {200, 201} if works else ({403} if reads else {404})
+            assert response.status_code in expected, (role, method, own, response.status_code, response.content)
+        # Compliance's reasons reach only who works cases; never a sales role.
+        assert "C-17" not in response.content.decode() or role in SUPPORT_API_REASONS, (role, method, own)
+    assert _support_state(world.away) == away_before, role
+    from support.models import TicketMessage
+
+    probes = TicketMessage.objects.filter(ticket=tickets.ours, body_text="Matrix probe").count()
+    assert probes == (1 if works else 0), role
