@@ -4,8 +4,8 @@ per transaction.
 
 The request (wallet.webhooks, crm.lib.webhooks step 6) does only what must happen before the
 provider is answered: the signature check, then, for a deposit's payment notification (pending,
-succeeded, failed) of a deposit the CRM has, one INSERT of the inbox row, committed on its own:
-accepted (the one accepted row per provider and event id: a copy is a duplicate and changes
+succeeded, failed) of a deposit the CRM has, one INSERT of the inbox row (in one statement with the
+look-up of the deposit: stored so only if it is there), committed on its own: accepted (the one accepted row per provider and event id: a copy is a duplicate and changes
 nothing), ``pending``, with what the adapter read from it in ``message``. A notification of a
 deposit the CRM does not know (yet) is not stored this way: it goes through the inbox's steps at
 once and is answered 404, so that the provider sends it again. Anything else (refunds,
@@ -46,7 +46,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from crm.lib.bulk import rows_gathered
 from crm.lib.enqueue import task_named
@@ -68,16 +68,21 @@ QUEUED_SECONDS = 60  # a queued run lost with its worker: the next notification 
 
 def webhook_batch_columns(provider: PaymentProvider, note: WebhookMessage) -> dict[str, Any] | None:
     """The inbox row's columns for a notification applied later in a batch, or None to apply it now:
-    batches on (WALLET_WEBHOOK_BATCHES), a deposit's payment notification, and a deposit of this
-    provider that it names (one indexed look-up)."""
+    batches on (WALLET_WEBHOOK_BATCHES) and a deposit's payment notification. Stored so only if
+    ``webhook_batch_deposits`` finds the deposit, in the INSERT's own statement (crm.lib.webhooks
+    ``later_if``)."""
     if not settings.WALLET_WEBHOOK_BATCHES or note.kind not in BATCHED_KINDS or not note.merchant_ref:
         return None
+    return {"pending": True, "message": message_dump(note)}
+
+
+def webhook_batch_deposits(provider: PaymentProvider, note: WebhookMessage) -> QuerySet[Deposit]:
+    """The deposits of this provider the notification names (an indexed look-up). None found: the
+    notification is applied now, which answers 404 so that the provider sends it again."""
     refs = Q(merchant_ref=note.merchant_ref)
     if provider.standing_addresses and note.provider_ref:
         refs |= Q(provider_ref=note.provider_ref[:200])
-    if not Deposit.objects.filter(refs, provider=provider).exists():
-        return None  # unknown (yet): applied now, which answers 404 so that the provider sends it again
-    return {"pending": True, "message": message_dump(note)}
+    return Deposit.objects.filter(refs, provider=provider)
 
 
 def webhook_batch_stored(row: WebhookDelivery) -> None:

@@ -26,14 +26,15 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import QuerySet
 from django.db.models.signals import post_delete, post_save
 
 from crm.lib.webhooks import Finding, Receipt, WebhookInbox
 from wallet.exceptions import ProviderUnsupported, WebhookRefused
-from wallet.models import PaymentProvider, WebhookDelivery, WebhookOutcome
+from wallet.models import Deposit, PaymentProvider, WebhookDelivery, WebhookOutcome
 from wallet.providers.base import WebhookMessage
 from wallet.providers.webhook_handlers import webhook_handlers
-from wallet.webhook_batches import webhook_batch_columns, webhook_batch_stored
+from wallet.webhook_batches import webhook_batch_columns, webhook_batch_deposits, webhook_batch_stored
 
 # --- the providers this process knows --------------------------------------------------------------
 # A notification needs its provider's row and its adapter (the secrets decrypted) before anything
@@ -144,6 +145,9 @@ class ProviderInbox(WebhookInbox[WebhookDelivery, PaymentProvider, WebhookMessag
 
     def later(self, sender: PaymentProvider, note: WebhookMessage) -> dict[str, Any] | None:
         return webhook_batch_columns(sender, note)
+
+    def later_if(self, sender: PaymentProvider, note: WebhookMessage) -> QuerySet[Deposit]:
+        return webhook_batch_deposits(sender, note)
 
     def stored(self, row: WebhookDelivery) -> None:
         webhook_batch_stored(row)

@@ -25,6 +25,8 @@ this order; each refusal is logged, stored and answered:
    is applied), the row alone is claimed as accepted with the app's columns marking it, committed
    on its own (the same ``accepted_once`` claim: a copy is a duplicate), and the app told
    (``stored``); the app applies such rows later, each exactly once (wallet.webhook_batches).
+   With ``later_if`` (what the notification is about, as a query), the row is claimed only if the
+   query finds a row, in the same statement as the claim; when it finds none, step 5 follows.
 
 An app subclasses ``WebhookInbox`` with its model, its outcome choices (named as ``STATUS`` says,
 which gives each its HTTP answer) and the hooks that know its senders; its view answers with
@@ -39,7 +41,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
-from django.db import models, router, transaction
+from django.db import connections, models, router, transaction
 from django.db.models import Q
 from django.db.models.constants import OnConflict
 from django.http import HttpRequest, JsonResponse
@@ -172,6 +174,12 @@ class WebhookInbox[R: models.Model, S, N](abc.ABC):
         in step 5). Asked after the signature held; the row is then claimed on its own."""
         return None
 
+    def later_if(self, sender: S, note: N) -> models.QuerySet[Any] | None:
+        """For a notification ``later`` marked: the rows it must be about (a query), or None. The row
+        is claimed only if the query finds one, checked in the claim's own statement (one round trip
+        where a look-up and then the claim would make two); if it finds none, step 5 runs instead."""
+        return None
+
     def stored(self, row: R) -> None:
         """A row ``later`` marked is stored (committed unless the caller holds a transaction)."""
         return None
@@ -208,12 +216,20 @@ class WebhookInbox[R: models.Model, S, N](abc.ABC):
             return self._refuse(finding, sender, fields, signature_ok=True)
         fields.update(self.facts(note), signature_ok=True)
         later = self.later(known, note)
-        if later is not None:  # step 6: stored now, applied in a batch (``later``)
+        condition = self.later_if(known, note) if later is not None else None
+        if later is not None and condition is None:  # step 6: stored now, applied in a batch (``later``)
             claimed = self._claim({**fields, **later})
             if claimed is None:
                 return self._store(self.outcomes["DUPLICATE"], note=note, **fields)
             self.stored(claimed)
             return self._receipt(claimed, note)
+        if later is not None and condition is not None:  # step 6 if the condition holds, else step 5
+            found, claimed = self._claim_if({**fields, **later}, condition)
+            if found and claimed is None:
+                return self._store(self.outcomes["DUPLICATE"], note=note, **fields)
+            if claimed is not None:
+                self.stored(claimed)
+                return self._receipt(claimed, note)
         with transaction.atomic():
             located = self.locate(known, note)
             if isinstance(located, Finding):
@@ -253,6 +269,32 @@ class WebhookInbox[R: models.Model, S, N](abc.ABC):
         row._state.adding, row._state.db = False, db
         return row
 
+    def _claim_if(self, fields: dict[str, Any], condition: models.QuerySet[Any]) -> tuple[bool, R | None]:
+        """``_claim`` when ``condition`` finds a row, in one statement (both seen in one snapshot):
+        (whether it found one, the row claimed or None: not found, or an accepted copy is there)."""
+        row = self.model(outcome=ACCEPTED, **fields)
+        meta = self.model._meta
+        db = router.db_for_write(self.model)
+        conn = connections[db]
+        columns = [f for f in meta.local_concrete_fields if f is not meta.auto_field and not f.generated]
+        returning = list(meta.db_returning_fields)
+        values = [f.get_db_prep_save(f.pre_save(row, add=True), connection=conn) for f in columns]
+        subquery, condition_params = condition.values("pk").query.sql_with_params()
+        quote = conn.ops.quote_name
+        # Identifiers from the model's meta and a query Django compiled; every value is a parameter.
+        statement = _CLAIM_IF.format(
+            condition=subquery, table=quote(meta.db_table), columns=", ".join(quote(str(f.column)) for f in columns),
+            values=", ".join(["%s"] * len(columns)), returning=", ".join(quote(str(f.column)) for f in returning))
+        with conn.cursor() as cursor:
+            cursor.execute(statement, [*condition_params, *values])
+            found, *stored = cursor.fetchone()
+        if not found or stored[0] is None:
+            return bool(found), None
+        for value, column in zip(stored, returning, strict=True):
+            setattr(row, column.attname, value)
+        row._state.adding, row._state.db = False, db
+        return True, row
+
     def _refuse(self, finding: Finding, sender: str, fields: dict[str, Any], *,
                 signature_ok: bool = False) -> Receipt[R, N]:
         self._log(finding, sender)
@@ -271,6 +313,15 @@ class WebhookInbox[R: models.Model, S, N](abc.ABC):
     @staticmethod
     def _row(row: R) -> InboxRow:
         return cast(InboxRow, row)  # every inbox model has them (crm.models.ReceivedWebhook and its outcome)
+
+
+# ``WebhookInbox._claim_if``: the row inserted (accepted; nothing on an accepted copy) only if the
+# condition finds a row; one row back: whether it did, and the columns returned of the row inserted.
+_CLAIM_IF = (
+    "WITH found AS (SELECT EXISTS ({condition}) AS found), "
+    "claimed AS (INSERT INTO {table} ({columns}) SELECT {values} FROM found WHERE found.found "
+    "ON CONFLICT DO NOTHING RETURNING {returning}) "
+    "SELECT found.found, claimed.* FROM found LEFT JOIN claimed ON true")
 
 
 def webhook_request(request: HttpRequest) -> dict[str, Any]:
