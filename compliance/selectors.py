@@ -45,6 +45,7 @@ from compliance.restrictions import (
 from crm.exceptions import NotFound
 from crm.permissions import client_queryset_for_user, code_or_404, user_can
 from matching import DOB, ListedEntry, ListedName, Screener
+from plumbing.sqlviews import Column, PublishedView
 
 
 def watchlist_load_allowed(user: Any) -> bool:
@@ -326,3 +327,25 @@ def aml_rule_versions(rule: AmlRule) -> list[AmlRuleVersion]:
     """The rule's versions, newest first, each with how many alerts it raised."""
     return list(rule.versions.select_related("created_by").annotate(alert_count=Count("alerts"))
                 .order_by("-number"))
+
+
+# --- published views --------------------------------------------------------------------------------
+# What other apps' SQL may read of compliance (plumbing.sqlviews): created by compliance's migration 0013,
+# checked by tests/compliance/test_published_views.py. Nobody else names compliance's tables.
+
+RISK_SCORES_VIEW = PublishedView(
+    name="compliance_public_risk_scores",
+    purpose="Every risk score computed for a client (a client rescored has several): a client's band now is "
+            "that of its latest score (the greatest computed_at, then id). Marketing's segments offer it to "
+            "those who may segment on it (compliance officers). One row per score.",
+    columns=(
+        Column("id", "bigint", "the score's row id (the later of two scores at one moment has the greater)"),
+        Column("client_id", "bigint", "the client (crm_public_clients.id)"),
+        Column("brand_id", "bigint", "the client's brand"),
+        Column("band", "character varying(8)", "the risk band", values=("low", "medium", "high")),
+        Column("score", "integer", "the points the factors added"),
+        Column("computed_at", "timestamp with time zone", "when it was computed"),
+    ),
+)
+
+PUBLISHED_VIEWS = (RISK_SCORES_VIEW,)

@@ -471,6 +471,11 @@ CLIENTS_VIEW = PublishedView(
                                                          "client migrated from another CRM, its registration there"),
         Column("desk_id", "bigint", "the client's desk; NULL when none (a move emits \"client.assigned\"): for "
                                     "read models a desk manager's pages filter by desk"),
+        Column("stage", "character varying(16)", "the client's lifecycle stage (crm.models.Stage)"),
+        Column("language", "character varying(8)", "the client's language (ISO 639-1, lower case); '' when unknown"),
+        Column("owner_id", "bigint", "the member of staff whose book the client is in; NULL when none"),
+        Column("source", "character varying(100)", "where the client came from (a lead source); empty when unknown"),
+        Column("campaign", "character varying(100)", "the marketing campaign the client came from; empty when none"),
     ),
 )
 

@@ -336,6 +336,10 @@ ACCOUNTS_VIEW = PublishedView(
         Column("is_demo", "boolean", "a demo account (no real money)"),
         Column("book", "character varying", "the book of the account's group as the administrator set it "
                "(trading.models.TradingGroup): a (hedged), b (in house), '' not stated", values=("a", "b", "")),
+        # trading's migration 0020: what marketing's segments filter on.
+        Column("balance", _DEAL_MONEY, "the balance the state sync last read, in the account's currency"),
+        Column("equity", _DEAL_MONEY, "the equity the state sync last read, in the account's currency"),
+        Column("is_archived", "boolean", "archived (closed on the platform or hidden): no longer traded"),
     ),
 )
 

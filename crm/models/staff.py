@@ -51,6 +51,7 @@ class RoleCode(models.TextChoices):
     IB_MANAGER = "ib_manager", _("IB manager")
     DEALER = "dealer", _("Dealer / risk")
     SUPPORT_AGENT = "support_agent", _("Support agent")
+    MARKETING = "marketing", _("Marketing")
 
 
 class Role(models.Model):

@@ -31,7 +31,9 @@ def test_a_client_created_and_changed_through_the_services_shows_as_declared():
     assert row == [{"id": client.pk, "brand_id": brand.pk, "country": "GB",
                     "email_hash": keyed_hash("ann.lee@example.com", kind="email"),
                     "phone_hash": keyed_hash("+442071838750", kind="phone"), "tags": ["vip"],
-                    "created_at": client.created_at, "desk_id": client.desk_id}]
+                    "created_at": client.created_at, "desk_id": client.desk_id, "stage": client.stage,
+                    "language": client.language, "owner_id": client.owner_id, "source": client.source,
+                    "campaign": client.campaign}]
     client_update(actor=None, client=client, reason="moved", country="DE", tags=["vip", "merged"])
     row = view_rows(selectors.CLIENTS_VIEW, "id = %s", [client.pk])[0]
     assert (row["country"], row["tags"]) == ("DE", ["vip", "merged"])

@@ -86,7 +86,8 @@ def test_an_account_and_its_server_show_in_their_views_with_the_brand():
     brand, server, client, account = _account()
     assert view_rows(selectors.ACCOUNTS_VIEW, "id = %s", [account.pk]) == [
         {"id": account.pk, "server_id": server.pk, "client_id": client.pk, "account_type": "standard",
-         "currency": "EUR", "is_demo": False, "book": ""}]
+         "currency": "EUR", "is_demo": False, "book": "", "balance": Decimal(0), "equity": Decimal(0),
+         "is_archived": False}]
     assert view_rows(selectors.SERVERS_VIEW, "id = %s", [server.pk]) == [{"id": server.pk, "brand_id": brand.pk}]
     demo = trading_account_register(actor=None, client=client, server=server, login=7002, account_type="demo")
     assert view_rows(selectors.ACCOUNTS_VIEW, "id = %s", [demo.pk])[0]["is_demo"] is True
