@@ -21,7 +21,9 @@ from support.models import (
     SupportDesk,
     Ticket,
     TicketAttachment,
+    TicketCategory,
     TicketMessage,
+    TicketPriority,
     TicketStatus,
 )
 
@@ -68,6 +70,34 @@ def queue_page(qs: QuerySet[Ticket], page: int) -> tuple[list[Ticket], bool]:
     start = (max(page, 1) - 1) * QUEUE_PAGE_SIZE
     rows = list(qs[start:start + QUEUE_PAGE_SIZE + 1])
     return rows[:QUEUE_PAGE_SIZE], len(rows) > QUEUE_PAGE_SIZE
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """A ticket of the queue page with what its row shows, worked out once per page: the labels of
+    its category, status and priority in the reader's language and its page's address. (Django's
+    get_FOO_display hashes every lazy label of the field on each call: three calls a row were a
+    third of the page's rendering; reversing the ticket's URL per row another tenth.)"""
+
+    ticket: Ticket
+    url: str
+    category: str
+    status: str
+    priority: str
+
+
+def queue_rows(tickets: list[Ticket]) -> list[QueueRow]:
+    from django.urls import reverse
+
+    categories = {value: str(label) for value, label in TicketCategory.choices}
+    statuses = {value: str(label) for value, label in TicketStatus.choices}
+    priorities = {value: str(label) for value, label in TicketPriority.choices}
+    # One reverse for the page: a reference is letters and digits, so it is put in as it is.
+    marker = "T0000000"
+    pattern = reverse("support_ticket", args=[marker])
+    return [QueueRow(ticket=t, url=pattern.replace(marker, t.reference), category=categories.get(t.category, t.category),
+                     status=statuses.get(t.status, t.status), priority=priorities.get(t.priority, t.priority))
+            for t in tickets]
 
 
 @dataclass

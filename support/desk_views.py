@@ -64,7 +64,7 @@ def queue(request: AuthedRequest) -> HttpResponse:
     query = request.GET.copy()
     query.pop("page", None)
     return render_page(request, "support/desk/queue.html", {
-        "rows": rows, "page_number": number, "has_next": has_next, "filter_form": form, "query": query.urlencode(),
+        "rows": selectors.queue_rows(rows), "page_number": number, "has_next": has_next, "filter_form": form, "query": query.urlencode(),
         "now": now}, partial="ticket-rows")
 
 
