@@ -24,6 +24,9 @@ class SupportConfig(AppConfig):
         # The staff desk's pages and the client profile's Tickets tab (under their own name: one
         # "support" contribution would replace the other's).
         contribute("support.desk", **_desk_contributions())
+        from support import desk_cache
+
+        desk_cache.connect()
 
 
 def _permissions() -> dict[str, list[str]]:

@@ -235,9 +235,21 @@ class Ticket(models.Model):
                               default=F("resolution_due")), F("created_at"), F("id"),
                          name="support_ticket_queue_due",
                          condition=Q(status__in=["new", "open", "pending_client", "on_hold"])),
-            # The SLA sweep reads only the tickets whose clock runs.
-            models.Index(fields=["resolution_due"], name="support_ticket_sla_running",
-                         condition=Q(status__in=["new", "open", "on_hold"])),
+            # The same order within one priority, for the queue filtered by priority: an agent's urgent
+            # tickets are one in twenty of their book's, which the order above walked twenty times as
+            # far for (about 23,000 tickets at 1,000,000 instead of 2,000).
+            models.Index(F("priority"), Case(When(first_response_at__isnull=True, then=F("first_response_due")),
+                                             default=F("resolution_due")), F("created_at"), F("id"),
+                         name="support_ticket_queue_prio",
+                         condition=Q(status__in=["new", "open", "pending_client", "on_hold"])),
+            # The SLA sweep (support.sla_services) reads only the clocks still running, by due time: the
+            # first responses not given nor breached, the resolutions of tickets worked and not breached
+            # (1,000,000 tickets: each of its four reads a few milliseconds instead of one to two seconds).
+            models.Index(fields=["first_response_due"], name="support_ticket_fr_running",
+                         condition=Q(status__in=["new", "open", "pending_client", "on_hold"],
+                                     first_response_at__isnull=True, first_response_breached_at__isnull=True)),
+            models.Index(fields=["resolution_due"], name="support_ticket_res_running",
+                         condition=Q(status__in=["new", "open", "on_hold"], resolution_breached_at__isnull=True)),
         ]
         constraints: ClassVar = [
             models.CheckConstraint(condition=Q(rating__isnull=True) | Q(rating__gte=1, rating__lte=5),

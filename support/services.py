@@ -40,7 +40,7 @@ from crm.lib.payloads import user_ref
 from crm.models import Brand, Client
 from crm.permissions import client_queryset_for_user, user_can
 from support import attachments as files
-from support import outbound, permissions, sla_services
+from support import desk_cache, outbound, permissions, sla_services
 from support.exceptions import DeskMissing, TicketRefused, TicketUnknown
 from support.models import (
     PRIORITY_RANK,
@@ -190,17 +190,22 @@ def _rule_matches(rule: AssignmentRule, ticket: Ticket) -> bool:
 def assignee_for(ticket: Ticket) -> Any:
     """The first matching rule's assignee (support.models.AssignmentRule), or None (the desk's queue).
     A rule whose person may not work the ticket (left, another brand, not their client) is passed over."""
-    for rule in AssignmentRule.objects.filter(desk_id=ticket.desk_id).select_related("assignee").order_by("order", "pk"):
+    from crm.models import User
+
+    # The desk's rules are cached per process (support.desk_cache) without their assignees: each
+    # person is read when their rule matches, so that whether they may work the ticket is current.
+    for rule in desk_cache.desk_rules(ticket.desk_id):
         if not _rule_matches(rule, ticket):
             continue
         if rule.to_owner:
             owner = ticket.client.owner if ticket.client is not None else None
             if owner is not None and permissions.ticket_assignable(ticket=ticket, user=owner):
                 return owner
-            if rule.assignee is None:
+            if rule.assignee_id is None:
                 continue
-        if rule.assignee is not None and permissions.ticket_assignable(ticket=ticket, user=rule.assignee):
-            return rule.assignee
+        person = User.objects.filter(pk=rule.assignee_id).first() if rule.assignee_id is not None else None
+        if person is not None and permissions.ticket_assignable(ticket=ticket, user=person):
+            return person
     return None
 
 

@@ -45,7 +45,8 @@ from crm.events import emit
 from crm.lib.payloads import user_ref
 from crm.lib.validation import InvalidValue
 from crm.services import notify_user
-from support.models import DeskHoliday, SLAPolicy, SupportDesk, Ticket, TicketStatus
+from support import desk_cache
+from support.models import SLAPolicy, SupportDesk, Ticket, TicketStatus
 from support.sla import BusinessCalendar
 
 # The resolution clock runs in these statuses and stands still in the others.
@@ -63,18 +64,19 @@ RESOLUTION = "resolution"
 # --- calendars and policies ------------------------------------------------------------------------
 
 def calendar_for_desk(desk: SupportDesk) -> BusinessCalendar:
-    """The desk's business calendar: its zone, weekly hours and every DeskHoliday of it.
+    """The desk's business calendar: its zone, weekly hours and every DeskHoliday of it (the holidays
+    cached per process by support.desk_cache until a desk's setup changes).
 
     Raises crm.lib.validation.InvalidValue (naming time_zone or business_hours) when the desk's
     stored settings are not a calendar; the desk's own services validate them with
     support.sla.parse_business_hours before saving, so a saved desk always has one."""
-    holidays = DeskHoliday.objects.filter(desk_id=desk.pk).values_list("day", flat=True)
-    return BusinessCalendar(time_zone=desk.time_zone, business_hours=desk.business_hours, holidays=list(holidays))
+    return desk_cache.desk_calendar(desk)
 
 
 def sla_policy_for(*, desk: SupportDesk, priority: str) -> SLAPolicy | None:
-    """The desk's SLA policy for `priority`, or None when it sets none."""
-    return SLAPolicy.objects.filter(desk_id=desk.pk, priority=priority).first()
+    """The desk's SLA policy for `priority`, or None when it sets none (support.desk_cache: read once
+    per process until a desk's setup changes; treat it as read-only)."""
+    return desk_cache.desk_policies(desk.pk).get(priority)
 
 
 def ticket_sla_dues(ticket: Ticket, *, calendar: BusinessCalendar | None = None,
@@ -170,17 +172,21 @@ def sla_sweep(*, now: dt.datetime | None = None) -> SweepResult:
     horizons = _warning_horizons(now)
     for clock in (FIRST_RESPONSE, RESOLUTION):
         if horizons:
-            _sweep_batches(_warn_candidates(clock, horizons, now), lambda ticket, c=clock: _warn(ticket, c, now, result))
-        _sweep_batches(_breach_candidates(clock, now), lambda ticket, c=clock: _breach(ticket, c, now, result))
+            _sweep_batches(_warn_candidates(clock, horizons, now), clock,
+                           lambda ticket, c=clock: _warn(ticket, c, now, result))
+        _sweep_batches(_breach_candidates(clock, now), clock, lambda ticket, c=clock: _breach(ticket, c, now, result))
     return result
 
 
-def _sweep_batches(candidates: QuerySet[Ticket], act: Any) -> None:
+def _sweep_batches(candidates: QuerySet[Ticket], clock: str, act: Any) -> None:
+    """Batches of the candidates, the soonest due first: in the order of the clock's running index
+    (support.models.Ticket.Meta), so that PostgreSQL reads only the due ones from it (in id order
+    it walked the primary key through every ticket when it expected many due)."""
     while True:
         with transaction.atomic():
             batch = list(candidates.select_for_update(skip_locked=True, of=("self",))
                          .select_related("desk", "desk__manager", "assignee", "client")
-                         .order_by("pk")[:SWEEP_BATCH])
+                         .order_by(f"{clock}_due", "pk")[:SWEEP_BATCH])
             for ticket in batch:
                 act(ticket)
         if len(batch) < SWEEP_BATCH:
