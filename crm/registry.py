@@ -15,6 +15,7 @@ The core knows no app by name. An app hands its pieces to `contribute()`:
                 playbook=[PlaybookRule({...})],
                 timeline=[TimelineKind("kyc.approved", _("KYC approved"), "shield", summary)],
                 tabs=[ClientTab(key="kyc", label=_("KYC"), template="kyc/client_tab.html", order=50)],
+                home=[HomePanel(key="kyc", template="kyc/home_panel.html", context=..., roles=("compliance",))],
             )
 
 Every registry is a `Registry` (plumbing.hooks): items keyed by name, a second item under one key replaces the
@@ -143,6 +144,21 @@ class ClientTab:
     icon: str = ""
 
 
+@dataclass(frozen=True)
+class HomePanel:
+    """A panel an app adds to the top of the dashboard (the home page), for the people whose work it
+    is: those with `permission` and, when `roles` is given, in one of those roles (a support agent's
+    open tickets; a sales agent, who may answer tickets too, keeps the sales dashboard).
+    `context(request)` returns the panel's template context, or None to leave it out today."""
+
+    key: str
+    template: str
+    context: Callable[[AuthedRequest], dict[str, Any] | None]
+    permission: str | None = None
+    roles: tuple[str, ...] = ()
+    order: int = 100
+
+
 def _ordered(item: Any) -> tuple[int, str]:
     return (getattr(item, "order", 500), str(getattr(item, "key", None) or getattr(item, "code", "")
                                              or getattr(item, "name", "")))
@@ -156,6 +172,7 @@ PLAYBOOK: Registry[PlaybookRule] = Registry("playbook rules", key=lambda r: r.na
 PLAYBOOK_TEMPLATES: Registry[PlaybookTemplate] = Registry("playbook templates", key=lambda t: (t.key, t.language))
 TIMELINE: Registry[TimelineKind] = Registry("timeline labels", key=lambda k: k.name)
 PROFILE_TABS: Registry[ClientTab] = Registry("profile tabs", key=lambda t: t.key, order=lambda t: (t.order, t.key))
+HOME_PANELS: Registry[HomePanel] = Registry("home panels", key=lambda p: p.key, order=lambda p: (p.order, p.key))
 
 
 def contribute(
@@ -169,6 +186,7 @@ def contribute(
     playbook_templates: Iterable[PlaybookTemplate] = (),
     timeline: Iterable[TimelineKind] = (),
     tabs: Iterable[ClientTab] = (),
+    home: Iterable[HomePanel] = (),
 ) -> None:
     """Register what `app` adds to the core. Call it from the app's AppConfig.ready()."""
     for role, perms in (permissions or {}).items():
@@ -180,6 +198,7 @@ def contribute(
     PLAYBOOK_TEMPLATES.register(*playbook_templates)
     TIMELINE.register(*timeline)
     PROFILE_TABS.register(*tabs)
+    HOME_PANELS.register(*home)
 
 
 def role_permissions() -> dict[str, list[str]]:

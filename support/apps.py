@@ -96,8 +96,10 @@ def _timeline() -> list[Any]:
 def _desk_contributions() -> dict[str, Any]:
     from django.utils.translation import gettext_lazy as _
 
-    from crm.registry import ClientTab, NavItem
+    from crm.models import RoleCode
+    from crm.registry import ClientTab, HomePanel, NavItem
     from support.desk_views import client_tab_context
+    from support.home_panel import support_home_context
 
     return {
         "navigation": [
@@ -110,4 +112,8 @@ def _desk_contributions() -> dict[str, Any]:
         ],
         "tabs": [ClientTab(key="tickets", label=_("Tickets"), template="support/desk/client_tab.html", order=45,
                            permission="support.view_ticket", context=client_tab_context, icon="inbox")],
+        # The people who work the desk land on their tickets; the sales floor keeps its dashboard.
+        "home": [HomePanel(key="support", template="support/desk/home_panel.html", context=support_home_context,
+                           permission="support.change_ticket", roles=(RoleCode.SUPPORT_AGENT, RoleCode.DESK_MANAGER),
+                           order=20)],
     }

@@ -1,4 +1,5 @@
-"""The dashboard: the user's clients by stage, their tasks due, their unread notifications."""
+"""The dashboard: the panels apps add for the user's work (crm.registry.HOME_PANELS, a support
+agent's tickets), the user's clients by stage, their tasks due, their unread notifications."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from django.views.decorators.http import require_GET
 
 from crm import selectors
 from crm.models import Stage
-from crm.permissions import AuthedRequest, client_queryset_for_user
+from crm.permissions import AuthedRequest, client_queryset_for_user, user_can
+from crm.registry import HOME_PANELS
 
 DASHBOARD_TASKS = 8
 DASHBOARD_NOTIFICATIONS = 5
@@ -38,6 +40,22 @@ def _stage_counts(user: Any) -> list[dict[str, Any]]:
     ]
 
 
+def _panels(request: AuthedRequest) -> list[dict[str, Any]]:
+    """The apps' panels for this user, in order, each with its context (None leaves it out)."""
+    user = request.user
+    role = user.role.code if user.role_id else ""
+    shown = []
+    for panel in HOME_PANELS:
+        if panel.roles and role not in panel.roles:
+            continue
+        if panel.permission is not None and not user_can(user, panel.permission):
+            continue
+        context = panel.context(request)
+        if context is not None:
+            shown.append({"key": panel.key, "template": panel.template, "context": context})
+    return shown
+
+
 @login_required
 @require_GET
 def home(request: AuthedRequest) -> HttpResponse:
@@ -47,6 +65,7 @@ def home(request: AuthedRequest) -> HttpResponse:
     due = open_tasks.filter(due_at__lt=_end_of_today())
     now = timezone.now()
     context = {
+        "panels": _panels(request),
         "stages": stages,
         "client_total": sum(s["count"] for s in stages),
         "tasks_due": list(due[:DASHBOARD_TASKS]),
