@@ -43,7 +43,7 @@ def _stage_counts(user: Any) -> list[dict[str, Any]]:
 def _panels(request: AuthedRequest) -> list[dict[str, Any]]:
     """The apps' panels for this user, in order, each with its context (None leaves it out)."""
     user = request.user
-    role = user.role.code if user.role_id else ""
+    role = user.role.code if user.role is not None else ""
     shown = []
     for panel in HOME_PANELS:
         if panel.roles and role not in panel.roles:
