@@ -642,7 +642,7 @@ DEMO_LOADERS: tuple[DemoLoader, ...] = (
     *(DemoLoader(command) for command in (
         "compliance_seed_demo_cases", "webhooks_seed_demo", "prop_seed_demo", "reports_seed_demo",
         "monitoring_seed_demo", "monitoring_review_seed_demo_budget", "monitoring_seed_demo_trading",
-        "trading_seed_demo_platforms", "support_seed_demo")),
+        "trading_seed_demo_platforms", "support_seed_demo", "marketing_seed_demo")),
     # With the processes running: the demo webhook subscriber pointed at its receiver; the MT5
     # simulator and each other platform's face given their demo brands' servers and funded accounts;
     # the partners' month of commissions over those accounts; the prop challenges (their seed above

@@ -99,6 +99,7 @@ INSTALLED_APPS = [
     "monitoring.apps.MonitoringConfig",
     "monitoring.review.apps.MonitoringReviewConfig",
     "support.apps.SupportConfig",
+    "marketing.apps.MarketingConfig",
     "portal.apps.PortalConfig",
     "reports.apps.ReportsConfig",
     "integrations.apps.IntegrationsConfig",

@@ -75,9 +75,9 @@ def test_seed_demo_builds_two_brands_three_desks_and_staff_in_every_role(seeded:
     assert set(Desk.objects.values_list("brand__code", flat=True)) == {"atlas", "nova"}
     assert all(desk.manager is not None for desk in Desk.objects.select_related("manager"))
     assert User.objects.count() >= 12
-    # The support agent is made by support's own demo loader (support_seed_demo, tests/support), as
-    # make run loads it after this one.
-    core_roles = set(RoleCode.values) - {RoleCode.SUPPORT_AGENT}
+    # The support agent and the marketer are made by their apps' own demo loaders (support_seed_demo,
+    # marketing_seed_demo; tests/support, tests/marketing), as make run loads them after this one.
+    core_roles = set(RoleCode.values) - {RoleCode.SUPPORT_AGENT, RoleCode.MARKETING}
     assert set(User.objects.values_list("role__code", flat=True)) == core_roles
     assert {role for role, _, _ in logins(seeded)} == core_roles
 

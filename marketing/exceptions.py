@@ -1,0 +1,11 @@
+"""Marketing's domain errors."""
+
+from __future__ import annotations
+
+from crm.exceptions import NotFound
+
+
+class SegmentUnknown(NotFound):
+    """No such segment, or one the caller may not see: the two look the same."""
+
+    default_code = "segment_unknown"

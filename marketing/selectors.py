@@ -1,0 +1,29 @@
+"""Reads of marketing's segments that views and later campaigns use."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db.models import QuerySet
+
+from marketing.engine import definition_count, definition_member_ids
+from marketing.models import Segment, SegmentSnapshot
+
+
+def segment_count(*, segment: Segment, now: dt.datetime | None = None, tz: Any = None) -> int:
+    """How many of the brand's clients match the segment's current definition now."""
+    return definition_count(segment.definition, brand_id=segment.brand_id, now=now, tz=tz)
+
+
+def segment_member_ids(*, segment: Segment, now: dt.datetime | None = None, tz: Any = None) -> list[int]:
+    return definition_member_ids(segment.definition, brand_id=segment.brand_id, now=now, tz=tz)
+
+
+def snapshot_member_ids(*, snapshot: SegmentSnapshot) -> list[int]:
+    """Who matched when the snapshot was taken, ascending ids."""
+    return list(snapshot.members.order_by("client_id").values_list("client_id", flat=True))
+
+
+def snapshots_of(*, segment: Segment) -> QuerySet[SegmentSnapshot]:
+    return segment.snapshots.select_related("version", "taken_by")
