@@ -16,6 +16,7 @@ different given name is not. AML rules read the stored answer set-based.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -105,4 +106,11 @@ def payer_is_client(*, payer_name: str, first_name: str, last_name: str) -> bool
     name, or the client has no surname to compare)."""
     if not payer_name.strip() or not last_name.strip():
         return None
+    return _names_match(payer_name, first_name, last_name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _names_match(payer_name: str, first_name: str, last_name: str) -> bool:
+    # The matcher depends on the three names only: a client who pays again with the same card (the
+    # same holder's name) is not matched anew, in a batch of notifications above all.
     return names_in_text(payer_name, first_name=first_name, last_name=last_name).matched

@@ -44,13 +44,13 @@ from dataclasses import replace
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q, QuerySet
 
 from crm.lib.bulk import rows_gathered
 from crm.lib.enqueue import task_named
 from crm.lib.money import Money
+from crm.lib.redis import get_redis
 from wallet.deposits import deposit_webhook_apply, deposits_for_webhooks, deposits_known
 from wallet.instruments import PayerDetails
 from wallet.ledger import accounts_known
@@ -96,7 +96,8 @@ def webhook_batch_stored(row: WebhookDelivery) -> None:
 
 def webhook_batch_trigger() -> None:
     """Queue one run of the batches unless one is queued already."""
-    if cache.add(QUEUED_KEY, 1, timeout=QUEUED_SECONDS):
+    # The process's one client (crm.lib.redis), not the cache's, which builds a client for each call.
+    if get_redis().set(QUEUED_KEY, "1", nx=True, ex=QUEUED_SECONDS):
         task_named("wallet.tasks.webhook_batches_apply").delay()
 
 
@@ -155,7 +156,7 @@ class _NotApplied(Exception):  # noqa: N818 - internal: one notification of a ba
 def webhook_batches_run() -> int:
     """What the queued task does: the queue is free again for the next notification's trigger, then
     every pending row is applied. Returns how many were applied."""
-    cache.delete(QUEUED_KEY)
+    get_redis().delete(QUEUED_KEY)
     return webhook_batches_apply()
 
 

@@ -8,10 +8,10 @@ import datetime as dt
 import threading
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 
 from crm.lib.money import Money
+from crm.lib.redis import get_redis
 from crm.models import Event
 from tests.wallet.conftest import WEBHOOK_SECRET
 from tests.wallet.support import signed_webhook
@@ -45,9 +45,9 @@ def queued(monkeypatch):
     """The runs of the worker's task the trigger queued (not run: the test runs the worker itself)."""
     runs: list[int] = []
     monkeypatch.setattr(tasks.webhook_batches_apply, "delay", lambda: runs.append(1))
-    cache.delete(QUEUED_KEY)
+    get_redis().delete(QUEUED_KEY)
     yield runs
-    cache.delete(QUEUED_KEY)
+    get_redis().delete(QUEUED_KEY)
 
 
 def _status(deposit: Deposit) -> str:
