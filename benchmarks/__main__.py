@@ -42,7 +42,7 @@ if str(REPO_ROOT) not in sys.path:
 # Modules of the harness, not benchmarks.
 SUPPORT = {"__init__.py", "__main__.py", "common.py", "settings.py", "handlers.py"}
 # Scripts that run only when asked for, by the environment variable named.
-OPT_IN = {"scale_pages.py": "CRM_BENCH_SCALE"}
+OPT_IN = {"scale_pages.py": "CRM_BENCH_SCALE", "segment_count.py": "CRM_BENCH_SCALE"}
 
 
 def _asked_for(script: str) -> bool:
