@@ -135,6 +135,8 @@ def _move(ticket: Ticket, to: str, *, via: str | None = None, at: dt.datetime | 
     now = at or timezone.now()
     changed = sla_services.ticket_sla_status_changed(ticket, old=old, new=to, at=now)
     TICKET_STATES.move(ticket, to, via=via, also=dict(also or {}), save=changed)
+    # A clock stopped by this move after its due time, before the sweep saw it: breached now.
+    sla_services.ticket_sla_stopped_late(ticket, at=now)
     return old
 
 
@@ -306,6 +308,7 @@ def ticket_reply_staff(*, ticket: Ticket, actor: User, body: str, attachments: I
         for name, value in also.items():
             setattr(ticket, name, value)
         ticket.save(update_fields=list(also))
+        sla_services.ticket_sla_stopped_late(ticket, at=now)  # the first answer, given late
     _audit("answered", ticket, actor=actor, before={"status": before}, message=message.pk,
            canned=canned.pk if canned is not None else None)
     _event("support.ticket.answered", ticket, by=actor)

@@ -149,6 +149,29 @@ def ticket_sla_status_changed(ticket: Ticket, *, old: str, new: str, at: dt.date
     return []
 
 
+def ticket_sla_stopped_late(ticket: Ticket, *, at: dt.datetime) -> list[str]:
+    """Mark breached at `at` the clocks of `ticket` (saved, locked) that stopped after their due time
+    before the sweep's next pass could see them running: the first answer given late, the resolution
+    clock stopped late (waiting for the client, resolved, closed). Each as the sweep does it (event
+    support.ticket.breached, the desk's manager told), once. Returns the clocks marked."""
+    late: list[str] = []
+    if (ticket.first_response_breached_at is None and ticket.first_response_due is not None
+            and ticket.first_response_at is not None and ticket.first_response_at > ticket.first_response_due):
+        late.append(FIRST_RESPONSE)
+    if (ticket.resolution_breached_at is None and ticket.resolution_due is not None
+            and ticket.status not in CLOCK_RUNNING and ticket.status != TicketStatus.MERGED
+            and ticket.paused_at is not None
+            and ticket.paused_at > ticket.resolution_due):
+        late.append(RESOLUTION)
+    for clock in late:
+        escalates = ticket.desk.manager is not None and ticket.escalated_at is None
+        _breach(ticket, clock, at, SweepResult())
+        setattr(ticket, f"{clock}_breached_at", at)
+        if escalates:
+            ticket.escalated_at = at
+    return late
+
+
 # --- the sweep ---------------------------------------------------------------------------------------
 
 @dataclass
