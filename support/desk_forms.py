@@ -4,6 +4,7 @@ check what matters and name the field."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
@@ -33,9 +34,11 @@ class QueueFilterForm(forms.Form):
     assignee = forms.ChoiceField(label=_("Assignee"), required=False, choices=ASSIGNEE_FILTER)
     breached = forms.BooleanField(label=_("SLA missed"), required=False)
 
-    def __init__(self, *args: Any, desks: list[Any], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, desks: list[Any], agents: Sequence[Any] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         _choices(self, "desk", [("", _("Any")), *((d.pk, str(d)) for d in desks)])
+        # A manager also picks any agent whose queue they may see (the dashboard's KPI rows link there).
+        _choices(self, "assignee", [*ASSIGNEE_FILTER, *((str(u.code), u.full_name or u.email) for u in agents)])
 
 
 class ReplyForm(forms.Form):

@@ -183,6 +183,27 @@ def canned_answer_for(user: Any, pk: int) -> CannedAnswer | None:
     return CannedAnswer.objects.filter(brand_id__in=brands, pk=pk).select_related("brand").first()
 
 
+def queue_agents(user: Any) -> list[Any]:
+    """The agents whose tickets a manager may pick in the queue's assignee filter (the dashboard's
+    support KPIs link each agent's row there): for an administrator or a support desk's manager, the
+    active staff who work tickets of the brands of the desks they see, by name; nobody for anyone else
+    (who filter by themselves or nobody, as their KPI shows only their own row). The queue stays
+    within the user's scope whoever is picked."""
+    from crm.permissions import staff_of_brand
+
+    if not getattr(user, "is_authenticated", False):
+        return []
+    if not (user.is_administrator or SupportDesk.objects.filter(manager_id=user.pk).exists()):
+        return []
+    brands = sorted({brand_id for brand_id in permissions.desk_queryset_for_user(user).values_list("brand_id",
+                                                                                                   flat=True)})
+    people: dict[int, Any] = {}
+    for brand_id in brands:
+        for person in staff_of_brand(brand_id, permission=permissions.WORK_TICKET):
+            people[person.pk] = person
+    return sorted(people.values(), key=lambda u: (u.full_name or u.email).lower())[:500]
+
+
 def ticket_workers(ticket: Ticket) -> list[Any]:
     """Who the ticket may be given to: active staff of its brand who may work it, by name."""
     from crm.permissions import staff_of_brand

@@ -46,9 +46,9 @@ def _ticket_or_404(request: AuthedRequest, reference: str) -> Ticket:
 @require_GET
 def queue(request: AuthedRequest) -> HttpResponse:
     """The tickets the user sees, the soonest due first; filters by desk, category, status, priority,
-    assignee and missed SLA."""
+    assignee (mine, nobody's, or for a manager any agent's) and missed SLA."""
     desks = selectors.desks_for(request.user)
-    form = forms.QueueFilterForm(request.GET or None, desks=desks)
+    form = forms.QueueFilterForm(request.GET or None, desks=desks, agents=selectors.queue_agents(request.user))
     values: dict[str, Any] = {"status": "active"}
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
