@@ -203,6 +203,7 @@ def build_world(*, tickets: int) -> dict[str, Any]:
                                        f"< now() THEN {resolution_due} END"),
             "paused_at": "CASE WHEN t.status = 'pending_client' THEN t.opened + interval '1 hour' END",
             "merged_into_id": "NULL",
+            "idempotency_key": "NULL",
         }, joins=(f"JOIN crm_client c ON c.id = {client} "
                   f"CROSS JOIN LATERAL (SELECT CASE WHEN {no_client} THEN 1 + g % 2 ELSE {brand_index} END AS b, "
                   f"({opened}) AS opened, {priority} AS priority, "
