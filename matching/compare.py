@@ -26,6 +26,7 @@ TYPO_1 = 0.9
 TYPO_2 = 0.84
 TRANSLIT = 0.9
 INITIAL = 0.78
+NAME_FORM = 0.88  # a nickname or another language's form of a given name (`normalise.NAME_FORMS`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +77,24 @@ def _similarity(q_ascii: str, q_alt: str, q_foreign: bool, l_ascii: str, l_alt: 
     return found
 
 
-def _token_similarity(q: Token, lt: Token) -> tuple[float, str]:  # noqa: PLR0911, C901 - one rule per way of meeting
-    """How close two tokens are, and the words for how they met.
+def _token_similarity(q: Token, lt: Token) -> tuple[float, str]:
+    """How close two tokens are (`_spelling_similarity`), or, when their spellings are not as close, two
+    forms of one name (`normalise.name_key`: a nickname, the Ukrainian form of a Russian name, another
+    transliteration from Cyrillic). A document check accepts neither of the latter (`documents._ACCEPTED`)."""
+    found = _spelling_similarity(q, lt)
+    if q.name and q.name == lt.name:
+        form = (NAME_FORM, NAME_FORM_HOW) if q.name[0] == "=" else (TRANSLIT, CYRILLIC_HOW)
+        if form[0] > found[0] or "apart" in found[1]:
+            return form  # a name's form, not a typing error (which `_approximate` counts against the name)
+    return found
+
+
+NAME_FORM_HOW = "another form of the name (nickname or another language's)"
+CYRILLIC_HOW = "transliteration variant (Cyrillic)"
+
+
+def _spelling_similarity(q: Token, lt: Token) -> tuple[float, str]:  # noqa: PLR0911, C901 - one rule per way of meeting
+    """How close two tokens' spellings are, and the words for how they met.
 
     Vowels carry the difference between many names whose consonants agree (Mahmoud and Muhammad,
     Hussein and Hassan), so a spelling variant must agree in consonants *and* nearly in vowels; only a
@@ -143,9 +160,10 @@ def _token_similarity(q: Token, lt: Token) -> tuple[float, str]:  # noqa: PLR091
             return TRANSLIT - 0.05, "same consonants (script without vowels)"
         if q.loose == lt.loose and len(q.loose) >= 2:
             return TRANSLIT - 0.03, "similar consonants (script without vowels)"
-        if DamerauLevenshtein.distance(q.loose, lt.loose) == 1 and min(len(q.loose), len(lt.loose)) >= 2 \
+        if Levenshtein.distance(q.loose, lt.loose) == 1 and min(len(q.loose), len(lt.loose)) >= 2 \
                 and q.loose[0] == lt.loose[0] and (min(len(q.loose), len(lt.loose)) >= 3 or _dental(q.loose, lt.loose)):
             # One consonant apart: letters such as ض, ظ, ذ are romanised d, z or dh as the language has it.
+            # Two consonants swapped are another root, not a spelling (حمزة hmz is not هشام hsm).
             return TYPO_2, "similar consonants (script without vowels)"
     elif not syllabic and shortest >= EGYPTIAN_G_LENGTH and _egyptian_g(q.ascii, lt.ascii):
         return TYPO_2, "transliteration variant (Egyptian g for j)"
@@ -251,6 +269,7 @@ def _slip(a: str, b: str) -> str:
 
 
 _PLAIN_VOWELS = frozenset("aeiou")
+_SYLLABLE_VOWELS = frozenset("ou")
 
 
 def _vowel_dropped(a: str, b: str) -> bool:
@@ -340,9 +359,11 @@ def _units(tokens: tuple[Token, ...]) -> Units:
     for size in (2, 3):
         for i in range(len(tokens) - size + 1):
             group = tokens[i:i + size]
-            if any(t.initial and (t.ascii not in _PLAIN_VOWELS or n or t.surname != group[-1].surname)
+            if any(t.initial and (t.ascii not in _PLAIN_VOWELS or n == len(group) - 1 or t.surname != group[-1].surname)
                    for n, t in enumerate(group)):
-                continue  # a vowel alone may be a syllable of the name ("KIM, U Chol"): it joins the one after it
+                continue  # a vowel alone may be a syllable of the name ("KIM, U Chol", "CHAN-O-CHA"): it joins the one after it
+            if len({t.surname for t in group}) > 1 and not any(t.particle for t in group):
+                continue  # a listed surname is not written together with a given name ("YI, Yong Min": no "Yiyong")
             units.append((tuple(range(i, i + size)), _join(group)))
     return units
 
@@ -424,6 +445,14 @@ def compare_names(typed: tuple[Token, ...], listed: tuple[Token, ...], *, compan
         return refused("no word in common")
     if free_q and free_l:
         return refused(f"'{', '.join(free_q)}' typed where the list has '{', '.join(free_l)}'")
+    # An initial left over is another name's when a word of the other side is left over too: "S. P.
+    # Shevchenko" is not SHEVCHENKO, Nikolay Petrovich (its own initial would have met Nikolay).
+    # U or O alone may be a syllable (U for the Burmese Oo, the Korean U or O): not taken for an initial here.
+    stray_q = [t.raw for i, t in enumerate(typed) if i not in used_q and t.initial and t.ascii not in _SYLLABLE_VOWELS]
+    stray_l = [t.raw for i, t in enumerate(listed) if i not in used_l and t.initial and t.ascii not in _SYLLABLE_VOWELS]
+    if (stray_q and free_l) or (stray_l and free_q):
+        return refused(f"initial '{', '.join(stray_q or stray_l)}' where the other name has "
+                       f"'{', '.join(free_l if stray_q else free_q)}'")
     if company and free_q:
         return refused(f"distinctive word '{', '.join(free_q)}' not in the listed name")
     matched_listed = sum(n for m, _, n, d in matches if d)

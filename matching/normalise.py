@@ -84,6 +84,7 @@ class Token:
     roman: str = ""  # the romanisation key (`roman_key`): one for every system's spelling of a syllable
     wade_r: str = ""  # the romanisation key with Wade-Giles j read as pinyin r (`wade_giles_r_key`)
     thai: str = ""  # the key older Thai spellings share with RTGS (`thai_key`)
+    name: str = ""  # the key of a name's forms (`name_key`): transliterations from Cyrillic, nicknames
 
     @property
     def initial(self) -> bool:
@@ -172,7 +173,12 @@ def _romanise(word: str) -> list[str]:
     if scripts <= {"latin"}:
         return [transliterate(word)]
     if scripts & {"cjk", "hangul"}:
-        return [part for chunk in transliterate(word).split() for part in _CAMEL.findall(chunk)]
+        parts = [part for chunk in transliterate(word).split() for part in _CAMEL.findall(chunk)]
+        if "hangul" in scripts:
+            # A Hangul syllable's final ㄱ, ㄷ, ㅂ as Revised Romanization and every passport write them
+            # (박 bak, 혁 hyeok), not as the transliterator's g, d, b (bag, hyeog).
+            parts = [_HANGUL_FINAL.sub(lambda m: _HANGUL_FINALS[m.group(0)], p) for p in parts]
+        return parts
     if scripts and scripts <= {"hiragana", "katakana"}:
         return [kana_to_latin(word, transliterate)]
     if scripts & {"thai", "myanmar"}:
@@ -183,6 +189,9 @@ def _romanise(word: str) -> list[str]:
         return ["al", transliterate(word[2:])]
     return [transliterate(word)]
 
+
+_HANGUL_FINALS = {"g": "k", "gg": "k", "d": "t", "b": "p"}
+_HANGUL_FINAL = re.compile(r"(?<=[aeiouy])(?:gg|g|d|b)$", re.IGNORECASE)
 
 # Scripts that write few vowels: a word from them is compared on its consonants.
 ABJADS = frozenset({"arabic", "hebrew", "syriac", "thaana"})
@@ -235,7 +244,8 @@ def roman_key(ascii_word: str) -> str:
     Sato, Yeong / Yong, Gim / Kim, Lee / Yi. Empty for a word of another shape."""
     word = _SURNAME_KEY.get(ascii_word, "")
     if not word:
-        if len(ascii_word) < 3 or not _SYLLABIC.fullmatch(ascii_word):
+        if (len(ascii_word) < 3 and not (len(ascii_word) == 2 and ascii_word[0] in "xq")) \
+                or not _SYLLABIC.fullmatch(ascii_word):  # pinyin's Xu is Hsu
             return ""
         word = ascii_word
     for pattern, replacement in _ROMAN_REWRITES:
@@ -294,6 +304,79 @@ def unlinked_key(thai: str) -> str:
     return _LINKING_A.sub("", thai)
 
 
+# Russian and Ukrainian names as the transliteration systems write them (BGN/PCGN, ICAO, the German
+# and Polish ones): w for v, sch and tsch for sh and ch, j for y, -off for -ov, z for s and tz for ts,
+# c for k, the soft sign and the y or i before a vowel (Solovyov / Soloviev / Solovjov, Vasilyev /
+# Wassiljew, Yevgeniy / Evgeny), and the endings -iy, -ii, -ij, -y (Dmitriy / Dmitry / Dmitrii,
+# Pavlovskiy / Pavlovsky).
+_SLAVIC = (
+    (re.compile(r"x"), "ks"), (re.compile(r"w"), "v"), (re.compile(r"tsch"), "ch"), (re.compile(r"sch"), "sh"),
+    (re.compile(r"tch"), "ch"), (re.compile(r"j"), "y"), (re.compile(r"c(?!h)"), "k"), (re.compile(r"kh"), "h"),
+    (re.compile(r"off$"), "ov"), (re.compile(r"tz"), "ts"), (re.compile(r"ts"), "s"), (re.compile(r"z"), "s"),
+    (re.compile(r"(?<=[^aeiou])[yi]o"), "e"), (re.compile(r"gu(?=[ei])"), "g"),
+    (re.compile(r"(?:iy|ii|ij|yi|y)$"), "i"), (re.compile(r"(?<=[aeou])y(?=[^aeiou]|$)"), "i"),
+    (re.compile(r"[yi](?=[aeiou])"), ""), (re.compile(r"(.)\1+"), r"\1"),
+)
+SLAVIC_KEY_LENGTH = 4
+
+
+def slavic_key(ascii_word: str) -> str:
+    """A (Russian or Ukrainian) name's spelling with the differences between transliteration systems
+    folded: Schewtschenko and Shevchenko -> shevchenko, Aleksandrowitsch and Aleksandrovich ->
+    aleksandrovich; "" for a word shorter than four letters."""
+    if len(ascii_word) < SLAVIC_KEY_LENGTH or not ascii_word.isalpha():
+        return ""
+    word = ascii_word
+    for pattern, replacement in _SLAVIC:
+        word = pattern.sub(replacement, word)
+    return word
+
+
+# Forms of one given name that share no spelling rule: nicknames and short forms (Bill / William, Pepe /
+# José, Sasha / Aleksandr) and a name's form in a neighbouring language (Ukrainian Oleksandr, Mykola,
+# Hryhoriy for Russian Aleksandr, Nikolay, Grigoriy). The first of each group names it. A short form
+# shared by two names (Alex, Pat, Sasha for a woman) is left out: it would make two people one.
+NAME_FORMS = (
+    ("aleksandr", "alexander", "aleksander", "oleksandr", "sasha", "sacha", "shura"), ("aleksey", "oleksiy", "oleksii", "alyosha", "lyosha"),
+    ("dmitriy", "dmytro", "dima", "mitya"), ("sergey", "serhiy", "serhii", "seryozha", "serezha"),
+    ("yevgeniy", "yevhen", "ievgen", "zhenya", "eugene"), ("yuriy", "yura"),
+    ("mikhail", "mykhailo", "mykhaylo", "misha"), ("nikolay", "mykola", "kolya"), ("vladimir", "volodymyr", "volodya", "vova"),
+    ("pyotr", "petro", "petya", "peter"), ("andrey", "andriy", "andrii", "andryusha"),
+    ("grigoriy", "hryhoriy", "hryhorii", "grisha"), ("viktor", "vitya"), ("vyacheslav", "slava"),
+    ("konstantin", "kostiantyn", "kostyantyn", "kostya"), ("anatoliy", "tolya"), ("ivan", "vanya"),
+    ("oleg", "oleh"), ("georgiy", "heorhiy", "zhora"), ("yekaterina", "kateryna", "katya"), ("olga", "olha"),
+    ("tatyana", "tetiana", "tanya"), ("natalya", "nataliya", "natasha"), ("mariya", "masha"),
+    ("jose", "pepe"), ("francisco", "paco", "pancho", "curro"), ("jesus", "chuy", "chucho"), ("joaquin", "quino"),
+    ("ignacio", "nacho"), ("guillermo", "memo"), ("manuel", "manolo"), ("enrique", "quique"),
+    ("alfonso", "poncho"), ("antonio", "tono"), ("rodrigo", "rodri"), ("dolores", "lola"), ("concepcion", "concha"),
+    ("william", "bill", "billy", "will", "willy"), ("robert", "bob", "bobby", "rob", "robbie"),
+    ("richard", "dick", "rick", "ricky", "rich"), ("james", "jim", "jimmy", "jamie"), ("margaret", "peggy", "maggie", "meg"),
+    ("elizabeth", "liz", "beth", "betty", "lizzie", "eliza"), ("michael", "mike", "mick", "mickey"),
+    ("thomas", "tom", "tommy"), ("edward", "ted", "eddie", "ned"), ("charles", "chuck", "charlie"),
+    ("anthony", "tony"), ("joseph", "joe", "joey"), ("katherine", "kate", "kathy", "katie"), ("nicholas", "nick", "nicky"),
+    ("christopher", "chris"), ("daniel", "dan", "danny"), ("jennifer", "jenny", "jen"), ("patrick", "paddy"),
+    ("gregory", "greg"), ("benjamin", "ben", "benny"), ("jonathan", "jon"), ("matthew", "matt"), ("david", "dave"),
+    ("stephen", "steven", "steve"), ("andrew", "andy", "drew"), ("samuel", "sam", "sammy"),
+    ("timothy", "tim"), ("lawrence", "larry"), ("theodore", "theo"), ("frederick", "fred", "freddie"),
+    ("susan", "sue", "susie"), ("deborah", "debbie", "deb"), ("rebecca", "becky"), ("barbara", "barb"),
+)
+_NAME_KEYS: dict[str, str] = {}
+for _group in NAME_FORMS:
+    for _form in _group:
+        _NAME_KEYS.setdefault(_form, _group[0])
+        _NAME_KEYS.setdefault(slavic_key(_form) or _form, _group[0])
+
+
+@lru_cache(maxsize=200_000)
+def name_key(ascii_word: str) -> str:
+    """The key a name's forms share: its group in `NAME_FORMS` (a nickname, a Ukrainian form), else
+    its `slavic_key` (a transliteration of Cyrillic); "" for a word that has neither."""
+    found = _NAME_KEYS.get(ascii_word) or _NAME_KEYS.get(slavic_key(ascii_word))
+    if found:
+        return "=" + found
+    return slavic_key(ascii_word)
+
+
 @lru_cache(maxsize=200_000)
 def _tokens_of_word(word: str, company: bool) -> tuple[Token, ...]:
     word = _fix_lookalikes(word)
@@ -319,6 +402,7 @@ def _tokens_of_word(word: str, company: bool) -> tuple[Token, ...]:
                 generic=company and (piece in LEGAL_FORMS or piece in GENERIC_WORDS),
                 abjad=abjad, syllabic=syllabic, roman="" if company else roman_key(piece),
                 wade_r="" if company else wade_giles_r_key(piece), thai="" if company or abjad else thai_key(piece),
+                name="" if company or abjad or syllabic else name_key(piece),
             ))
     return tuple(out)
 

@@ -188,7 +188,8 @@ def _neighbours(word: str, letters: str) -> set[str]:
 # index finds every listed spelling a typed word can meet:
 # - `a:` the spelling and its umlaut form (the same name, "Müller" / "Mueller"); `k:` the romanisation key
 #   (`normalise.roman_key`: Zhang / Chang, Shuichi / Syuiti, Lee / Yi; also read with a Wade-Giles j as r,
-#   `normalise.wade_giles_r_key`); `t:` the older Thai spelling's key (`normalise.thai_key`);
+#   `normalise.wade_giles_r_key`); `t:` the older Thai spelling's key (`normalise.thai_key`); `n:` the key
+#   of a name's forms (`normalise.name_key`: Cyrillic transliterations, nicknames, Ukrainian forms);
 # - `v:` the vowel form (spelling variants), `w:` the same with voicing folded; `s:` the consonant skeleton;
 # - a typing error within the budget: `p:` / `q:` the halves of any unit (`_halves`) for one edit
 #   (all that joined words may differ by); `d:` the spelling and it less one or two letters for single
@@ -215,6 +216,8 @@ def _common_keys(tok: Token, *, single: bool) -> set[str]:
         keys.add("k:" + tok.wade_r)
     if tok.thai:
         keys.add("t:" + tok.thai)
+    if tok.name:
+        keys.add("n:" + tok.name)
     if single and len(ascii_) >= 10:  # two edits apart (the halves find one edit)
         keys.add("d:" + ascii_)
         keys.update("d:" + k for k in _deletions(ascii_, 2))

@@ -43,6 +43,12 @@ _TH_SILENT_R = set("ศสซจ")
 _TH_TONE_LEADERS = {("ห", c) for c in "งญนมยรลว"} | {("อ", "ย")}
 
 
+# The vowels a syllable closed by the rules below has read (ี, า, ู, ื; ั reads a as า does, so the rules
+# take it as well: approximate).
+_TH_LONG = ("i", "a", "u", "ue")
+_TH_SILENT_I = set("ตทธ")
+
+
 def _is_th_consonant(char: str) -> bool:
     return char in _TH_INITIAL
 
@@ -56,8 +62,8 @@ def thai_to_latin(word: str) -> str:  # noqa: C901, PLR0912 - one branch per kin
         if c == _TH_SILENT:
             while kept and not _is_th_consonant(kept[-1]):
                 kept.pop()
-            if kept:
-                kept.pop()
+            if kept and kept.pop() == "ร" and len(kept) >= 2 and kept[-1] in "ทต" and _is_th_consonant(kept[-2]):
+                kept.pop()  # จันทร์, ศาสตร์: a ท or ต before the silent ร closing a syllable is silent too (chan, sat)
             continue
         kept.append(c)
     out: list[str] = []
@@ -79,6 +85,8 @@ def thai_to_latin(word: str) -> str:  # noqa: C901, PLR0912 - one branch per kin
         sound = _TH_INITIAL[onset]
         if i + 1 < n and kept[i] == "ร" and onset in _TH_SILENT_R:
             i += 1  # ศรี, สร้าง: the ร after s and ch is silent
+        if kept[i:i + 2] == ["ร", "ห"] and onset in _TH_CLUSTER_FIRST and i + 2 < n and _is_th_consonant(kept[i + 2]):
+            sound, i = sound + "r", i + 2  # พรหม (Brahma): phrom, the ห silent
         if i < n and kept[i] in _TH_CLUSTER and onset in _TH_CLUSTER_FIRST and i + 1 < n and \
                 (not _is_th_consonant(kept[i + 1]) or leading):
             sound += _TH_INITIAL[kept[i]]
@@ -100,7 +108,15 @@ def thai_to_latin(word: str) -> str:  # noqa: C901, PLR0912 - one branch per kin
         if i < n and _is_th_consonant(kept[i]):
             starts_next = (i + 1 < n and not _is_th_consonant(kept[i + 1]) and kept[i + 1] not in _TH_LEADING) \
                 or kept[i + 1:i + 3] == ["ร", "ร"]
-            if i + 1 == n - 1 and kept[i + 1] == "ร" and not starts_next:
+            if vowel in _TH_LONG and i + 2 == n and _is_th_consonant(kept[i + 1]) and kept[i + 1] != "ร":
+                pass  # ศรีวงศ์: after a long vowel the last two consonants are a syllable of their own (wong)
+            elif vowel in _TH_LONG and kept[i] == "ร" and i + 2 < n and _is_th_consonant(kept[i + 1]) \
+                    and not _is_th_consonant(kept[i + 2]):
+                final, i = "ra", i + 1  # วีรกูล: a ร between a long vowel and a syllable links them (wirakun)
+            elif vowel in ("a", "") and kept[i] in _TH_SILENT_I and i + 1 < n and kept[i + 1] == "ิ" \
+                    and (i + 2 == n or _is_th_consonant(kept[i + 2])):
+                final, i = "t", i + 2  # ชาติ, สมบัติ: the i of a final ติ after a is not sounded (chat, sombat)
+            elif i + 1 == n - 1 and kept[i + 1] == "ร" and not starts_next:
                 final, i = _TH_FINAL[kept[i]], i + 2  # ประวิตร: a final ร after t is silent
             elif kept[i] == "ว" and not vowel and not starts_next:
                 vowel, i = "ua", i + 1  # ชวน: the ว is the vowel
