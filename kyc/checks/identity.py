@@ -81,11 +81,53 @@ def _fold(text: str) -> str:
 _SMALL_IN_CAPITALS = re.compile(r"(?<=[A-Z])t|t(?=[A-Z]{2})")
 
 
+# A figure the recogniser puts inside a name printed in capitals is the letter it looks like: no name
+# holds a figure (I0ANNOU for IOANNOU, N1COLAOU for NICOLAOU).
+_FIGURE_IN_CAPITALS = {"0": re.compile(r"(?<=[A-Z])0|0(?=[A-Z])"), "1": re.compile(r"(?<=[A-Z])1|1(?=[A-Z])")}
+_FIGURE_LETTER = {"0": "O", "1": "I"}
+
+
 def _capitals(field: str) -> str:
-    """A licence's name field with the recogniser's slips in capitals undone (see _SMALL_IN_CAPITALS)."""
+    """A licence's name field with the recogniser's slips in capitals undone (see _SMALL_IN_CAPITALS
+    and _FIGURE_IN_CAPITALS)."""
     if sum(ch.isupper() for ch in field) < 3 * sum(ch.islower() for ch in field):
         return field  # printed in mixed case: its small letters are letters
-    return _SMALL_IN_CAPITALS.sub("L", field)
+    field = _SMALL_IN_CAPITALS.sub("L", field)
+    for figure, pattern in _FIGURE_IN_CAPITALS.items():
+        field = pattern.sub(_FIGURE_LETTER[figure], field)
+    return field
+
+
+def _marked(word: str) -> list[int]:
+    """Positions of the letters of `word` that carry a diacritic (Ç, Î, É, Ł, Ø, ß)."""
+    return [i for i, ch in enumerate(word)
+            if ch in "ßŁłØø" or any(unicodedata.combining(c) for c in unicodedata.normalize("NFD", ch))]
+
+
+def dropped_marks(document_words: str, registered: Sequence[str]) -> tuple[str, list[str]]:
+    """A licence's name field with each word that is a registered word less some of its letters with a
+    diacritic (FRANOIS for FRANÇOIS, LEMATRE for LEMAÎTRE: the recogniser drops a capital it does not
+    know instead of reading it plain) given as that registered word; and the words so given. Only
+    letters with a diacritic may be missing, never another letter, and at least one letter stays."""
+    out, repaired = [], []
+    for word in document_words.split():
+        folded = _fold(word)
+        given = word
+        for reg in registered:
+            marks = _marked(reg)[:4]
+            if not marks:
+                continue
+            for k in range(1, 1 << len(marks)):
+                drop = {m for j, m in enumerate(marks) if k >> j & 1}
+                kept = "".join(ch for i, ch in enumerate(reg) if i not in drop)
+                if kept and _fold(kept) == folded:
+                    given = _fold(reg)
+                    break
+            if given != word:
+                repaired.append(f"{word} for {given}")
+                break
+        out.append(given)
+    return " ".join(out), repaired
 
 
 def read_licence(reading: Reading) -> Licence | None:
@@ -133,6 +175,7 @@ class _DocumentFields:
     birth_date: date | None = None
     expiry_date: date | None = None
     name_field_full: bool = False  # the MRZ's name field is full: the name may be cut short
+    licence: bool = False  # read from a driving licence's printed fields (no MRZ)
 
 
 def check_identity(*, files: Sequence[DocumentFile], applicant: Applicant, policy: CheckPolicy,
@@ -244,7 +287,7 @@ def _document_fields(mrz: Mrz | None, licence: Licence | None, *, files: Sequenc
                                   {"read": got}, document))
         fields = _DocumentFields(surname=licence.surname, given_names=licence.given_names, number=licence.number,
                                  country=licence.country, birth_date=licence.birth_date,
-                                 expiry_date=licence.expiry_date)
+                                 expiry_date=licence.expiry_date, licence=True)
         if licence.issue_date:
             facts["issue_date"] = licence.issue_date.isoformat()
     birth, expiry = fields.birth_date, fields.expiry_date
@@ -274,14 +317,28 @@ def _expiry_check(expiry: date | None, *, as_of: date, policy: CheckPolicy, docu
 
 def _name_check(fields: _DocumentFields, *, applicant: Applicant, document: str) -> CheckResult:
     """The name on the document is the registered one."""
+    surname, given_names, repaired = fields.surname, fields.given_names, []
     match = match_document_name(first_name=applicant.first_name, middle_name=applicant.middle_name,
-                                last_name=applicant.last_name, document_surname=fields.surname,
-                                document_given_names=fields.given_names, field_full=fields.name_field_full)
-    return CheckResult("name_match", Outcome.PASS if match.matched else Outcome.FAIL,
-                       {"registered": " ".join(p for p in (applicant.first_name, applicant.middle_name,
-                                                            applicant.last_name) if p),
-                        "document_surname": fields.surname, "document_given_names": fields.given_names,
-                        "field_truncated": fields.name_field_full, **match.as_evidence()}, document)
+                                last_name=applicant.last_name, document_surname=surname,
+                                document_given_names=given_names, field_full=fields.name_field_full)
+    if not match.matched and fields.licence:
+        # A licence's capitals read without the letters with a diacritic that the recogniser dropped:
+        # compared again with each such word given as the registered word it is short of.
+        registered = " ".join((applicant.first_name, applicant.middle_name, applicant.last_name)).split()
+        surname, lost_s = dropped_marks(fields.surname, registered)
+        given_names, lost_g = dropped_marks(fields.given_names, registered)
+        repaired = lost_s + lost_g
+        if repaired:
+            match = match_document_name(first_name=applicant.first_name, middle_name=applicant.middle_name,
+                                        last_name=applicant.last_name, document_surname=surname,
+                                        document_given_names=given_names, field_full=False)
+    evidence = {"registered": " ".join(p for p in (applicant.first_name, applicant.middle_name,
+                                                    applicant.last_name) if p),
+                "document_surname": fields.surname, "document_given_names": fields.given_names,
+                "field_truncated": fields.name_field_full, **match.as_evidence()}
+    if repaired:
+        evidence["letters_with_diacritics_dropped"] = repaired
+    return CheckResult("name_match", Outcome.PASS if match.matched else Outcome.FAIL, evidence, document)
 
 
 def _birth_date_check(birth: date | None, *, applicant: Applicant, document: str) -> CheckResult:

@@ -85,3 +85,38 @@ def test_a_small_letter_read_inside_a_licence_name_in_capitals_is_the_capital_l_
     assert licence is not None and licence.given_names == "PAWEL MALGORZATA"
     mixed = read_licence(reading("DRIVING LICENCE", "1. Whitfield", "2. Peter", "3. 18.11.1962"))
     assert mixed is not None and (mixed.surname, mixed.given_names) == ("Whitfield", "Peter")
+
+
+def _licence_name_check(applicant_name: str, *rows: str):
+    from datetime import date
+
+    from kyc.checks import Applicant
+    from kyc.checks.identity import _document_fields, _name_check, read_licence
+    from kyc.checks.ocr import Reading
+
+    licence = read_licence(Reading(tuple(_row(t, 0.97) for t in rows), 0, 1.0, len(rows), True))
+    assert licence is not None
+    fields = _document_fields(None, licence, files=[], document="licence.png", as_of=date(2026, 11, 15), checks=[],
+                              facts={})
+    first, last = applicant_name.split(" ", 1)
+    return _name_check(fields, applicant=Applicant(first_name=first, last_name=last), document="licence.png")
+
+
+def test_a_figure_read_inside_a_licence_name_in_capitals_is_the_letter_it_looks_like():
+    # tune3 split: a Cypriot licence's IOANNOU read I0ANNOU went to review on name_match
+    rows = ("DRIVING LICENCE", "1. I0ANNOU", "2. EL1ZA", "3. 11.03.1984", "4b. 10.04.2035", "5. 195987191")
+    assert _licence_name_check("Eliza Ioannou", *rows).passed
+    # another surname with the same slip is still another surname
+    assert not _licence_name_check("Eliza Ioannidis", *rows).passed
+
+
+def test_a_licence_name_read_without_its_letters_with_a_diacritic_is_the_registered_one_and_no_other():
+    # tune3 split: FRANÇOIS LEMAÎTRE read FRANOIS LEMATRE (the recogniser dropped Ç and Î)
+    rows = ("PERMIS DE CONDUIRE", "1. LEMATRE", "2. FRANOIS", "3. 02.09.1979", "4b. 06.06.2027", "5. PL6363599")
+    check = _licence_name_check("François Lemaître", *rows)
+    assert check.passed, check.evidence
+    assert check.evidence["letters_with_diacritics_dropped"] == ["LEMATRE for LEMAITRE", "FRANOIS for FRANCOIS"]
+    # only a letter with a diacritic may be missing: another given name is still another person
+    assert not _licence_name_check("Francis Lemaître", *rows).passed
+    assert not _licence_name_check("Françoise Lemaître", *rows).passed
+    assert not _licence_name_check("François Lemaire", *rows).passed
