@@ -750,16 +750,16 @@ def _log_betainc_cf(a: float, b: float, x: float) -> float:
         m2 = 2 * m
         aa = m * (b - m) * x / ((qam + m2) * (a + m2))
         d = 1.0 + aa * d
-        d = tiny if abs(d) < tiny else d
+        d = tiny if -tiny < d < tiny else d
         c = 1.0 + aa / c
-        c = tiny if abs(c) < tiny else c
+        c = tiny if -tiny < c < tiny else c
         d = 1.0 / d
         h *= d * c
         aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
         d = 1.0 + aa * d
-        d = tiny if abs(d) < tiny else d
+        d = tiny if -tiny < d < tiny else d
         c = 1.0 + aa / c
-        c = tiny if abs(c) < tiny else c
+        c = tiny if -tiny < c < tiny else c
         d = 1.0 / d
         delta = d * c
         h *= delta
@@ -821,7 +821,7 @@ def log_gamma_sf(a: float, x: float) -> float:
             n += 1.0
             term *= x / n
             total += term
-            if abs(term) < abs(total) * 1e-12:
+            if term < total * 1e-12:     # both positive (x > 0, a > 0)
                 break
         lower = math.exp(front + math.log(total))
         return math.log(max(1.0 - lower, 1e-300))
@@ -834,9 +834,9 @@ def log_gamma_sf(a: float, x: float) -> float:
         an = -i * (i - a)
         b += 2.0
         d = an * d + b
-        d = tiny if abs(d) < tiny else d
+        d = tiny if -tiny < d < tiny else d
         c = b + an / c
-        c = tiny if abs(c) < tiny else c
+        c = tiny if -tiny < c < tiny else c
         d = 1.0 / d
         delta = d * c
         h *= delta
@@ -982,39 +982,43 @@ def fit_peers(  # noqa: C901 - three passes over the same history: means, contex
     export_sizes: list[float] = []   # each agent's rows per export (with a few exports), for the habit's prior
     single_spread = [0.0, 0.0]       # single exports' squared relative deviations from their agent's mean, dof
     stale_seen = [0] * DAYTYPES      # worked days of each day type whose untouched records are known
+    # each agent's days of the span as (features, day type, campaign, covering), for the passes below
+    spans: list[tuple[AgentInfo, list[tuple[DayFeatures, int, bool, bool]]]] = []
     for agent, days in features.items():
         info = context.info(agent)
         key = (info.role, info.desk)
         group = values.setdefault(key, {s: [[] for _ in range(DAYTYPES)] for s in _PEER_SIGNALS})
-        role_group = role_values.setdefault(info.role, {s: [[] for _ in range(DAYTYPES)] for s in _PEER_SIGNALS})
         group_worked = worked_counts.setdefault(key, [[0, 0] for _ in range(DAYTYPES)])
         start, end = _agent_span(info, first, last, days)
         export_units = exports = 0.0
         singles: list[float] = []        # the rows of the days with one export (in EXPORT_UNITs)
+        span: list[tuple[DayFeatures, int, bool, bool]] = []
+        spans.append((info, span))
         for day in _days(start, end):
             day_features = days.get(day, empty)
             daytype = daytype_of(agent, day, context)
             campaign = context.campaign_on(info.desk, day)
             covering = context.covering_on(agent, day)
-            group_worked[daytype][0] += 1 if day in days else 0
+            span.append((day_features, daytype, campaign, covering))
+            worked_day = day in days
+            group_worked[daytype][0] += 1 if worked_day else 0
             group_worked[daytype][1] += 1
             if campaign or covering:
                 context_days.append(_ContextDay(role=info.role, desk=info.desk, daytype=daytype, campaign=campaign,
                                                 covering=covering, features=day_features))
                 continue
-            if day in days and day_features.stale_known:
+            if worked_day and day_features.stale_known:
                 stale_seen[daytype] += 1
-            export_units += day_features.counts["export_rows"]
+            counts = day_features.counts
+            export_units += counts["export_rows"]
             exports += day_features.exports
             if day_features.exports == 1:
-                singles.append(day_features.counts["export_rows"])
+                singles.append(counts["export_rows"])
+            stale_unknown = worked_day and not day_features.stale_known
             for signal in _PEER_SIGNALS:
-                if signal == "stale" and not day_features.stale_known and day in days:
+                if stale_unknown and signal == "stale":
                     continue
-                value = day_features.counts[signal]
-                group[signal][daytype].append(value)
-                role_group[signal][daytype].append(value)
-                global_values[signal][daytype].append(value)
+                group[signal][daytype].append(counts[signal])
         if exports >= _EXPORT_SIZE_MIN_EXPORTS:
             export_sizes.append(export_units / exports)
         if len(singles) >= _EXPORT_SIZE_MIN_EXPORTS + 2:
@@ -1025,6 +1029,14 @@ def fit_peers(  # noqa: C901 - three passes over the same history: means, contex
             if mean_single > 0:
                 single_spread[0] += sum((x / mean_single - 1) ** 2 for x in singles)
                 single_spread[1] += len(singles) - 1
+
+    # the role's and everyone's values: the groups' joined (a trimmed mean sorts them: the order is moot)
+    for (role, _desk), group in values.items():
+        role_group = role_values.setdefault(role, {s: [[] for _ in range(DAYTYPES)] for s in _PEER_SIGNALS})
+        for signal, found_by_daytype in group.items():
+            for daytype, found in enumerate(found_by_daytype):
+                role_group[signal][daytype].extend(found)
+                global_values[signal][daytype].extend(found)
 
     def reduce(per: dict[str, list[list[float]]]) -> dict[str, list[float]]:
         return {s: [_trimmed_mean(per[s][dt], fit.trim) if len(per[s][dt]) >= fit.min_days
@@ -1070,30 +1082,30 @@ def fit_peers(  # noqa: C901 - three passes over the same history: means, contex
     short = long = 0.0
     levels: dict[str, list[float]] = defaultdict(list)      # signal -> each agent's level (observed / expected)
     excess: dict[str, list[float]] = defaultdict(list)      # signal -> each agent's excess dispersion
-    for agent, days in features.items():
-        info = context.info(agent)
-        start, end = _agent_span(info, first, last, days)
-        observed_by: dict[str, list[float]] = defaultdict(list)
-        expected_by: dict[str, list[float]] = defaultdict(list)
-        for day in _days(start, end):
-            day_features = days.get(day, empty)
+    for info, span in spans:
+        observed_by: dict[str, list[float]] = {}
+        expected_by: dict[str, list[float]] = {}
+        for day_features, _daytype, _campaign, _covering in span:
             short += day_features.counts["short_calls"]
             long += day_features.long_calls
-            daytype = daytype_of(agent, day, context)
-            campaign = context.campaign_on(info.desk, day)
-            covering = context.covering_on(agent, day)
-            for signal in _PEER_SIGNALS:
-                exposure = model.exposure(info.role, info.desk, signal, daytype)
+        for signal in _PEER_SIGNALS:
+            exposure_of = [model.exposure(info.role, info.desk, signal, daytype) for daytype in range(DAYTYPES)]
+            campaign_factor, cover_factor = model.campaign_factor[signal], model.cover_factor[signal]
+            expected_days: list[float] = []
+            for _features, daytype, campaign, covering in span:
+                exposure = exposure_of[daytype]
                 if campaign:
-                    exposure *= model.campaign_factor[signal]
+                    exposure *= campaign_factor
                 if covering:
-                    exposure *= model.cover_factor[signal]
-                observed_by[signal].append(day_features.counts[signal])
-                expected_by[signal].append(max(exposure, _MIN_MEAN))
-            # short calls against the day's real calls: their spread given the calls made, which is
-            # narrower than the day-to-day spread of their count (a busy day has more of both)
-            observed_by["short_ratio"].append(day_features.counts["short_calls"])
-            expected_by["short_ratio"].append(float(day_features.long_calls + SHORT_RATIO_PRIOR_CALLS))
+                    exposure *= cover_factor
+                expected_days.append(_MIN_MEAN if _MIN_MEAN > exposure else exposure)
+            observed_by[signal] = [day_features.counts[signal] for day_features, *_ in span]
+            expected_by[signal] = expected_days
+        # short calls against the day's real calls: their spread given the calls made, which is
+        # narrower than the day-to-day spread of their count (a busy day has more of both)
+        observed_by["short_ratio"] = observed_by["short_calls"]
+        expected_by["short_ratio"] = [float(day_features.long_calls + SHORT_RATIO_PRIOR_CALLS)
+                                      for day_features, *_ in span]
         for signal in (*_PEER_SIGNALS, "short_ratio"):
             observed, expected = observed_by[signal], expected_by[signal]
             total_observed, total_expected = sum(observed), sum(expected)
@@ -1105,11 +1117,11 @@ def fit_peers(  # noqa: C901 - three passes over the same history: means, contex
                 continue
             # method of moments per day: (x - mean)^2 - mean over mean^2 estimates the excess dispersion;
             # the agent's two most extreme days are left out (an injected anomaly must not set it)
-            resid = sorted(((x - theta * e) ** 2 - theta * e, (theta * e) ** 2)
-                           for x, e in zip(observed, expected, strict=True))
+            resid = sorted([((x - te) ** 2 - te, te ** 2)
+                            for x, te in zip(observed, [theta * e for e in expected], strict=True)])
             resid = resid[:-2]
-            num = sum(r for r, _ in resid)
-            den = sum(m for _, m in resid)
+            num = sum([r for r, _ in resid])
+            den = sum([m for _, m in resid])
             if den > 0:
                 excess[signal].append(num / den)
     # one short call and ten real calls of prior
@@ -1501,9 +1513,66 @@ def export_score(observed: float, expected: Predictive, habit_size: float, count
     return score, (expected.mean ** 2 / excess if excess > 0 else expected.size)
 
 
-def _score_agent(  # noqa: C901 - one day after another, each signal against the agent's level
+class _SignalPlan(NamedTuple):
+    """How one signal is scored for an agent under one peer model (`_signal_plans`): what the loop over
+    the days would otherwise look up again for every day."""
+
+    signal: str
+    level: _Level
+    kind: int                          # _GENERIC, _OFFHOURS, _SHORT_RATIO or _EXPORT
+    exposures: list[float] | None      # the peers' mean per day type (the generic signals)
+    campaign_factor: float
+    cover_factor: float
+    size: float                        # the peers' NB size
+    size_spread: float                 # 1 + 1 / size: the day-to-day overdispersion's share of the spread
+
+
+_GENERIC, _OFFHOURS, _SHORT_RATIO, _EXPORT = range(4)
+
+
+def _signal_plans(peers: PeerModel, info: AgentInfo, levels: Mapping[str, _Level]) -> list[_SignalPlan]:
+    """Each signal's peer exposure per day type, context factors and spread for the agent, once per peer
+    model (the loop over the days reads them from here)."""
+    plans = []
+    for signal in SIGNALS:
+        kind = (_OFFHOURS if signal == "offhours" else _SHORT_RATIO if signal == "short_ratio"
+                else _EXPORT if signal == "export_rows" else _GENERIC)
+        exposures = (None if kind in (_OFFHOURS, _SHORT_RATIO)
+                     else [peers.exposure(info.role, info.desk, signal, daytype) for daytype in range(DAYTYPES)])
+        size = peers.size[signal]
+        plans.append(_SignalPlan(signal, levels[signal], kind, exposures, peers.campaign_factor[signal],
+                                 peers.cover_factor[signal], size, 1.0 + 1.0 / size))
+    return plans
+
+
+def _day_notes(*, info: AgentInfo, campaign: bool, covering: bool, daytype: int, newcomer: bool, tenure: int,
+               money_near: int, watched: bool, review_on: date | None) -> list[str]:
+    """The day's context in words (only the facts that hold are written)."""
+    notes = []
+    if campaign:
+        notes.append(f"campaign day for desk {info.desk}")
+    if covering:
+        notes.append("covering a colleague's book")
+    if daytype == OFF_DAYTYPE:
+        notes.append("holiday or leave")
+    if newcomer:
+        notes.append(f"newcomer (day {tenure + 1}): baseline mostly from peers")
+    if money_near:
+        notes.append(f"{money_near} record{'s' if money_near != 1 else ''} of the own or covered book opened "
+                     "near the client's large deposit or withdrawal: ordinary, not counted as untouched")
+    if watched:
+        notes.append(f"under notice (given {info.notice_given or '-'}, last day {info.left or '-'}): lower threshold")
+    if review_on:
+        notes.append(f"reviewed again on {review_on} under notice (given {info.notice_given or '-'}, last day "
+                     f"{info.left or '-'}), at the lower threshold")
+    return notes
+
+
+def _score_agent(  # noqa: C901, PLR0915 - one day after another, each signal against the agent's level
     agent: str, days: Mapping[date, DayFeatures], context: Context, schedule: PeerSchedule, first: date, last: date,
 ) -> list[DayScore]:
+    """The agent's days, each against their level so far (the arithmetic of `_Level.predictive` and
+    `_Level.learn` written out in the loop, which runs for every agent-day and signal of a pass)."""
     params = PARAMETERS
     info = context.info(agent)
     start, end = _agent_span(info, first, last, days)
@@ -1517,6 +1586,7 @@ def _score_agent(  # noqa: C901 - one day after another, each signal against the
     widening = params.newcomer_prior_widening if began is not None else 1.0
     levels = {signal: _Level(peers.prior[signal] / widening, own_spread=signal in OWN_SPREAD_SIGNALS)
               for signal in SIGNALS}
+    plans = _signal_plans(peers, info, levels)
     # the agent's own weekday profile relative to the peers' (a Saturday worker, a Friday-light agent)
     # one per day type, shared by all signals, learnt from the day's total activity
     day_levels = [_Level(params.day_level_prior) for _ in range(DAYTYPES)]
@@ -1529,6 +1599,9 @@ def _score_agent(  # noqa: C901 - one day after another, each signal against the
     worked = _WorkedDays(peers.worked.get((info.role, info.desk)), newcomer=began is not None)
     watch = info.watch()
     empty = DayFeatures()
+    learn_cap_sd = params.learn_cap_sd
+    ramp_up_days = NEWCOMER_DAYS + params.ramp_up_extra_days
+    sqrt = math.sqrt
     results: list[DayScore] = []
     for day in _days(start, end):
         refitted = schedule.on(day)
@@ -1539,7 +1612,9 @@ def _score_agent(  # noqa: C901 - one day after another, each signal against the
                 level.prior = peers.prior[signal] / widening
             total_level.prior = peers.prior["total"]
             export_habit.prior_size = peers.export_size
+            plans = _signal_plans(peers, info, levels)
         features = days.get(day, empty)
+        feature_counts = features.counts
         daytype = daytype_of(agent, day, context)
         day_shift = info.shift_on(day)
         if day_shift != shift:
@@ -1555,7 +1630,7 @@ def _score_agent(  # noqa: C901 - one day after another, each signal against the
         tenure = (day - began).days if began is not None else 10_000
         newcomer = tenure < NEWCOMER_DAYS
         # while ramping up, the own level lags behind: a newcomer is not surprising for working like a peer
-        floor = 1.0 if tenure < NEWCOMER_DAYS + params.ramp_up_extra_days else 0.0
+        floor = 1.0 if tenure < ramp_up_days else 0.0
         # the day type's level (does this agent work Saturdays?) from the day's total activity
         day_level = day_levels[daytype]
         day_level.decay_to(day)
@@ -1563,56 +1638,89 @@ def _score_agent(  # noqa: C901 - one day after another, each signal against the
         total_exposure = max(peers.exposure(info.role, info.desk, "total", daytype), _MIN_MEAN)
         total_expected = total_level.predictive(total_exposure, peers.size["total"], day_level)
         # a shifted day (activity moved, not added): the off-hours block replaces the usual hours
-        in_hours = features.counts["total"] - off.count
+        in_hours = feature_counts["total"] - off.count
         moved = max(0.0, params.moved_day_share * total_expected.mean - in_hours) if not day_off else 0.0
-        counts = dict(features.counts)
-        counts["offhours"] = max(0.0, off.weighted - moved)
+        offhours_count = max(0.0, off.weighted - moved)
         short_exposure = peers.short_ratio * (features.long_calls + SHORT_RATIO_PRIOR_CALLS)
+        # the day type's level, the same for every signal of the day (it learns after them)
+        day_mean = day_level.mean()
+        day_spread = 1.0 + 1.0 / day_level.shape()
+        skip_stale = not features.stale_known or ("stale", daytype) in peers.unseen
         signals: dict[str, SignalResult] = {}
-        for signal in SIGNALS:
-            if signal == "stale" and (not features.stale_known or ("stale", daytype) in peers.unseen):
+        any_score = False
+        for signal, level, kind, exposures, campaign_factor, cover_factor, size, size_spread in plans:
+            if kind == _GENERIC and signal == "stale" and skip_stale:
                 continue
-            level = levels[signal]
-            level.decay_to(day)
-            if signal == "offhours":
+            # _Level.decay_to(day)
+            if level.last is not None:
+                gap = (day - level.last).days
+                if gap > 0:
+                    forgotten = DECAY ** gap
+                    level.seen_count *= forgotten
+                    level.seen_exposure *= forgotten
+                    level.spread_excess *= forgotten
+                    level.spread_scale *= forgotten
+                    level.seen_days *= forgotten
+            level.last = day
+            if kind == _OFFHOURS:
                 exposure = offhours_expected(day_off=day_off, worked_share=worked_share)
-            elif signal == "short_ratio":
+                observed = offhours_count
+            elif kind == _SHORT_RATIO:
                 exposure = short_exposure
+                observed = feature_counts["short_calls"]
             else:
-                exposure = (peers.exposure(info.role, info.desk, signal, daytype)
-                            * (peers.campaign_factor[signal] if campaign else 1.0)
-                            * (peers.cover_factor[signal] if covering else 1.0))
-            observed = counts["short_calls"] if signal == "short_ratio" else counts[signal]
-            size = peers.size[signal]
-            exposure = max(exposure, _MIN_MEAN)
-            expected = level.predictive(exposure, size, day_level, floor)
-            if signal == "export_rows":
-                score, equivalent_size = export_score(observed, expected, export_habit.size(), level.shape(),
+                exposure = exposures[daytype]  # type: ignore[index]  # generic and export signals have them
+                if campaign:
+                    exposure *= campaign_factor
+                if covering:
+                    exposure *= cover_factor
+                observed = feature_counts[signal]
+            if exposure < _MIN_MEAN:
+                exposure = _MIN_MEAN
+            # _Level.predictive(exposure, size, day_level, floor)
+            prior = level.prior
+            shape = prior + level.seen_count
+            agent_level = shape / (prior + level.seen_exposure)
+            own_size = level.own_size(size) if level.own_spread else size
+            spread = (1.0 + 1.0 / shape) * (1.0 + 1.0 / own_size if level.own_spread else size_spread)
+            agent_level *= day_mean
+            spread *= day_spread
+            mean = exposure * (floor if floor > agent_level else agent_level)
+            if _MIN_MEAN > mean:
+                mean = _MIN_MEAN
+            nb_size = 1.0 / (spread - 1.0)
+            if kind == _EXPORT:
+                score, equivalent_size = export_score(observed, Predictive(mean, nb_size), export_habit.size(), shape,
                                                       peers.export_shape)
-                signals[signal] = SignalResult(signal, observed, expected.mean, equivalent_size, score)
+                signals[signal] = SignalResult(signal, observed, mean, equivalent_size, score)
                 export_habit.learn(day, observed, features.exports)
             else:
-                score = nb_tail_score(observed, expected.mean, expected.size)
-                signals[signal] = SignalResult(signal, observed, expected.mean, expected.size, score)
-            level.learn(observed, exposure * day_level.mean(), expected, size)
-        day_total = features.counts["total"]
+                score = nb_tail_score(observed, mean, nb_size) if observed > mean and observed > 0 else 0.0
+                signals[signal] = SignalResult(signal, observed, mean, nb_size, score)
+            if score:
+                any_score = True
+            # _Level.learn(observed, exposure * day_mean, Predictive(mean, nb_size), size): the day's count
+            # winsorised (never above it when at or below the mean), weighted for its information
+            kept = observed
+            if observed > mean:
+                cap = mean + learn_cap_sd * sqrt(mean + mean * mean / nb_size) + 1.0
+                if cap < observed:
+                    kept = cap
+            weight = own_size / (own_size + mean)
+            level.seen_count += weight * kept
+            level.seen_exposure += weight * (exposure * day_mean)
+            if level.own_spread:
+                level.spread_excess += (kept - mean) ** 2 - mean
+                level.spread_scale += mean * mean
+                level.seen_days += 1.0
+        day_total = feature_counts["total"]
         day_level.learn(day_total, total_exposure * total_level.mean(), total_expected, peers.size["total"])
         total_level.learn(day_total, total_exposure * day_level.mean(), total_expected, peers.size["total"])
-        score = _combine(signals)
+        score = _combine(signals) if any_score else _QUIET_DAY_SCORE
         watched = watch is not None and day >= watch.since and known_by(watch.known_on, day)
         review_on = watch.known_on if watch is not None and day >= watch.since and not watched else None
-        money_near = features.money_near
-        notes = [text for cond, text in (
-            (campaign, f"campaign day for desk {info.desk}"),
-            (covering, "covering a colleague's book"),
-            (daytype == OFF_DAYTYPE, "holiday or leave"),
-            (newcomer, f"newcomer (day {tenure + 1}): baseline mostly from peers"),
-            (money_near, f"{money_near} record{'s' if money_near != 1 else ''} of the own or covered book opened "
-                         "near the client's large deposit or withdrawal: ordinary, not counted as untouched"),
-            (watched, f"under notice (given {info.notice_given or '-'}, last day {info.left or '-'}): lower threshold"),
-            (review_on, f"reviewed again on {review_on} under notice (given {info.notice_given or '-'}, last day "
-                        f"{info.left or '-'}), at the lower threshold"),
-        ) if cond]
+        notes = _day_notes(info=info, campaign=campaign, covering=covering, daytype=daytype, newcomer=newcomer,
+                           tenure=tenure, money_near=features.money_near, watched=watched, review_on=review_on)
         results.append(DayScore(agent=agent, day=day, score=round(score, 3), signals=signals, watched=watched,
                                 newcomer=newcomer, notes=notes, features=features,
                                 offhours_refs=off_refs[:EVIDENCE_CAP], offhours_hours=off.hours, info=info,
@@ -1659,8 +1767,8 @@ def _learn_hours(features: DayFeatures, daytype: int, offhours_score: float, pro
     anomalous = offhours_score >= params.anomalous_offhours_score
     weight = params.anomalous_profile_learn_weight if anomalous else params.profile_learn_weight
     actions = sum(features.hours)
-    for hour in range(24):
-        profile[hour] = profile[hour] * DECAY + features.hours[hour] / max(actions, 1) * weight
+    per_action = max(actions, 1)
+    profile[:] = [share * DECAY + n / per_action * weight for share, n in zip(profile, features.hours, strict=True)]
     worked.learn(daytype, active=actions > params.active_day_min_actions,
                  weight=params.anomalous_worked_step if anomalous else 1.0)
 
@@ -1671,28 +1779,39 @@ def _fisher(scores: Sequence[float]) -> float:
     return -math.log10(max(_chi2_even_sf(chi, 2 * len(scores)), 1e-300))
 
 
+# signal -> (family, the family's correction for its number of signals in -log10, subgroup)
+_SIGNAL_COMBINE = {name: (FAMILY[name], math.log10(_FAMILY_SIZE[FAMILY[name]]), SUBGROUP[name]) for name in SIGNALS}
+# the families whose signals count different events (more than one subgroup), in FAMILIES' order
+_JOINT_FAMILIES = [(family, _FAMILY_SUBGROUPS[family]) for family in FAMILIES if len(_FAMILY_SUBGROUPS[family]) > 1]
+
+
 def _combine(signals: Mapping[str, SignalResult]) -> float:
     """The day's score from its signals: the best family (corrected for their number) or Fisher's
     combination across families, whichever is larger."""
     family_best = dict.fromkeys(FAMILIES, 0.0)
     subgroup_best: dict[str, float] = {}
     for name, result in signals.items():
-        family = FAMILY[name]
+        family, penalty, subgroup = _SIGNAL_COMBINE[name]
         # the best of a family's signals, corrected for the number of them (Bonferroni in -log10)
-        corrected = result.score - math.log10(_FAMILY_SIZE[family])
+        score = result.score
+        corrected = score - penalty
         if corrected > family_best[family]:
             family_best[family] = corrected
-        subgroup = SUBGROUP[name]
-        subgroup_best[subgroup] = max(subgroup_best.get(subgroup, 0.0), result.score)
+        kept = subgroup_best.get(subgroup, 0.0)
+        subgroup_best[subgroup] = score if score > kept else kept
     # within a family, signals that count different events add up (Fisher); those counting the
     # same events (opens and their busiest window; short calls as a count and as a share) do not
-    for family in FAMILIES:
-        subgroups = _FAMILY_SUBGROUPS[family]
-        if len(subgroups) > 1:
-            joint = _fisher([subgroup_best.get(g, 0.0) for g in subgroups])
-            family_best[family] = max(family_best[family], joint)
+    for family, subgroups in _JOINT_FAMILIES:
+        joint = _fisher([subgroup_best.get(g, 0.0) for g in subgroups])
+        if joint > family_best[family]:
+            family_best[family] = joint
     best = max(family_best.values()) - math.log10(len(FAMILIES))
     return max(best, _fisher(list(family_best.values())), 0.0)
+
+
+# The score of a day on which no signal is above its expectation (every signal 0): what `_combine`
+# gives for it, computed once.
+_QUIET_DAY_SCORE = _combine({})
 
 
 # --------------------------------------------------------------------------------------------------
