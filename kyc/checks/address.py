@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
@@ -208,11 +209,33 @@ def ocr_numbers(text: str) -> str:
 _ESZETT_READ_AS_B = re.compile(r"(?<=[a-zäöü])B(?![A-Z])")
 
 
+def _short_of_marks(word: str) -> set[str]:
+    """`word` folded less one or more of its letters with a diacritic (MALM for Malmö), at least three
+    letters kept: how the recogniser reads a word whose marked capital or small letter it does not know
+    (it drops the letter rather than read it plain)."""
+    marks = [i for i, ch in enumerate(word)
+             if ch in "ßŁłØø" or any(unicodedata.combining(c) for c in unicodedata.normalize("NFD", ch))][:4]
+    out = set()
+    for k in range(1, 1 << len(marks)):
+        drop = {m for j, m in enumerate(marks) if k >> j & 1}
+        kept = fold("".join(ch for i, ch in enumerate(word) if i not in drop))
+        if len(kept) >= 3:
+            out.add(kept)
+    return out
+
+
 def ocr_address(text: str, registered: str) -> str:
-    """An OCR'd text as the address is compared in it: house numbers put back (ocr_numbers), and for a
-    registered address with a ß, the B that OCR reads for it (HauptstraBe) made a ß again."""
+    """An OCR'd text as the address is compared in it: house numbers put back (ocr_numbers), for a
+    registered address with a ß, the B that OCR reads for it (HauptstraBe) made a ß again, and a word
+    read without the letters with a diacritic that the recogniser dropped (Malm for Malmö) given as the
+    registered word (only such letters may be missing)."""
     text = ocr_numbers(text)
-    return _ESZETT_READ_AS_B.sub("ß", text) if "ß" in registered else text
+    if "ß" in registered:
+        text = _ESZETT_READ_AS_B.sub("ß", text)
+    short = {v: word for word in re.findall(r"[^\W\d_]+", registered) for v in _short_of_marks(word)}
+    if short:
+        text = re.sub(r"[^\W\d_]+", lambda m: short.get(fold(m.group(0)), m.group(0)), text)
+    return text
 
 
 def address_match(registered: str, text: str, *, country: str = "") -> dict[str, Any]:
