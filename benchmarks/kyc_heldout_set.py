@@ -2,13 +2,13 @@
 own `manage.py kyc_check --manifest` and report per category (document kind x capture kind): right,
 sent to review, false approvals, false rejections.
 
-    python benchmarks/kyc_heldout_set.py [--split heldout|tune|tune2] [-n 102] [--quick | --tiny] [--keep-docs DIR] [--json]
+    python benchmarks/kyc_heldout_set.py [--split heldout|tune|tune2|tune3] [-n 102] [--quick | --tiny] [--keep-docs DIR] [--json]
 
 (--quick: 30 documents, --tiny: 2; the table goes to stderr, the figures as JSON lines to stdout:
 kyc_heldout_set.<split>.decision_accuracy (goal >= 98 %), .false_approvals (goal 0), .false_rejections.)
 
 A clean document is right when approved; a document with a defect is right when not approved (sent to
-review or rejected), and an approval of it is a false approval. Only the "tune" and "tune2" splits
+review or rejected), and an approval of it is a false approval. Only the "tune", "tune2" and "tune3" splits
 may guide a change to the checks, and then only where a whole category fails; "heldout" is reported, never tuned on.
 Exits 1 on any false approval.
 """
@@ -71,7 +71,7 @@ def tally(samples: list[Sample], reports: list[dict[str, object]]) -> dict[str, 
 
 def main() -> int:
     parser = argument_parser(__doc__)
-    parser.add_argument("--split", choices=("heldout", "tune", "tune2"), default="heldout")
+    parser.add_argument("--split", choices=("heldout", "tune", "tune2", "tune3"), default="heldout")
     parser.add_argument("-n", type=int, default=None, help="documents (default 102; --quick 30, --tiny 2)")
     parser.add_argument("--keep-docs", default="", help="write the documents here and keep them")
     parser.add_argument("--json", action="store_true", help="also print the whole table as one JSON line (stderr)")

@@ -109,6 +109,22 @@ def submit_for_review(client: Any, **kwargs: Any) -> Any:
 
 
 @pytest.fixture(scope="session")
+def shared_ocr():
+    """The OCR engine's models remembered per input for the session (tests/kyc/ocr_memo.py): a test
+    file that reads the same generated documents many times asks for it with
+    `pytestmark = pytest.mark.usefixtures("shared_ocr")`. KYC_TEST_OCR_MEMO=0 reads every time (to
+    compare times, or to rule the memory out)."""
+    import os
+
+    from tests.kyc.ocr_memo import remembering_engine
+
+    if os.environ.get("KYC_TEST_OCR_MEMO", "1") == "0":
+        yield None
+        return
+    yield from remembering_engine()
+
+
+@pytest.fixture(scope="session")
 def kycsim_session():
     from tests.kyc.vendor_support import start_kycsim, stop_kycsim
 

@@ -12,6 +12,8 @@ from kyc.checks import DocumentFile, Outcome, check_documents
 from kyc.uploads import upload_validate
 from tests.kyc import docgen
 
+pytestmark = pytest.mark.usefixtures("shared_ocr")  # each model's answer to the same pixels read once
+
 CASES = {c.name: c for c in docgen.special_cases()}
 
 

@@ -16,6 +16,8 @@ from kyc.uploads import upload_validate
 from tests.kyc import docgen
 from tests.kyc.test_checks_command import kyc_check
 
+pytestmark = pytest.mark.usefixtures("shared_ocr")  # each model's answer to the same pixels read once
+
 VAN_DIJK = docgen.Holder("van Dijk", "Sem Daan", date(1990, 2, 3), "M", "NLD")
 MUSTAFA = docgen.Holder("Mustafa", "Omar", date(1985, 7, 19), "M", "EGY")
 MULLER = docgen.Holder("Müller-Lüdenscheidt", "Jürgen", date(1979, 4, 30), "M", "D")

@@ -13,6 +13,8 @@ from django.core.management import ManagementUtility
 
 from tests.kyc import heldout
 
+pytestmark = pytest.mark.usefixtures("shared_ocr")  # each model's answer to the same pixels read once
+
 # the tune split's documents: a bank statement printed to PDF by online banking but months old, a
 # clean one, and a clean ID card scanned both sides on one page
 SAMPLE = (16, 33, 38)
