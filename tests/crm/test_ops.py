@@ -25,6 +25,7 @@ from crm.lib.redis import get_redis
 from crm.rq_worker import HeartbeatWorker
 from crm.views import ops
 from plumbing import context
+from plumbing import heartbeat as plumbing_heartbeat
 from plumbing.jsonlog import JsonFormatter, RequestIdFilter
 
 
@@ -38,7 +39,7 @@ def _closed_port() -> int:
 def own_heartbeat_keys(monkeypatch):
     """Heartbeats under a prefix of this test only, so real workers running elsewhere cannot interfere."""
     prefix = f"crm:test-heartbeat:{uuid.uuid4().hex}:"
-    monkeypatch.setattr(heartbeat, "PREFIX", prefix)
+    monkeypatch.setattr(plumbing_heartbeat, "PREFIX", prefix)
     yield prefix
     r = get_redis()
     for key in r.scan_iter(f"{prefix}*"):
