@@ -232,10 +232,16 @@ def ocr_address(text: str, registered: str) -> str:
     text = ocr_numbers(text)
     if "ß" in registered:
         text = _ESZETT_READ_AS_B.sub("ß", text)
+    return marks_restored(text, registered)
+
+
+def marks_restored(text: str, registered: str) -> str:
+    """An OCR'd text with each word that is a word of `registered` less some of its letters with a
+    diacritic (see _short_of_marks) given as that word."""
     short = {v: word for word in re.findall(r"[^\W\d_]+", registered) for v in _short_of_marks(word)}
-    if short:
-        text = re.sub(r"[^\W\d_]+", lambda m: short.get(fold(m.group(0)), m.group(0)), text)
-    return text
+    if not short:
+        return text
+    return re.sub(r"[^\W\d_]+", lambda m: short.get(fold(m.group(0)), m.group(0)), text)
 
 
 def address_match(registered: str, text: str, *, country: str = "") -> dict[str, Any]:
@@ -308,7 +314,9 @@ def check_address(*, files: Sequence[DocumentFile], applicant: Applicant, policy
         else:
             checks.append(CheckResult("document_date", Outcome.PASS, ev, document))
 
-    named = names_in_text(text, first_name=applicant.first_name, middle_name=applicant.middle_name,
+    registered_name = " ".join((applicant.first_name, applicant.middle_name, applicant.last_name))
+    named = names_in_text(marks_restored(text, registered_name) if source == "ocr" else text,
+                          first_name=applicant.first_name, middle_name=applicant.middle_name,
                           last_name=applicant.last_name)
     checks.append(CheckResult("name_match", Outcome.PASS if named.matched else Outcome.FAIL,
                               {"registered": " ".join(p for p in (applicant.first_name, applicant.middle_name,
