@@ -52,7 +52,7 @@ CREATE SEQUENCE IF NOT EXISTS bench_mail_ids;
 """
 RAW_TICKET = """
 INSERT INTO bench_mail_ticket (id, reference, brand_id, desk_id, category, subject, status, priority, channel,
-    requester_email, requester_name, language, created_at, reopen_count, compliance_sensitive, paused_minutes,
+    requester_email, requester_name, language, created_at, reopen_count, is_compliance_matter, paused_minutes,
     rating_comment)
 VALUES (%(id)s, %(reference)s, %(brand)s, %(desk)s, 'other', %(subject)s, 'new', 'normal', 'email', %(email)s,
     %(name)s, 'en', now(), 0, false, 0, '')

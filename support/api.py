@@ -123,7 +123,7 @@ class TicketOut(Schema):
     breached: bool = Field(
         ..., description="A due time was missed (marked by the SLA sweep or at the answer)"
     )
-    compliance_sensitive: bool
+    is_compliance_matter: bool
     merged_into: str | None
     reopen_count: int
     rating: int | None
@@ -227,7 +227,7 @@ def ticket_out(ticket: TicketModel) -> dict[str, Any]:
         "resolved_at": utc_text(ticket.resolved_at),
         "closed_at": utc_text(ticket.closed_at),
         "breached": ticket.breached,
-        "compliance_sensitive": ticket.compliance_sensitive,
+        "is_compliance_matter": ticket.is_compliance_matter,
         "merged_into": ticket.merged_into.reference if ticket.merged_into is not None else None,
         "reopen_count": ticket.reopen_count,
         "rating": ticket.rating,

@@ -171,7 +171,7 @@ class Ticket(models.Model):
     client sees and what mail subjects carry ("[T001234]"). The SLA dues are computed from the desk's
     policy for the priority (support.sla_services): `first_response_due` stops at the first staff
     reply, `resolution_due` pauses while the ticket waits for the client (`paused_at`, the minutes
-    paused so far in `paused_minutes`). A ticket marked `compliance_sensitive` touches a compliance
+    paused so far in `paused_minutes`). A ticket marked `is_compliance_matter` touches a compliance
     matter: its internal notes are for compliance officers and administrators only."""
 
     reference = models.CharField(_("reference"), max_length=16, unique=True, editable=False)
@@ -210,7 +210,7 @@ class Ticket(models.Model):
     rated_at = models.DateTimeField(null=True, blank=True)
     merged_into = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="merged")
     reopen_count = models.PositiveIntegerField(default=0)
-    compliance_sensitive = models.BooleanField(_("touches a compliance matter"), default=False)
+    is_compliance_matter = models.BooleanField(_("touches a compliance matter"), default=False)
     last_message_at = models.DateTimeField(null=True, blank=True)
     # The API caller's idempotency key ("api:<caller>:<key>"): the same key opens no second ticket.
     idempotency_key = models.CharField(max_length=200, unique=True, null=True, blank=True, editable=False)

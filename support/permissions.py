@@ -11,7 +11,7 @@ Scope (applied in SQL, never by filtering rows in Python):
 
 A ticket outside the scope is "not found" (TicketUnknown): missing and forbidden look the same.
 
-A ticket marked compliance_sensitive touches a compliance matter (a restriction, a case): its
+A ticket marked is_compliance_matter touches a compliance matter (a restriction, a case): its
 internal notes and the compliance reasons in them are shown only to those who work compliance cases
 (`sees_compliance_reasons`); the sales floor sees the thread with the client and nothing else.
 """
@@ -95,7 +95,7 @@ def ticket_assignable(*, ticket: Ticket, user: Any) -> bool:
 def sees_compliance_reasons(user: Any, ticket: Ticket | None = None) -> bool:
     """Whether `user` may read a compliance-sensitive ticket's internal notes (an ordinary ticket's
     notes are for everyone who sees the ticket). Sales roles never do."""
-    if ticket is not None and not ticket.compliance_sensitive:
+    if ticket is not None and not ticket.is_compliance_matter:
         return True
     if _active(user) and getattr(user, "role_code", None) in SALES_ROLES and not user.is_superuser:
         return False

@@ -225,7 +225,7 @@ def ticket_open(*, brand: Brand, category: str, subject: str, body: str, channel
                 partner: Any = None, requester_email: str = "", requester_name: str = "", language: str = "",
                 priority: str | None = None, attachments: Iterable[Any] = (), actor: User | None = None,
                 desk: SupportDesk | None = None, body_html: str = "", email_message_id: str | None = None,
-                compliance_sensitive: bool = False, idempotency_key: str | None = None) -> Ticket:
+                is_compliance_matter: bool = False, idempotency_key: str | None = None) -> Ticket:
     """Open a ticket with its first message (the requester's, or staff's on their behalf) and its
     attachments (the KYC upload checks; refused files are named on "attachments", or, for mail,
     noted on the ticket). It lands in `desk` or the brand's desk for the category, is given by the
@@ -256,7 +256,7 @@ def ticket_open(*, brand: Brand, category: str, subject: str, body: str, channel
                     priority=priority, channel=channel, client=client, partner=partner, requester_email=email,
                     requester_name=name, language=(language or (client.language if client else "")
                                                    or brand.default_language)[:8].lower(),
-                    created_at=now, last_message_at=now, compliance_sensitive=bool(compliance_sensitive),
+                    created_at=now, last_message_at=now, is_compliance_matter=bool(is_compliance_matter),
                     idempotency_key=idempotency_key or None)
     # The desk's dues (business minutes of its calendar), computed before the first save.
     sla_services.ticket_sla_apply(ticket)
@@ -588,11 +588,11 @@ def ticket_mark_sensitive(*, ticket: Ticket, sensitive: bool, actor: User) -> Ti
     if not user_can(actor, permissions.COMPLIANCE_REASONS):
         raise NotAllowed(gettext("Only compliance officers mark tickets as compliance matters."))
     ticket = _locked(ticket)
-    before = ticket.compliance_sensitive
-    ticket.compliance_sensitive = bool(sensitive)
-    ticket.save(update_fields=["compliance_sensitive"])
-    _audit("sensitivity_changed", ticket, actor=actor, before={"compliance_sensitive": before},
-           compliance_sensitive=bool(sensitive))
+    before = ticket.is_compliance_matter
+    ticket.is_compliance_matter = bool(sensitive)
+    ticket.save(update_fields=["is_compliance_matter"])
+    _audit("sensitivity_changed", ticket, actor=actor, before={"is_compliance_matter": before},
+           is_compliance_matter=bool(sensitive))
     return ticket
 
 
