@@ -2,11 +2,10 @@
 and its assignment rules), so that opening a ticket (one per new mail) does not read them again
 each time: three round trips of the eighteen a new mail took.
 
-An entry is used only while the shared version in Redis is the one it was cached under and for at
-most CACHE_SECONDS. Saving or deleting a desk, a holiday, a policy or a rule (anywhere: service,
-admin, shell; a model signal) bumps the version now and again when the transaction commits: the
-process that made the change drops its entries at once, every other process within
-VERSION_CHECK_SECONDS (it reads the version at most that often). Without Redis nothing is cached.
+Kept in a plumbing.process_cache.SharedVersionCache for at most CACHE_SECONDS: saving or deleting a
+desk, a holiday, a policy or a rule (anywhere: service, admin, shell; a model signal) bumps its
+version now and again when the transaction commits, so the process that made the change drops its
+entries at once and every other process within a second. Without Redis nothing is cached.
 
 A calendar is also keyed by the desk's zone and hours as the caller's desk row has them, so a desk
 changed behind the signals' back (a queryset update) gets its new calendar as soon as it is read
@@ -17,74 +16,20 @@ read when a rule is used (support.services.assignee_for).
 from __future__ import annotations
 
 import json
-import logging
-import threading
-import time
-from dataclasses import dataclass
 from typing import Any
 
-import redis
 from django.db import transaction
 
 from crm.lib.redis import get_redis
+from plumbing.process_cache import SharedVersionCache
 from support.models import AssignmentRule, DeskHoliday, SLAPolicy, SupportDesk
 from support.sla import BusinessCalendar
 
-logger = logging.getLogger(__name__)
-
-VERSION_KEY = "support:desk-setup:version"
-VERSION_CHECK_SECONDS = 1.0
 CACHE_SECONDS = 60.0
 
-
-@dataclass(frozen=True)
-class _Entry:
-    version: str
-    at: float
-    value: Any
-
-
-_entries: dict[tuple[Any, ...], _Entry] = {}
-_version: tuple[str, float] | None = None
-_lock = threading.Lock()
-
-
-def _current_version() -> str | None:
-    """The shared version, read from Redis at most every VERSION_CHECK_SECONDS per process; None
-    without Redis (then nothing is cached)."""
-    global _version
-    now = time.monotonic()
-    if _version is not None and now - _version[1] < VERSION_CHECK_SECONDS:
-        return _version[0]
-    try:
-        value = get_redis().get(VERSION_KEY)
-    except redis.RedisError:
-        _version = None
-        return None
-    if isinstance(value, bytes):
-        value = value.decode()
-    text = str(value) if value is not None else "0"
-    _version = (text, now)
-    return text
-
-
-def _cached(key: tuple[Any, ...], load: Any) -> Any:
-    version = _current_version()
-    entry = _entries.get(key)
-    if (
-        version is not None
-        and entry is not None
-        and entry.version == version
-        and time.monotonic() - entry.at <= CACHE_SECONDS
-    ):
-        return entry.value
-    value = load()
-    if version is not None:
-        with _lock:
-            if len(_entries) > 10_000:  # desks are few; this only bounds memory
-                _entries.clear()
-            _entries[key] = _Entry(version, time.monotonic(), value)
-    return value
+_cache = SharedVersionCache("support:desk-setup:version", client=lambda: get_redis(), ttl=CACHE_SECONDS,
+                            after_commit=lambda bump: transaction.on_commit(bump, robust=True))
+_cached = _cache.cached
 
 
 def desk_calendar(desk: SupportDesk) -> BusinessCalendar:
@@ -123,22 +68,10 @@ def desk_rules(desk_id: int) -> list[AssignmentRule]:
     return rules
 
 
-def _bump() -> None:
-    global _version
-    with _lock:
-        _entries.clear()
-    _version = None
-    try:
-        get_redis().incr(VERSION_KEY)
-    except redis.RedisError:
-        logger.warning("support desk setup cache version not bumped: Redis unavailable", exc_info=True)
-
-
 def invalidate() -> None:
     """Drop every process's cached desk setup, now and again once the current transaction commits
     (a reader in between could cache what is about to change)."""
-    _bump()
-    transaction.on_commit(_bump, robust=True)
+    _cache.invalidate()
 
 
 def on_changed(sender: Any, **kwargs: Any) -> None:
