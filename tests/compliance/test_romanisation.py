@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from matching import ListedEntry, ListedName, Query, Screener
+from matching import ListedEntry, ListedName, Screener
 from matching.scripts import japanese_reading, looks_japanese
+from tests.compliance.screening_asks import alerts, how
 
 ENTRIES = [
     ListedEntry("1", "person", (ListedName("ZHANG, Jianguo"),)),
@@ -41,15 +42,6 @@ ENTRIES = [
 @pytest.fixture(scope="module")
 def screener() -> Screener:
     return Screener(ENTRIES)
-
-
-def alerts(screener: Screener, name: str) -> list[str]:
-    return [h.entry.key for h in screener.screen(Query(name))]
-
-
-def how(screener: Screener, name: str) -> str:
-    [hit] = screener.screen(Query(name))
-    return hit.explanation
 
 
 def test_wade_giles_meets_pinyin(screener: Screener) -> None:

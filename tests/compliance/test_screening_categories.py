@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from matching import ListedEntry, ListedName, Query, Screener
+from matching import ListedEntry, ListedName, Screener
 from matching.compare import _keyboard_slips
+from tests.compliance.screening_asks import alerts, how
 
 ENTRIES = [
     ListedEntry("1", "person", (ListedName("QIN, Huatao"),)),
@@ -35,15 +36,6 @@ ENTRIES = [
 @pytest.fixture(scope="module")
 def screener() -> Screener:
     return Screener(ENTRIES)
-
-
-def alerts(screener: Screener, name: str) -> list[str]:
-    return [h.entry.key for h in screener.screen(Query(name))]
-
-
-def how(screener: Screener, name: str) -> str:
-    [hit] = screener.screen(Query(name))
-    return hit.explanation
 
 
 def test_two_edits_with_a_keyboard_slip_beside_an_exact_surname(screener: Screener) -> None:

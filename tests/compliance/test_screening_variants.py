@@ -9,6 +9,7 @@ import pytest
 
 from matching import ListedEntry, ListedName, Query, Screener
 from matching.scripts import thai_to_latin
+from tests.compliance.screening_asks import alerts, how
 
 ENTRIES = [
     ListedEntry("1", "person", (ListedName("SMITH, William James"),)),
@@ -34,15 +35,6 @@ ENTRIES = [
 @pytest.fixture(scope="module")
 def screener() -> Screener:
     return Screener(ENTRIES)
-
-
-def alerts(screener: Screener, name: str) -> list[str]:
-    return [h.entry.key for h in screener.screen(Query(name))]
-
-
-def how(screener: Screener, name: str) -> str:
-    [hit] = screener.screen(Query(name))
-    return hit.explanation
 
 
 @pytest.mark.parametrize(
