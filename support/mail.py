@@ -26,6 +26,7 @@ hostile or automatic message raises is answered here, by name:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
@@ -34,7 +35,9 @@ from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser, BytesParser
+from email.policy import EmailPolicy
 from email.utils import getaddresses, parsedate_to_datetime
+from typing import Any
 
 import nh3
 
@@ -264,14 +267,39 @@ def _record(message: EmailMessage | Message, raw: bytes, *, headers_only: bool) 
         attachments=attachments, size=len(raw), headers=message, headers_only=headers_only, raw_headers=plain)
 
 
+# policy.default builds a header object each time a header is read, and the parser and the walk
+# over the parts read each part's Content-Type a dozen times: the objects built are kept for the
+# same (name, value), most of them the same from one message to the next. Header objects are
+# never changed in place; a header that cannot be built raises each time, as before; a long one
+# (hostile, or a long References) is built each time rather than kept.
+_KEPT_HEADER = 998
+
+
+@functools.lru_cache(maxsize=512)
+def _header_object(name: str, value: str) -> Any:
+    return policy.default.header_fetch_parse(name, value)
+
+
+class _ReadPolicy(EmailPolicy):
+    """policy.default, with the header objects it builds kept (above)."""
+
+    def header_fetch_parse(self, name: str, value: str) -> Any:
+        if type(value) is str and len(value) <= _KEPT_HEADER:
+            return _header_object(name, value)
+        return policy.default.header_fetch_parse(name, value)
+
+
+_READ = _ReadPolicy()
+
+
 def parse(raw: bytes) -> ParsedMail:
     """The whole message: headers, bodies and attachments decoded."""
-    return _record(BytesParser(policy=policy.default).parsebytes(raw), raw, headers_only=False)
+    return _record(BytesParser(policy=_READ).parsebytes(raw), raw, headers_only=False)
 
 
 def parse_headers(raw: bytes) -> ParsedMail:
     """The headers alone (a message too large to be decoded); bodies and attachments empty."""
-    return _record(BytesHeaderParser(policy=policy.default).parsebytes(raw), raw, headers_only=True)
+    return _record(BytesHeaderParser(policy=_READ).parsebytes(raw), raw, headers_only=True)
 
 
 # -- threading -----------------------------------------------------------------------------------------

@@ -136,7 +136,9 @@ def mail_receive(*, mailbox: InboundMailbox, raw: bytes, size: int | None = None
     now = now or timezone.now()
     try:
         try:
-            with transaction.atomic():
+            # Any error leaves this block, which is rolled back whole: the services need no
+            # savepoints of their own inside it.
+            with transaction.atomic(), services.within_whole_transaction():
                 return _take(mailbox=mailbox, parsed=parsed, now=now)
         except DomainError as error:
             # A service refused what the message says (a text it will not take): nothing of it is
@@ -300,14 +302,13 @@ def _new_ticket(*, mailbox: InboundMailbox, parsed: mail.ParsedMail, text: str, 
     desk = mailbox.desk
     subject = " ".join(mail.REFERENCE_IN_SUBJECT.sub("", parsed.subject).split())
     subject = _clean(subject, services.SUBJECT_MAX) or "(no subject)"
-    ticket = services.ticket_open(
+    ticket, message = services.ticket_open_with_message(
         brand=desk.brand, desk=desk, category=TicketCategory.OTHER, subject=subject, body=text, body_html=html,
         channel=TicketChannel.EMAIL, client=client, requester_email=parsed.sender.email,
         requester_name=_clean(parsed.sender.name, 200), language=client.language if client is not None else "",
         attachments=files, email_message_id=parsed.message_id, actor=None)
     if note:
         services.ticket_note(ticket=ticket, body=note, actor=None)
-    message = TicketMessage.objects.filter(ticket=ticket, email_message_id=parsed.message_id).first()
     return _Verdict(outcome, reason, ticket=ticket, message=message)
 
 

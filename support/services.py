@@ -24,9 +24,12 @@ client's owner when the owner may work the ticket.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
@@ -68,6 +71,33 @@ VIP_TAG = "vip"
 # Statuses staff may set by hand (resolved and closed have their own services; merged is merge's).
 STAFF_STATUSES = (TicketStatus.OPEN, TicketStatus.PENDING_CLIENT, TicketStatus.ON_HOLD, TicketStatus.RESOLVED,
                   TicketStatus.CLOSED)
+
+_WHOLE = ContextVar("support_services_whole_transaction", default=False)
+
+
+@contextmanager
+def within_whole_transaction() -> Iterator[None]:
+    """For a caller that runs the ticket services inside its own transaction.atomic block and
+    rolls that block back whole on any error (mail intake): the services marked ``_atomic`` join
+    it without a savepoint of their own (two round trips each). An error inside one still undoes
+    everything, since it leaves the caller's block too; a caller that catches an error of a service
+    and carries on in the same transaction must not use this."""
+    token = _WHOLE.set(True)
+    try:
+        yield
+    finally:
+        _WHOLE.reset(token)
+
+
+def _atomic[**P, R](func: Callable[P, R]) -> Callable[P, R]:
+    """transaction.atomic, without the savepoint inside ``within_whole_transaction``."""
+
+    @functools.wraps(func)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        with transaction.atomic(savepoint=not _WHOLE.get()):
+            return func(*args, **kwargs)
+
+    return run
 PLACEHOLDERS = ("first_name", "last_name", "reference", "agent_name", "brand")
 
 
@@ -220,12 +250,14 @@ def _next_reference() -> str:
 
 # --- opening ------------------------------------------------------------------------------------------
 
-@transaction.atomic
-def ticket_open(*, brand: Brand, category: str, subject: str, body: str, channel: str, client: Client | None = None,
-                partner: Any = None, requester_email: str = "", requester_name: str = "", language: str = "",
-                priority: str | None = None, attachments: Iterable[Any] = (), actor: User | None = None,
-                desk: SupportDesk | None = None, body_html: str = "", email_message_id: str | None = None,
-                is_compliance_matter: bool = False, idempotency_key: str | None = None) -> Ticket:
+@_atomic
+def ticket_open_with_message(*, brand: Brand, category: str, subject: str, body: str, channel: str,
+                             client: Client | None = None, partner: Any = None, requester_email: str = "",
+                             requester_name: str = "", language: str = "", priority: str | None = None,
+                             attachments: Iterable[Any] = (), actor: User | None = None,
+                             desk: SupportDesk | None = None, body_html: str = "",
+                             email_message_id: str | None = None, is_compliance_matter: bool = False,
+                             idempotency_key: str | None = None) -> tuple[Ticket, TicketMessage]:
     """Open a ticket with its first message (the requester's, or staff's on their behalf) and its
     attachments (the KYC upload checks; refused files are named on "attachments", or, for mail,
     noted on the ticket). It lands in `desk` or the brand's desk for the category, is given by the
@@ -265,13 +297,26 @@ def ticket_open(*, brand: Brand, category: str, subject: str, body: str, channel
     kind = MessageKind.PARTNER_REPLY if channel == TicketChannel.PARTNER_PORTAL else MessageKind.CLIENT_REPLY
     if staff is not None and channel == TicketChannel.STAFF:
         kind = MessageKind.STAFF_REPLY
-    _message(ticket, kind=kind, body=body, channel=channel, author=staff, from_email=email, body_html=body_html,
-             email_message_id=email_message_id, attachments=attachments, at=now, touch=False)
+    message = _message(ticket, kind=kind, body=body, channel=channel, author=staff, from_email=email,
+                       body_html=body_html, email_message_id=email_message_id, attachments=attachments, at=now,
+                       touch=False)
     _audit("opened", ticket, actor=staff, desk=desk.code, category=category, channel=channel,
            assignee=str(ticket.assignee.code) if ticket.assignee else "",
            client=str(client.code) if client else "")
     _event("support.ticket.opened", ticket, by=staff)
-    return ticket
+    return ticket, message
+
+
+def _ticket_only[**P](func: Callable[P, tuple[Ticket, TicketMessage]]) -> Callable[P, Ticket]:
+    @functools.wraps(func)
+    def run(*args: P.args, **kwargs: P.kwargs) -> Ticket:
+        return func(*args, **kwargs)[0]
+
+    return run
+
+
+# The same, returning the ticket alone (its opening message is its first).
+ticket_open = _ticket_only(ticket_open_with_message)
 
 
 # --- the thread ---------------------------------------------------------------------------------------
@@ -325,7 +370,7 @@ def via_reopen(ticket: Ticket, status: str) -> bool:
         TicketStatus.RESOLVED, TicketStatus.CLOSED)
 
 
-@transaction.atomic
+@_atomic
 def ticket_note(*, ticket: Ticket, body: str, actor: User | None, idempotency_key: str | None = None) -> TicketMessage:
     """An internal note on the ticket: staff see it, the requester never does. A note on a
     compliance-sensitive ticket is read only by who sees compliance's reasons
@@ -372,7 +417,7 @@ def _requester_reply(ticket: Ticket, *, kind: str, body: str, channel: str, from
     return message
 
 
-@transaction.atomic
+@_atomic
 def ticket_reply_client(*, ticket: Ticket, body: str, client: Client | None = None,
                         channel: str = TicketChannel.PORTAL, from_email: str = "", body_html: str = "",
                         email_message_id: str | None = None, in_reply_to: str = "",
