@@ -5,7 +5,8 @@ Scope (applied in SQL, never by filtering rows in Python):
 - administrators see every ticket;
 - everyone else sees the tickets of their brands (all brands with `all_brands`) whose client they
   may see (crm.permissions.client_queryset_for_user: a sales agent their book, a desk manager their
-  desks' clients, a support agent or an officer every client of their brands), the tickets given to
+  desks' clients as the client's row says now (crm.permissions.client_scope_book, asked per ticket),
+  a support agent or an officer every client of their brands), the tickets given to
   them, and, if they see every client of their brands ("crm.view_all_clients") or manage a support
   desk, the tickets without a client (an unknown sender's mail, a partner's request) of their brands.
 
@@ -20,11 +21,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.translation import gettext
 
-from crm.models import RoleCode
-from crm.permissions import client_queryset_for_user, user_can, visible_brands
+from crm.models import Client, RoleCode
+from crm.permissions import client_queryset_for_user, client_scope_book, user_can, visible_brands
 from support.exceptions import TicketUnknown
 from support.models import Complaint, SupportDesk, Ticket
 
@@ -54,7 +55,18 @@ def ticket_queryset_for_user(user: Any) -> QuerySet[Ticket]:
         return qs
     if not user.all_brands:
         qs = qs.filter(brand_id__in=visible_brands(user).values("pk"))
-    visible = Q(client_id__in=client_queryset_for_user(user).values("pk")) | Q(assignee_id=user.pk)
+    book = client_scope_book(user)
+    if book is not None and book.desk_ids:
+        # A desk manager: whether each ticket's client is theirs (its brand, and one of their desks or
+        # their own or shared), asked of that client's row as the queue walks the tickets in due
+        # order, not the list of every client of their desks (tens of thousands of ids, read before
+        # the first row). The second bound on the client's id changes nothing but keeps PostgreSQL
+        # from turning the EXISTS back into that list (it does so for plain equalities only).
+        visible = Q(Exists(Client.objects.filter(book.q(client="pk"), pk=OuterRef("client_id"),
+                                                 pk__lte=OuterRef("client_id"))))
+    else:
+        visible = Q(client_id__in=client_queryset_for_user(user).values("pk"))
+    visible |= Q(assignee_id=user.pk)
     if user_can(user, "crm.view_all_clients") or SupportDesk.objects.filter(manager_id=user.pk).exists():
         visible |= Q(client__isnull=True)
     return qs.filter(visible)
