@@ -25,7 +25,7 @@ from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.db import connection
-from django.db.models import F, Lookup, Q, QuerySet, Subquery
+from django.db.models import Exists, F, Lookup, Q, QuerySet, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext
 from django_htmx.middleware import HtmxDetails
@@ -333,10 +333,11 @@ def _holders_of(app_label: str, codename: str) -> Q:
     )
 
 
-def staff_of_brand(brand_id: int | None, *, roles: list[str] | None = None,
+def staff_of_brand(brand_id: int | QuerySet[Any] | None, *, roles: list[str] | None = None,
                    permission: str | None = None) -> list[User]:
     """The active staff who work for brand `brand_id` (all-brand users included; any brand when
-    None) with one of `roles`, or holding `permission` ("app_label.codename"): the people an alert
+    None; any of the brands a queryset of brand ids names, nobody when it names none, in the same
+    query) with one of `roles`, or holding `permission` ("app_label.codename"): the people an alert
     of that brand is for."""
     qs = User.objects.filter(is_active=True)
     if roles is not None:
@@ -344,7 +345,9 @@ def staff_of_brand(brand_id: int | None, *, roles: list[str] | None = None,
     if permission is not None:
         app_label, codename = permission.split(".", 1)
         qs = qs.filter(_holders_of(app_label, codename) | Q(is_superuser=True))
-    if brand_id is not None:
+    if isinstance(brand_id, QuerySet):
+        qs = qs.filter(Exists(brand_id), Q(all_brands=True) | Q(brands__id__in=brand_id))
+    elif brand_id is not None:
         qs = qs.filter(Q(all_brands=True) | Q(brands__id=brand_id))
     return list(qs.distinct())
 

@@ -8,7 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Case, F, Prefetch, Q, QuerySet, When
+from django.db.models import Case, Exists, F, Prefetch, Q, QuerySet, When
 
 from support import permissions
 from support.models import (
@@ -193,15 +193,13 @@ def queue_agents(user: Any) -> list[Any]:
 
     if not getattr(user, "is_authenticated", False):
         return []
-    if not (user.is_administrator or SupportDesk.objects.filter(manager_id=user.pk).exists()):
-        return []
-    brands = sorted({brand_id for brand_id in permissions.desk_queryset_for_user(user).values_list("brand_id",
-                                                                                                   flat=True)})
-    people: dict[int, Any] = {}
-    for brand_id in brands:
-        for person in staff_of_brand(brand_id, permission=permissions.WORK_TICKET):
-            people[person.pk] = person
-    return sorted(people.values(), key=lambda u: (u.full_name or u.email).lower())[:500]
+    # One query: the staff of the desks' brands, and for anyone but an administrator only if they
+    # manage a support desk.
+    brands = permissions.desk_queryset_for_user(user).order_by().values("brand_id")
+    if not user.is_administrator:
+        brands = brands.filter(Exists(SupportDesk.objects.filter(manager_id=user.pk)))
+    people = staff_of_brand(brands, permission=permissions.WORK_TICKET)
+    return sorted(people, key=lambda u: (u.full_name or u.email).lower())[:500]
 
 
 def ticket_workers(ticket: Ticket) -> list[Any]:
