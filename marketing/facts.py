@@ -208,3 +208,37 @@ def facts_for(user: Any) -> list[Fact]:
     from crm.permissions import user_can
 
     return [f for f in FACTS.values() if not f.permission or user is None or user_can(user, f.permission)]
+
+
+def definition_words(definition: Any) -> str:
+    """A stored definition in words, as the versions list shows it: "all of: Language is one of en;
+    Net deposits at least 5000 USD; any of: (...)". A fact or operator not (or no longer) known is
+    shown by its key."""
+    from django.utils.translation import gettext
+
+    if not isinstance(definition, dict):
+        return str(definition)
+    parts: list[str] = []
+    for item in definition.get("conditions") or []:
+        if isinstance(item, dict) and "conditions" in item:
+            parts.append(f"({definition_words(item)})")
+            continue
+        if not isinstance(item, dict):
+            continue
+        fact = FACTS.get(str(item.get("fact")))
+        op = str(item.get("op", ""))
+        words = [str(fact.label) if fact else str(item.get("fact"))]
+        words.append(str(OPERATORS.get(fact.kind, {}).get(op, op)) if fact else op)
+        value = item.get("value")
+        if isinstance(value, list | tuple):
+            words.append(", ".join(str(v) for v in value))
+        elif value not in (None, ""):
+            words.append(str(value))
+        if item.get("currency"):
+            words.append(str(item["currency"]))
+        if item.get("days") not in (None, ""):
+            words.append(gettext("(%(days)s days)") % {"days": item["days"]})
+        parts.append(" ".join(words))
+    head = gettext("any of") if definition.get("match") == "any" else gettext("all of")
+    return f"{head}: " + "; ".join(parts)
+

@@ -22,7 +22,7 @@ from crm.views.ui.forms import apply_domain_errors
 from marketing import selectors, services
 from marketing.engine import definition_clean, definition_count
 from marketing.exceptions import SegmentUnknown
-from marketing.facts import facts_for
+from marketing.facts import definition_words, facts_for
 from marketing.forms import SegmentForm
 from marketing.models import Segment
 from marketing.permissions import (
@@ -118,7 +118,7 @@ def segment_detail(request: AuthedRequest, code: Any) -> HttpResponse:
         "segment": segment,
         "form": form,
         "count": selectors.segment_count(segment=segment),
-        "versions": list(segment.versions.all()[:20]),
+        "versions": [(v, definition_words(v.definition)) for v in segment.versions.all()[:20]],
         "snapshots": list(selectors.snapshots_of(segment=segment)[:20]),
         "may_change": may_change_segments(request.user),
     }

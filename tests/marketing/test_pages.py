@@ -80,6 +80,8 @@ def test_a_marketer_builds_a_segment_sees_the_live_count_and_saves_it(world, as_
     }
     detail = http.get(saved["Location"]).content.decode()
     assert '<span class="num">1</span>' in detail and 'value="en es"' in detail
+    # Its versions read in words, not as the stored data.
+    assert "all of: Language is one of en, es; First deposit ever" in detail and "{&#x27;match" not in detail
     assert AuditLog.objects.filter(action="marketing.segment_saved", actor=marketer).exists()
 
 
