@@ -41,7 +41,6 @@ from typing import Any
 from django.db import models, transaction
 from django.utils import timezone
 
-from crm.lib.bulk import gather
 from crm.lib.errors import Conflict
 
 Table = Mapping[str, frozenset[str]]
@@ -71,6 +70,9 @@ def history_writer(model: type[models.Model], *, owner: str, from_field: str = "
             values[stamp] = timezone.now()
         values.update(details)
         if gathered:
+            from crm.lib.bulk import (
+                gather,  # here: crm.exceptions imports this module in processes without Django's app set-up (the KYC checks')
+            )
             row = model(**values)
             if gather(row):
                 return row
