@@ -17,7 +17,6 @@ DATABASES["default"]["CONN_MAX_AGE"] = 600
 # Deliveries must go through a real worker, never run inline in the emitting process.
 CELERY_TASK_ALWAYS_EAGER = False
 LOGGING["root"]["level"] = "WARNING"
-METRICS_FLUSH_SECONDS = 1  # request metrics buffered per process, as in production (tests write them at once)
 
 # WhiteNoise warns once per process when collectstatic has not run; benchmarks never serve static files.
 warnings.filterwarnings("ignore", message="No directory at", module="django.core.handlers.base")

@@ -13,11 +13,7 @@ What is measured, and where it is kept:
 
 Counters and histograms live in Redis, not in a process: the web tier and the workers run as many
 processes on many machines, and one scrape of any web process sees all of them. Recording is one
-pipelined round trip; when Redis is down the request or task goes on and the sample is lost. The
-requests' latency is the exception to the round trip: each process adds its requests up in memory
-and writes them to Redis in one round trip once METRICS_FLUSH_SECONDS (1 s) have passed, at the end
-of a request, at a scrape of this process and at exit; so a scrape sees the other processes'
-requests up to that interval late (a process that goes idle, until its next request or its exit).
+pipelined round trip; when Redis is down the request or task goes on and the sample is lost.
 
 /metrics answers with METRICS_TOKEN as a bearer token (`Authorization: Bearer ...`), or, when no token
 is set, only to requests from this machine (127.0.0.1 / ::1). Anyone else gets a 404.
@@ -25,11 +21,9 @@ is set, only to requests from this machine (127.0.0.1 / ::1). Anyone else gets a
 
 from __future__ import annotations
 
-import atexit
 import hmac
 import logging
 import math
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -106,53 +100,9 @@ class MetricsMiddleware:
             return response
         match = getattr(request, "resolver_match", None)
         view = match.view_name if match is not None and match.view_name else "unresolved"
-        observe_later("crm_http_request_duration_seconds", time.perf_counter() - started,
-                      {"view": view, "method": request.method or "", "status": f"{response.status_code // 100}xx"})
+        observe("crm_http_request_duration_seconds", time.perf_counter() - started,
+                {"view": view, "method": request.method or "", "status": f"{response.status_code // 100}xx"})
         return response
-
-
-# The requests' observations not yet in Redis: (hash key, field) -> amount to add.
-_pending: dict[tuple[str, str], float] = {}
-_pending_lock = threading.Lock()
-_flushed_at = time.monotonic()
-
-
-def observe_later(name: str, value: float, labels: Labels) -> None:
-    """`observe`, added up in this process and written to Redis with the others once
-    METRICS_FLUSH_SECONDS have passed since the last write (`flush`)."""
-    key, series = f"{PREFIX}h:{name}", _label_text(labels)
-    fields = [f"{series}\x1f{_fmt(bound)}" for bound in SECONDS_BUCKETS if value <= bound]
-    fields.append(f"{series}\x1f+Inf")
-    with _pending_lock:
-        for field in fields:
-            _pending[key, field] = _pending.get((key, field), 0) + 1
-        _pending[key, f"{series}\x1fsum"] = _pending.get((key, f"{series}\x1fsum"), 0.0) + value
-        due = time.monotonic() - _flushed_at >= float(getattr(settings, "METRICS_FLUSH_SECONDS", 1.0))
-    if due:
-        flush()
-
-
-def flush() -> None:
-    """Write this process's pending observations to Redis in one round trip (lost if Redis is down)."""
-    global _pending, _flushed_at  # noqa: PLW0603 - the process's buffer
-    with _pending_lock:
-        pending, _pending, _flushed_at = _pending, {}, time.monotonic()
-    if not pending:
-        return
-    try:
-        p = get_redis().pipeline(transaction=False)
-    except Exception:
-        logger.debug("metrics: Redis unavailable, samples dropped", exc_info=True)
-        return
-    for (key, field), amount in pending.items():
-        if field.endswith("\x1fsum"):
-            p.hincrbyfloat(key, field, amount)
-        else:
-            p.hincrby(key, field, int(amount))
-    _execute(p)
-
-
-atexit.register(flush)
 
 
 def login_failed(sender: Any, credentials: Any = None, request: Any = None, **_: Any) -> None:
@@ -222,7 +172,6 @@ HELP = {
 
 def render() -> str:
     """Every metric in Prometheus's text format (version 0.0.4)."""
-    flush()  # this process's own requests, at least, are counted to the last
     r = get_redis()
     lines: list[str] = []
     for key in sorted(k.decode() if isinstance(k, bytes) else k for k in r.scan_iter(f"{PREFIX}h:*")):

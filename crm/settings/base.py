@@ -547,9 +547,6 @@ COMPLIANCE_SCREENING_HIGH_SCORE = env("COMPLIANCE_SCREENING_HIGH_SCORE", "0.95")
 COMPLIANCE_SCREENING_ENTRY_BATCH = env_int("COMPLIANCE_SCREENING_ENTRY_BATCH", 20_000)
 # /metrics (crm/metrics.py) answers with this bearer token; unset, only to requests from this machine.
 METRICS_TOKEN = env("METRICS_TOKEN", "")
-# Each process adds its requests' latency up in memory and writes it to Redis at most this often
-# (crm.metrics.observe_later): /metrics shows the other processes' requests up to this late.
-METRICS_FLUSH_SECONDS = env_int("METRICS_FLUSH_SECONDS", 1)
 RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600}}
 
 # --- logging -----------------------------------------------------------------------------------

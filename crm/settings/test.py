@@ -92,6 +92,3 @@ INSTALLED_APPS = [*INSTALLED_APPS, "tests.registry_app.apps.RegistryAppConfig"] 
 
 # Outbound webhooks go to receivers the tests start on the loopback address, over plain http.
 CRM_WEBHOOK_ALLOW_HTTP_LOOPBACK = True
-# Request metrics written at every request, as a test reading Redis right after expects
-# (tests/crm/test_metrics_flush.py sets an interval to test the buffering).
-METRICS_FLUSH_SECONDS = 0
