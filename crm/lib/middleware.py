@@ -13,13 +13,9 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth import logout
-from django.core.exceptions import MiddlewareNotUsed
-from django.core.handlers.base import BaseHandler
-from django.core.handlers.exception import convert_exception_to_response
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import resolve_url
 from django.utils import timezone, translation
-from django.utils.module_loading import import_string
 from django.utils.translation import gettext
 
 from crm.lib.validation import storable
@@ -274,58 +270,3 @@ class HeaderScrubMiddleware(Middleware):
                 if cleaned != value:
                     meta[key] = cleaned
         return self.get_response(request)
-
-
-# --- endpoints a machine calls, authenticated by its signature -----------------------------------
-
-
-class _ShortChain(BaseHandler):
-    """The view's handling (URL resolution, process_view, the view, errors answered as usual) behind
-    only the middleware named in `paths`, built once as Django builds the full chain (synchronous)."""
-
-    def __init__(self, paths: list[str]) -> None:
-        self._view_middleware: list[Any] = []
-        self._template_response_middleware: list[Any] = []
-        self._exception_middleware: list[Any] = []
-        handler: Any = convert_exception_to_response(self._get_response)  # type: ignore[attr-defined]
-        for path in reversed(paths):
-            try:
-                instance = import_string(path)(handler)
-            except MiddlewareNotUsed:
-                continue
-            if hasattr(instance, "process_view"):
-                self._view_middleware.insert(0, instance.process_view)
-            if hasattr(instance, "process_template_response"):
-                self._template_response_middleware.append(instance.process_template_response)
-            if hasattr(instance, "process_exception"):
-                self._exception_middleware.append(instance.process_exception)
-            handler = convert_exception_to_response(instance)
-        self._middleware_chain: Any = handler
-
-
-class SignedEndpointMiddleware(Middleware):
-    """First in the chain. A request to an endpoint that a provider's or vendor's server calls and
-    that authenticates it by its signature (a path under SIGNED_ENDPOINT_PREFIXES: the payment
-    providers', the KYC vendors' and the telephony providers' webhooks, inbound support mail) goes
-    through SIGNED_ENDPOINT_MIDDLEWARE only: header scrubbing, the request id and acting context
-    (so logs and the audit trail name the request), the metrics, the replica pin, the refusal of
-    unstorable text and the security headers. Sessions, users, two-factor, CSRF (the views are
-    exempt), messages, language, time zone, CSP and frame headers serve people in a browser and have
-    nothing to do there; skipping them saves about a third of such a request's time. The request
-    runs in the default language and time zone, whatever a previous request on the thread chose.
-    Every other request goes through the whole MIDDLEWARE."""
-
-    def __init__(self, get_response: Handler) -> None:
-        super().__init__(get_response)
-        self.prefixes = tuple(getattr(settings, "SIGNED_ENDPOINT_PREFIXES", ()))
-        self.short: Any = None
-        if self.prefixes:
-            self.short = _ShortChain(list(settings.SIGNED_ENDPOINT_MIDDLEWARE))._middleware_chain
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        if self.short is None or not request.path_info.startswith(self.prefixes):
-            return self.get_response(request)
-        translation.activate(settings.LANGUAGE_CODE)
-        timezone.deactivate()
-        response: HttpResponse = self.short(request)
-        return response

@@ -108,7 +108,6 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "crm.lib.middleware.SignedEndpointMiddleware",  # first: the short chain below for signed endpoints
     "crm.lib.middleware.HeaderScrubMiddleware",
     "crm.lib.middleware.RequestIdMiddleware",
     "crm.metrics.MetricsMiddleware",
@@ -134,25 +133,6 @@ MIDDLEWARE = [
     "crm.lib.middleware.UserTimezoneMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "axes.middleware.AxesMiddleware",
-]
-
-# Endpoints a provider's or vendor's server calls, CSRF-exempt and authenticated by the sender's
-# signature (no session, no user): their requests go through SIGNED_ENDPOINT_MIDDLEWARE only
-# (crm.lib.middleware.SignedEndpointMiddleware). A prefix here must hold nothing but such endpoints.
-SIGNED_ENDPOINT_PREFIXES = [
-    "/wallet/webhooks/",  # payment providers (wallet.provider_views.webhook)
-    "/kyc/vendors/",  # KYC vendors (kyc.views.vendor_webhook)
-    "/hooks/telephony/",  # telephony providers (leads.sales_views.telephony_webhook)
-    "/support/mail/webhooks/",  # inbound support mail (support.mail_views.inbound_webhook)
-]
-# What still applies there, in MIDDLEWARE's order: each entry is one of MIDDLEWARE's.
-SIGNED_ENDPOINT_MIDDLEWARE = [
-    "crm.lib.middleware.HeaderScrubMiddleware",
-    "crm.lib.middleware.RequestIdMiddleware",
-    "crm.metrics.MetricsMiddleware",
-    "crm.dbrouter.ReplicaMiddleware",
-    "crm.middleware.UnstorableTextMiddleware",
-    "django.middleware.security.SecurityMiddleware",
 ]
 
 ROOT_URLCONF = "crm.urls"
