@@ -7,10 +7,8 @@ from plumbing.heartbeat import (
     COMPONENTS,
     INTERVAL_SECONDS,
     RQ_WORKER,
-    TTL_SECONDS,
     Heartbeats,
     key,
-    main,
 )
 
 _beats = Heartbeats(lambda: get_redis())  # looked up at each call, so a test may replace it
@@ -18,5 +16,4 @@ beat = _beats.beat
 forget = _beats.forget
 alive = _beats.alive
 
-__all__ = ["CELERY_BEAT", "CELERY_WORKER", "COMPONENTS", "INTERVAL_SECONDS", "RQ_WORKER", "TTL_SECONDS", "alive",
-           "beat", "forget", "key", "main"]
+__all__ = ["CELERY_BEAT", "CELERY_WORKER", "COMPONENTS", "INTERVAL_SECONDS", "RQ_WORKER", "alive", "beat", "forget", "key"]

@@ -70,9 +70,7 @@ def history_writer(model: type[models.Model], *, owner: str, from_field: str = "
             values[stamp] = timezone.now()
         values.update(details)
         if gathered:
-            from crm.lib.bulk import (
-                gather,  # here: crm.exceptions imports this module in processes without Django's app set-up (the KYC checks')
-            )
+            from crm.lib.bulk import gather  # here: the KYC checks' process loads this without Django's apps
             row = model(**values)
             if gather(row):
                 return row

@@ -157,7 +157,7 @@ def test_a_heartbeat_expires_by_itself_and_forget_removes_it(own_heartbeat_keys)
     heartbeat.beat(heartbeat.RQ_WORKER, "box:42")
 
     r = get_redis()
-    assert 0 < r.ttl(f"{own_heartbeat_keys}rq-worker:box:42") <= heartbeat.TTL_SECONDS
+    assert 0 < r.ttl(f"{own_heartbeat_keys}rq-worker:box:42") <= plumbing_heartbeat.TTL_SECONDS
     [(name, age)] = heartbeat.alive(heartbeat.RQ_WORKER)
     assert name == "box:42"
     assert 0 <= age < 5
@@ -168,15 +168,15 @@ def test_a_heartbeat_expires_by_itself_and_forget_removes_it(own_heartbeat_keys)
 
 def test_container_health_check_passes_only_for_a_process_that_has_beaten(monkeypatch, capsys):
     monkeypatch.setenv("REDIS_URL", settings.REDIS_URL)
-    assert heartbeat.main(["celery-worker"]) == 1
+    assert plumbing_heartbeat.main(["celery-worker"]) == 1
 
     heartbeat.beat(heartbeat.CELERY_WORKER, "celery@box-1")
 
-    assert heartbeat.main(["celery-worker"]) == 0
-    assert heartbeat.main(["celery-worker", "celery@box-1"]) == 0
-    assert heartbeat.main(["celery-worker", "celery@box-2"]) == 1
-    assert heartbeat.main(["rq-worker"]) == 1
-    assert heartbeat.main(["web"]) == 2
+    assert plumbing_heartbeat.main(["celery-worker"]) == 0
+    assert plumbing_heartbeat.main(["celery-worker", "celery@box-1"]) == 0
+    assert plumbing_heartbeat.main(["celery-worker", "celery@box-2"]) == 1
+    assert plumbing_heartbeat.main(["rq-worker"]) == 1
+    assert plumbing_heartbeat.main(["web"]) == 2
     assert "usage" in capsys.readouterr().err
 
 
@@ -221,7 +221,7 @@ def test_rq_worker_beats_while_it_works_and_clears_its_heartbeat_when_it_stops()
 def test_idle_rq_worker_wakes_up_often_enough_to_keep_its_heartbeat_fresh():
     worker = HeartbeatWorker(["default"], connection=get_redis(), worker_ttl=420)
 
-    assert worker.dequeue_timeout <= heartbeat.INTERVAL_SECONDS < heartbeat.TTL_SECONDS
+    assert worker.dequeue_timeout <= heartbeat.INTERVAL_SECONDS < plumbing_heartbeat.TTL_SECONDS
 
 
 # --- request ids into Celery tasks -------------------------------------------------------------
