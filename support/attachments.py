@@ -18,7 +18,7 @@ from django.utils.translation import gettext
 from crm.exceptions import ValidationFailed
 from crm.lib.errors import DomainError
 from crm.lib.private_files import PrivateStore
-from kyc import services as kyc_uploads
+from kyc import services as upload_checks
 
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "application/pdf": "pdf"}
 MAX_FILES = 5
@@ -44,8 +44,8 @@ def _checked(item: Any, field: str) -> Any:
     """The KYC check of an attachment given as (name, content type, bytes) or as a file object (read
     no further than one byte past the limit)."""
     if isinstance(item, tuple):
-        return kyc_uploads.upload_validate(bytes(item[2]), filename=str(item[0] or "attachment"), field=field)
-    return kyc_uploads.upload_read(item, filename=str(getattr(item, "name", "") or "attachment"), field=field)
+        return upload_checks.upload_validate(bytes(item[2]), filename=str(item[0] or "attachment"), field=field)
+    return upload_checks.upload_read(item, filename=str(getattr(item, "name", "") or "attachment"), field=field)
 
 
 def attachments_check(items: Iterable[Any], *, field: str = "attachments",
