@@ -77,3 +77,17 @@ class AmlAlertTransitionRefused(TransitionRefused):
     """An AML alert's status may not move this way (compliance.models.AML_ALERT_STATES)."""
 
     default_code = "aml_alert_refused"
+
+
+class DataRequestRefused(DomainError):
+    """A step of a data-subject request that its state does not allow (an export of a refused request,
+    a second open request of the same kind, a download of an archive not built yet)."""
+
+    default_code = "data_request_refused"
+    status_code = 409
+
+
+class DataRequestTransitionRefused(DataRequestRefused, TransitionRefused):
+    """A data-subject request's status may not move this way (compliance.data_request_models)."""
+
+    default_code = "data_request_refused"

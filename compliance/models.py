@@ -810,3 +810,15 @@ class AmlRun(models.Model):
 
     def __str__(self) -> str:
         return f"AML pass {self.since} - {self.until}"
+
+
+# --- data-subject requests (issue 64): in a module of their own, loaded with the app's models ---------
+from compliance.data_request_models import (  # noqa: E402, F401 (re-exported)
+    DATA_REQUEST_STATES,
+    DataRequestChannel,
+    DataRequestKind,
+    DataRequestStatus,
+    DataRequestStep,
+    DataSubjectRequest,
+)
+
