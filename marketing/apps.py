@@ -11,8 +11,10 @@ class MarketingConfig(AppConfig):
 
     def ready(self) -> None:
         from crm.registry import contribute
+        from marketing.consent_views import consent_contribute
 
         contribute("marketing", permissions=_permissions(), navigation=_navigation())
+        consent_contribute()  # the client page's consent tab and who reads it
 
 
 def _permissions() -> dict[str, list[str]]:

@@ -21,6 +21,7 @@ from marketing.models import Segment
 
 VIEW_SEGMENT = "marketing.view_segment"
 CHANGE_SEGMENT = "marketing.change_segment"
+VIEW_CONSENT = "marketing.view_consentdecision"
 
 
 def _active(user: Any) -> bool:
@@ -33,6 +34,10 @@ def may_view_segments(user: Any) -> bool:
 
 def may_change_segments(user: Any) -> bool:
     return _active(user) and user_can(user, CHANGE_SEGMENT)
+
+
+def may_view_consent(user: Any) -> bool:
+    return _active(user) and user_can(user, VIEW_CONSENT)
 
 
 def segment_brands_for_user(user: Any) -> QuerySet[Brand]:
