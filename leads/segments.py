@@ -7,22 +7,24 @@ A definition is a dict of optional filters, all of which must hold (empty lists 
      "registered_from": "2025-01-01", "registered_to": "2025-03-31", "tags": ["vip"],
      "pipeline_statuses": ["interested"]}
 
-Deposit totals, trading volume and last login/trade are not offered: the wallet and the trading
-activity they would read are not in the CRM yet. Members added explicitly belong regardless.
+Each filter is a condition of the segment engine that marketing's segments use too (plumbing.segments,
+on the client's facts of leads.segment_facts): the definition is validated and compiled to one query
+there; money, trading and the other facts are marketing's. Members added explicitly belong regardless.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_date
 from django.utils.text import slugify
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -30,16 +32,22 @@ from django.utils.translation import gettext_lazy as _
 from crm.audit import audit_record
 from crm.exceptions import NotAllowed, ValidationFailed
 from crm.jobs import JobHandle, job_start, jobs_for
-from crm.lib.validation import InvalidValue, country_normalise, language_normalise
-from crm.models import Brand, Client, Job, Stage, User
+from crm.models import Brand, Client, Job, User
 from crm.permissions import client_queryset_for_user, user_can
 from crm.services import access_export_record
-from leads.models import PipelineStatus, Segment, SegmentMember
+from leads import segment_facts  # noqa: F401  (registers the client's facts the filters name)
+from leads.models import Segment, SegmentMember
+from plumbing import segments as engine
 
-LIST_KEYS = ("stages", "countries", "languages", "tags", "pipeline_statuses")
-DATE_KEYS = ("registered_from", "registered_to")
-LIST_MAX = 100
+# The sales desk's definition is flat: each filter is one condition of the segment engine
+# (plumbing.segments, on the client's facts of leads.segment_facts), and all of them hold.
+FILTERS: dict[str, tuple[str, str]] = {
+    "stages": ("stage", "in"), "countries": ("country", "in"), "languages": ("language", "in"),
+    "tags": ("tags", "any"), "pipeline_statuses": ("pipeline_status", "in"),
+    "registered_from": ("registered", "on_or_after"), "registered_to": ("registered", "before"),
+}
 EXPORT_COLUMNS = ("code", "first_name", "last_name", "stage", "country", "language", "owner", "created_at", "tags")
+_PATH = re.compile(r"conditions\.(\d+)\.")
 
 
 def _require_manager(actor: User | None) -> None:
@@ -47,26 +55,34 @@ def _require_manager(actor: User | None) -> None:
         raise NotAllowed(gettext("Only administrators and desk managers manage segments."))
 
 
-def definition_clean(data: Mapping[str, Any], *, brand: Brand) -> dict[str, Any]:
-    """A validated, normalised definition; ValidationFailed names each bad key."""
-    errors: dict[str, list[str]] = {}
-    out: dict[str, Any] = {}
-    unknown = set(data) - set(LIST_KEYS) - set(DATE_KEYS)
-    for key in sorted(unknown):
-        errors[key] = [gettext("Unknown filter.")]
-    for key in LIST_KEYS:
-        values = _list_clean(data.get(key) or [], key=key, brand=brand, errors=errors)
-        if values:
-            out[key] = values
-    for key in DATE_KEYS:
-        raw = data.get(key)
-        if raw in (None, ""):
+def _conditions(definition: Mapping[str, Any], *, to_inclusive: bool = False) -> list[tuple[str, dict[str, Any]]]:
+    """(filter, the engine's condition) of each filter given (an empty one matches anything); with
+    `to_inclusive`, "registered until" counts its whole day (the engine's "before" the next)."""
+    out = []
+    for key, (fact, op) in FILTERS.items():
+        value = definition.get(key)
+        if not (value.replace(",", " ").split() if isinstance(value, str) else value):
             continue
-        parsed = raw if isinstance(raw, date) else parse_date(str(raw)) if isinstance(raw, str) else None
-        if parsed is None:
-            errors[key] = [gettext("Give a date as YYYY-MM-DD.")]
-        else:
-            out[key] = parsed.isoformat()
+        if to_inclusive and key == "registered_to":
+            value = (date.fromisoformat(str(value)) + timedelta(days=1)).isoformat()
+        out.append((key, {"fact": fact, "op": op, "value": value}))
+    return out
+
+
+def definition_clean(data: Mapping[str, Any], *, brand: Brand) -> dict[str, Any]:
+    """A validated, normalised definition; ValidationFailed names each bad filter."""
+    errors = {key: [gettext("Unknown filter.")] for key in sorted(set(data) - set(FILTERS))}
+    given = _conditions(data)
+    out: dict[str, Any] = {}
+    try:
+        clean = engine.definition_clean({"match": "all", "conditions": [c for _key, c in given]}, scope=brand,
+                                        allowed={fact for fact, _op in FILTERS.values()}, translate=gettext)
+    except engine.DefinitionInvalid as exc:
+        for path, messages in exc.fields.items():
+            match = _PATH.match(path)
+            errors.setdefault(given[int(match.group(1))][0] if match else path, []).extend(messages)
+    else:
+        out = {key: cond["value"] for (key, _cond), cond in zip(given, clean["conditions"], strict=True)}
     if out.get("registered_from") and out.get("registered_to") and out["registered_from"] > out["registered_to"]:
         errors["registered_to"] = [gettext("The range ends before it starts.")]
     if errors:
@@ -74,84 +90,20 @@ def definition_clean(data: Mapping[str, Any], *, brand: Brand) -> dict[str, Any]
     return out
 
 
-def _list_clean(raw: Any, *, key: str, brand: Brand, errors: dict[str, list[str]]) -> list[str]:
-    """The values of the list filter `key` (a list, or text separated by commas or spaces),
-    normalised and without repeats; what is wrong goes in `errors`."""
-    if isinstance(raw, str):
-        raw = [v for v in raw.replace(",", " ").split() if v]
-    if not isinstance(raw, list | tuple) or len(raw) > LIST_MAX:
-        errors[key] = [gettext("Give a list of at most %(n)d values.") % {"n": LIST_MAX}]
-        return []
-    values: list[str] = []
-    for item in raw:
-        try:
-            text = _list_value(key, str(item).strip())
-        except InvalidValue as exc:
-            errors.setdefault(key, []).append(exc.message)
-            continue
-        if text and text not in values:
-            values.append(text)
-    if key == "pipeline_statuses" and values:
-        known = set(PipelineStatus.objects.filter(brand=brand, key__in=values).values_list("key", flat=True))
-        missing = [v for v in values if v not in known]
-        if missing:
-            errors[key] = [gettext("Unknown status: %(v)s.") % {"v": ", ".join(missing)}]
-    return values
-
-
-def _list_value(key: str, text: str) -> str:
-    """One value of the list filter `key`, normalised; InvalidValue when it names nothing known."""
-    if key == "countries":
-        return country_normalise(text, field=key)
-    if key == "languages":
-        return language_normalise(text, field=key)
-    if key == "stages" and text not in Stage.values:
-        raise InvalidValue(key, gettext("Unknown stage “%(v)s”.") % {"v": text})
-    if key == "tags":
-        return " ".join(text.split()).lower()[:50]
-    return text
-
-
-def _filter(definition: Mapping[str, Any], tz: Any) -> Q:
-    q = Q()
-    if definition.get("stages"):
-        q &= Q(stage__in=definition["stages"])
-    if definition.get("countries"):
-        q &= Q(country__in=definition["countries"])
-    if definition.get("languages"):
-        q &= Q(language__in=definition["languages"])
-    if definition.get("tags"):
-        q &= Q(tags__overlap=definition["tags"])
-    if definition.get("registered_from"):
-        q &= Q(created_at__gte=timezone.make_aware(datetime.combine(date.fromisoformat(definition["registered_from"]),
-                                                                    time.min), tz))
-    if definition.get("registered_to"):
-        end = date.fromisoformat(definition["registered_to"]) + timedelta(days=1)
-        q &= Q(created_at__lt=timezone.make_aware(datetime.combine(end, time.min), tz))
-    if definition.get("pipeline_statuses"):
-        first = (PipelineStatus.objects.filter(brand_id__isnull=False, is_active=True).order_by("order", "id"))
-        q_status = Q(pipeline__status__key__in=definition["pipeline_statuses"])
-        # Clients never moved are at their brand's first status.
-        first_keys = {s.brand_id: s.key for s in reversed(list(first))}
-        never = [brand_id for brand_id, key in first_keys.items() if key in definition["pipeline_statuses"]]
-        if never:
-            q_status |= Q(pipeline__isnull=True, brand_id__in=never)
-        q &= q_status
-    return q
-
-
 def definition_clients(*, brand: Brand, definition: Mapping[str, Any], user: User | None = None,
                        segment: Segment | None = None, tz: Any = None) -> QuerySet[Client]:
     """Clients of `brand` matching `definition` (or added to `segment`), within `user`'s scope."""
-    tz = tz or timezone.get_current_timezone()
     base = client_queryset_for_user(user) if user is not None else Client.objects.all()
-    condition = _filter(definition, tz)
     base = base.filter(brand=brand).exclude(tags__contains=["merged"])
-    if not condition:
+    conditions = [c for _key, c in _conditions(definition, to_inclusive=True)]
+    if not conditions:
         return base  # no filter: the whole brand (members are in it already)
+    compiled = engine.definition_compile({"match": "all", "conditions": conditions}, brand_id=brand.pk,
+                                         now=timezone.now(), tz=tz or timezone.get_current_timezone())
+    condition = Q(pk__in=RawSQL(compiled.text(), compiled.params))  # noqa: S611 - the engine's composed statement, its values bound
     if segment is not None and segment.pk:
         condition |= Q(pk__in=SegmentMember.objects.filter(segment=segment).values("client_id"))
-    return base.filter(condition).distinct()
+    return base.filter(condition)
 
 
 def segment_clients(*, segment: Segment, user: User | None = None) -> QuerySet[Client]:

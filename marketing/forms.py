@@ -8,10 +8,11 @@ from typing import Any
 
 from django import forms
 from django.http import QueryDict
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Brand
-from marketing.facts import OPERATORS, Fact
+from plumbing.segments import OPERATORS, Fact
 
 ROWS = 8
 
@@ -54,7 +55,7 @@ class SegmentForm(forms.Form):
         seen: dict[str, Any] = {}
         for ops in OPERATORS.values():
             for key, label in ops.items():
-                seen.setdefault(key, label)
+                seen.setdefault(key, gettext(label))
         return list(seen.items())
 
     def definition(self) -> Any:
