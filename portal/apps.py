@@ -3,16 +3,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class PortalConfig(AppConfig):
     name = "portal"
-    verbose_name = "Trader's room"
+    verbose_name = _("Trader's room")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django.utils.translation import gettext_lazy as _
-
         from crm.registry import TimelineKind, contribute
         from portal import handlers  # noqa: F401  (subscribes to kyc.approved)
 

@@ -187,6 +187,18 @@ def portal_language(request: PortalPageRequest, login: ClientLogin | None = None
     return language
 
 
+def language_keep(request: HttpRequest, response: HttpResponse, language: str, login: ClientLogin | None) -> None:
+    """A language picked in the switch is remembered beyond the room's session: in Django's language
+    cookie (a year; the pages outside the room and the room after signing out read it) and, for a
+    signed-in client, as the client's own language."""
+    from portal.services import portal_language_remember
+
+    response.set_cookie(settings.LANGUAGE_COOKIE_NAME, language, max_age=365 * 24 * 3600, path="/",
+                        secure=request.is_secure(), httponly=True, samesite="Lax")
+    if login is not None:
+        portal_language_remember(login=login, language=language)
+
+
 def portal_page(view: View) -> View:
     """Every portal page: the portal's language active, request.portal_login set (or None)."""
 
@@ -208,6 +220,7 @@ def portal_page(view: View) -> View:
                 response.render()
         if getattr(request, "_portal_lang_changed", False):
             SESSION.save_if_new_key(request, response)
+            language_keep(request, response, language, login)
         response.headers.setdefault("Content-Language", language)
         return response
 

@@ -39,6 +39,8 @@ from crm.models import Brand, Client, Stage
 from crm.models.locks import client_lock
 from leads import services as leads_services
 from leads.services import Channel, IntakeMeta, lead_clean, lead_intake
+from marketing.consent import Channel as MarketingChannel
+from marketing.consent import consent_record
 from portal import totp
 from portal.cookies import SESSION
 from portal.models import (
@@ -129,6 +131,9 @@ def _consents_record(*, client: Client, documents: Mapping[str, ConsentDocument]
         rows.append(ConsentRecord(client=client, document=doc, kind=kind, version=doc.version if doc else "",
                                   accepted=yes, at=now, ip=ip, user_agent=user_agent[:300]))
     ConsentRecord.objects.bulk_create(rows)
+    if ConsentKind.MARKETING in accepted:  # the room's marketing consent is consent to marketing email
+        consent_record(client=client, channel=MarketingChannel.EMAIL, given=accepted[ConsentKind.MARKETING],
+                       source="portal_registration", ip=ip, at=now)
 
 
 @transaction.atomic
@@ -577,6 +582,8 @@ def portal_consent_set(*, login: ClientLogin, document: ConsentDocument, accepte
                                           user_agent=user_agent[:300])
     audit_record(action="portal.consent_accepted" if accepted else "portal.consent_withdrawn", obj=login.client,
                  actor=None, after={"kind": document.kind, "version": document.version})
+    if document.kind == ConsentKind.MARKETING:  # what marketing's sends read (marketing.consent)
+        consent_record(client=login.client, channel=MarketingChannel.EMAIL, given=accepted, source="portal", ip=ip)
     return record
 
 
@@ -593,6 +600,16 @@ def portal_profile_update(*, login: ClientLogin, phone: str, language: str) -> C
         raise ValidationFailed(fields=exc.fields) from None
     leads_services.contact_keys_sync(client)
     return client
+
+
+@transaction.atomic
+def portal_language_remember(*, login: ClientLogin, language: str) -> None:
+    """The language the client picked in the room's switch becomes the client's own (their emails and
+    notifications, the room on another device). Nothing is written when it already is, or is unknown."""
+    client = Client.objects.get(pk=login.client_id)
+    if language in dict(settings.LANGUAGES) and client.language != language:
+        crm_services.client_update(actor=None, client=client, language=language,
+                                   reason=gettext("chosen by the client in the trader's room"))
 
 
 # --- the first live account after verification ---------------------------------------------------

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from crm.lib.csp import DEFAULT as CSP_DEFAULT
 from crm.lib.dburl import check_redis_url, database_from_url
 from crm.lib.public_url import PublicUrlError, public_url_from_env
+from plumbing.languages import LANGUAGE_CODE, LANGUAGE_NAMES  # noqa: F401  (LANGUAGE_CODE is a setting)
 
 # Django's generic classes (fields, Paginator, ModelAdmin...) accept type arguments at run time as
 # django-stubs declares them, e.g. `class CappedPaginator(Paginator[Any])`: switched on here, before
@@ -277,11 +278,10 @@ GUARDIAN_RENDER_403 = False
 ANONYMOUS_USER_NAME = None
 
 # --- i18n / time -------------------------------------------------------------------------------
-LANGUAGE_CODE = "en"
-LANGUAGES = [("en", _("English")), ("ar", _("Arabic"))]
+LANGUAGES = [(code, _(name)) for code, name in LANGUAGE_NAMES]  # LANGUAGE_CODE ("en") is imported with them
 LOCALE_PATHS = [BASE_DIR / "locale"]
-# Day-first dates and a 24-hour clock for English (crm/formats/en/formats.py), not Django's US formats.
-FORMAT_MODULE_PATH = "crm.formats"
+# Day-first dates and a 24-hour clock for English (crm/formats/en), not Django's US formats; plumbing/formats: amounts grouped in every language.
+FORMAT_MODULE_PATH = ["crm.formats", "plumbing.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
