@@ -138,3 +138,26 @@ def test_allowed_recipients_against_plain_python():
         }
         assert allowed_recipients(brand=brand, client_ids=ids, channel=channel) == expected
         assert expected  # the draw gives some of each
+
+
+def test_the_trader_rooms_marketing_consent_writes_marketing_email_consent():
+    from portal.models import ClientLogin, ConsentDocument, ConsentKind
+    from portal.selectors import marketing_accepted
+    from portal.services import portal_consent_set
+
+    brand = make_brand()
+    client = make_client(brand=brand, email="room@example.com", phone="+442071838799")
+    doc = ConsentDocument.objects.create(brand=brand, kind=ConsentKind.MARKETING, version="1", language="en",
+                                         title="Marketing", body="text")
+    login = ClientLogin.objects.create(client=client, brand=brand, email="room@example.com", password="!")
+    portal_consent_set(login=login, document=doc, accepted=True, ip="203.0.113.5", user_agent="test")
+    assert allowed_recipients(brand=brand, client_ids=[client.pk], channel="email") == {client.pk}
+    assert allowed_recipients(brand=brand, client_ids=[client.pk], channel="sms") == set()
+    assert marketing_accepted(client=client) is True
+    decision = ConsentDecision.objects.get(client=client)
+    assert (decision.channel, decision.given, decision.source, decision.ip) == ("email", True, "portal", "203.0.113.5")
+    # An unsubscribe link shows in the room too.
+    consent_record(client=client, channel="email", given=False, source="unsubscribe")
+    assert marketing_accepted(client=client) is False
+    portal_consent_set(login=login, document=doc, accepted=True, ip=None, user_agent="test")
+    assert marketing_accepted(client=client) is True
